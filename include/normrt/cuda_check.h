@@ -1,0 +1,30 @@
+// Check macros for CUDA runtime, cuBLAS and cuDNN calls: throw normrt::Error naming the expression, file:line and
+// the library's own error string. The *_LOG variants are for destructors and only log.
+#pragma once
+#include "normrt/config.h"
+#include "normrt/error.h"
+
+#if NORMRT_WITH_CUDA
+#include <cuda_runtime_api.h>
+
+namespace normrt::detail {
+std::string cuda_error_message(cudaError_t status, const char* expr);
+}
+
+#define NORMRT_CUDA_CHECK(expr)                                                                       \
+  do {                                                                                                \
+    const cudaError_t normrt_status_ = (expr);                                                        \
+    if (normrt_status_ != cudaSuccess)                                                                \
+      ::normrt::detail::throw_error(__FILE__, __LINE__, ::normrt::detail::cuda_error_message(normrt_status_, #expr)); \
+  } while (0)
+
+#define NORMRT_CUDA_CHECK_LOG(expr)                                                                   \
+  do {                                                                                                \
+    const cudaError_t normrt_status_ = (expr);                                                        \
+    if (normrt_status_ != cudaSuccess)                                                                \
+      ::normrt::detail::log_error(__FILE__, __LINE__, ::normrt::detail::cuda_error_message(normrt_status_, #expr)); \
+  } while (0)
+
+// After a kernel launch: reports launch-configuration errors without synchronising.
+#define NORMRT_CUDA_CHECK_LAUNCH() NORMRT_CUDA_CHECK(cudaGetLastError())
+#endif

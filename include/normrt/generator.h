@@ -1,0 +1,32 @@
+// A seeded, counter-based random generator (Philox4x32-10). Its state is (seed, offset): values depend only on
+// those, never on the device the tensor lands on or on the number of threads, and the state can be saved and
+// restored exactly (checkpoints).
+#pragma once
+#include <array>
+#include <cstdint>
+
+namespace normrt {
+
+class Generator {
+ public:
+  explicit Generator(uint64_t seed = 0) : seed_(seed) {}
+
+  uint64_t seed() const { return seed_; }
+  // Number of 128-bit Philox blocks consumed so far.
+  uint64_t offset() const { return offset_; }
+  void set_state(uint64_t seed, uint64_t offset) { seed_ = seed; offset_ = offset; }
+
+  // Fills `out` with uniform floats in [0, 1), then with standard normals (Box-Muller), respectively.
+  void uniform(float* out, int64_t count);
+  void normal(float* out, int64_t count);
+
+  // One Philox4x32-10 block for (key, counter): exposed for the device-side RNGs that must match the host.
+  static std::array<uint32_t, 4> philox(uint64_t key, uint64_t counter_hi, uint64_t counter_lo);
+
+ private:
+  std::array<uint32_t, 4> next_block();
+  uint64_t seed_;
+  uint64_t offset_ = 0;
+};
+
+}  // namespace normrt

@@ -1,0 +1,83 @@
+// nn::BatchNorm1d/2d/3d with torch.nn.BatchNorm*'s semantics, on one implementation (BatchNormBase).
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "normrt/arg.h"
+#include "normrt/nn/module.h"
+#include "normrt/ops/batchnorm.h"
+
+namespace normrt::nn {
+
+class BatchNormOptions {
+ public:
+  explicit BatchNormOptions(int64_t num_features) : num_features_(num_features) {}
+  NORMRT_ARG(int64_t, num_features);
+  NORMRT_ARG(double, eps) = 1e-5;
+  // nullopt: cumulative moving average, factor 1 / num_batches_tracked.
+  NORMRT_ARG(std::optional<double>, momentum) = 0.1;
+  NORMRT_ARG(bool, affine) = true;
+  NORMRT_ARG(bool, track_running_stats) = true;
+};
+
+class BatchNormBase : public Module {
+ public:
+  Tensor forward(const Tensor& input) override;
+  // Needs the forward of this module just before; consumes what that forward saved.
+  Tensor backward(const Tensor& grad_output) override;
+
+  const BatchNormOptions& options() const { return options_; }
+  // Sets running_mean to 0, running_var to 1 and num_batches_tracked to 0.
+  void reset_running_stats();
+  void reset_parameters();
+  std::string name() const override { return name_; }
+
+  // Undefined when affine=False / track_running_stats=False respectively, as in PyTorch.
+  Tensor weight, bias;
+  Tensor running_mean, running_var, num_batches_tracked;
+
+ protected:
+  BatchNormBase(const BatchNormOptions& options, std::string name);
+  // Throws "expected 4D input (got 3D input)" style errors for a rank this module does not take.
+  virtual void check_input_dim(const Tensor& input) const = 0;
+
+ private:
+  BatchNormOptions options_;
+  std::string name_;
+  // What forward saved for backward.
+  struct Saved {
+    Tensor input, mean, invstd;
+    bool used_batch_stats = true;
+  };
+  std::optional<Saved> saved_;
+};
+
+class BatchNorm1d : public BatchNormBase {
+ public:
+  explicit BatchNorm1d(const BatchNormOptions& options) : BatchNormBase(options, "BatchNorm1d") {}
+  explicit BatchNorm1d(int64_t num_features) : BatchNorm1d(BatchNormOptions(num_features)) {}
+
+ private:
+  void check_input_dim(const Tensor& input) const override;
+};
+
+class BatchNorm2d : public BatchNormBase {
+ public:
+  explicit BatchNorm2d(const BatchNormOptions& options) : BatchNormBase(options, "BatchNorm2d") {}
+  explicit BatchNorm2d(int64_t num_features) : BatchNorm2d(BatchNormOptions(num_features)) {}
+
+ private:
+  void check_input_dim(const Tensor& input) const override;
+};
+
+class BatchNorm3d : public BatchNormBase {
+ public:
+  explicit BatchNorm3d(const BatchNormOptions& options) : BatchNormBase(options, "BatchNorm3d") {}
+  explicit BatchNorm3d(int64_t num_features) : BatchNorm3d(BatchNormOptions(num_features)) {}
+
+ private:
+  void check_input_dim(const Tensor& input) const override;
+};
+
+}  // namespace normrt::nn

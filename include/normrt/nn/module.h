@@ -1,0 +1,64 @@
+// nn::Module: the base of every layer. A module owns named parameters and buffers (registered by pointer to its
+// own Tensor members) and named children; forward() keeps what backward() needs, and backward(grad_output)
+// returns the input gradient and accumulates parameter gradients into each parameter's grad().
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "normrt/tensor.h"
+
+namespace normrt::nn {
+
+// Ordered (name, tensor) pairs with PyTorch-style dotted keys: "0.weight", "1.running_mean".
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  virtual Tensor forward(const Tensor& input) = 0;
+  virtual Tensor backward(const Tensor& grad_output) = 0;
+  // Type name as PyTorch prints it, e.g. "BatchNorm2d".
+  virtual std::string name() const = 0;
+
+  // Sets training mode on this module and every descendant.
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  NamedTensors named_parameters(bool recurse = true) const;
+  std::vector<Tensor> parameters(bool recurse = true) const;
+  NamedTensors named_buffers(bool recurse = true) const;
+  std::vector<Tensor> buffers(bool recurse = true) const;
+  // Parameters then buffers, each module's own before its children's (PyTorch's order).
+  NamedTensors state_dict() const;
+  // Copies values in place. Every key must match exactly (no missing, no unexpected, same shape and dtype);
+  // otherwise throws naming the key, having changed nothing.
+  void load_state_dict(const NamedTensors& state);
+  // Resets every parameter gradient to undefined.
+  void zero_grad();
+  // Moves every parameter and buffer to `device` (gradients are dropped).
+  void to(const Device& device);
+
+ protected:
+  Module() = default;
+  void register_parameter(const std::string& name, Tensor* tensor);
+  void register_buffer(const std::string& name, Tensor* tensor);
+  void register_module(const std::string& name, std::shared_ptr<Module> module);
+
+ private:
+  void collect(NamedTensors& out, const std::string& prefix, bool parameters, bool recurse) const;
+  template <typename Fn>
+  void for_each_tensor_slot(Fn fn);
+
+  bool training_ = true;
+  std::vector<std::pair<std::string, Tensor*>> parameters_;
+  std::vector<std::pair<std::string, Tensor*>> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+}  // namespace normrt::nn

@@ -1,0 +1,34 @@
+// A block of memory on one device. CUDA blocks come from the device's stream-ordered pool (cudaMallocAsync),
+// which keeps freed memory for reuse, so steady-state training steps never reach cudaMalloc/cudaFree.
+#pragma once
+#include <cstddef>
+#include <memory>
+
+#include "normrt/device.h"
+
+namespace normrt {
+
+class Storage {
+ public:
+  // Allocates `nbytes` on `device`; CUDA allocations are ordered on the device's current stream.
+  Storage(std::size_t nbytes, Device device);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return data_; }
+  std::size_t nbytes() const { return nbytes_; }
+  const Device& device() const { return device_; }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t nbytes_;
+  Device device_;
+  void* stream_ = nullptr;  // cudaStream_t the block was allocated on; it is freed on the same stream
+};
+
+// Copies `nbytes` between two storages' addresses on any pair of devices. Copies that involve a GPU are
+// enqueued on the current stream of the GPU side; a copy to the host waits for it (an explicit read).
+void copy_bytes(void* dst, const Device& dst_device, const void* src, const Device& src_device, std::size_t nbytes);
+
+}  // namespace normrt

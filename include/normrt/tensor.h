@@ -1,0 +1,110 @@
+// normrt::Tensor: a shared handle to a dense, contiguous array on the host or a CUDA device.
+// Copying a Tensor shares its storage (like torch::Tensor); clone() copies the data.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "normrt/device.h"
+#include "normrt/storage.h"
+
+namespace normrt {
+
+class Generator;
+
+using Shape = std::vector<int64_t>;
+
+// Float16/BFloat16 are reserved: tensors of those types cannot be created yet.
+enum class DType { Float32, Float16, BFloat16, Int64 };
+// ChannelsLast is reserved: only Contiguous (row-major, NCHW for images) is supported yet.
+enum class MemoryFormat { Contiguous, ChannelsLast };
+
+std::size_t element_size(DType dtype);
+const char* dtype_name(DType dtype);
+// "[2, 3, 4]", as PyTorch prints sizes in its messages.
+std::string shape_str(const Shape& shape);
+int64_t shape_numel(const Shape& shape);
+
+template <typename T> constexpr DType dtype_of();
+template <> constexpr DType dtype_of<float>() { return DType::Float32; }
+template <> constexpr DType dtype_of<int64_t>() { return DType::Int64; }
+
+class TensorOptions {
+ public:
+  TensorOptions() = default;
+  TensorOptions(Device device) : device_(device) {}  // NOLINT: Device converts implicitly, as in libtorch
+  TensorOptions& device(Device d) { device_ = d; return *this; }
+  TensorOptions& dtype(DType t) { dtype_ = t; return *this; }
+  const Device& device() const { return device_; }
+  DType dtype() const { return dtype_; }
+
+ private:
+  Device device_ = Device::cpu();
+  DType dtype_ = DType::Float32;
+};
+
+constexpr int64_t kMaxDims = 5;
+
+class Tensor {
+ public:
+  Tensor() = default;  // undefined: holds no storage
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& sizes() const;
+  int64_t size(int64_t dim) const;  // negative dims count from the end
+  int64_t dim() const { return static_cast<int64_t>(sizes().size()); }
+  int64_t numel() const;
+  DType dtype() const;
+  const Device& device() const;
+  MemoryFormat memory_format() const;
+  std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * element_size(dtype()); }
+
+  template <typename T> T* data() { check_dtype(dtype_of<T>()); return static_cast<T*>(raw_data()); }
+  template <typename T> const T* data() const { check_dtype(dtype_of<T>()); return static_cast<const T*>(raw_data()); }
+  void* raw_data() const;
+
+  // A tensor on `device` with the same values (this tensor itself when it already lives there).
+  Tensor to(const Device& device) const;
+  Tensor clone() const;
+  // Copies src's values into this tensor (same shape and dtype; any devices). Returns *this.
+  Tensor& copy_(const Tensor& src);
+  // Same storage, new shape with the same number of elements; one dim may be -1.
+  Tensor reshape(const Shape& shape) const;
+  // Reads the values to the host (synchronises with the device for CUDA tensors).
+  template <typename T = float> std::vector<T> to_vector() const;
+  // Reads the single value of a one-element tensor.
+  template <typename T = float> T item() const;
+
+  // The gradient slot filled by modules' backward (undefined until then). Shared by all copies of this handle.
+  const Tensor& grad() const;
+  Tensor& mutable_grad();
+
+  // True when both handles refer to the same tensor object (not merely the same values).
+  bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+
+ private:
+  struct Impl;
+  explicit Tensor(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  const Impl& impl() const;
+  void check_dtype(DType expected) const;
+
+  std::shared_ptr<Impl> impl_;
+
+  friend Tensor empty(const Shape& shape, const TensorOptions& options);
+};
+
+Tensor empty(const Shape& shape, const TensorOptions& options = {});
+Tensor zeros(const Shape& shape, const TensorOptions& options = {});
+Tensor ones(const Shape& shape, const TensorOptions& options = {});
+Tensor full(const Shape& shape, double value, const TensorOptions& options = {});
+// [start, end) with `step`, as torch.arange.
+Tensor arange(double start, double end, double step = 1.0, const TensorOptions& options = {});
+Tensor arange(int64_t end, const TensorOptions& options = {});
+// Values come from `gen` on the host, so a seed gives the same numbers on every device.
+Tensor rand(const Shape& shape, Generator& gen, const TensorOptions& options = {});
+Tensor randn(const Shape& shape, Generator& gen, const TensorOptions& options = {});
+template <typename T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape, const TensorOptions& options = {});
+
+}  // namespace normrt

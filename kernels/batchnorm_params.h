@@ -1,0 +1,56 @@
+// Launch parameters shared by the CPU backend and the CUDA launchers. The input is viewed as (N, C, S): batch,
+// channels, and the product of the spatial sizes (1 for (N, C) input). Pointers may be null where noted.
+#pragma once
+#include <cstdint>
+
+namespace normrt::bn {
+
+struct Geometry {
+  int64_t N = 0, C = 0, S = 0;
+  int64_t per_channel() const { return N * S; }
+  int64_t numel() const { return N * C * S; }
+};
+
+struct ForwardTrainingParams {
+  Geometry geometry;
+  const float* x = nullptr;
+  const float* weight = nullptr;  // null when affine=False
+  const float* bias = nullptr;
+  float* y = nullptr;
+  float* save_mean = nullptr;
+  float* save_invstd = nullptr;
+  float* running_mean = nullptr;  // null when track_running_stats=False
+  float* running_var = nullptr;
+  int64_t* num_batches_tracked = nullptr;
+  double eps = 1e-5;
+  double momentum = 0.1;
+  bool cumulative_average = false;  // momentum=None
+};
+
+struct ForwardInferenceParams {
+  Geometry geometry;
+  const float* x = nullptr;
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  const float* running_mean = nullptr;
+  const float* running_var = nullptr;
+  float* y = nullptr;
+  float* save_mean = nullptr;  // copies of the statistics used, for the eval-mode backward
+  float* save_invstd = nullptr;
+  double eps = 1e-5;
+};
+
+struct BackwardParams {
+  Geometry geometry;
+  const float* dy = nullptr;
+  const float* x = nullptr;
+  const float* weight = nullptr;  // null when affine=False
+  const float* mean = nullptr;    // save_mean of the forward
+  const float* invstd = nullptr;  // save_invstd of the forward
+  float* dx = nullptr;            // each output may be null when not wanted
+  float* dweight = nullptr;
+  float* dbias = nullptr;
+  bool training = true;  // false: the statistics were constants (eval mode), dx = dy * invstd * weight
+};
+
+}  // namespace normrt::bn

@@ -1,0 +1,109 @@
+// BatchNorm arithmetic shared by the CPU backend and the CUDA kernels (and so tested on the CPU).
+//
+// Statistics: each worker (CPU lane, GPU thread) runs Welford's update over its elements, and partial results are
+// combined with Chan et al.'s pairwise merge in a fixed tree, so results do not depend on scheduling. Values are
+// shifted by a per-channel pivot (the channel's first element) before accumulation: for data like mean 1e4,
+// std 1e-2 the shifted values are small and exact (Sterbenz), so the float accumulators keep full precision where
+// sum/sum-of-squares (and even an unshifted float Welford, whose mean stops moving) would not.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#if defined(__CUDACC__) || defined(SIMT_EMU)
+#define NORMRT_HD __host__ __device__
+#else
+#define NORMRT_HD
+#endif
+
+namespace normrt::bn {
+
+template <typename T>
+struct Welford {
+  T mean = 0;
+  T m2 = 0;  // sum of squared deviations from mean
+  T count = 0;
+};
+
+// Adds x to a state whose count has already been incremented; inv_count = 1 / count.
+template <typename T>
+NORMRT_HD inline void welford_step(Welford<T>& s, T x, T inv_count) {
+  const T delta = x - s.mean;
+  s.mean += delta * inv_count;
+  s.m2 += delta * (x - s.mean);
+}
+
+template <typename T>
+NORMRT_HD inline void welford_add(Welford<T>& s, T x) {
+  s.count += 1;
+  welford_step(s, x, T(1) / s.count);
+}
+
+// Chan's parallel merge. An empty side contributes nothing; two empty sides stay empty.
+template <typename T>
+NORMRT_HD inline Welford<T> welford_merge(const Welford<T>& a, const Welford<T>& b) {
+  const T count = a.count + b.count;
+  if (count == T(0)) return a;
+  const T delta = b.mean - a.mean;
+  const T b_share = b.count / count;
+  Welford<T> out;
+  out.mean = a.mean + delta * b_share;
+  out.m2 = a.m2 + b.m2 + delta * delta * a.count * b_share;
+  out.count = count;
+  return out;
+}
+
+// PyTorch: invstd = 1 / sqrt(var + eps), defined as 0 when var == 0 and eps == 0.
+template <typename T>
+NORMRT_HD inline T invstd_from_var(T var, T eps) {
+  using std::sqrt;
+  return (var == T(0) && eps == T(0)) ? T(0) : T(1) / sqrt(var + eps);
+}
+
+// Weight of the new batch in the running statistics: momentum, or 1/num_batches_tracked (counted after this
+// batch) for momentum=None, PyTorch's cumulative moving average.
+NORMRT_HD inline double running_factor(bool cumulative_average, double momentum, int64_t batches_tracked) {
+  return cumulative_average ? 1.0 / static_cast<double>(batches_tracked) : momentum;
+}
+
+// running = (1 - factor) * running + factor * batch_value, in PyTorch's operation order.
+template <typename T>
+NORMRT_HD inline T running_update(T running, T batch_value, T factor) {
+  return factor * batch_value + (T(1) - factor) * running;
+}
+
+// Unbiased variance for running_var; a single value per channel gives NaN, like PyTorch (unreachable in training,
+// which refuses that input).
+template <typename T>
+NORMRT_HD inline T unbiased_var(T m2, T count) {
+  return m2 / (count - T(1));
+}
+
+// y = (x - mean) * scale + shift with scale = invstd * weight and shift = bias. Subtracting the mean first keeps
+// precision for large means, where x * scale + (shift - mean * scale) would cancel catastrophically.
+template <typename T>
+NORMRT_HD inline T normalize(T x, T mean, T scale, T shift) {
+  return (x - mean) * scale + shift;
+}
+
+// Per-channel constants of the training-mode input gradient
+//   dx = (dy - sum(dy)/N - (x - mean) * invstd^2 * sum(dy * (x - mean))/N) * invstd * weight.
+template <typename T>
+struct BackwardCoefficients {
+  T grad_mean;   // sum(dy) / N
+  T projection;  // invstd^2 * sum(dy * (x - mean)) / N
+  T scale;       // invstd * weight
+};
+
+template <typename T>
+NORMRT_HD inline BackwardCoefficients<T> backward_coefficients(T sum_dy, T sum_dy_xmu, T invstd, T weight,
+                                                               T count) {
+  const T inv_count = T(1) / count;
+  return {sum_dy * inv_count, sum_dy_xmu * invstd * invstd * inv_count, invstd * weight};
+}
+
+template <typename T>
+NORMRT_HD inline T backward_training(T dy, T x, const BackwardCoefficients<T>& k, T mean) {
+  return (dy - k.grad_mean - (x - mean) * k.projection) * k.scale;
+}
+
+}  // namespace normrt::bn

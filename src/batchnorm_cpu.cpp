@@ -1,0 +1,255 @@
+// CPU BatchNorm backend. Each channel's N*S elements are cut into pieces fixed by the shape alone (never by the
+// thread count), so results are identical however many threads run. Inside a piece, elements are dealt
+// round-robin to kLanes independent Welford accumulators (a vectorisable inner loop, the CPU image of a warp's
+// threads); lanes, then pieces, are combined by the same pairwise Chan tree the CUDA kernels use.
+// Accumulation is in double, as PyTorch's CPU kernels do.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "batchnorm_backend.h"
+#include "bn_math.cuh"
+
+namespace normrt::bn {
+
+namespace {
+
+using Acc = double;
+constexpr int kLanes = 8;
+constexpr int64_t kPieceElements = int64_t{1} << 16;
+
+// Merges items[0..n) pairwise (stride 1, 2, 4, ...) into items[0].
+template <typename T, typename Merge>
+T tree_reduce(std::vector<T>& items, Merge merge) {
+  const std::size_t n = items.size();
+  for (std::size_t stride = 1; stride < n; stride *= 2)
+    for (std::size_t i = 0; i + stride < n; i += 2 * stride) items[i] = merge(items[i], items[i + stride]);
+  return items[0];
+}
+
+int64_t pieces_per_channel(const Geometry& g) {
+  const int64_t m = g.per_channel();
+  return std::max<int64_t>(1, (m + kPieceElements - 1) / kPieceElements);
+}
+
+// Calls run(offset, length) for each contiguous stretch of channel c's flat elements [lo, hi).
+template <typename Run>
+void for_each_run(const Geometry& g, int64_t c, int64_t lo, int64_t hi, Run run) {
+  int64_t n = lo / g.S, s = lo % g.S;
+  for (int64_t pos = lo; pos < hi; ++n, s = 0) {
+    const int64_t length = std::min(g.S - s, hi - pos);
+    run((n * g.C + c) * g.S + s, length);
+    pos += length;
+  }
+}
+
+class LaneWelford {
+ public:
+  void add(const float* x, int64_t length, Acc pivot) {
+    int64_t i = 0;
+    for (; cursor_ != 0 && i < length; ++i) add_one(x[i], pivot);
+    // With the cursor at lane 0 every lane holds the same count, so one reciprocal serves the whole group.
+    for (; i + kLanes <= length; i += kLanes) {
+      const Acc count = lanes_count_ + 1;
+      const Acc inv_count = Acc(1) / count;
+      for (int j = 0; j < kLanes; ++j) {
+        const Acc v = static_cast<Acc>(x[i + j]) - pivot;
+        const Acc delta = v - mean_[j];
+        mean_[j] += delta * inv_count;
+        m2_[j] += delta * (v - mean_[j]);
+      }
+      lanes_count_ = count;
+    }
+    for (; i < length; ++i) add_one(x[i], pivot);
+  }
+
+  Welford<Acc> result() const {
+    std::vector<Welford<Acc>> lanes(kLanes);
+    for (int j = 0; j < kLanes; ++j) lanes[j] = {mean_[j], m2_[j], lanes_count_ + (j < cursor_ ? 1 : 0)};
+    return tree_reduce(lanes, welford_merge<Acc>);
+  }
+
+ private:
+  void add_one(float x, Acc pivot) {
+    Welford<Acc> s{mean_[cursor_], m2_[cursor_], lanes_count_};
+    welford_add(s, static_cast<Acc>(x) - pivot);
+    mean_[cursor_] = s.mean;
+    m2_[cursor_] = s.m2;
+    if (++cursor_ == kLanes) {
+      cursor_ = 0;
+      lanes_count_ += 1;
+    }
+  }
+
+  Acc mean_[kLanes] = {};
+  Acc m2_[kLanes] = {};
+  Acc lanes_count_ = 0;  // count of lanes >= cursor_; lanes below it hold one more
+  int cursor_ = 0;
+};
+
+// Per-channel Welford statistics of the unshifted data: mean, m2, count.
+std::vector<Welford<Acc>> channel_statistics(const Geometry& g, const float* x) {
+  const int64_t pieces = pieces_per_channel(g), m = g.per_channel();
+  std::vector<Welford<Acc>> partial(static_cast<std::size_t>(g.C * pieces));
+  // Channel c's first element; see bn_math.cuh for why the data are shifted.
+  auto pivot = [&](int64_t c) { return static_cast<Acc>(x[c * g.S]); };
+#pragma omp parallel for schedule(static)
+  for (int64_t task = 0; task < g.C * pieces; ++task) {
+    const int64_t c = task / pieces, k = task % pieces;
+    LaneWelford acc;
+    const Acc p = pivot(c);
+    for_each_run(g, c, k * m / pieces, (k + 1) * m / pieces,
+                 [&](int64_t offset, int64_t length) { acc.add(x + offset, length, p); });
+    partial[task] = acc.result();
+  }
+  std::vector<Welford<Acc>> stats(static_cast<std::size_t>(g.C));
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < g.C; ++c) {
+    std::vector<Welford<Acc>> pieces_of_c(partial.begin() + c * pieces, partial.begin() + (c + 1) * pieces);
+    stats[c] = tree_reduce(pieces_of_c, welford_merge<Acc>);
+    stats[c].mean += pivot(c);
+  }
+  return stats;
+}
+
+// y = (x - mean[c]) * scale[c] + shift[c] over the whole tensor.
+void normalize_all(const Geometry& g, const float* x, const float* mean, const float* scale, const float* shift,
+                   float* y) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < g.N; ++n) {
+    for (int64_t c = 0; c < g.C; ++c) {
+      const int64_t base = (n * g.C + c) * g.S;
+      const float mu = mean[c], a = scale[c], b = shift[c];
+      for (int64_t s = 0; s < g.S; ++s) y[base + s] = normalize(x[base + s], mu, a, b);
+    }
+  }
+}
+
+void affine_coefficients(const Geometry& g, const float* invstd, const float* weight, const float* bias,
+                         std::vector<float>& scale, std::vector<float>& shift) {
+  scale.resize(g.C);
+  shift.resize(g.C);
+  for (int64_t c = 0; c < g.C; ++c) {
+    scale[c] = invstd[c] * (weight ? weight[c] : 1.0f);
+    shift[c] = bias ? bias[c] : 0.0f;
+  }
+}
+
+struct GradSums {
+  Acc dy = 0;
+  Acc dy_xmu = 0;
+};
+
+// Per channel: sum(dy) and sum(dy * (x - mean)).
+std::vector<GradSums> gradient_sums(const Geometry& g, const float* dy, const float* x, const float* mean) {
+  const int64_t pieces = pieces_per_channel(g), m = g.per_channel();
+  std::vector<GradSums> partial(static_cast<std::size_t>(g.C * pieces));
+#pragma omp parallel for schedule(static)
+  for (int64_t task = 0; task < g.C * pieces; ++task) {
+    const int64_t c = task / pieces, k = task % pieces;
+    const Acc mu = mean[c];
+    Acc sum_dy[kLanes] = {}, sum_dy_xmu[kLanes] = {};
+    for_each_run(g, c, k * m / pieces, (k + 1) * m / pieces, [&](int64_t offset, int64_t length) {
+      for (int64_t i = 0; i < length; ++i) {
+        const Acc d = dy[offset + i];
+        sum_dy[i % kLanes] += d;
+        sum_dy_xmu[i % kLanes] += d * (static_cast<Acc>(x[offset + i]) - mu);
+      }
+    });
+    std::vector<GradSums> lanes(kLanes);
+    for (int j = 0; j < kLanes; ++j) lanes[j] = {sum_dy[j], sum_dy_xmu[j]};
+    partial[task] = tree_reduce(lanes, [](const GradSums& a, const GradSums& b) {
+      return GradSums{a.dy + b.dy, a.dy_xmu + b.dy_xmu};
+    });
+  }
+  std::vector<GradSums> sums(static_cast<std::size_t>(g.C));
+  for (int64_t c = 0; c < g.C; ++c) {
+    std::vector<GradSums> pieces_of_c(partial.begin() + c * pieces, partial.begin() + (c + 1) * pieces);
+    sums[c] = tree_reduce(pieces_of_c, [](const GradSums& a, const GradSums& b) {
+      return GradSums{a.dy + b.dy, a.dy_xmu + b.dy_xmu};
+    });
+  }
+  return sums;
+}
+
+}  // namespace
+
+void cpu_forward_training(const ForwardTrainingParams& p) {
+  const Geometry& g = p.geometry;
+  if (p.num_batches_tracked != nullptr) *p.num_batches_tracked += 1;
+  const int64_t m = g.per_channel();
+  if (m == 0) {
+    std::fill(p.save_mean, p.save_mean + g.C, 0.0f);
+    std::fill(p.save_invstd, p.save_invstd + g.C, 0.0f);
+    return;
+  }
+  const std::vector<Welford<Acc>> stats = channel_statistics(g, p.x);
+  const Acc factor = p.running_mean != nullptr
+                         ? running_factor(p.cumulative_average, p.momentum,
+                                          p.num_batches_tracked ? *p.num_batches_tracked : 0)
+                         : 0;
+  for (int64_t c = 0; c < g.C; ++c) {
+    const Acc count = static_cast<Acc>(m);
+    p.save_mean[c] = static_cast<float>(stats[c].mean);
+    p.save_invstd[c] = static_cast<float>(invstd_from_var(stats[c].m2 / count, static_cast<Acc>(p.eps)));
+    if (p.running_mean != nullptr) {
+      p.running_mean[c] = static_cast<float>(running_update<Acc>(p.running_mean[c], stats[c].mean, factor));
+      p.running_var[c] =
+          static_cast<float>(running_update<Acc>(p.running_var[c], unbiased_var(stats[c].m2, count), factor));
+    }
+  }
+  std::vector<float> scale, shift;
+  affine_coefficients(g, p.save_invstd, p.weight, p.bias, scale, shift);
+  normalize_all(g, p.x, p.save_mean, scale.data(), shift.data(), p.y);
+}
+
+void cpu_forward_inference(const ForwardInferenceParams& p) {
+  const Geometry& g = p.geometry;
+  for (int64_t c = 0; c < g.C; ++c) {
+    p.save_mean[c] = p.running_mean[c];
+    p.save_invstd[c] =
+        static_cast<float>(invstd_from_var(static_cast<Acc>(p.running_var[c]), static_cast<Acc>(p.eps)));
+  }
+  std::vector<float> scale, shift;
+  affine_coefficients(g, p.save_invstd, p.weight, p.bias, scale, shift);
+  normalize_all(g, p.x, p.save_mean, scale.data(), shift.data(), p.y);
+}
+
+void cpu_backward(const BackwardParams& p) {
+  const Geometry& g = p.geometry;
+  const bool need_sums = p.training || p.dweight != nullptr || p.dbias != nullptr;
+  std::vector<GradSums> sums;
+  if (need_sums) sums = gradient_sums(g, p.dy, p.x, p.mean);
+  for (int64_t c = 0; c < g.C && need_sums; ++c) {
+    if (p.dweight != nullptr) p.dweight[c] = static_cast<float>(sums[c].dy_xmu * p.invstd[c]);
+    if (p.dbias != nullptr) p.dbias[c] = static_cast<float>(sums[c].dy);
+  }
+  if (p.dx == nullptr) return;
+  std::vector<BackwardCoefficients<float>> k(static_cast<std::size_t>(g.C));
+  for (int64_t c = 0; c < g.C; ++c) {
+    const float w = p.weight ? p.weight[c] : 1.0f;
+    if (p.training) {
+      const auto kd = backward_coefficients<Acc>(sums[c].dy, sums[c].dy_xmu, p.invstd[c], w,
+                                                 static_cast<Acc>(g.per_channel()));
+      k[c] = {static_cast<float>(kd.grad_mean), static_cast<float>(kd.projection), static_cast<float>(kd.scale)};
+    } else {
+      k[c] = {0.0f, 0.0f, p.invstd[c] * w};
+    }
+  }
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < g.N; ++n) {
+    for (int64_t c = 0; c < g.C; ++c) {
+      const int64_t base = (n * g.C + c) * g.S;
+      const BackwardCoefficients<float> kc = k[c];
+      const float mu = p.mean[c];
+      if (p.training) {
+        for (int64_t s = 0; s < g.S; ++s) p.dx[base + s] = backward_training(p.dy[base + s], p.x[base + s], kc, mu);
+      } else {
+        for (int64_t s = 0; s < g.S; ++s) p.dx[base + s] = p.dy[base + s] * kc.scale;
+      }
+    }
+  }
+}
+
+}  // namespace normrt::bn

@@ -1,0 +1,23 @@
+#include "normrt/error.h"
+
+#include <cstdio>
+
+#include "normrt/cuda_check.h"
+
+namespace normrt::detail {
+
+[[noreturn]] void throw_error(const char* file, int line, const std::string& message) {
+  throw Error(concat(message, " (", file, ":", line, ")"));
+}
+
+void log_error(const char* file, int line, const std::string& message) {
+  std::fprintf(stderr, "normrt error: %s (%s:%d)\n", message.c_str(), file, line);
+}
+
+#if NORMRT_WITH_CUDA
+std::string cuda_error_message(cudaError_t status, const char* expr) {
+  return concat("CUDA error ", cudaGetErrorName(status), " (", cudaGetErrorString(status), ") in ", expr);
+}
+#endif
+
+}  // namespace normrt::detail

@@ -1,0 +1,93 @@
+#include "normrt/nn/batchnorm.h"
+
+#include <cmath>
+
+#include "normrt/error.h"
+#include "normrt/ops/elementwise.h"
+
+namespace normrt::nn {
+
+BatchNormBase::BatchNormBase(const BatchNormOptions& options, std::string name)
+    : options_(options), name_(std::move(name)) {
+  NORMRT_CHECK(options.num_features() > 0, name_, ": num_features must be positive, got ", options.num_features());
+  NORMRT_CHECK(std::isfinite(options.eps()) && options.eps() >= 0,
+               name_, ": eps must be a non-negative finite number, got ", options.eps());
+  const int64_t c = options.num_features();
+  if (options.affine()) {
+    weight = ones({c});
+    bias = zeros({c});
+    register_parameter("weight", &weight);
+    register_parameter("bias", &bias);
+  }
+  if (options.track_running_stats()) {
+    running_mean = zeros({c});
+    running_var = ones({c});
+    num_batches_tracked = zeros({}, TensorOptions().dtype(DType::Int64));
+    register_buffer("running_mean", &running_mean);
+    register_buffer("running_var", &running_var);
+    register_buffer("num_batches_tracked", &num_batches_tracked);
+  }
+}
+
+void BatchNormBase::reset_running_stats() {
+  if (!options_.track_running_stats()) return;
+  const Device device = running_mean.device();
+  const int64_t c = options_.num_features();
+  running_mean.copy_(zeros({c}, device));
+  running_var.copy_(ones({c}, device));
+  num_batches_tracked.copy_(zeros({}, TensorOptions(device).dtype(DType::Int64)));
+}
+
+void BatchNormBase::reset_parameters() {
+  reset_running_stats();
+  if (!options_.affine()) return;
+  const int64_t c = options_.num_features();
+  weight.copy_(ones({c}, weight.device()));
+  bias.copy_(zeros({c}, bias.device()));
+}
+
+Tensor BatchNormBase::forward(const Tensor& input) {
+  NORMRT_CHECK(input.defined(), name_, ": input is undefined");
+  check_input_dim(input);
+  // As torch.nn.BatchNorm: batch statistics in training, and also in eval when no running stats are tracked.
+  const bool use_batch_stats = is_training() || !running_mean.defined();
+  ops::BatchNormForwardResult result;
+  if (use_batch_stats) {
+    const bool update = is_training() && running_mean.defined();
+    result = ops::batch_norm_forward_training(input, weight, bias, update ? running_mean : Tensor(),
+                                              update ? running_var : Tensor(),
+                                              update ? num_batches_tracked : Tensor(), options_.momentum(),
+                                              options_.eps());
+  } else {
+    result = ops::batch_norm_forward_inference(input, weight, bias, running_mean, running_var, options_.eps());
+  }
+  saved_ = Saved{input, result.save_mean, result.save_invstd, use_batch_stats};
+  return result.output;
+}
+
+Tensor BatchNormBase::backward(const Tensor& grad_output) {
+  NORMRT_CHECK(saved_.has_value(), name_,
+               ": backward() needs a preceding forward() (each forward can be differentiated once)");
+  const auto grads = ops::batch_norm_backward(grad_output, saved_->input, weight, saved_->mean, saved_->invstd,
+                                              saved_->used_batch_stats);
+  saved_.reset();
+  if (weight.defined()) {
+    ops::accumulate_grad(weight, grads.grad_weight);
+    ops::accumulate_grad(bias, grads.grad_bias);
+  }
+  return grads.grad_input;
+}
+
+void BatchNorm1d::check_input_dim(const Tensor& input) const {
+  NORMRT_CHECK(input.dim() == 2 || input.dim() == 3, "expected 2D or 3D input (got ", input.dim(), "D input)");
+}
+
+void BatchNorm2d::check_input_dim(const Tensor& input) const {
+  NORMRT_CHECK(input.dim() == 4, "expected 4D input (got ", input.dim(), "D input)");
+}
+
+void BatchNorm3d::check_input_dim(const Tensor& input) const {
+  NORMRT_CHECK(input.dim() == 5, "expected 5D input (got ", input.dim(), "D input)");
+}
+
+}  // namespace normrt::nn

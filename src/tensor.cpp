@@ -1,0 +1,239 @@
+#include "normrt/tensor.h"
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "normrt/error.h"
+#include "normrt/generator.h"
+
+namespace normrt {
+
+struct Tensor::Impl {
+  std::shared_ptr<Storage> storage;
+  Shape sizes;
+  DType dtype = DType::Float32;
+  MemoryFormat memory_format = MemoryFormat::Contiguous;
+  Tensor grad;
+};
+
+std::size_t element_size(DType dtype) {
+  switch (dtype) {
+    case DType::Float32: return 4;
+    case DType::Float16: return 2;
+    case DType::BFloat16: return 2;
+    case DType::Int64: return 8;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::Float32: return "float32";
+    case DType::Float16: return "float16";
+    case DType::BFloat16: return "bfloat16";
+    case DType::Int64: return "int64";
+  }
+  return "unknown";
+}
+
+std::string shape_str(const Shape& shape) {
+  std::ostringstream os;
+  os << '[';
+  for (std::size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
+  os << ']';
+  return os.str();
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+namespace {
+void check_shape(const Shape& shape) {
+  NORMRT_CHECK(static_cast<int64_t>(shape.size()) <= kMaxDims, "tensors have at most ", kMaxDims,
+               " dimensions, got shape ", shape_str(shape));
+  for (int64_t s : shape) NORMRT_CHECK(s >= 0, "negative dimension in shape ", shape_str(shape));
+}
+}  // namespace
+
+const Tensor::Impl& Tensor::impl() const {
+  NORMRT_CHECK(impl_ != nullptr, "operation on an undefined tensor");
+  return *impl_;
+}
+
+const Shape& Tensor::sizes() const { return impl().sizes; }
+
+int64_t Tensor::size(int64_t dim) const {
+  const int64_t d = this->dim();
+  NORMRT_CHECK(dim >= -d && dim < d, "Dimension out of range (expected to be in range of [", -d, ", ", d - 1,
+               "], but got ", dim, ")");
+  return sizes()[dim < 0 ? dim + d : dim];
+}
+
+int64_t Tensor::numel() const { return shape_numel(sizes()); }
+DType Tensor::dtype() const { return impl().dtype; }
+const Device& Tensor::device() const { return impl().storage->device(); }
+MemoryFormat Tensor::memory_format() const { return impl().memory_format; }
+void* Tensor::raw_data() const { return impl().storage->data(); }
+
+void Tensor::check_dtype(DType expected) const {
+  NORMRT_CHECK(dtype() == expected, "expected a tensor of dtype ", dtype_name(expected), " but got ",
+               dtype_name(dtype()));
+}
+
+Tensor empty(const Shape& shape, const TensorOptions& options) {
+  check_shape(shape);
+  NORMRT_CHECK(options.dtype() == DType::Float32 || options.dtype() == DType::Int64, "dtype ",
+               dtype_name(options.dtype()), " is not supported yet (float32 and int64 are)");
+  auto impl = std::make_shared<Tensor::Impl>();
+  impl->sizes = shape;
+  impl->dtype = options.dtype();
+  impl->storage = std::make_shared<Storage>(shape_numel(shape) * element_size(options.dtype()), options.device());
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::to(const Device& device) const {
+  if (this->device() == device) return *this;
+  Tensor out = empty(sizes(), TensorOptions(device).dtype(dtype()));
+  out.copy_(*this);
+  return out;
+}
+
+Tensor Tensor::clone() const {
+  Tensor out = empty(sizes(), TensorOptions(device()).dtype(dtype()));
+  out.copy_(*this);
+  return out;
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  NORMRT_CHECK(sizes() == src.sizes(), "copy_: shape mismatch, destination ", shape_str(sizes()), " vs source ",
+               shape_str(src.sizes()));
+  NORMRT_CHECK(dtype() == src.dtype(), "copy_: dtype mismatch, destination ", dtype_name(dtype()), " vs source ",
+               dtype_name(src.dtype()));
+  copy_bytes(raw_data(), device(), src.raw_data(), src.device(), nbytes());
+  return *this;
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  Shape resolved = shape;
+  int64_t known = 1, inferred = -1;
+  for (std::size_t i = 0; i < resolved.size(); ++i) {
+    if (resolved[i] == -1) {
+      NORMRT_CHECK(inferred < 0, "reshape: only one dimension can be inferred in ", shape_str(shape));
+      inferred = static_cast<int64_t>(i);
+    } else {
+      known *= resolved[i];
+    }
+  }
+  if (inferred >= 0) {
+    NORMRT_CHECK(known != 0 && numel() % known == 0, "shape '", shape_str(shape), "' is invalid for input of size ",
+                 numel());
+    resolved[inferred] = numel() / known;
+  }
+  check_shape(resolved);
+  NORMRT_CHECK(shape_numel(resolved) == numel(), "shape '", shape_str(shape), "' is invalid for input of size ",
+               numel());
+  auto impl = std::make_shared<Impl>(this->impl());
+  impl->sizes = resolved;
+  impl->grad = Tensor();
+  return Tensor(std::move(impl));
+}
+
+template <typename T>
+std::vector<T> Tensor::to_vector() const {
+  check_dtype(dtype_of<T>());
+  std::vector<T> out(static_cast<std::size_t>(numel()));
+  copy_bytes(out.data(), Device::cpu(), raw_data(), device(), nbytes());
+  return out;
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
+
+template <typename T>
+T Tensor::item() const {
+  NORMRT_CHECK(numel() == 1, "a Tensor with ", numel(), " elements cannot be converted to Scalar");
+  return to_vector<T>()[0];
+}
+template float Tensor::item<float>() const;
+template int64_t Tensor::item<int64_t>() const;
+
+const Tensor& Tensor::grad() const { return impl().grad; }
+Tensor& Tensor::mutable_grad() {
+  NORMRT_CHECK(impl_ != nullptr, "operation on an undefined tensor");
+  return impl_->grad;
+}
+
+template <typename T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape, const TensorOptions& options) {
+  NORMRT_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "from_vector: ", values.size(),
+               " values do not fill shape ", shape_str(shape));
+  Tensor out = empty(shape, TensorOptions(options.device()).dtype(dtype_of<T>()));
+  copy_bytes(out.raw_data(), out.device(), values.data(), Device::cpu(), out.nbytes());
+  return out;
+}
+template Tensor from_vector<float>(const std::vector<float>&, const Shape&, const TensorOptions&);
+template Tensor from_vector<int64_t>(const std::vector<int64_t>&, const Shape&, const TensorOptions&);
+
+namespace {
+// Factories compute on the host and copy once: it keeps values identical on every device.
+template <typename Fill>
+Tensor make_filled(const Shape& shape, const TensorOptions& options, Fill fill) {
+  check_shape(shape);
+  const auto n = static_cast<std::size_t>(shape_numel(shape));
+  if (options.dtype() == DType::Int64) {
+    std::vector<int64_t> host(n);
+    for (std::size_t i = 0; i < n; ++i) host[i] = static_cast<int64_t>(fill(i));
+    return from_vector(host, shape, options);
+  }
+  NORMRT_CHECK(options.dtype() == DType::Float32, "dtype ", dtype_name(options.dtype()), " is not supported yet");
+  std::vector<float> host(n);
+  for (std::size_t i = 0; i < n; ++i) host[i] = static_cast<float>(fill(i));
+  return from_vector(host, shape, options);
+}
+}  // namespace
+
+Tensor zeros(const Shape& shape, const TensorOptions& options) {
+  return make_filled(shape, options, [](std::size_t) { return 0.0; });
+}
+
+Tensor ones(const Shape& shape, const TensorOptions& options) {
+  return make_filled(shape, options, [](std::size_t) { return 1.0; });
+}
+
+Tensor full(const Shape& shape, double value, const TensorOptions& options) {
+  return make_filled(shape, options, [value](std::size_t) { return value; });
+}
+
+Tensor arange(double start, double end, double step, const TensorOptions& options) {
+  NORMRT_CHECK(step != 0, "arange: step must be nonzero");
+  NORMRT_CHECK(std::isfinite(start) && std::isfinite(end), "arange: unsupported range: ", start, " -> ", end);
+  NORMRT_CHECK((step > 0 && end >= start) || (step < 0 && end <= start),
+               "arange: upper bound and larger bound inconsistent with step sign");
+  const auto n = static_cast<int64_t>(std::ceil((end - start) / step));
+  return make_filled({n}, options, [start, step](std::size_t i) { return start + static_cast<double>(i) * step; });
+}
+
+Tensor arange(int64_t end, const TensorOptions& options) {
+  return arange(0.0, static_cast<double>(end), 1.0, options);
+}
+
+Tensor rand(const Shape& shape, Generator& gen, const TensorOptions& options) {
+  check_shape(shape);
+  NORMRT_CHECK(options.dtype() == DType::Float32, "rand: only float32 is supported");
+  std::vector<float> host(static_cast<std::size_t>(shape_numel(shape)));
+  gen.uniform(host.data(), static_cast<int64_t>(host.size()));
+  return from_vector(host, shape, options);
+}
+
+Tensor randn(const Shape& shape, Generator& gen, const TensorOptions& options) {
+  check_shape(shape);
+  NORMRT_CHECK(options.dtype() == DType::Float32, "randn: only float32 is supported");
+  std::vector<float> host(static_cast<std::size_t>(shape_numel(shape)));
+  gen.normal(host.data(), static_cast<int64_t>(host.size()));
+  return from_vector(host, shape, options);
+}
+
+}  // namespace normrt
