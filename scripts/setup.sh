@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what normrt needs from Debian packages (only the missing ones; apt-get update only when needed).
+# The CUDA toolkit (nvcc, cuDNN) is not a Debian package here: CMake uses it when present and builds CPU-only
+# otherwise. PyTorch (python3-torch) is needed only to regenerate golden data: NORMRT_SETUP_TORCH=1 adds it.
+set -euo pipefail
+packages=(build-essential cmake libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev zlib1g-dev libcli11-dev
+          nlohmann-json3-dev dataset-fashion-mnist python3)
+if [ "${NORMRT_SETUP_TORCH:-0}" = 1 ]; then packages+=(python3-torch python3-numpy); fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The README's test command: installs dependencies, builds, and runs every test. GPU tests skip without a device.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh
+ctest --test-dir build --output-on-failure -j "$(nproc)" --resource-spec-file "$PWD/tests/resources.json"

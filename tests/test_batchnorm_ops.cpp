@@ -1,0 +1,228 @@
+// normrt::ops BatchNorm on the CPU against the independent double-precision reference, on random data of
+// awkward shapes; determinism; NaN propagation; argument errors leave state untouched.
+#include <omp.h>
+
+#include <cstring>
+
+#include "reference/bn_reference.h"
+#include "test_util.h"
+
+namespace normrt {
+namespace {
+
+using testing::all_close;
+using testing::RefGeometry;
+using testing::throws_with;
+using testing::to_double;
+
+RefGeometry geometry_of(const Shape& shape) {
+  int64_t s = 1;
+  for (std::size_t d = 2; d < shape.size(); ++d) s *= shape[d];
+  return {shape[0], shape[1], s};
+}
+
+Tensor random_input(const Shape& shape, Generator& gen, float mean, float std) {
+  std::vector<float> v = randn(shape, gen).to_vector();
+  for (float& e : v) e = mean + std * e;
+  return from_vector(v, shape);
+}
+
+struct ShapeCase {
+  Shape shape;
+};
+
+class BatchNormShapes : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(BatchNormShapes, TrainingForwardBackwardMatchReference) {
+  const Shape shape = GetParam();
+  const RefGeometry g = geometry_of(shape);
+  Generator gen(static_cast<uint64_t>(shape_numel(shape)) * 31 + shape.size());
+  const Tensor x = random_input(shape, gen, 0.5f, 2.0f);
+  const Tensor dy = randn(shape, gen);
+  const Tensor weight = random_input({g.C}, gen, 1.0f, 0.3f);
+  const Tensor bias = randn({g.C}, gen);
+  Tensor running_mean = randn({g.C}, gen), running_var = rand({g.C}, gen);
+  const auto rm0 = to_double(running_mean), rv0 = to_double(running_var);
+  const double eps = 1e-5, momentum = 0.1;
+
+  const auto out = ops::batch_norm_forward_training(x, weight, bias, running_mean, running_var, Tensor(), momentum, eps);
+  const auto xd = to_double(x);
+  const auto st = testing::ref_stats(g, xd);
+  const auto y_ref = testing::ref_normalize(g, xd, st.mean, st.var_biased, eps, to_double(weight), to_double(bias));
+  EXPECT_TRUE(all_close(out.output.to_vector(), y_ref, 1e-5, 1e-6));
+  EXPECT_TRUE(all_close(out.save_mean.to_vector(), st.mean, 1e-6, 1e-6));
+  std::vector<double> invstd_ref, rm_ref, rv_ref;
+  for (int64_t c = 0; c < g.C; ++c) {
+    invstd_ref.push_back(1.0 / std::sqrt(st.var_biased[c] + eps));
+    rm_ref.push_back((1 - momentum) * rm0[c] + momentum * st.mean[c]);
+    rv_ref.push_back((1 - momentum) * rv0[c] + momentum * st.var_unbiased[c]);
+  }
+  EXPECT_TRUE(all_close(out.save_invstd.to_vector(), invstd_ref, 1e-6, 0));
+  EXPECT_TRUE(all_close(running_mean.to_vector(), rm_ref, 1e-6, 1e-7));
+  EXPECT_TRUE(all_close(running_var.to_vector(), rv_ref, 1e-6, 0));
+
+  const auto grads = ops::batch_norm_backward(dy, x, weight, out.save_mean, out.save_invstd, true);
+  const auto ref = testing::ref_backward(g, xd, to_double(dy), to_double(weight), true, {}, {}, eps);
+  // dx cancels to ~0 when N*spatial is 2; judge it against the size of its terms, |dy| * invstd * |weight|.
+  const double dx_scale = testing::max_abs(to_double(dy)) * testing::max_abs(invstd_ref) *
+                          testing::max_abs(to_double(weight));
+  EXPECT_TRUE(all_close(grads.grad_input.to_vector(), ref.dx, 1e-4, 1e-6, dx_scale));
+  EXPECT_TRUE(all_close(grads.grad_weight.to_vector(), ref.dw, 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(grads.grad_bias.to_vector(), ref.db, 1e-5, 1e-6));
+}
+
+TEST_P(BatchNormShapes, InferenceForwardBackwardMatchReference) {
+  const Shape shape = GetParam();
+  const RefGeometry g = geometry_of(shape);
+  Generator gen(99 + static_cast<uint64_t>(shape_numel(shape)));
+  const Tensor x = random_input(shape, gen, -1.0f, 3.0f);
+  const Tensor dy = randn(shape, gen);
+  const Tensor weight = random_input({g.C}, gen, 1.0f, 0.3f);
+  const Tensor bias = randn({g.C}, gen);
+  const Tensor running_mean = randn({g.C}, gen);
+  const Tensor running_var = random_input({g.C}, gen, 2.0f, 0.5f);
+  const double eps = 1e-3;
+  const auto out = ops::batch_norm_forward_inference(x, weight, bias, running_mean, running_var, eps);
+  const auto y_ref = testing::ref_normalize(g, to_double(x), to_double(running_mean), to_double(running_var), eps,
+                                            to_double(weight), to_double(bias));
+  EXPECT_TRUE(all_close(out.output.to_vector(), y_ref, 1e-5, 1e-6));
+  const auto grads = ops::batch_norm_backward(dy, x, weight, out.save_mean, out.save_invstd, false);
+  const auto ref = testing::ref_backward(g, to_double(x), to_double(dy), to_double(weight), false,
+                                         to_double(running_mean), to_double(running_var), eps);
+  EXPECT_TRUE(all_close(grads.grad_input.to_vector(), ref.dx, 1e-5, 1e-6));
+  EXPECT_TRUE(all_close(grads.grad_weight.to_vector(), ref.dw, 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(grads.grad_bias.to_vector(), ref.db, 1e-5, 1e-6));
+}
+
+// C=1, N*spatial=2, odd sizes, spatial not a multiple of 32 or 8, (N,C) and (N,C,L), one channel over many
+// pieces (huge spatial), many rows of few channels, 2d and 3d.
+INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormShapes,
+                         ::testing::Values(Shape{2, 1}, Shape{1, 1, 2}, Shape{2, 1, 1, 1}, Shape{3, 5}, Shape{7, 3, 33},
+                                           Shape{5, 4, 9}, Shape{2, 4, 5, 7}, Shape{3, 2, 3, 4, 5}, Shape{1, 1, 300001},
+                                           Shape{2, 3, 70001}, Shape{70001, 3}, Shape{4, 7, 13, 17}),
+                         [](const ::testing::TestParamInfo<Shape>& info) {
+                           std::string name;
+                           for (int64_t s : info.param) name += (name.empty() ? "" : "x") + std::to_string(s);
+                           return name;
+                         });
+
+TEST(BatchNormOps, LargeMeanSmallStdKeepsStatisticsAccurate) {
+  // Mean 1e4, std 1e-2: sum/sum-of-squares in float would give garbage (even negative variances).
+  const Shape shape{16, 3, 1000};
+  const RefGeometry g = geometry_of(shape);
+  Generator gen(5);
+  const Tensor x = random_input(shape, gen, 1e4f, 1e-2f);
+  Tensor rm = zeros({3}), rv = ones({3});
+  const auto out = ops::batch_norm_forward_training(x, Tensor(), Tensor(), rm, rv, Tensor(), 1.0, 0.0);
+  const auto st = testing::ref_stats(g, to_double(x));
+  std::vector<double> invstd_ref;
+  for (double v : st.var_biased) invstd_ref.push_back(1 / std::sqrt(v));
+  EXPECT_TRUE(all_close(out.save_mean.to_vector(), st.mean, 1e-7, 0));
+  EXPECT_TRUE(all_close(out.save_invstd.to_vector(), invstd_ref, 1e-5, 0));
+  EXPECT_TRUE(all_close(rv.to_vector(), st.var_unbiased, 1e-5, 0));
+  // y uses the float mean (as PyTorch's saved mean is float): its rounding, half an ulp of 1e4, is the floor.
+  const float mean_ulp = std::nextafter(1e4f, 2e4f) - 1e4f;
+  const auto y = out.output.to_vector();
+  const auto y_ref = testing::ref_normalize(g, to_double(x), st.mean, st.var_biased, 0.0, {}, {});
+  for (std::size_t i = 0; i < y.size(); ++i)
+    ASSERT_NEAR(y[i], y_ref[i], 0.5 * mean_ulp * invstd_ref[0] * 1.01 + 1e-4) << "at " << i;
+}
+
+TEST(BatchNormOps, ResultsDoNotDependOnThreadCount) {
+  Generator gen(11);
+  const Tensor x = random_input({3, 2, 100003}, gen, 0.0f, 1.0f);
+  const Tensor dy = randn({3, 2, 100003}, gen);
+  const int threads = omp_get_max_threads();
+  auto run = [&] {
+    const auto f = ops::batch_norm_forward_training(x, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5);
+    const auto b = ops::batch_norm_backward(dy, x, Tensor(), f.save_mean, f.save_invstd, true);
+    std::vector<float> all = f.output.to_vector();
+    for (const Tensor* t : {&f.save_mean, &f.save_invstd, &b.grad_input}) {
+      const auto v = t->to_vector();
+      all.insert(all.end(), v.begin(), v.end());
+    }
+    return all;
+  };
+  omp_set_num_threads(1);
+  const auto one = run();
+  omp_set_num_threads(3);
+  const auto three = run();
+  omp_set_num_threads(threads);
+  ASSERT_EQ(one.size(), three.size());
+  EXPECT_EQ(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)), 0);
+}
+
+TEST(BatchNormOps, NanAndInfPropagateToTheirChannelOnly) {
+  std::vector<float> v(4 * 3);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 5);
+  v[0 * 3 + 0] = std::nanf("");
+  v[1 * 3 + 1] = INFINITY;
+  const Tensor x = from_vector(v, {4, 3});
+  Tensor rm = zeros({3}), rv = ones({3});
+  const auto out = ops::batch_norm_forward_training(x, Tensor(), Tensor(), rm, rv, Tensor(), 0.1, 1e-5);
+  const auto y = out.output.to_vector();
+  for (int n = 0; n < 4; ++n) {
+    EXPECT_TRUE(std::isnan(y[n * 3 + 0]));
+    EXPECT_TRUE(std::isnan(y[n * 3 + 1]));
+    EXPECT_TRUE(std::isfinite(y[n * 3 + 2]));
+  }
+  EXPECT_FALSE(std::isfinite(rv.to_vector()[0]));
+  EXPECT_FALSE(std::isfinite(rv.to_vector()[1]));
+  EXPECT_TRUE(std::isfinite(rv.to_vector()[2]));
+}
+
+TEST(BatchNormOps, EmptyBatchCountsButLeavesStatistics) {
+  Tensor rm = full({3}, 0.5), rv = full({3}, 2.0);
+  Tensor counter = zeros({}, TensorOptions().dtype(DType::Int64));
+  const auto out = ops::batch_norm_forward_training(zeros({0, 3}), Tensor(), Tensor(), rm, rv, counter,
+                                                    std::nullopt, 1e-5);
+  EXPECT_EQ(out.output.sizes(), (Shape{0, 3}));
+  EXPECT_EQ(rm.to_vector(), std::vector<float>(3, 0.5f));
+  EXPECT_EQ(rv.to_vector(), std::vector<float>(3, 2.0f));
+  EXPECT_EQ(counter.item<int64_t>(), 1);  // torch.nn.BatchNorm increments before looking at the batch
+  const auto grads = ops::batch_norm_backward(zeros({0, 3}), zeros({0, 3}), ones({3}), out.save_mean,
+                                              out.save_invstd, true);
+  EXPECT_EQ(grads.grad_input.numel(), 0);
+  EXPECT_EQ(grads.grad_weight.to_vector(), std::vector<float>(3, 0.0f));
+}
+
+TEST(BatchNormOps, BadArgumentsThrowAndChangeNothing) {
+  Generator gen(3);
+  const Tensor x = randn({4, 3}, gen);
+  Tensor rm = full({3}, 0.25), rv = full({3}, 4.0);
+  Tensor counter = zeros({}, TensorOptions().dtype(DType::Int64));
+  auto unchanged = [&] {
+    return rm.to_vector() == std::vector<float>(3, 0.25f) && rv.to_vector() == std::vector<float>(3, 4.0f) &&
+           counter.item<int64_t>() == 0;
+  };
+  auto train = [&](const Tensor& input, const Tensor& w, const Tensor& mean, double eps) {
+    return [=] {
+      ops::batch_norm_forward_training(input, w, Tensor(), mean, rv, counter, std::nullopt, eps);
+    };
+  };
+  EXPECT_TRUE(throws_with(train(randn({1, 3}, gen), Tensor(), rm, 1e-5),
+                          "Expected more than 1 value per channel when training, got input size [1, 3]"));
+  EXPECT_TRUE(throws_with(train(randn({1, 3, 1, 1}, gen), Tensor(), rm, 1e-5),
+                          "Expected more than 1 value per channel when training, got input size [1, 3, 1, 1]"));
+  EXPECT_TRUE(throws_with(train(randn({4, 4}, gen), Tensor(), rm, 1e-5), "running_mean should contain 4 elements not 3"));
+  EXPECT_TRUE(throws_with(train(x, ones({2}), rm, 1e-5), "weight should contain 3 elements not 2"));
+  EXPECT_TRUE(throws_with(train(x, Tensor(), rm, -1.0), "eps must be a non-negative finite number, got -1"));
+  EXPECT_TRUE(throws_with(train(randn({4}, gen), Tensor(), rm, 1e-5), "at least 2 dimensions"));
+  EXPECT_TRUE(throws_with(train(x, Tensor(), zeros({3}, TensorOptions().dtype(DType::Int64)), 1e-5),
+                          "running_mean must be float32"));
+  EXPECT_TRUE(unchanged());
+  EXPECT_TRUE(throws_with(
+      [&] { ops::batch_norm_forward_training(x, Tensor(), Tensor(), rm, rv, Tensor(), std::nullopt, 1e-5); },
+      "momentum=None (cumulative moving average) needs num_batches_tracked"));
+  EXPECT_TRUE(throws_with([&] { ops::batch_norm_forward_inference(x, Tensor(), Tensor(), Tensor(), rv, 1e-5); },
+                          "running_mean is required"));
+  const auto f = ops::batch_norm_forward_training(x, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5);
+  EXPECT_TRUE(throws_with([&] { ops::batch_norm_backward(randn({4, 2}, gen), x, Tensor(), f.save_mean, f.save_invstd, true); },
+                          "grad_output shape [4, 2] does not match input shape [4, 3]"));
+  EXPECT_TRUE(throws_with([&] { ops::batch_norm_backward(x, x, Tensor(), Tensor(), f.save_invstd, true); },
+                          "save_mean is required"));
+  EXPECT_TRUE(unchanged());
+}
+
+}  // namespace
+}  // namespace normrt

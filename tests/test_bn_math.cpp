@@ -1,0 +1,108 @@
+// The shared BatchNorm arithmetic (kernels/bn_math.cuh) against direct double-precision definitions.
+#include <random>
+
+#include "bn_math.cuh"
+#include "test_util.h"
+
+namespace normrt::bn {
+namespace {
+
+double two_pass_mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s / static_cast<double>(v.size());
+}
+
+double two_pass_m2(const std::vector<double>& v) {
+  const double mean = two_pass_mean(v);
+  double s = 0;
+  for (double x : v) s += (x - mean) * (x - mean);
+  return s;
+}
+
+TEST(BnMath, WelfordMatchesTwoPass) {
+  std::mt19937 rng(1);
+  std::normal_distribution<double> dist(3.0, 2.0);
+  std::vector<double> v(1000);
+  for (double& x : v) x = dist(rng);
+  Welford<double> s;
+  for (double x : v) welford_add(s, x);
+  EXPECT_EQ(s.count, 1000.0);
+  EXPECT_NEAR(s.mean, two_pass_mean(v), 1e-12);
+  EXPECT_NEAR(s.m2, two_pass_m2(v), 1e-9 * two_pass_m2(v));
+}
+
+TEST(BnMath, ChanMergeOfSplitsEqualsWhole) {
+  std::mt19937 rng(2);
+  std::normal_distribution<double> dist(-5.0, 0.5);
+  std::vector<double> v(257);
+  for (double& x : v) x = dist(rng);
+  for (std::size_t split : {std::size_t{0}, std::size_t{1}, std::size_t{100}, std::size_t{256}, std::size_t{257}}) {
+    Welford<double> a, b;
+    for (std::size_t i = 0; i < split; ++i) welford_add(a, v[i]);
+    for (std::size_t i = split; i < v.size(); ++i) welford_add(b, v[i]);
+    const Welford<double> m = welford_merge(a, b);
+    EXPECT_EQ(m.count, 257.0) << "split " << split;
+    EXPECT_NEAR(m.mean, two_pass_mean(v), 1e-12) << "split " << split;
+    EXPECT_NEAR(m.m2, two_pass_m2(v), 1e-10 * two_pass_m2(v)) << "split " << split;
+  }
+  const Welford<double> empty;
+  const Welford<double> both = welford_merge(empty, empty);
+  EXPECT_EQ(both.count, 0.0);
+  EXPECT_FALSE(std::isnan(both.mean));
+}
+
+// Float accumulation of data with mean 1e4 and std 1e-2: shifting by a pivot keeps the variance accurate, while
+// sum/sum-of-squares loses it completely (this test documents why the kernels shift).
+TEST(BnMath, ShiftedFloatWelfordSurvivesLargeMeans) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(100000);
+  for (float& x : v) x = 1e4f + 1e-2f * dist(rng);
+  const std::vector<double> vd(v.begin(), v.end());
+  const double var = two_pass_m2(vd) / static_cast<double>(vd.size());
+
+  // 256 "threads" with strided elements, merged pairwise, as a block of the CUDA kernel does.
+  const float pivot = v[0];
+  std::vector<Welford<float>> threads(256);
+  for (std::size_t i = 0; i < v.size(); ++i) welford_add(threads[i % 256], v[i] - pivot);
+  for (std::size_t stride = 128; stride >= 1; stride /= 2)
+    for (std::size_t t = 0; t < stride; ++t) threads[t] = welford_merge(threads[t], threads[t + stride]);
+  const float shifted_var = threads[0].m2 / threads[0].count;
+  EXPECT_NEAR(shifted_var, var, 1e-4 * var);
+  EXPECT_NEAR(pivot + threads[0].mean, two_pass_mean(vd), 1e-3);
+
+  float sum = 0, sum_sq = 0;
+  for (float x : v) {
+    sum += x;
+    sum_sq += x * x;
+  }
+  const float naive_var = sum_sq / v.size() - (sum / v.size()) * (sum / v.size());
+  EXPECT_GT(std::fabs(naive_var - var), 10 * var);
+}
+
+TEST(BnMath, InvstdAndRunningUpdate) {
+  EXPECT_EQ(invstd_from_var(0.0f, 0.0f), 0.0f);
+  EXPECT_FLOAT_EQ(invstd_from_var(3.0f, 1.0f), 0.5f);
+  EXPECT_DOUBLE_EQ(running_factor(false, 0.1, 7), 0.1);
+  EXPECT_DOUBLE_EQ(running_factor(true, 0.1, 4), 0.25);
+  EXPECT_DOUBLE_EQ(running_update(1.0, 3.0, 0.25), 1.5);
+  EXPECT_DOUBLE_EQ(unbiased_var(6.0, 4.0), 2.0);
+}
+
+TEST(BnMath, NormalizeKeepsPrecisionForLargeMeans) {
+  const float x = 10000.0078125f, mean = 10000.0f, invstd = 100.0f;
+  EXPECT_FLOAT_EQ(normalize(x, mean, invstd, 0.0f), 0.78125f);
+}
+
+TEST(BnMath, BackwardCoefficientsMatchTheFormula) {
+  // N = 4, sums chosen by hand: dx = (dy - 2/4 - (x - mean) * 0.25 * 8 / 4) * 0.5 * 3.
+  const auto k = backward_coefficients(2.0, 8.0, 0.5, 3.0, 4.0);
+  EXPECT_DOUBLE_EQ(k.grad_mean, 0.5);
+  EXPECT_DOUBLE_EQ(k.projection, 0.5);
+  EXPECT_DOUBLE_EQ(k.scale, 1.5);
+  EXPECT_DOUBLE_EQ(backward_training(1.0, 3.0, k, 1.0), (1.0 - 0.5 - 2.0 * 0.5) * 1.5);
+}
+
+}  // namespace
+}  // namespace normrt::bn

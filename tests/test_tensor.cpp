@@ -1,0 +1,170 @@
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "test_util.h"
+
+namespace normrt {
+namespace {
+
+using testing::throws_with;
+
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + "normrt_" + std::to_string(::getpid()) + "_" + name;
+}
+
+TEST(Tensor, FactoriesShapesAndValues) {
+  const Tensor z = zeros({2, 3});
+  EXPECT_EQ(z.sizes(), (Shape{2, 3}));
+  EXPECT_EQ(z.numel(), 6);
+  EXPECT_EQ(z.dtype(), DType::Float32);
+  EXPECT_TRUE(z.device().is_cpu());
+  EXPECT_EQ(z.memory_format(), MemoryFormat::Contiguous);
+  EXPECT_EQ(z.to_vector(), std::vector<float>(6, 0.0f));
+  EXPECT_EQ(ones({4}).to_vector(), std::vector<float>(4, 1.0f));
+  EXPECT_EQ(full({2}, 2.5).to_vector(), (std::vector<float>{2.5f, 2.5f}));
+  EXPECT_EQ(arange(5).to_vector(), (std::vector<float>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(arange(1.0, 2.0, 0.25).to_vector(), (std::vector<float>{1.0f, 1.25f, 1.5f, 1.75f}));
+  EXPECT_EQ(arange(3.0, 0.0, -1.0).to_vector(), (std::vector<float>{3, 2, 1}));
+  EXPECT_EQ(zeros({}).numel(), 1);  // a 0-dim tensor holds one value
+  EXPECT_EQ(zeros({0, 3}).numel(), 0);
+  const Tensor i = full({3}, 7, TensorOptions().dtype(DType::Int64));
+  EXPECT_EQ(i.to_vector<int64_t>(), (std::vector<int64_t>{7, 7, 7}));
+  EXPECT_EQ(zeros({1}, TensorOptions().dtype(DType::Int64)).item<int64_t>(), 0);
+}
+
+TEST(Tensor, SizeAcceptsNegativeDims) {
+  const Tensor t = zeros({2, 3, 4});
+  EXPECT_EQ(t.size(-1), 4);
+  EXPECT_EQ(t.size(0), 2);
+  EXPECT_TRUE(throws_with([&] { (void)t.size(3); }, "Dimension out of range"));
+}
+
+TEST(Tensor, SharedStorageCloneAndCopy) {
+  Tensor a = arange(6);
+  Tensor alias = a;
+  Tensor view = a.reshape({2, -1});
+  EXPECT_EQ(view.sizes(), (Shape{2, 3}));
+  Tensor copy = a.clone();
+  a.data<float>()[0] = 42.0f;
+  EXPECT_EQ(alias.to_vector()[0], 42.0f);
+  EXPECT_EQ(view.to_vector()[0], 42.0f);
+  EXPECT_EQ(copy.to_vector()[0], 0.0f);
+  copy.copy_(a);
+  EXPECT_EQ(copy.to_vector()[0], 42.0f);
+  EXPECT_TRUE(a.to(Device::cpu()).is_same(a));
+}
+
+TEST(Tensor, BadShapesAndDtypesThrow) {
+  EXPECT_TRUE(throws_with([] { zeros({1, 2, 3, 4, 5, 6}); }, "at most 5 dimensions"));
+  EXPECT_TRUE(throws_with([] { zeros({-1}); }, "negative dimension"));
+  EXPECT_TRUE(throws_with([] { arange(6).reshape({4, -1}); }, "is invalid for input of size 6"));
+  EXPECT_TRUE(throws_with([] { arange(6).reshape({-1, -1}); }, "only one dimension can be inferred"));
+  EXPECT_TRUE(throws_with([] { zeros({2}, TensorOptions().dtype(DType::Float16)); }, "float16 is not supported"));
+  EXPECT_TRUE(throws_with([] { zeros({2}).data<int64_t>(); }, "expected a tensor of dtype int64"));
+  EXPECT_TRUE(throws_with([] { Tensor a = zeros({2}); a.copy_(zeros({3})); }, "shape mismatch"));
+  EXPECT_TRUE(throws_with([] { Tensor().sizes(); }, "undefined tensor"));
+  EXPECT_TRUE(throws_with([] { from_vector(std::vector<float>{1, 2}, {3}); }, "do not fill shape [3]"));
+  EXPECT_TRUE(throws_with([] { arange(4).item(); }, "cannot be converted to Scalar"));
+  EXPECT_TRUE(throws_with([] { arange(0.0, 1.0, 0.0); }, "step must be nonzero"));
+}
+
+TEST(Tensor, CudaWithoutDeviceThrowsCleanly) {
+  if (cuda::is_available()) GTEST_SKIP() << "a CUDA device is present; covered by the gpu suite";
+  EXPECT_TRUE(throws_with([] { zeros({2}, Device::cuda(0)); }, "cuda:0"));
+  EXPECT_TRUE(throws_with([] { arange(3).to(Device::cuda(0)); }, "cuda:0"));
+}
+
+TEST(Generator, SeededAndReproducible) {
+  Generator a(7), b(7), c(8);
+  const auto va = randn({1000}, a).to_vector();
+  const auto vb = randn({1000}, b).to_vector();
+  const auto vc = randn({1000}, c).to_vector();
+  EXPECT_EQ(va, vb);
+  EXPECT_NE(va, vc);
+  // Moments of 1000 standard normals: mean within ~4 standard errors, variance within 15%.
+  double mean = 0, sq = 0;
+  for (float v : va) mean += v;
+  mean /= 1000;
+  for (float v : va) sq += (v - mean) * (v - mean);
+  EXPECT_LT(std::fabs(mean), 4.0 / std::sqrt(1000.0));
+  EXPECT_NEAR(sq / 999, 1.0, 0.15);
+  const auto u = rand({1001}, a).to_vector();
+  for (float v : u) {
+    EXPECT_GE(v, 0.0f);
+    EXPECT_LT(v, 1.0f);
+  }
+}
+
+TEST(Generator, StateRestoresTheStream) {
+  Generator g(3);
+  (void)rand({10}, g);
+  const uint64_t seed = g.seed(), offset = g.offset();
+  const auto first = rand({17}, g).to_vector();
+  g.set_state(seed, offset);
+  EXPECT_EQ(rand({17}, g).to_vector(), first);
+}
+
+TEST(Generator, PhiloxKnownAnswer) {
+  // Known-answer vector of the Philox4x32-10 paper's reference implementation (Random123 kat_vectors):
+  // counter = key = 0 -> 6627e8d5 e169c58d bc57ac4c 9b00dbd8.
+  const auto block = Generator::philox(0, 0, 0);
+  EXPECT_EQ(block[0], 0x6627e8d5u);
+  EXPECT_EQ(block[1], 0xe169c58du);
+  EXPECT_EQ(block[2], 0xbc57ac4cu);
+  EXPECT_EQ(block[3], 0x9b00dbd8u);
+  // counter = all ones, key = all ones -> 408f276d 41c83b0e a20bc7c6 6d5451fd.
+  const auto ones_block = Generator::philox(~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0});
+  EXPECT_EQ(ones_block[0], 0x408f276du);
+  EXPECT_EQ(ones_block[1], 0x41c83b0eu);
+  EXPECT_EQ(ones_block[2], 0xa20bc7c6u);
+  EXPECT_EQ(ones_block[3], 0x6d5451fdu);
+}
+
+TEST(Npy, RoundTripFloatAndInt) {
+  Generator g(1);
+  const Tensor a = randn({2, 3, 4}, g);
+  const std::string path = temp_path("a.npy");
+  save_npy(path, a);
+  const Tensor b = load_npy(path);
+  EXPECT_EQ(b.sizes(), a.sizes());
+  EXPECT_EQ(b.to_vector(), a.to_vector());
+  const Tensor i = from_vector(std::vector<int64_t>{5, -6, 7}, {3});
+  save_npy(path, i);
+  EXPECT_EQ(load_npy(path).to_vector<int64_t>(), (std::vector<int64_t>{5, -6, 7}));
+  const Tensor scalar = full({}, 3.0);
+  save_npy(path, scalar);
+  EXPECT_EQ(load_npy(path).dim(), 0);
+  std::remove(path.c_str());
+}
+
+TEST(Npy, BrokenFilesNameTheProblem) {
+  const std::string path = temp_path("bad.npy");
+  EXPECT_TRUE(throws_with([&] { load_npy(path + ".missing"); }, "cannot open"));
+  {
+    std::ofstream(path, std::ios::binary) << "not numpy at all";
+  }
+  EXPECT_TRUE(throws_with([&] { load_npy(path); }, "bad magic"));
+  save_npy(path, arange(100));
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 8));
+  }
+  EXPECT_TRUE(throws_with([&] { load_npy(path); }, "truncated data"));
+  std::string f8 = bytes;
+  f8.replace(f8.find("<f4"), 3, "<f8");
+  {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << f8;
+  }
+  EXPECT_TRUE(throws_with([&] { load_npy(path); }, "unsupported dtype '<f8'"));
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace normrt
