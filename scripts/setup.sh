@@ -3,8 +3,8 @@
 # The CUDA toolkit (nvcc, cuDNN) is not a Debian package here: CMake uses it when present and builds CPU-only
 # otherwise. PyTorch (python3-torch) is needed only to regenerate golden data: NORMRT_SETUP_TORCH=1 adds it.
 set -euo pipefail
-packages=(build-essential cmake libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev zlib1g-dev libcli11-dev
-          nlohmann-json3-dev dataset-fashion-mnist python3)
+packages=(build-essential cmake libgtest-dev libbenchmark-dev libopenblas-dev zlib1g-dev libcli11-dev
+          nlohmann-json3-dev dataset-fashion-mnist)
 if [ "${NORMRT_SETUP_TORCH:-0}" = 1 ]; then packages+=(python3-torch python3-numpy); fi
 missing=()
 for p in "${packages[@]}"; do

@@ -18,6 +18,7 @@ namespace {
 using Acc = double;
 constexpr int kLanes = 8;
 constexpr int64_t kPieceElements = int64_t{1} << 16;
+constexpr int64_t kChannelBlock = 64;
 
 // Merges items[0..n) pairwise (stride 1, 2, 4, ...) into items[0].
 template <typename T, typename Merge>
@@ -28,9 +29,12 @@ T tree_reduce(std::vector<T>& items, Merge merge) {
   return items[0];
 }
 
+// For (N, C) input the pieces are row ranges over blocks of kChannelBlock channels, so they are sized by the
+// block's elements rather than one channel's.
 int64_t pieces_per_channel(const Geometry& g) {
   const int64_t m = g.per_channel();
-  return std::max<int64_t>(1, (m + kPieceElements - 1) / kPieceElements);
+  const int64_t elements_per_piece = g.S == 1 ? std::max<int64_t>(1, kPieceElements / kChannelBlock) : kPieceElements;
+  return std::max<int64_t>(1, (m + elements_per_piece - 1) / elements_per_piece);
 }
 
 // Calls run(offset, length) for each contiguous stretch of channel c's flat elements [lo, hi).
@@ -88,42 +92,84 @@ class LaneWelford {
   int cursor_ = 0;
 };
 
+// Channel c's first element; see bn_math.cuh for why the data are shifted.
+inline Acc pivot_of(const Geometry& g, const float* x, int64_t c) { return static_cast<Acc>(x[c * g.S]); }
+
+// (N, C) input (S == 1): channels are contiguous, so a task owns a block of channels over a range of rows and
+// runs one Welford per channel, vectorised across the channels (every channel has the same count per row).
+void row_layout_statistics(const Geometry& g, const float* x, int64_t pieces, std::vector<Welford<Acc>>& partial) {
+  const int64_t blocks = (g.C + kChannelBlock - 1) / kChannelBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t task = 0; task < blocks * pieces; ++task) {
+    const int64_t c0 = task / pieces * kChannelBlock, k = task % pieces;
+    const int64_t width = std::min(kChannelBlock, g.C - c0);
+    const int64_t n0 = k * g.N / pieces, n1 = (k + 1) * g.N / pieces;
+    Acc pivot[kChannelBlock], mean[kChannelBlock] = {}, m2[kChannelBlock] = {};
+    for (int64_t j = 0; j < width; ++j) pivot[j] = pivot_of(g, x, c0 + j);
+    for (int64_t n = n0; n < n1; ++n) {
+      const Acc inv_count = Acc(1) / static_cast<Acc>(n - n0 + 1);
+      const float* row = x + n * g.C + c0;
+      for (int64_t j = 0; j < width; ++j) {
+        const Acc v = static_cast<Acc>(row[j]) - pivot[j];
+        const Acc delta = v - mean[j];
+        mean[j] += delta * inv_count;
+        m2[j] += delta * (v - mean[j]);
+      }
+    }
+    for (int64_t j = 0; j < width; ++j)
+      partial[(c0 + j) * pieces + k] = {mean[j], m2[j], static_cast<Acc>(n1 - n0)};
+  }
+}
+
 // Per-channel Welford statistics of the unshifted data: mean, m2, count.
 std::vector<Welford<Acc>> channel_statistics(const Geometry& g, const float* x) {
   const int64_t pieces = pieces_per_channel(g), m = g.per_channel();
   std::vector<Welford<Acc>> partial(static_cast<std::size_t>(g.C * pieces));
-  // Channel c's first element; see bn_math.cuh for why the data are shifted.
-  auto pivot = [&](int64_t c) { return static_cast<Acc>(x[c * g.S]); };
+  if (g.S == 1) {
+    row_layout_statistics(g, x, pieces, partial);
+  } else {
 #pragma omp parallel for schedule(static)
-  for (int64_t task = 0; task < g.C * pieces; ++task) {
-    const int64_t c = task / pieces, k = task % pieces;
-    LaneWelford acc;
-    const Acc p = pivot(c);
-    for_each_run(g, c, k * m / pieces, (k + 1) * m / pieces,
-                 [&](int64_t offset, int64_t length) { acc.add(x + offset, length, p); });
-    partial[task] = acc.result();
+    for (int64_t task = 0; task < g.C * pieces; ++task) {
+      const int64_t c = task / pieces, k = task % pieces;
+      LaneWelford acc;
+      const Acc p = pivot_of(g, x, c);
+      for_each_run(g, c, k * m / pieces, (k + 1) * m / pieces,
+                   [&](int64_t offset, int64_t length) { acc.add(x + offset, length, p); });
+      partial[task] = acc.result();
+    }
   }
   std::vector<Welford<Acc>> stats(static_cast<std::size_t>(g.C));
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < g.C; ++c) {
     std::vector<Welford<Acc>> pieces_of_c(partial.begin() + c * pieces, partial.begin() + (c + 1) * pieces);
     stats[c] = tree_reduce(pieces_of_c, welford_merge<Acc>);
-    stats[c].mean += pivot(c);
+    stats[c].mean += pivot_of(g, x, c);
   }
   return stats;
+}
+
+// Calls op(index, channel) for every element, vectorisable along the contiguous dimension.
+template <typename Op>
+void for_each_element(const Geometry& g, Op op) {
+  if (g.S == 1) {
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < g.N; ++n)
+      for (int64_t c = 0; c < g.C; ++c) op(n * g.C + c, c);
+    return;
+  }
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < g.N; ++n) {
+    for (int64_t c = 0; c < g.C; ++c) {
+      const int64_t base = (n * g.C + c) * g.S;
+      for (int64_t s = 0; s < g.S; ++s) op(base + s, c);
+    }
+  }
 }
 
 // y = (x - mean[c]) * scale[c] + shift[c] over the whole tensor.
 void normalize_all(const Geometry& g, const float* x, const float* mean, const float* scale, const float* shift,
                    float* y) {
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t n = 0; n < g.N; ++n) {
-    for (int64_t c = 0; c < g.C; ++c) {
-      const int64_t base = (n * g.C + c) * g.S;
-      const float mu = mean[c], a = scale[c], b = shift[c];
-      for (int64_t s = 0; s < g.S; ++s) y[base + s] = normalize(x[base + s], mu, a, b);
-    }
-  }
+  for_each_element(g, [=](int64_t i, int64_t c) { y[i] = normalize(x[i], mean[c], scale[c], shift[c]); });
 }
 
 void affine_coefficients(const Geometry& g, const float* invstd, const float* weight, const float* bias,
@@ -141,34 +187,59 @@ struct GradSums {
   Acc dy_xmu = 0;
 };
 
-// Per channel: sum(dy) and sum(dy * (x - mean)).
+GradSums add_sums(const GradSums& a, const GradSums& b) { return {a.dy + b.dy, a.dy_xmu + b.dy_xmu}; }
+
+// Per channel: sum(dy) and sum(dy * (x - mean)), in lanes (or, for (N, C) input, across a block of channels).
 std::vector<GradSums> gradient_sums(const Geometry& g, const float* dy, const float* x, const float* mean) {
   const int64_t pieces = pieces_per_channel(g), m = g.per_channel();
   std::vector<GradSums> partial(static_cast<std::size_t>(g.C * pieces));
+  if (g.S == 1) {
+    const int64_t blocks = (g.C + kChannelBlock - 1) / kChannelBlock;
 #pragma omp parallel for schedule(static)
-  for (int64_t task = 0; task < g.C * pieces; ++task) {
-    const int64_t c = task / pieces, k = task % pieces;
-    const Acc mu = mean[c];
-    Acc sum_dy[kLanes] = {}, sum_dy_xmu[kLanes] = {};
-    for_each_run(g, c, k * m / pieces, (k + 1) * m / pieces, [&](int64_t offset, int64_t length) {
-      for (int64_t i = 0; i < length; ++i) {
-        const Acc d = dy[offset + i];
-        sum_dy[i % kLanes] += d;
-        sum_dy_xmu[i % kLanes] += d * (static_cast<Acc>(x[offset + i]) - mu);
+    for (int64_t task = 0; task < blocks * pieces; ++task) {
+      const int64_t c0 = task / pieces * kChannelBlock, k = task % pieces;
+      const int64_t width = std::min(kChannelBlock, g.C - c0);
+      Acc mu[kChannelBlock], sum_dy[kChannelBlock] = {}, sum_dy_xmu[kChannelBlock] = {};
+      for (int64_t j = 0; j < width; ++j) mu[j] = mean[c0 + j];
+      for (int64_t n = k * g.N / pieces; n < (k + 1) * g.N / pieces; ++n) {
+        const float* dy_row = dy + n * g.C + c0;
+        const float* x_row = x + n * g.C + c0;
+        for (int64_t j = 0; j < width; ++j) {
+          sum_dy[j] += dy_row[j];
+          sum_dy_xmu[j] += static_cast<Acc>(dy_row[j]) * (static_cast<Acc>(x_row[j]) - mu[j]);
+        }
       }
-    });
-    std::vector<GradSums> lanes(kLanes);
-    for (int j = 0; j < kLanes; ++j) lanes[j] = {sum_dy[j], sum_dy_xmu[j]};
-    partial[task] = tree_reduce(lanes, [](const GradSums& a, const GradSums& b) {
-      return GradSums{a.dy + b.dy, a.dy_xmu + b.dy_xmu};
-    });
+      for (int64_t j = 0; j < width; ++j) partial[(c0 + j) * pieces + k] = {sum_dy[j], sum_dy_xmu[j]};
+    }
+  } else {
+#pragma omp parallel for schedule(static)
+    for (int64_t task = 0; task < g.C * pieces; ++task) {
+      const int64_t c = task / pieces, k = task % pieces;
+      const Acc mu = mean[c];
+      Acc sum_dy[kLanes] = {}, sum_dy_xmu[kLanes] = {};
+      for_each_run(g, c, k * m / pieces, (k + 1) * m / pieces, [&](int64_t offset, int64_t length) {
+        const float *dy_run = dy + offset, *x_run = x + offset;
+        int64_t i = 0;
+        for (; i + kLanes <= length; i += kLanes) {
+          for (int j = 0; j < kLanes; ++j) {
+            sum_dy[j] += dy_run[i + j];
+            sum_dy_xmu[j] += static_cast<Acc>(dy_run[i + j]) * (static_cast<Acc>(x_run[i + j]) - mu);
+          }
+        }
+        for (int j = 0; i < length; ++i, ++j) {
+          sum_dy[j] += dy_run[i];
+          sum_dy_xmu[j] += static_cast<Acc>(dy_run[i]) * (static_cast<Acc>(x_run[i]) - mu);
+        }
+      });
+      std::vector<GradSums> lanes(kLanes);
+      for (int j = 0; j < kLanes; ++j) lanes[j] = {sum_dy[j], sum_dy_xmu[j]};
+      partial[task] = tree_reduce(lanes, add_sums);
+    }
   }
   std::vector<GradSums> sums(static_cast<std::size_t>(g.C));
   for (int64_t c = 0; c < g.C; ++c) {
     std::vector<GradSums> pieces_of_c(partial.begin() + c * pieces, partial.begin() + (c + 1) * pieces);
-    sums[c] = tree_reduce(pieces_of_c, [](const GradSums& a, const GradSums& b) {
-      return GradSums{a.dy + b.dy, a.dy_xmu + b.dy_xmu};
-    });
+    sums[c] = tree_reduce(pieces_of_c, add_sums);
   }
   return sums;
 }
@@ -237,18 +308,13 @@ void cpu_backward(const BackwardParams& p) {
       k[c] = {0.0f, 0.0f, p.invstd[c] * w};
     }
   }
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t n = 0; n < g.N; ++n) {
-    for (int64_t c = 0; c < g.C; ++c) {
-      const int64_t base = (n * g.C + c) * g.S;
-      const BackwardCoefficients<float> kc = k[c];
-      const float mu = p.mean[c];
-      if (p.training) {
-        for (int64_t s = 0; s < g.S; ++s) p.dx[base + s] = backward_training(p.dy[base + s], p.x[base + s], kc, mu);
-      } else {
-        for (int64_t s = 0; s < g.S; ++s) p.dx[base + s] = p.dy[base + s] * kc.scale;
-      }
-    }
+  const BackwardCoefficients<float>* kc = k.data();
+  const float *dy = p.dy, *x = p.x, *mean = p.mean;
+  float* dx = p.dx;
+  if (p.training) {
+    for_each_element(g, [=](int64_t i, int64_t c) { dx[i] = backward_training(dy[i], x[i], kc[c], mean[c]); });
+  } else {
+    for_each_element(g, [=](int64_t i, int64_t c) { dx[i] = dy[i] * kc[c].scale; });
   }
 }
 
