@@ -3,12 +3,14 @@
 #pragma once
 #include <cstdint>
 
+#include "hd.h"
+
 namespace normrt::bn {
 
 struct Geometry {
   int64_t N = 0, C = 0, S = 0;
-  int64_t per_channel() const { return N * S; }
-  int64_t numel() const { return N * C * S; }
+  NORMRT_HD int64_t per_channel() const { return N * S; }
+  NORMRT_HD int64_t numel() const { return N * C * S; }
 };
 
 struct ForwardTrainingParams {

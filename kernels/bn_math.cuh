@@ -9,11 +9,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__) || defined(SIMT_EMU)
-#define NORMRT_HD __host__ __device__
-#else
-#define NORMRT_HD
-#endif
+#include "hd.h"
 
 namespace normrt::bn {
 

@@ -62,9 +62,11 @@ T* ptr(const Tensor& t) {
   return t.defined() ? const_cast<T*>(t.data<T>()) : nullptr;
 }
 
+#if !NORMRT_WITH_CUDA
 [[noreturn]] void no_cuda_backend() {
-  NORMRT_THROW("BatchNorm on CUDA tensors is not available in this build");
+  NORMRT_THROW("BatchNorm on CUDA tensors needs a build with CUDA (NORMRT_WITH_CUDA)");
 }
+#endif
 
 }  // namespace
 
@@ -111,7 +113,11 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
   if (input.device().is_cpu()) {
     bn::cpu_forward_training(p);
   } else {
+#if NORMRT_WITH_CUDA
+    bn::cuda_forward_training(p, input.device());
+#else
     no_cuda_backend();
+#endif
   }
   return result;
 }
@@ -144,7 +150,11 @@ BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const T
   if (input.device().is_cpu()) {
     bn::cpu_forward_inference(p);
   } else {
+#if NORMRT_WITH_CUDA
+    bn::cuda_forward_inference(p, input.device());
+#else
     no_cuda_backend();
+#endif
   }
   return result;
 }
@@ -184,7 +194,11 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
   if (input.device().is_cpu()) {
     bn::cpu_backward(p);
   } else {
+#if NORMRT_WITH_CUDA
+    bn::cuda_backward(p, input.device());
+#else
     no_cuda_backend();
+#endif
   }
   return result;
 }

@@ -2,6 +2,10 @@
 
 #include "normrt/cuda.h"
 #include "normrt/cuda_check.h"
+#include "cuda_launch.h"
+
+#include <mutex>
+#include <vector>
 
 namespace normrt::cuda {
 
@@ -30,6 +34,16 @@ void check_device(const Device& device) {
 
 namespace {
 thread_local std::unordered_map<int, cudaStream_t> current_streams;
+}
+
+int sm_count(int device) {
+  static std::mutex mutex;
+  static std::vector<int> counts;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (counts.size() <= static_cast<std::size_t>(device)) counts.resize(device + 1, 0);
+  if (counts[device] == 0)
+    NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&counts[device], cudaDevAttrMultiProcessorCount, device));
+  return counts[device];
 }
 
 cudaStream_t current_stream(int device) {

@@ -1,0 +1,543 @@
+// Custom CUDA BatchNorm kernels: NCHW-contiguous float32 viewed as (N, C, S), S the product of spatial sizes.
+//
+// Statistics (and the backward sums) are per-channel reductions, in two layouts:
+//  * S > 1: a block reduces a contiguous share of one channel's N*S elements (grid = C x splits). Each thread
+//    loads kUnroll units (floats, or float4 when S % 4 == 0 and the data are 16-byte aligned) before using them,
+//    folds them as one group (exact two-pass mean/M2 of the group, then Chan's merge into its Welford state: one
+//    division per group instead of per element), then warps merge by xor shuffles and warps through shared memory.
+//    When C is small against the GPU, a channel is split over several blocks (chosen from the shape and the SM
+//    count) that write partial states; no float atomics anywhere.
+//  * S == 1, i.e. (N, C) input: channels are the contiguous dimension, so threads take columns (channels) and
+//    walk rows, and a block merges its rows through shared memory; row ranges split over blocks likewise.
+// Values are shifted by each channel's first element before accumulation (see bn_math.cuh).
+// A single-block finalize kernel merges the partial states in a fixed order (results identical run to run),
+// updates running_mean/running_var in place from the device-side num_batches_tracked, and writes save_mean,
+// save_invstd and the per-channel coefficients of the elementwise pass. The elementwise passes (normalise +
+// affine, input gradient) use float4 loads/stores where S % 4 == 0. A training forward is 3 launches (reduce,
+// finalize, normalise) and no host synchronisation; indices are 32-bit below 2^31 elements, 64-bit above.
+#include "batchnorm.cuh"
+
+#include <algorithm>
+
+#include "bn_math.cuh"
+#include "index_math.cuh"
+
+namespace normrt::bn::NORMRT_KERNEL_NS {
+
+namespace {
+
+constexpr int kReduceThreads = 256;
+constexpr int kColumnThreads = 512;
+constexpr int kUnroll = 4;
+constexpr int kFinalizeThreads = 256;
+constexpr int kElementwiseThreads = 256;
+constexpr unsigned kFullMask = 0xffffffffu;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reduction policies: what a reduction accumulates per element of (a, b) and how states merge.
+
+struct StatsReduction {
+  using State = Welford<float>;
+  static constexpr bool kTwoInputs = false;
+  // The shift (pivot): the channel's first element.
+  __device__ static float channel_constant(const float* a, const float*, uint64_t c, uint64_t channel_offset) {
+    (void)c;
+    return a[channel_offset];
+  }
+  template <int G>
+  __device__ static void add_group(State& s, const float (&a)[G], const float (&)[G], float pivot) {
+    float v[G], sum = 0.0f;
+    for (int i = 0; i < G; ++i) {
+      v[i] = a[i] - pivot;
+      sum += v[i];
+    }
+    State group;
+    group.mean = sum * (1.0f / G);
+    for (int i = 0; i < G; ++i) group.m2 += (v[i] - group.mean) * (v[i] - group.mean);
+    group.count = static_cast<float>(G);
+    s = welford_merge(s, group);
+  }
+  __device__ static void add_one(State& s, float a, float, float pivot) { welford_add(s, a - pivot); }
+  __device__ static State merge(const State& lo, const State& hi) { return welford_merge(lo, hi); }
+  __device__ static State shfl_xor(const State& s, int lane_mask) {
+    State o;
+    o.mean = __shfl_xor_sync(kFullMask, s.mean, lane_mask);
+    o.m2 = __shfl_xor_sync(kFullMask, s.m2, lane_mask);
+    o.count = __shfl_xor_sync(kFullMask, s.count, lane_mask);
+    return o;
+  }
+};
+
+struct GradSums {
+  float dy = 0.0f;
+  float dy_xmu = 0.0f;
+};
+
+// a = grad_output, b = input; the constant is the channel's saved mean.
+struct GradReduction {
+  using State = GradSums;
+  static constexpr bool kTwoInputs = true;
+  const float* mean;
+  __device__ float channel_constant_of(uint64_t c) const { return mean[c]; }
+  template <int G>
+  __device__ static void add_group(State& s, const float (&a)[G], const float (&b)[G], float mu) {
+    for (int i = 0; i < G; ++i) add_one(s, a[i], b[i], mu);
+  }
+  __device__ static void add_one(State& s, float a, float b, float mu) {
+    s.dy += a;
+    s.dy_xmu += a * (b - mu);
+  }
+  __device__ static State merge(const State& lo, const State& hi) { return {lo.dy + hi.dy, lo.dy_xmu + hi.dy_xmu}; }
+  __device__ static State shfl_xor(const State& s, int lane_mask) {
+    return {__shfl_xor_sync(kFullMask, s.dy, lane_mask), __shfl_xor_sync(kFullMask, s.dy_xmu, lane_mask)};
+  }
+};
+
+template <typename Red>
+__device__ float channel_constant(const Red& red, const float* a, uint64_t c, uint64_t channel_offset) {
+  if constexpr (Red::kTwoInputs) {
+    return red.channel_constant_of(c);
+  } else {
+    return Red::channel_constant(a, nullptr, c, channel_offset);
+  }
+}
+
+// Lane l merges with lane l ^ m, the lower lane's state first, so every lane ends with the same bits.
+template <typename Red>
+__device__ typename Red::State warp_reduce(typename Red::State s) {
+  const int lane = threadIdx.x % 32;
+  for (int m = 16; m >= 1; m /= 2) {
+    const typename Red::State other = Red::shfl_xor(s, m);
+    s = (lane & m) ? Red::merge(other, s) : Red::merge(s, other);
+  }
+  return s;
+}
+
+// Whole-block reduction for 1-D blocks (a multiple of 32 threads); the result is valid in thread 0.
+template <typename Red>
+__device__ typename Red::State block_reduce(typename Red::State s, typename Red::State* shared) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  s = warp_reduce<Red>(s);
+  if (lane == 0) shared[warp] = s;
+  __syncthreads();
+  if (warp == 0) {
+    s = lane < warps ? shared[lane] : typename Red::State{};
+    s = warp_reduce<Red>(s);
+  }
+  return s;
+}
+
+template <typename Index, bool Vec4>
+struct Units;
+
+template <typename Index>
+struct Units<Index, false> {
+  static constexpr int kWidth = 1;
+  __device__ static void load(const float* p, Index unit, float* out) { out[0] = p[unit]; }
+};
+
+template <typename Index>
+struct Units<Index, true> {
+  static constexpr int kWidth = 4;
+  __device__ static void load(const float* p, Index unit, float* out) {
+    const float4 v = reinterpret_cast<const float4*>(p)[unit];
+    out[0] = v.x;
+    out[1] = v.y;
+    out[2] = v.z;
+    out[3] = v.w;
+  }
+};
+
+// Layout S > 1. Units are floats or float4s; a channel's units are (n, s) with n < N, s < run, at
+// n * row_stride + c * run + s.
+template <typename Index>
+struct ChannelLayout {
+  Index run;         // S in units
+  Index row_stride;  // C * S in units
+  Index units;       // N * S in units (one channel)
+  Divider<Index> run_divider;
+  Index splits;
+  Index pivot_stride;  // S in floats: the channel's first float is at c * pivot_stride
+};
+
+template <typename Red, typename Index, bool Vec4>
+__global__ void __launch_bounds__(kReduceThreads)
+    channel_reduce_kernel(Red red, const float* a, const float* b, typename Red::State* partial,
+                          ChannelLayout<Index> layout) {
+  using State = typename Red::State;
+  using U = Units<Index, Vec4>;
+  constexpr int kValues = kUnroll * U::kWidth;
+  NORMRT_DYNAMIC_SHARED(State, shared);
+  const Index c = blockIdx.x, split = blockIdx.y;
+  const Index lo = static_cast<Index>(static_cast<uint64_t>(layout.units) * split / layout.splits);
+  const Index hi = static_cast<Index>(static_cast<uint64_t>(layout.units) * (split + 1) / layout.splits);
+  const float k = channel_constant(red, a, c, static_cast<uint64_t>(c) * layout.pivot_stride);
+  auto offset = [&](Index unit) {
+    Index n, s;
+    layout.run_divider.divmod(unit, n, s);
+    return n * layout.row_stride + c * layout.run + s;
+  };
+  State state{};
+  Index start = lo;
+  const Index chunk = kUnroll * blockDim.x;
+  for (; start + chunk <= hi; start += chunk) {
+    float va[kValues], vb[kValues] = {};
+    for (int j = 0; j < kUnroll; ++j) {
+      const Index off = offset(start + j * blockDim.x + threadIdx.x);
+      U::load(a, off, va + j * U::kWidth);
+      if constexpr (Red::kTwoInputs) U::load(b, off, vb + j * U::kWidth);
+    }
+    Red::add_group(state, va, vb, k);
+  }
+  for (Index unit = start + threadIdx.x; unit < hi; unit += blockDim.x) {
+    float va[U::kWidth], vb[U::kWidth] = {};
+    const Index off = offset(unit);
+    U::load(a, off, va);
+    if constexpr (Red::kTwoInputs) U::load(b, off, vb);
+    for (int i = 0; i < U::kWidth; ++i) Red::add_one(state, va[i], Red::kTwoInputs ? vb[i] : 0.0f, k);
+  }
+  state = block_reduce<Red>(state, shared);
+  if (threadIdx.x == 0) partial[static_cast<uint64_t>(c) * layout.splits + split] = state;
+}
+
+// Layout S == 1: (rows, columns) = (N, C). threadIdx.x picks the column, threadIdx.y walks rows; blockDim.y is a
+// power of two.
+template <typename Red, typename Index>
+__global__ void __launch_bounds__(kColumnThreads)
+    column_reduce_kernel(Red red, const float* a, const float* b, typename Red::State* partial, Index rows,
+                         Index columns, Index splits) {
+  using State = typename Red::State;
+  NORMRT_DYNAMIC_SHARED(State, shared);
+  const Index c = blockIdx.x * blockDim.x + threadIdx.x, split = blockIdx.y;
+  const Index lo = static_cast<Index>(static_cast<uint64_t>(rows) * split / splits);
+  const Index hi = static_cast<Index>(static_cast<uint64_t>(rows) * (split + 1) / splits);
+  const bool active = c < columns;
+  State state{};
+  if (active) {
+    const float k = channel_constant(red, a, c, c);
+    const Index step = blockDim.y;
+    Index r = lo + threadIdx.y;
+    for (; r + (kUnroll - 1) * step < hi; r += kUnroll * step) {
+      float va[kUnroll], vb[kUnroll] = {};
+      for (int j = 0; j < kUnroll; ++j) {
+        const Index off = (r + j * step) * columns + c;
+        va[j] = a[off];
+        if constexpr (Red::kTwoInputs) vb[j] = b[off];
+      }
+      Red::add_group(state, va, vb, k);
+    }
+    for (; r < hi; r += step) {
+      const Index off = r * columns + c;
+      Red::add_one(state, a[off], Red::kTwoInputs ? b[off] : 0.0f, k);
+    }
+  }
+  const int slot = threadIdx.y * blockDim.x + threadIdx.x;
+  shared[slot] = state;
+  __syncthreads();
+  for (unsigned stride = blockDim.y / 2; stride > 0; stride /= 2) {
+    if (threadIdx.y < stride) shared[slot] = Red::merge(shared[slot], shared[slot + stride * blockDim.x]);
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && active) partial[static_cast<uint64_t>(c) * splits + split] = shared[threadIdx.x];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Finalize kernels (one block).
+
+// Per-channel coefficients of the elementwise pass live in the workspace after the partial states.
+struct Coefficients {
+  float* a;  // forward: scale; backward: grad_mean
+  float* b;  // forward: shift; backward: projection
+  float* c;  // backward: scale
+};
+
+__global__ void __launch_bounds__(kFinalizeThreads)
+    finalize_forward_kernel(ForwardTrainingParams p, const Welford<float>* partial, uint64_t splits,
+                            Coefficients coefficients) {
+  NORMRT_DYNAMIC_SHARED(int64_t, batches);
+  if (threadIdx.x == 0 && p.num_batches_tracked != nullptr) {
+    batches[0] = *p.num_batches_tracked + 1;
+    *p.num_batches_tracked = batches[0];
+  }
+  __syncthreads();
+  const uint64_t channels = static_cast<uint64_t>(p.geometry.C), count = static_cast<uint64_t>(p.geometry.per_channel());
+  const float count_f = static_cast<float>(count);
+  float factor = 0.0f;
+  if (p.running_mean != nullptr) {
+    factor = static_cast<float>(
+        running_factor(p.cumulative_average, p.momentum, p.num_batches_tracked ? batches[0] : 0));
+  }
+  for (uint64_t c = threadIdx.x; c < channels; c += blockDim.x) {
+    if (count == 0) {
+      p.save_mean[c] = 0.0f;
+      p.save_invstd[c] = 0.0f;
+      continue;
+    }
+    Welford<float> s;
+    for (uint64_t k = 0; k < splits; ++k) s = welford_merge(s, partial[c * splits + k]);
+    const float mean = p.x[c * static_cast<uint64_t>(p.geometry.S)] + s.mean;
+    const float invstd = invstd_from_var(s.m2 / count_f, static_cast<float>(p.eps));
+    p.save_mean[c] = mean;
+    p.save_invstd[c] = invstd;
+    coefficients.a[c] = invstd * (p.weight ? p.weight[c] : 1.0f);
+    coefficients.b[c] = p.bias ? p.bias[c] : 0.0f;
+    if (p.running_mean != nullptr) {
+      p.running_mean[c] = running_update(p.running_mean[c], mean, factor);
+      p.running_var[c] = running_update(p.running_var[c], unbiased_var(s.m2, count_f), factor);
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kFinalizeThreads)
+    prepare_inference_kernel(ForwardInferenceParams p, Coefficients coefficients) {
+  const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
+  for (uint64_t c = blockIdx.x * blockDim.x + threadIdx.x; c < channels; c += gridDim.x * blockDim.x) {
+    const float invstd = invstd_from_var(p.running_var[c], static_cast<float>(p.eps));
+    p.save_mean[c] = p.running_mean[c];
+    p.save_invstd[c] = invstd;
+    coefficients.a[c] = invstd * (p.weight ? p.weight[c] : 1.0f);
+    coefficients.b[c] = p.bias ? p.bias[c] : 0.0f;
+  }
+}
+
+__global__ void __launch_bounds__(kFinalizeThreads)
+    finalize_backward_kernel(BackwardParams p, const GradSums* partial, uint64_t splits, Coefficients coefficients) {
+  const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
+  const float count = static_cast<float>(p.geometry.per_channel());
+  for (uint64_t c = threadIdx.x; c < channels; c += blockDim.x) {
+    GradSums s;
+    if (partial != nullptr)
+      for (uint64_t k = 0; k < splits; ++k) s = GradReduction::merge(s, partial[c * splits + k]);
+    const float invstd = p.invstd[c], w = p.weight ? p.weight[c] : 1.0f;
+    if (p.dweight != nullptr) p.dweight[c] = s.dy_xmu * invstd;
+    if (p.dbias != nullptr) p.dbias[c] = s.dy;
+    BackwardCoefficients<float> k{0.0f, 0.0f, invstd * w};
+    if (p.training) k = backward_coefficients(s.dy, s.dy_xmu, invstd, w, count);
+    coefficients.a[c] = k.grad_mean;
+    coefficients.b[c] = k.projection;
+    coefficients.c[c] = k.scale;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Elementwise passes: out = op(a, b, channel) over all elements.
+
+struct NormalizeOp {
+  const float *mean, *scale, *shift;
+  __device__ float operator()(float x, float, uint64_t c) const { return normalize(x, mean[c], scale[c], shift[c]); }
+};
+
+struct InputGradTrainingOp {
+  const float *mean, *grad_mean, *projection, *scale;
+  __device__ float operator()(float dy, float x, uint64_t c) const {
+    return backward_training(dy, x, BackwardCoefficients<float>{grad_mean[c], projection[c], scale[c]}, mean[c]);
+  }
+};
+
+struct InputGradInferenceOp {
+  const float* scale;
+  __device__ float operator()(float dy, float, uint64_t c) const { return dy * scale[c]; }
+};
+
+template <typename Index>
+struct ElementLayout {
+  Index units;                    // all elements, in units
+  Divider<Index> run_divider;     // S in units: unit / run = n * C + c
+  Divider<Index> channel_divider; // C
+};
+
+template <typename Op, bool kTwoInputs, typename Index, bool Vec4>
+__global__ void __launch_bounds__(kElementwiseThreads)
+    elementwise_kernel(Op op, const float* a, const float* b, float* out, ElementLayout<Index> layout) {
+  using U = Units<Index, Vec4>;
+  const Index stride = gridDim.x * blockDim.x;
+  for (Index unit = blockIdx.x * blockDim.x + threadIdx.x; unit < layout.units; unit += stride) {
+    Index row, c, unused;
+    layout.run_divider.divmod(unit, row, unused);
+    layout.channel_divider.divmod(row, unused, c);
+    float va[U::kWidth], vb[U::kWidth] = {}, vo[U::kWidth];
+    U::load(a, unit, va);
+    if constexpr (kTwoInputs) U::load(b, unit, vb);
+    for (int i = 0; i < U::kWidth; ++i) vo[i] = op(va[i], vb[i], c);
+    if constexpr (Vec4) {
+      reinterpret_cast<float4*>(out)[unit] = make_float4(vo[0], vo[1], vo[2], vo[3]);
+    } else {
+      out[unit] = vo[0];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Host-side planning and launchers.
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+bool aligned16(const void* p) { return p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+bool use_index64(const Geometry& g, const LaunchTuning& t) {
+  return t.force_index64 || g.numel() > (int64_t{1} << 31) - 16;
+}
+
+struct ReducePlan {
+  bool columns = false;  // S == 1 layout
+  int64_t splits = 1;
+  dim3 block;
+};
+
+ReducePlan plan_reduction(const Geometry& g, const LaunchTuning& t) {
+  ReducePlan plan;
+  const int64_t target_blocks = 4 * static_cast<int64_t>(std::max(t.sm_count, 1));
+  const int64_t min_split = std::max<int64_t>(t.min_split_elements, 1);
+  if (g.S == 1) {
+    plan.columns = true;
+    unsigned bx = 1;
+    while (bx < 32 && static_cast<int64_t>(bx) < g.C) bx *= 2;
+    plan.block = dim3(bx, kColumnThreads / bx);
+    const int64_t blocks_x = ceil_div(g.C, bx);
+    const int64_t max_splits = std::max<int64_t>(1, g.N * static_cast<int64_t>(bx) / min_split);
+    plan.splits = std::clamp<int64_t>(ceil_div(target_blocks, blocks_x), 1, std::min<int64_t>(max_splits, 65535));
+  } else {
+    plan.block = dim3(kReduceThreads);
+    const int64_t max_splits = std::max<int64_t>(1, g.per_channel() / min_split);
+    plan.splits = std::clamp<int64_t>(ceil_div(target_blocks, g.C), 1, std::min<int64_t>(max_splits, 65535));
+  }
+  return plan;
+}
+
+template <typename Red, typename Index, bool Vec4>
+void launch_channel_reduce(const Red& red, const float* a, const float* b, typename Red::State* partial,
+                           const Geometry& g, const ReducePlan& plan, cudaStream_t stream) {
+  const int64_t width = Vec4 ? 4 : 1;
+  ChannelLayout<Index> layout;
+  layout.run = static_cast<Index>(g.S / width);
+  layout.row_stride = static_cast<Index>(g.C * g.S / width);
+  layout.units = static_cast<Index>(g.per_channel() / width);
+  layout.run_divider = Divider<Index>(layout.run);
+  layout.splits = static_cast<Index>(plan.splits);
+  layout.pivot_stride = static_cast<Index>(g.S);
+  const dim3 grid(static_cast<unsigned>(g.C), static_cast<unsigned>(plan.splits));
+  NORMRT_LAUNCH((channel_reduce_kernel<Red, Index, Vec4>), grid, plan.block, 32 * sizeof(typename Red::State), stream,
+                red, a, b, partial, layout);
+  NORMRT_CHECK_LAUNCH();
+}
+
+// Reduces (a, b) per channel into partial[c * plan.splits + split].
+template <typename Red>
+void reduce(const Red& red, const float* a, const float* b, typename Red::State* partial, const Geometry& g,
+            const ReducePlan& plan, const LaunchTuning& t, cudaStream_t stream) {
+  const bool index64 = use_index64(g, t);
+  if (plan.columns) {
+    const dim3 grid(static_cast<unsigned>(ceil_div(g.C, plan.block.x)), static_cast<unsigned>(plan.splits));
+    const std::size_t shared = plan.block.x * plan.block.y * sizeof(typename Red::State);
+    if (index64) {
+      NORMRT_LAUNCH((column_reduce_kernel<Red, uint64_t>), grid, plan.block, shared, stream, red, a, b, partial,
+                    static_cast<uint64_t>(g.N), static_cast<uint64_t>(g.C), static_cast<uint64_t>(plan.splits));
+    } else {
+      NORMRT_LAUNCH((column_reduce_kernel<Red, uint32_t>), grid, plan.block, shared, stream, red, a, b, partial,
+                    static_cast<uint32_t>(g.N), static_cast<uint32_t>(g.C), static_cast<uint32_t>(plan.splits));
+    }
+    NORMRT_CHECK_LAUNCH();
+    return;
+  }
+  const bool vec4 = g.S % 4 == 0 && aligned16(a) && aligned16(b);
+  if (index64) {
+    if (vec4) launch_channel_reduce<Red, uint64_t, true>(red, a, b, partial, g, plan, stream);
+    else launch_channel_reduce<Red, uint64_t, false>(red, a, b, partial, g, plan, stream);
+  } else {
+    if (vec4) launch_channel_reduce<Red, uint32_t, true>(red, a, b, partial, g, plan, stream);
+    else launch_channel_reduce<Red, uint32_t, false>(red, a, b, partial, g, plan, stream);
+  }
+}
+
+template <typename Op, bool kTwoInputs, typename Index, bool Vec4>
+void launch_elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g,
+                        const LaunchTuning& t, cudaStream_t stream) {
+  const int64_t width = Vec4 ? 4 : 1;
+  ElementLayout<Index> layout;
+  layout.units = static_cast<Index>(g.numel() / width);
+  layout.run_divider = Divider<Index>(static_cast<Index>(g.S / width));
+  layout.channel_divider = Divider<Index>(static_cast<Index>(g.C));
+  const int64_t blocks = std::min<int64_t>(ceil_div(g.numel() / width, kElementwiseThreads),
+                                           16 * static_cast<int64_t>(std::max(t.sm_count, 1)));
+  NORMRT_LAUNCH((elementwise_kernel<Op, kTwoInputs, Index, Vec4>), dim3(static_cast<unsigned>(blocks)),
+                dim3(kElementwiseThreads), 0, stream, op, a, b, out, layout);
+  NORMRT_CHECK_LAUNCH();
+}
+
+template <typename Op, bool kTwoInputs>
+void elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g, const LaunchTuning& t,
+                 cudaStream_t stream) {
+  if (g.numel() == 0) return;
+  const bool vec4 = g.S % 4 == 0 && aligned16(a) && aligned16(b) && aligned16(out);
+  if (use_index64(g, t)) {
+    if (vec4) launch_elementwise<Op, kTwoInputs, uint64_t, true>(op, a, b, out, g, t, stream);
+    else launch_elementwise<Op, kTwoInputs, uint64_t, false>(op, a, b, out, g, t, stream);
+  } else {
+    if (vec4) launch_elementwise<Op, kTwoInputs, uint32_t, true>(op, a, b, out, g, t, stream);
+    else launch_elementwise<Op, kTwoInputs, uint32_t, false>(op, a, b, out, g, t, stream);
+  }
+}
+
+// Workspace: partial states (3 floats each: Welford, or GradSums padded), then three coefficient arrays.
+Coefficients coefficients_in(float* workspace, const Geometry& g, const ReducePlan& plan) {
+  float* base = workspace + 3 * g.C * plan.splits;
+  return {base, base + g.C, base + 2 * g.C};
+}
+
+}  // namespace
+
+std::size_t workspace_floats(const Geometry& g, const LaunchTuning& tuning) {
+  return static_cast<std::size_t>(3 * g.C * plan_reduction(g, tuning).splits + 3 * g.C);
+}
+
+void forward_training(const ForwardTrainingParams& p, float* workspace, const LaunchTuning& tuning,
+                      cudaStream_t stream) {
+  const Geometry& g = p.geometry;
+  const ReducePlan plan = plan_reduction(g, tuning);
+  auto* partial = reinterpret_cast<Welford<float>*>(workspace);
+  const Coefficients coefficients = coefficients_in(workspace, g, plan);
+  if (g.per_channel() > 0 && g.C > 0) reduce(StatsReduction{}, p.x, nullptr, partial, g, plan, tuning, stream);
+  NORMRT_LAUNCH(finalize_forward_kernel, dim3(1), dim3(kFinalizeThreads), sizeof(int64_t), stream, p, partial,
+                static_cast<uint64_t>(plan.splits), coefficients);
+  NORMRT_CHECK_LAUNCH();
+  elementwise<NormalizeOp, false>(NormalizeOp{p.save_mean, coefficients.a, coefficients.b}, p.x, nullptr, p.y, g,
+                                  tuning, stream);
+}
+
+void forward_inference(const ForwardInferenceParams& p, float* workspace, const LaunchTuning& tuning,
+                       cudaStream_t stream) {
+  const Geometry& g = p.geometry;
+  if (g.C == 0) return;
+  const Coefficients coefficients = coefficients_in(workspace, g, plan_reduction(g, tuning));
+  const int64_t blocks = std::min<int64_t>(ceil_div(g.C, kFinalizeThreads), 1024);
+  NORMRT_LAUNCH(prepare_inference_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kFinalizeThreads), 0, stream, p,
+                coefficients);
+  NORMRT_CHECK_LAUNCH();
+  elementwise<NormalizeOp, false>(NormalizeOp{p.save_mean, coefficients.a, coefficients.b}, p.x, nullptr, p.y, g,
+                                  tuning, stream);
+}
+
+void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tuning, cudaStream_t stream) {
+  const Geometry& g = p.geometry;
+  if (g.C == 0) return;
+  const ReducePlan plan = plan_reduction(g, tuning);
+  auto* partial = reinterpret_cast<GradSums*>(workspace);
+  const Coefficients coefficients = coefficients_in(workspace, g, plan);
+  const bool need_sums = (p.training || p.dweight != nullptr || p.dbias != nullptr) && g.per_channel() > 0;
+  if (need_sums) reduce(GradReduction{p.mean}, p.dy, p.x, partial, g, plan, tuning, stream);
+  NORMRT_LAUNCH(finalize_backward_kernel, dim3(1), dim3(kFinalizeThreads), 0, stream, p,
+                need_sums ? partial : static_cast<GradSums*>(nullptr), static_cast<uint64_t>(plan.splits),
+                coefficients);
+  NORMRT_CHECK_LAUNCH();
+  if (p.dx == nullptr) return;
+  if (p.training) {
+    elementwise<InputGradTrainingOp, true>(
+        InputGradTrainingOp{p.mean, coefficients.a, coefficients.b, coefficients.c}, p.dy, p.x, p.dx, g, tuning,
+        stream);
+  } else {
+    elementwise<InputGradInferenceOp, false>(InputGradInferenceOp{coefficients.c}, p.dy, nullptr, p.dx, g, tuning,
+                                             stream);
+  }
+}
+
+}  // namespace normrt::bn::NORMRT_KERNEL_NS

@@ -1,0 +1,29 @@
+// Launchers of the custom CUDA BatchNorm kernels (kernels/batchnorm.cu). Pointers are device pointers (host
+// pointers in the SIMT emulator build); every launcher only enqueues work on `stream`: no allocation, no host
+// synchronisation. The caller provides a workspace of workspace_floats() floats.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "batchnorm_params.h"
+#include "cuda_compat.cuh"
+
+namespace normrt::bn::NORMRT_KERNEL_NS {
+
+// How launches are sized. sm_count comes from the device; the other fields exist for tests, which use them to
+// force several blocks per channel and the 64-bit index path on small shapes.
+struct LaunchTuning {
+  int sm_count = 1;
+  int64_t min_split_elements = 16384;  // a channel is split over more blocks only in pieces at least this large
+  bool force_index64 = false;
+};
+
+std::size_t workspace_floats(const Geometry& g, const LaunchTuning& tuning);
+
+void forward_training(const ForwardTrainingParams& p, float* workspace, const LaunchTuning& tuning,
+                      cudaStream_t stream);
+void forward_inference(const ForwardInferenceParams& p, float* workspace, const LaunchTuning& tuning,
+                       cudaStream_t stream);
+void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tuning, cudaStream_t stream);
+
+}  // namespace normrt::bn::NORMRT_KERNEL_NS

@@ -1,0 +1,24 @@
+// Elementwise float32 kernels: grid-stride loops with 64-bit indices (memory-bound; no tuning needed yet).
+#include "elementwise.cuh"
+
+#include <algorithm>
+
+namespace normrt::NORMRT_KERNEL_NS {
+
+namespace {
+constexpr int kThreads = 256;
+
+__global__ void add_inplace_kernel(float* a, const float* b, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) a[i] += b[i];
+}
+}  // namespace
+
+void add_inplace(float* a, const float* b, int64_t n, int sm_count, cudaStream_t stream) {
+  if (n == 0) return;
+  const int64_t blocks = std::min<int64_t>((n + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)));
+  NORMRT_LAUNCH(add_inplace_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream, a, b, n);
+  NORMRT_CHECK_LAUNCH();
+}
+
+}  // namespace normrt::NORMRT_KERNEL_NS

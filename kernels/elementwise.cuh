@@ -1,0 +1,12 @@
+// Small elementwise CUDA kernels used by the host layer (gradient accumulation).
+#pragma once
+#include <cstdint>
+
+#include "cuda_compat.cuh"
+
+namespace normrt::NORMRT_KERNEL_NS {
+
+// a[i] += b[i] for i < n.
+void add_inplace(float* a, const float* b, int64_t n, int sm_count, cudaStream_t stream);
+
+}  // namespace normrt::NORMRT_KERNEL_NS

@@ -1,0 +1,111 @@
+// SIMT emulator: compiles CUDA kernel sources as plain C++ (-x c++ -DSIMT_EMU) and runs them on the CPU, so the
+// kernels are exercised in CI on machines without a GPU. Test-only; never part of the installed library.
+//
+// Model: blocks run one after another; the threads of a block are cooperative fibers resumed by a deterministic
+// scheduler, in forward or reverse thread order. __syncthreads, __syncwarp, __shfl_*_sync and __ballot_sync are
+// rendezvous points. The emulator reports (as simt::Error from the launch): barriers reached at different call
+// sites or after other threads exited, warp collectives whose mask omits the caller or whose lanes disagree on
+// mask or call site, reads of lanes outside the mask, and deadlocks. Dynamic shared memory is filled with 0xFF
+// before each block, so reads of unwritten shared memory show up as NaN; with the reverse resume order a missing
+// barrier shows up as wrong results. It cannot see memory-model or fence bugs, FMA contraction differences or
+// performance.
+#pragma once
+#ifndef SIMT_EMU
+#error "simt.h is for the SIMT emulator build (-DSIMT_EMU)"
+#endif
+
+// CUDA keywords first, so that the toolkit's host headers keep these definitions.
+#define __global__
+#define __device__
+#define __host__
+#define __shared__ static
+#define __forceinline__ inline
+#define __noinline__
+#define __launch_bounds__(...)
+#define __restrict__ __restrict
+
+#include <cuda_runtime_api.h>
+#include <vector_functions.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <utility>
+
+namespace simt {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class ResumeOrder { Forward, Reverse };
+// Order in which the scheduler resumes a block's threads (default Forward).
+void set_resume_order(ResumeOrder order);
+ResumeOrder resume_order();
+
+const uint3& thread_idx();
+const uint3& block_idx();
+const dim3& block_dim();
+const dim3& grid_dim();
+void* dynamic_shared();
+
+void syncthreads(const char* file, int line);
+
+enum class WarpOp { Sync, ShflIdx, ShflUp, ShflDown, ShflXor, Ballot };
+// One rendezvous serves every warp collective; returns the payload of the source lane (or the ballot).
+uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t payload, int arg, int width, const char* file, int line);
+
+template <typename T>
+T shuffle(WarpOp op, unsigned mask, T value, int arg, int width, const char* file, int line) {
+  static_assert(sizeof(T) <= sizeof(uint64_t), "shuffles move at most 8 bytes");
+  uint64_t payload = 0;
+  std::memcpy(&payload, &value, sizeof(T));
+  const uint64_t result = warp_collective(op, mask, payload, arg, width, file, line);
+  T out;
+  std::memcpy(&out, &result, sizeof(T));
+  return out;
+}
+
+// Runs body() as a grid of blocks of fibers.
+void run_grid(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes, const std::function<void()>& body);
+
+// Launch with CUDA's by-value argument passing.
+template <typename... Params, typename... Args>
+void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t,
+            Args&&... args) {
+  std::tuple<std::decay_t<Params>...> params(std::forward<Args>(args)...);
+  run_grid(grid, block, shared_bytes, [&] { std::apply(kernel, params); });
+}
+
+// Number of kernel launches so far (tests check how many launches an op makes).
+uint64_t launch_count();
+
+}  // namespace simt
+
+#define threadIdx (::simt::thread_idx())
+#define blockIdx (::simt::block_idx())
+#define blockDim (::simt::block_dim())
+#define gridDim (::simt::grid_dim())
+#define warpSize 32
+
+#define __syncthreads() ::simt::syncthreads(__FILE__, __LINE__)
+#define __syncwarp(...) ::simt::warp_collective(::simt::WarpOp::Sync, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 0xffffffffu, 0, 0, 32, __FILE__, __LINE__)
+#define __shfl_sync(mask, v, lane, ...) ::simt::shuffle(::simt::WarpOp::ShflIdx, mask, v, lane, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 32, __FILE__, __LINE__)
+#define __shfl_up_sync(mask, v, d, ...) ::simt::shuffle(::simt::WarpOp::ShflUp, mask, v, d, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 32, __FILE__, __LINE__)
+#define __shfl_down_sync(mask, v, d, ...) ::simt::shuffle(::simt::WarpOp::ShflDown, mask, v, d, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 32, __FILE__, __LINE__)
+#define __shfl_xor_sync(mask, v, m, ...) ::simt::shuffle(::simt::WarpOp::ShflXor, mask, v, m, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 32, __FILE__, __LINE__)
+#define __ballot_sync(mask, pred) static_cast<unsigned>(::simt::warp_collective(::simt::WarpOp::Ballot, mask, (pred) ? 1u : 0u, 0, 32, __FILE__, __LINE__))
+
+// Device intrinsics the kernels use, with their host meaning.
+inline float __ldg(const float* p) { return *p; }
+inline float4 __ldg(const float4* p) { return *p; }
+inline void __threadfence() {}
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __frcp_rn(float a) { return 1.0f / a; }
+inline float __fsqrt_rn(float a) { return std::sqrt(a); }
+using std::sqrt;

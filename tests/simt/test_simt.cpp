@@ -1,0 +1,147 @@
+// The emulator's own tests: collectives compute what CUDA defines, and planted bugs are reported.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "cuda_compat.cuh"
+
+namespace {
+
+__global__ void warp_sum_kernel(const float* in, float* out) {
+  float v = in[threadIdx.x];
+  for (int m = 16; m >= 1; m /= 2) v += __shfl_xor_sync(0xffffffffu, v, m);
+  out[threadIdx.x] = v;
+}
+
+__global__ void shuffle_kinds_kernel(int* down, int* up, int* idx, unsigned* ballot) {
+  const int lane = threadIdx.x;
+  down[lane] = __shfl_down_sync(0xffffffffu, lane, 3);
+  up[lane] = __shfl_up_sync(0xffffffffu, lane, 2, 16);
+  idx[lane] = __shfl_sync(0xffffffffu, lane * 10, 5);
+  ballot[lane] = __ballot_sync(0xffffffffu, lane % 3 == 0);
+}
+
+// Each thread publishes its id and reads its neighbour's; `with_barrier` decides whether that is correct.
+__global__ void neighbour_kernel(float* out, bool with_barrier) {
+  NORMRT_DYNAMIC_SHARED(float, shared);
+  shared[threadIdx.x] = static_cast<float>(threadIdx.x);
+  if (with_barrier) __syncthreads();
+  out[threadIdx.x] = shared[(threadIdx.x + 1) % blockDim.x];
+}
+
+__global__ void bad_mask_kernel(float* out) {
+  out[threadIdx.x] = __shfl_xor_sync(0x1u, 1.0f, 1);
+}
+
+__global__ void divergent_barrier_kernel(float* out) {
+  if (threadIdx.x < 16) {
+    __syncthreads();
+  } else {
+    __syncthreads();
+  }
+  out[threadIdx.x] = 1.0f;
+}
+
+__global__ void early_exit_kernel(float* out) {
+  if (threadIdx.x == 3) return;
+  __syncthreads();
+  out[threadIdx.x] = 1.0f;
+}
+
+__global__ void half_warp_kernel(float* out) {
+  if (threadIdx.x >= 16) return;
+  out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1.0f, 1);
+}
+
+class Simt : public ::testing::TestWithParam<simt::ResumeOrder> {
+ protected:
+  void SetUp() override { simt::set_resume_order(GetParam()); }
+  void TearDown() override { simt::set_resume_order(simt::ResumeOrder::Forward); }
+};
+
+TEST_P(Simt, XorShuffleReduction) {
+  std::vector<float> in(32), out(32);
+  for (int i = 0; i < 32; ++i) in[i] = static_cast<float>(i);
+  NORMRT_LAUNCH(warp_sum_kernel, dim3(1), dim3(32), 0, nullptr, in.data(), out.data());
+  for (float v : out) EXPECT_EQ(v, 496.0f);
+}
+
+TEST_P(Simt, ShuffleKindsFollowCudaSemantics) {
+  std::vector<int> down(32), up(32), idx(32);
+  std::vector<unsigned> ballot(32);
+  NORMRT_LAUNCH(shuffle_kinds_kernel, dim3(1), dim3(32), 0, nullptr, down.data(), up.data(), idx.data(),
+                ballot.data());
+  unsigned expected_ballot = 0;
+  for (int l = 0; l < 32; l += 3) expected_ballot |= 1u << l;
+  for (int l = 0; l < 32; ++l) {
+    EXPECT_EQ(down[l], l + 3 < 32 ? l + 3 : l);           // beyond the warp: own value
+    EXPECT_EQ(up[l], (l % 16) >= 2 ? l - 2 : l);          // width 16: segments of 16 lanes
+    EXPECT_EQ(idx[l], 50);
+    EXPECT_EQ(ballot[l], expected_ballot);
+  }
+}
+
+TEST_P(Simt, BarrierMakesSharedMemoryExchangeCorrect) {
+  std::vector<float> out(64);
+  NORMRT_LAUNCH(neighbour_kernel, dim3(1), dim3(64), 64 * sizeof(float), nullptr, out.data(), true);
+  for (int t = 0; t < 64; ++t) EXPECT_EQ(out[t], static_cast<float>((t + 1) % 64));
+}
+
+// A planted missing __syncthreads: in reverse resume order a thread reads its neighbour's slot before the
+// neighbour has run, and sees the 0xFF fill (a NaN).
+TEST(SimtPlanted, MissingBarrierIsExposedInReverseOrder) {
+  std::vector<float> out(64);
+  simt::set_resume_order(simt::ResumeOrder::Reverse);
+  NORMRT_LAUNCH(neighbour_kernel, dim3(1), dim3(64), 64 * sizeof(float), nullptr, out.data(), false);
+  simt::set_resume_order(simt::ResumeOrder::Forward);
+  int wrong = 0;
+  for (int t = 0; t < 64; ++t) wrong += out[t] != static_cast<float>((t + 1) % 64);
+  EXPECT_GT(wrong, 0);
+}
+
+TEST(SimtPlanted, MaskWithoutTheCallerIsReported) {
+  std::vector<float> out(32);
+  try {
+    NORMRT_LAUNCH(bad_mask_kernel, dim3(1), dim3(32), 0, nullptr, out.data());
+    FAIL() << "no error reported";
+  } catch (const simt::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("omits the calling lane"), std::string::npos) << e.what();
+  }
+}
+
+TEST(SimtPlanted, DivergentSyncthreadsIsReported) {
+  std::vector<float> out(32);
+  try {
+    NORMRT_LAUNCH(divergent_barrier_kernel, dim3(1), dim3(32), 0, nullptr, out.data());
+    FAIL() << "no error reported";
+  } catch (const simt::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("divergent __syncthreads"), std::string::npos) << e.what();
+  }
+}
+
+TEST(SimtPlanted, BarrierAfterAnExitIsReported) {
+  std::vector<float> out(32);
+  try {
+    NORMRT_LAUNCH(early_exit_kernel, dim3(1), dim3(32), 0, nullptr, out.data());
+    FAIL() << "no error reported";
+  } catch (const simt::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("after other threads of the block exited"), std::string::npos) << e.what();
+  }
+}
+
+TEST(SimtPlanted, CollectiveNamingAnExitedLaneIsReported) {
+  std::vector<float> out(32);
+  try {
+    NORMRT_LAUNCH(half_warp_kernel, dim3(1), dim3(32), 0, nullptr, out.data());
+    FAIL() << "no error reported";
+  } catch (const simt::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("has exited"), std::string::npos) << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Orders, Simt, ::testing::Values(simt::ResumeOrder::Forward, simt::ResumeOrder::Reverse),
+                         [](const ::testing::TestParamInfo<simt::ResumeOrder>& info) {
+                           return info.param == simt::ResumeOrder::Forward ? "forward" : "reverse";
+                         });
+
+}  // namespace
