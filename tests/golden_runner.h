@@ -1,0 +1,103 @@
+// Replays the PyTorch golden cases (tests/golden/make_golden.py; see its header) through nn::BatchNorm on a device.
+#pragma once
+#include <fstream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+#ifndef NORMRT_GOLDEN_DIR
+#error "NORMRT_GOLDEN_DIR must point at tests/golden/data"
+#endif
+
+namespace normrt::testing {
+namespace golden_detail {
+
+inline nlohmann::json load_manifest() {
+  std::ifstream in(std::string(NORMRT_GOLDEN_DIR) + "/cases.json");
+  if (!in) throw std::runtime_error("cannot open golden cases.json");
+  return nlohmann::json::parse(in);
+}
+
+inline std::vector<std::string> golden_case_names() {
+  std::vector<std::string> names;
+  const nlohmann::json manifest = load_manifest();
+  for (const auto& c : manifest["cases"]) names.push_back(c["name"]);
+  return names;
+}
+
+inline std::unique_ptr<nn::BatchNormBase> make_module(const nlohmann::json& c) {
+  const auto& o = c["options"];
+  nn::BatchNormOptions options(c["num_features"].get<int64_t>());
+  options.eps(o["eps"].get<double>()).affine(o["affine"].get<bool>()).track_running_stats(o["track_running_stats"]);
+  options.momentum(o["momentum"].is_null() ? std::nullopt : std::optional<double>(o["momentum"].get<double>()));
+  switch (c["module"].get<int>()) {
+    case 1: return std::make_unique<nn::BatchNorm1d>(options);
+    case 2: return std::make_unique<nn::BatchNorm2d>(options);
+    default: return std::make_unique<nn::BatchNorm3d>(options);
+  }
+}
+
+}  // namespace golden_detail
+
+using golden_detail::golden_case_names;
+
+// Replays golden case `name` on `device`; rtol is the relative tolerance (1e-5 on the CPU, whose backend
+// accumulates in double like PyTorch's; looser on a GPU, whose kernels accumulate in float like PyTorch's).
+inline void run_golden_case(const std::string& name, const Device& device, double rtol) {
+  nlohmann::json spec;
+  const nlohmann::json manifest = golden_detail::load_manifest();
+  for (const auto& c : manifest["cases"])
+    if (c["name"] == name) spec = c;
+  const std::string dir = std::string(NORMRT_GOLDEN_DIR) + "/" + name + "/";
+  auto load = [&](const std::string& file) { return load_npy(dir + file + ".npy").to(device); };
+  auto bn = golden_detail::make_module(spec);
+  bn->to(device);
+  if (bn->options().affine()) {
+    bn->weight.copy_(load("weight0"));
+    bn->bias.copy_(load("bias0"));
+  }
+  const auto modes = spec["modes"].get<std::vector<std::string>>();
+  constexpr double atol = 1e-6;
+  // Absolute tolerances where the manifest gives them (float64 references; see make_golden.py), else none.
+  auto abs_tolerance = [&](const char* key) {
+    return spec.contains("abs_tolerance") && spec["abs_tolerance"].contains(key)
+               ? spec["abs_tolerance"][key].get<double>()
+               : 0.0;
+  };
+  auto close = [&](const Tensor& actual, const Tensor& expected, const char* key, double scale = -1) {
+    const auto e = expected.to_vector();
+    if (scale < 0) scale = testing::max_abs(testing::to_double(e));
+    // atol relative to `scale`, plus the case's absolute tolerance, as one absolute bound.
+    return all_close(actual.to_vector(), e, rtol, 1.0, atol * scale + abs_tolerance(key));
+  };
+  for (std::size_t step = 0; step < modes.size(); ++step) {
+    SCOPED_TRACE("step " + std::to_string(step) + " (" + modes[step] + ")");
+    const std::string p = "step" + std::to_string(step) + "_";
+    bn->train(modes[step] == "train");
+    bn->zero_grad();
+    const Tensor x = load(p + "x");
+    const Tensor y = bn->forward(x);
+    EXPECT_TRUE(close(y, load(p + "y"), "y")) << "output";
+    const Tensor dy = load(p + "dy");
+    const Tensor dx = bn->backward(dy);
+    // dx cancels to ~0 for two values per channel: its scale is at least that of dy * weight.
+    const Tensor expected_dx = load(p + "dx");
+    const double weight_scale = bn->options().affine() ? testing::max_abs(testing::to_double(bn->weight)) : 1.0;
+    const double dx_scale = std::max(testing::max_abs(testing::to_double(expected_dx)),
+                                     testing::max_abs(testing::to_double(dy)) * weight_scale);
+    EXPECT_TRUE(close(dx, expected_dx, "dx", dx_scale)) << "grad_input";
+    if (bn->options().affine()) {
+      EXPECT_TRUE(close(bn->weight.grad(), load(p + "dweight"), "dweight")) << "grad_weight";
+      EXPECT_TRUE(close(bn->bias.grad(), load(p + "dbias"), "dbias")) << "grad_bias";
+    }
+    if (bn->options().track_running_stats()) {
+      EXPECT_TRUE(close(bn->running_mean, load(p + "running_mean"), "running_mean")) << "running_mean";
+      EXPECT_TRUE(close(bn->running_var, load(p + "running_var"), "running_var")) << "running_var";
+      EXPECT_EQ(bn->num_batches_tracked.item<int64_t>(), load(p + "num_batches_tracked").to_vector<int64_t>()[0]);
+    }
+  }
+}
+
+}  // namespace normrt::testing

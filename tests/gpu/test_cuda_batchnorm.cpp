@@ -1,0 +1,195 @@
+// The custom CUDA BatchNorm kernels on a real GPU (label gpu): against the double reference and the CPU backend
+// on awkward shapes, PyTorch's golden cases, module semantics, determinism, errors, 64-bit indexing.
+#include <cstring>
+
+#include "golden_runner.h"
+#include "reference/bn_reference.h"
+#include "test_util.h"
+
+namespace normrt {
+namespace {
+
+using testing::all_close;
+using testing::max_abs;
+using testing::throws_with;
+using testing::to_double;
+
+bool have_gpu() { return cuda::is_available(); }
+const Device kGpu = Device::cuda(0);
+
+Tensor random_input(const Shape& shape, Generator& gen, float mean, float std) {
+  std::vector<float> v = randn(shape, gen).to_vector();
+  for (float& e : v) e = mean + std * e;
+  return from_vector(v, shape);
+}
+
+class CudaBatchNormShapes : public ::testing::TestWithParam<Shape> {
+ protected:
+  void SetUp() override {
+    if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+TEST_P(CudaBatchNormShapes, MatchesReferenceInEveryMode) {
+  const Shape shape = GetParam();
+  int64_t s = 1;
+  for (std::size_t d = 2; d < shape.size(); ++d) s *= shape[d];
+  const testing::RefGeometry g{shape[0], shape[1], s};
+  Generator gen(static_cast<uint64_t>(shape_numel(shape)) + 7);
+  const Tensor x = random_input(shape, gen, 0.5f, 2.0f), dy = randn(shape, gen);
+  const Tensor weight = random_input({g.C}, gen, 1.0f, 0.3f), bias = randn({g.C}, gen);
+  const Tensor rm0 = randn({g.C}, gen), rv0 = rand({g.C}, gen);
+  Tensor rm = rm0.to(kGpu), rv = rv0.to(kGpu);
+  Tensor counter = zeros({}, TensorOptions(kGpu).dtype(DType::Int64));
+  const Tensor xg = x.to(kGpu), dyg = dy.to(kGpu), wg = weight.to(kGpu), bg = bias.to(kGpu);
+
+  const auto f = ops::batch_norm_forward_training(xg, wg, bg, rm, rv, counter, std::nullopt, 1e-5);
+  const auto xd = to_double(x);
+  const auto st = testing::ref_stats(g, xd);
+  EXPECT_TRUE(all_close(f.output.to_vector(), testing::ref_normalize(g, xd, st.mean, st.var_biased, 1e-5,
+                                                                     to_double(weight), to_double(bias)),
+                        1e-4, 1e-5));
+  std::vector<double> invstd;
+  for (double v : st.var_biased) invstd.push_back(1 / std::sqrt(v + 1e-5));
+  EXPECT_TRUE(all_close(f.save_mean.to_vector(), st.mean, 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(f.save_invstd.to_vector(), invstd, 1e-4, 0));
+  // momentum=None, first batch: factor 1, so the running stats become the batch stats.
+  EXPECT_TRUE(all_close(rm.to_vector(), st.mean, 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(rv.to_vector(), st.var_unbiased, 1e-4, 0));
+  EXPECT_EQ(counter.item<int64_t>(), 1);
+
+  const auto b = ops::batch_norm_backward(dyg, xg, wg, f.save_mean, f.save_invstd, true);
+  const auto ref = testing::ref_backward(g, xd, to_double(dy), to_double(weight), true, {}, {}, 1e-5);
+  const double dx_scale = max_abs(to_double(dy)) * max_abs(invstd) * max_abs(to_double(weight));
+  EXPECT_TRUE(all_close(b.grad_input.to_vector(), ref.dx, 1e-3, 1e-5, dx_scale));
+  EXPECT_TRUE(all_close(b.grad_weight.to_vector(), ref.dw, 1e-4, 1e-5));
+  EXPECT_TRUE(all_close(b.grad_bias.to_vector(), ref.db, 1e-4, 1e-5));
+
+  const auto e = ops::batch_norm_forward_inference(xg, wg, bg, rm0.to(kGpu), rv0.to(kGpu), 1e-3);
+  EXPECT_TRUE(all_close(e.output.to_vector(), testing::ref_normalize(g, xd, to_double(rm0), to_double(rv0), 1e-3,
+                                                                     to_double(weight), to_double(bias)),
+                        1e-5, 1e-6));
+  const auto eb = ops::batch_norm_backward(dyg, xg, wg, e.save_mean, e.save_invstd, false);
+  const auto eref = testing::ref_backward(g, xd, to_double(dy), to_double(weight), false, to_double(rm0),
+                                          to_double(rv0), 1e-3);
+  EXPECT_TRUE(all_close(eb.grad_input.to_vector(), eref.dx, 1e-5, 1e-6));
+  EXPECT_TRUE(all_close(eb.grad_weight.to_vector(), eref.dw, 1e-4, 1e-5));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaBatchNormShapes,
+                         ::testing::Values(Shape{2, 1}, Shape{1, 1, 2}, Shape{5, 3}, Shape{7, 3, 33}, Shape{4, 2, 8},
+                                           Shape{3, 2, 3, 4, 5}, Shape{2, 4, 5, 7}, Shape{256, 1024},
+                                           Shape{126000, 16}, Shape{32, 64, 1000}, Shape{8, 3, 111, 113},
+                                           Shape{1, 1, 3000001}, Shape{16, 64, 28, 28}, Shape{2, 5, 4, 6, 7}),
+                         [](const ::testing::TestParamInfo<Shape>& info) {
+                           std::string name;
+                           for (int64_t s : info.param) name += (name.empty() ? "" : "x") + std::to_string(s);
+                           return name;
+                         });
+
+class CudaGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaGolden, MatchesPyTorch) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  testing::run_golden_case(GetParam(), kGpu, 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaGolden, ::testing::ValuesIn(testing::golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+class CudaBatchNorm : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+TEST_F(CudaBatchNorm, SeedExampleOnTheDevice) {
+  nn::BatchNorm1d bn(3);
+  bn.to(kGpu);
+  const Tensor x = arange(9, kGpu).reshape({3, 3});
+  const double k = 3.0 / std::sqrt(6.0 + 1e-5);
+  EXPECT_TRUE(all_close(bn.forward(x).to_vector(), std::vector<double>{-k, -k, -k, 0, 0, 0, k, k, k}, 1e-6, 0));
+  EXPECT_TRUE(bn.running_mean.device().is_cuda());
+  EXPECT_TRUE(all_close(bn.running_mean.to_vector(), std::vector<double>{0.3, 0.4, 0.5}, 1e-6, 0));
+  EXPECT_TRUE(all_close(bn.running_var.to_vector(), std::vector<double>{1.8, 1.8, 1.8}, 1e-6, 0));
+  bn.forward(x);
+  EXPECT_TRUE(all_close(bn.running_mean.to_vector(), std::vector<double>{0.57, 0.76, 0.95}, 1e-6, 0));
+  EXPECT_EQ(bn.num_batches_tracked.item<int64_t>(), 2);
+  bn.backward(bn.forward(x));  // gradient accumulation on the device
+  bn.backward(bn.forward(x));
+  EXPECT_TRUE(bn.weight.grad().device().is_cuda());
+}
+
+TEST_F(CudaBatchNorm, RunToRunIdenticalBits) {
+  Generator gen(3);
+  const Tensor x = random_input({4, 3, 70001}, gen, 2.0f, 1.0f).to(kGpu);
+  const Tensor dy = randn({4, 3, 70001}, gen).to(kGpu);
+  auto run = [&] {
+    const auto f = ops::batch_norm_forward_training(x, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5);
+    const auto b = ops::batch_norm_backward(dy, x, Tensor(), f.save_mean, f.save_invstd, true);
+    std::vector<float> all = f.output.to_vector();
+    for (const Tensor* t : {&f.save_mean, &f.save_invstd, &b.grad_input}) {
+      const auto v = t->to_vector();
+      all.insert(all.end(), v.begin(), v.end());
+    }
+    return all;
+  };
+  const auto a = run(), b = run();
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+}
+
+TEST_F(CudaBatchNorm, ErrorsLeaveDeviceStateUntouched) {
+  nn::BatchNorm2d bn(3);
+  bn.to(kGpu);
+  Generator gen(1);
+  bn.forward(randn({2, 3, 2, 2}, gen, kGpu));
+  const auto rm = bn.running_mean.to_vector();
+  EXPECT_TRUE(throws_with([&] { bn.forward(randn({1, 3, 1, 1}, gen, kGpu)); },
+                          "Expected more than 1 value per channel when training, got input size [1, 3, 1, 1]"));
+  EXPECT_TRUE(throws_with([&] { bn.forward(randn({2, 4, 2, 2}, gen, kGpu)); },
+                          "running_mean should contain 4 elements not 3"));
+  EXPECT_TRUE(throws_with([&] { bn.forward(randn({2, 3, 2, 2}, gen)); }, "Expected all tensors to be on the same device"));
+  EXPECT_EQ(bn.running_mean.to_vector(), rm);
+  EXPECT_EQ(bn.num_batches_tracked.item<int64_t>(), 1);
+}
+
+TEST_F(CudaBatchNorm, EmptyBatchAndNaN) {
+  Tensor rm = full({3}, 0.5, kGpu), rv = full({3}, 2.0, kGpu);
+  Tensor counter = zeros({}, TensorOptions(kGpu).dtype(DType::Int64));
+  const auto out = ops::batch_norm_forward_training(zeros({0, 3}, kGpu), Tensor(), Tensor(), rm, rv, counter,
+                                                    std::nullopt, 1e-5);
+  EXPECT_EQ(out.output.numel(), 0);
+  EXPECT_EQ(rm.to_vector(), std::vector<float>(3, 0.5f));
+  EXPECT_EQ(counter.item<int64_t>(), 1);
+  std::vector<float> v = {1, 2, 3, std::nanf(""), 5, 6};
+  const auto y = ops::batch_norm_forward_training(from_vector(v, {3, 2}, kGpu), Tensor(), Tensor(), Tensor(), Tensor(),
+                                                  Tensor(), 0.1, 1e-5)
+                     .output.to_vector();
+  EXPECT_TRUE(std::isfinite(y[0]) && std::isfinite(y[2]) && std::isfinite(y[4]));
+  EXPECT_TRUE(std::isnan(y[1]) && std::isnan(y[3]) && std::isnan(y[5]));
+}
+
+// More than 2^31 elements: the 64-bit index path, on data whose statistics are known exactly.
+TEST_F(CudaBatchNorm, SixtyFourBitIndexing) {
+  size_t free_bytes = 0, total = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free_bytes, &total), cudaSuccess);
+  const int64_t S = (int64_t{1} << 29) + 4, C = 2, N = 2;
+  if (free_bytes < static_cast<size_t>(3 * N * C * S * 4)) GTEST_SKIP() << "needs ~26 GB of device memory";
+  std::vector<float> host(static_cast<std::size_t>(N * C * S));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t s = 0; s < S; ++s) host[(n * C + c) * S + s] = static_cast<float>(c) + (s % 2 ? 0.5f : -0.5f);
+  const Tensor x = from_vector(host, {N, C, S}, kGpu);
+  host = {};
+  const auto f = ops::batch_norm_forward_training(x, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 0.0);
+  EXPECT_TRUE(all_close(f.save_mean.to_vector(), std::vector<double>{0.0, 1.0}, 1e-6, 1e-6));
+  EXPECT_TRUE(all_close(f.save_invstd.to_vector(), std::vector<double>{2.0, 2.0}, 1e-5, 0));
+  const auto y = f.output.to_vector();
+  const std::size_t last = y.size() - 1;  // n = 1, c = 1, s = S - 1 (odd): +0.5 / 0.5
+  EXPECT_NEAR(y[last], 1.0f, 1e-4);
+  EXPECT_NEAR(y[0], -1.0f, 1e-4);
+}
+
+}  // namespace
+}  // namespace normrt
