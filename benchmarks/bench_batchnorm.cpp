@@ -1,0 +1,259 @@
+// BatchNorm benchmark: forward training, forward eval and backward, on the CPU (always) and on the GPU (when one
+// is present), reported as time, GB/s at the minimal byte count (forward: read x + write y = 8 B/element;
+// backward: read x, dy + write dx = 12 B/element) and, on the GPU, % of the measured device-to-device copy
+// bandwidth.
+//
+// GPU timing: CUDA events around each call on the current stream (manual time), three warm-up calls, L2 flushed
+// by a memset over a buffer larger than L2 before every timed call, medians of --benchmark_repetitions (default 5).
+// Run: build/benchmarks/bench_batchnorm [--benchmark_filter=gpu] [--benchmark_out=results.json]
+// The summary table at the end lists the medians.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "normrt/normrt.h"
+
+#if NORMRT_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "normrt/cuda_check.h"
+#endif
+
+using namespace normrt;
+
+namespace {
+
+enum class Mode { ForwardTraining, ForwardEval, Backward };
+const char* mode_name(Mode m) {
+  return m == Mode::ForwardTraining ? "fwd-train" : m == Mode::ForwardEval ? "fwd-eval" : "backward";
+}
+int64_t bytes_per_element(Mode m) { return m == Mode::Backward ? 12 : 8; }
+
+// The GPU shapes; the CPU section uses smaller ones so that it finishes in seconds on 2 cores.
+const std::vector<Shape> kGpuShapes = {{256, 1024},         {126000, 16},     {32, 64, 1000},       {32, 64, 112, 112},
+                                       {256, 256, 14, 14},  {128, 2048, 7, 7}, {8, 32, 512, 512},   {64, 512, 28, 28},
+                                       {8, 64, 16, 56, 56}, {2, 32, 64, 64, 64}};
+const std::vector<Shape> kCpuShapes = {{256, 1024},     {126000, 16},    {32, 64, 1000},      {32, 64, 56, 56},
+                                       {64, 512, 7, 7}, {8, 32, 128, 128}, {4, 32, 16, 32, 32}};
+
+struct Operands {
+  Tensor x, dy, weight, bias, running_mean, running_var, save_mean, save_invstd;
+  Operands(const Shape& shape, const Device& device) {
+    Generator gen(1);
+    x = randn(shape, gen, device);
+    dy = randn(shape, gen, device);
+    weight = rand({shape[1]}, gen, device);
+    bias = randn({shape[1]}, gen, device);
+    running_mean = zeros({shape[1]}, device);
+    running_var = ones({shape[1]}, device);
+    const auto f = ops::batch_norm_forward_training(x, weight, bias, Tensor(), Tensor(), Tensor(), 0.1, 1e-5);
+    save_mean = f.save_mean;
+    save_invstd = f.save_invstd;
+  }
+  void run(Mode mode) {
+    switch (mode) {
+      case Mode::ForwardTraining:
+        ops::batch_norm_forward_training(x, weight, bias, running_mean, running_var, Tensor(), 0.1, 1e-5);
+        break;
+      case Mode::ForwardEval:
+        ops::batch_norm_forward_inference(x, weight, bias, running_mean, running_var, 1e-5);
+        break;
+      case Mode::Backward:
+        ops::batch_norm_backward(dy, x, weight, save_mean, save_invstd, true);
+        break;
+    }
+  }
+};
+
+void run_cpu(benchmark::State& state, const Shape& shape, Mode mode) {
+  Operands ops(shape, Device::cpu());
+  for (auto _ : state) ops.run(mode);
+  state.SetBytesProcessed(state.iterations() * shape_numel(shape) * bytes_per_element(mode));
+}
+
+double g_copy_bandwidth = 0;  // bytes/s, device-to-device copy (read + write)
+
+#if NORMRT_WITH_CUDA
+// A buffer larger than L2, overwritten before each timed call so that no operand is served from L2.
+class L2Flusher {
+ public:
+  L2Flusher() {
+    int device = 0, l2 = 0;
+    NORMRT_CUDA_CHECK(cudaGetDevice(&device));
+    NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
+    bytes_ = std::max<std::size_t>(2 * static_cast<std::size_t>(l2), 1 << 20);
+    NORMRT_CUDA_CHECK(cudaMalloc(&buffer_, bytes_));
+  }
+  ~L2Flusher() { NORMRT_CUDA_CHECK_LOG(cudaFree(buffer_)); }
+  void flush(cudaStream_t stream) { NORMRT_CUDA_CHECK(cudaMemsetAsync(buffer_, 0, bytes_, stream)); }
+
+ private:
+  void* buffer_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+class Events {
+ public:
+  Events() {
+    NORMRT_CUDA_CHECK(cudaEventCreate(&start_));
+    NORMRT_CUDA_CHECK(cudaEventCreate(&stop_));
+  }
+  ~Events() {
+    NORMRT_CUDA_CHECK_LOG(cudaEventDestroy(start_));
+    NORMRT_CUDA_CHECK_LOG(cudaEventDestroy(stop_));
+  }
+  // Seconds taken by fn's work on `stream`.
+  double time(cudaStream_t stream, const std::function<void()>& fn) {
+    NORMRT_CUDA_CHECK(cudaEventRecord(start_, stream));
+    fn();
+    NORMRT_CUDA_CHECK(cudaEventRecord(stop_, stream));
+    NORMRT_CUDA_CHECK(cudaEventSynchronize(stop_));
+    float ms = 0;
+    NORMRT_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    return ms * 1e-3;
+  }
+
+ private:
+  cudaEvent_t start_, stop_;
+};
+
+void run_gpu(benchmark::State& state, const Shape& shape, Mode mode) {
+  try {
+    Operands ops(shape, Device::cuda(0));
+    cudaStream_t stream = cuda::current_stream(0);
+    L2Flusher flusher;
+    Events events;
+    for (int i = 0; i < 3; ++i) ops.run(mode);
+    for (auto _ : state) {
+      flusher.flush(stream);
+      state.SetIterationTime(events.time(stream, [&] { ops.run(mode); }));
+    }
+    state.SetBytesProcessed(state.iterations() * shape_numel(shape) * bytes_per_element(mode));
+  } catch (const Error& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+double measure_copy_bandwidth() {
+  const std::size_t bytes = std::size_t{1} << 30;
+  void *src = nullptr, *dst = nullptr;
+  NORMRT_CUDA_CHECK(cudaMalloc(&src, bytes));
+  NORMRT_CUDA_CHECK(cudaMalloc(&dst, bytes));
+  Events events;
+  std::vector<double> times;
+  for (int i = 0; i < 12; ++i) {
+    const double t = events.time(nullptr, [&] { NORMRT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, nullptr)); });
+    if (i >= 2) times.push_back(t);
+  }
+  NORMRT_CUDA_CHECK(cudaFree(src));
+  NORMRT_CUDA_CHECK(cudaFree(dst));
+  std::sort(times.begin(), times.end());
+  return 2.0 * static_cast<double>(bytes) / times[times.size() / 2];
+}
+#endif
+
+std::string shape_label(const Shape& s) {
+  std::string out;
+  for (int64_t d : s) out += (out.empty() ? "" : "x") + std::to_string(d);
+  return out;
+}
+
+// Keeps the median of each benchmark for the summary table.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+      if (median || (run.run_type == Run::RT_Iteration && run.repetitions <= 1))
+        medians_[run.run_name.function_name] = run.GetAdjustedRealTime();  // every benchmark reports microseconds
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  // Microseconds, or a negative number when the benchmark did not run.
+  double micros(const std::string& name) const {
+    const auto it = medians_.find(name);
+    return it == medians_.end() ? -1 : it->second;
+  }
+
+ private:
+  std::map<std::string, double> medians_;
+};
+
+struct Entry {
+  std::string name, device, shape;
+  Mode mode;
+  int64_t numel;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> args(argv, argv + argc);
+  bool repetitions_given = false;
+  for (char* a : args) repetitions_given = repetitions_given || std::strstr(a, "--benchmark_repetitions") == a;
+  std::string repetitions = "--benchmark_repetitions=5", aggregates = "--benchmark_report_aggregates_only=true";
+  if (!repetitions_given) {
+    args.push_back(repetitions.data());
+    args.push_back(aggregates.data());
+  }
+  int count = static_cast<int>(args.size());
+  benchmark::Initialize(&count, args.data());
+
+  std::vector<Entry> entries;
+  for (Mode mode : {Mode::ForwardTraining, Mode::ForwardEval, Mode::Backward}) {
+    for (const Shape& shape : kCpuShapes) {
+      const std::string name = std::string("cpu/native/") + mode_name(mode) + "/" + shape_label(shape);
+      benchmark::RegisterBenchmark(name.c_str(), run_cpu, shape, mode)->Unit(benchmark::kMicrosecond)->UseRealTime();
+      entries.push_back({name, "cpu", shape_label(shape), mode, shape_numel(shape)});
+    }
+  }
+#if NORMRT_WITH_CUDA
+  if (cuda::is_available()) {
+    g_copy_bandwidth = measure_copy_bandwidth();
+    for (Mode mode : {Mode::ForwardTraining, Mode::ForwardEval, Mode::Backward}) {
+      for (const Shape& shape : kGpuShapes) {
+        const std::string name = std::string("gpu/native/") + mode_name(mode) + "/" + shape_label(shape);
+        benchmark::RegisterBenchmark(name.c_str(), run_gpu, shape, mode)->UseManualTime()->Unit(benchmark::kMicrosecond);
+        entries.push_back({name, "gpu", shape_label(shape), mode, shape_numel(shape)});
+      }
+    }
+  }
+#endif
+  SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+
+  std::printf("\nSummary (medians)%s\n", g_copy_bandwidth > 0 ? "" : " - no GPU: CPU section only");
+  if (g_copy_bandwidth > 0) std::printf("device-to-device copy bandwidth: %.1f GB/s\n", g_copy_bandwidth * 1e-9);
+  std::printf("| device | shape | mode | native us | GB/s | %% of copy BW |\n|---|---|---|---|---|---|\n");
+  std::map<std::string, std::vector<double>> fractions;
+  for (const Entry& e : entries) {
+    const double us = reporter.micros(e.name);
+    if (us <= 0) continue;
+    const double gbs = static_cast<double>(e.numel * bytes_per_element(e.mode)) / (us * 1e-6) * 1e-9;
+    std::string pct = "-";
+    if (e.device == "gpu") {
+      const double f = gbs * 1e9 / g_copy_bandwidth;
+      fractions[mode_name(e.mode)].push_back(f);
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.0f%%", 100 * f);
+      pct = buf;
+    }
+    std::printf("| %s | %s | %s | %.1f | %.1f | %s |\n", e.device.c_str(), e.shape.c_str(), mode_name(e.mode), us,
+                gbs, pct.c_str());
+  }
+  for (const auto& [mode, fs] : fractions) {
+    double log_sum = 0;
+    for (double f : fs) log_sum += std::log(f);
+    std::printf("gpu %s: geometric mean %.0f%% of copy bandwidth over %zu shapes\n", mode.c_str(),
+                100 * std::exp(log_sum / static_cast<double>(fs.size())), fs.size());
+  }
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# One command for a machine with a GPU: build for that card, run the GPU tests, compute-sanitizer (memcheck,
+# racecheck, initcheck, synccheck) over the BatchNorm GPU tests, and the benchmark; write
+# benchmarks/results/<date>-<gpu>.md and .json (card, driver, CUDA/cuDNN versions, commands, numbers).
+#
+#   scripts/gpu-check.sh            # build + run (a GPU machine with the build dependencies, or the Docker image)
+#   scripts/gpu-check.sh build      # only build ./build-gpu (any machine with nvcc; NORMRT_GPU_ARCH, default 90)
+#   scripts/gpu-check.sh run        # only run from an existing ./build-gpu (e.g. one built elsewhere and copied)
+# NORMRT_RESULTS_DIR overrides where the report goes (default benchmarks/results).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+phase=${1:-all}
+build_dir=build-gpu
+
+gpu_arch() {
+  if [ -n "${NORMRT_GPU_ARCH:-}" ]; then echo "$NORMRT_GPU_ARCH"; return; fi
+  local cap
+  cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '.')
+  echo "${cap:-90}"
+}
+
+if [ "$phase" = all ] || [ "$phase" = build ]; then
+  arch=$(gpu_arch)
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=${arch}" || exit 1
+  cmake --build "$build_dir" -j "$(nproc)" || exit 1
+  [ "$phase" = build ] && exit 0
+fi
+
+results_dir=${NORMRT_RESULTS_DIR:-benchmarks/results}
+mkdir -p "$results_dir"
+gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+slug=$(echo "${gpu_name:-unknown-gpu}" | tr ' A-Z' '-a-z' | tr -cd 'a-z0-9-')
+stem="$results_dir/$(date -u +%Y-%m-%d)-${slug}"
+report="$stem.md"
+status=0
+
+{
+  echo "# normrt GPU check, $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo
+  echo "- card: ${gpu_name:-unknown}"
+  echo "- driver: $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)"
+  echo "- nvcc: $(nvcc --version 2>/dev/null | tail -2 | head -1)"
+  echo "- commit: $(git rev-parse --short HEAD 2>/dev/null)"
+  echo "- command: scripts/gpu-check.sh $phase"
+  echo
+} > "$report"
+
+section() { printf '\n## %s\n\n```\n' "$1" >> "$report"; }
+end_section() { printf '```\n' >> "$report"; }
+
+section "ctest -L gpu"
+ctest --test-dir "$build_dir" -L gpu --output-on-failure >> "$report" 2>&1 || status=1
+end_section
+
+# The sanitizers run the BatchNorm tests on small shapes (racecheck is slow on large grids).
+sanitizer_filter='CudaBatchNormShapes.*/2x1:CudaBatchNormShapes.*/1x1x2:CudaBatchNormShapes.*/5x3:CudaBatchNormShapes.*/7x3x33:CudaBatchNormShapes.*/4x2x8:CudaBatchNormShapes.*/2x4x5x7:CudaBatchNormShapes.*/256x1024:CudaGolden.*:CudaBatchNorm.SeedExampleOnTheDevice:CudaBatchNorm.EmptyBatchAndNaN'
+for tool in memcheck racecheck initcheck synccheck; do
+  section "compute-sanitizer --tool $tool"
+  compute-sanitizer --tool "$tool" --error-exitcode 1 "$build_dir/tests/normrt_gpu_tests" \
+    --gtest_filter="$sanitizer_filter" --gtest_brief=1 >> "$report" 2>&1 || status=1
+  end_section
+done
+
+section "bench_batchnorm --benchmark_filter=gpu"
+"$build_dir/benchmarks/bench_batchnorm" --benchmark_filter=gpu --benchmark_out="$stem.json" \
+  --benchmark_out_format=json --benchmark_color=false 2>&1 | sed -n '/^Summary/,$p' >> "$report" || status=1
+end_section
+
+echo "report: $report (status $status)"
+exit $status
