@@ -1,5 +1,5 @@
 // BatchNorm benchmark: forward training, forward eval and backward, on the CPU (always) and on the GPU (when one
-// is present), reported as time, GB/s at the minimal byte count (forward: read x + write y = 8 B/element;
+// is present, native kernels beside cuDNN), reported as time, GB/s at the minimal byte count (forward: read x + write y = 8 B/element;
 // backward: read x, dy + write dx = 12 B/element) and, on the GPU, % of the measured device-to-device copy
 // bandwidth.
 //
@@ -57,16 +57,16 @@ struct Operands {
     save_mean = f.save_mean;
     save_invstd = f.save_invstd;
   }
-  void run(Mode mode) {
+  void run(Mode mode, Backend backend = Backend::Native) {
     switch (mode) {
       case Mode::ForwardTraining:
-        ops::batch_norm_forward_training(x, weight, bias, running_mean, running_var, Tensor(), 0.1, 1e-5);
+        ops::batch_norm_forward_training(x, weight, bias, running_mean, running_var, Tensor(), 0.1, 1e-5, backend);
         break;
       case Mode::ForwardEval:
-        ops::batch_norm_forward_inference(x, weight, bias, running_mean, running_var, 1e-5);
+        ops::batch_norm_forward_inference(x, weight, bias, running_mean, running_var, 1e-5, backend);
         break;
       case Mode::Backward:
-        ops::batch_norm_backward(dy, x, weight, save_mean, save_invstd, true);
+        ops::batch_norm_backward(dy, x, weight, save_mean, save_invstd, true, 1e-5, backend);
         break;
     }
   }
@@ -124,16 +124,16 @@ class Events {
   cudaEvent_t start_, stop_;
 };
 
-void run_gpu(benchmark::State& state, const Shape& shape, Mode mode) {
+void run_gpu(benchmark::State& state, const Shape& shape, Mode mode, Backend backend) {
   try {
     Operands ops(shape, Device::cuda(0));
     cudaStream_t stream = cuda::current_stream(0);
     L2Flusher flusher;
     Events events;
-    for (int i = 0; i < 3; ++i) ops.run(mode);
+    for (int i = 0; i < 3; ++i) ops.run(mode, backend);
     for (auto _ : state) {
       flusher.flush(stream);
-      state.SetIterationTime(events.time(stream, [&] { ops.run(mode); }));
+      state.SetIterationTime(events.time(stream, [&] { ops.run(mode, backend); }));
     }
     state.SetBytesProcessed(state.iterations() * shape_numel(shape) * bytes_per_element(mode));
   } catch (const Error& e) {
@@ -187,7 +187,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
 };
 
 struct Entry {
-  std::string name, device, shape;
+  std::string name, cudnn_name, device, shape;  // cudnn_name empty where cuDNN is not measured
   Mode mode;
   int64_t numel;
 };
@@ -211,7 +211,7 @@ int main(int argc, char** argv) {
     for (const Shape& shape : kCpuShapes) {
       const std::string name = std::string("cpu/native/") + mode_name(mode) + "/" + shape_label(shape);
       benchmark::RegisterBenchmark(name.c_str(), run_cpu, shape, mode)->Unit(benchmark::kMicrosecond)->UseRealTime();
-      entries.push_back({name, "cpu", shape_label(shape), mode, shape_numel(shape)});
+      entries.push_back({name, "", "cpu", shape_label(shape), mode, shape_numel(shape)});
     }
   }
 #if NORMRT_WITH_CUDA
@@ -219,9 +219,20 @@ int main(int argc, char** argv) {
     g_copy_bandwidth = measure_copy_bandwidth();
     for (Mode mode : {Mode::ForwardTraining, Mode::ForwardEval, Mode::Backward}) {
       for (const Shape& shape : kGpuShapes) {
-        const std::string name = std::string("gpu/native/") + mode_name(mode) + "/" + shape_label(shape);
-        benchmark::RegisterBenchmark(name.c_str(), run_gpu, shape, mode)->UseManualTime()->Unit(benchmark::kMicrosecond);
-        entries.push_back({name, "gpu", shape_label(shape), mode, shape_numel(shape)});
+        const std::string suffix = std::string(mode_name(mode)) + "/" + shape_label(shape);
+        const std::string name = "gpu/native/" + suffix;
+        benchmark::RegisterBenchmark(name.c_str(), run_gpu, shape, mode, Backend::Native)
+            ->UseManualTime()
+            ->Unit(benchmark::kMicrosecond);
+        // (N, C) input falls back to native under the cuDNN backend (see src/batchnorm_choice.cpp): not measured.
+        std::string cudnn_name;
+        if (shape.size() > 2) {
+          cudnn_name = "gpu/cudnn/" + suffix;
+          benchmark::RegisterBenchmark(cudnn_name.c_str(), run_gpu, shape, mode, Backend::CuDNN)
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond);
+        }
+        entries.push_back({name, cudnn_name, "gpu", shape_label(shape), mode, shape_numel(shape)});
       }
     }
   }
@@ -231,7 +242,8 @@ int main(int argc, char** argv) {
 
   std::printf("\nSummary (medians)%s\n", g_copy_bandwidth > 0 ? "" : " - no GPU: CPU section only");
   if (g_copy_bandwidth > 0) std::printf("device-to-device copy bandwidth: %.1f GB/s\n", g_copy_bandwidth * 1e-9);
-  std::printf("| device | shape | mode | native us | GB/s | %% of copy BW |\n|---|---|---|---|---|---|\n");
+  std::printf("| device | shape | mode | native us | cuDNN us | native/cuDNN speedup | native GB/s | %% of copy BW |\n"
+              "|---|---|---|---|---|---|---|---|\n");
   std::map<std::string, std::vector<double>> fractions;
   for (const Entry& e : entries) {
     const double us = reporter.micros(e.name);
@@ -245,8 +257,17 @@ int main(int argc, char** argv) {
       std::snprintf(buf, sizeof buf, "%.0f%%", 100 * f);
       pct = buf;
     }
-    std::printf("| %s | %s | %s | %.1f | %.1f | %s |\n", e.device.c_str(), e.shape.c_str(), mode_name(e.mode), us,
-                gbs, pct.c_str());
+    std::string cudnn = "n/a", speedup = "-";
+    const double cudnn_us = e.cudnn_name.empty() ? -1 : reporter.micros(e.cudnn_name);
+    if (cudnn_us > 0) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.1f", cudnn_us);
+      cudnn = buf;
+      std::snprintf(buf, sizeof buf, "%.2fx", cudnn_us / us);
+      speedup = buf;
+    }
+    std::printf("| %s | %s | %s | %.1f | %s | %s | %.1f | %s |\n", e.device.c_str(), e.shape.c_str(),
+                mode_name(e.mode), us, cudnn.c_str(), speedup.c_str(), gbs, pct.c_str());
   }
   for (const auto& [mode, fs] : fractions) {
     double log_sum = 0;

@@ -295,6 +295,7 @@ __global__ void __launch_bounds__(kFinalizeThreads)
     const float invstd = invstd_from_var(p.running_var[c], static_cast<float>(p.eps));
     p.save_mean[c] = p.running_mean[c];
     p.save_invstd[c] = invstd;
+    if (coefficients.a == nullptr) continue;
     coefficients.a[c] = invstd * (p.weight ? p.weight[c] : 1.0f);
     coefficients.b[c] = p.bias ? p.bias[c] : 0.0f;
   }
@@ -484,7 +485,18 @@ Coefficients coefficients_in(float* workspace, const Geometry& g, const ReducePl
   return {base, base + g.C, base + 2 * g.C};
 }
 
+void prepare_inference(const ForwardInferenceParams& p, const Coefficients& coefficients, cudaStream_t stream) {
+  const int64_t blocks = std::min<int64_t>(ceil_div(p.geometry.C, kFinalizeThreads), 1024);
+  NORMRT_LAUNCH(prepare_inference_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kFinalizeThreads), 0, stream, p,
+                coefficients);
+  NORMRT_CHECK_LAUNCH();
+}
+
 }  // namespace
+
+void save_inference_statistics(const ForwardInferenceParams& p, cudaStream_t stream) {
+  if (p.geometry.C > 0) prepare_inference(p, Coefficients{nullptr, nullptr, nullptr}, stream);
+}
 
 std::size_t workspace_floats(const Geometry& g, const LaunchTuning& tuning) {
   return static_cast<std::size_t>(3 * g.C * plan_reduction(g, tuning).splits + 3 * g.C);
@@ -509,10 +521,7 @@ void forward_inference(const ForwardInferenceParams& p, float* workspace, const 
   const Geometry& g = p.geometry;
   if (g.C == 0) return;
   const Coefficients coefficients = coefficients_in(workspace, g, plan_reduction(g, tuning));
-  const int64_t blocks = std::min<int64_t>(ceil_div(g.C, kFinalizeThreads), 1024);
-  NORMRT_LAUNCH(prepare_inference_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kFinalizeThreads), 0, stream, p,
-                coefficients);
-  NORMRT_CHECK_LAUNCH();
+  prepare_inference(p, coefficients, stream);
   elementwise<NormalizeOp, false>(NormalizeOp{p.save_mean, coefficients.a, coefficients.b}, p.x, nullptr, p.y, g,
                                   tuning, stream);
 }

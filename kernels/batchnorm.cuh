@@ -26,4 +26,8 @@ void forward_inference(const ForwardInferenceParams& p, float* workspace, const 
                        cudaStream_t stream);
 void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tuning, cudaStream_t stream);
 
+// Writes only save_mean (= running_mean) and save_invstd (from running_var) of an inference forward, for a
+// forward computed elsewhere (cuDNN).
+void save_inference_statistics(const ForwardInferenceParams& p, cudaStream_t stream);
+
 }  // namespace normrt::bn::NORMRT_KERNEL_NS

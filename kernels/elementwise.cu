@@ -12,7 +12,13 @@ __global__ void add_inplace_kernel(float* a, const float* b, int64_t n) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) a[i] += b[i];
 }
+__global__ void increment_kernel(int64_t* value) { *value += 1; }
 }  // namespace
+
+void increment(int64_t* value, cudaStream_t stream) {
+  NORMRT_LAUNCH(increment_kernel, dim3(1), dim3(1), 0, stream, value);
+  NORMRT_CHECK_LAUNCH();
+}
 
 void add_inplace(float* a, const float* b, int64_t n, int sm_count, cudaStream_t stream) {
   if (n == 0) return;

@@ -6,6 +6,8 @@
 #include <initializer_list>
 
 #include "batchnorm_backend.h"
+#include "batchnorm_choice.h"
+#include "log.h"
 #include "normrt/error.h"
 
 namespace normrt::ops {
@@ -62,6 +64,17 @@ T* ptr(const Tensor& t) {
   return t.defined() ? const_cast<T*>(t.data<T>()) : nullptr;
 }
 
+#if NORMRT_WITH_CUDA
+// Which implementation runs this call (see batchnorm_choice.cpp); a CuDNN request that cannot be honoured is logged.
+bool use_cudnn(std::optional<Backend> requested, const Tensor& input, const bn::Geometry& g, bn::Pass pass,
+               bool affine, bool cumulative_average, double eps) {
+  const Backend wanted = requested.value_or(default_backend());
+  const bn::BackendChoice choice = bn::choose_backend(wanted, input.device(), g, pass, affine, cumulative_average, eps);
+  if (!choice.reason.empty()) detail::debug_log(detail::concat("BatchNorm: cudnn requested, running native: ", choice.reason));
+  return choice.backend == Backend::CuDNN;
+}
+#endif
+
 #if !NORMRT_WITH_CUDA
 [[noreturn]] void no_cuda_backend() {
   NORMRT_THROW("BatchNorm on CUDA tensors needs a build with CUDA (NORMRT_WITH_CUDA)");
@@ -73,7 +86,8 @@ T* ptr(const Tensor& t) {
 BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                                    const Tensor& running_mean, const Tensor& running_var,
                                                    const Tensor& num_batches_tracked,
-                                                   std::optional<double> momentum, double eps) {
+                                                   std::optional<double> momentum, double eps,
+                                                   std::optional<Backend> backend) {
   check_input(input, "input");
   const bn::Geometry g = geometry_of(input);
   check_channel_vector(running_mean, "running_mean", g.C, true);
@@ -114,7 +128,12 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
     bn::cpu_forward_training(p);
   } else {
 #if NORMRT_WITH_CUDA
-    bn::cuda_forward_training(p, input.device());
+    if (use_cudnn(backend, input, g, bn::Pass::ForwardTraining, weight.defined() && bias.defined(),
+                  p.cumulative_average, eps)) {
+      bn::cudnn_forward_training(p, input.device());
+    } else {
+      bn::cuda_forward_training(p, input.device());
+    }
 #else
     no_cuda_backend();
 #endif
@@ -124,7 +143,7 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
 
 BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                                     const Tensor& running_mean, const Tensor& running_var,
-                                                    double eps) {
+                                                    double eps, std::optional<Backend> backend) {
   check_input(input, "input");
   const bn::Geometry g = geometry_of(input);
   check_channel_vector(running_mean, "running_mean", g.C, false);
@@ -151,7 +170,11 @@ BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const T
     bn::cpu_forward_inference(p);
   } else {
 #if NORMRT_WITH_CUDA
-    bn::cuda_forward_inference(p, input.device());
+    if (use_cudnn(backend, input, g, bn::Pass::ForwardInference, weight.defined() && bias.defined(), false, eps)) {
+      bn::cudnn_forward_inference(p, input.device());
+    } else {
+      bn::cuda_forward_inference(p, input.device());
+    }
 #else
     no_cuda_backend();
 #endif
@@ -160,7 +183,8 @@ BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const T
 }
 
 BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
-                                            const Tensor& save_mean, const Tensor& save_invstd, bool training) {
+                                            const Tensor& save_mean, const Tensor& save_invstd, bool training,
+                                            double eps, std::optional<Backend> backend) {
   check_input(input, "input");
   NORMRT_CHECK(grad_output.defined(), "grad_output is undefined");
   NORMRT_CHECK(grad_output.dtype() == DType::Float32, "grad_output must be float32, got ",
@@ -171,6 +195,7 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
   check_channel_vector(weight, "weight", g.C, true);
   check_channel_vector(save_mean, "save_mean", g.C, false);
   check_channel_vector(save_invstd, "save_invstd", g.C, false);
+  check_eps(eps);
   check_same_device({&grad_output, &input, &weight, &save_mean, &save_invstd});
 
   const TensorOptions options(input.device());
@@ -195,7 +220,12 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
     bn::cpu_backward(p);
   } else {
 #if NORMRT_WITH_CUDA
-    bn::cuda_backward(p, input.device());
+    if (use_cudnn(backend, input, g, training ? bn::Pass::BackwardTraining : bn::Pass::BackwardInference,
+                  weight.defined(), false, eps)) {
+      bn::cudnn_backward(p, eps, input.device());
+    } else {
+      bn::cuda_backward(p, input.device());
+    }
 #else
     no_cuda_backend();
 #endif

@@ -15,6 +15,11 @@ void cpu_backward(const BackwardParams& p);
 void cuda_forward_training(const ForwardTrainingParams& p, const Device& device);
 void cuda_forward_inference(const ForwardInferenceParams& p, const Device& device);
 void cuda_backward(const BackwardParams& p, const Device& device);
+
+// The same through cuDNN (src/batchnorm_cudnn.cpp); callers have checked that cuDNN supports the case.
+void cudnn_forward_training(const ForwardTrainingParams& p, const Device& device);
+void cudnn_forward_inference(const ForwardInferenceParams& p, const Device& device);
+void cudnn_backward(const BackwardParams& p, double eps, const Device& device);
 #endif
 
 }  // namespace normrt::bn

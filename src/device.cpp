@@ -89,6 +89,7 @@ DeviceGuard::~DeviceGuard() {
 #else
 
 int device_count() { return 0; }
+int cudnn_version() { return 0; }
 
 void check_device(const Device& device) {
   NORMRT_THROW("CUDA device ", device.str(), " requested but normrt was built without CUDA support");

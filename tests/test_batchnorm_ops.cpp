@@ -61,7 +61,7 @@ TEST_P(BatchNormShapes, TrainingForwardBackwardMatchReference) {
   EXPECT_TRUE(all_close(running_mean.to_vector(), rm_ref, 1e-6, 1e-7));
   EXPECT_TRUE(all_close(running_var.to_vector(), rv_ref, 1e-6, 0));
 
-  const auto grads = ops::batch_norm_backward(dy, x, weight, out.save_mean, out.save_invstd, true);
+  const auto grads = ops::batch_norm_backward(dy, x, weight, out.save_mean, out.save_invstd, true, eps);
   const auto ref = testing::ref_backward(g, xd, to_double(dy), to_double(weight), true, {}, {}, eps);
   // dx cancels to ~0 when N*spatial is 2; judge it against the size of its terms, |dy| * invstd * |weight|.
   const double dx_scale = testing::max_abs(to_double(dy)) * testing::max_abs(invstd_ref) *
@@ -86,7 +86,7 @@ TEST_P(BatchNormShapes, InferenceForwardBackwardMatchReference) {
   const auto y_ref = testing::ref_normalize(g, to_double(x), to_double(running_mean), to_double(running_var), eps,
                                             to_double(weight), to_double(bias));
   EXPECT_TRUE(all_close(out.output.to_vector(), y_ref, 1e-5, 1e-6));
-  const auto grads = ops::batch_norm_backward(dy, x, weight, out.save_mean, out.save_invstd, false);
+  const auto grads = ops::batch_norm_backward(dy, x, weight, out.save_mean, out.save_invstd, false, eps);
   const auto ref = testing::ref_backward(g, to_double(x), to_double(dy), to_double(weight), false,
                                          to_double(running_mean), to_double(running_var), eps);
   EXPECT_TRUE(all_close(grads.grad_input.to_vector(), ref.dx, 1e-5, 1e-6));
@@ -135,7 +135,7 @@ TEST(BatchNormOps, ResultsDoNotDependOnThreadCount) {
   const int threads = omp_get_max_threads();
   auto run = [&] {
     const auto f = ops::batch_norm_forward_training(x, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5);
-    const auto b = ops::batch_norm_backward(dy, x, Tensor(), f.save_mean, f.save_invstd, true);
+    const auto b = ops::batch_norm_backward(dy, x, Tensor(), f.save_mean, f.save_invstd, true, 1e-5);
     std::vector<float> all = f.output.to_vector();
     for (const Tensor* t : {&f.save_mean, &f.save_invstd, &b.grad_input}) {
       const auto v = t->to_vector();
@@ -181,7 +181,7 @@ TEST(BatchNormOps, EmptyBatchCountsButLeavesStatistics) {
   EXPECT_EQ(rv.to_vector(), std::vector<float>(3, 2.0f));
   EXPECT_EQ(counter.item<int64_t>(), 1);  // torch.nn.BatchNorm increments before looking at the batch
   const auto grads = ops::batch_norm_backward(zeros({0, 3}), zeros({0, 3}), ones({3}), out.save_mean,
-                                              out.save_invstd, true);
+                                              out.save_invstd, true, 1e-5);
   EXPECT_EQ(grads.grad_input.numel(), 0);
   EXPECT_EQ(grads.grad_weight.to_vector(), std::vector<float>(3, 0.0f));
 }
@@ -217,9 +217,9 @@ TEST(BatchNormOps, BadArgumentsThrowAndChangeNothing) {
   EXPECT_TRUE(throws_with([&] { ops::batch_norm_forward_inference(x, Tensor(), Tensor(), Tensor(), rv, 1e-5); },
                           "running_mean is required"));
   const auto f = ops::batch_norm_forward_training(x, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5);
-  EXPECT_TRUE(throws_with([&] { ops::batch_norm_backward(randn({4, 2}, gen), x, Tensor(), f.save_mean, f.save_invstd, true); },
+  EXPECT_TRUE(throws_with([&] { ops::batch_norm_backward(randn({4, 2}, gen), x, Tensor(), f.save_mean, f.save_invstd, true, 1e-5); },
                           "grad_output shape [4, 2] does not match input shape [4, 3]"));
-  EXPECT_TRUE(throws_with([&] { ops::batch_norm_backward(x, x, Tensor(), Tensor(), f.save_invstd, true); },
+  EXPECT_TRUE(throws_with([&] { ops::batch_norm_backward(x, x, Tensor(), Tensor(), f.save_invstd, true, 1e-5); },
                           "save_mean is required"));
   EXPECT_TRUE(unchanged());
 }

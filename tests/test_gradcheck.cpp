@@ -32,7 +32,7 @@ TEST_P(Gradcheck, AnalyticMatchesFiniteDifferences) {
 
   const auto fwd = training ? ops::batch_norm_forward_training(x, weight, bias, Tensor(), Tensor(), Tensor(), 0.1, eps)
                             : ops::batch_norm_forward_inference(x, weight, bias, running_mean, running_var, eps);
-  const auto grads = ops::batch_norm_backward(dy, x, weight, fwd.save_mean, fwd.save_invstd, training);
+  const auto grads = ops::batch_norm_backward(dy, x, weight, fwd.save_mean, fwd.save_invstd, training, eps);
 
   const std::vector<double> xd = to_double(x), dyd = to_double(dy), rm = to_double(running_mean),
                             rv = to_double(running_var);

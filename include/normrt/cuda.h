@@ -14,6 +14,10 @@ namespace normrt::cuda {
 int device_count();
 inline bool is_available() { return device_count() > 0; }
 
+// cuDNN's version number (e.g. 91900 for 9.19.0) as cudnnGetVersion() reports it; 0 in a build without CUDA.
+// Works without a GPU.
+int cudnn_version();
+
 // Throws normrt::Error unless `device` is a CUDA device this process can use.
 void check_device(const Device& device);
 

@@ -27,4 +27,38 @@ std::string cuda_error_message(cudaError_t status, const char* expr);
 
 // After a kernel launch: reports launch-configuration errors without synchronising.
 #define NORMRT_CUDA_CHECK_LAUNCH() NORMRT_CUDA_CHECK(cudaGetLastError())
+
+// cuDNN and cuBLAS checks expand where the caller has included cudnn.h / cublas_v2.h.
+#define NORMRT_CUDNN_CHECK(expr)                                                                          \
+  do {                                                                                                    \
+    const cudnnStatus_t normrt_status_ = (expr);                                                          \
+    if (normrt_status_ != CUDNN_STATUS_SUCCESS)                                                           \
+      ::normrt::detail::throw_error(__FILE__, __LINE__, ::normrt::detail::concat(                          \
+          "cuDNN error ", cudnnGetErrorString(normrt_status_), " in ", #expr));                           \
+  } while (0)
+
+#define NORMRT_CUDNN_CHECK_LOG(expr)                                                                      \
+  do {                                                                                                    \
+    const cudnnStatus_t normrt_status_ = (expr);                                                          \
+    if (normrt_status_ != CUDNN_STATUS_SUCCESS)                                                           \
+      ::normrt::detail::log_error(__FILE__, __LINE__, ::normrt::detail::concat(                            \
+          "cuDNN error ", cudnnGetErrorString(normrt_status_), " in ", #expr));                           \
+  } while (0)
+
+#define NORMRT_CUBLAS_CHECK(expr)                                                                         \
+  do {                                                                                                    \
+    const cublasStatus_t normrt_status_ = (expr);                                                         \
+    if (normrt_status_ != CUBLAS_STATUS_SUCCESS)                                                          \
+      ::normrt::detail::throw_error(__FILE__, __LINE__, ::normrt::detail::concat(                          \
+          "cuBLAS error ", cublasGetStatusName(normrt_status_), " (", cublasGetStatusString(normrt_status_), \
+          ") in ", #expr));                                                                               \
+  } while (0)
+
+#define NORMRT_CUBLAS_CHECK_LOG(expr)                                                                     \
+  do {                                                                                                    \
+    const cublasStatus_t normrt_status_ = (expr);                                                         \
+    if (normrt_status_ != CUBLAS_STATUS_SUCCESS)                                                          \
+      ::normrt::detail::log_error(__FILE__, __LINE__, ::normrt::detail::concat(                            \
+          "cuBLAS error ", cublasGetStatusName(normrt_status_), " in ", #expr));                          \
+  } while (0)
 #endif

@@ -57,9 +57,10 @@ Tensor BatchNormBase::forward(const Tensor& input) {
     result = ops::batch_norm_forward_training(input, weight, bias, update ? running_mean : Tensor(),
                                               update ? running_var : Tensor(),
                                               update ? num_batches_tracked : Tensor(), options_.momentum(),
-                                              options_.eps());
+                                              options_.eps(), options_.backend());
   } else {
-    result = ops::batch_norm_forward_inference(input, weight, bias, running_mean, running_var, options_.eps());
+    result = ops::batch_norm_forward_inference(input, weight, bias, running_mean, running_var, options_.eps(),
+                                               options_.backend());
   }
   saved_ = Saved{input, result.save_mean, result.save_invstd, use_batch_stats};
   return result.output;
@@ -69,7 +70,7 @@ Tensor BatchNormBase::backward(const Tensor& grad_output) {
   NORMRT_CHECK(saved_.has_value(), name_,
                ": backward() needs a preceding forward() (each forward can be differentiated once)");
   const auto grads = ops::batch_norm_backward(grad_output, saved_->input, weight, saved_->mean, saved_->invstd,
-                                              saved_->used_batch_stats);
+                                              saved_->used_batch_stats, options_.eps(), options_.backend());
   saved_.reset();
   if (weight.defined()) {
     ops::accumulate_grad(weight, grads.grad_weight);

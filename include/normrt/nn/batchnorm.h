@@ -19,6 +19,8 @@ class BatchNormOptions {
   NORMRT_ARG(std::optional<double>, momentum) = 0.1;
   NORMRT_ARG(bool, affine) = true;
   NORMRT_ARG(bool, track_running_stats) = true;
+  // Implementation on CUDA tensors; nullopt: normrt::default_backend() ($NORMRT_BN_BACKEND, else Auto).
+  NORMRT_ARG(std::optional<Backend>, backend) = std::nullopt;
 };
 
 class BatchNormBase : public Module {

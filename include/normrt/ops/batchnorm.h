@@ -4,8 +4,25 @@
 // statistics and the counter as they were.
 #pragma once
 #include <optional>
+#include <string>
 
 #include "normrt/tensor.h"
+
+namespace normrt {
+
+// Which implementation runs BatchNorm on CUDA tensors; CPU tensors always use the CPU backend.
+// Auto picks per call (the rule lives in one place, src/batchnorm_choice.cpp; today it is Native everywhere,
+// see there). CuDNN falls back to Native for cases cuDNN cannot do, logging the reason (NORMRT_LOG=debug).
+enum class Backend { Auto, Native, CuDNN };
+const char* backend_name(Backend backend);
+// "auto", "native" or "cudnn".
+Backend parse_backend(const std::string& name);
+// The backend used when none is named: set_default_backend(), else $NORMRT_BN_BACKEND, else Auto.
+Backend default_backend();
+// nullopt returns to $NORMRT_BN_BACKEND.
+void set_default_backend(std::optional<Backend> backend);
+
+}  // namespace normrt
 
 namespace normrt::ops {
 
@@ -22,12 +39,13 @@ struct BatchNormForwardResult {
 BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                                    const Tensor& running_mean, const Tensor& running_var,
                                                    const Tensor& num_batches_tracked,
-                                                   std::optional<double> momentum, double eps);
+                                                   std::optional<double> momentum, double eps,
+                                                   std::optional<Backend> backend = std::nullopt);
 
 // Inference mode: normalises with the running statistics.
 BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                                     const Tensor& running_mean, const Tensor& running_var,
-                                                    double eps);
+                                                    double eps, std::optional<Backend> backend = std::nullopt);
 
 struct BatchNormBackwardResult {
   Tensor grad_input;
@@ -36,8 +54,9 @@ struct BatchNormBackwardResult {
 };
 
 // Gradients for a forward that produced save_mean/save_invstd. training=true differentiates through the batch
-// statistics; training=false treats them as constants (the inference forward).
+// statistics; training=false treats them as constants (the inference forward). eps is the forward's.
 BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
-                                            const Tensor& save_mean, const Tensor& save_invstd, bool training);
+                                            const Tensor& save_mean, const Tensor& save_invstd, bool training,
+                                            double eps, std::optional<Backend> backend = std::nullopt);
 
 }  // namespace normrt::ops

@@ -1,0 +1,124 @@
+// The cuDNN BatchNorm backend against the custom kernels and the double reference (label gpu), every mode and
+// rank, several steps of running statistics, and fallbacks that must equal the native results bit for bit.
+#include <cstring>
+
+#include "reference/bn_reference.h"
+#include "test_util.h"
+
+namespace normrt {
+namespace {
+
+using testing::all_close;
+using testing::max_abs;
+using testing::to_double;
+
+const Device kGpu = Device::cuda(0);
+
+class CudnnShapes : public ::testing::TestWithParam<Shape> {
+ protected:
+  void SetUp() override {
+    if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+TEST_P(CudnnShapes, MatchesNativeAndReferenceOverSeveralSteps) {
+  const Shape shape = GetParam();
+  int64_t s = 1;
+  for (std::size_t d = 2; d < shape.size(); ++d) s *= shape[d];
+  const testing::RefGeometry g{shape[0], shape[1], s};
+  Generator gen(21);
+  const Tensor weight = rand({g.C}, gen, kGpu), bias = randn({g.C}, gen, kGpu);
+  Tensor rm_native = zeros({g.C}, kGpu), rv_native = ones({g.C}, kGpu);
+  Tensor rm_cudnn = zeros({g.C}, kGpu), rv_cudnn = ones({g.C}, kGpu);
+  Tensor n_native = zeros({}, TensorOptions(kGpu).dtype(DType::Int64)), n_cudnn = n_native.clone();
+  std::vector<double> rm_ref(g.C, 0.0), rv_ref(g.C, 1.0);
+  for (int step = 0; step < 3; ++step) {
+    SCOPED_TRACE("step " + std::to_string(step));
+    const Tensor x = randn(shape, gen, kGpu), dy = randn(shape, gen, kGpu);
+    const auto fn = ops::batch_norm_forward_training(x, weight, bias, rm_native, rv_native, n_native, 0.1, 1e-5,
+                                                     Backend::Native);
+    const auto fc = ops::batch_norm_forward_training(x, weight, bias, rm_cudnn, rv_cudnn, n_cudnn, 0.1, 1e-5,
+                                                     Backend::CuDNN);
+    const auto xd = to_double(x);
+    const auto st = testing::ref_stats(g, xd);
+    for (int64_t c = 0; c < g.C; ++c) {
+      rm_ref[c] = 0.9 * rm_ref[c] + 0.1 * st.mean[c];
+      rv_ref[c] = 0.9 * rv_ref[c] + 0.1 * st.var_unbiased[c];
+    }
+    EXPECT_TRUE(all_close(fc.output.to_vector(), fn.output.to_vector(), 1e-4, 1e-5)) << "y";
+    EXPECT_TRUE(all_close(fc.save_mean.to_vector(), st.mean, 1e-4, 1e-5)) << "save_mean";
+    EXPECT_TRUE(all_close(fc.save_invstd.to_vector(), fn.save_invstd.to_vector(), 1e-4, 0)) << "save_invstd";
+    EXPECT_TRUE(all_close(rm_cudnn.to_vector(), rm_ref, 1e-4, 1e-5)) << "running_mean";
+    EXPECT_TRUE(all_close(rv_cudnn.to_vector(), rv_ref, 1e-4, 0)) << "running_var";
+    EXPECT_EQ(n_cudnn.item<int64_t>(), step + 1);
+
+    const auto bn = ops::batch_norm_backward(dy, x, weight, fn.save_mean, fn.save_invstd, true, 1e-5, Backend::Native);
+    const auto bc = ops::batch_norm_backward(dy, x, weight, fc.save_mean, fc.save_invstd, true, 1e-5, Backend::CuDNN);
+    const auto ref = testing::ref_backward(g, xd, to_double(dy), to_double(weight), true, {}, {}, 1e-5);
+    const double dx_scale = max_abs(to_double(dy)) * max_abs(to_double(fn.save_invstd)) * max_abs(to_double(weight));
+    EXPECT_TRUE(all_close(bc.grad_input.to_vector(), ref.dx, 1e-3, 1e-5, dx_scale)) << "dx";
+    EXPECT_TRUE(all_close(bc.grad_weight.to_vector(), ref.dw, 1e-4, 1e-5)) << "dweight";
+    EXPECT_TRUE(all_close(bc.grad_bias.to_vector(), ref.db, 1e-4, 1e-5)) << "dbias";
+    EXPECT_TRUE(all_close(bn.grad_input.to_vector(), ref.dx, 1e-3, 1e-5, dx_scale)) << "native dx";
+  }
+  const Tensor x = randn(shape, gen, kGpu);
+  const auto en = ops::batch_norm_forward_inference(x, weight, bias, rm_native, rv_native, 1e-5, Backend::Native);
+  const auto ec = ops::batch_norm_forward_inference(x, weight, bias, rm_cudnn, rv_cudnn, 1e-5, Backend::CuDNN);
+  EXPECT_TRUE(all_close(ec.output.to_vector(), en.output.to_vector(), 1e-4, 1e-5)) << "eval y";
+  EXPECT_TRUE(all_close(ec.save_invstd.to_vector(), en.save_invstd.to_vector(), 1e-5, 0)) << "eval invstd";
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudnnShapes,
+                         ::testing::Values(Shape{4, 3, 17}, Shape{8, 16, 7, 7}, Shape{2, 3, 33, 35},
+                                           Shape{2, 4, 3, 5, 6}, Shape{32, 64, 56, 56}, Shape{2, 1, 2}),
+                         [](const ::testing::TestParamInfo<Shape>& info) {
+                           std::string name;
+                           for (int64_t s : info.param) name += (name.empty() ? "" : "x") + std::to_string(s);
+                           return name;
+                         });
+
+class CudnnFallback : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+// Cases cuDNN cannot do run the custom kernels: identical bits to an explicit Native call.
+TEST_F(CudnnFallback, FallbacksEqualNativeBitForBit) {
+  Generator gen(8);
+  auto same = [](const Tensor& a, const Tensor& b) {
+    const auto va = a.to_vector(), vb = b.to_vector();
+    return va.size() == vb.size() && std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0;
+  };
+  const Tensor nc = randn({64, 8}, gen, kGpu);  // (N, C) input
+  const auto a = ops::batch_norm_forward_training(nc, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, Backend::CuDNN);
+  const auto b = ops::batch_norm_forward_training(nc, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, Backend::Native);
+  EXPECT_TRUE(same(a.output, b.output));
+  const Tensor x = randn({4, 3, 9}, gen, kGpu);
+  Tensor rm1 = zeros({3}, kGpu), rv1 = ones({3}, kGpu), n1 = zeros({}, TensorOptions(kGpu).dtype(DType::Int64));
+  Tensor rm2 = rm1.clone(), rv2 = rv1.clone(), n2 = n1.clone();
+  const auto c = ops::batch_norm_forward_training(x, ones({3}, kGpu), zeros({3}, kGpu), rm1, rv1, n1, std::nullopt, 1e-5, Backend::CuDNN);
+  const auto d = ops::batch_norm_forward_training(x, ones({3}, kGpu), zeros({3}, kGpu), rm2, rv2, n2, std::nullopt, 1e-5, Backend::Native);
+  EXPECT_TRUE(same(c.output, d.output));
+  EXPECT_TRUE(same(rv1, rv2));
+  const Tensor dy = randn({4, 3, 9}, gen, kGpu);
+  const auto e = ops::batch_norm_backward(dy, x, ones({3}, kGpu), c.save_mean, c.save_invstd, false, 1e-5, Backend::CuDNN);
+  const auto f = ops::batch_norm_backward(dy, x, ones({3}, kGpu), c.save_mean, c.save_invstd, false, 1e-5, Backend::Native);
+  EXPECT_TRUE(same(e.grad_input, f.grad_input));
+}
+
+TEST_F(CudnnFallback, ModuleWithCudnnBackendTrains) {
+  nn::BatchNorm2d bn(nn::BatchNormOptions(4).backend(Backend::CuDNN));
+  bn.to(kGpu);
+  Generator gen(9);
+  for (int i = 0; i < 3; ++i) {
+    bn.forward(randn({2, 4, 6, 6}, gen, kGpu));
+    bn.backward(randn({2, 4, 6, 6}, gen, kGpu));
+  }
+  EXPECT_EQ(bn.num_batches_tracked.item<int64_t>(), 3);
+  EXPECT_TRUE(bn.weight.grad().defined());
+}
+
+}  // namespace
+}  // namespace normrt
