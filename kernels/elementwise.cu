@@ -8,9 +8,10 @@ namespace normrt::NORMRT_KERNEL_NS {
 namespace {
 constexpr int kThreads = 256;
 
-__global__ void add_inplace_kernel(float* a, const float* b, int64_t n) {
+__global__ void axpy_kernel(float* a, const float* b, float alpha, int64_t n) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) a[i] += b[i];
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    a[i] = a[i] + alpha * b[i];
 }
 __global__ void increment_kernel(int64_t* value) { *value += 1; }
 }  // namespace
@@ -20,10 +21,10 @@ void increment(int64_t* value, cudaStream_t stream) {
   NORMRT_CHECK_LAUNCH();
 }
 
-void add_inplace(float* a, const float* b, int64_t n, int sm_count, cudaStream_t stream) {
+void axpy(float* a, const float* b, float alpha, int64_t n, int sm_count, cudaStream_t stream) {
   if (n == 0) return;
   const int64_t blocks = std::min<int64_t>((n + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)));
-  NORMRT_LAUNCH(add_inplace_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream, a, b, n);
+  NORMRT_LAUNCH(axpy_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream, a, b, alpha, n);
   NORMRT_CHECK_LAUNCH();
 }
 

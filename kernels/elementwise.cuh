@@ -6,8 +6,8 @@
 
 namespace normrt::NORMRT_KERNEL_NS {
 
-// a[i] += b[i] for i < n.
-void add_inplace(float* a, const float* b, int64_t n, int sm_count, cudaStream_t stream);
+// a[i] += alpha * b[i] for i < n.
+void axpy(float* a, const float* b, float alpha, int64_t n, int sm_count, cudaStream_t stream);
 
 // *value += 1 (a device-side counter such as num_batches_tracked).
 void increment(int64_t* value, cudaStream_t stream);

@@ -2,27 +2,13 @@
 
 #include <cmath>
 
+#include "nn_math.cuh"
+
 namespace normrt {
 
 std::array<uint32_t, 4> Generator::philox(uint64_t key, uint64_t counter_hi, uint64_t counter_lo) {
-  constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
-  constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
-  uint32_t c[4] = {static_cast<uint32_t>(counter_lo), static_cast<uint32_t>(counter_lo >> 32),
-                   static_cast<uint32_t>(counter_hi), static_cast<uint32_t>(counter_hi >> 32)};
-  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
-  for (int round = 0; round < 10; ++round) {
-    const uint64_t p0 = static_cast<uint64_t>(kMul0) * c[0];
-    const uint64_t p1 = static_cast<uint64_t>(kMul1) * c[2];
-    const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
-    const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
-    c[0] = hi1 ^ c[1] ^ k0;
-    c[1] = lo1;
-    c[2] = hi0 ^ c[3] ^ k1;
-    c[3] = lo0;
-    k0 += kWeyl0;
-    k1 += kWeyl1;
-  }
-  return {c[0], c[1], c[2], c[3]};
+  const nnmath::Philox4 block = nnmath::philox4x32_10(key, counter_hi, counter_lo);
+  return {block.v[0], block.v[1], block.v[2], block.v[3]};
 }
 
 std::array<uint32_t, 4> Generator::next_block() { return philox(seed_, 0, offset_++); }

@@ -1,0 +1,55 @@
+// Functional forms of the network layers and losses, on CPU and CUDA tensors (float32). Shape errors name both
+// shapes; every argument is checked before anything is computed.
+#pragma once
+#include <cstdint>
+
+#include "normrt/tensor.h"
+
+namespace normrt::ops {
+
+enum class Activation { ReLU, Sigmoid, Tanh };
+
+Tensor activation(Activation kind, const Tensor& input);
+// Gradient from the forward's output.
+Tensor activation_backward(Activation kind, const Tensor& grad_output, const Tensor& output);
+
+// Softmax / log-softmax over dim 1 of a 2-D (N, C) tensor.
+Tensor softmax(const Tensor& input, bool log = false);
+Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, bool log = false);
+
+// y = x W^T + b for x (N, in), W (out, in), b (out) or undefined. CUDA: cuBLAS, exact FP32 unless
+// set_allow_tf32(true); CPU: OpenBLAS sgemm.
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias);
+// Returns dX; adds dW (and db when grad_bias is non-null) into *grad_weight / *grad_bias, creating them if
+// undefined.
+Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, Tensor* grad_weight,
+                       Tensor* grad_bias);
+// Like torch.backends.cuda.matmul.allow_tf32 (default false).
+void set_allow_tf32(bool allow);
+bool allow_tf32();
+
+// Inverted dropout with the mask of Philox block stream (seed, offset): identical on every device. The backward
+// is the same call on the gradient.
+Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset);
+
+enum class Reduction { Mean, Sum };
+
+struct LossResult {
+  Tensor loss;        // 0-dim, on the input's device: read it (item()) only when needed
+  Tensor grad_input;  // d loss / d input
+};
+
+// Cross-entropy of logits (N, C) against class indices `targets` (int64, N), with optional label smoothing.
+// Targets on the CPU are checked ("Target 12 is out of bounds for 10 classes (sample 3)") and copied to the
+// logits' device; targets already on a GPU are not checked (a bad one gives a NaN loss).
+LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction = Reduction::Mean,
+                         double label_smoothing = 0.0);
+LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+// Number of rows whose first maximal logit is at the target (int64, 0-dim, on the logits' device).
+Tensor count_correct(const Tensor& logits, const Tensor& targets);
+
+// a += alpha * b elementwise (same shape and device).
+void add_scaled_(Tensor& a, const Tensor& b, double alpha);
+
+}  // namespace normrt::ops

@@ -1,0 +1,22 @@
+// Elementwise layer kernels: activations, dropout, and the deterministic column sum used for bias gradients.
+#pragma once
+#include <cstdint>
+
+#include "cuda_compat.cuh"
+#include "nn_math.cuh"
+
+namespace normrt::NORMRT_KERNEL_NS {
+
+void activation_forward(nnmath::Activation a, const float* x, float* y, int64_t n, int sm_count, cudaStream_t stream);
+void activation_backward(nnmath::Activation a, const float* dy, const float* y, float* dx, int64_t n, int sm_count,
+                         cudaStream_t stream);
+// y = keep ? x / (1 - p) : 0 with nnmath::dropout_keep's mask; the backward regenerates the same mask.
+void dropout(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset, int sm_count,
+             cudaStream_t stream);
+// sq[i] = loss_scale * (x[i] - t[i])^2, grad[i] = grad_scale * (x[i] - t[i]).
+void squared_error(const float* x, const float* t, float* sq, float* grad, int64_t n, float loss_scale,
+                   float grad_scale, int sm_count, cudaStream_t stream);
+// out[j] = sum_i m[i * cols + j] (+ out[j] when accumulate), summed in row order: deterministic.
+void column_sum(const float* m, float* out, int64_t rows, int64_t cols, bool accumulate, cudaStream_t stream);
+
+}  // namespace normrt::NORMRT_KERNEL_NS

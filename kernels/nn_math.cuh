@@ -1,0 +1,122 @@
+// Per-element arithmetic of the network layers and optimizers, shared by the CPU paths and the CUDA kernels (and
+// so tested on the CPU). Formulas follow PyTorch 1.13's reference (non-fused, non-foreach) implementations in
+// operation order, so that CPU results match PyTorch's to float rounding.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "hd.h"
+
+namespace normrt::nnmath {
+
+enum class Activation { ReLU, Sigmoid, Tanh };
+
+NORMRT_HD inline float activation_forward(Activation a, float x) {
+  switch (a) {
+    case Activation::ReLU: return x > 0.0f ? x : (x == x ? 0.0f : x);  // NaN propagates, as torch.relu
+    case Activation::Sigmoid: return 1.0f / (1.0f + expf(-x));
+    case Activation::Tanh: return tanhf(x);
+  }
+  return x;
+}
+
+// Gradient from the forward's output y (all three derivatives are functions of y).
+NORMRT_HD inline float activation_backward(Activation a, float dy, float y) {
+  switch (a) {
+    case Activation::ReLU: return y > 0.0f ? dy : 0.0f;
+    case Activation::Sigmoid: return dy * (1.0f - y) * y;
+    case Activation::Tanh: return dy * (1.0f - y * y);
+  }
+  return dy;
+}
+
+// Philox4x32-10 (Salmon et al. 2011): counter (hi, lo) and key -> four 32-bit words.
+struct Philox4 {
+  uint32_t v[4];
+};
+
+NORMRT_HD inline Philox4 philox4x32_10(uint64_t key, uint64_t counter_hi, uint64_t counter_lo) {
+  uint32_t c0 = static_cast<uint32_t>(counter_lo), c1 = static_cast<uint32_t>(counter_lo >> 32);
+  uint32_t c2 = static_cast<uint32_t>(counter_hi), c3 = static_cast<uint32_t>(counter_hi >> 32);
+  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+  for (int round = 0; round < 10; ++round) {
+    const uint64_t p0 = static_cast<uint64_t>(0xD2511F53u) * c0;
+    const uint64_t p1 = static_cast<uint64_t>(0xCD9E8D57u) * c2;
+    const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
+    const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
+    c0 = hi1 ^ c1 ^ k0;
+    c1 = lo1;
+    c2 = hi0 ^ c3 ^ k1;
+    c3 = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  return {{c0, c1, c2, c3}};
+}
+
+// 24 random bits -> a float in [0, 1), every value exactly representable.
+NORMRT_HD inline float unit_float(uint32_t bits) { return static_cast<float>(bits >> 8) * (1.0f / 16777216.0f); }
+
+// Inverted dropout: element `index` of a call whose stream starts at Philox block `offset` is kept when its
+// uniform draw is >= p. Element i uses word i % 4 of block offset + i / 4, so the mask depends only on
+// (seed, offset, index): identical on every device and for any launch shape.
+NORMRT_HD inline bool dropout_keep(uint64_t seed, uint64_t offset, uint64_t index, float p) {
+  const Philox4 block = philox4x32_10(seed, 0, offset + index / 4);
+  return unit_float(block.v[index % 4]) >= p;
+}
+
+// ---- optimizers ----
+
+// Derived constants such as 1 - dampening are computed in double on the host and rounded once, as PyTorch's
+// Python code does before handing them to its kernels.
+struct SgdHyper {
+  float lr, momentum, one_minus_dampening, weight_decay;
+  bool nesterov;
+  bool first_step;  // the momentum buffer is initialised to the gradient
+};
+
+NORMRT_HD inline void sgd_update(float& param, float grad, float& momentum_buffer, const SgdHyper& h) {
+  float d = grad;
+  if (h.weight_decay != 0.0f) d = d + h.weight_decay * param;
+  if (h.momentum != 0.0f) {
+    momentum_buffer = h.first_step ? d : momentum_buffer * h.momentum + h.one_minus_dampening * d;
+    d = h.nesterov ? d + h.momentum * momentum_buffer : momentum_buffer;
+  }
+  param = param + (-h.lr) * d;
+}
+
+struct AdamHyper {
+  float beta1, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay;
+  bool decoupled_weight_decay;  // AdamW
+  float decay_factor;           // AdamW: 1 - lr * weight_decay
+  float step_size;              // lr / (1 - beta1^step)
+  float bias_correction2_sqrt;  // sqrt(1 - beta2^step)
+};
+
+NORMRT_HD inline void adam_update(float& param, float grad, float& exp_avg, float& exp_avg_sq, const AdamHyper& h) {
+  if (h.decoupled_weight_decay) {
+    param = param * h.decay_factor;
+  } else if (h.weight_decay != 0.0f) {
+    grad = grad + h.weight_decay * param;
+  }
+  exp_avg = exp_avg * h.beta1 + h.one_minus_beta1 * grad;
+  exp_avg_sq = exp_avg_sq * h.beta2 + h.one_minus_beta2 * grad * grad;
+  const float denom = sqrtf(exp_avg_sq) / h.bias_correction2_sqrt + h.eps;
+  param = param + (-h.step_size) * (exp_avg / denom);
+}
+
+struct AdadeltaHyper {
+  float lr, rho, one_minus_rho, eps, weight_decay;
+};
+
+NORMRT_HD inline void adadelta_update(float& param, float grad, float& square_avg, float& acc_delta,
+                                      const AdadeltaHyper& h) {
+  if (h.weight_decay != 0.0f) grad = grad + h.weight_decay * param;
+  square_avg = square_avg * h.rho + h.one_minus_rho * grad * grad;
+  const float std_dev = sqrtf(square_avg + h.eps);
+  const float delta = sqrtf(acc_delta + h.eps) / std_dev * grad;
+  acc_delta = acc_delta * h.rho + h.one_minus_rho * delta * delta;
+  param = param + (-h.lr) * delta;
+}
+
+}  // namespace normrt::nnmath

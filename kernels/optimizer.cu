@@ -1,0 +1,80 @@
+// Multi-tensor optimizer steps: the parameter list travels in the kernel's arguments, a grid-stride loop covers
+// all elements of all tensors, and each element finds its tensor by binary search over the tensors' end offsets.
+// One launch per kMaxTensors tensors, no host synchronisation. Update formulas: nn_math.cuh.
+#include "optimizer.cuh"
+
+#include <algorithm>
+
+namespace normrt::NORMRT_KERNEL_NS {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+__device__ int tensor_of(const TensorList& list, int64_t i) {
+  int lo = 0, hi = list.count - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (i < list.end[mid]) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+struct SgdUpdate {
+  nnmath::SgdHyper h;
+  __device__ void operator()(float& p, float g, float* s1, float*) const {
+    float unused = 0.0f;
+    nnmath::sgd_update(p, g, s1 ? *s1 : unused, h);
+  }
+};
+
+struct AdamUpdate {
+  nnmath::AdamHyper h;
+  __device__ void operator()(float& p, float g, float* s1, float* s2) const { nnmath::adam_update(p, g, *s1, *s2, h); }
+};
+
+struct AdadeltaUpdate {
+  nnmath::AdadeltaHyper h;
+  __device__ void operator()(float& p, float g, float* s1, float* s2) const {
+    nnmath::adadelta_update(p, g, *s1, *s2, h);
+  }
+};
+
+template <typename Update>
+__global__ void multi_tensor_kernel(TensorList list, Update update) {
+  const int64_t total = list.end[list.count - 1];
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int t = tensor_of(list, i);
+    const int64_t k = i - (t == 0 ? 0 : list.end[t - 1]);
+    update(list.param[t][k], list.grad[t][k], list.state1[t] ? list.state1[t] + k : nullptr,
+           list.state2[t] ? list.state2[t] + k : nullptr);
+  }
+}
+
+template <typename Update>
+void launch(const TensorList& list, const Update& update, int sm_count, cudaStream_t stream) {
+  if (list.count == 0 || list.end[list.count - 1] == 0) return;
+  const int64_t total = list.end[list.count - 1];
+  const auto blocks = static_cast<unsigned>(
+      std::min<int64_t>((total + kThreads - 1) / kThreads, 8 * static_cast<int64_t>(std::max(sm_count, 1))));
+  NORMRT_LAUNCH(multi_tensor_kernel<Update>, dim3(blocks), dim3(kThreads), 0, stream, list, update);
+  NORMRT_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void sgd_step(const TensorList& list, const nnmath::SgdHyper& h, int sm_count, cudaStream_t stream) {
+  launch(list, SgdUpdate{h}, sm_count, stream);
+}
+
+void adam_step(const TensorList& list, const nnmath::AdamHyper& h, int sm_count, cudaStream_t stream) {
+  launch(list, AdamUpdate{h}, sm_count, stream);
+}
+
+void adadelta_step(const TensorList& list, const nnmath::AdadeltaHyper& h, int sm_count, cudaStream_t stream) {
+  launch(list, AdadeltaUpdate{h}, sm_count, stream);
+}
+
+}  // namespace normrt::NORMRT_KERNEL_NS

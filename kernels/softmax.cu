@@ -1,0 +1,145 @@
+// Row-wise softmax family: one block of kThreads per row; each thread strides over the row, then a warp-shuffle
+// and shared-memory reduction (fixed order, so results are identical run to run) gives the row max and the sum
+// of exponentials. Stable: exponentials of x - max only.
+#include "softmax.cuh"
+
+#include <cmath>
+
+namespace normrt::NORMRT_KERNEL_NS {
+
+namespace {
+
+constexpr int kThreads = 128;
+constexpr unsigned kFullMask = 0xffffffffu;
+
+struct Max {
+  __device__ static float apply(float a, float b) { return fmaxf(a, b); }
+};
+struct Sum {
+  __device__ static float apply(float a, float b) { return a + b; }
+};
+
+// Block-wide reduction; every thread gets the result. `shared` holds kThreads / 32 floats + 1.
+template <typename Op>
+__device__ float block_all_reduce(float v, float* shared) {
+  for (int m = 16; m >= 1; m /= 2) v = Op::apply(v, __shfl_xor_sync(kFullMask, v, m));
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float r = shared[0];
+    for (int w = 1; w < kThreads / 32; ++w) r = Op::apply(r, shared[w]);
+    shared[kThreads / 32] = r;
+  }
+  __syncthreads();
+  const float result = shared[kThreads / 32];
+  __syncthreads();  // `shared` is reused by the next reduction
+  return result;
+}
+
+// Row max and log(sum(exp(x - max))) of row r.
+__device__ void row_logsumexp(const float* row, int64_t cols, float* shared, float& max, float& log_sum) {
+  float m = -INFINITY;
+  for (int64_t c = threadIdx.x; c < cols; c += kThreads) m = fmaxf(m, row[c]);
+  max = block_all_reduce<Max>(m, shared);
+  float s = 0.0f;
+  for (int64_t c = threadIdx.x; c < cols; c += kThreads) s += expf(row[c] - max);
+  log_sum = logf(block_all_reduce<Sum>(s, shared));
+}
+
+__global__ void __launch_bounds__(kThreads) softmax_forward_kernel(const float* x, float* y, int64_t cols, bool log) {
+  NORMRT_DYNAMIC_SHARED(float, shared);
+  const float* row = x + static_cast<int64_t>(blockIdx.x) * cols;
+  float* out = y + static_cast<int64_t>(blockIdx.x) * cols;
+  float max, log_sum;
+  row_logsumexp(row, cols, shared, max, log_sum);
+  for (int64_t c = threadIdx.x; c < cols; c += kThreads) {
+    const float shifted = row[c] - max - log_sum;
+    out[c] = log ? shifted : expf(shifted);
+  }
+}
+
+// softmax: dx = y * (dy - sum(dy * y)); log_softmax: dx = dy - exp(y) * sum(dy).
+__global__ void __launch_bounds__(kThreads)
+    softmax_backward_kernel(const float* dy, const float* y, float* dx, int64_t cols, bool log) {
+  NORMRT_DYNAMIC_SHARED(float, shared);
+  const int64_t base = static_cast<int64_t>(blockIdx.x) * cols;
+  float s = 0.0f;
+  for (int64_t c = threadIdx.x; c < cols; c += kThreads) s += log ? dy[base + c] : dy[base + c] * y[base + c];
+  const float total = block_all_reduce<Sum>(s, shared);
+  for (int64_t c = threadIdx.x; c < cols; c += kThreads) {
+    const int64_t i = base + c;
+    dx[i] = log ? dy[i] - expf(y[i]) * total : y[i] * (dy[i] - total);
+  }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    cross_entropy_kernel(const float* logits, const int64_t* targets, float* row_loss, float* grad, int64_t cols,
+                         float smoothing, float loss_scale, float grad_scale) {
+  NORMRT_DYNAMIC_SHARED(float, shared);
+  const int64_t r = blockIdx.x;
+  const float* row = logits + r * cols;
+  float max, log_sum;
+  row_logsumexp(row, cols, shared, max, log_sum);
+  const int64_t target = targets[r];
+  const float uniform = smoothing / static_cast<float>(cols);
+  float s = 0.0f;
+  for (int64_t c = threadIdx.x; c < cols; c += kThreads) {
+    s += row[c];
+    const float p = expf(row[c] - max - log_sum);
+    grad[r * cols + c] = grad_scale * (p - (c == target ? 1.0f - smoothing : 0.0f) - uniform);
+  }
+  const float sum_x = smoothing != 0.0f ? block_all_reduce<Sum>(s, shared) : 0.0f;
+  if (threadIdx.x == 0) {
+    const float lse = max + log_sum;
+    row_loss[r] = loss_scale * (lse - (1.0f - smoothing) * row[target] - uniform * sum_x);
+  }
+}
+
+__global__ void argmax_matches_kernel(const float* logits, const int64_t* targets, int64_t* correct, int64_t rows,
+                                      int64_t cols) {
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= rows) return;
+  const float* row = logits + r * cols;
+  int64_t best = 0;
+  for (int64_t c = 1; c < cols; ++c)
+    if (row[c] > row[best]) best = c;
+  correct[r] = best == targets[r] ? 1 : 0;
+}
+
+constexpr std::size_t kShared = (kThreads / 32 + 1) * sizeof(float);
+
+}  // namespace
+
+void softmax_forward(const float* x, float* y, int64_t rows, int64_t cols, bool log, cudaStream_t stream) {
+  if (rows == 0 || cols == 0) return;
+  NORMRT_LAUNCH(softmax_forward_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), kShared, stream, x, y,
+                cols, log);
+  NORMRT_CHECK_LAUNCH();
+}
+
+void softmax_backward(const float* dy, const float* y, float* dx, int64_t rows, int64_t cols, bool log,
+                      cudaStream_t stream) {
+  if (rows == 0 || cols == 0) return;
+  NORMRT_LAUNCH(softmax_backward_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), kShared, stream, dy, y,
+                dx, cols, log);
+  NORMRT_CHECK_LAUNCH();
+}
+
+void cross_entropy(const float* logits, const int64_t* targets, float* row_loss, float* grad, int64_t rows,
+                   int64_t cols, float label_smoothing, float loss_scale, float grad_scale, cudaStream_t stream) {
+  if (rows == 0) return;
+  NORMRT_LAUNCH(cross_entropy_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), kShared, stream, logits,
+                targets, row_loss, grad, cols, label_smoothing, loss_scale, grad_scale);
+  NORMRT_CHECK_LAUNCH();
+}
+
+void argmax_matches(const float* logits, const int64_t* targets, int64_t* correct, int64_t rows, int64_t cols,
+                    cudaStream_t stream) {
+  if (rows == 0) return;
+  const unsigned blocks = static_cast<unsigned>((rows + 127) / 128);
+  NORMRT_LAUNCH(argmax_matches_kernel, dim3(blocks), dim3(128), 0, stream, logits, targets, correct, rows, cols);
+  NORMRT_CHECK_LAUNCH();
+}
+
+}  // namespace normrt::NORMRT_KERNEL_NS

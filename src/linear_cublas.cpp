@@ -1,0 +1,120 @@
+// Every cuBLAS call of normrt: the Linear GEMMs through cuBLASLt (one code path for all three products; the
+// forward's bias rides on the CUBLASLT_EPILOGUE_BIAS epilogue, so y is written once). Row-major matrices are
+// column-major transposes: row-major y = x W^T is column-major y^T = W x^T with W stored as W^T (in x out).
+// Compute type CUBLAS_COMPUTE_32F (exact FP32) unless TF32 is allowed. Heuristic results are cached by problem.
+#include <cublasLt.h>
+
+#include <map>
+#include <memory>
+#include <tuple>
+#include <unordered_map>
+
+#include "linear_cuda.h"
+#include "normrt/cuda.h"
+#include "normrt/cuda_check.h"
+
+namespace normrt::detail {
+
+namespace {
+
+constexpr std::size_t kWorkspaceBytes = std::size_t{32} << 20;
+
+struct PerDevice {
+  cublasLtHandle_t handle = nullptr;
+  void* workspace = nullptr;
+  explicit PerDevice(int device) {
+    cuda::DeviceGuard guard(device);
+    NORMRT_CUBLAS_CHECK(cublasLtCreate(&handle));
+    NORMRT_CUDA_CHECK(cudaMalloc(&workspace, kWorkspaceBytes));
+  }
+  ~PerDevice() {
+    NORMRT_CUDA_CHECK_LOG(cudaFree(workspace));
+    NORMRT_CUBLAS_CHECK_LOG(cublasLtDestroy(handle));
+  }
+  PerDevice(const PerDevice&) = delete;
+  PerDevice& operator=(const PerDevice&) = delete;
+};
+
+PerDevice& per_device(int device) {
+  thread_local std::unordered_map<int, std::unique_ptr<PerDevice>> map;
+  auto& slot = map[device];
+  if (!slot) slot = std::make_unique<PerDevice>(device);
+  return *slot;
+}
+
+// RAII for the cuBLASLt descriptors of one call.
+struct Descriptors {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  ~Descriptors() {
+    if (a) NORMRT_CUBLAS_CHECK_LOG(cublasLtMatrixLayoutDestroy(a));
+    if (b) NORMRT_CUBLAS_CHECK_LOG(cublasLtMatrixLayoutDestroy(b));
+    if (c) NORMRT_CUBLAS_CHECK_LOG(cublasLtMatrixLayoutDestroy(c));
+    if (op) NORMRT_CUBLAS_CHECK_LOG(cublasLtMatmulDescDestroy(op));
+  }
+};
+
+using ProblemKey = std::tuple<int, int, int, int64_t, int64_t, int64_t, bool, bool, int>;
+
+// Column-major C (m x n) = op(A) op(B) [+ bias per row of C] (+ beta C).
+void matmul(int device, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k, const float* A,
+            int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, float beta, const float* bias, bool tf32) {
+  PerDevice& ctx = per_device(device);
+  const cudaStream_t stream = cuda::current_stream(device);
+  Descriptors d;
+  NORMRT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
+                                               CUDA_R_32F));
+  NORMRT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+  NORMRT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  if (bias != nullptr) {
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    NORMRT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
+    NORMRT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+  }
+  const bool a_n = ta == CUBLAS_OP_N, b_n = tb == CUBLAS_OP_N;
+  NORMRT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.a, CUDA_R_32F, a_n ? m : k, a_n ? k : m, lda));
+  NORMRT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.b, CUDA_R_32F, b_n ? k : n, b_n ? n : k, ldb));
+  NORMRT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.c, CUDA_R_32F, m, n, ldc));
+
+  thread_local std::map<ProblemKey, cublasLtMatmulHeuristicResult_t> algorithms;
+  const ProblemKey key{device, static_cast<int>(ta), static_cast<int>(tb), m, n, k, bias != nullptr, tf32,
+                       beta != 0.0f ? 1 : 0};
+  auto it = algorithms.find(key);
+  if (it == algorithms.end()) {
+    cublasLtMatmulPreference_t preference = nullptr;
+    NORMRT_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&preference));
+    std::size_t workspace = kWorkspaceBytes;
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    cublasStatus_t status = cublasLtMatmulPreferenceSetAttribute(
+        preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof workspace);
+    if (status == CUBLAS_STATUS_SUCCESS)
+      status = cublasLtMatmulAlgoGetHeuristic(ctx.handle, d.op, d.a, d.b, d.c, d.c, preference, 1, &result, &found);
+    NORMRT_CUBLAS_CHECK_LOG(cublasLtMatmulPreferenceDestroy(preference));
+    NORMRT_CUBLAS_CHECK(status);
+    NORMRT_CHECK(found > 0, "cuBLASLt has no algorithm for a ", m, "x", n, "x", k, " float32 product");
+    it = algorithms.emplace(key, result).first;
+  }
+  const float alpha = 1.0f;
+  NORMRT_CUBLAS_CHECK(cublasLtMatmul(ctx.handle, d.op, &alpha, A, d.a, B, d.b, &beta, C, d.c, C, d.c,
+                                     &it->second.algo, ctx.workspace, kWorkspaceBytes, stream));
+}
+
+}  // namespace
+
+void cuda_linear_forward(const float* x, const float* w, const float* bias, float* y, int64_t n, int64_t in,
+                         int64_t out, int device, bool tf32) {
+  // y^T (out x n) = W (col-major view of row-major W: in x out, transposed) * x^T (in x n).
+  matmul(device, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, w, in, x, in, y, out, 0.0f, bias, tf32);
+}
+
+void cuda_linear_backward(const float* dy, const float* x, const float* w, float* dx, float* dw, bool accumulate_dw,
+                          int64_t n, int64_t in, int64_t out, int device, bool tf32) {
+  // dx^T (in x n) = W^T (in x out, as stored) * dy^T (out x n, as stored).
+  matmul(device, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, in, dy, out, dx, in, 0.0f, nullptr, tf32);
+  // dW^T (in x out) = x^T (in x n, as stored) * dy (n x out: transpose of stored dy^T).
+  matmul(device, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, x, in, dy, out, dw, in, accumulate_dw ? 1.0f : 0.0f, nullptr,
+         tf32);
+}
+
+}  // namespace normrt::detail

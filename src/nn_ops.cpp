@@ -1,0 +1,423 @@
+// normrt::ops layers and losses: checks, the CPU implementations, and dispatch to the CUDA kernels/cuBLAS.
+#include <cblas.h>
+
+#include <atomic>
+#include <cmath>
+
+#include "cuda_launch.h"
+#include "nn_math.cuh"
+#include "normrt/cuda.h"
+#include "normrt/error.h"
+#include "normrt/ops/elementwise.h"
+#include "normrt/ops/nn.h"
+#if NORMRT_WITH_CUDA
+#include "activation.cuh"
+#include "linear_cuda.h"
+#include "reduce.cuh"
+#include "softmax.cuh"
+#endif
+
+namespace normrt::ops {
+
+namespace {
+
+std::atomic<bool> g_allow_tf32{false};
+
+void check_float(const Tensor& t, const char* what) {
+  NORMRT_CHECK(t.defined(), what, " is undefined");
+  NORMRT_CHECK(t.dtype() == DType::Float32, what, " must be float32, got ", dtype_name(t.dtype()));
+}
+
+void check_same_device(const Tensor& a, const Tensor& b) {
+  NORMRT_CHECK(a.device() == b.device(), "Expected all tensors to be on the same device, but found at least two ",
+               "devices, ", a.device().str(), " and ", b.device().str(), "!");
+}
+
+void check_same_shape(const Tensor& a, const char* an, const Tensor& b, const char* bn) {
+  NORMRT_CHECK(a.sizes() == b.sizes(), an, " shape ", shape_str(a.sizes()), " does not match ", bn, " shape ",
+               shape_str(b.sizes()));
+}
+
+nnmath::Activation math_kind(Activation kind) {
+  switch (kind) {
+    case Activation::ReLU: return nnmath::Activation::ReLU;
+    case Activation::Sigmoid: return nnmath::Activation::Sigmoid;
+    case Activation::Tanh: return nnmath::Activation::Tanh;
+  }
+  return nnmath::Activation::ReLU;
+}
+
+#if NORMRT_WITH_CUDA
+// Device, stream and SM count of a CUDA tensor's device, with that device current.
+struct Launch {
+  explicit Launch(const Tensor& t)
+      : device(t.device().index()), guard(device), stream(cuda::current_stream(device)), sms(cuda::sm_count(device)) {}
+  int device;
+  cuda::DeviceGuard guard;
+  cudaStream_t stream;
+  int sms;
+};
+#else
+[[noreturn]] void no_cuda(const char* op) { NORMRT_THROW(op, " on CUDA tensors needs a build with CUDA"); }
+#endif
+
+}  // namespace
+
+void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
+bool allow_tf32() { return g_allow_tf32; }
+
+Tensor activation(Activation kind, const Tensor& input) {
+  check_float(input, "input");
+  Tensor out = empty(input.sizes(), input.device());
+  const float* x = input.data<float>();
+  float* y = out.data<float>();
+  const int64_t n = input.numel();
+  if (input.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    Launch l(input);
+    cuda::activation_forward(math_kind(kind), x, y, n, l.sms, l.stream);
+#else
+    no_cuda("activation");
+#endif
+  } else {
+    const auto k = math_kind(kind);
+    for (int64_t i = 0; i < n; ++i) y[i] = nnmath::activation_forward(k, x[i]);
+  }
+  return out;
+}
+
+Tensor activation_backward(Activation kind, const Tensor& grad_output, const Tensor& output) {
+  check_float(grad_output, "grad_output");
+  check_float(output, "output");
+  check_same_shape(grad_output, "grad_output", output, "output");
+  check_same_device(grad_output, output);
+  Tensor out = empty(output.sizes(), output.device());
+  const float *dy = grad_output.data<float>(), *y = output.data<float>();
+  float* dx = out.data<float>();
+  const int64_t n = output.numel();
+  if (output.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    Launch l(output);
+    cuda::activation_backward(math_kind(kind), dy, y, dx, n, l.sms, l.stream);
+#else
+    no_cuda("activation_backward");
+#endif
+  } else {
+    const auto k = math_kind(kind);
+    for (int64_t i = 0; i < n; ++i) dx[i] = nnmath::activation_backward(k, dy[i], y[i]);
+  }
+  return out;
+}
+
+Tensor softmax(const Tensor& input, bool log) {
+  check_float(input, "input");
+  NORMRT_CHECK(input.dim() == 2, log ? "log_softmax" : "softmax", ": expected a 2-D (N, C) input, got shape ",
+               shape_str(input.sizes()));
+  const int64_t rows = input.size(0), cols = input.size(1);
+  Tensor out = empty(input.sizes(), input.device());
+  const float* x = input.data<float>();
+  float* y = out.data<float>();
+  if (input.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    Launch l(input);
+    cuda::softmax_forward(x, y, rows, cols, log, l.stream);
+#else
+    no_cuda("softmax");
+#endif
+    return out;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * cols;
+    float max = -INFINITY;
+    for (int64_t c = 0; c < cols; ++c) max = std::fmax(max, row[c]);
+    double sum = 0;
+    for (int64_t c = 0; c < cols; ++c) sum += std::exp(static_cast<double>(row[c]) - max);
+    const double log_sum = std::log(sum);
+    for (int64_t c = 0; c < cols; ++c) {
+      const double shifted = static_cast<double>(row[c]) - max - log_sum;
+      y[r * cols + c] = static_cast<float>(log ? shifted : std::exp(shifted));
+    }
+  }
+  return out;
+}
+
+Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, bool log) {
+  check_float(grad_output, "grad_output");
+  check_float(output, "output");
+  check_same_shape(grad_output, "grad_output", output, "output");
+  check_same_device(grad_output, output);
+  NORMRT_CHECK(output.dim() == 2, "softmax_backward: expected a 2-D (N, C) output, got shape ",
+               shape_str(output.sizes()));
+  const int64_t rows = output.size(0), cols = output.size(1);
+  Tensor out = empty(output.sizes(), output.device());
+  const float *dy = grad_output.data<float>(), *y = output.data<float>();
+  float* dx = out.data<float>();
+  if (output.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    Launch l(output);
+    cuda::softmax_backward(dy, y, dx, rows, cols, log, l.stream);
+#else
+    no_cuda("softmax_backward");
+#endif
+    return out;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t base = r * cols;
+    double total = 0;
+    for (int64_t c = 0; c < cols; ++c) total += log ? dy[base + c] : static_cast<double>(dy[base + c]) * y[base + c];
+    for (int64_t c = 0; c < cols; ++c) {
+      const int64_t i = base + c;
+      dx[i] = static_cast<float>(log ? dy[i] - std::exp(static_cast<double>(y[i])) * total : y[i] * (dy[i] - total));
+    }
+  }
+  return out;
+}
+
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  check_float(input, "input");
+  check_float(weight, "weight");
+  NORMRT_CHECK(input.dim() == 2 && weight.dim() == 2 && input.size(1) == weight.size(1),
+               "linear: input shape ", shape_str(input.sizes()), " and weight shape ", shape_str(weight.sizes()),
+               " cannot be multiplied (expected input (N, in) and weight (out, in))");
+  check_same_device(input, weight);
+  const int64_t n = input.size(0), in = input.size(1), out = weight.size(0);
+  if (bias.defined()) {
+    check_float(bias, "bias");
+    NORMRT_CHECK(bias.dim() == 1 && bias.size(0) == out, "linear: bias shape ", shape_str(bias.sizes()),
+                 " does not match weight shape ", shape_str(weight.sizes()));
+    check_same_device(input, bias);
+  }
+  Tensor y = empty({n, out}, input.device());
+  if (n == 0 || out == 0) return y;
+  const float *x = input.data<float>(), *w = weight.data<float>(), *b = bias.defined() ? bias.data<float>() : nullptr;
+  float* yp = y.data<float>();
+  if (input.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    Launch l(input);
+    detail::cuda_linear_forward(x, w, b, yp, n, in, out, l.device, allow_tf32());
+#else
+    no_cuda("linear");
+#endif
+    return y;
+  }
+  if (b != nullptr) {
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t j = 0; j < out; ++j) yp[r * out + j] = b[j];
+  }
+  if (in > 0)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(out),
+                static_cast<int>(in), 1.0f, x, static_cast<int>(in), w, static_cast<int>(in), b ? 1.0f : 0.0f, yp,
+                static_cast<int>(out));
+  else if (b == nullptr)
+    for (int64_t i = 0; i < n * out; ++i) yp[i] = 0.0f;
+  return y;
+}
+
+Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, Tensor* grad_weight,
+                       Tensor* grad_bias) {
+  check_float(grad_output, "grad_output");
+  check_float(input, "input");
+  check_float(weight, "weight");
+  NORMRT_CHECK(grad_weight != nullptr, "linear_backward: grad_weight is required");
+  const int64_t n = input.size(0), in = input.size(1), out = weight.size(0);
+  NORMRT_CHECK(grad_output.dim() == 2 && grad_output.size(0) == n && grad_output.size(1) == out,
+               "linear_backward: grad_output shape ", shape_str(grad_output.sizes()), " does not match output shape ",
+               shape_str({n, out}));
+  check_same_device(grad_output, input);
+  check_same_device(input, weight);
+  const Device device = input.device();
+  const bool accumulate_w = grad_weight->defined();
+  if (accumulate_w) check_same_shape(*grad_weight, "grad_weight", weight, "weight");
+  else *grad_weight = empty(weight.sizes(), device);
+  const bool accumulate_b = grad_bias != nullptr && grad_bias->defined();
+  if (grad_bias != nullptr && !accumulate_b) *grad_bias = empty({out}, device);
+
+  Tensor dx = empty(input.sizes(), device);
+  const float *dy = grad_output.data<float>(), *x = input.data<float>(), *w = weight.data<float>();
+  float *dxp = dx.data<float>(), *dw = grad_weight->data<float>();
+  float* db = grad_bias != nullptr ? grad_bias->data<float>() : nullptr;
+  if (device.is_cuda()) {
+#if NORMRT_WITH_CUDA
+    Launch l(input);
+    if (n > 0 && in > 0 && out > 0) {
+      detail::cuda_linear_backward(dy, x, w, dxp, dw, accumulate_w, n, in, out, l.device, allow_tf32());
+    } else {
+      if (!accumulate_w) NORMRT_CUDA_CHECK(cudaMemsetAsync(dw, 0, grad_weight->nbytes(), l.stream));
+      NORMRT_CUDA_CHECK(cudaMemsetAsync(dxp, 0, dx.nbytes(), l.stream));
+    }
+    if (db != nullptr) cuda::column_sum(dy, db, n, out, accumulate_b, l.stream);
+#else
+    no_cuda("linear_backward");
+#endif
+    return dx;
+  }
+  const int N = static_cast<int>(n), I = static_cast<int>(in), O = static_cast<int>(out);
+  if (n > 0 && in > 0 && out > 0) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, I, O, 1.0f, dy, O, w, I, 0.0f, dxp, I);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, I, N, 1.0f, dy, O, x, I, accumulate_w ? 1.0f : 0.0f, dw, I);
+  } else {
+    for (int64_t i = 0; i < n * in; ++i) dxp[i] = 0.0f;
+    if (!accumulate_w)
+      for (int64_t i = 0; i < out * in; ++i) dw[i] = 0.0f;
+  }
+  if (db != nullptr) {
+    for (int64_t j = 0; j < out; ++j) {
+      float sum = 0.0f;
+      for (int64_t r = 0; r < n; ++r) sum += dy[r * out + j];
+      db[j] = accumulate_b ? db[j] + sum : sum;
+    }
+  }
+  return dx;
+}
+
+Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
+  check_float(input, "input");
+  NORMRT_CHECK(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);
+  Tensor out = empty(input.sizes(), input.device());
+  const float* x = input.data<float>();
+  float* y = out.data<float>();
+  const int64_t n = input.numel();
+  const auto pf = static_cast<float>(p);
+  if (input.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    Launch l(input);
+    cuda::dropout(x, y, n, pf, seed, offset, l.sms, l.stream);
+#else
+    no_cuda("dropout");
+#endif
+    return out;
+  }
+  const float scale = p < 1.0 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = nnmath::dropout_keep(seed, offset, static_cast<uint64_t>(i), pf) ? x[i] * scale : 0.0f;
+  return out;
+}
+
+LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction, double label_smoothing) {
+  check_float(logits, "input");
+  NORMRT_CHECK(logits.dim() == 2, "cross_entropy: expected input of shape (N, C), got ", shape_str(logits.sizes()));
+  NORMRT_CHECK(targets.defined() && targets.dtype() == DType::Int64,
+               "cross_entropy: target must be an int64 tensor of class indices");
+  NORMRT_CHECK(targets.dim() == 1, "cross_entropy: expected target of shape (N), got ", shape_str(targets.sizes()));
+  const int64_t rows = logits.size(0), cols = logits.size(1);
+  NORMRT_CHECK(targets.size(0) == rows, "Expected input batch_size (", rows, ") to match target batch_size (",
+               targets.size(0), ").");
+  NORMRT_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
+               "label_smoothing must be between 0.0 and 1.0. Got: ", label_smoothing);
+  if (targets.device().is_cpu()) {
+    const int64_t* t = targets.data<int64_t>();
+    for (int64_t r = 0; r < rows; ++r)
+      NORMRT_CHECK(t[r] >= 0 && t[r] < cols, "Target ", t[r], " is out of bounds for ", cols, " classes (sample ", r,
+                   ")");
+  } else {
+    check_same_device(logits, targets);
+  }
+  const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(rows) : 1.0;
+  const float smoothing = static_cast<float>(label_smoothing);
+  LossResult result{empty({}, logits.device()), empty(logits.sizes(), logits.device())};
+  if (logits.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const Tensor t = targets.to(logits.device());
+    Launch l(logits);
+    Tensor row_loss = empty({rows}, logits.device());
+    cuda::cross_entropy(logits.data<float>(), t.data<int64_t>(), row_loss.data<float>(),
+                        result.grad_input.data<float>(), rows, cols, smoothing, static_cast<float>(loss_scale),
+                        static_cast<float>(loss_scale), l.stream);
+    normrt::cuda::sum(row_loss.data<float>(), result.loss.data<float>(), rows, l.stream);
+#else
+    no_cuda("cross_entropy");
+#endif
+    return result;
+  }
+  const float* x = logits.data<float>();
+  const int64_t* t = targets.data<int64_t>();
+  float* grad = result.grad_input.data<float>();
+  double total = 0;
+  const double uniform = label_smoothing / static_cast<double>(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * cols;
+    double max = -INFINITY, sum_x = 0;
+    for (int64_t c = 0; c < cols; ++c) {
+      max = std::fmax(max, static_cast<double>(row[c]));
+      sum_x += row[c];
+    }
+    double sum = 0;
+    for (int64_t c = 0; c < cols; ++c) sum += std::exp(row[c] - max);
+    const double lse = max + std::log(sum);
+    total += lse - (1.0 - label_smoothing) * row[t[r]] - uniform * sum_x;
+    for (int64_t c = 0; c < cols; ++c) {
+      const double p = std::exp(row[c] - lse);
+      grad[r * cols + c] =
+          static_cast<float>(loss_scale * (p - (c == t[r] ? 1.0 - label_smoothing : 0.0) - uniform));
+    }
+  }
+  result.loss.data<float>()[0] = static_cast<float>(total * loss_scale);
+  return result;
+}
+
+LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_float(input, "input");
+  check_float(target, "target");
+  check_same_shape(input, "input", target, "target");
+  check_same_device(input, target);
+  const int64_t n = input.numel();
+  const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;
+  LossResult result{empty({}, input.device()), empty(input.sizes(), input.device())};
+  const float *x = input.data<float>(), *t = target.data<float>();
+  float* grad = result.grad_input.data<float>();
+  if (input.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    Launch l(input);
+    Tensor squares = empty({n}, input.device());
+    cuda::squared_error(x, t, squares.data<float>(), grad, n, static_cast<float>(loss_scale),
+                        static_cast<float>(2.0 * loss_scale), l.sms, l.stream);
+    normrt::cuda::sum(squares.data<float>(), result.loss.data<float>(), n, l.stream);
+#else
+    no_cuda("mse_loss");
+#endif
+    return result;
+  }
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(x[i]) - t[i];
+    total += d * d;
+    grad[i] = static_cast<float>(2.0 * loss_scale * d);
+  }
+  result.loss.data<float>()[0] = static_cast<float>(total * loss_scale);
+  return result;
+}
+
+Tensor count_correct(const Tensor& logits, const Tensor& targets) {
+  check_float(logits, "input");
+  NORMRT_CHECK(logits.dim() == 2 && targets.defined() && targets.dtype() == DType::Int64 && targets.dim() == 1 &&
+                   targets.size(0) == logits.size(0),
+               "count_correct: expected logits (N, C) and int64 targets (N), got ", shape_str(logits.sizes()), " and ",
+               targets.defined() ? shape_str(targets.sizes()) : "undefined");
+  const int64_t rows = logits.size(0), cols = logits.size(1);
+  Tensor count = empty({}, TensorOptions(logits.device()).dtype(DType::Int64));
+  if (logits.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const Tensor t = targets.to(logits.device());
+    Launch l(logits);
+    Tensor flags = empty({rows}, TensorOptions(logits.device()).dtype(DType::Int64));
+    cuda::argmax_matches(logits.data<float>(), t.data<int64_t>(), flags.data<int64_t>(), rows, cols, l.stream);
+    normrt::cuda::sum(flags.data<int64_t>(), count.data<int64_t>(), rows, l.stream);
+#else
+    no_cuda("count_correct");
+#endif
+    return count;
+  }
+  const float* x = logits.data<float>();
+  const int64_t* t = targets.data<int64_t>();
+  int64_t correct = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t best = 0;
+    for (int64_t c = 1; c < cols; ++c)
+      if (x[r * cols + c] > x[r * cols + best]) best = c;
+    correct += best == t[r];
+  }
+  count.data<int64_t>()[0] = correct;
+  return count;
+}
+
+}  // namespace normrt::ops
