@@ -41,4 +41,16 @@ void Generator::normal(float* out, int64_t count) {
   }
 }
 
+uint64_t Generator::next_seed() {
+  const auto block = next_block();
+  return (static_cast<uint64_t>(block[0]) << 32) | block[1];
+}
+
+Generator& default_generator() {
+  static Generator generator(0);
+  return generator;
+}
+
+void manual_seed(uint64_t seed) { default_generator().set_state(seed, 0); }
+
 }  // namespace normrt

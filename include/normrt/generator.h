@@ -20,6 +20,11 @@ class Generator {
   void uniform(float* out, int64_t count);
   void normal(float* out, int64_t count);
 
+  // Skips `blocks` Philox blocks (consumers that generate on a device reserve their range this way).
+  void skip(uint64_t blocks) { offset_ += blocks; }
+  // A fresh 64-bit seed drawn from this stream (to seed per-layer generators).
+  uint64_t next_seed();
+
   // One Philox4x32-10 block for (key, counter): exposed for the device-side RNGs that must match the host.
   static std::array<uint32_t, 4> philox(uint64_t key, uint64_t counter_hi, uint64_t counter_lo);
 
@@ -28,5 +33,10 @@ class Generator {
   uint64_t seed_;
   uint64_t offset_ = 0;
 };
+
+// The process-wide generator used where none is passed (layer initialisation, dropout seeds), like torch's
+// default generator. manual_seed() resets it.
+Generator& default_generator();
+void manual_seed(uint64_t seed);
 
 }  // namespace normrt

@@ -1,0 +1,148 @@
+// Layers: Linear, activations, Softmax/LogSoftmax, Flatten, Dropout, and Sequential. Each forward keeps what its
+// backward needs; backward(grad_output) returns grad_input and accumulates parameter gradients.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "normrt/generator.h"
+#include "normrt/nn/module.h"
+#include "normrt/ops/nn.h"
+
+namespace normrt::nn {
+
+class Linear : public Module {
+ public:
+  // PyTorch's initialisation: weight kaiming_uniform_(a = sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in)), and the same
+  // bound for the bias; values drawn from `gen` (default_generator() when null).
+  Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator* gen = nullptr);
+  Tensor forward(const Tensor& input) override;
+  Tensor backward(const Tensor& grad_output) override;
+  std::string name() const override { return "Linear"; }
+  void reset_parameters(Generator& gen);
+
+  Tensor weight, bias;
+
+ private:
+  Tensor input_;
+};
+
+// ReLU, Sigmoid or Tanh.
+class ActivationModule : public Module {
+ public:
+  Tensor forward(const Tensor& input) override;
+  Tensor backward(const Tensor& grad_output) override;
+  std::string name() const override;
+
+ protected:
+  explicit ActivationModule(ops::Activation kind) : kind_(kind) {}
+
+ private:
+  ops::Activation kind_;
+  Tensor output_;
+};
+
+class ReLU : public ActivationModule {
+ public:
+  ReLU() : ActivationModule(ops::Activation::ReLU) {}
+};
+class Sigmoid : public ActivationModule {
+ public:
+  Sigmoid() : ActivationModule(ops::Activation::Sigmoid) {}
+};
+class Tanh : public ActivationModule {
+ public:
+  Tanh() : ActivationModule(ops::Activation::Tanh) {}
+};
+
+// Softmax / LogSoftmax over dim 1 of (N, C) input.
+class Softmax : public Module {
+ public:
+  explicit Softmax(bool log = false) : log_(log) {}
+  Tensor forward(const Tensor& input) override;
+  Tensor backward(const Tensor& grad_output) override;
+  std::string name() const override { return log_ ? "LogSoftmax" : "Softmax"; }
+
+ private:
+  bool log_;
+  Tensor output_;
+};
+
+class LogSoftmax : public Softmax {
+ public:
+  LogSoftmax() : Softmax(true) {}
+};
+
+// (N, d1, d2, ...) -> (N, d1 * d2 * ...).
+class Flatten : public Module {
+ public:
+  Tensor forward(const Tensor& input) override;
+  Tensor backward(const Tensor& grad_output) override;
+  std::string name() const override { return "Flatten"; }
+
+ private:
+  Shape input_shape_;
+};
+
+// Inverted dropout in training (scale 1/(1-p)), identity in eval. The mask comes from the layer's own Philox
+// stream, seeded from default_generator() (or `gen`) at construction: reproducible for a seed, equal on every
+// device. generator() exposes the stream's state for checkpoints.
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.5, Generator* gen = nullptr);
+  Tensor forward(const Tensor& input) override;
+  Tensor backward(const Tensor& grad_output) override;
+  std::string name() const override { return "Dropout"; }
+  Generator& generator() { return generator_; }
+
+ private:
+  double p_;
+  Generator generator_;
+  std::optional<uint64_t> offset_;  // the last training forward's mask; nullopt: it was the identity
+};
+
+// Children named "0", "1", ...; forward runs them in order, backward in reverse.
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
+  void push_back(std::shared_ptr<Module> module);
+  Tensor forward(const Tensor& input) override;
+  Tensor backward(const Tensor& grad_output) override;
+  std::string name() const override { return "Sequential"; }
+  std::size_t size() const { return modules_.size(); }
+  Module& operator[](std::size_t i) { return *modules_.at(i); }
+
+ private:
+  std::vector<std::shared_ptr<Module>> modules_;
+};
+
+// Losses are not modules: forward(input, target) returns the loss (0-dim, on the input's device; read it with
+// item() only when needed) and keeps d loss / d input for backward().
+class CrossEntropyLoss {
+ public:
+  explicit CrossEntropyLoss(ops::Reduction reduction = ops::Reduction::Mean, double label_smoothing = 0.0)
+      : reduction_(reduction), label_smoothing_(label_smoothing) {}
+  Tensor forward(const Tensor& logits, const Tensor& targets);
+  Tensor backward();
+
+ private:
+  ops::Reduction reduction_;
+  double label_smoothing_;
+  Tensor grad_;
+};
+
+class MSELoss {
+ public:
+  explicit MSELoss(ops::Reduction reduction = ops::Reduction::Mean) : reduction_(reduction) {}
+  Tensor forward(const Tensor& input, const Tensor& target);
+  Tensor backward();
+
+ private:
+  ops::Reduction reduction_;
+  Tensor grad_;
+};
+
+}  // namespace normrt::nn
