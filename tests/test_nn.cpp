@@ -1,0 +1,319 @@
+// Network building blocks on the CPU: finite-difference gradient checks against double-precision references,
+// dropout, initialisers, Sequential, optimizers' bookkeeping, schedulers and argument errors.
+#include <cmath>
+#include <functional>
+
+#include "test_util.h"
+
+namespace normrt {
+namespace {
+
+using testing::all_close;
+using testing::throws_with;
+using testing::to_double;
+
+// Central differences of a double-precision scalar function at x.
+std::vector<double> numeric_gradient(std::vector<double> x, const std::function<double(const std::vector<double>&)>& f) {
+  const double h = 1e-6;
+  std::vector<double> g(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double keep = x[i];
+    x[i] = keep + h;
+    const double up = f(x);
+    x[i] = keep - h;
+    const double down = f(x);
+    x[i] = keep;
+    g[i] = (up - down) / (2 * h);
+  }
+  return g;
+}
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+TEST(NnGradcheck, Linear) {
+  Generator gen(1);
+  const int64_t n = 3, in = 4, out = 2;
+  const Tensor x = randn({n, in}, gen), w = randn({out, in}, gen), b = randn({out}, gen), dy = randn({n, out}, gen);
+  Tensor dw, db;
+  const Tensor dx = ops::linear_backward(dy, x, w, &dw, &db);
+  const auto xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy);
+  auto loss = [&](const std::vector<double>& X, const std::vector<double>& W, const std::vector<double>& B) {
+    std::vector<double> y(n * out);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t o = 0; o < out; ++o) {
+        double s = B[o];
+        for (int64_t i = 0; i < in; ++i) s += X[r * in + i] * W[o * in + i];
+        y[r * out + o] = s;
+      }
+    return dot(y, dyd);
+  };
+  EXPECT_TRUE(all_close(dx.to_vector(), numeric_gradient(xd, [&](auto& v) { return loss(v, wd, bd); }), 1e-4, 1e-5));
+  EXPECT_TRUE(all_close(dw.to_vector(), numeric_gradient(wd, [&](auto& v) { return loss(xd, v, bd); }), 1e-4, 1e-5));
+  EXPECT_TRUE(all_close(db.to_vector(), numeric_gradient(bd, [&](auto& v) { return loss(xd, wd, v); }), 1e-4, 1e-5));
+  // A second backward accumulates (doubling is exact in float); without grad_bias the bias gradient is left alone.
+  const auto once_w = dw.to_vector(), once_b = db.to_vector();
+  ops::linear_backward(dy, x, w, &dw, &db);
+  for (std::size_t i = 0; i < once_b.size(); ++i) EXPECT_EQ(db.to_vector()[i], 2 * once_b[i]);
+  for (std::size_t i = 0; i < once_w.size(); ++i) EXPECT_EQ(dw.to_vector()[i], 2 * once_w[i]);
+  const auto twice = db.to_vector();
+  ops::linear_backward(dy, x, w, &dw, nullptr);
+  EXPECT_EQ(db.to_vector(), twice);
+}
+
+TEST(NnGradcheck, ActivationsAndSoftmax) {
+  Generator gen(2);
+  std::vector<float> xv = randn({4, 5}, gen).to_vector();
+  for (float& v : xv) v = std::fabs(v) < 0.05f ? v + 0.2f : v;  // keep ReLU's kink away from the differences
+  const Tensor x = from_vector(xv, {4, 5}), dy = randn({4, 5}, gen);
+  const auto xd = to_double(x), dyd = to_double(dy);
+  struct Case {
+    ops::Activation kind;
+    std::function<double(double)> f;
+  };
+  const Case cases[] = {{ops::Activation::ReLU, [](double v) { return v > 0 ? v : 0.0; }},
+                        {ops::Activation::Sigmoid, [](double v) { return 1 / (1 + std::exp(-v)); }},
+                        {ops::Activation::Tanh, [](double v) { return std::tanh(v); }}};
+  for (const auto& c : cases) {
+    const Tensor y = ops::activation(c.kind, x);
+    std::vector<double> y_ref;
+    for (double v : xd) y_ref.push_back(c.f(v));
+    EXPECT_TRUE(all_close(y.to_vector(), y_ref, 1e-6, 1e-7));
+    const auto num = numeric_gradient(xd, [&](const std::vector<double>& v) {
+      double s = 0;
+      for (std::size_t i = 0; i < v.size(); ++i) s += dyd[i] * c.f(v[i]);
+      return s;
+    });
+    EXPECT_TRUE(all_close(ops::activation_backward(c.kind, dy, y).to_vector(), num, 1e-4, 1e-5));
+  }
+  for (bool log : {false, true}) {
+    auto ref = [&](const std::vector<double>& v) {
+      double s = 0;
+      for (int r = 0; r < 4; ++r) {
+        double m = -INFINITY, z = 0;
+        for (int c = 0; c < 5; ++c) m = std::max(m, v[r * 5 + c]);
+        for (int c = 0; c < 5; ++c) z += std::exp(v[r * 5 + c] - m);
+        for (int c = 0; c < 5; ++c) {
+          const double ls = v[r * 5 + c] - m - std::log(z);
+          s += dyd[r * 5 + c] * (log ? ls : std::exp(ls));
+        }
+      }
+      return s;
+    };
+    const Tensor y = ops::softmax(x, log);
+    EXPECT_TRUE(all_close(ops::softmax_backward(dy, y, log).to_vector(), numeric_gradient(xd, ref), 1e-4, 1e-5));
+  }
+}
+
+TEST(NnGradcheck, Losses) {
+  Generator gen(3);
+  const Tensor x = randn({5, 4}, gen), target = randn({5, 4}, gen);
+  const Tensor classes = from_vector(std::vector<int64_t>{0, 3, 1, 1, 2}, {5});
+  const auto xd = to_double(x), td = to_double(target);
+  for (double smoothing : {0.0, 0.2}) {
+    const auto r = ops::cross_entropy(x, classes, ops::Reduction::Mean, smoothing);
+    auto ce = [&](const std::vector<double>& v) {
+      double total = 0;
+      for (int i = 0; i < 5; ++i) {
+        double m = -INFINITY, z = 0;
+        for (int c = 0; c < 4; ++c) m = std::max(m, v[i * 4 + c]);
+        for (int c = 0; c < 4; ++c) z += std::exp(v[i * 4 + c] - m);
+        const double lse = m + std::log(z);
+        const int t = static_cast<int>(classes.data<int64_t>()[i]);
+        double smooth = 0;
+        for (int c = 0; c < 4; ++c) smooth += lse - v[i * 4 + c];
+        total += (1 - smoothing) * (lse - v[i * 4 + t]) + smoothing * smooth / 4;
+      }
+      return total / 5;
+    };
+    EXPECT_NEAR(r.loss.item(), ce(xd), 1e-6);
+    EXPECT_TRUE(all_close(r.grad_input.to_vector(), numeric_gradient(xd, ce), 1e-4, 1e-5));
+  }
+  const auto m = ops::mse_loss(x, target, ops::Reduction::Sum);
+  auto mse = [&](const std::vector<double>& v) {
+    double s = 0;
+    for (std::size_t i = 0; i < v.size(); ++i) s += (v[i] - td[i]) * (v[i] - td[i]);
+    return s;
+  };
+  EXPECT_NEAR(m.loss.item(), mse(xd), 1e-4);
+  EXPECT_TRUE(all_close(m.grad_input.to_vector(), numeric_gradient(xd, mse), 1e-4, 1e-5));
+}
+
+TEST(Nn, LayerModulesMatchTheirOps) {
+  Generator gen(4);
+  nn::Sequential model({std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(6, 3, true, &gen),
+                        std::make_shared<nn::Tanh>(), std::make_shared<nn::LogSoftmax>()});
+  const Tensor x = randn({2, 2, 3}, gen);
+  const Tensor y = model.forward(x);
+  auto* linear = dynamic_cast<nn::Linear*>(&model[1]);
+  ASSERT_NE(linear, nullptr);
+  const Tensor expected =
+      ops::softmax(ops::activation(ops::Activation::Tanh, ops::linear(x.reshape({2, 6}), linear->weight, linear->bias)),
+                   true);
+  EXPECT_EQ(y.to_vector(), expected.to_vector());
+  const Tensor dx = model.backward(ones({2, 3}));
+  EXPECT_EQ(dx.sizes(), x.sizes());
+  EXPECT_TRUE(linear->weight.grad().defined());
+  EXPECT_TRUE(throws_with([&] { model.backward(ones({2, 3})); }, "backward() needs a preceding forward()"));
+}
+
+TEST(Nn, SequentialStateDictKeysFollowPyTorch) {
+  nn::Sequential model({std::make_shared<nn::Linear>(4, 3, false), std::make_shared<nn::BatchNorm1d>(3),
+                        std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.5),
+                        std::make_shared<nn::Linear>(3, 2)});
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : model.state_dict()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"0.weight", "1.weight", "1.bias", "4.weight", "4.bias", "1.running_mean",
+                                            "1.running_var", "1.num_batches_tracked"}));
+  EXPECT_EQ(model.parameters().size(), 5u);
+  model.eval();
+  EXPECT_FALSE(model[1].is_training());
+  model.train();
+  EXPECT_TRUE(model[3].is_training());
+}
+
+TEST(Nn, LinearInitialisationBoundsAndErrors) {
+  Generator gen(5);
+  nn::Linear linear(50, 20, true, &gen);
+  const double bound = 1 / std::sqrt(50.0);
+  for (float v : linear.weight.to_vector()) EXPECT_LE(std::fabs(v), bound);
+  for (float v : linear.bias.to_vector()) EXPECT_LE(std::fabs(v), bound);
+  EXPECT_TRUE(throws_with([&] { linear.forward(zeros({3, 49})); }, "input shape [3, 49] and weight shape [20, 50]"));
+  nn::Linear no_bias(3, 2, false);
+  EXPECT_EQ(no_bias.parameters().size(), 1u);
+}
+
+TEST(Nn, CrossEntropyErrorsNameTheProblem) {
+  const Tensor logits = zeros({4, 10});
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, from_vector(std::vector<int64_t>{1, 2, 12, 3}, {4})); },
+                          "Target 12 is out of bounds for 10 classes (sample 2)"));
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, from_vector(std::vector<int64_t>{1, 2, 3}, {3})); },
+                          "Expected input batch_size (4) to match target batch_size (3)."));
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, zeros({4})); }, "int64 tensor of class indices"));
+  EXPECT_TRUE(throws_with([&] { ops::mse_loss(zeros({2, 3}), zeros({3, 2})); },
+                          "input shape [2, 3] does not match target shape [3, 2]"));
+  const Tensor t = from_vector(std::vector<int64_t>{1, 2, 3, 4}, {4});
+  EXPECT_EQ(ops::count_correct(from_vector(std::vector<float>(40, 0.0f), {4, 10}), t).item<int64_t>(), 0);
+}
+
+TEST(Nn, DropoutIsInvertedReproducibleAndEvalIdentity) {
+  const Tensor x = ones({1000});
+  const Tensor a = ops::dropout(x, 0.3, 7, 0), b = ops::dropout(x, 0.3, 7, 0), c = ops::dropout(x, 0.3, 7, 250);
+  EXPECT_EQ(a.to_vector(), b.to_vector());
+  EXPECT_NE(a.to_vector(), c.to_vector());
+  int kept = 0;
+  for (float v : a.to_vector()) {
+    if (v != 0.0f) {
+      ++kept;
+      EXPECT_FLOAT_EQ(v, static_cast<float>(1.0 / 0.7));
+    }
+  }
+  EXPECT_NEAR(kept / 1000.0, 0.7, 0.06);  // > 4 standard deviations of a binomial(1000, 0.7)
+  EXPECT_EQ(ops::dropout(x, 0.0, 1, 0).to_vector(), x.to_vector());
+  EXPECT_EQ(ops::dropout(x, 1.0, 1, 0).to_vector(), std::vector<float>(1000, 0.0f));
+  EXPECT_TRUE(throws_with([&] { ops::dropout(x, 1.5, 1, 0); }, "dropout probability has to be between 0 and 1, but got 1.5"));
+
+  Generator gen(9);
+  nn::Dropout layer(0.5, &gen);
+  const Tensor y = layer.forward(x);
+  const Tensor g = layer.backward(ones({1000}));
+  EXPECT_EQ(y.to_vector(), g.to_vector());  // the same mask scales the gradient
+  EXPECT_NE(layer.forward(x).to_vector(), y.to_vector());  // the next call draws a new mask
+  layer.eval();
+  EXPECT_TRUE(layer.forward(x).is_same(x));
+}
+
+TEST(NnInit, GainsFansAndDistributions) {
+  EXPECT_DOUBLE_EQ(nn::init::calculate_gain("relu"), std::sqrt(2.0));
+  EXPECT_DOUBLE_EQ(nn::init::calculate_gain("tanh"), 5.0 / 3.0);
+  EXPECT_DOUBLE_EQ(nn::init::calculate_gain("leaky_relu", std::sqrt(5.0)), std::sqrt(2.0 / 6.0));
+  EXPECT_TRUE(throws_with([] { nn::init::calculate_gain("swish"); }, "Unsupported nonlinearity swish"));
+  Tensor conv = empty({8, 4, 3, 3});
+  EXPECT_EQ(nn::init::fans(conv), (std::pair<int64_t, int64_t>{36, 72}));
+  Tensor v = empty({5});
+  EXPECT_TRUE(throws_with([&] { nn::init::xavier_uniform_(v); }, "fewer than 2 dimensions"));
+
+  Generator gen(11);
+  Tensor w = empty({200, 300});
+  nn::init::kaiming_normal_(w, 0.0, nn::init::FanMode::FanIn, "relu", &gen);
+  double sq = 0;
+  for (float e : w.to_vector()) sq += e * e;
+  EXPECT_NEAR(std::sqrt(sq / 60000), std::sqrt(2.0 / 300), 0.02 * std::sqrt(2.0 / 300));
+  nn::init::xavier_uniform_(w, 1.0, &gen);
+  const double bound = std::sqrt(6.0 / 500);
+  for (float e : w.to_vector()) EXPECT_LE(std::fabs(e), bound);
+  nn::init::constant_(w, 0.25);
+  EXPECT_EQ(w.to_vector()[123], 0.25f);
+}
+
+TEST(NnInit, OrthogonalRowsOrColumns) {
+  Generator gen(12);
+  for (Shape shape : {Shape{6, 4}, Shape{3, 7}, Shape{4, 2, 3}}) {
+    Tensor q = empty(shape);
+    nn::init::orthogonal_(q, 2.0, &gen);
+    const int64_t rows = shape[0], cols = q.numel() / rows;
+    const auto v = q.to_vector();
+    // Q^T Q = gain^2 I for tall matrices, Q Q^T = gain^2 I for wide ones.
+    const bool tall = rows >= cols;
+    const int64_t k = tall ? cols : rows, len = tall ? rows : cols;
+    for (int64_t a = 0; a < k; ++a)
+      for (int64_t b = 0; b < k; ++b) {
+        double s = 0;
+        for (int64_t i = 0; i < len; ++i)
+          s += tall ? v[i * cols + a] * v[i * cols + b] : v[a * cols + i] * v[b * cols + i];
+        EXPECT_NEAR(s, a == b ? 4.0 : 0.0, 1e-5) << shape_str(shape);
+      }
+  }
+}
+
+TEST(Optim, SkipsUndefinedGradsAndRoundTripsState) {
+  Tensor a = ones({3}), b = ones({2});
+  optim::Adam opt({a, b}, optim::AdamOptions(0.1));
+  a.mutable_grad() = full({3}, 0.5);
+  opt.step();
+  EXPECT_NE(a.to_vector(), std::vector<float>(3, 1.0f));
+  EXPECT_EQ(b.to_vector(), std::vector<float>(2, 1.0f));
+  const auto state = opt.state();
+  EXPECT_EQ(state[2].first, "0.step");
+  EXPECT_EQ(state[2].second.item<int64_t>(), 1);
+  Tensor a2 = ones({3}), b2 = ones({2});
+  optim::Adam restored({a2, b2}, optim::AdamOptions(0.1));
+  restored.load_state(state);
+  EXPECT_EQ(restored.state()[0].second.to_vector(), state[0].second.to_vector());
+  optim::Adam other({ones({4})}, optim::AdamOptions(0.1));
+  EXPECT_TRUE(throws_with([&] { other.load_state(state); }, "expected 3 entries, got 6"));
+  opt.zero_grad();
+  EXPECT_FALSE(a.grad().defined());
+}
+
+TEST(Optim, OptionsAreValidated) {
+  EXPECT_TRUE(throws_with([] { optim::SGD({ones({1})}, optim::SGDOptions(-1.0)); }, "Invalid learning rate: -1"));
+  EXPECT_TRUE(throws_with([] { optim::SGD({ones({1})}, optim::SGDOptions(0.1).nesterov(true)); },
+                          "Nesterov momentum requires a momentum and zero dampening"));
+  EXPECT_TRUE(throws_with([] { optim::Adam({ones({1})}, optim::AdamOptions().beta1(1.0)); },
+                          "Invalid beta parameter at index 0: 1"));
+}
+
+TEST(Optim, Schedulers) {
+  Tensor p = ones({1});
+  optim::SGD opt({p}, optim::SGDOptions(1.0));
+  optim::StepLR step(opt, 2, 0.5);
+  std::vector<double> lrs;
+  for (int e = 0; e < 5; ++e) {
+    lrs.push_back(opt.lr());
+    step.step();
+  }
+  EXPECT_EQ(lrs, (std::vector<double>{1.0, 1.0, 0.5, 0.5, 0.25}));
+  optim::SGD opt2({p}, optim::SGDOptions(0.1));
+  optim::CosineAnnealingLR cosine(opt2, 4, 0.01);
+  cosine.step();
+  EXPECT_NEAR(opt2.lr(), 0.01 + 0.09 * (1 + std::cos(M_PI / 4)) / 2, 1e-12);
+  cosine.set_epoch(4);
+  EXPECT_NEAR(opt2.lr(), 0.01, 1e-12);
+}
+
+}  // namespace
+}  // namespace normrt
