@@ -1,1 +1,184 @@
-namespace {}
+// The layer, loss and optimizer kernels run by the SIMT emulator, against the CPU formulas (nn_math.cuh, the
+// same code the CPU path runs: results must be identical bits) and double-precision references.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "activation.cuh"
+#include "optimizer.cuh"
+#include "softmax.cuh"
+#include "test_util_core.h"
+
+namespace normrt::emu {
+namespace {
+
+using normrt::testing::all_close;
+
+std::vector<float> random_vector(std::size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& e : v) e = dist(rng);
+  return v;
+}
+
+class NnKernels : public ::testing::TestWithParam<simt::ResumeOrder> {
+ protected:
+  void SetUp() override { simt::set_resume_order(GetParam()); }
+  void TearDown() override { simt::set_resume_order(simt::ResumeOrder::Forward); }
+};
+
+TEST_P(NnKernels, ActivationsAndDropoutEqualTheCpuFormulas) {
+  const auto x = random_vector(1001, 1), dy = random_vector(1001, 2);
+  for (auto kind : {nnmath::Activation::ReLU, nnmath::Activation::Sigmoid, nnmath::Activation::Tanh}) {
+    std::vector<float> y(x.size()), dx(x.size());
+    activation_forward(kind, x.data(), y.data(), static_cast<int64_t>(x.size()), 2, nullptr);
+    activation_backward(kind, dy.data(), y.data(), dx.data(), static_cast<int64_t>(x.size()), 2, nullptr);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      ASSERT_EQ(y[i], nnmath::activation_forward(kind, x[i]));
+      ASSERT_EQ(dx[i], nnmath::activation_backward(kind, dy[i], y[i]));
+    }
+  }
+  std::vector<float> y(x.size());
+  dropout(x.data(), y.data(), static_cast<int64_t>(x.size()), 0.25f, 42, 7, 2, nullptr);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    ASSERT_EQ(y[i], nnmath::dropout_keep(42, 7, i, 0.25f) ? x[i] * static_cast<float>(1.0 / 0.75) : 0.0f);
+}
+
+TEST_P(NnKernels, SoftmaxRowsMatchDoubleReference) {
+  const int64_t rows = 5, cols = 300;  // more columns than threads per row
+  const auto x = random_vector(rows * cols, 3, 3.0f), dy = random_vector(rows * cols, 4);
+  for (bool log : {false, true}) {
+    std::vector<float> y(x.size()), dx(x.size());
+    softmax_forward(x.data(), y.data(), rows, cols, log, nullptr);
+    softmax_backward(dy.data(), y.data(), dx.data(), rows, cols, log, nullptr);
+    std::vector<double> y_ref(x.size()), dx_ref(x.size());
+    for (int64_t r = 0; r < rows; ++r) {
+      double m = -INFINITY, z = 0, dot = 0, sum_dy = 0;
+      for (int64_t c = 0; c < cols; ++c) m = std::max(m, static_cast<double>(x[r * cols + c]));
+      for (int64_t c = 0; c < cols; ++c) z += std::exp(x[r * cols + c] - m);
+      for (int64_t c = 0; c < cols; ++c) {
+        const double p = std::exp(x[r * cols + c] - m) / z;
+        y_ref[r * cols + c] = log ? std::log(p) : p;
+        dot += dy[r * cols + c] * p;
+        sum_dy += dy[r * cols + c];
+      }
+      for (int64_t c = 0; c < cols; ++c) {
+        const double p = std::exp(x[r * cols + c] - m) / z;
+        dx_ref[r * cols + c] = log ? dy[r * cols + c] - p * sum_dy : p * (dy[r * cols + c] - dot);
+      }
+    }
+    EXPECT_TRUE(all_close(y, y_ref, 1e-5, 1e-6)) << (log ? "log_softmax" : "softmax");
+    EXPECT_TRUE(all_close(dx, dx_ref, 1e-4, 1e-5)) << (log ? "log_softmax" : "softmax") << " backward";
+  }
+}
+
+TEST_P(NnKernels, CrossEntropyRowsAndArgmax) {
+  const int64_t rows = 6, cols = 10;
+  const auto x = random_vector(rows * cols, 5, 2.0f);
+  const std::vector<int64_t> targets = {0, 9, 3, 3, 7, 1};
+  std::vector<float> loss(rows), grad(x.size());
+  const float smoothing = 0.1f;
+  cross_entropy(x.data(), targets.data(), loss.data(), grad.data(), rows, cols, smoothing, 1.0f / rows, 1.0f / rows,
+                nullptr);
+  for (int64_t r = 0; r < rows; ++r) {
+    double m = -INFINITY, z = 0, sum_x = 0;
+    for (int64_t c = 0; c < cols; ++c) m = std::max(m, static_cast<double>(x[r * cols + c]));
+    for (int64_t c = 0; c < cols; ++c) {
+      z += std::exp(x[r * cols + c] - m);
+      sum_x += x[r * cols + c];
+    }
+    const double lse = m + std::log(z);
+    const double expected = (lse - (1 - smoothing) * x[r * cols + targets[r]] - smoothing / cols * sum_x) / rows;
+    EXPECT_NEAR(loss[r], expected, 1e-6);
+    for (int64_t c = 0; c < cols; ++c) {
+      const double g = (std::exp(x[r * cols + c] - lse) - (c == targets[r] ? 1 - smoothing : 0.0) - smoothing / cols) / rows;
+      EXPECT_NEAR(grad[r * cols + c], g, 1e-6);
+    }
+  }
+  std::vector<int64_t> correct(rows);
+  argmax_matches(x.data(), targets.data(), correct.data(), rows, cols, nullptr);
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t best = 0;
+    for (int64_t c = 1; c < cols; ++c)
+      if (x[r * cols + c] > x[r * cols + best]) best = c;
+    EXPECT_EQ(correct[r], best == targets[r] ? 1 : 0);
+  }
+}
+
+TEST_P(NnKernels, ColumnSumAndSquaredError) {
+  const int64_t rows = 37, cols = 300;
+  const auto m = random_vector(rows * cols, 6);
+  std::vector<float> out(cols, 1.0f);
+  column_sum(m.data(), out.data(), rows, cols, true, nullptr);
+  for (int64_t j = 0; j < cols; ++j) {
+    float s = 0.0f;
+    for (int64_t i = 0; i < rows; ++i) s += m[i * cols + j];
+    ASSERT_EQ(out[j], 1.0f + s);
+  }
+  const auto t = random_vector(rows * cols, 7);
+  std::vector<float> sq(m.size()), grad(m.size());
+  squared_error(m.data(), t.data(), sq.data(), grad.data(), rows * cols, 0.5f, 2.0f, 2, nullptr);
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    const float d = m[i] - t[i];
+    ASSERT_EQ(sq[i], 0.5f * (d * d));
+    ASSERT_EQ(grad[i], 2.0f * d);
+  }
+}
+
+// A fused step over tensors of several sizes, against the per-element CPU formula.
+TEST_P(NnKernels, MultiTensorOptimizerStepsEqualTheCpuFormula) {
+  const int count = 5;
+  std::vector<std::vector<float>> p, g, s1, s2;
+  for (int t = 0; t < count; ++t) {
+    const std::size_t n = static_cast<std::size_t>(1 + 97 * t);
+    p.push_back(random_vector(n, 10 + t));
+    g.push_back(random_vector(n, 20 + t));
+    s1.push_back(random_vector(n, 30 + t, 0.1f));
+    std::vector<float> v = random_vector(n, 40 + t, 0.1f);
+    for (float& e : v) e = e * e;
+    s2.push_back(v);
+  }
+  TensorList list;
+  int64_t end = 0;
+  for (int t = 0; t < count; ++t) {
+    list.param[t] = p[t].data();
+    list.grad[t] = g[t].data();
+    list.state1[t] = s1[t].data();
+    list.state2[t] = s2[t].data();
+    end += static_cast<int64_t>(p[t].size());
+    list.end[t] = end;
+  }
+  list.count = count;
+  auto ep = p, e1 = s1, e2 = s2;
+  const nnmath::AdamHyper adam{0.9f, 0.999f, 0.1f, 0.001f, 1e-8f, 0.01f, true, 0.9999f, 0.01f, 0.03f};
+  adam_step(list, adam, 2, nullptr);
+  for (int t = 0; t < count; ++t)
+    for (std::size_t i = 0; i < ep[t].size(); ++i) nnmath::adam_update(ep[t][i], g[t][i], e1[t][i], e2[t][i], adam);
+  EXPECT_EQ(p, ep);
+  EXPECT_EQ(s1, e1);
+  EXPECT_EQ(s2, e2);
+  const nnmath::SgdHyper sgd{0.1f, 0.9f, 1.0f, 0.01f, true, false};
+  sgd_step(list, sgd, 2, nullptr);
+  for (int t = 0; t < count; ++t)
+    for (std::size_t i = 0; i < ep[t].size(); ++i) nnmath::sgd_update(ep[t][i], g[t][i], e1[t][i], sgd);
+  EXPECT_EQ(p, ep);
+  for (auto& v : s1)  // Adadelta's states are running averages of squares: non-negative
+    for (float& e : v) e = e * e;
+  e1 = s1;
+  const nnmath::AdadeltaHyper adadelta{1.0f, 0.9f, 0.1f, 1e-6f, 0.0f};
+  adadelta_step(list, adadelta, 2, nullptr);
+  for (int t = 0; t < count; ++t)
+    for (std::size_t i = 0; i < ep[t].size(); ++i)
+      nnmath::adadelta_update(ep[t][i], g[t][i], e1[t][i], e2[t][i], adadelta);
+  EXPECT_EQ(p, ep);
+}
+
+INSTANTIATE_TEST_SUITE_P(Orders, NnKernels, ::testing::Values(simt::ResumeOrder::Forward, simt::ResumeOrder::Reverse),
+                         [](const ::testing::TestParamInfo<simt::ResumeOrder>& info) {
+                           return info.param == simt::ResumeOrder::Forward ? "forward" : "reverse";
+                         });
+
+}  // namespace
+}  // namespace normrt::emu

@@ -1,0 +1,83 @@
+// Layers, losses and optimizers on a GPU (label gpu): PyTorch golden cases, agreement with the CPU path,
+// device-independent dropout masks, and refusals.
+#include "nn_golden_runner.h"
+
+namespace normrt {
+namespace {
+
+using testing::all_close;
+using testing::throws_with;
+
+const Device kGpu = Device::cuda(0);
+
+class CudaNnGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaNnGolden, MatchesPyTorch) {
+  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  testing::run_nn_golden_case(GetParam(), kGpu, 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaNnGolden, ::testing::ValuesIn(testing::nn_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+class CudaNn : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+TEST_F(CudaNn, LayersAgreeWithTheCpu) {
+  Generator gen(1);
+  const Tensor x = randn({64, 784}, gen), dy = randn({64, 256}, gen);
+  nn::Linear cpu(784, 256, true, &gen);
+  const Tensor w = cpu.weight, b = cpu.bias;
+  EXPECT_TRUE(all_close(ops::linear(x.to(kGpu), w.to(kGpu), b.to(kGpu)).to_vector(), ops::linear(x, w, b).to_vector(),
+                        1e-4, 1e-5));
+  Tensor dw_cpu, db_cpu, dw_gpu, db_gpu;
+  const Tensor dx_cpu = ops::linear_backward(dy, x, w, &dw_cpu, &db_cpu);
+  const Tensor dx_gpu = ops::linear_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), &dw_gpu, &db_gpu);
+  EXPECT_TRUE(all_close(dx_gpu.to_vector(), dx_cpu.to_vector(), 1e-4, 1e-5));
+  EXPECT_TRUE(all_close(dw_gpu.to_vector(), dw_cpu.to_vector(), 1e-4, 1e-5));
+  EXPECT_TRUE(all_close(db_gpu.to_vector(), db_cpu.to_vector(), 1e-4, 1e-5));
+  for (auto kind : {ops::Activation::ReLU, ops::Activation::Sigmoid, ops::Activation::Tanh})
+    EXPECT_TRUE(all_close(ops::activation(kind, x.to(kGpu)).to_vector(), ops::activation(kind, x).to_vector(), 1e-6, 1e-7));
+  const Tensor targets = from_vector(std::vector<int64_t>(64, 3), {64});
+  const Tensor logits = randn({64, 10}, gen);
+  const auto l_cpu = ops::cross_entropy(logits, targets, ops::Reduction::Mean, 0.1);
+  const auto l_gpu = ops::cross_entropy(logits.to(kGpu), targets, ops::Reduction::Mean, 0.1);
+  EXPECT_NEAR(l_gpu.loss.item(), l_cpu.loss.item(), 1e-5);
+  EXPECT_TRUE(all_close(l_gpu.grad_input.to_vector(), l_cpu.grad_input.to_vector(), 1e-4, 1e-6));
+  EXPECT_EQ(ops::count_correct(logits.to(kGpu), targets).item<int64_t>(), ops::count_correct(logits, targets).item<int64_t>());
+}
+
+TEST_F(CudaNn, DropoutMaskIsTheSameOnEveryDevice) {
+  const Tensor x = ones({4099});
+  EXPECT_EQ(ops::dropout(x.to(kGpu), 0.4, 77, 12).to_vector(), ops::dropout(x, 0.4, 77, 12).to_vector());
+}
+
+TEST_F(CudaNn, OptimizerRefusesParametersOnDifferentDevices) {
+  EXPECT_TRUE(throws_with([] { optim::SGD({ones({2}), ones({2}, kGpu)}, optim::SGDOptions(0.1)); },
+                          "optimizer parameters must all be on one device, got cpu and cuda:0"));
+}
+
+TEST_F(CudaNn, OptimizerStepOverManyTensorsMatchesTheCpu) {
+  Generator gen(3);
+  std::vector<Tensor> cpu, gpu;
+  for (int i = 0; i < 90; ++i) {  // more than one fused launch's worth of tensors
+    const Tensor p = randn({1 + i % 7, 13}, gen), g = randn({1 + i % 7, 13}, gen);
+    cpu.push_back(p.clone());
+    cpu.back().mutable_grad() = g;
+    gpu.push_back(p.to(kGpu));
+    gpu.back().mutable_grad() = g.to(kGpu);
+  }
+  optim::Adam a(cpu, optim::AdamOptions(0.01).weight_decay(0.1)), b(gpu, optim::AdamOptions(0.01).weight_decay(0.1));
+  for (int s = 0; s < 3; ++s) {
+    a.step();
+    b.step();
+  }
+  for (std::size_t i = 0; i < cpu.size(); ++i) EXPECT_TRUE(all_close(gpu[i].to_vector(), cpu[i].to_vector(), 1e-5, 1e-6));
+}
+
+}  // namespace
+}  // namespace normrt
