@@ -19,6 +19,11 @@ using Acc = double;
 constexpr int kLanes = 8;
 constexpr int64_t kPieceElements = int64_t{1} << 16;
 constexpr int64_t kChannelBlock = 64;
+// Below this many elements an op runs on one thread: waking OpenMP's team costs more than it saves, and its
+// spinning workers would compete with OpenBLAS's threads in the GEMMs around a BatchNorm layer.
+constexpr int64_t kParallelElements = int64_t{1} << 18;
+
+bool parallel(const Geometry& g) { return g.numel() >= kParallelElements; }
 
 // Merges items[0..n) pairwise (stride 1, 2, 4, ...) into items[0].
 template <typename T, typename Merge>
@@ -99,7 +104,7 @@ inline Acc pivot_of(const Geometry& g, const float* x, int64_t c) { return stati
 // runs one Welford per channel, vectorised across the channels (every channel has the same count per row).
 void row_layout_statistics(const Geometry& g, const float* x, int64_t pieces, std::vector<Welford<Acc>>& partial) {
   const int64_t blocks = (g.C + kChannelBlock - 1) / kChannelBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel(g))
   for (int64_t task = 0; task < blocks * pieces; ++task) {
     const int64_t c0 = task / pieces * kChannelBlock, k = task % pieces;
     const int64_t width = std::min(kChannelBlock, g.C - c0);
@@ -128,7 +133,7 @@ std::vector<Welford<Acc>> channel_statistics(const Geometry& g, const float* x) 
   if (g.S == 1) {
     row_layout_statistics(g, x, pieces, partial);
   } else {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel(g))
     for (int64_t task = 0; task < g.C * pieces; ++task) {
       const int64_t c = task / pieces, k = task % pieces;
       LaneWelford acc;
@@ -139,7 +144,7 @@ std::vector<Welford<Acc>> channel_statistics(const Geometry& g, const float* x) 
     }
   }
   std::vector<Welford<Acc>> stats(static_cast<std::size_t>(g.C));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel(g))
   for (int64_t c = 0; c < g.C; ++c) {
     std::vector<Welford<Acc>> pieces_of_c(partial.begin() + c * pieces, partial.begin() + (c + 1) * pieces);
     stats[c] = tree_reduce(pieces_of_c, welford_merge<Acc>);
@@ -152,12 +157,12 @@ std::vector<Welford<Acc>> channel_statistics(const Geometry& g, const float* x) 
 template <typename Op>
 void for_each_element(const Geometry& g, Op op) {
   if (g.S == 1) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel(g))
     for (int64_t n = 0; n < g.N; ++n)
       for (int64_t c = 0; c < g.C; ++c) op(n * g.C + c, c);
     return;
   }
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (parallel(g))
   for (int64_t n = 0; n < g.N; ++n) {
     for (int64_t c = 0; c < g.C; ++c) {
       const int64_t base = (n * g.C + c) * g.S;
@@ -195,7 +200,7 @@ std::vector<GradSums> gradient_sums(const Geometry& g, const float* dy, const fl
   std::vector<GradSums> partial(static_cast<std::size_t>(g.C * pieces));
   if (g.S == 1) {
     const int64_t blocks = (g.C + kChannelBlock - 1) / kChannelBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel(g))
     for (int64_t task = 0; task < blocks * pieces; ++task) {
       const int64_t c0 = task / pieces * kChannelBlock, k = task % pieces;
       const int64_t width = std::min(kChannelBlock, g.C - c0);
@@ -212,7 +217,7 @@ std::vector<GradSums> gradient_sums(const Geometry& g, const float* dy, const fl
       for (int64_t j = 0; j < width; ++j) partial[(c0 + j) * pieces + k] = {sum_dy[j], sum_dy_xmu[j]};
     }
   } else {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel(g))
     for (int64_t task = 0; task < g.C * pieces; ++task) {
       const int64_t c = task / pieces, k = task % pieces;
       const Acc mu = mean[c];

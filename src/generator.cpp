@@ -25,6 +25,13 @@ void Generator::uniform(float* out, int64_t count) {
   }
 }
 
+void Generator::random_u32(uint32_t* out, int64_t count) {
+  for (int64_t i = 0; i < count; i += 4) {
+    const auto block = next_block();
+    for (int64_t j = 0; j < 4 && i + j < count; ++j) out[i + j] = block[j];
+  }
+}
+
 void Generator::normal(float* out, int64_t count) {
   constexpr double kTwoPi = 6.283185307179586476925286766559;
   for (int64_t i = 0; i < count; i += 4) {

@@ -121,7 +121,7 @@ nn::NamedTensors Optimizer::state() const {
   return out;
 }
 
-void Optimizer::load_state(const nn::NamedTensors& state) {
+void Optimizer::check_state(const nn::NamedTensors& state) const {
   const nn::NamedTensors own = this->state();
   NORMRT_CHECK(state.size() == own.size(), "optimizer load_state: expected ", own.size(), " entries, got ",
                state.size());
@@ -132,6 +132,10 @@ void Optimizer::load_state(const nn::NamedTensors& state) {
                      state[i].second.dtype() == own[i].second.dtype(),
                  "optimizer load_state: size mismatch for '", own[i].first, "'");
   }
+}
+
+void Optimizer::load_state(const nn::NamedTensors& state) {
+  check_state(state);
   std::size_t e = 0;
   for (std::size_t i = 0; i < state_.size(); ++i) {
     for (std::size_t k = 0; k < slot_names_.size(); ++k) state_[i].slots[k].copy_(state[e++].second);

@@ -18,6 +18,8 @@ class Generator {
 
   // Fills `out` with uniform floats in [0, 1), then with standard normals (Box-Muller), respectively.
   void uniform(float* out, int64_t count);
+  // Raw 32-bit words of the stream.
+  void random_u32(uint32_t* out, int64_t count);
   void normal(float* out, int64_t count);
 
   // Skips `blocks` Philox blocks (consumers that generate on a device reserve their range this way).

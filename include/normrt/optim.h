@@ -25,8 +25,10 @@ class Optimizer {
   // Per-parameter state with keys "<index>.<name>" (e.g. "0.exp_avg", "0.step"), for checkpoints.
   nn::NamedTensors state() const;
   // Restores state() of an optimizer of the same kind over parameters of the same shapes; checks everything
-  // before changing anything.
+  // (check_state) before changing anything.
   void load_state(const nn::NamedTensors& state);
+  // Throws normrt::Error naming the first key that does not match this optimizer's state.
+  void check_state(const nn::NamedTensors& state) const;
 
  protected:
   // `slots`: names of the per-element state tensors (zero-initialised, on the parameter's device).

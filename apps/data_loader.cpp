@@ -1,0 +1,116 @@
+#include "data_loader.h"
+
+#include <numeric>
+
+#include "normrt/cuda.h"
+#include "normrt/cuda_check.h"
+#include "normrt/error.h"
+
+namespace normrt::app {
+
+#if NORMRT_WITH_CUDA
+// Two pinned buffers used alternately; copied[i] marks the end of buffer i's last copy.
+struct DataLoader::Staging {
+  int device;
+  std::size_t floats;
+  float* pinned[2] = {nullptr, nullptr};
+  cudaEvent_t copied[2] = {nullptr, nullptr};
+  int next = 0;
+  Staging(int device_index, std::size_t batch_floats) : device(device_index), floats(batch_floats) {
+    cuda::DeviceGuard guard(device);
+    for (int i = 0; i < 2; ++i) {
+      NORMRT_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&pinned[i]), floats * sizeof(float)));
+      NORMRT_CUDA_CHECK(cudaEventCreateWithFlags(&copied[i], cudaEventDisableTiming));
+    }
+  }
+  ~Staging() {
+    for (int i = 0; i < 2; ++i) {
+      if (copied[i]) NORMRT_CUDA_CHECK_LOG(cudaEventSynchronize(copied[i]));
+      if (copied[i]) NORMRT_CUDA_CHECK_LOG(cudaEventDestroy(copied[i]));
+      if (pinned[i]) NORMRT_CUDA_CHECK_LOG(cudaFreeHost(pinned[i]));
+    }
+  }
+};
+#else
+struct DataLoader::Staging {};
+#endif
+
+DataLoader::DataLoader(const Dataset& data, std::vector<int64_t> indices, LoaderOptions options, uint64_t seed,
+                       Device device)
+    : data_(data), indices_(std::move(indices)), options_(options), generator_(seed), device_(device) {
+  NORMRT_CHECK(options.batch_size > 0, "batch size must be positive, got ", options.batch_size);
+  if (indices_.empty()) {
+    indices_.resize(static_cast<std::size_t>(data.count));
+    std::iota(indices_.begin(), indices_.end(), 0);
+  }
+  order_ = indices_;
+  if (device.is_cuda()) {
+#if NORMRT_WITH_CUDA
+    staging_ = std::make_unique<Staging>(device.index(),
+                                         static_cast<std::size_t>(options.batch_size * data.pixels_per_image()));
+#endif
+  }
+}
+
+DataLoader::~DataLoader() = default;
+
+int64_t DataLoader::batches_per_epoch() const {
+  const int64_t n = size();
+  return options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
+}
+
+void DataLoader::start_epoch() {
+  order_ = indices_;
+  cursor_ = 0;
+  if (!options_.shuffle) return;
+  // Fisher-Yates with the loader's Philox stream.
+  std::vector<uint32_t> bits(order_.size());
+  generator_.random_u32(bits.data(), static_cast<int64_t>(bits.size()));
+  for (std::size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[bits[i - 1] % i]);
+}
+
+void DataLoader::fill(float* images, int64_t* labels, int64_t first, int64_t count) const {
+  const int64_t pixels = data_.pixels_per_image();
+  const float mean = options_.normalize ? options_.normalize->first : 0.0f;
+  const float inv_std = options_.normalize ? 1.0f / options_.normalize->second : 1.0f;
+  for (int64_t b = 0; b < count; ++b) {
+    const int64_t sample = order_[static_cast<std::size_t>(first + b)];
+    const uint8_t* src = data_.pixels.data() + sample * pixels;
+    float* dst = images + b * pixels;
+    for (int64_t p = 0; p < pixels; ++p) dst[p] = (static_cast<float>(src[p]) / 255.0f - mean) * inv_std;
+    labels[b] = data_.labels[static_cast<std::size_t>(sample)];
+  }
+}
+
+std::optional<Batch> DataLoader::next() {
+  const int64_t remaining = size() - cursor_;
+  if (remaining <= 0 || (options_.drop_last && remaining < options_.batch_size)) return std::nullopt;
+  const int64_t count = std::min(options_.batch_size, remaining);
+  const int64_t pixels = data_.pixels_per_image();
+  Batch batch;
+  batch.labels = empty({count}, TensorOptions().dtype(DType::Int64));
+  if (device_.is_cpu()) {
+    batch.images = empty({count, pixels});
+    fill(batch.images.data<float>(), batch.labels.data<int64_t>(), cursor_, count);
+  } else {
+#if NORMRT_WITH_CUDA
+    Staging& s = *staging_;
+    const int slot = s.next;
+    s.next ^= 1;
+    cuda::DeviceGuard guard(s.device);
+    // The buffer's previous copy must be done before it is overwritten (it was issued two batches ago).
+    NORMRT_CUDA_CHECK(cudaEventSynchronize(s.copied[slot]));
+    fill(s.pinned[slot], batch.labels.data<int64_t>(), cursor_, count);
+    const cudaStream_t stream = cuda::current_stream(s.device);
+    batch.images = empty({count, pixels}, device_);
+    NORMRT_CUDA_CHECK(cudaMemcpyAsync(batch.images.data<float>(), s.pinned[slot],
+                                      static_cast<std::size_t>(count * pixels) * sizeof(float), cudaMemcpyHostToDevice,
+                                      stream));
+    NORMRT_CUDA_CHECK(cudaEventRecord(s.copied[slot], stream));
+#endif
+  }
+  cursor_ += count;
+  return batch;
+}
+
+}  // namespace normrt::app

@@ -1,0 +1,96 @@
+// normrt-train: trains the Fashion-MNIST MLP with or without BatchNorm (or both with --compare), evaluates,
+// checkpoints, and writes curves (SVG) and metrics (CSV, JSON) to --out.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "checkpoint.h"
+#include "normrt/error.h"
+#include "trainer.h"
+
+using namespace normrt;
+using namespace normrt::app;
+
+int main(int argc, char** argv) {
+  CLI::App cli{"Train an MLP with and without BatchNorm on Fashion-MNIST (normrt)"};
+  TrainConfig c;
+  std::string data_dir = kDefaultDataDir, out_dir = "runs/latest";
+  bool compare = false, eval_only = false, no_progress = false;
+  cli.add_option("--model", c.model, "mlp | mlp-bn (cnn-bn is reserved for the convolution work)")
+      ->capture_default_str();
+  cli.add_option("--epochs", c.epochs, "epochs to train")->capture_default_str();
+  cli.add_option("--batch-size", c.batch_size, "samples per batch")->capture_default_str();
+  cli.add_option("--optimizer", c.optimizer, "sgd | adam | adadelta")->capture_default_str();
+  cli.add_option("--lr", c.lr, "learning rate")->capture_default_str();
+  cli.add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str();
+  cli.add_option("--weight-decay", c.weight_decay, "weight decay")->capture_default_str();
+  cli.add_option("--dropout", c.dropout, "dropout after each hidden layer (0: none)")->capture_default_str();
+  cli.add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
+  cli.add_option("--bn-backend", c.bn_backend, "native | cudnn")->capture_default_str();
+  cli.add_option("--seed", c.seed, "seed of initialisation, shuffling and dropout")->capture_default_str();
+  cli.add_flag("--normalize", c.normalize, "Normalize(0.2860, 0.3530) after scaling pixels to [0, 1]");
+  cli.add_flag("--compare", compare, "train mlp and mlp-bn from the same seed and report both");
+  cli.add_option("--save", c.save_path, "checkpoint written after every epoch");
+  cli.add_option("--resume", c.resume_path, "checkpoint to continue from (or to evaluate with --eval)");
+  cli.add_option("--out", out_dir, "directory for curves.svg, metrics.csv and metrics.json")->capture_default_str();
+  cli.add_flag("--eval", eval_only, "only evaluate the --resume checkpoint on the test set");
+  cli.add_option("--val-split", c.val_split, "fraction of the training set held out for validation");
+  cli.add_option("--early-stopping", c.early_stopping,
+                 "stop after this many epochs without a better validation loss (needs --val-split)");
+  cli.add_option("--data-dir", data_dir, "folder with the (gzipped) IDX files")->capture_default_str();
+  cli.add_option("--limit-train", c.limit_train, "use only the first N training images");
+  cli.add_option("--limit-test", c.limit_test, "use only the first N test images");
+  cli.add_flag("--no-progress", no_progress, "no progress output within epochs");
+  CLI11_PARSE(cli, argc, argv);
+  c.progress = !no_progress;
+
+  try {
+    NORMRT_CHECK(c.early_stopping == 0 || c.val_split > 0, "--early-stopping needs --val-split");
+    NORMRT_CHECK(!(compare && (eval_only || !c.resume_path.empty())), "--compare trains from scratch: drop --resume/--eval");
+    const Dataset train = load_dataset(data_dir, true);
+    const Dataset test = load_dataset(data_dir, false);
+    std::printf("Fashion-MNIST: %lld training and %lld test images from %s; device %s\n",
+                static_cast<long long>(train.count), static_cast<long long>(test.count), data_dir.c_str(),
+                resolve_device(c.device).str().c_str());
+    if (eval_only) {
+      NORMRT_CHECK(!c.resume_path.empty(), "--eval needs --resume PATH");
+      Trainer trainer(c, train, test);
+      trainer.restore(load_checkpoint(c.resume_path));
+      c.epochs = 0;
+      DataLoader loader(test, {}, LoaderOptions{c.batch_size, false, false, std::nullopt}, 0, resolve_device(c.device));
+      const auto [loss, accuracy] = trainer.evaluate(loader, false);
+      std::printf("%s on the test set: loss %.4f, accuracy %.4f\n", c.resume_path.c_str(), loss, accuracy);
+      return 0;
+    }
+    std::filesystem::create_directories(out_dir);
+    std::vector<RunResult> runs;
+    for (const std::string& model : compare ? std::vector<std::string>{"mlp", "mlp-bn"} : std::vector<std::string>{c.model}) {
+      TrainConfig run_config = c;
+      run_config.model = model;
+      if (compare && !c.save_path.empty()) run_config.save_path = c.save_path + "." + model;
+      Trainer trainer(run_config, train, test);
+      runs.push_back(trainer.run());
+    }
+    std::printf("\nSummary\n");
+    for (const auto& r : runs) {
+      if (r.epochs.empty()) continue;
+      const auto& last = r.epochs.back();
+      std::printf("  %-6s first-epoch train loss %.4f, final test accuracy %.4f (%d epochs, %.2f s/epoch)\n",
+                  r.model.c_str(), r.epochs.front().train_loss, last.test_accuracy, last.epoch,
+                  [&] { double s = 0; for (const auto& m : r.epochs) s += m.seconds; return s / r.epochs.size(); }());
+      if (r.test_accuracy_train_mode >= 0)
+        std::printf("  %-6s test accuracy in train mode (batch statistics) %.4f vs eval mode (running statistics) "
+                    "%.4f (eval() makes predictions independent of the batch)\n",
+                    r.model.c_str(), r.test_accuracy_train_mode, last.test_accuracy);
+    }
+    write_metrics(out_dir, runs);
+    write_curves_svg(out_dir + "/curves.svg", runs);
+    std::printf("curves: %s/curves.svg; metrics: %s/metrics.csv, %s/metrics.json\n", out_dir.c_str(), out_dir.c_str(),
+                out_dir.c_str());
+  } catch (const Error& e) {
+    std::fprintf(stderr, "normrt-train: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
