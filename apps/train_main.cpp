@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   cli.add_option("--batch-size", c.batch_size, "samples per batch")->capture_default_str();
   cli.add_option("--optimizer", c.optimizer, "sgd | adam | adadelta")->capture_default_str();
   cli.add_option("--lr", c.lr, "learning rate")->capture_default_str();
+  cli.add_option("--lr-schedule", c.lr_schedule, "cosine (annealed to 0 over --epochs) | none")->capture_default_str();
   cli.add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str();
   cli.add_option("--weight-decay", c.weight_decay, "weight decay")->capture_default_str();
   cli.add_option("--dropout", c.dropout, "dropout after each hidden layer (0: none)")->capture_default_str();

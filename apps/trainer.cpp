@@ -216,6 +216,13 @@ RunResult Trainer::run() {
   }
   const bool tty = config_.progress && ::isatty(STDOUT_FILENO);
   nn::CrossEntropyLoss criterion;
+  NORMRT_CHECK(config_.lr_schedule == "cosine" || config_.lr_schedule == "none", "unknown --lr-schedule '",
+               config_.lr_schedule, "' (cosine, none)");
+  std::optional<optim::CosineAnnealingLR> schedule;
+  if (config_.lr_schedule == "cosine" && config_.epochs > 0) {
+    schedule.emplace(*optimizer_, config_.epochs);
+    schedule->set_epoch(start);
+  }
   for (int epoch = start; epoch < config_.epochs; ++epoch) {
     const auto t0 = Clock::now();
     model_->train();
@@ -280,6 +287,7 @@ RunResult Trainer::run() {
                 m.test_accuracy, val, m.seconds, m.samples_per_second);
     std::fflush(stdout);
     result.epochs.push_back(m);
+    if (schedule) schedule->step();
     if (!config_.save_path.empty()) save_checkpoint(config_.save_path, checkpoint_state(epoch + 1));
     if (val_loader_) {
       if (m.val_loss < best_val_loss_) {

@@ -20,6 +20,7 @@ struct TrainConfig {
   int64_t batch_size = 128;
   std::string optimizer = "adam";  // sgd | adam | adadelta
   double lr = 1e-3;
+  std::string lr_schedule = "cosine";  // cosine (annealed to 0 over `epochs`) | none
   double momentum = 0.9;  // SGD
   double weight_decay = 0.0;
   double dropout = 0.0;
