@@ -47,6 +47,9 @@ int main(int argc, char** argv) {
   c.progress = !no_progress;
 
   try {
+    if (!compare) check_model_name(c.model);
+    parse_backend(c.bn_backend);
+    resolve_device(c.device);
     NORMRT_CHECK(c.early_stopping == 0 || c.val_split > 0, "--early-stopping needs --val-split");
     NORMRT_CHECK(!(compare && (eval_only || !c.resume_path.empty())), "--compare trains from scratch: drop --resume/--eval");
     const Dataset train = load_dataset(data_dir, true);

@@ -72,11 +72,15 @@ void set_generator_state(Generator& g, const Tensor& t) {
 
 }  // namespace
 
-std::shared_ptr<nn::Sequential> build_model(const std::string& kind, double dropout, Generator& gen,
-                                            std::optional<Backend> bn_backend) {
+void check_model_name(const std::string& kind) {
   NORMRT_CHECK(kind != "cnn-bn", "--model cnn-bn needs convolution layers, which normrt does not have yet; use mlp or "
                                  "mlp-bn");
   NORMRT_CHECK(kind == "mlp" || kind == "mlp-bn", "unknown model '", kind, "' (mlp, mlp-bn)");
+}
+
+std::shared_ptr<nn::Sequential> build_model(const std::string& kind, double dropout, Generator& gen,
+                                            std::optional<Backend> bn_backend) {
+  check_model_name(kind);
   const bool bn = kind == "mlp-bn";
   auto model = std::make_shared<nn::Sequential>();
   int64_t width = 784;

@@ -52,6 +52,9 @@ struct RunResult {
   std::string best_checkpoint;
 };
 
+// Throws unless `kind` names a model build_model makes.
+void check_model_name(const std::string& kind);
+
 // The network for `kind` ("mlp" or "mlp-bn"; "cnn-bn" is refused until convolutions exist), initialised from
 // `gen`, with Dropout(p) after each hidden activation when dropout > 0.
 std::shared_ptr<nn::Sequential> build_model(const std::string& kind, double dropout, Generator& gen,
