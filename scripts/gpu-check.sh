@@ -4,9 +4,11 @@
 # benchmarks/results/<date>-<gpu>.md and .json (card, driver, CUDA/cuDNN versions, commands, numbers).
 #
 #   scripts/gpu-check.sh            # build + run (a GPU machine with the build dependencies, or the Docker image)
-#   scripts/gpu-check.sh build      # only build ./build-gpu (any machine with nvcc; NORMRT_GPU_ARCH, default 90)
-#   scripts/gpu-check.sh run        # only run from an existing ./build-gpu (e.g. one built elsewhere and copied)
-# NORMRT_RESULTS_DIR overrides where the report goes (default benchmarks/results).
+#   scripts/gpu-check.sh build      # only build ./build-gpu (any machine with nvcc; NORMRT_GPU_ARCH, default 90),
+#                                   # and copy the Debian runtime libraries the binaries need to build-gpu/runtime-libs
+#   scripts/gpu-check.sh run        # only run the binaries of an existing ./build-gpu (e.g. built elsewhere, carried)
+# NORMRT_RESULTS_DIR overrides where the report goes (default benchmarks/results). The run phase finds cuDNN and
+# cuBLAS in the toolkit or in the pip wheels of a PyTorch installation (LD_LIBRARY_PATH).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 phase=${1:-all}
@@ -23,8 +25,19 @@ if [ "$phase" = all ] || [ "$phase" = build ]; then
   arch=$(gpu_arch)
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=${arch}" || exit 1
   cmake --build "$build_dir" -j "$(nproc)" || exit 1
+  mkdir -p "$build_dir/runtime-libs"
+  for lib in libbenchmark libopenblas libgfortran libquadmath libgomp; do
+    ldd "$build_dir/benchmarks/bench_nn" "$build_dir/tests/normrt_gpu_tests" 2>/dev/null | awk -v l="$lib" '$1 ~ l {print $3}' |
+      sort -u | xargs -r -I{} cp -L {} "$build_dir/runtime-libs/"
+  done
   [ "$phase" = build ] && exit 0
 fi
+
+export LD_LIBRARY_PATH="$PWD/$build_dir/runtime-libs:${LD_LIBRARY_PATH:-}"
+for module in nvidia.cudnn nvidia.cublas; do
+  dir=$(python3 -c "import $module, os; print(os.path.join(list($module.__path__)[0], 'lib'))" 2>/dev/null) &&
+    [ -d "$dir" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$dir"
+done
 
 results_dir=${NORMRT_RESULTS_DIR:-benchmarks/results}
 mkdir -p "$results_dir"
@@ -48,8 +61,8 @@ status=0
 section() { printf '\n## %s\n\n```\n' "$1" >> "$report"; }
 end_section() { printf '```\n' >> "$report"; }
 
-section "ctest -L gpu"
-ctest --test-dir "$build_dir" -L gpu --output-on-failure >> "$report" 2>&1 || status=1
+section "normrt_gpu_tests (every test of label gpu)"
+"$build_dir/tests/normrt_gpu_tests" --gtest_brief=1 >> "$report" 2>&1 || status=1
 end_section
 
 # The sanitizers run the BatchNorm tests on small shapes (racecheck is slow on large grids).
@@ -64,6 +77,24 @@ done
 section "bench_batchnorm --benchmark_filter=gpu"
 "$build_dir/benchmarks/bench_batchnorm" --benchmark_filter=gpu --benchmark_out="$stem.json" \
   --benchmark_out_format=json --benchmark_color=false 2>&1 | sed -n '/^Summary/,$p' >> "$report" || status=1
+end_section
+
+section "bench_nn --benchmark_filter=gpu"
+"$build_dir/benchmarks/bench_nn" --benchmark_filter=gpu --benchmark_color=false 2>&1 | grep -E "^gpu|^Run|error" \
+  >> "$report" || status=1
+end_section
+
+section "normrt-train --compare --device cuda (Fashion-MNIST, when present)"
+if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || [ -n "${NORMRT_DATA_DIR:-}" ]; then
+  "$build_dir/apps/normrt-train" --compare --device cuda --no-progress --out "$results_dir/train-gpu" \
+    --data-dir "${NORMRT_DATA_DIR:-/usr/share/datasets/fashion-mnist}" >> "$report" 2>&1 || status=1
+  if python3 -c "import torch" 2>/dev/null; then
+    python3 benchmarks/train_pytorch.py --data-dir "${NORMRT_DATA_DIR:-/usr/share/datasets/fashion-mnist}" \
+      >> "$report" 2>&1 || status=1
+  fi
+else
+  echo "skipped: no Fashion-MNIST files (set NORMRT_DATA_DIR)" >> "$report"
+fi
 end_section
 
 echo "report: $report (status $status)"
