@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "normrt/normrt.h"
 
 #if NORMRT_WITH_CUDA
@@ -99,30 +100,7 @@ class L2Flusher {
   std::size_t bytes_ = 0;
 };
 
-class Events {
- public:
-  Events() {
-    NORMRT_CUDA_CHECK(cudaEventCreate(&start_));
-    NORMRT_CUDA_CHECK(cudaEventCreate(&stop_));
-  }
-  ~Events() {
-    NORMRT_CUDA_CHECK_LOG(cudaEventDestroy(start_));
-    NORMRT_CUDA_CHECK_LOG(cudaEventDestroy(stop_));
-  }
-  // Seconds taken by fn's work on `stream`.
-  double time(cudaStream_t stream, const std::function<void()>& fn) {
-    NORMRT_CUDA_CHECK(cudaEventRecord(start_, stream));
-    fn();
-    NORMRT_CUDA_CHECK(cudaEventRecord(stop_, stream));
-    NORMRT_CUDA_CHECK(cudaEventSynchronize(stop_));
-    float ms = 0;
-    NORMRT_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-    return ms * 1e-3;
-  }
-
- private:
-  cudaEvent_t start_, stop_;
-};
+using bench::Events;
 
 void run_gpu(benchmark::State& state, const Shape& shape, Mode mode, Backend backend) {
   try {
@@ -195,16 +173,7 @@ struct Entry {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> args(argv, argv + argc);
-  bool repetitions_given = false;
-  for (char* a : args) repetitions_given = repetitions_given || std::strstr(a, "--benchmark_repetitions") == a;
-  std::string repetitions = "--benchmark_repetitions=5", aggregates = "--benchmark_report_aggregates_only=true";
-  if (!repetitions_given) {
-    args.push_back(repetitions.data());
-    args.push_back(aggregates.data());
-  }
-  int count = static_cast<int>(args.size());
-  benchmark::Initialize(&count, args.data());
+  bench::initialize(argc, argv);
 
   std::vector<Entry> entries;
   for (Mode mode : {Mode::ForwardTraining, Mode::ForwardEval, Mode::Backward}) {

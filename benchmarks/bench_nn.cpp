@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 
+#include "bench_util.h"
 #include "normrt/normrt.h"
 
 #if NORMRT_WITH_CUDA
@@ -35,21 +36,9 @@ void timed(benchmark::State& state, const Device& device, const std::function<vo
   for (int i = 0; i < 3; ++i) fn();
 #if NORMRT_WITH_CUDA
   if (device.is_cuda()) {
-    cudaEvent_t start, stop;
-    NORMRT_CUDA_CHECK(cudaEventCreate(&start));
-    NORMRT_CUDA_CHECK(cudaEventCreate(&stop));
+    bench::Events events;
     const cudaStream_t stream = cuda::current_stream(device.index());
-    for (auto _ : state) {
-      NORMRT_CUDA_CHECK(cudaEventRecord(start, stream));
-      fn();
-      NORMRT_CUDA_CHECK(cudaEventRecord(stop, stream));
-      NORMRT_CUDA_CHECK(cudaEventSynchronize(stop));
-      float ms = 0;
-      NORMRT_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      state.SetIterationTime(ms * 1e-3);
-    }
-    NORMRT_CUDA_CHECK(cudaEventDestroy(start));
-    NORMRT_CUDA_CHECK(cudaEventDestroy(stop));
+    for (auto _ : state) state.SetIterationTime(events.time(stream, fn));
     return;
   }
 #endif
@@ -140,16 +129,7 @@ void optimizer_step(benchmark::State& state, Device device, int kind) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> args(argv, argv + argc);
-  bool repetitions_given = false;
-  for (char* a : args) repetitions_given = repetitions_given || std::strstr(a, "--benchmark_repetitions") == a;
-  std::string repetitions = "--benchmark_repetitions=5", aggregates = "--benchmark_report_aggregates_only=true";
-  if (!repetitions_given) {
-    args.push_back(repetitions.data());
-    args.push_back(aggregates.data());
-  }
-  int count = static_cast<int>(args.size());
-  benchmark::Initialize(&count, args.data());
+  bench::initialize(argc, argv);
   std::vector<std::pair<std::string, Device>> devices = {{"cpu", Device::cpu()}};
   if (cuda::is_available()) devices.emplace_back("gpu", Device::cuda(0));
   for (const auto& [tag, device] : devices) {

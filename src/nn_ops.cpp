@@ -38,6 +38,14 @@ void check_same_shape(const Tensor& a, const char* an, const Tensor& b, const ch
                shape_str(b.sizes()));
 }
 
+// Two float32 tensors of one shape on one device (a gradient and the tensor it belongs to, an input and a target).
+void check_pair(const Tensor& a, const char* an, const Tensor& b, const char* bn) {
+  check_float(a, an);
+  check_float(b, bn);
+  check_same_shape(a, an, b, bn);
+  check_same_device(a, b);
+}
+
 nnmath::Activation math_kind(Activation kind) {
   switch (kind) {
     case Activation::ReLU: return nnmath::Activation::ReLU;
@@ -87,10 +95,7 @@ Tensor activation(Activation kind, const Tensor& input) {
 }
 
 Tensor activation_backward(Activation kind, const Tensor& grad_output, const Tensor& output) {
-  check_float(grad_output, "grad_output");
-  check_float(output, "output");
-  check_same_shape(grad_output, "grad_output", output, "output");
-  check_same_device(grad_output, output);
+  check_pair(grad_output, "grad_output", output, "output");
   Tensor out = empty(output.sizes(), output.device());
   const float *dy = grad_output.data<float>(), *y = output.data<float>();
   float* dx = out.data<float>();
@@ -142,10 +147,7 @@ Tensor softmax(const Tensor& input, bool log) {
 }
 
 Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, bool log) {
-  check_float(grad_output, "grad_output");
-  check_float(output, "output");
-  check_same_shape(grad_output, "grad_output", output, "output");
-  check_same_device(grad_output, output);
+  check_pair(grad_output, "grad_output", output, "output");
   NORMRT_CHECK(output.dim() == 2, "softmax_backward: expected a 2-D (N, C) output, got shape ",
                shape_str(output.sizes()));
   const int64_t rows = output.size(0), cols = output.size(1);
@@ -356,10 +358,7 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
 }
 
 LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  check_float(input, "input");
-  check_float(target, "target");
-  check_same_shape(input, "input", target, "target");
-  check_same_device(input, target);
+  check_pair(input, "input", target, "target");
   const int64_t n = input.numel();
   const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;
   LossResult result{empty({}, input.device()), empty(input.sizes(), input.device())};

@@ -230,29 +230,22 @@ void Adadelta::step() {
 }
 
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
-    : optimizer_(optimizer), base_lr_(optimizer.lr()), step_size_(step_size), gamma_(gamma) {
+    : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
   NORMRT_CHECK(step_size > 0, "StepLR: step_size must be positive, got ", step_size);
 }
 
-void StepLR::set_epoch(int64_t epoch) {
-  epoch_ = epoch;
-  optimizer_.set_lr(base_lr_ * std::pow(gamma_, static_cast<double>(epoch_ / step_size_)));
+double StepLR::lr_at(int64_t epoch) const {
+  return base_lr() * std::pow(gamma_, static_cast<double>(epoch / step_size_));
 }
 
-void StepLR::step() { set_epoch(epoch_ + 1); }
-
 CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t t_max, double eta_min)
-    : optimizer_(optimizer), base_lr_(optimizer.lr()), t_max_(t_max), eta_min_(eta_min) {
+    : LRScheduler(optimizer), t_max_(t_max), eta_min_(eta_min) {
   NORMRT_CHECK(t_max > 0, "CosineAnnealingLR: T_max must be positive, got ", t_max);
 }
 
-void CosineAnnealingLR::set_epoch(int64_t epoch) {
-  epoch_ = epoch;
+double CosineAnnealingLR::lr_at(int64_t epoch) const {
   const double pi = 3.14159265358979323846;
-  optimizer_.set_lr(eta_min_ + (base_lr_ - eta_min_) *
-                                   (1 + std::cos(pi * static_cast<double>(epoch_) / static_cast<double>(t_max_))) / 2);
+  return eta_min_ + (base_lr() - eta_min_) * (1 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(t_max_))) / 2;
 }
-
-void CosineAnnealingLR::step() { set_epoch(epoch_ + 1); }
 
 }  // namespace normrt::optim

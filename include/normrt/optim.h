@@ -109,36 +109,48 @@ class Adadelta : public Optimizer {
   AdadeltaOptions options_;
 };
 
-// lr = base_lr * gamma^(epoch / step_size); call step() once per epoch.
-class StepLR {
+// A learning rate that is a function of the epoch; step() once per epoch, set_epoch() to jump (resuming).
+class LRScheduler {
  public:
-  StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1);
-  void step();
+  virtual ~LRScheduler() = default;
+  void step() { set_epoch(epoch_ + 1); }
+  void set_epoch(int64_t epoch) {
+    epoch_ = epoch;
+    optimizer_.set_lr(lr_at(epoch));
+  }
   int64_t epoch() const { return epoch_; }
-  void set_epoch(int64_t epoch);
+
+ protected:
+  explicit LRScheduler(Optimizer& optimizer) : optimizer_(optimizer), base_lr_(optimizer.lr()) {}
+  virtual double lr_at(int64_t epoch) const = 0;
+  double base_lr() const { return base_lr_; }
 
  private:
   Optimizer& optimizer_;
   double base_lr_;
-  int64_t step_size_;
-  double gamma_;
   int64_t epoch_ = 0;
 };
 
-// lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2.
-class CosineAnnealingLR {
+// lr = base_lr * gamma^(epoch / step_size).
+class StepLR : public LRScheduler {
  public:
-  CosineAnnealingLR(Optimizer& optimizer, int64_t t_max, double eta_min = 0.0);
-  void step();
-  int64_t epoch() const { return epoch_; }
-  void set_epoch(int64_t epoch);
+  StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1);
 
  private:
-  Optimizer& optimizer_;
-  double base_lr_;
+  double lr_at(int64_t epoch) const override;
+  int64_t step_size_;
+  double gamma_;
+};
+
+// lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2.
+class CosineAnnealingLR : public LRScheduler {
+ public:
+  CosineAnnealingLR(Optimizer& optimizer, int64_t t_max, double eta_min = 0.0);
+
+ private:
+  double lr_at(int64_t epoch) const override;
   int64_t t_max_;
   double eta_min_;
-  int64_t epoch_ = 0;
 };
 
 }  // namespace normrt::optim
