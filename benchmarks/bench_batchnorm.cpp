@@ -20,6 +20,9 @@
 
 #include "bench_util.h"
 #include "normrt/normrt.h"
+#ifdef NORMRT_BENCH_VARIANTS
+#include "batchnorm_forward_single_read.cuh"
+#endif
 
 #if NORMRT_WITH_CUDA
 #include <cuda_runtime.h>
@@ -119,6 +122,55 @@ void run_gpu(benchmark::State& state, const Shape& shape, Mode mode, Backend bac
   }
 }
 
+#ifdef NORMRT_BENCH_VARIANTS
+std::size_t max_shared_bytes() {
+  int bytes = 0;
+  NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
+  return static_cast<std::size_t>(bytes);
+}
+
+bn::Geometry geometry_of(const Shape& shape) {
+  bn::Geometry g{shape[0], shape[1], 1};
+  for (std::size_t d = 2; d < shape.size(); ++d) g.S *= shape[d];
+  return g;
+}
+
+// Variant 1 (benchmarks/variants/batchnorm_forward_single_read.cu), forward training only.
+void run_gpu_single_read(benchmark::State& state, const Shape& shape) {
+  try {
+    Operands ops(shape, Device::cuda(0));
+    cudaStream_t stream = cuda::current_stream(0);
+    Tensor y = empty(shape, Device::cuda(0)), mean = empty({shape[1]}, Device::cuda(0)), invstd = mean.clone();
+    Tensor semaphore = zeros({1}, TensorOptions(Device::cuda(0)).dtype(DType::Int64));
+    bn::ForwardTrainingParams p;
+    p.geometry = geometry_of(shape);
+    p.x = ops.x.data<float>();
+    p.weight = ops.weight.data<float>();
+    p.bias = ops.bias.data<float>();
+    p.y = y.data<float>();
+    p.save_mean = mean.data<float>();
+    p.save_invstd = invstd.data<float>();
+    p.running_mean = ops.running_mean.data<float>();
+    p.running_var = ops.running_var.data<float>();
+    const std::size_t shared = max_shared_bytes();
+    auto run = [&] {
+      bn::cuda::variants::forward_training_single_read(p, reinterpret_cast<unsigned*>(semaphore.raw_data()), shared,
+                                                       stream);
+    };
+    L2Flusher flusher;
+    Events events;
+    for (int i = 0; i < 3; ++i) run();
+    for (auto _ : state) {
+      flusher.flush(stream);
+      state.SetIterationTime(events.time(stream, run));
+    }
+    state.SetBytesProcessed(state.iterations() * shape_numel(shape) * 8);
+  } catch (const Error& e) {
+    state.SkipWithError(e.what());
+  }
+}
+#endif
+
 double measure_copy_bandwidth() {
   const std::size_t bytes = std::size_t{1} << 30;
   void *src = nullptr, *dst = nullptr;
@@ -166,6 +218,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
 
 struct Entry {
   std::string name, cudnn_name, device, shape;  // cudnn_name empty where cuDNN is not measured
+  std::string variant_name;                      // single-read variant, where it applies
   Mode mode;
   int64_t numel;
 };
@@ -180,7 +233,7 @@ int main(int argc, char** argv) {
     for (const Shape& shape : kCpuShapes) {
       const std::string name = std::string("cpu/native/") + mode_name(mode) + "/" + shape_label(shape);
       benchmark::RegisterBenchmark(name.c_str(), run_cpu, shape, mode)->Unit(benchmark::kMicrosecond)->UseRealTime();
-      entries.push_back({name, "", "cpu", shape_label(shape), mode, shape_numel(shape)});
+      entries.push_back({name, "", "cpu", shape_label(shape), "", mode, shape_numel(shape)});
     }
   }
 #if NORMRT_WITH_CUDA
@@ -201,7 +254,17 @@ int main(int argc, char** argv) {
               ->UseManualTime()
               ->Unit(benchmark::kMicrosecond);
         }
-        entries.push_back({name, cudnn_name, "gpu", shape_label(shape), mode, shape_numel(shape)});
+        std::string variant_name;
+#ifdef NORMRT_BENCH_VARIANTS
+        if (mode == Mode::ForwardTraining &&
+            bn::cuda::variants::single_read_supported(geometry_of(shape), max_shared_bytes())) {
+          variant_name = "gpu/single-read/" + suffix;
+          benchmark::RegisterBenchmark(variant_name.c_str(), run_gpu_single_read, shape)
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond);
+        }
+#endif
+        entries.push_back({name, cudnn_name, "gpu", shape_label(shape), variant_name, mode, shape_numel(shape)});
       }
     }
   }
@@ -211,8 +274,8 @@ int main(int argc, char** argv) {
 
   std::printf("\nSummary (medians)%s\n", g_copy_bandwidth > 0 ? "" : " - no GPU: CPU section only");
   if (g_copy_bandwidth > 0) std::printf("device-to-device copy bandwidth: %.1f GB/s\n", g_copy_bandwidth * 1e-9);
-  std::printf("| device | shape | mode | native us | cuDNN us | native/cuDNN speedup | native GB/s | %% of copy BW |\n"
-              "|---|---|---|---|---|---|---|---|\n");
+  std::printf("| device | shape | mode | native us | cuDNN us | native/cuDNN speedup | native GB/s | %% of copy BW | "
+              "single-read variant us |\n|---|---|---|---|---|---|---|---|---|\n");
   std::map<std::string, std::vector<double>> fractions;
   for (const Entry& e : entries) {
     const double us = reporter.micros(e.name);
@@ -235,8 +298,15 @@ int main(int argc, char** argv) {
       std::snprintf(buf, sizeof buf, "%.2fx", cudnn_us / us);
       speedup = buf;
     }
-    std::printf("| %s | %s | %s | %.1f | %s | %s | %.1f | %s |\n", e.device.c_str(), e.shape.c_str(),
-                mode_name(e.mode), us, cudnn.c_str(), speedup.c_str(), gbs, pct.c_str());
+    std::string variant = "-";
+    const double variant_us = e.variant_name.empty() ? -1 : reporter.micros(e.variant_name);
+    if (variant_us > 0) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.1f", variant_us);
+      variant = buf;
+    }
+    std::printf("| %s | %s | %s | %.1f | %s | %s | %.1f | %s | %s |\n", e.device.c_str(), e.shape.c_str(),
+                mode_name(e.mode), us, cudnn.c_str(), speedup.c_str(), gbs, pct.c_str(), variant.c_str());
   }
   for (const auto& [mode, fs] : fractions) {
     double log_sum = 0;
