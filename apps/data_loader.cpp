@@ -9,17 +9,20 @@
 namespace normrt::app {
 
 #if NORMRT_WITH_CUDA
-// Two pinned buffers used alternately; copied[i] marks the end of buffer i's last copy.
+// Two pinned buffers (images, labels) used alternately; copied[i] marks the end of buffer i's last copies.
 struct DataLoader::Staging {
   int device;
   std::size_t floats;
   float* pinned[2] = {nullptr, nullptr};
+  int64_t* pinned_labels[2] = {nullptr, nullptr};
   cudaEvent_t copied[2] = {nullptr, nullptr};
   int next = 0;
-  Staging(int device_index, std::size_t batch_floats) : device(device_index), floats(batch_floats) {
+  Staging(int device_index, std::size_t batch_floats, std::size_t batch_size)
+      : device(device_index), floats(batch_floats) {
     cuda::DeviceGuard guard(device);
     for (int i = 0; i < 2; ++i) {
       NORMRT_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&pinned[i]), floats * sizeof(float)));
+      NORMRT_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&pinned_labels[i]), batch_size * sizeof(int64_t)));
       NORMRT_CUDA_CHECK(cudaEventCreateWithFlags(&copied[i], cudaEventDisableTiming));
     }
   }
@@ -28,6 +31,7 @@ struct DataLoader::Staging {
       if (copied[i]) NORMRT_CUDA_CHECK_LOG(cudaEventSynchronize(copied[i]));
       if (copied[i]) NORMRT_CUDA_CHECK_LOG(cudaEventDestroy(copied[i]));
       if (pinned[i]) NORMRT_CUDA_CHECK_LOG(cudaFreeHost(pinned[i]));
+      if (pinned_labels[i]) NORMRT_CUDA_CHECK_LOG(cudaFreeHost(pinned_labels[i]));
     }
   }
 };
@@ -47,7 +51,8 @@ DataLoader::DataLoader(const Dataset& data, std::vector<int64_t> indices, Loader
   if (device.is_cuda()) {
 #if NORMRT_WITH_CUDA
     staging_ = std::make_unique<Staging>(device.index(),
-                                         static_cast<std::size_t>(options.batch_size * data.pixels_per_image()));
+                                         static_cast<std::size_t>(options.batch_size * data.pixels_per_image()),
+                                         static_cast<std::size_t>(options.batch_size));
 #endif
   }
 }
@@ -88,9 +93,9 @@ std::optional<Batch> DataLoader::next() {
   const int64_t count = std::min(options_.batch_size, remaining);
   const int64_t pixels = data_.pixels_per_image();
   Batch batch;
-  batch.labels = empty({count}, TensorOptions().dtype(DType::Int64));
   if (device_.is_cpu()) {
     batch.images = empty({count, pixels});
+    batch.labels = empty({count}, TensorOptions().dtype(DType::Int64));
     fill(batch.images.data<float>(), batch.labels.data<int64_t>(), cursor_, count);
   } else {
 #if NORMRT_WITH_CUDA
@@ -100,11 +105,15 @@ std::optional<Batch> DataLoader::next() {
     cuda::DeviceGuard guard(s.device);
     // The buffer's previous copy must be done before it is overwritten (it was issued two batches ago).
     NORMRT_CUDA_CHECK(cudaEventSynchronize(s.copied[slot]));
-    fill(s.pinned[slot], batch.labels.data<int64_t>(), cursor_, count);
+    fill(s.pinned[slot], s.pinned_labels[slot], cursor_, count);
     const cudaStream_t stream = cuda::current_stream(s.device);
     batch.images = empty({count, pixels}, device_);
+    batch.labels = empty({count}, TensorOptions(device_).dtype(DType::Int64));
     NORMRT_CUDA_CHECK(cudaMemcpyAsync(batch.images.data<float>(), s.pinned[slot],
                                       static_cast<std::size_t>(count * pixels) * sizeof(float), cudaMemcpyHostToDevice,
+                                      stream));
+    NORMRT_CUDA_CHECK(cudaMemcpyAsync(batch.labels.data<int64_t>(), s.pinned_labels[slot],
+                                      static_cast<std::size_t>(count) * sizeof(int64_t), cudaMemcpyHostToDevice,
                                       stream));
     NORMRT_CUDA_CHECK(cudaEventRecord(s.copied[slot], stream));
 #endif

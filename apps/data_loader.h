@@ -1,6 +1,8 @@
 // Batches of (images, labels) from a Dataset: seeded shuffle each epoch, drop_last, ToTensor scaling to [0, 1] and
-// optional Normalize(mean, std). On a CUDA device, batches are assembled in two alternating pinned host buffers
-// and copied with cudaMemcpyAsync on the compute stream: the host prepares batch k+1 while the GPU still runs
+// optional Normalize(mean, std). On a CUDA device, batches (images and labels) are assembled in two alternating
+// pinned host buffers
+// and copied with cudaMemcpyAsync on the compute stream (a copy from pageable memory would synchronise the
+// stream): the host prepares batch k+1 while the GPU still runs
 // batch k, and never waits for the device except to reuse a buffer whose copy was issued two batches earlier.
 // (The copy itself is stream-ordered with the kernels; a separate copy stream would need device buffers whose
 // reuse is fenced against compute, which the stream-ordered allocator does not do across streams.)
@@ -25,7 +27,7 @@ struct LoaderOptions {
 
 struct Batch {
   Tensor images;  // (B, rows * cols) float32 on the loader's device
-  Tensor labels;  // (B) int64 on the host (cross_entropy checks them there, then copies)
+  Tensor labels;  // (B) int64 on the loader's device (checked to be classes 0-9 when the data set was loaded)
 };
 
 class DataLoader {
