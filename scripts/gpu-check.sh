@@ -4,9 +4,10 @@
 # benchmarks/results/<date>-<gpu>.md and .json (card, driver, CUDA/cuDNN versions, commands, numbers).
 #
 #   scripts/gpu-check.sh            # build + run (a GPU machine with the build dependencies, or the Docker image)
-#   scripts/gpu-check.sh build      # only build ./build-gpu (any machine with nvcc; NORMRT_GPU_ARCH, default 90),
-#                                   # and copy the Debian runtime libraries the binaries need to build-gpu/runtime-libs
-#   scripts/gpu-check.sh run        # only run the binaries of an existing ./build-gpu (e.g. built elsewhere, carried)
+#   scripts/gpu-check.sh build      # only build ./build-gpu (any machine with nvcc; NORMRT_GPU_ARCH, default 90) and
+#                                   # pack ./gpu-bundle (~10 MB): the GPU binaries plus the Debian runtime libraries
+#                                   # they need, small enough to carry to a GPU machine that lacks the -dev packages
+#   scripts/gpu-check.sh run        # only run, from ./gpu-bundle (or ./build-gpu)
 # NORMRT_RESULTS_DIR overrides where the report goes (default benchmarks/results). The run phase finds cuDNN and
 # cuBLAS in the toolkit or in the pip wheels of a PyTorch installation (LD_LIBRARY_PATH).
 set -uo pipefail
@@ -24,16 +25,25 @@ gpu_arch() {
 if [ "$phase" = all ] || [ "$phase" = build ]; then
   arch=$(gpu_arch)
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=${arch}" || exit 1
-  cmake --build "$build_dir" -j "$(nproc)" || exit 1
-  mkdir -p "$build_dir/runtime-libs"
+  cmake --build "$build_dir" -j "$(nproc)" --target normrt_gpu_tests bench_batchnorm bench_nn normrt-train || exit 1
+  rm -rf gpu-bundle && mkdir -p gpu-bundle/bin gpu-bundle/lib
+  cp "$build_dir/tests/normrt_gpu_tests" "$build_dir/benchmarks/bench_batchnorm" "$build_dir/benchmarks/bench_nn" \
+     "$build_dir/apps/normrt-train" gpu-bundle/bin/
   for lib in libbenchmark libopenblas libgfortran libquadmath libgomp; do
-    ldd "$build_dir/benchmarks/bench_nn" "$build_dir/tests/normrt_gpu_tests" 2>/dev/null | awk -v l="$lib" '$1 ~ l {print $3}' |
-      sort -u | xargs -r -I{} cp -L {} "$build_dir/runtime-libs/"
+    ldd gpu-bundle/bin/* 2>/dev/null | awk -v l="$lib" '$1 ~ l {print $3}' | sort -u | xargs -r -I{} cp -L {} gpu-bundle/lib/
   done
+  du -sh gpu-bundle
   [ "$phase" = build ] && exit 0
 fi
 
-export LD_LIBRARY_PATH="$PWD/$build_dir/runtime-libs:${LD_LIBRARY_PATH:-}"
+bin_dir=gpu-bundle/bin
+[ -d "$bin_dir" ] || bin_dir=""
+gpu_tests=${bin_dir:+$bin_dir/normrt_gpu_tests}; gpu_tests=${gpu_tests:-$build_dir/tests/normrt_gpu_tests}
+bench_bn=${bin_dir:+$bin_dir/bench_batchnorm}; bench_bn=${bench_bn:-$build_dir/benchmarks/bench_batchnorm}
+bench_nn=${bin_dir:+$bin_dir/bench_nn}; bench_nn=${bench_nn:-$build_dir/benchmarks/bench_nn}
+train=${bin_dir:+$bin_dir/normrt-train}; train=${train:-$build_dir/apps/normrt-train}
+export NORMRT_GOLDEN_DIR="$PWD/tests/golden/data" NORMRT_GOLDEN_NN_DIR="$PWD/tests/golden/data_nn"
+export LD_LIBRARY_PATH="$PWD/gpu-bundle/lib:${LD_LIBRARY_PATH:-}"
 for module in nvidia.cudnn nvidia.cublas; do
   dir=$(python3 -c "import $module, os; print(os.path.join(list($module.__path__)[0], 'lib'))" 2>/dev/null) &&
     [ -d "$dir" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$dir"
@@ -62,31 +72,31 @@ section() { printf '\n## %s\n\n```\n' "$1" >> "$report"; }
 end_section() { printf '```\n' >> "$report"; }
 
 section "normrt_gpu_tests (every test of label gpu)"
-"$build_dir/tests/normrt_gpu_tests" --gtest_brief=1 >> "$report" 2>&1 || status=1
+"$gpu_tests" --gtest_brief=1 >> "$report" 2>&1 || status=1
 end_section
 
 # The sanitizers run the BatchNorm tests on small shapes (racecheck is slow on large grids).
 sanitizer_filter='*CudaBatchNormShapes.*/2x1:*CudaBatchNormShapes.*/1x1x2:*CudaBatchNormShapes.*/5x3:*CudaBatchNormShapes.*/7x3x33:*CudaBatchNormShapes.*/4x2x8:*CudaBatchNormShapes.*/2x4x5x7:*CudaBatchNormShapes.*/256x1024:*CudaGolden.*:CudaBatchNorm.SeedExampleOnTheDevice:CudaBatchNorm.EmptyBatchAndNaN'
 for tool in memcheck racecheck initcheck synccheck; do
   section "compute-sanitizer --tool $tool"
-  compute-sanitizer --tool "$tool" --error-exitcode 1 "$build_dir/tests/normrt_gpu_tests" \
+  compute-sanitizer --tool "$tool" --error-exitcode 1 "$gpu_tests" \
     --gtest_filter="$sanitizer_filter" --gtest_brief=1 >> "$report" 2>&1 || status=1
   end_section
 done
 
 section "bench_batchnorm --benchmark_filter=gpu"
-"$build_dir/benchmarks/bench_batchnorm" --benchmark_filter=gpu --benchmark_out="$stem.json" \
+"$bench_bn" --benchmark_filter=gpu --benchmark_out="$stem.json" \
   --benchmark_out_format=json --benchmark_color=false 2>&1 | sed -n '/^Summary/,$p' >> "$report" || status=1
 end_section
 
 section "bench_nn --benchmark_filter=gpu"
-"$build_dir/benchmarks/bench_nn" --benchmark_filter=gpu --benchmark_color=false 2>&1 | grep -E "^gpu|^Run|error" \
+"$bench_nn" --benchmark_filter=gpu --benchmark_color=false 2>&1 | grep -E "^gpu|^Run|error" \
   >> "$report" || status=1
 end_section
 
 section "normrt-train --compare --device cuda (Fashion-MNIST, when present)"
 if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || [ -n "${NORMRT_DATA_DIR:-}" ]; then
-  "$build_dir/apps/normrt-train" --compare --device cuda --no-progress --out "$results_dir/train-gpu" \
+  "$train" --compare --device cuda --no-progress --out "$results_dir/train-gpu" \
     --data-dir "${NORMRT_DATA_DIR:-/usr/share/datasets/fashion-mnist}" >> "$report" 2>&1 || status=1
   if python3 -c "import torch" 2>/dev/null; then
     python3 benchmarks/train_pytorch.py --data-dir "${NORMRT_DATA_DIR:-/usr/share/datasets/fashion-mnist}" \

@@ -1,5 +1,6 @@
 // Replays the PyTorch golden cases (tests/golden/make_golden.py; see its header) through nn::BatchNorm on a device.
 #pragma once
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 
@@ -12,10 +13,16 @@
 #endif
 
 namespace normrt::testing {
+// The data folder: $NORMRT_GOLDEN_DIR when set (binaries run from another checkout), else the one compiled in.
+inline std::string golden_dir() {
+  const char* env = std::getenv("NORMRT_GOLDEN_DIR");
+  return env != nullptr ? env : NORMRT_GOLDEN_DIR;
+}
+
 namespace golden_detail {
 
 inline nlohmann::json load_manifest() {
-  std::ifstream in(std::string(NORMRT_GOLDEN_DIR) + "/cases.json");
+  std::ifstream in(golden_dir() + "/cases.json");
   if (!in) throw std::runtime_error("cannot open golden cases.json");
   return nlohmann::json::parse(in);
 }
@@ -50,7 +57,7 @@ inline void run_golden_case(const std::string& name, const Device& device, doubl
   const nlohmann::json manifest = golden_detail::load_manifest();
   for (const auto& c : manifest["cases"])
     if (c["name"] == name) spec = c;
-  const std::string dir = std::string(NORMRT_GOLDEN_DIR) + "/" + name + "/";
+  const std::string dir = golden_dir() + "/" + name + "/";
   auto load = [&](const std::string& file) { return load_npy(dir + file + ".npy").to(device); };
   auto bn = golden_detail::make_module(spec);
   bn->to(device);

@@ -1,5 +1,6 @@
 // Replays the network-building-block golden cases (tests/golden/make_golden_nn.py; see its header) on a device.
 #pragma once
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 
@@ -13,8 +14,14 @@
 
 namespace normrt::testing {
 
+// The data folder: $NORMRT_GOLDEN_NN_DIR when set (binaries run from another checkout), else the one compiled in.
+inline std::string nn_golden_dir() {
+  const char* env = std::getenv("NORMRT_GOLDEN_NN_DIR");
+  return env != nullptr ? env : NORMRT_GOLDEN_NN_DIR;
+}
+
 inline nlohmann::json nn_golden_manifest() {
-  std::ifstream in(std::string(NORMRT_GOLDEN_NN_DIR) + "/cases.json");
+  std::ifstream in(nn_golden_dir() + "/cases.json");
   if (!in) throw std::runtime_error("cannot open golden data_nn/cases.json");
   return nlohmann::json::parse(in);
 }
@@ -55,7 +62,7 @@ inline void run_nn_golden_case(const std::string& name, const Device& device, do
   const nlohmann::json manifest = nn_golden_manifest();
   for (const auto& c : manifest["cases"])
     if (c["name"] == name) spec = c;
-  const std::string dir = std::string(NORMRT_GOLDEN_NN_DIR) + "/" + name + "/";
+  const std::string dir = nn_golden_dir() + "/" + name + "/";
   auto load_cpu = [&](const std::string& file) { return load_npy(dir + file + ".npy"); };
   auto load = [&](const std::string& file) { return load_cpu(file).to(device); };
   auto close = [&](const Tensor& actual, const std::string& file) {
