@@ -8,7 +8,8 @@
 #                                   # pack ./gpu-bundle (~10 MB): the GPU binaries plus the Debian runtime libraries
 #                                   # they need, small enough to carry to a GPU machine that lacks the -dev packages
 #   scripts/gpu-check.sh run        # only run, from ./gpu-bundle (or ./build-gpu)
-# NORMRT_RESULTS_DIR overrides where the report goes (default benchmarks/results). The run phase finds cuDNN and
+# NORMRT_RESULTS_DIR overrides where the report goes (default benchmarks/results). NORMRT_CHECK_STEPS picks steps
+# of the run phase (default "tests sanitize bench train"), so that a device session can split them across calls. The run phase finds cuDNN and
 # cuBLAS in the toolkit or in the pip wheels of a PyTorch installation (LD_LIBRARY_PATH).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -68,44 +69,52 @@ status=0
   echo
 } > "$report"
 
+steps=" ${NORMRT_CHECK_STEPS:-tests sanitize bench train} "
+want() { [[ "$steps" == *" $1 "* ]]; }
 section() { printf '\n## %s\n\n```\n' "$1" >> "$report"; }
 end_section() { printf '```\n' >> "$report"; }
 
+if want tests; then
 section "normrt_gpu_tests (every test of label gpu)"
 "$gpu_tests" --gtest_brief=1 >> "$report" 2>&1 || status=1
 end_section
+fi
 
 # The sanitizers run the BatchNorm tests on small shapes (racecheck is slow on large grids).
 sanitizer_filter='*CudaBatchNormShapes.*/2x1:*CudaBatchNormShapes.*/1x1x2:*CudaBatchNormShapes.*/5x3:*CudaBatchNormShapes.*/7x3x33:*CudaBatchNormShapes.*/4x2x8:*CudaBatchNormShapes.*/2x4x5x7:*CudaBatchNormShapes.*/256x1024:*CudaGolden.*:CudaBatchNorm.SeedExampleOnTheDevice:CudaBatchNorm.EmptyBatchAndNaN'
-for tool in memcheck racecheck initcheck synccheck; do
+want sanitize && for tool in memcheck racecheck initcheck synccheck; do
   section "compute-sanitizer --tool $tool"
   compute-sanitizer --tool "$tool" --error-exitcode 1 "$gpu_tests" \
     --gtest_filter="$sanitizer_filter" --gtest_brief=1 >> "$report" 2>&1 || status=1
   end_section
 done
 
-section "bench_batchnorm --benchmark_filter=gpu"
-"$bench_bn" --benchmark_filter=gpu --benchmark_out="$stem.json" \
+if want bench; then
+section "bench_batchnorm --benchmark_filter=gpu --benchmark_min_time=0.1"
+"$bench_bn" --benchmark_filter=gpu --benchmark_min_time=0.1 --benchmark_out="$stem.json" \
   --benchmark_out_format=json --benchmark_color=false 2>&1 | sed -n '/^Summary/,$p' >> "$report" || status=1
 end_section
 
-section "bench_nn --benchmark_filter=gpu"
-"$bench_nn" --benchmark_filter=gpu --benchmark_color=false 2>&1 | grep -E "^gpu|^Run|error" \
-  >> "$report" || status=1
+section "bench_nn --benchmark_filter=gpu --benchmark_min_time=0.1"
+"$bench_nn" --benchmark_filter=gpu --benchmark_min_time=0.1 --benchmark_color=false 2>&1 |
+  grep -E "^gpu|^Run|error" >> "$report" || status=1
 end_section
+fi
 
+if want train; then
 section "normrt-train --compare --device cuda (Fashion-MNIST, when present)"
-if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || [ -n "${NORMRT_DATA_DIR:-}" ]; then
-  "$train" --compare --device cuda --no-progress --out "$results_dir/train-gpu" \
-    --data-dir "${NORMRT_DATA_DIR:-/usr/share/datasets/fashion-mnist}" >> "$report" 2>&1 || status=1
+data_dir=${NORMRT_DATA_DIR:-/usr/share/datasets/fashion-mnist}
+if [ -f "$data_dir/train-images-idx3-ubyte.gz" ] || [ -f "$data_dir/train-images-idx3-ubyte" ]; then
+  "$train" --compare --device cuda --no-progress --out "$results_dir/train-gpu" --data-dir "$data_dir" \
+    >> "$report" 2>&1 || status=1
   if python3 -c "import torch" 2>/dev/null; then
-    python3 benchmarks/train_pytorch.py --data-dir "${NORMRT_DATA_DIR:-/usr/share/datasets/fashion-mnist}" \
-      >> "$report" 2>&1 || status=1
+    python3 benchmarks/train_pytorch.py --data-dir "$data_dir" >> "$report" 2>&1 || status=1
   fi
 else
-  echo "skipped: no Fashion-MNIST files (set NORMRT_DATA_DIR)" >> "$report"
+  echo "skipped: no Fashion-MNIST files in $data_dir (set NORMRT_DATA_DIR)" >> "$report"
 fi
 end_section
+fi
 
 echo "report: $report (status $status)"
 exit $status
