@@ -24,8 +24,13 @@ __device__ int tensor_of(const TensorList& list, int64_t i) {
 struct SgdUpdate {
   nnmath::SgdHyper h;
   __device__ void operator()(float& p, float g, float* s1, float*) const {
-    float unused = 0.0f;
-    nnmath::sgd_update(p, g, s1 ? *s1 : unused, h);
+    if (s1 != nullptr) {
+      nnmath::sgd_update(p, g, *s1, h);
+      return;
+    }
+    // Without momentum there is no buffer; a register stands in (one reference to either would take local memory).
+    float no_buffer = 0.0f;
+    nnmath::sgd_update(p, g, no_buffer, h);
   }
 };
 

@@ -164,6 +164,17 @@ TEST_P(NnKernels, MultiTensorOptimizerStepsEqualTheCpuFormula) {
   for (int t = 0; t < count; ++t)
     for (std::size_t i = 0; i < ep[t].size(); ++i) nnmath::sgd_update(ep[t][i], g[t][i], e1[t][i], sgd);
   EXPECT_EQ(p, ep);
+  // Plain SGD keeps no momentum buffer: the kernel gets no state pointers.
+  TensorList plain = list;
+  for (int t = 0; t < count; ++t) plain.state1[t] = plain.state2[t] = nullptr;
+  const nnmath::SgdHyper plain_sgd{0.1f, 0.0f, 1.0f, 0.01f, false, false};
+  sgd_step(plain, plain_sgd, 2, nullptr);
+  for (int t = 0; t < count; ++t)
+    for (std::size_t i = 0; i < ep[t].size(); ++i) {
+      float no_buffer = 0.0f;
+      nnmath::sgd_update(ep[t][i], g[t][i], no_buffer, plain_sgd);
+    }
+  EXPECT_EQ(p, ep);
   for (auto& v : s1)  // Adadelta's states are running averages of squares: non-negative
     for (float& e : v) e = e * e;
   e1 = s1;
