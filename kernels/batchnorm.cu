@@ -13,7 +13,8 @@
 // A single-block finalize kernel merges the partial states in a fixed order (results identical run to run),
 // updates running_mean/running_var in place from the device-side num_batches_tracked, and writes save_mean,
 // save_invstd and the per-channel coefficients of the elementwise pass. The elementwise passes (normalise +
-// affine, input gradient) use float4 loads/stores where S % 4 == 0. A training forward is 3 launches (reduce,
+// affine, input gradient) run over the flat array in float4 units with a scalar head and tail whenever the operands
+// share their 16-byte alignment, whatever S is (a unit may then span channels). A training forward is 3 launches (reduce,
 // finalize, normalise) and no host synchronisation; indices are 32-bit below 2^31 elements, 64-bit above.
 #include "batchnorm.cuh"
 
@@ -340,30 +341,59 @@ struct InputGradInferenceOp {
   __device__ float operator()(float dy, float, uint64_t c) const { return dy * scale[c]; }
 };
 
+// A flat pass over all elements: `head` floats up to the first 16-byte boundary, `vectors` float4 units, then a tail
+// of at most 3 floats. Float4 units need every operand at the same offset from a 16-byte boundary; otherwise the
+// pass is all floats (vectors = 0, head = 0).
 template <typename Index>
 struct ElementLayout {
-  Index units;                    // all elements, in units
-  Divider<Index> run_divider;     // S in units: unit / run = n * C + c
-  Divider<Index> channel_divider; // C
+  Index numel;
+  Index head;
+  Index vectors;
+  Divider<Index> s_divider;  // S: element / S = n * C + c
+  Divider<Index> c_divider;  // C
+  __device__ Index channel(Index element) const {
+    Index row, c, unused;
+    s_divider.divmod(element, row, unused);
+    c_divider.divmod(row, unused, c);
+    return c;
+  }
 };
 
-template <typename Op, bool kTwoInputs, typename Index, bool Vec4>
+template <bool kTwoInputs, typename Op, typename Index>
+__device__ void elementwise_scalar(const Op& op, const float* a, const float* b, float* out,
+                                   const ElementLayout<Index>& layout, Index e) {
+  out[e] = op(a[e], kTwoInputs ? b[e] : 0.0f, layout.channel(e));
+}
+
+// kVec4: float4 units between the scalar head and tail. kUnitInOneChannel: S % 4 == 0 and no head, so a unit's
+// four floats share one channel and its coefficients are looked up once.
+template <typename Op, bool kTwoInputs, typename Index, bool kVec4, bool kUnitInOneChannel>
 __global__ void __launch_bounds__(kElementwiseThreads)
     elementwise_kernel(Op op, const float* a, const float* b, float* out, ElementLayout<Index> layout) {
-  using U = Units<Index, Vec4>;
-  const Index stride = gridDim.x * blockDim.x;
-  for (Index unit = blockIdx.x * blockDim.x + threadIdx.x; unit < layout.units; unit += stride) {
-    Index row, c, unused;
-    layout.run_divider.divmod(unit, row, unused);
-    layout.channel_divider.divmod(row, unused, c);
-    float va[U::kWidth], vb[U::kWidth] = {}, vo[U::kWidth];
-    U::load(a, unit, va);
-    if constexpr (kTwoInputs) U::load(b, unit, vb);
-    for (int i = 0; i < U::kWidth; ++i) vo[i] = op(va[i], vb[i], c);
-    if constexpr (Vec4) {
-      reinterpret_cast<float4*>(out)[unit] = make_float4(vo[0], vo[1], vo[2], vo[3]);
-    } else {
-      out[unit] = vo[0];
+  const Index first = blockIdx.x * blockDim.x + threadIdx.x, stride = gridDim.x * blockDim.x;
+  if constexpr (!kVec4) {
+    for (Index e = first; e < layout.numel; e += stride) elementwise_scalar<kTwoInputs>(op, a, b, out, layout, e);
+  } else {
+    const Index body_end = layout.head + 4 * layout.vectors;
+    if (first < layout.head + (layout.numel - body_end)) {
+      const Index e = first < layout.head ? first : body_end + (first - layout.head);
+      elementwise_scalar<kTwoInputs>(op, a, b, out, layout, e);
+    }
+    const float* a_body = a + layout.head;
+    const float* b_body = kTwoInputs ? b + layout.head : nullptr;
+    float4* out_body = reinterpret_cast<float4*>(out + layout.head);
+    for (Index unit = first; unit < layout.vectors; unit += stride) {
+      const Index e = layout.head + 4 * unit;
+      float va[4], vb[4] = {}, vo[4];
+      Units<Index, true>::load(a_body, unit, va);
+      if constexpr (kTwoInputs) Units<Index, true>::load(b_body, unit, vb);
+      if constexpr (kUnitInOneChannel) {
+        const Index c = layout.channel(e);
+        for (int i = 0; i < 4; ++i) vo[i] = op(va[i], vb[i], c);
+      } else {
+        for (int i = 0; i < 4; ++i) vo[i] = op(va[i], vb[i], layout.channel(e + i));
+      }
+      out_body[unit] = make_float4(vo[0], vo[1], vo[2], vo[3]);
     }
   }
 }
@@ -450,32 +480,50 @@ void reduce(const Red& red, const float* a, const float* b, typename Red::State*
   }
 }
 
-template <typename Op, bool kTwoInputs, typename Index, bool Vec4>
-void launch_elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g,
+template <typename Op, bool kTwoInputs, typename Index, bool kVec4, bool kUnitInOneChannel>
+void launch_elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g, int64_t head,
                         const LaunchTuning& t, cudaStream_t stream) {
-  const int64_t width = Vec4 ? 4 : 1;
   ElementLayout<Index> layout;
-  layout.units = static_cast<Index>(g.numel() / width);
-  layout.run_divider = Divider<Index>(static_cast<Index>(g.S / width));
-  layout.channel_divider = Divider<Index>(static_cast<Index>(g.C));
-  const int64_t blocks = std::min<int64_t>(ceil_div(g.numel() / width, kElementwiseThreads),
+  layout.numel = static_cast<Index>(g.numel());
+  layout.head = static_cast<Index>(head);
+  layout.vectors = static_cast<Index>(kVec4 ? (g.numel() - head) / 4 : 0);
+  layout.s_divider = Divider<Index>(static_cast<Index>(g.S));
+  layout.c_divider = Divider<Index>(static_cast<Index>(g.C));
+  const int64_t threads_wanted = kVec4 ? std::max<int64_t>(layout.vectors, 6) : g.numel();
+  const int64_t blocks = std::min<int64_t>(ceil_div(threads_wanted, kElementwiseThreads),
                                            16 * static_cast<int64_t>(std::max(t.sm_count, 1)));
-  NORMRT_LAUNCH((elementwise_kernel<Op, kTwoInputs, Index, Vec4>), dim3(static_cast<unsigned>(blocks)),
-                dim3(kElementwiseThreads), 0, stream, op, a, b, out, layout);
+  NORMRT_LAUNCH((elementwise_kernel<Op, kTwoInputs, Index, kVec4, kUnitInOneChannel>),
+                dim3(static_cast<unsigned>(blocks)), dim3(kElementwiseThreads), 0, stream, op, a, b, out, layout);
   NORMRT_CHECK_LAUNCH();
+}
+
+template <typename Op, bool kTwoInputs, typename Index>
+void elementwise_with_index(const Op& op, const float* a, const float* b, float* out, const Geometry& g,
+                            const LaunchTuning& t, cudaStream_t stream) {
+  const auto misalignment = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16; };
+  const uintptr_t offset = misalignment(a);
+  const bool vec4 = offset % sizeof(float) == 0 && misalignment(out) == offset &&
+                    (!kTwoInputs || misalignment(b) == offset);
+  if (!vec4) {
+    launch_elementwise<Op, kTwoInputs, Index, false, false>(op, a, b, out, g, 0, t, stream);
+    return;
+  }
+  const int64_t head = std::min<int64_t>(static_cast<int64_t>((16 - offset) % 16 / sizeof(float)), g.numel());
+  if (head == 0 && g.S % 4 == 0) {
+    launch_elementwise<Op, kTwoInputs, Index, true, true>(op, a, b, out, g, head, t, stream);
+  } else {
+    launch_elementwise<Op, kTwoInputs, Index, true, false>(op, a, b, out, g, head, t, stream);
+  }
 }
 
 template <typename Op, bool kTwoInputs>
 void elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g, const LaunchTuning& t,
                  cudaStream_t stream) {
   if (g.numel() == 0) return;
-  const bool vec4 = g.S % 4 == 0 && aligned16(a) && aligned16(b) && aligned16(out);
   if (use_index64(g, t)) {
-    if (vec4) launch_elementwise<Op, kTwoInputs, uint64_t, true>(op, a, b, out, g, t, stream);
-    else launch_elementwise<Op, kTwoInputs, uint64_t, false>(op, a, b, out, g, t, stream);
+    elementwise_with_index<Op, kTwoInputs, uint64_t>(op, a, b, out, g, t, stream);
   } else {
-    if (vec4) launch_elementwise<Op, kTwoInputs, uint32_t, true>(op, a, b, out, g, t, stream);
-    else launch_elementwise<Op, kTwoInputs, uint32_t, false>(op, a, b, out, g, t, stream);
+    elementwise_with_index<Op, kTwoInputs, uint32_t>(op, a, b, out, g, t, stream);
   }
 }
 

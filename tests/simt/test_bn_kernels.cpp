@@ -33,7 +33,9 @@ struct KernelCase {
   int64_t min_split;
   bool index64;
   simt::ResumeOrder order;
-  bool misalign;  // data start one float past a 16-byte boundary: forces the scalar path
+  // Where the data start, in floats past a 16-byte boundary: x and dy at in_offset, y and dx at out_offset. Equal
+  // offsets give the elementwise passes a scalar head before their float4 units; different ones force floats.
+  int in_offset = 0, out_offset = 0;
 };
 
 std::string case_name(const KernelCase& k) {
@@ -41,17 +43,18 @@ std::string case_name(const KernelCase& k) {
   for (int64_t s : k.shape) name += (name.empty() ? "" : "x") + std::to_string(s);
   name += "_sm" + std::to_string(k.sm_count) + "_split" + std::to_string(k.min_split);
   if (k.index64) name += "_i64";
-  if (k.misalign) name += "_misaligned";
+  if (k.in_offset != 0 || k.out_offset != 0)
+    name += "_at" + std::to_string(k.in_offset) + (k.out_offset != k.in_offset ? "_out" + std::to_string(k.out_offset) : "");
   return name + (k.order == simt::ResumeOrder::Forward ? "_fwd" : "_rev");
 }
 
 void PrintTo(const KernelCase& k, std::ostream* os) { *os << case_name(k); }
 
-// A buffer whose data() is 16-byte aligned, or deliberately 4 bytes past that.
+// A buffer whose data() lies `floats_past` floats after a 16-byte boundary.
 class Buffer {
  public:
-  Buffer(const std::vector<float>& values, bool misalign) : storage_(values.size() + 8), offset_(0) {
-    while ((reinterpret_cast<uintptr_t>(storage_.data() + offset_) % 16) != (misalign ? 4u : 0u)) ++offset_;
+  Buffer(const std::vector<float>& values, int floats_past) : storage_(values.size() + 8), offset_(0) {
+    while (reinterpret_cast<uintptr_t>(storage_.data() + offset_) % 16 != sizeof(float) * floats_past) ++offset_;
     std::memcpy(data(), values.data(), values.size() * sizeof(float));
     size_ = values.size();
   }
@@ -85,8 +88,8 @@ TEST_P(BnKernels, TrainingAndInferenceMatchReference) {
   tuning.min_split_elements = k.min_split;
   tuning.force_index64 = k.index64;
 
-  Buffer x(random_vector(n, 1, 0.5f, 2.0f), k.misalign), dy(random_vector(n, 2, 0.0f, 1.0f), k.misalign);
-  Buffer y(std::vector<float>(n, -7.0f), k.misalign), dx(std::vector<float>(n, -7.0f), k.misalign);
+  Buffer x(random_vector(n, 1, 0.5f, 2.0f), k.in_offset), dy(random_vector(n, 2, 0.0f, 1.0f), k.in_offset);
+  Buffer y(std::vector<float>(n, -7.0f), k.out_offset), dx(std::vector<float>(n, -7.0f), k.out_offset);
   const std::vector<float> weight = random_vector(c, 3, 1.0f, 0.3f), bias = random_vector(c, 4, 0.0f, 1.0f);
   std::vector<float> running_mean = random_vector(c, 5, 0.0f, 1.0f), running_var(c, 1.5f);
   std::vector<float> save_mean(c), save_invstd(c), dweight(c), dbias(c);
@@ -188,14 +191,21 @@ std::vector<KernelCase> kernel_cases() {
   std::vector<KernelCase> cases;
   for (const auto& s : shapes) {
     for (auto order : {simt::ResumeOrder::Forward, simt::ResumeOrder::Reverse}) {
-      cases.push_back({s, 2, 64, false, order, false});
+      cases.push_back({s, 2, 64, false, order});
     }
   }
-  cases.push_back({{4, 2, 8}, 2, 64, false, simt::ResumeOrder::Forward, true});
-  cases.push_back({{3, 2, 1030}, 2, 64, false, simt::ResumeOrder::Forward, true});
-  cases.push_back({{3, 2, 1030}, 2, 64, true, simt::ResumeOrder::Forward, false});
-  cases.push_back({{70, 40}, 2, 64, true, simt::ResumeOrder::Reverse, false});
-  cases.push_back({{7, 3, 33}, 132, 16384, false, simt::ResumeOrder::Forward, false});  // one block per channel
+  for (int offset = 1; offset < 4; ++offset) {  // scalar heads of 3, 2 and 1 floats; units that span channels
+    cases.push_back({{4, 2, 8}, 2, 64, false, simt::ResumeOrder::Forward, offset, offset});
+    cases.push_back({{3, 2, 1030}, 2, 64, false, simt::ResumeOrder::Reverse, offset, offset});
+    cases.push_back({{5, 3}, 2, 64, false, simt::ResumeOrder::Forward, offset, offset});  // numel within the edges
+  }
+  cases.push_back({{7, 3, 33}, 2, 64, false, simt::ResumeOrder::Forward, 0, 1});  // all floats
+  cases.push_back({{3, 2, 1030}, 2, 64, true, simt::ResumeOrder::Forward, 2, 3});
+  cases.push_back({{1, 1, 3}, 2, 64, false, simt::ResumeOrder::Forward, 3, 3});  // head of 1, no units, tail of 2
+  cases.push_back({{3, 2, 1030}, 2, 64, true, simt::ResumeOrder::Forward});
+  cases.push_back({{7, 3, 33}, 2, 64, true, simt::ResumeOrder::Reverse, 1, 1});
+  cases.push_back({{70, 40}, 2, 64, true, simt::ResumeOrder::Reverse});
+  cases.push_back({{7, 3, 33}, 132, 16384, false, simt::ResumeOrder::Forward});  // one block per channel
   return cases;
 }
 
