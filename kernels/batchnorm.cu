@@ -19,6 +19,7 @@
 #include "batchnorm.cuh"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "bn_math.cuh"
 #include "index_math.cuh"
@@ -324,22 +325,84 @@ __global__ void __launch_bounds__(kFinalizeThreads)
 // ---------------------------------------------------------------------------------------------------------------
 // Elementwise passes: out = op(a, b, channel) over all elements.
 
+// Each op looks up its channel's coefficients once (at) and then maps (a, b) of that channel to the output.
 struct NormalizeOp {
   const float *mean, *scale, *shift;
-  __device__ float operator()(float x, float, uint64_t c) const { return normalize(x, mean[c], scale[c], shift[c]); }
+  struct At {
+    float mean, scale, shift;
+    __device__ float operator()(float x, float) const { return normalize(x, mean, scale, shift); }
+  };
+  __device__ At at(uint64_t c) const { return {mean[c], scale[c], shift[c]}; }
 };
 
 struct InputGradTrainingOp {
   const float *mean, *grad_mean, *projection, *scale;
-  __device__ float operator()(float dy, float x, uint64_t c) const {
-    return backward_training(dy, x, BackwardCoefficients<float>{grad_mean[c], projection[c], scale[c]}, mean[c]);
-  }
+  struct At {
+    BackwardCoefficients<float> k;
+    float mean;
+    __device__ float operator()(float dy, float x) const { return backward_training(dy, x, k, mean); }
+  };
+  __device__ At at(uint64_t c) const { return {{grad_mean[c], projection[c], scale[c]}, mean[c]}; }
 };
 
 struct InputGradInferenceOp {
   const float* scale;
-  __device__ float operator()(float dy, float, uint64_t c) const { return dy * scale[c]; }
+  struct At {
+    float scale;
+    __device__ float operator()(float dy, float) const { return dy * scale; }
+  };
+  __device__ At at(uint64_t c) const { return {scale[c]}; }
 };
+
+// Training passes (S > 1) run on the reduction's own partition, mirrored: block b takes the range that reduction
+// block (blocks - 1 - b) read and walks it top-down. The reduction's blocks walk their ranges bottom-up and the
+// last ones run last, so the data it read last, still in L2 when the tensor is larger than L2, are read first:
+// fewer DRAM bytes than the flat pass's 4 + 4 (+ 4 + 4) per element. The channel is fixed per block.
+template <typename Op, bool kTwoInputs, typename Index, bool Vec4>
+__global__ void __launch_bounds__(kReduceThreads)
+    channel_elementwise_kernel(Op op, const float* a, const float* b, float* out, ChannelLayout<Index> layout) {
+  using U = Units<Index, Vec4>;
+  constexpr int kValues = kUnroll * U::kWidth;
+  const uint64_t mirrored = static_cast<uint64_t>(gridDim.x) * gridDim.y - 1 -
+                            (static_cast<uint64_t>(blockIdx.y) * gridDim.x + blockIdx.x);
+  const Index c = static_cast<Index>(mirrored % gridDim.x), split = static_cast<Index>(mirrored / gridDim.x);
+  const Index lo = static_cast<Index>(static_cast<uint64_t>(layout.units) * split / layout.splits);
+  const Index hi = static_cast<Index>(static_cast<uint64_t>(layout.units) * (split + 1) / layout.splits);
+  const auto f = op.at(c);
+  auto offset = [&](Index unit) {
+    Index n, s;
+    layout.run_divider.divmod(unit, n, s);
+    return n * layout.row_stride + c * layout.run + s;
+  };
+  auto store = [&](Index off, const float* values) {
+    if constexpr (Vec4) {
+      reinterpret_cast<float4*>(out)[off] = make_float4(values[0], values[1], values[2], values[3]);
+    } else {
+      out[off] = values[0];
+    }
+  };
+  const Index chunk = kUnroll * blockDim.x;
+  Index end = hi;
+  for (; end - lo >= chunk; end -= chunk) {
+    Index off[kUnroll];
+    float va[kValues], vb[kValues] = {};
+    for (int j = 0; j < kUnroll; ++j) {
+      off[j] = offset(end - chunk + j * blockDim.x + threadIdx.x);
+      U::load(a, off[j], va + j * U::kWidth);
+      if constexpr (kTwoInputs) U::load(b, off[j], vb + j * U::kWidth);
+    }
+    for (int i = 0; i < kValues; ++i) va[i] = f(va[i], vb[i]);
+    for (int j = 0; j < kUnroll; ++j) store(off[j], va + j * U::kWidth);
+  }
+  for (Index unit = lo + threadIdx.x; unit < end; unit += blockDim.x) {
+    float va[U::kWidth], vb[U::kWidth] = {};
+    const Index off = offset(unit);
+    U::load(a, off, va);
+    if constexpr (kTwoInputs) U::load(b, off, vb);
+    for (int i = 0; i < U::kWidth; ++i) va[i] = f(va[i], vb[i]);
+    store(off, va);
+  }
+}
 
 // A flat pass over all elements: `head` floats up to the first 16-byte boundary, `vectors` float4 units, then a tail
 // of at most 3 floats. Float4 units need every operand at the same offset from a 16-byte boundary; otherwise the
@@ -362,7 +425,7 @@ struct ElementLayout {
 template <bool kTwoInputs, typename Op, typename Index>
 __device__ void elementwise_scalar(const Op& op, const float* a, const float* b, float* out,
                                    const ElementLayout<Index>& layout, Index e) {
-  out[e] = op(a[e], kTwoInputs ? b[e] : 0.0f, layout.channel(e));
+  out[e] = op.at(layout.channel(e))(a[e], kTwoInputs ? b[e] : 0.0f);
 }
 
 // kVec4: float4 units between the scalar head and tail. kUnitInOneChannel: S % 4 == 0 and no head, so a unit's
@@ -388,10 +451,10 @@ __global__ void __launch_bounds__(kElementwiseThreads)
       Units<Index, true>::load(a_body, unit, va);
       if constexpr (kTwoInputs) Units<Index, true>::load(b_body, unit, vb);
       if constexpr (kUnitInOneChannel) {
-        const Index c = layout.channel(e);
-        for (int i = 0; i < 4; ++i) vo[i] = op(va[i], vb[i], c);
+        const auto f = op.at(layout.channel(e));
+        for (int i = 0; i < 4; ++i) vo[i] = f(va[i], vb[i]);
       } else {
-        for (int i = 0; i < 4; ++i) vo[i] = op(va[i], vb[i], layout.channel(e + i));
+        for (int i = 0; i < 4; ++i) vo[i] = op.at(layout.channel(e + i))(va[i], vb[i]);
       }
       out_body[unit] = make_float4(vo[0], vo[1], vo[2], vo[3]);
     }
@@ -435,9 +498,8 @@ ReducePlan plan_reduction(const Geometry& g, const LaunchTuning& t) {
   return plan;
 }
 
-template <typename Red, typename Index, bool Vec4>
-void launch_channel_reduce(const Red& red, const float* a, const float* b, typename Red::State* partial,
-                           const Geometry& g, const ReducePlan& plan, cudaStream_t stream) {
+template <typename Index, bool Vec4>
+ChannelLayout<Index> channel_layout(const Geometry& g, const ReducePlan& plan) {
   const int64_t width = Vec4 ? 4 : 1;
   ChannelLayout<Index> layout;
   layout.run = static_cast<Index>(g.S / width);
@@ -446,10 +508,23 @@ void launch_channel_reduce(const Red& red, const float* a, const float* b, typen
   layout.run_divider = Divider<Index>(layout.run);
   layout.splits = static_cast<Index>(plan.splits);
   layout.pivot_stride = static_cast<Index>(g.S);
-  const dim3 grid(static_cast<unsigned>(g.C), static_cast<unsigned>(plan.splits));
-  NORMRT_LAUNCH((channel_reduce_kernel<Red, Index, Vec4>), grid, plan.block, 32 * sizeof(typename Red::State), stream,
-                red, a, b, partial, layout);
-  NORMRT_CHECK_LAUNCH();
+  return layout;
+}
+
+dim3 channel_grid(const Geometry& g, const ReducePlan& plan) {
+  return dim3(static_cast<unsigned>(g.C), static_cast<unsigned>(plan.splits));
+}
+
+// Calls body(Index{}, std::bool_constant<Vec4>{}) with the index type and unit width chosen at run time.
+template <typename Body>
+void dispatch_channel_units(bool index64, bool vec4, Body&& body) {
+  if (index64) {
+    if (vec4) body(uint64_t{}, std::true_type{});
+    else body(uint64_t{}, std::false_type{});
+  } else {
+    if (vec4) body(uint32_t{}, std::true_type{});
+    else body(uint32_t{}, std::false_type{});
+  }
 }
 
 // Reduces (a, b) per channel into partial[c * plan.splits + split].
@@ -470,14 +545,13 @@ void reduce(const Red& red, const float* a, const float* b, typename Red::State*
     NORMRT_CHECK_LAUNCH();
     return;
   }
-  const bool vec4 = g.S % 4 == 0 && aligned16(a) && aligned16(b);
-  if (index64) {
-    if (vec4) launch_channel_reduce<Red, uint64_t, true>(red, a, b, partial, g, plan, stream);
-    else launch_channel_reduce<Red, uint64_t, false>(red, a, b, partial, g, plan, stream);
-  } else {
-    if (vec4) launch_channel_reduce<Red, uint32_t, true>(red, a, b, partial, g, plan, stream);
-    else launch_channel_reduce<Red, uint32_t, false>(red, a, b, partial, g, plan, stream);
-  }
+  dispatch_channel_units(index64, g.S % 4 == 0 && aligned16(a) && aligned16(b), [&](auto index, auto vec4) {
+    using Index = decltype(index);
+    constexpr bool kVec4 = decltype(vec4)::value;
+    NORMRT_LAUNCH((channel_reduce_kernel<Red, Index, kVec4>), channel_grid(g, plan), plan.block,
+                  32 * sizeof(typename Red::State), stream, red, a, b, partial, channel_layout<Index, kVec4>(g, plan));
+    NORMRT_CHECK_LAUNCH();
+  });
 }
 
 template <typename Op, bool kTwoInputs, typename Index, bool kVec4, bool kUnitInOneChannel>
@@ -527,6 +601,26 @@ void elementwise(const Op& op, const float* a, const float* b, float* out, const
   }
 }
 
+// The elementwise pass of a training step, after reduce() with the same plan: on the reduction's partition when
+// S > 1 (see channel_elementwise_kernel), flat for (N, C) input.
+template <typename Op, bool kTwoInputs>
+void training_elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g,
+                          const ReducePlan& plan, const LaunchTuning& t, cudaStream_t stream) {
+  if (g.numel() == 0) return;
+  if (plan.columns) {
+    elementwise<Op, kTwoInputs>(op, a, b, out, g, t, stream);
+    return;
+  }
+  const bool vec4 = g.S % 4 == 0 && aligned16(a) && aligned16(b) && aligned16(out);
+  dispatch_channel_units(use_index64(g, t), vec4, [&](auto index, auto vec4_tag) {
+    using Index = decltype(index);
+    constexpr bool kVec4 = decltype(vec4_tag)::value;
+    NORMRT_LAUNCH((channel_elementwise_kernel<Op, kTwoInputs, Index, kVec4>), channel_grid(g, plan),
+                  dim3(kReduceThreads), 0, stream, op, a, b, out, channel_layout<Index, kVec4>(g, plan));
+    NORMRT_CHECK_LAUNCH();
+  });
+}
+
 // Workspace: partial states (3 floats each: Welford, or GradSums padded), then three coefficient arrays.
 Coefficients coefficients_in(float* workspace, const Geometry& g, const ReducePlan& plan) {
   float* base = workspace + 3 * g.C * plan.splits;
@@ -560,8 +654,8 @@ void forward_training(const ForwardTrainingParams& p, float* workspace, const La
   NORMRT_LAUNCH(finalize_forward_kernel, dim3(1), dim3(kFinalizeThreads), sizeof(int64_t), stream, p, partial,
                 static_cast<uint64_t>(plan.splits), coefficients);
   NORMRT_CHECK_LAUNCH();
-  elementwise<NormalizeOp, false>(NormalizeOp{p.save_mean, coefficients.a, coefficients.b}, p.x, nullptr, p.y, g,
-                                  tuning, stream);
+  training_elementwise<NormalizeOp, false>(NormalizeOp{p.save_mean, coefficients.a, coefficients.b}, p.x, nullptr,
+                                           p.y, g, plan, tuning, stream);
 }
 
 void forward_inference(const ForwardInferenceParams& p, float* workspace, const LaunchTuning& tuning,
@@ -588,9 +682,9 @@ void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tun
   NORMRT_CHECK_LAUNCH();
   if (p.dx == nullptr) return;
   if (p.training) {
-    elementwise<InputGradTrainingOp, true>(
-        InputGradTrainingOp{p.mean, coefficients.a, coefficients.b, coefficients.c}, p.dy, p.x, p.dx, g, tuning,
-        stream);
+    training_elementwise<InputGradTrainingOp, true>(
+        InputGradTrainingOp{p.mean, coefficients.a, coefficients.b, coefficients.c}, p.dy, p.x, p.dx, g, plan,
+        tuning, stream);
   } else {
     elementwise<InputGradInferenceOp, false>(InputGradInferenceOp{coefficients.c}, p.dy, nullptr, p.dx, g, tuning,
                                              stream);

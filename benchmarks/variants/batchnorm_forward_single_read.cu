@@ -76,6 +76,7 @@ __global__ void __launch_bounds__(kThreads)
   if (p.num_batches_tracked != nullptr) {
     __threadfence();  // this block's read of the counter happens before its arrival is counted
     if (atomicAdd(blocks_done, 1u) == gridDim.x - 1) {
+      __threadfence();  // and the last block's write happens after every arrival it has counted (acquire)
       *p.num_batches_tracked = batches;
       *blocks_done = 0;
     }

@@ -206,6 +206,13 @@ std::vector<KernelCase> kernel_cases() {
   cases.push_back({{7, 3, 33}, 2, 64, true, simt::ResumeOrder::Reverse, 1, 1});
   cases.push_back({{70, 40}, 2, 64, true, simt::ResumeOrder::Reverse});
   cases.push_back({{7, 3, 33}, 132, 16384, false, simt::ResumeOrder::Forward});  // one block per channel
+  // Ranges of more than kUnroll * 256 units per block, so that the unrolled loops of the channel kernels run:
+  cases.push_back({{2, 1, 4096}, 1, 16384, false, simt::ResumeOrder::Forward});  // float4, two whole chunks
+  cases.push_back({{3, 2, 2051}, 1, 16384, false, simt::ResumeOrder::Reverse});  // floats, six chunks and a rest
+  cases.push_back({{4, 2, 4100}, 2, 2048, false, simt::ResumeOrder::Forward});   // four splits of 1025 units
+  cases.push_back({{4, 2, 4100}, 2, 2048, true, simt::ResumeOrder::Reverse});
+  cases.push_back({{600, 3}, 1, 16384, false, simt::ResumeOrder::Forward});  // column kernel: 600 rows, 128 per step
+  cases.push_back({{1100, 40}, 1, 16384, false, simt::ResumeOrder::Reverse});  // two splits of 550 rows, 16 per step
   return cases;
 }
 
