@@ -10,12 +10,17 @@
 //  * S == 1, i.e. (N, C) input: channels are the contiguous dimension, so threads take columns (channels) and
 //    walk rows, and a block merges its rows through shared memory; row ranges split over blocks likewise.
 // Values are shifted by each channel's first element before accumulation (see bn_math.cuh).
-// A single-block finalize kernel merges the partial states in a fixed order (results identical run to run),
-// updates running_mean/running_var in place from the device-side num_batches_tracked, and writes save_mean,
-// save_invstd and the per-channel coefficients of the elementwise pass. The elementwise passes (normalise +
-// affine, input gradient) run over the flat array in float4 units with a scalar head and tail whenever the operands
-// share their 16-byte alignment, whatever S is (a unit may then span channels). A training forward is 3 launches (reduce,
-// finalize, normalise) and no host synchronisation; indices are 32-bit below 2^31 elements, 64-bit above.
+// A finalize kernel (one thread per channel) merges the partial states in a fixed order (results identical run to
+// run), updates running_mean/running_var in place from the device-side num_batches_tracked (which the reduction
+// kernel increments, so that every finalize block reads the same new count), and writes save_mean,
+// save_invstd and the per-channel coefficients of the elementwise pass.
+// Elementwise passes (normalise + affine, input gradient):
+//  * training, S > 1: on the reduction's own (channel, split) grid, mirrored and top-down, so that what the
+//    reduction read last, still in L2, is read first (see channel_elementwise_kernel); channel fixed per block.
+//  * eval mode and (N, C) input: over the flat array in float4 units with a scalar head and tail whenever the
+//    operands share their 16-byte alignment, whatever S is (a unit may then span channels).
+// A training forward is 3 launches (reduce, finalize, normalise) and no host synchronisation; indices are 32-bit
+// below 2^31 elements, 64-bit above.
 #include "batchnorm.cuh"
 
 #include <algorithm>
@@ -41,6 +46,10 @@ constexpr unsigned kFullMask = 0xffffffffu;
 struct StatsReduction {
   using State = Welford<float>;
   static constexpr bool kTwoInputs = false;
+  int64_t* num_batches_tracked;  // incremented once by the reduction, for the finalize kernel that follows it
+  __device__ void count_batch() const {
+    if (num_batches_tracked != nullptr) *num_batches_tracked += 1;
+  }
   // The shift (pivot): the channel's first element.
   __device__ static float channel_constant(const float* a, const float*, uint64_t c, uint64_t channel_offset) {
     (void)c;
@@ -80,6 +89,7 @@ struct GradReduction {
   using State = GradSums;
   static constexpr bool kTwoInputs = true;
   const float* mean;
+  __device__ void count_batch() const {}
   __device__ float channel_constant_of(uint64_t c) const { return mean[c]; }
   template <int G>
   __device__ static void add_group(State& s, const float (&a)[G], const float (&b)[G], float mu) {
@@ -171,6 +181,7 @@ __global__ void __launch_bounds__(kReduceThreads)
   constexpr int kValues = kUnroll * U::kWidth;
   NORMRT_DYNAMIC_SHARED(State, shared);
   const Index c = blockIdx.x, split = blockIdx.y;
+  if (c == 0 && split == 0 && threadIdx.x == 0) red.count_batch();
   const Index lo = static_cast<Index>(static_cast<uint64_t>(layout.units) * split / layout.splits);
   const Index hi = static_cast<Index>(static_cast<uint64_t>(layout.units) * (split + 1) / layout.splits);
   const float k = channel_constant(red, a, c, static_cast<uint64_t>(c) * layout.pivot_stride);
@@ -211,6 +222,7 @@ __global__ void __launch_bounds__(kColumnThreads)
   using State = typename Red::State;
   NORMRT_DYNAMIC_SHARED(State, shared);
   const Index c = blockIdx.x * blockDim.x + threadIdx.x, split = blockIdx.y;
+  if (c == 0 && split == 0 && threadIdx.y == 0) red.count_batch();
   const Index lo = static_cast<Index>(static_cast<uint64_t>(rows) * split / splits);
   const Index hi = static_cast<Index>(static_cast<uint64_t>(rows) * (split + 1) / splits);
   const bool active = c < columns;
@@ -244,7 +256,7 @@ __global__ void __launch_bounds__(kColumnThreads)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Finalize kernels (one block).
+// Finalize kernels: one thread per channel.
 
 // Per-channel coefficients of the elementwise pass live in the workspace after the partial states.
 struct Coefficients {
@@ -253,23 +265,28 @@ struct Coefficients {
   float* c;  // backward: scale
 };
 
+// num_batches_tracked was incremented by the reduction kernel before this one (counted), or, when no reduction ran
+// (empty batch), is incremented here by a single block.
 __global__ void __launch_bounds__(kFinalizeThreads)
     finalize_forward_kernel(ForwardTrainingParams p, const Welford<float>* partial, uint64_t splits,
-                            Coefficients coefficients) {
-  NORMRT_DYNAMIC_SHARED(int64_t, batches);
-  if (threadIdx.x == 0 && p.num_batches_tracked != nullptr) {
-    batches[0] = *p.num_batches_tracked + 1;
-    *p.num_batches_tracked = batches[0];
+                            Coefficients coefficients, bool counted) {
+  NORMRT_DYNAMIC_SHARED(int64_t, counted_here);
+  if (!counted) {
+    if (threadIdx.x == 0 && p.num_batches_tracked != nullptr) {
+      counted_here[0] = *p.num_batches_tracked + 1;
+      *p.num_batches_tracked = counted_here[0];
+    }
+    __syncthreads();
   }
-  __syncthreads();
+  const int64_t batches =
+      p.num_batches_tracked == nullptr ? 0 : counted ? *p.num_batches_tracked : counted_here[0];
   const uint64_t channels = static_cast<uint64_t>(p.geometry.C), count = static_cast<uint64_t>(p.geometry.per_channel());
   const float count_f = static_cast<float>(count);
   float factor = 0.0f;
   if (p.running_mean != nullptr) {
-    factor = static_cast<float>(
-        running_factor(p.cumulative_average, p.momentum, p.num_batches_tracked ? batches[0] : 0));
+    factor = static_cast<float>(running_factor(p.cumulative_average, p.momentum, batches));
   }
-  for (uint64_t c = threadIdx.x; c < channels; c += blockDim.x) {
+  for (uint64_t c = blockIdx.x * blockDim.x + threadIdx.x; c < channels; c += gridDim.x * blockDim.x) {
     if (count == 0) {
       p.save_mean[c] = 0.0f;
       p.save_invstd[c] = 0.0f;
@@ -307,7 +324,7 @@ __global__ void __launch_bounds__(kFinalizeThreads)
     finalize_backward_kernel(BackwardParams p, const GradSums* partial, uint64_t splits, Coefficients coefficients) {
   const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
   const float count = static_cast<float>(p.geometry.per_channel());
-  for (uint64_t c = threadIdx.x; c < channels; c += blockDim.x) {
+  for (uint64_t c = blockIdx.x * blockDim.x + threadIdx.x; c < channels; c += gridDim.x * blockDim.x) {
     GradSums s;
     if (partial != nullptr)
       for (uint64_t k = 0; k < splits; ++k) s = GradReduction::merge(s, partial[c * splits + k]);
@@ -621,6 +638,11 @@ void training_elementwise(const Op& op, const float* a, const float* b, float* o
   });
 }
 
+// One thread per channel; at least one block.
+dim3 finalize_grid(int64_t channels) {
+  return dim3(static_cast<unsigned>(std::max<int64_t>(ceil_div(channels, kFinalizeThreads), 1)));
+}
+
 // Workspace: partial states (3 floats each: Welford, or GradSums padded), then three coefficient arrays.
 Coefficients coefficients_in(float* workspace, const Geometry& g, const ReducePlan& plan) {
   float* base = workspace + 3 * g.C * plan.splits;
@@ -650,9 +672,10 @@ void forward_training(const ForwardTrainingParams& p, float* workspace, const La
   const ReducePlan plan = plan_reduction(g, tuning);
   auto* partial = reinterpret_cast<Welford<float>*>(workspace);
   const Coefficients coefficients = coefficients_in(workspace, g, plan);
-  if (g.per_channel() > 0 && g.C > 0) reduce(StatsReduction{}, p.x, nullptr, partial, g, plan, tuning, stream);
-  NORMRT_LAUNCH(finalize_forward_kernel, dim3(1), dim3(kFinalizeThreads), sizeof(int64_t), stream, p, partial,
-                static_cast<uint64_t>(plan.splits), coefficients);
+  const bool reduced = g.per_channel() > 0 && g.C > 0;
+  if (reduced) reduce(StatsReduction{p.num_batches_tracked}, p.x, nullptr, partial, g, plan, tuning, stream);
+  NORMRT_LAUNCH(finalize_forward_kernel, finalize_grid(reduced ? g.C : 0), dim3(kFinalizeThreads), sizeof(int64_t),
+                stream, p, partial, static_cast<uint64_t>(plan.splits), coefficients, reduced);
   NORMRT_CHECK_LAUNCH();
   training_elementwise<NormalizeOp, false>(NormalizeOp{p.save_mean, coefficients.a, coefficients.b}, p.x, nullptr,
                                            p.y, g, plan, tuning, stream);
@@ -676,7 +699,7 @@ void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tun
   const Coefficients coefficients = coefficients_in(workspace, g, plan);
   const bool need_sums = (p.training || p.dweight != nullptr || p.dbias != nullptr) && g.per_channel() > 0;
   if (need_sums) reduce(GradReduction{p.mean}, p.dy, p.x, partial, g, plan, tuning, stream);
-  NORMRT_LAUNCH(finalize_backward_kernel, dim3(1), dim3(kFinalizeThreads), 0, stream, p,
+  NORMRT_LAUNCH(finalize_backward_kernel, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p,
                 need_sums ? partial : static_cast<GradSums*>(nullptr), static_cast<uint64_t>(plan.splits),
                 coefficients);
   NORMRT_CHECK_LAUNCH();

@@ -211,6 +211,8 @@ std::vector<KernelCase> kernel_cases() {
   cases.push_back({{3, 2, 2051}, 1, 16384, false, simt::ResumeOrder::Reverse});  // floats, six chunks and a rest
   cases.push_back({{4, 2, 4100}, 2, 2048, false, simt::ResumeOrder::Forward});   // four splits of 1025 units
   cases.push_back({{4, 2, 4100}, 2, 2048, true, simt::ResumeOrder::Reverse});
+  cases.push_back({{3, 300}, 2, 64, false, simt::ResumeOrder::Forward});  // finalize over two blocks, (N, C) layout
+  cases.push_back({{2, 260, 3}, 2, 64, false, simt::ResumeOrder::Reverse});  // and for S > 1
   cases.push_back({{600, 3}, 1, 16384, false, simt::ResumeOrder::Forward});  // column kernel: 600 rows, 128 per step
   cases.push_back({{1100, 40}, 1, 16384, false, simt::ResumeOrder::Reverse});  // two splits of 550 rows, 16 per step
   return cases;
