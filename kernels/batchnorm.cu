@@ -455,7 +455,8 @@ __global__ void __launch_bounds__(kElementwiseThreads)
     for (Index e = first; e < layout.numel; e += stride) elementwise_scalar<kTwoInputs>(op, a, b, out, layout, e);
   } else {
     const Index body_end = layout.head + 4 * layout.vectors;
-    if (first < layout.head + (layout.numel - body_end)) {
+    // With no head and S % 4 == 0 the element count is a multiple of 4: no tail either.
+    if (!kUnitInOneChannel && first < layout.head + (layout.numel - body_end)) {
       const Index e = first < layout.head ? first : body_end + (first - layout.head);
       elementwise_scalar<kTwoInputs>(op, a, b, out, layout, e);
     }
@@ -588,7 +589,8 @@ void launch_elementwise(const Op& op, const float* a, const float* b, float* out
   NORMRT_CHECK_LAUNCH();
 }
 
-template <typename Op, bool kTwoInputs, typename Index>
+// kSpatial: S may be a multiple of 4, so that float4 units can lie within one channel (false for (N, C) input).
+template <typename Op, bool kTwoInputs, bool kSpatial, typename Index>
 void elementwise_with_index(const Op& op, const float* a, const float* b, float* out, const Geometry& g,
                             const LaunchTuning& t, cudaStream_t stream) {
   const auto misalignment = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16; };
@@ -600,21 +602,23 @@ void elementwise_with_index(const Op& op, const float* a, const float* b, float*
     return;
   }
   const int64_t head = std::min<int64_t>(static_cast<int64_t>((16 - offset) % 16 / sizeof(float)), g.numel());
-  if (head == 0 && g.S % 4 == 0) {
-    launch_elementwise<Op, kTwoInputs, Index, true, true>(op, a, b, out, g, head, t, stream);
-  } else {
-    launch_elementwise<Op, kTwoInputs, Index, true, false>(op, a, b, out, g, head, t, stream);
+  if constexpr (kSpatial) {
+    if (head == 0 && g.S % 4 == 0) {
+      launch_elementwise<Op, kTwoInputs, Index, true, true>(op, a, b, out, g, head, t, stream);
+      return;
+    }
   }
+  launch_elementwise<Op, kTwoInputs, Index, true, false>(op, a, b, out, g, head, t, stream);
 }
 
-template <typename Op, bool kTwoInputs>
+template <typename Op, bool kTwoInputs, bool kSpatial = true>
 void elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g, const LaunchTuning& t,
                  cudaStream_t stream) {
   if (g.numel() == 0) return;
   if (use_index64(g, t)) {
-    elementwise_with_index<Op, kTwoInputs, uint64_t>(op, a, b, out, g, t, stream);
+    elementwise_with_index<Op, kTwoInputs, kSpatial, uint64_t>(op, a, b, out, g, t, stream);
   } else {
-    elementwise_with_index<Op, kTwoInputs, uint32_t>(op, a, b, out, g, t, stream);
+    elementwise_with_index<Op, kTwoInputs, kSpatial, uint32_t>(op, a, b, out, g, t, stream);
   }
 }
 
@@ -625,7 +629,7 @@ void training_elementwise(const Op& op, const float* a, const float* b, float* o
                           const ReducePlan& plan, const LaunchTuning& t, cudaStream_t stream) {
   if (g.numel() == 0) return;
   if (plan.columns) {
-    elementwise<Op, kTwoInputs>(op, a, b, out, g, t, stream);
+    elementwise<Op, kTwoInputs, false>(op, a, b, out, g, t, stream);
     return;
   }
   const bool vec4 = g.S % 4 == 0 && aligned16(a) && aligned16(b) && aligned16(out);
@@ -677,8 +681,8 @@ void forward_training(const ForwardTrainingParams& p, float* workspace, const La
   NORMRT_LAUNCH(finalize_forward_kernel, finalize_grid(reduced ? g.C : 0), dim3(kFinalizeThreads), sizeof(int64_t),
                 stream, p, partial, static_cast<uint64_t>(plan.splits), coefficients, reduced);
   NORMRT_CHECK_LAUNCH();
-  training_elementwise<NormalizeOp, false>(NormalizeOp{p.save_mean, coefficients.a, coefficients.b}, p.x, nullptr,
-                                           p.y, g, plan, tuning, stream);
+  const NormalizeOp normalize_op{p.save_mean, coefficients.a, coefficients.b};
+  training_elementwise<NormalizeOp, false>(normalize_op, p.x, nullptr, p.y, g, plan, tuning, stream);
 }
 
 void forward_inference(const ForwardInferenceParams& p, float* workspace, const LaunchTuning& tuning,

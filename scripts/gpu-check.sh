@@ -5,7 +5,7 @@
 #
 #   scripts/gpu-check.sh            # build + run (a GPU machine with the build dependencies, or the Docker image)
 #   scripts/gpu-check.sh build      # only build ./build-gpu (any machine with nvcc; NORMRT_GPU_ARCH, default 90) and
-#                                   # pack ./gpu-bundle (~10 MB): the GPU binaries plus the Debian runtime libraries
+#                                   # pack ./gpu-bundle (~47 MB): the GPU binaries plus the Debian runtime libraries
 #                                   # they need, small enough to carry to a GPU machine that lacks the -dev packages
 #   scripts/gpu-check.sh run        # only run, from ./gpu-bundle (or ./build-gpu)
 # NORMRT_RESULTS_DIR overrides where the report goes (default benchmarks/results). NORMRT_CHECK_STEPS picks steps

@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)" --resource-spec-file "$PWD/tests/resources.json"
+# Every line of the custom kernels must have run in the emulator tests above (a gcov build of those tests).
+scripts/kernel-coverage.sh

@@ -205,6 +205,9 @@ std::vector<KernelCase> kernel_cases() {
   cases.push_back({{3, 2, 1030}, 2, 64, true, simt::ResumeOrder::Forward});
   cases.push_back({{7, 3, 33}, 2, 64, true, simt::ResumeOrder::Reverse, 1, 1});
   cases.push_back({{70, 40}, 2, 64, true, simt::ResumeOrder::Reverse});
+  cases.push_back({{70, 40}, 2, 64, true, simt::ResumeOrder::Forward, 0, 1});
+  cases.push_back({{5, 3}, 2, 64, false, simt::ResumeOrder::Forward, 0, 2});
+  cases.push_back({{5, 3}, 2, 64, true, simt::ResumeOrder::Reverse, 2, 2});
   cases.push_back({{7, 3, 33}, 132, 16384, false, simt::ResumeOrder::Forward});  // one block per channel
   // Ranges of more than kUnroll * 256 units per block, so that the unrolled loops of the channel kernels run:
   cases.push_back({{2, 1, 4096}, 1, 16384, false, simt::ResumeOrder::Forward});  // float4, two whole chunks
@@ -214,6 +217,8 @@ std::vector<KernelCase> kernel_cases() {
   cases.push_back({{3, 300}, 2, 64, false, simt::ResumeOrder::Forward});  // finalize over two blocks, (N, C) layout
   cases.push_back({{2, 260, 3}, 2, 64, false, simt::ResumeOrder::Reverse});  // and for S > 1
   cases.push_back({{600, 3}, 1, 16384, false, simt::ResumeOrder::Forward});  // column kernel: 600 rows, 128 per step
+  cases.push_back({{3, 2, 2051}, 1, 16384, true, simt::ResumeOrder::Forward});
+  cases.push_back({{600, 3}, 1, 16384, true, simt::ResumeOrder::Reverse});
   cases.push_back({{1100, 40}, 1, 16384, false, simt::ResumeOrder::Reverse});  // two splits of 550 rows, 16 per step
   return cases;
 }
@@ -287,6 +292,26 @@ TEST(BnKernelsEdgeCases, EmptyBatchCountsAndLeavesStatistics) {
   EXPECT_EQ(rm, std::vector<float>(3, 0.5f));
   EXPECT_EQ(rv, std::vector<float>(3, 2.0f));
   EXPECT_EQ(save_mean, std::vector<float>(3, 0.0f));
+}
+
+// For a forward computed elsewhere (cuDNN): only the statistics an eval-mode backward needs.
+TEST(BnKernelsEdgeCases, SaveInferenceStatistics) {
+  Geometry g{4, 300, 5};
+  const std::vector<float> rm = random_vector(300, 14, 1.0f, 2.0f);
+  std::vector<float> rv = random_vector(300, 15, 0.0f, 1.0f), save_mean(300, 9.0f), save_invstd(300, 9.0f);
+  for (float& v : rv) v = v * v;
+  ForwardInferenceParams p;
+  p.geometry = g;
+  p.running_mean = rm.data();
+  p.running_var = rv.data();
+  p.save_mean = save_mean.data();
+  p.save_invstd = save_invstd.data();
+  p.eps = 1e-3;
+  save_inference_statistics(p, nullptr);
+  EXPECT_EQ(save_mean, rm);
+  std::vector<double> invstd_ref;
+  for (float v : rv) invstd_ref.push_back(1 / std::sqrt(static_cast<double>(v) + 1e-3));
+  EXPECT_TRUE(all_close(save_invstd, invstd_ref, 1e-6, 0));
 }
 
 TEST(BnKernelsEdgeCases, AffineFalseAndNoRunningStats) {

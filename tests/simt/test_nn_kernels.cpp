@@ -6,6 +6,7 @@
 #include <random>
 
 #include "activation.cuh"
+#include "elementwise.cuh"
 #include "optimizer.cuh"
 #include "softmax.cuh"
 #include "test_util_core.h"
@@ -184,6 +185,22 @@ TEST_P(NnKernels, MultiTensorOptimizerStepsEqualTheCpuFormula) {
     for (std::size_t i = 0; i < ep[t].size(); ++i)
       nnmath::adadelta_update(ep[t][i], g[t][i], e1[t][i], e2[t][i], adadelta);
   EXPECT_EQ(p, ep);
+}
+
+// Gradient accumulation (a += alpha * b) over several grid strides, and the device-side counter.
+TEST_P(NnKernels, AxpyAndIncrement) {
+  const std::size_t n = 2 * 256 * 16 * 2 + 37;  // more than one pass of a 2-SM grid
+  auto a = random_vector(n, 51);
+  const auto b = random_vector(n, 52);
+  auto expected = a;
+  for (std::size_t i = 0; i < n; ++i) expected[i] = expected[i] + 0.25f * b[i];
+  axpy(a.data(), b.data(), 0.25f, static_cast<int64_t>(n), 2, nullptr);
+  EXPECT_EQ(a, expected);
+  axpy(a.data(), b.data(), 0.25f, 0, 2, nullptr);  // nothing to do, nothing launched
+  EXPECT_EQ(a, expected);
+  int64_t counter = 41;
+  increment(&counter, nullptr);
+  EXPECT_EQ(counter, 42);
 }
 
 INSTANTIATE_TEST_SUITE_P(Orders, NnKernels, ::testing::Values(simt::ResumeOrder::Forward, simt::ResumeOrder::Reverse),

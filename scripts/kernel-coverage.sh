@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Which lines of the CUDA kernels the emulator tests never run: builds the SIMT emulator tests with gcov
+# instrumentation (./build-coverage), runs them, and prints every unexecuted line of kernels/*.cu and
+# benchmarks/variants/*.cu per template instantiation. Exits 1 when there is any. Needs scripts/setup.sh first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=build-coverage
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS="--coverage -O0" \
+  -DNORMRT_BUILD_BENCHMARKS=OFF -DNORMRT_BUILD_APPS=OFF -DNORMRT_BUILD_EXAMPLES=OFF > /dev/null
+objects="$PWD/$build_dir/tests/CMakeFiles/normrt_simt_tests.dir"
+[ -d "$objects" ] && find "$objects" -name '*.gcda' -delete  # stale counts would clash with rebuilt objects
+cmake --build "$build_dir" -j "$(nproc)" --target normrt_simt_tests > /dev/null
+find "$objects" -name '*.gcda' -delete  # the build ran the tests once to list them
+"$build_dir/tests/normrt_simt_tests" --gtest_brief=1 > /dev/null
+report=$(mktemp -d)
+for wrapper in "$objects"/simt_emu_*.cpp.o; do
+  (cd "$report" && gcov -o "$wrapper" "$wrapper" > /dev/null 2>&1) || true
+done
+status=0
+for source in kernels/*.cu benchmarks/variants/*.cu; do
+  gcov_file="$report/$(basename "$source").gcov"
+  [ -f "$gcov_file" ] || continue
+  # gcov lists each template instantiation between '-----' lines under a header ending in ':'.
+  missed=$(awk '/^-+$/ {header="(source line)"; next} /^[^ ].*:$/ {header=$0; next}
+    /^ +#####:/ {if (header != shown) {print header; shown=header} print}' "$gcov_file")
+  if [ -n "$missed" ]; then
+    echo "== $source: lines the emulator tests never ran"
+    echo "$missed" | c++filt | cut -c1-200
+    status=1
+  fi
+done
+rm -rf "$report"
+[ "$status" = 0 ] && echo "every kernel line ran in the emulator tests"
+exit "$status"
