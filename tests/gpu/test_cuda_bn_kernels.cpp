@@ -1,0 +1,89 @@
+// The BatchNorm kernel cases of the emulator suite (tests/bn_kernel_cases.h), run on a GPU through the CUDA
+// launchers: the same shapes, launch tunings, index widths and buffer offsets (label gpu).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "batchnorm.cuh"
+#include "bn_kernel_cases.h"
+#include "normrt/cuda.h"
+#include "normrt/cuda_check.h"
+
+namespace normrt::bn::cuda {
+namespace {
+
+using normrt::testing::BnKernelCase;
+
+// Device memory placed `floats_past` elements after a 16-byte boundary (cudaMalloc returns 256-byte alignment).
+template <typename T>
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(const std::vector<T>& values, int floats_past = 0)
+      : size_(values.size()), offset_(static_cast<std::size_t>(floats_past)) {
+    NORMRT_CUDA_CHECK(cudaMalloc(&base_, (size_ + 8) * sizeof(T)));
+    NORMRT_CUDA_CHECK(cudaMemcpy(data(), values.data(), size_ * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { NORMRT_CUDA_CHECK_LOG(cudaFree(base_)); }
+  T* data() { return base_ + offset_; }
+  std::vector<T> values() {
+    std::vector<T> out(size_);
+    NORMRT_CUDA_CHECK(cudaMemcpy(out.data(), data(), size_ * sizeof(T), cudaMemcpyDeviceToHost));
+    return out;
+  }
+
+ private:
+  T* base_ = nullptr;
+  std::size_t size_, offset_;
+};
+
+// Launches on the legacy default stream, which cudaMemcpy waits for; a synchronisation after each op surfaces
+// asynchronous faults at the op that caused them.
+struct CudaBackend {
+  template <typename T>
+  using Buffer = DeviceBuffer<T>;
+  using Tuning = LaunchTuning;
+  static std::size_t workspace_floats(const Geometry& g, const Tuning& t) { return cuda::workspace_floats(g, t); }
+  static void forward_training(const ForwardTrainingParams& p, float* workspace, const Tuning& t) {
+    cuda::forward_training(p, workspace, t, nullptr);
+    NORMRT_CUDA_CHECK(cudaDeviceSynchronize());
+  }
+  static void forward_inference(const ForwardInferenceParams& p, float* workspace, const Tuning& t) {
+    cuda::forward_inference(p, workspace, t, nullptr);
+    NORMRT_CUDA_CHECK(cudaDeviceSynchronize());
+  }
+  static void backward(const BackwardParams& p, float* workspace, const Tuning& t) {
+    cuda::backward(p, workspace, t, nullptr);
+    NORMRT_CUDA_CHECK(cudaDeviceSynchronize());
+  }
+};
+
+// Resume order means nothing on a GPU: each case once.
+std::vector<BnKernelCase> gpu_cases() {
+  std::vector<BnKernelCase> cases;
+  for (BnKernelCase k : normrt::testing::bn_kernel_cases()) {
+    k.reverse_order = false;
+    const auto same = [&](const BnKernelCase& o) { return case_name(o) == case_name(k); };
+    if (std::none_of(cases.begin(), cases.end(), same)) cases.push_back(k);
+  }
+  return cases;
+}
+
+class CudaBnKernels : public ::testing::TestWithParam<BnKernelCase> {
+ protected:
+  void SetUp() override {
+    if (!normrt::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+TEST_P(CudaBnKernels, TrainingAndInferenceMatchReference) {
+  normrt::testing::check_bn_kernel_case<CudaBackend>(GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaBnKernels, ::testing::ValuesIn(gpu_cases()),
+                         [](const ::testing::TestParamInfo<BnKernelCase>& info) { return case_name(info.param); });
+
+}  // namespace
+}  // namespace normrt::bn::cuda
