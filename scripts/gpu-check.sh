@@ -81,7 +81,7 @@ end_section
 fi
 
 # The sanitizers run the BatchNorm tests on small shapes (racecheck is slow on large grids).
-sanitizer_filter='*CudaBatchNormShapes.*/2x1:*CudaBatchNormShapes.*/1x1x2:*CudaBatchNormShapes.*/5x3:*CudaBatchNormShapes.*/7x3x33:*CudaBatchNormShapes.*/4x2x8:*CudaBatchNormShapes.*/2x4x5x7:*CudaBatchNormShapes.*/256x1024:*CudaGolden.*:CudaBatchNorm.SeedExampleOnTheDevice:CudaBatchNorm.EmptyBatchAndNaN'
+sanitizer_filter='*CudaBatchNormShapes.*/2x1:*CudaBatchNormShapes.*/1x1x2:*CudaBatchNormShapes.*/5x3:*CudaBatchNormShapes.*/7x3x33:*CudaBatchNormShapes.*/4x2x8:*CudaBatchNormShapes.*/2x4x5x7:*CudaBatchNormShapes.*/256x1024:*CudaGolden.*:CudaBatchNorm.SeedExampleOnTheDevice:CudaBatchNorm.EmptyBatchAndNaN:*CudaBnKernels.*:CudaVariants.*'
 want sanitize && for tool in memcheck racecheck initcheck synccheck; do
   section "compute-sanitizer --tool $tool"
   compute-sanitizer --tool "$tool" --error-exitcode 1 "$gpu_tests" \
