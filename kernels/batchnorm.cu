@@ -15,9 +15,9 @@
 // kernel increments, so that every finalize block reads the same new count), and writes save_mean,
 // save_invstd and the per-channel coefficients of the elementwise pass.
 // Elementwise passes (normalise + affine, input gradient):
-//  * training, S > 1: on the reduction's own (channel, split) grid, mirrored and top-down, so that what the
-//    reduction read last, still in L2, is read first (see channel_elementwise_kernel); channel fixed per block.
-//  * eval mode and (N, C) input: over the flat array in float4 units with a scalar head and tail whenever the
+//  * training, S > 1, when the reduction's (channel, split) grid fills the GPU: on that grid, mirrored and
+//    top-down, so that what the reduction read last, still in L2, is read first (channel_elementwise_kernel).
+//  * otherwise (eval mode, (N, C) input, small tensors): over the flat array in float4 units with a scalar head and tail whenever the
 //    operands share their 16-byte alignment, whatever S is (a unit may then span channels).
 // A training forward is 3 launches (reduce, finalize, normalise) and no host synchronisation; indices are 32-bit
 // below 2^31 elements, 64-bit above.
@@ -494,6 +494,10 @@ struct ReducePlan {
   bool columns = false;  // S == 1 layout
   int64_t splits = 1;
   dim3 block;
+  // The training elementwise pass runs on the reduction's partition (channel_elementwise_kernel) only when that
+  // grid fills the GPU. A smaller grid means few elements (below 4 * SMs * min_split_elements, well inside L2), for
+  // which the flat pass's full grid is worth more than the reuse order.
+  bool elementwise_on_partition = false;
 };
 
 ReducePlan plan_reduction(const Geometry& g, const LaunchTuning& t) {
@@ -512,6 +516,7 @@ ReducePlan plan_reduction(const Geometry& g, const LaunchTuning& t) {
     plan.block = dim3(kReduceThreads);
     const int64_t max_splits = std::max<int64_t>(1, g.per_channel() / min_split);
     plan.splits = std::clamp<int64_t>(ceil_div(target_blocks, g.C), 1, std::min<int64_t>(max_splits, 65535));
+    plan.elementwise_on_partition = g.C * plan.splits >= target_blocks;
   }
   return plan;
 }
@@ -623,13 +628,17 @@ void elementwise(const Op& op, const float* a, const float* b, float* out, const
 }
 
 // The elementwise pass of a training step, after reduce() with the same plan: on the reduction's partition when
-// S > 1 (see channel_elementwise_kernel), flat for (N, C) input.
+// S > 1 and that grid fills the GPU (see channel_elementwise_kernel and ReducePlan), otherwise flat.
 template <typename Op, bool kTwoInputs>
 void training_elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g,
                           const ReducePlan& plan, const LaunchTuning& t, cudaStream_t stream) {
   if (g.numel() == 0) return;
   if (plan.columns) {
     elementwise<Op, kTwoInputs, false>(op, a, b, out, g, t, stream);
+    return;
+  }
+  if (!plan.elementwise_on_partition) {
+    elementwise<Op, kTwoInputs>(op, a, b, out, g, t, stream);
     return;
   }
   const bool vec4 = g.S % 4 == 0 && aligned16(a) && aligned16(b) && aligned16(out);

@@ -76,16 +76,22 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
   cases.push_back({{70, 40}, 2, 64, true, false, 0, 1});
   cases.push_back({{5, 3}, 2, 64, false, false, 0, 2});
   cases.push_back({{5, 3}, 2, 64, true, true, 2, 2});
-  cases.push_back({{7, 3, 33}, 132, 16384, false, false});  // one block per channel
+  // One block per channel: a grid too small for the GPU, so the training passes run flat.
+  cases.push_back({{7, 3, 33}, 132, 16384, false, false});
+  cases.push_back({{4, 2, 8}, 132, 16384, true, false});
+  for (bool index64 : {false, true}) {
+    cases.push_back({{4, 2, 8}, 132, 16384, index64, true, 1, 1});
+    cases.push_back({{4, 2, 8}, 132, 16384, index64, false, 1, 2});
+  }
   // Ranges of more than kUnroll * 256 units per block, so that the unrolled loops of the channel kernels run:
   cases.push_back({{2, 1, 4096}, 1, 16384, false, false});  // float4, two whole chunks
-  cases.push_back({{3, 2, 2051}, 1, 16384, false, true});   // floats, six chunks and a rest
+  cases.push_back({{3, 2, 2051}, 1, 1024, false, true});    // floats, two splits of three chunks and a rest
   cases.push_back({{4, 2, 4100}, 2, 2048, false, false});   // four splits of 1025 units
   cases.push_back({{4, 2, 4100}, 2, 2048, true, true});
   cases.push_back({{3, 300}, 2, 64, false, false});     // finalize over two blocks, (N, C) layout
   cases.push_back({{2, 260, 3}, 2, 64, false, true});   // and for S > 1
   cases.push_back({{600, 3}, 1, 16384, false, false});  // column kernel: 600 rows, 128 per step
-  cases.push_back({{3, 2, 2051}, 1, 16384, true, false});
+  cases.push_back({{3, 2, 2051}, 1, 1024, true, false});
   cases.push_back({{600, 3}, 1, 16384, true, true});
   cases.push_back({{1100, 40}, 1, 16384, false, true});  // two splits of 550 rows, 16 per step
   return cases;
