@@ -1,5 +1,6 @@
 // BatchNorm benchmark: forward training, forward eval and backward, on the CPU (always) and on the GPU (when one
-// is present, native kernels beside cuDNN), reported as time, GB/s at the minimal byte count (forward: read x + write y = 8 B/element;
+// is present, native kernels beside cuDNN, the single-read variant and the training passes in flat order), reported
+// as time, GB/s at the minimal byte count (forward: read x + write y = 8 B/element;
 // backward: read x, dy + write dx = 12 B/element) and, on the GPU, % of the measured device-to-device copy
 // bandwidth.
 //
@@ -21,6 +22,7 @@
 #include "bench_util.h"
 #include "normrt/normrt.h"
 #ifdef NORMRT_BENCH_VARIANTS
+#include "batchnorm.cuh"
 #include "batchnorm_forward_single_read.cuh"
 #endif
 
@@ -171,6 +173,57 @@ void run_gpu_single_read(benchmark::State& state, const Shape& shape) {
 }
 #endif
 
+// The library's kernels with the training elementwise pass in flat order (LaunchTuning::l2_reuse_order = false),
+// to measure what the L2-reuse order gains.
+void run_gpu_flat_order(benchmark::State& state, const Shape& shape, Mode mode) {
+  try {
+    Operands ops(shape, Device::cuda(0));
+    cudaStream_t stream = cuda::current_stream(0);
+    const Device gpu = Device::cuda(0);
+    bn::cuda::LaunchTuning tuning;
+    NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&tuning.sm_count, cudaDevAttrMultiProcessorCount, 0));
+    tuning.l2_reuse_order = false;
+    const bn::Geometry g = geometry_of(shape);
+    Tensor out = empty(shape, gpu), mean = empty({shape[1]}, gpu), invstd = mean.clone(), dw = mean.clone(),
+           db = mean.clone();
+    Tensor workspace = empty({static_cast<int64_t>(bn::cuda::workspace_floats(g, tuning))}, gpu);
+    bn::ForwardTrainingParams f;
+    f.geometry = g;
+    f.x = ops.x.data<float>();
+    f.weight = ops.weight.data<float>();
+    f.bias = ops.bias.data<float>();
+    f.y = out.data<float>();
+    f.save_mean = mean.data<float>();
+    f.save_invstd = invstd.data<float>();
+    f.running_mean = ops.running_mean.data<float>();
+    f.running_var = ops.running_var.data<float>();
+    bn::BackwardParams b;
+    b.geometry = g;
+    b.dy = ops.dy.data<float>();
+    b.x = ops.x.data<float>();
+    b.weight = ops.weight.data<float>();
+    b.mean = ops.save_mean.data<float>();
+    b.invstd = ops.save_invstd.data<float>();
+    b.dx = out.data<float>();
+    b.dweight = dw.data<float>();
+    b.dbias = db.data<float>();
+    auto run = [&] {
+      if (mode == Mode::Backward) bn::cuda::backward(b, workspace.data<float>(), tuning, stream);
+      else bn::cuda::forward_training(f, workspace.data<float>(), tuning, stream);
+    };
+    L2Flusher flusher;
+    Events events;
+    for (int i = 0; i < 3; ++i) run();
+    for (auto _ : state) {
+      flusher.flush(stream);
+      state.SetIterationTime(events.time(stream, run));
+    }
+    state.SetBytesProcessed(state.iterations() * shape_numel(shape) * bytes_per_element(mode));
+  } catch (const Error& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
 double measure_copy_bandwidth() {
   const std::size_t bytes = std::size_t{1} << 30;
   void *src = nullptr, *dst = nullptr;
@@ -219,6 +272,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
 struct Entry {
   std::string name, cudnn_name, device, shape;  // cudnn_name empty where cuDNN is not measured
   std::string variant_name;                      // single-read variant, where it applies
+  std::string flat_name;                         // training passes in flat order, where measured
   Mode mode;
   int64_t numel;
 };
@@ -233,7 +287,7 @@ int main(int argc, char** argv) {
     for (const Shape& shape : kCpuShapes) {
       const std::string name = std::string("cpu/native/") + mode_name(mode) + "/" + shape_label(shape);
       benchmark::RegisterBenchmark(name.c_str(), run_cpu, shape, mode)->Unit(benchmark::kMicrosecond)->UseRealTime();
-      entries.push_back({name, "", "cpu", shape_label(shape), "", mode, shape_numel(shape)});
+      entries.push_back({name, "", "cpu", shape_label(shape), "", "", mode, shape_numel(shape)});
     }
   }
 #if NORMRT_WITH_CUDA
@@ -264,7 +318,17 @@ int main(int argc, char** argv) {
               ->Unit(benchmark::kMicrosecond);
         }
 #endif
-        entries.push_back({name, cudnn_name, "gpu", shape_label(shape), variant_name, mode, shape_numel(shape)});
+        std::string flat_name;
+#ifdef NORMRT_BENCH_VARIANTS
+        if (mode != Mode::ForwardEval && shape.size() > 2) {
+          flat_name = "gpu/flat-order/" + suffix;
+          benchmark::RegisterBenchmark(flat_name.c_str(), run_gpu_flat_order, shape, mode)
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond);
+        }
+#endif
+        entries.push_back(
+            {name, cudnn_name, "gpu", shape_label(shape), variant_name, flat_name, mode, shape_numel(shape)});
       }
     }
   }
@@ -275,7 +339,7 @@ int main(int argc, char** argv) {
   std::printf("\nSummary (medians)%s\n", g_copy_bandwidth > 0 ? "" : " - no GPU: CPU section only");
   if (g_copy_bandwidth > 0) std::printf("device-to-device copy bandwidth: %.1f GB/s\n", g_copy_bandwidth * 1e-9);
   std::printf("| device | shape | mode | native us | cuDNN us | native/cuDNN speedup | native GB/s | %% of copy BW | "
-              "single-read variant us |\n|---|---|---|---|---|---|---|---|---|\n");
+              "single-read variant us | flat-order us |\n|---|---|---|---|---|---|---|---|---|---|\n");
   std::map<std::string, std::vector<double>> fractions;
   for (const Entry& e : entries) {
     const double us = reporter.micros(e.name);
@@ -305,8 +369,16 @@ int main(int argc, char** argv) {
       std::snprintf(buf, sizeof buf, "%.1f", variant_us);
       variant = buf;
     }
-    std::printf("| %s | %s | %s | %.1f | %s | %s | %.1f | %s | %s |\n", e.device.c_str(), e.shape.c_str(),
-                mode_name(e.mode), us, cudnn.c_str(), speedup.c_str(), gbs, pct.c_str(), variant.c_str());
+    std::string flat = "-";
+    const double flat_us = e.flat_name.empty() ? -1 : reporter.micros(e.flat_name);
+    if (flat_us > 0) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.1f", flat_us);
+      flat = buf;
+    }
+    std::printf("| %s | %s | %s | %.1f | %s | %s | %.1f | %s | %s | %s |\n", e.device.c_str(), e.shape.c_str(),
+                mode_name(e.mode), us, cudnn.c_str(), speedup.c_str(), gbs, pct.c_str(), variant.c_str(),
+                flat.c_str());
   }
   for (const auto& [mode, fs] : fractions) {
     double log_sum = 0;

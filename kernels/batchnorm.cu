@@ -516,7 +516,7 @@ ReducePlan plan_reduction(const Geometry& g, const LaunchTuning& t) {
     plan.block = dim3(kReduceThreads);
     const int64_t max_splits = std::max<int64_t>(1, g.per_channel() / min_split);
     plan.splits = std::clamp<int64_t>(ceil_div(target_blocks, g.C), 1, std::min<int64_t>(max_splits, 65535));
-    plan.elementwise_on_partition = g.C * plan.splits >= target_blocks;
+    plan.elementwise_on_partition = t.l2_reuse_order && g.C * plan.splits >= target_blocks;
   }
   return plan;
 }
