@@ -340,9 +340,7 @@ __global__ void __launch_bounds__(kFinalizeThreads)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Elementwise passes: out = op(a, b, channel) over all elements.
-
-// Each op looks up its channel's coefficients once (at) and then maps (a, b) of that channel to the output.
+// Elementwise passes: out = op.at(channel)(a, b) for every element. at() loads a channel's coefficients once.
 struct NormalizeOp {
   const float *mean, *scale, *shift;
   struct At {
