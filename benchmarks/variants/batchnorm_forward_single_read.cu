@@ -15,6 +15,7 @@ namespace normrt::bn::NORMRT_KERNEL_NS::variants {
 namespace {
 
 constexpr int kThreads = 512;
+constexpr int kUnroll = 4;
 constexpr unsigned kFullMask = 0xffffffffu;
 constexpr std::size_t kScratchFloats = kThreads / 32 + 1;
 
@@ -45,13 +46,24 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t batches = threadIdx.x == 0 && p.num_batches_tracked != nullptr ? *p.num_batches_tracked + 1 : 0;
   const float pivot = p.x[static_cast<uint64_t>(c) * S];
 
-  float sum = 0.0f;
-  for (uint32_t i = threadIdx.x; i < count; i += kThreads) {
+  auto x_at = [&](uint32_t i) {
     uint32_t n, s;
     run.divmod(i, n, s);
-    const float v = p.x[(n * channels + c) * S + s] - pivot;
-    values[i] = v;
-    sum += v;
+    return p.x[(n * channels + c) * S + s] - pivot;
+  };
+  float sum = 0.0f;
+  uint32_t i = threadIdx.x;
+  for (; i + (kUnroll - 1) * kThreads < count; i += kUnroll * kThreads) {  // kUnroll loads in flight per thread
+    float v[kUnroll];
+    for (int j = 0; j < kUnroll; ++j) v[j] = x_at(i + j * kThreads);
+    for (int j = 0; j < kUnroll; ++j) {
+      values[i + j * kThreads] = v[j];
+      sum += v[j];
+    }
+  }
+  for (; i < count; i += kThreads) {
+    values[i] = x_at(i);
+    sum += values[i];
   }
   const float mean = block_sum(sum, scratch) / static_cast<float>(count);
   float squares = 0.0f;

@@ -20,11 +20,9 @@ class SingleRead : public ::testing::TestWithParam<simt::ResumeOrder> {
   void TearDown() override { simt::set_resume_order(simt::ResumeOrder::Forward); }
 };
 
-TEST_P(SingleRead, MatchesTheLibraryKernelsAndTheReference) {
-  const Geometry g{3, 4, 37};
+void check_against_library(const Geometry& g) {
   ASSERT_TRUE(variants::single_read_supported(g, 48 * 1024));
-  EXPECT_FALSE(variants::single_read_supported(Geometry{64, 2, 1}, 48 * 1024));    // (N, C) input
-  EXPECT_FALSE(variants::single_read_supported(Geometry{64, 2, 1000}, 48 * 1024));  // channel too large
+  ASSERT_EQ(g.C, 4);
   std::mt19937 rng(3);
   std::normal_distribution<float> dist(2.0f, 3.0f);
   std::vector<float> x(static_cast<std::size_t>(g.numel()));
@@ -80,6 +78,19 @@ TEST_P(SingleRead, MatchesTheLibraryKernelsAndTheReference) {
   const testing::RefGeometry rg{g.N, g.C, g.S};
   const auto st = testing::ref_stats(rg, std::vector<double>(x.begin(), x.end()));
   EXPECT_TRUE(all_close(var.mean, st.mean, 1e-6, 1e-6));
+}
+
+TEST_P(SingleRead, MatchesTheLibraryKernelsAndTheReference) {
+  // A channel of 111 values (fewer than the block's threads) and one of 2800 (the unrolled loads run).
+  for (const Geometry& g : {Geometry{3, 4, 37}, Geometry{4, 4, 700}}) {
+    SCOPED_TRACE(g.per_channel());
+    check_against_library(g);
+  }
+}
+
+TEST(SingleReadLimits, OnlySpatialInputWhoseChannelFitsSharedMemory) {
+  EXPECT_FALSE(variants::single_read_supported(Geometry{64, 2, 1}, 48 * 1024));    // (N, C) input
+  EXPECT_FALSE(variants::single_read_supported(Geometry{64, 2, 1000}, 48 * 1024));  // channel too large
 }
 
 INSTANTIATE_TEST_SUITE_P(Orders, SingleRead, ::testing::Values(simt::ResumeOrder::Forward, simt::ResumeOrder::Reverse),
