@@ -107,21 +107,34 @@ class L2Flusher {
 
 using bench::Events;
 
-void run_gpu(benchmark::State& state, const Shape& shape, Mode mode, Backend backend) {
+// Times run() with CUDA events after three warm-up calls, flushing L2 before every timed call.
+void time_gpu(benchmark::State& state, int64_t bytes_per_call, const std::function<void()>& run) {
+  cudaStream_t stream = cuda::current_stream(0);
+  L2Flusher flusher;
+  Events events;
+  for (int i = 0; i < 3; ++i) run();
+  for (auto _ : state) {
+    flusher.flush(stream);
+    state.SetIterationTime(events.time(stream, run));
+  }
+  state.SetBytesProcessed(state.iterations() * bytes_per_call);
+}
+
+// A benchmark whose setup or run throws is skipped with the error's message.
+template <typename Body>
+void skip_on_error(benchmark::State& state, Body body) {
   try {
-    Operands ops(shape, Device::cuda(0));
-    cudaStream_t stream = cuda::current_stream(0);
-    L2Flusher flusher;
-    Events events;
-    for (int i = 0; i < 3; ++i) ops.run(mode, backend);
-    for (auto _ : state) {
-      flusher.flush(stream);
-      state.SetIterationTime(events.time(stream, [&] { ops.run(mode, backend); }));
-    }
-    state.SetBytesProcessed(state.iterations() * shape_numel(shape) * bytes_per_element(mode));
+    body();
   } catch (const Error& e) {
     state.SkipWithError(e.what());
   }
+}
+
+void run_gpu(benchmark::State& state, const Shape& shape, Mode mode, Backend backend) {
+  skip_on_error(state, [&] {
+    Operands ops(shape, Device::cuda(0));
+    time_gpu(state, shape_numel(shape) * bytes_per_element(mode), [&] { ops.run(mode, backend); });
+  });
 }
 
 #ifdef NORMRT_BENCH_VARIANTS
@@ -137,92 +150,67 @@ bn::Geometry geometry_of(const Shape& shape) {
   return g;
 }
 
+// Operands and outputs of the kernel launchers, for the runs that call them directly.
+struct KernelOperands : Operands {
+  Tensor out, mean, invstd, dweight, dbias;
+  bn::ForwardTrainingParams forward;
+  bn::BackwardParams backward;
+  explicit KernelOperands(const Shape& shape) : Operands(shape, Device::cuda(0)) {
+    const Device gpu = Device::cuda(0);
+    out = empty(shape, gpu);
+    mean = empty({shape[1]}, gpu);
+    invstd = mean.clone();
+    dweight = mean.clone();
+    dbias = mean.clone();
+    forward.geometry = backward.geometry = geometry_of(shape);
+    forward.x = backward.x = x.data<float>();
+    forward.weight = backward.weight = weight.data<float>();
+    forward.bias = bias.data<float>();
+    forward.y = out.data<float>();
+    forward.save_mean = mean.data<float>();
+    forward.save_invstd = invstd.data<float>();
+    forward.running_mean = running_mean.data<float>();
+    forward.running_var = running_var.data<float>();
+    backward.dy = dy.data<float>();
+    backward.mean = save_mean.data<float>();
+    backward.invstd = save_invstd.data<float>();
+    backward.dx = out.data<float>();
+    backward.dweight = dweight.data<float>();
+    backward.dbias = dbias.data<float>();
+  }
+};
+
 // Variant 1 (benchmarks/variants/batchnorm_forward_single_read.cu), forward training only.
 void run_gpu_single_read(benchmark::State& state, const Shape& shape) {
-  try {
-    Operands ops(shape, Device::cuda(0));
-    cudaStream_t stream = cuda::current_stream(0);
-    Tensor y = empty(shape, Device::cuda(0)), mean = empty({shape[1]}, Device::cuda(0)), invstd = mean.clone();
+  skip_on_error(state, [&] {
+    KernelOperands ops(shape);
     Tensor semaphore = zeros({1}, TensorOptions(Device::cuda(0)).dtype(DType::Int64));
-    bn::ForwardTrainingParams p;
-    p.geometry = geometry_of(shape);
-    p.x = ops.x.data<float>();
-    p.weight = ops.weight.data<float>();
-    p.bias = ops.bias.data<float>();
-    p.y = y.data<float>();
-    p.save_mean = mean.data<float>();
-    p.save_invstd = invstd.data<float>();
-    p.running_mean = ops.running_mean.data<float>();
-    p.running_var = ops.running_var.data<float>();
     const std::size_t shared = max_shared_bytes();
-    auto run = [&] {
-      bn::cuda::variants::forward_training_single_read(p, reinterpret_cast<unsigned*>(semaphore.raw_data()), shared,
-                                                       stream);
-    };
-    L2Flusher flusher;
-    Events events;
-    for (int i = 0; i < 3; ++i) run();
-    for (auto _ : state) {
-      flusher.flush(stream);
-      state.SetIterationTime(events.time(stream, run));
-    }
-    state.SetBytesProcessed(state.iterations() * shape_numel(shape) * 8);
-  } catch (const Error& e) {
-    state.SkipWithError(e.what());
-  }
+    time_gpu(state, shape_numel(shape) * 8, [&] {
+      bn::cuda::variants::forward_training_single_read(
+          ops.forward, reinterpret_cast<unsigned*>(semaphore.raw_data()), shared, cuda::current_stream(0));
+    });
+  });
 }
-#endif
 
 // The library's kernels with the training elementwise pass in flat order (LaunchTuning::l2_reuse_order = false),
 // to measure what the L2-reuse order gains.
 void run_gpu_flat_order(benchmark::State& state, const Shape& shape, Mode mode) {
-  try {
-    Operands ops(shape, Device::cuda(0));
-    cudaStream_t stream = cuda::current_stream(0);
-    const Device gpu = Device::cuda(0);
+  skip_on_error(state, [&] {
+    KernelOperands ops(shape);
     bn::cuda::LaunchTuning tuning;
     NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&tuning.sm_count, cudaDevAttrMultiProcessorCount, 0));
     tuning.l2_reuse_order = false;
-    const bn::Geometry g = geometry_of(shape);
-    Tensor out = empty(shape, gpu), mean = empty({shape[1]}, gpu), invstd = mean.clone(), dw = mean.clone(),
-           db = mean.clone();
-    Tensor workspace = empty({static_cast<int64_t>(bn::cuda::workspace_floats(g, tuning))}, gpu);
-    bn::ForwardTrainingParams f;
-    f.geometry = g;
-    f.x = ops.x.data<float>();
-    f.weight = ops.weight.data<float>();
-    f.bias = ops.bias.data<float>();
-    f.y = out.data<float>();
-    f.save_mean = mean.data<float>();
-    f.save_invstd = invstd.data<float>();
-    f.running_mean = ops.running_mean.data<float>();
-    f.running_var = ops.running_var.data<float>();
-    bn::BackwardParams b;
-    b.geometry = g;
-    b.dy = ops.dy.data<float>();
-    b.x = ops.x.data<float>();
-    b.weight = ops.weight.data<float>();
-    b.mean = ops.save_mean.data<float>();
-    b.invstd = ops.save_invstd.data<float>();
-    b.dx = out.data<float>();
-    b.dweight = dw.data<float>();
-    b.dbias = db.data<float>();
-    auto run = [&] {
-      if (mode == Mode::Backward) bn::cuda::backward(b, workspace.data<float>(), tuning, stream);
-      else bn::cuda::forward_training(f, workspace.data<float>(), tuning, stream);
-    };
-    L2Flusher flusher;
-    Events events;
-    for (int i = 0; i < 3; ++i) run();
-    for (auto _ : state) {
-      flusher.flush(stream);
-      state.SetIterationTime(events.time(stream, run));
-    }
-    state.SetBytesProcessed(state.iterations() * shape_numel(shape) * bytes_per_element(mode));
-  } catch (const Error& e) {
-    state.SkipWithError(e.what());
-  }
+    Tensor workspace = empty({static_cast<int64_t>(bn::cuda::workspace_floats(ops.forward.geometry, tuning))},
+                             Device::cuda(0));
+    time_gpu(state, shape_numel(shape) * bytes_per_element(mode), [&] {
+      cudaStream_t stream = cuda::current_stream(0);
+      if (mode == Mode::Backward) bn::cuda::backward(ops.backward, workspace.data<float>(), tuning, stream);
+      else bn::cuda::forward_training(ops.forward, workspace.data<float>(), tuning, stream);
+    });
+  });
 }
+#endif
 
 double measure_copy_bandwidth() {
   const std::size_t bytes = std::size_t{1} << 30;
@@ -353,32 +341,18 @@ int main(int argc, char** argv) {
       std::snprintf(buf, sizeof buf, "%.0f%%", 100 * f);
       pct = buf;
     }
-    std::string cudnn = "n/a", speedup = "-";
-    const double cudnn_us = e.cudnn_name.empty() ? -1 : reporter.micros(e.cudnn_name);
-    if (cudnn_us > 0) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%.1f", cudnn_us);
-      cudnn = buf;
-      std::snprintf(buf, sizeof buf, "%.2fx", cudnn_us / us);
-      speedup = buf;
-    }
-    std::string variant = "-";
-    const double variant_us = e.variant_name.empty() ? -1 : reporter.micros(e.variant_name);
-    if (variant_us > 0) {
+    // A measured time as a table cell; `missing` where the benchmark was not registered or did not run.
+    auto cell = [&](const std::string& name, const char* format, double divisor, const char* missing) {
+      const double other_us = name.empty() ? -1 : reporter.micros(name);
+      if (other_us <= 0) return std::string(missing);
       char buf[32];
-      std::snprintf(buf, sizeof buf, "%.1f", variant_us);
-      variant = buf;
-    }
-    std::string flat = "-";
-    const double flat_us = e.flat_name.empty() ? -1 : reporter.micros(e.flat_name);
-    if (flat_us > 0) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.1f", flat_us);
-      flat = buf;
-    }
+      std::snprintf(buf, sizeof buf, format, other_us / divisor);
+      return std::string(buf);
+    };
     std::printf("| %s | %s | %s | %.1f | %s | %s | %.1f | %s | %s | %s |\n", e.device.c_str(), e.shape.c_str(),
-                mode_name(e.mode), us, cudnn.c_str(), speedup.c_str(), gbs, pct.c_str(), variant.c_str(),
-                flat.c_str());
+                mode_name(e.mode), us, cell(e.cudnn_name, "%.1f", 1, "n/a").c_str(),
+                cell(e.cudnn_name, "%.2fx", us, "-").c_str(), gbs, pct.c_str(),
+                cell(e.variant_name, "%.1f", 1, "-").c_str(), cell(e.flat_name, "%.1f", 1, "-").c_str());
   }
   for (const auto& [mode, fs] : fractions) {
     double log_sum = 0;
