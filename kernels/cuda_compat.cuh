@@ -1,11 +1,15 @@
 // What lets one kernel source build twice: with nvcc for the GPU, and as plain C++ (-x c++ -DSIMT_EMU) for the
 // CPU SIMT emulator in tests/simt. Kernels launch through NORMRT_LAUNCH and take dynamic shared memory through
 // NORMRT_DYNAMIC_SHARED; the two builds live in different namespaces (NORMRT_KERNEL_NS) so they can share a binary.
+// The emulated-device test build (tests/simt/emulated_cudart.cpp) compiles the emulator build into namespace `cuda`
+// instead, where the library's host code calls it.
 #pragma once
 
 #ifdef SIMT_EMU
 #include "simt.h"
+#ifndef NORMRT_KERNEL_NS
 #define NORMRT_KERNEL_NS emu
+#endif
 #define NORMRT_LAUNCH(kernel, grid, block, smem, stream, ...) \
   ::simt::launch(kernel, grid, block, smem, stream, __VA_ARGS__)
 #define NORMRT_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::simt::dynamic_shared())
