@@ -1,5 +1,7 @@
-// cuDNN, cuBLAS and CUB are not emulated: in the emulated-device build their normrt wrappers throw, and the GPU
-// tests that need them are left out of that build's run (tests/CMakeLists.txt). Test-only.
+// The vendor libraries behind the emulated device. cuBLAS (Linear's GEMMs) and CUB (the loss sums) are stood in for
+// by plain host loops with double accumulation, so that the layers, losses and optimizers around them run on the
+// emulated device; src/linear_cublas.cpp and kernels/reduce.cu themselves run only on a real GPU. cuDNN is not
+// stood in for: its wrappers throw, and the tests that need it are left out (tests/CMakeLists.txt). Test-only.
 #include "batchnorm_backend.h"
 #include "linear_cuda.h"
 #include "normrt/cuda.h"
@@ -13,6 +15,13 @@ namespace {
   NORMRT_THROW(library, " is not part of the emulated CUDA device (tests/simt); this needs a real GPU");
 }
 
+template <typename T, typename Acc>
+void host_sum(const T* in, T* out, int64_t n) {
+  Acc total = 0;
+  for (int64_t i = 0; i < n; ++i) total += in[i];
+  *out = static_cast<T>(total);
+}
+
 }  // namespace
 
 int cuda::cudnn_version() { return 0; }
@@ -21,16 +30,33 @@ void bn::cudnn_forward_training(const ForwardTrainingParams&, const Device&) { n
 void bn::cudnn_forward_inference(const ForwardInferenceParams&, const Device&) { not_emulated("cuDNN"); }
 void bn::cudnn_backward(const BackwardParams&, double, const Device&) { not_emulated("cuDNN"); }
 
-void detail::cuda_linear_forward(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t, int,
-                                 bool) {
-  not_emulated("cuBLAS");
-}
-void detail::cuda_linear_backward(const float*, const float*, const float*, float*, float*, bool, int64_t, int64_t,
-                                  int64_t, int, bool) {
-  not_emulated("cuBLAS");
+void detail::cuda_linear_forward(const float* x, const float* w, const float* bias, float* y, int64_t n, int64_t in,
+                                 int64_t out, int, bool) {
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t o = 0; o < out; ++o) {
+      double acc = bias != nullptr ? bias[o] : 0.0;
+      for (int64_t i = 0; i < in; ++i) acc += static_cast<double>(x[r * in + i]) * w[o * in + i];
+      y[r * out + o] = static_cast<float>(acc);
+    }
 }
 
-void cuda::sum(const float*, float*, int64_t, cudaStream_t) { not_emulated("CUB"); }
-void cuda::sum(const int64_t*, int64_t*, int64_t, cudaStream_t) { not_emulated("CUB"); }
+void detail::cuda_linear_backward(const float* dy, const float* x, const float* w, float* dx, float* dw,
+                                  bool accumulate_dw, int64_t n, int64_t in, int64_t out, int, bool) {
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < in; ++i) {
+      double acc = 0.0;
+      for (int64_t o = 0; o < out; ++o) acc += static_cast<double>(dy[r * out + o]) * w[o * in + i];
+      dx[r * in + i] = static_cast<float>(acc);
+    }
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < in; ++i) {
+      double acc = accumulate_dw ? dw[o * in + i] : 0.0;
+      for (int64_t r = 0; r < n; ++r) acc += static_cast<double>(dy[r * out + o]) * x[r * in + i];
+      dw[o * in + i] = static_cast<float>(acc);
+    }
+}
+
+void cuda::sum(const float* in, float* out, int64_t n, cudaStream_t) { host_sum<float, double>(in, out, n); }
+void cuda::sum(const int64_t* in, int64_t* out, int64_t n, cudaStream_t) { host_sum<int64_t, int64_t>(in, out, n); }
 
 }  // namespace normrt
