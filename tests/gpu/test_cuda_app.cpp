@@ -1,0 +1,53 @@
+// The training application's device path (label gpu): the loader's pinned staging and copies give the batches the
+// CPU loader gives, epoch after epoch, including the last short batch and normalisation.
+#include "data_loader.h"
+#include "test_util.h"
+
+namespace normrt::app {
+namespace {
+
+Dataset counting_dataset(int64_t count, int64_t pixels) {
+  Dataset d;
+  d.count = count;
+  d.rows = 1;
+  d.cols = pixels;
+  for (int64_t i = 0; i < count; ++i) {
+    for (int64_t p = 0; p < pixels; ++p) d.pixels.push_back(static_cast<uint8_t>((i * 7 + p * 13) % 256));
+    d.labels.push_back(i % 10);
+  }
+  return d;
+}
+
+TEST(CudaLoader, ServesTheBatchesOfTheCpuLoader) {
+  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const Dataset d = counting_dataset(37, 5);
+  const std::vector<int64_t> subset = {3, 1, 4, 15, 9, 2, 6, 5, 35, 8, 7, 30, 21, 22, 0, 36, 11};
+  for (const LoaderOptions& options : {LoaderOptions{4, true, false, std::nullopt},
+                                       LoaderOptions{5, false, false, std::make_pair(0.5f, 0.25f)},
+                                       LoaderOptions{6, true, true, std::nullopt}}) {
+    for (const auto& indices : {std::vector<int64_t>{}, subset}) {
+      DataLoader on_cpu(d, indices, options, 11, Device::cpu());
+      DataLoader on_gpu(d, indices, options, 11, Device::cuda(0));
+      ASSERT_EQ(on_gpu.batches_per_epoch(), on_cpu.batches_per_epoch());
+      for (int epoch = 0; epoch < 2; ++epoch) {
+        on_cpu.start_epoch();
+        on_gpu.start_epoch();
+        int64_t batches = 0;
+        while (auto expected = on_cpu.next()) {
+          const auto got = on_gpu.next();
+          ASSERT_TRUE(got.has_value()) << "epoch " << epoch << " batch " << batches;
+          EXPECT_EQ(got->images.device(), Device::cuda(0));
+          EXPECT_EQ(got->images.sizes(), expected->images.sizes());
+          EXPECT_EQ(got->images.to_vector(), expected->images.to_vector());
+          EXPECT_EQ(got->labels.to_vector<int64_t>(), expected->labels.to_vector<int64_t>());
+          ++batches;
+        }
+        EXPECT_FALSE(on_gpu.next().has_value());
+        EXPECT_EQ(batches, on_cpu.batches_per_epoch());
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace normrt::app
