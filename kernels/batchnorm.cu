@@ -10,17 +10,18 @@
 //  * S == 1, i.e. (N, C) input: channels are the contiguous dimension, so threads take columns (channels) and
 //    walk rows, and a block merges its rows through shared memory; row ranges split over blocks likewise.
 // Values are shifted by each channel's first element before accumulation (see bn_math.cuh).
-// A finalize kernel (one thread per channel) merges the partial states in a fixed order (results identical run to
-// run), updates running_mean/running_var in place from the device-side num_batches_tracked (which the reduction
-// kernel increments, so that every finalize block reads the same new count), and writes save_mean,
-// save_invstd and the per-channel coefficients of the elementwise pass.
+// Finishing a channel writes save_mean, save_invstd and the coefficients of the elementwise pass and updates
+// running_mean/running_var in place from the device-side num_batches_tracked (read as stored + 1; the normalise
+// pass that ends the step increments it). When a channel is one block's, that block finishes it; when channels are
+// split, a finalize kernel (one thread per channel) merges the partial states in a fixed order first, so results
+// are identical run to run.
 // Elementwise passes (normalise + affine, input gradient):
 //  * training, S > 1, when the reduction's (channel, split) grid fills the GPU: on that grid, mirrored and
 //    top-down, so that what the reduction read last, still in L2, is read first (channel_elementwise_kernel).
-//  * otherwise (eval mode, (N, C) input, small tensors): over the flat array in float4 units with a scalar head and tail whenever the
-//    operands share their 16-byte alignment, whatever S is (a unit may then span channels).
-// A training forward is 3 launches (reduce, finalize, normalise) and no host synchronisation; indices are 32-bit
-// below 2^31 elements, 64-bit above.
+//  * otherwise (eval mode, (N, C) input, small tensors): over the flat array in float4 units with a scalar head
+//    and tail whenever the operands share their 16-byte alignment, whatever S is (a unit may span channels).
+// A training forward is 2 launches (reduce, normalise), or 3 with split channels (reduce, finalize, normalise), and
+// no host synchronisation; indices are 32-bit below 2^31 elements, 64-bit above.
 #include "batchnorm.cuh"
 
 #include <algorithm>
@@ -41,14 +42,70 @@ constexpr int kElementwiseThreads = 256;
 constexpr unsigned kFullMask = 0xffffffffu;
 
 // ---------------------------------------------------------------------------------------------------------------
-// Reduction policies: what a reduction accumulates per element of (a, b) and how states merge.
+// Per-channel finishing: what the statistics (or the backward sums) of one channel become.
+
+// Per-channel coefficients of the elementwise pass live in the workspace after the partial states.
+struct Coefficients {
+  float* a;  // forward: scale; backward: grad_mean
+  float* b;  // forward: shift; backward: projection
+  float* c;  // backward: scale
+};
+
+// The running-average factor of this training step. num_batches_tracked is incremented by the normalise pass at the
+// end of the step, so every kernel before it reads the new count as the stored one + 1.
+__device__ float step_factor(const ForwardTrainingParams& p) {
+  if (p.running_mean == nullptr) return 0.0f;
+  const int64_t batches = p.num_batches_tracked != nullptr ? *p.num_batches_tracked + 1 : 0;
+  return static_cast<float>(running_factor(p.cumulative_average, p.momentum, batches));
+}
+
+// save_mean, save_invstd, the normalise coefficients and the running statistics of channel c, from its merged
+// (shifted) Welford state.
+__device__ void finish_forward_channel(const ForwardTrainingParams& p, uint64_t c, const Welford<float>& s,
+                                       float factor, const Coefficients& coefficients) {
+  const float count = static_cast<float>(p.geometry.per_channel());
+  const float mean = p.x[c * static_cast<uint64_t>(p.geometry.S)] + s.mean;
+  const float invstd = invstd_from_var(s.m2 / count, static_cast<float>(p.eps));
+  p.save_mean[c] = mean;
+  p.save_invstd[c] = invstd;
+  coefficients.a[c] = invstd * (p.weight ? p.weight[c] : 1.0f);
+  coefficients.b[c] = p.bias ? p.bias[c] : 0.0f;
+  if (p.running_mean != nullptr) {
+    p.running_mean[c] = running_update(p.running_mean[c], mean, factor);
+    p.running_var[c] = running_update(p.running_var[c], unbiased_var(s.m2, count), factor);
+  }
+}
+
+struct GradSums {
+  float dy = 0.0f;
+  float dy_xmu = 0.0f;
+};
+
+// dweight, dbias and the input-gradient coefficients of channel c, from its sums.
+__device__ void finish_backward_channel(const BackwardParams& p, uint64_t c, const GradSums& s,
+                                        const Coefficients& coefficients) {
+  const float invstd = p.invstd[c], w = p.weight ? p.weight[c] : 1.0f;
+  if (p.dweight != nullptr) p.dweight[c] = s.dy_xmu * invstd;
+  if (p.dbias != nullptr) p.dbias[c] = s.dy;
+  BackwardCoefficients<float> k{0.0f, 0.0f, invstd * w};
+  if (p.training) k = backward_coefficients(s.dy, s.dy_xmu, invstd, w, static_cast<float>(p.geometry.per_channel()));
+  coefficients.a[c] = k.grad_mean;
+  coefficients.b[c] = k.projection;
+  coefficients.c[c] = k.scale;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reduction policies: what a reduction accumulates per element of (a, b), how states merge, and how a channel is
+// finished when one block holds all of it (finish_here: one split per channel, no finalize launch).
 
 struct StatsReduction {
   using State = Welford<float>;
   static constexpr bool kTwoInputs = false;
-  int64_t* num_batches_tracked;  // incremented once by the reduction, for the finalize kernel that follows it
-  __device__ void count_batch() const {
-    if (num_batches_tracked != nullptr) *num_batches_tracked += 1;
+  ForwardTrainingParams p;
+  Coefficients coefficients;
+  bool finish_here;
+  __device__ void finish(uint64_t c, const State& s) const {
+    finish_forward_channel(p, c, s, step_factor(p), coefficients);
   }
   // The shift (pivot): the channel's first element.
   __device__ static float channel_constant(const float* a, const float*, uint64_t c, uint64_t channel_offset) {
@@ -79,18 +136,15 @@ struct StatsReduction {
   }
 };
 
-struct GradSums {
-  float dy = 0.0f;
-  float dy_xmu = 0.0f;
-};
-
 // a = grad_output, b = input; the constant is the channel's saved mean.
 struct GradReduction {
   using State = GradSums;
   static constexpr bool kTwoInputs = true;
-  const float* mean;
-  __device__ void count_batch() const {}
-  __device__ float channel_constant_of(uint64_t c) const { return mean[c]; }
+  BackwardParams p;
+  Coefficients coefficients;
+  bool finish_here;
+  __device__ void finish(uint64_t c, const State& s) const { finish_backward_channel(p, c, s, coefficients); }
+  __device__ float channel_constant_of(uint64_t c) const { return p.mean[c]; }
   template <int G>
   __device__ static void add_group(State& s, const float (&a)[G], const float (&b)[G], float mu) {
     for (int i = 0; i < G; ++i) add_one(s, a[i], b[i], mu);
@@ -181,7 +235,6 @@ __global__ void __launch_bounds__(kReduceThreads)
   constexpr int kValues = kUnroll * U::kWidth;
   NORMRT_DYNAMIC_SHARED(State, shared);
   const Index c = blockIdx.x, split = blockIdx.y;
-  if (c == 0 && split == 0 && threadIdx.x == 0) red.count_batch();
   const Index lo = static_cast<Index>(static_cast<uint64_t>(layout.units) * split / layout.splits);
   const Index hi = static_cast<Index>(static_cast<uint64_t>(layout.units) * (split + 1) / layout.splits);
   const float k = channel_constant(red, a, c, static_cast<uint64_t>(c) * layout.pivot_stride);
@@ -210,7 +263,9 @@ __global__ void __launch_bounds__(kReduceThreads)
     for (int i = 0; i < U::kWidth; ++i) Red::add_one(state, va[i], Red::kTwoInputs ? vb[i] : 0.0f, k);
   }
   state = block_reduce<Red>(state, shared);
-  if (threadIdx.x == 0) partial[static_cast<uint64_t>(c) * layout.splits + split] = state;
+  if (threadIdx.x != 0) return;
+  if (red.finish_here) red.finish(c, state);
+  else partial[static_cast<uint64_t>(c) * layout.splits + split] = state;
 }
 
 // Layout S == 1: (rows, columns) = (N, C). threadIdx.x picks the column, threadIdx.y walks rows; blockDim.y is a
@@ -222,7 +277,6 @@ __global__ void __launch_bounds__(kColumnThreads)
   using State = typename Red::State;
   NORMRT_DYNAMIC_SHARED(State, shared);
   const Index c = blockIdx.x * blockDim.x + threadIdx.x, split = blockIdx.y;
-  if (c == 0 && split == 0 && threadIdx.y == 0) red.count_batch();
   const Index lo = static_cast<Index>(static_cast<uint64_t>(rows) * split / splits);
   const Index hi = static_cast<Index>(static_cast<uint64_t>(rows) * (split + 1) / splits);
   const bool active = c < columns;
@@ -252,58 +306,33 @@ __global__ void __launch_bounds__(kColumnThreads)
     if (threadIdx.y < stride) shared[slot] = Red::merge(shared[slot], shared[slot + stride * blockDim.x]);
     __syncthreads();
   }
-  if (threadIdx.y == 0 && active) partial[static_cast<uint64_t>(c) * splits + split] = shared[threadIdx.x];
+  if (threadIdx.y != 0 || !active) return;
+  if (red.finish_here) red.finish(c, shared[threadIdx.x]);
+  else partial[static_cast<uint64_t>(c) * splits + split] = shared[threadIdx.x];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Finalize kernels: one thread per channel.
+// Finalize kernels (when the reduction split channels over several blocks): one thread per channel merges the
+// partial states in a fixed order.
 
-// Per-channel coefficients of the elementwise pass live in the workspace after the partial states.
-struct Coefficients {
-  float* a;  // forward: scale; backward: grad_mean
-  float* b;  // forward: shift; backward: projection
-  float* c;  // backward: scale
-};
-
-// num_batches_tracked was incremented by the reduction kernel before this one (counted), or, when no reduction ran
-// (empty batch), is incremented here by a single block.
+// An empty batch (no normalise pass follows) counts itself here: count_batch_here, launched as one block.
 __global__ void __launch_bounds__(kFinalizeThreads)
     finalize_forward_kernel(ForwardTrainingParams p, const Welford<float>* partial, uint64_t splits,
-                            Coefficients coefficients, bool counted) {
-  NORMRT_DYNAMIC_SHARED(int64_t, counted_here);
-  if (!counted) {
-    if (threadIdx.x == 0 && p.num_batches_tracked != nullptr) {
-      counted_here[0] = *p.num_batches_tracked + 1;
-      *p.num_batches_tracked = counted_here[0];
-    }
-    __syncthreads();
-  }
-  const int64_t batches =
-      p.num_batches_tracked == nullptr ? 0 : counted ? *p.num_batches_tracked : counted_here[0];
-  const uint64_t channels = static_cast<uint64_t>(p.geometry.C), count = static_cast<uint64_t>(p.geometry.per_channel());
-  const float count_f = static_cast<float>(count);
-  float factor = 0.0f;
-  if (p.running_mean != nullptr) {
-    factor = static_cast<float>(running_factor(p.cumulative_average, p.momentum, batches));
-  }
-  for (uint64_t c = blockIdx.x * blockDim.x + threadIdx.x; c < channels; c += gridDim.x * blockDim.x) {
-    if (count == 0) {
+                            Coefficients coefficients, bool count_batch_here) {
+  const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
+  if (count_batch_here) {
+    if (threadIdx.x == 0 && p.num_batches_tracked != nullptr) *p.num_batches_tracked += 1;
+    for (uint64_t c = threadIdx.x; c < channels; c += blockDim.x) {
       p.save_mean[c] = 0.0f;
       p.save_invstd[c] = 0.0f;
-      continue;
     }
+    return;
+  }
+  const float factor = step_factor(p);
+  for (uint64_t c = blockIdx.x * blockDim.x + threadIdx.x; c < channels; c += gridDim.x * blockDim.x) {
     Welford<float> s;
     for (uint64_t k = 0; k < splits; ++k) s = welford_merge(s, partial[c * splits + k]);
-    const float mean = p.x[c * static_cast<uint64_t>(p.geometry.S)] + s.mean;
-    const float invstd = invstd_from_var(s.m2 / count_f, static_cast<float>(p.eps));
-    p.save_mean[c] = mean;
-    p.save_invstd[c] = invstd;
-    coefficients.a[c] = invstd * (p.weight ? p.weight[c] : 1.0f);
-    coefficients.b[c] = p.bias ? p.bias[c] : 0.0f;
-    if (p.running_mean != nullptr) {
-      p.running_mean[c] = running_update(p.running_mean[c], mean, factor);
-      p.running_var[c] = running_update(p.running_var[c], unbiased_var(s.m2, count_f), factor);
-    }
+    finish_forward_channel(p, c, s, factor, coefficients);
   }
 }
 
@@ -323,19 +352,11 @@ __global__ void __launch_bounds__(kFinalizeThreads)
 __global__ void __launch_bounds__(kFinalizeThreads)
     finalize_backward_kernel(BackwardParams p, const GradSums* partial, uint64_t splits, Coefficients coefficients) {
   const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
-  const float count = static_cast<float>(p.geometry.per_channel());
   for (uint64_t c = blockIdx.x * blockDim.x + threadIdx.x; c < channels; c += gridDim.x * blockDim.x) {
     GradSums s;
     if (partial != nullptr)
       for (uint64_t k = 0; k < splits; ++k) s = GradReduction::merge(s, partial[c * splits + k]);
-    const float invstd = p.invstd[c], w = p.weight ? p.weight[c] : 1.0f;
-    if (p.dweight != nullptr) p.dweight[c] = s.dy_xmu * invstd;
-    if (p.dbias != nullptr) p.dbias[c] = s.dy;
-    BackwardCoefficients<float> k{0.0f, 0.0f, invstd * w};
-    if (p.training) k = backward_coefficients(s.dy, s.dy_xmu, invstd, w, count);
-    coefficients.a[c] = k.grad_mean;
-    coefficients.b[c] = k.projection;
-    coefficients.c[c] = k.scale;
+    finish_backward_channel(p, c, s, coefficients);
   }
 }
 
@@ -374,10 +395,14 @@ struct InputGradInferenceOp {
 // last ones run last, so the data it read last, still in L2 when the tensor is larger than L2, are read first:
 // fewer DRAM bytes than the flat pass's 4 + 4 (+ 4 + 4) per element. The channel is fixed per block.
 template <typename Op, bool kTwoInputs, typename Index, bool Vec4>
-__global__ void __launch_bounds__(kReduceThreads)
-    channel_elementwise_kernel(Op op, const float* a, const float* b, float* out, ChannelLayout<Index> layout) {
+// At least 3 blocks per SM: a register cap of 85, which the 64-bit two-input instantiation needs (70) and sm_120's
+// default heuristic (64) spilled.
+__global__ void __launch_bounds__(kReduceThreads, 3)
+    channel_elementwise_kernel(Op op, const float* a, const float* b, float* out, ChannelLayout<Index> layout,
+                               int64_t* count_batch) {
   using U = Units<Index, Vec4>;
   constexpr int kValues = kUnroll * U::kWidth;
+  if (count_batch != nullptr && blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) *count_batch += 1;
   const uint64_t mirrored = static_cast<uint64_t>(gridDim.x) * gridDim.y - 1 -
                             (static_cast<uint64_t>(blockIdx.y) * gridDim.x + blockIdx.x);
   const Index c = static_cast<Index>(mirrored % gridDim.x), split = static_cast<Index>(mirrored / gridDim.x);
@@ -399,14 +424,18 @@ __global__ void __launch_bounds__(kReduceThreads)
   const Index chunk = kUnroll * blockDim.x;
   Index end = hi;
   for (; end - lo >= chunk; end -= chunk) {
+    // Fully unrolled, so that off[] and the values stay in registers.
     Index off[kUnroll];
     float va[kValues], vb[kValues] = {};
+#pragma unroll
     for (int j = 0; j < kUnroll; ++j) {
       off[j] = offset(end - chunk + j * blockDim.x + threadIdx.x);
       U::load(a, off[j], va + j * U::kWidth);
       if constexpr (kTwoInputs) U::load(b, off[j], vb + j * U::kWidth);
     }
+#pragma unroll
     for (int i = 0; i < kValues; ++i) va[i] = f(va[i], vb[i]);
+#pragma unroll
     for (int j = 0; j < kUnroll; ++j) store(off[j], va + j * U::kWidth);
   }
   for (Index unit = lo + threadIdx.x; unit < end; unit += blockDim.x) {
@@ -447,8 +476,10 @@ __device__ void elementwise_scalar(const Op& op, const float* a, const float* b,
 // four floats share one channel and its coefficients are looked up once.
 template <typename Op, bool kTwoInputs, typename Index, bool kVec4, bool kUnitInOneChannel>
 __global__ void __launch_bounds__(kElementwiseThreads)
-    elementwise_kernel(Op op, const float* a, const float* b, float* out, ElementLayout<Index> layout) {
+    elementwise_kernel(Op op, const float* a, const float* b, float* out, ElementLayout<Index> layout,
+                       int64_t* count_batch) {
   const Index first = blockIdx.x * blockDim.x + threadIdx.x, stride = gridDim.x * blockDim.x;
+  if (count_batch != nullptr && first == 0) *count_batch += 1;
   if constexpr (!kVec4) {
     for (Index e = first; e < layout.numel; e += stride) elementwise_scalar<kTwoInputs>(op, a, b, out, layout, e);
   } else {
@@ -577,7 +608,7 @@ void reduce(const Red& red, const float* a, const float* b, typename Red::State*
 
 template <typename Op, bool kTwoInputs, typename Index, bool kVec4, bool kUnitInOneChannel>
 void launch_elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g, int64_t head,
-                        const LaunchTuning& t, cudaStream_t stream) {
+                        int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
   ElementLayout<Index> layout;
   layout.numel = static_cast<Index>(g.numel());
   layout.head = static_cast<Index>(head);
@@ -588,40 +619,42 @@ void launch_elementwise(const Op& op, const float* a, const float* b, float* out
   const int64_t blocks = std::min<int64_t>(ceil_div(threads_wanted, kElementwiseThreads),
                                            16 * static_cast<int64_t>(std::max(t.sm_count, 1)));
   NORMRT_LAUNCH((elementwise_kernel<Op, kTwoInputs, Index, kVec4, kUnitInOneChannel>),
-                dim3(static_cast<unsigned>(blocks)), dim3(kElementwiseThreads), 0, stream, op, a, b, out, layout);
+                dim3(static_cast<unsigned>(blocks)), dim3(kElementwiseThreads), 0, stream, op, a, b, out, layout,
+                count_batch);
   NORMRT_CHECK_LAUNCH();
 }
 
 // kSpatial: S may be a multiple of 4, so that float4 units can lie within one channel (false for (N, C) input).
 template <typename Op, bool kTwoInputs, bool kSpatial, typename Index>
 void elementwise_with_index(const Op& op, const float* a, const float* b, float* out, const Geometry& g,
-                            const LaunchTuning& t, cudaStream_t stream) {
+                            int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
   const auto misalignment = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16; };
   const uintptr_t offset = misalignment(a);
   const bool vec4 = offset % sizeof(float) == 0 && misalignment(out) == offset &&
                     (!kTwoInputs || misalignment(b) == offset);
   if (!vec4) {
-    launch_elementwise<Op, kTwoInputs, Index, false, false>(op, a, b, out, g, 0, t, stream);
+    launch_elementwise<Op, kTwoInputs, Index, false, false>(op, a, b, out, g, 0, count_batch, t, stream);
     return;
   }
   const int64_t head = std::min<int64_t>(static_cast<int64_t>((16 - offset) % 16 / sizeof(float)), g.numel());
   if constexpr (kSpatial) {
     if (head == 0 && g.S % 4 == 0) {
-      launch_elementwise<Op, kTwoInputs, Index, true, true>(op, a, b, out, g, head, t, stream);
+      launch_elementwise<Op, kTwoInputs, Index, true, true>(op, a, b, out, g, head, count_batch, t, stream);
       return;
     }
   }
-  launch_elementwise<Op, kTwoInputs, Index, true, false>(op, a, b, out, g, head, t, stream);
+  launch_elementwise<Op, kTwoInputs, Index, true, false>(op, a, b, out, g, head, count_batch, t, stream);
 }
 
+// count_batch: num_batches_tracked of a training forward, incremented by the pass (else null).
 template <typename Op, bool kTwoInputs, bool kSpatial = true>
-void elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g, const LaunchTuning& t,
-                 cudaStream_t stream) {
+void elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g, int64_t* count_batch,
+                 const LaunchTuning& t, cudaStream_t stream) {
   if (g.numel() == 0) return;
   if (use_index64(g, t)) {
-    elementwise_with_index<Op, kTwoInputs, kSpatial, uint64_t>(op, a, b, out, g, t, stream);
+    elementwise_with_index<Op, kTwoInputs, kSpatial, uint64_t>(op, a, b, out, g, count_batch, t, stream);
   } else {
-    elementwise_with_index<Op, kTwoInputs, kSpatial, uint32_t>(op, a, b, out, g, t, stream);
+    elementwise_with_index<Op, kTwoInputs, kSpatial, uint32_t>(op, a, b, out, g, count_batch, t, stream);
   }
 }
 
@@ -629,14 +662,14 @@ void elementwise(const Op& op, const float* a, const float* b, float* out, const
 // S > 1 and that grid fills the GPU (see channel_elementwise_kernel and ReducePlan), otherwise flat.
 template <typename Op, bool kTwoInputs>
 void training_elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g,
-                          const ReducePlan& plan, const LaunchTuning& t, cudaStream_t stream) {
+                          const ReducePlan& plan, int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
   if (g.numel() == 0) return;
   if (plan.columns) {
-    elementwise<Op, kTwoInputs, false>(op, a, b, out, g, t, stream);
+    elementwise<Op, kTwoInputs, false>(op, a, b, out, g, count_batch, t, stream);
     return;
   }
   if (!plan.elementwise_on_partition) {
-    elementwise<Op, kTwoInputs>(op, a, b, out, g, t, stream);
+    elementwise<Op, kTwoInputs>(op, a, b, out, g, count_batch, t, stream);
     return;
   }
   const bool vec4 = g.S % 4 == 0 && aligned16(a) && aligned16(b) && aligned16(out);
@@ -644,7 +677,7 @@ void training_elementwise(const Op& op, const float* a, const float* b, float* o
     using Index = decltype(index);
     constexpr bool kVec4 = decltype(vec4_tag)::value;
     NORMRT_LAUNCH((channel_elementwise_kernel<Op, kTwoInputs, Index, kVec4>), channel_grid(g, plan),
-                  dim3(kReduceThreads), 0, stream, op, a, b, out, channel_layout<Index, kVec4>(g, plan));
+                  dim3(kReduceThreads), 0, stream, op, a, b, out, channel_layout<Index, kVec4>(g, plan), count_batch);
     NORMRT_CHECK_LAUNCH();
   });
 }
@@ -683,13 +716,22 @@ void forward_training(const ForwardTrainingParams& p, float* workspace, const La
   const ReducePlan plan = plan_reduction(g, tuning);
   auto* partial = reinterpret_cast<Welford<float>*>(workspace);
   const Coefficients coefficients = coefficients_in(workspace, g, plan);
-  const bool reduced = g.per_channel() > 0 && g.C > 0;
-  if (reduced) reduce(StatsReduction{p.num_batches_tracked}, p.x, nullptr, partial, g, plan, tuning, stream);
-  NORMRT_LAUNCH(finalize_forward_kernel, finalize_grid(reduced ? g.C : 0), dim3(kFinalizeThreads), sizeof(int64_t),
-                stream, p, partial, static_cast<uint64_t>(plan.splits), coefficients, reduced);
-  NORMRT_CHECK_LAUNCH();
+  if (g.numel() == 0) {  // statistics of nothing; the batch still counts
+    NORMRT_LAUNCH(finalize_forward_kernel, dim3(1), dim3(kFinalizeThreads), 0, stream, p, partial,
+                  static_cast<uint64_t>(plan.splits), coefficients, true);
+    NORMRT_CHECK_LAUNCH();
+    return;
+  }
+  const bool finish_in_reduction = plan.splits == 1;
+  reduce(StatsReduction{p, coefficients, finish_in_reduction}, p.x, nullptr, partial, g, plan, tuning, stream);
+  if (!finish_in_reduction) {
+    NORMRT_LAUNCH(finalize_forward_kernel, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p, partial,
+                  static_cast<uint64_t>(plan.splits), coefficients, false);
+    NORMRT_CHECK_LAUNCH();
+  }
   const NormalizeOp normalize_op{p.save_mean, coefficients.a, coefficients.b};
-  training_elementwise<NormalizeOp, false>(normalize_op, p.x, nullptr, p.y, g, plan, tuning, stream);
+  training_elementwise<NormalizeOp, false>(normalize_op, p.x, nullptr, p.y, g, plan, p.num_batches_tracked, tuning,
+                                           stream);
 }
 
 void forward_inference(const ForwardInferenceParams& p, float* workspace, const LaunchTuning& tuning,
@@ -699,7 +741,7 @@ void forward_inference(const ForwardInferenceParams& p, float* workspace, const 
   const Coefficients coefficients = coefficients_in(workspace, g, plan_reduction(g, tuning));
   prepare_inference(p, coefficients, stream);
   elementwise<NormalizeOp, false>(NormalizeOp{p.save_mean, coefficients.a, coefficients.b}, p.x, nullptr, p.y, g,
-                                  tuning, stream);
+                                  nullptr, tuning, stream);
 }
 
 void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tuning, cudaStream_t stream) {
@@ -709,19 +751,22 @@ void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tun
   auto* partial = reinterpret_cast<GradSums*>(workspace);
   const Coefficients coefficients = coefficients_in(workspace, g, plan);
   const bool need_sums = (p.training || p.dweight != nullptr || p.dbias != nullptr) && g.per_channel() > 0;
-  if (need_sums) reduce(GradReduction{p.mean}, p.dy, p.x, partial, g, plan, tuning, stream);
-  NORMRT_LAUNCH(finalize_backward_kernel, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p,
-                need_sums ? partial : static_cast<GradSums*>(nullptr), static_cast<uint64_t>(plan.splits),
-                coefficients);
-  NORMRT_CHECK_LAUNCH();
+  const bool finish_in_reduction = need_sums && plan.splits == 1;
+  if (need_sums) reduce(GradReduction{p, coefficients, finish_in_reduction}, p.dy, p.x, partial, g, plan, tuning, stream);
+  if (!finish_in_reduction) {
+    NORMRT_LAUNCH(finalize_backward_kernel, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p,
+                  need_sums ? partial : static_cast<GradSums*>(nullptr), static_cast<uint64_t>(plan.splits),
+                  coefficients);
+    NORMRT_CHECK_LAUNCH();
+  }
   if (p.dx == nullptr) return;
   if (p.training) {
     training_elementwise<InputGradTrainingOp, true>(
         InputGradTrainingOp{p.mean, coefficients.a, coefficients.b, coefficients.c}, p.dy, p.x, p.dx, g, plan,
-        tuning, stream);
+        nullptr, tuning, stream);
   } else {
-    elementwise<InputGradInferenceOp, false>(InputGradInferenceOp{coefficients.c}, p.dy, nullptr, p.dx, g, tuning,
-                                             stream);
+    elementwise<InputGradInferenceOp, false>(InputGradInferenceOp{coefficients.c}, p.dy, nullptr, p.dx, g, nullptr,
+                                             tuning, stream);
   }
 }
 

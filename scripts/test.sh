@@ -7,3 +7,5 @@ scripts/build.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)" --resource-spec-file "$PWD/tests/resources.json"
 # Every line of the custom kernels must have run in the emulator tests above (a gcov build of those tests).
 scripts/kernel-coverage.sh
+# Every kernel file compiles for every default architecture without register spills or local memory.
+scripts/kernel-archs.sh
