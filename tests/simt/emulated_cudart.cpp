@@ -23,6 +23,19 @@ cudaError_t fail(cudaError_t error) {
   return error;
 }
 
+// Streams and events are distinct dummy objects: nothing is ever queued on them.
+template <typename Handle>
+cudaError_t new_handle(Handle* handle) {
+  *handle = reinterpret_cast<Handle>(new (std::nothrow) char);
+  return *handle != nullptr ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+}
+
+template <typename Handle>
+cudaError_t delete_handle(Handle handle) {
+  delete reinterpret_cast<char*>(handle);
+  return cudaSuccess;
+}
+
 void* allocate(std::size_t bytes) {
   // 256-byte alignment, as cudaMalloc gives; at least one byte so that every allocation is a distinct pointer.
   return std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
@@ -143,32 +156,20 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, std::size_t bytes, cudaStream_
   return cudaMemset(ptr, value, bytes);
 }
 
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
-  *stream = reinterpret_cast<cudaStream_t>(new (std::nothrow) char);
-  return *stream != nullptr ? cudaSuccess : fail(cudaErrorMemoryAllocation);
-}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) { return new_handle(stream); }
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, 0); }
 
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  delete reinterpret_cast<char*>(stream);
-  return cudaSuccess;
-}
+cudaError_t cudaStreamDestroy(cudaStream_t stream) { return delete_handle(stream); }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
 
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned) {
-  *event = reinterpret_cast<cudaEvent_t>(new (std::nothrow) char);
-  return *event != nullptr ? cudaSuccess : fail(cudaErrorMemoryAllocation);
-}
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned) { return new_handle(event); }
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, 0); }
 
-cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  delete reinterpret_cast<char*>(event);
-  return cudaSuccess;
-}
+cudaError_t cudaEventDestroy(cudaEvent_t event) { return delete_handle(event); }
 
 cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
 cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
