@@ -1,5 +1,6 @@
 #include "data_loader.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "normrt/cuda.h"
@@ -47,12 +48,16 @@ DataLoader::DataLoader(const Dataset& data, std::vector<int64_t> indices, Loader
     indices_.resize(static_cast<std::size_t>(data.count));
     std::iota(indices_.begin(), indices_.end(), 0);
   }
+  for (int64_t i : indices_)
+    NORMRT_CHECK(i >= 0 && i < data.count, "data loader: sample index ", i, " is outside the data set (", data.count,
+                 " samples)");
+  options_.batch_size = std::min<int64_t>(options_.batch_size, std::max<int64_t>(size(), 1));
   order_ = indices_;
   if (device.is_cuda()) {
 #if NORMRT_WITH_CUDA
     staging_ = std::make_unique<Staging>(device.index(),
-                                         static_cast<std::size_t>(options.batch_size * data.pixels_per_image()),
-                                         static_cast<std::size_t>(options.batch_size));
+                                         static_cast<std::size_t>(options_.batch_size * data.pixels_per_image()),
+                                         static_cast<std::size_t>(options_.batch_size));
 #endif
   }
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "fashion_mnist.h"
@@ -17,6 +18,9 @@
 #include "normrt/tensor.h"
 
 namespace normrt::app {
+
+// Normalize(mean, std) of the Fashion-MNIST training set (pixels scaled to [0, 1]), as the tutorials use it.
+constexpr std::pair<float, float> kFashionMnistNormalize{0.2860f, 0.3530f};
 
 struct LoaderOptions {
   int64_t batch_size = 128;
@@ -32,7 +36,8 @@ struct Batch {
 
 class DataLoader {
  public:
-  // `indices`: the samples of `data` this loader serves (all when empty).
+  // `indices`: the samples of `data` this loader serves (all when empty; each must be a sample of `data`). A batch
+  // size larger than the samples is the whole set.
   DataLoader(const Dataset& data, std::vector<int64_t> indices, LoaderOptions options, uint64_t seed, Device device);
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace normrt::app {
@@ -14,8 +15,12 @@ struct IdxArray {
 };
 
 // Reads `path` (gzip is detected by its magic bytes). Throws normrt::Error naming the file and what is wrong:
-// unreadable, corrupted gzip stream, bad magic, unsupported type, truncated or oversized data.
+// unreadable or not a regular file, corrupted gzip stream, bad magic, unsupported type, a size that overflows,
+// truncated or oversized data. A gzip stream is inflated only as far as the header's size (plus one byte to
+// notice excess): output is never larger than what the header announces, whatever the stream would expand to.
 IdxArray read_idx(const std::string& path);
+// The same from the file's bytes; `name` labels the errors.
+IdxArray decode_idx(std::string_view bytes, const std::string& name);
 
 struct Dataset {
   int64_t count = 0, rows = 0, cols = 0;
@@ -25,7 +30,8 @@ struct Dataset {
 };
 
 // Loads "<dir>/train-images-idx3-ubyte(.gz)" + labels, or the "t10k-" pair for train=false, checking that the
-// files agree (image and label counts) and that labels are classes 0-9.
+// files agree (image and label counts), that they hold at least one non-empty image and that labels are classes
+// 0-9.
 Dataset load_dataset(const std::string& dir, bool train);
 
 // Where Debian's dataset-fashion-mnist package puts the files.

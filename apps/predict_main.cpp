@@ -1,9 +1,10 @@
-// normrt-predict: classifies Fashion-MNIST test images with a checkpoint written by normrt-train --save.
-#include <CLI/CLI.hpp>
-
+// normrt-predict: classifies Fashion-MNIST test images with a checkpoint written by normrt-train --save. The
+// checkpoint carries its model's configuration (model, dropout, input normalisation): no flags to repeat.
 #include <cstdio>
+#include <numeric>
 
 #include "checkpoint.h"
+#include "command_line.h"
 #include "normrt/error.h"
 #include "trainer.h"
 
@@ -19,41 +20,43 @@ int main(int argc, char** argv) {
   cli.add_option("--count", count, "number of images")->capture_default_str();
   cli.add_option("--data-dir", data_dir, "folder with the IDX files")->capture_default_str();
   cli.add_option("--device", device, "auto | cpu | cuda")->capture_default_str();
-  CLI11_PARSE(cli, argc, argv);
+  if (const auto status = parse_command_line(cli, argc, argv, "normrt-predict")) return *status;
   try {
-    const auto state = load_checkpoint(checkpoint);
-    int64_t code = -1;
-    for (const auto& [key, value] : state)
-      if (key == "meta.model") code = value.item<int64_t>();
-    NORMRT_CHECK(code >= 0, checkpoint, ": not a normrt-train checkpoint (no meta.model)");
-    const Dataset test = load_dataset(data_dir, false);
-    NORMRT_CHECK(first >= 0 && count >= 0 && first + count <= test.count, "images ", first, "..", first + count - 1,
-                 " are outside the test set (", test.count, " images)");
+    NORMRT_CHECK(first >= 0, "--first must be non-negative, got ", first);
+    NORMRT_CHECK(count >= 1, "--count must be positive, got ", count);
     const Device dev = resolve_device(device);
-    Generator gen(0);
-    auto model = build_model(code == 1 ? "mlp-bn" : "mlp", 0.0, gen, std::nullopt);
-    nn::NamedTensors model_state;
-    for (const auto& [key, value] : state)
-      if (key.rfind("model.", 0) == 0) model_state.emplace_back(key.substr(6), value);
-    model->load_state_dict(model_state);
+    TrainConfig config;
+    auto model = load_model(load_checkpoint(checkpoint), checkpoint, config);
+    const Dataset test = load_dataset(data_dir, false);
+    NORMRT_CHECK(first < test.count && count <= test.count - first, "--first ", first, " --count ", count,
+                 " asks for images outside the test set (", test.count, " images)");
+    NORMRT_CHECK(test.pixels_per_image() == 784, data_dir, ": the test images are ", test.rows, "x", test.cols,
+                 " pixels; the model takes 28x28");
     model->to(dev);
-    model->eval();
-    std::vector<float> pixels(static_cast<std::size_t>(count * test.pixels_per_image()));
-    for (std::size_t i = 0; i < pixels.size(); ++i)
-      pixels[i] = test.pixels[static_cast<std::size_t>(first * test.pixels_per_image()) + i] / 255.0f;
-    const auto logits = model->forward(from_vector(pixels, {count, test.pixels_per_image()}, dev)).to_vector();
-    int correct = 0;
-    for (int64_t i = 0; i < count; ++i) {
-      int64_t best = 0;
-      for (int64_t c = 1; c < 10; ++c)
-        if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
-      const int64_t label = test.labels[static_cast<std::size_t>(first + i)];
-      correct += best == label;
-      std::printf("test image %5lld: %-10s (label: %s)%s\n", static_cast<long long>(first + i), kClassNames[best],
-                  kClassNames[label], best == label ? "" : "  <- wrong");
+    // The training run's input pipeline: the loader scales (and normalises, when the run did) the same way.
+    std::vector<int64_t> indices(static_cast<std::size_t>(count));
+    std::iota(indices.begin(), indices.end(), first);
+    LoaderOptions options;
+    options.shuffle = false;
+    options.normalize = config.normalize ? std::optional(kFashionMnistNormalize) : std::nullopt;
+    DataLoader loader(test, indices, options, 0, dev);
+    loader.start_epoch();
+    int64_t index = first, correct = 0;
+    while (auto batch = loader.next()) {
+      const auto logits = model->forward(batch->images).to_vector();
+      const auto labels = batch->labels.to_vector<int64_t>();
+      for (std::size_t i = 0; i < labels.size(); ++i, ++index) {
+        std::size_t best = 0;
+        for (std::size_t c = 1; c < 10; ++c)
+          if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
+        correct += static_cast<int64_t>(best) == labels[i];
+        std::printf("test image %5lld: %-10s (label: %s)%s\n", static_cast<long long>(index), kClassNames[best],
+                    kClassNames[static_cast<std::size_t>(labels[i])],
+                    static_cast<int64_t>(best) == labels[i] ? "" : "  <- wrong");
+      }
     }
-    std::printf("%d of %lld correct\n", correct, static_cast<long long>(count));
-  } catch (const Error& e) {
+    std::printf("%lld of %lld correct\n", static_cast<long long>(correct), static_cast<long long>(count));
+  } catch (const std::exception& e) {
     std::fprintf(stderr, "normrt-predict: %s\n", e.what());
     return 1;
   }

@@ -1,11 +1,12 @@
 // normrt-train: trains the Fashion-MNIST MLP with or without BatchNorm (or both with --compare), evaluates,
-// checkpoints, and writes curves (SVG) and metrics (CSV, JSON) to --out.
-#include <CLI/CLI.hpp>
-
+// checkpoints, and writes curves (SVG) and metrics (CSV, JSON) to --out. Every failure is one line on stderr and
+// exit status 1; output paths are checked before training starts.
+#include <algorithm>
 #include <cstdio>
-#include <filesystem>
+#include <set>
 
 #include "checkpoint.h"
+#include "command_line.h"
 #include "normrt/error.h"
 #include "trainer.h"
 
@@ -19,7 +20,10 @@ int main(int argc, char** argv) {
   bool compare = false, eval_only = false, no_progress = false;
   cli.add_option("--model", c.model, "mlp | mlp-bn (cnn-bn is reserved for the convolution work)")
       ->capture_default_str();
-  cli.add_option("--epochs", c.epochs, "epochs to train")->capture_default_str();
+  cli.add_option("--epochs", c.epochs, "length of the run in epochs (and of the cosine schedule)")
+      ->capture_default_str();
+  cli.add_option("--stop-after", c.stop_after,
+                 "stop after this epoch, keeping the --save checkpoint; --resume continues the run exactly");
   cli.add_option("--batch-size", c.batch_size, "samples per batch")->capture_default_str();
   cli.add_option("--optimizer", c.optimizer, "sgd | adam | adadelta")->capture_default_str();
   cli.add_option("--lr", c.lr, "learning rate")->capture_default_str();
@@ -33,7 +37,9 @@ int main(int argc, char** argv) {
   cli.add_flag("--normalize", c.normalize, "Normalize(0.2860, 0.3530) after scaling pixels to [0, 1]");
   cli.add_flag("--compare", compare, "train mlp and mlp-bn from the same seed and report both");
   cli.add_option("--save", c.save_path, "checkpoint written after every epoch");
-  cli.add_option("--resume", c.resume_path, "checkpoint to continue from (or to evaluate with --eval)");
+  cli.add_option("--resume", c.resume_path,
+                 "checkpoint to continue from (or to evaluate with --eval); its configuration is the default for "
+                 "every option");
   cli.add_option("--out", out_dir, "directory for curves.svg, metrics.csv and metrics.json")->capture_default_str();
   cli.add_flag("--eval", eval_only, "only evaluate the --resume checkpoint on the test set");
   cli.add_option("--val-split", c.val_split, "fraction of the training set held out for validation");
@@ -43,31 +49,41 @@ int main(int argc, char** argv) {
   cli.add_option("--limit-train", c.limit_train, "use only the first N training images");
   cli.add_option("--limit-test", c.limit_test, "use only the first N test images");
   cli.add_flag("--no-progress", no_progress, "no progress output within epochs");
-  CLI11_PARSE(cli, argc, argv);
+  if (const auto status = parse_command_line(cli, argc, argv, "normrt-train")) return *status;
   c.progress = !no_progress;
 
   try {
-    if (!compare) check_model_name(c.model);
-    parse_backend(c.bn_backend);
-    resolve_device(c.device);
-    NORMRT_CHECK(c.early_stopping == 0 || c.val_split > 0, "--early-stopping needs --val-split");
     NORMRT_CHECK(!(compare && (eval_only || !c.resume_path.empty())), "--compare trains from scratch: drop --resume/--eval");
+    NORMRT_CHECK(!eval_only || !c.resume_path.empty(), "--eval needs --resume PATH");
+    if (!c.resume_path.empty()) {
+      // The checkpoint's configuration, with what the command line says explicitly on top.
+      std::set<std::string> given;
+      for (const auto& [key, value] : config_metadata(c)) {
+        std::string option = "--" + key;
+        std::replace(option.begin(), option.end(), '_', '-');
+        if (key != "format" && cli.count(option) > 0) given.insert(key);
+      }
+      std::vector<std::string> notices;
+      c = resolve_resume_config(c, given, load_checkpoint(c.resume_path), c.resume_path, notices);
+      for (const auto& notice : notices) std::printf("resume: %s\n", notice.c_str());
+    }
+    validate_config(c);
+    if (!eval_only) {
+      prepare_output_dir(out_dir);
+      if (!c.save_path.empty()) check_output_file(c.save_path);
+    }
     const Dataset train = load_dataset(data_dir, true);
     const Dataset test = load_dataset(data_dir, false);
     std::printf("Fashion-MNIST: %lld training and %lld test images from %s; device %s\n",
                 static_cast<long long>(train.count), static_cast<long long>(test.count), data_dir.c_str(),
                 resolve_device(c.device).str().c_str());
     if (eval_only) {
-      NORMRT_CHECK(!c.resume_path.empty(), "--eval needs --resume PATH");
       Trainer trainer(c, train, test);
-      trainer.restore(load_checkpoint(c.resume_path));
-      c.epochs = 0;
-      DataLoader loader(test, {}, LoaderOptions{c.batch_size, false, false, std::nullopt}, 0, resolve_device(c.device));
-      const auto [loss, accuracy] = trainer.evaluate(loader, false);
+      trainer.restore(load_checkpoint(c.resume_path), c.resume_path);
+      const auto [loss, accuracy] = trainer.evaluate(trainer.test_loader(), false);
       std::printf("%s on the test set: loss %.4f, accuracy %.4f\n", c.resume_path.c_str(), loss, accuracy);
       return 0;
     }
-    std::filesystem::create_directories(out_dir);
     std::vector<RunResult> runs;
     for (const std::string& model : compare ? std::vector<std::string>{"mlp", "mlp-bn"} : std::vector<std::string>{c.model}) {
       TrainConfig run_config = c;
@@ -92,7 +108,8 @@ int main(int argc, char** argv) {
     write_curves_svg(out_dir + "/curves.svg", runs);
     std::printf("curves: %s/curves.svg; metrics: %s/metrics.csv, %s/metrics.json\n", out_dir.c_str(), out_dir.c_str(),
                 out_dir.c_str());
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {
+    // normrt::Error and everything else the standard library may throw (bad_alloc, filesystem errors): one line.
     std::fprintf(stderr, "normrt-train: %s\n", e.what());
     return 1;
   }

@@ -5,16 +5,22 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cerrno>
+#include <charconv>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
+#include <filesystem>
 #include <map>
 #include <numeric>
+#include <sstream>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
 #include "checkpoint.h"
 #include "normrt/cuda.h"
 #include "normrt/error.h"
+#include "normrt/file_io.h"
 #include "normrt/nn/batchnorm.h"
 #include "normrt/ops/elementwise.h"
 
@@ -27,8 +33,6 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
-
-int model_code(const std::string& kind) { return kind == "mlp-bn" ? 1 : 0; }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::vector<Tensor> params) {
   if (c.optimizer == "sgd")
@@ -70,12 +74,220 @@ void set_generator_state(Generator& g, const Tensor& t) {
   g.set_state(static_cast<uint64_t>(v[0]), static_cast<uint64_t>(v[1]));
 }
 
+// The options a checkpoint records, by metadata key.
+using Member = std::variant<std::string TrainConfig::*, int TrainConfig::*, int64_t TrainConfig::*,
+                            uint64_t TrainConfig::*, double TrainConfig::*, bool TrainConfig::*>;
+const std::vector<std::pair<std::string, Member>>& recorded_options() {
+  static const std::vector<std::pair<std::string, Member>> fields = {
+      {"model", &TrainConfig::model},         {"epochs", &TrainConfig::epochs},
+      {"batch_size", &TrainConfig::batch_size}, {"optimizer", &TrainConfig::optimizer},
+      {"lr", &TrainConfig::lr},               {"lr_schedule", &TrainConfig::lr_schedule},
+      {"momentum", &TrainConfig::momentum},   {"weight_decay", &TrainConfig::weight_decay},
+      {"dropout", &TrainConfig::dropout},     {"seed", &TrainConfig::seed},
+      {"normalize", &TrainConfig::normalize}, {"val_split", &TrainConfig::val_split},
+      {"early_stopping", &TrainConfig::early_stopping}, {"limit_train", &TrainConfig::limit_train},
+      {"limit_test", &TrainConfig::limit_test}};
+  return fields;
+}
+
+std::string format_value(const std::string& v) { return v; }
+std::string format_value(bool v) { return v ? "true" : "false"; }
+std::string format_value(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);  // round-trips exactly
+  return buf;
+}
+template <typename Int>
+std::string format_value(Int v) { return std::to_string(v); }
+
+bool parse_value(const std::string& text, std::string& out) { out = text; return true; }
+bool parse_value(const std::string& text, bool& out) {
+  if (text != "true" && text != "false") return false;
+  out = text == "true";
+  return true;
+}
+template <typename Number>
+bool parse_value(const std::string& text, Number& out) {
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc() && ptr == end && !text.empty();
+}
+
+std::string format_member(const TrainConfig& c, const Member& m) {
+  return std::visit([&](auto member) { return format_value(c.*member); }, m);
+}
+
+const char* const kMetadataFormat = "normrt-train";
+
+// Values read back from a file: every float finite, and the counters and variances non-negative.
+void check_values(const std::string& name, const std::string& key, const Tensor& t) {
+  if (t.dtype() == DType::Float32) {
+    const float* v = t.data<float>();
+    const bool variance = key.size() >= 11 && key.compare(key.size() - 11, 11, "running_var") == 0;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      NORMRT_CHECK(std::isfinite(v[i]), name, ": '", key, "' holds a non-finite value (", v[i], " at index ", i, ")");
+      NORMRT_CHECK(!variance || v[i] >= 0, name, ": '", key, "' holds a negative variance (", v[i], ")");
+    }
+  } else {
+    const int64_t* v = t.data<int64_t>();
+    for (int64_t i = 0; i < t.numel(); ++i)
+      NORMRT_CHECK(v[i] >= 0, name, ": '", key, "' holds a negative count (", v[i], ")");
+  }
+}
+
+// Model entries ("model." prefix removed) of a checkpoint, checked for values; the structure is checked by the
+// module that loads them.
+nn::NamedTensors model_entries(const Checkpoint& checkpoint, const std::string& name) {
+  nn::NamedTensors out;
+  for (const auto& [key, value] : checkpoint.tensors) {
+    if (key.rfind("model.", 0) != 0) continue;
+    check_values(name, key, value);
+    out.emplace_back(key.substr(6), value);
+  }
+  return out;
+}
+
+int64_t metadata_int(const std::map<std::string, std::string>& metadata, const std::string& key,
+                     const std::string& name, int64_t lo, int64_t hi) {
+  const auto it = metadata.find(key);
+  NORMRT_CHECK(it != metadata.end(), name, ": checkpoint metadata lacks '", key, "'");
+  int64_t v = 0;
+  NORMRT_CHECK(parse_value(it->second, v) && v >= lo && v <= hi, name, ": checkpoint metadata '", key, "' = '",
+               it->second.substr(0, 40), "' is not an integer in [", lo, ", ", hi, "]");
+  return v;
+}
+
 }  // namespace
 
 void check_model_name(const std::string& kind) {
   NORMRT_CHECK(kind != "cnn-bn", "--model cnn-bn needs convolution layers, which normrt does not have yet; use mlp or "
                                  "mlp-bn");
   NORMRT_CHECK(kind == "mlp" || kind == "mlp-bn", "unknown model '", kind, "' (mlp, mlp-bn)");
+}
+
+constexpr int kMaxEpochs = 1000000;
+
+void validate_config(const TrainConfig& c) {
+  check_model_name(c.model);
+  auto non_negative = [](double v, const char* option) {
+    NORMRT_CHECK(std::isfinite(v) && v >= 0, option, " must be a non-negative number, got ", v);
+  };
+  NORMRT_CHECK(c.epochs >= 0 && c.epochs <= kMaxEpochs, "--epochs must be in [0, ", kMaxEpochs, "], got ", c.epochs);
+  NORMRT_CHECK(c.stop_after >= 0, "--stop-after must be non-negative, got ", c.stop_after);
+  NORMRT_CHECK(c.batch_size >= 1, "--batch-size must be positive, got ", c.batch_size);
+  NORMRT_CHECK(c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adadelta", "unknown optimizer '",
+               c.optimizer, "' (sgd, adam, adadelta)");
+  non_negative(c.lr, "--lr");
+  NORMRT_CHECK(c.lr_schedule == "cosine" || c.lr_schedule == "none", "unknown --lr-schedule '", c.lr_schedule,
+               "' (cosine, none)");
+  non_negative(c.momentum, "--momentum");
+  non_negative(c.weight_decay, "--weight-decay");
+  NORMRT_CHECK(c.dropout >= 0 && c.dropout <= 1, "--dropout: dropout probability has to be between 0 and 1, but got ",
+               c.dropout);
+  NORMRT_CHECK(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "unknown device '", c.device,
+               "' (auto, cpu, cuda)");
+  parse_backend(c.bn_backend);
+  NORMRT_CHECK(c.val_split >= 0 && c.val_split < 1, "--val-split must be in [0, 1), got ", c.val_split);
+  NORMRT_CHECK(c.early_stopping >= 0, "--early-stopping must be non-negative, got ", c.early_stopping);
+  NORMRT_CHECK(c.early_stopping == 0 || c.val_split > 0, "--early-stopping needs --val-split");
+  NORMRT_CHECK(c.limit_train >= 0 && c.limit_test >= 0, "--limit-train and --limit-test must be non-negative");
+  NORMRT_CHECK(c.stop_after == 0 || !c.save_path.empty(), "--stop-after needs --save (the checkpoint to resume from)");
+}
+
+std::map<std::string, std::string> config_metadata(const TrainConfig& config) {
+  std::map<std::string, std::string> out;
+  for (const auto& [key, member] : recorded_options()) out[key] = format_member(config, member);
+  out["format"] = kMetadataFormat;
+  return out;
+}
+
+TrainConfig config_from_metadata(const std::map<std::string, std::string>& metadata, const std::string& name) {
+  const auto format = metadata.find("format");
+  NORMRT_CHECK(format != metadata.end() && format->second == kMetadataFormat, name,
+               ": not a normrt-train checkpoint (no 'format: normrt-train' in its metadata)");
+  TrainConfig c;
+  for (const auto& [key, member] : recorded_options()) {
+    const auto it = metadata.find(key);
+    NORMRT_CHECK(it != metadata.end(), name, ": checkpoint metadata lacks '", key, "'");
+    const bool ok = std::visit([&](auto m) { return parse_value(it->second, c.*m); }, member);
+    NORMRT_CHECK(ok, name, ": checkpoint metadata '", key, "' has a malformed value '", it->second.substr(0, 40), "'");
+  }
+  try {
+    validate_config(c);
+  } catch (const Error& e) {
+    NORMRT_THROW(name, ": the checkpoint's configuration is invalid: ", e.what());
+  }
+  return c;
+}
+
+TrainConfig resolve_resume_config(const TrainConfig& cli, const std::set<std::string>& given,
+                                  const Checkpoint& checkpoint, const std::string& name,
+                                  std::vector<std::string>& notices) {
+  const TrainConfig stored = config_from_metadata(checkpoint.metadata, name);
+  TrainConfig out = stored;
+  for (const auto& [key, member] : recorded_options()) {
+    if (!given.count(key)) continue;
+    const std::string was = format_member(stored, member), now = format_member(cli, member);
+    if (was == now) continue;
+    std::string option = "--" + key;
+    std::replace(option.begin(), option.end(), '_', '-');
+    if (key == "model")
+      NORMRT_THROW(name, ": checkpoint holds an ", stored.model, " model but --model is ", cli.model);
+    NORMRT_CHECK(key != "optimizer" && key != "seed" && key != "val_split", name, ": the checkpoint's run has ",
+                 option, " ", was, "; a resumed run cannot change it (got ", now, ")");
+    NORMRT_CHECK(key != "dropout" || ((stored.dropout > 0) == (cli.dropout > 0)), name,
+                 ": the checkpoint's model has ", stored.dropout > 0 ? "dropout layers" : "no dropout layers",
+                 "; --dropout ", now, " would change its layers");
+    std::visit([&](auto m) { out.*m = cli.*m; }, member);
+    notices.push_back(key == "epochs"
+                          ? "--epochs " + now + " replaces the checkpoint's " + was +
+                                ": the remaining epochs follow the learning-rate schedule of an " + now +
+                                "-epoch run"
+                          : option + " " + now + " replaces the checkpoint's " + was +
+                                ": the run no longer repeats the uninterrupted one");
+  }
+  out.device = cli.device;
+  out.bn_backend = cli.bn_backend;
+  out.save_path = cli.save_path;
+  out.resume_path = cli.resume_path;
+  out.stop_after = cli.stop_after;
+  out.progress = cli.progress;
+  validate_config(out);
+  return out;
+}
+
+std::shared_ptr<nn::Sequential> load_model(const Checkpoint& checkpoint, const std::string& name, TrainConfig& config) {
+  config = config_from_metadata(checkpoint.metadata, name);
+  Generator gen(config.seed);
+  auto model = build_model(config.model, config.dropout, gen, std::nullopt);
+  const nn::NamedTensors state = model_entries(checkpoint, name);
+  try {
+    model->load_state_dict(state);
+  } catch (const Error& e) {
+    NORMRT_THROW(name, ": ", e.what());
+  }
+  model->eval();
+  return model;
+}
+
+void prepare_output_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  NORMRT_CHECK(!ec, "--out ", dir, ": cannot create the directory (", ec.message(), ")");
+  NORMRT_CHECK(std::filesystem::is_directory(dir, ec), "--out ", dir, ": not a directory");
+  NORMRT_CHECK(::access(dir.c_str(), W_OK | X_OK) == 0, "--out ", dir, ": cannot write into it (",
+               std::strerror(errno), ")");
+}
+
+void check_output_file(const std::string& path) {
+  std::error_code ec;
+  NORMRT_CHECK(!path.empty() && !std::filesystem::is_directory(path, ec), "'", path,
+               "' is a directory, not a file name");
+  const auto parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? "." : parent.string();
+  NORMRT_CHECK(std::filesystem::is_directory(dir, ec), path, ": directory '", dir, "' does not exist");
+  NORMRT_CHECK(::access(dir.c_str(), W_OK | X_OK) == 0, path, ": cannot write into directory '", dir, "' (",
+               std::strerror(errno), ")");
 }
 
 std::shared_ptr<nn::Sequential> build_model(const std::string& kind, double dropout, Generator& gen,
@@ -107,10 +319,11 @@ Device resolve_device(const std::string& name) {
 }
 
 Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test)
-    : config_(std::move(config)), train_(train), test_(test), device_(resolve_device(config_.device)),
-      init_generator_(config_.seed) {
-  NORMRT_CHECK(config_.epochs >= 0, "--epochs must be non-negative");
-  NORMRT_CHECK(config_.val_split >= 0 && config_.val_split < 1, "--val-split must be in [0, 1), got ", config_.val_split);
+    : config_((validate_config(config), std::move(config))), train_(train), test_(test),
+      device_(resolve_device(config_.device)), init_generator_(config_.seed) {
+  for (const Dataset* d : {&train, &test})
+    NORMRT_CHECK(d->rows == 28 && d->cols == 28, "the data set's images are ", d->rows, "x", d->cols,
+                 " pixels; the models take 28x28 (Fashion-MNIST, MNIST)");
   model_ = build_model(config_.model, config_.dropout, init_generator_, parse_backend(config_.bn_backend));
   model_->to(device_);
   optimizer_ = make_optimizer(config_, model_->parameters());
@@ -131,7 +344,7 @@ Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test)
   }
   LoaderOptions options;
   options.batch_size = config_.batch_size;
-  if (config_.normalize) options.normalize = std::make_pair(0.2860f, 0.3530f);  // Fashion-MNIST training set
+  if (config_.normalize) options.normalize = kFashionMnistNormalize;
   train_loader_ = std::make_unique<DataLoader>(train, train_idx, options, config_.seed + 1, device_);
   LoaderOptions eval_options = options;
   eval_options.shuffle = false;
@@ -160,53 +373,72 @@ std::pair<double, double> Trainer::evaluate(DataLoader& loader, bool train_mode)
   return {drain(losses) / n, drain(correct) / n};
 }
 
-nn::NamedTensors Trainer::checkpoint_state(int epochs_done) const {
-  nn::NamedTensors out;
-  for (const auto& [key, value] : model_->state_dict()) out.emplace_back("model." + key, value);
-  for (const auto& [key, value] : optimizer_->state()) out.emplace_back("optim." + key, value);
-  out.emplace_back("rng.loader", generator_state(train_loader_->generator()));
+Checkpoint Trainer::checkpoint(int epochs_done) const {
+  Checkpoint out;
+  out.metadata = config_metadata(config_);
+  out.metadata["epochs_done"] = std::to_string(epochs_done);
+  out.metadata["best_val_loss"] = format_value(best_val_loss_);
+  out.metadata["bad_epochs"] = std::to_string(bad_epochs_);
+  for (const auto& [key, value] : model_->state_dict()) out.tensors.emplace_back("model." + key, value);
+  for (const auto& [key, value] : optimizer_->state()) out.tensors.emplace_back("optim." + key, value);
+  out.tensors.emplace_back("rng.loader", generator_state(train_loader_->generator()));
   const auto dropouts = dropout_layers(*model_);
   for (std::size_t i = 0; i < dropouts.size(); ++i)
-    out.emplace_back("rng.dropout." + std::to_string(i), generator_state(dropouts[i]->generator()));
-  out.emplace_back("meta.epoch", from_vector(std::vector<int64_t>{epochs_done}, {}));
-  out.emplace_back("meta.model", from_vector(std::vector<int64_t>{model_code(config_.model)}, {}));
-  out.emplace_back("meta.best_val_loss", from_vector(std::vector<float>{static_cast<float>(best_val_loss_)}, {}));
-  out.emplace_back("meta.bad_epochs", from_vector(std::vector<int64_t>{bad_epochs_}, {}));
+    out.tensors.emplace_back("rng.dropout." + std::to_string(i), generator_state(dropouts[i]->generator()));
   return out;
 }
 
-int Trainer::restore(const nn::NamedTensors& state) {
-  std::map<std::string, Tensor> by_name(state.begin(), state.end());
-  auto require = [&](const std::string& key) -> const Tensor& {
-    const auto it = by_name.find(key);
-    NORMRT_CHECK(it != by_name.end(), "checkpoint: missing '", key, "'");
-    return it->second;
-  };
-  const int64_t code = require("meta.model").item<int64_t>();
-  NORMRT_CHECK(code == model_code(config_.model), "checkpoint holds an ", code == 1 ? "mlp-bn" : "mlp",
-               " model but --model is ", config_.model);
-  nn::NamedTensors model_state, optim_state;
-  for (const auto& [key, value] : state) {
-    if (key.rfind("model.", 0) == 0) model_state.emplace_back(key.substr(6), value);
-    if (key.rfind("optim.", 0) == 0) optim_state.emplace_back(key.substr(6), value);
-  }
+int Trainer::restore(const Checkpoint& checkpoint, const std::string& name) {
+  // Everything is validated first; nothing below the marked line can fail.
+  const TrainConfig stored = config_from_metadata(checkpoint.metadata, name);
+  NORMRT_CHECK(stored.model == config_.model, "checkpoint holds an ", stored.model, " model but --model is ",
+               config_.model);
+  NORMRT_CHECK(stored.optimizer == config_.optimizer, name, ": checkpoint's optimizer is ", stored.optimizer,
+               " but --optimizer is ", config_.optimizer);
+  NORMRT_CHECK((stored.dropout > 0) == (config_.dropout > 0), name, ": the checkpoint's model ",
+               stored.dropout > 0 ? "has" : "has no", " dropout layers, this one ", config_.dropout > 0 ? "has" : "has none");
+  const int epochs_done = static_cast<int>(metadata_int(checkpoint.metadata, "epochs_done", name, 0, stored.epochs));
+  const int bad_epochs = static_cast<int>(metadata_int(checkpoint.metadata, "bad_epochs", name, 0, stored.epochs));
+  double best_val_loss = 0;
+  const auto best = checkpoint.metadata.find("best_val_loss");
+  NORMRT_CHECK(best != checkpoint.metadata.end() && parse_value(best->second, best_val_loss) &&
+                   !std::isnan(best_val_loss) && best_val_loss >= 0,
+               name, ": checkpoint metadata 'best_val_loss' is missing or not a non-negative number");
+
+  const nn::NamedTensors model_state = model_entries(checkpoint, name);
+  nn::NamedTensors optim_state;
+  std::map<std::string, Tensor> rng;
   const auto dropouts = dropout_layers(*model_);
-  const Tensor& loader_rng = require("rng.loader");
-  std::vector<Tensor> dropout_rng;
-  for (std::size_t i = 0; i < dropouts.size(); ++i) dropout_rng.push_back(require("rng.dropout." + std::to_string(i)));
-  const int epochs_done = static_cast<int>(require("meta.epoch").item<int64_t>());
-  const double best = require("meta.best_val_loss").item<float>();
-  const int bad = static_cast<int>(require("meta.bad_epochs").item<int64_t>());
-  // Checks that can fail come first; load_state_dict checks everything before it changes anything.
-  NORMRT_CHECK(optim_state.size() == optimizer_->state().size(), "checkpoint: optimizer state does not match --optimizer ",
-               config_.optimizer);
-  optimizer_->check_state(optim_state);
+  for (const auto& [key, value] : checkpoint.tensors) {
+    if (key.rfind("model.", 0) == 0) continue;
+    if (key.rfind("optim.", 0) == 0) {
+      optim_state.emplace_back(key.substr(6), value);
+    } else {
+      bool known = key == "rng.loader";
+      for (std::size_t i = 0; i < dropouts.size(); ++i) known = known || key == "rng.dropout." + std::to_string(i);
+      NORMRT_CHECK(known, name, ": unexpected entry '", key.substr(0, 60), "'");
+      NORMRT_CHECK(value.dtype() == DType::Int64 && value.sizes() == Shape{2}, name, ": '", key,
+                   "' must be a generator state (int64 of shape [2]), got ", dtype_name(value.dtype()), " of shape ",
+                   shape_str(value.sizes()));
+      rng[key] = value;
+    }
+  }
+  NORMRT_CHECK(rng.size() == dropouts.size() + 1, name, ": the checkpoint lacks generator states (",
+               rng.size(), " of ", dropouts.size() + 1, ")");
+  try {
+    model_->check_state_dict(model_state);
+    optimizer_->check_state(optim_state);
+  } catch (const Error& e) {
+    NORMRT_THROW(name, ": ", e.what());
+  }
+  // ---- validated: apply.
   model_->load_state_dict(model_state);
   optimizer_->load_state(optim_state);
-  set_generator_state(train_loader_->generator(), loader_rng);
-  for (std::size_t i = 0; i < dropouts.size(); ++i) set_generator_state(dropouts[i]->generator(), dropout_rng[i]);
-  best_val_loss_ = best;
-  bad_epochs_ = bad;
+  set_generator_state(train_loader_->generator(), rng.at("rng.loader"));
+  for (std::size_t i = 0; i < dropouts.size(); ++i)
+    set_generator_state(dropouts[i]->generator(), rng.at("rng.dropout." + std::to_string(i)));
+  best_val_loss_ = best_val_loss;
+  bad_epochs_ = bad_epochs;
   return epochs_done;
 }
 
@@ -215,13 +447,13 @@ RunResult Trainer::run() {
   result.model = config_.model;
   int start = 0;
   if (!config_.resume_path.empty()) {
-    start = restore(load_checkpoint(config_.resume_path));
+    start = restore(load_checkpoint(config_.resume_path), config_.resume_path);
+    NORMRT_CHECK(start < config_.epochs, config_.resume_path, ": the checkpoint has ", start, " epochs done, --epochs ",
+                 config_.epochs, " leaves nothing to train (pass a larger --epochs to continue)");
     std::printf("[%s] resumed from %s after epoch %d\n", config_.model.c_str(), config_.resume_path.c_str(), start);
   }
   const bool tty = config_.progress && ::isatty(STDOUT_FILENO);
   nn::CrossEntropyLoss criterion;
-  NORMRT_CHECK(config_.lr_schedule == "cosine" || config_.lr_schedule == "none", "unknown --lr-schedule '",
-               config_.lr_schedule, "' (cosine, none)");
   std::optional<optim::CosineAnnealingLR> schedule;
   if (config_.lr_schedule == "cosine" && config_.epochs > 0) {
     schedule.emplace(*optimizer_, config_.epochs);
@@ -291,19 +523,27 @@ RunResult Trainer::run() {
                 m.test_accuracy, val, m.seconds, m.samples_per_second);
     std::fflush(stdout);
     result.epochs.push_back(m);
+    NORMRT_CHECK(std::isfinite(m.train_loss), "[", config_.model, "] training diverged: epoch ", m.epoch,
+                 "'s training loss is ", m.train_loss, "; no checkpoint was written",
+                 config_.save_path.empty() ? "" : " (" + config_.save_path + " keeps the last good epoch)");
     if (schedule) schedule->step();
-    if (!config_.save_path.empty()) save_checkpoint(config_.save_path, checkpoint_state(epoch + 1));
+    if (!config_.save_path.empty()) save_checkpoint(config_.save_path, checkpoint(epoch + 1));
     if (val_loader_) {
       if (m.val_loss < best_val_loss_) {
         best_val_loss_ = m.val_loss;
         bad_epochs_ = 0;
         result.best_checkpoint = (config_.save_path.empty() ? std::string("best") : config_.save_path) + ".best";
-        save_checkpoint(result.best_checkpoint, checkpoint_state(epoch + 1));
+        save_checkpoint(result.best_checkpoint, checkpoint(epoch + 1));
       } else if (config_.early_stopping > 0 && ++bad_epochs_ >= config_.early_stopping) {
         std::printf("[%s] early stopping: validation loss has not improved for %d epochs (best %.4f kept in %s)\n",
                     config_.model.c_str(), bad_epochs_, best_val_loss_, result.best_checkpoint.c_str());
         break;
       }
+    }
+    if (config_.stop_after > 0 && m.epoch >= config_.stop_after && m.epoch < config_.epochs) {
+      std::printf("[%s] stopping after epoch %d of %d (--stop-after); --resume %s continues the run\n",
+                  config_.model.c_str(), m.epoch, config_.epochs, config_.save_path.c_str());
+      break;
     }
   }
   if (config_.model == "mlp-bn") result.test_accuracy_train_mode = evaluate(*test_loader_, true).second;
@@ -312,13 +552,13 @@ RunResult Trainer::run() {
 
 void write_metrics(const std::string& dir, const std::vector<RunResult>& runs) {
   {
-    std::ofstream csv(dir + "/metrics.csv");
-    NORMRT_CHECK(csv, dir, "/metrics.csv: cannot open for writing");
+    std::ostringstream csv;
     csv << "model,epoch,train_loss,train_accuracy,test_loss,test_accuracy,val_loss,seconds,samples_per_second\n";
     for (const auto& run : runs)
       for (const auto& m : run.epochs)
         csv << run.model << ',' << m.epoch << ',' << m.train_loss << ',' << m.train_accuracy << ',' << m.test_loss << ','
             << m.test_accuracy << ',' << m.val_loss << ',' << m.seconds << ',' << m.samples_per_second << '\n';
+    write_file_atomic(dir + "/metrics.csv", csv.str());
   }
   nlohmann::json j;
   for (const auto& run : runs) {
@@ -332,9 +572,7 @@ void write_metrics(const std::string& dir, const std::vector<RunResult>& runs) {
     if (!run.best_checkpoint.empty()) r["best_checkpoint"] = run.best_checkpoint;
     j["runs"].push_back(r);
   }
-  std::ofstream out(dir + "/metrics.json");
-  NORMRT_CHECK(out, dir, "/metrics.json: cannot open for writing");
-  out << j.dump(1) << '\n';
+  write_file_atomic(dir + "/metrics.json", j.dump(1) + "\n");
 }
 
 void write_curves_svg(const std::string& path, const std::vector<RunResult>& runs) {
@@ -351,8 +589,7 @@ void write_curves_svg(const std::string& path, const std::vector<RunResult>& run
     }
   min_acc = std::floor(min_acc * 20) / 20;
   max_acc = std::min(1.0, std::ceil(max_acc * 20) / 20 + 1e-9);
-  std::ofstream svg(path);
-  NORMRT_CHECK(svg, path, ": cannot open for writing");
+  std::ostringstream svg;
   svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
       << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
   auto panel = [&](int x0, const char* title, double lo, double hi, bool loss) {
@@ -393,6 +630,7 @@ void write_curves_svg(const std::string& path, const std::vector<RunResult>& run
     svg << "<rect x='" << margin + 160 * r << "' y='" << height - 22 << "' width='14' height='4' fill='" << colors[r % 4]
         << "'/><text x='" << margin + 160 * r + 20 << "' y='" << height - 16 << "'>" << runs[r].model << "</text>\n";
   svg << "</svg>\n";
+  write_file_atomic(path, svg.str());
 }
 
 }  // namespace normrt::app

@@ -2,10 +2,13 @@
 // behind normrt-train.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "checkpoint.h"
 #include "data_loader.h"
 #include "fashion_mnist.h"
 #include "normrt/nn/layers.h"
@@ -16,7 +19,8 @@ namespace normrt::app {
 
 struct TrainConfig {
   std::string model = "mlp-bn";  // mlp | mlp-bn
-  int epochs = 10;
+  int epochs = 10;               // the run's length (and the cosine schedule's)
+  int stop_after = 0;            // stop this invocation after that epoch (0: run to `epochs`); resume continues
   int64_t batch_size = 128;
   std::string optimizer = "adam";  // sgd | adam | adadelta
   double lr = 1e-3;
@@ -54,6 +58,31 @@ struct RunResult {
 
 // Throws unless `kind` names a model build_model makes.
 void check_model_name(const std::string& kind);
+// Throws normrt::Error naming the first option that is out of range (negative counts, NaN rates, unknown names).
+void validate_config(const TrainConfig& config);
+
+// The configuration a checkpoint records (everything that defines the run, keyed by option name with '_' for
+// '-': "model", "epochs", "lr", ...), and back (strictly parsed and validated; `name` labels the errors).
+std::map<std::string, std::string> config_metadata(const TrainConfig& config);
+TrainConfig config_from_metadata(const std::map<std::string, std::string>& metadata, const std::string& name);
+
+// What a resumed run uses: the checkpoint's configuration, with the options the user gave explicitly (`given`,
+// metadata keys) taken from `cli`. Options that define the run's identity (model, optimizer, seed, val_split,
+// dropout on/off) must agree with the checkpoint; any other difference is allowed and described in `notices`
+// (the run then no longer repeats the uninterrupted one). Options not in the checkpoint (device, bn_backend,
+// save_path, stop_after, progress) come from `cli`.
+TrainConfig resolve_resume_config(const TrainConfig& cli, const std::set<std::string>& given,
+                                  const Checkpoint& checkpoint, const std::string& name,
+                                  std::vector<std::string>& notices);
+
+// The network a normrt-train checkpoint holds, on the CPU in eval mode, built from the checkpoint's own
+// configuration (model and dropout); `config` receives that configuration.
+std::shared_ptr<nn::Sequential> load_model(const Checkpoint& checkpoint, const std::string& name, TrainConfig& config);
+
+// Creates `dir` if needed and throws unless files can be written into it (checked before training starts).
+void prepare_output_dir(const std::string& dir);
+// Throws unless a file can be written at `path` (its directory exists and is writable, it is not a directory).
+void check_output_file(const std::string& path);
 
 // The network for `kind` ("mlp" or "mlp-bn"; "cnn-bn" is refused until convolutions exist), initialised from
 // `gen`, with Dropout(p) after each hidden activation when dropout > 0.
@@ -64,16 +93,20 @@ Device resolve_device(const std::string& name);
 class Trainer {
  public:
   Trainer(TrainConfig config, const Dataset& train, const Dataset& test);
-  // Trains (resuming from config.resume_path when set) and returns per-epoch metrics.
+  // Trains (resuming from config.resume_path when set) and returns per-epoch metrics. Stops with a normrt::Error,
+  // writing no checkpoint, when the training loss turns NaN or infinite.
   RunResult run();
   // Loss and accuracy of the current model on `loader`'s samples, in eval mode (train_mode: batch statistics,
   // leaving every parameter and buffer as it was).
   std::pair<double, double> evaluate(DataLoader& loader, bool train_mode);
-  // Everything a resumed run needs: model, optimizer, generators, epoch and early-stopping state.
-  nn::NamedTensors checkpoint_state(int epochs_done) const;
-  // Restores checkpoint_state(); checks every part before changing anything. Returns the epochs done.
-  int restore(const nn::NamedTensors& state);
+  // Everything a resumed run needs: configuration, model, optimizer, generators, epoch and early-stopping state.
+  Checkpoint checkpoint(int epochs_done) const;
+  // Restores checkpoint(): validates every entry (names, shapes, dtypes, finite values, counters in range) and
+  // only then changes anything. Returns the epochs done.
+  int restore(const Checkpoint& checkpoint, const std::string& name);
   nn::Sequential& model() { return *model_; }
+  // The test set's loader (the run's batch size and normalisation, no shuffling).
+  DataLoader& test_loader() { return *test_loader_; }
 
  private:
   TrainConfig config_;
@@ -88,8 +121,9 @@ class Trainer {
   int bad_epochs_ = 0;
 };
 
-// Writes an SVG with loss (train, test) and test-accuracy curves of every run.
+// Writes an SVG with loss (train, test) and test-accuracy curves of every run (atomically).
 void write_curves_svg(const std::string& path, const std::vector<RunResult>& runs);
+// Writes dir/metrics.csv and dir/metrics.json (atomically).
 void write_metrics(const std::string& dir, const std::vector<RunResult>& runs);
 
 }  // namespace normrt::app

@@ -1,78 +1,202 @@
 #include "normrt/npy.h"
 
-#include <cstdio>
+#include <cctype>
 #include <cstring>
-#include <fstream>
-#include <regex>
+#include <optional>
 
 #include "normrt/error.h"
+#include "normrt/file_io.h"
 
 namespace normrt {
 
 namespace {
 constexpr char kMagic[] = "\x93NUMPY";
+constexpr std::size_t kMagicBytes = 6;
 
-std::string read_header(std::ifstream& in, const std::string& path) {
-  char magic[6];
-  NORMRT_CHECK(in.read(magic, 6) && std::memcmp(magic, kMagic, 6) == 0, path, ": not a .npy file (bad magic)");
-  unsigned char version[2];
-  NORMRT_CHECK(in.read(reinterpret_cast<char*>(version), 2), path, ": truncated .npy header");
-  std::size_t header_len = 0;
-  if (version[0] == 1) {
-    unsigned char b[2];
-    NORMRT_CHECK(in.read(reinterpret_cast<char*>(b), 2), path, ": truncated .npy header");
-    header_len = b[0] | (b[1] << 8);
-  } else if (version[0] == 2 || version[0] == 3) {
-    unsigned char b[4];
-    NORMRT_CHECK(in.read(reinterpret_cast<char*>(b), 4), path, ": truncated .npy header");
-    header_len = b[0] | (b[1] << 8) | (b[2] << 16) | (static_cast<std::size_t>(b[3]) << 24);
-  } else {
-    NORMRT_THROW(path, ": unsupported .npy version ", int(version[0]));
+// The header is a Python dict literal, e.g. {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }.
+// One forward pass with no recursion and no backtracking: any header the file can hold parses in linear time
+// and constant stack.
+class HeaderParser {
+ public:
+  HeaderParser(std::string_view text, const std::string& name) : text_(text), name_(name) {}
+
+  struct Header {
+    std::string descr;
+    bool fortran_order = false;
+    Shape shape;
+  };
+
+  Header parse() {
+    Header h;
+    bool have_descr = false, have_order = false, have_shape = false;
+    expect('{');
+    while (true) {
+      skip_space();
+      if (peek() == '}') break;
+      const std::string key = string_literal();
+      expect(':');
+      skip_space();
+      if (key == "descr") {
+        NORMRT_CHECK(!have_descr, name_, ": header repeats 'descr'");
+        NORMRT_CHECK(peek() == '\'' || peek() == '"', name_, ": unsupported descr (structured dtypes are not supported)");
+        h.descr = string_literal();
+        have_descr = true;
+      } else if (key == "fortran_order") {
+        NORMRT_CHECK(!have_order, name_, ": header repeats 'fortran_order'");
+        h.fortran_order = boolean();
+        have_order = true;
+      } else if (key == "shape") {
+        NORMRT_CHECK(!have_shape, name_, ": header repeats 'shape'");
+        h.shape = shape_tuple();
+        have_shape = true;
+      } else {
+        fail("unexpected key '" + printable(key) + "'");
+      }
+      skip_space();
+      if (peek() == ',') {
+        ++pos_;
+        continue;
+      }
+      NORMRT_CHECK(peek() == '}', name_, ": malformed .npy header (expected ',' or '}' at offset ", pos_, ")");
+    }
+    ++pos_;
+    skip_space();
+    NORMRT_CHECK(pos_ == text_.size(), name_, ": malformed .npy header (text after the dictionary)");
+    NORMRT_CHECK(have_descr, name_, ": header has no descr");
+    NORMRT_CHECK(have_order, name_, ": header has no fortran_order");
+    NORMRT_CHECK(have_shape, name_, ": header has no shape");
+    return h;
   }
-  std::string header(header_len, '\0');
-  NORMRT_CHECK(in.read(header.data(), static_cast<std::streamsize>(header_len)), path, ": truncated .npy header");
-  return header;
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    NORMRT_THROW(name_, ": malformed .npy header (", what, " at offset ", pos_, ")");
+  }
+  char peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
+  void skip_space() {
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+  }
+  void expect(char c) {
+    skip_space();
+    if (peek() != c) fail(std::string("expected '") + c + "'");
+    ++pos_;
+  }
+  static std::string printable(const std::string& s) {
+    std::string out;
+    for (char c : s.substr(0, 40)) out += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
+    return s.size() > 40 ? out + "..." : out;
+  }
+  std::string string_literal() {
+    const char quote = peek();
+    if (quote != '\'' && quote != '"') fail("expected a quoted string");
+    const std::size_t end = text_.find(quote, pos_ + 1);
+    if (end == std::string_view::npos) fail("unterminated string");
+    std::string s(text_.substr(pos_ + 1, end - pos_ - 1));
+    pos_ = end + 1;
+    return s;
+  }
+  bool boolean() {
+    for (const auto& [word, value] : {std::pair<std::string_view, bool>{"True", true}, {"False", false}}) {
+      if (text_.substr(pos_, word.size()) == word) {
+        pos_ += word.size();
+        return value;
+      }
+    }
+    fail("expected True or False");
+  }
+  Shape shape_tuple() {
+    expect('(');
+    Shape shape;
+    while (true) {
+      skip_space();
+      if (peek() == ')') break;
+      shape.push_back(dimension(shape.size()));
+      skip_space();
+      if (peek() == ',') {
+        ++pos_;
+        continue;
+      }
+      if (peek() != ')') fail("expected ',' or ')' in shape");
+    }
+    ++pos_;
+    return shape;
+  }
+  int64_t dimension(std::size_t index) {
+    NORMRT_CHECK(static_cast<int64_t>(index) < kMaxDims, name_, ": more than ", kMaxDims,
+                 " dimensions, at most ", kMaxDims, " are supported");
+    NORMRT_CHECK(peek() != '-', name_, ": negative dimension in shape");
+    if (!std::isdigit(static_cast<unsigned char>(peek()))) fail("shape entries must be integers");
+    int64_t value = 0;
+    while (std::isdigit(static_cast<unsigned char>(peek()))) {
+      const int digit = peek() - '0';
+      NORMRT_CHECK(!__builtin_mul_overflow(value, 10, &value) && !__builtin_add_overflow(value, digit, &value), name_,
+                   ": dimension ", index, " of the shape does not fit in 64 bits");
+      ++pos_;
+    }
+    if (peek() == 'L') ++pos_;  // Python 2 long literal, as NumPy under Python 2 wrote them
+    return value;
+  }
+
+  std::string_view text_;
+  const std::string& name_;
+  std::size_t pos_ = 0;
+};
+
+uint32_t read_le(std::string_view bytes, std::size_t offset, int width) {
+  uint32_t value = 0;
+  for (int i = width - 1; i >= 0; --i) value = value << 8 | static_cast<unsigned char>(bytes[offset + i]);
+  return value;
 }
+
 }  // namespace
 
-Tensor load_npy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  NORMRT_CHECK(in, path, ": cannot open for reading");
-  const std::string header = read_header(in, path);
+Tensor decode_npy(std::string_view bytes, const std::string& name) {
+  NORMRT_CHECK(bytes.size() >= kMagicBytes && bytes.substr(0, kMagicBytes) == std::string_view(kMagic, kMagicBytes),
+               name, ": not a .npy file (bad magic)");
+  NORMRT_CHECK(bytes.size() >= kMagicBytes + 2, name, ": truncated .npy header");
+  const int major = static_cast<unsigned char>(bytes[kMagicBytes]);
+  NORMRT_CHECK(major >= 1 && major <= 3, name, ": unsupported .npy version ", major);
+  const int length_width = major == 1 ? 2 : 4;
+  const std::size_t header_start = kMagicBytes + 2 + static_cast<std::size_t>(length_width);
+  NORMRT_CHECK(bytes.size() >= header_start, name, ": truncated .npy header");
+  const std::size_t header_len = read_le(bytes, kMagicBytes + 2, length_width);
+  NORMRT_CHECK(header_len <= bytes.size() - header_start, name, ": truncated .npy header (it claims ", header_len,
+               " bytes, the file holds ", bytes.size() - header_start, " after the preamble)");
+  const auto header = HeaderParser(bytes.substr(header_start, header_len), name).parse();
 
-  std::smatch m;
-  NORMRT_CHECK(std::regex_search(header, m, std::regex("'descr':\\s*'([^']*)'")), path, ": header has no descr");
-  const std::string descr = m[1];
   DType dtype;
-  if (descr == "<f4") {
+  if (header.descr == "<f4") {
     dtype = DType::Float32;
-  } else if (descr == "<i8") {
+  } else if (header.descr == "<i8") {
     dtype = DType::Int64;
   } else {
-    NORMRT_THROW(path, ": unsupported dtype '", descr, "' (expected '<f4' or '<i8')");
+    std::string shown = header.descr.substr(0, 20);
+    for (char& c : shown)
+      if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
+    NORMRT_THROW(name, ": unsupported dtype '", shown, header.descr.size() > 20 ? "..." : "",
+                 "' (expected '<f4' or '<i8')");
   }
-  NORMRT_CHECK(std::regex_search(header, m, std::regex("'fortran_order':\\s*(True|False)")), path,
-               ": header has no fortran_order");
-  NORMRT_CHECK(m[1] == "False", path, ": Fortran-ordered arrays are not supported");
-  NORMRT_CHECK(std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)")), path, ": header has no shape");
-  Shape shape;
-  const std::string dims = m[1];
-  const std::regex number("[0-9]+");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number); it != std::sregex_iterator(); ++it)
-    shape.push_back(std::stoll(it->str()));
-  NORMRT_CHECK(static_cast<int64_t>(shape.size()) <= kMaxDims, path, ": ", shape.size(),
-               " dimensions, at most ", kMaxDims, " are supported");
+  NORMRT_CHECK(!header.fortran_order, name, ": Fortran-ordered arrays are not supported");
 
-  Tensor out = empty(shape, TensorOptions().dtype(dtype));
-  in.read(static_cast<char*>(out.raw_data()), static_cast<std::streamsize>(out.nbytes()));
-  NORMRT_CHECK(in.gcount() == static_cast<std::streamsize>(out.nbytes()), path, ": truncated data, expected ",
-               out.nbytes(), " bytes for shape ", shape_str(shape), ", found ", in.gcount());
+  // The data must be exactly what the shape needs; checked before anything is allocated.
+  const std::size_t have = bytes.size() - header_start - header_len;
+  const int64_t numel = shape_numel(header.shape);
+  const auto element = static_cast<int64_t>(element_size(dtype));
+  NORMRT_CHECK(numel <= static_cast<int64_t>(have) / element, name, ": truncated data, expected ", numel, " x ",
+               element, " bytes for shape ", shape_str(header.shape), ", found ", have);
+  const auto need = static_cast<std::size_t>(numel * element);
+  NORMRT_CHECK(have == need, name, ": ", have - need, " unexpected bytes after the data of shape ",
+               shape_str(header.shape));
+  Tensor out = empty(header.shape, TensorOptions().dtype(dtype));
+  if (need > 0) std::memcpy(out.raw_data(), bytes.data() + header_start + header_len, need);
   return out;
 }
 
-void save_npy(const std::string& path, const Tensor& tensor) {
-  NORMRT_CHECK(tensor.dtype() == DType::Float32 || tensor.dtype() == DType::Int64, path,
-               ": only float32 and int64 tensors can be saved");
+Tensor load_npy(const std::string& path) { return decode_npy(read_file(path), path); }
+
+std::string encode_npy(const Tensor& tensor) {
+  NORMRT_CHECK(tensor.dtype() == DType::Float32 || tensor.dtype() == DType::Int64,
+               "save_npy: only float32 and int64 tensors can be saved, got ", dtype_name(tensor.dtype()));
   const Tensor host = tensor.to(Device::cpu());
   std::string shape = "(";
   for (int64_t s : host.sizes()) shape += std::to_string(s) + ", ";
@@ -86,24 +210,16 @@ void save_npy(const std::string& path, const Tensor& tensor) {
   header.append((64 - unpadded % 64) % 64, ' ');
   header += '\n';
 
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    NORMRT_CHECK(out, tmp, ": cannot open for writing");
-    const char version[2] = {1, 0};
-    const unsigned char len[2] = {static_cast<unsigned char>(header.size() & 0xff),
-                                  static_cast<unsigned char>(header.size() >> 8)};
-    out.write(kMagic, 6);
-    out.write(version, 2);
-    out.write(reinterpret_cast<const char*>(len), 2);
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    out.write(static_cast<const char*>(host.raw_data()), static_cast<std::streamsize>(host.nbytes()));
-    NORMRT_CHECK(out.good(), tmp, ": write failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    NORMRT_THROW(path, ": cannot replace file");
-  }
+  std::string out(kMagic, kMagicBytes);
+  out += '\x01';
+  out += '\x00';
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  out += header;
+  out.append(static_cast<const char*>(host.raw_data()), host.nbytes());
+  return out;
 }
+
+void save_npy(const std::string& path, const Tensor& tensor) { write_file_atomic(path, encode_npy(tensor)); }
 
 }  // namespace normrt

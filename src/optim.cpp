@@ -128,9 +128,25 @@ void Optimizer::check_state(const nn::NamedTensors& state) const {
   for (std::size_t i = 0; i < own.size(); ++i) {
     NORMRT_CHECK(state[i].first == own[i].first, "optimizer load_state: expected key '", own[i].first, "', got '",
                  state[i].first, "'");
-    NORMRT_CHECK(state[i].second.defined() && state[i].second.sizes() == own[i].second.sizes() &&
-                     state[i].second.dtype() == own[i].second.dtype(),
+    const Tensor& value = state[i].second;
+    NORMRT_CHECK(value.defined() && value.sizes() == own[i].second.sizes() && value.dtype() == own[i].second.dtype(),
                  "optimizer load_state: size mismatch for '", own[i].first, "'");
+  }
+  // Values too: a negative step count or a negative second moment would turn the next step into NaN.
+  std::size_t e = 0;
+  for (std::size_t i = 0; i < state_.size(); ++i) {
+    for (std::size_t k = 0; k < slot_names_.size(); ++k, ++e) {
+      const Tensor host = state[e].second.to(Device::cpu());
+      const float* v = host.data<float>();
+      const bool non_negative = slot_names_[k] != "exp_avg" && slot_names_[k] != "momentum_buffer";
+      for (int64_t j = 0; j < host.numel(); ++j)
+        NORMRT_CHECK(std::isfinite(v[j]) && (!non_negative || v[j] >= 0), "optimizer load_state: '", state[e].first,
+                     "' holds an invalid value (", v[j], " at index ", j, ")");
+    }
+    const int64_t steps = state[e].second.to(Device::cpu()).item<int64_t>();
+    NORMRT_CHECK(steps >= 0, "optimizer load_state: '", state[e].first, "' is ", steps,
+                 ", a step count cannot be negative");
+    ++e;
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <sstream>
 
 #include "normrt/error.h"
@@ -47,7 +48,13 @@ std::string shape_str(const Shape& shape) {
 
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  bool overflow = false;
+  for (int64_t s : shape) {
+    if (s == 0) return 0;  // an empty tensor, however large its other dimensions
+    overflow = overflow || __builtin_mul_overflow(n, s, &n);
+  }
+  NORMRT_CHECK(!overflow, "tensor of shape ", shape_str(shape),
+               " is too large (its element count does not fit in 64 bits)");
   return n;
 }
 
@@ -56,6 +63,16 @@ void check_shape(const Shape& shape) {
   NORMRT_CHECK(static_cast<int64_t>(shape.size()) <= kMaxDims, "tensors have at most ", kMaxDims,
                " dimensions, got shape ", shape_str(shape));
   for (int64_t s : shape) NORMRT_CHECK(s >= 0, "negative dimension in shape ", shape_str(shape));
+}
+
+// Bytes of a tensor of `shape`, refused (before anything is allocated) when they cannot be addressed.
+std::size_t checked_nbytes(const Shape& shape, DType dtype) {
+  check_shape(shape);
+  const int64_t numel = shape_numel(shape);
+  const auto max_elements = std::numeric_limits<int64_t>::max() / static_cast<int64_t>(element_size(dtype));
+  NORMRT_CHECK(numel <= max_elements, "tensor of ", numel, " elements is too large (", numel, " x ",
+               element_size(dtype), " bytes do not fit in 64 bits)");
+  return static_cast<std::size_t>(numel) * element_size(dtype);
 }
 }  // namespace
 
@@ -85,13 +102,13 @@ void Tensor::check_dtype(DType expected) const {
 }
 
 Tensor empty(const Shape& shape, const TensorOptions& options) {
-  check_shape(shape);
   NORMRT_CHECK(options.dtype() == DType::Float32 || options.dtype() == DType::Int64, "dtype ",
                dtype_name(options.dtype()), " is not supported yet (float32 and int64 are)");
+  const std::size_t nbytes = checked_nbytes(shape, options.dtype());
   auto impl = std::make_shared<Tensor::Impl>();
   impl->sizes = shape;
   impl->dtype = options.dtype();
-  impl->storage = std::make_shared<Storage>(shape_numel(shape) * element_size(options.dtype()), options.device());
+  impl->storage = std::make_shared<Storage>(nbytes, options.device());
   return Tensor(std::move(impl));
 }
 
@@ -119,16 +136,17 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor Tensor::reshape(const Shape& shape) const {
   Shape resolved = shape;
-  int64_t known = 1, inferred = -1;
+  int64_t inferred = -1;
   for (std::size_t i = 0; i < resolved.size(); ++i) {
-    if (resolved[i] == -1) {
-      NORMRT_CHECK(inferred < 0, "reshape: only one dimension can be inferred in ", shape_str(shape));
-      inferred = static_cast<int64_t>(i);
-    } else {
-      known *= resolved[i];
-    }
+    if (resolved[i] != -1) continue;
+    NORMRT_CHECK(inferred < 0, "reshape: only one dimension can be inferred in ", shape_str(shape));
+    inferred = static_cast<int64_t>(i);
   }
   if (inferred >= 0) {
+    Shape known_dims = resolved;
+    known_dims.erase(known_dims.begin() + inferred);
+    check_shape(known_dims);
+    const int64_t known = shape_numel(known_dims);
     NORMRT_CHECK(known != 0 && numel() % known == 0, "shape '", shape_str(shape), "' is invalid for input of size ",
                  numel());
     resolved[inferred] = numel() / known;
@@ -179,19 +197,19 @@ template Tensor from_vector<int64_t>(const std::vector<int64_t>&, const Shape&, 
 
 namespace {
 // Factories compute on the host and copy once: it keeps values identical on every device.
+// (Host tensors rather than std::vectors: an allocation that fails is a normrt::Error, not std::bad_alloc.)
 template <typename Fill>
 Tensor make_filled(const Shape& shape, const TensorOptions& options, Fill fill) {
-  check_shape(shape);
-  const auto n = static_cast<std::size_t>(shape_numel(shape));
+  Tensor host = empty(shape, TensorOptions().dtype(options.dtype()));
+  const auto n = static_cast<std::size_t>(host.numel());
   if (options.dtype() == DType::Int64) {
-    std::vector<int64_t> host(n);
-    for (std::size_t i = 0; i < n; ++i) host[i] = static_cast<int64_t>(fill(i));
-    return from_vector(host, shape, options);
+    int64_t* out = host.data<int64_t>();
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<int64_t>(fill(i));
+  } else {
+    float* out = host.data<float>();
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<float>(fill(i));
   }
-  NORMRT_CHECK(options.dtype() == DType::Float32, "dtype ", dtype_name(options.dtype()), " is not supported yet");
-  std::vector<float> host(n);
-  for (std::size_t i = 0; i < n; ++i) host[i] = static_cast<float>(fill(i));
-  return from_vector(host, shape, options);
+  return host.to(options.device());
 }
 }  // namespace
 
@@ -212,7 +230,9 @@ Tensor arange(double start, double end, double step, const TensorOptions& option
   NORMRT_CHECK(std::isfinite(start) && std::isfinite(end), "arange: unsupported range: ", start, " -> ", end);
   NORMRT_CHECK((step > 0 && end >= start) || (step < 0 && end <= start),
                "arange: upper bound and larger bound inconsistent with step sign");
-  const auto n = static_cast<int64_t>(std::ceil((end - start) / step));
+  const double steps = std::ceil((end - start) / step);
+  NORMRT_CHECK(steps < 9.2e18, "arange: ", steps, " elements are too many");
+  const auto n = static_cast<int64_t>(steps);
   return make_filled({n}, options, [start, step](std::size_t i) { return start + static_cast<double>(i) * step; });
 }
 
@@ -221,19 +241,17 @@ Tensor arange(int64_t end, const TensorOptions& options) {
 }
 
 Tensor rand(const Shape& shape, Generator& gen, const TensorOptions& options) {
-  check_shape(shape);
   NORMRT_CHECK(options.dtype() == DType::Float32, "rand: only float32 is supported");
-  std::vector<float> host(static_cast<std::size_t>(shape_numel(shape)));
-  gen.uniform(host.data(), static_cast<int64_t>(host.size()));
-  return from_vector(host, shape, options);
+  Tensor host = empty(shape);
+  gen.uniform(host.data<float>(), host.numel());
+  return host.to(options.device());
 }
 
 Tensor randn(const Shape& shape, Generator& gen, const TensorOptions& options) {
-  check_shape(shape);
   NORMRT_CHECK(options.dtype() == DType::Float32, "randn: only float32 is supported");
-  std::vector<float> host(static_cast<std::size_t>(shape_numel(shape)));
-  gen.normal(host.data(), static_cast<int64_t>(host.size()));
-  return from_vector(host, shape, options);
+  Tensor host = empty(shape);
+  gen.normal(host.data<float>(), host.numel());
+  return host.to(options.device());
 }
 
 }  // namespace normrt

@@ -7,9 +7,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "checkpoint.h"
 #include "fashion_mnist.h"
+#include "normrt/file_io.h"
 #include "test_util.h"
 #include "trainer.h"
 
@@ -106,6 +108,40 @@ TEST(Idx, MismatchedFilesAreRefused) {
   EXPECT_TRUE(throws_with([&] { load_dataset(dir, false); }, "t10k-images-idx3-ubyte(.gz): not found"));
 }
 
+TEST(Idx, HostileHeadersAreRefusedWithoutAllocatingWhatTheyClaim) {
+  const std::string dir = scratch_dir();
+  // Dims whose product overflows 64 bits, in a header-only file (accepted as empty before).
+  EXPECT_TRUE(throws_with([&] { decode_idx(idx_bytes({0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {}), "x"); },
+                          "x: the header's size 4294967295x4294967295x4294967295x4294967295 overflows"));
+  EXPECT_TRUE(throws_with([&] { decode_idx(idx_bytes({60000, 28, 28}, {}), "x"); },
+                          "the header says 60000x28x28 (47040000 bytes of data) but the file holds 0"));
+  EXPECT_TRUE(throws_with([&] { decode_idx(std::string("\0\0\x08\x09", 4), "x"); }, "unsupported IDX rank 9"));
+  EXPECT_TRUE(throws_with([&] { decode_idx(std::string("\0\0\x08\x02\0\0", 6), "x"); }, "truncated IDX header"));
+  // A gzip bomb: a 10-byte array followed by 256 MB of zeros, about 250 KB compressed. It is refused after
+  // inflating 11 bytes, inside a 64 MB allowance.
+  const std::string bomb = dir + "/bomb.gz";
+  {
+    gzFile f = gzopen(bomb.c_str(), "wb9");
+    ASSERT_NE(f, nullptr);
+    const std::string head = idx_bytes({10}, std::vector<uint8_t>(10, 1));
+    gzwrite(f, head.data(), static_cast<unsigned>(head.size()));
+    const std::string zeros(1 << 20, '\0');
+    for (int i = 0; i < 256; ++i) gzwrite(f, zeros.data(), static_cast<unsigned>(zeros.size()));
+    gzclose(f);
+  }
+  EXPECT_LT(std::filesystem::file_size(bomb), 1u << 20);
+  const std::string result = normrt::testing::run_in_child_with_memory_cap([&] { read_idx(bomb); }, 64);
+  EXPECT_NE(result.find("more data than the 10 array the header announces"), std::string::npos) << result;
+  // Data-set files that are directories or devices, and a data set without images.
+  std::filesystem::create_directories(dir + "/train-images-idx3-ubyte.gz");
+  write_raw(dir + "/train-labels-idx1-ubyte", idx_bytes({1}, {0}));
+  EXPECT_TRUE(throws_with([&] { load_dataset(dir, true); }, "train-images-idx3-ubyte.gz: is a directory"));
+  std::filesystem::remove(dir + "/train-images-idx3-ubyte.gz");
+  write_raw(dir + "/train-images-idx3-ubyte", idx_bytes({0, 28, 28}, {}));
+  write_raw(dir + "/train-labels-idx1-ubyte", idx_bytes({0}, {}));
+  EXPECT_TRUE(throws_with([&] { load_dataset(dir, true); }, "train-images-idx3-ubyte: holds no images"));
+}
+
 Dataset tiny_dataset(int64_t count) {
   Dataset d;
   d.count = count;
@@ -160,19 +196,17 @@ TEST(Loader, BatchesShuffleScaleAndDropLast) {
 TEST(Checkpoint, RoundTripAndCorruption) {
   const std::string path = scratch_dir() + "/c.ckpt";
   Generator gen(1);
-  const nn::NamedTensors saved = {{"a", randn({3, 4}, gen)}, {"b", from_vector(std::vector<int64_t>{7}, {})}};
+  const Checkpoint saved{{{"format", "test"}, {"note", "x"}},
+                         {{"a", randn({3, 4}, gen)}, {"b", from_vector(std::vector<int64_t>{7}, {})}}};
   save_checkpoint(path, saved);
-  const auto loaded = load_checkpoint(path);
-  ASSERT_EQ(loaded.size(), 2u);
-  EXPECT_EQ(loaded[0].first, "a");
-  EXPECT_EQ(loaded[0].second.to_vector(), saved[0].second.to_vector());
-  EXPECT_EQ(loaded[1].second.item<int64_t>(), 7);
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
-  std::string bytes;
-  {
-    std::ifstream in(path, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), {});
-  }
+  const Checkpoint loaded = load_checkpoint(path);
+  EXPECT_EQ(loaded.metadata, saved.metadata);
+  ASSERT_EQ(loaded.tensors.size(), 2u);
+  EXPECT_EQ(loaded.tensors[0].first, "a");
+  EXPECT_EQ(loaded.tensors[0].second.to_vector(), saved.tensors[0].second.to_vector());
+  EXPECT_EQ(loaded.tensors[1].second.item<int64_t>(), 7);
+  EXPECT_EQ(std::filesystem::directory_iterator(scratch_dir())->path().filename(), "c.ckpt");  // no temporaries
+  const std::string bytes = read_file(path);
   std::string corrupted = bytes;
   corrupted[corrupted.size() - 3] ^= 0x40;
   write_raw(path, corrupted);
@@ -182,15 +216,319 @@ TEST(Checkpoint, RoundTripAndCorruption) {
   write_raw(path, "not a checkpoint at all, clearly");
   EXPECT_TRUE(throws_with([&] { load_checkpoint(path); }, "not a normrt checkpoint"));
   std::string other_version = bytes;
-  other_version[8] = 9;
+  other_version[8] = 1;
   write_raw(path, other_version);
-  EXPECT_TRUE(throws_with([&] { load_checkpoint(path); }, "checkpoint version 9, this build reads version 1"));
+  EXPECT_TRUE(throws_with([&] { load_checkpoint(path); }, "checkpoint version 1, this build reads version 2"));
+  EXPECT_TRUE(throws_with([&] { load_checkpoint(scratch_dir()); }, "is a directory"));
+  EXPECT_TRUE(throws_with([&] { load_checkpoint("/dev/zero"); }, "not a regular file"));
+}
+
+// A checkpoint file around `payload` with a valid header and CRC, so that only the records are wrong.
+std::string checkpoint_file(const std::string& payload) {
+  std::string file("NRTCKPT\0", 8);
+  const uint32_t version = kCheckpointVersion, crc = checkpoint_crc(payload);
+  const uint64_t size = payload.size();
+  file.append(reinterpret_cast<const char*>(&version), 4);
+  file.append(reinterpret_cast<const char*>(&size), 8);
+  file.append(reinterpret_cast<const char*>(&crc), 4);
+  return file + payload;
+}
+
+// Payload pieces: metadata, a tensor count, one record.
+std::string payload_start(const std::string& metadata_json, uint64_t count) {
+  std::string p;
+  const auto n = static_cast<uint32_t>(metadata_json.size());
+  p.append(reinterpret_cast<const char*>(&n), 4);
+  p += metadata_json;
+  p.append(reinterpret_cast<const char*>(&count), 8);
+  return p;
+}
+std::string record(const std::string& name, uint8_t dtype, const std::vector<int64_t>& dims, std::size_t data_bytes) {
+  std::string r;
+  const auto n = static_cast<uint32_t>(name.size());
+  r.append(reinterpret_cast<const char*>(&n), 4);
+  r += name;
+  r += static_cast<char>(dtype);
+  r += static_cast<char>(dims.size());
+  for (int64_t d : dims) r.append(reinterpret_cast<const char*>(&d), 8);
+  return r + std::string(data_bytes, '\0');
+}
+
+TEST(Checkpoint, CraftedRecordsAreRefusedBeforeAnythingIsAllocated) {
+  auto refused = [](const std::string& payload, const std::string& why) {
+    return throws_with([&] { decode_checkpoint(checkpoint_file(payload), "c"); }, why);
+  };
+  EXPECT_EQ(decode_checkpoint(checkpoint_file(payload_start("{}", 1) + record("a", 0, {2, 2}, 16)), "c")
+                .tensors[0].second.numel(), 4);
+  EXPECT_TRUE(refused(payload_start("{}", 1) + record("a", 7, {2}, 8), "malformed record 'a' (dtype code 7)"));
+  EXPECT_TRUE(refused(payload_start("{}", 1) + record("a", 0, {1, 1, 1, 1, 1, 1}, 4), "(rank 6)"));
+  EXPECT_TRUE(refused(payload_start("{}", 1) + record("a", 0, {-2}, 8), "(negative dimension)"));
+  EXPECT_TRUE(refused(payload_start("{}", 1) + record("a", 1, {int64_t{1} << 62, 4}, 8), "is too large"));
+  EXPECT_TRUE(refused(payload_start("{}", 2) + record("a", 0, {1}, 4) + record("a", 0, {1}, 4), "'a' appears twice"));
+  EXPECT_TRUE(refused(payload_start("{}", 1) + record("bad\nname", 0, {1}, 4), "not printable"));
+  EXPECT_TRUE(refused(payload_start("{}", 1) + record("", 0, {1}, 4), "is empty"));
+  EXPECT_TRUE(refused(payload_start("{}", 1) + record("a", 0, {1}, 4) + "xx", "2 trailing bytes"));
+  EXPECT_TRUE(refused(payload_start("{}", 5) + record("a", 0, {1}, 4), "runs past the end"));
+  EXPECT_TRUE(refused(payload_start("[1, 2]", 0), "malformed checkpoint metadata (not a JSON object)"));
+  EXPECT_TRUE(refused(payload_start("{\"a\": 1}", 0), "'a' is not a string"));
+  EXPECT_TRUE(refused(payload_start("{\"a\": ", 0), "not a JSON object"));
+  EXPECT_TRUE(refused(payload_start(std::string(100000, '['), 0), "not a JSON object"));
+  // A record claiming 2^31 floats over 16 bytes of data: refused without allocating 8 GB.
+  const std::string claims = checkpoint_file(payload_start("{}", 1) + record("a", 0, {int64_t{1} << 31}, 16));
+  const std::string result = normrt::testing::run_in_child_with_memory_cap([&] { decode_checkpoint(claims, "c"); }, 64);
+  EXPECT_NE(result.find("needs more data than the file holds"), std::string::npos) << result;
 }
 
 TEST(Models, CnnIsRefusedAndUnknownNamesNamed) {
   Generator gen(0);
   EXPECT_TRUE(throws_with([&] { build_model("cnn-bn", 0, gen, std::nullopt); }, "needs convolution layers"));
   EXPECT_TRUE(throws_with([&] { build_model("resnet", 0, gen, std::nullopt); }, "unknown model 'resnet'"));
+}
+
+// 28x28 images of random pixels, labels cycling through the classes: enough for the trainer's mechanics.
+Dataset synthetic_images(int64_t count, uint64_t seed) {
+  Dataset d;
+  d.count = count;
+  d.rows = d.cols = 28;
+  d.pixels.resize(static_cast<std::size_t>(count * 784));
+  std::vector<uint32_t> bits(d.pixels.size());
+  Generator(seed).random_u32(bits.data(), static_cast<int64_t>(bits.size()));
+  for (std::size_t i = 0; i < bits.size(); ++i) d.pixels[i] = static_cast<uint8_t>(bits[i]);
+  for (int64_t i = 0; i < count; ++i) d.labels.push_back(i % 10);
+  return d;
+}
+
+TrainConfig synthetic_config(const std::string& model) {
+  TrainConfig c;
+  c.model = model;
+  c.device = "cpu";
+  c.progress = false;
+  c.batch_size = 16;
+  c.epochs = 3;
+  return c;
+}
+
+// Every value a checkpoint of `trainer` would hold (model, optimizer, generators), as host vectors.
+std::vector<std::pair<std::string, std::vector<double>>> snapshot(const Trainer& trainer) {
+  std::vector<std::pair<std::string, std::vector<double>>> out;
+  for (const auto& [key, t] : trainer.checkpoint(0).tensors) {
+    std::vector<double> v;
+    if (t.dtype() == DType::Float32) {
+      for (float x : t.to_vector()) v.push_back(x);
+    } else {
+      for (int64_t x : t.to_vector<int64_t>()) v.push_back(static_cast<double>(x));
+    }
+    out.emplace_back(key, v);
+  }
+  return out;
+}
+
+class SyntheticTraining : public ::testing::Test {
+ protected:
+  Dataset train_ = synthetic_images(96, 1);
+  Dataset test_ = synthetic_images(32, 2);
+};
+
+TEST_F(SyntheticTraining, RestoreValidatesEveryEntryBeforeChangingAnything) {
+  TrainConfig c = synthetic_config("mlp-bn");
+  c.dropout = 0.2;
+  c.epochs = 2;
+  Trainer source(c, train_, test_);
+  source.run();
+  const Checkpoint good = source.checkpoint(2);
+  Trainer target(c, train_, test_);
+  const auto before = snapshot(target);
+
+  auto with_tensor = [&](const std::string& key, const Tensor& value) {
+    Checkpoint ck = good;
+    for (auto& [k, v] : ck.tensors)
+      if (k == key) v = value;
+    return ck;
+  };
+  auto with_metadata = [&](const std::string& key, const std::string& value) {
+    Checkpoint ck = good;
+    ck.metadata[key] = value;
+    return ck;
+  };
+  auto changed = [&](const std::string& key, auto edit) {
+    Checkpoint ck = good;
+    for (auto& [k, v] : ck.tensors)
+      if (k == key) {
+        v = v.clone();
+        edit(v);
+      }
+    return ck;
+  };
+  std::string last_step;
+  for (const auto& [k, v] : good.tensors)
+    if (k.size() > 5 && k.compare(k.size() - 5, 5, ".step") == 0) last_step = k;
+  ASSERT_FALSE(last_step.empty());
+  Checkpoint extra = good;
+  extra.tensors.emplace_back("junk", zeros({1}));
+  Checkpoint missing_rng = good;
+  missing_rng.tensors.erase(std::remove_if(missing_rng.tensors.begin(), missing_rng.tensors.end(),
+                                           [](const auto& e) { return e.first == "rng.dropout.1"; }),
+                            missing_rng.tensors.end());
+  Checkpoint missing_weight = good;
+  missing_weight.tensors.erase(missing_weight.tensors.begin());
+
+  const std::vector<std::pair<Checkpoint, std::string>> cases = {
+      {with_tensor("rng.loader", zeros({3}, TensorOptions().dtype(DType::Int64))),
+       "'rng.loader' must be a generator state (int64 of shape [2]), got int64 of shape [3]"},
+      {with_tensor("rng.dropout.0", zeros({2})), "'rng.dropout.0' must be a generator state"},
+      // The very last entry: a restore that applied entries as it went would have changed everything before it.
+      {with_tensor(last_step, from_vector(std::vector<int64_t>{-1}, {})), "a step count cannot be negative"},
+      {changed("optim.0.exp_avg_sq", [](Tensor& t) { t.data<float>()[3] = -1.0f; }), "holds an invalid value (-1"},
+      {changed("model.0.weight", [](Tensor& t) { t.data<float>()[5] = std::nanf(""); }),
+       "'model.0.weight' holds a non-finite value (nan at index 5)"},
+      {changed("model.1.running_var", [](Tensor& t) { t.data<float>()[0] = -0.5f; }), "negative variance"},
+      {changed("model.1.num_batches_tracked", [](Tensor& t) { t.data<int64_t>()[0] = -1; }), "negative count"},
+      {with_tensor("model.0.weight", zeros({256, 783})), "size mismatch for '0.weight'"},
+      {with_metadata("epochs_done", "1099511627776"), "'epochs_done' = '1099511627776' is not an integer in [0, 2]"},
+      {with_metadata("epochs", "1099511627776"), "malformed value"},
+      {with_metadata("epochs", "2000000"), "--epochs must be in [0, 1000000]"},
+      {with_metadata("lr", "nan"), "--lr must be a non-negative number"},
+      {with_metadata("dropout", "-1"), "dropout probability has to be between 0 and 1, but got -1"},
+      {with_metadata("format", "other"), "not a normrt-train checkpoint"},
+      {with_metadata("best_val_loss", "nan"), "'best_val_loss' is missing or not a non-negative number"},
+      {extra, "unexpected entry 'junk'"},
+      {missing_rng, "lacks generator states (2 of 3)"},
+      {missing_weight, "missing key '0.weight'"},
+  };
+  for (const auto& [ck, why] : cases) {
+    EXPECT_TRUE(throws_with([&] { target.restore(ck, "ck"); }, why)) << why;
+    EXPECT_TRUE(snapshot(target) == before) << "state changed by a refused restore: " << why;
+  }
+  EXPECT_EQ(target.restore(good, "ck"), 2);
+  EXPECT_TRUE(snapshot(target) == snapshot(source));
+}
+
+TEST_F(SyntheticTraining, StopAfterThenResumeRepeatsTheUninterruptedRunBitForBit) {
+  TrainConfig c = synthetic_config("mlp-bn");
+  c.dropout = 0.2;  // the dropout generators must resume too
+  const RunResult whole = Trainer(c, train_, test_).run();
+  ASSERT_EQ(whole.epochs.size(), 3u);
+
+  const std::string path = scratch_dir() + "/run.ckpt";
+  TrainConfig first = c;
+  first.stop_after = 1;
+  first.save_path = path;
+  EXPECT_EQ(Trainer(first, train_, test_).run().epochs.size(), 1u);
+  // What normrt-train --resume does with no other options: the checkpoint's configuration throughout.
+  TrainConfig cli = synthetic_config("mlp");
+  cli.resume_path = path;
+  std::vector<std::string> notices;
+  const TrainConfig resumed_config = resolve_resume_config(cli, {}, load_checkpoint(path), path, notices);
+  EXPECT_TRUE(notices.empty());
+  EXPECT_EQ(resumed_config.model, "mlp-bn");
+  EXPECT_EQ(resumed_config.epochs, 3);
+  const RunResult resumed = Trainer(resumed_config, train_, test_).run();
+
+  const std::size_t per_epoch = whole.batch_losses.size() / 3;
+  ASSERT_EQ(resumed.batch_losses.size(), 2 * per_epoch);
+  EXPECT_EQ(std::memcmp(resumed.batch_losses.data(), whole.batch_losses.data() + per_epoch,
+                        2 * per_epoch * sizeof(float)), 0);
+  EXPECT_EQ(resumed.epochs.back().test_accuracy, whole.epochs.back().test_accuracy);
+  // The run is complete now: resuming it again has nothing to do unless --epochs grows.
+  TrainConfig again = resumed_config;
+  again.save_path = path;
+  Trainer(again, train_, test_).run();
+  EXPECT_TRUE(throws_with([&] { Trainer(again, train_, test_).run(); }, "leaves nothing to train"));
+}
+
+TEST_F(SyntheticTraining, ResumeTakesTheCheckpointsConfigurationAndNamesEveryOverride) {
+  TrainConfig c = synthetic_config("mlp-bn");
+  c.dropout = 0.1;
+  c.lr = 0.002;
+  c.epochs = 1;
+  c.normalize = true;
+  const std::string path = scratch_dir() + "/run.ckpt";
+  c.save_path = path;
+  Trainer(c, train_, test_).run();
+  const Checkpoint ck = load_checkpoint(path);
+  auto resolve = [&](const TrainConfig& cli, const std::set<std::string>& given, std::vector<std::string>& notes) {
+    return resolve_resume_config(cli, given, ck, path, notes);
+  };
+  TrainConfig cli = synthetic_config("mlp");
+  cli.epochs = 5;
+  cli.lr = 0.01;
+  cli.device = "cpu";
+  std::vector<std::string> notes;
+  const TrainConfig r = resolve(cli, {"epochs", "lr"}, notes);
+  EXPECT_EQ(r.model, "mlp-bn");  // not given: the checkpoint's
+  EXPECT_EQ(r.dropout, 0.1);
+  EXPECT_TRUE(r.normalize);
+  EXPECT_EQ(r.epochs, 5);
+  EXPECT_EQ(r.lr, 0.01);
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_NE(notes[0].find("--epochs 5 replaces the checkpoint's 1: the remaining epochs follow the learning-rate "
+                          "schedule of an 5-epoch run"), std::string::npos) << notes[0];
+  EXPECT_NE(notes[1].find("--lr 0.01 replaces the checkpoint's 0.002"), std::string::npos) << notes[1];
+  notes.clear();
+  cli.lr = 0.002;
+  resolve(cli, {"lr"}, notes);  // given, but equal: nothing to say
+  EXPECT_TRUE(notes.empty());
+  EXPECT_TRUE(throws_with([&] { resolve(cli, {"model"}, notes); }, "checkpoint holds an mlp-bn model but --model is mlp"));
+  cli.optimizer = "sgd";
+  EXPECT_TRUE(throws_with([&] { resolve(cli, {"optimizer"}, notes); }, "cannot change it"));
+  cli.dropout = 0;
+  EXPECT_TRUE(throws_with([&] { resolve(cli, {"dropout"}, notes); }, "--dropout 0 would change its layers"));
+  cli.dropout = -1;
+  EXPECT_TRUE(throws_with([&] { resolve(cli, {"dropout"}, notes); }, "would change its layers"));
+
+  // normrt-predict's path: the model comes back with its dropout layers and gives the trainer's eval outputs.
+  TrainConfig stored;
+  auto model = load_model(ck, path, stored);
+  EXPECT_EQ(stored.dropout, 0.1);
+  EXPECT_EQ(model->size(), 9u);  // (Linear, BN, ReLU, Dropout) twice, then Linear
+  TrainConfig again = c;
+  again.save_path.clear();
+  again.resume_path.clear();
+  Trainer trainer(again, train_, test_);
+  trainer.restore(ck, path);
+  trainer.model().eval();
+  Generator gen(3);
+  const Tensor x = rand({4, 784}, gen);
+  EXPECT_EQ(model->forward(x).to_vector(), trainer.model().forward(x).to_vector());
+}
+
+TEST_F(SyntheticTraining, ADivergingRunStopsWithoutOverwritingTheCheckpoint) {
+  const std::string path = scratch_dir() + "/run.ckpt";
+  write_raw(path, "the previous checkpoint");
+  TrainConfig c = synthetic_config("mlp");
+  c.optimizer = "sgd";
+  c.lr = 1e30;
+  c.save_path = path;
+  EXPECT_TRUE(throws_with([&] { Trainer(c, train_, test_).run(); }, "training diverged: epoch 1's training loss is"));
+  EXPECT_EQ(read_file(path), "the previous checkpoint");
+}
+
+TEST_F(SyntheticTraining, ConfigurationsOutOfRangeAreRefused) {
+  const std::vector<std::pair<std::function<void(TrainConfig&)>, std::string>> cases = {
+      {[](TrainConfig& c) { c.dropout = -1; }, "dropout probability has to be between 0 and 1, but got -1"},
+      {[](TrainConfig& c) { c.dropout = std::nan(""); }, "but got nan"},
+      {[](TrainConfig& c) { c.epochs = -1; }, "--epochs must be in"},
+      {[](TrainConfig& c) { c.batch_size = 0; }, "--batch-size must be positive"},
+      {[](TrainConfig& c) { c.lr = std::nan(""); }, "--lr must be a non-negative number"},
+      {[](TrainConfig& c) { c.limit_train = -5; }, "--limit-train and --limit-test must be non-negative"},
+      {[](TrainConfig& c) { c.early_stopping = 2; }, "--early-stopping needs --val-split"},
+      {[](TrainConfig& c) { c.stop_after = 1; }, "--stop-after needs --save"},
+      {[](TrainConfig& c) { c.optimizer = "lbfgs"; }, "unknown optimizer 'lbfgs'"},
+  };
+  for (const auto& [edit, why] : cases) {
+    TrainConfig c = synthetic_config("mlp");
+    edit(c);
+    EXPECT_TRUE(throws_with([&] { Trainer(c, train_, test_); }, why)) << why;
+  }
+  // A batch larger than the data set is the whole set (not an allocation of its size).
+  TrainConfig c = synthetic_config("mlp");
+  c.batch_size = int64_t{1} << 60;
+  c.epochs = 1;
+  EXPECT_EQ(Trainer(c, train_, test_).run().batch_losses.size(), 1u);
+  Dataset small = synthetic_images(4, 5);
+  small.rows = 2;
+  small.cols = 392;
+  EXPECT_TRUE(throws_with([&] { Trainer(synthetic_config("mlp"), small, test_); }, "the models take 28x28"));
 }
 
 // The real data set (Debian's dataset-fashion-mnist, which scripts/setup.sh installs).
@@ -242,13 +580,13 @@ TEST_F(FashionMnist, OneEpochSmokeTrainingLearns) {
 TEST_F(FashionMnist, ResumedRunRepeatsTheUninterruptedOneBitForBit) {
   TrainConfig c = small("mlp-bn");
   c.epochs = 2;
-  c.dropout = 0.2;  // the dropout generators must resume too
+  c.dropout = 0.2;
   c.batch_size = 100;
   const RunResult whole = Trainer(c, *train_, *test_).run();
 
   const std::string path = scratch_dir() + "/run.ckpt";
   TrainConfig first_half = c;
-  first_half.epochs = 1;
+  first_half.stop_after = 1;
   first_half.save_path = path;
   Trainer(first_half, *train_, *test_).run();
   TrainConfig second_half = c;
@@ -271,12 +609,12 @@ TEST_F(FashionMnist, MismatchedCheckpointsChangeNothing) {
 
   Trainer bn(small("mlp-bn"), *train_, *test_);
   const auto before = bn.model().state_dict()[0].second.to_vector();
-  EXPECT_TRUE(throws_with([&] { bn.restore(load_checkpoint(path)); }, "checkpoint holds an mlp model but --model is mlp-bn"));
+  EXPECT_TRUE(throws_with([&] { bn.restore(load_checkpoint(path), path); }, "checkpoint holds an mlp model but --model is mlp-bn"));
   TrainConfig sgd = small("mlp");
   sgd.optimizer = "sgd";
   Trainer other(sgd, *train_, *test_);
   const auto other_before = other.model().state_dict()[0].second.to_vector();
-  EXPECT_TRUE(throws_with([&] { other.restore(load_checkpoint(path)); }, "optimizer"));
+  EXPECT_TRUE(throws_with([&] { other.restore(load_checkpoint(path), path); }, "checkpoint's optimizer is adam but --optimizer is sgd"));
   EXPECT_EQ(other.model().state_dict()[0].second.to_vector(), other_before);
   EXPECT_EQ(bn.model().state_dict()[0].second.to_vector(), before);
 }

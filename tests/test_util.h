@@ -1,9 +1,13 @@
 // Helpers shared by the test suites.
 #pragma once
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -27,6 +31,49 @@ template <typename Fn>
     return ::testing::AssertionFailure() << "threw a non-normrt exception: " << e.what();
   }
   return ::testing::AssertionFailure() << "did not throw";
+}
+
+// Runs `fn` in a forked child whose address space may grow by at most `headroom_mb` beyond what it already has,
+// and returns what happened there: the normrt::Error message, "std::exception: ..." for any other exception,
+// "no exception", or "killed by signal N". A parser that allocates what a hostile header claims fails here with an
+// allocation error instead of the message it should give.
+template <typename Fn>
+std::string run_in_child_with_memory_cap(Fn fn, std::size_t headroom_mb) {
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    long pages = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+      std::fclose(f);
+    }
+    const rlim_t cap = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE)) +
+                       (static_cast<rlim_t>(headroom_mb) << 20);
+    const struct rlimit limit = {cap, cap};
+    ::setrlimit(RLIMIT_AS, &limit);
+    std::string result = "no exception";
+    try {
+      fn();
+    } catch (const Error& e) {
+      result = e.what();
+    } catch (const std::exception& e) {
+      result = std::string("std::exception: ") + e.what();
+    }
+    const ssize_t n = ::write(fds[1], result.data(), result.size());
+    ::_exit(n == static_cast<ssize_t>(result.size()) ? 0 : 1);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+  return out;
 }
 
 }  // namespace normrt::testing

@@ -56,6 +56,13 @@ NamedTensors Module::state_dict() const {
 }
 
 void Module::load_state_dict(const NamedTensors& state) {
+  check_state_dict(state);
+  std::map<std::string, const Tensor*> given;
+  for (const auto& [key, tensor] : state) given.emplace(key, &tensor);
+  for (auto& [key, tensor] : state_dict()) tensor.copy_(*given.at(key));
+}
+
+void Module::check_state_dict(const NamedTensors& state) const {
   std::map<std::string, const Tensor*> given;
   for (const auto& [key, tensor] : state) {
     NORMRT_CHECK(given.emplace(key, &tensor).second, "load_state_dict: duplicate key '", key, "'");
@@ -76,7 +83,6 @@ void Module::load_state_dict(const NamedTensors& state) {
     NORMRT_CHECK(own_by_key.count(entry.first) != 0, "load_state_dict: unexpected key '", entry.first,
                  "' in state_dict");
   }
-  for (auto& [key, tensor] : own_by_key) tensor.copy_(*given.at(key));
 }
 
 template <typename Fn>

@@ -39,6 +39,8 @@ class Module {
   // Copies values in place. Every key must match exactly (no missing, no unexpected, same shape and dtype);
   // otherwise throws naming the key, having changed nothing.
   void load_state_dict(const NamedTensors& state);
+  // The checks of load_state_dict alone: throws as it would, changes nothing.
+  void check_state_dict(const NamedTensors& state) const;
   // Resets every parameter gradient to undefined.
   void zero_grad();
   // Moves every parameter and buffer to `device` (gradients are dropped).
