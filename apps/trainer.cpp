@@ -175,6 +175,8 @@ void validate_config(const TrainConfig& c) {
   NORMRT_CHECK(c.epochs >= 0 && c.epochs <= kMaxEpochs, "--epochs must be in [0, ", kMaxEpochs, "], got ", c.epochs);
   NORMRT_CHECK(c.stop_after >= 0, "--stop-after must be non-negative, got ", c.stop_after);
   NORMRT_CHECK(c.batch_size >= 1, "--batch-size must be positive, got ", c.batch_size);
+  NORMRT_CHECK(c.batch_size >= 2 || c.model != "mlp-bn", "--batch-size 1 cannot train ", c.model,
+               " (BatchNorm: Expected more than 1 value per channel when training)");
   NORMRT_CHECK(c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adadelta", "unknown optimizer '",
                c.optimizer, "' (sgd, adam, adadelta)");
   non_negative(c.lr, "--lr");
@@ -345,6 +347,13 @@ Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test)
   LoaderOptions options;
   options.batch_size = config_.batch_size;
   if (config_.normalize) options.normalize = kFashionMnistNormalize;
+  // BatchNorm cannot train on a batch of one sample: a training set that would end every epoch with one is
+  // trained without it (a different sample each epoch, as the order is reshuffled).
+  const bool has_batchnorm = config_.model == "mlp-bn";
+  const auto n = static_cast<int64_t>(train_idx.size());
+  NORMRT_CHECK(!has_batchnorm || n >= 2, config_.model, " needs at least 2 training samples (BatchNorm: Expected more "
+               "than 1 value per channel when training), got ", n);
+  options.drop_last = has_batchnorm && n > options.batch_size && n % options.batch_size == 1;
   train_loader_ = std::make_unique<DataLoader>(train, train_idx, options, config_.seed + 1, device_);
   LoaderOptions eval_options = options;
   eval_options.shuffle = false;

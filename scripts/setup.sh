@@ -2,9 +2,10 @@
 # Installs what normrt needs from Debian packages (only the missing ones; apt-get update only when needed).
 # The CUDA toolkit (nvcc, cuDNN) is not a Debian package here: CMake uses it when present and builds CPU-only
 # otherwise. PyTorch (python3-torch) is needed only to regenerate golden data: NORMRT_SETUP_TORCH=1 adds it.
+# clang, its sanitizer/libFuzzer runtimes and libomp build the fuzz targets (scripts/fuzz.sh).
 set -euo pipefail
 packages=(build-essential cmake libgtest-dev libbenchmark-dev libopenblas-dev zlib1g-dev libcli11-dev
-          nlohmann-json3-dev dataset-fashion-mnist)
+          nlohmann-json3-dev dataset-fashion-mnist clang libclang-rt-14-dev libomp-dev)
 if [ "${NORMRT_SETUP_TORCH:-0}" = 1 ]; then packages+=(python3-torch python3-numpy); fi
 missing=()
 for p in "${packages[@]}"; do

@@ -9,3 +9,5 @@ ctest --test-dir build --output-on-failure -j "$(nproc)" --resource-spec-file "$
 scripts/kernel-coverage.sh
 # Every kernel file compiles for every default architecture without register spills or local memory.
 scripts/kernel-archs.sh
+# Every parser of untrusted files under libFuzzer with ASan/UBSan, 30 s per target from the committed corpora.
+scripts/fuzz.sh 30

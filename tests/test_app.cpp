@@ -525,6 +525,13 @@ TEST_F(SyntheticTraining, ConfigurationsOutOfRangeAreRefused) {
   c.batch_size = int64_t{1} << 60;
   c.epochs = 1;
   EXPECT_EQ(Trainer(c, train_, test_).run().batch_losses.size(), 1u);
+  // 97 samples in batches of 16 would end each epoch with a batch of one, which BatchNorm cannot train on.
+  TrainConfig bn = synthetic_config("mlp-bn");
+  bn.epochs = 1;
+  const Dataset odd = synthetic_images(97, 4);
+  EXPECT_EQ(Trainer(bn, odd, test_).run().batch_losses.size(), 6u);
+  bn.batch_size = 1;
+  EXPECT_TRUE(throws_with([&] { Trainer(bn, odd, test_); }, "--batch-size 1 cannot train mlp-bn"));
   Dataset small = synthetic_images(4, 5);
   small.rows = 2;
   small.cols = 392;
