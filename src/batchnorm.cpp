@@ -138,6 +138,8 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
     no_cuda_backend();
 #endif
   }
+  for (const Tensor* updated : {&running_mean, &running_var, &num_batches_tracked})
+    if (updated->defined()) updated->bump_version();
   return result;
 }
 

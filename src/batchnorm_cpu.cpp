@@ -294,6 +294,11 @@ void cpu_forward_inference(const ForwardInferenceParams& p) {
 
 void cpu_backward(const BackwardParams& p) {
   const Geometry& g = p.geometry;
+  if (g.per_channel() == 0) {  // sums over nothing; dx, if asked for, is empty
+    if (p.dweight != nullptr) std::fill(p.dweight, p.dweight + g.C, 0.0f);
+    if (p.dbias != nullptr) std::fill(p.dbias, p.dbias + g.C, 0.0f);
+    return;
+  }
   const bool need_sums = p.training || p.dweight != nullptr || p.dbias != nullptr;
   std::vector<GradSums> sums;
   if (need_sums) sums = gradient_sums(g, p.dy, p.x, p.mean);

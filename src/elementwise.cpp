@@ -23,6 +23,7 @@ void add_scaled_(Tensor& a, const Tensor& b, double alpha) {
   const float* in = b.data<float>();
   const int64_t n = a.numel();
   const auto scale = static_cast<float>(alpha);
+  a.bump_version();
   if (a.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const int device = a.device().index();

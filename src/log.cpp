@@ -18,4 +18,6 @@ void debug_log(const std::string& message) {
   if (debug_enabled()) std::fprintf(stderr, "normrt [debug] %s\n", message.c_str());
 }
 
+void warn(const std::string& message) { std::fprintf(stderr, "normrt warning: %s\n", message.c_str()); }
+
 }  // namespace normrt::detail

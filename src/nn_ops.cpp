@@ -295,6 +295,14 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
   return out;
 }
 
+namespace {
+// A loss over no elements, as PyTorch: the mean of nothing is NaN, the sum 0; the gradient is empty.
+LossResult empty_loss(const Tensor& input, Reduction reduction) {
+  return {full({}, reduction == Reduction::Mean ? std::nan("") : 0.0, input.device()),
+          empty(input.sizes(), input.device())};
+}
+}  // namespace
+
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction, double label_smoothing) {
   check_float(logits, "input");
   NORMRT_CHECK(logits.dim() == 2, "cross_entropy: expected input of shape (N, C), got ", shape_str(logits.sizes()));
@@ -314,6 +322,7 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
   } else {
     check_same_device(logits, targets);
   }
+  if (rows == 0) return empty_loss(logits, reduction);
   const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(rows) : 1.0;
   const float smoothing = static_cast<float>(label_smoothing);
   LossResult result{empty({}, logits.device()), empty(logits.sizes(), logits.device())};
@@ -360,6 +369,7 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
 LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   check_pair(input, "input", target, "target");
   const int64_t n = input.numel();
+  if (n == 0) return empty_loss(input, reduction);
   const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;
   LossResult result{empty({}, input.device()), empty(input.sizes(), input.device())};
   const float *x = input.data<float>(), *t = target.data<float>();

@@ -1,5 +1,6 @@
 #include "normrt/optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -104,9 +105,19 @@ void Optimizer::for_each_group(Fn update) {
     for (std::size_t i : indices) {
       params.push_back(&params_[i]);
       slots.push_back(&state_[i].slots);
+      // A module moved after this optimizer was built (Module::to keeps each parameter's identity): its state
+      // follows it on the first step, as PyTorch creates state on the parameter's device.
+      for (Tensor& slot : state_[i].slots)
+        if (slot.device() != params_[i].device()) slot.set_data(slot.to(params_[i].device()));
     }
+    NORMRT_CHECK(std::all_of(params.begin(), params.end(), [&](const Tensor* p) { return p->device() == params[0]->device(); }),
+                 "optimizer parameters must all be on one device, got ", params[0]->device().str(), " and another");
     update(params, slots, steps);
-    for (std::size_t i : indices) ++state_[i].steps;
+    for (std::size_t i : indices) {
+      ++state_[i].steps;
+      params_[i].bump_version();
+      for (Tensor& slot : state_[i].slots) slot.bump_version();
+    }
   }
 }
 

@@ -131,8 +131,22 @@ Tensor& Tensor::copy_(const Tensor& src) {
   NORMRT_CHECK(dtype() == src.dtype(), "copy_: dtype mismatch, destination ", dtype_name(dtype()), " vs source ",
                dtype_name(src.dtype()));
   copy_bytes(raw_data(), device(), src.raw_data(), src.device(), nbytes());
+  bump_version();
   return *this;
 }
+
+void Tensor::set_data(const Tensor& src) {
+  NORMRT_CHECK(impl_ != nullptr && src.defined(), "set_data: both tensors must be defined");
+  if (impl_ == src.impl_) return;
+  impl_->storage = src.impl_->storage;
+  impl_->sizes = src.impl_->sizes;
+  impl_->dtype = src.impl_->dtype;
+  impl_->memory_format = src.impl_->memory_format;
+  impl_->grad = Tensor();
+}
+
+uint64_t Tensor::version() const { return impl().storage->version(); }
+void Tensor::bump_version() const { impl().storage->bump_version(); }
 
 Tensor Tensor::reshape(const Shape& shape) const {
   Shape resolved = shape;

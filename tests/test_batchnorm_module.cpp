@@ -1,5 +1,6 @@
 // nn::BatchNorm1d/2d/3d: the seeds' worked examples, module semantics (train/eval, affine, running stats,
 // state_dict) and errors that must leave state untouched.
+#include "empty_shapes.h"
 #include "test_util.h"
 
 namespace normrt {
@@ -7,6 +8,10 @@ namespace {
 
 using testing::all_close;
 using testing::throws_with;
+
+TEST(BatchNormModule, EmptyDimensionsGiveEmptyGradientsAndZeroParameterGradients) {
+  testing::check_empty_shapes_on(Device::cpu());
+}
 
 TEST(BatchNormModule, SeedExampleArange9) {
   // torch: x = arange(9).reshape(3, 3); BatchNorm1d(3)(x) -> columns (-1.2247, 0, 1.2247).

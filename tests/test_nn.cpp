@@ -3,6 +3,7 @@
 #include <cmath>
 #include <functional>
 
+#include "empty_shapes.h"
 #include "test_util.h"
 
 namespace normrt {
@@ -160,14 +161,59 @@ TEST(Nn, LayerModulesMatchTheirOps) {
   EXPECT_TRUE(throws_with([&] { model.backward(ones({2, 3})); }, "backward() needs a preceding forward()"));
 }
 
+TEST(Nn, InPlaceChangesToSavedTensorsAreRefusedByBackward) {
+  Generator gen(5);
+  const auto refused = [](auto fn, const std::string& saver) {
+    return throws_with(fn, "one of the variables needed for gradient computation has been modified by an inplace "
+                           "operation: [float32 [2, 3]], saved by " + saver + ", is at version 1; expected version 0 "
+                           "instead");
+  };
+  // ReLU keeps its output: a caller that adds to it in place changes what backward would use.
+  nn::ReLU relu;
+  Tensor y = relu.forward(randn({2, 3}, gen));
+  ops::add_(y, ones({2, 3}));
+  EXPECT_TRUE(refused([&] { relu.backward(ones({2, 3})); }, "ReLU"));
+  // Linear keeps its input and its weight: an in-place copy into the input, or an optimizer step between
+  // forward and backward, are both caught.
+  nn::Linear lin(3, 3, true, &gen);
+  Tensor x = randn({2, 3}, gen);
+  lin.forward(x);
+  x.copy_(zeros({2, 3}));
+  EXPECT_TRUE(refused([&] { lin.backward(ones({2, 3})); }, "Linear"));
+  const Tensor x2 = randn({2, 3}, gen);
+  lin.forward(x2);
+  lin.weight.mutable_grad() = ones({3, 3});
+  optim::SGD(lin.parameters(), optim::SGDOptions(0.1)).step();
+  EXPECT_TRUE(throws_with([&] { lin.backward(ones({2, 3})); }, "[float32 [3, 3]], saved by Linear, is at version"));
+  // A change through another view of the same storage counts too (BatchNorm keeps its input).
+  nn::BatchNorm1d bn(3);
+  Tensor x3 = randn({2, 3}, gen);
+  bn.forward(x3);
+  Tensor flat = x3.reshape({6});
+  ops::add_(flat, ones({6}));
+  EXPECT_TRUE(refused([&] { bn.backward(ones({2, 3})); }, "BatchNorm1d"));
+  // Untouched, the same sequence works; Softmax too.
+  const Tensor x4 = randn({2, 3}, gen);
+  bn.forward(x4);
+  EXPECT_EQ(bn.backward(ones({2, 3})).sizes(), (Shape{2, 3}));
+  nn::Softmax softmax;
+  Tensor p = softmax.forward(x4);
+  p.bump_version();  // as code that wrote through p.data<float>() must
+  EXPECT_TRUE(refused([&] { softmax.backward(ones({2, 3})); }, "Softmax"));
+}
+
+TEST(Nn, ZeroSizeDimensionsThroughEveryOp) { testing::check_empty_nn_ops_on(Device::cpu()); }
+
 TEST(Nn, SequentialStateDictKeysFollowPyTorch) {
   nn::Sequential model({std::make_shared<nn::Linear>(4, 3, false), std::make_shared<nn::BatchNorm1d>(3),
                         std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.5),
                         std::make_shared<nn::Linear>(3, 2)});
   std::vector<std::string> keys;
   for (const auto& [k, v] : model.state_dict()) keys.push_back(k);
-  EXPECT_EQ(keys, (std::vector<std::string>{"0.weight", "1.weight", "1.bias", "4.weight", "4.bias", "1.running_mean",
-                                            "1.running_var", "1.num_batches_tracked"}));
+  // torch.nn.Sequential(Linear(4, 3, bias=False), BatchNorm1d(3), ReLU(), Dropout(0.5), Linear(3, 2))
+  // .state_dict().keys() in PyTorch 1.13: module by module, each module's parameters then its buffers.
+  EXPECT_EQ(keys, (std::vector<std::string>{"0.weight", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+                                            "1.num_batches_tracked", "4.weight", "4.bias"}));
   EXPECT_EQ(model.parameters().size(), 5u);
   model.eval();
   EXPECT_FALSE(model[1].is_training());

@@ -2,6 +2,7 @@
 // which keeps freed memory for reuse, so steady-state training steps never reach cudaMalloc/cudaFree.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "normrt/device.h"
@@ -19,8 +20,13 @@ class Storage {
   void* data() const { return data_; }
   std::size_t nbytes() const { return nbytes_; }
   const Device& device() const { return device_; }
+  // Counts in-place writes (shared by every tensor viewing this storage), so that a backward can tell whether
+  // what its forward saved has been modified since.
+  uint64_t version() const { return version_; }
+  void bump_version() { ++version_; }
 
  private:
+  uint64_t version_ = 0;
   void* data_ = nullptr;
   std::size_t nbytes_;
   Device device_;

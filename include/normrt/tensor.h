@@ -69,6 +69,14 @@ class Tensor {
   Tensor clone() const;
   // Copies src's values into this tensor (same shape and dtype; any devices). Returns *this.
   Tensor& copy_(const Tensor& src);
+  // Makes this tensor object (and so every handle to it: an optimizer's, a module's) refer to `src`'s storage,
+  // shape and dtype, as `param.data = src` in PyTorch. The gradient is dropped. Module::to moves parameters so.
+  void set_data(const Tensor& src);
+  // The number of in-place modifications of this tensor's storage (PyTorch's _version). normrt's in-place
+  // operations bump it; code that writes through data<T>() into a tensor a module may have saved calls
+  // bump_version() itself.
+  uint64_t version() const;
+  void bump_version() const;
   // Same storage, new shape with the same number of elements; one dim may be -1.
   Tensor reshape(const Shape& shape) const;
   // Reads the values to the host (synchronises with the device for CUDA tensors).

@@ -62,14 +62,16 @@ Tensor BatchNormBase::forward(const Tensor& input) {
     result = ops::batch_norm_forward_inference(input, weight, bias, running_mean, running_var, options_.eps(),
                                                options_.backend());
   }
-  saved_ = Saved{input, result.save_mean, result.save_invstd, use_batch_stats};
+  saved_ = Saved{input, weight, result.save_mean, result.save_invstd, use_batch_stats};
   return result.output;
 }
 
 Tensor BatchNormBase::backward(const Tensor& grad_output) {
   NORMRT_CHECK(saved_.has_value(), name_,
                ": backward() needs a preceding forward() (each forward can be differentiated once)");
-  const auto grads = ops::batch_norm_backward(grad_output, saved_->input, weight, saved_->mean, saved_->invstd,
+  const Tensor& saved_weight = weight.defined() ? saved_->weight.get(name_) : weight;
+  const auto grads = ops::batch_norm_backward(grad_output, saved_->input.get(name_), saved_weight, saved_->mean,
+                                              saved_->invstd,
                                               saved_->used_batch_stats, options_.eps(), options_.backend());
   saved_.reset();
   if (weight.defined()) {

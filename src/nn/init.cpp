@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "log.h"
 #include "normrt/error.h"
 
 namespace normrt::nn::init {
@@ -36,8 +37,14 @@ std::vector<double> normal_values(int64_t n, double mean, double std, Generator&
 double kaiming_std(const Tensor& t, double a, FanMode mode, const std::string& nonlinearity) {
   const auto [fan_in, fan_out] = fans(t);
   const int64_t fan = mode == FanMode::FanIn ? fan_in : fan_out;
-  NORMRT_CHECK(fan > 0, "Initializing zero-element tensors is a no-op");
   return calculate_gain(nonlinearity, a) / std::sqrt(static_cast<double>(fan));
+}
+
+// As PyTorch: a tensor with a zero dimension is left alone, with a warning.
+bool zero_element(const Tensor& t) {
+  if (t.numel() != 0) return false;
+  detail::warn("Initializing zero-element tensors is a no-op");
+  return true;
 }
 
 }  // namespace
@@ -82,11 +89,13 @@ void xavier_normal_(Tensor& t, double gain, Generator* gen) {
 }
 
 void kaiming_uniform_(Tensor& t, double a, FanMode mode, const std::string& nonlinearity, Generator* gen) {
+  if (zero_element(t)) return;
   const double bound = std::sqrt(3.0) * kaiming_std(t, a, mode, nonlinearity);
   uniform_(t, -bound, bound, gen);
 }
 
 void kaiming_normal_(Tensor& t, double a, FanMode mode, const std::string& nonlinearity, Generator* gen) {
+  if (zero_element(t)) return;
   normal_(t, 0.0, kaiming_std(t, a, mode, nonlinearity), gen);
 }
 

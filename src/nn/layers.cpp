@@ -31,14 +31,15 @@ void Linear::reset_parameters(Generator& gen) {
 Tensor Linear::forward(const Tensor& input) {
   Tensor out = ops::linear(input, weight, bias);
   input_ = input;
+  weight_ = weight;
   return out;
 }
 
 Tensor Linear::backward(const Tensor& grad_output) {
-  NORMRT_CHECK(input_.defined(), "Linear: backward() needs a preceding forward()");
-  Tensor dx = ops::linear_backward(grad_output, input_, weight, &weight.mutable_grad(),
+  Tensor dx = ops::linear_backward(grad_output, input_.get(name()), weight_.get(name()), &weight.mutable_grad(),
                                    bias.defined() ? &bias.mutable_grad() : nullptr);
-  input_ = Tensor();
+  input_.reset();
+  weight_.reset();
   return dx;
 }
 
@@ -52,26 +53,26 @@ std::string ActivationModule::name() const {
 }
 
 Tensor ActivationModule::forward(const Tensor& input) {
-  output_ = ops::activation(kind_, input);
-  return output_;
+  Tensor output = ops::activation(kind_, input);
+  output_ = output;
+  return output;
 }
 
 Tensor ActivationModule::backward(const Tensor& grad_output) {
-  NORMRT_CHECK(output_.defined(), name(), ": backward() needs a preceding forward()");
-  Tensor dx = ops::activation_backward(kind_, grad_output, output_);
-  output_ = Tensor();
+  Tensor dx = ops::activation_backward(kind_, grad_output, output_.get(name()));
+  output_.reset();
   return dx;
 }
 
 Tensor Softmax::forward(const Tensor& input) {
-  output_ = ops::softmax(input, log_);
-  return output_;
+  Tensor output = ops::softmax(input, log_);
+  output_ = output;
+  return output;
 }
 
 Tensor Softmax::backward(const Tensor& grad_output) {
-  NORMRT_CHECK(output_.defined(), name(), ": backward() needs a preceding forward()");
-  Tensor dx = ops::softmax_backward(grad_output, output_, log_);
-  output_ = Tensor();
+  Tensor dx = ops::softmax_backward(grad_output, output_.get(name()), log_);
+  output_.reset();
   return dx;
 }
 

@@ -50,9 +50,15 @@ std::vector<Tensor> Module::buffers(bool recurse) const {
 }
 
 NamedTensors Module::state_dict() const {
-  NamedTensors out = named_parameters();
-  for (auto& entry : named_buffers()) out.push_back(entry);
+  NamedTensors out;
+  collect_state(out, "");
   return out;
+}
+
+void Module::collect_state(NamedTensors& out, const std::string& prefix) const {
+  collect(out, prefix, true, false);
+  collect(out, prefix, false, false);
+  for (const auto& [name, child] : children_) child->collect_state(out, prefix + name + ".");
 }
 
 void Module::load_state_dict(const NamedTensors& state) {
@@ -100,8 +106,19 @@ void Module::zero_grad() {
 
 void Module::to(const Device& device) {
   for_each_tensor_slot([&device](Tensor& t, bool) {
-    if (t.defined()) t = t.to(device);
+    if (t.defined() && t.device() != device) t.set_data(t.to(device));
   });
+}
+
+SavedTensor::SavedTensor(Tensor tensor) : tensor_(std::move(tensor)), version_(tensor_.defined() ? tensor_.version() : 0) {}
+
+const Tensor& SavedTensor::get(const std::string& module) const {
+  NORMRT_CHECK(tensor_.defined(), module, ": backward() needs a preceding forward()");
+  NORMRT_CHECK(tensor_.version() == version_,
+               "one of the variables needed for gradient computation has been modified by an inplace operation: [",
+               dtype_name(tensor_.dtype()), " ", shape_str(tensor_.sizes()), "], saved by ", module, ", is at version ",
+               tensor_.version(), "; expected version ", version_, " instead");
+  return tensor_;
 }
 
 }  // namespace normrt::nn

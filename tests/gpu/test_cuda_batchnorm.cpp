@@ -4,6 +4,7 @@
 
 #include "golden_runner.h"
 #include "reference/bn_reference.h"
+#include "empty_shapes.h"
 #include "test_util.h"
 
 namespace normrt {
@@ -152,6 +153,10 @@ TEST_F(CudaBatchNorm, ErrorsLeaveDeviceStateUntouched) {
   EXPECT_TRUE(throws_with([&] { bn.forward(randn({2, 3, 2, 2}, gen)); }, "Expected all tensors to be on the same device"));
   EXPECT_EQ(bn.running_mean.to_vector(), rm);
   EXPECT_EQ(bn.num_batches_tracked.item<int64_t>(), 1);
+}
+
+TEST_F(CudaBatchNorm, EmptyDimensionsGiveEmptyGradientsAndZeroParameterGradients) {
+  testing::check_empty_shapes_on(kGpu);
 }
 
 TEST_F(CudaBatchNorm, EmptyBatchAndNaN) {

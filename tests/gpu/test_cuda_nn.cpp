@@ -1,5 +1,6 @@
 // Layers, losses and optimizers on a GPU (label gpu): PyTorch golden cases, agreement with the CPU path,
 // device-independent dropout masks, and refusals.
+#include "empty_shapes.h"
 #include "nn_golden_runner.h"
 
 namespace normrt {
@@ -50,6 +51,47 @@ TEST_F(CudaNn, LayersAgreeWithTheCpu) {
   EXPECT_TRUE(all_close(l_gpu.grad_input.to_vector(), l_cpu.grad_input.to_vector(), 1e-4, 1e-6));
   EXPECT_EQ(ops::count_correct(logits.to(kGpu), targets).item<int64_t>(), ops::count_correct(logits, targets).item<int64_t>());
 }
+
+TEST_F(CudaNn, AnOptimizerBuiltBeforeModelToStepsTheMovedParameters) {
+  // The libtorch habit: optimizer first, then model.to(cuda). The optimizer's handles must see the moved tensors.
+  auto build = [] {
+    Generator gen(3);
+    return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+        std::make_shared<nn::Linear>(4, 3, true, &gen), std::make_shared<nn::BatchNorm1d>(3)});
+  };
+  auto moved = build(), reference = build();
+  const std::vector<Tensor> handles = moved->parameters();
+  // SGD with momentum: a state slot that must follow the parameters too. (Not Adam: the Linear bias before
+  // BatchNorm has a gradient of rounding noise, whose sign Adam would amplify into a full step.)
+  optim::SGD opt(handles, optim::SGDOptions(0.1).momentum(0.9));
+  moved->to(kGpu);
+  const auto after_move = moved->parameters();
+  ASSERT_EQ(after_move.size(), handles.size());
+  for (std::size_t i = 0; i < handles.size(); ++i) {
+    EXPECT_TRUE(handles[i].is_same(after_move[i]));
+    EXPECT_EQ(handles[i].device(), kGpu);
+  }
+  optim::SGD reference_opt(reference->parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  Generator gen(4);
+  const Tensor x = randn({5, 4}, gen), dy = randn({5, 3}, gen);
+  for (int step = 0; step < 2; ++step) {
+    moved->forward(x.to(kGpu));
+    moved->backward(dy.to(kGpu));
+    opt.step();
+    reference->forward(x);
+    reference->backward(dy);
+    reference_opt.step();
+  }
+  const auto ours = moved->state_dict(), theirs = reference->state_dict();
+  for (std::size_t i = 0; i < ours.size(); ++i) {
+    if (ours[i].second.dtype() != DType::Float32) continue;
+    EXPECT_TRUE(all_close(ours[i].second.to_vector(), theirs[i].second.to_vector(), 1e-5, 1e-6)) << ours[i].first;
+    if (ours[i].first == "0.weight" || ours[i].first == "1.weight")  // (the bias before BatchNorm may not move)
+      EXPECT_NE(ours[i].second.to_vector(), build()->state_dict()[i].second.to_vector()) << ours[i].first;
+  }
+}
+
+TEST_F(CudaNn, ZeroSizeDimensionsThroughEveryOp) { testing::check_empty_nn_ops_on(kGpu); }
 
 TEST_F(CudaNn, DropoutMaskIsTheSameOnEveryDevice) {
   const Tensor x = ones({4099});

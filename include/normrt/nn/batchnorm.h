@@ -49,7 +49,8 @@ class BatchNormBase : public Module {
   std::string name_;
   // What forward saved for backward.
   struct Saved {
-    Tensor input, mean, invstd;
+    SavedTensor input, weight;
+    Tensor mean, invstd;  // this module's own results, which nothing else holds
     bool used_batch_stats = true;
   };
   std::optional<Saved> saved_;

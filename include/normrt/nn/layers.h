@@ -26,7 +26,7 @@ class Linear : public Module {
   Tensor weight, bias;
 
  private:
-  Tensor input_;
+  SavedTensor input_, weight_;
 };
 
 // ReLU, Sigmoid or Tanh.
@@ -41,7 +41,7 @@ class ActivationModule : public Module {
 
  private:
   ops::Activation kind_;
-  Tensor output_;
+  SavedTensor output_;
 };
 
 class ReLU : public ActivationModule {
@@ -67,7 +67,7 @@ class Softmax : public Module {
 
  private:
   bool log_;
-  Tensor output_;
+  SavedTensor output_;
 };
 
 class LogSoftmax : public Softmax {

@@ -14,6 +14,23 @@ namespace normrt::nn {
 // Ordered (name, tensor) pairs with PyTorch-style dotted keys: "0.weight", "1.running_mean".
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+// A tensor a forward() keeps for its backward(), with the tensor's version at that moment. get() refuses it, with
+// PyTorch's error, when an in-place operation (ops::add_, copy_, an optimizer step, ...) changed it since: the
+// gradient would silently use the new values.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  SavedTensor(Tensor tensor);  // NOLINT: saving is an assignment, as in PyTorch's ctx.save_for_backward
+  bool defined() const { return tensor_.defined(); }
+  // The saved tensor, checked; `module` names the saver in the error.
+  const Tensor& get(const std::string& module) const;
+  void reset() { tensor_ = Tensor(); }
+
+ private:
+  Tensor tensor_;
+  uint64_t version_ = 0;
+};
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -34,7 +51,7 @@ class Module {
   std::vector<Tensor> parameters(bool recurse = true) const;
   NamedTensors named_buffers(bool recurse = true) const;
   std::vector<Tensor> buffers(bool recurse = true) const;
-  // Parameters then buffers, each module's own before its children's (PyTorch's order).
+  // Module by module, as PyTorch: this module's parameters, then its buffers, then each child's state in turn.
   NamedTensors state_dict() const;
   // Copies values in place. Every key must match exactly (no missing, no unexpected, same shape and dtype);
   // otherwise throws naming the key, having changed nothing.
@@ -43,7 +60,8 @@ class Module {
   void check_state_dict(const NamedTensors& state) const;
   // Resets every parameter gradient to undefined.
   void zero_grad();
-  // Moves every parameter and buffer to `device` (gradients are dropped).
+  // Moves every parameter and buffer to `device` in place (gradients are dropped): each keeps its identity, so an
+  // optimizer built before the move steps the moved tensors, as in libtorch.
   void to(const Device& device);
 
  protected:
@@ -54,6 +72,7 @@ class Module {
 
  private:
   void collect(NamedTensors& out, const std::string& prefix, bool parameters, bool recurse) const;
+  void collect_state(NamedTensors& out, const std::string& prefix) const;
   template <typename Fn>
   void for_each_tensor_slot(Fn fn);
 
