@@ -13,13 +13,21 @@ cmake --build "$build_dir" -j "$(nproc)" --target normrt_simt_tests > /dev/null
 find "$objects" -name '*.gcda' -delete  # the build ran the tests once to list them
 "$build_dir/tests/normrt_simt_tests" --gtest_brief=1 > /dev/null
 report=$(mktemp -d)
+# gcov runs from the source root: the objects name their sources relative to it (-ffile-prefix-map).
 for wrapper in "$objects"/simt_emu_*.cpp.o; do
-  (cd "$report" && gcov -o "$wrapper" "$wrapper" > /dev/null 2>&1) || true
+  gcov -o "$wrapper" "$wrapper" > /dev/null 2>&1 || true
+  mv ./*.gcov "$report"/ 2>/dev/null || true
 done
 status=0
 for source in kernels/*.cu benchmarks/variants/*.cu; do
   gcov_file="$report/$(basename "$source").gcov"
   [ -f "$gcov_file" ] || continue
+  # A report without counted lines means gcov did not find the source: the check would pass vacuously.
+  if ! grep -qE '^ +[0-9]+\*?:' "$gcov_file"; then
+    echo "== $source: gcov produced no line counts (source not found?)"
+    status=1
+    continue
+  fi
   # gcov lists each template instantiation between '-----' lines under a header ending in ':'.
   missed=$(awk '/^-+$/ {header="(source line)"; next} /^[^ ].*:$/ {header=$0; next}
     /^ +#####:/ {if (header != shown) {print header; shown=header} print}' "$gcov_file")
