@@ -8,6 +8,7 @@
 #include "checkpoint.h"
 #include "command_line.h"
 #include "normrt/error.h"
+#include "normrt/serialize.h"
 #include "trainer.h"
 
 using namespace normrt;
@@ -40,6 +41,9 @@ int main(int argc, char** argv) {
   cli.add_option("--resume", c.resume_path,
                  "checkpoint to continue from (or to evaluate with --eval); its configuration is the default for "
                  "every option");
+  std::string export_path;
+  cli.add_option("--export", export_path,
+                 "write the trained model's state_dict as safetensors (loads with safetensors.torch.load_file)");
   cli.add_option("--out", out_dir, "directory for curves.svg, metrics.csv and metrics.json")->capture_default_str();
   cli.add_flag("--eval", eval_only, "only evaluate the --resume checkpoint on the test set");
   cli.add_option("--val-split", c.val_split, "fraction of the training set held out for validation");
@@ -71,6 +75,7 @@ int main(int argc, char** argv) {
     if (!eval_only) {
       prepare_output_dir(out_dir);
       if (!c.save_path.empty()) check_output_file(c.save_path);
+      if (!export_path.empty()) check_output_file(export_path);
     }
     const Dataset train = load_dataset(data_dir, true);
     const Dataset test = load_dataset(data_dir, false);
@@ -91,6 +96,11 @@ int main(int argc, char** argv) {
       if (compare && !c.save_path.empty()) run_config.save_path = c.save_path + "." + model;
       Trainer trainer(run_config, train, test);
       runs.push_back(trainer.run());
+      if (!export_path.empty()) {
+        const std::string path = compare ? export_path + "." + model : export_path;
+        save(trainer.model(), path, config_metadata(run_config));
+        std::printf("[%s] model exported to %s (safetensors)\n", model.c_str(), path.c_str());
+      }
     }
     std::printf("\nSummary\n");
     for (const auto& r : runs) {

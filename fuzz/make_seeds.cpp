@@ -2,12 +2,14 @@
 // reads, in every mode of its first byte. Run by scripts/fuzz.sh --seeds; the output is committed.
 #include <zlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "checkpoint.h"
 #include "normrt/npy.h"
+#include "normrt/serialize.h"
 #include "trainer.h"
 
 using namespace normrt;
@@ -74,6 +76,22 @@ int main(int argc, char** argv) {
   write(npy, "regression_20_digits", npy_with(dict("(99999999999999999999,)"), "", 1));
   write(npy, "regression_negative", npy_with(dict("(-3,)"), std::string(12, '\0'), 1));
   write(npy, "regression_not_ints", npy_with(dict("(3,'abc',None)"), std::string(12, '\0'), 1));
+
+  const std::string st = root + "/safetensors";
+  Generator gen(0);
+  write(st, "two_tensors", encode_safetensors({{"w", randn({3, 2}, gen)}, {"n", from_vector(std::vector<int64_t>{4}, {})}},
+                                              {{"source", "normrt"}}));
+  write(st, "empty_and_scalar", encode_safetensors({{"e", zeros({0, 3})}, {"s", full({}, 1.0)}}));
+  auto st_file = [](const std::string& header, std::size_t data_bytes) {
+    std::string out(8, '\0');
+    const uint64_t n = header.size();
+    std::memcpy(out.data(), &n, 8);
+    return out + header + std::string(data_bytes, '\0');
+  };
+  write(st, "regression_claims_8gb", st_file(R"({"a":{"dtype":"F32","shape":[2147483648],"data_offsets":[0,16]}})", 16));
+  write(st, "regression_overlap", st_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                          R"("b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})", 8));
+  write(st, "regression_header_size", std::string("\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10));
 
   const std::string idx_dir = root + "/idx";
   write(idx_dir, "regression_dims_overflow", std::string(1, '\0') + idx({0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, 0));

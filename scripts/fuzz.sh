@@ -18,18 +18,19 @@ mkdir -p build-fuzz
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DNORMRT_WITH_CUDA=OFF -DNORMRT_BUILD_FUZZERS=ON -DNORMRT_BUILD_TESTS=OFF -DNORMRT_BUILD_BENCHMARKS=OFF \
   -DNORMRT_BUILD_EXAMPLES=OFF > build-fuzz/build.log 2>&1 || { cat build-fuzz/build.log; exit 1; }
-cmake --build build-fuzz -j "$(nproc)" --target fuzz_npy fuzz_idx fuzz_checkpoint fuzz_make_seeds >> build-fuzz/build.log 2>&1 \
+cmake --build build-fuzz -j "$(nproc)" --target fuzz_npy fuzz_safetensors fuzz_idx fuzz_checkpoint fuzz_make_seeds >> build-fuzz/build.log 2>&1 \
   || { tail -50 build-fuzz/build.log; exit 1; }
 if [ $seeds_only = 1 ]; then
   rm -rf fuzz/corpus
   build-fuzz/fuzz/fuzz_make_seeds fuzz/corpus
+  cp tests/golden/data_safetensors/mlp_bn.safetensors fuzz/corpus/safetensors/pytorch_mlp_bn  # written by PyTorch
   exit 0
 fi
 # The OpenMP and OpenBLAS pools are one thread each: the targets parse, and fork-free determinism helps reproduce.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
-for target in fuzz_npy fuzz_idx fuzz_checkpoint; do
+for target in fuzz_npy fuzz_safetensors fuzz_idx fuzz_checkpoint; do
   corpus=fuzz/corpus/${target#fuzz_}
   work=build-fuzz/work/$target findings=build-fuzz/findings/$target
   rm -rf "$work" && mkdir -p "$work" "$findings"

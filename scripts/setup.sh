@@ -4,8 +4,10 @@
 # otherwise. PyTorch (python3-torch) is needed only to regenerate golden data: NORMRT_SETUP_TORCH=1 adds it.
 # clang, its sanitizer/libFuzzer runtimes and libomp build the fuzz targets (scripts/fuzz.sh).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 packages=(build-essential cmake libgtest-dev libbenchmark-dev libopenblas-dev zlib1g-dev libcli11-dev
-          nlohmann-json3-dev dataset-fashion-mnist clang libclang-rt-14-dev libomp-dev)
+          nlohmann-json3-dev dataset-fashion-mnist clang libclang-rt-14-dev libomp-dev python3-venv python3-numpy
+          pkg-config)
 if [ "${NORMRT_SETUP_TORCH:-0}" = 1 ]; then packages+=(python3-torch python3-numpy); fi
 missing=()
 for p in "${packages[@]}"; do
@@ -17,4 +19,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The safetensors interop test reads normrt's files with Python's safetensors package (pip), in a venv that sees
+# Debian's numpy (and PyTorch, when installed).
+venv=build/interop-venv
+if ! "$venv/bin/python" -c "import safetensors, numpy" 2> /dev/null; then
+  echo "setup: creating $venv with the safetensors package"
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+  "$venv/bin/pip" install -q safetensors
 fi

@@ -4,6 +4,7 @@
 #include "normrt/cuda.h"
 #include "normrt/device.h"
 #include "normrt/error.h"
+#include "normrt/file_io.h"
 #include "normrt/generator.h"
 #include "normrt/nn/batchnorm.h"
 #include "normrt/nn/init.h"
@@ -14,4 +15,5 @@
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/nn.h"
 #include "normrt/optim.h"
+#include "normrt/serialize.h"
 #include "normrt/tensor.h"

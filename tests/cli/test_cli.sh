@@ -84,6 +84,10 @@ grep -q "epoch 2/2" "$work/stdout" && report OK || report FAIL "the resumed run 
 expect_refusal "leaves nothing to train" "${train[@]}" --resume "$ckpt" --out "$work/out"
 expect_refusal "checkpoint holds an mlp-bn model but --model is mlp" "${train[@]}" --resume "$ckpt" --model mlp --epochs 3 --out "$work/out"
 expect_success "${train[@]}" --eval --resume "$ckpt"
+expect_success "${train[@]}" --model mlp --epochs 1 --export "$work/model.safetensors" --out "$work/out"
+grep -qa '"0.weight":{"dtype":"F32","shape":\[256,784\]' "$work/model.safetensors" && report OK \
+  || report FAIL "--export wrote no safetensors state_dict" "$(head -c 300 "$work/model.safetensors")"
+expect_refusal "is a directory, not a file name" "${train[@]}" --export "$work" --out "$work/out"
 expect_success "${predict[@]}" "$ckpt" --count 5
 grep -q "of 5 correct" "$work/stdout" && report OK || report FAIL "predict printed no summary" "$(cat "$work/stdout")"
 expect_refusal "outside the test set" "${predict[@]}" "$ckpt" --first 9223372036854775807 --count 10
