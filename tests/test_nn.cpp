@@ -2,6 +2,7 @@
 // dropout, initialisers, Sequential, optimizers' bookkeeping, schedulers and argument errors.
 #include <cmath>
 #include <functional>
+#include <sstream>
 
 #include "empty_shapes.h"
 #include "test_util.h"
@@ -203,6 +204,74 @@ TEST(Nn, InPlaceChangesToSavedTensorsAreRefusedByBackward) {
 }
 
 TEST(Nn, ZeroSizeDimensionsThroughEveryOp) { testing::check_empty_nn_ops_on(Device::cpu()); }
+
+TEST(Nn, ModulesPrintAsPyTorchPrintsThem) {
+  auto inner = std::make_shared<nn::Sequential>(
+      std::make_shared<nn::BatchNorm3d>(nn::BatchNormOptions(5).eps(2e-5).momentum(0.25)));
+  nn::Sequential model(
+      std::make_shared<nn::Linear>(784, 256, false), std::make_shared<nn::BatchNorm1d>(256), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Dropout>(0.2), std::make_shared<nn::Linear>(256, 10),
+      std::make_shared<nn::BatchNorm2d>(
+          nn::BatchNormOptions(3).eps(1e-3).momentum(std::nullopt).affine(false).track_running_stats(false)),
+      std::make_shared<nn::Sigmoid>(), std::make_shared<nn::Tanh>(), std::make_shared<nn::Softmax>(),
+      std::make_shared<nn::LogSoftmax>(), std::make_shared<nn::Flatten>(), inner,
+      std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions(4).eps(100000.0).momentum(1e-7)));
+  std::ostringstream os;
+  os << model;
+  // print(torch.nn.Sequential(Linear(784, 256, bias=False), BatchNorm1d(256), ReLU(), Dropout(0.2), Linear(256, 10),
+  //   BatchNorm2d(3, eps=1e-3, momentum=None, affine=False, track_running_stats=False), Sigmoid(), Tanh(),
+  //   Softmax(dim=1), LogSoftmax(dim=1), Flatten(), Sequential(BatchNorm3d(5, eps=2e-5, momentum=0.25)),
+  //   BatchNorm1d(4, eps=100000.0, momentum=1e-7))) in PyTorch 1.13:
+  EXPECT_EQ(os.str(), R"(Sequential(
+  (0): Linear(in_features=784, out_features=256, bias=False)
+  (1): BatchNorm1d(256, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+  (2): ReLU()
+  (3): Dropout(p=0.2, inplace=False)
+  (4): Linear(in_features=256, out_features=10, bias=True)
+  (5): BatchNorm2d(3, eps=0.001, momentum=None, affine=False, track_running_stats=False)
+  (6): Sigmoid()
+  (7): Tanh()
+  (8): Softmax(dim=1)
+  (9): LogSoftmax(dim=1)
+  (10): Flatten(start_dim=1, end_dim=-1)
+  (11): Sequential(
+    (0): BatchNorm3d(5, eps=2e-05, momentum=0.25, affine=True, track_running_stats=True)
+  )
+  (12): BatchNorm1d(4, eps=100000.0, momentum=1e-07, affine=True, track_running_stats=True)
+))");
+  // Python's float repr: [repr(v) for v in (1.0, 0.1, 1e16, 123456.789, 1.5e-5, -2.5e300, 1/3)]
+  const std::vector<std::pair<double, std::string>> floats = {
+      {1.0, "1.0"}, {0.1, "0.1"}, {1e16, "1e+16"}, {123456.789, "123456.789"}, {1.5e-5, "1.5e-05"},
+      {-2.5e300, "-2.5e+300"}, {1.0 / 3, "0.3333333333333333"}, {0.0001, "0.0001"}, {123.0, "123.0"}};
+  for (const auto& [v, text] : floats) EXPECT_EQ(nn::python_float_repr(v), text);
+}
+
+TEST(Nn, ModuleTreesCanBeWalkedAndPartlyLoaded) {
+  auto block = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(3, 3), std::make_shared<nn::ReLU>());
+  nn::Sequential model(std::make_shared<nn::Linear>(4, 3, false), std::make_shared<nn::BatchNorm1d>(3), block);
+  EXPECT_EQ(model.children().size(), 3u);
+  std::vector<std::string> names;
+  for (const auto& [name, m] : model.named_modules()) names.push_back(name + ":" + m->name());
+  EXPECT_EQ(names, (std::vector<std::string>{":Sequential", "0:Linear", "1:BatchNorm1d", "2:Sequential", "2.0:Linear",
+                                             "2.1:ReLU"}));
+  std::vector<std::string> order;  // children before parents, as PyTorch's apply
+  model.apply([&](nn::Module& m) { order.push_back(m.name()); });
+  EXPECT_EQ(order, (std::vector<std::string>{"Linear", "BatchNorm1d", "Linear", "ReLU", "Sequential", "Sequential"}));
+  EXPECT_EQ(model.at<nn::BatchNorm1d>(1).options().num_features(), 3);
+  EXPECT_TRUE(throws_with([&] { model.at<nn::Linear>(1); }, "module 1 is a BatchNorm1d, not the type asked for"));
+  EXPECT_TRUE(throws_with([&] { model[7]; }, "index 7 is out of range (3 modules)"));
+
+  // strict=false loads the keys both sides have and reports the rest, as PyTorch's _IncompatibleKeys.
+  nn::NamedTensors partial = {{"0.weight", ones({3, 4})}, {"extra.bias", zeros({2})}};
+  const auto result = model.load_state_dict(partial, false);
+  EXPECT_EQ(model.at<nn::Linear>(0).weight.to_vector(), std::vector<float>(12, 1.0f));
+  EXPECT_EQ(result.unexpected_keys, (std::vector<std::string>{"extra.bias"}));
+  EXPECT_EQ(result.missing_keys, (std::vector<std::string>{"1.weight", "1.bias", "1.running_mean", "1.running_var",
+                                                           "1.num_batches_tracked", "2.0.weight", "2.0.bias"}));
+  EXPECT_TRUE(throws_with([&] { model.load_state_dict(partial); }, "missing key '1.weight'"));
+  partial[0].second = ones({4, 4});  // shapes must match even without strict
+  EXPECT_TRUE(throws_with([&] { model.load_state_dict(partial, false); }, "size mismatch for '0.weight'"));
+}
 
 TEST(Nn, SequentialStateDictKeysFollowPyTorch) {
   nn::Sequential model({std::make_shared<nn::Linear>(4, 3, false), std::make_shared<nn::BatchNorm1d>(3),

@@ -29,6 +29,13 @@ BatchNormBase::BatchNormBase(const BatchNormOptions& options, std::string name)
   }
 }
 
+std::string BatchNormBase::extra_repr() const {
+  return std::to_string(options_.num_features()) + ", eps=" + python_float_repr(options_.eps()) + ", momentum=" +
+         (options_.momentum() ? python_float_repr(*options_.momentum()) : "None") +
+         ", affine=" + (options_.affine() ? "True" : "False") +
+         ", track_running_stats=" + (options_.track_running_stats() ? "True" : "False");
+}
+
 void BatchNormBase::reset_running_stats() {
   if (!options_.track_running_stats()) return;
   const Device device = running_mean.device();

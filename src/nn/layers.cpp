@@ -19,6 +19,11 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Generator* 
   reset_parameters(gen ? *gen : default_generator());
 }
 
+std::string Linear::extra_repr() const {
+  return "in_features=" + std::to_string(weight.size(1)) + ", out_features=" + std::to_string(weight.size(0)) +
+         ", bias=" + (bias.defined() ? "True" : "False");
+}
+
 void Linear::reset_parameters(Generator& gen) {
   init::kaiming_uniform_(weight, std::sqrt(5.0), init::FanMode::FanIn, "leaky_relu", &gen);
   if (bias.defined()) {
@@ -108,6 +113,17 @@ Tensor Dropout::backward(const Tensor& grad_output) {
 
 Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
   for (const auto& m : modules) push_back(m);
+}
+
+Module& Sequential::operator[](std::size_t i) { return *ptr(i); }
+
+std::shared_ptr<Module> Sequential::ptr(std::size_t i) const {
+  NORMRT_CHECK(i < modules_.size(), "Sequential: index ", i, " is out of range (", modules_.size(), " modules)");
+  return modules_[i];
+}
+
+void Sequential::throw_wrong_type(std::size_t i, const Module& m) const {
+  NORMRT_THROW("Sequential: module ", i, " is a ", m.name(), ", not the type asked for");
 }
 
 void Sequential::push_back(std::shared_ptr<Module> module) {

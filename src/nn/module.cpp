@@ -1,5 +1,9 @@
 #include "normrt/nn/module.h"
 
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "normrt/error.h"
@@ -61,23 +65,32 @@ void Module::collect_state(NamedTensors& out, const std::string& prefix) const {
   for (const auto& [name, child] : children_) child->collect_state(out, prefix + name + ".");
 }
 
-void Module::load_state_dict(const NamedTensors& state) {
-  check_state_dict(state);
+LoadStateDictResult Module::load_state_dict(const NamedTensors& state, bool strict) {
+  LoadStateDictResult result = check_state_dict(state, strict);
   std::map<std::string, const Tensor*> given;
   for (const auto& [key, tensor] : state) given.emplace(key, &tensor);
-  for (auto& [key, tensor] : state_dict()) tensor.copy_(*given.at(key));
+  for (auto& [key, tensor] : state_dict()) {
+    const auto it = given.find(key);
+    if (it != given.end()) tensor.copy_(*it->second);
+  }
+  return result;
 }
 
-void Module::check_state_dict(const NamedTensors& state) const {
+LoadStateDictResult Module::check_state_dict(const NamedTensors& state, bool strict) const {
   std::map<std::string, const Tensor*> given;
   for (const auto& [key, tensor] : state) {
     NORMRT_CHECK(given.emplace(key, &tensor).second, "load_state_dict: duplicate key '", key, "'");
   }
+  LoadStateDictResult result;
   const NamedTensors own = state_dict();
   std::map<std::string, Tensor> own_by_key(own.begin(), own.end());
   for (const auto& [key, tensor] : own) {
     const auto it = given.find(key);
-    NORMRT_CHECK(it != given.end(), "load_state_dict: missing key '", key, "' in state_dict");
+    if (it == given.end()) {
+      NORMRT_CHECK(!strict, "load_state_dict: missing key '", key, "' in state_dict");
+      result.missing_keys.push_back(key);
+      continue;
+    }
     const Tensor& value = *it->second;
     NORMRT_CHECK(value.defined() && value.sizes() == tensor.sizes() && value.dtype() == tensor.dtype(),
                  "load_state_dict: size mismatch for '", key, "': copying a param with shape ",
@@ -85,10 +98,89 @@ void Module::check_state_dict(const NamedTensors& state) const {
                  value.defined() ? dtype_name(value.dtype()) : "", "), the shape in current model is ",
                  shape_str(tensor.sizes()), " (", dtype_name(tensor.dtype()), ")");
   }
-  for (const auto& entry : given) {
-    NORMRT_CHECK(own_by_key.count(entry.first) != 0, "load_state_dict: unexpected key '", entry.first,
-                 "' in state_dict");
+  for (const auto& [key, tensor] : state) {
+    if (own_by_key.count(key) != 0) continue;
+    NORMRT_CHECK(!strict, "load_state_dict: unexpected key '", key, "' in state_dict");
+    result.unexpected_keys.push_back(key);
   }
+  return result;
+}
+
+std::vector<std::shared_ptr<Module>> Module::children() const {
+  std::vector<std::shared_ptr<Module>> out;
+  for (const auto& entry : children_) out.push_back(entry.second);
+  return out;
+}
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out = {{"", this}};
+  for (const auto& [name, child] : children_)
+    for (const auto& [sub, module] : child->named_modules()) out.emplace_back(sub.empty() ? name : name + "." + sub, module);
+  return out;
+}
+
+std::vector<Module*> Module::modules() {
+  std::vector<Module*> out;
+  for (const auto& entry : named_modules()) out.push_back(entry.second);
+  return out;
+}
+
+void Module::apply(const std::function<void(Module&)>& fn) {
+  for (const auto& entry : children_) entry.second->apply(fn);
+  fn(*this);
+}
+
+namespace {
+void print_module(std::ostream& os, const Module& m, const std::string& indent) {
+  os << m.name() << '(' << m.extra_repr();
+  const auto& children = m.named_children();
+  if (!children.empty()) {
+    os << '\n';
+    for (const auto& [name, child] : children) {
+      os << indent << "  (" << name << "): ";
+      print_module(os, *child, indent + "  ");
+      os << '\n';
+    }
+    os << indent;
+  }
+  os << ')';
+}
+}  // namespace
+
+std::ostream& operator<<(std::ostream& os, const Module& module) {
+  print_module(os, module, "");
+  return os;
+}
+
+std::string python_float_repr(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  if (value == 0) return std::signbit(value) ? "-0.0" : "0.0";
+  // The shortest digits that read back as `value`, then Python's layout: fixed for exponents in [-4, 16).
+  char buf[40];
+  int digits = 1;
+  for (; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*e", digits - 1, value);
+    if (std::strtod(buf, nullptr) == value) break;
+  }
+  const std::string text = buf;
+  const std::size_t e = text.find('e');
+  const int exponent = std::stoi(text.substr(e + 1));
+  std::string mantissa;
+  for (char c : text.substr(0, e))
+    if (std::isdigit(static_cast<unsigned char>(c))) mantissa += c;
+  const std::string sign = value < 0 ? "-" : "";
+  const int k = static_cast<int>(mantissa.size());
+  if (exponent >= -4 && exponent < 16) {
+    if (exponent >= k - 1) return sign + mantissa + std::string(static_cast<std::size_t>(exponent - (k - 1)), '0') + ".0";
+    if (exponent >= 0) return sign + mantissa.substr(0, exponent + 1) + "." + mantissa.substr(exponent + 1);
+    return sign + "0." + std::string(static_cast<std::size_t>(-exponent - 1), '0') + mantissa;
+  }
+  std::string out = sign + mantissa.substr(0, 1);
+  if (k > 1) out += "." + mantissa.substr(1);
+  char exp[8];
+  std::snprintf(exp, sizeof exp, "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
+  return out + exp;
 }
 
 template <typename Fn>

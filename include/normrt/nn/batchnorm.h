@@ -34,6 +34,7 @@ class BatchNormBase : public Module {
   void reset_running_stats();
   void reset_parameters();
   std::string name() const override { return name_; }
+  std::string extra_repr() const override;
 
   // Undefined when affine=False / track_running_stats=False respectively, as in PyTorch.
   Tensor weight, bias;

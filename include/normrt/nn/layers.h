@@ -5,6 +5,8 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "normrt/generator.h"
@@ -21,6 +23,7 @@ class Linear : public Module {
   Tensor forward(const Tensor& input) override;
   Tensor backward(const Tensor& grad_output) override;
   std::string name() const override { return "Linear"; }
+  std::string extra_repr() const override;
   void reset_parameters(Generator& gen);
 
   Tensor weight, bias;
@@ -64,6 +67,7 @@ class Softmax : public Module {
   Tensor forward(const Tensor& input) override;
   Tensor backward(const Tensor& grad_output) override;
   std::string name() const override { return log_ ? "LogSoftmax" : "Softmax"; }
+  std::string extra_repr() const override { return "dim=1"; }
 
  private:
   bool log_;
@@ -81,6 +85,7 @@ class Flatten : public Module {
   Tensor forward(const Tensor& input) override;
   Tensor backward(const Tensor& grad_output) override;
   std::string name() const override { return "Flatten"; }
+  std::string extra_repr() const override { return "start_dim=1, end_dim=-1"; }
 
  private:
   Shape input_shape_;
@@ -95,6 +100,7 @@ class Dropout : public Module {
   Tensor forward(const Tensor& input) override;
   Tensor backward(const Tensor& grad_output) override;
   std::string name() const override { return "Dropout"; }
+  std::string extra_repr() const override { return "p=" + python_float_repr(p_) + ", inplace=False"; }
   Generator& generator() { return generator_; }
 
  private:
@@ -103,19 +109,35 @@ class Dropout : public Module {
   std::optional<uint64_t> offset_;  // the last training forward's mask; nullopt: it was the identity
 };
 
-// Children named "0", "1", ...; forward runs them in order, backward in reverse.
+// Children named "0", "1", ...; forward runs them in order, backward in reverse. Built from shared_ptrs to modules,
+// as a list or as arguments: Sequential(std::make_shared<Linear>(4, 3), std::make_shared<ReLU>()).
 class Sequential : public Module {
  public:
   Sequential() = default;
   Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
+  template <typename... M, typename = std::enable_if_t<(sizeof...(M) > 0) &&
+                                                       (std::is_convertible_v<M, std::shared_ptr<Module>> && ...)>>
+  explicit Sequential(M&&... modules) {
+    (push_back(std::forward<M>(modules)), ...);
+  }
   void push_back(std::shared_ptr<Module> module);
   Tensor forward(const Tensor& input) override;
   Tensor backward(const Tensor& grad_output) override;
   std::string name() const override { return "Sequential"; }
   std::size_t size() const { return modules_.size(); }
-  Module& operator[](std::size_t i) { return *modules_.at(i); }
+  Module& operator[](std::size_t i);
+  // The i-th module as its concrete type; throws naming both types when it is another.
+  template <typename T>
+  T& at(std::size_t i) {
+    Module& m = (*this)[i];
+    auto* typed = dynamic_cast<T*>(&m);
+    if (typed == nullptr) throw_wrong_type(i, m);
+    return *typed;
+  }
+  std::shared_ptr<Module> ptr(std::size_t i) const;
 
  private:
+  [[noreturn]] void throw_wrong_type(std::size_t i, const Module& m) const;
   std::vector<std::shared_ptr<Module>> modules_;
 };
 

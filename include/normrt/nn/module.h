@@ -2,7 +2,9 @@
 // own Tensor members) and named children; forward() keeps what backward() needs, and backward(grad_output)
 // returns the input gradient and accumulates parameter gradients into each parameter's grad().
 #pragma once
+#include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +33,12 @@ class SavedTensor {
   uint64_t version_ = 0;
 };
 
+// What load_state_dict(state, strict = false) did not match, as PyTorch's _IncompatibleKeys.
+struct LoadStateDictResult {
+  std::vector<std::string> missing_keys;     // in the module, not in `state` (left as they were)
+  std::vector<std::string> unexpected_keys;  // in `state`, not in the module (ignored)
+};
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -41,6 +49,8 @@ class Module {
   virtual Tensor backward(const Tensor& grad_output) = 0;
   // Type name as PyTorch prints it, e.g. "BatchNorm2d".
   virtual std::string name() const = 0;
+  // The arguments PyTorch's repr shows inside the parentheses, e.g. "in_features=784, out_features=256, bias=True".
+  virtual std::string extra_repr() const { return ""; }
 
   // Sets training mode on this module and every descendant.
   void train(bool on = true);
@@ -53,11 +63,22 @@ class Module {
   std::vector<Tensor> buffers(bool recurse = true) const;
   // Module by module, as PyTorch: this module's parameters, then its buffers, then each child's state in turn.
   NamedTensors state_dict() const;
-  // Copies values in place. Every key must match exactly (no missing, no unexpected, same shape and dtype);
-  // otherwise throws naming the key, having changed nothing.
-  void load_state_dict(const NamedTensors& state);
+  // Copies values in place. With strict, every key must match exactly (no missing, no unexpected); without, the
+  // keys present in both are loaded and the others reported. Shapes and dtypes must match either way. A call that
+  // throws names the key and has changed nothing.
+  LoadStateDictResult load_state_dict(const NamedTensors& state, bool strict = true);
   // The checks of load_state_dict alone: throws as it would, changes nothing.
-  void check_state_dict(const NamedTensors& state) const;
+  LoadStateDictResult check_state_dict(const NamedTensors& state, bool strict = true) const;
+
+  // Direct children in registration order, and every module of the tree in pre-order with dotted names (this
+  // module first, named ""), as PyTorch's children()/named_children()/modules()/named_modules(). The pointers of
+  // named_modules() are views into this tree, valid while it lives.
+  std::vector<std::shared_ptr<Module>> children() const;
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
+  std::vector<std::pair<std::string, Module*>> named_modules();
+  std::vector<Module*> modules();
+  // Calls fn on every descendant, children before parents, then on this module (PyTorch's apply).
+  void apply(const std::function<void(Module&)>& fn);
   // Resets every parameter gradient to undefined.
   void zero_grad();
   // Moves every parameter and buffer to `device` in place (gradients are dropped): each keeps its identity, so an
@@ -81,5 +102,10 @@ class Module {
   std::vector<std::pair<std::string, Tensor*>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
+
+// PyTorch's repr: "Linear(in_features=4, out_features=3, bias=True)", containers one child per line.
+std::ostream& operator<<(std::ostream& os, const Module& module);
+// A double as Python's repr() shows it (1e-05, 0.1, 100000.0), for reprs that match PyTorch's.
+std::string python_float_repr(double value);
 
 }  // namespace normrt::nn
