@@ -1,11 +1,14 @@
 // normrt-predict: classifies Fashion-MNIST test images with a checkpoint written by normrt-train --save. The
-// checkpoint carries its model's configuration (model, dropout, input normalisation): no flags to repeat.
+// checkpoint carries its model's configuration (model, dropout, input normalisation): no flags to repeat. BatchNorm
+// is folded into the preceding Linear for inference.
 #include <cstdio>
 #include <numeric>
 
 #include "checkpoint.h"
 #include "command_line.h"
 #include "normrt/error.h"
+#include "normrt/grad_mode.h"
+#include "normrt/nn/fold.h"
 #include "trainer.h"
 
 using namespace normrt;
@@ -26,7 +29,9 @@ int main(int argc, char** argv) {
     NORMRT_CHECK(count >= 1, "--count must be positive, got ", count);
     const Device dev = resolve_device(device);
     TrainConfig config;
-    auto model = load_model(load_checkpoint(checkpoint), checkpoint, config);
+    // Inference: BatchNorm folded into the Linear before it, and nothing kept for a backward.
+    const auto model = nn::fold_batchnorm(*load_model(load_checkpoint(checkpoint), checkpoint, config));
+    NoGradGuard no_grad;
     const Dataset test = load_dataset(data_dir, false);
     NORMRT_CHECK(first < test.count && count <= test.count - first, "--first ", first, " --count ", count,
                  " asks for images outside the test set (", test.count, " images)");

@@ -21,6 +21,7 @@
 #include "normrt/cuda.h"
 #include "normrt/error.h"
 #include "normrt/file_io.h"
+#include "normrt/grad_mode.h"
 #include "normrt/nn/batchnorm.h"
 #include "normrt/ops/elementwise.h"
 
@@ -370,6 +371,7 @@ std::pair<double, double> Trainer::evaluate(DataLoader& loader, bool train_mode)
     for (const auto& [key, value] : model_->state_dict()) snapshot.emplace_back(key, value.clone());
   }
   model_->train(train_mode);
+  const NoGradGuard no_grad;  // forward only: no activations kept
   std::vector<Tensor> losses, correct;
   loader.start_epoch();
   while (auto batch = loader.next()) {

@@ -273,6 +273,68 @@ TEST(Nn, ModuleTreesCanBeWalkedAndPartlyLoaded) {
   EXPECT_TRUE(throws_with([&] { model.load_state_dict(partial, false); }, "size mismatch for '0.weight'"));
 }
 
+TEST(Nn, FoldedBatchNormGivesTheSameEvalOutputs) {
+  Generator gen(11);
+  auto inner = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(3, 3, true, &gen),
+                                                std::make_shared<nn::BatchNorm1d>(3));
+  nn::Sequential model(std::make_shared<nn::Linear>(6, 8, false, &gen), std::make_shared<nn::BatchNorm1d>(8),
+                       std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(8, 5, true, &gen),
+                       std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions(5).affine(false).eps(1e-3)),
+                       std::make_shared<nn::Linear>(5, 3, true, &gen),
+                       std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions(3).track_running_stats(false)), inner);
+  // Non-trivial affine parameters and running statistics (a few training batches of shifted data).
+  for (auto* bn : {&model.at<nn::BatchNorm1d>(1), &inner->at<nn::BatchNorm1d>(1)}) {
+    bn->weight.copy_(rand({bn->weight.numel()}, gen));
+    bn->bias.copy_(randn({bn->bias.numel()}, gen));
+  }
+  for (int i = 0; i < 4; ++i) {
+    Tensor x = randn({16, 6}, gen);
+    ops::add_(x, full({16, 6}, 3.0));
+    model.forward(x);
+  }
+  EXPECT_TRUE(throws_with([&] { nn::fold_batchnorm(model); }, "the model must be in eval mode"));
+  model.eval();
+  const auto folded = nn::fold_batchnorm(model);
+  std::ostringstream os;
+  os << *folded;
+  EXPECT_EQ(os.str(), R"(Sequential(
+  (0): Linear(in_features=6, out_features=8, bias=True)
+  (1): ReLU()
+  (2): Linear(in_features=8, out_features=5, bias=True)
+  (3): Linear(in_features=5, out_features=3, bias=True)
+  (4): BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=False)
+  (5): Sequential(
+    (0): Linear(in_features=3, out_features=3, bias=True)
+  )
+))");
+  const Tensor x = randn({7, 6}, gen);
+  const auto expected = model.forward(x).to_vector();
+  EXPECT_TRUE(all_close(folded->forward(x).to_vector(), std::vector<double>(expected.begin(), expected.end()), 1e-5,
+                        1e-6));
+}
+
+TEST(Nn, NoGradGuardKeepsNothingForBackward) {
+  nn::Sequential model(std::make_shared<nn::Linear>(4, 3), std::make_shared<nn::BatchNorm1d>(3),
+                       std::make_shared<nn::ReLU>());
+  Generator gen(2);
+  const Tensor x = randn({5, 4}, gen);
+  EXPECT_TRUE(is_grad_enabled());
+  {
+    NoGradGuard guard;
+    EXPECT_FALSE(is_grad_enabled());
+    {
+      NoGradGuard nested;
+    }
+    EXPECT_FALSE(is_grad_enabled());
+    const Tensor y = model.forward(x);
+    EXPECT_EQ(model.at<nn::BatchNorm1d>(1).num_batches_tracked.item<int64_t>(), 1);  // running stats still update
+    EXPECT_TRUE(throws_with([&] { model.backward(ones({5, 3})); }, "backward() needs a preceding forward()"));
+  }
+  EXPECT_TRUE(is_grad_enabled());
+  model.forward(x);
+  EXPECT_EQ(model.backward(ones({5, 3})).sizes(), (Shape{5, 4}));
+}
+
 TEST(Nn, SequentialStateDictKeysFollowPyTorch) {
   nn::Sequential model({std::make_shared<nn::Linear>(4, 3, false), std::make_shared<nn::BatchNorm1d>(3),
                         std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.5),

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "normrt/error.h"
+#include "normrt/grad_mode.h"
 #include "normrt/ops/elementwise.h"
 
 namespace normrt::nn {
@@ -69,7 +70,11 @@ Tensor BatchNormBase::forward(const Tensor& input) {
     result = ops::batch_norm_forward_inference(input, weight, bias, running_mean, running_var, options_.eps(),
                                                options_.backend());
   }
-  saved_ = Saved{input, weight, result.save_mean, result.save_invstd, use_batch_stats};
+  if (is_grad_enabled()) {
+    saved_ = Saved{input, weight, result.save_mean, result.save_invstd, use_batch_stats};
+  } else {
+    saved_.reset();
+  }
   return result.output;
 }
 

@@ -7,6 +7,19 @@
 #include <map>
 
 #include "normrt/error.h"
+#include "normrt/grad_mode.h"
+
+namespace normrt {
+
+namespace {
+thread_local bool grad_enabled = true;
+}  // namespace
+
+bool is_grad_enabled() { return grad_enabled; }
+NoGradGuard::NoGradGuard() : previous_(grad_enabled) { grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
+
+}  // namespace normrt
 
 namespace normrt::nn {
 
@@ -202,10 +215,12 @@ void Module::to(const Device& device) {
   });
 }
 
-SavedTensor::SavedTensor(Tensor tensor) : tensor_(std::move(tensor)), version_(tensor_.defined() ? tensor_.version() : 0) {}
+// Under NoGradGuard nothing is kept: the handle stays empty, and backward() reports the missing forward.
+SavedTensor::SavedTensor(Tensor tensor)
+    : tensor_(is_grad_enabled() ? std::move(tensor) : Tensor()), version_(tensor_.defined() ? tensor_.version() : 0) {}
 
 const Tensor& SavedTensor::get(const std::string& module) const {
-  NORMRT_CHECK(tensor_.defined(), module, ": backward() needs a preceding forward()");
+  NORMRT_CHECK(tensor_.defined(), module, ": backward() needs a preceding forward() (outside NoGradGuard)");
   NORMRT_CHECK(tensor_.version() == version_,
                "one of the variables needed for gradient computation has been modified by an inplace operation: [",
                dtype_name(tensor_.dtype()), " ", shape_str(tensor_.sizes()), "], saved by ", module, ", is at version ",
