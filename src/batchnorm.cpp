@@ -9,6 +9,7 @@
 #include "batchnorm_choice.h"
 #include "log.h"
 #include "normrt/error.h"
+#include "nvtx.h"
 
 namespace normrt::ops {
 
@@ -88,6 +89,7 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
                                                    const Tensor& num_batches_tracked,
                                                    std::optional<double> momentum, double eps,
                                                    std::optional<Backend> backend) {
+  const detail::NvtxRange range("batch_norm_forward_training");
   check_input(input, "input");
   const bn::Geometry g = geometry_of(input);
   check_channel_vector(running_mean, "running_mean", g.C, true);
@@ -146,6 +148,7 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
 BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                                     const Tensor& running_mean, const Tensor& running_var,
                                                     double eps, std::optional<Backend> backend) {
+  const detail::NvtxRange range("batch_norm_forward_inference");
   check_input(input, "input");
   const bn::Geometry g = geometry_of(input);
   check_channel_vector(running_mean, "running_mean", g.C, false);
@@ -187,6 +190,7 @@ BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const T
 BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
                                             const Tensor& save_mean, const Tensor& save_invstd, bool training,
                                             double eps, std::optional<Backend> backend) {
+  const detail::NvtxRange range("batch_norm_backward");
   check_input(input, "input");
   NORMRT_CHECK(grad_output.defined(), "grad_output is undefined");
   NORMRT_CHECK(grad_output.dtype() == DType::Float32, "grad_output must be float32, got ",

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "normrt/cuda_check.h"
+#include "normrt/log.h"
 
 namespace normrt::detail {
 
@@ -11,7 +12,7 @@ namespace normrt::detail {
 }
 
 void log_error(const char* file, int line, const std::string& message) {
-  std::fprintf(stderr, "normrt error: %s (%s:%d)\n", message.c_str(), file, line);
+  log(LogLevel::Error, concat(message, " (", file, ":", line, ")"));
 }
 
 #if NORMRT_WITH_CUDA

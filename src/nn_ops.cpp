@@ -8,6 +8,7 @@
 #include "nn_math.cuh"
 #include "normrt/cuda.h"
 #include "normrt/error.h"
+#include "nvtx.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/nn.h"
 #if NORMRT_WITH_CUDA
@@ -75,6 +76,7 @@ void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
 bool allow_tf32() { return g_allow_tf32; }
 
 Tensor activation(Activation kind, const Tensor& input) {
+  const detail::NvtxRange range("activation");
   check_float(input, "input");
   Tensor out = empty(input.sizes(), input.device());
   const float* x = input.data<float>();
@@ -95,6 +97,7 @@ Tensor activation(Activation kind, const Tensor& input) {
 }
 
 Tensor activation_backward(Activation kind, const Tensor& grad_output, const Tensor& output) {
+  const detail::NvtxRange range("activation_backward");
   check_pair(grad_output, "grad_output", output, "output");
   Tensor out = empty(output.sizes(), output.device());
   const float *dy = grad_output.data<float>(), *y = output.data<float>();
@@ -115,6 +118,7 @@ Tensor activation_backward(Activation kind, const Tensor& grad_output, const Ten
 }
 
 Tensor softmax(const Tensor& input, bool log) {
+  const detail::NvtxRange range("softmax");
   check_float(input, "input");
   NORMRT_CHECK(input.dim() == 2, log ? "log_softmax" : "softmax", ": expected a 2-D (N, C) input, got shape ",
                shape_str(input.sizes()));
@@ -147,6 +151,7 @@ Tensor softmax(const Tensor& input, bool log) {
 }
 
 Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, bool log) {
+  const detail::NvtxRange range("softmax_backward");
   check_pair(grad_output, "grad_output", output, "output");
   NORMRT_CHECK(output.dim() == 2, "softmax_backward: expected a 2-D (N, C) output, got shape ",
                shape_str(output.sizes()));
@@ -176,6 +181,7 @@ Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, bool lo
 }
 
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  const detail::NvtxRange range("linear");
   check_float(input, "input");
   check_float(weight, "weight");
   NORMRT_CHECK(input.dim() == 2 && weight.dim() == 2 && input.size(1) == weight.size(1),
@@ -217,6 +223,7 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
 
 Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, Tensor* grad_weight,
                        Tensor* grad_bias) {
+  const detail::NvtxRange range("linear_backward");
   check_float(grad_output, "grad_output");
   check_float(input, "input");
   check_float(weight, "weight");
@@ -273,6 +280,7 @@ Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Ten
 }
 
 Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
+  const detail::NvtxRange range("dropout");
   check_float(input, "input");
   NORMRT_CHECK(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);
   Tensor out = empty(input.sizes(), input.device());
@@ -304,6 +312,7 @@ LossResult empty_loss(const Tensor& input, Reduction reduction) {
 }  // namespace
 
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction, double label_smoothing) {
+  const detail::NvtxRange range("cross_entropy");
   check_float(logits, "input");
   NORMRT_CHECK(logits.dim() == 2, "cross_entropy: expected input of shape (N, C), got ", shape_str(logits.sizes()));
   NORMRT_CHECK(targets.defined() && targets.dtype() == DType::Int64,
@@ -367,6 +376,7 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
 }
 
 LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  const detail::NvtxRange range("mse_loss");
   check_pair(input, "input", target, "target");
   const int64_t n = input.numel();
   if (n == 0) return empty_loss(input, reduction);

@@ -8,6 +8,7 @@
 #include "nn_math.cuh"
 #include "normrt/cuda.h"
 #include "normrt/error.h"
+#include "nvtx.h"
 #if NORMRT_WITH_CUDA
 #include "optimizer.cuh"
 #endif
@@ -92,6 +93,7 @@ void Optimizer::zero_grad() {
 
 template <typename Fn>
 void Optimizer::for_each_group(Fn update) {
+  const detail::NvtxRange range("optimizer step");
   std::map<int64_t, std::vector<std::size_t>> groups;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     if (!params_[i].grad().defined()) continue;

@@ -335,6 +335,25 @@ TEST(Nn, NoGradGuardKeepsNothingForBackward) {
   EXPECT_EQ(model.backward(ones({5, 3})).sizes(), (Shape{5, 4}));
 }
 
+TEST(Nn, LogLinesReachTheUsersHandlerAtItsLevel) {
+  std::vector<std::pair<LogLevel, std::string>> lines;
+  set_log_handler([&](LogLevel level, const std::string& message) { lines.emplace_back(level, message); });
+  const LogLevel before = log_level();
+  set_log_level(LogLevel::Warning);
+  nn::Linear empty_input(0, 3);  // PyTorch warns: Initializing zero-element tensors is a no-op
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0], std::make_pair(LogLevel::Warning, std::string("Initializing zero-element tensors is a no-op")));
+  set_log_level(LogLevel::Error);
+  nn::Linear quiet(0, 3);
+  log(LogLevel::Info, "not shown");
+  EXPECT_EQ(lines.size(), 1u);
+  set_log_level(LogLevel::Debug);
+  log(LogLevel::Info, "shown");
+  EXPECT_EQ(lines.back(), std::make_pair(LogLevel::Info, std::string("shown")));
+  set_log_handler(nullptr);
+  set_log_level(before);
+}
+
 TEST(Nn, SequentialStateDictKeysFollowPyTorch) {
   nn::Sequential model({std::make_shared<nn::Linear>(4, 3, false), std::make_shared<nn::BatchNorm1d>(3),
                         std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.5),

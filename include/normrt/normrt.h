@@ -7,6 +7,7 @@
 #include "normrt/file_io.h"
 #include "normrt/generator.h"
 #include "normrt/grad_mode.h"
+#include "normrt/log.h"
 #include "normrt/nn/batchnorm.h"
 #include "normrt/nn/fold.h"
 #include "normrt/nn/init.h"

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "normrt/error.h"
+#include "nvtx.h"
 #include "normrt/nn/init.h"
 
 namespace normrt::nn {
@@ -127,19 +128,27 @@ void Sequential::throw_wrong_type(std::size_t i, const Module& m) const {
 }
 
 void Sequential::push_back(std::shared_ptr<Module> module) {
-  register_module(std::to_string(modules_.size()), module);
+  register_module(std::to_string(modules_.size()), module);  // refuses a null module
+  const std::string label = std::to_string(modules_.size()) + " " + module->name();
+  range_names_.emplace_back(label + " forward", label + " backward");
   modules_.push_back(std::move(module));
 }
 
 Tensor Sequential::forward(const Tensor& input) {
   Tensor x = input;
-  for (auto& m : modules_) x = m->forward(x);
+  for (std::size_t i = 0; i < modules_.size(); ++i) {
+    const detail::NvtxRange range(range_names_[i].first.c_str());
+    x = modules_[i]->forward(x);
+  }
   return x;
 }
 
 Tensor Sequential::backward(const Tensor& grad_output) {
   Tensor g = grad_output;
-  for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) g = (*it)->backward(g);
+  for (std::size_t i = modules_.size(); i-- > 0;) {
+    const detail::NvtxRange range(range_names_[i].second.c_str());
+    g = modules_[i]->backward(g);
+  }
   return g;
 }
 

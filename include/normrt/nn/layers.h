@@ -139,6 +139,7 @@ class Sequential : public Module {
  private:
   [[noreturn]] void throw_wrong_type(std::size_t i, const Module& m) const;
   std::vector<std::shared_ptr<Module>> modules_;
+  std::vector<std::pair<std::string, std::string>> range_names_;  // NVTX: "1 BatchNorm1d forward" / "... backward"
 };
 
 // Losses are not modules: forward(input, target) returns the loss (0-dim, on the input's device; read it with
