@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "cuda_launch.h"
@@ -71,20 +72,59 @@ void check_non_negative(double value, const char* what) {
 
 }  // namespace
 
-Optimizer::Optimizer(std::vector<Tensor> params, double lr, std::vector<std::string> slots)
-    : params_(std::move(params)), slot_names_(std::move(slots)), lr_(lr) {
-  check_non_negative(lr, "learning rate");
+Optimizer::Optimizer(std::vector<ParamGroup> groups, Hyper defaults, std::vector<std::string> slots)
+    : slot_names_(std::move(slots)) {
+  for (const ParamGroup& g : groups) {
+    Group group{{}, g.lr().value_or(defaults.lr), g.weight_decay().value_or(defaults.weight_decay),
+                g.momentum().value_or(defaults.momentum)};
+    check_non_negative(group.lr, "learning rate");
+    check_non_negative(group.weight_decay, "weight_decay value");
+    check_non_negative(group.momentum, "momentum value");
+    for (const Tensor& p : g.params()) {
+      group.members.push_back(params_.size());
+      params_.push_back(p);
+    }
+    groups_.push_back(std::move(group));
+  }
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     NORMRT_CHECK(p.defined() && p.dtype() == DType::Float32, "optimizer parameter ", i, " must be a float32 tensor");
     NORMRT_CHECK(p.device() == params_[0].device(), "optimizer parameters must all be on one device, got ",
                  params_[0].device().str(), " and ", p.device().str(), " (parameter ", i, ")");
+    for (std::size_t j = 0; j < i; ++j)
+      NORMRT_CHECK(!params_[j].is_same(p), "some parameters appear in more than one parameter group");
   }
   for (const Tensor& p : params_) {
     ParamState s;
     for (std::size_t k = 0; k < slot_names_.size(); ++k) s.slots.push_back(zeros(p.sizes(), p.device()));
     state_.push_back(std::move(s));
   }
+}
+
+const Optimizer::Group& Optimizer::group_at(std::size_t group) const {
+  NORMRT_CHECK(group < groups_.size(), "optimizer: parameter group ", group, " does not exist (", groups_.size(),
+               " groups)");
+  return groups_[group];
+}
+
+void Optimizer::set_lr(double lr) {
+  for (std::size_t g = 0; g < groups_.size(); ++g) set_lr(g, lr);
+}
+
+void Optimizer::set_lr(std::size_t group, double lr) {
+  // Any finite value, as PyTorch's param_groups take: a schedule stepped once past its end (OneCycleLR at
+  // total_steps, which training loops do after their last iteration) extrapolates below 0.
+  NORMRT_CHECK(std::isfinite(lr), "Invalid learning rate: ", lr);
+  group_at(group);
+  groups_[group].lr = lr;
+}
+
+void Optimizer::set_momentum(std::size_t group, double momentum) {
+  NORMRT_CHECK(has_momentum(), "optimizer: this optimizer has no momentum to set (an SGD needs momentum > 0 at "
+                               "construction)");
+  check_non_negative(momentum, "momentum value");
+  group_at(group);
+  groups_[group].momentum = momentum;
 }
 
 void Optimizer::zero_grad() {
@@ -94,31 +134,35 @@ void Optimizer::zero_grad() {
 template <typename Fn>
 void Optimizer::for_each_group(Fn update) {
   const detail::NvtxRange range("optimizer step");
-  std::map<int64_t, std::vector<std::size_t>> groups;
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    if (!params_[i].grad().defined()) continue;
-    NORMRT_CHECK(params_[i].grad().sizes() == params_[i].sizes(), "optimizer: gradient of parameter ", i,
-                 " has shape ", shape_str(params_[i].grad().sizes()), ", the parameter ", shape_str(params_[i].sizes()));
-    groups[state_[i].steps].push_back(i);
-  }
-  for (auto& [steps, indices] : groups) {
-    std::vector<Tensor*> params;
-    std::vector<std::vector<Tensor>*> slots;
-    for (std::size_t i : indices) {
-      params.push_back(&params_[i]);
-      slots.push_back(&state_[i].slots);
-      // A module moved after this optimizer was built (Module::to keeps each parameter's identity): its state
-      // follows it on the first step, as PyTorch creates state on the parameter's device.
-      for (Tensor& slot : state_[i].slots)
-        if (slot.device() != params_[i].device()) slot.set_data(slot.to(params_[i].device()));
+  for (const Group& group : groups_) {
+    std::map<int64_t, std::vector<std::size_t>> by_steps;
+    for (std::size_t i : group.members) {
+      if (!params_[i].grad().defined()) continue;
+      NORMRT_CHECK(params_[i].grad().sizes() == params_[i].sizes(), "optimizer: gradient of parameter ", i,
+                   " has shape ", shape_str(params_[i].grad().sizes()), ", the parameter ",
+                   shape_str(params_[i].sizes()));
+      by_steps[state_[i].steps].push_back(i);
     }
-    NORMRT_CHECK(std::all_of(params.begin(), params.end(), [&](const Tensor* p) { return p->device() == params[0]->device(); }),
-                 "optimizer parameters must all be on one device, got ", params[0]->device().str(), " and another");
-    update(params, slots, steps);
-    for (std::size_t i : indices) {
-      ++state_[i].steps;
-      params_[i].bump_version();
-      for (Tensor& slot : state_[i].slots) slot.bump_version();
+    for (auto& [steps, indices] : by_steps) {
+      std::vector<Tensor*> params;
+      std::vector<std::vector<Tensor>*> slots;
+      for (std::size_t i : indices) {
+        params.push_back(&params_[i]);
+        slots.push_back(&state_[i].slots);
+        // A module moved after this optimizer was built (Module::to keeps each parameter's identity): its state
+        // follows it on the first step, as PyTorch creates state on the parameter's device.
+        for (Tensor& slot : state_[i].slots)
+          if (slot.device() != params_[i].device()) slot.set_data(slot.to(params_[i].device()));
+      }
+      NORMRT_CHECK(std::all_of(params.begin(), params.end(),
+                               [&](const Tensor* p) { return p->device() == params[0]->device(); }),
+                   "optimizer parameters must all be on one device, got ", params[0]->device().str(), " and another");
+      update(params, slots, steps, group);
+      for (std::size_t i : indices) {
+        ++state_[i].steps;
+        params_[i].bump_version();
+        for (Tensor& slot : state_[i].slots) slot.bump_version();
+      }
     }
   }
 }
@@ -172,23 +216,28 @@ void Optimizer::load_state(const nn::NamedTensors& state) {
   }
 }
 
-SGD::SGD(std::vector<Tensor> params, const SGDOptions& options)
-    : Optimizer(std::move(params), options.lr(),
-                options.momentum() != 0.0 ? std::vector<std::string>{"momentum_buffer"} : std::vector<std::string>{}),
+SGD::SGD(std::vector<ParamGroup> groups, const SGDOptions& options)
+    : Optimizer(std::move(groups), {options.lr(), options.weight_decay(), options.momentum()},
+                std::vector<std::string>{}),
       options_(options) {
-  check_non_negative(options.momentum(), "momentum value");
-  check_non_negative(options.weight_decay(), "weight_decay value");
-  NORMRT_CHECK(!options.nesterov() || (options.momentum() > 0 && options.dampening() == 0),
-               "Nesterov momentum requires a momentum and zero dampening");
+  // One momentum buffer per parameter when any group uses momentum (the others leave it untouched).
+  if (std::any_of(groups_.begin(), groups_.end(), [](const Group& g) { return g.momentum != 0.0; })) {
+    slot_names_ = {"momentum_buffer"};
+    for (std::size_t i = 0; i < params_.size(); ++i) state_[i].slots.push_back(zeros(params_[i].sizes(), params_[i].device()));
+  }
+  for (const Group& g : groups_)
+    NORMRT_CHECK(!options.nesterov() || (g.momentum > 0 && options.dampening() == 0),
+                 "Nesterov momentum requires a momentum and zero dampening");
 }
 
 void SGD::step() {
-  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps) {
-    const nnmath::SgdHyper h{static_cast<float>(lr_), static_cast<float>(options_.momentum()),
-                             static_cast<float>(1.0 - options_.dampening()),
-                             static_cast<float>(options_.weight_decay()), options_.nesterov(), steps == 0};
+  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
+                     const Group& g) {
+    const nnmath::SgdHyper h{static_cast<float>(g.lr), static_cast<float>(g.momentum),
+                             static_cast<float>(1.0 - options_.dampening()), static_cast<float>(g.weight_decay),
+                             options_.nesterov(), steps == 0};
     apply(
-        params, slots, [&](float& p, float g, float& s0, float&) { nnmath::sgd_update(p, g, s0, h); },
+        params, slots, [&](float& p, float grad, float& s0, float&) { nnmath::sgd_update(p, grad, s0, h); },
         [&](const auto& list, int sms, auto stream) {
 #if NORMRT_WITH_CUDA
           normrt::cuda::sgd_step(list, h, sms, stream);
@@ -199,31 +248,35 @@ void SGD::step() {
   });
 }
 
-Adam::Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled)
-    : Optimizer(std::move(params), options.lr(), {"exp_avg", "exp_avg_sq"}), options_(options), decoupled_(decoupled) {
+Adam::Adam(std::vector<ParamGroup> groups, const AdamOptions& options, bool decoupled)
+    : Optimizer(std::move(groups), {options.lr(), options.weight_decay(), options.beta1()}, {"exp_avg", "exp_avg_sq"}),
+      options_(options), decoupled_(decoupled) {
   check_non_negative(options.eps(), "epsilon value");
-  check_non_negative(options.weight_decay(), "weight_decay value");
-  NORMRT_CHECK(options.beta1() >= 0.0 && options.beta1() < 1.0, "Invalid beta parameter at index 0: ", options.beta1());
+  for (const Group& g : groups_)
+    NORMRT_CHECK(g.momentum >= 0.0 && g.momentum < 1.0, "Invalid beta parameter at index 0: ", g.momentum);
   NORMRT_CHECK(options.beta2() >= 0.0 && options.beta2() < 1.0, "Invalid beta parameter at index 1: ", options.beta2());
 }
 
 void Adam::step() {
-  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps) {
+  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
+                     const Group& g) {
     const double t = static_cast<double>(steps + 1);
-    const double bias_correction1 = 1.0 - std::pow(options_.beta1(), t);
+    const double beta1 = g.momentum;
+    NORMRT_CHECK(beta1 >= 0.0 && beta1 < 1.0, "Invalid beta parameter at index 0: ", beta1);
+    const double bias_correction1 = 1.0 - std::pow(beta1, t);
     const double bias_correction2 = 1.0 - std::pow(options_.beta2(), t);
-    const nnmath::AdamHyper h{static_cast<float>(options_.beta1()),
+    const nnmath::AdamHyper h{static_cast<float>(beta1),
                               static_cast<float>(options_.beta2()),
-                              static_cast<float>(1.0 - options_.beta1()),
+                              static_cast<float>(1.0 - beta1),
                               static_cast<float>(1.0 - options_.beta2()),
                               static_cast<float>(options_.eps()),
-                              static_cast<float>(options_.weight_decay()),
+                              static_cast<float>(g.weight_decay),
                               decoupled_,
-                              static_cast<float>(1.0 - lr_ * options_.weight_decay()),
-                              static_cast<float>(lr_ / bias_correction1),
+                              static_cast<float>(1.0 - g.lr * g.weight_decay),
+                              static_cast<float>(g.lr / bias_correction1),
                               static_cast<float>(std::sqrt(bias_correction2))};
     apply(
-        params, slots, [&](float& p, float g, float& s0, float& s1) { nnmath::adam_update(p, g, s0, s1, h); },
+        params, slots, [&](float& p, float grad, float& s0, float& s1) { nnmath::adam_update(p, grad, s0, s1, h); },
         [&](const auto& list, int sms, auto stream) {
 #if NORMRT_WITH_CUDA
           normrt::cuda::adam_step(list, h, sms, stream);
@@ -234,20 +287,22 @@ void Adam::step() {
   });
 }
 
-Adadelta::Adadelta(std::vector<Tensor> params, const AdadeltaOptions& options)
-    : Optimizer(std::move(params), options.lr(), {"square_avg", "acc_delta"}), options_(options) {
+Adadelta::Adadelta(std::vector<ParamGroup> groups, const AdadeltaOptions& options)
+    : Optimizer(std::move(groups), {options.lr(), options.weight_decay(), 0.0}, {"square_avg", "acc_delta"}),
+      options_(options) {
   check_non_negative(options.eps(), "epsilon value");
-  check_non_negative(options.weight_decay(), "weight_decay value");
   NORMRT_CHECK(options.rho() >= 0.0 && options.rho() <= 1.0, "Invalid rho value: ", options.rho());
+  for (const Group& g : groups_) NORMRT_CHECK(g.momentum == 0.0, "Adadelta has no momentum to set in a parameter group");
 }
 
 void Adadelta::step() {
-  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t) {
-    const nnmath::AdadeltaHyper h{static_cast<float>(lr_), static_cast<float>(options_.rho()),
+  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t,
+                     const Group& g) {
+    const nnmath::AdadeltaHyper h{static_cast<float>(g.lr), static_cast<float>(options_.rho()),
                                   static_cast<float>(1.0 - options_.rho()), static_cast<float>(options_.eps()),
-                                  static_cast<float>(options_.weight_decay())};
+                                  static_cast<float>(g.weight_decay)};
     apply(
-        params, slots, [&](float& p, float g, float& s0, float& s1) { nnmath::adadelta_update(p, g, s0, s1, h); },
+        params, slots, [&](float& p, float grad, float& s0, float& s1) { nnmath::adadelta_update(p, grad, s0, s1, h); },
         [&](const auto& list, int sms, auto stream) {
 #if NORMRT_WITH_CUDA
           normrt::cuda::adadelta_step(list, h, sms, stream);
@@ -258,23 +313,150 @@ void Adadelta::step() {
   });
 }
 
+LRScheduler::LRScheduler(Optimizer& optimizer) : optimizer_(optimizer) {
+  for (std::size_t g = 0; g < optimizer.num_groups(); ++g) base_lrs_.push_back(optimizer.lr(g));
+}
+
+void LRScheduler::set_epoch(int64_t epoch) {
+  std::vector<double> lrs;
+  for (double base : base_lrs_) lrs.push_back(lr_at(epoch, base));  // may throw (OneCycleLR past its end)
+  epoch_ = epoch;
+  for (std::size_t g = 0; g < lrs.size(); ++g) optimizer_.set_lr(g, lrs[g]);
+  extra_at(epoch);
+}
+
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
     : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
   NORMRT_CHECK(step_size > 0, "StepLR: step_size must be positive, got ", step_size);
+  start();
 }
 
-double StepLR::lr_at(int64_t epoch) const {
-  return base_lr() * std::pow(gamma_, static_cast<double>(epoch / step_size_));
+double StepLR::lr_at(int64_t epoch, double base_lr) const {
+  return base_lr * std::pow(gamma_, static_cast<double>(epoch / step_size_));
 }
+
+constexpr double kPi = 3.14159265358979323846;
 
 CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t t_max, double eta_min)
     : LRScheduler(optimizer), t_max_(t_max), eta_min_(eta_min) {
   NORMRT_CHECK(t_max > 0, "CosineAnnealingLR: T_max must be positive, got ", t_max);
+  start();
 }
 
-double CosineAnnealingLR::lr_at(int64_t epoch) const {
-  const double pi = 3.14159265358979323846;
-  return eta_min_ + (base_lr() - eta_min_) * (1 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(t_max_))) / 2;
+double CosineAnnealingLR::lr_at(int64_t epoch, double base_lr) const {
+  return eta_min_ + (base_lr - eta_min_) * (1 + std::cos(kPi * static_cast<double>(epoch) / static_cast<double>(t_max_))) / 2;
+}
+
+LinearLR::LinearLR(Optimizer& optimizer, double start_factor, double end_factor, int64_t total_iters)
+    : LRScheduler(optimizer), start_factor_(start_factor), end_factor_(end_factor), total_iters_(total_iters) {
+  NORMRT_CHECK(start_factor > 0 && start_factor <= 1,
+               "Starting multiplicative factor expected to be greater than 0 and less or equal to 1.");
+  NORMRT_CHECK(end_factor >= 0 && end_factor <= 1, "Ending multiplicative factor expected to be between 0 and 1.");
+  NORMRT_CHECK(total_iters > 0, "LinearLR: total_iters must be positive, got ", total_iters);
+  start();
+}
+
+double LinearLR::lr_at(int64_t epoch, double base_lr) const {
+  const double done = static_cast<double>(std::min(epoch, total_iters_)) / static_cast<double>(total_iters_);
+  return base_lr * (start_factor_ + (end_factor_ - start_factor_) * done);
+}
+
+OneCycleLR::OneCycleLR(Optimizer& optimizer, const OneCycleLROptions& o) : LRScheduler(optimizer), options_(o) {
+  NORMRT_CHECK(o.total_steps() > 0, "Expected positive integer total_steps, but got ", o.total_steps());
+  NORMRT_CHECK(o.pct_start() >= 0 && o.pct_start() <= 1, "Expected float between 0 and 1 pct_start, but got ",
+               o.pct_start());
+  NORMRT_CHECK(o.div_factor() > 0 && o.final_div_factor() > 0,
+               "OneCycleLR: div_factor and final_div_factor must be positive");
+  NORMRT_CHECK(!o.cycle_momentum() || optimizer.has_momentum(),
+               "optimizer must support momentum with `cycle_momentum` option enabled (an SGD needs momentum > 0 "
+               "at construction)");
+  // PyTorch's phases, with lrs as multiples of the initial lr max_lr / div_factor.
+  const double steps = static_cast<double>(o.total_steps());
+  const double initial = 1.0, peak = o.div_factor(), final = 1.0 / o.final_div_factor();
+  const double up = o.pct_start() * steps - 1;
+  if (o.three_phase()) {
+    phases_ = {{up, initial, peak, o.max_momentum(), o.base_momentum()},
+               {2 * o.pct_start() * steps - 2, peak, initial, o.base_momentum(), o.max_momentum()},
+               {steps - 1, initial, final, o.max_momentum(), o.max_momentum()}};
+  } else {
+    phases_ = {{up, initial, peak, o.max_momentum(), o.base_momentum()},
+               {steps - 1, peak, final, o.base_momentum(), o.max_momentum()}};
+  }
+  NORMRT_CHECK(o.max_lrs().empty() || o.max_lrs().size() == base_lrs_.size(), "expected ", base_lrs_.size(),
+               " values for max_lr, got ", o.max_lrs().size());
+  for (std::size_t g = 0; g < base_lrs_.size(); ++g) {  // every group starts from its max_lr / div_factor
+    const double max_lr = o.max_lrs().empty() ? o.max_lr() : o.max_lrs()[g];
+    NORMRT_CHECK(max_lr > 0, "OneCycleLR: max_lr must be positive, got ", max_lr);
+    base_lrs_[g] = max_lr / o.div_factor();
+  }
+  start();
+}
+
+double OneCycleLR::anneal(double start, double end, double pct) const {
+  if (options_.cos_anneal()) return end + (start - end) / 2.0 * (std::cos(kPi * pct) + 1);
+  return (end - start) * pct + start;
+}
+
+std::pair<const OneCycleLR::Phase*, double> OneCycleLR::locate(int64_t step) const {
+  NORMRT_CHECK(step <= options_.total_steps(), "Tried to step ", step, " times. The specified number of total steps is ",
+               options_.total_steps());
+  double start_step = 0;
+  for (std::size_t i = 0; i < phases_.size(); ++i) {
+    const Phase& phase = phases_[i];
+    if (static_cast<double>(step) <= phase.end_step || i + 1 == phases_.size())
+      return {&phase, (static_cast<double>(step) - start_step) / (phase.end_step - start_step)};
+    start_step = phase.end_step;
+  }
+  return {&phases_.back(), 1.0};
+}
+
+double OneCycleLR::lr_at(int64_t epoch, double base_lr) const {
+  const auto [phase, pct] = locate(epoch);
+  return anneal(phase->start_lr * base_lr, phase->end_lr * base_lr, pct);
+}
+
+void OneCycleLR::extra_at(int64_t epoch) {
+  if (!options_.cycle_momentum()) return;
+  const auto [phase, pct] = locate(epoch);
+  for (std::size_t g = 0; g < optimizer().num_groups(); ++g)
+    optimizer().set_momentum(g, anneal(phase->start_momentum, phase->end_momentum, pct));
+}
+
+ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, const ReduceLROnPlateauOptions& options)
+    : optimizer_(optimizer), options_(options),
+      best_(options.maximize() ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity()) {
+  NORMRT_CHECK(options.factor() < 1.0, "Factor should be < 1.0.");
+  NORMRT_CHECK(options.factor() >= 0.0 && options.patience() >= 0 && options.cooldown() >= 0 &&
+                   options.min_lr() >= 0.0,
+               "ReduceLROnPlateau: factor, patience, cooldown and min_lr must be non-negative");
+}
+
+bool ReduceLROnPlateau::is_better(double a) const {
+  const double t = options_.threshold();
+  if (options_.maximize()) return options_.relative_threshold() ? a > best_ * (1 + t) : a > best_ + t;
+  return options_.relative_threshold() ? a < best_ * (1 - t) : a < best_ - t;
+}
+
+void ReduceLROnPlateau::step(double metric) {
+  if (is_better(metric)) {
+    best_ = metric;
+    bad_epochs_ = 0;
+  } else {
+    ++bad_epochs_;
+  }
+  if (cooldown_counter_ > 0) {
+    --cooldown_counter_;
+    bad_epochs_ = 0;
+  }
+  if (bad_epochs_ > options_.patience()) {
+    for (std::size_t g = 0; g < optimizer_.num_groups(); ++g) {
+      const double old_lr = optimizer_.lr(g);
+      const double new_lr = std::max(old_lr * options_.factor(), options_.min_lr());
+      if (old_lr - new_lr > options_.eps()) optimizer_.set_lr(g, new_lr);
+    }
+    cooldown_counter_ = options_.cooldown();
+    bad_epochs_ = 0;
+  }
 }
 
 }  // namespace normrt::optim

@@ -13,6 +13,7 @@
 #include "normrt/nn/init.h"
 #include "normrt/nn/layers.h"
 #include "normrt/nn/module.h"
+#include "normrt/nn/utils.h"
 #include "normrt/npy.h"
 #include "normrt/ops/batchnorm.h"
 #include "normrt/ops/elementwise.h"

@@ -3,6 +3,7 @@
 // step is one fused launch per group of up to 40 tensors, with no host synchronisation.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,14 +14,36 @@
 
 namespace normrt::optim {
 
+// A set of parameters with hyperparameters of its own, as PyTorch's param_groups (e.g. no weight decay on
+// BatchNorm and bias parameters); values left unset take the optimizer's options. `momentum` is SGD's momentum and
+// Adam's beta1 (what OneCycleLR cycles).
+class ParamGroup {
+ public:
+  ParamGroup(std::vector<Tensor> params) : params_(std::move(params)) {}  // NOLINT: a list of tensors is a group
+  NORMRT_ARG(std::vector<Tensor>, params);
+  NORMRT_ARG(std::optional<double>, lr) = std::nullopt;
+  NORMRT_ARG(std::optional<double>, weight_decay) = std::nullopt;
+  NORMRT_ARG(std::optional<double>, momentum) = std::nullopt;
+};
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
   virtual void step() = 0;
   // Resets every parameter's gradient to undefined (torch's set_to_none).
   void zero_grad();
-  double lr() const { return lr_; }
-  void set_lr(double lr) { lr_ = lr; }
+  // Hyperparameters per group (group 0 by default); set_lr(lr) sets every group's (any finite value, as schedules
+  // may extrapolate past their end like PyTorch's).
+  std::size_t num_groups() const { return groups_.size(); }
+  double lr(std::size_t group = 0) const { return group_at(group).lr; }
+  void set_lr(double lr);
+  void set_lr(std::size_t group, double lr);
+  double weight_decay(std::size_t group = 0) const { return group_at(group).weight_decay; }
+  double momentum(std::size_t group = 0) const { return group_at(group).momentum; }
+  void set_momentum(std::size_t group, double momentum);
+  // Whether the optimizer has a momentum (SGD built with momentum, Adam's beta1) that set_momentum changes.
+  virtual bool has_momentum() const { return false; }
+  // Every parameter, group by group.
   const std::vector<Tensor>& params() const { return params_; }
   // Per-parameter state with keys "<index>.<name>" (e.g. "0.exp_avg", "0.step"), for checkpoints.
   nn::NamedTensors state() const;
@@ -31,19 +54,29 @@ class Optimizer {
   void check_state(const nn::NamedTensors& state) const;
 
  protected:
-  // `slots`: names of the per-element state tensors (zero-initialised, on the parameter's device).
-  Optimizer(std::vector<Tensor> params, double lr, std::vector<std::string> slots);
+  struct Hyper {
+    double lr, weight_decay, momentum;
+  };
+  // `defaults` fills what the groups leave unset. `slots`: names of the per-element state tensors (zero-initialised,
+  // on the parameter's device).
+  Optimizer(std::vector<ParamGroup> groups, Hyper defaults, std::vector<std::string> slots);
   struct ParamState {
     std::vector<Tensor> slots;
     int64_t steps = 0;  // steps taken with a defined gradient
   };
-  // Calls update(group, steps_before) for groups of parameters that have gradients and share a step count.
+  struct Group {
+    std::vector<std::size_t> members;  // indices into params_
+    double lr, weight_decay, momentum;
+  };
+  // Calls update(params, slots, steps_before, group) for sets of parameters of one group that have gradients and
+  // share a step count.
   template <typename Fn>
   void for_each_group(Fn update);
+  const Group& group_at(std::size_t group) const;
   std::vector<Tensor> params_;
   std::vector<ParamState> state_;
   std::vector<std::string> slot_names_;
-  double lr_;
+  std::vector<Group> groups_;
 };
 
 class SGDOptions {
@@ -58,8 +91,11 @@ class SGDOptions {
 
 class SGD : public Optimizer {
  public:
-  SGD(std::vector<Tensor> params, const SGDOptions& options);
+  SGD(std::vector<ParamGroup> groups, const SGDOptions& options);
+  SGD(std::vector<Tensor> params, const SGDOptions& options)
+      : SGD(std::vector<ParamGroup>{ParamGroup(std::move(params))}, options) {}
   void step() override;
+  bool has_momentum() const override { return !slot_names_.empty(); }
 
  private:
   SGDOptions options_;
@@ -78,8 +114,11 @@ class AdamOptions {
 // Adam; decoupled=true is AdamW (whose weight_decay default in torch is 1e-2: pass it explicitly).
 class Adam : public Optimizer {
  public:
-  Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled = false);
+  Adam(std::vector<ParamGroup> groups, const AdamOptions& options, bool decoupled = false);
+  Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled = false)
+      : Adam(std::vector<ParamGroup>{ParamGroup(std::move(params))}, options, decoupled) {}
   void step() override;
+  bool has_momentum() const override { return true; }  // beta1
 
  private:
   AdamOptions options_;
@@ -88,6 +127,7 @@ class Adam : public Optimizer {
 
 class AdamW : public Adam {
  public:
+  AdamW(std::vector<ParamGroup> groups, const AdamOptions& options) : Adam(std::move(groups), options, true) {}
   AdamW(std::vector<Tensor> params, const AdamOptions& options) : Adam(std::move(params), options, true) {}
 };
 
@@ -102,32 +142,36 @@ class AdadeltaOptions {
 
 class Adadelta : public Optimizer {
  public:
-  Adadelta(std::vector<Tensor> params, const AdadeltaOptions& options);
+  Adadelta(std::vector<ParamGroup> groups, const AdadeltaOptions& options);
+  Adadelta(std::vector<Tensor> params, const AdadeltaOptions& options)
+      : Adadelta(std::vector<ParamGroup>{ParamGroup(std::move(params))}, options) {}
   void step() override;
 
  private:
   AdadeltaOptions options_;
 };
 
-// A learning rate that is a function of the epoch; step() once per epoch, set_epoch() to jump (resuming).
+// A learning rate that is a function of a step count: step() once per epoch or once per iteration, as the
+// schedule is meant (OneCycleLR: per iteration), set_epoch() to jump (resuming). Each group follows the schedule
+// from its own initial learning rate, as in PyTorch.
 class LRScheduler {
  public:
   virtual ~LRScheduler() = default;
   void step() { set_epoch(epoch_ + 1); }
-  void set_epoch(int64_t epoch) {
-    epoch_ = epoch;
-    optimizer_.set_lr(lr_at(epoch));
-  }
+  void set_epoch(int64_t epoch);
   int64_t epoch() const { return epoch_; }
 
  protected:
-  explicit LRScheduler(Optimizer& optimizer) : optimizer_(optimizer), base_lr_(optimizer.lr()) {}
-  virtual double lr_at(int64_t epoch) const = 0;
-  double base_lr() const { return base_lr_; }
+  explicit LRScheduler(Optimizer& optimizer);
+  // Applies epoch 0; each scheduler's constructor calls it last, once lr_at can run.
+  void start() { set_epoch(0); }
+  virtual double lr_at(int64_t epoch, double base_lr) const = 0;
+  virtual void extra_at(int64_t /*epoch*/) {}  // what else a schedule sets (OneCycleLR: momentum)
+  Optimizer& optimizer() { return optimizer_; }
+  std::vector<double> base_lrs_;
 
  private:
   Optimizer& optimizer_;
-  double base_lr_;
   int64_t epoch_ = 0;
 };
 
@@ -137,7 +181,7 @@ class StepLR : public LRScheduler {
   StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1);
 
  private:
-  double lr_at(int64_t epoch) const override;
+  double lr_at(int64_t epoch, double base_lr) const override;
   int64_t step_size_;
   double gamma_;
 };
@@ -148,9 +192,82 @@ class CosineAnnealingLR : public LRScheduler {
   CosineAnnealingLR(Optimizer& optimizer, int64_t t_max, double eta_min = 0.0);
 
  private:
-  double lr_at(int64_t epoch) const override;
+  double lr_at(int64_t epoch, double base_lr) const override;
   int64_t t_max_;
   double eta_min_;
+};
+
+// Warm-up: lr = base_lr * factor, the factor going linearly from start_factor to end_factor over total_iters steps.
+class LinearLR : public LRScheduler {
+ public:
+  LinearLR(Optimizer& optimizer, double start_factor = 1.0 / 3, double end_factor = 1.0, int64_t total_iters = 5);
+
+ private:
+  double lr_at(int64_t epoch, double base_lr) const override;
+  double start_factor_, end_factor_;
+  int64_t total_iters_;
+};
+
+class OneCycleLROptions {
+ public:
+  OneCycleLROptions(double max_lr, int64_t total_steps) : max_lr_(max_lr), total_steps_(total_steps) {}
+  NORMRT_ARG(double, max_lr);
+  NORMRT_ARG(int64_t, total_steps);
+  NORMRT_ARG(std::vector<double>, max_lrs) = {};  // one per parameter group (PyTorch's list max_lr); empty: max_lr
+  NORMRT_ARG(double, pct_start) = 0.3;
+  NORMRT_ARG(bool, cos_anneal) = true;  // false: linear (anneal_strategy='linear')
+  NORMRT_ARG(bool, cycle_momentum) = true;
+  NORMRT_ARG(double, base_momentum) = 0.85;
+  NORMRT_ARG(double, max_momentum) = 0.95;
+  NORMRT_ARG(double, div_factor) = 25.0;
+  NORMRT_ARG(double, final_div_factor) = 1e4;
+  NORMRT_ARG(bool, three_phase) = false;
+};
+
+// The 1cycle policy (per iteration): lr rises from max_lr/div_factor to max_lr over pct_start of the steps, then
+// anneals to that over final_div_factor; momentum (SGD's, Adam's beta1) moves the opposite way when cycled.
+// Stepping past total_steps throws, as PyTorch does.
+class OneCycleLR : public LRScheduler {
+ public:
+  OneCycleLR(Optimizer& optimizer, const OneCycleLROptions& options);
+
+ private:
+  struct Phase {
+    double end_step, start_lr, end_lr, start_momentum, end_momentum;  // lrs as multiples of the initial lr
+  };
+  double lr_at(int64_t epoch, double base_lr) const override;
+  void extra_at(int64_t epoch) override;
+  // The phase of `step` and the fraction of it done.
+  std::pair<const Phase*, double> locate(int64_t step) const;
+  double anneal(double start, double end, double pct) const;
+  OneCycleLROptions options_;
+  std::vector<Phase> phases_;
+};
+
+class ReduceLROnPlateauOptions {
+ public:
+  NORMRT_ARG(bool, maximize) = false;  // mode='max'
+  NORMRT_ARG(double, factor) = 0.1;
+  NORMRT_ARG(int64_t, patience) = 10;
+  NORMRT_ARG(double, threshold) = 1e-4;
+  NORMRT_ARG(bool, relative_threshold) = true;  // threshold_mode='rel' (false: 'abs')
+  NORMRT_ARG(int64_t, cooldown) = 0;
+  NORMRT_ARG(double, min_lr) = 0.0;
+  NORMRT_ARG(double, eps) = 1e-8;
+};
+
+// Multiplies every group's lr by `factor` when the metric passed to step() has not improved for `patience` steps.
+class ReduceLROnPlateau {
+ public:
+  ReduceLROnPlateau(Optimizer& optimizer, const ReduceLROnPlateauOptions& options = {});
+  void step(double metric);
+
+ private:
+  bool is_better(double a) const;
+  Optimizer& optimizer_;
+  ReduceLROnPlateauOptions options_;
+  double best_;
+  int64_t bad_epochs_ = 0, cooldown_counter_ = 0;
 };
 
 }  // namespace normrt::optim
