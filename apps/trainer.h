@@ -9,13 +9,25 @@
 #include <vector>
 
 #include "checkpoint.h"
-#include "data_loader.h"
-#include "fashion_mnist.h"
+#include "normrt/data.h"
 #include "normrt/nn/layers.h"
 #include "normrt/ops/batchnorm.h"
 #include "normrt/optim.h"
 
 namespace normrt::app {
+
+// The data API the app uses (normrt/data.h).
+using data::Batch;
+using data::DataLoader;
+using data::Dataset;
+using data::IdxArray;
+using data::LoaderOptions;
+using data::decode_idx;
+using data::kClassNames;
+using data::kDefaultDataDir;
+using data::kFashionMnistNormalize;
+using data::load_dataset;
+using data::read_idx;
 
 struct TrainConfig {
   std::string model = "mlp-bn";  // mlp | mlp-bn

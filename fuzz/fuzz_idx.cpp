@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "fashion_mnist.h"
+#include "normrt/data.h"
 #include "normrt/error.h"
 
 namespace {
@@ -31,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   const std::string bytes = (data[0] & 1) ? gzip(data + 1, size - 1)
                                           : std::string(reinterpret_cast<const char*>(data + 1), size - 1);
   try {
-    const normrt::app::IdxArray a = normrt::app::decode_idx(bytes, "input");
+    const normrt::data::IdxArray a = normrt::data::decode_idx(bytes, "input");
     int64_t count = 1;
     for (int64_t d : a.dims) count *= d;
     if (static_cast<std::size_t>(count) != a.data.size()) __builtin_trap();

@@ -10,7 +10,6 @@
 #include <functional>
 
 #include "checkpoint.h"
-#include "fashion_mnist.h"
 #include "normrt/file_io.h"
 #include "test_util.h"
 #include "trainer.h"

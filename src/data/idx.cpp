@@ -1,4 +1,4 @@
-#include "fashion_mnist.h"
+#include "normrt/data.h"
 
 #include <zlib.h>
 
@@ -12,7 +12,7 @@
 #include "normrt/error.h"
 #include "normrt/file_io.h"
 
-namespace normrt::app {
+namespace normrt::data {
 
 const std::array<const char*, 10> kClassNames = {"t-shirt", "trouser", "pullover", "dress", "coat",
                                                  "sandal",  "shirt",   "sneaker",  "bag",   "ankle boot"};
@@ -153,4 +153,4 @@ Dataset load_dataset(const std::string& dir, bool train) {
   return d;
 }
 
-}  // namespace normrt::app
+}  // namespace normrt::data

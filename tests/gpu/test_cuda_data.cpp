@@ -1,9 +1,9 @@
-// The training application's device path (label gpu): the loader's pinned staging and copies give the batches the
+// The data loader's device path (label gpu): its pinned staging and copies give the batches the
 // CPU loader gives, epoch after epoch, including the last short batch and normalisation.
-#include "data_loader.h"
+#include "normrt/data.h"
 #include "test_util.h"
 
-namespace normrt::app {
+namespace normrt::data {
 namespace {
 
 Dataset counting_dataset(int64_t count, int64_t pixels) {
@@ -24,7 +24,8 @@ TEST(CudaLoader, ServesTheBatchesOfTheCpuLoader) {
   const std::vector<int64_t> subset = {3, 1, 4, 15, 9, 2, 6, 5, 35, 8, 7, 30, 21, 22, 0, 36, 11};
   for (const LoaderOptions& options : {LoaderOptions{4, true, false, std::nullopt},
                                        LoaderOptions{5, false, false, std::make_pair(0.5f, 0.25f)},
-                                       LoaderOptions{6, true, true, std::nullopt}}) {
+                                       LoaderOptions{6, true, true, std::nullopt},
+                                       LoaderOptions{4, true, false, std::make_pair(0.5f, 0.25f), 1, 0.5}}) {
     for (const auto& indices : {std::vector<int64_t>{}, subset}) {
       DataLoader on_cpu(d, indices, options, 11, Device::cpu());
       DataLoader on_gpu(d, indices, options, 11, Device::cuda(0));
@@ -50,4 +51,4 @@ TEST(CudaLoader, ServesTheBatchesOfTheCpuLoader) {
 }
 
 }  // namespace
-}  // namespace normrt::app
+}  // namespace normrt::data

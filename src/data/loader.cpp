@@ -1,4 +1,4 @@
-#include "data_loader.h"
+#include "normrt/data.h"
 
 #include <algorithm>
 #include <numeric>
@@ -7,7 +7,7 @@
 #include "normrt/cuda_check.h"
 #include "normrt/error.h"
 
-namespace normrt::app {
+namespace normrt::data {
 
 #if NORMRT_WITH_CUDA
 // Two pinned buffers (images, labels) used alternately; copied[i] marks the end of buffer i's last copies.
@@ -44,6 +44,10 @@ DataLoader::DataLoader(const Dataset& data, std::vector<int64_t> indices, Loader
                        Device device)
     : data_(data), indices_(std::move(indices)), options_(options), generator_(seed), device_(device) {
   NORMRT_CHECK(options.batch_size > 0, "batch size must be positive, got ", options.batch_size);
+  NORMRT_CHECK(options.crop_padding >= 0 && options.crop_padding <= 4096, "data loader: crop_padding must be in "
+               "[0, 4096], got ", options.crop_padding);
+  NORMRT_CHECK(options.flip_probability >= 0 && options.flip_probability <= 1,
+               "data loader: flip_probability must be in [0, 1], got ", options.flip_probability);
   if (indices_.empty()) {
     indices_.resize(static_cast<std::size_t>(data.count));
     std::iota(indices_.begin(), indices_.end(), 0);
@@ -79,16 +83,34 @@ void DataLoader::start_epoch() {
   for (std::size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[bits[i - 1] % i]);
 }
 
-void DataLoader::fill(float* images, int64_t* labels, int64_t first, int64_t count) const {
-  const int64_t pixels = data_.pixels_per_image();
+void DataLoader::fill(float* images, int64_t* labels, int64_t first, int64_t count) {
+  const int64_t rows = data_.rows, cols = data_.cols, pixels = data_.pixels_per_image();
   const float mean = options_.normalize ? options_.normalize->first : 0.0f;
   const float inv_std = options_.normalize ? 1.0f / options_.normalize->second : 1.0f;
+  const int64_t pad = options_.crop_padding;
+  const bool augment = pad > 0 || options_.flip_probability > 0;
   for (int64_t b = 0; b < count; ++b) {
     const int64_t sample = order_[static_cast<std::size_t>(first + b)];
     const uint8_t* src = data_.pixels.data() + sample * pixels;
     float* dst = images + b * pixels;
-    for (int64_t p = 0; p < pixels; ++p) dst[p] = (static_cast<float>(src[p]) / 255.0f - mean) * inv_std;
     labels[b] = data_.labels[static_cast<std::size_t>(sample)];
+    if (!augment) {
+      for (int64_t p = 0; p < pixels; ++p) dst[p] = (static_cast<float>(src[p]) / 255.0f - mean) * inv_std;
+      continue;
+    }
+    // Crop offset in the padded image (0 .. 2 pad in each direction), then the flip.
+    uint32_t r[3];
+    generator_.random_u32(r, 3);
+    const int64_t dy = static_cast<int64_t>(r[0] % static_cast<uint32_t>(2 * pad + 1)) - pad;
+    const int64_t dx = static_cast<int64_t>(r[1] % static_cast<uint32_t>(2 * pad + 1)) - pad;
+    const bool flip = static_cast<double>(r[2]) < options_.flip_probability * 4294967296.0;
+    for (int64_t y = 0; y < rows; ++y) {
+      for (int64_t x = 0; x < cols; ++x) {
+        const int64_t sy = y + dy, sx = (flip ? cols - 1 - x : x) + dx;
+        const float v = sy >= 0 && sy < rows && sx >= 0 && sx < cols ? static_cast<float>(src[sy * cols + sx]) : 0.0f;
+        dst[y * cols + x] = (v / 255.0f - mean) * inv_std;
+      }
+    }
   }
 }
 
@@ -127,4 +149,4 @@ std::optional<Batch> DataLoader::next() {
   return batch;
 }
 
-}  // namespace normrt::app
+}  // namespace normrt::data
