@@ -2,6 +2,7 @@
 #pragma once
 #include "normrt/config.h"
 #include "normrt/cuda.h"
+#include "normrt/data.h"
 #include "normrt/device.h"
 #include "normrt/error.h"
 #include "normrt/file_io.h"

@@ -12,6 +12,10 @@ run(${CMAKE_COMMAND} -S "${SOURCE_DIR}/tests/consumer" -B "${WORK_DIR}/build" -G
     "-DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix")
 run(${CMAKE_COMMAND} --build "${WORK_DIR}/build")
 run("${WORK_DIR}/build/consumer")
+execute_process(COMMAND "${WORK_DIR}/build/your_network" WORKING_DIRECTORY "${WORK_DIR}" RESULT_VARIABLE result)
+if(NOT result EQUAL 0)
+  message(FATAL_ERROR "the your-own-network walk-through failed (${result})")
+endif()
 
 # The same program built without CMake, from `pkg-config --cflags --libs normrt` alone.
 find_program(PKG_CONFIG_EXECUTABLE pkg-config REQUIRED)
