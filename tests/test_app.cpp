@@ -17,14 +17,8 @@
 namespace normrt::app {
 namespace {
 
+using normrt::testing::scratch_dir;
 using normrt::testing::throws_with;
-
-std::string scratch_dir() {
-  const std::string dir = ::testing::TempDir() + "normrt_app_" + std::to_string(::getpid()) + "_" +
-                          ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  std::filesystem::create_directories(dir);
-  return dir;
-}
 
 std::string idx_bytes(const std::vector<int64_t>& dims, const std::vector<uint8_t>& data, uint8_t type = 0x08) {
   std::string s = {0, 0, static_cast<char>(type), static_cast<char>(dims.size())};

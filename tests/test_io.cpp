@@ -13,15 +13,8 @@ namespace normrt {
 namespace {
 
 using testing::run_in_child_with_memory_cap;
+using testing::scratch_dir;
 using testing::throws_with;
-
-std::string scratch_dir() {
-  const std::string dir = ::testing::TempDir() + "normrt_io_" + std::to_string(::getpid()) + "_" +
-                          ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

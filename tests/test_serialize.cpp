@@ -13,6 +13,7 @@ namespace normrt {
 namespace {
 
 using testing::all_close;
+using testing::scratch_dir;
 using testing::throws_with;
 
 const std::string kGolden = std::string(NORMRT_GOLDEN_DIR) + "/../data_safetensors";
@@ -21,14 +22,6 @@ std::shared_ptr<nn::Sequential> golden_model() {
   return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
       std::make_shared<nn::Linear>(8, 16, false), std::make_shared<nn::BatchNorm1d>(16), std::make_shared<nn::ReLU>(),
       std::make_shared<nn::Linear>(16, 4)});
-}
-
-std::string scratch_dir() {
-  const std::string dir = ::testing::TempDir() + "normrt_st_" + std::to_string(::getpid()) + "_" +
-                          ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
 }
 
 TEST(SafetensorsInterop, AModelTrainedInPyTorchGivesPyTorchsEvalOutputs) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,15 @@ template <typename Fn>
     return ::testing::AssertionFailure() << "threw a non-normrt exception: " << e.what();
   }
   return ::testing::AssertionFailure() << "did not throw";
+}
+
+// A directory of the running test's own (created if needed; the name holds the process id, so it starts empty).
+inline std::string scratch_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string dir = ::testing::TempDir() + "normrt_" + std::to_string(::getpid()) + "_" +
+                          info->test_suite_name() + "_" + info->name();
+  std::filesystem::create_directories(dir);
+  return dir;
 }
 
 // Runs `fn` in a forked child whose address space may grow by at most `headroom_mb` beyond what it already has,
