@@ -286,6 +286,10 @@ void check_output_file(const std::string& path) {
   std::error_code ec;
   NORMRT_CHECK(!path.empty() && !std::filesystem::is_directory(path, ec), "'", path,
                "' is a directory, not a file name");
+  const auto status = std::filesystem::symlink_status(path, ec);
+  NORMRT_CHECK(!std::filesystem::exists(status) || std::filesystem::is_regular_file(status) ||
+                   std::filesystem::is_symlink(status),
+               path, ": is a device, FIFO or socket, not a file normrt may replace");
   const auto parent = std::filesystem::path(path).parent_path();
   const std::string dir = parent.empty() ? "." : parent.string();
   NORMRT_CHECK(std::filesystem::is_directory(dir, ec), path, ": directory '", dir, "' does not exist");

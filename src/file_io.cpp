@@ -90,6 +90,14 @@ std::string read_file(const std::string& path, std::size_t max_bytes) {
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
   NORMRT_CHECK(!path.empty() && path.back() != '/', "'", path, "': not a file name");
+  // Only a regular file (or a symlink, which is replaced itself) may be replaced: renaming over a device, FIFO,
+  // socket or directory would destroy it (as root, /dev/null itself).
+  struct stat existing;
+  if (::lstat(path.c_str(), &existing) == 0) {
+    NORMRT_CHECK(S_ISREG(existing.st_mode) || S_ISLNK(existing.st_mode), path, ": ",
+                 S_ISDIR(existing.st_mode) ? "is a directory" : "is a device, FIFO or socket",
+                 ", not a file normrt may replace");
+  }
   std::string dir, base;
   split_path(path, dir, base);
   Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -18,7 +18,8 @@ std::string read_file(const std::string& path, std::size_t max_bytes = std::nume
 // `path`, and the directory is flushed. A symlink at `path` is replaced, not written through. Where the file system
 // has no O_TMPFILE, a hidden named temporary ".<name>.tmp-<pid>-<n>" created with O_EXCL stands in for it (a
 // process killed while writing leaves that behind). On failure (disk full, no permission, not a directory, ...)
-// throws normrt::Error naming `path` and the system's reason, and `path` is unchanged.
+// throws normrt::Error naming `path` and the system's reason, and `path` is unchanged. Anything at `path` other
+// than a regular file or a symlink (a directory, device, FIFO, socket) is refused, never replaced.
 void write_file_atomic(const std::string& path, std::string_view bytes);
 
 }  // namespace normrt

@@ -64,6 +64,9 @@ expect_refusal "normrt-predict: checkpoint is required (see --help)" "${predict[
 expect_refusal "--out /proc/normrt-denied: cannot create the directory" "${train[@]}" --out /proc/normrt-denied
 expect_refusal "is a directory, not a file name" "${train[@]}" --out "$work/out" --save "$work"
 expect_refusal "directory '$work/nodir' does not exist" "${train[@]}" --out "$work/out" --save "$work/nodir/x.ckpt"
+mkfifo "$work/fifo"
+expect_refusal "is a device, FIFO or socket, not a file normrt may replace" "${train[@]}" --out "$work/out" --save "$work/fifo"
+[ -p "$work/fifo" ] && report OK || report FAIL "the FIFO given as --save was replaced"
 # Inputs that are not files.
 expect_refusal "is a directory, not a file" "${train[@]}" --out "$work/out" --resume "$work/data"
 expect_refusal "/dev/zero: not a regular file" "${train[@]}" --out "$work/out" --resume /dev/zero
