@@ -354,6 +354,43 @@ TEST(Nn, LogLinesReachTheUsersHandlerAtItsLevel) {
   set_log_level(before);
 }
 
+TEST(Nn, AModuleRunTwiceBeforeItsBackwardsDifferentiatesEachCall) {
+  // Weight sharing (a siamese pair): two forwards, each with its own context, then their backwards in reverse
+  // order. Each call's gradient equals that of a separate copy run on that input alone; the shared parameters
+  // receive the sum.
+  auto make = [] {
+    Generator g(4);
+    return std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(5, 4, false, &g),
+                                            std::make_shared<nn::BatchNorm1d>(4), std::make_shared<nn::ReLU>(),
+                                            std::make_shared<nn::Dropout>(0.3, &g), std::make_shared<nn::Linear>(4, 3, true, &g));
+  };
+  Generator gen(21);
+  const Tensor x1 = randn({6, 5}, gen), x2 = randn({6, 5}, gen), dy1 = randn({6, 3}, gen), dy2 = randn({6, 3}, gen);
+  auto shared = make();
+  nn::Context first, second;
+  const Tensor y1 = shared->forward(x1, first);
+  const Tensor y2 = shared->forward(x2, second);
+  const Tensor dx2 = shared->backward(dy2, second);
+  const Tensor dx1 = shared->backward(dy1, first);
+  EXPECT_TRUE(throws_with([&] { shared->backward(dy1, first); }, "each forward is differentiated once"));
+
+  auto a = make();  // the first call alone
+  EXPECT_EQ(a->forward(x1).to_vector(), y1.to_vector());
+  EXPECT_EQ(a->backward(dy1).to_vector(), dx1.to_vector());
+  auto b = make();  // the second call, after a forward of x1 (dropout stream and running statistics advanced)
+  b->forward(x1);
+  EXPECT_EQ(b->forward(x2).to_vector(), y2.to_vector());
+  EXPECT_EQ(b->backward(dy2).to_vector(), dx2.to_vector());
+  const auto ps = shared->parameters(), pa = a->parameters(), pb = b->parameters();
+  for (std::size_t i = 0; i < ps.size(); ++i) {
+    const auto ga = pa[i].grad().to_vector(), gb = pb[i].grad().to_vector();
+    std::vector<double> sum(ga.size());
+    for (std::size_t j = 0; j < ga.size(); ++j) sum[j] = static_cast<double>(ga[j]) + gb[j];
+    EXPECT_TRUE(all_close(ps[i].grad().to_vector(), sum, 1e-6, 1e-7)) << "parameter " << i;
+  }
+  EXPECT_EQ(shared->at<nn::BatchNorm1d>(1).running_mean.to_vector(), b->at<nn::BatchNorm1d>(1).running_mean.to_vector());
+}
+
 TEST(Nn, SequentialStateDictKeysFollowPyTorch) {
   nn::Sequential model({std::make_shared<nn::Linear>(4, 3, false), std::make_shared<nn::BatchNorm1d>(3),
                         std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.5),

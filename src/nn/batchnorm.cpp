@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "normrt/error.h"
-#include "normrt/grad_mode.h"
 #include "normrt/ops/elementwise.h"
 
 namespace normrt::nn {
@@ -54,7 +53,7 @@ void BatchNormBase::reset_parameters() {
   bias.copy_(zeros({c}, bias.device()));
 }
 
-Tensor BatchNormBase::forward(const Tensor& input) {
+Tensor BatchNormBase::forward_impl(const Tensor& input, Context& ctx) {
   NORMRT_CHECK(input.defined(), name_, ": input is undefined");
   check_input_dim(input);
   // As torch.nn.BatchNorm: batch statistics in training, and also in eval when no running stats are tracked.
@@ -70,22 +69,16 @@ Tensor BatchNormBase::forward(const Tensor& input) {
     result = ops::batch_norm_forward_inference(input, weight, bias, running_mean, running_var, options_.eps(),
                                                options_.backend());
   }
-  if (is_grad_enabled()) {
-    saved_ = Saved{input, weight, result.save_mean, result.save_invstd, use_batch_stats};
-  } else {
-    saved_.reset();
-  }
+  ctx.tensors = {input, weight, result.save_mean, result.save_invstd};
+  ctx.values = {use_batch_stats ? 1 : 0};
   return result.output;
 }
 
-Tensor BatchNormBase::backward(const Tensor& grad_output) {
-  NORMRT_CHECK(saved_.has_value(), name_,
-               ": backward() needs a preceding forward() (each forward can be differentiated once)");
-  const Tensor& saved_weight = weight.defined() ? saved_->weight.get(name_) : weight;
-  const auto grads = ops::batch_norm_backward(grad_output, saved_->input.get(name_), saved_weight, saved_->mean,
-                                              saved_->invstd,
-                                              saved_->used_batch_stats, options_.eps(), options_.backend());
-  saved_.reset();
+Tensor BatchNormBase::backward_impl(const Tensor& grad_output, Context& ctx) {
+  const Tensor& saved_weight = weight.defined() ? ctx.tensors[1].get(name_) : weight;
+  const auto grads = ops::batch_norm_backward(grad_output, ctx.tensors[0].get(name_), saved_weight,
+                                              ctx.tensors[2].get(name_), ctx.tensors[3].get(name_), ctx.values[0] != 0,
+                                              options_.eps(), options_.backend());
   if (weight.defined()) {
     ops::accumulate_grad(weight, grads.grad_weight);
     ops::accumulate_grad(bias, grads.grad_bias);

@@ -34,19 +34,15 @@ void Linear::reset_parameters(Generator& gen) {
   }
 }
 
-Tensor Linear::forward(const Tensor& input) {
+Tensor Linear::forward_impl(const Tensor& input, Context& ctx) {
   Tensor out = ops::linear(input, weight, bias);
-  input_ = input;
-  weight_ = weight;
+  ctx.tensors = {input, weight};
   return out;
 }
 
-Tensor Linear::backward(const Tensor& grad_output) {
-  Tensor dx = ops::linear_backward(grad_output, input_.get(name()), weight_.get(name()), &weight.mutable_grad(),
-                                   bias.defined() ? &bias.mutable_grad() : nullptr);
-  input_.reset();
-  weight_.reset();
-  return dx;
+Tensor Linear::backward_impl(const Tensor& grad_output, Context& ctx) {
+  return ops::linear_backward(grad_output, ctx.tensors[0].get(name()), ctx.tensors[1].get(name()),
+                              &weight.mutable_grad(), bias.defined() ? &bias.mutable_grad() : nullptr);
 }
 
 std::string ActivationModule::name() const {
@@ -58,58 +54,49 @@ std::string ActivationModule::name() const {
   return "Activation";
 }
 
-Tensor ActivationModule::forward(const Tensor& input) {
+Tensor ActivationModule::forward_impl(const Tensor& input, Context& ctx) {
   Tensor output = ops::activation(kind_, input);
-  output_ = output;
+  ctx.tensors = {output};
   return output;
 }
 
-Tensor ActivationModule::backward(const Tensor& grad_output) {
-  Tensor dx = ops::activation_backward(kind_, grad_output, output_.get(name()));
-  output_.reset();
-  return dx;
+Tensor ActivationModule::backward_impl(const Tensor& grad_output, Context& ctx) {
+  return ops::activation_backward(kind_, grad_output, ctx.tensors[0].get(name()));
 }
 
-Tensor Softmax::forward(const Tensor& input) {
+Tensor Softmax::forward_impl(const Tensor& input, Context& ctx) {
   Tensor output = ops::softmax(input, log_);
-  output_ = output;
+  ctx.tensors = {output};
   return output;
 }
 
-Tensor Softmax::backward(const Tensor& grad_output) {
-  Tensor dx = ops::softmax_backward(grad_output, output_.get(name()), log_);
-  output_.reset();
-  return dx;
+Tensor Softmax::backward_impl(const Tensor& grad_output, Context& ctx) {
+  return ops::softmax_backward(grad_output, ctx.tensors[0].get(name()), log_);
 }
 
-Tensor Flatten::forward(const Tensor& input) {
+Tensor Flatten::forward_impl(const Tensor& input, Context& ctx) {
   NORMRT_CHECK(input.dim() >= 1, "Flatten: expected at least 1 dimension, got a 0-dim tensor");
-  input_shape_ = input.sizes();
+  ctx.values = input.sizes();
   return input.reshape({input.size(0), input.size(0) == 0 ? 0 : -1});
 }
 
-Tensor Flatten::backward(const Tensor& grad_output) {
-  NORMRT_CHECK(!input_shape_.empty(), "Flatten: backward() needs a preceding forward()");
-  return grad_output.reshape(input_shape_);
-}
+Tensor Flatten::backward_impl(const Tensor& grad_output, Context& ctx) { return grad_output.reshape(ctx.values); }
 
 Dropout::Dropout(double p, Generator* gen) : p_(p), generator_((gen ? *gen : default_generator()).next_seed()) {
   NORMRT_CHECK(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);
 }
 
-Tensor Dropout::forward(const Tensor& input) {
-  if (!is_training() || p_ == 0.0) {
-    offset_.reset();
-    return input;
-  }
-  offset_ = generator_.offset();
+Tensor Dropout::forward_impl(const Tensor& input, Context& ctx) {
+  if (!is_training() || p_ == 0.0) return input;
+  const uint64_t offset = generator_.offset();
+  ctx.values = {static_cast<int64_t>(offset)};
   generator_.skip(static_cast<uint64_t>((input.numel() + 3) / 4));
-  return ops::dropout(input, p_, generator_.seed(), *offset_);
+  return ops::dropout(input, p_, generator_.seed(), offset);
 }
 
-Tensor Dropout::backward(const Tensor& grad_output) {
-  if (!offset_) return grad_output;
-  return ops::dropout(grad_output, p_, generator_.seed(), *offset_);
+Tensor Dropout::backward_impl(const Tensor& grad_output, Context& ctx) {
+  if (ctx.values.empty()) return grad_output;
+  return ops::dropout(grad_output, p_, generator_.seed(), static_cast<uint64_t>(ctx.values[0]));
 }
 
 Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
@@ -134,20 +121,21 @@ void Sequential::push_back(std::shared_ptr<Module> module) {
   modules_.push_back(std::move(module));
 }
 
-Tensor Sequential::forward(const Tensor& input) {
+Tensor Sequential::forward_impl(const Tensor& input, Context& ctx) {
+  ctx.children.resize(modules_.size());
   Tensor x = input;
   for (std::size_t i = 0; i < modules_.size(); ++i) {
     const detail::NvtxRange range(range_names_[i].first.c_str());
-    x = modules_[i]->forward(x);
+    x = modules_[i]->forward(x, ctx.children[i]);
   }
   return x;
 }
 
-Tensor Sequential::backward(const Tensor& grad_output) {
+Tensor Sequential::backward_impl(const Tensor& grad_output, Context& ctx) {
   Tensor g = grad_output;
   for (std::size_t i = modules_.size(); i-- > 0;) {
     const detail::NvtxRange range(range_names_[i].second.c_str());
-    g = modules_[i]->backward(g);
+    g = modules_[i]->backward(g, ctx.children[i]);
   }
   return g;
 }

@@ -23,6 +23,28 @@ NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
 
 namespace normrt::nn {
 
+Tensor Module::forward(const Tensor& input) { return forward(input, last_); }
+Tensor Module::backward(const Tensor& grad_output) { return backward(grad_output, last_); }
+
+Tensor Module::forward(const Tensor& input, Context& ctx) {
+  ctx = Context{};
+  Tensor output = forward_impl(input, ctx);
+  if (is_grad_enabled()) {
+    ctx.saved = true;
+  } else {
+    ctx = Context{};  // nothing kept for a backward
+  }
+  return output;
+}
+
+Tensor Module::backward(const Tensor& grad_output, Context& ctx) {
+  NORMRT_CHECK(ctx.saved, name(), ": backward() needs a preceding forward() (each forward is differentiated once, "
+                                  "and none is kept under NoGradGuard)");
+  Tensor grad_input = backward_impl(grad_output, ctx);
+  ctx = Context{};
+  return grad_input;
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& child : children_) child.second->train(on);

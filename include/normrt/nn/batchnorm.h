@@ -25,9 +25,6 @@ class BatchNormOptions {
 
 class BatchNormBase : public Module {
  public:
-  Tensor forward(const Tensor& input) override;
-  // Needs the forward of this module just before; consumes what that forward saved.
-  Tensor backward(const Tensor& grad_output) override;
 
   const BatchNormOptions& options() const { return options_; }
   // Sets running_mean to 0, running_var to 1 and num_batches_tracked to 0.
@@ -46,15 +43,11 @@ class BatchNormBase : public Module {
   virtual void check_input_dim(const Tensor& input) const = 0;
 
  private:
+  // ctx.tensors: input, weight, saved mean and invstd; ctx.values: whether the forward used batch statistics.
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
   BatchNormOptions options_;
   std::string name_;
-  // What forward saved for backward.
-  struct Saved {
-    SavedTensor input, weight;
-    Tensor mean, invstd;  // this module's own results, which nothing else holds
-    bool used_batch_stats = true;
-  };
-  std::optional<Saved> saved_;
 };
 
 class BatchNorm1d : public BatchNormBase {

@@ -1,5 +1,6 @@
 // Layers: Linear, activations, Softmax/LogSoftmax, Flatten, Dropout, and Sequential. Each forward keeps what its
-// backward needs; backward(grad_output) returns grad_input and accumulates parameter gradients.
+// backward needs in a Context (see nn::Module); backward(grad_output) returns grad_input and accumulates parameter
+// gradients.
 #pragma once
 #include <cstdint>
 #include <initializer_list>
@@ -20,8 +21,6 @@ class Linear : public Module {
   // PyTorch's initialisation: weight kaiming_uniform_(a = sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in)), and the same
   // bound for the bias; values drawn from `gen` (default_generator() when null).
   Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator* gen = nullptr);
-  Tensor forward(const Tensor& input) override;
-  Tensor backward(const Tensor& grad_output) override;
   std::string name() const override { return "Linear"; }
   std::string extra_repr() const override;
   void reset_parameters(Generator& gen);
@@ -29,22 +28,22 @@ class Linear : public Module {
   Tensor weight, bias;
 
  private:
-  SavedTensor input_, weight_;
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
 };
 
 // ReLU, Sigmoid or Tanh.
 class ActivationModule : public Module {
  public:
-  Tensor forward(const Tensor& input) override;
-  Tensor backward(const Tensor& grad_output) override;
   std::string name() const override;
 
  protected:
   explicit ActivationModule(ops::Activation kind) : kind_(kind) {}
 
  private:
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
   ops::Activation kind_;
-  SavedTensor output_;
 };
 
 class ReLU : public ActivationModule {
@@ -64,14 +63,13 @@ class Tanh : public ActivationModule {
 class Softmax : public Module {
  public:
   explicit Softmax(bool log = false) : log_(log) {}
-  Tensor forward(const Tensor& input) override;
-  Tensor backward(const Tensor& grad_output) override;
   std::string name() const override { return log_ ? "LogSoftmax" : "Softmax"; }
   std::string extra_repr() const override { return "dim=1"; }
 
  private:
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
   bool log_;
-  SavedTensor output_;
 };
 
 class LogSoftmax : public Softmax {
@@ -82,13 +80,12 @@ class LogSoftmax : public Softmax {
 // (N, d1, d2, ...) -> (N, d1 * d2 * ...).
 class Flatten : public Module {
  public:
-  Tensor forward(const Tensor& input) override;
-  Tensor backward(const Tensor& grad_output) override;
   std::string name() const override { return "Flatten"; }
   std::string extra_repr() const override { return "start_dim=1, end_dim=-1"; }
 
  private:
-  Shape input_shape_;
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
 };
 
 // Inverted dropout in training (scale 1/(1-p)), identity in eval. The mask comes from the layer's own Philox
@@ -97,16 +94,16 @@ class Flatten : public Module {
 class Dropout : public Module {
  public:
   explicit Dropout(double p = 0.5, Generator* gen = nullptr);
-  Tensor forward(const Tensor& input) override;
-  Tensor backward(const Tensor& grad_output) override;
   std::string name() const override { return "Dropout"; }
   std::string extra_repr() const override { return "p=" + python_float_repr(p_) + ", inplace=False"; }
   Generator& generator() { return generator_; }
 
  private:
+  // ctx.values: the mask's Philox offset, or nothing when the forward was the identity (eval, p = 0).
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
   double p_;
   Generator generator_;
-  std::optional<uint64_t> offset_;  // the last training forward's mask; nullopt: it was the identity
 };
 
 // Children named "0", "1", ...; forward runs them in order, backward in reverse. Built from shared_ptrs to modules,
@@ -121,8 +118,6 @@ class Sequential : public Module {
     (push_back(std::forward<M>(modules)), ...);
   }
   void push_back(std::shared_ptr<Module> module);
-  Tensor forward(const Tensor& input) override;
-  Tensor backward(const Tensor& grad_output) override;
   std::string name() const override { return "Sequential"; }
   std::size_t size() const { return modules_.size(); }
   Module& operator[](std::size_t i);
@@ -137,6 +132,8 @@ class Sequential : public Module {
   std::shared_ptr<Module> ptr(std::size_t i) const;
 
  private:
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;  // ctx.children: one context per module
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
   [[noreturn]] void throw_wrong_type(std::size_t i, const Module& m) const;
   std::vector<std::shared_ptr<Module>> modules_;
   std::vector<std::pair<std::string, std::string>> range_names_;  // NVTX: "1 BatchNorm1d forward" / "... backward"

@@ -1,6 +1,7 @@
 // nn::Module: the base of every layer. A module owns named parameters and buffers (registered by pointer to its
-// own Tensor members) and named children; forward() keeps what backward() needs, and backward(grad_output)
-// returns the input gradient and accumulates parameter gradients into each parameter's grad().
+// own Tensor members) and named children; forward() keeps what backward() needs in a Context (the module's own,
+// or one per call), and backward(grad_output) returns the input gradient and accumulates parameter gradients into
+// each parameter's grad().
 #pragma once
 #include <functional>
 #include <memory>
@@ -33,6 +34,15 @@ class SavedTensor {
   uint64_t version_ = 0;
 };
 
+// What one forward keeps for its backward: tensors (checked for in-place changes), small values (a shape, a
+// dropout offset, flags) and, for containers, one context per child.
+struct Context {
+  std::vector<SavedTensor> tensors;
+  std::vector<int64_t> values;
+  std::vector<Context> children;
+  bool saved = false;  // a forward filled it (outside NoGradGuard) and no backward has consumed it
+};
+
 // What load_state_dict(state, strict = false) did not match, as PyTorch's _IncompatibleKeys.
 struct LoadStateDictResult {
   std::vector<std::string> missing_keys;     // in the module, not in `state` (left as they were)
@@ -45,8 +55,15 @@ class Module {
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
 
-  virtual Tensor forward(const Tensor& input) = 0;
-  virtual Tensor backward(const Tensor& grad_output) = 0;
+  // One call at a time: forward keeps its context in the module (replacing the previous one) and backward
+  // consumes it.
+  Tensor forward(const Tensor& input);
+  Tensor backward(const Tensor& grad_output);
+  // Several calls in flight (weight sharing, a siamese pair, a module used twice in one network): each forward
+  // fills its own context and the backward given that context differentiates that call, in any order; the
+  // gradients of the shared parameters accumulate. A context is consumed by its backward.
+  Tensor forward(const Tensor& input, Context& ctx);
+  Tensor backward(const Tensor& grad_output, Context& ctx);
   // Type name as PyTorch prints it, e.g. "BatchNorm2d".
   virtual std::string name() const = 0;
   // The arguments PyTorch's repr shows inside the parentheses, e.g. "in_features=784, out_features=256, bias=True".
@@ -87,6 +104,11 @@ class Module {
 
  protected:
   Module() = default;
+  // What a module implements: forward_impl computes the output and puts into ctx what backward_impl needs (the
+  // SavedTensors stay empty under NoGradGuard); backward_impl returns the input gradient and accumulates parameter
+  // gradients.
+  virtual Tensor forward_impl(const Tensor& input, Context& ctx) = 0;
+  virtual Tensor backward_impl(const Tensor& grad_output, Context& ctx) = 0;
   void register_parameter(const std::string& name, Tensor* tensor);
   void register_buffer(const std::string& name, Tensor* tensor);
   void register_module(const std::string& name, std::shared_ptr<Module> module);
@@ -98,6 +120,7 @@ class Module {
   void for_each_tensor_slot(Fn fn);
 
   bool training_ = true;
+  Context last_;  // the one-call form's context
   std::vector<std::pair<std::string, Tensor*>> parameters_;
   std::vector<std::pair<std::string, Tensor*>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
