@@ -51,7 +51,16 @@ Storage::Storage(std::size_t nbytes, Device device) : nbytes_(nbytes), device_(d
 #endif
 }
 
+Storage::Storage(void* data, std::size_t nbytes, Device device, std::function<void(void*)> deleter)
+    : data_(data), nbytes_(nbytes), device_(device), external_(true), deleter_(std::move(deleter)) {
+  if (device.is_cuda()) cuda::check_device(device);
+}
+
 Storage::~Storage() {
+  if (external_) {
+    if (deleter_) deleter_(data_);
+    return;
+  }
   if (data_ == nullptr) return;
   if (device_.is_cpu()) {
     std::free(data_);

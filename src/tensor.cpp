@@ -261,6 +261,40 @@ Tensor rand(const Shape& shape, Generator& gen, const TensorOptions& options) {
   return host.to(options.device());
 }
 
+Tensor rand(const Shape& shape, const TensorOptions& options) { return rand(shape, default_generator(), options); }
+Tensor randn(const Shape& shape, const TensorOptions& options) { return randn(shape, default_generator(), options); }
+
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, const TensorOptions& options) {
+  NORMRT_CHECK(low < high, "random_ expects 'from' to be less than 'to', but got from=", low, " >= to=", high);
+  Tensor host = empty(shape, TensorOptions().dtype(DType::Int64));
+  const auto n = static_cast<std::size_t>(host.numel());
+  std::vector<uint32_t> bits(2 * n);
+  gen.random_u32(bits.data(), static_cast<int64_t>(bits.size()));
+  const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
+  int64_t* out = host.data<int64_t>();
+  for (std::size_t i = 0; i < n; ++i) {
+    const uint64_t r = (static_cast<uint64_t>(bits[2 * i]) << 32) | bits[2 * i + 1];
+    out[i] = static_cast<int64_t>(static_cast<uint64_t>(low) + r % range);  // bias below 2^-32 for ranges < 2^32
+  }
+  return host.to(options.device());
+}
+
+Tensor randint(int64_t low, int64_t high, const Shape& shape, const TensorOptions& options) {
+  return randint(low, high, shape, default_generator(), options);
+}
+
+Tensor from_blob(void* data, const Shape& shape, const TensorOptions& options, std::function<void(void*)> deleter) {
+  NORMRT_CHECK(options.dtype() == DType::Float32 || options.dtype() == DType::Int64, "from_blob: dtype ",
+               dtype_name(options.dtype()), " is not supported yet (float32 and int64 are)");
+  const std::size_t nbytes = checked_nbytes(shape, options.dtype());
+  NORMRT_CHECK(data != nullptr || nbytes == 0, "from_blob: null data for ", nbytes, " bytes");
+  auto impl = std::make_shared<Tensor::Impl>();
+  impl->sizes = shape;
+  impl->dtype = options.dtype();
+  impl->storage = std::make_shared<Storage>(data, nbytes, options.device(), std::move(deleter));
+  return Tensor(std::move(impl));
+}
+
 Tensor randn(const Shape& shape, Generator& gen, const TensorOptions& options) {
   NORMRT_CHECK(options.dtype() == DType::Float32, "randn: only float32 is supported");
   Tensor host = empty(shape);

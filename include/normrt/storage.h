@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "normrt/device.h"
@@ -13,6 +14,9 @@ class Storage {
  public:
   // Allocates `nbytes` on `device`; CUDA allocations are ordered on the device's current stream.
   Storage(std::size_t nbytes, Device device);
+  // Memory the caller owns (host or device): `deleter(data)` runs when the storage dies (an empty deleter: the
+  // caller keeps ownership and must keep the memory alive meanwhile).
+  Storage(void* data, std::size_t nbytes, Device device, std::function<void(void*)> deleter);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -31,6 +35,8 @@ class Storage {
   std::size_t nbytes_;
   Device device_;
   void* stream_ = nullptr;  // cudaStream_t the block was allocated on; it is freed on the same stream
+  bool external_ = false;
+  std::function<void(void*)> deleter_;
 };
 
 // Copies `nbytes` between two storages' addresses on any pair of devices. Copies that involve a GPU are

@@ -2,7 +2,9 @@
 // Copying a Tensor shares its storage (like torch::Tensor); clone() copies the data.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -100,6 +102,8 @@ class Tensor {
   std::shared_ptr<Impl> impl_;
 
   friend Tensor empty(const Shape& shape, const TensorOptions& options);
+  friend Tensor from_blob(void* data, const Shape& shape, const TensorOptions& options,
+                          std::function<void(void*)> deleter);
 };
 
 Tensor empty(const Shape& shape, const TensorOptions& options = {});
@@ -109,9 +113,23 @@ Tensor full(const Shape& shape, double value, const TensorOptions& options = {})
 // [start, end) with `step`, as torch.arange.
 Tensor arange(double start, double end, double step = 1.0, const TensorOptions& options = {});
 Tensor arange(int64_t end, const TensorOptions& options = {});
-// Values come from `gen` on the host, so a seed gives the same numbers on every device.
+// Values come from `gen` on the host, so a seed gives the same numbers on every device; without one, from
+// default_generator() (manual_seed sets it).
 Tensor rand(const Shape& shape, Generator& gen, const TensorOptions& options = {});
 Tensor randn(const Shape& shape, Generator& gen, const TensorOptions& options = {});
+Tensor rand(const Shape& shape, const TensorOptions& options = {});
+Tensor randn(const Shape& shape, const TensorOptions& options = {});
+// int64 values uniform in [low, high), as torch.randint.
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, const TensorOptions& options = {});
+Tensor randint(int64_t low, int64_t high, const Shape& shape, const TensorOptions& options = {});
+// A tensor over memory the caller owns, host or device (options.device() says which), without a copy, as
+// torch::from_blob: `deleter(data)` runs when the last handle dies; with no deleter the memory must outlive the
+// tensor. The memory must hold shape's elements of options.dtype(), contiguous.
+Tensor from_blob(void* data, const Shape& shape, const TensorOptions& options = {},
+                 std::function<void(void*)> deleter = {});
+// As PyTorch prints tensors: tensor([[ 1.0000, -2.5000], ...]), summarised with "..." past 1000 elements, with
+// the device and a non-default dtype named.
+std::ostream& operator<<(std::ostream& os, const Tensor& tensor);
 template <typename T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape, const TensorOptions& options = {});
 

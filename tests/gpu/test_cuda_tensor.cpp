@@ -1,4 +1,11 @@
 // Tensors on a CUDA device (label gpu). Skipped when no device is present.
+#include <cuda_runtime_api.h>
+
+#include <sstream>
+
+#if __has_include(<dlpack/dlpack.h>)
+#include "normrt/dlpack.h"
+#endif
 #include "test_util.h"
 
 namespace normrt {
@@ -22,6 +29,35 @@ TEST_F(CudaTensor, FactoriesGiveTheHostValues) {
   EXPECT_EQ(randn({1000}, a, gpu).to_vector(), randn({1000}, b).to_vector());
   EXPECT_EQ(rand({33}, a, gpu).to_vector(), rand({33}, b).to_vector());
   EXPECT_TRUE(zeros({2}, gpu).device().is_cuda());
+}
+
+TEST_F(CudaTensor, DeviceMemoryFromBlobDLPackAndPrinting) {
+  const Device gpu = Device::cuda(0);
+  const Tensor dev = from_vector(std::vector<float>{1, 2, 3, 4}, {2, 2}, gpu);
+  std::ostringstream os;
+  os << dev;
+  EXPECT_EQ(os.str(), "tensor([[1., 2.],\n        [3., 4.]], device='cuda:0')");  // str(t.cuda()) in PyTorch
+  // Device memory the caller owns, wrapped without a copy; the deleter frees it.
+  void* memory = nullptr;
+  ASSERT_EQ(cudaMalloc(&memory, 4 * sizeof(float)), cudaSuccess);
+  bool freed = false;
+  {
+    Tensor wrapped = from_blob(memory, {4}, gpu, [&](void* p) {
+      freed = cudaFree(p) == cudaSuccess;
+    });
+    wrapped.copy_(from_vector(std::vector<float>{5, 6, 7, 8}, {4}));
+    EXPECT_EQ(wrapped.to_vector(), (std::vector<float>{5, 6, 7, 8}));
+  }
+  EXPECT_TRUE(freed);
+#if __has_include(<dlpack/dlpack.h>)
+  DLManagedTensor* managed = to_dlpack(dev);
+  EXPECT_EQ(managed->dl_tensor.device.device_type, kDLCUDA);
+  EXPECT_EQ(managed->dl_tensor.device.device_id, 0);
+  const Tensor back = from_dlpack(managed);
+  EXPECT_EQ(back.raw_data(), dev.raw_data());
+  EXPECT_EQ(back.device(), gpu);
+  EXPECT_EQ(back.to_vector(), dev.to_vector());
+#endif
 }
 
 TEST_F(CudaTensor, RoundTripCloneCopy) {

@@ -1,0 +1,129 @@
+// Tensor conveniences: printing as PyTorch prints, from_blob over caller memory, randint and the default
+// generator, and DLPack exchange without copies.
+#include <sstream>
+
+#if __has_include(<dlpack/dlpack.h>)
+#include "normrt/dlpack.h"
+#define NORMRT_TEST_DLPACK 1
+#endif
+#include "test_util.h"
+
+namespace normrt {
+namespace {
+
+using testing::throws_with;
+
+std::string printed(const Tensor& t) {
+  std::ostringstream os;
+  os << t;
+  return os.str();
+}
+
+TEST(TensorBasics, PrintsAsPyTorch) {
+  // str(t) in PyTorch 1.13 for the same values (the torch expression is on each line).
+  EXPECT_EQ(printed(arange(6).reshape({2, 3})),  // torch.arange(6.).reshape(2, 3)
+            "tensor([[0., 1., 2.],\n        [3., 4., 5.]])");
+  EXPECT_EQ(printed(from_vector(std::vector<float>{1.5f, -2.25f, 3.0f, 0.0f, 10.125f, -0.5f}, {2, 3})),
+            "tensor([[ 1.5000, -2.2500,  3.0000],\n        [ 0.0000, 10.1250, -0.5000]])");
+  EXPECT_EQ(printed(from_vector(std::vector<float>{1e-5f, 2.5f, -300000.0f}, {3})),
+            "tensor([ 1.0000e-05,  2.5000e+00, -3.0000e+05])");
+  EXPECT_EQ(printed(from_vector(std::vector<int64_t>{1, -20, 3, 400, 5, 6}, {2, 3})),
+            "tensor([[  1, -20,   3],\n        [400,   5,   6]])");
+  EXPECT_EQ(printed(from_vector(std::vector<float>{NAN, INFINITY, -INFINITY, 1.5f}, {4})),
+            "tensor([   nan,    inf,   -inf, 1.5000])");
+  EXPECT_EQ(printed(full({}, 3.25)), "tensor(3.2500)");
+  EXPECT_EQ(printed(zeros({0, 3})), "tensor([], size=(0, 3))");
+  EXPECT_EQ(printed(zeros({0})), "tensor([])");
+  EXPECT_EQ(printed(zeros({0, 2}, TensorOptions().dtype(DType::Int64))), "tensor([], size=(0, 2), dtype=torch.int64)");
+  EXPECT_EQ(printed(arange(2000).reshape({2, 1000})),  // torch.arange(2000.).reshape(2, 1000): summarised
+            "tensor([[0.0000e+00, 1.0000e+00, 2.0000e+00,  ..., 9.9700e+02, 9.9800e+02,\n         9.9900e+02],\n"
+            "        [1.0000e+03, 1.0010e+03, 1.0020e+03,  ..., 1.9970e+03, 1.9980e+03,\n         1.9990e+03]])");
+  std::vector<float> sevenths;
+  for (int i = 0; i < 30; ++i) sevenths.push_back(static_cast<float>(i) / 7.0f);
+  EXPECT_EQ(printed(from_vector(sevenths, {30})),  // torch.arange(30.) / 7
+            "tensor([0.0000, 0.1429, 0.2857, 0.4286, 0.5714, 0.7143, 0.8571, 1.0000, 1.1429,\n"
+            "        1.2857, 1.4286, 1.5714, 1.7143, 1.8571, 2.0000, 2.1429, 2.2857, 2.4286,\n"
+            "        2.5714, 2.7143, 2.8571, 3.0000, 3.1429, 3.2857, 3.4286, 3.5714, 3.7143,\n"
+            "        3.8571, 4.0000, 4.1429])");
+  EXPECT_EQ(printed(arange(-5.0, 7.0).reshape({2, 2, 3})),  // torch.arange(12.).reshape(2, 2, 3) - 5
+            "tensor([[[-5., -4., -3.],\n         [-2., -1.,  0.]],\n\n        [[ 1.,  2.,  3.],\n         [ 4.,  5.,  6.]]])");
+  EXPECT_EQ(printed(zeros({2, 2})), "tensor([[0., 0.],\n        [0., 0.]])");
+  EXPECT_EQ(printed(from_vector(std::vector<float>{1.0f, 1e9f}, {2})), "tensor([1.0000e+00, 1.0000e+09])");
+}
+
+TEST(TensorBasics, FromBlobSharesCallerMemoryAndCallsTheDeleterOnce) {
+  std::vector<float> memory = {1, 2, 3, 4, 5, 6};
+  int deleted = 0;
+  {
+    Tensor t = from_blob(memory.data(), {2, 3}, {}, [&](void* p) {
+      EXPECT_EQ(p, memory.data());
+      ++deleted;
+    });
+    Tensor copy = t;
+    EXPECT_EQ(t.raw_data(), memory.data());
+    t.data<float>()[4] = 50;  // no copy: the caller's memory changes
+    EXPECT_EQ(memory[4], 50);
+    t = Tensor();
+    EXPECT_EQ(deleted, 0);  // a handle is still alive
+  }
+  EXPECT_EQ(deleted, 1);
+  Tensor borrowed = from_blob(memory.data(), {6});  // no deleter: the caller keeps ownership
+  EXPECT_EQ(borrowed.to_vector()[4], 50);
+  EXPECT_TRUE(throws_with([&] { from_blob(nullptr, {3}); }, "from_blob: null data for 12 bytes"));
+}
+
+TEST(TensorBasics, RandintAndTheDefaultGenerator) {
+  manual_seed(7);
+  const auto a = randn({5}).to_vector();
+  manual_seed(7);
+  EXPECT_EQ(randn({5}).to_vector(), a);
+  Generator gen(3);
+  const auto r = randint(-2, 3, {4000}, gen).to_vector<int64_t>();
+  std::vector<int> counts(5, 0);
+  for (int64_t v : r) {
+    ASSERT_TRUE(v >= -2 && v < 3) << v;
+    ++counts[static_cast<std::size_t>(v + 2)];
+  }
+  for (int c : counts) EXPECT_GT(c, 700);  // 800 expected each
+  EXPECT_TRUE(throws_with([&] { randint(3, 3, {2}, gen); }, "random_ expects 'from' to be less than 'to'"));
+}
+
+#if NORMRT_TEST_DLPACK
+TEST(TensorBasics, DLPackRoundTripsWithoutCopies) {
+  Tensor t = from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
+  const void* data = t.raw_data();
+  DLManagedTensor* managed = to_dlpack(t);
+  EXPECT_EQ(managed->dl_tensor.device.device_type, kDLCPU);
+  EXPECT_EQ(managed->dl_tensor.ndim, 2);
+  EXPECT_EQ(managed->dl_tensor.strides[0], 3);
+  t = Tensor();  // the DLPack tensor keeps the memory alive
+  Tensor back = from_dlpack(managed);
+  EXPECT_EQ(back.raw_data(), data);
+  EXPECT_EQ(back.to_vector(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+
+  // A producer's tensor: a byte offset, a size-1 dimension with an arbitrary stride, and its deleter.
+  static int deleted = 0;
+  std::vector<int64_t> memory = {99, 10, 20, 30};
+  int64_t shape[2] = {3, 1}, strides[2] = {1, 42};
+  DLManagedTensor foreign{};
+  foreign.dl_tensor = {memory.data(), {kDLCPU, 0}, 2, {kDLInt, 64, 1}, shape, strides, sizeof(int64_t)};
+  foreign.deleter = [](DLManagedTensor*) { ++deleted; };
+  {
+    const Tensor f = from_dlpack(&foreign);
+    EXPECT_EQ(f.to_vector<int64_t>(), (std::vector<int64_t>{10, 20, 30}));
+  }
+  EXPECT_EQ(deleted, 1);
+  foreign.dl_tensor.shape[0] = 1;
+  foreign.dl_tensor.shape[1] = 3;
+  int64_t transposed[2] = {1, 3};  // (1, 3) with column strides: not row-major
+  foreign.dl_tensor.strides = transposed;
+  EXPECT_TRUE(throws_with([&] { from_dlpack(&foreign); }, "only contiguous (row-major) tensors are supported"));
+  foreign.dl_tensor.strides = nullptr;
+  foreign.dl_tensor.dtype = {kDLFloat, 64, 1};
+  EXPECT_TRUE(throws_with([&] { from_dlpack(&foreign); }, "from_dlpack: dtype (code 2, 64 bits, 1 lanes)"));
+  EXPECT_EQ(deleted, 1);  // refused: still the caller's
+}
+#endif
+
+}  // namespace
+}  // namespace normrt
