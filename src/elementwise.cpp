@@ -6,14 +6,109 @@
 #include "normrt/error.h"
 #if NORMRT_WITH_CUDA
 #include "elementwise.cuh"
+#include "tensor_ops.cuh"
 #endif
+#include "tensor_math.cuh"
 
 namespace normrt::ops {
 
-Tensor& add_(Tensor& a, const Tensor& b) {
-  add_scaled_(a, b, 1.0);
+namespace {
+
+tmath::Binary kernel_op(BinaryOp op) { return static_cast<tmath::Binary>(static_cast<int>(op)); }
+
+void check_operands(const Tensor& a, const Tensor& b) {
+  NORMRT_CHECK(a.defined() && b.defined(), "arithmetic on an undefined tensor");
+  NORMRT_CHECK(a.dtype() == DType::Float32 && b.dtype() == DType::Float32,
+               "arithmetic: only float32 tensors are supported yet, got ", dtype_name(a.dtype()), " and ",
+               dtype_name(b.dtype()));
+  NORMRT_CHECK(a.device() == b.device(), "Expected all tensors to be on the same device, but found at least two ",
+               "devices, ", a.device().str(), " and ", b.device().str(), "!");
+}
+
+// The index map of out = a op b for `out_shape` (which both broadcast to).
+tmath::Broadcast plan(const Shape& out_shape, const Shape& a, const Shape& b) {
+  tmath::Broadcast p;
+  p.ndim = static_cast<int>(out_shape.size());
+  p.numel = shape_numel(out_shape);
+  for (const auto& [shape, strides] : {std::make_pair(&a, p.a_strides), std::make_pair(&b, p.b_strides)}) {
+    int64_t stride = 1;
+    for (int d = p.ndim - 1, k = static_cast<int>(shape->size()) - 1; d >= 0; --d, --k) {
+      const int64_t size = k >= 0 ? (*shape)[static_cast<std::size_t>(k)] : 1;
+      strides[d] = size == 1 ? 0 : stride;
+      stride *= size;
+    }
+  }
+  for (int d = 0; d < p.ndim; ++d) p.sizes[d] = out_shape[static_cast<std::size_t>(d)];
+  return p;
+}
+
+void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+  const tmath::Broadcast p = plan(out.sizes(), a.sizes(), b.sizes());
+  const float* x = a.data<float>();
+  const float* y = b.data<float>();
+  float* z = out.data<float>();
+  if (out.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const int device = out.device().index();
+    cuda::DeviceGuard guard(device);
+    normrt::cuda::binary(kernel_op(op), x, y, z, p, cuda::sm_count(device), cuda::current_stream(device));
+    return;
+#else
+    NORMRT_THROW("arithmetic on ", out.device().str(), " needs a build with CUDA (NORMRT_WITH_CUDA)");
+#endif
+  }
+  const tmath::Binary k = kernel_op(op);
+  for (int64_t i = 0; i < p.numel; ++i) {
+    int64_t ia, ib;
+    tmath::broadcast_offsets(p, i, ia, ib);
+    z[i] = tmath::apply(k, x[ia], y[ib]);
+  }
+}
+
+}  // namespace
+
+Shape broadcast_shape(const Shape& a, const Shape& b) {
+  const std::size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const int64_t x = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const int64_t y = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    NORMRT_CHECK(x == y || x == 1 || y == 1, "The size of tensor a (", x, ") must match the size of tensor b (", y,
+                 ") at non-singleton dimension ", i);
+    out[i] = x == 1 ? y : x;
+  }
+  return out;
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  check_operands(a, b);
+  Tensor out = empty(broadcast_shape(a.sizes(), b.sizes()), a.device());
+  run(op, a, b, out);
+  return out;
+}
+
+Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b) {
+  check_operands(a, b);
+  const Shape shape = broadcast_shape(a.sizes(), b.sizes());
+  NORMRT_CHECK(shape == a.sizes(), "output with shape ", shape_str(a.sizes()),
+               " doesn't match the broadcast shape ", shape_str(shape));
+  if (op == BinaryOp::Add && a.sizes() == b.sizes()) {
+    add_scaled_(a, b, 1.0);  // the plain axpy pass (gradient accumulation takes this path)
+    return a;
+  }
+  run(op, a, b, a);
+  a.bump_version();
   return a;
 }
+
+Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Div, a, b); }
+Tensor& add_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Add, a, b); }
+Tensor& sub_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Sub, a, b); }
+Tensor& mul_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Mul, a, b); }
+Tensor& div_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Div, a, b); }
 
 void add_scaled_(Tensor& a, const Tensor& b, double alpha) {
   NORMRT_CHECK(a.sizes() == b.sizes(), "add: shape mismatch, ", shape_str(a.sizes()), " vs ", shape_str(b.sizes()));
@@ -47,3 +142,30 @@ void accumulate_grad(Tensor& tensor, const Tensor& gradient) {
 }
 
 }  // namespace normrt::ops
+
+namespace normrt {
+
+using ops::BinaryOp;
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return ops::binary(BinaryOp::Add, a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return ops::binary(BinaryOp::Sub, a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return ops::binary(BinaryOp::Mul, a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return ops::binary(BinaryOp::Div, a, b); }
+Tensor operator+(const Tensor& a, double b) { return a + full({}, b, a.device()); }
+Tensor operator-(const Tensor& a, double b) { return a - full({}, b, a.device()); }
+Tensor operator*(const Tensor& a, double b) { return a * full({}, b, a.device()); }
+Tensor operator/(const Tensor& a, double b) { return a / full({}, b, a.device()); }
+Tensor operator+(double a, const Tensor& b) { return full({}, a, b.device()) + b; }
+Tensor operator-(double a, const Tensor& b) { return full({}, a, b.device()) - b; }
+Tensor operator*(double a, const Tensor& b) { return full({}, a, b.device()) * b; }
+Tensor operator/(double a, const Tensor& b) { return full({}, a, b.device()) / b; }
+Tensor& operator+=(Tensor& a, const Tensor& b) { return ops::binary_(BinaryOp::Add, a, b); }
+Tensor& operator-=(Tensor& a, const Tensor& b) { return ops::binary_(BinaryOp::Sub, a, b); }
+Tensor& operator*=(Tensor& a, const Tensor& b) { return ops::binary_(BinaryOp::Mul, a, b); }
+Tensor& operator/=(Tensor& a, const Tensor& b) { return ops::binary_(BinaryOp::Div, a, b); }
+Tensor& operator+=(Tensor& a, double b) { return a += full({}, b, a.device()); }
+Tensor& operator-=(Tensor& a, double b) { return a -= full({}, b, a.device()); }
+Tensor& operator*=(Tensor& a, double b) { return a *= full({}, b, a.device()); }
+Tensor& operator/=(Tensor& a, double b) { return a /= full({}, b, a.device()); }
+
+}  // namespace normrt

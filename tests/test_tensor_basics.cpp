@@ -1,5 +1,6 @@
 // Tensor conveniences: printing as PyTorch prints, from_blob over caller memory, randint and the default
 // generator, and DLPack exchange without copies.
+#include <cmath>
 #include <sstream>
 
 #if __has_include(<dlpack/dlpack.h>)
@@ -49,6 +50,42 @@ TEST(TensorBasics, PrintsAsPyTorch) {
             "tensor([[[-5., -4., -3.],\n         [-2., -1.,  0.]],\n\n        [[ 1.,  2.,  3.],\n         [ 4.,  5.,  6.]]])");
   EXPECT_EQ(printed(zeros({2, 2})), "tensor([[0., 0.],\n        [0., 0.]])");
   EXPECT_EQ(printed(from_vector(std::vector<float>{1.0f, 1e9f}, {2})), "tensor([1.0000e+00, 1.0000e+09])");
+}
+
+TEST(TensorBasics, ArithmeticBroadcastsAsPyTorch) {
+  Generator gen(12);
+  const Tensor x = randn({2, 3, 4, 5}, gen), per_channel = randn({3, 1, 1}, gen), row = randn({5}, gen);
+  const auto xv = x.to_vector(), cv = per_channel.to_vector(), rv = row.to_vector();
+  // Double-precision references of x * c + r and (x - r) / c, element by element.
+  const Tensor y = x * per_channel + row;
+  const Tensor z = (x - row) / per_channel;
+  EXPECT_EQ(y.sizes(), x.sizes());
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const double c = cv[static_cast<std::size_t>((i / 20) % 3)], r = rv[static_cast<std::size_t>(i % 5)];
+    EXPECT_NEAR(y.to_vector()[static_cast<std::size_t>(i)], xv[static_cast<std::size_t>(i)] * c + r, 1e-5);
+    EXPECT_NEAR(z.to_vector()[static_cast<std::size_t>(i)], (xv[static_cast<std::size_t>(i)] - r) / c,
+                1e-5 * std::fabs((xv[static_cast<std::size_t>(i)] - r) / c) + 1e-6);
+  }
+  EXPECT_EQ(((2.0 * x) - x).to_vector(), x.to_vector());  // exact in float
+  EXPECT_EQ((1.0 / full({2}, 4.0)).to_vector(), (std::vector<float>{0.25f, 0.25f}));
+  EXPECT_EQ(ops::add(ones({3, 1}), arange(4)).sizes(), (Shape{3, 4}));  // both broadcast
+  Tensor acc = zeros({2, 3});
+  acc += ones({3});
+  acc *= 3.0;
+  acc -= full({2, 1}, 1.0);
+  acc /= 2.0;
+  EXPECT_EQ(acc.to_vector(), std::vector<float>(6, 1.0f));
+  const uint64_t version = acc.version();
+  acc += 1.0;
+  EXPECT_GT(acc.version(), version);  // in-place arithmetic counts as a modification
+  EXPECT_TRUE(throws_with([&] { x + ones({4, 4}); },
+                          "The size of tensor a (5) must match the size of tensor b (4) at non-singleton dimension 3"));
+  Tensor small = zeros({3});
+  EXPECT_TRUE(throws_with([&] { small += ones({2, 3}); },
+                          "output with shape [3] doesn't match the broadcast shape [2, 3]"));
+  EXPECT_TRUE(throws_with([&] { ops::add(zeros({2}, TensorOptions().dtype(DType::Int64)), zeros({2})); },
+                          "only float32 tensors are supported yet"));
+  EXPECT_EQ((zeros({0, 3}) + ones({3})).sizes(), (Shape{0, 3}));
 }
 
 TEST(TensorBasics, FromBlobSharesCallerMemoryAndCallsTheDeleterOnce) {

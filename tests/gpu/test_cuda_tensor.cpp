@@ -60,6 +60,19 @@ TEST_F(CudaTensor, DeviceMemoryFromBlobDLPackAndPrinting) {
 #endif
 }
 
+TEST_F(CudaTensor, ArithmeticMatchesTheCpuBitForBit) {
+  const Device gpu = Device::cuda(0);
+  Generator gen(13);
+  const Tensor x = randn({2, 3, 4, 5}, gen), c = randn({3, 1, 1}, gen), r = randn({5}, gen);
+  const Tensor cpu = (x * c + r) / (2.0 - c);
+  const Tensor dev = (x.to(gpu) * c.to(gpu) + r.to(gpu)) / (2.0 - c.to(gpu));
+  EXPECT_EQ(dev.device(), gpu);
+  EXPECT_EQ(dev.to_vector(), cpu.to_vector());  // the same formula on both devices (tensor_math.cuh)
+  Tensor in_place = x.to(gpu);
+  in_place -= c.to(gpu);
+  EXPECT_EQ(in_place.to_vector(), (x - c).to_vector());
+}
+
 TEST_F(CudaTensor, RoundTripCloneCopy) {
   Generator g(1);
   const Tensor host = randn({2, 3, 4}, g);

@@ -9,6 +9,7 @@
 #include "elementwise.cuh"
 #include "optimizer.cuh"
 #include "softmax.cuh"
+#include "tensor_ops.cuh"
 #include "test_util_core.h"
 
 namespace normrt::emu {
@@ -45,6 +46,50 @@ TEST_P(NnKernels, ActivationsAndDropoutEqualTheCpuFormulas) {
   dropout(x.data(), y.data(), static_cast<int64_t>(x.size()), 0.25f, 42, 7, 2, nullptr);
   for (std::size_t i = 0; i < x.size(); ++i)
     ASSERT_EQ(y[i], nnmath::dropout_keep(42, 7, i, 0.25f) ? x[i] * static_cast<float>(1.0 / 0.75) : 0.0f);
+}
+
+TEST_P(NnKernels, BroadcastArithmeticEqualsTheCpuFormula) {
+  // (N, C, H, W) against a per-channel (C, 1, 1) operand, a scalar, a row, and in place (out == a).
+  struct Case {
+    tmath::Broadcast p;
+    std::size_t a_size, b_size;
+  };
+  auto make = [](std::initializer_list<int64_t> sizes, std::initializer_list<int64_t> a, std::initializer_list<int64_t> b) {
+    tmath::Broadcast p;
+    p.ndim = static_cast<int>(sizes.size());
+    p.numel = 1;
+    int d = 0;
+    for (int64_t s : sizes) p.sizes[d++] = s, p.numel *= s;
+    d = 0;
+    for (int64_t s : a) p.a_strides[d++] = s;
+    d = 0;
+    for (int64_t s : b) p.b_strides[d++] = s;
+    return p;
+  };
+  const std::vector<Case> cases = {
+      {make({2, 3, 5, 7}, {105, 35, 7, 1}, {0, 1, 0, 0}), 210, 3},   // per channel
+      {make({4, 300}, {300, 1}, {0, 0}), 1200, 1},                   // scalar, more elements than threads
+      {make({6, 9}, {0, 1}, {9, 1}), 9, 54},                         // the first operand broadcast
+      {make({2, 3, 4, 2, 3}, {72, 24, 6, 3, 1}, {0, 0, 6, 3, 1}), 144, 24}};
+  for (const auto& c : cases) {
+    const auto a = random_vector(c.a_size, 5), b = random_vector(c.b_size, 6);
+    for (auto op : {tmath::Binary::Add, tmath::Binary::Sub, tmath::Binary::Mul, tmath::Binary::Div}) {
+      std::vector<float> out(static_cast<std::size_t>(c.p.numel));
+      binary(op, a.data(), b.data(), out.data(), c.p, 2, nullptr);
+      for (int64_t i = 0; i < c.p.numel; ++i) {
+        int64_t ia, ib;
+        tmath::broadcast_offsets(c.p, i, ia, ib);
+        ASSERT_EQ(out[static_cast<std::size_t>(i)], tmath::apply(op, a[static_cast<std::size_t>(ia)], b[static_cast<std::size_t>(ib)]));
+      }
+    }
+  }
+  auto in_place = random_vector(210, 7);
+  const auto expected = in_place;
+  const auto scale = random_vector(3, 8);
+  binary(tmath::Binary::Mul, in_place.data(), scale.data(), in_place.data(), cases[0].p, 2, nullptr);
+  for (std::size_t i = 0; i < in_place.size(); ++i) ASSERT_EQ(in_place[i], expected[i] * scale[(i / 35) % 3]);
+  tmath::Broadcast empty;  // nothing to do: no launch
+  binary(tmath::Binary::Add, nullptr, nullptr, nullptr, empty, 2, nullptr);
 }
 
 TEST_P(NnKernels, SoftmaxRowsMatchDoubleReference) {

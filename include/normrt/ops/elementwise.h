@@ -1,12 +1,58 @@
+// Elementwise arithmetic on float32 tensors, CPU and CUDA, with NumPy/PyTorch broadcasting: shapes are aligned at
+// their last dimensions and a dimension of size 1 (or a missing one) stretches to the other's size, so a
+// per-channel vector of shape (C, 1, 1) scales an (N, C, H, W) batch. Scalars broadcast to every element.
 #pragma once
 #include "normrt/tensor.h"
 
 namespace normrt::ops {
 
-// a += b elementwise (same shape, dtype float32, same device). Returns a.
+enum class BinaryOp { Add, Sub, Mul, Div };
+
+// a op b, broadcast; a and b on one device.
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+// a op= b in place; b must broadcast to a's shape ("output with shape [..] doesn't match the broadcast shape [..]").
+Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b);
+
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
 Tensor& add_(Tensor& a, const Tensor& b);
+Tensor& sub_(Tensor& a, const Tensor& b);
+Tensor& mul_(Tensor& a, const Tensor& b);
+Tensor& div_(Tensor& a, const Tensor& b);
+
+// The shape a and b broadcast to; throws PyTorch's "The size of tensor a (3) must match the size of tensor b (4)
+// at non-singleton dimension 1".
+Shape broadcast_shape(const Shape& a, const Shape& b);
 
 // Adds `gradient` into tensor.grad(), which starts as a copy of the first gradient.
 void accumulate_grad(Tensor& tensor, const Tensor& gradient);
 
 }  // namespace normrt::ops
+
+namespace normrt {
+
+// Operators as in libtorch: t + u, t * 2.0, 1.0 / t, t -= u, ...
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(double a, const Tensor& b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(double a, const Tensor& b);
+Tensor& operator+=(Tensor& a, const Tensor& b);
+Tensor& operator-=(Tensor& a, const Tensor& b);
+Tensor& operator*=(Tensor& a, const Tensor& b);
+Tensor& operator/=(Tensor& a, const Tensor& b);
+Tensor& operator+=(Tensor& a, double b);
+Tensor& operator-=(Tensor& a, double b);
+Tensor& operator*=(Tensor& a, double b);
+Tensor& operator/=(Tensor& a, double b);
+
+}  // namespace normrt

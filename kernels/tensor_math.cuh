@@ -1,0 +1,45 @@
+// Arithmetic of the tensor ops shared by the CPU path and the CUDA kernels (tensor_ops.cu): the binary operators
+// and the NumPy/PyTorch broadcasting index map, so both devices compute the same bits.
+#pragma once
+#include <cstdint>
+
+#include "hd.h"
+
+namespace normrt::tmath {
+
+enum class Binary : int { Add = 0, Sub = 1, Mul = 2, Div = 3 };
+
+NORMRT_HD inline float apply(Binary op, float x, float y) {
+  switch (op) {
+    case Binary::Add: return x + y;
+    case Binary::Sub: return x - y;
+    case Binary::Mul: return x * y;
+    case Binary::Div: break;
+  }
+  return x / y;
+}
+
+constexpr int kMaxBroadcastDims = 5;
+
+// The output's sizes (row-major) and, per output dimension, each operand's stride: 0 where it is broadcast.
+struct Broadcast {
+  int ndim = 0;
+  int64_t numel = 0;
+  int64_t sizes[kMaxBroadcastDims] = {};
+  int64_t a_strides[kMaxBroadcastDims] = {};
+  int64_t b_strides[kMaxBroadcastDims] = {};
+};
+
+// The operands' element offsets for output element i.
+NORMRT_HD inline void broadcast_offsets(const Broadcast& p, int64_t i, int64_t& a, int64_t& b) {
+  a = 0;
+  b = 0;
+  for (int d = p.ndim - 1; d >= 0; --d) {
+    const int64_t coordinate = i % p.sizes[d];
+    i /= p.sizes[d];
+    a += coordinate * p.a_strides[d];
+    b += coordinate * p.b_strides[d];
+  }
+}
+
+}  // namespace normrt::tmath

@@ -1,0 +1,31 @@
+// General tensor ops: one grid-stride kernel for every binary operator and broadcast pattern, indices decoded by
+// tensor_math.cuh (the CPU path runs the same code). Memory-bound utility ops: no tuning beyond a full grid.
+#include "tensor_ops.cuh"
+
+#include <algorithm>
+
+namespace normrt::NORMRT_KERNEL_NS {
+
+namespace {
+constexpr int kThreads = 256;
+
+__global__ void binary_kernel(tmath::Binary op, const float* a, const float* b, float* out, tmath::Broadcast p) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.numel; i += stride) {
+    int64_t ia, ib;
+    tmath::broadcast_offsets(p, i, ia, ib);
+    out[i] = tmath::apply(op, a[ia], b[ib]);
+  }
+}
+}  // namespace
+
+void binary(tmath::Binary op, const float* a, const float* b, float* out, const tmath::Broadcast& p, int sm_count,
+            cudaStream_t stream) {
+  if (p.numel == 0) return;
+  const int64_t blocks =
+      std::min<int64_t>((p.numel + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)));
+  NORMRT_LAUNCH(binary_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream, op, a, b, out, p);
+  NORMRT_CHECK_LAUNCH();
+}
+
+}  // namespace normrt::NORMRT_KERNEL_NS
