@@ -42,4 +42,30 @@ NORMRT_HD inline void broadcast_offsets(const Broadcast& p, int64_t i, int64_t& 
   }
 }
 
+enum class Reduce : int { Sum = 0, Mean = 1, Max = 2 };
+
+// Reduces the `length` elements x[0], x[stride], ... (one output of a reduction over a dimension): a sum or mean
+// accumulated in double in index order, or the maximum with the index of its first occurrence, NaN winning as in
+// PyTorch. length > 0 for Max.
+NORMRT_HD inline void reduce_line(Reduce kind, const float* x, int64_t length, int64_t stride, float& value,
+                                  int64_t& index) {
+  index = 0;
+  if (kind == Reduce::Max) {
+    float best = x[0];
+    for (int64_t r = 1; r < length; ++r) {
+      const float v = x[r * stride];
+      if (best != best) break;  // NaN found: it is the maximum
+      if (v > best || v != v) {
+        best = v;
+        index = r;
+      }
+    }
+    value = best;
+    return;
+  }
+  double sum = 0;
+  for (int64_t r = 0; r < length; ++r) sum += x[r * stride];
+  value = static_cast<float>(kind == Reduce::Mean ? sum / static_cast<double>(length) : sum);
+}
+
 }  // namespace normrt::tmath

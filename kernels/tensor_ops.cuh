@@ -1,4 +1,4 @@
-// CUDA kernels of the general tensor ops (arithmetic with broadcasting).
+// CUDA kernels of the general tensor ops (arithmetic with broadcasting, reductions over a dimension).
 #pragma once
 #include <cstdint>
 
@@ -10,5 +10,10 @@ namespace normrt::NORMRT_KERNEL_NS {
 // out[i] = a[ia] op b[ib] over p.numel output elements (out may be a when a is not broadcast: in place).
 void binary(tmath::Binary op, const float* a, const float* b, float* out, const tmath::Broadcast& p, int sm_count,
             cudaStream_t stream);
+
+// Reduction over the middle dimension of an (outer, length, inner) view: out[o * inner + j] (and, for Max, the
+// index) = reduce_line over x[(o * length + r) * inner + j], one thread per output.
+void reduce_dim(tmath::Reduce kind, const float* x, float* out, int64_t* indices, int64_t outer, int64_t length,
+                int64_t inner, int sm_count, cudaStream_t stream);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

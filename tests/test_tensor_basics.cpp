@@ -88,6 +88,59 @@ TEST(TensorBasics, ArithmeticBroadcastsAsPyTorch) {
   EXPECT_EQ((zeros({0, 3}) + ones({3})).sizes(), (Shape{0, 3}));
 }
 
+TEST(TensorBasics, ReductionsAndIndexOpsFollowPyTorch) {
+  Generator gen(14);
+  const Tensor x = randn({2, 3, 4}, gen);
+  const auto v = x.to_vector();
+  auto at = [&](int64_t i, int64_t j, int64_t k) { return static_cast<double>(v[static_cast<std::size_t>((i * 3 + j) * 4 + k)]); };
+  const Tensor s1 = ops::sum(x, 1), m2 = ops::mean(x, -1, true);
+  EXPECT_EQ(s1.sizes(), (Shape{2, 4}));
+  EXPECT_EQ(m2.sizes(), (Shape{2, 3, 1}));
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t k = 0; k < 4; ++k)
+      EXPECT_NEAR(s1.to_vector()[static_cast<std::size_t>(i * 4 + k)], at(i, 0, k) + at(i, 1, k) + at(i, 2, k), 1e-6);
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t j = 0; j < 3; ++j)
+      EXPECT_NEAR(m2.to_vector()[static_cast<std::size_t>(i * 3 + j)],
+                  (at(i, j, 0) + at(i, j, 1) + at(i, j, 2) + at(i, j, 3)) / 4, 1e-6);
+  const Tensor ties = from_vector(std::vector<float>{1, 5, 5, 2, NAN, 3, 7, NAN}, {2, 4});
+  // torch.max(t, 1) and torch.argmax(t, 0) for this t in PyTorch 1.13: indices [1, 0] (first occurrence of a tie;
+  // the first NaN is the maximum) and [1, 0, 1, 1].
+  const auto [values, indices] = ops::max(ties, 1);
+  EXPECT_EQ(indices.to_vector<int64_t>(), (std::vector<int64_t>{1, 0}));
+  EXPECT_EQ(values.to_vector()[0], 5.0f);
+  EXPECT_TRUE(std::isnan(values.to_vector()[1]));
+  EXPECT_EQ(ops::argmax(ties, 0).to_vector<int64_t>(), (std::vector<int64_t>{1, 0, 1, 1}));
+  EXPECT_TRUE(std::isnan(ops::mean(zeros({3, 0}), 1).to_vector()[0]));  // mean of nothing, as PyTorch
+  EXPECT_EQ(ops::sum(zeros({3, 0}), 1).to_vector(), std::vector<float>(3, 0.0f));
+  EXPECT_TRUE(throws_with([&] { ops::max(zeros({3, 0}), 1); }, "max(): Expected reduction dim 1 to have non-zero size."));
+  EXPECT_TRUE(throws_with([&] { ops::sum(x, 3); }, "Dimension out of range (expected to be in range of [-3, 2], but got 3)"));
+
+  const Tensor a = arange(24).reshape({2, 3, 4});
+  EXPECT_EQ(ops::narrow(a, 1, 1, 2).to_vector(),
+            (std::vector<float>{4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23}));
+  EXPECT_EQ(ops::select(a, 2, -1).to_vector(), (std::vector<float>{3, 7, 11, 15, 19, 23}));
+  EXPECT_EQ(ops::select(a, 2, -1).sizes(), (Shape{2, 3}));
+  EXPECT_EQ(ops::slice(a, 0, -1, 100).sizes(), (Shape{1, 3, 4}));  // Python's a[-1:100]
+  EXPECT_EQ(ops::slice(a, 2, 3, 1).sizes(), (Shape{2, 3, 0}));
+  const Tensor c = ops::cat({a, ops::narrow(a, 2, 0, 1)}, -1);
+  EXPECT_EQ(c.sizes(), (Shape{2, 3, 5}));
+  EXPECT_EQ(ops::select(c, 2, 4).to_vector(), ops::select(a, 2, 0).to_vector());
+  const Tensor st = ops::stack({ones({2, 3}), zeros({2, 3})}, 1);
+  EXPECT_EQ(st.sizes(), (Shape{2, 2, 3}));
+  EXPECT_EQ(st.to_vector(), (std::vector<float>{1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0}));
+  const Tensor labels = from_vector(std::vector<int64_t>{1, 2, 3, 4}, {4});
+  EXPECT_EQ(ops::narrow(labels, 0, 1, 2).to_vector<int64_t>(), (std::vector<int64_t>{2, 3}));
+  EXPECT_TRUE(throws_with([&] { ops::narrow(a, 1, 2, 2); }, "start (2) + length (2) exceeds dimension size (3)."));
+  EXPECT_TRUE(throws_with([&] { ops::select(a, 1, 3); },
+                          "select(): index 3 out of range for tensor of size [2, 3, 4] at dimension 1"));
+  EXPECT_TRUE(throws_with([&] { ops::cat({a, zeros({2, 4, 4})}, 2); },
+                          "Sizes of tensors must match except in dimension 2. Expected size 3 but got size 4 for tensor "
+                          "number 1 in the list."));
+  EXPECT_TRUE(throws_with([&] { ops::stack({zeros({2, 3}), zeros({2, 4})}); },
+                          "stack expects each tensor to be equal size, but got [2, 3] at entry 0 and [2, 4] at entry 1"));
+}
+
 TEST(TensorBasics, FromBlobSharesCallerMemoryAndCallsTheDeleterOnce) {
   std::vector<float> memory = {1, 2, 3, 4, 5, 6};
   int deleted = 0;

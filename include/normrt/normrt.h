@@ -19,6 +19,7 @@
 #include "normrt/ops/batchnorm.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/nn.h"
+#include "normrt/ops/tensor_ops.h"
 #include "normrt/optim.h"
 #include "normrt/serialize.h"
 #include "normrt/tensor.h"

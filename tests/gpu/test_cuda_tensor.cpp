@@ -73,6 +73,22 @@ TEST_F(CudaTensor, ArithmeticMatchesTheCpuBitForBit) {
   EXPECT_EQ(in_place.to_vector(), (x - c).to_vector());
 }
 
+TEST_F(CudaTensor, ReductionsAndIndexOpsMatchTheCpu) {
+  const Device gpu = Device::cuda(0);
+  Generator gen(15);
+  const Tensor x = randn({3, 5, 7}, gen), d = x.to(gpu);
+  for (int64_t dim : {0, 1, 2}) {
+    EXPECT_EQ(ops::sum(d, dim).to_vector(), ops::sum(x, dim).to_vector());
+    EXPECT_EQ(ops::mean(d, dim, true).to_vector(), ops::mean(x, dim, true).to_vector());
+    EXPECT_EQ(ops::max(d, dim).first.to_vector(), ops::max(x, dim).first.to_vector());
+    EXPECT_EQ(ops::argmax(d, dim).to_vector<int64_t>(), ops::argmax(x, dim).to_vector<int64_t>());
+    EXPECT_EQ(ops::narrow(d, dim, 1, 2).to_vector(), ops::narrow(x, dim, 1, 2).to_vector());
+  }
+  EXPECT_EQ(ops::cat({d, d}, 1).to_vector(), ops::cat({x, x}, 1).to_vector());
+  EXPECT_EQ(ops::stack({d, d}, 3).to_vector(), ops::stack({x, x}, 3).to_vector());
+  EXPECT_EQ(ops::select(d, 2, 3).device(), gpu);
+}
+
 TEST_F(CudaTensor, RoundTripCloneCopy) {
   Generator g(1);
   const Tensor host = randn({2, 3, 4}, g);

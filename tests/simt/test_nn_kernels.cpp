@@ -92,6 +92,31 @@ TEST_P(NnKernels, BroadcastArithmeticEqualsTheCpuFormula) {
   binary(tmath::Binary::Add, nullptr, nullptr, nullptr, empty, 2, nullptr);
 }
 
+TEST_P(NnKernels, ReductionsOverADimensionEqualTheCpuFormula) {
+  const int64_t outer = 3, length = 70, inner = 5;  // more outputs than... one thread each; 15 outputs
+  auto x = random_vector(static_cast<std::size_t>(outer * length * inner), 9);
+  x[static_cast<std::size_t>((1 * length + 40) * inner + 2)] = NAN;  // output (1, 2): NaN is the maximum
+  x[static_cast<std::size_t>((2 * length + 0) * inner + 4)] = NAN;   // output (2, 4): NaN first
+  for (auto kind : {tmath::Reduce::Sum, tmath::Reduce::Mean, tmath::Reduce::Max}) {
+    std::vector<float> out(static_cast<std::size_t>(outer * inner));
+    std::vector<int64_t> indices(out.size(), -1);
+    reduce_dim(kind, x.data(), out.data(), kind == tmath::Reduce::Max ? indices.data() : nullptr, outer, length, inner, 2,
+               nullptr);
+    for (int64_t i = 0; i < outer * inner; ++i) {
+      float value;
+      int64_t index;
+      tmath::reduce_line(kind, x.data() + (i / inner) * length * inner + i % inner, length, inner, value, index);
+      ASSERT_TRUE(out[static_cast<std::size_t>(i)] == value || (std::isnan(value) && std::isnan(out[static_cast<std::size_t>(i)])));
+      if (kind == tmath::Reduce::Max) ASSERT_EQ(indices[static_cast<std::size_t>(i)], index);
+    }
+    if (kind == tmath::Reduce::Max) {
+      EXPECT_EQ(indices[1 * inner + 2], 40);
+      EXPECT_EQ(indices[2 * inner + 4], 0);
+    }
+  }
+  reduce_dim(tmath::Reduce::Sum, nullptr, nullptr, nullptr, 0, 4, 3, 2, nullptr);  // no outputs: no launch
+}
+
 TEST_P(NnKernels, SoftmaxRowsMatchDoubleReference) {
   const int64_t rows = 5, cols = 300;  // more columns than threads per row
   const auto x = random_vector(rows * cols, 3, 3.0f), dy = random_vector(rows * cols, 4);

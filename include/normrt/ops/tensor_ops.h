@@ -1,0 +1,29 @@
+// Reductions over a dimension and the copying index ops, on CPU and CUDA, with PyTorch's names, semantics and
+// error messages. normrt tensors are contiguous, so narrow/select/slice return copies where PyTorch returns views.
+#pragma once
+#include <utility>
+#include <vector>
+
+#include "normrt/tensor.h"
+
+namespace normrt::ops {
+
+// Sum / mean over `dim` (negative counts from the end), accumulated in double in index order (deterministic);
+// keepdim keeps it as size 1. The mean over an empty dimension is NaN, the sum 0.
+Tensor sum(const Tensor& t, int64_t dim, bool keepdim = false);
+Tensor mean(const Tensor& t, int64_t dim, bool keepdim = false);
+// The maximum over `dim` and its index (int64; the first occurrence; NaN is the maximum when present).
+std::pair<Tensor, Tensor> max(const Tensor& t, int64_t dim, bool keepdim = false);
+Tensor argmax(const Tensor& t, int64_t dim, bool keepdim = false);
+
+// Elements [start, start + length) of `dim`.
+Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length);
+// Python's t[..., start:end] on `dim` (negative and out-of-range bounds clamp as in Python).
+Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end);
+// Index `index` of `dim`, which is removed.
+Tensor select(const Tensor& t, int64_t dim, int64_t index);
+// Joins along an existing dimension / along a new one.
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+
+}  // namespace normrt::ops

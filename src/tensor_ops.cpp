@@ -1,0 +1,208 @@
+#include "normrt/ops/tensor_ops.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "cuda_launch.h"
+#include "normrt/cuda.h"
+#include "normrt/cuda_check.h"
+#include "normrt/error.h"
+#include "tensor_math.cuh"
+#if NORMRT_WITH_CUDA
+#include "tensor_ops.cuh"
+#endif
+
+namespace normrt::ops {
+
+namespace {
+
+int64_t wrap_dim(int64_t dim, int64_t rank) {
+  NORMRT_CHECK(dim >= -rank && dim < rank, "Dimension out of range (expected to be in range of [", -rank, ", ",
+               rank - 1, "], but got ", dim, ")");
+  return dim < 0 ? dim + rank : dim;
+}
+
+// The (outer, length, inner) view of t around `dim`.
+struct Around {
+  int64_t outer = 1, length, inner = 1;
+};
+Around around(const Shape& shape, int64_t dim) {
+  Around a{1, shape[static_cast<std::size_t>(dim)], 1};
+  for (int64_t d = 0; d < dim; ++d) a.outer *= shape[static_cast<std::size_t>(d)];
+  for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < shape.size(); ++d) a.inner *= shape[d];
+  return a;
+}
+
+Shape reduced_shape(Shape shape, int64_t dim, bool keepdim) {
+  if (keepdim) {
+    shape[static_cast<std::size_t>(dim)] = 1;
+  } else {
+    shape.erase(shape.begin() + dim);
+  }
+  return shape;
+}
+
+void reduce(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, Tensor& values, Tensor* indices) {
+  NORMRT_CHECK(t.defined() && t.dtype() == DType::Float32, "reductions take float32 tensors");
+  const int64_t rank = std::max<int64_t>(t.dim(), 1);
+  dim = wrap_dim(dim, rank);
+  const Shape shape = t.dim() == 0 ? Shape{1} : t.sizes();
+  const Around a = around(shape, dim);
+  NORMRT_CHECK(kind != tmath::Reduce::Max || a.length > 0 || a.outer * a.inner == 0, "max(): Expected reduction dim ",
+               dim, " to have non-zero size.");
+  const Shape out_shape = t.dim() == 0 ? Shape{} : reduced_shape(shape, dim, keepdim);
+  values = empty(out_shape, t.device());
+  if (indices) *indices = empty(out_shape, TensorOptions(t.device()).dtype(DType::Int64));
+  const float* x = t.data<float>();
+  float* out = values.data<float>();
+  int64_t* idx = indices ? indices->data<int64_t>() : nullptr;
+  if (t.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const int device = t.device().index();
+    cuda::DeviceGuard guard(device);
+    normrt::cuda::reduce_dim(kind, x, out, idx, a.outer, a.length, a.inner, cuda::sm_count(device),
+                             cuda::current_stream(device));
+    return;
+#else
+    NORMRT_THROW("reductions on ", t.device().str(), " need a build with CUDA (NORMRT_WITH_CUDA)");
+#endif
+  }
+  for (int64_t i = 0; i < a.outer * a.inner; ++i) {
+    const int64_t o = i / a.inner, j = i % a.inner;
+    int64_t index;
+    tmath::reduce_line(kind, x + o * a.length * a.inner + j, a.length, a.inner, out[i], index);
+    if (idx) idx[i] = index;
+  }
+}
+
+// dst[o, dst_start + r, :] = src[o, src_start + r, :] for r < length, over (outer, *, inner) views.
+void copy_block(const Tensor& src, int64_t src_len, int64_t src_start, Tensor& dst, int64_t dst_len, int64_t dst_start,
+                int64_t outer, int64_t length, int64_t inner) {
+  const std::size_t element = element_size(src.dtype());
+  const std::size_t width = static_cast<std::size_t>(length * inner) * element;
+  if (width == 0 || outer == 0) return;
+  const std::size_t src_pitch = static_cast<std::size_t>(src_len * inner) * element;
+  const std::size_t dst_pitch = static_cast<std::size_t>(dst_len * inner) * element;
+  const char* from = static_cast<const char*>(src.raw_data()) + static_cast<std::size_t>(src_start * inner) * element;
+  char* to = static_cast<char*>(dst.raw_data()) + static_cast<std::size_t>(dst_start * inner) * element;
+  if (dst.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const int device = dst.device().index();
+    cuda::DeviceGuard guard(device);
+    NORMRT_CUDA_CHECK(cudaMemcpy2DAsync(to, dst_pitch, from, src_pitch, width, static_cast<std::size_t>(outer),
+                                        cudaMemcpyDeviceToDevice, cuda::current_stream(device)));
+    return;
+#else
+    NORMRT_THROW("copies on ", dst.device().str(), " need a build with CUDA (NORMRT_WITH_CUDA)");
+#endif
+  }
+  for (int64_t o = 0; o < outer; ++o)
+    std::memcpy(to + static_cast<std::size_t>(o) * dst_pitch, from + static_cast<std::size_t>(o) * src_pitch, width);
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& t, int64_t dim, bool keepdim) {
+  Tensor out;
+  reduce(tmath::Reduce::Sum, t, dim, keepdim, out, nullptr);
+  return out;
+}
+
+Tensor mean(const Tensor& t, int64_t dim, bool keepdim) {
+  Tensor out;
+  reduce(tmath::Reduce::Mean, t, dim, keepdim, out, nullptr);
+  return out;
+}
+
+std::pair<Tensor, Tensor> max(const Tensor& t, int64_t dim, bool keepdim) {
+  Tensor values, indices;
+  reduce(tmath::Reduce::Max, t, dim, keepdim, values, &indices);
+  return {values, indices};
+}
+
+Tensor argmax(const Tensor& t, int64_t dim, bool keepdim) { return max(t, dim, keepdim).second; }
+
+Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
+  NORMRT_CHECK(t.defined() && t.dim() > 0, "narrow() cannot be applied to a 0-dim tensor.");
+  dim = wrap_dim(dim, t.dim());
+  const int64_t size = t.size(dim);
+  NORMRT_CHECK(start >= -size && start <= size, "start out of range (expected to be in range of [", -size, ", ", size,
+               "], but got ", start, ")");
+  if (start < 0) start += size;
+  NORMRT_CHECK(length >= 0 && start <= size - length, "start (", start, ") + length (", length,
+               ") exceeds dimension size (", size, ").");
+  Shape shape = t.sizes();
+  shape[static_cast<std::size_t>(dim)] = length;
+  Tensor out = empty(shape, TensorOptions(t.device()).dtype(t.dtype()));
+  const Around a = around(t.sizes(), dim);
+  copy_block(t, a.length, start, out, length, 0, a.outer, length, a.inner);
+  return out;
+}
+
+Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end) {
+  NORMRT_CHECK(t.defined() && t.dim() > 0, "slice() cannot be applied to a 0-dim tensor.");
+  const int64_t size = t.size(dim);
+  auto clamp = [size](int64_t i) { return std::min(std::max(i < 0 ? i + size : i, int64_t{0}), size); };
+  start = clamp(start);
+  end = std::max(clamp(end), start);
+  return narrow(t, dim, start, end - start);
+}
+
+Tensor select(const Tensor& t, int64_t dim, int64_t index) {
+  NORMRT_CHECK(t.defined() && t.dim() > 0, "select() cannot be applied to a 0-dim tensor.");
+  const int64_t d = wrap_dim(dim, t.dim());
+  const int64_t size = t.size(d);
+  NORMRT_CHECK(index >= -size && index < size, "select(): index ", index, " out of range for tensor of size ",
+               shape_str(t.sizes()), " at dimension ", d);
+  Shape shape = t.sizes();
+  shape.erase(shape.begin() + d);
+  return narrow(t, d, index < 0 ? index + size : index, 1).reshape(shape);
+}
+
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  NORMRT_CHECK(!tensors.empty(), "torch.cat(): expected a non-empty list of Tensors");
+  const Tensor& first = tensors[0];
+  NORMRT_CHECK(first.defined() && first.dim() > 0, "zero-dimensional tensor (at position 0) cannot be concatenated");
+  dim = wrap_dim(dim, first.dim());
+  Shape shape = first.sizes();
+  int64_t total = 0;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    NORMRT_CHECK(t.defined() && t.dim() == first.dim(), "Tensors must have same number of dimensions: got ",
+                 first.dim(), " and ", t.defined() ? t.dim() : 0);
+    NORMRT_CHECK(t.dtype() == first.dtype() && t.device() == first.device(), "torch.cat(): all tensors must have one "
+                 "dtype and device, tensor number ", i, " has ", dtype_name(t.dtype()), " on ", t.device().str());
+    for (int64_t d = 0; d < first.dim(); ++d)
+      NORMRT_CHECK(d == dim || t.size(d) == first.size(d), "Sizes of tensors must match except in dimension ", dim,
+                   ". Expected size ", first.size(d), " but got size ", t.size(d), " for tensor number ", i,
+                   " in the list.");
+    total += t.size(dim);
+  }
+  shape[static_cast<std::size_t>(dim)] = total;
+  Tensor out = empty(shape, TensorOptions(first.device()).dtype(first.dtype()));
+  int64_t offset = 0;
+  for (const Tensor& t : tensors) {
+    const Around a = around(t.sizes(), dim);
+    copy_block(t, a.length, 0, out, total, offset, a.outer, a.length, a.inner);
+    offset += a.length;
+  }
+  return out;
+}
+
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  NORMRT_CHECK(!tensors.empty(), "stack expects a non-empty TensorList");
+  const Shape& shape = tensors[0].sizes();
+  dim = wrap_dim(dim, static_cast<int64_t>(shape.size()) + 1);
+  std::vector<Tensor> unsqueezed;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    NORMRT_CHECK(tensors[i].defined() && tensors[i].sizes() == shape, "stack expects each tensor to be equal size, "
+                 "but got ", shape_str(shape), " at entry 0 and ",
+                 tensors[i].defined() ? shape_str(tensors[i].sizes()) : "undefined", " at entry ", i);
+    Shape s = shape;
+    s.insert(s.begin() + dim, 1);
+    unsqueezed.push_back(tensors[i].reshape(s));
+  }
+  return cat(unsqueezed, dim);
+}
+
+}  // namespace normrt::ops
