@@ -14,6 +14,7 @@
 #include "normrt/nn/init.h"
 #include "normrt/nn/layers.h"
 #include "normrt/nn/module.h"
+#include "normrt/nn/norms.h"
 #include "normrt/nn/utils.h"
 #include "normrt/npy.h"
 #include "normrt/ops/batchnorm.h"

@@ -2,6 +2,7 @@
 // device-independent dropout masks, and refusals.
 #include "empty_shapes.h"
 #include "nn_golden_runner.h"
+#include "norms_golden_runner.h"
 
 namespace normrt {
 namespace {
@@ -19,6 +20,16 @@ TEST_P(CudaNnGolden, MatchesPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, CudaNnGolden, ::testing::ValuesIn(testing::nn_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+class CudaNormsGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaNormsGolden, MatchesPyTorch) {
+  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  testing::run_norms_golden_case(GetParam(), kGpu);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaNormsGolden, ::testing::ValuesIn(testing::norms_golden_case_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 class CudaNn : public ::testing::Test {

@@ -1,0 +1,48 @@
+// LayerNorm and GroupNorm with PyTorch's semantics, on the CPU and CUDA. They run on the BatchNorm machinery: a
+// (N, C, *) input whose statistics are per sample (LayerNorm) or per (sample, group) (GroupNorm) is viewed as a
+// (1, rows, elements) BatchNorm input, whose per-channel statistics (Welford/Chan, biased variance) and
+// training-mode backward are exactly those rows'; the per-feature or per-channel affine transform is broadcast
+// arithmetic, and its gradients reductions over the other dimensions.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "normrt/nn/module.h"
+
+namespace normrt::nn {
+
+// Normalises over the last normalized_shape.size() dimensions, which must equal normalized_shape; weight and bias
+// (elementwise_affine) have that shape (initialised to 1 and 0).
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
+  std::string name() const override { return "LayerNorm"; }
+  std::string extra_repr() const override;
+
+  Tensor weight, bias;  // undefined without elementwise_affine
+
+ private:
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  Shape normalized_shape_;
+  double eps_;
+};
+
+// Normalises (N, C, *) input over each group of C / num_groups channels (and all spatial positions) per sample;
+// weight and bias (affine) are per channel.
+class GroupNorm : public Module {
+ public:
+  GroupNorm(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true);
+  std::string name() const override { return "GroupNorm"; }
+  std::string extra_repr() const override;
+
+  Tensor weight, bias;  // undefined without affine
+
+ private:
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  int64_t groups_, channels_;
+  double eps_;
+};
+
+}  // namespace normrt::nn
