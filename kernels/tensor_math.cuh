@@ -1,6 +1,7 @@
 // Arithmetic of the tensor ops shared by the CPU path and the CUDA kernels (tensor_ops.cu): the binary operators
 // and the NumPy/PyTorch broadcasting index map, so both devices compute the same bits.
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 #include "hd.h"
@@ -66,6 +67,41 @@ NORMRT_HD inline void reduce_line(Reduce kind, const float* x, int64_t length, i
   double sum = 0;
   for (int64_t r = 0; r < length; ++r) sum += x[r * stride];
   value = static_cast<float>(kind == Reduce::Mean ? sum / static_cast<double>(length) : sum);
+}
+
+// Softmax (or log-softmax) of the `length` elements x[0], x[stride], ...: max-shifted, summed in double.
+NORMRT_HD inline void softmax_line(const float* x, int64_t length, int64_t stride, float* y, bool log_softmax) {
+  float m = -INFINITY;
+  for (int64_t r = 0; r < length; ++r) m = x[r * stride] > m ? x[r * stride] : m;
+  double sum = 0;
+  for (int64_t r = 0; r < length; ++r) sum += ::exp(static_cast<double>(x[r * stride]) - m);
+  const double log_sum = ::log(sum);
+  for (int64_t r = 0; r < length; ++r) {
+    const double shifted = static_cast<double>(x[r * stride]) - m - log_sum;
+    y[r * stride] = static_cast<float>(log_softmax ? shifted : ::exp(shifted));
+  }
+}
+
+// The input gradient of softmax_line from its output y and the output gradient dy.
+NORMRT_HD inline void softmax_backward_line(const float* dy, const float* y, int64_t length, int64_t stride, float* dx,
+                                            bool log_softmax) {
+  double total = 0;
+  for (int64_t r = 0; r < length; ++r)
+    total += log_softmax ? dy[r * stride] : static_cast<double>(dy[r * stride]) * y[r * stride];
+  for (int64_t r = 0; r < length; ++r) {
+    const int64_t i = r * stride;
+    dx[i] = static_cast<float>(log_softmax ? dy[i] - ::exp(static_cast<double>(y[i])) * total : y[i] * (dy[i] - total));
+  }
+}
+
+// Binary cross-entropy of a logit x against a target t, stable for any x: max(x, 0) - x t + log(1 + e^-|x|), and
+// its derivative sigmoid(x) - t.
+NORMRT_HD inline float bce_with_logits(float x, float t) {
+  const double xd = x;
+  return static_cast<float>((xd > 0 ? xd : 0.0) - xd * t + ::log1p(::exp(-(xd < 0 ? -xd : xd))));
+}
+NORMRT_HD inline float bce_with_logits_grad(float x, float t) {
+  return static_cast<float>(1.0 / (1.0 + ::exp(-static_cast<double>(x))) - t);
 }
 
 }  // namespace normrt::tmath

@@ -1,5 +1,6 @@
-// General tensor ops: one grid-stride kernel for every binary operator and broadcast pattern, indices decoded by
-// tensor_math.cuh (the CPU path runs the same code). Memory-bound utility ops: no tuning beyond a full grid.
+// General tensor ops: broadcast arithmetic (one grid-stride kernel for every operator and pattern, indices decoded
+// by tensor_math.cuh), reductions and softmax over a dimension (one thread per line), binary cross-entropy with
+// logits. The CPU path runs the same tensor_math.cuh functions. Utility ops: no tuning beyond a full grid.
 #include "tensor_ops.cuh"
 
 #include <algorithm>
@@ -28,6 +29,33 @@ __global__ void reduce_dim_kernel(tmath::Reduce kind, const float* x, float* out
   }
 }
 
+__global__ void softmax_lines_kernel(const float* x, float* y, int64_t outer, int64_t length, int64_t inner,
+                                     bool log_softmax) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < outer * inner; i += stride) {
+    const int64_t base = (i / inner) * length * inner + i % inner;
+    tmath::softmax_line(x + base, length, inner, y + base, log_softmax);
+  }
+}
+
+__global__ void softmax_lines_backward_kernel(const float* dy, const float* y, float* dx, int64_t outer, int64_t length,
+                                              int64_t inner, bool log_softmax) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < outer * inner; i += stride) {
+    const int64_t base = (i / inner) * length * inner + i % inner;
+    tmath::softmax_backward_line(dy + base, y + base, length, inner, dx + base, log_softmax);
+  }
+}
+
+__global__ void bce_with_logits_kernel(const float* x, const float* t, float* losses, float* grad, float scale,
+                                       int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    losses[i] = tmath::bce_with_logits(x[i], t[i]);
+    grad[i] = scale * tmath::bce_with_logits_grad(x[i], t[i]);
+  }
+}
+
 int64_t grid_for(int64_t n, int sm_count) {
   return std::min<int64_t>((n + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)));
 }
@@ -38,6 +66,30 @@ void reduce_dim(tmath::Reduce kind, const float* x, float* out, int64_t* indices
   if (outer * inner == 0) return;
   NORMRT_LAUNCH(reduce_dim_kernel, dim3(static_cast<unsigned>(grid_for(outer * inner, sm_count))), dim3(kThreads), 0,
                 stream, kind, x, out, indices, outer, length, inner);
+  NORMRT_CHECK_LAUNCH();
+}
+
+void softmax_lines(const float* x, float* y, int64_t outer, int64_t length, int64_t inner, bool log_softmax,
+                   int sm_count, cudaStream_t stream) {
+  if (outer * inner == 0) return;
+  NORMRT_LAUNCH(softmax_lines_kernel, dim3(static_cast<unsigned>(grid_for(outer * inner, sm_count))), dim3(kThreads),
+                0, stream, x, y, outer, length, inner, log_softmax);
+  NORMRT_CHECK_LAUNCH();
+}
+
+void softmax_lines_backward(const float* dy, const float* y, float* dx, int64_t outer, int64_t length, int64_t inner,
+                            bool log_softmax, int sm_count, cudaStream_t stream) {
+  if (outer * inner == 0) return;
+  NORMRT_LAUNCH(softmax_lines_backward_kernel, dim3(static_cast<unsigned>(grid_for(outer * inner, sm_count))),
+                dim3(kThreads), 0, stream, dy, y, dx, outer, length, inner, log_softmax);
+  NORMRT_CHECK_LAUNCH();
+}
+
+void bce_with_logits(const float* x, const float* t, float* losses, float* grad, float scale, int64_t n, int sm_count,
+                     cudaStream_t stream) {
+  if (n == 0) return;
+  NORMRT_LAUNCH(bce_with_logits_kernel, dim3(static_cast<unsigned>(grid_for(n, sm_count))), dim3(kThreads), 0, stream,
+                x, t, losses, grad, scale, n);
   NORMRT_CHECK_LAUNCH();
 }
 

@@ -16,4 +16,15 @@ void binary(tmath::Binary op, const float* a, const float* b, float* out, const 
 void reduce_dim(tmath::Reduce kind, const float* x, float* out, int64_t* indices, int64_t outer, int64_t length,
                 int64_t inner, int sm_count, cudaStream_t stream);
 
+// Softmax / log-softmax over the middle dimension of an (outer, length, inner) view (one thread per line), and its
+// backward.
+void softmax_lines(const float* x, float* y, int64_t outer, int64_t length, int64_t inner, bool log_softmax,
+                   int sm_count, cudaStream_t stream);
+void softmax_lines_backward(const float* dy, const float* y, float* dx, int64_t outer, int64_t length, int64_t inner,
+                            bool log_softmax, int sm_count, cudaStream_t stream);
+
+// losses[i] = bce_with_logits(x[i], t[i]) and grad[i] = scale * bce_with_logits_grad(x[i], t[i]).
+void bce_with_logits(const float* x, const float* t, float* losses, float* grad, float scale, int64_t n, int sm_count,
+                     cudaStream_t stream);
+
 }  // namespace normrt::NORMRT_KERNEL_NS

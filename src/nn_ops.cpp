@@ -8,6 +8,8 @@
 #include "nn_math.cuh"
 #include "normrt/cuda.h"
 #include "normrt/error.h"
+#include "normrt/ops/elementwise.h"
+#include "normrt/ops/tensor_ops.h"
 #include "nvtx.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/nn.h"
@@ -304,6 +306,32 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
 }
 
 namespace {
+// Cross-entropy against class probabilities p (PyTorch's soft targets), composed from the row softmax and the
+// tensor ops: loss_n = -sum_c p_nc log_softmax(x)_nc, d/dx = softmax(x) sum_c p_nc - p, with p smoothed as
+// p (1 - e) + e / C.
+LossResult cross_entropy_probabilities(const Tensor& logits, const Tensor& probabilities, Reduction reduction,
+                                       double label_smoothing) {
+  NORMRT_CHECK(probabilities.sizes() == logits.sizes(), "cross_entropy: a float32 target holds class probabilities "
+               "and must have the input's shape ", shape_str(logits.sizes()), ", got ",
+               shape_str(probabilities.sizes()), " (class indices are an int64 tensor)");
+  NORMRT_CHECK(probabilities.device() == logits.device(), "cross_entropy: input and target must be on one device");
+  NORMRT_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
+               "label_smoothing must be between 0.0 and 1.0. Got: ", label_smoothing);
+  const int64_t rows = logits.size(0), cols = logits.size(1);
+  Tensor p = probabilities;
+  if (label_smoothing > 0)
+    p = ops::add(ops::mul(p, full({}, 1.0 - label_smoothing, logits.device())),
+                 full({}, label_smoothing / static_cast<double>(cols), logits.device()));
+  const double scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(rows) : 1.0;
+  const Tensor row_losses = ops::sum(ops::mul(p, softmax(logits, true)), 1);  // -loss per row
+  Tensor loss = ops::sum(row_losses, 0);
+  loss = ops::mul(loss, full({}, -scale, logits.device()));
+  const Tensor mass = ops::sum(p, 1, true);  // (N, 1)
+  Tensor grad = ops::sub(ops::mul(softmax(logits, false), mass), p);
+  if (scale != 1.0) grad = ops::mul(grad, full({}, scale, logits.device()));
+  return {loss, grad};
+}
+
 // A loss over no elements, as PyTorch: the mean of nothing is NaN, the sum 0; the gradient is empty.
 LossResult empty_loss(const Tensor& input, Reduction reduction) {
   return {full({}, reduction == Reduction::Mean ? std::nan("") : 0.0, input.device()),
@@ -315,8 +343,9 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
   const detail::NvtxRange range("cross_entropy");
   check_float(logits, "input");
   NORMRT_CHECK(logits.dim() == 2, "cross_entropy: expected input of shape (N, C), got ", shape_str(logits.sizes()));
+  if (targets.defined() && targets.dtype() == DType::Float32) return cross_entropy_probabilities(logits, targets, reduction, label_smoothing);
   NORMRT_CHECK(targets.defined() && targets.dtype() == DType::Int64,
-               "cross_entropy: target must be an int64 tensor of class indices");
+               "cross_entropy: target must be an int64 tensor of class indices or float32 class probabilities");
   NORMRT_CHECK(targets.dim() == 1, "cross_entropy: expected target of shape (N), got ", shape_str(targets.sizes()));
   const int64_t rows = logits.size(0), cols = logits.size(1);
   NORMRT_CHECK(targets.size(0) == rows, "Expected input batch_size (", rows, ") to match target batch_size (",

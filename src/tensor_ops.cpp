@@ -1,5 +1,8 @@
 #include "normrt/ops/tensor_ops.h"
 
+#include "normrt/ops/elementwise.h"
+#include "normrt/ops/nn.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -101,6 +104,93 @@ void copy_block(const Tensor& src, int64_t src_len, int64_t src_start, Tensor& d
 }
 
 }  // namespace
+
+Tensor softmax(const Tensor& input, int64_t dim, bool log) {
+  NORMRT_CHECK(input.defined() && input.dtype() == DType::Float32, "softmax: expected a float32 input");
+  const int64_t rank = std::max<int64_t>(input.dim(), 1);
+  dim = wrap_dim(dim, rank);
+  const Around a = around(input.dim() == 0 ? Shape{1} : input.sizes(), dim);
+  if (a.inner == 1) return softmax(input.reshape({a.outer, a.length}), log).reshape(input.sizes());  // row kernel
+  Tensor out = empty(input.sizes(), input.device());
+  if (input.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const int device = input.device().index();
+    cuda::DeviceGuard guard(device);
+    normrt::cuda::softmax_lines(input.data<float>(), out.data<float>(), a.outer, a.length, a.inner, log,
+                                cuda::sm_count(device), cuda::current_stream(device));
+    return out;
+#else
+    NORMRT_THROW("softmax on ", input.device().str(), " needs a build with CUDA (NORMRT_WITH_CUDA)");
+#endif
+  }
+  for (int64_t i = 0; i < a.outer * a.inner; ++i) {
+    const int64_t base = (i / a.inner) * a.length * a.inner + i % a.inner;
+    tmath::softmax_line(input.data<float>() + base, a.length, a.inner, out.data<float>() + base, log);
+  }
+  return out;
+}
+
+Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, int64_t dim, bool log) {
+  NORMRT_CHECK(grad_output.defined() && output.defined() && grad_output.sizes() == output.sizes(),
+               "softmax_backward: grad_output and output must have one shape");
+  const int64_t rank = std::max<int64_t>(output.dim(), 1);
+  dim = wrap_dim(dim, rank);
+  const Around a = around(output.dim() == 0 ? Shape{1} : output.sizes(), dim);
+  if (a.inner == 1)
+    return softmax_backward(grad_output.reshape({a.outer, a.length}), output.reshape({a.outer, a.length}), log)
+        .reshape(output.sizes());
+  Tensor out = empty(output.sizes(), output.device());
+  if (output.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const int device = output.device().index();
+    cuda::DeviceGuard guard(device);
+    normrt::cuda::softmax_lines_backward(grad_output.data<float>(), output.data<float>(), out.data<float>(), a.outer,
+                                         a.length, a.inner, log, cuda::sm_count(device), cuda::current_stream(device));
+    return out;
+#else
+    NORMRT_THROW("softmax on ", output.device().str(), " needs a build with CUDA (NORMRT_WITH_CUDA)");
+#endif
+  }
+  for (int64_t i = 0; i < a.outer * a.inner; ++i) {
+    const int64_t base = (i / a.inner) * a.length * a.inner + i % a.inner;
+    tmath::softmax_backward_line(grad_output.data<float>() + base, output.data<float>() + base, a.length, a.inner,
+                                 out.data<float>() + base, log);
+  }
+  return out;
+}
+
+LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, Reduction reduction) {
+  NORMRT_CHECK(input.defined() && target.defined() && input.dtype() == DType::Float32 &&
+                   target.dtype() == DType::Float32,
+               "binary_cross_entropy_with_logits: input and target must be float32 tensors");
+  NORMRT_CHECK(input.sizes() == target.sizes(), "Target size (", shape_str(target.sizes()),
+               ") must be the same as input size (", shape_str(input.sizes()), ")");
+  NORMRT_CHECK(input.device() == target.device(), "binary_cross_entropy_with_logits: input and target must be on "
+               "one device");
+  const int64_t n = input.numel();
+  const double scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;
+  Tensor losses = empty({n}, input.device());
+  LossResult result{Tensor(), empty(input.sizes(), input.device())};
+  if (input.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const int device = input.device().index();
+    cuda::DeviceGuard guard(device);
+    normrt::cuda::bce_with_logits(input.data<float>(), target.data<float>(), losses.data<float>(),
+                                  result.grad_input.data<float>(), static_cast<float>(scale), n,
+                                  cuda::sm_count(device), cuda::current_stream(device));
+#else
+    NORMRT_THROW("binary_cross_entropy_with_logits on ", input.device().str(), " needs a build with CUDA");
+#endif
+  } else {
+    const float *x = input.data<float>(), *t = target.data<float>();
+    for (int64_t i = 0; i < n; ++i) {
+      losses.data<float>()[i] = tmath::bce_with_logits(x[i], t[i]);
+      result.grad_input.data<float>()[i] = static_cast<float>(scale) * tmath::bce_with_logits_grad(x[i], t[i]);
+    }
+  }
+  result.loss = reduction == Reduction::Mean ? mean(losses, 0) : sum(losses, 0);
+  return result;
+}
 
 Tensor sum(const Tensor& t, int64_t dim, bool keepdim) {
   Tensor out;

@@ -65,13 +65,13 @@ Tensor ActivationModule::backward_impl(const Tensor& grad_output, Context& ctx) 
 }
 
 Tensor Softmax::forward_impl(const Tensor& input, Context& ctx) {
-  Tensor output = ops::softmax(input, log_);
+  Tensor output = ops::softmax(input, dim_, log_);
   ctx.tensors = {output};
   return output;
 }
 
 Tensor Softmax::backward_impl(const Tensor& grad_output, Context& ctx) {
-  return ops::softmax_backward(grad_output, ctx.tensors[0].get(name()), log_);
+  return ops::softmax_backward(grad_output, ctx.tensors[0].get(name()), dim_, log_);
 }
 
 Tensor Flatten::forward_impl(const Tensor& input, Context& ctx) {
@@ -148,6 +148,17 @@ Tensor CrossEntropyLoss::forward(const Tensor& logits, const Tensor& targets) {
 
 Tensor CrossEntropyLoss::backward() {
   NORMRT_CHECK(grad_.defined(), "CrossEntropyLoss: backward() needs a preceding forward()");
+  return std::exchange(grad_, Tensor());
+}
+
+Tensor BCEWithLogitsLoss::forward(const Tensor& input, const Tensor& target) {
+  auto result = ops::binary_cross_entropy_with_logits(input, target, reduction_);
+  grad_ = result.grad_input;
+  return result.loss;
+}
+
+Tensor BCEWithLogitsLoss::backward() {
+  NORMRT_CHECK(grad_.defined(), "BCEWithLogitsLoss: backward() needs a preceding forward()");
   return std::exchange(grad_, Tensor());
 }
 

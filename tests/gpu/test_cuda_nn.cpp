@@ -2,6 +2,7 @@
 // device-independent dropout masks, and refusals.
 #include "empty_shapes.h"
 #include "nn_golden_runner.h"
+#include "losses_golden_runner.h"
 #include "norms_golden_runner.h"
 
 namespace normrt {
@@ -31,6 +32,21 @@ TEST_P(CudaNormsGolden, MatchesPyTorch) {
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, CudaNormsGolden, ::testing::ValuesIn(testing::norms_golden_case_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+class CudaLossesGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaLossesGolden, MatchesPyTorch) {
+  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  testing::run_losses_golden_case(GetParam(), kGpu);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaLossesGolden, ::testing::ValuesIn(testing::losses_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string name = info.param;
+                           for (char& ch : name)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return name;
+                         });
 
 class CudaNn : public ::testing::Test {
  protected:

@@ -117,6 +117,38 @@ TEST_P(NnKernels, ReductionsOverADimensionEqualTheCpuFormula) {
   reduce_dim(tmath::Reduce::Sum, nullptr, nullptr, nullptr, 0, 4, 3, 2, nullptr);  // no outputs: no launch
 }
 
+TEST_P(NnKernels, SoftmaxLinesAndBinaryCrossEntropyEqualTheCpuFormulas) {
+  const int64_t outer = 3, length = 9, inner = 101;  // more lines than threads per block
+  const auto x = random_vector(static_cast<std::size_t>(outer * length * inner), 10, 3.0f);
+  const auto dy = random_vector(x.size(), 11);
+  for (bool log : {false, true}) {
+    std::vector<float> y(x.size()), dx(x.size()), y_ref(x.size()), dx_ref(x.size());
+    softmax_lines(x.data(), y.data(), outer, length, inner, log, 2, nullptr);
+    softmax_lines_backward(dy.data(), y.data(), dx.data(), outer, length, inner, log, 2, nullptr);
+    for (int64_t i = 0; i < outer * inner; ++i) {
+      const int64_t base = (i / inner) * length * inner + i % inner;
+      tmath::softmax_line(x.data() + base, length, inner, y_ref.data() + base, log);
+      tmath::softmax_backward_line(dy.data() + base, y.data() + base, length, inner, dx_ref.data() + base, log);
+    }
+    ASSERT_EQ(y, y_ref);
+    ASSERT_EQ(dx, dx_ref);
+  }
+  auto logits = random_vector(300, 12, 10.0f);
+  logits[0] = 80.0f;
+  logits[1] = -80.0f;
+  const auto targets = random_vector(300, 13);
+  std::vector<float> losses(300), grad(300);
+  bce_with_logits(logits.data(), targets.data(), losses.data(), grad.data(), 0.5f, 300, 2, nullptr);
+  for (std::size_t i = 0; i < 300; ++i) {
+    ASSERT_EQ(losses[i], tmath::bce_with_logits(logits[i], targets[i]));
+    ASSERT_EQ(grad[i], 0.5f * tmath::bce_with_logits_grad(logits[i], targets[i]));
+    ASSERT_TRUE(std::isfinite(losses[i]));
+  }
+  softmax_lines(nullptr, nullptr, 0, 3, 2, false, 2, nullptr);  // no lines: no launch
+  softmax_lines_backward(nullptr, nullptr, nullptr, 2, 3, 0, true, 2, nullptr);
+  bce_with_logits(nullptr, nullptr, nullptr, nullptr, 1.0f, 0, 2, nullptr);
+}
+
 TEST_P(NnKernels, SoftmaxRowsMatchDoubleReference) {
   const int64_t rows = 5, cols = 300;  // more columns than threads per row
   const auto x = random_vector(rows * cols, 3, 3.0f), dy = random_vector(rows * cols, 4);

@@ -59,22 +59,29 @@ class Tanh : public ActivationModule {
   Tanh() : ActivationModule(ops::Activation::Tanh) {}
 };
 
-// Softmax / LogSoftmax over dim 1 of (N, C) input.
+// Softmax / LogSoftmax over dimension `dim` (default 1, as the tutorials pass) of any input.
 class Softmax : public Module {
  public:
-  explicit Softmax(bool log = false) : log_(log) {}
+  explicit Softmax(int64_t dim = 1) : Softmax(dim, false) {}
+  // Softmax(true) once meant LogSoftmax: refuse a bool rather than read it as dim 1.
+  template <typename B, typename = std::enable_if_t<std::is_same_v<B, bool>>>
+  explicit Softmax(B) = delete;
   std::string name() const override { return log_ ? "LogSoftmax" : "Softmax"; }
-  std::string extra_repr() const override { return "dim=1"; }
+  std::string extra_repr() const override { return "dim=" + std::to_string(dim_); }
+
+ protected:
+  Softmax(int64_t dim, bool log) : dim_(dim), log_(log) {}
 
  private:
   Tensor forward_impl(const Tensor& input, Context& ctx) override;
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  int64_t dim_;
   bool log_;
 };
 
 class LogSoftmax : public Softmax {
  public:
-  LogSoftmax() : Softmax(true) {}
+  explicit LogSoftmax(int64_t dim = 1) : Softmax(dim, true) {}
 };
 
 // (N, d1, d2, ...) -> (N, d1 * d2 * ...).
@@ -151,6 +158,18 @@ class CrossEntropyLoss {
  private:
   ops::Reduction reduction_;
   double label_smoothing_;
+  Tensor grad_;
+};
+
+// torch.nn.BCEWithLogitsLoss: sigmoid and binary cross-entropy in one stable formula.
+class BCEWithLogitsLoss {
+ public:
+  explicit BCEWithLogitsLoss(ops::Reduction reduction = ops::Reduction::Mean) : reduction_(reduction) {}
+  Tensor forward(const Tensor& input, const Tensor& target);
+  Tensor backward();
+
+ private:
+  ops::Reduction reduction_;
   Tensor grad_;
 };
 

@@ -16,6 +16,9 @@ Tensor activation_backward(Activation kind, const Tensor& grad_output, const Ten
 // Softmax / log-softmax over dim 1 of a 2-D (N, C) tensor.
 Tensor softmax(const Tensor& input, bool log = false);
 Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, bool log = false);
+// Over any dimension `dim` (negative counts from the end) of any input, as torch.softmax(x, dim).
+Tensor softmax(const Tensor& input, int64_t dim, bool log);
+Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, int64_t dim, bool log);
 
 // y = x W^T + b for x (N, in), W (out, in), b (out) or undefined. CUDA: cuBLAS, exact FP32 unless
 // set_allow_tf32(true); CPU: OpenBLAS sgemm.
@@ -39,12 +42,16 @@ struct LossResult {
   Tensor grad_input;  // d loss / d input
 };
 
-// Cross-entropy of logits (N, C) against class indices `targets` (int64, N), with optional label smoothing.
+// Cross-entropy of logits (N, C) against class indices `targets` (int64, N), or against class probabilities
+// (float32, (N, C), as PyTorch accepts since 1.10), with optional label smoothing.
 // Targets on the CPU are checked ("Target 12 is out of bounds for 10 classes (sample 3)") and copied to the
 // logits' device; targets already on a GPU are not checked (a bad one gives a NaN loss).
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction = Reduction::Mean,
                          double label_smoothing = 0.0);
 LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+// torch.nn.functional.binary_cross_entropy_with_logits: logits and float targets of one shape, computed stably.
+LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                            Reduction reduction = Reduction::Mean);
 
 // Number of rows whose first maximal logit is at the target (int64, 0-dim, on the logits' device).
 Tensor count_correct(const Tensor& logits, const Tensor& targets);

@@ -1,0 +1,56 @@
+#!/usr/bin/python3
+"""Writes golden data for softmax over any dimension, cross-entropy with class probabilities and
+binary_cross_entropy_with_logits (tests/test_losses_golden.cpp), computed by PyTorch 1.13 in float64 from float32
+inputs.  Run:  /usr/bin/python3 tests/golden/make_golden_losses.py  ->  data_losses/cases.json
+"""
+import json
+import os
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "data_losses")
+
+
+def flat(t):
+    return t.detach().double().reshape(-1).tolist()
+
+
+def main():
+    g = torch.Generator().manual_seed(5)
+    cases = {}
+    for shape, dim, log in [([2, 3, 4], 0, False), ([2, 3, 4], 1, True), ([2, 3, 4, 5], 2, False),
+                            ([2, 3, 4, 5], -1, True), ([3, 7], 0, True)]:
+        x32 = torch.randn(shape, generator=g) * 3
+        x = x32.double().requires_grad_()
+        y = F.log_softmax(x, dim) if log else F.softmax(x, dim)
+        dy = torch.randn(shape, generator=g).double()
+        y.backward(dy)
+        cases[f"softmax_{len(shape)}d_dim{dim}{'_log' if log else ''}"] = {
+            "kind": "softmax", "shape": shape, "dim": dim, "log": log, "x": flat(x32), "dy": flat(dy),
+            "y": flat(y), "dx": flat(x.grad)}
+    for reduction, smoothing in [("mean", 0.0), ("sum", 0.0), ("mean", 0.2)]:
+        x32 = torch.randn(5, 4, generator=g) * 2
+        p = torch.softmax(torch.randn(5, 4, generator=g), 1).float()
+        x = x32.double().requires_grad_()
+        loss = F.cross_entropy(x, p.double(), reduction=reduction, label_smoothing=smoothing)
+        loss.backward()
+        cases[f"ce_probs_{reduction}_{smoothing}"] = {
+            "kind": "ce_probs", "shape": [5, 4], "reduction": reduction, "smoothing": smoothing, "x": flat(x32),
+            "p": flat(p), "loss": float(loss), "dx": flat(x.grad)}
+    for reduction in ["mean", "sum"]:
+        x32 = torch.cat([torch.randn(10, generator=g) * 4, torch.tensor([60.0, -60.0, 0.0])])
+        t = torch.rand(13, generator=g)
+        x = x32.double().requires_grad_()
+        loss = F.binary_cross_entropy_with_logits(x, t.double(), reduction=reduction)
+        loss.backward()
+        cases[f"bce_logits_{reduction}"] = {"kind": "bce", "shape": [13], "reduction": reduction, "x": flat(x32),
+                                            "t": flat(t), "loss": float(loss), "dx": flat(x.grad)}
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, "cases.json"), "w") as f:
+        json.dump(cases, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

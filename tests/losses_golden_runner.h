@@ -1,0 +1,49 @@
+// Softmax over any dimension, cross-entropy with class probabilities and binary_cross_entropy_with_logits against
+// PyTorch (tests/golden/make_golden_losses.py, float64 from float32 inputs), on one device: the CPU suite and the
+// GPU suites share it.
+#pragma once
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace normrt::testing {
+
+inline nlohmann::json losses_golden() {
+  std::ifstream in(std::string(NORMRT_GOLDEN_DIR) + "/../data_losses/cases.json");
+  return nlohmann::json::parse(in);
+}
+
+inline std::vector<std::string> losses_golden_case_names() {
+  const auto cases = losses_golden();
+  std::vector<std::string> names;
+  for (const auto& [name, c] : cases.items()) names.push_back(name);
+  return names;
+}
+
+inline void run_losses_golden_case(const std::string& name, const Device& device) {
+  const auto c = losses_golden()[name];
+  const Shape shape = c["shape"].get<Shape>();
+  auto tensor = [&](const char* key) { return from_vector(c[key].get<std::vector<float>>(), shape, device); };
+  auto expected = [&](const char* key) { return c[key].get<std::vector<double>>(); };
+  const Tensor x = tensor("x");
+  if (c["kind"] == "softmax") {
+    const int64_t dim = c["dim"].get<int64_t>();
+    const bool log = c["log"].get<bool>();
+    const Tensor y = ops::softmax(x, dim, log);
+    EXPECT_TRUE(all_close(y.to_vector(), expected("y"), 1e-5, 1e-6)) << name;
+    EXPECT_TRUE(all_close(ops::softmax_backward(tensor("dy"), y, dim, log).to_vector(), expected("dx"), 1e-5, 1e-5))
+        << name;
+    return;
+  }
+  const auto reduction = c["reduction"] == "mean" ? ops::Reduction::Mean : ops::Reduction::Sum;
+  const ops::LossResult r = c["kind"] == "ce_probs"
+                                ? ops::cross_entropy(x, tensor("p"), reduction, c["smoothing"].get<double>())
+                                : ops::binary_cross_entropy_with_logits(x, tensor("t"), reduction);
+  EXPECT_NEAR(r.loss.item<float>(), c["loss"].get<double>(), 1e-5 * std::max(1.0, std::fabs(c["loss"].get<double>())))
+      << name;
+  EXPECT_TRUE(all_close(r.grad_input.to_vector(), expected("dx"), 1e-5, 1e-6)) << name;
+}
+
+}  // namespace normrt::testing
