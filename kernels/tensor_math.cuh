@@ -104,4 +104,21 @@ NORMRT_HD inline float bce_with_logits_grad(float x, float t) {
   return static_cast<float>(1.0 / (1.0 + ::exp(-static_cast<double>(x))) - t);
 }
 
+// One row of the negative log-likelihood: loss = -logp[t] and grad[t] = -1 (the rest of the row 0), valid = 1;
+// a row whose target is ignore_index gives 0, 0 and a zero row; a target outside [0, cols) gives a NaN loss.
+NORMRT_HD inline void nll_row(const float* logp, int64_t target, int64_t ignore_index, int64_t cols, float* grad,
+                              float& loss, float& valid) {
+  for (int64_t c = 0; c < cols; ++c) grad[c] = 0.0f;
+  loss = 0.0f;
+  valid = 0.0f;
+  if (target == ignore_index) return;
+  valid = 1.0f;
+  if (target < 0 || target >= cols) {
+    loss = NAN;
+    return;
+  }
+  loss = -logp[target];
+  grad[target] = -1.0f;
+}
+
 }  // namespace normrt::tmath

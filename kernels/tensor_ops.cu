@@ -56,6 +56,13 @@ __global__ void bce_with_logits_kernel(const float* x, const float* t, float* lo
   }
 }
 
+__global__ void nll_kernel(const float* logp, const int64_t* targets, int64_t ignore_index, float* losses, float* valid,
+                           float* grad, int64_t rows, int64_t cols) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += stride)
+    tmath::nll_row(logp + r * cols, targets[r], ignore_index, cols, grad + r * cols, losses[r], valid[r]);
+}
+
 int64_t grid_for(int64_t n, int sm_count) {
   return std::min<int64_t>((n + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)));
 }
@@ -90,6 +97,14 @@ void bce_with_logits(const float* x, const float* t, float* losses, float* grad,
   if (n == 0) return;
   NORMRT_LAUNCH(bce_with_logits_kernel, dim3(static_cast<unsigned>(grid_for(n, sm_count))), dim3(kThreads), 0, stream,
                 x, t, losses, grad, scale, n);
+  NORMRT_CHECK_LAUNCH();
+}
+
+void nll(const float* logp, const int64_t* targets, int64_t ignore_index, float* losses, float* valid, float* grad,
+         int64_t rows, int64_t cols, int sm_count, cudaStream_t stream) {
+  if (rows == 0) return;
+  NORMRT_LAUNCH(nll_kernel, dim3(static_cast<unsigned>(grid_for(rows, sm_count))), dim3(kThreads), 0, stream, logp,
+                targets, ignore_index, losses, valid, grad, rows, cols);
   NORMRT_CHECK_LAUNCH();
 }
 

@@ -27,4 +27,8 @@ void softmax_lines_backward(const float* dy, const float* y, float* dx, int64_t 
 void bce_with_logits(const float* x, const float* t, float* losses, float* grad, float scale, int64_t n, int sm_count,
                      cudaStream_t stream);
 
+// nll_row for each of `rows` rows of (rows, cols) log-probabilities (one thread per row).
+void nll(const float* logp, const int64_t* targets, int64_t ignore_index, float* losses, float* valid, float* grad,
+         int64_t rows, int64_t cols, int sm_count, cudaStream_t stream);
+
 }  // namespace normrt::NORMRT_KERNEL_NS

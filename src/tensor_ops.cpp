@@ -192,6 +192,59 @@ LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& t
   return result;
 }
 
+LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction, int64_t ignore_index) {
+  NORMRT_CHECK(log_probs.defined() && log_probs.dtype() == DType::Float32 && log_probs.dim() == 2,
+               "nll_loss: expected float32 log-probabilities of shape (N, C)");
+  NORMRT_CHECK(targets.defined() && targets.dtype() == DType::Int64 && targets.dim() == 1,
+               "nll_loss: target must be an int64 tensor of class indices of shape (N)");
+  const int64_t rows = log_probs.size(0), cols = log_probs.size(1);
+  NORMRT_CHECK(targets.size(0) == rows, "Expected input batch_size (", rows, ") to match target batch_size (",
+               targets.size(0), ").");
+  if (targets.device().is_cpu()) {
+    const int64_t* t = targets.data<int64_t>();
+    for (int64_t r = 0; r < rows; ++r)
+      NORMRT_CHECK(t[r] == ignore_index || (t[r] >= 0 && t[r] < cols), "Target ", t[r], " is out of bounds for ",
+                   cols, " classes (sample ", r, ")");
+  }
+  const Tensor t = targets.to(log_probs.device());
+  Tensor losses = empty({rows}, log_probs.device()), valid = empty({rows}, log_probs.device());
+  Tensor grad = empty(log_probs.sizes(), log_probs.device());
+  if (log_probs.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const int device = log_probs.device().index();
+    cuda::DeviceGuard guard(device);
+    normrt::cuda::nll(log_probs.data<float>(), t.data<int64_t>(), ignore_index, losses.data<float>(),
+                      valid.data<float>(), grad.data<float>(), rows, cols, cuda::sm_count(device),
+                      cuda::current_stream(device));
+#else
+    NORMRT_THROW("nll_loss on ", log_probs.device().str(), " needs a build with CUDA");
+#endif
+  } else {
+    for (int64_t r = 0; r < rows; ++r)
+      tmath::nll_row(log_probs.data<float>() + r * cols, t.data<int64_t>()[r], ignore_index, cols,
+                     grad.data<float>() + r * cols, losses.data<float>()[r], valid.data<float>()[r]);
+  }
+  // Sums in double on the device that holds them; the mean divides by the rows that count (no host read).
+  Tensor loss = sum(losses, 0);
+  if (reduction == Reduction::Mean) {
+    const Tensor count = sum(valid, 0);
+    loss = div(loss, count);  // NaN when every row is ignored, as PyTorch
+    // The gradient's divisor is max(count, 1): with every row ignored it stays 0, as PyTorch's does.
+    grad = div(grad, add(count, activation(Activation::ReLU, sub(full({}, 1.0, count.device()), count))));
+  }
+  return {loss, grad};
+}
+
+LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
+  if (!options.ignore_index) return cross_entropy(logits, targets, options.reduction, options.label_smoothing);
+  NORMRT_CHECK(options.label_smoothing == 0.0, "cross_entropy: ignore_index with label smoothing is not supported yet");
+  NORMRT_CHECK(logits.defined() && logits.dim() == 2, "cross_entropy: expected input of shape (N, C)");
+  const Tensor log_probs = softmax(logits, true);
+  LossResult r = nll_loss(log_probs, targets, options.reduction, *options.ignore_index);
+  r.grad_input = softmax_backward(r.grad_input, log_probs, true);
+  return r;
+}
+
 Tensor sum(const Tensor& t, int64_t dim, bool keepdim) {
   Tensor out;
   reduce(tmath::Reduce::Sum, t, dim, keepdim, out, nullptr);

@@ -36,6 +36,18 @@ TEST(Losses, ModulesAndRefusals) {
   const auto soft = ops::cross_entropy(logits, from_vector(one_hot, {4, 5}));
   EXPECT_NEAR(hard.loss.item<float>(), soft.loss.item<float>(), 1e-6);
   EXPECT_TRUE(testing::all_close(soft.grad_input.to_vector(), testing::to_double(hard.grad_input), 1e-5, 1e-6));
+  ops::CrossEntropyOptions ignore_3;
+  ignore_3.ignore_index = 3;
+  nn::CrossEntropyLoss ignoring(ignore_3);  // the module form of ignore_index
+  const float with_module = ignoring.forward(logits, from_vector(labels, {4})).item<float>();
+  EXPECT_FLOAT_EQ(with_module, ops::cross_entropy(logits, from_vector(labels, {4}), ignore_3).loss.item<float>());
+  ignore_3.label_smoothing = 0.1;
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, from_vector(labels, {4}), ignore_3); },
+                          "ignore_index with label smoothing is not supported yet"));
+  nn::NLLLoss nll;
+  EXPECT_FLOAT_EQ(nll.forward(ops::softmax(logits, true), from_vector(labels, {4})).item<float>(), hard.loss.item<float>());
+  EXPECT_TRUE(throws_with([&] { nll.forward(logits, from_vector(std::vector<int64_t>{0, 9, 1, 1}, {4})); },
+                          "Target 9 is out of bounds for 5 classes (sample 1)"));
   nn::BCEWithLogitsLoss bce;
   const Tensor loss = bce.forward(zeros({3}), full({3}, 1.0));
   EXPECT_NEAR(loss.item<float>(), std::log(2.0), 1e-6);

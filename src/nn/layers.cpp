@@ -141,13 +141,24 @@ Tensor Sequential::backward_impl(const Tensor& grad_output, Context& ctx) {
 }
 
 Tensor CrossEntropyLoss::forward(const Tensor& logits, const Tensor& targets) {
-  auto result = ops::cross_entropy(logits, targets, reduction_, label_smoothing_);
+  auto result = ops::cross_entropy(logits, targets, options_);
   grad_ = result.grad_input;
   return result.loss;
 }
 
 Tensor CrossEntropyLoss::backward() {
   NORMRT_CHECK(grad_.defined(), "CrossEntropyLoss: backward() needs a preceding forward()");
+  return std::exchange(grad_, Tensor());
+}
+
+Tensor NLLLoss::forward(const Tensor& log_probs, const Tensor& targets) {
+  auto result = ops::nll_loss(log_probs, targets, reduction_, ignore_index_);
+  grad_ = result.grad_input;
+  return result.loss;
+}
+
+Tensor NLLLoss::backward() {
+  NORMRT_CHECK(grad_.defined(), "NLLLoss: backward() needs a preceding forward()");
   return std::exchange(grad_, Tensor());
 }
 

@@ -144,6 +144,21 @@ TEST_P(NnKernels, SoftmaxLinesAndBinaryCrossEntropyEqualTheCpuFormulas) {
     ASSERT_EQ(grad[i], 0.5f * tmath::bce_with_logits_grad(logits[i], targets[i]));
     ASSERT_TRUE(std::isfinite(losses[i]));
   }
+  // Negative log-likelihood rows: ordinary, ignored and out-of-range targets, over more rows than threads.
+  const int64_t rows = 300, cols = 7;
+  const auto logp = random_vector(static_cast<std::size_t>(rows * cols), 14);
+  std::vector<int64_t> t(static_cast<std::size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) t[static_cast<std::size_t>(r)] = r % 9 - 1;  // -1 (ignored), 0..6, 7 (bad)
+  std::vector<float> row_loss(t.size()), valid(t.size()), g(logp.size(), 5.0f), g_ref(logp.size());
+  nll(logp.data(), t.data(), -1, row_loss.data(), valid.data(), g.data(), rows, cols, 2, nullptr);
+  for (int64_t r = 0; r < rows; ++r) {
+    float l, v;
+    tmath::nll_row(logp.data() + r * cols, t[static_cast<std::size_t>(r)], -1, cols, g_ref.data() + r * cols, l, v);
+    ASSERT_TRUE(row_loss[static_cast<std::size_t>(r)] == l || (std::isnan(l) && std::isnan(row_loss[static_cast<std::size_t>(r)])));
+    ASSERT_EQ(valid[static_cast<std::size_t>(r)], v);
+  }
+  ASSERT_EQ(g, g_ref);
+  nll(nullptr, nullptr, 0, nullptr, nullptr, nullptr, 0, cols, 2, nullptr);
   softmax_lines(nullptr, nullptr, 0, 3, 2, false, 2, nullptr);  // no lines: no launch
   softmax_lines_backward(nullptr, nullptr, nullptr, 2, 3, 0, true, 2, nullptr);
   bce_with_logits(nullptr, nullptr, nullptr, nullptr, 1.0f, 0, 2, nullptr);

@@ -151,13 +151,28 @@ class Sequential : public Module {
 class CrossEntropyLoss {
  public:
   explicit CrossEntropyLoss(ops::Reduction reduction = ops::Reduction::Mean, double label_smoothing = 0.0)
-      : reduction_(reduction), label_smoothing_(label_smoothing) {}
+      : options_{reduction, label_smoothing, std::nullopt} {}
+  // With ignore_index and the other options of ops::cross_entropy.
+  explicit CrossEntropyLoss(const ops::CrossEntropyOptions& options) : options_(options) {}
   Tensor forward(const Tensor& logits, const Tensor& targets);
   Tensor backward();
 
  private:
+  ops::CrossEntropyOptions options_;
+  Tensor grad_;
+};
+
+// torch.nn.NLLLoss: for log-probabilities (after LogSoftmax), with ignore_index (-100 as PyTorch).
+class NLLLoss {
+ public:
+  explicit NLLLoss(ops::Reduction reduction = ops::Reduction::Mean, int64_t ignore_index = -100)
+      : reduction_(reduction), ignore_index_(ignore_index) {}
+  Tensor forward(const Tensor& log_probs, const Tensor& targets);
+  Tensor backward();
+
+ private:
   ops::Reduction reduction_;
-  double label_smoothing_;
+  int64_t ignore_index_;
   Tensor grad_;
 };
 

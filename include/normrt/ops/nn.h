@@ -2,6 +2,7 @@
 // shapes; every argument is checked before anything is computed.
 #pragma once
 #include <cstdint>
+#include <optional>
 
 #include "normrt/tensor.h"
 
@@ -48,6 +49,19 @@ struct LossResult {
 // logits' device; targets already on a GPU are not checked (a bad one gives a NaN loss).
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction = Reduction::Mean,
                          double label_smoothing = 0.0);
+// With ignore_index, rows whose class-index target equals it add nothing and the mean is over the other rows (all
+// ignored: NaN loss, zero gradient), as PyTorch's ignore_index (which defaults to -100 there; here it is asked for
+// explicitly). Computed as log_softmax then nll_loss; not combined with label smoothing.
+struct CrossEntropyOptions {
+  Reduction reduction = Reduction::Mean;
+  double label_smoothing = 0.0;
+  std::optional<int64_t> ignore_index;
+};
+LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options);
+// Negative log-likelihood of log-probabilities (N, C) against int64 class indices (N), with ignore_index as above.
+// CPU targets are range-checked; a bad target already on a GPU gives a NaN loss.
+LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction = Reduction::Mean,
+                    int64_t ignore_index = -100);
 LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 // torch.nn.functional.binary_cross_entropy_with_logits: logits and float targets of one shape, computed stably.
 LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
