@@ -11,12 +11,7 @@ class LossesGolden : public ::testing::TestWithParam<std::string> {};
 TEST_P(LossesGolden, MatchesPyTorch) { testing::run_losses_golden_case(GetParam(), Device::cpu()); }
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, LossesGolden, ::testing::ValuesIn(testing::losses_golden_case_names()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
-                           for (char& ch : name)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return name;
-                         });
+                         [](const ::testing::TestParamInfo<std::string>& info) { return testing::test_name(info.param); });
 
 TEST(Losses, ModulesAndRefusals) {
   Generator gen(3);

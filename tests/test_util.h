@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -32,6 +33,13 @@ template <typename Fn>
     return ::testing::AssertionFailure() << "threw a non-normrt exception: " << e.what();
   }
   return ::testing::AssertionFailure() << "did not throw";
+}
+
+// A parameter turned into a valid gtest name (letters, digits and '_').
+inline std::string test_name(std::string name) {
+  for (char& ch : name)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return name;
 }
 
 // A directory of the running test's own (created if needed; the name holds the process id, so it starts empty).

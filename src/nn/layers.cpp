@@ -140,47 +140,13 @@ Tensor Sequential::backward_impl(const Tensor& grad_output, Context& ctx) {
   return g;
 }
 
-Tensor CrossEntropyLoss::forward(const Tensor& logits, const Tensor& targets) {
-  auto result = ops::cross_entropy(logits, targets, options_);
+Tensor Loss::keep(ops::LossResult result) {
   grad_ = result.grad_input;
   return result.loss;
 }
 
-Tensor CrossEntropyLoss::backward() {
-  NORMRT_CHECK(grad_.defined(), "CrossEntropyLoss: backward() needs a preceding forward()");
-  return std::exchange(grad_, Tensor());
-}
-
-Tensor NLLLoss::forward(const Tensor& log_probs, const Tensor& targets) {
-  auto result = ops::nll_loss(log_probs, targets, reduction_, ignore_index_);
-  grad_ = result.grad_input;
-  return result.loss;
-}
-
-Tensor NLLLoss::backward() {
-  NORMRT_CHECK(grad_.defined(), "NLLLoss: backward() needs a preceding forward()");
-  return std::exchange(grad_, Tensor());
-}
-
-Tensor BCEWithLogitsLoss::forward(const Tensor& input, const Tensor& target) {
-  auto result = ops::binary_cross_entropy_with_logits(input, target, reduction_);
-  grad_ = result.grad_input;
-  return result.loss;
-}
-
-Tensor BCEWithLogitsLoss::backward() {
-  NORMRT_CHECK(grad_.defined(), "BCEWithLogitsLoss: backward() needs a preceding forward()");
-  return std::exchange(grad_, Tensor());
-}
-
-Tensor MSELoss::forward(const Tensor& input, const Tensor& target) {
-  auto result = ops::mse_loss(input, target, reduction_);
-  grad_ = result.grad_input;
-  return result.loss;
-}
-
-Tensor MSELoss::backward() {
-  NORMRT_CHECK(grad_.defined(), "MSELoss: backward() needs a preceding forward()");
+Tensor Loss::backward() {
+  NORMRT_CHECK(grad_.defined(), name_, ": backward() needs a preceding forward()");
   return std::exchange(grad_, Tensor());
 }
 

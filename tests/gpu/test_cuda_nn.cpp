@@ -41,12 +41,7 @@ TEST_P(CudaLossesGolden, MatchesPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, CudaLossesGolden, ::testing::ValuesIn(testing::losses_golden_case_names()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
-                           for (char& ch : name)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return name;
-                         });
+                         [](const ::testing::TestParamInfo<std::string>& info) { return testing::test_name(info.param); });
 
 class CudaNn : public ::testing::Test {
  protected:

@@ -147,56 +147,70 @@ class Sequential : public Module {
 };
 
 // Losses are not modules: forward(input, target) returns the loss (0-dim, on the input's device; read it with
-// item() only when needed) and keeps d loss / d input for backward().
-class CrossEntropyLoss {
+// item() only when needed) and keeps d loss / d input, which backward() hands over once.
+class Loss {
  public:
-  explicit CrossEntropyLoss(ops::Reduction reduction = ops::Reduction::Mean, double label_smoothing = 0.0)
-      : options_{reduction, label_smoothing, std::nullopt} {}
-  // With ignore_index and the other options of ops::cross_entropy.
-  explicit CrossEntropyLoss(const ops::CrossEntropyOptions& options) : options_(options) {}
-  Tensor forward(const Tensor& logits, const Tensor& targets);
+  virtual ~Loss() = default;
   Tensor backward();
 
+ protected:
+  explicit Loss(const char* name) : name_(name) {}
+  // Keeps the gradient of `result` for backward() and returns its loss.
+  Tensor keep(ops::LossResult result);
+
  private:
-  ops::CrossEntropyOptions options_;
+  const char* name_;
   Tensor grad_;
 };
 
+class CrossEntropyLoss : public Loss {
+ public:
+  explicit CrossEntropyLoss(ops::Reduction reduction = ops::Reduction::Mean, double label_smoothing = 0.0)
+      : CrossEntropyLoss(ops::CrossEntropyOptions{reduction, label_smoothing, std::nullopt}) {}
+  // With ignore_index and the other options of ops::cross_entropy.
+  explicit CrossEntropyLoss(const ops::CrossEntropyOptions& options) : Loss("CrossEntropyLoss"), options_(options) {}
+  Tensor forward(const Tensor& logits, const Tensor& targets) {
+    return keep(ops::cross_entropy(logits, targets, options_));
+  }
+
+ private:
+  ops::CrossEntropyOptions options_;
+};
+
 // torch.nn.NLLLoss: for log-probabilities (after LogSoftmax), with ignore_index (-100 as PyTorch).
-class NLLLoss {
+class NLLLoss : public Loss {
  public:
   explicit NLLLoss(ops::Reduction reduction = ops::Reduction::Mean, int64_t ignore_index = -100)
-      : reduction_(reduction), ignore_index_(ignore_index) {}
-  Tensor forward(const Tensor& log_probs, const Tensor& targets);
-  Tensor backward();
+      : Loss("NLLLoss"), reduction_(reduction), ignore_index_(ignore_index) {}
+  Tensor forward(const Tensor& log_probs, const Tensor& targets) {
+    return keep(ops::nll_loss(log_probs, targets, reduction_, ignore_index_));
+  }
 
  private:
   ops::Reduction reduction_;
   int64_t ignore_index_;
-  Tensor grad_;
 };
 
 // torch.nn.BCEWithLogitsLoss: sigmoid and binary cross-entropy in one stable formula.
-class BCEWithLogitsLoss {
+class BCEWithLogitsLoss : public Loss {
  public:
-  explicit BCEWithLogitsLoss(ops::Reduction reduction = ops::Reduction::Mean) : reduction_(reduction) {}
-  Tensor forward(const Tensor& input, const Tensor& target);
-  Tensor backward();
+  explicit BCEWithLogitsLoss(ops::Reduction reduction = ops::Reduction::Mean)
+      : Loss("BCEWithLogitsLoss"), reduction_(reduction) {}
+  Tensor forward(const Tensor& input, const Tensor& target) {
+    return keep(ops::binary_cross_entropy_with_logits(input, target, reduction_));
+  }
 
  private:
   ops::Reduction reduction_;
-  Tensor grad_;
 };
 
-class MSELoss {
+class MSELoss : public Loss {
  public:
-  explicit MSELoss(ops::Reduction reduction = ops::Reduction::Mean) : reduction_(reduction) {}
-  Tensor forward(const Tensor& input, const Tensor& target);
-  Tensor backward();
+  explicit MSELoss(ops::Reduction reduction = ops::Reduction::Mean) : Loss("MSELoss"), reduction_(reduction) {}
+  Tensor forward(const Tensor& input, const Tensor& target) { return keep(ops::mse_loss(input, target, reduction_)); }
 
  private:
   ops::Reduction reduction_;
-  Tensor grad_;
 };
 
 }  // namespace normrt::nn
