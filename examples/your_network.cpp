@@ -45,9 +45,9 @@ int main() {
   options.flip_probability = 0.5;
   data::DataLoader loader(train, {}, options, /*seed=*/1, device);
 
-  auto model = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(100, 32, false),
-                                                std::make_shared<nn::BatchNorm1d>(32), std::make_shared<nn::ReLU>(),
-                                                std::make_shared<nn::Linear>(32, 10));
+  // Modules by value (moved in), as in libtorch; shared_ptrs work too where you keep a handle to a layer.
+  auto model = std::make_shared<nn::Sequential>(nn::Linear(100, 32, false), nn::BatchNorm1d(32), nn::ReLU(),
+                                                nn::Linear(32, 10));
   std::cout << *model << '\n';  // as PyTorch prints it
 
   // Weight decay on the weight matrices only, not on BatchNorm's parameters or biases.
@@ -95,9 +95,8 @@ int main() {
 
   // Weights for PyTorch (safetensors.torch.load_file gives the same state_dict keys), and back.
   save(*model, "your_network.safetensors", {{"model", "bars-mlp"}});
-  auto reloaded = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(100, 32, false),
-                                                   std::make_shared<nn::BatchNorm1d>(32), std::make_shared<nn::ReLU>(),
-                                                   std::make_shared<nn::Linear>(32, 10));
+  auto reloaded = std::make_shared<nn::Sequential>(nn::Linear(100, 32, false), nn::BatchNorm1d(32), nn::ReLU(),
+                                                   nn::Linear(32, 10));
   load(*reloaded, "your_network.safetensors");
   reloaded->to(device);
   reloaded->eval();

@@ -246,6 +246,59 @@ TEST(Nn, ModulesPrintAsPyTorchPrintsThem) {
   for (const auto& [v, text] : floats) EXPECT_EQ(nn::python_float_repr(v), text);
 }
 
+TEST(Nn, SequentialTakesModulesByValue) {
+  // The same network built from values and from shared_ptrs (same generator draws) computes the same thing.
+  Generator g1(11), g2(11);
+  nn::Sequential by_value(nn::Linear(5, 4, false, &g1), nn::BatchNorm1d(4), nn::ReLU(),
+                          nn::Sequential(nn::Linear(4, 3, true, &g1), nn::Tanh()));
+  nn::Sequential by_pointer(std::make_shared<nn::Linear>(5, 4, false, &g2), std::make_shared<nn::BatchNorm1d>(4),
+                            std::make_shared<nn::ReLU>(),
+                            std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(4, 3, true, &g2),
+                                                             std::make_shared<nn::Tanh>()));
+  EXPECT_EQ(by_value.state_dict().size(), 8u);
+  std::ostringstream a, b;
+  a << by_value;
+  b << by_pointer;
+  EXPECT_EQ(a.str(), b.str());
+
+  // A module moved in keeps its tensors' identity: the handle taken before the move is the registered parameter.
+  nn::Linear head(3, 2);
+  const Tensor head_weight = head.weight;
+  by_value.push_back(std::move(head));
+  by_pointer.push_back(std::make_shared<nn::Linear>(3, 2));
+  by_pointer.at<nn::Linear>(4).weight.copy_(head_weight);
+  by_pointer.at<nn::Linear>(4).bias.copy_(by_value.at<nn::Linear>(4).bias);
+  EXPECT_TRUE(head.parameters().empty());  // the moved-from module is empty
+  const auto params = by_value.parameters();
+  ASSERT_EQ(params.size(), 7u);
+  EXPECT_TRUE(params[5].is_same(head_weight));
+
+  // Trained side by side, the two stay equal: every registered tensor of the moved modules is the live member.
+  optim::SGD opt_v(by_value.parameters(), optim::SGDOptions(0.1));
+  optim::SGD opt_p(by_pointer.parameters(), optim::SGDOptions(0.1));
+  const auto head_initial = to_double(head_weight);
+  const Tensor x = randn({6, 5}, g1);
+  for (int step = 0; step < 3; ++step) {
+    for (auto* m : {&by_value, &by_pointer}) {
+      m->zero_grad();
+      m->forward(x);
+      m->backward(ones({6, 2}));
+    }
+    opt_v.step();
+    opt_p.step();
+  }
+  const auto sv = by_value.state_dict(), sp = by_pointer.state_dict();
+  ASSERT_EQ(sv.size(), sp.size());
+  for (std::size_t i = 0; i < sv.size(); ++i) {
+    EXPECT_EQ(sv[i].first, sp[i].first);
+    if (sv[i].second.dtype() == DType::Int64)
+      EXPECT_EQ(sv[i].second.to_vector<int64_t>(), sp[i].second.to_vector<int64_t>()) << sv[i].first;
+    else
+      EXPECT_EQ(sv[i].second.to_vector(), sp[i].second.to_vector()) << sv[i].first;
+  }
+  EXPECT_NE(to_double(head_weight), head_initial);  // the handle taken before the move was stepped
+}
+
 TEST(Nn, ModuleTreesCanBeWalkedAndPartlyLoaded) {
   auto block = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(3, 3), std::make_shared<nn::ReLU>());
   nn::Sequential model(std::make_shared<nn::Linear>(4, 3, false), std::make_shared<nn::BatchNorm1d>(3), block);

@@ -23,6 +23,28 @@ NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
 
 namespace normrt::nn {
 
+namespace {
+// The member of `to` at the offset `member` has in `from`: both are the Module subobject of the same most-derived
+// type, so their members lie at the same offsets.
+Tensor* same_member(const Module& from, Module& to, Tensor* member) {
+  const auto offset = reinterpret_cast<const char*>(member) - reinterpret_cast<const char*>(&from);
+  return reinterpret_cast<Tensor*>(reinterpret_cast<char*>(&to) + offset);
+}
+}  // namespace
+
+Module::Module(Module&& other) noexcept
+    : training_(other.training_),
+      last_(std::move(other.last_)),
+      parameters_(std::move(other.parameters_)),
+      buffers_(std::move(other.buffers_)),
+      children_(std::move(other.children_)) {
+  for (auto& entry : parameters_) entry.second = same_member(other, *this, entry.second);
+  for (auto& entry : buffers_) entry.second = same_member(other, *this, entry.second);
+  other.parameters_.clear();
+  other.buffers_.clear();
+  other.children_.clear();
+}
+
 Tensor Module::forward(const Tensor& input) { return forward(input, last_); }
 Tensor Module::backward(const Tensor& grad_output) { return backward(grad_output, last_); }
 
@@ -213,7 +235,7 @@ std::string python_float_repr(double value) {
   }
   std::string out = sign + mantissa.substr(0, 1);
   if (k > 1) out += "." + mantissa.substr(1);
-  char exp[8];
+  char exp[16];
   std::snprintf(exp, sizeof exp, "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
   return out + exp;
 }

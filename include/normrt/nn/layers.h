@@ -113,18 +113,30 @@ class Dropout : public Module {
   Generator generator_;
 };
 
-// Children named "0", "1", ...; forward runs them in order, backward in reverse. Built from shared_ptrs to modules,
-// as a list or as arguments: Sequential(std::make_shared<Linear>(4, 3), std::make_shared<ReLU>()).
+// Children named "0", "1", ...; forward runs them in order, backward in reverse. Built from modules by value or
+// from shared_ptrs, mixed freely, as arguments or as a list of shared_ptrs:
+//   Sequential(Linear(4, 3), BatchNorm1d(3), ReLU())   or   Sequential(std::make_shared<Linear>(4, 3), block)
+// A module given by value is moved into the container (an lvalue must be std::move'd, or held by a shared_ptr to
+// keep access to it); at<T>(i) reaches it afterwards.
+template <typename M>
+inline constexpr bool is_module_argument_v =
+    std::is_convertible_v<M, std::shared_ptr<Module>> ||
+    (std::is_base_of_v<Module, std::decay_t<M>> && !std::is_lvalue_reference_v<M>);
+
 class Sequential : public Module {
  public:
   Sequential() = default;
   Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
-  template <typename... M, typename = std::enable_if_t<(sizeof...(M) > 0) &&
-                                                       (std::is_convertible_v<M, std::shared_ptr<Module>> && ...)>>
+  template <typename... M, typename = std::enable_if_t<(sizeof...(M) > 0) && (is_module_argument_v<M> && ...)>>
   explicit Sequential(M&&... modules) {
     (push_back(std::forward<M>(modules)), ...);
   }
   void push_back(std::shared_ptr<Module> module);
+  template <typename M, typename = std::enable_if_t<std::is_base_of_v<Module, std::decay_t<M>> &&
+                                                    !std::is_lvalue_reference_v<M>>>
+  void push_back(M&& module) {
+    push_back(std::shared_ptr<Module>(std::make_shared<std::decay_t<M>>(std::move(module))));
+  }
   std::string name() const override { return "Sequential"; }
   std::size_t size() const { return modules_.size(); }
   Module& operator[](std::size_t i);

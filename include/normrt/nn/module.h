@@ -54,6 +54,7 @@ class Module {
   virtual ~Module() = default;
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
+  Module& operator=(Module&&) = delete;
 
   // One call at a time: forward keeps its context in the module (replacing the previous one) and backward
   // consumes it.
@@ -104,6 +105,11 @@ class Module {
 
  protected:
   Module() = default;
+  // Moving a module (what Sequential(Linear(4, 3), ReLU()) does) re-points the registered tensors at the moved
+  // members: the tensors keep their identity (an optimizer holding them still steps them); the moved-from module
+  // is left empty. This is why register_parameter/register_buffer must be given Tensor members of the module
+  // itself; a module that registers tensors held elsewhere must delete its move constructor.
+  Module(Module&& other) noexcept;
   // What a module implements: forward_impl computes the output and puts into ctx what backward_impl needs (the
   // SavedTensors stay empty under NoGradGuard); backward_impl returns the input gradient and accumulates parameter
   // gradients.
