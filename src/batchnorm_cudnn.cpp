@@ -1,4 +1,4 @@
-// cuDNN BatchNorm backend: every cuDNN call of normrt lives in this translation unit.
+// cuDNN BatchNorm backend.
 //
 // It uses cuDNN's legacy batch-norm functions (cudnnBatchNormalizationForwardTraining/ForwardInference/Backward,
 // CUDNN_BATCHNORM_SPATIAL), which cuDNN 9 marks deprecated but still ships: they take NCHW float32 directly,
@@ -11,11 +11,11 @@
 #include <array>
 #include <map>
 #include <memory>
-#include <unordered_map>
 
 #include "batchnorm.cuh"
 #include "batchnorm_backend.h"
 #include "cuda_launch.h"
+#include "cudnn_handle.h"
 #include "elementwise.cuh"
 #include "normrt/cuda.h"
 #include "normrt/cuda_check.h"
@@ -30,21 +30,6 @@ int cuda::cudnn_version() { return static_cast<int>(cudnnGetVersion()); }
 namespace bn {
 
 namespace {
-
-class Handle {
- public:
-  explicit Handle(int device) {
-    normrt::cuda::DeviceGuard guard(device);
-    NORMRT_CUDNN_CHECK(cudnnCreate(&handle_));
-  }
-  ~Handle() { NORMRT_CUDNN_CHECK_LOG(cudnnDestroy(handle_)); }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  cudnnHandle_t get() const { return handle_; }
-
- private:
-  cudnnHandle_t handle_ = nullptr;
-};
 
 class TensorDescriptor {
  public:
@@ -77,16 +62,13 @@ struct Context {
 };
 
 Context context_for(const Device& device, const Geometry& g) {
-  thread_local std::unordered_map<int, std::unique_ptr<Handle>> handles;
   thread_local std::map<std::array<int64_t, 3>, std::unique_ptr<Descriptors>> descriptors;
   const int index = device.index();
-  auto& handle = handles[index];
-  if (!handle) handle = std::make_unique<Handle>(index);
   const cudaStream_t stream = normrt::cuda::current_stream(index);
-  NORMRT_CUDNN_CHECK(cudnnSetStream(handle->get(), stream));
+  const cudnnHandle_t handle = cudnn::handle_for(index, stream);
   auto& desc = descriptors[{g.N, g.C, g.S}];
   if (!desc) desc = std::make_unique<Descriptors>(g);
-  return {handle->get(), desc.get(), stream};
+  return {handle, desc.get(), stream};
 }
 
 const float kOne = 1.0f, kZero = 0.0f;

@@ -11,7 +11,7 @@
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/tensor_ops.h"
 #include "nvtx.h"
-#include "normrt/ops/elementwise.h"
+#include "op_util.h"
 #include "normrt/ops/nn.h"
 #if NORMRT_WITH_CUDA
 #include "activation.cuh"
@@ -22,19 +22,17 @@
 
 namespace normrt::ops {
 
+using util::check_float;
+using util::check_same_device;
+#if NORMRT_WITH_CUDA
+using util::Launch;
+#else
+using util::no_cuda;
+#endif
+
 namespace {
 
 std::atomic<bool> g_allow_tf32{false};
-
-void check_float(const Tensor& t, const char* what) {
-  NORMRT_CHECK(t.defined(), what, " is undefined");
-  NORMRT_CHECK(t.dtype() == DType::Float32, what, " must be float32, got ", dtype_name(t.dtype()));
-}
-
-void check_same_device(const Tensor& a, const Tensor& b) {
-  NORMRT_CHECK(a.device() == b.device(), "Expected all tensors to be on the same device, but found at least two ",
-               "devices, ", a.device().str(), " and ", b.device().str(), "!");
-}
 
 void check_same_shape(const Tensor& a, const char* an, const Tensor& b, const char* bn) {
   NORMRT_CHECK(a.sizes() == b.sizes(), an, " shape ", shape_str(a.sizes()), " does not match ", bn, " shape ",
@@ -57,20 +55,6 @@ nnmath::Activation math_kind(Activation kind) {
   }
   return nnmath::Activation::ReLU;
 }
-
-#if NORMRT_WITH_CUDA
-// Device, stream and SM count of a CUDA tensor's device, with that device current.
-struct Launch {
-  explicit Launch(const Tensor& t)
-      : device(t.device().index()), guard(device), stream(cuda::current_stream(device)), sms(cuda::sm_count(device)) {}
-  int device;
-  cuda::DeviceGuard guard;
-  cudaStream_t stream;
-  int sms;
-};
-#else
-[[noreturn]] void no_cuda(const char* op) { NORMRT_THROW(op, " on CUDA tensors needs a build with CUDA"); }
-#endif
 
 }  // namespace
 

@@ -18,6 +18,7 @@
 #include "normrt/nn/utils.h"
 #include "normrt/npy.h"
 #include "normrt/ops/batchnorm.h"
+#include "normrt/ops/conv.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/nn.h"
 #include "normrt/ops/tensor_ops.h"

@@ -1,8 +1,11 @@
-// The vendor libraries behind the emulated device. cuBLAS (Linear's GEMMs) and CUB (the loss sums) are stood in for
-// by plain host loops with double accumulation, so that the layers, losses and optimizers around them run on the
-// emulated device; src/linear_cublas.cpp and kernels/reduce.cu themselves run only on a real GPU. cuDNN is not
-// stood in for: its wrappers throw, and the tests that need it are left out (tests/CMakeLists.txt). Test-only.
+// The vendor libraries behind the emulated device. cuBLAS (Linear's GEMMs), cuDNN's convolutions and CUB (the loss
+// sums) are stood in for by plain host loops with double accumulation, so that the layers, losses and optimizers
+// around them run on the emulated device; src/linear_cublas.cpp, src/conv_cudnn.cpp and kernels/reduce.cu
+// themselves run only on a real GPU. cuDNN's BatchNorm is not stood in for: its wrappers throw, and the tests that
+// need it skip (cudnn_version() is 0). Test-only.
 #include "batchnorm_backend.h"
+#include "conv_backend.h"
+#include "conv_reference.h"
 #include "linear_cuda.h"
 #include "normrt/cuda.h"
 #include "normrt/error.h"
@@ -54,6 +57,26 @@ void detail::cuda_linear_backward(const float* dy, const float* x, const float* 
       for (int64_t r = 0; r < n; ++r) acc += static_cast<double>(dy[r * out + o]) * x[r * in + i];
       dw[o * in + i] = static_cast<float>(acc);
     }
+}
+
+int64_t ops::conv_algorithm_searches() { return 0; }
+
+void ops::detail::cudnn_conv_forward(const ConvGeometry& g, const float* x, const float* w, float* y, const Device&) {
+  const auto result = testing::reference_conv_forward(g, x, w);
+  for (std::size_t i = 0; i < result.size(); ++i) y[i] = static_cast<float>(result[i]);
+}
+
+void ops::detail::cudnn_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+                                           const Device&) {
+  const auto result = testing::reference_conv_backward_data(g, dy, w);
+  for (std::size_t i = 0; i < result.size(); ++i) dx[i] = static_cast<float>(result[i]);
+}
+
+void ops::detail::cudnn_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw,
+                                             bool accumulate, const Device&) {
+  const auto result = testing::reference_conv_backward_filter(g, x, dy);
+  for (std::size_t i = 0; i < result.size(); ++i)
+    dw[i] = static_cast<float>(result[i] + (accumulate ? static_cast<double>(dw[i]) : 0.0));
 }
 
 void cuda::sum(const float* in, float* out, int64_t n, cudaStream_t) { host_sum<float, double>(in, out, n); }

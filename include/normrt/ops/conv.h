@@ -1,0 +1,45 @@
+// Convolution over 1, 2 or 3 spatial dimensions (torch.nn.functional.conv1d/2d/3d), float32 NCHW-style layouts:
+// input (N, C, *spatial) or unbatched (C, *spatial), weight (O, C / groups, *kernel), bias (O) or undefined.
+// CUDA: cuDNN, the algorithm chosen per shape by cuDNN's own search and cached (see conv_algorithm_searches());
+// CPU: im2col + OpenBLAS sgemm. Every argument is checked, with PyTorch's messages, before anything runs.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "normrt/tensor.h"
+
+namespace normrt::ops {
+
+// PyTorch's padding strings: "valid" is no padding, "same" pads so the output has the input's size (stride 1 only),
+// (dilation * (kernel - 1)) / 2 before and the rest after, as F.conv2d(padding="same").
+enum class PaddingMode { Explicit, Valid, Same };
+
+struct ConvParams {
+  // One value for every spatial dimension, or one per dimension.
+  std::vector<int64_t> stride{1};
+  std::vector<int64_t> padding{0};  // zero padding on both sides (PaddingMode::Explicit)
+  std::vector<int64_t> dilation{1};
+  int64_t groups = 1;
+  PaddingMode padding_mode = PaddingMode::Explicit;
+};
+
+Tensor conv(const Tensor& input, const Tensor& weight, const Tensor& bias, const ConvParams& params = {});
+
+// Returns grad_input (undefined when need_input_grad is false); adds the weight gradient into *grad_weight and the
+// bias gradient into *grad_bias (when non-null), creating them when undefined, as linear_backward does.
+Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, const ConvParams& params,
+                     Tensor* grad_weight, Tensor* grad_bias, bool need_input_grad = true);
+
+// The output shape conv() gives for these arguments (checked as conv() checks them).
+Shape conv_output_shape(const Shape& input, const Shape& weight, const ConvParams& params);
+
+// CUDA: determinism and TF32, as torch.backends.cudnn.deterministic / allow_tf32 (both default false here: exact
+// FP32, and cuDNN's fastest algorithm, which for some backward-filter shapes sums in a varying order).
+void set_conv_deterministic(bool on);
+bool conv_deterministic();
+void set_conv_allow_tf32(bool allow);
+bool conv_allow_tf32();
+// How many algorithm searches cuDNN has run in this process (one per new problem; cached problems need none).
+int64_t conv_algorithm_searches();
+
+}  // namespace normrt::ops

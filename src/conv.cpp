@@ -1,0 +1,291 @@
+// normrt::ops::conv: argument checks (PyTorch's messages, all before anything runs) and dispatch to the CPU
+// (im2col + OpenBLAS) or cuDNN implementation. Bias on the GPU is broadcast arithmetic and a reduction.
+#include <atomic>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "conv_backend.h"
+#include "normrt/ops/elementwise.h"
+#include "normrt/ops/tensor_ops.h"
+#include "nvtx.h"
+#include "normrt/cuda_check.h"
+#include "op_util.h"
+
+namespace normrt::ops {
+
+namespace {
+
+std::atomic<bool> g_deterministic{false};
+std::atomic<bool> g_allow_tf32{false};
+
+// A per-dimension parameter: one value for all dimensions or one per dimension, as PyTorch's _single/_pair/_triple.
+std::array<int64_t, 3> expand(const std::vector<int64_t>& values, int spatial, const char* what, int64_t fill) {
+  NORMRT_CHECK(values.size() == 1 || values.size() == static_cast<std::size_t>(spatial), "expected ", what,
+               " to be a single integer value or a list of ", spatial,
+               " values to match the convolution dimensions, but got ", what, "=", shape_str(values));
+  std::array<int64_t, 3> out{fill, fill, fill};
+  for (int d = 0; d < spatial; ++d) out[3 - spatial + d] = values.size() == 1 ? values[0] : values[d];
+  return out;
+}
+
+std::string joined(const std::array<int64_t, 3>& v, int spatial) {
+  std::ostringstream os;
+  for (int d = 3 - spatial; d < 3; ++d) os << (d > 3 - spatial ? " x " : "") << v[d];
+  return os.str();
+}
+
+}  // namespace
+
+namespace detail {
+
+bool ConvGeometry::is_pointwise() const {
+  for (int d = 0; d < 3; ++d)
+    if (kernel[d] != 1 || stride[d] != 1 || pad_before[d] != 0 || pad_after[d] != 0) return false;
+  return true;
+}
+
+ConvGeometry resolve_conv(const Shape& input, const Shape& weight, const Shape* bias, const ConvParams& params) {
+  NORMRT_CHECK(weight.size() >= 3 && weight.size() <= 5, "conv: weight of size ", shape_str(weight),
+               " must have 3, 4 or 5 dimensions (out_channels, in_channels / groups, *kernel_size)");
+  ConvGeometry g;
+  g.spatial = static_cast<int>(weight.size()) - 2;
+  const int s = g.spatial;
+  NORMRT_CHECK(input.size() == weight.size(), "Expected ", s + 1, "D (unbatched) or ", s + 2,
+               "D (batched) input to conv", s, "d, but got input of size: ", shape_str(input));
+  g.stride = expand(params.stride, s, "stride", 1);
+  g.dilation = expand(params.dilation, s, "dilation", 1);
+  g.groups = params.groups;
+  for (int d = 0; d < 3; ++d) NORMRT_CHECK(g.stride[d] > 0, "non-positive stride is not supported");
+  if (params.padding_mode == PaddingMode::Explicit) {
+    g.pad_before = g.pad_after = expand(params.padding, s, "padding", 0);
+    for (int d = 0; d < 3; ++d) NORMRT_CHECK(g.pad_before[d] >= 0, "negative padding is not supported");
+  }
+  for (int d = 0; d < 3; ++d) NORMRT_CHECK(g.dilation[d] > 0, "non-positive dilation is not supported");
+  NORMRT_CHECK(g.groups > 0, "non-positive groups is not supported");
+  NORMRT_CHECK(weight[0] >= g.groups, "Given groups=", g.groups, ", expected weight to be at least ", g.groups,
+               " at dimension 0, but got weight of size ", shape_str(weight), " instead");
+  NORMRT_CHECK(weight[0] % g.groups == 0, "Given groups=", g.groups, ", expected weight to be divisible by ",
+               g.groups, " at dimension 0, but got weight of size ", shape_str(weight), " instead");
+  NORMRT_CHECK(input[1] == weight[1] * g.groups, "Given groups=", g.groups, ", weight of size ", shape_str(weight),
+               ", expected input", shape_str(input), " to have ", weight[1] * g.groups, " channels, but got ",
+               input[1], " channels instead");
+  if (bias != nullptr)
+    NORMRT_CHECK(bias->size() == 1 && (*bias)[0] == weight[0], "Given weight of size ", shape_str(weight),
+                 ", expected bias to be 1-dimensional with ", weight[0], " elements, but got bias of size ",
+                 shape_str(*bias), " instead");
+  g.n = input[0];
+  g.c = input[1];
+  g.o = weight[0];
+  for (int d = 0; d < s; ++d) {
+    g.in[3 - s + d] = input[2 + d];
+    g.kernel[3 - s + d] = weight[2 + d];
+  }
+  if (params.padding_mode == PaddingMode::Same) {
+    for (int d = 0; d < 3; ++d) NORMRT_CHECK(g.stride[d] == 1, "padding='same' is not supported for strided convolutions");
+    for (int d = 0; d < 3; ++d) {
+      const int64_t total = g.dilation[d] * (g.kernel[d] - 1);
+      g.pad_before[d] = total / 2;
+      g.pad_after[d] = total - total / 2;
+    }
+  }
+  std::array<int64_t, 3> padded{}, extent{};
+  for (int d = 0; d < 3; ++d) {
+    padded[d] = g.in[d] + g.pad_before[d] + g.pad_after[d];
+    extent[d] = g.dilation[d] * (g.kernel[d] - 1) + 1;
+  }
+  for (int d = 0; d < 3; ++d)
+    NORMRT_CHECK(padded[d] >= extent[d], "Calculated padded input size per channel: (", joined(padded, s),
+                 "). Kernel size: (", joined(extent, s), "). Kernel size can't be greater than actual input size");
+  for (int d = 0; d < 3; ++d) g.out[d] = (padded[d] - extent[d]) / g.stride[d] + 1;
+  return g;
+}
+
+}  // namespace detail
+
+#if !NORMRT_WITH_CUDA
+int64_t conv_algorithm_searches() { return 0; }
+#endif
+void set_conv_deterministic(bool on) { g_deterministic = on; }
+bool conv_deterministic() { return g_deterministic; }
+void set_conv_allow_tf32(bool allow) { g_allow_tf32 = allow; }
+bool conv_allow_tf32() { return g_allow_tf32; }
+
+namespace {
+
+// Unbatched input (C, *spatial) is run as a batch of one, as PyTorch does.
+Shape batched(const Shape& input, const Shape& weight) {
+  if (input.size() + 1 != weight.size()) return input;
+  Shape out = input;
+  out.insert(out.begin(), 1);
+  return out;
+}
+
+Shape output_shape(const detail::ConvGeometry& g) {
+  Shape out = {g.n, g.o};
+  for (int d = 3 - g.spatial; d < 3; ++d) out.push_back(g.out[d]);
+  return out;
+}
+
+Shape channel_view(const detail::ConvGeometry& g) {
+  Shape view = {1, g.o};
+  for (int d = 0; d < g.spatial; ++d) view.push_back(1);
+  return view;
+}
+
+#if NORMRT_WITH_CUDA
+// cuDNN pads symmetrically. "same" with an even kernel extent pads one more after than before: run it with the
+// larger padding on both sides, which adds one leading output position per such dimension, and drop that position
+// (forward) or give it a zero gradient (backward).
+detail::ConvGeometry widened(const detail::ConvGeometry& g) {
+  detail::ConvGeometry w = g;
+  for (int d = 0; d < 3; ++d) {
+    w.pad_before[d] = g.pad_after[d];
+    w.out[d] = g.out[d] + (g.pad_after[d] - g.pad_before[d]) / g.stride[d];
+  }
+  return w;
+}
+
+// Tensor dimension of spatial dimension d (of the three) for a geometry of g.spatial dimensions.
+int64_t tensor_dim(const detail::ConvGeometry& g, int d) { return 2 + d - (3 - g.spatial); }
+
+Tensor cudnn_forward(const detail::ConvGeometry& g, const Tensor& x, const Tensor& w) {
+  if (g.symmetric_padding()) {
+    Tensor y = empty(output_shape(g), x.device());
+    detail::cudnn_conv_forward(g, x.data<float>(), w.data<float>(), y.data<float>(), x.device());
+    return y;
+  }
+  const detail::ConvGeometry wide = widened(g);
+  Tensor y = empty(output_shape(wide), x.device());
+  detail::cudnn_conv_forward(wide, x.data<float>(), w.data<float>(), y.data<float>(), x.device());
+  for (int d = 3 - g.spatial; d < 3; ++d)
+    if (wide.out[d] != g.out[d]) y = narrow(y, tensor_dim(g, d), wide.out[d] - g.out[d], g.out[d]);
+  return y;
+}
+
+// The output gradient laid out for the geometry cuDNN runs (zeros at the dropped leading positions).
+std::pair<detail::ConvGeometry, Tensor> cudnn_backward_problem(const detail::ConvGeometry& g, const Tensor& dy) {
+  if (g.symmetric_padding()) return {g, dy};
+  const detail::ConvGeometry wide = widened(g);
+  Tensor padded = dy;
+  for (int d = 3 - g.spatial; d < 3; ++d) {
+    if (wide.out[d] == g.out[d]) continue;
+    Shape lead = padded.sizes();
+    lead[tensor_dim(g, d)] = wide.out[d] - g.out[d];
+    padded = cat({zeros(lead, dy.device()), padded}, tensor_dim(g, d));
+  }
+  return {wide, padded};
+}
+#endif
+
+}  // namespace
+
+Shape conv_output_shape(const Shape& input, const Shape& weight, const ConvParams& params) {
+  const Shape x = batched(input, weight);
+  Shape out = output_shape(detail::resolve_conv(x, weight, nullptr, params));
+  if (x.size() != input.size()) out.erase(out.begin());
+  return out;
+}
+
+Tensor conv(const Tensor& input, const Tensor& weight, const Tensor& bias, const ConvParams& params) {
+  const normrt::detail::NvtxRange range("conv");
+  util::check_float(input, "input");
+  util::check_float(weight, "weight");
+  util::check_same_device(input, weight);
+  if (bias.defined()) {
+    util::check_float(bias, "bias");
+    util::check_same_device(input, bias);
+  }
+  const Shape x_shape = batched(input.sizes(), weight.sizes());
+  const Shape bias_shape = bias.defined() ? bias.sizes() : Shape{};
+  const detail::ConvGeometry g =
+      detail::resolve_conv(x_shape, weight.sizes(), bias.defined() ? &bias_shape : nullptr, params);
+  Shape y_shape = output_shape(g);
+  Tensor y = empty(y_shape, input.device());
+  if (y.numel() > 0) {
+    if (input.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const util::Launch launch(input);
+      if (g.c == 0) {
+        NORMRT_CUDA_CHECK(cudaMemsetAsync(y.raw_data(), 0, y.nbytes(), launch.stream));
+      } else {
+        y = cudnn_forward(g, input, weight);
+      }
+      if (bias.defined()) add_(y, bias.reshape(channel_view(g)));
+#else
+      util::no_cuda("conv");
+#endif
+    } else {
+      detail::cpu_conv_forward(g, input.data<float>(), weight.data<float>(),
+                               bias.defined() ? bias.data<float>() : nullptr, y.data<float>());
+    }
+  }
+  if (x_shape.size() != input.sizes().size()) y = y.reshape(Shape(y_shape.begin() + 1, y_shape.end()));
+  return y;
+}
+
+Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, const ConvParams& params,
+                     Tensor* grad_weight, Tensor* grad_bias, bool need_input_grad) {
+  const normrt::detail::NvtxRange range("conv_backward");
+  util::check_float(grad_output, "grad_output");
+  util::check_float(input, "input");
+  util::check_float(weight, "weight");
+  util::check_same_device(input, weight);
+  util::check_same_device(grad_output, input);
+  NORMRT_CHECK(grad_weight != nullptr, "conv_backward: grad_weight is required");
+  const Shape x_shape = batched(input.sizes(), weight.sizes());
+  const detail::ConvGeometry g = detail::resolve_conv(x_shape, weight.sizes(), nullptr, params);
+  const Shape y_shape = output_shape(g);
+  Shape expected_dy = y_shape;
+  if (x_shape.size() != input.sizes().size()) expected_dy.erase(expected_dy.begin());
+  NORMRT_CHECK(grad_output.sizes() == expected_dy, "conv_backward: grad_output shape ",
+               shape_str(grad_output.sizes()), " does not match the output shape ", shape_str(expected_dy));
+  const bool accumulate_w = grad_weight->defined();
+  if (accumulate_w)
+    NORMRT_CHECK(grad_weight->sizes() == weight.sizes() && grad_weight->device() == weight.device() &&
+                     grad_weight->dtype() == DType::Float32,
+                 "conv_backward: grad_weight shape ", shape_str(grad_weight->sizes()), " does not match weight shape ",
+                 shape_str(weight.sizes()));
+  const bool accumulate_b = grad_bias != nullptr && grad_bias->defined();
+  if (accumulate_b)
+    NORMRT_CHECK(grad_bias->sizes() == Shape{g.o} && grad_bias->device() == weight.device() &&
+                     grad_bias->dtype() == DType::Float32,
+                 "conv_backward: grad_bias shape ", shape_str(grad_bias->sizes()), " does not match [", g.o, "]");
+
+  const Device device = input.device();
+  // Every element of dx, and of a fresh dw, is written when there is work; otherwise they are zeros.
+  const bool work = g.n > 0 && g.o > 0 && g.c > 0 && g.out_size() > 0;
+  const auto fresh = [&](const Shape& shape) { return work ? empty(shape, device) : zeros(shape, device); };
+  Tensor dx = need_input_grad ? fresh(input.sizes()) : Tensor();
+  Tensor dw = accumulate_w ? *grad_weight : fresh(weight.sizes());
+  const Tensor dy = grad_output.reshape(y_shape);
+  if (device.is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch launch(input);
+    if (work) {
+      const auto [problem, dy_problem] = cudnn_backward_problem(g, dy);
+      if (need_input_grad)
+        detail::cudnn_conv_backward_data(problem, dy_problem.data<float>(), weight.data<float>(), dx.data<float>(),
+                                         device);
+      detail::cudnn_conv_backward_filter(problem, input.data<float>(), dy_problem.data<float>(), dw.data<float>(),
+                                         accumulate_w, device);
+    }
+#else
+    util::no_cuda("conv_backward");
+#endif
+  } else if (work) {
+    if (need_input_grad) detail::cpu_conv_backward_data(g, dy.data<float>(), weight.data<float>(), dx.data<float>());
+    detail::cpu_conv_backward_filter(g, input.data<float>(), dy.data<float>(), dw.data<float>(), accumulate_w);
+  }
+  if (accumulate_w) grad_weight->bump_version();
+  else *grad_weight = dw;
+  if (grad_bias != nullptr) {
+    // Sum over the batch and every spatial position: (N, O, L) -> (O).
+    const Tensor db = sum(sum(dy.reshape({g.n, g.o, g.out_size()}), 2), 0);
+    if (accumulate_b) add_(*grad_bias, db);
+    else *grad_bias = db;
+  }
+  return dx;
+}
+
+}  // namespace normrt::ops

@@ -1,0 +1,259 @@
+// cuDNN convolution backend: forward, backward-data and backward-filter through cuDNN's convolution API (legacy,
+// deprecated in cuDNN 9 but shipped, and what PyTorch's cuDNN v7 path calls; NCHW float32).
+//
+// The algorithm for each problem is chosen once by cuDNN's own search (cudnnFind*AlgorithmEx, which times every
+// algorithm on the real buffers) and cached under the full problem: geometry, device, direction, math mode and
+// determinism. Workspaces (search and run) come from the stream-ordered pool as tensors, so a warm step allocates
+// nothing from the driver. Exact FP32 unless set_conv_allow_tf32(true) (CUDNN_FMA_MATH, as PyTorch with
+// allow_tf32 off); with set_conv_deterministic(true) only algorithms cuDNN reports deterministic are chosen.
+// Asymmetric ("same" with an even kernel) padding is resolved by the caller (src/conv.cpp).
+#include <cudnn.h>
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+#include "conv_backend.h"
+#include "cudnn_handle.h"
+#include "normrt/cuda.h"
+#include "normrt/cuda_check.h"
+#include "normrt/tensor.h"
+
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+namespace normrt::ops {
+
+namespace {
+
+std::atomic<int64_t> g_searches{0};
+
+enum class Direction { Forward, BackwardData, BackwardFilter };
+
+// RAII wrappers for the three descriptor kinds.
+template <typename T, cudnnStatus_t (*Create)(T*), cudnnStatus_t (*Destroy)(T)>
+class Descriptor {
+ public:
+  Descriptor() { NORMRT_CUDNN_CHECK(Create(&desc_)); }
+  ~Descriptor() { NORMRT_CUDNN_CHECK_LOG(Destroy(desc_)); }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  T get() const { return desc_; }
+
+ private:
+  T desc_{};
+};
+using TensorDesc = Descriptor<cudnnTensorDescriptor_t, cudnnCreateTensorDescriptor, cudnnDestroyTensorDescriptor>;
+using FilterDesc = Descriptor<cudnnFilterDescriptor_t, cudnnCreateFilterDescriptor, cudnnDestroyFilterDescriptor>;
+using ConvDesc =
+    Descriptor<cudnnConvolutionDescriptor_t, cudnnCreateConvolutionDescriptor, cudnnDestroyConvolutionDescriptor>;
+
+// cuDNN convolves 4-d or 5-d tensors: a 1-d convolution runs as 2-d with height 1 (the geometry's leading
+// dimensions are already 1).
+int cudnn_rank(const detail::ConvGeometry& g) { return g.spatial == 3 ? 5 : 4; }
+
+void set_tensor(const TensorDesc& desc, int64_t n, int64_t c, const detail::ConvGeometry& g,
+                const std::array<int64_t, 3>& spatial) {
+  const int rank = cudnn_rank(g);
+  std::vector<int> dims = {static_cast<int>(n), static_cast<int>(c)};
+  for (int d = 5 - rank; d < 3; ++d) dims.push_back(static_cast<int>(spatial[d]));
+  std::vector<int> strides(dims.size());
+  int stride = 1;
+  for (int i = rank - 1; i >= 0; --i) {
+    strides[i] = stride;
+    stride *= dims[i];
+  }
+  NORMRT_CUDNN_CHECK(cudnnSetTensorNdDescriptor(desc.get(), CUDNN_DATA_FLOAT, rank, dims.data(), strides.data()));
+}
+
+struct Descriptors {
+  TensorDesc x, y;
+  FilterDesc w;
+  ConvDesc conv;
+  Descriptors(const detail::ConvGeometry& g, cudnnMathType_t math) {
+    const int rank = cudnn_rank(g);
+    set_tensor(x, g.n, g.c, g, g.in);
+    set_tensor(y, g.n, g.o, g, g.out);
+    std::vector<int> filter = {static_cast<int>(g.o), static_cast<int>(g.c_per_group())};
+    std::vector<int> pad, stride, dilation;
+    for (int d = 5 - rank; d < 3; ++d) {
+      filter.push_back(static_cast<int>(g.kernel[d]));
+      pad.push_back(static_cast<int>(g.pad_before[d]));
+      stride.push_back(static_cast<int>(g.stride[d]));
+      dilation.push_back(static_cast<int>(g.dilation[d]));
+    }
+    NORMRT_CUDNN_CHECK(cudnnSetFilterNdDescriptor(w.get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, rank, filter.data()));
+    NORMRT_CUDNN_CHECK(cudnnSetConvolutionNdDescriptor(conv.get(), rank - 2, pad.data(), stride.data(),
+                                                       dilation.data(), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    NORMRT_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv.get(), static_cast<int>(g.groups)));
+    NORMRT_CUDNN_CHECK(cudnnSetConvolutionMathType(conv.get(), math));
+  }
+};
+
+// What identifies a problem to cuDNN: every field of the geometry, plus the device, direction and modes.
+using ProblemKey = std::tuple<int, int, bool, bool, int, int64_t, int64_t, int64_t, int64_t, std::array<int64_t, 3>,
+                              std::array<int64_t, 3>, std::array<int64_t, 3>, std::array<int64_t, 3>,
+                              std::array<int64_t, 3>>;
+
+ProblemKey key_of(const detail::ConvGeometry& g, int device, Direction direction, bool tf32, bool deterministic) {
+  return {device, static_cast<int>(direction), tf32, deterministic, g.spatial, g.n, g.c, g.o, g.groups,
+          g.in, g.kernel, g.stride, g.pad_before, g.dilation};
+}
+
+struct Choice {
+  int algorithm = 0;  // a cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t
+  cudnnMathType_t math = CUDNN_FMA_MATH;
+  std::size_t workspace = 0;
+};
+
+// The problem's descriptors and its cached algorithm. Entries live for the process (as PyTorch's benchmark cache).
+struct Plan {
+  std::unique_ptr<Descriptors> descriptors;
+  Choice choice;
+};
+
+std::mutex g_plans_mutex;
+std::map<ProblemKey, std::unique_ptr<Plan>> g_plans;
+
+Tensor workspace_tensor(std::size_t bytes, const Device& device) {
+  return empty({static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float))}, device);
+}
+
+// Picks the fastest usable result: succeeded, within the math mode, deterministic when asked for. cuDNN returns
+// them fastest first.
+template <typename Perf>
+Choice pick(const std::vector<Perf>& results, int count, bool tf32, bool deterministic, const char* direction) {
+  for (int i = 0; i < count; ++i) {
+    const Perf& r = results[i];
+    if (r.status != CUDNN_STATUS_SUCCESS) continue;
+    if (deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
+    if (!tf32 && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
+    return {static_cast<int>(r.algo), r.mathType, r.memory};
+  }
+  NORMRT_THROW("cuDNN found no usable ", direction, " convolution algorithm for this problem",
+               deterministic ? " among the deterministic ones (set_conv_deterministic(false) allows the others)" : "");
+}
+
+// The largest workspace any algorithm of the direction asks for (algorithms that do not apply are skipped).
+std::size_t search_workspace(cudnnHandle_t handle, const Descriptors& d, Direction direction) {
+  std::size_t largest = 0;
+  const int count = direction == Direction::Forward        ? static_cast<int>(CUDNN_CONVOLUTION_FWD_ALGO_COUNT)
+                    : direction == Direction::BackwardData ? static_cast<int>(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT)
+                                                           : static_cast<int>(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
+  for (int a = 0; a < count; ++a) {
+    std::size_t bytes = 0;
+    cudnnStatus_t status;
+    if (direction == Direction::Forward)
+      status = cudnnGetConvolutionForwardWorkspaceSize(handle, d.x.get(), d.w.get(), d.conv.get(), d.y.get(),
+                                                       static_cast<cudnnConvolutionFwdAlgo_t>(a), &bytes);
+    else if (direction == Direction::BackwardData)
+      status = cudnnGetConvolutionBackwardDataWorkspaceSize(handle, d.w.get(), d.y.get(), d.conv.get(), d.x.get(),
+                                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(a), &bytes);
+    else
+      status = cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, d.x.get(), d.y.get(), d.conv.get(), d.w.get(),
+                                                              static_cast<cudnnConvolutionBwdFilterAlgo_t>(a), &bytes);
+    if (status == CUDNN_STATUS_SUCCESS && bytes > largest) largest = bytes;
+  }
+  constexpr std::size_t kSearchLimit = std::size_t{1} << 30;  // algorithms wanting more are not tried
+  return std::min(largest, kSearchLimit);
+}
+
+// Runs cuDNN's search for a new problem. The search writes into a scratch output, never the caller's (a
+// backward-filter that accumulates must not see the trial results).
+Choice search(cudnnHandle_t handle, const Descriptors& d, const detail::ConvGeometry& g, Direction direction,
+              const void* a, const void* b, const Device& device, bool tf32, bool deterministic) {
+  ++g_searches;
+  const std::size_t ws_bytes = search_workspace(handle, d, direction);
+  Tensor ws = workspace_tensor(ws_bytes, device);
+  constexpr int kMax = 16;
+  int count = 0;
+  if (direction == Direction::Forward) {
+    Tensor y = empty({g.n * g.o * g.out_size()}, device);
+    std::vector<cudnnConvolutionFwdAlgoPerf_t> results(kMax);
+    NORMRT_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(handle, d.x.get(), a, d.w.get(), b, d.conv.get(),
+                                                              d.y.get(), y.raw_data(), kMax, &count, results.data(),
+                                                              ws.raw_data(), ws_bytes));
+    return pick(results, count, tf32, deterministic, "forward");
+  }
+  if (direction == Direction::BackwardData) {
+    Tensor dx = empty({g.n * g.c * g.in_size()}, device);
+    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(kMax);
+    NORMRT_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(handle, d.w.get(), a, d.y.get(), b, d.conv.get(),
+                                                                   d.x.get(), dx.raw_data(), kMax, &count,
+                                                                   results.data(), ws.raw_data(), ws_bytes));
+    return pick(results, count, tf32, deterministic, "backward-data");
+  }
+  Tensor dw = empty({g.o * g.patch_size()}, device);
+  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(kMax);
+  NORMRT_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle, d.x.get(), a, d.y.get(), b, d.conv.get(),
+                                                                   d.w.get(), dw.raw_data(), kMax, &count,
+                                                                   results.data(), ws.raw_data(), ws_bytes));
+  return pick(results, count, tf32, deterministic, "backward-filter");
+}
+
+// The plan for a problem, searching on first sight. `a`, `b` are the direction's two inputs (for the search).
+const Plan& plan_for(cudnnHandle_t handle, const detail::ConvGeometry& g, Direction direction, const void* a,
+                     const void* b, const Device& device) {
+  const bool tf32 = conv_allow_tf32(), deterministic = conv_deterministic();
+  const ProblemKey key = key_of(g, device.index(), direction, tf32, deterministic);
+  std::lock_guard<std::mutex> lock(g_plans_mutex);
+  auto& plan = g_plans[key];
+  if (!plan) {
+    auto fresh = std::make_unique<Plan>();
+    fresh->descriptors = std::make_unique<Descriptors>(g, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
+    fresh->choice = search(handle, *fresh->descriptors, g, direction, a, b, device, tf32, deterministic);
+    NORMRT_CUDNN_CHECK(cudnnSetConvolutionMathType(fresh->descriptors->conv.get(), fresh->choice.math));
+    plan = std::move(fresh);
+  }
+  return *plan;
+}
+
+const float kOne = 1.0f, kZero = 0.0f;
+
+}  // namespace
+
+int64_t conv_algorithm_searches() { return g_searches; }
+
+namespace detail {
+
+void cudnn_conv_forward(const ConvGeometry& g, const float* x, const float* w, float* y, const Device& device) {
+  const int index = device.index();
+  const cudnnHandle_t handle = cudnn::handle_for(index, cuda::current_stream(index));
+  const Plan& plan = plan_for(handle, g, Direction::Forward, x, w, device);
+  const Descriptors& d = *plan.descriptors;
+  Tensor ws = workspace_tensor(plan.choice.workspace, device);
+  NORMRT_CUDNN_CHECK(cudnnConvolutionForward(handle, &kOne, d.x.get(), x, d.w.get(), w, d.conv.get(),
+                                             static_cast<cudnnConvolutionFwdAlgo_t>(plan.choice.algorithm),
+                                             ws.raw_data(), plan.choice.workspace, &kZero, d.y.get(), y));
+}
+
+void cudnn_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+                              const Device& device) {
+  const int index = device.index();
+  const cudnnHandle_t handle = cudnn::handle_for(index, cuda::current_stream(index));
+  const Plan& plan = plan_for(handle, g, Direction::BackwardData, w, dy, device);
+  const Descriptors& d = *plan.descriptors;
+  Tensor ws = workspace_tensor(plan.choice.workspace, device);
+  NORMRT_CUDNN_CHECK(cudnnConvolutionBackwardData(handle, &kOne, d.w.get(), w, d.y.get(), dy, d.conv.get(),
+                                                  static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.choice.algorithm),
+                                                  ws.raw_data(), plan.choice.workspace, &kZero, d.x.get(), dx));
+}
+
+void cudnn_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, bool accumulate,
+                                const Device& device) {
+  const int index = device.index();
+  const cudnnHandle_t handle = cudnn::handle_for(index, cuda::current_stream(index));
+  const Plan& plan = plan_for(handle, g, Direction::BackwardFilter, x, dy, device);
+  const Descriptors& d = *plan.descriptors;
+  Tensor ws = workspace_tensor(plan.choice.workspace, device);
+  NORMRT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+      handle, &kOne, d.x.get(), x, d.y.get(), dy, d.conv.get(),
+      static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.choice.algorithm), ws.raw_data(), plan.choice.workspace,
+      accumulate ? &kOne : &kZero, d.w.get(), dw));
+}
+
+}  // namespace detail
+}  // namespace normrt::ops

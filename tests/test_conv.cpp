@@ -1,0 +1,213 @@
+// Convolutions (ops::conv / conv_backward, nn::Conv1d/2d/3d) on the CPU: against PyTorch (golden data), against
+// the direct double-precision reference over random geometries, by finite differences, and their refusals.
+#include <random>
+
+#include "conv_golden_runner.h"
+#include "conv_reference.h"
+
+namespace normrt {
+namespace {
+
+using testing::all_close;
+using testing::throws_with;
+using testing::to_double;
+
+class ConvGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ConvGolden, MatchesPyTorch) { testing::run_conv_golden_case(GetParam(), Device::cpu()); }
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, ConvGolden, ::testing::ValuesIn(testing::conv_golden_case_names()),
+                         [](const auto& info) { return testing::test_name(info.param); });
+
+// A random geometry: 1-3 spatial dimensions, small odd sizes, strides, dilations, groups and padding kinds.
+struct RandomConv {
+  Shape input, weight;
+  ops::ConvParams params;
+};
+
+RandomConv random_conv(std::mt19937& rng) {
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  RandomConv r;
+  const int spatial = pick(1, 3);
+  const int64_t groups = pick(1, 3);
+  const int64_t c = groups * pick(1, 3), o = groups * pick(1, 3);
+  r.params.groups = groups;
+  const int mode = pick(0, 4);  // mostly explicit padding
+  r.params.padding_mode = mode == 3 ? ops::PaddingMode::Same : mode == 4 ? ops::PaddingMode::Valid
+                                                                        : ops::PaddingMode::Explicit;
+  r.params.stride.clear();
+  r.params.padding.clear();
+  r.params.dilation.clear();
+  r.input = {pick(1, 3), c};
+  r.weight = {o, c / groups};
+  for (int d = 0; d < spatial; ++d) {
+    const int64_t k = pick(1, 4), dil = pick(1, 2), pad = pick(0, 2);
+    const int64_t stride = r.params.padding_mode == ops::PaddingMode::Same ? 1 : pick(1, 3);
+    const int64_t extent = dil * (k - 1) + 1;
+    const int64_t size = std::max<int64_t>(extent - (r.params.padding_mode == ops::PaddingMode::Explicit ? 2 * pad : 0),
+                                           1) + pick(0, spatial == 3 ? 3 : 6);
+    r.input.push_back(size);
+    r.weight.push_back(k);
+    r.params.stride.push_back(stride);
+    r.params.padding.push_back(pad);
+    r.params.dilation.push_back(dil);
+  }
+  return r;
+}
+
+TEST(Conv, RandomGeometriesMatchTheDirectReference) {
+  std::mt19937 rng(7);
+  Generator gen(3);
+  for (int trial = 0; trial < 60; ++trial) {
+    const RandomConv r = random_conv(rng);
+    const Tensor x = randn(r.input, gen), w = randn(r.weight, gen), b = randn({r.weight[0]}, gen);
+    const auto g = ops::detail::resolve_conv(r.input, r.weight, nullptr, r.params);
+    const Tensor y = ops::conv(x, w, b, r.params);
+    const Tensor dy = randn(y.sizes(), gen);
+    Tensor dw, db;
+    const Tensor dx = ops::conv_backward(dy, x, w, r.params, &dw, &db);
+    auto expected_y = testing::reference_conv_forward(g, x.data<float>(), w.data<float>());
+    const int64_t positions = g.out_size();
+    for (std::size_t i = 0; i < expected_y.size(); ++i)
+      expected_y[i] += b.data<float>()[(static_cast<int64_t>(i) / positions) % g.o];
+    const std::string what = "trial " + std::to_string(trial) + " input " + shape_str(r.input) + " weight " +
+                             shape_str(r.weight);
+    EXPECT_TRUE(all_close(y.to_vector(), expected_y, 1e-5, 1e-5)) << what;
+    EXPECT_TRUE(all_close(dx.to_vector(), testing::reference_conv_backward_data(g, dy.data<float>(), w.data<float>()),
+                          1e-5, 1e-5)) << what;
+    EXPECT_TRUE(all_close(dw.to_vector(), testing::reference_conv_backward_filter(g, x.data<float>(), dy.data<float>()),
+                          1e-5, 1e-5)) << what;
+    // Gradients accumulate into defined tensors, as in linear_backward.
+    const auto dw_once = to_double(dw), db_once = to_double(db);
+    ops::conv_backward(dy, x, w, r.params, &dw, &db, /*need_input_grad=*/false);
+    for (std::size_t i = 0; i < dw_once.size(); ++i) ASSERT_NEAR(dw.data<float>()[i], 2 * dw_once[i], 1e-4 * (1 + std::fabs(dw_once[i])));
+    for (std::size_t i = 0; i < db_once.size(); ++i) ASSERT_NEAR(db.data<float>()[i], 2 * db_once[i], 1e-4 * (1 + std::fabs(db_once[i])));
+  }
+}
+
+// Central differences of L = sum(conv(x, w, b) * r) against the analytic gradients.
+TEST(Conv, GradientsMatchFiniteDifferences) {
+  Generator gen(5);
+  ops::ConvParams p;
+  p.stride = {2, 1};
+  p.dilation = {1, 2};
+  p.padding = {1, 2};
+  p.groups = 2;
+  Tensor x = randn({2, 4, 5, 6}, gen), w = randn({4, 2, 3, 2}, gen), b = randn({4}, gen);
+  const Tensor r = randn(ops::conv_output_shape(x.sizes(), w.sizes(), p), gen);
+  auto loss = [&] {
+    const auto y = ops::conv(x, w, b, p).to_vector();
+    const auto rv = r.to_vector();
+    double total = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) total += static_cast<double>(y[i]) * rv[i];
+    return total;
+  };
+  Tensor dw, db;
+  const Tensor dx = ops::conv_backward(r, x, w, p, &dw, &db);
+  const double h = 1e-2;
+  for (auto [t, grad] : {std::pair<Tensor*, Tensor*>{&x, const_cast<Tensor*>(&dx)}, {&w, &dw}, {&b, &db}}) {
+    for (int64_t i = 0; i < t->numel(); i += 3) {
+      float* v = t->data<float>() + i;
+      const float saved = *v;
+      *v = saved + static_cast<float>(h);
+      const double up = loss();
+      *v = saved - static_cast<float>(h);
+      const double down = loss();
+      *v = saved;
+      const double numeric = (up - down) / (2 * h);
+      EXPECT_NEAR(grad->data<float>()[i], numeric, 2e-3 * (1 + std::fabs(numeric))) << "element " << i;
+    }
+  }
+}
+
+TEST(Conv, UnbatchedInputIsABatchOfOne) {
+  Generator gen(9);
+  const Tensor x = randn({3, 7, 6}, gen), w = randn({2, 3, 3, 3}, gen), b = randn({2}, gen);
+  const Tensor y = ops::conv(x, w, b);
+  EXPECT_EQ(y.sizes(), (Shape{2, 5, 4}));
+  EXPECT_EQ(y.to_vector(), ops::conv(x.reshape({1, 3, 7, 6}), w, b).to_vector());
+  Tensor dw;
+  const Tensor dx = ops::conv_backward(randn({2, 5, 4}, gen), x, w, {}, &dw, nullptr);
+  EXPECT_EQ(dx.sizes(), x.sizes());
+}
+
+TEST(Conv, ResultsAreIdenticalRunToRun) {
+  Generator gen(13);
+  const Tensor x = randn({4, 6, 15, 13}, gen), w = randn({8, 6, 3, 3}, gen), dy = randn({4, 8, 13, 11}, gen);
+  Tensor dw1, dw2;
+  const Tensor dx1 = ops::conv_backward(dy, x, w, {}, &dw1, nullptr);
+  const Tensor dx2 = ops::conv_backward(dy, x, w, {}, &dw2, nullptr);
+  EXPECT_EQ(ops::conv(x, w, Tensor()).to_vector(), ops::conv(x, w, Tensor()).to_vector());
+  EXPECT_EQ(dx1.to_vector(), dx2.to_vector());
+  EXPECT_EQ(dw1.to_vector(), dw2.to_vector());
+}
+
+TEST(Conv, EmptyBatchAndEmptyChannels) {
+  Generator gen(1);
+  // N = 0: an empty output; the weight gradient is zero, the bias gradient too.
+  Tensor dw, db;
+  const Tensor w = randn({3, 2, 3, 3}, gen), b = randn({3}, gen);
+  EXPECT_EQ(ops::conv(zeros({0, 2, 5, 5}), w, b).sizes(), (Shape{0, 3, 3, 3}));
+  const Tensor dx = ops::conv_backward(zeros({0, 3, 3, 3}), zeros({0, 2, 5, 5}), w, {}, &dw, &db);
+  EXPECT_EQ(dx.sizes(), (Shape{0, 2, 5, 5}));
+  EXPECT_EQ(dw.to_vector(), std::vector<float>(w.numel(), 0.0f));
+  EXPECT_EQ(db.to_vector(), std::vector<float>(3, 0.0f));
+  // C = 0: the output is the bias.
+  const Tensor y = ops::conv(zeros({2, 0, 4, 4}), zeros({3, 0, 3, 3}), b);
+  for (int64_t i = 0; i < y.numel(); ++i) EXPECT_EQ(y.data<float>()[i], b.data<float>()[i / 4 % 3]);
+}
+
+TEST(Conv, RefusesBadArgumentsWithPyTorchsWords) {
+  const Tensor x = zeros({2, 3, 5, 5}), w = zeros({4, 3, 3, 3});
+  auto params = [](auto fn) {
+    ops::ConvParams p;
+    fn(p);
+    return p;
+  };
+  EXPECT_TRUE(throws_with([&] { ops::conv(x, w, Tensor(), params([](auto& p) { p.stride = {0}; })); },
+                          "non-positive stride is not supported"));
+  EXPECT_TRUE(throws_with([&] { ops::conv(x, w, Tensor(), params([](auto& p) { p.padding = {-1}; })); },
+                          "negative padding is not supported"));
+  EXPECT_TRUE(throws_with([&] { ops::conv(x, w, Tensor(), params([](auto& p) { p.dilation = {0}; })); },
+                          "non-positive dilation is not supported"));
+  EXPECT_TRUE(throws_with([&] { ops::conv(x, w, Tensor(), params([](auto& p) { p.groups = 0; })); },
+                          "non-positive groups is not supported"));
+  EXPECT_TRUE(throws_with([&] { ops::conv(x, w, Tensor(), params([](auto& p) { p.stride = {1, 2, 3}; })); },
+                          "expected stride to be a single integer value or a list of 2 values to match the "
+                          "convolution dimensions, but got stride=[1, 2, 3]"));
+  EXPECT_TRUE(throws_with([&] { ops::conv(zeros({2, 3, 5, 5, 5}), w, Tensor()); },
+                          "Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: "
+                          "[2, 3, 5, 5, 5]"));
+  EXPECT_TRUE(throws_with([&] { ops::conv(x, zeros({2, 3, 3, 3}), Tensor(), params([](auto& p) { p.groups = 3; })); },
+                          "Given groups=3, expected weight to be at least 3 at dimension 0, but got weight of size "
+                          "[2, 3, 3, 3] instead"));
+  EXPECT_TRUE(throws_with([&] { ops::conv(x, zeros({4, 1, 3, 3}), Tensor(), params([](auto& p) { p.groups = 3; })); },
+                          "Given groups=3, expected weight to be divisible by 3 at dimension 0"));
+  EXPECT_TRUE(throws_with([&] { ops::conv(x, zeros({4, 4, 3, 3}), Tensor()); },
+                          "Given groups=1, weight of size [4, 4, 3, 3], expected input[2, 3, 5, 5] to have 4 "
+                          "channels, but got 3 channels instead"));
+  EXPECT_TRUE(throws_with([&] { ops::conv(x, w, zeros({5})); },
+                          "Given weight of size [4, 3, 3, 3], expected bias to be 1-dimensional with 4 elements, but "
+                          "got bias of size [5] instead"));
+  EXPECT_TRUE(throws_with([&] { ops::conv(x, zeros({4, 3, 7, 3}), Tensor()); },
+                          "Calculated padded input size per channel: (5 x 5). Kernel size: (7 x 3). Kernel size can't "
+                          "be greater than actual input size"));
+  EXPECT_TRUE(throws_with([&] { ops::conv(zeros({2, 3, 0, 5}), zeros({4, 3, 1, 1}), Tensor()); },
+                          "Calculated padded input size per channel: (0 x 5). Kernel size: (1 x 1)"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::conv(x, w, Tensor(), params([](auto& p) {
+                    p.stride = {2};
+                    p.padding_mode = ops::PaddingMode::Same;
+                  }));
+      },
+      "padding='same' is not supported for strided convolutions"));
+  EXPECT_TRUE(throws_with([&] { ops::conv(x, zeros({4, 3}), Tensor()); }, "must have 3, 4 or 5 dimensions"));
+  Tensor dw;
+  EXPECT_TRUE(throws_with([&] { ops::conv_backward(zeros({2, 4, 2, 3}), x, w, {}, &dw, nullptr); },
+                          "grad_output shape [2, 4, 2, 3] does not match the output shape [2, 4, 3, 3]"));
+  EXPECT_FALSE(dw.defined());
+}
+
+}  // namespace
+}  // namespace normrt
