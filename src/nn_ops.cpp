@@ -166,22 +166,39 @@ Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, bool lo
   return out;
 }
 
+namespace {
+
+// Linear takes (*, in) as PyTorch: the leading dimensions are rows of one (rows, in) product.
+int64_t linear_rows(const Tensor& input, const Tensor& weight) {
+  NORMRT_CHECK(input.dim() >= 1 && weight.dim() == 2 && input.size(-1) == weight.size(1), "linear: input shape ",
+               shape_str(input.sizes()), " and weight shape ", shape_str(weight.sizes()),
+               " cannot be multiplied (expected input (*, in) and weight (out, in))");
+  int64_t rows = 1;
+  for (int64_t d = 0; d + 1 < input.dim(); ++d) rows *= input.size(d);
+  return rows;
+}
+
+Shape with_last(const Shape& shape, int64_t last) {
+  Shape out = shape;
+  out.back() = last;
+  return out;
+}
+
+}  // namespace
+
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   const detail::NvtxRange range("linear");
   check_float(input, "input");
   check_float(weight, "weight");
-  NORMRT_CHECK(input.dim() == 2 && weight.dim() == 2 && input.size(1) == weight.size(1),
-               "linear: input shape ", shape_str(input.sizes()), " and weight shape ", shape_str(weight.sizes()),
-               " cannot be multiplied (expected input (N, in) and weight (out, in))");
+  const int64_t n = linear_rows(input, weight), in = weight.size(1), out = weight.size(0);
   check_same_device(input, weight);
-  const int64_t n = input.size(0), in = input.size(1), out = weight.size(0);
   if (bias.defined()) {
     check_float(bias, "bias");
     NORMRT_CHECK(bias.dim() == 1 && bias.size(0) == out, "linear: bias shape ", shape_str(bias.sizes()),
                  " does not match weight shape ", shape_str(weight.sizes()));
     check_same_device(input, bias);
   }
-  Tensor y = empty({n, out}, input.device());
+  Tensor y = empty(with_last(input.sizes(), out), input.device());
   if (n == 0 || out == 0) return y;
   const float *x = input.data<float>(), *w = weight.data<float>(), *b = bias.defined() ? bias.data<float>() : nullptr;
   float* yp = y.data<float>();
@@ -214,10 +231,10 @@ Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Ten
   check_float(input, "input");
   check_float(weight, "weight");
   NORMRT_CHECK(grad_weight != nullptr, "linear_backward: grad_weight is required");
-  const int64_t n = input.size(0), in = input.size(1), out = weight.size(0);
-  NORMRT_CHECK(grad_output.dim() == 2 && grad_output.size(0) == n && grad_output.size(1) == out,
-               "linear_backward: grad_output shape ", shape_str(grad_output.sizes()), " does not match output shape ",
-               shape_str({n, out}));
+  const int64_t n = linear_rows(input, weight), in = weight.size(1), out = weight.size(0);
+  NORMRT_CHECK(grad_output.sizes() == with_last(input.sizes(), out), "linear_backward: grad_output shape ",
+               shape_str(grad_output.sizes()), " does not match output shape ",
+               shape_str(with_last(input.sizes(), out)));
   check_same_device(grad_output, input);
   check_same_device(input, weight);
   const Device device = input.device();

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "normrt/error.h"
+#include "normrt/ops/elementwise.h"
 #include "nvtx.h"
 #include "normrt/nn/init.h"
 
@@ -138,6 +139,26 @@ Tensor Sequential::backward_impl(const Tensor& grad_output, Context& ctx) {
     g = modules_[i]->backward(g, ctx.children[i]);
   }
   return g;
+}
+
+Residual::Residual(std::shared_ptr<Module> body, std::shared_ptr<Module> shortcut)
+    : body_(std::move(body)), shortcut_(std::move(shortcut)) {
+  register_module("body", body_);  // refuses a null body
+  if (shortcut_) register_module("shortcut", shortcut_);
+}
+
+Tensor Residual::forward_impl(const Tensor& input, Context& ctx) {
+  ctx.children.resize(2);
+  Tensor y = body_->forward(input, ctx.children[0]);
+  const Tensor skip = shortcut_ ? shortcut_->forward(input, ctx.children[1]) : input;
+  NORMRT_CHECK(y.sizes() == skip.sizes(), "Residual: the body's output ", shape_str(y.sizes()),
+               " and the shortcut's ", shape_str(skip.sizes()), " differ; give a shortcut that matches the body");
+  return ops::add(y, skip);
+}
+
+Tensor Residual::backward_impl(const Tensor& grad_output, Context& ctx) {
+  Tensor grad = body_->backward(grad_output, ctx.children[0]);
+  return ops::add(grad, shortcut_ ? shortcut_->backward(grad_output, ctx.children[1]) : grad_output);
 }
 
 Tensor Loss::keep(ops::LossResult result) {

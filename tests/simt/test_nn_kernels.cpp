@@ -8,6 +8,7 @@
 #include "activation.cuh"
 #include "elementwise.cuh"
 #include "optimizer.cuh"
+#include "pooling.cuh"
 #include "softmax.cuh"
 #include "tensor_ops.cuh"
 #include "test_util_core.h"
@@ -318,6 +319,85 @@ TEST_P(NnKernels, AxpyAndIncrement) {
   int64_t counter = 41;
   increment(&counter, nullptr);
   EXPECT_EQ(counter, 42);
+}
+
+TEST_P(NnKernels, PoolingEqualsTheCpuFormulas) {
+  // Max, average and adaptive average over 1-3 dimensions, with padding, strides, dilation and ceil-mode shapes; the
+  // kernels must give the CPU loop's bits (same poolmath functions), forward and backward, indices included.
+  struct Case {
+    int64_t planes, in[3], out[3], kernel[3], stride[3], pad[3], dilation[3];
+    bool count_include_pad;
+  };
+  const Case cases[] = {
+      {3, {1, 1, 13}, {1, 1, 7}, {1, 1, 3}, {1, 1, 2}, {0, 0, 1}, {1, 1, 1}, true},
+      {2, {1, 7, 6}, {1, 3, 3}, {1, 3, 2}, {1, 2, 2}, {0, 1, 0}, {1, 1, 2}, false},
+      {2, {1, 5, 5}, {1, 3, 3}, {1, 2, 2}, {1, 2, 2}, {0, 0, 0}, {1, 1, 1}, true},  // ceil-mode-like: a partial window
+      {1, {4, 5, 6}, {2, 3, 3}, {2, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, false},
+  };
+  uint32_t seed = 10;
+  for (const Case& c : cases) {
+    poolmath::PoolGeometry g;
+    g.planes = c.planes;
+    for (int d = 0; d < 3; ++d) {
+      g.in[d] = c.in[d];
+      g.out[d] = c.out[d];
+      g.kernel[d] = c.kernel[d];
+      g.stride[d] = c.stride[d];
+      g.pad[d] = c.pad[d];
+      g.dilation[d] = c.dilation[d];
+    }
+    g.count_include_pad = c.count_include_pad;
+    const int64_t in = g.planes * g.in_size(), out = g.planes * g.out_size();
+    auto x = random_vector(static_cast<std::size_t>(in), ++seed);
+    x[1] = x[2];  // a tie
+    x[static_cast<std::size_t>(in - 1)] = NAN;
+    const auto dy = random_vector(static_cast<std::size_t>(out), ++seed);
+    for (PoolKind kind : {PoolKind::Max, PoolKind::Average, PoolKind::AdaptiveAverage}) {
+      std::vector<float> y(static_cast<std::size_t>(out)), dx(static_cast<std::size_t>(in));
+      std::vector<int64_t> indices(static_cast<std::size_t>(out));
+      PoolForwardParams f;
+      f.geometry = g;
+      f.kind = kind;
+      f.x = x.data();
+      f.y = y.data();
+      f.indices = indices.data();
+      pool_forward(f, 2, nullptr);
+      PoolBackwardParams b;
+      b.geometry = g;
+      b.kind = kind;
+      b.dy = dy.data();
+      b.indices = indices.data();
+      b.dx = dx.data();
+      pool_backward(b, 2, nullptr);
+      for (int64_t t = 0; t < out; ++t) {
+        const float* plane = x.data() + t / g.out_size() * g.in_size();
+        const int64_t o = t % g.out_size();
+        if (kind == PoolKind::Max) {
+          float value;
+          int64_t index;
+          poolmath::max_window(g, plane, o, value, index);
+          ASSERT_TRUE(value == y[t] || (std::isnan(value) && std::isnan(y[t])));
+          ASSERT_EQ(index, indices[t]);
+        } else {
+          const float expected = kind == PoolKind::Average ? poolmath::avg_window(g, plane, o)
+                                                           : poolmath::adaptive_avg_window(g, plane, o);
+          ASSERT_TRUE(expected == y[t] || (std::isnan(expected) && std::isnan(y[t])));
+        }
+      }
+      for (int64_t t = 0; t < in; ++t) {
+        const int64_t plane = t / g.in_size(), i = t % g.in_size();
+        const float* dyp = dy.data() + plane * g.out_size();
+        const float expected = kind == PoolKind::Max ? poolmath::max_backward_element(g, dyp, indices.data() + plane * g.out_size(), i)
+                               : kind == PoolKind::Average ? poolmath::avg_backward_element(g, dyp, i)
+                                                           : poolmath::adaptive_avg_backward_element(g, dyp, i);
+        ASSERT_EQ(dx[t], expected);
+      }
+    }
+  }
+  // Nothing to do is no launch.
+  poolmath::PoolGeometry empty;
+  pool_forward(PoolForwardParams{empty, PoolKind::Max, nullptr, nullptr, nullptr}, 2, nullptr);
+  pool_backward(PoolBackwardParams{empty, PoolKind::Max, nullptr, nullptr, nullptr}, 2, nullptr);
 }
 
 INSTANTIATE_TEST_SUITE_P(Orders, NnKernels, ::testing::Values(simt::ResumeOrder::Forward, simt::ResumeOrder::Reverse),

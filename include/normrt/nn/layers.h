@@ -158,6 +158,43 @@ class Sequential : public Module {
   std::vector<std::pair<std::string, std::string>> range_names_;  // NVTX: "1 BatchNorm1d forward" / "... backward"
 };
 
+// y = x.
+class Identity : public Module {
+ public:
+  std::string name() const override { return "Identity"; }
+
+ private:
+  Tensor forward_impl(const Tensor& input, Context&) override { return input; }
+  Tensor backward_impl(const Tensor& grad_output, Context&) override { return grad_output; }
+};
+
+// y = body(x) + shortcut(x), the shortcut the identity unless given (e.g. a 1x1 Conv2d + BatchNorm2d that matches
+// the body's output shape): a ResNet block without a hand-written backward. Children "body" and, when given,
+// "shortcut"; modules by value or shared_ptr, as Sequential takes them. The gradient of x is the sum of both paths'.
+class Residual : public Module {
+ public:
+  explicit Residual(std::shared_ptr<Module> body, std::shared_ptr<Module> shortcut = nullptr);
+  template <typename B, typename = std::enable_if_t<std::is_base_of_v<Module, std::decay_t<B>> &&
+                                                    !std::is_lvalue_reference_v<B>>>
+  explicit Residual(B&& body) : Residual(std::make_shared<std::decay_t<B>>(std::move(body))) {}
+  template <typename B, typename S,
+            typename = std::enable_if_t<std::is_base_of_v<Module, std::decay_t<B>> && !std::is_lvalue_reference_v<B> &&
+                                        std::is_base_of_v<Module, std::decay_t<S>> && !std::is_lvalue_reference_v<S>>>
+  Residual(B&& body, S&& shortcut)
+      : Residual(std::make_shared<std::decay_t<B>>(std::move(body)),
+                 std::make_shared<std::decay_t<S>>(std::move(shortcut))) {}
+  std::string name() const override { return "Residual"; }
+  Module& body() { return *body_; }
+  // Null for the identity shortcut.
+  Module* shortcut() { return shortcut_.get(); }
+
+ private:
+  // ctx.children: the body's context, then the shortcut's.
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  std::shared_ptr<Module> body_, shortcut_;
+};
+
 // Losses are not modules: forward(input, target) returns the loss (0-dim, on the input's device; read it with
 // item() only when needed) and keeps d loss / d input, which backward() hands over once.
 class Loss {

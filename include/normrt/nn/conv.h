@@ -1,0 +1,100 @@
+// nn::Conv1d / Conv2d / Conv3d with torch.nn.Conv*d's semantics: options as libtorch's
+// Conv2dOptions(in, out, kernel).stride(..).padding(..), PyTorch's initialisation and repr, state_dict keys
+// "weight" (out, in / groups, *kernel) and "bias".
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "normrt/generator.h"
+#include "normrt/nn/module.h"
+#include "normrt/ops/conv.h"
+
+namespace normrt::nn {
+
+// One value for every spatial dimension (3) or one per dimension ({3, 1}).
+class IntList : public std::vector<int64_t> {
+ public:
+  IntList(int64_t value) : std::vector<int64_t>{value} {}  // NOLINT: 3 means 3 in every dimension, as in PyTorch
+  IntList(std::initializer_list<int64_t> values) : std::vector<int64_t>(values) {}
+  IntList(std::vector<int64_t> values) : std::vector<int64_t>(std::move(values)) {}  // NOLINT
+};
+
+class ConvOptions {
+ public:
+  ConvOptions(int64_t in_channels, int64_t out_channels, IntList kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(std::move(kernel_size)) {}
+  int64_t in_channels() const { return in_channels_; }
+  int64_t out_channels() const { return out_channels_; }
+  const IntList& kernel_size() const { return kernel_size_; }
+  ConvOptions& stride(IntList v) { stride_ = std::move(v); return *this; }
+  const IntList& stride() const { return stride_; }
+  // Zero padding on both sides, or PyTorch's "same" / "valid".
+  ConvOptions& padding(IntList v) { padding_ = std::move(v); padding_mode_ = ops::PaddingMode::Explicit; return *this; }
+  ConvOptions& padding(ops::PaddingMode mode) { padding_mode_ = mode; return *this; }
+  const IntList& padding() const { return padding_; }
+  ops::PaddingMode padding_mode() const { return padding_mode_; }
+  ConvOptions& dilation(IntList v) { dilation_ = std::move(v); return *this; }
+  const IntList& dilation() const { return dilation_; }
+  ConvOptions& groups(int64_t v) { groups_ = v; return *this; }
+  int64_t groups() const { return groups_; }
+  ConvOptions& bias(bool v) { bias_ = v; return *this; }
+  bool bias() const { return bias_; }
+
+ private:
+  int64_t in_channels_, out_channels_;
+  IntList kernel_size_;
+  IntList stride_ = 1, padding_ = 0, dilation_ = 1;
+  ops::PaddingMode padding_mode_ = ops::PaddingMode::Explicit;
+  int64_t groups_ = 1;
+  bool bias_ = true;
+};
+
+class ConvBase : public Module {
+ public:
+  const ConvOptions& options() const { return options_; }
+  // The op's parameters (stride, padding, dilation, groups) for ops::conv.
+  const ops::ConvParams& params() const { return params_; }
+  std::string name() const override { return "Conv" + std::to_string(spatial_) + "d"; }
+  std::string extra_repr() const override;
+  // PyTorch's initialisation: weight kaiming_uniform_(a = sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+  // fan_in = in_channels / groups * prod(kernel_size); values from `gen`.
+  void reset_parameters(Generator& gen);
+
+  Tensor weight, bias;  // bias undefined with bias(false)
+
+ protected:
+  // Checks the options as PyTorch's constructor does; draws the initial values from `gen` (default_generator()
+  // when null).
+  ConvBase(int spatial, const ConvOptions& options, Generator* gen);
+
+ private:
+  // ctx.tensors: input, weight.
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  int spatial_;
+  ConvOptions options_;
+  ops::ConvParams params_;
+};
+
+class Conv1d : public ConvBase {
+ public:
+  explicit Conv1d(const ConvOptions& options, Generator* gen = nullptr) : ConvBase(1, options, gen) {}
+  Conv1d(int64_t in, int64_t out, IntList kernel_size) : Conv1d(ConvOptions(in, out, std::move(kernel_size))) {}
+};
+
+class Conv2d : public ConvBase {
+ public:
+  explicit Conv2d(const ConvOptions& options, Generator* gen = nullptr) : ConvBase(2, options, gen) {}
+  Conv2d(int64_t in, int64_t out, IntList kernel_size) : Conv2d(ConvOptions(in, out, std::move(kernel_size))) {}
+};
+
+class Conv3d : public ConvBase {
+ public:
+  explicit Conv3d(const ConvOptions& options, Generator* gen = nullptr) : ConvBase(3, options, gen) {}
+  Conv3d(int64_t in, int64_t out, IntList kernel_size) : Conv3d(ConvOptions(in, out, std::move(kernel_size))) {}
+};
+
+}  // namespace normrt::nn

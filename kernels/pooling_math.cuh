@@ -1,0 +1,179 @@
+// Per-element pooling arithmetic shared by the CPU path and the CUDA kernels (and so tested on the CPU).
+//
+// Spatial extents are three dimensions (depth, height, width), the unused leading ones of size 1, as in the
+// convolution geometry. Forward computes one output element from its window; backward computes one input element
+// by gathering from the outputs whose window holds it, in increasing output order: the same sums, in the same
+// order, as PyTorch's CPU kernels that scatter output by output, without atomics (deterministic on the GPU too).
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "hd.h"
+
+namespace normrt::poolmath {
+
+struct PoolGeometry {
+  int64_t planes = 0;  // N * C: every plane is pooled alike
+  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1};
+  int64_t kernel[3] = {1, 1, 1}, stride[3] = {1, 1, 1}, pad[3] = {0, 0, 0}, dilation[3] = {1, 1, 1};
+  bool count_include_pad = true;  // average pooling only
+
+  NORMRT_HD int64_t in_size() const { return in[0] * in[1] * in[2]; }
+  NORMRT_HD int64_t out_size() const { return out[0] * out[1] * out[2]; }
+};
+
+NORMRT_HD inline void unflatten(int64_t flat, const int64_t* extent, int64_t* coord) {
+  coord[2] = flat % extent[2];
+  flat /= extent[2];
+  coord[1] = flat % extent[1];
+  coord[0] = flat / extent[1];
+}
+
+// Max over output o's window of one plane: value and argmax (a flat index into the plane). NaN wins; among equal
+// values the first in scan order; a window of -inf only reports its first element, as PyTorch.
+NORMRT_HD inline void max_window(const PoolGeometry& g, const float* plane, int64_t o, float& value, int64_t& index) {
+  int64_t oc[3];
+  unflatten(o, g.out, oc);
+  int64_t start[3];
+  for (int d = 0; d < 3; ++d) {
+    start[d] = oc[d] * g.stride[d] - g.pad[d];
+    while (start[d] < 0) start[d] += g.dilation[d];
+  }
+  value = -INFINITY;
+  index = (start[0] * g.in[1] + start[1]) * g.in[2] + start[2];
+  for (int64_t z = start[0]; z < oc[0] * g.stride[0] - g.pad[0] + g.kernel[0] * g.dilation[0] && z < g.in[0];
+       z += g.dilation[0])
+    for (int64_t y = start[1]; y < oc[1] * g.stride[1] - g.pad[1] + g.kernel[1] * g.dilation[1] && y < g.in[1];
+         y += g.dilation[1])
+      for (int64_t x = start[2]; x < oc[2] * g.stride[2] - g.pad[2] + g.kernel[2] * g.dilation[2] && x < g.in[2];
+           x += g.dilation[2]) {
+        const int64_t i = (z * g.in[1] + y) * g.in[2] + x;
+        const float v = plane[i];
+        if (v > value || v != v) {
+          value = v;
+          index = i;
+        }
+      }
+}
+
+// The outputs along one dimension whose window holds input position i at kernel offset k: o * stride - pad +
+// k * dilation == i. Returns -1 when there is none.
+NORMRT_HD inline int64_t output_at(const PoolGeometry& g, int d, int64_t i, int64_t k) {
+  const int64_t t = i + g.pad[d] - k * g.dilation[d];
+  if (t < 0 || t % g.stride[d] != 0) return -1;
+  const int64_t o = t / g.stride[d];
+  return o < g.out[d] ? o : -1;
+}
+
+// Calls fn(output flat index) for every output whose window holds input element i, in increasing output order
+// (kernel offsets descending give increasing outputs in every dimension).
+template <typename Fn>
+NORMRT_HD inline void for_each_window_holding(const PoolGeometry& g, int64_t i, Fn fn) {
+  int64_t ic[3];
+  unflatten(i, g.in, ic);
+  for (int64_t a = g.kernel[0] - 1; a >= 0; --a) {
+    const int64_t oz = output_at(g, 0, ic[0], a);
+    if (oz < 0) continue;
+    for (int64_t b = g.kernel[1] - 1; b >= 0; --b) {
+      const int64_t oy = output_at(g, 1, ic[1], b);
+      if (oy < 0) continue;
+      for (int64_t e = g.kernel[2] - 1; e >= 0; --e) {
+        const int64_t ox = output_at(g, 2, ic[2], e);
+        if (ox >= 0) fn((oz * g.out[1] + oy) * g.out[2] + ox);
+      }
+    }
+  }
+}
+
+NORMRT_HD inline float max_backward_element(const PoolGeometry& g, const float* grad_plane, const int64_t* index_plane,
+                                            int64_t i) {
+  float sum = 0.0f;
+  for_each_window_holding(g, i, [&](int64_t o) {
+    if (index_plane[o] == i) sum += grad_plane[o];
+  });
+  return sum;
+}
+
+// PyTorch's average-pool divisor for output o: the window clipped to the padded input (count_include_pad), or to
+// the input itself.
+NORMRT_HD inline int64_t avg_divisor(const PoolGeometry& g, int64_t o) {
+  int64_t oc[3];
+  unflatten(o, g.out, oc);
+  int64_t padded = 1, inside = 1;
+  for (int d = 0; d < 3; ++d) {
+    const int64_t start = oc[d] * g.stride[d] - g.pad[d];
+    const int64_t end = start + g.kernel[d] < g.in[d] + g.pad[d] ? start + g.kernel[d] : g.in[d] + g.pad[d];
+    padded *= end - start;
+    const int64_t s = start > 0 ? start : 0, e = end < g.in[d] ? end : g.in[d];
+    inside *= e - s;
+  }
+  return g.count_include_pad ? padded : inside;
+}
+
+// Average over output o's window, summed in double (as PyTorch's CPU kernel).
+NORMRT_HD inline float avg_window(const PoolGeometry& g, const float* plane, int64_t o) {
+  int64_t oc[3];
+  unflatten(o, g.out, oc);
+  int64_t start[3], end[3];
+  for (int d = 0; d < 3; ++d) {
+    start[d] = oc[d] * g.stride[d] - g.pad[d];
+    end[d] = start[d] + g.kernel[d] < g.in[d] ? start[d] + g.kernel[d] : g.in[d];
+    if (start[d] < 0) start[d] = 0;
+  }
+  double sum = 0.0;
+  for (int64_t z = start[0]; z < end[0]; ++z)
+    for (int64_t y = start[1]; y < end[1]; ++y)
+      for (int64_t x = start[2]; x < end[2]; ++x) sum += plane[(z * g.in[1] + y) * g.in[2] + x];
+  return static_cast<float>(sum / static_cast<double>(avg_divisor(g, o)));
+}
+
+NORMRT_HD inline float avg_backward_element(const PoolGeometry& g, const float* grad_plane, int64_t i) {
+  float sum = 0.0f;
+  for_each_window_holding(g, i, [&](int64_t o) { sum += grad_plane[o] / static_cast<float>(avg_divisor(g, o)); });
+  return sum;
+}
+
+// Adaptive average pooling: output o along a dimension averages inputs [floor(o * in / out), ceil((o + 1) * in /
+// out)), as PyTorch.
+NORMRT_HD inline int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return o * in / out; }
+NORMRT_HD inline int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
+
+NORMRT_HD inline float adaptive_avg_window(const PoolGeometry& g, const float* plane, int64_t o) {
+  int64_t oc[3], start[3], end[3];
+  unflatten(o, g.out, oc);
+  int64_t count = 1;
+  for (int d = 0; d < 3; ++d) {
+    start[d] = adaptive_start(oc[d], g.in[d], g.out[d]);
+    end[d] = adaptive_end(oc[d], g.in[d], g.out[d]);
+    count *= end[d] - start[d];
+  }
+  double sum = 0.0;
+  for (int64_t z = start[0]; z < end[0]; ++z)
+    for (int64_t y = start[1]; y < end[1]; ++y)
+      for (int64_t x = start[2]; x < end[2]; ++x) sum += plane[(z * g.in[1] + y) * g.in[2] + x];
+  return static_cast<float>(sum / static_cast<double>(count));
+}
+
+// The outputs along a dimension whose range holds input i lie in [i * out / in, ((i + 1) * out - 1) / in].
+NORMRT_HD inline float adaptive_avg_backward_element(const PoolGeometry& g, const float* grad_plane, int64_t i) {
+  if (g.out_size() == 0) return 0.0f;
+  int64_t ic[3], first[3], last[3];
+  unflatten(i, g.in, ic);
+  for (int d = 0; d < 3; ++d) {
+    first[d] = ic[d] * g.out[d] / g.in[d];
+    last[d] = ((ic[d] + 1) * g.out[d] - 1) / g.in[d];
+  }
+  float sum = 0.0f;
+  for (int64_t z = first[0]; z <= last[0]; ++z)
+    for (int64_t y = first[1]; y <= last[1]; ++y)
+      for (int64_t x = first[2]; x <= last[2]; ++x) {
+        float delta = grad_plane[(z * g.out[1] + y) * g.out[2] + x];
+        const int64_t oc[3] = {z, y, x};
+        for (int d = 0; d < 3; ++d)
+          delta /= static_cast<float>(adaptive_end(oc[d], g.in[d], g.out[d]) - adaptive_start(oc[d], g.in[d], g.out[d]));
+        sum += delta;
+      }
+  return sum;
+}
+
+}  // namespace normrt::poolmath

@@ -1,0 +1,108 @@
+#include "normrt/nn/conv.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "normrt/error.h"
+#include "normrt/nn/init.h"
+
+namespace normrt::nn {
+
+namespace {
+
+// A per-dimension option spelled out for every dimension: 3 -> {3, 3} for a 2-d convolution.
+std::vector<int64_t> per_dimension(const IntList& values, int spatial, const char* what) {
+  NORMRT_CHECK(values.size() == 1 || values.size() == static_cast<std::size_t>(spatial), "expected ", what,
+               " to be a single integer value or a list of ", spatial, " values, but got ", what, "=",
+               shape_str(values));
+  return values.size() == 1 ? std::vector<int64_t>(static_cast<std::size_t>(spatial), values[0])
+                            : std::vector<int64_t>(values);
+}
+
+// Python's tuple repr: (3,) or (3, 3).
+std::string tuple_repr(const std::vector<int64_t>& v) {
+  std::ostringstream os;
+  os << '(';
+  for (std::size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
+  if (v.size() == 1) os << ',';
+  os << ')';
+  return os.str();
+}
+
+}  // namespace
+
+ConvBase::ConvBase(int spatial, const ConvOptions& options, Generator* gen) : spatial_(spatial), options_(options) {
+  NORMRT_CHECK(options.groups() > 0, "groups must be a positive integer");
+  NORMRT_CHECK(options.in_channels() >= 0 && options.out_channels() >= 0, name(),
+               ": channel counts must be non-negative, got ", options.in_channels(), " and ", options.out_channels());
+  NORMRT_CHECK(options.in_channels() % options.groups() == 0, "in_channels must be divisible by groups");
+  NORMRT_CHECK(options.out_channels() % options.groups() == 0, "out_channels must be divisible by groups");
+  const auto kernel = per_dimension(options.kernel_size(), spatial, "kernel_size");
+  params_.stride = per_dimension(options.stride(), spatial, "stride");
+  params_.padding = per_dimension(options.padding(), spatial, "padding");
+  params_.dilation = per_dimension(options.dilation(), spatial, "dilation");
+  params_.groups = options.groups();
+  params_.padding_mode = options.padding_mode();
+  for (int64_t k : kernel) NORMRT_CHECK(k > 0, name(), ": kernel_size must be positive, got ", shape_str(kernel));
+  for (int64_t s : params_.stride) NORMRT_CHECK(s > 0, "non-positive stride is not supported");
+  for (int64_t p : params_.padding) NORMRT_CHECK(p >= 0, "negative padding is not supported");
+  for (int64_t d : params_.dilation) NORMRT_CHECK(d > 0, "non-positive dilation is not supported");
+  if (params_.padding_mode == ops::PaddingMode::Same)
+    for (int64_t s : params_.stride)
+      NORMRT_CHECK(s == 1, "padding='same' is not supported for strided convolutions");
+  Shape weight_shape = {options.out_channels(), options.in_channels() / options.groups()};
+  weight_shape.insert(weight_shape.end(), kernel.begin(), kernel.end());
+  weight = empty(weight_shape);
+  register_parameter("weight", &weight);
+  if (options.bias()) {
+    bias = empty({options.out_channels()});
+    register_parameter("bias", &bias);
+  }
+  reset_parameters(gen != nullptr ? *gen : default_generator());
+}
+
+void ConvBase::reset_parameters(Generator& gen) {
+  init::kaiming_uniform_(weight, std::sqrt(5.0), init::FanMode::FanIn, "leaky_relu", &gen);
+  if (bias.defined()) {
+    const int64_t fan_in = weight.numel() / std::max<int64_t>(weight.size(0), 1);
+    const double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
+    init::uniform_(bias, -bound, bound, &gen);
+  }
+}
+
+std::string ConvBase::extra_repr() const {
+  const auto kernel = Shape(weight.sizes().begin() + 2, weight.sizes().end());
+  std::string s = std::to_string(options_.in_channels()) + ", " + std::to_string(options_.out_channels()) +
+                  ", kernel_size=" + tuple_repr(kernel) + ", stride=" + tuple_repr(params_.stride);
+  switch (params_.padding_mode) {
+    case ops::PaddingMode::Same: s += ", padding=same"; break;
+    case ops::PaddingMode::Valid: s += ", padding=valid"; break;
+    case ops::PaddingMode::Explicit:
+      for (int64_t p : params_.padding)
+        if (p != 0) {
+          s += ", padding=" + tuple_repr(params_.padding);
+          break;
+        }
+  }
+  for (int64_t d : params_.dilation)
+    if (d != 1) {
+      s += ", dilation=" + tuple_repr(params_.dilation);
+      break;
+    }
+  if (params_.groups != 1) s += ", groups=" + std::to_string(params_.groups);
+  if (!bias.defined()) s += ", bias=False";
+  return s;
+}
+
+Tensor ConvBase::forward_impl(const Tensor& input, Context& ctx) {
+  Tensor output = ops::conv(input, weight, bias, params_);
+  ctx.tensors = {input, weight};
+  return output;
+}
+
+Tensor ConvBase::backward_impl(const Tensor& grad_output, Context& ctx) {
+  return ops::conv_backward(grad_output, ctx.tensors[0].get(name()), ctx.tensors[1].get(name()), params_,
+                            &weight.mutable_grad(), bias.defined() ? &bias.mutable_grad() : nullptr);
+}
+
+}  // namespace normrt::nn

@@ -1,0 +1,251 @@
+// normrt::ops pooling: argument checks (PyTorch's messages, before anything runs), the CPU loops and dispatch to
+// the CUDA kernels. Both run poolmath's per-element functions.
+#include "normrt/ops/pooling.h"
+
+#include <sstream>
+#include <string>
+
+#include "normrt/cuda_check.h"
+#include "nvtx.h"
+#include "op_util.h"
+#include "pooling_math.cuh"
+#if NORMRT_WITH_CUDA
+#include "pooling.cuh"
+#endif
+
+namespace normrt::ops {
+
+namespace {
+
+const char* kDimWords[] = {"", "one", "two", "three"};
+
+std::string op_name(const char* family, int spatial) { return std::string(family) + std::to_string(spatial) + "d"; }
+
+// A per-dimension parameter spelled out over the three geometry dimensions (leading ones filled with `fill`).
+void expand(const std::vector<int64_t>& values, int spatial, int64_t fill, int64_t* out, const std::string& message) {
+  NORMRT_CHECK(values.size() == 1 || values.size() == static_cast<std::size_t>(spatial), message);
+  for (int d = 0; d < 3; ++d) out[d] = fill;
+  for (int d = 0; d < spatial; ++d) out[3 - spatial + d] = values.size() == 1 ? values[0] : values[d];
+}
+
+std::string joined(const int64_t* v, int spatial, int64_t lead) {
+  std::ostringstream os;
+  os << lead;
+  for (int d = 3 - spatial; d < 3; ++d) os << 'x' << v[d];
+  return os.str();
+}
+
+// Checks the input's rank and non-batch sizes.
+void check_input(const Tensor& input, int spatial, const std::string& op) {
+  util::check_float(input, "input");
+  NORMRT_CHECK(spatial >= 1 && spatial <= 3, op, ": pooling is over 1, 2 or 3 spatial dimensions");
+  const int64_t dim = input.dim();
+  bool ok = dim == spatial + 1 || dim == spatial + 2;
+  for (int64_t d = dim == spatial + 2 ? 1 : 0; ok && d < dim; ++d) ok = input.size(d) > 0;
+  NORMRT_CHECK(ok, "Expected ", spatial + 1, "D or ", spatial + 2,
+               "D (batch mode) tensor with optional 0 dim batch size for input, but got:", shape_str(input.sizes()));
+}
+
+// The geometry of a (non-adaptive) pooling, every argument checked.
+poolmath::PoolGeometry resolve_pool(const Tensor& input, int spatial, const PoolParams& p, bool max) {
+  const std::string op = op_name(max ? "max_pool" : "avg_pool", spatial);
+  check_input(input, spatial, op);
+  const std::string words = kDimWords[spatial];
+  poolmath::PoolGeometry g;
+  expand(p.kernel_size, spatial, 1, g.kernel, op + ": kernel_size must either be a single int, or a tuple of " + words + " ints");
+  expand(p.stride.empty() ? p.kernel_size : p.stride, spatial, 1, g.stride,
+         op + ": stride must either be omitted, a single int, or a tuple of " + words + " ints");
+  expand(p.padding, spatial, 0, g.pad, op + ": padding must either be a single int, or a tuple of " + words + " ints");
+  if (max) expand(p.dilation, spatial, 1, g.dilation, op + ": dilation must be either a single int, or a tuple of " + words + " ints");
+  g.count_include_pad = p.count_include_pad;
+  for (int d = 0; d < 3; ++d) {
+    NORMRT_CHECK(g.kernel[d] > 0, "kernel size should be greater than zero, but got kernel_size=", shape_str(p.kernel_size));
+    NORMRT_CHECK(g.stride[d] != 0, "stride should not be zero");
+    NORMRT_CHECK(g.stride[d] > 0, "stride should be greater than zero, but got stride=", shape_str(p.stride));
+    NORMRT_CHECK(g.dilation[d] > 0, "dilation should be greater than zero, but got dilation=", shape_str(p.dilation));
+    NORMRT_CHECK(g.pad[d] >= 0, "pad must be non-negative, but got pad: ", g.pad[d]);
+    NORMRT_CHECK(g.pad[d] <= g.kernel[d] / 2, "pad should be at most half of kernel size, but got pad=", g.pad[d],
+                 " and kernel_size=", g.kernel[d]);
+  }
+  const int64_t first_spatial = input.dim() - spatial;
+  g.planes = 1;
+  for (int64_t d = 0; d < first_spatial; ++d) g.planes *= input.size(d);
+  for (int d = 0; d < spatial; ++d) g.in[3 - spatial + d] = input.size(first_spatial + d);
+  bool too_small = false;
+  for (int d = 0; d < 3; ++d) {
+    // PyTorch's pooling_output_shape: the last window must start inside the input or its left padding.
+    const int64_t span = g.in[d] + 2 * g.pad[d] - g.dilation[d] * (g.kernel[d] - 1) - 1 + (p.ceil_mode ? g.stride[d] - 1 : 0);
+    int64_t out = (span >= 0 ? span / g.stride[d] : -((-span + g.stride[d] - 1) / g.stride[d])) + 1;
+    if (p.ceil_mode && (out - 1) * g.stride[d] >= g.in[d] + g.pad[d]) --out;
+    g.out[d] = out;
+    too_small = too_small || out < 1;
+  }
+  const int64_t channels = input.size(first_spatial - 1);
+  NORMRT_CHECK(!too_small, "Given input size: (", joined(g.in, spatial, channels),
+               "). Calculated output size: (", joined(g.out, spatial, channels), "). Output size is too small");
+  return g;
+}
+
+Shape output_shape(const Tensor& input, int spatial, const poolmath::PoolGeometry& g) {
+  Shape out(input.sizes().begin(), input.sizes().end() - spatial);
+  for (int d = 3 - spatial; d < 3; ++d) out.push_back(g.out[d]);
+  return out;
+}
+
+#if NORMRT_WITH_CUDA
+cuda::PoolKind cuda_kind(bool max, bool adaptive) {
+  return max ? cuda::PoolKind::Max : adaptive ? cuda::PoolKind::AdaptiveAverage : cuda::PoolKind::Average;
+}
+#endif
+
+// Forward of every kind: y (and indices for max) from x.
+void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const Tensor& x, Tensor& y,
+                 Tensor* indices) {
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+  int64_t* ip = indices != nullptr ? indices->data<int64_t>() : nullptr;
+  if (x.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch launch(x);
+    cuda::PoolForwardParams p;
+    p.geometry = g;
+    p.kind = cuda_kind(max, adaptive);
+    p.x = xp;
+    p.y = yp;
+    p.indices = ip;
+    cuda::pool_forward(p, launch.sms, launch.stream);
+#else
+    util::no_cuda("pooling");
+#endif
+    return;
+  }
+  const int64_t in = g.in_size(), out = g.out_size();
+  for (int64_t plane = 0; plane < g.planes; ++plane)
+    for (int64_t o = 0; o < out; ++o) {
+      const float* xpl = xp + plane * in;
+      if (max) {
+        poolmath::max_window(g, xpl, o, yp[plane * out + o], ip[plane * out + o]);
+      } else {
+        yp[plane * out + o] = adaptive ? poolmath::adaptive_avg_window(g, xpl, o) : poolmath::avg_window(g, xpl, o);
+      }
+    }
+}
+
+Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const Tensor& dy, const Tensor* indices,
+                    const Tensor& input) {
+  Tensor dx = empty(input.sizes(), input.device());
+  const float* dyp = dy.data<float>();
+  const int64_t* ip = indices != nullptr ? indices->data<int64_t>() : nullptr;
+  float* dxp = dx.data<float>();
+  if (input.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch launch(input);
+    cuda::PoolBackwardParams p;
+    p.geometry = g;
+    p.kind = cuda_kind(max, adaptive);
+    p.dy = dyp;
+    p.indices = ip;
+    p.dx = dxp;
+    cuda::pool_backward(p, launch.sms, launch.stream);
+#else
+    util::no_cuda("pooling");
+#endif
+    return dx;
+  }
+  const int64_t in = g.in_size(), out = g.out_size();
+  for (int64_t plane = 0; plane < g.planes; ++plane)
+    for (int64_t i = 0; i < in; ++i) {
+      const float* dypl = dyp + plane * out;
+      dxp[plane * in + i] = max        ? poolmath::max_backward_element(g, dypl, ip + plane * out, i)
+                            : adaptive ? poolmath::adaptive_avg_backward_element(g, dypl, i)
+                                       : poolmath::avg_backward_element(g, dypl, i);
+    }
+  return dx;
+}
+
+void check_grad(const Tensor& grad_output, const Tensor& input, const Shape& expected, const char* op) {
+  util::check_float(grad_output, "grad_output");
+  util::check_same_device(grad_output, input);
+  NORMRT_CHECK(grad_output.sizes() == expected, op, ": grad_output shape ", shape_str(grad_output.sizes()),
+               " does not match the output shape ", shape_str(expected));
+}
+
+poolmath::PoolGeometry resolve_adaptive(const Tensor& input, int spatial, const std::vector<int64_t>& output_size) {
+  const std::string op = op_name("adaptive_avg_pool", spatial);
+  util::check_float(input, "input");
+  NORMRT_CHECK(spatial >= 1 && spatial <= 3, op, ": pooling is over 1, 2 or 3 spatial dimensions");
+  NORMRT_CHECK(input.dim() == spatial + 1 || input.dim() == spatial + 2, op, "(): Expected ", spatial + 1, "D or ",
+               spatial + 2, "D tensor, but got ", shape_str(input.sizes()));
+  NORMRT_CHECK(output_size.size() == 1 || output_size.size() == static_cast<std::size_t>(spatial), op,
+               ": output_size must be ", spatial);
+  poolmath::PoolGeometry g;
+  expand(output_size, spatial, 1, g.out, "");
+  for (int64_t v : output_size)
+    NORMRT_CHECK(v >= 0, op, ": elements of output_size must be greater than or equal to 0 but received ",
+                 shape_str(output_size));
+  const int64_t first_spatial = input.dim() - spatial;
+  for (int64_t d = input.dim() == spatial + 2 ? 1 : 0; d < input.dim(); ++d)
+    NORMRT_CHECK(input.size(d) > 0, op, "(): Expected input to have non-zero size for non-batch dimensions, but input "
+                 "has sizes ", shape_str(input.sizes()), " with dimension ", d, " being empty");
+  g.planes = 1;
+  for (int64_t d = 0; d < first_spatial; ++d) g.planes *= input.size(d);
+  for (int d = 0; d < spatial; ++d) g.in[3 - spatial + d] = input.size(first_spatial + d);
+  return g;
+}
+
+}  // namespace
+
+MaxPoolResult max_pool(const Tensor& input, int spatial, const PoolParams& params) {
+  const normrt::detail::NvtxRange range("max_pool");
+  const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, true);
+  const Shape shape = output_shape(input, spatial, g);
+  MaxPoolResult r{empty(shape, input.device()), empty(shape, TensorOptions().device(input.device()).dtype(DType::Int64))};
+  run_forward(g, true, false, input, r.output, &r.indices);
+  return r;
+}
+
+Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const Tensor& indices, int spatial,
+                         const PoolParams& params) {
+  const normrt::detail::NvtxRange range("max_pool_backward");
+  const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, true);
+  const Shape shape = output_shape(input, spatial, g);
+  check_grad(grad_output, input, shape, "max_pool_backward");
+  NORMRT_CHECK(indices.defined() && indices.dtype() == DType::Int64 && indices.sizes() == shape &&
+                   indices.device() == input.device(),
+               "max_pool_backward: indices must be the int64 ", shape_str(shape), " tensor max_pool returned");
+  return run_backward(g, true, false, grad_output, &indices, input);
+}
+
+Tensor avg_pool(const Tensor& input, int spatial, const PoolParams& params) {
+  const normrt::detail::NvtxRange range("avg_pool");
+  const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, false);
+  Tensor y = empty(output_shape(input, spatial, g), input.device());
+  run_forward(g, false, false, input, y, nullptr);
+  return y;
+}
+
+Tensor avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial, const PoolParams& params) {
+  const normrt::detail::NvtxRange range("avg_pool_backward");
+  const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, false);
+  check_grad(grad_output, input, output_shape(input, spatial, g), "avg_pool_backward");
+  return run_backward(g, false, false, grad_output, nullptr, input);
+}
+
+Tensor adaptive_avg_pool(const Tensor& input, int spatial, const std::vector<int64_t>& output_size) {
+  const normrt::detail::NvtxRange range("adaptive_avg_pool");
+  const poolmath::PoolGeometry g = resolve_adaptive(input, spatial, output_size);
+  Tensor y = empty(output_shape(input, spatial, g), input.device());
+  run_forward(g, false, true, input, y, nullptr);
+  return y;
+}
+
+Tensor adaptive_avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial) {
+  const normrt::detail::NvtxRange range("adaptive_avg_pool_backward");
+  std::vector<int64_t> output_size(grad_output.sizes().end() - std::min<int64_t>(spatial, grad_output.dim()),
+                                   grad_output.sizes().end());
+  const poolmath::PoolGeometry g = resolve_adaptive(input, spatial, output_size);
+  check_grad(grad_output, input, output_shape(input, spatial, g), "adaptive_avg_pool_backward");
+  return run_backward(g, false, true, grad_output, nullptr, input);
+}
+
+}  // namespace normrt::ops

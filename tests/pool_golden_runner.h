@@ -1,0 +1,74 @@
+// Pooling golden cases (tests/golden/make_golden_pool.py) run on one device: the CPU suite and the GPU suites
+// (real and emulated) share it.
+#pragma once
+#include <cmath>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace normrt::testing {
+
+inline std::string pool_golden_dir() { return std::string(NORMRT_GOLDEN_DIR) + "/../data_pool"; }
+
+inline std::vector<std::string> pool_golden_case_names() {
+  std::ifstream in(pool_golden_dir() + "/cases.json");
+  const auto cases = nlohmann::json::parse(in);
+  std::vector<std::string> names;
+  for (const auto& [name, c] : cases.items()) names.push_back(name);
+  return names;
+}
+
+inline std::vector<int64_t> pool_ints(const nlohmann::json& v) {
+  return v.is_array() ? v.get<std::vector<int64_t>>() : std::vector<int64_t>{v.get<int64_t>()};
+}
+
+inline void run_pool_golden_case(const std::string& name, const Device& device) {
+  std::ifstream in(pool_golden_dir() + "/cases.json");
+  const auto c = nlohmann::json::parse(in)[name];
+  const std::string dir = pool_golden_dir() + "/" + name + "/";
+  auto npy = [&](const std::string& key) { return load_npy(dir + key + ".npy"); };
+  const int spatial = c["spatial"].get<int>();
+  const Tensor x = npy("x").to(device), dy = npy("dy").to(device);
+  const std::string kind = c["kind"];
+  Tensor y, dx;
+  if (kind == "adaptive") {
+    y = ops::adaptive_avg_pool(x, spatial, pool_ints(c["output_size"]));
+    dx = ops::adaptive_avg_pool_backward(dy, x, spatial);
+  } else {
+    ops::PoolParams p;
+    p.kernel_size = pool_ints(c["kernel"]);
+    if (c.contains("stride")) p.stride = pool_ints(c["stride"]);
+    if (c.contains("padding")) p.padding = pool_ints(c["padding"]);
+    if (c.contains("dilation")) p.dilation = pool_ints(c["dilation"]);
+    p.ceil_mode = c.value("ceil_mode", false);
+    p.count_include_pad = c.value("count_include_pad", true);
+    if (kind == "max") {
+      const auto r = ops::max_pool(x, spatial, p);
+      y = r.output;
+      EXPECT_EQ(r.indices.to_vector<int64_t>(), npy("indices").to_vector<int64_t>()) << name;
+      dx = ops::max_pool_backward(dy, x, r.indices, spatial, p);
+    } else {
+      y = ops::avg_pool(x, spatial, p);
+      dx = ops::avg_pool_backward(dy, x, spatial, p);
+    }
+  }
+  EXPECT_EQ(y.device(), device);
+  EXPECT_EQ(y.sizes(), npy("y").sizes()) << name;
+  if (kind == "max") {
+    // Selection is exact; the gradient sums at most a window's worth of float32 values in PyTorch's order.
+    const auto yv = y.to_vector(), ev = npy("y").to_vector();
+    ASSERT_EQ(yv.size(), ev.size());
+    for (std::size_t i = 0; i < yv.size(); ++i)
+      EXPECT_TRUE(yv[i] == ev[i] || (std::isnan(yv[i]) && std::isnan(ev[i]))) << name << " y at " << i;
+    EXPECT_EQ(dx.to_vector(), npy("dx").to_vector()) << name;
+  } else {
+    // Against PyTorch in float64: a float32 result of a sum in double is within 2^-24 relative; the gradient sums at
+    // most a few float32 terms.
+    EXPECT_TRUE(all_close(y.to_vector(), to_double(npy("y")), 1e-6, 1e-6)) << name;
+    EXPECT_TRUE(all_close(dx.to_vector(), to_double(npy("dx")), 1e-6, 1e-6)) << name;
+  }
+}
+
+}  // namespace normrt::testing

@@ -1,0 +1,136 @@
+// Pooling (ops::max_pool / avg_pool / adaptive_avg_pool and the nn modules) on the CPU: against PyTorch (golden
+// data), by finite differences, reprs, and refusals.
+#include <sstream>
+
+#include "pool_golden_runner.h"
+
+namespace normrt {
+namespace {
+
+using testing::throws_with;
+
+class PoolGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PoolGolden, MatchesPyTorch) { testing::run_pool_golden_case(GetParam(), Device::cpu()); }
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, PoolGolden, ::testing::ValuesIn(testing::pool_golden_case_names()),
+                         [](const auto& info) { return testing::test_name(info.param); });
+
+// Central differences of L = sum(pool(x) * r) for the average poolings (max pooling is piecewise linear in x: its
+// gradient is checked exactly against PyTorch).
+TEST(Pool, AverageGradientsMatchFiniteDifferences) {
+  Generator gen(3);
+  Tensor x = randn({2, 2, 7, 6}, gen);
+  ops::PoolParams p;
+  p.kernel_size = {3, 2};
+  p.stride = {2, 2};
+  p.padding = {1, 1};
+  p.ceil_mode = true;
+  p.count_include_pad = false;
+  for (bool adaptive : {false, true}) {
+    auto forward = [&] { return adaptive ? ops::adaptive_avg_pool(x, 2, {4, 3}) : ops::avg_pool(x, 2, p); };
+    const Tensor r = randn(forward().sizes(), gen);
+    const Tensor dx = adaptive ? ops::adaptive_avg_pool_backward(r, x, 2) : ops::avg_pool_backward(r, x, 2, p);
+    auto loss = [&] {
+      const auto y = forward().to_vector(), rv = r.to_vector();
+      double total = 0;
+      for (std::size_t i = 0; i < y.size(); ++i) total += static_cast<double>(y[i]) * rv[i];
+      return total;
+    };
+    for (int64_t i = 0; i < x.numel(); i += 5) {
+      float* v = x.data<float>() + i;
+      const float saved = *v;
+      *v = saved + 0.01f;
+      const double up = loss();
+      *v = saved - 0.01f;
+      const double down = loss();
+      *v = saved;
+      EXPECT_NEAR(dx.data<float>()[i], (up - down) / 0.02, 1e-3) << (adaptive ? "adaptive " : "avg ") << i;
+    }
+  }
+}
+
+TEST(Pool, ModulesPrintAsPyTorchAndRunTheOps) {
+  // print(nn.MaxPool2d(2), nn.MaxPool1d(3, 2, 1, ceil_mode=True), nn.AvgPool2d(2), nn.AvgPool2d(3, 1, 1,
+  //   ceil_mode=True, count_include_pad=False), nn.AdaptiveAvgPool2d((1, 1)), nn.AdaptiveAvgPool2d(3),
+  //   nn.MaxPool3d(2, dilation=2), nn.Identity())
+  std::ostringstream os;
+  os << nn::MaxPool2d(2) << ' ' << nn::MaxPool1d(nn::MaxPoolOptions(3).stride(2).padding(1).ceil_mode(true)) << ' '
+     << nn::AvgPool2d(2) << ' ' << nn::AvgPool2d(nn::AvgPoolOptions(3).stride(1).padding(1).ceil_mode(true).count_include_pad(false))
+     << ' ' << nn::AdaptiveAvgPool2d({1, 1}) << ' ' << nn::AdaptiveAvgPool2d(3) << ' '
+     << nn::MaxPool3d(nn::MaxPoolOptions(2).dilation(2)) << ' ' << nn::Identity();
+  EXPECT_EQ(os.str(),
+            "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False) MaxPool1d(kernel_size=3, "
+            "stride=2, padding=1, dilation=1, ceil_mode=True) AvgPool2d(kernel_size=2, stride=2, padding=0) "
+            "AvgPool2d(kernel_size=3, stride=1, padding=1) AdaptiveAvgPool2d(output_size=(1, 1)) "
+            "AdaptiveAvgPool2d(output_size=3) MaxPool3d(kernel_size=2, stride=2, padding=0, dilation=2, "
+            "ceil_mode=False) Identity()");
+
+  Generator gen(4);
+  const Tensor x = randn({2, 3, 6, 5}, gen);
+  nn::MaxPool2d pool(nn::MaxPoolOptions({3, 2}).stride(2).padding(1));
+  const Tensor y = pool.forward(x);
+  ops::PoolParams p;
+  p.kernel_size = {3, 2};
+  p.stride = {2};
+  p.padding = {1};
+  const auto expected = ops::max_pool(x, 2, p);
+  EXPECT_EQ(y.to_vector(), expected.output.to_vector());
+  const Tensor dy = randn(y.sizes(), gen);
+  EXPECT_EQ(pool.backward(dy).to_vector(), ops::max_pool_backward(dy, x, expected.indices, 2, p).to_vector());
+
+  nn::AdaptiveAvgPool2d global(1);
+  const Tensor g = global.forward(x);
+  EXPECT_EQ(g.sizes(), (Shape{2, 3, 1, 1}));
+  const Tensor dg = global.backward(ones({2, 3, 1, 1}));
+  for (float v : dg.to_vector()) EXPECT_FLOAT_EQ(v, 1.0f / 30);
+}
+
+TEST(Pool, RefusesBadArgumentsWithPyTorchsWords) {
+  const Tensor x = zeros({2, 3, 5, 5});
+  auto params = [](std::vector<int64_t> k, auto fn) {
+    ops::PoolParams p;
+    p.kernel_size = std::move(k);
+    fn(p);
+    return p;
+  };
+  auto none = [](ops::PoolParams&) {};
+  EXPECT_TRUE(throws_with([&] { ops::max_pool(x, 2, params({3}, [](auto& p) { p.padding = {2}; })); },
+                          "pad should be at most half of kernel size, but got pad=2 and kernel_size=3"));
+  EXPECT_TRUE(throws_with([&] { ops::avg_pool(x, 2, params({2}, [](auto& p) { p.stride = {0}; })); },
+                          "stride should not be zero"));
+  EXPECT_TRUE(throws_with([&] { ops::max_pool(x, 2, params({2}, [](auto& p) { p.padding = {-1}; })); },
+                          "pad must be non-negative, but got pad: -1"));
+  EXPECT_TRUE(throws_with([&] { ops::max_pool(x, 2, params({2}, [](auto& p) { p.dilation = {0}; })); },
+                          "dilation should be greater than zero"));
+  EXPECT_TRUE(throws_with([&] { ops::max_pool(x, 2, params({0}, [](auto& p) { p.stride = {1}; })); },
+                          "kernel size should be greater than zero"));
+  EXPECT_TRUE(throws_with([&] { ops::max_pool(zeros({2, 3, 2, 2}), 2, params({3}, none)); },
+                          "Given input size: (3x2x2). Calculated output size: (3x0x0). Output size is too small"));
+  EXPECT_TRUE(throws_with([&] { ops::avg_pool(zeros({3, 2, 2}), 2, params({3}, none)); },
+                          "Given input size: (3x2x2). Calculated output size: (3x0x0). Output size is too small"));
+  EXPECT_TRUE(throws_with([&] { ops::max_pool(zeros({2, 0, 4, 4}), 2, params({2}, none)); },
+                          "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, but "
+                          "got:[2, 0, 4, 4]"));
+  EXPECT_TRUE(throws_with([&] { ops::max_pool(x, 2, params({2, 2, 2}, none)); },
+                          "max_pool2d: kernel_size must either be a single int, or a tuple of two ints"));
+  EXPECT_TRUE(throws_with([&] { ops::adaptive_avg_pool(zeros({2, 3, 0, 4}), 2, {2}); },
+                          "adaptive_avg_pool2d(): Expected input to have non-zero size for non-batch dimensions, but "
+                          "input has sizes [2, 3, 0, 4] with dimension 2 being empty"));
+  EXPECT_TRUE(throws_with([&] { ops::adaptive_avg_pool(x, 2, {2, 2, 2}); }, "adaptive_avg_pool2d: output_size must be 2"));
+  EXPECT_TRUE(throws_with([&] { ops::adaptive_avg_pool(x, 2, {-1}); },
+                          "adaptive_avg_pool2d: elements of output_size must be greater than or equal to 0"));
+  EXPECT_TRUE(throws_with([] { nn::MaxPool2d(nn::MaxPoolOptions({2, 2, 2})); },
+                          "MaxPool2d: kernel_size must either be a single int, or a tuple of 2 ints"));
+  // Empty batch: empty output, empty gradient.
+  const auto r = ops::max_pool(zeros({0, 3, 4, 4}), 2, params({2}, none));
+  EXPECT_EQ(r.output.sizes(), (Shape{0, 3, 2, 2}));
+  EXPECT_EQ(ops::max_pool_backward(zeros({0, 3, 2, 2}), zeros({0, 3, 4, 4}), r.indices, 2, params({2}, none)).sizes(),
+            (Shape{0, 3, 4, 4}));
+  // Adaptive pooling to zero size gives an empty output and a zero gradient.
+  EXPECT_EQ(ops::adaptive_avg_pool(x, 2, {0}).sizes(), (Shape{2, 3, 0, 0}));
+  EXPECT_EQ(ops::adaptive_avg_pool_backward(zeros({2, 3, 0, 0}), x, 2).to_vector(), std::vector<float>(150, 0.0f));
+}
+
+}  // namespace
+}  // namespace normrt
