@@ -1,6 +1,7 @@
 // Convolutions (ops::conv / conv_backward, nn::Conv1d/2d/3d) on the CPU: against PyTorch (golden data), against
 // the direct double-precision reference over random geometries, by finite differences, and their refusals.
 #include <random>
+#include <sstream>
 
 #include "conv_golden_runner.h"
 #include "conv_reference.h"
@@ -207,6 +208,118 @@ TEST(Conv, RefusesBadArgumentsWithPyTorchsWords) {
   EXPECT_TRUE(throws_with([&] { ops::conv_backward(zeros({2, 4, 2, 3}), x, w, {}, &dw, nullptr); },
                           "grad_output shape [2, 4, 2, 3] does not match the output shape [2, 4, 3, 3]"));
   EXPECT_FALSE(dw.defined());
+}
+
+
+TEST(ConvModule, PrintsInitialisesAndRunsAsPyTorch) {
+  // print(nn.Conv2d(4, 4, 3, groups=2, padding="same"), nn.Conv2d(4, 4, (3, 1), stride=2, padding=1, bias=False),
+  //       nn.Conv1d(4, 4, 3, dilation=2), nn.Conv3d(1, 2, 1), nn.Conv2d(1, 2, 3, padding="valid"))
+  std::ostringstream os;
+  os << nn::Conv2d(nn::ConvOptions(4, 4, 3).groups(2).padding(ops::PaddingMode::Same)) << ' '
+     << nn::Conv2d(nn::ConvOptions(4, 4, {3, 1}).stride(2).padding(1).bias(false)) << ' '
+     << nn::Conv1d(nn::ConvOptions(4, 4, 3).dilation(2)) << ' ' << nn::Conv3d(1, 2, 1) << ' '
+     << nn::Conv2d(nn::ConvOptions(1, 2, 3).padding(ops::PaddingMode::Valid));
+  EXPECT_EQ(os.str(),
+            "Conv2d(4, 4, kernel_size=(3, 3), stride=(1, 1), padding=same, groups=2) Conv2d(4, 4, kernel_size=(3, 1), "
+            "stride=(2, 2), padding=(1, 1), bias=False) Conv1d(4, 4, kernel_size=(3,), stride=(1,), dilation=(2,)) "
+            "Conv3d(1, 2, kernel_size=(1, 1, 1), stride=(1, 1, 1)) Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1), "
+            "padding=valid)");
+
+  Generator gen(21);
+  nn::Conv2d conv(nn::ConvOptions(6, 8, {3, 2}).groups(2).padding({1, 0}), &gen);
+  EXPECT_EQ(conv.weight.sizes(), (Shape{8, 3, 3, 2}));
+  const auto state = conv.state_dict();
+  ASSERT_EQ(state.size(), 2u);
+  EXPECT_EQ(state[0].first, "weight");
+  EXPECT_EQ(state[1].first, "bias");
+  // kaiming_uniform(a = sqrt(5)) and the bias draw are both U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = 3 * 3 * 2.
+  const double bound = 1.0 / std::sqrt(18.0);
+  for (const Tensor& t : {conv.weight, conv.bias})
+    for (float v : t.to_vector()) EXPECT_LE(std::fabs(v), bound + 1e-7);
+  double spread = 0;
+  for (float v : conv.weight.to_vector()) spread = std::max(spread, std::fabs(static_cast<double>(v)));
+  EXPECT_GT(spread, 0.8 * bound);  // the values fill the range
+
+  const Tensor x = randn({2, 6, 5, 4}, gen);
+  const Tensor y = conv.forward(x);
+  EXPECT_EQ(y.to_vector(), ops::conv(x, conv.weight, conv.bias, conv.params()).to_vector());
+  const Tensor dy = randn(y.sizes(), gen);
+  const Tensor dx = conv.backward(dy);
+  Tensor dw, db;
+  EXPECT_EQ(dx.to_vector(), ops::conv_backward(dy, x, conv.weight, conv.params(), &dw, &db).to_vector());
+  EXPECT_EQ(conv.weight.grad().to_vector(), dw.to_vector());
+  EXPECT_EQ(conv.bias.grad().to_vector(), db.to_vector());
+}
+
+TEST(ConvModule, RefusesBadOptionsAndLeavesStateAlone) {
+  EXPECT_TRUE(throws_with([] { nn::Conv2d(nn::ConvOptions(3, 4, 3).groups(2)); }, "in_channels must be divisible by groups"));
+  EXPECT_TRUE(throws_with([] { nn::Conv2d(nn::ConvOptions(4, 3, 3).groups(2)); }, "out_channels must be divisible by groups"));
+  EXPECT_TRUE(throws_with([] { nn::Conv2d(nn::ConvOptions(4, 4, 3).groups(0)); }, "groups must be a positive integer"));
+  EXPECT_TRUE(throws_with([] { nn::Conv2d(nn::ConvOptions(4, 4, 3).stride(2).padding(ops::PaddingMode::Same)); },
+                          "padding='same' is not supported for strided convolutions"));
+  EXPECT_TRUE(throws_with([] { nn::Conv2d(nn::ConvOptions(4, 4, {3, 3, 3})); },
+                          "expected kernel_size to be a single integer value or a list of 2 values"));
+  EXPECT_TRUE(throws_with([] { nn::Conv1d(nn::ConvOptions(4, 4, 3).padding(-1)); }, "negative padding is not supported"));
+  // A bad input is refused before anything changes: no gradient appears, a pending forward stays pending.
+  nn::Conv2d conv(3, 4, 3);
+  const auto weight = conv.weight.to_vector();
+  EXPECT_TRUE(throws_with([&] { conv.forward(zeros({1, 4, 5, 5})); },
+                          "expected input[1, 4, 5, 5] to have 3 channels, but got 4 channels instead"));
+  EXPECT_TRUE(throws_with([&] { conv.forward(zeros({1, 3, 2, 5})); }, "Kernel size can't be greater than actual input size"));
+  EXPECT_EQ(conv.weight.to_vector(), weight);
+  EXPECT_FALSE(conv.weight.grad().defined());
+  EXPECT_TRUE(throws_with([&] { conv.backward(zeros({1, 4, 3, 3})); }, "backward() needs a preceding forward()"));
+}
+
+TEST(ConvModule, ResidualSumsBothPathsGradients) {
+  // y = body(x) + shortcut(x): its input gradient is the sum of the two modules' input gradients, and each path's
+  // parameters get their own gradients, as computed by running the two paths separately.
+  Generator g1(8);
+  nn::Residual block(nn::Sequential(nn::Conv2d(nn::ConvOptions(3, 4, 3).padding(1).bias(false)), nn::BatchNorm2d(4),
+                                    nn::ReLU(), nn::Conv2d(nn::ConvOptions(4, 4, 3).padding(1))),
+                     nn::Conv2d(nn::ConvOptions(3, 4, 1)));
+  nn::Sequential body(nn::Conv2d(nn::ConvOptions(3, 4, 3).padding(1).bias(false)), nn::BatchNorm2d(4), nn::ReLU(),
+                      nn::Conv2d(nn::ConvOptions(4, 4, 3).padding(1)));
+  nn::Conv2d shortcut(nn::ConvOptions(3, 4, 1));
+  body.load_state_dict(block.body().state_dict());
+  shortcut.load_state_dict(block.shortcut()->state_dict());
+  const Tensor x = randn({2, 3, 6, 5}, g1), dy = randn({2, 4, 6, 5}, g1);
+  const Tensor y = block.forward(x);
+  const Tensor expected = ops::add(body.forward(x), shortcut.forward(x));
+  EXPECT_EQ(y.to_vector(), expected.to_vector());
+  const Tensor dx = block.backward(dy);
+  EXPECT_EQ(dx.to_vector(), ops::add(body.backward(dy), shortcut.backward(dy)).to_vector());
+  const auto pb = block.named_parameters();
+  auto separate = body.named_parameters();
+  for (auto& [name, t] : shortcut.named_parameters()) separate.emplace_back(name, t);
+  ASSERT_EQ(pb.size(), separate.size());
+  for (std::size_t i = 0; i < pb.size(); ++i) EXPECT_EQ(pb[i].second.grad().to_vector(), separate[i].second.grad().to_vector());
+  EXPECT_EQ(pb[0].first, "body.0.weight");
+  EXPECT_EQ(pb.back().first, "shortcut.bias");
+  // The identity shortcut adds x itself, and a shape mismatch is named.
+  nn::Residual plain(nn::Conv2d(nn::ConvOptions(3, 3, 3).padding(1)));
+  const Tensor yp = plain.forward(x);
+  auto& inner = dynamic_cast<nn::Conv2d&>(plain.body());
+  EXPECT_EQ(yp.to_vector(), ops::add(ops::conv(x, inner.weight, inner.bias, inner.params()), x).to_vector());
+  EXPECT_TRUE(throws_with([&] { nn::Residual(nn::Conv2d(3, 4, 1)).forward(x); },
+                          "Residual: the body's output [2, 4, 6, 5] and the shortcut's [2, 3, 6, 5] differ"));
+}
+
+TEST(ConvModule, LinearTakesAnyLeadingDimensions) {
+  Generator gen(2);
+  nn::Linear linear(5, 3, true, &gen);
+  const Tensor x = randn({2, 4, 5}, gen);
+  const Tensor y = linear.forward(x);
+  EXPECT_EQ(y.sizes(), (Shape{2, 4, 3}));
+  EXPECT_EQ(y.to_vector(), ops::linear(x.reshape({8, 5}), linear.weight, linear.bias).to_vector());
+  const Tensor dy = randn({2, 4, 3}, gen);
+  const Tensor dx = linear.backward(dy);
+  EXPECT_EQ(dx.sizes(), x.sizes());
+  Tensor dw, db;
+  EXPECT_EQ(dx.to_vector(), ops::linear_backward(dy.reshape({8, 3}), x.reshape({8, 5}), linear.weight, &dw, &db).to_vector());
+  EXPECT_EQ(linear.weight.grad().to_vector(), dw.to_vector());
+  EXPECT_EQ(linear.forward(randn({5}, gen)).sizes(), (Shape{3}));  // one sample, as PyTorch
+  EXPECT_TRUE(throws_with([&] { linear.forward(randn({2, 4}, gen)); }, "cannot be multiplied"));
 }
 
 }  // namespace
