@@ -15,11 +15,11 @@ using namespace normrt;
 using namespace normrt::app;
 
 int main(int argc, char** argv) {
-  CLI::App cli{"Train an MLP with and without BatchNorm on Fashion-MNIST (normrt)"};
+  CLI::App cli{"Train an MLP, a CNN or a small ResNet, with and without BatchNorm, on Fashion-MNIST (normrt)"};
   TrainConfig c;
   std::string data_dir = kDefaultDataDir, out_dir = "runs/latest";
   bool compare = false, eval_only = false, no_progress = false;
-  cli.add_option("--model", c.model, "mlp | mlp-bn (cnn-bn is reserved for the convolution work)")
+  cli.add_option("--model", c.model, "mlp | mlp-bn | cnn | cnn-bn | resnet")
       ->capture_default_str();
   cli.add_option("--epochs", c.epochs, "length of the run in epochs (and of the cosine schedule)")
       ->capture_default_str();
@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   cli.add_option("--bn-backend", c.bn_backend, "native | cudnn")->capture_default_str();
   cli.add_option("--seed", c.seed, "seed of initialisation, shuffling and dropout")->capture_default_str();
   cli.add_flag("--normalize", c.normalize, "Normalize(0.2860, 0.3530) after scaling pixels to [0, 1]");
-  cli.add_flag("--compare", compare, "train mlp and mlp-bn from the same seed and report both");
+  cli.add_flag("--compare", compare, "train the model without and with BatchNorm (mlp and mlp-bn, or cnn and cnn-bn for --model cnn/cnn-bn) from the same seed and report both");
   cli.add_option("--save", c.save_path, "checkpoint written after every epoch");
   cli.add_option("--resume", c.resume_path,
                  "checkpoint to continue from (or to evaluate with --eval); its configuration is the default for "
@@ -90,7 +90,13 @@ int main(int argc, char** argv) {
       return 0;
     }
     std::vector<RunResult> runs;
-    for (const std::string& model : compare ? std::vector<std::string>{"mlp", "mlp-bn"} : std::vector<std::string>{c.model}) {
+    const bool convolutional = c.model == "cnn" || c.model == "cnn-bn";
+    const std::vector<std::string> models =
+        !compare ? std::vector<std::string>{c.model}
+                 : convolutional ? std::vector<std::string>{"cnn", "cnn-bn"} : std::vector<std::string>{"mlp", "mlp-bn"};
+    NORMRT_CHECK(!compare || c.model != "resnet", "--compare pairs a model with its BatchNorm twin (mlp/mlp-bn, "
+                 "cnn/cnn-bn); resnet has none");
+    for (const std::string& model : models) {
       TrainConfig run_config = c;
       run_config.model = model;
       if (compare && !c.save_path.empty()) run_config.save_path = c.save_path + "." + model;

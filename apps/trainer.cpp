@@ -23,6 +23,8 @@
 #include "normrt/file_io.h"
 #include "normrt/grad_mode.h"
 #include "normrt/nn/batchnorm.h"
+#include "normrt/nn/conv.h"
+#include "normrt/nn/pooling.h"
 #include "normrt/ops/elementwise.h"
 
 namespace normrt::app {
@@ -61,8 +63,8 @@ double drain(std::vector<Tensor>& pending, std::vector<float>* each = nullptr) {
 
 std::vector<nn::Dropout*> dropout_layers(nn::Sequential& model) {
   std::vector<nn::Dropout*> out;
-  for (std::size_t i = 0; i < model.size(); ++i)
-    if (auto* d = dynamic_cast<nn::Dropout*>(&model[i])) out.push_back(d);
+  for (nn::Module* m : model.modules())
+    if (auto* d = dynamic_cast<nn::Dropout*>(m)) out.push_back(d);
   return out;
 }
 
@@ -161,10 +163,11 @@ int64_t metadata_int(const std::map<std::string, std::string>& metadata, const s
 }  // namespace
 
 void check_model_name(const std::string& kind) {
-  NORMRT_CHECK(kind != "cnn-bn", "--model cnn-bn needs convolution layers, which normrt does not have yet; use mlp or "
-                                 "mlp-bn");
-  NORMRT_CHECK(kind == "mlp" || kind == "mlp-bn", "unknown model '", kind, "' (mlp, mlp-bn)");
+  NORMRT_CHECK(kind == "mlp" || kind == "mlp-bn" || kind == "cnn" || kind == "cnn-bn" || kind == "resnet",
+               "unknown model '", kind, "' (mlp, mlp-bn, cnn, cnn-bn, resnet)");
 }
+
+bool has_batchnorm(const std::string& kind) { return kind != "mlp" && kind != "cnn"; }
 
 constexpr int kMaxEpochs = 1000000;
 
@@ -176,7 +179,7 @@ void validate_config(const TrainConfig& c) {
   NORMRT_CHECK(c.epochs >= 0 && c.epochs <= kMaxEpochs, "--epochs must be in [0, ", kMaxEpochs, "], got ", c.epochs);
   NORMRT_CHECK(c.stop_after >= 0, "--stop-after must be non-negative, got ", c.stop_after);
   NORMRT_CHECK(c.batch_size >= 1, "--batch-size must be positive, got ", c.batch_size);
-  NORMRT_CHECK(c.batch_size >= 2 || c.model != "mlp-bn", "--batch-size 1 cannot train ", c.model,
+  NORMRT_CHECK(c.batch_size >= 2 || !has_batchnorm(c.model), "--batch-size 1 cannot train ", c.model,
                " (BatchNorm: Expected more than 1 value per channel when training)");
   NORMRT_CHECK(c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adadelta", "unknown optimizer '",
                c.optimizer, "' (sgd, adam, adadelta)");
@@ -297,22 +300,98 @@ void check_output_file(const std::string& path) {
                std::strerror(errno), ")");
 }
 
-std::shared_ptr<nn::Sequential> build_model(const std::string& kind, double dropout, Generator& gen,
-                                            std::optional<Backend> bn_backend) {
-  check_model_name(kind);
-  const bool bn = kind == "mlp-bn";
+namespace {
+
+// Dropout(p) when p > 0, drawing its seed from gen.
+void maybe_dropout(nn::Sequential& model, double p, Generator& gen) {
+  if (p > 0) model.push_back(std::make_shared<nn::Dropout>(p, &gen));
+}
+
+std::shared_ptr<nn::Sequential> build_mlp(bool bn, double dropout, Generator& gen, std::optional<Backend> backend) {
   auto model = std::make_shared<nn::Sequential>();
   int64_t width = 784;
   for (int layer = 0; layer < 2; ++layer) {
     // With BatchNorm after it, the Linear's bias would be cancelled by the mean subtraction: off, as in the seed.
     model->push_back(std::make_shared<nn::Linear>(width, 256, !bn, &gen));
-    if (bn) model->push_back(std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions(256).backend(bn_backend)));
+    if (bn) model->push_back(std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions(256).backend(backend)));
     model->push_back(std::make_shared<nn::ReLU>());
-    if (dropout > 0) model->push_back(std::make_shared<nn::Dropout>(dropout, &gen));
+    maybe_dropout(*model, dropout, gen);
     width = 256;
   }
   model->push_back(std::make_shared<nn::Linear>(256, 10, true, &gen));
   return model;
+}
+
+// The tutorials' network: Conv2d(1,32,3) -> [BN2d] -> ReLU -> Conv2d(32,64,3) -> [BN2d] -> ReLU -> MaxPool2d(2) ->
+// Dropout(0.25) -> Flatten -> Linear(9216,128) -> [BN1d] -> ReLU -> [Dropout(p)] -> Linear(128,10). Biases are off
+// where BatchNorm follows (its mean subtraction cancels them).
+std::shared_ptr<nn::Sequential> build_cnn(bool bn, double dropout, Generator& gen, std::optional<Backend> backend) {
+  auto model = std::make_shared<nn::Sequential>();
+  model->push_back(std::make_shared<nn::Unflatten>(1, Shape{1, 28, 28}));
+  int64_t channels = 1;
+  for (int64_t width : {32, 64}) {
+    model->push_back(std::make_shared<nn::Conv2d>(nn::ConvOptions(channels, width, 3).bias(!bn), &gen));
+    if (bn) model->push_back(std::make_shared<nn::BatchNorm2d>(nn::BatchNormOptions(width).backend(backend)));
+    model->push_back(std::make_shared<nn::ReLU>());
+    channels = width;
+  }
+  model->push_back(std::make_shared<nn::MaxPool2d>(2));
+  model->push_back(std::make_shared<nn::Dropout>(0.25, &gen));
+  model->push_back(std::make_shared<nn::Flatten>());
+  model->push_back(std::make_shared<nn::Linear>(9216, 128, !bn, &gen));
+  if (bn) model->push_back(std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions(128).backend(backend)));
+  model->push_back(std::make_shared<nn::ReLU>());
+  maybe_dropout(*model, dropout, gen);
+  model->push_back(std::make_shared<nn::Linear>(128, 10, true, &gen));
+  return model;
+}
+
+std::shared_ptr<nn::Module> conv_bn(int64_t in, int64_t out, int64_t kernel, int64_t stride, Generator& gen,
+                                    std::optional<Backend> backend) {
+  return std::make_shared<nn::Sequential>(
+      std::make_shared<nn::Conv2d>(nn::ConvOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(false), &gen),
+      std::make_shared<nn::BatchNorm2d>(nn::BatchNormOptions(out).backend(backend)));
+}
+
+// A ResNet basic block: ReLU(BN(conv3x3(ReLU(BN(conv3x3(x))))) + shortcut(x)), the shortcut a 1x1 convolution with
+// BatchNorm where the shape changes.
+void basic_block(nn::Sequential& model, int64_t in, int64_t out, int64_t stride, Generator& gen,
+                 std::optional<Backend> backend) {
+  auto body = std::make_shared<nn::Sequential>(conv_bn(in, out, 3, stride, gen, backend), std::make_shared<nn::ReLU>(),
+                                               conv_bn(out, out, 3, 1, gen, backend));
+  auto shortcut = in != out || stride != 1 ? conv_bn(in, out, 1, stride, gen, backend) : nullptr;
+  model.push_back(std::make_shared<nn::Residual>(body, shortcut));
+  model.push_back(std::make_shared<nn::ReLU>());
+}
+
+// A small ResNet for 28x28 images: a 3x3 stem, three stages of two basic blocks (16, 32, 64 channels; the second
+// and third stages halve the resolution), global average pooling and a Linear classifier.
+std::shared_ptr<nn::Sequential> build_resnet(double dropout, Generator& gen, std::optional<Backend> backend) {
+  auto model = std::make_shared<nn::Sequential>();
+  model->push_back(std::make_shared<nn::Unflatten>(1, Shape{1, 28, 28}));
+  model->push_back(conv_bn(1, 16, 3, 1, gen, backend));
+  model->push_back(std::make_shared<nn::ReLU>());
+  int64_t channels = 16;
+  for (int64_t width : {16, 32, 64}) {
+    basic_block(*model, channels, width, width == channels ? 1 : 2, gen, backend);
+    basic_block(*model, width, width, 1, gen, backend);
+    channels = width;
+  }
+  model->push_back(std::make_shared<nn::AdaptiveAvgPool2d>(1));
+  model->push_back(std::make_shared<nn::Flatten>());
+  maybe_dropout(*model, dropout, gen);
+  model->push_back(std::make_shared<nn::Linear>(64, 10, true, &gen));
+  return model;
+}
+
+}  // namespace
+
+std::shared_ptr<nn::Sequential> build_model(const std::string& kind, double dropout, Generator& gen,
+                                            std::optional<Backend> bn_backend) {
+  check_model_name(kind);
+  if (kind == "mlp" || kind == "mlp-bn") return build_mlp(kind == "mlp-bn", dropout, gen, bn_backend);
+  if (kind == "cnn" || kind == "cnn-bn") return build_cnn(kind == "cnn-bn", dropout, gen, bn_backend);
+  return build_resnet(dropout, gen, bn_backend);
 }
 
 Device resolve_device(const std::string& name) {
@@ -354,11 +433,11 @@ Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test)
   if (config_.normalize) options.normalize = kFashionMnistNormalize;
   // BatchNorm cannot train on a batch of one sample: a training set that would end every epoch with one is
   // trained without it (a different sample each epoch, as the order is reshuffled).
-  const bool has_batchnorm = config_.model == "mlp-bn";
+  const bool batchnorm = has_batchnorm(config_.model);
   const auto n = static_cast<int64_t>(train_idx.size());
-  NORMRT_CHECK(!has_batchnorm || n >= 2, config_.model, " needs at least 2 training samples (BatchNorm: Expected more "
+  NORMRT_CHECK(!batchnorm || n >= 2, config_.model, " needs at least 2 training samples (BatchNorm: Expected more "
                "than 1 value per channel when training), got ", n);
-  options.drop_last = has_batchnorm && n > options.batch_size && n % options.batch_size == 1;
+  options.drop_last = batchnorm && n > options.batch_size && n % options.batch_size == 1;
   train_loader_ = std::make_unique<DataLoader>(train, train_idx, options, config_.seed + 1, device_);
   LoaderOptions eval_options = options;
   eval_options.shuffle = false;
@@ -561,7 +640,7 @@ RunResult Trainer::run() {
       break;
     }
   }
-  if (config_.model == "mlp-bn") result.test_accuracy_train_mode = evaluate(*test_loader_, true).second;
+  if (has_batchnorm(config_.model)) result.test_accuracy_train_mode = evaluate(*test_loader_, true).second;
   return result;
 }
 

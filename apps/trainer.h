@@ -30,7 +30,7 @@ using data::load_dataset;
 using data::read_idx;
 
 struct TrainConfig {
-  std::string model = "mlp-bn";  // mlp | mlp-bn
+  std::string model = "mlp-bn";  // mlp | mlp-bn | cnn | cnn-bn | resnet
   int epochs = 10;               // the run's length (and the cosine schedule's)
   int stop_after = 0;            // stop this invocation after that epoch (0: run to `epochs`); resume continues
   int64_t batch_size = 128;
@@ -70,6 +70,8 @@ struct RunResult {
 
 // Throws unless `kind` names a model build_model makes.
 void check_model_name(const std::string& kind);
+// Whether the model `kind` has BatchNorm layers (mlp-bn, cnn-bn, resnet).
+bool has_batchnorm(const std::string& kind);
 // Throws normrt::Error naming the first option that is out of range (negative counts, NaN rates, unknown names).
 void validate_config(const TrainConfig& config);
 
@@ -96,8 +98,9 @@ void prepare_output_dir(const std::string& dir);
 // Throws unless a file can be written at `path` (its directory exists and is writable, it is not a directory).
 void check_output_file(const std::string& path);
 
-// The network for `kind` ("mlp" or "mlp-bn"; "cnn-bn" is refused until convolutions exist), initialised from
-// `gen`, with Dropout(p) after each hidden activation when dropout > 0.
+// The network for `kind` (mlp, mlp-bn, cnn, cnn-bn, resnet), initialised from `gen`, with Dropout(p) after each
+// hidden fully connected activation (before the resnet's classifier) when dropout > 0. Every model takes (N, 784)
+// images; the convolutional ones unflatten them to (N, 1, 28, 28).
 std::shared_ptr<nn::Sequential> build_model(const std::string& kind, double dropout, Generator& gen,
                                             std::optional<Backend> bn_backend);
 Device resolve_device(const std::string& name);

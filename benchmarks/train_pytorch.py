@@ -2,9 +2,10 @@
 """The normrt-train experiment in PyTorch, for side-by-side accuracy and epoch time.
 
 Same data (the IDX files of Debian's dataset-fashion-mnist), same models (784-256-256-10 MLP; mlp-bn puts
-BatchNorm1d after each hidden Linear, whose bias is then off), same defaults (Adam lr 1e-3 with cosine annealing
+BatchNorm1d after each hidden Linear, whose bias is then off; cnn / cnn-bn, the tutorials' CNN; resnet, the small
+ResNet of normrt-train), same defaults (Adam lr 1e-3 with cosine annealing
 to 0 over the epochs, batch 128, 10 epochs, pixels scaled to [0, 1], shuffled each epoch). Runs on the GPU when torch sees one, else on the CPU.
-  /usr/bin/python3 benchmarks/train_pytorch.py [--epochs 10] [--threads N]
+  /usr/bin/python3 benchmarks/train_pytorch.py [--models mlp,mlp-bn] [--epochs 10] [--threads N] [--limit-train N]
 """
 import argparse
 import gzip
@@ -23,16 +24,57 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
+def conv_bn(cin, cout, kernel, stride):
+    return torch.nn.Sequential(torch.nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False),
+                               torch.nn.BatchNorm2d(cout))
+
+
+class Residual(torch.nn.Module):
+    def __init__(self, body, shortcut=None):
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut
+
+    def forward(self, x):
+        return self.body(x) + (x if self.shortcut is None else self.shortcut(x))
+
+
 def model_for(kind):
-    bn = kind == "mlp-bn"
-    layers, width = [], 784
-    for _ in range(2):
-        layers.append(torch.nn.Linear(width, 256, bias=not bn))
+    if kind in ("mlp", "mlp-bn"):
+        bn = kind == "mlp-bn"
+        layers, width = [], 784
+        for _ in range(2):
+            layers.append(torch.nn.Linear(width, 256, bias=not bn))
+            if bn:
+                layers.append(torch.nn.BatchNorm1d(256))
+            layers.append(torch.nn.ReLU())
+            width = 256
+        layers.append(torch.nn.Linear(256, 10))
+        return torch.nn.Sequential(*layers)
+    if kind in ("cnn", "cnn-bn"):
+        bn = kind == "cnn-bn"
+        layers, channels = [torch.nn.Unflatten(1, (1, 28, 28))], 1
+        for width in (32, 64):
+            layers.append(torch.nn.Conv2d(channels, width, 3, 1, bias=not bn))
+            if bn:
+                layers.append(torch.nn.BatchNorm2d(width))
+            layers.append(torch.nn.ReLU())
+            channels = width
+        layers += [torch.nn.MaxPool2d(2), torch.nn.Dropout(0.25), torch.nn.Flatten(),
+                   torch.nn.Linear(9216, 128, bias=not bn)]
         if bn:
-            layers.append(torch.nn.BatchNorm1d(256))
-        layers.append(torch.nn.ReLU())
-        width = 256
-    layers.append(torch.nn.Linear(256, 10))
+            layers.append(torch.nn.BatchNorm1d(128))
+        layers += [torch.nn.ReLU(), torch.nn.Linear(128, 10)]
+        return torch.nn.Sequential(*layers)
+    layers, channels = [torch.nn.Unflatten(1, (1, 28, 28)), conv_bn(1, 16, 3, 1), torch.nn.ReLU()], 16
+    for width in (16, 32, 64):
+        for block in range(2):
+            stride = 2 if block == 0 and width != channels else 1
+            body = torch.nn.Sequential(conv_bn(channels, width, 3, stride), torch.nn.ReLU(), conv_bn(width, width, 3, 1))
+            shortcut = conv_bn(channels, width, 1, stride) if stride != 1 or channels != width else None
+            layers += [Residual(body, shortcut), torch.nn.ReLU()]
+            channels = width
+    layers += [torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, 10)]
     return torch.nn.Sequential(*layers)
 
 
@@ -42,6 +84,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--models", default="mlp,mlp-bn")
+    parser.add_argument("--limit-train", type=int, default=0)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -51,8 +95,10 @@ def main():
     y_train = torch.tensor(load("train-labels-idx1-ubyte.gz").astype(np.int64), device=device)
     x_test = torch.tensor(load("t10k-images-idx3-ubyte.gz").reshape(-1, 784), dtype=torch.float32, device=device) / 255
     y_test = torch.tensor(load("t10k-labels-idx1-ubyte.gz").astype(np.int64), device=device)
+    if args.limit_train:
+        x_train, y_train = x_train[:args.limit_train], y_train[:args.limit_train]
     print(f"torch {torch.__version__} on {device}, {torch.get_num_threads()} CPU threads")
-    for kind in ["mlp", "mlp-bn"]:
+    for kind in args.models.split(","):
         torch.manual_seed(0)
         model = model_for(kind).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)

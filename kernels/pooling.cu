@@ -21,18 +21,20 @@ __global__ void pool_forward_kernel(PoolForwardParams p) {
   const int64_t per_plane = g.out_size(), n = g.planes * per_plane;
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < n;
        t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t plane = t / per_plane, o = t % per_plane;
+    const int64_t plane = t / per_plane;
+    int64_t oc[3];
+    poolmath::unflatten(t % per_plane, g.out, oc);
     const float* x = p.x + plane * g.in_size();
     if (p.kind == PoolKind::Max) {
       float value;
       int64_t index;
-      poolmath::max_window(g, x, o, value, index);
+      poolmath::max_window(g, x, oc, value, index);
       p.y[t] = value;
       p.indices[t] = index;
     } else if (p.kind == PoolKind::Average) {
-      p.y[t] = poolmath::avg_window(g, x, o);
+      p.y[t] = poolmath::avg_window(g, x, oc);
     } else {
-      p.y[t] = poolmath::adaptive_avg_window(g, x, o);
+      p.y[t] = poolmath::adaptive_avg_window(g, x, oc);
     }
   }
 }

@@ -1,9 +1,10 @@
 // Per-element pooling arithmetic shared by the CPU path and the CUDA kernels (and so tested on the CPU).
 //
 // Spatial extents are three dimensions (depth, height, width), the unused leading ones of size 1, as in the
-// convolution geometry. Forward computes one output element from its window; backward computes one input element
-// by gathering from the outputs whose window holds it, in increasing output order: the same sums, in the same
-// order, as PyTorch's CPU kernels that scatter output by output, without atomics (deterministic on the GPU too).
+// convolution geometry. Forward computes one output element from its window. Backward on the GPU gathers: one
+// input element sums the outputs whose window holds it, in increasing output order (no atomics, deterministic); the
+// CPU scatters output by output into its window, as PyTorch's CPU kernels do. Both add the same float terms in the
+// same order, so they agree bit for bit (and with PyTorch's CPU results).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -29,31 +30,31 @@ NORMRT_HD inline void unflatten(int64_t flat, const int64_t* extent, int64_t* co
   coord[0] = flat / extent[1];
 }
 
-// Max over output o's window of one plane: value and argmax (a flat index into the plane). NaN wins; among equal
-// values the first in scan order; a window of -inf only reports its first element, as PyTorch.
-NORMRT_HD inline void max_window(const PoolGeometry& g, const float* plane, int64_t o, float& value, int64_t& index) {
-  int64_t oc[3];
-  unflatten(o, g.out, oc);
-  int64_t start[3];
+// Max over the window of output (oz, oy, ox) of one plane: value and argmax (a flat index into the plane). NaN wins;
+// among equal values the first in scan order; a window of -inf only reports its first element, as PyTorch.
+NORMRT_HD inline void max_window(const PoolGeometry& g, const float* plane, const int64_t* oc, float& value,
+                                 int64_t& index) {
+  int64_t start[3], end[3];
   for (int d = 0; d < 3; ++d) {
     start[d] = oc[d] * g.stride[d] - g.pad[d];
+    end[d] = start[d] + g.kernel[d] * g.dilation[d];
+    if (end[d] > g.in[d]) end[d] = g.in[d];
     while (start[d] < 0) start[d] += g.dilation[d];
   }
-  value = -INFINITY;
-  index = (start[0] * g.in[1] + start[1]) * g.in[2] + start[2];
-  for (int64_t z = start[0]; z < oc[0] * g.stride[0] - g.pad[0] + g.kernel[0] * g.dilation[0] && z < g.in[0];
-       z += g.dilation[0])
-    for (int64_t y = start[1]; y < oc[1] * g.stride[1] - g.pad[1] + g.kernel[1] * g.dilation[1] && y < g.in[1];
-         y += g.dilation[1])
-      for (int64_t x = start[2]; x < oc[2] * g.stride[2] - g.pad[2] + g.kernel[2] * g.dilation[2] && x < g.in[2];
-           x += g.dilation[2]) {
+  // Locals, not the outputs: the compiler can keep them in registers (the outputs might alias the plane).
+  float best = -INFINITY;
+  int64_t best_index = (start[0] * g.in[1] + start[1]) * g.in[2] + start[2];
+  for (int64_t z = start[0]; z < end[0]; z += g.dilation[0])
+    for (int64_t y = start[1]; y < end[1]; y += g.dilation[1])
+      for (int64_t x = start[2]; x < end[2]; x += g.dilation[2]) {
         const int64_t i = (z * g.in[1] + y) * g.in[2] + x;
         const float v = plane[i];
-        if (v > value || v != v) {
-          value = v;
-          index = i;
-        }
+        const bool take = v > best || v != v;  // selects rather than branches: data-dependent, unpredictable
+        best = take ? v : best;
+        best_index = take ? i : best_index;
       }
+  value = best;
+  index = best_index;
 }
 
 // The outputs along one dimension whose window holds input position i at kernel offset k: o * stride - pad +
@@ -96,9 +97,7 @@ NORMRT_HD inline float max_backward_element(const PoolGeometry& g, const float* 
 
 // PyTorch's average-pool divisor for output o: the window clipped to the padded input (count_include_pad), or to
 // the input itself.
-NORMRT_HD inline int64_t avg_divisor(const PoolGeometry& g, int64_t o) {
-  int64_t oc[3];
-  unflatten(o, g.out, oc);
+NORMRT_HD inline int64_t avg_divisor(const PoolGeometry& g, const int64_t* oc) {
   int64_t padded = 1, inside = 1;
   for (int d = 0; d < 3; ++d) {
     const int64_t start = oc[d] * g.stride[d] - g.pad[d];
@@ -110,10 +109,8 @@ NORMRT_HD inline int64_t avg_divisor(const PoolGeometry& g, int64_t o) {
   return g.count_include_pad ? padded : inside;
 }
 
-// Average over output o's window, summed in double (as PyTorch's CPU kernel).
-NORMRT_HD inline float avg_window(const PoolGeometry& g, const float* plane, int64_t o) {
-  int64_t oc[3];
-  unflatten(o, g.out, oc);
+// Average over the window of output (oz, oy, ox), summed in double (as PyTorch's CPU kernel).
+NORMRT_HD inline float avg_window(const PoolGeometry& g, const float* plane, const int64_t* oc) {
   int64_t start[3], end[3];
   for (int d = 0; d < 3; ++d) {
     start[d] = oc[d] * g.stride[d] - g.pad[d];
@@ -124,13 +121,31 @@ NORMRT_HD inline float avg_window(const PoolGeometry& g, const float* plane, int
   for (int64_t z = start[0]; z < end[0]; ++z)
     for (int64_t y = start[1]; y < end[1]; ++y)
       for (int64_t x = start[2]; x < end[2]; ++x) sum += plane[(z * g.in[1] + y) * g.in[2] + x];
-  return static_cast<float>(sum / static_cast<double>(avg_divisor(g, o)));
+  return static_cast<float>(sum / static_cast<double>(avg_divisor(g, oc)));
 }
 
 NORMRT_HD inline float avg_backward_element(const PoolGeometry& g, const float* grad_plane, int64_t i) {
   float sum = 0.0f;
-  for_each_window_holding(g, i, [&](int64_t o) { sum += grad_plane[o] / static_cast<float>(avg_divisor(g, o)); });
+  for_each_window_holding(g, i, [&](int64_t o) {
+    int64_t oc[3];
+    unflatten(o, g.out, oc);
+    sum += grad_plane[o] / static_cast<float>(avg_divisor(g, oc));
+  });
   return sum;
+}
+
+// The CPU's scatter form of avg_backward_element: adds output (oz, oy, ox)'s share into its window of dx.
+NORMRT_HD inline void avg_backward_scatter(const PoolGeometry& g, float grad, const int64_t* oc, float* dx_plane) {
+  const float delta = grad / static_cast<float>(avg_divisor(g, oc));
+  int64_t start[3], end[3];
+  for (int d = 0; d < 3; ++d) {
+    start[d] = oc[d] * g.stride[d] - g.pad[d];
+    end[d] = start[d] + g.kernel[d] < g.in[d] ? start[d] + g.kernel[d] : g.in[d];
+    if (start[d] < 0) start[d] = 0;
+  }
+  for (int64_t z = start[0]; z < end[0]; ++z)
+    for (int64_t y = start[1]; y < end[1]; ++y)
+      for (int64_t x = start[2]; x < end[2]; ++x) dx_plane[(z * g.in[1] + y) * g.in[2] + x] += delta;
 }
 
 // Adaptive average pooling: output o along a dimension averages inputs [floor(o * in / out), ceil((o + 1) * in /
@@ -138,9 +153,8 @@ NORMRT_HD inline float avg_backward_element(const PoolGeometry& g, const float* 
 NORMRT_HD inline int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return o * in / out; }
 NORMRT_HD inline int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
 
-NORMRT_HD inline float adaptive_avg_window(const PoolGeometry& g, const float* plane, int64_t o) {
-  int64_t oc[3], start[3], end[3];
-  unflatten(o, g.out, oc);
+NORMRT_HD inline float adaptive_avg_window(const PoolGeometry& g, const float* plane, const int64_t* oc) {
+  int64_t start[3], end[3];
   int64_t count = 1;
   for (int d = 0; d < 3; ++d) {
     start[d] = adaptive_start(oc[d], g.in[d], g.out[d]);
@@ -152,6 +166,21 @@ NORMRT_HD inline float adaptive_avg_window(const PoolGeometry& g, const float* p
     for (int64_t y = start[1]; y < end[1]; ++y)
       for (int64_t x = start[2]; x < end[2]; ++x) sum += plane[(z * g.in[1] + y) * g.in[2] + x];
   return static_cast<float>(sum / static_cast<double>(count));
+}
+
+// The CPU's scatter form of adaptive_avg_backward_element.
+NORMRT_HD inline void adaptive_avg_backward_scatter(const PoolGeometry& g, float grad, const int64_t* oc,
+                                                    float* dx_plane) {
+  int64_t start[3], end[3];
+  float delta = grad;
+  for (int d = 0; d < 3; ++d) {
+    start[d] = adaptive_start(oc[d], g.in[d], g.out[d]);
+    end[d] = adaptive_end(oc[d], g.in[d], g.out[d]);
+    delta /= static_cast<float>(end[d] - start[d]);
+  }
+  for (int64_t z = start[0]; z < end[0]; ++z)
+    for (int64_t y = start[1]; y < end[1]; ++y)
+      for (int64_t x = start[2]; x < end[2]; ++x) dx_plane[(z * g.in[1] + y) * g.in[2] + x] += delta;
 }
 
 // The outputs along a dimension whose range holds input i lie in [i * out / in, ((i + 1) * out - 1) / in].

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <type_traits>
 
 #include "cuda_launch.h"
 #include "nn_math.cuh"
@@ -56,6 +57,17 @@ nnmath::Activation math_kind(Activation kind) {
   return nnmath::Activation::ReLU;
 }
 
+// Calls fn with the kind as a compile-time constant, so each CPU loop is specialised (and vectorised) for it.
+template <typename Fn>
+void with_activation(nnmath::Activation kind, Fn fn) {
+  using A = nnmath::Activation;
+  switch (kind) {
+    case A::ReLU: return fn(std::integral_constant<A, A::ReLU>());
+    case A::Sigmoid: return fn(std::integral_constant<A, A::Sigmoid>());
+    case A::Tanh: return fn(std::integral_constant<A, A::Tanh>());
+  }
+}
+
 }  // namespace
 
 void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
@@ -76,8 +88,9 @@ Tensor activation(Activation kind, const Tensor& input) {
     no_cuda("activation");
 #endif
   } else {
-    const auto k = math_kind(kind);
-    for (int64_t i = 0; i < n; ++i) y[i] = nnmath::activation_forward(k, x[i]);
+    with_activation(math_kind(kind), [&](auto k) {
+      for (int64_t i = 0; i < n; ++i) y[i] = nnmath::activation_forward(k, x[i]);
+    });
   }
   return out;
 }
@@ -97,8 +110,9 @@ Tensor activation_backward(Activation kind, const Tensor& grad_output, const Ten
     no_cuda("activation_backward");
 #endif
   } else {
-    const auto k = math_kind(kind);
-    for (int64_t i = 0; i < n; ++i) dx[i] = nnmath::activation_backward(k, dy[i], y[i]);
+    with_activation(math_kind(kind), [&](auto k) {
+      for (int64_t i = 0; i < n; ++i) dx[i] = nnmath::activation_backward(k, dy[i], y[i]);
+    });
   }
   return out;
 }

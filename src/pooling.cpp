@@ -2,6 +2,7 @@
 // the CUDA kernels. Both run poolmath's per-element functions.
 #include "normrt/ops/pooling.h"
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 
@@ -98,6 +99,15 @@ cuda::PoolKind cuda_kind(bool max, bool adaptive) {
 }
 #endif
 
+// Calls fn(coordinates) for every output position of a plane, in order.
+template <typename Fn>
+void for_each_output(const poolmath::PoolGeometry& g, Fn fn) {
+  int64_t oc[3];
+  for (oc[0] = 0; oc[0] < g.out[0]; ++oc[0])
+    for (oc[1] = 0; oc[1] < g.out[1]; ++oc[1])
+      for (oc[2] = 0; oc[2] < g.out[2]; ++oc[2]) fn(oc);
+}
+
 // Forward of every kind: y (and indices for max) from x.
 void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const Tensor& x, Tensor& y,
                  Tensor* indices) {
@@ -120,15 +130,18 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
     return;
   }
   const int64_t in = g.in_size(), out = g.out_size();
-  for (int64_t plane = 0; plane < g.planes; ++plane)
-    for (int64_t o = 0; o < out; ++o) {
-      const float* xpl = xp + plane * in;
+  for (int64_t plane = 0; plane < g.planes; ++plane) {
+    const float* xpl = xp + plane * in;
+    int64_t o = plane * out;
+    for_each_output(g, [&](const int64_t* oc) {
       if (max) {
-        poolmath::max_window(g, xpl, o, yp[plane * out + o], ip[plane * out + o]);
+        poolmath::max_window(g, xpl, oc, yp[o], ip[o]);
       } else {
-        yp[plane * out + o] = adaptive ? poolmath::adaptive_avg_window(g, xpl, o) : poolmath::avg_window(g, xpl, o);
+        yp[o] = adaptive ? poolmath::adaptive_avg_window(g, xpl, oc) : poolmath::avg_window(g, xpl, oc);
       }
-    }
+      ++o;
+    });
+  }
 }
 
 Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const Tensor& dy, const Tensor* indices,
@@ -152,14 +165,24 @@ Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, co
 #endif
     return dx;
   }
+  // Scatter, output by output, as PyTorch's CPU kernels: the same terms in the same order as the GPU's gather.
   const int64_t in = g.in_size(), out = g.out_size();
-  for (int64_t plane = 0; plane < g.planes; ++plane)
-    for (int64_t i = 0; i < in; ++i) {
-      const float* dypl = dyp + plane * out;
-      dxp[plane * in + i] = max        ? poolmath::max_backward_element(g, dypl, ip + plane * out, i)
-                            : adaptive ? poolmath::adaptive_avg_backward_element(g, dypl, i)
-                                       : poolmath::avg_backward_element(g, dypl, i);
+  std::fill(dxp, dxp + g.planes * in, 0.0f);
+  for (int64_t plane = 0; plane < g.planes; ++plane) {
+    const float* dypl = dyp + plane * out;
+    float* dxpl = dxp + plane * in;
+    if (max) {
+      const int64_t* ipl = ip + plane * out;
+      for (int64_t o = 0; o < out; ++o) dxpl[ipl[o]] += dypl[o];
+      continue;
     }
+    int64_t o = 0;
+    for_each_output(g, [&](const int64_t* oc) {
+      if (adaptive) poolmath::adaptive_avg_backward_scatter(g, dypl[o], oc, dxpl);
+      else poolmath::avg_backward_scatter(g, dypl[o], oc, dxpl);
+      ++o;
+    });
+  }
   return dx;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "normrt/cuda.h"
@@ -14,6 +15,81 @@ namespace normrt {
 
 namespace {
 constexpr std::size_t kHostAlignment = 64;  // one cache line; enough for any vector load
+constexpr std::size_t kCachedFrom = std::size_t{64} << 10;
+constexpr std::size_t kCacheLimit = std::size_t{4} << 30;  // freed blocks beyond this go back to the system
+
+// The size class of a host block: a multiple of 64 bytes below 64 KB (left to malloc), else rounded up to an eighth
+// of its power of two (at most 12.5% more), so activations of one shape share a class.
+std::size_t host_block_size(std::size_t nbytes) {
+  const std::size_t aligned = (nbytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
+  if (aligned < kCachedFrom) return aligned;
+  std::size_t power = kCachedFrom;
+  while (power * 2 <= aligned) power *= 2;
+  const std::size_t step = power / 8;
+  return (aligned + step - 1) / step * step;
+}
+
+// Freed host blocks by size class. Never destroyed: tensors in static storage may outlive any static object.
+class HostCache {
+ public:
+  void* take(std::size_t size) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_.find(size);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    void* block = it->second.back();
+    it->second.pop_back();
+    cached_ -= size;
+    return block;
+  }
+  // Keeps the block, or frees it when the cache is full.
+  void give(void* block, std::size_t size) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_ + size <= kCacheLimit) {
+        free_[size].push_back(block);
+        cached_ += size;
+        return;
+      }
+    }
+    std::free(block);
+  }
+  std::size_t release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [size, blocks] : free_)
+      for (void* block : blocks) std::free(block);
+    free_.clear();
+    const std::size_t freed = cached_;
+    cached_ = 0;
+    return freed;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::size_t, std::vector<void*>> free_;
+  std::size_t cached_ = 0;
+};
+
+HostCache& host_cache() {
+  static HostCache* cache = new HostCache;
+  return *cache;
+}
+
+void* allocate_host(std::size_t nbytes) {
+  const std::size_t size = host_block_size(nbytes);
+  if (size >= kCachedFrom) {
+    if (void* block = host_cache().take(size)) return block;
+  }
+  void* block = std::aligned_alloc(kHostAlignment, size);
+  if (block == nullptr && host_cache().release() > 0) block = std::aligned_alloc(kHostAlignment, size);
+  NORMRT_CHECK(block != nullptr, "out of host memory allocating ", nbytes, " bytes");
+  return block;
+}
+
+void free_host(void* block, std::size_t nbytes) {
+  const std::size_t size = host_block_size(nbytes);
+  if (size >= kCachedFrom) host_cache().give(block, size);
+  else std::free(block);
+}
 
 #if NORMRT_WITH_CUDA
 // Keep freed blocks in the pool instead of returning them to the driver at every synchronisation.
@@ -35,9 +111,7 @@ void configure_pool_once(int device) {
 Storage::Storage(std::size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
   if (device.is_cpu()) {
     if (nbytes == 0) return;
-    const std::size_t rounded = (nbytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-    data_ = std::aligned_alloc(kHostAlignment, rounded);
-    NORMRT_CHECK(data_ != nullptr, "out of host memory allocating ", nbytes, " bytes");
+    data_ = allocate_host(nbytes);
     return;
   }
   cuda::check_device(device);
@@ -63,13 +137,15 @@ Storage::~Storage() {
   }
   if (data_ == nullptr) return;
   if (device_.is_cpu()) {
-    std::free(data_);
+    free_host(data_, nbytes_);
     return;
   }
 #if NORMRT_WITH_CUDA
   NORMRT_CUDA_CHECK_LOG(cudaFreeAsync(data_, static_cast<cudaStream_t>(stream_)));
 #endif
 }
+
+std::size_t release_cached_host_memory() { return host_cache().release(); }
 
 void copy_bytes(void* dst, const Device& dst_device, const void* src, const Device& src_device, std::size_t nbytes) {
   if (nbytes == 0) return;

@@ -1,5 +1,7 @@
 // A block of memory on one device. CUDA blocks come from the device's stream-ordered pool (cudaMallocAsync),
-// which keeps freed memory for reuse, so steady-state training steps never reach cudaMalloc/cudaFree.
+// which keeps freed memory for reuse, so steady-state training steps never reach cudaMalloc/cudaFree. Host blocks
+// of 64 KB and more are likewise kept for reuse when freed (by size class), so a CPU training step that allocates
+// the same activations every iteration maps no new pages; release_cached_host_memory() returns them.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +40,9 @@ class Storage {
   bool external_ = false;
   std::function<void(void*)> deleter_;
 };
+
+// Returns the host blocks kept for reuse to the system (tensors alive are not affected). Returns the bytes freed.
+std::size_t release_cached_host_memory();
 
 // Copies `nbytes` between two storages' addresses on any pair of devices. Copies that involve a GPU are
 // enqueued on the current stream of the GPU side; a copy to the host waits for it (an explicit read).

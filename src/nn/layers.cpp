@@ -78,10 +78,47 @@ Tensor Softmax::backward_impl(const Tensor& grad_output, Context& ctx) {
 Tensor Flatten::forward_impl(const Tensor& input, Context& ctx) {
   NORMRT_CHECK(input.dim() >= 1, "Flatten: expected at least 1 dimension, got a 0-dim tensor");
   ctx.values = input.sizes();
-  return input.reshape({input.size(0), input.size(0) == 0 ? 0 : -1});
+  int64_t features = 1;
+  for (int64_t d = 1; d < input.dim(); ++d) features *= input.size(d);
+  return input.reshape({input.size(0), features});
 }
 
 Tensor Flatten::backward_impl(const Tensor& grad_output, Context& ctx) { return grad_output.reshape(ctx.values); }
+
+Unflatten::Unflatten(int64_t dim, Shape sizes) : dim_(dim), sizes_(std::move(sizes)) {
+  NORMRT_CHECK(!sizes_.empty(), "Unflatten: unflattened_size must be non-empty");
+  int inferred = 0;
+  for (int64_t s : sizes_) {
+    NORMRT_CHECK(s >= 0 || s == -1, "Unflatten: unflattened_size ", shape_str(sizes_), " has a negative size");
+    inferred += s == -1;
+  }
+  NORMRT_CHECK(inferred <= 1, "Unflatten: only one dimension can be inferred (-1), got ", shape_str(sizes_));
+}
+
+std::string Unflatten::extra_repr() const {
+  std::string s = "dim=" + std::to_string(dim_) + ", unflattened_size=(";
+  for (std::size_t i = 0; i < sizes_.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes_[i]);
+  return s + (sizes_.size() == 1 ? ",)" : ")");
+}
+
+Tensor Unflatten::forward_impl(const Tensor& input, Context& ctx) {
+  const int64_t dim = dim_ < 0 ? dim_ + input.dim() : dim_;
+  NORMRT_CHECK(dim >= 0 && dim < input.dim(), "Unflatten: dimension ", dim_, " is out of range for an input of shape ",
+               shape_str(input.sizes()));
+  Shape shape(input.sizes().begin(), input.sizes().begin() + dim);
+  int64_t known = 1;
+  for (int64_t s : sizes_) known *= s == -1 ? 1 : s;
+  for (int64_t s : sizes_) shape.push_back(s == -1 && known > 0 ? input.size(dim) / known : s);
+  int64_t product = 1;
+  for (std::size_t i = static_cast<std::size_t>(dim); i < shape.size(); ++i) product *= shape[i];
+  NORMRT_CHECK(product == input.size(dim), "unflatten: Provided sizes ", shape_str(sizes_),
+               " don't multiply up to the size of dim ", dim_, " (", input.size(dim), ") in the input tensor");
+  shape.insert(shape.end(), input.sizes().begin() + dim + 1, input.sizes().end());
+  ctx.values = input.sizes();
+  return input.reshape(shape);
+}
+
+Tensor Unflatten::backward_impl(const Tensor& grad_output, Context& ctx) { return grad_output.reshape(ctx.values); }
 
 Dropout::Dropout(double p, Generator* gen) : p_(p), generator_((gen ? *gen : default_generator()).next_seed()) {
   NORMRT_CHECK(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);

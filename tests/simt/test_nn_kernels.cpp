@@ -371,7 +371,8 @@ TEST_P(NnKernels, PoolingEqualsTheCpuFormulas) {
       pool_backward(b, 2, nullptr);
       for (int64_t t = 0; t < out; ++t) {
         const float* plane = x.data() + t / g.out_size() * g.in_size();
-        const int64_t o = t % g.out_size();
+        int64_t o[3];
+        poolmath::unflatten(t % g.out_size(), g.out, o);
         if (kind == PoolKind::Max) {
           float value;
           int64_t index;

@@ -95,6 +95,21 @@ class Flatten : public Module {
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
 };
 
+// Dimension `dim` of the input split into `sizes` (one may be -1, inferred), as torch.nn.Unflatten: e.g.
+// Unflatten(1, {1, 28, 28}) turns (N, 784) images into (N, 1, 28, 28) for a convolutional network.
+class Unflatten : public Module {
+ public:
+  Unflatten(int64_t dim, Shape sizes);
+  std::string name() const override { return "Unflatten"; }
+  std::string extra_repr() const override;
+
+ private:
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  int64_t dim_;
+  Shape sizes_;
+};
+
 // Inverted dropout in training (scale 1/(1-p)), identity in eval. The mask comes from the layer's own Philox
 // stream, seeded from default_generator() (or `gen`) at construction: reproducible for a seed, equal on every
 // device. generator() exposes the stream's state for checkpoints.
