@@ -1,11 +1,13 @@
-// CPU convolution: im2col + OpenBLAS sgemm, one image and group at a time.
+// CPU convolution: im2col + OpenBLAS sgemm, one image and group at a time, images in parallel (OpenMP; the BLAS
+// single-threaded inside, see cpu_threads.h).
 //
 // Per image n and group g, the input patches become a (C/groups * kernel) x (output positions) matrix ("col"), so
 // forward is one GEMM W_g * col, the input gradient is W_g^T * dY followed by col2im (scatter-add back into the
 // padded input grid), and the weight gradient is dY * col^T summed over the images. A 1x1 convolution with stride 1
-// and no padding uses the input itself as col. Results are deterministic: the GEMMs do not split their inner sums
-// across threads, and every accumulation runs in a fixed order. The column buffer is kept per thread (no allocation
-// per step once warm). Chosen over oneDNN by measurement (benchmarks/results/conv_cpu.md).
+// and no padding uses the input itself as col. Results are deterministic and independent of the thread count: each
+// image's GEMMs run whole on one thread, and the weight gradient sums fixed chunks of images (set by the batch size
+// alone) into per-chunk partials that are added in chunk order. Column buffers are kept per thread (no allocation
+// per step once warm).
 #include <cblas.h>
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "conv_backend.h"
+#include "cpu_threads.h"
 #include "normrt/error.h"
 
 namespace normrt::ops::detail {
@@ -97,13 +100,16 @@ void col2im(const ConvGeometry& g, const float* col, float* dx) {
 }  // namespace
 
 void cpu_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+  cpu::single_threaded_blas();
   const int64_t L = g.out_size(), K = g.patch_size(), Og = g.o_per_group(), Cg = g.c_per_group();
   const int l = as_int(L, "output size"), k = as_int(K, "patch size"), og = as_int(Og, "channel count");
-  float* col = g.is_pointwise() ? nullptr : column_buffer(static_cast<std::size_t>(K * L));
+  const bool pointwise = g.is_pointwise();
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.n * g.o * L * K))
   for (int64_t n = 0; n < g.n; ++n) {
     float* y_img = y + n * g.o * L;
     for (int64_t j = 0; j < g.o; ++j) std::fill(y_img + j * L, y_img + (j + 1) * L, bias != nullptr ? bias[j] : 0.0f);
     if (K == 0) continue;
+    float* col = pointwise ? nullptr : column_buffer(static_cast<std::size_t>(K * L));
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const float* x_grp = x + (n * g.c + grp * Cg) * g.in_size();
       const float* patches = x_grp;
@@ -118,35 +124,54 @@ void cpu_conv_forward(const ConvGeometry& g, const float* x, const float* w, con
 }
 
 void cpu_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) {
+  cpu::single_threaded_blas();
   const int64_t L = g.out_size(), K = g.patch_size(), Og = g.o_per_group(), Cg = g.c_per_group();
   const int l = as_int(L, "output size"), k = as_int(K, "patch size"), og = as_int(Og, "channel count");
   const bool pointwise = g.is_pointwise();
-  float* col = pointwise ? nullptr : column_buffer(static_cast<std::size_t>(K * L));
-  if (!pointwise) std::fill(dx, dx + g.n * g.c * g.in_size(), 0.0f);
-  for (int64_t n = 0; n < g.n; ++n)
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.n * g.o * L * K))
+  for (int64_t n = 0; n < g.n; ++n) {
+    float* col = pointwise ? nullptr : column_buffer(static_cast<std::size_t>(K * L));
+    if (!pointwise) std::fill(dx + n * g.c * g.in_size(), dx + (n + 1) * g.c * g.in_size(), 0.0f);
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       float* dx_grp = dx + (n * g.c + grp * Cg) * g.in_size();
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, l, og, 1.0f, w + grp * Og * K, k,
                   dy + (n * g.o + grp * Og) * L, l, 0.0f, pointwise ? dx_grp : col, l);
       if (!pointwise) col2im(g, col, dx_grp);
     }
+  }
 }
 
 void cpu_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, bool accumulate) {
+  cpu::single_threaded_blas();
   const int64_t L = g.out_size(), K = g.patch_size(), Og = g.o_per_group(), Cg = g.c_per_group();
   const int l = as_int(L, "output size"), k = as_int(K, "patch size"), og = as_int(Og, "channel count");
-  float* col = g.is_pointwise() ? nullptr : column_buffer(static_cast<std::size_t>(K * L));
-  for (int64_t n = 0; n < g.n; ++n)
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const float* x_grp = x + (n * g.c + grp * Cg) * g.in_size();
-      const float* patches = x_grp;
-      if (col != nullptr) {
-        im2col(g, x_grp, col);
-        patches = col;
+  const bool pointwise = g.is_pointwise();
+  // Images in kChunks fixed runs; each run's gradient in its own partial, the partials added in run order.
+  constexpr int64_t kChunks = 8;
+  const int64_t chunks = std::min(g.n, kChunks), weights = g.o * K;
+  std::vector<float> partials(static_cast<std::size_t>(chunks * weights));
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.n * g.o * L * K))
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    float* partial = partials.data() + chunk * weights;
+    float* col = pointwise ? nullptr : column_buffer(static_cast<std::size_t>(K * L));
+    const int64_t first = g.n * chunk / chunks, last = g.n * (chunk + 1) / chunks;
+    for (int64_t n = first; n < last; ++n)
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const float* x_grp = x + (n * g.c + grp * Cg) * g.in_size();
+        const float* patches = x_grp;
+        if (col != nullptr) {
+          im2col(g, x_grp, col);
+          patches = col;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, og, k, l, 1.0f, dy + (n * g.o + grp * Og) * L, l,
+                    patches, l, n > first ? 1.0f : 0.0f, partial + grp * Og * K, k);
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, og, k, l, 1.0f, dy + (n * g.o + grp * Og) * L, l, patches,
-                  l, accumulate || n > 0 ? 1.0f : 0.0f, dw + grp * Og * K, k);
-    }
+  }
+  for (int64_t i = 0; i < weights; ++i) {
+    float sum = accumulate ? dw[i] : 0.0f;
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) sum += partials[static_cast<std::size_t>(chunk * weights + i)];
+    dw[i] = sum;
+  }
 }
 
 }  // namespace normrt::ops::detail

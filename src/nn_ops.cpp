@@ -1,6 +1,7 @@
 // normrt::ops layers and losses: checks, the CPU implementations, and dispatch to the CUDA kernels/cuBLAS.
 #include <cblas.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <type_traits>
@@ -12,6 +13,7 @@
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/tensor_ops.h"
 #include "nvtx.h"
+#include "cpu_threads.h"
 #include "op_util.h"
 #include "normrt/ops/nn.h"
 #if NORMRT_WITH_CUDA
@@ -57,6 +59,20 @@ nnmath::Activation math_kind(Activation kind) {
   return nnmath::Activation::ReLU;
 }
 
+// The CPU GEMMs of Linear, split into fixed blocks of rows (set by the shape alone, so results do not depend on the
+// thread count) run in parallel, each block one single-threaded GEMM (see cpu_threads.h).
+template <typename Fn>
+void for_row_blocks(int64_t rows, int64_t work, Fn fn) {
+  cpu::single_threaded_blas();
+  constexpr int64_t kBlocks = 8;
+  const int64_t blocks = std::min(rows, kBlocks);
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(work))
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t first = rows * b / blocks, last = rows * (b + 1) / blocks;
+    if (last > first) fn(first, last - first);
+  }
+}
+
 // Calls fn with the kind as a compile-time constant, so each CPU loop is specialised (and vectorised) for it.
 template <typename Fn>
 void with_activation(nnmath::Activation kind, Fn fn) {
@@ -89,6 +105,7 @@ Tensor activation(Activation kind, const Tensor& input) {
 #endif
   } else {
     with_activation(math_kind(kind), [&](auto k) {
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
       for (int64_t i = 0; i < n; ++i) y[i] = nnmath::activation_forward(k, x[i]);
     });
   }
@@ -111,6 +128,7 @@ Tensor activation_backward(Activation kind, const Tensor& grad_output, const Ten
 #endif
   } else {
     with_activation(math_kind(kind), [&](auto k) {
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
       for (int64_t i = 0; i < n; ++i) dx[i] = nnmath::activation_backward(k, dy[i], y[i]);
     });
   }
@@ -229,11 +247,13 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
     for (int64_t r = 0; r < n; ++r)
       for (int64_t j = 0; j < out; ++j) yp[r * out + j] = b[j];
   }
-  if (in > 0)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(out),
-                static_cast<int>(in), 1.0f, x, static_cast<int>(in), w, static_cast<int>(in), b ? 1.0f : 0.0f, yp,
-                static_cast<int>(out));
-  else if (b == nullptr)
+  if (in > 0) {
+    for_row_blocks(n, n * in * out, [&](int64_t r0, int64_t rows) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(out),
+                  static_cast<int>(in), 1.0f, x + r0 * in, static_cast<int>(in), w, static_cast<int>(in),
+                  b ? 1.0f : 0.0f, yp + r0 * out, static_cast<int>(out));
+    });
+  } else if (b == nullptr)
     for (int64_t i = 0; i < n * out; ++i) yp[i] = 0.0f;
   return y;
 }
@@ -279,8 +299,15 @@ Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Ten
   }
   const int N = static_cast<int>(n), I = static_cast<int>(in), O = static_cast<int>(out);
   if (n > 0 && in > 0 && out > 0) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, I, O, 1.0f, dy, O, w, I, 0.0f, dxp, I);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, I, N, 1.0f, dy, O, x, I, accumulate_w ? 1.0f : 0.0f, dw, I);
+    for_row_blocks(n, n * in * out, [&](int64_t r0, int64_t rows) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), I, O, 1.0f, dy + r0 * out, O, w,
+                  I, 0.0f, dxp + r0 * in, I);
+    });
+    // dW's rows (output features) are independent sums over the batch: blocks of them, each summed whole.
+    for_row_blocks(out, n * in * out, [&](int64_t o0, int64_t rows) {
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(rows), I, N, 1.0f, dy + o0, O, x, I,
+                  accumulate_w ? 1.0f : 0.0f, dw + o0 * in, I);
+    });
   } else {
     for (int64_t i = 0; i < n * in; ++i) dxp[i] = 0.0f;
     if (!accumulate_w)

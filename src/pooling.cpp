@@ -7,6 +7,7 @@
 #include <string>
 
 #include "normrt/cuda_check.h"
+#include "cpu_threads.h"
 #include "nvtx.h"
 #include "op_util.h"
 #include "pooling_math.cuh"
@@ -130,6 +131,7 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
     return;
   }
   const int64_t in = g.in_size(), out = g.out_size();
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
   for (int64_t plane = 0; plane < g.planes; ++plane) {
     const float* xpl = xp + plane * in;
     int64_t o = plane * out;
@@ -167,10 +169,11 @@ Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, co
   }
   // Scatter, output by output, as PyTorch's CPU kernels: the same terms in the same order as the GPU's gather.
   const int64_t in = g.in_size(), out = g.out_size();
-  std::fill(dxp, dxp + g.planes * in, 0.0f);
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
   for (int64_t plane = 0; plane < g.planes; ++plane) {
     const float* dypl = dyp + plane * out;
     float* dxpl = dxp + plane * in;
+    std::fill(dxpl, dxpl + in, 0.0f);
     if (max) {
       const int64_t* ipl = ip + plane * out;
       for (int64_t o = 0; o < out; ++o) dxpl[ipl[o]] += dypl[o];
