@@ -322,5 +322,34 @@ TEST(ConvModule, LinearTakesAnyLeadingDimensions) {
   EXPECT_TRUE(throws_with([&] { linear.forward(randn({2, 4}, gen)); }, "cannot be multiplied"));
 }
 
+TEST(ConvModule, FoldingBatchNormIntoConvolutionsKeepsEvalOutputs) {
+  // Conv -> BN pairs of every rank, also inside Residual blocks, fold into single convolutions; the folded model
+  // has no BatchNorm left and gives the same eval outputs.
+  Generator gen(17);
+  auto conv_bn = [](int64_t in, int64_t out, int64_t k, int64_t stride) {
+    return nn::Sequential(nn::Conv2d(nn::ConvOptions(in, out, k).stride(stride).padding(k / 2).bias(false)),
+                          nn::BatchNorm2d(out));
+  };
+  nn::Sequential model(nn::Conv2d(nn::ConvOptions(2, 4, 3).padding(1)), nn::BatchNorm2d(4), nn::ReLU(),
+                       nn::Residual(nn::Sequential(conv_bn(4, 6, 3, 2), nn::ReLU(), conv_bn(6, 6, 3, 1)),
+                                    conv_bn(4, 6, 1, 2)),
+                       nn::ReLU(), nn::AdaptiveAvgPool2d(1), nn::Flatten(), nn::Linear(6, 3));
+  nn::Sequential one_d(nn::Conv1d(nn::ConvOptions(3, 5, 3).dilation(2)), nn::BatchNorm1d(5), nn::Tanh());
+  for (nn::Sequential* m : {&model, &one_d}) {
+    // Training steps give the running statistics values far from their defaults.
+    for (int step = 0; step < 3; ++step) m->forward(m == &model ? randn({4, 2, 9, 8}, gen) * 3.0 + 1.0 : randn({4, 3, 11}, gen) * 2.0 - 1.0);
+    m->eval();
+    const Tensor x = m == &model ? randn({3, 2, 9, 8}, gen) : randn({3, 3, 11}, gen);
+    const auto folded = nn::fold_batchnorm(*m);
+    int batchnorms = 0;
+    for (nn::Module* sub : folded->modules()) batchnorms += sub->name().rfind("BatchNorm", 0) == 0;
+    EXPECT_EQ(batchnorms, 0);
+    EXPECT_TRUE(all_close(folded->forward(x).to_vector(), to_double(m->forward(x)), 1e-5, 1e-5));
+  }
+  nn::Conv2d conv(2, 3, 3);
+  nn::BatchNorm1d wrong(3);
+  EXPECT_TRUE(throws_with([&] { nn::fold_conv_batchnorm(conv, wrong); }, "BatchNorm1d cannot follow a Conv2d"));
+}
+
 }  // namespace
 }  // namespace normrt

@@ -7,28 +7,111 @@
 
 namespace normrt::nn {
 
-std::shared_ptr<Linear> fold_linear_batchnorm(const Linear& linear, const BatchNormBase& bn) {
+namespace {
+
+// Per output channel: scale = gamma / sqrt(running_var + eps), shift = beta - running_mean * scale; the folded layer
+// is W' = W * scale (each output row), b' = b * scale + shift. Computed in double on the host.
+struct FoldedChannels {
+  std::vector<double> scale, shift;
+};
+
+FoldedChannels fold_channels(const BatchNormBase& bn, int64_t channels, const std::string& layer) {
   NORMRT_CHECK(bn.running_mean.defined(), bn.name(), ": only BatchNorm with running statistics can be folded");
-  const int64_t out = linear.weight.size(0), in = linear.weight.size(1);
-  NORMRT_CHECK(bn.options().num_features() == out, "fold: ", bn.name(), "(", bn.options().num_features(),
-               ") cannot follow a Linear with ", out, " outputs");
-  const auto w = linear.weight.to_vector();
+  NORMRT_CHECK(bn.options().num_features() == channels, "fold: ", bn.name(), "(", bn.options().num_features(),
+               ") cannot follow a ", layer, " with ", channels, " outputs");
   const auto mean = bn.running_mean.to_vector(), var = bn.running_var.to_vector();
-  const auto bias = linear.bias.defined() ? linear.bias.to_vector() : std::vector<float>(out, 0.0f);
-  const auto gamma = bn.weight.defined() ? bn.weight.to_vector() : std::vector<float>(out, 1.0f);
-  const auto beta = bn.bias.defined() ? bn.bias.to_vector() : std::vector<float>(out, 0.0f);
+  const auto gamma = bn.weight.defined() ? bn.weight.to_vector() : std::vector<float>(channels, 1.0f);
+  const auto beta = bn.bias.defined() ? bn.bias.to_vector() : std::vector<float>(channels, 0.0f);
+  FoldedChannels f;
+  for (int64_t o = 0; o < channels; ++o) {
+    const double scale = gamma[o] / std::sqrt(static_cast<double>(var[o]) + bn.options().eps());
+    f.scale.push_back(scale);
+    f.shift.push_back(beta[o] - mean[o] * scale);
+  }
+  return f;
+}
+
+// Writes the folded weight and bias of a layer whose weight is (out, ...) into `weight` and `bias`.
+void apply_fold(const FoldedChannels& f, const Tensor& old_weight, const Tensor& old_bias, Tensor& weight,
+                Tensor& bias) {
+  const int64_t out = old_weight.size(0), per_row = out > 0 ? old_weight.numel() / out : 0;
+  const auto w = old_weight.to_vector();
+  const auto b = old_bias.defined() ? old_bias.to_vector() : std::vector<float>(out, 0.0f);
   std::vector<float> folded_w(w.size()), folded_b(out);
   for (int64_t o = 0; o < out; ++o) {
-    const double scale = gamma[o] / std::sqrt(static_cast<double>(var[o]) + bn.options().eps());
-    for (int64_t i = 0; i < in; ++i) folded_w[o * in + i] = static_cast<float>(w[o * in + i] * scale);
-    folded_b[o] = static_cast<float>((static_cast<double>(bias[o]) - mean[o]) * scale + beta[o]);
+    for (int64_t i = 0; i < per_row; ++i) folded_w[o * per_row + i] = static_cast<float>(w[o * per_row + i] * f.scale[o]);
+    folded_b[o] = static_cast<float>(b[o] * f.scale[o] + f.shift[o]);
   }
+  weight.copy_(from_vector(folded_w, old_weight.sizes()));
+  bias.copy_(from_vector(folded_b, {out}));
+}
+
+bool same_rank(const ConvBase& conv, const BatchNormBase& bn) {
+  return bn.name() == "BatchNorm" + std::to_string(conv.weight.dim() - 2) + "d";
+}
+
+std::shared_ptr<Module> fold_module(const std::shared_ptr<Module>& module);
+
+std::shared_ptr<Sequential> fold_sequential(Sequential& model) {
+  auto out = std::make_shared<Sequential>();
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    auto* bn = i + 1 < model.size() ? dynamic_cast<BatchNormBase*>(&model[i + 1]) : nullptr;
+    const bool foldable = bn != nullptr && bn->running_mean.defined();
+    auto* linear = dynamic_cast<Linear*>(&model[i]);
+    auto* conv = dynamic_cast<ConvBase*>(&model[i]);
+    if (foldable && linear != nullptr && bn->name() == "BatchNorm1d") {
+      out->push_back(fold_linear_batchnorm(*linear, *bn));
+      ++i;
+    } else if (foldable && conv != nullptr && same_rank(*conv, *bn)) {
+      out->push_back(fold_conv_batchnorm(*conv, *bn));
+      ++i;
+    } else {
+      out->push_back(fold_module(model.ptr(i)));
+    }
+  }
+  out->eval();
+  return out;
+}
+
+// Containers are rebuilt with their contents folded; every other module is shared.
+std::shared_ptr<Module> fold_module(const std::shared_ptr<Module>& module) {
+  if (auto* seq = dynamic_cast<Sequential*>(module.get())) return fold_sequential(*seq);
+  if (dynamic_cast<Residual*>(module.get()) != nullptr) {
+    std::shared_ptr<Module> body, shortcut;
+    for (const auto& [name, child] : module->named_children()) (name == "body" ? body : shortcut) = fold_module(child);
+    auto folded = std::make_shared<Residual>(body, shortcut);
+    folded->eval();
+    return folded;
+  }
+  return module;
+}
+
+}  // namespace
+
+std::shared_ptr<Linear> fold_linear_batchnorm(const Linear& linear, const BatchNormBase& bn) {
+  const int64_t out = linear.weight.size(0), in = linear.weight.size(1);
+  const FoldedChannels f = fold_channels(bn, out, "Linear");
   Generator unused(0);
   auto folded = std::make_shared<Linear>(in, out, true, &unused);
-  const Device device = linear.weight.device();
-  folded->weight.copy_(from_vector(folded_w, {out, in}));
-  folded->bias.copy_(from_vector(folded_b, {out}));
-  folded->to(device);
+  apply_fold(f, linear.weight, linear.bias, folded->weight, folded->bias);
+  folded->to(linear.weight.device());
+  folded->eval();
+  return folded;
+}
+
+std::shared_ptr<ConvBase> fold_conv_batchnorm(const ConvBase& conv, const BatchNormBase& bn) {
+  NORMRT_CHECK(same_rank(conv, bn), "fold: ", bn.name(), " cannot follow a ", conv.name());
+  const FoldedChannels f = fold_channels(bn, conv.weight.size(0), conv.name());
+  Generator unused(0);
+  const ConvOptions options = ConvOptions(conv.options()).bias(true);
+  std::shared_ptr<ConvBase> folded;
+  switch (conv.weight.dim()) {
+    case 3: folded = std::make_shared<Conv1d>(options, &unused); break;
+    case 4: folded = std::make_shared<Conv2d>(options, &unused); break;
+    default: folded = std::make_shared<Conv3d>(options, &unused); break;
+  }
+  apply_fold(f, conv.weight, conv.bias, folded->weight, folded->bias);
+  folded->to(conv.weight.device());
   folded->eval();
   return folded;
 }
@@ -36,21 +119,7 @@ std::shared_ptr<Linear> fold_linear_batchnorm(const Linear& linear, const BatchN
 std::shared_ptr<Sequential> fold_batchnorm(Sequential& model) {
   NORMRT_CHECK(!model.is_training(), "fold_batchnorm: the model must be in eval mode (call eval() first): folding "
                                      "uses the running statistics");
-  auto out = std::make_shared<Sequential>();
-  for (std::size_t i = 0; i < model.size(); ++i) {
-    auto* linear = dynamic_cast<Linear*>(&model[i]);
-    auto* bn = i + 1 < model.size() ? dynamic_cast<BatchNorm1d*>(&model[i + 1]) : nullptr;
-    if (linear != nullptr && bn != nullptr && bn->running_mean.defined()) {
-      out->push_back(fold_linear_batchnorm(*linear, *bn));
-      ++i;
-    } else if (auto* inner = dynamic_cast<Sequential*>(&model[i])) {
-      out->push_back(fold_batchnorm(*inner));
-    } else {
-      out->push_back(model.ptr(i));
-    }
-  }
-  out->eval();
-  return out;
+  return fold_sequential(model);
 }
 
 }  // namespace normrt::nn
