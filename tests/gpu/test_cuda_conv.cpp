@@ -1,0 +1,137 @@
+// Convolutions and pooling on a GPU (label gpu; the emulated device runs them too, with a host stand-in for cuDNN's
+// convolutions and the pooling kernels in the SIMT emulator): PyTorch golden cases, agreement with the CPU, a
+// CNN step on the device, and, with real cuDNN, the algorithm cache and deterministic mode.
+#include "conv_golden_runner.h"
+#include "pool_golden_runner.h"
+
+namespace normrt {
+namespace {
+
+using testing::all_close;
+using testing::to_double;
+
+const Device kGpu = Device::cuda(0);
+
+bool have_cudnn() { return cuda::is_available() && cuda::cudnn_version() > 0; }
+
+class CudaConvGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaConvGolden, MatchesPyTorch) {
+  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  // cuDNN may pick FFT or Winograd algorithms, whose transforms round beyond a direct sum's bound.
+  testing::run_conv_golden_case(GetParam(), kGpu, have_cudnn() ? 64.0 : 1.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaConvGolden, ::testing::ValuesIn(testing::conv_golden_case_names()),
+                         [](const auto& info) { return testing::test_name(info.param); });
+
+class CudaPoolGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaPoolGolden, MatchesPyTorch) {
+  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  testing::run_pool_golden_case(GetParam(), kGpu);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaPoolGolden, ::testing::ValuesIn(testing::pool_golden_case_names()),
+                         [](const auto& info) { return testing::test_name(info.param); });
+
+TEST(CudaPool, EqualsTheCpuBitForBit) {
+  // The GPU gathers what the CPU scatters: the same float terms in the same order.
+  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  Generator gen(6);
+  const Tensor x = randn({2, 3, 9, 8}, gen);
+  ops::PoolParams p;
+  p.kernel_size = {3, 2};
+  p.stride = {2, 1};
+  p.padding = {1, 1};
+  p.ceil_mode = true;
+  for (bool include_pad : {true, false}) {
+    p.count_include_pad = include_pad;
+    const Tensor y = ops::avg_pool(x, 2, p);
+    const Tensor dy = randn(y.sizes(), gen);
+    EXPECT_EQ(ops::avg_pool(x.to(kGpu), 2, p).to_vector(), y.to_vector());
+    EXPECT_EQ(ops::avg_pool_backward(dy.to(kGpu), x.to(kGpu), 2, p).to_vector(),
+              ops::avg_pool_backward(dy, x, 2, p).to_vector());
+  }
+  const auto cpu = ops::max_pool(x, 2, p);
+  const auto gpu = ops::max_pool(x.to(kGpu), 2, p);
+  EXPECT_EQ(gpu.output.to_vector(), cpu.output.to_vector());
+  EXPECT_EQ(gpu.indices.to_vector<int64_t>(), cpu.indices.to_vector<int64_t>());
+  const Tensor dy = randn(cpu.output.sizes(), gen);
+  EXPECT_EQ(ops::max_pool_backward(dy.to(kGpu), x.to(kGpu), gpu.indices, 2, p).to_vector(),
+            ops::max_pool_backward(dy, x, cpu.indices, 2, p).to_vector());
+  const Tensor a = ops::adaptive_avg_pool(x, 2, {4, 3});
+  EXPECT_EQ(ops::adaptive_avg_pool(x.to(kGpu), 2, {4, 3}).to_vector(), a.to_vector());
+  EXPECT_EQ(ops::adaptive_avg_pool_backward(a.to(kGpu), x.to(kGpu), 2).to_vector(),
+            ops::adaptive_avg_pool_backward(a, x, 2).to_vector());
+}
+
+TEST(CudaConv, ResidualCnnStepAgreesWithTheCpu) {
+  // A small residual CNN with BatchNorm, one forward and backward on each device from the same weights.
+  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  auto build = [] {
+    return std::make_shared<nn::Sequential>(
+        nn::Conv2d(nn::ConvOptions(1, 4, 3).padding(ops::PaddingMode::Same).bias(false)), nn::BatchNorm2d(4),
+        nn::ReLU(),
+        nn::Residual(nn::Sequential(nn::Conv2d(nn::ConvOptions(4, 8, 3).stride(2).padding(1)), nn::BatchNorm2d(8)),
+                     nn::Conv2d(nn::ConvOptions(4, 8, 1).stride(2))),
+        nn::MaxPool2d(2), nn::AvgPool2d(nn::AvgPoolOptions(2).padding(1)), nn::AdaptiveAvgPool2d(1), nn::Flatten(),
+        nn::Linear(8, 3));
+  };
+  auto cpu = build(), gpu = build();
+  gpu->load_state_dict(cpu->state_dict());
+  gpu->to(kGpu);
+  Generator gen(12);
+  const Tensor x = randn({4, 1, 12, 11}, gen), dy = randn({4, 3}, gen);
+  const Tensor y_cpu = cpu->forward(x), y_gpu = gpu->forward(x.to(kGpu));
+  EXPECT_TRUE(all_close(y_gpu.to_vector(), to_double(y_cpu), 1e-4, 1e-4));
+  const Tensor dx_cpu = cpu->backward(dy), dx_gpu = gpu->backward(dy.to(kGpu));
+  EXPECT_TRUE(all_close(dx_gpu.to_vector(), to_double(dx_cpu), 1e-4, 1e-4));
+  const auto pc = cpu->named_parameters(), pg = gpu->named_parameters();
+  ASSERT_EQ(pc.size(), pg.size());
+  // Judged against the model's gradient scale: a bias before BatchNorm has an exact gradient of 0 (its shift is
+  // normalised away), which both devices meet to within rounding.
+  for (std::size_t i = 0; i < pc.size(); ++i) {
+    const auto expected = to_double(pc[i].second.grad());
+    EXPECT_TRUE(all_close(pg[i].second.grad().to_vector(), expected, 1e-4, 1e-4, std::max(1.0, testing::max_abs(expected))))
+        << pc[i].first;
+  }
+}
+
+TEST(CudaConv, AlgorithmSearchRunsOncePerProblem) {
+  if (!have_cudnn()) GTEST_SKIP() << "needs cuDNN on a GPU";
+  Generator gen(3);
+  const Tensor x = randn({3, 5, 17, 13}, gen).to(kGpu), w = randn({7, 5, 3, 3}, gen).to(kGpu);
+  ops::ConvParams p;
+  p.padding = {1};
+  const Tensor y = ops::conv(x, w, Tensor(), p);
+  Tensor dw;
+  ops::conv_backward(y, x, w, p, &dw, nullptr);
+  const int64_t after_first = ops::conv_algorithm_searches();
+  for (int i = 0; i < 3; ++i) {
+    ops::conv(x, w, Tensor(), p);
+    Tensor g;
+    ops::conv_backward(y, x, w, p, &g, nullptr);
+  }
+  EXPECT_EQ(ops::conv_algorithm_searches(), after_first);  // the three directions' choices are cached
+  p.stride = {2};  // a new problem searches again
+  ops::conv(x, w, Tensor(), p);
+  EXPECT_EQ(ops::conv_algorithm_searches(), after_first + 1);
+}
+
+TEST(CudaConv, DeterministicModeRepeatsBitForBit) {
+  if (!have_cudnn()) GTEST_SKIP() << "needs cuDNN on a GPU";
+  ops::set_conv_deterministic(true);
+  Generator gen(4);
+  const Tensor x = randn({16, 32, 20, 20}, gen).to(kGpu), w = randn({32, 32, 3, 3}, gen).to(kGpu);
+  const Tensor dy = randn({16, 32, 18, 18}, gen).to(kGpu);
+  Tensor dw1, dw2;
+  const Tensor dx1 = ops::conv_backward(dy, x, w, {}, &dw1, nullptr);
+  const Tensor dx2 = ops::conv_backward(dy, x, w, {}, &dw2, nullptr);
+  ops::set_conv_deterministic(false);
+  EXPECT_EQ(dw1.to_vector(), dw2.to_vector());
+  EXPECT_EQ(dx1.to_vector(), dx2.to_vector());
+}
+
+}  // namespace
+}  // namespace normrt
