@@ -1,5 +1,7 @@
 // Linear forward/backward through normrt against the bare GEMM underneath (cuBLAS sgemm on the GPU, OpenBLAS
-// sgemm on the CPU), and one optimizer step over a 1M-parameter model (SGD with momentum, Adam, Adadelta).
+// sgemm on the CPU); Conv2d forward/backward and a Conv2d -> BatchNorm2d -> ReLU block (BatchNorm on normrt's
+// kernels or on cuDNN) on ResNet-50 shapes; max pooling (normrt's kernel against cuDNN's pooling on the GPU); one
+// optimizer step over a 1M-parameter model (SGD with momentum, Adam, Adadelta).
 // GPU timing: CUDA events on the current stream, warm-up, medians of --benchmark_repetitions (default 5).
 // Run: build/benchmarks/bench_nn [--benchmark_filter=gpu]
 #include <benchmark/benchmark.h>
@@ -14,6 +16,7 @@
 #if NORMRT_WITH_CUDA
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <cudnn.h>
 
 #include "normrt/cuda_check.h"
 #endif
@@ -106,6 +109,115 @@ void linear_bare(benchmark::State& state, LinearShape s, Device device, bool bac
   state.counters["TFLOP"] = benchmark::Counter(flops * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// ResNet-50's 3x3 and 1x1 convolutions at each stage (input channels, output channels, size, kernel, stride).
+struct ConvShape {
+  int64_t c, o, hw, k, stride;
+};
+const ConvShape kConvShapes[] = {{64, 64, 56, 3, 1}, {256, 64, 56, 1, 1}, {128, 128, 28, 3, 1}, {256, 256, 14, 3, 1},
+                                 {512, 512, 7, 3, 1}, {256, 512, 56, 1, 2}};
+
+std::string conv_label(int64_t batch, const ConvShape& s) {
+  return std::to_string(batch) + "x" + std::to_string(s.c) + "x" + std::to_string(s.hw) + "x" + std::to_string(s.hw) +
+         "-k" + std::to_string(s.k) + "s" + std::to_string(s.stride) + "->" + std::to_string(s.o);
+}
+
+ops::ConvParams conv_params(const ConvShape& s) {
+  ops::ConvParams p;
+  p.stride = {s.stride};
+  p.padding = {s.k / 2};
+  return p;
+}
+
+double conv_flops(int64_t batch, const ConvShape& s) {
+  const double out_hw = static_cast<double>((s.hw + 2 * (s.k / 2) - s.k) / s.stride + 1);
+  return 2.0 * batch * s.o * out_hw * out_hw * s.c * s.k * s.k;
+}
+
+// pass 0: forward, 1: backward (input and weight gradients).
+void conv2d(benchmark::State& state, int64_t batch, ConvShape s, Device device, int pass) {
+  Generator gen(1);
+  const Tensor x = randn({batch, s.c, s.hw, s.hw}, gen, device), w = randn({s.o, s.c, s.k, s.k}, gen, device);
+  const ops::ConvParams p = conv_params(s);
+  const Tensor dy = randn(ops::conv_output_shape(x.sizes(), w.sizes(), p), gen, device);
+  timed(state, device, [&] {
+    if (pass == 0) {
+      ops::conv(x, w, Tensor(), p);
+    } else {
+      Tensor dw;
+      ops::conv_backward(dy, x, w, p, &dw, nullptr);
+    }
+  });
+  state.counters["TFLOP"] = benchmark::Counter(conv_flops(batch, s) * (pass == 0 ? 1 : 2) * 1e-12,
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Conv2d -> BatchNorm2d -> ReLU, forward and backward, with BatchNorm on `backend`.
+void conv_bn_relu(benchmark::State& state, int64_t batch, ConvShape s, Device device, Backend backend) {
+  nn::Sequential block(nn::Conv2d(nn::ConvOptions(s.c, s.o, s.k).stride(s.stride).padding(s.k / 2).bias(false)),
+                       nn::BatchNorm2d(nn::BatchNormOptions(s.o).backend(backend)), nn::ReLU());
+  block.to(device);
+  Generator gen(1);
+  const Tensor x = randn({batch, s.c, s.hw, s.hw}, gen, device);
+  const Tensor dy = randn(block.forward(x).sizes(), gen, device);
+  timed(state, device, [&] {
+    block.forward(x);
+    block.backward(dy);
+  });
+  state.counters["TFLOP"] = benchmark::Counter(conv_flops(batch, s) * 3 * 1e-12,
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// 2x2 max pooling, stride 2: normrt (forward with indices, backward), or cuDNN's pooling (forward and backward).
+void max_pool(benchmark::State& state, int64_t batch, int64_t channels, int64_t hw, Device device, bool use_cudnn) {
+  Generator gen(1);
+  const Tensor x = randn({batch, channels, hw, hw}, gen, device);
+  ops::PoolParams p;
+  p.kernel_size = {2};
+  const auto r = ops::max_pool(x, 2, p);
+  const Tensor dy = randn(r.output.sizes(), gen, device);
+  std::function<void()> run = [&] {
+    const auto f = ops::max_pool(x, 2, p);
+    ops::max_pool_backward(dy, x, f.indices, 2, p);
+  };
+#if NORMRT_WITH_CUDA
+  cudnnHandle_t handle = nullptr;
+  cudnnPoolingDescriptor_t pool = nullptr;
+  cudnnTensorDescriptor_t xd = nullptr, yd = nullptr;
+  Tensor y = empty(r.output.sizes(), device), dx = empty(x.sizes(), device);
+  const float one = 1.0f, zero = 0.0f;
+  if (use_cudnn) {
+    NORMRT_CUDNN_CHECK(cudnnCreate(&handle));
+    NORMRT_CUDNN_CHECK(cudnnSetStream(handle, cuda::current_stream(device.index())));
+    NORMRT_CUDNN_CHECK(cudnnCreatePoolingDescriptor(&pool));
+    NORMRT_CUDNN_CHECK(cudnnSetPooling2dDescriptor(pool, CUDNN_POOLING_MAX, CUDNN_NOT_PROPAGATE_NAN, 2, 2, 0, 0, 2, 2));
+    NORMRT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&xd));
+    NORMRT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&yd));
+    NORMRT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(batch),
+                                                  static_cast<int>(channels), static_cast<int>(hw), static_cast<int>(hw)));
+    NORMRT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(batch),
+                                                  static_cast<int>(channels), static_cast<int>(hw / 2),
+                                                  static_cast<int>(hw / 2)));
+    run = [&] {
+      NORMRT_CUDNN_CHECK(cudnnPoolingForward(handle, pool, &one, xd, x.data<float>(), &zero, yd, y.data<float>()));
+      NORMRT_CUDNN_CHECK(cudnnPoolingBackward(handle, pool, &one, yd, y.data<float>(), yd, dy.data<float>(), xd,
+                                              x.data<float>(), &zero, xd, dx.data<float>()));
+    };
+  }
+#endif
+  timed(state, device, run);
+#if NORMRT_WITH_CUDA
+  if (use_cudnn) {
+    NORMRT_CUDNN_CHECK(cudnnDestroyTensorDescriptor(xd));
+    NORMRT_CUDNN_CHECK(cudnnDestroyTensorDescriptor(yd));
+    NORMRT_CUDNN_CHECK(cudnnDestroyPoolingDescriptor(pool));
+    NORMRT_CUDNN_CHECK(cudnnDestroy(handle));
+  }
+#endif
+  // Minimal traffic: x and the output forward, dy, (indices) and dx backward.
+  const double bytes = 4.0 * (x.numel() * 2 + r.output.numel() * 2);
+  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // One step over the parameters of a 1M-parameter MLP (784-1024-192-10 with biases: 1,002,570 parameters).
 void optimizer_step(benchmark::State& state, Device device, int kind) {
   Generator gen(2);
@@ -146,6 +258,26 @@ int main(int argc, char** argv) {
         }
       }
     }
+    const int64_t conv_batch = device.is_cpu() ? 4 : 32;  // the CPU section stays short
+    auto add = [&](const std::string& name, auto fn, auto... args) {
+      auto* b = benchmark::RegisterBenchmark(name.c_str(), fn, args...);
+      b->Unit(benchmark::kMillisecond);
+      if (device.is_cuda()) b->UseManualTime();
+      else b->UseRealTime();
+    };
+    for (const ConvShape& s : kConvShapes) {
+      for (int pass : {0, 1})
+        add(tag + "/conv2d/" + (pass == 0 ? "forward/" : "backward/") + conv_label(conv_batch, s), conv2d, conv_batch,
+            s, device, pass);
+      for (Backend backend : device.is_cuda() ? std::vector<Backend>{Backend::Native, Backend::CuDNN}
+                                              : std::vector<Backend>{Backend::Native})
+        add(tag + "/conv-bn-relu/" + (backend == Backend::Native ? "native-bn/" : "cudnn-bn/") +
+                conv_label(conv_batch, s),
+            conv_bn_relu, conv_batch, s, device, backend);
+    }
+    for (bool use_cudnn : device.is_cuda() ? std::vector<bool>{false, true} : std::vector<bool>{false})
+      add(tag + "/max-pool-2x2/" + (use_cudnn ? "cudnn/" : "normrt/") + std::to_string(conv_batch) + "x64x112x112",
+          max_pool, conv_batch, int64_t{64}, int64_t{112}, device, use_cudnn);
     const char* names[] = {"sgd-momentum", "adam", "adadelta"};
     for (int kind = 0; kind < 3; ++kind) {
       const std::string name = tag + "/optimizer-step-1M/" + names[kind];
