@@ -479,13 +479,15 @@ TEST_F(SyntheticTraining, RestoreValidatesEveryEntryBeforeChangingAnything) {
   EXPECT_TRUE(snapshot(target) == snapshot(source));
 }
 
-TEST_F(SyntheticTraining, StopAfterThenResumeRepeatsTheUninterruptedRunBitForBit) {
-  TrainConfig c = synthetic_config("mlp-bn");
+// Stops `model` after one epoch of three and resumes it with normrt-train --resume's defaults: the resumed epochs
+// must repeat the uninterrupted run's losses bit for bit.
+void check_stop_and_resume(const std::string& model, const Dataset& train_, const Dataset& test_) {
+  TrainConfig c = synthetic_config(model);
   c.dropout = 0.2;  // the dropout generators must resume too
   const RunResult whole = Trainer(c, train_, test_).run();
   ASSERT_EQ(whole.epochs.size(), 3u);
 
-  const std::string path = scratch_dir() + "/run.ckpt";
+  const std::string path = scratch_dir() + "/run-" + model + ".ckpt";
   TrainConfig first = c;
   first.stop_after = 1;
   first.save_path = path;
@@ -496,7 +498,7 @@ TEST_F(SyntheticTraining, StopAfterThenResumeRepeatsTheUninterruptedRunBitForBit
   std::vector<std::string> notices;
   const TrainConfig resumed_config = resolve_resume_config(cli, {}, load_checkpoint(path), path, notices);
   EXPECT_TRUE(notices.empty());
-  EXPECT_EQ(resumed_config.model, "mlp-bn");
+  EXPECT_EQ(resumed_config.model, model);
   EXPECT_EQ(resumed_config.epochs, 3);
   const RunResult resumed = Trainer(resumed_config, train_, test_).run();
 
@@ -510,6 +512,15 @@ TEST_F(SyntheticTraining, StopAfterThenResumeRepeatsTheUninterruptedRunBitForBit
   again.save_path = path;
   Trainer(again, train_, test_).run();
   EXPECT_TRUE(throws_with([&] { Trainer(again, train_, test_).run(); }, "leaves nothing to train"));
+}
+
+TEST_F(SyntheticTraining, StopAfterThenResumeRepeatsTheUninterruptedRunBitForBit) {
+  check_stop_and_resume("mlp-bn", train_, test_);
+}
+
+TEST_F(SyntheticTraining, ConvolutionalModelsResumeBitForBitToo) {
+  check_stop_and_resume("cnn-bn", train_, test_);
+  check_stop_and_resume("resnet", train_, test_);
 }
 
 TEST_F(SyntheticTraining, ResumeTakesTheCheckpointsConfigurationAndNamesEveryOverride) {
