@@ -93,6 +93,14 @@ grep -qa '"0.weight":{"dtype":"F32","shape":\[256,784\]' "$work/model.safetensor
 expect_refusal "is a directory, not a file name" "${train[@]}" --export "$work" --out "$work/out"
 expect_success "${predict[@]}" "$ckpt" --count 5
 grep -q "of 5 correct" "$work/stdout" && report OK || report FAIL "predict printed no summary" "$(cat "$work/stdout")"
+# The convolutional models train, checkpoint and predict the same way (predict folds Conv -> BatchNorm pairs).
+for model in cnn-bn resnet; do
+  expect_success "${train[@]}" --model "$model" --epochs 1 --save "$work/$model.ckpt" --out "$work/out"
+  expect_success "${predict[@]}" "$work/$model.ckpt" --count 7
+  grep -q "of 7 correct" "$work/stdout" && report OK || report FAIL "predict ($model) printed no summary" "$(cat "$work/stdout")"
+done
+expect_refusal "--compare pairs a model with its BatchNorm twin" "${train[@]}" --model resnet --compare --out "$work/out"
+expect_refusal "unknown model 'vgg'" "${train[@]}" --model vgg --out "$work/out"
 expect_refusal "outside the test set" "${predict[@]}" "$ckpt" --first 9223372036854775807 --count 10
 expect_refusal "outside the test set" "${predict[@]}" "$ckpt" --count 99999999999
 expect_refusal "--count must be positive" "${predict[@]}" "$ckpt" --count 0
