@@ -1,0 +1,48 @@
+#!/usr/bin/python3
+"""Side-by-side CPU training speed of normrt-train and PyTorch 1.13 in one run, same model, data and
+hyperparameters: one epoch on the first --samples training images, normrt with its defaults (no environment
+variables), PyTorch at each thread count asked for. Prints seconds per epoch and the ratios.
+
+  /usr/bin/python3 benchmarks/compare_training.py --model cnn-bn [--samples 6400] [--threads 1,2] [--rounds 2]
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def seconds(output, pattern):
+    found = re.findall(pattern, output)
+    if not found:
+        sys.exit("could not read the epoch time from:\n" + output)
+    return float(found[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="cnn-bn")
+    parser.add_argument("--samples", type=int, default=6400)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--rounds", type=int, default=2, help="best of this many runs each")
+    parser.add_argument("--train", default=os.path.join(ROOT, "build", "apps", "normrt-train"))
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "OPENBLAS_"))}
+    normrt = min(seconds(subprocess.run(
+        [args.train, "--model", args.model, "--epochs", "1", "--limit-train", str(args.samples), "--limit-test", "1000",
+         "--device", "cpu", "--no-progress", "--out", "/tmp/normrt-compare"], capture_output=True, text=True,
+        env=env, check=True).stdout, r"\| ([0-9.]+) s,") for _ in range(args.rounds))
+    print(f"normrt-train --model {args.model}: {normrt:.2f} s for {args.samples} samples (default environment)")
+    for t in args.threads.split(","):
+        torch = min(seconds(subprocess.run(
+            ["/usr/bin/python3", os.path.join(HERE, "train_pytorch.py"), "--models", args.model, "--epochs", "1",
+             "--limit-train", str(args.samples), "--threads", t], capture_output=True, text=True, env=env,
+            check=True).stdout, r"mean epoch time ([0-9.]+) s") for _ in range(args.rounds))
+        print(f"PyTorch {t} thread(s): {torch:.2f} s; normrt is {torch / normrt:.2f}x as fast")
+
+
+if __name__ == "__main__":
+    main()
