@@ -97,6 +97,13 @@ void col2im(const ConvGeometry& g, const float* col, float* dx) {
   });
 }
 
+// The patch matrix of one group's input: the input itself for a pointwise convolution (col null), else im2col's.
+const float* patches_of(const ConvGeometry& g, const float* x_group, float* col) {
+  if (col == nullptr) return x_group;
+  im2col(g, x_group, col);
+  return col;
+}
+
 }  // namespace
 
 void cpu_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
@@ -111,12 +118,7 @@ void cpu_conv_forward(const ConvGeometry& g, const float* x, const float* w, con
     if (K == 0) continue;
     float* col = pointwise ? nullptr : column_buffer(static_cast<std::size_t>(K * L));
     for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const float* x_grp = x + (n * g.c + grp * Cg) * g.in_size();
-      const float* patches = x_grp;
-      if (col != nullptr) {
-        im2col(g, x_grp, col);
-        patches = col;
-      }
+      const float* patches = patches_of(g, x + (n * g.c + grp * Cg) * g.in_size(), col);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, og, l, k, 1.0f, w + grp * Og * K, k, patches, l, 1.0f,
                   y_img + grp * Og * L, l);
     }
@@ -157,12 +159,7 @@ void cpu_conv_backward_filter(const ConvGeometry& g, const float* x, const float
     const int64_t first = g.n * chunk / chunks, last = g.n * (chunk + 1) / chunks;
     for (int64_t n = first; n < last; ++n)
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const float* x_grp = x + (n * g.c + grp * Cg) * g.in_size();
-        const float* patches = x_grp;
-        if (col != nullptr) {
-          im2col(g, x_grp, col);
-          patches = col;
-        }
+        const float* patches = patches_of(g, x + (n * g.c + grp * Cg) * g.in_size(), col);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, og, k, l, 1.0f, dy + (n * g.o + grp * Og) * L, l,
                     patches, l, n > first ? 1.0f : 0.0f, partial + grp * Og * K, k);
       }
