@@ -1,5 +1,6 @@
 // The custom CUDA BatchNorm kernels on a real GPU (label gpu): against the double reference and the CPU backend
 // on awkward shapes, PyTorch's golden cases, module semantics, determinism, errors, 64-bit indexing.
+#include "gpu_test_support.h"
 #include <cstring>
 
 #include "golden_runner.h"
@@ -27,7 +28,7 @@ Tensor random_input(const Shape& shape, Generator& gen, float mean, float std) {
 class CudaBatchNormShapes : public ::testing::TestWithParam<Shape> {
  protected:
   void SetUp() override {
-    if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+    NORMRT_GPU_TEST_REQUIRES(have_gpu(), "no CUDA device");
   }
 };
 
@@ -91,7 +92,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaBatchNormShapes,
 class CudaGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaGolden, MatchesPyTorch) {
-  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  NORMRT_GPU_TEST_REQUIRES(have_gpu(), "no CUDA device");
   testing::run_golden_case(GetParam(), kGpu, 1e-4);
 }
 
@@ -101,7 +102,7 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, CudaGolden, ::testing::ValuesIn(testing::golde
 class CudaBatchNorm : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+    NORMRT_GPU_TEST_REQUIRES(have_gpu(), "no CUDA device");
   }
 };
 

@@ -1,5 +1,6 @@
 // The BatchNorm kernel cases of the emulator suite (tests/bn_kernel_cases.h), run on a GPU through the CUDA
 // launchers: the same shapes, launch tunings, index widths and buffer offsets (label gpu).
+#include "gpu_test_support.h"
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -74,7 +75,7 @@ std::vector<BnKernelCase> gpu_cases() {
 class CudaBnKernels : public ::testing::TestWithParam<BnKernelCase> {
  protected:
   void SetUp() override {
-    if (!normrt::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+    NORMRT_GPU_TEST_REQUIRES(normrt::cuda::is_available(), "no CUDA device");
   }
 };
 

@@ -1,6 +1,7 @@
 // Convolutions and pooling on a GPU (label gpu; the emulated device runs them too, with a host stand-in for cuDNN's
 // convolutions and the pooling kernels in the SIMT emulator): PyTorch golden cases, agreement with the CPU, a
 // CNN step on the device, and, with real cuDNN, the algorithm cache and deterministic mode.
+#include "gpu_test_support.h"
 #include "conv_golden_runner.h"
 #include "pool_golden_runner.h"
 
@@ -17,7 +18,7 @@ bool have_cudnn() { return cuda::is_available() && cuda::cudnn_version() > 0; }
 class CudaConvGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaConvGolden, MatchesPyTorch) {
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   // cuDNN may pick FFT or Winograd algorithms, whose transforms round beyond a direct sum's bound.
   testing::run_conv_golden_case(GetParam(), kGpu, have_cudnn() ? 64.0 : 1.0);
 }
@@ -28,7 +29,7 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, CudaConvGolden, ::testing::ValuesIn(testing::c
 class CudaPoolGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaPoolGolden, MatchesPyTorch) {
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   testing::run_pool_golden_case(GetParam(), kGpu);
 }
 
@@ -37,7 +38,7 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, CudaPoolGolden, ::testing::ValuesIn(testing::p
 
 TEST(CudaPool, EqualsTheCpuBitForBit) {
   // The GPU gathers what the CPU scatters: the same float terms in the same order.
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   Generator gen(6);
   const Tensor x = randn({2, 3, 9, 8}, gen);
   ops::PoolParams p;
@@ -68,7 +69,7 @@ TEST(CudaPool, EqualsTheCpuBitForBit) {
 
 TEST(CudaConv, ResidualCnnStepAgreesWithTheCpu) {
   // A small residual CNN with BatchNorm, one forward and backward on each device from the same weights.
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   auto build = [] {
     return std::make_shared<nn::Sequential>(
         nn::Conv2d(nn::ConvOptions(1, 4, 3).padding(ops::PaddingMode::Same).bias(false)), nn::BatchNorm2d(4),
@@ -99,7 +100,7 @@ TEST(CudaConv, ResidualCnnStepAgreesWithTheCpu) {
 }
 
 TEST(CudaConv, AlgorithmSearchRunsOncePerProblem) {
-  if (!have_cudnn()) GTEST_SKIP() << "needs cuDNN on a GPU";
+  NORMRT_GPU_TEST_REQUIRES(have_cudnn(), "needs cuDNN on a GPU");
   Generator gen(3);
   const Tensor x = randn({3, 5, 17, 13}, gen).to(kGpu), w = randn({7, 5, 3, 3}, gen).to(kGpu);
   ops::ConvParams p;
@@ -120,7 +121,7 @@ TEST(CudaConv, AlgorithmSearchRunsOncePerProblem) {
 }
 
 TEST(CudaConv, DeterministicModeRepeatsBitForBit) {
-  if (!have_cudnn()) GTEST_SKIP() << "needs cuDNN on a GPU";
+  NORMRT_GPU_TEST_REQUIRES(have_cudnn(), "needs cuDNN on a GPU");
   ops::set_conv_deterministic(true);
   Generator gen(4);
   const Tensor x = randn({16, 32, 20, 20}, gen).to(kGpu), w = randn({32, 32, 3, 3}, gen).to(kGpu);

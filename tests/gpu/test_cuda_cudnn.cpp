@@ -1,5 +1,6 @@
 // The cuDNN BatchNorm backend against the custom kernels and the double reference (label gpu), every mode and
 // rank, several steps of running statistics, and fallbacks that must equal the native results bit for bit.
+#include "gpu_test_support.h"
 #include <cstring>
 
 #include "reference/bn_reference.h"
@@ -20,7 +21,7 @@ bool have_cudnn() { return cuda::is_available() && cuda::cudnn_version() > 0; }
 class CudnnShapes : public ::testing::TestWithParam<Shape> {
  protected:
   void SetUp() override {
-    if (!have_cudnn()) GTEST_SKIP() << "no CUDA device with cuDNN";
+    NORMRT_GPU_TEST_REQUIRES(have_cudnn(), "no CUDA device with cuDNN");
   }
 };
 
@@ -83,7 +84,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudnnShapes,
 class CudnnFallback : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+    NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   }
 };
 
@@ -112,7 +113,7 @@ TEST_F(CudnnFallback, FallbacksEqualNativeBitForBit) {
 }
 
 TEST_F(CudnnFallback, ModuleWithCudnnBackendTrains) {
-  if (!have_cudnn()) GTEST_SKIP() << "no cuDNN";
+  NORMRT_GPU_TEST_REQUIRES(have_cudnn(), "no cuDNN");
   nn::BatchNorm2d bn(nn::BatchNormOptions(4).backend(Backend::CuDNN));
   bn.to(kGpu);
   Generator gen(9);

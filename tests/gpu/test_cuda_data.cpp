@@ -1,5 +1,6 @@
 // The data loader's device path (label gpu): its pinned staging and copies give the batches the
 // CPU loader gives, epoch after epoch, including the last short batch and normalisation.
+#include "gpu_test_support.h"
 #include "normrt/data.h"
 #include "test_util.h"
 
@@ -19,7 +20,7 @@ Dataset counting_dataset(int64_t count, int64_t pixels) {
 }
 
 TEST(CudaLoader, ServesTheBatchesOfTheCpuLoader) {
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   const Dataset d = counting_dataset(37, 5);
   const std::vector<int64_t> subset = {3, 1, 4, 15, 9, 2, 6, 5, 35, 8, 7, 30, 21, 22, 0, 36, 11};
   for (const LoaderOptions& options : {LoaderOptions{4, true, false, std::nullopt},

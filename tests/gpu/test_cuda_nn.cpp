@@ -1,5 +1,6 @@
 // Layers, losses and optimizers on a GPU (label gpu): PyTorch golden cases, agreement with the CPU path,
 // device-independent dropout masks, and refusals.
+#include "gpu_test_support.h"
 #include "empty_shapes.h"
 #include "nn_golden_runner.h"
 #include "losses_golden_runner.h"
@@ -16,7 +17,7 @@ const Device kGpu = Device::cuda(0);
 class CudaNnGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaNnGolden, MatchesPyTorch) {
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   testing::run_nn_golden_case(GetParam(), kGpu, 1e-5);
 }
 
@@ -26,7 +27,7 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, CudaNnGolden, ::testing::ValuesIn(testing::nn_
 class CudaNormsGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaNormsGolden, MatchesPyTorch) {
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   testing::run_norms_golden_case(GetParam(), kGpu);
 }
 
@@ -36,7 +37,7 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, CudaNormsGolden, ::testing::ValuesIn(testing::
 class CudaLossesGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaLossesGolden, MatchesPyTorch) {
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   testing::run_losses_golden_case(GetParam(), kGpu);
 }
 
@@ -46,7 +47,7 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, CudaLossesGolden, ::testing::ValuesIn(testing:
 class CudaNn : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+    NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   }
 };
 

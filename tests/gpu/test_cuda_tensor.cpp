@@ -1,4 +1,5 @@
 // Tensors on a CUDA device (label gpu). Skipped when no device is present.
+#include "gpu_test_support.h"
 #include <cuda_runtime_api.h>
 
 #include <sstream>
@@ -16,7 +17,7 @@ using testing::throws_with;
 class CudaTensor : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+    NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   }
 };
 

@@ -1,4 +1,5 @@
 // Experimental BatchNorm variants on a GPU (label gpu): the single-read forward against the library's kernels.
+#include "gpu_test_support.h"
 #include "batchnorm_forward_single_read.cuh"
 #include "test_util.h"
 
@@ -8,7 +9,7 @@ namespace {
 using testing::all_close;
 
 TEST(CudaVariants, SingleReadForwardMatchesTheLibrary) {
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   int optin = 0;
   ASSERT_EQ(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0), cudaSuccess);
   const Device gpu = Device::cuda(0);
