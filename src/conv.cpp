@@ -201,24 +201,22 @@ Tensor conv(const Tensor& input, const Tensor& weight, const Tensor& bias, const
   const detail::ConvGeometry g =
       detail::resolve_conv(x_shape, weight.sizes(), bias.defined() ? &bias_shape : nullptr, params);
   Shape y_shape = output_shape(g);
-  Tensor y = empty(y_shape, input.device());
-  if (y.numel() > 0) {
-    if (input.device().is_cuda()) {
+  const bool empty_output = g.n == 0 || g.o == 0 || g.out_size() == 0;
+  Tensor y;
+  if (input.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
-      const util::Launch launch(input);
-      if (g.c == 0) {
-        NORMRT_CUDA_CHECK(cudaMemsetAsync(y.raw_data(), 0, y.nbytes(), launch.stream));
-      } else {
-        y = cudnn_forward(g, input, weight);
-      }
-      if (bias.defined()) add_(y, bias.reshape(channel_view(g)));
+    const util::Launch launch(input);
+    // With no input channels the convolution is zero (plus the bias).
+    y = empty_output || g.c == 0 ? zeros(y_shape, input.device()) : cudnn_forward(g, input, weight);
+    if (bias.defined() && !empty_output) add_(y, bias.reshape(channel_view(g)));
 #else
-      util::no_cuda("conv");
+    util::no_cuda("conv");
 #endif
-    } else {
+  } else {
+    y = empty(y_shape, input.device());
+    if (!empty_output)
       detail::cpu_conv_forward(g, input.data<float>(), weight.data<float>(),
                                bias.defined() ? bias.data<float>() : nullptr, y.data<float>());
-    }
   }
   if (x_shape.size() != input.sizes().size()) y = y.reshape(Shape(y_shape.begin() + 1, y_shape.end()));
   return y;
