@@ -99,6 +99,29 @@ TEST(CudaConv, ResidualCnnStepAgreesWithTheCpu) {
   }
 }
 
+TEST(CudaConv, EmptyBatchAndEmptyChannelsAsOnTheCpu) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(2);
+  const Tensor w = randn({3, 2, 3, 3}, gen), b = randn({3}, gen);
+  const Tensor y = ops::conv(zeros({0, 2, 5, 5}, kGpu), w.to(kGpu), b.to(kGpu));
+  EXPECT_EQ(y.sizes(), (Shape{0, 3, 3, 3}));
+  EXPECT_EQ(y.device(), kGpu);
+  Tensor dw, db;
+  const Tensor dx = ops::conv_backward(zeros({0, 3, 3, 3}, kGpu), zeros({0, 2, 5, 5}, kGpu), w.to(kGpu), {}, &dw, &db);
+  EXPECT_EQ(dx.sizes(), (Shape{0, 2, 5, 5}));
+  EXPECT_EQ(dw.to_vector(), std::vector<float>(w.numel(), 0.0f));
+  EXPECT_EQ(db.to_vector(), std::vector<float>(3, 0.0f));
+  // No input channels: the output is the bias, as on the CPU.
+  const Tensor x0 = zeros({2, 0, 4, 4}), w0 = zeros({3, 0, 3, 3});
+  EXPECT_EQ(ops::conv(x0.to(kGpu), w0.to(kGpu), b.to(kGpu)).to_vector(), ops::conv(x0, w0, b).to_vector());
+  ops::PoolParams p;
+  p.kernel_size = {2};
+  const auto r = ops::max_pool(zeros({0, 3, 4, 4}, kGpu), 2, p);
+  EXPECT_EQ(r.output.sizes(), (Shape{0, 3, 2, 2}));
+  EXPECT_EQ(ops::max_pool_backward(zeros({0, 3, 2, 2}, kGpu), zeros({0, 3, 4, 4}, kGpu), r.indices, 2, p).sizes(),
+            (Shape{0, 3, 4, 4}));
+}
+
 TEST(CudaConv, AlgorithmSearchRunsOncePerProblem) {
   NORMRT_GPU_TEST_REQUIRES(have_cudnn(), "needs cuDNN on a GPU");
   Generator gen(3);
