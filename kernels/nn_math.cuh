@@ -65,6 +65,12 @@ NORMRT_HD inline bool dropout_keep(uint64_t seed, uint64_t offset, uint64_t inde
   return unit_float(block.v[index % 4]) >= p;
 }
 
+// dropout_keep of elements 4 * group .. 4 * group + 3 from one Philox block, for loops that walk groups of four.
+NORMRT_HD inline void dropout_keep4(uint64_t seed, uint64_t offset, uint64_t group, float p, bool keep[4]) {
+  const Philox4 block = philox4x32_10(seed, 0, offset + group);
+  for (int j = 0; j < 4; ++j) keep[j] = unit_float(block.v[j]) >= p;
+}
+
 // ---- optimizers ----
 
 // Derived constants such as 1 - dampening are computed in double on the host and rounded once, as PyTorch's

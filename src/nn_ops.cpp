@@ -342,8 +342,13 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
     return out;
   }
   const float scale = p < 1.0 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
-  for (int64_t i = 0; i < n; ++i)
-    y[i] = nnmath::dropout_keep(seed, offset, static_cast<uint64_t>(i), pf) ? x[i] * scale : 0.0f;
+  // One Philox block per four elements (the kernel's mask, element for element).
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+  for (int64_t group = 0; group < (n + 3) / 4; ++group) {
+    bool keep[4];
+    nnmath::dropout_keep4(seed, offset, static_cast<uint64_t>(group), pf, keep);
+    for (int64_t i = 4 * group; i < std::min(n, 4 * group + 4); ++i) y[i] = keep[i - 4 * group] ? x[i] * scale : 0.0f;
+  }
   return out;
 }
 
