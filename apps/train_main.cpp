@@ -36,6 +36,11 @@ int main(int argc, char** argv) {
   cli.add_option("--bn-backend", c.bn_backend, "native | cudnn")->capture_default_str();
   cli.add_option("--seed", c.seed, "seed of initialisation, shuffling and dropout")->capture_default_str();
   cli.add_flag("--normalize", c.normalize, "Normalize(0.2860, 0.3530) after scaling pixels to [0, 1]");
+  cli.add_option("--crop-padding", c.crop_padding,
+                 "training augmentation: random 28x28 crop of the image zero-padded by this much (-1: the model's "
+                 "default, 2 for resnet, else 0)")->capture_default_str();
+  cli.add_option("--flip", c.flip, "training augmentation: horizontal flip probability (-1: the model's default, 0.5 "
+                 "for resnet, else 0)")->capture_default_str();
   cli.add_flag("--compare", compare, "train the model without and with BatchNorm (mlp and mlp-bn, or cnn and cnn-bn for --model cnn/cnn-bn) from the same seed and report both");
   cli.add_option("--save", c.save_path, "checkpoint written after every epoch");
   cli.add_option("--resume", c.resume_path,

@@ -89,7 +89,8 @@ const std::vector<std::pair<std::string, Member>>& recorded_options() {
       {"dropout", &TrainConfig::dropout},     {"seed", &TrainConfig::seed},
       {"normalize", &TrainConfig::normalize}, {"val_split", &TrainConfig::val_split},
       {"early_stopping", &TrainConfig::early_stopping}, {"limit_train", &TrainConfig::limit_train},
-      {"limit_test", &TrainConfig::limit_test}};
+      {"limit_test", &TrainConfig::limit_test}, {"crop_padding", &TrainConfig::crop_padding},
+      {"flip", &TrainConfig::flip}};
   return fields;
 }
 
@@ -169,6 +170,12 @@ void check_model_name(const std::string& kind) {
 
 bool has_batchnorm(const std::string& kind) { return kind != "mlp" && kind != "cnn"; }
 
+TrainConfig with_model_defaults(TrainConfig c) {
+  if (c.crop_padding < 0) c.crop_padding = c.model == "resnet" ? 2 : 0;
+  if (c.flip < 0) c.flip = c.model == "resnet" ? 0.5 : 0.0;
+  return c;
+}
+
 constexpr int kMaxEpochs = 1000000;
 
 void validate_config(const TrainConfig& c) {
@@ -193,6 +200,10 @@ void validate_config(const TrainConfig& c) {
   NORMRT_CHECK(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "unknown device '", c.device,
                "' (auto, cpu, cuda)");
   parse_backend(c.bn_backend);
+  NORMRT_CHECK(c.crop_padding >= -1 && c.crop_padding <= 27, "--crop-padding must be in [0, 27] (-1: the model's "
+               "default), got ", c.crop_padding);
+  NORMRT_CHECK(c.flip == -1.0 || (c.flip >= 0 && c.flip <= 1), "--flip must be a probability in [0, 1] (-1: the "
+               "model's default), got ", c.flip);
   NORMRT_CHECK(c.val_split >= 0 && c.val_split < 1, "--val-split must be in [0, 1), got ", c.val_split);
   NORMRT_CHECK(c.early_stopping >= 0, "--early-stopping must be non-negative, got ", c.early_stopping);
   NORMRT_CHECK(c.early_stopping == 0 || c.val_split > 0, "--early-stopping needs --val-split");
@@ -214,6 +225,7 @@ TrainConfig config_from_metadata(const std::map<std::string, std::string>& metad
   TrainConfig c;
   for (const auto& [key, member] : recorded_options()) {
     const auto it = metadata.find(key);
+    if (it == metadata.end() && (key == "crop_padding" || key == "flip")) continue;  // older checkpoints: none
     NORMRT_CHECK(it != metadata.end(), name, ": checkpoint metadata lacks '", key, "'");
     const bool ok = std::visit([&](auto m) { return parse_value(it->second, c.*m); }, member);
     NORMRT_CHECK(ok, name, ": checkpoint metadata '", key, "' has a malformed value '", it->second.substr(0, 40), "'");
@@ -405,7 +417,7 @@ Device resolve_device(const std::string& name) {
 }
 
 Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test)
-    : config_((validate_config(config), std::move(config))), train_(train), test_(test),
+    : config_((validate_config(config), with_model_defaults(std::move(config)))), train_(train), test_(test),
       device_(resolve_device(config_.device)), init_generator_(config_.seed) {
   for (const Dataset* d : {&train, &test})
     NORMRT_CHECK(d->rows == 28 && d->cols == 28, "the data set's images are ", d->rows, "x", d->cols,
@@ -431,6 +443,9 @@ Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test)
   LoaderOptions options;
   options.batch_size = config_.batch_size;
   if (config_.normalize) options.normalize = kFashionMnistNormalize;
+  LoaderOptions train_options = options;  // augmentation for training only
+  train_options.crop_padding = config_.crop_padding;
+  train_options.flip_probability = config_.flip;
   // BatchNorm cannot train on a batch of one sample: a training set that would end every epoch with one is
   // trained without it (a different sample each epoch, as the order is reshuffled).
   const bool batchnorm = has_batchnorm(config_.model);
@@ -438,7 +453,8 @@ Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test)
   NORMRT_CHECK(!batchnorm || n >= 2, config_.model, " needs at least 2 training samples (BatchNorm: Expected more "
                "than 1 value per channel when training), got ", n);
   options.drop_last = batchnorm && n > options.batch_size && n % options.batch_size == 1;
-  train_loader_ = std::make_unique<DataLoader>(train, train_idx, options, config_.seed + 1, device_);
+  train_options.drop_last = options.drop_last;
+  train_loader_ = std::make_unique<DataLoader>(train, train_idx, train_options, config_.seed + 1, device_);
   LoaderOptions eval_options = options;
   eval_options.shuffle = false;
   if (!val_idx.empty()) val_loader_ = std::make_unique<DataLoader>(train, val_idx, eval_options, 0, device_);

@@ -44,6 +44,10 @@ struct TrainConfig {
   std::string bn_backend = "native";  // native | cudnn
   uint64_t seed = 0;
   bool normalize = false;
+  // Training augmentation (data::LoaderOptions): random crop with this zero padding, horizontal flip with this
+  // probability. -1: the model's default (resnet: 2 and 0.5, as its recipe; the other models: none).
+  int64_t crop_padding = -1;
+  double flip = -1.0;
   double val_split = 0.0;
   int early_stopping = 0;  // patience in epochs; 0: off
   std::string save_path;   // checkpoint after every epoch
@@ -72,6 +76,8 @@ struct RunResult {
 void check_model_name(const std::string& kind);
 // Whether the model `kind` has BatchNorm layers (mlp-bn, cnn-bn, resnet).
 bool has_batchnorm(const std::string& kind);
+// `c` with the model-dependent defaults (-1 values) replaced by the model's own.
+TrainConfig with_model_defaults(TrainConfig c);
 // Throws normrt::Error naming the first option that is out of range (negative counts, NaN rates, unknown names).
 void validate_config(const TrainConfig& config);
 

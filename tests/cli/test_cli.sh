@@ -101,6 +101,8 @@ for model in cnn-bn resnet; do
 done
 expect_refusal "--compare pairs a model with its BatchNorm twin" "${train[@]}" --model resnet --compare --out "$work/out"
 expect_refusal "unknown model 'vgg'" "${train[@]}" --model vgg --out "$work/out"
+expect_refusal "--flip must be a probability in [0, 1]" "${train[@]}" --flip 2 --out "$work/out"
+expect_refusal "--crop-padding must be in [0, 27]" "${train[@]}" --crop-padding 28 --out "$work/out"
 expect_refusal "outside the test set" "${predict[@]}" "$ckpt" --first 9223372036854775807 --count 10
 expect_refusal "outside the test set" "${predict[@]}" "$ckpt" --count 99999999999
 expect_refusal "--count must be positive" "${predict[@]}" "$ckpt" --count 0
