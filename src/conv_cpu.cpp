@@ -151,10 +151,16 @@ void cpu_conv_backward_filter(const ConvGeometry& g, const float* x, const float
   // Images in kChunks fixed runs; each run's gradient in its own partial, the partials added in run order.
   constexpr int64_t kChunks = 8;
   const int64_t chunks = std::min(g.n, kChunks), weights = g.o * K;
-  std::vector<float> partials(static_cast<std::size_t>(chunks * weights));
+  // Kept per calling thread, like the column buffers: a fresh multi-megabyte vector per call faulted its pages in
+  // every step.
+  // The pointer is taken here: inside the parallel loop the name would be each worker's own (empty) buffer.
+  thread_local std::vector<float> partial_buffer;
+  if (partial_buffer.size() < static_cast<std::size_t>(chunks * weights))
+    partial_buffer.resize(static_cast<std::size_t>(chunks * weights));
+  float* const partials = partial_buffer.data();
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.n * g.o * L * K))
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-    float* partial = partials.data() + chunk * weights;
+    float* partial = partials + chunk * weights;
     float* col = pointwise ? nullptr : column_buffer(static_cast<std::size_t>(K * L));
     const int64_t first = g.n * chunk / chunks, last = g.n * (chunk + 1) / chunks;
     for (int64_t n = first; n < last; ++n)
@@ -166,7 +172,7 @@ void cpu_conv_backward_filter(const ConvGeometry& g, const float* x, const float
   }
   for (int64_t i = 0; i < weights; ++i) {
     float sum = accumulate ? dw[i] : 0.0f;
-    for (int64_t chunk = 0; chunk < chunks; ++chunk) sum += partials[static_cast<std::size_t>(chunk * weights + i)];
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) sum += partials[chunk * weights + i];
     dw[i] = sum;
   }
 }
