@@ -33,8 +33,17 @@ void check_device(const Device& device) {
 }
 
 namespace {
-thread_local std::unordered_map<int, cudaStream_t> current_streams;
+thread_local std::unordered_map<int, StreamRef> current_streams;
+
+// Destroys a stream on its own device; runs from destructors, so it only logs.
+void destroy_stream(int device, cudaStream_t stream) noexcept {
+  int previous = 0;
+  NORMRT_CUDA_CHECK_LOG(cudaGetDevice(&previous));
+  if (previous != device) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(device));
+  NORMRT_CUDA_CHECK_LOG(cudaStreamDestroy(stream));
+  if (previous != device) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(previous));
 }
+}  // namespace
 
 int sm_count(int device) {
   static std::mutex mutex;
@@ -46,33 +55,57 @@ int sm_count(int device) {
   return counts[device];
 }
 
-cudaStream_t current_stream(int device) {
-  const auto it = current_streams.find(device);
-  return it == current_streams.end() ? cudaStreamLegacy : it->second;
+cudaStream_t default_stream(int device) {
+  static std::mutex mutex;
+  static std::vector<cudaStream_t> streams;  // never destroyed: work may be queued on them until exit
+  std::lock_guard<std::mutex> lock(mutex);
+  if (streams.size() <= static_cast<std::size_t>(device)) streams.resize(device + 1, nullptr);
+  if (streams[device] == nullptr) {
+    DeviceGuard guard(device);
+    NORMRT_CUDA_CHECK(cudaStreamCreateWithFlags(&streams[device], cudaStreamNonBlocking));
+  }
+  return streams[device];
 }
 
-void set_current_stream(int device, cudaStream_t stream) { current_streams[device] = stream; }
+StreamRef current_stream_ref(int device) {
+  const auto it = current_streams.find(device);
+  return it == current_streams.end() ? StreamRef{default_stream(device), nullptr} : it->second;
+}
+
+cudaStream_t current_stream(int device) { return current_stream_ref(device).stream; }
+
+void set_current_stream(int device, cudaStream_t stream) { current_streams[device] = StreamRef{stream, nullptr}; }
 
 void synchronize(int device) {
   DeviceGuard guard(device);
   NORMRT_CUDA_CHECK(cudaStreamSynchronize(current_stream(device)));
 }
 
+void stream_wait(cudaStream_t waiter, cudaStream_t producer) {
+  if (waiter == producer) return;
+  cudaEvent_t event = nullptr;
+  NORMRT_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  cudaError_t status = cudaEventRecord(event, producer);
+  if (status == cudaSuccess) status = cudaStreamWaitEvent(waiter, event, 0);
+  // The wait holds what it needs: the event can go now (its resources are released once it completes).
+  NORMRT_CUDA_CHECK_LOG(cudaEventDestroy(event));
+  NORMRT_CUDA_CHECK(status);
+}
+
 Stream::Stream(int device) : device_(device) {
   check_device(Device::cuda(device));
   DeviceGuard guard(device);
-  NORMRT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  cudaStream_t stream = nullptr;
+  NORMRT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  handle_ = std::shared_ptr<void>(stream, [device](void* s) { destroy_stream(device, static_cast<cudaStream_t>(s)); });
 }
 
-Stream::~Stream() {
-  if (stream_ != nullptr) NORMRT_CUDA_CHECK_LOG(cudaStreamDestroy(stream_));
+StreamGuard::StreamGuard(const Stream& stream)
+    : device_(stream.device()), previous_(current_stream_ref(stream.device())) {
+  current_streams[device_] = stream.ref();
 }
 
-StreamGuard::StreamGuard(const Stream& stream) : device_(stream.device()), previous_(current_stream(stream.device())) {
-  set_current_stream(device_, stream.get());
-}
-
-StreamGuard::~StreamGuard() { set_current_stream(device_, previous_); }
+StreamGuard::~StreamGuard() { current_streams[device_] = std::move(previous_); }
 
 DeviceGuard::DeviceGuard(int device) {
   NORMRT_CUDA_CHECK(cudaGetDevice(&previous_));

@@ -6,6 +6,8 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
+#include <utility>
 #include <tuple>
 #include <unordered_map>
 
@@ -19,27 +21,46 @@ namespace {
 
 constexpr std::size_t kWorkspaceBytes = std::size_t{32} << 20;
 
-struct PerDevice {
+// This thread's cuBLASLt handle for a device.
+struct Handle {
   cublasLtHandle_t handle = nullptr;
-  void* workspace = nullptr;
-  explicit PerDevice(int device) {
+  explicit Handle(int device) {
     cuda::DeviceGuard guard(device);
     NORMRT_CUBLAS_CHECK(cublasLtCreate(&handle));
-    NORMRT_CUDA_CHECK(cudaMalloc(&workspace, kWorkspaceBytes));
   }
-  ~PerDevice() {
-    NORMRT_CUDA_CHECK_LOG(cudaFree(workspace));
-    NORMRT_CUBLAS_CHECK_LOG(cublasLtDestroy(handle));
-  }
-  PerDevice(const PerDevice&) = delete;
-  PerDevice& operator=(const PerDevice&) = delete;
+  ~Handle() { NORMRT_CUBLAS_CHECK_LOG(cublasLtDestroy(handle)); }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
 };
 
-PerDevice& per_device(int device) {
-  thread_local std::unordered_map<int, std::unique_ptr<PerDevice>> map;
-  auto& slot = map[device];
-  if (!slot) slot = std::make_unique<PerDevice>(device);
-  return *slot;
+// A workspace per (device, stream), as PyTorch keeps: GEMMs on different streams may run at the same time, and
+// with one workspace they would overwrite each other's. Allocated on a stream's first GEMM (a warm-up step before
+// CUDA-graph capture), outside the stream-ordered pool so that it never moves.
+struct Workspace {
+  void* data = nullptr;
+  explicit Workspace(int device) {
+    cuda::DeviceGuard guard(device);
+    NORMRT_CUDA_CHECK(cudaMalloc(&data, kWorkspaceBytes));
+  }
+  ~Workspace() { NORMRT_CUDA_CHECK_LOG(cudaFree(data)); }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+};
+
+cublasLtHandle_t handle_for(int device) {
+  thread_local std::unordered_map<int, std::unique_ptr<Handle>> handles;
+  auto& slot = handles[device];
+  if (!slot) slot = std::make_unique<Handle>(device);
+  return slot->handle;
+}
+
+void* workspace_for(int device, cudaStream_t stream) {
+  static std::mutex mutex;
+  static auto* workspaces = new std::map<std::pair<int, cudaStream_t>, std::unique_ptr<Workspace>>;  // never freed
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = (*workspaces)[{device, stream}];
+  if (!slot) slot = std::make_unique<Workspace>(device);
+  return slot->data;
 }
 
 // RAII for the cuBLASLt descriptors of one call.
@@ -59,7 +80,7 @@ using ProblemKey = std::tuple<int, int, int, int64_t, int64_t, int64_t, bool, bo
 // Column-major C (m x n) = op(A) op(B) [+ bias per row of C] (+ beta C).
 void matmul(int device, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k, const float* A,
             int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, float beta, const float* bias, bool tf32) {
-  PerDevice& ctx = per_device(device);
+  const cublasLtHandle_t handle = handle_for(device);
   const cudaStream_t stream = cuda::current_stream(device);
   Descriptors d;
   NORMRT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
@@ -89,15 +110,15 @@ void matmul(int device, cublasOperation_t ta, cublasOperation_t tb, int64_t m, i
     cublasStatus_t status = cublasLtMatmulPreferenceSetAttribute(
         preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof workspace);
     if (status == CUBLAS_STATUS_SUCCESS)
-      status = cublasLtMatmulAlgoGetHeuristic(ctx.handle, d.op, d.a, d.b, d.c, d.c, preference, 1, &result, &found);
+      status = cublasLtMatmulAlgoGetHeuristic(handle, d.op, d.a, d.b, d.c, d.c, preference, 1, &result, &found);
     NORMRT_CUBLAS_CHECK_LOG(cublasLtMatmulPreferenceDestroy(preference));
     NORMRT_CUBLAS_CHECK(status);
     NORMRT_CHECK(found > 0, "cuBLASLt has no algorithm for a ", m, "x", n, "x", k, " float32 product");
     it = algorithms.emplace(key, result).first;
   }
   const float alpha = 1.0f;
-  NORMRT_CUBLAS_CHECK(cublasLtMatmul(ctx.handle, d.op, &alpha, A, d.a, B, d.b, &beta, C, d.c, C, d.c,
-                                     &it->second.algo, ctx.workspace, kWorkspaceBytes, stream));
+  NORMRT_CUBLAS_CHECK(cublasLtMatmul(handle, d.op, &alpha, A, d.a, B, d.b, &beta, C, d.c, C, d.c,
+                                     &it->second.algo, workspace_for(device, stream), kWorkspaceBytes, stream));
 }
 
 }  // namespace

@@ -119,9 +119,10 @@ Storage::Storage(std::size_t nbytes, Device device) : nbytes_(nbytes), device_(d
   if (nbytes == 0) return;
   configure_pool_once(device.index());
   cuda::DeviceGuard guard(device.index());
-  cudaStream_t stream = cuda::current_stream(device.index());
-  NORMRT_CUDA_CHECK(cudaMallocAsync(&data_, nbytes, stream));
-  stream_ = stream;
+  cuda::StreamRef stream = cuda::current_stream_ref(device.index());
+  NORMRT_CUDA_CHECK(cudaMallocAsync(&data_, nbytes, stream.stream));
+  allocated_on_ = {stream.stream, std::move(stream.owner)};
+  last_writer_ = allocated_on_.stream;
 #endif
 }
 
@@ -141,7 +142,62 @@ Storage::~Storage() {
     return;
   }
 #if NORMRT_WITH_CUDA
-  NORMRT_CUDA_CHECK_LOG(cudaFreeAsync(data_, static_cast<cudaStream_t>(stream_)));
+  // Destructors must not throw: every failure here is logged, and a block whose ordering failed is leaked rather
+  // than handed out again while other streams may still use it.
+  int previous = 0;
+  NORMRT_CUDA_CHECK_LOG(cudaGetDevice(&previous));
+  if (previous != device_.index()) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(device_.index()));
+  const auto free_stream = static_cast<cudaStream_t>(allocated_on_.stream);
+  bool ordered = true;
+  for (const StreamUse& use : also_used_on_) {
+    try {
+      cuda::stream_wait(free_stream, static_cast<cudaStream_t>(use.stream));
+    } catch (const std::exception& e) {
+      detail::log_error(__FILE__, __LINE__, std::string("a CUDA block is leaked: ") + e.what());
+      ordered = false;
+    }
+  }
+  if (ordered) NORMRT_CUDA_CHECK_LOG(cudaFreeAsync(data_, free_stream));
+  if (previous != device_.index()) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(previous));
+#endif
+}
+
+void Storage::note_use(StreamUse use) {
+  last_writer_ = use.stream;
+  if (use.stream == allocated_on_.stream) return;
+  for (const StreamUse& known : also_used_on_)
+    if (known.stream == use.stream) return;
+  also_used_on_.push_back(std::move(use));
+}
+
+void Storage::bump_version() {
+  ++version_;
+#if NORMRT_WITH_CUDA
+  if (device_.is_cuda() && data_ != nullptr) {
+    cuda::StreamRef stream = cuda::current_stream_ref(device_.index());
+    note_use({stream.stream, std::move(stream.owner)});
+  }
+#endif
+}
+
+void Storage::record_stream() {
+#if NORMRT_WITH_CUDA
+  if (!device_.is_cuda() || data_ == nullptr) return;
+  cuda::StreamRef stream = cuda::current_stream_ref(device_.index());
+  void* const writer = last_writer_;
+  note_use({stream.stream, std::move(stream.owner)});
+  last_writer_ = writer;  // a use, not a write
+#endif
+}
+
+void Storage::order_reads_on(int device) const {
+#if NORMRT_WITH_CUDA
+  if (!device_.is_cuda() || last_writer_ == nullptr) return;
+  const cudaStream_t reader = cuda::current_stream(device);
+  cuda::DeviceGuard guard(device_.index());  // the event is recorded on the writer's device
+  cuda::stream_wait(reader, static_cast<cudaStream_t>(last_writer_));
+#else
+  (void)device;
 #endif
 }
 
@@ -162,7 +218,7 @@ void copy_bytes(void* dst, const Device& dst_device, const void* src, const Devi
   } else {
     NORMRT_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, stream));
   }
-  if (dst_device.is_cpu()) NORMRT_CUDA_CHECK(cudaStreamSynchronize(stream));
+  if (dst_device.is_cpu() || src_device.is_cpu()) NORMRT_CUDA_CHECK(cudaStreamSynchronize(stream));
 #else
   NORMRT_THROW("copy between ", src_device.str(), " and ", dst_device.str(),
                " needs CUDA, but normrt was built without CUDA support");

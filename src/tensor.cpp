@@ -130,6 +130,9 @@ Tensor& Tensor::copy_(const Tensor& src) {
                shape_str(src.sizes()));
   NORMRT_CHECK(dtype() == src.dtype(), "copy_: dtype mismatch, destination ", dtype_name(dtype()), " vs source ",
                dtype_name(src.dtype()));
+  // The copy runs on the current stream of the GPU side (the destination's between GPUs): order it after the
+  // source's last write, wherever that was queued.
+  src.impl().storage->order_reads_on(device().is_cuda() ? device().index() : src.device().index());
   copy_bytes(raw_data(), device(), src.raw_data(), src.device(), nbytes());
   bump_version();
   return *this;
@@ -147,6 +150,7 @@ void Tensor::set_data(const Tensor& src) {
 
 uint64_t Tensor::version() const { return impl().storage->version(); }
 void Tensor::bump_version() const { impl().storage->bump_version(); }
+void Tensor::record_stream() const { impl().storage->record_stream(); }
 
 Tensor Tensor::reshape(const Shape& shape) const {
   Shape resolved = shape;
@@ -178,6 +182,7 @@ template <typename T>
 std::vector<T> Tensor::to_vector() const {
   check_dtype(dtype_of<T>());
   std::vector<T> out(static_cast<std::size_t>(numel()));
+  if (device().is_cuda()) impl().storage->order_reads_on(device().index());
   copy_bytes(out.data(), Device::cpu(), raw_data(), device(), nbytes());
   return out;
 }

@@ -4,6 +4,8 @@
 #include "normrt/config.h"
 #include "normrt/device.h"
 
+#include <memory>
+
 #if NORMRT_WITH_CUDA
 #include <cuda_runtime_api.h>
 #endif
@@ -22,25 +24,43 @@ int cudnn_version();
 void check_device(const Device& device);
 
 #if NORMRT_WITH_CUDA
-// The stream that normrt enqueues work for `device` on, per host thread. Defaults to the legacy default stream.
+// A stream and what keeps its handle valid. Storages hold one for every stream they are used on, so that a Stream
+// object that goes out of scope while tensors allocated on it live is destroyed only after the last of them.
+struct StreamRef {
+  cudaStream_t stream = nullptr;
+  std::shared_ptr<void> owner;  // null: the device's default stream, or a stream the caller keeps alive
+};
+
+// The stream normrt uses for `device` unless told otherwise: one non-blocking stream per device (not the legacy
+// default stream, which does not overlap with other streams and cannot be captured into a CUDA graph), created on
+// first use and kept for the life of the process.
+cudaStream_t default_stream(int device);
+// The stream that normrt enqueues work for `device` on, per host thread: default_stream(device) unless set.
 cudaStream_t current_stream(int device);
+StreamRef current_stream_ref(int device);
+// Makes `stream` current for `device` on this thread; the caller keeps it alive while normrt may use it (tensors
+// allocated or written on it included). cuda::Stream with a StreamGuard does that bookkeeping itself.
 void set_current_stream(int device, cudaStream_t stream);
 // Blocks until all work on the current stream of `device` has finished.
 void synchronize(int device);
+// Makes work queued on `waiter` from now on wait for the work queued on `producer` so far (through an event;
+// `producer` must belong to the current device, `waiter` may be any device's).
+void stream_wait(cudaStream_t waiter, cudaStream_t producer);
 
-// An owned non-blocking stream.
+// An owned non-blocking stream. The handle is destroyed when the object and every tensor allocated or written on
+// the stream are gone (work still queued then completes first, as cudaStreamDestroy guarantees).
 class Stream {
  public:
   explicit Stream(int device);
-  ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
-  cudaStream_t get() const { return stream_; }
+  cudaStream_t get() const { return static_cast<cudaStream_t>(handle_.get()); }
   int device() const { return device_; }
+  StreamRef ref() const { return {get(), handle_}; }
 
  private:
   int device_;
-  cudaStream_t stream_ = nullptr;
+  std::shared_ptr<void> handle_;
 };
 
 // Makes `stream` the current stream of its device for the guard's lifetime.
@@ -53,7 +73,7 @@ class StreamGuard {
 
  private:
   int device_;
-  cudaStream_t previous_;
+  StreamRef previous_;
 };
 
 // Makes `device` the current CUDA device for the guard's lifetime.

@@ -79,6 +79,10 @@ class Tensor {
   // bump_version() itself.
   uint64_t version() const;
   void bump_version() const;
+  // Marks the storage as used by work queued on its device's current stream (PyTorch's record_stream): use it when
+  // a tensor allocated on one stream is read by work on another, so that freeing it waits for that work. In-place
+  // writes (bump_version) record their stream themselves. No-op on the CPU.
+  void record_stream() const;
   // Same storage, new shape with the same number of elements; one dim may be -1.
   Tensor reshape(const Shape& shape) const;
   // Reads the values to the host (synchronises with the device for CUDA tensors).
