@@ -1,4 +1,4 @@
-// Elementwise float32 kernels: grid-stride loops with 64-bit indices (memory-bound; no tuning needed yet).
+// Elementwise kernels (float32; fill also int64): grid-stride loops with 64-bit indices (memory-bound; no tuning needed yet).
 #include "elementwise.cuh"
 
 #include <algorithm>
@@ -14,6 +14,24 @@ __global__ void axpy_kernel(float* a, const float* b, float alpha, int64_t n) {
     a[i] = a[i] + alpha * b[i];
 }
 __global__ void increment_kernel(int64_t* value) { *value += 1; }
+
+template <typename T>
+__global__ void fill_kernel(T* out, T value, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = value;
+}
+
+int64_t grid_for(int64_t n, int sm_count) {
+  return std::min<int64_t>((n + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)));
+}
+
+template <typename T>
+void fill_impl(T* out, T value, int64_t n, int sm_count, cudaStream_t stream) {
+  if (n == 0) return;
+  NORMRT_LAUNCH(fill_kernel<T>, dim3(static_cast<unsigned>(grid_for(n, sm_count))), dim3(kThreads), 0, stream, out,
+                value, n);
+  NORMRT_CHECK_LAUNCH();
+}
 }  // namespace
 
 void increment(int64_t* value, cudaStream_t stream) {
@@ -23,9 +41,17 @@ void increment(int64_t* value, cudaStream_t stream) {
 
 void axpy(float* a, const float* b, float alpha, int64_t n, int sm_count, cudaStream_t stream) {
   if (n == 0) return;
-  const int64_t blocks = std::min<int64_t>((n + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)));
-  NORMRT_LAUNCH(axpy_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream, a, b, alpha, n);
+  NORMRT_LAUNCH(axpy_kernel, dim3(static_cast<unsigned>(grid_for(n, sm_count))), dim3(kThreads), 0, stream, a, b,
+                alpha, n);
   NORMRT_CHECK_LAUNCH();
+}
+
+void fill(float* out, float value, int64_t n, int sm_count, cudaStream_t stream) {
+  fill_impl(out, value, n, sm_count, stream);
+}
+
+void fill(int64_t* out, int64_t value, int64_t n, int sm_count, cudaStream_t stream) {
+  fill_impl(out, value, n, sm_count, stream);
 }
 
 }  // namespace normrt::NORMRT_KERNEL_NS

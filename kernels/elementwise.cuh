@@ -1,4 +1,4 @@
-// Small elementwise CUDA kernels used by the host layer (gradient accumulation).
+// Small elementwise CUDA kernels used by the host layer (gradient accumulation, fills).
 #pragma once
 #include <cstdint>
 
@@ -8,6 +8,10 @@ namespace normrt::NORMRT_KERNEL_NS {
 
 // a[i] += alpha * b[i] for i < n.
 void axpy(float* a, const float* b, float alpha, int64_t n, int sm_count, cudaStream_t stream);
+
+// out[i] = value for i < n: the device factories (zeros, ones, full; scalar operands), with no host copy to wait for.
+void fill(float* out, float value, int64_t n, int sm_count, cudaStream_t stream);
+void fill(int64_t* out, int64_t value, int64_t n, int sm_count, cudaStream_t stream);
 
 // *value += 1 (a device-side counter such as num_batches_tracked).
 void increment(int64_t* value, cudaStream_t stream);

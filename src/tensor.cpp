@@ -7,6 +7,10 @@
 
 #include "normrt/error.h"
 #include "normrt/generator.h"
+#include "op_util.h"
+#if NORMRT_WITH_CUDA
+#include "elementwise.cuh"
+#endif
 
 namespace normrt {
 
@@ -232,15 +236,24 @@ Tensor make_filled(const Shape& shape, const TensorOptions& options, Fill fill) 
 }
 }  // namespace
 
-Tensor zeros(const Shape& shape, const TensorOptions& options) {
-  return make_filled(shape, options, [](std::size_t) { return 0.0; });
-}
+Tensor zeros(const Shape& shape, const TensorOptions& options) { return full(shape, 0.0, options); }
 
-Tensor ones(const Shape& shape, const TensorOptions& options) {
-  return make_filled(shape, options, [](std::size_t) { return 1.0; });
-}
+Tensor ones(const Shape& shape, const TensorOptions& options) { return full(shape, 1.0, options); }
 
 Tensor full(const Shape& shape, double value, const TensorOptions& options) {
+#if NORMRT_WITH_CUDA
+  // On a GPU a fill kernel (the value converted as on the host): no host buffer, no copy to wait for, capturable.
+  if (options.device().is_cuda()) {
+    Tensor out = empty(shape, options);
+    if (out.numel() == 0) return out;
+    const ops::util::Launch l(out);
+    if (out.dtype() == DType::Int64)
+      cuda::fill(out.data<int64_t>(), static_cast<int64_t>(value), out.numel(), l.sms, l.stream);
+    else
+      cuda::fill(out.data<float>(), static_cast<float>(value), out.numel(), l.sms, l.stream);
+    return out;
+  }
+#endif
   return make_filled(shape, options, [value](std::size_t) { return value; });
 }
 

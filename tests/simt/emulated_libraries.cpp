@@ -1,11 +1,12 @@
 // The vendor libraries behind the emulated device. cuBLAS (Linear's GEMMs), cuDNN's convolutions and CUB (the loss
-// sums) are stood in for by plain host loops with double accumulation, so that the layers, losses and optimizers
-// around them run on the emulated device; src/linear_cublas.cpp, src/conv_cudnn.cpp and kernels/reduce.cu
+// sums) are stood in for by plain host loops with double accumulation, queued on the current stream like the
+// kernels (emulated_device.h), so that the layers, losses and optimizers around them run on the emulated device; src/linear_cublas.cpp, src/conv_cudnn.cpp and kernels/reduce.cu
 // themselves run only on a real GPU. cuDNN's BatchNorm is not stood in for: its wrappers throw, and the tests that
 // need it skip (cudnn_version() is 0). Test-only.
 #include "batchnorm_backend.h"
 #include "conv_backend.h"
 #include "conv_reference.h"
+#include "emulated_device.h"
 #include "linear_cuda.h"
 #include "normrt/cuda.h"
 #include "normrt/error.h"
@@ -34,52 +35,67 @@ void bn::cudnn_forward_inference(const ForwardInferenceParams&, const Device&) {
 void bn::cudnn_backward(const BackwardParams&, double, const Device&) { not_emulated("cuDNN"); }
 
 void detail::cuda_linear_forward(const float* x, const float* w, const float* bias, float* y, int64_t n, int64_t in,
-                                 int64_t out, int, bool) {
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t o = 0; o < out; ++o) {
-      double acc = bias != nullptr ? bias[o] : 0.0;
-      for (int64_t i = 0; i < in; ++i) acc += static_cast<double>(x[r * in + i]) * w[o * in + i];
-      y[r * out + o] = static_cast<float>(acc);
-    }
+                                 int64_t out, int device, bool) {
+  emu::enqueue(cuda::current_stream(device), [=] {
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t o = 0; o < out; ++o) {
+        double acc = bias != nullptr ? bias[o] : 0.0;
+        for (int64_t i = 0; i < in; ++i) acc += static_cast<double>(x[r * in + i]) * w[o * in + i];
+        y[r * out + o] = static_cast<float>(acc);
+      }
+  });
 }
 
 void detail::cuda_linear_backward(const float* dy, const float* x, const float* w, float* dx, float* dw,
-                                  bool accumulate_dw, int64_t n, int64_t in, int64_t out, int, bool) {
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t i = 0; i < in; ++i) {
-      double acc = 0.0;
-      for (int64_t o = 0; o < out; ++o) acc += static_cast<double>(dy[r * out + o]) * w[o * in + i];
-      dx[r * in + i] = static_cast<float>(acc);
-    }
-  for (int64_t o = 0; o < out; ++o)
-    for (int64_t i = 0; i < in; ++i) {
-      double acc = accumulate_dw ? dw[o * in + i] : 0.0;
-      for (int64_t r = 0; r < n; ++r) acc += static_cast<double>(dy[r * out + o]) * x[r * in + i];
-      dw[o * in + i] = static_cast<float>(acc);
-    }
+                                  bool accumulate_dw, int64_t n, int64_t in, int64_t out, int device, bool) {
+  emu::enqueue(cuda::current_stream(device), [=] {
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t i = 0; i < in; ++i) {
+        double acc = 0.0;
+        for (int64_t o = 0; o < out; ++o) acc += static_cast<double>(dy[r * out + o]) * w[o * in + i];
+        dx[r * in + i] = static_cast<float>(acc);
+      }
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < in; ++i) {
+        double acc = accumulate_dw ? dw[o * in + i] : 0.0;
+        for (int64_t r = 0; r < n; ++r) acc += static_cast<double>(dy[r * out + o]) * x[r * in + i];
+        dw[o * in + i] = static_cast<float>(acc);
+      }
+  });
 }
 
 int64_t ops::conv_algorithm_searches() { return 0; }
 
-void ops::detail::cudnn_conv_forward(const ConvGeometry& g, const float* x, const float* w, float* y, const Device&) {
-  const auto result = testing::reference_conv_forward(g, x, w);
-  for (std::size_t i = 0; i < result.size(); ++i) y[i] = static_cast<float>(result[i]);
+void ops::detail::cudnn_conv_forward(const ConvGeometry& g, const float* x, const float* w, float* y,
+                                     const Device& device) {
+  emu::enqueue(cuda::current_stream(device.index()), [=] {
+    const auto result = testing::reference_conv_forward(g, x, w);
+    for (std::size_t i = 0; i < result.size(); ++i) y[i] = static_cast<float>(result[i]);
+  });
 }
 
 void ops::detail::cudnn_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx,
-                                           const Device&) {
-  const auto result = testing::reference_conv_backward_data(g, dy, w);
-  for (std::size_t i = 0; i < result.size(); ++i) dx[i] = static_cast<float>(result[i]);
+                                           const Device& device) {
+  emu::enqueue(cuda::current_stream(device.index()), [=] {
+    const auto result = testing::reference_conv_backward_data(g, dy, w);
+    for (std::size_t i = 0; i < result.size(); ++i) dx[i] = static_cast<float>(result[i]);
+  });
 }
 
 void ops::detail::cudnn_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw,
-                                             bool accumulate, const Device&) {
-  const auto result = testing::reference_conv_backward_filter(g, x, dy);
-  for (std::size_t i = 0; i < result.size(); ++i)
-    dw[i] = static_cast<float>(result[i] + (accumulate ? static_cast<double>(dw[i]) : 0.0));
+                                             bool accumulate, const Device& device) {
+  emu::enqueue(cuda::current_stream(device.index()), [=] {
+    const auto result = testing::reference_conv_backward_filter(g, x, dy);
+    for (std::size_t i = 0; i < result.size(); ++i)
+      dw[i] = static_cast<float>(result[i] + (accumulate ? static_cast<double>(dw[i]) : 0.0));
+  });
 }
 
-void cuda::sum(const float* in, float* out, int64_t n, cudaStream_t) { host_sum<float, double>(in, out, n); }
-void cuda::sum(const int64_t* in, int64_t* out, int64_t n, cudaStream_t) { host_sum<int64_t, int64_t>(in, out, n); }
+void cuda::sum(const float* in, float* out, int64_t n, cudaStream_t stream) {
+  emu::enqueue(stream, [=] { host_sum<float, double>(in, out, n); });
+}
+void cuda::sum(const int64_t* in, int64_t* out, int64_t n, cudaStream_t stream) {
+  emu::enqueue(stream, [=] { host_sum<int64_t, int64_t>(in, out, n); });
+}
 
 }  // namespace normrt

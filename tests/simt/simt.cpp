@@ -313,14 +313,30 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t payload, int arg, in
   return f->result;
 }
 
-void run_grid(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes, const std::function<void()>& body) {
+namespace {
+void check_configuration(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes) {
   const unsigned threads = block_dim.x * block_dim.y * block_dim.z;
   if (threads == 0 || threads > 1024) throw Error("invalid block size " + std::to_string(threads));
   if (grid_dim.x == 0 || grid_dim.y == 0 || grid_dim.z == 0) throw Error("invalid grid size (a dimension is 0)");
   if (grid_dim.y > 65535 || grid_dim.z > 65535) throw Error("grid y/z dimension above 65535");
   if (dynamic_shared_bytes > 48 * 1024) throw Error("dynamic shared memory above 48 KiB needs an opt-in");
-  if (g_grid != nullptr) throw Error("nested kernel launch");
+}
+
+LaunchQueue g_launch_queue = nullptr;
+}  // namespace
+
+void check_launch(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes) {
+  check_configuration(grid_dim, block_dim, dynamic_shared_bytes);
   ++g_launches;
+}
+
+void set_launch_queue(LaunchQueue queue) { g_launch_queue = queue; }
+LaunchQueue launch_queue() { return g_launch_queue; }
+
+void run_grid(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes, const std::function<void()>& body) {
+  check_configuration(grid_dim, block_dim, dynamic_shared_bytes);
+  const unsigned threads = block_dim.x * block_dim.y * block_dim.z;
+  if (g_grid != nullptr) throw Error("nested kernel launch");
   Grid g;
   g.grid_dim = grid_dim;
   g.block_dim = block_dim;

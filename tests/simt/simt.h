@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -73,13 +74,28 @@ T shuffle(WarpOp op, unsigned mask, T value, int arg, int width, const char* fil
 
 // Runs body() as a grid of blocks of fibers.
 void run_grid(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes, const std::function<void()>& body);
+// Throws simt::Error for a launch configuration CUDA refuses (block size, grid size, shared memory) and counts the
+// launch: called when a kernel is launched, which may be before it runs.
+void check_launch(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes);
 
-// Launch with CUDA's by-value argument passing.
+// Where launches go: null (the default) runs each kernel when it is launched; the emulated device's asynchronous
+// schedules (tests/simt/emulated_device.h) queue it on its stream instead.
+using LaunchQueue = void (*)(cudaStream_t stream, std::function<void()> kernel);
+void set_launch_queue(LaunchQueue queue);
+LaunchQueue launch_queue();
+
+// Launch with CUDA's by-value argument passing: the arguments are copied at launch, the kernel runs now or when its
+// stream reaches it (and again at every replay of a CUDA graph that captured it).
 template <typename... Params, typename... Args>
-void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t,
+void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t stream,
             Args&&... args) {
-  std::tuple<std::decay_t<Params>...> params(std::forward<Args>(args)...);
-  run_grid(grid, block, shared_bytes, [&] { std::apply(kernel, params); });
+  check_launch(grid, block, shared_bytes);
+  auto params = std::make_shared<std::tuple<std::decay_t<Params>...>>(std::forward<Args>(args)...);
+  auto run = [kernel, grid, block, shared_bytes, params] {
+    run_grid(grid, block, shared_bytes, [&] { std::apply(kernel, *params); });
+  };
+  if (LaunchQueue queue = launch_queue()) queue(stream, run);
+  else run();
 }
 
 // Number of kernel launches so far (tests check how many launches an op makes).
