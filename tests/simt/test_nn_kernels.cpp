@@ -327,6 +327,21 @@ TEST_P(NnKernels, AxpyAndIncrement) {
   EXPECT_EQ(counter, 42);
 }
 
+// The device factories' fill, float and int64, over several grid strides; nothing written past n.
+TEST_P(NnKernels, FillWritesTheValueToExactlyNElements) {
+  const std::size_t n = 2 * 256 * 16 * 2 + 37;
+  std::vector<float> f(n + 3, -1.0f);
+  fill(f.data(), 2.5f, static_cast<int64_t>(n), 2, nullptr);
+  EXPECT_EQ(std::vector<float>(f.begin(), f.begin() + n), std::vector<float>(n, 2.5f));
+  EXPECT_EQ(std::vector<float>(f.begin() + n, f.end()), std::vector<float>(3, -1.0f));
+  std::vector<int64_t> i(n + 1, 5);
+  fill(i.data(), int64_t{-7}, static_cast<int64_t>(n), 2, nullptr);
+  EXPECT_EQ(std::vector<int64_t>(i.begin(), i.begin() + n), std::vector<int64_t>(n, -7));
+  EXPECT_EQ(i[n], 5);
+  fill(i.data(), int64_t{9}, 0, 2, nullptr);  // nothing to do, nothing launched
+  EXPECT_EQ(i[0], -7);
+}
+
 TEST_P(NnKernels, PoolingEqualsTheCpuFormulas) {
   // Max, average and adaptive average over 1-3 dimensions, with padding, strides, dilation and ceil-mode shapes; the
   // kernels must give the CPU loop's bits (same poolmath functions), forward and backward, indices included.
