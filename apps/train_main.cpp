@@ -26,11 +26,13 @@ int main(int argc, char** argv) {
   cli.add_option("--stop-after", c.stop_after,
                  "stop after this epoch, keeping the --save checkpoint; --resume continues the run exactly");
   cli.add_option("--batch-size", c.batch_size, "samples per batch")->capture_default_str();
-  cli.add_option("--optimizer", c.optimizer, "sgd | adam | adadelta")->capture_default_str();
-  cli.add_option("--lr", c.lr, "learning rate")->capture_default_str();
+  cli.add_option("--optimizer", c.optimizer, "sgd | adam | adadelta (default: the model's, sgd for resnet, else adam)");
+  cli.add_option("--lr", c.lr, "learning rate (-1: the model's default, 0.1 for resnet with sgd, else 1e-3)")
+      ->capture_default_str();
   cli.add_option("--lr-schedule", c.lr_schedule, "cosine (annealed to 0 over --epochs) | none")->capture_default_str();
   cli.add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str();
-  cli.add_option("--weight-decay", c.weight_decay, "weight decay")->capture_default_str();
+  cli.add_option("--weight-decay", c.weight_decay,
+                 "weight decay (-1: the model's default, 5e-4 for resnet with sgd, else 0)")->capture_default_str();
   cli.add_option("--dropout", c.dropout, "dropout after each hidden layer (0: none)")->capture_default_str();
   cli.add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
   cli.add_option("--bn-backend", c.bn_backend, "native | cudnn")->capture_default_str();

@@ -173,6 +173,10 @@ bool has_batchnorm(const std::string& kind) { return kind != "mlp" && kind != "c
 TrainConfig with_model_defaults(TrainConfig c) {
   if (c.crop_padding < 0) c.crop_padding = c.model == "resnet" ? 2 : 0;
   if (c.flip < 0) c.flip = c.model == "resnet" ? 0.5 : 0.0;
+  if (c.optimizer.empty()) c.optimizer = c.model == "resnet" ? "sgd" : "adam";
+  const bool resnet_recipe = c.model == "resnet" && c.optimizer == "sgd";
+  if (c.lr < 0) c.lr = resnet_recipe ? 0.1 : 1e-3;
+  if (c.weight_decay < 0) c.weight_decay = resnet_recipe ? 5e-4 : 0.0;
   return c;
 }
 
@@ -188,13 +192,14 @@ void validate_config(const TrainConfig& c) {
   NORMRT_CHECK(c.batch_size >= 1, "--batch-size must be positive, got ", c.batch_size);
   NORMRT_CHECK(c.batch_size >= 2 || !has_batchnorm(c.model), "--batch-size 1 cannot train ", c.model,
                " (BatchNorm: Expected more than 1 value per channel when training)");
-  NORMRT_CHECK(c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adadelta", "unknown optimizer '",
-               c.optimizer, "' (sgd, adam, adadelta)");
-  non_negative(c.lr, "--lr");
+  NORMRT_CHECK(c.optimizer.empty() || c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adadelta",
+               "unknown optimizer '", c.optimizer, "' (sgd, adam, adadelta)");
+  // -1: the model's default.
+  if (c.lr != -1.0) non_negative(c.lr, "--lr");
   NORMRT_CHECK(c.lr_schedule == "cosine" || c.lr_schedule == "none", "unknown --lr-schedule '", c.lr_schedule,
                "' (cosine, none)");
   non_negative(c.momentum, "--momentum");
-  non_negative(c.weight_decay, "--weight-decay");
+  if (c.weight_decay != -1.0) non_negative(c.weight_decay, "--weight-decay");
   NORMRT_CHECK(c.dropout >= 0 && c.dropout <= 1, "--dropout: dropout probability has to be between 0 and 1, but got ",
                c.dropout);
   NORMRT_CHECK(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "unknown device '", c.device,

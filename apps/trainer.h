@@ -34,11 +34,13 @@ struct TrainConfig {
   int epochs = 10;               // the run's length (and the cosine schedule's)
   int stop_after = 0;            // stop this invocation after that epoch (0: run to `epochs`); resume continues
   int64_t batch_size = 128;
-  std::string optimizer = "adam";  // sgd | adam | adadelta
-  double lr = 1e-3;
+  // -1 / empty: the model's recipe. resnet: SGD, lr 0.1, momentum 0.9, weight decay 5e-4 (chosen by PyTorch runs of
+  // both recipes, benchmarks/results/2026-11-29-cpu-cnn.md); every other model: Adam, lr 1e-3, no weight decay.
+  std::string optimizer;  // sgd | adam | adadelta
+  double lr = -1.0;
   std::string lr_schedule = "cosine";  // cosine (annealed to 0 over `epochs`) | none
   double momentum = 0.9;  // SGD
-  double weight_decay = 0.0;
+  double weight_decay = -1.0;
   double dropout = 0.0;
   std::string device = "auto";      // auto | cpu | cuda
   std::string bn_backend = "native";  // native | cudnn

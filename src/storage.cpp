@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "graph_pool.h"
 #include "normrt/cuda.h"
 #include "normrt/cuda_check.h"
 #include "normrt/error.h"
@@ -105,6 +106,28 @@ void configure_pool_once(int device) {
   NORMRT_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
   configured[device] = true;
 }
+
+// Returns a stream-ordered pool block on `allocated_on`'s stream after the work queued so far on `others`.
+// Destructors call it, so failures are logged; a block whose ordering failed is leaked rather than handed out again
+// while other streams may still use it.
+template <typename StreamUse>
+void free_pool_block(int device, void* data, const StreamUse& allocated_on, const std::vector<StreamUse>& others) {
+  int previous = 0;
+  NORMRT_CUDA_CHECK_LOG(cudaGetDevice(&previous));
+  if (previous != device) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(device));
+  const auto free_stream = static_cast<cudaStream_t>(allocated_on.stream);
+  bool ordered = true;
+  for (const StreamUse& use : others) {
+    try {
+      cuda::stream_wait(free_stream, static_cast<cudaStream_t>(use.stream));
+    } catch (const std::exception& e) {
+      detail::log_error(__FILE__, __LINE__, std::string("a CUDA block is leaked: ") + e.what());
+      ordered = false;
+    }
+  }
+  if (ordered) NORMRT_CUDA_CHECK_LOG(cudaFreeAsync(data, free_stream));
+  if (previous != device) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(previous));
+}
 #endif
 }  // namespace
 
@@ -120,7 +143,9 @@ Storage::Storage(std::size_t nbytes, Device device) : nbytes_(nbytes), device_(d
   configure_pool_once(device.index());
   cuda::DeviceGuard guard(device.index());
   cuda::StreamRef stream = cuda::current_stream_ref(device.index());
-  NORMRT_CUDA_CHECK(cudaMallocAsync(&data_, nbytes, stream.stream));
+  graph_pool_ = cuda::detail::capturing_pool(device.index(), stream.stream);
+  if (graph_pool_) data_ = graph_pool_->allocate(nbytes);
+  else NORMRT_CUDA_CHECK(cudaMallocAsync(&data_, nbytes, stream.stream));
   allocated_on_ = {stream.stream, std::move(stream.owner)};
   last_writer_ = allocated_on_.stream;
 #endif
@@ -142,23 +167,20 @@ Storage::~Storage() {
     return;
   }
 #if NORMRT_WITH_CUDA
-  // Destructors must not throw: every failure here is logged, and a block whose ordering failed is leaked rather
-  // than handed out again while other streams may still use it.
-  int previous = 0;
-  NORMRT_CUDA_CHECK_LOG(cudaGetDevice(&previous));
-  if (previous != device_.index()) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(device_.index()));
-  const auto free_stream = static_cast<cudaStream_t>(allocated_on_.stream);
-  bool ordered = true;
-  for (const StreamUse& use : also_used_on_) {
-    try {
-      cuda::stream_wait(free_stream, static_cast<cudaStream_t>(use.stream));
-    } catch (const std::exception& e) {
-      detail::log_error(__FILE__, __LINE__, std::string("a CUDA block is leaked: ") + e.what());
-      ordered = false;
-    }
+  if (graph_pool_) {
+    graph_pool_->release(data_);
+    return;
   }
-  if (ordered) NORMRT_CUDA_CHECK_LOG(cudaFreeAsync(data_, free_stream));
-  if (previous != device_.index()) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(previous));
+  const int device = device_.index();
+  const auto stream = static_cast<cudaStream_t>(allocated_on_.stream);
+  auto free = [device, data = data_, allocated_on = std::move(allocated_on_), others = std::move(also_used_on_)] {
+    free_pool_block(device, data, allocated_on, others);
+  };
+  // Freed on a stream a CUDA graph is capturing: held until the capture ends (see graph_pool.h).
+  if (auto pool = cuda::detail::capturing_pool(device, stream))
+    pool->defer_free(std::move(free));
+  else
+    free();
 #endif
 }
 

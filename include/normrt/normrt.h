@@ -2,6 +2,7 @@
 #pragma once
 #include "normrt/config.h"
 #include "normrt/cuda.h"
+#include "normrt/cuda_graph.h"
 #include "normrt/data.h"
 #include "normrt/device.h"
 #include "normrt/error.h"

@@ -16,6 +16,10 @@
 
 namespace normrt {
 
+namespace cuda::detail {
+class GraphPool;
+}
+
 class Storage {
  public:
   // Allocates `nbytes` on `device`; CUDA allocations are ordered on the device's current stream.
@@ -60,6 +64,7 @@ class Storage {
   void* last_writer_ = nullptr;          // the stream of the latest write (one of the above)
   bool external_ = false;
   std::function<void(void*)> deleter_;
+  std::shared_ptr<cuda::detail::GraphPool> graph_pool_;  // set for memory from a CUDA graph's private pool
 };
 
 // Returns the host blocks kept for reuse to the system (tensors alive are not affected). Returns the bytes freed.

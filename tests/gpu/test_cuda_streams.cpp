@@ -8,6 +8,7 @@
 
 #include "gpu_test_support.h"
 #include "normrt/cuda_check.h"
+#include "normrt/cuda_graph.h"
 #include "normrt/ops/elementwise.h"
 #include "test_util.h"
 
@@ -126,6 +127,46 @@ TEST_F(CudaStreams, OpsCapturedIntoAGraphReplayOnNewInputs) {
   EXPECT_EQ(y.to_vector(), affine(second, 3.0f, -1.0f));
   NORMRT_CUDA_CHECK(cudaGraphExecDestroy(exec));
   NORMRT_CUDA_CHECK(cudaGraphDestroy(graph));
+}
+
+TEST_F(CudaStreams, GraphOutputsComeFromItsPrivatePoolAndStayPut) {
+  constexpr int64_t n = 2500;
+  const std::vector<float> first = iota_values(n, 1.0f), second = iota_values(n, 0.75f);
+  cuda::Stream stream(0);
+  cuda::StreamGuard guard(stream);
+  Tensor x = from_vector(first, {n}, Device::cuda(0));
+  Tensor before = full({n}, 5.0f, Device::cuda(0));  // allocated before the capture, replaced inside it
+  cuda::Graph graph(0);
+  graph.capture_begin();
+  Tensor y = x * 2.0 + 1.0;  // the temporary's block is reused inside the capture; y's outlives it
+  before = y * 0.5;           // the old block's free waits for the end of the capture
+  graph.capture_end();
+  EXPECT_TRUE(graph.captured());
+  const void* y_block = y.raw_data();
+  graph.replay();
+  EXPECT_EQ(y.to_vector(), affine(first, 2.0f, 1.0f));
+  EXPECT_EQ(before.to_vector(), affine(first, 1.0f, 0.5f));
+  x.copy_(from_vector(second, {n}));
+  graph.replay();
+  graph.replay();  // replays are idempotent here
+  EXPECT_EQ(y.raw_data(), y_block);
+  EXPECT_EQ(y.to_vector(), affine(second, 2.0f, 1.0f));
+  EXPECT_EQ(before.to_vector(), affine(second, 1.0f, 0.5f));
+  // Memory allocated after the capture comes from the ordinary pool again, and the block freed inside the capture
+  // went back to it once the capture ended.
+  const Tensor later = full({n}, 1.0f, Device::cuda(0));
+  EXPECT_NE(later.raw_data(), y_block);
+}
+
+TEST_F(CudaStreams, AGraphRefusesSecondCapturesAndEarlyReplays) {
+  cuda::Stream stream(0);
+  cuda::StreamGuard guard(stream);
+  cuda::Graph graph(0);
+  EXPECT_TRUE(throws_with([&] { graph.replay(); }, "replay before a completed capture"));
+  EXPECT_TRUE(throws_with([&] { graph.capture_end(); }, "capture_end without capture_begin"));
+  graph.capture_begin();
+  EXPECT_TRUE(throws_with([&] { graph.capture_begin(); }, "capture_begin called twice"));
+  graph.capture_end();
 }
 
 TEST_F(CudaStreams, AHostReadInsideACaptureIsRefused) {

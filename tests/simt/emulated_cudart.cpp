@@ -245,9 +245,12 @@ cudaError_t enqueue_work(State& s, cudaStream_t handle, std::function<void()> wo
   return cudaSuccess;
 }
 
-// Refuses what CUDA's global capture mode refuses while any stream captures; the stream's capture is invalidated.
+thread_local cudaStreamCaptureMode t_capture_mode = cudaStreamCaptureModeGlobal;
+
+// Refuses what CUDA's global capture mode refuses while any stream captures (unless this thread has switched to
+// relaxed mode); the captures are invalidated.
 cudaError_t refuse_during_capture(State& s, StreamState* stream = nullptr) {
-  if (s.capturing == 0) return cudaSuccess;
+  if (s.capturing == 0 || t_capture_mode == cudaStreamCaptureModeRelaxed) return cudaSuccess;
   if (stream != nullptr && stream->capture) stream->capture->invalidated = true;
   for (auto& other : s.streams)
     if (other->capture) other->capture->invalidated = true;
@@ -648,6 +651,11 @@ cudaError_t cudaEventQuery(cudaEvent_t event) {
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) {
   *ms = 0.0f;
+  return cudaSuccess;
+}
+
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode* mode) {
+  std::swap(*mode, t_capture_mode);
   return cudaSuccess;
 }
 
