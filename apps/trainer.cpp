@@ -19,6 +19,7 @@
 
 #include "checkpoint.h"
 #include "normrt/cuda.h"
+#include "normrt/cuda_graph.h"
 #include "normrt/error.h"
 #include "normrt/file_io.h"
 #include "normrt/grad_mode.h"
@@ -421,6 +422,75 @@ Device resolve_device(const std::string& name) {
   return cuda::is_available() ? Device::cuda(0) : Device::cpu();
 }
 
+// The training step as a CUDA graph (--cuda-graph): the first full batch runs eagerly (it creates the gradients,
+// the optimizer state, the library handles, workspaces and algorithm choices), the second is captured and replayed,
+// every later one refills the static input tensors and replays. Gradients are zeroed in place and the optimizer
+// runs from a per-epoch plan (Optimizer::plan_steps), the dropout layers keep their offsets on the device, so a
+// replay is the step it stands for, bit for bit. Batches of another size (an epoch's last) run eagerly on the same
+// gradients and plan.
+class GraphStep {
+ public:
+  GraphStep(nn::Sequential& model, optim::Optimizer& optimizer, const Device& device, int64_t batch_size)
+      : model_(model), optimizer_(optimizer), device_(device), batch_size_(batch_size) {
+    for (nn::Module* m : model_.modules())
+      if (auto* dropout = dynamic_cast<nn::Dropout*>(m)) {
+        dropout->track_offset_on(device_);
+        dropouts_.push_back(dropout);
+      }
+  }
+  ~GraphStep() {
+    for (nn::Dropout* dropout : dropouts_) dropout->track_offset_on(Device::cpu());
+  }
+  GraphStep(const GraphStep&) = delete;
+  GraphStep& operator=(const GraphStep&) = delete;
+
+  // The optimizer's plan for an epoch of `steps` steps, after its learning rates are set.
+  void start_epoch(int64_t steps) { optimizer_.plan_steps(steps); }
+
+  // One training step; returns its loss and logits (the graph's are overwritten by the next replay: copies).
+  std::pair<Tensor, Tensor> run(const Batch& batch, nn::CrossEntropyLoss& criterion) {
+    if (batch.images.size(0) != batch_size_ || warm_ups_ == 0) {
+      if (batch.images.size(0) == batch_size_) ++warm_ups_;
+      return eager(batch.images, batch.labels, criterion);
+    }
+    if (!graph_) {
+      images_ = batch.images.clone();
+      labels_ = batch.labels.clone();
+      graph_ = std::make_unique<cuda::Graph>(device_.index());
+      graph_->capture_begin();
+      std::tie(loss_, logits_) = eager(images_, labels_, criterion);
+      graph_->capture_end();
+      graph_->replay();  // the capture ran nothing; its host bookkeeping is this step's
+    } else {
+      images_.copy_(batch.images);
+      labels_.copy_(batch.labels);
+      graph_->replay();
+      optimizer_.replayed(1);
+      for (nn::Dropout* dropout : dropouts_) dropout->replayed(1);
+    }
+    return {loss_.clone(), logits_};  // the caller reads the logits before the next replay (stream order)
+  }
+
+ private:
+  std::pair<Tensor, Tensor> eager(const Tensor& images, const Tensor& labels, nn::CrossEntropyLoss& criterion) {
+    optimizer_.zero_grad(false);
+    Tensor logits = model_.forward(images);
+    Tensor loss = criterion.forward(logits, labels);
+    model_.backward(criterion.backward());
+    optimizer_.step();
+    return {loss, logits};
+  }
+
+  nn::Sequential& model_;
+  optim::Optimizer& optimizer_;
+  Device device_;
+  int64_t batch_size_;
+  int warm_ups_ = 0;
+  std::vector<nn::Dropout*> dropouts_;
+  std::unique_ptr<cuda::Graph> graph_;
+  Tensor images_, labels_, loss_, logits_;  // the graph's inputs and outputs
+};
+
 Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test)
     : config_((validate_config(config), with_model_defaults(std::move(config)))), train_(train), test_(test),
       device_(resolve_device(config_.device)), init_generator_(config_.seed) {
@@ -557,6 +627,8 @@ int Trainer::restore(const Checkpoint& checkpoint, const std::string& name) {
   return epochs_done;
 }
 
+Trainer::~Trainer() = default;
+
 RunResult Trainer::run() {
   RunResult result;
   result.model = config_.model;
@@ -569,6 +641,8 @@ RunResult Trainer::run() {
   }
   const bool tty = config_.progress && ::isatty(STDOUT_FILENO);
   nn::CrossEntropyLoss criterion;
+  if (config_.cuda_graph && device_.is_cuda() && !graph_step_)
+    graph_step_ = std::make_unique<GraphStep>(*model_, *optimizer_, device_, config_.batch_size);
   std::optional<optim::CosineAnnealingLR> schedule;
   if (config_.lr_schedule == "cosine" && config_.epochs > 0) {
     schedule.emplace(*optimizer_, config_.epochs);
@@ -579,6 +653,7 @@ RunResult Trainer::run() {
     model_->train();
     train_loader_->start_epoch();
     const int64_t batches = train_loader_->batches_per_epoch();
+    if (graph_step_) graph_step_->start_epoch(batches);
     std::vector<Tensor> pending_loss, pending_correct;
     std::vector<int64_t> pending_sizes;
     double loss_sum = 0, correct = 0;
@@ -587,11 +662,16 @@ RunResult Trainer::run() {
     const int64_t refresh = device_.is_cpu() ? 1 : std::max<int64_t>(1, batches / (tty ? 50 : 4));
     int64_t next_report = std::max<int64_t>(1, batches / 4);
     while (auto batch = train_loader_->next()) {
-      optimizer_->zero_grad();
-      const Tensor logits = model_->forward(batch->images);
-      const Tensor loss = criterion.forward(logits, batch->labels);
-      model_->backward(criterion.backward());
-      optimizer_->step();
+      Tensor logits, loss;
+      if (graph_step_) {
+        std::tie(loss, logits) = graph_step_->run(*batch, criterion);
+      } else {
+        optimizer_->zero_grad();
+        logits = model_->forward(batch->images);
+        loss = criterion.forward(logits, batch->labels);
+        model_->backward(criterion.backward());
+        optimizer_->step();
+      }
       pending_loss.push_back(loss);
       pending_correct.push_back(ops::count_correct(logits, batch->labels));
       pending_sizes.push_back(batch->labels.numel());

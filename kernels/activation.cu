@@ -29,7 +29,8 @@ __global__ void activation_backward_kernel(nnmath::Activation a, const float* dy
 }
 
 __global__ void dropout_kernel(const float* x, float* y, int64_t n, float p, float scale, uint64_t seed,
-                               uint64_t offset) {
+                               uint64_t offset, const int64_t* device_offset) {
+  if (device_offset != nullptr) offset = static_cast<uint64_t>(*device_offset);
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     y[i] = nnmath::dropout_keep(seed, offset, static_cast<uint64_t>(i), p) ? x[i] * scale : 0.0f;
@@ -70,12 +71,12 @@ void activation_backward(nnmath::Activation a, const float* dy, const float* y, 
   NORMRT_CHECK_LAUNCH();
 }
 
-void dropout(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset, int sm_count,
-             cudaStream_t stream) {
+void dropout(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset,
+             const int64_t* device_offset, int sm_count, cudaStream_t stream) {
   if (n == 0) return;
   const float scale = p < 1.0f ? static_cast<float>(1.0 / (1.0 - static_cast<double>(p))) : 0.0f;
   NORMRT_LAUNCH(dropout_kernel, dim3(blocks_for(n, sm_count)), dim3(kThreads), 0, stream, x, y, n, p, scale, seed,
-                offset);
+                offset, device_offset);
   NORMRT_CHECK_LAUNCH();
 }
 

@@ -13,7 +13,7 @@ __global__ void axpy_kernel(float* a, const float* b, float alpha, int64_t n) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
     a[i] = a[i] + alpha * b[i];
 }
-__global__ void increment_kernel(int64_t* value) { *value += 1; }
+__global__ void add_kernel(int64_t* value, int64_t delta) { *value += delta; }
 
 template <typename T>
 __global__ void fill_kernel(T* out, T value, int64_t n) {
@@ -34,10 +34,12 @@ void fill_impl(T* out, T value, int64_t n, int sm_count, cudaStream_t stream) {
 }
 }  // namespace
 
-void increment(int64_t* value, cudaStream_t stream) {
-  NORMRT_LAUNCH(increment_kernel, dim3(1), dim3(1), 0, stream, value);
+void add(int64_t* value, int64_t delta, cudaStream_t stream) {
+  NORMRT_LAUNCH(add_kernel, dim3(1), dim3(1), 0, stream, value, delta);
   NORMRT_CHECK_LAUNCH();
 }
+
+void increment(int64_t* value, cudaStream_t stream) { add(value, 1, stream); }
 
 void axpy(float* a, const float* b, float alpha, int64_t n, int sm_count, cudaStream_t stream) {
   if (n == 0) return;

@@ -13,7 +13,8 @@ void axpy(float* a, const float* b, float alpha, int64_t n, int sm_count, cudaSt
 void fill(float* out, float value, int64_t n, int sm_count, cudaStream_t stream);
 void fill(int64_t* out, int64_t value, int64_t n, int sm_count, cudaStream_t stream);
 
-// *value += 1 (a device-side counter such as num_batches_tracked).
+// *value += 1 (a device-side counter such as num_batches_tracked), and *value += delta.
 void increment(int64_t* value, cudaStream_t stream);
+void add(int64_t* value, int64_t delta, cudaStream_t stream);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

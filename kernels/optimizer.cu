@@ -1,6 +1,7 @@
 // Multi-tensor optimizer steps: the parameter list travels in the kernel's arguments, a grid-stride loop covers
 // all elements of all tensors, and each element finds its tensor by binary search over the tensors' end offsets.
-// One launch per kMaxTensors tensors, no host synchronisation. Update formulas: nn_math.cuh.
+// One launch per kMaxTensors tensors, no host synchronisation; the hyperparameters come by value or, for CUDA
+// graphs, from a device table (HyperSource). Update formulas: nn_math.cuh.
 #include "optimizer.cuh"
 
 #include <algorithm>
@@ -46,8 +47,9 @@ struct AdadeltaUpdate {
   }
 };
 
-template <typename Update>
-__global__ void multi_tensor_kernel(TensorList list, Update update) {
+template <typename Update, typename Hyper>
+__global__ void multi_tensor_kernel(TensorList list, HyperSource<Hyper> source) {
+  const Update update{source.table != nullptr ? source.table[*source.index] : source.value};
   const int64_t total = list.end[list.count - 1];
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -58,28 +60,30 @@ __global__ void multi_tensor_kernel(TensorList list, Update update) {
   }
 }
 
-template <typename Update>
-void launch(const TensorList& list, const Update& update, int sm_count, cudaStream_t stream) {
+template <typename Update, typename Hyper>
+void launch(const TensorList& list, const HyperSource<Hyper>& source, int sm_count, cudaStream_t stream) {
   if (list.count == 0 || list.end[list.count - 1] == 0) return;
   const int64_t total = list.end[list.count - 1];
   const auto blocks = static_cast<unsigned>(
       std::min<int64_t>((total + kThreads - 1) / kThreads, 8 * static_cast<int64_t>(std::max(sm_count, 1))));
-  NORMRT_LAUNCH(multi_tensor_kernel<Update>, dim3(blocks), dim3(kThreads), 0, stream, list, update);
+  void (*const kernel)(TensorList, HyperSource<Hyper>) = multi_tensor_kernel<Update, Hyper>;
+  NORMRT_LAUNCH(kernel, dim3(blocks), dim3(kThreads), 0, stream, list, source);
   NORMRT_CHECK_LAUNCH();
 }
 
 }  // namespace
 
-void sgd_step(const TensorList& list, const nnmath::SgdHyper& h, int sm_count, cudaStream_t stream) {
-  launch(list, SgdUpdate{h}, sm_count, stream);
+void sgd_step(const TensorList& list, const HyperSource<nnmath::SgdHyper>& h, int sm_count, cudaStream_t stream) {
+  launch<SgdUpdate>(list, h, sm_count, stream);
 }
 
-void adam_step(const TensorList& list, const nnmath::AdamHyper& h, int sm_count, cudaStream_t stream) {
-  launch(list, AdamUpdate{h}, sm_count, stream);
+void adam_step(const TensorList& list, const HyperSource<nnmath::AdamHyper>& h, int sm_count, cudaStream_t stream) {
+  launch<AdamUpdate>(list, h, sm_count, stream);
 }
 
-void adadelta_step(const TensorList& list, const nnmath::AdadeltaHyper& h, int sm_count, cudaStream_t stream) {
-  launch(list, AdadeltaUpdate{h}, sm_count, stream);
+void adadelta_step(const TensorList& list, const HyperSource<nnmath::AdadeltaHyper>& h, int sm_count,
+                   cudaStream_t stream) {
+  launch<AdadeltaUpdate>(list, h, sm_count, stream);
 }
 
 }  // namespace normrt::NORMRT_KERNEL_NS

@@ -19,8 +19,20 @@ struct TensorList {
   int count = 0;
 };
 
-void sgd_step(const TensorList& list, const nnmath::SgdHyper& h, int sm_count, cudaStream_t stream);
-void adam_step(const TensorList& list, const nnmath::AdamHyper& h, int sm_count, cudaStream_t stream);
-void adadelta_step(const TensorList& list, const nnmath::AdadeltaHyper& h, int sm_count, cudaStream_t stream);
+// A step's hyperparameters: `value`, or, when `table` is set, table[*index] read on the device (a CUDA graph's
+// captured step replays with the hyperparameters of the step it stands for; see Optimizer::plan_steps).
+template <typename Hyper>
+struct HyperSource {
+  HyperSource(const Hyper& h) : value(h) {}  // NOLINT: a plain value is the common case
+  HyperSource(const Hyper& h, const Hyper* t, const int64_t* i) : value(h), table(t), index(i) {}
+  Hyper value;
+  const Hyper* table = nullptr;
+  const int64_t* index = nullptr;
+};
+
+void sgd_step(const TensorList& list, const HyperSource<nnmath::SgdHyper>& h, int sm_count, cudaStream_t stream);
+void adam_step(const TensorList& list, const HyperSource<nnmath::AdamHyper>& h, int sm_count, cudaStream_t stream);
+void adadelta_step(const TensorList& list, const HyperSource<nnmath::AdadeltaHyper>& h, int sm_count,
+                   cudaStream_t stream);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

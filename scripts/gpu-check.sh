@@ -107,6 +107,13 @@ data_dir=${NORMRT_DATA_DIR:-/usr/share/datasets/fashion-mnist}
 if [ -f "$data_dir/train-images-idx3-ubyte.gz" ] || [ -f "$data_dir/train-images-idx3-ubyte" ]; then
   "$train" --compare --device cuda --no-progress --out "$results_dir/train-gpu" --data-dir "$data_dir" \
     >> "$report" 2>&1 || status=1
+  # The training step as a CUDA graph (the default) against eager launches: one cnn-bn epoch each, same seed, so
+  # the losses must agree to the last digit and the epoch times show what the graph saves.
+  for graph in --no-cuda-graph --cuda-graph; do
+    echo "cnn-bn, 1 epoch, $graph:" >> "$report"
+    "$train" --model cnn-bn --epochs 1 --device cuda $graph --no-progress --out "$results_dir/train-gpu-graph" \
+      --data-dir "$data_dir" >> "$report" 2>&1 || status=1
+  done
   if python3 -c "import torch" 2>/dev/null; then
     python3 benchmarks/train_pytorch.py --data-dir "$data_dir" >> "$report" 2>&1 || status=1
   fi

@@ -2,10 +2,12 @@
 #include "normrt/ops/nn.h"
 
 #include "cuda_launch.h"
+#include "op_util.h"
 #include "normrt/cuda.h"
 #include "normrt/error.h"
 #if NORMRT_WITH_CUDA
 #include "elementwise.cuh"
+#include "graph_pool.h"
 #include "tensor_ops.cuh"
 #endif
 #include "tensor_math.cuh"
@@ -131,6 +133,22 @@ void add_scaled_(Tensor& a, const Tensor& b, double alpha) {
   }
   for (int64_t i = 0; i < n; ++i) out[i] = out[i] + scale * in[i];
 }
+
+#if NORMRT_WITH_CUDA
+void util::advance_device_counter(Tensor& counter, int64_t delta) {
+  NORMRT_CHECK(counter.defined() && counter.device().is_cuda() && counter.dtype() == DType::Int64 &&
+                   counter.numel() == 1,
+               "advance_device_counter: expected one int64 on a CUDA device");
+  const util::Launch l(counter);
+  normrt::cuda::add(counter.data<int64_t>(), delta, l.stream);
+  counter.bump_version();
+}
+
+bool util::capturing(const Device& device) {
+  return device.is_cuda() &&
+         cuda::detail::capturing_pool(device.index(), cuda::current_stream(device.index())) != nullptr;
+}
+#endif
 
 void accumulate_grad(Tensor& tensor, const Tensor& gradient) {
   Tensor& grad = tensor.mutable_grad();

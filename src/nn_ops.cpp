@@ -324,8 +324,15 @@ Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Ten
 }
 
 Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
+  return dropout(input, p, seed, offset, Tensor());
+}
+
+Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset, const Tensor& device_offset) {
   const detail::NvtxRange range("dropout");
   check_float(input, "input");
+  NORMRT_CHECK(!device_offset.defined() || (device_offset.device() == input.device() && input.device().is_cuda() &&
+                                            device_offset.dtype() == DType::Int64 && device_offset.numel() == 1),
+               "dropout: device_offset must be one int64 on the input's CUDA device");
   NORMRT_CHECK(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);
   Tensor out = empty(input.sizes(), input.device());
   const float* x = input.data<float>();
@@ -335,7 +342,8 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
   if (input.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     Launch l(input);
-    cuda::dropout(x, y, n, pf, seed, offset, l.sms, l.stream);
+    cuda::dropout(x, y, n, pf, seed, offset, device_offset.defined() ? device_offset.data<int64_t>() : nullptr, l.sms,
+                  l.stream);
 #else
     no_cuda("dropout");
 #endif

@@ -30,6 +30,11 @@ struct Launch {
   cudaStream_t stream;
   int sms;
 };
+// counter (one int64 on a CUDA device) += delta, queued on the device's current stream; a CUDA graph that captures
+// it advances the counter at every replay.
+void advance_device_counter(Tensor& counter, int64_t delta);
+// Whether the current stream of `device` is being captured into a cuda::Graph.
+bool capturing(const Device& device);
 #else
 [[noreturn]] inline void no_cuda(const char* op) { NORMRT_THROW(op, " on CUDA tensors needs a build with CUDA"); }
 #endif

@@ -5,12 +5,16 @@
 #include <limits>
 #include <map>
 
+#include <cstring>
+
 #include "cuda_launch.h"
 #include "nn_math.cuh"
 #include "normrt/cuda.h"
 #include "normrt/error.h"
 #include "nvtx.h"
+#include "op_util.h"
 #if NORMRT_WITH_CUDA
+#include "elementwise.cuh"
 #include "optimizer.cuh"
 #endif
 
@@ -66,6 +70,21 @@ void apply(const std::vector<Tensor*>& params, const std::vector<std::vector<Ten
 #endif
 }
 
+template <typename Hyper>
+std::vector<float> as_words(const Hyper& h) {
+  static_assert(sizeof(Hyper) % sizeof(float) == 0, "hyperparameters must fill whole 32-bit words");
+  std::vector<float> words(sizeof(Hyper) / sizeof(float));
+  std::memcpy(words.data(), &h, sizeof(Hyper));
+  return words;
+}
+
+#if NORMRT_WITH_CUDA
+template <typename Hyper>
+normrt::cuda::HyperSource<Hyper> source_of(const Hyper& h, std::pair<const float*, const int64_t*> planned) {
+  return {h, reinterpret_cast<const Hyper*>(planned.first), planned.second};
+}
+#endif
+
 void check_non_negative(double value, const char* what) {
   NORMRT_CHECK(std::isfinite(value) && value >= 0.0, "Invalid ", what, ": ", value);
 }
@@ -116,6 +135,7 @@ void Optimizer::set_lr(std::size_t group, double lr) {
   // total_steps, which training loops do after their last iteration) extrapolates below 0.
   NORMRT_CHECK(std::isfinite(lr), "Invalid learning rate: ", lr);
   group_at(group);
+  if (plan_ && groups_[group].lr != lr) plan_->stale = true;
   groups_[group].lr = lr;
 }
 
@@ -124,11 +144,93 @@ void Optimizer::set_momentum(std::size_t group, double momentum) {
                                "construction)");
   check_non_negative(momentum, "momentum value");
   group_at(group);
+  if (plan_ && groups_[group].momentum != momentum) plan_->stale = true;
   groups_[group].momentum = momentum;
 }
 
-void Optimizer::zero_grad() {
-  for (Tensor& p : params_) p.mutable_grad() = Tensor();
+void Optimizer::zero_grad(bool set_to_none) {
+  for (Tensor& p : params_) {
+    Tensor& grad = p.mutable_grad();
+    if (set_to_none || !grad.defined()) {
+      grad = Tensor();
+      continue;
+    }
+    if (grad.device().is_cpu()) {
+      std::fill(grad.data<float>(), grad.data<float>() + grad.numel(), 0.0f);
+    } else {
+#if NORMRT_WITH_CUDA
+      const ops::util::Launch l(grad);
+      normrt::cuda::fill(grad.data<float>(), 0.0f, grad.numel(), l.sms, l.stream);
+#endif
+    }
+    grad.bump_version();
+  }
+}
+
+void Optimizer::plan_steps(int64_t n) {
+  NORMRT_CHECK(n >= 1, "plan_steps: the number of steps must be positive, got ", n);
+  NORMRT_CHECK(!params_.empty() && params_[0].device().is_cuda(), "plan_steps: for parameters on a CUDA device");
+  const Device device = params_[0].device();
+  Plan plan = plan_ ? std::move(*plan_) : Plan{};
+  const bool reuse = plan.capacity >= n && plan.tables.size() == groups_.size();
+  std::vector<int64_t> first_steps;
+  std::vector<std::vector<float>> tables;
+  for (const Group& group : groups_) {
+    const int64_t first = group.members.empty() ? 0 : state_[group.members[0]].steps;
+    for (std::size_t i : group.members)
+      NORMRT_CHECK(state_[i].steps == first, "plan_steps: the parameters of a group have taken different numbers of "
+                   "steps (", first, " and ", state_[i].steps, ")");
+    std::vector<float> table;
+    for (int64_t k = 0; k < n; ++k) {
+      const std::vector<float> words = hyper_words(first + k, group);
+      table.insert(table.end(), words.begin(), words.end());
+    }
+    first_steps.push_back(first);
+    tables.push_back(std::move(table));
+  }
+  const int64_t zero = 0;
+  if (reuse) {  // in place: a captured graph reads these addresses
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+      copy_bytes(plan.tables[g].raw_data(), device, tables[g].data(), Device::cpu(), tables[g].size() * sizeof(float));
+      plan.tables[g].bump_version();
+    }
+    copy_bytes(plan.index.raw_data(), device, &zero, Device::cpu(), sizeof zero);
+    plan.index.bump_version();
+  } else {
+    plan.tables.clear();
+    for (const auto& table : tables)
+      plan.tables.push_back(from_vector(table, {static_cast<int64_t>(table.size())}, device));
+    plan.index = from_vector(std::vector<int64_t>{0}, {}, device);
+    plan.capacity = n;
+  }
+  plan.first_steps = std::move(first_steps);
+  plan.length = n;
+  plan.taken = 0;
+  plan.stale = false;
+  plan_ = std::move(plan);
+}
+
+void Optimizer::replayed(int64_t replays) {
+  NORMRT_CHECK(plan_ && replays >= 0 && plan_->taken + replays <= plan_->length, "optimizer replayed(", replays,
+               "): more replays than planned steps left (", plan_ ? plan_->length - plan_->taken : 0, ")");
+  plan_->taken += replays;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (!params_[i].grad().defined()) continue;
+    state_[i].steps += replays;
+    params_[i].bump_version();
+    for (Tensor& slot : state_[i].slots) slot.bump_version();
+  }
+}
+
+std::pair<const float*, const int64_t*> Optimizer::planned(const Group& group, int64_t steps) const {
+  if (!plan_) return {nullptr, nullptr};
+  NORMRT_CHECK(!plan_->stale, "optimizer: a learning rate, momentum or the state changed after plan_steps; plan again");
+  NORMRT_CHECK(plan_->taken < plan_->length, "optimizer: all ", plan_->length, " planned steps are taken; "
+               "plan_steps again");
+  const auto g = static_cast<std::size_t>(&group - groups_.data());
+  NORMRT_CHECK(steps == plan_->first_steps[g] + plan_->taken, "optimizer: under plan_steps every parameter of a "
+               "group needs a gradient at every step");
+  return {plan_->tables[g].data<float>(), plan_->index.data<int64_t>()};
 }
 
 template <typename Fn>
@@ -164,6 +266,12 @@ void Optimizer::for_each_group(Fn update) {
         for (Tensor& slot : state_[i].slots) slot.bump_version();
       }
     }
+  }
+  if (plan_) {
+#if NORMRT_WITH_CUDA
+    ops::util::advance_device_counter(plan_->index, 1);
+#endif
+    ++plan_->taken;
   }
 }
 
@@ -209,6 +317,7 @@ void Optimizer::check_state(const nn::NamedTensors& state) const {
 
 void Optimizer::load_state(const nn::NamedTensors& state) {
   check_state(state);
+  if (plan_) plan_->stale = true;
   std::size_t e = 0;
   for (std::size_t i = 0; i < state_.size(); ++i) {
     for (std::size_t k = 0; k < slot_names_.size(); ++k) state_[i].slots[k].copy_(state[e++].second);
@@ -230,19 +339,30 @@ SGD::SGD(std::vector<ParamGroup> groups, const SGDOptions& options)
                  "Nesterov momentum requires a momentum and zero dampening");
 }
 
+namespace {
+nnmath::SgdHyper sgd_hyper(const SGDOptions& options, int64_t steps, double lr, double momentum,
+                           double weight_decay) {
+  return {static_cast<float>(lr), static_cast<float>(momentum), static_cast<float>(1.0 - options.dampening()),
+          static_cast<float>(weight_decay), options.nesterov(), steps == 0};
+}
+}  // namespace
+
+std::vector<float> SGD::hyper_words(int64_t steps, const Group& g) const {
+  return as_words(sgd_hyper(options_, steps, g.lr, g.momentum, g.weight_decay));
+}
+
 void SGD::step() {
   for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
                      const Group& g) {
-    const nnmath::SgdHyper h{static_cast<float>(g.lr), static_cast<float>(g.momentum),
-                             static_cast<float>(1.0 - options_.dampening()), static_cast<float>(g.weight_decay),
-                             options_.nesterov(), steps == 0};
+    const nnmath::SgdHyper h = sgd_hyper(options_, steps, g.lr, g.momentum, g.weight_decay);
+    const auto plan = planned(g, steps);
     apply(
         params, slots, [&](float& p, float grad, float& s0, float&) { nnmath::sgd_update(p, grad, s0, h); },
         [&](const auto& list, int sms, auto stream) {
 #if NORMRT_WITH_CUDA
-          normrt::cuda::sgd_step(list, h, sms, stream);
+          normrt::cuda::sgd_step(list, source_of(h, plan), sms, stream);
 #else
-          (void)list; (void)sms; (void)stream;
+          (void)list; (void)sms; (void)stream; (void)plan;
 #endif
         });
   });
@@ -257,31 +377,42 @@ Adam::Adam(std::vector<ParamGroup> groups, const AdamOptions& options, bool deco
   NORMRT_CHECK(options.beta2() >= 0.0 && options.beta2() < 1.0, "Invalid beta parameter at index 1: ", options.beta2());
 }
 
+namespace {
+nnmath::AdamHyper adam_hyper(const AdamOptions& options, bool decoupled, int64_t steps, double lr, double beta1,
+                             double weight_decay) {
+  const double t = static_cast<double>(steps + 1);
+  NORMRT_CHECK(beta1 >= 0.0 && beta1 < 1.0, "Invalid beta parameter at index 0: ", beta1);
+  const double bias_correction1 = 1.0 - std::pow(beta1, t);
+  const double bias_correction2 = 1.0 - std::pow(options.beta2(), t);
+  return {static_cast<float>(beta1),
+          static_cast<float>(options.beta2()),
+          static_cast<float>(1.0 - beta1),
+          static_cast<float>(1.0 - options.beta2()),
+          static_cast<float>(options.eps()),
+          static_cast<float>(weight_decay),
+          decoupled,
+          static_cast<float>(1.0 - lr * weight_decay),
+          static_cast<float>(lr / bias_correction1),
+          static_cast<float>(std::sqrt(bias_correction2))};
+}
+}  // namespace
+
+std::vector<float> Adam::hyper_words(int64_t steps, const Group& g) const {
+  return as_words(adam_hyper(options_, decoupled_, steps, g.lr, g.momentum, g.weight_decay));
+}
+
 void Adam::step() {
   for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
                      const Group& g) {
-    const double t = static_cast<double>(steps + 1);
-    const double beta1 = g.momentum;
-    NORMRT_CHECK(beta1 >= 0.0 && beta1 < 1.0, "Invalid beta parameter at index 0: ", beta1);
-    const double bias_correction1 = 1.0 - std::pow(beta1, t);
-    const double bias_correction2 = 1.0 - std::pow(options_.beta2(), t);
-    const nnmath::AdamHyper h{static_cast<float>(beta1),
-                              static_cast<float>(options_.beta2()),
-                              static_cast<float>(1.0 - beta1),
-                              static_cast<float>(1.0 - options_.beta2()),
-                              static_cast<float>(options_.eps()),
-                              static_cast<float>(g.weight_decay),
-                              decoupled_,
-                              static_cast<float>(1.0 - g.lr * g.weight_decay),
-                              static_cast<float>(g.lr / bias_correction1),
-                              static_cast<float>(std::sqrt(bias_correction2))};
+    const nnmath::AdamHyper h = adam_hyper(options_, decoupled_, steps, g.lr, g.momentum, g.weight_decay);
+    const auto plan = planned(g, steps);
     apply(
         params, slots, [&](float& p, float grad, float& s0, float& s1) { nnmath::adam_update(p, grad, s0, s1, h); },
         [&](const auto& list, int sms, auto stream) {
 #if NORMRT_WITH_CUDA
-          normrt::cuda::adam_step(list, h, sms, stream);
+          normrt::cuda::adam_step(list, source_of(h, plan), sms, stream);
 #else
-          (void)list; (void)sms; (void)stream;
+          (void)list; (void)sms; (void)stream; (void)plan;
 #endif
         });
   });
@@ -295,19 +426,29 @@ Adadelta::Adadelta(std::vector<ParamGroup> groups, const AdadeltaOptions& option
   for (const Group& g : groups_) NORMRT_CHECK(g.momentum == 0.0, "Adadelta has no momentum to set in a parameter group");
 }
 
+namespace {
+nnmath::AdadeltaHyper adadelta_hyper(const AdadeltaOptions& options, double lr, double weight_decay) {
+  return {static_cast<float>(lr), static_cast<float>(options.rho()), static_cast<float>(1.0 - options.rho()),
+          static_cast<float>(options.eps()), static_cast<float>(weight_decay)};
+}
+}  // namespace
+
+std::vector<float> Adadelta::hyper_words(int64_t, const Group& g) const {
+  return as_words(adadelta_hyper(options_, g.lr, g.weight_decay));
+}
+
 void Adadelta::step() {
-  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t,
+  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
                      const Group& g) {
-    const nnmath::AdadeltaHyper h{static_cast<float>(g.lr), static_cast<float>(options_.rho()),
-                                  static_cast<float>(1.0 - options_.rho()), static_cast<float>(options_.eps()),
-                                  static_cast<float>(g.weight_decay)};
+    const nnmath::AdadeltaHyper h = adadelta_hyper(options_, g.lr, g.weight_decay);
+    const auto plan = planned(g, steps);
     apply(
         params, slots, [&](float& p, float grad, float& s0, float& s1) { nnmath::adadelta_update(p, grad, s0, s1, h); },
         [&](const auto& list, int sms, auto stream) {
 #if NORMRT_WITH_CUDA
-          normrt::cuda::adadelta_step(list, h, sms, stream);
+          normrt::cuda::adadelta_step(list, source_of(h, plan), sms, stream);
 #else
-          (void)list; (void)sms; (void)stream;
+          (void)list; (void)sms; (void)stream; (void)plan;
 #endif
         });
   });

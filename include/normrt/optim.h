@@ -30,8 +30,18 @@ class Optimizer {
  public:
   virtual ~Optimizer() = default;
   virtual void step() = 0;
-  // Resets every parameter's gradient to undefined (torch's set_to_none).
-  void zero_grad();
+  // Resets every parameter's gradient: to undefined (torch's set_to_none, the default), or to zeros in place, which
+  // keeps the gradients' memory (what a step captured into a cuda::Graph writes to).
+  void zero_grad(bool set_to_none = true);
+  // CUDA graphs: the next n step() calls (parameters on a GPU) read their per-step hyperparameters (learning rates,
+  // bias corrections, first-step flags) from a device table computed now on the host, at an index on the device
+  // that each step() advances, so that a step() captured into a cuda::Graph replays as the step it stands for;
+  // results are the same bits as without a plan. Plan again after changing a learning rate, a momentum or the
+  // state (step() refuses a stale plan); a plan of at most the first plan's length reuses its device memory, which a
+  // captured graph points at. Every parameter of a group needs a gradient at every planned step. replayed(k)
+  // accounts on the host (step counts) for k replays of a captured step().
+  void plan_steps(int64_t n);
+  void replayed(int64_t replays);
   // Hyperparameters per group (group 0 by default); set_lr(lr) sets every group's (any finite value, as schedules
   // may extrapolate past their end like PyTorch's).
   std::size_t num_groups() const { return groups_.size(); }
@@ -73,6 +83,19 @@ class Optimizer {
   template <typename Fn>
   void for_each_group(Fn update);
   const Group& group_at(std::size_t group) const;
+  // The kernel hyperparameters (the optimizer's nnmath::*Hyper, as 32-bit words) of a step of `group` taken after
+  // `steps` steps: what step() passes and plan_steps tabulates.
+  virtual std::vector<float> hyper_words(int64_t steps, const Group& group) const = 0;
+  // In step() under a plan: the group's device table and the device index (nulls without a plan); checks the plan.
+  std::pair<const float*, const int64_t*> planned(const Group& group, int64_t steps) const;
+  struct Plan {
+    std::vector<Tensor> tables;        // per group: the hyperparameters of its next `capacity` steps
+    std::vector<int64_t> first_steps;  // per group: its step count when planned
+    Tensor index;                      // on the device: planned steps taken
+    int64_t capacity = 0, length = 0, taken = 0;
+    bool stale = false;
+  };
+  std::optional<Plan> plan_;
   std::vector<Tensor> params_;
   std::vector<ParamState> state_;
   std::vector<std::string> slot_names_;
@@ -98,6 +121,7 @@ class SGD : public Optimizer {
   bool has_momentum() const override { return !slot_names_.empty(); }
 
  private:
+  std::vector<float> hyper_words(int64_t steps, const Group& group) const override;
   SGDOptions options_;
 };
 
@@ -121,6 +145,7 @@ class Adam : public Optimizer {
   bool has_momentum() const override { return true; }  // beta1
 
  private:
+  std::vector<float> hyper_words(int64_t steps, const Group& group) const override;
   AdamOptions options_;
   bool decoupled_;
 };
@@ -148,6 +173,7 @@ class Adadelta : public Optimizer {
   void step() override;
 
  private:
+  std::vector<float> hyper_words(int64_t steps, const Group& group) const override;
   AdadeltaOptions options_;
 };
 

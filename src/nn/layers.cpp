@@ -1,8 +1,11 @@
 #include "normrt/nn/layers.h"
 
+#include <climits>
 #include <cmath>
 
 #include "normrt/error.h"
+#include "normrt/ops/nn.h"
+#include "op_util.h"
 #include "normrt/ops/elementwise.h"
 #include "nvtx.h"
 #include "normrt/nn/init.h"
@@ -127,14 +130,40 @@ Dropout::Dropout(double p, Generator* gen) : p_(p), generator_((gen ? *gen : def
 Tensor Dropout::forward_impl(const Tensor& input, Context& ctx) {
   if (!is_training() || p_ == 0.0) return input;
   const uint64_t offset = generator_.offset();
+  const auto blocks = static_cast<uint64_t>((input.numel() + 3) / 4);
   ctx.values = {static_cast<int64_t>(offset)};
-  generator_.skip(static_cast<uint64_t>((input.numel() + 3) / 4));
-  return ops::dropout(input, p_, generator_.seed(), offset);
+  generator_.skip(blocks);
+  if (!device_offset_.defined() || device_offset_.device() != input.device())
+    return ops::dropout(input, p_, generator_.seed(), offset);
+#if NORMRT_WITH_CUDA
+  if (ops::util::capturing(input.device())) captured_blocks_ = blocks;
+#endif
+  const Tensor at = device_offset_.clone();
+  ctx.tensors = {at};
+#if NORMRT_WITH_CUDA
+  ops::util::advance_device_counter(device_offset_, static_cast<int64_t>(blocks));
+#endif
+  return ops::dropout(input, p_, generator_.seed(), offset, at);
 }
 
 Tensor Dropout::backward_impl(const Tensor& grad_output, Context& ctx) {
   if (ctx.values.empty()) return grad_output;
-  return ops::dropout(grad_output, p_, generator_.seed(), static_cast<uint64_t>(ctx.values[0]));
+  const Tensor at = ctx.tensors.empty() ? Tensor() : ctx.tensors[0].get(name());
+  return ops::dropout(grad_output, p_, generator_.seed(), static_cast<uint64_t>(ctx.values[0]), at);
+}
+
+void Dropout::track_offset_on(const Device& device) {
+  if (!device.is_cuda()) {
+    device_offset_ = Tensor();
+    return;
+  }
+  NORMRT_CHECK(generator_.offset() <= static_cast<uint64_t>(INT64_MAX), "Dropout: generator offset out of range");
+  device_offset_ = from_vector(std::vector<int64_t>{static_cast<int64_t>(generator_.offset())}, {}, device);
+}
+
+void Dropout::replayed(int64_t replays) {
+  NORMRT_CHECK(replays >= 0, "Dropout::replayed: negative count ", replays);
+  generator_.skip(captured_blocks_ * static_cast<uint64_t>(replays));
 }
 
 Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {

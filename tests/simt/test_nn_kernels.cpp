@@ -44,9 +44,14 @@ TEST_P(NnKernels, ActivationsAndDropoutEqualTheCpuFormulas) {
     }
   }
   std::vector<float> y(x.size());
-  dropout(x.data(), y.data(), static_cast<int64_t>(x.size()), 0.25f, 42, 7, 2, nullptr);
+  dropout(x.data(), y.data(), static_cast<int64_t>(x.size()), 0.25f, 42, 7, nullptr, 2, nullptr);
   for (std::size_t i = 0; i < x.size(); ++i)
     ASSERT_EQ(y[i], nnmath::dropout_keep(42, 7, i, 0.25f) ? x[i] * static_cast<float>(1.0 / 0.75) : 0.0f);
+  // The offset read from device memory (CUDA graphs) instead of the argument.
+  const int64_t device_offset = 1234;
+  dropout(x.data(), y.data(), static_cast<int64_t>(x.size()), 0.25f, 42, 7, &device_offset, 2, nullptr);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    ASSERT_EQ(y[i], nnmath::dropout_keep(42, 1234, i, 0.25f) ? x[i] * static_cast<float>(1.0 / 0.75) : 0.0f);
   // The CPU's four-at-a-time form draws the same mask.
   for (uint64_t group = 0; group < 300; ++group) {
     bool keep[4];
@@ -309,6 +314,16 @@ TEST_P(NnKernels, MultiTensorOptimizerStepsEqualTheCpuFormula) {
     for (std::size_t i = 0; i < ep[t].size(); ++i)
       nnmath::adadelta_update(ep[t][i], g[t][i], e1[t][i], e2[t][i], adadelta);
   EXPECT_EQ(p, ep);
+  // From a table indexed on the device (CUDA graphs): entry 1 applies, the by-value hyperparameters do not.
+  const nnmath::AdamHyper table[2] = {adam, {0.8f, 0.99f, 0.2f, 0.01f, 1e-7f, 0.0f, false, 1.0f, 0.02f, 0.1f}};
+  const int64_t index = 1;
+  adam_step(list, HyperSource<nnmath::AdamHyper>(adam, table, &index), 2, nullptr);
+  for (int t = 0; t < count; ++t)
+    for (std::size_t i = 0; i < ep[t].size(); ++i)
+      nnmath::adam_update(ep[t][i], g[t][i], e1[t][i], e2[t][i], table[1]);
+  EXPECT_EQ(p, ep);
+  EXPECT_EQ(s1, e1);
+  EXPECT_EQ(s2, e2);
 }
 
 // Gradient accumulation (a += alpha * b) over several grid strides, and the device-side counter.
@@ -325,6 +340,8 @@ TEST_P(NnKernels, AxpyAndIncrement) {
   int64_t counter = 41;
   increment(&counter, nullptr);
   EXPECT_EQ(counter, 42);
+  add(&counter, -50, nullptr);
+  EXPECT_EQ(counter, -8);
 }
 
 // The device factories' fill, float and int64, over several grid strides; nothing written past n.

@@ -120,12 +120,22 @@ class Dropout : public Module {
   std::string extra_repr() const override { return "p=" + python_float_repr(p_) + ", inplace=False"; }
   Generator& generator() { return generator_; }
 
+  // CUDA graphs: keeps the generator's offset on `device` too (from its host value now), where every forward on
+  // that device reads it and advances it, so that a captured forward replays with the next masks rather than the
+  // captured one. replayed(k) then advances the host offset by k replays of the captured forward. Masks are the
+  // same as without it. An undefined device turns it off.
+  void track_offset_on(const Device& device);
+  void replayed(int64_t replays);
+
  private:
-  // ctx.values: the mask's Philox offset, or nothing when the forward was the identity (eval, p = 0).
+  // ctx.values: the mask's Philox offset, or nothing when the forward was the identity (eval, p = 0); ctx.tensors:
+  // the offset on the device, when tracked there.
   Tensor forward_impl(const Tensor& input, Context& ctx) override;
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
   double p_;
   Generator generator_;
+  Tensor device_offset_;
+  uint64_t captured_blocks_ = 0;  // Philox blocks of the forward captured into a CUDA graph
 };
 
 // Children named "0", "1", ...; forward runs them in order, backward in reverse. Built from modules by value or

@@ -35,6 +35,9 @@ bool allow_tf32();
 // Inverted dropout with the mask of Philox block stream (seed, offset): identical on every device. The backward
 // is the same call on the gradient.
 Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset);
+// The same with the offset read on the device from `device_offset` (one int64 on the input's CUDA device), so that a
+// CUDA graph that captured the call replays it at the offset of the moment.
+Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset, const Tensor& device_offset);
 
 enum class Reduction { Mean, Sum };
 
