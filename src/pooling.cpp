@@ -131,10 +131,16 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
     return;
   }
   const int64_t in = g.in_size(), out = g.out_size();
+  const bool plain_2x2 = max && poolmath::is_plain_2x2(g);
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
   for (int64_t plane = 0; plane < g.planes; ++plane) {
     const float* xpl = xp + plane * in;
     int64_t o = plane * out;
+    if (plain_2x2) {
+      for (int64_t oy = 0; oy < g.out[1]; ++oy)
+        for (int64_t ox = 0; ox < g.out[2]; ++ox, ++o) poolmath::max_window_2x2(g, xpl, oy, ox, yp[o], ip[o]);
+      continue;
+    }
     for_each_output(g, [&](const int64_t* oc) {
       if (max) {
         poolmath::max_window(g, xpl, oc, yp[o], ip[o]);

@@ -1,8 +1,12 @@
 // Pooling (ops::max_pool / avg_pool / adaptive_avg_pool and the nn modules) on the CPU: against PyTorch (golden
 // data), by finite differences, reprs, and refusals.
+#include <cmath>
+#include <cstring>
 #include <sstream>
 
+#include "normrt/generator.h"
 #include "pool_golden_runner.h"
+#include "pooling_math.cuh"
 
 namespace normrt {
 namespace {
@@ -130,6 +134,47 @@ TEST(Pool, RefusesBadArgumentsWithPyTorchsWords) {
   // Adaptive pooling to zero size gives an empty output and a zero gradient.
   EXPECT_EQ(ops::adaptive_avg_pool(x, 2, {0}).sizes(), (Shape{2, 3, 0, 0}));
   EXPECT_EQ(ops::adaptive_avg_pool_backward(zeros({2, 3, 0, 0}), x, 2).to_vector(), std::vector<float>(150, 0.0f));
+}
+
+}  // namespace
+}  // namespace normrt
+
+namespace normrt {
+namespace {
+
+// MaxPool2d(2)'s shortcut (poolmath::max_window_2x2) against the general window walk, on planes with ties, NaNs and
+// -inf, odd sizes (the last row and column dropped) and every value at every corner of a window.
+TEST(Pool, PlainTwoByTwoWindowsEqualTheGeneralWalk) {
+  poolmath::PoolGeometry g;
+  g.kernel[1] = g.kernel[2] = 2;
+  g.stride[1] = g.stride[2] = 2;
+  for (const auto& [h, w] : std::vector<std::pair<int64_t, int64_t>>{{2, 2}, {5, 7}, {24, 24}, {3, 2}}) {
+    g.in[1] = h;
+    g.in[2] = w;
+    g.out[1] = h / 2;
+    g.out[2] = w / 2;
+    ASSERT_TRUE(poolmath::is_plain_2x2(g));
+    std::vector<float> plane(static_cast<std::size_t>(h * w));
+    const float specials[] = {0.0f, -0.0f, 1.0f, 1.0f, -INFINITY, NAN, 2.5f, -3.0f};
+    for (uint32_t trial = 0; trial < 50; ++trial) {
+      std::vector<uint32_t> bits(plane.size());
+      Generator(trial).random_u32(bits.data(), static_cast<int64_t>(bits.size()));
+      for (std::size_t i = 0; i < plane.size(); ++i) plane[i] = specials[bits[i] % 8];
+      for (int64_t oy = 0; oy < g.out[1]; ++oy)
+        for (int64_t ox = 0; ox < g.out[2]; ++ox) {
+          const int64_t oc[3] = {0, oy, ox};
+          float general = 0, shortcut = 0;
+          int64_t general_index = -1, shortcut_index = -1;
+          poolmath::max_window(g, plane.data(), oc, general, general_index);
+          poolmath::max_window_2x2(g, plane.data(), oy, ox, shortcut, shortcut_index);
+          ASSERT_EQ(shortcut_index, general_index);
+          ASSERT_TRUE(std::memcmp(&shortcut, &general, sizeof(float)) == 0) << shortcut << " vs " << general;
+        }
+    }
+  }
+  g.in[1] = 5;
+  g.out[1] = 3;  // ceil mode: the last window is clipped, so the general walk is needed
+  EXPECT_FALSE(poolmath::is_plain_2x2(g));
 }
 
 }  // namespace
