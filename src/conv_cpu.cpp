@@ -1,13 +1,15 @@
-// CPU convolution: im2col + OpenBLAS sgemm, one image and group at a time, images in parallel (OpenMP; the BLAS
-// single-threaded inside, see cpu_threads.h).
+// CPU convolution: im2col + OpenBLAS sgemm, a few images and one group at a time, image batches in parallel (OpenMP;
+// the BLAS single-threaded inside, see cpu_threads.h).
 //
 // Per image n and group g, the input patches become a (C/groups * kernel) x (output positions) matrix ("col"), so
 // forward is one GEMM W_g * col, the input gradient is W_g^T * dY followed by col2im (scatter-add back into the
-// padded input grid), and the weight gradient is dY * col^T summed over the images. A 1x1 convolution with stride 1
-// and no padding uses the input itself as col. Results are deterministic and independent of the thread count: each
-// image's GEMMs run whole on one thread, and the weight gradient sums fixed chunks of images (set by the batch size
-// alone) into per-chunk partials that are added in chunk order. Column buffers are kept per thread (no allocation
-// per step once warm).
+// padded input grid), and the weight gradient is dY * col^T summed over the images. Where an image has few output
+// positions (a ResNet's 14x14 and 7x7 stages), that GEMM is too thin for the BLAS to run well, so images_per_gemm()
+// images share one: their col blocks side by side, dY gathered alike, the output scattered back. A 1x1 convolution
+// with stride 1 and no padding of a single image uses the input itself as col. Results are deterministic and
+// independent of the thread count: the image batches are set by the shape alone, each batch's GEMMs run whole on one
+// thread, and the weight gradient sums fixed chunks of images into per-chunk partials that are added in chunk order.
+// Buffers are kept per thread (no allocation per step once warm).
 #include <cblas.h>
 
 #include <algorithm>
@@ -34,6 +36,20 @@ float* column_buffer(std::size_t elements) {
   return buffer.data();
 }
 
+// A second per-thread buffer: a batch's output or output gradient, gathered by image.
+float* staging_buffer(std::size_t elements) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < elements) buffer.resize(elements);
+  return buffer.data();
+}
+
+// Images whose output positions share one GEMM: enough for about kMinColumns GEMM columns.
+int64_t images_per_gemm(const ConvGeometry& g) {
+  constexpr int64_t kMinColumns = 512;
+  const int64_t L = std::max<int64_t>(g.out_size(), 1);
+  return std::clamp<int64_t>((kMinColumns + L - 1) / L, 1, std::max<int64_t>(g.n, 1));
+}
+
 // First and one-past-last output index o along a dimension whose input index o * stride - pad + offset lies in
 // [0, size).
 void valid_range(int64_t size, int64_t out, int64_t stride, int64_t pad, int64_t offset, int64_t& first,
@@ -47,10 +63,10 @@ void valid_range(int64_t size, int64_t out, int64_t stride, int64_t pad, int64_t
 }
 
 // Calls fn(input row pointer or null for padding, output row pointer-offset, first, last) for every
-// (channel, kernel offset, output depth, output row) of one group's patches; the row runs along the width.
+// (channel, kernel offset, output depth, output row) of one group's patches; the row runs along the width. Rows of
+// the patch matrix are `ld` floats apart.
 template <typename Fn>
-void for_each_patch_row(const ConvGeometry& g, Fn fn) {
-  const int64_t L = g.out_size();
+void for_each_patch_row(const ConvGeometry& g, int64_t ld, Fn fn) {
   const auto& [D, H, W] = g.in;
   int64_t row = 0;
   for (int64_t ci = 0; ci < g.c_per_group(); ++ci)
@@ -64,7 +80,7 @@ void for_each_patch_row(const ConvGeometry& g, Fn fn) {
             const int64_t iz = z * g.stride[0] - g.pad_before[0] + a * g.dilation[0];
             for (int64_t y = 0; y < g.out[1]; ++y) {
               const int64_t iy = y * g.stride[1] - g.pad_before[1] + b * g.dilation[1];
-              const int64_t col_offset = row * L + (z * g.out[1] + y) * g.out[2];
+              const int64_t col_offset = row * ld + (z * g.out[1] + y) * g.out[2];
               const bool inside = iz >= 0 && iz < D && iy >= 0 && iy < H;
               const int64_t in_offset = inside ? ((ci * D + iz) * H + iy) * W - g.pad_before[2] + offset_w : -1;
               fn(in_offset, col_offset, inside ? x_first : 0, inside ? x_last : 0);
@@ -73,10 +89,10 @@ void for_each_patch_row(const ConvGeometry& g, Fn fn) {
         }
 }
 
-// col (patch_size x L) from one group's input channels.
-void im2col(const ConvGeometry& g, const float* x, float* col) {
+// col (patch_size x L, rows `ld` apart) from one group's input channels.
+void im2col(const ConvGeometry& g, const float* x, float* col, int64_t ld) {
   const int64_t ow = g.out[2], sw = g.stride[2];
-  for_each_patch_row(g, [&](int64_t in_offset, int64_t col_offset, int64_t first, int64_t last) {
+  for_each_patch_row(g, ld, [&](int64_t in_offset, int64_t col_offset, int64_t first, int64_t last) {
     float* dst = col + col_offset;
     std::fill(dst, dst + first, 0.0f);
     if (sw == 1) {
@@ -88,39 +104,75 @@ void im2col(const ConvGeometry& g, const float* x, float* col) {
   });
 }
 
-// Adds col back into one group's input-gradient channels (dx must start at zero).
-void col2im(const ConvGeometry& g, const float* col, float* dx) {
+// Adds col (rows `ld` apart) back into one group's input-gradient channels (dx must start at zero).
+void col2im(const ConvGeometry& g, const float* col, float* dx, int64_t ld) {
   const int64_t sw = g.stride[2];
-  for_each_patch_row(g, [&](int64_t in_offset, int64_t col_offset, int64_t first, int64_t last) {
+  for_each_patch_row(g, ld, [&](int64_t in_offset, int64_t col_offset, int64_t first, int64_t last) {
     const float* src = col + col_offset;
     for (int64_t i = first; i < last; ++i) dx[in_offset + i * sw] += src[i];
   });
 }
 
-// The patch matrix of one group's input: the input itself for a pointwise convolution (col null), else im2col's.
-const float* patches_of(const ConvGeometry& g, const float* x_group, float* col) {
-  if (col == nullptr) return x_group;
-  im2col(g, x_group, col);
+// The patch matrix of `count` images' group `grp` (columns image by image, rows cols = count * L apart): for one
+// image of a pointwise convolution the input itself, else built in `col`.
+const float* batch_patches(const ConvGeometry& g, const float* x, int64_t first, int64_t count, int64_t grp,
+                           float* col) {
+  const int64_t L = g.out_size(), Cg = g.c_per_group(), cols = count * L;
+  const float* x_group = x + (first * g.c + grp * Cg) * g.in_size();
+  if (g.is_pointwise()) {
+    if (count == 1) return x_group;
+    for (int64_t b = 0; b < count; ++b)
+      for (int64_t ci = 0; ci < Cg; ++ci)
+        std::memcpy(col + ci * cols + b * L, x_group + (b * g.c + ci) * L, sizeof(float) * L);
+    return col;
+  }
+  for (int64_t b = 0; b < count; ++b) im2col(g, x_group + b * g.c * g.in_size(), col + b * L, cols);
   return col;
+}
+
+// The Og x (count * L) matrix of group `grp`'s rows of `count` images of a (N, O, L) tensor: the tensor itself for
+// one image, else gathered into `staging`.
+const float* batch_rows(const ConvGeometry& g, const float* t, int64_t first, int64_t count, int64_t grp,
+                        float* staging) {
+  const int64_t L = g.out_size(), Og = g.o_per_group(), cols = count * L;
+  const float* t_group = t + (first * g.o + grp * Og) * L;
+  if (count == 1) return t_group;
+  for (int64_t b = 0; b < count; ++b)
+    for (int64_t o = 0; o < Og; ++o) std::memcpy(staging + o * cols + b * L, t_group + (b * g.o + o) * L, sizeof(float) * L);
+  return staging;
 }
 
 }  // namespace
 
 void cpu_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
   cpu::single_threaded_blas();
-  const int64_t L = g.out_size(), K = g.patch_size(), Og = g.o_per_group(), Cg = g.c_per_group();
-  const int l = as_int(L, "output size"), k = as_int(K, "patch size"), og = as_int(Og, "channel count");
-  const bool pointwise = g.is_pointwise();
+  const int64_t L = g.out_size(), K = g.patch_size(), Og = g.o_per_group();
+  const int64_t per_gemm = images_per_gemm(g), batches = (g.n + per_gemm - 1) / per_gemm;
+  const int k = as_int(K, "patch size"), og = as_int(Og, "channel count");
+  as_int(per_gemm * L, "output size");
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.n * g.o * L * K))
-  for (int64_t n = 0; n < g.n; ++n) {
-    float* y_img = y + n * g.o * L;
-    for (int64_t j = 0; j < g.o; ++j) std::fill(y_img + j * L, y_img + (j + 1) * L, bias != nullptr ? bias[j] : 0.0f);
-    if (K == 0) continue;
-    float* col = pointwise ? nullptr : column_buffer(static_cast<std::size_t>(K * L));
+  for (int64_t batch = 0; batch < batches; ++batch) {
+    const int64_t first = batch * per_gemm, count = std::min(per_gemm, g.n - first), cols = count * L;
+    const int c = static_cast<int>(cols);
+    if (K == 0) {
+      for (int64_t j = 0; j < count * g.o; ++j)
+        std::fill(y + (first * g.o + j) * L, y + (first * g.o + j + 1) * L, bias != nullptr ? bias[j % g.o] : 0.0f);
+      continue;
+    }
+    float* col = g.is_pointwise() && count == 1 ? nullptr : column_buffer(static_cast<std::size_t>(K * cols));
+    float* out = count == 1 ? nullptr : staging_buffer(static_cast<std::size_t>(Og * cols));
     for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const float* patches = patches_of(g, x + (n * g.c + grp * Cg) * g.in_size(), col);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, og, l, k, 1.0f, w + grp * Og * K, k, patches, l, 1.0f,
-                  y_img + grp * Og * L, l);
+      const float* patches = batch_patches(g, x, first, count, grp, col);
+      // The bias first, then the product added (beta 1): the same sums as one image at a time.
+      float* target = count == 1 ? y + (first * g.o + grp * Og) * L : out;
+      for (int64_t j = 0; j < Og; ++j)
+        std::fill(target + j * cols, target + (j + 1) * cols, bias != nullptr ? bias[grp * Og + j] : 0.0f);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, og, c, k, 1.0f, w + grp * Og * K, k, patches, c, 1.0f,
+                  target, c);
+      if (count == 1) continue;
+      for (int64_t b = 0; b < count; ++b)
+        for (int64_t j = 0; j < Og; ++j)
+          std::memcpy(y + ((first + b) * g.o + grp * Og + j) * L, out + j * cols + b * L, sizeof(float) * L);
     }
   }
 }
@@ -128,25 +180,41 @@ void cpu_conv_forward(const ConvGeometry& g, const float* x, const float* w, con
 void cpu_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) {
   cpu::single_threaded_blas();
   const int64_t L = g.out_size(), K = g.patch_size(), Og = g.o_per_group(), Cg = g.c_per_group();
-  const int l = as_int(L, "output size"), k = as_int(K, "patch size"), og = as_int(Og, "channel count");
+  const int64_t per_gemm = images_per_gemm(g), batches = (g.n + per_gemm - 1) / per_gemm;
+  const int k = as_int(K, "patch size"), og = as_int(Og, "channel count");
+  as_int(per_gemm * L, "output size");
   const bool pointwise = g.is_pointwise();
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.n * g.o * L * K))
-  for (int64_t n = 0; n < g.n; ++n) {
-    float* col = pointwise ? nullptr : column_buffer(static_cast<std::size_t>(K * L));
-    if (!pointwise) std::fill(dx + n * g.c * g.in_size(), dx + (n + 1) * g.c * g.in_size(), 0.0f);
+  for (int64_t batch = 0; batch < batches; ++batch) {
+    const int64_t first = batch * per_gemm, count = std::min(per_gemm, g.n - first), cols = count * L;
+    const int c = static_cast<int>(cols);
+    const bool direct = pointwise && count == 1;  // the GEMM writes the input gradient itself
+    float* col = direct ? nullptr : column_buffer(static_cast<std::size_t>(K * cols));
+    float* staging = count == 1 ? nullptr : staging_buffer(static_cast<std::size_t>(Og * cols));
+    if (!pointwise) std::fill(dx + first * g.c * g.in_size(), dx + (first + count) * g.c * g.in_size(), 0.0f);
     for (int64_t grp = 0; grp < g.groups; ++grp) {
-      float* dx_grp = dx + (n * g.c + grp * Cg) * g.in_size();
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, l, og, 1.0f, w + grp * Og * K, k,
-                  dy + (n * g.o + grp * Og) * L, l, 0.0f, pointwise ? dx_grp : col, l);
-      if (!pointwise) col2im(g, col, dx_grp);
+      float* dx_group = dx + (first * g.c + grp * Cg) * g.in_size();
+      const float* dy_rows = batch_rows(g, dy, first, count, grp, staging);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, c, og, 1.0f, w + grp * Og * K, k, dy_rows, c, 0.0f,
+                  direct ? dx_group : col, c);
+      if (direct) continue;
+      for (int64_t b = 0; b < count; ++b) {
+        float* dx_image = dx_group + b * g.c * g.in_size();
+        if (pointwise) {
+          for (int64_t ci = 0; ci < Cg; ++ci)
+            std::memcpy(dx_image + ci * L, col + ci * cols + b * L, sizeof(float) * L);
+        } else {
+          col2im(g, col + b * L, dx_image, cols);
+        }
+      }
     }
   }
 }
 
 void cpu_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, bool accumulate) {
   cpu::single_threaded_blas();
-  const int64_t L = g.out_size(), K = g.patch_size(), Og = g.o_per_group(), Cg = g.c_per_group();
-  const int l = as_int(L, "output size"), k = as_int(K, "patch size"), og = as_int(Og, "channel count");
+  const int64_t L = g.out_size(), K = g.patch_size(), Og = g.o_per_group();
+  const int k = as_int(K, "patch size"), og = as_int(Og, "channel count");
   const bool pointwise = g.is_pointwise();
   // Images in kChunks fixed runs; each run's gradient in its own partial, the partials added in run order.
   constexpr int64_t kChunks = 8;
@@ -158,17 +226,25 @@ void cpu_conv_backward_filter(const ConvGeometry& g, const float* x, const float
   if (partial_buffer.size() < static_cast<std::size_t>(chunks * weights))
     partial_buffer.resize(static_cast<std::size_t>(chunks * weights));
   float* const partials = partial_buffer.data();
+  const int64_t per_gemm = images_per_gemm(g);
+  as_int(per_gemm * L, "output size");
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.n * g.o * L * K))
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
     float* partial = partials + chunk * weights;
-    float* col = pointwise ? nullptr : column_buffer(static_cast<std::size_t>(K * L));
     const int64_t first = g.n * chunk / chunks, last = g.n * (chunk + 1) / chunks;
-    for (int64_t n = first; n < last; ++n)
+    const int64_t most = std::min(per_gemm, last - first);
+    float* col = pointwise && most == 1 ? nullptr : column_buffer(static_cast<std::size_t>(K * most * L));
+    float* staging = most == 1 ? nullptr : staging_buffer(static_cast<std::size_t>(Og * most * L));
+    for (int64_t n = first; n < last; n += per_gemm) {
+      const int64_t count = std::min(per_gemm, last - n);
+      const int c = static_cast<int>(count * L);
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const float* patches = patches_of(g, x + (n * g.c + grp * Cg) * g.in_size(), col);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, og, k, l, 1.0f, dy + (n * g.o + grp * Og) * L, l,
-                    patches, l, n > first ? 1.0f : 0.0f, partial + grp * Og * K, k);
+        const float* patches = batch_patches(g, x, n, count, grp, col);
+        const float* dy_rows = batch_rows(g, dy, n, count, grp, staging);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, og, k, c, 1.0f, dy_rows, c, patches, c,
+                    n > first ? 1.0f : 0.0f, partial + grp * Og * K, k);
       }
+    }
   }
   for (int64_t i = 0; i < weights; ++i) {
     float sum = accumulate ? dw[i] : 0.0f;
