@@ -1,7 +1,8 @@
 // CPU BatchNorm backend. Each channel's N*S elements are cut into pieces fixed by the shape alone (never by the
 // thread count), so results are identical however many threads run. Inside a piece, elements are dealt
 // round-robin to kLanes independent Welford accumulators (a vectorisable inner loop, the CPU image of a warp's
-// threads); lanes, then pieces, are combined by the same pairwise Chan tree the CUDA kernels use.
+// threads: 32 doubles are four AVX-512 vectors, whose update chains overlap instead of waiting on one another);
+// lanes, then pieces, are combined by the same pairwise Chan tree the CUDA kernels use.
 // Accumulation is in double, as PyTorch's CPU kernels do.
 #include <omp.h>
 
@@ -16,7 +17,7 @@ namespace normrt::bn {
 namespace {
 
 using Acc = double;
-constexpr int kLanes = 8;
+constexpr int kLanes = 32;
 constexpr int64_t kPieceElements = int64_t{1} << 16;
 constexpr int64_t kChannelBlock = 64;
 // Below this many elements an op runs on one thread: waking OpenMP's team costs more than it saves, and its
@@ -307,24 +308,28 @@ void cpu_backward(const BackwardParams& p) {
     if (p.dbias != nullptr) p.dbias[c] = static_cast<float>(sums[c].dy);
   }
   if (p.dx == nullptr) return;
-  std::vector<BackwardCoefficients<float>> k(static_cast<std::size_t>(g.C));
+  // Coefficients by kind in their own arrays, so that the (N, C) layout's loop over channels loads them as vectors.
+  std::vector<float> grad_mean(static_cast<std::size_t>(g.C)), projection(grad_mean.size()), scale(grad_mean.size());
   for (int64_t c = 0; c < g.C; ++c) {
     const float w = p.weight ? p.weight[c] : 1.0f;
     if (p.training) {
       const auto kd = backward_coefficients<Acc>(sums[c].dy, sums[c].dy_xmu, p.invstd[c], w,
                                                  static_cast<Acc>(g.per_channel()));
-      k[c] = {static_cast<float>(kd.grad_mean), static_cast<float>(kd.projection), static_cast<float>(kd.scale)};
+      grad_mean[c] = static_cast<float>(kd.grad_mean);
+      projection[c] = static_cast<float>(kd.projection);
+      scale[c] = static_cast<float>(kd.scale);
     } else {
-      k[c] = {0.0f, 0.0f, p.invstd[c] * w};
+      scale[c] = p.invstd[c] * w;
     }
   }
-  const BackwardCoefficients<float>* kc = k.data();
-  const float *dy = p.dy, *x = p.x, *mean = p.mean;
+  const float *dy = p.dy, *x = p.x, *mean = p.mean, *gm = grad_mean.data(), *pr = projection.data(), *sc = scale.data();
   float* dx = p.dx;
   if (p.training) {
-    for_each_element(g, [=](int64_t i, int64_t c) { dx[i] = backward_training(dy[i], x[i], kc[c], mean[c]); });
+    for_each_element(g, [=](int64_t i, int64_t c) {
+      dx[i] = backward_training(dy[i], x[i], BackwardCoefficients<float>{gm[c], pr[c], sc[c]}, mean[c]);
+    });
   } else {
-    for_each_element(g, [=](int64_t i, int64_t c) { dx[i] = dy[i] * kc[c].scale; });
+    for_each_element(g, [=](int64_t i, int64_t c) { dx[i] = dy[i] * sc[c]; });
   }
 }
 
