@@ -16,6 +16,7 @@ import math
 import os
 import statistics
 import subprocess
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,14 +25,16 @@ ROOT = os.path.dirname(HERE)
 
 def normrt_times(bench, repetitions):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "OPENBLAS_"))}
-    out = subprocess.run([bench, "--benchmark_filter=^cpu/", "--benchmark_format=json",
-                          f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true"],
-                         capture_output=True, text=True, env=env, check=True).stdout
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run([bench, "--benchmark_filter=^cpu/", f"--benchmark_out={out.name}",
+                        "--benchmark_out_format=json", f"--benchmark_repetitions={repetitions}",
+                        "--benchmark_report_aggregates_only=true"], capture_output=True, env=env, check=True)
+        report = json.load(open(out.name))
     times = {}
-    for b in json.loads(out[out.index("{"):])["benchmarks"]:
+    for b in report["benchmarks"]:
         if b.get("aggregate_name") != "median":
             continue
-        _, _, mode, shape = b["run_name"].split("/")
+        _, _, mode, shape = b["run_name"].split("/")[:4]
         times[(mode, shape)] = b["real_time"] * {"us": 1e-6, "ms": 1e-3, "ns": 1e-9, "s": 1.0}[b["time_unit"]]
     return times
 

@@ -1,6 +1,10 @@
 #include "normrt/ops/elementwise.h"
+
+#include <type_traits>
+
 #include "normrt/ops/nn.h"
 
+#include "cpu_threads.h"
 #include "cuda_launch.h"
 #include "op_util.h"
 #include "normrt/cuda.h"
@@ -59,11 +63,34 @@ void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
     NORMRT_THROW("arithmetic on ", out.device().str(), " needs a build with CUDA (NORMRT_WITH_CUDA)");
 #endif
   }
-  const tmath::Binary k = kernel_op(op);
-  for (int64_t i = 0; i < p.numel; ++i) {
-    int64_t ia, ib;
-    tmath::broadcast_offsets(p, i, ia, ib);
-    z[i] = tmath::apply(k, x[ia], y[ib]);
+  // The operator as a compile-time constant, so that each loop is specialised and vectorised; same-shape operands
+  // and a scalar operand (a ResNet's residual sum, scalar arithmetic) skip the per-element index arithmetic.
+  const int64_t n = p.numel;
+  const bool same = a.numel() == n && b.numel() == n, b_scalar = a.numel() == n && b.numel() == 1;
+  const auto each = [&](auto op_constant) {
+    constexpr tmath::Binary k = decltype(op_constant)::value;
+    if (same) {
+#pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
+      for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(k, x[i], y[i]);
+    } else if (b_scalar) {
+      const float v = y[0];
+#pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
+      for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(k, x[i], v);
+    } else {
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n * 8))
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t ia, ib;
+        tmath::broadcast_offsets(p, i, ia, ib);
+        z[i] = tmath::apply(k, x[ia], y[ib]);
+      }
+    }
+  };
+  using B = tmath::Binary;
+  switch (kernel_op(op)) {
+    case B::Add: return each(std::integral_constant<B, B::Add>());
+    case B::Sub: return each(std::integral_constant<B, B::Sub>());
+    case B::Mul: return each(std::integral_constant<B, B::Mul>());
+    case B::Div: return each(std::integral_constant<B, B::Div>());
   }
 }
 

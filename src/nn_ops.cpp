@@ -64,7 +64,7 @@ nnmath::Activation math_kind(Activation kind) {
 template <typename Fn>
 void for_row_blocks(int64_t rows, int64_t work, Fn fn) {
   cpu::single_threaded_blas();
-  constexpr int64_t kBlocks = 8;
+  constexpr int64_t kBlocks = 2;
   const int64_t blocks = std::min(rows, kBlocks);
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(work))
   for (int64_t b = 0; b < blocks; ++b) {

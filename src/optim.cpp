@@ -12,6 +12,7 @@
 #include "normrt/cuda.h"
 #include "normrt/error.h"
 #include "nvtx.h"
+#include "cpu_threads.h"
 #include "op_util.h"
 #if NORMRT_WITH_CUDA
 #include "elementwise.cuh"
@@ -22,7 +23,8 @@ namespace normrt::optim {
 
 namespace {
 
-// Applies `cpu_update(param, grad, slot0, slot1)` per element on the CPU, or `launch(list)` over the tensors in
+// Applies `cpu_update(param, grad, slot0, slot1, count)` to runs of elements on the CPU (fixed chunks in parallel:
+// the update is elementwise, so the result does not depend on the split), or `launch(list)` over the tensors in
 // fused groups on a GPU.
 template <typename CpuUpdate, typename CudaLaunch>
 void apply(const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, CpuUpdate cpu_update,
@@ -30,15 +32,19 @@ void apply(const std::vector<Tensor*>& params, const std::vector<std::vector<Ten
   if (params.empty()) return;
   const Device device = params[0]->device();
   if (device.is_cpu()) {
-    float dummy = 0.0f;
+    constexpr int64_t kChunk = 16384;
     for (std::size_t t = 0; t < params.size(); ++t) {
       float* p = params[t]->data<float>();
       const float* g = params[t]->grad().data<float>();
       std::vector<Tensor>& s = *slots[t];
       float* s0 = s.size() > 0 ? s[0].data<float>() : nullptr;
       float* s1 = s.size() > 1 ? s[1].data<float>() : nullptr;
-      const int64_t n = params[t]->numel();
-      for (int64_t i = 0; i < n; ++i) cpu_update(p[i], g[i], s0 ? s0[i] : dummy, s1 ? s1[i] : dummy);
+      const int64_t n = params[t]->numel(), chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (chunks > 1 && cpu::worth_parallel(n * 8))
+      for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+        const int64_t lo = chunk * kChunk, count = std::min(kChunk, n - lo);
+        cpu_update(p + lo, g + lo, s0 ? s0 + lo : nullptr, s1 ? s1 + lo : nullptr, count);
+      }
     }
     return;
   }
@@ -357,7 +363,20 @@ void SGD::step() {
     const nnmath::SgdHyper h = sgd_hyper(options_, steps, g.lr, g.momentum, g.weight_decay);
     const auto plan = planned(g, steps);
     apply(
-        params, slots, [&](float& p, float grad, float& s0, float&) { nnmath::sgd_update(p, grad, s0, h); },
+        params, slots,
+        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float*, int64_t n) {
+          const nnmath::SgdHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
+          if (s0 != nullptr) {
+#pragma omp simd
+            for (int64_t i = 0; i < n; ++i) nnmath::sgd_update(p[i], grad[i], s0[i], local);
+          } else {
+#pragma omp simd
+            for (int64_t i = 0; i < n; ++i) {
+              float no_buffer = 0.0f;
+              nnmath::sgd_update(p[i], grad[i], no_buffer, local);
+            }
+          }
+        },
         [&](const auto& list, int sms, auto stream) {
 #if NORMRT_WITH_CUDA
           normrt::cuda::sgd_step(list, source_of(h, plan), sms, stream);
@@ -407,7 +426,13 @@ void Adam::step() {
     const nnmath::AdamHyper h = adam_hyper(options_, decoupled_, steps, g.lr, g.momentum, g.weight_decay);
     const auto plan = planned(g, steps);
     apply(
-        params, slots, [&](float& p, float grad, float& s0, float& s1) { nnmath::adam_update(p, grad, s0, s1, h); },
+        params, slots,
+        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1,
+            int64_t n) {
+          const nnmath::AdamHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) nnmath::adam_update(p[i], grad[i], s0[i], s1[i], local);
+        },
         [&](const auto& list, int sms, auto stream) {
 #if NORMRT_WITH_CUDA
           normrt::cuda::adam_step(list, source_of(h, plan), sms, stream);
@@ -443,7 +468,13 @@ void Adadelta::step() {
     const nnmath::AdadeltaHyper h = adadelta_hyper(options_, g.lr, g.weight_decay);
     const auto plan = planned(g, steps);
     apply(
-        params, slots, [&](float& p, float grad, float& s0, float& s1) { nnmath::adadelta_update(p, grad, s0, s1, h); },
+        params, slots,
+        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1,
+            int64_t n) {
+          const nnmath::AdadeltaHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) nnmath::adadelta_update(p[i], grad[i], s0[i], s1[i], local);
+        },
         [&](const auto& list, int sms, auto stream) {
 #if NORMRT_WITH_CUDA
           normrt::cuda::adadelta_step(list, source_of(h, plan), sms, stream);
