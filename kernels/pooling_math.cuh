@@ -58,28 +58,34 @@ NORMRT_HD inline void max_window(const PoolGeometry& g, const float* plane, cons
 }
 
 // Whether every window is a whole 2x2 block at stride 2 of a 2-d plane (no padding, dilation or clipped edge): the
-// tutorials' MaxPool2d(2), which max_window_2x2 computes without the general window walk.
+// tutorials' MaxPool2d(2), which max_row_2x2 computes without the general window walk.
 NORMRT_HD inline bool is_plain_2x2(const PoolGeometry& g) {
   return g.in[0] == 1 && g.kernel[0] == 1 && g.kernel[1] == 2 && g.kernel[2] == 2 && g.stride[1] == 2 &&
          g.stride[2] == 2 && g.pad[1] == 0 && g.pad[2] == 0 && g.dilation[1] == 1 && g.dilation[2] == 1 &&
          2 * g.out[1] <= g.in[1] && 2 * g.out[2] <= g.in[2];
 }
 
-// max_window for is_plain_2x2 geometries at output (oy, ox): the same comparisons in the same scan order.
-NORMRT_HD inline void max_window_2x2(const PoolGeometry& g, const float* plane, int64_t oy, int64_t ox, float& value,
-                                     int64_t& index) {
-  const int64_t first = 2 * oy * g.in[2] + 2 * ox;
-  const int64_t at[4] = {first, first + 1, first + g.in[2], first + g.in[2] + 1};
-  float best = -INFINITY;
-  int64_t best_index = first;
-  for (int k = 0; k < 4; ++k) {
-    const float v = plane[at[k]];
-    const bool take = v > best || v != v;
-    best = take ? v : best;
-    best_index = take ? at[k] : best_index;
+// max_window over output row oy of an is_plain_2x2 geometry: the same comparisons in the same scan order, with the
+// winner kept as a corner number so that the loop over the row vectorises.
+NORMRT_HD inline void max_row_2x2(const PoolGeometry& g, const float* plane, int64_t oy, float* values,
+                                  int64_t* indices) {
+  const int64_t width = g.in[2], row_start = 2 * oy * width;
+  const float* row = plane + row_start;
+#ifndef __CUDA_ARCH__
+#pragma omp simd
+#endif
+  for (int64_t ox = 0; ox < g.out[2]; ++ox) {
+    const float v[4] = {row[2 * ox], row[2 * ox + 1], row[width + 2 * ox], row[width + 2 * ox + 1]};
+    float best = -INFINITY;
+    int corner = 0;
+    for (int k = 0; k < 4; ++k) {
+      const bool take = v[k] > best || v[k] != v[k];
+      best = take ? v[k] : best;
+      corner = take ? k : corner;
+    }
+    values[ox] = best;
+    indices[ox] = row_start + 2 * ox + (corner >> 1) * width + (corner & 1);
   }
-  value = best;
-  index = best_index;
 }
 
 // The outputs along one dimension whose window holds input position i at kernel offset k: o * stride - pad +

@@ -137,8 +137,7 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
     const float* xpl = xp + plane * in;
     int64_t o = plane * out;
     if (plain_2x2) {
-      for (int64_t oy = 0; oy < g.out[1]; ++oy)
-        for (int64_t ox = 0; ox < g.out[2]; ++ox, ++o) poolmath::max_window_2x2(g, xpl, oy, ox, yp[o], ip[o]);
+      for (int64_t oy = 0; oy < g.out[1]; ++oy, o += g.out[2]) poolmath::max_row_2x2(g, xpl, oy, yp + o, ip + o);
       continue;
     }
     for_each_output(g, [&](const int64_t* oc) {
