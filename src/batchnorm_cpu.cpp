@@ -20,6 +20,8 @@ using Acc = double;
 constexpr int kLanes = 32;
 constexpr int64_t kPieceElements = int64_t{1} << 16;
 constexpr int64_t kChannelBlock = 64;
+constexpr int64_t kGatherBelow = 8 * kLanes;  // spatial sizes whose runs are gathered (channel_statistics)
+constexpr int64_t kGathered = 2048;
 // Below this many elements an op runs on one thread: waking OpenMP's team costs more than it saves, and its
 // spinning workers would compete with OpenBLAS's threads in the GEMMs around a BatchNorm layer.
 constexpr int64_t kParallelElements = int64_t{1} << 18;
@@ -139,8 +141,29 @@ std::vector<Welford<Acc>> channel_statistics(const Geometry& g, const float* x) 
       const int64_t c = task / pieces, k = task % pieces;
       LaneWelford acc;
       const Acc p = pivot_of(g, x, c);
-      for_each_run(g, c, k * m / pieces, (k + 1) * m / pieces,
-                   [&](int64_t offset, int64_t length) { acc.add(x + offset, length, p); });
+      if (g.S >= kGatherBelow) {
+        for_each_run(g, c, k * m / pieces, (k + 1) * m / pieces,
+                     [&](int64_t offset, int64_t length) { acc.add(x + offset, length, p); });
+      } else {
+        // Short runs (7x7 images) gathered into long ones: the lanes see the same elements in the same order, but
+        // whole groups of kLanes instead of mostly the one-element path.
+        float gathered[kGathered];
+        int64_t filled = 0;
+        for_each_run(g, c, k * m / pieces, (k + 1) * m / pieces, [&](int64_t offset, int64_t length) {
+          while (length > 0) {
+            const int64_t take = std::min(length, kGathered - filled);
+            std::copy(x + offset, x + offset + take, gathered + filled);
+            filled += take;
+            offset += take;
+            length -= take;
+            if (filled == kGathered) {
+              acc.add(gathered, filled, p);
+              filled = 0;
+            }
+          }
+        });
+        acc.add(gathered, filled, p);
+      }
       partial[task] = acc.result();
     }
   }
