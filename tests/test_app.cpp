@@ -13,6 +13,7 @@
 
 #include "checkpoint.h"
 #include "normrt/file_io.h"
+#include "synthetic_images.h"
 #include "test_util.h"
 #include "trainer.h"
 
@@ -361,18 +362,7 @@ TEST(Models, CnnBnThreeSgdStepsMatchPyTorch) {
   }
 }
 
-// 28x28 images of random pixels, labels cycling through the classes: enough for the trainer's mechanics.
-Dataset synthetic_images(int64_t count, uint64_t seed) {
-  Dataset d;
-  d.count = count;
-  d.rows = d.cols = 28;
-  d.pixels.resize(static_cast<std::size_t>(count * 784));
-  std::vector<uint32_t> bits(d.pixels.size());
-  Generator(seed).random_u32(bits.data(), static_cast<int64_t>(bits.size()));
-  for (std::size_t i = 0; i < bits.size(); ++i) d.pixels[i] = static_cast<uint8_t>(bits[i]);
-  for (int64_t i = 0; i < count; ++i) d.labels.push_back(i % 10);
-  return d;
-}
+using normrt::testing::synthetic_images;
 
 TrainConfig synthetic_config(const std::string& model) {
   TrainConfig c;

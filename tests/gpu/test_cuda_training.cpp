@@ -4,23 +4,12 @@
 #include <algorithm>
 
 #include "gpu_test_support.h"
+#include "synthetic_images.h"
 #include "test_util.h"
 #include "trainer.h"
 
 namespace normrt::app {
 namespace {
-
-Dataset noise_images(int64_t count, uint64_t seed) {
-  Dataset d;
-  d.count = count;
-  d.rows = d.cols = 28;
-  d.pixels.resize(static_cast<std::size_t>(count * 784));
-  std::vector<uint32_t> bits(d.pixels.size());
-  Generator(seed).random_u32(bits.data(), static_cast<int64_t>(bits.size()));
-  for (std::size_t i = 0; i < bits.size(); ++i) d.pixels[i] = static_cast<uint8_t>(bits[i]);
-  for (int64_t i = 0; i < count; ++i) d.labels.push_back(i % 10);
-  return d;
-}
 
 struct Outcome {
   std::vector<float> losses;
@@ -62,7 +51,7 @@ class GraphTraining : public ::testing::TestWithParam<Case> {
 
 TEST_P(GraphTraining, ReplaysGiveTheEagerStepsBits) {
   const Case& k = GetParam();
-  const Dataset data = noise_images(k.samples, 7);
+  const Dataset data = testing::synthetic_images(k.samples, 7);
   TrainConfig c;
   c.model = k.model;
   c.optimizer = k.optimizer;
