@@ -360,6 +360,41 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset, co
   return out;
 }
 
+DropoutResult dropout_with_mask(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
+  const detail::NvtxRange range("dropout");
+  check_float(input, "input");
+  NORMRT_CHECK(input.device().is_cpu(), "dropout_with_mask: a CPU path (on a GPU the backward regenerates the mask)");
+  NORMRT_CHECK(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);
+  DropoutResult r{empty(input.sizes()), empty(input.sizes())};
+  const float* x = input.data<float>();
+  float *y = r.output.data<float>(), *m = r.mask.data<float>();
+  const int64_t n = input.numel();
+  const auto pf = static_cast<float>(p);
+  const float scale = p < 1.0 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+  for (int64_t group = 0; group < (n + 3) / 4; ++group) {
+    bool keep[4];
+    nnmath::dropout_keep4(seed, offset, static_cast<uint64_t>(group), pf, keep);
+    for (int64_t i = 4 * group; i < std::min(n, 4 * group + 4); ++i) {
+      m[i] = keep[i - 4 * group] ? scale : 0.0f;
+      y[i] = keep[i - 4 * group] ? x[i] * scale : 0.0f;
+    }
+  }
+  return r;
+}
+
+Tensor dropout_backward(const Tensor& grad_output, const Tensor& mask) {
+  check_pair(grad_output, "grad_output", mask, "mask");
+  NORMRT_CHECK(mask.device().is_cpu(), "dropout_backward: a CPU path");
+  Tensor dx = empty(grad_output.sizes());
+  const float *dy = grad_output.data<float>(), *m = mask.data<float>();
+  float* out = dx.data<float>();
+  const int64_t n = grad_output.numel();
+#pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
+  for (int64_t i = 0; i < n; ++i) out[i] = m[i] != 0.0f ? dy[i] * m[i] : 0.0f;
+  return dx;
+}
+
 namespace {
 // Cross-entropy against class probabilities p (PyTorch's soft targets), composed from the row softmax and the
 // tensor ops: loss_n = -sum_c p_nc log_softmax(x)_nc, d/dx = softmax(x) sum_c p_nc - p, with p smoothed as

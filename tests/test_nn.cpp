@@ -1,6 +1,7 @@
 // Network building blocks on the CPU: finite-difference gradient checks against double-precision references,
 // dropout, initialisers, Sequential, optimizers' bookkeeping, schedulers and argument errors.
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <sstream>
 
@@ -511,6 +512,24 @@ TEST(Nn, DropoutIsInvertedReproducibleAndEvalIdentity) {
   EXPECT_NE(layer.forward(x).to_vector(), y.to_vector());  // the next call draws a new mask
   layer.eval();
   EXPECT_TRUE(layer.forward(x).is_same(x));
+}
+
+// The CPU module keeps the mask instead of regenerating it: same bits as the regenerating op, forward and backward,
+// on values with both signs and zeros (whose dropped gradient must stay +0, as the op gives).
+TEST(Nn, DropoutMaskGivesTheRegeneratedBits) {
+  Generator data(3);
+  Tensor x = randn({1001}, data);
+  std::vector<float> v = x.to_vector();
+  for (std::size_t i = 0; i < v.size(); i += 7) v[i] = 0.0f;
+  x = from_vector(v, {1001});
+  const Tensor dy = randn({1001}, data);
+  for (double p : {0.0, 0.25, 0.9, 1.0}) {
+    const ops::DropoutResult r = ops::dropout_with_mask(x, p, 11, 40);
+    const auto expected = ops::dropout(x, p, 11, 40).to_vector(), got = r.output.to_vector();
+    const auto expected_dx = ops::dropout(dy, p, 11, 40).to_vector(), dx = ops::dropout_backward(dy, r.mask).to_vector();
+    ASSERT_EQ(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)), 0) << p;
+    ASSERT_EQ(std::memcmp(dx.data(), expected_dx.data(), dx.size() * sizeof(float)), 0) << p;
+  }
 }
 
 TEST(NnInit, GainsFansAndDistributions) {

@@ -133,6 +133,11 @@ Tensor Dropout::forward_impl(const Tensor& input, Context& ctx) {
   const auto blocks = static_cast<uint64_t>((input.numel() + 3) / 4);
   ctx.values = {static_cast<int64_t>(offset)};
   generator_.skip(blocks);
+  if (input.device().is_cpu()) {  // the mask kept for the backward: cheaper than regenerating it
+    ops::DropoutResult r = ops::dropout_with_mask(input, p_, generator_.seed(), offset);
+    ctx.tensors = {r.mask};
+    return r.output;
+  }
   if (!device_offset_.defined() || device_offset_.device() != input.device())
     return ops::dropout(input, p_, generator_.seed(), offset);
 #if NORMRT_WITH_CUDA
@@ -148,6 +153,8 @@ Tensor Dropout::forward_impl(const Tensor& input, Context& ctx) {
 
 Tensor Dropout::backward_impl(const Tensor& grad_output, Context& ctx) {
   if (ctx.values.empty()) return grad_output;
+  if (grad_output.device().is_cpu() && !ctx.tensors.empty())
+    return ops::dropout_backward(grad_output, ctx.tensors[0].get(name()));
   const Tensor at = ctx.tensors.empty() ? Tensor() : ctx.tensors[0].get(name());
   return ops::dropout(grad_output, p_, generator_.seed(), static_cast<uint64_t>(ctx.values[0]), at);
 }

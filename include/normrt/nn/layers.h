@@ -129,7 +129,7 @@ class Dropout : public Module {
 
  private:
   // ctx.values: the mask's Philox offset, or nothing when the forward was the identity (eval, p = 0); ctx.tensors:
-  // the offset on the device, when tracked there.
+  // on the CPU the mask, on a GPU the offset on the device when tracked there.
   Tensor forward_impl(const Tensor& input, Context& ctx) override;
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
   double p_;

@@ -38,6 +38,13 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset);
 // The same with the offset read on the device from `device_offset` (one int64 on the input's CUDA device), so that a
 // CUDA graph that captured the call replays it at the offset of the moment.
 Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset, const Tensor& device_offset);
+// CPU: the same forward, also returning the mask as the factor each element was multiplied by (1 / (1 - p) or 0), and
+// the backward from that mask (the same bits as regenerating it, without the Philox work).
+struct DropoutResult {
+  Tensor output, mask;
+};
+DropoutResult dropout_with_mask(const Tensor& input, double p, uint64_t seed, uint64_t offset);
+Tensor dropout_backward(const Tensor& grad_output, const Tensor& mask);
 
 enum class Reduction { Mean, Sum };
 
