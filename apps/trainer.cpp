@@ -422,6 +422,7 @@ Device resolve_device(const std::string& name) {
   return cuda::is_available() ? Device::cuda(0) : Device::cpu();
 }
 
+#if NORMRT_WITH_CUDA
 // The training step as a CUDA graph (--cuda-graph): the first full batch runs eagerly (it creates the gradients,
 // the optimizer state, the library handles, workspaces and algorithm choices), the second is captured and replayed,
 // every later one refills the static input tensors and replays. Gradients are zeroed in place and the optimizer
@@ -490,6 +491,16 @@ class GraphStep {
   std::unique_ptr<cuda::Graph> graph_;
   Tensor images_, labels_, loss_, logits_;  // the graph's inputs and outputs
 };
+#else
+// Without CUDA there is no device to capture on: normrt-train never makes a GraphStep.
+class GraphStep {
+ public:
+  void start_epoch(int64_t) {}
+  std::pair<Tensor, Tensor> run(const Batch&, nn::CrossEntropyLoss&) {
+    NORMRT_THROW("CUDA graphs need a build with CUDA");
+  }
+};
+#endif
 
 Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test)
     : config_((validate_config(config), with_model_defaults(std::move(config)))), train_(train), test_(test),
@@ -641,8 +652,10 @@ RunResult Trainer::run() {
   }
   const bool tty = config_.progress && ::isatty(STDOUT_FILENO);
   nn::CrossEntropyLoss criterion;
+#if NORMRT_WITH_CUDA
   if (config_.cuda_graph && device_.is_cuda() && !graph_step_)
     graph_step_ = std::make_unique<GraphStep>(*model_, *optimizer_, device_, config_.batch_size);
+#endif
   std::optional<optim::CosineAnnealingLR> schedule;
   if (config_.lr_schedule == "cosine" && config_.epochs > 0) {
     schedule.emplace(*optimizer_, config_.epochs);
