@@ -450,8 +450,8 @@ class GraphStep {
 
   // One training step; returns its loss and logits (the graph's are overwritten by the next replay: copies).
   std::pair<Tensor, Tensor> run(const Batch& batch, nn::CrossEntropyLoss& criterion) {
-    if (batch.images.size(0) != batch_size_ || warm_ups_ == 0) {
-      if (batch.images.size(0) == batch_size_) ++warm_ups_;
+    if (batch.images.size(0) != batch_size_ || !warmed_up_) {
+      warmed_up_ = warmed_up_ || batch.images.size(0) == batch_size_;
       return eager(batch.images, batch.labels, criterion);
     }
     if (!graph_) {
@@ -486,7 +486,7 @@ class GraphStep {
   optim::Optimizer& optimizer_;
   Device device_;
   int64_t batch_size_;
-  int warm_ups_ = 0;
+  bool warmed_up_ = false;  // a full batch has run eagerly
   std::vector<nn::Dropout*> dropouts_;
   std::unique_ptr<cuda::Graph> graph_;
   Tensor images_, labels_, loss_, logits_;  // the graph's inputs and outputs

@@ -1,9 +1,11 @@
 // cuda::Graph and the pool private to each graph (graph_pool.h).
 #include "normrt/cuda_graph.h"
 
+#include <atomic>
 #include <map>
 #include <utility>
 
+#include "cuda_launch.h"
 #include "graph_pool.h"
 #include "normrt/cuda_check.h"
 #include "normrt/error.h"
@@ -22,6 +24,9 @@ std::mutex& registry_mutex() {
   return mutex;
 }
 
+// Captures in progress: every allocation and free asks capturing_pool(), so the common answer (none) takes no lock.
+std::atomic<int> g_captures{0};
+
 std::map<std::pair<int, cudaStream_t>, std::shared_ptr<GraphPool>>& registry() {
   static auto* pools = new std::map<std::pair<int, cudaStream_t>, std::shared_ptr<GraphPool>>;
   return *pools;
@@ -29,11 +34,8 @@ std::map<std::pair<int, cudaStream_t>, std::shared_ptr<GraphPool>>& registry() {
 }  // namespace
 
 GraphPool::~GraphPool() {
-  int previous = 0;
-  NORMRT_CUDA_CHECK_LOG(cudaGetDevice(&previous));
-  if (previous != device_) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(device_));
+  QuietDeviceGuard guard(device_);
   for (const auto& [block, size] : size_) NORMRT_CUDA_CHECK_LOG(cudaFree(block));
-  if (previous != device_) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(previous));
 }
 
 void* GraphPool::allocate(std::size_t nbytes) {
@@ -82,8 +84,8 @@ void GraphPool::end_capture() {
 }
 
 std::shared_ptr<GraphPool> capturing_pool(int device, cudaStream_t stream) {
+  if (g_captures.load(std::memory_order_acquire) == 0) return nullptr;
   std::lock_guard<std::mutex> lock(registry_mutex());
-  if (registry().empty()) return nullptr;
   const auto it = registry().find({device, stream});
   return it == registry().end() ? nullptr : it->second;
 }
@@ -92,6 +94,7 @@ void set_capturing_pool(int device, cudaStream_t stream, std::shared_ptr<GraphPo
   std::lock_guard<std::mutex> lock(registry_mutex());
   if (pool) registry()[{device, stream}] = std::move(pool);
   else registry().erase({device, stream});
+  g_captures.store(static_cast<int>(registry().size()), std::memory_order_release);
 }
 
 }  // namespace detail

@@ -37,13 +37,22 @@ thread_local std::unordered_map<int, StreamRef> current_streams;
 
 // Destroys a stream on its own device; runs from destructors, so it only logs.
 void destroy_stream(int device, cudaStream_t stream) noexcept {
-  int previous = 0;
-  NORMRT_CUDA_CHECK_LOG(cudaGetDevice(&previous));
-  if (previous != device) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(device));
+  QuietDeviceGuard guard(device);
   NORMRT_CUDA_CHECK_LOG(cudaStreamDestroy(stream));
-  if (previous != device) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(previous));
 }
 }  // namespace
+
+QuietDeviceGuard::QuietDeviceGuard(int device) noexcept {
+  NORMRT_CUDA_CHECK_LOG(cudaGetDevice(&previous_));
+  if (previous_ != device) {
+    NORMRT_CUDA_CHECK_LOG(cudaSetDevice(device));
+    switched_ = true;
+  }
+}
+
+QuietDeviceGuard::~QuietDeviceGuard() {
+  if (switched_) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(previous_));
+}
 
 int sm_count(int device) {
   static std::mutex mutex;

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cuda_launch.h"
 #include "graph_pool.h"
 #include "normrt/cuda.h"
 #include "normrt/cuda_check.h"
@@ -112,9 +113,7 @@ void configure_pool_once(int device) {
 // while other streams may still use it.
 template <typename StreamUse>
 void free_pool_block(int device, void* data, const StreamUse& allocated_on, const std::vector<StreamUse>& others) {
-  int previous = 0;
-  NORMRT_CUDA_CHECK_LOG(cudaGetDevice(&previous));
-  if (previous != device) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(device));
+  cuda::QuietDeviceGuard guard(device);
   const auto free_stream = static_cast<cudaStream_t>(allocated_on.stream);
   bool ordered = true;
   for (const StreamUse& use : others) {
@@ -126,7 +125,6 @@ void free_pool_block(int device, void* data, const StreamUse& allocated_on, cons
     }
   }
   if (ordered) NORMRT_CUDA_CHECK_LOG(cudaFreeAsync(data, free_stream));
-  if (previous != device) NORMRT_CUDA_CHECK_LOG(cudaSetDevice(previous));
 }
 #endif
 }  // namespace
@@ -184,8 +182,8 @@ Storage::~Storage() {
 #endif
 }
 
-void Storage::note_use(StreamUse use) {
-  last_writer_ = use.stream;
+void Storage::note_use(StreamUse use, bool write) {
+  if (write) last_writer_ = use.stream;
   if (use.stream == allocated_on_.stream) return;
   for (const StreamUse& known : also_used_on_)
     if (known.stream == use.stream) return;
@@ -197,7 +195,7 @@ void Storage::bump_version() {
 #if NORMRT_WITH_CUDA
   if (device_.is_cuda() && data_ != nullptr) {
     cuda::StreamRef stream = cuda::current_stream_ref(device_.index());
-    note_use({stream.stream, std::move(stream.owner)});
+    note_use({stream.stream, std::move(stream.owner)}, true);
   }
 #endif
 }
@@ -206,9 +204,7 @@ void Storage::record_stream() {
 #if NORMRT_WITH_CUDA
   if (!device_.is_cuda() || data_ == nullptr) return;
   cuda::StreamRef stream = cuda::current_stream_ref(device_.index());
-  void* const writer = last_writer_;
-  note_use({stream.stream, std::move(stream.owner)});
-  last_writer_ = writer;  // a use, not a write
+  note_use({stream.stream, std::move(stream.owner)}, false);
 #endif
 }
 

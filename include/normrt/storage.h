@@ -53,7 +53,8 @@ class Storage {
     void* stream = nullptr;
     std::shared_ptr<void> owner;
   };
-  void note_use(StreamUse use);
+  // A stream that uses the block (a write makes it the last writer too).
+  void note_use(StreamUse use, bool write);
 
   uint64_t version_ = 0;
   void* data_ = nullptr;
