@@ -1,12 +1,28 @@
-// CPU BatchNorm backend. Each channel's N*S elements are cut into pieces fixed by the shape alone (never by the
-// thread count), so results are identical however many threads run. Inside a piece, elements are dealt
-// round-robin to kLanes independent Welford accumulators (a vectorisable inner loop, the CPU image of a warp's
-// threads: 32 doubles are four AVX-512 vectors, whose update chains overlap instead of waiting on one another);
-// lanes, then pieces, are combined by the same pairwise Chan tree the CUDA kernels use.
+// CPU BatchNorm backend.
+//
+// Work is cut by the shape alone (never by the thread count), so results are identical however many threads run:
+// a unit is one channel (input (N, C, S), S > 1) or a block of kChannelBlock channels (input (N, C), whose channels
+// are the contiguous dimension), and a unit's elements are cut into pieces of at most kPieceElements.
+//  * Statistics: exact two-pass per piece in double (sum, then the sum of squared deviations from the piece's mean,
+//    the piece re-read from L2), the pieces combined by the pairwise Chan tree of bn_math.cuh. This is PyTorch's
+//    CPU algorithm made parallel: cheaper per element than a Welford update and without its dependency chain.
+//  * Inside a contiguous run elements are dealt round-robin to kLanes independent accumulators (a vectorisable
+//    inner loop, the CPU image of a warp's threads), combined by a fixed tree; short runs (7x7 planes) are gathered
+//    first. (N, C) input sums columns in register groups with rows dealt to kRowLanes accumulators.
+//  * Fused units: for tensors larger than the last-level cache keeps, when a unit's operands fit in a core's L2
+//    and there are enough units to keep every thread busy, one task computes the unit's statistics (or gradient
+//    sums) and then its elementwise pass, so the second read comes from L2 instead of memory; the arithmetic is the
+//    unfused path's, bit for bit. (Measured on the 2-core build machine: the backward's gain; the forward's is
+//    within its noise.)
+//  * Elementwise passes walk the flat tensor in fixed slices; for (N, C) input the per-channel tables repeat so
+//    that a run covers many short rows.
 // Accumulation is in double, as PyTorch's CPU kernels do.
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "batchnorm_backend.h"
@@ -20,32 +36,63 @@ using Acc = double;
 constexpr int kLanes = 32;
 constexpr int64_t kPieceElements = int64_t{1} << 16;
 constexpr int64_t kChannelBlock = 64;
-constexpr int64_t kGatherBelow = 8 * kLanes;  // spatial sizes whose runs are gathered (channel_statistics)
+constexpr int64_t kGatherBelow = 8 * kLanes;  // spatial sizes whose runs are gathered (PieceSpans)
 constexpr int64_t kGathered = 2048;
 // Below this many elements an op runs on one thread: waking OpenMP's team costs more than it saves, and its
 // spinning workers would compete with OpenBLAS's threads in the GEMMs around a BatchNorm layer.
 constexpr int64_t kParallelElements = int64_t{1} << 18;
+// A unit whose operands (x, and dy for the backward) take at most this many bytes may be fused: a 1 MB L2 holds
+// it while the outputs stream out.
+constexpr int64_t kFusedBytes = int64_t{1} << 20;
+// Fusing pays only for operands beyond what the last-level cache keeps between the two passes (16 MB: half of a
+// typical server's L3 share; not from sysconf, as virtual machines report the host's whole L3).
+constexpr int64_t kFuseAbove = int64_t{16} << 20;
+constexpr int64_t kTableSpan = 512;  // elements a run of an (N, C) elementwise op may cover (repeated tables)
 
 bool parallel(const Geometry& g) { return g.numel() >= kParallelElements; }
 
 // Merges items[0..n) pairwise (stride 1, 2, 4, ...) into items[0].
 template <typename T, typename Merge>
-T tree_reduce(std::vector<T>& items, Merge merge) {
-  const std::size_t n = items.size();
+T tree_reduce(T* items, std::size_t n, Merge merge) {
   for (std::size_t stride = 1; stride < n; stride *= 2)
     for (std::size_t i = 0; i + stride < n; i += 2 * stride) items[i] = merge(items[i], items[i + stride]);
   return items[0];
 }
 
-// For (N, C) input the pieces are row ranges over blocks of kChannelBlock channels, so they are sized by the
-// block's elements rather than one channel's.
-int64_t pieces_per_channel(const Geometry& g) {
-  const int64_t m = g.per_channel();
-  const int64_t elements_per_piece = g.S == 1 ? std::max<int64_t>(1, kPieceElements / kChannelBlock) : kPieceElements;
-  return std::max<int64_t>(1, (m + elements_per_piece - 1) / elements_per_piece);
-}
+Acc add(Acc a, Acc b) { return a + b; }
 
-// Calls run(offset, length) for each contiguous stretch of channel c's flat elements [lo, hi).
+// ---------------------------------------------------------------------------------------------------------------
+// Units and pieces.
+
+struct Layout {
+  Geometry g;
+  bool rows;  // (N, C) input: units are channel blocks over row ranges
+  int64_t units, pieces;
+
+  explicit Layout(const Geometry& geometry) : g(geometry), rows(geometry.S == 1) {
+    units = rows ? (g.C + kChannelBlock - 1) / kChannelBlock : g.C;
+    const int64_t per_piece = rows                ? std::max<int64_t>(1, kPieceElements / kChannelBlock)
+                              : g.S < kGatherBelow ? kGathered
+                                                   : kPieceElements;
+    const int64_t length = rows ? g.N : g.per_channel();
+    pieces = std::max<int64_t>(1, (length + per_piece - 1) / per_piece);
+  }
+  int64_t first_channel(int64_t unit) const { return rows ? unit * kChannelBlock : unit; }
+  int64_t width(int64_t unit) const { return rows ? std::min(kChannelBlock, g.C - unit * kChannelBlock) : 1; }
+  // Piece k's range: rows for (N, C) input, the channel's flat elements otherwise.
+  int64_t piece_begin(int64_t k) const { return k * (rows ? g.N : g.per_channel()) / pieces; }
+  // Fusing pays where the second read would otherwise come from memory: tensors beyond what the last-level cache
+  // keeps, units whose data fit a core's L2, and channels of long runs (gathering 7x7 planes one channel at a time
+  // defeats the prefetchers that the flat elementwise pass keeps busy).
+  bool fused(int64_t operands) const {
+    const int64_t unit_bytes = (rows ? g.N * std::min(kChannelBlock, g.C) : g.per_channel()) * operands * 4;
+    const int64_t threads = parallel(g) ? omp_get_max_threads() : 1;
+    return g.numel() * operands * 4 > kFuseAbove && (rows || g.S >= kGatherBelow) &&
+           unit_bytes <= kFusedBytes && units >= 4 * threads;
+  }
+};
+
+// Calls run(offset, length) for each contiguous stretch of channel c's flat elements [lo, hi) (S > 1).
 template <typename Run>
 void for_each_run(const Geometry& g, int64_t c, int64_t lo, int64_t hi, Run run) {
   int64_t n = lo / g.S, s = lo % g.S;
@@ -56,160 +103,198 @@ void for_each_run(const Geometry& g, int64_t c, int64_t lo, int64_t hi, Run run)
   }
 }
 
-class LaneWelford {
+// A piece of channel c (S > 1) as contiguous spans of each of the K arrays: the runs themselves or, for short runs
+// (7x7 planes; such pieces hold at most kGathered elements), the runs gathered once into buffers, so that the lanes
+// get whole groups instead of mostly remainders, and every pass after the first reads L1.
+template <int K>
+class PieceSpans {
  public:
-  void add(const float* x, int64_t length, Acc pivot) {
-    int64_t i = 0;
-    for (; cursor_ != 0 && i < length; ++i) add_one(x[i], pivot);
-    // With the cursor at lane 0 every lane holds the same count, so one reciprocal serves the whole group.
-    for (; i + kLanes <= length; i += kLanes) {
-      const Acc count = lanes_count_ + 1;
-      const Acc inv_count = Acc(1) / count;
-      for (int j = 0; j < kLanes; ++j) {
-        const Acc v = static_cast<Acc>(x[i + j]) - pivot;
-        const Acc delta = v - mean_[j];
-        mean_[j] += delta * inv_count;
-        m2_[j] += delta * (v - mean_[j]);
-      }
-      lanes_count_ = count;
-    }
-    for (; i < length; ++i) add_one(x[i], pivot);
+  PieceSpans(const Geometry& g, int64_t c, int64_t lo, int64_t hi, const std::array<const float*, K>& arrays)
+      : g_(g), c_(c), lo_(lo), hi_(hi), arrays_(arrays), gathered_(g.S < kGatherBelow) {
+    if (!gathered_) return;
+    int64_t filled = 0;
+    for_each_run(g, c, lo, hi, [&](int64_t offset, int64_t length) {
+      for (int a = 0; a < K; ++a) copy_floats(buffers_[a] + filled, arrays[a] + offset, length);
+      filled += length;
+    });
   }
 
-  Welford<Acc> result() const {
-    std::vector<Welford<Acc>> lanes(kLanes);
-    for (int j = 0; j < kLanes; ++j) lanes[j] = {mean_[j], m2_[j], lanes_count_ + (j < cursor_ ? 1 : 0)};
-    return tree_reduce(lanes, welford_merge<Acc>);
+  // f(spans, length) for each span, in a fixed order.
+  template <typename F>
+  void for_each(F f) const {
+    std::array<const float*, K> spans;
+    if (gathered_) {
+      for (int a = 0; a < K; ++a) spans[a] = buffers_[a];
+      f(spans, hi_ - lo_);
+      return;
+    }
+    for_each_run(g_, c_, lo_, hi_, [&](int64_t offset, int64_t length) {
+      for (int a = 0; a < K; ++a) spans[a] = arrays_[a] + offset;
+      f(spans, length);
+    });
   }
 
  private:
-  void add_one(float x, Acc pivot) {
-    Welford<Acc> s{mean_[cursor_], m2_[cursor_], lanes_count_};
-    welford_add(s, static_cast<Acc>(x) - pivot);
-    mean_[cursor_] = s.mean;
-    m2_[cursor_] = s.m2;
-    if (++cursor_ == kLanes) {
-      cursor_ = 0;
-      lanes_count_ += 1;
-    }
+  // A plain loop in blocks of 16: a library memmove call per 49-float plane costs more than the copy.
+  static void copy_floats(float* dst, const float* src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      for (int j = 0; j < 16; ++j) dst[i + j] = src[i + j];
+    for (; i < n; ++i) dst[i] = src[i];
   }
 
-  Acc mean_[kLanes] = {};
-  Acc m2_[kLanes] = {};
-  Acc lanes_count_ = 0;  // count of lanes >= cursor_; lanes below it hold one more
-  int cursor_ = 0;
+  const Geometry& g_;
+  int64_t c_, lo_, hi_;
+  std::array<const float*, K> arrays_;
+  bool gathered_;
+  alignas(64) float buffers_[K][kGathered];
 };
 
-// Channel c's first element; see bn_math.cuh for why the data are shifted.
-inline Acc pivot_of(const Geometry& g, const float* x, int64_t c) { return static_cast<Acc>(x[c * g.S]); }
+// acc[j] += f(i) for i in [0, length) dealt round-robin to the lanes (a run's tail restarts at lane 0).
+template <typename F>
+inline void lane_accumulate(Acc (&acc)[kLanes], int64_t length, F f) {
+  int64_t i = 0;
+  for (; i + kLanes <= length; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += f(i + j);
+  const int64_t rest = std::min<int64_t>(length - i, kLanes);
+  for (int64_t j = 0; j < rest; ++j) acc[j] += f(i + j);
+}
 
-// (N, C) input (S == 1): channels are contiguous, so a task owns a block of channels over a range of rows and
-// runs one Welford per channel, vectorised across the channels (every channel has the same count per row).
-void row_layout_statistics(const Geometry& g, const float* x, int64_t pieces, std::vector<Welford<Acc>>& partial) {
-  const int64_t blocks = (g.C + kChannelBlock - 1) / kChannelBlock;
-#pragma omp parallel for schedule(static) if (parallel(g))
-  for (int64_t task = 0; task < blocks * pieces; ++task) {
-    const int64_t c0 = task / pieces * kChannelBlock, k = task % pieces;
-    const int64_t width = std::min(kChannelBlock, g.C - c0);
-    const int64_t n0 = k * g.N / pieces, n1 = (k + 1) * g.N / pieces;
-    Acc pivot[kChannelBlock], mean[kChannelBlock] = {}, m2[kChannelBlock] = {};
-    for (int64_t j = 0; j < width; ++j) pivot[j] = pivot_of(g, x, c0 + j);
-    for (int64_t n = n0; n < n1; ++n) {
-      const Acc inv_count = Acc(1) / static_cast<Acc>(n - n0 + 1);
-      const float* row = x + n * g.C + c0;
-      for (int64_t j = 0; j < width; ++j) {
-        const Acc v = static_cast<Acc>(row[j]) - pivot[j];
-        const Acc delta = v - mean[j];
-        mean[j] += delta * inv_count;
-        m2[j] += delta * (v - mean[j]);
-      }
+// Two sums in one pass: f(i) returns the pair of terms.
+template <typename F>
+inline void lane_accumulate2(Acc (&first)[kLanes], Acc (&second)[kLanes], int64_t length, F f) {
+  int64_t i = 0;
+  for (; i + kLanes <= length; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) {
+      const auto [a, b] = f(i + j);
+      first[j] += a;
+      second[j] += b;
     }
-    for (int64_t j = 0; j < width; ++j)
-      partial[(c0 + j) * pieces + k] = {mean[j], m2[j], static_cast<Acc>(n1 - n0)};
+  const int64_t rest = std::min<int64_t>(length - i, kLanes);
+  for (int64_t j = 0; j < rest; ++j) {
+    const auto [a, b] = f(i + j);
+    first[j] += a;
+    second[j] += b;
   }
 }
 
-// Per-channel Welford statistics of the unshifted data: mean, m2, count.
-std::vector<Welford<Acc>> channel_statistics(const Geometry& g, const float* x) {
-  const int64_t pieces = pieces_per_channel(g), m = g.per_channel();
-  std::vector<Welford<Acc>> partial(static_cast<std::size_t>(g.C * pieces));
-  if (g.S == 1) {
-    row_layout_statistics(g, x, pieces, partial);
-  } else {
-#pragma omp parallel for schedule(static) if (parallel(g))
-    for (int64_t task = 0; task < g.C * pieces; ++task) {
-      const int64_t c = task / pieces, k = task % pieces;
-      LaneWelford acc;
-      const Acc p = pivot_of(g, x, c);
-      if (g.S >= kGatherBelow) {
-        for_each_run(g, c, k * m / pieces, (k + 1) * m / pieces,
-                     [&](int64_t offset, int64_t length) { acc.add(x + offset, length, p); });
-      } else {
-        // Short runs (7x7 images) gathered into long ones: the lanes see the same elements in the same order, but
-        // whole groups of kLanes instead of mostly the one-element path.
-        float gathered[kGathered];
-        int64_t filled = 0;
-        for_each_run(g, c, k * m / pieces, (k + 1) * m / pieces, [&](int64_t offset, int64_t length) {
-          while (length > 0) {
-            const int64_t take = std::min(length, kGathered - filled);
-            std::copy(x + offset, x + offset + take, gathered + filled);
-            filled += take;
-            offset += take;
-            length -= take;
-            if (filled == kGathered) {
-              acc.add(gathered, filled, p);
-              filled = 0;
-            }
-          }
-        });
-        acc.add(gathered, filled, p);
-      }
-      partial[task] = acc.result();
-    }
-  }
-  std::vector<Welford<Acc>> stats(static_cast<std::size_t>(g.C));
-#pragma omp parallel for schedule(static) if (parallel(g))
-  for (int64_t c = 0; c < g.C; ++c) {
-    std::vector<Welford<Acc>> pieces_of_c(partial.begin() + c * pieces, partial.begin() + (c + 1) * pieces);
-    stats[c] = tree_reduce(pieces_of_c, welford_merge<Acc>);
-    stats[c].mean += pivot_of(g, x, c);
-  }
-  return stats;
+Acc lane_total(Acc (&acc)[kLanes]) { return tree_reduce(acc, kLanes, add); }
+
+// (N, C) input: per-column sums over rows [lo, hi) of a block's columns [0, width), row stride `stride`. Columns are
+// summed in groups of W held in registers (kColumnGroup, then single columns for the rest), rows dealt round-robin
+// to kRowLanes accumulators so that the additions of consecutive rows do not wait on one another; the lanes are
+// added in a fixed order.
+constexpr int kColumnGroup = 16;
+constexpr int kRowLanes = 4;
+
+// Calls group.template run<W>(j0) over the column groups.
+template <typename Group>
+void for_each_column_group(int64_t width, const Group& group) {
+  int64_t j0 = 0;
+  for (; j0 + kColumnGroup <= width; j0 += kColumnGroup) group.template run<kColumnGroup>(j0);
+  for (; j0 < width; ++j0) group.template run<1>(j0);
 }
 
-// Calls op(index, channel) for every element, vectorisable along the contiguous dimension.
-template <typename Op>
-void for_each_element(const Geometry& g, Op op) {
-  if (g.S == 1) {
-#pragma omp parallel for schedule(static) if (parallel(g))
-    for (int64_t n = 0; n < g.N; ++n)
-      for (int64_t c = 0; c < g.C; ++c) op(n * g.C + c, c);
+template <int W>
+inline void add_lanes(const Acc (&acc)[kRowLanes][W], Acc* out) {
+  for (int j = 0; j < W; ++j) out[j] = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]);
+}
+
+// sum[j] = sum of x; with Squares, sum of (x - mean[j])^2.
+template <bool Squares>
+struct ColumnMoments {
+  const float* x;
+  int64_t stride, lo, hi;
+  const Acc* mean;  // Squares only
+  Acc* out;
+  template <int W>
+  void run(int64_t j0) const {
+    Acc acc[kRowLanes][W] = {};
+    Acc mu[W] = {};
+    if constexpr (Squares)
+      for (int j = 0; j < W; ++j) mu[j] = mean[j0 + j];
+    auto add_row = [&](int r, int64_t n) {
+      const float* row = x + n * stride + j0;
+      for (int j = 0; j < W; ++j) {
+        if constexpr (Squares) {
+          const Acc d = static_cast<Acc>(row[j]) - mu[j];
+          acc[r][j] += d * d;
+        } else {
+          acc[r][j] += row[j];
+        }
+      }
+    };
+    int64_t n = lo;
+    for (; n + kRowLanes <= hi; n += kRowLanes)
+      for (int r = 0; r < kRowLanes; ++r) add_row(r, n + r);
+    for (int r = 0; n < hi; ++n, ++r) add_row(r, n);
+    add_lanes<W>(acc, out + j0);
+  }
+};
+
+// sum_dy[j] = sum of dy, sum_dy_xmu[j] = sum of dy * (x - mean[j]).
+struct ColumnGradientSums {
+  const float *dy, *x;
+  int64_t stride, lo, hi;
+  const float* mean;
+  Acc *sum_dy, *sum_dy_xmu;
+  template <int W>
+  void run(int64_t j0) const {
+    Acc a[kRowLanes][W] = {}, b[kRowLanes][W] = {};
+    Acc mu[W];
+    for (int j = 0; j < W; ++j) mu[j] = mean[j0 + j];
+    auto add_row = [&](int r, int64_t n) {
+      const float *d = dy + n * stride + j0, *in = x + n * stride + j0;
+      for (int j = 0; j < W; ++j) {
+        a[r][j] += d[j];
+        b[r][j] += static_cast<Acc>(d[j]) * (static_cast<Acc>(in[j]) - mu[j]);
+      }
+    };
+    int64_t n = lo;
+    for (; n + kRowLanes <= hi; n += kRowLanes)
+      for (int r = 0; r < kRowLanes; ++r) add_row(r, n + r);
+    for (int r = 0; n < hi; ++n, ++r) add_row(r, n);
+    add_lanes<W>(a, sum_dy + j0);
+    add_lanes<W>(b, sum_dy_xmu + j0);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Forward statistics. partial[c * pieces + k] is piece k of channel c.
+
+void piece_statistics(const Layout& l, const float* x, int64_t unit, int64_t k, Welford<Acc>* partial) {
+  const Geometry& g = l.g;
+  const int64_t lo = l.piece_begin(k), hi = l.piece_begin(k + 1), c0 = l.first_channel(unit);
+  if (l.rows) {
+    const int64_t width = l.width(unit);
+    Acc sum[kChannelBlock], mean[kChannelBlock], m2[kChannelBlock];
+    for_each_column_group(width, ColumnMoments<false>{x + c0, g.C, lo, hi, nullptr, sum});
+    const Acc count = static_cast<Acc>(hi - lo);
+    for (int64_t j = 0; j < width; ++j) mean[j] = sum[j] / count;
+    for_each_column_group(width, ColumnMoments<true>{x + c0, g.C, lo, hi, mean, m2});
+    for (int64_t j = 0; j < width; ++j) partial[(c0 + j) * l.pieces + k] = {mean[j], m2[j], count};
     return;
   }
-#pragma omp parallel for collapse(2) schedule(static) if (parallel(g))
-  for (int64_t n = 0; n < g.N; ++n) {
-    for (int64_t c = 0; c < g.C; ++c) {
-      const int64_t base = (n * g.C + c) * g.S;
-      for (int64_t s = 0; s < g.S; ++s) op(base + s, c);
-    }
-  }
+  Acc sum[kLanes] = {}, m2[kLanes] = {};
+  const PieceSpans<1> spans(g, c0, lo, hi, {x});
+  spans.for_each([&](const std::array<const float*, 1>& span, int64_t length) {
+    const float* run = span[0];
+    lane_accumulate(sum, length, [run](int64_t i) { return static_cast<Acc>(run[i]); });
+  });
+  const Acc count = static_cast<Acc>(hi - lo);
+  const Acc mean = lane_total(sum) / count;
+  spans.for_each([&](const std::array<const float*, 1>& span, int64_t length) {
+    const float* run = span[0];
+    lane_accumulate(m2, length, [run, mean](int64_t i) {
+      const Acc d = static_cast<Acc>(run[i]) - mean;
+      return d * d;
+    });
+  });
+  partial[c0 * l.pieces + k] = {mean, lane_total(m2), count};
 }
 
-// y = (x - mean[c]) * scale[c] + shift[c] over the whole tensor.
-void normalize_all(const Geometry& g, const float* x, const float* mean, const float* scale, const float* shift,
-                   float* y) {
-  for_each_element(g, [=](int64_t i, int64_t c) { y[i] = normalize(x[i], mean[c], scale[c], shift[c]); });
-}
-
-void affine_coefficients(const Geometry& g, const float* invstd, const float* weight, const float* bias,
-                         std::vector<float>& scale, std::vector<float>& shift) {
-  scale.resize(g.C);
-  shift.resize(g.C);
-  for (int64_t c = 0; c < g.C; ++c) {
-    scale[c] = invstd[c] * (weight ? weight[c] : 1.0f);
-    shift[c] = bias ? bias[c] : 0.0f;
-  }
-}
+// ---------------------------------------------------------------------------------------------------------------
+// Backward sums: sum(dy) and sum(dy * (x - mean)).
 
 struct GradSums {
   Acc dy = 0;
@@ -218,59 +303,161 @@ struct GradSums {
 
 GradSums add_sums(const GradSums& a, const GradSums& b) { return {a.dy + b.dy, a.dy_xmu + b.dy_xmu}; }
 
-// Per channel: sum(dy) and sum(dy * (x - mean)), in lanes (or, for (N, C) input, across a block of channels).
-std::vector<GradSums> gradient_sums(const Geometry& g, const float* dy, const float* x, const float* mean) {
-  const int64_t pieces = pieces_per_channel(g), m = g.per_channel();
-  std::vector<GradSums> partial(static_cast<std::size_t>(g.C * pieces));
+void piece_gradient_sums(const Layout& l, const float* dy, const float* x, const float* mean, int64_t unit,
+                         int64_t k, GradSums* partial) {
+  const Geometry& g = l.g;
+  const int64_t lo = l.piece_begin(k), hi = l.piece_begin(k + 1), c0 = l.first_channel(unit);
+  if (l.rows) {
+    const int64_t width = l.width(unit);
+    Acc sum_dy[kChannelBlock], sum_dy_xmu[kChannelBlock];
+    for_each_column_group(width, ColumnGradientSums{dy + c0, x + c0, g.C, lo, hi, mean + c0, sum_dy, sum_dy_xmu});
+    for (int64_t j = 0; j < width; ++j) partial[(c0 + j) * l.pieces + k] = {sum_dy[j], sum_dy_xmu[j]};
+    return;
+  }
+  const Acc mu = mean[c0];
+  Acc sum_dy[kLanes] = {}, sum_dy_xmu[kLanes] = {};
+  PieceSpans<2>(g, c0, lo, hi, {dy, x}).for_each([&](const std::array<const float*, 2>& span, int64_t length) {
+    const float *dy_run = span[0], *x_run = span[1];
+    lane_accumulate2(sum_dy, sum_dy_xmu, length, [dy_run, x_run, mu](int64_t i) {
+      const Acc d = dy_run[i];
+      return std::pair<Acc, Acc>(d, d * (static_cast<Acc>(x_run[i]) - mu));
+    });
+  });
+  partial[c0 * l.pieces + k] = {lane_total(sum_dy), lane_total(sum_dy_xmu)};
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Elementwise passes. An op computes out[0..length) for the input elements at [offset, offset + length) of
+// channel c (c_step 0) or of channels c, c + 1, ... (c_step 1: rows of (N, C) input, over repeated tables).
+
+// Per-channel tables of the elementwise ops. For (N, C) input a table repeats its C values up to about kTableSpan
+// entries, so that one run of an op spans whole rows (a 16-channel row alone is one vector: per-run overhead would
+// dominate); repeat_rows fills the copies once the first C entries are final.
+int64_t table_length(const Geometry& g) {
+  return g.S == 1 && g.C > 0 ? g.C * std::max<int64_t>(1, kTableSpan / g.C) : g.C;
+}
+
+std::vector<float> channel_table(const Geometry& g) { return std::vector<float>(static_cast<std::size_t>(table_length(g))); }
+
+void repeat_rows(const Geometry& g, std::vector<float>& table) {
+  for (std::size_t i = static_cast<std::size_t>(g.C); i < table.size(); ++i) table[i] = table[i - g.C];
+}
+
+// Applies op to the flat elements [lo, hi) of the tensor. Channel indices advance with the walk: a division per run
+// would cost more than a 7x7 plane's arithmetic.
+template <typename Op>
+void elementwise_range(const Geometry& g, int64_t lo, int64_t hi, float* out, const Op& op) {
   if (g.S == 1) {
-    const int64_t blocks = (g.C + kChannelBlock - 1) / kChannelBlock;
-#pragma omp parallel for schedule(static) if (parallel(g))
-    for (int64_t task = 0; task < blocks * pieces; ++task) {
-      const int64_t c0 = task / pieces * kChannelBlock, k = task % pieces;
-      const int64_t width = std::min(kChannelBlock, g.C - c0);
-      Acc mu[kChannelBlock], sum_dy[kChannelBlock] = {}, sum_dy_xmu[kChannelBlock] = {};
-      for (int64_t j = 0; j < width; ++j) mu[j] = mean[c0 + j];
-      for (int64_t n = k * g.N / pieces; n < (k + 1) * g.N / pieces; ++n) {
-        const float* dy_row = dy + n * g.C + c0;
-        const float* x_row = x + n * g.C + c0;
-        for (int64_t j = 0; j < width; ++j) {
-          sum_dy[j] += dy_row[j];
-          sum_dy_xmu[j] += static_cast<Acc>(dy_row[j]) * (static_cast<Acc>(x_row[j]) - mu[j]);
-        }
-      }
-      for (int64_t j = 0; j < width; ++j) partial[(c0 + j) * pieces + k] = {sum_dy[j], sum_dy_xmu[j]};
+    const int64_t span = table_length(g);
+    for (int64_t pos = lo, c = lo % g.C; pos < hi; c = 0) {
+      const int64_t length = std::min(span - c, hi - pos);
+      op(out + pos, pos, length, c, 1);
+      pos += length;
     }
-  } else {
-#pragma omp parallel for schedule(static) if (parallel(g))
-    for (int64_t task = 0; task < g.C * pieces; ++task) {
-      const int64_t c = task / pieces, k = task % pieces;
-      const Acc mu = mean[c];
-      Acc sum_dy[kLanes] = {}, sum_dy_xmu[kLanes] = {};
-      for_each_run(g, c, k * m / pieces, (k + 1) * m / pieces, [&](int64_t offset, int64_t length) {
-        const float *dy_run = dy + offset, *x_run = x + offset;
-        int64_t i = 0;
-        for (; i + kLanes <= length; i += kLanes) {
-          for (int j = 0; j < kLanes; ++j) {
-            sum_dy[j] += dy_run[i + j];
-            sum_dy_xmu[j] += static_cast<Acc>(dy_run[i + j]) * (static_cast<Acc>(x_run[i + j]) - mu);
-          }
-        }
-        for (int j = 0; i < length; ++i, ++j) {
-          sum_dy[j] += dy_run[i];
-          sum_dy_xmu[j] += static_cast<Acc>(dy_run[i]) * (static_cast<Acc>(x_run[i]) - mu);
-        }
-      });
-      std::vector<GradSums> lanes(kLanes);
-      for (int j = 0; j < kLanes; ++j) lanes[j] = {sum_dy[j], sum_dy_xmu[j]};
-      partial[task] = tree_reduce(lanes, add_sums);
+    return;
+  }
+  for (int64_t pos = lo, s = lo % g.S, c = lo / g.S % g.C; pos < hi; s = 0, c = c + 1 == g.C ? 0 : c + 1) {
+    const int64_t length = std::min(g.S - s, hi - pos);
+    op(out + pos, pos, length, c, 0);
+    pos += length;
+  }
+}
+
+// The whole tensor, in parallel over fixed slices.
+template <typename Op>
+void elementwise_all(const Geometry& g, float* out, const Op& op) {
+  const int64_t total = g.numel();
+  if (total == 0) return;
+  const int64_t slices = parallel(g) ? (total + kPieceElements - 1) / kPieceElements : 1;
+#pragma omp parallel for schedule(static) if (slices > 1)
+  for (int64_t k = 0; k < slices; ++k) elementwise_range(g, k * total / slices, (k + 1) * total / slices, out, op);
+}
+
+// One unit's elements: its channel's planes, or its block's columns of every row.
+template <typename Op>
+void elementwise_unit(const Layout& l, int64_t unit, float* out, const Op& op) {
+  const Geometry& g = l.g;
+  const int64_t c0 = l.first_channel(unit);
+  if (l.rows) {
+    const int64_t width = l.width(unit);
+    for (int64_t n = 0; n < g.N; ++n) op(out + n * g.C + c0, n * g.C + c0, width, c0, 1);
+    return;
+  }
+  for (int64_t n = 0; n < g.N; ++n) {
+    const int64_t offset = (n * g.C + c0) * g.S;
+    op(out + offset, offset, g.S, c0, 0);
+  }
+}
+
+// out = (x - mean[c]) * scale[c] + shift[c].
+struct NormalizeOp {
+  const float *x, *mean, *scale, *shift;
+  void operator()(float* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
+    const float* in = x + offset;
+    if (c_step == 0) {
+      const float m = mean[c], a = scale[c], b = shift[c];
+      for (int64_t i = 0; i < length; ++i) out[i] = normalize(in[i], m, a, b);
+    } else {
+      const float *m = mean + c, *a = scale + c, *b = shift + c;
+      for (int64_t i = 0; i < length; ++i) out[i] = normalize(in[i], m[i], a[i], b[i]);
     }
   }
-  std::vector<GradSums> sums(static_cast<std::size_t>(g.C));
-  for (int64_t c = 0; c < g.C; ++c) {
-    std::vector<GradSums> pieces_of_c(partial.begin() + c * pieces, partial.begin() + (c + 1) * pieces);
-    sums[c] = tree_reduce(pieces_of_c, add_sums);
+};
+
+// Training-mode input gradient.
+struct InputGradientOp {
+  const float *dy, *x, *mean, *grad_mean, *projection, *scale;
+  void operator()(float* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
+    const float *d = dy + offset, *in = x + offset;
+    if (c_step == 0) {
+      const BackwardCoefficients<float> k{grad_mean[c], projection[c], scale[c]};
+      const float m = mean[c];
+      for (int64_t i = 0; i < length; ++i) out[i] = backward_training(d[i], in[i], k, m);
+    } else {
+      for (int64_t i = 0; i < length; ++i)
+        out[i] = backward_training(
+            d[i], in[i], BackwardCoefficients<float>{grad_mean[c + i], projection[c + i], scale[c + i]}, mean[c + i]);
+    }
   }
-  return sums;
+};
+
+// Eval-mode input gradient: dy * scale[c].
+struct ScaleOp {
+  const float *dy, *scale;
+  void operator()(float* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
+    const float* d = dy + offset;
+    if (c_step == 0) {
+      const float a = scale[c];
+      for (int64_t i = 0; i < length; ++i) out[i] = d[i] * a;
+    } else {
+      for (int64_t i = 0; i < length; ++i) out[i] = d[i] * scale[c + i];
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// The two-phase skeleton: per-piece partials, per-channel finish (merge + coefficients), elementwise pass; either
+// one task per unit (fused) or each phase in parallel over the whole tensor.
+
+template <typename Partial, typename Merge, typename PieceFn, typename FinishFn, typename ElementwiseFn>
+void run_phases(const Layout& l, int operands, std::vector<Partial>& partial, Merge merge, PieceFn piece,
+                FinishFn finish, ElementwiseFn elementwise_of_unit, bool with_elementwise) {
+  const Geometry& g = l.g;
+  partial.resize(static_cast<std::size_t>(g.C * l.pieces));
+  auto finish_channel = [&](int64_t c) { finish(c, tree_reduce(partial.data() + c * l.pieces, l.pieces, merge)); };
+  if (l.fused(operands)) {
+#pragma omp parallel for schedule(static) if (parallel(g))
+    for (int64_t unit = 0; unit < l.units; ++unit) {
+      for (int64_t k = 0; k < l.pieces; ++k) piece(unit, k);
+      for (int64_t j = 0; j < l.width(unit); ++j) finish_channel(l.first_channel(unit) + j);
+      if (with_elementwise) elementwise_of_unit(unit);
+    }
+    return;
+  }
+#pragma omp parallel for schedule(static) if (parallel(g))
+  for (int64_t task = 0; task < l.units * l.pieces; ++task) piece(task / l.pieces, task % l.pieces);
+  for (int64_t c = 0; c < g.C; ++c) finish_channel(c);
+  if (with_elementwise) elementwise_of_unit(-1);
 }
 
 }  // namespace
@@ -284,36 +471,49 @@ void cpu_forward_training(const ForwardTrainingParams& p) {
     std::fill(p.save_invstd, p.save_invstd + g.C, 0.0f);
     return;
   }
-  const std::vector<Welford<Acc>> stats = channel_statistics(g, p.x);
   const Acc factor = p.running_mean != nullptr
                          ? running_factor(p.cumulative_average, p.momentum,
                                           p.num_batches_tracked ? *p.num_batches_tracked : 0)
                          : 0;
-  for (int64_t c = 0; c < g.C; ++c) {
-    const Acc count = static_cast<Acc>(m);
-    p.save_mean[c] = static_cast<float>(stats[c].mean);
-    p.save_invstd[c] = static_cast<float>(invstd_from_var(stats[c].m2 / count, static_cast<Acc>(p.eps)));
-    if (p.running_mean != nullptr) {
-      p.running_mean[c] = static_cast<float>(running_update<Acc>(p.running_mean[c], stats[c].mean, factor));
-      p.running_var[c] =
-          static_cast<float>(running_update<Acc>(p.running_var[c], unbiased_var(stats[c].m2, count), factor));
-    }
-  }
-  std::vector<float> scale, shift;
-  affine_coefficients(g, p.save_invstd, p.weight, p.bias, scale, shift);
-  normalize_all(g, p.x, p.save_mean, scale.data(), shift.data(), p.y);
+  std::vector<float> mean = channel_table(g), scale = channel_table(g), shift = channel_table(g);
+  const Layout l(g);
+  std::vector<Welford<Acc>> partial;
+  const NormalizeOp normalize_op{p.x, mean.data(), scale.data(), shift.data()};
+  run_phases(
+      l, 1, partial, welford_merge<Acc>,
+      [&](int64_t unit, int64_t k) { piece_statistics(l, p.x, unit, k, partial.data()); },
+      [&](int64_t c, const Welford<Acc>& s) {
+        const Acc count = static_cast<Acc>(m);
+        p.save_mean[c] = mean[c] = static_cast<float>(s.mean);
+        p.save_invstd[c] = static_cast<float>(invstd_from_var(s.m2 / count, static_cast<Acc>(p.eps)));
+        scale[c] = p.save_invstd[c] * (p.weight ? p.weight[c] : 1.0f);
+        shift[c] = p.bias ? p.bias[c] : 0.0f;
+        if (p.running_mean != nullptr) {
+          p.running_mean[c] = static_cast<float>(running_update<Acc>(p.running_mean[c], s.mean, factor));
+          p.running_var[c] =
+              static_cast<float>(running_update<Acc>(p.running_var[c], unbiased_var(s.m2, count), factor));
+        }
+      },
+      [&](int64_t unit) {
+        if (unit >= 0) return elementwise_unit(l, unit, p.y, normalize_op);
+        for (auto* table : {&mean, &scale, &shift}) repeat_rows(g, *table);
+        elementwise_all(g, p.y, normalize_op);
+      },
+      true);
 }
 
 void cpu_forward_inference(const ForwardInferenceParams& p) {
   const Geometry& g = p.geometry;
+  std::vector<float> mean = channel_table(g), scale = channel_table(g), shift = channel_table(g);
   for (int64_t c = 0; c < g.C; ++c) {
-    p.save_mean[c] = p.running_mean[c];
+    p.save_mean[c] = mean[c] = p.running_mean[c];
     p.save_invstd[c] =
         static_cast<float>(invstd_from_var(static_cast<Acc>(p.running_var[c]), static_cast<Acc>(p.eps)));
+    scale[c] = p.save_invstd[c] * (p.weight ? p.weight[c] : 1.0f);
+    shift[c] = p.bias ? p.bias[c] : 0.0f;
   }
-  std::vector<float> scale, shift;
-  affine_coefficients(g, p.save_invstd, p.weight, p.bias, scale, shift);
-  normalize_all(g, p.x, p.save_mean, scale.data(), shift.data(), p.y);
+  for (auto* table : {&mean, &scale, &shift}) repeat_rows(g, *table);
+  elementwise_all(g, p.y, NormalizeOp{p.x, mean.data(), scale.data(), shift.data()});
 }
 
 void cpu_backward(const BackwardParams& p) {
@@ -323,37 +523,44 @@ void cpu_backward(const BackwardParams& p) {
     if (p.dbias != nullptr) std::fill(p.dbias, p.dbias + g.C, 0.0f);
     return;
   }
+  // Coefficients by kind in their own tables, so that the (N, C) layout's loop over channels loads them as vectors.
+  std::vector<float> mean = channel_table(g), grad_mean = channel_table(g), projection = channel_table(g),
+                     scale = channel_table(g);
   const bool need_sums = p.training || p.dweight != nullptr || p.dbias != nullptr;
-  std::vector<GradSums> sums;
-  if (need_sums) sums = gradient_sums(g, p.dy, p.x, p.mean);
-  for (int64_t c = 0; c < g.C && need_sums; ++c) {
-    if (p.dweight != nullptr) p.dweight[c] = static_cast<float>(sums[c].dy_xmu * p.invstd[c]);
-    if (p.dbias != nullptr) p.dbias[c] = static_cast<float>(sums[c].dy);
+  if (!need_sums) {
+    for (int64_t c = 0; c < g.C; ++c) scale[c] = p.invstd[c] * (p.weight ? p.weight[c] : 1.0f);
+    repeat_rows(g, scale);
+    elementwise_all(g, p.dx, ScaleOp{p.dy, scale.data()});
+    return;
   }
-  if (p.dx == nullptr) return;
-  // Coefficients by kind in their own arrays, so that the (N, C) layout's loop over channels loads them as vectors.
-  std::vector<float> grad_mean(static_cast<std::size_t>(g.C)), projection(grad_mean.size()), scale(grad_mean.size());
-  for (int64_t c = 0; c < g.C; ++c) {
-    const float w = p.weight ? p.weight[c] : 1.0f;
-    if (p.training) {
-      const auto kd = backward_coefficients<Acc>(sums[c].dy, sums[c].dy_xmu, p.invstd[c], w,
-                                                 static_cast<Acc>(g.per_channel()));
-      grad_mean[c] = static_cast<float>(kd.grad_mean);
-      projection[c] = static_cast<float>(kd.projection);
-      scale[c] = static_cast<float>(kd.scale);
-    } else {
-      scale[c] = p.invstd[c] * w;
-    }
-  }
-  const float *dy = p.dy, *x = p.x, *mean = p.mean, *gm = grad_mean.data(), *pr = projection.data(), *sc = scale.data();
-  float* dx = p.dx;
-  if (p.training) {
-    for_each_element(g, [=](int64_t i, int64_t c) {
-      dx[i] = backward_training(dy[i], x[i], BackwardCoefficients<float>{gm[c], pr[c], sc[c]}, mean[c]);
-    });
-  } else {
-    for_each_element(g, [=](int64_t i, int64_t c) { dx[i] = dy[i] * sc[c]; });
-  }
+  const Layout l(g);
+  std::vector<GradSums> partial;
+  std::copy(p.mean, p.mean + g.C, mean.begin());
+  const InputGradientOp gradient_op{p.dy, p.x, mean.data(), grad_mean.data(), projection.data(), scale.data()};
+  const ScaleOp scale_op{p.dy, scale.data()};
+  run_phases(
+      l, 2, partial, add_sums,
+      [&](int64_t unit, int64_t k) { piece_gradient_sums(l, p.dy, p.x, p.mean, unit, k, partial.data()); },
+      [&](int64_t c, const GradSums& s) {
+        if (p.dweight != nullptr) p.dweight[c] = static_cast<float>(s.dy_xmu * p.invstd[c]);
+        if (p.dbias != nullptr) p.dbias[c] = static_cast<float>(s.dy);
+        const float w = p.weight ? p.weight[c] : 1.0f;
+        if (p.training) {
+          const auto k = backward_coefficients<Acc>(s.dy, s.dy_xmu, p.invstd[c], w, static_cast<Acc>(g.per_channel()));
+          grad_mean[c] = static_cast<float>(k.grad_mean);
+          projection[c] = static_cast<float>(k.projection);
+          scale[c] = static_cast<float>(k.scale);
+        } else {
+          scale[c] = p.invstd[c] * w;
+        }
+      },
+      [&](int64_t unit) {
+        if (unit >= 0)
+          return p.training ? elementwise_unit(l, unit, p.dx, gradient_op) : elementwise_unit(l, unit, p.dx, scale_op);
+        for (auto* table : {&mean, &grad_mean, &projection, &scale}) repeat_rows(g, *table);
+        p.training ? elementwise_all(g, p.dx, gradient_op) : elementwise_all(g, p.dx, scale_op);
+      },
+      p.dx != nullptr);
 }
 
 }  // namespace normrt::bn
