@@ -5,7 +5,8 @@
 // bandwidth.
 //
 // GPU timing: CUDA events around each call on the current stream (manual time), three warm-up calls, L2 flushed
-// by a memset over a buffer larger than L2 before every timed call, medians of --benchmark_repetitions (default 5).
+// by a read kernel over a buffer larger than L2 and a device synchronise before every timed call, medians of
+// --benchmark_repetitions (default 5).
 // Run: build/benchmarks/bench_batchnorm [--benchmark_filter=gpu] [--benchmark_out=results.json]
 // The summary table at the end lists the medians.
 #include <benchmark/benchmark.h>
@@ -29,6 +30,7 @@
 #if NORMRT_WITH_CUDA
 #include <cuda_runtime.h>
 
+#include "l2_flush.cuh"
 #include "normrt/cuda_check.h"
 #endif
 
@@ -87,22 +89,27 @@ void run_cpu(benchmark::State& state, const Shape& shape, Mode mode) {
 double g_copy_bandwidth = 0;  // bytes/s, device-to-device copy (read + write)
 
 #if NORMRT_WITH_CUDA
-// A buffer larger than L2, overwritten before each timed call so that no operand is served from L2.
+// A buffer larger than L2, read before each timed call (then a device synchronise) so that no operand is served
+// from L2 and no dirty line of the flush is written back during the call.
 class L2Flusher {
  public:
   L2Flusher() {
     int device = 0, l2 = 0;
     NORMRT_CUDA_CHECK(cudaGetDevice(&device));
     NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
-    bytes_ = std::max<std::size_t>(2 * static_cast<std::size_t>(l2), 1 << 20);
-    NORMRT_CUDA_CHECK(cudaMalloc(&buffer_, bytes_));
+    floats_ = std::max<std::size_t>(2 * static_cast<std::size_t>(l2), 1 << 20) / sizeof(float);
+    NORMRT_CUDA_CHECK(cudaMalloc(&buffer_, (floats_ + 1) * sizeof(float)));
+    NORMRT_CUDA_CHECK(cudaMemset(buffer_, 0, (floats_ + 1) * sizeof(float)));
   }
   ~L2Flusher() { NORMRT_CUDA_CHECK_LOG(cudaFree(buffer_)); }
-  void flush(cudaStream_t stream) { NORMRT_CUDA_CHECK(cudaMemsetAsync(buffer_, 0, bytes_, stream)); }
+  void flush(cudaStream_t stream) {
+    bench::read_through(buffer_, floats_, buffer_ + floats_, stream);
+    NORMRT_CUDA_CHECK(cudaDeviceSynchronize());
+  }
 
  private:
-  void* buffer_ = nullptr;
-  std::size_t bytes_ = 0;
+  float* buffer_ = nullptr;
+  std::size_t floats_ = 0;
 };
 
 using bench::Events;

@@ -11,17 +11,20 @@
 //    walk rows, and a block merges its rows through shared memory; row ranges split over blocks likewise.
 // Values are shifted by each channel's first element before accumulation (see bn_math.cuh).
 // Finishing a channel writes save_mean, save_invstd and the coefficients of the elementwise pass and updates
-// running_mean/running_var in place from the device-side num_batches_tracked (read as stored + 1; the normalise
-// pass that ends the step increments it). When a channel is one block's, that block finishes it; when channels are
-// split, a finalize kernel (one thread per channel) merges the partial states in a fixed order first, so results
-// are identical run to run.
-// Elementwise passes (normalise + affine, input gradient):
-//  * training, S > 1, when the reduction's (channel, split) grid fills the GPU: on that grid, mirrored and
-//    top-down, so that what the reduction read last, still in L2, is read first (channel_elementwise_kernel).
-//  * otherwise (eval mode, (N, C) input, small tensors): over the flat array in float4 units with a scalar head
-//    and tail whenever the operands share their 16-byte alignment, whatever S is (a unit may span channels).
-// A training forward is 2 launches (reduce, normalise), or 3 with split channels (reduce, finalize, normalise), and
-// no host synchronisation; indices are 32-bit below 2^31 elements, 64-bit above.
+// running_mean/running_var in place from the device-side num_batches_tracked (read as stored + 1 for momentum=None;
+// the pass that ends the step increments it). When a channel is one block's, that block finishes it; when channels
+// are split (only while C blocks fill less than half the GPU), a finalize kernel merges the partial states, a warp
+// per channel in a fixed tree, so results are identical run to run.
+// Launches:
+//  * training, one split per channel, S > 1: ONE launch (channel_fused_kernel): reduce, finish, then the elementwise
+//    pass over the same channel top-down, its data coming back from L2 (momentum=None with running statistics
+//    keeps two launches, as every block reads the batch count that the step increments);
+//  * training with split channels: reduce, finalize, elementwise on the reduction's mirrored partition when that
+//    grid fills the GPU (what was read last, still in L2, is read first), else flat;
+//  * (N, C) input: column reduction (+ finalize), flat elementwise;
+//  * eval forward: ONE flat launch computing the coefficients from the running statistics in place.
+// Elementwise passes store evict-first (st.global.cs): outputs are not re-read by the op, inputs may be.
+// No host synchronisation anywhere; indices are 32-bit below 2^31 elements, 64-bit above.
 #include "batchnorm.cuh"
 
 #include <algorithm>
@@ -55,7 +58,8 @@ struct Coefficients {
 // end of the step, so every kernel before it reads the new count as the stored one + 1.
 __device__ float step_factor(const ForwardTrainingParams& p) {
   if (p.running_mean == nullptr) return 0.0f;
-  const int64_t batches = p.num_batches_tracked != nullptr ? *p.num_batches_tracked + 1 : 0;
+  // Read only for momentum=None, the one case that needs it (channel_fused_kernel relies on this).
+  const int64_t batches = p.cumulative_average && p.num_batches_tracked != nullptr ? *p.num_batches_tracked + 1 : 0;
   return static_cast<float>(running_factor(p.cumulative_average, p.momentum, batches));
 }
 
@@ -214,6 +218,11 @@ struct Units<Index, true> {
   }
 };
 
+// Outputs are stored evict-first (st.global.cs): nothing reads them in this op, and the inputs that the second
+// pass of a training step re-reads should keep their place in L2.
+__device__ inline void store_streaming(float* p, float v) { __stcs(p, v); }
+__device__ inline void store_streaming(float4* p, float4 v) { __stcs(p, v); }
+
 // Layout S > 1. Units are floats or float4s; a channel's units are (n, s) with n < N, s < run, at
 // n * row_stride + c * run + s.
 template <typename Index>
@@ -226,17 +235,14 @@ struct ChannelLayout {
   Index pivot_stride;  // S in floats: the channel's first float is at c * pivot_stride
 };
 
+// Block-wide reduction of channel c's units [lo, hi); the result is valid in thread 0.
 template <typename Red, typename Index, bool Vec4>
-__global__ void __launch_bounds__(kReduceThreads)
-    channel_reduce_kernel(Red red, const float* a, const float* b, typename Red::State* partial,
-                          ChannelLayout<Index> layout) {
+__device__ typename Red::State reduce_channel_range(const Red& red, const float* a, const float* b,
+                                                    const ChannelLayout<Index>& layout, Index c, Index lo, Index hi,
+                                                    typename Red::State* shared) {
   using State = typename Red::State;
   using U = Units<Index, Vec4>;
   constexpr int kValues = kUnroll * U::kWidth;
-  NORMRT_DYNAMIC_SHARED(State, shared);
-  const Index c = blockIdx.x, split = blockIdx.y;
-  const Index lo = static_cast<Index>(static_cast<uint64_t>(layout.units) * split / layout.splits);
-  const Index hi = static_cast<Index>(static_cast<uint64_t>(layout.units) * (split + 1) / layout.splits);
   const float k = channel_constant(red, a, c, static_cast<uint64_t>(c) * layout.pivot_stride);
   auto offset = [&](Index unit) {
     Index n, s;
@@ -262,7 +268,18 @@ __global__ void __launch_bounds__(kReduceThreads)
     if constexpr (Red::kTwoInputs) U::load(b, off, vb);
     for (int i = 0; i < U::kWidth; ++i) Red::add_one(state, va[i], Red::kTwoInputs ? vb[i] : 0.0f, k);
   }
-  state = block_reduce<Red>(state, shared);
+  return block_reduce<Red>(state, shared);
+}
+
+template <typename Red, typename Index, bool Vec4>
+__global__ void __launch_bounds__(kReduceThreads)
+    channel_reduce_kernel(Red red, const float* a, const float* b, typename Red::State* partial,
+                          ChannelLayout<Index> layout) {
+  NORMRT_DYNAMIC_SHARED(typename Red::State, shared);
+  const Index c = blockIdx.x, split = blockIdx.y;
+  const Index lo = static_cast<Index>(static_cast<uint64_t>(layout.units) * split / layout.splits);
+  const Index hi = static_cast<Index>(static_cast<uint64_t>(layout.units) * (split + 1) / layout.splits);
+  const typename Red::State state = reduce_channel_range<Red, Index, Vec4>(red, a, b, layout, c, lo, hi, shared);
   if (threadIdx.x != 0) return;
   if (red.finish_here) red.finish(c, state);
   else partial[static_cast<uint64_t>(c) * layout.splits + split] = state;
@@ -312,8 +329,21 @@ __global__ void __launch_bounds__(kColumnThreads)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Finalize kernels (when the reduction split channels over several blocks): one thread per channel merges the
-// partial states in a fixed order.
+// Finalize kernels (when the reduction split channels over several blocks): a warp per channel; lane l merges the
+// partial states l, l + 32, ... in order, then the lanes merge by the xor tree of warp_reduce, so the order is fixed
+// and a channel's splits cost splits / 32 steps instead of splits.
+
+template <typename Red>
+__device__ typename Red::State merge_partials(const typename Red::State* partial, uint64_t c, uint64_t splits) {
+  typename Red::State s{};
+  for (uint64_t k = threadIdx.x % 32; k < splits; k += 32) s = Red::merge(s, partial[c * splits + k]);
+  return warp_reduce<Red>(s);
+}
+
+// The channels of the calling warp: c = first_warp_channel(), c + warps, ... Whole warps iterate together, so the
+// shuffles of the merge see every lane.
+__device__ uint64_t first_warp_channel() { return (static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32; }
+__device__ uint64_t total_warps() { return static_cast<uint64_t>(gridDim.x) * (blockDim.x / 32); }
 
 // An empty batch (no normalise pass follows) counts itself here: count_batch_here, launched as one block.
 __global__ void __launch_bounds__(kFinalizeThreads)
@@ -329,40 +359,25 @@ __global__ void __launch_bounds__(kFinalizeThreads)
     return;
   }
   const float factor = step_factor(p);
-  for (uint64_t c = blockIdx.x * blockDim.x + threadIdx.x; c < channels; c += gridDim.x * blockDim.x) {
-    Welford<float> s;
-    for (uint64_t k = 0; k < splits; ++k) s = welford_merge(s, partial[c * splits + k]);
-    finish_forward_channel(p, c, s, factor, coefficients);
-  }
-}
-
-__global__ void __launch_bounds__(kFinalizeThreads)
-    prepare_inference_kernel(ForwardInferenceParams p, Coefficients coefficients) {
-  const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
-  for (uint64_t c = blockIdx.x * blockDim.x + threadIdx.x; c < channels; c += gridDim.x * blockDim.x) {
-    const float invstd = invstd_from_var(p.running_var[c], static_cast<float>(p.eps));
-    p.save_mean[c] = p.running_mean[c];
-    p.save_invstd[c] = invstd;
-    if (coefficients.a == nullptr) continue;
-    coefficients.a[c] = invstd * (p.weight ? p.weight[c] : 1.0f);
-    coefficients.b[c] = p.bias ? p.bias[c] : 0.0f;
+  for (uint64_t c = first_warp_channel(); c < channels; c += total_warps()) {
+    const Welford<float> s = merge_partials<StatsReduction>(partial, c, splits);
+    if (threadIdx.x % 32 == 0) finish_forward_channel(p, c, s, factor, coefficients);
   }
 }
 
 __global__ void __launch_bounds__(kFinalizeThreads)
     finalize_backward_kernel(BackwardParams p, const GradSums* partial, uint64_t splits, Coefficients coefficients) {
   const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
-  for (uint64_t c = blockIdx.x * blockDim.x + threadIdx.x; c < channels; c += gridDim.x * blockDim.x) {
-    GradSums s;
-    if (partial != nullptr)
-      for (uint64_t k = 0; k < splits; ++k) s = GradReduction::merge(s, partial[c * splits + k]);
-    finish_backward_channel(p, c, s, coefficients);
+  for (uint64_t c = first_warp_channel(); c < channels; c += total_warps()) {
+    const GradSums s = partial != nullptr ? merge_partials<GradReduction>(partial, c, splits) : GradSums{};
+    if (threadIdx.x % 32 == 0) finish_backward_channel(p, c, s, coefficients);
   }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Elementwise passes: out = op.at(channel)(a, b) for every element. at() loads a channel's coefficients once.
 struct NormalizeOp {
+  static constexpr bool kSavesStatistics = false;
   const float *mean, *scale, *shift;
   struct At {
     float mean, scale, shift;
@@ -372,6 +387,7 @@ struct NormalizeOp {
 };
 
 struct InputGradTrainingOp {
+  static constexpr bool kSavesStatistics = false;
   const float *mean, *grad_mean, *projection, *scale;
   struct At {
     BackwardCoefficients<float> k;
@@ -382,6 +398,7 @@ struct InputGradTrainingOp {
 };
 
 struct InputGradInferenceOp {
+  static constexpr bool kSavesStatistics = false;
   const float* scale;
   struct At {
     float scale;
@@ -390,24 +407,41 @@ struct InputGradInferenceOp {
   __device__ At at(uint64_t c) const { return {scale[c]}; }
 };
 
+// The eval forward in one launch: each channel's coefficients come from the running statistics where the elements
+// need them (the expressions of the two-launch design it replaced, so the same bits), and the kernel's threads also write
+// save_mean/save_invstd (save_statistics).
+struct InferenceNormalizeOp {
+  static constexpr bool kSavesStatistics = true;
+  ForwardInferenceParams p;
+  using At = NormalizeOp::At;
+  __device__ At at(uint64_t c) const {
+    const float invstd = invstd_from_var(p.running_var[c], static_cast<float>(p.eps));
+    return {p.running_mean[c], invstd * (p.weight ? p.weight[c] : 1.0f), p.bias ? p.bias[c] : 0.0f};
+  }
+  __device__ void save_statistics(uint64_t first, uint64_t stride) const {
+    for (uint64_t c = first; c < static_cast<uint64_t>(p.geometry.C); c += stride) {
+      p.save_mean[c] = p.running_mean[c];
+      p.save_invstd[c] = invstd_from_var(p.running_var[c], static_cast<float>(p.eps));
+    }
+  }
+};
+
+// save_mean and save_invstd of an inference forward computed elsewhere (cuDNN).
+__global__ void __launch_bounds__(kFinalizeThreads) save_inference_statistics_kernel(InferenceNormalizeOp op) {
+  op.save_statistics(static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x,
+                     static_cast<uint64_t>(gridDim.x) * blockDim.x);
+}
+
 // Training passes (S > 1) run on the reduction's own partition, mirrored: block b takes the range that reduction
 // block (blocks - 1 - b) read and walks it top-down. The reduction's blocks walk their ranges bottom-up and the
 // last ones run last, so the data it read last, still in L2 when the tensor is larger than L2, are read first:
 // fewer DRAM bytes than the flat pass's 4 + 4 (+ 4 + 4) per element. The channel is fixed per block.
+// The elementwise pass over channel c's units [lo, hi), walked top-down.
 template <typename Op, bool kTwoInputs, typename Index, bool Vec4>
-// At least 3 blocks per SM: a register cap of 85, which the 64-bit two-input instantiation needs (70) and sm_120's
-// default heuristic (64) spilled.
-__global__ void __launch_bounds__(kReduceThreads, 3)
-    channel_elementwise_kernel(Op op, const float* a, const float* b, float* out, ChannelLayout<Index> layout,
-                               int64_t* count_batch) {
+__device__ void elementwise_channel_range(const Op& op, const float* a, const float* b, float* out,
+                                          const ChannelLayout<Index>& layout, Index c, Index lo, Index hi) {
   using U = Units<Index, Vec4>;
   constexpr int kValues = kUnroll * U::kWidth;
-  if (count_batch != nullptr && blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) *count_batch += 1;
-  const uint64_t mirrored = static_cast<uint64_t>(gridDim.x) * gridDim.y - 1 -
-                            (static_cast<uint64_t>(blockIdx.y) * gridDim.x + blockIdx.x);
-  const Index c = static_cast<Index>(mirrored % gridDim.x), split = static_cast<Index>(mirrored / gridDim.x);
-  const Index lo = static_cast<Index>(static_cast<uint64_t>(layout.units) * split / layout.splits);
-  const Index hi = static_cast<Index>(static_cast<uint64_t>(layout.units) * (split + 1) / layout.splits);
   const auto f = op.at(c);
   auto offset = [&](Index unit) {
     Index n, s;
@@ -416,9 +450,9 @@ __global__ void __launch_bounds__(kReduceThreads, 3)
   };
   auto store = [&](Index off, const float* values) {
     if constexpr (Vec4) {
-      reinterpret_cast<float4*>(out)[off] = make_float4(values[0], values[1], values[2], values[3]);
+      store_streaming(reinterpret_cast<float4*>(out) + off, make_float4(values[0], values[1], values[2], values[3]));
     } else {
-      out[off] = values[0];
+      store_streaming(out + off, values[0]);
     }
   };
   const Index chunk = kUnroll * blockDim.x;
@@ -448,6 +482,42 @@ __global__ void __launch_bounds__(kReduceThreads, 3)
   }
 }
 
+template <typename Op, bool kTwoInputs, typename Index, bool Vec4>
+// At least 3 blocks per SM: a register cap of 85, which the 64-bit two-input instantiation needs (70) and sm_120's
+// default heuristic (64) spilled.
+__global__ void __launch_bounds__(kReduceThreads, 3)
+    channel_elementwise_kernel(Op op, const float* a, const float* b, float* out, ChannelLayout<Index> layout,
+                               int64_t* count_batch) {
+  if (count_batch != nullptr && blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) *count_batch += 1;
+  const uint64_t mirrored = static_cast<uint64_t>(gridDim.x) * gridDim.y - 1 -
+                            (static_cast<uint64_t>(blockIdx.y) * gridDim.x + blockIdx.x);
+  const Index c = static_cast<Index>(mirrored % gridDim.x), split = static_cast<Index>(mirrored / gridDim.x);
+  const Index lo = static_cast<Index>(static_cast<uint64_t>(layout.units) * split / layout.splits);
+  const Index hi = static_cast<Index>(static_cast<uint64_t>(layout.units) * (split + 1) / layout.splits);
+  elementwise_channel_range<Op, kTwoInputs, Index, Vec4>(op, a, b, out, layout, c, lo, hi);
+}
+
+// A whole training step in one launch when every channel is one block's (the plan has one split, S > 1): the block
+// reduces its channel, finishes it (thread 0 writes the coefficients; the barrier publishes them to the block), and
+// applies the elementwise pass to the same channel top-down, so the data it read last come from L2 first. No
+// finalize or second launch; used for small tensors and for C large enough to fill the GPU alone. count_batch: the
+// forward's num_batches_tracked, which no block reads unless the momentum is None (then this kernel is not used).
+template <typename Red, typename Op, typename Index, bool Vec4>
+__global__ void __launch_bounds__(kReduceThreads, 3)
+    channel_fused_kernel(Red red, Op op, const float* a, const float* b, float* out, ChannelLayout<Index> layout,
+                         int64_t* count_batch) {
+  NORMRT_DYNAMIC_SHARED(typename Red::State, shared);
+  const Index c = blockIdx.x;
+  const typename Red::State state =
+      reduce_channel_range<Red, Index, Vec4>(red, a, b, layout, c, Index{0}, layout.units, shared);
+  if (threadIdx.x == 0) {
+    red.finish(c, state);
+    if (count_batch != nullptr && c == 0) *count_batch += 1;
+  }
+  __syncthreads();
+  elementwise_channel_range<Op, Red::kTwoInputs, Index, Vec4>(op, a, b, out, layout, c, Index{0}, layout.units);
+}
+
 // A flat pass over all elements: `head` floats up to the first 16-byte boundary, `vectors` float4 units, then a tail
 // of at most 3 floats. Float4 units need every operand at the same offset from a 16-byte boundary; otherwise the
 // pass is all floats (vectors = 0, head = 0).
@@ -469,7 +539,7 @@ struct ElementLayout {
 template <bool kTwoInputs, typename Op, typename Index>
 __device__ void elementwise_scalar(const Op& op, const float* a, const float* b, float* out,
                                    const ElementLayout<Index>& layout, Index e) {
-  out[e] = op.at(layout.channel(e))(a[e], kTwoInputs ? b[e] : 0.0f);
+  store_streaming(out + e, op.at(layout.channel(e))(a[e], kTwoInputs ? b[e] : 0.0f));
 }
 
 // kVec4: float4 units between the scalar head and tail. kUnitInOneChannel: S % 4 == 0 and no head, so a unit's
@@ -480,6 +550,7 @@ __global__ void __launch_bounds__(kElementwiseThreads)
                        int64_t* count_batch) {
   const Index first = blockIdx.x * blockDim.x + threadIdx.x, stride = gridDim.x * blockDim.x;
   if (count_batch != nullptr && first == 0) *count_batch += 1;
+  if constexpr (Op::kSavesStatistics) op.save_statistics(first, stride);
   if constexpr (!kVec4) {
     for (Index e = first; e < layout.numel; e += stride) elementwise_scalar<kTwoInputs>(op, a, b, out, layout, e);
   } else {
@@ -503,7 +574,7 @@ __global__ void __launch_bounds__(kElementwiseThreads)
       } else {
         for (int i = 0; i < 4; ++i) vo[i] = op.at(layout.channel(e + i))(va[i], vb[i]);
       }
-      out_body[unit] = make_float4(vo[0], vo[1], vo[2], vo[3]);
+      store_streaming(out_body + unit, make_float4(vo[0], vo[1], vo[2], vo[3]));
     }
   }
 }
@@ -529,6 +600,8 @@ struct ReducePlan {
   bool elementwise_on_partition = false;
 };
 
+// Channels are split over blocks only while C blocks fill less than half the target: beyond that the finalize
+// launch and the partial states cost more than the last half wave gains.
 ReducePlan plan_reduction(const Geometry& g, const LaunchTuning& t) {
   ReducePlan plan;
   const int64_t target_blocks = 4 * static_cast<int64_t>(std::max(t.sm_count, 1));
@@ -540,11 +613,15 @@ ReducePlan plan_reduction(const Geometry& g, const LaunchTuning& t) {
     plan.block = dim3(bx, kColumnThreads / bx);
     const int64_t blocks_x = ceil_div(g.C, bx);
     const int64_t max_splits = std::max<int64_t>(1, g.N * static_cast<int64_t>(bx) / min_split);
-    plan.splits = std::clamp<int64_t>(ceil_div(target_blocks, blocks_x), 1, std::min<int64_t>(max_splits, 65535));
+    plan.splits = 2 * blocks_x >= target_blocks
+                      ? 1
+                      : std::clamp<int64_t>(ceil_div(target_blocks, blocks_x), 1, std::min<int64_t>(max_splits, 65535));
   } else {
     plan.block = dim3(kReduceThreads);
     const int64_t max_splits = std::max<int64_t>(1, g.per_channel() / min_split);
-    plan.splits = std::clamp<int64_t>(ceil_div(target_blocks, g.C), 1, std::min<int64_t>(max_splits, 65535));
+    plan.splits = 2 * g.C >= target_blocks
+                      ? 1
+                      : std::clamp<int64_t>(ceil_div(target_blocks, g.C), 1, std::min<int64_t>(max_splits, 65535));
     plan.elementwise_on_partition = t.l2_reuse_order && g.C * plan.splits >= target_blocks;
   }
   return plan;
@@ -682,9 +759,26 @@ void training_elementwise(const Op& op, const float* a, const float* b, float* o
   });
 }
 
-// One thread per channel; at least one block.
+// A training step as one channel_fused_kernel launch (ReducePlan: one split, S > 1).
+template <typename Red, typename Op>
+void fused_step(const Red& red, const Op& op, const float* a, const float* b, float* out, const Geometry& g,
+                const ReducePlan& plan, int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
+  const bool vec4 = g.S % 4 == 0 && aligned16(a) && aligned16(b) && aligned16(out);
+  dispatch_channel_units(use_index64(g, t), vec4, [&](auto index, auto vec4_tag) {
+    using Index = decltype(index);
+    constexpr bool kVec4 = decltype(vec4_tag)::value;
+    NORMRT_LAUNCH((channel_fused_kernel<Red, Op, Index, kVec4>), dim3(static_cast<unsigned>(g.C)),
+                  dim3(kReduceThreads), 32 * sizeof(typename Red::State), stream, red, op, a, b, out,
+                  channel_layout<Index, kVec4>(g, plan), count_batch);
+    NORMRT_CHECK_LAUNCH();
+  });
+}
+
+bool one_launch(const ReducePlan& plan) { return !plan.columns && plan.splits == 1; }
+
+// A warp per channel; at least one block.
 dim3 finalize_grid(int64_t channels) {
-  return dim3(static_cast<unsigned>(std::max<int64_t>(ceil_div(channels, kFinalizeThreads), 1)));
+  return dim3(static_cast<unsigned>(std::clamp<int64_t>(ceil_div(channels, kFinalizeThreads / 32), 1, 65535)));
 }
 
 // Workspace: partial states (3 floats each: Welford, or GradSums padded), then three coefficient arrays.
@@ -693,17 +787,14 @@ Coefficients coefficients_in(float* workspace, const Geometry& g, const ReducePl
   return {base, base + g.C, base + 2 * g.C};
 }
 
-void prepare_inference(const ForwardInferenceParams& p, const Coefficients& coefficients, cudaStream_t stream) {
-  const int64_t blocks = std::min<int64_t>(ceil_div(p.geometry.C, kFinalizeThreads), 1024);
-  NORMRT_LAUNCH(prepare_inference_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kFinalizeThreads), 0, stream, p,
-                coefficients);
-  NORMRT_CHECK_LAUNCH();
-}
-
 }  // namespace
 
 void save_inference_statistics(const ForwardInferenceParams& p, cudaStream_t stream) {
-  if (p.geometry.C > 0) prepare_inference(p, Coefficients{nullptr, nullptr, nullptr}, stream);
+  if (p.geometry.C == 0) return;
+  const int64_t blocks = std::min<int64_t>(ceil_div(p.geometry.C, kFinalizeThreads), 1024);
+  NORMRT_LAUNCH(save_inference_statistics_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kFinalizeThreads), 0,
+                stream, InferenceNormalizeOp{p});
+  NORMRT_CHECK_LAUNCH();
 }
 
 std::size_t workspace_floats(const Geometry& g, const LaunchTuning& tuning) {
@@ -723,25 +814,31 @@ void forward_training(const ForwardTrainingParams& p, float* workspace, const La
     return;
   }
   const bool finish_in_reduction = plan.splits == 1;
-  reduce(StatsReduction{p, coefficients, finish_in_reduction}, p.x, nullptr, partial, g, plan, tuning, stream);
+  const StatsReduction stats{p, coefficients, finish_in_reduction};
+  const NormalizeOp normalize_op{p.save_mean, coefficients.a, coefficients.b};
+  const bool count_read_by_blocks = p.cumulative_average && p.running_mean != nullptr;
+  if (one_launch(plan) && !count_read_by_blocks) {
+    fused_step(stats, normalize_op, p.x, nullptr, p.y, g, plan, p.num_batches_tracked, tuning, stream);
+    return;
+  }
+  reduce(stats, p.x, nullptr, partial, g, plan, tuning, stream);
   if (!finish_in_reduction) {
     NORMRT_LAUNCH(finalize_forward_kernel, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p, partial,
                   static_cast<uint64_t>(plan.splits), coefficients, false);
     NORMRT_CHECK_LAUNCH();
   }
-  const NormalizeOp normalize_op{p.save_mean, coefficients.a, coefficients.b};
   training_elementwise<NormalizeOp, false>(normalize_op, p.x, nullptr, p.y, g, plan, p.num_batches_tracked, tuning,
                                            stream);
 }
 
-void forward_inference(const ForwardInferenceParams& p, float* workspace, const LaunchTuning& tuning,
-                       cudaStream_t stream) {
+void forward_inference(const ForwardInferenceParams& p, float*, const LaunchTuning& tuning, cudaStream_t stream) {
   const Geometry& g = p.geometry;
   if (g.C == 0) return;
-  const Coefficients coefficients = coefficients_in(workspace, g, plan_reduction(g, tuning));
-  prepare_inference(p, coefficients, stream);
-  elementwise<NormalizeOp, false>(NormalizeOp{p.save_mean, coefficients.a, coefficients.b}, p.x, nullptr, p.y, g,
-                                  nullptr, tuning, stream);
+  if (g.numel() == 0) {
+    save_inference_statistics(p, stream);
+    return;
+  }
+  elementwise<InferenceNormalizeOp, false>(InferenceNormalizeOp{p}, p.x, nullptr, p.y, g, nullptr, tuning, stream);
 }
 
 void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tuning, cudaStream_t stream) {
@@ -752,7 +849,13 @@ void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tun
   const Coefficients coefficients = coefficients_in(workspace, g, plan);
   const bool need_sums = (p.training || p.dweight != nullptr || p.dbias != nullptr) && g.per_channel() > 0;
   const bool finish_in_reduction = need_sums && plan.splits == 1;
-  if (need_sums) reduce(GradReduction{p, coefficients, finish_in_reduction}, p.dy, p.x, partial, g, plan, tuning, stream);
+  const GradReduction sums{p, coefficients, finish_in_reduction};
+  const InputGradTrainingOp gradient_op{p.mean, coefficients.a, coefficients.b, coefficients.c};
+  if (p.training && p.dx != nullptr && g.per_channel() > 0 && one_launch(plan)) {
+    fused_step(sums, gradient_op, p.dy, p.x, p.dx, g, plan, nullptr, tuning, stream);
+    return;
+  }
+  if (need_sums) reduce(sums, p.dy, p.x, partial, g, plan, tuning, stream);
   if (!finish_in_reduction) {
     NORMRT_LAUNCH(finalize_backward_kernel, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p,
                   need_sums ? partial : static_cast<GradSums*>(nullptr), static_cast<uint64_t>(plan.splits),
@@ -761,9 +864,7 @@ void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tun
   }
   if (p.dx == nullptr) return;
   if (p.training) {
-    training_elementwise<InputGradTrainingOp, true>(
-        InputGradTrainingOp{p.mean, coefficients.a, coefficients.b, coefficients.c}, p.dy, p.x, p.dx, g, plan,
-        nullptr, tuning, stream);
+    training_elementwise<InputGradTrainingOp, true>(gradient_op, p.dy, p.x, p.dx, g, plan, nullptr, tuning, stream);
   } else {
     elementwise<InputGradInferenceOp, false>(InputGradInferenceOp{coefficients.c}, p.dy, nullptr, p.dx, g, nullptr,
                                              tuning, stream);

@@ -94,6 +94,16 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
   cases.push_back({{3, 2, 2051}, 1, 1024, true, false});
   cases.push_back({{600, 3}, 1, 16384, true, true});
   cases.push_back({{1100, 40}, 1, 16384, false, true});  // two splits of 550 rows, 16 per step
+  // Split channels on a grid below the GPU's size: the flat training passes, float4 units within a channel, and floats.
+  // (With a scalar head: units that span channels.)
+  for (bool index64 : {false, true}) {
+    cases.push_back({{2, 2, 64}, 2, 64, index64, index64});
+    cases.push_back({{2, 2, 64}, 2, 64, index64, false, 1, 2});
+    cases.push_back({{2, 2, 64}, 2, 64, index64, true, 1, 1});
+  }
+  // One-launch steps with 64-bit indices: float4 units; floats over more than one unrolled chunk.
+  cases.push_back({{4, 2, 8}, 132, 16384, true, true});
+  cases.push_back({{3, 2, 2051}, 1, 1024, true, true});
   return cases;
 }
 
@@ -149,7 +159,10 @@ void check_bn_kernel_case(const BnKernelCase& k) {
   p.running_var = running_var.data();
   p.num_batches_tracked = batches.data();
   p.eps = 1e-5;
-  p.cumulative_average = true;  // factor 1 / 5 after the increment
+  // The same running-average factor two ways: momentum=None (1 / 5 after the increment) in forward-order cases, which
+  // keeps the CUDA backend's two-launch step, and momentum 0.2 in reverse-order ones, its one-launch step.
+  p.cumulative_average = !k.reverse_order;
+  p.momentum = 0.2;
   Backend::forward_training(p, workspace.data(), tuning);
 
   const auto xd = to_double(x_host);

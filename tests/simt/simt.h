@@ -121,6 +121,9 @@ uint64_t launch_count();
 inline float __ldg(const float* p) { return *p; }
 inline float4 __ldg(const float4* p) { return *p; }
 inline void __threadfence() {}
+// Cache-hinted stores (evict-first) are plain stores.
+inline void __stcs(float* p, float v) { *p = v; }
+inline void __stcs(float4* p, float4 v) { *p = v; }
 // Blocks run one at a time, so a plain read-modify-write is atomic here.
 inline unsigned atomicAdd(unsigned* p, unsigned v) {
   const unsigned old = *p;

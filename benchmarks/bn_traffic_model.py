@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+"""Traffic model of normrt's CUDA BatchNorm kernels per shape: which launches the plan makes (a mirror of
+plan_reduction in kernels/batchnorm.cu) and the DRAM bytes per element they should move, as a share of the minimal
+bytes (8 per element forward, 12 backward) -- what a GPU run of bench_batchnorm should be read against.
+
+  /usr/bin/python3 benchmarks/bn_traffic_model.py [--sms 132] [--l2-mb 50] [--blocks-per-sm 3]
+
+Assumptions (H100 SXM and H200: 132 SMs, 50 MB of L2 each):
+* A training step reads its input(s) twice. The first read comes from DRAM; the second hits L2 with probability h.
+  Outputs are stored evict-first (st.global.cs), so they do not displace the inputs: the L2 available for the
+  re-read is modelled as the whole L2 (an upper bound; writes do allocate in L2).
+* One launch per step (one split per channel, S > 1): a block re-reads its channel right after reducing it; the
+  bytes in flight meanwhile are the resident blocks' channels, so h = min(1, L2 / (resident blocks x channel bytes)).
+* Split channels, mirrored elementwise pass (its grid fills the GPU): the bytes read last come back first,
+  h = min(1, L2 / input bytes). Flat passes (small grids, (N, C) input): h = min(1, L2 / input bytes) as well.
+* Eval is one flat launch at the minimal bytes.
+"""
+import argparse
+import math
+
+SHAPES = [(256, 1024), (126000, 16), (32, 64, 1000), (32, 64, 112, 112), (256, 256, 14, 14), (128, 2048, 7, 7),
+          (8, 32, 512, 512), (64, 512, 28, 28), (8, 64, 16, 56, 56), (2, 32, 64, 64, 64)]
+MIN_SPLIT = 16384
+
+
+def plan(shape, sms):
+    n, c = shape[0], shape[1]
+    s = math.prod(shape[2:]) if len(shape) > 2 else 1
+    target = 4 * sms
+    if s == 1:
+        bx = 1
+        while bx < 32 and bx < c:
+            bx *= 2
+        blocks_x = -(-c // bx)
+        max_splits = max(1, n * bx // MIN_SPLIT)
+        splits = 1 if 2 * blocks_x >= target else min(max(-(-target // blocks_x), 1), max_splits, 65535)
+        return dict(n=n, c=c, s=s, splits=splits, path="columns")
+    max_splits = max(1, n * s // MIN_SPLIT)
+    splits = 1 if 2 * c >= target else min(max(-(-target // c), 1), max_splits, 65535)
+    if splits == 1:
+        path = "one launch"
+    elif c * splits >= target:
+        path = "mirrored"
+    else:
+        path = "flat"
+    return dict(n=n, c=c, s=s, splits=splits, path=path)
+
+
+def model(shape, sms, l2, blocks_per_sm):
+    p = plan(shape, sms)
+    numel = p["n"] * p["c"] * p["s"]
+    rows = []
+    for mode, inputs, minimal in (("fwd-train", 1, 8), ("backward", 2, 12)):
+        input_bytes = 4 * inputs * numel
+        if p["path"] == "one launch":
+            channel_bytes = 4 * inputs * p["n"] * p["s"]
+            in_flight = min(p["c"], sms * blocks_per_sm) * channel_bytes
+            hit = min(1.0, l2 / in_flight)
+            launches = 1
+        else:
+            hit = min(1.0, l2 / input_bytes)
+            launches = 3 if p["splits"] > 1 else 2
+        dram = 4 * inputs * (2 - hit) + 4
+        rows.append((mode, launches, hit, dram, minimal / dram))
+    return p, numel, rows
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sms", type=int, default=132)
+    parser.add_argument("--l2-mb", type=float, default=50)
+    parser.add_argument("--blocks-per-sm", type=int, default=3)
+    args = parser.parse_args()
+    l2 = args.l2_mb * 1e6
+    print(f"| shape | x MB | plan | fwd-train launches | L2 hit | B/elem | ceiling | backward launches | L2 hit | "
+          f"B/elem | ceiling |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    logs = {"fwd-train": [], "backward": []}
+    for shape in SHAPES:
+        p, numel, rows = model(shape, args.sms, l2, args.blocks_per_sm)
+        cells = []
+        for mode, launches, hit, dram, ceiling in rows:
+            logs[mode].append(math.log(ceiling))
+            cells += [str(launches), f"{hit:.2f}", f"{dram:.1f}", f"{100 * ceiling:.0f} %"]
+        label = "x".join(map(str, shape))
+        splits = f"{p['path']}, {p['splits']} split{'s' if p['splits'] > 1 else ''}"
+        print(f"| {label} | {4 * numel / 1e6:.1f} | {splits} | " + " | ".join(cells) + " |")
+    for mode, values in logs.items():
+        print(f"{mode}: geometric mean ceiling {100 * math.exp(sum(values) / len(values)):.0f} % of copy bandwidth")
+
+
+if __name__ == "__main__":
+    main()
