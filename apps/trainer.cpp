@@ -477,7 +477,7 @@ class GraphStep {
     optimizer_.zero_grad(false);
     Tensor logits = model_.forward(images);
     Tensor loss = criterion.forward(logits, labels);
-    model_.backward(criterion.backward());
+    model_.backward_parameters(criterion.backward());
     optimizer_.step();
     return {loss, logits};
   }
@@ -682,7 +682,7 @@ RunResult Trainer::run() {
         optimizer_->zero_grad();
         logits = model_->forward(batch->images);
         loss = criterion.forward(logits, batch->labels);
-        model_->backward(criterion.backward());
+        model_->backward_parameters(criterion.backward());
         optimizer_->step();
       }
       pending_loss.push_back(loss);

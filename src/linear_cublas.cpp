@@ -131,8 +131,8 @@ void cuda_linear_forward(const float* x, const float* w, const float* bias, floa
 
 void cuda_linear_backward(const float* dy, const float* x, const float* w, float* dx, float* dw, bool accumulate_dw,
                           int64_t n, int64_t in, int64_t out, int device, bool tf32) {
-  // dx^T (in x n) = W^T (in x out, as stored) * dy^T (out x n, as stored).
-  matmul(device, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, in, dy, out, dx, in, 0.0f, nullptr, tf32);
+  // dx^T (in x n) = W^T (in x out, as stored) * dy^T (out x n, as stored); skipped when dx is not wanted (null).
+  if (dx != nullptr) matmul(device, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, in, dy, out, dx, in, 0.0f, nullptr, tf32);
   // dW^T (in x out) = x^T (in x n, as stored) * dy (n x out: transpose of stored dy^T).
   matmul(device, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, x, in, dy, out, dw, in, accumulate_dw ? 1.0f : 0.0f, nullptr,
          tf32);

@@ -259,7 +259,7 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
 }
 
 Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, Tensor* grad_weight,
-                       Tensor* grad_bias) {
+                       Tensor* grad_bias, bool need_input_grad) {
   const detail::NvtxRange range("linear_backward");
   check_float(grad_output, "grad_output");
   check_float(input, "input");
@@ -278,9 +278,9 @@ Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Ten
   const bool accumulate_b = grad_bias != nullptr && grad_bias->defined();
   if (grad_bias != nullptr && !accumulate_b) *grad_bias = empty({out}, device);
 
-  Tensor dx = empty(input.sizes(), device);
+  Tensor dx = need_input_grad ? empty(input.sizes(), device) : Tensor();
   const float *dy = grad_output.data<float>(), *x = input.data<float>(), *w = weight.data<float>();
-  float *dxp = dx.data<float>(), *dw = grad_weight->data<float>();
+  float *dxp = need_input_grad ? dx.data<float>() : nullptr, *dw = grad_weight->data<float>();
   float* db = grad_bias != nullptr ? grad_bias->data<float>() : nullptr;
   if (device.is_cuda()) {
 #if NORMRT_WITH_CUDA
@@ -289,7 +289,7 @@ Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Ten
       detail::cuda_linear_backward(dy, x, w, dxp, dw, accumulate_w, n, in, out, l.device, allow_tf32());
     } else {
       if (!accumulate_w) NORMRT_CUDA_CHECK(cudaMemsetAsync(dw, 0, grad_weight->nbytes(), l.stream));
-      NORMRT_CUDA_CHECK(cudaMemsetAsync(dxp, 0, dx.nbytes(), l.stream));
+      if (need_input_grad) NORMRT_CUDA_CHECK(cudaMemsetAsync(dxp, 0, dx.nbytes(), l.stream));
     }
     if (db != nullptr) cuda::column_sum(dy, db, n, out, accumulate_b, l.stream);
 #else
@@ -299,17 +299,19 @@ Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Ten
   }
   const int N = static_cast<int>(n), I = static_cast<int>(in), O = static_cast<int>(out);
   if (n > 0 && in > 0 && out > 0) {
-    for_row_blocks(n, n * in * out, [&](int64_t r0, int64_t rows) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), I, O, 1.0f, dy + r0 * out, O, w,
-                  I, 0.0f, dxp + r0 * in, I);
-    });
+    if (need_input_grad) {
+      for_row_blocks(n, n * in * out, [&](int64_t r0, int64_t rows) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), I, O, 1.0f, dy + r0 * out, O,
+                    w, I, 0.0f, dxp + r0 * in, I);
+      });
+    }
     // dW's rows (output features) are independent sums over the batch: blocks of them, each summed whole.
     for_row_blocks(out, n * in * out, [&](int64_t o0, int64_t rows) {
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(rows), I, N, 1.0f, dy + o0, O, x, I,
                   accumulate_w ? 1.0f : 0.0f, dw + o0 * in, I);
     });
   } else {
-    for (int64_t i = 0; i < n * in; ++i) dxp[i] = 0.0f;
+    if (need_input_grad) std::fill(dxp, dxp + n * in, 0.0f);
     if (!accumulate_w)
       for (int64_t i = 0; i < out * in; ++i) dw[i] = 0.0f;
   }

@@ -138,20 +138,10 @@ TEST(BatchNormOps, ResultsDoNotDependOnThreadCount) {
     const Tensor x = random_input(shape, gen, 0.0f, 1.0f);
     const Tensor dy = randn(shape, gen);
     const int threads = omp_get_max_threads();
-    auto run = [&] {
-      const auto f = ops::batch_norm_forward_training(x, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5);
-      const auto b = ops::batch_norm_backward(dy, x, Tensor(), f.save_mean, f.save_invstd, true, 1e-5);
-      std::vector<float> all = f.output.to_vector();
-      for (const Tensor* t : {&f.save_mean, &f.save_invstd, &b.grad_input}) {
-        const auto v = t->to_vector();
-        all.insert(all.end(), v.begin(), v.end());
-      }
-      return all;
-    };
     omp_set_num_threads(1);
-    const auto one = run();
+    const auto one = testing::batch_norm_step_bits(x, dy);
     omp_set_num_threads(3);
-    const auto three = run();
+    const auto three = testing::batch_norm_step_bits(x, dy);
     omp_set_num_threads(threads);
     ASSERT_EQ(one.size(), three.size());
     EXPECT_EQ(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)), 0);

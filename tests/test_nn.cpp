@@ -163,6 +163,37 @@ TEST(Nn, LayerModulesMatchTheirOps) {
   EXPECT_TRUE(throws_with([&] { model.backward(ones({2, 3})); }, "backward() needs a preceding forward()"));
 }
 
+// backward_parameters gives the parameter gradients of backward, bit for bit, while the first layers with parameters
+// (a Linear, a Conv2d behind a parameterless Unflatten) compute no input gradient: their ops return it undefined.
+TEST(Nn, BackwardParametersSkipsTheInputGradient) {
+  auto build = [] {
+    Generator gen(9);
+    return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+        std::make_shared<nn::Unflatten>(1, Shape{1, 4, 4}), std::make_shared<nn::Conv2d>(nn::ConvOptions(1, 2, {3}), &gen),
+        std::make_shared<nn::ReLU>(), std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(8, 5, false, &gen),
+        std::make_shared<nn::Tanh>(), std::make_shared<nn::Linear>(5, 3, true, &gen)});
+  };
+  Generator gen(3);
+  const Tensor x = randn({4, 16}, gen), dy = randn({4, 3}, gen);
+  auto full = build(), partial = build();
+  full->forward(x);
+  EXPECT_EQ(full->backward(dy).sizes(), x.sizes());
+  partial->forward(x);
+  partial->backward_parameters(dy);
+  const auto a = full->named_parameters(), b = partial->named_parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i)
+    EXPECT_EQ(a[i].second.grad().to_vector(), b[i].second.grad().to_vector()) << a[i].first;
+  EXPECT_TRUE(throws_with([&] { partial->backward(dy); }, "backward() needs a preceding forward()"));
+
+  Generator g2(4);
+  const Tensor w = randn({3, 6}, g2), input = randn({2, 6}, g2), grad = randn({2, 3}, g2);
+  Tensor dw_full, dw_partial;
+  ops::linear_backward(grad, input, w, &dw_full, nullptr);
+  EXPECT_FALSE(ops::linear_backward(grad, input, w, &dw_partial, nullptr, false).defined());
+  EXPECT_EQ(dw_full.to_vector(), dw_partial.to_vector());
+}
+
 TEST(Nn, InPlaceChangesToSavedTensorsAreRefusedByBackward) {
   Generator gen(5);
   const auto refused = [](auto fn, const std::string& saver) {

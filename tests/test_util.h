@@ -21,6 +21,19 @@ namespace normrt::testing {
 inline std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 inline std::vector<double> to_double(const Tensor& t) { return to_double(t.to_vector()); }
 
+// A training BatchNorm step without affine parameters or running statistics on (x, dy): y, save_mean, save_invstd
+// and the input gradient, concatenated on the host (for bit-equality checks).
+inline std::vector<float> batch_norm_step_bits(const Tensor& x, const Tensor& dy) {
+  const auto f = ops::batch_norm_forward_training(x, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5);
+  const auto b = ops::batch_norm_backward(dy, x, Tensor(), f.save_mean, f.save_invstd, true, 1e-5);
+  std::vector<float> all = f.output.to_vector();
+  for (const Tensor* t : {&f.save_mean, &f.save_invstd, &b.grad_input}) {
+    const auto v = t->to_vector();
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  return all;
+}
+
 // Runs `fn` and checks that it throws normrt::Error whose message contains `needle`.
 template <typename Fn>
 ::testing::AssertionResult throws_with(Fn fn, const std::string& needle) {

@@ -102,7 +102,7 @@ Tensor ConvBase::forward_impl(const Tensor& input, Context& ctx) {
 
 Tensor ConvBase::backward_impl(const Tensor& grad_output, Context& ctx) {
   return ops::conv_backward(grad_output, ctx.tensors[0].get(name()), ctx.tensors[1].get(name()), params_,
-                            &weight.mutable_grad(), bias.defined() ? &bias.mutable_grad() : nullptr);
+                            &weight.mutable_grad(), bias.defined() ? &bias.mutable_grad() : nullptr, ctx.input_grad);
 }
 
 }  // namespace normrt::nn

@@ -46,7 +46,7 @@ Tensor Linear::forward_impl(const Tensor& input, Context& ctx) {
 
 Tensor Linear::backward_impl(const Tensor& grad_output, Context& ctx) {
   return ops::linear_backward(grad_output, ctx.tensors[0].get(name()), ctx.tensors[1].get(name()),
-                              &weight.mutable_grad(), bias.defined() ? &bias.mutable_grad() : nullptr);
+                              &weight.mutable_grad(), bias.defined() ? &bias.mutable_grad() : nullptr, ctx.input_grad);
 }
 
 std::string ActivationModule::name() const {
@@ -205,13 +205,20 @@ Tensor Sequential::forward_impl(const Tensor& input, Context& ctx) {
   return x;
 }
 
+// Without an input gradient wanted, the children before the first one with parameters are not differentiated (their
+// contexts are released) and that child computes no input gradient.
 Tensor Sequential::backward_impl(const Tensor& grad_output, Context& ctx) {
+  std::size_t first = 0;
+  if (!ctx.input_grad) {
+    while (first < modules_.size() && modules_[first]->parameters().empty()) ctx.children[first++] = Context{};
+  }
   Tensor g = grad_output;
-  for (std::size_t i = modules_.size(); i-- > 0;) {
+  for (std::size_t i = modules_.size(); i-- > first;) {
     const detail::NvtxRange range(range_names_[i].second.c_str());
+    ctx.children[i].input_grad = ctx.input_grad || i > first;
     g = modules_[i]->backward(g, ctx.children[i]);
   }
-  return g;
+  return ctx.input_grad ? g : Tensor();
 }
 
 Residual::Residual(std::shared_ptr<Module> body, std::shared_ptr<Module> shortcut)

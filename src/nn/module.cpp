@@ -48,6 +48,11 @@ Module::Module(Module&& other) noexcept
 Tensor Module::forward(const Tensor& input) { return forward(input, last_); }
 Tensor Module::backward(const Tensor& grad_output) { return backward(grad_output, last_); }
 
+void Module::backward_parameters(const Tensor& grad_output) {
+  last_.input_grad = false;
+  backward(grad_output, last_);
+}
+
 Tensor Module::forward(const Tensor& input, Context& ctx) {
   ctx = Context{};
   Tensor output = forward_impl(input, ctx);

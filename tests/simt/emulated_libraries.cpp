@@ -49,7 +49,7 @@ void detail::cuda_linear_forward(const float* x, const float* w, const float* bi
 void detail::cuda_linear_backward(const float* dy, const float* x, const float* w, float* dx, float* dw,
                                   bool accumulate_dw, int64_t n, int64_t in, int64_t out, int device, bool) {
   emu::enqueue(cuda::current_stream(device), [=] {
-    for (int64_t r = 0; r < n; ++r)
+    for (int64_t r = 0; r < n && dx != nullptr; ++r)  // dx null: not wanted
       for (int64_t i = 0; i < in; ++i) {
         double acc = 0.0;
         for (int64_t o = 0; o < out; ++o) acc += static_cast<double>(dy[r * out + o]) * w[o * in + i];

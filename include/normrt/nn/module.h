@@ -41,6 +41,9 @@ struct Context {
   std::vector<int64_t> values;
   std::vector<Context> children;
   bool saved = false;  // a forward filled it (outside NoGradGuard) and no backward has consumed it
+  // Whether the backward's caller wants the input gradient. False (backward_parameters, or a container for its
+  // leading child) lets a layer skip computing it; what it returns is then undefined or ignored.
+  bool input_grad = true;
 };
 
 // What load_state_dict(state, strict = false) did not match, as PyTorch's _IncompatibleKeys.
@@ -60,6 +63,10 @@ class Module {
   // consumes it.
   Tensor forward(const Tensor& input);
   Tensor backward(const Tensor& grad_output);
+  // The parameter gradients of the last forward only, for an input that needs no gradient (a network's data, what
+  // PyTorch knows from requires_grad=False): Linear and convolutions skip their input-gradient GEMMs, and
+  // Sequential does not differentiate its leading layers without parameters.
+  void backward_parameters(const Tensor& grad_output);
   // Several calls in flight (weight sharing, a siamese pair, a module used twice in one network): each forward
   // fills its own context and the backward given that context differentiates that call, in any order; the
   // gradients of the shared parameters accumulate. A context is consumed by its backward.

@@ -24,10 +24,10 @@ Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, int64_t
 // y = x W^T + b for x (*, in) (any leading dimensions, as PyTorch), W (out, in), b (out) or undefined. CUDA: cuBLAS, exact FP32 unless
 // set_allow_tf32(true); CPU: OpenBLAS sgemm.
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias);
-// Returns dX; adds dW (and db when grad_bias is non-null) into *grad_weight / *grad_bias, creating them if
-// undefined.
+// Returns dX (undefined when need_input_grad is false: its GEMM is skipped); adds dW (and db when grad_bias is
+// non-null) into *grad_weight / *grad_bias, creating them if undefined.
 Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, Tensor* grad_weight,
-                       Tensor* grad_bias);
+                       Tensor* grad_bias, bool need_input_grad = true);
 // Like torch.backends.cuda.matmul.allow_tf32 (default false).
 void set_allow_tf32(bool allow);
 bool allow_tf32();
