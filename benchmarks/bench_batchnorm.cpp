@@ -6,7 +6,8 @@
 //
 // GPU timing: CUDA events around each call on the current stream (manual time), three warm-up calls, L2 flushed
 // by a read kernel over a buffer larger than L2 and a device synchronise before every timed call, medians of
-// --benchmark_repetitions (default 5).
+// --benchmark_repetitions (default 5). Shapes under 16 MB are also timed as a replayed CUDA graph of 20 calls
+// (gpu/native-graph/...: kernel time without the host's launch overhead).
 // Run: build/benchmarks/bench_batchnorm [--benchmark_filter=gpu] [--benchmark_out=results.json]
 // The summary table at the end lists the medians.
 #include <benchmark/benchmark.h>
@@ -141,6 +142,32 @@ void run_gpu(benchmark::State& state, const Shape& shape, Mode mode, Backend bac
   skip_on_error(state, [&] {
     Operands ops(shape, Device::cuda(0));
     time_gpu(state, shape_numel(shape) * bytes_per_element(mode), [&] { ops.run(mode, backend); });
+  });
+}
+
+// Small shapes as a replayed CUDA graph of kGraphCalls calls, timed per call: kernel time without the host's launch
+// overhead (the per-call benchmark above includes it). The calls follow one another without an L2 flush between
+// them, as layers of a captured training step do; L2 is flushed before each replay.
+constexpr int kGraphCalls = 20;
+constexpr int64_t kGraphBelowBytes = int64_t{16} << 20;
+
+void run_gpu_graph(benchmark::State& state, const Shape& shape, Mode mode) {
+  skip_on_error(state, [&] {
+    Operands ops(shape, Device::cuda(0));
+    ops.run(mode);  // algorithm choices and workspaces before the capture
+    cuda::Graph graph(0);
+    graph.capture_begin();
+    for (int i = 0; i < kGraphCalls; ++i) ops.run(mode);
+    graph.capture_end();
+    cudaStream_t stream = cuda::current_stream(0);
+    L2Flusher flusher;
+    Events events;
+    for (int i = 0; i < 3; ++i) graph.replay();
+    for (auto _ : state) {
+      flusher.flush(stream);
+      state.SetIterationTime(events.time(stream, [&] { graph.replay(); }) / kGraphCalls);
+    }
+    state.SetBytesProcessed(state.iterations() * shape_numel(shape) * bytes_per_element(mode));
   });
 }
 
@@ -313,6 +340,11 @@ int main(int argc, char** argv) {
               ->Unit(benchmark::kMicrosecond);
         }
 #endif
+        if (shape_numel(shape) * 4 < kGraphBelowBytes) {
+          benchmark::RegisterBenchmark(("gpu/native-graph/" + suffix).c_str(), run_gpu_graph, shape, mode)
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond);
+        }
         std::string flat_name;
 #ifdef NORMRT_BENCH_VARIANTS
         if (mode != Mode::ForwardEval && shape.size() > 2) {
