@@ -408,8 +408,8 @@ struct InputGradInferenceOp {
 };
 
 // The eval forward in one launch: each channel's coefficients come from the running statistics where the elements
-// need them (the expressions of the two-launch design it replaced, so the same bits), and the kernel's threads also write
-// save_mean/save_invstd (save_statistics).
+// need them (the expressions of the two-launch design it replaced, so the same bits), and the kernel's threads also
+// write save_mean/save_invstd (save_statistics).
 struct InferenceNormalizeOp {
   static constexpr bool kSavesStatistics = true;
   ForwardInferenceParams p;

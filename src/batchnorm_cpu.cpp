@@ -337,7 +337,9 @@ int64_t table_length(const Geometry& g) {
   return g.S == 1 && g.C > 0 ? g.C * std::max<int64_t>(1, kTableSpan / g.C) : g.C;
 }
 
-std::vector<float> channel_table(const Geometry& g) { return std::vector<float>(static_cast<std::size_t>(table_length(g))); }
+std::vector<float> channel_table(const Geometry& g) {
+  return std::vector<float>(static_cast<std::size_t>(table_length(g)));
+}
 
 void repeat_rows(const Geometry& g, std::vector<float>& table) {
   for (std::size_t i = static_cast<std::size_t>(g.C); i < table.size(); ++i) table[i] = table[i - g.C];
