@@ -1,6 +1,6 @@
 // BatchNorm benchmark: forward training, forward eval and backward, on the CPU (always) and on the GPU (when one
-// is present, native kernels beside cuDNN, the single-read variant and the training passes in flat order), reported
-// as time, GB/s at the minimal byte count (forward: read x + write y = 8 B/element;
+// is present, native kernels beside cuDNN, the single-read variant, PyTorch's algorithm (variant 2) and the training
+// passes in flat order), reported as time, GB/s at the minimal byte count (forward: read x + write y = 8 B/element;
 // backward: read x, dy + write dx = 12 B/element) and, on the GPU, % of the measured device-to-device copy
 // bandwidth.
 //
@@ -25,6 +25,7 @@
 #include "normrt/normrt.h"
 #ifdef NORMRT_BENCH_VARIANTS
 #include "batchnorm.cuh"
+#include "batchnorm_forward_pytorch_algorithm.cuh"
 #include "batchnorm_forward_single_read.cuh"
 #endif
 
@@ -227,6 +228,18 @@ void run_gpu_single_read(benchmark::State& state, const Shape& shape) {
   });
 }
 
+// Variant 2 (benchmarks/variants/batchnorm_forward_pytorch_algorithm.cu): PyTorch's algorithm, forward training.
+void run_gpu_pytorch_algorithm(benchmark::State& state, const Shape& shape) {
+  skip_on_error(state, [&] {
+    KernelOperands ops(shape);
+    Tensor workspace = empty({shape[1]}, Device::cuda(0));
+    time_gpu(state, shape_numel(shape) * 8, [&] {
+      bn::cuda::variants::forward_training_pytorch_algorithm(ops.forward, workspace.data<float>(),
+                                                             cuda::current_stream(0));
+    });
+  });
+}
+
 // The library's kernels with the training elementwise pass in flat order (LaunchTuning::l2_reuse_order = false),
 // to measure what the L2-reuse order gains.
 void run_gpu_flat_order(benchmark::State& state, const Shape& shape, Mode mode) {
@@ -345,6 +358,13 @@ int main(int argc, char** argv) {
               ->UseManualTime()
               ->Unit(benchmark::kMicrosecond);
         }
+#ifdef NORMRT_BENCH_VARIANTS
+        if (mode == Mode::ForwardTraining && bn::cuda::variants::pytorch_algorithm_supported(geometry_of(shape))) {
+          benchmark::RegisterBenchmark(("gpu/pytorch-algorithm/" + suffix).c_str(), run_gpu_pytorch_algorithm, shape)
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond);
+        }
+#endif
         std::string flat_name;
 #ifdef NORMRT_BENCH_VARIANTS
         if (mode != Mode::ForwardEval && shape.size() > 2) {
