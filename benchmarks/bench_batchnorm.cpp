@@ -116,15 +116,16 @@ class L2Flusher {
 
 using bench::Events;
 
-// Times run() with CUDA events after three warm-up calls, flushing L2 before every timed call.
-void time_gpu(benchmark::State& state, int64_t bytes_per_call, const std::function<void()>& run) {
+// Times run() with CUDA events after three warm-up calls, flushing L2 before every timed call; a run() that makes
+// `calls` calls (a replayed graph) is reported per call.
+void time_gpu(benchmark::State& state, int64_t bytes_per_call, const std::function<void()>& run, int calls = 1) {
   cudaStream_t stream = cuda::current_stream(0);
   L2Flusher flusher;
   Events events;
   for (int i = 0; i < 3; ++i) run();
   for (auto _ : state) {
     flusher.flush(stream);
-    state.SetIterationTime(events.time(stream, run));
+    state.SetIterationTime(events.time(stream, run) / calls);
   }
   state.SetBytesProcessed(state.iterations() * bytes_per_call);
 }
@@ -160,15 +161,7 @@ void run_gpu_graph(benchmark::State& state, const Shape& shape, Mode mode) {
     graph.capture_begin();
     for (int i = 0; i < kGraphCalls; ++i) ops.run(mode);
     graph.capture_end();
-    cudaStream_t stream = cuda::current_stream(0);
-    L2Flusher flusher;
-    Events events;
-    for (int i = 0; i < 3; ++i) graph.replay();
-    for (auto _ : state) {
-      flusher.flush(stream);
-      state.SetIterationTime(events.time(stream, [&] { graph.replay(); }) / kGraphCalls);
-    }
-    state.SetBytesProcessed(state.iterations() * shape_numel(shape) * bytes_per_element(mode));
+    time_gpu(state, shape_numel(shape) * bytes_per_element(mode), [&] { graph.replay(); }, kGraphCalls);
   });
 }
 

@@ -831,7 +831,7 @@ void forward_training(const ForwardTrainingParams& p, float* workspace, const La
                                            stream);
 }
 
-void forward_inference(const ForwardInferenceParams& p, float*, const LaunchTuning& tuning, cudaStream_t stream) {
+void forward_inference(const ForwardInferenceParams& p, const LaunchTuning& tuning, cudaStream_t stream) {
   const Geometry& g = p.geometry;
   if (g.C == 0) return;
   if (g.numel() == 0) {

@@ -24,8 +24,8 @@ std::size_t workspace_floats(const Geometry& g, const LaunchTuning& tuning);
 
 void forward_training(const ForwardTrainingParams& p, float* workspace, const LaunchTuning& tuning,
                       cudaStream_t stream);
-void forward_inference(const ForwardInferenceParams& p, float* workspace, const LaunchTuning& tuning,
-                       cudaStream_t stream);
+// One launch, no workspace.
+void forward_inference(const ForwardInferenceParams& p, const LaunchTuning& tuning, cudaStream_t stream);
 void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tuning, cudaStream_t stream);
 
 // Writes only save_mean (= running_mean) and save_invstd (from running_var) of an inference forward, for a

@@ -26,7 +26,10 @@ void cuda_forward_training(const ForwardTrainingParams& p, const Device& device)
 }
 
 void cuda_forward_inference(const ForwardInferenceParams& p, const Device& device) {
-  run(p, device, bn::cuda::forward_inference);
+  normrt::cuda::DeviceGuard guard(device.index());
+  bn::cuda::LaunchTuning tuning;
+  tuning.sm_count = normrt::cuda::sm_count(device.index());
+  bn::cuda::forward_inference(p, tuning, normrt::cuda::current_stream(device.index()));
 }
 
 void cuda_backward(const BackwardParams& p, const Device& device) { run(p, device, bn::cuda::backward); }

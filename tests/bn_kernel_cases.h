@@ -5,7 +5,8 @@
 //   Buffer<T>(values, floats_past=0) memory holding `values`, data() `floats_past` elements after a 16-byte boundary
 //   buffer.data(), buffer.values()   its pointer for the kernels, and its contents read back
 //   Tuning                           the backend's LaunchTuning type
-//   forward_training(p, workspace, tuning), forward_inference(...), backward(...), workspace_floats(g, tuning)
+//   forward_training(p, workspace, tuning), forward_inference(p, tuning), backward(p, workspace, tuning),
+//   workspace_floats(g, tuning)
 #pragma once
 #include <gtest/gtest.h>
 
@@ -212,7 +213,7 @@ void check_bn_kernel_case(const BnKernelCase& k) {
   e.save_mean = save_mean.data();
   e.save_invstd = save_invstd.data();
   e.eps = 1e-3;
-  Backend::forward_inference(e, workspace.data(), tuning);
+  Backend::forward_inference(e, tuning);
   const auto ye_ref = ref_normalize(rg, xd, to_double(rm_now), to_double(rv_now), 1e-3, to_double(weight_host),
                                     to_double(bias_host));
   EXPECT_TRUE(all_close(y.values(), ye_ref, 1e-5, 1e-6)) << "eval y";

@@ -51,8 +51,8 @@ struct CudaBackend {
     cuda::forward_training(p, workspace, t, nullptr);
     NORMRT_CUDA_CHECK(cudaDeviceSynchronize());
   }
-  static void forward_inference(const ForwardInferenceParams& p, float* workspace, const Tuning& t) {
-    cuda::forward_inference(p, workspace, t, nullptr);
+  static void forward_inference(const ForwardInferenceParams& p, const Tuning& t) {
+    cuda::forward_inference(p, t, nullptr);
     NORMRT_CUDA_CHECK(cudaDeviceSynchronize());
   }
   static void backward(const BackwardParams& p, float* workspace, const Tuning& t) {

@@ -47,9 +47,9 @@ struct EmulatorBackend {
     const uint64_t made = simt::launch_count() - launches;
     EXPECT_TRUE(made >= 1 && made <= 3) << made << " launches: one fused, or reduce, finalize when split, normalise";
   }
-  static void forward_inference(const ForwardInferenceParams& p, float* workspace, const Tuning& t) {
+  static void forward_inference(const ForwardInferenceParams& p, const Tuning& t) {
     const uint64_t launches = simt::launch_count();
-    emu::forward_inference(p, workspace, t, nullptr);
+    emu::forward_inference(p, t, nullptr);
     EXPECT_EQ(simt::launch_count() - launches, 1u);
   }
   static void backward(const BackwardParams& p, float* workspace, const Tuning& t) {
@@ -122,7 +122,7 @@ TEST(BnKernelsLaunches, OneLaunchPerStepWhenChannelsAreOneBlocks) {
   for (int c = 0; c < 3; ++c) EXPECT_EQ(counted[counted.size() - 6 + c], counted[x.size() + c]);
 
   LaunchTuning tuning;
-  std::vector<float> workspace(workspace_floats(g, tuning)), y(x.size()), saved(6);
+  std::vector<float> y(x.size()), saved(6);
   const std::vector<float> rm(3, 0.5f), rv(3, 2.0f);
   ForwardInferenceParams e;
   e.geometry = g;
@@ -133,7 +133,7 @@ TEST(BnKernelsLaunches, OneLaunchPerStepWhenChannelsAreOneBlocks) {
   e.save_mean = saved.data();
   e.save_invstd = saved.data() + 3;
   const uint64_t before = simt::launch_count();
-  forward_inference(e, workspace.data(), tuning, nullptr);
+  forward_inference(e, tuning, nullptr);
   EXPECT_EQ(simt::launch_count() - before, 1u);
   EXPECT_EQ(saved[0], 0.5f);
   EXPECT_FLOAT_EQ(saved[3], 1.0f / std::sqrt(2.0f + 1e-5f));
@@ -214,7 +214,7 @@ TEST(BnKernelsEdgeCases, EmptyBatchCountsAndLeavesStatistics) {
   e.running_var = rv.data();
   e.save_mean = save_mean.data();
   e.save_invstd = save_invstd.data();
-  forward_inference(e, workspace.data(), tuning, nullptr);
+  forward_inference(e, tuning, nullptr);
   EXPECT_EQ(save_mean, std::vector<float>(3, 0.5f));
   EXPECT_EQ(save_invstd, std::vector<float>(3, 1.0f / std::sqrt(2.0f + 1e-5f)));
 }
