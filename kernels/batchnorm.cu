@@ -19,8 +19,11 @@
 //  * training, one split per channel, S > 1: ONE launch (channel_fused_kernel): reduce, finish, then the elementwise
 //    pass over the same channel top-down, its data coming back from L2 (momentum=None with running statistics
 //    keeps two launches, as every block reads the batch count that the step increments);
-//  * training with split channels: reduce, finalize, elementwise on the reduction's mirrored partition when that
-//    grid fills the GPU (what was read last, still in L2, is read first), else flat;
+//  * training with split channels: ONE cooperative launch (channel_cooperative_kernel) where two or more blocks per
+//    channel can be resident at once: blocks reduce their shares keeping the first 32 floats per thread in
+//    registers, merge the channel's partial states after a grid barrier, and normalise from registers and L2;
+//  * otherwise: reduce, finalize, elementwise on the reduction's mirrored partition when that grid fills the GPU
+//    (what was read last, still in L2, is read first), else flat;
 //  * (N, C) input: column reduction (+ finalize), flat elementwise;
 //  * eval forward: ONE flat launch computing the coefficients from the running statistics in place.
 // Elementwise passes store evict-first (st.global.cs): outputs are not re-read by the op, inputs may be.
@@ -45,6 +48,29 @@ constexpr int kElementwiseThreads = 256;
 constexpr unsigned kFullMask = 0xffffffffu;
 
 // ---------------------------------------------------------------------------------------------------------------
+// The elementwise passes of a training step: out = op.at(channel)(a, b). at() loads a channel's coefficients once.
+struct NormalizeOp {
+  static constexpr bool kSavesStatistics = false;
+  const float *mean, *scale, *shift;
+  struct At {
+    float mean, scale, shift;
+    __device__ float operator()(float x, float) const { return normalize(x, mean, scale, shift); }
+  };
+  __device__ At at(uint64_t c) const { return {mean[c], scale[c], shift[c]}; }
+};
+
+struct InputGradTrainingOp {
+  static constexpr bool kSavesStatistics = false;
+  const float *mean, *grad_mean, *projection, *scale;
+  struct At {
+    BackwardCoefficients<float> k;
+    float mean;
+    __device__ float operator()(float dy, float x) const { return backward_training(dy, x, k, mean); }
+  };
+  __device__ At at(uint64_t c) const { return {{grad_mean[c], projection[c], scale[c]}, mean[c]}; }
+};
+
+// ---------------------------------------------------------------------------------------------------------------
 // Per-channel finishing: what the statistics (or the backward sums) of one channel become.
 
 // Per-channel coefficients of the elementwise pass live in the workspace after the partial states.
@@ -63,21 +89,24 @@ __device__ float step_factor(const ForwardTrainingParams& p) {
   return static_cast<float>(running_factor(p.cumulative_average, p.momentum, batches));
 }
 
-// save_mean, save_invstd, the normalise coefficients and the running statistics of channel c, from its merged
-// (shifted) Welford state.
-__device__ void finish_forward_channel(const ForwardTrainingParams& p, uint64_t c, const Welford<float>& s,
-                                       float factor, const Coefficients& coefficients) {
+// Channel c's normalise coefficients from its merged (shifted) Welford state; `write`: also its save_mean,
+// save_invstd, coefficients and running statistics.
+__device__ NormalizeOp::At finish_forward_channel(const ForwardTrainingParams& p, uint64_t c, const Welford<float>& s,
+                                                  float factor, const Coefficients& coefficients, bool write = true) {
   const float count = static_cast<float>(p.geometry.per_channel());
   const float mean = p.x[c * static_cast<uint64_t>(p.geometry.S)] + s.mean;
   const float invstd = invstd_from_var(s.m2 / count, static_cast<float>(p.eps));
+  const NormalizeOp::At at{mean, invstd * (p.weight ? p.weight[c] : 1.0f), p.bias ? p.bias[c] : 0.0f};
+  if (!write) return at;
   p.save_mean[c] = mean;
   p.save_invstd[c] = invstd;
-  coefficients.a[c] = invstd * (p.weight ? p.weight[c] : 1.0f);
-  coefficients.b[c] = p.bias ? p.bias[c] : 0.0f;
+  coefficients.a[c] = at.scale;
+  coefficients.b[c] = at.shift;
   if (p.running_mean != nullptr) {
     p.running_mean[c] = running_update(p.running_mean[c], mean, factor);
     p.running_var[c] = running_update(p.running_var[c], unbiased_var(s.m2, count), factor);
   }
+  return at;
 }
 
 struct GradSums {
@@ -85,31 +114,37 @@ struct GradSums {
   float dy_xmu = 0.0f;
 };
 
-// dweight, dbias and the input-gradient coefficients of channel c, from its sums.
-__device__ void finish_backward_channel(const BackwardParams& p, uint64_t c, const GradSums& s,
-                                        const Coefficients& coefficients) {
+// Channel c's input-gradient coefficients from its sums; `write`: also its dweight, dbias and coefficients.
+__device__ InputGradTrainingOp::At finish_backward_channel(const BackwardParams& p, uint64_t c, const GradSums& s,
+                                                           const Coefficients& coefficients, bool write = true) {
   const float invstd = p.invstd[c], w = p.weight ? p.weight[c] : 1.0f;
-  if (p.dweight != nullptr) p.dweight[c] = s.dy_xmu * invstd;
-  if (p.dbias != nullptr) p.dbias[c] = s.dy;
   BackwardCoefficients<float> k{0.0f, 0.0f, invstd * w};
   if (p.training) k = backward_coefficients(s.dy, s.dy_xmu, invstd, w, static_cast<float>(p.geometry.per_channel()));
+  const InputGradTrainingOp::At at{k, p.mean[c]};
+  if (!write) return at;
+  if (p.dweight != nullptr) p.dweight[c] = s.dy_xmu * invstd;
+  if (p.dbias != nullptr) p.dbias[c] = s.dy;
   coefficients.a[c] = k.grad_mean;
   coefficients.b[c] = k.projection;
   coefficients.c[c] = k.scale;
+  return at;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Reduction policies: what a reduction accumulates per element of (a, b), how states merge, and how a channel is
-// finished when one block holds all of it (finish_here: one split per channel, no finalize launch).
+// finished when one block holds all of it (finish_here: one split per channel, no finalize launch). step() is what
+// finishing needs from global state that the step itself changes (the running-average factor), read before it does.
 
 struct StatsReduction {
   using State = Welford<float>;
+  using At = NormalizeOp::At;
   static constexpr bool kTwoInputs = false;
   ForwardTrainingParams p;
   Coefficients coefficients;
   bool finish_here;
-  __device__ void finish(uint64_t c, const State& s) const {
-    finish_forward_channel(p, c, s, step_factor(p), coefficients);
+  __device__ float step() const { return step_factor(p); }
+  __device__ At finish(uint64_t c, const State& s, float factor, bool write = true) const {
+    return finish_forward_channel(p, c, s, factor, coefficients, write);
   }
   // The shift (pivot): the channel's first element.
   __device__ static float channel_constant(const float* a, const float*, uint64_t c, uint64_t channel_offset) {
@@ -143,11 +178,15 @@ struct StatsReduction {
 // a = grad_output, b = input; the constant is the channel's saved mean.
 struct GradReduction {
   using State = GradSums;
+  using At = InputGradTrainingOp::At;
   static constexpr bool kTwoInputs = true;
   BackwardParams p;
   Coefficients coefficients;
   bool finish_here;
-  __device__ void finish(uint64_t c, const State& s) const { finish_backward_channel(p, c, s, coefficients); }
+  __device__ float step() const { return 0.0f; }
+  __device__ At finish(uint64_t c, const State& s, float, bool write = true) const {
+    return finish_backward_channel(p, c, s, coefficients, write);
+  }
   __device__ float channel_constant_of(uint64_t c) const { return p.mean[c]; }
   template <int G>
   __device__ static void add_group(State& s, const float (&a)[G], const float (&b)[G], float mu) {
@@ -235,27 +274,61 @@ struct ChannelLayout {
   Index pivot_stride;  // S in floats: the channel's first float is at c * pivot_stride
 };
 
-// Block-wide reduction of channel c's units [lo, hi); the result is valid in thread 0.
-template <typename Red, typename Index, bool Vec4>
+// Unit `unit` of channel c, in units from the start of the tensor.
+template <typename Index>
+__device__ Index channel_unit_offset(const ChannelLayout<Index>& layout, Index c, Index unit) {
+  Index n, s;
+  layout.run_divider.divmod(unit, n, s);
+  return n * layout.row_stride + c * layout.run + s;
+}
+
+// The first chunks (kUnroll units per thread) of a block's range, kept in registers from the reduction to the
+// elementwise pass of the cooperative step: 32 floats per thread in all.
+template <bool kTwoInputs, int kValues>
+struct RegisterCache {
+  static constexpr int kChunks = 32 / (kValues * (kTwoInputs ? 2 : 1));
+  float a[kChunks][kValues];
+  float b[kChunks][kValues];  // unused with one input
+};
+struct NoCache {
+  static constexpr int kChunks = 0;
+};
+
+// Block-wide reduction of channel c's units [lo, hi); the result is valid in thread 0. With a RegisterCache, the
+// first whole chunks of the range stay in `cache` and `cached_end` is where they end.
+template <typename Red, typename Index, bool Vec4, typename Cache = NoCache>
 __device__ typename Red::State reduce_channel_range(const Red& red, const float* a, const float* b,
                                                     const ChannelLayout<Index>& layout, Index c, Index lo, Index hi,
-                                                    typename Red::State* shared) {
+                                                    typename Red::State* shared, Cache* cache = nullptr,
+                                                    Index* cached_end = nullptr) {
   using State = typename Red::State;
   using U = Units<Index, Vec4>;
   constexpr int kValues = kUnroll * U::kWidth;
   const float k = channel_constant(red, a, c, static_cast<uint64_t>(c) * layout.pivot_stride);
-  auto offset = [&](Index unit) {
-    Index n, s;
-    layout.run_divider.divmod(unit, n, s);
-    return n * layout.row_stride + c * layout.run + s;
-  };
   State state{};
   Index start = lo;
   const Index chunk = kUnroll * blockDim.x;
+  if constexpr (Cache::kChunks > 0) {
+    // Fully unrolled, so that the cache is indexed by constants and stays in registers.
+#pragma unroll
+    for (int i = 0; i < Cache::kChunks; ++i) {
+      if (start + chunk <= hi) {
+#pragma unroll
+        for (int j = 0; j < kUnroll; ++j) {
+          const Index off = channel_unit_offset(layout, c, start + j * blockDim.x + threadIdx.x);
+          U::load(a, off, cache->a[i] + j * U::kWidth);
+          if constexpr (Red::kTwoInputs) U::load(b, off, cache->b[i] + j * U::kWidth);
+        }
+        Red::add_group(state, cache->a[i], cache->b[i], k);
+        start += chunk;
+      }
+    }
+    *cached_end = start;
+  }
   for (; start + chunk <= hi; start += chunk) {
     float va[kValues], vb[kValues] = {};
     for (int j = 0; j < kUnroll; ++j) {
-      const Index off = offset(start + j * blockDim.x + threadIdx.x);
+      const Index off = channel_unit_offset(layout, c, start + j * blockDim.x + threadIdx.x);
       U::load(a, off, va + j * U::kWidth);
       if constexpr (Red::kTwoInputs) U::load(b, off, vb + j * U::kWidth);
     }
@@ -263,7 +336,7 @@ __device__ typename Red::State reduce_channel_range(const Red& red, const float*
   }
   for (Index unit = start + threadIdx.x; unit < hi; unit += blockDim.x) {
     float va[U::kWidth], vb[U::kWidth] = {};
-    const Index off = offset(unit);
+    const Index off = channel_unit_offset(layout, c, unit);
     U::load(a, off, va);
     if constexpr (Red::kTwoInputs) U::load(b, off, vb);
     for (int i = 0; i < U::kWidth; ++i) Red::add_one(state, va[i], Red::kTwoInputs ? vb[i] : 0.0f, k);
@@ -281,7 +354,7 @@ __global__ void __launch_bounds__(kReduceThreads)
   const Index hi = static_cast<Index>(static_cast<uint64_t>(layout.units) * (split + 1) / layout.splits);
   const typename Red::State state = reduce_channel_range<Red, Index, Vec4>(red, a, b, layout, c, lo, hi, shared);
   if (threadIdx.x != 0) return;
-  if (red.finish_here) red.finish(c, state);
+  if (red.finish_here) red.finish(c, state, red.step());
   else partial[static_cast<uint64_t>(c) * layout.splits + split] = state;
 }
 
@@ -324,7 +397,7 @@ __global__ void __launch_bounds__(kColumnThreads)
     __syncthreads();
   }
   if (threadIdx.y != 0 || !active) return;
-  if (red.finish_here) red.finish(c, shared[threadIdx.x]);
+  if (red.finish_here) red.finish(c, shared[threadIdx.x], red.step());
   else partial[static_cast<uint64_t>(c) * splits + split] = shared[threadIdx.x];
 }
 
@@ -375,28 +448,7 @@ __global__ void __launch_bounds__(kFinalizeThreads)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Elementwise passes: out = op.at(channel)(a, b) for every element. at() loads a channel's coefficients once.
-struct NormalizeOp {
-  static constexpr bool kSavesStatistics = false;
-  const float *mean, *scale, *shift;
-  struct At {
-    float mean, scale, shift;
-    __device__ float operator()(float x, float) const { return normalize(x, mean, scale, shift); }
-  };
-  __device__ At at(uint64_t c) const { return {mean[c], scale[c], shift[c]}; }
-};
-
-struct InputGradTrainingOp {
-  static constexpr bool kSavesStatistics = false;
-  const float *mean, *grad_mean, *projection, *scale;
-  struct At {
-    BackwardCoefficients<float> k;
-    float mean;
-    __device__ float operator()(float dy, float x) const { return backward_training(dy, x, k, mean); }
-  };
-  __device__ At at(uint64_t c) const { return {{grad_mean[c], projection[c], scale[c]}, mean[c]}; }
-};
-
+// The other elementwise passes.
 struct InputGradInferenceOp {
   static constexpr bool kSavesStatistics = false;
   const float* scale;
@@ -436,25 +488,22 @@ __global__ void __launch_bounds__(kFinalizeThreads) save_inference_statistics_ke
 // block (blocks - 1 - b) read and walks it top-down. The reduction's blocks walk their ranges bottom-up and the
 // last ones run last, so the data it read last, still in L2 when the tensor is larger than L2, are read first:
 // fewer DRAM bytes than the flat pass's 4 + 4 (+ 4 + 4) per element. The channel is fixed per block.
-// The elementwise pass over channel c's units [lo, hi), walked top-down.
-template <typename Op, bool kTwoInputs, typename Index, bool Vec4>
-__device__ void elementwise_channel_range(const Op& op, const float* a, const float* b, float* out,
+// Stores a unit (a float or a float4) of the elementwise pass.
+template <bool Vec4, typename Index>
+__device__ void store_unit(float* out, Index off, const float* values) {
+  if constexpr (Vec4) {
+    store_streaming(reinterpret_cast<float4*>(out) + off, make_float4(values[0], values[1], values[2], values[3]));
+  } else {
+    store_streaming(out + off, values[0]);
+  }
+}
+
+// The elementwise pass over channel c's units [lo, hi), walked top-down; f is the channel's Op::At.
+template <bool kTwoInputs, typename Index, bool Vec4, typename F>
+__device__ void elementwise_channel_range(const F& f, const float* a, const float* b, float* out,
                                           const ChannelLayout<Index>& layout, Index c, Index lo, Index hi) {
   using U = Units<Index, Vec4>;
   constexpr int kValues = kUnroll * U::kWidth;
-  const auto f = op.at(c);
-  auto offset = [&](Index unit) {
-    Index n, s;
-    layout.run_divider.divmod(unit, n, s);
-    return n * layout.row_stride + c * layout.run + s;
-  };
-  auto store = [&](Index off, const float* values) {
-    if constexpr (Vec4) {
-      store_streaming(reinterpret_cast<float4*>(out) + off, make_float4(values[0], values[1], values[2], values[3]));
-    } else {
-      store_streaming(out + off, values[0]);
-    }
-  };
   const Index chunk = kUnroll * blockDim.x;
   Index end = hi;
   for (; end - lo >= chunk; end -= chunk) {
@@ -463,22 +512,22 @@ __device__ void elementwise_channel_range(const Op& op, const float* a, const fl
     float va[kValues], vb[kValues] = {};
 #pragma unroll
     for (int j = 0; j < kUnroll; ++j) {
-      off[j] = offset(end - chunk + j * blockDim.x + threadIdx.x);
+      off[j] = channel_unit_offset(layout, c, end - chunk + j * blockDim.x + threadIdx.x);
       U::load(a, off[j], va + j * U::kWidth);
       if constexpr (kTwoInputs) U::load(b, off[j], vb + j * U::kWidth);
     }
 #pragma unroll
     for (int i = 0; i < kValues; ++i) va[i] = f(va[i], vb[i]);
 #pragma unroll
-    for (int j = 0; j < kUnroll; ++j) store(off[j], va + j * U::kWidth);
+    for (int j = 0; j < kUnroll; ++j) store_unit<Vec4>(out, off[j], va + j * U::kWidth);
   }
   for (Index unit = lo + threadIdx.x; unit < end; unit += blockDim.x) {
     float va[U::kWidth], vb[U::kWidth] = {};
-    const Index off = offset(unit);
+    const Index off = channel_unit_offset(layout, c, unit);
     U::load(a, off, va);
     if constexpr (kTwoInputs) U::load(b, off, vb);
     for (int i = 0; i < U::kWidth; ++i) va[i] = f(va[i], vb[i]);
-    store(off, va);
+    store_unit<Vec4>(out, off, va);
   }
 }
 
@@ -494,7 +543,7 @@ __global__ void __launch_bounds__(kReduceThreads, 3)
   const Index c = static_cast<Index>(mirrored % gridDim.x), split = static_cast<Index>(mirrored / gridDim.x);
   const Index lo = static_cast<Index>(static_cast<uint64_t>(layout.units) * split / layout.splits);
   const Index hi = static_cast<Index>(static_cast<uint64_t>(layout.units) * (split + 1) / layout.splits);
-  elementwise_channel_range<Op, kTwoInputs, Index, Vec4>(op, a, b, out, layout, c, lo, hi);
+  elementwise_channel_range<kTwoInputs, Index, Vec4>(op.at(c), a, b, out, layout, c, lo, hi);
 }
 
 // A whole training step in one launch when every channel is one block's (the plan has one split, S > 1): the block
@@ -511,11 +560,63 @@ __global__ void __launch_bounds__(kReduceThreads, 3)
   const typename Red::State state =
       reduce_channel_range<Red, Index, Vec4>(red, a, b, layout, c, Index{0}, layout.units, shared);
   if (threadIdx.x == 0) {
-    red.finish(c, state);
+    red.finish(c, state, red.step());
     if (count_batch != nullptr && c == 0) *count_batch += 1;
   }
   __syncthreads();
-  elementwise_channel_range<Op, Red::kTwoInputs, Index, Vec4>(op, a, b, out, layout, c, Index{0}, layout.units);
+  elementwise_channel_range<Red::kTwoInputs, Index, Vec4>(op.at(c), a, b, out, layout, c, Index{0}, layout.units);
+}
+
+// A training step with split channels as ONE cooperative launch (every block resident, grid = C x splits). Block
+// (c, split) reduces its share of channel c, keeping the first chunks in registers (RegisterCache), and publishes
+// its partial state; after the grid barrier, warp 0 of every block of channel c merges the channel's partial states
+// in the same fixed order (so every block has the same bits), split 0 writes the channel's outputs, and each block
+// applies the elementwise pass to its share: the streamed rest top-down (what it read last, from L2, first), then
+// the chunks still in registers. Reads of the batch count (momentum=None) happen before the barrier, its increment
+// after. Only dynamic shared memory: the block's states, then the channel's Op::At.
+template <typename Red, typename Index, bool Vec4>
+__global__ void __launch_bounds__(kReduceThreads, 2)
+    channel_cooperative_kernel(Red red, const float* a, const float* b, float* out, typename Red::State* partial,
+                               ChannelLayout<Index> layout, int64_t* count_batch) {
+  using State = typename Red::State;
+  using At = typename Red::At;
+  using U = Units<Index, Vec4>;
+  constexpr bool kTwoInputs = Red::kTwoInputs;
+  NORMRT_DYNAMIC_SHARED(State, shared);
+  At* channel_at = reinterpret_cast<At*>(shared + 32);
+  const Index c = blockIdx.x, split = blockIdx.y;
+  const Index lo = static_cast<Index>(static_cast<uint64_t>(layout.units) * split / layout.splits);
+  const Index hi = static_cast<Index>(static_cast<uint64_t>(layout.units) * (split + 1) / layout.splits);
+  RegisterCache<kTwoInputs, kUnroll * U::kWidth> cache;
+  Index cached_end = lo;
+  const State state = reduce_channel_range<Red, Index, Vec4>(red, a, b, layout, c, lo, hi, shared, &cache, &cached_end);
+  const float step = threadIdx.x == 0 && split == 0 ? red.step() : 0.0f;
+  if (threadIdx.x == 0) partial[static_cast<uint64_t>(c) * layout.splits + split] = state;
+  NORMRT_GRID_SYNC();
+  if (threadIdx.x < 32) {
+    const State merged = merge_partials<Red>(partial, c, layout.splits);
+    if (threadIdx.x == 0) {
+      *channel_at = red.finish(c, merged, step, split == 0);
+      if (count_batch != nullptr && c == 0 && split == 0) *count_batch += 1;
+    }
+  }
+  __syncthreads();
+  const At f = *channel_at;
+  elementwise_channel_range<kTwoInputs, Index, Vec4>(f, a, b, out, layout, c, cached_end, hi);
+  const Index chunk = kUnroll * blockDim.x;
+#pragma unroll
+  for (int i = 0; i < decltype(cache)::kChunks; ++i) {
+    const Index start = lo + i * chunk;
+    if (start + chunk <= cached_end) {
+      float values[kUnroll * U::kWidth];
+#pragma unroll
+      for (int v = 0; v < kUnroll * U::kWidth; ++v) values[v] = f(cache.a[i][v], kTwoInputs ? cache.b[i][v] : 0.0f);
+#pragma unroll
+      for (int j = 0; j < kUnroll; ++j)
+        store_unit<Vec4>(out, channel_unit_offset(layout, c, start + j * blockDim.x + threadIdx.x),
+                         values + j * U::kWidth);
+    }
+  }
 }
 
 // A flat pass over all elements: `head` floats up to the first 16-byte boundary, `vectors` float4 units, then a tail
@@ -776,6 +877,33 @@ void fused_step(const Red& red, const Op& op, const float* a, const float* b, fl
 
 bool one_launch(const ReducePlan& plan) { return !plan.columns && plan.splits == 1; }
 
+// A training step with split channels (S > 1) as one channel_cooperative_kernel launch, on as many of the plan's
+// splits as can be resident at once; false (nothing launched) when fewer than two blocks per channel can be.
+template <typename Red>
+bool cooperative_step(const Red& red, const float* a, const float* b, float* out, typename Red::State* partial,
+                      const Geometry& g, const ReducePlan& plan, int64_t* count_batch, const LaunchTuning& t,
+                      cudaStream_t stream) {
+  if (!t.cooperative || plan.columns || plan.splits < 2) return false;
+  bool launched = false;
+  const bool vec4 = g.S % 4 == 0 && aligned16(a) && aligned16(b) && aligned16(out);
+  dispatch_channel_units(use_index64(g, t), vec4, [&](auto index, auto vec4_tag) {
+    using Index = decltype(index);
+    constexpr bool kVec4 = decltype(vec4_tag)::value;
+    auto* kernel = channel_cooperative_kernel<Red, Index, kVec4>;
+    const std::size_t shared = 32 * sizeof(typename Red::State) + sizeof(typename Red::At);
+    const int64_t resident =
+        static_cast<int64_t>(NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kReduceThreads, shared)) * t.sm_count;
+    ReducePlan resident_plan = plan;
+    resident_plan.splits = std::min(plan.splits, resident / g.C);
+    if (resident_plan.splits < 2) return;
+    NORMRT_LAUNCH_COOPERATIVE(kernel, channel_grid(g, resident_plan), dim3(kReduceThreads), shared, stream, red, a, b,
+                              out, partial, channel_layout<Index, kVec4>(g, resident_plan), count_batch);
+    NORMRT_CHECK_LAUNCH();
+    launched = true;
+  });
+  return launched;
+}
+
 // A warp per channel; at least one block.
 dim3 finalize_grid(int64_t channels) {
   return dim3(static_cast<unsigned>(std::clamp<int64_t>(ceil_div(channels, kFinalizeThreads / 32), 1, 65535)));
@@ -821,6 +949,7 @@ void forward_training(const ForwardTrainingParams& p, float* workspace, const La
     fused_step(stats, normalize_op, p.x, nullptr, p.y, g, plan, p.num_batches_tracked, tuning, stream);
     return;
   }
+  if (cooperative_step(stats, p.x, nullptr, p.y, partial, g, plan, p.num_batches_tracked, tuning, stream)) return;
   reduce(stats, p.x, nullptr, partial, g, plan, tuning, stream);
   if (!finish_in_reduction) {
     NORMRT_LAUNCH(finalize_forward_kernel, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p, partial,
@@ -851,9 +980,12 @@ void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tun
   const bool finish_in_reduction = need_sums && plan.splits == 1;
   const GradReduction sums{p, coefficients, finish_in_reduction};
   const InputGradTrainingOp gradient_op{p.mean, coefficients.a, coefficients.b, coefficients.c};
-  if (p.training && p.dx != nullptr && g.per_channel() > 0 && one_launch(plan)) {
-    fused_step(sums, gradient_op, p.dy, p.x, p.dx, g, plan, nullptr, tuning, stream);
-    return;
+  if (p.training && p.dx != nullptr && g.per_channel() > 0) {
+    if (one_launch(plan)) {
+      fused_step(sums, gradient_op, p.dy, p.x, p.dx, g, plan, nullptr, tuning, stream);
+      return;
+    }
+    if (cooperative_step(sums, p.dy, p.x, p.dx, partial, g, plan, nullptr, tuning, stream)) return;
   }
   if (need_sums) reduce(sums, p.dy, p.x, partial, g, plan, tuning, stream);
   if (!finish_in_reduction) {

@@ -18,6 +18,7 @@ struct LaunchTuning {
   int64_t min_split_elements = 16384;  // a channel is split over more blocks only in pieces at least this large
   bool force_index64 = false;
   bool l2_reuse_order = true;  // training elementwise passes on the reduction's partition (see batchnorm.cu)
+  bool cooperative = true;     // split channels as one cooperative launch where the device allows it
 };
 
 std::size_t workspace_floats(const Geometry& g, const LaunchTuning& tuning);

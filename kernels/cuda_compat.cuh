@@ -11,16 +11,63 @@
 #define NORMRT_KERNEL_NS emu
 #endif
 #define NORMRT_LAUNCH(kernel, grid, block, smem, stream, ...) \
-  ::simt::launch(kernel, grid, block, smem, stream, __VA_ARGS__)
+  ::simt::launch(kernel, grid, block, smem, stream, false, __VA_ARGS__)
+#define NORMRT_LAUNCH_COOPERATIVE(kernel, grid, block, smem, stream, ...) \
+  ::simt::launch(kernel, grid, block, smem, stream, true, __VA_ARGS__)
+#define NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, threads, smem) ::simt::cooperative_blocks_per_sm()
+#define NORMRT_GRID_SYNC() ::simt::grid_sync(__FILE__, __LINE__)
 #define NORMRT_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::simt::dynamic_shared())
 #define NORMRT_CHECK_LAUNCH() ((void)0)
 #define NORMRT_UMULHI(a, b) static_cast<uint32_t>((static_cast<uint64_t>(a) * (b)) >> 32)
 #else
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
+
+#include <atomic>
+#include <utility>
 
 #include "normrt/cuda_check.h"
 #define NORMRT_KERNEL_NS cuda
 #define NORMRT_LAUNCH(kernel, grid, block, smem, stream, ...) kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
+// A launch whose blocks are all resident at once (cooperative_groups grid sync); grids no larger than
+// NORMRT_COOPERATIVE_BLOCKS_PER_SM x SMs.
+#define NORMRT_LAUNCH_COOPERATIVE(kernel, grid, block, smem, stream, ...) \
+  NORMRT_CUDA_CHECK(::normrt::kernel_launch::cooperative(kernel, grid, block, smem, stream, __VA_ARGS__))
+#define NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, threads, smem) \
+  ::normrt::kernel_launch::cooperative_blocks_per_sm(kernel, threads, smem)
+#define NORMRT_GRID_SYNC() ::cooperative_groups::this_grid().sync()
+namespace normrt::kernel_launch {
+template <typename... Params, typename... Args>
+cudaError_t cooperative(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream,
+                        Args&&... args) {
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeCooperative;
+  attribute.val.cooperative = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+}
+// Blocks of `kernel` resident per SM on the current device, 0 if it has no cooperative launches. Host-only queries,
+// no synchronisation; asked once per kernel and device.
+template <typename... Params>
+int cooperative_blocks_per_sm(void (*kernel)(Params...), int threads, std::size_t smem) {
+  constexpr int kDevices = 64;
+  static std::atomic<int> cached[kDevices];  // blocks + 1; 0 = not asked yet
+  int device = 0;
+  NORMRT_CUDA_CHECK(cudaGetDevice(&device));
+  if (device < kDevices && cached[device] != 0) return cached[device] - 1;
+  int supported = 0, blocks = 0;
+  NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&supported, cudaDevAttrCooperativeLaunch, device));
+  if (supported) NORMRT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, smem));
+  if (device < kDevices) cached[device] = blocks + 1;
+  return blocks;
+}
+}  // namespace normrt::kernel_launch
 #define NORMRT_DYNAMIC_SHARED(T, name)                                \
   extern __shared__ __align__(16) unsigned char normrt_dynamic_smem_[]; \
   T* name = reinterpret_cast<T*>(normrt_dynamic_smem_)

@@ -31,6 +31,9 @@ struct BnKernelCase {
   // Where the data start, in floats past a 16-byte boundary: x and dy at in_offset, y and dx at out_offset. Equal
   // offsets give the elementwise passes a scalar head before their float4 units; different ones force floats.
   int in_offset = 0, out_offset = 0;
+  // Split channels as one cooperative launch where the blocks fit (LaunchTuning::cooperative); false: the three
+  // launches of reduce, finalize and elementwise.
+  bool cooperative = true;
 };
 
 inline std::string case_name(const BnKernelCase& k) {
@@ -40,6 +43,7 @@ inline std::string case_name(const BnKernelCase& k) {
   if (k.index64) name += "_i64";
   if (k.in_offset != 0 || k.out_offset != 0)
     name += "_at" + std::to_string(k.in_offset) + (k.out_offset != k.in_offset ? "_out" + std::to_string(k.out_offset) : "");
+  if (!k.cooperative) name += "_3launch";
   return name + (k.reverse_order ? "_rev" : "_fwd");
 }
 
@@ -105,6 +109,29 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
   // One-launch steps with 64-bit indices: float4 units; floats over more than one unrolled chunk.
   cases.push_back({{4, 2, 8}, 132, 16384, true, true});
   cases.push_back({{3, 2, 2051}, 1, 1024, true, true});
+  // Cooperative steps whose blocks hold whole chunks in registers and stream more beyond them: four splits of 3250
+  // float4 units (2 chunks held forward, 1 backward), of 9251 floats (8 held forward, 4 backward), and a shorter
+  // range of floats.
+  for (bool index64 : {false, true}) {
+    cases.push_back({{2, 1, 26000}, 1, 1024, index64, index64});
+    cases.push_back({{1, 1, 37003}, 1, 1024, index64, !index64});
+  }
+  cases.push_back({{3, 1, 2051}, 1, 1024, false, false});
+  // Split channels where the cooperative step would run, through the three launches it replaces: on the
+  // reduction's partition (4100), flat with float4 units in a channel, across channels, and floats.
+  std::vector<BnKernelCase> three_launches = {{{3, 1, 2051}, 1, 1024, true, true},
+                                              {{3, 2, 1030}, 2, 64, false, true, 1, 1},
+                                              {{7, 3, 33}, 2, 64, false, false}};
+  for (bool index64 : {false, true}) {
+    three_launches.push_back({{4, 2, 4100}, 2, 2048, index64, index64});
+    three_launches.push_back({{2, 2, 64}, 2, 64, index64, false});
+    three_launches.push_back({{2, 2, 64}, 2, 64, index64, true, 1, 1});
+    three_launches.push_back({{2, 2, 64}, 2, 64, index64, false, 1, 2});
+  }
+  for (BnKernelCase k : three_launches) {
+    k.cooperative = false;
+    cases.push_back(k);
+  }
   return cases;
 }
 
@@ -136,6 +163,7 @@ void check_bn_kernel_case(const BnKernelCase& k) {
   tuning.sm_count = k.sm_count;
   tuning.min_split_elements = k.min_split;
   tuning.force_index64 = k.index64;
+  tuning.cooperative = k.cooperative;
 
   const std::vector<float> x_host = random_floats(n, 1, 0.5f, 2.0f), dy_host = random_floats(n, 2, 0.0f, 1.0f);
   const std::vector<float> weight_host = random_floats(c, 3, 1.0f, 0.3f), bias_host = random_floats(c, 4, 0.0f, 1.0f);

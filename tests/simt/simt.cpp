@@ -19,7 +19,7 @@ namespace {
 constexpr std::size_t kStackBytes = 256 * 1024;
 constexpr int kWarp = 32;
 
-enum class Status { Runnable, AtBarrier, AtWarp, Done };
+enum class Status { Runnable, AtBarrier, AtWarp, AtGridSync, Done };
 
 struct Fiber {
   ucontext_t context;
@@ -39,12 +39,19 @@ struct Fiber {
 #endif
 };
 
-struct Grid {
-  dim3 grid_dim, block_dim;
-  uint3 block_idx{};
+struct Block {
+  uint3 idx{};
   std::vector<Fiber> fibers;
   std::vector<unsigned char> shared;
+};
+
+// A launch: one Block reused for every block in turn, or (cooperative) every block at once.
+struct Grid {
+  dim3 grid_dim, block_dim;
+  std::vector<Block> blocks;
+  Block* block = nullptr;  // the block running now
   const std::function<void()>* body = nullptr;
+  bool cooperative = false;
   ucontext_t scheduler;
   Fiber* current = nullptr;
   std::string error;
@@ -127,12 +134,12 @@ void resume(Grid& g, Fiber& f) {
 }
 
 // Completes warp collectives whose named lanes have all arrived. Returns true if any completed.
-bool release_warps(Grid& g) {
+bool release_warps(Grid& g, Block& b) {
   bool released = false;
-  const int threads = static_cast<int>(g.fibers.size());
+  const int threads = static_cast<int>(b.fibers.size());
   for (int base = 0; base < threads && g.error.empty(); base += kWarp) {
     for (int lane = 0; lane < kWarp && base + lane < threads; ++lane) {
-      Fiber& leader = g.fibers[base + lane];
+      Fiber& leader = b.fibers[base + lane];
       if (leader.status != Status::AtWarp) continue;
       const unsigned mask = leader.mask;
       bool complete = true;
@@ -143,7 +150,7 @@ bool release_warps(Grid& g) {
                ", which does not exist in a block of " + std::to_string(threads) + " threads");
           return false;
         }
-        const Fiber& f = g.fibers[base + l];
+        const Fiber& f = b.fibers[base + l];
         if (f.status == Status::Done) {
           fail("warp collective at " + site(leader.file, leader.line) + ": lane " + std::to_string(l) +
                " named in its mask has exited");
@@ -162,10 +169,10 @@ bool release_warps(Grid& g) {
       if (!complete) continue;
       uint64_t ballot = 0;
       for (int l = 0; l < kWarp; ++l)
-        if ((mask & (1u << l)) && g.fibers[base + l].payload) ballot |= (1u << l);
+        if ((mask & (1u << l)) && b.fibers[base + l].payload) ballot |= (1u << l);
       for (int l = 0; l < kWarp; ++l) {
         if (!(mask & (1u << l))) continue;
-        Fiber& f = g.fibers[base + l];
+        Fiber& f = b.fibers[base + l];
         const int segment = l & ~(f.width - 1);
         int src = l;
         switch (f.op) {
@@ -181,10 +188,10 @@ bool release_warps(Grid& g) {
                std::to_string(src) + ", which is not in the mask");
           return false;
         }
-        f.result = f.op == WarpOp::Ballot ? ballot : g.fibers[base + src].payload;
+        f.result = f.op == WarpOp::Ballot ? ballot : b.fibers[base + src].payload;
       }
       for (int l = 0; l < kWarp; ++l)
-        if (mask & (1u << l)) g.fibers[base + l].status = Status::Runnable;
+        if (mask & (1u << l)) b.fibers[base + l].status = Status::Runnable;
       released = true;
     }
   }
@@ -192,10 +199,10 @@ bool release_warps(Grid& g) {
 }
 
 // Releases __syncthreads when every thread waits at it. Returns true if released.
-bool release_barrier(Grid& g) {
+bool release_barrier(Grid& g, Block& b) {
   const Fiber* first = nullptr;
   bool any_done = false;
-  for (const Fiber& f : g.fibers) {
+  for (const Fiber& f : b.fibers) {
     if (f.status == Status::Done) {
       any_done = true;
       continue;
@@ -214,15 +221,17 @@ bool release_barrier(Grid& g) {
     fail("__syncthreads at " + site(first->file, first->line) + " reached after other threads of the block exited");
     return false;
   }
-  for (Fiber& f : g.fibers) f.status = Status::Runnable;
+  for (Fiber& f : b.fibers) f.status = Status::Runnable;
   return true;
 }
 
-void run_block(Grid& g) {
-  if (!g.shared.empty()) std::memset(g.shared.data(), 0xFF, g.shared.size());
-  const int threads = static_cast<int>(g.fibers.size());
+// Fresh fibers at the kernel's entry, and the block's dynamic shared memory filled with 0xFF.
+void start_block(Grid& g, Block& b, uint3 idx) {
+  b.idx = idx;
+  if (!b.shared.empty()) std::memset(b.shared.data(), 0xFF, b.shared.size());
+  const int threads = static_cast<int>(b.fibers.size());
   for (int t = 0; t < threads; ++t) {
-    Fiber& f = g.fibers[t];
+    Fiber& f = b.fibers[t];
     f.thread_idx = make_uint3(t % g.block_dim.x, (t / g.block_dim.x) % g.block_dim.y,
                               t / (g.block_dim.x * g.block_dim.y));
     f.status = Status::Runnable;
@@ -232,34 +241,74 @@ void run_block(Grid& g) {
     f.context.uc_link = nullptr;
     makecontext(&f.context, fiber_entry, 0);
   }
+}
+
+const char* waiting_at(Status status) {
+  switch (status) {
+    case Status::AtBarrier: return " at __syncthreads ";
+    case Status::AtGridSync: return " at grid sync ";
+    default: return " at warp op ";
+  }
+}
+
+// Runs block b until every thread has exited or waits at a grid-wide barrier (or an error is recorded).
+void run_block(Grid& g, Block& b) {
+  g.block = &b;
+  const int threads = static_cast<int>(b.fibers.size());
   for (;;) {
     bool ran = false;
     for (int i = 0; i < threads && g.error.empty(); ++i) {
-      Fiber& f = g.fibers[g_order == ResumeOrder::Forward ? i : threads - 1 - i];
+      Fiber& f = b.fibers[g_order == ResumeOrder::Forward ? i : threads - 1 - i];
       if (f.status != Status::Runnable) continue;
       resume(g, f);
       ran = true;
     }
     if (!g.error.empty()) return;
     if (ran) continue;
-    if (release_warps(g)) continue;
+    if (release_warps(g, b)) continue;
     if (!g.error.empty()) return;
-    if (release_barrier(g)) continue;
+    if (release_barrier(g, b)) continue;
     if (!g.error.empty()) return;
-    bool all_done = true;
-    for (const Fiber& f : g.fibers) all_done = all_done && f.status == Status::Done;
-    if (all_done) return;
+    bool parked = true;
+    for (const Fiber& f : b.fibers) parked = parked && (f.status == Status::Done || f.status == Status::AtGridSync);
+    if (parked) return;
     std::ostringstream os;
-    os << "deadlock in block (" << g.block_idx.x << "," << g.block_idx.y << "," << g.block_idx.z << "):";
-    for (const Fiber& f : g.fibers) {
+    os << "deadlock in block (" << b.idx.x << "," << b.idx.y << "," << b.idx.z << "):";
+    for (const Fiber& f : b.fibers) {
       if (f.status == Status::Done) continue;
-      os << " thread " << linear_id(g, f) << (f.status == Status::AtBarrier ? " at __syncthreads " : " at warp op ")
-         << site(f.file, f.line) << ";";
+      os << " thread " << linear_id(g, f) << waiting_at(f.status) << site(f.file, f.line) << ";";
       if (os.tellp() > 600) break;
     }
     g.error = os.str();
     return;
   }
+}
+
+// Releases a grid-wide barrier once every thread of every block waits at the same one. Returns false when all
+// threads have exited.
+bool release_grid_sync(Grid& g) {
+  const Fiber* first = nullptr;
+  bool any_done = false;
+  for (const Block& b : g.blocks)
+    for (const Fiber& f : b.fibers) {
+      if (f.status == Status::Done) {
+        any_done = true;
+        continue;
+      }
+      if (first == nullptr) first = &f;
+      if (f.file != first->file || f.line != first->line) {
+        fail("divergent grid syncs: at " + site(first->file, first->line) + " and " + site(f.file, f.line));
+        return false;
+      }
+    }
+  if (first == nullptr) return false;
+  if (any_done) {
+    fail("grid sync at " + site(first->file, first->line) + " reached after other threads of the grid exited");
+    return false;
+  }
+  for (Block& b : g.blocks)
+    for (Fiber& f : b.fibers) f.status = Status::Runnable;
+  return true;
 }
 
 }  // namespace
@@ -272,17 +321,29 @@ const uint3& thread_idx() {
   Grid& g = grid();
   return g.current ? g.current->thread_idx : g_host_zero;
 }
-const uint3& block_idx() { return grid().block_idx; }
+const uint3& block_idx() { return grid().block->idx; }
 const dim3& block_dim() { return g_grid ? g_grid->block_dim : g_host_dim; }
 const dim3& grid_dim() { return grid().grid_dim; }
-void* dynamic_shared() { return grid().shared.data(); }
+void* dynamic_shared() { return grid().block->shared.data(); }
 
-void syncthreads(const char* file, int line) {
+namespace {
+void wait_at(Status status, const char* file, int line) {
   Fiber* f = grid().current;
-  f->status = Status::AtBarrier;
+  f->status = status;
   f->file = file;
   f->line = line;
   yield_to_scheduler();
+}
+}  // namespace
+
+void syncthreads(const char* file, int line) { wait_at(Status::AtBarrier, file, line); }
+
+void grid_sync(const char* file, int line) {
+  if (!grid().cooperative) {
+    fail("grid sync at " + site(file, line) + " in a kernel not launched cooperatively");
+    yield_to_scheduler();
+  }
+  wait_at(Status::AtGridSync, file, line);
 }
 
 uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t payload, int arg, int width, const char* file,
@@ -333,7 +394,15 @@ void check_launch(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_byte
 void set_launch_queue(LaunchQueue queue) { g_launch_queue = queue; }
 LaunchQueue launch_queue() { return g_launch_queue; }
 
-void run_grid(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes, const std::function<void()>& body) {
+namespace {
+int g_cooperative_blocks_per_sm = 4;
+}  // namespace
+
+void set_cooperative_blocks_per_sm(int blocks) { g_cooperative_blocks_per_sm = blocks; }
+int cooperative_blocks_per_sm() { return g_cooperative_blocks_per_sm; }
+
+void run_grid(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes, const std::function<void()>& body,
+              bool cooperative) {
   check_configuration(grid_dim, block_dim, dynamic_shared_bytes);
   const unsigned threads = block_dim.x * block_dim.y * block_dim.z;
   if (g_grid != nullptr) throw Error("nested kernel launch");
@@ -341,16 +410,33 @@ void run_grid(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes, c
   g.grid_dim = grid_dim;
   g.block_dim = block_dim;
   g.body = &body;
-  g.shared.resize(dynamic_shared_bytes);
-  g.fibers.resize(threads);
-  for (Fiber& f : g.fibers) f.stack.reset(new char[kStackBytes]);
+  g.cooperative = cooperative;
+  std::vector<uint3> indices;
+  for (unsigned z = 0; z < grid_dim.z; ++z)
+    for (unsigned y = 0; y < grid_dim.y; ++y)
+      for (unsigned x = 0; x < grid_dim.x; ++x) indices.push_back(make_uint3(x, y, z));
+  g.blocks.resize(cooperative ? indices.size() : 1);
+  for (Block& b : g.blocks) {
+    b.shared.resize(dynamic_shared_bytes);
+    b.fibers.resize(threads);
+    for (Fiber& f : b.fibers) f.stack.reset(new char[kStackBytes]);
+  }
   g_grid = &g;
-  for (unsigned z = 0; z < grid_dim.z && g.error.empty(); ++z)
-    for (unsigned y = 0; y < grid_dim.y && g.error.empty(); ++y)
-      for (unsigned x = 0; x < grid_dim.x && g.error.empty(); ++x) {
-        g.block_idx = make_uint3(x, y, z);
-        run_block(g);
-      }
+  if (!cooperative) {
+    for (std::size_t i = 0; i < indices.size() && g.error.empty(); ++i) {
+      start_block(g, g.blocks[0], indices[i]);
+      run_block(g, g.blocks[0]);
+    }
+  } else {
+    // Every block resident at once; between grid syncs the blocks run one after another, in the resume order, so a
+    // block that kept data across a grid sync in static __shared__ memory (shared by all blocks here) reads another
+    // block's values in one of the two orders: kernels that sync the grid keep block data in dynamic shared memory.
+    for (std::size_t i = 0; i < indices.size(); ++i) start_block(g, g.blocks[i], indices[i]);
+    do {
+      for (std::size_t i = 0; i < g.blocks.size() && g.error.empty(); ++i)
+        run_block(g, g.blocks[g_order == ResumeOrder::Forward ? i : g.blocks.size() - 1 - i]);
+    } while (g.error.empty() && release_grid_sync(g));
+  }
   g_grid = nullptr;
   if (!g.error.empty()) throw Error(g.error);
 }

@@ -1,8 +1,9 @@
 // SIMT emulator: compiles CUDA kernel sources as plain C++ (-x c++ -DSIMT_EMU) and runs them on the CPU, so the
 // kernels are exercised in CI on machines without a GPU. Test-only; never part of the installed library.
 //
-// Model: blocks run one after another; the threads of a block are cooperative fibers resumed by a deterministic
-// scheduler, in forward or reverse thread order. __syncthreads, __syncwarp, __shfl_*_sync and __ballot_sync are
+// Model: blocks run one after another (a cooperative launch keeps every block resident and runs them one after
+// another between grid-wide barriers); the threads of a block are cooperative fibers resumed by a deterministic
+// scheduler, in forward or reverse thread (and block) order. __syncthreads, __syncwarp, __shfl_*_sync and __ballot_sync are
 // rendezvous points. The emulator reports (as simt::Error from the launch): barriers reached at different call
 // sites or after other threads exited, warp collectives whose mask omits the caller or whose lanes disagree on
 // mask or call site, reads of lanes outside the mask, and deadlocks. Dynamic shared memory is filled with 0xFF
@@ -56,6 +57,8 @@ const dim3& grid_dim();
 void* dynamic_shared();
 
 void syncthreads(const char* file, int line);
+// cooperative_groups::this_grid().sync(): a barrier of every thread of a cooperative launch.
+void grid_sync(const char* file, int line);
 
 enum class WarpOp { Sync, ShflIdx, ShflUp, ShflDown, ShflXor, Ballot };
 // One rendezvous serves every warp collective; returns the payload of the source lane (or the ballot).
@@ -72,8 +75,13 @@ T shuffle(WarpOp op, unsigned mask, T value, int arg, int width, const char* fil
   return out;
 }
 
-// Runs body() as a grid of blocks of fibers.
-void run_grid(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes, const std::function<void()>& body);
+// Runs body() as a grid of blocks of fibers; cooperative: all blocks resident at once, so grid_sync works.
+void run_grid(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes, const std::function<void()>& body,
+              bool cooperative = false);
+// What the occupancy calculator answers for a cooperative launch of any kernel here: blocks resident per SM
+// (default 4; 0 = the device has no cooperative launches).
+void set_cooperative_blocks_per_sm(int blocks);
+int cooperative_blocks_per_sm();
 // Throws simt::Error for a launch configuration CUDA refuses (block size, grid size, shared memory) and counts the
 // launch: called when a kernel is launched, which may be before it runs.
 void check_launch(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes);
@@ -88,11 +96,11 @@ LaunchQueue launch_queue();
 // stream reaches it (and again at every replay of a CUDA graph that captured it).
 template <typename... Params, typename... Args>
 void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t stream,
-            Args&&... args) {
+            bool cooperative, Args&&... args) {
   check_launch(grid, block, shared_bytes);
   auto params = std::make_shared<std::tuple<std::decay_t<Params>...>>(std::forward<Args>(args)...);
-  auto run = [kernel, grid, block, shared_bytes, params] {
-    run_grid(grid, block, shared_bytes, [&] { std::apply(kernel, *params); });
+  auto run = [kernel, grid, block, shared_bytes, cooperative, params] {
+    run_grid(grid, block, shared_bytes, [&] { std::apply(kernel, *params); }, cooperative);
   };
   if (LaunchQueue queue = launch_queue()) queue(stream, run);
   else run();

@@ -71,17 +71,19 @@ INSTANTIATE_TEST_SUITE_P(Shapes, BnKernels, ::testing::ValuesIn(bn_kernel_cases(
                          [](const ::testing::TestParamInfo<BnKernelCase>& info) { return case_name(info.param); });
 
 // A training step is one launch when each channel is one block's (the block reduces, finishes and normalises its
-// channel), two when momentum=None makes every block read the batch count (reduce, normalise), and reduce +
-// finalize + normalise when channels are split over blocks; all count the batch once and agree within rounding.
-// The eval forward is one launch; so is the backward with one block per channel.
+// channel), two when momentum=None makes every block read the batch count (reduce, normalise), one cooperative
+// launch when channels are split over blocks that can all be resident, and reduce + finalize + normalise when they
+// cannot; all count the batch once and agree within rounding. The eval forward is one launch; so is the backward
+// with one block per channel.
 TEST(BnKernelsLaunches, OneLaunchPerStepWhenChannelsAreOneBlocks) {
   const Geometry g{7, 3, 33};
   const auto x = random_floats(static_cast<std::size_t>(g.numel()), 17, 1.0f, 2.0f);
   const auto dy = random_floats(static_cast<std::size_t>(g.numel()), 18, 0.0f, 1.0f);
-  auto run = [&](int64_t min_split, bool cumulative, std::vector<float>& out) {
+  auto run = [&](int64_t min_split, bool cumulative, std::vector<float>& out, bool cooperative = true) {
     LaunchTuning tuning;
     tuning.sm_count = 2;
     tuning.min_split_elements = min_split;
+    tuning.cooperative = cooperative;
     std::vector<float> workspace(workspace_floats(g, tuning));
     out.assign(2 * x.size() + 2 * 3 + 2 * 3, 0.0f);
     std::vector<float> rm(3, 0.0f), rv(3, 1.0f);
@@ -113,13 +115,24 @@ TEST(BnKernelsLaunches, OneLaunchPerStepWhenChannelsAreOneBlocks) {
     backward(b, workspace.data(), tuning, nullptr);
     return std::make_pair(forward_launches, simt::launch_count() - before);
   };
-  std::vector<float> whole, counted, split;
+  std::vector<float> whole, counted, split, split_counted, three;
   EXPECT_EQ(run(16384, false, whole), std::make_pair(uint64_t{1}, uint64_t{1}));  // 231 values per channel
   EXPECT_EQ(run(16384, true, counted), std::make_pair(uint64_t{2}, uint64_t{1}));
-  EXPECT_EQ(run(64, false, split), std::make_pair(uint64_t{3}, uint64_t{3}));  // three splits per channel
-  EXPECT_TRUE(all_close(split, std::vector<double>(whole.begin(), whole.end()), 1e-5, 1e-6));
+  // Three splits per channel, 2 SMs x 4 resident blocks: two of them at once (cooperative), or all three in turn.
+  EXPECT_EQ(run(64, false, split), std::make_pair(uint64_t{1}, uint64_t{1}));
+  EXPECT_EQ(run(64, true, split_counted), std::make_pair(uint64_t{1}, uint64_t{1}));
+  EXPECT_EQ(run(64, false, three, false), std::make_pair(uint64_t{3}, uint64_t{3}));
+  const std::vector<double> expected(whole.begin(), whole.end());
+  EXPECT_TRUE(all_close(split, expected, 1e-5, 1e-6));
+  EXPECT_TRUE(all_close(three, expected, 1e-5, 1e-6));
+  simt::set_cooperative_blocks_per_sm(1);  // one block per channel resident: no cooperative step
+  EXPECT_EQ(run(64, false, three), std::make_pair(uint64_t{3}, uint64_t{3}));
+  simt::set_cooperative_blocks_per_sm(4);
   // momentum=None weighs a first batch fully: running_mean is the batch mean.
-  for (int c = 0; c < 3; ++c) EXPECT_EQ(counted[counted.size() - 6 + c], counted[x.size() + c]);
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_EQ(counted[counted.size() - 6 + c], counted[x.size() + c]);
+    EXPECT_EQ(split_counted[split_counted.size() - 6 + c], split_counted[x.size() + c]);
+  }
 
   LaunchTuning tuning;
   std::vector<float> y(x.size()), saved(6);

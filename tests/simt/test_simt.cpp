@@ -53,6 +53,31 @@ __global__ void half_warp_kernel(float* out) {
   out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1.0f, 1);
 }
 
+// Each block publishes its index, the grid syncs, and every thread reads the sum of all blocks' values; a block's own
+// value survives the barrier in dynamic shared memory.
+__global__ void grid_exchange_kernel(float* published, float* out) {
+  NORMRT_DYNAMIC_SHARED(float, own);
+  if (threadIdx.x == 0) {
+    own[0] = static_cast<float>(blockIdx.x + 1);
+    published[blockIdx.x] = own[0];
+  }
+  NORMRT_GRID_SYNC();
+  float sum = 0.0f;
+  for (unsigned b = 0; b < gridDim.x; ++b) sum += published[b];
+  out[blockIdx.x * blockDim.x + threadIdx.x] = sum * 100.0f + own[0];
+}
+
+__global__ void grid_sync_after_exit_kernel(float* out) {
+  if (blockIdx.x == 1 && threadIdx.x == 0) return;
+  NORMRT_GRID_SYNC();
+  out[threadIdx.x] = 1.0f;
+}
+
+__global__ void lone_grid_sync_kernel(float* out) {
+  NORMRT_GRID_SYNC();
+  out[threadIdx.x] = 1.0f;
+}
+
 class Simt : public ::testing::TestWithParam<simt::ResumeOrder> {
  protected:
   void SetUp() override { simt::set_resume_order(GetParam()); }
@@ -85,6 +110,14 @@ TEST_P(Simt, BarrierMakesSharedMemoryExchangeCorrect) {
   std::vector<float> out(64);
   NORMRT_LAUNCH(neighbour_kernel, dim3(1), dim3(64), 64 * sizeof(float), nullptr, out.data(), true);
   for (int t = 0; t < 64; ++t) EXPECT_EQ(out[t], static_cast<float>((t + 1) % 64));
+}
+
+TEST_P(Simt, GridSyncOfACooperativeLaunchExchangesBetweenBlocks) {
+  std::vector<float> published(3, -1.0f), out(3 * 64);
+  NORMRT_LAUNCH_COOPERATIVE(grid_exchange_kernel, dim3(3), dim3(64), sizeof(float), nullptr, published.data(),
+                            out.data());
+  for (int b = 0; b < 3; ++b)
+    for (int t = 0; t < 64; ++t) EXPECT_EQ(out[b * 64 + t], 600.0f + static_cast<float>(b + 1));
 }
 
 // A planted missing __syncthreads: in reverse resume order a thread reads its neighbour's slot before the
@@ -125,6 +158,20 @@ TEST(SimtPlanted, BarrierAfterAnExitIsReported) {
 
 TEST(SimtPlanted, CollectiveNamingAnExitedLaneIsReported) {
   EXPECT_TRUE(reported(half_warp_kernel, "has exited"));
+}
+
+TEST(SimtPlanted, GridSyncWithoutACooperativeLaunchIsReported) {
+  EXPECT_TRUE(reported(lone_grid_sync_kernel, "not launched cooperatively"));
+}
+
+TEST(SimtPlanted, GridSyncAfterAnExitIsReported) {
+  std::vector<float> out(32);
+  try {
+    NORMRT_LAUNCH_COOPERATIVE(grid_sync_after_exit_kernel, dim3(2), dim3(32), 0, nullptr, out.data());
+    ADD_FAILURE() << "no error reported";
+  } catch (const simt::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("after other threads of the grid exited"), std::string::npos) << e.what();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Orders, Simt, ::testing::Values(simt::ResumeOrder::Forward, simt::ResumeOrder::Reverse),
