@@ -4,6 +4,7 @@ plan_reduction in kernels/batchnorm.cu) and the DRAM bytes per element they shou
 bytes (8 per element forward, 12 backward) -- what a GPU run of bench_batchnorm should be read against.
 
   /usr/bin/python3 benchmarks/bn_traffic_model.py [--sms 132] [--l2-mb 50] [--blocks-per-sm 3]
+      [--cooperative-blocks-per-sm 3 2] [--no-cooperative]
 
 Assumptions (H100 SXM and H200: 132 SMs, 50 MB of L2 each):
 * A training step reads its input(s) twice. The first read comes from DRAM; the second hits L2 with probability h.
@@ -11,8 +12,14 @@ Assumptions (H100 SXM and H200: 132 SMs, 50 MB of L2 each):
   re-read is modelled as the whole L2 (an upper bound; writes do allocate in L2).
 * One launch per step (one split per channel, S > 1): a block re-reads its channel right after reducing it; the
   bytes in flight meanwhile are the resident blocks' channels, so h = min(1, L2 / (resident blocks x channel bytes)).
-* Split channels, mirrored elementwise pass (its grid fills the GPU): the bytes read last come back first,
-  h = min(1, L2 / input bytes). Flat passes (small grids, (N, C) input): h = min(1, L2 / input bytes) as well.
+* Split channels, one cooperative launch (channel_cooperative_kernel): the grid is C x min(splits, resident / C)
+  blocks, resident = cooperative blocks per SM x SMs (ptxas on sm_90: 72-92 registers forward, 3 blocks per SM at
+  the float4 instantiation's 79; 86-108 backward, 2 at 96). Each block holds its first 256 x 32 floats (32 KB of
+  input) in registers, so those are read once; the rest is re-read top-down after the grid barrier and hits L2 with
+  h = min(1, L2 / streamed bytes).
+* Without the cooperative step (--no-cooperative, or fewer than 2 resident blocks per channel): reduce, finalize,
+  elementwise on the mirrored partition when its grid fills the GPU (the bytes read last come back first),
+  h = min(1, L2 / input bytes); flat passes (small grids, (N, C) input) likewise.
 * Eval is one flat launch at the minimal bytes.
 """
 import argparse
@@ -46,22 +53,34 @@ def plan(shape, sms):
     return dict(n=n, c=c, s=s, splits=splits, path=path)
 
 
-def model(shape, sms, l2, blocks_per_sm):
+HELD_BYTES_PER_BLOCK = 256 * 32 * 4
+
+
+def model(shape, sms, l2, blocks_per_sm, cooperative_blocks_per_sm):
     p = plan(shape, sms)
     numel = p["n"] * p["c"] * p["s"]
     rows = []
-    for mode, inputs, minimal in (("fwd-train", 1, 8), ("backward", 2, 12)):
+    for (mode, inputs, minimal), coop_per_sm in zip((("fwd-train", 1, 8), ("backward", 2, 12)),
+                                                     cooperative_blocks_per_sm):
         input_bytes = 4 * inputs * numel
+        held = 0.0
+        splits = min(p["splits"], coop_per_sm * sms // p["c"])
         if p["path"] == "one launch":
             channel_bytes = 4 * inputs * p["n"] * p["s"]
             in_flight = min(p["c"], sms * blocks_per_sm) * channel_bytes
             hit = min(1.0, l2 / in_flight)
-            launches = 1
+            launches, how = 1, "one launch"
+        elif p["path"] != "columns" and splits >= 2:
+            held = min(1.0, p["c"] * splits * HELD_BYTES_PER_BLOCK / input_bytes)
+            streamed = (1 - held) * input_bytes
+            hit = 1.0 if streamed == 0 else min(1.0, l2 / streamed)
+            launches, how = 1, f"cooperative, {splits} splits"
         else:
             hit = min(1.0, l2 / input_bytes)
             launches = 3 if p["splits"] > 1 else 2
-        dram = 4 * inputs * (2 - hit) + 4
-        rows.append((mode, launches, hit, dram, minimal / dram))
+            how = f"{p['path']}, {p['splits']} split{'s' if p['splits'] > 1 else ''}"
+        dram = 4 * inputs * (1 + (1 - held) * (1 - hit)) + 4
+        rows.append((mode, how, launches, held, hit, dram, minimal / dram))
     return p, numel, rows
 
 
@@ -70,21 +89,24 @@ def main():
     parser.add_argument("--sms", type=int, default=132)
     parser.add_argument("--l2-mb", type=float, default=50)
     parser.add_argument("--blocks-per-sm", type=int, default=3)
+    parser.add_argument("--cooperative-blocks-per-sm", type=int, nargs=2, default=[3, 2],
+                        metavar=("FORWARD", "BACKWARD"))
+    parser.add_argument("--no-cooperative", action="store_true")
     args = parser.parse_args()
     l2 = args.l2_mb * 1e6
-    print(f"| shape | x MB | plan | fwd-train launches | L2 hit | B/elem | ceiling | backward launches | L2 hit | "
-          f"B/elem | ceiling |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    coop = (0, 0) if args.no_cooperative else tuple(args.cooperative_blocks_per_sm)
+    print("| shape | x MB | fwd-train plan | launches | held | L2 hit | B/elem | ceiling | backward plan | launches | "
+          "held | L2 hit | B/elem | ceiling |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     logs = {"fwd-train": [], "backward": []}
     for shape in SHAPES:
-        p, numel, rows = model(shape, args.sms, l2, args.blocks_per_sm)
+        p, numel, rows = model(shape, args.sms, l2, args.blocks_per_sm, coop)
         cells = []
-        for mode, launches, hit, dram, ceiling in rows:
+        for mode, how, launches, held, hit, dram, ceiling in rows:
             logs[mode].append(math.log(ceiling))
-            cells += [str(launches), f"{hit:.2f}", f"{dram:.1f}", f"{100 * ceiling:.0f} %"]
+            cells += [how, str(launches), f"{held:.2f}", f"{hit:.2f}", f"{dram:.1f}", f"{100 * ceiling:.0f} %"]
         label = "x".join(map(str, shape))
-        splits = f"{p['path']}, {p['splits']} split{'s' if p['splits'] > 1 else ''}"
-        print(f"| {label} | {4 * numel / 1e6:.1f} | {splits} | " + " | ".join(cells) + " |")
+        print(f"| {label} | {4 * numel / 1e6:.1f} | " + " | ".join(cells) + " |")
     for mode, values in logs.items():
         print(f"{mode}: geometric mean ceiling {100 * math.exp(sum(values) / len(values)):.0f} % of copy bandwidth")
 
