@@ -4,7 +4,7 @@ plan_reduction in kernels/batchnorm.cu) and the DRAM bytes per element they shou
 bytes (8 per element forward, 12 backward) -- what a GPU run of bench_batchnorm should be read against.
 
   /usr/bin/python3 benchmarks/bn_traffic_model.py [--sms 132] [--l2-mb 50] [--blocks-per-sm 3]
-      [--cooperative-blocks-per-sm 3 2] [--no-cooperative]
+      [--cooperative-blocks-per-sm 2 2] [--shared-kb-per-sm 228] [--no-cooperative]
 
 Assumptions (H100 SXM and H200: 132 SMs, 50 MB of L2 each):
 * A training step reads its input(s) twice. The first read comes from DRAM; the second hits L2 with probability h.
@@ -13,10 +13,11 @@ Assumptions (H100 SXM and H200: 132 SMs, 50 MB of L2 each):
 * One launch per step (one split per channel, S > 1): a block re-reads its channel right after reducing it; the
   bytes in flight meanwhile are the resident blocks' channels, so h = min(1, L2 / (resident blocks x channel bytes)).
 * Split channels, one cooperative launch (channel_cooperative_kernel): the grid is C x min(splits, resident / C)
-  blocks, resident = cooperative blocks per SM x SMs (ptxas on sm_90: 72-92 registers forward, 3 blocks per SM at
-  the float4 instantiation's 79; 86-108 backward, 2 at 96). Each block holds its first 256 x 32 floats (32 KB of
-  input) in registers, so those are read once; the rest is re-read top-down after the grid barrier and hits L2 with
-  h = min(1, L2 / streamed bytes).
+  blocks, resident = cooperative blocks per SM x SMs (ptxas on sm_90 for the 32-bit float4 instantiations: 96
+  registers forward and backward, so 2 blocks of 256 threads per SM). Each block holds the first chunks of its range
+  on chip, read once: 32 KB of input in registers (32 floats per thread) plus the whole chunks (16 KB forward, 32 KB
+  backward) that its share of the SM's shared memory holds (228 KB per SM less 1 KB per block on H100/H200). The
+  rest is re-read top-down after the grid barrier and hits L2 with h = min(1, L2 / streamed bytes).
 * Without the cooperative step (--no-cooperative, or fewer than 2 resident blocks per channel): reduce, finalize,
   elementwise on the mirrored partition when its grid fills the GPU (the bytes read last come back first),
   h = min(1, L2 / input bytes); flat passes (small grids, (N, C) input) likewise.
@@ -53,10 +54,16 @@ def plan(shape, sms):
     return dict(n=n, c=c, s=s, splits=splits, path=path)
 
 
-HELD_BYTES_PER_BLOCK = 256 * 32 * 4
+REGISTER_BYTES_PER_BLOCK = 256 * 32 * 4
 
 
-def model(shape, sms, l2, blocks_per_sm, cooperative_blocks_per_sm):
+def held_bytes_per_block(inputs, blocks_per_sm, shared_per_sm):
+    chunk = 256 * 4 * 16 * inputs  # kUnroll float4 units per thread, per input
+    budget = min(227 * 1024, shared_per_sm // blocks_per_sm - 1024)
+    return REGISTER_BYTES_PER_BLOCK + budget // chunk * chunk
+
+
+def model(shape, sms, l2, blocks_per_sm, cooperative_blocks_per_sm, shared_per_sm):
     p = plan(shape, sms)
     numel = p["n"] * p["c"] * p["s"]
     rows = []
@@ -71,7 +78,8 @@ def model(shape, sms, l2, blocks_per_sm, cooperative_blocks_per_sm):
             hit = min(1.0, l2 / in_flight)
             launches, how = 1, "one launch"
         elif p["path"] != "columns" and splits >= 2:
-            held = min(1.0, p["c"] * splits * HELD_BYTES_PER_BLOCK / input_bytes)
+            held_per_block = held_bytes_per_block(inputs, coop_per_sm, shared_per_sm)
+            held = min(1.0, p["c"] * splits * held_per_block / input_bytes)
             streamed = (1 - held) * input_bytes
             hit = 1.0 if streamed == 0 else min(1.0, l2 / streamed)
             launches, how = 1, f"cooperative, {splits} splits"
@@ -89,8 +97,9 @@ def main():
     parser.add_argument("--sms", type=int, default=132)
     parser.add_argument("--l2-mb", type=float, default=50)
     parser.add_argument("--blocks-per-sm", type=int, default=3)
-    parser.add_argument("--cooperative-blocks-per-sm", type=int, nargs=2, default=[3, 2],
+    parser.add_argument("--cooperative-blocks-per-sm", type=int, nargs=2, default=[2, 2],
                         metavar=("FORWARD", "BACKWARD"))
+    parser.add_argument("--shared-kb-per-sm", type=int, default=228)
     parser.add_argument("--no-cooperative", action="store_true")
     args = parser.parse_args()
     l2 = args.l2_mb * 1e6
@@ -100,7 +109,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     logs = {"fwd-train": [], "backward": []}
     for shape in SHAPES:
-        p, numel, rows = model(shape, args.sms, l2, args.blocks_per_sm, coop)
+        p, numel, rows = model(shape, args.sms, l2, args.blocks_per_sm, coop, args.shared_kb_per_sm * 1024)
         cells = []
         for mode, how, launches, held, hit, dram, ceiling in rows:
             logs[mode].append(math.log(ceiling))

@@ -282,25 +282,63 @@ __device__ Index channel_unit_offset(const ChannelLayout<Index>& layout, Index c
   return n * layout.row_stride + c * layout.run + s;
 }
 
-// The first chunks (kUnroll units per thread) of a block's range, kept in registers from the reduction to the
-// elementwise pass of the cooperative step: 32 floats per thread in all.
-template <bool kTwoInputs, int kValues>
-struct RegisterCache {
-  static constexpr int kChunks = 32 / (kValues * (kTwoInputs ? 2 : 1));
-  float a[kChunks][kValues];
-  float b[kChunks][kValues];  // unused with one input
+// The part of a block's range that the cooperative step keeps on chip between its reduction and its elementwise
+// pass, in chunks of kUnroll units per thread: the first kRegisterChunks in registers (32 floats per thread in all),
+// the next shared_chunks in dynamic shared memory, where each thread's units sit at slots of their own (it reads
+// back only what it wrote: no barrier) and consecutive threads' units are adjacent (no bank conflicts).
+template <bool kTwoInputs, typename Index, bool Vec4>
+struct ChunkCache {
+  using U = Units<Index, Vec4>;
+  static constexpr int kValues = kUnroll * U::kWidth;
+  static constexpr int kRegisterChunks = 32 / (kValues * (kTwoInputs ? 2 : 1));
+  float a[kRegisterChunks][kValues];
+  float b[kRegisterChunks][kValues];  // unused with one input
+  float* shared;        // shared_chunks chunks of a, then as many of b
+  Index shared_chunks;  // chunks the shared memory holds
+  Index register_end = 0, cached_end = 0;  // the range's units [lo, register_end) are in registers, then shared
+
+  __device__ float* slot(int input, Index chunk, int j) const {
+    const Index units = (static_cast<Index>(input) * shared_chunks + chunk) * kUnroll + j;
+    return shared + (units * blockDim.x + threadIdx.x) * U::kWidth;
+  }
+  __device__ static void put(float* p, const float* v) {
+    if constexpr (Vec4) *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+    else *p = v[0];
+  }
+  __device__ static void get(const float* p, float* v) {
+    if constexpr (Vec4) {
+      const float4 q = *reinterpret_cast<const float4*>(p);
+      v[0] = q.x;
+      v[1] = q.y;
+      v[2] = q.z;
+      v[3] = q.w;
+    } else {
+      v[0] = *p;
+    }
+  }
+  __device__ void store_shared(Index chunk, const float* va, const float* vb) const {
+    for (int j = 0; j < kUnroll; ++j) {
+      put(slot(0, chunk, j), va + j * U::kWidth);
+      if constexpr (kTwoInputs) put(slot(1, chunk, j), vb + j * U::kWidth);
+    }
+  }
+  __device__ void load_shared(Index chunk, float* va, float* vb) const {
+    for (int j = 0; j < kUnroll; ++j) {
+      get(slot(0, chunk, j), va + j * U::kWidth);
+      if constexpr (kTwoInputs) get(slot(1, chunk, j), vb + j * U::kWidth);
+    }
+  }
 };
 struct NoCache {
-  static constexpr int kChunks = 0;
+  static constexpr int kRegisterChunks = 0;
 };
 
-// Block-wide reduction of channel c's units [lo, hi); the result is valid in thread 0. With a RegisterCache, the
-// first whole chunks of the range stay in `cache` and `cached_end` is where they end.
+// Block-wide reduction of channel c's units [lo, hi); the result is valid in thread 0. With a ChunkCache, the first
+// whole chunks of the range stay in it (see ChunkCache).
 template <typename Red, typename Index, bool Vec4, typename Cache = NoCache>
 __device__ typename Red::State reduce_channel_range(const Red& red, const float* a, const float* b,
                                                     const ChannelLayout<Index>& layout, Index c, Index lo, Index hi,
-                                                    typename Red::State* shared, Cache* cache = nullptr,
-                                                    Index* cached_end = nullptr) {
+                                                    typename Red::State* shared, Cache* cache = nullptr) {
   using State = typename Red::State;
   using U = Units<Index, Vec4>;
   constexpr int kValues = kUnroll * U::kWidth;
@@ -308,10 +346,10 @@ __device__ typename Red::State reduce_channel_range(const Red& red, const float*
   State state{};
   Index start = lo;
   const Index chunk = kUnroll * blockDim.x;
-  if constexpr (Cache::kChunks > 0) {
+  if constexpr (Cache::kRegisterChunks > 0) {
     // Fully unrolled, so that the cache is indexed by constants and stays in registers.
 #pragma unroll
-    for (int i = 0; i < Cache::kChunks; ++i) {
+    for (int i = 0; i < Cache::kRegisterChunks; ++i) {
       if (start + chunk <= hi) {
 #pragma unroll
         for (int j = 0; j < kUnroll; ++j) {
@@ -323,7 +361,19 @@ __device__ typename Red::State reduce_channel_range(const Red& red, const float*
         start += chunk;
       }
     }
-    *cached_end = start;
+    cache->register_end = start;
+    for (Index i = 0; i < cache->shared_chunks && start + chunk <= hi; ++i, start += chunk) {
+      float va[kValues], vb[kValues] = {};
+#pragma unroll
+      for (int j = 0; j < kUnroll; ++j) {
+        const Index off = channel_unit_offset(layout, c, start + j * blockDim.x + threadIdx.x);
+        U::load(a, off, va + j * U::kWidth);
+        if constexpr (Red::kTwoInputs) U::load(b, off, vb + j * U::kWidth);
+      }
+      Red::add_group(state, va, vb, k);
+      cache->store_shared(i, va, vb);
+    }
+    cache->cached_end = start;
   }
   for (; start + chunk <= hi; start += chunk) {
     float va[kValues], vb[kValues] = {};
@@ -568,28 +618,38 @@ __global__ void __launch_bounds__(kReduceThreads, 3)
 }
 
 // A training step with split channels as ONE cooperative launch (every block resident, grid = C x splits). Block
-// (c, split) reduces its share of channel c, keeping the first chunks in registers (RegisterCache), and publishes
-// its partial state; after the grid barrier, warp 0 of every block of channel c merges the channel's partial states
-// in the same fixed order (so every block has the same bits), split 0 writes the channel's outputs, and each block
-// applies the elementwise pass to its share: the streamed rest top-down (what it read last, from L2, first), then
-// the chunks still in registers. Reads of the batch count (momentum=None) happen before the barrier, its increment
-// after. Only dynamic shared memory: the block's states, then the channel's Op::At.
+// (c, split) reduces its share of channel c, keeping the first chunks on chip (ChunkCache: registers, then
+// shared_chunks chunks of dynamic shared memory), and publishes its partial state; after the grid barrier, warp 0
+// of every block of channel c merges the channel's partial states in the same fixed order (so every block has the
+// same bits), split 0 writes the channel's outputs, and each block applies the elementwise pass to its share: the
+// streamed rest top-down (what it read last, from L2, first), then the chunks on chip. Reads of the batch count
+// (momentum=None) happen before the barrier, its increment after. Dynamic shared memory: the block's states, the
+// channel's Op::At, then the cached chunks (cooperative_shared_offset); no static shared memory, as the emulator
+// requires of kernels that sync the grid.
+template <typename State, typename At>
+__host__ __device__ constexpr std::size_t cooperative_shared_offset() {
+  return (32 * sizeof(State) + sizeof(At) + 15) / 16 * 16;
+}
+
 template <typename Red, typename Index, bool Vec4>
 __global__ void __launch_bounds__(kReduceThreads, 2)
     channel_cooperative_kernel(Red red, const float* a, const float* b, float* out, typename Red::State* partial,
-                               ChannelLayout<Index> layout, int64_t* count_batch) {
+                               ChannelLayout<Index> layout, int64_t* count_batch, Index shared_chunks) {
   using State = typename Red::State;
   using At = typename Red::At;
+  using Cache = ChunkCache<Red::kTwoInputs, Index, Vec4>;
   using U = Units<Index, Vec4>;
   constexpr bool kTwoInputs = Red::kTwoInputs;
-  NORMRT_DYNAMIC_SHARED(State, shared);
-  At* channel_at = reinterpret_cast<At*>(shared + 32);
+  NORMRT_DYNAMIC_SHARED(unsigned char, dynamic);
+  State* shared = reinterpret_cast<State*>(dynamic);
+  At* channel_at = reinterpret_cast<At*>(dynamic + 32 * sizeof(State));
   const Index c = blockIdx.x, split = blockIdx.y;
   const Index lo = static_cast<Index>(static_cast<uint64_t>(layout.units) * split / layout.splits);
   const Index hi = static_cast<Index>(static_cast<uint64_t>(layout.units) * (split + 1) / layout.splits);
-  RegisterCache<kTwoInputs, kUnroll * U::kWidth> cache;
-  Index cached_end = lo;
-  const State state = reduce_channel_range<Red, Index, Vec4>(red, a, b, layout, c, lo, hi, shared, &cache, &cached_end);
+  Cache cache;
+  cache.shared = reinterpret_cast<float*>(dynamic + cooperative_shared_offset<State, At>());
+  cache.shared_chunks = shared_chunks;
+  const State state = reduce_channel_range<Red, Index, Vec4>(red, a, b, layout, c, lo, hi, shared, &cache);
   const float step = threadIdx.x == 0 && split == 0 ? red.step() : 0.0f;
   if (threadIdx.x == 0) partial[static_cast<uint64_t>(c) * layout.splits + split] = state;
   NORMRT_GRID_SYNC();
@@ -602,20 +662,23 @@ __global__ void __launch_bounds__(kReduceThreads, 2)
   }
   __syncthreads();
   const At f = *channel_at;
-  elementwise_channel_range<kTwoInputs, Index, Vec4>(f, a, b, out, layout, c, cached_end, hi);
+  elementwise_channel_range<kTwoInputs, Index, Vec4>(f, a, b, out, layout, c, cache.cached_end, hi);
   const Index chunk = kUnroll * blockDim.x;
+  auto apply_and_store = [&](Index start, float* va, const float* vb) {
 #pragma unroll
-  for (int i = 0; i < decltype(cache)::kChunks; ++i) {
-    const Index start = lo + i * chunk;
-    if (start + chunk <= cached_end) {
-      float values[kUnroll * U::kWidth];
+    for (int v = 0; v < Cache::kValues; ++v) va[v] = f(va[v], kTwoInputs ? vb[v] : 0.0f);
 #pragma unroll
-      for (int v = 0; v < kUnroll * U::kWidth; ++v) values[v] = f(cache.a[i][v], kTwoInputs ? cache.b[i][v] : 0.0f);
+    for (int j = 0; j < kUnroll; ++j)
+      store_unit<Vec4>(out, channel_unit_offset(layout, c, start + j * blockDim.x + threadIdx.x), va + j * U::kWidth);
+  };
+  for (Index start = cache.register_end, i = 0; start < cache.cached_end; start += chunk, ++i) {
+    float va[Cache::kValues], vb[Cache::kValues];
+    cache.load_shared(i, va, vb);
+    apply_and_store(start, va, vb);
+  }
 #pragma unroll
-      for (int j = 0; j < kUnroll; ++j)
-        store_unit<Vec4>(out, channel_unit_offset(layout, c, start + j * blockDim.x + threadIdx.x),
-                         values + j * U::kWidth);
-    }
+  for (int i = 0; i < Cache::kRegisterChunks; ++i) {
+    if (lo + (i + 1) * chunk <= cache.register_end) apply_and_store(lo + i * chunk, cache.a[i], cache.b[i]);
   }
 }
 
@@ -878,7 +941,9 @@ void fused_step(const Red& red, const Op& op, const float* a, const float* b, fl
 bool one_launch(const ReducePlan& plan) { return !plan.columns && plan.splits == 1; }
 
 // A training step with split channels (S > 1) as one channel_cooperative_kernel launch, on as many of the plan's
-// splits as can be resident at once; false (nothing launched) when fewer than two blocks per channel can be.
+// splits as can be resident at once; false (nothing launched) when fewer than two blocks per channel can be. The
+// shared memory each block gets for cached chunks is what the SM has left at the occupancy its registers allow, so
+// caching costs no residency (checked with the occupancy calculator; without it if that disagrees).
 template <typename Red>
 bool cooperative_step(const Red& red, const float* a, const float* b, float* out, typename Red::State* partial,
                       const Geometry& g, const ReducePlan& plan, int64_t* count_batch, const LaunchTuning& t,
@@ -889,15 +954,31 @@ bool cooperative_step(const Red& red, const float* a, const float* b, float* out
   dispatch_channel_units(use_index64(g, t), vec4, [&](auto index, auto vec4_tag) {
     using Index = decltype(index);
     constexpr bool kVec4 = decltype(vec4_tag)::value;
+    using Cache = ChunkCache<Red::kTwoInputs, Index, kVec4>;
     auto* kernel = channel_cooperative_kernel<Red, Index, kVec4>;
-    const std::size_t shared = 32 * sizeof(typename Red::State) + sizeof(typename Red::At);
-    const int64_t resident =
-        static_cast<int64_t>(NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kReduceThreads, shared)) * t.sm_count;
+    const std::size_t base = cooperative_shared_offset<typename Red::State, typename Red::At>();
+    const int per_sm = NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kReduceThreads, base);
     ReducePlan resident_plan = plan;
-    resident_plan.splits = std::min(plan.splits, resident / g.C);
+    resident_plan.splits = std::min<int64_t>(plan.splits, static_cast<int64_t>(per_sm) * t.sm_count / g.C);
     if (resident_plan.splits < 2) return;
+    const ChannelLayout<Index> layout = channel_layout<Index, kVec4>(g, resident_plan);
+    const int64_t chunk_units = kUnroll * kReduceThreads;
+    const int64_t range_chunks = static_cast<int64_t>(layout.units) / resident_plan.splits / chunk_units;
+    const int64_t chunk_bytes = chunk_units * Cache::U::kWidth * sizeof(float) * (Red::kTwoInputs ? 2 : 1);
+    const SharedMemoryLimits limits = NORMRT_SHARED_MEMORY_LIMITS();
+    const int64_t budget = static_cast<int64_t>(std::min(limits.per_block, limits.per_sm / per_sm - limits.reserved_per_block)) -
+                           static_cast<int64_t>(base);
+    int64_t shared_chunks = std::clamp<int64_t>(range_chunks - Cache::kRegisterChunks, 0, std::max<int64_t>(budget, 0) / chunk_bytes);
+    std::size_t shared = base + static_cast<std::size_t>(shared_chunks * chunk_bytes);
+    if (shared_chunks > 0) {
+      NORMRT_ALLOW_SHARED(kernel);
+      if (NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kReduceThreads, shared) < per_sm) {
+        shared_chunks = 0;
+        shared = base;
+      }
+    }
     NORMRT_LAUNCH_COOPERATIVE(kernel, channel_grid(g, resident_plan), dim3(kReduceThreads), shared, stream, red, a, b,
-                              out, partial, channel_layout<Index, kVec4>(g, resident_plan), count_batch);
+                              out, partial, layout, count_batch, static_cast<Index>(shared_chunks));
     NORMRT_CHECK_LAUNCH();
     launched = true;
   });

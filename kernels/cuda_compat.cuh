@@ -5,6 +5,16 @@
 // instead, where the library's host code calls it.
 #pragma once
 
+#include <cstddef>
+
+namespace normrt {
+// What a block's dynamic shared memory may be: per SM, per block (with the opt-in), and what the system keeps of
+// the SM's per resident block.
+struct SharedMemoryLimits {
+  std::size_t per_sm, per_block, reserved_per_block;
+};
+}  // namespace normrt
+
 #ifdef SIMT_EMU
 #include "simt.h"
 #ifndef NORMRT_KERNEL_NS
@@ -14,7 +24,10 @@
   ::simt::launch(kernel, grid, block, smem, stream, false, __VA_ARGS__)
 #define NORMRT_LAUNCH_COOPERATIVE(kernel, grid, block, smem, stream, ...) \
   ::simt::launch(kernel, grid, block, smem, stream, true, __VA_ARGS__)
-#define NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, threads, smem) ::simt::cooperative_blocks_per_sm()
+#define NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, threads, smem) ::simt::cooperative_blocks_per_sm(smem)
+#define NORMRT_SHARED_MEMORY_LIMITS() \
+  ::normrt::SharedMemoryLimits { ::simt::shared_bytes_per_sm(), ::simt::kMaxDynamicShared, ::simt::kReservedSharedPerBlock }
+#define NORMRT_ALLOW_SHARED(kernel) ((void)0)
 #define NORMRT_GRID_SYNC() ::simt::grid_sync(__FILE__, __LINE__)
 #define NORMRT_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::simt::dynamic_shared())
 #define NORMRT_CHECK_LAUNCH() ((void)0)
@@ -23,7 +36,6 @@
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <utility>
 
 #include "normrt/cuda_check.h"
@@ -35,6 +47,9 @@
   NORMRT_CUDA_CHECK(::normrt::kernel_launch::cooperative(kernel, grid, block, smem, stream, __VA_ARGS__))
 #define NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, threads, smem) \
   ::normrt::kernel_launch::cooperative_blocks_per_sm(kernel, threads, smem)
+#define NORMRT_SHARED_MEMORY_LIMITS() ::normrt::kernel_launch::shared_memory_limits()
+// Lets `kernel` use dynamic shared memory up to the per-block opt-in, with the SM's carveout preferring shared memory.
+#define NORMRT_ALLOW_SHARED(kernel) ::normrt::kernel_launch::allow_shared(kernel)
 #define NORMRT_GRID_SYNC() ::cooperative_groups::this_grid().sync()
 namespace normrt::kernel_launch {
 template <typename... Params, typename... Args>
@@ -52,20 +67,30 @@ cudaError_t cooperative(void (*kernel)(Params...), dim3 grid, dim3 block, std::s
   config.numAttrs = 1;
   return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
 }
-// Blocks of `kernel` resident per SM on the current device, 0 if it has no cooperative launches. Host-only queries,
-// no synchronisation; asked once per kernel and device.
+// Blocks of `kernel` resident per SM on the current device with `smem` bytes of dynamic shared memory each, 0 if the
+// device has no cooperative launches. Host-side queries, no synchronisation.
 template <typename... Params>
 int cooperative_blocks_per_sm(void (*kernel)(Params...), int threads, std::size_t smem) {
-  constexpr int kDevices = 64;
-  static std::atomic<int> cached[kDevices];  // blocks + 1; 0 = not asked yet
-  int device = 0;
+  int device = 0, supported = 0, blocks = 0;
   NORMRT_CUDA_CHECK(cudaGetDevice(&device));
-  if (device < kDevices && cached[device] != 0) return cached[device] - 1;
-  int supported = 0, blocks = 0;
   NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&supported, cudaDevAttrCooperativeLaunch, device));
   if (supported) NORMRT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, smem));
-  if (device < kDevices) cached[device] = blocks + 1;
   return blocks;
+}
+inline SharedMemoryLimits shared_memory_limits() {
+  int device = 0, per_sm = 0, per_block = 0, reserved = 0;
+  NORMRT_CUDA_CHECK(cudaGetDevice(&device));
+  NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
+  NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device));
+  return {static_cast<std::size_t>(per_sm), static_cast<std::size_t>(per_block), static_cast<std::size_t>(reserved)};
+}
+template <typename... Params>
+void allow_shared(void (*kernel)(Params...)) {
+  const auto limit = static_cast<int>(shared_memory_limits().per_block);
+  NORMRT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
+  NORMRT_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
 }
 }  // namespace normrt::kernel_launch
 #define NORMRT_DYNAMIC_SHARED(T, name)                                \

@@ -109,12 +109,12 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
   // One-launch steps with 64-bit indices: float4 units; floats over more than one unrolled chunk.
   cases.push_back({{4, 2, 8}, 132, 16384, true, true});
   cases.push_back({{3, 2, 2051}, 1, 1024, true, true});
-  // Cooperative steps whose blocks hold whole chunks in registers and stream more beyond them: four splits of 3250
-  // float4 units (2 chunks held forward, 1 backward), of 9251 floats (8 held forward, 4 backward), and a shorter
-  // range of floats.
+  // Cooperative steps whose blocks hold whole chunks on chip and stream more beyond them (the emulated SM: 4 blocks,
+  // 160 KiB of shared memory): four splits of 5500 float4 units (2 chunks in registers + 2 in shared memory forward,
+  // 1 + 1 backward), of 20000 floats (8 + 9 forward, 4 + 4 backward), and a shorter range of floats.
   for (bool index64 : {false, true}) {
-    cases.push_back({{2, 1, 26000}, 1, 1024, index64, index64});
-    cases.push_back({{1, 1, 37003}, 1, 1024, index64, !index64});
+    cases.push_back({{2, 1, 44000}, 1, 1024, index64, index64});
+    cases.push_back({{1, 1, 80003}, 1, 1024, index64, !index64});
   }
   cases.push_back({{3, 1, 2051}, 1, 1024, false, false});
   // Split channels where the cooperative step would run, through the three launches it replaces: on the

@@ -3,6 +3,7 @@
 
 #include <ucontext.h>
 
+#include <algorithm>
 #include <memory>
 #include <sstream>
 #include <vector>
@@ -380,7 +381,7 @@ void check_configuration(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shar
   if (threads == 0 || threads > 1024) throw Error("invalid block size " + std::to_string(threads));
   if (grid_dim.x == 0 || grid_dim.y == 0 || grid_dim.z == 0) throw Error("invalid grid size (a dimension is 0)");
   if (grid_dim.y > 65535 || grid_dim.z > 65535) throw Error("grid y/z dimension above 65535");
-  if (dynamic_shared_bytes > 48 * 1024) throw Error("dynamic shared memory above 48 KiB needs an opt-in");
+  if (dynamic_shared_bytes > kMaxDynamicShared) throw Error("dynamic shared memory above 48 KiB needs an opt-in");
 }
 
 LaunchQueue g_launch_queue = nullptr;
@@ -396,10 +397,16 @@ LaunchQueue launch_queue() { return g_launch_queue; }
 
 namespace {
 int g_cooperative_blocks_per_sm = 4;
+std::size_t g_occupancy_extra_shared = 0;
 }  // namespace
 
 void set_cooperative_blocks_per_sm(int blocks) { g_cooperative_blocks_per_sm = blocks; }
-int cooperative_blocks_per_sm() { return g_cooperative_blocks_per_sm; }
+std::size_t shared_bytes_per_sm() { return 160 * 1024; }
+int cooperative_blocks_per_sm(std::size_t dynamic_shared_bytes) {
+  const std::size_t per_block = dynamic_shared_bytes + kReservedSharedPerBlock + g_occupancy_extra_shared;
+  return static_cast<int>(std::min<std::size_t>(g_cooperative_blocks_per_sm, shared_bytes_per_sm() / per_block));
+}
+void set_occupancy_extra_shared_per_block(std::size_t bytes) { g_occupancy_extra_shared = bytes; }
 
 void run_grid(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes, const std::function<void()>& body,
               bool cooperative) {

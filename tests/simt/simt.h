@@ -78,10 +78,17 @@ T shuffle(WarpOp op, unsigned mask, T value, int arg, int width, const char* fil
 // Runs body() as a grid of blocks of fibers; cooperative: all blocks resident at once, so grid_sync works.
 void run_grid(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes, const std::function<void()>& body,
               bool cooperative = false);
-// What the occupancy calculator answers for a cooperative launch of any kernel here: blocks resident per SM
-// (default 4; 0 = the device has no cooperative launches).
+// The emulated SM, for launchers that size cooperative grids and shared memory: at most `blocks` blocks of any
+// kernel resident per SM (default 4; 0 = no cooperative launches) and shared_bytes_per_sm() of shared memory
+// (160 KiB), of which each resident block costs kReservedSharedPerBlock besides its own.
+constexpr std::size_t kMaxDynamicShared = 48 * 1024;
+constexpr std::size_t kReservedSharedPerBlock = 1024;
 void set_cooperative_blocks_per_sm(int blocks);
-int cooperative_blocks_per_sm();
+std::size_t shared_bytes_per_sm();
+// What the occupancy calculator answers for a cooperative launch with `dynamic_shared_bytes` per block. A test can
+// make it count `bytes` more per block than the device attributes say (a calculator that disagrees with them).
+int cooperative_blocks_per_sm(std::size_t dynamic_shared_bytes);
+void set_occupancy_extra_shared_per_block(std::size_t bytes);
 // Throws simt::Error for a launch configuration CUDA refuses (block size, grid size, shared memory) and counts the
 // launch: called when a kernel is launched, which may be before it runs.
 void check_launch(dim3 grid, dim3 block, std::size_t dynamic_shared_bytes);

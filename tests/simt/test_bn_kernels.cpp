@@ -153,6 +153,36 @@ TEST(BnKernelsLaunches, OneLaunchPerStepWhenChannelsAreOneBlocks) {
   EXPECT_FLOAT_EQ(y[5], (x[5] - 0.5f) / std::sqrt(2.0f + 1e-5f));
 }
 
+// When the occupancy calculator counts more shared memory per block than the launcher's arithmetic from the device
+// attributes, the cooperative step keeps its residency and drops the shared-memory cache: same results.
+TEST(BnKernelsLaunches, CooperativeStepWithoutSharedCacheWhenOccupancyDisagrees) {
+  const Geometry g{2, 1, 44000};
+  const auto x = random_floats(static_cast<std::size_t>(g.numel()), 19, -3.0f, 2.0f);
+  LaunchTuning tuning;
+  tuning.sm_count = 1;
+  tuning.min_split_elements = 1024;
+  auto run = [&](std::size_t extra_shared) {
+    simt::set_occupancy_extra_shared_per_block(extra_shared);
+    std::vector<float> out(x.size() + 2), workspace(workspace_floats(g, tuning));
+    ForwardTrainingParams p;
+    p.geometry = g;
+    p.x = x.data();
+    p.y = out.data();
+    p.save_mean = out.data() + x.size();
+    p.save_invstd = out.data() + x.size() + 1;
+    const uint64_t before = simt::launch_count();
+    forward_training(p, workspace.data(), tuning, nullptr);
+    EXPECT_EQ(simt::launch_count() - before, 1u);
+    simt::set_occupancy_extra_shared_per_block(0);
+    return out;
+  };
+  const auto cached = run(0), uncached = run(8 * 1024);
+  const auto st = normrt::testing::ref_stats({g.N, g.C, g.S}, to_double(x));
+  const auto y_ref = normrt::testing::ref_normalize({g.N, g.C, g.S}, to_double(x), st.mean, st.var_biased, 1e-5, {}, {});
+  EXPECT_TRUE(all_close(std::vector<float>(cached.begin(), cached.end() - 2), y_ref, 1e-5, 1e-5));
+  EXPECT_EQ(cached, uncached);  // the same partition and merge order, wherever the chunks were held
+}
+
 TEST(BnKernelsNumerics, LargeMeanSmallStdInFloat) {
   Geometry g{64, 2, 200};
   LaunchTuning tuning;
