@@ -18,6 +18,9 @@
 //    that a run covers many short rows.
 // Accumulation is in double, as PyTorch's CPU kernels do.
 #include <omp.h>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -345,6 +348,39 @@ void repeat_rows(const Geometry& g, std::vector<float>& table) {
   for (std::size_t i = static_cast<std::size_t>(g.C); i < table.size(); ++i) table[i] = table[i - g.C];
 }
 
+// Outputs larger than this are stored non-temporally (store_run): beyond what the last-level cache keeps, the next
+// layer reads them back from memory anyway, and streaming stores skip the read-for-ownership of every line.
+constexpr int64_t kStreamAbove = kFuseAbove;
+
+bool streaming_output(const Geometry& g) { return g.numel() * static_cast<int64_t>(sizeof(float)) > kStreamAbove; }
+
+// out[i] = f(i) for i in [0, length); `streaming`: the aligned body with non-temporal stores of blocks computed
+// into an L1 buffer first (a plain loop, which the compiler vectorises; an sfence at the end orders the stores
+// before whatever the thread does next).
+template <typename F>
+inline void store_run(float* out, int64_t length, bool streaming, F f) {
+  int64_t i = 0;
+#if defined(__SSE2__)
+  if (streaming) {
+    constexpr int64_t kBlock = 256;
+    for (; i < length && reinterpret_cast<uintptr_t>(out + i) % 64 != 0; ++i) out[i] = f(i);
+    alignas(64) float block[kBlock];
+    for (; i + kBlock <= length; i += kBlock) {
+      for (int64_t j = 0; j < kBlock; ++j) block[j] = f(i + j);
+#if defined(__AVX512F__)
+      for (int64_t j = 0; j < kBlock; j += 16) _mm512_stream_ps(out + i + j, _mm512_load_ps(block + j));
+#else
+      for (int64_t j = 0; j < kBlock; j += 4) _mm_stream_ps(out + i + j, _mm_load_ps(block + j));
+#endif
+    }
+    for (; i < length; ++i) out[i] = f(i);
+    _mm_sfence();
+    return;
+  }
+#endif
+  for (; i < length; ++i) out[i] = f(i);
+}
+
 // Applies op to the flat elements [lo, hi) of the tensor. Channel indices advance with the walk: a division per run
 // would cost more than a 7x7 plane's arithmetic.
 template <typename Op>
@@ -394,11 +430,12 @@ void elementwise_unit(const Layout& l, int64_t unit, float* out, const Op& op) {
 // out = (x - mean[c]) * scale[c] + shift[c].
 struct NormalizeOp {
   const float *x, *mean, *scale, *shift;
+  bool streaming;
   void operator()(float* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
     const float* in = x + offset;
     if (c_step == 0) {
       const float m = mean[c], a = scale[c], b = shift[c];
-      for (int64_t i = 0; i < length; ++i) out[i] = normalize(in[i], m, a, b);
+      store_run(out, length, streaming, [=](int64_t i) { return normalize(in[i], m, a, b); });
     } else {
       const float *m = mean + c, *a = scale + c, *b = shift + c;
       for (int64_t i = 0; i < length; ++i) out[i] = normalize(in[i], m[i], a[i], b[i]);
@@ -409,12 +446,13 @@ struct NormalizeOp {
 // Training-mode input gradient.
 struct InputGradientOp {
   const float *dy, *x, *mean, *grad_mean, *projection, *scale;
+  bool streaming;
   void operator()(float* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
     const float *d = dy + offset, *in = x + offset;
     if (c_step == 0) {
       const BackwardCoefficients<float> k{grad_mean[c], projection[c], scale[c]};
       const float m = mean[c];
-      for (int64_t i = 0; i < length; ++i) out[i] = backward_training(d[i], in[i], k, m);
+      store_run(out, length, streaming, [=](int64_t i) { return backward_training(d[i], in[i], k, m); });
     } else {
       for (int64_t i = 0; i < length; ++i)
         out[i] = backward_training(
@@ -426,11 +464,12 @@ struct InputGradientOp {
 // Eval-mode input gradient: dy * scale[c].
 struct ScaleOp {
   const float *dy, *scale;
+  bool streaming;
   void operator()(float* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
     const float* d = dy + offset;
     if (c_step == 0) {
       const float a = scale[c];
-      for (int64_t i = 0; i < length; ++i) out[i] = d[i] * a;
+      store_run(out, length, streaming, [=](int64_t i) { return d[i] * a; });
     } else {
       for (int64_t i = 0; i < length; ++i) out[i] = d[i] * scale[c + i];
     }
@@ -480,7 +519,7 @@ void cpu_forward_training(const ForwardTrainingParams& p) {
   std::vector<float> mean = channel_table(g), scale = channel_table(g), shift = channel_table(g);
   const Layout l(g);
   std::vector<Welford<Acc>> partial;
-  const NormalizeOp normalize_op{p.x, mean.data(), scale.data(), shift.data()};
+  const NormalizeOp normalize_op{p.x, mean.data(), scale.data(), shift.data(), streaming_output(g)};
   run_phases(
       l, 1, partial, welford_merge<Acc>,
       [&](int64_t unit, int64_t k) { piece_statistics(l, p.x, unit, k, partial.data()); },
@@ -515,7 +554,7 @@ void cpu_forward_inference(const ForwardInferenceParams& p) {
     shift[c] = p.bias ? p.bias[c] : 0.0f;
   }
   for (auto* table : {&mean, &scale, &shift}) repeat_rows(g, *table);
-  elementwise_all(g, p.y, NormalizeOp{p.x, mean.data(), scale.data(), shift.data()});
+  elementwise_all(g, p.y, NormalizeOp{p.x, mean.data(), scale.data(), shift.data(), streaming_output(g)});
 }
 
 void cpu_backward(const BackwardParams& p) {
@@ -532,14 +571,15 @@ void cpu_backward(const BackwardParams& p) {
   if (!need_sums) {
     for (int64_t c = 0; c < g.C; ++c) scale[c] = p.invstd[c] * (p.weight ? p.weight[c] : 1.0f);
     repeat_rows(g, scale);
-    elementwise_all(g, p.dx, ScaleOp{p.dy, scale.data()});
+    elementwise_all(g, p.dx, ScaleOp{p.dy, scale.data(), streaming_output(g)});
     return;
   }
   const Layout l(g);
   std::vector<GradSums> partial;
   std::copy(p.mean, p.mean + g.C, mean.begin());
-  const InputGradientOp gradient_op{p.dy, p.x, mean.data(), grad_mean.data(), projection.data(), scale.data()};
-  const ScaleOp scale_op{p.dy, scale.data()};
+  const InputGradientOp gradient_op{p.dy,          p.x,          mean.data(), grad_mean.data(), projection.data(),
+                                    scale.data(), streaming_output(g)};
+  const ScaleOp scale_op{p.dy, scale.data(), streaming_output(g)};
   run_phases(
       l, 2, partial, add_sums,
       [&](int64_t unit, int64_t k) { piece_gradient_sums(l, p.dy, p.x, p.mean, unit, k, partial.data()); },
