@@ -95,11 +95,13 @@ TEST_P(BatchNormShapes, InferenceForwardBackwardMatchReference) {
 }
 
 // C=1, N*spatial=2, odd sizes, spatial not a multiple of 32 or 8, (N,C) and (N,C,L), one channel over many
-// pieces (huge spatial), many rows of few channels, 2d and 3d, and outputs large enough for non-temporal stores.
+// pieces (huge spatial), many rows of few channels, 2d and 3d, and outputs large enough for non-temporal stores
+// (beyond 16 MB: runs that start on a 64-byte boundary, and odd runs that start anywhere).
 INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormShapes,
                          ::testing::Values(Shape{2, 1}, Shape{1, 1, 2}, Shape{2, 1, 1, 1}, Shape{3, 5}, Shape{7, 3, 33},
                                            Shape{5, 4, 9}, Shape{2, 4, 5, 7}, Shape{3, 2, 3, 4, 5}, Shape{1, 1, 300001},
-                                           Shape{2, 3, 70001}, Shape{70001, 3}, Shape{4, 7, 13, 17}, Shape{4, 20, 60000}),
+                                           Shape{2, 3, 70001}, Shape{70001, 3}, Shape{4, 7, 13, 17}, Shape{4, 20, 60000},
+                                           Shape{2, 3, 700001}),
                          [](const ::testing::TestParamInfo<Shape>& info) {
                            std::string name;
                            for (int64_t s : info.param) name += (name.empty() ? "" : "x") + std::to_string(s);
