@@ -1,7 +1,9 @@
-// Elementwise kernels (float32; fill also int64): grid-stride loops with 64-bit indices (memory-bound; no tuning needed yet).
+// Elementwise kernels (float32; fill also int64 and 16-bit; dtype conversion): grid-stride loops with 64-bit indices
+// (memory-bound; no tuning needed yet).
 #include "elementwise.cuh"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace normrt::NORMRT_KERNEL_NS {
 
@@ -19,6 +21,20 @@ template <typename T>
 __global__ void fill_kernel(T* out, T value, int64_t n) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = value;
+}
+
+// Every conversion goes through float, which holds every float16 and bfloat16 value exactly.
+template <typename To>
+__device__ To from_float(float v) {
+  if constexpr (std::is_same_v<To, float>) return v;
+  else return To(v);
+}
+
+template <typename From, typename To>
+__global__ void convert_kernel(const From* in, To* out, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    out[i] = from_float<To>(static_cast<float>(in[i]));
 }
 
 int64_t grid_for(int64_t n, int sm_count) {
@@ -55,5 +71,24 @@ void fill(float* out, float value, int64_t n, int sm_count, cudaStream_t stream)
 void fill(int64_t* out, int64_t value, int64_t n, int sm_count, cudaStream_t stream) {
   fill_impl(out, value, n, sm_count, stream);
 }
+
+void fill(uint16_t* out, uint16_t value, int64_t n, int sm_count, cudaStream_t stream) {
+  fill_impl(out, value, n, sm_count, stream);
+}
+
+template <typename From, typename To>
+void convert(const From* in, To* out, int64_t n, int sm_count, cudaStream_t stream) {
+  if (n == 0) return;
+  NORMRT_LAUNCH((convert_kernel<From, To>), dim3(static_cast<unsigned>(grid_for(n, sm_count))), dim3(kThreads), 0,
+                stream, in, out, n);
+  NORMRT_CHECK_LAUNCH();
+}
+
+template void convert(const float*, Half*, int64_t, int, cudaStream_t);
+template void convert(const float*, BFloat16*, int64_t, int, cudaStream_t);
+template void convert(const Half*, float*, int64_t, int, cudaStream_t);
+template void convert(const BFloat16*, float*, int64_t, int, cudaStream_t);
+template void convert(const Half*, BFloat16*, int64_t, int, cudaStream_t);
+template void convert(const BFloat16*, Half*, int64_t, int, cudaStream_t);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

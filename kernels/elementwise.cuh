@@ -1,8 +1,9 @@
-// Small elementwise CUDA kernels used by the host layer (gradient accumulation, fills).
+// Small elementwise CUDA kernels used by the host layer (gradient accumulation, fills, dtype conversion).
 #pragma once
 #include <cstdint>
 
 #include "cuda_compat.cuh"
+#include "normrt/half.h"
 
 namespace normrt::NORMRT_KERNEL_NS {
 
@@ -12,6 +13,12 @@ void axpy(float* a, const float* b, float alpha, int64_t n, int sm_count, cudaSt
 // out[i] = value for i < n: the device factories (zeros, ones, full; scalar operands), with no host copy to wait for.
 void fill(float* out, float value, int64_t n, int sm_count, cudaStream_t stream);
 void fill(int64_t* out, int64_t value, int64_t n, int sm_count, cudaStream_t stream);
+// 16-bit elements (float16, bfloat16) by their bits.
+void fill(uint16_t* out, uint16_t value, int64_t n, int sm_count, cudaStream_t stream);
+
+// out[i] = in[i] converted (round to nearest even, see normrt/half.h) for i < n, between the floating dtypes.
+template <typename From, typename To>
+void convert(const From* in, To* out, int64_t n, int sm_count, cudaStream_t stream);
 
 // *value += 1 (a device-side counter such as num_batches_tracked), and *value += delta.
 void increment(int64_t* value, cudaStream_t stream);

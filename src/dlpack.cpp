@@ -29,7 +29,12 @@ DLManagedTensor* to_dlpack(const Tensor& tensor) {
   t.data = tensor.raw_data();
   t.device = tensor.device().is_cuda() ? DLDevice{kDLCUDA, tensor.device().index()} : DLDevice{kDLCPU, 0};
   t.ndim = static_cast<int32_t>(e->shape.size());
-  t.dtype = tensor.dtype() == DType::Int64 ? DLDataType{kDLInt, 64, 1} : DLDataType{kDLFloat, 32, 1};
+  switch (tensor.dtype()) {
+    case DType::Int64: t.dtype = DLDataType{kDLInt, 64, 1}; break;
+    case DType::Float16: t.dtype = DLDataType{kDLFloat, 16, 1}; break;
+    case DType::BFloat16: t.dtype = DLDataType{kDLBfloat, 16, 1}; break;
+    case DType::Float32: t.dtype = DLDataType{kDLFloat, 32, 1}; break;
+  }
   t.shape = e->shape.data();
   t.strides = e->strides.data();
   t.byte_offset = 0;
@@ -46,9 +51,13 @@ Tensor from_dlpack(DLManagedTensor* managed) {
     dtype = DType::Float32;
   } else if (t.dtype.code == kDLInt && t.dtype.bits == 64 && t.dtype.lanes == 1) {
     dtype = DType::Int64;
+  } else if (t.dtype.code == kDLFloat && t.dtype.bits == 16 && t.dtype.lanes == 1) {
+    dtype = DType::Float16;
+  } else if (t.dtype.code == kDLBfloat && t.dtype.bits == 16 && t.dtype.lanes == 1) {
+    dtype = DType::BFloat16;
   } else {
     NORMRT_THROW("from_dlpack: dtype (code ", int(t.dtype.code), ", ", int(t.dtype.bits), " bits, ",
-                 int(t.dtype.lanes), " lanes) is not supported (float32 and int64 are)");
+                 int(t.dtype.lanes), " lanes) is not supported (float32, float16, bfloat16 and int64 are)");
   }
   Device device = Device::cpu();
   if (t.device.device_type == kDLCUDA) {

@@ -169,12 +169,16 @@ Tensor decode_npy(std::string_view bytes, const std::string& name) {
     dtype = DType::Float32;
   } else if (header.descr == "<i8") {
     dtype = DType::Int64;
+  } else if (header.descr == "<f2") {
+    dtype = DType::Float16;
+  } else if (header.descr == "<u2") {  // bfloat16 bits (NumPy has no bfloat16; see normrt/npy.h)
+    dtype = DType::BFloat16;
   } else {
     std::string shown = header.descr.substr(0, 20);
     for (char& c : shown)
       if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
     NORMRT_THROW(name, ": unsupported dtype '", shown, header.descr.size() > 20 ? "..." : "",
-                 "' (expected '<f4' or '<i8')");
+                 "' (expected '<f4', '<i8', '<f2' or '<u2')");
   }
   NORMRT_CHECK(!header.fortran_order, name, ": Fortran-ordered arrays are not supported");
 
@@ -194,16 +198,26 @@ Tensor decode_npy(std::string_view bytes, const std::string& name) {
 
 Tensor load_npy(const std::string& path) { return decode_npy(read_file(path), path); }
 
+namespace {
+const char* descr_of(DType dtype) {
+  switch (dtype) {
+    case DType::Float32: return "<f4";
+    case DType::Int64: return "<i8";
+    case DType::Float16: return "<f2";
+    case DType::BFloat16: return "<u2";
+  }
+  return "";
+}
+}  // namespace
+
 std::string encode_npy(const Tensor& tensor) {
-  NORMRT_CHECK(tensor.dtype() == DType::Float32 || tensor.dtype() == DType::Int64,
-               "save_npy: only float32 and int64 tensors can be saved, got ", dtype_name(tensor.dtype()));
   const Tensor host = tensor.to(Device::cpu());
   std::string shape = "(";
   for (int64_t s : host.sizes()) shape += std::to_string(s) + ", ";
   if (host.dim() > 1) shape.resize(shape.size() - 2);  // (3,) keeps its comma, (2, 3) does not end with one
   if (host.dim() == 1) shape.resize(shape.size() - 1);
   shape += ")";
-  std::string header = std::string("{'descr': '") + (host.dtype() == DType::Float32 ? "<f4" : "<i8") +
+  std::string header = std::string("{'descr': '") + descr_of(host.dtype()) +
                        "', 'fortran_order': False, 'shape': " + shape + ", }";
   // Magic (6) + version (2) + length (2) + header + '\n' must be a multiple of 64.
   const std::size_t unpadded = 10 + header.size() + 1;

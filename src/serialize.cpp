@@ -23,8 +23,10 @@ const char* dtype_code(DType dtype) {
   switch (dtype) {
     case DType::Float32: return "F32";
     case DType::Int64: return "I64";
-    default: NORMRT_THROW("safetensors: dtype ", dtype_name(dtype), " cannot be saved yet (float32 and int64 can)");
+    case DType::Float16: return "F16";
+    case DType::BFloat16: return "BF16";
   }
+  return "";
 }
 
 // Names and strings from a file are shown in messages as printable text of bounded length.
@@ -110,9 +112,13 @@ nn::NamedTensors decode_safetensors(std::string_view bytes, const std::string& n
       e.dtype = DType::Float32;
     } else if (dtype == "I64") {
       e.dtype = DType::Int64;
+    } else if (dtype == "F16") {
+      e.dtype = DType::Float16;
+    } else if (dtype == "BF16") {
+      e.dtype = DType::BFloat16;
     } else {
       NORMRT_THROW(name, ": ", label, " has dtype ", shown(dtype.get<std::string>()),
-                   ", which normrt does not read (F32 and I64)");
+                   ", which normrt does not read (F32, F16, BF16 and I64)");
     }
     const Json& shape = value["shape"];
     NORMRT_CHECK(shape.is_array() && shape.size() <= static_cast<std::size_t>(kMaxDims), name, ": ", label,

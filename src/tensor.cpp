@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 #include <sstream>
+#include <type_traits>
 
 #include "normrt/error.h"
 #include "normrt/generator.h"
@@ -31,6 +32,8 @@ std::size_t element_size(DType dtype) {
   }
   return 0;
 }
+
+bool is_floating(DType dtype) { return dtype != DType::Int64; }
 
 const char* dtype_name(DType dtype) {
   switch (dtype) {
@@ -106,8 +109,6 @@ void Tensor::check_dtype(DType expected) const {
 }
 
 Tensor empty(const Shape& shape, const TensorOptions& options) {
-  NORMRT_CHECK(options.dtype() == DType::Float32 || options.dtype() == DType::Int64, "dtype ",
-               dtype_name(options.dtype()), " is not supported yet (float32 and int64 are)");
   const std::size_t nbytes = checked_nbytes(shape, options.dtype());
   auto impl = std::make_shared<Tensor::Impl>();
   impl->sizes = shape;
@@ -120,6 +121,63 @@ Tensor Tensor::to(const Device& device) const {
   if (this->device() == device) return *this;
   Tensor out = empty(sizes(), TensorOptions(device).dtype(dtype()));
   out.copy_(*this);
+  return out;
+}
+
+namespace {
+template <typename From, typename To>
+void convert_on_host(const void* in, void* out, int64_t n) {
+  const auto* from = static_cast<const From*>(in);
+  auto* to = static_cast<To*>(out);
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_same_v<To, float>) to[i] = static_cast<float>(from[i]);
+    else to[i] = To(static_cast<float>(from[i]));
+  }
+}
+
+// Calls body(From{}, To{}) with the element types of a conversion between floating dtypes.
+template <typename Body>
+void dispatch_conversion(DType from, DType to, Body&& body) {
+  auto with_to = [&](auto from_tag) {
+    switch (to) {
+      case DType::Float32: return body(from_tag, float{});
+      case DType::Float16: return body(from_tag, Half{});
+      case DType::BFloat16: return body(from_tag, BFloat16{});
+      default: break;
+    }
+  };
+  switch (from) {
+    case DType::Float32: return with_to(float{});
+    case DType::Float16: return with_to(Half{});
+    case DType::BFloat16: return with_to(BFloat16{});
+    default: break;
+  }
+}
+}  // namespace
+
+Tensor Tensor::to(DType dtype) const {
+  if (this->dtype() == dtype) return *this;
+  NORMRT_CHECK(is_floating(this->dtype()) && is_floating(dtype), "to: conversion from ", dtype_name(this->dtype()),
+               " to ", dtype_name(dtype), " is not supported (only between float32, float16 and bfloat16)");
+  Tensor out = empty(sizes(), TensorOptions(device()).dtype(dtype));
+  out.impl_->memory_format = memory_format();
+  if (numel() == 0) return out;
+  dispatch_conversion(this->dtype(), dtype, [&](auto from, auto to) {
+    using From = decltype(from);
+    using To = decltype(to);
+    if constexpr (!std::is_same_v<From, To>) {  // same dtypes returned above
+#if NORMRT_WITH_CUDA
+      if (device().is_cuda()) {
+        impl().storage->order_reads_on(device().index());
+        const ops::util::Launch l(out);
+        cuda::convert(static_cast<const From*>(raw_data()), static_cast<To*>(out.raw_data()), numel(), l.sms,
+                      l.stream);
+        return;
+      }
+#endif
+      convert_on_host<From, To>(raw_data(), out.raw_data(), numel());
+    }
+  });
   return out;
 }
 
@@ -192,6 +250,8 @@ std::vector<T> Tensor::to_vector() const {
 }
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
+template std::vector<Half> Tensor::to_vector<Half>() const;
+template std::vector<BFloat16> Tensor::to_vector<BFloat16>() const;
 
 template <typename T>
 T Tensor::item() const {
@@ -200,6 +260,8 @@ T Tensor::item() const {
 }
 template float Tensor::item<float>() const;
 template int64_t Tensor::item<int64_t>() const;
+template Half Tensor::item<Half>() const;
+template BFloat16 Tensor::item<BFloat16>() const;
 
 const Tensor& Tensor::grad() const { return impl().grad; }
 Tensor& Tensor::mutable_grad() {
@@ -217,22 +279,33 @@ Tensor from_vector(const std::vector<T>& values, const Shape& shape, const Tenso
 }
 template Tensor from_vector<float>(const std::vector<float>&, const Shape&, const TensorOptions&);
 template Tensor from_vector<int64_t>(const std::vector<int64_t>&, const Shape&, const TensorOptions&);
+template Tensor from_vector<Half>(const std::vector<Half>&, const Shape&, const TensorOptions&);
+template Tensor from_vector<BFloat16>(const std::vector<BFloat16>&, const Shape&, const TensorOptions&);
 
 namespace {
 // Factories compute on the host and copy once: it keeps values identical on every device.
 // (Host tensors rather than std::vectors: an allocation that fails is a normrt::Error, not std::bad_alloc.)
+// Float16 and bfloat16 values are computed in float32 and rounded, as PyTorch's factories give.
 template <typename Fill>
 Tensor make_filled(const Shape& shape, const TensorOptions& options, Fill fill) {
-  Tensor host = empty(shape, TensorOptions().dtype(options.dtype()));
+  const DType computed = options.dtype() == DType::Int64 ? DType::Int64 : DType::Float32;
+  Tensor host = empty(shape, TensorOptions().dtype(computed));
   const auto n = static_cast<std::size_t>(host.numel());
-  if (options.dtype() == DType::Int64) {
+  if (computed == DType::Int64) {
     int64_t* out = host.data<int64_t>();
     for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<int64_t>(fill(i));
   } else {
     float* out = host.data<float>();
     for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<float>(fill(i));
   }
-  return host.to(options.device());
+  return host.to(options.dtype()).to(options.device());
+}
+
+// rand/randn: float32 values from the generator, rounded to a 16-bit dtype (the same numbers as float32 draws).
+Tensor from_float_draws(Tensor host, const char* what, const TensorOptions& options) {
+  NORMRT_CHECK(is_floating(options.dtype()), what, ": dtype ", dtype_name(options.dtype()),
+               " is not a floating dtype");
+  return host.to(options.dtype()).to(options.device());
 }
 }  // namespace
 
@@ -247,10 +320,17 @@ Tensor full(const Shape& shape, double value, const TensorOptions& options) {
     Tensor out = empty(shape, options);
     if (out.numel() == 0) return out;
     const ops::util::Launch l(out);
-    if (out.dtype() == DType::Int64)
-      cuda::fill(out.data<int64_t>(), static_cast<int64_t>(value), out.numel(), l.sms, l.stream);
-    else
-      cuda::fill(out.data<float>(), static_cast<float>(value), out.numel(), l.sms, l.stream);
+    const auto v = static_cast<float>(value);
+    switch (out.dtype()) {
+      case DType::Int64: cuda::fill(out.data<int64_t>(), static_cast<int64_t>(value), out.numel(), l.sms, l.stream); break;
+      case DType::Float16:
+        cuda::fill(static_cast<uint16_t*>(out.raw_data()), Half(v).bits, out.numel(), l.sms, l.stream);
+        break;
+      case DType::BFloat16:
+        cuda::fill(static_cast<uint16_t*>(out.raw_data()), BFloat16(v).bits, out.numel(), l.sms, l.stream);
+        break;
+      case DType::Float32: cuda::fill(out.data<float>(), v, out.numel(), l.sms, l.stream); break;
+    }
     return out;
   }
 #endif
@@ -273,10 +353,9 @@ Tensor arange(int64_t end, const TensorOptions& options) {
 }
 
 Tensor rand(const Shape& shape, Generator& gen, const TensorOptions& options) {
-  NORMRT_CHECK(options.dtype() == DType::Float32, "rand: only float32 is supported");
   Tensor host = empty(shape);
   gen.uniform(host.data<float>(), host.numel());
-  return host.to(options.device());
+  return from_float_draws(host, "rand", options);
 }
 
 Tensor rand(const Shape& shape, const TensorOptions& options) { return rand(shape, default_generator(), options); }
@@ -302,8 +381,6 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, const TensorOption
 }
 
 Tensor from_blob(void* data, const Shape& shape, const TensorOptions& options, std::function<void(void*)> deleter) {
-  NORMRT_CHECK(options.dtype() == DType::Float32 || options.dtype() == DType::Int64, "from_blob: dtype ",
-               dtype_name(options.dtype()), " is not supported yet (float32 and int64 are)");
   const std::size_t nbytes = checked_nbytes(shape, options.dtype());
   NORMRT_CHECK(data != nullptr || nbytes == 0, "from_blob: null data for ", nbytes, " bytes");
   auto impl = std::make_shared<Tensor::Impl>();
@@ -314,10 +391,9 @@ Tensor from_blob(void* data, const Shape& shape, const TensorOptions& options, s
 }
 
 Tensor randn(const Shape& shape, Generator& gen, const TensorOptions& options) {
-  NORMRT_CHECK(options.dtype() == DType::Float32, "randn: only float32 is supported");
   Tensor host = empty(shape);
   gen.normal(host.data<float>(), host.numel());
-  return host.to(options.device());
+  return from_float_draws(host, "randn", options);
 }
 
 }  // namespace normrt

@@ -125,7 +125,7 @@ std::ostream& operator<<(std::ostream& os, const Tensor& tensor) {
   if (tensor.dtype() == DType::Int64) {
     for (int64_t x : tensor.to_vector<int64_t>()) values.push_back(static_cast<double>(x));
   } else {
-    for (float x : tensor.to_vector<float>()) values.push_back(x);
+    for (float x : tensor.to(DType::Float32).to_vector<float>()) values.push_back(x);
   }
   const std::string prefix = "tensor(";
   const int indent = static_cast<int>(prefix.size());
@@ -145,6 +145,9 @@ std::ostream& operator<<(std::ostream& os, const Tensor& tensor) {
     collect(values, tensor.sizes(), 0, 0, summarize, shown);
     const Formatter f(shown, tensor.dtype() != DType::Int64);
     body = tensor.dim() == 0 ? f.format(values[0]) : nested(values, tensor.sizes(), 0, 0, indent, summarize, f);
+    // PyTorch names the dtype unless the values show it (float32 and int64).
+    if (tensor.dtype() == DType::Float16 || tensor.dtype() == DType::BFloat16)
+      suffixes.push_back(std::string("dtype=torch.") + dtype_name(tensor.dtype()));
   }
   if (tensor.device().is_cuda()) suffixes.insert(suffixes.begin(), "device='" + tensor.device().str() + "'");
   std::string out = prefix + body;

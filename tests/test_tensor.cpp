@@ -61,7 +61,11 @@ TEST(Tensor, BadShapesAndDtypesThrow) {
   EXPECT_TRUE(throws_with([] { zeros({-1}); }, "negative dimension"));
   EXPECT_TRUE(throws_with([] { arange(6).reshape({4, -1}); }, "is invalid for input of size 6"));
   EXPECT_TRUE(throws_with([] { arange(6).reshape({-1, -1}); }, "only one dimension can be inferred"));
-  EXPECT_TRUE(throws_with([] { zeros({2}, TensorOptions().dtype(DType::Float16)); }, "float16 is not supported"));
+  EXPECT_TRUE(throws_with([] { zeros({2}, TensorOptions().dtype(DType::Float16)).data<float>(); },
+                          "expected a tensor of dtype float32 but got float16"));
+  EXPECT_TRUE(throws_with([] { arange(3, TensorOptions().dtype(DType::Int64)).to(DType::Float16); },
+                          "conversion from int64 to float16 is not supported"));
+  EXPECT_TRUE(throws_with([] { randn({2}, TensorOptions().dtype(DType::Int64)); }, "int64 is not a floating dtype"));
   EXPECT_TRUE(throws_with([] { zeros({2}).data<int64_t>(); }, "expected a tensor of dtype int64"));
   EXPECT_TRUE(throws_with([] { Tensor a = zeros({2}); a.copy_(zeros({3})); }, "shape mismatch"));
   EXPECT_TRUE(throws_with([] { Tensor().sizes(); }, "undefined tensor"));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "normrt/device.h"
+#include "normrt/half.h"
 #include "normrt/storage.h"
 
 namespace normrt {
@@ -17,7 +18,8 @@ class Generator;
 
 using Shape = std::vector<int64_t>;
 
-// Float16/BFloat16 are reserved: tensors of those types cannot be created yet.
+// Float16 and BFloat16 elements are normrt::Half and normrt::BFloat16 (normrt/half.h): tensors of them are created,
+// converted (to(DType)), copied, printed and saved; ops that do not take them refuse them by name.
 enum class DType { Float32, Float16, BFloat16, Int64 };
 // ChannelsLast is reserved: only Contiguous (row-major, NCHW for images) is supported yet.
 enum class MemoryFormat { Contiguous, ChannelsLast };
@@ -31,6 +33,10 @@ int64_t shape_numel(const Shape& shape);
 template <typename T> constexpr DType dtype_of();
 template <> constexpr DType dtype_of<float>() { return DType::Float32; }
 template <> constexpr DType dtype_of<int64_t>() { return DType::Int64; }
+template <> constexpr DType dtype_of<Half>() { return DType::Float16; }
+template <> constexpr DType dtype_of<BFloat16>() { return DType::BFloat16; }
+// float32, float16 and bfloat16.
+bool is_floating(DType dtype);
 
 class TensorOptions {
  public:
@@ -68,6 +74,9 @@ class Tensor {
 
   // A tensor on `device` with the same values (this tensor itself when it already lives there).
   Tensor to(const Device& device) const;
+  // The values converted to `dtype` on the same device (this tensor itself when it has that dtype already), between
+  // the floating dtypes: rounded to nearest, ties to even, as PyTorch's .to(dtype).
+  Tensor to(DType dtype) const;
   Tensor clone() const;
   // Copies src's values into this tensor (same shape and dtype; any devices). Returns *this.
   Tensor& copy_(const Tensor& src);

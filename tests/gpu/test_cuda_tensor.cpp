@@ -2,6 +2,7 @@
 #include "gpu_test_support.h"
 #include <cuda_runtime_api.h>
 
+#include <cstring>
 #include <sstream>
 
 #if __has_include(<dlpack/dlpack.h>)
@@ -30,6 +31,28 @@ TEST_F(CudaTensor, FactoriesGiveTheHostValues) {
   EXPECT_EQ(randn({1000}, a, gpu).to_vector(), randn({1000}, b).to_vector());
   EXPECT_EQ(rand({33}, a, gpu).to_vector(), rand({33}, b).to_vector());
   EXPECT_TRUE(zeros({2}, gpu).device().is_cuda());
+}
+
+// float16/bfloat16 on the device: fills by their bits, conversions by the conversion kernel; the host's bits.
+TEST_F(CudaTensor, SixteenBitDtypesConvertAndFillAsOnTheHost) {
+  const Device gpu = Device::cuda(0);
+  Generator gen(3);
+  const Tensor x = randn({4099}, gen) * 1000.0;
+  for (DType dtype : {DType::Float16, DType::BFloat16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tensor on_host = x.to(dtype), on_gpu = x.to(gpu).to(dtype);
+    EXPECT_TRUE(on_gpu.device().is_cuda());
+    EXPECT_EQ(on_gpu.dtype(), dtype);
+    const Tensor back = on_gpu.to(Device::cpu());
+    EXPECT_EQ(std::memcmp(back.raw_data(), on_host.raw_data(), on_host.nbytes()), 0);
+    EXPECT_EQ(on_gpu.to(DType::Float32).to_vector(), on_host.to(DType::Float32).to_vector());
+    const Tensor filled = full({70}, 0.1, TensorOptions(gpu).dtype(dtype)).to(Device::cpu());
+    const Tensor expected = full({70}, 0.1, TensorOptions().dtype(dtype));
+    EXPECT_EQ(std::memcmp(filled.raw_data(), expected.raw_data(), expected.nbytes()), 0);
+  }
+  const Tensor h = x.to(gpu).to(DType::Float16);
+  EXPECT_EQ(h.to(DType::BFloat16).to(Device::cpu()).to(DType::Float32).to_vector(),
+            x.to(DType::Float16).to(DType::BFloat16).to(DType::Float32).to_vector());
 }
 
 TEST_F(CudaTensor, DeviceMemoryFromBlobDLPackAndPrinting) {

@@ -359,6 +359,45 @@ TEST_P(NnKernels, FillWritesTheValueToExactlyNElements) {
   EXPECT_EQ(i[0], -7);
 }
 
+// 16-bit fills by their bits, and the dtype conversions: every float16 and bfloat16 pattern through float and across,
+// over several grid strides, against the host conversions of normrt/half.h (checked against PyTorch in
+// tests/test_dtypes.cpp); nothing written past n.
+TEST_P(NnKernels, SixteenBitFillAndConversionsEqualTheHostConversions) {
+  std::vector<uint16_t> bits(65536 + 1, 0xabcd);
+  fill(bits.data(), uint16_t{0x3c00}, 65536, 2, nullptr);
+  EXPECT_EQ(std::vector<uint16_t>(bits.begin(), bits.end() - 1), std::vector<uint16_t>(65536, 0x3c00));
+  EXPECT_EQ(bits.back(), 0xabcd);
+  std::vector<Half> halves;
+  std::vector<BFloat16> bf16s;
+  for (uint32_t b = 0; b < 65536; ++b) {
+    halves.push_back(Half::from_bits(static_cast<uint16_t>(b)));
+    bf16s.push_back(BFloat16::from_bits(static_cast<uint16_t>(b)));
+  }
+  const int64_t n = 65536;
+  std::vector<float> from_half(n + 1, -1.0f), from_bf16(n + 1, -1.0f);
+  convert(halves.data(), from_half.data(), n, 2, nullptr);
+  convert(bf16s.data(), from_bf16.data(), n, 2, nullptr);
+  std::vector<Half> half_again(n + 1, Half::from_bits(0xabcd)), bf16_to_half(n, Half{});
+  std::vector<BFloat16> bf16_again(n + 1, BFloat16::from_bits(0xabcd)), half_to_bf16(n, BFloat16{});
+  convert(from_half.data(), half_again.data(), n, 2, nullptr);
+  convert(from_bf16.data(), bf16_again.data(), n, 2, nullptr);
+  convert(bf16s.data(), bf16_to_half.data(), n, 2, nullptr);
+  convert(halves.data(), half_to_bf16.data(), n, 2, nullptr);
+  for (int64_t b = 0; b < n; ++b) {
+    const float hf = static_cast<float>(halves[b]), bf = static_cast<float>(bf16s[b]);
+    ASSERT_EQ(std::memcmp(&from_half[b], &hf, 4), 0) << b;
+    ASSERT_EQ(std::memcmp(&from_bf16[b], &bf, 4), 0) << b;
+    ASSERT_EQ(half_again[b].bits, Half(hf).bits) << b;
+    ASSERT_EQ(bf16_again[b].bits, BFloat16(bf).bits) << b;
+    ASSERT_EQ(bf16_to_half[b].bits, Half(bf).bits) << b;
+    ASSERT_EQ(half_to_bf16[b].bits, BFloat16(hf).bits) << b;
+  }
+  EXPECT_EQ(from_half[n], -1.0f);
+  EXPECT_EQ(half_again[n].bits, 0xabcd);
+  EXPECT_EQ(bf16_again[n].bits, 0xabcd);
+  convert(halves.data(), from_half.data(), 0, 2, nullptr);  // nothing to do, nothing launched
+}
+
 TEST_P(NnKernels, PoolingEqualsTheCpuFormulas) {
   // Max, average and adaptive average over 1-3 dimensions, with padding, strides, dilation and ceil-mode shapes; the
   // kernels must give the CPU loop's bits (same poolmath functions), forward and backward, indices included.

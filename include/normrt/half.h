@@ -1,0 +1,99 @@
+// normrt::Half (IEEE binary16) and normrt::BFloat16 (the top half of a binary32): storage types of 16 bits with
+// conversions to and from float, usable in host code and in CUDA kernels alike. Conversion from float rounds to
+// nearest, ties to even (as PyTorch's c10::Half and c10::BFloat16): overflow gives infinity, values below half the
+// smallest subnormal give zero, and NaN gives the quiet NaN sign|0x7E00 (half) or 0x7FC0 (bfloat16). Arithmetic is
+// done in float: these types only store.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#if defined(__CUDACC__)
+#define NORMRT_HALF_HD __host__ __device__
+#else
+#define NORMRT_HALF_HD
+#endif
+
+namespace normrt {
+
+namespace half_bits {
+
+NORMRT_HALF_HD inline uint32_t bits_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+NORMRT_HALF_HD inline float float_of(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// Rounds value / 2^shift to the nearest integer, ties to even.
+NORMRT_HALF_HD inline uint32_t shift_right_even(uint32_t value, uint32_t shift) {
+  const uint32_t kept = value >> shift, rest = value & ((1u << shift) - 1), half = 1u << (shift - 1);
+  return kept + ((rest > half || (rest == half && (kept & 1u))) ? 1u : 0u);
+}
+
+NORMRT_HALF_HD inline uint16_t from_float_to_half(float f) {
+  const uint32_t x = bits_of(f), sign = (x >> 16) & 0x8000u, magnitude = x & 0x7fffffffu;
+  if (magnitude > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (magnitude >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // >= 65520: infinity
+  if (magnitude >= 0x38800000u) {  // a normal half; a carry out of the mantissa moves the exponent up correctly
+    return static_cast<uint16_t>(sign | shift_right_even(magnitude - (112u << 23), 13));
+  }
+  // A subnormal half (or zero): the value in units of 2^-24.
+  const uint32_t exponent = magnitude >> 23;
+  if (exponent < 102) return static_cast<uint16_t>(sign);  // below 2^-25: rounds to zero
+  const uint32_t mantissa = (magnitude & 0x7fffffu) | 0x800000u;
+  return static_cast<uint16_t>(sign | shift_right_even(mantissa, 126 - exponent));
+}
+
+NORMRT_HALF_HD inline float from_half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16, exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+  if (exponent == 0x1f) return float_of(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent == 0) {  // zero or subnormal: mantissa x 2^-24, exact in float
+    const float value = static_cast<float>(mantissa) * 5.9604644775390625e-8f;
+    return float_of(sign | bits_of(value));
+  }
+  return float_of(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+}
+
+NORMRT_HALF_HD inline uint16_t from_float_to_bfloat16(float f) {
+  const uint32_t x = bits_of(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return 0x7fc0u;  // NaN
+  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+NORMRT_HALF_HD inline float from_bfloat16_to_float(uint16_t b) { return float_of(static_cast<uint32_t>(b) << 16); }
+
+}  // namespace half_bits
+
+struct Half {
+  uint16_t bits = 0;
+  Half() = default;
+  NORMRT_HALF_HD explicit Half(float value) : bits(half_bits::from_float_to_half(value)) {}
+  NORMRT_HALF_HD explicit operator float() const { return half_bits::from_half_to_float(bits); }
+  NORMRT_HALF_HD static Half from_bits(uint16_t b) {
+    Half h;
+    h.bits = b;
+    return h;
+  }
+};
+
+struct BFloat16 {
+  uint16_t bits = 0;
+  BFloat16() = default;
+  NORMRT_HALF_HD explicit BFloat16(float value) : bits(half_bits::from_float_to_bfloat16(value)) {}
+  NORMRT_HALF_HD explicit operator float() const { return half_bits::from_bfloat16_to_float(bits); }
+  NORMRT_HALF_HD static BFloat16 from_bits(uint16_t b) {
+    BFloat16 h;
+    h.bits = b;
+    return h;
+  }
+};
+
+NORMRT_HALF_HD inline bool operator==(Half a, Half b) { return a.bits == b.bits; }
+NORMRT_HALF_HD inline bool operator==(BFloat16 a, BFloat16 b) { return a.bits == b.bits; }
+
+}  // namespace normrt
