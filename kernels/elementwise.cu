@@ -37,6 +37,16 @@ __global__ void convert_kernel(const From* in, To* out, int64_t n) {
     out[i] = from_float<To>(static_cast<float>(in[i]));
 }
 
+// One thread per output element (reads strided by `cols`; a layout conversion, not a hot path).
+template <typename T>
+__global__ void transpose_batched_kernel(const T* in, T* out, int64_t rows, int64_t cols, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x, matrix = rows * cols;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const int64_t b = i / matrix, within = i % matrix, c = within / rows, r = within % rows;
+    out[i] = in[b * matrix + r * cols + c];
+  }
+}
+
 int64_t grid_for(int64_t n, int sm_count) {
   return std::min<int64_t>((n + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)));
 }
@@ -83,6 +93,20 @@ void convert(const From* in, To* out, int64_t n, int sm_count, cudaStream_t stre
                 stream, in, out, n);
   NORMRT_CHECK_LAUNCH();
 }
+
+template <typename T>
+void transpose_batched(const T* in, T* out, int64_t batch, int64_t rows, int64_t cols, int sm_count,
+                       cudaStream_t stream) {
+  const int64_t n = batch * rows * cols;
+  if (n == 0) return;
+  NORMRT_LAUNCH(transpose_batched_kernel<T>, dim3(static_cast<unsigned>(grid_for(n, sm_count))), dim3(kThreads), 0,
+                stream, in, out, rows, cols, n);
+  NORMRT_CHECK_LAUNCH();
+}
+
+template void transpose_batched(const uint16_t*, uint16_t*, int64_t, int64_t, int64_t, int, cudaStream_t);
+template void transpose_batched(const uint32_t*, uint32_t*, int64_t, int64_t, int64_t, int, cudaStream_t);
+template void transpose_batched(const uint64_t*, uint64_t*, int64_t, int64_t, int64_t, int, cudaStream_t);
 
 template void convert(const float*, Half*, int64_t, int, cudaStream_t);
 template void convert(const float*, BFloat16*, int64_t, int, cudaStream_t);

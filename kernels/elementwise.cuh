@@ -16,6 +16,12 @@ void fill(int64_t* out, int64_t value, int64_t n, int sm_count, cudaStream_t str
 // 16-bit elements (float16, bfloat16) by their bits.
 void fill(uint16_t* out, uint16_t value, int64_t n, int sm_count, cudaStream_t stream);
 
+// out = in with each of `batch` (rows, cols) matrices transposed, for elements of 2, 4 or 8 bytes (T = uint16_t,
+// uint32_t, uint64_t): the memory-format conversions, (N, C, S) <-> (N, S, C).
+template <typename T>
+void transpose_batched(const T* in, T* out, int64_t batch, int64_t rows, int64_t cols, int sm_count,
+                       cudaStream_t stream);
+
 // out[i] = in[i] converted (round to nearest even, see normrt/half.h) for i < n, between the floating dtypes.
 template <typename From, typename To>
 void convert(const From* in, To* out, int64_t n, int sm_count, cudaStream_t stream);

@@ -8,6 +8,38 @@ namespace normrt {
 
 namespace {
 
+// Dimensions from outermost to innermost in memory: row-major, or channels last (N, spatial..., C).
+std::vector<int> memory_order(int ndim, MemoryFormat format) {
+  std::vector<int> order;
+  if (format == MemoryFormat::Contiguous) {
+    for (int d = 0; d < ndim; ++d) order.push_back(d);
+  } else {
+    order.push_back(0);
+    for (int d = 2; d < ndim; ++d) order.push_back(d);
+    order.push_back(1);
+  }
+  return order;
+}
+
+// Strides of a dense tensor whose dimensions lie in memory in `order`.
+std::vector<int64_t> dense_strides(const Shape& shape, const std::vector<int>& order) {
+  std::vector<int64_t> strides(shape.size());
+  int64_t stride = 1;
+  for (std::size_t i = order.size(); i-- > 0;) {
+    strides[order[i]] = stride;
+    stride *= shape[order[i]];
+  }
+  return strides;
+}
+
+// Whether `strides` describe a dense layout in `order` (size-1 dimensions may have any stride).
+bool has_strides(const Shape& shape, const int64_t* strides, const std::vector<int>& order) {
+  const std::vector<int64_t> expected = dense_strides(shape, order);
+  for (std::size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] != 1 && strides[d] != expected[d]) return false;
+  return true;
+}
+
 // What a DLManagedTensor handed out by to_dlpack owns: the tensor (its storage) and the shape and strides arrays.
 struct Exported {
   Tensor tensor;
@@ -19,12 +51,9 @@ struct Exported {
 
 DLManagedTensor* to_dlpack(const Tensor& tensor) {
   NORMRT_CHECK(tensor.defined(), "to_dlpack: the tensor is undefined");
-  auto* e = new Exported{tensor, tensor.sizes(), std::vector<int64_t>(tensor.sizes().size()), {}};
-  int64_t stride = 1;
-  for (std::size_t d = e->shape.size(); d-- > 0;) {
-    e->strides[d] = stride;
-    stride *= e->shape[d];
-  }
+  auto* e = new Exported{tensor, tensor.sizes(),
+                         dense_strides(tensor.sizes(), memory_order(static_cast<int>(tensor.dim()), tensor.memory_format())),
+                         {}};
   DLTensor& t = e->managed.dl_tensor;
   t.data = tensor.raw_data();
   t.device = tensor.device().is_cuda() ? DLDevice{kDLCUDA, tensor.device().index()} : DLDevice{kDLCPU, 0};
@@ -69,16 +98,17 @@ Tensor from_dlpack(DLManagedTensor* managed) {
   NORMRT_CHECK(t.ndim >= 0 && t.ndim <= kMaxDims, "from_dlpack: ", t.ndim, " dimensions, at most ", kMaxDims,
                " are supported");
   Shape shape(t.shape, t.shape + t.ndim);
-  if (t.strides != nullptr) {
-    int64_t expected = 1;
-    for (int32_t d = t.ndim; d-- > 0;) {
-      NORMRT_CHECK(shape[d] == 1 || t.strides[d] == expected, "from_dlpack: only contiguous (row-major) tensors "
-                   "are supported; dimension ", d, " has stride ", t.strides[d], ", expected ", expected);
-      expected *= shape[d];
-    }
+  // Row-major, or channels-last for 4-d and 5-d tensors (row-major wins where both fit, e.g. C = 1).
+  MemoryFormat format = MemoryFormat::Contiguous;
+  if (t.strides != nullptr && !has_strides(shape, t.strides, memory_order(t.ndim, MemoryFormat::Contiguous))) {
+    const MemoryFormat channels_last = t.ndim == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
+    NORMRT_CHECK((t.ndim == 4 || t.ndim == 5) && has_strides(shape, t.strides, memory_order(t.ndim, channels_last)),
+                 "from_dlpack: only dense row-major or channels-last tensors are supported; strides ",
+                 shape_str(Shape(t.strides, t.strides + t.ndim)), " for shape ", shape_str(shape));
+    format = channels_last;
   }
   void* data = static_cast<char*>(t.data) + t.byte_offset;
-  return from_blob(data, shape, TensorOptions(device).dtype(dtype), [managed](void*) {
+  return from_blob(data, shape, TensorOptions(device).dtype(dtype).memory_format(format), [managed](void*) {
     if (managed->deleter != nullptr) managed->deleter(managed);
   });
 }

@@ -211,7 +211,7 @@ const char* descr_of(DType dtype) {
 }  // namespace
 
 std::string encode_npy(const Tensor& tensor) {
-  const Tensor host = tensor.to(Device::cpu());
+  const Tensor host = tensor.contiguous().to(Device::cpu());
   std::string shape = "(";
   for (int64_t s : host.sizes()) shape += std::to_string(s) + ", ";
   if (host.dim() > 1) shape.resize(shape.size() - 2);  // (3,) keeps its comma, (2, 3) does not end with one

@@ -63,7 +63,7 @@ std::string encode_safetensors(const nn::NamedTensors& tensors, const Metadata& 
     NORMRT_CHECK(key != "__metadata__" && names.insert(key).second, "safetensors: duplicate or reserved name '", key,
                  "'");
     NORMRT_CHECK(tensor.defined(), "safetensors: tensor '", key, "' is undefined");
-    host.push_back(tensor.to(Device::cpu()));
+    host.push_back(tensor.contiguous().to(Device::cpu()));
     const auto bytes = static_cast<int64_t>(host.back().nbytes());
     header[key] = {{"dtype", dtype_code(tensor.dtype())}, {"shape", tensor.sizes()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;

@@ -103,23 +103,115 @@ const Device& Tensor::device() const { return impl().storage->device(); }
 MemoryFormat Tensor::memory_format() const { return impl().memory_format; }
 void* Tensor::raw_data() const { return impl().storage->data(); }
 
+const char* memory_format_name(MemoryFormat format) {
+  switch (format) {
+    case MemoryFormat::Contiguous: return "contiguous";
+    case MemoryFormat::ChannelsLast: return "channels_last";
+    case MemoryFormat::ChannelsLast3d: return "channels_last_3d";
+  }
+  return "unknown";
+}
+
+void Tensor::check_contiguous(const char* op) const {
+  NORMRT_CHECK(is_contiguous(), op ? op : "this operation", ": expected a contiguous tensor, got ",
+               memory_format_name(memory_format()), " memory format (call contiguous() first)");
+}
+
+void Tensor::check_access(DType expected) const {
+  check_dtype(expected);
+  check_contiguous(nullptr);
+}
+
 void Tensor::check_dtype(DType expected) const {
   NORMRT_CHECK(dtype() == expected, "expected a tensor of dtype ", dtype_name(expected), " but got ",
                dtype_name(dtype()));
 }
 
+namespace {
+void check_format_rank(const Shape& shape, MemoryFormat format) {
+  NORMRT_CHECK(format != MemoryFormat::ChannelsLast || shape.size() == 4,
+               "required rank 4 tensor to use channels_last format");
+  NORMRT_CHECK(format != MemoryFormat::ChannelsLast3d || shape.size() == 5,
+               "required rank 5 tensor to use channels_last_3d format");
+}
+}  // namespace
+
 Tensor empty(const Shape& shape, const TensorOptions& options) {
   const std::size_t nbytes = checked_nbytes(shape, options.dtype());
+  check_format_rank(shape, options.memory_format());
   auto impl = std::make_shared<Tensor::Impl>();
   impl->sizes = shape;
   impl->dtype = options.dtype();
+  impl->memory_format = options.memory_format();
   impl->storage = std::make_shared<Storage>(nbytes, options.device());
   return Tensor(std::move(impl));
 }
 
+namespace {
+// The (N, C, S) view of a 4-d or 5-d shape.
+struct ChannelView {
+  int64_t n, c, s;
+};
+ChannelView channel_view(const Shape& shape) {
+  int64_t s = 1;
+  for (std::size_t d = 2; d < shape.size(); ++d) s *= shape[d];
+  return {shape[0], shape[1], s};
+}
+
+// out = in with each of `batch` (rows, cols) matrices transposed, elements of `element` bytes.
+void transpose_batched(const void* in, void* out, std::size_t element, int64_t batch, int64_t rows, int64_t cols,
+                       const Device& device, int sms, void* stream) {
+  if (device.is_cuda()) {
+#if NORMRT_WITH_CUDA
+    auto* s = static_cast<cudaStream_t>(stream);
+    switch (element) {
+      case 2: cuda::transpose_batched(static_cast<const uint16_t*>(in), static_cast<uint16_t*>(out), batch, rows, cols, sms, s); return;
+      case 4: cuda::transpose_batched(static_cast<const uint32_t*>(in), static_cast<uint32_t*>(out), batch, rows, cols, sms, s); return;
+      default: cuda::transpose_batched(static_cast<const uint64_t*>(in), static_cast<uint64_t*>(out), batch, rows, cols, sms, s); return;
+    }
+#else
+    (void)sms;
+    (void)stream;
+    NORMRT_THROW("memory format conversion on ", device.str(), " needs a build with CUDA (NORMRT_WITH_CUDA)");
+#endif
+  }
+  const auto* from = static_cast<const char*>(in);
+  auto* to = static_cast<char*>(out);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        std::memcpy(to + static_cast<std::size_t>((b * cols + c) * rows + r) * element,
+                    from + static_cast<std::size_t>((b * rows + r) * cols + c) * element, element);
+}
+}  // namespace
+
+Tensor Tensor::to(MemoryFormat format) const {
+  if (memory_format() == format) return *this;
+  check_format_rank(sizes(), format);
+  if (!is_contiguous() && format != MemoryFormat::Contiguous) return contiguous().to(format);
+  Tensor out = empty(sizes(), TensorOptions(device()).dtype(dtype()).memory_format(format));
+  if (numel() == 0) return out;
+  // Contiguous (N, C, S) -> channels-last (N, S, C), and back.
+  const ChannelView v = channel_view(sizes());
+  const bool to_channels_last = format != MemoryFormat::Contiguous;
+  int sms = 0;
+  void* stream = nullptr;
+#if NORMRT_WITH_CUDA
+  if (device().is_cuda()) {
+    impl().storage->order_reads_on(device().index());
+    const ops::util::Launch l(out);
+    sms = l.sms;
+    stream = l.stream;
+  }
+#endif
+  transpose_batched(raw_data(), out.raw_data(), element_size(dtype()), v.n, to_channels_last ? v.c : v.s,
+                    to_channels_last ? v.s : v.c, device(), sms, stream);
+  return out;
+}
+
 Tensor Tensor::to(const Device& device) const {
   if (this->device() == device) return *this;
-  Tensor out = empty(sizes(), TensorOptions(device).dtype(dtype()));
+  Tensor out = empty(sizes(), TensorOptions(device).dtype(dtype()).memory_format(memory_format()));
   out.copy_(*this);
   return out;
 }
@@ -159,8 +251,7 @@ Tensor Tensor::to(DType dtype) const {
   if (this->dtype() == dtype) return *this;
   NORMRT_CHECK(is_floating(this->dtype()) && is_floating(dtype), "to: conversion from ", dtype_name(this->dtype()),
                " to ", dtype_name(dtype), " is not supported (only between float32, float16 and bfloat16)");
-  Tensor out = empty(sizes(), TensorOptions(device()).dtype(dtype));
-  out.impl_->memory_format = memory_format();
+  Tensor out = empty(sizes(), TensorOptions(device()).dtype(dtype).memory_format(memory_format()));
   if (numel() == 0) return out;
   dispatch_conversion(this->dtype(), dtype, [&](auto from, auto to) {
     using From = decltype(from);
@@ -182,7 +273,7 @@ Tensor Tensor::to(DType dtype) const {
 }
 
 Tensor Tensor::clone() const {
-  Tensor out = empty(sizes(), TensorOptions(device()).dtype(dtype()));
+  Tensor out = empty(sizes(), TensorOptions(device()).dtype(dtype()).memory_format(memory_format()));
   out.copy_(*this);
   return out;
 }
@@ -192,6 +283,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
                shape_str(src.sizes()));
   NORMRT_CHECK(dtype() == src.dtype(), "copy_: dtype mismatch, destination ", dtype_name(dtype()), " vs source ",
                dtype_name(src.dtype()));
+  if (src.memory_format() != memory_format()) return copy_(src.to(memory_format()));
   // The copy runs on the current stream of the GPU side (the destination's between GPUs): order it after the
   // source's last write, wherever that was queued.
   src.impl().storage->order_reads_on(device().is_cuda() ? device().index() : src.device().index());
@@ -215,6 +307,7 @@ void Tensor::bump_version() const { impl().storage->bump_version(); }
 void Tensor::record_stream() const { impl().storage->record_stream(); }
 
 Tensor Tensor::reshape(const Shape& shape) const {
+  if (!is_contiguous()) return contiguous().reshape(shape);  // a copy, as PyTorch's reshape of a channels-last tensor
   Shape resolved = shape;
   int64_t inferred = -1;
   for (std::size_t i = 0; i < resolved.size(); ++i) {
@@ -243,6 +336,7 @@ Tensor Tensor::reshape(const Shape& shape) const {
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
   check_dtype(dtype_of<T>());
+  if (!is_contiguous()) return contiguous().to_vector<T>();
   std::vector<T> out(static_cast<std::size_t>(numel()));
   if (device().is_cuda()) impl().storage->order_reads_on(device().index());
   copy_bytes(out.data(), Device::cpu(), raw_data(), device(), nbytes());
@@ -383,9 +477,11 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, const TensorOption
 Tensor from_blob(void* data, const Shape& shape, const TensorOptions& options, std::function<void(void*)> deleter) {
   const std::size_t nbytes = checked_nbytes(shape, options.dtype());
   NORMRT_CHECK(data != nullptr || nbytes == 0, "from_blob: null data for ", nbytes, " bytes");
+  check_format_rank(shape, options.memory_format());
   auto impl = std::make_shared<Tensor::Impl>();
   impl->sizes = shape;
   impl->dtype = options.dtype();
+  impl->memory_format = options.memory_format();
   impl->storage = std::make_shared<Storage>(data, nbytes, options.device(), std::move(deleter));
   return Tensor(std::move(impl));
 }

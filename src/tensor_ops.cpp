@@ -81,6 +81,10 @@ void reduce(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, Tens
 // dst[o, dst_start + r, :] = src[o, src_start + r, :] for r < length, over (outer, *, inner) views.
 void copy_block(const Tensor& src, int64_t src_len, int64_t src_start, Tensor& dst, int64_t dst_len, int64_t dst_start,
                 int64_t outer, int64_t length, int64_t inner) {
+  if (!src.is_contiguous()) {  // channels-last input: its values in logical order (the result is contiguous)
+    copy_block(src.contiguous(), src_len, src_start, dst, dst_len, dst_start, outer, length, inner);
+    return;
+  }
   const std::size_t element = element_size(src.dtype());
   const std::size_t width = static_cast<std::size_t>(length * inner) * element;
   if (width == 0 || outer == 0) return;

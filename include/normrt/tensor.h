@@ -21,8 +21,12 @@ using Shape = std::vector<int64_t>;
 // Float16 and BFloat16 elements are normrt::Half and normrt::BFloat16 (normrt/half.h): tensors of them are created,
 // converted (to(DType)), copied, printed and saved; ops that do not take them refuse them by name.
 enum class DType { Float32, Float16, BFloat16, Int64 };
-// ChannelsLast is reserved: only Contiguous (row-major, NCHW for images) is supported yet.
-enum class MemoryFormat { Contiguous, ChannelsLast };
+// How a tensor's elements lie in memory; sizes are always logical (N, C, H, W) / (N, C, D, H, W). Contiguous:
+// row-major (NCHW). ChannelsLast (4-d) and ChannelsLast3d (5-d): channels innermost (NHWC, NDHWC), as PyTorch's
+// torch.channels_last / channels_last_3d. Ops that do not take a channels-last tensor refuse it (data<T>() does);
+// to_vector(), printing and saving give logical order.
+enum class MemoryFormat { Contiguous, ChannelsLast, ChannelsLast3d };
+const char* memory_format_name(MemoryFormat format);
 
 std::size_t element_size(DType dtype);
 const char* dtype_name(DType dtype);
@@ -44,12 +48,16 @@ class TensorOptions {
   TensorOptions(Device device) : device_(device) {}  // NOLINT: Device converts implicitly, as in libtorch
   TensorOptions& device(Device d) { device_ = d; return *this; }
   TensorOptions& dtype(DType t) { dtype_ = t; return *this; }
+  // How empty() and from_blob() lay out (or find) the elements; channels-last needs a 4-d or 5-d shape.
+  TensorOptions& memory_format(MemoryFormat f) { memory_format_ = f; return *this; }
   const Device& device() const { return device_; }
   DType dtype() const { return dtype_; }
+  MemoryFormat memory_format() const { return memory_format_; }
 
  private:
   Device device_ = Device::cpu();
   DType dtype_ = DType::Float32;
+  MemoryFormat memory_format_ = MemoryFormat::Contiguous;
 };
 
 constexpr int64_t kMaxDims = 5;
@@ -68,12 +76,21 @@ class Tensor {
   MemoryFormat memory_format() const;
   std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * element_size(dtype()); }
 
-  template <typename T> T* data() { check_dtype(dtype_of<T>()); return static_cast<T*>(raw_data()); }
-  template <typename T> const T* data() const { check_dtype(dtype_of<T>()); return static_cast<const T*>(raw_data()); }
+  // The elements, for contiguous tensors of dtype T (refused otherwise).
+  template <typename T> T* data() { check_access(dtype_of<T>()); return static_cast<T*>(raw_data()); }
+  template <typename T> const T* data() const { check_access(dtype_of<T>()); return static_cast<const T*>(raw_data()); }
+  // The memory, in memory_format()'s order.
   void* raw_data() const;
+  bool is_contiguous() const { return memory_format() == MemoryFormat::Contiguous; }
+  // Throws unless contiguous, naming `op`: "op: expected a contiguous tensor, got channels_last memory format ...".
+  void check_contiguous(const char* op) const;
 
   // A tensor on `device` with the same values (this tensor itself when it already lives there).
   Tensor to(const Device& device) const;
+  // The same values with memory in `format` (this tensor itself when already so), as PyTorch's
+  // .to(memory_format=...): ChannelsLast needs a 4-d tensor, ChannelsLast3d a 5-d one.
+  Tensor to(MemoryFormat format) const;
+  Tensor contiguous() const { return to(MemoryFormat::Contiguous); }
   // The values converted to `dtype` on the same device (this tensor itself when it has that dtype already), between
   // the floating dtypes: rounded to nearest, ties to even, as PyTorch's .to(dtype).
   Tensor to(DType dtype) const;
@@ -111,6 +128,7 @@ class Tensor {
   explicit Tensor(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
   const Impl& impl() const;
   void check_dtype(DType expected) const;
+  void check_access(DType expected) const;
 
   std::shared_ptr<Impl> impl_;
 
@@ -137,7 +155,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, co
 Tensor randint(int64_t low, int64_t high, const Shape& shape, const TensorOptions& options = {});
 // A tensor over memory the caller owns, host or device (options.device() says which), without a copy, as
 // torch::from_blob: `deleter(data)` runs when the last handle dies; with no deleter the memory must outlive the
-// tensor. The memory must hold shape's elements of options.dtype(), contiguous.
+// tensor. The memory must hold shape's elements of options.dtype(), dense in options.memory_format()'s order.
 Tensor from_blob(void* data, const Shape& shape, const TensorOptions& options = {},
                  std::function<void(void*)> deleter = {});
 // As PyTorch prints tensors: tensor([[ 1.0000, -2.5000], ...]), summarised with "..." past 1000 elements, with

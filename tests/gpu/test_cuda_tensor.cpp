@@ -55,6 +55,27 @@ TEST_F(CudaTensor, SixteenBitDtypesConvertAndFillAsOnTheHost) {
             x.to(DType::Float16).to(DType::BFloat16).to(DType::Float32).to_vector());
 }
 
+// Channels-last on the device: the transpose kernel lays memory as the host does, both ways, for 2- and 4-byte
+// elements; copies between devices keep the format.
+TEST_F(CudaTensor, ChannelsLastConvertsAsOnTheHost) {
+  const Device gpu = Device::cuda(0);
+  Generator gen(8);
+  const Tensor x = randn({3, 5, 7, 9}, gen);
+  for (DType dtype : {DType::Float32, DType::Float16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tensor host_cl = x.to(dtype).to(MemoryFormat::ChannelsLast);
+    const Tensor gpu_cl = x.to(dtype).to(gpu).to(MemoryFormat::ChannelsLast);
+    EXPECT_EQ(gpu_cl.memory_format(), MemoryFormat::ChannelsLast);
+    const Tensor back = gpu_cl.to(Device::cpu());
+    EXPECT_EQ(back.memory_format(), MemoryFormat::ChannelsLast);
+    EXPECT_EQ(std::memcmp(back.raw_data(), host_cl.raw_data(), host_cl.nbytes()), 0);
+    const Tensor contiguous = gpu_cl.contiguous().to(Device::cpu());
+    EXPECT_EQ(std::memcmp(contiguous.raw_data(), x.to(dtype).raw_data(), contiguous.nbytes()), 0);
+  }
+  const Tensor five = randn({2, 3, 4, 5, 6}, gen);
+  EXPECT_EQ(five.to(gpu).to(MemoryFormat::ChannelsLast3d).to_vector(), five.to_vector());
+}
+
 TEST_F(CudaTensor, DeviceMemoryFromBlobDLPackAndPrinting) {
   const Device gpu = Device::cuda(0);
   const Tensor dev = from_vector(std::vector<float>{1, 2, 3, 4}, {2, 2}, gpu);

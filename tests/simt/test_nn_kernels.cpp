@@ -398,6 +398,29 @@ TEST_P(NnKernels, SixteenBitFillAndConversionsEqualTheHostConversions) {
   convert(halves.data(), from_half.data(), 0, 2, nullptr);  // nothing to do, nothing launched
 }
 
+// The memory-format conversion: batched transposes of 2-, 4- and 8-byte elements over several grid strides.
+template <typename T>
+void check_transpose(int64_t batch, int64_t rows, int64_t cols) {
+  const int64_t n = batch * rows * cols;
+  std::vector<T> in(static_cast<std::size_t>(n)), out(static_cast<std::size_t>(n) + 1, T{7});
+  for (int64_t i = 0; i < n; ++i) in[i] = static_cast<T>(i * 2654435761u);
+  transpose_batched(in.data(), out.data(), batch, rows, cols, 2, nullptr);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        ASSERT_EQ(out[(b * cols + c) * rows + r], in[(b * rows + r) * cols + c]) << b << " " << r << " " << c;
+  EXPECT_EQ(out[n], T{7});
+}
+
+TEST_P(NnKernels, TransposeBatchedMovesEveryElement) {
+  check_transpose<uint16_t>(3, 5, 1031);
+  check_transpose<uint32_t>(2, 33, 257);
+  check_transpose<uint64_t>(4, 1, 7);
+  uint32_t untouched = 9;
+  transpose_batched(&untouched, &untouched, 0, 3, 3, 2, nullptr);  // nothing to do, nothing launched
+  EXPECT_EQ(untouched, 9u);
+}
+
 TEST_P(NnKernels, PoolingEqualsTheCpuFormulas) {
   // Max, average and adaptive average over 1-3 dimensions, with padding, strides, dilation and ceil-mode shapes; the
   // kernels must give the CPU loop's bits (same poolmath functions), forward and backward, indices included.

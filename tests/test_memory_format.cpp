@@ -1,0 +1,125 @@
+// Channels-last tensors: the memory order against index arithmetic, conversions both ways, what keeps the format,
+// ops that refuse it by name, and saving / DLPack in logical order or with channels-last strides.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <sstream>
+#include <vector>
+
+#include "normrt/dlpack.h"
+#include "normrt/normrt.h"
+#include "normrt/npy.h"
+#include "normrt/serialize.h"
+#include "test_util.h"
+
+namespace normrt {
+namespace {
+
+using testing::throws_with;
+
+// The elements of a row-major (N, C, spatial...) array in channels-last memory order: (N, spatial..., C).
+std::vector<float> channels_last_order(const std::vector<float>& logical, const Shape& shape) {
+  const int64_t n = shape[0], c = shape[1], s = shape_numel(shape) / (n * c);
+  std::vector<float> out(logical.size());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < c; ++j)
+      for (int64_t k = 0; k < s; ++k) out[(i * s + k) * c + j] = logical[(i * c + j) * s + k];
+  return out;
+}
+
+std::vector<float> memory_of(const Tensor& t) {
+  const Tensor host = t.to(Device::cpu());
+  std::vector<float> out(static_cast<std::size_t>(host.numel()));
+  std::memcpy(out.data(), host.raw_data(), host.nbytes());
+  return out;
+}
+
+TEST(MemoryFormat, ChannelsLastLaysChannelsInnermost) {
+  for (const Shape& shape : {Shape{2, 3, 4, 5}, Shape{1, 1, 1, 1}, Shape{3, 7, 1, 2}, Shape{2, 3, 2, 3, 4}}) {
+    SCOPED_TRACE(shape_str(shape));
+    const MemoryFormat format = shape.size() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
+    const Tensor x = arange(0.0, static_cast<double>(shape_numel(shape))).reshape(shape);
+    const Tensor cl = x.to(format);
+    EXPECT_EQ(cl.memory_format(), format);
+    EXPECT_FALSE(cl.is_contiguous());
+    EXPECT_EQ(cl.sizes(), shape);
+    EXPECT_EQ(memory_of(cl), channels_last_order(x.to_vector(), shape));
+    EXPECT_EQ(cl.to_vector(), x.to_vector());  // logical order
+    const Tensor back = cl.contiguous();
+    EXPECT_TRUE(back.is_contiguous());
+    EXPECT_EQ(memory_of(back), x.to_vector());
+    EXPECT_TRUE(cl.to(format).is_same(cl));
+    EXPECT_TRUE(x.contiguous().is_same(x));
+  }
+  EXPECT_TRUE(throws_with([] { zeros({2, 3, 4}).to(MemoryFormat::ChannelsLast); },
+                          "required rank 4 tensor to use channels_last format"));
+  EXPECT_TRUE(throws_with([] { zeros({2, 3, 4, 5}).to(MemoryFormat::ChannelsLast3d); },
+                          "required rank 5 tensor to use channels_last_3d format"));
+  EXPECT_TRUE(throws_with([] { empty({2, 3}, TensorOptions().memory_format(MemoryFormat::ChannelsLast)); },
+                          "required rank 4 tensor"));
+  const Tensor e = empty({2, 3, 4, 5}, TensorOptions().memory_format(MemoryFormat::ChannelsLast));
+  EXPECT_EQ(e.memory_format(), MemoryFormat::ChannelsLast);
+}
+
+TEST(MemoryFormat, CopiesConversionsAndReshapesKeepTheValues) {
+  Generator gen(4);
+  const Tensor x = randn({2, 3, 4, 5}, gen);
+  const Tensor cl = x.to(MemoryFormat::ChannelsLast);
+  const Tensor copy = cl.clone();
+  EXPECT_EQ(copy.memory_format(), MemoryFormat::ChannelsLast);
+  EXPECT_EQ(memory_of(copy), memory_of(cl));
+  const Tensor half = cl.to(DType::Float16);
+  EXPECT_EQ(half.memory_format(), MemoryFormat::ChannelsLast);
+  EXPECT_EQ(half.to(DType::Float32).to_vector(), x.to(DType::Float16).to(DType::Float32).to_vector());
+  Tensor dst = zeros({2, 3, 4, 5});
+  dst.copy_(cl);  // across formats: the values, in the destination's format
+  EXPECT_TRUE(dst.is_contiguous());
+  EXPECT_EQ(dst.to_vector(), x.to_vector());
+  Tensor dst_cl = zeros({2, 3, 4, 5}).to(MemoryFormat::ChannelsLast);
+  dst_cl.copy_(x);
+  EXPECT_EQ(memory_of(dst_cl), memory_of(cl));
+  const Tensor flat = cl.reshape({2, -1});
+  EXPECT_TRUE(flat.is_contiguous());
+  EXPECT_EQ(flat.to_vector(), x.to_vector());
+  EXPECT_EQ(ops::narrow(cl, 1, 1, 2).to_vector(), ops::narrow(x, 1, 1, 2).to_vector());
+  EXPECT_EQ(ops::cat({cl, x}, 3).to_vector(), ops::cat({x, x}, 3).to_vector());
+  std::ostringstream a, b;
+  a << cl;
+  b << x;
+  EXPECT_EQ(a.str(), b.str());
+}
+
+TEST(MemoryFormat, OpsThatNeedContiguousInputSaySo) {
+  const Tensor cl = randn({2, 3, 4, 5}).to(MemoryFormat::ChannelsLast);
+  Tensor rm = zeros({3}), rv = ones({3});
+  EXPECT_TRUE(throws_with([&] { cl.data<float>(); },
+                          "expected a contiguous tensor, got channels_last memory format (call contiguous() first)"));
+  EXPECT_TRUE(throws_with([&] { (void)(cl + cl); }, "got channels_last memory format"));
+  EXPECT_TRUE(throws_with([&] { ops::batch_norm_forward_training(cl, Tensor(), Tensor(), rm, rv, Tensor(), 0.1, 1e-5); },
+                          "must be contiguous"));
+  EXPECT_EQ(rm.to_vector(), std::vector<float>(3, 0.0f));
+  EXPECT_EQ(rv.to_vector(), std::vector<float>(3, 1.0f));
+}
+
+TEST(MemoryFormat, SavedInLogicalOrderSharedWithChannelsLastStrides) {
+  Generator gen(6);
+  const Tensor x = randn({2, 3, 2, 2, 3}, gen);
+  const Tensor cl = x.to(MemoryFormat::ChannelsLast3d);
+  const Tensor loaded = decode_npy(encode_npy(cl), "cl.npy");
+  EXPECT_TRUE(loaded.is_contiguous());
+  EXPECT_EQ(loaded.to_vector(), x.to_vector());
+  const auto named = decode_safetensors(encode_safetensors({{"cl", cl}}), "cl.safetensors");
+  EXPECT_EQ(named[0].second.to_vector(), x.to_vector());
+
+  DLManagedTensor* managed = to_dlpack(cl);
+  const int64_t* strides = managed->dl_tensor.strides;
+  // (N, C, D, H, W) = (2, 3, 2, 2, 3) laid out as (N, D, H, W, C).
+  EXPECT_EQ(std::vector<int64_t>(strides, strides + 5), (std::vector<int64_t>{36, 1, 18, 9, 3}));
+  const Tensor shared = from_dlpack(managed);
+  EXPECT_EQ(shared.memory_format(), MemoryFormat::ChannelsLast3d);
+  EXPECT_EQ(shared.raw_data(), cl.raw_data());
+  EXPECT_EQ(shared.to_vector(), x.to_vector());
+}
+
+}  // namespace
+}  // namespace normrt
