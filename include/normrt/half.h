@@ -69,31 +69,33 @@ NORMRT_HALF_HD inline float from_bfloat16_to_float(uint16_t b) { return float_of
 
 }  // namespace half_bits
 
-struct Half {
+// A 16-bit floating storage type, its encoding given by Codec (encode: float -> bits, decode: bits -> float).
+template <typename Codec>
+struct Float16Storage {
   uint16_t bits = 0;
-  Half() = default;
-  NORMRT_HALF_HD explicit Half(float value) : bits(half_bits::from_float_to_half(value)) {}
-  NORMRT_HALF_HD explicit operator float() const { return half_bits::from_half_to_float(bits); }
-  NORMRT_HALF_HD static Half from_bits(uint16_t b) {
-    Half h;
+  Float16Storage() = default;
+  NORMRT_HALF_HD explicit Float16Storage(float value) : bits(Codec::encode(value)) {}
+  NORMRT_HALF_HD explicit operator float() const { return Codec::decode(bits); }
+  NORMRT_HALF_HD static Float16Storage from_bits(uint16_t b) {
+    Float16Storage h;
     h.bits = b;
     return h;
   }
+  NORMRT_HALF_HD friend bool operator==(Float16Storage a, Float16Storage b) { return a.bits == b.bits; }
 };
 
-struct BFloat16 {
-  uint16_t bits = 0;
-  BFloat16() = default;
-  NORMRT_HALF_HD explicit BFloat16(float value) : bits(half_bits::from_float_to_bfloat16(value)) {}
-  NORMRT_HALF_HD explicit operator float() const { return half_bits::from_bfloat16_to_float(bits); }
-  NORMRT_HALF_HD static BFloat16 from_bits(uint16_t b) {
-    BFloat16 h;
-    h.bits = b;
-    return h;
-  }
+namespace half_bits {
+struct HalfCodec {
+  NORMRT_HALF_HD static uint16_t encode(float f) { return from_float_to_half(f); }
+  NORMRT_HALF_HD static float decode(uint16_t b) { return from_half_to_float(b); }
 };
+struct BFloat16Codec {
+  NORMRT_HALF_HD static uint16_t encode(float f) { return from_float_to_bfloat16(f); }
+  NORMRT_HALF_HD static float decode(uint16_t b) { return from_bfloat16_to_float(b); }
+};
+}  // namespace half_bits
 
-NORMRT_HALF_HD inline bool operator==(Half a, Half b) { return a.bits == b.bits; }
-NORMRT_HALF_HD inline bool operator==(BFloat16 a, BFloat16 b) { return a.bits == b.bits; }
+using Half = Float16Storage<half_bits::HalfCodec>;
+using BFloat16 = Float16Storage<half_bits::BFloat16Codec>;
 
 }  // namespace normrt

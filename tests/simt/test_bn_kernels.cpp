@@ -70,6 +70,17 @@ TEST_P(BnKernels, TrainingAndInferenceMatchReference) { check_bn_kernel_case<Emu
 INSTANTIATE_TEST_SUITE_P(Shapes, BnKernels, ::testing::ValuesIn(bn_kernel_cases()),
                          [](const ::testing::TestParamInfo<BnKernelCase>& info) { return case_name(info.param); });
 
+// A training forward of x into `out`: y, then save_mean and save_invstd (C each).
+ForwardTrainingParams forward_into(const Geometry& g, const std::vector<float>& x, std::vector<float>& out) {
+  ForwardTrainingParams p;
+  p.geometry = g;
+  p.x = x.data();
+  p.y = out.data();
+  p.save_mean = out.data() + x.size();
+  p.save_invstd = out.data() + x.size() + g.C;
+  return p;
+}
+
 // A training step is one launch when each channel is one block's (the block reduces, finishes and normalises its
 // channel), two when momentum=None makes every block read the batch count (reduce, normalise), one cooperative
 // launch when channels are split over blocks that can all be resident, and reduce + finalize + normalise when they
@@ -88,12 +99,7 @@ TEST(BnKernelsLaunches, OneLaunchPerStepWhenChannelsAreOneBlocks) {
     out.assign(2 * x.size() + 2 * 3 + 2 * 3, 0.0f);
     std::vector<float> rm(3, 0.0f), rv(3, 1.0f);
     int64_t batches = 0;
-    ForwardTrainingParams p;
-    p.geometry = g;
-    p.x = x.data();
-    p.y = out.data();
-    p.save_mean = out.data() + x.size();
-    p.save_invstd = out.data() + x.size() + 3;
+    ForwardTrainingParams p = forward_into(g, x, out);
     p.running_mean = rm.data();
     p.running_var = rv.data();
     p.num_batches_tracked = &batches;
@@ -164,12 +170,7 @@ TEST(BnKernelsLaunches, CooperativeStepWithoutSharedCacheWhenOccupancyDisagrees)
   auto run = [&](std::size_t extra_shared) {
     simt::set_occupancy_extra_shared_per_block(extra_shared);
     std::vector<float> out(x.size() + 2), workspace(workspace_floats(g, tuning));
-    ForwardTrainingParams p;
-    p.geometry = g;
-    p.x = x.data();
-    p.y = out.data();
-    p.save_mean = out.data() + x.size();
-    p.save_invstd = out.data() + x.size() + 1;
+    const ForwardTrainingParams p = forward_into(g, x, out);
     const uint64_t before = simt::launch_count();
     forward_training(p, workspace.data(), tuning, nullptr);
     EXPECT_EQ(simt::launch_count() - before, 1u);
