@@ -623,7 +623,9 @@ __global__ void __launch_bounds__(kReduceThreads, 3)
 // of every block of channel c merges the channel's partial states in the same fixed order (so every block has the
 // same bits), split 0 writes the channel's outputs, and each block applies the elementwise pass to its share: the
 // streamed rest top-down (what it read last, from L2, first), then the chunks on chip. Reads of the batch count
-// (momentum=None) happen before the barrier, its increment after. Dynamic shared memory: the block's states, the
+// (momentum=None) happen before the barrier, its increment after; every block reads the channel's first input
+// element (the shift) after it too, so outputs must not alias inputs (normrt's ops always allocate them). Dynamic
+// shared memory: the block's states, the
 // channel's Op::At, then the cached chunks (cooperative_shared_offset); no static shared memory, as the emulator
 // requires of kernels that sync the grid.
 template <typename State, typename At>
