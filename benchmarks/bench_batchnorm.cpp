@@ -1,8 +1,8 @@
 // BatchNorm benchmark: forward training, forward eval and backward, on the CPU (always) and on the GPU (when one
 // is present, native kernels beside cuDNN (through the Ex calls PyTorch makes), the single-read variant, PyTorch's
-// algorithm (variant 2) and the three-launch training step that the cooperative one replaced), reported as time, GB/s at the minimal byte count (forward: read x + write y = 8 B/element;
-// backward: read x, dy + write dx = 12 B/element) and, on the GPU, % of the measured device-to-device copy
-// bandwidth.
+// algorithm (variant 2) and the three-launch training step that the cooperative one replaced), reported as time,
+// GB/s at the minimal byte count (forward: read x + write y = 8 B/element; backward: read x, dy + write dx =
+// 12 B/element) and, on the GPU, % of the measured device-to-device copy bandwidth.
 //
 // GPU timing: CUDA events around each call on the current stream (manual time), three warm-up calls, L2 flushed
 // by a read kernel over a buffer larger than L2 and a device synchronise before every timed call, medians of

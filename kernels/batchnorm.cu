@@ -968,12 +968,13 @@ bool cooperative_step(const Red& red, const float* a, const float* b, float* out
     const int64_t range_chunks = static_cast<int64_t>(layout.units) / resident_plan.splits / chunk_units;
     const int64_t chunk_bytes = chunk_units * Cache::U::kWidth * sizeof(float) * (Red::kTwoInputs ? 2 : 1);
     const SharedMemoryLimits limits = NORMRT_SHARED_MEMORY_LIMITS();
-    const int64_t budget = static_cast<int64_t>(std::min(limits.per_block, limits.per_sm / per_sm - limits.reserved_per_block)) -
-                           static_cast<int64_t>(base);
-    int64_t shared_chunks = std::clamp<int64_t>(range_chunks - Cache::kRegisterChunks, 0, std::max<int64_t>(budget, 0) / chunk_bytes);
+    const std::size_t per_block = std::min(limits.per_block, limits.per_sm / per_sm - limits.reserved_per_block);
+    const int64_t budget = static_cast<int64_t>(per_block) - static_cast<int64_t>(base);
+    int64_t shared_chunks =
+        std::clamp<int64_t>(range_chunks - Cache::kRegisterChunks, 0, std::max<int64_t>(budget, 0) / chunk_bytes);
     std::size_t shared = base + static_cast<std::size_t>(shared_chunks * chunk_bytes);
     if (shared_chunks > 0) {
-      NORMRT_ALLOW_SHARED(kernel);
+      NORMRT_ALLOW_SHARED(kernel, limits);
       if (NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kReduceThreads, shared) < per_sm) {
         shared_chunks = 0;
         shared = base;

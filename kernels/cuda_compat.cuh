@@ -25,9 +25,11 @@ struct SharedMemoryLimits {
 #define NORMRT_LAUNCH_COOPERATIVE(kernel, grid, block, smem, stream, ...) \
   ::simt::launch(kernel, grid, block, smem, stream, true, __VA_ARGS__)
 #define NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, threads, smem) ::simt::cooperative_blocks_per_sm(smem)
-#define NORMRT_SHARED_MEMORY_LIMITS() \
-  ::normrt::SharedMemoryLimits { ::simt::shared_bytes_per_sm(), ::simt::kMaxDynamicShared, ::simt::kReservedSharedPerBlock }
-#define NORMRT_ALLOW_SHARED(kernel) ((void)0)
+#define NORMRT_SHARED_MEMORY_LIMITS()                                                      \
+  ::normrt::SharedMemoryLimits {                                                          \
+    ::simt::shared_bytes_per_sm(), ::simt::kMaxDynamicShared, ::simt::kReservedSharedPerBlock \
+  }
+#define NORMRT_ALLOW_SHARED(kernel, limits) ((void)(limits))
 #define NORMRT_GRID_SYNC() ::simt::grid_sync(__FILE__, __LINE__)
 #define NORMRT_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::simt::dynamic_shared())
 #define NORMRT_CHECK_LAUNCH() ((void)0)
@@ -36,6 +38,7 @@ struct SharedMemoryLimits {
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <utility>
 
 #include "normrt/cuda_check.h"
@@ -49,7 +52,7 @@ struct SharedMemoryLimits {
   ::normrt::kernel_launch::cooperative_blocks_per_sm(kernel, threads, smem)
 #define NORMRT_SHARED_MEMORY_LIMITS() ::normrt::kernel_launch::shared_memory_limits()
 // Lets `kernel` use dynamic shared memory up to the per-block opt-in, with the SM's carveout preferring shared memory.
-#define NORMRT_ALLOW_SHARED(kernel) ::normrt::kernel_launch::allow_shared(kernel)
+#define NORMRT_ALLOW_SHARED(kernel, limits) ::normrt::kernel_launch::allow_shared(kernel, limits)
 #define NORMRT_GRID_SYNC() ::cooperative_groups::this_grid().sync()
 namespace normrt::kernel_launch {
 template <typename... Params, typename... Args>
@@ -85,12 +88,19 @@ inline SharedMemoryLimits shared_memory_limits() {
   NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device));
   return {static_cast<std::size_t>(per_sm), static_cast<std::size_t>(per_block), static_cast<std::size_t>(reserved)};
 }
+// Set once per kernel and device (the attributes stay); the per-block limit is the device's opt-in maximum.
 template <typename... Params>
-void allow_shared(void (*kernel)(Params...)) {
-  const auto limit = static_cast<int>(shared_memory_limits().per_block);
-  NORMRT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
+void allow_shared(void (*kernel)(Params...), const SharedMemoryLimits& limits) {
+  constexpr int kDevices = 64;
+  static std::atomic<bool> done[kDevices];
+  int device = 0;
+  NORMRT_CUDA_CHECK(cudaGetDevice(&device));
+  if (device < kDevices && done[device].load(std::memory_order_acquire)) return;
+  NORMRT_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(limits.per_block)));
   NORMRT_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
+  if (device < kDevices) done[device].store(true, std::memory_order_release);
 }
 }  // namespace normrt::kernel_launch
 #define NORMRT_DYNAMIC_SHARED(T, name)                                \

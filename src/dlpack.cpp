@@ -51,9 +51,8 @@ struct Exported {
 
 DLManagedTensor* to_dlpack(const Tensor& tensor) {
   NORMRT_CHECK(tensor.defined(), "to_dlpack: the tensor is undefined");
-  auto* e = new Exported{tensor, tensor.sizes(),
-                         dense_strides(tensor.sizes(), memory_order(static_cast<int>(tensor.dim()), tensor.memory_format())),
-                         {}};
+  const std::vector<int> order = memory_order(static_cast<int>(tensor.dim()), tensor.memory_format());
+  auto* e = new Exported{tensor, tensor.sizes(), dense_strides(tensor.sizes(), order), {}};
   DLTensor& t = e->managed.dl_tensor;
   t.data = tensor.raw_data();
   t.device = tensor.device().is_cuda() ? DLDevice{kDLCUDA, tensor.device().index()} : DLDevice{kDLCPU, 0};

@@ -158,30 +158,21 @@ ChannelView channel_view(const Shape& shape) {
   return {shape[0], shape[1], s};
 }
 
-// out = in with each of `batch` (rows, cols) matrices transposed, elements of `element` bytes.
-void transpose_batched(const void* in, void* out, std::size_t element, int64_t batch, int64_t rows, int64_t cols,
-                       const Device& device, int sms, void* stream) {
-  if (device.is_cuda()) {
-#if NORMRT_WITH_CUDA
-    auto* s = static_cast<cudaStream_t>(stream);
-    switch (element) {
-      case 2: cuda::transpose_batched(static_cast<const uint16_t*>(in), static_cast<uint16_t*>(out), batch, rows, cols, sms, s); return;
-      case 4: cuda::transpose_batched(static_cast<const uint32_t*>(in), static_cast<uint32_t*>(out), batch, rows, cols, sms, s); return;
-      default: cuda::transpose_batched(static_cast<const uint64_t*>(in), static_cast<uint64_t*>(out), batch, rows, cols, sms, s); return;
-    }
-#else
-    (void)sms;
-    (void)stream;
-    NORMRT_THROW("memory format conversion on ", device.str(), " needs a build with CUDA (NORMRT_WITH_CUDA)");
-#endif
+// Calls body(T{}) with an unsigned integer type of the dtype's element size (layout moves copy bits).
+template <typename Body>
+void dispatch_element_bits(DType dtype, Body&& body) {
+  switch (element_size(dtype)) {
+    case 2: return body(uint16_t{});
+    case 4: return body(uint32_t{});
+    default: return body(uint64_t{});
   }
-  const auto* from = static_cast<const char*>(in);
-  auto* to = static_cast<char*>(out);
+}
+
+template <typename T>
+void transpose_on_host(const T* in, T* out, int64_t batch, int64_t rows, int64_t cols) {
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < cols; ++c)
-        std::memcpy(to + static_cast<std::size_t>((b * cols + c) * rows + r) * element,
-                    from + static_cast<std::size_t>((b * rows + r) * cols + c) * element, element);
+      for (int64_t c = 0; c < cols; ++c) out[(b * cols + c) * rows + r] = in[(b * rows + r) * cols + c];
 }
 }  // namespace
 
@@ -191,21 +182,26 @@ Tensor Tensor::to(MemoryFormat format) const {
   if (!is_contiguous() && format != MemoryFormat::Contiguous) return contiguous().to(format);
   Tensor out = empty(sizes(), TensorOptions(device()).dtype(dtype()).memory_format(format));
   if (numel() == 0) return out;
-  // Contiguous (N, C, S) -> channels-last (N, S, C), and back.
+  // Contiguous (N, C, S) -> channels-last (N, S, C), and back: a transpose of each sample's matrix.
   const ChannelView v = channel_view(sizes());
   const bool to_channels_last = format != MemoryFormat::Contiguous;
-  int sms = 0;
-  void* stream = nullptr;
+  const int64_t rows = to_channels_last ? v.c : v.s, cols = to_channels_last ? v.s : v.c;
+  dispatch_element_bits(dtype(), [&](auto bits) {
+    using T = decltype(bits);
+    const auto* in = static_cast<const T*>(raw_data());
+    auto* to = static_cast<T*>(out.raw_data());
+    if (device().is_cuda()) {
 #if NORMRT_WITH_CUDA
-  if (device().is_cuda()) {
-    impl().storage->order_reads_on(device().index());
-    const ops::util::Launch l(out);
-    sms = l.sms;
-    stream = l.stream;
-  }
+      impl().storage->order_reads_on(device().index());
+      const ops::util::Launch l(out);
+      cuda::transpose_batched(in, to, v.n, rows, cols, l.sms, l.stream);
+      return;
+#else
+      NORMRT_THROW("memory format conversion on ", device().str(), " needs a build with CUDA (NORMRT_WITH_CUDA)");
 #endif
-  transpose_batched(raw_data(), out.raw_data(), element_size(dtype()), v.n, to_channels_last ? v.c : v.s,
-                    to_channels_last ? v.s : v.c, device(), sms, stream);
+    }
+    transpose_on_host(in, to, v.n, rows, cols);
+  });
   return out;
 }
 
@@ -396,9 +392,13 @@ Tensor make_filled(const Shape& shape, const TensorOptions& options, Fill fill) 
 }
 
 // rand/randn: float32 values from the generator, rounded to a 16-bit dtype (the same numbers as float32 draws).
-Tensor from_float_draws(Tensor host, const char* what, const TensorOptions& options) {
+// The dtype is checked before drawing, so a refused call leaves the generator where it was.
+template <typename Draw>
+Tensor float_draws(const Shape& shape, const char* what, const TensorOptions& options, Draw draw) {
   NORMRT_CHECK(is_floating(options.dtype()), what, ": dtype ", dtype_name(options.dtype()),
                " is not a floating dtype");
+  Tensor host = empty(shape);
+  draw(host.data<float>(), host.numel());
   return host.to(options.dtype()).to(options.device());
 }
 }  // namespace
@@ -416,7 +416,9 @@ Tensor full(const Shape& shape, double value, const TensorOptions& options) {
     const ops::util::Launch l(out);
     const auto v = static_cast<float>(value);
     switch (out.dtype()) {
-      case DType::Int64: cuda::fill(out.data<int64_t>(), static_cast<int64_t>(value), out.numel(), l.sms, l.stream); break;
+      case DType::Int64:
+        cuda::fill(out.data<int64_t>(), static_cast<int64_t>(value), out.numel(), l.sms, l.stream);
+        break;
       case DType::Float16:
         cuda::fill(static_cast<uint16_t*>(out.raw_data()), Half(v).bits, out.numel(), l.sms, l.stream);
         break;
@@ -447,9 +449,7 @@ Tensor arange(int64_t end, const TensorOptions& options) {
 }
 
 Tensor rand(const Shape& shape, Generator& gen, const TensorOptions& options) {
-  Tensor host = empty(shape);
-  gen.uniform(host.data<float>(), host.numel());
-  return from_float_draws(host, "rand", options);
+  return float_draws(shape, "rand", options, [&gen](float* out, int64_t n) { gen.uniform(out, n); });
 }
 
 Tensor rand(const Shape& shape, const TensorOptions& options) { return rand(shape, default_generator(), options); }
@@ -487,9 +487,7 @@ Tensor from_blob(void* data, const Shape& shape, const TensorOptions& options, s
 }
 
 Tensor randn(const Shape& shape, Generator& gen, const TensorOptions& options) {
-  Tensor host = empty(shape);
-  gen.normal(host.data<float>(), host.numel());
-  return from_float_draws(host, "randn", options);
+  return float_draws(shape, "randn", options, [&gen](float* out, int64_t n) { gen.normal(out, n); });
 }
 
 }  // namespace normrt

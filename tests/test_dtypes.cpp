@@ -19,7 +19,9 @@ namespace {
 
 using testing::throws_with;
 
-std::string golden(const std::string& file) { return std::string(NORMRT_SOURCE_DIR) + "/tests/golden/data_dtypes/" + file; }
+std::string golden(const std::string& file) {
+  return std::string(NORMRT_SOURCE_DIR) + "/tests/golden/data_dtypes/" + file;
+}
 
 template <typename T>
 std::vector<uint16_t> bits_of(const std::vector<T>& values) {
@@ -106,7 +108,12 @@ TEST(Dtypes, FactoriesRoundTheirFloat32Values) {
     const TensorOptions options = TensorOptions().dtype(dtype);
     EXPECT_EQ(zeros({3}, options).dtype(), dtype);
     EXPECT_EQ(ones({2, 2}, options).to(DType::Float32).to_vector(), std::vector<float>(4, 1.0f));
-    EXPECT_EQ(full({2}, 0.1, options).to(DType::Float32).to_vector(), full({2}, 0.1).to(dtype).to(DType::Float32).to_vector());
+    // 0.1 = 1.6 x 2^-4: float16 exponent 11, mantissa 0.6 x 1024 = 614.4 -> 614 (0x2E66); bfloat16 keeps the top
+    // half of float32 0x3DCCCCCD, rounded up past the halfway 0x8000 (0x3DCD).
+    const Tensor tenth = full({2}, 0.1, options);
+    const uint16_t tenth_bits =
+        dtype == DType::Float16 ? tenth.to_vector<Half>()[1].bits : tenth.to_vector<BFloat16>()[1].bits;
+    EXPECT_EQ(tenth_bits, dtype == DType::Float16 ? 0x2E66 : 0x3DCD);
     EXPECT_EQ(arange(0.0, 3.0, 0.5, options).to(DType::Float32).to_vector(),
               arange(0.0, 3.0, 0.5).to(DType::Float32).to_vector());  // exact in both formats
     Generator a(5), b(5);
@@ -118,6 +125,13 @@ TEST(Dtypes, FactoriesRoundTheirFloat32Values) {
     EXPECT_EQ(e.to(DType::Float32).numel(), 0);
     EXPECT_TRUE(e.to(dtype).is_same(e));
   }
+}
+
+TEST(Dtypes, RefusedDrawsLeaveTheGeneratorWhereItWas) {
+  Generator refused(5), fresh(5);
+  EXPECT_TRUE(throws_with([&] { randn({4}, refused, TensorOptions().dtype(DType::Int64)); }, "not a floating dtype"));
+  EXPECT_TRUE(throws_with([&] { rand({4}, refused, TensorOptions().dtype(DType::Int64)); }, "not a floating dtype"));
+  EXPECT_EQ(randn({3}, refused).to_vector(), randn({3}, fresh).to_vector());
 }
 
 TEST(Dtypes, PrintsAsPyTorch) {

@@ -170,7 +170,8 @@ TEST(Nn, BackwardParametersSkipsTheInputGradient) {
     Generator gen(9);
     return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
         std::make_shared<nn::Unflatten>(1, Shape{1, 4, 4}),
-        std::make_shared<nn::Conv2d>(nn::ConvOptions(1, 2, {3}), &gen), std::make_shared<nn::ReLU>(), std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(8, 5, false, &gen),
+        std::make_shared<nn::Conv2d>(nn::ConvOptions(1, 2, {3}), &gen), std::make_shared<nn::ReLU>(),
+        std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(8, 5, false, &gen),
         std::make_shared<nn::Tanh>(), std::make_shared<nn::Linear>(5, 3, true, &gen)});
   };
   Generator gen(3);

@@ -207,8 +207,9 @@ TEST(TensorBasics, DLPackRoundTripsWithoutCopies) {
   foreign.dl_tensor.shape[1] = 3;
   int64_t transposed[2] = {1, 3};  // (1, 3) with column strides: not row-major
   foreign.dl_tensor.strides = transposed;
-  EXPECT_TRUE(throws_with([&] { from_dlpack(&foreign); },
-                          "only dense row-major or channels-last tensors are supported; strides [1, 3] for shape [1, 3]"));
+  EXPECT_TRUE(throws_with(
+      [&] { from_dlpack(&foreign); },
+      "only dense row-major or channels-last tensors are supported; strides [1, 3] for shape [1, 3]"));
   foreign.dl_tensor.strides = nullptr;
   foreign.dl_tensor.dtype = {kDLFloat, 64, 1};
   EXPECT_TRUE(throws_with([&] { from_dlpack(&foreign); }, "from_dlpack: dtype (code 2, 64 bits, 1 lanes)"));

@@ -94,7 +94,8 @@ void forward_training_pytorch_algorithm(const ForwardTrainingParams& p, float* w
   NORMRT_LAUNCH(collect_statistics_kernel, dim3(static_cast<unsigned>(g.C)), dim3(tx, kMaxBlock / tx), 0, stream, p,
                 workspace);
   NORMRT_CHECK_LAUNCH();
-  NORMRT_LAUNCH(update_running_kernel, dim3(1), dim3(kUpdateThreads), 0, stream, p, static_cast<const float*>(workspace));
+  NORMRT_LAUNCH(update_running_kernel, dim3(1), dim3(kUpdateThreads), 0, stream, p,
+                static_cast<const float*>(workspace));
   NORMRT_CHECK_LAUNCH();
   // PyTorch's transform block: at least 64 threads along S, the rest along N; up to 256K/C blocks over N.
   const unsigned fx = std::max(threads_for(g.S / 4), std::min(threads_for(g.S), 64u));

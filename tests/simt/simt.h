@@ -3,10 +3,11 @@
 //
 // Model: blocks run one after another (a cooperative launch keeps every block resident and runs them one after
 // another between grid-wide barriers); the threads of a block are cooperative fibers resumed by a deterministic
-// scheduler, in forward or reverse thread (and block) order. __syncthreads, __syncwarp, __shfl_*_sync and __ballot_sync are
-// rendezvous points. The emulator reports (as simt::Error from the launch): barriers reached at different call
-// sites or after other threads exited, warp collectives whose mask omits the caller or whose lanes disagree on
-// mask or call site, reads of lanes outside the mask, and deadlocks. Dynamic shared memory is filled with 0xFF
+// scheduler, in forward or reverse thread (and block) order. __syncthreads, __syncwarp, __shfl_*_sync,
+// __ballot_sync and grid syncs are rendezvous points. The emulator reports (as simt::Error from the launch):
+// barriers reached at different call sites or after other threads exited, grid syncs outside a cooperative launch,
+// warp collectives whose mask omits the caller or whose lanes disagree on mask or call site, reads of lanes outside
+// the mask, and deadlocks. Dynamic shared memory is filled with 0xFF
 // before each block, so reads of unwritten shared memory show up as NaN; with the reverse resume order a missing
 // barrier shows up as wrong results. It cannot see memory-model or fence bugs, FMA contraction differences or
 // performance.

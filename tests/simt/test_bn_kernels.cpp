@@ -179,7 +179,8 @@ TEST(BnKernelsLaunches, CooperativeStepWithoutSharedCacheWhenOccupancyDisagrees)
   };
   const auto cached = run(0), uncached = run(8 * 1024);
   const auto st = normrt::testing::ref_stats({g.N, g.C, g.S}, to_double(x));
-  const auto y_ref = normrt::testing::ref_normalize({g.N, g.C, g.S}, to_double(x), st.mean, st.var_biased, 1e-5, {}, {});
+  const auto y_ref =
+      normrt::testing::ref_normalize({g.N, g.C, g.S}, to_double(x), st.mean, st.var_biased, 1e-5, {}, {});
   EXPECT_TRUE(all_close(std::vector<float>(cached.begin(), cached.end() - 2), y_ref, 1e-5, 1e-5));
   EXPECT_EQ(cached, uncached);  // the same partition and merge order, wherever the chunks were held
 }
