@@ -999,7 +999,49 @@ Coefficients coefficients_in(float* workspace, const Geometry& g, const ReducePl
   return {base, base + g.C, base + 2 * g.C};
 }
 
+// The fused forms' epilogue and the ReLU's gradient, each a grid-stride pass of its own for now (the elementwise
+// passes above do not take a third operand yet).
+template <bool kRelu>
+__global__ void __launch_bounds__(kElementwiseThreads)
+    epilogue_kernel(float* y, const float* residual, uint64_t n) {
+  const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
+  for (uint64_t i = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    y[i] = epilogue<kRelu>(y[i], residual != nullptr ? residual[i] : 0.0f);
+}
+
+__global__ void __launch_bounds__(kElementwiseThreads)
+    relu_gradient_kernel(const float* dy, const float* y, float* out, uint64_t n) {
+  const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
+  for (uint64_t i = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    out[i] = relu_gradient(dy[i], y[i]);
+}
+
+dim3 flat_grid(int64_t n, const LaunchTuning& t) {
+  return dim3(static_cast<unsigned>(
+      std::clamp<int64_t>(ceil_div(n, kElementwiseThreads), 1, 16 * static_cast<int64_t>(std::max(t.sm_count, 1)))));
+}
+
 }  // namespace
+
+void apply_epilogue(float* y, const float* residual, int64_t n, bool relu, const LaunchTuning& tuning, cudaStream_t stream) {
+  if (n == 0 || (residual == nullptr && !relu)) return;
+  if (relu) {
+    NORMRT_LAUNCH(epilogue_kernel<true>, flat_grid(n, tuning), dim3(kElementwiseThreads), 0, stream, y, residual,
+                  static_cast<uint64_t>(n));
+  } else {
+    NORMRT_LAUNCH(epilogue_kernel<false>, flat_grid(n, tuning), dim3(kElementwiseThreads), 0, stream, y, residual,
+                  static_cast<uint64_t>(n));
+  }
+  NORMRT_CHECK_LAUNCH();
+}
+
+void apply_relu_gradient(const float* dy, const float* y, float* out, int64_t n, const LaunchTuning& tuning,
+                   cudaStream_t stream) {
+  if (n == 0) return;
+  NORMRT_LAUNCH(relu_gradient_kernel, flat_grid(n, tuning), dim3(kElementwiseThreads), 0, stream, dy, y, out,
+                static_cast<uint64_t>(n));
+  NORMRT_CHECK_LAUNCH();
+}
 
 void save_inference_statistics(const ForwardInferenceParams& p, cudaStream_t stream) {
   if (p.geometry.C == 0) return;

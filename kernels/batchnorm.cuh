@@ -29,6 +29,12 @@ void forward_training(const ForwardTrainingParams& p, float* workspace, const La
 void forward_inference(const ForwardInferenceParams& p, const LaunchTuning& tuning, cudaStream_t stream);
 void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tuning, cudaStream_t stream);
 
+// The fused epilogue as a pass of its own: y = epilogue(y, residual) over n elements (residual may be null).
+void apply_epilogue(float* y, const float* residual, int64_t n, bool relu, const LaunchTuning& tuning, cudaStream_t stream);
+// out = relu_gradient(dy, y) over n elements.
+void apply_relu_gradient(const float* dy, const float* y, float* out, int64_t n, const LaunchTuning& tuning,
+                   cudaStream_t stream);
+
 // Writes only save_mean (= running_mean) and save_invstd (from running_var) of an inference forward, for a
 // forward computed elsewhere (cuDNN).
 void save_inference_statistics(const ForwardInferenceParams& p, cudaStream_t stream);

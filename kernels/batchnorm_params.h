@@ -1,5 +1,6 @@
 // Launch parameters shared by the CPU backend and the CUDA launchers. The input is viewed as (N, C, S): batch,
-// channels, and the product of the spatial sizes (1 for (N, C) input). Pointers may be null where noted.
+// channels, and the product of the spatial sizes (1 for (N, C) input; channels-last input is (N * spatial, C, 1)).
+// Pointers may be null where noted.
 #pragma once
 #include <cstdint>
 
@@ -27,6 +28,10 @@ struct ForwardTrainingParams {
   double eps = 1e-5;
   double momentum = 0.1;
   bool cumulative_average = false;  // momentum=None
+  // The fused epilogue, y = relu(normalised + residual): the CPU backend applies it in its elementwise pass; on CUDA
+  // it is a pass of its own after either backend (cuda_epilogue in batchnorm_backend.h).
+  const float* residual = nullptr;  // null: nothing added
+  bool relu = false;
 };
 
 struct ForwardInferenceParams {
@@ -40,6 +45,10 @@ struct ForwardInferenceParams {
   float* save_mean = nullptr;  // copies of the statistics used, for the eval-mode backward
   float* save_invstd = nullptr;
   double eps = 1e-5;
+  // The fused epilogue, y = relu(normalised + residual): the CPU backend applies it in its elementwise pass; on CUDA
+  // it is a pass of its own after either backend (cuda_epilogue in batchnorm_backend.h).
+  const float* residual = nullptr;  // null: nothing added
+  bool relu = false;
 };
 
 struct BackwardParams {

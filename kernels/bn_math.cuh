@@ -81,6 +81,18 @@ NORMRT_HD inline T normalize(T x, T mean, T scale, T shift) {
   return (x - mean) * scale + shift;
 }
 
+// The fused forms' epilogue: the residual added to the normalised value (0 when there is none), then the ReLU when
+// kRelu (NaN propagates, as torch.relu). Rounded once, to float.
+template <bool kRelu>
+NORMRT_HD inline float epilogue(float normalised, float residual) {
+  const float v = normalised + residual;
+  if constexpr (kRelu) return v > 0.0f ? v : (v == v ? 0.0f : v);
+  return v;
+}
+
+// The gradient that passes a ReLU, from its output y (torch's threshold_backward: where y > 0).
+NORMRT_HD inline float relu_gradient(float dy, float y) { return y > 0.0f ? dy : 0.0f; }
+
 // Per-channel constants of the training-mode input gradient
 //   dx = (dy - sum(dy)/N - (x - mean) * invstd^2 * sum(dy * (x - mean))/N) * invstd * weight.
 template <typename T>

@@ -15,12 +15,18 @@ namespace normrt::ops {
 
 namespace {
 
+// (N, C, S) for contiguous input; channels-last input is (N * spatial, C, 1): its channels are the contiguous
+// dimension, as (N, C) input's are, and the backends' layout for that takes it as it is.
 bn::Geometry geometry_of(const Tensor& input) {
   bn::Geometry g;
   g.N = input.size(0);
   g.C = input.size(1);
   g.S = 1;
   for (int64_t d = 2; d < input.dim(); ++d) g.S *= input.size(d);
+  if (!input.is_contiguous()) {
+    g.N *= g.S;
+    g.S = 1;
+  }
   return g;
 }
 
@@ -37,23 +43,59 @@ void check_same_device(std::initializer_list<const Tensor*> tensors) {
   }
 }
 
+bool is_bn_dtype(DType dtype) {
+  return dtype == DType::Float32 || dtype == DType::Float16 || dtype == DType::BFloat16;
+}
+
 void check_input(const Tensor& input, const char* what) {
   NORMRT_CHECK(input.defined(), what, " is undefined");
-  NORMRT_CHECK(input.dtype() == DType::Float32, what, " must be float32, got ", dtype_name(input.dtype()));
-  NORMRT_CHECK(input.memory_format() == MemoryFormat::Contiguous, what,
-               " must be contiguous (channels-last is not supported yet)");
+  NORMRT_CHECK(is_bn_dtype(input.dtype()), what, " must be float32, float16 or bfloat16, got ",
+               dtype_name(input.dtype()));
   NORMRT_CHECK(input.dim() >= 2, "batch_norm: ", what, " must have at least 2 dimensions (N, C, ...), got ",
                input.dim(), "D input");
 }
 
-// A per-channel vector: undefined is allowed when `optional`; otherwise float32 with exactly C elements.
+// A per-channel vector: undefined is allowed when `optional`; otherwise exactly C elements (dtypes: check_dtypes).
 void check_channel_vector(const Tensor& t, const char* name, int64_t channels, bool optional) {
   if (!t.defined()) {
     NORMRT_CHECK(optional, name, " is required but undefined");
     return;
   }
-  NORMRT_CHECK(t.dtype() == DType::Float32, name, " must be float32, got ", dtype_name(t.dtype()));
   NORMRT_CHECK(t.numel() == channels, name, " should contain ", channels, " elements not ", t.numel());
+}
+
+// PyTorch's mixed-type rule: the defined parameters and buffers share one dtype, the input's or, for a 16-bit input,
+// float32.
+void check_dtypes(const Tensor& input, std::initializer_list<const Tensor*> parameters) {
+  const char* device = input.device().is_cpu() ? "CPU" : "CUDA";
+  std::optional<DType> common;
+  for (const Tensor* t : parameters) {
+    if (!t->defined()) continue;
+    const bool allowed = t->dtype() == input.dtype() || t->dtype() == DType::Float32;
+    NORMRT_CHECK(allowed && (!common || *common == t->dtype()), "mixed dtype (", device,
+                 "): expect parameter to have scalar type of Float");
+    common = t->dtype();
+  }
+}
+
+// A tensor as the float32 the backends compute in, in its own memory format: itself, or a converted copy.
+Tensor as_float(const Tensor& t) { return t.defined() && t.dtype() != DType::Float32 ? t.to(DType::Float32) : t; }
+
+float* fptr(const Tensor& t) { return t.defined() ? static_cast<float*>(t.raw_data()) : nullptr; }
+
+// An operand of the input's shape (residual, grad_output, a fused forward's output): same dtype when `same_dtype`,
+// any memory format (brought to the input's, in float32).
+Tensor elementwise_operand(const Tensor& t, const Tensor& input, const char* name, bool same_dtype) {
+  NORMRT_CHECK(t.sizes() == input.sizes(), name, " shape ", shape_str(t.sizes()), " does not match input shape ",
+               shape_str(input.sizes()));
+  NORMRT_CHECK(is_bn_dtype(t.dtype()) && (!same_dtype || t.dtype() == input.dtype()), name, " must have the input's dtype ",
+               dtype_name(input.dtype()), ", got ", dtype_name(t.dtype()));
+  return as_float(t.to(input.memory_format()));
+}
+
+// Writes a float32 working copy back into a parameter or buffer of another dtype (nothing when they are one).
+void write_back(Tensor target, const Tensor& working) {
+  if (target.defined() && !target.is_same(working)) target.copy_(working.to(target.dtype()));
 }
 
 void check_eps(double eps) {
@@ -88,7 +130,8 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
                                                    const Tensor& running_mean, const Tensor& running_var,
                                                    const Tensor& num_batches_tracked,
                                                    std::optional<double> momentum, double eps,
-                                                   std::optional<Backend> backend) {
+                                                   std::optional<Backend> backend,
+                                                   const BatchNormEpilogue& epilogue) {
   const detail::NvtxRange range("batch_norm_forward_training");
   check_input(input, "input");
   const bn::Geometry g = geometry_of(input);
@@ -106,26 +149,34 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
                "momentum=None (cumulative moving average) needs num_batches_tracked");
   NORMRT_CHECK(!momentum.has_value() || std::isfinite(*momentum), "momentum must be finite, got ", *momentum);
   check_eps(eps);
-  check_same_device({&input, &weight, &bias, &running_mean, &running_var, &num_batches_tracked});
+  check_dtypes(input, {&weight, &bias, &running_mean, &running_var});
+  check_same_device({&input, &weight, &bias, &running_mean, &running_var, &num_batches_tracked, &epilogue.residual});
   NORMRT_CHECK(g.per_channel() != 1, "Expected more than 1 value per channel when training, got input size ",
                shape_str(input.sizes()));
+  const Tensor residual =
+      epilogue.residual.defined() ? elementwise_operand(epilogue.residual, input, "residual", true) : Tensor();
 
-  const TensorOptions options(input.device());
-  BatchNormForwardResult result{empty(input.sizes(), options), empty({g.C}, options), empty({g.C}, options)};
+  const Tensor x = as_float(input), w = as_float(weight), b = as_float(bias);
+  const Tensor rm = as_float(running_mean), rv = as_float(running_var);
+  const TensorOptions stats(input.device());
+  BatchNormForwardResult result{empty(input.sizes(), TensorOptions(input.device()).memory_format(input.memory_format())),
+                                empty({g.C}, stats), empty({g.C}, stats)};
   bn::ForwardTrainingParams p;
   p.geometry = g;
-  p.x = input.data<float>();
-  p.weight = ptr<float>(weight);
-  p.bias = ptr<float>(bias);
-  p.y = result.output.data<float>();
-  p.save_mean = result.save_mean.data<float>();
-  p.save_invstd = result.save_invstd.data<float>();
-  p.running_mean = ptr<float>(running_mean);
-  p.running_var = ptr<float>(running_var);
+  p.x = fptr(x);
+  p.weight = fptr(w);
+  p.bias = fptr(b);
+  p.y = fptr(result.output);
+  p.save_mean = fptr(result.save_mean);
+  p.save_invstd = fptr(result.save_invstd);
+  p.running_mean = fptr(rm);
+  p.running_var = fptr(rv);
   p.num_batches_tracked = ptr<int64_t>(num_batches_tracked);
   p.eps = eps;
   p.cumulative_average = !momentum.has_value();
   p.momentum = momentum.value_or(0.0);
+  p.residual = fptr(residual);
+  p.relu = epilogue.relu;
   if (input.device().is_cpu()) {
     bn::cpu_forward_training(p);
   } else {
@@ -136,18 +187,23 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
     } else {
       bn::cuda_forward_training(p, input.device());
     }
+    bn::cuda_epilogue(p, input.device());
 #else
     no_cuda_backend();
 #endif
   }
+  write_back(running_mean, rm);
+  write_back(running_var, rv);
   for (const Tensor* updated : {&running_mean, &running_var, &num_batches_tracked})
     if (updated->defined()) updated->bump_version();
+  result.output = result.output.to(input.dtype());
   return result;
 }
 
 BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                                     const Tensor& running_mean, const Tensor& running_var,
-                                                    double eps, std::optional<Backend> backend) {
+                                                    double eps, std::optional<Backend> backend,
+                                                    const BatchNormEpilogue& epilogue) {
   const detail::NvtxRange range("batch_norm_forward_inference");
   check_input(input, "input");
   const bn::Geometry g = geometry_of(input);
@@ -156,21 +212,29 @@ BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const T
   check_channel_vector(weight, "weight", g.C, true);
   check_channel_vector(bias, "bias", g.C, true);
   check_eps(eps);
-  check_same_device({&input, &weight, &bias, &running_mean, &running_var});
+  check_dtypes(input, {&weight, &bias, &running_mean, &running_var});
+  check_same_device({&input, &weight, &bias, &running_mean, &running_var, &epilogue.residual});
+  const Tensor residual =
+      epilogue.residual.defined() ? elementwise_operand(epilogue.residual, input, "residual", true) : Tensor();
 
-  const TensorOptions options(input.device());
-  BatchNormForwardResult result{empty(input.sizes(), options), empty({g.C}, options), empty({g.C}, options)};
+  const Tensor x = as_float(input), w = as_float(weight), b = as_float(bias);
+  const Tensor rm = as_float(running_mean), rv = as_float(running_var);
+  const TensorOptions stats(input.device());
+  BatchNormForwardResult result{empty(input.sizes(), TensorOptions(input.device()).memory_format(input.memory_format())),
+                                empty({g.C}, stats), empty({g.C}, stats)};
   bn::ForwardInferenceParams p;
   p.geometry = g;
-  p.x = input.data<float>();
-  p.weight = ptr<float>(weight);
-  p.bias = ptr<float>(bias);
-  p.running_mean = running_mean.data<float>();
-  p.running_var = running_var.data<float>();
-  p.y = result.output.data<float>();
-  p.save_mean = result.save_mean.data<float>();
-  p.save_invstd = result.save_invstd.data<float>();
+  p.x = fptr(x);
+  p.weight = fptr(w);
+  p.bias = fptr(b);
+  p.running_mean = fptr(rm);
+  p.running_var = fptr(rv);
+  p.y = fptr(result.output);
+  p.save_mean = fptr(result.save_mean);
+  p.save_invstd = fptr(result.save_invstd);
   p.eps = eps;
+  p.residual = fptr(residual);
+  p.relu = epilogue.relu;
   if (input.device().is_cpu()) {
     bn::cpu_forward_inference(p);
   } else {
@@ -180,47 +244,68 @@ BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const T
     } else {
       bn::cuda_forward_inference(p, input.device());
     }
+    bn::cuda_epilogue(p, input.device());
 #else
     no_cuda_backend();
 #endif
   }
+  result.output = result.output.to(input.dtype());
   return result;
 }
 
 BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
                                             const Tensor& save_mean, const Tensor& save_invstd, bool training,
-                                            double eps, std::optional<Backend> backend) {
+                                            double eps, std::optional<Backend> backend,
+                                            const BatchNormBackwardEpilogue& epilogue) {
   const detail::NvtxRange range("batch_norm_backward");
   check_input(input, "input");
   NORMRT_CHECK(grad_output.defined(), "grad_output is undefined");
-  NORMRT_CHECK(grad_output.dtype() == DType::Float32, "grad_output must be float32, got ",
-               dtype_name(grad_output.dtype()));
-  NORMRT_CHECK(grad_output.sizes() == input.sizes(), "grad_output shape ", shape_str(grad_output.sizes()),
-               " does not match input shape ", shape_str(input.sizes()));
   const bn::Geometry g = geometry_of(input);
   check_channel_vector(weight, "weight", g.C, true);
   check_channel_vector(save_mean, "save_mean", g.C, false);
   check_channel_vector(save_invstd, "save_invstd", g.C, false);
   check_eps(eps);
-  check_same_device({&grad_output, &input, &weight, &save_mean, &save_invstd});
-
-  const TensorOptions options(input.device());
+  check_dtypes(input, {&weight});
+  for (const Tensor* saved : {&save_mean, &save_invstd})
+    NORMRT_CHECK(saved->dtype() == DType::Float32, "save_mean and save_invstd must be float32 (as the forward returns "
+                 "them), got ", dtype_name(saved->dtype()));
+  check_same_device({&grad_output, &input, &weight, &save_mean, &save_invstd, &epilogue.relu_output});
+  Tensor dy = elementwise_operand(grad_output, input, "grad_output", false);
+  if (epilogue.relu_output.defined()) {  // the gradient past the ReLU: the residual's, and the normalisation's dy
+    const Tensor output = elementwise_operand(epilogue.relu_output, input, "relu_output", true);
+    Tensor passed = empty(input.sizes(), TensorOptions(input.device()).memory_format(input.memory_format()));
+    if (input.device().is_cpu()) {
+      bn::cpu_relu_gradient(fptr(dy), fptr(output), fptr(passed), input.numel());
+    } else {
+#if NORMRT_WITH_CUDA
+      bn::cuda_relu_gradient(fptr(dy), fptr(output), fptr(passed), input.numel(), input.device());
+#else
+      no_cuda_backend();
+#endif
+    }
+    dy = passed;
+  }
   BatchNormBackwardResult result;
-  result.grad_input = empty(input.sizes(), options);
+  if (epilogue.residual) result.grad_residual = dy.to(input.dtype());
+
+  const Tensor x = as_float(input), w = as_float(weight);
+  const TensorOptions options(input.device());
+  Tensor grad_input = empty(input.sizes(), TensorOptions(input.device()).memory_format(input.memory_format()));
+  Tensor grad_weight, grad_bias;
   if (weight.defined()) {
-    result.grad_weight = empty({g.C}, options);
-    result.grad_bias = empty({g.C}, options);
+    grad_weight = empty({g.C}, options);
+    grad_bias = empty({g.C}, options);
   }
   bn::BackwardParams p;
   p.geometry = g;
-  p.dy = grad_output.data<float>();
-  p.x = input.data<float>();
-  p.weight = ptr<float>(weight);
-  p.mean = save_mean.data<float>();
-  p.invstd = save_invstd.data<float>();
-  p.dx = result.grad_input.data<float>();
-  p.dweight = ptr<float>(result.grad_weight);
-  p.dbias = ptr<float>(result.grad_bias);
+  p.dy = fptr(dy);
+  p.x = fptr(x);
+  p.weight = fptr(w);
+  p.mean = fptr(save_mean);
+  p.invstd = fptr(save_invstd);
+  p.dx = fptr(grad_input);
+  p.dweight = fptr(grad_weight);
+  p.dbias = fptr(grad_bias);
   p.training = training;
   if (input.device().is_cpu()) {
     bn::cpu_backward(p);
@@ -235,6 +320,11 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
 #else
     no_cuda_backend();
 #endif
+  }
+  result.grad_input = grad_input.to(input.dtype());
+  if (weight.defined()) {
+    result.grad_weight = grad_weight.to(weight.dtype());
+    result.grad_bias = grad_bias.to(weight.dtype());
   }
   return result;
 }

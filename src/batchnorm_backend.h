@@ -9,12 +9,18 @@ namespace normrt::bn {
 void cpu_forward_training(const ForwardTrainingParams& p);
 void cpu_forward_inference(const ForwardInferenceParams& p);
 void cpu_backward(const BackwardParams& p);
+// out[i] = dy[i] where y[i] > 0, else 0: the gradient through a fused forward's ReLU, from its output.
+void cpu_relu_gradient(const float* dy, const float* y, float* out, int64_t n);
 
 #if NORMRT_WITH_CUDA
 // Enqueue the custom kernels on the device's current stream (no host synchronisation).
 void cuda_forward_training(const ForwardTrainingParams& p, const Device& device);
 void cuda_forward_inference(const ForwardInferenceParams& p, const Device& device);
 void cuda_backward(const BackwardParams& p, const Device& device);
+// The fused epilogue of a forward (p.residual, p.relu) applied to p.y in place, after either CUDA backend.
+template <typename Params>
+void cuda_epilogue(const Params& p, const Device& device);
+void cuda_relu_gradient(const float* dy, const float* y, float* out, int64_t n, const Device& device);
 
 // The same through cuDNN (src/batchnorm_cudnn.cpp); callers have checked that cuDNN supports the case.
 void cudnn_forward_training(const ForwardTrainingParams& p, const Device& device);

@@ -427,18 +427,34 @@ void elementwise_unit(const Layout& l, int64_t unit, float* out, const Op& op) {
   }
 }
 
-// out = (x - mean[c]) * scale[c] + shift[c].
+// store_run of value(i) through the fused epilogue: + residual[i] (when not null), then the ReLU (when relu). The
+// choice is made per run, so that each loop stays a plain vectorisable one.
+template <typename F>
+inline void store_with_epilogue(float* out, int64_t length, bool streaming, const float* residual, bool relu,
+                                F value) {
+  if (residual != nullptr) {
+    if (relu) return store_run(out, length, streaming, [=](int64_t i) { return epilogue<true>(value(i), residual[i]); });
+    return store_run(out, length, streaming, [=](int64_t i) { return epilogue<false>(value(i), residual[i]); });
+  }
+  if (relu) return store_run(out, length, streaming, [=](int64_t i) { return epilogue<true>(value(i), 0.0f); });
+  store_run(out, length, streaming, value);
+}
+
+// out = epilogue((x - mean[c]) * scale[c] + shift[c], residual).
 struct NormalizeOp {
   const float *x, *mean, *scale, *shift;
   bool streaming;
+  const float* residual;  // null: none
+  bool relu;
   void operator()(float* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
     const float* in = x + offset;
+    const float* z = residual != nullptr ? residual + offset : nullptr;
     if (c_step == 0) {
       const float m = mean[c], a = scale[c], b = shift[c];
-      store_run(out, length, streaming, [=](int64_t i) { return normalize(in[i], m, a, b); });
+      store_with_epilogue(out, length, streaming, z, relu, [=](int64_t i) { return normalize(in[i], m, a, b); });
     } else {
       const float *m = mean + c, *a = scale + c, *b = shift + c;
-      for (int64_t i = 0; i < length; ++i) out[i] = normalize(in[i], m[i], a[i], b[i]);
+      store_with_epilogue(out, length, false, z, relu, [=](int64_t i) { return normalize(in[i], m[i], a[i], b[i]); });
     }
   }
 };
@@ -519,7 +535,8 @@ void cpu_forward_training(const ForwardTrainingParams& p) {
   std::vector<float> mean = channel_table(g), scale = channel_table(g), shift = channel_table(g);
   const Layout l(g);
   std::vector<Welford<Acc>> partial;
-  const NormalizeOp normalize_op{p.x, mean.data(), scale.data(), shift.data(), streaming_output(g)};
+  const NormalizeOp normalize_op{p.x,     mean.data(), scale.data(), shift.data(), streaming_output(g),
+                                 p.residual, p.relu};
   run_phases(
       l, 1, partial, welford_merge<Acc>,
       [&](int64_t unit, int64_t k) { piece_statistics(l, p.x, unit, k, partial.data()); },
@@ -554,7 +571,15 @@ void cpu_forward_inference(const ForwardInferenceParams& p) {
     shift[c] = p.bias ? p.bias[c] : 0.0f;
   }
   for (auto* table : {&mean, &scale, &shift}) repeat_rows(g, *table);
-  elementwise_all(g, p.y, NormalizeOp{p.x, mean.data(), scale.data(), shift.data(), streaming_output(g)});
+  elementwise_all(g, p.y,
+                  NormalizeOp{p.x, mean.data(), scale.data(), shift.data(), streaming_output(g), p.residual, p.relu});
+}
+
+void cpu_relu_gradient(const float* dy, const float* y, float* out, int64_t n) {
+  const int64_t slices = n >= kParallelElements ? (n + kPieceElements - 1) / kPieceElements : 1;
+#pragma omp parallel for schedule(static) if (slices > 1)
+  for (int64_t k = 0; k < slices; ++k)
+    for (int64_t i = k * n / slices, end = (k + 1) * n / slices; i < end; ++i) out[i] = relu_gradient(dy[i], y[i]);
 }
 
 void cpu_backward(const BackwardParams& p) {

@@ -9,11 +9,16 @@ namespace normrt::bn {
 
 namespace {
 
+bn::cuda::LaunchTuning tuning_of(const Device& device) {
+  bn::cuda::LaunchTuning tuning;
+  tuning.sm_count = normrt::cuda::sm_count(device.index());
+  return tuning;
+}
+
 template <typename Params, typename Launch>
 void run(const Params& p, const Device& device, Launch launch) {
   normrt::cuda::DeviceGuard guard(device.index());
-  bn::cuda::LaunchTuning tuning;
-  tuning.sm_count = normrt::cuda::sm_count(device.index());
+  const bn::cuda::LaunchTuning tuning = tuning_of(device);
   // Freed at scope exit with cudaFreeAsync on the same stream, after the kernels that use it.
   Tensor workspace = empty({static_cast<int64_t>(bn::cuda::workspace_floats(p.geometry, tuning))}, device);
   launch(p, workspace.data<float>(), tuning, normrt::cuda::current_stream(device.index()));
@@ -27,11 +32,23 @@ void cuda_forward_training(const ForwardTrainingParams& p, const Device& device)
 
 void cuda_forward_inference(const ForwardInferenceParams& p, const Device& device) {
   normrt::cuda::DeviceGuard guard(device.index());
-  bn::cuda::LaunchTuning tuning;
-  tuning.sm_count = normrt::cuda::sm_count(device.index());
-  bn::cuda::forward_inference(p, tuning, normrt::cuda::current_stream(device.index()));
+  bn::cuda::forward_inference(p, tuning_of(device), normrt::cuda::current_stream(device.index()));
 }
 
 void cuda_backward(const BackwardParams& p, const Device& device) { run(p, device, bn::cuda::backward); }
+
+template <typename Params>
+void cuda_epilogue(const Params& p, const Device& device) {
+  normrt::cuda::DeviceGuard guard(device.index());
+  bn::cuda::apply_epilogue(p.y, p.residual, p.geometry.numel(), p.relu, tuning_of(device),
+                     normrt::cuda::current_stream(device.index()));
+}
+template void cuda_epilogue(const ForwardTrainingParams&, const Device&);
+template void cuda_epilogue(const ForwardInferenceParams&, const Device&);
+
+void cuda_relu_gradient(const float* dy, const float* y, float* out, int64_t n, const Device& device) {
+  normrt::cuda::DeviceGuard guard(device.index());
+  bn::cuda::apply_relu_gradient(dy, y, out, n, tuning_of(device), normrt::cuda::current_stream(device.index()));
+}
 
 }  // namespace normrt::bn

@@ -66,7 +66,7 @@ TEST(BackendChoice, CudnnWhereItCanAndNamedFallbacksWhereItCannot) {
     const char* reason;
   };
   const Fallback fallbacks[] = {
-      {{256, 1024, 1}, Pass::ForwardTraining, true, false, "(N, C) input"},
+      {{256, 1024, 1}, Pass::ForwardTraining, true, false, "(N, C) or channels-last input"},
       {image, Pass::BackwardInference, true, false, "no eval-mode backward"},
       {image, Pass::ForwardTraining, false, false, "affine=False"},
       {image, Pass::ForwardTraining, true, true, "momentum=None"},

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "normrt/error.h"
+#include "normrt/grad_mode.h"
 #include "normrt/ops/elementwise.h"
 
 namespace normrt::nn {
@@ -33,7 +34,8 @@ std::string BatchNormBase::extra_repr() const {
   return std::to_string(options_.num_features()) + ", eps=" + python_float_repr(options_.eps()) + ", momentum=" +
          (options_.momentum() ? python_float_repr(*options_.momentum()) : "None") +
          ", affine=" + (options_.affine() ? "True" : "False") +
-         ", track_running_stats=" + (options_.track_running_stats() ? "True" : "False");
+         ", track_running_stats=" + (options_.track_running_stats() ? "True" : "False") +
+         (options_.relu() ? ", relu=True" : "");
 }
 
 void BatchNormBase::reset_running_stats() {
@@ -53,37 +55,70 @@ void BatchNormBase::reset_parameters() {
   bias.copy_(zeros({c}, bias.device()));
 }
 
-Tensor BatchNormBase::forward_impl(const Tensor& input, Context& ctx) {
+Tensor BatchNormBase::forward_impl(const Tensor& input, Context& ctx) { return run_forward(input, Tensor(), ctx); }
+
+Tensor BatchNormBase::backward_impl(const Tensor& grad_output, Context& ctx) {
+  NORMRT_CHECK(ctx.values[1] == 0, name_, ": the context is forward_add()'s; differentiate it with backward_add()");
+  return run_backward(grad_output, ctx).grad_input;
+}
+
+Tensor BatchNormBase::forward_add(const Tensor& input, const Tensor& residual, Context& ctx) {
+  NORMRT_CHECK(residual.defined(), name_, ": forward_add needs a residual");
+  ctx = Context{};
+  Tensor output = run_forward(input, residual, ctx);
+  if (is_grad_enabled()) {
+    ctx.saved = true;
+  } else {
+    ctx = Context{};
+  }
+  return output;
+}
+
+BatchNormBase::AddGradients BatchNormBase::backward_add(const Tensor& grad_output, Context& ctx) {
+  NORMRT_CHECK(ctx.saved && ctx.values.size() == 2 && ctx.values[1] != 0, name_,
+               ": backward_add() needs a preceding forward_add() (each forward is differentiated once, and none is "
+               "kept under NoGradGuard)");
+  ops::BatchNormBackwardResult grads = run_backward(grad_output, ctx);
+  ctx = Context{};
+  return {grads.grad_input, grads.grad_residual};
+}
+
+Tensor BatchNormBase::run_forward(const Tensor& input, const Tensor& residual, Context& ctx) {
   NORMRT_CHECK(input.defined(), name_, ": input is undefined");
   check_input_dim(input);
   // As torch.nn.BatchNorm: batch statistics in training, and also in eval when no running stats are tracked.
   const bool use_batch_stats = is_training() || !running_mean.defined();
+  const ops::BatchNormEpilogue epilogue{residual, options_.relu()};
   ops::BatchNormForwardResult result;
   if (use_batch_stats) {
     const bool update = is_training() && running_mean.defined();
     result = ops::batch_norm_forward_training(input, weight, bias, update ? running_mean : Tensor(),
                                               update ? running_var : Tensor(),
                                               update ? num_batches_tracked : Tensor(), options_.momentum(),
-                                              options_.eps(), options_.backend());
+                                              options_.eps(), options_.backend(), epilogue);
   } else {
     result = ops::batch_norm_forward_inference(input, weight, bias, running_mean, running_var, options_.eps(),
-                                               options_.backend());
+                                               options_.backend(), epilogue);
   }
   ctx.tensors = {input, weight, result.save_mean, result.save_invstd};
-  ctx.values = {use_batch_stats ? 1 : 0};
+  if (options_.relu()) ctx.tensors.emplace_back(result.output);
+  ctx.values = {use_batch_stats ? 1 : 0, residual.defined() ? 1 : 0};
   return result.output;
 }
 
-Tensor BatchNormBase::backward_impl(const Tensor& grad_output, Context& ctx) {
+ops::BatchNormBackwardResult BatchNormBase::run_backward(const Tensor& grad_output, Context& ctx) {
   const Tensor& saved_weight = weight.defined() ? ctx.tensors[1].get(name_) : weight;
-  const auto grads = ops::batch_norm_backward(grad_output, ctx.tensors[0].get(name_), saved_weight,
-                                              ctx.tensors[2].get(name_), ctx.tensors[3].get(name_), ctx.values[0] != 0,
-                                              options_.eps(), options_.backend());
+  ops::BatchNormBackwardEpilogue epilogue;
+  if (options_.relu()) epilogue.relu_output = ctx.tensors[4].get(name_);
+  epilogue.residual = ctx.values[1] != 0;
+  auto grads = ops::batch_norm_backward(grad_output, ctx.tensors[0].get(name_), saved_weight,
+                                        ctx.tensors[2].get(name_), ctx.tensors[3].get(name_), ctx.values[0] != 0,
+                                        options_.eps(), options_.backend(), epilogue);
   if (weight.defined()) {
     ops::accumulate_grad(weight, grads.grad_weight);
     ops::accumulate_grad(bias, grads.grad_bias);
   }
-  return grads.grad_input;
+  return grads;
 }
 
 void BatchNorm1d::check_input_dim(const Tensor& input) const {

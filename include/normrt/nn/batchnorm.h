@@ -19,6 +19,9 @@ class BatchNormOptions {
   NORMRT_ARG(std::optional<double>, momentum) = 0.1;
   NORMRT_ARG(bool, affine) = true;
   NORMRT_ARG(bool, track_running_stats) = true;
+  // BatchNorm followed by ReLU, fused: the module's output is relu(bn(x)), written once; its backward takes the ReLU's
+  // mask from that output (no mask is stored). The parameters and state_dict are those of the plain module.
+  NORMRT_ARG(bool, relu) = false;
   // Implementation on CUDA tensors; nullopt: normrt::default_backend() ($NORMRT_BN_BACKEND, else Auto).
   NORMRT_ARG(std::optional<Backend>, backend) = std::nullopt;
 };
@@ -27,6 +30,14 @@ class BatchNormBase : public Module {
  public:
 
   const BatchNormOptions& options() const { return options_; }
+
+  // ResNet's block end, fused: bn(input) + residual, then the ReLU when options().relu(), the output written once.
+  // Beside forward(): each call fills `ctx`, whose backward_add returns the gradients of input and residual.
+  Tensor forward_add(const Tensor& input, const Tensor& residual, Context& ctx);
+  struct AddGradients {
+    Tensor input, residual;
+  };
+  AddGradients backward_add(const Tensor& grad_output, Context& ctx);
   // Sets running_mean to 0, running_var to 1 and num_batches_tracked to 0.
   void reset_running_stats();
   void reset_parameters();
@@ -43,9 +54,12 @@ class BatchNormBase : public Module {
   virtual void check_input_dim(const Tensor& input) const = 0;
 
  private:
-  // ctx.tensors: input, weight, saved mean and invstd; ctx.values: whether the forward used batch statistics.
+  // ctx.tensors: input, weight, saved mean and invstd, and the output when the ReLU is fused; ctx.values: whether the
+  // forward used batch statistics, whether it added a residual.
   Tensor forward_impl(const Tensor& input, Context& ctx) override;
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  Tensor run_forward(const Tensor& input, const Tensor& residual, Context& ctx);
+  ops::BatchNormBackwardResult run_backward(const Tensor& grad_output, Context& ctx);
   BatchNormOptions options_;
   std::string name_;
 };

@@ -1,5 +1,9 @@
-// Functional batch normalization over every dimension but dim 1 (channels) of a float32 tensor of rank >= 2,
-// with PyTorch's semantics. Tensors must share one device; the op dispatches to that device's backend.
+// Functional batch normalization over every dimension but dim 1 (channels) of a tensor of rank >= 2, with
+// PyTorch's semantics. Tensors must share one device; the op dispatches to that device's backend.
+// Dtypes: input float32, float16 or bfloat16; weight, bias and running statistics all of the input's dtype or, for a
+// 16-bit input, all float32 (PyTorch's mixed-type rule). Statistics are accumulated in float32 or wider whatever the
+// dtype; save_mean/save_invstd are always float32; outputs and gradients take the dtype of what they belong to.
+// Memory formats: contiguous, or channels-last for 4-d/5-d input; outputs keep the input's format.
 // Every argument is checked before anything is computed or changed: a throwing call leaves the running
 // statistics and the counter as they were.
 #pragma once
@@ -26,6 +30,20 @@ void set_default_backend(std::optional<Backend> backend);
 
 namespace normrt::ops {
 
+// What a fused BatchNorm does after normalising: y = relu(bn(x) + residual), each part optional (ResNet's block end:
+// BatchNorm, the shortcut added, ReLU). The output is written once.
+struct BatchNormEpilogue {
+  Tensor residual;  // undefined: nothing added; else the input's shape, dtype and device (any memory format)
+  bool relu = false;
+};
+
+// The backward of a fused forward. relu_output: that forward's output when it applied the ReLU (its positive entries
+// are where the gradient passes; no mask is stored); residual: the forward added one, so return its gradient.
+struct BatchNormBackwardEpilogue {
+  Tensor relu_output;
+  bool residual = false;
+};
+
 struct BatchNormForwardResult {
   Tensor output;
   Tensor save_mean;    // (C): the mean used to normalise
@@ -40,23 +58,27 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
                                                    const Tensor& running_mean, const Tensor& running_var,
                                                    const Tensor& num_batches_tracked,
                                                    std::optional<double> momentum, double eps,
-                                                   std::optional<Backend> backend = std::nullopt);
+                                                   std::optional<Backend> backend = std::nullopt,
+                                                   const BatchNormEpilogue& epilogue = {});
 
 // Inference mode: normalises with the running statistics.
 BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                                     const Tensor& running_mean, const Tensor& running_var,
-                                                    double eps, std::optional<Backend> backend = std::nullopt);
+                                                    double eps, std::optional<Backend> backend = std::nullopt,
+                                                    const BatchNormEpilogue& epilogue = {});
 
 struct BatchNormBackwardResult {
   Tensor grad_input;
   Tensor grad_weight;  // undefined when weight is undefined (affine=False)
   Tensor grad_bias;
+  Tensor grad_residual;  // defined for a fused backward with BatchNormBackwardEpilogue::residual
 };
 
 // Gradients for a forward that produced save_mean/save_invstd. training=true differentiates through the batch
 // statistics; training=false treats them as constants (the inference forward). eps is the forward's.
 BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
                                             const Tensor& save_mean, const Tensor& save_invstd, bool training,
-                                            double eps, std::optional<Backend> backend = std::nullopt);
+                                            double eps, std::optional<Backend> backend = std::nullopt,
+                                            const BatchNormBackwardEpilogue& epilogue = {});
 
 }  // namespace normrt::ops
