@@ -96,7 +96,7 @@ inline void run_bn_mixed_case(const std::string& name, const Device& device, dou
     const Tensor x = load(p + "x").to(format), z = load(p + "z").to(format), dy = load(p + "dy").to(format);
     ASSERT_EQ(x.dtype(), dtype);
     nn::Context ctx;
-    const Tensor y = add ? bn->forward_add(x, z, ctx) : bn->forward(x, ctx);
+    const Tensor y = add ? bn->forward_add(x, z, ctx, relu) : bn->forward(x, ctx);
     EXPECT_EQ(y.memory_format(), format);
     EXPECT_TRUE(close(y, load(p + "y"), "y")) << "output";
     Tensor dx;

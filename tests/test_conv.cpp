@@ -305,6 +305,67 @@ TEST(ConvModule, ResidualSumsBothPathsGradients) {
                           "Residual: the body's output [2, 4, 6, 5] and the shortcut's [2, 3, 6, 5] differ"));
 }
 
+// Residual(...).relu(): relu(body(x) + shortcut(x)). A body ending in a BatchNorm runs its block end fused
+// (BatchNorm, add and ReLU in one op): the same bits as the modules run separately with the add and ReLU after, in
+// the output, the input gradient, every parameter gradient and the running statistics; other bodies take the ReLU
+// after the add. Folding for inference keeps the ReLU.
+TEST(ConvModule, ResidualReLUFusesTheBlockEndWhereTheBodyEndsInBatchNorm) {
+  for (bool ends_in_bn : {true, false}) {
+    SCOPED_TRACE(ends_in_bn ? "fused" : "unfused");
+    Generator gen(12);
+    auto make_body = [&] {
+      nn::Sequential body(nn::Conv2d(nn::ConvOptions(3, 4, 3).padding(1).bias(false)), nn::BatchNorm2d(4));
+      if (!ends_in_bn) body.push_back(nn::Conv2d(nn::ConvOptions(4, 4, 1)));
+      return body;
+    };
+    auto shared_block = std::make_shared<nn::Residual>(make_body(), nn::Conv2d(nn::ConvOptions(3, 4, 1)));
+    nn::Residual& block = shared_block->relu();
+    nn::Sequential body = make_body();
+    nn::Conv2d shortcut(nn::ConvOptions(3, 4, 1));
+    body.load_state_dict(block.body().state_dict());
+    shortcut.load_state_dict(block.shortcut()->state_dict());
+    for (int step = 0; step < 2; ++step) {
+      const Tensor x = randn({2, 3, 5, 7}, gen), dy = randn({2, 4, 5, 7}, gen);
+      block.zero_grad();
+      body.zero_grad();
+      shortcut.zero_grad();
+      const Tensor y = block.forward(x);
+      const Tensor expected = ops::activation(ops::Activation::ReLU, ops::add(body.forward(x), shortcut.forward(x)));
+      EXPECT_EQ(y.to_vector(), expected.to_vector());
+      const Tensor dx = block.backward(dy);
+      const Tensor g = ops::activation_backward(ops::Activation::ReLU, dy, expected);
+      EXPECT_EQ(dx.to_vector(), ops::add(body.backward(g), shortcut.backward(g)).to_vector());
+      const auto pb = block.named_parameters();
+      auto separate = body.named_parameters();
+      for (auto& [name, t] : shortcut.named_parameters()) separate.emplace_back(name, t);
+      ASSERT_EQ(pb.size(), separate.size());
+      for (std::size_t i = 0; i < pb.size(); ++i)
+        EXPECT_EQ(pb[i].second.grad().to_vector(), separate[i].second.grad().to_vector()) << pb[i].first;
+      auto buffer = [](const nn::Module& m, const std::string& name) {
+        for (const auto& [key, t] : m.state_dict())
+          if (key == name) return t.to_vector();
+        return std::vector<float>{};
+      };
+      EXPECT_EQ(buffer(block, "body.1.running_var"), buffer(body, "1.running_var"));
+    }
+    nn::Sequential net{shared_block};
+    net.eval();
+    auto folded = nn::fold_batchnorm(net);
+    const Tensor x = randn({2, 3, 5, 7}, gen);
+    EXPECT_TRUE(all_close(folded->forward(x).to_vector(), block.forward(x).to_vector(), 1e-5, 1e-5));
+  }
+  // A BatchNorm with its own fused ReLU folds into a convolution followed by a ReLU.
+  Generator gen(13);
+  nn::Sequential conv_bn_relu(nn::Conv2d(nn::ConvOptions(3, 4, 3)), nn::BatchNorm2d(nn::BatchNormOptions(4).relu(true)));
+  conv_bn_relu.forward(randn({4, 3, 6, 6}, gen));
+  conv_bn_relu.eval();
+  auto folded = nn::fold_batchnorm(conv_bn_relu);
+  const Tensor x = randn({2, 3, 6, 6}, gen);
+  const std::vector<float> y = conv_bn_relu.forward(x).to_vector();
+  EXPECT_TRUE(std::any_of(y.begin(), y.end(), [](float v) { return v == 0.0f; }));
+  EXPECT_TRUE(all_close(folded->forward(x).to_vector(), y, 1e-5, 1e-5));
+}
+
 TEST(ConvModule, LinearTakesAnyLeadingDimensions) {
   Generator gen(2);
   nn::Linear linear(5, 3, true, &gen);

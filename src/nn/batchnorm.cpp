@@ -55,17 +55,19 @@ void BatchNormBase::reset_parameters() {
   bias.copy_(zeros({c}, bias.device()));
 }
 
-Tensor BatchNormBase::forward_impl(const Tensor& input, Context& ctx) { return run_forward(input, Tensor(), ctx); }
+Tensor BatchNormBase::forward_impl(const Tensor& input, Context& ctx) {
+  return run_forward(input, Tensor(), options_.relu(), ctx);
+}
 
 Tensor BatchNormBase::backward_impl(const Tensor& grad_output, Context& ctx) {
   NORMRT_CHECK(ctx.values[1] == 0, name_, ": the context is forward_add()'s; differentiate it with backward_add()");
   return run_backward(grad_output, ctx).grad_input;
 }
 
-Tensor BatchNormBase::forward_add(const Tensor& input, const Tensor& residual, Context& ctx) {
+Tensor BatchNormBase::forward_add(const Tensor& input, const Tensor& residual, Context& ctx, bool relu) {
   NORMRT_CHECK(residual.defined(), name_, ": forward_add needs a residual");
   ctx = Context{};
-  Tensor output = run_forward(input, residual, ctx);
+  Tensor output = run_forward(input, residual, relu, ctx);
   if (is_grad_enabled()) {
     ctx.saved = true;
   } else {
@@ -75,7 +77,7 @@ Tensor BatchNormBase::forward_add(const Tensor& input, const Tensor& residual, C
 }
 
 BatchNormBase::AddGradients BatchNormBase::backward_add(const Tensor& grad_output, Context& ctx) {
-  NORMRT_CHECK(ctx.saved && ctx.values.size() == 2 && ctx.values[1] != 0, name_,
+  NORMRT_CHECK(ctx.saved && ctx.values.size() == 3 && ctx.values[1] != 0, name_,
                ": backward_add() needs a preceding forward_add() (each forward is differentiated once, and none is "
                "kept under NoGradGuard)");
   ops::BatchNormBackwardResult grads = run_backward(grad_output, ctx);
@@ -83,12 +85,12 @@ BatchNormBase::AddGradients BatchNormBase::backward_add(const Tensor& grad_outpu
   return {grads.grad_input, grads.grad_residual};
 }
 
-Tensor BatchNormBase::run_forward(const Tensor& input, const Tensor& residual, Context& ctx) {
+Tensor BatchNormBase::run_forward(const Tensor& input, const Tensor& residual, bool relu, Context& ctx) {
   NORMRT_CHECK(input.defined(), name_, ": input is undefined");
   check_input_dim(input);
   // As torch.nn.BatchNorm: batch statistics in training, and also in eval when no running stats are tracked.
   const bool use_batch_stats = is_training() || !running_mean.defined();
-  const ops::BatchNormEpilogue epilogue{residual, options_.relu()};
+  const ops::BatchNormEpilogue epilogue{residual, relu};
   ops::BatchNormForwardResult result;
   if (use_batch_stats) {
     const bool update = is_training() && running_mean.defined();
@@ -101,15 +103,15 @@ Tensor BatchNormBase::run_forward(const Tensor& input, const Tensor& residual, C
                                                options_.backend(), epilogue);
   }
   ctx.tensors = {input, weight, result.save_mean, result.save_invstd};
-  if (options_.relu()) ctx.tensors.emplace_back(result.output);
-  ctx.values = {use_batch_stats ? 1 : 0, residual.defined() ? 1 : 0};
+  if (relu) ctx.tensors.emplace_back(result.output);
+  ctx.values = {use_batch_stats ? 1 : 0, residual.defined() ? 1 : 0, relu ? 1 : 0};
   return result.output;
 }
 
 ops::BatchNormBackwardResult BatchNormBase::run_backward(const Tensor& grad_output, Context& ctx) {
   const Tensor& saved_weight = weight.defined() ? ctx.tensors[1].get(name_) : weight;
   ops::BatchNormBackwardEpilogue epilogue;
-  if (options_.relu()) epilogue.relu_output = ctx.tensors[4].get(name_);
+  if (ctx.values[2] != 0) epilogue.relu_output = ctx.tensors[4].get(name_);
   epilogue.residual = ctx.values[1] != 0;
   auto grads = ops::batch_norm_backward(grad_output, ctx.tensors[0].get(name_), saved_weight,
                                         ctx.tensors[2].get(name_), ctx.tensors[3].get(name_), ctx.values[0] != 0,

@@ -61,13 +61,14 @@ std::shared_ptr<Sequential> fold_sequential(Sequential& model) {
     auto* conv = dynamic_cast<ConvBase*>(&model[i]);
     if (foldable && linear != nullptr && bn->name() == "BatchNorm1d") {
       out->push_back(fold_linear_batchnorm(*linear, *bn));
-      ++i;
     } else if (foldable && conv != nullptr && same_rank(*conv, *bn)) {
       out->push_back(fold_conv_batchnorm(*conv, *bn));
-      ++i;
     } else {
       out->push_back(fold_module(model.ptr(i)));
+      continue;
     }
+    ++i;
+    if (bn->options().relu()) out->push_back(ReLU());  // the fused ReLU outlives the folded BatchNorm
   }
   out->eval();
   return out;
@@ -80,6 +81,7 @@ std::shared_ptr<Module> fold_module(const std::shared_ptr<Module>& module) {
     std::shared_ptr<Module> body, shortcut;
     for (const auto& [name, child] : module->named_children()) (name == "body" ? body : shortcut) = fold_module(child);
     auto folded = std::make_shared<Residual>(body, shortcut);
+    folded->relu(static_cast<Residual&>(*module).has_relu());
     folded->eval();
     return folded;
   }

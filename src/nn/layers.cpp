@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "normrt/error.h"
+#include "normrt/nn/batchnorm.h"
 #include "normrt/ops/nn.h"
 #include "op_util.h"
 #include "normrt/ops/elementwise.h"
@@ -227,18 +228,57 @@ Residual::Residual(std::shared_ptr<Module> body, std::shared_ptr<Module> shortcu
   if (shortcut_) register_module("shortcut", shortcut_);
 }
 
+BatchNormBase* Residual::fused_batch_norm() const {
+  auto* body = dynamic_cast<Sequential*>(body_.get());
+  if (!relu_ || body == nullptr || body->size() == 0) return nullptr;
+  return dynamic_cast<BatchNormBase*>(&(*body)[body->size() - 1]);
+}
+
+namespace {
+void check_same_sizes(const Tensor& body, const Tensor& skip) {
+  NORMRT_CHECK(body.sizes() == skip.sizes(), "Residual: the body's output ", shape_str(body.sizes()),
+               " and the shortcut's ", shape_str(skip.sizes()), " differ; give a shortcut that matches the body");
+}
+}  // namespace
+
 Tensor Residual::forward_impl(const Tensor& input, Context& ctx) {
   ctx.children.resize(2);
+  if (BatchNormBase* bn = fused_batch_norm()) {
+    auto& body = static_cast<Sequential&>(*body_);
+    std::vector<Context>& steps = ctx.children[0].children;
+    steps.resize(body.size());
+    Tensor h = input;
+    for (std::size_t i = 0; i + 1 < body.size(); ++i) h = body[i].forward(h, steps[i]);
+    const Tensor skip = shortcut_ ? shortcut_->forward(input, ctx.children[1]) : input;
+    check_same_sizes(h, skip);
+    return bn->forward_add(h, skip, steps.back(), true);
+  }
   Tensor y = body_->forward(input, ctx.children[0]);
   const Tensor skip = shortcut_ ? shortcut_->forward(input, ctx.children[1]) : input;
-  NORMRT_CHECK(y.sizes() == skip.sizes(), "Residual: the body's output ", shape_str(y.sizes()),
-               " and the shortcut's ", shape_str(skip.sizes()), " differ; give a shortcut that matches the body");
-  return ops::add(y, skip);
+  check_same_sizes(y, skip);
+  y = ops::add(y, skip);
+  if (!relu_) return y;
+  y = ops::activation(ops::Activation::ReLU, y);
+  ctx.tensors = {y};
+  return y;
 }
 
 Tensor Residual::backward_impl(const Tensor& grad_output, Context& ctx) {
-  Tensor grad = body_->backward(grad_output, ctx.children[0]);
-  return ops::add(grad, shortcut_ ? shortcut_->backward(grad_output, ctx.children[1]) : grad_output);
+  Tensor grad_body, grad_skip;
+  if (BatchNormBase* bn = fused_batch_norm()) {
+    auto& body = static_cast<Sequential&>(*body_);
+    std::vector<Context>& steps = ctx.children[0].children;
+    const BatchNormBase::AddGradients grads = bn->backward_add(grad_output, steps.back());
+    grad_body = grads.input;
+    for (std::size_t i = body.size() - 1; i-- > 0;) grad_body = body[i].backward(grad_body, steps[i]);
+    grad_skip = grads.residual;
+  } else {
+    const Tensor grad = relu_ ? ops::activation_backward(ops::Activation::ReLU, grad_output, ctx.tensors[0].get(name()))
+                              : grad_output;
+    grad_body = body_->backward(grad, ctx.children[0]);
+    grad_skip = grad;
+  }
+  return ops::add(grad_body, shortcut_ ? shortcut_->backward(grad_skip, ctx.children[1]) : grad_skip);
 }
 
 Tensor Loss::keep(ops::LossResult result) {

@@ -3,6 +3,7 @@
 #include "gpu_test_support.h"
 #include <cstring>
 
+#include "bn_mixed_golden_runner.h"
 #include "golden_runner.h"
 #include "reference/bn_reference.h"
 #include "empty_shapes.h"
@@ -97,6 +98,17 @@ TEST_P(CudaGolden, MatchesPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, CudaGolden, ::testing::ValuesIn(testing::golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// float16/bfloat16, channels-last, fused with ReLU / residual add (tests/golden/make_golden_bn_mixed.py).
+class CudaMixedGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaMixedGolden, MatchesPyTorch) {
+  NORMRT_GPU_TEST_REQUIRES(have_gpu(), "no CUDA device");
+  testing::run_bn_mixed_case(GetParam(), kGpu, 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaMixedGolden, ::testing::ValuesIn(testing::bn_mixed_case_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 class CudaBatchNorm : public ::testing::Test {

@@ -2,6 +2,7 @@
 // several blocks per channel, both layouts, float4 and scalar paths, 32- and 64-bit indices, both resume orders.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <string>
@@ -282,6 +283,35 @@ TEST(BnKernelsEdgeCases, SaveInferenceStatistics) {
   std::vector<double> invstd_ref;
   for (float v : rv) invstd_ref.push_back(1 / std::sqrt(static_cast<double>(v) + 1e-3));
   EXPECT_TRUE(all_close(save_invstd, invstd_ref, 1e-6, 0));
+}
+
+// The fused epilogue and the ReLU's gradient as passes of their own: every element, in a grid smaller than the
+// tensor (grid-stride), with and without a residual, NaN propagating through the ReLU as torch.relu does.
+TEST(BnKernelsEpilogue, EveryElementByTheSharedMath) {
+  const int64_t n = 3 * 256 * 16 + 77;  // more than one pass of the grid of a one-SM tuning
+  LaunchTuning tuning;
+  tuning.sm_count = 1;
+  std::vector<float> y0 = random_floats(n, 31, 0.0f, 2.0f), z = random_floats(n, 32, 0.0f, 1.0f);
+  y0[5] = std::nanf("");
+  for (bool residual : {false, true}) {
+    for (bool relu : {false, true}) {
+      SCOPED_TRACE(std::string(residual ? "residual " : "") + (relu ? "relu" : ""));
+      std::vector<float> y = y0;
+      apply_epilogue(y.data(), residual ? z.data() : nullptr, n, relu, tuning, nullptr);
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = y0[i] + (residual ? z[i] : 0.0f);
+        const float expected = relu && v <= 0.0f ? 0.0f : v;
+        if (std::isnan(v)) {
+          EXPECT_TRUE(std::isnan(y[i])) << i;
+        } else {
+          ASSERT_EQ(y[i], expected) << i;
+        }
+      }
+    }
+  }
+  std::vector<float> passed(n, 9.0f);
+  apply_relu_gradient(z.data(), y0.data(), passed.data(), n, tuning, nullptr);
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(passed[i], y0[i] > 0.0f ? z[i] : 0.0f) << i;
 }
 
 TEST(BnKernelsEdgeCases, AffineFalseAndNoRunningStats) {

@@ -31,9 +31,10 @@ class BatchNormBase : public Module {
 
   const BatchNormOptions& options() const { return options_; }
 
-  // ResNet's block end, fused: bn(input) + residual, then the ReLU when options().relu(), the output written once.
-  // Beside forward(): each call fills `ctx`, whose backward_add returns the gradients of input and residual.
-  Tensor forward_add(const Tensor& input, const Tensor& residual, Context& ctx);
+  // ResNet's block end, fused: relu(bn(input) + residual) (relu = false: no ReLU), the output written once. Beside
+  // forward() (options().relu() is forward()'s): each call fills `ctx`, whose backward_add returns the gradients of
+  // input and residual.
+  Tensor forward_add(const Tensor& input, const Tensor& residual, Context& ctx, bool relu = true);
   struct AddGradients {
     Tensor input, residual;
   };
@@ -55,10 +56,10 @@ class BatchNormBase : public Module {
 
  private:
   // ctx.tensors: input, weight, saved mean and invstd, and the output when the ReLU is fused; ctx.values: whether the
-  // forward used batch statistics, whether it added a residual.
+  // forward used batch statistics, whether it added a residual, whether it applied the ReLU.
   Tensor forward_impl(const Tensor& input, Context& ctx) override;
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
-  Tensor run_forward(const Tensor& input, const Tensor& residual, Context& ctx);
+  Tensor run_forward(const Tensor& input, const Tensor& residual, bool relu, Context& ctx);
   ops::BatchNormBackwardResult run_backward(const Tensor& grad_output, Context& ctx);
   BatchNormOptions options_;
   std::string name_;

@@ -16,6 +16,8 @@
 
 namespace normrt::nn {
 
+class BatchNormBase;
+
 class Linear : public Module {
  public:
   // PyTorch's initialisation: weight kaiming_uniform_(a = sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in)), and the same
@@ -209,15 +211,26 @@ class Residual : public Module {
       : Residual(std::make_shared<std::decay_t<B>>(std::move(body)),
                  std::make_shared<std::decay_t<S>>(std::move(shortcut))) {}
   std::string name() const override { return "Residual"; }
+  // ResNet's block end: relu(body(x) + shortcut(x)). Where the body is a Sequential ending in a BatchNorm, that
+  // BatchNorm, the add and the ReLU run as one fused op (BatchNormBase::forward_add); otherwise the ReLU follows.
+  Residual& relu(bool on = true) {
+    relu_ = on;
+    return *this;
+  }
+  bool has_relu() const { return relu_; }
   Module& body() { return *body_; }
   // Null for the identity shortcut.
   Module* shortcut() { return shortcut_.get(); }
 
  private:
-  // ctx.children: the body's context, then the shortcut's.
+  // ctx.children: the body's context (a fused body's: one per child, as Sequential's), then the shortcut's;
+  // ctx.tensors: the output, when the ReLU ran unfused.
   Tensor forward_impl(const Tensor& input, Context& ctx) override;
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  // The BatchNorm that ends the body when the block end is fused, else null.
+  BatchNormBase* fused_batch_norm() const;
   std::shared_ptr<Module> body_, shortcut_;
+  bool relu_ = false;
 };
 
 // Losses are not modules: forward(input, target) returns the loss (0-dim, on the input's device; read it with
