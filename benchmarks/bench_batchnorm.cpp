@@ -9,7 +9,10 @@
 // --benchmark_repetitions (default 5). Shapes under 16 MB are also timed as a replayed CUDA graph of 20 calls
 // (gpu/native-graph/...: kernel time without the host's launch overhead).
 // Run: build/benchmarks/bench_batchnorm [--benchmark_filter=gpu] [--benchmark_out=results.json]
-// The summary table at the end lists the medians.
+// The summary table at the end lists the medians. A second table is the dtype x memory format x fusion matrix
+// (float32/float16/bfloat16 x NCHW/NHWC x none/ReLU/add+ReLU, weights float32 as mixed-precision training keeps
+// them) on the ResNet-like shapes, training forward and backward, at the minimal bytes of each combination, beside
+// float32 NCHW unfused.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -88,6 +91,16 @@ void run_cpu(benchmark::State& state, const Shape& shape, Mode mode) {
   state.SetBytesProcessed(state.iterations() * shape_numel(shape) * bytes_per_element(mode));
 }
 
+// A benchmark whose setup or run throws is skipped with the error's message.
+template <typename Body>
+void skip_on_error(benchmark::State& state, Body body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
 double g_copy_bandwidth = 0;  // bytes/s, device-to-device copy (read + write)
 
 #if NORMRT_WITH_CUDA
@@ -128,16 +141,6 @@ void time_gpu(benchmark::State& state, int64_t bytes_per_call, const std::functi
     state.SetIterationTime(events.time(stream, run) / calls);
   }
   state.SetBytesProcessed(state.iterations() * bytes_per_call);
-}
-
-// A benchmark whose setup or run throws is skipped with the error's message.
-template <typename Body>
-void skip_on_error(benchmark::State& state, Body body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    state.SkipWithError(e.what());
-  }
 }
 
 void run_gpu(benchmark::State& state, const Shape& shape, Mode mode, Backend backend) {
@@ -276,6 +279,91 @@ double measure_copy_bandwidth() {
 }
 #endif
 
+// The dtype x memory format x fusion matrix.
+enum class Fusion { None, ReLU, AddReLU };
+const char* fusion_name(Fusion f) { return f == Fusion::None ? "none" : f == Fusion::ReLU ? "relu" : "add-relu"; }
+
+struct Combination {
+  DType dtype;
+  MemoryFormat format;
+  Fusion fusion;
+  std::string label() const {
+    return std::string(dtype_name(dtype)) + "-" + (format == MemoryFormat::Contiguous ? "nchw" : "nhwc") + "-" +
+           fusion_name(fusion);
+  }
+  // Forward: read x (and z), write y. Backward: read dy and x (and y for the ReLU's mask), write dx (and dz, which
+  // is the masked dy: a tensor of its own only with the ReLU).
+  int64_t bytes_per_element(Mode mode) const {
+    const int64_t e = static_cast<int64_t>(element_size(dtype));
+    const bool add = fusion == Fusion::AddReLU, relu = fusion != Fusion::None;
+    return mode == Mode::Backward ? (3 + relu + add) * e : (2 + add) * e;
+  }
+};
+
+struct MatrixOperands {
+  Combination combination;
+  Tensor x, z, dy, weight, bias, running_mean, running_var;
+  ops::BatchNormForwardResult forward;
+  MatrixOperands(const Shape& shape, const Device& device, const Combination& c) : combination(c) {
+    Generator gen(1);
+    auto operand = [&] { return randn(shape, gen, device).to(c.dtype).to(c.format); };
+    x = operand();
+    z = operand();
+    dy = operand();
+    weight = rand({shape[1]}, gen, device);
+    bias = randn({shape[1]}, gen, device);
+    running_mean = zeros({shape[1]}, device);
+    running_var = ones({shape[1]}, device);
+    forward = train();
+  }
+  ops::BatchNormEpilogue epilogue() const {
+    return {combination.fusion == Fusion::AddReLU ? z : Tensor(), combination.fusion != Fusion::None};
+  }
+  ops::BatchNormForwardResult train() {
+    return ops::batch_norm_forward_training(x, weight, bias, running_mean, running_var, Tensor(), 0.1, 1e-5,
+                                            Backend::Native, epilogue());
+  }
+  void run(Mode mode) {
+    if (mode != Mode::Backward) {
+      train();
+      return;
+    }
+    ops::BatchNormBackwardEpilogue back;
+    if (combination.fusion != Fusion::None) back.relu_output = forward.output;
+    back.residual = combination.fusion == Fusion::AddReLU;
+    ops::batch_norm_backward(dy, x, weight, forward.save_mean, forward.save_invstd, true, 1e-5, Backend::Native,
+                             back);
+  }
+};
+
+const std::vector<Shape> kMatrixGpuShapes = {{32, 64, 112, 112}, {256, 256, 14, 14}, {64, 512, 28, 28}};
+const std::vector<Shape> kMatrixCpuShapes = {{32, 64, 56, 56}};
+
+std::vector<Combination> matrix_combinations() {
+  std::vector<Combination> out;
+  for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16})
+    for (MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast})
+      for (Fusion fusion : {Fusion::None, Fusion::ReLU, Fusion::AddReLU}) out.push_back({dtype, format, fusion});
+  return out;
+}
+
+void run_cpu_matrix(benchmark::State& state, const Shape& shape, Mode mode, const Combination& c) {
+  skip_on_error(state, [&] {
+    MatrixOperands ops(shape, Device::cpu(), c);
+    for (auto _ : state) ops.run(mode);
+    state.SetBytesProcessed(state.iterations() * shape_numel(shape) * c.bytes_per_element(mode));
+  });
+}
+
+#if NORMRT_WITH_CUDA
+void run_gpu_matrix(benchmark::State& state, const Shape& shape, Mode mode, const Combination& c) {
+  skip_on_error(state, [&] {
+    MatrixOperands ops(shape, Device::cuda(0), c);
+    time_gpu(state, shape_numel(shape) * c.bytes_per_element(mode), [&] { ops.run(mode); });
+  });
+}
+#endif
+
 std::string shape_label(const Shape& s) {
   std::string out;
   for (int64_t d : s) out += (out.empty() ? "" : "x") + std::to_string(d);
@@ -303,6 +391,13 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   std::map<std::string, double> medians_;
 };
 
+struct MatrixEntry {
+  std::string name, baseline_name, device, shape;  // baseline: float32 NCHW unfused, same shape and mode
+  Combination combination;
+  Mode mode;
+  int64_t numel;
+};
+
 struct Entry {
   std::string name, cudnn_name, device, shape;  // cudnn_name empty where cuDNN is not measured
   std::string variant_name;                      // single-read variant, where it applies
@@ -324,9 +419,28 @@ int main(int argc, char** argv) {
       entries.push_back({name, "", "cpu", shape_label(shape), "", "", mode, shape_numel(shape)});
     }
   }
+  std::vector<MatrixEntry> matrix;
+  auto register_matrix = [&](const std::string& device, const std::vector<Shape>& shapes, auto run) {
+    for (Mode mode : {Mode::ForwardTraining, Mode::Backward}) {
+      for (const Shape& shape : shapes) {
+        std::string baseline;
+        for (const Combination& c : matrix_combinations()) {
+          const std::string name =
+              device + "/matrix/" + c.label() + "/" + mode_name(mode) + "/" + shape_label(shape);
+          if (baseline.empty()) baseline = name;
+          auto* b = benchmark::RegisterBenchmark(name.c_str(), run, shape, mode, c)->Unit(benchmark::kMicrosecond);
+          if (device == "gpu") b->UseManualTime();
+          else b->UseRealTime();
+          matrix.push_back({name, baseline, device, shape_label(shape), c, mode, shape_numel(shape)});
+        }
+      }
+    }
+  };
+  register_matrix("cpu", kMatrixCpuShapes, run_cpu_matrix);
 #if NORMRT_WITH_CUDA
   if (cuda::is_available()) {
     g_copy_bandwidth = measure_copy_bandwidth();
+    register_matrix("gpu", kMatrixGpuShapes, run_gpu_matrix);
     for (Mode mode : {Mode::ForwardTraining, Mode::ForwardEval, Mode::Backward}) {
       for (const Shape& shape : kGpuShapes) {
         const std::string suffix = std::string(mode_name(mode)) + "/" + shape_label(shape);
@@ -418,6 +532,21 @@ int main(int argc, char** argv) {
     for (double f : fs) log_sum += std::log(f);
     std::printf("gpu %s: geometric mean %.0f%% of copy bandwidth over %zu shapes\n", mode.c_str(),
                 100 * std::exp(log_sum / static_cast<double>(fs.size())), fs.size());
+  }
+  std::printf("\ndtype x memory format x fusion (medians; GB/s and %% of copy bandwidth at each combination's minimal "
+              "bytes; speedup over float32 NCHW unfused of the same run)\n"
+              "| device | shape | mode | dtype-format-fusion | us | GB/s | %% of copy BW | speedup |\n"
+              "|---|---|---|---|---|---|---|---|\n");
+  for (const MatrixEntry& e : matrix) {
+    const double us = reporter.micros(e.name), baseline_us = reporter.micros(e.baseline_name);
+    if (us <= 0) continue;
+    const double gbs =
+        static_cast<double>(e.numel * e.combination.bytes_per_element(e.mode)) / (us * 1e-6) * 1e-9;
+    char pct[32] = "-", speedup[32] = "-";
+    if (e.device == "gpu") std::snprintf(pct, sizeof pct, "%.0f%%", 100 * gbs * 1e9 / g_copy_bandwidth);
+    if (baseline_us > 0) std::snprintf(speedup, sizeof speedup, "%.2fx", baseline_us / us);
+    std::printf("| %s | %s | %s | %s | %.1f | %.1f | %s | %s |\n", e.device.c_str(), e.shape.c_str(),
+                mode_name(e.mode), e.combination.label().c_str(), us, gbs, pct, speedup);
   }
   benchmark::Shutdown();
   return 0;
