@@ -49,26 +49,51 @@ constexpr unsigned kFullMask = 0xffffffffu;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The elementwise passes of a training step: out = op.at(channel)(a, b). at() loads a channel's coefficients once.
+// Element: the type of the per-element tensors. An At with kHasEpilogue also applies the fused epilogue
+// (epilogue_values) to the values it computes.
+template <typename T>
 struct NormalizeOp {
+  using Element = T;
   static constexpr bool kSavesStatistics = false;
   const float *mean, *scale, *shift;
+  const T* residual;
+  bool relu;
   struct At {
+    static constexpr bool kHasEpilogue = true;
     float mean, scale, shift;
+    const T* residual;
+    bool relu;
     __device__ float operator()(float x, float) const { return normalize(x, mean, scale, shift); }
   };
-  __device__ At at(uint64_t c) const { return {mean[c], scale[c], shift[c]}; }
+  __device__ At at(uint64_t c) const { return {mean[c], scale[c], shift[c], residual, relu}; }
 };
 
+template <typename T>
 struct InputGradTrainingOp {
+  using Element = T;
   static constexpr bool kSavesStatistics = false;
   const float *mean, *grad_mean, *projection, *scale;
   struct At {
+    static constexpr bool kHasEpilogue = false;
     BackwardCoefficients<float> k;
     float mean;
     __device__ float operator()(float dy, float x) const { return backward_training(dy, x, k, mean); }
   };
   __device__ At at(uint64_t c) const { return {{grad_mean[c], projection[c], scale[c]}, mean[c]}; }
 };
+
+// The fused epilogue (+ residual, then the ReLU) on `width` output values of elements first, first + 1, ...; the
+// residual is read element by element: it need not share the operands' alignment. A no-op for other passes.
+template <typename At, typename Index>
+__device__ void epilogue_values(const At& f, Index first, float* values, int width) {
+  if constexpr (At::kHasEpilogue) {
+    if (f.residual == nullptr && !f.relu) return;
+    for (int i = 0; i < width; ++i) {
+      const float z = f.residual != nullptr ? static_cast<float>(f.residual[first + i]) : 0.0f;
+      values[i] = f.relu ? epilogue<true>(values[i], z) : epilogue<false>(values[i], z);
+    }
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Per-channel finishing: what the statistics (or the backward sums) of one channel become.
@@ -82,7 +107,8 @@ struct Coefficients {
 
 // The running-average factor of this training step. num_batches_tracked is incremented by the normalise pass at the
 // end of the step, so every kernel before it reads the new count as the stored one + 1.
-__device__ float step_factor(const ForwardTrainingParams& p) {
+template <typename T>
+__device__ float step_factor(const ForwardTrainingParamsOf<T>& p) {
   if (p.running_mean == nullptr) return 0.0f;
   // Read only for momentum=None, the one case that needs it (channel_fused_kernel relies on this).
   const int64_t batches = p.cumulative_average && p.num_batches_tracked != nullptr ? *p.num_batches_tracked + 1 : 0;
@@ -91,12 +117,15 @@ __device__ float step_factor(const ForwardTrainingParams& p) {
 
 // Channel c's normalise coefficients from its merged (shifted) Welford state; `write`: also its save_mean,
 // save_invstd, coefficients and running statistics.
-__device__ NormalizeOp::At finish_forward_channel(const ForwardTrainingParams& p, uint64_t c, const Welford<float>& s,
-                                                  float factor, const Coefficients& coefficients, bool write = true) {
+template <typename T>
+__device__ typename NormalizeOp<T>::At finish_forward_channel(const ForwardTrainingParamsOf<T>& p, uint64_t c,
+                                                              const Welford<float>& s, float factor,
+                                                              const Coefficients& coefficients, bool write = true) {
   const float count = static_cast<float>(p.geometry.per_channel());
-  const float mean = p.x[c * static_cast<uint64_t>(p.geometry.S)] + s.mean;
+  const float mean = static_cast<float>(p.x[c * static_cast<uint64_t>(p.geometry.S)]) + s.mean;
   const float invstd = invstd_from_var(s.m2 / count, static_cast<float>(p.eps));
-  const NormalizeOp::At at{mean, invstd * (p.weight ? p.weight[c] : 1.0f), p.bias ? p.bias[c] : 0.0f};
+  const typename NormalizeOp<T>::At at{mean, invstd * (p.weight ? p.weight[c] : 1.0f), p.bias ? p.bias[c] : 0.0f,
+                                       p.residual, p.relu};
   if (!write) return at;
   p.save_mean[c] = mean;
   p.save_invstd[c] = invstd;
@@ -115,12 +144,15 @@ struct GradSums {
 };
 
 // Channel c's input-gradient coefficients from its sums; `write`: also its dweight, dbias and coefficients.
-__device__ InputGradTrainingOp::At finish_backward_channel(const BackwardParams& p, uint64_t c, const GradSums& s,
-                                                           const Coefficients& coefficients, bool write = true) {
+template <typename T>
+__device__ typename InputGradTrainingOp<T>::At finish_backward_channel(const BackwardParamsOf<T>& p, uint64_t c,
+                                                                       const GradSums& s,
+                                                                       const Coefficients& coefficients,
+                                                                       bool write = true) {
   const float invstd = p.invstd[c], w = p.weight ? p.weight[c] : 1.0f;
   BackwardCoefficients<float> k{0.0f, 0.0f, invstd * w};
   if (p.training) k = backward_coefficients(s.dy, s.dy_xmu, invstd, w, static_cast<float>(p.geometry.per_channel()));
-  const InputGradTrainingOp::At at{k, p.mean[c]};
+  const typename InputGradTrainingOp<T>::At at{k, p.mean[c]};
   if (!write) return at;
   if (p.dweight != nullptr) p.dweight[c] = s.dy_xmu * invstd;
   if (p.dbias != nullptr) p.dbias[c] = s.dy;
@@ -135,11 +167,13 @@ __device__ InputGradTrainingOp::At finish_backward_channel(const BackwardParams&
 // finished when one block holds all of it (finish_here: one split per channel, no finalize launch). step() is what
 // finishing needs from global state that the step itself changes (the running-average factor), read before it does.
 
+template <typename T>
 struct StatsReduction {
+  using Element = T;
   using State = Welford<float>;
-  using At = NormalizeOp::At;
+  using At = typename NormalizeOp<T>::At;
   static constexpr bool kTwoInputs = false;
-  ForwardTrainingParams p;
+  ForwardTrainingParamsOf<T> p;
   Coefficients coefficients;
   bool finish_here;
   __device__ float step() const { return step_factor(p); }
@@ -147,9 +181,8 @@ struct StatsReduction {
     return finish_forward_channel(p, c, s, factor, coefficients, write);
   }
   // The shift (pivot): the channel's first element.
-  __device__ static float channel_constant(const float* a, const float*, uint64_t c, uint64_t channel_offset) {
-    (void)c;
-    return a[channel_offset];
+  __device__ static float channel_constant(const T* a, uint64_t channel_offset) {
+    return static_cast<float>(a[channel_offset]);
   }
   template <int G>
   __device__ static void add_group(State& s, const float (&a)[G], const float (&)[G], float pivot) {
@@ -176,11 +209,13 @@ struct StatsReduction {
 };
 
 // a = grad_output, b = input; the constant is the channel's saved mean.
+template <typename T>
 struct GradReduction {
+  using Element = T;
   using State = GradSums;
-  using At = InputGradTrainingOp::At;
+  using At = typename InputGradTrainingOp<T>::At;
   static constexpr bool kTwoInputs = true;
-  BackwardParams p;
+  BackwardParamsOf<T> p;
   Coefficients coefficients;
   bool finish_here;
   __device__ float step() const { return 0.0f; }
@@ -203,11 +238,12 @@ struct GradReduction {
 };
 
 template <typename Red>
-__device__ float channel_constant(const Red& red, const float* a, uint64_t c, uint64_t channel_offset) {
+__device__ float channel_constant(const Red& red, const typename Red::Element* a, uint64_t c,
+                                  uint64_t channel_offset) {
   if constexpr (Red::kTwoInputs) {
     return red.channel_constant_of(c);
   } else {
-    return Red::channel_constant(a, nullptr, c, channel_offset);
+    return Red::channel_constant(a, channel_offset);
   }
 }
 
@@ -236,31 +272,38 @@ __device__ typename Red::State block_reduce(typename Red::State s, typename Red:
   return s;
 }
 
-template <typename Index, bool Vec4>
-struct Units;
-
-template <typename Index>
-struct Units<Index, false> {
-  static constexpr int kWidth = 1;
-  __device__ static void load(const float* p, Index unit, float* out) { out[0] = p[unit]; }
-};
-
-template <typename Index>
-struct Units<Index, true> {
-  static constexpr int kWidth = 4;
-  __device__ static void load(const float* p, Index unit, float* out) {
-    const float4 v = reinterpret_cast<const float4*>(p)[unit];
-    out[0] = v.x;
-    out[1] = v.y;
-    out[2] = v.z;
-    out[3] = v.w;
+// A unit is one element, or (Vec4) four: a float4, or four 16-bit values loaded as one 8-byte ushort4. Values are
+// float in registers whatever the element type T.
+template <typename Index, bool Vec4, typename T = float>
+struct Units {
+  static constexpr int kWidth = Vec4 ? 4 : 1;
+  static constexpr int kBytes = kWidth * static_cast<int>(sizeof(T));
+  __device__ static void load(const T* p, Index unit, float* out) {
+    if constexpr (!Vec4) {
+      out[0] = static_cast<float>(p[unit]);
+    } else if constexpr (std::is_same_v<T, float>) {
+      const float4 v = reinterpret_cast<const float4*>(p)[unit];
+      out[0] = v.x;
+      out[1] = v.y;
+      out[2] = v.z;
+      out[3] = v.w;
+    } else {
+      const ushort4 v = reinterpret_cast<const ushort4*>(p)[unit];
+      out[0] = static_cast<float>(T::from_bits(v.x));
+      out[1] = static_cast<float>(T::from_bits(v.y));
+      out[2] = static_cast<float>(T::from_bits(v.z));
+      out[3] = static_cast<float>(T::from_bits(v.w));
+    }
   }
 };
 
 // Outputs are stored evict-first (st.global.cs): nothing reads them in this op, and the inputs that the second
-// pass of a training step re-reads should keep their place in L2.
-__device__ inline void store_streaming(float* p, float v) { __stcs(p, v); }
-__device__ inline void store_streaming(float4* p, float4 v) { __stcs(p, v); }
+// pass of a training step re-reads should keep their place in L2. 16-bit values are rounded to nearest even.
+template <typename T>
+__device__ inline void store_streaming(T* p, float v) {
+  if constexpr (std::is_same_v<T, float>) __stcs(p, v);
+  else __stcs(reinterpret_cast<unsigned short*>(p), T(v).bits);
+}
 
 // Layout S > 1. Units are floats or float4s; a channel's units are (n, s) with n < N, s < run, at
 // n * row_stride + c * run + s.
@@ -336,11 +379,12 @@ struct NoCache {
 // Block-wide reduction of channel c's units [lo, hi); the result is valid in thread 0. With a ChunkCache, the first
 // whole chunks of the range stay in it (see ChunkCache).
 template <typename Red, typename Index, bool Vec4, typename Cache = NoCache>
-__device__ typename Red::State reduce_channel_range(const Red& red, const float* a, const float* b,
+__device__ typename Red::State reduce_channel_range(const Red& red, const typename Red::Element* a,
+                                                    const typename Red::Element* b,
                                                     const ChannelLayout<Index>& layout, Index c, Index lo, Index hi,
                                                     typename Red::State* shared, Cache* cache = nullptr) {
   using State = typename Red::State;
-  using U = Units<Index, Vec4>;
+  using U = Units<Index, Vec4, typename Red::Element>;
   constexpr int kValues = kUnroll * U::kWidth;
   const float k = channel_constant(red, a, c, static_cast<uint64_t>(c) * layout.pivot_stride);
   State state{};
@@ -396,8 +440,8 @@ __device__ typename Red::State reduce_channel_range(const Red& red, const float*
 
 template <typename Red, typename Index, bool Vec4>
 __global__ void __launch_bounds__(kReduceThreads)
-    channel_reduce_kernel(Red red, const float* a, const float* b, typename Red::State* partial,
-                          ChannelLayout<Index> layout) {
+    channel_reduce_kernel(Red red, const typename Red::Element* a, const typename Red::Element* b,
+                          typename Red::State* partial, ChannelLayout<Index> layout) {
   NORMRT_DYNAMIC_SHARED(typename Red::State, shared);
   const Index c = blockIdx.x, split = blockIdx.y;
   const Index lo = static_cast<Index>(static_cast<uint64_t>(layout.units) * split / layout.splits);
@@ -412,8 +456,8 @@ __global__ void __launch_bounds__(kReduceThreads)
 // power of two.
 template <typename Red, typename Index>
 __global__ void __launch_bounds__(kColumnThreads)
-    column_reduce_kernel(Red red, const float* a, const float* b, typename Red::State* partial, Index rows,
-                         Index columns, Index splits) {
+    column_reduce_kernel(Red red, const typename Red::Element* a, const typename Red::Element* b,
+                         typename Red::State* partial, Index rows, Index columns, Index splits) {
   using State = typename Red::State;
   NORMRT_DYNAMIC_SHARED(State, shared);
   const Index c = blockIdx.x * blockDim.x + threadIdx.x, split = blockIdx.y;
@@ -429,14 +473,14 @@ __global__ void __launch_bounds__(kColumnThreads)
       float va[kUnroll], vb[kUnroll] = {};
       for (int j = 0; j < kUnroll; ++j) {
         const Index off = (r + j * step) * columns + c;
-        va[j] = a[off];
-        if constexpr (Red::kTwoInputs) vb[j] = b[off];
+        va[j] = static_cast<float>(a[off]);
+        if constexpr (Red::kTwoInputs) vb[j] = static_cast<float>(b[off]);
       }
       Red::add_group(state, va, vb, k);
     }
     for (; r < hi; r += step) {
       const Index off = r * columns + c;
-      Red::add_one(state, a[off], Red::kTwoInputs ? b[off] : 0.0f, k);
+      Red::add_one(state, static_cast<float>(a[off]), Red::kTwoInputs ? static_cast<float>(b[off]) : 0.0f, k);
     }
   }
   const int slot = threadIdx.y * blockDim.x + threadIdx.x;
@@ -469,8 +513,9 @@ __device__ uint64_t first_warp_channel() { return (static_cast<uint64_t>(blockId
 __device__ uint64_t total_warps() { return static_cast<uint64_t>(gridDim.x) * (blockDim.x / 32); }
 
 // An empty batch (no normalise pass follows) counts itself here: count_batch_here, launched as one block.
+template <typename T>
 __global__ void __launch_bounds__(kFinalizeThreads)
-    finalize_forward_kernel(ForwardTrainingParams p, const Welford<float>* partial, uint64_t splits,
+    finalize_forward_kernel(ForwardTrainingParamsOf<T> p, const Welford<float>* partial, uint64_t splits,
                             Coefficients coefficients, bool count_batch_here) {
   const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
   if (count_batch_here) {
@@ -483,26 +528,31 @@ __global__ void __launch_bounds__(kFinalizeThreads)
   }
   const float factor = step_factor(p);
   for (uint64_t c = first_warp_channel(); c < channels; c += total_warps()) {
-    const Welford<float> s = merge_partials<StatsReduction>(partial, c, splits);
+    const Welford<float> s = merge_partials<StatsReduction<T>>(partial, c, splits);
     if (threadIdx.x % 32 == 0) finish_forward_channel(p, c, s, factor, coefficients);
   }
 }
 
+template <typename T>
 __global__ void __launch_bounds__(kFinalizeThreads)
-    finalize_backward_kernel(BackwardParams p, const GradSums* partial, uint64_t splits, Coefficients coefficients) {
+    finalize_backward_kernel(BackwardParamsOf<T> p, const GradSums* partial, uint64_t splits,
+                             Coefficients coefficients) {
   const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
   for (uint64_t c = first_warp_channel(); c < channels; c += total_warps()) {
-    const GradSums s = partial != nullptr ? merge_partials<GradReduction>(partial, c, splits) : GradSums{};
+    const GradSums s = partial != nullptr ? merge_partials<GradReduction<T>>(partial, c, splits) : GradSums{};
     if (threadIdx.x % 32 == 0) finish_backward_channel(p, c, s, coefficients);
   }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // The other elementwise passes.
+template <typename T>
 struct InputGradInferenceOp {
+  using Element = T;
   static constexpr bool kSavesStatistics = false;
   const float* scale;
   struct At {
+    static constexpr bool kHasEpilogue = false;
     float scale;
     __device__ float operator()(float dy, float) const { return dy * scale; }
   };
@@ -512,13 +562,16 @@ struct InputGradInferenceOp {
 // The eval forward in one launch: each channel's coefficients come from the running statistics where the elements
 // need them (the expressions of the two-launch design it replaced, so the same bits), and the kernel's threads also
 // write save_mean/save_invstd (save_statistics).
+template <typename T>
 struct InferenceNormalizeOp {
+  using Element = T;
   static constexpr bool kSavesStatistics = true;
-  ForwardInferenceParams p;
-  using At = NormalizeOp::At;
+  ForwardInferenceParamsOf<T> p;
+  using At = typename NormalizeOp<T>::At;
   __device__ At at(uint64_t c) const {
     const float invstd = invstd_from_var(p.running_var[c], static_cast<float>(p.eps));
-    return {p.running_mean[c], invstd * (p.weight ? p.weight[c] : 1.0f), p.bias ? p.bias[c] : 0.0f};
+    return {p.running_mean[c], invstd * (p.weight ? p.weight[c] : 1.0f), p.bias ? p.bias[c] : 0.0f, p.residual,
+            p.relu};
   }
   __device__ void save_statistics(uint64_t first, uint64_t stride) const {
     for (uint64_t c = first; c < static_cast<uint64_t>(p.geometry.C); c += stride) {
@@ -529,7 +582,8 @@ struct InferenceNormalizeOp {
 };
 
 // save_mean and save_invstd of an inference forward computed elsewhere (cuDNN).
-__global__ void __launch_bounds__(kFinalizeThreads) save_inference_statistics_kernel(InferenceNormalizeOp op) {
+template <typename T>
+__global__ void __launch_bounds__(kFinalizeThreads) save_inference_statistics_kernel(InferenceNormalizeOp<T> op) {
   op.save_statistics(static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x,
                      static_cast<uint64_t>(gridDim.x) * blockDim.x);
 }
@@ -538,21 +592,24 @@ __global__ void __launch_bounds__(kFinalizeThreads) save_inference_statistics_ke
 // block (blocks - 1 - b) read and walks it top-down. The reduction's blocks walk their ranges bottom-up and the
 // last ones run last, so the data it read last, still in L2 when the tensor is larger than L2, are read first:
 // fewer DRAM bytes than the flat pass's 4 + 4 (+ 4 + 4) per element. The channel is fixed per block.
-// Stores a unit (a float or a float4) of the elementwise pass.
-template <bool Vec4, typename Index>
-__device__ void store_unit(float* out, Index off, const float* values) {
-  if constexpr (Vec4) {
-    store_streaming(reinterpret_cast<float4*>(out) + off, make_float4(values[0], values[1], values[2], values[3]));
-  } else {
+// Stores a unit of the elementwise pass (see Units).
+template <bool Vec4, typename Index, typename T>
+__device__ void store_unit(T* out, Index off, const float* values) {
+  if constexpr (!Vec4) {
     store_streaming(out + off, values[0]);
+  } else if constexpr (std::is_same_v<T, float>) {
+    __stcs(reinterpret_cast<float4*>(out) + off, make_float4(values[0], values[1], values[2], values[3]));
+  } else {
+    __stcs(reinterpret_cast<ushort4*>(out) + off,
+           make_ushort4(T(values[0]).bits, T(values[1]).bits, T(values[2]).bits, T(values[3]).bits));
   }
 }
 
 // The elementwise pass over channel c's units [lo, hi), walked top-down; f is the channel's Op::At.
-template <bool kTwoInputs, typename Index, bool Vec4, typename F>
-__device__ void elementwise_channel_range(const F& f, const float* a, const float* b, float* out,
+template <bool kTwoInputs, typename Index, bool Vec4, typename F, typename T>
+__device__ void elementwise_channel_range(const F& f, const T* a, const T* b, T* out,
                                           const ChannelLayout<Index>& layout, Index c, Index lo, Index hi) {
-  using U = Units<Index, Vec4>;
+  using U = Units<Index, Vec4, T>;
   constexpr int kValues = kUnroll * U::kWidth;
   const Index chunk = kUnroll * blockDim.x;
   Index end = hi;
@@ -569,7 +626,10 @@ __device__ void elementwise_channel_range(const F& f, const float* a, const floa
 #pragma unroll
     for (int i = 0; i < kValues; ++i) va[i] = f(va[i], vb[i]);
 #pragma unroll
-    for (int j = 0; j < kUnroll; ++j) store_unit<Vec4>(out, off[j], va + j * U::kWidth);
+    for (int j = 0; j < kUnroll; ++j) {
+      epilogue_values(f, off[j] * U::kWidth, va + j * U::kWidth, U::kWidth);
+      store_unit<Vec4>(out, off[j], va + j * U::kWidth);
+    }
   }
   for (Index unit = lo + threadIdx.x; unit < end; unit += blockDim.x) {
     float va[U::kWidth], vb[U::kWidth] = {};
@@ -577,6 +637,7 @@ __device__ void elementwise_channel_range(const F& f, const float* a, const floa
     U::load(a, off, va);
     if constexpr (kTwoInputs) U::load(b, off, vb);
     for (int i = 0; i < U::kWidth; ++i) va[i] = f(va[i], vb[i]);
+    epilogue_values(f, off * U::kWidth, va, U::kWidth);
     store_unit<Vec4>(out, off, va);
   }
 }
@@ -585,8 +646,8 @@ template <typename Op, bool kTwoInputs, typename Index, bool Vec4>
 // At least 3 blocks per SM: a register cap of 85, which the 64-bit two-input instantiation needs (70) and sm_120's
 // default heuristic (64) spilled.
 __global__ void __launch_bounds__(kReduceThreads, 3)
-    channel_elementwise_kernel(Op op, const float* a, const float* b, float* out, ChannelLayout<Index> layout,
-                               int64_t* count_batch) {
+    channel_elementwise_kernel(Op op, const typename Op::Element* a, const typename Op::Element* b,
+                               typename Op::Element* out, ChannelLayout<Index> layout, int64_t* count_batch) {
   if (count_batch != nullptr && blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) *count_batch += 1;
   const uint64_t mirrored = static_cast<uint64_t>(gridDim.x) * gridDim.y - 1 -
                             (static_cast<uint64_t>(blockIdx.y) * gridDim.x + blockIdx.x);
@@ -603,8 +664,8 @@ __global__ void __launch_bounds__(kReduceThreads, 3)
 // forward's num_batches_tracked, which no block reads unless the momentum is None (then this kernel is not used).
 template <typename Red, typename Op, typename Index, bool Vec4>
 __global__ void __launch_bounds__(kReduceThreads, 3)
-    channel_fused_kernel(Red red, Op op, const float* a, const float* b, float* out, ChannelLayout<Index> layout,
-                         int64_t* count_batch) {
+    channel_fused_kernel(Red red, Op op, const typename Red::Element* a, const typename Red::Element* b,
+                         typename Red::Element* out, ChannelLayout<Index> layout, int64_t* count_batch) {
   NORMRT_DYNAMIC_SHARED(typename Red::State, shared);
   const Index c = blockIdx.x;
   const typename Red::State state =
@@ -635,12 +696,13 @@ __host__ __device__ constexpr std::size_t cooperative_shared_offset() {
 
 template <typename Red, typename Index, bool Vec4>
 __global__ void __launch_bounds__(kReduceThreads, 2)
-    channel_cooperative_kernel(Red red, const float* a, const float* b, float* out, typename Red::State* partial,
-                               ChannelLayout<Index> layout, int64_t* count_batch, Index shared_chunks) {
+    channel_cooperative_kernel(Red red, const typename Red::Element* a, const typename Red::Element* b,
+                               typename Red::Element* out, typename Red::State* partial, ChannelLayout<Index> layout,
+                               int64_t* count_batch, Index shared_chunks) {
   using State = typename Red::State;
   using At = typename Red::At;
   using Cache = ChunkCache<Red::kTwoInputs, Index, Vec4>;
-  using U = Units<Index, Vec4>;
+  using U = Units<Index, Vec4, typename Red::Element>;
   constexpr bool kTwoInputs = Red::kTwoInputs;
   NORMRT_DYNAMIC_SHARED(unsigned char, dynamic);
   State* shared = reinterpret_cast<State*>(dynamic);
@@ -670,8 +732,11 @@ __global__ void __launch_bounds__(kReduceThreads, 2)
 #pragma unroll
     for (int v = 0; v < Cache::kValues; ++v) va[v] = f(va[v], kTwoInputs ? vb[v] : 0.0f);
 #pragma unroll
-    for (int j = 0; j < kUnroll; ++j)
-      store_unit<Vec4>(out, channel_unit_offset(layout, c, start + j * blockDim.x + threadIdx.x), va + j * U::kWidth);
+    for (int j = 0; j < kUnroll; ++j) {
+      const Index off = channel_unit_offset(layout, c, start + j * blockDim.x + threadIdx.x);
+      epilogue_values(f, off * U::kWidth, va + j * U::kWidth, U::kWidth);
+      store_unit<Vec4>(out, off, va + j * U::kWidth);
+    }
   };
   for (Index start = cache.register_end, i = 0; start < cache.cached_end; start += chunk, ++i) {
     float va[Cache::kValues], vb[Cache::kValues];
@@ -684,9 +749,9 @@ __global__ void __launch_bounds__(kReduceThreads, 2)
   }
 }
 
-// A flat pass over all elements: `head` floats up to the first 16-byte boundary, `vectors` float4 units, then a tail
-// of at most 3 floats. Float4 units need every operand at the same offset from a 16-byte boundary; otherwise the
-// pass is all floats (vectors = 0, head = 0).
+// A flat pass over all elements: `head` elements up to the first unit boundary (16 bytes for float, 8 for 16-bit
+// elements), `vectors` units of four, then a tail of at most 3 elements. Units need every operand at the same offset
+// from a unit boundary; otherwise the pass is all scalars (vectors = 0, head = 0).
 template <typename Index>
 struct ElementLayout {
   Index numel;
@@ -702,18 +767,23 @@ struct ElementLayout {
   }
 };
 
-template <bool kTwoInputs, typename Op, typename Index>
-__device__ void elementwise_scalar(const Op& op, const float* a, const float* b, float* out,
-                                   const ElementLayout<Index>& layout, Index e) {
-  store_streaming(out + e, op.at(layout.channel(e))(a[e], kTwoInputs ? b[e] : 0.0f));
+template <bool kTwoInputs, typename Op, typename Index, typename T>
+__device__ void elementwise_scalar(const Op& op, const T* a, const T* b, T* out, const ElementLayout<Index>& layout,
+                                   Index e) {
+  const auto f = op.at(layout.channel(e));
+  float v = f(static_cast<float>(a[e]), kTwoInputs ? static_cast<float>(b[e]) : 0.0f);
+  epilogue_values(f, e, &v, 1);
+  store_streaming(out + e, v);
 }
 
-// kVec4: float4 units between the scalar head and tail. kUnitInOneChannel: S % 4 == 0 and no head, so a unit's
-// four floats share one channel and its coefficients are looked up once.
+// kVec4: units of four between the scalar head and tail. kUnitInOneChannel: S % 4 == 0 and no head, so a unit's
+// four elements share one channel and its coefficients are looked up once.
 template <typename Op, bool kTwoInputs, typename Index, bool kVec4, bool kUnitInOneChannel>
 __global__ void __launch_bounds__(kElementwiseThreads)
-    elementwise_kernel(Op op, const float* a, const float* b, float* out, ElementLayout<Index> layout,
-                       int64_t* count_batch) {
+    elementwise_kernel(Op op, const typename Op::Element* a, const typename Op::Element* b,
+                       typename Op::Element* out, ElementLayout<Index> layout, int64_t* count_batch) {
+  using T = typename Op::Element;
+  using U = Units<Index, true, T>;
   const Index first = blockIdx.x * blockDim.x + threadIdx.x, stride = gridDim.x * blockDim.x;
   if (count_batch != nullptr && first == 0) *count_batch += 1;
   if constexpr (Op::kSavesStatistics) op.save_statistics(first, stride);
@@ -726,21 +796,26 @@ __global__ void __launch_bounds__(kElementwiseThreads)
       const Index e = first < layout.head ? first : body_end + (first - layout.head);
       elementwise_scalar<kTwoInputs>(op, a, b, out, layout, e);
     }
-    const float* a_body = a + layout.head;
-    const float* b_body = kTwoInputs ? b + layout.head : nullptr;
-    float4* out_body = reinterpret_cast<float4*>(out + layout.head);
+    const T* a_body = a + layout.head;
+    const T* b_body = kTwoInputs ? b + layout.head : nullptr;
+    T* out_body = out + layout.head;
     for (Index unit = first; unit < layout.vectors; unit += stride) {
       const Index e = layout.head + 4 * unit;
       float va[4], vb[4] = {}, vo[4];
-      Units<Index, true>::load(a_body, unit, va);
-      if constexpr (kTwoInputs) Units<Index, true>::load(b_body, unit, vb);
+      U::load(a_body, unit, va);
+      if constexpr (kTwoInputs) U::load(b_body, unit, vb);
       if constexpr (kUnitInOneChannel) {
         const auto f = op.at(layout.channel(e));
         for (int i = 0; i < 4; ++i) vo[i] = f(va[i], vb[i]);
+        epilogue_values(f, e, vo, 4);
       } else {
-        for (int i = 0; i < 4; ++i) vo[i] = op.at(layout.channel(e + i))(va[i], vb[i]);
+        for (int i = 0; i < 4; ++i) {
+          const auto f = op.at(layout.channel(e + i));
+          vo[i] = f(va[i], vb[i]);
+          epilogue_values(f, e + i, vo + i, 1);
+        }
       }
-      store_streaming(out_body + unit, make_float4(vo[0], vo[1], vo[2], vo[3]));
+      store_unit<true>(out_body, unit, vo);
     }
   }
 }
@@ -750,7 +825,11 @@ __global__ void __launch_bounds__(kElementwiseThreads)
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-bool aligned16(const void* p) { return p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+// Whether p (null: no operand) starts a unit of four elements of T (see Units).
+template <typename T>
+bool unit_aligned(const T* p) {
+  return p == nullptr || reinterpret_cast<uintptr_t>(p) % Units<uint32_t, true, T>::kBytes == 0;
+}
 
 bool use_index64(const Geometry& g, const LaunchTuning& t) {
   return t.force_index64 || g.numel() > (int64_t{1} << 31) - 16;
@@ -824,7 +903,8 @@ void dispatch_channel_units(bool index64, bool vec4, Body&& body) {
 
 // Reduces (a, b) per channel into partial[c * plan.splits + split].
 template <typename Red>
-void reduce(const Red& red, const float* a, const float* b, typename Red::State* partial, const Geometry& g,
+void reduce(const Red& red, const typename Red::Element* a, const typename Red::Element* b,
+            typename Red::State* partial, const Geometry& g,
             const ReducePlan& plan, const LaunchTuning& t, cudaStream_t stream) {
   const bool index64 = use_index64(g, t);
   if (plan.columns) {
@@ -840,7 +920,7 @@ void reduce(const Red& red, const float* a, const float* b, typename Red::State*
     NORMRT_CHECK_LAUNCH();
     return;
   }
-  dispatch_channel_units(index64, g.S % 4 == 0 && aligned16(a) && aligned16(b), [&](auto index, auto vec4) {
+  dispatch_channel_units(index64, g.S % 4 == 0 && unit_aligned(a) && unit_aligned(b), [&](auto index, auto vec4) {
     using Index = decltype(index);
     constexpr bool kVec4 = decltype(vec4)::value;
     NORMRT_LAUNCH((channel_reduce_kernel<Red, Index, kVec4>), channel_grid(g, plan), plan.block,
@@ -850,7 +930,8 @@ void reduce(const Red& red, const float* a, const float* b, typename Red::State*
 }
 
 template <typename Op, bool kTwoInputs, typename Index, bool kVec4, bool kUnitInOneChannel>
-void launch_elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g, int64_t head,
+void launch_elementwise(const Op& op, const typename Op::Element* a, const typename Op::Element* b,
+                        typename Op::Element* out, const Geometry& g, int64_t head,
                         int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
   ElementLayout<Index> layout;
   layout.numel = static_cast<Index>(g.numel());
@@ -869,17 +950,21 @@ void launch_elementwise(const Op& op, const float* a, const float* b, float* out
 
 // kSpatial: S may be a multiple of 4, so that float4 units can lie within one channel (false for (N, C) input).
 template <typename Op, bool kTwoInputs, bool kSpatial, typename Index>
-void elementwise_with_index(const Op& op, const float* a, const float* b, float* out, const Geometry& g,
+void elementwise_with_index(const Op& op, const typename Op::Element* a, const typename Op::Element* b,
+                            typename Op::Element* out, const Geometry& g,
                             int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
-  const auto misalignment = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16; };
+  using T = typename Op::Element;
+  constexpr uintptr_t kUnitBytes = Units<Index, true, T>::kBytes;
+  const auto misalignment = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % kUnitBytes; };
   const uintptr_t offset = misalignment(a);
-  const bool vec4 = offset % sizeof(float) == 0 && misalignment(out) == offset &&
+  const bool vec4 = offset % sizeof(T) == 0 && misalignment(out) == offset &&
                     (!kTwoInputs || misalignment(b) == offset);
   if (!vec4) {
     launch_elementwise<Op, kTwoInputs, Index, false, false>(op, a, b, out, g, 0, count_batch, t, stream);
     return;
   }
-  const int64_t head = std::min<int64_t>(static_cast<int64_t>((16 - offset) % 16 / sizeof(float)), g.numel());
+  const int64_t head =
+      std::min<int64_t>(static_cast<int64_t>((kUnitBytes - offset) % kUnitBytes / sizeof(T)), g.numel());
   if constexpr (kSpatial) {
     if (head == 0 && g.S % 4 == 0) {
       launch_elementwise<Op, kTwoInputs, Index, true, true>(op, a, b, out, g, head, count_batch, t, stream);
@@ -891,7 +976,8 @@ void elementwise_with_index(const Op& op, const float* a, const float* b, float*
 
 // count_batch: num_batches_tracked of a training forward, incremented by the pass (else null).
 template <typename Op, bool kTwoInputs, bool kSpatial = true>
-void elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g, int64_t* count_batch,
+void elementwise(const Op& op, const typename Op::Element* a, const typename Op::Element* b,
+                 typename Op::Element* out, const Geometry& g, int64_t* count_batch,
                  const LaunchTuning& t, cudaStream_t stream) {
   if (g.numel() == 0) return;
   if (use_index64(g, t)) {
@@ -904,7 +990,8 @@ void elementwise(const Op& op, const float* a, const float* b, float* out, const
 // The elementwise pass of a training step, after reduce() with the same plan: on the reduction's partition when
 // S > 1 and that grid fills the GPU (see channel_elementwise_kernel and ReducePlan), otherwise flat.
 template <typename Op, bool kTwoInputs>
-void training_elementwise(const Op& op, const float* a, const float* b, float* out, const Geometry& g,
+void training_elementwise(const Op& op, const typename Op::Element* a, const typename Op::Element* b,
+                          typename Op::Element* out, const Geometry& g,
                           const ReducePlan& plan, int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
   if (g.numel() == 0) return;
   if (plan.columns) {
@@ -915,7 +1002,7 @@ void training_elementwise(const Op& op, const float* a, const float* b, float* o
     elementwise<Op, kTwoInputs>(op, a, b, out, g, count_batch, t, stream);
     return;
   }
-  const bool vec4 = g.S % 4 == 0 && aligned16(a) && aligned16(b) && aligned16(out);
+  const bool vec4 = g.S % 4 == 0 && unit_aligned(a) && unit_aligned(b) && unit_aligned(out);
   dispatch_channel_units(use_index64(g, t), vec4, [&](auto index, auto vec4_tag) {
     using Index = decltype(index);
     constexpr bool kVec4 = decltype(vec4_tag)::value;
@@ -927,9 +1014,10 @@ void training_elementwise(const Op& op, const float* a, const float* b, float* o
 
 // A training step as one channel_fused_kernel launch (ReducePlan: one split, S > 1).
 template <typename Red, typename Op>
-void fused_step(const Red& red, const Op& op, const float* a, const float* b, float* out, const Geometry& g,
+void fused_step(const Red& red, const Op& op, const typename Red::Element* a, const typename Red::Element* b,
+                typename Red::Element* out, const Geometry& g,
                 const ReducePlan& plan, int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
-  const bool vec4 = g.S % 4 == 0 && aligned16(a) && aligned16(b) && aligned16(out);
+  const bool vec4 = g.S % 4 == 0 && unit_aligned(a) && unit_aligned(b) && unit_aligned(out);
   dispatch_channel_units(use_index64(g, t), vec4, [&](auto index, auto vec4_tag) {
     using Index = decltype(index);
     constexpr bool kVec4 = decltype(vec4_tag)::value;
@@ -947,12 +1035,13 @@ bool one_launch(const ReducePlan& plan) { return !plan.columns && plan.splits ==
 // shared memory each block gets for cached chunks is what the SM has left at the occupancy its registers allow, so
 // caching costs no residency (checked with the occupancy calculator; without it if that disagrees).
 template <typename Red>
-bool cooperative_step(const Red& red, const float* a, const float* b, float* out, typename Red::State* partial,
+bool cooperative_step(const Red& red, const typename Red::Element* a, const typename Red::Element* b,
+                      typename Red::Element* out, typename Red::State* partial,
                       const Geometry& g, const ReducePlan& plan, int64_t* count_batch, const LaunchTuning& t,
                       cudaStream_t stream) {
   if (!t.cooperative || plan.columns || plan.splits < 2) return false;
   bool launched = false;
-  const bool vec4 = g.S % 4 == 0 && aligned16(a) && aligned16(b) && aligned16(out);
+  const bool vec4 = g.S % 4 == 0 && unit_aligned(a) && unit_aligned(b) && unit_aligned(out);
   dispatch_channel_units(use_index64(g, t), vec4, [&](auto index, auto vec4_tag) {
     using Index = decltype(index);
     constexpr bool kVec4 = decltype(vec4_tag)::value;
@@ -1009,11 +1098,11 @@ __global__ void __launch_bounds__(kElementwiseThreads)
     y[i] = epilogue<kRelu>(y[i], residual != nullptr ? residual[i] : 0.0f);
 }
 
-__global__ void __launch_bounds__(kElementwiseThreads)
-    relu_gradient_kernel(const float* dy, const float* y, float* out, uint64_t n) {
+template <typename T>
+__global__ void __launch_bounds__(kElementwiseThreads) relu_gradient_kernel(const T* dy, const T* y, T* out, uint64_t n) {
   const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
   for (uint64_t i = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    out[i] = relu_gradient(dy[i], y[i]);
+    out[i] = T(relu_gradient(static_cast<float>(dy[i]), static_cast<float>(y[i])));
 }
 
 dim3 flat_grid(int64_t n, const LaunchTuning& t) {
@@ -1021,9 +1110,19 @@ dim3 flat_grid(int64_t n, const LaunchTuning& t) {
       std::clamp<int64_t>(ceil_div(n, kElementwiseThreads), 1, 16 * static_cast<int64_t>(std::max(t.sm_count, 1)))));
 }
 
+template <typename T>
+void launch_save_inference_statistics(const ForwardInferenceParamsOf<T>& p, cudaStream_t stream) {
+  if (p.geometry.C == 0) return;
+  const int64_t blocks = std::min<int64_t>(ceil_div(p.geometry.C, kFinalizeThreads), 1024);
+  NORMRT_LAUNCH(save_inference_statistics_kernel<T>, dim3(static_cast<unsigned>(blocks)), dim3(kFinalizeThreads), 0,
+                stream, InferenceNormalizeOp<T>{p});
+  NORMRT_CHECK_LAUNCH();
+}
+
 }  // namespace
 
-void apply_epilogue(float* y, const float* residual, int64_t n, bool relu, const LaunchTuning& tuning, cudaStream_t stream) {
+void apply_epilogue(float* y, const float* residual, int64_t n, bool relu, const LaunchTuning& tuning,
+                    cudaStream_t stream) {
   if (n == 0 || (residual == nullptr && !relu)) return;
   if (relu) {
     NORMRT_LAUNCH(epilogue_kernel<true>, flat_grid(n, tuning), dim3(kElementwiseThreads), 0, stream, y, residual,
@@ -1035,41 +1134,39 @@ void apply_epilogue(float* y, const float* residual, int64_t n, bool relu, const
   NORMRT_CHECK_LAUNCH();
 }
 
-void apply_relu_gradient(const float* dy, const float* y, float* out, int64_t n, const LaunchTuning& tuning,
-                   cudaStream_t stream) {
+template <typename T>
+void apply_relu_gradient(const T* dy, const T* y, T* out, int64_t n, const LaunchTuning& tuning,
+                         cudaStream_t stream) {
   if (n == 0) return;
-  NORMRT_LAUNCH(relu_gradient_kernel, flat_grid(n, tuning), dim3(kElementwiseThreads), 0, stream, dy, y, out,
+  NORMRT_LAUNCH(relu_gradient_kernel<T>, flat_grid(n, tuning), dim3(kElementwiseThreads), 0, stream, dy, y, out,
                 static_cast<uint64_t>(n));
   NORMRT_CHECK_LAUNCH();
 }
 
 void save_inference_statistics(const ForwardInferenceParams& p, cudaStream_t stream) {
-  if (p.geometry.C == 0) return;
-  const int64_t blocks = std::min<int64_t>(ceil_div(p.geometry.C, kFinalizeThreads), 1024);
-  NORMRT_LAUNCH(save_inference_statistics_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kFinalizeThreads), 0,
-                stream, InferenceNormalizeOp{p});
-  NORMRT_CHECK_LAUNCH();
+  launch_save_inference_statistics(p, stream);
 }
 
 std::size_t workspace_floats(const Geometry& g, const LaunchTuning& tuning) {
   return static_cast<std::size_t>(3 * g.C * plan_reduction(g, tuning).splits + 3 * g.C);
 }
 
-void forward_training(const ForwardTrainingParams& p, float* workspace, const LaunchTuning& tuning,
+template <typename T>
+void forward_training(const ForwardTrainingParamsOf<T>& p, float* workspace, const LaunchTuning& tuning,
                       cudaStream_t stream) {
   const Geometry& g = p.geometry;
   const ReducePlan plan = plan_reduction(g, tuning);
   auto* partial = reinterpret_cast<Welford<float>*>(workspace);
   const Coefficients coefficients = coefficients_in(workspace, g, plan);
   if (g.numel() == 0) {  // statistics of nothing; the batch still counts
-    NORMRT_LAUNCH(finalize_forward_kernel, dim3(1), dim3(kFinalizeThreads), 0, stream, p, partial,
+    NORMRT_LAUNCH(finalize_forward_kernel<T>, dim3(1), dim3(kFinalizeThreads), 0, stream, p, partial,
                   static_cast<uint64_t>(plan.splits), coefficients, true);
     NORMRT_CHECK_LAUNCH();
     return;
   }
   const bool finish_in_reduction = plan.splits == 1;
-  const StatsReduction stats{p, coefficients, finish_in_reduction};
-  const NormalizeOp normalize_op{p.save_mean, coefficients.a, coefficients.b};
+  const StatsReduction<T> stats{p, coefficients, finish_in_reduction};
+  const NormalizeOp<T> normalize_op{p.save_mean, coefficients.a, coefficients.b, p.residual, p.relu};
   const bool count_read_by_blocks = p.cumulative_average && p.running_mean != nullptr;
   if (one_launch(plan) && !count_read_by_blocks) {
     fused_step(stats, normalize_op, p.x, nullptr, p.y, g, plan, p.num_batches_tracked, tuning, stream);
@@ -1078,25 +1175,28 @@ void forward_training(const ForwardTrainingParams& p, float* workspace, const La
   if (cooperative_step(stats, p.x, nullptr, p.y, partial, g, plan, p.num_batches_tracked, tuning, stream)) return;
   reduce(stats, p.x, nullptr, partial, g, plan, tuning, stream);
   if (!finish_in_reduction) {
-    NORMRT_LAUNCH(finalize_forward_kernel, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p, partial,
+    NORMRT_LAUNCH(finalize_forward_kernel<T>, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p, partial,
                   static_cast<uint64_t>(plan.splits), coefficients, false);
     NORMRT_CHECK_LAUNCH();
   }
-  training_elementwise<NormalizeOp, false>(normalize_op, p.x, nullptr, p.y, g, plan, p.num_batches_tracked, tuning,
+  training_elementwise<NormalizeOp<T>, false>(normalize_op, p.x, nullptr, p.y, g, plan, p.num_batches_tracked, tuning,
                                            stream);
 }
 
-void forward_inference(const ForwardInferenceParams& p, const LaunchTuning& tuning, cudaStream_t stream) {
+template <typename T>
+void forward_inference(const ForwardInferenceParamsOf<T>& p, const LaunchTuning& tuning, cudaStream_t stream) {
   const Geometry& g = p.geometry;
   if (g.C == 0) return;
   if (g.numel() == 0) {
-    save_inference_statistics(p, stream);
+    launch_save_inference_statistics(p, stream);
     return;
   }
-  elementwise<InferenceNormalizeOp, false>(InferenceNormalizeOp{p}, p.x, nullptr, p.y, g, nullptr, tuning, stream);
+  elementwise<InferenceNormalizeOp<T>, false>(InferenceNormalizeOp<T>{p}, p.x, nullptr, p.y, g, nullptr, tuning,
+                                              stream);
 }
 
-void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tuning, cudaStream_t stream) {
+template <typename T>
+void backward(const BackwardParamsOf<T>& p, float* workspace, const LaunchTuning& tuning, cudaStream_t stream) {
   const Geometry& g = p.geometry;
   if (g.C == 0) return;
   const ReducePlan plan = plan_reduction(g, tuning);
@@ -1104,8 +1204,8 @@ void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tun
   const Coefficients coefficients = coefficients_in(workspace, g, plan);
   const bool need_sums = (p.training || p.dweight != nullptr || p.dbias != nullptr) && g.per_channel() > 0;
   const bool finish_in_reduction = need_sums && plan.splits == 1;
-  const GradReduction sums{p, coefficients, finish_in_reduction};
-  const InputGradTrainingOp gradient_op{p.mean, coefficients.a, coefficients.b, coefficients.c};
+  const GradReduction<T> sums{p, coefficients, finish_in_reduction};
+  const InputGradTrainingOp<T> gradient_op{p.mean, coefficients.a, coefficients.b, coefficients.c};
   if (p.training && p.dx != nullptr && g.per_channel() > 0) {
     if (one_launch(plan)) {
       fused_step(sums, gradient_op, p.dy, p.x, p.dx, g, plan, nullptr, tuning, stream);
@@ -1115,18 +1215,29 @@ void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tun
   }
   if (need_sums) reduce(sums, p.dy, p.x, partial, g, plan, tuning, stream);
   if (!finish_in_reduction) {
-    NORMRT_LAUNCH(finalize_backward_kernel, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p,
+    NORMRT_LAUNCH(finalize_backward_kernel<T>, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p,
                   need_sums ? partial : static_cast<GradSums*>(nullptr), static_cast<uint64_t>(plan.splits),
                   coefficients);
     NORMRT_CHECK_LAUNCH();
   }
   if (p.dx == nullptr) return;
   if (p.training) {
-    training_elementwise<InputGradTrainingOp, true>(gradient_op, p.dy, p.x, p.dx, g, plan, nullptr, tuning, stream);
+    training_elementwise<InputGradTrainingOp<T>, true>(gradient_op, p.dy, p.x, p.dx, g, plan, nullptr, tuning, stream);
   } else {
-    elementwise<InputGradInferenceOp, false>(InputGradInferenceOp{coefficients.c}, p.dy, nullptr, p.dx, g, nullptr,
+    elementwise<InputGradInferenceOp<T>, false>(InputGradInferenceOp<T>{coefficients.c}, p.dy, nullptr, p.dx, g, nullptr,
                                              tuning, stream);
   }
 }
+
+// The element types the library launches with.
+#define NORMRT_BN_INSTANTIATE(T)                                                                                  \
+  template void forward_training(const ForwardTrainingParamsOf<T>&, float*, const LaunchTuning&, cudaStream_t); \
+  template void forward_inference(const ForwardInferenceParamsOf<T>&, const LaunchTuning&, cudaStream_t);       \
+  template void backward(const BackwardParamsOf<T>&, float*, const LaunchTuning&, cudaStream_t);                \
+  template void apply_relu_gradient(const T*, const T*, T*, int64_t, const LaunchTuning&, cudaStream_t);
+NORMRT_BN_INSTANTIATE(float)
+NORMRT_BN_INSTANTIATE(Half)
+NORMRT_BN_INSTANTIATE(BFloat16)
+#undef NORMRT_BN_INSTANTIATE
 
 }  // namespace normrt::bn::NORMRT_KERNEL_NS

@@ -23,17 +23,24 @@ struct LaunchTuning {
 
 std::size_t workspace_floats(const Geometry& g, const LaunchTuning& tuning);
 
-void forward_training(const ForwardTrainingParams& p, float* workspace, const LaunchTuning& tuning,
+// T: float, Half or BFloat16 (the element type of x, y, dy, dx and the residual; statistics are float32). The
+// forward applies the fused epilogue (p.residual, p.relu) where it writes y.
+template <typename T>
+void forward_training(const ForwardTrainingParamsOf<T>& p, float* workspace, const LaunchTuning& tuning,
                       cudaStream_t stream);
 // One launch, no workspace.
-void forward_inference(const ForwardInferenceParams& p, const LaunchTuning& tuning, cudaStream_t stream);
-void backward(const BackwardParams& p, float* workspace, const LaunchTuning& tuning, cudaStream_t stream);
+template <typename T>
+void forward_inference(const ForwardInferenceParamsOf<T>& p, const LaunchTuning& tuning, cudaStream_t stream);
+template <typename T>
+void backward(const BackwardParamsOf<T>& p, float* workspace, const LaunchTuning& tuning, cudaStream_t stream);
 
-// The fused epilogue as a pass of its own: y = epilogue(y, residual) over n elements (residual may be null).
-void apply_epilogue(float* y, const float* residual, int64_t n, bool relu, const LaunchTuning& tuning, cudaStream_t stream);
-// out = relu_gradient(dy, y) over n elements.
-void apply_relu_gradient(const float* dy, const float* y, float* out, int64_t n, const LaunchTuning& tuning,
-                   cudaStream_t stream);
+// The fused epilogue as a pass of its own (after cuDNN): y = epilogue(y, residual) over n elements (residual may be
+// null).
+void apply_epilogue(float* y, const float* residual, int64_t n, bool relu, const LaunchTuning& tuning,
+                    cudaStream_t stream);
+// out = relu_gradient(dy, y) over n elements: the gradient past a fused forward's ReLU, for the backward.
+template <typename T>
+void apply_relu_gradient(const T* dy, const T* y, T* out, int64_t n, const LaunchTuning& tuning, cudaStream_t stream);
 
 // Writes only save_mean (= running_mean) and save_invstd (from running_var) of an inference forward, for a
 // forward computed elsewhere (cuDNN).

@@ -1,10 +1,13 @@
 // Launch parameters shared by the CPU backend and the CUDA launchers. The input is viewed as (N, C, S): batch,
 // channels, and the product of the spatial sizes (1 for (N, C) input; channels-last input is (N * spatial, C, 1)).
-// Pointers may be null where noted.
+// Pointers may be null where noted. T is the element type of the per-element tensors (x, y, dy, dx, residual):
+// float, Half or BFloat16 for the CUDA kernels; the CPU backend and cuDNN take float (the ...Params aliases).
+// Per-channel tensors are float32 whatever T is.
 #pragma once
 #include <cstdint>
 
 #include "hd.h"
+#include "normrt/half.h"
 
 namespace normrt::bn {
 
@@ -14,12 +17,14 @@ struct Geometry {
   NORMRT_HD int64_t numel() const { return N * C * S; }
 };
 
-struct ForwardTrainingParams {
+template <typename T>
+struct ForwardTrainingParamsOf {
+  using Element = T;
   Geometry geometry;
-  const float* x = nullptr;
+  const T* x = nullptr;
   const float* weight = nullptr;  // null when affine=False
   const float* bias = nullptr;
-  float* y = nullptr;
+  T* y = nullptr;
   float* save_mean = nullptr;
   float* save_invstd = nullptr;
   float* running_mean = nullptr;  // null when track_running_stats=False
@@ -28,40 +33,48 @@ struct ForwardTrainingParams {
   double eps = 1e-5;
   double momentum = 0.1;
   bool cumulative_average = false;  // momentum=None
-  // The fused epilogue, y = relu(normalised + residual): the CPU backend applies it in its elementwise pass; on CUDA
-  // it is a pass of its own after either backend (cuda_epilogue in batchnorm_backend.h).
-  const float* residual = nullptr;  // null: nothing added
+  // The fused epilogue, y = relu(normalised + residual), applied where y is written (after cuDNN, a pass of its own:
+  // cuda_epilogue in batchnorm_backend.h).
+  const T* residual = nullptr;  // null: nothing added
   bool relu = false;
 };
 
-struct ForwardInferenceParams {
+template <typename T>
+struct ForwardInferenceParamsOf {
+  using Element = T;
   Geometry geometry;
-  const float* x = nullptr;
+  const T* x = nullptr;
   const float* weight = nullptr;
   const float* bias = nullptr;
   const float* running_mean = nullptr;
   const float* running_var = nullptr;
-  float* y = nullptr;
+  T* y = nullptr;
   float* save_mean = nullptr;  // copies of the statistics used, for the eval-mode backward
   float* save_invstd = nullptr;
   double eps = 1e-5;
-  // The fused epilogue, y = relu(normalised + residual): the CPU backend applies it in its elementwise pass; on CUDA
-  // it is a pass of its own after either backend (cuda_epilogue in batchnorm_backend.h).
-  const float* residual = nullptr;  // null: nothing added
+  // The fused epilogue, y = relu(normalised + residual), applied where y is written (after cuDNN, a pass of its own:
+  // cuda_epilogue in batchnorm_backend.h).
+  const T* residual = nullptr;  // null: nothing added
   bool relu = false;
 };
 
-struct BackwardParams {
+template <typename T>
+struct BackwardParamsOf {
+  using Element = T;
   Geometry geometry;
-  const float* dy = nullptr;
-  const float* x = nullptr;
+  const T* dy = nullptr;
+  const T* x = nullptr;
   const float* weight = nullptr;  // null when affine=False
   const float* mean = nullptr;    // save_mean of the forward
   const float* invstd = nullptr;  // save_invstd of the forward
-  float* dx = nullptr;            // each output may be null when not wanted
+  T* dx = nullptr;                // each output may be null when not wanted
   float* dweight = nullptr;
   float* dbias = nullptr;
   bool training = true;  // false: the statistics were constants (eval mode), dx = dy * invstd * weight
 };
+
+using ForwardTrainingParams = ForwardTrainingParamsOf<float>;
+using ForwardInferenceParams = ForwardInferenceParamsOf<float>;
+using BackwardParams = BackwardParamsOf<float>;
 
 }  // namespace normrt::bn

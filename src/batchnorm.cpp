@@ -78,19 +78,41 @@ void check_dtypes(const Tensor& input, std::initializer_list<const Tensor*> para
   }
 }
 
-// A tensor as the float32 the backends compute in, in its own memory format: itself, or a converted copy.
+// A per-channel tensor as the float32 the backends take: itself, or a converted copy.
 Tensor as_float(const Tensor& t) { return t.defined() && t.dtype() != DType::Float32 ? t.to(DType::Float32) : t; }
 
 float* fptr(const Tensor& t) { return t.defined() ? static_cast<float*>(t.raw_data()) : nullptr; }
 
+template <typename T>
+T* typed(const Tensor& t) {
+  return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr;
+}
+
 // An operand of the input's shape (residual, grad_output, a fused forward's output): same dtype when `same_dtype`,
-// any memory format (brought to the input's, in float32).
-Tensor elementwise_operand(const Tensor& t, const Tensor& input, const char* name, bool same_dtype) {
+// any memory format (brought to the input's), in the dtype `element` the backend takes.
+Tensor elementwise_operand(const Tensor& t, const Tensor& input, const char* name, bool same_dtype, DType element) {
   NORMRT_CHECK(t.sizes() == input.sizes(), name, " shape ", shape_str(t.sizes()), " does not match input shape ",
                shape_str(input.sizes()));
-  NORMRT_CHECK(is_bn_dtype(t.dtype()) && (!same_dtype || t.dtype() == input.dtype()), name, " must have the input's dtype ",
-               dtype_name(input.dtype()), ", got ", dtype_name(t.dtype()));
-  return as_float(t.to(input.memory_format()));
+  NORMRT_CHECK(is_bn_dtype(t.dtype()) && (!same_dtype || t.dtype() == input.dtype()), name,
+               " must have the input's dtype ", dtype_name(input.dtype()), ", got ", dtype_name(t.dtype()));
+  return t.to(input.memory_format()).to(element);
+}
+
+// The backend of one call. The CPU backend and cuDNN take float32 per-element tensors (16-bit ones go as float32
+// copies, results rounded back once); the CUDA kernels take float16/bfloat16 as they are.
+struct Route {
+  bool cpu = false, cudnn = false;
+  DType element = DType::Float32;
+};
+
+// Calls body(T{}) with the element type of `element`.
+template <typename Body>
+void dispatch_element(DType element, Body body) {
+  switch (element) {
+    case DType::Float16: return body(Half{});
+    case DType::BFloat16: return body(BFloat16{});
+    default: return body(float{});
+  }
 }
 
 // Writes a float32 working copy back into a parameter or buffer of another dtype (nothing when they are one).
@@ -124,6 +146,22 @@ bool use_cudnn(std::optional<Backend> requested, const Tensor& input, const bn::
 }
 #endif
 
+Route route_of(const Tensor& input, [[maybe_unused]] std::optional<Backend> backend,
+               [[maybe_unused]] const bn::Geometry& g, [[maybe_unused]] bn::Pass pass, [[maybe_unused]] bool affine,
+               [[maybe_unused]] bool cumulative_average, [[maybe_unused]] double eps) {
+  Route route;
+  route.cpu = input.device().is_cpu();
+  if (!route.cpu) {
+#if NORMRT_WITH_CUDA
+    route.cudnn = use_cudnn(backend, input, g, pass, affine, cumulative_average, eps);
+#else
+    no_cuda_backend();
+#endif
+  }
+  route.element = route.cpu || route.cudnn ? DType::Float32 : input.dtype();
+  return route;
+}
+
 }  // namespace
 
 BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Tensor& weight, const Tensor& bias,
@@ -153,43 +191,54 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
   check_same_device({&input, &weight, &bias, &running_mean, &running_var, &num_batches_tracked, &epilogue.residual});
   NORMRT_CHECK(g.per_channel() != 1, "Expected more than 1 value per channel when training, got input size ",
                shape_str(input.sizes()));
-  const Tensor residual =
-      epilogue.residual.defined() ? elementwise_operand(epilogue.residual, input, "residual", true) : Tensor();
+  const Route route = route_of(input, backend, g, bn::Pass::ForwardTraining, weight.defined() && bias.defined(),
+                                !momentum.has_value(), eps);
+  const Tensor residual = epilogue.residual.defined()
+                              ? elementwise_operand(epilogue.residual, input, "residual", true, route.element)
+                              : Tensor();
 
-  const Tensor x = as_float(input), w = as_float(weight), b = as_float(bias);
+  const Tensor x = input.to(route.element), w = as_float(weight), b = as_float(bias);
   const Tensor rm = as_float(running_mean), rv = as_float(running_var);
   const TensorOptions stats(input.device());
-  BatchNormForwardResult result{empty(input.sizes(), TensorOptions(input.device()).memory_format(input.memory_format())),
-                                empty({g.C}, stats), empty({g.C}, stats)};
-  bn::ForwardTrainingParams p;
-  p.geometry = g;
-  p.x = fptr(x);
-  p.weight = fptr(w);
-  p.bias = fptr(b);
-  p.y = fptr(result.output);
-  p.save_mean = fptr(result.save_mean);
-  p.save_invstd = fptr(result.save_invstd);
-  p.running_mean = fptr(rm);
-  p.running_var = fptr(rv);
-  p.num_batches_tracked = ptr<int64_t>(num_batches_tracked);
-  p.eps = eps;
-  p.cumulative_average = !momentum.has_value();
-  p.momentum = momentum.value_or(0.0);
-  p.residual = fptr(residual);
-  p.relu = epilogue.relu;
-  if (input.device().is_cpu()) {
-    bn::cpu_forward_training(p);
+  BatchNormForwardResult result{
+      empty(input.sizes(), TensorOptions(input.device()).dtype(route.element).memory_format(input.memory_format())),
+      empty({g.C}, stats), empty({g.C}, stats)};
+  auto fill = [&](auto& p) {
+    using T = typename std::decay_t<decltype(p)>::Element;
+    p.geometry = g;
+    p.x = typed<const T>(x);
+    p.weight = fptr(w);
+    p.bias = fptr(b);
+    p.y = typed<T>(result.output);
+    p.save_mean = fptr(result.save_mean);
+    p.save_invstd = fptr(result.save_invstd);
+    p.running_mean = fptr(rm);
+    p.running_var = fptr(rv);
+    p.num_batches_tracked = ptr<int64_t>(num_batches_tracked);
+    p.eps = eps;
+    p.cumulative_average = !momentum.has_value();
+    p.momentum = momentum.value_or(0.0);
+    p.residual = typed<const T>(residual);
+    p.relu = epilogue.relu;
+  };
+  if (route.cpu || route.cudnn) {
+    bn::ForwardTrainingParams p;
+    fill(p);
+    if (route.cpu) {
+      bn::cpu_forward_training(p);
+    } else {
+#if NORMRT_WITH_CUDA
+      bn::cudnn_forward_training(p, input.device());
+      bn::cuda_epilogue(p, input.device());
+#endif
+    }
   } else {
 #if NORMRT_WITH_CUDA
-    if (use_cudnn(backend, input, g, bn::Pass::ForwardTraining, weight.defined() && bias.defined(),
-                  p.cumulative_average, eps)) {
-      bn::cudnn_forward_training(p, input.device());
-    } else {
+    dispatch_element(route.element, [&](auto element) {
+      bn::ForwardTrainingParamsOf<decltype(element)> p;
+      fill(p);
       bn::cuda_forward_training(p, input.device());
-    }
-    bn::cuda_epilogue(p, input.device());
-#else
-    no_cuda_backend();
+    });
 #endif
   }
   write_back(running_mean, rm);
@@ -214,39 +263,51 @@ BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const T
   check_eps(eps);
   check_dtypes(input, {&weight, &bias, &running_mean, &running_var});
   check_same_device({&input, &weight, &bias, &running_mean, &running_var, &epilogue.residual});
-  const Tensor residual =
-      epilogue.residual.defined() ? elementwise_operand(epilogue.residual, input, "residual", true) : Tensor();
+  const Route route =
+      route_of(input, backend, g, bn::Pass::ForwardInference, weight.defined() && bias.defined(), false, eps);
+  const Tensor residual = epilogue.residual.defined()
+                              ? elementwise_operand(epilogue.residual, input, "residual", true, route.element)
+                              : Tensor();
 
-  const Tensor x = as_float(input), w = as_float(weight), b = as_float(bias);
+  const Tensor x = input.to(route.element), w = as_float(weight), b = as_float(bias);
   const Tensor rm = as_float(running_mean), rv = as_float(running_var);
   const TensorOptions stats(input.device());
-  BatchNormForwardResult result{empty(input.sizes(), TensorOptions(input.device()).memory_format(input.memory_format())),
-                                empty({g.C}, stats), empty({g.C}, stats)};
-  bn::ForwardInferenceParams p;
-  p.geometry = g;
-  p.x = fptr(x);
-  p.weight = fptr(w);
-  p.bias = fptr(b);
-  p.running_mean = fptr(rm);
-  p.running_var = fptr(rv);
-  p.y = fptr(result.output);
-  p.save_mean = fptr(result.save_mean);
-  p.save_invstd = fptr(result.save_invstd);
-  p.eps = eps;
-  p.residual = fptr(residual);
-  p.relu = epilogue.relu;
-  if (input.device().is_cpu()) {
-    bn::cpu_forward_inference(p);
+  BatchNormForwardResult result{
+      empty(input.sizes(), TensorOptions(input.device()).dtype(route.element).memory_format(input.memory_format())),
+      empty({g.C}, stats), empty({g.C}, stats)};
+  auto fill = [&](auto& p) {
+    using T = typename std::decay_t<decltype(p)>::Element;
+    p.geometry = g;
+    p.x = typed<const T>(x);
+    p.weight = fptr(w);
+    p.bias = fptr(b);
+    p.running_mean = fptr(rm);
+    p.running_var = fptr(rv);
+    p.y = typed<T>(result.output);
+    p.save_mean = fptr(result.save_mean);
+    p.save_invstd = fptr(result.save_invstd);
+    p.eps = eps;
+    p.residual = typed<const T>(residual);
+    p.relu = epilogue.relu;
+  };
+  if (route.cpu || route.cudnn) {
+    bn::ForwardInferenceParams p;
+    fill(p);
+    if (route.cpu) {
+      bn::cpu_forward_inference(p);
+    } else {
+#if NORMRT_WITH_CUDA
+      bn::cudnn_forward_inference(p, input.device());
+      bn::cuda_epilogue(p, input.device());
+#endif
+    }
   } else {
 #if NORMRT_WITH_CUDA
-    if (use_cudnn(backend, input, g, bn::Pass::ForwardInference, weight.defined() && bias.defined(), false, eps)) {
-      bn::cudnn_forward_inference(p, input.device());
-    } else {
+    dispatch_element(route.element, [&](auto element) {
+      bn::ForwardInferenceParamsOf<decltype(element)> p;
+      fill(p);
       bn::cuda_forward_inference(p, input.device());
-    }
-    bn::cuda_epilogue(p, input.device());
-#else
-    no_cuda_backend();
+    });
 #endif
   }
   result.output = result.output.to(input.dtype());
@@ -270,17 +331,23 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
     NORMRT_CHECK(saved->dtype() == DType::Float32, "save_mean and save_invstd must be float32 (as the forward returns "
                  "them), got ", dtype_name(saved->dtype()));
   check_same_device({&grad_output, &input, &weight, &save_mean, &save_invstd, &epilogue.relu_output});
-  Tensor dy = elementwise_operand(grad_output, input, "grad_output", false);
+  const Route route = route_of(input, backend, g,
+                                training ? bn::Pass::BackwardTraining : bn::Pass::BackwardInference,
+                                weight.defined(), false, eps);
+  Tensor dy = elementwise_operand(grad_output, input, "grad_output", false, route.element);
   if (epilogue.relu_output.defined()) {  // the gradient past the ReLU: the residual's, and the normalisation's dy
-    const Tensor output = elementwise_operand(epilogue.relu_output, input, "relu_output", true);
-    Tensor passed = empty(input.sizes(), TensorOptions(input.device()).memory_format(input.memory_format()));
-    if (input.device().is_cpu()) {
+    const Tensor output = elementwise_operand(epilogue.relu_output, input, "relu_output", true, route.element);
+    Tensor passed =
+        empty(input.sizes(), TensorOptions(input.device()).dtype(route.element).memory_format(input.memory_format()));
+    if (route.cpu) {
       bn::cpu_relu_gradient(fptr(dy), fptr(output), fptr(passed), input.numel());
     } else {
 #if NORMRT_WITH_CUDA
-      bn::cuda_relu_gradient(fptr(dy), fptr(output), fptr(passed), input.numel(), input.device());
-#else
-      no_cuda_backend();
+      dispatch_element(route.element, [&](auto element) {
+        using T = decltype(element);
+        bn::cuda_relu_gradient(typed<const T>(dy), typed<const T>(output), typed<T>(passed), input.numel(),
+                               input.device());
+      });
 #endif
     }
     dy = passed;
@@ -288,37 +355,45 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
   BatchNormBackwardResult result;
   if (epilogue.residual) result.grad_residual = dy.to(input.dtype());
 
-  const Tensor x = as_float(input), w = as_float(weight);
+  const Tensor x = input.to(route.element), w = as_float(weight);
   const TensorOptions options(input.device());
-  Tensor grad_input = empty(input.sizes(), TensorOptions(input.device()).memory_format(input.memory_format()));
+  Tensor grad_input =
+      empty(input.sizes(), TensorOptions(input.device()).dtype(route.element).memory_format(input.memory_format()));
   Tensor grad_weight, grad_bias;
   if (weight.defined()) {
     grad_weight = empty({g.C}, options);
     grad_bias = empty({g.C}, options);
   }
-  bn::BackwardParams p;
-  p.geometry = g;
-  p.dy = fptr(dy);
-  p.x = fptr(x);
-  p.weight = fptr(w);
-  p.mean = fptr(save_mean);
-  p.invstd = fptr(save_invstd);
-  p.dx = fptr(grad_input);
-  p.dweight = fptr(grad_weight);
-  p.dbias = fptr(grad_bias);
-  p.training = training;
-  if (input.device().is_cpu()) {
-    bn::cpu_backward(p);
+  auto fill = [&](auto& p) {
+    using T = typename std::decay_t<decltype(p)>::Element;
+    p.geometry = g;
+    p.dy = typed<const T>(dy);
+    p.x = typed<const T>(x);
+    p.weight = fptr(w);
+    p.mean = fptr(save_mean);
+    p.invstd = fptr(save_invstd);
+    p.dx = typed<T>(grad_input);
+    p.dweight = fptr(grad_weight);
+    p.dbias = fptr(grad_bias);
+    p.training = training;
+  };
+  if (route.cpu || route.cudnn) {
+    bn::BackwardParams p;
+    fill(p);
+    if (route.cpu) {
+      bn::cpu_backward(p);
+    } else {
+#if NORMRT_WITH_CUDA
+      bn::cudnn_backward(p, eps, input.device());
+#endif
+    }
   } else {
 #if NORMRT_WITH_CUDA
-    if (use_cudnn(backend, input, g, training ? bn::Pass::BackwardTraining : bn::Pass::BackwardInference,
-                  weight.defined(), false, eps)) {
-      bn::cudnn_backward(p, eps, input.device());
-    } else {
+    dispatch_element(route.element, [&](auto element) {
+      bn::BackwardParamsOf<decltype(element)> p;
+      fill(p);
       bn::cuda_backward(p, input.device());
-    }
-#else
-    no_cuda_backend();
+    });
 #endif
   }
   result.grad_input = grad_input.to(input.dtype());

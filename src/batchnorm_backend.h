@@ -13,14 +13,19 @@ void cpu_backward(const BackwardParams& p);
 void cpu_relu_gradient(const float* dy, const float* y, float* out, int64_t n);
 
 #if NORMRT_WITH_CUDA
-// Enqueue the custom kernels on the device's current stream (no host synchronisation).
-void cuda_forward_training(const ForwardTrainingParams& p, const Device& device);
-void cuda_forward_inference(const ForwardInferenceParams& p, const Device& device);
-void cuda_backward(const BackwardParams& p, const Device& device);
-// The fused epilogue of a forward (p.residual, p.relu) applied to p.y in place, after either CUDA backend.
+// Enqueue the custom kernels on the device's current stream (no host synchronisation). T: float, Half or
+// BFloat16; the forwards apply the fused epilogue.
+template <typename T>
+void cuda_forward_training(const ForwardTrainingParamsOf<T>& p, const Device& device);
+template <typename T>
+void cuda_forward_inference(const ForwardInferenceParamsOf<T>& p, const Device& device);
+template <typename T>
+void cuda_backward(const BackwardParamsOf<T>& p, const Device& device);
+template <typename T>
+void cuda_relu_gradient(const T* dy, const T* y, T* out, int64_t n, const Device& device);
+// The fused epilogue of a forward (p.residual, p.relu) applied to p.y in place, after cuDNN.
 template <typename Params>
 void cuda_epilogue(const Params& p, const Device& device);
-void cuda_relu_gradient(const float* dy, const float* y, float* out, int64_t n, const Device& device);
 
 // The same through cuDNN (src/batchnorm_cudnn.cpp); callers have checked that cuDNN supports the case.
 void cudnn_forward_training(const ForwardTrainingParams& p, const Device& device);

@@ -26,16 +26,37 @@ void run(const Params& p, const Device& device, Launch launch) {
 
 }  // namespace
 
-void cuda_forward_training(const ForwardTrainingParams& p, const Device& device) {
-  run(p, device, bn::cuda::forward_training);
+template <typename T>
+void cuda_forward_training(const ForwardTrainingParamsOf<T>& p, const Device& device) {
+  run(p, device, bn::cuda::forward_training<T>);
 }
 
-void cuda_forward_inference(const ForwardInferenceParams& p, const Device& device) {
+template <typename T>
+void cuda_forward_inference(const ForwardInferenceParamsOf<T>& p, const Device& device) {
   normrt::cuda::DeviceGuard guard(device.index());
   bn::cuda::forward_inference(p, tuning_of(device), normrt::cuda::current_stream(device.index()));
 }
 
-void cuda_backward(const BackwardParams& p, const Device& device) { run(p, device, bn::cuda::backward); }
+template <typename T>
+void cuda_backward(const BackwardParamsOf<T>& p, const Device& device) {
+  run(p, device, bn::cuda::backward<T>);
+}
+
+template <typename T>
+void cuda_relu_gradient(const T* dy, const T* y, T* out, int64_t n, const Device& device) {
+  normrt::cuda::DeviceGuard guard(device.index());
+  bn::cuda::apply_relu_gradient(dy, y, out, n, tuning_of(device), normrt::cuda::current_stream(device.index()));
+}
+
+#define NORMRT_BN_INSTANTIATE(T)                                                              \
+  template void cuda_forward_training(const ForwardTrainingParamsOf<T>&, const Device&);   \
+  template void cuda_forward_inference(const ForwardInferenceParamsOf<T>&, const Device&); \
+  template void cuda_backward(const BackwardParamsOf<T>&, const Device&);                  \
+  template void cuda_relu_gradient(const T*, const T*, T*, int64_t, const Device&);
+NORMRT_BN_INSTANTIATE(float)
+NORMRT_BN_INSTANTIATE(Half)
+NORMRT_BN_INSTANTIATE(BFloat16)
+#undef NORMRT_BN_INSTANTIATE
 
 template <typename Params>
 void cuda_epilogue(const Params& p, const Device& device) {
@@ -45,10 +66,5 @@ void cuda_epilogue(const Params& p, const Device& device) {
 }
 template void cuda_epilogue(const ForwardTrainingParams&, const Device&);
 template void cuda_epilogue(const ForwardInferenceParams&, const Device&);
-
-void cuda_relu_gradient(const float* dy, const float* y, float* out, int64_t n, const Device& device) {
-  normrt::cuda::DeviceGuard guard(device.index());
-  bn::cuda::apply_relu_gradient(dy, y, out, n, tuning_of(device), normrt::cuda::current_stream(device.index()));
-}
 
 }  // namespace normrt::bn

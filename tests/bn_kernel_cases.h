@@ -1,12 +1,13 @@
 // The BatchNorm kernel cases shared by the SIMT emulator suite (tests/simt) and the GPU suite (tests/gpu): each case
 // runs a training forward, its backward, an eval forward and an eval backward through the kernel launchers of one
 // backend (emulator or CUDA), on buffers placed at chosen offsets from a 16-byte boundary, and compares with the
-// double-precision reference. A backend provides:
+// double-precision reference; every case also runs with float16 and bfloat16 elements, and the reverse-order ones
+// with the fused epilogue (residual + ReLU) on both forwards. A backend provides:
 //   Buffer<T>(values, floats_past=0) memory holding `values`, data() `floats_past` elements after a 16-byte boundary
 //   buffer.data(), buffer.values()   its pointer for the kernels, and its contents read back
 //   Tuning                           the backend's LaunchTuning type
-//   forward_training(p, workspace, tuning), forward_inference(p, tuning), backward(p, workspace, tuning),
-//   workspace_floats(g, tuning)
+//   forward_training(p, workspace, tuning), forward_inference(p, tuning), backward(p, workspace, tuning) for the
+//   params of any element type, workspace_floats(g, tuning)
 #pragma once
 #include <gtest/gtest.h>
 
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "batchnorm_params.h"
+#include "normrt/tensor.h"
 #include "reference/bn_reference.h"
 #include "test_util_core.h"
 
@@ -34,6 +36,8 @@ struct BnKernelCase {
   // Split channels as one cooperative launch where the blocks fit (LaunchTuning::cooperative); false: the three
   // launches of reduce, finalize and elementwise.
   bool cooperative = true;
+  DType element = DType::Float32;  // of x, y, dy, dx and the residual
+  bool fused = false;              // the forwards add a residual and apply the ReLU
 };
 
 inline std::string case_name(const BnKernelCase& k) {
@@ -44,6 +48,9 @@ inline std::string case_name(const BnKernelCase& k) {
   if (k.in_offset != 0 || k.out_offset != 0)
     name += "_at" + std::to_string(k.in_offset) + (k.out_offset != k.in_offset ? "_out" + std::to_string(k.out_offset) : "");
   if (!k.cooperative) name += "_3launch";
+  if (k.element == DType::Float16) name += "_f16";
+  if (k.element == DType::BFloat16) name += "_bf16";
+  if (k.fused) name += "_fused";
   return name + (k.reverse_order ? "_rev" : "_fwd");
 }
 
@@ -132,6 +139,14 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
     k.cooperative = false;
     cases.push_back(k);
   }
+  for (BnKernelCase& k : cases) k.fused = k.reverse_order;
+  const std::size_t float_cases = cases.size();
+  for (DType element : {DType::Float16, DType::BFloat16}) {
+    for (std::size_t i = 0; i < float_cases; ++i) {
+      cases.push_back(cases[i]);
+      cases.back().element = element;
+    }
+  }
   return cases;
 }
 
@@ -148,9 +163,37 @@ std::vector<double> to_double(const std::vector<T>& v) {
   return {v.begin(), v.end()};
 }
 
-template <typename Backend>
-void check_bn_kernel_case(const BnKernelCase& k) {
+// The unit roundoff of the element type: what rounding each output to it may add.
+template <typename T>
+double element_roundoff() {
+  return std::is_same_v<T, float> ? 0.0 : std::is_same_v<T, Half> ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
+}
+
+template <typename T>
+std::vector<T> elements_of(const std::vector<float>& values) {
+  std::vector<T> out;
+  for (float v : values) out.push_back(T(v));
+  return out;
+}
+
+template <typename T>
+std::vector<double> doubles_of(const std::vector<T>& values) {
+  std::vector<double> out;
+  for (const T& v : values) out.push_back(static_cast<float>(v));
+  return out;
+}
+
+// y = relu(y + z), the fused epilogue, on reference values.
+inline std::vector<double> with_epilogue(std::vector<double> y, const std::vector<double>& z) {
+  for (std::size_t i = 0; i < y.size(); ++i) y[i] = std::max(0.0, y[i] + z[i]);
+  return y;
+}
+
+template <typename Backend, typename T>
+void check_bn_kernel_case_of(const BnKernelCase& k) {
   using Floats = typename Backend::template Buffer<float>;
+  using Elements = typename Backend::template Buffer<T>;
+  const double u = element_roundoff<T>();
   bn::Geometry g;
   g.N = k.shape[0];
   g.C = k.shape[1];
@@ -165,18 +208,22 @@ void check_bn_kernel_case(const BnKernelCase& k) {
   tuning.force_index64 = k.index64;
   tuning.cooperative = k.cooperative;
 
-  const std::vector<float> x_host = random_floats(n, 1, 0.5f, 2.0f), dy_host = random_floats(n, 2, 0.0f, 1.0f);
+  // Inputs as the element type holds them; the reference starts from those values.
+  const std::vector<T> x_elements = elements_of<T>(random_floats(n, 1, 0.5f, 2.0f));
+  const std::vector<T> dy_elements = elements_of<T>(random_floats(n, 2, 0.0f, 1.0f));
+  const std::vector<T> z_elements = elements_of<T>(random_floats(n, 6, 0.0f, 1.0f));
+  const std::vector<double> xd = doubles_of(x_elements), dyd = doubles_of(dy_elements), zd = doubles_of(z_elements);
   const std::vector<float> weight_host = random_floats(c, 3, 1.0f, 0.3f), bias_host = random_floats(c, 4, 0.0f, 1.0f);
   const std::vector<float> rm_host = random_floats(c, 5, 0.0f, 1.0f), rv_host(c, 1.5f);
-  Floats x(x_host, k.in_offset), dy(dy_host, k.in_offset);
-  Floats y(std::vector<float>(n, -7.0f), k.out_offset), dx(std::vector<float>(n, -7.0f), k.out_offset);
+  Elements x(x_elements, k.in_offset), dy(dy_elements, k.in_offset), z(z_elements, k.in_offset);
+  Elements y(std::vector<T>(n, T(-7.0f)), k.out_offset), dx(std::vector<T>(n, T(-7.0f)), k.out_offset);
   Floats weight(weight_host), bias(bias_host), running_mean(rm_host), running_var(rv_host);
   const std::vector<float> per_channel(c);
   Floats save_mean(per_channel), save_invstd(per_channel), dweight(per_channel), dbias(per_channel);
   Floats workspace(std::vector<float>(Backend::workspace_floats(g, tuning), std::nanf("")));
   typename Backend::template Buffer<int64_t> batches(std::vector<int64_t>{4});
 
-  bn::ForwardTrainingParams p;
+  bn::ForwardTrainingParamsOf<T> p;
   p.geometry = g;
   p.x = x.data();
   p.weight = weight.data();
@@ -192,12 +239,16 @@ void check_bn_kernel_case(const BnKernelCase& k) {
   // keeps the CUDA backend's two-launch step, and momentum 0.2 in reverse-order ones, its one-launch step.
   p.cumulative_average = !k.reverse_order;
   p.momentum = 0.2;
+  if (k.fused) {
+    p.residual = z.data();
+    p.relu = true;
+  }
   Backend::forward_training(p, workspace.data(), tuning);
 
-  const auto xd = to_double(x_host);
   const auto st = ref_stats(rg, xd);
-  const auto y_ref = ref_normalize(rg, xd, st.mean, st.var_biased, 1e-5, to_double(weight_host), to_double(bias_host));
-  EXPECT_TRUE(all_close(y.values(), y_ref, 1e-4, 1e-5)) << "y";
+  auto y_ref = ref_normalize(rg, xd, st.mean, st.var_biased, 1e-5, to_double(weight_host), to_double(bias_host));
+  if (k.fused) y_ref = with_epilogue(y_ref, zd);
+  EXPECT_TRUE(all_close(doubles_of(y.values()), y_ref, 1e-4 + 2 * u, 1e-5 + u)) << "y";
   EXPECT_TRUE(all_close(save_mean.values(), st.mean, 1e-5, 1e-5)) << "save_mean";
   std::vector<double> invstd_ref, rm_ref, rv_ref;
   for (std::size_t i = 0; i < c; ++i) {
@@ -210,7 +261,7 @@ void check_bn_kernel_case(const BnKernelCase& k) {
   EXPECT_TRUE(all_close(running_var.values(), rv_ref, 1e-4, 0)) << "running_var";
   EXPECT_EQ(batches.values(), std::vector<int64_t>{5});
 
-  bn::BackwardParams b;
+  bn::BackwardParamsOf<T> b;
   b.geometry = g;
   b.dy = dy.data();
   b.x = x.data();
@@ -222,15 +273,15 @@ void check_bn_kernel_case(const BnKernelCase& k) {
   b.dbias = dbias.data();
   b.training = true;
   Backend::backward(b, workspace.data(), tuning);
-  const auto ref = ref_backward(rg, xd, to_double(dy_host), to_double(weight_host), true, {}, {}, 1e-5);
-  const double dx_scale = max_abs(to_double(dy_host)) * max_abs(invstd_ref) * max_abs(to_double(weight_host));
-  EXPECT_TRUE(all_close(dx.values(), ref.dx, 1e-3, 1e-5, dx_scale)) << "dx";
+  const auto ref = ref_backward(rg, xd, dyd, to_double(weight_host), true, {}, {}, 1e-5);
+  const double dx_scale = max_abs(dyd) * max_abs(invstd_ref) * max_abs(to_double(weight_host));
+  EXPECT_TRUE(all_close(doubles_of(dx.values()), ref.dx, 1e-3 + 2 * u, 1e-5 + u, dx_scale)) << "dx";
   EXPECT_TRUE(all_close(dweight.values(), ref.dw, 1e-4, 1e-5)) << "dweight";
   EXPECT_TRUE(all_close(dbias.values(), ref.db, 1e-4, 1e-5)) << "dbias";
 
   // Eval mode: running statistics are constants.
   const auto rm_now = running_mean.values(), rv_now = running_var.values();
-  bn::ForwardInferenceParams e;
+  bn::ForwardInferenceParamsOf<T> e;
   e.geometry = g;
   e.x = x.data();
   e.weight = weight.data();
@@ -241,17 +292,28 @@ void check_bn_kernel_case(const BnKernelCase& k) {
   e.save_mean = save_mean.data();
   e.save_invstd = save_invstd.data();
   e.eps = 1e-3;
+  e.residual = p.residual;
+  e.relu = p.relu;
   Backend::forward_inference(e, tuning);
-  const auto ye_ref = ref_normalize(rg, xd, to_double(rm_now), to_double(rv_now), 1e-3, to_double(weight_host),
-                                    to_double(bias_host));
-  EXPECT_TRUE(all_close(y.values(), ye_ref, 1e-5, 1e-6)) << "eval y";
+  auto ye_ref = ref_normalize(rg, xd, to_double(rm_now), to_double(rv_now), 1e-3, to_double(weight_host),
+                              to_double(bias_host));
+  if (k.fused) ye_ref = with_epilogue(ye_ref, zd);
+  EXPECT_TRUE(all_close(doubles_of(y.values()), ye_ref, 1e-5 + 2 * u, 1e-6 + u)) << "eval y";
   b.training = false;
   Backend::backward(b, workspace.data(), tuning);
-  const auto eref = ref_backward(rg, xd, to_double(dy_host), to_double(weight_host), false, to_double(rm_now),
-                                 to_double(rv_now), 1e-3);
-  EXPECT_TRUE(all_close(dx.values(), eref.dx, 1e-5, 1e-6)) << "eval dx";
+  const auto eref = ref_backward(rg, xd, dyd, to_double(weight_host), false, to_double(rm_now), to_double(rv_now), 1e-3);
+  EXPECT_TRUE(all_close(doubles_of(dx.values()), eref.dx, 1e-5 + 2 * u, 1e-6 + u)) << "eval dx";
   EXPECT_TRUE(all_close(dweight.values(), eref.dw, 1e-4, 1e-5)) << "eval dweight";
   EXPECT_TRUE(all_close(dbias.values(), eref.db, 1e-4, 1e-5)) << "eval dbias";
+}
+
+template <typename Backend>
+void check_bn_kernel_case(const BnKernelCase& k) {
+  switch (k.element) {
+    case DType::Float16: return check_bn_kernel_case_of<Backend, Half>(k);
+    case DType::BFloat16: return check_bn_kernel_case_of<Backend, BFloat16>(k);
+    default: return check_bn_kernel_case_of<Backend, float>(k);
+  }
 }
 
 }  // namespace normrt::testing

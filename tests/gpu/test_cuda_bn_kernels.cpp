@@ -47,15 +47,18 @@ struct CudaBackend {
   using Buffer = DeviceBuffer<T>;
   using Tuning = LaunchTuning;
   static std::size_t workspace_floats(const Geometry& g, const Tuning& t) { return cuda::workspace_floats(g, t); }
-  static void forward_training(const ForwardTrainingParams& p, float* workspace, const Tuning& t) {
+  template <typename P>
+  static void forward_training(const P& p, float* workspace, const Tuning& t) {
     cuda::forward_training(p, workspace, t, nullptr);
     NORMRT_CUDA_CHECK(cudaDeviceSynchronize());
   }
-  static void forward_inference(const ForwardInferenceParams& p, const Tuning& t) {
+  template <typename P>
+  static void forward_inference(const P& p, const Tuning& t) {
     cuda::forward_inference(p, t, nullptr);
     NORMRT_CUDA_CHECK(cudaDeviceSynchronize());
   }
-  static void backward(const BackwardParams& p, float* workspace, const Tuning& t) {
+  template <typename P>
+  static void backward(const P& p, float* workspace, const Tuning& t) {
     cuda::backward(p, workspace, t, nullptr);
     NORMRT_CUDA_CHECK(cudaDeviceSynchronize());
   }

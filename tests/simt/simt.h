@@ -140,6 +140,8 @@ inline void __threadfence() {}
 // Cache-hinted stores (evict-first) are plain stores.
 inline void __stcs(float* p, float v) { *p = v; }
 inline void __stcs(float4* p, float4 v) { *p = v; }
+inline void __stcs(unsigned short* p, unsigned short v) { *p = v; }
+inline void __stcs(ushort4* p, ushort4 v) { *p = v; }
 // Blocks run one at a time, so a plain read-modify-write is atomic here.
 inline unsigned atomicAdd(unsigned* p, unsigned v) {
   const unsigned old = *p;

@@ -42,18 +42,21 @@ struct EmulatorBackend {
   using Buffer = HostBuffer<T>;
   using Tuning = LaunchTuning;
   static std::size_t workspace_floats(const Geometry& g, const Tuning& t) { return emu::workspace_floats(g, t); }
-  static void forward_training(const ForwardTrainingParams& p, float* workspace, const Tuning& t) {
+  template <typename P>
+  static void forward_training(const P& p, float* workspace, const Tuning& t) {
     const uint64_t launches = simt::launch_count();
     emu::forward_training(p, workspace, t, nullptr);
     const uint64_t made = simt::launch_count() - launches;
     EXPECT_TRUE(made >= 1 && made <= 3) << made << " launches: one fused, or reduce, finalize when split, normalise";
   }
-  static void forward_inference(const ForwardInferenceParams& p, const Tuning& t) {
+  template <typename P>
+  static void forward_inference(const P& p, const Tuning& t) {
     const uint64_t launches = simt::launch_count();
     emu::forward_inference(p, t, nullptr);
     EXPECT_EQ(simt::launch_count() - launches, 1u);
   }
-  static void backward(const BackwardParams& p, float* workspace, const Tuning& t) {
+  template <typename P>
+  static void backward(const P& p, float* workspace, const Tuning& t) {
     emu::backward(p, workspace, t, nullptr);
   }
 };
@@ -285,6 +288,21 @@ TEST(BnKernelsEdgeCases, SaveInferenceStatistics) {
   EXPECT_TRUE(all_close(save_invstd, invstd_ref, 1e-6, 0));
 }
 
+// The ReLU's gradient in 16-bit elements: dy where y > 0 (the element's own values; no rounding: each passes as is).
+template <typename T>
+void check_relu_gradient_of(const std::vector<float>& dy_values, const std::vector<float>& y_values,
+                            const LaunchTuning& tuning) {
+  SCOPED_TRACE((std::is_same_v<T, Half> ? "float16" : "bfloat16"));
+  std::vector<T> dy, y, passed(dy_values.size(), T(9.0f));
+  for (std::size_t i = 0; i < dy_values.size(); ++i) {
+    dy.push_back(T(dy_values[i]));
+    y.push_back(T(y_values[i]));
+  }
+  apply_relu_gradient(dy.data(), y.data(), passed.data(), static_cast<int64_t>(dy.size()), tuning, nullptr);
+  for (std::size_t i = 0; i < dy.size(); ++i)
+    ASSERT_EQ(passed[i].bits, static_cast<float>(y[i]) > 0.0f ? dy[i].bits : T(0.0f).bits) << i;
+}
+
 // The fused epilogue and the ReLU's gradient as passes of their own: every element, in a grid smaller than the
 // tensor (grid-stride), with and without a residual, NaN propagating through the ReLU as torch.relu does.
 TEST(BnKernelsEpilogue, EveryElementByTheSharedMath) {
@@ -312,6 +330,8 @@ TEST(BnKernelsEpilogue, EveryElementByTheSharedMath) {
   std::vector<float> passed(n, 9.0f);
   apply_relu_gradient(z.data(), y0.data(), passed.data(), n, tuning, nullptr);
   for (int64_t i = 0; i < n; ++i) ASSERT_EQ(passed[i], y0[i] > 0.0f ? z[i] : 0.0f) << i;
+  check_relu_gradient_of<Half>(z, y0, tuning);
+  check_relu_gradient_of<BFloat16>(z, y0, tuning);
 }
 
 TEST(BnKernelsEdgeCases, AffineFalseAndNoRunningStats) {
