@@ -277,7 +277,6 @@ __device__ typename Red::State block_reduce(typename Red::State s, typename Red:
 template <typename Index, bool Vec4, typename T = float>
 struct Units {
   static constexpr int kWidth = Vec4 ? 4 : 1;
-  static constexpr int kBytes = kWidth * static_cast<int>(sizeof(T));
   __device__ static void load(const T* p, Index unit, float* out) {
     if constexpr (!Vec4) {
       out[0] = static_cast<float>(p[unit]);
@@ -296,6 +295,10 @@ struct Units {
     }
   }
 };
+
+// The bytes of a unit of four elements, the alignment Vec4 units need.
+template <typename T>
+constexpr uintptr_t kUnitBytes = 4 * sizeof(T);
 
 // Outputs are stored evict-first (st.global.cs): nothing reads them in this op, and the inputs that the second
 // pass of a training step re-reads should keep their place in L2. 16-bit values are rounded to nearest even.
@@ -828,7 +831,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Whether p (null: no operand) starts a unit of four elements of T (see Units).
 template <typename T>
 bool unit_aligned(const T* p) {
-  return p == nullptr || reinterpret_cast<uintptr_t>(p) % Units<uint32_t, true, T>::kBytes == 0;
+  return p == nullptr || reinterpret_cast<uintptr_t>(p) % kUnitBytes<T> == 0;
 }
 
 bool use_index64(const Geometry& g, const LaunchTuning& t) {
@@ -954,8 +957,7 @@ void elementwise_with_index(const Op& op, const typename Op::Element* a, const t
                             typename Op::Element* out, const Geometry& g,
                             int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
   using T = typename Op::Element;
-  constexpr uintptr_t kUnitBytes = Units<Index, true, T>::kBytes;
-  const auto misalignment = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % kUnitBytes; };
+  const auto misalignment = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % kUnitBytes<T>; };
   const uintptr_t offset = misalignment(a);
   const bool vec4 = offset % sizeof(T) == 0 && misalignment(out) == offset &&
                     (!kTwoInputs || misalignment(b) == offset);
@@ -964,7 +966,7 @@ void elementwise_with_index(const Op& op, const typename Op::Element* a, const t
     return;
   }
   const int64_t head =
-      std::min<int64_t>(static_cast<int64_t>((kUnitBytes - offset) % kUnitBytes / sizeof(T)), g.numel());
+      std::min<int64_t>(static_cast<int64_t>((kUnitBytes<T> - offset) % kUnitBytes<T> / sizeof(T)), g.numel());
   if constexpr (kSpatial) {
     if (head == 0 && g.S % 4 == 0) {
       launch_elementwise<Op, kTwoInputs, Index, true, true>(op, a, b, out, g, head, count_batch, t, stream);

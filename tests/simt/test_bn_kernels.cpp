@@ -236,13 +236,14 @@ TEST(BnKernelsNumerics, IdenticalBitsInEveryResumeOrderAndRun) {
   EXPECT_EQ(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)), 0);
 }
 
-TEST(BnKernelsEdgeCases, EmptyBatchCountsAndLeavesStatistics) {
+template <typename T>
+void check_empty_batch() {
   Geometry g{0, 3, 1};
   LaunchTuning tuning;
   std::vector<float> rm(3, 0.5f), rv(3, 2.0f), save_mean(3, 9.0f), save_invstd(3, 9.0f),
       workspace(workspace_floats(g, tuning));
   int64_t batches = 0;
-  ForwardTrainingParams p;
+  ForwardTrainingParamsOf<T> p;
   p.geometry = g;
   p.save_mean = save_mean.data();
   p.save_invstd = save_invstd.data();
@@ -257,7 +258,7 @@ TEST(BnKernelsEdgeCases, EmptyBatchCountsAndLeavesStatistics) {
   EXPECT_EQ(save_mean, std::vector<float>(3, 0.0f));
 
   // An eval forward of an empty batch still saves the statistics it would have used.
-  ForwardInferenceParams e;
+  ForwardInferenceParamsOf<T> e;
   e.geometry = g;
   e.running_mean = rm.data();
   e.running_var = rv.data();
@@ -266,6 +267,12 @@ TEST(BnKernelsEdgeCases, EmptyBatchCountsAndLeavesStatistics) {
   forward_inference(e, tuning, nullptr);
   EXPECT_EQ(save_mean, std::vector<float>(3, 0.5f));
   EXPECT_EQ(save_invstd, std::vector<float>(3, 1.0f / std::sqrt(2.0f + 1e-5f)));
+}
+
+TEST(BnKernelsEdgeCases, EmptyBatchCountsAndLeavesStatistics) {
+  check_empty_batch<float>();
+  check_empty_batch<Half>();
+  check_empty_batch<BFloat16>();
 }
 
 // For a forward computed elsewhere (cuDNN): only the statistics an eval-mode backward needs.
