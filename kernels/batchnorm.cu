@@ -1,4 +1,6 @@
-// Custom CUDA BatchNorm kernels: NCHW-contiguous float32 viewed as (N, C, S), S the product of spatial sizes.
+// Custom CUDA BatchNorm kernels: input viewed as (N, C, S), S the product of spatial sizes, elements float32,
+// float16 or bfloat16 (float in registers, outputs rounded once); the forward's elementwise pass applies the fused
+// epilogue (residual + ReLU) where it writes y.
 //
 // Statistics (and the backward sums) are per-channel reductions, in two layouts:
 //  * S > 1: a block reduces a contiguous share of one channel's N*S elements (grid = C x splits). Each thread
@@ -7,8 +9,9 @@
 //    division per group instead of per element), then warps merge by xor shuffles and warps through shared memory.
 //    When C is small against the GPU, a channel is split over several blocks (chosen from the shape and the SM
 //    count) that write partial states; no float atomics anywhere.
-//  * S == 1, i.e. (N, C) input: channels are the contiguous dimension, so threads take columns (channels) and
-//    walk rows, and a block merges its rows through shared memory; row ranges split over blocks likewise.
+//  * S == 1, i.e. (N, C) input and channels-last input as (N * spatial, C): channels are the contiguous dimension, so
+//    threads take columns (four adjacent channels per unit load when C % 4 == 0) and walk rows, and a block merges
+//    its rows through shared memory in a fixed tree; row ranges split over blocks likewise.
 // Values are shifted by each channel's first element before accumulation (see bn_math.cuh).
 // Finishing a channel writes save_mean, save_invstd and the coefficients of the elementwise pass and updates
 // running_mean/running_var in place from the device-side num_batches_tracked (read as stored + 1 for momentum=None;
@@ -455,47 +458,68 @@ __global__ void __launch_bounds__(kReduceThreads)
   else partial[static_cast<uint64_t>(c) * layout.splits + split] = state;
 }
 
-// Layout S == 1: (rows, columns) = (N, C). threadIdx.x picks the column, threadIdx.y walks rows; blockDim.y is a
-// power of two.
-template <typename Red, typename Index>
+// Layout S == 1: (rows, columns) = (N, C), which is also channels-last input's (N * spatial, C). threadIdx.x picks a
+// group of columns (one, or with Vec4 four adjacent channels loaded as one unit: C % 4 == 0), threadIdx.y walks
+// rows; blockDim.y is a power of two. The block merges its rows in a fixed tree through shared memory.
+template <typename Red, typename Index, bool Vec4>
 __global__ void __launch_bounds__(kColumnThreads)
     column_reduce_kernel(Red red, const typename Red::Element* a, const typename Red::Element* b,
                          typename Red::State* partial, Index rows, Index columns, Index splits) {
   using State = typename Red::State;
+  using U = Units<Index, Vec4, typename Red::Element>;
+  constexpr int kW = U::kWidth;
   NORMRT_DYNAMIC_SHARED(State, shared);
-  const Index c = blockIdx.x * blockDim.x + threadIdx.x, split = blockIdx.y;
+  const Index group = blockIdx.x * blockDim.x + threadIdx.x, split = blockIdx.y;
+  const Index first_column = group * kW, units_per_row = columns / kW;
   const Index lo = static_cast<Index>(static_cast<uint64_t>(rows) * split / splits);
   const Index hi = static_cast<Index>(static_cast<uint64_t>(rows) * (split + 1) / splits);
-  const bool active = c < columns;
-  State state{};
+  const bool active = first_column < columns;
+  State state[kW] = {};
   if (active) {
-    const float k = channel_constant(red, a, c, c);
+    float k[kW];
+    for (int w = 0; w < kW; ++w) k[w] = channel_constant(red, a, first_column + w, first_column + w);
     const Index step = blockDim.y;
     Index r = lo + threadIdx.y;
     for (; r + (kUnroll - 1) * step < hi; r += kUnroll * step) {
-      float va[kUnroll], vb[kUnroll] = {};
+      float va[kUnroll][kW], vb[kUnroll][kW] = {};
       for (int j = 0; j < kUnroll; ++j) {
-        const Index off = (r + j * step) * columns + c;
-        va[j] = static_cast<float>(a[off]);
-        if constexpr (Red::kTwoInputs) vb[j] = static_cast<float>(b[off]);
+        const Index unit = (r + j * step) * units_per_row + group;
+        U::load(a, unit, va[j]);
+        if constexpr (Red::kTwoInputs) U::load(b, unit, vb[j]);
       }
-      Red::add_group(state, va, vb, k);
+      for (int w = 0; w < kW; ++w) {
+        float column_a[kUnroll], column_b[kUnroll];
+        for (int j = 0; j < kUnroll; ++j) {
+          column_a[j] = va[j][w];
+          column_b[j] = vb[j][w];
+        }
+        Red::add_group(state[w], column_a, column_b, k[w]);
+      }
     }
     for (; r < hi; r += step) {
-      const Index off = r * columns + c;
-      Red::add_one(state, static_cast<float>(a[off]), Red::kTwoInputs ? static_cast<float>(b[off]) : 0.0f, k);
+      float va[kW], vb[kW] = {};
+      const Index unit = r * units_per_row + group;
+      U::load(a, unit, va);
+      if constexpr (Red::kTwoInputs) U::load(b, unit, vb);
+      for (int w = 0; w < kW; ++w) Red::add_one(state[w], va[w], vb[w], k[w]);
     }
   }
-  const int slot = threadIdx.y * blockDim.x + threadIdx.x;
-  shared[slot] = state;
+  const int slot = (threadIdx.y * blockDim.x + threadIdx.x) * kW;
+  for (int w = 0; w < kW; ++w) shared[slot + w] = state[w];
   __syncthreads();
   for (unsigned stride = blockDim.y / 2; stride > 0; stride /= 2) {
-    if (threadIdx.y < stride) shared[slot] = Red::merge(shared[slot], shared[slot + stride * blockDim.x]);
+    if (threadIdx.y < stride) {
+      for (int w = 0; w < kW; ++w)
+        shared[slot + w] = Red::merge(shared[slot + w], shared[slot + w + stride * blockDim.x * kW]);
+    }
     __syncthreads();
   }
   if (threadIdx.y != 0 || !active) return;
-  if (red.finish_here) red.finish(c, shared[threadIdx.x], red.step());
-  else partial[static_cast<uint64_t>(c) * splits + split] = shared[threadIdx.x];
+  for (int w = 0; w < kW; ++w) {
+    const Index c = first_column + w;
+    if (red.finish_here) red.finish(c, shared[slot + w], red.step());
+    else partial[static_cast<uint64_t>(c) * splits + split] = shared[slot + w];
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -848,17 +872,24 @@ struct ReducePlan {
   bool elementwise_on_partition = false;
 };
 
+// The column kernel's block for `groups` column groups: up to 32 groups across, the rest of the threads down rows.
+dim3 column_block(int64_t groups) {
+  unsigned bx = 1;
+  while (bx < 32 && static_cast<int64_t>(bx) < groups) bx *= 2;
+  return dim3(bx, kColumnThreads / bx);
+}
+
 // Channels are split over blocks only while C blocks fill less than half the target: beyond that the finalize
-// launch and the partial states cost more than the last half wave gains.
+// launch and the partial states cost more than the last half wave gains. (Column layout: the split count is planned
+// for single columns; groups of four columns keep it, in fewer blocks across.)
 ReducePlan plan_reduction(const Geometry& g, const LaunchTuning& t) {
   ReducePlan plan;
   const int64_t target_blocks = 4 * static_cast<int64_t>(std::max(t.sm_count, 1));
   const int64_t min_split = std::max<int64_t>(t.min_split_elements, 1);
   if (g.S == 1) {
     plan.columns = true;
-    unsigned bx = 1;
-    while (bx < 32 && static_cast<int64_t>(bx) < g.C) bx *= 2;
-    plan.block = dim3(bx, kColumnThreads / bx);
+    plan.block = column_block(g.C);
+    const unsigned bx = plan.block.x;
     const int64_t blocks_x = ceil_div(g.C, bx);
     const int64_t max_splits = std::max<int64_t>(1, g.N * static_cast<int64_t>(bx) / min_split);
     plan.splits = 2 * blocks_x >= target_blocks
@@ -911,16 +942,18 @@ void reduce(const Red& red, const typename Red::Element* a, const typename Red::
             const ReducePlan& plan, const LaunchTuning& t, cudaStream_t stream) {
   const bool index64 = use_index64(g, t);
   if (plan.columns) {
-    const dim3 grid(static_cast<unsigned>(ceil_div(g.C, plan.block.x)), static_cast<unsigned>(plan.splits));
-    const std::size_t shared = plan.block.x * plan.block.y * sizeof(typename Red::State);
-    if (index64) {
-      NORMRT_LAUNCH((column_reduce_kernel<Red, uint64_t>), grid, plan.block, shared, stream, red, a, b, partial,
-                    static_cast<uint64_t>(g.N), static_cast<uint64_t>(g.C), static_cast<uint64_t>(plan.splits));
-    } else {
-      NORMRT_LAUNCH((column_reduce_kernel<Red, uint32_t>), grid, plan.block, shared, stream, red, a, b, partial,
-                    static_cast<uint32_t>(g.N), static_cast<uint32_t>(g.C), static_cast<uint32_t>(plan.splits));
-    }
-    NORMRT_CHECK_LAUNCH();
+    const bool vec4 = g.C % 4 == 0 && unit_aligned(a) && unit_aligned(b);
+    dispatch_channel_units(index64, vec4, [&](auto index, auto vec4_tag) {
+      using Index = decltype(index);
+      constexpr bool kVec4 = decltype(vec4_tag)::value;
+      const int64_t groups = kVec4 ? g.C / 4 : g.C;
+      const dim3 block = column_block(groups);
+      const dim3 grid(static_cast<unsigned>(ceil_div(groups, block.x)), static_cast<unsigned>(plan.splits));
+      const std::size_t shared = block.x * block.y * (kVec4 ? 4 : 1) * sizeof(typename Red::State);
+      NORMRT_LAUNCH((column_reduce_kernel<Red, Index, kVec4>), grid, block, shared, stream, red, a, b, partial,
+                    static_cast<Index>(g.N), static_cast<Index>(g.C), static_cast<Index>(plan.splits));
+      NORMRT_CHECK_LAUNCH();
+    });
     return;
   }
   dispatch_channel_units(index64, g.S % 4 == 0 && unit_aligned(a) && unit_aligned(b), [&](auto index, auto vec4) {

@@ -106,6 +106,9 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
   cases.push_back({{3, 2, 2051}, 1, 1024, true, false});
   cases.push_back({{600, 3}, 1, 16384, true, true});
   cases.push_back({{1100, 40}, 1, 16384, false, true});  // two splits of 550 rows, 16 per step
+  cases.push_back({{1100, 40}, 1, 16384, true, false});  // units of four columns, 64-bit, unrolled rows
+  cases.push_back({{301, 7}, 2, 64, false, false});      // single columns (C % 4 != 0) over eight row splits
+  cases.push_back({{301, 7}, 2, 64, true, true});
   // Split channels on a grid below the GPU's size: the flat training passes, float4 units within a channel, and floats.
   // (With a scalar head: units that span channels.)
   for (bool index64 : {false, true}) {
