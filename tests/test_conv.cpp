@@ -354,6 +354,19 @@ TEST(ConvModule, ResidualReLUFusesTheBlockEndWhereTheBodyEndsInBatchNorm) {
     const Tensor x = randn({2, 3, 5, 7}, gen);
     EXPECT_TRUE(all_close(folded->forward(x).to_vector(), block.forward(x).to_vector(), 1e-5, 1e-5));
   }
+  // A body ending in a BatchNorm with its own ReLU keeps it before the add: relu(relu(bn(h)) + x).
+  {
+    Generator gen(14);
+    nn::Residual block(nn::Sequential(nn::Conv2d(nn::ConvOptions(3, 3, 3).padding(1)),
+                                      nn::BatchNorm2d(nn::BatchNormOptions(3).relu(true))));
+    block.relu();
+    auto& body = dynamic_cast<nn::Sequential&>(block.body());
+    const Tensor x = randn({2, 3, 4, 5}, gen);
+    const Tensor y = block.forward(x);
+    body.at<nn::BatchNorm2d>(1).reset_running_stats();
+    const Tensor h = body.forward(x);  // relu(bn(conv(x))), in the same training mode
+    EXPECT_EQ(y.to_vector(), ops::activation(ops::Activation::ReLU, ops::add(h, x)).to_vector());
+  }
   // A BatchNorm with its own fused ReLU folds into a convolution followed by a ReLU.
   Generator gen(13);
   nn::Sequential conv_bn_relu(nn::Conv2d(nn::ConvOptions(3, 4, 3)), nn::BatchNorm2d(nn::BatchNormOptions(4).relu(true)));

@@ -231,7 +231,9 @@ Residual::Residual(std::shared_ptr<Module> body, std::shared_ptr<Module> shortcu
 BatchNormBase* Residual::fused_batch_norm() const {
   auto* body = dynamic_cast<Sequential*>(body_.get());
   if (!relu_ || body == nullptr || body->size() == 0) return nullptr;
-  return dynamic_cast<BatchNormBase*>(&(*body)[body->size() - 1]);
+  auto* bn = dynamic_cast<BatchNormBase*>(&(*body)[body->size() - 1]);
+  // A BatchNorm with its own ReLU applies it before the add: relu(relu(bn(h)) + skip) is not one fused op.
+  return bn != nullptr && !bn->options().relu() ? bn : nullptr;
 }
 
 namespace {

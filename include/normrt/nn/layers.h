@@ -211,8 +211,9 @@ class Residual : public Module {
       : Residual(std::make_shared<std::decay_t<B>>(std::move(body)),
                  std::make_shared<std::decay_t<S>>(std::move(shortcut))) {}
   std::string name() const override { return "Residual"; }
-  // ResNet's block end: relu(body(x) + shortcut(x)). Where the body is a Sequential ending in a BatchNorm, that
-  // BatchNorm, the add and the ReLU run as one fused op (BatchNormBase::forward_add); otherwise the ReLU follows.
+  // ResNet's block end: relu(body(x) + shortcut(x)). Where the body is a Sequential ending in a BatchNorm (without a
+  // ReLU of its own), that BatchNorm, the add and the ReLU run as one fused op (BatchNormBase::forward_add);
+  // otherwise the ReLU follows the add.
   Residual& relu(bool on = true) {
     relu_ = on;
     return *this;
