@@ -73,6 +73,35 @@ NORMRT_HD inline void dropout_keep4(uint64_t seed, uint64_t offset, uint64_t gro
 
 // ---- optimizers ----
 
+// GradScaler (torch.cuda.amp): whether a value is finite (false for inf and NaN, without <cmath> on the device),
+// the unscaling factor (1 / scale in double, rounded once, as PyTorch's scaler computes it), and the scale's update
+// after a step, as ATen's _amp_update_scale_: back off and restart the count after an inf/NaN; otherwise count the
+// clean step and grow every growth_interval of them, unless the grown scale would not be finite.
+NORMRT_HD inline bool is_finite(float v) { return v - v == 0.0f; }
+
+NORMRT_HD inline float inverse_scale(float scale) { return static_cast<float>(1.0 / static_cast<double>(scale)); }
+
+struct LossScaleHyper {
+  double growth_factor, backoff_factor;
+  int64_t growth_interval;
+};
+
+NORMRT_HD inline void update_loss_scale(float& scale, int64_t& growth_tracker, bool found_inf, const LossScaleHyper& h) {
+  if (found_inf) {
+    scale = static_cast<float>(static_cast<double>(scale) * h.backoff_factor);
+    growth_tracker = 0;
+    return;
+  }
+  const int64_t successful = growth_tracker + 1;
+  if (successful == h.growth_interval) {
+    const float grown = static_cast<float>(static_cast<double>(scale) * h.growth_factor);
+    if (is_finite(grown)) scale = grown;
+    growth_tracker = 0;
+  } else {
+    growth_tracker = successful;
+  }
+}
+
 // Derived constants such as 1 - dampening are computed in double on the host and rounded once, as PyTorch's
 // Python code does before handing them to its kernels.
 struct SgdHyper {

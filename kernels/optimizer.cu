@@ -71,7 +71,40 @@ void launch(const TensorList& list, const HyperSource<Hyper>& source, int sm_cou
   NORMRT_CHECK_LAUNCH();
 }
 
+// Every writer of found_inf writes the same 1, so the flag needs no atomics and ends the same in any order.
+__global__ void __launch_bounds__(kThreads) unscale_kernel(TensorList list, const float* scale, float* found_inf) {
+  const float inverse = nnmath::inverse_scale(*scale);
+  const int64_t total = list.end[list.count - 1];
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int t = tensor_of(list, i);
+    float& g = list.param[t][i - (t == 0 ? 0 : list.end[t - 1])];
+    if (!nnmath::is_finite(g)) *found_inf = 1.0f;
+    g *= inverse;
+  }
+}
+
+__global__ void update_scale_kernel(float* scale, int64_t* growth_tracker, const float* found_inf,
+                                    nnmath::LossScaleHyper h) {
+  nnmath::update_loss_scale(*scale, *growth_tracker, *found_inf != 0.0f, h);
+}
+
 }  // namespace
+
+void unscale_grads(const TensorList& list, const float* scale, float* found_inf, int sm_count, cudaStream_t stream) {
+  if (list.count == 0 || list.end[list.count - 1] == 0) return;
+  const int64_t total = list.end[list.count - 1];
+  const auto blocks = static_cast<unsigned>(
+      std::min<int64_t>((total + kThreads - 1) / kThreads, 8 * static_cast<int64_t>(std::max(sm_count, 1))));
+  NORMRT_LAUNCH(unscale_kernel, dim3(blocks), dim3(kThreads), 0, stream, list, scale, found_inf);
+  NORMRT_CHECK_LAUNCH();
+}
+
+void update_loss_scale(float* scale, int64_t* growth_tracker, const float* found_inf, const nnmath::LossScaleHyper& h,
+                       cudaStream_t stream) {
+  NORMRT_LAUNCH(update_scale_kernel, dim3(1), dim3(1), 0, stream, scale, growth_tracker, found_inf, h);
+  NORMRT_CHECK_LAUNCH();
+}
 
 void sgd_step(const TensorList& list, const HyperSource<nnmath::SgdHyper>& h, int sm_count, cudaStream_t stream) {
   launch<SgdUpdate>(list, h, sm_count, stream);

@@ -35,4 +35,11 @@ void adam_step(const TensorList& list, const HyperSource<nnmath::AdamHyper>& h, 
 void adadelta_step(const TensorList& list, const HyperSource<nnmath::AdadeltaHyper>& h, int sm_count,
                    cudaStream_t stream);
 
+// GradScaler: the gradients (list.param; grad and state slots unused) multiplied by inverse_scale(*scale), and
+// *found_inf set to 1 if any of them was inf or NaN (left as it is otherwise).
+void unscale_grads(const TensorList& list, const float* scale, float* found_inf, int sm_count, cudaStream_t stream);
+// nnmath::update_loss_scale on the device-resident scale and growth tracker, from *found_inf.
+void update_loss_scale(float* scale, int64_t* growth_tracker, const float* found_inf, const nnmath::LossScaleHyper& h,
+                       cudaStream_t stream);
+
 }  // namespace normrt::NORMRT_KERNEL_NS

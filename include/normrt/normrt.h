@@ -27,5 +27,6 @@
 #include "normrt/ops/pooling.h"
 #include "normrt/ops/tensor_ops.h"
 #include "normrt/optim.h"
+#include "normrt/amp.h"
 #include "normrt/serialize.h"
 #include "normrt/tensor.h"

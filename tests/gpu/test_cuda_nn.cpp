@@ -1,6 +1,7 @@
 // Layers, losses and optimizers on a GPU (label gpu): PyTorch golden cases, agreement with the CPU path,
 // device-independent dropout masks, and refusals.
 #include "gpu_test_support.h"
+#include "amp_scenario.h"
 #include "empty_shapes.h"
 #include "nn_golden_runner.h"
 #include "losses_golden_runner.h"
@@ -142,6 +143,11 @@ TEST_F(CudaNn, OptimizerStepOverManyTensorsMatchesTheCpu) {
     b.step();
   }
   for (std::size_t i = 0; i < cpu.size(); ++i) EXPECT_TRUE(all_close(gpu[i].to_vector(), cpu[i].to_vector(), 1e-5, 1e-6));
+}
+
+TEST(CudaGradScaler, SkipsBacksOffAndGrowsAsPyTorch) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_grad_scaler_scenario(kGpu);
 }
 
 }  // namespace

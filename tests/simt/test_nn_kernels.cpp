@@ -327,6 +327,49 @@ TEST_P(NnKernels, MultiTensorOptimizerStepsEqualTheCpuFormula) {
 }
 
 // Gradient accumulation (a += alpha * b) over several grid strides, and the device-side counter.
+// GradScaler: gradients of several tensors (the launch's list, more elements than one pass of the grid) divided by
+// the scale, the flag raised by an inf in a later tensor and left alone without one; the scale update on the device.
+TEST_P(NnKernels, UnscaleAndLossScaleUpdateEqualTheCpuFormulas) {
+  std::vector<std::vector<float>> grads = {std::vector<float>(3000, 0.0f), std::vector<float>(7, 0.0f)};
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 1000.0f);
+  for (auto& g : grads)
+    for (float& v : g) v = dist(rng);
+  for (bool poisoned : {false, true}) {
+    auto unscaled = grads;
+    if (poisoned) unscaled[1][4] = std::nanf("");
+    auto expected = unscaled;
+    TensorList list;
+    int64_t end = 0;
+    for (std::size_t t = 0; t < unscaled.size(); ++t) {
+      list.param[t] = unscaled[t].data();
+      end += static_cast<int64_t>(unscaled[t].size());
+      list.end[t] = end;
+    }
+    list.count = static_cast<int>(unscaled.size());
+    const float scale = 3.0f;  // 1/3 is not exact: the inverse is rounded once, from double
+    float found_inf = 0.0f;
+    unscale_grads(list, &scale, &found_inf, 1, nullptr);
+    const float inverse = nnmath::inverse_scale(scale);
+    EXPECT_EQ(inverse, static_cast<float>(1.0 / 3.0));
+    for (auto& g : expected)
+      for (float& v : g) v *= inverse;
+    EXPECT_EQ(found_inf, poisoned ? 1.0f : 0.0f);
+    for (std::size_t t = 0; t < expected.size(); ++t)
+      for (std::size_t i = 0; i < expected[t].size(); ++i)
+        if (!std::isnan(expected[t][i])) ASSERT_EQ(unscaled[t][i], expected[t][i]) << t << " " << i;
+  }
+  const nnmath::LossScaleHyper h{2.0, 0.5, 2};
+  for (float found : {0.0f, 1.0f}) {
+    float scale = 64.0f, expected_scale = 64.0f;
+    int64_t tracker = 1, expected_tracker = 1;
+    update_loss_scale(&scale, &tracker, &found, h, nullptr);
+    nnmath::update_loss_scale(expected_scale, expected_tracker, found != 0.0f, h);
+    EXPECT_EQ(scale, expected_scale);
+    EXPECT_EQ(tracker, expected_tracker);
+  }
+}
+
 TEST_P(NnKernels, AxpyAndIncrement) {
   const std::size_t n = 2 * 256 * 16 * 2 + 37;  // more than one pass of a 2-SM grid
   auto a = random_vector(n, 51);

@@ -1,0 +1,71 @@
+// Dynamic loss scaling for mixed-precision training, with torch.cuda.amp.GradScaler's semantics: scale() multiplies
+// the loss so that small float16 gradients do not flush to zero; step(optimizer) divides the gradients by the scale
+// (unscale_) and steps unless one of them is inf or NaN; update() then backs the scale off after such a step, or
+// grows it after growth_interval clean ones. The scale, the growth count and the inf flags live on the device of the
+// first scaled tensor (no host round trip until step() reads the flag, as PyTorch's does).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+
+#include "normrt/arg.h"
+#include "normrt/optim.h"
+#include "normrt/tensor.h"
+
+namespace normrt::amp {
+
+class GradScalerOptions {
+ public:
+  NORMRT_ARG(double, init_scale) = 65536.0;
+  NORMRT_ARG(double, growth_factor) = 2.0;
+  NORMRT_ARG(double, backoff_factor) = 0.5;
+  NORMRT_ARG(int64_t, growth_interval) = 2000;
+  // false: scale() returns its input, step() just steps, update() does nothing.
+  NORMRT_ARG(bool, enabled) = true;
+};
+
+// What state_dict() holds, as PyTorch's scaler.state_dict().
+struct GradScalerState {
+  double scale = 65536.0;
+  double growth_factor = 2.0, backoff_factor = 0.5;
+  int64_t growth_interval = 2000;
+  int64_t growth_tracker = 0;
+};
+
+class GradScaler {
+ public:
+  explicit GradScaler(const GradScalerOptions& options = {});
+
+  // outputs * scale, in float32 (a new tensor). The first call places the scale on outputs' device.
+  Tensor scale(const Tensor& outputs);
+  // Divides the gradients of the optimizer's parameters (float32) by the scale in place and records whether any was
+  // inf or NaN. At most once per optimizer between update()s, and before its step().
+  void unscale_(optim::Optimizer& optimizer);
+  // unscale_() unless done already, then optimizer.step() unless a gradient was inf or NaN. Returns whether the
+  // optimizer stepped.
+  bool step(optim::Optimizer& optimizer);
+  // The scale for the next iteration from the inf checks of this one's steps (or new_scale, when given).
+  void update(std::optional<double> new_scale = std::nullopt);
+
+  // The current scale (1.0 when disabled); reads the device.
+  double get_scale() const;
+  bool is_enabled() const { return options_.enabled(); }
+  GradScalerState state_dict() const;
+  void load_state_dict(const GradScalerState& state);
+
+ private:
+  struct PerOptimizer {
+    bool unscaled = false, stepped = false;
+    Tensor found_inf;  // float32 [1] on the scale's device: 1 if a gradient was inf or NaN
+  };
+  void check_scale(const char* caller) const;
+  void set_scale(double scale);
+
+  GradScalerOptions options_;
+  Tensor scale_, growth_tracker_;  // float32 [1] and int64 [1]; undefined until the first scale()
+  double init_scale_;
+  int64_t init_growth_tracker_ = 0;
+  std::map<const optim::Optimizer*, PerOptimizer> per_optimizer_;
+};
+
+}  // namespace normrt::amp
