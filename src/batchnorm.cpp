@@ -115,6 +115,29 @@ void dispatch_element(DType element, Body body) {
   }
 }
 
+// Params of the route's element type filled by `fill`, run by the route's backend: cpu or cudnn (float32 elements)
+// or cuda (any element type).
+template <template <typename> class Params, typename Fill, typename Cpu, typename Cudnn, typename Cuda>
+void run_route(const Route& route, const Fill& fill, const Cpu& cpu, const Cudnn& cudnn, const Cuda& cuda) {
+  if (route.cpu || route.cudnn) {
+    Params<float> p;
+    fill(p);
+    if (route.cpu) cpu(p);
+    else cudnn(p);
+    return;
+  }
+  dispatch_element(route.element, [&](auto element) {
+    Params<decltype(element)> p;
+    fill(p);
+    cuda(p);
+  });
+}
+
+// An empty tensor of the input's shape and memory format, of dtype `element`.
+Tensor like_input(const Tensor& input, DType element) {
+  return empty(input.sizes(), TensorOptions(input.device()).dtype(element).memory_format(input.memory_format()));
+}
+
 // Writes a float32 working copy back into a parameter or buffer of another dtype (nothing when they are one).
 void write_back(Tensor target, const Tensor& working) {
   if (target.defined() && !target.is_same(working)) target.copy_(working.to(target.dtype()));
@@ -200,9 +223,7 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
   const Tensor x = input.to(route.element), w = as_float(weight), b = as_float(bias);
   const Tensor rm = as_float(running_mean), rv = as_float(running_var);
   const TensorOptions stats(input.device());
-  BatchNormForwardResult result{
-      empty(input.sizes(), TensorOptions(input.device()).dtype(route.element).memory_format(input.memory_format())),
-      empty({g.C}, stats), empty({g.C}, stats)};
+  BatchNormForwardResult result{like_input(input, route.element), empty({g.C}, stats), empty({g.C}, stats)};
   auto fill = [&](auto& p) {
     using T = typename std::decay_t<decltype(p)>::Element;
     p.geometry = g;
@@ -221,26 +242,23 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
     p.residual = typed<const T>(residual);
     p.relu = epilogue.relu;
   };
-  if (route.cpu || route.cudnn) {
-    bn::ForwardTrainingParams p;
-    fill(p);
-    if (route.cpu) {
-      bn::cpu_forward_training(p);
-    } else {
+  run_route<bn::ForwardTrainingParamsOf>(
+      route, fill, [](const auto& p) { bn::cpu_forward_training(p); },
+      [&](const auto& p) {
 #if NORMRT_WITH_CUDA
-      bn::cudnn_forward_training(p, input.device());
-      bn::cuda_epilogue(p, input.device());
+        bn::cudnn_forward_training(p, input.device());
+        bn::cuda_epilogue(p, input.device());
+#else
+        (void)p;
 #endif
-    }
-  } else {
+      },
+      [&](const auto& p) {
 #if NORMRT_WITH_CUDA
-    dispatch_element(route.element, [&](auto element) {
-      bn::ForwardTrainingParamsOf<decltype(element)> p;
-      fill(p);
-      bn::cuda_forward_training(p, input.device());
-    });
+        bn::cuda_forward_training(p, input.device());
+#else
+        (void)p;
 #endif
-  }
+      });
   write_back(running_mean, rm);
   write_back(running_var, rv);
   for (const Tensor* updated : {&running_mean, &running_var, &num_batches_tracked})
@@ -272,9 +290,7 @@ BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const T
   const Tensor x = input.to(route.element), w = as_float(weight), b = as_float(bias);
   const Tensor rm = as_float(running_mean), rv = as_float(running_var);
   const TensorOptions stats(input.device());
-  BatchNormForwardResult result{
-      empty(input.sizes(), TensorOptions(input.device()).dtype(route.element).memory_format(input.memory_format())),
-      empty({g.C}, stats), empty({g.C}, stats)};
+  BatchNormForwardResult result{like_input(input, route.element), empty({g.C}, stats), empty({g.C}, stats)};
   auto fill = [&](auto& p) {
     using T = typename std::decay_t<decltype(p)>::Element;
     p.geometry = g;
@@ -290,26 +306,23 @@ BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const T
     p.residual = typed<const T>(residual);
     p.relu = epilogue.relu;
   };
-  if (route.cpu || route.cudnn) {
-    bn::ForwardInferenceParams p;
-    fill(p);
-    if (route.cpu) {
-      bn::cpu_forward_inference(p);
-    } else {
+  run_route<bn::ForwardInferenceParamsOf>(
+      route, fill, [](const auto& p) { bn::cpu_forward_inference(p); },
+      [&](const auto& p) {
 #if NORMRT_WITH_CUDA
-      bn::cudnn_forward_inference(p, input.device());
-      bn::cuda_epilogue(p, input.device());
+        bn::cudnn_forward_inference(p, input.device());
+        bn::cuda_epilogue(p, input.device());
+#else
+        (void)p;
 #endif
-    }
-  } else {
+      },
+      [&](const auto& p) {
 #if NORMRT_WITH_CUDA
-    dispatch_element(route.element, [&](auto element) {
-      bn::ForwardInferenceParamsOf<decltype(element)> p;
-      fill(p);
-      bn::cuda_forward_inference(p, input.device());
-    });
+        bn::cuda_forward_inference(p, input.device());
+#else
+        (void)p;
 #endif
-  }
+      });
   result.output = result.output.to(input.dtype());
   return result;
 }
@@ -337,8 +350,7 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
   Tensor dy = elementwise_operand(grad_output, input, "grad_output", false, route.element);
   if (epilogue.relu_output.defined()) {  // the gradient past the ReLU: the residual's, and the normalisation's dy
     const Tensor output = elementwise_operand(epilogue.relu_output, input, "relu_output", true, route.element);
-    Tensor passed =
-        empty(input.sizes(), TensorOptions(input.device()).dtype(route.element).memory_format(input.memory_format()));
+    Tensor passed = like_input(input, route.element);
     if (route.cpu) {
       bn::cpu_relu_gradient(fptr(dy), fptr(output), fptr(passed), input.numel());
     } else {
@@ -357,8 +369,7 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
 
   const Tensor x = input.to(route.element), w = as_float(weight);
   const TensorOptions options(input.device());
-  Tensor grad_input =
-      empty(input.sizes(), TensorOptions(input.device()).dtype(route.element).memory_format(input.memory_format()));
+  Tensor grad_input = like_input(input, route.element);
   Tensor grad_weight, grad_bias;
   if (weight.defined()) {
     grad_weight = empty({g.C}, options);
@@ -377,25 +388,22 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
     p.dbias = fptr(grad_bias);
     p.training = training;
   };
-  if (route.cpu || route.cudnn) {
-    bn::BackwardParams p;
-    fill(p);
-    if (route.cpu) {
-      bn::cpu_backward(p);
-    } else {
+  run_route<bn::BackwardParamsOf>(
+      route, fill, [](const auto& p) { bn::cpu_backward(p); },
+      [&](const auto& p) {
 #if NORMRT_WITH_CUDA
-      bn::cudnn_backward(p, eps, input.device());
+        bn::cudnn_backward(p, eps, input.device());
+#else
+        (void)p;
 #endif
-    }
-  } else {
+      },
+      [&](const auto& p) {
 #if NORMRT_WITH_CUDA
-    dispatch_element(route.element, [&](auto element) {
-      bn::BackwardParamsOf<decltype(element)> p;
-      fill(p);
-      bn::cuda_backward(p, input.device());
-    });
+        bn::cuda_backward(p, input.device());
+#else
+        (void)p;
 #endif
-  }
+      });
   result.grad_input = grad_input.to(input.dtype());
   if (weight.defined()) {
     result.grad_weight = grad_weight.to(weight.dtype());
