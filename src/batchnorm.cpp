@@ -138,6 +138,42 @@ Tensor like_input(const Tensor& input, DType element) {
   return empty(input.sizes(), TensorOptions(input.device()).dtype(element).memory_format(input.memory_format()));
 }
 
+// What either forward hands its backend: input and residual as the route's elements, the per-channel tensors as
+// float32 (copies of 16-bit ones, which a training step writes back), and the outputs.
+struct ForwardOperands {
+  Tensor x, residual, w, b, rm, rv;
+  BatchNormForwardResult result;
+  ForwardOperands(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, const Tensor& epilogue_residual, const Route& route, int64_t channels)
+      : x(input.to(route.element)),
+        residual(epilogue_residual.defined()
+                     ? elementwise_operand(epilogue_residual, input, "residual", true, route.element)
+                     : Tensor()),
+        w(as_float(weight)),
+        b(as_float(bias)),
+        rm(as_float(running_mean)),
+        rv(as_float(running_var)),
+        result{like_input(input, route.element), empty({channels}, TensorOptions(input.device())),
+               empty({channels}, TensorOptions(input.device()))} {}
+  // The fields both forwards' params have.
+  template <typename P>
+  void fill(P& p, const bn::Geometry& g, double eps, bool relu) const {
+    using T = typename P::Element;
+    p.geometry = g;
+    p.x = typed<const T>(x);
+    p.weight = fptr(w);
+    p.bias = fptr(b);
+    p.y = typed<T>(result.output);
+    p.save_mean = fptr(result.save_mean);
+    p.save_invstd = fptr(result.save_invstd);
+    p.running_mean = fptr(rm);
+    p.running_var = fptr(rv);
+    p.eps = eps;
+    p.residual = typed<const T>(residual);
+    p.relu = relu;
+  }
+};
+
 // Writes a float32 working copy back into a parameter or buffer of another dtype (nothing when they are one).
 void write_back(Tensor target, const Tensor& working) {
   if (target.defined() && !target.is_same(working)) target.copy_(working.to(target.dtype()));
@@ -216,31 +252,12 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
                shape_str(input.sizes()));
   const Route route = route_of(input, backend, g, bn::Pass::ForwardTraining, weight.defined() && bias.defined(),
                                 !momentum.has_value(), eps);
-  const Tensor residual = epilogue.residual.defined()
-                              ? elementwise_operand(epilogue.residual, input, "residual", true, route.element)
-                              : Tensor();
-
-  const Tensor x = input.to(route.element), w = as_float(weight), b = as_float(bias);
-  const Tensor rm = as_float(running_mean), rv = as_float(running_var);
-  const TensorOptions stats(input.device());
-  BatchNormForwardResult result{like_input(input, route.element), empty({g.C}, stats), empty({g.C}, stats)};
+  const ForwardOperands operands(input, weight, bias, running_mean, running_var, epilogue.residual, route, g.C);
   auto fill = [&](auto& p) {
-    using T = typename std::decay_t<decltype(p)>::Element;
-    p.geometry = g;
-    p.x = typed<const T>(x);
-    p.weight = fptr(w);
-    p.bias = fptr(b);
-    p.y = typed<T>(result.output);
-    p.save_mean = fptr(result.save_mean);
-    p.save_invstd = fptr(result.save_invstd);
-    p.running_mean = fptr(rm);
-    p.running_var = fptr(rv);
+    operands.fill(p, g, eps, epilogue.relu);
     p.num_batches_tracked = ptr<int64_t>(num_batches_tracked);
-    p.eps = eps;
     p.cumulative_average = !momentum.has_value();
     p.momentum = momentum.value_or(0.0);
-    p.residual = typed<const T>(residual);
-    p.relu = epilogue.relu;
   };
   run_route<bn::ForwardTrainingParamsOf>(
       route, fill, [](const auto& p) { bn::cpu_forward_training(p); },
@@ -259,10 +276,11 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
         (void)p;
 #endif
       });
-  write_back(running_mean, rm);
-  write_back(running_var, rv);
+  write_back(running_mean, operands.rm);
+  write_back(running_var, operands.rv);
   for (const Tensor* updated : {&running_mean, &running_var, &num_batches_tracked})
     if (updated->defined()) updated->bump_version();
+  BatchNormForwardResult result = operands.result;
   result.output = result.output.to(input.dtype());
   return result;
 }
@@ -283,29 +301,8 @@ BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const T
   check_same_device({&input, &weight, &bias, &running_mean, &running_var, &epilogue.residual});
   const Route route =
       route_of(input, backend, g, bn::Pass::ForwardInference, weight.defined() && bias.defined(), false, eps);
-  const Tensor residual = epilogue.residual.defined()
-                              ? elementwise_operand(epilogue.residual, input, "residual", true, route.element)
-                              : Tensor();
-
-  const Tensor x = input.to(route.element), w = as_float(weight), b = as_float(bias);
-  const Tensor rm = as_float(running_mean), rv = as_float(running_var);
-  const TensorOptions stats(input.device());
-  BatchNormForwardResult result{like_input(input, route.element), empty({g.C}, stats), empty({g.C}, stats)};
-  auto fill = [&](auto& p) {
-    using T = typename std::decay_t<decltype(p)>::Element;
-    p.geometry = g;
-    p.x = typed<const T>(x);
-    p.weight = fptr(w);
-    p.bias = fptr(b);
-    p.running_mean = fptr(rm);
-    p.running_var = fptr(rv);
-    p.y = typed<T>(result.output);
-    p.save_mean = fptr(result.save_mean);
-    p.save_invstd = fptr(result.save_invstd);
-    p.eps = eps;
-    p.residual = typed<const T>(residual);
-    p.relu = epilogue.relu;
-  };
+  const ForwardOperands operands(input, weight, bias, running_mean, running_var, epilogue.residual, route, g.C);
+  auto fill = [&](auto& p) { operands.fill(p, g, eps, epilogue.relu); };
   run_route<bn::ForwardInferenceParamsOf>(
       route, fill, [](const auto& p) { bn::cpu_forward_inference(p); },
       [&](const auto& p) {
@@ -323,6 +320,7 @@ BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const T
         (void)p;
 #endif
       });
+  BatchNormForwardResult result = operands.result;
   result.output = result.output.to(input.dtype());
   return result;
 }
