@@ -1134,7 +1134,8 @@ __global__ void __launch_bounds__(kElementwiseThreads)
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kElementwiseThreads) relu_gradient_kernel(const T* dy, const T* y, T* out, uint64_t n) {
+__global__ void __launch_bounds__(kElementwiseThreads)
+    relu_gradient_kernel(const T* dy, const T* y, T* out, uint64_t n) {
   const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
   for (uint64_t i = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
     out[i] = T(relu_gradient(static_cast<float>(dy[i]), static_cast<float>(y[i])));
@@ -1259,8 +1260,8 @@ void backward(const BackwardParamsOf<T>& p, float* workspace, const LaunchTuning
   if (p.training) {
     training_elementwise<InputGradTrainingOp<T>, true>(gradient_op, p.dy, p.x, p.dx, g, plan, nullptr, tuning, stream);
   } else {
-    elementwise<InputGradInferenceOp<T>, false>(InputGradInferenceOp<T>{coefficients.c}, p.dy, nullptr, p.dx, g, nullptr,
-                                             tuning, stream);
+    elementwise<InputGradInferenceOp<T>, false>(InputGradInferenceOp<T>{coefficients.c}, p.dy, nullptr, p.dx, g,
+                                                nullptr, tuning, stream);
   }
 }
 

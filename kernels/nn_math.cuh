@@ -86,7 +86,8 @@ struct LossScaleHyper {
   int64_t growth_interval;
 };
 
-NORMRT_HD inline void update_loss_scale(float& scale, int64_t& growth_tracker, bool found_inf, const LossScaleHyper& h) {
+NORMRT_HD inline void update_loss_scale(float& scale, int64_t& growth_tracker, bool found_inf,
+                                        const LossScaleHyper& h) {
   if (found_inf) {
     scale = static_cast<float>(static_cast<double>(scale) * h.backoff_factor);
     growth_tracker = 0;

@@ -433,7 +433,8 @@ template <typename F>
 inline void store_with_epilogue(float* out, int64_t length, bool streaming, const float* residual, bool relu,
                                 F value) {
   if (residual != nullptr) {
-    if (relu) return store_run(out, length, streaming, [=](int64_t i) { return epilogue<true>(value(i), residual[i]); });
+    if (relu)
+      return store_run(out, length, streaming, [=](int64_t i) { return epilogue<true>(value(i), residual[i]); });
     return store_run(out, length, streaming, [=](int64_t i) { return epilogue<false>(value(i), residual[i]); });
   }
   if (relu) return store_run(out, length, streaming, [=](int64_t i) { return epilogue<true>(value(i), 0.0f); });
@@ -535,8 +536,8 @@ void cpu_forward_training(const ForwardTrainingParams& p) {
   std::vector<float> mean = channel_table(g), scale = channel_table(g), shift = channel_table(g);
   const Layout l(g);
   std::vector<Welford<Acc>> partial;
-  const NormalizeOp normalize_op{p.x,     mean.data(), scale.data(), shift.data(), streaming_output(g),
-                                 p.residual, p.relu};
+  const NormalizeOp normalize_op{p.x, mean.data(), scale.data(), shift.data(), streaming_output(g), p.residual,
+                                 p.relu};
   run_phases(
       l, 1, partial, welford_merge<Acc>,
       [&](int64_t unit, int64_t k) { piece_statistics(l, p.x, unit, k, partial.data()); },

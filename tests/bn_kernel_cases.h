@@ -304,7 +304,8 @@ void check_bn_kernel_case_of(const BnKernelCase& k) {
   EXPECT_TRUE(all_close(doubles_of(y.values()), ye_ref, 1e-5 + 2 * u, 1e-6 + u)) << "eval y";
   b.training = false;
   Backend::backward(b, workspace.data(), tuning);
-  const auto eref = ref_backward(rg, xd, dyd, to_double(weight_host), false, to_double(rm_now), to_double(rv_now), 1e-3);
+  const auto eref =
+      ref_backward(rg, xd, dyd, to_double(weight_host), false, to_double(rm_now), to_double(rv_now), 1e-3);
   EXPECT_TRUE(all_close(doubles_of(dx.values()), eref.dx, 1e-5 + 2 * u, 1e-6 + u)) << "eval dx";
   EXPECT_TRUE(all_close(dweight.values(), eref.dw, 1e-4, 1e-5)) << "eval dweight";
   EXPECT_TRUE(all_close(dbias.values(), eref.db, 1e-4, 1e-5)) << "eval dbias";

@@ -76,8 +76,9 @@ inline void run_bn_mixed_case(const std::string& name, const Device& device, dou
   }
   bn->to(device);
   // The case's parameters and buffers as stored: float32, or the input's dtype.
-  for (auto [tensor, file] : {std::pair{&bn->weight, "weight0"}, std::pair{&bn->bias, "bias0"},
-                              std::pair{&bn->running_mean, "running_mean0"}, std::pair{&bn->running_var, "running_var0"}})
+  for (auto [tensor, file] :
+       {std::pair{&bn->weight, "weight0"}, std::pair{&bn->bias, "bias0"},
+        std::pair{&bn->running_mean, "running_mean0"}, std::pair{&bn->running_var, "running_var0"}})
     if (tensor->defined()) tensor->set_data(load(file));
 
   auto values = [](const Tensor& t) { return to_double(t.to(DType::Float32)); };
