@@ -189,6 +189,8 @@ Shape conv_output_shape(const Shape& input, const Shape& weight, const ConvParam
 
 Tensor conv(const Tensor& input, const Tensor& weight, const Tensor& bias, const ConvParams& params) {
   const normrt::detail::NvtxRange range("conv");
+  if (const auto h = util::reduced_dtype("conv", {&input, &weight, &bias}))
+    return conv(util::widened(input), util::widened(weight), util::widened(bias), params).to(*h);
   util::check_float(input, "input");
   util::check_float(weight, "weight");
   util::check_same_device(input, weight);
@@ -225,6 +227,14 @@ Tensor conv(const Tensor& input, const Tensor& weight, const Tensor& bias, const
 Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, const ConvParams& params,
                      Tensor* grad_weight, Tensor* grad_bias, bool need_input_grad) {
   const normrt::detail::NvtxRange range("conv_backward");
+  if (const auto h = util::reduced_dtype("conv_backward", {&grad_output, &input, &weight})) {
+    util::WideAccumulator dw(grad_weight, *h), db(grad_bias, *h);
+    const Tensor dx = conv_backward(util::widened(grad_output), util::widened(input), util::widened(weight), params,
+                                    dw.slot(), db.slot(), need_input_grad);
+    dw.store();
+    db.store();
+    return util::narrowed(dx, *h);
+  }
   util::check_float(grad_output, "grad_output");
   util::check_float(input, "input");
   util::check_float(weight, "weight");

@@ -24,11 +24,21 @@ tmath::Binary kernel_op(BinaryOp op) { return static_cast<tmath::Binary>(static_
 
 void check_operands(const Tensor& a, const Tensor& b) {
   NORMRT_CHECK(a.defined() && b.defined(), "arithmetic on an undefined tensor");
-  NORMRT_CHECK(a.dtype() == DType::Float32 && b.dtype() == DType::Float32,
-               "arithmetic: only float32 tensors are supported yet, got ", dtype_name(a.dtype()), " and ",
-               dtype_name(b.dtype()));
+  NORMRT_CHECK(is_floating(a.dtype()) && is_floating(b.dtype()),
+               "arithmetic: only floating tensors (float32, float16, bfloat16) are supported, got ",
+               dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
   NORMRT_CHECK(a.device() == b.device(), "Expected all tensors to be on the same device, but found at least two ",
                "devices, ", a.device().str(), " and ", b.device().str(), "!");
+}
+
+// float16 / bfloat16 operands are computed in float32 (util::widened) and rounded once to the result's dtype:
+// PyTorch's promotion, where a 0-dim operand (a scalar) yields to a dimensioned one and two different dtypes meet
+// in float32.
+DType result_dtype(const Tensor& a, const Tensor& b) {
+  if (a.dtype() == b.dtype()) return a.dtype();
+  if (a.dim() == 0 && b.dim() > 0) return b.dtype();
+  if (b.dim() == 0 && a.dim() > 0) return a.dtype();
+  return DType::Float32;
 }
 
 // The index map of out = a op b for `out_shape` (which both broadcast to).
@@ -111,6 +121,8 @@ Shape broadcast_shape(const Shape& a, const Shape& b) {
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_operands(a, b);
+  if (util::is_16bit(a.dtype()) || util::is_16bit(b.dtype()))
+    return binary(op, util::widened(a), util::widened(b)).to(result_dtype(a, b));
   Tensor out = empty(broadcast_shape(a.sizes(), b.sizes()), a.device());
   run(op, a, b, out);
   return out;
@@ -121,6 +133,12 @@ Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shape(a.sizes(), b.sizes());
   NORMRT_CHECK(shape == a.sizes(), "output with shape ", shape_str(a.sizes()),
                " doesn't match the broadcast shape ", shape_str(shape));
+  if (util::is_16bit(a.dtype()) || util::is_16bit(b.dtype())) {  // in a's dtype, as PyTorch's in-place ops
+    Tensor wide = util::widened(a);
+    binary_(op, wide, util::widened(b));
+    if (!wide.is_same(a)) a.copy_(wide.to(a.dtype()));
+    return a;
+  }
   if (op == BinaryOp::Add && a.sizes() == b.sizes()) {
     add_scaled_(a, b, 1.0);  // the plain axpy pass (gradient accumulation takes this path)
     return a;

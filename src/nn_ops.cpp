@@ -91,6 +91,8 @@ bool allow_tf32() { return g_allow_tf32; }
 
 Tensor activation(Activation kind, const Tensor& input) {
   const detail::NvtxRange range("activation");
+  if (const auto h = util::reduced_dtype("activation", {&input}))
+    return activation(kind, util::widened(input)).to(*h);
   check_float(input, "input");
   Tensor out = empty(input.sizes(), input.device());
   const float* x = input.data<float>();
@@ -114,6 +116,8 @@ Tensor activation(Activation kind, const Tensor& input) {
 
 Tensor activation_backward(Activation kind, const Tensor& grad_output, const Tensor& output) {
   const detail::NvtxRange range("activation_backward");
+  if (const auto h = util::reduced_dtype("activation_backward", {&grad_output, &output}))
+    return activation_backward(kind, util::widened(grad_output), util::widened(output)).to(*h);
   check_pair(grad_output, "grad_output", output, "output");
   Tensor out = empty(output.sizes(), output.device());
   const float *dy = grad_output.data<float>(), *y = output.data<float>();
@@ -137,6 +141,7 @@ Tensor activation_backward(Activation kind, const Tensor& grad_output, const Ten
 
 Tensor softmax(const Tensor& input, bool log) {
   const detail::NvtxRange range("softmax");
+  if (const auto h = util::reduced_dtype("softmax", {&input})) return softmax(util::widened(input), log).to(*h);
   check_float(input, "input");
   NORMRT_CHECK(input.dim() == 2, log ? "log_softmax" : "softmax", ": expected a 2-D (N, C) input, got shape ",
                shape_str(input.sizes()));
@@ -170,6 +175,8 @@ Tensor softmax(const Tensor& input, bool log) {
 
 Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, bool log) {
   const detail::NvtxRange range("softmax_backward");
+  if (const auto h = util::reduced_dtype("softmax_backward", {&grad_output, &output}))
+    return softmax_backward(util::widened(grad_output), util::widened(output), log).to(*h);
   check_pair(grad_output, "grad_output", output, "output");
   NORMRT_CHECK(output.dim() == 2, "softmax_backward: expected a 2-D (N, C) output, got shape ",
                shape_str(output.sizes()));
@@ -220,6 +227,8 @@ Shape with_last(const Shape& shape, int64_t last) {
 
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   const detail::NvtxRange range("linear");
+  if (const auto h = util::reduced_dtype("linear", {&input, &weight, &bias}))
+    return linear(util::widened(input), util::widened(weight), util::widened(bias)).to(*h);
   check_float(input, "input");
   check_float(weight, "weight");
   const int64_t n = linear_rows(input, weight), in = weight.size(1), out = weight.size(0);
@@ -261,6 +270,14 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
 Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, Tensor* grad_weight,
                        Tensor* grad_bias, bool need_input_grad) {
   const detail::NvtxRange range("linear_backward");
+  if (const auto h = util::reduced_dtype("linear_backward", {&grad_output, &input, &weight})) {
+    util::WideAccumulator dw(grad_weight, *h), db(grad_bias, *h);
+    const Tensor dx = linear_backward(util::widened(grad_output), util::widened(input), util::widened(weight),
+                                      dw.slot(), db.slot(), need_input_grad);
+    dw.store();
+    db.store();
+    return util::narrowed(dx, *h);
+  }
   check_float(grad_output, "grad_output");
   check_float(input, "input");
   check_float(weight, "weight");
@@ -331,6 +348,8 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
 
 Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset, const Tensor& device_offset) {
   const detail::NvtxRange range("dropout");
+  if (const auto h = util::reduced_dtype("dropout", {&input}))
+    return dropout(util::widened(input), p, seed, offset, device_offset).to(*h);
   check_float(input, "input");
   NORMRT_CHECK(!device_offset.defined() || (device_offset.device() == input.device() && input.device().is_cuda() &&
                                             device_offset.dtype() == DType::Int64 && device_offset.numel() == 1),
@@ -364,6 +383,10 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset, co
 
 DropoutResult dropout_with_mask(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
   const detail::NvtxRange range("dropout");
+  if (const auto h = util::reduced_dtype("dropout", {&input})) {
+    DropoutResult r = dropout_with_mask(util::widened(input), p, seed, offset);
+    return {r.output.to(*h), r.mask};
+  }
   check_float(input, "input");
   NORMRT_CHECK(input.device().is_cpu(), "dropout_with_mask: a CPU path (on a GPU the backward regenerates the mask)");
   NORMRT_CHECK(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);
@@ -386,6 +409,8 @@ DropoutResult dropout_with_mask(const Tensor& input, double p, uint64_t seed, ui
 }
 
 Tensor dropout_backward(const Tensor& grad_output, const Tensor& mask) {
+  if (const auto h = util::reduced_dtype("dropout_backward", {&grad_output}))
+    return dropout_backward(util::widened(grad_output), mask).to(*h);
   check_pair(grad_output, "grad_output", mask, "mask");
   NORMRT_CHECK(mask.device().is_cpu(), "dropout_backward: a CPU path");
   Tensor dx = empty(grad_output.sizes());
@@ -433,6 +458,8 @@ LossResult empty_loss(const Tensor& input, Reduction reduction) {
 
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction, double label_smoothing) {
   const detail::NvtxRange range("cross_entropy");
+  if (util::reduced_dtype("cross_entropy", {&logits}))
+    return cross_entropy(util::widened(logits), util::widened(targets), reduction, label_smoothing);
   check_float(logits, "input");
   NORMRT_CHECK(logits.dim() == 2, "cross_entropy: expected input of shape (N, C), got ", shape_str(logits.sizes()));
   if (targets.defined() && targets.dtype() == DType::Float32) return cross_entropy_probabilities(logits, targets, reduction, label_smoothing);
@@ -498,6 +525,8 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
 
 LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   const detail::NvtxRange range("mse_loss");
+  if (util::reduced_dtype("mse_loss", {&input, &target}))
+    return mse_loss(util::widened(input), util::widened(target), reduction);
   check_pair(input, "input", target, "target");
   const int64_t n = input.numel();
   if (n == 0) return empty_loss(input, reduction);
@@ -528,6 +557,7 @@ LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reducti
 }
 
 Tensor count_correct(const Tensor& logits, const Tensor& targets) {
+  if (util::reduced_dtype("count_correct", {&logits})) return count_correct(util::widened(logits), targets);
   check_float(logits, "input");
   NORMRT_CHECK(logits.dim() == 2 && targets.defined() && targets.dtype() == DType::Int64 && targets.dim() == 1 &&
                    targets.size(0) == logits.size(0),

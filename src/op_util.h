@@ -1,5 +1,8 @@
 // Internal: argument checks and CUDA launch context shared by the ops' dispatch files.
 #pragma once
+#include <initializer_list>
+#include <optional>
+
 #include "normrt/config.h"
 #include "normrt/error.h"
 #include "normrt/tensor.h"
@@ -14,6 +17,44 @@ inline void check_float(const Tensor& t, const char* what) {
   NORMRT_CHECK(t.defined(), what, " is undefined");
   NORMRT_CHECK(t.dtype() == DType::Float32, what, " must be float32, got ", dtype_name(t.dtype()));
 }
+
+// float16 / bfloat16 operands of the ops without 16-bit kernels of their own go through the float32 implementation:
+// widened exactly, computed in float32, each floating output rounded once to the operands' dtype (what PyTorch's
+// kernels for these types do element by element, and a GEMM with float32 accumulation does for its sums).
+inline bool is_16bit(DType dtype) { return dtype == DType::Float16 || dtype == DType::BFloat16; }
+
+// The 16-bit dtype the defined floating operands share, or nullopt when none is 16-bit. Operands of two floating
+// dtypes are refused, naming both: "linear: expected all floating operands to have one dtype, got float16 and
+// float32".
+inline std::optional<DType> reduced_dtype(const char* op, std::initializer_list<const Tensor*> operands) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : operands) {
+    if (!t->defined() || !is_floating(t->dtype())) continue;
+    if (first == nullptr) first = t;
+    NORMRT_CHECK(t->dtype() == first->dtype(), op, ": expected all floating operands to have one dtype, got ",
+                 dtype_name(first->dtype()), " and ", dtype_name(t->dtype()));
+  }
+  if (first == nullptr || !is_16bit(first->dtype())) return std::nullopt;
+  return first->dtype();
+}
+
+inline Tensor widened(const Tensor& t) { return t.defined() && is_16bit(t.dtype()) ? t.to(DType::Float32) : t; }
+inline Tensor narrowed(const Tensor& t, DType dtype) { return t.defined() ? t.to(dtype) : t; }
+
+// A gradient accumulator (*grad_weight, *grad_bias) of a 16-bit op: the float32 op accumulates into `wide`, and
+// store() rounds the sum once into the accumulator's own dtype (the operands' dtype when it starts undefined).
+struct WideAccumulator {
+  WideAccumulator(Tensor* target, DType operands)
+      : target(target), dtype(target != nullptr && target->defined() ? target->dtype() : operands),
+        wide(target != nullptr ? widened(*target) : Tensor()) {}
+  Tensor* slot() { return target != nullptr ? &wide : nullptr; }
+  void store() const {
+    if (target != nullptr) *target = wide.to(dtype);
+  }
+  Tensor* target;
+  DType dtype;
+  Tensor wide;
+};
 
 inline void check_same_device(const Tensor& a, const Tensor& b) {
   NORMRT_CHECK(a.device() == b.device(), "Expected all tensors to be on the same device, but found at least two ",

@@ -228,6 +228,10 @@ poolmath::PoolGeometry resolve_adaptive(const Tensor& input, int spatial, const 
 
 MaxPoolResult max_pool(const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("max_pool");
+  if (const auto h = util::reduced_dtype("max_pool", {&input})) {
+    MaxPoolResult r = max_pool(util::widened(input), spatial, params);
+    return {r.output.to(*h), r.indices};
+  }
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, true);
   const Shape shape = output_shape(input, spatial, g);
   MaxPoolResult r{empty(shape, input.device()), empty(shape, TensorOptions().device(input.device()).dtype(DType::Int64))};
@@ -238,6 +242,8 @@ MaxPoolResult max_pool(const Tensor& input, int spatial, const PoolParams& param
 Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const Tensor& indices, int spatial,
                          const PoolParams& params) {
   const normrt::detail::NvtxRange range("max_pool_backward");
+  if (const auto h = util::reduced_dtype("max_pool_backward", {&grad_output, &input}))
+    return max_pool_backward(util::widened(grad_output), util::widened(input), indices, spatial, params).to(*h);
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, true);
   const Shape shape = output_shape(input, spatial, g);
   check_grad(grad_output, input, shape, "max_pool_backward");
@@ -249,6 +255,8 @@ Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const T
 
 Tensor avg_pool(const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("avg_pool");
+  if (const auto h = util::reduced_dtype("avg_pool", {&input}))
+    return avg_pool(util::widened(input), spatial, params).to(*h);
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, false);
   Tensor y = empty(output_shape(input, spatial, g), input.device());
   run_forward(g, false, false, input, y, nullptr);
@@ -257,6 +265,8 @@ Tensor avg_pool(const Tensor& input, int spatial, const PoolParams& params) {
 
 Tensor avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("avg_pool_backward");
+  if (const auto h = util::reduced_dtype("avg_pool_backward", {&grad_output, &input}))
+    return avg_pool_backward(util::widened(grad_output), util::widened(input), spatial, params).to(*h);
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, false);
   check_grad(grad_output, input, output_shape(input, spatial, g), "avg_pool_backward");
   return run_backward(g, false, false, grad_output, nullptr, input);
@@ -264,6 +274,8 @@ Tensor avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spa
 
 Tensor adaptive_avg_pool(const Tensor& input, int spatial, const std::vector<int64_t>& output_size) {
   const normrt::detail::NvtxRange range("adaptive_avg_pool");
+  if (const auto h = util::reduced_dtype("adaptive_avg_pool", {&input}))
+    return adaptive_avg_pool(util::widened(input), spatial, output_size).to(*h);
   const poolmath::PoolGeometry g = resolve_adaptive(input, spatial, output_size);
   Tensor y = empty(output_shape(input, spatial, g), input.device());
   run_forward(g, false, true, input, y, nullptr);
@@ -272,6 +284,8 @@ Tensor adaptive_avg_pool(const Tensor& input, int spatial, const std::vector<int
 
 Tensor adaptive_avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial) {
   const normrt::detail::NvtxRange range("adaptive_avg_pool_backward");
+  if (const auto h = util::reduced_dtype("adaptive_avg_pool_backward", {&grad_output, &input}))
+    return adaptive_avg_pool_backward(util::widened(grad_output), util::widened(input), spatial).to(*h);
   std::vector<int64_t> output_size(grad_output.sizes().end() - std::min<int64_t>(spatial, grad_output.dim()),
                                    grad_output.sizes().end());
   const poolmath::PoolGeometry g = resolve_adaptive(input, spatial, output_size);

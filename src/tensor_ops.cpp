@@ -10,6 +10,7 @@
 #include "normrt/cuda.h"
 #include "normrt/cuda_check.h"
 #include "normrt/error.h"
+#include "op_util.h"
 #include "tensor_math.cuh"
 #if NORMRT_WITH_CUDA
 #include "tensor_ops.cuh"
@@ -46,7 +47,8 @@ Shape reduced_shape(Shape shape, int64_t dim, bool keepdim) {
 }
 
 void reduce(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, Tensor& values, Tensor* indices) {
-  NORMRT_CHECK(t.defined() && t.dtype() == DType::Float32, "reductions take float32 tensors");
+  NORMRT_CHECK(t.defined(), "reductions take a defined tensor");
+  NORMRT_CHECK(t.dtype() == DType::Float32, "reductions take float32 tensors, got ", dtype_name(t.dtype()));
   const int64_t rank = std::max<int64_t>(t.dim(), 1);
   dim = wrap_dim(dim, rank);
   const Shape shape = t.dim() == 0 ? Shape{1} : t.sizes();
@@ -110,6 +112,7 @@ void copy_block(const Tensor& src, int64_t src_len, int64_t src_start, Tensor& d
 }  // namespace
 
 Tensor softmax(const Tensor& input, int64_t dim, bool log) {
+  if (const auto h = util::reduced_dtype("softmax", {&input})) return softmax(util::widened(input), dim, log).to(*h);
   NORMRT_CHECK(input.defined() && input.dtype() == DType::Float32, "softmax: expected a float32 input");
   const int64_t rank = std::max<int64_t>(input.dim(), 1);
   dim = wrap_dim(dim, rank);
@@ -135,6 +138,8 @@ Tensor softmax(const Tensor& input, int64_t dim, bool log) {
 }
 
 Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, int64_t dim, bool log) {
+  if (const auto h = util::reduced_dtype("softmax_backward", {&grad_output, &output}))
+    return softmax_backward(util::widened(grad_output), util::widened(output), dim, log).to(*h);
   NORMRT_CHECK(grad_output.defined() && output.defined() && grad_output.sizes() == output.sizes(),
                "softmax_backward: grad_output and output must have one shape");
   const int64_t rank = std::max<int64_t>(output.dim(), 1);
@@ -164,6 +169,8 @@ Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, int64_t
 }
 
 LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, Reduction reduction) {
+  if (util::reduced_dtype("binary_cross_entropy_with_logits", {&input, &target}))
+    return binary_cross_entropy_with_logits(util::widened(input), util::widened(target), reduction);
   NORMRT_CHECK(input.defined() && target.defined() && input.dtype() == DType::Float32 &&
                    target.dtype() == DType::Float32,
                "binary_cross_entropy_with_logits: input and target must be float32 tensors");
@@ -197,6 +204,8 @@ LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& t
 }
 
 LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction, int64_t ignore_index) {
+  if (util::reduced_dtype("nll_loss", {&log_probs}))
+    return nll_loss(util::widened(log_probs), targets, reduction, ignore_index);
   NORMRT_CHECK(log_probs.defined() && log_probs.dtype() == DType::Float32 && log_probs.dim() == 2,
                "nll_loss: expected float32 log-probabilities of shape (N, C)");
   NORMRT_CHECK(targets.defined() && targets.dtype() == DType::Int64 && targets.dim() == 1,
@@ -243,7 +252,7 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const Cros
   if (!options.ignore_index) return cross_entropy(logits, targets, options.reduction, options.label_smoothing);
   NORMRT_CHECK(options.label_smoothing == 0.0, "cross_entropy: ignore_index with label smoothing is not supported yet");
   NORMRT_CHECK(logits.defined() && logits.dim() == 2, "cross_entropy: expected input of shape (N, C)");
-  const Tensor log_probs = softmax(logits, true);
+  const Tensor log_probs = softmax(util::widened(logits), true);
   LossResult r = nll_loss(log_probs, targets, options.reduction, *options.ignore_index);
   r.grad_input = softmax_backward(r.grad_input, log_probs, true);
   return r;

@@ -2,6 +2,8 @@
 // input (N, C, *spatial) or unbatched (C, *spatial), weight (O, C / groups, *kernel), bias (O) or undefined.
 // CUDA: cuDNN, the algorithm chosen per shape by cuDNN's own search and cached (see conv_algorithm_searches());
 // CPU: im2col + OpenBLAS sgemm. Every argument is checked, with PyTorch's messages, before anything runs.
+// float16/bfloat16 operands (all of one dtype) are computed in float32 and each output rounded once to their dtype;
+// gradient accumulators keep their own dtype.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -1,5 +1,7 @@
-// Elementwise arithmetic on float32 tensors, CPU and CUDA, with NumPy/PyTorch broadcasting: shapes are aligned at
-// their last dimensions and a dimension of size 1 (or a missing one) stretches to the other's size, so a
+// Elementwise arithmetic on floating tensors, CPU and CUDA, with NumPy/PyTorch broadcasting and type promotion
+// (float16/bfloat16 computed in float32 and rounded once to the result's dtype: the operands' when they share it,
+// the dimensioned one's against a 0-dim tensor, float32 otherwise; in-place ops keep the destination's). Shapes are
+// aligned at their last dimensions and a dimension of size 1 (or a missing one) stretches to the other's size, so a
 // per-channel vector of shape (C, 1, 1) scales an (N, C, H, W) batch. Scalars broadcast to every element.
 #pragma once
 #include "normrt/tensor.h"

@@ -1,5 +1,8 @@
-// Functional forms of the network layers and losses, on CPU and CUDA tensors (float32). Shape errors name both
-// shapes; every argument is checked before anything is computed.
+// Functional forms of the network layers and losses, on CPU and CUDA tensors. float32, or float16/bfloat16 operands of
+// one dtype: computed in float32 (a GEMM accumulates in float32) and each output rounded once to that dtype; the
+// losses return float32 loss and gradient (the gradient of logits.float(): a module boundary converts it, see
+// nn::Context), and gradient accumulators keep their own dtype. Operands of two floating dtypes are refused. Shape
+// errors name both shapes; every argument is checked before anything is computed.
 #pragma once
 #include <cstdint>
 #include <optional>
