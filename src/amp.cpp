@@ -16,6 +16,28 @@
 namespace normrt::amp {
 
 namespace {
+thread_local std::optional<DType> g_autocast;
+}  // namespace
+
+AutocastGuard::AutocastGuard(DType dtype, bool enabled) : previous_(g_autocast) {
+  NORMRT_CHECK(dtype == DType::Float16 || dtype == DType::BFloat16,
+               "autocast: the dtype must be float16 or bfloat16, got ", dtype_name(dtype));
+  g_autocast = enabled ? std::optional<DType>(dtype) : std::nullopt;
+}
+
+AutocastGuard::~AutocastGuard() { g_autocast = previous_; }
+
+std::optional<DType> autocast_dtype() { return g_autocast; }
+
+Tensor autocast_to_lower(const Tensor& t) {
+  return g_autocast && t.defined() && is_floating(t.dtype()) ? t.to(*g_autocast) : t;
+}
+
+Tensor autocast_to_float32(const Tensor& t) {
+  return g_autocast && t.defined() && is_floating(t.dtype()) ? t.to(DType::Float32) : t;
+}
+
+namespace {
 
 void check_factors(double init_scale, double growth_factor, double backoff_factor, int64_t growth_interval) {
   NORMRT_CHECK(std::isfinite(init_scale) && init_scale > 0, "The scale must be a positive finite number, got ",

@@ -14,6 +14,33 @@
 
 namespace normrt::amp {
 
+// torch.autocast for normrt's modules. While a guard lives on this thread, Linear and the convolutions compute in its
+// dtype (float16 or bfloat16: input, weight and bias cast to it, products accumulated in float32, the output in it);
+// the losses, LayerNorm, GroupNorm and Softmax/LogSoftmax compute in float32; every other layer (BatchNorm with its
+// float32 parameters and running statistics, activations, pooling, dropout, the residual add) keeps its input's
+// dtype. Parameters stay float32, the master weights: the 16-bit copy of a weight lives from one forward to its
+// backward, and the gradient computed in 16 bits is added into the float32 grad. As autograd does, each module's
+// backward takes the gradient in its output's dtype and returns it in its input's (Module::backward converts), so
+// a float32 loss gradient may be handed to a network that ran under autocast. Guards nest; enabled = false turns
+// autocast off inside an outer guard.
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(DType dtype, bool enabled = true);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  std::optional<DType> previous_;
+};
+
+// The dtype of the innermost live guard on this thread; nullopt outside autocast (or inside a disabled guard).
+std::optional<DType> autocast_dtype();
+// For layers of one's own, as the built-in ones do: a floating t in the autocast dtype (the lower-precision ops), or
+// in float32 (the float32 ops); t itself outside autocast, and for undefined or integer tensors.
+Tensor autocast_to_lower(const Tensor& t);
+Tensor autocast_to_float32(const Tensor& t);
+
 class GradScalerOptions {
  public:
   NORMRT_ARG(double, init_scale) = 65536.0;

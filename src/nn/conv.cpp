@@ -3,8 +3,10 @@
 #include <cmath>
 #include <sstream>
 
+#include "normrt/amp.h"
 #include "normrt/error.h"
 #include "normrt/nn/init.h"
+#include "parameter_grads.h"
 
 namespace normrt::nn {
 
@@ -95,14 +97,19 @@ std::string ConvBase::extra_repr() const {
 }
 
 Tensor ConvBase::forward_impl(const Tensor& input, Context& ctx) {
-  Tensor output = ops::conv(input, weight, bias, params_);
-  ctx.tensors = {input, weight};
+  const Tensor x = amp::autocast_to_lower(input), w = amp::autocast_to_lower(weight);
+  Tensor output = ops::conv(x, w, amp::autocast_to_lower(bias), params_);
+  ctx.tensors = {x, w};
   return output;
 }
 
 Tensor ConvBase::backward_impl(const Tensor& grad_output, Context& ctx) {
-  return ops::conv_backward(grad_output, ctx.tensors[0].get(name()), ctx.tensors[1].get(name()), params_,
-                            &weight.mutable_grad(), bias.defined() ? &bias.mutable_grad() : nullptr, ctx.input_grad);
+  const Tensor& w = ctx.tensors[1].get(name());
+  normrt::detail::ParameterGrads grads(weight, bias, w.dtype());
+  Tensor dx = ops::conv_backward(grad_output, ctx.tensors[0].get(name()), w, params_, grads.weight(), grads.bias(),
+                                 ctx.input_grad);
+  grads.accumulate();
+  return dx;
 }
 
 }  // namespace normrt::nn

@@ -3,10 +3,12 @@
 #include <climits>
 #include <cmath>
 
+#include "normrt/amp.h"
 #include "normrt/error.h"
 #include "normrt/nn/batchnorm.h"
 #include "normrt/ops/nn.h"
 #include "op_util.h"
+#include "parameter_grads.h"
 #include "normrt/ops/elementwise.h"
 #include "nvtx.h"
 #include "normrt/nn/init.h"
@@ -40,14 +42,19 @@ void Linear::reset_parameters(Generator& gen) {
 }
 
 Tensor Linear::forward_impl(const Tensor& input, Context& ctx) {
-  Tensor out = ops::linear(input, weight, bias);
-  ctx.tensors = {input, weight};
+  const Tensor x = amp::autocast_to_lower(input), w = amp::autocast_to_lower(weight);
+  Tensor out = ops::linear(x, w, amp::autocast_to_lower(bias));
+  ctx.tensors = {x, w};
   return out;
 }
 
 Tensor Linear::backward_impl(const Tensor& grad_output, Context& ctx) {
-  return ops::linear_backward(grad_output, ctx.tensors[0].get(name()), ctx.tensors[1].get(name()),
-                              &weight.mutable_grad(), bias.defined() ? &bias.mutable_grad() : nullptr, ctx.input_grad);
+  const Tensor& w = ctx.tensors[1].get(name());
+  normrt::detail::ParameterGrads grads(weight, bias, w.dtype());
+  Tensor dx = ops::linear_backward(grad_output, ctx.tensors[0].get(name()), w, grads.weight(), grads.bias(),
+                                   ctx.input_grad);
+  grads.accumulate();
+  return dx;
 }
 
 std::string ActivationModule::name() const {
@@ -70,7 +77,7 @@ Tensor ActivationModule::backward_impl(const Tensor& grad_output, Context& ctx) 
 }
 
 Tensor Softmax::forward_impl(const Tensor& input, Context& ctx) {
-  Tensor output = ops::softmax(input, dim_, log_);
+  Tensor output = ops::softmax(amp::autocast_to_float32(input), dim_, log_);  // a float32 op under autocast
   ctx.tensors = {output};
   return output;
 }

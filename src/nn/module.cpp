@@ -30,6 +30,15 @@ Tensor* same_member(const Module& from, Module& to, Tensor* member) {
   const auto offset = reinterpret_cast<const char*>(member) - reinterpret_cast<const char*>(&from);
   return reinterpret_cast<Tensor*>(reinterpret_cast<char*>(&to) + offset);
 }
+
+std::optional<DType> floating_dtype(const Tensor& t) {
+  return t.defined() && is_floating(t.dtype()) ? std::optional<DType>(t.dtype()) : std::nullopt;
+}
+
+// A gradient in the dtype of the tensor it belongs to (autograd's rule); integer and undefined ones as they are.
+Tensor converted(const Tensor& grad, std::optional<DType> dtype) {
+  return dtype && grad.defined() && is_floating(grad.dtype()) ? grad.to(*dtype) : grad;
+}
 }  // namespace
 
 Module::Module(Module&& other) noexcept
@@ -58,6 +67,8 @@ Tensor Module::forward(const Tensor& input, Context& ctx) {
   Tensor output = forward_impl(input, ctx);
   if (is_grad_enabled()) {
     ctx.saved = true;
+    ctx.input_dtype = floating_dtype(input);
+    ctx.output_dtype = floating_dtype(output);
   } else {
     ctx = Context{};  // nothing kept for a backward
   }
@@ -67,7 +78,8 @@ Tensor Module::forward(const Tensor& input, Context& ctx) {
 Tensor Module::backward(const Tensor& grad_output, Context& ctx) {
   NORMRT_CHECK(ctx.saved, name(), ": backward() needs a preceding forward() (each forward is differentiated once, "
                                   "and none is kept under NoGradGuard)");
-  Tensor grad_input = backward_impl(grad_output, ctx);
+  Tensor grad_input = backward_impl(converted(grad_output, ctx.output_dtype), ctx);
+  grad_input = converted(grad_input, ctx.input_dtype);
   ctx = Context{};
   return grad_input;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "normrt/amp.h"
 #include "normrt/error.h"
 #include "normrt/ops/batchnorm.h"
 #include "normrt/ops/elementwise.h"
@@ -63,7 +64,8 @@ std::string LayerNorm::extra_repr() const {
   return shape + "), eps=" + python_float_repr(eps_) + ", elementwise_affine=" + (weight.defined() ? "True" : "False");
 }
 
-Tensor LayerNorm::forward_impl(const Tensor& input, Context& ctx) {
+Tensor LayerNorm::forward_impl(const Tensor& given, Context& ctx) {
+  const Tensor input = amp::autocast_to_float32(given);  // a float32 op under autocast, as PyTorch's
   check_float_input(input, name());
   const auto k = static_cast<int64_t>(normalized_shape_.size());
   const Shape trailing(input.sizes().end() - std::min<int64_t>(k, input.dim()), input.sizes().end());
@@ -113,7 +115,8 @@ std::string GroupNorm::extra_repr() const {
          ", affine=" + (weight.defined() ? "True" : "False");
 }
 
-Tensor GroupNorm::forward_impl(const Tensor& input, Context& ctx) {
+Tensor GroupNorm::forward_impl(const Tensor& given, Context& ctx) {
+  const Tensor input = amp::autocast_to_float32(given);  // a float32 op under autocast, as PyTorch's
   check_float_input(input, name());
   NORMRT_CHECK(input.dim() >= 2, "Expected at least 2 dimensions for input tensor but received ", input.dim());
   NORMRT_CHECK(input.size(1) == channels_, "Expected number of channels in input to be divisible by num_groups, "

@@ -5,6 +5,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -44,6 +45,9 @@ struct Context {
   // Whether the backward's caller wants the input gradient. False (backward_parameters, or a container for its
   // leading child) lets a layer skip computing it; what it returns is then undefined or ignored.
   bool input_grad = true;
+  // The dtypes of the forward's floating input and output (Module::forward records them): backward() takes the
+  // gradient in the output's dtype and returns it in the input's, converting as autograd does (mixed precision).
+  std::optional<DType> input_dtype, output_dtype;
 };
 
 // What load_state_dict(state, strict = false) did not match, as PyTorch's _IncompatibleKeys.
