@@ -2,6 +2,7 @@
 // device-independent dropout masks, and refusals.
 #include "gpu_test_support.h"
 #include "amp_scenario.h"
+#include "autocast_golden_runner.h"
 #include "empty_shapes.h"
 #include "nn_golden_runner.h"
 #include "losses_golden_runner.h"
@@ -16,6 +17,17 @@ using testing::throws_with;
 const Device kGpu = Device::cuda(0);
 
 class CudaNnGolden : public ::testing::TestWithParam<std::string> {};
+
+// Mixed-precision training under bfloat16 autocast (tests/golden/make_golden_autocast.py).
+class CudaAutocastGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaAutocastGolden, TrainsAsPyTorchBFloat16Autocast) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_autocast_golden_case(GetParam(), kGpu);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaAutocastGolden, ::testing::ValuesIn(testing::autocast_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 TEST_P(CudaNnGolden, MatchesPyTorch) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
