@@ -91,7 +91,7 @@ const std::vector<std::pair<std::string, Member>>& recorded_options() {
       {"normalize", &TrainConfig::normalize}, {"val_split", &TrainConfig::val_split},
       {"early_stopping", &TrainConfig::early_stopping}, {"limit_train", &TrainConfig::limit_train},
       {"limit_test", &TrainConfig::limit_test}, {"crop_padding", &TrainConfig::crop_padding},
-      {"flip", &TrainConfig::flip}};
+      {"flip", &TrainConfig::flip},           {"precision", &TrainConfig::precision}};
   return fields;
 }
 
@@ -214,6 +214,8 @@ void validate_config(const TrainConfig& c) {
   NORMRT_CHECK(c.early_stopping >= 0, "--early-stopping must be non-negative, got ", c.early_stopping);
   NORMRT_CHECK(c.early_stopping == 0 || c.val_split > 0, "--early-stopping needs --val-split");
   NORMRT_CHECK(c.limit_train >= 0 && c.limit_test >= 0, "--limit-train and --limit-test must be non-negative");
+  NORMRT_CHECK(c.precision == "fp32" || c.precision == "fp16" || c.precision == "bf16", "unknown --precision '",
+               c.precision, "' (fp32, fp16, bf16)");
   NORMRT_CHECK(c.stop_after == 0 || !c.save_path.empty(), "--stop-after needs --save (the checkpoint to resume from)");
 }
 
@@ -231,7 +233,8 @@ TrainConfig config_from_metadata(const std::map<std::string, std::string>& metad
   TrainConfig c;
   for (const auto& [key, member] : recorded_options()) {
     const auto it = metadata.find(key);
-    if (it == metadata.end() && (key == "crop_padding" || key == "flip")) continue;  // older checkpoints: none
+    if (it == metadata.end() && (key == "crop_padding" || key == "flip" || key == "precision"))
+      continue;  // older checkpoints: none
     NORMRT_CHECK(it != metadata.end(), name, ": checkpoint metadata lacks '", key, "'");
     const bool ok = std::visit([&](auto m) { return parse_value(it->second, c.*m); }, member);
     NORMRT_CHECK(ok, name, ": checkpoint metadata '", key, "' has a malformed value '", it->second.substr(0, 40), "'");
@@ -422,6 +425,36 @@ Device resolve_device(const std::string& name) {
   return cuda::is_available() ? Device::cuda(0) : Device::cpu();
 }
 
+namespace {
+
+// The network's forward under the run's autocast (none for fp32).
+Tensor forward_in_precision(nn::Sequential& model, const Tensor& images, std::optional<DType> autocast) {
+  std::optional<amp::AutocastGuard> guard;
+  if (autocast) guard.emplace(*autocast);
+  return model.forward(images);
+}
+
+// One training step after the gradients are zeroed: forward, the loss in float32, the backward of its gradient
+// (multiplied by the loss scale for fp16), and the optimizer's step (which the scaler skips after inf/NaN
+// gradients). Returns the loss and the logits.
+std::pair<Tensor, Tensor> train_step(nn::Sequential& model, nn::CrossEntropyLoss& criterion,
+                                     optim::Optimizer& optimizer, const Tensor& images, const Tensor& labels,
+                                     std::optional<DType> autocast, amp::GradScaler* scaler) {
+  Tensor logits = forward_in_precision(model, images, autocast);
+  Tensor loss = criterion.forward(logits, labels);
+  const Tensor grad = criterion.backward();
+  model.backward_parameters(scaler != nullptr ? scaler->scale(grad) : grad);
+  if (scaler != nullptr) {
+    scaler->step(optimizer);
+    scaler->update();
+  } else {
+    optimizer.step();
+  }
+  return {loss, logits};
+}
+
+}  // namespace
+
 #if NORMRT_WITH_CUDA
 // The training step as a CUDA graph (--cuda-graph): the first full batch runs eagerly (it creates the gradients,
 // the optimizer state, the library handles, workspaces and algorithm choices), the second is captured and replayed,
@@ -431,8 +464,9 @@ Device resolve_device(const std::string& name) {
 // gradients and plan.
 class GraphStep {
  public:
-  GraphStep(nn::Sequential& model, optim::Optimizer& optimizer, const Device& device, int64_t batch_size)
-      : model_(model), optimizer_(optimizer), device_(device), batch_size_(batch_size) {
+  GraphStep(nn::Sequential& model, optim::Optimizer& optimizer, const Device& device, int64_t batch_size,
+            std::optional<DType> autocast)
+      : model_(model), optimizer_(optimizer), device_(device), batch_size_(batch_size), autocast_(autocast) {
     for (nn::Module* m : model_.modules())
       if (auto* dropout = dynamic_cast<nn::Dropout*>(m)) {
         dropout->track_offset_on(device_);
@@ -475,17 +509,14 @@ class GraphStep {
  private:
   std::pair<Tensor, Tensor> eager(const Tensor& images, const Tensor& labels, nn::CrossEntropyLoss& criterion) {
     optimizer_.zero_grad(false);
-    Tensor logits = model_.forward(images);
-    Tensor loss = criterion.forward(logits, labels);
-    model_.backward_parameters(criterion.backward());
-    optimizer_.step();
-    return {loss, logits};
+    return train_step(model_, criterion, optimizer_, images, labels, autocast_, nullptr);
   }
 
   nn::Sequential& model_;
   optim::Optimizer& optimizer_;
   Device device_;
   int64_t batch_size_;
+  std::optional<DType> autocast_;
   bool warmed_up_ = false;  // a full batch has run eagerly
   std::vector<nn::Dropout*> dropouts_;
   std::unique_ptr<cuda::Graph> graph_;
@@ -511,6 +542,8 @@ Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test)
   model_ = build_model(config_.model, config_.dropout, init_generator_, parse_backend(config_.bn_backend));
   model_->to(device_);
   optimizer_ = make_optimizer(config_, model_->parameters());
+  if (config_.precision != "fp32") autocast_ = config_.precision == "fp16" ? DType::Float16 : DType::BFloat16;
+  if (config_.precision == "fp16") scaler_ = std::make_unique<amp::GradScaler>();
 
   const int64_t n_train = config_.limit_train > 0 ? std::min(config_.limit_train, train.count) : train.count;
   std::vector<int64_t> train_idx(static_cast<std::size_t>(n_train));
@@ -560,7 +593,7 @@ std::pair<double, double> Trainer::evaluate(DataLoader& loader, bool train_mode)
   std::vector<Tensor> losses, correct;
   loader.start_epoch();
   while (auto batch = loader.next()) {
-    const Tensor logits = model_->forward(batch->images);
+    const Tensor logits = forward_in_precision(*model_, batch->images, autocast_);
     losses.push_back(ops::cross_entropy(logits, batch->labels, ops::Reduction::Sum).loss);
     correct.push_back(ops::count_correct(logits, batch->labels));
   }
@@ -581,6 +614,12 @@ Checkpoint Trainer::checkpoint(int epochs_done) const {
   const auto dropouts = dropout_layers(*model_);
   for (std::size_t i = 0; i < dropouts.size(); ++i)
     out.tensors.emplace_back("rng.dropout." + std::to_string(i), generator_state(dropouts[i]->generator()));
+  if (scaler_) {
+    const amp::GradScalerState s = scaler_->state_dict();
+    out.tensors.emplace_back("amp.scale", full({1}, s.scale));
+    out.tensors.emplace_back("amp.growth_tracker", full({1}, static_cast<double>(s.growth_tracker),
+                                                        TensorOptions().dtype(DType::Int64)));
+  }
   return out;
 }
 
@@ -604,11 +643,29 @@ int Trainer::restore(const Checkpoint& checkpoint, const std::string& name) {
   const nn::NamedTensors model_state = model_entries(checkpoint, name);
   nn::NamedTensors optim_state;
   std::map<std::string, Tensor> rng;
+  std::optional<amp::GradScalerState> scaler_state;
   const auto dropouts = dropout_layers(*model_);
   for (const auto& [key, value] : checkpoint.tensors) {
     if (key.rfind("model.", 0) == 0) continue;
     if (key.rfind("optim.", 0) == 0) {
       optim_state.emplace_back(key.substr(6), value);
+    } else if (key == "amp.scale" || key == "amp.growth_tracker") {  // fp16 runs: the loss scaler
+      if (!scaler_state) scaler_state = scaler_ ? scaler_->state_dict() : amp::GradScalerState{};
+      if (key == "amp.scale") {
+        NORMRT_CHECK(value.dtype() == DType::Float32 && value.sizes() == Shape{1}, name,
+                     ": 'amp.scale' must be one float32, got ", dtype_name(value.dtype()), " of shape ",
+                     shape_str(value.sizes()));
+        scaler_state->scale = value.to(Device::cpu()).data<float>()[0];
+        NORMRT_CHECK(std::isfinite(scaler_state->scale) && scaler_state->scale > 0, name,
+                     ": 'amp.scale' must be a positive finite number, got ", scaler_state->scale);
+      } else {
+        NORMRT_CHECK(value.dtype() == DType::Int64 && value.sizes() == Shape{1}, name,
+                     ": 'amp.growth_tracker' must be one int64, got ", dtype_name(value.dtype()), " of shape ",
+                     shape_str(value.sizes()));
+        scaler_state->growth_tracker = value.to(Device::cpu()).data<int64_t>()[0];
+        NORMRT_CHECK(scaler_state->growth_tracker >= 0, name, ": 'amp.growth_tracker' must be non-negative, got ",
+                     scaler_state->growth_tracker);
+      }
     } else {
       bool known = key == "rng.loader";
       for (std::size_t i = 0; i < dropouts.size(); ++i) known = known || key == "rng.dropout." + std::to_string(i);
@@ -633,6 +690,7 @@ int Trainer::restore(const Checkpoint& checkpoint, const std::string& name) {
   set_generator_state(train_loader_->generator(), rng.at("rng.loader"));
   for (std::size_t i = 0; i < dropouts.size(); ++i)
     set_generator_state(dropouts[i]->generator(), rng.at("rng.dropout." + std::to_string(i)));
+  if (scaler_ && scaler_state) scaler_->load_state_dict(*scaler_state);
   best_val_loss_ = best_val_loss;
   bad_epochs_ = bad_epochs;
   return epochs_done;
@@ -653,8 +711,9 @@ RunResult Trainer::run() {
   const bool tty = config_.progress && ::isatty(STDOUT_FILENO);
   nn::CrossEntropyLoss criterion;
 #if NORMRT_WITH_CUDA
-  if (config_.cuda_graph && device_.is_cuda() && !graph_step_)
-    graph_step_ = std::make_unique<GraphStep>(*model_, *optimizer_, device_, config_.batch_size);
+  // GradScaler::step reads its inf flag on the host, which a graph cannot replay: fp16 steps run eagerly.
+  if (config_.cuda_graph && device_.is_cuda() && !graph_step_ && !scaler_)
+    graph_step_ = std::make_unique<GraphStep>(*model_, *optimizer_, device_, config_.batch_size, autocast_);
 #endif
   std::optional<optim::CosineAnnealingLR> schedule;
   if (config_.lr_schedule == "cosine" && config_.epochs > 0) {
@@ -680,10 +739,8 @@ RunResult Trainer::run() {
         std::tie(loss, logits) = graph_step_->run(*batch, criterion);
       } else {
         optimizer_->zero_grad();
-        logits = model_->forward(batch->images);
-        loss = criterion.forward(logits, batch->labels);
-        model_->backward_parameters(criterion.backward());
-        optimizer_->step();
+        std::tie(loss, logits) =
+            train_step(*model_, criterion, *optimizer_, batch->images, batch->labels, autocast_, scaler_.get());
       }
       pending_loss.push_back(loss);
       pending_correct.push_back(ops::count_correct(logits, batch->labels));

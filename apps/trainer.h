@@ -4,11 +4,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "checkpoint.h"
+#include "normrt/amp.h"
 #include "normrt/data.h"
 #include "normrt/nn/layers.h"
 #include "normrt/ops/batchnorm.h"
@@ -44,6 +46,9 @@ struct TrainConfig {
   double dropout = 0.0;
   std::string device = "auto";      // auto | cpu | cuda
   std::string bn_backend = "native";  // native | cudnn
+  // fp32, or mixed precision: fp16 / bf16 autocast (amp.h) with float32 master weights and BatchNorm statistics;
+  // fp16 with dynamic loss scaling (amp::GradScaler's defaults).
+  std::string precision = "fp32";
   uint64_t seed = 0;
   bool normalize = false;
   // Training augmentation (data::LoaderOptions): random crop with this zero padding, horizontal flip with this
@@ -147,6 +152,8 @@ class Trainer {
   double best_val_loss_ = 1e300;
   int bad_epochs_ = 0;
   std::unique_ptr<class GraphStep> graph_step_;  // --cuda-graph on a GPU
+  std::optional<DType> autocast_;                 // --precision fp16 / bf16
+  std::unique_ptr<amp::GradScaler> scaler_;       // --precision fp16
 };
 
 // Writes an SVG with loss (train, test) and test-accuracy curves of every run (atomically).

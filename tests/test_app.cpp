@@ -471,9 +471,11 @@ TEST_F(SyntheticTraining, RestoreValidatesEveryEntryBeforeChangingAnything) {
 
 // Stops `model` after one epoch of three and resumes it with normrt-train --resume's defaults: the resumed epochs
 // must repeat the uninterrupted run's losses bit for bit.
-void check_stop_and_resume(const std::string& model, const Dataset& train_, const Dataset& test_) {
+void check_stop_and_resume(const std::string& model, const Dataset& train_, const Dataset& test_,
+                           const std::string& precision = "fp32") {
   TrainConfig c = synthetic_config(model);
   c.dropout = 0.2;  // the dropout generators must resume too
+  c.precision = precision;  // fp16: the loss scaler too
   const RunResult whole = Trainer(c, train_, test_).run();
   ASSERT_EQ(whole.epochs.size(), 3u);
 
@@ -580,6 +582,50 @@ TEST_F(SyntheticTraining, ADivergingRunStopsWithoutOverwritingTheCheckpoint) {
   EXPECT_EQ(read_file(path), "the previous checkpoint");
 }
 
+TEST_F(SyntheticTraining, MixedPrecisionRunsResumeBitForBit) {
+  check_stop_and_resume("mlp-bn", train_, test_, "fp16");
+  check_stop_and_resume("cnn-bn", train_, test_, "bf16");
+}
+
+TEST_F(SyntheticTraining, MixedPrecisionTrainsInItsDtypeWithFloat32MasterWeights) {
+  TrainConfig c = synthetic_config("mlp-bn");
+  c.epochs = 1;
+  const RunResult fp32 = Trainer(c, train_, test_).run();
+  for (const std::string precision : {"fp16", "bf16"}) {
+    c.precision = precision;
+    Trainer trainer(c, train_, test_);
+    const RunResult run = trainer.run();
+    ASSERT_EQ(run.batch_losses.size(), fp32.batch_losses.size());
+    EXPECT_NE(run.batch_losses, fp32.batch_losses) << precision << " computed as float32";
+    for (std::size_t i = 0; i < run.batch_losses.size(); ++i)
+      EXPECT_NEAR(run.batch_losses[i], fp32.batch_losses[i], 0.05 * fp32.batch_losses[i]) << precision << " " << i;
+    for (const Tensor& p : trainer.model().parameters()) EXPECT_EQ(p.dtype(), DType::Float32);
+    bool has_scale = false;
+    for (const auto& [key, t] : trainer.checkpoint(1).tensors)
+      if (key == "amp.scale") {
+        has_scale = true;
+        EXPECT_EQ(t.item(), 65536.0f);  // six clean steps: no back-off, no growth before 2000
+      }
+    EXPECT_EQ(has_scale, precision == "fp16");
+  }
+  // The loss scaler's state comes back from a checkpoint, checked first.
+  c.precision = "fp16";
+  Trainer trainer(c, train_, test_);
+  Checkpoint saved = trainer.checkpoint(0);
+  const auto scale_of = [](const Checkpoint& ckpt) {
+    for (const auto& [key, t] : ckpt.tensors)
+      if (key == "amp.scale") return t.item();
+    return -1.0f;
+  };
+  for (auto& [key, t] : saved.tensors)
+    if (key == "amp.scale") t = full({1}, -2.0);
+  EXPECT_TRUE(throws_with([&] { trainer.restore(saved, "ckpt"); }, "'amp.scale' must be a positive finite number"));
+  for (auto& [key, t] : saved.tensors)
+    if (key == "amp.scale") t = full({1}, 1024.0);
+  trainer.restore(saved, "ckpt");
+  EXPECT_EQ(scale_of(trainer.checkpoint(0)), 1024.0f);
+}
+
 TEST_F(SyntheticTraining, ConfigurationsOutOfRangeAreRefused) {
   const std::vector<std::pair<std::function<void(TrainConfig&)>, std::string>> cases = {
       {[](TrainConfig& c) { c.dropout = -1; }, "dropout probability has to be between 0 and 1, but got -1"},
@@ -591,6 +637,7 @@ TEST_F(SyntheticTraining, ConfigurationsOutOfRangeAreRefused) {
       {[](TrainConfig& c) { c.early_stopping = 2; }, "--early-stopping needs --val-split"},
       {[](TrainConfig& c) { c.stop_after = 1; }, "--stop-after needs --save"},
       {[](TrainConfig& c) { c.optimizer = "lbfgs"; }, "unknown optimizer 'lbfgs'"},
+      {[](TrainConfig& c) { c.precision = "fp8"; }, "unknown --precision 'fp8' (fp32, fp16, bf16)"},
   };
   for (const auto& [edit, why] : cases) {
     TrainConfig c = synthetic_config("mlp");
