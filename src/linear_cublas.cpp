@@ -1,7 +1,8 @@
 // Every cuBLAS call of normrt: the Linear GEMMs through cuBLASLt (one code path for all three products; the
 // forward's bias rides on the CUBLASLT_EPILOGUE_BIAS epilogue, so y is written once). Row-major matrices are
 // column-major transposes: row-major y = x W^T is column-major y^T = W x^T with W stored as W^T (in x out).
-// Compute type CUBLAS_COMPUTE_32F (exact FP32) unless TF32 is allowed. Heuristic results are cached by problem.
+// Compute type CUBLAS_COMPUTE_32F (exact FP32, or FP32 accumulation of float16/bfloat16 operands on the tensor
+// cores) unless TF32 is allowed for float32. Heuristic results are cached by problem.
 #include <cublasLt.h>
 
 #include <map>
@@ -75,13 +76,27 @@ struct Descriptors {
   }
 };
 
-using ProblemKey = std::tuple<int, int, int, int64_t, int64_t, int64_t, bool, bool, int>;
+using ProblemKey = std::tuple<int, int, int, int64_t, int64_t, int64_t, bool, bool, int, int>;
 
-// Column-major C (m x n) = op(A) op(B) [+ bias per row of C] (+ beta C).
-void matmul(int device, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k, const float* A,
-            int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, float beta, const float* bias, bool tf32) {
+cudaDataType_t data_type(DType dtype) {
+  switch (dtype) {
+    case DType::Float16: return CUDA_R_16F;
+    case DType::BFloat16: return CUDA_R_16BF;
+    case DType::Float32: return CUDA_R_32F;
+    default: break;
+  }
+  NORMRT_THROW("cuBLASLt GEMM: unsupported dtype ", dtype_name(dtype));
+}
+
+// Column-major C (m x n) = op(A) op(B) [+ bias per row of C] (+ beta C), every matrix and the bias of `dtype`; alpha,
+// beta and the accumulation in float32.
+void matmul(int device, DType dtype, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
+            const void* A, int64_t lda, const void* B, int64_t ldb, void* C, int64_t ldc, float beta, const void* bias,
+            bool tf32) {
   const cublasLtHandle_t handle = handle_for(device);
   const cudaStream_t stream = cuda::current_stream(device);
+  const cudaDataType_t type = data_type(dtype);
+  tf32 = tf32 && dtype == DType::Float32;
   Descriptors d;
   NORMRT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
                                                CUDA_R_32F));
@@ -93,13 +108,13 @@ void matmul(int device, cublasOperation_t ta, cublasOperation_t tb, int64_t m, i
     NORMRT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
   }
   const bool a_n = ta == CUBLAS_OP_N, b_n = tb == CUBLAS_OP_N;
-  NORMRT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.a, CUDA_R_32F, a_n ? m : k, a_n ? k : m, lda));
-  NORMRT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.b, CUDA_R_32F, b_n ? k : n, b_n ? n : k, ldb));
-  NORMRT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.c, CUDA_R_32F, m, n, ldc));
+  NORMRT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.a, type, a_n ? m : k, a_n ? k : m, lda));
+  NORMRT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.b, type, b_n ? k : n, b_n ? n : k, ldb));
+  NORMRT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.c, type, m, n, ldc));
 
   thread_local std::map<ProblemKey, cublasLtMatmulHeuristicResult_t> algorithms;
   const ProblemKey key{device, static_cast<int>(ta), static_cast<int>(tb), m, n, k, bias != nullptr, tf32,
-                       beta != 0.0f ? 1 : 0};
+                       beta != 0.0f ? 1 : 0, static_cast<int>(dtype)};
   auto it = algorithms.find(key);
   if (it == algorithms.end()) {
     cublasLtMatmulPreference_t preference = nullptr;
@@ -113,7 +128,7 @@ void matmul(int device, cublasOperation_t ta, cublasOperation_t tb, int64_t m, i
       status = cublasLtMatmulAlgoGetHeuristic(handle, d.op, d.a, d.b, d.c, d.c, preference, 1, &result, &found);
     NORMRT_CUBLAS_CHECK_LOG(cublasLtMatmulPreferenceDestroy(preference));
     NORMRT_CUBLAS_CHECK(status);
-    NORMRT_CHECK(found > 0, "cuBLASLt has no algorithm for a ", m, "x", n, "x", k, " float32 product");
+    NORMRT_CHECK(found > 0, "cuBLASLt has no algorithm for a ", m, "x", n, "x", k, " ", dtype_name(dtype), " product");
     it = algorithms.emplace(key, result).first;
   }
   const float alpha = 1.0f;
@@ -123,19 +138,20 @@ void matmul(int device, cublasOperation_t ta, cublasOperation_t tb, int64_t m, i
 
 }  // namespace
 
-void cuda_linear_forward(const float* x, const float* w, const float* bias, float* y, int64_t n, int64_t in,
+void cuda_linear_forward(DType dtype, const void* x, const void* w, const void* bias, void* y, int64_t n, int64_t in,
                          int64_t out, int device, bool tf32) {
   // y^T (out x n) = W (col-major view of row-major W: in x out, transposed) * x^T (in x n).
-  matmul(device, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, w, in, x, in, y, out, 0.0f, bias, tf32);
+  matmul(device, dtype, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, w, in, x, in, y, out, 0.0f, bias, tf32);
 }
 
-void cuda_linear_backward(const float* dy, const float* x, const float* w, float* dx, float* dw, bool accumulate_dw,
-                          int64_t n, int64_t in, int64_t out, int device, bool tf32) {
+void cuda_linear_backward(DType dtype, const void* dy, const void* x, const void* w, void* dx, void* dw,
+                          bool accumulate_dw, int64_t n, int64_t in, int64_t out, int device, bool tf32) {
   // dx^T (in x n) = W^T (in x out, as stored) * dy^T (out x n, as stored); skipped when dx is not wanted (null).
-  if (dx != nullptr) matmul(device, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, in, dy, out, dx, in, 0.0f, nullptr, tf32);
+  if (dx != nullptr)
+    matmul(device, dtype, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, in, dy, out, dx, in, 0.0f, nullptr, tf32);
   // dW^T (in x out) = x^T (in x n, as stored) * dy (n x out: transpose of stored dy^T).
-  matmul(device, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, x, in, dy, out, dw, in, accumulate_dw ? 1.0f : 0.0f, nullptr,
-         tf32);
+  matmul(device, dtype, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, x, in, dy, out, dw, in, accumulate_dw ? 1.0f : 0.0f,
+         nullptr, tf32);
 }
 
 }  // namespace normrt::detail

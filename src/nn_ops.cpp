@@ -227,31 +227,35 @@ Shape with_last(const Shape& shape, int64_t last) {
 
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   const detail::NvtxRange range("linear");
-  if (const auto h = util::reduced_dtype("linear", {&input, &weight, &bias}))
+  // 16-bit operands: cuBLASLt takes them as they are on a GPU; the CPU computes them in float32.
+  const auto h = util::reduced_dtype("linear", {&input, &weight, &bias});
+  if (h && !input.device().is_cuda())
     return linear(util::widened(input), util::widened(weight), util::widened(bias)).to(*h);
-  check_float(input, "input");
-  check_float(weight, "weight");
+  util::check_floating(input, "input");
+  util::check_floating(weight, "weight");
   const int64_t n = linear_rows(input, weight), in = weight.size(1), out = weight.size(0);
   check_same_device(input, weight);
   if (bias.defined()) {
-    check_float(bias, "bias");
+    util::check_floating(bias, "bias");
     NORMRT_CHECK(bias.dim() == 1 && bias.size(0) == out, "linear: bias shape ", shape_str(bias.sizes()),
                  " does not match weight shape ", shape_str(weight.sizes()));
     check_same_device(input, bias);
   }
-  Tensor y = empty(with_last(input.sizes(), out), input.device());
+  Tensor y = empty(with_last(input.sizes(), out), TensorOptions(input.device()).dtype(input.dtype()));
   if (n == 0 || out == 0) return y;
-  const float *x = input.data<float>(), *w = weight.data<float>(), *b = bias.defined() ? bias.data<float>() : nullptr;
-  float* yp = y.data<float>();
   if (input.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     Launch l(input);
-    detail::cuda_linear_forward(x, w, b, yp, n, in, out, l.device, allow_tf32());
+    detail::cuda_linear_forward(input.dtype(), util::elements(input), util::elements(weight),
+                                bias.defined() ? util::elements(bias) : nullptr, util::elements(y), n, in, out,
+                                l.device, allow_tf32());
 #else
     no_cuda("linear");
 #endif
     return y;
   }
+  const float *x = input.data<float>(), *w = weight.data<float>(), *b = bias.defined() ? bias.data<float>() : nullptr;
+  float* yp = y.data<float>();
   if (b != nullptr) {
     for (int64_t r = 0; r < n; ++r)
       for (int64_t j = 0; j < out; ++j) yp[r * out + j] = b[j];
@@ -270,7 +274,11 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
 Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, Tensor* grad_weight,
                        Tensor* grad_bias, bool need_input_grad) {
   const detail::NvtxRange range("linear_backward");
-  if (const auto h = util::reduced_dtype("linear_backward", {&grad_output, &input, &weight})) {
+  // 16-bit operands: cuBLASLt takes them as they are on a GPU (with accumulators of their dtype); otherwise they are
+  // computed in float32.
+  const auto h = util::reduced_dtype("linear_backward", {&grad_output, &input, &weight});
+  const auto of_dtype = [&](const Tensor* acc) { return acc == nullptr || !acc->defined() || acc->dtype() == h; };
+  if (h && !(input.device().is_cuda() && of_dtype(grad_weight) && of_dtype(grad_bias))) {
     util::WideAccumulator dw(grad_weight, *h), db(grad_bias, *h);
     const Tensor dx = linear_backward(util::widened(grad_output), util::widened(input), util::widened(weight),
                                       dw.slot(), db.slot(), need_input_grad);
@@ -278,9 +286,9 @@ Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Ten
     db.store();
     return util::narrowed(dx, *h);
   }
-  check_float(grad_output, "grad_output");
-  check_float(input, "input");
-  check_float(weight, "weight");
+  util::check_floating(grad_output, "grad_output");
+  util::check_floating(input, "input");
+  util::check_floating(weight, "weight");
   NORMRT_CHECK(grad_weight != nullptr, "linear_backward: grad_weight is required");
   const int64_t n = linear_rows(input, weight), in = weight.size(1), out = weight.size(0);
   NORMRT_CHECK(grad_output.sizes() == with_last(input.sizes(), out), "linear_backward: grad_output shape ",
@@ -289,31 +297,46 @@ Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Ten
   check_same_device(grad_output, input);
   check_same_device(input, weight);
   const Device device = input.device();
+  const TensorOptions options = TensorOptions(device).dtype(input.dtype());
   const bool accumulate_w = grad_weight->defined();
   if (accumulate_w) check_same_shape(*grad_weight, "grad_weight", weight, "weight");
-  else *grad_weight = empty(weight.sizes(), device);
+  else *grad_weight = empty(weight.sizes(), options);
   const bool accumulate_b = grad_bias != nullptr && grad_bias->defined();
-  if (grad_bias != nullptr && !accumulate_b) *grad_bias = empty({out}, device);
+  if (grad_bias != nullptr && !accumulate_b) *grad_bias = empty({out}, options);
 
-  Tensor dx = need_input_grad ? empty(input.sizes(), device) : Tensor();
-  const float *dy = grad_output.data<float>(), *x = input.data<float>(), *w = weight.data<float>();
-  float *dxp = need_input_grad ? dx.data<float>() : nullptr, *dw = grad_weight->data<float>();
-  float* db = grad_bias != nullptr ? grad_bias->data<float>() : nullptr;
+  Tensor dx = need_input_grad ? empty(input.sizes(), options) : Tensor();
   if (device.is_cuda()) {
 #if NORMRT_WITH_CUDA
     Launch l(input);
+    void* dxp = need_input_grad ? util::elements(dx) : nullptr;
     if (n > 0 && in > 0 && out > 0) {
-      detail::cuda_linear_backward(dy, x, w, dxp, dw, accumulate_w, n, in, out, l.device, allow_tf32());
+      detail::cuda_linear_backward(input.dtype(), util::elements(grad_output), util::elements(input),
+                                   util::elements(weight), dxp, util::elements(*grad_weight), accumulate_w, n, in, out,
+                                   l.device, allow_tf32());
     } else {
-      if (!accumulate_w) NORMRT_CUDA_CHECK(cudaMemsetAsync(dw, 0, grad_weight->nbytes(), l.stream));
+      if (!accumulate_w)
+        NORMRT_CUDA_CHECK(cudaMemsetAsync(grad_weight->raw_data(), 0, grad_weight->nbytes(), l.stream));
       if (need_input_grad) NORMRT_CUDA_CHECK(cudaMemsetAsync(dxp, 0, dx.nbytes(), l.stream));
     }
-    if (db != nullptr) cuda::column_sum(dy, db, n, out, accumulate_b, l.stream);
+    if (grad_bias != nullptr) {
+      // The bias gradient is a column sum in float32 (of the 16-bit dy widened), rounded once into the accumulator.
+      const Tensor dy = util::widened(grad_output);
+      const bool wide = grad_bias->dtype() == DType::Float32;
+      Tensor sums = wide ? *grad_bias : empty({out}, device);
+      cuda::column_sum(dy.data<float>(), sums.data<float>(), n, out, accumulate_b && wide, l.stream);
+      if (!wide) {
+        if (accumulate_b) ops::add_(*grad_bias, sums);
+        else *grad_bias = sums.to(grad_bias->dtype());
+      }
+    }
 #else
     no_cuda("linear_backward");
 #endif
     return dx;
   }
+  const float *dy = grad_output.data<float>(), *x = input.data<float>(), *w = weight.data<float>();
+  float *dxp = need_input_grad ? dx.data<float>() : nullptr, *dw = grad_weight->data<float>();
+  float* db = grad_bias != nullptr ? grad_bias->data<float>() : nullptr;
   const int N = static_cast<int>(n), I = static_cast<int>(in), O = static_cast<int>(out);
   if (n > 0 && in > 0 && out > 0) {
     if (need_input_grad) {

@@ -38,6 +38,21 @@ inline std::optional<DType> reduced_dtype(const char* op, std::initializer_list<
   return first->dtype();
 }
 
+// A floating operand (float32, float16 or bfloat16), for the ops that take the 16-bit dtypes natively somewhere.
+inline void check_floating(const Tensor& t, const char* what) {
+  NORMRT_CHECK(t.defined(), what, " is undefined");
+  NORMRT_CHECK(is_floating(t.dtype()), what, " must be float32, float16 or bfloat16, got ", dtype_name(t.dtype()));
+}
+
+// The elements of a floating tensor, checked by data<T>() for its dtype (and a layout data<T>() accepts).
+inline void* elements(Tensor t) {  // a handle: the elements are shared
+  switch (t.dtype()) {
+    case DType::Float16: return t.data<Half>();
+    case DType::BFloat16: return t.data<BFloat16>();
+    default: return t.data<float>();
+  }
+}
+
 inline Tensor widened(const Tensor& t) { return t.defined() && is_16bit(t.dtype()) ? t.to(DType::Float32) : t; }
 inline Tensor narrowed(const Tensor& t, DType dtype) { return t.defined() ? t.to(dtype) : t; }
 

@@ -88,6 +88,39 @@ TEST_F(CudaNn, LayersAgreeWithTheCpu) {
   EXPECT_EQ(ops::count_correct(logits.to(kGpu), targets).item<int64_t>(), ops::count_correct(logits, targets).item<int64_t>());
 }
 
+// Linear on 16-bit operands: cuBLASLt on the GPU (float32 accumulation, one rounding), float32 GEMMs on the CPU. The
+// two may round a sum differently (summation order): two units in the last place of the dtype, relative.
+TEST_F(CudaNn, SixteenBitLinearAgreesWithTheCpu) {
+  for (const DType h : {DType::Float16, DType::BFloat16}) {
+    SCOPED_TRACE(dtype_name(h));
+    const double ulp = h == DType::Float16 ? 1.0 / 1024 : 1.0 / 128;
+    Generator gen(2);
+    const Tensor x = randn({37, 50}, gen).to(h), w = randn({12, 50}, gen).to(h), b = randn({12}, gen).to(h);
+    const Tensor dy = randn({37, 12}, gen).to(h);
+    const auto host = [](const Tensor& t) { return t.to(Device::cpu()).to(DType::Float32).to_vector(); };
+    const Tensor y = ops::linear(x.to(kGpu), w.to(kGpu), b.to(kGpu));
+    EXPECT_EQ(y.dtype(), h);
+    EXPECT_TRUE(all_close(host(y), host(ops::linear(x, w, b)), 2 * ulp, ulp / 64));
+    Tensor dw_cpu, db_cpu, dw_gpu, db_gpu;
+    const Tensor dx_cpu = ops::linear_backward(dy, x, w, &dw_cpu, &db_cpu);
+    const Tensor dx_gpu = ops::linear_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), &dw_gpu, &db_gpu);
+    EXPECT_EQ(dx_gpu.dtype(), h);
+    EXPECT_EQ(dw_gpu.dtype(), h);
+    EXPECT_EQ(db_gpu.dtype(), h);
+    EXPECT_TRUE(all_close(host(dx_gpu), host(dx_cpu), 2 * ulp, ulp / 64));
+    EXPECT_TRUE(all_close(host(dw_gpu), host(dw_cpu), 2 * ulp, ulp / 64));
+    EXPECT_TRUE(all_close(host(db_gpu), host(db_cpu), 2 * ulp, ulp / 64));
+    // Accumulation: into 16-bit accumulators natively, into float32 ones through float32.
+    ops::linear_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), &dw_gpu, &db_gpu, false);
+    EXPECT_TRUE(all_close(host(dw_gpu), host(dw_cpu * 2.0), 4 * ulp, ulp / 32));
+    EXPECT_TRUE(all_close(host(db_gpu), host(db_cpu * 2.0), 4 * ulp, ulp / 32));
+    Tensor dw32 = dw_cpu.to(DType::Float32).to(kGpu);
+    ops::linear_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), &dw32, nullptr, false);
+    EXPECT_EQ(dw32.dtype(), DType::Float32);
+    EXPECT_TRUE(all_close(host(dw32), host(dw_cpu * 2.0), 4 * ulp, ulp / 32));
+  }
+}
+
 TEST_F(CudaNn, AnOptimizerBuiltBeforeModelToStepsTheMovedParameters) {
   // The libtorch habit: optimizer first, then model.to(cuda). The optimizer's handles must see the moved tensors.
   auto build = [] {
