@@ -150,14 +150,15 @@ detail::ConvGeometry widened(const detail::ConvGeometry& g) {
 int64_t tensor_dim(const detail::ConvGeometry& g, int d) { return 2 + d - (3 - g.spatial); }
 
 Tensor cudnn_forward(const detail::ConvGeometry& g, const Tensor& x, const Tensor& w) {
+  const TensorOptions options = TensorOptions(x.device()).dtype(x.dtype());
   if (g.symmetric_padding()) {
-    Tensor y = empty(output_shape(g), x.device());
-    detail::cudnn_conv_forward(g, x.data<float>(), w.data<float>(), y.data<float>(), x.device());
+    Tensor y = empty(output_shape(g), options);
+    detail::cudnn_conv_forward(g, x.dtype(), util::elements(x), util::elements(w), util::elements(y), x.device());
     return y;
   }
   const detail::ConvGeometry wide = widened(g);
-  Tensor y = empty(output_shape(wide), x.device());
-  detail::cudnn_conv_forward(wide, x.data<float>(), w.data<float>(), y.data<float>(), x.device());
+  Tensor y = empty(output_shape(wide), options);
+  detail::cudnn_conv_forward(wide, x.dtype(), util::elements(x), util::elements(w), util::elements(y), x.device());
   for (int d = 3 - g.spatial; d < 3; ++d)
     if (wide.out[d] != g.out[d]) y = narrow(y, tensor_dim(g, d), wide.out[d] - g.out[d], g.out[d]);
   return y;
@@ -172,7 +173,7 @@ std::pair<detail::ConvGeometry, Tensor> cudnn_backward_problem(const detail::Con
     if (wide.out[d] == g.out[d]) continue;
     Shape lead = padded.sizes();
     lead[tensor_dim(g, d)] = wide.out[d] - g.out[d];
-    padded = cat({zeros(lead, dy.device()), padded}, tensor_dim(g, d));
+    padded = cat({zeros(lead, TensorOptions(dy.device()).dtype(dy.dtype())), padded}, tensor_dim(g, d));
   }
   return {wide, padded};
 }
@@ -189,13 +190,15 @@ Shape conv_output_shape(const Shape& input, const Shape& weight, const ConvParam
 
 Tensor conv(const Tensor& input, const Tensor& weight, const Tensor& bias, const ConvParams& params) {
   const normrt::detail::NvtxRange range("conv");
-  if (const auto h = util::reduced_dtype("conv", {&input, &weight, &bias}))
+  // 16-bit operands: cuDNN takes them as they are on a GPU; the CPU computes them in float32.
+  const auto h = util::reduced_dtype("conv", {&input, &weight, &bias});
+  if (h && !input.device().is_cuda())
     return conv(util::widened(input), util::widened(weight), util::widened(bias), params).to(*h);
-  util::check_float(input, "input");
-  util::check_float(weight, "weight");
+  util::check_floating(input, "input");
+  util::check_floating(weight, "weight");
   util::check_same_device(input, weight);
   if (bias.defined()) {
-    util::check_float(bias, "bias");
+    util::check_floating(bias, "bias");
     util::check_same_device(input, bias);
   }
   const Shape x_shape = batched(input.sizes(), weight.sizes());
@@ -209,7 +212,8 @@ Tensor conv(const Tensor& input, const Tensor& weight, const Tensor& bias, const
 #if NORMRT_WITH_CUDA
     const util::Launch launch(input);
     // With no input channels the convolution is zero (plus the bias).
-    y = empty_output || g.c == 0 ? zeros(y_shape, input.device()) : cudnn_forward(g, input, weight);
+    y = empty_output || g.c == 0 ? zeros(y_shape, TensorOptions(input.device()).dtype(input.dtype()))
+                                 : cudnn_forward(g, input, weight);
     if (bias.defined() && !empty_output) add_(y, bias.reshape(channel_view(g)));
 #else
     util::no_cuda("conv");
@@ -227,7 +231,11 @@ Tensor conv(const Tensor& input, const Tensor& weight, const Tensor& bias, const
 Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight, const ConvParams& params,
                      Tensor* grad_weight, Tensor* grad_bias, bool need_input_grad) {
   const normrt::detail::NvtxRange range("conv_backward");
-  if (const auto h = util::reduced_dtype("conv_backward", {&grad_output, &input, &weight})) {
+  // 16-bit operands: cuDNN takes them as they are on a GPU (with accumulators of their dtype); otherwise they are
+  // computed in float32.
+  const auto h = util::reduced_dtype("conv_backward", {&grad_output, &input, &weight});
+  const auto of_dtype = [&](const Tensor* acc) { return acc == nullptr || !acc->defined() || acc->dtype() == h; };
+  if (h && !(input.device().is_cuda() && of_dtype(grad_weight) && of_dtype(grad_bias))) {
     util::WideAccumulator dw(grad_weight, *h), db(grad_bias, *h);
     const Tensor dx = conv_backward(util::widened(grad_output), util::widened(input), util::widened(weight), params,
                                     dw.slot(), db.slot(), need_input_grad);
@@ -235,12 +243,13 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
     db.store();
     return util::narrowed(dx, *h);
   }
-  util::check_float(grad_output, "grad_output");
-  util::check_float(input, "input");
-  util::check_float(weight, "weight");
+  util::check_floating(grad_output, "grad_output");
+  util::check_floating(input, "input");
+  util::check_floating(weight, "weight");
   util::check_same_device(input, weight);
   util::check_same_device(grad_output, input);
   NORMRT_CHECK(grad_weight != nullptr, "conv_backward: grad_weight is required");
+  const DType dtype = input.dtype();
   const Shape x_shape = batched(input.sizes(), weight.sizes());
   const detail::ConvGeometry g = detail::resolve_conv(x_shape, weight.sizes(), nullptr, params);
   const Shape y_shape = output_shape(g);
@@ -251,19 +260,20 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
   const bool accumulate_w = grad_weight->defined();
   if (accumulate_w)
     NORMRT_CHECK(grad_weight->sizes() == weight.sizes() && grad_weight->device() == weight.device() &&
-                     grad_weight->dtype() == DType::Float32,
+                     grad_weight->dtype() == dtype,
                  "conv_backward: grad_weight shape ", shape_str(grad_weight->sizes()), " does not match weight shape ",
                  shape_str(weight.sizes()));
   const bool accumulate_b = grad_bias != nullptr && grad_bias->defined();
   if (accumulate_b)
     NORMRT_CHECK(grad_bias->sizes() == Shape{g.o} && grad_bias->device() == weight.device() &&
-                     grad_bias->dtype() == DType::Float32,
+                     grad_bias->dtype() == dtype,
                  "conv_backward: grad_bias shape ", shape_str(grad_bias->sizes()), " does not match [", g.o, "]");
 
   const Device device = input.device();
   // Every element of dx, and of a fresh dw, is written when there is work; otherwise they are zeros.
   const bool work = g.n > 0 && g.o > 0 && g.c > 0 && g.out_size() > 0;
-  const auto fresh = [&](const Shape& shape) { return work ? empty(shape, device) : zeros(shape, device); };
+  const TensorOptions options = TensorOptions(device).dtype(dtype);
+  const auto fresh = [&](const Shape& shape) { return work ? empty(shape, options) : zeros(shape, options); };
   Tensor dx = need_input_grad ? fresh(input.sizes()) : Tensor();
   Tensor dw = accumulate_w ? *grad_weight : fresh(weight.sizes());
   const Tensor dy = grad_output.reshape(y_shape);
@@ -273,10 +283,10 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
     if (work) {
       const auto [problem, dy_problem] = cudnn_backward_problem(g, dy);
       if (need_input_grad)
-        detail::cudnn_conv_backward_data(problem, dy_problem.data<float>(), weight.data<float>(), dx.data<float>(),
-                                         device);
-      detail::cudnn_conv_backward_filter(problem, input.data<float>(), dy_problem.data<float>(), dw.data<float>(),
-                                         accumulate_w, device);
+        detail::cudnn_conv_backward_data(problem, dtype, util::elements(dy_problem), util::elements(weight),
+                                         util::elements(dx), device);
+      detail::cudnn_conv_backward_filter(problem, dtype, util::elements(input), util::elements(dy_problem),
+                                         util::elements(dw), accumulate_w, device);
     }
 #else
     util::no_cuda("conv_backward");
@@ -288,10 +298,10 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
   if (accumulate_w) grad_weight->bump_version();
   else *grad_weight = dw;
   if (grad_bias != nullptr) {
-    // Sum over the batch and every spatial position: (N, O, L) -> (O).
-    const Tensor db = sum(sum(dy.reshape({g.n, g.o, g.out_size()}), 2), 0);
+    // Sum over the batch and every spatial position: (N, O, L) -> (O), in float32; rounded once into a 16-bit one.
+    const Tensor db = sum(sum(util::widened(dy).reshape({g.n, g.o, g.out_size()}), 2), 0);
     if (accumulate_b) add_(*grad_bias, db);
-    else *grad_bias = db;
+    else *grad_bias = db.to(dtype);
   }
   return dx;
 }

@@ -37,10 +37,12 @@ void cpu_conv_forward(const ConvGeometry& g, const float* x, const float* w, con
 void cpu_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx);
 void cpu_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, bool accumulate);
 
-// CUDA (src/conv_cudnn.cpp): on `device`'s current stream; bias is added by the caller.
-void cudnn_conv_forward(const ConvGeometry& g, const float* x, const float* w, float* y, const Device& device);
-void cudnn_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx, const Device& device);
-void cudnn_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, bool accumulate,
-                                const Device& device);
+// CUDA (src/conv_cudnn.cpp): on `device`'s current stream; bias is added by the caller. Every operand of `dtype`:
+// float32, or float16/bfloat16 with float32 accumulation (tensor-core algorithms allowed), each output rounded once.
+void cudnn_conv_forward(const ConvGeometry& g, DType dtype, const void* x, const void* w, void* y, const Device& device);
+void cudnn_conv_backward_data(const ConvGeometry& g, DType dtype, const void* dy, const void* w, void* dx,
+                              const Device& device);
+void cudnn_conv_backward_filter(const ConvGeometry& g, DType dtype, const void* x, const void* dy, void* dw,
+                                bool accumulate, const Device& device);
 
 }  // namespace normrt::ops::detail

@@ -55,7 +55,17 @@ using ConvDesc =
 // dimensions are already 1).
 int cudnn_rank(const detail::ConvGeometry& g) { return g.spatial == 3 ? 5 : 4; }
 
-void set_tensor(const TensorDesc& desc, int64_t n, int64_t c, const detail::ConvGeometry& g,
+cudnnDataType_t data_type(DType dtype) {
+  switch (dtype) {
+    case DType::Float16: return CUDNN_DATA_HALF;
+    case DType::BFloat16: return CUDNN_DATA_BFLOAT16;
+    case DType::Float32: return CUDNN_DATA_FLOAT;
+    default: break;
+  }
+  NORMRT_THROW("cuDNN convolution: unsupported dtype ", dtype_name(dtype));
+}
+
+void set_tensor(const TensorDesc& desc, cudnnDataType_t type, int64_t n, int64_t c, const detail::ConvGeometry& g,
                 const std::array<int64_t, 3>& spatial) {
   const int rank = cudnn_rank(g);
   std::vector<int> dims = {static_cast<int>(n), static_cast<int>(c)};
@@ -66,17 +76,19 @@ void set_tensor(const TensorDesc& desc, int64_t n, int64_t c, const detail::Conv
     strides[i] = stride;
     stride *= dims[i];
   }
-  NORMRT_CUDNN_CHECK(cudnnSetTensorNdDescriptor(desc.get(), CUDNN_DATA_FLOAT, rank, dims.data(), strides.data()));
+  NORMRT_CUDNN_CHECK(cudnnSetTensorNdDescriptor(desc.get(), type, rank, dims.data(), strides.data()));
 }
 
 struct Descriptors {
   TensorDesc x, y;
   FilterDesc w;
   ConvDesc conv;
-  Descriptors(const detail::ConvGeometry& g, cudnnMathType_t math) {
+  // Data of `dtype`, accumulated in float32 (the convolution's compute type) whatever the dtype.
+  Descriptors(const detail::ConvGeometry& g, DType dtype, cudnnMathType_t math) {
     const int rank = cudnn_rank(g);
-    set_tensor(x, g.n, g.c, g, g.in);
-    set_tensor(y, g.n, g.o, g, g.out);
+    const cudnnDataType_t type = data_type(dtype);
+    set_tensor(x, type, g.n, g.c, g, g.in);
+    set_tensor(y, type, g.n, g.o, g, g.out);
     std::vector<int> filter = {static_cast<int>(g.o), static_cast<int>(g.c_per_group())};
     std::vector<int> pad, stride, dilation;
     for (int d = 5 - rank; d < 3; ++d) {
@@ -85,7 +97,7 @@ struct Descriptors {
       stride.push_back(static_cast<int>(g.stride[d]));
       dilation.push_back(static_cast<int>(g.dilation[d]));
     }
-    NORMRT_CUDNN_CHECK(cudnnSetFilterNdDescriptor(w.get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, rank, filter.data()));
+    NORMRT_CUDNN_CHECK(cudnnSetFilterNdDescriptor(w.get(), type, CUDNN_TENSOR_NCHW, rank, filter.data()));
     NORMRT_CUDNN_CHECK(cudnnSetConvolutionNdDescriptor(conv.get(), rank - 2, pad.data(), stride.data(),
                                                        dilation.data(), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     NORMRT_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv.get(), static_cast<int>(g.groups)));
@@ -96,11 +108,12 @@ struct Descriptors {
 // What identifies a problem to cuDNN: every field of the geometry, plus the device, direction and modes.
 using ProblemKey = std::tuple<int, int, bool, bool, int, int64_t, int64_t, int64_t, int64_t, std::array<int64_t, 3>,
                               std::array<int64_t, 3>, std::array<int64_t, 3>, std::array<int64_t, 3>,
-                              std::array<int64_t, 3>>;
+                              std::array<int64_t, 3>, int>;
 
-ProblemKey key_of(const detail::ConvGeometry& g, int device, Direction direction, bool tf32, bool deterministic) {
+ProblemKey key_of(const detail::ConvGeometry& g, DType dtype, int device, Direction direction, bool tf32,
+                  bool deterministic) {
   return {device, static_cast<int>(direction), tf32, deterministic, g.spatial, g.n, g.c, g.o, g.groups,
-          g.in, g.kernel, g.stride, g.pad_before, g.dilation};
+          g.in, g.kernel, g.stride, g.pad_before, g.dilation, static_cast<int>(dtype)};
 }
 
 struct Choice {
@@ -122,15 +135,15 @@ Tensor workspace_tensor(std::size_t bytes, const Device& device) {
   return empty({static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float))}, device);
 }
 
-// Picks the fastest usable result: succeeded, within the math mode, deterministic when asked for. cuDNN returns
-// them fastest first.
+// Picks the fastest usable result: succeeded, within the math mode (tensor-core math: 16-bit data, or float32 with
+// TF32 allowed), deterministic when asked for. cuDNN returns them fastest first.
 template <typename Perf>
-Choice pick(const std::vector<Perf>& results, int count, bool tf32, bool deterministic, const char* direction) {
+Choice pick(const std::vector<Perf>& results, int count, bool tensor_ops, bool deterministic, const char* direction) {
   for (int i = 0; i < count; ++i) {
     const Perf& r = results[i];
     if (r.status != CUDNN_STATUS_SUCCESS) continue;
     if (deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
-    if (!tf32 && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
+    if (!tensor_ops && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
     return {static_cast<int>(r.algo), r.mathType, r.memory};
   }
   NORMRT_THROW("cuDNN found no usable ", direction, " convolution algorithm for this problem",
@@ -163,48 +176,51 @@ std::size_t search_workspace(cudnnHandle_t handle, const Descriptors& d, Directi
 
 // Runs cuDNN's search for a new problem. The search writes into a scratch output, never the caller's (a
 // backward-filter that accumulates must not see the trial results).
-Choice search(cudnnHandle_t handle, const Descriptors& d, const detail::ConvGeometry& g, Direction direction,
-              const void* a, const void* b, const Device& device, bool tf32, bool deterministic) {
+Choice search(cudnnHandle_t handle, const Descriptors& d, const detail::ConvGeometry& g, DType dtype,
+              Direction direction, const void* a, const void* b, const Device& device, bool tensor_ops,
+              bool deterministic) {
+  const TensorOptions options = TensorOptions(device).dtype(dtype);
   ++g_searches;
   const std::size_t ws_bytes = search_workspace(handle, d, direction);
   Tensor ws = workspace_tensor(ws_bytes, device);
   constexpr int kMax = 16;
   int count = 0;
   if (direction == Direction::Forward) {
-    Tensor y = empty({g.n * g.o * g.out_size()}, device);
+    Tensor y = empty({g.n * g.o * g.out_size()}, options);
     std::vector<cudnnConvolutionFwdAlgoPerf_t> results(kMax);
     NORMRT_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(handle, d.x.get(), a, d.w.get(), b, d.conv.get(),
                                                               d.y.get(), y.raw_data(), kMax, &count, results.data(),
                                                               ws.raw_data(), ws_bytes));
-    return pick(results, count, tf32, deterministic, "forward");
+    return pick(results, count, tensor_ops, deterministic, "forward");
   }
   if (direction == Direction::BackwardData) {
-    Tensor dx = empty({g.n * g.c * g.in_size()}, device);
+    Tensor dx = empty({g.n * g.c * g.in_size()}, options);
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(kMax);
     NORMRT_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(handle, d.w.get(), a, d.y.get(), b, d.conv.get(),
                                                                    d.x.get(), dx.raw_data(), kMax, &count,
                                                                    results.data(), ws.raw_data(), ws_bytes));
-    return pick(results, count, tf32, deterministic, "backward-data");
+    return pick(results, count, tensor_ops, deterministic, "backward-data");
   }
-  Tensor dw = empty({g.o * g.patch_size()}, device);
+  Tensor dw = empty({g.o * g.patch_size()}, options);
   std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(kMax);
   NORMRT_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle, d.x.get(), a, d.y.get(), b, d.conv.get(),
                                                                    d.w.get(), dw.raw_data(), kMax, &count,
                                                                    results.data(), ws.raw_data(), ws_bytes));
-  return pick(results, count, tf32, deterministic, "backward-filter");
+  return pick(results, count, tensor_ops, deterministic, "backward-filter");
 }
 
 // The plan for a problem, searching on first sight. `a`, `b` are the direction's two inputs (for the search).
-const Plan& plan_for(cudnnHandle_t handle, const detail::ConvGeometry& g, Direction direction, const void* a,
-                     const void* b, const Device& device) {
+const Plan& plan_for(cudnnHandle_t handle, const detail::ConvGeometry& g, DType dtype, Direction direction,
+                     const void* a, const void* b, const Device& device) {
   const bool tf32 = conv_allow_tf32(), deterministic = conv_deterministic();
-  const ProblemKey key = key_of(g, device.index(), direction, tf32, deterministic);
+  const bool tensor_ops = tf32 || dtype != DType::Float32;
+  const ProblemKey key = key_of(g, dtype, device.index(), direction, tf32, deterministic);
   std::lock_guard<std::mutex> lock(g_plans_mutex);
   auto& plan = g_plans[key];
   if (!plan) {
     auto fresh = std::make_unique<Plan>();
-    fresh->descriptors = std::make_unique<Descriptors>(g, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
-    fresh->choice = search(handle, *fresh->descriptors, g, direction, a, b, device, tf32, deterministic);
+    fresh->descriptors = std::make_unique<Descriptors>(g, dtype, tensor_ops ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
+    fresh->choice = search(handle, *fresh->descriptors, g, dtype, direction, a, b, device, tensor_ops, deterministic);
     NORMRT_CUDNN_CHECK(cudnnSetConvolutionMathType(fresh->descriptors->conv.get(), fresh->choice.math));
     plan = std::move(fresh);
   }
@@ -219,10 +235,10 @@ int64_t conv_algorithm_searches() { return g_searches; }
 
 namespace detail {
 
-void cudnn_conv_forward(const ConvGeometry& g, const float* x, const float* w, float* y, const Device& device) {
+void cudnn_conv_forward(const ConvGeometry& g, DType dtype, const void* x, const void* w, void* y, const Device& device) {
   const int index = device.index();
   const cudnnHandle_t handle = cudnn::handle_for(index, cuda::current_stream(index));
-  const Plan& plan = plan_for(handle, g, Direction::Forward, x, w, device);
+  const Plan& plan = plan_for(handle, g, dtype, Direction::Forward, x, w, device);
   const Descriptors& d = *plan.descriptors;
   Tensor ws = workspace_tensor(plan.choice.workspace, device);
   NORMRT_CUDNN_CHECK(cudnnConvolutionForward(handle, &kOne, d.x.get(), x, d.w.get(), w, d.conv.get(),
@@ -230,11 +246,11 @@ void cudnn_conv_forward(const ConvGeometry& g, const float* x, const float* w, f
                                              ws.raw_data(), plan.choice.workspace, &kZero, d.y.get(), y));
 }
 
-void cudnn_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+void cudnn_conv_backward_data(const ConvGeometry& g, DType dtype, const void* dy, const void* w, void* dx,
                               const Device& device) {
   const int index = device.index();
   const cudnnHandle_t handle = cudnn::handle_for(index, cuda::current_stream(index));
-  const Plan& plan = plan_for(handle, g, Direction::BackwardData, w, dy, device);
+  const Plan& plan = plan_for(handle, g, dtype, Direction::BackwardData, w, dy, device);
   const Descriptors& d = *plan.descriptors;
   Tensor ws = workspace_tensor(plan.choice.workspace, device);
   NORMRT_CUDNN_CHECK(cudnnConvolutionBackwardData(handle, &kOne, d.w.get(), w, d.y.get(), dy, d.conv.get(),
@@ -242,11 +258,11 @@ void cudnn_conv_backward_data(const ConvGeometry& g, const float* dy, const floa
                                                   ws.raw_data(), plan.choice.workspace, &kZero, d.x.get(), dx));
 }
 
-void cudnn_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, bool accumulate,
-                                const Device& device) {
+void cudnn_conv_backward_filter(const ConvGeometry& g, DType dtype, const void* x, const void* dy, void* dw,
+                                bool accumulate, const Device& device) {
   const int index = device.index();
   const cudnnHandle_t handle = cudnn::handle_for(index, cuda::current_stream(index));
-  const Plan& plan = plan_for(handle, g, Direction::BackwardFilter, x, dy, device);
+  const Plan& plan = plan_for(handle, g, dtype, Direction::BackwardFilter, x, dy, device);
   const Descriptors& d = *plan.descriptors;
   Tensor ws = workspace_tensor(plan.choice.workspace, device);
   NORMRT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(

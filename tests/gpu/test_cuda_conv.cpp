@@ -99,6 +99,55 @@ TEST(CudaConv, ResidualCnnStepAgreesWithTheCpu) {
   }
 }
 
+// Convolutions on 16-bit operands: cuDNN on the GPU (float32 accumulation, one rounding), float32 on the CPU; they may
+// round a sum differently (summation order). Symmetric padding, 'same' with an even kernel (asymmetric: the padded
+// problem cuDNN runs), strides and groups; 16-bit and float32 accumulators.
+TEST(CudaConv, SixteenBitConvolutionsAgreeWithTheCpu) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  struct Problem {
+    Shape x, w;
+    ops::ConvParams params;
+  };
+  ops::ConvParams padded, same, strided;
+  padded.padding = {1, 1};
+  same.padding_mode = ops::PaddingMode::Same;
+  strided.stride = {2, 1};
+  strided.groups = 2;
+  const std::vector<Problem> problems = {{{2, 3, 7, 6}, {4, 3, 3, 3}, padded}, {{3, 2, 5, 5}, {3, 2, 2, 2}, same},
+                                         {{2, 4, 9, 5}, {6, 2, 3, 1}, strided}};
+  const auto host = [](const Tensor& t) { return t.to(Device::cpu()).to(DType::Float32).to_vector(); };
+  for (const DType h : {DType::Float16, DType::BFloat16}) {
+    const double ulp = h == DType::Float16 ? 1.0 / 1024 : 1.0 / 128;
+    for (const Problem& p : problems) {
+      SCOPED_TRACE(std::string(dtype_name(h)) + " x " + shape_str(p.x) + " w " + shape_str(p.w));
+      Generator gen(3);
+      const Tensor x = randn(p.x, gen).to(h), w = randn(p.w, gen).to(h), b = randn({p.w[0]}, gen).to(h);
+      const Tensor y = ops::conv(x.to(kGpu), w.to(kGpu), b.to(kGpu), p.params), y_cpu = ops::conv(x, w, b, p.params);
+      ASSERT_EQ(y.dtype(), h);
+      // The GPU adds the bias to the rounded convolution (as PyTorch's cuDNN path does): a second rounding, at the
+      // convolution's magnitude, where the bias cancels it.
+      EXPECT_TRUE(all_close(host(y), host(y_cpu), 2 * ulp, ulp));
+      const Tensor dy = randn(y_cpu.sizes(), gen).to(h);
+      Tensor dw, db, dw_cpu, db_cpu;
+      const Tensor dx = ops::conv_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), p.params, &dw, &db);
+      const Tensor dx_cpu = ops::conv_backward(dy, x, w, p.params, &dw_cpu, &db_cpu);
+      EXPECT_EQ(dx.dtype(), h);
+      EXPECT_EQ(dw.dtype(), h);
+      EXPECT_EQ(db.dtype(), h);
+      EXPECT_TRUE(all_close(host(dx), host(dx_cpu), 2 * ulp, ulp / 16));
+      EXPECT_TRUE(all_close(host(dw), host(dw_cpu), 2 * ulp, ulp / 16));
+      EXPECT_TRUE(all_close(host(db), host(db_cpu), 2 * ulp, ulp / 16));
+      ops::conv_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), p.params, &dw, &db, false);  // 16-bit accumulators
+      EXPECT_TRUE(all_close(host(dw), host(dw_cpu * 2.0), 4 * ulp, ulp / 8));
+      EXPECT_TRUE(all_close(host(db), host(db_cpu * 2.0), 4 * ulp, ulp / 8));
+      Tensor dw32 = dw_cpu.to(DType::Float32).to(kGpu);  // a float32 accumulator: through float32
+      ops::conv_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), p.params, &dw32, nullptr, false);
+      EXPECT_EQ(dw32.dtype(), DType::Float32);
+      EXPECT_TRUE(all_close(host(dw32), host(dw_cpu * 2.0), 4 * ulp, ulp / 8));
+    }
+  }
+}
+
 TEST(CudaConv, EmptyBatchAndEmptyChannelsAsOnTheCpu) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   Generator gen(2);

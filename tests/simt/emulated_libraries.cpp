@@ -1,9 +1,10 @@
-// The vendor libraries behind the emulated device. cuBLAS (Linear's GEMMs, float32 and 16-bit), cuDNN's convolutions and CUB (the loss
+// The vendor libraries behind the emulated device. cuBLAS (Linear's GEMMs, float32 and 16-bit), cuDNN's convolutions (float32 and 16-bit) and CUB (the loss
 // sums) are stood in for by plain host loops with double accumulation, queued on the current stream like the
 // kernels (emulated_device.h), so that the layers, losses and optimizers around them run on the emulated device; src/linear_cublas.cpp, src/conv_cudnn.cpp and kernels/reduce.cu
 // themselves run only on a real GPU. cuDNN's BatchNorm is not stood in for: its wrappers throw, and the tests that
 // need it skip (cudnn_version() is 0). Test-only.
 #include <type_traits>
+#include <vector>
 
 #include "batchnorm_backend.h"
 #include "conv_backend.h"
@@ -99,28 +100,50 @@ void detail::cuda_linear_backward(DType dtype, const void* dyv, const void* xv, 
 
 int64_t ops::conv_algorithm_searches() { return 0; }
 
-void ops::detail::cudnn_conv_forward(const ConvGeometry& g, const float* x, const float* w, float* y,
+namespace {
+// The elements of a 16-bit (or float32) array widened to float32, for the float32 reference convolutions.
+template <typename T>
+std::vector<float> widened(const void* data, int64_t n) {
+  const T* p = static_cast<const T*>(data);
+  return std::vector<float>(p, p + n);
+}
+}  // namespace
+
+void ops::detail::cudnn_conv_forward(const ConvGeometry& g, DType dtype, const void* x, const void* w, void* y,
                                      const Device& device) {
-  emu::enqueue(cuda::current_stream(device.index()), [=] {
-    const auto result = testing::reference_conv_forward(g, x, w);
-    for (std::size_t i = 0; i < result.size(); ++i) y[i] = static_cast<float>(result[i]);
+  with_element(dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    emu::enqueue(cuda::current_stream(device.index()), [=] {
+      const auto result = testing::reference_conv_forward(g, widened<T>(x, g.n * g.c * g.in_size()).data(),
+                                                          widened<T>(w, g.o * g.patch_size()).data());
+      for (std::size_t i = 0; i < result.size(); ++i) static_cast<T*>(y)[i] = T(static_cast<float>(result[i]));
+    });
   });
 }
 
-void ops::detail::cudnn_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx,
-                                           const Device& device) {
-  emu::enqueue(cuda::current_stream(device.index()), [=] {
-    const auto result = testing::reference_conv_backward_data(g, dy, w);
-    for (std::size_t i = 0; i < result.size(); ++i) dx[i] = static_cast<float>(result[i]);
+void ops::detail::cudnn_conv_backward_data(const ConvGeometry& g, DType dtype, const void* dy, const void* w,
+                                           void* dx, const Device& device) {
+  with_element(dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    emu::enqueue(cuda::current_stream(device.index()), [=] {
+      const auto result = testing::reference_conv_backward_data(g, widened<T>(dy, g.n * g.o * g.out_size()).data(),
+                                                                widened<T>(w, g.o * g.patch_size()).data());
+      for (std::size_t i = 0; i < result.size(); ++i) static_cast<T*>(dx)[i] = T(static_cast<float>(result[i]));
+    });
   });
 }
 
-void ops::detail::cudnn_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw,
-                                             bool accumulate, const Device& device) {
-  emu::enqueue(cuda::current_stream(device.index()), [=] {
-    const auto result = testing::reference_conv_backward_filter(g, x, dy);
-    for (std::size_t i = 0; i < result.size(); ++i)
-      dw[i] = static_cast<float>(result[i] + (accumulate ? static_cast<double>(dw[i]) : 0.0));
+void ops::detail::cudnn_conv_backward_filter(const ConvGeometry& g, DType dtype, const void* x, const void* dy,
+                                             void* dw, bool accumulate, const Device& device) {
+  with_element(dtype, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    emu::enqueue(cuda::current_stream(device.index()), [=] {
+      const auto result = testing::reference_conv_backward_filter(g, widened<T>(x, g.n * g.c * g.in_size()).data(),
+                                                                  widened<T>(dy, g.n * g.o * g.out_size()).data());
+      T* out = static_cast<T*>(dw);
+      for (std::size_t i = 0; i < result.size(); ++i)
+        out[i] = T(static_cast<float>(result[i] + (accumulate ? wide(out[i]) : 0.0)));
+    });
   });
 }
 
