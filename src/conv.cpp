@@ -234,14 +234,11 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
   // 16-bit operands: cuDNN takes them as they are on a GPU (with accumulators of their dtype); otherwise they are
   // computed in float32.
   const auto h = util::reduced_dtype("conv_backward", {&grad_output, &input, &weight});
-  const auto of_dtype = [&](const Tensor* acc) { return acc == nullptr || !acc->defined() || acc->dtype() == h; };
-  if (h && !(input.device().is_cuda() && of_dtype(grad_weight) && of_dtype(grad_bias))) {
-    util::WideAccumulator dw(grad_weight, *h), db(grad_bias, *h);
-    const Tensor dx = conv_backward(util::widened(grad_output), util::widened(input), util::widened(weight), params,
-                                    dw.slot(), db.slot(), need_input_grad);
-    dw.store();
-    db.store();
-    return util::narrowed(dx, *h);
+  if (h && !util::native_16bit_backward(input, *h, grad_weight, grad_bias)) {
+    return util::backward_through_float32(*h, grad_weight, grad_bias, [&](Tensor* dw, Tensor* db) {
+      return conv_backward(util::widened(grad_output), util::widened(input), util::widened(weight), params, dw, db,
+                           need_input_grad);
+    });
   }
   util::check_floating(grad_output, "grad_output");
   util::check_floating(input, "input");

@@ -39,7 +39,8 @@ void cpu_conv_backward_filter(const ConvGeometry& g, const float* x, const float
 
 // CUDA (src/conv_cudnn.cpp): on `device`'s current stream; bias is added by the caller. Every operand of `dtype`:
 // float32, or float16/bfloat16 with float32 accumulation (tensor-core algorithms allowed), each output rounded once.
-void cudnn_conv_forward(const ConvGeometry& g, DType dtype, const void* x, const void* w, void* y, const Device& device);
+void cudnn_conv_forward(const ConvGeometry& g, DType dtype, const void* x, const void* w, void* y,
+                        const Device& device);
 void cudnn_conv_backward_data(const ConvGeometry& g, DType dtype, const void* dy, const void* w, void* dx,
                               const Device& device);
 void cudnn_conv_backward_filter(const ConvGeometry& g, DType dtype, const void* x, const void* dy, void* dw,

@@ -235,7 +235,8 @@ int64_t conv_algorithm_searches() { return g_searches; }
 
 namespace detail {
 
-void cudnn_conv_forward(const ConvGeometry& g, DType dtype, const void* x, const void* w, void* y, const Device& device) {
+void cudnn_conv_forward(const ConvGeometry& g, DType dtype, const void* x, const void* w, void* y,
+                        const Device& device) {
   const int index = device.index();
   const cudnnHandle_t handle = cudnn::handle_for(index, cuda::current_stream(index));
   const Plan& plan = plan_for(handle, g, dtype, Direction::Forward, x, w, device);

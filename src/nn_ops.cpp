@@ -277,14 +277,11 @@ Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Ten
   // 16-bit operands: cuBLASLt takes them as they are on a GPU (with accumulators of their dtype); otherwise they are
   // computed in float32.
   const auto h = util::reduced_dtype("linear_backward", {&grad_output, &input, &weight});
-  const auto of_dtype = [&](const Tensor* acc) { return acc == nullptr || !acc->defined() || acc->dtype() == h; };
-  if (h && !(input.device().is_cuda() && of_dtype(grad_weight) && of_dtype(grad_bias))) {
-    util::WideAccumulator dw(grad_weight, *h), db(grad_bias, *h);
-    const Tensor dx = linear_backward(util::widened(grad_output), util::widened(input), util::widened(weight),
-                                      dw.slot(), db.slot(), need_input_grad);
-    dw.store();
-    db.store();
-    return util::narrowed(dx, *h);
+  if (h && !util::native_16bit_backward(input, *h, grad_weight, grad_bias)) {
+    return util::backward_through_float32(*h, grad_weight, grad_bias, [&](Tensor* dw, Tensor* db) {
+      return linear_backward(util::widened(grad_output), util::widened(input), util::widened(weight), dw, db,
+                             need_input_grad);
+    });
   }
   util::check_floating(grad_output, "grad_output");
   util::check_floating(input, "input");
@@ -299,8 +296,13 @@ Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Ten
   const Device device = input.device();
   const TensorOptions options = TensorOptions(device).dtype(input.dtype());
   const bool accumulate_w = grad_weight->defined();
-  if (accumulate_w) check_same_shape(*grad_weight, "grad_weight", weight, "weight");
-  else *grad_weight = empty(weight.sizes(), options);
+  if (accumulate_w) {
+    check_same_shape(*grad_weight, "grad_weight", weight, "weight");
+    NORMRT_CHECK(grad_weight->dtype() == input.dtype(), "linear_backward: grad_weight is ",
+                 dtype_name(grad_weight->dtype()), ", the operands ", dtype_name(input.dtype()));
+  } else {
+    *grad_weight = empty(weight.sizes(), options);
+  }
   const bool accumulate_b = grad_bias != nullptr && grad_bias->defined();
   if (grad_bias != nullptr && !accumulate_b) *grad_bias = empty({out}, options);
 

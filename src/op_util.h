@@ -56,20 +56,33 @@ inline void* elements(Tensor t) {  // a handle: the elements are shared
 inline Tensor widened(const Tensor& t) { return t.defined() && is_16bit(t.dtype()) ? t.to(DType::Float32) : t; }
 inline Tensor narrowed(const Tensor& t, DType dtype) { return t.defined() ? t.to(dtype) : t; }
 
-// A gradient accumulator (*grad_weight, *grad_bias) of a 16-bit op: the float32 op accumulates into `wide`, and
-// store() rounds the sum once into the accumulator's own dtype (the operands' dtype when it starts undefined).
-struct WideAccumulator {
-  WideAccumulator(Tensor* target, DType operands)
-      : target(target), dtype(target != nullptr && target->defined() ? target->dtype() : operands),
-        wide(target != nullptr ? widened(*target) : Tensor()) {}
-  Tensor* slot() { return target != nullptr ? &wide : nullptr; }
-  void store() const {
-    if (target != nullptr) *target = wide.to(dtype);
-  }
-  Tensor* target;
-  DType dtype;
-  Tensor wide;
-};
+// Whether the backward of a GEMM-like op (Linear, convolutions) on 16-bit operands runs on them natively: on a GPU,
+// with gradient accumulators (*grad_weight, *grad_bias; null or undefined ones too) of the operands' dtype.
+inline bool native_16bit_backward(const Tensor& input, DType operands, const Tensor* grad_weight,
+                                  const Tensor* grad_bias) {
+  const auto of_dtype = [&](const Tensor* acc) {
+    return acc == nullptr || !acc->defined() || acc->dtype() == operands;
+  };
+  return input.device().is_cuda() && of_dtype(grad_weight) && of_dtype(grad_bias);
+}
+
+// Otherwise it goes through float32: run(wide_weight, wide_bias) is the float32 backward on the widened operands,
+// accumulating into float32 copies of the accumulators (null where the caller passed null), whose sums are then
+// rounded once into each accumulator's own dtype (the operands' when it starts undefined); returns the input
+// gradient rounded to the operands' dtype.
+template <typename Run>
+Tensor backward_through_float32(DType operands, Tensor* grad_weight, Tensor* grad_bias, Run run) {
+  const auto dtype_of_sum = [&](const Tensor* acc) {
+    return acc != nullptr && acc->defined() ? acc->dtype() : operands;
+  };
+  Tensor wide_weight = grad_weight != nullptr ? widened(*grad_weight) : Tensor();
+  Tensor wide_bias = grad_bias != nullptr ? widened(*grad_bias) : Tensor();
+  const DType weight_dtype = dtype_of_sum(grad_weight), bias_dtype = dtype_of_sum(grad_bias);
+  const Tensor dx = run(grad_weight != nullptr ? &wide_weight : nullptr, grad_bias != nullptr ? &wide_bias : nullptr);
+  if (grad_weight != nullptr) *grad_weight = wide_weight.to(weight_dtype);
+  if (grad_bias != nullptr) *grad_bias = wide_bias.to(bias_dtype);
+  return narrowed(dx, operands);
+}
 
 inline void check_same_device(const Tensor& a, const Tensor& b) {
   NORMRT_CHECK(a.device() == b.device(), "Expected all tensors to be on the same device, but found at least two ",

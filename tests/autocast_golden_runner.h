@@ -61,7 +61,8 @@ inline void run_autocast_golden_case(const std::string& name, const Device& devi
   for (const auto& key : spec["keys"]) {
     const std::string k = key.get<std::string>();
     Tensor t = load("init_" + k);
-    if (k.find("num_batches_tracked") != std::string::npos) t = full({}, t.to_vector()[0], TensorOptions().dtype(DType::Int64));
+    if (k.find("num_batches_tracked") != std::string::npos)
+      t = full({}, t.to_vector()[0], TensorOptions().dtype(DType::Int64));
     state.emplace_back(k, t);
   }
   model->load_state_dict(state);

@@ -121,6 +121,10 @@ TEST_P(Autocast16, MixedOperandsAreRefusedByName) {
                               dtype_name(h()) + " and float32"));
   EXPECT_TRUE(throws_with([&] { ops::activation_backward(ops::Activation::ReLU, x.to(h()), x); },
                           "activation_backward: expected all floating operands to have one dtype"));
+  Tensor accumulator = zeros({4, 3}).to(h());
+  EXPECT_TRUE(throws_with([&] { ops::linear_backward(values({2, 4}, 16), x, w, &accumulator, nullptr); },
+                          std::string("linear_backward: grad_weight is ") + dtype_name(h()) +
+                              ", the operands float32"));
 }
 
 TEST_P(Autocast16, GuardNestsAndIsPerThread) {
@@ -195,11 +199,15 @@ TEST_P(Autocast16, Float32LayersAndBatchNormUnderAutocast) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, Autocast16, ::testing::Values(DType::Float16, DType::BFloat16),
-                         [](const ::testing::TestParamInfo<DType>& info) { return std::string(dtype_name(info.param)); });
+                         [](const ::testing::TestParamInfo<DType>& info) {
+                           return std::string(dtype_name(info.param));
+                         });
 
 class AutocastGolden : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(AutocastGolden, TrainsAsPyTorchBFloat16Autocast) { testing::run_autocast_golden_case(GetParam(), Device::cpu()); }
+TEST_P(AutocastGolden, TrainsAsPyTorchBFloat16Autocast) {
+  testing::run_autocast_golden_case(GetParam(), Device::cpu());
+}
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, AutocastGolden, ::testing::ValuesIn(testing::autocast_golden_case_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });

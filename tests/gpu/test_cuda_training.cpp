@@ -73,14 +73,16 @@ TEST_P(GraphTraining, ReplaysGiveTheEagerStepsBits) {
   }
 }
 
-// Short last batches (bf16: the autocast copies and conversions are allocated inside the capture), so every epoch mixes replays with an eager step; dropout and the optimizers' step-dependent
-// hyperparameters (Adam's bias corrections, SGD's first momentum step) are where a stale replay would show.
+// Short last batches, so every epoch mixes replays with an eager step; dropout and the optimizers' step-dependent
+// hyperparameters (Adam's bias corrections, SGD's first momentum step) are where a stale replay would show; bf16:
+// the autocast copies and conversions are allocated inside the capture.
 INSTANTIATE_TEST_SUITE_P(Models, GraphTraining,
                          ::testing::Values(Case{"mlp-bn", "adam", 0.2, 70, 16}, Case{"mlp", "sgd", 0.5, 53, 8},
                                            Case{"cnn-bn", "adam", 0.0, 10, 4},
                                            Case{"mlp-bn", "sgd", 0.2, 37, 8, "bf16"}),
                          [](const auto& info) {
-                           std::string name = info.param.model + "_" + info.param.optimizer + "_" + info.param.precision;
+                           std::string name =
+                               info.param.model + "_" + info.param.optimizer + "_" + info.param.precision;
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });

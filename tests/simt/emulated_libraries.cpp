@@ -1,7 +1,8 @@
-// The vendor libraries behind the emulated device. cuBLAS (Linear's GEMMs, float32 and 16-bit), cuDNN's convolutions (float32 and 16-bit) and CUB (the loss
-// sums) are stood in for by plain host loops with double accumulation, queued on the current stream like the
-// kernels (emulated_device.h), so that the layers, losses and optimizers around them run on the emulated device; src/linear_cublas.cpp, src/conv_cudnn.cpp and kernels/reduce.cu
-// themselves run only on a real GPU. cuDNN's BatchNorm is not stood in for: its wrappers throw, and the tests that
+// The vendor libraries behind the emulated device. cuBLAS (Linear's GEMMs), cuDNN's convolutions (both in float32
+// and 16-bit) and CUB (the loss sums) are stood in for by plain host loops with double accumulation, queued on the
+// current stream like the kernels (emulated_device.h), so that the layers, losses and optimizers around them run on
+// the emulated device; src/linear_cublas.cpp, src/conv_cudnn.cpp and kernels/reduce.cu themselves run only on a
+// real GPU. cuDNN's BatchNorm is not stood in for: its wrappers throw, and the tests that
 // need it skip (cudnn_version() is 0). Test-only.
 #include <type_traits>
 #include <vector>
