@@ -45,6 +45,7 @@ namespace {
 
 constexpr int kReduceThreads = 256;
 constexpr int kColumnThreads = 512;
+constexpr int kColumnVec4Threads = 256;
 constexpr int kUnroll = 4;
 constexpr int kFinalizeThreads = 256;
 constexpr int kElementwiseThreads = 256;
@@ -63,6 +64,7 @@ struct NormalizeOp {
   bool relu;
   struct At {
     static constexpr bool kHasEpilogue = true;
+    static constexpr bool kMasksGradient = false;
     float mean, scale, shift;
     const T* residual;
     bool relu;
@@ -76,14 +78,22 @@ struct InputGradTrainingOp {
   using Element = T;
   static constexpr bool kSavesStatistics = false;
   const float *mean, *grad_mean, *projection, *scale;
+  const T* relu_output;
+  T* grad_residual;
   struct At {
     static constexpr bool kHasEpilogue = false;
+    static constexpr bool kMasksGradient = true;
     BackwardCoefficients<float> k;
     float mean;
+    const T* relu_output;
+    T* grad_residual;
     __device__ float operator()(float dy, float x) const { return backward_training(dy, x, k, mean); }
   };
-  __device__ At at(uint64_t c) const { return {{grad_mean[c], projection[c], scale[c]}, mean[c]}; }
+  __device__ At at(uint64_t c) const {
+    return {{grad_mean[c], projection[c], scale[c]}, mean[c], relu_output, grad_residual};
+  }
 };
+
 
 // The fused epilogue (+ residual, then the ReLU) on `width` output values of elements first, first + 1, ...; the
 // residual is read element by element: it need not share the operands' alignment. A no-op for other passes.
@@ -155,7 +165,7 @@ __device__ typename InputGradTrainingOp<T>::At finish_backward_channel(const Bac
   const float invstd = p.invstd[c], w = p.weight ? p.weight[c] : 1.0f;
   BackwardCoefficients<float> k{0.0f, 0.0f, invstd * w};
   if (p.training) k = backward_coefficients(s.dy, s.dy_xmu, invstd, w, static_cast<float>(p.geometry.per_channel()));
-  const typename InputGradTrainingOp<T>::At at{k, p.mean[c]};
+  const typename InputGradTrainingOp<T>::At at{k, p.mean[c], p.relu_output, p.grad_residual};
   if (!write) return at;
   if (p.dweight != nullptr) p.dweight[c] = s.dy_xmu * invstd;
   if (p.dbias != nullptr) p.dbias[c] = s.dy;
@@ -201,6 +211,8 @@ struct StatsReduction {
     s = welford_merge(s, group);
   }
   __device__ static void add_one(State& s, float a, float, float pivot) { welford_add(s, a - pivot); }
+  template <typename Index>
+  __device__ __forceinline__ void mask(Index, float*, int) const {}
   __device__ static State merge(const State& lo, const State& hi) { return welford_merge(lo, hi); }
   __device__ static State shfl_xor(const State& s, int lane_mask) {
     State o;
@@ -233,6 +245,13 @@ struct GradReduction {
   __device__ static void add_one(State& s, float a, float b, float mu) {
     s.dy += a;
     s.dy_xmu += a * (b - mu);
+  }
+  // dy past a fused forward's ReLU (see pass_relu), on `width` values of elements first, first + 1, ...
+  template <typename Index>
+  __device__ __forceinline__ void mask(Index first, float* dy, int width) const {
+    if (p.relu_output == nullptr) return;
+#pragma unroll
+    for (int i = 0; i < width; ++i) dy[i] = relu_gradient(dy[i], static_cast<float>(p.relu_output[first + i]));
   }
   __device__ static State merge(const State& lo, const State& hi) { return {lo.dy + hi.dy, lo.dy_xmu + hi.dy_xmu}; }
   __device__ static State shfl_xor(const State& s, int lane_mask) {
@@ -309,6 +328,21 @@ template <typename T>
 __device__ inline void store_streaming(T* p, float v) {
   if constexpr (std::is_same_v<T, float>) __stcs(p, v);
   else __stcs(reinterpret_cast<unsigned short*>(p), T(v).bits);
+}
+
+// The backward of a fused forward, on `width` values of dy of elements first, first + 1, ...: dy passes where the
+// forward's output is > 0 (`masked`: the values passed already, as the reduction keeps them on chip), and the passed
+// values go to grad_residual. Element by element: neither tensor need share the operands' alignment. A no-op for
+// passes without relu_output.
+template <typename F, typename Index>
+__device__ void pass_relu(const F& f, Index first, float* dy, int width, bool masked = false) {
+  if constexpr (F::kMasksGradient) {
+    if (f.relu_output == nullptr) return;
+    for (int i = 0; i < width; ++i) {
+      if (!masked) dy[i] = relu_gradient(dy[i], static_cast<float>(f.relu_output[first + i]));
+      if (f.grad_residual != nullptr) store_streaming(f.grad_residual + first + i, dy[i]);
+    }
+  }
 }
 
 // Layout S > 1. Units are floats or float4s; a channel's units are (n, s) with n < N, s < run, at
@@ -405,6 +439,7 @@ __device__ typename Red::State reduce_channel_range(const Red& red, const typena
         for (int j = 0; j < kUnroll; ++j) {
           const Index off = channel_unit_offset(layout, c, start + j * blockDim.x + threadIdx.x);
           U::load(a, off, cache->a[i] + j * U::kWidth);
+          red.mask(off * U::kWidth, cache->a[i] + j * U::kWidth, U::kWidth);
           if constexpr (Red::kTwoInputs) U::load(b, off, cache->b[i] + j * U::kWidth);
         }
         Red::add_group(state, cache->a[i], cache->b[i], k);
@@ -418,6 +453,7 @@ __device__ typename Red::State reduce_channel_range(const Red& red, const typena
       for (int j = 0; j < kUnroll; ++j) {
         const Index off = channel_unit_offset(layout, c, start + j * blockDim.x + threadIdx.x);
         U::load(a, off, va + j * U::kWidth);
+        red.mask(off * U::kWidth, va + j * U::kWidth, U::kWidth);
         if constexpr (Red::kTwoInputs) U::load(b, off, vb + j * U::kWidth);
       }
       Red::add_group(state, va, vb, k);
@@ -430,6 +466,7 @@ __device__ typename Red::State reduce_channel_range(const Red& red, const typena
     for (int j = 0; j < kUnroll; ++j) {
       const Index off = channel_unit_offset(layout, c, start + j * blockDim.x + threadIdx.x);
       U::load(a, off, va + j * U::kWidth);
+      red.mask(off * U::kWidth, va + j * U::kWidth, U::kWidth);
       if constexpr (Red::kTwoInputs) U::load(b, off, vb + j * U::kWidth);
     }
     Red::add_group(state, va, vb, k);
@@ -438,6 +475,7 @@ __device__ typename Red::State reduce_channel_range(const Red& red, const typena
     float va[U::kWidth], vb[U::kWidth] = {};
     const Index off = channel_unit_offset(layout, c, unit);
     U::load(a, off, va);
+    red.mask(off * U::kWidth, va, U::kWidth);
     if constexpr (Red::kTwoInputs) U::load(b, off, vb);
     for (int i = 0; i < U::kWidth; ++i) Red::add_one(state, va[i], Red::kTwoInputs ? vb[i] : 0.0f, k);
   }
@@ -461,13 +499,17 @@ __global__ void __launch_bounds__(kReduceThreads)
 // Layout S == 1: (rows, columns) = (N, C), which is also channels-last input's (N * spatial, C). threadIdx.x picks a
 // group of columns (one, or with Vec4 four adjacent channels loaded as one unit: C % 4 == 0), threadIdx.y walks
 // rows; blockDim.y is a power of two. The block merges its rows in a fixed tree through shared memory.
+// Units of four columns take four times the registers: their blocks have half the threads (kColumnVec4Threads), so
+// that each may use 255 registers instead of 128.
 template <typename Red, typename Index, bool Vec4>
-__global__ void __launch_bounds__(kColumnThreads)
+__global__ void __launch_bounds__(Vec4 ? kColumnVec4Threads : kColumnThreads)
     column_reduce_kernel(Red red, const typename Red::Element* a, const typename Red::Element* b,
                          typename Red::State* partial, Index rows, Index columns, Index splits) {
   using State = typename Red::State;
   using U = Units<Index, Vec4, typename Red::Element>;
   constexpr int kW = U::kWidth;
+  // Rows loaded before use: fewer for units of four columns, whose values take four times the registers.
+  constexpr int kRows = Vec4 ? 2 : kUnroll;
   NORMRT_DYNAMIC_SHARED(State, shared);
   const Index group = blockIdx.x * blockDim.x + threadIdx.x, split = blockIdx.y;
   const Index first_column = group * kW, units_per_row = columns / kW;
@@ -477,21 +519,26 @@ __global__ void __launch_bounds__(kColumnThreads)
   State state[kW] = {};
   if (active) {
     float k[kW];
+#pragma unroll
     for (int w = 0; w < kW; ++w) k[w] = channel_constant(red, a, first_column + w, first_column + w);
     const Index step = blockDim.y;
     Index r = lo + threadIdx.y;
-    for (; r + (kUnroll - 1) * step < hi; r += kUnroll * step) {
-      float va[kUnroll][kW], vb[kUnroll][kW] = {};
-      for (int j = 0; j < kUnroll; ++j) {
+    for (; r + (kRows - 1) * step < hi; r += kRows * step) {
+      float va[kRows * kW], vb[kRows * kW] = {};
+#pragma unroll
+      for (int j = 0; j < kRows; ++j) {
         const Index unit = (r + j * step) * units_per_row + group;
-        U::load(a, unit, va[j]);
-        if constexpr (Red::kTwoInputs) U::load(b, unit, vb[j]);
+        U::load(a, unit, va + j * kW);
+        red.mask(unit * kW, va + j * kW, kW);
+        if constexpr (Red::kTwoInputs) U::load(b, unit, vb + j * kW);
       }
+#pragma unroll
       for (int w = 0; w < kW; ++w) {
-        float column_a[kUnroll], column_b[kUnroll];
-        for (int j = 0; j < kUnroll; ++j) {
-          column_a[j] = va[j][w];
-          column_b[j] = vb[j][w];
+        float column_a[kRows], column_b[kRows];
+#pragma unroll
+        for (int j = 0; j < kRows; ++j) {
+          column_a[j] = va[j * kW + w];
+          column_b[j] = vb[j * kW + w];
         }
         Red::add_group(state[w], column_a, column_b, k[w]);
       }
@@ -500,21 +547,26 @@ __global__ void __launch_bounds__(kColumnThreads)
       float va[kW], vb[kW] = {};
       const Index unit = r * units_per_row + group;
       U::load(a, unit, va);
+      red.mask(unit * kW, va, kW);
       if constexpr (Red::kTwoInputs) U::load(b, unit, vb);
+#pragma unroll
       for (int w = 0; w < kW; ++w) Red::add_one(state[w], va[w], vb[w], k[w]);
     }
   }
   const int slot = (threadIdx.y * blockDim.x + threadIdx.x) * kW;
+#pragma unroll
   for (int w = 0; w < kW; ++w) shared[slot + w] = state[w];
   __syncthreads();
   for (unsigned stride = blockDim.y / 2; stride > 0; stride /= 2) {
     if (threadIdx.y < stride) {
+#pragma unroll
       for (int w = 0; w < kW; ++w)
         shared[slot + w] = Red::merge(shared[slot + w], shared[slot + w + stride * blockDim.x * kW]);
     }
     __syncthreads();
   }
   if (threadIdx.y != 0 || !active) return;
+#pragma unroll
   for (int w = 0; w < kW; ++w) {
     const Index c = first_column + w;
     if (red.finish_here) red.finish(c, shared[slot + w], red.step());
@@ -578,12 +630,17 @@ struct InputGradInferenceOp {
   using Element = T;
   static constexpr bool kSavesStatistics = false;
   const float* scale;
+  const T* relu_output;
+  T* grad_residual;
   struct At {
     static constexpr bool kHasEpilogue = false;
+    static constexpr bool kMasksGradient = true;
     float scale;
+    const T* relu_output;
+    T* grad_residual;
     __device__ float operator()(float dy, float) const { return dy * scale; }
   };
-  __device__ At at(uint64_t c) const { return {scale[c]}; }
+  __device__ At at(uint64_t c) const { return {scale[c], relu_output, grad_residual}; }
 };
 
 // The eval forward in one launch: each channel's coefficients come from the running statistics where the elements
@@ -648,6 +705,7 @@ __device__ void elementwise_channel_range(const F& f, const T* a, const T* b, T*
     for (int j = 0; j < kUnroll; ++j) {
       off[j] = channel_unit_offset(layout, c, end - chunk + j * blockDim.x + threadIdx.x);
       U::load(a, off[j], va + j * U::kWidth);
+      pass_relu(f, off[j] * U::kWidth, va + j * U::kWidth, U::kWidth);
       if constexpr (kTwoInputs) U::load(b, off[j], vb + j * U::kWidth);
     }
 #pragma unroll
@@ -662,6 +720,7 @@ __device__ void elementwise_channel_range(const F& f, const T* a, const T* b, T*
     float va[U::kWidth], vb[U::kWidth] = {};
     const Index off = channel_unit_offset(layout, c, unit);
     U::load(a, off, va);
+    pass_relu(f, off * U::kWidth, va, U::kWidth);
     if constexpr (kTwoInputs) U::load(b, off, vb);
     for (int i = 0; i < U::kWidth; ++i) va[i] = f(va[i], vb[i]);
     epilogue_values(f, off * U::kWidth, va, U::kWidth);
@@ -755,14 +814,20 @@ __global__ void __launch_bounds__(kReduceThreads, 2)
   const At f = *channel_at;
   elementwise_channel_range<kTwoInputs, Index, Vec4>(f, a, b, out, layout, c, cache.cached_end, hi);
   const Index chunk = kUnroll * blockDim.x;
+  // Cached values of dy passed the ReLU already (the reduction masked them): only grad_residual is written.
   auto apply_and_store = [&](Index start, float* va, const float* vb) {
+    Index off[kUnroll];
+#pragma unroll
+    for (int j = 0; j < kUnroll; ++j) {
+      off[j] = channel_unit_offset(layout, c, start + j * blockDim.x + threadIdx.x);
+      pass_relu(f, off[j] * U::kWidth, va + j * U::kWidth, U::kWidth, true);
+    }
 #pragma unroll
     for (int v = 0; v < Cache::kValues; ++v) va[v] = f(va[v], kTwoInputs ? vb[v] : 0.0f);
 #pragma unroll
     for (int j = 0; j < kUnroll; ++j) {
-      const Index off = channel_unit_offset(layout, c, start + j * blockDim.x + threadIdx.x);
-      epilogue_values(f, off * U::kWidth, va + j * U::kWidth, U::kWidth);
-      store_unit<Vec4>(out, off, va + j * U::kWidth);
+      epilogue_values(f, off[j] * U::kWidth, va + j * U::kWidth, U::kWidth);
+      store_unit<Vec4>(out, off[j], va + j * U::kWidth);
     }
   };
   for (Index start = cache.register_end, i = 0; start < cache.cached_end; start += chunk, ++i) {
@@ -798,7 +863,9 @@ template <bool kTwoInputs, typename Op, typename Index, typename T>
 __device__ void elementwise_scalar(const Op& op, const T* a, const T* b, T* out, const ElementLayout<Index>& layout,
                                    Index e) {
   const auto f = op.at(layout.channel(e));
-  float v = f(static_cast<float>(a[e]), kTwoInputs ? static_cast<float>(b[e]) : 0.0f);
+  float v = static_cast<float>(a[e]);
+  pass_relu(f, e, &v, 1);
+  v = f(v, kTwoInputs ? static_cast<float>(b[e]) : 0.0f);
   epilogue_values(f, e, &v, 1);
   store_streaming(out + e, v);
 }
@@ -833,11 +900,13 @@ __global__ void __launch_bounds__(kElementwiseThreads)
       if constexpr (kTwoInputs) U::load(b_body, unit, vb);
       if constexpr (kUnitInOneChannel) {
         const auto f = op.at(layout.channel(e));
+        pass_relu(f, e, va, 4);
         for (int i = 0; i < 4; ++i) vo[i] = f(va[i], vb[i]);
         epilogue_values(f, e, vo, 4);
       } else {
         for (int i = 0; i < 4; ++i) {
           const auto f = op.at(layout.channel(e + i));
+          pass_relu(f, e + i, va + i, 1);
           vo[i] = f(va[i], vb[i]);
           epilogue_values(f, e + i, vo + i, 1);
         }
@@ -873,10 +942,10 @@ struct ReducePlan {
 };
 
 // The column kernel's block for `groups` column groups: up to 32 groups across, the rest of the threads down rows.
-dim3 column_block(int64_t groups) {
+dim3 column_block(int64_t groups, unsigned threads = kColumnThreads) {
   unsigned bx = 1;
   while (bx < 32 && static_cast<int64_t>(bx) < groups) bx *= 2;
-  return dim3(bx, kColumnThreads / bx);
+  return dim3(bx, threads / bx);
 }
 
 // Channels are split over blocks only while C blocks fill less than half the target: beyond that the finalize
@@ -947,7 +1016,7 @@ void reduce(const Red& red, const typename Red::Element* a, const typename Red::
       using Index = decltype(index);
       constexpr bool kVec4 = decltype(vec4_tag)::value;
       const int64_t groups = kVec4 ? g.C / 4 : g.C;
-      const dim3 block = column_block(groups);
+      const dim3 block = column_block(groups, kVec4 ? kColumnVec4Threads : kColumnThreads);
       const dim3 grid(static_cast<unsigned>(ceil_div(groups, block.x)), static_cast<unsigned>(plan.splits));
       const std::size_t shared = block.x * block.y * (kVec4 ? 4 : 1) * sizeof(typename Red::State);
       NORMRT_LAUNCH((column_reduce_kernel<Red, Index, kVec4>), grid, block, shared, stream, red, a, b, partial,
@@ -1241,7 +1310,8 @@ void backward(const BackwardParamsOf<T>& p, float* workspace, const LaunchTuning
   const bool need_sums = (p.training || p.dweight != nullptr || p.dbias != nullptr) && g.per_channel() > 0;
   const bool finish_in_reduction = need_sums && plan.splits == 1;
   const GradReduction<T> sums{p, coefficients, finish_in_reduction};
-  const InputGradTrainingOp<T> gradient_op{p.mean, coefficients.a, coefficients.b, coefficients.c};
+  const InputGradTrainingOp<T> gradient_op{
+      p.mean, coefficients.a, coefficients.b, coefficients.c, p.relu_output, p.grad_residual};
   if (p.training && p.dx != nullptr && g.per_channel() > 0) {
     if (one_launch(plan)) {
       fused_step(sums, gradient_op, p.dy, p.x, p.dx, g, plan, nullptr, tuning, stream);
@@ -1260,8 +1330,8 @@ void backward(const BackwardParamsOf<T>& p, float* workspace, const LaunchTuning
   if (p.training) {
     training_elementwise<InputGradTrainingOp<T>, true>(gradient_op, p.dy, p.x, p.dx, g, plan, nullptr, tuning, stream);
   } else {
-    elementwise<InputGradInferenceOp<T>, false>(InputGradInferenceOp<T>{coefficients.c}, p.dy, nullptr, p.dx, g,
-                                                nullptr, tuning, stream);
+    const InputGradInferenceOp<T> scale_op{coefficients.c, p.relu_output, p.grad_residual};
+    elementwise<InputGradInferenceOp<T>, false>(scale_op, p.dy, nullptr, p.dx, g, nullptr, tuning, stream);
   }
 }
 

@@ -70,6 +70,10 @@ struct BackwardParamsOf {
   T* dx = nullptr;                // each output may be null when not wanted
   float* dweight = nullptr;
   float* dbias = nullptr;
+  // The backward of a fused forward (CUDA kernels; the CPU backend and cuDNN take dy already masked): dy passes where
+  // relu_output (that forward's y) is > 0, and the passed dy is written to grad_residual where the pass writes dx.
+  const T* relu_output = nullptr;
+  T* grad_residual = nullptr;
   bool training = true;  // false: the statistics were constants (eval mode), dx = dy * invstd * weight
 };
 

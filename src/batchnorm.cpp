@@ -346,24 +346,25 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
                                 training ? bn::Pass::BackwardTraining : bn::Pass::BackwardInference,
                                 weight.defined(), false, eps);
   Tensor dy = elementwise_operand(grad_output, input, "grad_output", false, route.element);
-  if (epilogue.relu_output.defined()) {  // the gradient past the ReLU: the residual's, and the normalisation's dy
-    const Tensor output = elementwise_operand(epilogue.relu_output, input, "relu_output", true, route.element);
+  // The gradient past the ReLU (the residual's, and the normalisation's dy): the CUDA kernels mask dy as they read it
+  // and write grad_residual where they write dx; for the CPU backend and cuDNN it is a pass of its own first.
+  const bool relu = epilogue.relu_output.defined();
+  const bool kernels_mask = relu && !route.cpu && !route.cudnn;
+  const Tensor relu_output =
+      relu ? elementwise_operand(epilogue.relu_output, input, "relu_output", true, route.element) : Tensor();
+  Tensor grad_residual = kernels_mask && epilogue.residual ? like_input(input, route.element) : Tensor();
+  if (relu && !kernels_mask) {
     Tensor passed = like_input(input, route.element);
     if (route.cpu) {
-      bn::cpu_relu_gradient(fptr(dy), fptr(output), fptr(passed), input.numel());
+      bn::cpu_relu_gradient(fptr(dy), fptr(relu_output), fptr(passed), input.numel());
     } else {
 #if NORMRT_WITH_CUDA
-      dispatch_element(route.element, [&](auto element) {
-        using T = decltype(element);
-        bn::cuda_relu_gradient(typed<const T>(dy), typed<const T>(output), typed<T>(passed), input.numel(),
-                               input.device());
-      });
+      bn::cuda_relu_gradient(fptr(dy), fptr(relu_output), fptr(passed), input.numel(), input.device());
 #endif
     }
     dy = passed;
   }
-  BatchNormBackwardResult result;
-  if (epilogue.residual) result.grad_residual = dy.to(input.dtype());
+  if (epilogue.residual && !grad_residual.defined()) grad_residual = dy;
 
   const Tensor x = input.to(route.element), w = as_float(weight);
   const TensorOptions options(input.device());
@@ -385,6 +386,10 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
     p.dweight = fptr(grad_weight);
     p.dbias = fptr(grad_bias);
     p.training = training;
+    if (kernels_mask) {
+      p.relu_output = typed<const T>(relu_output);
+      p.grad_residual = typed<T>(grad_residual);
+    }
   };
   run_route<bn::BackwardParamsOf>(
       route, fill, [](const auto& p) { bn::cpu_backward(p); },
@@ -402,6 +407,8 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
         (void)p;
 #endif
       });
+  BatchNormBackwardResult result;
+  if (grad_residual.defined()) result.grad_residual = grad_residual.to(input.dtype());
   result.grad_input = grad_input.to(input.dtype());
   if (weight.defined()) {
     result.grad_weight = grad_weight.to(weight.dtype());

@@ -2,7 +2,8 @@
 // runs a training forward, its backward, an eval forward and an eval backward through the kernel launchers of one
 // backend (emulator or CUDA), on buffers placed at chosen offsets from a 16-byte boundary, and compares with the
 // double-precision reference; every case also runs with float16 and bfloat16 elements, and the reverse-order ones
-// with the fused epilogue (residual + ReLU) on both forwards. A backend provides:
+// fused: the forwards add a residual and apply the ReLU, the backwards pass dy through the ReLU's mask (from the
+// forward's output) and write grad_residual. A backend provides:
 //   Buffer<T>(values, floats_past=0) memory holding `values`, data() `floats_past` elements after a 16-byte boundary
 //   buffer.data(), buffer.values()   its pointer for the kernels, and its contents read back
 //   Tuning                           the backend's LaunchTuning type
@@ -37,7 +38,7 @@ struct BnKernelCase {
   // launches of reduce, finalize and elementwise.
   bool cooperative = true;
   DType element = DType::Float32;  // of x, y, dy, dx and the residual
-  bool fused = false;              // the forwards add a residual and apply the ReLU
+  bool fused = false;              // residual + ReLU in the forwards, the ReLU's mask and grad_residual backward
 };
 
 inline std::string case_name(const BnKernelCase& k) {
@@ -192,6 +193,13 @@ inline std::vector<double> with_epilogue(std::vector<double> y, const std::vecto
   return y;
 }
 
+// dy where the fused forward's output y is > 0, else 0.
+inline std::vector<double> passed_by_relu(std::vector<double> dy, const std::vector<double>& y) {
+  for (std::size_t i = 0; i < dy.size(); ++i)
+    if (!(y[i] > 0)) dy[i] = 0;
+  return dy;
+}
+
 template <typename Backend, typename T>
 void check_bn_kernel_case_of(const BnKernelCase& k) {
   using Floats = typename Backend::template Buffer<float>;
@@ -220,6 +228,7 @@ void check_bn_kernel_case_of(const BnKernelCase& k) {
   const std::vector<float> rm_host = random_floats(c, 5, 0.0f, 1.0f), rv_host(c, 1.5f);
   Elements x(x_elements, k.in_offset), dy(dy_elements, k.in_offset), z(z_elements, k.in_offset);
   Elements y(std::vector<T>(n, T(-7.0f)), k.out_offset), dx(std::vector<T>(n, T(-7.0f)), k.out_offset);
+  Elements dz(std::vector<T>(n, T(-7.0f)), k.out_offset);
   Floats weight(weight_host), bias(bias_host), running_mean(rm_host), running_var(rv_host);
   const std::vector<float> per_channel(c);
   Floats save_mean(per_channel), save_invstd(per_channel), dweight(per_channel), dbias(per_channel);
@@ -275,9 +284,17 @@ void check_bn_kernel_case_of(const BnKernelCase& k) {
   b.dweight = dweight.data();
   b.dbias = dbias.data();
   b.training = true;
+  if (k.fused) {
+    b.relu_output = y.data();
+    b.grad_residual = dz.data();
+  }
+  // The fused backward's dy: passed where the forward wrote y > 0 (the kernels' own y, so that values rounding to
+  // 0 cannot make the reference disagree about the mask).
+  const std::vector<double> dy_passed = k.fused ? passed_by_relu(dyd, doubles_of(y.values())) : dyd;
   Backend::backward(b, workspace.data(), tuning);
-  const auto ref = ref_backward(rg, xd, dyd, to_double(weight_host), true, {}, {}, 1e-5);
-  const double dx_scale = max_abs(dyd) * max_abs(invstd_ref) * max_abs(to_double(weight_host));
+  if (k.fused) EXPECT_EQ(doubles_of(dz.values()), dy_passed) << "grad_residual";
+  const auto ref = ref_backward(rg, xd, dy_passed, to_double(weight_host), true, {}, {}, 1e-5);
+  const double dx_scale = max_abs(dy_passed) * max_abs(invstd_ref) * max_abs(to_double(weight_host));
   EXPECT_TRUE(all_close(doubles_of(dx.values()), ref.dx, 1e-3 + 2 * u, 1e-5 + u, dx_scale)) << "dx";
   EXPECT_TRUE(all_close(dweight.values(), ref.dw, 1e-4, 1e-5)) << "dweight";
   EXPECT_TRUE(all_close(dbias.values(), ref.db, 1e-4, 1e-5)) << "dbias";
@@ -303,9 +320,11 @@ void check_bn_kernel_case_of(const BnKernelCase& k) {
   if (k.fused) ye_ref = with_epilogue(ye_ref, zd);
   EXPECT_TRUE(all_close(doubles_of(y.values()), ye_ref, 1e-5 + 2 * u, 1e-6 + u)) << "eval y";
   b.training = false;
+  const std::vector<double> eval_dy_passed = k.fused ? passed_by_relu(dyd, doubles_of(y.values())) : dyd;
   Backend::backward(b, workspace.data(), tuning);
+  if (k.fused) EXPECT_EQ(doubles_of(dz.values()), eval_dy_passed) << "eval grad_residual";
   const auto eref =
-      ref_backward(rg, xd, dyd, to_double(weight_host), false, to_double(rm_now), to_double(rv_now), 1e-3);
+      ref_backward(rg, xd, eval_dy_passed, to_double(weight_host), false, to_double(rm_now), to_double(rv_now), 1e-3);
   EXPECT_TRUE(all_close(doubles_of(dx.values()), eref.dx, 1e-5 + 2 * u, 1e-6 + u)) << "eval dx";
   EXPECT_TRUE(all_close(dweight.values(), eref.dw, 1e-4, 1e-5)) << "eval dweight";
   EXPECT_TRUE(all_close(dbias.values(), eref.db, 1e-4, 1e-5)) << "eval dbias";
