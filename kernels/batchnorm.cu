@@ -1202,12 +1202,11 @@ __global__ void __launch_bounds__(kElementwiseThreads)
     y[i] = epilogue<kRelu>(y[i], residual != nullptr ? residual[i] : 0.0f);
 }
 
-template <typename T>
 __global__ void __launch_bounds__(kElementwiseThreads)
-    relu_gradient_kernel(const T* dy, const T* y, T* out, uint64_t n) {
+    relu_gradient_kernel(const float* dy, const float* y, float* out, uint64_t n) {
   const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
   for (uint64_t i = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    out[i] = T(relu_gradient(static_cast<float>(dy[i]), static_cast<float>(y[i])));
+    out[i] = relu_gradient(dy[i], y[i]);
 }
 
 dim3 flat_grid(int64_t n, const LaunchTuning& t) {
@@ -1239,11 +1238,10 @@ void apply_epilogue(float* y, const float* residual, int64_t n, bool relu, const
   NORMRT_CHECK_LAUNCH();
 }
 
-template <typename T>
-void apply_relu_gradient(const T* dy, const T* y, T* out, int64_t n, const LaunchTuning& tuning,
+void apply_relu_gradient(const float* dy, const float* y, float* out, int64_t n, const LaunchTuning& tuning,
                          cudaStream_t stream) {
   if (n == 0) return;
-  NORMRT_LAUNCH(relu_gradient_kernel<T>, flat_grid(n, tuning), dim3(kElementwiseThreads), 0, stream, dy, y, out,
+  NORMRT_LAUNCH(relu_gradient_kernel, flat_grid(n, tuning), dim3(kElementwiseThreads), 0, stream, dy, y, out,
                 static_cast<uint64_t>(n));
   NORMRT_CHECK_LAUNCH();
 }
@@ -1339,8 +1337,7 @@ void backward(const BackwardParamsOf<T>& p, float* workspace, const LaunchTuning
 #define NORMRT_BN_INSTANTIATE(T)                                                                                  \
   template void forward_training(const ForwardTrainingParamsOf<T>&, float*, const LaunchTuning&, cudaStream_t); \
   template void forward_inference(const ForwardInferenceParamsOf<T>&, const LaunchTuning&, cudaStream_t);       \
-  template void backward(const BackwardParamsOf<T>&, float*, const LaunchTuning&, cudaStream_t);                \
-  template void apply_relu_gradient(const T*, const T*, T*, int64_t, const LaunchTuning&, cudaStream_t);
+  template void backward(const BackwardParamsOf<T>&, float*, const LaunchTuning&, cudaStream_t);
 NORMRT_BN_INSTANTIATE(float)
 NORMRT_BN_INSTANTIATE(Half)
 NORMRT_BN_INSTANTIATE(BFloat16)

@@ -38,9 +38,10 @@ void backward(const BackwardParamsOf<T>& p, float* workspace, const LaunchTuning
 // null).
 void apply_epilogue(float* y, const float* residual, int64_t n, bool relu, const LaunchTuning& tuning,
                     cudaStream_t stream);
-// out = relu_gradient(dy, y) over n elements: the gradient past a fused forward's ReLU, for the backward.
-template <typename T>
-void apply_relu_gradient(const T* dy, const T* y, T* out, int64_t n, const LaunchTuning& tuning, cudaStream_t stream);
+// out = relu_gradient(dy, y) over n elements: the gradient past a fused forward's ReLU, as a pass of its own before
+// cuDNN's backward (the custom kernels mask dy as they read it).
+void apply_relu_gradient(const float* dy, const float* y, float* out, int64_t n, const LaunchTuning& tuning,
+                         cudaStream_t stream);
 
 // Writes only save_mean (= running_mean) and save_invstd (from running_var) of an inference forward, for a
 // forward computed elsewhere (cuDNN).

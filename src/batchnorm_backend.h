@@ -21,8 +21,8 @@ template <typename T>
 void cuda_forward_inference(const ForwardInferenceParamsOf<T>& p, const Device& device);
 template <typename T>
 void cuda_backward(const BackwardParamsOf<T>& p, const Device& device);
-template <typename T>
-void cuda_relu_gradient(const T* dy, const T* y, T* out, int64_t n, const Device& device);
+// The gradient past a fused forward's ReLU as a pass of its own, for cuDNN's backward.
+void cuda_relu_gradient(const float* dy, const float* y, float* out, int64_t n, const Device& device);
 // The fused epilogue of a forward (p.residual, p.relu) applied to p.y in place, after cuDNN.
 template <typename Params>
 void cuda_epilogue(const Params& p, const Device& device);

@@ -42,8 +42,7 @@ void cuda_backward(const BackwardParamsOf<T>& p, const Device& device) {
   run(p, device, bn::cuda::backward<T>);
 }
 
-template <typename T>
-void cuda_relu_gradient(const T* dy, const T* y, T* out, int64_t n, const Device& device) {
+void cuda_relu_gradient(const float* dy, const float* y, float* out, int64_t n, const Device& device) {
   normrt::cuda::DeviceGuard guard(device.index());
   bn::cuda::apply_relu_gradient(dy, y, out, n, tuning_of(device), normrt::cuda::current_stream(device.index()));
 }
@@ -51,8 +50,7 @@ void cuda_relu_gradient(const T* dy, const T* y, T* out, int64_t n, const Device
 #define NORMRT_BN_INSTANTIATE(T)                                                              \
   template void cuda_forward_training(const ForwardTrainingParamsOf<T>&, const Device&);   \
   template void cuda_forward_inference(const ForwardInferenceParamsOf<T>&, const Device&); \
-  template void cuda_backward(const BackwardParamsOf<T>&, const Device&);                  \
-  template void cuda_relu_gradient(const T*, const T*, T*, int64_t, const Device&);
+  template void cuda_backward(const BackwardParamsOf<T>&, const Device&);
 NORMRT_BN_INSTANTIATE(float)
 NORMRT_BN_INSTANTIATE(Half)
 NORMRT_BN_INSTANTIATE(BFloat16)
