@@ -3,6 +3,7 @@
 #include "normrt/config.h"
 #include "normrt/cuda.h"
 #include "normrt/cuda_graph.h"
+#include "normrt/dist.h"
 #include "normrt/data.h"
 #include "normrt/device.h"
 #include "normrt/error.h"

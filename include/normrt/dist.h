@@ -1,0 +1,69 @@
+// normrt::dist: process groups for data-parallel training. A group has a rank and a world size and runs
+// collectives on tensors: every rank calls the same collectives in the same order (as torch.distributed), each call
+// returns when every rank has contributed, and results are the same bits on every rank (sums in rank order).
+// Nothing waits forever: a rank that has not arrived within the group's timeout, a rank that has left the group, a
+// different collective or a tensor of another shape or dtype on another rank makes the call throw on every rank
+// still waiting, naming the collective and the rank.
+//
+// Backends: "threads", ranks that are threads of one process (InProcessWorld below: tests, and several devices
+// driven from one process).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "normrt/tensor.h"
+
+namespace normrt::dist {
+
+class ProcessGroup {
+ public:
+  virtual ~ProcessGroup() = default;
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  virtual std::string backend() const = 0;
+
+  // t = the sum of every rank's t, in place (floating dtypes summed in float32 in rank order and rounded once to
+  // t's dtype; int64 exactly).
+  virtual void all_reduce(Tensor& t) = 0;
+  // Every rank's t stacked in rank order: shape [size(), *t.sizes()], on t's device.
+  virtual Tensor all_gather(const Tensor& t) = 0;
+  // t = root's t, in place.
+  virtual void broadcast(Tensor& t, int root) = 0;
+  // Returns once every rank has called it.
+  virtual void barrier() = 0;
+
+ protected:
+  ProcessGroup(int rank, int size) : rank_(rank), size_(size) {}
+
+ private:
+  int rank_, size_;
+};
+
+// Ranks as threads of this process: world.group(r) is rank r's group, to be used by one thread at a time (the
+// thread that plays rank r). A rank whose thread stops early calls leave() (or its group is destroyed): the other
+// ranks' collectives then throw instead of waiting for it.
+class InProcessWorld {
+ public:
+  explicit InProcessWorld(int size, std::chrono::milliseconds timeout = std::chrono::minutes(5));
+  ~InProcessWorld();
+  InProcessWorld(const InProcessWorld&) = delete;
+  InProcessWorld& operator=(const InProcessWorld&) = delete;
+
+  int size() const;
+  // Rank r's group (created once; the world must outlive it).
+  ProcessGroup& group(int rank);
+  // Rank r leaves the group: collectives that wait for it throw on the other ranks from now on.
+  void leave(int rank);
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace normrt::dist

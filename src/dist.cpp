@@ -1,0 +1,213 @@
+// normrt::dist, the in-process backend: ranks are threads sharing one State. A collective is a round (the k-th call
+// of every rank): each rank deposits a host copy of its tensor, the last to arrive checks that every rank called the
+// same collective on a tensor of the same shape and dtype and computes the result (sums in rank order: the same
+// bits on every rank, whatever the arrival order), and every rank copies the result back to its own tensor. A rank
+// that waits past the timeout, or while a missing rank has left, fails the round for everyone.
+#include "normrt/dist.h"
+
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <vector>
+
+#include "normrt/error.h"
+
+namespace normrt::dist {
+
+namespace {
+
+struct Round {
+  std::vector<std::optional<Tensor>> inputs;  // host copies, by rank
+  std::vector<std::string> ops;               // what each rank called ("" until it arrives)
+  int arrived = 0, consumed = 0;
+  bool done = false;
+  std::string error;  // set when the round failed: every rank throws it
+  Tensor result;      // on the host
+};
+
+std::string describe(const Tensor& t) { return shape_str(t.sizes()) + " " + dtype_name(t.dtype()); }
+
+}  // namespace
+
+struct InProcessWorld::State {
+  State(int size, std::chrono::milliseconds timeout) : size(size), timeout(timeout), left(size, false) {}
+  const int size;
+  const std::chrono::milliseconds timeout;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::map<uint64_t, Round> rounds;
+  std::vector<bool> left;
+  std::vector<std::unique_ptr<ProcessGroup>> groups;
+};
+
+namespace {
+
+using State = InProcessWorld::State;
+
+class InProcessGroup final : public ProcessGroup {
+ public:
+  InProcessGroup(State& state, int rank) : ProcessGroup(rank, state.size), state_(state) {}
+  std::string backend() const override { return "threads"; }
+
+  void all_reduce(Tensor& t) override {
+    NORMRT_CHECK(t.defined(), "all_reduce: the tensor is undefined");
+    const Tensor sum = collective("all_reduce", t, [](const std::vector<Tensor>& in) {
+      if (in[0].dtype() == DType::Int64) {
+        std::vector<int64_t> acc = in[0].to_vector<int64_t>();
+        for (std::size_t r = 1; r < in.size(); ++r) {
+          const std::vector<int64_t> v = in[r].to_vector<int64_t>();
+          for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += v[i];
+        }
+        return from_vector(acc, in[0].sizes());
+      }
+      std::vector<float> acc = in[0].to(DType::Float32).to_vector();
+      for (std::size_t r = 1; r < in.size(); ++r) {
+        const std::vector<float> v = in[r].to(DType::Float32).to_vector();
+        for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += v[i];
+      }
+      return from_vector(acc, in[0].sizes()).to(in[0].dtype());
+    });
+    t.copy_(sum.to(t.device()).to(t.memory_format()));
+  }
+
+  Tensor all_gather(const Tensor& t) override {
+    NORMRT_CHECK(t.defined(), "all_gather: the tensor is undefined");
+    const Tensor stacked = collective("all_gather", t, [](const std::vector<Tensor>& in) {
+      Shape shape = in[0].sizes();
+      shape.insert(shape.begin(), static_cast<int64_t>(in.size()));
+      Tensor out = empty(shape, TensorOptions().dtype(in[0].dtype()));
+      const std::size_t bytes = in[0].nbytes();
+      for (std::size_t r = 0; r < in.size(); ++r)
+        std::memcpy(static_cast<char*>(out.raw_data()) + r * bytes, in[r].raw_data(), bytes);
+      return out;
+    });
+    return stacked.to(t.device());
+  }
+
+  void broadcast(Tensor& t, int root) override {
+    NORMRT_CHECK(t.defined(), "broadcast: the tensor is undefined");
+    NORMRT_CHECK(root >= 0 && root < size(), "broadcast: root ", root, " is not a rank of a group of ", size());
+    const Tensor value = collective("broadcast from rank " + std::to_string(root), t,
+                                    [root](const std::vector<Tensor>& in) { return in[root]; });
+    t.copy_(value.to(t.device()).to(t.memory_format()));
+  }
+
+  void barrier() override {
+    collective("barrier", Tensor(), [](const std::vector<Tensor>&) { return Tensor(); });
+  }
+
+ private:
+  // Rank rank()'s part of its next collective `op`: deposits a host copy of `t` (undefined for a barrier), waits
+  // for every rank, and returns the result the last arrival computed with combine(inputs in rank order).
+  template <typename Combine>
+  Tensor collective(const std::string& op, const Tensor& t, Combine combine) {
+    const Tensor host = t.defined() ? t.to(Device::cpu()).contiguous() : Tensor();
+    const uint64_t call = next_call_++;
+    std::unique_lock<std::mutex> lock(state_.mutex);
+    NORMRT_CHECK(!state_.left[rank()], op, ": rank ", rank(), " has left the group");
+    Round& round = state_.rounds[call];
+    if (round.inputs.empty()) {
+      round.inputs.resize(state_.size);
+      round.ops.resize(state_.size);
+    }
+    round.inputs[rank()] = host;
+    round.ops[rank()] = op;
+    ++round.arrived;
+    if (round.arrived == state_.size && !round.done) {
+      round.error = check(round, call);
+      if (round.error.empty()) {
+        std::vector<Tensor> inputs;
+        for (const auto& in : round.inputs) inputs.push_back(*in);
+        round.result = combine(inputs);
+      }
+      round.done = true;
+      state_.changed.notify_all();
+    }
+    const auto deadline = std::chrono::steady_clock::now() + state_.timeout;
+    while (!round.done) {
+      if (const int gone = missing_rank_that_left(round); gone >= 0) {
+        fail(round, op + ": rank " + std::to_string(gone) + " left the group before joining call " +
+                        std::to_string(call));
+      } else if (state_.changed.wait_until(lock, deadline) == std::cv_status::timeout && !round.done) {
+        fail(round, op + ": timed out after " + std::to_string(state_.timeout.count()) +
+                        " ms waiting for rank(s) " + missing(round) + " (call " + std::to_string(call) + ")");
+      }
+    }
+    const std::string error = round.error;
+    const Tensor result = round.result;
+    // A failed round stays: a rank arriving late finds its error at once instead of waiting out its own timeout.
+    if (++round.consumed == state_.size) state_.rounds.erase(call);
+    NORMRT_CHECK(error.empty(), error);
+    return result;
+  }
+
+  // Why the complete round `call` cannot be combined ("" when it can).
+  std::string check(const Round& round, uint64_t call) const {
+    for (int r = 1; r < state_.size; ++r) {
+      if (round.ops[r] != round.ops[0]) {
+        return "collective mismatch at call " + std::to_string(call) + ": rank 0 called " + round.ops[0] +
+               ", rank " + std::to_string(r) + " called " + round.ops[r];
+      }
+      const Tensor &a = *round.inputs[0], &b = *round.inputs[r];
+      if (a.defined() && (a.sizes() != b.sizes() || a.dtype() != b.dtype())) {
+        return round.ops[0] + ": rank " + std::to_string(r) + " has a tensor of " + describe(b) + ", rank 0 of " +
+               describe(a);
+      }
+    }
+    return "";
+  }
+
+  int missing_rank_that_left(const Round& round) const {
+    for (int r = 0; r < state_.size; ++r)
+      if (round.ops[r].empty() && state_.left[r]) return r;
+    return -1;
+  }
+
+  std::string missing(const Round& round) const {
+    std::ostringstream os;
+    for (int r = 0, n = 0; r < state_.size; ++r)
+      if (round.ops[r].empty()) os << (n++ ? ", " : "") << r;
+    return os.str();
+  }
+
+  void fail(Round& round, const std::string& error) {
+    round.error = error;
+    round.done = true;
+    state_.changed.notify_all();
+  }
+
+  State& state_;
+  uint64_t next_call_ = 0;
+};
+
+}  // namespace
+
+InProcessWorld::InProcessWorld(int size, std::chrono::milliseconds timeout)
+    : state_(std::make_shared<State>(size, timeout)) {
+  NORMRT_CHECK(size >= 1, "InProcessWorld: the world size must be positive, got ", size);
+  NORMRT_CHECK(timeout.count() > 0, "InProcessWorld: the timeout must be positive, got ", timeout.count(), " ms");
+  for (int r = 0; r < size; ++r) state_->groups.push_back(std::make_unique<InProcessGroup>(*state_, r));
+}
+
+InProcessWorld::~InProcessWorld() = default;
+
+int InProcessWorld::size() const { return state_->size; }
+
+ProcessGroup& InProcessWorld::group(int rank) {
+  NORMRT_CHECK(rank >= 0 && rank < state_->size, "InProcessWorld: rank ", rank, " is not in a world of ",
+               state_->size);
+  return *state_->groups[static_cast<std::size_t>(rank)];
+}
+
+void InProcessWorld::leave(int rank) {
+  NORMRT_CHECK(rank >= 0 && rank < state_->size, "InProcessWorld: rank ", rank, " is not in a world of ",
+               state_->size);
+  const std::lock_guard<std::mutex> lock(state_->mutex);
+  state_->left[static_cast<std::size_t>(rank)] = true;
+  state_->changed.notify_all();
+}
+
+}  // namespace normrt::dist

@@ -1,0 +1,164 @@
+// normrt::dist on the in-process backend (ranks as threads): the collectives' results, the same bits on every rank
+// whatever the arrival order, and the failures that must not hang: a mismatched shape or collective, a rank that
+// leaves, a timeout.
+#include <atomic>
+#include <functional>
+#include <thread>
+
+#include "test_util.h"
+
+namespace normrt {
+namespace {
+
+using testing::throws_with;
+
+// Runs body(group) on one thread per rank and returns what each rank threw ("" when it returned).
+std::vector<std::string> run_ranks(dist::InProcessWorld& world, const std::function<void(dist::ProcessGroup&)>& body) {
+  std::vector<std::string> errors(static_cast<std::size_t>(world.size()));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world.size(); ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        body(world.group(r));
+      } catch (const Error& e) {
+        errors[static_cast<std::size_t>(r)] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  return errors;
+}
+
+// Values whose float sum depends on the order of the additions: rank order must be the one used.
+std::vector<float> contribution(int rank) {
+  return {rank == 1 ? 1.0f : rank == 0 ? 1e8f : -1e8f, 0.1f * static_cast<float>(rank + 1), 3.0f};
+}
+
+TEST(Dist, AllReduceSumsInRankOrderToTheSameBitsOnEveryRank) {
+  for (int size : {1, 2, 3, 4}) {
+    SCOPED_TRACE("world of " + std::to_string(size));
+    dist::InProcessWorld world(size);
+    std::vector<float> expected = contribution(0);
+    for (int r = 1; r < size; ++r)
+      for (std::size_t i = 0; i < expected.size(); ++i) expected[i] += contribution(r)[i];
+    std::vector<std::vector<float>> results(static_cast<std::size_t>(size));
+    std::vector<int64_t> int_sums(static_cast<std::size_t>(size));
+    const auto errors = run_ranks(world, [&](dist::ProcessGroup& g) {
+      EXPECT_EQ(g.size(), size);
+      EXPECT_EQ(g.backend(), "threads");
+      // Ranks arrive in reverse order: the result must not depend on it.
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 * (size - g.rank())));
+      Tensor t = from_vector(contribution(g.rank()), {3});
+      g.all_reduce(t);
+      results[static_cast<std::size_t>(g.rank())] = t.to_vector();
+      Tensor n = from_vector(std::vector<int64_t>{(int64_t{1} << 40) + g.rank()}, {1});
+      g.all_reduce(n);
+      int_sums[static_cast<std::size_t>(g.rank())] = n.to_vector<int64_t>()[0];
+    });
+    for (int r = 0; r < size; ++r) {
+      EXPECT_EQ(errors[static_cast<std::size_t>(r)], "");
+      EXPECT_EQ(results[static_cast<std::size_t>(r)], expected) << "rank " << r;
+      EXPECT_EQ(int_sums[static_cast<std::size_t>(r)], size * (int64_t{1} << 40) + size * (size - 1) / 2);
+    }
+  }
+}
+
+TEST(Dist, SixteenBitSumsAreRoundedOnce) {
+  dist::InProcessWorld world(3);
+  // 2048 + 1 + 1 in float16: rounding after each addition would give 2048 twice (ties to even); once gives 2050.
+  const std::vector<float> values = {2048.0f, 1.0f, 1.0f};
+  std::vector<float> got(3);
+  run_ranks(world, [&](dist::ProcessGroup& g) {
+    Tensor t = full({1}, values[static_cast<std::size_t>(g.rank())], TensorOptions().dtype(DType::Float16));
+    g.all_reduce(t);
+    EXPECT_EQ(t.dtype(), DType::Float16);
+    got[static_cast<std::size_t>(g.rank())] = t.to(DType::Float32).item();
+  });
+  EXPECT_EQ(got, std::vector<float>(3, 2050.0f));
+}
+
+TEST(Dist, AllGatherBroadcastAndBarrier) {
+  dist::InProcessWorld world(3);
+  std::atomic<int> past_barrier{0};
+  const auto errors = run_ranks(world, [&](dist::ProcessGroup& g) {
+    const auto r = static_cast<float>(g.rank());
+    const Tensor gathered = g.all_gather(from_vector(std::vector<float>{r, 10 * r}, {1, 2}));
+    EXPECT_EQ(gathered.sizes(), (Shape{3, 1, 2}));
+    EXPECT_EQ(gathered.to_vector(), (std::vector<float>{0, 0, 1, 10, 2, 20}));
+    Tensor b = from_vector(std::vector<float>{r, r}, {2}).to(MemoryFormat::Contiguous);
+    g.broadcast(b, 1);
+    EXPECT_EQ(b.to_vector(), (std::vector<float>{1, 1}));
+    ++past_barrier;
+    g.barrier();
+    EXPECT_EQ(past_barrier.load(), 3);  // nobody passes the barrier before everyone reached it
+  });
+  for (const auto& e : errors) EXPECT_EQ(e, "");
+}
+
+TEST(Dist, MismatchedShapesOrCollectivesFailOnEveryRank) {
+  dist::InProcessWorld world(3);
+  auto errors = run_ranks(world, [](dist::ProcessGroup& g) {
+    Tensor t = zeros({g.rank() == 1 ? 3 : 4});
+    g.all_reduce(t);
+  });
+  for (const auto& e : errors) EXPECT_NE(e.find("all_reduce: rank 1 has a tensor of [3] float32, rank 0 of [4] float32"),
+                                         std::string::npos) << e;
+  dist::InProcessWorld world2(2);
+  errors = run_ranks(world2, [](dist::ProcessGroup& g) {
+    Tensor t = zeros({2});
+    if (g.rank() == 0) g.all_reduce(t);
+    else g.broadcast(t, 0);
+  });
+  for (const auto& e : errors)
+    EXPECT_NE(e.find("collective mismatch at call 0: rank 0 called all_reduce, rank 1 called broadcast from rank 0"),
+              std::string::npos) << e;
+}
+
+TEST(Dist, ARankThatLeavesFailsTheOthersPromptly) {
+  dist::InProcessWorld world(3, std::chrono::seconds(60));
+  const auto start = std::chrono::steady_clock::now();
+  const auto errors = run_ranks(world, [&](dist::ProcessGroup& g) {
+    Tensor t = ones({4});
+    g.all_reduce(t);  // everyone: fine
+    if (g.rank() == 2) {
+      world.leave(2);  // dies mid-epoch
+      return;
+    }
+    g.all_reduce(t);
+  });
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_NE(errors[0].find("all_reduce: rank 2 left the group before joining call 1"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[1].find("rank 2 left the group"), std::string::npos) << errors[1];
+  EXPECT_EQ(errors[2], "");
+  EXPECT_TRUE(throws_with([&] { world.group(2).barrier(); }, "barrier: rank 2 has left the group"));
+}
+
+TEST(Dist, ARankThatNeverComesTimesOutAndALateOneSeesTheFailure) {
+  dist::InProcessWorld world(2, std::chrono::milliseconds(200));
+  std::string first;
+  std::thread rank0([&] {
+    try {
+      world.group(0).barrier();
+    } catch (const Error& e) {
+      first = e.what();
+    }
+  });
+  rank0.join();
+  EXPECT_NE(first.find("barrier: timed out after 200 ms waiting for rank(s) 1 (call 0)"), std::string::npos) << first;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(throws_with([&] { world.group(1).barrier(); }, "barrier: timed out after 200 ms"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(150));  // at once, no second wait
+}
+
+TEST(Dist, BadArgumentsAreRefusedByName) {
+  EXPECT_TRUE(throws_with([] { dist::InProcessWorld(0); }, "the world size must be positive, got 0"));
+  dist::InProcessWorld world(2);
+  EXPECT_TRUE(throws_with([&] { world.group(2); }, "rank 2 is not in a world of 2"));
+  Tensor t = zeros({1});
+  EXPECT_TRUE(throws_with([&] { world.group(0).broadcast(t, 5); }, "broadcast: root 5 is not a rank of a group of 2"));
+  Tensor undefined;
+  EXPECT_TRUE(throws_with([&] { world.group(0).all_reduce(undefined); }, "all_reduce: the tensor is undefined"));
+}
+
+}  // namespace
+}  // namespace normrt
