@@ -1,5 +1,7 @@
 // Layers, losses and optimizers on a GPU (label gpu): PyTorch golden cases, agreement with the CPU path,
 // device-independent dropout masks, and refusals.
+#include <thread>
+
 #include "gpu_test_support.h"
 #include "amp_scenario.h"
 #include "autocast_golden_runner.h"
@@ -188,6 +190,35 @@ TEST_F(CudaNn, OptimizerStepOverManyTensorsMatchesTheCpu) {
     b.step();
   }
   for (std::size_t i = 0; i < cpu.size(); ++i) EXPECT_TRUE(all_close(gpu[i].to_vector(), cpu[i].to_vector(), 1e-5, 1e-6));
+}
+
+// The in-process process group on device tensors: contributions and results stay on each rank's device.
+TEST(CudaDist, InProcessCollectivesOnDeviceTensors) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  dist::InProcessWorld world(2);
+  std::vector<std::vector<float>> sums(2), gathered(2), broadcast(2);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r) {
+    ranks.emplace_back([&, r] {
+      dist::ProcessGroup& g = world.group(r);
+      Tensor t = full({3}, r + 1.0, kGpu);
+      g.all_reduce(t);
+      EXPECT_EQ(t.device(), kGpu);
+      sums[r] = t.to_vector();
+      const Tensor all = g.all_gather(full({2}, 10.0 * r, kGpu));
+      EXPECT_EQ(all.device(), kGpu);
+      gathered[r] = all.to_vector();
+      Tensor b = full({1}, 5.0 + r, kGpu);
+      g.broadcast(b, 1);
+      broadcast[r] = b.to_vector();
+    });
+  }
+  for (auto& t : ranks) t.join();
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(sums[r], std::vector<float>(3, 3.0f));
+    EXPECT_EQ(gathered[r], (std::vector<float>{0, 0, 10, 10}));
+    EXPECT_EQ(broadcast[r], std::vector<float>{6.0f});
+  }
 }
 
 TEST(CudaGradScaler, SkipsBacksOffAndGrowsAsPyTorch) {
