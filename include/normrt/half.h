@@ -50,13 +50,16 @@ NORMRT_HALF_HD inline uint16_t from_float_to_half(float f) {
 }
 
 NORMRT_HALF_HD inline float from_half_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16, exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
-  if (exponent == 0x1f) return float_of(sign | 0x7f800000u | (mantissa << 13));
-  if (exponent == 0) {  // zero or subnormal: mantissa x 2^-24, exact in float
-    const float value = static_cast<float>(mantissa) * 5.9604644775390625e-8f;
-    return float_of(sign | bits_of(value));
-  }
-  return float_of(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+  // The three cases computed side by side and selected (no branches: a GPU kernel that decodes in an unrolled loop
+  // keeps it in registers): normal numbers re-biased (exponent 15 -> 127), inf and NaN with the exponent all ones
+  // (a NaN's payload kept), zero and subnormals as m x 2^-24 (exact; no float subnormal arises, so flush-to-zero
+  // modes cannot change it).
+  const uint32_t magnitude = h & 0x7fffu;
+  const uint32_t normal = (magnitude << 13) + (112u << 23);
+  const uint32_t special = normal | 0x7f800000u;
+  const uint32_t subnormal = bits_of(static_cast<float>(magnitude) * 5.9604644775390625e-8f);
+  const uint32_t bits = magnitude >= 0x7c00u ? special : magnitude >= 0x0400u ? normal : subnormal;
+  return float_of(bits | (static_cast<uint32_t>(h & 0x8000u) << 16));
 }
 
 NORMRT_HALF_HD inline uint16_t from_float_to_bfloat16(float f) {
@@ -87,17 +90,7 @@ struct Float16Storage {
 namespace half_bits {
 struct HalfCodec {
   NORMRT_HALF_HD static uint16_t encode(float f) { return from_float_to_half(f); }
-  // On a GPU one conversion instruction (exact, as the bit manipulation; a NaN's payload may differ, which no
-  // result keeps: encode() writes every NaN as sign | 0x7E00).
-  NORMRT_HALF_HD static float decode(uint16_t b) {
-#if defined(__CUDA_ARCH__)
-    float f;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(b));
-    return f;
-#else
-    return from_half_to_float(b);
-#endif
-  }
+  NORMRT_HALF_HD static float decode(uint16_t b) { return from_half_to_float(b); }
 };
 struct BFloat16Codec {
   NORMRT_HALF_HD static uint16_t encode(float f) { return from_float_to_bfloat16(f); }
