@@ -729,7 +729,7 @@ RunResult Trainer::run() {
     std::vector<Tensor> pending_loss, pending_correct;
     std::vector<int64_t> pending_sizes;
     double loss_sum = 0, correct = 0;
-    int64_t seen = 0, done = 0;
+    int64_t seen = 0, done = 0, counted = 0, skipped = 0;
     // Device values are read only at refresh points: every batch on the CPU, a few times an epoch on a GPU.
     const int64_t refresh = device_.is_cpu() ? 1 : std::max<int64_t>(1, batches / (tty ? 50 : 4));
     int64_t next_report = std::max<int64_t>(1, batches / 4);
@@ -750,7 +750,16 @@ RunResult Trainer::run() {
       if (done % refresh == 0 || done == batches) {
         std::vector<float> each;
         drain(pending_loss, &each);
-        for (std::size_t i = 0; i < each.size(); ++i) loss_sum += each[i] * static_cast<double>(pending_sizes[i]);
+        for (std::size_t i = 0; i < each.size(); ++i) {
+          // With a loss scaler, a step whose loss overflowed had inf/NaN gradients and was skipped (as PyTorch's):
+          // it does not count towards the epoch's loss. Without one, it does (and stops the run below).
+          if (scaler_ && !std::isfinite(each[i])) {
+            ++skipped;
+            continue;
+          }
+          loss_sum += each[i] * static_cast<double>(pending_sizes[i]);
+          counted += pending_sizes[i];
+        }
         pending_sizes.clear();
         result.batch_losses.insert(result.batch_losses.end(), each.begin(), each.end());
         correct += drain(pending_correct);
@@ -762,12 +771,14 @@ RunResult Trainer::run() {
           std::printf("\r[%s] epoch %d/%d [%s%s] %lld/%lld loss %.4f %.0f samples/s ETA %.0fs ",
                       config_.model.c_str(), epoch + 1, config_.epochs, std::string(filled, '#').c_str(),
                       std::string(width - filled, '.').c_str(), static_cast<long long>(done),
-                      static_cast<long long>(batches), loss_sum / static_cast<double>(seen), rate, eta);
+                      static_cast<long long>(batches), loss_sum / static_cast<double>(std::max<int64_t>(counted, 1)),
+                      rate, eta);
           std::fflush(stdout);
         } else if (config_.progress && done >= next_report && done < batches) {
           std::printf("[%s] epoch %d/%d: %lld/%lld batches, loss %.4f, %.0f samples/s, ETA %.0fs\n",
                       config_.model.c_str(), epoch + 1, config_.epochs, static_cast<long long>(done),
-                      static_cast<long long>(batches), loss_sum / static_cast<double>(seen), rate, eta);
+                      static_cast<long long>(batches), loss_sum / static_cast<double>(std::max<int64_t>(counted, 1)),
+                      rate, eta);
           next_report += std::max<int64_t>(1, batches / 4);
         }
       }
@@ -777,15 +788,19 @@ RunResult Trainer::run() {
     m.epoch = epoch + 1;
     m.seconds = seconds_since(t0);
     m.samples_per_second = static_cast<double>(seen) / std::max(m.seconds, 1e-9);
-    m.train_loss = loss_sum / std::max<double>(static_cast<double>(seen), 1);
+    m.skipped_steps = skipped;
+    // Every step skipped: no loss to report, and the run has diverged.
+    m.train_loss = counted > 0 || seen == 0 ? loss_sum / std::max<double>(static_cast<double>(counted), 1) : NAN;
     m.train_accuracy = correct / std::max<double>(static_cast<double>(seen), 1);
     std::tie(m.test_loss, m.test_accuracy) = evaluate(*test_loader_, false);
     if (val_loader_) m.val_loss = evaluate(*val_loader_, false).first;
-    char val[48] = "";
+    char val[48] = "", skips[64] = "";
     if (val_loader_) std::snprintf(val, sizeof val, " | val loss %.4f", m.val_loss);
-    std::printf("[%s] epoch %d/%d  train loss %.4f acc %.4f | test loss %.4f acc %.4f%s | %.2f s, %.0f samples/s\n",
+    if (skipped > 0)
+      std::snprintf(skips, sizeof skips, " | %lld steps skipped (inf/NaN)", static_cast<long long>(skipped));
+    std::printf("[%s] epoch %d/%d  train loss %.4f acc %.4f | test loss %.4f acc %.4f%s%s | %.2f s, %.0f samples/s\n",
                 config_.model.c_str(), m.epoch, config_.epochs, m.train_loss, m.train_accuracy, m.test_loss,
-                m.test_accuracy, val, m.seconds, m.samples_per_second);
+                m.test_accuracy, val, skips, m.seconds, m.samples_per_second);
     std::fflush(stdout);
     result.epochs.push_back(m);
     NORMRT_CHECK(std::isfinite(m.train_loss), "[", config_.model, "] training diverged: epoch ", m.epoch,
@@ -832,7 +847,8 @@ void write_metrics(const std::string& dir, const std::vector<RunResult>& runs) {
     for (const auto& m : run.epochs)
       r["epochs"].push_back({{"epoch", m.epoch}, {"train_loss", m.train_loss}, {"train_accuracy", m.train_accuracy},
                              {"test_loss", m.test_loss}, {"test_accuracy", m.test_accuracy}, {"val_loss", m.val_loss},
-                             {"seconds", m.seconds}, {"samples_per_second", m.samples_per_second}});
+                             {"seconds", m.seconds}, {"samples_per_second", m.samples_per_second},
+                             {"skipped_steps", m.skipped_steps}});
     if (run.test_accuracy_train_mode >= 0) r["test_accuracy_train_mode"] = run.test_accuracy_train_mode;
     if (!run.best_checkpoint.empty()) r["best_checkpoint"] = run.best_checkpoint;
     j["runs"].push_back(r);

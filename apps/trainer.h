@@ -72,6 +72,8 @@ struct EpochMetrics {
   double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
   double val_loss = -1;  // -1 without a validation split
   double seconds = 0, samples_per_second = 0;
+  // fp16: steps whose loss was inf or NaN, which the loss scaler skipped; train_loss averages the others.
+  int64_t skipped_steps = 0;
 };
 
 struct RunResult {

@@ -626,6 +626,31 @@ TEST_F(SyntheticTraining, MixedPrecisionTrainsInItsDtypeWithFloat32MasterWeights
   EXPECT_EQ(scale_of(trainer.checkpoint(0)), 1024.0f);
 }
 
+// fp16 steps whose loss overflows are skipped by the loss scaler, as in PyTorch, and left out of the epoch's loss;
+// the run goes on. A learning rate of 1e6 makes the first Adam step blow the weights up: every later step's logits
+// overflow float16 (but not float32, where the same run's losses stay finite).
+TEST_F(SyntheticTraining, Float16StepsTheScalerSkipsDoNotCountAsDivergence) {
+  TrainConfig c = synthetic_config("mlp-bn");
+  c.epochs = 1;
+  c.lr = 1e6;
+  c.lr_schedule = "none";
+  const RunResult fp32 = Trainer(c, train_, test_).run();
+  for (float loss : fp32.batch_losses) EXPECT_TRUE(std::isfinite(loss));
+  c.precision = "fp16";
+  Trainer trainer(c, train_, test_);
+  const RunResult run = trainer.run();
+  ASSERT_EQ(run.epochs.size(), 1u);
+  int64_t non_finite = 0;
+  for (float loss : run.batch_losses) non_finite += !std::isfinite(loss);
+  EXPECT_GT(non_finite, 0);
+  EXPECT_EQ(run.epochs[0].skipped_steps, non_finite);
+  EXPECT_TRUE(std::isfinite(run.epochs[0].train_loss));
+  double scale = 0;
+  for (const auto& [key, t] : trainer.checkpoint(1).tensors)
+    if (key == "amp.scale") scale = t.item();
+  EXPECT_LT(scale, 65536.0);  // backed off at every skipped step
+}
+
 TEST_F(SyntheticTraining, ConfigurationsOutOfRangeAreRefused) {
   const std::vector<std::pair<std::function<void(TrainConfig&)>, std::string>> cases = {
       {[](TrainConfig& c) { c.dropout = -1; }, "dropout probability has to be between 0 and 1, but got -1"},
