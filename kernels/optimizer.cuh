@@ -1,5 +1,6 @@
 // Optimizer steps over many parameter tensors in one launch (up to kMaxTensors per launch).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "cuda_compat.cuh"
@@ -18,6 +19,24 @@ struct TensorList {
   int64_t end[kMaxTensors];
   int count = 0;
 };
+
+// Host side: n tensors in lists of at most kMaxTensors, each list handed to launch(list) when full or at the end.
+// fill(list, k, t) sets entry k's pointers for tensor t and returns its element count (the ends follow from it).
+template <typename Fill, typename Launch>
+void for_each_tensor_list(std::size_t n, Fill fill, Launch launch) {
+  TensorList list;
+  int64_t end = 0;
+  for (std::size_t t = 0; t < n; ++t) {
+    const int k = list.count++;
+    end += fill(list, k, t);
+    list.end[k] = end;
+    if (list.count == kMaxTensors || t + 1 == n) {
+      launch(list);
+      list = TensorList{};
+      end = 0;
+    }
+  }
+}
 
 // A step's hyperparameters: `value`, or, when `table` is set, table[*index] read on the device (a CUDA graph's
 // captured step replays with the hyperparameters of the step it stands for; see Optimizer::plan_steps).

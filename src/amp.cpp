@@ -116,19 +116,15 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
     cuda::DeviceGuard guard(index);
     const cudaStream_t stream = cuda::current_stream(index);
     const int sms = cuda::sm_count(index);
-    normrt::cuda::TensorList list;
-    int64_t end = 0;
-    for (std::size_t t = 0; t < grads.size(); ++t) {
-      const int k = list.count++;
-      list.param[k] = grads[t].data<float>();
-      end += grads[t].numel();
-      list.end[k] = end;
-      if (list.count == normrt::cuda::kMaxTensors || t + 1 == grads.size()) {
-        normrt::cuda::unscale_grads(list, scale_.data<float>(), found_inf.data<float>(), sms, stream);
-        list = normrt::cuda::TensorList{};
-        end = 0;
-      }
-    }
+    normrt::cuda::for_each_tensor_list(
+        grads.size(),
+        [&](normrt::cuda::TensorList& list, int k, std::size_t t) {
+          list.param[k] = grads[t].data<float>();
+          return grads[t].numel();
+        },
+        [&](const normrt::cuda::TensorList& list) {
+          normrt::cuda::unscale_grads(list, scale_.data<float>(), found_inf.data<float>(), sms, stream);
+        });
 #endif
   }
   for (const Tensor& g : grads) g.bump_version();

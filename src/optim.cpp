@@ -53,23 +53,17 @@ void apply(const std::vector<Tensor*>& params, const std::vector<std::vector<Ten
   cuda::DeviceGuard guard(index);
   const cudaStream_t stream = cuda::current_stream(index);
   const int sms = cuda::sm_count(index);
-  normrt::cuda::TensorList list;
-  int64_t end = 0;
-  for (std::size_t t = 0; t < params.size(); ++t) {
-    const int k = list.count++;
-    std::vector<Tensor>& s = *slots[t];
-    list.param[k] = params[t]->data<float>();
-    list.grad[k] = params[t]->grad().data<float>();
-    list.state1[k] = s.size() > 0 ? s[0].data<float>() : nullptr;
-    list.state2[k] = s.size() > 1 ? s[1].data<float>() : nullptr;
-    end += params[t]->numel();
-    list.end[k] = end;
-    if (list.count == normrt::cuda::kMaxTensors || t + 1 == params.size()) {
-      cuda_launch(list, sms, stream);
-      list = normrt::cuda::TensorList{};
-      end = 0;
-    }
-  }
+  normrt::cuda::for_each_tensor_list(
+      params.size(),
+      [&](normrt::cuda::TensorList& list, int k, std::size_t t) {
+        std::vector<Tensor>& s = *slots[t];
+        list.param[k] = params[t]->data<float>();
+        list.grad[k] = params[t]->grad().data<float>();
+        list.state1[k] = s.size() > 0 ? s[0].data<float>() : nullptr;
+        list.state2[k] = s.size() > 1 ? s[1].data<float>() : nullptr;
+        return params[t]->numel();
+      },
+      [&](const normrt::cuda::TensorList& list) { cuda_launch(list, sms, stream); });
 #else
   (void)cuda_launch;
   NORMRT_THROW("optimizer step on ", device.str(), " needs a build with CUDA");
