@@ -5,12 +5,17 @@
 #
 #   scripts/gpu-check.sh            # build + run (a GPU machine with the build dependencies, or the Docker image)
 #   scripts/gpu-check.sh build      # only build ./build-gpu (any machine with nvcc; NORMRT_GPU_ARCH, default 90) and
-#                                   # pack ./gpu-bundle (~47 MB): the GPU binaries plus the Debian runtime libraries
-#                                   # they need, small enough to carry to a GPU machine that lacks the -dev packages
-#   scripts/gpu-check.sh run        # only run, from ./gpu-bundle (or ./build-gpu)
+#                                   # pack ./gpu-bundle (~75 MB; ./gpu-bundle.tar.xz, ~27 MB, to carry): the GPU
+#                                   # binaries plus the Debian runtime libraries they need, for a GPU machine that
+#                                   # lacks the -dev packages
+#   scripts/gpu-check.sh run        # only run, from ./gpu-bundle (unpacked from the archive if need be) or ./build-gpu
 # NORMRT_RESULTS_DIR overrides where the report goes (default benchmarks/results). NORMRT_CHECK_STEPS picks steps
-# of the run phase (default "tests sanitize bench train"), so that a device session can split them across calls. The run phase finds cuDNN and
-# cuBLAS in the toolkit or in the pip wheels of a PyTorch installation (LD_LIBRARY_PATH).
+# of the run phase (default "tests sanitize bench compare train"), so that a device session can split them across
+# calls; NORMRT_SANITIZERS the compute-sanitizer tools (default "memcheck racecheck initcheck synccheck");
+# NORMRT_STEP_TIMEOUT (seconds) bounds each command of the run phase, so that one hung step cannot eat a lease.
+# "compare" times PyTorch on the GPU beside bench's results (benchmarks/compare_bn_gpu.py; needs "bench" before it
+# and a CUDA PyTorch). The run phase finds cuDNN and cuBLAS in the toolkit or in the pip wheels of a PyTorch
+# installation (LD_LIBRARY_PATH).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 phase=${1:-all}
@@ -33,11 +38,13 @@ if [ "$phase" = all ] || [ "$phase" = build ]; then
   for lib in libbenchmark libopenblas libgfortran libquadmath libgomp; do
     ldd gpu-bundle/bin/* 2>/dev/null | awk -v l="$lib" '$1 ~ l {print $3}' | sort -u | xargs -r -I{} cp -L {} gpu-bundle/lib/
   done
-  du -sh gpu-bundle
+  tar -cf - gpu-bundle | xz -T0 -6 > gpu-bundle.tar.xz || exit 1
+  du -sh gpu-bundle gpu-bundle.tar.xz
   [ "$phase" = build ] && exit 0
 fi
 
 bin_dir=gpu-bundle/bin
+[ ! -d "$bin_dir" ] && [ -f gpu-bundle.tar.xz ] && tar -xJf gpu-bundle.tar.xz
 [ -d "$bin_dir" ] || bin_dir=""
 gpu_tests=${bin_dir:+$bin_dir/normrt_gpu_tests}; gpu_tests=${gpu_tests:-$build_dir/tests/normrt_gpu_tests}
 bench_bn=${bin_dir:+$bin_dir/bench_batchnorm}; bench_bn=${bench_bn:-$build_dir/benchmarks/bench_batchnorm}
@@ -69,35 +76,56 @@ status=0
   echo
 } > "$report"
 
-steps=" ${NORMRT_CHECK_STEPS:-tests sanitize bench train} "
+steps=" ${NORMRT_CHECK_STEPS:-tests sanitize bench compare train} "
 want() { [[ "$steps" == *" $1 "* ]]; }
+step_timeout=${NORMRT_STEP_TIMEOUT:-0}
+bounded() {
+  if [ "$step_timeout" -gt 0 ]; then timeout "$step_timeout" "$@"; else "$@"; fi
+  local rc=$?
+  [ "$rc" -eq 124 ] && echo "TIMED OUT after ${step_timeout}s: $*"
+  return $rc
+}
 section() { printf '\n## %s\n\n```\n' "$1" >> "$report"; }
 end_section() { printf '```\n' >> "$report"; }
 
 if want tests; then
 section "normrt_gpu_tests (every test of label gpu; NORMRT_REQUIRE_GPU=1: a skip is a failure)"
-NORMRT_REQUIRE_GPU=1 "$gpu_tests" --gtest_brief=1 >> "$report" 2>&1 || status=1
+missing=$(ldd "$gpu_tests" "$bench_bn" 2>&1 | grep "not found" | sort -u)
+[ -n "$missing" ] && echo "missing libraries: $missing" >> "$report"
+SECONDS=0
+NORMRT_REQUIRE_GPU=1 bounded "$gpu_tests" --gtest_brief=1 >> "$report" 2>&1 || status=1
+echo "(${SECONDS} s)" >> "$report"
 end_section
 fi
 
 # The sanitizers run the BatchNorm tests on small shapes (racecheck is slow on large grids).
 sanitizer_filter='*CudaPool*:CudaConv.*:*CudaBatchNormShapes.*/2x1:*CudaBatchNormShapes.*/1x1x2:*CudaBatchNormShapes.*/5x3:*CudaBatchNormShapes.*/7x3x33:*CudaBatchNormShapes.*/4x2x8:*CudaBatchNormShapes.*/2x4x5x7:*CudaBatchNormShapes.*/256x1024:*CudaGolden.*:CudaBatchNorm.SeedExampleOnTheDevice:CudaBatchNorm.EmptyBatchAndNaN:*CudaBnKernels.*:CudaVariants.*'
-want sanitize && for tool in memcheck racecheck initcheck synccheck; do
+want sanitize && for tool in ${NORMRT_SANITIZERS:-memcheck racecheck initcheck synccheck}; do
   section "compute-sanitizer --tool $tool"
-  compute-sanitizer --tool "$tool" --error-exitcode 1 "$gpu_tests" \
+  bounded compute-sanitizer --tool "$tool" --error-exitcode 1 "$gpu_tests" \
     --gtest_filter="$sanitizer_filter" --gtest_brief=1 >> "$report" 2>&1 || status=1
   end_section
 done
 
 if want bench; then
 section "bench_batchnorm --benchmark_filter=gpu --benchmark_min_time=0.1"
-"$bench_bn" --benchmark_filter=gpu --benchmark_min_time=0.1 --benchmark_out="$stem.json" \
+bounded "$bench_bn" --benchmark_filter=gpu --benchmark_min_time=0.1 --benchmark_out="$stem.json" \
   --benchmark_out_format=json --benchmark_color=false 2>&1 | sed -n '/^Summary/,$p' >> "$report" || status=1
 end_section
 
 section "bench_nn --benchmark_filter=gpu --benchmark_min_time=0.1"
-"$bench_nn" --benchmark_filter=gpu --benchmark_min_time=0.1 --benchmark_color=false 2>&1 |
+bounded "$bench_nn" --benchmark_filter=gpu --benchmark_min_time=0.1 --benchmark_color=false 2>&1 |
   grep -E "^gpu|^Run|error" >> "$report" || status=1
+end_section
+fi
+
+if want compare; then
+section "benchmarks/compare_bn_gpu.py: PyTorch beside bench_batchnorm, same card, same call"
+if [ -f "$stem.json" ] && python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+  PYTHONUNBUFFERED=1 bounded python3 benchmarks/compare_bn_gpu.py "$stem.json" >> "$report" 2>&1 || status=1
+else
+  echo "skipped: needs bench_batchnorm's $stem.json and a CUDA PyTorch" >> "$report"
+fi
 end_section
 fi
 

@@ -11,7 +11,7 @@
 
 namespace normrt::testing {
 
-inline std::string autocast_golden_dir() { return std::string(NORMRT_GOLDEN_DIR) + "/../data_autocast"; }
+inline std::string autocast_golden_dir() { return golden_sibling_dir("data_autocast"); }
 
 inline nlohmann::json autocast_golden_manifest() {
   std::ifstream in(autocast_golden_dir() + "/cases.json");

@@ -10,7 +10,7 @@
 
 namespace normrt::testing {
 
-inline std::string bn_mixed_golden_dir() { return std::string(NORMRT_GOLDEN_DIR) + "/../data_bn_mixed"; }
+inline std::string bn_mixed_golden_dir() { return golden_sibling_dir("data_bn_mixed"); }
 
 inline nlohmann::json bn_mixed_manifest() {
   std::ifstream in(bn_mixed_golden_dir() + "/cases.json");

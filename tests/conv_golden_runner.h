@@ -10,7 +10,7 @@
 
 namespace normrt::testing {
 
-inline std::string conv_golden_dir() { return std::string(NORMRT_GOLDEN_DIR) + "/../data_conv"; }
+inline std::string conv_golden_dir() { return golden_sibling_dir("data_conv"); }
 
 inline std::vector<std::string> conv_golden_case_names() {
   std::ifstream in(conv_golden_dir() + "/cases.json");

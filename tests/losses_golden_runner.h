@@ -12,7 +12,7 @@
 namespace normrt::testing {
 
 inline nlohmann::json losses_golden() {
-  std::ifstream in(std::string(NORMRT_GOLDEN_DIR) + "/../data_losses/cases.json");
+  std::ifstream in(golden_sibling_dir("data_losses") + "/cases.json");
   return nlohmann::json::parse(in);
 }
 

@@ -10,7 +10,7 @@
 
 namespace normrt::testing {
 
-inline std::string norms_golden_dir() { return std::string(NORMRT_GOLDEN_DIR) + "/../data_norms"; }
+inline std::string norms_golden_dir() { return golden_sibling_dir("data_norms"); }
 
 inline std::vector<std::string> norms_golden_case_names() {
   std::ifstream in(norms_golden_dir() + "/cases.json");

@@ -10,7 +10,7 @@
 
 namespace normrt::testing {
 
-inline std::string pool_golden_dir() { return std::string(NORMRT_GOLDEN_DIR) + "/../data_pool"; }
+inline std::string pool_golden_dir() { return golden_sibling_dir("data_pool"); }
 
 inline std::vector<std::string> pool_golden_case_names() {
   std::ifstream in(pool_golden_dir() + "/cases.json");

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -17,6 +18,15 @@
 #include "test_util_core.h"
 
 namespace normrt::testing {
+
+#ifdef NORMRT_GOLDEN_DIR
+// A golden data folder beside tests/golden/data ("data_conv", ...): under $NORMRT_GOLDEN_DIR's parent when set, so
+// that binaries built in one checkout run against another's data (GPU machines), else beside the one compiled in.
+inline std::string golden_sibling_dir(const std::string& name) {
+  const char* env = std::getenv("NORMRT_GOLDEN_DIR");
+  return std::string(env != nullptr ? env : NORMRT_GOLDEN_DIR) + "/../" + name;
+}
+#endif
 
 inline std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 inline std::vector<double> to_double(const Tensor& t) { return to_double(t.to_vector()); }
