@@ -21,7 +21,10 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "bench_util.h"
@@ -85,8 +88,31 @@ struct Operands {
   }
 };
 
+// Google Benchmark calls a benchmark's function several times (sizing the iteration count, then once per
+// repetition), and drawing a large shape's operands on the host takes seconds each time (seen on an H200: about 20 s
+// of setup per benchmark). The operands made last are kept, under their key, for the next call; main() drops them
+// before the device goes.
+template <typename T>
+std::pair<std::string, std::unique_ptr<T>>& last_operands() {
+  static std::pair<std::string, std::unique_ptr<T>> slot;
+  return slot;
+}
+
+template <typename T, typename... Args>
+T& reused_operands(const std::string& key, Args&&... args) {
+  auto& [cached_key, value] = last_operands<T>();
+  if (!value || cached_key != key) {
+    value.reset();  // two large sets need not fit at once
+    value = std::make_unique<T>(std::forward<Args>(args)...);
+    cached_key = key;
+  }
+  return *value;
+}
+
+std::string shape_label(const Shape& s);
+
 void run_cpu(benchmark::State& state, const Shape& shape, Mode mode) {
-  Operands ops(shape, Device::cpu());
+  Operands& ops = reused_operands<Operands>("cpu " + shape_label(shape), shape, Device::cpu());
   for (auto _ : state) ops.run(mode);
   state.SetBytesProcessed(state.iterations() * shape_numel(shape) * bytes_per_element(mode));
 }
@@ -145,7 +171,7 @@ void time_gpu(benchmark::State& state, int64_t bytes_per_call, const std::functi
 
 void run_gpu(benchmark::State& state, const Shape& shape, Mode mode, Backend backend) {
   skip_on_error(state, [&] {
-    Operands ops(shape, Device::cuda(0));
+    Operands& ops = reused_operands<Operands>("cuda " + shape_label(shape), shape, Device::cuda(0));
     time_gpu(state, shape_numel(shape) * bytes_per_element(mode), [&] { ops.run(mode, backend); });
   });
 }
@@ -158,7 +184,7 @@ constexpr int64_t kGraphBelowBytes = int64_t{16} << 20;
 
 void run_gpu_graph(benchmark::State& state, const Shape& shape, Mode mode) {
   skip_on_error(state, [&] {
-    Operands ops(shape, Device::cuda(0));
+    Operands& ops = reused_operands<Operands>("cuda " + shape_label(shape), shape, Device::cuda(0));
     ops.run(mode);  // algorithm choices and workspaces before the capture
     cuda::Graph graph(0);
     graph.capture_begin();
@@ -220,7 +246,7 @@ struct KernelOperands : Operands {
 // Variant 1 (benchmarks/variants/batchnorm_forward_single_read.cu), forward training only.
 void run_gpu_single_read(benchmark::State& state, const Shape& shape) {
   skip_on_error(state, [&] {
-    KernelOperands ops(shape);
+    KernelOperands& ops = reused_operands<KernelOperands>(shape_label(shape), shape);
     Tensor semaphore = zeros({1}, TensorOptions(Device::cuda(0)).dtype(DType::Int64));
     const std::size_t shared = max_shared_bytes();
     time_gpu(state, shape_numel(shape) * 8, [&] {
@@ -233,7 +259,7 @@ void run_gpu_single_read(benchmark::State& state, const Shape& shape) {
 // Variant 2 (benchmarks/variants/batchnorm_forward_pytorch_algorithm.cu): PyTorch's algorithm, forward training.
 void run_gpu_pytorch_algorithm(benchmark::State& state, const Shape& shape) {
   skip_on_error(state, [&] {
-    KernelOperands ops(shape);
+    KernelOperands& ops = reused_operands<KernelOperands>(shape_label(shape), shape);
     Tensor workspace = empty({shape[1]}, Device::cuda(0));
     time_gpu(state, shape_numel(shape) * 8, [&] {
       bn::cuda::variants::forward_training_pytorch_algorithm(ops.forward, workspace.data<float>(),
@@ -246,7 +272,7 @@ void run_gpu_pytorch_algorithm(benchmark::State& state, const Shape& shape) {
 // = false), the design the one-launch cooperative step replaced, to measure what it gains.
 void run_gpu_three_launch(benchmark::State& state, const Shape& shape, Mode mode) {
   skip_on_error(state, [&] {
-    KernelOperands ops(shape);
+    KernelOperands& ops = reused_operands<KernelOperands>(shape_label(shape), shape);
     bn::cuda::LaunchTuning tuning;
     tuning.sm_count = sm_count();
     tuning.cooperative = false;
@@ -300,18 +326,31 @@ struct Combination {
   }
 };
 
+// The float32 draws of one shape, which each combination converts (drawn once per shape: see reused_operands).
+struct MatrixDraws {
+  Tensor x, z, dy, weight, bias;
+  MatrixDraws(const Shape& shape, const Device& device) {
+    Generator gen(1);
+    x = randn(shape, gen, device);
+    z = randn(shape, gen, device);
+    dy = randn(shape, gen, device);
+    weight = rand({shape[1]}, gen, device);
+    bias = randn({shape[1]}, gen, device);
+  }
+};
+
 struct MatrixOperands {
   Combination combination;
   Tensor x, z, dy, weight, bias, running_mean, running_var;
   ops::BatchNormForwardResult forward;
   MatrixOperands(const Shape& shape, const Device& device, const Combination& c) : combination(c) {
-    Generator gen(1);
-    auto operand = [&] { return randn(shape, gen, device).to(c.dtype).to(c.format); };
-    x = operand();
-    z = operand();
-    dy = operand();
-    weight = rand({shape[1]}, gen, device);
-    bias = randn({shape[1]}, gen, device);
+    const MatrixDraws& draws = reused_operands<MatrixDraws>(
+        std::string(device.is_cpu() ? "cpu " : "cuda ") + shape_label(shape), shape, device);
+    x = draws.x.to(c.dtype).to(c.format);
+    z = draws.z.to(c.dtype).to(c.format);
+    dy = draws.dy.to(c.dtype).to(c.format);
+    weight = draws.weight;
+    bias = draws.bias;
     running_mean = zeros({shape[1]}, device);
     running_var = ones({shape[1]}, device);
     forward = train();
@@ -349,7 +388,8 @@ std::vector<Combination> matrix_combinations() {
 
 void run_cpu_matrix(benchmark::State& state, const Shape& shape, Mode mode, const Combination& c) {
   skip_on_error(state, [&] {
-    MatrixOperands ops(shape, Device::cpu(), c);
+    MatrixOperands& ops =
+        reused_operands<MatrixOperands>("cpu " + shape_label(shape) + c.label(), shape, Device::cpu(), c);
     for (auto _ : state) ops.run(mode);
     state.SetBytesProcessed(state.iterations() * shape_numel(shape) * c.bytes_per_element(mode));
   });
@@ -358,7 +398,8 @@ void run_cpu_matrix(benchmark::State& state, const Shape& shape, Mode mode, cons
 #if NORMRT_WITH_CUDA
 void run_gpu_matrix(benchmark::State& state, const Shape& shape, Mode mode, const Combination& c) {
   skip_on_error(state, [&] {
-    MatrixOperands ops(shape, Device::cuda(0), c);
+    MatrixOperands& ops =
+        reused_operands<MatrixOperands>("cuda " + shape_label(shape) + c.label(), shape, Device::cuda(0), c);
     time_gpu(state, shape_numel(shape) * c.bytes_per_element(mode), [&] { ops.run(mode); });
   });
 }
@@ -421,13 +462,14 @@ int main(int argc, char** argv) {
   }
   std::vector<MatrixEntry> matrix;
   auto register_matrix = [&](const std::string& device, const std::vector<Shape>& shapes, auto run) {
-    for (Mode mode : {Mode::ForwardTraining, Mode::Backward}) {
-      for (const Shape& shape : shapes) {
-        std::string baseline;
-        for (const Combination& c : matrix_combinations()) {
-          const std::string name =
-              device + "/matrix/" + c.label() + "/" + mode_name(mode) + "/" + shape_label(shape);
-          if (baseline.empty()) baseline = name;
+    // Both modes of a combination run one after the other, on the same operands (reused_operands).
+    const std::vector<Combination> combinations = matrix_combinations();
+    for (const Shape& shape : shapes) {
+      for (const Combination& c : combinations) {
+        for (Mode mode : {Mode::ForwardTraining, Mode::Backward}) {
+          const std::string suffix = std::string("/") + mode_name(mode) + "/" + shape_label(shape);
+          const std::string name = device + "/matrix/" + c.label() + suffix;
+          const std::string baseline = device + "/matrix/" + combinations.front().label() + suffix;
           auto* b = benchmark::RegisterBenchmark(name.c_str(), run, shape, mode, c)->Unit(benchmark::kMicrosecond);
           if (device == "gpu") b->UseManualTime();
           else b->UseRealTime();
@@ -496,6 +538,12 @@ int main(int argc, char** argv) {
 #endif
   SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
+  last_operands<Operands>().second.reset();
+  last_operands<MatrixOperands>().second.reset();
+  last_operands<MatrixDraws>().second.reset();
+#ifdef NORMRT_BENCH_VARIANTS
+  last_operands<KernelOperands>().second.reset();
+#endif
 
   std::printf("\nSummary (medians)%s\n", g_copy_bandwidth > 0 ? "" : " - no GPU: CPU section only");
   if (g_copy_bandwidth > 0) std::printf("device-to-device copy bandwidth: %.1f GB/s\n", g_copy_bandwidth * 1e-9);
@@ -537,6 +585,9 @@ int main(int argc, char** argv) {
               "bytes; speedup over float32 NCHW unfused of the same run)\n"
               "| device | shape | mode | dtype-format-fusion | us | GB/s | %% of copy BW | speedup |\n"
               "|---|---|---|---|---|---|---|---|\n");
+  std::stable_sort(matrix.begin(), matrix.end(), [](const MatrixEntry& a, const MatrixEntry& b) {
+    return std::tie(a.device, a.mode) < std::tie(b.device, b.mode);
+  });
   for (const MatrixEntry& e : matrix) {
     const double us = reporter.micros(e.name), baseline_us = reporter.micros(e.baseline_name);
     if (us <= 0) continue;

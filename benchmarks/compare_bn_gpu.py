@@ -21,15 +21,18 @@ UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 def normrt_medians(path):
     report = json.load(open(path))
-    runs = {}
+    medians, single_runs = {}, {}
     for b in report["benchmarks"]:
         parts = b["run_name"].split("/")
         if len(parts) < 4 or parts[0] != "gpu" or parts[1] not in ("native", "cudnn"):
             continue
-        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
-            continue
-        runs[(parts[1], parts[2], parts[3])] = b["real_time"] * UNITS[b["time_unit"]]
-    return runs
+        seconds = b["real_time"] * UNITS[b["time_unit"]]
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                medians[(parts[1], parts[2], parts[3])] = seconds
+        else:
+            single_runs[(parts[1], parts[2], parts[3])] = seconds
+    return {**single_runs, **medians}
 
 
 class Timer:

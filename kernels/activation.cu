@@ -46,12 +46,43 @@ __global__ void squared_error_kernel(const float* x, const float* t, float* sq, 
   }
 }
 
-// One thread per column; consecutive threads read consecutive addresses of each row.
-__global__ void column_sum_kernel(const float* m, float* out, int64_t rows, int64_t cols, bool accumulate) {
+// Column sums (the bias gradient: dy summed over the batch) in two launches, no atomics. The first splits the rows
+// into chunks; a block of 32 columns x 8 row lanes sums one chunk of its columns (each lane its rows in order, the
+// lanes in a fixed tree), consecutive threads reading consecutive addresses of a row. The second adds the chunks'
+// partial sums in chunk order. The split depends on the shape alone, so every run and every GPU gives the same
+// bits; one thread per column over all rows (the first version) left most of the GPU idle: 450 us for 4096 x 1024
+// on an H200, a third of the layer's backward.
+constexpr int kColumnTile = 32, kRowLanes = 8;
+constexpr int64_t kRowsPerChunk = 256, kMaxChunks = 65535;
+
+__global__ void column_chunk_sum_kernel(const float* m, float* partial, int64_t rows, int64_t cols,
+                                        int64_t chunk_rows, bool accumulate) {
+  NORMRT_DYNAMIC_SHARED(float, lanes);  // [kRowLanes][kColumnTile + 1]
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * kColumnTile + threadIdx.x;
+  const int64_t begin = static_cast<int64_t>(blockIdx.y) * chunk_rows;
+  const int64_t end = begin + chunk_rows < rows ? begin + chunk_rows : rows;
+  float sum = 0.0f;
+  if (j < cols)
+    for (int64_t i = begin + threadIdx.y; i < end; i += kRowLanes) sum += m[i * cols + j];
+  const int stride = kColumnTile + 1;
+  lanes[threadIdx.y * stride + threadIdx.x] = sum;
+  __syncthreads();
+#pragma unroll
+  for (int width = kRowLanes / 2; width > 0; width /= 2) {
+    if (static_cast<int>(threadIdx.y) < width)
+      lanes[threadIdx.y * stride + threadIdx.x] += lanes[(threadIdx.y + width) * stride + threadIdx.x];
+    __syncthreads();
+  }
+  if (threadIdx.y != 0 || j >= cols) return;
+  float* slot = partial + static_cast<int64_t>(blockIdx.y) * cols + j;
+  *slot = accumulate ? *slot + lanes[threadIdx.x] : lanes[threadIdx.x];  // accumulate: one chunk, partial is out
+}
+
+__global__ void column_total_kernel(const float* partial, float* out, int64_t chunks, int64_t cols, bool accumulate) {
   const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (j >= cols) return;
   float sum = 0.0f;
-  for (int64_t i = 0; i < rows; ++i) sum += m[i * cols + j];
+  for (int64_t c = 0; c < chunks; ++c) sum += partial[c * cols + j];
   out[j] = accumulate ? out[j] + sum : sum;
 }
 
@@ -88,10 +119,29 @@ void squared_error(const float* x, const float* t, float* sq, float* grad, int64
   NORMRT_CHECK_LAUNCH();
 }
 
-void column_sum(const float* m, float* out, int64_t rows, int64_t cols, bool accumulate, cudaStream_t stream) {
+int64_t column_sum_chunks(int64_t rows) {
+  return std::max<int64_t>(1, std::min((rows + kRowsPerChunk - 1) / kRowsPerChunk, kMaxChunks));
+}
+
+int64_t column_sum_workspace_floats(int64_t rows, int64_t cols) {
+  const int64_t chunks = column_sum_chunks(rows);
+  return chunks == 1 ? 0 : chunks * cols;
+}
+
+void column_sum(const float* m, float* out, int64_t rows, int64_t cols, bool accumulate, float* workspace,
+                cudaStream_t stream) {
   if (cols == 0) return;
-  const unsigned blocks = static_cast<unsigned>((cols + kThreads - 1) / kThreads);
-  NORMRT_LAUNCH(column_sum_kernel, dim3(blocks), dim3(kThreads), 0, stream, m, out, rows, cols, accumulate);
+  const int64_t chunks = column_sum_chunks(rows);
+  const int64_t chunk_rows = std::max<int64_t>(1, (rows + chunks - 1) / chunks);
+  const dim3 grid(static_cast<unsigned>((cols + kColumnTile - 1) / kColumnTile), static_cast<unsigned>(chunks));
+  const std::size_t shared = sizeof(float) * kRowLanes * (kColumnTile + 1);
+  const bool direct = chunks == 1;
+  NORMRT_LAUNCH(column_chunk_sum_kernel, grid, dim3(kColumnTile, kRowLanes), shared, stream, m,
+                direct ? out : workspace, rows, cols, chunk_rows, direct && accumulate);
+  NORMRT_CHECK_LAUNCH();
+  if (direct) return;
+  NORMRT_LAUNCH(column_total_kernel, dim3(static_cast<unsigned>((cols + kThreads - 1) / kThreads)), dim3(kThreads),
+                0, stream, workspace, out, chunks, cols, accumulate);
   NORMRT_CHECK_LAUNCH();
 }
 

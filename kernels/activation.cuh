@@ -17,7 +17,10 @@ void dropout(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64
 // sq[i] = loss_scale * (x[i] - t[i])^2, grad[i] = grad_scale * (x[i] - t[i]).
 void squared_error(const float* x, const float* t, float* sq, float* grad, int64_t n, float loss_scale,
                    float grad_scale, int sm_count, cudaStream_t stream);
-// out[j] = sum_i m[i * cols + j] (+ out[j] when accumulate), summed in row order: deterministic.
-void column_sum(const float* m, float* out, int64_t rows, int64_t cols, bool accumulate, cudaStream_t stream);
+// out[j] = sum_i m[i * cols + j] (+ out[j] when accumulate), in an order fixed by the shape: deterministic.
+// workspace: column_sum_workspace_floats(rows, cols) floats (none for up to 256 rows).
+int64_t column_sum_workspace_floats(int64_t rows, int64_t cols);
+void column_sum(const float* m, float* out, int64_t rows, int64_t cols, bool accumulate, float* workspace,
+                cudaStream_t stream);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

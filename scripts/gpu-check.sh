@@ -10,9 +10,10 @@
 #                                   # lacks the -dev packages
 #   scripts/gpu-check.sh run        # only run, from ./gpu-bundle (unpacked from the archive if need be) or ./build-gpu
 # NORMRT_RESULTS_DIR overrides where the report goes (default benchmarks/results). NORMRT_CHECK_STEPS picks steps
-# of the run phase (default "tests sanitize bench compare train"), so that a device session can split them across
+# of the run phase (default "tests sanitize bench bench-nn compare train"), so that a device session can split them across
 # calls; NORMRT_SANITIZERS the compute-sanitizer tools (default "memcheck racecheck initcheck synccheck");
-# NORMRT_STEP_TIMEOUT (seconds) bounds each command of the run phase, so that one hung step cannot eat a lease.
+# NORMRT_STEP_TIMEOUT (seconds) bounds each command of the run phase, so that one hung step cannot eat a lease;
+# NORMRT_BENCH_ARGS adds Google Benchmark flags to bench_batchnorm (e.g. --benchmark_repetitions=3).
 # "compare" times PyTorch on the GPU beside bench's results (benchmarks/compare_bn_gpu.py; needs "bench" before it
 # and a CUDA PyTorch). The run phase finds cuDNN and cuBLAS in the toolkit or in the pip wheels of a PyTorch
 # installation (LD_LIBRARY_PATH).
@@ -76,13 +77,13 @@ status=0
   echo
 } > "$report"
 
-steps=" ${NORMRT_CHECK_STEPS:-tests sanitize bench compare train} "
+steps=" ${NORMRT_CHECK_STEPS:-tests sanitize bench bench-nn compare train} "
 want() { [[ "$steps" == *" $1 "* ]]; }
 step_timeout=${NORMRT_STEP_TIMEOUT:-0}
 bounded() {
   if [ "$step_timeout" -gt 0 ]; then timeout "$step_timeout" "$@"; else "$@"; fi
   local rc=$?
-  [ "$rc" -eq 124 ] && echo "TIMED OUT after ${step_timeout}s: $*"
+  [ "$rc" -eq 124 ] && echo "TIMED OUT after ${step_timeout}s: $*" >> "$report"
   return $rc
 }
 section() { printf '\n## %s\n\n```\n' "$1" >> "$report"; }
@@ -109,10 +110,14 @@ done
 
 if want bench; then
 section "bench_batchnorm --benchmark_filter=gpu --benchmark_min_time=0.1"
-bounded "$bench_bn" --benchmark_filter=gpu --benchmark_min_time=0.1 --benchmark_out="$stem.json" \
+# shellcheck disable=SC2086  # NORMRT_BENCH_ARGS: extra Google Benchmark flags, word-split on purpose
+bounded "$bench_bn" --benchmark_filter=gpu --benchmark_min_time=0.1 ${NORMRT_BENCH_ARGS:-} --benchmark_out="$stem.json" \
   --benchmark_out_format=json --benchmark_color=false 2>&1 | sed -n '/^Summary/,$p' >> "$report" || status=1
 end_section
 
+fi
+
+if want bench-nn; then
 section "bench_nn --benchmark_filter=gpu --benchmark_min_time=0.1"
 bounded "$bench_nn" --benchmark_filter=gpu --benchmark_min_time=0.1 --benchmark_color=false 2>&1 |
   grep -E "^gpu|^Run|error" >> "$report" || status=1

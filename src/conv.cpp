@@ -16,7 +16,7 @@ namespace normrt::ops {
 
 namespace {
 
-std::atomic<bool> g_deterministic{false};
+std::atomic<bool> g_deterministic{true};
 std::atomic<bool> g_allow_tf32{false};
 
 // A per-dimension parameter: one value for all dimensions or one per dimension, as PyTorch's _single/_pair/_triple.

@@ -5,7 +5,7 @@
 // algorithm on the real buffers) and cached under the full problem: geometry, device, direction, math mode and
 // determinism. Workspaces (search and run) come from the stream-ordered pool as tensors, so a warm step allocates
 // nothing from the driver. Exact FP32 unless set_conv_allow_tf32(true) (CUDNN_FMA_MATH, as PyTorch with
-// allow_tf32 off); with set_conv_deterministic(true) only algorithms cuDNN reports deterministic are chosen.
+// allow_tf32 off); only algorithms cuDNN reports deterministic are chosen unless set_conv_deterministic(false).
 // Asymmetric ("same" with an even kernel) padding is resolved by the caller (src/conv.cpp).
 #include <cudnn.h>
 

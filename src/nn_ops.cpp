@@ -325,7 +325,9 @@ Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Ten
       const Tensor dy = util::widened(grad_output);
       const bool wide = grad_bias->dtype() == DType::Float32;
       Tensor sums = wide ? *grad_bias : empty({out}, device);
-      cuda::column_sum(dy.data<float>(), sums.data<float>(), n, out, accumulate_b && wide, l.stream);
+      Tensor workspace = empty({cuda::column_sum_workspace_floats(n, out)}, device);
+      cuda::column_sum(dy.data<float>(), sums.data<float>(), n, out, accumulate_b && wide,
+                       workspace.numel() > 0 ? workspace.data<float>() : nullptr, l.stream);
       if (!wide) {
         if (accumulate_b) ops::add_(*grad_bias, sums);
         else *grad_bias = sums.to(grad_bias->dtype());

@@ -1,5 +1,7 @@
 // Check macros for CUDA runtime, cuBLAS and cuDNN calls: throw normrt::Error naming the expression, file:line and
-// the library's own error string. The *_LOG variants are for destructors and only log.
+// the library's own error string. The *_LOG variants are for destructors and only log. A failed call's error is
+// taken off the runtime's last-error slot once reported, so that the next launch check does not report it again,
+// blamed on an unrelated kernel (sticky errors stay: the context is lost).
 #pragma once
 #include "normrt/config.h"
 #include "normrt/error.h"
@@ -14,15 +16,19 @@ std::string cuda_error_message(cudaError_t status, const char* expr);
 #define NORMRT_CUDA_CHECK(expr)                                                                       \
   do {                                                                                                \
     const cudaError_t normrt_status_ = (expr);                                                        \
-    if (normrt_status_ != cudaSuccess)                                                                \
+    if (normrt_status_ != cudaSuccess) {                                                              \
+      (void)cudaGetLastError();                                                                       \
       ::normrt::detail::throw_error(__FILE__, __LINE__, ::normrt::detail::cuda_error_message(normrt_status_, #expr)); \
+    }                                                                                                 \
   } while (0)
 
 #define NORMRT_CUDA_CHECK_LOG(expr)                                                                   \
   do {                                                                                                \
     const cudaError_t normrt_status_ = (expr);                                                        \
-    if (normrt_status_ != cudaSuccess)                                                                \
+    if (normrt_status_ != cudaSuccess) {                                                              \
+      (void)cudaGetLastError();                                                                       \
       ::normrt::detail::log_error(__FILE__, __LINE__, ::normrt::detail::cuda_error_message(normrt_status_, #expr)); \
+    }                                                                                                 \
   } while (0)
 
 // After a kernel launch: reports launch-configuration errors without synchronising.

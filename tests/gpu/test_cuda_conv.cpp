@@ -99,9 +99,11 @@ TEST(CudaConv, ResidualCnnStepAgreesWithTheCpu) {
   }
 }
 
-// Convolutions on 16-bit operands: cuDNN on the GPU (float32 accumulation, one rounding), float32 on the CPU; they may
-// round a sum differently (summation order). Symmetric padding, 'same' with an even kernel (asymmetric: the padded
-// problem cuDNN runs), strides and groups; 16-bit and float32 accumulators.
+// Convolutions on 16-bit operands: cuDNN on the GPU (float32 compute), float32 on the CPU rounded once. cuDNN's
+// 16-bit algorithms may round partial sums to the 16-bit type on the way (split reductions, transforms): seen on an
+// H200, up to about a fifth of a 16-bit ulp of the largest output, depending on the algorithm its search picked.
+// Hence an absolute tolerance of half an ulp at the output's scale. Symmetric padding, 'same' with an even kernel
+// (asymmetric: the padded problem cuDNN runs), strides and groups; 16-bit and float32 accumulators.
 TEST(CudaConv, SixteenBitConvolutionsAgreeWithTheCpu) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   struct Problem {
@@ -134,16 +136,16 @@ TEST(CudaConv, SixteenBitConvolutionsAgreeWithTheCpu) {
       EXPECT_EQ(dx.dtype(), h);
       EXPECT_EQ(dw.dtype(), h);
       EXPECT_EQ(db.dtype(), h);
-      EXPECT_TRUE(all_close(host(dx), host(dx_cpu), 2 * ulp, ulp / 16));
-      EXPECT_TRUE(all_close(host(dw), host(dw_cpu), 2 * ulp, ulp / 16));
-      EXPECT_TRUE(all_close(host(db), host(db_cpu), 2 * ulp, ulp / 16));
+      EXPECT_TRUE(all_close(host(dx), host(dx_cpu), 2 * ulp, ulp / 2));
+      EXPECT_TRUE(all_close(host(dw), host(dw_cpu), 2 * ulp, ulp / 2));
+      EXPECT_TRUE(all_close(host(db), host(db_cpu), 2 * ulp, ulp / 2));
       ops::conv_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), p.params, &dw, &db, false);  // 16-bit accumulators
-      EXPECT_TRUE(all_close(host(dw), host(dw_cpu * 2.0), 4 * ulp, ulp / 8));
-      EXPECT_TRUE(all_close(host(db), host(db_cpu * 2.0), 4 * ulp, ulp / 8));
+      EXPECT_TRUE(all_close(host(dw), host(dw_cpu * 2.0), 4 * ulp, ulp / 2));
+      EXPECT_TRUE(all_close(host(db), host(db_cpu * 2.0), 4 * ulp, ulp / 2));
       Tensor dw32 = dw_cpu.to(DType::Float32).to(kGpu);  // a float32 accumulator: through float32
       ops::conv_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), p.params, &dw32, nullptr, false);
       EXPECT_EQ(dw32.dtype(), DType::Float32);
-      EXPECT_TRUE(all_close(host(dw32), host(dw_cpu * 2.0), 4 * ulp, ulp / 8));
+      EXPECT_TRUE(all_close(host(dw32), host(dw_cpu * 2.0), 4 * ulp, ulp / 2));
     }
   }
 }
@@ -192,16 +194,15 @@ TEST(CudaConv, AlgorithmSearchRunsOncePerProblem) {
   EXPECT_EQ(ops::conv_algorithm_searches(), after_first + 1);
 }
 
-TEST(CudaConv, DeterministicModeRepeatsBitForBit) {
+TEST(CudaConv, TheDefaultDeterministicModeRepeatsBitForBit) {
   NORMRT_GPU_TEST_REQUIRES(have_cudnn(), "needs cuDNN on a GPU");
-  ops::set_conv_deterministic(true);
+  ASSERT_TRUE(ops::conv_deterministic());
   Generator gen(4);
   const Tensor x = randn({16, 32, 20, 20}, gen).to(kGpu), w = randn({32, 32, 3, 3}, gen).to(kGpu);
   const Tensor dy = randn({16, 32, 18, 18}, gen).to(kGpu);
   Tensor dw1, dw2;
   const Tensor dx1 = ops::conv_backward(dy, x, w, {}, &dw1, nullptr);
   const Tensor dx2 = ops::conv_backward(dy, x, w, {}, &dw2, nullptr);
-  ops::set_conv_deterministic(false);
   EXPECT_EQ(dw1.to_vector(), dw2.to_vector());
   EXPECT_EQ(dx1.to_vector(), dx2.to_vector());
 }

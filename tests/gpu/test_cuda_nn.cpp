@@ -90,6 +90,19 @@ TEST_F(CudaNn, LayersAgreeWithTheCpu) {
   EXPECT_EQ(ops::count_correct(logits.to(kGpu), targets).item<int64_t>(), ops::count_correct(logits, targets).item<int64_t>());
 }
 
+// Bias gradients of batches past one chunk of rows (partial sums, then added in order), accumulated into a defined
+// gradient: agree with the CPU and repeat bit for bit.
+TEST_F(CudaNn, LargeBatchBiasGradientsAgreeWithTheCpuAndRepeat) {
+  Generator gen(5);
+  const Tensor x = randn({1500, 20}, gen), w = randn({37, 20}, gen), dy = randn({1500, 37}, gen) * 3.0;
+  Tensor dw_cpu, db_cpu = full({37}, 0.25f), dw1, db1 = db_cpu.to(kGpu), dw2, db2 = db_cpu.to(kGpu);
+  ops::linear_backward(dy, x, w, &dw_cpu, &db_cpu);
+  ops::linear_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), &dw1, &db1);
+  ops::linear_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), &dw2, &db2);
+  EXPECT_TRUE(all_close(db1.to_vector(), db_cpu.to_vector(), 1e-5, 1e-5));
+  EXPECT_EQ(db1.to_vector(), db2.to_vector());
+}
+
 // Linear on 16-bit operands: cuBLASLt on the GPU (float32 accumulation, one rounding), float32 GEMMs on the CPU. The
 // two may round a sum differently (summation order): two units in the last place of the dtype, relative.
 TEST_F(CudaNn, SixteenBitLinearAgreesWithTheCpu) {

@@ -10,6 +10,7 @@
 #include "emulated_device.h"
 #include "normrt/cuda.h"
 #include "normrt/cuda_check.h"
+#include "normrt/log.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/tensor.h"
 
@@ -145,6 +146,22 @@ TEST(EmulatedStreams, AGraphWithUnfreedAllocationsRunsOnce) {
   (void)cudaGetLastError();
   NORMRT_CUDA_CHECK(cudaGraphExecDestroy(exec));
   NORMRT_CUDA_CHECK(cudaGraphDestroy(graph));
+}
+
+// A failed runtime call is reported where it fails, once: the runtime also keeps its error as the "last error", which
+// the next kernel launch's check would otherwise report as that kernel's failure (seen on an H200: a logged
+// cudaFreeAsync failure in one test failed the next test's first fill).
+TEST(EmulatedStreams, AFailedCallIsNotReportedAgainByTheNextLaunchCheck) {
+  EXPECT_THROW(NORMRT_CUDA_CHECK(cudaSetDevice(7)), Error);
+  EXPECT_EQ(zeros({kN}, Device::cuda(0)).to_vector(), std::vector<float>(kN, 0.0f));
+  std::vector<std::string> logged;
+  set_log_handler([&](LogLevel, const std::string& message) { logged.push_back(message); });
+  NORMRT_CUDA_CHECK_LOG(cudaSetDevice(7));
+  set_log_handler(nullptr);
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_NE(logged[0].find("cudaSetDevice(7)"), std::string::npos) << logged[0];
+  EXPECT_EQ(cudaPeekAtLastError(), cudaSuccess);
+  EXPECT_EQ(full({kN}, 2.0f, Device::cuda(0)).to_vector(), std::vector<float>(kN, 2.0f));
 }
 
 }  // namespace

@@ -237,16 +237,32 @@ TEST_P(NnKernels, CrossEntropyRowsAndArgmax) {
   }
 }
 
-TEST_P(NnKernels, ColumnSumAndSquaredError) {
+// One chunk of rows (written straight to out) and several (partial sums in the workspace, then added in order),
+// columns not a multiple of the 32-column tile, an empty batch; against a double sum of the same floats.
+TEST_P(NnKernels, ColumnSumsAgreeWithADoubleSum) {
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{37, 300}, {1, 1}, {256, 33}, {257, 40}, {1000, 3}, {0, 5}};
+  for (const auto& [rows, cols] : shapes) {
+    const auto m = random_vector(rows * cols, 6);
+    EXPECT_EQ(column_sum_workspace_floats(rows, cols), rows > 256 ? ((rows + 255) / 256) * cols : 0);
+    for (const bool accumulate : {false, true}) {
+      SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols) + (accumulate ? " accumulate" : ""));
+      std::vector<float> out(cols, 1.5f), workspace(column_sum_workspace_floats(rows, cols), -7.0f);
+      column_sum(m.data(), out.data(), rows, cols, accumulate, workspace.data(), nullptr);
+      for (int64_t j = 0; j < cols; ++j) {
+        double sum = accumulate ? 1.5 : 0.0, magnitude = 1.0;
+        for (int64_t i = 0; i < rows; ++i) {
+          sum += m[i * cols + j];
+          magnitude += std::fabs(m[i * cols + j]);
+        }
+        ASSERT_NEAR(out[j], sum, 1e-6 * magnitude) << "column " << j;
+      }
+    }
+  }
+}
+
+TEST_P(NnKernels, SquaredError) {
   const int64_t rows = 37, cols = 300;
   const auto m = random_vector(rows * cols, 6);
-  std::vector<float> out(cols, 1.0f);
-  column_sum(m.data(), out.data(), rows, cols, true, nullptr);
-  for (int64_t j = 0; j < cols; ++j) {
-    float s = 0.0f;
-    for (int64_t i = 0; i < rows; ++i) s += m[i * cols + j];
-    ASSERT_EQ(out[j], 1.0f + s);
-  }
   const auto t = random_vector(rows * cols, 7);
   std::vector<float> sq(m.size()), grad(m.size());
   squared_error(m.data(), t.data(), sq.data(), grad.data(), rows * cols, 0.5f, 2.0f, 2, nullptr);

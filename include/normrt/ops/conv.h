@@ -35,8 +35,10 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
 // The output shape conv() gives for these arguments (checked as conv() checks them).
 Shape conv_output_shape(const Shape& input, const Shape& weight, const ConvParams& params);
 
-// CUDA: determinism and TF32, as torch.backends.cudnn.deterministic / allow_tf32 (both default false here: exact
-// FP32, and cuDNN's fastest algorithm, which for some backward-filter shapes sums in a varying order).
+// CUDA: determinism and TF32, as torch.backends.cudnn.deterministic / allow_tf32. Deterministic by default (unlike
+// PyTorch): only algorithms cuDNN reports deterministic, so that a step repeats bit for bit (eager or replayed as a
+// graph); set_conv_deterministic(false) also admits the faster ones that sum with atomics, in a varying order (seen
+// on an H200: graph replays and eager steps drifting apart in the last bits within two steps). TF32 off: exact FP32.
 void set_conv_deterministic(bool on);
 bool conv_deterministic();
 void set_conv_allow_tf32(bool allow);
