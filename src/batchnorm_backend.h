@@ -11,6 +11,18 @@ void cpu_forward_inference(const ForwardInferenceParams& p);
 void cpu_backward(const BackwardParams& p);
 // out[i] = dy[i] where y[i] > 0, else 0: the gradient through a fused forward's ReLU, from its output.
 void cpu_relu_gradient(const float* dy, const float* y, float* out, int64_t n);
+// SyncBatchNorm's stages (src/sync_batchnorm.cpp): the phases of the two above, split where ranks exchange, with the
+// same arithmetic (one rank gives cpu_forward_training's and cpu_backward's bits). Per channel: the local mean and
+// sum of squared deviations (double), y from a given mean and invstd, the local sums of dy and dy * (x - mean),
+// and dx from sums and a count that may be the global batch's.
+void cpu_local_statistics(const float* x, const Geometry& g, double* mean, double* m2);
+void cpu_normalize(const float* x, const Geometry& g, const float* mean, const float* invstd, const float* weight,
+                   const float* bias, float* y);
+void cpu_local_gradient_sums(const float* dy, const float* x, const float* mean, const Geometry& g, double* sum_dy,
+                             double* sum_dy_xmu);
+void cpu_input_gradient(const float* dy, const float* x, const Geometry& g, const float* mean, const float* invstd,
+                        const float* weight, const double* sum_dy, const double* sum_dy_xmu, double count,
+                        float* dx);
 
 #if NORMRT_WITH_CUDA
 // Enqueue the custom kernels on the device's current stream (no host synchronisation). T: float, Half or

@@ -631,4 +631,70 @@ void cpu_backward(const BackwardParams& p) {
       p.dx != nullptr);
 }
 
+void cpu_local_statistics(const float* x, const Geometry& g, double* mean, double* m2) {
+  if (g.per_channel() == 0) {
+    std::fill(mean, mean + g.C, 0.0);
+    std::fill(m2, m2 + g.C, 0.0);
+    return;
+  }
+  const Layout l(g);
+  std::vector<Welford<Acc>> partial;
+  run_phases(
+      l, 1, partial, welford_merge<Acc>,
+      [&](int64_t unit, int64_t k) { piece_statistics(l, x, unit, k, partial.data()); },
+      [&](int64_t c, const Welford<Acc>& s) {
+        mean[c] = s.mean;
+        m2[c] = s.m2;
+      },
+      [](int64_t) {}, false);
+}
+
+void cpu_normalize(const float* x, const Geometry& g, const float* mean, const float* invstd, const float* weight,
+                   const float* bias, float* y) {
+  std::vector<float> means = channel_table(g), scale = channel_table(g), shift = channel_table(g);
+  for (int64_t c = 0; c < g.C; ++c) {
+    means[c] = mean[c];
+    scale[c] = invstd[c] * (weight ? weight[c] : 1.0f);
+    shift[c] = bias ? bias[c] : 0.0f;
+  }
+  for (auto* table : {&means, &scale, &shift}) repeat_rows(g, *table);
+  elementwise_all(g, y, NormalizeOp{x, means.data(), scale.data(), shift.data(), streaming_output(g), nullptr, false});
+}
+
+void cpu_local_gradient_sums(const float* dy, const float* x, const float* mean, const Geometry& g, double* sum_dy,
+                             double* sum_dy_xmu) {
+  if (g.per_channel() == 0) {
+    std::fill(sum_dy, sum_dy + g.C, 0.0);
+    std::fill(sum_dy_xmu, sum_dy_xmu + g.C, 0.0);
+    return;
+  }
+  const Layout l(g);
+  std::vector<GradSums> partial;
+  run_phases(
+      l, 2, partial, add_sums,
+      [&](int64_t unit, int64_t k) { piece_gradient_sums(l, dy, x, mean, unit, k, partial.data()); },
+      [&](int64_t c, const GradSums& s) {
+        sum_dy[c] = s.dy;
+        sum_dy_xmu[c] = s.dy_xmu;
+      },
+      [](int64_t) {}, false);
+}
+
+void cpu_input_gradient(const float* dy, const float* x, const Geometry& g, const float* mean, const float* invstd,
+                        const float* weight, const double* sum_dy, const double* sum_dy_xmu, double count,
+                        float* dx) {
+  std::vector<float> means = channel_table(g), grad_mean = channel_table(g), projection = channel_table(g),
+                     scale = channel_table(g);
+  for (int64_t c = 0; c < g.C; ++c) {
+    const auto k = backward_coefficients<Acc>(sum_dy[c], sum_dy_xmu[c], invstd[c], weight ? weight[c] : 1.0f, count);
+    means[c] = mean[c];
+    grad_mean[c] = static_cast<float>(k.grad_mean);
+    projection[c] = static_cast<float>(k.projection);
+    scale[c] = static_cast<float>(k.scale);
+  }
+  for (auto* table : {&means, &grad_mean, &projection, &scale}) repeat_rows(g, *table);
+  elementwise_all(g, dx, InputGradientOp{dy, x, means.data(), grad_mean.data(), projection.data(), scale.data(),
+                                         streaming_output(g)});
+}
+
 }  // namespace normrt::bn

@@ -275,7 +275,7 @@ TEST(Checkpoint, CraftedRecordsAreRefusedBeforeAnythingIsAllocated) {
   EXPECT_NE(result.find("needs more data than the file holds"), std::string::npos) << result;
 }
 
-std::string models_golden_dir() { return golden_sibling_dir("data_models"); }
+std::string models_golden_dir() { return normrt::testing::golden_sibling_dir("data_models"); }
 
 TEST(Models, StateDictsMatchThePyTorchTwins) {
   // tests/golden/make_golden_models.py: the state_dict keys and shapes of benchmarks/train_pytorch.py's models.

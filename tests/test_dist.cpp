@@ -5,29 +5,14 @@
 #include <functional>
 #include <thread>
 
+#include "dist_test_util.h"
 #include "test_util.h"
 
 namespace normrt {
 namespace {
 
+using testing::run_ranks;
 using testing::throws_with;
-
-// Runs body(group) on one thread per rank and returns what each rank threw ("" when it returned).
-std::vector<std::string> run_ranks(dist::InProcessWorld& world, const std::function<void(dist::ProcessGroup&)>& body) {
-  std::vector<std::string> errors(static_cast<std::size_t>(world.size()));
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world.size(); ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        body(world.group(r));
-      } catch (const Error& e) {
-        errors[static_cast<std::size_t>(r)] = e.what();
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  return errors;
-}
 
 // Values whose float sum depends on the order of the additions: rank order must be the one used.
 std::vector<float> contribution(int rank) {

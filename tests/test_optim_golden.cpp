@@ -14,7 +14,7 @@ using testing::throws_with;
 
 const nlohmann::json& cases() {
   static const nlohmann::json c = [] {
-    std::ifstream in(golden_sibling_dir("data_optim") + "/cases.json");
+    std::ifstream in(testing::golden_sibling_dir("data_optim") + "/cases.json");
     return nlohmann::json::parse(in);
   }();
   return c;

@@ -16,7 +16,7 @@ using testing::all_close;
 using testing::scratch_dir;
 using testing::throws_with;
 
-const std::string kGolden = golden_sibling_dir("data_safetensors");
+const std::string kGolden = testing::golden_sibling_dir("data_safetensors");
 
 std::shared_ptr<nn::Sequential> golden_model() {
   return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{

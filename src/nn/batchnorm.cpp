@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "normrt/dist.h"
 #include "normrt/error.h"
 #include "normrt/grad_mode.h"
 #include "normrt/ops/elementwise.h"
@@ -116,6 +117,43 @@ ops::BatchNormBackwardResult BatchNormBase::run_backward(const Tensor& grad_outp
   auto grads = ops::batch_norm_backward(grad_output, ctx.tensors[0].get(name_), saved_weight,
                                         ctx.tensors[2].get(name_), ctx.tensors[3].get(name_), ctx.values[0] != 0,
                                         options_.eps(), options_.backend(), epilogue);
+  if (weight.defined()) {
+    ops::accumulate_grad(weight, grads.grad_weight);
+    ops::accumulate_grad(bias, grads.grad_bias);
+  }
+  return grads;
+}
+
+SyncBatchNorm::SyncBatchNorm(const BatchNormOptions& options, dist::ProcessGroup& group)
+    : BatchNormBase(options, "SyncBatchNorm"), group_(&group) {
+  NORMRT_CHECK(!options.relu(), "SyncBatchNorm: the fused ReLU (relu=true) is not implemented");
+}
+
+void SyncBatchNorm::check_input_dim(const Tensor& input) const {
+  NORMRT_CHECK(input.dim() >= 2, "expected at least 2D input (got ", input.dim(), "D input)");
+}
+
+Tensor SyncBatchNorm::run_forward(const Tensor& input, const Tensor& residual, bool relu, Context& ctx) {
+  NORMRT_CHECK(!residual.defined() && !relu, "SyncBatchNorm: forward_add (the fused residual and ReLU) is not "
+               "implemented");
+  const bool use_batch_stats = is_training() || !running_mean.defined();
+  if (!use_batch_stats) return BatchNormBase::run_forward(input, residual, relu, ctx);
+  NORMRT_CHECK(input.defined(), name(), ": input is undefined");
+  check_input_dim(input);
+  const bool update = is_training() && running_mean.defined();
+  const ops::BatchNormForwardResult result = ops::sync_batch_norm_forward(
+      input, weight, bias, update ? running_mean : Tensor(), update ? running_var : Tensor(),
+      update ? num_batches_tracked : Tensor(), options().momentum(), options().eps(), *group_);
+  ctx.tensors = {input, weight, result.save_mean, result.save_invstd};
+  ctx.values = {1, 0, 0};
+  return result.output;
+}
+
+ops::BatchNormBackwardResult SyncBatchNorm::run_backward(const Tensor& grad_output, Context& ctx) {
+  if (ctx.values[0] == 0) return BatchNormBase::run_backward(grad_output, ctx);
+  const Tensor& saved_weight = weight.defined() ? ctx.tensors[1].get(name()) : weight;
+  auto grads = ops::sync_batch_norm_backward(grad_output, ctx.tensors[0].get(name()), saved_weight,
+                                             ctx.tensors[2].get(name()), ctx.tensors[3].get(name()), *group_);
   if (weight.defined()) {
     ops::accumulate_grad(weight, grads.grad_weight);
     ops::accumulate_grad(bias, grads.grad_bias);

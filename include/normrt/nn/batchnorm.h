@@ -53,14 +53,14 @@ class BatchNormBase : public Module {
   BatchNormBase(const BatchNormOptions& options, std::string name);
   // Throws "expected 4D input (got 3D input)" style errors for a rank this module does not take.
   virtual void check_input_dim(const Tensor& input) const = 0;
-
- private:
   // ctx.tensors: input, weight, saved mean and invstd, and the output when the ReLU is fused; ctx.values: whether the
   // forward used batch statistics, whether it added a residual, whether it applied the ReLU.
+  virtual Tensor run_forward(const Tensor& input, const Tensor& residual, bool relu, Context& ctx);
+  virtual ops::BatchNormBackwardResult run_backward(const Tensor& grad_output, Context& ctx);
+
+ private:
   Tensor forward_impl(const Tensor& input, Context& ctx) override;
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
-  Tensor run_forward(const Tensor& input, const Tensor& residual, bool relu, Context& ctx);
-  ops::BatchNormBackwardResult run_backward(const Tensor& grad_output, Context& ctx);
   BatchNormOptions options_;
   std::string name_;
 };
@@ -90,6 +90,23 @@ class BatchNorm3d : public BatchNormBase {
 
  private:
   void check_input_dim(const Tensor& input) const override;
+};
+
+// torch.nn.SyncBatchNorm: BatchNorm over (N, C, ...) input whose training statistics are the global batch's, every
+// rank of `group` running its replica of the module on its share of the batch, in step
+// (ops::sync_batch_norm_forward/backward; CPU float32 so far). Eval mode, and training without running statistics
+// too, behave as torch's: running statistics when tracked, batch statistics (synchronised) otherwise. One rank gives
+// BatchNorm's bits. The group must outlive the module; no fused ReLU or residual.
+class SyncBatchNorm : public BatchNormBase {
+ public:
+  SyncBatchNorm(const BatchNormOptions& options, dist::ProcessGroup& group);
+  dist::ProcessGroup& group() const { return *group_; }
+
+ private:
+  void check_input_dim(const Tensor& input) const override;
+  Tensor run_forward(const Tensor& input, const Tensor& residual, bool relu, Context& ctx) override;
+  ops::BatchNormBackwardResult run_backward(const Tensor& grad_output, Context& ctx) override;
+  dist::ProcessGroup* group_;
 };
 
 }  // namespace normrt::nn

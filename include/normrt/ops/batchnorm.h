@@ -28,6 +28,10 @@ void set_default_backend(std::optional<Backend> backend);
 
 }  // namespace normrt
 
+namespace normrt::dist {
+class ProcessGroup;
+}
+
 namespace normrt::ops {
 
 // What a fused BatchNorm does after normalising: y = relu(bn(x) + residual), each part optional (ResNet's block end:
@@ -80,5 +84,22 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
                                             const Tensor& save_mean, const Tensor& save_invstd, bool training,
                                             double eps, std::optional<Backend> backend = std::nullopt,
                                             const BatchNormBackwardEpilogue& epilogue = {});
+
+// SyncBatchNorm, training mode: every rank of `group` calls with its share of the global batch (shares may differ in
+// size, empty ones included) and normalises with the global batch's statistics. Each rank's per-channel count, mean
+// and sum of squared deviations (float64) travel by one all_gather and are merged in rank order (Chan), so every
+// rank computes the same bits; the running statistics (updated on every rank alike) get the global unbiased
+// variance. One rank gives batch_norm_forward_training's bits. CPU, float32, contiguous (N, C, ...) input for now.
+BatchNormForwardResult sync_batch_norm_forward(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                                               const Tensor& running_mean, const Tensor& running_var,
+                                               const Tensor& num_batches_tracked, std::optional<double> momentum,
+                                               double eps, dist::ProcessGroup& group);
+
+// Its backward: the per-channel sums of dy and dy * (x - mean) all-gathered and added in rank order, so grad_input
+// is the global batch's; grad_weight and grad_bias are this rank's share (data-parallel training sums or averages
+// them with the other gradients). One rank gives batch_norm_backward's bits.
+BatchNormBackwardResult sync_batch_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
+                                                 const Tensor& save_mean, const Tensor& save_invstd,
+                                                 dist::ProcessGroup& group);
 
 }  // namespace normrt::ops

@@ -1,0 +1,203 @@
+// SyncBatchNorm on the in-process group (ranks as threads): each rank normalises its share of a batch with the
+// global batch's statistics. Checked against single-process BatchNorm on the whole batch (bit for bit with one
+// rank), with uneven and empty shares, means far from zero, both momentum modes; the failures that must leave the
+// running statistics untouched on every rank.
+#include <mutex>
+
+#include "dist_test_util.h"
+#include "test_util.h"
+
+namespace normrt {
+namespace {
+
+using testing::all_close;
+using testing::run_ranks;
+
+struct Split {
+  Shape shape;                 // the whole batch
+  std::vector<int64_t> shares;  // batch rows per rank, in rank order
+  double offset;               // added to every input (means far from zero)
+  std::optional<double> momentum;
+};
+
+std::string label(const Split& s) {
+  std::string out = shape_str(s.shape) + " over";
+  for (int64_t n : s.shares) out += " " + std::to_string(n);
+  return out + (s.momentum ? "" : ", momentum=None") + (s.offset != 0 ? ", offset " + std::to_string(s.offset) : "");
+}
+
+// What one rank ends with.
+struct RankResult {
+  ops::BatchNormForwardResult forward;
+  ops::BatchNormBackwardResult backward;
+  Tensor running_mean, running_var, num_batches_tracked;
+};
+
+TEST(SyncBatchNorm, RanksTogetherComputeTheWholeBatchsBatchNorm) {
+  const std::vector<Split> splits = {
+      {{10, 5}, {10}, 0, 0.1},           {{10, 5}, {4, 6}, 0, 0.1},
+      {{10, 5}, {3, 0, 7}, 0, std::nullopt}, {{3, 4}, {1, 1, 1}, 0, 0.1},
+      {{7, 3, 5, 4}, {7}, 0, 0.1},       {{7, 3, 5, 4}, {2, 5}, 0, std::nullopt},
+      {{7, 3, 5, 4}, {0, 7, 0}, 0, 0.1}, {{6, 1, 33}, {1, 2, 3}, 1e4, 0.1},
+      {{5, 2, 3, 2, 3}, {3, 2}, -50, 0.3}};
+  for (const Split& s : splits) {
+    SCOPED_TRACE(label(s));
+    const int64_t C = s.shape[1];
+    Generator gen(11);
+    const Tensor x = randn(s.shape, gen) + s.offset, dy = randn(s.shape, gen);
+    const Tensor w = rand({C}, gen) + 0.5, b = randn({C}, gen);
+    const Tensor rm0 = randn({C}, gen), rv0 = rand({C}, gen) + 0.5;
+    Tensor rm = rm0.clone(), rv = rv0.clone(), nbt = zeros({}, TensorOptions().dtype(DType::Int64));
+    const auto ref = ops::batch_norm_forward_training(x, w, b, rm, rv, nbt, s.momentum, 1e-5);
+    const auto ref_back = ops::batch_norm_backward(dy, x, w, ref.save_mean, ref.save_invstd, true, 1e-5);
+
+    const int ranks = static_cast<int>(s.shares.size());
+    dist::InProcessWorld world(ranks);
+    std::vector<RankResult> results(static_cast<std::size_t>(ranks));
+    const auto errors = run_ranks(world, [&](dist::ProcessGroup& group) {
+      const int r = group.rank();
+      int64_t start = 0;
+      for (int q = 0; q < r; ++q) start += s.shares[q];
+      const Tensor xs = ops::narrow(x, 0, start, s.shares[r]), dys = ops::narrow(dy, 0, start, s.shares[r]);
+      RankResult& out = results[static_cast<std::size_t>(r)];
+      out.running_mean = rm0.clone();
+      out.running_var = rv0.clone();
+      out.num_batches_tracked = zeros({}, TensorOptions().dtype(DType::Int64));
+      out.forward = ops::sync_batch_norm_forward(xs, w, b, out.running_mean, out.running_var, out.num_batches_tracked,
+                                                 s.momentum, 1e-5, group);
+      out.backward = ops::sync_batch_norm_backward(dys, xs, w, out.forward.save_mean, out.forward.save_invstd, group);
+    });
+    for (const std::string& e : errors) ASSERT_EQ(e, "");
+
+    std::vector<Tensor> outputs, grads;
+    std::vector<float> grad_weight(static_cast<std::size_t>(C), 0.0f), grad_bias = grad_weight;
+    for (const RankResult& r : results) {
+      outputs.push_back(r.forward.output);
+      grads.push_back(r.backward.grad_input);
+      for (int64_t c = 0; c < C; ++c) {
+        grad_weight[c] += r.backward.grad_weight.to_vector()[c];
+        grad_bias[c] += r.backward.grad_bias.to_vector()[c];
+      }
+      // Every rank holds the same statistics and running statistics, to the bit.
+      EXPECT_EQ(r.forward.save_mean.to_vector(), results[0].forward.save_mean.to_vector());
+      EXPECT_EQ(r.forward.save_invstd.to_vector(), results[0].forward.save_invstd.to_vector());
+      EXPECT_EQ(r.running_mean.to_vector(), results[0].running_mean.to_vector());
+      EXPECT_EQ(r.running_var.to_vector(), results[0].running_var.to_vector());
+      EXPECT_EQ(r.num_batches_tracked.item<int64_t>(), 1);
+    }
+    const RankResult& first = results[0];
+    const Tensor y = ops::cat(outputs, 0), dx = ops::cat(grads, 0);
+    if (ranks == 1) {
+      EXPECT_EQ(y.to_vector(), ref.output.to_vector());
+      EXPECT_EQ(first.forward.save_mean.to_vector(), ref.save_mean.to_vector());
+      EXPECT_EQ(first.forward.save_invstd.to_vector(), ref.save_invstd.to_vector());
+      EXPECT_EQ(first.running_mean.to_vector(), rm.to_vector());
+      EXPECT_EQ(first.running_var.to_vector(), rv.to_vector());
+      EXPECT_EQ(dx.to_vector(), ref_back.grad_input.to_vector());
+      EXPECT_EQ(grad_weight, ref_back.grad_weight.to_vector());
+      EXPECT_EQ(grad_bias, ref_back.grad_bias.to_vector());
+      continue;
+    }
+    EXPECT_TRUE(all_close(y.to_vector(), ref.output.to_vector(), 1e-5, 1e-5));
+    // The mean of data offset far from zero: its rounding error scales with the data.
+    EXPECT_TRUE(all_close(first.forward.save_mean.to_vector(), ref.save_mean.to_vector(), 1e-6, 1e-7));
+    EXPECT_TRUE(all_close(first.forward.save_invstd.to_vector(), ref.save_invstd.to_vector(), 1e-5, 0));
+    EXPECT_TRUE(all_close(first.running_mean.to_vector(), rm.to_vector(), 1e-6, 1e-7));
+    EXPECT_TRUE(all_close(first.running_var.to_vector(), rv.to_vector(), 1e-5, 0));
+    EXPECT_TRUE(all_close(dx.to_vector(), ref_back.grad_input.to_vector(), 1e-4, 1e-5));
+    EXPECT_TRUE(all_close(grad_weight, ref_back.grad_weight.to_vector(), 1e-4, 1e-5));
+    EXPECT_TRUE(all_close(grad_bias, ref_back.grad_bias.to_vector(), 1e-5, 1e-6));
+  }
+}
+
+// Refusals that every rank sees alike (no rank waits for another) and that change nothing.
+TEST(SyncBatchNorm, RefusalsReachEveryRankAndLeaveTheRunningStatisticsAlone) {
+  struct Case {
+    std::vector<Shape> shapes;  // per rank
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {{{4, 3}, {4, 5}}, "all_gather"},  // channels differ between ranks
+      {{{1, 3}, {0, 3}}, "Expected more than 1 value per channel when training"},
+      {{{1, 2, 1}, {0, 2, 1}, {0, 2, 1}}, "1 value per channel over the 3 ranks"}};
+  for (const Case& k : cases) {
+    dist::InProcessWorld world(static_cast<int>(k.shapes.size()), std::chrono::seconds(20));
+    std::mutex mutex;
+    std::vector<std::vector<float>> after;
+    const auto errors = run_ranks(world, [&](dist::ProcessGroup& group) {
+      const Shape& shape = k.shapes[static_cast<std::size_t>(group.rank())];
+      Tensor rm = zeros({shape[1]}), rv = ones({shape[1]}), nbt = zeros({}, TensorOptions().dtype(DType::Int64));
+      try {
+        ops::sync_batch_norm_forward(full(shape, 2.0f), Tensor(), Tensor(), rm, rv, nbt, 0.1, 1e-5, group);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex);
+        after.push_back(rm.to_vector());
+        after.back().push_back(rv.to_vector()[0]);
+        after.back().push_back(static_cast<float>(nbt.item<int64_t>()));
+        throw;
+      }
+    });
+    for (std::size_t r = 0; r < errors.size(); ++r)
+      EXPECT_NE(errors[r].find(k.error), std::string::npos) << "rank " << r << ": " << errors[r];
+    ASSERT_EQ(after.size(), k.shapes.size());
+    for (const auto& values : after) {
+      for (std::size_t i = 0; i + 2 < values.size(); ++i) EXPECT_EQ(values[i], 0.0f);
+      EXPECT_EQ(values[values.size() - 2], 1.0f);  // running_var[0]
+      EXPECT_EQ(values.back(), 0.0f);              // num_batches_tracked
+    }
+  }
+  dist::InProcessWorld world(1);
+  EXPECT_TRUE(testing::throws_with(
+      [&] { ops::sync_batch_norm_forward(ones({4, 2}).to(DType::Float16), Tensor(), Tensor(), Tensor(), Tensor(),
+                                         Tensor(), 0.1, 1e-5, world.group(0)); },
+      "must be float32"));
+}
+
+// The module: replicas on two ranks train in step with BatchNorm2d on the whole batch; eval uses the running
+// statistics as BatchNorm does.
+TEST(SyncBatchNorm, TheModuleMatchesBatchNormOnTheWholeBatch) {
+  Generator gen(5);
+  const Tensor x = randn({6, 3, 4, 5}, gen) * 2.0 + 3.0, dy = randn({6, 3, 4, 5}, gen);
+  nn::BatchNorm2d reference(3);
+  Tensor y_ref;
+  for (int step = 0; step < 2; ++step) {
+    nn::Context ctx;
+    y_ref = reference.forward(x, ctx);
+    reference.backward(dy, ctx);
+  }
+  reference.eval();
+  const Tensor eval_ref = reference.forward(x);
+
+  dist::InProcessWorld world(2);
+  std::vector<std::unique_ptr<nn::SyncBatchNorm>> replicas(2);
+  std::vector<Tensor> outputs(2), eval_outputs(2);
+  const auto errors = run_ranks(world, [&](dist::ProcessGroup& group) {
+    const int r = group.rank();
+    auto& bn = replicas[static_cast<std::size_t>(r)];
+    bn = std::make_unique<nn::SyncBatchNorm>(nn::BatchNormOptions(3), group);
+    const Tensor xs = ops::narrow(x, 0, 4 * r, r == 0 ? 4 : 2), dys = ops::narrow(dy, 0, 4 * r, r == 0 ? 4 : 2);
+    for (int step = 0; step < 2; ++step) {
+      nn::Context ctx;
+      outputs[static_cast<std::size_t>(r)] = bn->forward(xs, ctx);
+      bn->backward(dys, ctx);
+    }
+    bn->eval();
+    eval_outputs[static_cast<std::size_t>(r)] = bn->forward(xs);
+  });
+  for (const std::string& e : errors) ASSERT_EQ(e, "");
+  EXPECT_TRUE(all_close(ops::cat(outputs, 0).to_vector(), y_ref.to_vector(), 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(ops::cat(eval_outputs, 0).to_vector(), eval_ref.to_vector(), 1e-5, 1e-5));
+  for (const auto& bn : replicas) {
+    EXPECT_EQ(bn->name(), "SyncBatchNorm");
+    EXPECT_TRUE(all_close(bn->running_mean.to_vector(), reference.running_mean.to_vector(), 1e-5, 1e-6));
+    EXPECT_TRUE(all_close(bn->running_var.to_vector(), reference.running_var.to_vector(), 1e-5, 1e-6));
+    EXPECT_EQ(bn->num_batches_tracked.item<int64_t>(), 2);
+  }
+  const Tensor grad_sum = replicas[0]->weight.grad() + replicas[1]->weight.grad();
+  EXPECT_TRUE(all_close(grad_sum.to_vector(), reference.weight.grad().to_vector(), 1e-4, 1e-5));
+  EXPECT_TRUE(testing::throws_with(
+      [&] { nn::SyncBatchNorm(nn::BatchNormOptions(3).relu(true), world.group(0)); }, "not implemented"));
+}
+
+}  // namespace
+}  // namespace normrt
