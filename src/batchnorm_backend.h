@@ -17,7 +17,7 @@ void cpu_relu_gradient(const float* dy, const float* y, float* out, int64_t n);
 // and dx from sums and a count that may be the global batch's.
 void cpu_local_statistics(const float* x, const Geometry& g, double* mean, double* m2);
 void cpu_normalize(const float* x, const Geometry& g, const float* mean, const float* invstd, const float* weight,
-                   const float* bias, float* y);
+                   const float* bias, const float* residual, bool relu, float* y);
 void cpu_local_gradient_sums(const float* dy, const float* x, const float* mean, const Geometry& g, double* sum_dy,
                              double* sum_dy_xmu);
 void cpu_input_gradient(const float* dy, const float* x, const Geometry& g, const float* mean, const float* invstd,

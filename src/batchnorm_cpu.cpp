@@ -650,7 +650,7 @@ void cpu_local_statistics(const float* x, const Geometry& g, double* mean, doubl
 }
 
 void cpu_normalize(const float* x, const Geometry& g, const float* mean, const float* invstd, const float* weight,
-                   const float* bias, float* y) {
+                   const float* bias, const float* residual, bool relu, float* y) {
   std::vector<float> means = channel_table(g), scale = channel_table(g), shift = channel_table(g);
   for (int64_t c = 0; c < g.C; ++c) {
     means[c] = mean[c];
@@ -658,7 +658,8 @@ void cpu_normalize(const float* x, const Geometry& g, const float* mean, const f
     shift[c] = bias ? bias[c] : 0.0f;
   }
   for (auto* table : {&means, &scale, &shift}) repeat_rows(g, *table);
-  elementwise_all(g, y, NormalizeOp{x, means.data(), scale.data(), shift.data(), streaming_output(g), nullptr, false});
+  elementwise_all(g, y,
+                  NormalizeOp{x, means.data(), scale.data(), shift.data(), streaming_output(g), residual, relu});
 }
 
 void cpu_local_gradient_sums(const float* dy, const float* x, const float* mean, const Geometry& g, double* sum_dy,

@@ -79,10 +79,16 @@ std::vector<std::vector<double>> rows_of(const Tensor& gathered) {
 BatchNormForwardResult sync_batch_norm_forward(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                                const Tensor& running_mean, const Tensor& running_var,
                                                const Tensor& num_batches_tracked, std::optional<double> momentum,
-                                               double eps, dist::ProcessGroup& group) {
+                                               double eps, dist::ProcessGroup& group,
+                                               const BatchNormEpilogue& epilogue) {
   constexpr const char* op = "sync_batch_norm_forward";
   check_input(input, op);
   const bn::Geometry g = geometry_of(input);
+  if (epilogue.residual.defined()) {
+    check_operand(epilogue.residual, op, "residual");
+    NORMRT_CHECK(epilogue.residual.sizes() == input.sizes(), op, ": residual ", shape_str(epilogue.residual.sizes()),
+                 " does not match input ", shape_str(input.sizes()));
+  }
   check_channel_vector(weight, op, "weight", g.C, true);
   check_channel_vector(bias, op, "bias", g.C, true);
   check_channel_vector(running_mean, op, "running_mean", g.C, true);
@@ -136,25 +142,36 @@ BatchNormForwardResult sync_batch_norm_forward(const Tensor& input, const Tensor
     if (updated->defined()) updated->bump_version();
   if (input.numel() > 0)
     bn::cpu_normalize(input.data<float>(), g, save_mean, save_invstd, optional_data(weight), optional_data(bias),
-                      result.output.data<float>());
+                      optional_data(epilogue.residual), epilogue.relu, result.output.data<float>());
   return result;
 }
 
 BatchNormBackwardResult sync_batch_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
                                                  const Tensor& save_mean, const Tensor& save_invstd,
-                                                 dist::ProcessGroup& group) {
+                                                 dist::ProcessGroup& group,
+                                                 const BatchNormBackwardEpilogue& epilogue) {
   constexpr const char* op = "sync_batch_norm_backward";
   check_input(input, op);
   check_operand(grad_output, op, "grad_output");
   NORMRT_CHECK(grad_output.sizes() == input.sizes(), op, ": grad_output ", shape_str(grad_output.sizes()),
                " does not match input ", shape_str(input.sizes()));
+  // Past a fused ReLU the gradient is dy where the forward's output is positive; the residual's gradient is that.
+  Tensor masked = grad_output;
+  if (epilogue.relu_output.defined()) {
+    check_operand(epilogue.relu_output, op, "relu_output");
+    NORMRT_CHECK(epilogue.relu_output.sizes() == input.sizes(), op, ": relu_output ",
+                 shape_str(epilogue.relu_output.sizes()), " does not match input ", shape_str(input.sizes()));
+    masked = empty(input.sizes());
+    bn::cpu_relu_gradient(grad_output.data<float>(), epilogue.relu_output.data<float>(), masked.data<float>(),
+                          input.numel());
+  }
   const bn::Geometry g = geometry_of(input);
   const int64_t C = g.C;
   check_channel_vector(weight, op, "weight", C, true);
   check_channel_vector(save_mean, op, "save_mean", C, false);
   check_channel_vector(save_invstd, op, "save_invstd", C, false);
 
-  const float *dy = grad_output.data<float>(), *x = input.data<float>(), *mean = save_mean.data<float>(),
+  const float *dy = masked.data<float>(), *x = input.data<float>(), *mean = save_mean.data<float>(),
               *invstd = save_invstd.data<float>();
   std::vector<double> local(static_cast<std::size_t>(1 + 2 * C));
   local[0] = static_cast<double>(g.per_channel());
@@ -165,6 +182,7 @@ BatchNormBackwardResult sync_batch_norm_backward(const Tensor& grad_output, cons
 
   BatchNormBackwardResult result;
   result.grad_input = empty(input.sizes());
+  if (epilogue.residual) result.grad_residual = masked;
   if (weight.defined()) {
     result.grad_weight = empty({C});
     result.grad_bias = empty({C});

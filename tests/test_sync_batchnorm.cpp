@@ -195,8 +195,75 @@ TEST(SyncBatchNorm, TheModuleMatchesBatchNormOnTheWholeBatch) {
   }
   const Tensor grad_sum = replicas[0]->weight.grad() + replicas[1]->weight.grad();
   EXPECT_TRUE(all_close(grad_sum.to_vector(), reference.weight.grad().to_vector(), 1e-4, 1e-5));
-  EXPECT_TRUE(testing::throws_with(
-      [&] { nn::SyncBatchNorm(nn::BatchNormOptions(3).relu(true), world.group(0)); }, "not implemented"));
+}
+
+// A network built for one process, converted: a residual block whose body ends in a BatchNorm (the fused block end,
+// forward_add) and a BatchNorm with its own fused ReLU. Replicas on three ranks, one with an empty share, against
+// the unconverted network on the whole batch.
+std::shared_ptr<nn::Sequential> residual_network() {
+  auto body = std::make_shared<nn::Sequential>();
+  body->push_back(nn::BatchNorm2d(3));
+  auto block = std::make_shared<nn::Residual>(body);
+  block->relu();
+  auto net = std::make_shared<nn::Sequential>();
+  net->push_back(block);
+  net->push_back(nn::BatchNorm2d(nn::BatchNormOptions(3).relu(true).momentum(std::nullopt)));
+  return net;
+}
+
+TEST(SyncBatchNorm, ConvertedNetworksComputeWhatTheWholeBatchDoes) {
+  Generator gen(8);
+  const Tensor x = randn({7, 3, 3, 3}, gen) - 1.0, dy = randn({7, 3, 3, 3}, gen);
+  const auto reference = residual_network();
+  nn::Context ref_ctx;
+  const Tensor y_ref = reference->forward(x, ref_ctx), dx_ref = reference->backward(dy, ref_ctx);
+
+  const std::vector<int64_t> shares = {3, 0, 4}, starts = {0, 3, 3};
+  dist::InProcessWorld world(3);
+  std::vector<std::shared_ptr<nn::Module>> replicas(3);
+  std::vector<Tensor> outputs(3), grads(3);
+  const auto errors = run_ranks(world, [&](dist::ProcessGroup& group) {
+    const auto r = static_cast<std::size_t>(group.rank());
+    const auto net = residual_network();
+    const Tensor weight_before = net->named_parameters()[0].second;
+    replicas[r] = nn::convert_sync_batchnorm(net, group);
+    ASSERT_EQ(replicas[r], net);
+    ASSERT_TRUE(replicas[r]->named_parameters()[0].second.is_same(weight_before));
+    nn::Context ctx;
+    const Tensor xs = ops::narrow(x, 0, starts[r], shares[r]), dys = ops::narrow(dy, 0, starts[r], shares[r]);
+    outputs[r] = replicas[r]->forward(xs, ctx);
+    grads[r] = replicas[r]->backward(dys, ctx);
+  });
+  for (const std::string& e : errors) ASSERT_EQ(e, "");
+  EXPECT_TRUE(all_close(ops::cat(outputs, 0).to_vector(), y_ref.to_vector(), 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(ops::cat(grads, 0).to_vector(), dx_ref.to_vector(), 1e-4, 1e-5));
+  const auto ref_state = reference->state_dict();
+  for (const auto& replica : replicas) {
+    int synced = 0;
+    for (const auto& [name, module] : replica->named_modules()) synced += module->name() == "SyncBatchNorm";
+    EXPECT_EQ(synced, 2);
+    const auto state = replica->state_dict();
+    ASSERT_EQ(state.size(), ref_state.size());
+    for (std::size_t i = 0; i < state.size(); ++i) {
+      EXPECT_EQ(state[i].first, ref_state[i].first);
+      if (state[i].second.dtype() == DType::Int64) {
+        EXPECT_EQ(state[i].second.to_vector<int64_t>(), ref_state[i].second.to_vector<int64_t>()) << state[i].first;
+        continue;
+      }
+      EXPECT_TRUE(all_close(state[i].second.to_vector(), ref_state[i].second.to_vector(), 1e-5, 1e-6))
+          << state[i].first;
+    }
+  }
+  const auto ref_params = reference->named_parameters();
+  for (std::size_t i = 0; i < ref_params.size(); ++i) {
+    Tensor sum = zeros(ref_params[i].second.sizes());
+    for (const auto& replica : replicas) sum = sum + replica->named_parameters()[i].second.grad();
+    EXPECT_TRUE(all_close(sum.to_vector(), ref_params[i].second.grad().to_vector(), 1e-4, 1e-5))
+        << ref_params[i].first;
+  }
+  dist::InProcessWorld single(1);
+  EXPECT_EQ(nn::convert_sync_batchnorm(std::make_shared<nn::BatchNorm1d>(4), single.group(0))->name(),
+            "SyncBatchNorm");
 }
 
 }  // namespace

@@ -125,17 +125,13 @@ ops::BatchNormBackwardResult BatchNormBase::run_backward(const Tensor& grad_outp
 }
 
 SyncBatchNorm::SyncBatchNorm(const BatchNormOptions& options, dist::ProcessGroup& group)
-    : BatchNormBase(options, "SyncBatchNorm"), group_(&group) {
-  NORMRT_CHECK(!options.relu(), "SyncBatchNorm: the fused ReLU (relu=true) is not implemented");
-}
+    : BatchNormBase(options, "SyncBatchNorm"), group_(&group) {}
 
 void SyncBatchNorm::check_input_dim(const Tensor& input) const {
   NORMRT_CHECK(input.dim() >= 2, "expected at least 2D input (got ", input.dim(), "D input)");
 }
 
 Tensor SyncBatchNorm::run_forward(const Tensor& input, const Tensor& residual, bool relu, Context& ctx) {
-  NORMRT_CHECK(!residual.defined() && !relu, "SyncBatchNorm: forward_add (the fused residual and ReLU) is not "
-               "implemented");
   const bool use_batch_stats = is_training() || !running_mean.defined();
   if (!use_batch_stats) return BatchNormBase::run_forward(input, residual, relu, ctx);
   NORMRT_CHECK(input.defined(), name(), ": input is undefined");
@@ -143,22 +139,48 @@ Tensor SyncBatchNorm::run_forward(const Tensor& input, const Tensor& residual, b
   const bool update = is_training() && running_mean.defined();
   const ops::BatchNormForwardResult result = ops::sync_batch_norm_forward(
       input, weight, bias, update ? running_mean : Tensor(), update ? running_var : Tensor(),
-      update ? num_batches_tracked : Tensor(), options().momentum(), options().eps(), *group_);
+      update ? num_batches_tracked : Tensor(), options().momentum(), options().eps(), *group_, {residual, relu});
   ctx.tensors = {input, weight, result.save_mean, result.save_invstd};
-  ctx.values = {1, 0, 0};
+  if (relu) ctx.tensors.emplace_back(result.output);
+  ctx.values = {1, residual.defined() ? 1 : 0, relu ? 1 : 0};
   return result.output;
 }
 
 ops::BatchNormBackwardResult SyncBatchNorm::run_backward(const Tensor& grad_output, Context& ctx) {
   if (ctx.values[0] == 0) return BatchNormBase::run_backward(grad_output, ctx);
   const Tensor& saved_weight = weight.defined() ? ctx.tensors[1].get(name()) : weight;
+  ops::BatchNormBackwardEpilogue epilogue;
+  if (ctx.values[2] != 0) epilogue.relu_output = ctx.tensors[4].get(name());
+  epilogue.residual = ctx.values[1] != 0;
   auto grads = ops::sync_batch_norm_backward(grad_output, ctx.tensors[0].get(name()), saved_weight,
-                                             ctx.tensors[2].get(name()), ctx.tensors[3].get(name()), *group_);
+                                             ctx.tensors[2].get(name()), ctx.tensors[3].get(name()), *group_,
+                                             epilogue);
   if (weight.defined()) {
     ops::accumulate_grad(weight, grads.grad_weight);
     ops::accumulate_grad(bias, grads.grad_bias);
   }
   return grads;
+}
+
+std::shared_ptr<Module> convert_sync_batchnorm(std::shared_ptr<Module> module, dist::ProcessGroup& group) {
+  NORMRT_CHECK(module != nullptr, "convert_sync_batchnorm: the module is null");
+  auto* bn = dynamic_cast<BatchNormBase*>(module.get());
+  if (bn != nullptr && dynamic_cast<SyncBatchNorm*>(bn) == nullptr) {
+    auto sync = std::make_shared<SyncBatchNorm>(bn->options(), group);
+    sync->weight = bn->weight;
+    sync->bias = bn->bias;
+    sync->running_mean = bn->running_mean;
+    sync->running_var = bn->running_var;
+    sync->num_batches_tracked = bn->num_batches_tracked;
+    sync->train(bn->is_training());
+    return sync;
+  }
+  const auto& children = module->named_children();
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    std::shared_ptr<Module> converted = convert_sync_batchnorm(children[i].second, group);
+    if (converted != children[i].second) module->replace_child(i, std::move(converted));
+  }
+  return module;
 }
 
 void BatchNorm1d::check_input_dim(const Tensor& input) const {

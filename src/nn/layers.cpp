@@ -203,6 +203,15 @@ void Sequential::push_back(std::shared_ptr<Module> module) {
   modules_.push_back(std::move(module));
 }
 
+void Sequential::child_replaced(const Module* old_child, const std::shared_ptr<Module>& replacement) {
+  for (std::size_t i = 0; i < modules_.size(); ++i) {
+    if (modules_[i].get() != old_child) continue;
+    modules_[i] = replacement;
+    const std::string label = std::to_string(i) + " " + replacement->name();
+    range_names_[i] = {label + " forward", label + " backward"};
+  }
+}
+
 Tensor Sequential::forward_impl(const Tensor& input, Context& ctx) {
   ctx.children.resize(modules_.size());
   Tensor x = input;
@@ -233,6 +242,11 @@ Residual::Residual(std::shared_ptr<Module> body, std::shared_ptr<Module> shortcu
     : body_(std::move(body)), shortcut_(std::move(shortcut)) {
   register_module("body", body_);  // refuses a null body
   if (shortcut_) register_module("shortcut", shortcut_);
+}
+
+void Residual::child_replaced(const Module* old_child, const std::shared_ptr<Module>& replacement) {
+  if (body_.get() == old_child) body_ = replacement;
+  if (shortcut_.get() == old_child) shortcut_ = replacement;
 }
 
 BatchNormBase* Residual::fused_batch_norm() const {

@@ -91,6 +91,15 @@ void Module::train(bool on) {
 
 void Module::register_parameter(const std::string& name, Tensor* tensor) { parameters_.emplace_back(name, tensor); }
 void Module::register_buffer(const std::string& name, Tensor* tensor) { buffers_.emplace_back(name, tensor); }
+void Module::replace_child(std::size_t index, std::shared_ptr<Module> module) {
+  NORMRT_CHECK(index < children_.size(), name(), ": replace_child(", index, ") of a module with ", children_.size(),
+               " children");
+  NORMRT_CHECK(module != nullptr, "replace_child: module '", children_[index].first, "' is null");
+  const std::shared_ptr<Module> old_child = children_[index].second;
+  children_[index].second = module;
+  child_replaced(old_child.get(), module);
+}
+
 void Module::register_module(const std::string& name, std::shared_ptr<Module> module) {
   NORMRT_CHECK(module != nullptr, "register_module: module '", name, "' is null");
   children_.emplace_back(name, std::move(module));

@@ -96,7 +96,7 @@ class BatchNorm3d : public BatchNormBase {
 // rank of `group` running its replica of the module on its share of the batch, in step
 // (ops::sync_batch_norm_forward/backward; CPU float32 so far). Eval mode, and training without running statistics
 // too, behave as torch's: running statistics when tracked, batch statistics (synchronised) otherwise. One rank gives
-// BatchNorm's bits. The group must outlive the module; no fused ReLU or residual.
+// BatchNorm's bits, the fused ReLU and forward_add included. The group must outlive the module.
 class SyncBatchNorm : public BatchNormBase {
  public:
   SyncBatchNorm(const BatchNormOptions& options, dist::ProcessGroup& group);
@@ -108,5 +108,11 @@ class SyncBatchNorm : public BatchNormBase {
   ops::BatchNormBackwardResult run_backward(const Tensor& grad_output, Context& ctx) override;
   dist::ProcessGroup* group_;
 };
+
+// torch.nn.SyncBatchNorm.convert_sync_batchnorm: every BatchNorm1d/2d/3d of the tree becomes a SyncBatchNorm on
+// `group` with the same options, the same parameter and buffer tensors (an optimizer built before keeps stepping
+// them) and the same training mode. Returns the module to use from now on: `module`, or its replacement when it is
+// itself a BatchNorm.
+std::shared_ptr<Module> convert_sync_batchnorm(std::shared_ptr<Module> module, dist::ProcessGroup& group);
 
 }  // namespace normrt::nn

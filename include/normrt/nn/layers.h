@@ -180,6 +180,7 @@ class Sequential : public Module {
  private:
   Tensor forward_impl(const Tensor& input, Context& ctx) override;  // ctx.children: one context per module
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  void child_replaced(const Module* old_child, const std::shared_ptr<Module>& replacement) override;
   [[noreturn]] void throw_wrong_type(std::size_t i, const Module& m) const;
   std::vector<std::shared_ptr<Module>> modules_;
   std::vector<std::pair<std::string, std::string>> range_names_;  // NVTX: "1 BatchNorm1d forward" / "... backward"
@@ -230,6 +231,7 @@ class Residual : public Module {
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
   // The BatchNorm that ends the body when the block end is fused, else null.
   BatchNormBase* fused_batch_norm() const;
+  void child_replaced(const Module* old_child, const std::shared_ptr<Module>& replacement) override;
   std::shared_ptr<Module> body_, shortcut_;
   bool relu_ = false;
 };

@@ -106,6 +106,9 @@ class Module {
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
   std::vector<std::pair<std::string, Module*>> named_modules();
   std::vector<Module*> modules();
+  // Puts `module` in the place of direct child `index` (named_children() order) under the same name, as assigning a
+  // submodule attribute does in PyTorch; a container that holds its children by type follows (child_replaced).
+  void replace_child(std::size_t index, std::shared_ptr<Module> module);
   // Calls fn on every descendant, children before parents, then on this module (PyTorch's apply).
   void apply(const std::function<void(Module&)>& fn);
   // Resets every parameter gradient to undefined.
@@ -129,6 +132,12 @@ class Module {
   void register_parameter(const std::string& name, Tensor* tensor);
   void register_buffer(const std::string& name, Tensor* tensor);
   void register_module(const std::string& name, std::shared_ptr<Module> module);
+  // After replace_child: a container keeping its own pointers to its children points the one at `old_child` to
+  // `replacement`.
+  virtual void child_replaced(const Module* old_child, const std::shared_ptr<Module>& replacement) {
+    (void)old_child;
+    (void)replacement;
+  }
 
  private:
   void collect(NamedTensors& out, const std::string& prefix, bool parameters, bool recurse) const;

@@ -93,13 +93,15 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
 BatchNormForwardResult sync_batch_norm_forward(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                                const Tensor& running_mean, const Tensor& running_var,
                                                const Tensor& num_batches_tracked, std::optional<double> momentum,
-                                               double eps, dist::ProcessGroup& group);
+                                               double eps, dist::ProcessGroup& group,
+                                               const BatchNormEpilogue& epilogue = {});
 
 // Its backward: the per-channel sums of dy and dy * (x - mean) all-gathered and added in rank order, so grad_input
 // is the global batch's; grad_weight and grad_bias are this rank's share (data-parallel training sums or averages
 // them with the other gradients). One rank gives batch_norm_backward's bits.
 BatchNormBackwardResult sync_batch_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
                                                  const Tensor& save_mean, const Tensor& save_invstd,
-                                                 dist::ProcessGroup& group);
+                                                 dist::ProcessGroup& group,
+                                                 const BatchNormBackwardEpilogue& epilogue = {});
 
 }  // namespace normrt::ops
