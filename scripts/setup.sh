@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(build-essential cmake libgtest-dev libbenchmark-dev libopenblas-dev zlib1g-dev libcli11-dev
           nlohmann-json3-dev dataset-fashion-mnist clang libclang-rt-14-dev libomp-dev python3-venv python3-numpy
-          pkg-config libdlpack-dev)
+          pkg-config libdlpack-dev libopenmpi-dev openmpi-bin)
 if [ "${NORMRT_SETUP_TORCH:-0}" = 1 ]; then packages+=(python3-torch python3-numpy); fi
 missing=()
 for p in "${packages[@]}"; do

@@ -5,7 +5,10 @@
 // that waits past the timeout, or while a missing rank has left, fails the round for everyone.
 #include "normrt/dist.h"
 
+#include <cerrno>
+#include <climits>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -13,11 +16,47 @@
 #include <sstream>
 #include <vector>
 
+#include "dist_combine.h"
 #include "normrt/error.h"
 
 namespace normrt::dist {
 
+namespace detail {
+
+Tensor sum_in_rank_order(const std::vector<Tensor>& inputs) {
+  if (inputs[0].dtype() == DType::Int64) {
+    std::vector<int64_t> acc = inputs[0].to_vector<int64_t>();
+    for (std::size_t r = 1; r < inputs.size(); ++r) {
+      const std::vector<int64_t> v = inputs[r].to_vector<int64_t>();
+      for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += v[i];
+    }
+    return from_vector(acc, inputs[0].sizes());
+  }
+  std::vector<float> acc = inputs[0].to(DType::Float32).to_vector();
+  for (std::size_t r = 1; r < inputs.size(); ++r) {
+    const std::vector<float> v = inputs[r].to(DType::Float32).to_vector();
+    for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += v[i];
+  }
+  return from_vector(acc, inputs[0].sizes()).to(inputs[0].dtype());
+}
+
+Tensor stack_in_rank_order(const std::vector<Tensor>& inputs) {
+  Shape shape = inputs[0].sizes();
+  shape.insert(shape.begin(), static_cast<int64_t>(inputs.size()));
+  Tensor out = empty(shape, TensorOptions().dtype(inputs[0].dtype()));
+  const std::size_t bytes = inputs[0].nbytes();
+  for (std::size_t r = 0; r < inputs.size(); ++r)
+    std::memcpy(static_cast<char*>(out.raw_data()) + r * bytes, inputs[r].raw_data(), bytes);
+  return out;
+}
+
+std::string describe(const Tensor& t) { return shape_str(t.sizes()) + " " + dtype_name(t.dtype()); }
+
+}  // namespace detail
+
 namespace {
+
+using detail::describe;
 
 struct Round {
   std::vector<std::optional<Tensor>> inputs;  // host copies, by rank
@@ -27,8 +66,6 @@ struct Round {
   std::string error;  // set when the round failed: every rank throws it
   Tensor result;      // on the host
 };
-
-std::string describe(const Tensor& t) { return shape_str(t.sizes()) + " " + dtype_name(t.dtype()); }
 
 }  // namespace
 
@@ -54,36 +91,13 @@ class InProcessGroup final : public ProcessGroup {
 
   void all_reduce(Tensor& t) override {
     NORMRT_CHECK(t.defined(), "all_reduce: the tensor is undefined");
-    const Tensor sum = collective("all_reduce", t, [](const std::vector<Tensor>& in) {
-      if (in[0].dtype() == DType::Int64) {
-        std::vector<int64_t> acc = in[0].to_vector<int64_t>();
-        for (std::size_t r = 1; r < in.size(); ++r) {
-          const std::vector<int64_t> v = in[r].to_vector<int64_t>();
-          for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += v[i];
-        }
-        return from_vector(acc, in[0].sizes());
-      }
-      std::vector<float> acc = in[0].to(DType::Float32).to_vector();
-      for (std::size_t r = 1; r < in.size(); ++r) {
-        const std::vector<float> v = in[r].to(DType::Float32).to_vector();
-        for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += v[i];
-      }
-      return from_vector(acc, in[0].sizes()).to(in[0].dtype());
-    });
+    const Tensor sum = collective("all_reduce", t, detail::sum_in_rank_order);
     t.copy_(sum.to(t.device()).to(t.memory_format()));
   }
 
   Tensor all_gather(const Tensor& t) override {
     NORMRT_CHECK(t.defined(), "all_gather: the tensor is undefined");
-    const Tensor stacked = collective("all_gather", t, [](const std::vector<Tensor>& in) {
-      Shape shape = in[0].sizes();
-      shape.insert(shape.begin(), static_cast<int64_t>(in.size()));
-      Tensor out = empty(shape, TensorOptions().dtype(in[0].dtype()));
-      const std::size_t bytes = in[0].nbytes();
-      for (std::size_t r = 0; r < in.size(); ++r)
-        std::memcpy(static_cast<char*>(out.raw_data()) + r * bytes, in[r].raw_data(), bytes);
-      return out;
-    });
+    const Tensor stacked = collective("all_gather", t, detail::stack_in_rank_order);
     return stacked.to(t.device());
   }
 
@@ -208,6 +222,78 @@ void InProcessWorld::leave(int rank) {
   const std::lock_guard<std::mutex> lock(state_->mutex);
   state_->left[static_cast<std::size_t>(rank)] = true;
   state_->changed.notify_all();
+}
+
+namespace {
+
+// A variable of the launcher's, as a non-negative integer; nullopt when unset.
+std::optional<int> launch_variable(const char* name) {
+  const char* text = std::getenv(name);
+  if (text == nullptr) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const long value = std::strtol(text, &end, 10);
+  NORMRT_CHECK(*text != '\0' && *end == '\0' && errno == 0 && value >= 0 && value <= INT32_MAX,
+               "launch environment: ", name, "='", text, "' is not a non-negative integer");
+  return static_cast<int>(value);
+}
+
+// The group of a process started without a launcher: every collective is the identity.
+class SingleGroup final : public ProcessGroup {
+ public:
+  SingleGroup() : ProcessGroup(0, 1) {}
+  std::string backend() const override { return "single"; }
+  void all_reduce(Tensor& t) override { NORMRT_CHECK(t.defined(), "all_reduce: the tensor is undefined"); }
+  Tensor all_gather(const Tensor& t) override {
+    NORMRT_CHECK(t.defined(), "all_gather: the tensor is undefined");
+    return detail::stack_in_rank_order({t.to(Device::cpu()).contiguous()}).to(t.device());
+  }
+  void broadcast(Tensor& t, int root) override {
+    NORMRT_CHECK(t.defined(), "broadcast: the tensor is undefined");
+    NORMRT_CHECK(root == 0, "broadcast: root ", root, " is not a rank of a group of 1");
+  }
+  void barrier() override {}
+};
+
+}  // namespace
+
+LaunchEnvironment launch_environment() {
+  LaunchEnvironment env;
+  const char* const mpi[] = {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"};
+  const char* const torchrun[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK"};
+  for (const auto* names : {mpi, torchrun}) {
+    const std::optional<int> size = launch_variable(names[1]);
+    if (!size) continue;
+    const std::optional<int> rank = launch_variable(names[0]);
+    NORMRT_CHECK(rank.has_value(), "launch environment: ", names[1], " is set but ", names[0], " is not");
+    NORMRT_CHECK(*size >= 1 && *rank < *size, "launch environment: ", names[0], "=", *rank, " is not a rank of ",
+                 names[1], "=", *size);
+    env.rank = *rank;
+    env.size = *size;
+    env.local_rank = launch_variable(names[2]).value_or(0);
+    env.launcher = names == mpi ? "mpirun" : "torchrun";
+    return env;
+  }
+  return env;
+}
+
+bool mpi_available() { return NORMRT_WITH_MPI != 0; }
+
+std::unique_ptr<ProcessGroup> init_from_environment(std::chrono::milliseconds timeout) {
+  NORMRT_CHECK(timeout.count() > 0, "init_from_environment: the timeout must be positive, got ", timeout.count(),
+               " ms");
+  const LaunchEnvironment env = launch_environment();
+  if (env.launcher == "mpirun") {
+#if NORMRT_WITH_MPI
+    return detail::mpi_world_group(timeout);
+#else
+    NORMRT_THROW("init_from_environment: launched by mpirun, but this build has no MPI backend (install Open MPI, ",
+                 "libopenmpi-dev, and reconfigure)");
+#endif
+  }
+  NORMRT_CHECK(env.size == 1, "init_from_environment: WORLD_SIZE=", env.size, " (a torchrun-style launch) has no ",
+               "backend yet: launch with mpirun");
+  return std::make_unique<SingleGroup>();
 }
 
 }  // namespace normrt::dist

@@ -2,6 +2,8 @@
 // whatever the arrival order, and the failures that must not hang: a mismatched shape or collective, a rank that
 // leaves, a timeout.
 #include <atomic>
+#include <cstdlib>
+#include <optional>
 #include <functional>
 #include <thread>
 
@@ -143,6 +145,66 @@ TEST(Dist, BadArgumentsAreRefusedByName) {
   EXPECT_TRUE(throws_with([&] { world.group(0).broadcast(t, 5); }, "broadcast: root 5 is not a rank of a group of 2"));
   Tensor undefined;
   EXPECT_TRUE(throws_with([&] { world.group(0).all_reduce(undefined); }, "all_reduce: the tensor is undefined"));
+}
+
+// Sets (or, for nullptr, unsets) environment variables for one scope, restoring them after.
+class ScopedEnvironment {
+ public:
+  explicit ScopedEnvironment(const std::vector<std::pair<std::string, const char*>>& values) {
+    for (const auto& [name, value] : values) {
+      const char* old = std::getenv(name.c_str());
+      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+      set(name, value);
+    }
+  }
+  ~ScopedEnvironment() {
+    for (const auto& [name, value] : saved_) set(name, value ? value->c_str() : nullptr);
+  }
+  static void set(const std::string& name, const char* value) {
+    if (value) setenv(name.c_str(), value, 1);
+    else unsetenv(name.c_str());
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+TEST(Dist, TheLaunchComesFromMpirunsOrTorchrunsVariablesElseIsAGroupOfOne) {
+  const ScopedEnvironment clean({{"OMPI_COMM_WORLD_RANK", nullptr}, {"OMPI_COMM_WORLD_SIZE", nullptr},
+                                 {"OMPI_COMM_WORLD_LOCAL_RANK", nullptr}, {"RANK", nullptr}, {"WORLD_SIZE", nullptr},
+                                 {"LOCAL_RANK", nullptr}});
+  dist::LaunchEnvironment env = dist::launch_environment();
+  EXPECT_EQ(env.launcher, "");
+  EXPECT_EQ(env.size, 1);
+  const auto single = dist::init_from_environment();
+  EXPECT_EQ(single->backend(), "single");
+  EXPECT_EQ(single->size(), 1);
+  Tensor t = from_vector(std::vector<float>{1.5f, -2.0f}, {2});
+  single->all_reduce(t);
+  EXPECT_EQ(t.to_vector(), (std::vector<float>{1.5f, -2.0f}));
+  EXPECT_EQ(single->all_gather(t).sizes(), (Shape{1, 2}));
+  EXPECT_TRUE(throws_with([&] { single->broadcast(t, 1); }, "root 1 is not a rank of a group of 1"));
+
+  ScopedEnvironment::set("WORLD_SIZE", "4");
+  ScopedEnvironment::set("RANK", "2");
+  ScopedEnvironment::set("LOCAL_RANK", "1");
+  env = dist::launch_environment();
+  EXPECT_EQ(env.launcher, "torchrun");
+  EXPECT_EQ(env.rank, 2);
+  EXPECT_EQ(env.size, 4);
+  EXPECT_EQ(env.local_rank, 1);
+  EXPECT_TRUE(throws_with([] { (void)dist::init_from_environment(); }, "WORLD_SIZE=4 (a torchrun-style launch)"));
+  ScopedEnvironment::set("RANK", "7");
+  EXPECT_TRUE(throws_with([] { (void)dist::launch_environment(); }, "RANK=7 is not a rank of WORLD_SIZE=4"));
+  ScopedEnvironment::set("RANK", "1x");
+  EXPECT_TRUE(throws_with([] { (void)dist::launch_environment(); }, "RANK='1x' is not a non-negative integer"));
+
+  ScopedEnvironment::set("OMPI_COMM_WORLD_SIZE", "3");  // mpirun's variables come first
+  ScopedEnvironment::set("OMPI_COMM_WORLD_RANK", "0");
+  env = dist::launch_environment();
+  EXPECT_EQ(env.launcher, "mpirun");
+  EXPECT_EQ(env.size, 3);
+  EXPECT_EQ(env.local_rank, 0);
 }
 
 }  // namespace

@@ -6,7 +6,8 @@
 // still waiting, naming the collective and the rank.
 //
 // Backends: "threads", ranks that are threads of one process (InProcessWorld below: tests, and several devices
-// driven from one process).
+// driven from one process); "mpi", one process per rank under mpirun (Open MPI; init_from_environment); "single",
+// the group of one process started without a launcher.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -65,5 +66,24 @@ class InProcessWorld {
  private:
   std::shared_ptr<State> state_;
 };
+
+// The launch this process belongs to, read from the launcher's environment: Open MPI's OMPI_COMM_WORLD_RANK /
+// _SIZE / _LOCAL_RANK under mpirun, else RANK / WORLD_SIZE / LOCAL_RANK as torchrun sets them, else a launch of one.
+// launcher: "mpirun", "torchrun" or "" (none). Malformed values throw, naming the variable.
+struct LaunchEnvironment {
+  int rank = 0, size = 1, local_rank = 0;
+  std::string launcher;
+};
+LaunchEnvironment launch_environment();
+
+// Whether this build has the MPI backend (Open MPI found when it was configured).
+bool mpi_available();
+
+// The group of this process's launch: under mpirun, the MPI backend over every process of it (MPI initialised on
+// the first call and finalised at exit; each call returns a group of its own over a duplicate of the world
+// communicator); without a launcher, the group of one ("single"). Collectives of the MPI backend that wait longer
+// than `timeout` throw (the group is unusable after that). A torchrun-style launch (WORLD_SIZE > 1 without mpirun)
+// is refused until a backend for it exists.
+std::unique_ptr<ProcessGroup> init_from_environment(std::chrono::milliseconds timeout = std::chrono::minutes(5));
 
 }  // namespace normrt::dist
