@@ -115,5 +115,51 @@ TEST(DataLoaderAugment, SeededAndOffByDefault) {
   EXPECT_TRUE(throws_with([&] { DataLoader(d, {}, bad, 1, Device::cpu()); }, "flip_probability must be in [0, 1]"));
 }
 
+// Shards of one loader's epoch (DistributedSampler's): together they are the unsharded loader's order, padded by
+// repeating its start, dealt round-robin; every shard has the same size and the next epoch reshuffles alike.
+TEST(DataLoaderShards, ShardsDealOneShuffleRoundRobin) {
+  const Dataset d = distinct_images(10, 2, 2);
+  auto labels_of = [](DataLoader& loader) {
+    std::vector<int64_t> out;
+    while (auto batch = loader.next()) {
+      const auto v = batch->labels.to_vector<int64_t>();
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    return out;
+  };
+  std::vector<int64_t> samples(10);
+  for (int64_t i = 0; i < 10; ++i) samples[static_cast<std::size_t>(i)] = i;
+  LoaderOptions options;
+  options.batch_size = 3;
+  // Labels are i % 10: with 10 samples, a label is its sample.
+  DataLoader whole(d, samples, options, 42, Device::cpu());
+  std::vector<std::unique_ptr<DataLoader>> shards;
+  for (int64_t k = 0; k < 3; ++k) {
+    LoaderOptions o = options;
+    o.shards = 3;
+    o.shard = k;
+    shards.push_back(std::make_unique<DataLoader>(d, samples, o, 42, Device::cpu()));
+    EXPECT_EQ(shards.back()->size(), 4);
+    EXPECT_EQ(shards.back()->batches_per_epoch(), 2);
+  }
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    whole.start_epoch();
+    std::vector<int64_t> order = labels_of(whole);
+    order.push_back(order[0]);
+    order.push_back(order[1]);
+    std::vector<std::vector<int64_t>> dealt(3);
+    for (auto& shard : shards) shard->start_epoch();
+    for (int64_t k = 0; k < 3; ++k) {
+      for (std::size_t i = static_cast<std::size_t>(k); i < order.size(); i += 3)
+        dealt[static_cast<std::size_t>(k)].push_back(order[i]);
+      EXPECT_EQ(labels_of(*shards[static_cast<std::size_t>(k)]), dealt[static_cast<std::size_t>(k)]) << "shard " << k;
+    }
+  }
+  LoaderOptions bad = options;
+  bad.shards = 2;
+  bad.shard = 2;
+  EXPECT_TRUE(throws_with([&] { DataLoader(d, samples, bad, 1, Device::cpu()); }, "shard 2 of 2 is not a shard"));
+}
+
 }  // namespace
 }  // namespace normrt::data

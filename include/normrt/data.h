@@ -69,6 +69,12 @@ struct LoaderOptions {
   // Padding pixels are 0 before normalisation, as in torchvision. Off (0) by default.
   int64_t crop_padding = 0;
   double flip_probability = 0.0;
+  // Data-parallel training, as PyTorch's DistributedSampler (drop_last=False): the loader serves shard `shard` of
+  // `shards` (a rank's share). Every rank draws the same per-epoch order (same seed), padded to a multiple of
+  // `shards` by repeating its start, and takes every shards-th sample from position `shard`: disjoint shards of one
+  // shuffle, of equal size, so the ranks' generators stay in step across epochs.
+  int64_t shards = 1;
+  int64_t shard = 0;
 };
 
 struct Batch {
@@ -91,7 +97,8 @@ class DataLoader {
   // The next batch of the epoch, or nullopt at its end.
   std::optional<Batch> next();
   int64_t batches_per_epoch() const;
-  int64_t size() const { return static_cast<int64_t>(indices_.size()); }
+  // The samples served per epoch: this shard's share (all of them without sharding).
+  int64_t size() const;
   Generator& generator() { return generator_; }
 
  private:

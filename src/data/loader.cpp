@@ -48,6 +48,8 @@ DataLoader::DataLoader(const Dataset& data, std::vector<int64_t> indices, Loader
                "[0, 4096], got ", options.crop_padding);
   NORMRT_CHECK(options.flip_probability >= 0 && options.flip_probability <= 1,
                "data loader: flip_probability must be in [0, 1], got ", options.flip_probability);
+  NORMRT_CHECK(options.shards >= 1 && options.shard >= 0 && options.shard < options.shards, "data loader: shard ",
+               options.shard, " of ", options.shards, " is not a shard");
   if (indices_.empty()) {
     indices_.resize(static_cast<std::size_t>(data.count));
     std::iota(indices_.begin(), indices_.end(), 0);
@@ -68,6 +70,11 @@ DataLoader::DataLoader(const Dataset& data, std::vector<int64_t> indices, Loader
 
 DataLoader::~DataLoader() = default;
 
+int64_t DataLoader::size() const {
+  const auto n = static_cast<int64_t>(indices_.size());
+  return (n + options_.shards - 1) / options_.shards;
+}
+
 int64_t DataLoader::batches_per_epoch() const {
   const int64_t n = size();
   return options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
@@ -76,11 +83,18 @@ int64_t DataLoader::batches_per_epoch() const {
 void DataLoader::start_epoch() {
   order_ = indices_;
   cursor_ = 0;
-  if (!options_.shuffle) return;
-  // Fisher-Yates with the loader's Philox stream.
-  std::vector<uint32_t> bits(order_.size());
-  generator_.random_u32(bits.data(), static_cast<int64_t>(bits.size()));
-  for (std::size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[bits[i - 1] % i]);
+  if (options_.shuffle) {
+    // Fisher-Yates with the loader's Philox stream.
+    std::vector<uint32_t> bits(order_.size());
+    generator_.random_u32(bits.data(), static_cast<int64_t>(bits.size()));
+    for (std::size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[bits[i - 1] % i]);
+  }
+  if (options_.shards == 1 || order_.empty()) return;
+  std::vector<int64_t> shard(static_cast<std::size_t>(size()));
+  for (std::size_t k = 0; k < shard.size(); ++k)
+    shard[k] = order_[(static_cast<std::size_t>(options_.shard) + k * static_cast<std::size_t>(options_.shards)) %
+                      order_.size()];
+  order_ = std::move(shard);
 }
 
 void DataLoader::fill(float* images, int64_t* labels, int64_t first, int64_t count) {

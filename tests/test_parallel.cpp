@@ -1,0 +1,91 @@
+// DistributedDataParallel on the in-process group (ranks as threads): replicas that start from different weights are
+// made equal by the broadcast, stay equal bit for bit, and 20 SGD steps of an MLP-BN (SyncBatchNorm) on the global
+// batch split evenly over the ranks equal 20 single-process steps on the whole batch.
+#include "dist_test_util.h"
+#include "test_util.h"
+
+namespace normrt {
+namespace {
+
+using testing::all_close;
+using testing::run_ranks;
+
+constexpr int64_t kBatch = 12, kFeatures = 6, kHidden = 8, kClasses = 3, kSteps = 20;
+
+std::shared_ptr<nn::Sequential> mlp_bn(uint64_t seed) {
+  Generator gen(seed);
+  auto net = std::make_shared<nn::Sequential>();
+  net->push_back(nn::Linear(kFeatures, kHidden, true, &gen));
+  net->push_back(nn::BatchNorm1d(kHidden));
+  net->push_back(nn::ReLU());
+  net->push_back(nn::Linear(kHidden, kClasses, true, &gen));
+  return net;
+}
+
+// One SGD step on (x, y); returns the loss.
+float step(nn::Module& model, optim::SGD& opt, const Tensor& x, const Tensor& y) {
+  opt.zero_grad();
+  nn::CrossEntropyLoss loss;
+  nn::Context ctx;
+  const Tensor logits = model.forward(x, ctx);
+  const float value = loss.forward(logits, y).item();
+  model.backward(loss.backward(), ctx);
+  opt.step();
+  return value;
+}
+
+TEST(DistributedDataParallel, StepsOnEvenSharesEqualStepsOnTheWholeBatch) {
+  Generator gen(3);
+  std::vector<Tensor> xs, ys;
+  for (int64_t s = 0; s < kSteps; ++s) {
+    xs.push_back(randn({kBatch, kFeatures}, gen) * 2.0 + 1.0);
+    ys.push_back(randint(0, kClasses, {kBatch}, gen));
+  }
+  const auto reference = mlp_bn(7);
+  optim::SGD ref_opt(reference->parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  std::vector<float> ref_losses;
+  for (int64_t s = 0; s < kSteps; ++s) ref_losses.push_back(step(*reference, ref_opt, xs[s], ys[s]));
+  const auto ref_state = reference->state_dict();
+
+  for (int ranks : {2, 3}) {
+    SCOPED_TRACE(std::to_string(ranks) + " ranks");
+    dist::InProcessWorld world(ranks);
+    std::vector<nn::NamedTensors> states(static_cast<std::size_t>(ranks));
+    std::vector<std::vector<float>> losses(static_cast<std::size_t>(ranks));
+    const auto errors = run_ranks(world, [&](dist::ProcessGroup& group) {
+      const int r = group.rank();
+      const int64_t share = kBatch / ranks;
+      // Replicas built from different seeds: the broadcast from rank 0 makes them rank 0's.
+      nn::DistributedDataParallel ddp(nn::convert_sync_batchnorm(mlp_bn(r == 0 ? 7 : 100 + r), group), group,
+                                      /*bucket_bytes=*/200);
+      optim::SGD opt(ddp.parameters(), optim::SGDOptions(0.1).momentum(0.9));
+      for (int64_t s = 0; s < kSteps; ++s) {
+        const float local = step(ddp, opt, ops::narrow(xs[s], 0, r * share, share), ops::narrow(ys[s], 0, r * share,
+                                                                                                 share));
+        Tensor mean_loss = full({1}, local / static_cast<float>(ranks));
+        group.all_reduce(mean_loss);
+        losses[static_cast<std::size_t>(r)].push_back(mean_loss.item());
+      }
+      EXPECT_GT(ddp.last_bucket_count(), 1);  // 200-byte buckets: the 4 parameters go in several
+      states[static_cast<std::size_t>(r)] = ddp.module().state_dict();
+    });
+    for (const std::string& e : errors) ASSERT_EQ(e, "");
+    for (std::size_t r = 0; r < states.size(); ++r) {
+      ASSERT_EQ(states[r].size(), ref_state.size());
+      for (std::size_t i = 0; i < ref_state.size(); ++i) {
+        const auto& [name, value] = states[r][i];
+        EXPECT_EQ(name, ref_state[i].first);
+        if (value.dtype() == DType::Int64) {
+          EXPECT_EQ(value.to_vector<int64_t>(), ref_state[i].second.to_vector<int64_t>()) << name;
+          continue;
+        }
+        EXPECT_EQ(value.to_vector(), states[0][i].second.to_vector()) << name << ": replicas differ";
+        EXPECT_TRUE(all_close(value.to_vector(), ref_state[i].second.to_vector(), 1e-4, 1e-5)) << name;
+      }
+      EXPECT_TRUE(all_close(losses[r], ref_losses, 1e-5, 1e-6));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace normrt
