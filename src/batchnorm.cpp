@@ -15,21 +15,6 @@ namespace normrt::ops {
 
 namespace {
 
-// (N, C, S) for contiguous input; channels-last input is (N * spatial, C, 1): its channels are the contiguous
-// dimension, as (N, C) input's are, and the backends' layout for that takes it as it is.
-bn::Geometry geometry_of(const Tensor& input) {
-  bn::Geometry g;
-  g.N = input.size(0);
-  g.C = input.size(1);
-  g.S = 1;
-  for (int64_t d = 2; d < input.dim(); ++d) g.S *= input.size(d);
-  if (!input.is_contiguous()) {
-    g.N *= g.S;
-    g.S = 1;
-  }
-  return g;
-}
-
 void check_same_device(std::initializer_list<const Tensor*> tensors) {
   const Tensor* first = nullptr;
   for (const Tensor* t : tensors) {
@@ -222,6 +207,29 @@ Route route_of(const Tensor& input, [[maybe_unused]] std::optional<Backend> back
 }
 
 }  // namespace
+
+}  // namespace normrt::ops
+
+namespace normrt::bn {
+
+bn::Geometry geometry_of(const Tensor& input) {
+  bn::Geometry g;
+  g.N = input.size(0);
+  g.C = input.size(1);
+  g.S = 1;
+  for (int64_t d = 2; d < input.dim(); ++d) g.S *= input.size(d);
+  if (!input.is_contiguous()) {
+    g.N *= g.S;
+    g.S = 1;
+  }
+  return g;
+}
+
+}  // namespace normrt::bn
+
+namespace normrt::ops {
+
+using bn::geometry_of;
 
 BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                                    const Tensor& running_mean, const Tensor& running_var,

@@ -3,8 +3,14 @@
 #include "batchnorm_params.h"
 #include "normrt/config.h"
 #include "normrt/device.h"
+#include "normrt/tensor.h"
 
 namespace normrt::bn {
+
+// The backends' view of an input of rank >= 2: (N, C, S) for contiguous input; channels-last input is
+// (N * spatial, C, 1): its channels are the contiguous dimension, as (N, C) input's are, and the backends' layout
+// for that takes it as it is.
+Geometry geometry_of(const Tensor& input);
 
 void cpu_forward_training(const ForwardTrainingParams& p);
 void cpu_forward_inference(const ForwardInferenceParams& p);

@@ -18,14 +18,7 @@ namespace normrt::ops {
 
 namespace {
 
-bn::Geometry geometry_of(const Tensor& input) {
-  bn::Geometry g;
-  g.N = input.size(0);
-  g.C = input.size(1);
-  g.S = 1;
-  for (int64_t d = 2; d < input.dim(); ++d) g.S *= input.size(d);
-  return g;
-}
+using bn::geometry_of;
 
 void check_operand(const Tensor& t, const char* op, const char* name) {
   NORMRT_CHECK(t.defined(), op, ": ", name, " is undefined");
