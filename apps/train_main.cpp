@@ -64,10 +64,20 @@ int main(int argc, char** argv) {
   cli.add_option("--limit-train", c.limit_train, "use only the first N training images");
   cli.add_option("--limit-test", c.limit_test, "use only the first N test images");
   cli.add_flag("--no-progress", no_progress, "no progress output within epochs");
+  bool distributed = false;
+  cli.add_flag("--distributed", distributed, "data-parallel over the processes of this launch (mpirun -np N): each "
+               "trains on its shard with --batch-size samples per step, gradients averaged; rank 0 prints and writes");
+  cli.add_flag("--sync-bn", c.sync_bn, "with --distributed: BatchNorm statistics of the global batch (SyncBatchNorm; "
+               "CPU float32 so far)");
   if (const auto status = parse_command_line(cli, argc, argv, "normrt-train")) return *status;
   c.progress = !no_progress;
 
   try {
+    NORMRT_CHECK(!c.sync_bn || distributed, "--sync-bn needs --distributed");
+    NORMRT_CHECK(!distributed || !eval_only, "--eval runs on one process: drop --distributed");
+    const std::unique_ptr<dist::ProcessGroup> group = distributed ? dist::init_from_environment() : nullptr;
+    const bool leader = group == nullptr || group->rank() == 0;
+    if (!leader) c.progress = false;
     NORMRT_CHECK(!(compare && (eval_only || !c.resume_path.empty())), "--compare trains from scratch: drop --resume/--eval");
     NORMRT_CHECK(!eval_only || !c.resume_path.empty(), "--eval needs --resume PATH");
     if (!c.resume_path.empty()) {
@@ -80,19 +90,23 @@ int main(int argc, char** argv) {
       }
       std::vector<std::string> notices;
       c = resolve_resume_config(c, given, load_checkpoint(c.resume_path), c.resume_path, notices);
-      for (const auto& notice : notices) std::printf("resume: %s\n", notice.c_str());
+      if (leader)
+        for (const auto& notice : notices) std::printf("resume: %s\n", notice.c_str());
     }
     validate_config(c);
-    if (!eval_only) {
+    if (!eval_only && leader) {
       prepare_output_dir(out_dir);
       if (!c.save_path.empty()) check_output_file(c.save_path);
       if (!export_path.empty()) check_output_file(export_path);
     }
     const Dataset train = load_dataset(data_dir, true);
     const Dataset test = load_dataset(data_dir, false);
-    std::printf("Fashion-MNIST: %lld training and %lld test images from %s; device %s\n",
-                static_cast<long long>(train.count), static_cast<long long>(test.count), data_dir.c_str(),
-                resolve_device(c.device).str().c_str());
+    if (leader)
+      std::printf("Fashion-MNIST: %lld training and %lld test images from %s; device %s%s\n",
+                  static_cast<long long>(train.count), static_cast<long long>(test.count), data_dir.c_str(),
+                  resolve_device(c.device).str().c_str(),
+                  group ? (", " + std::to_string(group->size()) + " processes (" + group->backend() + ")").c_str()
+                        : "");
     if (eval_only) {
       Trainer trainer(c, train, test);
       trainer.restore(load_checkpoint(c.resume_path), c.resume_path);
@@ -111,14 +125,15 @@ int main(int argc, char** argv) {
       TrainConfig run_config = c;
       run_config.model = model;
       if (compare && !c.save_path.empty()) run_config.save_path = c.save_path + "." + model;
-      Trainer trainer(run_config, train, test);
+      Trainer trainer(run_config, train, test, group.get());
       runs.push_back(trainer.run());
-      if (!export_path.empty()) {
+      if (!export_path.empty() && leader) {
         const std::string path = compare ? export_path + "." + model : export_path;
         save(trainer.model(), path, config_metadata(run_config));
         std::printf("[%s] model exported to %s (safetensors)\n", model.c_str(), path.c_str());
       }
     }
+    if (!leader) return 0;
     std::printf("\nSummary\n");
     for (const auto& r : runs) {
       if (r.epochs.empty()) continue;

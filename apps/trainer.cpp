@@ -428,7 +428,7 @@ Device resolve_device(const std::string& name) {
 namespace {
 
 // The network's forward under the run's autocast (none for fp32).
-Tensor forward_in_precision(nn::Sequential& model, const Tensor& images, std::optional<DType> autocast) {
+Tensor forward_in_precision(nn::Module& model, const Tensor& images, std::optional<DType> autocast) {
   std::optional<amp::AutocastGuard> guard;
   if (autocast) guard.emplace(*autocast);
   return model.forward(images);
@@ -437,7 +437,7 @@ Tensor forward_in_precision(nn::Sequential& model, const Tensor& images, std::op
 // One training step after the gradients are zeroed: forward, the loss in float32, the backward of its gradient
 // (multiplied by the loss scale for fp16), and the optimizer's step (which the scaler skips after inf/NaN
 // gradients). Returns the loss and the logits.
-std::pair<Tensor, Tensor> train_step(nn::Sequential& model, nn::CrossEntropyLoss& criterion,
+std::pair<Tensor, Tensor> train_step(nn::Module& model, nn::CrossEntropyLoss& criterion,
                                      optim::Optimizer& optimizer, const Tensor& images, const Tensor& labels,
                                      std::optional<DType> autocast, amp::GradScaler* scaler) {
   Tensor logits = forward_in_precision(model, images, autocast);
@@ -533,14 +533,27 @@ class GraphStep {
 };
 #endif
 
-Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test)
+Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test, dist::ProcessGroup* group)
     : config_((validate_config(config), with_model_defaults(std::move(config)))), train_(train), test_(test),
-      device_(resolve_device(config_.device)), init_generator_(config_.seed) {
+      device_(resolve_device(config_.device)), init_generator_(config_.seed),
+      group_(group != nullptr && group->size() > 1 ? group : nullptr), leader_(group == nullptr || group->rank() == 0) {
   for (const Dataset* d : {&train, &test})
     NORMRT_CHECK(d->rows == 28 && d->cols == 28, "the data set's images are ", d->rows, "x", d->cols,
                  " pixels; the models take 28x28 (Fashion-MNIST, MNIST)");
+  if (config_.sync_bn) {
+    NORMRT_CHECK(has_batchnorm(config_.model), "--sync-bn: ", config_.model, " has no BatchNorm");
+    NORMRT_CHECK(device_.is_cpu() && config_.precision == "fp32", "--sync-bn: SyncBatchNorm runs on the CPU in ",
+                 "float32 so far (pass --device cpu --precision fp32)");
+  }
+  // One GPU per process, chosen by the launcher's local rank.
+  if (group_ != nullptr && device_.is_cuda())
+    device_ = Device::cuda(dist::launch_environment().local_rank % std::max(cuda::device_count(), 1));
   model_ = build_model(config_.model, config_.dropout, init_generator_, parse_backend(config_.bn_backend));
   model_->to(device_);
+  if (group_ != nullptr) {
+    if (config_.sync_bn) model_ = std::static_pointer_cast<nn::Sequential>(nn::convert_sync_batchnorm(model_, *group_));
+    ddp_ = std::make_unique<nn::DistributedDataParallel>(model_, *group_);
+  }
   optimizer_ = make_optimizer(config_, model_->parameters());
   if (config_.precision != "fp32") autocast_ = config_.precision == "fp16" ? DType::Float16 : DType::BFloat16;
   if (config_.precision == "fp16") scaler_ = std::make_unique<amp::GradScaler>();
@@ -565,10 +578,14 @@ Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test)
   LoaderOptions train_options = options;  // augmentation for training only
   train_options.crop_padding = config_.crop_padding;
   train_options.flip_probability = config_.flip;
-  // BatchNorm cannot train on a batch of one sample: a training set that would end every epoch with one is
-  // trained without it (a different sample each epoch, as the order is reshuffled).
+  if (group_ != nullptr) {
+    train_options.shards = group_->size();
+    train_options.shard = group_->rank();
+  }
+  // BatchNorm cannot train on a batch of one sample: a training set (a rank's shard) that would end every epoch with
+  // one is trained without it (a different sample each epoch, as the order is reshuffled).
   const bool batchnorm = has_batchnorm(config_.model);
-  const auto n = static_cast<int64_t>(train_idx.size());
+  const auto n = static_cast<int64_t>((train_idx.size() + train_options.shards - 1) / train_options.shards);
   NORMRT_CHECK(!batchnorm || n >= 2, config_.model, " needs at least 2 training samples (BatchNorm: Expected more "
                "than 1 value per channel when training), got ", n);
   options.drop_last = batchnorm && n > options.batch_size && n % options.batch_size == 1;
@@ -706,13 +723,16 @@ RunResult Trainer::run() {
     start = restore(load_checkpoint(config_.resume_path), config_.resume_path);
     NORMRT_CHECK(start < config_.epochs, config_.resume_path, ": the checkpoint has ", start, " epochs done, --epochs ",
                  config_.epochs, " leaves nothing to train (pass a larger --epochs to continue)");
-    std::printf("[%s] resumed from %s after epoch %d\n", config_.model.c_str(), config_.resume_path.c_str(), start);
+    if (leader_)
+      std::printf("[%s] resumed from %s after epoch %d\n", config_.model.c_str(), config_.resume_path.c_str(), start);
   }
-  const bool tty = config_.progress && ::isatty(STDOUT_FILENO);
+  const bool tty = leader_ && config_.progress && ::isatty(STDOUT_FILENO);
+  nn::Module& net = ddp_ ? static_cast<nn::Module&>(*ddp_) : *model_;
   nn::CrossEntropyLoss criterion;
 #if NORMRT_WITH_CUDA
-  // GradScaler::step reads its inf flag on the host, which a graph cannot replay: fp16 steps run eagerly.
-  if (config_.cuda_graph && device_.is_cuda() && !graph_step_ && !scaler_)
+  // GradScaler::step reads its inf flag on the host, which a graph cannot replay: fp16 steps run eagerly; so do
+  // data-parallel steps (their collectives go through the host).
+  if (config_.cuda_graph && device_.is_cuda() && !graph_step_ && !scaler_ && !ddp_)
     graph_step_ = std::make_unique<GraphStep>(*model_, *optimizer_, device_, config_.batch_size, autocast_);
 #endif
   std::optional<optim::CosineAnnealingLR> schedule;
@@ -740,7 +760,7 @@ RunResult Trainer::run() {
       } else {
         optimizer_->zero_grad();
         std::tie(loss, logits) =
-            train_step(*model_, criterion, *optimizer_, batch->images, batch->labels, autocast_, scaler_.get());
+            train_step(net, criterion, *optimizer_, batch->images, batch->labels, autocast_, scaler_.get());
       }
       pending_loss.push_back(loss);
       pending_correct.push_back(ops::count_correct(logits, batch->labels));
@@ -774,7 +794,7 @@ RunResult Trainer::run() {
                       static_cast<long long>(batches), loss_sum / static_cast<double>(std::max<int64_t>(counted, 1)),
                       rate, eta);
           std::fflush(stdout);
-        } else if (config_.progress && done >= next_report && done < batches) {
+        } else if (leader_ && config_.progress && done >= next_report && done < batches) {
           std::printf("[%s] epoch %d/%d: %lld/%lld batches, loss %.4f, %.0f samples/s, ETA %.0fs\n",
                       config_.model.c_str(), epoch + 1, config_.epochs, static_cast<long long>(done),
                       static_cast<long long>(batches), loss_sum / static_cast<double>(std::max<int64_t>(counted, 1)),
@@ -784,6 +804,16 @@ RunResult Trainer::run() {
       }
     }
     if (tty) std::printf("\n");
+    if (group_ != nullptr) {  // the epoch's totals over the ranks
+      Tensor sums = from_vector(std::vector<float>{static_cast<float>(loss_sum), static_cast<float>(correct)}, {2});
+      Tensor counts = from_vector(std::vector<int64_t>{counted, seen, skipped}, {3});
+      group_->all_reduce(sums);
+      group_->all_reduce(counts);
+      loss_sum = sums.to_vector()[0];
+      correct = sums.to_vector()[1];
+      std::tie(counted, seen, skipped) = std::make_tuple(counts.to_vector<int64_t>()[0], counts.to_vector<int64_t>()[1],
+                                                         counts.to_vector<int64_t>()[2]);
+    }
     EpochMetrics m;
     m.epoch = epoch + 1;
     m.seconds = seconds_since(t0);
@@ -798,31 +828,34 @@ RunResult Trainer::run() {
     if (val_loader_) std::snprintf(val, sizeof val, " | val loss %.4f", m.val_loss);
     if (skipped > 0)
       std::snprintf(skips, sizeof skips, " | %lld steps skipped (inf/NaN)", static_cast<long long>(skipped));
-    std::printf("[%s] epoch %d/%d  train loss %.4f acc %.4f | test loss %.4f acc %.4f%s%s | %.2f s, %.0f samples/s\n",
-                config_.model.c_str(), m.epoch, config_.epochs, m.train_loss, m.train_accuracy, m.test_loss,
-                m.test_accuracy, val, skips, m.seconds, m.samples_per_second);
+    if (leader_)
+      std::printf("[%s] epoch %d/%d  train loss %.4f acc %.4f | test loss %.4f acc %.4f%s%s | %.2f s, %.0f samples/s\n",
+                  config_.model.c_str(), m.epoch, config_.epochs, m.train_loss, m.train_accuracy, m.test_loss,
+                  m.test_accuracy, val, skips, m.seconds, m.samples_per_second);
     std::fflush(stdout);
     result.epochs.push_back(m);
     NORMRT_CHECK(std::isfinite(m.train_loss), "[", config_.model, "] training diverged: epoch ", m.epoch,
                  "'s training loss is ", m.train_loss, "; no checkpoint was written",
                  config_.save_path.empty() ? "" : " (" + config_.save_path + " keeps the last good epoch)");
     if (schedule) schedule->step();
-    if (!config_.save_path.empty()) save_checkpoint(config_.save_path, checkpoint(epoch + 1));
+    if (leader_ && !config_.save_path.empty()) save_checkpoint(config_.save_path, checkpoint(epoch + 1));
     if (val_loader_) {
       if (m.val_loss < best_val_loss_) {
         best_val_loss_ = m.val_loss;
         bad_epochs_ = 0;
         result.best_checkpoint = (config_.save_path.empty() ? std::string("best") : config_.save_path) + ".best";
-        save_checkpoint(result.best_checkpoint, checkpoint(epoch + 1));
+        if (leader_) save_checkpoint(result.best_checkpoint, checkpoint(epoch + 1));
       } else if (config_.early_stopping > 0 && ++bad_epochs_ >= config_.early_stopping) {
-        std::printf("[%s] early stopping: validation loss has not improved for %d epochs (best %.4f kept in %s)\n",
-                    config_.model.c_str(), bad_epochs_, best_val_loss_, result.best_checkpoint.c_str());
+        if (leader_)
+          std::printf("[%s] early stopping: validation loss has not improved for %d epochs (best %.4f kept in %s)\n",
+                      config_.model.c_str(), bad_epochs_, best_val_loss_, result.best_checkpoint.c_str());
         break;
       }
     }
     if (config_.stop_after > 0 && m.epoch >= config_.stop_after && m.epoch < config_.epochs) {
-      std::printf("[%s] stopping after epoch %d of %d (--stop-after); --resume %s continues the run\n",
-                  config_.model.c_str(), m.epoch, config_.epochs, config_.save_path.c_str());
+      if (leader_)
+        std::printf("[%s] stopping after epoch %d of %d (--stop-after); --resume %s continues the run\n",
+                    config_.model.c_str(), m.epoch, config_.epochs, config_.save_path.c_str());
       break;
     }
   }

@@ -12,7 +12,9 @@
 #include "checkpoint.h"
 #include "normrt/amp.h"
 #include "normrt/data.h"
+#include "normrt/dist.h"
 #include "normrt/nn/layers.h"
+#include "normrt/nn/parallel.h"
 #include "normrt/ops/batchnorm.h"
 #include "normrt/optim.h"
 
@@ -65,6 +67,9 @@ struct TrainConfig {
   int64_t limit_train = 0;  // use only the first N training / test samples (0: all)
   int64_t limit_test = 0;
   bool progress = true;
+  // Data-parallel runs (a Trainer given a process group): BatchNorm layers become SyncBatchNorm (global batch
+  // statistics). Not recorded in checkpoints, whose state is the same either way.
+  bool sync_bn = false;
 };
 
 struct EpochMetrics {
@@ -125,7 +130,11 @@ Device resolve_device(const std::string& name);
 
 class Trainer {
  public:
-  Trainer(TrainConfig config, const Dataset& train, const Dataset& test);
+  // With a group of more than one rank, data-parallel: every rank runs a Trainer with the same configuration; the
+  // model is wrapped in nn::DistributedDataParallel, each rank trains on its shard of every epoch (LoaderOptions
+  // shards; batch_size is per rank, so the global batch is size() times it), epoch metrics are the ranks' totals,
+  // and only rank 0 prints and writes checkpoints. Steps run eagerly (no CUDA graph). The group must outlive it.
+  Trainer(TrainConfig config, const Dataset& train, const Dataset& test, dist::ProcessGroup* group = nullptr);
   ~Trainer();
   // Trains (resuming from config.resume_path when set) and returns per-epoch metrics. Stops with a normrt::Error,
   // writing no checkpoint, when the training loss turns NaN or infinite.
@@ -156,6 +165,9 @@ class Trainer {
   std::unique_ptr<class GraphStep> graph_step_;  // --cuda-graph on a GPU
   std::optional<DType> autocast_;                 // --precision fp16 / bf16
   std::unique_ptr<amp::GradScaler> scaler_;       // --precision fp16
+  dist::ProcessGroup* group_ = nullptr;            // data-parallel runs
+  std::unique_ptr<nn::DistributedDataParallel> ddp_;
+  bool leader_ = true;                             // prints and writes: rank 0
 };
 
 // Writes an SVG with loss (train, test) and test-accuracy curves of every run (atomically).

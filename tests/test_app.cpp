@@ -13,6 +13,7 @@
 
 #include "checkpoint.h"
 #include "normrt/file_io.h"
+#include "dist_test_util.h"
 #include "synthetic_images.h"
 #include "test_util.h"
 #include "trainer.h"
@@ -394,6 +395,51 @@ class SyntheticTraining : public ::testing::Test {
   Dataset train_ = synthetic_images(96, 1);
   Dataset test_ = synthetic_images(32, 2);
 };
+
+// Data-parallel training, ranks as threads (a Trainer each): two ranks with --sync-bn and batches of 8 train as one
+// process with batches of 16, since by the loader's shards each global batch is the single run's batch: the same
+// epoch losses and final model within float tolerance, the two ranks' models equal to the bit; only rank 0 writes
+// the checkpoint.
+TEST_F(SyntheticTraining, DataParallelRanksTrainAsOneProcessOnTheirGlobalBatch) {
+  const TrainConfig single = synthetic_config("mlp-bn");
+  Trainer reference(single, train_, test_);
+  const RunResult whole = reference.run();
+  const auto reference_state = snapshot(reference);
+
+  TrainConfig per_rank = single;
+  per_rank.batch_size = 8;
+  per_rank.sync_bn = true;
+  per_rank.save_path = scratch_dir() + "/data-parallel.ckpt";
+  std::remove(per_rank.save_path.c_str());
+  dist::InProcessWorld world(2);
+  std::vector<RunResult> results(2);
+  std::vector<std::vector<std::pair<std::string, std::vector<double>>>> states(2);
+  const auto errors = normrt::testing::run_ranks(world, [&](dist::ProcessGroup& group) {
+    Trainer trainer(per_rank, train_, test_, &group);
+    results[static_cast<std::size_t>(group.rank())] = trainer.run();
+    states[static_cast<std::size_t>(group.rank())] = snapshot(trainer);
+  });
+  for (const std::string& e : errors) ASSERT_EQ(e, "");
+  for (const RunResult& r : results) {
+    ASSERT_EQ(r.epochs.size(), whole.epochs.size());
+    for (std::size_t e = 0; e < r.epochs.size(); ++e) {
+      EXPECT_NEAR(r.epochs[e].train_loss, whole.epochs[e].train_loss, 1e-4 * whole.epochs[e].train_loss);
+      EXPECT_NEAR(r.epochs[e].test_loss, whole.epochs[e].test_loss, 1e-4 * whole.epochs[e].test_loss);
+      EXPECT_NEAR(r.epochs[e].test_accuracy, whole.epochs[e].test_accuracy, 1.0 / 32);
+    }
+  }
+  std::size_t compared = 0;
+  for (std::size_t i = 0; i < reference_state.size(); ++i) {
+    const auto& [key, expected] = reference_state[i];
+    if (key.rfind("model.", 0) != 0) continue;
+    ASSERT_EQ(states[0][i].first, key);
+    EXPECT_EQ(states[0][i].second, states[1][i].second) << key << ": the ranks' models differ";
+    EXPECT_TRUE(normrt::testing::all_close(states[0][i].second, expected, 1e-3, 1e-4)) << key;
+    ++compared;
+  }
+  EXPECT_GT(compared, 4u);
+  EXPECT_TRUE(std::filesystem::exists(per_rank.save_path));
+}
 
 TEST_F(SyntheticTraining, RestoreValidatesEveryEntryBeforeChangingAnything) {
   TrainConfig c = synthetic_config("mlp-bn");
