@@ -411,27 +411,6 @@ std::string shape_label(const Shape& s) {
   return out;
 }
 
-// Keeps the median of each benchmark for the summary table.
-class SummaryReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
-      if (median || (run.run_type == Run::RT_Iteration && run.repetitions <= 1))
-        medians_[run.run_name.function_name] = run.GetAdjustedRealTime();  // every benchmark reports microseconds
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  // Microseconds, or a negative number when the benchmark did not run.
-  double micros(const std::string& name) const {
-    const auto it = medians_.find(name);
-    return it == medians_.end() ? -1 : it->second;
-  }
-
- private:
-  std::map<std::string, double> medians_;
-};
-
 struct MatrixEntry {
   std::string name, baseline_name, device, shape;  // baseline: float32 NCHW unfused, same shape and mode
   Combination combination;
@@ -536,7 +515,7 @@ int main(int argc, char** argv) {
     }
   }
 #endif
-  SummaryReporter reporter;
+  bench::MedianReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   last_operands<Operands>().second.reset();
   last_operands<MatrixOperands>().second.reset();

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,27 @@ inline void initialize(int argc, char** argv) {
   int count = static_cast<int>(args.size());
   benchmark::Initialize(&count, args.data());
 }
+
+// Console output as usual, keeping each benchmark's median (or its single run) for a summary table.
+class MedianReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+      if (median || (run.run_type == Run::RT_Iteration && run.repetitions <= 1))
+        medians_[run.run_name.function_name] = run.GetAdjustedRealTime();  // in the benchmark's time unit
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  // The median in the benchmark's time unit, or a negative number when the benchmark did not run.
+  double micros(const std::string& name) const {
+    const auto it = medians_.find(name);
+    return it == medians_.end() ? -1 : it->second;
+  }
+
+ private:
+  std::map<std::string, double> medians_;
+};
 
 #if NORMRT_WITH_CUDA
 class Events {

@@ -1,0 +1,113 @@
+// Data-parallel costs on the process group of this launch (normrt::dist::init_from_environment): all_reduce and
+// all_gather bandwidth over tensor sizes, and SyncBatchNorm's training step (forward + backward) beside plain
+// BatchNorm's on each rank's share, per channel count. Every rank runs every benchmark with the same fixed iteration
+// counts, so that the collectives stay in step; rank 0 reports. Without a launcher the group is one process: the
+// collectives are no-ops and the SyncBatchNorm rows show the cost of its stages alone.
+//
+//   mpirun -np 2 build/benchmarks/bench_dist        (as root in a container: OMPI_ALLOW_RUN_AS_ROOT=1 ...)
+//
+// all_reduce reports "algorithm bandwidth" (tensor bytes / time) and the bus bandwidth of a ring over the group
+// (2 (R - 1) / R of that, NCCL's convention), so numbers compare across group sizes.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+#include "normrt/normrt.h"
+
+using namespace normrt;
+
+namespace {
+
+dist::ProcessGroup* g_group = nullptr;
+
+void all_reduce(benchmark::State& state, int64_t floats) {
+  Tensor t = full({floats}, 1.0f);
+  for (auto _ : state) g_group->all_reduce(t);
+  const double bytes = static_cast<double>(floats) * 4;
+  const double ranks = g_group->size();
+  state.counters["algo_GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["bus_GB/s"] = benchmark::Counter(bytes * 1e-9 * 2 * (ranks - 1) / ranks,
+                                                  benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void all_gather(benchmark::State& state, int64_t floats) {
+  const Tensor t = full({floats}, 1.0f);
+  for (auto _ : state) benchmark::DoNotOptimize(g_group->all_gather(t));
+  state.counters["out_GB/s"] = benchmark::Counter(static_cast<double>(floats) * 4 * g_group->size() * 1e-9,
+                                                  benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// One training step of a BatchNorm2d layer on this rank's share (N, C, 14, 14): forward and backward.
+void batch_norm_step(benchmark::State& state, int64_t channels, bool sync) {
+  Generator gen(1 + static_cast<uint64_t>(g_group->rank()));
+  const Shape shape = {32, channels, 14, 14};
+  const Tensor x = randn(shape, gen), dy = randn(shape, gen), w = ones({channels}), b = zeros({channels});
+  Tensor rm = zeros({channels}), rv = ones({channels});
+  for (auto _ : state) {
+    if (sync) {
+      const auto f = ops::sync_batch_norm_forward(x, w, b, rm, rv, Tensor(), 0.1, 1e-5, *g_group);
+      benchmark::DoNotOptimize(ops::sync_batch_norm_backward(dy, x, w, f.save_mean, f.save_invstd, *g_group));
+    } else {
+      const auto f = ops::batch_norm_forward_training(x, w, b, rm, rv, Tensor(), 0.1, 1e-5);
+      benchmark::DoNotOptimize(ops::batch_norm_backward(dy, x, w, f.save_mean, f.save_invstd, true, 1e-5));
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * shape_numel(shape) * 4 * 5);  // x, y; dy, x, dx
+}
+
+// Reports nothing: the ranks other than 0 run the benchmarks only to take part in the collectives.
+class Silent : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>&) override {}
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::initialize(argc, argv);
+  const std::unique_ptr<dist::ProcessGroup> group = dist::init_from_environment();
+  g_group = group.get();
+  for (int64_t floats : {int64_t{1} << 10, int64_t{1} << 16, int64_t{1} << 20, int64_t{1} << 24}) {
+    const std::string size = std::to_string(floats * 4 / 1024) + "KiB";
+    benchmark::RegisterBenchmark(("dist/all_reduce/" + size).c_str(), all_reduce, floats)
+        ->Iterations(floats >= (int64_t{1} << 24) ? 5 : 50)
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("dist/all_gather/" + size).c_str(), all_gather, floats)
+        ->Iterations(floats >= (int64_t{1} << 24) ? 5 : 50)
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+  }
+  const std::vector<int64_t> channel_counts = {16, 64, 256, 1024};
+  for (int64_t c : channel_counts) {
+    for (bool sync : {false, true}) {
+      const std::string name = std::string(sync ? "bn/sync/" : "bn/plain/") + "32x" + std::to_string(c) + "x14x14";
+      benchmark::RegisterBenchmark(name.c_str(), batch_norm_step, c, sync)
+          ->Iterations(c >= 1024 ? 5 : 20)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
+    }
+  }
+  if (group->rank() != 0) {
+    Silent silent;
+    benchmark::RunSpecifiedBenchmarks(&silent);
+    return 0;
+  }
+  bench::MedianReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  std::printf("\nSyncBatchNorm step over BatchNorm's on each rank's share (%d %s rank(s); medians)\n"
+              "| share | BatchNorm us | SyncBatchNorm us | ratio |\n|---|---|---|---|\n",
+              group->size(), group->backend().c_str());
+  for (int64_t c : channel_counts) {
+    const std::string shape = "32x" + std::to_string(c) + "x14x14";
+    const double plain = reporter.micros("bn/plain/" + shape), sync = reporter.micros("bn/sync/" + shape);
+    if (plain > 0 && sync > 0) std::printf("| %s | %.1f | %.1f | %.2fx |\n", shape.c_str(), plain, sync, sync / plain);
+  }
+  benchmark::Shutdown();
+  return 0;
+}
