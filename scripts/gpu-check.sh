@@ -10,8 +10,8 @@
 #                                   # lacks the -dev packages
 #   scripts/gpu-check.sh run        # only run, from ./gpu-bundle (unpacked from the archive if need be) or ./build-gpu
 # NORMRT_RESULTS_DIR overrides where the report goes (default benchmarks/results). NORMRT_CHECK_STEPS picks steps
-# of the run phase (default "tests sanitize bench bench-nn compare train"), so that a device session can split them across
-# calls; NORMRT_SANITIZERS the compute-sanitizer tools (default "memcheck racecheck initcheck synccheck");
+# of the run phase (default "tests sanitize bench bench-nn compare train"), so that a device session can split
+# them across calls; NORMRT_SANITIZERS the compute-sanitizer tools (default "memcheck racecheck initcheck synccheck");
 # NORMRT_STEP_TIMEOUT (seconds) bounds each command of the run phase, so that one hung step cannot eat a lease;
 # NORMRT_BENCH_ARGS adds Google Benchmark flags to bench_batchnorm (e.g. --benchmark_repetitions=3).
 # "compare" times PyTorch on the GPU beside bench's results (benchmarks/compare_bn_gpu.py; needs "bench" before it
@@ -111,8 +111,9 @@ done
 if want bench; then
 section "bench_batchnorm --benchmark_filter=gpu --benchmark_min_time=0.1"
 # shellcheck disable=SC2086  # NORMRT_BENCH_ARGS: extra Google Benchmark flags, word-split on purpose
-bounded "$bench_bn" --benchmark_filter=gpu --benchmark_min_time=0.1 ${NORMRT_BENCH_ARGS:-} --benchmark_out="$stem.json" \
-  --benchmark_out_format=json --benchmark_color=false 2>&1 | sed -n '/^Summary/,$p' >> "$report" || status=1
+bounded "$bench_bn" --benchmark_filter=gpu --benchmark_min_time=0.1 ${NORMRT_BENCH_ARGS:-} \
+  --benchmark_out="$stem.json" --benchmark_out_format=json --benchmark_color=false 2>&1 |
+  sed -n '/^Summary/,$p' >> "$report" || status=1
 end_section
 
 fi

@@ -43,14 +43,17 @@ void DistributedDataParallel::average_gradients() {
     // A bucket: consecutive parameters of one dtype and device, up to bucket_bytes (at least one parameter).
     std::size_t end = first;
     int64_t bytes = 0;
-    while (end < params.size() && (end == first || (bytes + static_cast<int64_t>(params[end].nbytes()) <= bucket_bytes_ &&
-                                                    params[end].dtype() == params[first].dtype() &&
-                                                    params[end].device() == params[first].device()))) {
+    auto joins = [&](const Tensor& p) {
+      return bytes + static_cast<int64_t>(p.nbytes()) <= bucket_bytes_ && p.dtype() == params[first].dtype() &&
+             p.device() == params[first].device();
+    };
+    while (end < params.size() && (end == first || joins(params[end]))) {
       bytes += static_cast<int64_t>(params[end].nbytes());
       ++end;
     }
     std::vector<Tensor> flat;
-    for (std::size_t i = first; i < end; ++i) flat.push_back(params[i].grad().contiguous().reshape({params[i].numel()}));
+    for (std::size_t i = first; i < end; ++i)
+      flat.push_back(params[i].grad().contiguous().reshape({params[i].numel()}));
     Tensor bucket = ops::cat(flat, 0);
     group_->all_reduce(bucket);
     bucket = bucket * inverse_size;

@@ -138,7 +138,8 @@ TEST(Mpi, SyncBatchNormAcrossProcessesIsTheWholeBatchsBatchNorm) {
   EXPECT_TRUE(all_close(grad_weight.to_vector(), ref_back.grad_weight.to_vector(), 1e-4, 1e-5));
   // The same running statistics on every rank, to the bit.
   const Tensor everyone = group->all_gather(ops::cat({my_rm, my_rv}, 0));
-  for (int r = 0; r < size; ++r) EXPECT_EQ(ops::select(everyone, 0, r).to_vector(), ops::cat({my_rm, my_rv}, 0).to_vector());
+  const std::vector<float> mine = ops::cat({my_rm, my_rv}, 0).to_vector();
+  for (int r = 0; r < size; ++r) EXPECT_EQ(ops::select(everyone, 0, r).to_vector(), mine);
 }
 
 }  // namespace
