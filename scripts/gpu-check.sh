@@ -39,6 +39,9 @@ if [ "$phase" = all ] || [ "$phase" = build ]; then
   for lib in libbenchmark libopenblas libgfortran libquadmath libgomp; do
     ldd gpu-bundle/bin/* 2>/dev/null | awk -v l="$lib" '$1 ~ l {print $3}' | sort -u | xargs -r -I{} cp -L {} gpu-bundle/lib/
   done
+  # The commit the binaries were built from (a GPU machine's copy of the tree may carry another git state).
+  { git rev-parse --short HEAD && git diff --quiet HEAD || echo "(with uncommitted changes)"; } 2>/dev/null |
+    paste -sd' ' > gpu-bundle/COMMIT
   tar -cf - gpu-bundle | xz -T0 -6 > gpu-bundle.tar.xz || exit 1
   du -sh gpu-bundle gpu-bundle.tar.xz
   [ "$phase" = build ] && exit 0
@@ -72,7 +75,7 @@ status=0
   echo "- card: ${gpu_name:-unknown}"
   echo "- driver: $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)"
   echo "- nvcc: $(nvcc --version 2>/dev/null | tail -2 | head -1)"
-  echo "- commit: $(git rev-parse --short HEAD 2>/dev/null)"
+  echo "- commit: $(cat gpu-bundle/COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null)"
   echo "- command: scripts/gpu-check.sh $phase"
   echo
 } > "$report"
