@@ -20,18 +20,28 @@ namespace {
 
 using bn::geometry_of;
 
-void check_operand(const Tensor& t, const char* op, const char* name) {
+// Per-element operands (input, gradients, residual) may be 16-bit and channels-last: the stages run on a float32
+// contiguous copy and results go back to the input's dtype (rounded once) and memory format. Per-channel ones
+// (weight, bias, running and saved statistics) are float32, as PyTorch's mixed-precision rule has them.
+void check_operand(const Tensor& t, const char* op, const char* name, bool per_element) {
   NORMRT_CHECK(t.defined(), op, ": ", name, " is undefined");
   NORMRT_CHECK(t.device().is_cpu(), op, ": ", name, " is on ", t.device().str(),
                "; SyncBatchNorm runs on CPU tensors so far");
-  NORMRT_CHECK(t.dtype() == DType::Float32, op, ": ", name, " must be float32 (16-bit SyncBatchNorm is not ",
-               "implemented yet), got ", dtype_name(t.dtype()));
-  NORMRT_CHECK(t.is_contiguous(), op, ": ", name, " must be contiguous (channels-last SyncBatchNorm is not ",
-               "implemented yet)");
+  const bool floating = t.dtype() == DType::Float32 || t.dtype() == DType::Float16 || t.dtype() == DType::BFloat16;
+  NORMRT_CHECK(per_element ? floating : t.dtype() == DType::Float32, op, ": ", name, " must be ",
+               per_element ? "float32, float16 or bfloat16" : "float32", ", got ", dtype_name(t.dtype()));
+}
+
+Tensor working(const Tensor& t) {
+  return t.dtype() == DType::Float32 ? t.contiguous() : t.to(DType::Float32).contiguous();
+}
+
+Tensor like_input(const Tensor& result, const Tensor& input) {
+  return result.to(input.dtype()).to(input.memory_format());
 }
 
 void check_input(const Tensor& input, const char* op) {
-  check_operand(input, op, "input");
+  check_operand(input, op, "input", true);
   NORMRT_CHECK(input.dim() >= 2, op, ": expected at least 2D input (got ", input.dim(), "D input)");
 }
 
@@ -40,7 +50,7 @@ void check_channel_vector(const Tensor& t, const char* op, const char* name, int
     NORMRT_CHECK(optional, op, ": ", name, " is required but undefined");
     return;
   }
-  check_operand(t, op, name);
+  check_operand(t, op, name, false);
   NORMRT_CHECK(t.numel() == channels, name, " should contain ", channels, " elements not ", t.numel());
 }
 
@@ -76,9 +86,10 @@ BatchNormForwardResult sync_batch_norm_forward(const Tensor& input, const Tensor
                                                const BatchNormEpilogue& epilogue) {
   constexpr const char* op = "sync_batch_norm_forward";
   check_input(input, op);
-  const bn::Geometry g = geometry_of(input);
+  const Tensor x = working(input);
+  const bn::Geometry g = geometry_of(x);
   if (epilogue.residual.defined()) {
-    check_operand(epilogue.residual, op, "residual");
+    check_operand(epilogue.residual, op, "residual", true);
     NORMRT_CHECK(epilogue.residual.sizes() == input.sizes(), op, ": residual ", shape_str(epilogue.residual.sizes()),
                  " does not match input ", shape_str(input.sizes()));
   }
@@ -101,7 +112,7 @@ BatchNormForwardResult sync_batch_norm_forward(const Tensor& input, const Tensor
   const int64_t C = g.C;
   std::vector<double> local(static_cast<std::size_t>(1 + 2 * C));
   local[0] = static_cast<double>(g.per_channel());
-  bn::cpu_local_statistics(input.data<float>(), g, local.data() + 1, local.data() + 1 + C);
+  bn::cpu_local_statistics(x.data<float>(), g, local.data() + 1, local.data() + 1 + C);
   std::vector<bn::Welford<double>> total(static_cast<std::size_t>(C));
   double count = 0;
   for (const std::vector<double>& row : rows_of(group.all_gather(as_bits(local)))) {
@@ -133,9 +144,12 @@ BatchNormForwardResult sync_batch_norm_forward(const Tensor& input, const Tensor
   }
   for (const Tensor* updated : {&running_mean, &running_var, &num_batches_tracked})
     if (updated->defined()) updated->bump_version();
-  if (input.numel() > 0)
-    bn::cpu_normalize(input.data<float>(), g, save_mean, save_invstd, optional_data(weight), optional_data(bias),
-                      optional_data(epilogue.residual), epilogue.relu, result.output.data<float>());
+  if (input.numel() > 0) {
+    const Tensor residual = epilogue.residual.defined() ? working(epilogue.residual) : Tensor();
+    bn::cpu_normalize(x.data<float>(), g, save_mean, save_invstd, optional_data(weight), optional_data(bias),
+                      optional_data(residual), epilogue.relu, result.output.data<float>());
+  }
+  result.output = like_input(result.output, input);
   return result;
 }
 
@@ -145,26 +159,28 @@ BatchNormBackwardResult sync_batch_norm_backward(const Tensor& grad_output, cons
                                                  const BatchNormBackwardEpilogue& epilogue) {
   constexpr const char* op = "sync_batch_norm_backward";
   check_input(input, op);
-  check_operand(grad_output, op, "grad_output");
+  check_operand(grad_output, op, "grad_output", true);
   NORMRT_CHECK(grad_output.sizes() == input.sizes(), op, ": grad_output ", shape_str(grad_output.sizes()),
                " does not match input ", shape_str(input.sizes()));
   // Past a fused ReLU the gradient is dy where the forward's output is positive; the residual's gradient is that.
-  Tensor masked = grad_output;
+  Tensor masked = working(grad_output);
   if (epilogue.relu_output.defined()) {
-    check_operand(epilogue.relu_output, op, "relu_output");
+    check_operand(epilogue.relu_output, op, "relu_output", true);
     NORMRT_CHECK(epilogue.relu_output.sizes() == input.sizes(), op, ": relu_output ",
                  shape_str(epilogue.relu_output.sizes()), " does not match input ", shape_str(input.sizes()));
-    masked = empty(input.sizes());
-    bn::cpu_relu_gradient(grad_output.data<float>(), epilogue.relu_output.data<float>(), masked.data<float>(),
+    Tensor passed = empty(input.sizes());
+    bn::cpu_relu_gradient(masked.data<float>(), working(epilogue.relu_output).data<float>(), passed.data<float>(),
                           input.numel());
+    masked = passed;
   }
-  const bn::Geometry g = geometry_of(input);
+  const Tensor x_working = working(input);
+  const bn::Geometry g = geometry_of(x_working);
   const int64_t C = g.C;
   check_channel_vector(weight, op, "weight", C, true);
   check_channel_vector(save_mean, op, "save_mean", C, false);
   check_channel_vector(save_invstd, op, "save_invstd", C, false);
 
-  const float *dy = masked.data<float>(), *x = input.data<float>(), *mean = save_mean.data<float>(),
+  const float *dy = masked.data<float>(), *x = x_working.data<float>(), *mean = save_mean.data<float>(),
               *invstd = save_invstd.data<float>();
   std::vector<double> local(static_cast<std::size_t>(1 + 2 * C));
   local[0] = static_cast<double>(g.per_channel());
@@ -175,7 +191,7 @@ BatchNormBackwardResult sync_batch_norm_backward(const Tensor& grad_output, cons
 
   BatchNormBackwardResult result;
   result.grad_input = empty(input.sizes());
-  if (epilogue.residual) result.grad_residual = masked;
+  if (epilogue.residual) result.grad_residual = like_input(masked, input);
   if (weight.defined()) {
     result.grad_weight = empty({C});
     result.grad_bias = empty({C});
@@ -187,6 +203,7 @@ BatchNormBackwardResult sync_batch_norm_backward(const Tensor& grad_output, cons
   if (input.numel() > 0)
     bn::cpu_input_gradient(dy, x, g, mean, invstd, optional_data(weight), total.data() + 1, total.data() + 1 + C,
                            total[0], result.grad_input.data<float>());
+  result.grad_input = like_input(result.grad_input, input);
   return result;
 }
 

@@ -110,6 +110,35 @@ TEST(SyncBatchNorm, RanksTogetherComputeTheWholeBatchsBatchNorm) {
   }
 }
 
+// 16-bit channels-last shares: computed in float32, each output rounded once to the input's dtype and format, as
+// the single-process op does; they agree to a unit in the last place of bfloat16.
+TEST(SyncBatchNorm, SixteenBitChannelsLastSharesAsTheWholeBatch) {
+  Generator gen(9);
+  const Tensor x = (randn({6, 4, 3, 5}, gen) * 2.0 + 1.0).to(DType::BFloat16).to(MemoryFormat::ChannelsLast);
+  const Tensor dy = randn({6, 4, 3, 5}, gen).to(DType::BFloat16).to(MemoryFormat::ChannelsLast);
+  const Tensor w = rand({4}, gen) + 0.5, b = randn({4}, gen);
+  const auto ref = ops::batch_norm_forward_training(x, w, b, Tensor(), Tensor(), Tensor(), 0.1, 1e-5);
+  const auto ref_back = ops::batch_norm_backward(dy, x, w, ref.save_mean, ref.save_invstd, true, 1e-5);
+  dist::InProcessWorld world(2);
+  std::vector<Tensor> outputs(2), grads(2);
+  const auto errors = run_ranks(world, [&](dist::ProcessGroup& group) {
+    const int r = group.rank();
+    const Tensor xs = ops::narrow(x, 0, 4 * r, r == 0 ? 4 : 2), dys = ops::narrow(dy, 0, 4 * r, r == 0 ? 4 : 2);
+    const auto f = ops::sync_batch_norm_forward(xs, w, b, Tensor(), Tensor(), Tensor(), 0.1, 1e-5, group);
+    const auto g = ops::sync_batch_norm_backward(dys, xs, w, f.save_mean, f.save_invstd, group);
+    EXPECT_EQ(f.output.dtype(), DType::BFloat16);
+    EXPECT_EQ(g.grad_input.dtype(), DType::BFloat16);
+    EXPECT_EQ(g.grad_weight.dtype(), DType::Float32);
+    outputs[static_cast<std::size_t>(r)] = f.output.to(DType::Float32);
+    grads[static_cast<std::size_t>(r)] = g.grad_input.to(DType::Float32);
+  });
+  for (const std::string& e : errors) ASSERT_EQ(e, "");
+  const double ulp = 1.0 / 128;
+  EXPECT_TRUE(all_close(ops::cat(outputs, 0).to_vector(), ref.output.to(DType::Float32).to_vector(), ulp, ulp / 8));
+  EXPECT_TRUE(all_close(ops::cat(grads, 0).to_vector(), ref_back.grad_input.to(DType::Float32).to_vector(), ulp,
+                        ulp / 8));
+}
+
 // Refusals that every rank sees alike (no rank waits for another) and that change nothing.
 TEST(SyncBatchNorm, RefusalsReachEveryRankAndLeaveTheRunningStatisticsAlone) {
   struct Case {
@@ -148,9 +177,9 @@ TEST(SyncBatchNorm, RefusalsReachEveryRankAndLeaveTheRunningStatisticsAlone) {
   }
   dist::InProcessWorld world(1);
   EXPECT_TRUE(testing::throws_with(
-      [&] { ops::sync_batch_norm_forward(ones({4, 2}).to(DType::Float16), Tensor(), Tensor(), Tensor(), Tensor(),
+      [&] { ops::sync_batch_norm_forward(ones({4, 2}), ones({2}).to(DType::Float16), Tensor(), Tensor(), Tensor(),
                                          Tensor(), 0.1, 1e-5, world.group(0)); },
-      "must be float32"));
+      "weight must be float32"));
 }
 
 // The module: replicas on two ranks train in step with BatchNorm2d on the whole batch; eval uses the running

@@ -89,7 +89,9 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
 // size, empty ones included) and normalises with the global batch's statistics. Each rank's per-channel count, mean
 // and sum of squared deviations (float64) travel by one all_gather and are merged in rank order (Chan), so every
 // rank computes the same bits; the running statistics (updated on every rank alike) get the global unbiased
-// variance. One rank gives batch_norm_forward_training's bits. CPU, float32, contiguous (N, C, ...) input for now.
+// variance. One rank gives batch_norm_forward_training's bits (float32 input). CPU tensors for now: input float32,
+// float16 or bfloat16 in any memory format (computed in float32, the output rounded once to the input's dtype and
+// format), weight, bias and running statistics float32.
 BatchNormForwardResult sync_batch_norm_forward(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                                const Tensor& running_mean, const Tensor& running_var,
                                                const Tensor& num_batches_tracked, std::optional<double> momentum,
