@@ -277,8 +277,6 @@ LaunchEnvironment launch_environment() {
   return env;
 }
 
-bool mpi_available() { return NORMRT_WITH_MPI != 0; }
-
 std::unique_ptr<ProcessGroup> init_from_environment(std::chrono::milliseconds timeout) {
   NORMRT_CHECK(timeout.count() > 0, "init_from_environment: the timeout must be positive, got ", timeout.count(),
                " ms");

@@ -76,9 +76,6 @@ struct LaunchEnvironment {
 };
 LaunchEnvironment launch_environment();
 
-// Whether this build has the MPI backend (Open MPI found when it was configured).
-bool mpi_available();
-
 // The group of this process's launch: under mpirun, the MPI backend over every process of it (MPI initialised on
 // the first call and finalised at exit; each call returns a group of its own over a duplicate of the world
 // communicator); without a launcher, the group of one ("single"). Collectives of the MPI backend that wait longer

@@ -95,10 +95,8 @@ Tensor BatchNormBase::run_forward(const Tensor& input, const Tensor& residual, b
   ops::BatchNormForwardResult result;
   if (use_batch_stats) {
     const bool update = is_training() && running_mean.defined();
-    result = ops::batch_norm_forward_training(input, weight, bias, update ? running_mean : Tensor(),
-                                              update ? running_var : Tensor(),
-                                              update ? num_batches_tracked : Tensor(), options_.momentum(),
-                                              options_.eps(), options_.backend(), epilogue);
+    result = batch_statistics_forward(input, update ? running_mean : Tensor(), update ? running_var : Tensor(),
+                                      update ? num_batches_tracked : Tensor(), epilogue);
   } else {
     result = ops::batch_norm_forward_inference(input, weight, bias, running_mean, running_var, options_.eps(),
                                                options_.backend(), epilogue);
@@ -114,14 +112,32 @@ ops::BatchNormBackwardResult BatchNormBase::run_backward(const Tensor& grad_outp
   ops::BatchNormBackwardEpilogue epilogue;
   if (ctx.values[2] != 0) epilogue.relu_output = ctx.tensors[4].get(name_);
   epilogue.residual = ctx.values[1] != 0;
-  auto grads = ops::batch_norm_backward(grad_output, ctx.tensors[0].get(name_), saved_weight,
-                                        ctx.tensors[2].get(name_), ctx.tensors[3].get(name_), ctx.values[0] != 0,
-                                        options_.eps(), options_.backend(), epilogue);
+  const Tensor &input = ctx.tensors[0].get(name_), &mean = ctx.tensors[2].get(name_),
+               &invstd = ctx.tensors[3].get(name_);
+  auto grads = ctx.values[0] != 0
+                   ? batch_statistics_backward(grad_output, input, saved_weight, mean, invstd, epilogue)
+                   : ops::batch_norm_backward(grad_output, input, saved_weight, mean, invstd, false, options_.eps(),
+                                              options_.backend(), epilogue);
   if (weight.defined()) {
     ops::accumulate_grad(weight, grads.grad_weight);
     ops::accumulate_grad(bias, grads.grad_bias);
   }
   return grads;
+}
+
+ops::BatchNormForwardResult BatchNormBase::batch_statistics_forward(const Tensor& input, const Tensor& running_mean,
+                                                                   const Tensor& running_var,
+                                                                   const Tensor& num_batches_tracked,
+                                                                   const ops::BatchNormEpilogue& epilogue) {
+  return ops::batch_norm_forward_training(input, weight, bias, running_mean, running_var, num_batches_tracked,
+                                          options_.momentum(), options_.eps(), options_.backend(), epilogue);
+}
+
+ops::BatchNormBackwardResult BatchNormBase::batch_statistics_backward(
+    const Tensor& grad_output, const Tensor& input, const Tensor& saved_weight, const Tensor& save_mean,
+    const Tensor& save_invstd, const ops::BatchNormBackwardEpilogue& epilogue) {
+  return ops::batch_norm_backward(grad_output, input, saved_weight, save_mean, save_invstd, true, options_.eps(),
+                                  options_.backend(), epilogue);
 }
 
 SyncBatchNorm::SyncBatchNorm(const BatchNormOptions& options, dist::ProcessGroup& group)
@@ -131,35 +147,18 @@ void SyncBatchNorm::check_input_dim(const Tensor& input) const {
   NORMRT_CHECK(input.dim() >= 2, "expected at least 2D input (got ", input.dim(), "D input)");
 }
 
-Tensor SyncBatchNorm::run_forward(const Tensor& input, const Tensor& residual, bool relu, Context& ctx) {
-  const bool use_batch_stats = is_training() || !running_mean.defined();
-  if (!use_batch_stats) return BatchNormBase::run_forward(input, residual, relu, ctx);
-  NORMRT_CHECK(input.defined(), name(), ": input is undefined");
-  check_input_dim(input);
-  const bool update = is_training() && running_mean.defined();
-  const ops::BatchNormForwardResult result = ops::sync_batch_norm_forward(
-      input, weight, bias, update ? running_mean : Tensor(), update ? running_var : Tensor(),
-      update ? num_batches_tracked : Tensor(), options().momentum(), options().eps(), *group_, {residual, relu});
-  ctx.tensors = {input, weight, result.save_mean, result.save_invstd};
-  if (relu) ctx.tensors.emplace_back(result.output);
-  ctx.values = {1, residual.defined() ? 1 : 0, relu ? 1 : 0};
-  return result.output;
+ops::BatchNormForwardResult SyncBatchNorm::batch_statistics_forward(const Tensor& input, const Tensor& running_mean,
+                                                                   const Tensor& running_var,
+                                                                   const Tensor& num_batches_tracked,
+                                                                   const ops::BatchNormEpilogue& epilogue) {
+  return ops::sync_batch_norm_forward(input, weight, bias, running_mean, running_var, num_batches_tracked,
+                                      options().momentum(), options().eps(), *group_, epilogue);
 }
 
-ops::BatchNormBackwardResult SyncBatchNorm::run_backward(const Tensor& grad_output, Context& ctx) {
-  if (ctx.values[0] == 0) return BatchNormBase::run_backward(grad_output, ctx);
-  const Tensor& saved_weight = weight.defined() ? ctx.tensors[1].get(name()) : weight;
-  ops::BatchNormBackwardEpilogue epilogue;
-  if (ctx.values[2] != 0) epilogue.relu_output = ctx.tensors[4].get(name());
-  epilogue.residual = ctx.values[1] != 0;
-  auto grads = ops::sync_batch_norm_backward(grad_output, ctx.tensors[0].get(name()), saved_weight,
-                                             ctx.tensors[2].get(name()), ctx.tensors[3].get(name()), *group_,
-                                             epilogue);
-  if (weight.defined()) {
-    ops::accumulate_grad(weight, grads.grad_weight);
-    ops::accumulate_grad(bias, grads.grad_bias);
-  }
-  return grads;
+ops::BatchNormBackwardResult SyncBatchNorm::batch_statistics_backward(
+    const Tensor& grad_output, const Tensor& input, const Tensor& saved_weight, const Tensor& save_mean,
+    const Tensor& save_invstd, const ops::BatchNormBackwardEpilogue& epilogue) {
+  return ops::sync_batch_norm_backward(grad_output, input, saved_weight, save_mean, save_invstd, *group_, epilogue);
 }
 
 std::shared_ptr<Module> convert_sync_batchnorm(std::shared_ptr<Module> module, dist::ProcessGroup& group) {

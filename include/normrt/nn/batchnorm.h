@@ -53,14 +53,25 @@ class BatchNormBase : public Module {
   BatchNormBase(const BatchNormOptions& options, std::string name);
   // Throws "expected 4D input (got 3D input)" style errors for a rank this module does not take.
   virtual void check_input_dim(const Tensor& input) const = 0;
-  // ctx.tensors: input, weight, saved mean and invstd, and the output when the ReLU is fused; ctx.values: whether the
-  // forward used batch statistics, whether it added a residual, whether it applied the ReLU.
-  virtual Tensor run_forward(const Tensor& input, const Tensor& residual, bool relu, Context& ctx);
-  virtual ops::BatchNormBackwardResult run_backward(const Tensor& grad_output, Context& ctx);
+  // The op of a forward with batch statistics (running statistics undefined when not updated) and its backward:
+  // ops::batch_norm_forward_training / batch_norm_backward(training=true) here, their synchronised forms in
+  // SyncBatchNorm.
+  virtual ops::BatchNormForwardResult batch_statistics_forward(const Tensor& input, const Tensor& running_mean,
+                                                               const Tensor& running_var,
+                                                               const Tensor& num_batches_tracked,
+                                                               const ops::BatchNormEpilogue& epilogue);
+  virtual ops::BatchNormBackwardResult batch_statistics_backward(const Tensor& grad_output, const Tensor& input,
+                                                                 const Tensor& saved_weight, const Tensor& save_mean,
+                                                                 const Tensor& save_invstd,
+                                                                 const ops::BatchNormBackwardEpilogue& epilogue);
 
  private:
+  // ctx.tensors: input, weight, saved mean and invstd, and the output when the ReLU is fused; ctx.values: whether the
+  // forward used batch statistics, whether it added a residual, whether it applied the ReLU.
   Tensor forward_impl(const Tensor& input, Context& ctx) override;
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  Tensor run_forward(const Tensor& input, const Tensor& residual, bool relu, Context& ctx);
+  ops::BatchNormBackwardResult run_backward(const Tensor& grad_output, Context& ctx);
   BatchNormOptions options_;
   std::string name_;
 };
@@ -94,7 +105,7 @@ class BatchNorm3d : public BatchNormBase {
 
 // torch.nn.SyncBatchNorm: BatchNorm over (N, C, ...) input whose training statistics are the global batch's, every
 // rank of `group` running its replica of the module on its share of the batch, in step
-// (ops::sync_batch_norm_forward/backward; CPU float32 so far). Eval mode, and training without running statistics
+// (ops::sync_batch_norm_forward/backward; CPU tensors so far). Eval mode, and training without running statistics
 // too, behave as torch's: running statistics when tracked, batch statistics (synchronised) otherwise. One rank gives
 // BatchNorm's bits, the fused ReLU and forward_add included. The group must outlive the module.
 class SyncBatchNorm : public BatchNormBase {
@@ -104,8 +115,13 @@ class SyncBatchNorm : public BatchNormBase {
 
  private:
   void check_input_dim(const Tensor& input) const override;
-  Tensor run_forward(const Tensor& input, const Tensor& residual, bool relu, Context& ctx) override;
-  ops::BatchNormBackwardResult run_backward(const Tensor& grad_output, Context& ctx) override;
+  ops::BatchNormForwardResult batch_statistics_forward(const Tensor& input, const Tensor& running_mean,
+                                                       const Tensor& running_var, const Tensor& num_batches_tracked,
+                                                       const ops::BatchNormEpilogue& epilogue) override;
+  ops::BatchNormBackwardResult batch_statistics_backward(const Tensor& grad_output, const Tensor& input,
+                                                         const Tensor& saved_weight, const Tensor& save_mean,
+                                                         const Tensor& save_invstd,
+                                                         const ops::BatchNormBackwardEpilogue& epilogue) override;
   dist::ProcessGroup* group_;
 };
 
