@@ -26,7 +26,7 @@ ROOT = os.path.dirname(HERE)
 def normrt_times(bench, repetitions):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "OPENBLAS_"))}
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        subprocess.run([bench, "--benchmark_filter=^cpu/", f"--benchmark_out={out.name}",
+        subprocess.run([bench, "--benchmark_filter=^cpu/native/", f"--benchmark_out={out.name}",
                         "--benchmark_out_format=json", f"--benchmark_repetitions={repetitions}",
                         "--benchmark_report_aggregates_only=true"], capture_output=True, env=env, check=True)
         report = json.load(open(out.name))

@@ -128,15 +128,13 @@ __device__ float step_factor(const ForwardTrainingParamsOf<T>& p) {
   return static_cast<float>(running_factor(p.cumulative_average, p.momentum, batches));
 }
 
-// Channel c's normalise coefficients from its merged (shifted) Welford state; `write`: also its save_mean,
-// save_invstd, coefficients and running statistics.
+// Channel c's normalise coefficients from its mean, sum of squared deviations and count; `write`: also its
+// save_mean, save_invstd, coefficients and running statistics.
 template <typename T>
-__device__ typename NormalizeOp<T>::At finish_forward_channel(const ForwardTrainingParamsOf<T>& p, uint64_t c,
-                                                              const Welford<float>& s, float factor,
-                                                              const Coefficients& coefficients, bool write = true) {
-  const float count = static_cast<float>(p.geometry.per_channel());
-  const float mean = static_cast<float>(p.x[c * static_cast<uint64_t>(p.geometry.S)]) + s.mean;
-  const float invstd = invstd_from_var(s.m2 / count, static_cast<float>(p.eps));
+__device__ typename NormalizeOp<T>::At finish_forward_values(const ForwardTrainingParamsOf<T>& p, uint64_t c,
+                                                             float mean, float m2, float count, float factor,
+                                                             const Coefficients& coefficients, bool write) {
+  const float invstd = invstd_from_var(m2 / count, static_cast<float>(p.eps));
   const typename NormalizeOp<T>::At at{mean, invstd * (p.weight ? p.weight[c] : 1.0f), p.bias ? p.bias[c] : 0.0f,
                                        p.residual, p.relu};
   if (!write) return at;
@@ -146,9 +144,19 @@ __device__ typename NormalizeOp<T>::At finish_forward_channel(const ForwardTrain
   coefficients.b[c] = at.shift;
   if (p.running_mean != nullptr) {
     p.running_mean[c] = running_update(p.running_mean[c], mean, factor);
-    p.running_var[c] = running_update(p.running_var[c], unbiased_var(s.m2, count), factor);
+    p.running_var[c] = running_update(p.running_var[c], unbiased_var(m2, count), factor);
   }
   return at;
+}
+
+// The same from this batch's merged Welford state, shifted by the channel's first element (see bn_math.cuh).
+template <typename T>
+__device__ typename NormalizeOp<T>::At finish_forward_channel(const ForwardTrainingParamsOf<T>& p, uint64_t c,
+                                                              const Welford<float>& s, float factor,
+                                                              const Coefficients& coefficients, bool write = true) {
+  const float count = static_cast<float>(p.geometry.per_channel());
+  const float mean = static_cast<float>(p.x[c * static_cast<uint64_t>(p.geometry.S)]) + s.mean;
+  return finish_forward_values(p, c, mean, s.m2, count, factor, coefficients, write);
 }
 
 struct GradSums {
@@ -620,6 +628,102 @@ __global__ void __launch_bounds__(kFinalizeThreads)
   for (uint64_t c = first_warp_channel(); c < channels; c += total_warps()) {
     const GradSums s = partial != nullptr ? merge_partials<GradReduction<T>>(partial, c, splits) : GradSums{};
     if (threadIdx.x % 32 == 0) finish_backward_channel(p, c, s, coefficients);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// SyncBatchNorm's stages (src/sync_batchnorm.cpp): a training step cut where the ranks exchange per-channel values.
+// The reductions, the finishing arithmetic and the elementwise passes are the ones above; what is new is what the
+// ranks exchange and the merge of several ranks' states.
+//
+// A channel's local statistics travel shifted, as the reductions accumulate them, with their shift (the channel's
+// first local element): the merge re-shifts every rank's state to the first non-empty rank's pivot (a difference of
+// two nearby floats, exact when they are within a factor of two), so data far from zero lose nothing to their
+// absolute means. Ranks merge in a fixed tree (lane r of a warp takes ranks r, r + 32, ...): every rank computes the
+// same bits, and one rank gives the single-process finalize's bits.
+struct SyncState {
+  Welford<float> shifted;
+  float pivot;
+};
+static_assert(sizeof(SyncState) == kSyncStateFloats * sizeof(float), "SyncState is what sync_local_statistics writes");
+
+template <typename T>
+__global__ void __launch_bounds__(kFinalizeThreads)
+    export_statistics_kernel(ForwardTrainingParamsOf<T> p, const Welford<float>* partial, uint64_t splits,
+                             SyncState* states) {
+  const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
+  for (uint64_t c = first_warp_channel(); c < channels; c += total_warps()) {
+    const Welford<float> s =
+        partial != nullptr ? merge_partials<StatsReduction<T>>(partial, c, splits) : Welford<float>{};
+    if (threadIdx.x % 32 != 0) continue;
+    states[c] = {s, partial != nullptr ? static_cast<float>(p.x[c * static_cast<uint64_t>(p.geometry.S)]) : 0.0f};
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kFinalizeThreads)
+    merge_ranks_forward_kernel(ForwardTrainingParamsOf<T> p, const SyncState* gathered, uint64_t ranks,
+                               Coefficients coefficients) {
+  const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
+  const float factor = step_factor(p);
+  for (uint64_t c = first_warp_channel(); c < channels; c += total_warps()) {
+    float origin = 0.0f;
+    for (uint64_t r = 0; r < ranks; ++r) {
+      if (gathered[r * channels + c].shifted.count > 0.0f) {
+        origin = gathered[r * channels + c].pivot;
+        break;
+      }
+    }
+    Welford<float> s{};
+    for (uint64_t r = threadIdx.x % 32; r < ranks; r += 32) {
+      Welford<float> rank_state = gathered[r * channels + c].shifted;
+      rank_state.mean += gathered[r * channels + c].pivot - origin;
+      s = welford_merge(s, rank_state);
+    }
+    s = warp_reduce<StatsReduction<T>>(s);
+    if (threadIdx.x % 32 != 0) continue;
+    if (s.count > 0.0f) {
+      finish_forward_values(p, c, origin + s.mean, s.m2, s.count, factor, coefficients, true);
+    } else {  // every rank's share is empty: statistics of nothing, as an empty batch's
+      p.save_mean[c] = 0.0f;
+      p.save_invstd[c] = 0.0f;
+    }
+  }
+}
+
+// A step that ends without a normalise pass (an empty local share) counts the batch here.
+__global__ void count_batch_kernel(int64_t* num_batches_tracked) { *num_batches_tracked += 1; }
+
+// sums = [sum dy (C), sum dy * (x - mean) (C), count]; dweight and dbias from the local sums, as PyTorch's
+// SyncBatchNorm (DistributedDataParallel averages them with the other gradients).
+template <typename T>
+__global__ void __launch_bounds__(kFinalizeThreads)
+    export_gradient_sums_kernel(BackwardParamsOf<T> p, const GradSums* partial, uint64_t splits, float* sums) {
+  const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
+  if (blockIdx.x == 0 && threadIdx.x == 0) sums[2 * channels] = static_cast<float>(p.geometry.per_channel());
+  for (uint64_t c = first_warp_channel(); c < channels; c += total_warps()) {
+    const GradSums s = partial != nullptr ? merge_partials<GradReduction<T>>(partial, c, splits) : GradSums{};
+    if (threadIdx.x % 32 != 0) continue;
+    sums[c] = s.dy;
+    sums[channels + c] = s.dy_xmu;
+    if (p.dweight != nullptr) p.dweight[c] = s.dy_xmu * p.invstd[c];
+    if (p.dbias != nullptr) p.dbias[c] = s.dy;
+  }
+}
+
+// The input-gradient coefficients from the group's sums and count.
+template <typename T>
+__global__ void __launch_bounds__(kFinalizeThreads)
+    coefficients_from_sums_kernel(BackwardParamsOf<T> p, const float* sums, Coefficients coefficients) {
+  const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
+  const float count = sums[2 * channels];
+  for (uint64_t c = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < channels;
+       c += static_cast<uint64_t>(gridDim.x) * blockDim.x) {
+    const BackwardCoefficients<float> k =
+        backward_coefficients(sums[c], sums[channels + c], p.invstd[c], p.weight ? p.weight[c] : 1.0f, count);
+    coefficients.a[c] = k.grad_mean;
+    coefficients.b[c] = k.projection;
+    coefficients.c[c] = k.scale;
   }
 }
 
@@ -1333,11 +1437,101 @@ void backward(const BackwardParamsOf<T>& p, float* workspace, const LaunchTuning
   }
 }
 
+namespace {
+
+// The coefficients of a stage that runs no reduction: the workspace's first 3 C floats.
+Coefficients stage_coefficients(float* workspace, const Geometry& g) {
+  return {workspace, workspace + g.C, workspace + 2 * g.C};
+}
+
+// The elementwise pass of a SyncBatchNorm stage: flat (the reduction's partition is another launch's).
+ReducePlan flat_plan(const Geometry& g, const LaunchTuning& tuning) {
+  ReducePlan plan = plan_reduction(g, tuning);
+  plan.elementwise_on_partition = false;
+  return plan;
+}
+
+}  // namespace
+
+template <typename T>
+void sync_local_statistics(const ForwardTrainingParamsOf<T>& p, float* states, float* workspace,
+                           const LaunchTuning& tuning, cudaStream_t stream) {
+  const Geometry& g = p.geometry;
+  if (g.C == 0) return;
+  const ReducePlan plan = plan_reduction(g, tuning);
+  auto* partial = reinterpret_cast<Welford<float>*>(workspace);
+  const bool local = g.per_channel() > 0;
+  if (local) reduce(StatsReduction<T>{p, coefficients_in(workspace, g, plan), false}, p.x, nullptr, partial, g, plan,
+                    tuning, stream);
+  NORMRT_LAUNCH(export_statistics_kernel<T>, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p,
+                local ? partial : nullptr, static_cast<uint64_t>(plan.splits), reinterpret_cast<SyncState*>(states));
+  NORMRT_CHECK_LAUNCH();
+}
+
+template <typename T>
+void sync_forward_from_states(const ForwardTrainingParamsOf<T>& p, const float* gathered, int64_t ranks,
+                              float* workspace, const LaunchTuning& tuning, cudaStream_t stream) {
+  const Geometry& g = p.geometry;
+  const Coefficients coefficients = stage_coefficients(workspace, g);
+  if (g.C > 0) {
+    NORMRT_LAUNCH(merge_ranks_forward_kernel<T>, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p,
+                  reinterpret_cast<const SyncState*>(gathered), static_cast<uint64_t>(ranks), coefficients);
+    NORMRT_CHECK_LAUNCH();
+  }
+  if (g.numel() == 0) {
+    if (p.num_batches_tracked != nullptr) {
+      NORMRT_LAUNCH(count_batch_kernel, dim3(1), dim3(1), 0, stream, p.num_batches_tracked);
+      NORMRT_CHECK_LAUNCH();
+    }
+    return;
+  }
+  const NormalizeOp<T> normalize_op{p.save_mean, coefficients.a, coefficients.b, p.residual, p.relu};
+  training_elementwise<NormalizeOp<T>, false>(normalize_op, p.x, nullptr, p.y, g, flat_plan(g, tuning),
+                                           p.num_batches_tracked, tuning, stream);
+}
+
+template <typename T>
+void sync_local_gradient_sums(const BackwardParamsOf<T>& p, float* sums, float* workspace, const LaunchTuning& tuning,
+                              cudaStream_t stream) {
+  const Geometry& g = p.geometry;
+  const ReducePlan plan = plan_reduction(g, tuning);
+  auto* partial = reinterpret_cast<GradSums*>(workspace);
+  const bool local = g.per_channel() > 0 && g.C > 0;
+  if (local) reduce(GradReduction<T>{p, coefficients_in(workspace, g, plan), false}, p.dy, p.x, partial, g, plan,
+                    tuning, stream);
+  NORMRT_LAUNCH(export_gradient_sums_kernel<T>, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p,
+                local ? partial : nullptr, static_cast<uint64_t>(plan.splits), sums);
+  NORMRT_CHECK_LAUNCH();
+}
+
+template <typename T>
+void sync_backward_from_sums(const BackwardParamsOf<T>& p, const float* sums, float* workspace,
+                             const LaunchTuning& tuning, cudaStream_t stream) {
+  const Geometry& g = p.geometry;
+  if (g.numel() == 0 || p.dx == nullptr) return;
+  const Coefficients coefficients = stage_coefficients(workspace, g);
+  NORMRT_LAUNCH(coefficients_from_sums_kernel<T>, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p, sums,
+                coefficients);
+  NORMRT_CHECK_LAUNCH();
+  const InputGradTrainingOp<T> gradient_op{
+      p.mean, coefficients.a, coefficients.b, coefficients.c, p.relu_output, p.grad_residual};
+  training_elementwise<InputGradTrainingOp<T>, true>(gradient_op, p.dy, p.x, p.dx, g, flat_plan(g, tuning), nullptr,
+                                                     tuning, stream);
+}
+
 // The element types the library launches with.
 #define NORMRT_BN_INSTANTIATE(T)                                                                                  \
   template void forward_training(const ForwardTrainingParamsOf<T>&, float*, const LaunchTuning&, cudaStream_t); \
   template void forward_inference(const ForwardInferenceParamsOf<T>&, const LaunchTuning&, cudaStream_t);       \
-  template void backward(const BackwardParamsOf<T>&, float*, const LaunchTuning&, cudaStream_t);
+  template void backward(const BackwardParamsOf<T>&, float*, const LaunchTuning&, cudaStream_t);                  \
+  template void sync_local_statistics(const ForwardTrainingParamsOf<T>&, float*, float*, const LaunchTuning&,     \
+                                      cudaStream_t);                                                              \
+  template void sync_forward_from_states(const ForwardTrainingParamsOf<T>&, const float*, int64_t, float*,        \
+                                         const LaunchTuning&, cudaStream_t);                                      \
+  template void sync_local_gradient_sums(const BackwardParamsOf<T>&, float*, float*, const LaunchTuning&,         \
+                                         cudaStream_t);                                                           \
+  template void sync_backward_from_sums(const BackwardParamsOf<T>&, const float*, float*, const LaunchTuning&,    \
+                                        cudaStream_t);
 NORMRT_BN_INSTANTIATE(float)
 NORMRT_BN_INSTANTIATE(Half)
 NORMRT_BN_INSTANTIATE(BFloat16)

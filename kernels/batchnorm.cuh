@@ -34,6 +34,30 @@ void forward_inference(const ForwardInferenceParamsOf<T>& p, const LaunchTuning&
 template <typename T>
 void backward(const BackwardParamsOf<T>& p, float* workspace, const LaunchTuning& tuning, cudaStream_t stream);
 
+// SyncBatchNorm's stages: the training step cut where the ranks of a process group exchange per-channel values
+// (src/sync_batchnorm.cpp), with the reductions, finishing arithmetic and elementwise passes of the ones above.
+// Forward: sync_local_statistics writes this rank's C states (kSyncStateFloats floats each: the Welford state's mean,
+// m2 and count, shifted by the channel's first element, then that element) to `states`; the ranks
+// all-gather them; sync_forward_from_states merges the `ranks` x C gathered states in a fixed order (the same bits on
+// every rank), finishes the channels with the merged count (save_mean, save_invstd, running statistics) and writes y
+// (the fused epilogue applied); it counts the batch even when this rank's share is empty.
+constexpr int kSyncStateFloats = 4;
+template <typename T>
+void sync_local_statistics(const ForwardTrainingParamsOf<T>& p, float* states, float* workspace,
+                           const LaunchTuning& tuning, cudaStream_t stream);
+template <typename T>
+void sync_forward_from_states(const ForwardTrainingParamsOf<T>& p, const float* gathered, int64_t ranks,
+                              float* workspace, const LaunchTuning& tuning, cudaStream_t stream);
+// Backward: sync_local_gradient_sums writes this rank's sums, [sum dy (C), sum dy * (x - mean) (C), count] (2 C + 1
+// floats), and dweight/dbias from them (local, as PyTorch's SyncBatchNorm); the ranks all-reduce them;
+// sync_backward_from_sums writes dx (and grad_residual) from the group's sums.
+template <typename T>
+void sync_local_gradient_sums(const BackwardParamsOf<T>& p, float* sums, float* workspace, const LaunchTuning& tuning,
+                              cudaStream_t stream);
+template <typename T>
+void sync_backward_from_sums(const BackwardParamsOf<T>& p, const float* sums, float* workspace,
+                             const LaunchTuning& tuning, cudaStream_t stream);
+
 // The fused epilogue as a pass of its own (after cuDNN): y = epilogue(y, residual) over n elements (residual may be
 // null).
 void apply_epilogue(float* y, const float* residual, int64_t n, bool relu, const LaunchTuning& tuning,

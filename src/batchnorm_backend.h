@@ -39,6 +39,18 @@ template <typename T>
 void cuda_forward_inference(const ForwardInferenceParamsOf<T>& p, const Device& device);
 template <typename T>
 void cuda_backward(const BackwardParamsOf<T>& p, const Device& device);
+// SyncBatchNorm's stages on the custom kernels (see the sync_* launchers in kernels/batchnorm.cuh): this rank's
+// kSyncStateFloats-float states per channel, the forward from every rank's states gathered ([ranks, C]); this
+// rank's gradient sums (2 C + 1 floats), dx from the group's.
+template <typename T>
+void cuda_sync_local_statistics(const ForwardTrainingParamsOf<T>& p, float* states, const Device& device);
+template <typename T>
+void cuda_sync_forward(const ForwardTrainingParamsOf<T>& p, const float* gathered, int64_t ranks,
+                       const Device& device);
+template <typename T>
+void cuda_sync_local_gradient_sums(const BackwardParamsOf<T>& p, float* sums, const Device& device);
+template <typename T>
+void cuda_sync_backward(const BackwardParamsOf<T>& p, const float* sums, const Device& device);
 // The gradient past a fused forward's ReLU as a pass of its own, for cuDNN's backward.
 void cuda_relu_gradient(const float* dy, const float* y, float* out, int64_t n, const Device& device);
 // The fused epilogue of a forward (p.residual, p.relu) applied to p.y in place, after cuDNN.

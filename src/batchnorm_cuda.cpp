@@ -42,6 +42,35 @@ void cuda_backward(const BackwardParamsOf<T>& p, const Device& device) {
   run(p, device, bn::cuda::backward<T>);
 }
 
+template <typename T>
+void cuda_sync_local_statistics(const ForwardTrainingParamsOf<T>& p, float* states, const Device& device) {
+  run(p, device, [states](const auto& params, float* workspace, const auto& tuning, cudaStream_t stream) {
+    bn::cuda::sync_local_statistics(params, states, workspace, tuning, stream);
+  });
+}
+
+template <typename T>
+void cuda_sync_forward(const ForwardTrainingParamsOf<T>& p, const float* gathered, int64_t ranks,
+                       const Device& device) {
+  run(p, device, [gathered, ranks](const auto& params, float* workspace, const auto& tuning, cudaStream_t stream) {
+    bn::cuda::sync_forward_from_states(params, gathered, ranks, workspace, tuning, stream);
+  });
+}
+
+template <typename T>
+void cuda_sync_local_gradient_sums(const BackwardParamsOf<T>& p, float* sums, const Device& device) {
+  run(p, device, [sums](const auto& params, float* workspace, const auto& tuning, cudaStream_t stream) {
+    bn::cuda::sync_local_gradient_sums(params, sums, workspace, tuning, stream);
+  });
+}
+
+template <typename T>
+void cuda_sync_backward(const BackwardParamsOf<T>& p, const float* sums, const Device& device) {
+  run(p, device, [sums](const auto& params, float* workspace, const auto& tuning, cudaStream_t stream) {
+    bn::cuda::sync_backward_from_sums(params, sums, workspace, tuning, stream);
+  });
+}
+
 void cuda_relu_gradient(const float* dy, const float* y, float* out, int64_t n, const Device& device) {
   normrt::cuda::DeviceGuard guard(device.index());
   bn::cuda::apply_relu_gradient(dy, y, out, n, tuning_of(device), normrt::cuda::current_stream(device.index()));
@@ -50,7 +79,11 @@ void cuda_relu_gradient(const float* dy, const float* y, float* out, int64_t n, 
 #define NORMRT_BN_INSTANTIATE(T)                                                              \
   template void cuda_forward_training(const ForwardTrainingParamsOf<T>&, const Device&);   \
   template void cuda_forward_inference(const ForwardInferenceParamsOf<T>&, const Device&); \
-  template void cuda_backward(const BackwardParamsOf<T>&, const Device&);
+  template void cuda_backward(const BackwardParamsOf<T>&, const Device&);                                  \
+  template void cuda_sync_local_statistics(const ForwardTrainingParamsOf<T>&, float*, const Device&);       \
+  template void cuda_sync_forward(const ForwardTrainingParamsOf<T>&, const float*, int64_t, const Device&); \
+  template void cuda_sync_local_gradient_sums(const BackwardParamsOf<T>&, float*, const Device&);           \
+  template void cuda_sync_backward(const BackwardParamsOf<T>&, const float*, const Device&);
 NORMRT_BN_INSTANTIATE(float)
 NORMRT_BN_INSTANTIATE(Half)
 NORMRT_BN_INSTANTIATE(BFloat16)

@@ -1,9 +1,13 @@
-// SyncBatchNorm (ops::sync_batch_norm_forward / _backward): the CPU backend's stages (src/batchnorm_cpu.cpp) around
-// one all_gather each way. What travels is per channel and float64, as the CPU backend accumulates: the forward's
-// count, means and sums of squared deviations, the backward's count and two sums. Normrt tensors have no float64, so
-// the values travel as their bits in an int64 tensor (all_gather copies bytes). Every rank merges the gathered rows
-// in rank order, so all ranks hold the same bits; with one rank the merge is exact and the results are those of
-// batch_norm_forward_training / batch_norm_backward.
+// SyncBatchNorm (ops::sync_batch_norm_forward / _backward): a training step cut where the ranks exchange
+// per-channel values, one all_gather forward and one all-reduce (CUDA) or all_gather (CPU) backward.
+//  * CPU tensors: the CPU backend's stages (src/batchnorm_cpu.cpp). What travels is float64, as the CPU backend
+//    accumulates: the forward's count, means and sums of squared deviations, the backward's count and two sums.
+//    Normrt tensors have no float64, so the values travel as their bits in an int64 tensor (all_gather copies
+//    bytes). Every rank merges the gathered rows in rank order, so all ranks hold the same bits; with one rank the
+//    merge is exact and the results are those of batch_norm_forward_training / batch_norm_backward.
+//  * CUDA tensors: the custom kernels' stages (the sync_* launchers of kernels/batchnorm.cuh), on device tensors
+//    that the group exchanges on the device's stream; float32 states, merged on the device in a fixed order.
+//    16-bit and channels-last input as the kernels take them, no copies.
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -14,6 +18,10 @@
 #include "normrt/error.h"
 #include "normrt/ops/batchnorm.h"
 
+#if NORMRT_WITH_CUDA
+#include "batchnorm.cuh"
+#endif
+
 namespace normrt::ops {
 
 namespace {
@@ -23,10 +31,11 @@ using bn::geometry_of;
 // Per-element operands (input, gradients, residual) may be 16-bit and channels-last: the stages run on a float32
 // contiguous copy and results go back to the input's dtype (rounded once) and memory format. Per-channel ones
 // (weight, bias, running and saved statistics) are float32, as PyTorch's mixed-precision rule has them.
-void check_operand(const Tensor& t, const char* op, const char* name, bool per_element) {
+// Every operand is on the input's device.
+void check_operand(const Tensor& t, const Tensor& input, const char* op, const char* name, bool per_element) {
   NORMRT_CHECK(t.defined(), op, ": ", name, " is undefined");
-  NORMRT_CHECK(t.device().is_cpu(), op, ": ", name, " is on ", t.device().str(),
-               "; SyncBatchNorm runs on CPU tensors so far");
+  NORMRT_CHECK(t.device() == input.device(), op, ": ", name, " is on ", t.device().str(), ", the input on ",
+               input.device().str());
   const bool floating = t.dtype() == DType::Float32 || t.dtype() == DType::Float16 || t.dtype() == DType::BFloat16;
   NORMRT_CHECK(per_element ? floating : t.dtype() == DType::Float32, op, ": ", name, " must be ",
                per_element ? "float32, float16 or bfloat16" : "float32", ", got ", dtype_name(t.dtype()));
@@ -41,16 +50,17 @@ Tensor like_input(const Tensor& result, const Tensor& input) {
 }
 
 void check_input(const Tensor& input, const char* op) {
-  check_operand(input, op, "input", true);
+  check_operand(input, input, op, "input", true);
   NORMRT_CHECK(input.dim() >= 2, op, ": expected at least 2D input (got ", input.dim(), "D input)");
 }
 
-void check_channel_vector(const Tensor& t, const char* op, const char* name, int64_t channels, bool optional) {
+void check_channel_vector(const Tensor& t, const Tensor& input, const char* op, const char* name, int64_t channels,
+                          bool optional) {
   if (!t.defined()) {
     NORMRT_CHECK(optional, op, ": ", name, " is required but undefined");
     return;
   }
-  check_operand(t, op, name, false);
+  check_operand(t, input, op, name, false);
   NORMRT_CHECK(t.numel() == channels, name, " should contain ", channels, " elements not ", t.numel());
 }
 
@@ -77,38 +87,52 @@ std::vector<std::vector<double>> rows_of(const Tensor& gathered) {
   return rows;
 }
 
-}  // namespace
+// The forward's arguments, checked alike for both devices.
+struct ForwardArguments {
+  const Tensor &input, &weight, &bias, &running_mean, &running_var, &num_batches_tracked;
+  std::optional<double> momentum;
+  double eps;
+  const BatchNormEpilogue& epilogue;
+};
 
-BatchNormForwardResult sync_batch_norm_forward(const Tensor& input, const Tensor& weight, const Tensor& bias,
-                                               const Tensor& running_mean, const Tensor& running_var,
-                                               const Tensor& num_batches_tracked, std::optional<double> momentum,
-                                               double eps, dist::ProcessGroup& group,
-                                               const BatchNormEpilogue& epilogue) {
-  constexpr const char* op = "sync_batch_norm_forward";
-  check_input(input, op);
-  const Tensor x = working(input);
-  const bn::Geometry g = geometry_of(x);
-  if (epilogue.residual.defined()) {
-    check_operand(epilogue.residual, op, "residual", true);
-    NORMRT_CHECK(epilogue.residual.sizes() == input.sizes(), op, ": residual ", shape_str(epilogue.residual.sizes()),
-                 " does not match input ", shape_str(input.sizes()));
+void check_forward(const ForwardArguments& a, int64_t channels, const char* op) {
+  if (a.epilogue.residual.defined()) {
+    check_operand(a.epilogue.residual, a.input, op, "residual", true);
+    NORMRT_CHECK(a.epilogue.residual.sizes() == a.input.sizes(), op, ": residual ",
+                 shape_str(a.epilogue.residual.sizes()), " does not match input ", shape_str(a.input.sizes()));
   }
-  check_channel_vector(weight, op, "weight", g.C, true);
-  check_channel_vector(bias, op, "bias", g.C, true);
-  check_channel_vector(running_mean, op, "running_mean", g.C, true);
-  check_channel_vector(running_var, op, "running_var", g.C, true);
-  NORMRT_CHECK(running_mean.defined() == running_var.defined(),
+  check_channel_vector(a.weight, a.input, op, "weight", channels, true);
+  check_channel_vector(a.bias, a.input, op, "bias", channels, true);
+  check_channel_vector(a.running_mean, a.input, op, "running_mean", channels, true);
+  check_channel_vector(a.running_var, a.input, op, "running_var", channels, true);
+  NORMRT_CHECK(a.running_mean.defined() == a.running_var.defined(),
                "running_mean and running_var must be both defined or both undefined");
-  if (num_batches_tracked.defined()) {
-    NORMRT_CHECK(num_batches_tracked.device().is_cpu() && num_batches_tracked.dtype() == DType::Int64 &&
-                     num_batches_tracked.numel() == 1,
-                 "num_batches_tracked must be a one-element int64 CPU tensor");
+  if (a.num_batches_tracked.defined()) {
+    NORMRT_CHECK(a.num_batches_tracked.device() == a.input.device() && a.num_batches_tracked.dtype() == DType::Int64 &&
+                     a.num_batches_tracked.numel() == 1,
+                 "num_batches_tracked must be a one-element int64 tensor on the input's device");
   }
-  NORMRT_CHECK(momentum.has_value() || !running_mean.defined() || num_batches_tracked.defined(),
+  NORMRT_CHECK(a.momentum.has_value() || !a.running_mean.defined() || a.num_batches_tracked.defined(),
                "momentum=None (cumulative moving average) needs num_batches_tracked");
-  NORMRT_CHECK(!momentum.has_value() || std::isfinite(*momentum), "momentum must be finite, got ", *momentum);
-  NORMRT_CHECK(std::isfinite(eps) && eps >= 0, "eps must be a non-negative finite number, got ", eps);
+  NORMRT_CHECK(!a.momentum.has_value() || std::isfinite(*a.momentum), "momentum must be finite, got ", *a.momentum);
+  NORMRT_CHECK(std::isfinite(a.eps) && a.eps >= 0, "eps must be a non-negative finite number, got ", a.eps);
+}
 
+// The refusal of a batch with one value per channel over the whole group, before anything changes.
+void check_global_count(double count, const Tensor& input, const dist::ProcessGroup& group) {
+  NORMRT_CHECK(count != 1, "Expected more than 1 value per channel when training, got input size ",
+               shape_str(input.sizes()), " on rank ", group.rank(), " and 1 value per channel over the ",
+               group.size(), " ranks");
+}
+
+void bump_running_statistics(const ForwardArguments& a) {
+  for (const Tensor* updated : {&a.running_mean, &a.running_var, &a.num_batches_tracked})
+    if (updated->defined()) updated->bump_version();
+}
+
+BatchNormForwardResult cpu_sync_forward(const ForwardArguments& a, dist::ProcessGroup& group) {
+  const Tensor x = working(a.input);
+  const bn::Geometry g = geometry_of(x);
   const int64_t C = g.C;
   std::vector<double> local(static_cast<std::size_t>(1 + 2 * C));
   local[0] = static_cast<double>(g.per_channel());
@@ -119,55 +143,43 @@ BatchNormForwardResult sync_batch_norm_forward(const Tensor& input, const Tensor
     count += row[0];
     for (int64_t c = 0; c < C; ++c) total[c] = bn::welford_merge(total[c], {row[1 + c], row[1 + C + c], row[0]});
   }
-  NORMRT_CHECK(count != 1, "Expected more than 1 value per channel when training, got input size ",
-               shape_str(input.sizes()), " on rank ", group.rank(), " and 1 value per channel over the ",
-               group.size(), " ranks");
+  check_global_count(count, a.input, group);
 
   // Nothing has changed so far: from here on nothing throws.
-  int64_t* batches = num_batches_tracked.defined() ? updated_in_place<int64_t>(num_batches_tracked) : nullptr;
+  int64_t* batches = a.num_batches_tracked.defined() ? updated_in_place<int64_t>(a.num_batches_tracked) : nullptr;
   if (batches != nullptr) *batches += 1;
-  BatchNormForwardResult result{empty(input.sizes()), empty({C}), empty({C})};
+  BatchNormForwardResult result{empty(a.input.sizes()), empty({C}), empty({C})};
   float *save_mean = result.save_mean.data<float>(), *save_invstd = result.save_invstd.data<float>();
   if (count == 0) {  // every rank's share is empty: statistics of nothing, as batch_norm_forward_training's
     std::fill(save_mean, save_mean + C, 0.0f);
     std::fill(save_invstd, save_invstd + C, 0.0f);
     return result;
   }
-  const double factor = bn::running_factor(!momentum.has_value(), momentum.value_or(0.0), batches ? *batches : 0);
+  const double factor = bn::running_factor(!a.momentum.has_value(), a.momentum.value_or(0.0), batches ? *batches : 0);
   for (int64_t c = 0; c < C; ++c) {
     save_mean[c] = static_cast<float>(total[c].mean);
-    save_invstd[c] = static_cast<float>(bn::invstd_from_var(total[c].m2 / count, eps));
-    if (!running_mean.defined()) continue;
-    float *rm = updated_in_place<float>(running_mean), *rv = updated_in_place<float>(running_var);
+    save_invstd[c] = static_cast<float>(bn::invstd_from_var(total[c].m2 / count, a.eps));
+    if (!a.running_mean.defined()) continue;
+    float *rm = updated_in_place<float>(a.running_mean), *rv = updated_in_place<float>(a.running_var);
     rm[c] = static_cast<float>(bn::running_update<double>(rm[c], total[c].mean, factor));
     rv[c] = static_cast<float>(bn::running_update<double>(rv[c], bn::unbiased_var(total[c].m2, count), factor));
   }
-  for (const Tensor* updated : {&running_mean, &running_var, &num_batches_tracked})
-    if (updated->defined()) updated->bump_version();
-  if (input.numel() > 0) {
-    const Tensor residual = epilogue.residual.defined() ? working(epilogue.residual) : Tensor();
-    bn::cpu_normalize(x.data<float>(), g, save_mean, save_invstd, optional_data(weight), optional_data(bias),
-                      optional_data(residual), epilogue.relu, result.output.data<float>());
+  bump_running_statistics(a);
+  if (a.input.numel() > 0) {
+    const Tensor residual = a.epilogue.residual.defined() ? working(a.epilogue.residual) : Tensor();
+    bn::cpu_normalize(x.data<float>(), g, save_mean, save_invstd, optional_data(a.weight), optional_data(a.bias),
+                      optional_data(residual), a.epilogue.relu, result.output.data<float>());
   }
-  result.output = like_input(result.output, input);
+  result.output = like_input(result.output, a.input);
   return result;
 }
 
-BatchNormBackwardResult sync_batch_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
-                                                 const Tensor& save_mean, const Tensor& save_invstd,
-                                                 dist::ProcessGroup& group,
-                                                 const BatchNormBackwardEpilogue& epilogue) {
-  constexpr const char* op = "sync_batch_norm_backward";
-  check_input(input, op);
-  check_operand(grad_output, op, "grad_output", true);
-  NORMRT_CHECK(grad_output.sizes() == input.sizes(), op, ": grad_output ", shape_str(grad_output.sizes()),
-               " does not match input ", shape_str(input.sizes()));
+BatchNormBackwardResult cpu_sync_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
+                                          const Tensor& save_mean, const Tensor& save_invstd,
+                                          dist::ProcessGroup& group, const BatchNormBackwardEpilogue& epilogue) {
   // Past a fused ReLU the gradient is dy where the forward's output is positive; the residual's gradient is that.
   Tensor masked = working(grad_output);
   if (epilogue.relu_output.defined()) {
-    check_operand(epilogue.relu_output, op, "relu_output", true);
-    NORMRT_CHECK(epilogue.relu_output.sizes() == input.sizes(), op, ": relu_output ",
-                 shape_str(epilogue.relu_output.sizes()), " does not match input ", shape_str(input.sizes()));
     Tensor passed = empty(input.sizes());
     bn::cpu_relu_gradient(masked.data<float>(), working(epilogue.relu_output).data<float>(), passed.data<float>(),
                           input.numel());
@@ -176,10 +188,6 @@ BatchNormBackwardResult sync_batch_norm_backward(const Tensor& grad_output, cons
   const Tensor x_working = working(input);
   const bn::Geometry g = geometry_of(x_working);
   const int64_t C = g.C;
-  check_channel_vector(weight, op, "weight", C, true);
-  check_channel_vector(save_mean, op, "save_mean", C, false);
-  check_channel_vector(save_invstd, op, "save_invstd", C, false);
-
   const float *dy = masked.data<float>(), *x = x_working.data<float>(), *mean = save_mean.data<float>(),
               *invstd = save_invstd.data<float>();
   std::vector<double> local(static_cast<std::size_t>(1 + 2 * C));
@@ -205,6 +213,158 @@ BatchNormBackwardResult sync_batch_norm_backward(const Tensor& grad_output, cons
                            total[0], result.grad_input.data<float>());
   result.grad_input = like_input(result.grad_input, input);
   return result;
+}
+
+#if NORMRT_WITH_CUDA
+// Calls body(T{}) with the element type of a float32, float16 or bfloat16 tensor.
+template <typename Body>
+void with_element(DType dtype, Body body) {
+  switch (dtype) {
+    case DType::Float16: return body(Half{});
+    case DType::BFloat16: return body(BFloat16{});
+    default: return body(float{});
+  }
+}
+
+// An operand of the input's shape in the input's dtype and memory format, as the kernels take it.
+Tensor as_input(const Tensor& t, const Tensor& input) { return t.to(input.dtype()).to(input.memory_format()); }
+
+Tensor like(const Tensor& input) {
+  return empty(input.sizes(),
+               TensorOptions(input.device()).dtype(input.dtype()).memory_format(input.memory_format()));
+}
+
+template <typename T>
+T* pointer(const Tensor& t) {
+  return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr;
+}
+
+// The forward on the device: local states, one all_gather of them on the device, the merge and normalise. The host
+// waits only where a rank's own share cannot rule out a group-wide count of one (shares of at most one value per
+// channel): it reads the gathered counts to refuse that before anything changes.
+BatchNormForwardResult cuda_sync_forward(const ForwardArguments& a, dist::ProcessGroup& group) {
+  const Tensor& input = a.input;
+  const Device device = input.device();
+  const bn::Geometry g = geometry_of(input);
+  const int64_t C = g.C;
+  const Tensor residual = a.epilogue.residual.defined() ? as_input(a.epilogue.residual, input) : Tensor();
+  BatchNormForwardResult result{like(input), empty({C}, device), empty({C}, device)};
+  Tensor states = empty({C * bn::cuda::kSyncStateFloats}, device);
+  Tensor gathered;
+  with_element(input.dtype(), [&](auto element) {
+    using T = decltype(element);
+    bn::ForwardTrainingParamsOf<T> p;
+    p.geometry = g;
+    p.x = pointer<const T>(input);
+    bn::cuda_sync_local_statistics(p, states.data<float>(), device);
+    gathered = group.all_gather(states);
+    if (g.per_channel() <= 1 && C > 0) {
+      const std::vector<float> all = gathered.to_vector();
+      double count = 0;
+      // Channel 0's count of each rank: a state is (mean, m2, count, pivot).
+      for (int r = 0; r < group.size(); ++r)
+        count += all[static_cast<std::size_t>(r * C * bn::cuda::kSyncStateFloats + 2)];
+      check_global_count(count, input, group);
+    }
+    p.weight = pointer<const float>(a.weight);
+    p.bias = pointer<const float>(a.bias);
+    p.y = pointer<T>(result.output);
+    p.save_mean = result.save_mean.data<float>();
+    p.save_invstd = result.save_invstd.data<float>();
+    p.running_mean = pointer<float>(a.running_mean);
+    p.running_var = pointer<float>(a.running_var);
+    p.num_batches_tracked = pointer<int64_t>(a.num_batches_tracked);
+    p.eps = a.eps;
+    p.momentum = a.momentum.value_or(0.0);
+    p.cumulative_average = !a.momentum.has_value();
+    p.residual = pointer<const T>(residual);
+    p.relu = a.epilogue.relu;
+    bn::cuda_sync_forward(p, gathered.data<float>(), group.size(), device);
+  });
+  bump_running_statistics(a);
+  return result;
+}
+
+BatchNormBackwardResult cuda_sync_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
+                                           const Tensor& save_mean, const Tensor& save_invstd,
+                                           dist::ProcessGroup& group, const BatchNormBackwardEpilogue& epilogue) {
+  const Device device = input.device();
+  const bn::Geometry g = geometry_of(input);
+  const int64_t C = g.C;
+  const Tensor dy = as_input(grad_output, input);
+  const Tensor relu_output = epilogue.relu_output.defined() ? as_input(epilogue.relu_output, input) : Tensor();
+  BatchNormBackwardResult result;
+  result.grad_input = like(input);
+  if (epilogue.residual) result.grad_residual = like(input);
+  if (weight.defined()) {
+    result.grad_weight = empty({C}, device);
+    result.grad_bias = empty({C}, device);
+  }
+  Tensor sums = empty({2 * C + 1}, device);
+  with_element(input.dtype(), [&](auto element) {
+    using T = decltype(element);
+    bn::BackwardParamsOf<T> p;
+    p.geometry = g;
+    p.dy = pointer<const T>(dy);
+    p.x = pointer<const T>(input);
+    p.weight = pointer<const float>(weight);
+    p.mean = save_mean.data<float>();
+    p.invstd = save_invstd.data<float>();
+    p.dx = pointer<T>(result.grad_input);
+    p.dweight = pointer<float>(result.grad_weight);
+    p.dbias = pointer<float>(result.grad_bias);
+    p.relu_output = pointer<const T>(relu_output);
+    p.grad_residual = pointer<T>(result.grad_residual);
+    p.training = true;
+    bn::cuda_sync_local_gradient_sums(p, sums.data<float>(), device);
+    group.all_reduce(sums);
+    bn::cuda_sync_backward(p, sums.data<float>(), device);
+  });
+  return result;
+}
+#endif
+
+}  // namespace
+
+BatchNormForwardResult sync_batch_norm_forward(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                                               const Tensor& running_mean, const Tensor& running_var,
+                                               const Tensor& num_batches_tracked, std::optional<double> momentum,
+                                               double eps, dist::ProcessGroup& group,
+                                               const BatchNormEpilogue& epilogue) {
+  constexpr const char* op = "sync_batch_norm_forward";
+  check_input(input, op);
+  const ForwardArguments arguments{input, weight, bias, running_mean, running_var, num_batches_tracked, momentum, eps,
+                                   epilogue};
+  check_forward(arguments, geometry_of(input).C, op);
+#if NORMRT_WITH_CUDA
+  if (input.device().is_cuda()) return cuda_sync_forward(arguments, group);
+#endif
+  return cpu_sync_forward(arguments, group);
+}
+
+BatchNormBackwardResult sync_batch_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
+                                                 const Tensor& save_mean, const Tensor& save_invstd,
+                                                 dist::ProcessGroup& group,
+                                                 const BatchNormBackwardEpilogue& epilogue) {
+  constexpr const char* op = "sync_batch_norm_backward";
+  check_input(input, op);
+  check_operand(grad_output, input, op, "grad_output", true);
+  NORMRT_CHECK(grad_output.sizes() == input.sizes(), op, ": grad_output ", shape_str(grad_output.sizes()),
+               " does not match input ", shape_str(input.sizes()));
+  if (epilogue.relu_output.defined()) {
+    check_operand(epilogue.relu_output, input, op, "relu_output", true);
+    NORMRT_CHECK(epilogue.relu_output.sizes() == input.sizes(), op, ": relu_output ",
+                 shape_str(epilogue.relu_output.sizes()), " does not match input ", shape_str(input.sizes()));
+  }
+  const int64_t C = geometry_of(input).C;
+  check_channel_vector(weight, input, op, "weight", C, true);
+  check_channel_vector(save_mean, input, op, "save_mean", C, false);
+  check_channel_vector(save_invstd, input, op, "save_invstd", C, false);
+#if NORMRT_WITH_CUDA
+  if (input.device().is_cuda())
+    return cuda_sync_backward(grad_output, input, weight, save_mean, save_invstd, group, epilogue);
+#endif
+  return cpu_sync_backward(grad_output, input, weight, save_mean, save_invstd, group, epilogue);
 }
 
 }  // namespace normrt::ops

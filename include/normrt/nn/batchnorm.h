@@ -105,7 +105,7 @@ class BatchNorm3d : public BatchNormBase {
 
 // torch.nn.SyncBatchNorm: BatchNorm over (N, C, ...) input whose training statistics are the global batch's, every
 // rank of `group` running its replica of the module on its share of the batch, in step
-// (ops::sync_batch_norm_forward/backward; CPU tensors so far). Eval mode, and training without running statistics
+// (ops::sync_batch_norm_forward/backward; CPU or CUDA tensors). Eval mode, and training without running statistics
 // too, behave as torch's: running statistics when tracked, batch statistics (synchronised) otherwise. One rank gives
 // BatchNorm's bits, the fused ReLU and forward_add included. The group must outlive the module.
 class SyncBatchNorm : public BatchNormBase {

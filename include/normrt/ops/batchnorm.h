@@ -87,20 +87,26 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
 
 // SyncBatchNorm, training mode: every rank of `group` calls with its share of the global batch (shares may differ in
 // size, empty ones included) and normalises with the global batch's statistics. Each rank's per-channel count, mean
-// and sum of squared deviations (float64) travel by one all_gather and are merged in rank order (Chan), so every
-// rank computes the same bits; the running statistics (updated on every rank alike) get the global unbiased
-// variance. One rank gives batch_norm_forward_training's bits (float32 input). CPU tensors for now: input float32,
-// float16 or bfloat16 in any memory format (computed in float32, the output rounded once to the input's dtype and
-// format), weight, bias and running statistics float32.
+// and sum of squared deviations travel by one all_gather and are merged in a fixed order, so every rank computes the
+// same bits; the running statistics (updated on every rank alike) get the global unbiased variance. One rank gives
+// batch_norm_forward_training's bits (on the CPU for float32 input; on CUDA for any). Input float32, float16 or
+// bfloat16 in any memory format; weight, bias and running statistics float32; every operand on the input's device.
+//  * CPU: states in float64 merged in rank order (Chan); 16-bit and channels-last input computed in float32, the
+//    output rounded once to the input's dtype and format.
+//  * CUDA: the custom kernels' stages on the device's current stream, float32 states (each shifted by a channel's
+//    first local element, so data far from zero merge exactly as the single-device kernels reduce), merged on the
+//    device; 16-bit and channels-last input as the kernels take it. The host waits for the group only where this
+//    rank's share has at most one value per channel (to refuse a group-wide count of one before anything changes).
 BatchNormForwardResult sync_batch_norm_forward(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                                const Tensor& running_mean, const Tensor& running_var,
                                                const Tensor& num_batches_tracked, std::optional<double> momentum,
                                                double eps, dist::ProcessGroup& group,
                                                const BatchNormEpilogue& epilogue = {});
 
-// Its backward: the per-channel sums of dy and dy * (x - mean) all-gathered and added in rank order, so grad_input
-// is the global batch's; grad_weight and grad_bias are this rank's share (data-parallel training sums or averages
-// them with the other gradients). One rank gives batch_norm_backward's bits.
+// Its backward: the per-channel sums of dy and dy * (x - mean) of every rank added (CPU: float64 all_gather, rank
+// order; CUDA: float32 all_reduce of the sums and the count, on the device), so grad_input is the global batch's;
+// grad_weight and grad_bias are this rank's share (data-parallel training sums or averages them with the other
+// gradients). One rank gives batch_norm_backward's bits.
 BatchNormBackwardResult sync_batch_norm_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
                                                  const Tensor& save_mean, const Tensor& save_invstd,
                                                  dist::ProcessGroup& group,
