@@ -67,6 +67,15 @@ class InProcessWorld {
   std::shared_ptr<State> state_;
 };
 
+// NCCL, for CUDA tensors (builds with NORMRT_WITH_NCCL): rank bootstrap.rank() on GPU `device`, one rank per GPU.
+// Collectives are enqueued on the current stream of that device, ordered with the work around them; the host never
+// waits for the device. `bootstrap` (a group of the same ranks: mpi, file or threads) carries rank 0's NCCL id and,
+// before every collective, the ranks' descriptions of it (host memory only), so that mismatched calls, a rank that
+// died or stopped calling, and timeouts throw on every waiting rank as on the other backends (the communicator is
+// then aborted). Sums are NCCL's: float32 (16-bit tensors through a float32 copy, rounded once), the same bits on
+// every rank, but added in NCCL's order, not rank order. The bootstrap group must outlive this one.
+std::unique_ptr<ProcessGroup> new_nccl_group(ProcessGroup& bootstrap, int device);
+
 // The launch this process belongs to, read from the launcher's environment: Open MPI's OMPI_COMM_WORLD_RANK /
 // _SIZE / _LOCAL_RANK under mpirun, else RANK / WORLD_SIZE / LOCAL_RANK as torchrun sets them, else a launch of one.
 // launcher: "mpirun", "torchrun" or "" (none). Malformed values throw, naming the variable.
