@@ -2,6 +2,8 @@
 // checkpoints, and writes curves (SVG) and metrics (CSV, JSON) to --out. Every failure is one line on stderr and
 // exit status 1; output paths are checked before training starts.
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <set>
 
@@ -65,17 +67,26 @@ int main(int argc, char** argv) {
   cli.add_option("--limit-test", c.limit_test, "use only the first N test images");
   cli.add_flag("--no-progress", no_progress, "no progress output within epochs");
   bool distributed = false;
-  cli.add_flag("--distributed", distributed, "data-parallel over the processes of this launch (mpirun -np N): each "
-               "trains on its shard with --batch-size samples per step, gradients averaged; rank 0 prints and writes");
+  cli.add_flag("--distributed", distributed, "data-parallel over the processes of this launch (mpirun -np N, or "
+               "RANK/WORLD_SIZE/LOCAL_RANK as torchrun sets them with NORMRT_RENDEZVOUS naming a shared directory): "
+               "each trains on its shard with --batch-size samples per step, gradients averaged (NCCL between GPUs, "
+               "one per process by local rank); rank 0 prints and writes");
   cli.add_flag("--sync-bn", c.sync_bn, "with --distributed: BatchNorm statistics of the global batch (SyncBatchNorm; "
-               "CPU float32 so far)");
+               "fp32)");
+  double dist_timeout = 300;
+  cli.add_option("--dist-timeout", dist_timeout, "with --distributed: seconds a collective waits for the other "
+                 "processes before this one stops with an error")->capture_default_str();
   if (const auto status = parse_command_line(cli, argc, argv, "normrt-train")) return *status;
   c.progress = !no_progress;
 
   try {
     NORMRT_CHECK(!c.sync_bn || distributed, "--sync-bn needs --distributed");
     NORMRT_CHECK(!distributed || !eval_only, "--eval runs on one process: drop --distributed");
-    const std::unique_ptr<dist::ProcessGroup> group = distributed ? dist::init_from_environment() : nullptr;
+    NORMRT_CHECK(std::isfinite(dist_timeout) && dist_timeout >= 0.001, "--dist-timeout must be at least 0.001 s, got ",
+                 dist_timeout);
+    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(std::min(dist_timeout, 1e9) * 1000));
+    const std::unique_ptr<dist::ProcessGroup> group =
+        distributed ? dist::init_from_environment(resolve_device(c.device).is_cuda() ? "nccl" : "", timeout) : nullptr;
     const bool leader = group == nullptr || group->rank() == 0;
     if (!leader) c.progress = false;
     NORMRT_CHECK(!(compare && (eval_only || !c.resume_path.empty())), "--compare trains from scratch: drop --resume/--eval");

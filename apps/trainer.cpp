@@ -542,8 +542,8 @@ Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test, 
                  " pixels; the models take 28x28 (Fashion-MNIST, MNIST)");
   if (config_.sync_bn) {
     NORMRT_CHECK(has_batchnorm(config_.model), "--sync-bn: ", config_.model, " has no BatchNorm");
-    NORMRT_CHECK(device_.is_cpu() && config_.precision == "fp32", "--sync-bn: SyncBatchNorm runs on CPU tensors ",
-                 "so far, and normrt-train runs it in fp32 only (pass --device cpu --precision fp32)");
+    NORMRT_CHECK(config_.precision == "fp32", "--sync-bn: normrt-train runs SyncBatchNorm in fp32 only (pass ",
+                 "--precision fp32)");
   }
   // One GPU per process, chosen by the launcher's local rank.
   if (group_ != nullptr && device_.is_cuda())

@@ -277,11 +277,12 @@ LaunchEnvironment launch_environment() {
   return env;
 }
 
-std::unique_ptr<ProcessGroup> init_from_environment(std::chrono::milliseconds timeout) {
-  NORMRT_CHECK(timeout.count() > 0, "init_from_environment: the timeout must be positive, got ", timeout.count(),
-               " ms");
-  const LaunchEnvironment env = launch_environment();
-  if (env.launcher == "mpirun") {
+namespace {
+
+// The launch's host group: MPI under mpirun, the file backend under torchrun, else the group of one.
+std::unique_ptr<ProcessGroup> host_group(const LaunchEnvironment& env, const std::string& backend,
+                                         std::chrono::milliseconds timeout) {
+  if (env.launcher == "mpirun" && backend != "file") {
 #if NORMRT_WITH_MPI
     return detail::mpi_world_group(timeout);
 #else
@@ -289,9 +290,33 @@ std::unique_ptr<ProcessGroup> init_from_environment(std::chrono::milliseconds ti
                  "libopenmpi-dev, and reconfigure)");
 #endif
   }
-  NORMRT_CHECK(env.size == 1, "init_from_environment: WORLD_SIZE=", env.size, " (a torchrun-style launch) has no ",
-               "backend yet: launch with mpirun");
-  return std::make_unique<SingleGroup>();
+  NORMRT_CHECK(backend != "mpi", "init_from_environment: the mpi backend needs a launch by mpirun");
+  if (env.size == 1 && backend.empty()) return std::make_unique<SingleGroup>();
+  const char* directory = std::getenv("NORMRT_RENDEZVOUS");
+  NORMRT_CHECK(directory != nullptr && *directory != '\0', "init_from_environment: a ",
+               env.launcher.empty() ? "launch" : env.launcher + " launch", " of ", env.size,
+               " processes needs NORMRT_RENDEZVOUS: a directory every rank can reach, for the file backend");
+  return new_file_group(directory, env.rank, env.size, timeout);
+}
+
+}  // namespace
+
+std::unique_ptr<ProcessGroup> init_from_environment(const std::string& backend, std::chrono::milliseconds timeout) {
+  NORMRT_CHECK(timeout.count() > 0, "init_from_environment: the timeout must be positive, got ", timeout.count(),
+               " ms");
+  NORMRT_CHECK(backend.empty() || backend == "mpi" || backend == "file" || backend == "nccl",
+               "init_from_environment: unknown backend '", backend, "' (expected mpi, file or nccl)");
+  const LaunchEnvironment env = launch_environment();
+  if (backend != "nccl") return host_group(env, backend, timeout);
+#if NORMRT_WITH_NCCL
+  return new_nccl_group(host_group(env, "", timeout), env.local_rank);
+#else
+  NORMRT_THROW("init_from_environment: this build has no NCCL backend (NORMRT_WITH_NCCL=OFF)");
+#endif
+}
+
+std::unique_ptr<ProcessGroup> init_from_environment(std::chrono::milliseconds timeout) {
+  return init_from_environment("", timeout);
 }
 
 }  // namespace normrt::dist

@@ -1,6 +1,7 @@
 // normrt::dist, the NCCL backend: one rank per GPU (processes, or threads of one process). Data move by NCCL on the
 // current stream of the tensor's device: a collective is enqueued, ordered after the work already queued there and
-// before what follows, and the host does not wait for it (no device synchronisation anywhere in this file).
+// before what follows, and the host does not wait for it (CPU tensors are staged through the device, and reading
+// their results back waits for it).
 // What NCCL cannot give is checked on the host through a bootstrap group of the same ranks (MPI under mpirun, the
 // file rendezvous under torchrun, threads in tests): it carries rank 0's NCCL unique id at creation, and before
 // every collective each rank's description of the call ("all_reduce [4, 3] float32 cuda:0"), so that ranks that
@@ -38,8 +39,11 @@ ncclDataType_t nccl_type(DType dtype) {
 
 class NcclGroup final : public ProcessGroup {
  public:
-  NcclGroup(ProcessGroup& bootstrap, int device)
-      : ProcessGroup(bootstrap.rank(), bootstrap.size()), bootstrap_(bootstrap), device_(device) {
+  NcclGroup(ProcessGroup& bootstrap, int device, std::unique_ptr<ProcessGroup> owned = nullptr)
+      : ProcessGroup(bootstrap.rank(), bootstrap.size()),
+        owned_bootstrap_(std::move(owned)),
+        bootstrap_(bootstrap),
+        device_(device) {
     ncclUniqueId id{};
     if (rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
     static_assert(sizeof(ncclUniqueId) % sizeof(int64_t) == 0, "the id travels as int64 words");
@@ -63,6 +67,12 @@ class NcclGroup final : public ProcessGroup {
 
   void all_reduce(Tensor& t) override {
     NORMRT_CHECK(t.defined(), "all_reduce: the tensor is undefined");
+    if (t.device().is_cpu()) {
+      Tensor staged = on_device(t);
+      all_reduce(staged);
+      t.copy_(staged.to(Device::cpu()));
+      return;
+    }
     agree("all_reduce", t);
     if (t.dtype() == DType::Float16 || t.dtype() == DType::BFloat16) {
       Tensor wide = t.to(DType::Float32);
@@ -81,6 +91,7 @@ class NcclGroup final : public ProcessGroup {
 
   Tensor all_gather(const Tensor& t) override {
     NORMRT_CHECK(t.defined(), "all_gather: the tensor is undefined");
+    if (t.device().is_cpu()) return all_gather(on_device(t)).to(Device::cpu());
     agree("all_gather", t);
     const Tensor dense = t.contiguous();
     Shape stacked_shape{size()};
@@ -98,6 +109,12 @@ class NcclGroup final : public ProcessGroup {
   void broadcast(Tensor& t, int root) override {
     NORMRT_CHECK(t.defined(), "broadcast: the tensor is undefined");
     NORMRT_CHECK(root >= 0 && root < size(), "broadcast: root ", root, " is not a rank of a group of ", size());
+    if (t.device().is_cpu()) {
+      Tensor staged = on_device(t);
+      broadcast(staged, root);
+      t.copy_(staged.to(Device::cpu()));
+      return;
+    }
     const std::string op = "broadcast from rank " + std::to_string(root);
     agree(op, t);
     Tensor dense = t.is_contiguous() ? t : t.contiguous();
@@ -129,6 +146,9 @@ class NcclGroup final : public ProcessGroup {
     }
     NORMRT_THROW(why, " (NCCL group, rank ", rank(), " of ", size(), "); the group is unusable from now on");
   }
+
+  // CPU tensors (metrics, counters) travel through a device copy; reading the result back waits for the device.
+  Tensor on_device(const Tensor& t) const { return t.to(Device::cuda(device_)); }
 
   // The ranks' descriptions of this call, compared on the host through the bootstrap group.
   void agree(const std::string& op, const Tensor& t) {
@@ -171,6 +191,7 @@ class NcclGroup final : public ProcessGroup {
     check(enqueue(cuda::current_stream(device_)), op);
   }
 
+  std::unique_ptr<ProcessGroup> owned_bootstrap_;  // null when the caller keeps the bootstrap
   ProcessGroup& bootstrap_;
   int device_;
   ncclComm_t comm_ = nullptr;
@@ -179,10 +200,25 @@ class NcclGroup final : public ProcessGroup {
 
 }  // namespace
 
-std::unique_ptr<ProcessGroup> new_nccl_group(ProcessGroup& bootstrap, int device) {
+namespace {
+
+void check_device(int device) {
   NORMRT_CHECK(device >= 0 && device < cuda::device_count(), "new_nccl_group: cuda:", device, " is not a device of ",
                "this machine (", cuda::device_count(), " visible)");
+}
+
+}  // namespace
+
+std::unique_ptr<ProcessGroup> new_nccl_group(ProcessGroup& bootstrap, int device) {
+  check_device(device);
   return std::make_unique<NcclGroup>(bootstrap, device);
+}
+
+std::unique_ptr<ProcessGroup> new_nccl_group(std::unique_ptr<ProcessGroup> bootstrap, int device) {
+  NORMRT_CHECK(bootstrap != nullptr, "new_nccl_group: the bootstrap group is null");
+  check_device(device);
+  ProcessGroup& reference = *bootstrap;
+  return std::make_unique<NcclGroup>(reference, device, std::move(bootstrap));
 }
 
 }  // namespace normrt::dist

@@ -3,6 +3,8 @@
 // leaves, a timeout.
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <functional>
 #include <thread>
@@ -172,7 +174,7 @@ class ScopedEnvironment {
 TEST(Dist, TheLaunchComesFromMpirunsOrTorchrunsVariablesElseIsAGroupOfOne) {
   const ScopedEnvironment clean({{"OMPI_COMM_WORLD_RANK", nullptr}, {"OMPI_COMM_WORLD_SIZE", nullptr},
                                  {"OMPI_COMM_WORLD_LOCAL_RANK", nullptr}, {"RANK", nullptr}, {"WORLD_SIZE", nullptr},
-                                 {"LOCAL_RANK", nullptr}});
+                                 {"LOCAL_RANK", nullptr}, {"NORMRT_RENDEZVOUS", nullptr}});
   dist::LaunchEnvironment env = dist::launch_environment();
   EXPECT_EQ(env.launcher, "");
   EXPECT_EQ(env.size, 1);
@@ -193,7 +195,11 @@ TEST(Dist, TheLaunchComesFromMpirunsOrTorchrunsVariablesElseIsAGroupOfOne) {
   EXPECT_EQ(env.rank, 2);
   EXPECT_EQ(env.size, 4);
   EXPECT_EQ(env.local_rank, 1);
-  EXPECT_TRUE(throws_with([] { (void)dist::init_from_environment(); }, "WORLD_SIZE=4 (a torchrun-style launch)"));
+  EXPECT_TRUE(throws_with([] { (void)dist::init_from_environment(); },
+                          "a torchrun launch of 4 processes needs NORMRT_RENDEZVOUS"));
+  EXPECT_TRUE(
+      throws_with([] { (void)dist::init_from_environment("mpi"); }, "the mpi backend needs a launch by mpirun"));
+  EXPECT_TRUE(throws_with([] { (void)dist::init_from_environment("gloo"); }, "unknown backend 'gloo'"));
   ScopedEnvironment::set("RANK", "7");
   EXPECT_TRUE(throws_with([] { (void)dist::launch_environment(); }, "RANK=7 is not a rank of WORLD_SIZE=4"));
   ScopedEnvironment::set("RANK", "1x");
@@ -205,6 +211,71 @@ TEST(Dist, TheLaunchComesFromMpirunsOrTorchrunsVariablesElseIsAGroupOfOne) {
   EXPECT_EQ(env.launcher, "mpirun");
   EXPECT_EQ(env.size, 3);
   EXPECT_EQ(env.local_rank, 0);
+}
+
+// The file backend (processes sharing a directory), its ranks played by threads with a group each: the other
+// backends' results (sums in rank order), only the last call's files left behind, disagreement and a rank that
+// stops calling both throw on every waiting rank, a stale session refused by name.
+TEST(DistFile, RanksSharingADirectoryComputeWhatTheOtherBackendsDo) {
+  const std::string dir = testing::scratch_dir() + "/rendezvous";
+  const int size = 3;
+  dist::InProcessWorld threads(size);  // only to run the ranks
+  std::vector<std::vector<float>> sums(size), gathered(size), broadcast(size);
+  const auto errors = run_ranks(threads, [&](dist::ProcessGroup& thread) {
+    const auto g = dist::new_file_group(dir, thread.rank(), size, std::chrono::seconds(20));
+    const auto r = static_cast<std::size_t>(g->rank());
+    EXPECT_EQ(g->backend(), "file");
+    Tensor t = from_vector(contribution(g->rank()), {3});
+    g->all_reduce(t);
+    sums[r] = t.to_vector();
+    gathered[r] = g->all_gather(full({2}, 10.0 * g->rank()).to(DType::BFloat16)).to(DType::Float32).to_vector();
+    Tensor b = full({1}, 5.0 + g->rank());
+    g->broadcast(b, 2);
+    broadcast[r] = b.to_vector();
+    g->barrier();
+  });
+  for (const std::string& e : errors) ASSERT_EQ(e, "");
+  std::vector<float> expected = contribution(0);
+  for (int r = 1; r < size; ++r)
+    for (std::size_t i = 0; i < expected.size(); ++i) expected[i] += contribution(r)[i];
+  for (int r = 0; r < size; ++r) {
+    EXPECT_EQ(sums[r], expected);
+    EXPECT_EQ(gathered[r], (std::vector<float>{0, 0, 10, 10, 20, 20}));
+    EXPECT_EQ(broadcast[r], std::vector<float>{7.0f});
+  }
+  std::vector<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) left.push_back(entry.path().filename());
+  EXPECT_EQ(left.size(), static_cast<std::size_t>(size)) << "the last call's file of each rank, nothing else";
+}
+
+TEST(DistFile, DisagreementAndAStoppedRankThrowOnEveryWaitingRank) {
+  const std::string dir = testing::scratch_dir() + "/rendezvous";
+  dist::InProcessWorld threads(3);
+  auto errors = run_ranks(threads, [&](dist::ProcessGroup& thread) {
+    const auto g = dist::new_file_group(dir + "-1", thread.rank(), 3, std::chrono::seconds(20));
+    Tensor t = zeros({thread.rank() == 1 ? 4 : 3});
+    g->all_reduce(t);
+  });
+  for (const std::string& e : errors)
+    EXPECT_NE(e.find("all_reduce: the ranks disagree: rank 0 called all_reduce [3] float32, rank 1 called all_reduce "
+                     "[4] float32"),
+              std::string::npos)
+        << e;
+
+  errors = run_ranks(threads, [&](dist::ProcessGroup& thread) {
+    const auto g = dist::new_file_group(dir + "-2", thread.rank(), 3, std::chrono::milliseconds(300));
+    if (thread.rank() == 2) return;  // stops calling, as a process that exited would
+    g->barrier();
+  });
+  for (int r = 0; r < 2; ++r)
+    EXPECT_NE(errors[r].find("barrier: timed out after 300 ms waiting for rank 2 (call 1)"), std::string::npos)
+        << errors[r];
+  EXPECT_EQ(errors[2], "");
+
+  std::filesystem::create_directories(dir + "-3");
+  std::ofstream(dir + "-3/session") << "stale";
+  EXPECT_TRUE(throws_with([&] { dist::new_file_group(dir + "-3", 0, 2, std::chrono::seconds(1)); },
+                          "session exists: an earlier launch left it; remove it"));
 }
 
 }  // namespace

@@ -6,8 +6,9 @@
 // still waiting, naming the collective and the rank.
 //
 // Backends: "threads", ranks that are threads of one process (InProcessWorld below: tests, and several devices
-// driven from one process); "mpi", one process per rank under mpirun (Open MPI; init_from_environment); "single",
-// the group of one process started without a launcher.
+// driven from one process); "mpi", one process per rank under mpirun (Open MPI; init_from_environment); "file",
+// processes sharing a directory (torchrun-style launches without MPI); "nccl", CUDA tensors, one rank per GPU, over
+// any of those as its bootstrap; "single", the group of one process started without a launcher.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -68,13 +69,23 @@ class InProcessWorld {
 };
 
 // NCCL, for CUDA tensors (builds with NORMRT_WITH_NCCL): rank bootstrap.rank() on GPU `device`, one rank per GPU.
-// Collectives are enqueued on the current stream of that device, ordered with the work around them; the host never
-// waits for the device. `bootstrap` (a group of the same ranks: mpi, file or threads) carries rank 0's NCCL id and,
-// before every collective, the ranks' descriptions of it (host memory only), so that mismatched calls, a rank that
-// died or stopped calling, and timeouts throw on every waiting rank as on the other backends (the communicator is
-// then aborted). Sums are NCCL's: float32 (16-bit tensors through a float32 copy, rounded once), the same bits on
-// every rank, but added in NCCL's order, not rank order. The bootstrap group must outlive this one.
+// Collectives on that device's tensors are enqueued on its current stream, ordered with the work around them; the
+// host does not wait for the device (CPU tensors are staged through it, and their results wait for it). `bootstrap`
+// (a group of the same ranks: mpi, file or threads) carries rank 0's NCCL id and, before every collective, the
+// ranks' descriptions of it (host memory only), so that mismatched calls, a rank that died or stopped calling, and
+// timeouts throw on every waiting rank as on the other backends (the communicator is then aborted). Sums are NCCL's:
+// float32 (16-bit tensors through a float32 copy, rounded once), the same bits on every rank, but added in NCCL's
+// order, not rank order. The bootstrap group must outlive this one.
 std::unique_ptr<ProcessGroup> new_nccl_group(ProcessGroup& bootstrap, int device);
+// The same, owning its bootstrap group.
+std::unique_ptr<ProcessGroup> new_nccl_group(std::unique_ptr<ProcessGroup> bootstrap, int device);
+
+// Ranks that are processes sharing `directory` (created if absent; a shared file system across machines): host
+// collectives through files, milliseconds each, for bootstrapping NCCL and small CPU jobs. Rank 0 starts a session
+// there and refuses a directory holding the session file of a launch that crashed ("remove it"). Calls that wait
+// longer than `timeout` for a rank throw (the group is unusable after that).
+std::unique_ptr<ProcessGroup> new_file_group(const std::string& directory, int rank, int size,
+                                             std::chrono::milliseconds timeout = std::chrono::minutes(5));
 
 // The launch this process belongs to, read from the launcher's environment: Open MPI's OMPI_COMM_WORLD_RANK /
 // _SIZE / _LOCAL_RANK under mpirun, else RANK / WORLD_SIZE / LOCAL_RANK as torchrun sets them, else a launch of one.
@@ -85,11 +96,16 @@ struct LaunchEnvironment {
 };
 LaunchEnvironment launch_environment();
 
-// The group of this process's launch: under mpirun, the MPI backend over every process of it (MPI initialised on
-// the first call and finalised at exit; each call returns a group of its own over a duplicate of the world
-// communicator); without a launcher, the group of one ("single"). Collectives of the MPI backend that wait longer
-// than `timeout` throw (the group is unusable after that). A torchrun-style launch (WORLD_SIZE > 1 without mpirun)
-// is refused until a backend for it exists.
+// The group of this process's launch, on `backend`:
+//  * "" (the default): under mpirun the MPI backend over every process of it (MPI initialised on the first call and
+//    finalised at exit; each call returns a group of its own over a duplicate of the world communicator); under a
+//    torchrun-style launch (WORLD_SIZE > 1 without mpirun) the file backend in the directory that
+//    NORMRT_RENDEZVOUS names; without a launcher, the group of one ("single").
+//  * "mpi" or "file": that backend (as above), refused when the launch does not provide it.
+//  * "nccl": NCCL on GPU LOCAL_RANK (the launcher's local rank), bootstrapped by the default host group.
+// Collectives that wait longer than `timeout` throw (the group is unusable after that).
+std::unique_ptr<ProcessGroup> init_from_environment(const std::string& backend,
+                                                    std::chrono::milliseconds timeout = std::chrono::minutes(5));
 std::unique_ptr<ProcessGroup> init_from_environment(std::chrono::milliseconds timeout = std::chrono::minutes(5));
 
 }  // namespace normrt::dist
