@@ -87,5 +87,71 @@ TEST(DistributedDataParallel, StepsOnEvenSharesEqualStepsOnTheWholeBatch) {
   }
 }
 
+// A group that records the collectives it carries (op and element count) for another.
+class RecordingGroup final : public dist::ProcessGroup {
+ public:
+  explicit RecordingGroup(dist::ProcessGroup& inner) : ProcessGroup(inner.rank(), inner.size()), inner_(inner) {}
+  std::string backend() const override { return inner_.backend(); }
+  void all_reduce(Tensor& t) override {
+    log.push_back("all_reduce " + std::to_string(t.numel()));
+    inner_.all_reduce(t);
+  }
+  Tensor all_gather(const Tensor& t) override {
+    log.push_back("all_gather " + std::to_string(t.numel()));
+    return inner_.all_gather(t);
+  }
+  void broadcast(Tensor& t, int root) override { inner_.broadcast(t, root); }
+  void barrier() override { inner_.barrier(); }
+  std::vector<std::string> log;
+
+ private:
+  dist::ProcessGroup& inner_;
+};
+
+// Buckets go out as the backward produces their gradients, last layer first: the last Linear's gradients are
+// all-reduced before SyncBatchNorm's backward exchange, the first Linear's after it; a module called twice in one
+// forward (shared weights) has its gradients sent only after its second backward.
+TEST(DistributedDataParallel, BucketsLeaveAsTheBackwardProducesThem) {
+  dist::InProcessWorld world(1);
+  RecordingGroup group(world.group(0));
+  auto net = std::make_shared<nn::Sequential>();
+  net->push_back(nn::Linear(4, 8));    // 40 floats
+  net->push_back(nn::BatchNorm1d(8));  // 16
+  net->push_back(nn::ReLU());
+  net->push_back(nn::Linear(8, 3));  // 27
+  nn::DistributedDataParallel ddp(nn::convert_sync_batchnorm(net, group), group, /*bucket_bytes=*/4);
+  EXPECT_EQ(ddp.last_bucket_count(), 6);  // one parameter each
+  Generator gen(1);
+  group.log.clear();
+  ddp.forward(randn({5, 4}, gen));
+  ddp.backward(randn({5, 3}, gen));
+  const std::vector<std::string> expected = {
+      "all_gather 17",                   // SyncBatchNorm forward
+      "all_reduce 3", "all_reduce 24",   // the last Linear's bias and weight
+      "all_gather 17",                   // SyncBatchNorm backward
+      "all_reduce 8", "all_reduce 8",    // its bias and weight
+      "all_reduce 8", "all_reduce 32"};  // the first Linear's
+  EXPECT_EQ(group.log, expected);
+
+  // Shared weights: one Linear applied twice; its gradient is the sum of both calls' before it is averaged.
+  auto shared = std::make_shared<nn::Linear>(3, 3);
+  auto twice = std::make_shared<nn::Sequential>();
+  twice->push_back(shared);
+  twice->push_back(shared);
+  nn::DistributedDataParallel tied(twice, group, /*bucket_bytes=*/4);
+  const Tensor x = randn({2, 3}, gen), dy = randn({2, 3}, gen);
+  group.log.clear();
+  tied.forward(x);
+  tied.backward(dy);
+  EXPECT_EQ(group.log, (std::vector<std::string>{"all_reduce 3", "all_reduce 9"}));
+  auto reference = std::make_shared<nn::Linear>(3, 3);
+  reference->load_state_dict(shared->state_dict());
+  nn::Context first, second;
+  const Tensor h = reference->forward(x, first);
+  reference->forward(h, second);
+  reference->backward(reference->backward(dy, second), first);
+  EXPECT_EQ(shared->weight.grad().to_vector(), reference->weight.grad().to_vector());
+}
+
 }  // namespace
 }  // namespace normrt

@@ -46,7 +46,8 @@ Module::Module(Module&& other) noexcept
       last_(std::move(other.last_)),
       parameters_(std::move(other.parameters_)),
       buffers_(std::move(other.buffers_)),
-      children_(std::move(other.children_)) {
+      children_(std::move(other.children_)),
+      call_hook_(std::move(other.call_hook_)) {
   for (auto& entry : parameters_) entry.second = same_member(other, *this, entry.second);
   for (auto& entry : buffers_) entry.second = same_member(other, *this, entry.second);
   other.parameters_.clear();
@@ -69,6 +70,7 @@ Tensor Module::forward(const Tensor& input, Context& ctx) {
     ctx.saved = true;
     ctx.input_dtype = floating_dtype(input);
     ctx.output_dtype = floating_dtype(output);
+    if (call_hook_) call_hook_(*this, Pass::Forward);
   } else {
     ctx = Context{};  // nothing kept for a backward
   }
@@ -81,6 +83,7 @@ Tensor Module::backward(const Tensor& grad_output, Context& ctx) {
   Tensor grad_input = backward_impl(converted(grad_output, ctx.output_dtype), ctx);
   grad_input = converted(grad_input, ctx.input_dtype);
   ctx = Context{};
+  if (call_hook_) call_hook_(*this, Pass::Backward);
   return grad_input;
 }
 

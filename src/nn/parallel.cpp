@@ -1,6 +1,7 @@
 #include "normrt/nn/parallel.h"
 
 #include "normrt/error.h"
+#include "normrt/grad_mode.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/tensor_ops.h"
 
@@ -13,60 +14,111 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<Module> module,
   NORMRT_CHECK(bucket_bytes > 0, "DistributedDataParallel: bucket_bytes must be positive, got ", bucket_bytes);
   register_module("module", module_);
   train(module_->is_training());
-  for (Tensor t : module_->parameters()) group.broadcast(t, 0);
+  for (const Tensor& p : module_->parameters()) {  // a shared parameter once
+    bool seen = false;
+    for (const Tensor& q : parameters_) seen = seen || q.is_same(p);
+    if (!seen) parameters_.push_back(p);
+  }
+  for (Tensor t : parameters_) group.broadcast(t, 0);
   for (Tensor t : module_->buffers()) group.broadcast(t, 0);
+
+  // Buckets in reverse parameter order: consecutive parameters of one dtype and device, up to bucket_bytes (at
+  // least one parameter each).
+  bucket_of_.resize(parameters_.size());
+  int64_t bytes = 0;
+  for (std::size_t k = parameters_.size(); k-- > 0;) {
+    const Tensor& p = parameters_[k];
+    const bool joins = !buckets_.empty() && bytes + static_cast<int64_t>(p.nbytes()) <= bucket_bytes_ &&
+                       p.dtype() == parameters_[buckets_.back().parameters[0]].dtype() &&
+                       p.device() == parameters_[buckets_.back().parameters[0]].device();
+    if (!joins) {
+      buckets_.emplace_back();
+      bytes = 0;
+    }
+    buckets_.back().parameters.push_back(k);
+    bytes += static_cast<int64_t>(p.nbytes());
+    bucket_of_[k] = buckets_.size() - 1;
+  }
+  // Which parameters each submodule holds itself; their gradients are final once its last backward has run.
+  for (Module* m : module_->modules()) {
+    std::vector<std::size_t> own;
+    for (const Tensor& p : m->parameters(false))
+      for (std::size_t k = 0; k < parameters_.size(); ++k)
+        if (parameters_[k].is_same(p)) own.push_back(k);
+    if (own.empty()) continue;
+    owned_[m] = std::move(own);
+    m->set_call_hook([this](Module& called, Pass pass) { on_call(called, pass); });
+  }
+  done_.assign(parameters_.size(), true);
+}
+
+DistributedDataParallel::~DistributedDataParallel() {
+  for (auto& entry : owned_) entry.first->set_call_hook({});
 }
 
 Tensor DistributedDataParallel::forward_impl(const Tensor& input, Context& ctx) {
   if (is_training())
     for (Tensor t : module_->buffers()) group_->broadcast(t, 0);
+  calls_in_flight_.clear();
+  active_ = is_grad_enabled();  // a backward will follow (Module::forward keeps no context otherwise)
+  done_.assign(parameters_.size(), false);
+  for (Bucket& b : buckets_) b.waiting = b.parameters.size();
+  next_bucket_ = 0;
   ctx.children.resize(1);
   ctx.children[0].input_grad = ctx.input_grad;
   return module_->forward(input, ctx.children[0]);
 }
 
+void DistributedDataParallel::on_call(Module& module, Pass pass) {
+  if (!active_) return;  // the module used outside this wrapper's forward and backward
+  int64_t& calls = calls_in_flight_[&module];
+  if (pass == Pass::Forward) {
+    ++calls;
+    return;
+  }
+  if (--calls > 0) return;
+  for (std::size_t k : owned_[&module]) parameter_done(k);
+  send_ready_buckets();
+}
+
+void DistributedDataParallel::parameter_done(std::size_t index) {
+  if (done_[index]) return;
+  done_[index] = true;
+  --buckets_[bucket_of_[index]].waiting;
+}
+
+// Buckets leave strictly in order, so that every rank issues the same collectives in the same order.
+void DistributedDataParallel::send_ready_buckets() {
+  while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].waiting == 0) send(buckets_[next_bucket_++]);
+}
+
+void DistributedDataParallel::send(Bucket& bucket) {
+  std::vector<Tensor> flat;
+  for (std::size_t k : bucket.parameters) {
+    Tensor& p = parameters_[k];
+    if (!p.grad().defined()) ops::accumulate_grad(p, zeros(p.sizes(), TensorOptions(p.device()).dtype(p.dtype())));
+    flat.push_back(p.grad().contiguous().reshape({p.numel()}));
+  }
+  Tensor sum = ops::cat(flat, 0);
+  group_->all_reduce(sum);
+  const Tensor average = sum * (1.0 / group_->size());
+  int64_t offset = 0;
+  for (std::size_t k : bucket.parameters) {
+    Tensor& grad = parameters_[k].mutable_grad();
+    const int64_t n = grad.numel();
+    grad.copy_(ops::narrow(average, 0, offset, n).reshape(grad.sizes()).to(grad.memory_format()));
+    offset += n;
+  }
+}
+
 Tensor DistributedDataParallel::backward_impl(const Tensor& grad_output, Context& ctx) {
   ctx.children[0].input_grad = ctx.input_grad;
   Tensor grad_input = module_->backward(grad_output, ctx.children[0]);
-  average_gradients();
+  // Parameters the backward did not reach (unused this step) go as zeros, with whatever is left.
+  for (std::size_t k = 0; k < parameters_.size(); ++k) parameter_done(k);
+  send_ready_buckets();
+  active_ = false;
   return grad_input;
-}
-
-void DistributedDataParallel::average_gradients() {
-  std::vector<Tensor> params = module_->parameters();
-  for (Tensor& p : params)
-    if (!p.grad().defined()) ops::accumulate_grad(p, zeros(p.sizes(), TensorOptions(p.device()).dtype(p.dtype())));
-  last_buckets_ = 0;
-  const double inverse_size = 1.0 / group_->size();
-  std::size_t first = 0;
-  while (first < params.size()) {
-    // A bucket: consecutive parameters of one dtype and device, up to bucket_bytes (at least one parameter).
-    std::size_t end = first;
-    int64_t bytes = 0;
-    auto joins = [&](const Tensor& p) {
-      return bytes + static_cast<int64_t>(p.nbytes()) <= bucket_bytes_ && p.dtype() == params[first].dtype() &&
-             p.device() == params[first].device();
-    };
-    while (end < params.size() && (end == first || joins(params[end]))) {
-      bytes += static_cast<int64_t>(params[end].nbytes());
-      ++end;
-    }
-    std::vector<Tensor> flat;
-    for (std::size_t i = first; i < end; ++i)
-      flat.push_back(params[i].grad().contiguous().reshape({params[i].numel()}));
-    Tensor bucket = ops::cat(flat, 0);
-    group_->all_reduce(bucket);
-    bucket = bucket * inverse_size;
-    int64_t offset = 0;
-    for (std::size_t i = first; i < end; ++i) {
-      Tensor& grad = params[i].mutable_grad();
-      const int64_t n = grad.numel();
-      grad.copy_(ops::narrow(bucket, 0, offset, n).reshape(grad.sizes()).to(grad.memory_format()));
-      offset += n;
-    }
-    ++last_buckets_;
-    first = end;
-  }
 }
 
 }  // namespace normrt::nn

@@ -117,6 +117,14 @@ class Module {
   // optimizer built before the move steps the moved tensors, as in libtorch.
   void to(const Device& device);
 
+  // Called after each forward that keeps a context (grad mode on) and after each backward through this module, with
+  // the module and which one ran; after the last backward of the calls in flight, this module's own parameters have
+  // their gradients for the step. What DistributedDataParallel starts communication from. One hook per module
+  // (setting replaces it; an empty function clears it).
+  enum class Pass { Forward, Backward };
+  using CallHook = std::function<void(Module&, Pass)>;
+  void set_call_hook(CallHook hook) { call_hook_ = std::move(hook); }
+
  protected:
   Module() = default;
   // Moving a module (what Sequential(Linear(4, 3), ReLU()) does) re-points the registered tensors at the moved
@@ -150,6 +158,7 @@ class Module {
   std::vector<std::pair<std::string, Tensor*>> parameters_;
   std::vector<std::pair<std::string, Tensor*>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  CallHook call_hook_;
 };
 
 // PyTorch's repr: "Linear(in_features=4, out_features=3, bias=True)", containers one child per line.

@@ -2,8 +2,10 @@
 // dist::ProcessGroup (every rank wraps its replica of the same network and trains on its share of each batch).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "normrt/dist.h"
 #include "normrt/nn/module.h"
@@ -12,30 +14,52 @@ namespace normrt::nn {
 
 // Construction broadcasts the module's parameters and buffers from rank 0, so every replica starts equal. forward
 // and backward run the module; when a backward returns, every parameter's gradient is the average over the ranks
-// (a parameter without a gradient on a rank counts as zeros there), all-reduced in buckets of about bucket_bytes of
-// one dtype each, in parameter order; sums are in rank order, so the replicas stay equal bit for bit. Before each
-// training forward the buffers (plain BatchNorm's running statistics) are broadcast from rank 0, as PyTorch's
-// broadcast_buffers=True; SyncBatchNorm (convert_sync_batchnorm) keeps them equal by itself. The state_dict is the
-// module's with keys under "module.", as PyTorch's. Communication does not yet overlap the backward (it runs when
-// the backward has finished). The group must outlive the wrapper.
+// (a parameter without a gradient on a rank counts as zeros there); sums are in rank order on the threads, mpi and
+// file backends (NCCL's own order on nccl: the same bits on every rank), so the replicas stay equal.
+// Gradients travel in buckets of about bucket_bytes of one dtype and device each, made in reverse parameter order
+// (the order a backward produces them, as PyTorch's), and a bucket is all-reduced as soon as the backward has
+// produced all of its gradients: through Module call hooks, a module's parameters are done when the last backward of
+// its calls in flight has run (weight sharing included). Buckets go out in the same order on every rank; parameters
+// the backward did not reach go with the last ones. On the nccl backend the collectives are only enqueued, so the
+// host goes on with the backward while they wait for the device; they share its stream (no separate communication
+// stream yet, so the device does not run them beside the backward's kernels).
+// Before each training forward the buffers (plain BatchNorm's running statistics) are broadcast from rank 0, as
+// PyTorch's broadcast_buffers=True; SyncBatchNorm (convert_sync_batchnorm) keeps them equal by itself. The
+// state_dict is the module's with keys under "module.", as PyTorch's. The wrapper sets the call hooks of the
+// module's submodules that hold parameters (and clears them when destroyed). The group must outlive the wrapper.
 class DistributedDataParallel : public Module {
  public:
   DistributedDataParallel(std::shared_ptr<Module> module, dist::ProcessGroup& group,
                           int64_t bucket_bytes = int64_t{25} << 20);
+  ~DistributedDataParallel() override;
   Module& module() { return *module_; }
   dist::ProcessGroup& group() const { return *group_; }
   std::string name() const override { return "DistributedDataParallel"; }
-  // The buckets of the last gradient average (for tests and tuning).
-  int64_t last_bucket_count() const { return last_buckets_; }
+  // The buckets a gradient average sends (for tests and tuning).
+  int64_t last_bucket_count() const { return static_cast<int64_t>(buckets_.size()); }
 
  private:
+  struct Bucket {
+    std::vector<std::size_t> parameters;  // indices into parameters_
+    std::size_t waiting = 0;              // of them without their final gradient yet
+  };
   Tensor forward_impl(const Tensor& input, Context& ctx) override;  // ctx.children: the module's context
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
-  void average_gradients();
+  void on_call(Module& module, Pass pass);
+  void parameter_done(std::size_t index);
+  void send_ready_buckets();
+  void send(Bucket& bucket);
   std::shared_ptr<Module> module_;
   dist::ProcessGroup* group_;
   int64_t bucket_bytes_;
-  int64_t last_buckets_ = 0;
+  std::vector<Tensor> parameters_;
+  std::vector<std::size_t> bucket_of_;                    // per parameter
+  std::map<Module*, std::vector<std::size_t>> owned_;     // each hooked module's own parameters
+  std::map<Module*, int64_t> calls_in_flight_;
+  std::vector<bool> done_;
+  std::vector<Bucket> buckets_;
+  std::size_t next_bucket_ = 0;
+  bool active_ = false;  // between a forward that keeps a context and its backward
 };
 
 }  // namespace normrt::nn
