@@ -5,7 +5,10 @@
 // collectives are no-ops and the SyncBatchNorm rows show the cost of its stages alone.
 //
 //   mpirun -np 2 build/benchmarks/bench_dist        (as root in a container: OMPI_ALLOW_RUN_AS_ROOT=1 ...)
+//   build/benchmarks/bench_dist --device=cuda       (tensors on GPU LOCAL_RANK, the nccl backend; one process: a
+//                                                    group of one, so the SyncBatchNorm rows show its device stages)
 //
+// On a GPU every iteration ends with a device synchronise, so times are the device's, launches included.
 // all_reduce reports "algorithm bandwidth" (tensor bytes / time) and the bus bandwidth of a ring over the group
 // (2 (R - 1) / R of that, NCCL's convention), so numbers compare across group sizes.
 #include <benchmark/benchmark.h>
@@ -23,10 +26,21 @@ using namespace normrt;
 namespace {
 
 dist::ProcessGroup* g_group = nullptr;
+Device g_device = Device::cpu();
+
+// Waits for the device (a no-op on the CPU), so that an iteration's time includes its device work.
+void finish() {
+#if NORMRT_WITH_CUDA
+  if (g_device.is_cuda()) cuda::synchronize(g_device.index());
+#endif
+}
 
 void all_reduce(benchmark::State& state, int64_t floats) {
-  Tensor t = full({floats}, 1.0f);
-  for (auto _ : state) g_group->all_reduce(t);
+  Tensor t = full({floats}, 1.0f, g_device);
+  for (auto _ : state) {
+    g_group->all_reduce(t);
+    finish();
+  }
   const double bytes = static_cast<double>(floats) * 4;
   const double ranks = g_group->size();
   state.counters["algo_GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -35,8 +49,11 @@ void all_reduce(benchmark::State& state, int64_t floats) {
 }
 
 void all_gather(benchmark::State& state, int64_t floats) {
-  const Tensor t = full({floats}, 1.0f);
-  for (auto _ : state) benchmark::DoNotOptimize(g_group->all_gather(t));
+  const Tensor t = full({floats}, 1.0f, g_device);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(g_group->all_gather(t));
+    finish();
+  }
   state.counters["out_GB/s"] = benchmark::Counter(static_cast<double>(floats) * 4 * g_group->size() * 1e-9,
                                                   benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -45,8 +62,9 @@ void all_gather(benchmark::State& state, int64_t floats) {
 void batch_norm_step(benchmark::State& state, int64_t channels, bool sync) {
   Generator gen(1 + static_cast<uint64_t>(g_group->rank()));
   const Shape shape = {32, channels, 14, 14};
-  const Tensor x = randn(shape, gen), dy = randn(shape, gen), w = ones({channels}), b = zeros({channels});
-  Tensor rm = zeros({channels}), rv = ones({channels});
+  const Tensor x = randn(shape, gen).to(g_device), dy = randn(shape, gen).to(g_device);
+  const Tensor w = ones({channels}, g_device), b = zeros({channels}, g_device);
+  Tensor rm = zeros({channels}, g_device), rv = ones({channels}, g_device);
   for (auto _ : state) {
     if (sync) {
       const auto f = ops::sync_batch_norm_forward(x, w, b, rm, rv, Tensor(), 0.1, 1e-5, *g_group);
@@ -55,6 +73,7 @@ void batch_norm_step(benchmark::State& state, int64_t channels, bool sync) {
       const auto f = ops::batch_norm_forward_training(x, w, b, rm, rv, Tensor(), 0.1, 1e-5);
       benchmark::DoNotOptimize(ops::batch_norm_backward(dy, x, w, f.save_mean, f.save_invstd, true, 1e-5));
     }
+    finish();
   }
   state.SetBytesProcessed(state.iterations() * shape_numel(shape) * 4 * 5);  // x, y; dy, x, dx
 }
@@ -69,8 +88,23 @@ class Silent : public benchmark::BenchmarkReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bool on_gpu = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) != "--device=cuda") continue;
+    on_gpu = true;
+    for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+    --argc;
+    break;
+  }
   bench::initialize(argc, argv);
-  const std::unique_ptr<dist::ProcessGroup> group = dist::init_from_environment();
+  if (on_gpu) {
+    if (!cuda::is_available()) {
+      std::printf("--device=cuda: no CUDA device\n");
+      return 1;
+    }
+    g_device = Device::cuda(dist::launch_environment().local_rank);
+  }
+  const std::unique_ptr<dist::ProcessGroup> group = dist::init_from_environment(on_gpu ? "nccl" : "");
   g_group = group.get();
   for (int64_t floats : {int64_t{1} << 10, int64_t{1} << 16, int64_t{1} << 20, int64_t{1} << 24}) {
     const std::string size = std::to_string(floats * 4 / 1024) + "KiB";
@@ -100,9 +134,9 @@ int main(int argc, char** argv) {
   }
   bench::MedianReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  std::printf("\nSyncBatchNorm step over BatchNorm's on each rank's share (%d %s rank(s); medians)\n"
+  std::printf("\nSyncBatchNorm step over BatchNorm's on each rank's share (%d %s rank(s), %s; medians)\n"
               "| share | BatchNorm us | SyncBatchNorm us | ratio |\n|---|---|---|---|\n",
-              group->size(), group->backend().c_str());
+              group->size(), group->backend().c_str(), g_device.str().c_str());
   for (int64_t c : channel_counts) {
     const std::string shape = "32x" + std::to_string(c) + "x14x14";
     const double plain = reporter.micros("bn/plain/" + shape), sync = reporter.micros("bn/sync/" + shape);

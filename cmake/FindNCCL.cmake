@@ -1,5 +1,6 @@
 # FindNCCL: NCCL (shipped with the CUDA toolkit here, or installed on its own) has no CMake package config.
-# Defines NCCL_FOUND, NCCL_VERSION, NCCL_INCLUDE_DIR, NCCL_LIBRARY and the imported target NCCL::nccl.
+# Defines NCCL_FOUND, NCCL_VERSION, NCCL_INCLUDE_DIR, NCCL_LIBRARY and the imported target NCCL::nccl. (normrt itself
+# takes only the header: its backend loads libnccl at run time.)
 find_path(NCCL_INCLUDE_DIR nccl.h
   HINTS ${NCCL_ROOT} $ENV{NCCL_ROOT} ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda
   PATH_SUFFIXES include)

@@ -10,8 +10,9 @@
 #                                   # lacks the -dev packages
 #   scripts/gpu-check.sh run        # only run, from ./gpu-bundle (unpacked from the archive if need be) or ./build-gpu
 # NORMRT_RESULTS_DIR overrides where the report goes (default benchmarks/results). NORMRT_CHECK_STEPS picks steps
-# of the run phase (default "tests sanitize bench bench-nn compare train"), so that a device session can split
-# them across calls; NORMRT_SANITIZERS the compute-sanitizer tools (default "memcheck racecheck initcheck synccheck");
+# of the run phase (default "tests sanitize bench bench-nn bench-dist compare train"), so that a device session can
+# split them across calls; NORMRT_SANITIZERS the compute-sanitizer tools (default "memcheck racecheck initcheck
+# synccheck");
 # NORMRT_STEP_TIMEOUT (seconds) bounds each command of the run phase, so that one hung step cannot eat a lease;
 # NORMRT_BENCH_ARGS adds Google Benchmark flags to bench_batchnorm (e.g. --benchmark_repetitions=3).
 # "compare" times PyTorch on the GPU beside bench's results (benchmarks/compare_bn_gpu.py; needs "bench" before it
@@ -32,10 +33,11 @@ gpu_arch() {
 if [ "$phase" = all ] || [ "$phase" = build ]; then
   arch=$(gpu_arch)
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=${arch}" || exit 1
-  cmake --build "$build_dir" -j "$(nproc)" --target normrt_gpu_tests bench_batchnorm bench_nn normrt-train || exit 1
+  cmake --build "$build_dir" -j "$(nproc)" --target normrt_gpu_tests bench_batchnorm bench_nn bench_dist normrt-train ||
+    exit 1
   rm -rf gpu-bundle && mkdir -p gpu-bundle/bin gpu-bundle/lib
   cp "$build_dir/tests/normrt_gpu_tests" "$build_dir/benchmarks/bench_batchnorm" "$build_dir/benchmarks/bench_nn" \
-     "$build_dir/apps/normrt-train" gpu-bundle/bin/
+     "$build_dir/benchmarks/bench_dist" "$build_dir/apps/normrt-train" gpu-bundle/bin/
   for lib in libbenchmark libopenblas libgfortran libquadmath libgomp; do
     ldd gpu-bundle/bin/* 2>/dev/null | awk -v l="$lib" '$1 ~ l {print $3}' | sort -u | xargs -r -I{} cp -L {} gpu-bundle/lib/
   done
@@ -53,10 +55,15 @@ bin_dir=gpu-bundle/bin
 gpu_tests=${bin_dir:+$bin_dir/normrt_gpu_tests}; gpu_tests=${gpu_tests:-$build_dir/tests/normrt_gpu_tests}
 bench_bn=${bin_dir:+$bin_dir/bench_batchnorm}; bench_bn=${bench_bn:-$build_dir/benchmarks/bench_batchnorm}
 bench_nn=${bin_dir:+$bin_dir/bench_nn}; bench_nn=${bench_nn:-$build_dir/benchmarks/bench_nn}
+bench_dist=${bin_dir:+$bin_dir/bench_dist}; bench_dist=${bench_dist:-$build_dir/benchmarks/bench_dist}
 train=${bin_dir:+$bin_dir/normrt-train}; train=${train:-$build_dir/apps/normrt-train}
 export NORMRT_GOLDEN_DIR="$PWD/tests/golden/data" NORMRT_GOLDEN_NN_DIR="$PWD/tests/golden/data_nn"
 export LD_LIBRARY_PATH="$PWD/gpu-bundle/lib:${LD_LIBRARY_PATH:-}"
-for module in nvidia.cudnn nvidia.cublas; do
+# libnccl (loaded at run time by the NCCL backend) from the toolkit or PyTorch's wheel.
+for dir in /usr/local/cuda/lib /usr/local/cuda/lib64; do
+  [ -e "$dir/libnccl.so.2" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$dir"
+done
+for module in nvidia.cudnn nvidia.cublas nvidia.nccl; do
   dir=$(python3 -c "import $module, os; print(os.path.join(list($module.__path__)[0], 'lib'))" 2>/dev/null) &&
     [ -d "$dir" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$dir"
 done
@@ -80,7 +87,7 @@ status=0
   echo
 } > "$report"
 
-steps=" ${NORMRT_CHECK_STEPS:-tests sanitize bench bench-nn compare train} "
+steps=" ${NORMRT_CHECK_STEPS:-tests sanitize bench bench-nn bench-dist compare train} "
 want() { [[ "$steps" == *" $1 "* ]]; }
 step_timeout=${NORMRT_STEP_TIMEOUT:-0}
 bounded() {
@@ -125,6 +132,13 @@ if want bench-nn; then
 section "bench_nn --benchmark_filter=gpu --benchmark_min_time=0.1"
 bounded "$bench_nn" --benchmark_filter=gpu --benchmark_min_time=0.1 --benchmark_color=false 2>&1 |
   grep -E "^gpu|^Run|error" >> "$report" || status=1
+end_section
+fi
+
+if want bench-dist; then
+section "bench_dist --device=cuda: NCCL collectives and SyncBatchNorm's device stages beside BatchNorm (one process)"
+bounded "$bench_dist" --device=cuda --benchmark_color=false 2>&1 | grep -E "^dist|^bn|^\||^Sync|error" >> "$report" ||
+  status=1
 end_section
 fi
 

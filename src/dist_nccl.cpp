@@ -9,12 +9,16 @@
 // forever. A rank that died or stopped calling fails that exchange on the others within the bootstrap's timeout; the
 // communicator is then aborted (which also ends any NCCL kernel still waiting on the device) and every later call
 // throws at once.
+// libnccl is loaded when the first group is made (dlopen of libnccl.so.2, unless the program links NCCL itself, as
+// the emulated device's tests do), so that normrt needs it only where the backend is used.
 // Sums: float32, float16 and bfloat16 tensors are summed in float32 (16-bit ones through a float32 copy, rounded once,
 // as the other backends do) in NCCL's order: the same bits on every rank, and run to run for a given topology, but
 // not rank order; int64 exactly.
+#include <dlfcn.h>
 #include <nccl.h>
 
 #include <cstring>
+#include <mutex>
 
 #include "dist_combine.h"
 #include "log.h"
@@ -26,6 +30,51 @@ namespace normrt::dist {
 namespace {
 
 constexpr int64_t kDescriptionWords = 24;  // 192 bytes
+
+// The NCCL functions the backend calls, from the program itself or from libnccl.so.2.
+struct NcclApi {
+  decltype(&::ncclGetUniqueId) get_unique_id;
+  decltype(&::ncclCommInitRank) comm_init_rank;
+  decltype(&::ncclCommDestroy) comm_destroy;
+  decltype(&::ncclCommAbort) comm_abort;
+  decltype(&::ncclGetErrorString) get_error_string;
+  decltype(&::ncclGetLastError) get_last_error;
+  decltype(&::ncclAllReduce) all_reduce;
+  decltype(&::ncclAllGather) all_gather;
+  decltype(&::ncclBroadcast) broadcast;
+};
+
+const NcclApi& nccl() {
+  static std::once_flag once;
+  static NcclApi api{};
+  static std::string failure;
+  std::call_once(once, [] {
+    // RTLD_DEFAULT is a null handle: whether it serves is told by the lookup.
+    const bool in_program = dlsym(RTLD_DEFAULT, "ncclGetUniqueId") != nullptr;
+    void* library = in_program ? RTLD_DEFAULT : dlopen("libnccl.so.2", RTLD_NOW | RTLD_GLOBAL);
+    if (!in_program && library == nullptr) {
+      const char* why = dlerror();
+      failure = std::string("cannot load libnccl.so.2 (") + (why ? why : "not found") +
+                "): install NCCL or put its lib directory on LD_LIBRARY_PATH";
+      return;
+    }
+    const auto load = [&](auto& slot, const char* name) {
+      slot = reinterpret_cast<std::remove_reference_t<decltype(slot)>>(dlsym(library, name));
+      if (slot == nullptr && failure.empty()) failure = std::string("libnccl.so.2 lacks ") + name;
+    };
+    load(api.get_unique_id, "ncclGetUniqueId");
+    load(api.comm_init_rank, "ncclCommInitRank");
+    load(api.comm_destroy, "ncclCommDestroy");
+    load(api.comm_abort, "ncclCommAbort");
+    load(api.get_error_string, "ncclGetErrorString");
+    load(api.get_last_error, "ncclGetLastError");
+    load(api.all_reduce, "ncclAllReduce");
+    load(api.all_gather, "ncclAllGather");
+    load(api.broadcast, "ncclBroadcast");
+  });
+  NORMRT_CHECK(failure.empty(), "the NCCL backend: ", failure);
+  return api;
+}
 
 ncclDataType_t nccl_type(DType dtype) {
   switch (dtype) {
@@ -45,7 +94,7 @@ class NcclGroup final : public ProcessGroup {
         bootstrap_(bootstrap),
         device_(device) {
     ncclUniqueId id{};
-    if (rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    if (rank() == 0) check(nccl().get_unique_id(&id), "ncclGetUniqueId");
     static_assert(sizeof(ncclUniqueId) % sizeof(int64_t) == 0, "the id travels as int64 words");
     Tensor words = zeros({static_cast<int64_t>(sizeof(ncclUniqueId) / sizeof(int64_t))},
                          TensorOptions().dtype(DType::Int64));
@@ -53,14 +102,15 @@ class NcclGroup final : public ProcessGroup {
     bootstrap_.broadcast(words, 0);
     std::memcpy(&id, words.raw_data(), sizeof(id));
     cuda::DeviceGuard guard(device_);
-    check(ncclCommInitRank(&comm_, size(), id, rank()), "ncclCommInitRank");
+    check(nccl().comm_init_rank(&comm_, size(), id, rank()), "ncclCommInitRank");
   }
 
   ~NcclGroup() override {
     if (comm_ == nullptr) return;
     // A failed communicator was aborted already; a healthy one is destroyed after its queued collectives.
-    const ncclResult_t status = ncclCommDestroy(comm_);
-    if (status != ncclSuccess) normrt::detail::warn(std::string("ncclCommDestroy: ") + ncclGetErrorString(status));
+    const ncclResult_t status = nccl().comm_destroy(comm_);
+    if (status != ncclSuccess)
+      normrt::detail::warn(std::string("ncclCommDestroy: ") + nccl().get_error_string(status));
   }
 
   std::string backend() const override { return "nccl"; }
@@ -99,8 +149,8 @@ class NcclGroup final : public ProcessGroup {
     Tensor stacked = empty(stacked_shape, TensorOptions(t.device()).dtype(t.dtype()));
     if (t.numel() > 0) {
       run("all_gather", [&](cudaStream_t stream) {
-        return ncclAllGather(dense.raw_data(), stacked.raw_data(), static_cast<size_t>(t.numel()),
-                             nccl_type(t.dtype()), comm_, stream);
+        return nccl().all_gather(dense.raw_data(), stacked.raw_data(), static_cast<size_t>(t.numel()),
+                                 nccl_type(t.dtype()), comm_, stream);
       });
     }
     return stacked;
@@ -120,8 +170,8 @@ class NcclGroup final : public ProcessGroup {
     Tensor dense = t.is_contiguous() ? t : t.contiguous();
     if (t.numel() > 0) {
       run(op, [&](cudaStream_t stream) {
-        return ncclBroadcast(dense.raw_data(), dense.raw_data(), static_cast<size_t>(t.numel()),
-                             nccl_type(t.dtype()), root, comm_, stream);
+        return nccl().broadcast(dense.raw_data(), dense.raw_data(), static_cast<size_t>(t.numel()),
+                                nccl_type(t.dtype()), root, comm_, stream);
       });
     }
     if (!dense.is_same(t)) t.copy_(dense);
@@ -133,15 +183,15 @@ class NcclGroup final : public ProcessGroup {
  private:
   void check(ncclResult_t status, const std::string& what) {
     if (status == ncclSuccess) return;
-    const char* detail = comm_ != nullptr ? ncclGetLastError(comm_) : nullptr;
-    fail(what + ": " + ncclGetErrorString(status) + (detail != nullptr && *detail ? std::string(" (") + detail + ")"
-                                                                                    : std::string()));
+    const char* detail = comm_ != nullptr ? nccl().get_last_error(comm_) : nullptr;
+    const std::string more = detail != nullptr && *detail ? std::string(" (") + detail + ")" : std::string();
+    fail(what + ": " + nccl().get_error_string(status) + more);
   }
 
   [[noreturn]] void fail(const std::string& why) {
     if (failed_.empty()) {
       failed_ = why;
-      if (comm_ != nullptr) ncclCommAbort(comm_);
+      if (comm_ != nullptr) nccl().comm_abort(comm_);
       comm_ = nullptr;
     }
     NORMRT_THROW(why, " (NCCL group, rank ", rank(), " of ", size(), "); the group is unusable from now on");
@@ -180,8 +230,8 @@ class NcclGroup final : public ProcessGroup {
   void reduce_in_place(Tensor& t) {
     if (t.numel() == 0) return;
     run("all_reduce", [&](cudaStream_t stream) {
-      return ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), ncclSum,
-                           comm_, stream);
+      return nccl().all_reduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()),
+                               ncclSum, comm_, stream);
     });
   }
 
