@@ -90,16 +90,6 @@ struct Route {
   DType element = DType::Float32;
 };
 
-// Calls body(T{}) with the element type of `element`.
-template <typename Body>
-void dispatch_element(DType element, Body body) {
-  switch (element) {
-    case DType::Float16: return body(Half{});
-    case DType::BFloat16: return body(BFloat16{});
-    default: return body(float{});
-  }
-}
-
 // Params of the route's element type filled by `fill`, run by the route's backend: cpu or cudnn (float32 elements)
 // or cuda (any element type).
 template <template <typename> class Params, typename Fill, typename Cpu, typename Cudnn, typename Cuda>
@@ -111,7 +101,7 @@ void run_route(const Route& route, const Fill& fill, const Cpu& cpu, const Cudnn
     else cudnn(p);
     return;
   }
-  dispatch_element(route.element, [&](auto element) {
+  bn::dispatch_element(route.element, [&](auto element) {
     Params<decltype(element)> p;
     fill(p);
     cuda(p);

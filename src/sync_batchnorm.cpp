@@ -216,16 +216,6 @@ BatchNormBackwardResult cpu_sync_backward(const Tensor& grad_output, const Tenso
 }
 
 #if NORMRT_WITH_CUDA
-// Calls body(T{}) with the element type of a float32, float16 or bfloat16 tensor.
-template <typename Body>
-void with_element(DType dtype, Body body) {
-  switch (dtype) {
-    case DType::Float16: return body(Half{});
-    case DType::BFloat16: return body(BFloat16{});
-    default: return body(float{});
-  }
-}
-
 // An operand of the input's shape in the input's dtype and memory format, as the kernels take it.
 Tensor as_input(const Tensor& t, const Tensor& input) { return t.to(input.dtype()).to(input.memory_format()); }
 
@@ -251,7 +241,7 @@ BatchNormForwardResult cuda_sync_forward(const ForwardArguments& a, dist::Proces
   BatchNormForwardResult result{like(input), empty({C}, device), empty({C}, device)};
   Tensor states = empty({C * bn::cuda::kSyncStateFloats}, device);
   Tensor gathered;
-  with_element(input.dtype(), [&](auto element) {
+  bn::dispatch_element(input.dtype(), [&](auto element) {
     using T = decltype(element);
     bn::ForwardTrainingParamsOf<T> p;
     p.geometry = g;
@@ -301,7 +291,7 @@ BatchNormBackwardResult cuda_sync_backward(const Tensor& grad_output, const Tens
     result.grad_bias = empty({C}, device);
   }
   Tensor sums = empty({2 * C + 1}, device);
-  with_element(input.dtype(), [&](auto element) {
+  bn::dispatch_element(input.dtype(), [&](auto element) {
     using T = decltype(element);
     bn::BackwardParamsOf<T> p;
     p.geometry = g;
