@@ -647,21 +647,23 @@ struct SyncState {
 };
 static_assert(sizeof(SyncState) == kSyncStateFloats * sizeof(float), "SyncState is what sync_local_statistics writes");
 
+// (A minimum of one block per SM in the launch bounds of the two kernels below: without it, ptxas for sm_100 held
+// them to 32-40 registers and spilled.)
 template <typename T>
-__global__ void __launch_bounds__(kFinalizeThreads)
+__global__ void __launch_bounds__(kFinalizeThreads, 1)
     export_statistics_kernel(ForwardTrainingParamsOf<T> p, const Welford<float>* partial, uint64_t splits,
                              SyncState* states) {
   const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
   for (uint64_t c = first_warp_channel(); c < channels; c += total_warps()) {
     const Welford<float> s =
         partial != nullptr ? merge_partials<StatsReduction<T>>(partial, c, splits) : Welford<float>{};
-    if (threadIdx.x % 32 != 0) continue;
-    states[c] = {s, partial != nullptr ? static_cast<float>(p.x[c * static_cast<uint64_t>(p.geometry.S)]) : 0.0f};
+    if (threadIdx.x % 32 == 0)
+      states[c] = {s, partial != nullptr ? static_cast<float>(p.x[c * static_cast<uint64_t>(p.geometry.S)]) : 0.0f};
   }
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kFinalizeThreads)
+__global__ void __launch_bounds__(kFinalizeThreads, 1)
     merge_ranks_forward_kernel(ForwardTrainingParamsOf<T> p, const SyncState* gathered, uint64_t ranks,
                                Coefficients coefficients) {
   const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
