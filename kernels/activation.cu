@@ -15,17 +15,18 @@ unsigned blocks_for(int64_t n, int sm_count) {
       std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)))));
 }
 
-__global__ void activation_forward_kernel(nnmath::Activation a, const float* x, float* y, int64_t n) {
+template <typename T>
+__global__ void activation_forward_kernel(nnmath::Activation a, const T* x, T* y, int64_t n) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    y[i] = nnmath::activation_forward(a, x[i]);
+    y[i] = T(nnmath::activation_forward(a, static_cast<float>(x[i])));
 }
 
-__global__ void activation_backward_kernel(nnmath::Activation a, const float* dy, const float* y, float* dx,
-                                           int64_t n) {
+template <typename T>
+__global__ void activation_backward_kernel(nnmath::Activation a, const T* dy, const T* y, T* dx, int64_t n) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    dx[i] = nnmath::activation_backward(a, dy[i], y[i]);
+    dx[i] = T(nnmath::activation_backward(a, static_cast<float>(dy[i]), static_cast<float>(y[i])));
 }
 
 __global__ void dropout_kernel(const float* x, float* y, int64_t n, float p, float scale, uint64_t seed,
@@ -88,19 +89,29 @@ __global__ void column_total_kernel(const float* partial, float* out, int64_t ch
 
 }  // namespace
 
-void activation_forward(nnmath::Activation a, const float* x, float* y, int64_t n, int sm_count, cudaStream_t stream) {
+template <typename T>
+void activation_forward(nnmath::Activation a, const T* x, T* y, int64_t n, int sm_count, cudaStream_t stream) {
   if (n == 0) return;
-  NORMRT_LAUNCH(activation_forward_kernel, dim3(blocks_for(n, sm_count)), dim3(kThreads), 0, stream, a, x, y, n);
+  NORMRT_LAUNCH(activation_forward_kernel<T>, dim3(blocks_for(n, sm_count)), dim3(kThreads), 0, stream, a, x, y, n);
   NORMRT_CHECK_LAUNCH();
 }
 
-void activation_backward(nnmath::Activation a, const float* dy, const float* y, float* dx, int64_t n, int sm_count,
+template <typename T>
+void activation_backward(nnmath::Activation a, const T* dy, const T* y, T* dx, int64_t n, int sm_count,
                          cudaStream_t stream) {
   if (n == 0) return;
-  NORMRT_LAUNCH(activation_backward_kernel, dim3(blocks_for(n, sm_count)), dim3(kThreads), 0, stream, a, dy, y, dx,
-                n);
+  NORMRT_LAUNCH(activation_backward_kernel<T>, dim3(blocks_for(n, sm_count)), dim3(kThreads), 0, stream, a, dy, y,
+                dx, n);
   NORMRT_CHECK_LAUNCH();
 }
+
+#define NORMRT_ACTIVATION_INSTANTIATE(T)                                                                        \
+  template void activation_forward(nnmath::Activation, const T*, T*, int64_t, int, cudaStream_t);              \
+  template void activation_backward(nnmath::Activation, const T*, const T*, T*, int64_t, int, cudaStream_t);
+NORMRT_ACTIVATION_INSTANTIATE(float)
+NORMRT_ACTIVATION_INSTANTIATE(Half)
+NORMRT_ACTIVATION_INSTANTIATE(BFloat16)
+#undef NORMRT_ACTIVATION_INSTANTIATE
 
 void dropout(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset,
              const int64_t* device_offset, int sm_count, cudaStream_t stream) {

@@ -4,11 +4,16 @@
 
 #include "cuda_compat.cuh"
 #include "nn_math.cuh"
+#include "normrt/half.h"
 
 namespace normrt::NORMRT_KERNEL_NS {
 
-void activation_forward(nnmath::Activation a, const float* x, float* y, int64_t n, int sm_count, cudaStream_t stream);
-void activation_backward(nnmath::Activation a, const float* dy, const float* y, float* dx, int64_t n, int sm_count,
+// T: float, Half or BFloat16 (values widened to float, each output rounded once: the float32 path's results,
+// without its conversion passes).
+template <typename T>
+void activation_forward(nnmath::Activation a, const T* x, T* y, int64_t n, int sm_count, cudaStream_t stream);
+template <typename T>
+void activation_backward(nnmath::Activation a, const T* dy, const T* y, T* dx, int64_t n, int sm_count,
                          cudaStream_t stream);
 // y = keep ? x / (1 - p) : 0 with nnmath::dropout_keep's mask; the backward regenerates the same mask.
 // The offset is read from device memory when `device_offset` is set (a CUDA graph replays the launch at later offsets).

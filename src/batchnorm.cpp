@@ -6,6 +6,7 @@
 #include <initializer_list>
 
 #include "batchnorm_backend.h"
+#include "op_util.h"
 #include "batchnorm_choice.h"
 #include "log.h"
 #include "normrt/error.h"
@@ -101,7 +102,7 @@ void run_route(const Route& route, const Fill& fill, const Cpu& cpu, const Cudnn
     else cudnn(p);
     return;
   }
-  bn::dispatch_element(route.element, [&](auto element) {
+  util::dispatch_element(route.element, [&](auto element) {
     Params<decltype(element)> p;
     fill(p);
     cuda(p);

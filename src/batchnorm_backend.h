@@ -12,16 +12,6 @@ namespace normrt::bn {
 // for that takes it as it is.
 Geometry geometry_of(const Tensor& input);
 
-// Calls body(T{}) with the element type the CUDA kernels take for `dtype`: Half, BFloat16, else float.
-template <typename Body>
-void dispatch_element(DType dtype, Body body) {
-  switch (dtype) {
-    case DType::Float16: return body(Half{});
-    case DType::BFloat16: return body(BFloat16{});
-    default: return body(float{});
-  }
-}
-
 void cpu_forward_training(const ForwardTrainingParams& p);
 void cpu_forward_inference(const ForwardInferenceParams& p);
 void cpu_backward(const BackwardParams& p);

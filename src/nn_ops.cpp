@@ -91,21 +91,28 @@ bool allow_tf32() { return g_allow_tf32; }
 
 Tensor activation(Activation kind, const Tensor& input) {
   const detail::NvtxRange range("activation");
-  if (const auto h = util::reduced_dtype("activation", {&input}))
-    return activation(kind, util::widened(input)).to(*h);
+  const auto h = util::reduced_dtype("activation", {&input});
+  const int64_t n = input.numel();
+  if (input.defined() && input.device().is_cuda()) {  // the kernels take float16 and bfloat16 as they are
+#if NORMRT_WITH_CUDA
+    if (!h) check_float(input, "input");
+    Tensor out = empty(input.sizes(), TensorOptions(input.device()).dtype(input.dtype()));
+    Launch l(input);
+    util::dispatch_element(input.dtype(), [&](auto element) {
+      using T = decltype(element);
+      cuda::activation_forward(math_kind(kind), input.data<T>(), out.data<T>(), n, l.sms, l.stream);
+    });
+    return out;
+#else
+    no_cuda("activation");
+#endif
+  }
+  if (h) return activation(kind, util::widened(input)).to(*h);
   check_float(input, "input");
   Tensor out = empty(input.sizes(), input.device());
   const float* x = input.data<float>();
   float* y = out.data<float>();
-  const int64_t n = input.numel();
-  if (input.device().is_cuda()) {
-#if NORMRT_WITH_CUDA
-    Launch l(input);
-    cuda::activation_forward(math_kind(kind), x, y, n, l.sms, l.stream);
-#else
-    no_cuda("activation");
-#endif
-  } else {
+  {
     with_activation(math_kind(kind), [&](auto k) {
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
       for (int64_t i = 0; i < n; ++i) y[i] = nnmath::activation_forward(k, x[i]);
@@ -116,21 +123,34 @@ Tensor activation(Activation kind, const Tensor& input) {
 
 Tensor activation_backward(Activation kind, const Tensor& grad_output, const Tensor& output) {
   const detail::NvtxRange range("activation_backward");
-  if (const auto h = util::reduced_dtype("activation_backward", {&grad_output, &output}))
-    return activation_backward(kind, util::widened(grad_output), util::widened(output)).to(*h);
+  const auto h = util::reduced_dtype("activation_backward", {&grad_output, &output});
+  const int64_t n = output.numel();
+  if (output.defined() && output.device().is_cuda()) {  // the kernels take float16 and bfloat16 as they are
+#if NORMRT_WITH_CUDA
+    if (h) {
+      check_same_shape(grad_output, "grad_output", output, "output");
+      check_same_device(grad_output, output);
+    } else {
+      check_pair(grad_output, "grad_output", output, "output");
+    }
+    Tensor out = empty(output.sizes(), TensorOptions(output.device()).dtype(output.dtype()));
+    Launch l(output);
+    util::dispatch_element(output.dtype(), [&](auto element) {
+      using T = decltype(element);
+      cuda::activation_backward(math_kind(kind), grad_output.data<T>(), output.data<T>(), out.data<T>(), n, l.sms,
+                                l.stream);
+    });
+    return out;
+#else
+    no_cuda("activation_backward");
+#endif
+  }
+  if (h) return activation_backward(kind, util::widened(grad_output), util::widened(output)).to(*h);
   check_pair(grad_output, "grad_output", output, "output");
   Tensor out = empty(output.sizes(), output.device());
   const float *dy = grad_output.data<float>(), *y = output.data<float>();
   float* dx = out.data<float>();
-  const int64_t n = output.numel();
-  if (output.device().is_cuda()) {
-#if NORMRT_WITH_CUDA
-    Launch l(output);
-    cuda::activation_backward(math_kind(kind), dy, y, dx, n, l.sms, l.stream);
-#else
-    no_cuda("activation_backward");
-#endif
-  } else {
+  {
     with_activation(math_kind(kind), [&](auto k) {
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
       for (int64_t i = 0; i < n; ++i) dx[i] = nnmath::activation_backward(k, dy[i], y[i]);

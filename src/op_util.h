@@ -53,6 +53,16 @@ inline void* elements(Tensor t) {  // a handle: the elements are shared
   }
 }
 
+// Calls body(T{}) with the element type of a floating dtype, as the CUDA kernels take it: Half, BFloat16 or float.
+template <typename Body>
+void dispatch_element(DType dtype, Body body) {
+  switch (dtype) {
+    case DType::Float16: return body(Half{});
+    case DType::BFloat16: return body(BFloat16{});
+    default: return body(float{});
+  }
+}
+
 inline Tensor widened(const Tensor& t) { return t.defined() && is_16bit(t.dtype()) ? t.to(DType::Float32) : t; }
 inline Tensor narrowed(const Tensor& t, DType dtype) { return t.defined() ? t.to(dtype) : t; }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "batchnorm_backend.h"
+#include "op_util.h"
 #include "bn_math.cuh"
 #include "normrt/dist.h"
 #include "normrt/error.h"
@@ -241,7 +242,7 @@ BatchNormForwardResult cuda_sync_forward(const ForwardArguments& a, dist::Proces
   BatchNormForwardResult result{like(input), empty({C}, device), empty({C}, device)};
   Tensor states = empty({C * bn::cuda::kSyncStateFloats}, device);
   Tensor gathered;
-  bn::dispatch_element(input.dtype(), [&](auto element) {
+  util::dispatch_element(input.dtype(), [&](auto element) {
     using T = decltype(element);
     bn::ForwardTrainingParamsOf<T> p;
     p.geometry = g;
@@ -291,7 +292,7 @@ BatchNormBackwardResult cuda_sync_backward(const Tensor& grad_output, const Tens
     result.grad_bias = empty({C}, device);
   }
   Tensor sums = empty({2 * C + 1}, device);
-  bn::dispatch_element(input.dtype(), [&](auto element) {
+  util::dispatch_element(input.dtype(), [&](auto element) {
     using T = decltype(element);
     bn::BackwardParamsOf<T> p;
     p.geometry = g;

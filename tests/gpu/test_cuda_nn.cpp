@@ -205,6 +205,30 @@ TEST_F(CudaNn, OptimizerStepOverManyTensorsMatchesTheCpu) {
   for (std::size_t i = 0; i < cpu.size(); ++i) EXPECT_TRUE(all_close(gpu[i].to_vector(), cpu[i].to_vector(), 1e-5, 1e-6));
 }
 
+// 16-bit activations run on the device as they are (no float32 copies) and give the CPU's results, which widen,
+// compute in float32 and round once: the same bits.
+TEST(CudaActivations, SixteenBitElementsGiveTheCpusBits) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(6);
+  for (DType dtype : {DType::Float16, DType::BFloat16}) {
+    const Tensor x = (randn({7, 33}, gen) * 3.0).to(dtype), dy = randn({7, 33}, gen).to(dtype);
+    for (auto kind : {ops::Activation::ReLU, ops::Activation::Sigmoid, ops::Activation::Tanh}) {
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + " activation " + std::to_string(static_cast<int>(kind)));
+      const Tensor y = ops::activation(kind, x), dx = ops::activation_backward(kind, dy, y);
+      const Tensor y_gpu = ops::activation(kind, x.to(kGpu));
+      const Tensor dx_gpu = ops::activation_backward(kind, dy.to(kGpu), y_gpu);
+      EXPECT_EQ(y_gpu.dtype(), dtype);
+      EXPECT_EQ(dx_gpu.dtype(), dtype);
+      EXPECT_EQ(y_gpu.to(Device::cpu()).to(DType::Float32).to_vector(), y.to(DType::Float32).to_vector());
+      EXPECT_EQ(dx_gpu.to(Device::cpu()).to(DType::Float32).to_vector(), dx.to(DType::Float32).to_vector());
+    }
+  }
+  EXPECT_TRUE(testing::throws_with(
+      [&] { ops::activation_backward(ops::Activation::ReLU, zeros({3}, kGpu).to(DType::Float16),
+                                     zeros({4}, kGpu).to(DType::Float16)); },
+      "grad_output shape [3] does not match output shape [4]"));
+}
+
 // The in-process process group on device tensors: contributions and results stay on each rank's device.
 TEST(CudaDist, InProcessCollectivesOnDeviceTensors) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");

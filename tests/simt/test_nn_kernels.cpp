@@ -26,6 +26,24 @@ std::vector<float> random_vector(std::size_t n, uint32_t seed, float scale = 1.0
   return v;
 }
 
+template <typename T>
+void check_16bit_activations(const std::vector<float>& x_values, const std::vector<float>& dy_values) {
+  std::vector<T> x, dy;
+  for (float v : x_values) x.push_back(T(v));
+  for (float v : dy_values) dy.push_back(T(v));
+  for (auto kind : {nnmath::Activation::ReLU, nnmath::Activation::Sigmoid, nnmath::Activation::Tanh}) {
+    std::vector<T> y(x.size()), dx(x.size());
+    activation_forward(kind, x.data(), y.data(), static_cast<int64_t>(x.size()), 2, nullptr);
+    activation_backward(kind, dy.data(), y.data(), dx.data(), static_cast<int64_t>(x.size()), 2, nullptr);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const float yi = static_cast<float>(T(nnmath::activation_forward(kind, static_cast<float>(x[i]))));
+      ASSERT_EQ(static_cast<float>(y[i]), yi);
+      ASSERT_EQ(static_cast<float>(dx[i]),
+                static_cast<float>(T(nnmath::activation_backward(kind, static_cast<float>(dy[i]), yi))));
+    }
+  }
+}
+
 class NnKernels : public ::testing::TestWithParam<simt::ResumeOrder> {
  protected:
   void SetUp() override { simt::set_resume_order(GetParam()); }
@@ -43,6 +61,9 @@ TEST_P(NnKernels, ActivationsAndDropoutEqualTheCpuFormulas) {
       ASSERT_EQ(dx[i], nnmath::activation_backward(kind, dy[i], y[i]));
     }
   }
+  // 16-bit elements: widened, computed in float, rounded once (the float32 path's results).
+  check_16bit_activations<Half>(x, dy);
+  check_16bit_activations<BFloat16>(x, dy);
   std::vector<float> y(x.size());
   dropout(x.data(), y.data(), static_cast<int64_t>(x.size()), 0.25f, 42, 7, nullptr, 2, nullptr);
   for (std::size_t i = 0; i < x.size(); ++i)
