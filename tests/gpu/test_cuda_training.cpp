@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "gpu_test_support.h"
+#include "dist_test_util.h"
 #include "synthetic_images.h"
 #include "test_util.h"
 #include "trainer.h"
@@ -31,6 +32,40 @@ Outcome train(TrainConfig c, bool graph, const Dataset& data) {
     out.state.emplace_back(name, std::move(values));
   }
   return out;
+}
+
+// Data-parallel training on the device, ranks as threads (a Trainer each): two ranks with --sync-bn and batches of 8
+// train as one process with batches of 16 (the loader's shards make each global batch the single run's batch):
+// DistributedDataParallel's buckets and SyncBatchNorm's device stages in a training run, eager steps.
+TEST(DeviceDataParallel, TwoRanksWithSyncBatchNormTrainAsOneProcessOnTheirGlobalBatch) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  const Dataset train_set = testing::synthetic_images(48, 1), test_set = testing::synthetic_images(16, 2);
+  TrainConfig single;
+  single.model = "mlp-bn";
+  single.device = "cuda";
+  single.progress = false;
+  single.batch_size = 16;
+  single.epochs = 1;
+  single.cuda_graph = false;
+  Trainer reference(single, train_set, test_set);
+  const RunResult whole = reference.run();
+  TrainConfig per_rank = single;
+  per_rank.batch_size = 8;
+  per_rank.sync_bn = true;
+  dist::InProcessWorld world(2);
+  std::vector<RunResult> results(2);
+  const auto errors = testing::run_ranks(world, [&](dist::ProcessGroup& group) {
+    Trainer trainer(per_rank, train_set, test_set, &group);
+    results[static_cast<std::size_t>(group.rank())] = trainer.run();
+  });
+  for (const std::string& e : errors) ASSERT_EQ(e, "");
+  for (const RunResult& r : results) {
+    ASSERT_EQ(r.epochs.size(), whole.epochs.size());
+    for (std::size_t e = 0; e < r.epochs.size(); ++e) {
+      EXPECT_NEAR(r.epochs[e].train_loss, whole.epochs[e].train_loss, 1e-4 * whole.epochs[e].train_loss);
+      EXPECT_NEAR(r.epochs[e].test_loss, whole.epochs[e].test_loss, 1e-4 * whole.epochs[e].test_loss);
+    }
+  }
 }
 
 struct Case {
