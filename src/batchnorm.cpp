@@ -69,10 +69,8 @@ Tensor as_float(const Tensor& t) { return t.defined() && t.dtype() != DType::Flo
 
 float* fptr(const Tensor& t) { return t.defined() ? static_cast<float*>(t.raw_data()) : nullptr; }
 
-template <typename T>
-T* typed(const Tensor& t) {
-  return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr;
-}
+using bn::like_input;
+using bn::typed;
 
 // An operand of the input's shape (residual, grad_output, a fused forward's output): same dtype when `same_dtype`,
 // any memory format (brought to the input's), in the dtype `element` the backend takes.
@@ -107,11 +105,6 @@ void run_route(const Route& route, const Fill& fill, const Cpu& cpu, const Cudnn
     fill(p);
     cuda(p);
   });
-}
-
-// An empty tensor of the input's shape and memory format, of dtype `element`.
-Tensor like_input(const Tensor& input, DType element) {
-  return empty(input.sizes(), TensorOptions(input.device()).dtype(element).memory_format(input.memory_format()));
 }
 
 // What either forward hands its backend: input and residual as the route's elements, the per-channel tensors as

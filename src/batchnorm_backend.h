@@ -12,6 +12,17 @@ namespace normrt::bn {
 // for that takes it as it is.
 Geometry geometry_of(const Tensor& input);
 
+// An optional tensor's elements as T* (null when undefined), for the backends' params.
+template <typename T>
+T* typed(const Tensor& t) {
+  return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr;
+}
+
+// An empty tensor of the input's shape, device and memory format, of dtype `element`.
+inline Tensor like_input(const Tensor& input, DType element) {
+  return empty(input.sizes(), TensorOptions(input.device()).dtype(element).memory_format(input.memory_format()));
+}
+
 void cpu_forward_training(const ForwardTrainingParams& p);
 void cpu_forward_inference(const ForwardInferenceParams& p);
 void cpu_backward(const BackwardParams& p);

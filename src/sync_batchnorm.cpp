@@ -46,9 +46,8 @@ Tensor working(const Tensor& t) {
   return t.dtype() == DType::Float32 ? t.contiguous() : t.to(DType::Float32).contiguous();
 }
 
-Tensor like_input(const Tensor& result, const Tensor& input) {
-  return result.to(input.dtype()).to(input.memory_format());
-}
+// An operand or result of the input's shape in the input's dtype and memory format.
+Tensor as_input(const Tensor& t, const Tensor& input) { return t.to(input.dtype()).to(input.memory_format()); }
 
 void check_input(const Tensor& input, const char* op) {
   check_operand(input, input, op, "input", true);
@@ -171,7 +170,7 @@ BatchNormForwardResult cpu_sync_forward(const ForwardArguments& a, dist::Process
     bn::cpu_normalize(x.data<float>(), g, save_mean, save_invstd, optional_data(a.weight), optional_data(a.bias),
                       optional_data(residual), a.epilogue.relu, result.output.data<float>());
   }
-  result.output = like_input(result.output, a.input);
+  result.output = as_input(result.output, a.input);
   return result;
 }
 
@@ -200,7 +199,7 @@ BatchNormBackwardResult cpu_sync_backward(const Tensor& grad_output, const Tenso
 
   BatchNormBackwardResult result;
   result.grad_input = empty(input.sizes());
-  if (epilogue.residual) result.grad_residual = like_input(masked, input);
+  if (epilogue.residual) result.grad_residual = as_input(masked, input);
   if (weight.defined()) {
     result.grad_weight = empty({C});
     result.grad_bias = empty({C});
@@ -212,24 +211,11 @@ BatchNormBackwardResult cpu_sync_backward(const Tensor& grad_output, const Tenso
   if (input.numel() > 0)
     bn::cpu_input_gradient(dy, x, g, mean, invstd, optional_data(weight), total.data() + 1, total.data() + 1 + C,
                            total[0], result.grad_input.data<float>());
-  result.grad_input = like_input(result.grad_input, input);
+  result.grad_input = as_input(result.grad_input, input);
   return result;
 }
 
 #if NORMRT_WITH_CUDA
-// An operand of the input's shape in the input's dtype and memory format, as the kernels take it.
-Tensor as_input(const Tensor& t, const Tensor& input) { return t.to(input.dtype()).to(input.memory_format()); }
-
-Tensor like(const Tensor& input) {
-  return empty(input.sizes(),
-               TensorOptions(input.device()).dtype(input.dtype()).memory_format(input.memory_format()));
-}
-
-template <typename T>
-T* pointer(const Tensor& t) {
-  return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr;
-}
-
 // The forward on the device: local states, one all_gather of them on the device, the merge and normalise. The host
 // waits only where a rank's own share cannot rule out a group-wide count of one (shares of at most one value per
 // channel): it reads the gathered counts to refuse that before anything changes.
@@ -239,14 +225,14 @@ BatchNormForwardResult cuda_sync_forward(const ForwardArguments& a, dist::Proces
   const bn::Geometry g = geometry_of(input);
   const int64_t C = g.C;
   const Tensor residual = a.epilogue.residual.defined() ? as_input(a.epilogue.residual, input) : Tensor();
-  BatchNormForwardResult result{like(input), empty({C}, device), empty({C}, device)};
+  BatchNormForwardResult result{bn::like_input(input, input.dtype()), empty({C}, device), empty({C}, device)};
   Tensor states = empty({C * bn::cuda::kSyncStateFloats}, device);
   Tensor gathered;
   util::dispatch_element(input.dtype(), [&](auto element) {
     using T = decltype(element);
     bn::ForwardTrainingParamsOf<T> p;
     p.geometry = g;
-    p.x = pointer<const T>(input);
+    p.x = bn::typed<const T>(input);
     bn::cuda_sync_local_statistics(p, states.data<float>(), device);
     gathered = group.all_gather(states);
     if (g.per_channel() <= 1 && C > 0) {
@@ -257,18 +243,18 @@ BatchNormForwardResult cuda_sync_forward(const ForwardArguments& a, dist::Proces
         count += all[static_cast<std::size_t>(r * C * bn::cuda::kSyncStateFloats + 2)];
       check_global_count(count, input, group);
     }
-    p.weight = pointer<const float>(a.weight);
-    p.bias = pointer<const float>(a.bias);
-    p.y = pointer<T>(result.output);
+    p.weight = bn::typed<const float>(a.weight);
+    p.bias = bn::typed<const float>(a.bias);
+    p.y = bn::typed<T>(result.output);
     p.save_mean = result.save_mean.data<float>();
     p.save_invstd = result.save_invstd.data<float>();
-    p.running_mean = pointer<float>(a.running_mean);
-    p.running_var = pointer<float>(a.running_var);
-    p.num_batches_tracked = pointer<int64_t>(a.num_batches_tracked);
+    p.running_mean = bn::typed<float>(a.running_mean);
+    p.running_var = bn::typed<float>(a.running_var);
+    p.num_batches_tracked = bn::typed<int64_t>(a.num_batches_tracked);
     p.eps = a.eps;
     p.momentum = a.momentum.value_or(0.0);
     p.cumulative_average = !a.momentum.has_value();
-    p.residual = pointer<const T>(residual);
+    p.residual = bn::typed<const T>(residual);
     p.relu = a.epilogue.relu;
     bn::cuda_sync_forward(p, gathered.data<float>(), group.size(), device);
   });
@@ -285,8 +271,8 @@ BatchNormBackwardResult cuda_sync_backward(const Tensor& grad_output, const Tens
   const Tensor dy = as_input(grad_output, input);
   const Tensor relu_output = epilogue.relu_output.defined() ? as_input(epilogue.relu_output, input) : Tensor();
   BatchNormBackwardResult result;
-  result.grad_input = like(input);
-  if (epilogue.residual) result.grad_residual = like(input);
+  result.grad_input = bn::like_input(input, input.dtype());
+  if (epilogue.residual) result.grad_residual = bn::like_input(input, input.dtype());
   if (weight.defined()) {
     result.grad_weight = empty({C}, device);
     result.grad_bias = empty({C}, device);
@@ -296,16 +282,16 @@ BatchNormBackwardResult cuda_sync_backward(const Tensor& grad_output, const Tens
     using T = decltype(element);
     bn::BackwardParamsOf<T> p;
     p.geometry = g;
-    p.dy = pointer<const T>(dy);
-    p.x = pointer<const T>(input);
-    p.weight = pointer<const float>(weight);
+    p.dy = bn::typed<const T>(dy);
+    p.x = bn::typed<const T>(input);
+    p.weight = bn::typed<const float>(weight);
     p.mean = save_mean.data<float>();
     p.invstd = save_invstd.data<float>();
-    p.dx = pointer<T>(result.grad_input);
-    p.dweight = pointer<float>(result.grad_weight);
-    p.dbias = pointer<float>(result.grad_bias);
-    p.relu_output = pointer<const T>(relu_output);
-    p.grad_residual = pointer<T>(result.grad_residual);
+    p.dx = bn::typed<T>(result.grad_input);
+    p.dweight = bn::typed<float>(result.grad_weight);
+    p.dbias = bn::typed<float>(result.grad_bias);
+    p.relu_output = bn::typed<const T>(relu_output);
+    p.grad_residual = bn::typed<T>(result.grad_residual);
     p.training = true;
     bn::cuda_sync_local_gradient_sums(p, sums.data<float>(), device);
     group.all_reduce(sums);
