@@ -8,7 +8,7 @@
 //    CPU algorithm made parallel: cheaper per element than a Welford update and without its dependency chain.
 //  * Inside a contiguous run elements are dealt round-robin to kLanes independent accumulators (a vectorisable
 //    inner loop, the CPU image of a warp's threads), combined by a fixed tree; short runs (7x7 planes) are gathered
-//    first. (N, C) input sums columns in register groups with rows dealt to kRowLanes accumulators.
+//    first. (N, C) input sweeps whole rows of a block, dealt to kRowLanes accumulator rows.
 //  * Fused units: for tensors larger than the last-level cache keeps, when a unit's operands fit in a core's L2
 //    and there are enough units to keep every thread busy, one task computes the unit's statistics (or gradient
 //    sums) and then its elementwise pass, so the second read comes from L2 instead of memory; the arithmetic is the
@@ -183,10 +183,13 @@ inline void lane_accumulate2(Acc (&first)[kLanes], Acc (&second)[kLanes], int64_
 
 Acc lane_total(Acc (&acc)[kLanes]) { return tree_reduce(acc, kLanes, add); }
 
-// (N, C) input: per-column sums over rows [lo, hi) of a block's columns [0, width), row stride `stride`. Columns are
-// summed in groups of W held in registers (kColumnGroup, then single columns for the rest), rows dealt round-robin
-// to kRowLanes accumulators so that the additions of consecutive rows do not wait on one another; the lanes are
-// added in a fixed order.
+// (N, C) input: per-column sums over rows [lo, hi) of a block's columns [0, width), row stride `stride`. Rows are
+// dealt round-robin to kRowLanes accumulators, so that the additions of consecutive rows to a column do not wait on
+// one another, and the lanes are added in a fixed order. Two traversals, the same bits:
+//  * a block that is the whole row (C <= kChannelBlock) walks column groups of W held in registers down the rows
+//    (kColumnGroup, then single columns): contiguous there, and no accumulator traffic;
+//  * a block narrower than the rows sweeps whole rows in order into accumulator rows kept in L1 (RowSweep):
+//    contiguous runs the prefetchers follow, where walking a column group down the rows strides a row per load.
 constexpr int kColumnGroup = 16;
 constexpr int kRowLanes = 4;
 
@@ -262,6 +265,65 @@ struct ColumnGradientSums {
   }
 };
 
+// Accumulator rows for the whole-row sweeps; deal(lo, hi, add) calls add(lane, n) for each row n in order.
+struct RowSweep {
+  alignas(64) Acc lane[kRowLanes][kChannelBlock] = {};
+  template <typename AddRow>
+  static void deal(int64_t lo, int64_t hi, AddRow add) {
+    for (int64_t n = lo; n < hi; ++n) add(static_cast<int>((n - lo) % kRowLanes), n);
+  }
+  void total(int64_t width, Acc* out) const {
+    for (int64_t j = 0; j < width; ++j) out[j] = (lane[0][j] + lane[1][j]) + (lane[2][j] + lane[3][j]);
+  }
+};
+
+// sum[j] = sum of x; with mean (not null), the sum of (x - mean[j])^2.
+void column_moments(const float* x, int64_t stride, int64_t lo, int64_t hi, int64_t width, const Acc* mean,
+                    Acc* out) {
+  if (stride <= width) {
+    if (mean == nullptr) return for_each_column_group(width, ColumnMoments<false>{x, stride, lo, hi, nullptr, out});
+    return for_each_column_group(width, ColumnMoments<true>{x, stride, lo, hi, mean, out});
+  }
+  RowSweep acc;
+  if (mean == nullptr) {
+    RowSweep::deal(lo, hi, [&](int r, int64_t n) {
+      Acc* a = acc.lane[r];
+      const float* in = x + n * stride;
+      for (int64_t j = 0; j < width; ++j) a[j] += in[j];
+    });
+  } else {
+    RowSweep::deal(lo, hi, [&](int r, int64_t n) {
+      Acc* a = acc.lane[r];
+      const float* in = x + n * stride;
+      for (int64_t j = 0; j < width; ++j) {
+        const Acc d = static_cast<Acc>(in[j]) - mean[j];
+        a[j] += d * d;
+      }
+    });
+  }
+  acc.total(width, out);
+}
+
+// sum_dy[j] = sum of dy, sum_dy_xmu[j] = sum of dy * (x - mean[j]).
+void column_gradient_sums(const float* dy, const float* x, int64_t stride, int64_t lo, int64_t hi, int64_t width,
+                          const float* mean, Acc* sum_dy, Acc* sum_dy_xmu) {
+  if (stride <= width)
+    return for_each_column_group(width, ColumnGradientSums{dy, x, stride, lo, hi, mean, sum_dy, sum_dy_xmu});
+  RowSweep a, b;
+  Acc mu[kChannelBlock];
+  for (int64_t j = 0; j < width; ++j) mu[j] = mean[j];
+  RowSweep::deal(lo, hi, [&](int r, int64_t n) {
+    Acc *first = a.lane[r], *second = b.lane[r];
+    const float *d = dy + n * stride, *in = x + n * stride;
+    for (int64_t j = 0; j < width; ++j) {
+      first[j] += d[j];
+      second[j] += static_cast<Acc>(d[j]) * (static_cast<Acc>(in[j]) - mu[j]);
+    }
+  });
+  a.total(width, sum_dy);
+  b.total(width, sum_dy_xmu);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Forward statistics. partial[c * pieces + k] is piece k of channel c.
 
@@ -271,10 +333,10 @@ void piece_statistics(const Layout& l, const float* x, int64_t unit, int64_t k, 
   if (l.rows) {
     const int64_t width = l.width(unit);
     Acc sum[kChannelBlock], mean[kChannelBlock], m2[kChannelBlock];
-    for_each_column_group(width, ColumnMoments<false>{x + c0, g.C, lo, hi, nullptr, sum});
+    column_moments(x + c0, g.C, lo, hi, width, nullptr, sum);
     const Acc count = static_cast<Acc>(hi - lo);
     for (int64_t j = 0; j < width; ++j) mean[j] = sum[j] / count;
-    for_each_column_group(width, ColumnMoments<true>{x + c0, g.C, lo, hi, mean, m2});
+    column_moments(x + c0, g.C, lo, hi, width, mean, m2);
     for (int64_t j = 0; j < width; ++j) partial[(c0 + j) * l.pieces + k] = {mean[j], m2[j], count};
     return;
   }
@@ -313,7 +375,7 @@ void piece_gradient_sums(const Layout& l, const float* dy, const float* x, const
   if (l.rows) {
     const int64_t width = l.width(unit);
     Acc sum_dy[kChannelBlock], sum_dy_xmu[kChannelBlock];
-    for_each_column_group(width, ColumnGradientSums{dy + c0, x + c0, g.C, lo, hi, mean + c0, sum_dy, sum_dy_xmu});
+    column_gradient_sums(dy + c0, x + c0, g.C, lo, hi, width, mean + c0, sum_dy, sum_dy_xmu);
     for (int64_t j = 0; j < width; ++j) partial[(c0 + j) * l.pieces + k] = {sum_dy[j], sum_dy_xmu[j]};
     return;
   }
@@ -401,14 +463,31 @@ void elementwise_range(const Geometry& g, int64_t lo, int64_t hi, float* out, co
   }
 }
 
-// The whole tensor, in parallel over fixed slices.
+// The whole tensor in fixed slices, shared among the threads of the enclosing parallel region (if any).
 template <typename Op>
-void elementwise_all(const Geometry& g, float* out, const Op& op) {
+void elementwise_slices(const Geometry& g, float* out, const Op& op) {
   const int64_t total = g.numel();
   if (total == 0) return;
   const int64_t slices = parallel(g) ? (total + kPieceElements - 1) / kPieceElements : 1;
-#pragma omp parallel for schedule(static) if (slices > 1)
+#pragma omp for schedule(static)
   for (int64_t k = 0; k < slices; ++k) elementwise_range(g, k * total / slices, (k + 1) * total / slices, out, op);
+}
+
+// The whole tensor, in parallel over fixed slices.
+template <typename Op>
+void elementwise_all(const Geometry& g, float* out, const Op& op) {
+#pragma omp parallel if (parallel(g))
+  elementwise_slices(g, out, op);
+}
+
+// run_phases' unfused elementwise pass, called by every thread of its region once the channels are finished: the
+// tables' repeated rows, then the slices.
+template <typename Op>
+void elementwise_after_finish(const Geometry& g, std::initializer_list<std::vector<float>*> tables, float* out,
+                              const Op& op) {
+#pragma omp single
+  for (auto* table : tables) repeat_rows(g, *table);
+  elementwise_slices(g, out, op);
 }
 
 // One unit's elements: its channel's planes, or its block's columns of every row.
@@ -495,7 +574,8 @@ struct ScaleOp {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The two-phase skeleton: per-piece partials, per-channel finish (merge + coefficients), elementwise pass; either
-// one task per unit (fused) or each phase in parallel over the whole tensor.
+// one task per unit (fused) or each phase in parallel over the whole tensor. elementwise_of_unit(-1) is the
+// unfused pass, called by every thread of the region (elementwise_after_finish).
 
 template <typename Partial, typename Merge, typename PieceFn, typename FinishFn, typename ElementwiseFn>
 void run_phases(const Layout& l, int operands, std::vector<Partial>& partial, Merge merge, PieceFn piece,
@@ -512,10 +592,15 @@ void run_phases(const Layout& l, int operands, std::vector<Partial>& partial, Me
     }
     return;
   }
-#pragma omp parallel for schedule(static) if (parallel(g))
-  for (int64_t task = 0; task < l.units * l.pieces; ++task) piece(task / l.pieces, task % l.pieces);
-  for (int64_t c = 0; c < g.C; ++c) finish_channel(c);
-  if (with_elementwise) elementwise_of_unit(-1);
+  // One region for the three phases: a fork and join cost more than the barriers between them on small tensors.
+#pragma omp parallel if (parallel(g))
+  {
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < l.units * l.pieces; ++task) piece(task / l.pieces, task % l.pieces);
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < g.C; ++c) finish_channel(c);
+    if (with_elementwise) elementwise_of_unit(-1);
+  }
 }
 
 }  // namespace
@@ -555,8 +640,7 @@ void cpu_forward_training(const ForwardTrainingParams& p) {
       },
       [&](int64_t unit) {
         if (unit >= 0) return elementwise_unit(l, unit, p.y, normalize_op);
-        for (auto* table : {&mean, &scale, &shift}) repeat_rows(g, *table);
-        elementwise_all(g, p.y, normalize_op);
+        elementwise_after_finish(g, {&mean, &scale, &shift}, p.y, normalize_op);
       },
       true);
 }
@@ -625,8 +709,9 @@ void cpu_backward(const BackwardParams& p) {
       [&](int64_t unit) {
         if (unit >= 0)
           return p.training ? elementwise_unit(l, unit, p.dx, gradient_op) : elementwise_unit(l, unit, p.dx, scale_op);
-        for (auto* table : {&mean, &grad_mean, &projection, &scale}) repeat_rows(g, *table);
-        p.training ? elementwise_all(g, p.dx, gradient_op) : elementwise_all(g, p.dx, scale_op);
+        const auto tables = {&mean, &grad_mean, &projection, &scale};
+        p.training ? elementwise_after_finish(g, tables, p.dx, gradient_op)
+                   : elementwise_after_finish(g, tables, p.dx, scale_op);
       },
       p.dx != nullptr);
 }
