@@ -1,6 +1,7 @@
 // General tensor ops: broadcast arithmetic (one grid-stride kernel for every operator and pattern, indices decoded
-// by tensor_math.cuh), reductions and softmax over a dimension (one thread per line), binary cross-entropy with
-// logits. The CPU path runs the same tensor_math.cuh functions. Utility ops: no tuning beyond a full grid.
+// by tensor_math.cuh; float32, float16 and bfloat16), reductions and softmax over a dimension (one thread per line),
+// binary cross-entropy with logits. The CPU path runs the same tensor_math.cuh functions. Utility ops: no tuning
+// beyond a full grid.
 #include "tensor_ops.cuh"
 
 #include <algorithm>
@@ -10,12 +11,14 @@ namespace normrt::NORMRT_KERNEL_NS {
 namespace {
 constexpr int kThreads = 256;
 
-__global__ void binary_kernel(tmath::Binary op, const float* a, const float* b, float* out, tmath::Broadcast p) {
+// 16-bit elements are widened, computed in float and rounded once: the float32 path's bits, without its copies.
+template <typename T>
+__global__ void binary_kernel(tmath::Binary op, const T* a, const T* b, T* out, tmath::Broadcast p) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.numel; i += stride) {
     int64_t ia, ib;
     tmath::broadcast_offsets(p, i, ia, ib);
-    out[i] = tmath::apply(op, a[ia], b[ib]);
+    out[i] = T(tmath::apply(op, static_cast<float>(a[ia]), static_cast<float>(b[ib])));
   }
 }
 __global__ void reduce_dim_kernel(tmath::Reduce kind, const float* x, float* out, int64_t* indices, int64_t outer,
@@ -108,12 +111,18 @@ void nll(const float* logp, const int64_t* targets, int64_t ignore_index, float*
   NORMRT_CHECK_LAUNCH();
 }
 
-void binary(tmath::Binary op, const float* a, const float* b, float* out, const tmath::Broadcast& p, int sm_count,
+template <typename T>
+void binary(tmath::Binary op, const T* a, const T* b, T* out, const tmath::Broadcast& p, int sm_count,
             cudaStream_t stream) {
   if (p.numel == 0) return;
-  NORMRT_LAUNCH(binary_kernel, dim3(static_cast<unsigned>(grid_for(p.numel, sm_count))), dim3(kThreads), 0, stream, op,
-                a, b, out, p);
+  NORMRT_LAUNCH(binary_kernel<T>, dim3(static_cast<unsigned>(grid_for(p.numel, sm_count))), dim3(kThreads), 0, stream,
+                op, a, b, out, p);
   NORMRT_CHECK_LAUNCH();
 }
+
+template void binary(tmath::Binary, const float*, const float*, float*, const tmath::Broadcast&, int, cudaStream_t);
+template void binary(tmath::Binary, const Half*, const Half*, Half*, const tmath::Broadcast&, int, cudaStream_t);
+template void binary(tmath::Binary, const BFloat16*, const BFloat16*, BFloat16*, const tmath::Broadcast&, int,
+                     cudaStream_t);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

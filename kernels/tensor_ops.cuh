@@ -3,12 +3,15 @@
 #include <cstdint>
 
 #include "cuda_compat.cuh"
+#include "normrt/half.h"
 #include "tensor_math.cuh"
 
 namespace normrt::NORMRT_KERNEL_NS {
 
-// out[i] = a[ia] op b[ib] over p.numel output elements (out may be a when a is not broadcast: in place).
-void binary(tmath::Binary op, const float* a, const float* b, float* out, const tmath::Broadcast& p, int sm_count,
+// out[i] = a[ia] op b[ib] over p.numel output elements (out may be a when a is not broadcast: in place); T is float,
+// Half or BFloat16 (computed in float, rounded once).
+template <typename T>
+void binary(tmath::Binary op, const T* a, const T* b, T* out, const tmath::Broadcast& p, int sm_count,
             cudaStream_t stream);
 
 // Reduction over the middle dimension of an (outer, length, inner) view: out[o * inner + j] (and, for Max, the

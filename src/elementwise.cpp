@@ -31,9 +31,14 @@ void check_operands(const Tensor& a, const Tensor& b) {
                "devices, ", a.device().str(), " and ", b.device().str(), "!");
 }
 
-// float16 / bfloat16 operands are computed in float32 (util::widened) and rounded once to the result's dtype:
-// PyTorch's promotion, where a 0-dim operand (a scalar) yields to a dimensioned one and two different dtypes meet
-// in float32.
+// Operands the kernels take as they are: one dtype, float32 anywhere, float16 / bfloat16 on a GPU (widened,
+// computed in float and rounded once, element by element). Others are computed in float32 (util::widened) and rounded
+// once to the result's dtype: the same bits. The result's dtype is PyTorch's promotion, where a 0-dim operand (a
+// scalar) yields to a dimensioned one and two different dtypes meet in float32.
+bool native(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && (a.dtype() == DType::Float32 || a.device().is_cuda());
+}
+
 DType result_dtype(const Tensor& a, const Tensor& b) {
   if (a.dtype() == b.dtype()) return a.dtype();
   if (a.dim() == 0 && b.dim() > 0) return b.dtype();
@@ -60,19 +65,21 @@ tmath::Broadcast plan(const Shape& out_shape, const Shape& a, const Shape& b) {
 
 void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   const tmath::Broadcast p = plan(out.sizes(), a.sizes(), b.sizes());
-  const float* x = a.data<float>();
-  const float* y = b.data<float>();
-  float* z = out.data<float>();
   if (out.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
-    const int device = out.device().index();
-    cuda::DeviceGuard guard(device);
-    normrt::cuda::binary(kernel_op(op), x, y, z, p, cuda::sm_count(device), cuda::current_stream(device));
+    const util::Launch l(out);
+    util::dispatch_element(out.dtype(), [&](auto element) {
+      using T = decltype(element);
+      normrt::cuda::binary(kernel_op(op), a.data<T>(), b.data<T>(), out.data<T>(), p, l.sms, l.stream);
+    });
     return;
 #else
     NORMRT_THROW("arithmetic on ", out.device().str(), " needs a build with CUDA (NORMRT_WITH_CUDA)");
 #endif
   }
+  const float* x = a.data<float>();
+  const float* y = b.data<float>();
+  float* z = out.data<float>();
   // The operator as a compile-time constant, so that each loop is specialised and vectorised; same-shape operands
   // and a scalar operand (a ResNet's residual sum, scalar arithmetic) skip the per-element index arithmetic.
   const int64_t n = p.numel;
@@ -121,9 +128,8 @@ Shape broadcast_shape(const Shape& a, const Shape& b) {
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_operands(a, b);
-  if (util::is_16bit(a.dtype()) || util::is_16bit(b.dtype()))
-    return binary(op, util::widened(a), util::widened(b)).to(result_dtype(a, b));
-  Tensor out = empty(broadcast_shape(a.sizes(), b.sizes()), a.device());
+  if (!native(a, b)) return binary(op, util::widened(a), util::widened(b)).to(result_dtype(a, b));
+  Tensor out = empty(broadcast_shape(a.sizes(), b.sizes()), TensorOptions(a.device()).dtype(a.dtype()));
   run(op, a, b, out);
   return out;
 }
@@ -133,13 +139,13 @@ Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shape(a.sizes(), b.sizes());
   NORMRT_CHECK(shape == a.sizes(), "output with shape ", shape_str(a.sizes()),
                " doesn't match the broadcast shape ", shape_str(shape));
-  if (util::is_16bit(a.dtype()) || util::is_16bit(b.dtype())) {  // in a's dtype, as PyTorch's in-place ops
+  if (!native(a, b)) {  // in a's dtype, as PyTorch's in-place ops
     Tensor wide = util::widened(a);
     binary_(op, wide, util::widened(b));
     if (!wide.is_same(a)) a.copy_(wide.to(a.dtype()));
     return a;
   }
-  if (op == BinaryOp::Add && a.sizes() == b.sizes()) {
+  if (op == BinaryOp::Add && a.sizes() == b.sizes() && a.dtype() == DType::Float32) {
     add_scaled_(a, b, 1.0);  // the plain axpy pass (gradient accumulation takes this path)
     return a;
   }

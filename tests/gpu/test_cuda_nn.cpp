@@ -229,6 +229,33 @@ TEST(CudaActivations, SixteenBitElementsGiveTheCpusBits) {
       "grad_output shape [3] does not match output shape [4]"));
 }
 
+// 16-bit arithmetic runs on the device as it is (no float32 copies): the CPU's bits (widened, float32, rounded once)
+// for every operator, with broadcasting, in place, and PyTorch's promotion where the dtypes differ.
+TEST(CudaArithmetic, SixteenBitElementsGiveTheCpusBits) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(8);
+  const auto same_bits = [](const Tensor& gpu, const Tensor& cpu) {
+    EXPECT_EQ(gpu.dtype(), cpu.dtype());
+    EXPECT_EQ(gpu.sizes(), cpu.sizes());
+    EXPECT_EQ(gpu.to(Device::cpu()).to(DType::Float32).to_vector(), cpu.to(DType::Float32).to_vector());
+  };
+  for (DType dtype : {DType::Float16, DType::BFloat16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tensor a = (randn({3, 5, 7}, gen) * 50.0).to(dtype), b = (randn({5, 1}, gen) * 3.0).to(dtype);
+    const Tensor same = randn({3, 5, 7}, gen).to(dtype);
+    for (auto op : {ops::BinaryOp::Add, ops::BinaryOp::Sub, ops::BinaryOp::Mul, ops::BinaryOp::Div}) {
+      same_bits(ops::binary(op, a.to(kGpu), b.to(kGpu)), ops::binary(op, a, b));
+      same_bits(ops::binary(op, a.to(kGpu), same.to(kGpu)), ops::binary(op, a, same));
+      Tensor in_place = a.to(kGpu), expected = a.clone();
+      ops::binary_(op, in_place, b.to(kGpu));
+      ops::binary_(op, expected, b);
+      same_bits(in_place, expected);
+    }
+    const Tensor wide = randn({5, 1}, gen);  // float32 with 16-bit: float32 result
+    same_bits(ops::add(a.to(kGpu), wide.to(kGpu)), ops::add(a, wide));
+  }
+}
+
 // The in-process process group on device tensors: contributions and results stay on each rank's device.
 TEST(CudaDist, InProcessCollectivesOnDeviceTensors) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
