@@ -4,7 +4,8 @@
 // convolution geometry. Forward computes one output element from its window. Backward on the GPU gathers: one
 // input element sums the outputs whose window holds it, in increasing output order (no atomics, deterministic); the
 // CPU scatters output by output into its window, as PyTorch's CPU kernels do. Both add the same float terms in the
-// same order, so they agree bit for bit (and with PyTorch's CPU results).
+// same order, so they agree bit for bit (and with PyTorch's CPU results). The window and gather functions take the
+// elements as stored (T: float, or float16 / bfloat16 widened element by element), computing in float.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -32,7 +33,8 @@ NORMRT_HD inline void unflatten(int64_t flat, const int64_t* extent, int64_t* co
 
 // Max over the window of output (oz, oy, ox) of one plane: value and argmax (a flat index into the plane). NaN wins;
 // among equal values the first in scan order; a window of -inf only reports its first element, as PyTorch.
-NORMRT_HD inline void max_window(const PoolGeometry& g, const float* plane, const int64_t* oc, float& value,
+template <typename T>
+NORMRT_HD inline void max_window(const PoolGeometry& g, const T* plane, const int64_t* oc, float& value,
                                  int64_t& index) {
   int64_t start[3], end[3];
   for (int d = 0; d < 3; ++d) {
@@ -48,7 +50,7 @@ NORMRT_HD inline void max_window(const PoolGeometry& g, const float* plane, cons
     for (int64_t y = start[1]; y < end[1]; y += g.dilation[1])
       for (int64_t x = start[2]; x < end[2]; x += g.dilation[2]) {
         const int64_t i = (z * g.in[1] + y) * g.in[2] + x;
-        const float v = plane[i];
+        const float v = static_cast<float>(plane[i]);
         const bool take = v > best || v != v;  // selects rather than branches: data-dependent, unpredictable
         best = take ? v : best;
         best_index = take ? i : best_index;
@@ -117,11 +119,12 @@ NORMRT_HD inline void for_each_window_holding(const PoolGeometry& g, int64_t i, 
   }
 }
 
-NORMRT_HD inline float max_backward_element(const PoolGeometry& g, const float* grad_plane, const int64_t* index_plane,
+template <typename T>
+NORMRT_HD inline float max_backward_element(const PoolGeometry& g, const T* grad_plane, const int64_t* index_plane,
                                             int64_t i) {
   float sum = 0.0f;
   for_each_window_holding(g, i, [&](int64_t o) {
-    if (index_plane[o] == i) sum += grad_plane[o];
+    if (index_plane[o] == i) sum += static_cast<float>(grad_plane[o]);
   });
   return sum;
 }
@@ -141,7 +144,8 @@ NORMRT_HD inline int64_t avg_divisor(const PoolGeometry& g, const int64_t* oc) {
 }
 
 // Average over the window of output (oz, oy, ox), summed in double (as PyTorch's CPU kernel).
-NORMRT_HD inline float avg_window(const PoolGeometry& g, const float* plane, const int64_t* oc) {
+template <typename T>
+NORMRT_HD inline float avg_window(const PoolGeometry& g, const T* plane, const int64_t* oc) {
   int64_t start[3], end[3];
   for (int d = 0; d < 3; ++d) {
     start[d] = oc[d] * g.stride[d] - g.pad[d];
@@ -151,16 +155,17 @@ NORMRT_HD inline float avg_window(const PoolGeometry& g, const float* plane, con
   double sum = 0.0;
   for (int64_t z = start[0]; z < end[0]; ++z)
     for (int64_t y = start[1]; y < end[1]; ++y)
-      for (int64_t x = start[2]; x < end[2]; ++x) sum += plane[(z * g.in[1] + y) * g.in[2] + x];
+      for (int64_t x = start[2]; x < end[2]; ++x) sum += static_cast<float>(plane[(z * g.in[1] + y) * g.in[2] + x]);
   return static_cast<float>(sum / static_cast<double>(avg_divisor(g, oc)));
 }
 
-NORMRT_HD inline float avg_backward_element(const PoolGeometry& g, const float* grad_plane, int64_t i) {
+template <typename T>
+NORMRT_HD inline float avg_backward_element(const PoolGeometry& g, const T* grad_plane, int64_t i) {
   float sum = 0.0f;
   for_each_window_holding(g, i, [&](int64_t o) {
     int64_t oc[3];
     unflatten(o, g.out, oc);
-    sum += grad_plane[o] / static_cast<float>(avg_divisor(g, oc));
+    sum += static_cast<float>(grad_plane[o]) / static_cast<float>(avg_divisor(g, oc));
   });
   return sum;
 }
@@ -184,7 +189,8 @@ NORMRT_HD inline void avg_backward_scatter(const PoolGeometry& g, float grad, co
 NORMRT_HD inline int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return o * in / out; }
 NORMRT_HD inline int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
 
-NORMRT_HD inline float adaptive_avg_window(const PoolGeometry& g, const float* plane, const int64_t* oc) {
+template <typename T>
+NORMRT_HD inline float adaptive_avg_window(const PoolGeometry& g, const T* plane, const int64_t* oc) {
   int64_t start[3], end[3];
   int64_t count = 1;
   for (int d = 0; d < 3; ++d) {
@@ -195,7 +201,7 @@ NORMRT_HD inline float adaptive_avg_window(const PoolGeometry& g, const float* p
   double sum = 0.0;
   for (int64_t z = start[0]; z < end[0]; ++z)
     for (int64_t y = start[1]; y < end[1]; ++y)
-      for (int64_t x = start[2]; x < end[2]; ++x) sum += plane[(z * g.in[1] + y) * g.in[2] + x];
+      for (int64_t x = start[2]; x < end[2]; ++x) sum += static_cast<float>(plane[(z * g.in[1] + y) * g.in[2] + x]);
   return static_cast<float>(sum / static_cast<double>(count));
 }
 
@@ -215,7 +221,8 @@ NORMRT_HD inline void adaptive_avg_backward_scatter(const PoolGeometry& g, float
 }
 
 // The outputs along a dimension whose range holds input i lie in [i * out / in, ((i + 1) * out - 1) / in].
-NORMRT_HD inline float adaptive_avg_backward_element(const PoolGeometry& g, const float* grad_plane, int64_t i) {
+template <typename T>
+NORMRT_HD inline float adaptive_avg_backward_element(const PoolGeometry& g, const T* grad_plane, int64_t i) {
   if (g.out_size() == 0) return 0.0f;
   int64_t ic[3], first[3], last[3];
   unflatten(i, g.in, ic);
@@ -227,7 +234,7 @@ NORMRT_HD inline float adaptive_avg_backward_element(const PoolGeometry& g, cons
   for (int64_t z = first[0]; z <= last[0]; ++z)
     for (int64_t y = first[1]; y <= last[1]; ++y)
       for (int64_t x = first[2]; x <= last[2]; ++x) {
-        float delta = grad_plane[(z * g.out[1] + y) * g.out[2] + x];
+        float delta = static_cast<float>(grad_plane[(z * g.out[1] + y) * g.out[2] + x]);
         const int64_t oc[3] = {z, y, x};
         for (int d = 0; d < 3; ++d)
           delta /= static_cast<float>(adaptive_end(oc[d], g.in[d], g.out[d]) - adaptive_start(oc[d], g.in[d], g.out[d]));

@@ -1,5 +1,6 @@
 // normrt::ops pooling: argument checks (PyTorch's messages, before anything runs), the CPU loops and dispatch to
-// the CUDA kernels. Both run poolmath's per-element functions.
+// the CUDA kernels. Both run poolmath's per-element functions. float16 / bfloat16 go through float32 copies on the
+// CPU and as they are to the CUDA kernels (the same bits).
 #include "normrt/ops/pooling.h"
 
 #include <algorithm>
@@ -39,7 +40,7 @@ std::string joined(const int64_t* v, int spatial, int64_t lead) {
 
 // Checks the input's rank and non-batch sizes.
 void check_input(const Tensor& input, int spatial, const std::string& op) {
-  util::check_float(input, "input");
+  util::check_floating(input, "input");
   NORMRT_CHECK(spatial >= 1 && spatial <= 3, op, ": pooling is over 1, 2 or 3 spatial dimensions");
   const int64_t dim = input.dim();
   bool ok = dim == spatial + 1 || dim == spatial + 2;
@@ -109,27 +110,30 @@ void for_each_output(const poolmath::PoolGeometry& g, Fn fn) {
       for (oc[2] = 0; oc[2] < g.out[2]; ++oc[2]) fn(oc);
 }
 
-// Forward of every kind: y (and indices for max) from x.
+// Forward of every kind: y (and indices for max) from x; float32 on the CPU, any floating dtype on a GPU.
 void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const Tensor& x, Tensor& y,
                  Tensor* indices) {
-  const float* xp = x.data<float>();
-  float* yp = y.data<float>();
   int64_t* ip = indices != nullptr ? indices->data<int64_t>() : nullptr;
   if (x.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch launch(x);
-    cuda::PoolForwardParams p;
-    p.geometry = g;
-    p.kind = cuda_kind(max, adaptive);
-    p.x = xp;
-    p.y = yp;
-    p.indices = ip;
-    cuda::pool_forward(p, launch.sms, launch.stream);
+    util::dispatch_element(x.dtype(), [&](auto element) {
+      using T = decltype(element);
+      cuda::PoolForwardParams<T> p;
+      p.geometry = g;
+      p.kind = cuda_kind(max, adaptive);
+      p.x = x.data<T>();
+      p.y = y.data<T>();
+      p.indices = ip;
+      cuda::pool_forward(p, launch.sms, launch.stream);
+    });
 #else
     util::no_cuda("pooling");
 #endif
     return;
   }
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
   const int64_t in = g.in_size(), out = g.out_size();
   const bool plain_2x2 = max && poolmath::is_plain_2x2(g);
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
@@ -153,26 +157,29 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
 
 Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const Tensor& dy, const Tensor* indices,
                     const Tensor& input) {
-  Tensor dx = empty(input.sizes(), input.device());
-  const float* dyp = dy.data<float>();
+  Tensor dx = empty(input.sizes(), TensorOptions(input.device()).dtype(dy.dtype()));
   const int64_t* ip = indices != nullptr ? indices->data<int64_t>() : nullptr;
-  float* dxp = dx.data<float>();
   if (input.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch launch(input);
-    cuda::PoolBackwardParams p;
-    p.geometry = g;
-    p.kind = cuda_kind(max, adaptive);
-    p.dy = dyp;
-    p.indices = ip;
-    p.dx = dxp;
-    cuda::pool_backward(p, launch.sms, launch.stream);
+    util::dispatch_element(dy.dtype(), [&](auto element) {
+      using T = decltype(element);
+      cuda::PoolBackwardParams<T> p;
+      p.geometry = g;
+      p.kind = cuda_kind(max, adaptive);
+      p.dy = dy.data<T>();
+      p.indices = ip;
+      p.dx = dx.data<T>();
+      cuda::pool_backward(p, launch.sms, launch.stream);
+    });
 #else
     util::no_cuda("pooling");
 #endif
     return dx;
   }
   // Scatter, output by output, as PyTorch's CPU kernels: the same terms in the same order as the GPU's gather.
+  const float* dyp = dy.data<float>();
+  float* dxp = dx.data<float>();
   const int64_t in = g.in_size(), out = g.out_size();
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
   for (int64_t plane = 0; plane < g.planes; ++plane) {
@@ -195,7 +202,7 @@ Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, co
 }
 
 void check_grad(const Tensor& grad_output, const Tensor& input, const Shape& expected, const char* op) {
-  util::check_float(grad_output, "grad_output");
+  util::check_floating(grad_output, "grad_output");
   util::check_same_device(grad_output, input);
   NORMRT_CHECK(grad_output.sizes() == expected, op, ": grad_output shape ", shape_str(grad_output.sizes()),
                " does not match the output shape ", shape_str(expected));
@@ -203,7 +210,7 @@ void check_grad(const Tensor& grad_output, const Tensor& input, const Shape& exp
 
 poolmath::PoolGeometry resolve_adaptive(const Tensor& input, int spatial, const std::vector<int64_t>& output_size) {
   const std::string op = op_name("adaptive_avg_pool", spatial);
-  util::check_float(input, "input");
+  util::check_floating(input, "input");
   NORMRT_CHECK(spatial >= 1 && spatial <= 3, op, ": pooling is over 1, 2 or 3 spatial dimensions");
   NORMRT_CHECK(input.dim() == spatial + 1 || input.dim() == spatial + 2, op, "(): Expected ", spatial + 1, "D or ",
                spatial + 2, "D tensor, but got ", shape_str(input.sizes()));
@@ -224,17 +231,24 @@ poolmath::PoolGeometry resolve_adaptive(const Tensor& input, int spatial, const 
   return g;
 }
 
+// 16-bit operands go through float32 copies on the CPU only: the CUDA kernels take them as they are.
+bool through_float32(const std::optional<DType>& reduced, const Tensor& input) {
+  return reduced && !(input.defined() && input.device().is_cuda());
+}
+
 }  // namespace
 
 MaxPoolResult max_pool(const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("max_pool");
-  if (const auto h = util::reduced_dtype("max_pool", {&input})) {
+  const auto h = util::reduced_dtype("max_pool", {&input});
+  if (through_float32(h, input)) {
     MaxPoolResult r = max_pool(util::widened(input), spatial, params);
     return {r.output.to(*h), r.indices};
   }
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, true);
   const Shape shape = output_shape(input, spatial, g);
-  MaxPoolResult r{empty(shape, input.device()), empty(shape, TensorOptions().device(input.device()).dtype(DType::Int64))};
+  MaxPoolResult r{empty(shape, TensorOptions(input.device()).dtype(input.dtype())),
+                  empty(shape, TensorOptions().device(input.device()).dtype(DType::Int64))};
   run_forward(g, true, false, input, r.output, &r.indices);
   return r;
 }
@@ -242,7 +256,8 @@ MaxPoolResult max_pool(const Tensor& input, int spatial, const PoolParams& param
 Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const Tensor& indices, int spatial,
                          const PoolParams& params) {
   const normrt::detail::NvtxRange range("max_pool_backward");
-  if (const auto h = util::reduced_dtype("max_pool_backward", {&grad_output, &input}))
+  const auto h = util::reduced_dtype("max_pool_backward", {&grad_output, &input});
+  if (through_float32(h, input))
     return max_pool_backward(util::widened(grad_output), util::widened(input), indices, spatial, params).to(*h);
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, true);
   const Shape shape = output_shape(input, spatial, g);
@@ -255,17 +270,19 @@ Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const T
 
 Tensor avg_pool(const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("avg_pool");
-  if (const auto h = util::reduced_dtype("avg_pool", {&input}))
+  const auto h = util::reduced_dtype("avg_pool", {&input});
+  if (through_float32(h, input))
     return avg_pool(util::widened(input), spatial, params).to(*h);
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, false);
-  Tensor y = empty(output_shape(input, spatial, g), input.device());
+  Tensor y = empty(output_shape(input, spatial, g), TensorOptions(input.device()).dtype(input.dtype()));
   run_forward(g, false, false, input, y, nullptr);
   return y;
 }
 
 Tensor avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("avg_pool_backward");
-  if (const auto h = util::reduced_dtype("avg_pool_backward", {&grad_output, &input}))
+  const auto h = util::reduced_dtype("avg_pool_backward", {&grad_output, &input});
+  if (through_float32(h, input))
     return avg_pool_backward(util::widened(grad_output), util::widened(input), spatial, params).to(*h);
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, false);
   check_grad(grad_output, input, output_shape(input, spatial, g), "avg_pool_backward");
@@ -274,17 +291,19 @@ Tensor avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spa
 
 Tensor adaptive_avg_pool(const Tensor& input, int spatial, const std::vector<int64_t>& output_size) {
   const normrt::detail::NvtxRange range("adaptive_avg_pool");
-  if (const auto h = util::reduced_dtype("adaptive_avg_pool", {&input}))
+  const auto h = util::reduced_dtype("adaptive_avg_pool", {&input});
+  if (through_float32(h, input))
     return adaptive_avg_pool(util::widened(input), spatial, output_size).to(*h);
   const poolmath::PoolGeometry g = resolve_adaptive(input, spatial, output_size);
-  Tensor y = empty(output_shape(input, spatial, g), input.device());
+  Tensor y = empty(output_shape(input, spatial, g), TensorOptions(input.device()).dtype(input.dtype()));
   run_forward(g, false, true, input, y, nullptr);
   return y;
 }
 
 Tensor adaptive_avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial) {
   const normrt::detail::NvtxRange range("adaptive_avg_pool_backward");
-  if (const auto h = util::reduced_dtype("adaptive_avg_pool_backward", {&grad_output, &input}))
+  const auto h = util::reduced_dtype("adaptive_avg_pool_backward", {&grad_output, &input});
+  if (through_float32(h, input))
     return adaptive_avg_pool_backward(util::widened(grad_output), util::widened(input), spatial).to(*h);
   std::vector<int64_t> output_size(grad_output.sizes().end() - std::min<int64_t>(spatial, grad_output.dim()),
                                    grad_output.sizes().end());

@@ -67,6 +67,41 @@ TEST(CudaPool, EqualsTheCpuBitForBit) {
             ops::adaptive_avg_pool_backward(a, x, 2).to_vector());
 }
 
+// 16-bit pooling runs on the device as it is (no float32 copies) and gives the CPU's bits: widened, pooled in float32,
+// rounded once; max pooling's indices equal too.
+TEST(CudaPooling, SixteenBitElementsGiveTheCpusBits) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(9);
+  ops::PoolParams p;
+  p.kernel_size = {3, 2};
+  p.stride = {2, 1};
+  p.padding = {1, 1};
+  p.ceil_mode = true;
+  const auto same_bits = [](const Tensor& gpu, const Tensor& cpu) {
+    EXPECT_EQ(gpu.dtype(), cpu.dtype());
+    EXPECT_EQ(gpu.to(Device::cpu()).to(DType::Float32).to_vector(), cpu.to(DType::Float32).to_vector());
+  };
+  for (DType dtype : {DType::Float16, DType::BFloat16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tensor x = (randn({2, 3, 9, 8}, gen) * 20.0).to(dtype), xg = x.to(kGpu);
+    const Tensor y = ops::avg_pool(x, 2, p), dy = randn(y.sizes(), gen).to(dtype);
+    same_bits(ops::avg_pool(xg, 2, p), y);
+    same_bits(ops::avg_pool_backward(dy.to(kGpu), xg, 2, p), ops::avg_pool_backward(dy, x, 2, p));
+    const auto cpu = ops::max_pool(x, 2, p), gpu = ops::max_pool(xg, 2, p);
+    same_bits(gpu.output, cpu.output);
+    EXPECT_EQ(gpu.indices.to_vector<int64_t>(), cpu.indices.to_vector<int64_t>());
+    same_bits(ops::max_pool_backward(dy.to(kGpu), xg, gpu.indices, 2, p),
+              ops::max_pool_backward(dy, x, cpu.indices, 2, p));
+    const Tensor a = ops::adaptive_avg_pool(x, 2, {4, 3});
+    same_bits(ops::adaptive_avg_pool(xg, 2, {4, 3}), a);
+    same_bits(ops::adaptive_avg_pool_backward(a.to(kGpu), xg, 2), ops::adaptive_avg_pool_backward(a, x, 2));
+  }
+  EXPECT_TRUE(testing::throws_with(
+      [&] { ops::avg_pool_backward(zeros({1, 1, 4, 4}, kGpu).to(DType::Float16),
+                                   zeros({1, 1, 9, 8}, kGpu).to(DType::BFloat16), 2, p); },
+      "avg_pool_backward: expected all floating operands to have one dtype, got float16 and bfloat16"));
+}
+
 TEST(CudaConv, ResidualCnnStepAgreesWithTheCpu) {
   // A small residual CNN with BatchNorm, one forward and backward on each device from the same weights.
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");

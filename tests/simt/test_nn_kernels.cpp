@@ -522,9 +522,69 @@ TEST_P(NnKernels, TransposeBatchedMovesEveryElement) {
   EXPECT_EQ(untouched, 9u);
 }
 
+// The pooling kernels on elements of type T (x_values and dy_values rounded to T) against the poolmath functions on
+// the widened elements, rounded once: the CPU's float32 path.
+template <typename T>
+void check_pooling(const poolmath::PoolGeometry& g, const std::vector<float>& x_values,
+                   const std::vector<float>& dy_values, T) {
+  const int64_t in = g.planes * g.in_size(), out = g.planes * g.out_size();
+  std::vector<T> x, dy;
+  std::vector<float> wide_x, wide_dy;
+  for (float v : x_values) x.push_back(T(v)), wide_x.push_back(static_cast<float>(x.back()));
+  for (float v : dy_values) dy.push_back(T(v)), wide_dy.push_back(static_cast<float>(dy.back()));
+  const auto same = [](float expected, T got) {
+    const float e = static_cast<float>(T(expected)), v = static_cast<float>(got);
+    return e == v || (std::isnan(e) && std::isnan(v));
+  };
+  for (PoolKind kind : {PoolKind::Max, PoolKind::Average, PoolKind::AdaptiveAverage}) {
+    std::vector<T> y(static_cast<std::size_t>(out)), dx(static_cast<std::size_t>(in));
+    std::vector<int64_t> indices(static_cast<std::size_t>(out));
+    PoolForwardParams<T> f;
+    f.geometry = g;
+    f.kind = kind;
+    f.x = x.data();
+    f.y = y.data();
+    f.indices = indices.data();
+    pool_forward(f, 2, nullptr);
+    PoolBackwardParams<T> b;
+    b.geometry = g;
+    b.kind = kind;
+    b.dy = dy.data();
+    b.indices = indices.data();
+    b.dx = dx.data();
+    pool_backward(b, 2, nullptr);
+    for (int64_t t = 0; t < out; ++t) {
+      const float* plane = wide_x.data() + t / g.out_size() * g.in_size();
+      int64_t o[3];
+      poolmath::unflatten(t % g.out_size(), g.out, o);
+      if (kind == PoolKind::Max) {
+        float value;
+        int64_t index;
+        poolmath::max_window(g, plane, o, value, index);
+        ASSERT_TRUE(same(value, y[t]));
+        ASSERT_EQ(index, indices[t]);
+      } else {
+        const float expected = kind == PoolKind::Average ? poolmath::avg_window(g, plane, o)
+                                                         : poolmath::adaptive_avg_window(g, plane, o);
+        ASSERT_TRUE(same(expected, y[t]));
+      }
+    }
+    for (int64_t t = 0; t < in; ++t) {
+      const int64_t plane = t / g.in_size(), i = t % g.in_size();
+      const float* dyp = wide_dy.data() + plane * g.out_size();
+      const float expected =
+          kind == PoolKind::Max       ? poolmath::max_backward_element(g, dyp, indices.data() + plane * g.out_size(), i)
+          : kind == PoolKind::Average ? poolmath::avg_backward_element(g, dyp, i)
+                                      : poolmath::adaptive_avg_backward_element(g, dyp, i);
+      ASSERT_TRUE(same(expected, dx[t]));
+    }
+  }
+}
+
 TEST_P(NnKernels, PoolingEqualsTheCpuFormulas) {
   // Max, average and adaptive average over 1-3 dimensions, with padding, strides, dilation and ceil-mode shapes; the
-  // kernels must give the CPU loop's bits (same poolmath functions), forward and backward, indices included.
+  // kernels must give the CPU loop's bits (same poolmath functions), forward and backward, indices included, on
+  // float32, float16 and bfloat16 elements.
   struct Case {
     int64_t planes, in[3], out[3], kernel[3], stride[3], pad[3], dilation[3];
     bool count_include_pad;
@@ -553,53 +613,14 @@ TEST_P(NnKernels, PoolingEqualsTheCpuFormulas) {
     x[1] = x[2];  // a tie
     x[static_cast<std::size_t>(in - 1)] = NAN;
     const auto dy = random_vector(static_cast<std::size_t>(out), ++seed);
-    for (PoolKind kind : {PoolKind::Max, PoolKind::Average, PoolKind::AdaptiveAverage}) {
-      std::vector<float> y(static_cast<std::size_t>(out)), dx(static_cast<std::size_t>(in));
-      std::vector<int64_t> indices(static_cast<std::size_t>(out));
-      PoolForwardParams f;
-      f.geometry = g;
-      f.kind = kind;
-      f.x = x.data();
-      f.y = y.data();
-      f.indices = indices.data();
-      pool_forward(f, 2, nullptr);
-      PoolBackwardParams b;
-      b.geometry = g;
-      b.kind = kind;
-      b.dy = dy.data();
-      b.indices = indices.data();
-      b.dx = dx.data();
-      pool_backward(b, 2, nullptr);
-      for (int64_t t = 0; t < out; ++t) {
-        const float* plane = x.data() + t / g.out_size() * g.in_size();
-        int64_t o[3];
-        poolmath::unflatten(t % g.out_size(), g.out, o);
-        if (kind == PoolKind::Max) {
-          float value;
-          int64_t index;
-          poolmath::max_window(g, plane, o, value, index);
-          ASSERT_TRUE(value == y[t] || (std::isnan(value) && std::isnan(y[t])));
-          ASSERT_EQ(index, indices[t]);
-        } else {
-          const float expected = kind == PoolKind::Average ? poolmath::avg_window(g, plane, o)
-                                                           : poolmath::adaptive_avg_window(g, plane, o);
-          ASSERT_TRUE(expected == y[t] || (std::isnan(expected) && std::isnan(y[t])));
-        }
-      }
-      for (int64_t t = 0; t < in; ++t) {
-        const int64_t plane = t / g.in_size(), i = t % g.in_size();
-        const float* dyp = dy.data() + plane * g.out_size();
-        const float expected = kind == PoolKind::Max ? poolmath::max_backward_element(g, dyp, indices.data() + plane * g.out_size(), i)
-                               : kind == PoolKind::Average ? poolmath::avg_backward_element(g, dyp, i)
-                                                           : poolmath::adaptive_avg_backward_element(g, dyp, i);
-        ASSERT_EQ(dx[t], expected);
-      }
-    }
+    check_pooling(g, x, dy, float{});
+    check_pooling(g, x, dy, Half{});
+    check_pooling(g, x, dy, BFloat16{});
   }
   // Nothing to do is no launch.
   poolmath::PoolGeometry empty;
-  pool_forward(PoolForwardParams{empty, PoolKind::Max, nullptr, nullptr, nullptr}, 2, nullptr);
-  pool_backward(PoolBackwardParams{empty, PoolKind::Max, nullptr, nullptr, nullptr}, 2, nullptr);
+  pool_forward(PoolForwardParams<float>{empty, PoolKind::Max, nullptr, nullptr, nullptr}, 2, nullptr);
+  pool_backward(PoolBackwardParams<float>{empty, PoolKind::Max, nullptr, nullptr, nullptr}, 2, nullptr);
 }
 
 INSTANTIATE_TEST_SUITE_P(Orders, NnKernels, ::testing::Values(simt::ResumeOrder::Forward, simt::ResumeOrder::Reverse),
