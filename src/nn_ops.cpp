@@ -395,28 +395,32 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
 
 Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset, const Tensor& device_offset) {
   const detail::NvtxRange range("dropout");
-  if (const auto h = util::reduced_dtype("dropout", {&input}))
-    return dropout(util::widened(input), p, seed, offset, device_offset).to(*h);
-  check_float(input, "input");
+  const auto h = util::reduced_dtype("dropout", {&input});
+  const bool on_gpu = input.defined() && input.device().is_cuda();  // the kernel takes float16 and bfloat16 as they are
+  if (h && !on_gpu) return dropout(util::widened(input), p, seed, offset, device_offset).to(*h);
+  if (!h) check_float(input, "input");
   NORMRT_CHECK(!device_offset.defined() || (device_offset.device() == input.device() && input.device().is_cuda() &&
                                             device_offset.dtype() == DType::Int64 && device_offset.numel() == 1),
                "dropout: device_offset must be one int64 on the input's CUDA device");
   NORMRT_CHECK(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);
-  Tensor out = empty(input.sizes(), input.device());
-  const float* x = input.data<float>();
-  float* y = out.data<float>();
+  Tensor out = empty(input.sizes(), TensorOptions(input.device()).dtype(input.dtype()));
   const int64_t n = input.numel();
   const auto pf = static_cast<float>(p);
-  if (input.device().is_cuda()) {
+  if (on_gpu) {
 #if NORMRT_WITH_CUDA
     Launch l(input);
-    cuda::dropout(x, y, n, pf, seed, offset, device_offset.defined() ? device_offset.data<int64_t>() : nullptr, l.sms,
-                  l.stream);
+    util::dispatch_element(input.dtype(), [&](auto element) {
+      using T = decltype(element);
+      cuda::dropout(input.data<T>(), out.data<T>(), n, pf, seed, offset,
+                    device_offset.defined() ? device_offset.data<int64_t>() : nullptr, l.sms, l.stream);
+    });
 #else
     no_cuda("dropout");
 #endif
     return out;
   }
+  const float* x = input.data<float>();
+  float* y = out.data<float>();
   const float scale = p < 1.0 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
   // One Philox block per four elements (the kernel's mask, element for element).
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))

@@ -205,8 +205,8 @@ TEST_F(CudaNn, OptimizerStepOverManyTensorsMatchesTheCpu) {
   for (std::size_t i = 0; i < cpu.size(); ++i) EXPECT_TRUE(all_close(gpu[i].to_vector(), cpu[i].to_vector(), 1e-5, 1e-6));
 }
 
-// 16-bit activations run on the device as they are (no float32 copies) and give the CPU's results, which widen,
-// compute in float32 and round once: the same bits.
+// 16-bit activations and dropout run on the device as they are (no float32 copies) and give the CPU's results, which
+// widen, compute in float32 and round once: the same bits.
 TEST(CudaActivations, SixteenBitElementsGiveTheCpusBits) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   Generator gen(6);
@@ -222,6 +222,13 @@ TEST(CudaActivations, SixteenBitElementsGiveTheCpusBits) {
       EXPECT_EQ(y_gpu.to(Device::cpu()).to(DType::Float32).to_vector(), y.to(DType::Float32).to_vector());
       EXPECT_EQ(dx_gpu.to(Device::cpu()).to(DType::Float32).to_vector(), dx.to(DType::Float32).to_vector());
     }
+  }
+  for (DType dtype : {DType::Float16, DType::BFloat16}) {  // dropout: the CPU's mask and scaling, rounded once
+    const Tensor x = randn({5, 41}, gen).to(dtype);
+    const Tensor y = ops::dropout(x.to(kGpu), 0.3, 11, 4);
+    EXPECT_EQ(y.dtype(), dtype);
+    EXPECT_EQ(y.to(Device::cpu()).to(DType::Float32).to_vector(),
+              ops::dropout(x, 0.3, 11, 4).to(DType::Float32).to_vector());
   }
   EXPECT_TRUE(testing::throws_with(
       [&] { ops::activation_backward(ops::Activation::ReLU, zeros({3}, kGpu).to(DType::Float16),

@@ -42,6 +42,12 @@ void check_16bit_activations(const std::vector<float>& x_values, const std::vect
                 static_cast<float>(T(nnmath::activation_backward(kind, static_cast<float>(dy[i]), yi))));
     }
   }
+  std::vector<T> y(x.size());
+  dropout(x.data(), y.data(), static_cast<int64_t>(x.size()), 0.25f, 42, 7, nullptr, 2, nullptr);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const float kept = static_cast<float>(x[i]) * static_cast<float>(1.0 / 0.75);
+    ASSERT_EQ(y[i].bits, T(nnmath::dropout_keep(42, 7, i, 0.25f) ? kept : 0.0f).bits) << i;
+  }
 }
 
 class NnKernels : public ::testing::TestWithParam<simt::ResumeOrder> {
@@ -61,7 +67,7 @@ TEST_P(NnKernels, ActivationsAndDropoutEqualTheCpuFormulas) {
       ASSERT_EQ(dx[i], nnmath::activation_backward(kind, dy[i], y[i]));
     }
   }
-  // 16-bit elements: widened, computed in float, rounded once (the float32 path's results).
+  // 16-bit elements: widened, computed in float, rounded once (the float32 path's results); dropout too.
   check_16bit_activations<Half>(x, dy);
   check_16bit_activations<BFloat16>(x, dy);
   std::vector<float> y(x.size());
