@@ -95,13 +95,14 @@ TEST_P(BatchNormShapes, InferenceForwardBackwardMatchReference) {
 }
 
 // C=1, N*spatial=2, odd sizes, spatial not a multiple of 32 or 8, (N,C) and (N,C,L), one channel over many
-// pieces (huge spatial), many rows of few channels, 2d and 3d, and outputs large enough for non-temporal stores
-// (beyond 16 MB: runs that start on a 64-byte boundary, and odd runs that start anywhere).
+// pieces (huge spatial), many rows of few channels, 2d and 3d, outputs large enough for non-temporal stores
+// (beyond 16 MB: runs that start on a 64-byte boundary, and odd runs that start anywhere), and (N, C) rows wider
+// than a 64-column block (the row sweeps, with a 2-column last block).
 INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormShapes,
                          ::testing::Values(Shape{2, 1}, Shape{1, 1, 2}, Shape{2, 1, 1, 1}, Shape{3, 5}, Shape{7, 3, 33},
                                            Shape{5, 4, 9}, Shape{2, 4, 5, 7}, Shape{3, 2, 3, 4, 5}, Shape{1, 1, 300001},
                                            Shape{2, 3, 70001}, Shape{70001, 3}, Shape{4, 7, 13, 17},
-                                           Shape{4, 20, 60000}, Shape{2, 3, 700001}),
+                                           Shape{4, 20, 60000}, Shape{2, 3, 700001}, Shape{33, 130}),
                          [](const ::testing::TestParamInfo<Shape>& info) {
                            std::string name;
                            for (int64_t s : info.param) name += (name.empty() ? "" : "x") + std::to_string(s);
@@ -109,25 +110,32 @@ INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormShapes,
                          });
 
 TEST(BatchNormOps, LargeMeanSmallStdKeepsStatisticsAccurate) {
-  // Mean 1e4, std 1e-2: sum/sum-of-squares in float would give garbage (even negative variances).
-  const Shape shape{16, 3, 1000};
-  const RefGeometry g = geometry_of(shape);
-  Generator gen(5);
-  const Tensor x = random_input(shape, gen, 1e4f, 1e-2f);
-  Tensor rm = zeros({3}), rv = ones({3});
-  const auto out = ops::batch_norm_forward_training(x, Tensor(), Tensor(), rm, rv, Tensor(), 1.0, 0.0);
-  const auto st = testing::ref_stats(g, to_double(x));
-  std::vector<double> invstd_ref;
-  for (double v : st.var_biased) invstd_ref.push_back(1 / std::sqrt(v));
-  EXPECT_TRUE(all_close(out.save_mean.to_vector(), st.mean, 1e-7, 0));
-  EXPECT_TRUE(all_close(out.save_invstd.to_vector(), invstd_ref, 1e-5, 0));
-  EXPECT_TRUE(all_close(rv.to_vector(), st.var_unbiased, 1e-5, 0));
-  // y uses the float mean (as PyTorch's saved mean is float): its rounding, half an ulp of 1e4, is the floor.
-  const float mean_ulp = std::nextafter(1e4f, 2e4f) - 1e4f;
-  const auto y = out.output.to_vector();
-  const auto y_ref = testing::ref_normalize(g, to_double(x), st.mean, st.var_biased, 0.0, {}, {});
-  for (std::size_t i = 0; i < y.size(); ++i)
-    ASSERT_NEAR(y[i], y_ref[i], 0.5 * mean_ulp * invstd_ref[0] * 1.01 + 1e-4) << "at " << i;
+  // Mean 1e4, std 1e-2: sum/sum-of-squares in float would give garbage (even negative variances). (N, C, L) and
+  // (N, C) rows wider than a column block (Welford sweeps).
+  for (const Shape& shape : {Shape{16, 3, 1000}, Shape{300, 130}}) {
+    SCOPED_TRACE(::testing::PrintToString(shape));
+    const int64_t channels = shape[1];
+    const RefGeometry g = geometry_of(shape);
+    Generator gen(5);
+    const Tensor x = random_input(shape, gen, 1e4f, 1e-2f);
+    Tensor rm = zeros({channels}), rv = ones({channels});
+    const auto out = ops::batch_norm_forward_training(x, Tensor(), Tensor(), rm, rv, Tensor(), 1.0, 0.0);
+    const auto st = testing::ref_stats(g, to_double(x));
+    std::vector<double> invstd_ref;
+    for (double v : st.var_biased) invstd_ref.push_back(1 / std::sqrt(v));
+    EXPECT_TRUE(all_close(out.save_mean.to_vector(), st.mean, 1e-7, 0));
+    EXPECT_TRUE(all_close(out.save_invstd.to_vector(), invstd_ref, 1e-5, 0));
+    EXPECT_TRUE(all_close(rv.to_vector(), st.var_unbiased, 1e-5, 0));
+    // y uses the float mean (as PyTorch's saved mean is float): its rounding, half an ulp of 1e4, is the floor.
+    const float mean_ulp = std::nextafter(1e4f, 2e4f) - 1e4f;
+    const auto y = out.output.to_vector();
+    const auto y_ref = testing::ref_normalize(g, to_double(x), st.mean, st.var_biased, 0.0, {}, {});
+    const std::size_t spatial = y.size() / static_cast<std::size_t>(shape[0] * channels);
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      const std::size_t c = i / spatial % static_cast<std::size_t>(channels);
+      ASSERT_NEAR(y[i], y_ref[i], 0.5 * mean_ulp * invstd_ref[c] * 1.01 + 1e-4) << "at " << i;
+    }
+  }
 }
 
 // The CPU backend fuses a channel's statistics and elementwise pass into one task for tensors beyond 16 MB when
