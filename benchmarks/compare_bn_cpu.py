@@ -4,12 +4,6 @@ section (forward training, forward eval, backward with all three gradients), nor
 PyTorch at each thread count asked for (its best counts). Prints both times and normrt's speed-up, and the geometric
 mean per mode.
 
-It also measures this machine's copy bandwidth in the same run (PyTorch's parallel copy_ of a 256 MB tensor, read +
-write, best of 5) and prints, per shape, the speed-up over PyTorch that moving the mode's minimal bytes (8 per
-element forward, 12 backward) at that bandwidth would give: for tensors that stream from memory (beyond the
-last-level cache) no implementation can exceed it, so it says where the issue's 1.5x per shape is reachable at all.
-For tensors the caches hold it is no bound (the data come from cache).
-
   /usr/bin/python3 benchmarks/compare_bn_cpu.py [--threads 1,2] [--repetitions 5]
 
 normrt's times are bench_batchnorm's medians (Google Benchmark, real time); PyTorch's the median of as many timed
@@ -62,23 +56,12 @@ def torch_time(torch, mode, shape, repetitions):
     with torch.no_grad():
         for _ in range(3):
             run()
-        samples = [timed(run) for _ in range(max(repetitions, 5))]
+        samples = []
+        for _ in range(max(repetitions, 5)):
+            start = time.perf_counter()
+            run()
+            samples.append(time.perf_counter() - start)
     return statistics.median(samples)
-
-
-def copy_bandwidth(torch, threads):
-    torch.set_num_threads(threads)
-    src = torch.ones(64 << 20)
-    dst = torch.empty_like(src)
-    dst.copy_(src)
-    best = min(timed(lambda: dst.copy_(src)) for _ in range(5))
-    return 2 * src.numel() * 4 / best
-
-
-def timed(run):
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
 
 
 def main():
@@ -91,11 +74,9 @@ def main():
     import torch
     print(f"torch {torch.__version__}; normrt with the default environment; times in microseconds (medians)")
     threads = [int(t) for t in args.threads.split(",")]
-    bandwidth = copy_bandwidth(torch, max(threads))
-    print(f"copy bandwidth {bandwidth * 1e-9:.1f} GB/s (read + write, {max(threads)} threads)")
     ratios = {}
     print(f"{'mode':<10} {'shape':<16} {'normrt':>10} " + " ".join(f"{'torch ' + str(t) + 't':>10}" for t in threads)
-          + f" {'speed-up':>9} {'at copy BW':>11}")
+          + f" {'speed-up':>9}")
     for (mode, label), seconds in sorted(normrt.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         shape = [int(v) for v in label.split("x")]
         theirs = []
@@ -104,10 +85,8 @@ def main():
             theirs.append(torch_time(torch, mode, shape, args.repetitions))
         ratio = min(theirs) / seconds
         ratios.setdefault(mode, []).append(ratio)
-        minimal_bytes = math.prod(shape) * (12 if mode == "backward" else 8)
-        at_bandwidth = min(theirs) / (minimal_bytes / bandwidth)
         print(f"{mode:<10} {label:<16} {seconds * 1e6:>10.1f} " + " ".join(f"{s * 1e6:>10.1f}" for s in theirs)
-              + f" {ratio:>8.2f}x {at_bandwidth:>10.2f}x")
+              + f" {ratio:>8.2f}x")
     for mode, values in ratios.items():
         geomean = math.exp(sum(math.log(v) for v in values) / len(values))
         print(f"{mode}: geometric mean {geomean:.2f}x, lowest {min(values):.2f}x")
