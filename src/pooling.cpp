@@ -119,12 +119,7 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
     const util::Launch launch(x);
     util::dispatch_element(x.dtype(), [&](auto element) {
       using T = decltype(element);
-      cuda::PoolForwardParams<T> p;
-      p.geometry = g;
-      p.kind = cuda_kind(max, adaptive);
-      p.x = x.data<T>();
-      p.y = y.data<T>();
-      p.indices = ip;
+      const cuda::PoolForwardParams<T> p{g, cuda_kind(max, adaptive), x.data<T>(), y.data<T>(), ip};
       cuda::pool_forward(p, launch.sms, launch.stream);
     });
 #else
@@ -164,12 +159,7 @@ Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, co
     const util::Launch launch(input);
     util::dispatch_element(dy.dtype(), [&](auto element) {
       using T = decltype(element);
-      cuda::PoolBackwardParams<T> p;
-      p.geometry = g;
-      p.kind = cuda_kind(max, adaptive);
-      p.dy = dy.data<T>();
-      p.indices = ip;
-      p.dx = dx.data<T>();
+      const cuda::PoolBackwardParams<T> p{g, cuda_kind(max, adaptive), dy.data<T>(), ip, dx.data<T>()};
       cuda::pool_backward(p, launch.sms, launch.stream);
     });
 #else
