@@ -13,7 +13,7 @@
 
 #include "checkpoint.h"
 #include "normrt/file_io.h"
-#include "dist_test_util.h"
+#include "data_parallel_trainers.h"
 #include "synthetic_images.h"
 #include "test_util.h"
 #include "trainer.h"
@@ -411,23 +411,11 @@ TEST_F(SyntheticTraining, DataParallelRanksTrainAsOneProcessOnTheirGlobalBatch) 
   per_rank.sync_bn = true;
   per_rank.save_path = scratch_dir() + "/data-parallel.ckpt";
   std::remove(per_rank.save_path.c_str());
-  dist::InProcessWorld world(2);
-  std::vector<RunResult> results(2);
   std::vector<std::vector<std::pair<std::string, std::vector<double>>>> states(2);
-  const auto errors = normrt::testing::run_ranks(world, [&](dist::ProcessGroup& group) {
-    Trainer trainer(per_rank, train_, test_, &group);
-    results[static_cast<std::size_t>(group.rank())] = trainer.run();
-    states[static_cast<std::size_t>(group.rank())] = snapshot(trainer);
+  const auto results = normrt::testing::train_ranks(2, per_rank, train_, test_, [&](Trainer& trainer, int rank) {
+    states[static_cast<std::size_t>(rank)] = snapshot(trainer);
   });
-  for (const std::string& e : errors) ASSERT_EQ(e, "");
-  for (const RunResult& r : results) {
-    ASSERT_EQ(r.epochs.size(), whole.epochs.size());
-    for (std::size_t e = 0; e < r.epochs.size(); ++e) {
-      EXPECT_NEAR(r.epochs[e].train_loss, whole.epochs[e].train_loss, 1e-4 * whole.epochs[e].train_loss);
-      EXPECT_NEAR(r.epochs[e].test_loss, whole.epochs[e].test_loss, 1e-4 * whole.epochs[e].test_loss);
-      EXPECT_NEAR(r.epochs[e].test_accuracy, whole.epochs[e].test_accuracy, 1.0 / 32);
-    }
-  }
+  normrt::testing::expect_epochs_match(results, whole, 1.0 / 32);
   std::size_t compared = 0;
   for (std::size_t i = 0; i < reference_state.size(); ++i) {
     const auto& [key, expected] = reference_state[i];

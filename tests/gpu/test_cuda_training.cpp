@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "gpu_test_support.h"
-#include "dist_test_util.h"
+#include "data_parallel_trainers.h"
 #include "synthetic_images.h"
 #include "test_util.h"
 #include "trainer.h"
@@ -52,20 +52,7 @@ TEST(DeviceDataParallel, TwoRanksWithSyncBatchNormTrainAsOneProcessOnTheirGlobal
   TrainConfig per_rank = single;
   per_rank.batch_size = 8;
   per_rank.sync_bn = true;
-  dist::InProcessWorld world(2);
-  std::vector<RunResult> results(2);
-  const auto errors = testing::run_ranks(world, [&](dist::ProcessGroup& group) {
-    Trainer trainer(per_rank, train_set, test_set, &group);
-    results[static_cast<std::size_t>(group.rank())] = trainer.run();
-  });
-  for (const std::string& e : errors) ASSERT_EQ(e, "");
-  for (const RunResult& r : results) {
-    ASSERT_EQ(r.epochs.size(), whole.epochs.size());
-    for (std::size_t e = 0; e < r.epochs.size(); ++e) {
-      EXPECT_NEAR(r.epochs[e].train_loss, whole.epochs[e].train_loss, 1e-4 * whole.epochs[e].train_loss);
-      EXPECT_NEAR(r.epochs[e].test_loss, whole.epochs[e].test_loss, 1e-4 * whole.epochs[e].test_loss);
-    }
-  }
+  testing::expect_epochs_match(testing::train_ranks(2, per_rank, train_set, test_set), whole);
 }
 
 // A group that notes, at each all_reduce, which stream is current on the tensor's device.
