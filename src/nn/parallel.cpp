@@ -1,15 +1,34 @@
 #include "normrt/nn/parallel.h"
 
+#include "normrt/config.h"
 #include "normrt/error.h"
 #include "normrt/grad_mode.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/tensor_ops.h"
+#if NORMRT_WITH_CUDA
+#include "normrt/cuda.h"
+#endif
 
 namespace normrt::nn {
 
+// The communication stream of each device that holds parameters, made at its first bucket.
+struct DistributedDataParallel::CommunicationStreams {
+#if NORMRT_WITH_CUDA
+  std::map<int, std::unique_ptr<cuda::Stream>> streams;
+  cuda::Stream& of(int device) {
+    std::unique_ptr<cuda::Stream>& stream = streams[device];
+    if (!stream) stream = std::make_unique<cuda::Stream>(device);
+    return *stream;
+  }
+#endif
+};
+
 DistributedDataParallel::DistributedDataParallel(std::shared_ptr<Module> module, dist::ProcessGroup& group,
                                                  int64_t bucket_bytes)
-    : module_(std::move(module)), group_(&group), bucket_bytes_(bucket_bytes) {
+    : module_(std::move(module)),
+      group_(&group),
+      bucket_bytes_(bucket_bytes),
+      communication_(std::make_unique<CommunicationStreams>()) {
   NORMRT_CHECK(module_ != nullptr, "DistributedDataParallel: the module is null");
   NORMRT_CHECK(bucket_bytes > 0, "DistributedDataParallel: bucket_bytes must be positive, got ", bucket_bytes);
   register_module("module", module_);
@@ -93,6 +112,32 @@ void DistributedDataParallel::send_ready_buckets() {
 }
 
 void DistributedDataParallel::send(Bucket& bucket) {
+#if NORMRT_WITH_CUDA
+  const Device device = parameters_[bucket.parameters[0]].device();
+  if (device.is_cuda()) {
+    // The bucket's gradients are final once the work queued so far has run; the communication stream waits for
+    // that, and everything the average does (flatten, all_reduce, write back) is queued there.
+    const cuda::DeviceGuard on_device(device.index());
+    cuda::Stream& stream = communication_->of(device.index());
+    cuda::stream_wait(stream.get(), cuda::current_stream(device.index()));
+    const cuda::StreamGuard on_stream(stream);
+    return reduce(bucket);
+  }
+#endif
+  reduce(bucket);
+}
+
+// The current stream of each device waits for the averages queued on its communication stream.
+void DistributedDataParallel::join_communication() {
+#if NORMRT_WITH_CUDA
+  for (const auto& [device, stream] : communication_->streams) {
+    const cuda::DeviceGuard on_device(device);
+    cuda::stream_wait(cuda::current_stream(device), stream->get());
+  }
+#endif
+}
+
+void DistributedDataParallel::reduce(Bucket& bucket) {
   std::vector<Tensor> flat;
   for (std::size_t k : bucket.parameters) {
     Tensor& p = parameters_[k];
@@ -117,6 +162,7 @@ Tensor DistributedDataParallel::backward_impl(const Tensor& grad_output, Context
   // Parameters the backward did not reach (unused this step) go as zeros, with whatever is left.
   for (std::size_t k = 0; k < parameters_.size(); ++k) parameter_done(k);
   send_ready_buckets();
+  join_communication();
   active_ = false;
   return grad_input;
 }

@@ -55,6 +55,72 @@ TEST(DeviceDataParallel, TwoRanksWithSyncBatchNormTrainAsOneProcessOnTheirGlobal
   testing::expect_epochs_match(testing::train_ranks(2, per_rank, train_set, test_set), whole);
 }
 
+// A group that notes, at each all_reduce, which stream is current on the tensor's device.
+class StreamNotingGroup final : public dist::ProcessGroup {
+ public:
+  explicit StreamNotingGroup(dist::ProcessGroup& inner) : ProcessGroup(inner.rank(), inner.size()), inner_(inner) {}
+  std::string backend() const override { return inner_.backend(); }
+  void all_reduce(Tensor& t) override {
+    streams.push_back(cuda::current_stream(t.device().index()));
+    inner_.all_reduce(t);
+  }
+  Tensor all_gather(const Tensor& t) override { return inner_.all_gather(t); }
+  void broadcast(Tensor& t, int root) override { inner_.broadcast(t, root); }
+  void barrier() override { inner_.barrier(); }
+  std::vector<cudaStream_t> streams;
+
+ private:
+  dist::ProcessGroup& inner_;
+};
+
+// DistributedDataParallel averages CUDA gradients on a communication stream of its own, after the kernels that
+// produced them, and the current stream waits for the averages when the backward returns. On the emulated device's
+// lazy and eager schedules a missing wait either way shows: gradients averaged before they are final, or read before
+// they are averaged.
+TEST(DeviceDataParallel, BucketsAreAveragedOnACommunicationStream) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator data(5);
+  const Tensor x = randn({6, 4}, data), dy = randn({6, 3}, data);
+  const auto make = [] {
+    Generator gen(11);
+    auto net = std::make_shared<nn::Sequential>();
+    net->push_back(nn::Linear(4, 8, true, &gen));
+    net->push_back(nn::ReLU());
+    net->push_back(nn::Linear(8, 3, true, &gen));
+    return net;
+  };
+  // On the CPU: each rank's half of the batch through its own replica, the gradients averaged.
+  std::vector<std::vector<float>> expected;
+  const auto first = make(), second = make();
+  nn::Context first_ctx, second_ctx;
+  first->forward(ops::narrow(x, 0, 0, 3), first_ctx);
+  first->backward(ops::narrow(dy, 0, 0, 3), first_ctx);
+  second->forward(ops::narrow(x, 0, 3, 3), second_ctx);
+  second->backward(ops::narrow(dy, 0, 3, 3), second_ctx);
+  const auto first_params = first->parameters(), second_params = second->parameters();
+  for (std::size_t k = 0; k < first_params.size(); ++k)
+    expected.push_back(((first_params[k].grad() + second_params[k].grad()) * 0.5).to_vector());
+
+  dist::InProcessWorld world(2);
+  const auto errors = testing::run_ranks(world, [&](dist::ProcessGroup& inner) {
+    StreamNotingGroup group(inner);
+    const auto net = make();
+    net->to(Device::cuda(0));
+    nn::DistributedDataParallel ddp(net, group, /*bucket_bytes=*/4);  // a bucket per parameter
+    const cudaStream_t compute = cuda::current_stream(0);
+    const int64_t r = group.rank();
+    ddp.forward(ops::narrow(x, 0, 3 * r, 3).to(Device::cuda(0)));
+    ddp.backward(ops::narrow(dy, 0, 3 * r, 3).to(Device::cuda(0)));
+    EXPECT_EQ(group.streams.size(), 4u);
+    for (cudaStream_t s : group.streams) EXPECT_NE(s, compute);
+    EXPECT_EQ(cuda::current_stream(0), compute);
+    const auto params = ddp.parameters();
+    for (std::size_t k = 0; k < params.size(); ++k)
+      EXPECT_TRUE(testing::all_close(params[k].grad().to(Device::cpu()).to_vector(), expected[k], 1e-5, 1e-6)) << k;
+  });
+  for (const std::string& e : errors) ASSERT_EQ(e, "");
+}
+
 struct Case {
   std::string model, optimizer;
   double dropout;

@@ -83,7 +83,8 @@ struct Block {
   char* data = nullptr;
   std::size_t capacity = 0;
   StreamState* freed_on = nullptr;  // the stream whose order freed it (while free)
-  bool free_done = false;           // its free has run (any stream may reuse it)
+  bool free_done = false;           // its latest free has run (any stream may reuse it)
+  uint64_t allocations = 0;         // times handed out, so that an earlier life's free does not count as its latest
 };
 
 struct State {
@@ -447,6 +448,7 @@ cudaError_t cudaMallocAsync(void** ptr, std::size_t bytes, cudaStream_t handle) 
   }
   block->freed_on = nullptr;
   block->free_done = false;
+  ++block->allocations;
   if (stream->capture) stream->capture->unfreed.push_back(block->data);
   s.pool_live[block->data] = block;
   *ptr = block->data;
@@ -472,9 +474,10 @@ cudaError_t cudaFreeAsync(void* ptr, cudaStream_t handle) {
   s.pool_live.erase(live);
   block->freed_on = stream;
   s.pool_free.push_back(block);
-  return enqueue_work(s, handle, [block] {
+  // Handed out again on this stream before this free runs, the block is poisoned in stream order but stays live.
+  return enqueue_work(s, handle, [block, life = block->allocations] {
     poison(block->data, block->capacity);
-    block->free_done = true;
+    if (block->allocations == life) block->free_done = true;
   });
 }
 

@@ -119,6 +119,33 @@ TEST_P(CrossStreamFree, IsPoisonedAndReusedUnlessRecorded) {
 INSTANTIATE_TEST_SUITE_P(Schedules, CrossStreamFree, ::testing::Values(emu::Schedule::Lazy, emu::Schedule::Eager),
                          [](const auto& info) { return info.param == emu::Schedule::Lazy ? "Lazy" : "Eager"; });
 
+// The pool hands a block to another stream only once its latest free has run: a free from the block's previous
+// life, run after the block was handed out again on the same stream, does not count.
+TEST(EmulatedStreams, AnEarlierLifesFreeDoesNotReleaseABlockToOtherStreams) {
+  emu::ScheduleGuard schedule(emu::Schedule::Lazy);
+  cuda::Stream side(0);
+  const cudaStream_t main = cuda::current_stream(0);
+  constexpr std::size_t kBytes = 4096;
+  void* first = nullptr;
+  void* again = nullptr;
+  NORMRT_CUDA_CHECK(cudaMallocAsync(&first, kBytes, main));
+  NORMRT_CUDA_CHECK(cudaFreeAsync(first, main));
+  NORMRT_CUDA_CHECK(cudaMallocAsync(&again, kBytes, main));
+  ASSERT_EQ(again, first) << "the freeing stream did not get its block back";
+  NORMRT_CUDA_CHECK(cudaStreamSynchronize(main));  // the first free runs, the block is live again
+  NORMRT_CUDA_CHECK(cudaFreeAsync(again, main));   // queued, not run
+  void* other = nullptr;
+  NORMRT_CUDA_CHECK(cudaMallocAsync(&other, kBytes, side.get()));
+  EXPECT_NE(other, first) << "another stream got a block whose free has not run";
+  NORMRT_CUDA_CHECK(cudaStreamSynchronize(main));
+  void* after = nullptr;
+  NORMRT_CUDA_CHECK(cudaMallocAsync(&after, kBytes, side.get()));
+  EXPECT_EQ(after, first) << "the block was not free for other streams once its free ran";
+  NORMRT_CUDA_CHECK(cudaFreeAsync(other, side.get()));
+  NORMRT_CUDA_CHECK(cudaFreeAsync(after, side.get()));
+  NORMRT_CUDA_CHECK(cudaStreamSynchronize(side.get()));
+}
+
 TEST(EmulatedStreams, PageableCopiesCompleteLate) {
   emu::ScheduleGuard schedule(emu::Schedule::Lazy);
   const Tensor x = from_vector(ramp(), {kN}, Device::cuda(0));

@@ -20,9 +20,10 @@ namespace normrt::nn {
 // (the order a backward produces them, as PyTorch's), and a bucket is all-reduced as soon as the backward has
 // produced all of its gradients: through Module call hooks, a module's parameters are done when the last backward of
 // its calls in flight has run (weight sharing included). Buckets go out in the same order on every rank; parameters
-// the backward did not reach go with the last ones. On the nccl backend the collectives are only enqueued, so the
-// host goes on with the backward while they wait for the device; they share its stream (no separate communication
-// stream yet, so the device does not run them beside the backward's kernels).
+// the backward did not reach go with the last ones. Buckets of CUDA gradients are all-reduced on a communication
+// stream of the wrapper's (one per device), after the work queued on the current stream so far, and the current
+// stream waits for them when the backward returns: on the nccl backend the collectives are only enqueued, so neither
+// the host nor the device's kernels of the rest of the backward wait for them.
 // Before each training forward the buffers (plain BatchNorm's running statistics) are broadcast from rank 0, as
 // PyTorch's broadcast_buffers=True; SyncBatchNorm (convert_sync_batchnorm) keeps them equal by itself. The
 // state_dict is the module's with keys under "module.", as PyTorch's. The wrapper sets the call hooks of the
@@ -49,6 +50,9 @@ class DistributedDataParallel : public Module {
   void parameter_done(std::size_t index);
   void send_ready_buckets();
   void send(Bucket& bucket);
+  void reduce(Bucket& bucket);
+  void join_communication();
+  struct CommunicationStreams;
   std::shared_ptr<Module> module_;
   dist::ProcessGroup* group_;
   int64_t bucket_bytes_;
@@ -60,6 +64,7 @@ class DistributedDataParallel : public Module {
   std::vector<Bucket> buckets_;
   std::size_t next_bucket_ = 0;
   bool active_ = false;  // between a forward that keeps a context and its backward
+  std::unique_ptr<CommunicationStreams> communication_;
 };
 
 }  // namespace normrt::nn
