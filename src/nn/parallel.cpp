@@ -5,6 +5,7 @@
 #include "normrt/grad_mode.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/tensor_ops.h"
+#include "op_util.h"
 #if NORMRT_WITH_CUDA
 #include "normrt/cuda.h"
 #endif
@@ -112,9 +113,16 @@ void DistributedDataParallel::send_ready_buckets() {
 }
 
 void DistributedDataParallel::send(Bucket& bucket) {
+  // Zeros for the gradients the backward did not make, on the stream of the work that will use them next (a
+  // gradient allocated on the communication stream would be freed there, unordered with that work's reads).
+  for (std::size_t k : bucket.parameters) {
+    Tensor& p = parameters_[k];
+    if (!p.grad().defined()) ops::accumulate_grad(p, zeros(p.sizes(), TensorOptions(p.device()).dtype(p.dtype())));
+  }
 #if NORMRT_WITH_CUDA
   const Device device = parameters_[bucket.parameters[0]].device();
-  if (device.is_cuda()) {
+  // While a CUDA graph captures, the averages stay on the captured stream.
+  if (device.is_cuda() && !ops::util::capturing(device)) {
     // The bucket's gradients are final once the work queued so far has run; the communication stream waits for
     // that, and everything the average does (flatten, all_reduce, write back) is queued there.
     const cuda::DeviceGuard on_device(device.index());
@@ -140,8 +148,7 @@ void DistributedDataParallel::join_communication() {
 void DistributedDataParallel::reduce(Bucket& bucket) {
   std::vector<Tensor> flat;
   for (std::size_t k : bucket.parameters) {
-    Tensor& p = parameters_[k];
-    if (!p.grad().defined()) ops::accumulate_grad(p, zeros(p.sizes(), TensorOptions(p.device()).dtype(p.dtype())));
+    const Tensor& p = parameters_[k];
     flat.push_back(p.grad().contiguous().reshape({p.numel()}));
   }
   Tensor sum = ops::cat(flat, 0);

@@ -23,7 +23,8 @@ namespace normrt::nn {
 // the backward did not reach go with the last ones. Buckets of CUDA gradients are all-reduced on a communication
 // stream of the wrapper's (one per device), after the work queued on the current stream so far, and the current
 // stream waits for them when the backward returns: on the nccl backend the collectives are only enqueued, so neither
-// the host nor the device's kernels of the rest of the backward wait for them.
+// the host nor the device's kernels of the rest of the backward wait for them (while a CUDA graph captures, they stay
+// on the captured stream).
 // Before each training forward the buffers (plain BatchNorm's running statistics) are broadcast from rank 0, as
 // PyTorch's broadcast_buffers=True; SyncBatchNorm (convert_sync_batchnorm) keeps them equal by itself. The
 // state_dict is the module's with keys under "module.", as PyTorch's. The wrapper sets the call hooks of the
