@@ -12,7 +12,8 @@
 // The summary table at the end lists the medians. A second table is the dtype x memory format x fusion matrix
 // (float32/float16/bfloat16 x NCHW/NHWC x none/ReLU/add+ReLU, weights float32 as mixed-precision training keeps
 // them) on the ResNet-like shapes, training forward and backward, at the minimal bytes of each combination, beside
-// float32 NCHW unfused.
+// float32 NCHW unfused; on the GPU it also times cuDNN's persistent NHWC float16 kernels (unfused, BN_ACTIVATION,
+// BN_ADD_ACTIVATION) beside the native kernels on the same combinations.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -313,9 +314,10 @@ struct Combination {
   DType dtype;
   MemoryFormat format;
   Fusion fusion;
+  Backend backend = Backend::Native;
   std::string label() const {
     return std::string(dtype_name(dtype)) + "-" + (format == MemoryFormat::Contiguous ? "nchw" : "nhwc") + "-" +
-           fusion_name(fusion);
+           fusion_name(fusion) + (backend == Backend::CuDNN ? "-cudnn" : "");
   }
   // Forward: read x (and z), write y. Backward: read dy and x (and y for the ReLU's mask), write dx (and dz, which
   // is the masked dy: a tensor of its own only with the ReLU).
@@ -360,7 +362,7 @@ struct MatrixOperands {
   }
   ops::BatchNormForwardResult train() {
     return ops::batch_norm_forward_training(x, weight, bias, running_mean, running_var, Tensor(), 0.1, 1e-5,
-                                            Backend::Native, epilogue());
+                                            combination.backend, epilogue());
   }
   void run(Mode mode) {
     if (mode != Mode::Backward) {
@@ -370,7 +372,9 @@ struct MatrixOperands {
     ops::BatchNormBackwardEpilogue back;
     if (combination.fusion != Fusion::None) back.relu_output = forward.output;
     back.residual = combination.fusion == Fusion::AddReLU;
-    ops::batch_norm_backward(dy, x, weight, forward.save_mean, forward.save_invstd, true, 1e-5, Backend::Native,
+    back.cudnn_reserve = forward.cudnn_reserve;
+    back.bias = bias;
+    ops::batch_norm_backward(dy, x, weight, forward.save_mean, forward.save_invstd, true, 1e-5, combination.backend,
                              back);
   }
 };
@@ -378,11 +382,15 @@ struct MatrixOperands {
 const std::vector<Shape> kMatrixGpuShapes = {{32, 64, 112, 112}, {256, 256, 14, 14}, {64, 512, 28, 28}};
 const std::vector<Shape> kMatrixCpuShapes = {{32, 64, 56, 56}};
 
-std::vector<Combination> matrix_combinations() {
+// On the GPU also cuDNN's persistent NHWC kernels on float16, the mixed-precision ResNet case they are built for.
+std::vector<Combination> matrix_combinations(bool with_cudnn) {
   std::vector<Combination> out;
   for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16})
     for (MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast})
       for (Fusion fusion : {Fusion::None, Fusion::ReLU, Fusion::AddReLU}) out.push_back({dtype, format, fusion});
+  if (with_cudnn)
+    for (Fusion fusion : {Fusion::None, Fusion::ReLU, Fusion::AddReLU})
+      out.push_back({DType::Float16, MemoryFormat::ChannelsLast, fusion, Backend::CuDNN});
   return out;
 }
 
@@ -412,7 +420,8 @@ std::string shape_label(const Shape& s) {
 }
 
 struct MatrixEntry {
-  std::string name, baseline_name, device, shape;  // baseline: float32 NCHW unfused, same shape and mode
+  // baseline: float32 NCHW unfused native, same shape and mode; for cuDNN rows the native row of the combination
+  std::string name, baseline_name, device, shape;
   Combination combination;
   Mode mode;
   int64_t numel;
@@ -442,13 +451,16 @@ int main(int argc, char** argv) {
   std::vector<MatrixEntry> matrix;
   auto register_matrix = [&](const std::string& device, const std::vector<Shape>& shapes, auto run) {
     // Both modes of a combination run one after the other, on the same operands (reused_operands).
-    const std::vector<Combination> combinations = matrix_combinations();
+    const std::vector<Combination> combinations = matrix_combinations(device == "gpu");
     for (const Shape& shape : shapes) {
       for (const Combination& c : combinations) {
         for (Mode mode : {Mode::ForwardTraining, Mode::Backward}) {
           const std::string suffix = std::string("/") + mode_name(mode) + "/" + shape_label(shape);
           const std::string name = device + "/matrix/" + c.label() + suffix;
-          const std::string baseline = device + "/matrix/" + combinations.front().label() + suffix;
+          Combination native = c;
+          native.backend = Backend::Native;
+          const Combination& versus = c.backend == Backend::CuDNN ? native : combinations.front();
+          const std::string baseline = device + "/matrix/" + versus.label() + suffix;
           auto* b = benchmark::RegisterBenchmark(name.c_str(), run, shape, mode, c)->Unit(benchmark::kMicrosecond);
           if (device == "gpu") b->UseManualTime();
           else b->UseRealTime();
@@ -561,7 +573,8 @@ int main(int argc, char** argv) {
                 100 * std::exp(log_sum / static_cast<double>(fs.size())), fs.size());
   }
   std::printf("\ndtype x memory format x fusion (medians; GB/s and %% of copy bandwidth at each combination's minimal "
-              "bytes; speedup over float32 NCHW unfused of the same run)\n"
+              "bytes; speedup over float32 NCHW unfused of the same run; on -cudnn rows, cuDNN's time over the native "
+              "kernels' on the same combination: above 1x the native kernels are faster)\n"
               "| device | shape | mode | dtype-format-fusion | us | GB/s | %% of copy BW | speedup |\n"
               "|---|---|---|---|---|---|---|---|\n");
   std::stable_sort(matrix.begin(), matrix.end(), [](const MatrixEntry& a, const MatrixEntry& b) {
@@ -574,7 +587,8 @@ int main(int argc, char** argv) {
         static_cast<double>(e.numel * e.combination.bytes_per_element(e.mode)) / (us * 1e-6) * 1e-9;
     char pct[32] = "-", speedup[32] = "-";
     if (e.device == "gpu") std::snprintf(pct, sizeof pct, "%.0f%%", 100 * gbs * 1e9 / g_copy_bandwidth);
-    if (baseline_us > 0) std::snprintf(speedup, sizeof speedup, "%.2fx", baseline_us / us);
+    const bool cudnn = e.combination.backend == Backend::CuDNN;
+    if (baseline_us > 0) std::snprintf(speedup, sizeof speedup, "%.2fx", cudnn ? us / baseline_us : baseline_us / us);
     std::printf("| %s | %s | %s | %s | %.1f | %.1f | %s | %s |\n", e.device.c_str(), e.shape.c_str(),
                 mode_name(e.mode), e.combination.label().c_str(), us, gbs, pct, speedup);
   }

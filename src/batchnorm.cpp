@@ -82,29 +82,40 @@ Tensor elementwise_operand(const Tensor& t, const Tensor& input, const char* nam
   return t.to(input.memory_format()).to(element);
 }
 
-// The backend of one call. The CPU backend and cuDNN take float32 per-element tensors (16-bit ones go as float32
-// copies, results rounded back once); the CUDA kernels take float16/bfloat16 as they are.
+// The backend of one call. The CPU backend takes float32 per-element tensors (16-bit ones go as float32 copies,
+// results rounded back once); the CUDA kernels take float16/bfloat16 as they are; cuDNN as its plan says.
 struct Route {
   bool cpu = false, cudnn = false;
   DType element = DType::Float32;
+#if NORMRT_WITH_CUDA
+  bn::CudnnCall cudnn_call;  // when cudnn
+#endif
 };
 
-// Params of the route's element type filled by `fill`, run by the route's backend: cpu or cudnn (float32 elements)
-// or cuda (any element type).
+// Params of the route's element type filled by `fill`, run by the route's backend: cpu (float32 elements), cudnn
+// or cuda.
 template <template <typename> class Params, typename Fill, typename Cpu, typename Cudnn, typename Cuda>
 void run_route(const Route& route, const Fill& fill, const Cpu& cpu, const Cudnn& cudnn, const Cuda& cuda) {
-  if (route.cpu || route.cudnn) {
+  if (route.cpu) {
     Params<float> p;
     fill(p);
-    if (route.cpu) cpu(p);
-    else cudnn(p);
+    cpu(p);
     return;
   }
   util::dispatch_element(route.element, [&](auto element) {
     Params<decltype(element)> p;
     fill(p);
-    cuda(p);
+    if (route.cudnn) cudnn(p);
+    else cuda(p);
   });
+}
+
+// The fused epilogue after cuDNN, as a pass of its own (cuDNN's plan takes float32 copies whenever it needs one).
+template <typename Params>
+void epilogue_after_cudnn([[maybe_unused]] const Params& p, [[maybe_unused]] const Device& device) {
+#if NORMRT_WITH_CUDA
+  if constexpr (std::is_same_v<typename Params::Element, float>) bn::cuda_epilogue(p, device);
+#endif
 }
 
 // What either forward hands its backend: input and residual as the route's elements, the per-channel tensors as
@@ -123,7 +134,7 @@ struct ForwardOperands {
         rm(as_float(running_mean)),
         rv(as_float(running_var)),
         result{like_input(input, route.element), empty({channels}, TensorOptions(input.device())),
-               empty({channels}, TensorOptions(input.device()))} {}
+               empty({channels}, TensorOptions(input.device())), Tensor()} {}
   // The fields both forwards' params have.
   template <typename P>
   void fill(P& p, const bn::Geometry& g, double eps, bool relu) const {
@@ -157,36 +168,42 @@ T* ptr(const Tensor& t) {
   return t.defined() ? const_cast<T*>(t.data<T>()) : nullptr;
 }
 
-#if NORMRT_WITH_CUDA
-// Which implementation runs this call (see batchnorm_choice.cpp); a CuDNN request that cannot be honoured is logged.
-bool use_cudnn(std::optional<Backend> requested, const Tensor& input, const bn::Geometry& g, bn::Pass pass,
-               bool affine, bool cumulative_average, double eps) {
-  const Backend wanted = requested.value_or(default_backend());
-  const bn::BackendChoice choice = bn::choose_backend(wanted, input.device(), g, pass, affine, cumulative_average, eps);
-  if (!choice.reason.empty()) detail::debug_log(detail::concat("BatchNorm: cudnn requested, running native: ", choice.reason));
-  return choice.backend == Backend::CuDNN;
-}
-#endif
-
 #if !NORMRT_WITH_CUDA
 [[noreturn]] void no_cuda_backend() {
   NORMRT_THROW("BatchNorm on CUDA tensors needs a build with CUDA (NORMRT_WITH_CUDA)");
 }
 #endif
 
-Route route_of(const Tensor& input, [[maybe_unused]] std::optional<Backend> backend,
-               [[maybe_unused]] const bn::Geometry& g, [[maybe_unused]] bn::Pass pass, [[maybe_unused]] bool affine,
-               [[maybe_unused]] bool cumulative_average, [[maybe_unused]] double eps) {
+// What a call adds to its geometry for choosing cuDNN and planning its run.
+struct CallTraits {
+  bool affine = false, cumulative_average = false, relu = false, residual = false, forward_fused = false;
+  double eps = 0.0;
+};
+
+// Which implementation runs this call (see batchnorm_choice.cpp); a CuDNN request that cannot be honoured is logged.
+Route route_of(const Tensor& input, [[maybe_unused]] std::optional<Backend> backend, [[maybe_unused]] bn::Pass pass,
+               [[maybe_unused]] const CallTraits& traits) {
   Route route;
   route.cpu = input.device().is_cpu();
-  if (!route.cpu) {
+  route.element = route.cpu ? DType::Float32 : input.dtype();
+  if (route.cpu) return route;
 #if NORMRT_WITH_CUDA
-    route.cudnn = use_cudnn(backend, input, g, pass, affine, cumulative_average, eps);
-#else
-    no_cuda_backend();
-#endif
+  bn::Geometry dims{input.size(0), input.size(1), 1};  // (N, C, spatial) whatever the memory format
+  for (int64_t d = 2; d < input.dim(); ++d) dims.S *= input.size(d);
+  const bn::CudnnRequest request{!input.is_contiguous(), input.dtype(), traits.relu, traits.residual,
+                                 traits.forward_fused};
+  const bn::BackendChoice choice = bn::choose_backend(backend.value_or(default_backend()), input.device(), dims, pass,
+                                                      traits.affine, traits.cumulative_average, traits.eps, request);
+  if (!choice.reason.empty())
+    detail::debug_log(detail::concat("BatchNorm: cudnn requested, running native: ", choice.reason));
+  route.cudnn = choice.backend == Backend::CuDNN;
+  if (route.cudnn) {
+    route.cudnn_call = {dims, choice.plan};
+    if (choice.plan.float32_copies) route.element = DType::Float32;
   }
-  route.element = route.cpu || route.cudnn ? DType::Float32 : input.dtype();
+#else
+  no_cuda_backend();
+#endif
   return route;
 }
 
@@ -242,9 +259,15 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
   check_same_device({&input, &weight, &bias, &running_mean, &running_var, &num_batches_tracked, &epilogue.residual});
   NORMRT_CHECK(g.per_channel() != 1, "Expected more than 1 value per channel when training, got input size ",
                shape_str(input.sizes()));
-  const Route route = route_of(input, backend, g, bn::Pass::ForwardTraining, weight.defined() && bias.defined(),
-                                !momentum.has_value(), eps);
+  CallTraits traits;
+  traits.affine = weight.defined() && bias.defined();
+  traits.cumulative_average = !momentum.has_value();
+  traits.relu = epilogue.relu;
+  traits.residual = epilogue.residual.defined();
+  traits.eps = eps;
+  const Route route = route_of(input, backend, bn::Pass::ForwardTraining, traits);
   const ForwardOperands operands(input, weight, bias, running_mean, running_var, epilogue.residual, route, g.C);
+  Tensor cudnn_reserve;
   auto fill = [&](auto& p) {
     operands.fill(p, g, eps, epilogue.relu);
     p.num_batches_tracked = ptr<int64_t>(num_batches_tracked);
@@ -255,8 +278,12 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
       route, fill, [](const auto& p) { bn::cpu_forward_training(p); },
       [&](const auto& p) {
 #if NORMRT_WITH_CUDA
-        bn::cudnn_forward_training(p, input.device());
-        bn::cuda_epilogue(p, input.device());
+        if (!bn::cudnn_forward_training(p, route.cudnn_call, cudnn_reserve, input.device())) {
+          detail::debug_log("BatchNorm: cuDNN does not fuse this ReLU, running native");
+          bn::cuda_forward_training(p, input.device());
+        } else if (!route.cudnn_call.plan.fused) {
+          epilogue_after_cudnn(p, input.device());
+        }
 #else
         (void)p;
 #endif
@@ -274,6 +301,7 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
     if (updated->defined()) updated->bump_version();
   BatchNormForwardResult result = operands.result;
   result.output = result.output.to(input.dtype());
+  result.cudnn_reserve = cudnn_reserve;
   return result;
 }
 
@@ -291,16 +319,20 @@ BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const T
   check_eps(eps);
   check_dtypes(input, {&weight, &bias, &running_mean, &running_var});
   check_same_device({&input, &weight, &bias, &running_mean, &running_var, &epilogue.residual});
-  const Route route =
-      route_of(input, backend, g, bn::Pass::ForwardInference, weight.defined() && bias.defined(), false, eps);
+  CallTraits traits;
+  traits.affine = weight.defined() && bias.defined();
+  traits.relu = epilogue.relu;
+  traits.residual = epilogue.residual.defined();
+  traits.eps = eps;
+  const Route route = route_of(input, backend, bn::Pass::ForwardInference, traits);
   const ForwardOperands operands(input, weight, bias, running_mean, running_var, epilogue.residual, route, g.C);
   auto fill = [&](auto& p) { operands.fill(p, g, eps, epilogue.relu); };
   run_route<bn::ForwardInferenceParamsOf>(
       route, fill, [](const auto& p) { bn::cpu_forward_inference(p); },
       [&](const auto& p) {
 #if NORMRT_WITH_CUDA
-        bn::cudnn_forward_inference(p, input.device());
-        bn::cuda_epilogue(p, input.device());
+        bn::cudnn_forward_inference(p, route.cudnn_call, input.device());
+        epilogue_after_cudnn(p, input.device());
 #else
         (void)p;
 #endif
@@ -333,15 +365,28 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
   for (const Tensor* saved : {&save_mean, &save_invstd})
     NORMRT_CHECK(saved->dtype() == DType::Float32, "save_mean and save_invstd must be float32 (as the forward returns "
                  "them), got ", dtype_name(saved->dtype()));
-  check_same_device({&grad_output, &input, &weight, &save_mean, &save_invstd, &epilogue.relu_output});
-  const Route route = route_of(input, backend, g,
-                                training ? bn::Pass::BackwardTraining : bn::Pass::BackwardInference,
-                                weight.defined(), false, eps);
+  check_same_device({&grad_output, &input, &weight, &save_mean, &save_invstd, &epilogue.relu_output, &epilogue.bias,
+                     &epilogue.cudnn_reserve});
+  CallTraits traits;
+  traits.affine = weight.defined();
+  traits.relu = epilogue.relu_output.defined();
+  traits.residual = epilogue.residual;
+  traits.forward_fused = epilogue.cudnn_reserve.defined();
+  traits.eps = eps;
+  const Route route =
+      route_of(input, backend, training ? bn::Pass::BackwardTraining : bn::Pass::BackwardInference, traits);
+#if NORMRT_WITH_CUDA
+  const bool cudnn_fused = route.cudnn && route.cudnn_call.plan.fused;
+#else
+  const bool cudnn_fused = false;
+#endif
+  if (cudnn_fused) check_channel_vector(epilogue.bias, "bias", g.C, false);
   Tensor dy = elementwise_operand(grad_output, input, "grad_output", false, route.element);
-  // The gradient past the ReLU (the residual's, and the normalisation's dy): the CUDA kernels mask dy as they read it
-  // and write grad_residual where they write dx; for the CPU backend and cuDNN it is a pass of its own first.
+  // The gradient past the ReLU (the residual's, and the normalisation's dy): the CUDA kernels (and cuDNN's fused
+  // backward) mask dy as they read it and write grad_residual where they write dx; for the CPU backend and unfused
+  // cuDNN it is a pass of its own first.
   const bool relu = epilogue.relu_output.defined();
-  const bool kernels_mask = relu && !route.cpu && !route.cudnn;
+  const bool kernels_mask = relu && !route.cpu && (!route.cudnn || cudnn_fused);
   const Tensor relu_output =
       relu ? elementwise_operand(epilogue.relu_output, input, "relu_output", true, route.element) : Tensor();
   Tensor grad_residual = kernels_mask && epilogue.residual ? like_input(input, route.element) : Tensor();
@@ -358,7 +403,7 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
   }
   if (epilogue.residual && !grad_residual.defined()) grad_residual = dy;
 
-  const Tensor x = input.to(route.element), w = as_float(weight);
+  const Tensor x = input.to(route.element), w = as_float(weight), fused_bias = as_float(epilogue.bias);
   const TensorOptions options(input.device());
   Tensor grad_input = like_input(input, route.element);
   Tensor grad_weight, grad_bias;
@@ -382,12 +427,13 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
       p.relu_output = typed<const T>(relu_output);
       p.grad_residual = typed<T>(grad_residual);
     }
+    if (cudnn_fused) p.bias = fptr(fused_bias);
   };
   run_route<bn::BackwardParamsOf>(
       route, fill, [](const auto& p) { bn::cpu_backward(p); },
       [&](const auto& p) {
 #if NORMRT_WITH_CUDA
-        bn::cudnn_backward(p, eps, input.device());
+        bn::cudnn_backward(p, route.cudnn_call, epilogue.cudnn_reserve, eps, input.device());
 #else
         (void)p;
 #endif

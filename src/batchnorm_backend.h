@@ -1,5 +1,6 @@
 // The per-device BatchNorm backends behind normrt::ops. Arguments arrive validated; these only compute.
 #pragma once
+#include "batchnorm_choice.h"
 #include "batchnorm_params.h"
 #include "normrt/config.h"
 #include "normrt/device.h"
@@ -68,10 +69,23 @@ void cuda_relu_gradient(const float* dy, const float* y, float* out, int64_t n, 
 template <typename Params>
 void cuda_epilogue(const Params& p, const Device& device);
 
-// The same through cuDNN (src/batchnorm_cudnn.cpp); callers have checked that cuDNN supports the case.
-void cudnn_forward_training(const ForwardTrainingParams& p, const Device& device);
-void cudnn_forward_inference(const ForwardInferenceParams& p, const Device& device);
-void cudnn_backward(const BackwardParams& p, double eps, const Device& device);
+// The same through cuDNN (src/batchnorm_cudnn.cpp), as choose_backend planned it (batchnorm_choice.h); callers have
+// checked that cuDNN supports the case. T: float or Half (BFloat16 is planned as float32 copies). dims: the input's
+// (N, C, spatial) whatever its layout (the params' geometry is the backends' view). The training forward returns
+// false, having done nothing, when cuDNN does not run the planned fusion; when it ran one, `reserve` is what its
+// backward needs (the params' relu_output, grad_residual and bias name that backward's y, dz and bias).
+struct CudnnCall {
+  Geometry dims;
+  CudnnPlan plan;
+};
+template <typename T>
+bool cudnn_forward_training(const ForwardTrainingParamsOf<T>& p, const CudnnCall& call, Tensor& reserve,
+                            const Device& device);
+template <typename T>
+void cudnn_forward_inference(const ForwardInferenceParamsOf<T>& p, const CudnnCall& call, const Device& device);
+template <typename T>
+void cudnn_backward(const BackwardParamsOf<T>& p, const CudnnCall& call, const Tensor& reserve, double eps,
+                    const Device& device);
 #endif
 
 }  // namespace normrt::bn

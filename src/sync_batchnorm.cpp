@@ -148,7 +148,7 @@ BatchNormForwardResult cpu_sync_forward(const ForwardArguments& a, dist::Process
   // Nothing has changed so far: from here on nothing throws.
   int64_t* batches = a.num_batches_tracked.defined() ? updated_in_place<int64_t>(a.num_batches_tracked) : nullptr;
   if (batches != nullptr) *batches += 1;
-  BatchNormForwardResult result{empty(a.input.sizes()), empty({C}), empty({C})};
+  BatchNormForwardResult result{empty(a.input.sizes()), empty({C}), empty({C}), Tensor()};
   float *save_mean = result.save_mean.data<float>(), *save_invstd = result.save_invstd.data<float>();
   if (count == 0) {  // every rank's share is empty: statistics of nothing, as batch_norm_forward_training's
     std::fill(save_mean, save_mean + C, 0.0f);
@@ -225,7 +225,8 @@ BatchNormForwardResult cuda_sync_forward(const ForwardArguments& a, dist::Proces
   const bn::Geometry g = geometry_of(input);
   const int64_t C = g.C;
   const Tensor residual = a.epilogue.residual.defined() ? as_input(a.epilogue.residual, input) : Tensor();
-  BatchNormForwardResult result{bn::like_input(input, input.dtype()), empty({C}, device), empty({C}, device)};
+  BatchNormForwardResult result{bn::like_input(input, input.dtype()), empty({C}, device), empty({C}, device),
+                                Tensor()};
   Tensor states = empty({C * bn::cuda::kSyncStateFloats}, device);
   Tensor gathered;
   util::dispatch_element(input.dtype(), [&](auto element) {

@@ -78,7 +78,7 @@ Tensor BatchNormBase::forward_add(const Tensor& input, const Tensor& residual, C
 }
 
 BatchNormBase::AddGradients BatchNormBase::backward_add(const Tensor& grad_output, Context& ctx) {
-  NORMRT_CHECK(ctx.saved && ctx.values.size() == 3 && ctx.values[1] != 0, name_,
+  NORMRT_CHECK(ctx.saved && ctx.values.size() == 4 && ctx.values[1] != 0, name_,
                ": backward_add() needs a preceding forward_add() (each forward is differentiated once, and none is "
                "kept under NoGradGuard)");
   ops::BatchNormBackwardResult grads = run_backward(grad_output, ctx);
@@ -103,7 +103,13 @@ Tensor BatchNormBase::run_forward(const Tensor& input, const Tensor& residual, b
   }
   ctx.tensors = {input, weight, result.save_mean, result.save_invstd};
   if (relu) ctx.tensors.emplace_back(result.output);
-  ctx.values = {use_batch_stats ? 1 : 0, residual.defined() ? 1 : 0, relu ? 1 : 0};
+  // cuDNN's fused backward takes the forward's reserve space and bias.
+  const bool cudnn_fused = result.cudnn_reserve.defined();
+  if (cudnn_fused) {
+    ctx.tensors.emplace_back(result.cudnn_reserve);
+    ctx.tensors.emplace_back(bias);
+  }
+  ctx.values = {use_batch_stats ? 1 : 0, residual.defined() ? 1 : 0, relu ? 1 : 0, cudnn_fused ? 1 : 0};
   return result.output;
 }
 
@@ -111,6 +117,10 @@ ops::BatchNormBackwardResult BatchNormBase::run_backward(const Tensor& grad_outp
   const Tensor& saved_weight = weight.defined() ? ctx.tensors[1].get(name_) : weight;
   ops::BatchNormBackwardEpilogue epilogue;
   if (ctx.values[2] != 0) epilogue.relu_output = ctx.tensors[4].get(name_);
+  if (ctx.values[3] != 0) {
+    epilogue.cudnn_reserve = ctx.tensors[5].get(name_);
+    epilogue.bias = ctx.tensors[6].get(name_);
+  }
   epilogue.residual = ctx.values[1] != 0;
   const Tensor &input = ctx.tensors[0].get(name_), &mean = ctx.tensors[2].get(name_),
                &invstd = ctx.tensors[3].get(name_);

@@ -34,9 +34,29 @@ void host_sum(const T* in, T* out, int64_t n) {
 
 int cuda::cudnn_version() { return 0; }
 
-void bn::cudnn_forward_training(const ForwardTrainingParams&, const Device&) { not_emulated("cuDNN"); }
-void bn::cudnn_forward_inference(const ForwardInferenceParams&, const Device&) { not_emulated("cuDNN"); }
-void bn::cudnn_backward(const BackwardParams&, double, const Device&) { not_emulated("cuDNN"); }
+template <typename T>
+bool bn::cudnn_forward_training(const ForwardTrainingParamsOf<T>&, const CudnnCall&, Tensor&, const Device&) {
+  not_emulated("cuDNN");
+}
+template <typename T>
+void bn::cudnn_forward_inference(const ForwardInferenceParamsOf<T>&, const CudnnCall&, const Device&) {
+  not_emulated("cuDNN");
+}
+template <typename T>
+void bn::cudnn_backward(const BackwardParamsOf<T>&, const CudnnCall&, const Tensor&, double, const Device&) {
+  not_emulated("cuDNN");
+}
+#define NORMRT_CUDNN_BN_INSTANTIATE(T)                                                                        \
+  template bool bn::cudnn_forward_training(const bn::ForwardTrainingParamsOf<T>&, const bn::CudnnCall&, Tensor&, \
+                                           const Device&);                                                     \
+  template void bn::cudnn_forward_inference(const bn::ForwardInferenceParamsOf<T>&, const bn::CudnnCall&,       \
+                                            const Device&);                                                    \
+  template void bn::cudnn_backward(const bn::BackwardParamsOf<T>&, const bn::CudnnCall&, const Tensor&, double,  \
+                                   const Device&);
+NORMRT_CUDNN_BN_INSTANTIATE(float)
+NORMRT_CUDNN_BN_INSTANTIATE(Half)
+NORMRT_CUDNN_BN_INSTANTIATE(BFloat16)
+#undef NORMRT_CUDNN_BN_INSTANTIATE
 
 namespace {
 

@@ -43,15 +43,21 @@ struct BatchNormEpilogue {
 
 // The backward of a fused forward. relu_output: that forward's output when it applied the ReLU (its positive entries
 // are where the gradient passes; no mask is stored); residual: the forward added one, so return its gradient.
+// cudnn_reserve and bias: a forward through cuDNN that fused its ReLU returned a reserve space
+// (BatchNormForwardResult::cudnn_reserve); cuDNN's backward of it takes that and the forward's bias.
 struct BatchNormBackwardEpilogue {
   Tensor relu_output;
   bool residual = false;
+  Tensor cudnn_reserve, bias;
 };
 
 struct BatchNormForwardResult {
   Tensor output;
   Tensor save_mean;    // (C): the mean used to normalise
   Tensor save_invstd;  // (C): 1 / sqrt(var + eps) used to normalise
+  // Defined only when cuDNN ran the ReLU (or residual add and ReLU) inside its training forward: its record of the
+  // activation (opaque bytes), for the backward (BatchNormBackwardEpilogue::cudnn_reserve).
+  Tensor cudnn_reserve;
 };
 
 // Training mode: normalises with the batch statistics (biased variance). When running_mean/running_var are
