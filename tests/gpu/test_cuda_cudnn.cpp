@@ -15,7 +15,7 @@ using testing::to_double;
 
 const Device kGpu = Device::cuda(0);
 
-// cudnn_version() is 0 where no cuDNN runs (the emulated device of tests/simt).
+// cudnn_version() is 0 in a build without cuDNN; the emulated device (tests/simt) has a stand-in for its batch norm.
 bool have_cudnn() { return cuda::is_available() && cuda::cudnn_version() > 0; }
 
 class CudnnShapes : public ::testing::TestWithParam<Shape> {

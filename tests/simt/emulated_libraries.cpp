@@ -2,8 +2,8 @@
 // and 16-bit) and CUB (the loss sums) are stood in for by plain host loops with double accumulation, queued on the
 // current stream like the kernels (emulated_device.h), so that the layers, losses and optimizers around them run on
 // the emulated device; src/linear_cublas.cpp, src/conv_cudnn.cpp and kernels/reduce.cu themselves run only on a
-// real GPU. cuDNN's BatchNorm is not stood in for: its wrappers throw, and the tests that
-// need it skip (cudnn_version() is 0). Test-only.
+// real GPU. cuDNN's batch norm is stood in for at its C API (emulated_cudnn.cpp), so src/batchnorm_cudnn.cpp runs
+// here too. Test-only.
 #include <type_traits>
 #include <vector>
 
@@ -32,31 +32,6 @@ void host_sum(const T* in, T* out, int64_t n) {
 
 }  // namespace
 
-int cuda::cudnn_version() { return 0; }
-
-template <typename T>
-bool bn::cudnn_forward_training(const ForwardTrainingParamsOf<T>&, const CudnnCall&, Tensor&, const Device&) {
-  not_emulated("cuDNN");
-}
-template <typename T>
-void bn::cudnn_forward_inference(const ForwardInferenceParamsOf<T>&, const CudnnCall&, const Device&) {
-  not_emulated("cuDNN");
-}
-template <typename T>
-void bn::cudnn_backward(const BackwardParamsOf<T>&, const CudnnCall&, const Tensor&, double, const Device&) {
-  not_emulated("cuDNN");
-}
-#define NORMRT_CUDNN_BN_INSTANTIATE(T)                                                                        \
-  template bool bn::cudnn_forward_training(const bn::ForwardTrainingParamsOf<T>&, const bn::CudnnCall&, Tensor&, \
-                                           const Device&);                                                     \
-  template void bn::cudnn_forward_inference(const bn::ForwardInferenceParamsOf<T>&, const bn::CudnnCall&,       \
-                                            const Device&);                                                    \
-  template void bn::cudnn_backward(const bn::BackwardParamsOf<T>&, const bn::CudnnCall&, const Tensor&, double,  \
-                                   const Device&);
-NORMRT_CUDNN_BN_INSTANTIATE(float)
-NORMRT_CUDNN_BN_INSTANTIATE(Half)
-NORMRT_CUDNN_BN_INSTANTIATE(BFloat16)
-#undef NORMRT_CUDNN_BN_INSTANTIATE
 
 namespace {
 
