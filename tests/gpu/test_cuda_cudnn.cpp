@@ -163,6 +163,52 @@ INSTANTIATE_TEST_SUITE_P(Matrix, CudnnMixed, ::testing::ValuesIn(mixed_cases()),
                            return name;
                          });
 
+// nn::BatchNorm2d keeps a fused cuDNN forward's reserve space and bias in its context for the backward: on
+// channels-last float16 a module on the cuDNN backend trains as one on the custom kernels, with its fused ReLU and
+// with forward_add (ResNet's block end).
+TEST(CudnnModules, FusedReluAndAddReluTrainAsTheCustomKernels) {
+  NORMRT_GPU_TEST_REQUIRES(have_cudnn(), "no CUDA device with cuDNN");
+  const Shape shape{4, 8, 5, 6};
+  auto draw = [&](Generator& gen) {
+    return randn(shape, gen, kGpu).to(DType::Float16).to(MemoryFormat::ChannelsLast);
+  };
+  for (const bool add : {false, true}) {
+    SCOPED_TRACE(add ? "forward_add" : "forward");
+    nn::BatchNorm2d cudnn(nn::BatchNormOptions(8).backend(Backend::CuDNN).relu(true));
+    nn::BatchNorm2d native(nn::BatchNormOptions(8).backend(Backend::Native).relu(true));
+    cudnn.to(kGpu);
+    native.to(kGpu);
+    Generator gen(41);
+    for (int step = 0; step < 2; ++step) {
+      const Tensor x = draw(gen), z = draw(gen), dy = draw(gen);
+      Tensor yc, yn, dxc, dxn, dzc, dzn;
+      if (add) {
+        nn::Context cc, cn;
+        yc = cudnn.forward_add(x, z, cc);
+        yn = native.forward_add(x, z, cn);
+        ASSERT_EQ(cc.values.size(), 4u);
+        EXPECT_EQ(cc.values[3], 1) << "the context does not hold cuDNN's reserve space";
+        auto gc = cudnn.backward_add(dy, cc), gn = native.backward_add(dy, cn);
+        dxc = gc.input;
+        dxn = gn.input;
+        EXPECT_TRUE(all_close(gc.residual.to(DType::Float32).to_vector(),
+                              gn.residual.to(DType::Float32).to_vector(), 4e-3, 4e-3))
+            << "dz";
+      } else {
+        yc = cudnn.forward(x);
+        yn = native.forward(x);
+        dxc = cudnn.backward(dy);
+        dxn = native.backward(dy);
+      }
+      EXPECT_TRUE(all_close(yc.to(DType::Float32).to_vector(), yn.to(DType::Float32).to_vector(), 4e-3, 4e-3));
+      EXPECT_TRUE(all_close(dxc.to(DType::Float32).to_vector(), dxn.to(DType::Float32).to_vector(), 4e-3, 4e-3));
+      EXPECT_TRUE(all_close(cudnn.weight.grad().to_vector(), native.weight.grad().to_vector(), 1e-3, 1e-4));
+      EXPECT_TRUE(all_close(cudnn.bias.grad().to_vector(), native.bias.grad().to_vector(), 1e-3, 1e-4));
+      EXPECT_TRUE(all_close(cudnn.running_var.to_vector(), native.running_var.to_vector(), 1e-4, 0));
+    }
+  }
+}
+
 class CudnnFallback : public ::testing::Test {
  protected:
   void SetUp() override {
