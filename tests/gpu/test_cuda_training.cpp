@@ -126,11 +126,12 @@ struct Case {
   double dropout;
   int64_t samples, batch;
   std::string precision = "fp32";
+  std::string bn_backend = "native";
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
   *os << c.model << " " << c.optimizer << " dropout " << c.dropout << ", " << c.samples << " samples in batches of "
-      << c.batch << ", " << c.precision;
+      << c.batch << ", " << c.precision << ", BatchNorm " << c.bn_backend;
 }
 
 class GraphTraining : public ::testing::TestWithParam<Case> {
@@ -149,6 +150,7 @@ TEST_P(GraphTraining, ReplaysGiveTheEagerStepsBits) {
   c.progress = false;
   c.batch_size = k.batch;
   c.precision = k.precision;
+  c.bn_backend = k.bn_backend;
   c.epochs = 2;  // cosine: the second epoch's learning rate differs (a new plan)
   c.limit_test = 4;
   const Outcome eager = train(c, false, data), graph = train(c, true, data);
@@ -163,14 +165,16 @@ TEST_P(GraphTraining, ReplaysGiveTheEagerStepsBits) {
 
 // Short last batches, so every epoch mixes replays with an eager step; dropout and the optimizers' step-dependent
 // hyperparameters (Adam's bias corrections, SGD's first momentum step) are where a stale replay would show; bf16:
-// the autocast copies and conversions are allocated inside the capture.
+// the autocast copies and conversions are allocated inside the capture; cudnn: cuDNN's batch norm (its workspaces)
+// inside the capture.
 INSTANTIATE_TEST_SUITE_P(Models, GraphTraining,
                          ::testing::Values(Case{"mlp-bn", "adam", 0.2, 70, 16}, Case{"mlp", "sgd", 0.5, 53, 8},
                                            Case{"cnn-bn", "adam", 0.0, 10, 4},
-                                           Case{"mlp-bn", "sgd", 0.2, 37, 8, "bf16"}),
+                                           Case{"mlp-bn", "sgd", 0.2, 37, 8, "bf16"},
+                                           Case{"cnn-bn", "adam", 0.0, 10, 4, "fp32", "cudnn"}),
                          [](const auto& info) {
-                           std::string name =
-                               info.param.model + "_" + info.param.optimizer + "_" + info.param.precision;
+                           std::string name = info.param.model + "_" + info.param.optimizer + "_" +
+                                              info.param.precision + "_" + info.param.bn_backend;
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
