@@ -1352,8 +1352,7 @@ void apply_relu_gradient(const float* dy, const float* y, float* out, int64_t n,
   NORMRT_CHECK_LAUNCH();
 }
 
-template <typename T>
-void save_inference_statistics(const ForwardInferenceParamsOf<T>& p, cudaStream_t stream) {
+void save_inference_statistics(const ForwardInferenceParams& p, cudaStream_t stream) {
   launch_save_inference_statistics(p, stream);
 }
 
@@ -1526,7 +1525,6 @@ void sync_backward_from_sums(const BackwardParamsOf<T>& p, const float* sums, fl
 #define NORMRT_BN_INSTANTIATE(T)                                                                                  \
   template void forward_training(const ForwardTrainingParamsOf<T>&, float*, const LaunchTuning&, cudaStream_t); \
   template void forward_inference(const ForwardInferenceParamsOf<T>&, const LaunchTuning&, cudaStream_t);       \
-  template void save_inference_statistics(const ForwardInferenceParamsOf<T>&, cudaStream_t);                     \
   template void backward(const BackwardParamsOf<T>&, float*, const LaunchTuning&, cudaStream_t);                  \
   template void sync_local_statistics(const ForwardTrainingParamsOf<T>&, float*, float*, const LaunchTuning&,     \
                                       cudaStream_t);                                                              \

@@ -69,7 +69,6 @@ void apply_relu_gradient(const float* dy, const float* y, float* out, int64_t n,
 
 // Writes only save_mean (= running_mean) and save_invstd (from running_var) of an inference forward, for a
 // forward computed elsewhere (cuDNN).
-template <typename T>
-void save_inference_statistics(const ForwardInferenceParamsOf<T>& p, cudaStream_t stream);
+void save_inference_statistics(const ForwardInferenceParams& p, cudaStream_t stream);
 
 }  // namespace normrt::bn::NORMRT_KERNEL_NS

@@ -165,7 +165,14 @@ void cudnn_forward_inference(const ForwardInferenceParamsOf<T>& p, const CudnnCa
       ctx.handle, ctx.mode, &kOne, &kZero, ctx.descriptors->x.get(), p.x, ctx.descriptors->x.get(), p.y,
       ctx.descriptors->channel.get(), p.weight, p.bias, p.running_mean, p.running_var, p.eps));
   // The statistics used, for the backward (inverse std from running_var, like the native path).
-  bn::cuda::save_inference_statistics(p, ctx.stream);
+  ForwardInferenceParams statistics;
+  statistics.geometry = p.geometry;
+  statistics.running_mean = p.running_mean;
+  statistics.running_var = p.running_var;
+  statistics.save_mean = p.save_mean;
+  statistics.save_invstd = p.save_invstd;
+  statistics.eps = p.eps;
+  bn::cuda::save_inference_statistics(statistics, ctx.stream);
 }
 
 template <typename T>
