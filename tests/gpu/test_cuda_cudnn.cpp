@@ -93,6 +93,18 @@ struct MixedCase {
   bool relu, residual;
 };
 
+std::string label(const MixedCase& c) {
+  std::string name;
+  for (int64_t s : c.shape) name += (name.empty() ? "" : "x") + std::to_string(s);
+  name += std::string("_") + dtype_name(c.dtype);
+  name += c.format == MemoryFormat::Contiguous ? "_nchw" : "_nhwc";
+  name += c.residual ? "_add" : "";
+  name += c.relu ? "_relu" : "";
+  return name;
+}
+
+void PrintTo(const MixedCase& c, std::ostream* os) { *os << label(c); }
+
 class CudnnMixed : public ::testing::TestWithParam<MixedCase> {
  protected:
   void SetUp() override { NORMRT_GPU_TEST_REQUIRES(have_cudnn(), "no CUDA device with cuDNN"); }
@@ -152,16 +164,7 @@ std::vector<MixedCase> mixed_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Matrix, CudnnMixed, ::testing::ValuesIn(mixed_cases()),
-                         [](const ::testing::TestParamInfo<MixedCase>& info) {
-                           const MixedCase& c = info.param;
-                           std::string name;
-                           for (int64_t s : c.shape) name += (name.empty() ? "" : "x") + std::to_string(s);
-                           name += std::string("_") + dtype_name(c.dtype);
-                           name += c.format == MemoryFormat::Contiguous ? "_nchw" : "_nhwc";
-                           name += c.residual ? "_add" : "";
-                           name += c.relu ? "_relu" : "";
-                           return name;
-                         });
+                         [](const ::testing::TestParamInfo<MixedCase>& info) { return label(info.param); });
 
 // nn::BatchNorm2d keeps a fused cuDNN forward's reserve space and bias in its context for the backward: on
 // channels-last float16 a module on the cuDNN backend trains as one on the custom kernels, with its fused ReLU and
