@@ -121,6 +121,61 @@ TEST(DeviceDataParallel, BucketsAreAveragedOnACommunicationStream) {
   for (const std::string& e : errors) ASSERT_EQ(e, "");
 }
 
+// A Linear and a parameter that its forward never uses.
+class WithUnusedParameter final : public nn::Module {
+ public:
+  WithUnusedParameter() : linear_(std::make_shared<nn::Linear>(4, 3)) {
+    Generator gen(13);
+    unused = randn({5}, gen);
+    register_module("linear", linear_);
+    register_parameter("unused", &unused);
+  }
+  WithUnusedParameter(WithUnusedParameter&&) = delete;
+  std::string name() const override { return "WithUnusedParameter"; }
+  Tensor unused;
+
+ protected:
+  Tensor forward_impl(const Tensor& input, nn::Context& ctx) override {
+    ctx.children.resize(1);
+    return linear_->forward(input, ctx.children[0]);
+  }
+  Tensor backward_impl(const Tensor& grad_output, nn::Context& ctx) override {
+    return linear_->backward(grad_output, ctx.children[0]);
+  }
+
+ private:
+  std::shared_ptr<nn::Linear> linear_;
+};
+
+// A parameter the backward does not reach gets zeros (made on the compute stream before the bucket moves to the
+// communication stream), averaged with the rest; the reached ones are averaged as on the CPU. Two steps, the
+// gradients zeroed (freed) between them, on every schedule of the emulated device.
+TEST(DeviceDataParallel, UnreachedParametersGetAveragedZeros) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator data(6);
+  const Tensor x = randn({4, 4}, data), dy = randn({4, 3}, data);
+  dist::InProcessWorld world(2);
+  std::vector<std::vector<float>> weight_grads(2);
+  const auto errors = testing::run_ranks(world, [&](dist::ProcessGroup& group) {
+    auto net = std::make_shared<WithUnusedParameter>();
+    net->to(Device::cuda(0));
+    nn::DistributedDataParallel ddp(net, group, /*bucket_bytes=*/4);
+    const int64_t r = group.rank();
+    for (int step = 0; step < 2; ++step) {
+      ddp.zero_grad();
+      ddp.forward(ops::narrow(x, 0, 2 * r, 2).to(Device::cuda(0)));
+      ddp.backward(ops::narrow(dy, 0, 2 * r, 2).to(Device::cuda(0)));
+      ASSERT_TRUE(net->unused.grad().defined());
+      EXPECT_EQ(net->unused.grad().to(Device::cpu()).to_vector(), std::vector<float>(5, 0.0f)) << "step " << step;
+    }
+    for (const auto& [key, p] : net->named_parameters())
+      if (key == "linear.weight") weight_grads[r] = p.grad().to(Device::cpu()).to_vector();
+  });
+  for (const std::string& e : errors) ASSERT_EQ(e, "");
+  ASSERT_EQ(weight_grads[0].size(), 12u);
+  EXPECT_EQ(weight_grads[0], weight_grads[1]);  // averaged: the same on both ranks
+}
+
 struct Case {
   std::string model, optimizer;
   double dropout;
