@@ -188,8 +188,7 @@ Route route_of(const Tensor& input, [[maybe_unused]] std::optional<Backend> back
   route.element = route.cpu ? DType::Float32 : input.dtype();
   if (route.cpu) return route;
 #if NORMRT_WITH_CUDA
-  bn::Geometry dims{input.size(0), input.size(1), 1};  // (N, C, spatial) whatever the memory format
-  for (int64_t d = 2; d < input.dim(); ++d) dims.S *= input.size(d);
+  const bn::Geometry dims = bn::dims_of(input);
   const bn::CudnnRequest request{!input.is_contiguous(), input.dtype(), traits.relu, traits.residual,
                                  traits.forward_fused};
   const bn::BackendChoice choice = bn::choose_backend(backend.value_or(default_backend()), input.device(), dims, pass,
@@ -213,12 +212,14 @@ Route route_of(const Tensor& input, [[maybe_unused]] std::optional<Backend> back
 
 namespace normrt::bn {
 
-bn::Geometry geometry_of(const Tensor& input) {
-  bn::Geometry g;
-  g.N = input.size(0);
-  g.C = input.size(1);
-  g.S = 1;
+bn::Geometry dims_of(const Tensor& input) {
+  bn::Geometry g{input.size(0), input.size(1), 1};
   for (int64_t d = 2; d < input.dim(); ++d) g.S *= input.size(d);
+  return g;
+}
+
+bn::Geometry geometry_of(const Tensor& input) {
+  bn::Geometry g = dims_of(input);
   if (!input.is_contiguous()) {
     g.N *= g.S;
     g.S = 1;

@@ -12,6 +12,8 @@ namespace normrt::bn {
 // (N * spatial, C, 1): its channels are the contiguous dimension, as (N, C) input's are, and the backends' layout
 // for that takes it as it is.
 Geometry geometry_of(const Tensor& input);
+// The input's (N, C, spatial) whatever its memory format: what cuDNN's descriptors describe.
+Geometry dims_of(const Tensor& input);
 
 // An optional tensor's elements as T* (null when undefined), for the backends' params.
 template <typename T>

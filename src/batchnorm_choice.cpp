@@ -83,9 +83,9 @@ CudnnPlan plan_for(const CudnnRequest& r, Pass pass) {
   return plan;
 }
 #endif
-}  // namespace
 
 BackendChoice native(std::string reason) { return {Backend::Native, std::move(reason), {}}; }
+}  // namespace
 
 BackendChoice choose_backend(Backend requested, const Device& device, const Geometry& g, Pass pass, bool affine,
                              bool cumulative_average, double eps, const CudnnRequest& request) {

@@ -18,6 +18,7 @@
 #include <array>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "batchnorm.cuh"
 #include "batchnorm_backend.h"
@@ -138,8 +139,9 @@ bool cudnn_forward_training(const ForwardTrainingParamsOf<T>& p, const CudnnCall
   const cudnnTensorDescriptor_t x = ctx.descriptors->x.get(), channel = ctx.descriptors->channel.get();
   const bool fused = call.plan.fused;
   const cudnnBatchNormOps_t ops = fused ? fused_ops(p.residual != nullptr) : CUDNN_BATCHNORM_OPS_BN;
-  const ReluDescriptor relu;
-  const cudnnActivationDescriptor_t activation = fused ? relu.get() : nullptr;
+  std::optional<ReluDescriptor> relu;  // only the fused operations take one
+  if (fused) relu.emplace();
+  const cudnnActivationDescriptor_t activation = fused ? relu->get() : nullptr;
   const cudnnTensorDescriptor_t z = ops == CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION ? x : nullptr;
   std::size_t workspace_bytes = 0;
   const cudnnStatus_t sized = cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
@@ -183,8 +185,9 @@ void cudnn_backward(const BackwardParamsOf<T>& p, const CudnnCall& call, const T
   const cudnnTensorDescriptor_t x = ctx.descriptors->x.get(), channel = ctx.descriptors->channel.get();
   const bool fused = call.plan.fused;
   const cudnnBatchNormOps_t ops = fused ? fused_ops(p.grad_residual != nullptr) : CUDNN_BATCHNORM_OPS_BN;
-  const ReluDescriptor relu;
-  const cudnnActivationDescriptor_t activation = fused ? relu.get() : nullptr;
+  std::optional<ReluDescriptor> relu;  // only the fused operations take one
+  if (fused) relu.emplace();
+  const cudnnActivationDescriptor_t activation = fused ? relu->get() : nullptr;
   const std::size_t reserve_size = reserve_bytes(ctx, ops, activation);
   if (!fused && reserve_size != 0) {  // an unfused forward keeps no reserve (see the header comment)
     NORMRT_CUDNN_CHECK(cudnnBatchNormalizationBackward(ctx.handle, ctx.mode, &kOne, &kZero, &kOne, &kZero, x, p.x, x,
