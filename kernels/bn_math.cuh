@@ -48,6 +48,17 @@ NORMRT_HD inline Welford<T> welford_merge(const Welford<T>& a, const Welford<T>&
   return out;
 }
 
+// A piece's state from sums of d = x - pivot and d * d in T, where the pivot is one of the piece's own values
+// (the CPU backend's one-read statistics). The pivot's squared deviation is one term of m2, so
+// sum(d^2) = m2 + count * (mean - pivot)^2 <= (count + 1) * m2: the subtraction below loses at most
+// log2(count + 1) bits, where sum/sum-of-squares (pivot 0) can lose all of them.
+template <typename T>
+NORMRT_HD inline Welford<T> welford_from_shifted_sums(T pivot, T sum, T sum_sq, T count) {
+  const T shift = sum / count;
+  const T m2 = sum_sq - sum * shift;
+  return {pivot + shift, m2 < T(0) ? T(0) : m2, count};  // rounding's negatives clamped; a NaN kept
+}
+
 // PyTorch: invstd = 1 / sqrt(var + eps), defined as 0 when var == 0 and eps == 0.
 template <typename T>
 NORMRT_HD inline T invstd_from_var(T var, T eps) {

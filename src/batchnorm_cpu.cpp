@@ -6,9 +6,13 @@
 //  * Statistics: exact two-pass per piece in double (sum, then the sum of squared deviations from the piece's mean,
 //    the piece re-read from L2), the pieces combined by the pairwise Chan tree of bn_math.cuh. This is PyTorch's
 //    CPU algorithm made parallel: cheaper per element than a Welford update and without its dependency chain.
+//    (N, C) pieces (at most kPieceElements / kChannelBlock rows) are read once instead: double sums of x - pivot
+//    and of its square, the pivot the piece's first row (welford_from_shifted_sums: at most log2(rows + 1) of
+//    double's bits lost). There the re-read strides a page per row and cost as much as the first read (measured:
+//    a quarter of the forward's time on 256x1024, one thread).
 //  * Inside a contiguous run elements are dealt round-robin to kLanes independent accumulators (a vectorisable
 //    inner loop, the CPU image of a warp's threads), combined by a fixed tree; short runs (7x7 planes) are gathered
-//    first. (N, C) input sweeps whole rows of a block, dealt to kRowLanes accumulator rows.
+//    first. (N, C) input walks a block's columns down its rows (column_moments, column_gradient_sums).
 //  * Fused units: for tensors larger than the last-level cache keeps, when a unit's operands fit in a core's L2
 //    and there are enough units to keep every thread busy, one task computes the unit's statistics (or gradient
 //    sums) and then its elementwise pass, so the second read comes from L2 instead of memory; the arithmetic is the
@@ -183,58 +187,70 @@ inline void lane_accumulate2(Acc (&first)[kLanes], Acc (&second)[kLanes], int64_
 
 Acc lane_total(Acc (&acc)[kLanes]) { return tree_reduce(acc, kLanes, add); }
 
-// (N, C) input: per-column sums over rows [lo, hi) of a block's columns [0, width), row stride `stride`. Rows are
-// dealt round-robin to kRowLanes accumulators, so that the additions of consecutive rows to a column do not wait on
-// one another, and the lanes are added in a fixed order. Two traversals, the same bits:
-//  * a block that is the whole row (C <= kChannelBlock) walks column groups of W held in registers down the rows
-//    (kColumnGroup, then single columns): contiguous there, and no accumulator traffic;
-//  * a block narrower than the rows sweeps whole rows in order into accumulator rows kept in L1 (RowSweep):
-//    contiguous runs the prefetchers follow, where walking a column group down the rows strides a row per load.
+// (N, C) input: per-column sums over rows [lo, hi) of a block's columns [0, width), row stride `stride`, the
+// lanes added in a fixed order. Two traversals:
+//  * columns held in registers down the rows: groups of kColumnGroup (then single columns) of a block that is the
+//    whole row (C <= kChannelBlock), and a whole block of a wider row (kChannelBlock columns: a row's 256 bytes
+//    per load, where a narrower group would stride a row per line). A group of few columns deals rows round-robin
+//    to kRowLanes accumulators, so that consecutive rows' additions to a column do not wait on one another; a whole
+//    block has enough independent columns per row and keeps one.
+//  * the narrower last block of a wider row sweeps its rows in order into accumulator rows kept in L1 (RowSweep).
 constexpr int kColumnGroup = 16;
 constexpr int kRowLanes = 4;
 
-// Calls group.template run<W>(j0) over the column groups.
+template <int W>
+constexpr int row_lanes() {
+  return W >= kChannelBlock ? 1 : kRowLanes;
+}
+
+// Calls group.template run<W>(j0) over the column groups of a block of `width` columns, `stride` apart.
 template <typename Group>
-void for_each_column_group(int64_t width, const Group& group) {
+void for_each_column_group(int64_t width, int64_t stride, const Group& group) {
+  if (width == kChannelBlock && stride > width) return group.template run<kChannelBlock>(0);
   int64_t j0 = 0;
   for (; j0 + kColumnGroup <= width; j0 += kColumnGroup) group.template run<kColumnGroup>(j0);
   for (; j0 < width; ++j0) group.template run<1>(j0);
 }
 
-template <int W>
-inline void add_lanes(const Acc (&acc)[kRowLanes][W], Acc* out) {
-  for (int j = 0; j < W; ++j) out[j] = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]);
+// add_row(lane, n) for the rows [lo, hi), dealt round-robin to L lanes; then the lanes' totals into out.
+template <int L, typename AddRow>
+inline void deal_rows(int64_t lo, int64_t hi, AddRow add_row) {
+  int64_t n = lo;
+  for (; n + L <= hi; n += L)
+    for (int r = 0; r < L; ++r) add_row(r, n + r);
+  for (int r = 0; n < hi; ++n, ++r) add_row(r, n);
 }
 
-// sum[j] = sum of x; with Squares, sum of (x - mean[j])^2.
-template <bool Squares>
+template <int L, int W>
+inline void add_lanes(const Acc (&acc)[L][W], Acc* out) {
+  for (int j = 0; j < W; ++j) {
+    if constexpr (L == 1) out[j] = acc[0][j];
+    else out[j] = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]);
+  }
+}
+
+// sum[j] = sum of d, sum_sq[j] = sum of d^2, d = x - pivot[j] (welford_from_shifted_sums).
 struct ColumnMoments {
   const float* x;
   int64_t stride, lo, hi;
-  const Acc* mean;  // Squares only
-  Acc* out;
+  const Acc* pivot;
+  Acc *sum, *sum_sq;
   template <int W>
   void run(int64_t j0) const {
-    Acc acc[kRowLanes][W] = {};
-    Acc mu[W] = {};
-    if constexpr (Squares)
-      for (int j = 0; j < W; ++j) mu[j] = mean[j0 + j];
-    auto add_row = [&](int r, int64_t n) {
+    constexpr int L = row_lanes<W>();
+    Acc s[L][W] = {}, q[L][W] = {};
+    Acc k[W];
+    for (int j = 0; j < W; ++j) k[j] = pivot[j0 + j];
+    deal_rows<L>(lo, hi, [&](int r, int64_t n) {
       const float* row = x + n * stride + j0;
       for (int j = 0; j < W; ++j) {
-        if constexpr (Squares) {
-          const Acc d = static_cast<Acc>(row[j]) - mu[j];
-          acc[r][j] += d * d;
-        } else {
-          acc[r][j] += row[j];
-        }
+        const Acc d = static_cast<Acc>(row[j]) - k[j];
+        s[r][j] += d;
+        q[r][j] += d * d;
       }
-    };
-    int64_t n = lo;
-    for (; n + kRowLanes <= hi; n += kRowLanes)
-      for (int r = 0; r < kRowLanes; ++r) add_row(r, n + r);
-    for (int r = 0; n < hi; ++n, ++r) add_row(r, n);
-    add_lanes<W>(acc, out + j0);
+    });
+    add_lanes<L, W>(s, sum + j0);
+    add_lanes<L, W>(q, sum_sq + j0);
   }
 };
 
@@ -246,22 +262,19 @@ struct ColumnGradientSums {
   Acc *sum_dy, *sum_dy_xmu;
   template <int W>
   void run(int64_t j0) const {
-    Acc a[kRowLanes][W] = {}, b[kRowLanes][W] = {};
+    constexpr int L = row_lanes<W>();
+    Acc a[L][W] = {}, b[L][W] = {};
     Acc mu[W];
     for (int j = 0; j < W; ++j) mu[j] = mean[j0 + j];
-    auto add_row = [&](int r, int64_t n) {
+    deal_rows<L>(lo, hi, [&](int r, int64_t n) {
       const float *d = dy + n * stride + j0, *in = x + n * stride + j0;
       for (int j = 0; j < W; ++j) {
         a[r][j] += d[j];
         b[r][j] += static_cast<Acc>(d[j]) * (static_cast<Acc>(in[j]) - mu[j]);
       }
-    };
-    int64_t n = lo;
-    for (; n + kRowLanes <= hi; n += kRowLanes)
-      for (int r = 0; r < kRowLanes; ++r) add_row(r, n + r);
-    for (int r = 0; n < hi; ++n, ++r) add_row(r, n);
-    add_lanes<W>(a, sum_dy + j0);
-    add_lanes<W>(b, sum_dy_xmu + j0);
+    });
+    add_lanes<L, W>(a, sum_dy + j0);
+    add_lanes<L, W>(b, sum_dy_xmu + j0);
   }
 };
 
@@ -277,38 +290,30 @@ struct RowSweep {
   }
 };
 
-// sum[j] = sum of x; with mean (not null), the sum of (x - mean[j])^2.
-void column_moments(const float* x, int64_t stride, int64_t lo, int64_t hi, int64_t width, const Acc* mean,
-                    Acc* out) {
-  if (stride <= width) {
-    if (mean == nullptr) return for_each_column_group(width, ColumnMoments<false>{x, stride, lo, hi, nullptr, out});
-    return for_each_column_group(width, ColumnMoments<true>{x, stride, lo, hi, mean, out});
-  }
-  RowSweep acc;
-  if (mean == nullptr) {
-    RowSweep::deal(lo, hi, [&](int r, int64_t n) {
-      Acc* a = acc.lane[r];
-      const float* in = x + n * stride;
-      for (int64_t j = 0; j < width; ++j) a[j] += in[j];
-    });
-  } else {
-    RowSweep::deal(lo, hi, [&](int r, int64_t n) {
-      Acc* a = acc.lane[r];
-      const float* in = x + n * stride;
-      for (int64_t j = 0; j < width; ++j) {
-        const Acc d = static_cast<Acc>(in[j]) - mean[j];
-        a[j] += d * d;
-      }
-    });
-  }
-  acc.total(width, out);
+// sum[j] = sum of d, sum_sq[j] = sum of d^2, d = x - pivot[j].
+void column_moments(const float* x, int64_t stride, int64_t lo, int64_t hi, int64_t width, const Acc* pivot,
+                    Acc* sum, Acc* sum_sq) {
+  if (stride <= width || width == kChannelBlock)
+    return for_each_column_group(width, stride, ColumnMoments{x, stride, lo, hi, pivot, sum, sum_sq});
+  RowSweep s, q;
+  RowSweep::deal(lo, hi, [&](int r, int64_t n) {
+    Acc *first = s.lane[r], *second = q.lane[r];
+    const float* in = x + n * stride;
+    for (int64_t j = 0; j < width; ++j) {
+      const Acc d = static_cast<Acc>(in[j]) - pivot[j];
+      first[j] += d;
+      second[j] += d * d;
+    }
+  });
+  s.total(width, sum);
+  q.total(width, sum_sq);
 }
 
 // sum_dy[j] = sum of dy, sum_dy_xmu[j] = sum of dy * (x - mean[j]).
 void column_gradient_sums(const float* dy, const float* x, int64_t stride, int64_t lo, int64_t hi, int64_t width,
                           const float* mean, Acc* sum_dy, Acc* sum_dy_xmu) {
-  if (stride <= width)
-    return for_each_column_group(width, ColumnGradientSums{dy, x, stride, lo, hi, mean, sum_dy, sum_dy_xmu});
+  if (stride <= width || width == kChannelBlock)
+    return for_each_column_group(width, stride, ColumnGradientSums{dy, x, stride, lo, hi, mean, sum_dy, sum_dy_xmu});
   RowSweep a, b;
   Acc mu[kChannelBlock];
   for (int64_t j = 0; j < width; ++j) mu[j] = mean[j];
@@ -332,12 +337,12 @@ void piece_statistics(const Layout& l, const float* x, int64_t unit, int64_t k, 
   const int64_t lo = l.piece_begin(k), hi = l.piece_begin(k + 1), c0 = l.first_channel(unit);
   if (l.rows) {
     const int64_t width = l.width(unit);
-    Acc sum[kChannelBlock], mean[kChannelBlock], m2[kChannelBlock];
-    column_moments(x + c0, g.C, lo, hi, width, nullptr, sum);
+    Acc pivot[kChannelBlock], sum[kChannelBlock], sum_sq[kChannelBlock];
+    for (int64_t j = 0; j < width; ++j) pivot[j] = x[lo * g.C + c0 + j];
+    column_moments(x + c0, g.C, lo, hi, width, pivot, sum, sum_sq);
     const Acc count = static_cast<Acc>(hi - lo);
-    for (int64_t j = 0; j < width; ++j) mean[j] = sum[j] / count;
-    column_moments(x + c0, g.C, lo, hi, width, mean, m2);
-    for (int64_t j = 0; j < width; ++j) partial[(c0 + j) * l.pieces + k] = {mean[j], m2[j], count};
+    for (int64_t j = 0; j < width; ++j)
+      partial[(c0 + j) * l.pieces + k] = welford_from_shifted_sums(pivot[j], sum[j], sum_sq[j], count);
     return;
   }
   Acc sum[kLanes] = {}, m2[kLanes] = {};

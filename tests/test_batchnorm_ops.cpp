@@ -110,9 +110,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormShapes,
                          });
 
 TEST(BatchNormOps, LargeMeanSmallStdKeepsStatisticsAccurate) {
-  // Mean 1e4, std 1e-2: sum/sum-of-squares in float would give garbage (even negative variances). (N, C, L) and
-  // (N, C) rows wider than a column block (Welford sweeps).
-  for (const Shape& shape : {Shape{16, 3, 1000}, Shape{300, 130}}) {
+  // Mean 1e4, std 1e-2: sum/sum-of-squares in float would give garbage (even negative variances). (N, C, L), and
+  // (N, C) with every column traversal of the shifted sums: whole rows in column groups, whole blocks of wider rows
+  // and their narrower last block, over one piece of rows and over several.
+  for (const Shape& shape : {Shape{16, 3, 1000}, Shape{300, 130}, Shape{2100, 70}, Shape{7, 64}}) {
     SCOPED_TRACE(::testing::PrintToString(shape));
     const int64_t channels = shape[1];
     const RefGeometry g = geometry_of(shape);

@@ -81,6 +81,36 @@ TEST(BnMath, ShiftedFloatWelfordSurvivesLargeMeans) {
   EXPECT_GT(std::fabs(naive_var - var), 10 * var);
 }
 
+// The CPU backend's one-read statistics: double sums of x - pivot and its square, the pivot one of the data. On
+// mean 1e4, std 1e-2 they keep m2 to ~1e-10 (the (count + 1) bound), where the same sums without the pivot lose it.
+TEST(BnMath, ShiftedSumsWithADataPivotKeepTheVariance) {
+  std::mt19937 rng(4);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<double> v(1024);
+  for (double& x : v) x = static_cast<double>(1e4f + 1e-2f * dist(rng));
+  auto shifted = [&](double pivot) {
+    double sum = 0, sum_sq = 0;
+    for (double x : v) {
+      sum += x - pivot;
+      sum_sq += (x - pivot) * (x - pivot);
+    }
+    return welford_from_shifted_sums(pivot, sum, sum_sq, static_cast<double>(v.size()));
+  };
+  const double m2 = two_pass_m2(v);
+  for (std::size_t i : {std::size_t{0}, std::size_t{517}}) {
+    const Welford<double> s = shifted(v[i]);
+    EXPECT_EQ(s.count, 1024.0);
+    EXPECT_NEAR(s.mean, two_pass_mean(v), 1e-12 * 1e4);
+    EXPECT_NEAR(s.m2, m2, 1e-10 * m2);
+  }
+  EXPECT_GT(std::fabs(shifted(0.0).m2 - m2), 1e-6 * m2);
+
+  // All values equal: exactly zero, never a rounding's negative. An infinity gives NaN, which the clamp keeps.
+  EXPECT_EQ(welford_from_shifted_sums(3.0, 0.0, 0.0, 5.0).m2, 0.0);
+  EXPECT_EQ(welford_from_shifted_sums(0.0, 1.0, 0.2 * (1 - 1e-12), 5.0).m2, 0.0);
+  EXPECT_TRUE(std::isnan(welford_from_shifted_sums(0.0, double{INFINITY}, double{INFINITY}, 5.0).m2));
+}
+
 TEST(BnMath, InvstdAndRunningUpdate) {
   EXPECT_EQ(invstd_from_var(0.0f, 0.0f), 0.0f);
   EXPECT_FLOAT_EQ(invstd_from_var(3.0f, 1.0f), 0.5f);
