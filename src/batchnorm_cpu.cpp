@@ -203,16 +203,19 @@ constexpr int row_lanes() {
   return W >= kChannelBlock ? 1 : kRowLanes;
 }
 
-// Calls group.template run<W>(j0) over the column groups of a block of `width` columns, `stride` apart.
+// Whether a block of `width` columns of rows `stride` apart is walked in registers (else swept by RowSweep).
+bool columns_in_registers(int64_t width, int64_t stride) { return stride <= width || width == kChannelBlock; }
+
+// Calls group.template run<W>(j0) over the column groups of such a block.
 template <typename Group>
 void for_each_column_group(int64_t width, int64_t stride, const Group& group) {
-  if (width == kChannelBlock && stride > width) return group.template run<kChannelBlock>(0);
+  if (stride > width) return group.template run<kChannelBlock>(0);
   int64_t j0 = 0;
   for (; j0 + kColumnGroup <= width; j0 += kColumnGroup) group.template run<kColumnGroup>(j0);
   for (; j0 < width; ++j0) group.template run<1>(j0);
 }
 
-// add_row(lane, n) for the rows [lo, hi), dealt round-robin to L lanes; then the lanes' totals into out.
+// add_row(lane, n) for the rows [lo, hi), dealt round-robin to L lanes.
 template <int L, typename AddRow>
 inline void deal_rows(int64_t lo, int64_t hi, AddRow add_row) {
   int64_t n = lo;
@@ -293,7 +296,7 @@ struct RowSweep {
 // sum[j] = sum of d, sum_sq[j] = sum of d^2, d = x - pivot[j].
 void column_moments(const float* x, int64_t stride, int64_t lo, int64_t hi, int64_t width, const Acc* pivot,
                     Acc* sum, Acc* sum_sq) {
-  if (stride <= width || width == kChannelBlock)
+  if (columns_in_registers(width, stride))
     return for_each_column_group(width, stride, ColumnMoments{x, stride, lo, hi, pivot, sum, sum_sq});
   RowSweep s, q;
   RowSweep::deal(lo, hi, [&](int r, int64_t n) {
@@ -312,7 +315,7 @@ void column_moments(const float* x, int64_t stride, int64_t lo, int64_t hi, int6
 // sum_dy[j] = sum of dy, sum_dy_xmu[j] = sum of dy * (x - mean[j]).
 void column_gradient_sums(const float* dy, const float* x, int64_t stride, int64_t lo, int64_t hi, int64_t width,
                           const float* mean, Acc* sum_dy, Acc* sum_dy_xmu) {
-  if (stride <= width || width == kChannelBlock)
+  if (columns_in_registers(width, stride))
     return for_each_column_group(width, stride, ColumnGradientSums{dy, x, stride, lo, hi, mean, sum_dy, sum_dy_xmu});
   RowSweep a, b;
   Acc mu[kChannelBlock];
