@@ -209,7 +209,7 @@ bool columns_in_registers(int64_t width, int64_t stride) { return stride <= widt
 // Calls group.template run<W>(j0) over the column groups of such a block.
 template <typename Group>
 void for_each_column_group(int64_t width, int64_t stride, const Group& group) {
-  if (stride > width) return group.template run<kChannelBlock>(0);
+  if (width == kChannelBlock && stride > width) return group.template run<kChannelBlock>(0);
   int64_t j0 = 0;
   for (; j0 + kColumnGroup <= width; j0 += kColumnGroup) group.template run<kColumnGroup>(j0);
   for (; j0 < width; ++j0) group.template run<1>(j0);
