@@ -139,12 +139,13 @@ TEST(BatchNormOps, LargeMeanSmallStdKeepsStatisticsAccurate) {
   }
 }
 
-// The CPU backend fuses a channel's statistics and elementwise pass into one task for tensors beyond 16 MB when
-// there are at least four units (channels, or blocks of 64 (N, C) columns) per thread. The last two shapes take the
-// fused forward with one thread and the phased one with five (17 channels; 18 column blocks); the first is phased
-// with its channels over several pieces. All must give the same bits.
+// The CPU backend fuses a channel's statistics and elementwise pass into one task for tensors beyond 16 MB (beyond
+// 4 MB where a channel's runs are long) when there are at least four units (channels, or blocks of 64 (N, C)
+// columns) per thread. The last three shapes take the fused forward with one thread and the phased one with five
+// (17 channels; 18 column blocks; 9 channels of 256 KB runs in a 4.7 MB tensor, whose backward is fused too); the
+// first is phased with its channels over several pieces. All must give the same bits.
 TEST(BatchNormOps, ResultsDoNotDependOnThreadCount) {
-  for (const Shape& shape : {Shape{3, 2, 100003}, Shape{2, 17, 131072}, Shape{4096, 1100}}) {
+  for (const Shape& shape : {Shape{3, 2, 100003}, Shape{2, 17, 131072}, Shape{4096, 1100}, Shape{2, 9, 65536}}) {
     SCOPED_TRACE(::testing::PrintToString(shape));
     Generator gen(11);
     const Tensor x = random_input(shape, gen, 0.0f, 1.0f);
