@@ -57,7 +57,7 @@ constexpr int64_t kFuseAbove = int64_t{16} << 20;
 // Channels whose planes are runs of at least kLongRunBytes are fused from kFuseLongRunsAbove on: the second read then
 // comes from L2 instead of L3, as in PyTorch's per-channel backward (measured, backward 4x32x16x32x32, four runs of
 // 64 KB per channel: 451 -> 390 us); shorter runs keep the flat elementwise pass, whose prefetching wins there
-// (backward 32x64x1000, 4 KB runs: 484 us flat, 559 us fused).
+// (backward 32x64x1000, 4 KB runs: 481 us flat, 571 us fused).
 constexpr int64_t kLongRunBytes = int64_t{8} << 10;
 constexpr int64_t kFuseLongRunsAbove = int64_t{4} << 20;
 constexpr int64_t kTableSpan = 512;  // elements a run of an (N, C) elementwise op may cover (repeated tables)
