@@ -139,6 +139,40 @@ TEST(BatchNormOps, LargeMeanSmallStdKeepsStatisticsAccurate) {
   }
 }
 
+// The CPU backward sums add each lane's float terms over blocks of at most 8, then the blocks in double: a block's
+// rounding is at most 7 float ulps of its terms' magnitudes, and each term's (x - mean) * dy two more. A constant
+// dy of 0.1f (not a binary fraction) rounds in one direction at every addition, so sums of whole lanes in float (a
+// lane gets 2048 terms of a 65536-element piece) would fall far outside that bound. Long runs, 4 KB runs with their
+// tails, and gathered 7x7 planes.
+TEST(BatchNormOps, BackwardSumsKeepTheirBlockBound) {
+  const double ulp = std::ldexp(1.0, -24);
+  for (const Shape& shape : {Shape{2, 3, 70001}, Shape{16, 2, 1000}, Shape{64, 2, 7, 7}}) {
+    SCOPED_TRACE(::testing::PrintToString(shape));
+    const RefGeometry g = geometry_of(shape);
+    Generator gen(17);
+    const Tensor x = random_input(shape, gen, 3.0f, 2.0f);
+    const Tensor dy = full(shape, 0.1);
+    Tensor rm = zeros({g.C}), rv = ones({g.C});
+    const auto out = ops::batch_norm_forward_training(x, Tensor(), Tensor(), rm, rv, Tensor(), 0.1, 1e-5);
+    const auto grads = ops::batch_norm_backward(dy, x, ones({g.C}), out.save_mean, out.save_invstd, true, 1e-5);
+    const auto xd = to_double(x), mean = to_double(out.save_mean), invstd = to_double(out.save_invstd);
+    const auto db = grads.grad_bias.to_vector(), dw = grads.grad_weight.to_vector();
+    const double term = static_cast<double>(0.1f), count = static_cast<double>(g.N * g.S);
+    for (int64_t c = 0; c < g.C; ++c) {
+      // + one ulp for the float result
+      EXPECT_NEAR(db[c], count * term, (7 + 1) * ulp * count * term) << "channel " << c;
+      double dot = 0, magnitude = 0;
+      for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t s = 0; s < g.S; ++s) {
+          const double t = term * (xd[(n * g.C + c) * g.S + s] - mean[c]);
+          dot += t;
+          magnitude += std::abs(t);
+        }
+      EXPECT_NEAR(dw[c], dot * invstd[c], (7 + 2 + 1) * ulp * magnitude * invstd[c]) << "channel " << c;
+    }
+  }
+}
+
 // The CPU backend fuses a channel's statistics and elementwise pass into one task for tensors beyond 16 MB (beyond
 // 4 MB where a channel's runs are long) when there are at least four units (channels, or blocks of 64 (N, C)
 // columns) per thread. The last three shapes take the fused forward with one thread and the phased one with five
