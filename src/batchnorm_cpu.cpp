@@ -305,15 +305,24 @@ struct ColumnGradientSums {
   void run(int64_t j0) const {
     constexpr int L = row_lanes<W>();
     Acc a[L][W] = {}, b[L][W] = {};
-    Acc mu[W];
+    float mu[W];
     for (int j = 0; j < W; ++j) mu[j] = mean[j0 + j];
-    deal_rows<L>(lo, hi, [&](int r, int64_t n) {
-      const float *d = dy + n * stride + j0, *in = x + n * stride + j0;
-      for (int j = 0; j < W; ++j) {
-        a[r][j] += d[j];
-        b[r][j] += static_cast<Acc>(d[j]) * (static_cast<Acc>(in[j]) - mu[j]);
-      }
-    });
+    // As lane_accumulate2: each lane's float terms over blocks of at most kFloatTerms rows, then in double.
+    for (int64_t block = lo; block < hi; block += kFloatTerms * L) {
+      float block_a[L][W] = {}, block_b[L][W] = {};
+      deal_rows<L>(block, std::min(hi, block + kFloatTerms * L), [&](int r, int64_t n) {
+        const float *d = dy + n * stride + j0, *in = x + n * stride + j0;
+        for (int j = 0; j < W; ++j) {
+          block_a[r][j] += d[j];
+          block_b[r][j] += d[j] * (in[j] - mu[j]);
+        }
+      });
+      for (int r = 0; r < L; ++r)
+        for (int j = 0; j < W; ++j) {
+          a[r][j] += block_a[r][j];
+          b[r][j] += block_b[r][j];
+        }
+    }
     add_lanes<L, W>(a, sum_dy + j0);
     add_lanes<L, W>(b, sum_dy_xmu + j0);
   }

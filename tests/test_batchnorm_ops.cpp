@@ -143,10 +143,12 @@ TEST(BatchNormOps, LargeMeanSmallStdKeepsStatisticsAccurate) {
 // rounding is at most 7 float ulps of its terms' magnitudes, and each term's (x - mean) * dy two more. A constant
 // dy of 0.1f (not a binary fraction) rounds in one direction at every addition, so sums of whole lanes in float (a
 // lane gets 2048 terms of a 65536-element piece) would fall far outside that bound. Long runs, 4 KB runs with their
-// tails, and gathered 7x7 planes.
+// tails, gathered 7x7 planes, and (N, C) columns: whole 64-column blocks of wider rows, groups of 16 and single
+// columns (four row lanes each), over pieces of 1024 rows.
 TEST(BatchNormOps, BackwardSumsKeepTheirBlockBound) {
   const double ulp = std::ldexp(1.0, -24);
-  for (const Shape& shape : {Shape{2, 3, 70001}, Shape{16, 2, 1000}, Shape{64, 2, 7, 7}}) {
+  for (const Shape& shape : {Shape{2, 3, 70001}, Shape{16, 2, 1000}, Shape{64, 2, 7, 7}, Shape{3000, 128},
+                             Shape{5000, 19}}) {
     SCOPED_TRACE(::testing::PrintToString(shape));
     const RefGeometry g = geometry_of(shape);
     Generator gen(17);
