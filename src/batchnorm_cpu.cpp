@@ -469,8 +469,8 @@ void repeat_rows(const Geometry& g, std::vector<float>& table) {
 // for their second read (measured on the build machine, forward training 32x64x56x56: 1494 us streaming, 2171 us
 // not). An unfused pass streams only when it touches (reads + writes) more than kStreamPassAbove: below that the
 // last-level cache still keeps much of its operands between calls and the read-for-ownership of plain stores costs
-// less than the bandwidth cap of streaming ones (measured, y = a x + b on two threads, 32 MB L3: plain stores faster
-// up to 16 MB per array, even at 25.7 MB, 15-25% slower from 32 MB per array on).
+// less than the bandwidth cap of streaming ones (benchmarks/bench_cpu_memory on the 2-core build machine, 32 MB L3:
+// plain stores faster up to 24 MB per array, 8-25% slower from 32 MB per array on).
 constexpr int64_t kStreamFusedAbove = int64_t{16} << 20;
 constexpr int64_t kStreamPassAbove = int64_t{56} << 20;
 
