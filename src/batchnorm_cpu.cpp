@@ -13,15 +13,16 @@
 //  * Inside a contiguous run elements are dealt round-robin to kLanes independent accumulators (a vectorisable
 //    inner loop, the CPU image of a warp's threads), combined by a fixed tree; short runs (7x7 planes) are gathered
 //    first. (N, C) input walks a block's columns down its rows (column_moments, column_gradient_sums).
-//  * Fused units: for tensors larger than the last-level cache keeps, when a unit's operands fit in a core's L2
-//    and there are enough units to keep every thread busy, one task computes the unit's statistics (or gradient
-//    sums) and then its elementwise pass, so the second read comes from L2 instead of memory; the arithmetic is the
-//    unfused path's, bit for bit. (Measured on the 2-core build machine: the backward's gain; the forward's is
-//    within its noise.)
+//  * Fused units: for tensors larger than the last-level cache keeps (and from 4 MB for channels of long runs), when
+//    a unit's operands fit in a core's L2 and there are enough units to keep every thread busy, one task computes
+//    the unit's statistics (or gradient sums) and then its elementwise pass, so the second read comes from L2
+//    instead of memory (or L3); the arithmetic is the unfused path's, bit for bit. (Measured on the 2-core build
+//    machine: the backward's gain; the forward's is within its noise.)
 //  * Elementwise passes walk the flat tensor in fixed slices; for (N, C) input the per-channel tables repeat so
 //    that a run covers many short rows.
-// Accumulation is in double, as PyTorch's CPU kernels do; the backward sums of (N, C, S) input add each lane's terms
-// in float over blocks of at most kFloatTerms first (lane_accumulate2).
+// Accumulation is in double, as PyTorch's CPU kernels do; the backward sums add each lane's terms in float over
+// blocks of at most kFloatTerms first (lane_accumulate2, ColumnGradientSums; a narrower last block's RowSweep stays
+// in double).
 #include <omp.h>
 #if defined(__SSE2__)
 #include <immintrin.h>
