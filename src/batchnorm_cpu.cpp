@@ -184,44 +184,41 @@ inline void lane_accumulate(Acc (&acc)[kLanes], int64_t length, F f) {
 // 534 -> 405 us, 4x32x16x32x32: 391 -> 285 us, A/B). PyTorch's CPU backward sums whole planes in float.
 constexpr int64_t kFloatTerms = 8;
 
-// Adds block sums to the double accumulators.
-inline void flush_block(Acc (&first)[kLanes], Acc (&second)[kLanes], const float (&block_first)[kLanes],
-                        const float (&block_second)[kLanes]) {
-  for (int j = 0; j < kLanes; ++j) {
-    first[j] += block_first[j];
-    second[j] += block_second[j];
-  }
+// acc[j] += block[j]: a float block's sums into their double accumulators.
+template <int N>
+inline void add_block(Acc (&acc)[N], const float (&block)[N]) {
+  for (int j = 0; j < N; ++j) acc[j] += block[j];
 }
 
 template <typename F>
 inline void lane_accumulate2(Acc (&first)[kLanes], Acc (&second)[kLanes], int64_t length, F f) {
   constexpr int64_t kBlock = kLanes * kFloatTerms;
+  float block_first[kLanes], block_second[kLanes];
+  auto add_term = [&](int j, int64_t i) {
+    const auto [a, b] = f(i);
+    block_first[j] += a;
+    block_second[j] += b;
+  };
+  auto flush = [&] {
+    add_block(first, block_first);
+    add_block(second, block_second);
+  };
   int64_t i = 0;
   // Whole blocks in a loop of fixed trip counts, so that the block sums stay in registers.
   for (; i + kBlock <= length; i += kBlock) {
-    float block_first[kLanes] = {}, block_second[kLanes] = {};
+    std::fill_n(block_first, kLanes, 0.0f);
+    std::fill_n(block_second, kLanes, 0.0f);
     for (int64_t r = 0; r < kBlock; r += kLanes)
-      for (int j = 0; j < kLanes; ++j) {
-        const auto [a, b] = f(i + r + j);
-        block_first[j] += a;
-        block_second[j] += b;
-      }
-    flush_block(first, second, block_first, block_second);
+      for (int j = 0; j < kLanes; ++j) add_term(j, i + r + j);
+    flush();
   }
   if (i == length) return;
-  float block_first[kLanes] = {}, block_second[kLanes] = {};
+  std::fill_n(block_first, kLanes, 0.0f);
+  std::fill_n(block_second, kLanes, 0.0f);
   for (; i + kLanes <= length; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) {
-      const auto [a, b] = f(i + j);
-      block_first[j] += a;
-      block_second[j] += b;
-    }
-  for (int64_t j = 0; i + j < length; ++j) {
-    const auto [a, b] = f(i + j);
-    block_first[j] += a;
-    block_second[j] += b;
-  }
-  flush_block(first, second, block_first, block_second);
+    for (int j = 0; j < kLanes; ++j) add_term(j, i + j);
+  for (int j = 0; i + j < length; ++j) add_term(j, i + j);
+  flush();
 }
 
 Acc lane_total(Acc (&acc)[kLanes]) { return tree_reduce(acc, kLanes, add); }
@@ -318,11 +315,10 @@ struct ColumnGradientSums {
           block_b[r][j] += d[j] * (in[j] - mu[j]);
         }
       });
-      for (int r = 0; r < L; ++r)
-        for (int j = 0; j < W; ++j) {
-          a[r][j] += block_a[r][j];
-          b[r][j] += block_b[r][j];
-        }
+      for (int r = 0; r < L; ++r) {
+        add_block(a[r], block_a[r]);
+        add_block(b[r], block_b[r]);
+      }
     }
     add_lanes<L, W>(a, sum_dy + j0);
     add_lanes<L, W>(b, sum_dy_xmu + j0);
