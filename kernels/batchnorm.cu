@@ -10,8 +10,9 @@
 //    When C is small against the GPU, a channel is split over several blocks (chosen from the shape and the SM
 //    count) that write partial states; no float atomics anywhere.
 //  * S == 1, i.e. (N, C) input and channels-last input as (N * spatial, C): channels are the contiguous dimension, so
-//    threads take columns (four adjacent channels per unit load when C % 4 == 0) and walk rows, and a block merges
-//    its rows through shared memory in a fixed tree; row ranges split over blocks likewise.
+//    threads take columns (16 bytes of adjacent channels per unit load, four floats or eight halves, where C and
+//    the alignment allow) and walk rows, and a block merges its rows through shared memory in a fixed tree; row
+//    ranges split over blocks likewise.
 // Values are shifted by each channel's first element before accumulation (see bn_math.cuh).
 // Finishing a channel writes save_mean, save_invstd and the coefficients of the elementwise pass and updates
 // running_mean/running_var in place from the device-side num_batches_tracked (read as stored + 1 for momentum=None;
@@ -27,8 +28,10 @@
 //    registers, merge the channel's partial states after a grid barrier, and normalise from registers and L2;
 //  * otherwise: reduce, finalize, elementwise on the reduction's mirrored partition when that grid fills the GPU
 //    (what was read last, still in L2, is read first), else flat;
-//  * (N, C) input: column reduction (+ finalize), flat elementwise;
-//  * eval forward: ONE flat launch computing the coefficients from the running statistics in place.
+//  * (N, C) input: column reduction (+ finalize), then the elementwise pass by columns (each thread's channel
+//    coefficients looked up once for all its rows) when C % 4 == 0 and the operands are aligned, else flat;
+//  * eval forward: ONE launch (by columns or flat, as above) computing the coefficients from the running statistics
+//    in place.
 // Elementwise passes store evict-first (st.global.cs): outputs are not re-read by the op, inputs may be.
 // No host synchronisation anywhere; indices are 32-bit below 2^31 elements, 64-bit above.
 #include "batchnorm.cuh"
@@ -49,6 +52,7 @@ constexpr int kColumnVec4Threads = 256;
 constexpr int kUnroll = 4;
 constexpr int kFinalizeThreads = 256;
 constexpr int kElementwiseThreads = 256;
+constexpr int kColumnElementwiseThreads = 256;
 constexpr unsigned kFullMask = 0xffffffffu;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -302,13 +306,15 @@ __device__ typename Red::State block_reduce(typename Red::State s, typename Red:
   return s;
 }
 
-// A unit is one element, or (Vec4) four: a float4, or four 16-bit values loaded as one 8-byte ushort4. Values are
-// float in registers whatever the element type T.
-template <typename Index, bool Vec4, typename T = float>
-struct Units {
-  static constexpr int kWidth = Vec4 ? 4 : 1;
+// A unit is kWidth adjacent elements loaded as one: one element; four (a float4, or four 16-bit values as one 8-byte
+// ushort4); or, for 16-bit values only, eight (16 bytes as one uint4: the column kernels' units when C % 8 == 0).
+// Values are float in registers whatever the element type T.
+template <typename Index, int kW, typename T>
+struct UnitsOf {
+  static constexpr int kWidth = kW;
+  static_assert(kW == 1 || kW == 4 || (kW == 8 && sizeof(T) == 2), "units are 1, 4 or (16-bit) 8 elements");
   __device__ static void load(const T* p, Index unit, float* out) {
-    if constexpr (!Vec4) {
+    if constexpr (kW == 1) {
       out[0] = static_cast<float>(p[unit]);
     } else if constexpr (std::is_same_v<T, float>) {
       const float4 v = reinterpret_cast<const float4*>(p)[unit];
@@ -316,15 +322,27 @@ struct Units {
       out[1] = v.y;
       out[2] = v.z;
       out[3] = v.w;
-    } else {
+    } else if constexpr (kW == 4) {
       const ushort4 v = reinterpret_cast<const ushort4*>(p)[unit];
       out[0] = static_cast<float>(T::from_bits(v.x));
       out[1] = static_cast<float>(T::from_bits(v.y));
       out[2] = static_cast<float>(T::from_bits(v.z));
       out[3] = static_cast<float>(T::from_bits(v.w));
+    } else {
+      // Little-endian: of each 32-bit word, the low half is the element at the lower address.
+      const uint4 v = reinterpret_cast<const uint4*>(p)[unit];
+      const unsigned words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        out[2 * i] = static_cast<float>(T::from_bits(static_cast<unsigned short>(words[i] & 0xffffu)));
+        out[2 * i + 1] = static_cast<float>(T::from_bits(static_cast<unsigned short>(words[i] >> 16)));
+      }
     }
   }
 };
+
+template <typename Index, bool Vec4, typename T = float>
+using Units = UnitsOf<Index, Vec4 ? 4 : 1, T>;
 
 // The bytes of a unit of four elements, the alignment Vec4 units need.
 template <typename T>
@@ -505,19 +523,20 @@ __global__ void __launch_bounds__(kReduceThreads)
 }
 
 // Layout S == 1: (rows, columns) = (N, C), which is also channels-last input's (N * spatial, C). threadIdx.x picks a
-// group of columns (one, or with Vec4 four adjacent channels loaded as one unit: C % 4 == 0), threadIdx.y walks
-// rows; blockDim.y is a power of two. The block merges its rows in a fixed tree through shared memory.
-// Units of four columns take four times the registers: their blocks have half the threads (kColumnVec4Threads), so
-// that each may use 255 registers instead of 128.
-template <typename Red, typename Index, bool Vec4>
-__global__ void __launch_bounds__(Vec4 ? kColumnVec4Threads : kColumnThreads)
+// group of kW adjacent columns loaded as one unit (see UnitsOf and column_width), threadIdx.y walks rows; blockDim.y
+// is a power of two. The block merges its rows in a fixed tree through shared memory.
+// Units of several columns take kW times the registers: their blocks have half the threads (kColumnVec4Threads), so
+// that each may use 255 registers instead of 128; the bound of one block per SM lets ptxas use them (without it,
+// it spilled 8 bytes at 64 registers for units of eight with 64-bit indices on sm_80 and sm_100).
+template <typename Red, typename Index, int kUnitWidth>
+__global__ void __launch_bounds__(kUnitWidth > 1 ? kColumnVec4Threads : kColumnThreads, 1)
     column_reduce_kernel(Red red, const typename Red::Element* a, const typename Red::Element* b,
                          typename Red::State* partial, Index rows, Index columns, Index splits) {
   using State = typename Red::State;
-  using U = Units<Index, Vec4, typename Red::Element>;
+  using U = UnitsOf<Index, kUnitWidth, typename Red::Element>;
   constexpr int kW = U::kWidth;
-  // Rows loaded before use: fewer for units of four columns, whose values take four times the registers.
-  constexpr int kRows = Vec4 ? 2 : kUnroll;
+  // Rows loaded before use: fewer for units of several columns, whose values take kW times the registers.
+  constexpr int kRows = kW > 1 ? 2 : kUnroll;
   NORMRT_DYNAMIC_SHARED(State, shared);
   const Index group = blockIdx.x * blockDim.x + threadIdx.x, split = blockIdx.y;
   const Index first_column = group * kW, units_per_row = columns / kW;
@@ -782,16 +801,23 @@ __global__ void __launch_bounds__(kFinalizeThreads) save_inference_statistics_ke
 // block (blocks - 1 - b) read and walks it top-down. The reduction's blocks walk their ranges bottom-up and the
 // last ones run last, so the data it read last, still in L2 when the tensor is larger than L2, are read first:
 // fewer DRAM bytes than the flat pass's 4 + 4 (+ 4 + 4) per element. The channel is fixed per block.
-// Stores a unit of the elementwise pass (see Units).
-template <bool Vec4, typename Index, typename T>
+// Stores a unit of kW elements of the elementwise pass (see UnitsOf).
+template <int kW, typename Index, typename T>
 __device__ void store_unit(T* out, Index off, const float* values) {
-  if constexpr (!Vec4) {
+  if constexpr (kW == 1) {
     store_streaming(out + off, values[0]);
   } else if constexpr (std::is_same_v<T, float>) {
     __stcs(reinterpret_cast<float4*>(out) + off, make_float4(values[0], values[1], values[2], values[3]));
-  } else {
+  } else if constexpr (kW == 4) {
     __stcs(reinterpret_cast<ushort4*>(out) + off,
            make_ushort4(T(values[0]).bits, T(values[1]).bits, T(values[2]).bits, T(values[3]).bits));
+  } else {
+    unsigned words[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      words[i] = T(values[2 * i]).bits | static_cast<unsigned>(T(values[2 * i + 1]).bits) << 16;
+    }
+    __stcs(reinterpret_cast<uint4*>(out) + off, make_uint4(words[0], words[1], words[2], words[3]));
   }
 }
 
@@ -819,7 +845,7 @@ __device__ void elementwise_channel_range(const F& f, const T* a, const T* b, T*
 #pragma unroll
     for (int j = 0; j < kUnroll; ++j) {
       epilogue_values(f, off[j] * U::kWidth, va + j * U::kWidth, U::kWidth);
-      store_unit<Vec4>(out, off[j], va + j * U::kWidth);
+      store_unit<U::kWidth>(out, off[j], va + j * U::kWidth);
     }
   }
   for (Index unit = lo + threadIdx.x; unit < end; unit += blockDim.x) {
@@ -830,7 +856,7 @@ __device__ void elementwise_channel_range(const F& f, const T* a, const T* b, T*
     if constexpr (kTwoInputs) U::load(b, off, vb);
     for (int i = 0; i < U::kWidth; ++i) va[i] = f(va[i], vb[i]);
     epilogue_values(f, off * U::kWidth, va, U::kWidth);
-    store_unit<Vec4>(out, off, va);
+    store_unit<U::kWidth>(out, off, va);
   }
 }
 
@@ -933,7 +959,7 @@ __global__ void __launch_bounds__(kReduceThreads, 2)
 #pragma unroll
     for (int j = 0; j < kUnroll; ++j) {
       epilogue_values(f, off[j] * U::kWidth, va + j * U::kWidth, U::kWidth);
-      store_unit<Vec4>(out, off[j], va + j * U::kWidth);
+      store_unit<U::kWidth>(out, off[j], va + j * U::kWidth);
     }
   };
   for (Index start = cache.register_end, i = 0; start < cache.cached_end; start += chunk, ++i) {
@@ -1017,8 +1043,45 @@ __global__ void __launch_bounds__(kElementwiseThreads)
           epilogue_values(f, e + i, vo + i, 1);
         }
       }
-      store_unit<true>(out_body, unit, vo);
+      store_unit<4>(out_body, unit, vo);
     }
+  }
+}
+
+// An elementwise pass in the column layout (S == 1: (N, C) input, channels-last input as (N * spatial, C)) with
+// units of kW > 1 columns: thread x of the block takes column group blockIdx.x * blockDim.x + x, looks its kW
+// channels' coefficients up once, and walks rows blockIdx.y * blockDim.y + y, y + gridDim.y * blockDim.y, ... The
+// flat pass, whose units span channels here, looks up a channel and its coefficients per element (for the eval
+// forward that means a square root and a division per element).
+template <typename Op, bool kTwoInputs, typename Index, int kUnitWidth>
+__global__ void __launch_bounds__(kColumnElementwiseThreads)
+    column_elementwise_kernel(Op op, const typename Op::Element* a, const typename Op::Element* b,
+                              typename Op::Element* out, Index rows, Index columns, int64_t* count_batch) {
+  using U = UnitsOf<Index, kUnitWidth, typename Op::Element>;
+  constexpr int kW = U::kWidth;
+  const uint64_t block = static_cast<uint64_t>(blockIdx.y) * gridDim.x + blockIdx.x;
+  const uint64_t threads = static_cast<uint64_t>(blockDim.x) * blockDim.y;
+  const uint64_t first = block * threads + threadIdx.y * blockDim.x + threadIdx.x;
+  if (count_batch != nullptr && first == 0) *count_batch += 1;
+  if constexpr (Op::kSavesStatistics) op.save_statistics(first, threads * gridDim.x * gridDim.y);
+  const Index group = blockIdx.x * blockDim.x + threadIdx.x, first_column = group * kW;
+  if (first_column >= columns) return;
+  typename Op::At f[kW];
+#pragma unroll
+  for (int w = 0; w < kW; ++w) f[w] = op.at(first_column + w);
+  const Index units_per_row = columns / kW, step = gridDim.y * blockDim.y;
+  for (Index r = blockIdx.y * blockDim.y + threadIdx.y; r < rows; r += step) {
+    const Index unit = r * units_per_row + group, e = unit * kW;
+    float va[kW], vb[kW] = {};
+    U::load(a, unit, va);
+    if constexpr (kTwoInputs) U::load(b, unit, vb);
+#pragma unroll
+    for (int w = 0; w < kW; ++w) {
+      pass_relu(f[w], e + w, va + w, 1);
+      va[w] = f[w](va[w], vb[w]);
+      epilogue_values(f[w], e + w, va + w, 1);
+    }
+    store_unit<kW>(out, unit, va);
   }
 }
 
@@ -1027,10 +1090,21 @@ __global__ void __launch_bounds__(kElementwiseThreads)
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Whether p (null: no operand) starts a unit of four elements of T (see Units).
-template <typename T>
+// Whether p (null: no operand) starts a unit of kW elements of T (see UnitsOf).
+template <int kW = 4, typename T>
 bool unit_aligned(const T* p) {
-  return p == nullptr || reinterpret_cast<uintptr_t>(p) % kUnitBytes<T> == 0;
+  return p == nullptr || reinterpret_cast<uintptr_t>(p) % (kW * sizeof(T)) == 0;
+}
+
+// The unit of the column kernels on operands a, b, out (null: none): 16 bytes (four floats or eight 16-bit values)
+// where C and the operands' alignment allow, else four 16-bit values (8 bytes), else one element.
+template <typename T>
+int column_width(const Geometry& g, const T* a, const T* b, const T* out = nullptr) {
+  if constexpr (sizeof(T) == 2) {
+    if (g.C % 8 == 0 && unit_aligned<8>(a) && unit_aligned<8>(b) && unit_aligned<8>(out)) return 8;
+  }
+  if (g.C % 4 == 0 && unit_aligned<4>(a) && unit_aligned<4>(b) && unit_aligned<4>(out)) return 4;
+  return 1;
 }
 
 bool use_index64(const Geometry& g, const LaunchTuning& t) {
@@ -1110,6 +1184,29 @@ void dispatch_channel_units(bool index64, bool vec4, Body&& body) {
   }
 }
 
+// Calls body(Index{}, std::integral_constant<int, width>{}) for a column width from column_width<T> (kScalar: width
+// 1 is instantiated too).
+template <typename T, bool kScalar, typename Body>
+void dispatch_column_units(bool index64, int width, Body&& body) {
+  const auto with_index = [&](auto index) {
+    if constexpr (sizeof(T) == 2) {
+      if (width == 8) {
+        body(index, std::integral_constant<int, 8>{});
+        return;
+      }
+    }
+    if constexpr (kScalar) {
+      if (width == 1) {
+        body(index, std::integral_constant<int, 1>{});
+        return;
+      }
+    }
+    body(index, std::integral_constant<int, 4>{});
+  };
+  if (index64) with_index(uint64_t{});
+  else with_index(uint32_t{});
+}
+
 // Reduces (a, b) per channel into partial[c * plan.splits + split].
 template <typename Red>
 void reduce(const Red& red, const typename Red::Element* a, const typename Red::Element* b,
@@ -1117,15 +1214,14 @@ void reduce(const Red& red, const typename Red::Element* a, const typename Red::
             const ReducePlan& plan, const LaunchTuning& t, cudaStream_t stream) {
   const bool index64 = use_index64(g, t);
   if (plan.columns) {
-    const bool vec4 = g.C % 4 == 0 && unit_aligned(a) && unit_aligned(b);
-    dispatch_channel_units(index64, vec4, [&](auto index, auto vec4_tag) {
+    dispatch_column_units<typename Red::Element, true>(index64, column_width(g, a, b), [&](auto index, auto width_tag) {
       using Index = decltype(index);
-      constexpr bool kVec4 = decltype(vec4_tag)::value;
-      const int64_t groups = kVec4 ? g.C / 4 : g.C;
-      const dim3 block = column_block(groups, kVec4 ? kColumnVec4Threads : kColumnThreads);
+      constexpr int kW = decltype(width_tag)::value;
+      const int64_t groups = g.C / kW;
+      const dim3 block = column_block(groups, kW > 1 ? kColumnVec4Threads : kColumnThreads);
       const dim3 grid(static_cast<unsigned>(ceil_div(groups, block.x)), static_cast<unsigned>(plan.splits));
-      const std::size_t shared = block.x * block.y * (kVec4 ? 4 : 1) * sizeof(typename Red::State);
-      NORMRT_LAUNCH((column_reduce_kernel<Red, Index, kVec4>), grid, block, shared, stream, red, a, b, partial,
+      const std::size_t shared = block.x * block.y * kW * sizeof(typename Red::State);
+      NORMRT_LAUNCH((column_reduce_kernel<Red, Index, kW>), grid, block, shared, stream, red, a, b, partial,
                     static_cast<Index>(g.N), static_cast<Index>(g.C), static_cast<Index>(plan.splits));
       NORMRT_CHECK_LAUNCH();
     });
@@ -1159,8 +1255,7 @@ void launch_elementwise(const Op& op, const typename Op::Element* a, const typen
   NORMRT_CHECK_LAUNCH();
 }
 
-// kSpatial: S may be a multiple of 4, so that float4 units can lie within one channel (false for (N, C) input).
-template <typename Op, bool kTwoInputs, bool kSpatial, typename Index>
+template <typename Op, bool kTwoInputs, typename Index>
 void elementwise_with_index(const Op& op, const typename Op::Element* a, const typename Op::Element* b,
                             typename Op::Element* out, const Geometry& g,
                             int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
@@ -1175,39 +1270,62 @@ void elementwise_with_index(const Op& op, const typename Op::Element* a, const t
   }
   const int64_t head =
       std::min<int64_t>(static_cast<int64_t>((kUnitBytes<T> - offset) % kUnitBytes<T> / sizeof(T)), g.numel());
-  if constexpr (kSpatial) {
-    if (head == 0 && g.S % 4 == 0) {
-      launch_elementwise<Op, kTwoInputs, Index, true, true>(op, a, b, out, g, head, count_batch, t, stream);
-      return;
-    }
+  if (head == 0 && g.S % 4 == 0) {
+    launch_elementwise<Op, kTwoInputs, Index, true, true>(op, a, b, out, g, head, count_batch, t, stream);
+    return;
   }
   launch_elementwise<Op, kTwoInputs, Index, true, false>(op, a, b, out, g, head, count_batch, t, stream);
 }
 
-// count_batch: num_batches_tracked of a training forward, incremented by the pass (else null).
-template <typename Op, bool kTwoInputs, bool kSpatial = true>
+// An elementwise pass of `width` > 1 (column_width) in the column layout; see column_elementwise_kernel.
+template <typename Op, bool kTwoInputs>
+void column_elementwise(const Op& op, const typename Op::Element* a, const typename Op::Element* b,
+                        typename Op::Element* out, const Geometry& g, int width, int64_t* count_batch,
+                        const LaunchTuning& t, cudaStream_t stream) {
+  dispatch_column_units<typename Op::Element, false>(use_index64(g, t), width, [&](auto index, auto width_tag) {
+    using Index = decltype(index);
+    constexpr int kW = decltype(width_tag)::value;
+    const int64_t groups = g.C / kW;
+    const dim3 block = column_block(groups, kColumnElementwiseThreads);
+    const int64_t blocks_x = ceil_div(groups, block.x);
+    // About as many threads in all as the flat pass would launch.
+    const int64_t blocks_wanted = std::max<int64_t>(1, 16 * static_cast<int64_t>(std::max(t.sm_count, 1)) / blocks_x);
+    const int64_t blocks_y = std::clamp<int64_t>(ceil_div(g.N, block.y), 1, std::min<int64_t>(blocks_wanted, 65535));
+    NORMRT_LAUNCH((column_elementwise_kernel<Op, kTwoInputs, Index, kW>),
+                  dim3(static_cast<unsigned>(blocks_x), static_cast<unsigned>(blocks_y)), block, 0, stream, op, a, b,
+                  out, static_cast<Index>(g.N), static_cast<Index>(g.C), count_batch);
+    NORMRT_CHECK_LAUNCH();
+  });
+}
+
+// An elementwise pass: by columns when S == 1 and the columns allow units of four or eight (column_width), else
+// flat. count_batch: num_batches_tracked of a training forward, incremented by the pass (else null).
+template <typename Op, bool kTwoInputs>
 void elementwise(const Op& op, const typename Op::Element* a, const typename Op::Element* b,
                  typename Op::Element* out, const Geometry& g, int64_t* count_batch,
                  const LaunchTuning& t, cudaStream_t stream) {
   if (g.numel() == 0) return;
+  if (g.S == 1) {
+    const int width = column_width(g, a, b, out);
+    if (width > 1) {
+      column_elementwise<Op, kTwoInputs>(op, a, b, out, g, width, count_batch, t, stream);
+      return;
+    }
+  }
   if (use_index64(g, t)) {
-    elementwise_with_index<Op, kTwoInputs, kSpatial, uint64_t>(op, a, b, out, g, count_batch, t, stream);
+    elementwise_with_index<Op, kTwoInputs, uint64_t>(op, a, b, out, g, count_batch, t, stream);
   } else {
-    elementwise_with_index<Op, kTwoInputs, kSpatial, uint32_t>(op, a, b, out, g, count_batch, t, stream);
+    elementwise_with_index<Op, kTwoInputs, uint32_t>(op, a, b, out, g, count_batch, t, stream);
   }
 }
 
 // The elementwise pass of a training step, after reduce() with the same plan: on the reduction's partition when
-// S > 1 and that grid fills the GPU (see channel_elementwise_kernel and ReducePlan), otherwise flat.
+// S > 1 and that grid fills the GPU (see channel_elementwise_kernel and ReducePlan), otherwise by elementwise().
 template <typename Op, bool kTwoInputs>
 void training_elementwise(const Op& op, const typename Op::Element* a, const typename Op::Element* b,
                           typename Op::Element* out, const Geometry& g,
                           const ReducePlan& plan, int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
   if (g.numel() == 0) return;
-  if (plan.columns) {
-    elementwise<Op, kTwoInputs, false>(op, a, b, out, g, count_batch, t, stream);
-    return;
-  }
   if (!plan.elementwise_on_partition) {
     elementwise<Op, kTwoInputs>(op, a, b, out, g, count_batch, t, stream);
     return;

@@ -4,7 +4,7 @@
 // double-precision reference; every case also runs with float16 and bfloat16 elements, and the reverse-order ones
 // fused: the forwards add a residual and apply the ReLU, the backwards pass dy through the ReLU's mask (from the
 // forward's output) and write grad_residual. A backend provides:
-//   Buffer<T>(values, floats_past=0) memory holding `values`, data() `floats_past` elements after a 16-byte boundary
+//   Buffer<T>(values, elements_past=0) memory holding `values`, data() `elements_past` elements past a 16-byte boundary
 //   buffer.data(), buffer.values()   its pointer for the kernels, and its contents read back
 //   Tuning                           the backend's LaunchTuning type
 //   forward_training(p, workspace, tuning), forward_inference(p, tuning), backward(p, workspace, tuning) for the
@@ -31,8 +31,9 @@ struct BnKernelCase {
   int64_t min_split;
   bool index64;
   bool reverse_order;  // the emulator resumes threads in reverse order (no meaning on a GPU)
-  // Where the data start, in floats past a 16-byte boundary: x and dy at in_offset, y and dx at out_offset. Equal
-  // offsets give the elementwise passes a scalar head before their float4 units; different ones force floats.
+  // Where the data start, in elements past a 16-byte boundary (fewer than 16 bytes' worth): x and dy at in_offset, y
+  // and dx at out_offset. Equal offsets give the elementwise passes a scalar head before their units of four;
+  // different ones force single elements.
   int in_offset = 0, out_offset = 0;
   // Split channels as one cooperative launch where the blocks fit (LaunchTuning::cooperative); false: the three
   // launches of reduce, finalize and elementwise.
@@ -149,6 +150,20 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
     for (std::size_t i = 0; i < float_cases; ++i) {
       cases.push_back(cases[i]);
       cases.back().element = element;
+    }
+  }
+  // 16-bit columns beyond the float cases' (C = 40 there: units of eight, 16 bytes): units of four where C % 8 == 4 or
+  // the data sit 8 bytes past a 16-byte boundary, over unrolled rows too.
+  for (DType element : {DType::Float16, DType::BFloat16}) {
+    for (bool index64 : {false, true}) {
+      for (BnKernelCase k : std::vector<BnKernelCase>{{{70, 12}, 2, 64, index64, index64},
+                                                      {{1100, 20}, 1, 16384, index64, !index64},
+                                                      {{70, 40}, 2, 64, index64, false, 4, 4},
+                                                      {{1100, 40}, 1, 16384, index64, true, 4, 4}}) {
+        k.element = element;
+        k.fused = k.reverse_order;
+        cases.push_back(k);
+      }
     }
   }
   return cases;

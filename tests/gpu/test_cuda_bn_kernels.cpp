@@ -16,12 +16,12 @@ namespace {
 
 using normrt::testing::BnKernelCase;
 
-// Device memory placed `floats_past` elements after a 16-byte boundary (cudaMalloc returns 256-byte alignment).
+// Device memory placed `elements_past` elements after a 16-byte boundary (cudaMalloc returns 256-byte alignment).
 template <typename T>
 class DeviceBuffer {
  public:
-  explicit DeviceBuffer(const std::vector<T>& values, int floats_past = 0)
-      : size_(values.size()), offset_(static_cast<std::size_t>(floats_past)) {
+  explicit DeviceBuffer(const std::vector<T>& values, int elements_past = 0)
+      : size_(values.size()), offset_(static_cast<std::size_t>(elements_past)) {
     NORMRT_CUDA_CHECK(cudaMalloc(&base_, (size_ + 8) * sizeof(T)));
     NORMRT_CUDA_CHECK(cudaMemcpy(data(), values.data(), size_ * sizeof(T), cudaMemcpyHostToDevice));
   }

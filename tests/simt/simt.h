@@ -142,6 +142,7 @@ inline void __stcs(float* p, float v) { *p = v; }
 inline void __stcs(float4* p, float4 v) { *p = v; }
 inline void __stcs(unsigned short* p, unsigned short v) { *p = v; }
 inline void __stcs(ushort4* p, ushort4 v) { *p = v; }
+inline void __stcs(uint4* p, uint4 v) { *p = v; }
 // Blocks run one at a time, so a plain read-modify-write is atomic here.
 inline unsigned atomicAdd(unsigned* p, unsigned v) {
   const unsigned old = *p;

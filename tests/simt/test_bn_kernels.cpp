@@ -20,13 +20,13 @@ using normrt::testing::check_bn_kernel_case;
 using normrt::testing::random_floats;
 using normrt::testing::to_double;
 
-// Host memory placed `floats_past` elements after a 16-byte boundary.
+// Host memory placed `elements_past` elements after a 16-byte boundary.
 template <typename T>
 class HostBuffer {
  public:
-  explicit HostBuffer(const std::vector<T>& values, int floats_past = 0)
+  explicit HostBuffer(const std::vector<T>& values, int elements_past = 0)
       : storage_(values.size() + 8), size_(values.size()) {
-    while (reinterpret_cast<uintptr_t>(storage_.data() + offset_) % 16 != sizeof(T) * floats_past) ++offset_;
+    while (reinterpret_cast<uintptr_t>(storage_.data() + offset_) % 16 != sizeof(T) * elements_past) ++offset_;
     std::copy(values.begin(), values.end(), data());
   }
   T* data() { return storage_.data() + offset_; }
