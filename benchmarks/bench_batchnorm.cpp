@@ -1,8 +1,9 @@
 // BatchNorm benchmark: forward training, forward eval and backward, on the CPU (always) and on the GPU (when one
 // is present, native kernels beside cuDNN (through the Ex calls PyTorch makes), the single-read variant, PyTorch's
-// algorithm (variant 2) and the three-launch training step that the cooperative one replaced), reported as time,
-// GB/s at the minimal byte count (forward: read x + write y = 8 B/element; backward: read x, dy + write dx =
-// 12 B/element) and, on the GPU, % of the measured device-to-device copy bandwidth.
+// algorithm (variant 2), the three-launch training step that the cooperative one replaced, and on (N, C) shapes the
+// flat elementwise passes that the column ones replaced), reported as time, GB/s at the minimal byte count
+// (forward: read x + write y = 8 B/element; backward: read x, dy + write dx = 12 B/element) and, on the GPU, % of
+// the measured device-to-device copy bandwidth.
 //
 // GPU timing: CUDA events around each call on the current stream (manual time), three warm-up calls, L2 flushed
 // by a read kernel over a buffer larger than L2 and a device synchronise before every timed call, medians of
@@ -54,9 +55,10 @@ const char* mode_name(Mode m) {
 int64_t bytes_per_element(Mode m) { return m == Mode::Backward ? 12 : 8; }
 
 // The GPU shapes; the CPU section uses smaller ones so that it finishes in seconds on 2 cores.
+// 401408x64: channels-last 32x64x112x112 as the (N*H*W, C) rows the column kernels see.
 const std::vector<Shape> kGpuShapes = {{256, 1024},         {126000, 16},     {32, 64, 1000},       {32, 64, 112, 112},
                                        {256, 256, 14, 14},  {128, 2048, 7, 7}, {8, 32, 512, 512},   {64, 512, 28, 28},
-                                       {8, 64, 16, 56, 56}, {2, 32, 64, 64, 64}};
+                                       {8, 64, 16, 56, 56}, {2, 32, 64, 64, 64}, {401408, 64}};
 const std::vector<Shape> kCpuShapes = {{256, 1024},     {126000, 16},    {32, 64, 1000},      {32, 64, 56, 56},
                                        {64, 512, 7, 7}, {8, 32, 128, 128}, {4, 32, 16, 32, 32}};
 
@@ -218,6 +220,7 @@ bn::Geometry geometry_of(const Shape& shape) {
 struct KernelOperands : Operands {
   Tensor out, mean, invstd, dweight, dbias;
   bn::ForwardTrainingParams forward;
+  bn::ForwardInferenceParams inference;
   bn::BackwardParams backward;
   explicit KernelOperands(const Shape& shape) : Operands(shape, Device::cuda(0)) {
     const Device gpu = Device::cuda(0);
@@ -241,6 +244,15 @@ struct KernelOperands : Operands {
     backward.dx = out.data<float>();
     backward.dweight = dweight.data<float>();
     backward.dbias = dbias.data<float>();
+    inference.geometry = forward.geometry;
+    inference.x = forward.x;
+    inference.weight = forward.weight;
+    inference.bias = forward.bias;
+    inference.running_mean = forward.running_mean;
+    inference.running_var = forward.running_var;
+    inference.y = forward.y;
+    inference.save_mean = forward.save_mean;
+    inference.save_invstd = forward.save_invstd;
   }
 };
 
@@ -282,6 +294,25 @@ void run_gpu_three_launch(benchmark::State& state, const Shape& shape, Mode mode
     time_gpu(state, shape_numel(shape) * bytes_per_element(mode), [&] {
       cudaStream_t stream = cuda::current_stream(0);
       if (mode == Mode::Backward) bn::cuda::backward(ops.backward, workspace.data<float>(), tuning, stream);
+      else bn::cuda::forward_training(ops.forward, workspace.data<float>(), tuning, stream);
+    });
+  });
+}
+
+// The library's kernels with the column layout's elementwise passes flat (LaunchTuning::column_elementwise = false:
+// channel and coefficients looked up per element), the design the column passes replaced, to measure what they gain.
+void run_gpu_flat_columns(benchmark::State& state, const Shape& shape, Mode mode) {
+  skip_on_error(state, [&] {
+    KernelOperands& ops = reused_operands<KernelOperands>(shape_label(shape), shape);
+    bn::cuda::LaunchTuning tuning;
+    tuning.sm_count = sm_count();
+    tuning.column_elementwise = false;
+    Tensor workspace = empty({static_cast<int64_t>(bn::cuda::workspace_floats(ops.forward.geometry, tuning))},
+                             Device::cuda(0));
+    time_gpu(state, shape_numel(shape) * bytes_per_element(mode), [&] {
+      cudaStream_t stream = cuda::current_stream(0);
+      if (mode == Mode::Backward) bn::cuda::backward(ops.backward, workspace.data<float>(), tuning, stream);
+      else if (mode == Mode::ForwardEval) bn::cuda::forward_inference(ops.inference, tuning, stream);
       else bn::cuda::forward_training(ops.forward, workspace.data<float>(), tuning, stream);
     });
   });
@@ -431,6 +462,7 @@ struct Entry {
   std::string name, cudnn_name, device, shape;  // cudnn_name empty where cuDNN is not measured
   std::string variant_name;                      // single-read variant, where it applies
   std::string three_launch_name;                 // the three-launch training step, where channels are split
+  std::string flat_columns_name;                 // the column layout's elementwise passes flat, where they apply
   Mode mode;
   int64_t numel;
 };
@@ -445,7 +477,7 @@ int main(int argc, char** argv) {
     for (const Shape& shape : kCpuShapes) {
       const std::string name = std::string("cpu/native/") + mode_name(mode) + "/" + shape_label(shape);
       benchmark::RegisterBenchmark(name.c_str(), run_cpu, shape, mode)->Unit(benchmark::kMicrosecond)->UseRealTime();
-      entries.push_back({name, "", "cpu", shape_label(shape), "", "", mode, shape_numel(shape)});
+      entries.push_back({name, "", "cpu", shape_label(shape), "", "", "", mode, shape_numel(shape)});
     }
   }
   std::vector<MatrixEntry> matrix;
@@ -521,8 +553,18 @@ int main(int argc, char** argv) {
               ->Unit(benchmark::kMicrosecond);
         }
 #endif
-        entries.push_back(
-            {name, cudnn_name, "gpu", shape_label(shape), variant_name, three_launch_name, mode, shape_numel(shape)});
+        std::string flat_columns_name;
+#ifdef NORMRT_BENCH_VARIANTS
+        // (N, C) shapes (the column layout) with C % 4 == 0: the ones whose elementwise passes run by columns.
+        if (shape.size() == 2 && shape[1] % 4 == 0) {
+          flat_columns_name = "gpu/flat-columns/" + suffix;
+          benchmark::RegisterBenchmark(flat_columns_name.c_str(), run_gpu_flat_columns, shape, mode)
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond);
+        }
+#endif
+        entries.push_back({name, cudnn_name, "gpu", shape_label(shape), variant_name, three_launch_name,
+                           flat_columns_name, mode, shape_numel(shape)});
       }
     }
   }
@@ -539,7 +581,8 @@ int main(int argc, char** argv) {
   std::printf("\nSummary (medians)%s\n", g_copy_bandwidth > 0 ? "" : " - no GPU: CPU section only");
   if (g_copy_bandwidth > 0) std::printf("device-to-device copy bandwidth: %.1f GB/s\n", g_copy_bandwidth * 1e-9);
   std::printf("| device | shape | mode | native us | cuDNN us | native/cuDNN speedup | native GB/s | %% of copy BW | "
-              "single-read variant us | three-launch us |\n|---|---|---|---|---|---|---|---|---|---|\n");
+              "single-read variant us | three-launch us | flat-columns us |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::map<std::string, std::vector<double>> fractions;
   for (const Entry& e : entries) {
     const double us = reporter.micros(e.name);
@@ -561,10 +604,11 @@ int main(int argc, char** argv) {
       std::snprintf(buf, sizeof buf, format, other_us / divisor);
       return std::string(buf);
     };
-    std::printf("| %s | %s | %s | %.1f | %s | %s | %.1f | %s | %s | %s |\n", e.device.c_str(), e.shape.c_str(),
+    std::printf("| %s | %s | %s | %.1f | %s | %s | %.1f | %s | %s | %s | %s |\n", e.device.c_str(), e.shape.c_str(),
                 mode_name(e.mode), us, cell(e.cudnn_name, "%.1f", 1, "n/a").c_str(),
                 cell(e.cudnn_name, "%.2fx", us, "-").c_str(), gbs, pct.c_str(),
-                cell(e.variant_name, "%.1f", 1, "-").c_str(), cell(e.three_launch_name, "%.1f", 1, "-").c_str());
+                cell(e.variant_name, "%.1f", 1, "-").c_str(), cell(e.three_launch_name, "%.1f", 1, "-").c_str(),
+                cell(e.flat_columns_name, "%.1f", 1, "-").c_str());
   }
   for (const auto& [mode, fs] : fractions) {
     double log_sum = 0;

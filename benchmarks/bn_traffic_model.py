@@ -20,14 +20,16 @@ Assumptions (H100 SXM and H200: 132 SMs, 50 MB of L2 each):
   rest is re-read top-down after the grid barrier and hits L2 with h = min(1, L2 / streamed bytes).
 * Without the cooperative step (--no-cooperative, or fewer than 2 resident blocks per channel): reduce, finalize,
   elementwise on the mirrored partition when its grid fills the GPU (the bytes read last come back first),
-  h = min(1, L2 / input bytes); flat passes (small grids, (N, C) input) likewise.
+  h = min(1, L2 / input bytes); flat passes (small grids) and (N, C) input likewise (its elementwise passes run by
+  columns when C % 4 == 0: fewer instructions per byte, the same bytes). 401408x64 is channels-last 32x64x112x112 as
+  the (N*H*W, C) rows the column kernels see.
 * Eval is one flat launch at the minimal bytes.
 """
 import argparse
 import math
 
 SHAPES = [(256, 1024), (126000, 16), (32, 64, 1000), (32, 64, 112, 112), (256, 256, 14, 14), (128, 2048, 7, 7),
-          (8, 32, 512, 512), (64, 512, 28, 28), (8, 64, 16, 56, 56), (2, 32, 64, 64, 64)]
+          (8, 32, 512, 512), (64, 512, 28, 28), (8, 64, 16, 56, 56), (2, 32, 64, 64, 64), (401408, 64)]
 MIN_SPLIT = 16384
 
 

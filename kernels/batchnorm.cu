@@ -1305,7 +1305,7 @@ void elementwise(const Op& op, const typename Op::Element* a, const typename Op:
                  typename Op::Element* out, const Geometry& g, int64_t* count_batch,
                  const LaunchTuning& t, cudaStream_t stream) {
   if (g.numel() == 0) return;
-  if (g.S == 1) {
+  if (g.S == 1 && t.column_elementwise) {
     const int width = column_width(g, a, b, out);
     if (width > 1) {
       column_elementwise<Op, kTwoInputs>(op, a, b, out, g, width, count_batch, t, stream);

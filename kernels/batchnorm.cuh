@@ -12,13 +12,15 @@ namespace normrt::bn::NORMRT_KERNEL_NS {
 
 // How launches are sized. sm_count comes from the device; the other fields exist for tests, which use them to
 // force several blocks per channel and the 64-bit index path on small shapes, and for bench_batchnorm, which
-// measures the training passes in flat order beside the library's L2-reuse order.
+// measures the training passes in flat order beside the library's L2-reuse order, and the column layout's
+// elementwise passes flat beside by columns.
 struct LaunchTuning {
   int sm_count = 1;
   int64_t min_split_elements = 16384;  // a channel is split over more blocks only in pieces at least this large
   bool force_index64 = false;
-  bool l2_reuse_order = true;  // training elementwise passes on the reduction's partition (see batchnorm.cu)
-  bool cooperative = true;     // split channels as one cooperative launch where the device allows it
+  bool l2_reuse_order = true;      // training elementwise passes on the reduction's partition (see batchnorm.cu)
+  bool cooperative = true;         // split channels as one cooperative launch where the device allows it
+  bool column_elementwise = true;  // S == 1: elementwise passes by columns where the units allow (else flat)
 };
 
 std::size_t workspace_floats(const Geometry& g, const LaunchTuning& tuning);
