@@ -281,32 +281,15 @@ void run_gpu_pytorch_algorithm(benchmark::State& state, const Shape& shape) {
   });
 }
 
-// The library's kernels with split channels as reduce, finalize and elementwise launches (LaunchTuning::cooperative
-// = false), the design the one-launch cooperative step replaced, to measure what it gains.
-void run_gpu_three_launch(benchmark::State& state, const Shape& shape, Mode mode) {
+// The library's kernels under a LaunchTuning that restores a design the default replaced, to measure what the
+// default gains: `adjust` changes the tuning (see the registrations).
+void run_gpu_replaced_design(benchmark::State& state, const Shape& shape, Mode mode,
+                             void (*adjust)(bn::cuda::LaunchTuning&)) {
   skip_on_error(state, [&] {
     KernelOperands& ops = reused_operands<KernelOperands>(shape_label(shape), shape);
     bn::cuda::LaunchTuning tuning;
     tuning.sm_count = sm_count();
-    tuning.cooperative = false;
-    Tensor workspace = empty({static_cast<int64_t>(bn::cuda::workspace_floats(ops.forward.geometry, tuning))},
-                             Device::cuda(0));
-    time_gpu(state, shape_numel(shape) * bytes_per_element(mode), [&] {
-      cudaStream_t stream = cuda::current_stream(0);
-      if (mode == Mode::Backward) bn::cuda::backward(ops.backward, workspace.data<float>(), tuning, stream);
-      else bn::cuda::forward_training(ops.forward, workspace.data<float>(), tuning, stream);
-    });
-  });
-}
-
-// The library's kernels with the column layout's elementwise passes flat (LaunchTuning::column_elementwise = false:
-// channel and coefficients looked up per element), the design the column passes replaced, to measure what they gain.
-void run_gpu_flat_columns(benchmark::State& state, const Shape& shape, Mode mode) {
-  skip_on_error(state, [&] {
-    KernelOperands& ops = reused_operands<KernelOperands>(shape_label(shape), shape);
-    bn::cuda::LaunchTuning tuning;
-    tuning.sm_count = sm_count();
-    tuning.column_elementwise = false;
+    adjust(tuning);
     Tensor workspace = empty({static_cast<int64_t>(bn::cuda::workspace_floats(ops.forward.geometry, tuning))},
                              Device::cuda(0));
     time_gpu(state, shape_numel(shape) * bytes_per_element(mode), [&] {
@@ -548,7 +531,10 @@ int main(int argc, char** argv) {
         // Channels are split (so the cooperative step runs) while C blocks fill less than half of 4 per SM.
         if (mode != Mode::ForwardEval && shape.size() > 2 && 2 * shape[1] < 4 * sm_count()) {
           three_launch_name = "gpu/three-launch/" + suffix;
-          benchmark::RegisterBenchmark(three_launch_name.c_str(), run_gpu_three_launch, shape, mode)
+          // Split channels as reduce, finalize and elementwise launches: what the one-launch cooperative step
+          // replaced.
+          void (*three_launches)(bn::cuda::LaunchTuning&) = [](bn::cuda::LaunchTuning& t) { t.cooperative = false; };
+          benchmark::RegisterBenchmark(three_launch_name.c_str(), run_gpu_replaced_design, shape, mode, three_launches)
               ->UseManualTime()
               ->Unit(benchmark::kMicrosecond);
         }
@@ -558,7 +544,10 @@ int main(int argc, char** argv) {
         // (N, C) shapes (the column layout) with C % 4 == 0: the ones whose elementwise passes run by columns.
         if (shape.size() == 2 && shape[1] % 4 == 0) {
           flat_columns_name = "gpu/flat-columns/" + suffix;
-          benchmark::RegisterBenchmark(flat_columns_name.c_str(), run_gpu_flat_columns, shape, mode)
+          // The elementwise passes flat (channel and coefficients looked up per element): what the column passes
+          // replaced.
+          void (*flat)(bn::cuda::LaunchTuning&) = [](bn::cuda::LaunchTuning& t) { t.column_elementwise = false; };
+          benchmark::RegisterBenchmark(flat_columns_name.c_str(), run_gpu_replaced_design, shape, mode, flat)
               ->UseManualTime()
               ->Unit(benchmark::kMicrosecond);
         }
