@@ -526,10 +526,13 @@ __global__ void __launch_bounds__(kReduceThreads)
 // group of kW adjacent columns loaded as one unit (see UnitsOf and column_width), threadIdx.y walks rows; blockDim.y
 // is a power of two. The block merges its rows in a fixed tree through shared memory.
 // Units of several columns take kW times the registers: their blocks have half the threads (kColumnVec4Threads), so
-// that each may use 255 registers instead of 128; the bound of one block per SM lets ptxas use them (without it,
-// it spilled 8 bytes at 64 registers for units of eight with 64-bit indices on sm_80 and sm_100).
+// that each may use 255 registers instead of 128. Units of eight also ask ptxas for one block per SM, which lets it
+// use what they need (64-77 registers on sm_90, 3 blocks); its default spilled 8 bytes at 64 registers on sm_80 and
+// sm_100 with 64-bit indices. The others keep its default (0: no minimum in the PTX).
+constexpr int column_min_blocks(int unit_width) { return unit_width == 8 ? 1 : 0; }
 template <typename Red, typename Index, int kUnitWidth>
-__global__ void __launch_bounds__(kUnitWidth > 1 ? kColumnVec4Threads : kColumnThreads, 1)
+__global__ void __launch_bounds__(kUnitWidth > 1 ? kColumnVec4Threads : kColumnThreads,
+                                  column_min_blocks(kUnitWidth))
     column_reduce_kernel(Red red, const typename Red::Element* a, const typename Red::Element* b,
                          typename Red::State* partial, Index rows, Index columns, Index splits) {
   using State = typename Red::State;
