@@ -1187,8 +1187,8 @@ void dispatch_channel_units(bool index64, bool vec4, Body&& body) {
   }
 }
 
-// Calls body(Index{}, std::integral_constant<int, width>{}) for a column width from column_width<T> (kScalar: width
-// 1 is instantiated too).
+// Calls body(Index{}, std::integral_constant<int, width>{}) for a column width from column_width<T>. kScalar: width
+// 1 is instantiated too; without it the width must be 4 or 8.
 template <typename T, bool kScalar, typename Body>
 void dispatch_column_units(bool index64, int width, Body&& body) {
   const auto with_index = [&](auto index) {

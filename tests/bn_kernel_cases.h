@@ -152,8 +152,8 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
       cases.back().element = element;
     }
   }
-  // 16-bit columns beyond the float cases' (C = 40 there: units of eight, 16 bytes): units of four where C % 8 == 4 or
-  // the data sit 8 bytes past a 16-byte boundary, over unrolled rows too.
+  // 16-bit columns: the cases above give units of eight (C = 40, 16 bytes); these give units of four, where C % 8 == 4
+  // or the data sit 8 bytes past a 16-byte boundary, over unrolled rows too.
   for (DType element : {DType::Float16, DType::BFloat16}) {
     for (bool index64 : {false, true}) {
       for (BnKernelCase k : std::vector<BnKernelCase>{{{70, 12}, 2, 64, index64, index64},
