@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what normrt needs from Debian packages (only the missing ones; apt-get update only when needed).
 # The CUDA toolkit (nvcc, cuDNN) is not a Debian package here: CMake uses it when present and builds CPU-only
-# otherwise. PyTorch (python3-torch) is needed only to regenerate golden data: NORMRT_SETUP_TORCH=1 adds it.
+# otherwise. PyTorch (python3-torch) is needed only to regenerate golden data and for the comparisons with PyTorch
+# in benchmarks/ (compare_*.py, train_pytorch.py): NORMRT_SETUP_TORCH=1 adds it.
 # clang, its sanitizer/libFuzzer runtimes and libomp build the fuzz targets (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
