@@ -145,7 +145,7 @@ const float* batch_rows(const ConvGeometry& g, const float* t, int64_t first, in
 }  // namespace
 
 void cpu_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
-  cpu::single_threaded_blas();
+  cpu::prepare_blas();
   const int64_t L = g.out_size(), K = g.patch_size(), Og = g.o_per_group();
   const int64_t per_gemm = images_per_gemm(g), batches = (g.n + per_gemm - 1) / per_gemm;
   const int k = as_int(K, "patch size"), og = as_int(Og, "channel count");
@@ -178,7 +178,7 @@ void cpu_conv_forward(const ConvGeometry& g, const float* x, const float* w, con
 }
 
 void cpu_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) {
-  cpu::single_threaded_blas();
+  cpu::prepare_blas();
   const int64_t L = g.out_size(), K = g.patch_size(), Og = g.o_per_group(), Cg = g.c_per_group();
   const int64_t per_gemm = images_per_gemm(g), batches = (g.n + per_gemm - 1) / per_gemm;
   const int k = as_int(K, "patch size"), og = as_int(Og, "channel count");
@@ -212,7 +212,7 @@ void cpu_conv_backward_data(const ConvGeometry& g, const float* dy, const float*
 }
 
 void cpu_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, bool accumulate) {
-  cpu::single_threaded_blas();
+  cpu::prepare_blas();
   const int64_t L = g.out_size(), K = g.patch_size(), Og = g.o_per_group();
   const int k = as_int(K, "patch size"), og = as_int(Og, "channel count");
   const bool pointwise = g.is_pointwise();

@@ -8,9 +8,15 @@
 
 namespace normrt::cpu {
 
-// Makes the BLAS single-threaded (OpenBLAS's openblas_set_num_threads(1); other BLAS libraries are left alone).
-// Idempotent; every op that calls the BLAS calls it first.
-void single_threaded_blas();
+// Readies the BLAS, once; every op that calls the BLAS calls it first. With OpenBLAS (other BLAS libraries are left
+// alone): single-threaded (openblas_set_num_threads(1)), and its kernels chosen by the CPU's instruction set where
+// its own detection, by CPU model, fell back to pre-AVX2 kernels on a CPU it does not know (see blas_kernels_for).
+void prepare_blas();
+
+// The OpenBLAS core whose kernels to use instead of `detected` (its openblas_get_corename()), or null to keep it:
+// an AVX-512 or AVX2 core when `detected` is one of the pre-AVX2 cores (Prescott is OpenBLAS 0.3.21's fallback for
+// unknown models) and the CPU and OS support the wider instructions.
+const char* blas_kernels_for(const char* detected);
 
 // Whether a loop over `work` elements is worth waking OpenMP's team for.
 inline bool worth_parallel(int64_t work) { return work >= (int64_t{1} << 16); }

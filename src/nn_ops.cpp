@@ -63,7 +63,7 @@ nnmath::Activation math_kind(Activation kind) {
 // thread count) run in parallel, each block one single-threaded GEMM (see cpu_threads.h).
 template <typename Fn>
 void for_row_blocks(int64_t rows, int64_t work, Fn fn) {
-  cpu::single_threaded_blas();
+  cpu::prepare_blas();
   constexpr int64_t kBlocks = 2;
   const int64_t blocks = std::min(rows, kBlocks);
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(work))
