@@ -4,6 +4,7 @@ hyperparameters: one epoch on the first --samples training images, normrt with i
 variables), PyTorch at each thread count asked for. Prints seconds per epoch and the ratios.
 
   /usr/bin/python3 benchmarks/compare_training.py --model cnn-bn [--samples 6400] [--threads 1,2] [--rounds 2]
+      [--torch-openblas-coretype SkylakeX]
 """
 import argparse
 import os
@@ -28,6 +29,9 @@ def main():
     parser.add_argument("--samples", type=int, default=6400)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=2, help="best of this many runs each")
+    parser.add_argument("--torch-openblas-coretype", default="",
+                        help="also time PyTorch with OPENBLAS_CORETYPE set to each of these (comma-separated): its "
+                             "BLAS kernels chosen by hand, where OpenBLAS does not recognise the CPU")
     parser.add_argument("--train", default=os.path.join(ROOT, "build", "apps", "normrt-train"))
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "OPENBLAS_"))}
@@ -36,13 +40,20 @@ def main():
          "--device", "cpu", "--no-progress", "--out", "/tmp/normrt-compare"], capture_output=True, text=True,
         env=env, check=True).stdout, r"\| ([0-9.]+) s,") for _ in range(args.rounds))
     print(f"normrt-train --model {args.model}: {normrt:.2f} s for {args.samples} samples (default environment)")
-    for t in args.threads.split(","):
+    settings = [(t, None) for t in args.threads.split(",")]
+    settings += [(t, core) for core in filter(None, args.torch_openblas_coretype.split(",")) for t in
+                 args.threads.split(",")]
+    best = None
+    for t, core in settings:
+        torch_env = dict(env, OPENBLAS_CORETYPE=core) if core else env
         torch = min(seconds(subprocess.run(
             ["/usr/bin/python3", os.path.join(HERE, "train_pytorch.py"), "--models", args.model, "--epochs", "1",
-             "--limit-train", str(args.samples), "--threads", t], capture_output=True, text=True, env=env,
+             "--limit-train", str(args.samples), "--threads", t], capture_output=True, text=True, env=torch_env,
             check=True).stdout, r"mean epoch time ([0-9.]+) s") for _ in range(args.rounds))
-        print(f"PyTorch {t} thread(s): {torch:.2f} s; normrt is {torch / normrt:.2f}x as fast")
-
+        setting = f"{t} thread(s)" + (f", OPENBLAS_CORETYPE={core}" if core else "")
+        print(f"PyTorch {setting}: {torch:.2f} s; normrt is {torch / normrt:.2f}x as fast")
+        best = min(best or torch, torch)
+    print(f"normrt vs PyTorch's best setting: {best / normrt:.2f}x")
 
 if __name__ == "__main__":
     main()
