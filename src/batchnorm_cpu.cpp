@@ -13,11 +13,11 @@
 //  * Inside a contiguous run elements are dealt round-robin to kLanes independent accumulators (a vectorisable
 //    inner loop, the CPU image of a warp's threads), combined by a fixed tree; short runs (7x7 planes) are gathered
 //    first. (N, C) input walks a block's columns down its rows (column_moments, column_gradient_sums).
-//  * Fused units: for tensors larger than the last-level cache keeps (and from 4 MB for channels of long runs), when
-//    a unit's operands fit in a core's L2 and there are enough units to keep every thread busy, one task computes
-//    the unit's statistics (or gradient sums) and then its elementwise pass, so the second read comes from L2
-//    instead of memory (or L3); the arithmetic is the unfused path's, bit for bit. (Measured on the 2-core build
-//    machine: the backward's gain; the forward's is within its noise.)
+//  * Fused units: for tensors larger than the last-level cache keeps (and from 4 MB for channels of (N, C, S)
+//    input), when a unit's operands fit in a core's L2 and there are enough units to keep every thread busy, one
+//    task computes the unit's statistics (or gradient sums) and then its elementwise pass, so the second read comes
+//    from L2 instead of memory (or L3); the arithmetic is the unfused path's, bit for bit. (Measured on the 2-core
+//    build machines: the backward's gain; the forward's is within its noise on the AMD, up to 16% on the Xeon.)
 //  * Elementwise passes walk the flat tensor in fixed slices; for (N, C) input the per-channel tables repeat so
 //    that a run covers many short rows.
 // Accumulation is in double, as PyTorch's CPU kernels do; the backward sums add each lane's terms in float over
@@ -56,12 +56,14 @@ constexpr int64_t kFusedBytes = int64_t{1} << 20;
 // Fusing pays for operands beyond what the last-level cache keeps between the two passes (16 MB: half of a
 // typical server's L3 share; not from sysconf, as virtual machines report the host's whole L3).
 constexpr int64_t kFuseAbove = int64_t{16} << 20;
-// Channels whose planes are runs of at least kLongRunBytes are fused from kFuseLongRunsAbove on: the second read then
-// comes from L2 instead of L3, as in PyTorch's per-channel backward (measured, backward 4x32x16x32x32, four runs of
-// 64 KB per channel: 451 -> 390 us); shorter runs keep the flat elementwise pass, whose prefetching wins there
-// (backward 32x64x1000, 4 KB runs: 481 us flat, 571 us fused).
-constexpr int64_t kLongRunBytes = int64_t{8} << 10;
-constexpr int64_t kFuseLongRunsAbove = int64_t{4} << 20;
+// Channels of (N, C, S) input are fused from kFuseChannelsAbove on: the second read then comes from L2 instead of L3,
+// as in PyTorch's per-channel backward. Measured on two 2-core build machines, whose L3s differ:
+//  * 4x32x16x32x32 backward, four runs of 64 KB per channel: 451 -> 390 us (AMD EPYC, 32 MB L3 at up to 180 GB/s);
+//  * 4 KB runs, where the AMD's L3 fed the flat pass faster than fusing saved (32x64x1000 backward: 481 us flat,
+//    571 us fused), but an Emerald Rapids Xeon's L3 (about its memory's 45 GB/s for two cores) did not
+//    (32x64x1000 backward 897 -> 641 us, 16x64x1000 418 -> 300 us, forward training 738 -> 638 us). Fused, the
+//    worse of the two machines' ratios to PyTorch rises (0.8x -> 1.05x on the Xeon; 1.56x -> about 1.3x on the AMD).
+constexpr int64_t kFuseChannelsAbove = int64_t{4} << 20;
 constexpr int64_t kTableSpan = 512;  // elements a run of an (N, C) elementwise op may cover (repeated tables)
 
 bool parallel(const Geometry& g) { return g.numel() >= kParallelElements; }
@@ -96,15 +98,14 @@ struct Layout {
   int64_t width(int64_t unit) const { return rows ? std::min(kChannelBlock, g.C - unit * kChannelBlock) : 1; }
   // Piece k's range: rows for (N, C) input, the channel's flat elements otherwise.
   int64_t piece_begin(int64_t k) const { return k * (rows ? g.N : g.per_channel()) / pieces; }
-  // Fusing pays where the second read would otherwise come from memory (or L3, for long runs): tensors beyond
-  // what the last-level cache keeps, units whose data fit a core's L2, and channels of long runs (gathering 7x7
-  // planes one channel at a time defeats the prefetchers that the flat elementwise pass keeps busy).
+  // Fusing pays where the second read would otherwise come from memory (or L3, for channels): tensors beyond what
+  // the last-level cache keeps, units whose data fit a core's L2, and channels whose planes are not gathered
+  // (gathering 7x7 planes one channel at a time defeats the prefetchers that the flat elementwise pass keeps busy).
   bool fused(int64_t operands) const {
     const int64_t bytes = g.numel() * operands * 4;
     const int64_t unit_bytes = (rows ? g.N * std::min(kChannelBlock, g.C) : g.per_channel()) * operands * 4;
     const int64_t threads = parallel(g) ? omp_get_max_threads() : 1;
-    const bool long_runs = !rows && g.S * 4 >= kLongRunBytes;
-    return (bytes > kFuseAbove || (long_runs && bytes > kFuseLongRunsAbove)) && (rows || g.S >= kGatherBelow) &&
+    return (bytes > kFuseAbove || (!rows && bytes > kFuseChannelsAbove)) && (rows || g.S >= kGatherBelow) &&
            unit_bytes <= kFusedBytes && units >= 4 * threads;
   }
 };

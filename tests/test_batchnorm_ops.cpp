@@ -176,12 +176,14 @@ TEST(BatchNormOps, BackwardSumsKeepTheirBlockBound) {
 }
 
 // The CPU backend fuses a channel's statistics and elementwise pass into one task for tensors beyond 16 MB (beyond
-// 4 MB where a channel's runs are long) when there are at least four units (channels, or blocks of 64 (N, C)
-// columns) per thread. The last three shapes take the fused forward with one thread and the phased one with five
+// 4 MB for channels of (N, C, S) input) when there are at least four units (channels, or blocks of 64 (N, C)
+// columns) per thread. Shapes two to four take the fused forward with one thread and the phased one with five
 // (17 channels; 18 column blocks; 9 channels of 256 KB runs in a 4.7 MB tensor, whose backward is fused too); the
-// first is phased with its channels over several pieces. All must give the same bits.
+// last one only its backward (16 channels of 4000-byte runs, 5.1 MB of x and dy); the first is phased with its
+// channels over several pieces. All must give the same bits.
 TEST(BatchNormOps, ResultsDoNotDependOnThreadCount) {
-  for (const Shape& shape : {Shape{3, 2, 100003}, Shape{2, 17, 131072}, Shape{4096, 1100}, Shape{2, 9, 65536}}) {
+  for (const Shape& shape :
+       {Shape{3, 2, 100003}, Shape{2, 17, 131072}, Shape{4096, 1100}, Shape{2, 9, 65536}, Shape{40, 16, 1000}}) {
     SCOPED_TRACE(::testing::PrintToString(shape));
     Generator gen(11);
     const Tensor x = random_input(shape, gen, 0.0f, 1.0f);
