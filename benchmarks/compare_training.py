@@ -52,8 +52,9 @@ def main():
             check=True).stdout, r"mean epoch time ([0-9.]+) s") for _ in range(args.rounds))
         setting = f"{t} thread(s)" + (f", OPENBLAS_CORETYPE={core}" if core else "")
         print(f"PyTorch {setting}: {torch:.2f} s; normrt is {torch / normrt:.2f}x as fast")
-        best = min(best or torch, torch)
+        best = torch if best is None else min(best, torch)
     print(f"normrt vs PyTorch's best setting: {best / normrt:.2f}x")
+
 
 if __name__ == "__main__":
     main()
