@@ -62,7 +62,8 @@ constexpr int64_t kFuseAbove = int64_t{16} << 20;
 //  * 4 KB runs, where the AMD's L3 fed the flat pass faster than fusing saved (32x64x1000 backward: 481 us flat,
 //    571 us fused), but an Emerald Rapids Xeon's L3 (about its memory's 45 GB/s for two cores) did not
 //    (32x64x1000 backward 897 -> 641 us, 16x64x1000 418 -> 300 us, forward training 738 -> 638 us). Fused, the
-//    worse of the two machines' ratios to PyTorch rises (0.8x -> 1.05x on the Xeon; 1.56x -> about 1.3x on the AMD).
+//    worse of the two machines' ratios to PyTorch rises (0.8x -> about 1.1x on the Xeon; 1.56x -> about 1.3x on
+//    the AMD).
 constexpr int64_t kFuseChannelsAbove = int64_t{4} << 20;
 constexpr int64_t kTableSpan = 512;  // elements a run of an (N, C) elementwise op may cover (repeated tables)
 
