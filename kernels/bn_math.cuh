@@ -101,8 +101,9 @@ NORMRT_HD inline float epilogue(float normalised, float residual) {
   return v;
 }
 
-// The gradient that passes a ReLU, from its output y (torch's threshold_backward: where y > 0).
-NORMRT_HD inline float relu_gradient(float dy, float y) { return y > 0.0f ? dy : 0.0f; }
+// The gradient that passes a ReLU, from its output y: torch's threshold_backward, 0 where y <= 0 (so it passes
+// where y is NaN).
+NORMRT_HD inline float relu_gradient(float dy, float y) { return y <= 0.0f ? 0.0f : dy; }
 
 // Per-channel constants of the training-mode input gradient
 //   dx = (dy - sum(dy)/N - (x - mean) * invstd^2 * sum(dy * (x - mean))/N) * invstd * weight.

@@ -23,7 +23,7 @@ NORMRT_HD inline float activation_forward(Activation a, float x) {
 // Gradient from the forward's output y (all three derivatives are functions of y).
 NORMRT_HD inline float activation_backward(Activation a, float dy, float y) {
   switch (a) {
-    case Activation::ReLU: return y > 0.0f ? dy : 0.0f;
+    case Activation::ReLU: return y <= 0.0f ? 0.0f : dy;  // torch's threshold_backward: passes where y is NaN
     case Activation::Sigmoid: return dy * (1.0f - y) * y;
     case Activation::Tanh: return dy * (1.0f - y * y);
   }

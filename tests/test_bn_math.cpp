@@ -120,6 +120,16 @@ TEST(BnMath, InvstdAndRunningUpdate) {
   EXPECT_DOUBLE_EQ(unbiased_var(6.0, 4.0), 2.0);
 }
 
+TEST(BnMath, ReluGradientIsThresholdBackward) {
+  // torch.ops.aten.threshold_backward(dy, y, 0) with dy = 2 at y = NaN, -1, -0, 0, 1e-30, inf: 2, 0, 0, 0, 2, 2.
+  EXPECT_EQ(relu_gradient(2.0f, NAN), 2.0f);
+  EXPECT_EQ(relu_gradient(2.0f, -1.0f), 0.0f);
+  EXPECT_EQ(relu_gradient(2.0f, -0.0f), 0.0f);
+  EXPECT_EQ(relu_gradient(2.0f, 0.0f), 0.0f);
+  EXPECT_EQ(relu_gradient(2.0f, 1e-30f), 2.0f);
+  EXPECT_EQ(relu_gradient(2.0f, INFINITY), 2.0f);
+}
+
 TEST(BnMath, NormalizeKeepsPrecisionForLargeMeans) {
   const float x = 10000.0078125f, mean = 10000.0f, invstd = 100.0f;
   EXPECT_FLOAT_EQ(normalize(x, mean, invstd, 0.0f), 0.78125f);

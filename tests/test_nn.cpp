@@ -67,6 +67,14 @@ TEST(NnGradcheck, Linear) {
   EXPECT_EQ(db.to_vector(), twice);
 }
 
+TEST(Nn, ReluBackwardIsThresholdBackward) {
+  // PyTorch's relu backward (threshold_backward) zeroes the gradient where y <= 0 only: it passes where y is NaN.
+  const Tensor y = from_vector(std::vector<float>{NAN, -0.0f, 0.0f, 3.0f, INFINITY}, {5});
+  const Tensor dy = from_vector(std::vector<float>{1.0f, 2.0f, 3.0f, 4.0f, 5.0f}, {5});
+  EXPECT_EQ(ops::activation_backward(ops::Activation::ReLU, dy, y).to_vector(),
+            (std::vector<float>{1.0f, 0.0f, 0.0f, 4.0f, 5.0f}));
+}
+
 TEST(NnGradcheck, ActivationsAndSoftmax) {
   Generator gen(2);
   std::vector<float> xv = randn({4, 5}, gen).to_vector();
