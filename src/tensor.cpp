@@ -1,15 +1,12 @@
 #include "normrt/tensor.h"
 
-#if defined(__F16C__) && defined(__AVX__)
-#include <immintrin.h>
-#endif
-
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <sstream>
 #include <type_traits>
 
+#include "element_convert.h"
 #include "normrt/error.h"
 #include "normrt/generator.h"
 #include "op_util.h"
@@ -217,40 +214,6 @@ Tensor Tensor::to(const Device& device) const {
 }
 
 namespace {
-// Elements [begin, end). With F16C, float16 <-> float32 go 8 at a time through the conversion instructions (IEEE
-// round to nearest even both ways, as the portable code); a group holding a NaN takes the portable conversion,
-// whose NaN encodings (PyTorch's) the instructions do not give.
-template <typename From, typename To>
-void convert_range(const From* from, To* to, int64_t begin, int64_t end) {
-  int64_t i = begin;
-#if defined(__F16C__) && defined(__AVX__)
-  if constexpr (std::is_same_v<From, float> && std::is_same_v<To, Half>) {
-    for (; i + 8 <= end; i += 8) {
-      const __m256 v = _mm256_loadu_ps(from + i);
-      if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0) {
-        for (int j = 0; j < 8; ++j) to[i + j] = Half(from[i + j]);
-        continue;
-      }
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(to + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
-    }
-  } else if constexpr (std::is_same_v<From, Half> && std::is_same_v<To, float>) {
-    const __m128i exponent_mask = _mm_set1_epi16(0x7c00);
-    for (; i + 8 <= end; i += 8) {
-      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from + i));
-      if (_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_and_si128(h, exponent_mask), exponent_mask)) != 0) {
-        for (int j = 0; j < 8; ++j) to[i + j] = static_cast<float>(from[i + j]);
-        continue;
-      }
-      _mm256_storeu_ps(to + i, _mm256_cvtph_ps(h));
-    }
-  }
-#endif
-  for (; i < end; ++i) {
-    if constexpr (std::is_same_v<To, float>) to[i] = static_cast<float>(from[i]);
-    else to[i] = To(static_cast<float>(from[i]));
-  }
-}
-
 // In fixed slices, in parallel above 2^18 elements.
 template <typename From, typename To>
 void convert_on_host(const void* in, void* out, int64_t n) {
@@ -259,7 +222,10 @@ void convert_on_host(const void* in, void* out, int64_t n) {
   constexpr int64_t kSlice = int64_t{1} << 16;
   const int64_t slices = n >= (int64_t{1} << 18) ? (n + kSlice - 1) / kSlice : 1;
 #pragma omp parallel for schedule(static) if (slices > 1)
-  for (int64_t k = 0; k < slices; ++k) convert_range(from, to, k * n / slices, (k + 1) * n / slices);
+  for (int64_t k = 0; k < slices; ++k) {
+    const int64_t begin = k * n / slices, end = (k + 1) * n / slices;
+    detail::convert_elements(from + begin, to + begin, end - begin);
+  }
 }
 
 // Calls body(From{}, To{}) with the element types of a conversion between floating dtypes.
