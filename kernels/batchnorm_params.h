@@ -1,8 +1,8 @@
 // Launch parameters shared by the CPU backend and the CUDA launchers. The input is viewed as (N, C, S): batch,
 // channels, and the product of the spatial sizes (1 for (N, C) input; channels-last input is (N * spatial, C, 1)).
 // Pointers may be null where noted. T is the element type of the per-element tensors (x, y, dy, dx, residual):
-// float, Half or BFloat16 for the CUDA kernels and cuDNN (float32 and float16 there); the CPU backend takes float
-// (the ...Params aliases).
+// float, Half or BFloat16 for the CUDA kernels and the CPU backend, float32 and float16 for cuDNN (the ...Params
+// aliases are float's).
 // Per-channel tensors are float32 whatever T is.
 #pragma once
 #include <cstdint>
@@ -71,8 +71,9 @@ struct BackwardParamsOf {
   T* dx = nullptr;                // each output may be null when not wanted
   float* dweight = nullptr;
   float* dbias = nullptr;
-  // The backward of a fused forward (CUDA kernels; the CPU backend and cuDNN take dy already masked): dy passes where
-  // relu_output (that forward's y) is > 0, and the passed dy is written to grad_residual where the pass writes dx.
+  // The backward of a fused forward (CUDA kernels; the CPU backend without grad_residual; cuDNN takes dy already
+  // masked): dy passes where relu_output (that forward's y) is not <= 0, and the passed dy is written to grad_residual
+  // where the pass writes dx.
   const T* relu_output = nullptr;
   T* grad_residual = nullptr;
   const float* bias = nullptr;  // the forward's bias, for cuDNN's fused backward (which recomputes the ReLU's input)

@@ -82,8 +82,8 @@ Tensor elementwise_operand(const Tensor& t, const Tensor& input, const char* nam
   return t.to(input.memory_format()).to(element);
 }
 
-// The backend of one call. The CPU backend takes float32 per-element tensors (16-bit ones go as float32 copies,
-// results rounded back once); the CUDA kernels take float16/bfloat16 as they are; cuDNN as its plan says.
+// The backend of one call. The CPU backend and the CUDA kernels take float16/bfloat16 elements as they are; cuDNN as
+// its plan says.
 struct Route {
   bool cpu = false, cudnn = false;
   DType element = DType::Float32;
@@ -92,20 +92,14 @@ struct Route {
 #endif
 };
 
-// Params of the route's element type filled by `fill`, run by the route's backend: cpu (float32 elements), cudnn
-// or cuda.
+// Params of the route's element type filled by `fill`, run by the route's backend: cpu, cudnn or cuda.
 template <template <typename> class Params, typename Fill, typename Cpu, typename Cudnn, typename Cuda>
 void run_route(const Route& route, const Fill& fill, const Cpu& cpu, const Cudnn& cudnn, const Cuda& cuda) {
-  if (route.cpu) {
-    Params<float> p;
-    fill(p);
-    cpu(p);
-    return;
-  }
   util::dispatch_element(route.element, [&](auto element) {
     Params<decltype(element)> p;
     fill(p);
-    if (route.cudnn) cudnn(p);
+    if (route.cpu) cpu(p);
+    else if (route.cudnn) cudnn(p);
     else cuda(p);
   });
 }
@@ -185,7 +179,7 @@ Route route_of(const Tensor& input, [[maybe_unused]] std::optional<Backend> back
                [[maybe_unused]] const CallTraits& traits) {
   Route route;
   route.cpu = input.device().is_cpu();
-  route.element = route.cpu ? DType::Float32 : input.dtype();
+  route.element = input.dtype();
   if (route.cpu) return route;
 #if NORMRT_WITH_CUDA
   const bn::Geometry dims = bn::dims_of(input);
@@ -384,17 +378,20 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
   if (cudnn_fused) check_channel_vector(epilogue.bias, "bias", g.C, false);
   Tensor dy = elementwise_operand(grad_output, input, "grad_output", false, route.element);
   // The gradient past the ReLU (the residual's, and the normalisation's dy): the CUDA kernels (and cuDNN's fused
-  // backward) mask dy as they read it and write grad_residual where they write dx; for the CPU backend and unfused
-  // cuDNN it is a pass of its own first.
+  // backward) mask dy as they read it and write grad_residual where they write dx; the CPU backend masks dy as it
+  // reads it when there is no residual; otherwise (and for unfused cuDNN) it is a pass of its own first.
   const bool relu = epilogue.relu_output.defined();
-  const bool kernels_mask = relu && !route.cpu && (!route.cudnn || cudnn_fused);
+  const bool kernels_mask = relu && (route.cpu ? !epilogue.residual : !route.cudnn || cudnn_fused);
   const Tensor relu_output =
       relu ? elementwise_operand(epilogue.relu_output, input, "relu_output", true, route.element) : Tensor();
   Tensor grad_residual = kernels_mask && epilogue.residual ? like_input(input, route.element) : Tensor();
   if (relu && !kernels_mask) {
     Tensor passed = like_input(input, route.element);
     if (route.cpu) {
-      bn::cpu_relu_gradient(fptr(dy), fptr(relu_output), fptr(passed), input.numel());
+      util::dispatch_element(route.element, [&](auto element) {
+        using T = decltype(element);
+        bn::cpu_relu_gradient(typed<const T>(dy), typed<const T>(relu_output), typed<T>(passed), input.numel());
+      });
     } else {
 #if NORMRT_WITH_CUDA
       bn::cuda_relu_gradient(fptr(dy), fptr(relu_output), fptr(passed), input.numel(), input.device());

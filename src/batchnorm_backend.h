@@ -26,11 +26,17 @@ inline Tensor like_input(const Tensor& input, DType element) {
   return empty(input.sizes(), TensorOptions(input.device()).dtype(element).memory_format(input.memory_format()));
 }
 
-void cpu_forward_training(const ForwardTrainingParams& p);
-void cpu_forward_inference(const ForwardInferenceParams& p);
-void cpu_backward(const BackwardParams& p);
-// out[i] = dy[i] where y[i] > 0, else 0: the gradient through a fused forward's ReLU, from its output.
-void cpu_relu_gradient(const float* dy, const float* y, float* out, int64_t n);
+// T: float, Half or BFloat16 (16-bit elements are converted in L1 as the passes read and write them). The backward
+// masks dy by p.relu_output where given (p.grad_residual must then be null: cpu_relu_gradient writes that first).
+template <typename T>
+void cpu_forward_training(const ForwardTrainingParamsOf<T>& p);
+template <typename T>
+void cpu_forward_inference(const ForwardInferenceParamsOf<T>& p);
+template <typename T>
+void cpu_backward(const BackwardParamsOf<T>& p);
+// out[i] = relu_gradient(dy[i], y[i]): the gradient through a fused forward's ReLU, from its output.
+template <typename T>
+void cpu_relu_gradient(const T* dy, const T* y, T* out, int64_t n);
 // SyncBatchNorm's stages (src/sync_batchnorm.cpp): the phases of the two above, split where ranks exchange, with the
 // same arithmetic (one rank gives cpu_forward_training's and cpu_backward's bits). Per channel: the local mean and
 // sum of squared deviations (double), y from a given mean and invstd, the local sums of dy and dy * (x - mean),

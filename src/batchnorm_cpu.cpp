@@ -31,11 +31,13 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "batchnorm_backend.h"
 #include "bn_math.cuh"
+#include "element_convert.h"
 
 namespace normrt::bn {
 
@@ -84,10 +86,12 @@ Acc add(Acc a, Acc b) { return a + b; }
 
 struct Layout {
   Geometry g;
+  int64_t element_bytes;  // of the per-element tensors: 4, or 2 for float16/bfloat16
   bool rows;  // (N, C) input: units are channel blocks over row ranges
   int64_t units, pieces;
 
-  explicit Layout(const Geometry& geometry) : g(geometry), rows(geometry.S == 1) {
+  Layout(const Geometry& geometry, int64_t element_size)
+      : g(geometry), element_bytes(element_size), rows(geometry.S == 1) {
     units = rows ? (g.C + kChannelBlock - 1) / kChannelBlock : g.C;
     const int64_t per_piece = rows                ? std::max<int64_t>(1, kPieceElements / kChannelBlock)
                               : g.S < kGatherBelow ? kGathered
@@ -103,8 +107,8 @@ struct Layout {
   // the last-level cache keeps, units whose data fit a core's L2, and channels whose planes are not gathered
   // (gathering 7x7 planes one channel at a time defeats the prefetchers that the flat elementwise pass keeps busy).
   bool fused(int64_t operands) const {
-    const int64_t bytes = g.numel() * operands * 4;
-    const int64_t unit_bytes = (rows ? g.N * std::min(kChannelBlock, g.C) : g.per_channel()) * operands * 4;
+    const int64_t unit_elements = rows ? g.N * std::min(kChannelBlock, g.C) : g.per_channel();
+    const int64_t bytes = g.numel() * operands * element_bytes, unit_bytes = unit_elements * operands * element_bytes;
     const int64_t threads = parallel(g) ? omp_get_max_threads() : 1;
     return (bytes > kFuseAbove || (!rows && bytes > kFuseChannelsAbove)) && (rows || g.S >= kGatherBelow) &&
            unit_bytes <= kFusedBytes && units >= 4 * threads;
@@ -122,18 +126,62 @@ void for_each_run(const Geometry& g, int64_t c, int64_t lo, int64_t hi, Run run)
   }
 }
 
-// A piece of channel c (S > 1) as contiguous spans of each of the K arrays: the runs themselves or, for short runs
-// (7x7 planes; such pieces hold at most kGathered elements), the runs gathered once into buffers, so that the lanes
-// get whole groups instead of mostly remainders, and every pass after the first reads L1.
-template <int K>
+// An operand of the per-element passes (x, dy, the residual), which the arithmetic reads as float: float32 elements
+// where they lie, else staged into an L1 buffer first: float16/bfloat16 elements converted (so a 16-bit tensor moves
+// its own bytes, not a float32 copy's), dy masked by a fused forward's ReLU output.
+template <typename T>
+struct Operand {
+  const T* data = nullptr;         // null: no such operand (an optional residual)
+  const T* relu_output = nullptr;  // dy's mask: the gradient passes where relu_output is not <= 0
+  bool defined() const { return data != nullptr; }
+  bool in_place() const { return std::is_same_v<T, float> && relu_output == nullptr; }
+  // The elements from offset on, read where they lie (in_place only).
+  const float* at(int64_t offset) const {
+    if constexpr (std::is_same_v<T, float>) return data + offset;
+    else return nullptr;
+  }
+  // out[0, length) = the operand's elements [offset, offset + length) as the arithmetic reads them.
+  void stage(float* out, int64_t offset, int64_t length) const {
+    detail::convert_elements(data + offset, out, length);
+    if (relu_output == nullptr) return;
+    constexpr int64_t kBlock = 256;
+    alignas(64) float y[kBlock];
+    for (int64_t i = 0; i < length; i += kBlock) {
+      const int64_t n = std::min(kBlock, length - i);
+      detail::convert_elements(relu_output + offset + i, y, n);
+      for (int64_t j = 0; j < n; ++j) out[i + j] = relu_gradient(out[i + j], y[j]);
+    }
+  }
+  // The elements from offset on as float: where they lie, or staged into `buffer`.
+  const float* read(float* buffer, int64_t offset, int64_t length) const {
+    if (!defined()) return nullptr;
+    if (in_place()) return at(offset);
+    stage(buffer, offset, length);
+    return buffer;
+  }
+};
+
+template <typename T, std::size_t K>
+bool all_in_place(const std::array<Operand<T>, K>& operands) {
+  for (const Operand<T>& o : operands)
+    if (o.defined() && !o.in_place()) return false;
+  return true;
+}
+
+// A piece of channel c (S > 1) as contiguous float spans of each of the K operands: the runs themselves or, for
+// short runs (7x7 planes; such pieces hold at most kGathered elements), the runs gathered once into buffers, so that
+// the lanes get whole groups instead of mostly remainders, and every pass after the first reads L1. Staged operands
+// (Operand::stage) go through the buffers in chunks of kGathered, a whole number of lane_accumulate2's blocks: the
+// sums are those of the same elements as float32 tensors, bit for bit.
+template <typename T, int K>
 class PieceSpans {
  public:
-  PieceSpans(const Geometry& g, int64_t c, int64_t lo, int64_t hi, const std::array<const float*, K>& arrays)
-      : g_(g), c_(c), lo_(lo), hi_(hi), arrays_(arrays), gathered_(g.S < kGatherBelow) {
+  PieceSpans(const Geometry& g, int64_t c, int64_t lo, int64_t hi, const std::array<Operand<T>, K>& operands)
+      : g_(g), c_(c), lo_(lo), hi_(hi), operands_(operands), gathered_(g.S < kGatherBelow) {
     if (!gathered_) return;
     int64_t filled = 0;
     for_each_run(g, c, lo, hi, [&](int64_t offset, int64_t length) {
-      for (int a = 0; a < K; ++a) copy_floats(buffers_[a] + filled, arrays[a] + offset, length);
+      for (int a = 0; a < K; ++a) operands[a].stage(buffers_[a] + filled, offset, length);
       filled += length;
     });
   }
@@ -147,26 +195,23 @@ class PieceSpans {
       f(spans, hi_ - lo_);
       return;
     }
+    const bool in_place = all_in_place(operands_);
     for_each_run(g_, c_, lo_, hi_, [&](int64_t offset, int64_t length) {
-      for (int a = 0; a < K; ++a) spans[a] = arrays_[a] + offset;
-      f(spans, length);
+      const int64_t chunk = in_place ? length : kGathered;
+      for (int64_t i = 0; i < length; i += chunk) {
+        const int64_t n = std::min(chunk, length - i);
+        for (int a = 0; a < K; ++a) spans[a] = operands_[a].read(buffers_[a], offset + i, n);
+        f(spans, n);
+      }
     });
   }
 
  private:
-  // A plain loop in blocks of 16: a library memmove call per 49-float plane costs more than the copy.
-  static void copy_floats(float* dst, const float* src, int64_t n) {
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-      for (int j = 0; j < 16; ++j) dst[i + j] = src[i + j];
-    for (; i < n; ++i) dst[i] = src[i];
-  }
-
   const Geometry& g_;
   int64_t c_, lo_, hi_;
-  std::array<const float*, K> arrays_;
+  std::array<Operand<T>, K> operands_;
   bool gathered_;
-  alignas(64) float buffers_[K][kGathered];
+  alignas(64) mutable float buffers_[K][kGathered];
 };
 
 // acc[j] += f(i) for i in [0, length) dealt round-robin to the lanes (a run's tail restarts at lane 0).
@@ -339,13 +384,15 @@ struct RowSweep {
   }
 };
 
+// The column walks over `rows` rows `stride` apart, their traversal chosen by the tensor's row length C (so that a
+// staged copy of a block's columns is summed as the tensor itself).
 // sum[j] = sum of d, sum_sq[j] = sum of d^2, d = x - pivot[j].
-void column_moments(const float* x, int64_t stride, int64_t lo, int64_t hi, int64_t width, const Acc* pivot,
-                    Acc* sum, Acc* sum_sq) {
-  if (columns_in_registers(width, stride))
-    return for_each_column_group(width, stride, ColumnMoments{x, stride, lo, hi, pivot, sum, sum_sq});
+void column_moments(const float* x, int64_t stride, int64_t row_length, int64_t rows, int64_t width,
+                    const Acc* pivot, Acc* sum, Acc* sum_sq) {
+  if (columns_in_registers(width, row_length))
+    return for_each_column_group(width, row_length, ColumnMoments{x, stride, 0, rows, pivot, sum, sum_sq});
   RowSweep s, q;
-  RowSweep::deal(lo, hi, [&](int r, int64_t n) {
+  RowSweep::deal(0, rows, [&](int r, int64_t n) {
     Acc *first = s.lane[r], *second = q.lane[r];
     const float* in = x + n * stride;
     for (int64_t j = 0; j < width; ++j) {
@@ -359,14 +406,16 @@ void column_moments(const float* x, int64_t stride, int64_t lo, int64_t hi, int6
 }
 
 // sum_dy[j] = sum of dy, sum_dy_xmu[j] = sum of dy * (x - mean[j]).
-void column_gradient_sums(const float* dy, const float* x, int64_t stride, int64_t lo, int64_t hi, int64_t width,
-                          const float* mean, Acc* sum_dy, Acc* sum_dy_xmu) {
-  if (columns_in_registers(width, stride))
-    return for_each_column_group(width, stride, ColumnGradientSums{dy, x, stride, lo, hi, mean, sum_dy, sum_dy_xmu});
+void column_gradient_sums(const float* dy, const float* x, int64_t stride, int64_t row_length, int64_t rows,
+                          int64_t width, const float* mean, Acc* sum_dy, Acc* sum_dy_xmu) {
+  if (columns_in_registers(width, row_length)) {
+    return for_each_column_group(width, row_length,
+                                 ColumnGradientSums{dy, x, stride, 0, rows, mean, sum_dy, sum_dy_xmu});
+  }
   RowSweep a, b;
   Acc mu[kChannelBlock];
   for (int64_t j = 0; j < width; ++j) mu[j] = mean[j];
-  RowSweep::deal(lo, hi, [&](int r, int64_t n) {
+  RowSweep::deal(0, rows, [&](int r, int64_t n) {
     Acc *first = a.lane[r], *second = b.lane[r];
     const float *d = dy + n * stride, *in = x + n * stride;
     for (int64_t j = 0; j < width; ++j) {
@@ -378,24 +427,55 @@ void column_gradient_sums(const float* dy, const float* x, int64_t stride, int64
   b.total(width, sum_dy_xmu);
 }
 
+// Rows [lo, hi) of the columns [c0, c0 + width) of (N, C) operands as float, f(spans, stride) with the spans at row
+// lo: the operands where they lie (stride C), or the piece staged (stride width) into a buffer of the thread's that
+// grows to the largest piece once (at most kPieceElements floats per operand: L2, where the column walks then read
+// it). The column walks choose their traversal by C either way, so the sums are those of float32 tensors of the same
+// values, bit for bit.
+template <typename T, int K, typename F>
+void with_rows(const Geometry& g, const std::array<Operand<T>, K>& operands, int64_t c0, int64_t width, int64_t lo,
+               int64_t hi, F f) {
+  std::array<const float*, K> spans;
+  if (all_in_place(operands)) {
+    for (int a = 0; a < K; ++a) spans[a] = operands[a].at(lo * g.C + c0);
+    return f(spans, g.C);
+  }
+  const int64_t elements = (hi - lo) * width;
+  thread_local std::vector<float> staging;
+  if (staging.size() < static_cast<std::size_t>(K * elements)) staging.resize(static_cast<std::size_t>(K * elements));
+  for (int a = 0; a < K; ++a) {
+    float* buffer = staging.data() + a * elements;
+    if (width == g.C) {
+      operands[a].stage(buffer, lo * g.C, elements);
+    } else {
+      for (int64_t n = lo; n < hi; ++n) operands[a].stage(buffer + (n - lo) * width, n * g.C + c0, width);
+    }
+    spans[a] = buffer;
+  }
+  f(spans, width);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Forward statistics. partial[c * pieces + k] is piece k of channel c.
 
-void piece_statistics(const Layout& l, const float* x, int64_t unit, int64_t k, Welford<Acc>* partial) {
+template <typename T>
+void piece_statistics(const Layout& l, const Operand<T>& x, int64_t unit, int64_t k, Welford<Acc>* partial) {
   const Geometry& g = l.g;
   const int64_t lo = l.piece_begin(k), hi = l.piece_begin(k + 1), c0 = l.first_channel(unit);
   if (l.rows) {
     const int64_t width = l.width(unit);
     Acc pivot[kChannelBlock], sum[kChannelBlock], sum_sq[kChannelBlock];
-    for (int64_t j = 0; j < width; ++j) pivot[j] = x[lo * g.C + c0 + j];
-    column_moments(x + c0, g.C, lo, hi, width, pivot, sum, sum_sq);
+    with_rows<T, 1>(g, {x}, c0, width, lo, hi, [&](const std::array<const float*, 1>& rows, int64_t stride) {
+      for (int64_t j = 0; j < width; ++j) pivot[j] = rows[0][j];
+      column_moments(rows[0], stride, g.C, hi - lo, width, pivot, sum, sum_sq);
+    });
     const Acc count = static_cast<Acc>(hi - lo);
     for (int64_t j = 0; j < width; ++j)
       partial[(c0 + j) * l.pieces + k] = welford_from_shifted_sums(pivot[j], sum[j], sum_sq[j], count);
     return;
   }
   Acc sum[kLanes] = {}, m2[kLanes] = {};
-  const PieceSpans<1> spans(g, c0, lo, hi, {x});
+  const PieceSpans<T, 1> spans(g, c0, lo, hi, {x});
   spans.for_each([&](const std::array<const float*, 1>& span, int64_t length) {
     const float* run = span[0];
     lane_accumulate(sum, length, [run](int64_t i) { return static_cast<Acc>(run[i]); });
@@ -422,20 +502,23 @@ struct GradSums {
 
 GradSums add_sums(const GradSums& a, const GradSums& b) { return {a.dy + b.dy, a.dy_xmu + b.dy_xmu}; }
 
-void piece_gradient_sums(const Layout& l, const float* dy, const float* x, const float* mean, int64_t unit,
+template <typename T>
+void piece_gradient_sums(const Layout& l, const Operand<T>& dy, const Operand<T>& x, const float* mean, int64_t unit,
                          int64_t k, GradSums* partial) {
   const Geometry& g = l.g;
   const int64_t lo = l.piece_begin(k), hi = l.piece_begin(k + 1), c0 = l.first_channel(unit);
   if (l.rows) {
     const int64_t width = l.width(unit);
     Acc sum_dy[kChannelBlock], sum_dy_xmu[kChannelBlock];
-    column_gradient_sums(dy + c0, x + c0, g.C, lo, hi, width, mean + c0, sum_dy, sum_dy_xmu);
+    with_rows<T, 2>(g, {dy, x}, c0, width, lo, hi, [&](const std::array<const float*, 2>& rows, int64_t stride) {
+      column_gradient_sums(rows[0], rows[1], stride, g.C, hi - lo, width, mean + c0, sum_dy, sum_dy_xmu);
+    });
     for (int64_t j = 0; j < width; ++j) partial[(c0 + j) * l.pieces + k] = {sum_dy[j], sum_dy_xmu[j]};
     return;
   }
   const float mu = mean[c0];
   Acc sum_dy[kLanes] = {}, sum_dy_xmu[kLanes] = {};
-  PieceSpans<2>(g, c0, lo, hi, {dy, x}).for_each([&](const std::array<const float*, 2>& span, int64_t length) {
+  PieceSpans<T, 2>(g, c0, lo, hi, {dy, x}).for_each([&](const std::array<const float*, 2>& span, int64_t length) {
     const float *dy_run = span[0], *x_run = span[1];
     lane_accumulate2(sum_dy, sum_dy_xmu, length, [dy_run, x_run, mu](int64_t i) {
       return std::pair<float, float>(dy_run[i], dy_run[i] * (x_run[i] - mu));
@@ -473,14 +556,15 @@ void repeat_rows(const Geometry& g, std::vector<float>& table) {
 constexpr int64_t kStreamFusedAbove = int64_t{16} << 20;
 constexpr int64_t kStreamPassAbove = int64_t{56} << 20;
 
-int64_t float_bytes(const Geometry& g) { return g.numel() * static_cast<int64_t>(sizeof(float)); }
-
 // An unfused pass over `arrays` tensors of g's size (its inputs and its output).
-bool streaming_pass(const Geometry& g, int arrays) { return float_bytes(g) * arrays > kStreamPassAbove; }
+bool streaming_pass(const Geometry& g, int64_t element_bytes, int arrays) {
+  return g.numel() * element_bytes * arrays > kStreamPassAbove;
+}
 
 // run_phases' elementwise pass: fused units (operands read by the first phase) or one unfused pass.
 bool streaming_phase(const Layout& l, int operands, int arrays) {
-  return l.fused(operands) ? float_bytes(l.g) > kStreamFusedAbove : streaming_pass(l.g, arrays);
+  return l.fused(operands) ? l.g.numel() * l.element_bytes > kStreamFusedAbove
+                           : streaming_pass(l.g, l.element_bytes, arrays);
 }
 
 // Writes out[lo, hi) through fill(dst, a, b), which computes the outputs of flat elements [a, b) into dst[0, b - a).
@@ -491,22 +575,26 @@ bool streaming_phase(const Layout& l, int operands, int arrays) {
 // by slices, 390 us with plain stores).
 constexpr int64_t kStreamBlock = 256;
 
-template <typename Fill>
-void store_elements(float* out, int64_t lo, int64_t hi, bool streaming, const Fill& fill) {
+template <typename T, typename Fill>
+void store_elements(T* out, int64_t lo, int64_t hi, bool streaming, const Fill& fill) {
 #if defined(__SSE2__)
   if (streaming) {
-    const int64_t misaligned = static_cast<int64_t>(reinterpret_cast<uintptr_t>(out + lo) % 64 / sizeof(float));
-    const int64_t head = std::min(hi, misaligned == 0 ? lo : lo + 16 - misaligned);
+    constexpr int64_t kLine = 64 / sizeof(T);
+    const int64_t misaligned = static_cast<int64_t>(reinterpret_cast<uintptr_t>(out + lo) % 64 / sizeof(T));
+    const int64_t head = std::min(hi, misaligned == 0 ? lo : lo + kLine - misaligned);
     if (head > lo) fill(out + lo, lo, head);
-    alignas(64) float block[kStreamBlock];
+    alignas(64) T block[kStreamBlock];
     int64_t pos = head;
     for (; pos + kStreamBlock <= hi; pos += kStreamBlock) {
       fill(block, pos, pos + kStreamBlock);
-      float* dst = out + pos;
+      const auto* src = reinterpret_cast<const char*>(block);
+      auto* dst = reinterpret_cast<char*>(out + pos);
 #if defined(__AVX512F__)
-      for (int64_t j = 0; j < kStreamBlock; j += 16) _mm512_stream_ps(dst + j, _mm512_load_ps(block + j));
+      for (std::size_t j = 0; j < sizeof block; j += 64)
+        _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + j), _mm512_load_si512(src + j));
 #else
-      for (int64_t j = 0; j < kStreamBlock; j += 4) _mm_stream_ps(dst + j, _mm_load_ps(block + j));
+      for (std::size_t j = 0; j < sizeof block; j += 16)
+        _mm_stream_si128(reinterpret_cast<__m128i*>(dst + j), _mm_load_si128(reinterpret_cast<const __m128i*>(src + j)));
 #endif
     }
     if (pos < hi) fill(out + pos, pos, hi);
@@ -519,8 +607,8 @@ void store_elements(float* out, int64_t lo, int64_t hi, bool streaming, const Fi
 
 // op(dst, offset, length, c, c_step) for the runs of the flat elements [lo, hi), dst receiving [lo, hi). Channel
 // indices advance with the walk: a division per run would cost more than a 7x7 plane's arithmetic.
-template <typename Op>
-void for_each_elementwise_run(const Geometry& g, int64_t lo, int64_t hi, float* dst, const Op& op) {
+template <typename T, typename Op>
+void for_each_elementwise_run(const Geometry& g, int64_t lo, int64_t hi, T* dst, const Op& op) {
   if (g.S == 1) {
     const int64_t span = table_length(g);
     for (int64_t pos = lo, c = lo % g.C; pos < hi; c = 0) {
@@ -538,15 +626,15 @@ void for_each_elementwise_run(const Geometry& g, int64_t lo, int64_t hi, float* 
 }
 
 // Applies op to the flat elements [lo, hi) of the tensor.
-template <typename Op>
-void elementwise_range(const Geometry& g, int64_t lo, int64_t hi, float* out, bool streaming, const Op& op) {
+template <typename T, typename Op>
+void elementwise_range(const Geometry& g, int64_t lo, int64_t hi, T* out, bool streaming, const Op& op) {
   store_elements(out, lo, hi, streaming,
-                 [&](float* dst, int64_t a, int64_t b) { for_each_elementwise_run(g, a, b, dst, op); });
+                 [&](T* dst, int64_t a, int64_t b) { for_each_elementwise_run(g, a, b, dst, op); });
 }
 
 // The whole tensor in fixed slices, shared among the threads of the enclosing parallel region (if any).
-template <typename Op>
-void elementwise_slices(const Geometry& g, float* out, bool streaming, const Op& op) {
+template <typename T, typename Op>
+void elementwise_slices(const Geometry& g, T* out, bool streaming, const Op& op) {
   const int64_t total = g.numel();
   if (total == 0) return;
   const int64_t slices = parallel(g) ? (total + kPieceElements - 1) / kPieceElements : 1;
@@ -556,16 +644,16 @@ void elementwise_slices(const Geometry& g, float* out, bool streaming, const Op&
 }
 
 // The whole tensor, in parallel over fixed slices.
-template <typename Op>
-void elementwise_all(const Geometry& g, float* out, bool streaming, const Op& op) {
+template <typename T, typename Op>
+void elementwise_all(const Geometry& g, T* out, bool streaming, const Op& op) {
 #pragma omp parallel if (parallel(g))
   elementwise_slices(g, out, streaming, op);
 }
 
 // run_phases' unfused elementwise pass, called by every thread of its region once the channels are finished: the
 // tables' repeated rows, then the slices.
-template <typename Op>
-void elementwise_after_finish(const Geometry& g, std::initializer_list<std::vector<float>*> tables, float* out,
+template <typename T, typename Op>
+void elementwise_after_finish(const Geometry& g, std::initializer_list<std::vector<float>*> tables, T* out,
                               bool streaming, const Op& op) {
 #pragma omp single
   for (auto* table : tables) repeat_rows(g, *table);
@@ -573,8 +661,8 @@ void elementwise_after_finish(const Geometry& g, std::initializer_list<std::vect
 }
 
 // One unit's elements: its channel's planes, or its block's columns of every row.
-template <typename Op>
-void elementwise_unit(const Layout& l, int64_t unit, float* out, bool streaming, const Op& op) {
+template <typename T, typename Op>
+void elementwise_unit(const Layout& l, int64_t unit, T* out, bool streaming, const Op& op) {
   const Geometry& g = l.g;
   const int64_t c0 = l.first_channel(unit);
   if (l.rows) {
@@ -585,7 +673,35 @@ void elementwise_unit(const Layout& l, int64_t unit, float* out, bool streaming,
   for (int64_t n = 0; n < g.N; ++n) {
     const int64_t offset = (n * g.C + c0) * g.S;
     store_elements(out, offset, offset + g.S, streaming,
-                   [&](float* dst, int64_t a, int64_t b) { op(dst, a, b - a, c0, 0); });
+                   [&](T* dst, int64_t a, int64_t b) { op(dst, a, b - a, c0, 0); });
+  }
+}
+
+// kernel(out, spans, length, first) computes float outputs from float operands; run_kernel feeds it the operands'
+// elements [offset, offset + length) and stores its outputs to out: in one call with float32 operands where they
+// lie, else in chunks of kStreamBlock staged through L1 (Operand::stage), 16-bit outputs rounded once. `first` is
+// the chunk's position in the run (its tables' index offset).
+template <typename T, std::size_t K, typename Kernel>
+inline void run_kernel(T* out, const std::array<Operand<T>, K>& operands, int64_t offset, int64_t length,
+                       const Kernel& kernel) {
+  std::array<const float*, K> spans;
+  if constexpr (std::is_same_v<T, float>) {
+    if (all_in_place(operands)) {
+      for (std::size_t a = 0; a < K; ++a) spans[a] = operands[a].defined() ? operands[a].at(offset) : nullptr;
+      return kernel(out, spans, length, 0);
+    }
+  }
+  alignas(64) float staged[K][kStreamBlock];
+  alignas(64) float result[kStreamBlock];
+  for (int64_t i = 0; i < length; i += kStreamBlock) {
+    const int64_t n = std::min(kStreamBlock, length - i);
+    for (std::size_t a = 0; a < K; ++a) spans[a] = operands[a].read(staged[a], offset + i, n);
+    if constexpr (std::is_same_v<T, float>) {
+      kernel(out + i, spans, n, i);
+    } else {
+      kernel(result, spans, n, i);
+      detail::convert_elements(result, out + i, n);
+    }
   }
 }
 
@@ -608,51 +724,67 @@ inline void store_with_epilogue(float* out, int64_t length, const float* residua
 }
 
 // out = epilogue((x - mean[c]) * scale[c] + shift[c], residual).
+template <typename T>
 struct NormalizeOp {
-  const float *x, *mean, *scale, *shift;
-  const float* residual;  // null: none
+  std::array<Operand<T>, 2> operands;  // x, and the residual (undefined: none)
+  const float *mean, *scale, *shift;
   bool relu;
-  void operator()(float* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
-    const float* in = x + offset;
-    const float* z = residual != nullptr ? residual + offset : nullptr;
-    if (c_step == 0) {
-      const float m = mean[c], a = scale[c], b = shift[c];
-      store_with_epilogue(out, length, z, relu, [=](int64_t i) { return normalize(in[i], m, a, b); });
-    } else {
-      const float *m = mean + c, *a = scale + c, *b = shift + c;
-      store_with_epilogue(out, length, z, relu, [=](int64_t i) { return normalize(in[i], m[i], a[i], b[i]); });
-    }
+  void operator()(T* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
+    run_kernel(out, operands, offset, length,
+               [&](float* o, const std::array<const float*, 2>& in, int64_t n, int64_t first) {
+                 const float *x = in[0], *z = in[1];
+                 if (c_step == 0) {
+                   const float m = mean[c], a = scale[c], b = shift[c];
+                   store_with_epilogue(o, n, z, relu, [=](int64_t i) { return normalize(x[i], m, a, b); });
+                 } else {
+                   const float *m = mean + c + first, *a = scale + c + first, *b = shift + c + first;
+                   store_with_epilogue(o, n, z, relu, [=](int64_t i) { return normalize(x[i], m[i], a[i], b[i]); });
+                 }
+               });
   }
 };
 
 // Training-mode input gradient.
+template <typename T>
 struct InputGradientOp {
-  const float *dy, *x, *mean, *grad_mean, *projection, *scale;
-  void operator()(float* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
-    const float *d = dy + offset, *in = x + offset;
-    if (c_step == 0) {
-      const BackwardCoefficients<float> k{grad_mean[c], projection[c], scale[c]};
-      const float m = mean[c];
-      store_run(out, length, [=](int64_t i) { return backward_training(d[i], in[i], k, m); });
-    } else {
-      for (int64_t i = 0; i < length; ++i)
-        out[i] = backward_training(
-            d[i], in[i], BackwardCoefficients<float>{grad_mean[c + i], projection[c + i], scale[c + i]}, mean[c + i]);
-    }
+  std::array<Operand<T>, 2> operands;  // dy, x
+  const float *mean, *grad_mean, *projection, *scale;
+  void operator()(T* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
+    run_kernel(out, operands, offset, length,
+               [&](float* o, const std::array<const float*, 2>& in, int64_t n, int64_t first) {
+                 const float *d = in[0], *x = in[1];
+                 if (c_step == 0) {
+                   const BackwardCoefficients<float> k{grad_mean[c], projection[c], scale[c]};
+                   const float m = mean[c];
+                   store_run(o, n, [=](int64_t i) { return backward_training(d[i], x[i], k, m); });
+                 } else {
+                   const int64_t c0 = c + first;
+                   for (int64_t i = 0; i < n; ++i)
+                     o[i] = backward_training(
+                         d[i], x[i],
+                         BackwardCoefficients<float>{grad_mean[c0 + i], projection[c0 + i], scale[c0 + i]},
+                         mean[c0 + i]);
+                 }
+               });
   }
 };
 
 // Eval-mode input gradient: dy * scale[c].
+template <typename T>
 struct ScaleOp {
-  const float *dy, *scale;
-  void operator()(float* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
-    const float* d = dy + offset;
-    if (c_step == 0) {
-      const float a = scale[c];
-      store_run(out, length, [=](int64_t i) { return d[i] * a; });
-    } else {
-      for (int64_t i = 0; i < length; ++i) out[i] = d[i] * scale[c + i];
-    }
+  std::array<Operand<T>, 1> operands;  // dy
+  const float* scale;
+  void operator()(T* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
+    run_kernel(out, operands, offset, length,
+               [&](float* o, const std::array<const float*, 1>& in, int64_t n, int64_t first) {
+                 const float* d = in[0];
+                 if (c_step == 0) {
+                   const float a = scale[c];
+                   store_run(o, n, [=](int64_t i) { return d[i] * a; });
+                 } else {
+                   for (int64_t i = 0; i < n; ++i) o[i] = d[i] * scale[c + first + i];
+                 }
+               });
   }
 };
 
@@ -689,7 +821,8 @@ void run_phases(const Layout& l, int operands, std::vector<Partial>& partial, Me
 
 }  // namespace
 
-void cpu_forward_training(const ForwardTrainingParams& p) {
+template <typename T>
+void cpu_forward_training(const ForwardTrainingParamsOf<T>& p) {
   const Geometry& g = p.geometry;
   if (p.num_batches_tracked != nullptr) *p.num_batches_tracked += 1;
   const int64_t m = g.per_channel();
@@ -703,13 +836,14 @@ void cpu_forward_training(const ForwardTrainingParams& p) {
                                           p.num_batches_tracked ? *p.num_batches_tracked : 0)
                          : 0;
   std::vector<float> mean = channel_table(g), scale = channel_table(g), shift = channel_table(g);
-  const Layout l(g);
+  const Layout l(g, sizeof(T));
   std::vector<Welford<Acc>> partial;
-  const NormalizeOp normalize_op{p.x, mean.data(), scale.data(), shift.data(), p.residual, p.relu};
+  const Operand<T> x{p.x};
+  const NormalizeOp<T> normalize_op{{x, Operand<T>{p.residual}}, mean.data(), scale.data(), shift.data(), p.relu};
   const bool streaming = streaming_phase(l, 1, p.residual ? 3 : 2);
   run_phases(
       l, 1, partial, welford_merge<Acc>,
-      [&](int64_t unit, int64_t k) { piece_statistics(l, p.x, unit, k, partial.data()); },
+      [&](int64_t unit, int64_t k) { piece_statistics(l, x, unit, k, partial.data()); },
       [&](int64_t c, const Welford<Acc>& s) {
         const Acc count = static_cast<Acc>(m);
         p.save_mean[c] = mean[c] = static_cast<float>(s.mean);
@@ -729,7 +863,8 @@ void cpu_forward_training(const ForwardTrainingParams& p) {
       true);
 }
 
-void cpu_forward_inference(const ForwardInferenceParams& p) {
+template <typename T>
+void cpu_forward_inference(const ForwardInferenceParamsOf<T>& p) {
   const Geometry& g = p.geometry;
   std::vector<float> mean = channel_table(g), scale = channel_table(g), shift = channel_table(g);
   for (int64_t c = 0; c < g.C; ++c) {
@@ -740,24 +875,36 @@ void cpu_forward_inference(const ForwardInferenceParams& p) {
     shift[c] = p.bias ? p.bias[c] : 0.0f;
   }
   for (auto* table : {&mean, &scale, &shift}) repeat_rows(g, *table);
-  elementwise_all(g, p.y, streaming_pass(g, p.residual ? 3 : 2),
-                  NormalizeOp{p.x, mean.data(), scale.data(), shift.data(), p.residual, p.relu});
+  elementwise_all(g, p.y, streaming_pass(g, sizeof(T), p.residual ? 3 : 2),
+                  NormalizeOp<T>{{Operand<T>{p.x}, Operand<T>{p.residual}}, mean.data(), scale.data(), shift.data(),
+                                 p.relu});
 }
 
-void cpu_relu_gradient(const float* dy, const float* y, float* out, int64_t n) {
+template <typename T>
+void cpu_relu_gradient(const T* dy, const T* y, T* out, int64_t n) {
+  const Operand<T> passed{dy, y};
   const int64_t slices = n >= kParallelElements ? (n + kPieceElements - 1) / kPieceElements : 1;
 #pragma omp parallel for schedule(static) if (slices > 1)
-  for (int64_t k = 0; k < slices; ++k)
-    for (int64_t i = k * n / slices, end = (k + 1) * n / slices; i < end; ++i) out[i] = relu_gradient(dy[i], y[i]);
+  for (int64_t k = 0; k < slices; ++k) {
+    alignas(64) float block[kStreamBlock];
+    for (int64_t i = k * n / slices, end = (k + 1) * n / slices; i < end; i += kStreamBlock) {
+      const int64_t length = std::min(kStreamBlock, end - i);
+      passed.stage(block, i, length);
+      detail::convert_elements(block, out + i, length);
+    }
+  }
 }
 
-void cpu_backward(const BackwardParams& p) {
+template <typename T>
+void cpu_backward(const BackwardParamsOf<T>& p) {
   const Geometry& g = p.geometry;
   if (g.per_channel() == 0) {  // sums over nothing; dx, if asked for, is empty
     if (p.dweight != nullptr) std::fill(p.dweight, p.dweight + g.C, 0.0f);
     if (p.dbias != nullptr) std::fill(p.dbias, p.dbias + g.C, 0.0f);
     return;
   }
+  // dy as the normalisation sees it: masked by a fused forward's ReLU where one is given.
+  const Operand<T> dy{p.dy, p.relu_output}, x{p.x};
   // Coefficients by kind in their own tables, so that the (N, C) layout's loop over channels loads them as vectors.
   std::vector<float> mean = channel_table(g), grad_mean = channel_table(g), projection = channel_table(g),
                      scale = channel_table(g);
@@ -765,18 +912,19 @@ void cpu_backward(const BackwardParams& p) {
   if (!need_sums) {
     for (int64_t c = 0; c < g.C; ++c) scale[c] = p.invstd[c] * (p.weight ? p.weight[c] : 1.0f);
     repeat_rows(g, scale);
-    elementwise_all(g, p.dx, streaming_pass(g, 2), ScaleOp{p.dy, scale.data()});
+    elementwise_all(g, p.dx, streaming_pass(g, sizeof(T), p.relu_output ? 3 : 2), ScaleOp<T>{{dy}, scale.data()});
     return;
   }
-  const Layout l(g);
+  const Layout l(g, sizeof(T));
   std::vector<GradSums> partial;
   std::copy(p.mean, p.mean + g.C, mean.begin());
-  const InputGradientOp gradient_op{p.dy, p.x, mean.data(), grad_mean.data(), projection.data(), scale.data()};
-  const ScaleOp scale_op{p.dy, scale.data()};
-  const bool streaming = streaming_phase(l, 2, p.training ? 3 : 2);
+  const InputGradientOp<T> gradient_op{{dy, x}, mean.data(), grad_mean.data(), projection.data(), scale.data()};
+  const ScaleOp<T> scale_op{{dy}, scale.data()};
+  const int masked = p.relu_output ? 1 : 0;
+  const bool streaming = streaming_phase(l, 2 + masked, (p.training ? 3 : 2) + masked);
   run_phases(
-      l, 2, partial, add_sums,
-      [&](int64_t unit, int64_t k) { piece_gradient_sums(l, p.dy, p.x, p.mean, unit, k, partial.data()); },
+      l, 2 + masked, partial, add_sums,
+      [&](int64_t unit, int64_t k) { piece_gradient_sums(l, dy, x, p.mean, unit, k, partial.data()); },
       [&](int64_t c, const GradSums& s) {
         if (p.dweight != nullptr) p.dweight[c] = static_cast<float>(s.dy_xmu * p.invstd[c]);
         if (p.dbias != nullptr) p.dbias[c] = static_cast<float>(s.dy);
@@ -801,17 +949,27 @@ void cpu_backward(const BackwardParams& p) {
       p.dx != nullptr);
 }
 
+#define NORMRT_CPU_BATCHNORM(T)                                                    \
+  template void cpu_forward_training(const ForwardTrainingParamsOf<T>&);           \
+  template void cpu_forward_inference(const ForwardInferenceParamsOf<T>&);         \
+  template void cpu_backward(const BackwardParamsOf<T>&);                          \
+  template void cpu_relu_gradient(const T*, const T*, T*, int64_t);
+NORMRT_CPU_BATCHNORM(float)
+NORMRT_CPU_BATCHNORM(Half)
+NORMRT_CPU_BATCHNORM(BFloat16)
+#undef NORMRT_CPU_BATCHNORM
+
 void cpu_local_statistics(const float* x, const Geometry& g, double* mean, double* m2) {
   if (g.per_channel() == 0) {
     std::fill(mean, mean + g.C, 0.0);
     std::fill(m2, m2 + g.C, 0.0);
     return;
   }
-  const Layout l(g);
+  const Layout l(g, sizeof(float));
   std::vector<Welford<Acc>> partial;
   run_phases(
       l, 1, partial, welford_merge<Acc>,
-      [&](int64_t unit, int64_t k) { piece_statistics(l, x, unit, k, partial.data()); },
+      [&](int64_t unit, int64_t k) { piece_statistics(l, Operand<float>{x}, unit, k, partial.data()); },
       [&](int64_t c, const Welford<Acc>& s) {
         mean[c] = s.mean;
         m2[c] = s.m2;
@@ -828,8 +986,9 @@ void cpu_normalize(const float* x, const Geometry& g, const float* mean, const f
     shift[c] = bias ? bias[c] : 0.0f;
   }
   for (auto* table : {&means, &scale, &shift}) repeat_rows(g, *table);
-  elementwise_all(g, y, streaming_pass(g, residual ? 3 : 2),
-                  NormalizeOp{x, means.data(), scale.data(), shift.data(), residual, relu});
+  elementwise_all(g, y, streaming_pass(g, sizeof(float), residual ? 3 : 2),
+                  NormalizeOp<float>{{Operand<float>{x}, Operand<float>{residual}}, means.data(), scale.data(),
+                                     shift.data(), relu});
 }
 
 void cpu_local_gradient_sums(const float* dy, const float* x, const float* mean, const Geometry& g, double* sum_dy,
@@ -839,11 +998,13 @@ void cpu_local_gradient_sums(const float* dy, const float* x, const float* mean,
     std::fill(sum_dy_xmu, sum_dy_xmu + g.C, 0.0);
     return;
   }
-  const Layout l(g);
+  const Layout l(g, sizeof(float));
   std::vector<GradSums> partial;
   run_phases(
       l, 2, partial, add_sums,
-      [&](int64_t unit, int64_t k) { piece_gradient_sums(l, dy, x, mean, unit, k, partial.data()); },
+      [&](int64_t unit, int64_t k) {
+        piece_gradient_sums(l, Operand<float>{dy}, Operand<float>{x}, mean, unit, k, partial.data());
+      },
       [&](int64_t c, const GradSums& s) {
         sum_dy[c] = s.dy;
         sum_dy_xmu[c] = s.dy_xmu;
@@ -864,8 +1025,9 @@ void cpu_input_gradient(const float* dy, const float* x, const Geometry& g, cons
     scale[c] = static_cast<float>(k.scale);
   }
   for (auto* table : {&means, &grad_mean, &projection, &scale}) repeat_rows(g, *table);
-  elementwise_all(g, dx, streaming_pass(g, 3),
-                  InputGradientOp{dy, x, means.data(), grad_mean.data(), projection.data(), scale.data()});
+  elementwise_all(g, dx, streaming_pass(g, sizeof(float), 3),
+                  InputGradientOp<float>{{Operand<float>{dy}, Operand<float>{x}}, means.data(), grad_mean.data(),
+                                         projection.data(), scale.data()});
 }
 
 }  // namespace normrt::bn

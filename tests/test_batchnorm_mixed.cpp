@@ -122,34 +122,62 @@ TEST(BatchNormChannelsLast, MatchesContiguousInEveryOutput) {
 
 // float16/bfloat16 input is normalised in float32 and rounded once: its results are the float32 op's on the same
 // values, rounded to each tensor's dtype; float32 parameters stay float32 (mixed), 16-bit ones are updated in
-// float32 and rounded.
+// float32 and rounded. The shapes take each way the CPU backend reads 16-bit elements (converted in L1 as it goes):
+// gathered 7x9 planes, planes longer than a staged chunk, (N, C) rows in a block of 64 columns and a narrower last
+// one, channels-last, tensors large enough for the per-channel fused path and for its non-temporal stores (odd
+// planes: runs that start anywhere); the fused ReLU with and without the residual, and the eval-mode backward.
 TEST(BatchNormDtypes, SixteenBitResultsAreTheFloat32ResultsRoundedOnce) {
-  for (DType dtype : {DType::Float16, DType::BFloat16}) {
-    for (bool mixed : {true, false}) {
-      for (const Shape& shape : {Shape{3, 5, 7, 9}, Shape{6, 7}, Shape{2, 1, 1, 1}}) {
-        SCOPED_TRACE(std::string(dtype_name(dtype)) + (mixed ? " mixed " : " ") + shape_str(shape));
-        Inputs in = draw(shape, 5 + shape_numel(shape));
-        const Tensor x = in.x.to(dtype), z = in.z.to(dtype), dy = in.dy.to(dtype);
-        const DType pd = mixed ? DType::Float32 : dtype;
-        const Tensor w = in.w.to(pd), b = in.b.to(pd), rm = in.rm.to(pd), rv = in.rv.to(pd);
-        const Step half = step(x, w, b, rm, rv, dy, {z, true});
-        const Step full = step(x.to(DType::Float32), w.to(DType::Float32), b.to(DType::Float32),
-                               rm.to(DType::Float32), rv.to(DType::Float32), dy.to(DType::Float32),
-                               {z.to(DType::Float32), true});
-        auto same = [](const Tensor& actual, const Tensor& wide, DType as) {
-          EXPECT_EQ(actual.dtype(), as);
-          return actual.to(DType::Float32).to_vector() == wide.to(as).to(DType::Float32).to_vector();
-        };
-        EXPECT_TRUE(same(half.forward.output, full.forward.output, dtype));
-        EXPECT_TRUE(same(half.forward.save_mean, full.forward.save_mean, DType::Float32));
-        EXPECT_TRUE(same(half.running_mean, full.running_mean, pd));
-        EXPECT_TRUE(same(half.running_var, full.running_var, pd));
-        // The backward's grad_output past the ReLU is the float32 one masked by the rounded output: the same
-        // elements pass (rounding keeps the sign of a positive float), so every gradient agrees.
-        EXPECT_TRUE(same(half.backward.grad_residual, full.backward.grad_residual, dtype));
-        EXPECT_TRUE(same(half.backward.grad_input, full.backward.grad_input, dtype));
-        EXPECT_TRUE(same(half.backward.grad_weight, full.backward.grad_weight, pd));
-        EXPECT_TRUE(same(half.backward.grad_bias, full.backward.grad_bias, pd));
+  const Shape shapes[] = {{3, 5, 7, 9}, {6, 7}, {2, 1, 1, 1}, {2, 2, 50, 50}, {40, 70}, {3, 70, 3, 3},
+                          {8, 16, 130, 128}, {4, 36, 241, 255}};
+  for (const Shape& shape : shapes) {
+    const bool large = shape_numel(shape) > (1 << 20), streamed = shape_numel(shape) > (1 << 23);
+    for (bool channels_last : {false, true}) {
+      if (channels_last && shape.size() != 4) continue;
+      for (DType dtype : {DType::Float16, DType::BFloat16}) {
+        for (bool mixed : {true, false}) {
+          for (int fusion = 0; fusion < 3; ++fusion) {  // none, ReLU, residual + ReLU
+            if ((large && (!mixed || fusion == 1)) || (streamed && (channels_last || fusion > 0))) continue;
+            SCOPED_TRACE(std::string(dtype_name(dtype)) + (mixed ? " mixed " : " ") + shape_str(shape) +
+                         (channels_last ? " channels-last" : "") + " fusion " + std::to_string(fusion));
+            Inputs in = draw(shape, 5 + shape_numel(shape));
+            const MemoryFormat format = channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+            const Tensor x = in.x.to(dtype).to(format), z = in.z.to(dtype), dy = in.dy.to(dtype);
+            const DType pd = mixed ? DType::Float32 : dtype;
+            const Tensor w = in.w.to(pd), b = in.b.to(pd), rm = in.rm.to(pd), rv = in.rv.to(pd);
+            auto wide = [](const Tensor& t) { return t.to(DType::Float32); };
+            const ops::BatchNormEpilogue epilogue{fusion == 2 ? z : Tensor(), fusion > 0};
+            const ops::BatchNormEpilogue wide_epilogue{fusion == 2 ? wide(z) : Tensor(), fusion > 0};
+            const Step half = step(x, w, b, rm, rv, dy, epilogue);
+            const Step full = step(wide(x), wide(w), wide(b), wide(rm), wide(rv), wide(dy), wide_epilogue);
+            auto same = [](const Tensor& actual, const Tensor& reference, DType as) {
+              EXPECT_EQ(actual.dtype(), as);
+              return actual.to(DType::Float32).to_vector() == reference.to(as).to(DType::Float32).to_vector();
+            };
+            EXPECT_TRUE(same(half.forward.output, full.forward.output, dtype));
+            EXPECT_EQ(half.forward.output.memory_format(), format);
+            EXPECT_TRUE(same(half.forward.save_mean, full.forward.save_mean, DType::Float32));
+            EXPECT_TRUE(same(half.forward.save_invstd, full.forward.save_invstd, DType::Float32));
+            EXPECT_TRUE(same(half.running_mean, full.running_mean, pd));
+            EXPECT_TRUE(same(half.running_var, full.running_var, pd));
+            // The backward's grad_output past the ReLU is the float32 one masked by the rounded output: the same
+            // elements pass (rounding keeps the sign of a positive float), so every gradient agrees.
+            if (fusion == 2) EXPECT_TRUE(same(half.backward.grad_residual, full.backward.grad_residual, dtype));
+            EXPECT_TRUE(same(half.backward.grad_input, full.backward.grad_input, dtype));
+            EXPECT_TRUE(same(half.backward.grad_weight, full.backward.grad_weight, pd));
+            EXPECT_TRUE(same(half.backward.grad_bias, full.backward.grad_bias, pd));
+            ops::BatchNormBackwardEpilogue back, wide_back;
+            if (fusion > 0) {
+              back.relu_output = half.forward.output;
+              wide_back.relu_output = wide(half.forward.output);
+            }
+            const auto eval = ops::batch_norm_backward(dy, x, w, half.forward.save_mean, half.forward.save_invstd,
+                                                       false, 1e-5, std::nullopt, back);
+            const auto wide_eval = ops::batch_norm_backward(wide(dy), wide(x), wide(w), half.forward.save_mean,
+                                                            half.forward.save_invstd, false, 1e-5, std::nullopt,
+                                                            wide_back);
+            EXPECT_TRUE(same(eval.grad_input, wide_eval.grad_input, dtype));
+          }
+        }
       }
     }
   }

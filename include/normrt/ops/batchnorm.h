@@ -41,8 +41,9 @@ struct BatchNormEpilogue {
   bool relu = false;
 };
 
-// The backward of a fused forward. relu_output: that forward's output when it applied the ReLU (its positive entries
-// are where the gradient passes; no mask is stored); residual: the forward added one, so return its gradient.
+// The backward of a fused forward. relu_output: that forward's output when it applied the ReLU (the gradient passes
+// where it is not <= 0, as torch's threshold_backward; no mask is stored); residual: the forward added one, so return
+// its gradient.
 // cudnn_reserve and bias: a forward through cuDNN that fused its ReLU returned a reserve space
 // (BatchNormForwardResult::cudnn_reserve); cuDNN's backward of it takes that and the forward's bias.
 struct BatchNormBackwardEpilogue {
