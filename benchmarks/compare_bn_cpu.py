@@ -4,7 +4,11 @@ section (forward training, forward eval, backward with all three gradients), nor
 PyTorch at each thread count asked for (its best counts). Prints both times and normrt's speed-up, and the geometric
 mean per mode.
 
-  /usr/bin/python3 benchmarks/compare_bn_cpu.py [--threads 1,2] [--repetitions 5] [--rounds 3]
+  /usr/bin/python3 benchmarks/compare_bn_cpu.py [--threads 1,2] [--repetitions 5] [--rounds 3] [--matrix]
+
+--matrix compares the CPU section's dtype x memory format x fusion matrix instead (float16/bfloat16 with float32
+parameters, channels-last, BatchNorm + ReLU and BatchNorm + add + ReLU; PyTorch runs the fused forms as BatchNorm
+followed by in-place add_ and relu_, and their backward as threshold_backward followed by BatchNorm's backward).
 
 The two sides alternate shape by shape, round after round (this build machine is a virtual machine whose
 memory-bound speed drifts by tens of percent over minutes: timing all of one side first and then the other compared
@@ -26,10 +30,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def benchmark_names(bench):
-    listing = subprocess.run([bench, "--benchmark_list_tests", "--benchmark_filter=^cpu/native/"], capture_output=True,
+def benchmark_names(bench, section):
+    prefix = f"cpu/{section}/"
+    listing = subprocess.run([bench, "--benchmark_list_tests", f"--benchmark_filter=^{prefix}"], capture_output=True,
                              text=True, check=True).stdout.split()
-    return [name for name in listing if name.startswith("cpu/native/")]
+    return [name for name in listing if name.startswith(prefix)]
+
+
+def parse(name):
+    """(mode, shape label, dtype, channels_last, fusion) of a cpu/native or cpu/matrix benchmark name."""
+    parts = name.split("/")
+    if parts[1] == "native":
+        return parts[2], parts[3], "float32", False, "none"
+    dtype, layout, fusion = parts[2].split("-", 2)
+    return parts[3], parts[4], dtype, layout == "nhwc", fusion
 
 
 def normrt_time(bench, name, repetitions):
@@ -46,28 +60,45 @@ def normrt_time(bench, name, repetitions):
     raise RuntimeError(f"bench_batchnorm reported no median for {name}")
 
 
-def torch_time(torch, mode, shape, repetitions):
+def torch_time(torch, mode, shape, repetitions, dtype="float32", channels_last=False, fusion="none"):
+    """PyTorch's median time of one call, or None where PyTorch does not run the combination (float16 on its CPU).
+    Parameters and statistics are float32 (the mixed-type rule); the fused forms are BatchNorm followed by an in-place
+    add and ReLU, their backward threshold_backward on the output followed by BatchNorm's backward."""
     c = shape[1]
-    x = torch.randn(*shape)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    make = lambda: torch.randn(*shape).to(getattr(torch, dtype)).contiguous(memory_format=layout)
+    x, z = make(), make()
     weight, bias = torch.rand(c) + 0.5, torch.randn(c)
     running_mean, running_var = torch.zeros(c), torch.ones(c)
-    if mode == "backward":
-        dy = torch.randn(*shape)
-        _, save_mean, save_invstd = torch.ops.aten.native_batch_norm(x, weight, bias, running_mean, running_var,
-                                                                      True, 0.1, 1e-5)[:3]
-        run = lambda: torch.ops.aten.native_batch_norm_backward(dy, x, weight, running_mean, running_var, save_mean,
-                                                                save_invstd, True, 1e-5, [True, True, True])
-    else:
-        training = mode == "fwd-train"
-        run = lambda: torch.batch_norm(x, weight, bias, running_mean, running_var, training, 0.1, 1e-5, False)
-    with torch.no_grad():
-        for _ in range(3):
-            run()
-        samples = []
-        for _ in range(max(repetitions, 5)):
-            start = time.perf_counter()
-            run()
-            samples.append(time.perf_counter() - start)
+
+    def forward(training):
+        y = torch.batch_norm(x, weight, bias, running_mean, running_var, training, 0.1, 1e-5, False)
+        if fusion == "add-relu":
+            y.add_(z)
+        return torch.relu_(y) if fusion != "none" else y
+
+    try:
+        with torch.no_grad():
+            if mode == "backward":
+                dy = make()
+                _, save_mean, save_invstd = torch.ops.aten.native_batch_norm(x, weight, bias, running_mean,
+                                                                              running_var, True, 0.1, 1e-5)[:3]
+                y = forward(True)
+                grad = lambda: torch.ops.aten.threshold_backward(dy, y, 0) if fusion != "none" else dy
+                run = lambda: torch.ops.aten.native_batch_norm_backward(grad(), x, weight, running_mean, running_var,
+                                                                        save_mean, save_invstd, True, 1e-5,
+                                                                        [True, True, True])
+            else:
+                run = lambda: forward(mode == "fwd-train")
+            for _ in range(3):
+                run()
+            samples = []
+            for _ in range(max(repetitions, 5)):
+                start = time.perf_counter()
+                run()
+                samples.append(time.perf_counter() - start)
+    except RuntimeError:
+        return None
     return statistics.median(samples)
 
 
@@ -77,32 +108,40 @@ def main():
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--bench", default=os.path.join(ROOT, "build", "benchmarks", "bench_batchnorm"))
+    parser.add_argument("--matrix", action="store_true",
+                        help="the dtype x memory format x fusion matrix (cpu/matrix) instead of the float32 shapes")
     args = parser.parse_args()
     import torch
     threads = [int(t) for t in args.threads.split(",")]
-    names = benchmark_names(args.bench)
+    names = benchmark_names(args.bench, "matrix" if args.matrix else "native")
     ours, theirs = {}, {}  # name -> per-round times; name -> thread count -> per-round times
     for _ in range(args.rounds):
         for name in names:
-            _, _, mode, label = name.split("/")[:4]
+            mode, label, dtype, channels_last, fusion = parse(name)
             shape = [int(v) for v in label.split("x")]
             ours.setdefault(name, []).append(normrt_time(args.bench, name, args.repetitions))
             for t in threads:
                 torch.set_num_threads(t)
-                theirs.setdefault(name, {}).setdefault(t, []).append(torch_time(torch, mode, shape, args.repetitions))
+                seconds = torch_time(torch, mode, shape, args.repetitions, dtype, channels_last, fusion)
+                theirs.setdefault(name, {}).setdefault(t, []).append(seconds)
     print(f"torch {torch.__version__}; normrt with the default environment; times in microseconds (medians over "
           f"{args.rounds} rounds, the sides alternating shape by shape)")
-    print(f"{'mode':<10} {'shape':<16} {'normrt':>10} " + " ".join(f"{'torch ' + str(t) + 't':>10}" for t in threads)
-          + f" {'speed-up':>9}")
+    print(f"{'mode':<10} {'shape':<16} {'combination':<24} {'normrt':>10} "
+          + " ".join(f"{'torch ' + str(t) + 't':>10}" for t in threads) + f" {'speed-up':>9}")
     ratios = {}
-    for name in sorted(names, key=lambda n: n.split("/")[2:4]):
-        _, _, mode, label = name.split("/")[:4]
+    for name in sorted(names, key=lambda n: parse(n)[:2] + (n,)):
+        mode, label, dtype, channels_last, fusion = parse(name)
+        combination = f"{dtype}-{'nhwc' if channels_last else 'nchw'}-{fusion}"
         seconds = statistics.median(ours[name])
+        if any(v is None for t in threads for v in theirs[name][t]):
+            print(f"{mode:<10} {label:<16} {combination:<24} {seconds * 1e6:>10.1f} "
+                  + " ".join(f"{'-':>10}" for _ in threads) + f" {'-':>9}  (PyTorch does not run it)")
+            continue
         torch_seconds = [statistics.median(theirs[name][t]) for t in threads]
         ratio = min(torch_seconds) / seconds
         ratios.setdefault(mode, []).append(ratio)
-        print(f"{mode:<10} {label:<16} {seconds * 1e6:>10.1f} " + " ".join(f"{s * 1e6:>10.1f}" for s in torch_seconds)
-              + f" {ratio:>8.2f}x")
+        print(f"{mode:<10} {label:<16} {combination:<24} {seconds * 1e6:>10.1f} "
+              + " ".join(f"{s * 1e6:>10.1f}" for s in torch_seconds) + f" {ratio:>8.2f}x")
     for mode, values in ratios.items():
         geomean = math.exp(sum(math.log(v) for v in values) / len(values))
         print(f"{mode}: geometric mean {geomean:.2f}x, lowest {min(values):.2f}x")
