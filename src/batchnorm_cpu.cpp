@@ -20,6 +20,10 @@
 //    build machines: the backward's gain; the forward's is within its noise on the AMD, up to 16% on the Xeon.)
 //  * Elementwise passes walk the flat tensor in fixed slices; for (N, C) input the per-channel tables repeat so
 //    that a run covers many short rows.
+//  * Operands: float32 tensors are read where they lie; float16/bfloat16 elements are converted block by block into
+//    L1 as the passes read them (Operand), and outputs rounded once as they are written, so a 16-bit tensor moves
+//    its own bytes, and the sums are those of float32 tensors of the same values, bit for bit. The backward of a
+//    fused ReLU masks dy the same way, as it reads it.
 // Accumulation is in double, as PyTorch's CPU kernels do; the backward sums add each lane's terms in float over
 // blocks of at most kFloatTerms first (lane_accumulate2, ColumnGradientSums; a narrower last block's RowSweep stays
 // in double).

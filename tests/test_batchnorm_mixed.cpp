@@ -1,6 +1,9 @@
 // BatchNorm in float16/bfloat16, channels-last, and fused with ReLU / residual add + ReLU on the CPU: PyTorch's golden
 // cases, the fused forms against the unfused op followed by the add and ReLU, channels-last against contiguous, the
 // 16-bit dtypes against float32 on the same values, finite differences through the fused forms, and bad arguments.
+#include <cmath>
+#include <cstring>
+
 #include "bn_mixed_golden_runner.h"
 #include "reference/bn_reference.h"
 
@@ -179,6 +182,49 @@ TEST(BatchNormDtypes, SixteenBitResultsAreTheFloat32ResultsRoundedOnce) {
           }
         }
       }
+    }
+  }
+}
+
+// Special values in 16-bit input are read as they are: a channel with a NaN or an infinity turns NaN, subnormal
+// float16 inputs count at their value, outputs beyond the format's range round to infinity; every output element
+// (NaN encodings included) is the float32 op's on the same values rounded once.
+TEST(BatchNormDtypes, SpecialValuesRoundLikeTheFloat32Op) {
+  const Shape shape{2, 5, 4, 9};  // 36 elements per plane: whole and partial groups of 32 conversions
+  Generator gen(7);
+  std::vector<float> v = randn(shape, gen).to_vector();
+  const int64_t plane = 36;
+  v[0 * plane + 3] = NAN;                            // channel 0, sample 0
+  v[(5 + 1) * plane + 30] = -INFINITY;               // channel 1, sample 1
+  for (int64_t i = 0; i < plane; ++i) v[2 * plane + i] = static_cast<float>(i) * 6e-8f;  // channel 2: subnormal halves
+  const Tensor w = from_vector(std::vector<float>{1.0f, 1.0f, 1.0f, 3e38f, 1.0f}, {5});
+  const Tensor b = from_vector(std::vector<float>{0.0f, 0.0f, 0.0f, 0.0f, 7e4f}, {5});  // channel 4 beyond float16
+  auto bits = [](const Tensor& t) {
+    const std::vector<float> f = t.to(DType::Float32).to_vector();
+    std::vector<uint32_t> out(f.size());
+    std::memcpy(out.data(), f.data(), f.size() * sizeof(float));
+    return out;
+  };
+  for (DType dtype : {DType::Float16, DType::BFloat16}) {
+    for (bool channels_last : {false, true}) {
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + (channels_last ? " channels-last" : ""));
+      const MemoryFormat format = channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+      const Tensor x = from_vector(v, shape).to(dtype).to(format), dy = randn(shape, gen).to(dtype);
+      const Tensor wide_x = x.to(DType::Float32), wide_dy = dy.to(DType::Float32);
+      const Step half = step(x, w, b, zeros({5}), ones({5}), dy, {Tensor(), true});
+      const Step full = step(wide_x, w, b, zeros({5}), ones({5}), wide_dy, {Tensor(), true});
+      EXPECT_EQ(bits(half.forward.output), bits(full.forward.output.to(dtype)));
+      EXPECT_EQ(bits(half.forward.save_mean), bits(full.forward.save_mean));
+      EXPECT_EQ(bits(half.backward.grad_input), bits(full.backward.grad_input.to(dtype)));
+      EXPECT_EQ(bits(half.backward.grad_weight), bits(full.backward.grad_weight));
+      const std::vector<float> y = half.forward.output.to(DType::Float32).to(MemoryFormat::Contiguous).to_vector();
+      EXPECT_TRUE(std::isnan(y[0]) && std::isnan(y[plane + 1]));
+      if (dtype == DType::Float16) EXPECT_TRUE(std::isinf(y[4 * plane]));  // 7e4 + normalised: beyond 65504
+      EXPECT_TRUE(std::isfinite(half.forward.save_mean.to_vector()[2]));
+      const auto eval = ops::batch_norm_forward_inference(x, w, b, half.running_mean, half.running_var, 1e-5);
+      const auto wide_eval = ops::batch_norm_forward_inference(wide_x, w, b, half.running_mean, half.running_var,
+                                                               1e-5);
+      EXPECT_EQ(bits(eval.output), bits(wide_eval.output.to(dtype)));
     }
   }
 }
