@@ -888,15 +888,17 @@ template <typename T>
 void cpu_relu_gradient(const T* dy, const T* y, T* out, int64_t n) {
   const Operand<T> passed{dy, y};
   const int64_t slices = n >= kParallelElements ? (n + kPieceElements - 1) / kPieceElements : 1;
-#pragma omp parallel for schedule(static) if (slices > 1)
-  for (int64_t k = 0; k < slices; ++k) {
+  const bool streaming = n * static_cast<int64_t>(sizeof(T)) * 3 > kStreamPassAbove;
+  auto fill = [&](T* dst, int64_t lo, int64_t hi) {
     alignas(64) float block[kStreamBlock];
-    for (int64_t i = k * n / slices, end = (k + 1) * n / slices; i < end; i += kStreamBlock) {
-      const int64_t length = std::min(kStreamBlock, end - i);
+    for (int64_t i = lo; i < hi; i += kStreamBlock) {
+      const int64_t length = std::min(kStreamBlock, hi - i);
       passed.stage(block, i, length);
-      detail::convert_elements(block, out + i, length);
+      detail::convert_elements(block, dst + (i - lo), length);
     }
-  }
+  };
+#pragma omp parallel for schedule(static) if (slices > 1)
+  for (int64_t k = 0; k < slices; ++k) store_elements(out, k * n / slices, (k + 1) * n / slices, streaming, fill);
 }
 
 template <typename T>
