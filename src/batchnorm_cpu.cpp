@@ -435,10 +435,17 @@ void column_gradient_sums(const float* dy, const float* x, int64_t stride, int64
   b.total(width, sum_dy_xmu);
 }
 
+// A buffer of the calling thread's for staged (N, C) pieces, grown once to the largest asked for (at most two
+// operands of kPieceElements floats: it stays in L2, where the column walks read it).
+float* staging_buffer(std::size_t floats) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < floats) buffer.resize(floats);
+  return buffer.data();
+}
+
 // Rows [lo, hi) of the columns [c0, c0 + width) of (N, C) operands as float, f(spans, stride) with the spans at row
-// lo: the operands where they lie (stride C), or the piece staged (stride width) into a buffer of the thread's that
-// grows to the largest piece once (at most kPieceElements floats per operand: L2, where the column walks then read
-// it). The column walks choose their traversal by C either way, so the sums are those of float32 tensors of the same
+// lo: the operands where they lie (stride C), or the piece staged (stride width) into the thread's staging buffer.
+// The column walks choose their traversal by C either way, so the sums are those of float32 tensors of the same
 // values, bit for bit.
 template <typename T, int K, typename F>
 void with_rows(const Geometry& g, const std::array<Operand<T>, K>& operands, int64_t c0, int64_t width, int64_t lo,
@@ -449,10 +456,9 @@ void with_rows(const Geometry& g, const std::array<Operand<T>, K>& operands, int
     return f(spans, g.C);
   }
   const int64_t elements = (hi - lo) * width;
-  thread_local std::vector<float> staging;
-  if (staging.size() < static_cast<std::size_t>(K * elements)) staging.resize(static_cast<std::size_t>(K * elements));
+  float* staging = staging_buffer(static_cast<std::size_t>(K * elements));
   for (int a = 0; a < K; ++a) {
-    float* buffer = staging.data() + a * elements;
+    float* buffer = staging + a * elements;
     if (width == g.C) {
       operands[a].stage(buffer, lo * g.C, elements);
     } else {
@@ -724,7 +730,7 @@ struct Staged {
   }
 };
 
-// body(wrapped op) with the wrapper op's operands need.
+// Calls body with op wrapped as its operands need: InPlace when each is float32 read where it lies, else Staged.
 template <typename Op, typename Body>
 void with_elementwise(const Op& op, Body body) {
   if constexpr (std::is_same_v<typename Op::Element, float>) {
