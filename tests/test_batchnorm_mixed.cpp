@@ -64,7 +64,7 @@ Inputs draw(const Shape& shape, uint64_t seed) {
 }
 
 // The fused forward writes what the unfused op followed by a float32 add and ReLU gives, to the bit (one rounding
-// each, in that order); the backward masks dy where the output is not positive, and returns it as grad_residual.
+// each, in that order); the backward zeroes dy where the output is <= 0, and returns it as grad_residual.
 TEST(BatchNormFused, EqualsTheUnfusedOpFollowedByAddAndReLU) {
   std::vector<Shape> shapes = kShapes;
   shapes.push_back({2, 3, 830001});  // a ReLU gradient pass over more than 56 MB: non-temporal stores, unaligned runs
@@ -82,7 +82,7 @@ TEST(BatchNormFused, EqualsTheUnfusedOpFollowedByAddAndReLU) {
         for (std::size_t i = 0; i < y.size(); ++i) {
           const float v = add ? y[i] + z[i] : y[i];
           expected[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
-          masked[i] = relu && !(v > 0.0f) ? 0.0f : dy[i];
+          masked[i] = relu && v <= 0.0f ? 0.0f : dy[i];
         }
         EXPECT_EQ(fused.forward.output.to_vector(), expected);
         EXPECT_EQ(fused.running_mean.to_vector(), plain.running_mean.to_vector());
@@ -196,8 +196,8 @@ TEST(BatchNormDtypes, SpecialValuesRoundLikeTheFloat32Op) {
   Generator gen(7);
   std::vector<float> v = randn(shape, gen).to_vector();
   const int64_t plane = 36;
-  v[0 * plane + 3] = NAN;                            // channel 0, sample 0
-  v[(5 + 1) * plane + 30] = -INFINITY;               // channel 1, sample 1
+  v[0 * plane + 3] = NAN;               // channel 0, sample 0
+  v[(5 + 1) * plane + 30] = -INFINITY;  // channel 1, sample 1
   for (int64_t i = 0; i < plane; ++i) v[2 * plane + i] = static_cast<float>(i) * 6e-8f;  // channel 2: subnormal halves
   const Tensor w = from_vector(std::vector<float>{1.0f, 1.0f, 1.0f, 3e38f, 1.0f}, {5});
   const Tensor b = from_vector(std::vector<float>{0.0f, 0.0f, 0.0f, 0.0f, 7e4f}, {5});  // channel 4 beyond float16
