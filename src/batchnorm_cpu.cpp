@@ -813,6 +813,16 @@ struct ScaleOp {
   }
 };
 
+// The gradient past a fused forward's ReLU as it is (its operand masks dy): the residual's gradient.
+template <typename T>
+struct PassedGradientOp {
+  using Element = T;
+  std::array<Operand<T>, 1> operands;  // dy, masked by the ReLU's output
+  void compute(float* out, const std::array<const float*, 1>& in, int64_t length, int64_t, int) const {
+    std::copy_n(in[0], length, out);
+  }
+};
+
 // ---------------------------------------------------------------------------------------------------------------
 // The two-phase skeleton: per-piece partials, per-channel finish (merge + coefficients), elementwise pass; either
 // one task per unit (fused) or each phase in parallel over the whole tensor. elementwise_of_unit(-1) is the
@@ -911,19 +921,10 @@ void cpu_forward_inference(const ForwardInferenceParamsOf<T>& p) {
 
 template <typename T>
 void cpu_relu_gradient(const T* dy, const T* y, T* out, int64_t n) {
-  const Operand<T> passed{dy, y};
-  const int64_t slices = n >= kParallelElements ? (n + kPieceElements - 1) / kPieceElements : 1;
-  const bool streaming = n * static_cast<int64_t>(sizeof(T)) * 3 > kStreamPassAbove;
-  auto fill = [&](T* dst, int64_t lo, int64_t hi) {
-    alignas(64) float block[kStreamBlock];
-    for (int64_t i = lo; i < hi; i += kStreamBlock) {
-      const int64_t length = std::min(kStreamBlock, hi - i);
-      passed.stage(block, i, length);
-      detail::convert_elements(block, dst + (i - lo), length);
-    }
-  };
-#pragma omp parallel for schedule(static) if (slices > 1)
-  for (int64_t k = 0; k < slices; ++k) store_elements(out, k * n / slices, (k + 1) * n / slices, streaming, fill);
+  const Geometry flat{1, 1, n};
+  with_elementwise(PassedGradientOp<T>{{Operand<T>{dy, y}}}, [&](const auto& op) {
+    elementwise_all(flat, out, streaming_pass(flat, sizeof(T), 3), op);
+  });
 }
 
 template <typename T>
