@@ -1,6 +1,6 @@
 // Data-parallel costs on the process group of this launch (normrt::dist::init_from_environment): all_reduce and
 // all_gather bandwidth over tensor sizes, and SyncBatchNorm's training step (forward + backward) beside plain
-// BatchNorm's on each rank's share, per channel count. Every rank runs every benchmark with the same fixed iteration
+// BatchNorm's on each rank's share, per channel count, in float32 NCHW and bfloat16 channels-last. Every rank runs every benchmark with the same fixed iteration
 // counts, so that the collectives stay in step; rank 0 reports. Without a launcher the group is one process: the
 // collectives are no-ops and the SyncBatchNorm rows show the cost of its stages alone.
 //
@@ -58,11 +58,27 @@ void all_gather(benchmark::State& state, int64_t floats) {
                                                   benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// One training step of a BatchNorm2d layer on this rank's share (N, C, 14, 14): forward and backward.
-void batch_norm_step(benchmark::State& state, int64_t channels, bool sync) {
+// A rank's share of a BatchNorm2d layer's input: (32, channels, 14, 14) in an element type and memory format.
+struct Share {
+  int64_t channels;
+  DType dtype;
+  MemoryFormat format;
+  std::string name() const {
+    const std::string kind = dtype == DType::Float32 && format == MemoryFormat::Contiguous
+                                 ? ""
+                                 : std::string(dtype_name(dtype)) +
+                                       (format == MemoryFormat::ChannelsLast ? "-nhwc/" : "/");
+    return kind + "32x" + std::to_string(channels) + "x14x14";
+  }
+};
+
+// One training step of a BatchNorm2d layer on this rank's share: forward and backward.
+void batch_norm_step(benchmark::State& state, const Share& share, bool sync) {
   Generator gen(1 + static_cast<uint64_t>(g_group->rank()));
+  const int64_t channels = share.channels;
   const Shape shape = {32, channels, 14, 14};
-  const Tensor x = randn(shape, gen).to(g_device), dy = randn(shape, gen).to(g_device);
+  auto operand = [&] { return randn(shape, gen).to(share.dtype).to(share.format).to(g_device); };
+  const Tensor x = operand(), dy = operand();
   const Tensor w = ones({channels}, g_device), b = zeros({channels}, g_device);
   Tensor rm = zeros({channels}, g_device), rv = ones({channels}, g_device);
   for (auto _ : state) {
@@ -75,7 +91,8 @@ void batch_norm_step(benchmark::State& state, int64_t channels, bool sync) {
     }
     finish();
   }
-  state.SetBytesProcessed(state.iterations() * shape_numel(shape) * 4 * 5);  // x, y; dy, x, dx
+  state.SetBytesProcessed(state.iterations() * shape_numel(shape) * static_cast<int64_t>(element_size(share.dtype)) *
+                          5);  // x, y; dy, x, dx
 }
 
 // Reports nothing: the ranks other than 0 run the benchmarks only to take part in the collectives.
@@ -117,12 +134,14 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime();
   }
-  const std::vector<int64_t> channel_counts = {16, 64, 256, 1024};
-  for (int64_t c : channel_counts) {
+  std::vector<Share> shares;
+  for (int64_t c : {16, 64, 256, 1024}) shares.push_back({c, DType::Float32, MemoryFormat::Contiguous});
+  for (int64_t c : {64, 256}) shares.push_back({c, DType::BFloat16, MemoryFormat::ChannelsLast});
+  for (const Share& share : shares) {
     for (bool sync : {false, true}) {
-      const std::string name = std::string(sync ? "bn/sync/" : "bn/plain/") + "32x" + std::to_string(c) + "x14x14";
-      benchmark::RegisterBenchmark(name.c_str(), batch_norm_step, c, sync)
-          ->Iterations(c >= 1024 ? 5 : 20)
+      const std::string name = std::string(sync ? "bn/sync/" : "bn/plain/") + share.name();
+      benchmark::RegisterBenchmark(name.c_str(), batch_norm_step, share, sync)
+          ->Iterations(share.channels >= 1024 ? 5 : 20)
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime();
     }
@@ -137,8 +156,8 @@ int main(int argc, char** argv) {
   std::printf("\nSyncBatchNorm step over BatchNorm's on each rank's share (%d %s rank(s), %s; medians)\n"
               "| share | BatchNorm us | SyncBatchNorm us | ratio |\n|---|---|---|---|\n",
               group->size(), group->backend().c_str(), g_device.str().c_str());
-  for (int64_t c : channel_counts) {
-    const std::string shape = "32x" + std::to_string(c) + "x14x14";
+  for (const Share& share : shares) {
+    const std::string shape = share.name();
     const double plain = reporter.micros("bn/plain/" + shape), sync = reporter.micros("bn/sync/" + shape);
     if (plain > 0 && sync > 0) std::printf("| %s | %.1f | %.1f | %.2fx |\n", shape.c_str(), plain, sync, sync / plain);
   }

@@ -38,17 +38,22 @@ void cpu_backward(const BackwardParamsOf<T>& p);
 template <typename T>
 void cpu_relu_gradient(const T* dy, const T* y, T* out, int64_t n);
 // SyncBatchNorm's stages (src/sync_batchnorm.cpp): the phases of the two above, split where ranks exchange, with the
-// same arithmetic (one rank gives cpu_forward_training's and cpu_backward's bits). Per channel: the local mean and
-// sum of squared deviations (double), y from a given mean and invstd, the local sums of dy and dy * (x - mean),
-// and dx from sums and a count that may be the global batch's.
-void cpu_local_statistics(const float* x, const Geometry& g, double* mean, double* m2);
-void cpu_normalize(const float* x, const Geometry& g, const float* mean, const float* invstd, const float* weight,
-                   const float* bias, const float* residual, bool relu, float* y);
-void cpu_local_gradient_sums(const float* dy, const float* x, const float* mean, const Geometry& g, double* sum_dy,
-                             double* sum_dy_xmu);
-void cpu_input_gradient(const float* dy, const float* x, const Geometry& g, const float* mean, const float* invstd,
-                        const float* weight, const double* sum_dy, const double* sum_dy_xmu, double count,
-                        float* dx);
+// same arithmetic (one rank gives cpu_forward_training's and cpu_backward's bits), on the same elements T. Per
+// channel: the local mean and sum of squared deviations (double), y from a given mean and invstd, the local sums of
+// dy and dy * (x - mean), and dx from sums and a count that may be the global batch's. dy is masked by relu_output
+// where that is not null.
+template <typename T>
+void cpu_local_statistics(const T* x, const Geometry& g, double* mean, double* m2);
+template <typename T>
+void cpu_normalize(const T* x, const Geometry& g, const float* mean, const float* invstd, const float* weight,
+                   const float* bias, const T* residual, bool relu, T* y);
+template <typename T>
+void cpu_local_gradient_sums(const T* dy, const T* relu_output, const T* x, const float* mean, const Geometry& g,
+                             double* sum_dy, double* sum_dy_xmu);
+template <typename T>
+void cpu_input_gradient(const T* dy, const T* relu_output, const T* x, const Geometry& g, const float* mean,
+                        const float* invstd, const float* weight, const double* sum_dy, const double* sum_dy_xmu,
+                        double count, T* dx);
 
 #if NORMRT_WITH_CUDA
 // Enqueue the custom kernels on the device's current stream (no host synchronisation). T: float, Half or

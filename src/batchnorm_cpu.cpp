@@ -992,17 +992,18 @@ NORMRT_CPU_BATCHNORM(Half)
 NORMRT_CPU_BATCHNORM(BFloat16)
 #undef NORMRT_CPU_BATCHNORM
 
-void cpu_local_statistics(const float* x, const Geometry& g, double* mean, double* m2) {
+template <typename T>
+void cpu_local_statistics(const T* x, const Geometry& g, double* mean, double* m2) {
   if (g.per_channel() == 0) {
     std::fill(mean, mean + g.C, 0.0);
     std::fill(m2, m2 + g.C, 0.0);
     return;
   }
-  const Layout l(g, sizeof(float));
+  const Layout l(g, sizeof(T));
   std::vector<Welford<Acc>> partial;
   run_phases(
       l, 1, partial, welford_merge<Acc>,
-      [&](int64_t unit, int64_t k) { piece_statistics(l, Operand<float>{x}, unit, k, partial.data()); },
+      [&](int64_t unit, int64_t k) { piece_statistics(l, Operand<T>{x}, unit, k, partial.data()); },
       [&](int64_t c, const Welford<Acc>& s) {
         mean[c] = s.mean;
         m2[c] = s.m2;
@@ -1010,8 +1011,9 @@ void cpu_local_statistics(const float* x, const Geometry& g, double* mean, doubl
       [](int64_t) {}, false);
 }
 
-void cpu_normalize(const float* x, const Geometry& g, const float* mean, const float* invstd, const float* weight,
-                   const float* bias, const float* residual, bool relu, float* y) {
+template <typename T>
+void cpu_normalize(const T* x, const Geometry& g, const float* mean, const float* invstd, const float* weight,
+                   const float* bias, const T* residual, bool relu, T* y) {
   std::vector<float> means = channel_table(g), scale = channel_table(g), shift = channel_table(g);
   for (int64_t c = 0; c < g.C; ++c) {
     means[c] = mean[c];
@@ -1019,26 +1021,28 @@ void cpu_normalize(const float* x, const Geometry& g, const float* mean, const f
     shift[c] = bias ? bias[c] : 0.0f;
   }
   for (auto* table : {&means, &scale, &shift}) repeat_rows(g, *table);
-  const NormalizeOp<float> normalize_op{{Operand<float>{x}, Operand<float>{residual}}, means.data(), scale.data(),
-                                        shift.data(), relu};
+  const NormalizeOp<T> normalize_op{{Operand<T>{x}, Operand<T>{residual}}, means.data(), scale.data(), shift.data(),
+                                    relu};
   with_elementwise(normalize_op, [&](const auto& op) {
-    elementwise_all(g, y, streaming_pass(g, sizeof(float), residual ? 3 : 2), op);
+    elementwise_all(g, y, streaming_pass(g, sizeof(T), residual ? 3 : 2), op);
   });
 }
 
-void cpu_local_gradient_sums(const float* dy, const float* x, const float* mean, const Geometry& g, double* sum_dy,
-                             double* sum_dy_xmu) {
+template <typename T>
+void cpu_local_gradient_sums(const T* dy, const T* relu_output, const T* x, const float* mean, const Geometry& g,
+                             double* sum_dy, double* sum_dy_xmu) {
   if (g.per_channel() == 0) {
     std::fill(sum_dy, sum_dy + g.C, 0.0);
     std::fill(sum_dy_xmu, sum_dy_xmu + g.C, 0.0);
     return;
   }
-  const Layout l(g, sizeof(float));
+  const Layout l(g, sizeof(T));
+  const int masked = relu_output ? 1 : 0;
   std::vector<GradSums> partial;
   run_phases(
-      l, 2, partial, add_sums,
+      l, 2 + masked, partial, add_sums,
       [&](int64_t unit, int64_t k) {
-        piece_gradient_sums(l, Operand<float>{dy}, Operand<float>{x}, mean, unit, k, partial.data());
+        piece_gradient_sums(l, Operand<T>{dy, relu_output}, Operand<T>{x}, mean, unit, k, partial.data());
       },
       [&](int64_t c, const GradSums& s) {
         sum_dy[c] = s.dy;
@@ -1047,9 +1051,10 @@ void cpu_local_gradient_sums(const float* dy, const float* x, const float* mean,
       [](int64_t) {}, false);
 }
 
-void cpu_input_gradient(const float* dy, const float* x, const Geometry& g, const float* mean, const float* invstd,
-                        const float* weight, const double* sum_dy, const double* sum_dy_xmu, double count,
-                        float* dx) {
+template <typename T>
+void cpu_input_gradient(const T* dy, const T* relu_output, const T* x, const Geometry& g, const float* mean,
+                        const float* invstd, const float* weight, const double* sum_dy, const double* sum_dy_xmu,
+                        double count, T* dx) {
   std::vector<float> means = channel_table(g), grad_mean = channel_table(g), projection = channel_table(g),
                      scale = channel_table(g);
   for (int64_t c = 0; c < g.C; ++c) {
@@ -1060,10 +1065,24 @@ void cpu_input_gradient(const float* dy, const float* x, const Geometry& g, cons
     scale[c] = static_cast<float>(k.scale);
   }
   for (auto* table : {&means, &grad_mean, &projection, &scale}) repeat_rows(g, *table);
-  const InputGradientOp<float> gradient_op{{Operand<float>{dy}, Operand<float>{x}}, means.data(), grad_mean.data(),
-                                           projection.data(), scale.data()};
-  with_elementwise(gradient_op,
-                   [&](const auto& op) { elementwise_all(g, dx, streaming_pass(g, sizeof(float), 3), op); });
+  const InputGradientOp<T> gradient_op{{Operand<T>{dy, relu_output}, Operand<T>{x}}, means.data(), grad_mean.data(),
+                                       projection.data(), scale.data()};
+  with_elementwise(gradient_op, [&](const auto& op) {
+    elementwise_all(g, dx, streaming_pass(g, sizeof(T), relu_output ? 4 : 3), op);
+  });
 }
+
+#define NORMRT_CPU_SYNC_BATCHNORM(T)                                                                                \
+  template void cpu_local_statistics(const T*, const Geometry&, double*, double*);                                \
+  template void cpu_normalize(const T*, const Geometry&, const float*, const float*, const float*, const float*,   \
+                              const T*, bool, T*);                                                                 \
+  template void cpu_local_gradient_sums(const T*, const T*, const T*, const float*, const Geometry&, double*,       \
+                                        double*);                                                                  \
+  template void cpu_input_gradient(const T*, const T*, const T*, const Geometry&, const float*, const float*,      \
+                                   const float*, const double*, const double*, double, T*);
+NORMRT_CPU_SYNC_BATCHNORM(float)
+NORMRT_CPU_SYNC_BATCHNORM(Half)
+NORMRT_CPU_SYNC_BATCHNORM(BFloat16)
+#undef NORMRT_CPU_SYNC_BATCHNORM
 
 }  // namespace normrt::bn

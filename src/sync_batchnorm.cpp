@@ -1,7 +1,8 @@
 // SyncBatchNorm (ops::sync_batch_norm_forward / _backward): a training step cut where the ranks exchange
 // per-channel values, one all_gather forward and one all-reduce (CUDA) or all_gather (CPU) backward.
-//  * CPU tensors: the CPU backend's stages (src/batchnorm_cpu.cpp). What travels is float64, as the CPU backend
-//    accumulates: the forward's count, means and sums of squared deviations, the backward's count and two sums.
+//  * CPU tensors: the CPU backend's stages (src/batchnorm_cpu.cpp), on the elements as they are (16-bit and
+//    channels-last too). What travels is float64, as the CPU backend accumulates: the forward's count, means and
+//    sums of squared deviations, the backward's count and two sums.
 //    Normrt tensors have no float64, so the values travel as their bits in an int64 tensor (all_gather copies
 //    bytes). Every rank merges the gathered rows in rank order, so all ranks hold the same bits; with one rank the
 //    merge is exact and the results are those of batch_norm_forward_training / batch_norm_backward.
@@ -29,10 +30,10 @@ namespace {
 
 using bn::geometry_of;
 
-// Per-element operands (input, gradients, residual) may be 16-bit and channels-last: the stages run on a float32
-// contiguous copy and results go back to the input's dtype (rounded once) and memory format. Per-channel ones
-// (weight, bias, running and saved statistics) are float32, as PyTorch's mixed-precision rule has them.
-// Every operand is on the input's device.
+// Per-element operands (input, gradients, residual) may be 16-bit and channels-last: the stages take them in the
+// input's dtype and memory format, and results are in those (rounded once). Per-channel ones (weight, bias, running
+// and saved statistics) are float32, as PyTorch's mixed-precision rule has them. Every operand is on the input's
+// device.
 void check_operand(const Tensor& t, const Tensor& input, const char* op, const char* name, bool per_element) {
   NORMRT_CHECK(t.defined(), op, ": ", name, " is undefined");
   NORMRT_CHECK(t.device() == input.device(), op, ": ", name, " is on ", t.device().str(), ", the input on ",
@@ -40,10 +41,6 @@ void check_operand(const Tensor& t, const Tensor& input, const char* op, const c
   const bool floating = t.dtype() == DType::Float32 || t.dtype() == DType::Float16 || t.dtype() == DType::BFloat16;
   NORMRT_CHECK(per_element ? floating : t.dtype() == DType::Float32, op, ": ", name, " must be ",
                per_element ? "float32, float16 or bfloat16" : "float32", ", got ", dtype_name(t.dtype()));
-}
-
-Tensor working(const Tensor& t) {
-  return t.dtype() == DType::Float32 ? t.contiguous() : t.to(DType::Float32).contiguous();
 }
 
 // An operand or result of the input's shape in the input's dtype and memory format.
@@ -131,24 +128,27 @@ void bump_running_statistics(const ForwardArguments& a) {
 }
 
 BatchNormForwardResult cpu_sync_forward(const ForwardArguments& a, dist::ProcessGroup& group) {
-  const Tensor x = working(a.input);
-  const bn::Geometry g = geometry_of(x);
+  const Tensor& input = a.input;
+  const bn::Geometry g = geometry_of(input);
   const int64_t C = g.C;
   std::vector<double> local(static_cast<std::size_t>(1 + 2 * C));
   local[0] = static_cast<double>(g.per_channel());
-  bn::cpu_local_statistics(x.data<float>(), g, local.data() + 1, local.data() + 1 + C);
+  util::dispatch_element(input.dtype(), [&](auto element) {
+    using T = decltype(element);
+    bn::cpu_local_statistics(bn::typed<const T>(input), g, local.data() + 1, local.data() + 1 + C);
+  });
   std::vector<bn::Welford<double>> total(static_cast<std::size_t>(C));
   double count = 0;
   for (const std::vector<double>& row : rows_of(group.all_gather(as_bits(local)))) {
     count += row[0];
     for (int64_t c = 0; c < C; ++c) total[c] = bn::welford_merge(total[c], {row[1 + c], row[1 + C + c], row[0]});
   }
-  check_global_count(count, a.input, group);
+  check_global_count(count, input, group);
 
   // Nothing has changed so far: from here on nothing throws.
   int64_t* batches = a.num_batches_tracked.defined() ? updated_in_place<int64_t>(a.num_batches_tracked) : nullptr;
   if (batches != nullptr) *batches += 1;
-  BatchNormForwardResult result{empty(a.input.sizes()), empty({C}), empty({C}), Tensor()};
+  BatchNormForwardResult result{bn::like_input(input, input.dtype()), empty({C}), empty({C}), Tensor()};
   float *save_mean = result.save_mean.data<float>(), *save_invstd = result.save_invstd.data<float>();
   if (count == 0) {  // every rank's share is empty: statistics of nothing, as batch_norm_forward_training's
     std::fill(save_mean, save_mean + C, 0.0f);
@@ -165,53 +165,65 @@ BatchNormForwardResult cpu_sync_forward(const ForwardArguments& a, dist::Process
     rv[c] = static_cast<float>(bn::running_update<double>(rv[c], bn::unbiased_var(total[c].m2, count), factor));
   }
   bump_running_statistics(a);
-  if (a.input.numel() > 0) {
-    const Tensor residual = a.epilogue.residual.defined() ? working(a.epilogue.residual) : Tensor();
-    bn::cpu_normalize(x.data<float>(), g, save_mean, save_invstd, optional_data(a.weight), optional_data(a.bias),
-                      optional_data(residual), a.epilogue.relu, result.output.data<float>());
-  }
-  result.output = as_input(result.output, a.input);
+  if (input.numel() == 0) return result;
+  const Tensor residual = a.epilogue.residual.defined() ? as_input(a.epilogue.residual, input) : Tensor();
+  util::dispatch_element(input.dtype(), [&](auto element) {
+    using T = decltype(element);
+    bn::cpu_normalize(bn::typed<const T>(input), g, save_mean, save_invstd, optional_data(a.weight),
+                      optional_data(a.bias), bn::typed<const T>(residual), a.epilogue.relu,
+                      bn::typed<T>(result.output));
+  });
   return result;
 }
 
 BatchNormBackwardResult cpu_sync_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
                                           const Tensor& save_mean, const Tensor& save_invstd,
                                           dist::ProcessGroup& group, const BatchNormBackwardEpilogue& epilogue) {
-  // Past a fused ReLU the gradient is dy where the forward's output is positive; the residual's gradient is that.
-  Tensor masked = working(grad_output);
-  if (epilogue.relu_output.defined()) {
-    Tensor passed = empty(input.sizes());
-    bn::cpu_relu_gradient(masked.data<float>(), working(epilogue.relu_output).data<float>(), passed.data<float>(),
-                          input.numel());
-    masked = passed;
-  }
-  const Tensor x_working = working(input);
-  const bn::Geometry g = geometry_of(x_working);
+  const bn::Geometry g = geometry_of(input);
   const int64_t C = g.C;
-  const float *dy = masked.data<float>(), *x = x_working.data<float>(), *mean = save_mean.data<float>(),
-              *invstd = save_invstd.data<float>();
+  // Past a fused ReLU the gradient is dy where the forward's output is positive. The stages mask dy as they read it;
+  // the residual's gradient is that masked dy, written first as a pass of its own.
+  Tensor dy = as_input(grad_output, input);
+  Tensor relu_output = epilogue.relu_output.defined() ? as_input(epilogue.relu_output, input) : Tensor();
+  BatchNormBackwardResult result;
+  result.grad_input = bn::like_input(input, input.dtype());
+  if (weight.defined()) {
+    result.grad_weight = empty({C});
+    result.grad_bias = empty({C});
+  }
+  const float *mean = save_mean.data<float>(), *invstd = save_invstd.data<float>();
   std::vector<double> local(static_cast<std::size_t>(1 + 2 * C));
   local[0] = static_cast<double>(g.per_channel());
-  bn::cpu_local_gradient_sums(dy, x, mean, g, local.data() + 1, local.data() + 1 + C);
+  util::dispatch_element(input.dtype(), [&](auto element) {
+    using T = decltype(element);
+    if (relu_output.defined() && epilogue.residual) {
+      Tensor passed = bn::like_input(input, input.dtype());
+      bn::cpu_relu_gradient(bn::typed<const T>(dy), bn::typed<const T>(relu_output), bn::typed<T>(passed),
+                            input.numel());
+      dy = passed;
+      relu_output = Tensor();
+    }
+    bn::cpu_local_gradient_sums(bn::typed<const T>(dy), bn::typed<const T>(relu_output), bn::typed<const T>(input),
+                                mean, g, local.data() + 1, local.data() + 1 + C);
+  });
   std::vector<double> total(local.size(), 0.0);
   for (const std::vector<double>& row : rows_of(group.all_gather(as_bits(local))))
     for (std::size_t i = 0; i < row.size(); ++i) total[i] += row[i];
 
-  BatchNormBackwardResult result;
-  result.grad_input = empty(input.sizes());
-  if (epilogue.residual) result.grad_residual = as_input(masked, input);
+  if (epilogue.residual) result.grad_residual = dy;
   if (weight.defined()) {
-    result.grad_weight = empty({C});
-    result.grad_bias = empty({C});
     for (int64_t c = 0; c < C; ++c) {
       result.grad_weight.data<float>()[c] = static_cast<float>(local[1 + C + c] * invstd[c]);
       result.grad_bias.data<float>()[c] = static_cast<float>(local[1 + c]);
     }
   }
-  if (input.numel() > 0)
-    bn::cpu_input_gradient(dy, x, g, mean, invstd, optional_data(weight), total.data() + 1, total.data() + 1 + C,
-                           total[0], result.grad_input.data<float>());
-  result.grad_input = as_input(result.grad_input, input);
+  if (input.numel() == 0) return result;
+  util::dispatch_element(input.dtype(), [&](auto element) {
+    using T = decltype(element);
+    bn::cpu_input_gradient(bn::typed<const T>(dy), bn::typed<const T>(relu_output), bn::typed<const T>(input), g,
+                           mean, invstd, optional_data(weight), total.data() + 1, total.data() + 1 + C, total[0],
+                           bn::typed<T>(result.grad_input));
+  });
   return result;
 }
 

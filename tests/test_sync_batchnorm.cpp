@@ -140,6 +140,55 @@ TEST(SyncBatchNorm, SixteenBitChannelsLastSharesAsTheWholeBatch) {
                         ulp / 8));
 }
 
+// One rank on every element type, memory format and fusion: the stages take the elements as they are and give the
+// single-process op's bits (outputs, the residual's gradient, the statistics).
+TEST(SyncBatchNorm, OneRankIsBatchNormBitForBitInEveryDtypeFormatAndFusion) {
+  const std::vector<Shape> shapes = {{37, 70}, {3, 5, 4, 6}, {2, 3, 45, 50}};
+  for (const Shape& shape : shapes) {
+    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+      for (MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+        if (format == MemoryFormat::ChannelsLast && shape.size() != 4) continue;
+        for (int fusion = 0; fusion < 3; ++fusion) {  // none, ReLU, residual + ReLU
+          SCOPED_TRACE(shape_str(shape) + " " + dtype_name(dtype) +
+                       (format == MemoryFormat::ChannelsLast ? " NHWC" : "") + " fusion " + std::to_string(fusion));
+          Generator gen(5);
+          const int64_t C = shape[1];
+          auto operand = [&](double offset) { return (randn(shape, gen) + offset).to(dtype).to(format); };
+          const Tensor x = operand(3.0), dy = operand(0.0), z = operand(-0.5);
+          const Tensor w = rand({C}, gen) + 0.5, b = randn({C}, gen);
+          ops::BatchNormEpilogue epilogue{fusion == 2 ? z : Tensor(), fusion > 0};
+          Tensor rm = zeros({C}), rv = ones({C}), nbt = zeros({}, TensorOptions().dtype(DType::Int64));
+          const auto ref = ops::batch_norm_forward_training(x, w, b, rm, rv, nbt, 0.1, 1e-5, std::nullopt, epilogue);
+          ops::BatchNormBackwardEpilogue back{fusion > 0 ? ref.output : Tensor(), fusion == 2};
+          const auto ref_back =
+              ops::batch_norm_backward(dy, x, w, ref.save_mean, ref.save_invstd, true, 1e-5, std::nullopt, back);
+
+          dist::InProcessWorld world(1);
+          Tensor srm = zeros({C}), srv = ones({C}), snbt = zeros({}, TensorOptions().dtype(DType::Int64));
+          const auto f = ops::sync_batch_norm_forward(x, w, b, srm, srv, snbt, 0.1, 1e-5, world.group(0), epilogue);
+          back.relu_output = fusion > 0 ? f.output : Tensor();
+          const auto g =
+              ops::sync_batch_norm_backward(dy, x, w, f.save_mean, f.save_invstd, world.group(0), back);
+          EXPECT_EQ(f.output.dtype(), dtype);
+          EXPECT_EQ(f.output.memory_format(), format);
+          EXPECT_EQ(g.grad_input.memory_format(), format);
+          auto bits = [](const Tensor& t) { return t.to(DType::Float32).to(MemoryFormat::Contiguous).to_vector(); };
+          EXPECT_EQ(bits(f.output), bits(ref.output));
+          EXPECT_EQ(f.save_mean.to_vector(), ref.save_mean.to_vector());
+          EXPECT_EQ(f.save_invstd.to_vector(), ref.save_invstd.to_vector());
+          EXPECT_EQ(srm.to_vector(), rm.to_vector());
+          EXPECT_EQ(srv.to_vector(), rv.to_vector());
+          EXPECT_EQ(bits(g.grad_input), bits(ref_back.grad_input));
+          EXPECT_EQ(g.grad_weight.to_vector(), ref_back.grad_weight.to_vector());
+          EXPECT_EQ(g.grad_bias.to_vector(), ref_back.grad_bias.to_vector());
+          ASSERT_EQ(g.grad_residual.defined(), fusion == 2);
+          if (fusion == 2) EXPECT_EQ(bits(g.grad_residual), bits(ref_back.grad_residual));
+        }
+      }
+    }
+  }
+}
+
 // Refusals that every rank sees alike (no rank waits for another) and that change nothing.
 TEST(SyncBatchNorm, RefusalsReachEveryRankAndLeaveTheRunningStatisticsAlone) {
   struct Case {
