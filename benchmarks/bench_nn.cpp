@@ -1,7 +1,8 @@
 // Linear forward/backward through normrt against the bare GEMM underneath (cuBLAS sgemm on the GPU, OpenBLAS
 // sgemm on the CPU); Conv2d forward/backward and a Conv2d -> BatchNorm2d -> ReLU block (BatchNorm on normrt's
 // kernels or on cuDNN) on ResNet-50 shapes; max pooling (normrt's kernel against cuDNN's pooling on the GPU); one
-// optimizer step over a 1M-parameter model (SGD with momentum, Adam, Adadelta).
+// optimizer step over a 1M-parameter model (SGD with momentum, Adam, Adadelta); memory-format conversions (to
+// channels-last and back) in float32 and bfloat16.
 // GPU timing: CUDA events on the current stream, warm-up, medians of --benchmark_repetitions (default 5).
 // Run: build/benchmarks/bench_nn [--benchmark_filter=gpu]
 #include <benchmark/benchmark.h>
@@ -238,6 +239,23 @@ void optimizer_step(benchmark::State& state, Device device, int kind) {
   state.counters["params"] = static_cast<double>(count);
 }
 
+std::string dims_label(const Shape& shape) {
+  std::string out;
+  for (int64_t d : shape) out += (out.empty() ? "" : "x") + std::to_string(d);
+  return out;
+}
+
+// x.to(format) from the other format: a transpose of each sample's (C, H*W) matrix. GB/s counts x read and the
+// result written.
+void to_memory_format(benchmark::State& state, Shape shape, DType dtype, MemoryFormat format, Device device) {
+  Generator gen(3);
+  const MemoryFormat from = format == MemoryFormat::Contiguous ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+  const Tensor x = randn(shape, gen).to(dtype).to(from).to(device);
+  timed(state, device, [&] { benchmark::DoNotOptimize(x.to(format)); });
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(x.nbytes()) * 2 * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -278,6 +296,18 @@ int main(int argc, char** argv) {
     for (bool use_cudnn : device.is_cuda() ? std::vector<bool>{false, true} : std::vector<bool>{false})
       add(tag + "/max-pool-2x2/" + (use_cudnn ? "cudnn/" : "normrt/") + std::to_string(conv_batch) + "x64x112x112",
           max_pool, conv_batch, int64_t{64}, int64_t{112}, device, use_cudnn);
+    for (const Shape& shape : std::vector<Shape>{{32, 3, 224, 224}, {32, 64, 56, 56}, {32, 256, 14, 14}}) {
+      for (DType dtype : {DType::Float32, DType::BFloat16}) {
+        for (MemoryFormat format : {MemoryFormat::ChannelsLast, MemoryFormat::Contiguous}) {
+          const std::string name = tag + "/to-memory-format/" + memory_format_name(format) + "/" +
+                                   dtype_name(dtype) + "/" + dims_label(shape);
+          auto* b = benchmark::RegisterBenchmark(name.c_str(), to_memory_format, shape, dtype, format, device);
+          b->Unit(benchmark::kMicrosecond);
+          if (device.is_cuda()) b->UseManualTime();
+          else b->UseRealTime();
+        }
+      }
+    }
     const char* names[] = {"sgd-momentum", "adam", "adadelta"};
     for (int kind = 0; kind < 3; ++kind) {
       const std::string name = tag + "/optimizer-step-1M/" + names[kind];

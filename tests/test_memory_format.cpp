@@ -2,6 +2,7 @@
 // ops that refuse it by name, and saving / DLPack in logical order or with channels-last strides.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 #include <vector>
@@ -87,6 +88,43 @@ TEST(MemoryFormat, CopiesConversionsAndReshapesKeepTheValues) {
   a << cl;
   b << x;
   EXPECT_EQ(a.str(), b.str());
+}
+
+// The host conversion's paths, bit for bit against index arithmetic on every element size: one channel or one
+// position (a copy), 2-4 channels or positions (planes interleaved), tiles with and without whole register blocks
+// and ragged edges, long planes, and tensors large enough to be converted in parallel.
+TEST(MemoryFormat, ConversionsMoveEveryElementOfEveryShapeAndSize) {
+  const std::vector<Shape> shapes = {{3, 1, 5, 7},   {2, 9, 1, 1},    {2, 2, 3, 5},     {1, 3, 70, 61},
+                                     {2, 4, 1, 3},   {3, 5, 2, 2},    {2, 8, 4, 4},     {1, 33, 7, 9},
+                                     {2, 70, 5, 13}, {1, 3, 4100, 3}, {2, 37, 61, 63},  {2, 3, 300, 301},
+                                     {2, 6, 3, 4, 5}, {1, 40, 2, 3, 7}};
+  for (const Shape& shape : shapes) {
+    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16, DType::Int64}) {
+      SCOPED_TRACE(shape_str(shape) + " " + dtype_name(dtype));
+      const int64_t numel = shape_numel(shape);
+      const std::size_t size = element_size(dtype);
+      // Elements as bit patterns (conversions move bits): byte b of element i is (i >> 8 b) + b, distinct elements
+      // for every 16-bit index.
+      const Tensor x = empty(shape, TensorOptions().dtype(dtype));
+      auto* bytes = static_cast<unsigned char*>(x.raw_data());
+      for (int64_t i = 0; i < numel; ++i)
+        for (std::size_t b = 0; b < size; ++b) bytes[i * size + b] = static_cast<unsigned char>((i >> (8 * b)) + b);
+      const MemoryFormat format = shape.size() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
+      const int64_t n = shape[0], c = shape[1], s = numel / (n * c);
+      const auto* logical = static_cast<const unsigned char*>(x.raw_data());
+      std::vector<unsigned char> expected(static_cast<std::size_t>(numel) * size);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < c; ++j)
+          for (int64_t k = 0; k < s; ++k)
+            std::memcpy(&expected[static_cast<std::size_t>((i * s + k) * c + j) * size],
+                        logical + static_cast<std::size_t>((i * c + j) * s + k) * size, size);
+      const Tensor cl = x.to(format);
+      const auto* memory = static_cast<const unsigned char*>(cl.raw_data());
+      EXPECT_TRUE(std::equal(expected.begin(), expected.end(), memory));
+      const Tensor back = cl.contiguous();
+      EXPECT_EQ(std::memcmp(back.raw_data(), x.raw_data(), x.nbytes()), 0);
+    }
+  }
 }
 
 TEST(MemoryFormat, OpsThatNeedContiguousInputSaySo) {
