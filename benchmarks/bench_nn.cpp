@@ -239,6 +239,17 @@ void optimizer_step(benchmark::State& state, Device device, int kind) {
   state.counters["params"] = static_cast<double>(count);
 }
 
+// The CNN's Dropout(0.25) after pooling, on a batch of 64: the forward that draws the mask, and the backward.
+void dropout_step(benchmark::State& state, bool backward) {
+  Generator gen(5);
+  const Tensor x = randn({64, 64, 12, 12}, gen);
+  const ops::DropoutResult forward = ops::dropout_with_mask(x, 0.25, 7, 0);
+  timed(state, Device::cpu(), [&] {
+    if (backward) benchmark::DoNotOptimize(ops::dropout_backward(x, forward.mask));
+    else benchmark::DoNotOptimize(ops::dropout_with_mask(x, 0.25, 7, 0));
+  });
+}
+
 std::string dims_label(const Shape& shape) {
   std::string out;
   for (int64_t d : shape) out += (out.empty() ? "" : "x") + std::to_string(d);
@@ -308,6 +319,12 @@ int main(int argc, char** argv) {
         }
       }
     }
+    if (device.is_cpu())
+      for (bool backward : {false, true})
+        benchmark::RegisterBenchmark(backward ? "cpu/dropout/backward/64x64x12x12" : "cpu/dropout/forward/64x64x12x12",
+                                     dropout_step, backward)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
     const char* names[] = {"sgd-momentum", "adam", "adadelta"};
     for (int kind = 0; kind < 3; ++kind) {
       const std::string name = tag + "/optimizer-step-1M/" + names[kind];

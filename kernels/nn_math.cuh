@@ -35,22 +35,26 @@ struct Philox4 {
   uint32_t v[4];
 };
 
+// One Philox round on the counter c with key (k0, k1), 32-bit words held in W: uint32_t, or uint64_t below 2^32
+// (the CPU's dropout, whose SIMD lanes multiply 64-bit words).
+template <typename W>
+NORMRT_HD inline void philox_round(W& c0, W& c1, W& c2, W& c3, W k0, W k1) {
+  const uint64_t p0 = static_cast<uint64_t>(0xD2511F53u) * c0;
+  const uint64_t p1 = static_cast<uint64_t>(0xCD9E8D57u) * c2;
+  c0 = static_cast<W>(p1 >> 32) ^ c1 ^ k0;
+  c1 = static_cast<W>(p1 & 0xFFFFFFFFu);
+  c2 = static_cast<W>(p0 >> 32) ^ c3 ^ k1;
+  c3 = static_cast<W>(p0 & 0xFFFFFFFFu);
+}
+
+constexpr uint32_t kPhiloxBump0 = 0x9E3779B9u, kPhiloxBump1 = 0xBB67AE85u;
+
 NORMRT_HD inline Philox4 philox4x32_10(uint64_t key, uint64_t counter_hi, uint64_t counter_lo) {
   uint32_t c0 = static_cast<uint32_t>(counter_lo), c1 = static_cast<uint32_t>(counter_lo >> 32);
   uint32_t c2 = static_cast<uint32_t>(counter_hi), c3 = static_cast<uint32_t>(counter_hi >> 32);
   uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
-  for (int round = 0; round < 10; ++round) {
-    const uint64_t p0 = static_cast<uint64_t>(0xD2511F53u) * c0;
-    const uint64_t p1 = static_cast<uint64_t>(0xCD9E8D57u) * c2;
-    const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
-    const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
+  for (int round = 0; round < 10; ++round, k0 += kPhiloxBump0, k1 += kPhiloxBump1)
+    philox_round<uint32_t>(c0, c1, c2, c3, k0, k1);
   return {{c0, c1, c2, c3}};
 }
 
@@ -63,12 +67,6 @@ NORMRT_HD inline float unit_float(uint32_t bits) { return static_cast<float>(bit
 NORMRT_HD inline bool dropout_keep(uint64_t seed, uint64_t offset, uint64_t index, float p) {
   const Philox4 block = philox4x32_10(seed, 0, offset + index / 4);
   return unit_float(block.v[index % 4]) >= p;
-}
-
-// dropout_keep of elements 4 * group .. 4 * group + 3 from one Philox block, for loops that walk groups of four.
-NORMRT_HD inline void dropout_keep4(uint64_t seed, uint64_t offset, uint64_t group, float p, bool keep[4]) {
-  const Philox4 block = philox4x32_10(seed, 0, offset + group);
-  for (int j = 0; j < 4; ++j) keep[j] = unit_float(block.v[j]) >= p;
 }
 
 // ---- optimizers ----

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "empty_shapes.h"
+#include "nn_math.cuh"
 #include "test_util.h"
 
 namespace normrt {
@@ -569,6 +570,27 @@ TEST(Nn, DropoutMaskGivesTheRegeneratedBits) {
     const auto expected_dx = ops::dropout(dy, p, 11, 40).to_vector(), dx = ops::dropout_backward(dy, r.mask).to_vector();
     ASSERT_EQ(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)), 0) << p;
     ASSERT_EQ(std::memcmp(dx.data(), expected_dx.data(), dx.size() * sizeof(float)), 0) << p;
+  }
+}
+
+// The CPU draws the kernel's mask: element i kept where nnmath::dropout_keep says (word i % 4 of Philox block
+// offset + i / 4), on lengths that end inside a block and inside a batch of blocks, and offsets whose blocks cross
+// 2^32 (the counter's upper word).
+TEST(Nn, DropoutOnTheCpuDrawsTheKernelsMask) {
+  Generator data(4);
+  for (int64_t n : {int64_t{1}, int64_t{63}, int64_t{1001}, int64_t{300001}}) {
+    const Tensor x = randn({n}, data);
+    const std::vector<float> v = x.to_vector();
+    for (uint64_t offset : {uint64_t{0}, uint64_t{0xFFFFFFF8}}) {
+      for (double p : {0.1, 0.5}) {
+        const std::vector<float> y = ops::dropout(x, p, 99, offset).to_vector();
+        const auto scale = static_cast<float>(1.0 / (1.0 - p));
+        for (int64_t i = 0; i < n; ++i) {
+          const bool keep = nnmath::dropout_keep(99, offset, static_cast<uint64_t>(i), static_cast<float>(p));
+          ASSERT_EQ(y[i], keep ? v[i] * scale : 0.0f) << n << " " << offset << " " << p << " " << i;
+        }
+      }
+    }
   }
 }
 

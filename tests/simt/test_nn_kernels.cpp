@@ -79,12 +79,6 @@ TEST_P(NnKernels, ActivationsAndDropoutEqualTheCpuFormulas) {
   dropout(x.data(), y.data(), static_cast<int64_t>(x.size()), 0.25f, 42, 7, &device_offset, 2, nullptr);
   for (std::size_t i = 0; i < x.size(); ++i)
     ASSERT_EQ(y[i], nnmath::dropout_keep(42, 1234, i, 0.25f) ? x[i] * static_cast<float>(1.0 / 0.75) : 0.0f);
-  // The CPU's four-at-a-time form draws the same mask.
-  for (uint64_t group = 0; group < 300; ++group) {
-    bool keep[4];
-    nnmath::dropout_keep4(42, 7, group, 0.25f, keep);
-    for (uint64_t j = 0; j < 4; ++j) ASSERT_EQ(keep[j], nnmath::dropout_keep(42, 7, 4 * group + j, 0.25f));
-  }
 }
 
 TEST_P(NnKernels, BroadcastArithmeticEqualsTheCpuFormula) {
