@@ -48,15 +48,22 @@ enum class Reduce : int { Sum = 0, Mean = 1, Max = 2 };
 // Reduces the `length` elements x[0], x[stride], ... (one output of a reduction over a dimension): a sum or mean
 // accumulated in double in index order, or the maximum with the index of its first occurrence, NaN winning as in
 // PyTorch. length > 0 for Max.
+// Whether v, met after best, becomes the maximum: a larger value, or the first NaN (which then stays).
+NORMRT_HD inline bool max_replaces(float best, float v) { return best == best && (v > best || v != v); }
+
+// A sum or mean's value from the double sum of `length` elements.
+NORMRT_HD inline float sum_value(Reduce kind, double sum, int64_t length) {
+  return static_cast<float>(kind == Reduce::Mean ? sum / static_cast<double>(length) : sum);
+}
+
 NORMRT_HD inline void reduce_line(Reduce kind, const float* x, int64_t length, int64_t stride, float& value,
                                   int64_t& index) {
   index = 0;
   if (kind == Reduce::Max) {
     float best = x[0];
-    for (int64_t r = 1; r < length; ++r) {
+    for (int64_t r = 1; r < length && best == best; ++r) {
       const float v = x[r * stride];
-      if (best != best) break;  // NaN found: it is the maximum
-      if (v > best || v != v) {
+      if (max_replaces(best, v)) {
         best = v;
         index = r;
       }
@@ -66,7 +73,7 @@ NORMRT_HD inline void reduce_line(Reduce kind, const float* x, int64_t length, i
   }
   double sum = 0;
   for (int64_t r = 0; r < length; ++r) sum += x[r * stride];
-  value = static_cast<float>(kind == Reduce::Mean ? sum / static_cast<double>(length) : sum);
+  value = sum_value(kind, sum, length);
 }
 
 // Softmax (or log-softmax) of the `length` elements x[0], x[stride], ...: max-shifted, summed in double.

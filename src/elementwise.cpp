@@ -63,6 +63,14 @@ tmath::Broadcast plan(const Shape& out_shape, const Shape& a, const Shape& b) {
   return p;
 }
 
+// z = x op y elementwise. A function of its own: inside run's lambda the loop read x and y through the closure at
+// every element and GCC left it scalar (x + x on 32x64x56x56: 1.6-2.5 ms, 0.5x PyTorch's time).
+template <tmath::Binary K>
+void same_shape(const float* x, const float* y, float* z, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
+  for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, x[i], y[i]);
+}
+
 void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   const tmath::Broadcast p = plan(out.sizes(), a.sizes(), b.sizes());
   if (out.device().is_cuda()) {
@@ -87,8 +95,7 @@ void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   const auto each = [&](auto op_constant) {
     constexpr tmath::Binary k = decltype(op_constant)::value;
     if (same) {
-#pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
-      for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(k, x[i], y[i]);
+      same_shape<k>(x, y, z, n);
     } else if (b_scalar) {
       const float v = y[0];
 #pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))

@@ -3,9 +3,11 @@
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/nn.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "cpu_threads.h"
 #include "cuda_launch.h"
 #include "normrt/cuda.h"
 #include "normrt/cuda_check.h"
@@ -46,6 +48,32 @@ Shape reduced_shape(Shape shape, int64_t dim, bool keepdim) {
   return shape;
 }
 
+// reduce_line over `width` adjacent columns x[r * stride + j] at once, walking the rows in memory order (a line at a
+// time reads one element per cache line): each column's elements still meet in index order, so the results are
+// reduce_line's to the bit.
+constexpr int64_t kReducedColumns = 512;
+void reduce_columns(tmath::Reduce kind, const float* x, int64_t length, int64_t stride, int64_t width, float* out,
+                    int64_t* indices) {
+  if (kind == tmath::Reduce::Max) {
+    int64_t index[kReducedColumns] = {};
+    std::copy_n(x, width, out);
+    for (int64_t r = 1; r < length; ++r)
+      for (int64_t j = 0; j < width; ++j) {
+        const float v = x[r * stride + j];
+        if (tmath::max_replaces(out[j], v)) {
+          out[j] = v;
+          index[j] = r;
+        }
+      }
+    if (indices) std::copy_n(index, width, indices);
+    return;
+  }
+  double sum[kReducedColumns] = {};
+  for (int64_t r = 0; r < length; ++r)
+    for (int64_t j = 0; j < width; ++j) sum[j] += x[r * stride + j];
+  for (int64_t j = 0; j < width; ++j) out[j] = tmath::sum_value(kind, sum[j], length);
+}
+
 void reduce(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, Tensor& values, Tensor* indices) {
   NORMRT_CHECK(t.defined(), "reductions take a defined tensor");
   NORMRT_CHECK(t.dtype() == DType::Float32, "reductions take float32 tensors, got ", dtype_name(t.dtype()));
@@ -72,11 +100,22 @@ void reduce(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, Tens
     NORMRT_THROW("reductions on ", t.device().str(), " need a build with CUDA (NORMRT_WITH_CUDA)");
 #endif
   }
-  for (int64_t i = 0; i < a.outer * a.inner; ++i) {
-    const int64_t o = i / a.inner, j = i % a.inner;
-    int64_t index;
-    tmath::reduce_line(kind, x + o * a.length * a.inner + j, a.length, a.inner, out[i], index);
-    if (idx) idx[i] = index;
+  if (a.inner == 1) {
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(a.outer * a.length))
+    for (int64_t o = 0; o < a.outer; ++o) {
+      int64_t index;
+      tmath::reduce_line(kind, x + o * a.length, a.length, 1, out[o], index);
+      if (idx) idx[o] = index;
+    }
+    return;
+  }
+  const int64_t chunks = (a.inner + kReducedColumns - 1) / kReducedColumns;
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(a.outer * a.length * a.inner))
+  for (int64_t task = 0; task < a.outer * chunks; ++task) {
+    const int64_t o = task / chunks, j = task % chunks * kReducedColumns;
+    const int64_t offset = o * a.inner + j, width = std::min(kReducedColumns, a.inner - j);
+    reduce_columns(kind, x + o * a.length * a.inner + j, a.length, a.inner, width, out + offset,
+                   idx ? idx + offset : nullptr);
   }
 }
 

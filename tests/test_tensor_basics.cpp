@@ -88,6 +88,51 @@ TEST(TensorBasics, ArithmeticBroadcastsAsPyTorch) {
   EXPECT_EQ((zeros({0, 3}) + ones({3})).sizes(), (Shape{0, 3}));
 }
 
+// Every dim of shapes whose inner extent is 1, a few columns, and more than a block of columns (with a ragged last
+// block), large enough to run in parallel: sums and means are the index-order double sums to the bit, max picks the
+// first maximum and the first NaN (a tie and NaNs put in), as a line-by-line reference does.
+TEST(TensorBasics, ReductionsOverEveryDimAreTheIndexOrderLines) {
+  Generator gen(15);
+  for (const Shape& shape : {Shape{7, 5}, Shape{3, 4, 1030}, Shape{2, 300, 600}, Shape{1100, 3}}) {
+    // Sums and means: values near 1e3, every 8th one +-1e20 instead, so that the double sums round differently in
+    // another order.
+    std::vector<float> v = (randn(shape, gen) * 3.0 + 1e3).to_vector();
+    for (std::size_t i = 0; i < v.size(); i += 8) v[i] = i % 16 == 0 ? 1e20f : -1e20f;
+    const Tensor x = from_vector(v, shape);
+    std::vector<float> w = v;  // max: a tie and NaNs
+    w[5] = w[4];
+    for (std::size_t i = 11; i < w.size(); i += 9973) w[i] = NAN;
+    const Tensor y = from_vector(w, shape);
+    for (int64_t dim = 0; dim < static_cast<int64_t>(shape.size()); ++dim) {
+      SCOPED_TRACE(shape_str(shape) + " dim " + std::to_string(dim));
+      int64_t outer = 1, inner = 1;
+      for (int64_t d = 0; d < dim; ++d) outer *= shape[static_cast<std::size_t>(d)];
+      for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < shape.size(); ++d) inner *= shape[d];
+      const int64_t length = shape[static_cast<std::size_t>(dim)];
+      const std::vector<float> sums = ops::sum(x, dim).to_vector(), means = ops::mean(x, dim).to_vector();
+      const auto [values, indices] = ops::max(y, dim);
+      const std::vector<float> maxima = values.to_vector();
+      const std::vector<int64_t> where = indices.to_vector<int64_t>();
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < inner; ++j) {
+          const auto index = [&](int64_t r) { return static_cast<std::size_t>((o * length + r) * inner + j); };
+          const auto at = [&](int64_t r) { return w[index(r)]; };
+          double sum = 0;
+          int64_t best = 0;
+          for (int64_t r = 0; r < length; ++r) {
+            sum += v[index(r)];
+            if (!std::isnan(at(best)) && (at(r) > at(best) || std::isnan(at(r)))) best = r;
+          }
+          const auto i = static_cast<std::size_t>(o * inner + j);
+          ASSERT_EQ(sums[i], static_cast<float>(sum)) << o << " " << j;
+          ASSERT_EQ(means[i], static_cast<float>(sum / static_cast<double>(length))) << o << " " << j;
+          ASSERT_EQ(where[i], best) << o << " " << j;
+          ASSERT_TRUE(std::isnan(at(best)) ? std::isnan(maxima[i]) : maxima[i] == at(best)) << o << " " << j;
+        }
+    }
+  }
+}
+
 TEST(TensorBasics, ReductionsAndIndexOpsFollowPyTorch) {
   Generator gen(14);
   const Tensor x = randn({2, 3, 4}, gen);
