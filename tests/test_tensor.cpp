@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -108,6 +109,26 @@ TEST(Generator, StateRestoresTheStream) {
   const auto first = rand({17}, g).to_vector();
   g.set_state(seed, offset);
   EXPECT_EQ(rand({17}, g).to_vector(), first);
+}
+
+// Draws large enough to be generated in parallel chunks are the stream's values in order: the same as draws of
+// 4096 (one thread each, a whole number of blocks) one after another, and they consume the same blocks.
+TEST(Generator, ParallelDrawsAreTheSequentialStream) {
+  for (bool normal : {false, true}) {
+    const int64_t count = 200003;
+    Generator whole(21), pieces(21);
+    (void)rand({3}, whole);  // not starting at block 0
+    (void)rand({3}, pieces);
+    auto draw = [&](int64_t n, Generator& g) { return (normal ? randn({n}, g) : rand({n}, g)).to_vector(); };
+    const std::vector<float> all = draw(count, whole);
+    std::vector<float> sequential;
+    for (int64_t done = 0; done < count; done += 4096) {
+      const std::vector<float> part = draw(std::min<int64_t>(4096, count - done), pieces);
+      sequential.insert(sequential.end(), part.begin(), part.end());
+    }
+    EXPECT_EQ(all, sequential) << normal;
+    EXPECT_EQ(whole.offset(), pieces.offset());
+  }
 }
 
 TEST(Generator, PhiloxKnownAnswer) {
