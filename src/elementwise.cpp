@@ -1,5 +1,6 @@
 #include "normrt/ops/elementwise.h"
 
+#include <algorithm>
 #include <type_traits>
 
 #include "normrt/ops/nn.h"
@@ -60,7 +61,55 @@ tmath::Broadcast plan(const Shape& out_shape, const Shape& a, const Shape& b) {
     }
   }
   for (int d = 0; d < p.ndim; ++d) p.sizes[d] = out_shape[static_cast<std::size_t>(d)];
+  // Coalesced: size-1 dimensions dropped, and each dimension merged into the next where both operands step through
+  // them as through one ((N, C, H, W) + (C, 1, 1) is (N, C, H * W) + (C, 1)): fewer coordinates per element, and
+  // longer runs along the last one.
+  int kept = 0;
+  for (int d = 0; d < p.ndim; ++d) {
+    if (p.sizes[d] == 1) continue;
+    const bool merges = kept > 0 && p.a_strides[kept - 1] == p.a_strides[d] * p.sizes[d] &&
+                        p.b_strides[kept - 1] == p.b_strides[d] * p.sizes[d];
+    const int to = merges ? kept - 1 : kept++;
+    p.sizes[to] = merges ? p.sizes[to] * p.sizes[d] : p.sizes[d];
+    p.a_strides[to] = p.a_strides[d];
+    p.b_strides[to] = p.b_strides[d];
+  }
+  p.ndim = kept;
   return p;
+}
+
+// z[i] = x[i * x_step] op y[i * y_step] for i < n, steps 0 (a broadcast value) or 1: a run along the last dimension of
+// a broadcast, each combination its own plain loop.
+template <tmath::Binary K>
+void broadcast_run(const float* x, int64_t x_step, const float* y, int64_t y_step, float* z, int64_t n) {
+  if (x_step != 0 && y_step != 0) {
+    for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, x[i], y[i]);
+  } else if (x_step != 0) {
+    const float v = y[0];
+    for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, x[i], v);
+  } else if (y_step != 0) {
+    const float v = x[0];
+    for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, v, y[i]);
+  } else {
+    std::fill_n(z, n, tmath::apply(K, x[0], y[0]));
+  }
+}
+
+// Broadcast arithmetic over a coalesced plan: the operands' offsets once per run of the last dimension, long runs
+// cut into pieces so that a scalar operand's single run still spreads over the threads.
+template <tmath::Binary K>
+void broadcast(const tmath::Broadcast& p, const float* x, const float* y, float* z) {
+  constexpr int64_t kPiece = int64_t{1} << 14;
+  const int64_t length = p.sizes[p.ndim - 1], runs = p.numel / length, pieces = (length + kPiece - 1) / kPiece;
+  const int64_t x_step = p.a_strides[p.ndim - 1], y_step = p.b_strides[p.ndim - 1];
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(p.numel))
+  for (int64_t task = 0; task < runs * pieces; ++task) {
+    const int64_t r = task / pieces, lo = task % pieces * kPiece;
+    int64_t ia, ib;
+    tmath::broadcast_offsets(p, r * length, ia, ib);
+    broadcast_run<K>(x + ia + lo * x_step, x_step, y + ib + lo * y_step, y_step, z + r * length + lo,
+                     std::min(kPiece, length - lo));
+  }
 }
 
 // z = x op y elementwise. A function of its own: inside run's lambda the loop read x and y through the closure at
@@ -88,25 +137,17 @@ void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   const float* x = a.data<float>();
   const float* y = b.data<float>();
   float* z = out.data<float>();
-  // The operator as a compile-time constant, so that each loop is specialised and vectorised; same-shape operands
-  // and a scalar operand (a ResNet's residual sum, scalar arithmetic) skip the per-element index arithmetic.
+  // The operator as a compile-time constant, so that each loop is specialised and vectorised; same-shape operands (a
+  // ResNet's residual sum) take one flat loop, the rest (scalar and per-channel operands too) runs along the
+  // coalesced plan's last dimension.
   const int64_t n = p.numel;
-  const bool same = a.numel() == n && b.numel() == n, b_scalar = a.numel() == n && b.numel() == 1;
+  const bool same = a.numel() == n && b.numel() == n;
   const auto each = [&](auto op_constant) {
     constexpr tmath::Binary k = decltype(op_constant)::value;
     if (same) {
       same_shape<k>(x, y, z, n);
-    } else if (b_scalar) {
-      const float v = y[0];
-#pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
-      for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(k, x[i], v);
-    } else {
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n * 8))
-      for (int64_t i = 0; i < n; ++i) {
-        int64_t ia, ib;
-        tmath::broadcast_offsets(p, i, ia, ib);
-        z[i] = tmath::apply(k, x[ia], y[ib]);
-      }
+    } else if (n > 0) {
+      broadcast<k>(p, x, y, z);
     }
   };
   using B = tmath::Binary;

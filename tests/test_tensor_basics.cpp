@@ -91,6 +91,44 @@ TEST(TensorBasics, ArithmeticBroadcastsAsPyTorch) {
 // Every dim of shapes whose inner extent is 1, a few columns, and more than a block of columns (with a ragged last
 // block), large enough to run in parallel: sums and means are the index-order double sums to the bit, max picks the
 // first maximum and the first NaN (a tie and NaNs put in), as a line-by-line reference does.
+// Broadcast pairs whose coalesced plans end in runs of every kind (both operands stepping, one of them, neither) and
+// keep leading size-1 dimensions, in every operator, large enough to run in parallel: each element is the operator
+// on the two elements index arithmetic picks, to the bit.
+TEST(TensorBasics, BroadcastArithmeticIsTheElementwiseOpOfTheIndexedPair) {
+  const std::vector<std::pair<Shape, Shape>> pairs = {
+      {{2, 3, 4, 5}, {3, 1, 1}}, {{2, 1, 4, 1}, {1, 3, 1, 5}}, {{4, 1}, {1, 5}},  {{1}, {2, 3}},
+      {{2, 3, 4}, {2, 1, 4}},    {{5, 1, 1}, {5, 1, 7}},       {{1, 1, 6}, {3, 1}}, {{32, 64, 7, 9}, {64, 1, 1}},
+      {{7, 1}, {2, 7, 300}},     {{70001}, {1}},               {{1}, {3, 40000}}};
+  Generator gen(16);
+  for (const auto& [a_shape, b_shape] : pairs) {
+    const Tensor a = randn(a_shape, gen), b = rand(b_shape, gen) + 0.5;
+    const Shape out = ops::broadcast_shape(a_shape, b_shape);
+    const std::vector<float> av = a.to_vector(), bv = b.to_vector();
+    // An operand's element for output index i: its coordinates, 0 where its (right-aligned) size is 1.
+    auto element = [&](const std::vector<float>& v, const Shape& shape, int64_t i) {
+      int64_t offset = 0, stride = 1;
+      for (int d = static_cast<int>(out.size()) - 1, k = static_cast<int>(shape.size()) - 1; d >= 0; --d, --k) {
+        const int64_t coordinate = i % out[static_cast<std::size_t>(d)];
+        i /= out[static_cast<std::size_t>(d)];
+        if (k < 0) continue;
+        const int64_t size = shape[static_cast<std::size_t>(k)];
+        if (size != 1) offset += coordinate * stride;
+        stride *= size;
+      }
+      return v[static_cast<std::size_t>(offset)];
+    };
+    const std::vector<std::vector<float>> results = {(a + b).to_vector(), (a - b).to_vector(), (a * b).to_vector(),
+                                                     (a / b).to_vector(), (b - a).to_vector()};
+    for (int64_t i = 0; i < shape_numel(out); ++i) {
+      const float x = element(av, a_shape, i), y = element(bv, b_shape, i);
+      const std::vector<float> expected = {x + y, x - y, x * y, x / y, y - x};
+      for (std::size_t k = 0; k < expected.size(); ++k)
+        ASSERT_EQ(results[k][static_cast<std::size_t>(i)], expected[k])
+            << shape_str(a_shape) << " " << shape_str(b_shape) << " op " << k << " at " << i;
+    }
+  }
+}
+
 TEST(TensorBasics, ReductionsOverEveryDimAreTheIndexOrderLines) {
   Generator gen(15);
   for (const Shape& shape : {Shape{7, 5}, Shape{3, 4, 1030}, Shape{2, 300, 600}, Shape{1100, 3}}) {
