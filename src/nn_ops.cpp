@@ -5,9 +5,11 @@
 #include <atomic>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
 #include "cuda_launch.h"
 #include "nn_math.cuh"
+#include "tensor_math.cuh"
 #include "normrt/cuda.h"
 #include "normrt/error.h"
 #include "normrt/ops/elementwise.h"
@@ -178,18 +180,8 @@ Tensor softmax(const Tensor& input, bool log) {
 #endif
     return out;
   }
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* row = x + r * cols;
-    float max = -INFINITY;
-    for (int64_t c = 0; c < cols; ++c) max = std::fmax(max, row[c]);
-    double sum = 0;
-    for (int64_t c = 0; c < cols; ++c) sum += std::exp(static_cast<double>(row[c]) - max);
-    const double log_sum = std::log(sum);
-    for (int64_t c = 0; c < cols; ++c) {
-      const double shifted = static_cast<double>(row[c]) - max - log_sum;
-      y[r * cols + c] = static_cast<float>(log ? shifted : std::exp(shifted));
-    }
-  }
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(rows * cols))
+  for (int64_t r = 0; r < rows; ++r) tmath::softmax_line(x + r * cols, cols, 1, y + r * cols, log);
   return out;
 }
 
@@ -213,15 +205,9 @@ Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, bool lo
 #endif
     return out;
   }
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t base = r * cols;
-    double total = 0;
-    for (int64_t c = 0; c < cols; ++c) total += log ? dy[base + c] : static_cast<double>(dy[base + c]) * y[base + c];
-    for (int64_t c = 0; c < cols; ++c) {
-      const int64_t i = base + c;
-      dx[i] = static_cast<float>(log ? dy[i] - std::exp(static_cast<double>(y[i])) * total : y[i] * (dy[i] - total));
-    }
-  }
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(rows * cols))
+  for (int64_t r = 0; r < rows; ++r)
+    tmath::softmax_backward_line(dy + r * cols, y + r * cols, cols, 1, dx + r * cols, log);
   return out;
 }
 
@@ -578,8 +564,9 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
   const float* x = logits.data<float>();
   const int64_t* t = targets.data<int64_t>();
   float* grad = result.grad_input.data<float>();
-  double total = 0;
   const double uniform = label_smoothing / static_cast<double>(cols);
+  std::vector<double> row_loss(static_cast<std::size_t>(rows));
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(rows * cols))
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = x + r * cols;
     double max = -INFINITY, sum_x = 0;
@@ -590,13 +577,15 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
     double sum = 0;
     for (int64_t c = 0; c < cols; ++c) sum += std::exp(row[c] - max);
     const double lse = max + std::log(sum);
-    total += lse - (1.0 - label_smoothing) * row[t[r]] - uniform * sum_x;
+    row_loss[static_cast<std::size_t>(r)] = lse - (1.0 - label_smoothing) * row[t[r]] - uniform * sum_x;
     for (int64_t c = 0; c < cols; ++c) {
       const double p = std::exp(row[c] - lse);
       grad[r * cols + c] =
           static_cast<float>(loss_scale * (p - (c == t[r] ? 1.0 - label_smoothing : 0.0) - uniform));
     }
   }
+  double total = 0;  // in row order, whichever thread computed a row
+  for (double loss : row_loss) total += loss;
   result.loss.data<float>()[0] = static_cast<float>(total * loss_scale);
   return result;
 }

@@ -169,9 +169,12 @@ Tensor softmax(const Tensor& input, int64_t dim, bool log) {
     NORMRT_THROW("softmax on ", input.device().str(), " needs a build with CUDA (NORMRT_WITH_CUDA)");
 #endif
   }
+  const float* x = input.data<float>();
+  float* y = out.data<float>();
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(input.numel()))
   for (int64_t i = 0; i < a.outer * a.inner; ++i) {
     const int64_t base = (i / a.inner) * a.length * a.inner + i % a.inner;
-    tmath::softmax_line(input.data<float>() + base, a.length, a.inner, out.data<float>() + base, log);
+    tmath::softmax_line(x + base, a.length, a.inner, y + base, log);
   }
   return out;
 }
@@ -199,10 +202,12 @@ Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, int64_t
     NORMRT_THROW("softmax on ", output.device().str(), " needs a build with CUDA (NORMRT_WITH_CUDA)");
 #endif
   }
+  const float *dy = grad_output.data<float>(), *y = output.data<float>();
+  float* dx = out.data<float>();
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(output.numel()))
   for (int64_t i = 0; i < a.outer * a.inner; ++i) {
     const int64_t base = (i / a.inner) * a.length * a.inner + i % a.inner;
-    tmath::softmax_backward_line(grad_output.data<float>() + base, output.data<float>() + base, a.length, a.inner,
-                                 out.data<float>() + base, log);
+    tmath::softmax_backward_line(dy + base, y + base, a.length, a.inner, dx + base, log);
   }
   return out;
 }
