@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "test_util.h"
@@ -129,6 +130,17 @@ TEST(Generator, ParallelDrawsAreTheSequentialStream) {
     EXPECT_EQ(all, sequential) << normal;
     EXPECT_EQ(whole.offset(), pieces.offset());
   }
+}
+
+// Host copies large enough to be sliced over the threads (a ragged last slice) move every byte.
+TEST(Tensor, LargeHostCopiesMoveEveryByte) {
+  Generator g(22);
+  const Tensor x = randn({1300001}, g);
+  const Tensor copy = x.clone();
+  EXPECT_EQ(std::memcmp(copy.raw_data(), x.raw_data(), x.nbytes()), 0);
+  Tensor into = zeros({1300001});
+  into.copy_(x);
+  EXPECT_EQ(std::memcmp(into.raw_data(), x.raw_data(), x.nbytes()), 0);
 }
 
 TEST(Generator, PhiloxKnownAnswer) {
