@@ -239,15 +239,53 @@ void optimizer_step(benchmark::State& state, Device device, int kind) {
   state.counters["params"] = static_cast<double>(count);
 }
 
-// The CNN's Dropout(0.25) after pooling, on a batch of 64: the forward that draws the mask, and the backward.
-void dropout_step(benchmark::State& state, bool backward) {
+// Host tensor ops a training step or its data preparation runs, one per row ("cpu/tensor-op/<op>/<shape>"), so that
+// benchmarks/compare_host_ops_cpu.py can put each beside PyTorch's equivalent.
+struct TensorOp {
+  const char* name;
+  Shape shape;
+  std::function<std::function<void()>(const Tensor&)> make;  // the timed call, given x of `shape`
+};
+
+std::vector<TensorOp> tensor_ops() {
+  const Shape image = {32, 64, 56, 56}, logits = {4096, 1000}, pooled = {64, 64, 12, 12};
+  auto targets = [](int64_t rows) {
+    return from_vector(std::vector<int64_t>(static_cast<std::size_t>(rows), 3), {rows});
+  };
+  return {
+      {"add", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x + x); }; }},
+      {"add-per-channel", image,
+       [](const Tensor& x) {
+         const Tensor c = ones({x.size(1), 1, 1});
+         return [x, c] { benchmark::DoNotOptimize(x + c); };
+       }},
+      {"mul-scalar", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x * 2.0); }; }},
+      {"sum-dim1", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 1)); }; }},
+      {"clone", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x.clone()); }; }},
+      {"randn", image,
+       [](const Tensor& x) {
+         auto gen = std::make_shared<Generator>(9);
+         return [x, gen] { benchmark::DoNotOptimize(randn(x.sizes(), *gen)); };
+       }},
+      {"log-softmax", logits, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::softmax(x, true)); }; }},
+      {"cross-entropy", logits,
+       [targets](const Tensor& x) {
+         const Tensor t = targets(x.size(0));
+         return [x, t] { benchmark::DoNotOptimize(ops::cross_entropy(x, t)); };
+       }},
+      {"dropout", pooled,
+       [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::dropout_with_mask(x, 0.25, 7, 0)); }; }},
+      {"sigmoid", image,
+       [](const Tensor& x) {
+         return [x] { benchmark::DoNotOptimize(ops::activation(ops::Activation::Sigmoid, x)); };
+       }},
+  };
+}
+
+void tensor_op(benchmark::State& state, const TensorOp& op) {
   Generator gen(5);
-  const Tensor x = randn({64, 64, 12, 12}, gen);
-  const ops::DropoutResult forward = ops::dropout_with_mask(x, 0.25, 7, 0);
-  timed(state, Device::cpu(), [&] {
-    if (backward) benchmark::DoNotOptimize(ops::dropout_backward(x, forward.mask));
-    else benchmark::DoNotOptimize(ops::dropout_with_mask(x, 0.25, 7, 0));
-  });
+  const std::function<void()> call = op.make(randn(op.shape, gen));
+  timed(state, Device::cpu(), call);
 }
 
 std::string dims_label(const Shape& shape) {
@@ -320,9 +358,9 @@ int main(int argc, char** argv) {
       }
     }
     if (device.is_cpu())
-      for (bool backward : {false, true})
-        benchmark::RegisterBenchmark(backward ? "cpu/dropout/backward/64x64x12x12" : "cpu/dropout/forward/64x64x12x12",
-                                     dropout_step, backward)
+      for (const TensorOp& op : tensor_ops())
+        benchmark::RegisterBenchmark(("cpu/tensor-op/" + std::string(op.name) + "/" + dims_label(op.shape)).c_str(),
+                                     tensor_op, op)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
     const char* names[] = {"sgd-momentum", "adam", "adadelta"};

@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+"""Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
+from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, reductions, copies, random draws,
+softmax and losses, dropout, sigmoid), each against its PyTorch equivalent at each thread count asked for. The sides
+alternate benchmark by benchmark, round after round (see compare_bn_cpu.py for why); each side's time is the median
+over the rounds, the speed-up PyTorch's best thread count's over normrt's.
+
+  /usr/bin/python3 benchmarks/compare_host_ops_cpu.py [--filter REGEX] [--threads 1,2] [--repetitions 5] [--rounds 3]
+"""
+import argparse
+import math
+import os
+import re
+import statistics
+import subprocess
+import time
+
+from compare_bn_cpu import ROOT, normrt_time
+
+
+def torch_call(torch, name):
+    """PyTorch's equivalent of a bench_nn CPU row, as a function to time."""
+    parts = name.split("/")
+    F = torch.nn.functional
+    if parts[1] == "to-memory-format":
+        target, dtype, dims = parts[2:5]
+        fmt = torch.channels_last if target == "channels_last" else torch.contiguous_format
+        source = torch.channels_last if target == "contiguous" else torch.contiguous_format
+        x = torch.randn([int(d) for d in dims.split("x")]).to(getattr(torch, dtype)).contiguous(memory_format=source)
+        return lambda: x.contiguous(memory_format=fmt)
+    op, dims = parts[2:4]
+    shape = [int(d) for d in dims.split("x")]
+    x = torch.randn(shape)
+    per_channel = torch.ones(shape[1], 1, 1) if len(shape) == 4 else None
+    targets = torch.full((shape[0],), 3)
+    return {
+        "add": lambda: x + x,
+        "add-per-channel": lambda: x + per_channel,
+        "mul-scalar": lambda: x * 2.0,
+        "sum-dim1": lambda: x.sum(1),
+        "clone": lambda: x.clone(),
+        "randn": lambda: torch.randn(shape),
+        "log-softmax": lambda: torch.log_softmax(x, 1),
+        "cross-entropy": lambda: F.cross_entropy(x, targets),
+        "dropout": lambda: F.dropout(x, 0.25, True),
+        "sigmoid": lambda: torch.sigmoid(x),
+    }[op]
+
+
+def torch_time(torch, name, threads, repetitions):
+    torch.set_num_threads(threads)
+    call = torch_call(torch, name)
+    for _ in range(3):
+        call()
+    times = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bench", default=os.path.join(ROOT, "build", "benchmarks", "bench_nn"))
+    parser.add_argument("--filter", default="^cpu/(to-memory-format|tensor-op)/")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    import torch
+
+    threads = [int(t) for t in args.threads.split(",")]
+    listing = subprocess.run([args.bench, "--benchmark_list_tests", f"--benchmark_filter={args.filter}"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    listing = [name for name in listing if re.match(r"cpu/(to-memory-format|tensor-op)/", name)]
+    ours = {name: [] for name in listing}
+    theirs = {(name, t): [] for name in listing for t in threads}
+    for _ in range(args.rounds):
+        for name in listing:
+            ours[name].append(normrt_time(args.bench, name, args.repetitions))
+            for t in threads:
+                theirs[(name, t)].append(torch_time(torch, name, t, args.repetitions))
+    print(f"| op | normrt us | PyTorch us ({'/'.join(map(str, threads))} threads) | speed-up |")
+    print("|---|---|---|---|")
+    ratios = []
+    for name in listing:
+        mine = statistics.median(ours[name])
+        others = [statistics.median(theirs[(name, t)]) for t in threads]
+        ratios.append(min(others) / mine)
+        label = "/".join(name.split("/")[1:]).replace("/real_time", "")
+        print(f"| {label} | {mine * 1e6:.0f} | {' / '.join(f'{o * 1e6:.0f}' for o in others)} | {ratios[-1]:.2f}x |")
+    print(f"geometric mean {math.exp(sum(map(math.log, ratios)) / len(ratios)):.2f}x, lowest {min(ratios):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
