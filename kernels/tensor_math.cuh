@@ -45,9 +45,6 @@ NORMRT_HD inline void broadcast_offsets(const Broadcast& p, int64_t i, int64_t& 
 
 enum class Reduce : int { Sum = 0, Mean = 1, Max = 2 };
 
-// Reduces the `length` elements x[0], x[stride], ... (one output of a reduction over a dimension): a sum or mean
-// accumulated in double in index order, or the maximum with the index of its first occurrence, NaN winning as in
-// PyTorch. length > 0 for Max.
 // Whether v, met after best, becomes the maximum: a larger value, or the first NaN (which then stays).
 NORMRT_HD inline bool max_replaces(float best, float v) { return best == best && (v > best || v != v); }
 
@@ -56,6 +53,9 @@ NORMRT_HD inline float sum_value(Reduce kind, double sum, int64_t length) {
   return static_cast<float>(kind == Reduce::Mean ? sum / static_cast<double>(length) : sum);
 }
 
+// Reduces the `length` elements x[0], x[stride], ... (one output of a reduction over a dimension): a sum or mean
+// accumulated in double in index order, or the maximum with the index of its first occurrence, NaN winning as in
+// PyTorch. length > 0 for Max.
 NORMRT_HD inline void reduce_line(Reduce kind, const float* x, int64_t length, int64_t stride, float& value,
                                   int64_t& index) {
   index = 0;
