@@ -2,7 +2,8 @@
 // sgemm on the CPU); Conv2d forward/backward and a Conv2d -> BatchNorm2d -> ReLU block (BatchNorm on normrt's
 // kernels or on cuDNN) on ResNet-50 shapes; max pooling (normrt's kernel against cuDNN's pooling on the GPU); one
 // optimizer step over a 1M-parameter model (SGD with momentum, Adam, Adadelta); memory-format conversions (to
-// channels-last and back) in float32 and bfloat16.
+// channels-last and back) in float32 and bfloat16; host tensor ops (arithmetic, reductions, copies, random draws,
+// softmax and losses, dropout, ResNet's stem max pooling, sigmoid) for benchmarks/compare_host_ops_cpu.py.
 // GPU timing: CUDA events on the current stream, warm-up, medians of --benchmark_repetitions (default 5).
 // Run: build/benchmarks/bench_nn [--benchmark_filter=gpu]
 #include <benchmark/benchmark.h>
@@ -275,6 +276,14 @@ std::vector<TensorOp> tensor_ops() {
        }},
       {"dropout", pooled,
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::dropout_with_mask(x, 0.25, 7, 0)); }; }},
+      {"max-pool-3x3s2", image,
+       [](const Tensor& x) {
+         ops::PoolParams params;
+         params.kernel_size = {3};
+         params.stride = {2};
+         params.padding = {1};
+         return [x, params] { benchmark::DoNotOptimize(ops::max_pool(x, 2, params)); };
+       }},
       {"sigmoid", image,
        [](const Tensor& x) {
          return [x] { benchmark::DoNotOptimize(ops::activation(ops::Activation::Sigmoid, x)); };

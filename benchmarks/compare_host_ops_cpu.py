@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
 from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, reductions, copies, random draws,
-softmax and losses, dropout, sigmoid), each against its PyTorch equivalent at each thread count asked for. The sides
-alternate benchmark by benchmark, round after round (see compare_bn_cpu.py for why); each side's time is the median
-over the rounds, the speed-up PyTorch's best thread count's over normrt's.
+softmax and losses, dropout, max pooling, sigmoid), each against its PyTorch equivalent at each thread count asked
+for. The sides alternate benchmark by benchmark, round after round (see compare_bn_cpu.py for why); each side's time
+is the median over the rounds, the speed-up PyTorch's best thread count's over normrt's.
 
   /usr/bin/python3 benchmarks/compare_host_ops_cpu.py [--filter REGEX] [--threads 1,2] [--repetitions 5] [--rounds 3]
 """
@@ -43,6 +43,7 @@ def torch_call(torch, name):
         "log-softmax": lambda: torch.log_softmax(x, 1),
         "cross-entropy": lambda: F.cross_entropy(x, targets),
         "dropout": lambda: F.dropout(x, 0.25, True),
+        "max-pool-3x3s2": lambda: F.max_pool2d(x, 3, 2, 1, return_indices=True),
         "sigmoid": lambda: torch.sigmoid(x),
     }[op]
 

@@ -130,13 +130,17 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
   const int64_t in = g.in_size(), out = g.out_size();
-  const bool plain_2x2 = max && poolmath::is_plain_2x2(g);
+  const bool plain_2x2 = max && poolmath::is_plain_2x2(g), plain_2d = max && poolmath::is_plain_2d(g);
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
   for (int64_t plane = 0; plane < g.planes; ++plane) {
     const float* xpl = xp + plane * in;
     int64_t o = plane * out;
     if (plain_2x2) {
       for (int64_t oy = 0; oy < g.out[1]; ++oy, o += g.out[2]) poolmath::max_row_2x2(g, xpl, oy, yp + o, ip + o);
+      continue;
+    }
+    if (plain_2d) {
+      for (int64_t oy = 0; oy < g.out[1]; ++oy, o += g.out[2]) poolmath::max_row_2d(g, xpl, oy, yp + o, ip + o);
       continue;
     }
     for_each_output(g, [&](const int64_t* oc) {

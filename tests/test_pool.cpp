@@ -180,5 +180,56 @@ TEST(Pool, PlainTwoByTwoWindowsEqualTheGeneralWalk) {
   EXPECT_FALSE(poolmath::is_plain_2x2(g));
 }
 
+// max_row_2d (2-d max pooling without dilation: whole windows as SIMD lanes, clipped ones through the general
+// walk) against the general walk, for ResNet's 3x3 stride-2 stem and other kernels, strides, paddings and ceil mode,
+// on planes with ties, NaNs and -inf.
+TEST(Pool, PlainTwoDimensionalRowsEqualTheGeneralWalk) {
+  struct Case {
+    int64_t h, w, kernel, stride, pad;
+    bool ceil;
+  };
+  const std::vector<Case> cases = {{9, 11, 3, 2, 1, false}, {8, 8, 3, 1, 0, false}, {7, 10, 2, 1, 1, true},
+                                   {13, 17, 5, 3, 2, true}, {4, 3, 3, 2, 1, true},  {40, 37, 3, 2, 1, false}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::to_string(c.h) + "x" + std::to_string(c.w) + " k" + std::to_string(c.kernel) + " s" +
+                 std::to_string(c.stride) + " p" + std::to_string(c.pad) + (c.ceil ? " ceil" : ""));
+    poolmath::PoolGeometry g;
+    g.in[1] = c.h;
+    g.in[2] = c.w;
+    for (int d = 1; d < 3; ++d) {
+      g.kernel[d] = c.kernel;
+      g.stride[d] = c.stride;
+      g.pad[d] = c.pad;
+      const int64_t span = g.in[d] + 2 * c.pad - c.kernel;
+      g.out[d] = (c.ceil ? (span + c.stride - 1) / c.stride : span / c.stride) + 1;
+      if (c.ceil && (g.out[d] - 1) * c.stride >= g.in[d] + c.pad) --g.out[d];  // PyTorch: windows start inside
+    }
+    ASSERT_TRUE(poolmath::is_plain_2d(g));
+    std::vector<float> plane(static_cast<std::size_t>(c.h * c.w));
+    const float specials[] = {0.0f, -0.0f, 1.0f, 1.0f, -INFINITY, NAN, 2.5f, -3.0f};
+    for (uint32_t trial = 0; trial < 30; ++trial) {
+      std::vector<uint32_t> bits(plane.size());
+      Generator(trial).random_u32(bits.data(), static_cast<int64_t>(bits.size()));
+      for (std::size_t i = 0; i < plane.size(); ++i) plane[i] = specials[bits[i] % 8];
+      for (int64_t oy = 0; oy < g.out[1]; ++oy) {
+        std::vector<float> values(static_cast<std::size_t>(g.out[2]));
+        std::vector<int64_t> indices(values.size());
+        poolmath::max_row_2d(g, plane.data(), oy, values.data(), indices.data());
+        for (int64_t ox = 0; ox < g.out[2]; ++ox) {
+          const int64_t oc[3] = {0, oy, ox};
+          float general = 0;
+          int64_t general_index = -1;
+          poolmath::max_window(g, plane.data(), oc, general, general_index);
+          ASSERT_EQ(indices[ox], general_index) << oy << " " << ox;
+          ASSERT_TRUE(std::memcmp(&values[ox], &general, sizeof(float)) == 0) << values[ox] << " vs " << general;
+        }
+      }
+    }
+  }
+  poolmath::PoolGeometry dilated;
+  dilated.dilation[2] = 2;
+  EXPECT_FALSE(poolmath::is_plain_2d(dilated));
+}
+
 }  // namespace
 }  // namespace normrt
