@@ -142,6 +142,32 @@ TEST(Pool, RefusesBadArgumentsWithPyTorchsWords) {
 namespace normrt {
 namespace {
 
+// A row shortcut row(g, plane, oy, values, indices) against the general window walk (poolmath::max_window), output
+// by output, value bits and index, on `trials` planes of ties, NaNs and -inf.
+template <typename Row>
+void expect_rows_equal_the_general_walk(const poolmath::PoolGeometry& g, Row row, uint32_t trials) {
+  std::vector<float> plane(static_cast<std::size_t>(g.in[1] * g.in[2]));
+  const float specials[] = {0.0f, -0.0f, 1.0f, 1.0f, -INFINITY, NAN, 2.5f, -3.0f};
+  for (uint32_t trial = 0; trial < trials; ++trial) {
+    std::vector<uint32_t> bits(plane.size());
+    Generator(trial).random_u32(bits.data(), static_cast<int64_t>(bits.size()));
+    for (std::size_t i = 0; i < plane.size(); ++i) plane[i] = specials[bits[i] % 8];
+    for (int64_t oy = 0; oy < g.out[1]; ++oy) {
+      std::vector<float> values(static_cast<std::size_t>(g.out[2]));
+      std::vector<int64_t> indices(values.size());
+      row(g, plane.data(), oy, values.data(), indices.data());
+      for (int64_t ox = 0; ox < g.out[2]; ++ox) {
+        const int64_t oc[3] = {0, oy, ox};
+        float general = 0;
+        int64_t general_index = -1;
+        poolmath::max_window(g, plane.data(), oc, general, general_index);
+        ASSERT_EQ(indices[ox], general_index) << oy << " " << ox;
+        ASSERT_TRUE(std::memcmp(&values[ox], &general, sizeof(float)) == 0) << values[ox] << " vs " << general;
+      }
+    }
+  }
+}
+
 // MaxPool2d(2)'s shortcut (poolmath::max_row_2x2) against the general window walk, on planes with ties, NaNs and
 // -inf, odd sizes (the last row and column dropped) and every value at every corner of a window.
 TEST(Pool, PlainTwoByTwoWindowsEqualTheGeneralWalk) {
@@ -154,26 +180,7 @@ TEST(Pool, PlainTwoByTwoWindowsEqualTheGeneralWalk) {
     g.out[1] = h / 2;
     g.out[2] = w / 2;
     ASSERT_TRUE(poolmath::is_plain_2x2(g));
-    std::vector<float> plane(static_cast<std::size_t>(h * w));
-    const float specials[] = {0.0f, -0.0f, 1.0f, 1.0f, -INFINITY, NAN, 2.5f, -3.0f};
-    for (uint32_t trial = 0; trial < 50; ++trial) {
-      std::vector<uint32_t> bits(plane.size());
-      Generator(trial).random_u32(bits.data(), static_cast<int64_t>(bits.size()));
-      for (std::size_t i = 0; i < plane.size(); ++i) plane[i] = specials[bits[i] % 8];
-      for (int64_t oy = 0; oy < g.out[1]; ++oy) {
-        std::vector<float> values(static_cast<std::size_t>(g.out[2]));
-        std::vector<int64_t> indices(values.size());
-        poolmath::max_row_2x2(g, plane.data(), oy, values.data(), indices.data());
-        for (int64_t ox = 0; ox < g.out[2]; ++ox) {
-          const int64_t oc[3] = {0, oy, ox};
-          float general = 0;
-          int64_t general_index = -1;
-          poolmath::max_window(g, plane.data(), oc, general, general_index);
-          ASSERT_EQ(indices[ox], general_index);
-          ASSERT_TRUE(std::memcmp(&values[ox], &general, sizeof(float)) == 0) << values[ox] << " vs " << general;
-        }
-      }
-    }
+    expect_rows_equal_the_general_walk(g, poolmath::max_row_2x2, 50);
   }
   g.in[1] = 5;
   g.out[1] = 3;  // ceil mode: the last window is clipped, so the general walk is needed
@@ -205,26 +212,7 @@ TEST(Pool, PlainTwoDimensionalRowsEqualTheGeneralWalk) {
       if (c.ceil && (g.out[d] - 1) * c.stride >= g.in[d] + c.pad) --g.out[d];  // PyTorch: windows start inside
     }
     ASSERT_TRUE(poolmath::is_plain_2d(g));
-    std::vector<float> plane(static_cast<std::size_t>(c.h * c.w));
-    const float specials[] = {0.0f, -0.0f, 1.0f, 1.0f, -INFINITY, NAN, 2.5f, -3.0f};
-    for (uint32_t trial = 0; trial < 30; ++trial) {
-      std::vector<uint32_t> bits(plane.size());
-      Generator(trial).random_u32(bits.data(), static_cast<int64_t>(bits.size()));
-      for (std::size_t i = 0; i < plane.size(); ++i) plane[i] = specials[bits[i] % 8];
-      for (int64_t oy = 0; oy < g.out[1]; ++oy) {
-        std::vector<float> values(static_cast<std::size_t>(g.out[2]));
-        std::vector<int64_t> indices(values.size());
-        poolmath::max_row_2d(g, plane.data(), oy, values.data(), indices.data());
-        for (int64_t ox = 0; ox < g.out[2]; ++ox) {
-          const int64_t oc[3] = {0, oy, ox};
-          float general = 0;
-          int64_t general_index = -1;
-          poolmath::max_window(g, plane.data(), oc, general, general_index);
-          ASSERT_EQ(indices[ox], general_index) << oy << " " << ox;
-          ASSERT_TRUE(std::memcmp(&values[ox], &general, sizeof(float)) == 0) << values[ox] << " vs " << general;
-        }
-      }
-    }
+    expect_rows_equal_the_general_walk(g, poolmath::max_row_2d, 30);
   }
   poolmath::PoolGeometry dilated;
   dilated.dilation[2] = 2;
