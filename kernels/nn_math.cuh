@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "float_math.cuh"
 #include "hd.h"
 
 namespace normrt::nnmath {
@@ -14,8 +15,8 @@ enum class Activation { ReLU, Sigmoid, Tanh };
 NORMRT_HD inline float activation_forward(Activation a, float x) {
   switch (a) {
     case Activation::ReLU: return x > 0.0f ? x : (x == x ? 0.0f : x);  // NaN propagates, as torch.relu
-    case Activation::Sigmoid: return 1.0f / (1.0f + expf(-x));
-    case Activation::Tanh: return tanhf(x);
+    case Activation::Sigmoid: return fmath::sigmoid(x);
+    case Activation::Tanh: return fmath::tanh(x);
   }
   return x;
 }

@@ -1,0 +1,130 @@
+// kernels/float_math.cuh (e^x, tanh and sigmoid as straight-line float arithmetic, shared by the CPU loops and the
+// kernels) against double-precision std::exp and std::tanh over the whole float range: a stride through every bit
+// pattern, and every float where the formulas change (overflow, subnormal results, tanh's switch point).
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+
+#include "float_math.cuh"
+#include "test_util.h"
+
+namespace normrt {
+namespace {
+
+float float_with_bits(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+uint32_t bits_of(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return bits;
+}
+
+// |got - exact| in units of the last place of a float of exact's magnitude (2^-149 among the subnormals). Infinity
+// and values past the float range count as 2^128, the next value past FLT_MAX: infinity is then exact for them, and
+// an ulp from the largest values below.
+double ulps(float got, double exact) {
+  const double value = std::isinf(got) ? std::copysign(0x1p128, got) : got;
+  exact = std::fabs(exact) > 0x1p128 ? std::copysign(0x1p128, exact) : exact;
+  const double magnitude = std::fabs(exact);
+  const int exponent = magnitude < 0x1p-126 ? -126 : std::ilogb(magnitude);
+  return std::fabs(value - exact) / std::ldexp(1.0, exponent - 23);
+}
+
+struct Worst {
+  double ulps = 0;
+  float at = 0;
+  void see(float x, double error) {
+    if (error > ulps) {
+      ulps = error;
+      at = x;
+    }
+  }
+};
+
+// Every float with bits in [first, last] stepping by `step`, positive and negative.
+void sweep(uint32_t first, uint32_t last, uint32_t step, const std::function<void(float)>& visit) {
+  for (uint64_t bits = first; bits <= last; bits += step) {
+    visit(float_with_bits(static_cast<uint32_t>(bits)));
+    visit(float_with_bits(static_cast<uint32_t>(bits) | 0x80000000u));
+  }
+}
+
+constexpr uint32_t kInfinityBits = 0x7f800000u;
+
+TEST(FloatMath, ExpIsWithinAnUlpOfTheExactValueOfEveryFloat) {
+  Worst worst;
+  auto check = [&](float x) { worst.see(x, ulps(fmath::exp(x), std::exp(static_cast<double>(x)))); };
+  sweep(0, kInfinityBits - 1, 997, check);
+  sweep(bits_of(88.0f), bits_of(89.0f), 1, check);  // overflow from ln(FLT_MAX) = 88.72 on
+  sweep(bits_of(87.0f), bits_of(104.0f), 3, check);  // -x: subnormal results, and zero from -103.97 down
+  EXPECT_LE(worst.ulps, 1.0) << "at x = " << worst.at;
+  EXPECT_EQ(fmath::exp(INFINITY), INFINITY);
+  EXPECT_EQ(fmath::exp(89.0f), INFINITY);
+  EXPECT_EQ(fmath::exp(-INFINITY), 0.0f);
+  EXPECT_EQ(fmath::exp(-104.0f), 0.0f);
+  EXPECT_EQ(fmath::exp(-103.9f), float_with_bits(1));  // the smallest subnormal, rounded up to from 0.51 of it
+  EXPECT_EQ(fmath::exp(0.0f), 1.0f);
+  EXPECT_EQ(fmath::exp(-0.0f), 1.0f);
+  EXPECT_TRUE(std::isnan(fmath::exp(NAN)));
+}
+
+TEST(FloatMath, TanhIsWithinOneAndAHalfUlpsOfTheExactValueAndOdd) {
+  Worst worst;
+  auto check = [&](float x) {
+    const float y = fmath::tanh(x);
+    worst.see(x, ulps(y, std::tanh(static_cast<double>(x))));
+    EXPECT_EQ(bits_of(fmath::tanh(-x)), bits_of(y) ^ 0x80000000u) << x;
+  };
+  sweep(0, kInfinityBits - 1, 997, check);
+  sweep(bits_of(0.6f), bits_of(0.65f), 1, check);  // where the odd polynomial hands over to 1 - 2 / (e^2x + 1)
+  EXPECT_LE(worst.ulps, 1.5) << "at x = " << worst.at;
+  EXPECT_EQ(bits_of(fmath::tanh(-0.0f)), bits_of(-0.0f));
+  EXPECT_EQ(fmath::tanh(float_with_bits(1)), float_with_bits(1));
+  EXPECT_EQ(fmath::tanh(INFINITY), 1.0f);
+  EXPECT_EQ(fmath::tanh(-INFINITY), -1.0f);
+  EXPECT_EQ(fmath::tanh(9.1f), 1.0f);
+  EXPECT_TRUE(std::isnan(fmath::tanh(NAN)));
+}
+
+TEST(FloatMath, SigmoidIsPyTorchsFormulaWithinTwoAndAHalfUlps) {
+  Worst worst;
+  sweep(0, kInfinityBits - 1, 997, [&](float x) {
+    const double exact = 1.0 / (1.0 + std::exp(-static_cast<double>(x)));
+    if (x >= -88.7f) worst.see(x, ulps(fmath::sigmoid(x), exact));
+    if (x < -88.73f) EXPECT_EQ(fmath::sigmoid(x), 0.0f) << x;  // e^-x overflows: 1 / inf, as in float PyTorch
+  });
+  EXPECT_LE(worst.ulps, 2.5) << "at x = " << worst.at;
+  EXPECT_EQ(fmath::sigmoid(0.0f), 0.5f);
+  EXPECT_EQ(fmath::sigmoid(INFINITY), 1.0f);
+  EXPECT_EQ(fmath::sigmoid(-INFINITY), 0.0f);
+  EXPECT_TRUE(std::isnan(fmath::sigmoid(NAN)));
+}
+
+// The library's CPU loops (vectorised at the build machine's width, the clamps as masked lanes) give the bits of the
+// scalar functions above, NaN for NaN.
+TEST(FloatMath, TheCpuActivationLoopsComputeTheScalarFunctionsBits) {
+  std::vector<float> values = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, float_with_bits(1),
+                               88.72f, -88.72f, -103.9f, 0.625f};
+  sweep(0, kInfinityBits - 1, 65521, [&](float x) { values.push_back(x); });
+  const Tensor x = from_vector(values, {static_cast<int64_t>(values.size())});
+  const auto sigmoid = ops::activation(ops::Activation::Sigmoid, x).to_vector();
+  const auto tanh = ops::activation(ops::Activation::Tanh, x).to_vector();
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const float v = values[i];
+    if (std::isnan(v)) {
+      EXPECT_TRUE(std::isnan(sigmoid[i]) && std::isnan(tanh[i]));
+      continue;
+    }
+    ASSERT_EQ(bits_of(sigmoid[i]), bits_of(fmath::sigmoid(v))) << v;
+    ASSERT_EQ(bits_of(tanh[i]), bits_of(fmath::tanh(v))) << v;
+  }
+}
+
+}  // namespace
+}  // namespace normrt
