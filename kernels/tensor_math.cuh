@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "float_math.cuh"
 #include "hd.h"
 
 namespace normrt::tmath {
@@ -76,28 +77,79 @@ NORMRT_HD inline void reduce_line(Reduce kind, const float* x, int64_t length, i
   value = sum_value(kind, sum, length);
 }
 
-// Softmax (or log-softmax) of the `length` elements x[0], x[stride], ...: max-shifted, summed in double.
+// Lines of softmax and cross-entropy: their sums dealt round-robin to kLineLanes double accumulators, added in a
+// fixed tree at the end, and their exponentials in float (fmath::exp), so that a CPU loop over a row vectorises (the
+// lanes are its SIMD lanes) while the kernels, one line per thread, compute the same bits. A loop that computes
+// exponentials only stores them (GCC 12 leaves a loop scalar that also converts them to double): the arithmetic
+// that follows reads them back in a second loop.
+constexpr int kLineLanes = 8;
+
+// sum over r in [0, length) of term(r), in the lanes above.
+template <typename Term>
+NORMRT_HD inline double line_sum(int64_t length, Term term) {
+  double lanes[kLineLanes] = {};
+  int64_t r = 0;
+  for (; r + kLineLanes <= length; r += kLineLanes)
+    for (int j = 0; j < kLineLanes; ++j) lanes[j] += term(r + j);
+  for (int j = 0; j < kLineLanes; ++j)  // a fixed trip count: the lanes stay in registers in a kernel
+    if (r + j < length) lanes[j] += term(r + j);
+  for (int width = kLineLanes / 2; width > 0; width /= 2)
+    for (int j = 0; j < width; ++j) lanes[j] += lanes[j + width];
+  return lanes[0];
+}
+
+// The largest of x[0], x[stride], ... that is not NaN (-inf if none), in the lanes above.
+NORMRT_HD inline float line_max(const float* x, int64_t length, int64_t stride) {
+  float lanes[kLineLanes];
+  for (int j = 0; j < kLineLanes; ++j) lanes[j] = -INFINITY;
+  int64_t r = 0;
+  for (; r + kLineLanes <= length; r += kLineLanes)
+    for (int j = 0; j < kLineLanes; ++j) lanes[j] = x[(r + j) * stride] > lanes[j] ? x[(r + j) * stride] : lanes[j];
+  for (int j = 0; j < kLineLanes; ++j)
+    if (r + j < length && x[(r + j) * stride] > lanes[j]) lanes[j] = x[(r + j) * stride];
+  for (int width = kLineLanes / 2; width > 0; width /= 2)
+    for (int j = 0; j < width; ++j) lanes[j] = lanes[j + width] > lanes[j] ? lanes[j + width] : lanes[j];
+  return lanes[0];
+}
+
+// e[r * stride] = e^(x[r * stride] - m) for r in [0, length), and their sum in double (line_sum).
+NORMRT_HD inline double shifted_exponentials(const float* x, int64_t length, int64_t stride, float m, float* e) {
+  for (int64_t r = 0; r < length; ++r) e[r * stride] = fmath::exp(x[r * stride] - m);
+  return line_sum(length, [&](int64_t r) { return static_cast<double>(e[r * stride]); });
+}
+
+// Softmax (or log-softmax) of the `length` elements x[0], x[stride], ... into y (not x): max-shifted, e^(x - max)
+// summed in double; softmax e^(x - max) / sum, log-softmax x - max - log(sum) in double.
 NORMRT_HD inline void softmax_line(const float* x, int64_t length, int64_t stride, float* y, bool log_softmax) {
-  float m = -INFINITY;
-  for (int64_t r = 0; r < length; ++r) m = x[r * stride] > m ? x[r * stride] : m;
-  double sum = 0;
-  for (int64_t r = 0; r < length; ++r) sum += ::exp(static_cast<double>(x[r * stride]) - m);
-  const double log_sum = ::log(sum);
-  for (int64_t r = 0; r < length; ++r) {
-    const double shifted = static_cast<double>(x[r * stride]) - m - log_sum;
-    y[r * stride] = static_cast<float>(log_softmax ? shifted : ::exp(shifted));
+  const float m = line_max(x, length, stride);
+  const double sum = shifted_exponentials(x, length, stride, m, y);
+  if (log_softmax) {
+    const double log_sum = ::log(sum);
+    for (int64_t r = 0; r < length; ++r)
+      y[r * stride] = static_cast<float>(static_cast<double>(x[r * stride]) - m - log_sum);
+  } else {
+    const double inverse = 1.0 / sum;
+    for (int64_t r = 0; r < length; ++r) y[r * stride] = static_cast<float>(y[r * stride] * inverse);
   }
 }
 
-// The input gradient of softmax_line from its output y and the output gradient dy.
+// The input gradient of softmax_line from its output y and the output gradient dy (dx is neither).
 NORMRT_HD inline void softmax_backward_line(const float* dy, const float* y, int64_t length, int64_t stride, float* dx,
                                             bool log_softmax) {
-  double total = 0;
-  for (int64_t r = 0; r < length; ++r)
-    total += log_softmax ? dy[r * stride] : static_cast<double>(dy[r * stride]) * y[r * stride];
-  for (int64_t r = 0; r < length; ++r) {
-    const int64_t i = r * stride;
-    dx[i] = static_cast<float>(log_softmax ? dy[i] - ::exp(static_cast<double>(y[i])) * total : y[i] * (dy[i] - total));
+  if (log_softmax) {  // dx = dy - e^y sum(dy)
+    const double total = line_sum(length, [&](int64_t r) { return static_cast<double>(dy[r * stride]); });
+    for (int64_t r = 0; r < length; ++r) dx[r * stride] = fmath::exp(y[r * stride]);
+    for (int64_t r = 0; r < length; ++r) {
+      const int64_t i = r * stride;
+      dx[i] = static_cast<float>(dy[i] - dx[i] * total);
+    }
+  } else {  // dx = y (dy - sum(dy y))
+    const double total =
+        line_sum(length, [&](int64_t r) { return static_cast<double>(dy[r * stride]) * y[r * stride]; });
+    for (int64_t r = 0; r < length; ++r) {
+      const int64_t i = r * stride;
+      dx[i] = static_cast<float>(y[i] * (dy[i] - total));
+    }
   }
 }
 

@@ -568,21 +568,17 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
   std::vector<double> row_loss(static_cast<std::size_t>(rows));
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(rows * cols))
   for (int64_t r = 0; r < rows; ++r) {
+    // softmax_line's arithmetic, the exponentials e^(x - max) kept in the gradient's row until they are scaled
     const float* row = x + r * cols;
-    double max = -INFINITY, sum_x = 0;
-    for (int64_t c = 0; c < cols; ++c) {
-      max = std::fmax(max, static_cast<double>(row[c]));
-      sum_x += row[c];
-    }
-    double sum = 0;
-    for (int64_t c = 0; c < cols; ++c) sum += std::exp(row[c] - max);
-    const double lse = max + std::log(sum);
-    row_loss[static_cast<std::size_t>(r)] = lse - (1.0 - label_smoothing) * row[t[r]] - uniform * sum_x;
-    for (int64_t c = 0; c < cols; ++c) {
-      const double p = std::exp(row[c] - lse);
-      grad[r * cols + c] =
-          static_cast<float>(loss_scale * (p - (c == t[r] ? 1.0 - label_smoothing : 0.0) - uniform));
-    }
+    float* grad_row = grad + r * cols;
+    const float max = tmath::line_max(row, cols, 1);
+    const double sum = tmath::shifted_exponentials(row, cols, 1, max, grad_row);
+    const double sum_x = tmath::line_sum(cols, [&](int64_t c) { return static_cast<double>(row[c]); });
+    row_loss[static_cast<std::size_t>(r)] =
+        max + std::log(sum) - (1.0 - label_smoothing) * row[t[r]] - uniform * sum_x;
+    const double inverse = 1.0 / sum, target_exp = grad_row[t[r]];
+    for (int64_t c = 0; c < cols; ++c) grad_row[c] = static_cast<float>(loss_scale * (grad_row[c] * inverse - uniform));
+    grad_row[t[r]] = static_cast<float>(loss_scale * (target_exp * inverse - (1.0 - label_smoothing) - uniform));
   }
   double total = 0;  // in row order, whichever thread computed a row
   for (double loss : row_loss) total += loss;

@@ -120,6 +120,71 @@ TEST(NnGradcheck, ActivationsAndSoftmax) {
   }
 }
 
+// Rows of every length class of the lanes (shorter than, a multiple of, and past a multiple of kLineLanes, and long),
+// far from zero and spread wide, with -inf entries, against double math. The bounds follow from float e^x (an ulp,
+// of a value whose argument x - max was rounded once) and double sums.
+TEST(Nn, SoftmaxAndCrossEntropyOfAwkwardRowsAreDoubleMathToFloatPrecision) {
+  Generator gen(11);
+  const double u = std::ldexp(1.0, -24);
+  for (int64_t cols : {1, 7, 8, 9, 1003}) {
+    for (double offset : {0.0, 1e4, -3e4}) {
+      for (double spread : {1.0, 30.0}) {
+        const int64_t rows = 3;
+        std::vector<float> xv = (randn({rows, cols}, gen) * spread + offset).to_vector();
+        if (cols > 1) xv[static_cast<std::size_t>(cols + 1)] = -INFINITY;
+        const Tensor x = from_vector(xv, {rows, cols}), dy = randn({rows, cols}, gen);
+        const std::vector<float> dyv = dy.to_vector();
+        std::vector<int64_t> targets(static_cast<std::size_t>(rows));
+        for (int64_t r = 0; r < rows; ++r) targets[static_cast<std::size_t>(r)] = (r * 5) % cols;
+        const auto y = ops::softmax(x, false).to_vector(), log_y = ops::softmax(x, true).to_vector();
+        const auto dx_log = ops::softmax_backward(dy, ops::softmax(x, true), true).to_vector();
+        const auto ce = ops::cross_entropy(x, from_vector(targets, {rows}), ops::Reduction::Sum, 0.1);
+        const auto grad = ce.grad_input.to_vector();
+        double loss = 0;
+        for (int64_t r = 0; r < rows; ++r) {
+          const std::size_t base = static_cast<std::size_t>(r * cols);
+          double m = -INFINITY, z = 0, sum_dy = 0, sum_x = 0;
+          for (int64_t c = 0; c < cols; ++c) m = std::max(m, static_cast<double>(xv[base + c]));
+          for (int64_t c = 0; c < cols; ++c) {
+            z += std::exp(xv[base + c] - m);
+            sum_dy += dyv[base + c];
+            sum_x += xv[base + c];
+          }
+          const std::size_t t = base + static_cast<std::size_t>(targets[static_cast<std::size_t>(r)]);
+          loss += m + std::log(z) - 0.9 * xv[t] - 0.1 / static_cast<double>(cols) * sum_x;
+          for (int64_t c = 0; c < cols; ++c) {
+            const std::size_t i = base + static_cast<std::size_t>(c);
+            const double shift = xv[i] - m, p = std::exp(shift) / z, log_p = shift - std::log(z);
+            const double p_bound = p == 0 ? 0 : p * (6 + std::fabs(shift)) * u + 0x1p-149;  // subnormals: an ulp
+            ASSERT_NEAR(y[i], p, p_bound) << cols << " " << offset << " " << spread << " " << i;
+            if (std::isinf(log_p)) ASSERT_EQ(log_y[i], log_p);
+            else ASSERT_NEAR(log_y[i], log_p, (std::fabs(log_p) + 4) * u);
+            const double dx = dyv[i] - p * sum_dy;
+            const double dx_bound = (std::fabs(dx) + std::fabs(p * sum_dy) * (std::fabs(log_p) + 8)) * u;
+            if (p > 0) ASSERT_NEAR(dx_log[i], dx, dx_bound);
+            else ASSERT_EQ(dx_log[i], static_cast<float>(dx));
+            const double g = p - (i == t ? 0.9 : 0.0) - 0.1 / static_cast<double>(cols);
+            ASSERT_NEAR(grad[i], g, p_bound + (std::fabs(g) + 2) * u);
+          }
+        }
+        if (cols > 1) {
+          EXPECT_TRUE(std::isinf(ce.loss.item<float>())) << "a -inf logit costs infinitely much where smoothed";
+        } else {
+          EXPECT_NEAR(ce.loss.item<float>(), loss, 1e-6 * std::fabs(loss) + 1e-6);
+        }
+      }
+    }
+  }
+  // A NaN anywhere in a row makes the whole row NaN; the other rows are untouched.
+  const Tensor x = from_vector(std::vector<float>{1, NAN, 3, 1, 2, 3}, {2, 3});
+  for (bool log : {false, true}) {
+    const auto y = ops::softmax(x, log).to_vector();
+    for (int c = 0; c < 3; ++c) EXPECT_TRUE(std::isnan(y[static_cast<std::size_t>(c)]));
+    const auto clean = ops::softmax(from_vector(std::vector<float>{1, 2, 3}, {1, 3}), log).to_vector();
+    EXPECT_EQ(std::vector<float>(y.begin() + 3, y.end()), clean);
+  }
+}
+
 TEST(NnGradcheck, Losses) {
   Generator gen(3);
   const Tensor x = randn({5, 4}, gen), target = randn({5, 4}, gen);
