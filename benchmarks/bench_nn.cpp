@@ -3,7 +3,7 @@
 // kernels or on cuDNN) on ResNet-50 shapes; max pooling (normrt's kernel against cuDNN's pooling on the GPU); one
 // optimizer step over a 1M-parameter model (SGD with momentum, Adam, Adadelta); memory-format conversions (to
 // channels-last and back) in float32 and bfloat16; host tensor ops (arithmetic, reductions, copies, random draws,
-// softmax and losses, dropout, ResNet's stem max pooling, sigmoid) for benchmarks/compare_host_ops_cpu.py.
+// softmax and losses, dropout, ResNet's stem max pooling, sigmoid, tanh) for benchmarks/compare_host_ops_cpu.py.
 // GPU timing: CUDA events on the current stream, warm-up, medians of --benchmark_repetitions (default 5).
 // Run: build/benchmarks/bench_nn [--benchmark_filter=gpu]
 #include <benchmark/benchmark.h>
@@ -284,10 +284,13 @@ std::vector<TensorOp> tensor_ops() {
          params.padding = {1};
          return [x, params] { benchmark::DoNotOptimize(ops::max_pool(x, 2, params)); };
        }},
+      {"softmax", logits, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::softmax(x, false)); }; }},
       {"sigmoid", image,
        [](const Tensor& x) {
          return [x] { benchmark::DoNotOptimize(ops::activation(ops::Activation::Sigmoid, x)); };
        }},
+      {"tanh", image,
+       [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::activation(ops::Activation::Tanh, x)); }; }},
   };
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
 from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, reductions, copies, random draws,
-softmax and losses, dropout, max pooling, sigmoid), each against its PyTorch equivalent at each thread count asked
+softmax and losses, dropout, max pooling, sigmoid, tanh), each against its PyTorch equivalent at each thread count asked
 for. The sides alternate benchmark by benchmark, round after round (see compare_bn_cpu.py for why); each side's time
 is the median over the rounds, the speed-up PyTorch's best thread count's over normrt's.
 
@@ -33,6 +33,7 @@ def torch_call(torch, name):
     x = torch.randn(shape)
     per_channel = torch.ones(shape[1], 1, 1) if len(shape) == 4 else None
     targets = torch.full((shape[0],), 3)
+    x_grad = x.clone().requires_grad_()
     return {
         "add": lambda: x + x,
         "add-per-channel": lambda: x + per_channel,
@@ -41,10 +42,13 @@ def torch_call(torch, name):
         "clone": lambda: x.clone(),
         "randn": lambda: torch.randn(shape),
         "log-softmax": lambda: torch.log_softmax(x, 1),
-        "cross-entropy": lambda: F.cross_entropy(x, targets),
+        # normrt's cross_entropy returns the loss and the logits' gradient: PyTorch's forward and backward
+        "cross-entropy": lambda: torch.autograd.grad(F.cross_entropy(x_grad, targets), x_grad),
         "dropout": lambda: F.dropout(x, 0.25, True),
         "max-pool-3x3s2": lambda: F.max_pool2d(x, 3, 2, 1, return_indices=True),
+        "softmax": lambda: torch.softmax(x, 1),
         "sigmoid": lambda: torch.sigmoid(x),
+        "tanh": lambda: torch.tanh(x),
     }[op]
 
 
