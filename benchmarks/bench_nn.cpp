@@ -284,6 +284,10 @@ std::vector<TensorOp> tensor_ops() {
          params.padding = {1};
          return [x, params] { benchmark::DoNotOptimize(ops::max_pool(x, 2, params)); };
        }},
+      {"global-avg-pool", {32, 2048, 7, 7},
+       [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::adaptive_avg_pool(x, 2, {1, 1})); }; }},
+      {"avg-pool-56x56", image,
+       [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::adaptive_avg_pool(x, 2, {1, 1})); }; }},
       {"softmax", logits, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::softmax(x, false)); }; }},
       {"sigmoid", image,
        [](const Tensor& x) {

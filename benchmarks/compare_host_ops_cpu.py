@@ -46,6 +46,8 @@ def torch_call(torch, name):
         "cross-entropy": lambda: torch.autograd.grad(F.cross_entropy(x_grad, targets), x_grad),
         "dropout": lambda: F.dropout(x, 0.25, True),
         "max-pool-3x3s2": lambda: F.max_pool2d(x, 3, 2, 1, return_indices=True),
+        "global-avg-pool": lambda: F.adaptive_avg_pool2d(x, 1),
+        "avg-pool-56x56": lambda: F.adaptive_avg_pool2d(x, 1),
         "softmax": lambda: torch.softmax(x, 1),
         "sigmoid": lambda: torch.sigmoid(x),
         "tanh": lambda: torch.tanh(x),

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "hd.h"
+#include "tensor_math.cuh"
 
 namespace normrt::poolmath {
 
@@ -189,20 +190,51 @@ NORMRT_HD inline int64_t avg_divisor(const PoolGeometry& g, const int64_t* oc) {
   return g.count_include_pad ? padded : inside;
 }
 
-// Average over the window of output (oz, oy, ox), summed in double (as PyTorch's CPU kernel).
+// The sum in double of the window [start, end) of a plane: its contiguous runs (a row; rows that span the plane's
+// width merge into one run, and whole planes of a 3-d window into one) each summed by tmath::line_sum's lanes, the
+// runs added in order. A global average pool's window is one run, whose CPU loop vectorises.
+template <typename T>
+NORMRT_HD inline double window_sum(const PoolGeometry& g, const T* plane, const int64_t* start, const int64_t* end) {
+  const bool whole_rows = start[2] == 0 && end[2] == g.in[2];
+  const bool whole_planes = whole_rows && start[1] == 0 && end[1] == g.in[1];
+  const int64_t rows = whole_rows ? end[1] - start[1] : 1, depth = whole_planes ? end[0] - start[0] : 1;
+  const int64_t run = depth * rows * (end[2] - start[2]);
+  double sum = 0.0;
+  for (int64_t z = start[0]; z < end[0]; z += depth)
+    for (int64_t y = start[1]; y < end[1]; y += rows) {
+      const T* first = plane + (z * g.in[1] + y) * g.in[2] + start[2];
+      sum += tmath::line_sum(run, [&](int64_t i) { return static_cast<double>(static_cast<float>(first[i])); });
+    }
+  return sum;
+}
+
+// An average pool's window of one output, clipped to the input, and what its sum is divided by.
+struct AvgWindow {
+  int64_t start[3], end[3];
+  double divisor;
+};
+
+NORMRT_HD inline AvgWindow avg_pool_window(const PoolGeometry& g, const int64_t* oc) {
+  AvgWindow w;
+  for (int d = 0; d < 3; ++d) {
+    w.start[d] = oc[d] * g.stride[d] - g.pad[d];
+    w.end[d] = w.start[d] + g.kernel[d] < g.in[d] ? w.start[d] + g.kernel[d] : g.in[d];
+    if (w.start[d] < 0) w.start[d] = 0;
+  }
+  w.divisor = static_cast<double>(avg_divisor(g, oc));
+  return w;
+}
+
+// The average over a window, summed in double (window_sum).
+template <typename T>
+NORMRT_HD inline float window_average(const PoolGeometry& g, const T* plane, const AvgWindow& w) {
+  return static_cast<float>(window_sum(g, plane, w.start, w.end) / w.divisor);
+}
+
+// Average over the window of output (oz, oy, ox).
 template <typename T>
 NORMRT_HD inline float avg_window(const PoolGeometry& g, const T* plane, const int64_t* oc) {
-  int64_t start[3], end[3];
-  for (int d = 0; d < 3; ++d) {
-    start[d] = oc[d] * g.stride[d] - g.pad[d];
-    end[d] = start[d] + g.kernel[d] < g.in[d] ? start[d] + g.kernel[d] : g.in[d];
-    if (start[d] < 0) start[d] = 0;
-  }
-  double sum = 0.0;
-  for (int64_t z = start[0]; z < end[0]; ++z)
-    for (int64_t y = start[1]; y < end[1]; ++y)
-      for (int64_t x = start[2]; x < end[2]; ++x) sum += static_cast<float>(plane[(z * g.in[1] + y) * g.in[2] + x]);
-  return static_cast<float>(sum / static_cast<double>(avg_divisor(g, oc)));
+  return window_average(g, plane, avg_pool_window(g, oc));
 }
 
 template <typename T>
@@ -219,15 +251,10 @@ NORMRT_HD inline float avg_backward_element(const PoolGeometry& g, const T* grad
 // The CPU's scatter form of avg_backward_element: adds output (oz, oy, ox)'s share into its window of dx.
 NORMRT_HD inline void avg_backward_scatter(const PoolGeometry& g, float grad, const int64_t* oc, float* dx_plane) {
   const float delta = grad / static_cast<float>(avg_divisor(g, oc));
-  int64_t start[3], end[3];
-  for (int d = 0; d < 3; ++d) {
-    start[d] = oc[d] * g.stride[d] - g.pad[d];
-    end[d] = start[d] + g.kernel[d] < g.in[d] ? start[d] + g.kernel[d] : g.in[d];
-    if (start[d] < 0) start[d] = 0;
-  }
-  for (int64_t z = start[0]; z < end[0]; ++z)
-    for (int64_t y = start[1]; y < end[1]; ++y)
-      for (int64_t x = start[2]; x < end[2]; ++x) dx_plane[(z * g.in[1] + y) * g.in[2] + x] += delta;
+  const AvgWindow w = avg_pool_window(g, oc);
+  for (int64_t z = w.start[0]; z < w.end[0]; ++z)
+    for (int64_t y = w.start[1]; y < w.end[1]; ++y)
+      for (int64_t x = w.start[2]; x < w.end[2]; ++x) dx_plane[(z * g.in[1] + y) * g.in[2] + x] += delta;
 }
 
 // Adaptive average pooling: output o along a dimension averages inputs [floor(o * in / out), ceil((o + 1) * in /
@@ -235,20 +262,21 @@ NORMRT_HD inline void avg_backward_scatter(const PoolGeometry& g, float grad, co
 NORMRT_HD inline int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return o * in / out; }
 NORMRT_HD inline int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
 
-template <typename T>
-NORMRT_HD inline float adaptive_avg_window(const PoolGeometry& g, const T* plane, const int64_t* oc) {
-  int64_t start[3], end[3];
+NORMRT_HD inline AvgWindow adaptive_avg_pool_window(const PoolGeometry& g, const int64_t* oc) {
+  AvgWindow w;
   int64_t count = 1;
   for (int d = 0; d < 3; ++d) {
-    start[d] = adaptive_start(oc[d], g.in[d], g.out[d]);
-    end[d] = adaptive_end(oc[d], g.in[d], g.out[d]);
-    count *= end[d] - start[d];
+    w.start[d] = adaptive_start(oc[d], g.in[d], g.out[d]);
+    w.end[d] = adaptive_end(oc[d], g.in[d], g.out[d]);
+    count *= w.end[d] - w.start[d];
   }
-  double sum = 0.0;
-  for (int64_t z = start[0]; z < end[0]; ++z)
-    for (int64_t y = start[1]; y < end[1]; ++y)
-      for (int64_t x = start[2]; x < end[2]; ++x) sum += static_cast<float>(plane[(z * g.in[1] + y) * g.in[2] + x]);
-  return static_cast<float>(sum / static_cast<double>(count));
+  w.divisor = static_cast<double>(count);
+  return w;
+}
+
+template <typename T>
+NORMRT_HD inline float adaptive_avg_window(const PoolGeometry& g, const T* plane, const int64_t* oc) {
+  return window_average(g, plane, adaptive_avg_pool_window(g, oc));
 }
 
 // The CPU's scatter form of adaptive_avg_backward_element.

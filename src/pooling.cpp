@@ -131,6 +131,14 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
   float* yp = y.data<float>();
   const int64_t in = g.in_size(), out = g.out_size();
   const bool plain_2x2 = max && poolmath::is_plain_2x2(g), plain_2d = max && poolmath::is_plain_2d(g);
+  // Every plane has the same windows: found once (each costs divisions), not per plane.
+  std::vector<poolmath::AvgWindow> windows;
+  if (!max) {
+    windows.reserve(static_cast<std::size_t>(out));
+    for_each_output(g, [&](const int64_t* oc) {
+      windows.push_back(adaptive ? poolmath::adaptive_avg_pool_window(g, oc) : poolmath::avg_pool_window(g, oc));
+    });
+  }
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
   for (int64_t plane = 0; plane < g.planes; ++plane) {
     const float* xpl = xp + plane * in;
@@ -143,14 +151,11 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
       for (int64_t oy = 0; oy < g.out[1]; ++oy, o += g.out[2]) poolmath::max_row_2d(g, xpl, oy, yp + o, ip + o);
       continue;
     }
-    for_each_output(g, [&](const int64_t* oc) {
-      if (max) {
-        poolmath::max_window(g, xpl, oc, yp[o], ip[o]);
-      } else {
-        yp[o] = adaptive ? poolmath::adaptive_avg_window(g, xpl, oc) : poolmath::avg_window(g, xpl, oc);
-      }
-      ++o;
-    });
+    if (!max) {
+      for (int64_t w = 0; w < out; ++w, ++o) yp[o] = poolmath::window_average(g, xpl, windows[static_cast<std::size_t>(w)]);
+      continue;
+    }
+    for_each_output(g, [&](const int64_t* oc) { poolmath::max_window(g, xpl, oc, yp[o], ip[o]); ++o; });
   }
 }
 

@@ -1,5 +1,6 @@
 // Pooling (ops::max_pool / avg_pool / adaptive_avg_pool and the nn modules) on the CPU: against PyTorch (golden
 // data), by finite differences, reprs, and refusals.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -51,6 +52,78 @@ TEST(Pool, AverageGradientsMatchFiniteDifferences) {
       *v = saved;
       EXPECT_NEAR(dx.data<float>()[i], (up - down) / 0.02, 1e-3) << (adaptive ? "adaptive " : "avg ") << i;
     }
+  }
+}
+
+// Average pooling's windows (partial ones with padding, whole rows, whole planes, global, adaptive and uneven, 2-d and
+// 3-d) against windows found here independently. The inputs are 1e4 plus normal draws: floats of one binade, whose
+// sums over a window are exact in double in any order, so the outputs are known to the bit.
+TEST(Pool, AverageWindowsOfEveryShapeAreExactSumsOverTheirDivisors) {
+  struct Case {
+    Shape shape;
+    bool adaptive;
+    std::vector<int64_t> kernel, stride, padding;  // or the adaptive output size in `kernel`
+    bool count_include_pad;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 9, 11}, false, {3}, {2}, {1}, true},     {{2, 3, 9, 11}, false, {3}, {2}, {1}, false},
+      {{2, 3, 9, 11}, false, {2, 11}, {2, 1}, {0}, true}, {{2, 3, 9, 11}, true, {1, 1}, {}, {}, true},
+      {{2, 3, 9, 11}, true, {4, 3}, {}, {}, true},        {{1, 2, 5, 6, 7}, true, {1, 1, 1}, {}, {}, true},
+      {{1, 2, 5, 6, 7}, true, {2, 1, 1}, {}, {}, true},   {{1, 2, 5, 6, 7}, true, {3, 2, 1}, {}, {}, true},
+      {{1, 2, 5, 6, 7}, false, {2}, {2}, {0}, true},      {{2, 2, 40, 45}, true, {1, 1}, {}, {}, true}};
+  Generator gen(8);
+  for (const Case& c : cases) {
+    const int spatial = static_cast<int>(c.shape.size()) - 2;
+    const Tensor x = randn(c.shape, gen) + 1e4;
+    ops::PoolParams p;
+    p.kernel_size = c.kernel;
+    p.stride = c.stride;
+    p.padding = c.padding;
+    p.count_include_pad = c.count_include_pad;
+    const Tensor y = c.adaptive ? ops::adaptive_avg_pool(x, spatial, c.kernel) : ops::avg_pool(x, spatial, p);
+    // Per dimension d (of three, leading ones of size 1): input extent, output extent, and output o's window.
+    int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1};
+    for (int d = 0; d < spatial; ++d) {
+      in[3 - spatial + d] = c.shape[static_cast<std::size_t>(2 + d)];
+      out[3 - spatial + d] = y.size(2 + d);
+    }
+    auto pick = [&](const std::vector<int64_t>& v, int d) { return v[v.size() == 1 ? 0 : static_cast<std::size_t>(d)]; };
+    auto window = [&](int d, int64_t o, int64_t& start, int64_t& end, int64_t& divisor) {
+      const int k = d - (3 - spatial);
+      if (k < 0) {
+        start = 0, end = 1, divisor = 1;
+      } else if (c.adaptive) {
+        start = o * in[d] / out[d];
+        end = ((o + 1) * in[d] + out[d] - 1) / out[d];
+        divisor = end - start;
+      } else {
+        start = o * pick(c.stride, k) - pick(c.padding, k);
+        const int64_t padded_end = std::min(start + pick(c.kernel, k), in[d] + pick(c.padding, k));
+        const int64_t padded_count = padded_end - start;
+        start = std::max<int64_t>(start, 0);
+        end = std::min(padded_end, in[d]);
+        divisor = c.count_include_pad ? padded_count : end - start;
+      }
+    };
+    const int64_t planes = c.shape[0] * c.shape[1], in_size = in[0] * in[1] * in[2];
+    const auto xv = x.to_vector(), yv = y.to_vector();
+    std::size_t o = 0;
+    for (int64_t plane = 0; plane < planes; ++plane)
+      for (int64_t oz = 0; oz < out[0]; ++oz)
+        for (int64_t oy = 0; oy < out[1]; ++oy)
+          for (int64_t ox = 0; ox < out[2]; ++ox, ++o) {
+            int64_t s[3], e[3], n[3];
+            window(0, oz, s[0], e[0], n[0]);
+            window(1, oy, s[1], e[1], n[1]);
+            window(2, ox, s[2], e[2], n[2]);
+            double sum = 0;
+            for (int64_t z = s[0]; z < e[0]; ++z)
+              for (int64_t yy = s[1]; yy < e[1]; ++yy)
+                for (int64_t xx = s[2]; xx < e[2]; ++xx)
+                  sum += xv[static_cast<std::size_t>(plane * in_size + (z * in[1] + yy) * in[2] + xx)];
+            const float expected = static_cast<float>(sum / static_cast<double>(n[0] * n[1] * n[2]));
+            ASSERT_EQ(yv[o], expected) << shape_str(c.shape) << (c.adaptive ? " adaptive" : " avg") << " output " << o;
+          }
   }
 }
 
