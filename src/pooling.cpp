@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "normrt/cuda_check.h"
 #include "cpu_threads.h"
@@ -131,14 +132,15 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
   float* yp = y.data<float>();
   const int64_t in = g.in_size(), out = g.out_size();
   const bool plain_2x2 = max && poolmath::is_plain_2x2(g), plain_2d = max && poolmath::is_plain_2d(g);
-  // Every plane has the same windows: found once (each costs divisions), not per plane.
+  // Every plane has the same windows: up to kListedWindows of them are found once (each costs divisions), not per
+  // plane; more are found as they come (a list would grow with the output).
+  constexpr int64_t kListedWindows = 4096;
+  const bool listed = !max && out <= kListedWindows;
+  auto window_of = [&](const int64_t* oc) {
+    return adaptive ? poolmath::adaptive_avg_pool_window(g, oc) : poolmath::avg_pool_window(g, oc);
+  };
   std::vector<poolmath::AvgWindow> windows;
-  if (!max) {
-    windows.reserve(static_cast<std::size_t>(out));
-    for_each_output(g, [&](const int64_t* oc) {
-      windows.push_back(adaptive ? poolmath::adaptive_avg_pool_window(g, oc) : poolmath::avg_pool_window(g, oc));
-    });
-  }
+  if (listed) for_each_output(g, [&](const int64_t* oc) { windows.push_back(window_of(oc)); });
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
   for (int64_t plane = 0; plane < g.planes; ++plane) {
     const float* xpl = xp + plane * in;
@@ -151,11 +153,18 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
       for (int64_t oy = 0; oy < g.out[1]; ++oy, o += g.out[2]) poolmath::max_row_2d(g, xpl, oy, yp + o, ip + o);
       continue;
     }
-    if (!max) {
-      for (int64_t w = 0; w < out; ++w, ++o) yp[o] = poolmath::window_average(g, xpl, windows[static_cast<std::size_t>(w)]);
+    if (listed) {
+      for (const poolmath::AvgWindow& w : windows) yp[o++] = poolmath::window_average(g, xpl, w);
       continue;
     }
-    for_each_output(g, [&](const int64_t* oc) { poolmath::max_window(g, xpl, oc, yp[o], ip[o]); ++o; });
+    for_each_output(g, [&](const int64_t* oc) {
+      if (max) {
+        poolmath::max_window(g, xpl, oc, yp[o], ip[o]);
+      } else {
+        yp[o] = poolmath::window_average(g, xpl, window_of(oc));
+      }
+      ++o;
+    });
   }
 }
 

@@ -70,7 +70,8 @@ TEST(Pool, AverageWindowsOfEveryShapeAreExactSumsOverTheirDivisors) {
       {{2, 3, 9, 11}, false, {2, 11}, {2, 1}, {0}, true}, {{2, 3, 9, 11}, true, {1, 1}, {}, {}, true},
       {{2, 3, 9, 11}, true, {4, 3}, {}, {}, true},        {{1, 2, 5, 6, 7}, true, {1, 1, 1}, {}, {}, true},
       {{1, 2, 5, 6, 7}, true, {2, 1, 1}, {}, {}, true},   {{1, 2, 5, 6, 7}, true, {3, 2, 1}, {}, {}, true},
-      {{1, 2, 5, 6, 7}, false, {2}, {2}, {0}, true},      {{2, 2, 40, 45}, true, {1, 1}, {}, {}, true}};
+      {{1, 2, 5, 6, 7}, false, {2}, {2}, {0}, true},      {{2, 2, 40, 45}, true, {1, 1}, {}, {}, true},
+      {{1, 2, 70, 70}, false, {3}, {1}, {1}, false}};  // more windows than the CPU lists once
   Generator gen(8);
   for (const Case& c : cases) {
     const int spatial = static_cast<int>(c.shape.size()) - 2;
