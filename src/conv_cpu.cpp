@@ -62,29 +62,43 @@ void valid_range(int64_t size, int64_t out, int64_t stride, int64_t pad, int64_t
   last = std::clamp(last, first, out);
 }
 
-// Calls fn(input row pointer or null for padding, output row pointer-offset, first, last) for every
-// (channel, kernel offset, output depth, output row) of one group's patches; the row runs along the width. Rows of
-// the patch matrix are `ld` floats apart.
+// Calls fn(in_offset, col_offset, rows, first, last) over every (channel, kernel offset, output depth) of one group's
+// patches, for stretches of `rows` output rows along the height: their input rows start at x[in_offset] (which may
+// be negative: the padding before the first column) and their patch-matrix rows at col[col_offset], `ld` floats
+// apart per patch row; along the width, outputs [first, last) read the input (none for rows in the padding). With stride 1 and an output as wide as the input (ResNet's padded 3x3
+// convolutions), consecutive output rows read consecutive input rows W apart and write ow = W apart, so all of a
+// kernel offset's inside rows are one stretch; otherwise a stretch is one row.
 template <typename Fn>
-void for_each_patch_row(const ConvGeometry& g, int64_t ld, Fn fn) {
+void for_each_patch_block(const ConvGeometry& g, int64_t ld, Fn fn) {
   const auto& [D, H, W] = g.in;
+  const int64_t oh = g.out[1], ow = g.out[2];
+  const bool stretches = g.stride[1] == 1 && g.stride[2] == 1 && ow == W;
   int64_t row = 0;
   for (int64_t ci = 0; ci < g.c_per_group(); ++ci)
     for (int64_t a = 0; a < g.kernel[0]; ++a)
       for (int64_t b = 0; b < g.kernel[1]; ++b)
         for (int64_t e = 0; e < g.kernel[2]; ++e, ++row) {
-          const int64_t offset_w = e * g.dilation[2];
-          int64_t x_first = 0, x_last = 0;
-          valid_range(W, g.out[2], g.stride[2], g.pad_before[2], offset_w, x_first, x_last);
+          const int64_t offset_h = b * g.dilation[1], offset_w = e * g.dilation[2];
+          int64_t x_first = 0, x_last = 0, y_first = 0, y_last = 0;
+          valid_range(W, ow, g.stride[2], g.pad_before[2], offset_w, x_first, x_last);
+          valid_range(H, oh, g.stride[1], g.pad_before[1], offset_h, y_first, y_last);
           for (int64_t z = 0; z < g.out[0]; ++z) {
             const int64_t iz = z * g.stride[0] - g.pad_before[0] + a * g.dilation[0];
-            for (int64_t y = 0; y < g.out[1]; ++y) {
-              const int64_t iy = y * g.stride[1] - g.pad_before[1] + b * g.dilation[1];
-              const int64_t col_offset = row * ld + (z * g.out[1] + y) * g.out[2];
-              const bool inside = iz >= 0 && iz < D && iy >= 0 && iy < H;
-              const int64_t in_offset = inside ? ((ci * D + iz) * H + iy) * W - g.pad_before[2] + offset_w : -1;
-              fn(in_offset, col_offset, inside ? x_first : 0, inside ? x_last : 0);
+            const int64_t col_plane = row * ld + z * oh * ow;
+            if (iz < 0 || iz >= D) {
+              fn(0, col_plane, oh, 0, 0);
+              continue;
             }
+            if (y_first > 0) fn(0, col_plane, y_first, 0, 0);
+            auto in_offset = [&](int64_t y) {
+              return ((ci * D + iz) * H + y * g.stride[1] - g.pad_before[1] + offset_h) * W - g.pad_before[2] + offset_w;
+            };
+            if (stretches && y_last > y_first) {
+              fn(in_offset(y_first), col_plane + y_first * ow, y_last - y_first, x_first, x_last);
+            } else {
+              for (int64_t y = y_first; y < y_last; ++y) fn(in_offset(y), col_plane + y * ow, 1, x_first, x_last);
+            }
+            if (y_last < oh) fn(0, col_plane + y_last * ow, oh - y_last, 0, 0);
           }
         }
 }
@@ -92,24 +106,40 @@ void for_each_patch_row(const ConvGeometry& g, int64_t ld, Fn fn) {
 // col (patch_size x L, rows `ld` apart) from one group's input channels.
 void im2col(const ConvGeometry& g, const float* x, float* col, int64_t ld) {
   const int64_t ow = g.out[2], sw = g.stride[2];
-  for_each_patch_row(g, ld, [&](int64_t in_offset, int64_t col_offset, int64_t first, int64_t last) {
+  for_each_patch_block(g, ld, [&](int64_t in_offset, int64_t col_offset, int64_t rows, int64_t first, int64_t last) {
     float* dst = col + col_offset;
-    std::fill(dst, dst + first, 0.0f);
-    if (sw == 1) {
-      if (last > first) std::memcpy(dst + first, x + in_offset + first, sizeof(float) * (last - first));
+    if (first >= last) {
+      std::fill(dst, dst + rows * ow, 0.0f);
+    } else if (sw == 1) {
+      // One copy from the first row's first read to the last row's last; what it put into the columns that read
+      // the padding (the neighbouring rows' ends) is cleared after.
+      std::copy(x + in_offset + first, x + in_offset + (rows - 1) * ow + last, dst + first);
+      for (int64_t r = 0; r < rows; ++r) {
+        std::fill(dst + r * ow, dst + r * ow + first, 0.0f);
+        std::fill(dst + r * ow + last, dst + (r + 1) * ow, 0.0f);
+      }
     } else {
+      std::fill(dst, dst + first, 0.0f);
       for (int64_t i = first; i < last; ++i) dst[i] = x[in_offset + i * sw];
+      std::fill(dst + last, dst + ow, 0.0f);
     }
-    std::fill(dst + last, dst + ow, 0.0f);
   });
 }
 
 // Adds col (rows `ld` apart) back into one group's input-gradient channels (dx must start at zero).
 void col2im(const ConvGeometry& g, const float* col, float* dx, int64_t ld) {
-  const int64_t sw = g.stride[2];
-  for_each_patch_row(g, ld, [&](int64_t in_offset, int64_t col_offset, int64_t first, int64_t last) {
-    const float* src = col + col_offset;
-    for (int64_t i = first; i < last; ++i) dx[in_offset + i * sw] += src[i];
+  const int64_t ow = g.out[2], sw = g.stride[2];
+  for_each_patch_block(g, ld, [&](int64_t in_offset, int64_t col_offset, int64_t rows, int64_t first, int64_t last) {
+    if (first >= last) return;
+    for (int64_t r = 0; r < rows; ++r) {  // rows > 1 only with stride 1, the input rows ow apart
+      const float* src = col + col_offset + r * ow;
+      float* target = dx + in_offset + r * ow;
+      if (sw == 1) {
+        for (int64_t i = first; i < last; ++i) target[i] += src[i];
+      } else {
+        for (int64_t i = first; i < last; ++i) target[i * sw] += src[i];
+      }
+    }
   });
 }
 
