@@ -193,12 +193,14 @@ void cpu_conv_forward(const ConvGeometry& g, const float* x, const float* w, con
     float* out = count == 1 ? nullptr : staging_buffer(static_cast<std::size_t>(Og * cols));
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const float* patches = batch_patches(g, x, first, count, grp, col);
-      // The bias first, then the product added (beta 1): the same sums as one image at a time.
+      // The bias first, then the product added (beta 1): the same sums as one image at a time. Without a bias the
+      // GEMM writes the product (beta 0), with no pass to clear the output first.
       float* target = count == 1 ? y + (first * g.o + grp * Og) * L : out;
-      for (int64_t j = 0; j < Og; ++j)
-        std::fill(target + j * cols, target + (j + 1) * cols, bias != nullptr ? bias[grp * Og + j] : 0.0f);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, og, c, k, 1.0f, w + grp * Og * K, k, patches, c, 1.0f,
-                  target, c);
+      if (bias != nullptr) {
+        for (int64_t j = 0; j < Og; ++j) std::fill(target + j * cols, target + (j + 1) * cols, bias[grp * Og + j]);
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, og, c, k, 1.0f, w + grp * Og * K, k, patches, c,
+                  bias != nullptr ? 1.0f : 0.0f, target, c);
       if (count == 1) continue;
       for (int64_t b = 0; b < count; ++b)
         for (int64_t j = 0; j < Og; ++j)
