@@ -77,17 +77,17 @@ NORMRT_HD inline void reduce_line(Reduce kind, const float* x, int64_t length, i
   value = sum_value(kind, sum, length);
 }
 
-// Lines of softmax and cross-entropy: their sums dealt round-robin to kLineLanes double accumulators, added in a
-// fixed tree at the end, and their exponentials in float (fmath::exp), so that a CPU loop over a row vectorises (the
-// lanes are its SIMD lanes) while the kernels, one line per thread, compute the same bits. A loop that computes
-// exponentials only stores them (GCC 12 leaves a loop scalar that also converts them to double): the arithmetic
-// that follows reads them back in a second loop.
+// Lines of softmax, cross-entropy and average pooling: their sums and maxima over whole groups of kLineLanes
+// elements dealt round-robin to kLineLanes accumulators (double for sums), combined in a fixed tree, then the last
+// length % kLineLanes elements one by one; exponentials in float (fmath::exp). So a CPU loop over a row vectorises
+// (the lanes are its SIMD lanes) while the kernels, one line per thread, compute the same bits. (Dealing the last
+// elements to the lanes too made GCC store them to lanes on the stack and reload the lanes as vectors, a
+// store-forwarding stall: 7x7 planes' sums ran at half the speed.) A loop that computes exponentials only stores
+// them (GCC 12 leaves a loop scalar that also converts them to double): the arithmetic that follows reads them back
+// in a second loop.
 constexpr int kLineLanes = 8;
 
-// sum over r in [0, length) of term(r): whole groups of kLineLanes terms in the lanes above, then the last
-// length % kLineLanes terms added to the lanes' total one by one. (Dealing those to the lanes too made GCC store
-// them to lanes on the stack and reload the lanes as vectors, a store-forwarding stall: 7x7 planes' sums ran at half
-// the speed.)
+// sum over r in [0, length) of term(r), in the lanes above.
 template <typename Term>
 NORMRT_HD inline double line_sum(int64_t length, Term term) {
   double lanes[kLineLanes] = {};
@@ -108,11 +108,11 @@ NORMRT_HD inline float line_max(const float* x, int64_t length, int64_t stride) 
   int64_t r = 0;
   for (; r + kLineLanes <= length; r += kLineLanes)
     for (int j = 0; j < kLineLanes; ++j) lanes[j] = x[(r + j) * stride] > lanes[j] ? x[(r + j) * stride] : lanes[j];
-  for (int j = 0; j < kLineLanes; ++j)
-    if (r + j < length && x[(r + j) * stride] > lanes[j]) lanes[j] = x[(r + j) * stride];
   for (int width = kLineLanes / 2; width > 0; width /= 2)
     for (int j = 0; j < width; ++j) lanes[j] = lanes[j + width] > lanes[j] ? lanes[j + width] : lanes[j];
-  return lanes[0];
+  float m = lanes[0];
+  for (; r < length; ++r) m = x[r * stride] > m ? x[r * stride] : m;
+  return m;
 }
 
 // e[r * stride] = e^(x[r * stride] - m) for r in [0, length), and their sum in double (line_sum).

@@ -65,9 +65,10 @@ void valid_range(int64_t size, int64_t out, int64_t stride, int64_t pad, int64_t
 // Calls fn(in_offset, col_offset, rows, first, last) over every (channel, kernel offset, output depth) of one group's
 // patches, for stretches of `rows` output rows along the height: their input rows start at x[in_offset] (which may
 // be negative: the padding before the first column) and their patch-matrix rows at col[col_offset], `ld` floats
-// apart per patch row; along the width, outputs [first, last) read the input (none for rows in the padding). With stride 1 and an output as wide as the input (ResNet's padded 3x3
-// convolutions), consecutive output rows read consecutive input rows W apart and write ow = W apart, so all of a
-// kernel offset's inside rows are one stretch; otherwise a stretch is one row.
+// apart per patch row; along the width, outputs [first, last) read the input (none for rows in the padding). With
+// stride 1 and an output as wide as the input (ResNet's padded 3x3 convolutions), consecutive output rows read
+// consecutive input rows W apart and write ow = W apart, so all of a kernel offset's inside rows are one stretch;
+// otherwise a stretch is one row.
 template <typename Fn>
 void for_each_patch_block(const ConvGeometry& g, int64_t ld, Fn fn) {
   const auto& [D, H, W] = g.in;
@@ -91,7 +92,8 @@ void for_each_patch_block(const ConvGeometry& g, int64_t ld, Fn fn) {
             }
             if (y_first > 0) fn(0, col_plane, y_first, 0, 0);
             auto in_offset = [&](int64_t y) {
-              return ((ci * D + iz) * H + y * g.stride[1] - g.pad_before[1] + offset_h) * W - g.pad_before[2] + offset_w;
+              const int64_t iy = y * g.stride[1] - g.pad_before[1] + offset_h;
+              return ((ci * D + iz) * H + iy) * W - g.pad_before[2] + offset_w;
             };
             if (stretches && y_last > y_first) {
               fn(in_offset(y_first), col_plane + y_first * ow, y_last - y_first, x_first, x_last);

@@ -88,7 +88,9 @@ TEST(Pool, AverageWindowsOfEveryShapeAreExactSumsOverTheirDivisors) {
       in[3 - spatial + d] = c.shape[static_cast<std::size_t>(2 + d)];
       out[3 - spatial + d] = y.size(2 + d);
     }
-    auto pick = [&](const std::vector<int64_t>& v, int d) { return v[v.size() == 1 ? 0 : static_cast<std::size_t>(d)]; };
+    auto pick = [](const std::vector<int64_t>& v, int d) {
+      return v[v.size() == 1 ? 0 : static_cast<std::size_t>(d)];
+    };
     auto window = [&](int d, int64_t o, int64_t& start, int64_t& end, int64_t& divisor) {
       const int k = d - (3 - spatial);
       if (k < 0) {
