@@ -286,6 +286,11 @@ std::vector<TensorOp> tensor_ops() {
        }},
       {"global-avg-pool", {32, 2048, 7, 7},
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::adaptive_avg_pool(x, 2, {1, 1})); }; }},
+      {"global-avg-pool-backward", {32, 2048, 7, 7},
+       [](const Tensor& x) {
+         const Tensor dy = ones({x.size(0), x.size(1), 1, 1});
+         return [x, dy] { benchmark::DoNotOptimize(ops::adaptive_avg_pool_backward(dy, x, 2)); };
+       }},
       {"avg-pool-56x56", image,
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::adaptive_avg_pool(x, 2, {1, 1})); }; }},
       {"softmax", logits, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::softmax(x, false)); }; }},

@@ -47,6 +47,8 @@ def torch_call(torch, name):
         "dropout": lambda: F.dropout(x, 0.25, True),
         "max-pool-3x3s2": lambda: F.max_pool2d(x, 3, 2, 1, return_indices=True),
         "global-avg-pool": lambda: F.adaptive_avg_pool2d(x, 1),
+        "global-avg-pool-backward": lambda: torch.ops.aten._adaptive_avg_pool2d_backward(
+            torch.ones(shape[0], shape[1], 1, 1), x),
         "avg-pool-56x56": lambda: F.adaptive_avg_pool2d(x, 1),
         "softmax": lambda: torch.softmax(x, 1),
         "sigmoid": lambda: torch.sigmoid(x),

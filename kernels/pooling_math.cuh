@@ -279,19 +279,22 @@ NORMRT_HD inline float adaptive_avg_window(const PoolGeometry& g, const T* plane
   return window_average(g, plane, adaptive_avg_pool_window(g, oc));
 }
 
+// An adaptive window's share of its output's gradient, divided by the window's extent dimension by dimension (as
+// adaptive_avg_backward_element).
+NORMRT_HD inline float adaptive_avg_share(float grad, const AvgWindow& w) {
+  float delta = grad;
+  for (int d = 0; d < 3; ++d) delta /= static_cast<float>(w.end[d] - w.start[d]);
+  return delta;
+}
+
 // The CPU's scatter form of adaptive_avg_backward_element.
 NORMRT_HD inline void adaptive_avg_backward_scatter(const PoolGeometry& g, float grad, const int64_t* oc,
                                                     float* dx_plane) {
-  int64_t start[3], end[3];
-  float delta = grad;
-  for (int d = 0; d < 3; ++d) {
-    start[d] = adaptive_start(oc[d], g.in[d], g.out[d]);
-    end[d] = adaptive_end(oc[d], g.in[d], g.out[d]);
-    delta /= static_cast<float>(end[d] - start[d]);
-  }
-  for (int64_t z = start[0]; z < end[0]; ++z)
-    for (int64_t y = start[1]; y < end[1]; ++y)
-      for (int64_t x = start[2]; x < end[2]; ++x) dx_plane[(z * g.in[1] + y) * g.in[2] + x] += delta;
+  const AvgWindow w = adaptive_avg_pool_window(g, oc);
+  const float delta = adaptive_avg_share(grad, w);
+  for (int64_t z = w.start[0]; z < w.end[0]; ++z)
+    for (int64_t y = w.start[1]; y < w.end[1]; ++y)
+      for (int64_t x = w.start[2]; x < w.end[2]; ++x) dx_plane[(z * g.in[1] + y) * g.in[2] + x] += delta;
 }
 
 // The outputs along a dimension whose range holds input i lie in [i * out / in, ((i + 1) * out - 1) / in].

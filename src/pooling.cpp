@@ -189,10 +189,18 @@ Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, co
   const float* dyp = dy.data<float>();
   float* dxp = dx.data<float>();
   const int64_t in = g.in_size(), out = g.out_size();
+  // Global average pooling (one window, the whole plane): every element gets 0 + the plane's share, written once.
+  const bool global = adaptive && out == 1;
+  const int64_t origin[3] = {0, 0, 0};
+  const poolmath::AvgWindow whole = global ? poolmath::adaptive_avg_pool_window(g, origin) : poolmath::AvgWindow{};
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
   for (int64_t plane = 0; plane < g.planes; ++plane) {
     const float* dypl = dyp + plane * out;
     float* dxpl = dxp + plane * in;
+    if (global) {
+      std::fill(dxpl, dxpl + in, 0.0f + poolmath::adaptive_avg_share(dypl[0], whole));
+      continue;
+    }
     std::fill(dxpl, dxpl + in, 0.0f);
     if (max) {
       const int64_t* ipl = ip + plane * out;

@@ -130,6 +130,33 @@ TEST(Pool, AverageWindowsOfEveryShapeAreExactSumsOverTheirDivisors) {
   }
 }
 
+// Global average pooling's backward on the CPU (each element written once with 0 + the plane's share) against the
+// kernels' gather (poolmath::adaptive_avg_backward_element), bit for bit, 2-d and 3-d, with a -0 and a NaN among
+// the output gradients.
+TEST(Pool, GlobalAverageBackwardIsTheKernelsGather) {
+  Generator gen(4);
+  for (const Shape& shape : {Shape{2, 3, 5, 7}, Shape{1, 2, 3, 4, 5}}) {
+    const int spatial = static_cast<int>(shape.size()) - 2;
+    const Tensor x = randn(shape, gen);
+    std::vector<float> dyv = randn({shape[0], shape[1]}, gen).to_vector();
+    dyv[1] = -0.0f;
+    dyv[2] = NAN;
+    Shape dy_shape = {shape[0], shape[1]};
+    for (int d = 0; d < spatial; ++d) dy_shape.push_back(1);
+    const auto dx = ops::adaptive_avg_pool_backward(from_vector(dyv, dy_shape), x, spatial).to_vector();
+    poolmath::PoolGeometry g;
+    for (int d = 0; d < spatial; ++d) g.in[3 - spatial + d] = shape[static_cast<std::size_t>(2 + d)];
+    const int64_t in = g.in_size();
+    for (std::size_t plane = 0; plane < dyv.size(); ++plane)
+      for (int64_t i = 0; i < in; ++i) {
+        const float got = dx[plane * static_cast<std::size_t>(in) + static_cast<std::size_t>(i)];
+        const float gather = poolmath::adaptive_avg_backward_element(g, &dyv[plane], i);
+        ASSERT_TRUE(std::memcmp(&got, &gather, sizeof(float)) == 0 || (std::isnan(got) && std::isnan(gather)))
+            << shape_str(shape) << " plane " << plane << " element " << i << ": " << got << " vs " << gather;
+      }
+  }
+}
+
 TEST(Pool, ModulesPrintAsPyTorchAndRunTheOps) {
   // print(nn.MaxPool2d(2), nn.MaxPool1d(3, 2, 1, ceil_mode=True), nn.AvgPool2d(2), nn.AvgPool2d(3, 1, 1,
   //   ceil_mode=True, count_include_pad=False), nn.AdaptiveAvgPool2d((1, 1)), nn.AdaptiveAvgPool2d(3),
