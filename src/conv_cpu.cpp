@@ -71,7 +71,7 @@ void valid_range(int64_t size, int64_t out, int64_t stride, int64_t pad, int64_t
 // otherwise a stretch is one row.
 template <typename Fn>
 void for_each_patch_block(const ConvGeometry& g, int64_t ld, Fn fn) {
-  const auto& [D, H, W] = g.in;
+  const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
   const int64_t oh = g.out[1], ow = g.out[2];
   const bool stretches = g.stride[1] == 1 && g.stride[2] == 1 && ow == W;
   int64_t row = 0;
