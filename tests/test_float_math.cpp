@@ -4,7 +4,6 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <functional>
 
 #include "float_math.cuh"
@@ -13,17 +12,8 @@
 namespace normrt {
 namespace {
 
-float float_with_bits(uint32_t bits) {
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-uint32_t bits_of(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, sizeof bits);
-  return bits;
-}
+float float_with_bits(uint32_t bits) { return half_bits::float_of(bits); }
+uint32_t bits_of(float f) { return half_bits::bits_of(f); }
 
 // |got - exact| in units of the last place of a float of exact's magnitude (2^-149 among the subnormals). Infinity
 // and values past the float range count as 2^128, the next value past FLT_MAX: infinity is then exact for them, and
