@@ -133,13 +133,16 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
   const int64_t in = g.in_size(), out = g.out_size();
   const bool plain_2x2 = max && poolmath::is_plain_2x2(g), plain_2d = max && poolmath::is_plain_2d(g);
   // Every plane has the same windows: up to kListedWindows of them are found once (each costs divisions), not per
-  // plane; more are found as they come (a list would grow with the output).
+  // plane; more are found as they come (a list would grow with the output). The list's memory is kept per thread
+  // (no allocation per training step).
   constexpr int64_t kListedWindows = 4096;
   const bool listed = !max && out <= kListedWindows;
   auto window_of = [&](const int64_t* oc) {
     return adaptive ? poolmath::adaptive_avg_pool_window(g, oc) : poolmath::avg_pool_window(g, oc);
   };
-  std::vector<poolmath::AvgWindow> windows;
+  thread_local std::vector<poolmath::AvgWindow> window_memory;
+  std::vector<poolmath::AvgWindow>& windows = window_memory;  // the calling thread's, shared with the team below
+  windows.clear();
   if (listed) for_each_output(g, [&](const int64_t* oc) { windows.push_back(window_of(oc)); });
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
   for (int64_t plane = 0; plane < g.planes; ++plane) {

@@ -71,7 +71,9 @@ TEST(Pool, AverageWindowsOfEveryShapeAreExactSumsOverTheirDivisors) {
       {{2, 3, 9, 11}, true, {4, 3}, {}, {}, true},        {{1, 2, 5, 6, 7}, true, {1, 1, 1}, {}, {}, true},
       {{1, 2, 5, 6, 7}, true, {2, 1, 1}, {}, {}, true},   {{1, 2, 5, 6, 7}, true, {3, 2, 1}, {}, {}, true},
       {{1, 2, 5, 6, 7}, false, {2}, {2}, {0}, true},      {{2, 2, 40, 45}, true, {1, 1}, {}, {}, true},
-      {{1, 2, 70, 70}, false, {3}, {1}, {1}, false}};  // more windows than the CPU lists once
+      {{1, 2, 70, 70}, false, {3}, {1}, {1}, false},   // more windows than the CPU lists once
+      // enough planes for the CPU's threads to share one list of windows
+      {{4, 8, 48, 48}, false, {3}, {2}, {1}, false},   {{16, 64, 8, 8}, true, {1, 1}, {}, {}, true}};
   Generator gen(8);
   for (const Case& c : cases) {
     const int spatial = static_cast<int>(c.shape.size()) - 2;
