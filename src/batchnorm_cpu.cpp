@@ -552,8 +552,25 @@ int64_t table_length(const Geometry& g) {
   return g.S == 1 && g.C > 0 ? g.C * std::max<int64_t>(1, kTableSpan / g.C) : g.C;
 }
 
-std::vector<float> channel_table(const Geometry& g) {
-  return std::vector<float>(static_cast<std::size_t>(table_length(g)));
+// A call's working memory (per-channel tables, per-piece partials), owned by the calling thread and reused by its
+// next call: once the shapes have been seen, a training step allocates nothing here. A call takes it once, on the
+// thread that made it, and hands references to its parallel region (which must not name the thread_local itself: a
+// worker thread would find its own).
+struct Workspace {
+  std::array<std::vector<float>, 4> tables;
+  std::vector<Welford<Acc>> statistics;
+  std::vector<GradSums> sums;
+
+  // Table k, zeroed, of the length table_length(g).
+  std::vector<float>& table(std::size_t k, const Geometry& g) {
+    tables[k].assign(static_cast<std::size_t>(table_length(g)), 0.0f);
+    return tables[k];
+  }
+};
+
+Workspace& workspace() {
+  thread_local Workspace memory;
+  return memory;
 }
 
 void repeat_rows(const Geometry& g, std::vector<float>& table) {
@@ -832,7 +849,7 @@ template <typename Partial, typename Merge, typename PieceFn, typename FinishFn,
 void run_phases(const Layout& l, int operands, std::vector<Partial>& partial, Merge merge, PieceFn piece,
                 FinishFn finish, ElementwiseFn elementwise_of_unit, bool with_elementwise) {
   const Geometry& g = l.g;
-  partial.resize(static_cast<std::size_t>(g.C * l.pieces));
+  partial.assign(static_cast<std::size_t>(g.C * l.pieces), Partial{});
   auto finish_channel = [&](int64_t c) { finish(c, tree_reduce(partial.data() + c * l.pieces, l.pieces, merge)); };
   if (l.fused(operands)) {
 #pragma omp parallel for schedule(static) if (parallel(g))
@@ -870,9 +887,10 @@ void cpu_forward_training(const ForwardTrainingParamsOf<T>& p) {
                          ? running_factor(p.cumulative_average, p.momentum,
                                           p.num_batches_tracked ? *p.num_batches_tracked : 0)
                          : 0;
-  std::vector<float> mean = channel_table(g), scale = channel_table(g), shift = channel_table(g);
+  Workspace& memory = workspace();
+  std::vector<float> &mean = memory.table(0, g), &scale = memory.table(1, g), &shift = memory.table(2, g);
   const Layout l(g, sizeof(T));
-  std::vector<Welford<Acc>> partial;
+  std::vector<Welford<Acc>>& partial = memory.statistics;
   const Operand<T> x{p.x};
   const NormalizeOp<T> normalize_op{{x, Operand<T>{p.residual}}, mean.data(), scale.data(), shift.data(), p.relu};
   const bool streaming = streaming_phase(l, 1, p.residual ? 3 : 2);
@@ -903,7 +921,8 @@ void cpu_forward_training(const ForwardTrainingParamsOf<T>& p) {
 template <typename T>
 void cpu_forward_inference(const ForwardInferenceParamsOf<T>& p) {
   const Geometry& g = p.geometry;
-  std::vector<float> mean = channel_table(g), scale = channel_table(g), shift = channel_table(g);
+  Workspace& memory = workspace();
+  std::vector<float> &mean = memory.table(0, g), &scale = memory.table(1, g), &shift = memory.table(2, g);
   for (int64_t c = 0; c < g.C; ++c) {
     p.save_mean[c] = mean[c] = p.running_mean[c];
     p.save_invstd[c] =
@@ -938,8 +957,9 @@ void cpu_backward(const BackwardParamsOf<T>& p) {
   // dy as the normalisation sees it: masked by a fused forward's ReLU where one is given.
   const Operand<T> dy{p.dy, p.relu_output}, x{p.x};
   // Coefficients by kind in their own tables, so that the (N, C) layout's loop over channels loads them as vectors.
-  std::vector<float> mean = channel_table(g), grad_mean = channel_table(g), projection = channel_table(g),
-                     scale = channel_table(g);
+  Workspace& memory = workspace();
+  std::vector<float> &mean = memory.table(0, g), &grad_mean = memory.table(1, g), &projection = memory.table(2, g),
+                     &scale = memory.table(3, g);
   const bool need_sums = p.training || p.dweight != nullptr || p.dbias != nullptr;
   if (!need_sums) {
     for (int64_t c = 0; c < g.C; ++c) scale[c] = p.invstd[c] * (p.weight ? p.weight[c] : 1.0f);
@@ -950,7 +970,7 @@ void cpu_backward(const BackwardParamsOf<T>& p) {
     return;
   }
   const Layout l(g, sizeof(T));
-  std::vector<GradSums> partial;
+  std::vector<GradSums>& partial = memory.sums;
   std::copy(p.mean, p.mean + g.C, mean.begin());
   const InputGradientOp<T> gradient_op{{dy, x}, mean.data(), grad_mean.data(), projection.data(), scale.data()};
   const ScaleOp<T> scale_op{{dy}, scale.data()};
@@ -1000,7 +1020,7 @@ void cpu_local_statistics(const T* x, const Geometry& g, double* mean, double* m
     return;
   }
   const Layout l(g, sizeof(T));
-  std::vector<Welford<Acc>> partial;
+  std::vector<Welford<Acc>>& partial = workspace().statistics;
   run_phases(
       l, 1, partial, welford_merge<Acc>,
       [&](int64_t unit, int64_t k) { piece_statistics(l, Operand<T>{x}, unit, k, partial.data()); },
@@ -1014,7 +1034,8 @@ void cpu_local_statistics(const T* x, const Geometry& g, double* mean, double* m
 template <typename T>
 void cpu_normalize(const T* x, const Geometry& g, const float* mean, const float* invstd, const float* weight,
                    const float* bias, const T* residual, bool relu, T* y) {
-  std::vector<float> means = channel_table(g), scale = channel_table(g), shift = channel_table(g);
+  Workspace& memory = workspace();
+  std::vector<float> &means = memory.table(0, g), &scale = memory.table(1, g), &shift = memory.table(2, g);
   for (int64_t c = 0; c < g.C; ++c) {
     means[c] = mean[c];
     scale[c] = invstd[c] * (weight ? weight[c] : 1.0f);
@@ -1038,7 +1059,7 @@ void cpu_local_gradient_sums(const T* dy, const T* relu_output, const T* x, cons
   }
   const Layout l(g, sizeof(T));
   const int masked = relu_output ? 1 : 0;
-  std::vector<GradSums> partial;
+  std::vector<GradSums>& partial = workspace().sums;
   run_phases(
       l, 2 + masked, partial, add_sums,
       [&](int64_t unit, int64_t k) {
@@ -1055,8 +1076,9 @@ template <typename T>
 void cpu_input_gradient(const T* dy, const T* relu_output, const T* x, const Geometry& g, const float* mean,
                         const float* invstd, const float* weight, const double* sum_dy, const double* sum_dy_xmu,
                         double count, T* dx) {
-  std::vector<float> means = channel_table(g), grad_mean = channel_table(g), projection = channel_table(g),
-                     scale = channel_table(g);
+  Workspace& memory = workspace();
+  std::vector<float> &means = memory.table(0, g), &grad_mean = memory.table(1, g), &projection = memory.table(2, g),
+                     &scale = memory.table(3, g);
   for (int64_t c = 0; c < g.C; ++c) {
     const auto k = backward_coefficients<Acc>(sum_dy[c], sum_dy_xmu[c], invstd[c], weight ? weight[c] : 1.0f, count);
     means[c] = mean[c];
