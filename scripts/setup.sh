@@ -3,12 +3,13 @@
 # The CUDA toolkit (nvcc, cuDNN) is not a Debian package here: CMake uses it when present and builds CPU-only
 # otherwise. PyTorch (python3-torch) is needed only to regenerate golden data and for the comparisons with PyTorch
 # in benchmarks/ (compare_*.py, train_pytorch.py): NORMRT_SETUP_TORCH=1 adds it.
-# clang, its sanitizer/libFuzzer runtimes and libomp build the fuzz targets (scripts/fuzz.sh).
+# clang, its sanitizer/libFuzzer runtimes and libomp build the fuzz targets (scripts/fuzz.sh). libdnnl-dev (oneDNN 2.6)
+# runs the CPU convolutions it is faster for (NORMRT_WITH_ONEDNN; without it, im2col + OpenBLAS runs them all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(build-essential cmake libgtest-dev libbenchmark-dev libopenblas-dev zlib1g-dev libcli11-dev
           nlohmann-json3-dev dataset-fashion-mnist clang libclang-rt-14-dev libomp-dev python3-venv python3-numpy
-          pkg-config libdlpack-dev libopenmpi-dev openmpi-bin)
+          pkg-config libdlpack-dev libopenmpi-dev openmpi-bin libdnnl-dev)
 if [ "${NORMRT_SETUP_TORCH:-0}" = 1 ]; then packages+=(python3-torch python3-numpy); fi
 missing=()
 for p in "${packages[@]}"; do

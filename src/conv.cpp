@@ -1,11 +1,12 @@
 // normrt::ops::conv: argument checks (PyTorch's messages, all before anything runs) and dispatch to the CPU
-// (im2col + OpenBLAS) or cuDNN implementation. Bias on the GPU is broadcast arithmetic and a reduction.
+// (oneDNN, or im2col + OpenBLAS) or cuDNN implementation. Bias on the GPU is broadcast arithmetic and a reduction.
 #include <atomic>
 #include <sstream>
 #include <string>
 #include <utility>
 
 #include "conv_backend.h"
+#include "normrt/config.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/tensor_ops.h"
 #include "nvtx.h"
@@ -18,6 +19,42 @@ namespace {
 
 std::atomic<bool> g_deterministic{true};
 std::atomic<bool> g_allow_tf32{false};
+std::atomic<bool> g_use_onednn{true};
+
+#if NORMRT_WITH_ONEDNN
+// Where oneDNN's direct kernels beat im2col + BLAS (batch 32-128, two threads of a Xeon; the table is in
+// benchmarks/results/2026-12-01-cpu-session21.md): 3x3 and larger kernels with at least 4 input channels per group
+// forward (16 -> 16 channels at 28x28: 1.7x) and 12 backward (8 -> 8: 0.88x, 12 -> 16: 1.25x, 16 -> 16: 2.25x). A
+// network's stem (1-3 channels) and 1x1 convolutions (one GEMM without im2col: oneDNN 0.8-0.9x) stay with BLAS.
+constexpr int64_t kOneDnnForwardChannels = 4;
+constexpr int64_t kOneDnnBackwardChannels = 12;
+
+bool onednn_takes(const detail::ConvGeometry& g, bool backward) {
+  return g_use_onednn && g.kernel_size() > 1 &&
+         g.c_per_group() >= (backward ? kOneDnnBackwardChannels : kOneDnnForwardChannels);
+}
+#endif
+
+void cpu_forward(const detail::ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+#if NORMRT_WITH_ONEDNN
+  if (onednn_takes(g, false) && detail::onednn_conv_forward(g, x, w, bias, y)) return;
+#endif
+  detail::cpu_conv_forward(g, x, w, bias, y);
+}
+
+void cpu_backward_data(const detail::ConvGeometry& g, const float* dy, const float* w, float* dx) {
+#if NORMRT_WITH_ONEDNN
+  if (onednn_takes(g, true) && detail::onednn_conv_backward_data(g, dy, w, dx)) return;
+#endif
+  detail::cpu_conv_backward_data(g, dy, w, dx);
+}
+
+void cpu_backward_filter(const detail::ConvGeometry& g, const float* x, const float* dy, float* dw, bool accumulate) {
+#if NORMRT_WITH_ONEDNN
+  if (onednn_takes(g, true) && detail::onednn_conv_backward_filter(g, x, dy, dw, accumulate)) return;
+#endif
+  detail::cpu_conv_backward_filter(g, x, dy, dw, accumulate);
+}
 
 // A per-dimension parameter: one value for all dimensions or one per dimension, as PyTorch's _single/_pair/_triple.
 std::array<int64_t, 3> expand(const std::vector<int64_t>& values, int spatial, const char* what, int64_t fill) {
@@ -110,6 +147,8 @@ void set_conv_deterministic(bool on) { g_deterministic = on; }
 bool conv_deterministic() { return g_deterministic; }
 void set_conv_allow_tf32(bool allow) { g_allow_tf32 = allow; }
 bool conv_allow_tf32() { return g_allow_tf32; }
+void set_conv_use_onednn(bool on) { g_use_onednn = on; }
+bool conv_use_onednn() { return NORMRT_WITH_ONEDNN && g_use_onednn; }
 
 namespace {
 
@@ -221,8 +260,8 @@ Tensor conv(const Tensor& input, const Tensor& weight, const Tensor& bias, const
   } else {
     y = empty(y_shape, input.device());
     if (!empty_output)
-      detail::cpu_conv_forward(g, input.data<float>(), weight.data<float>(),
-                               bias.defined() ? bias.data<float>() : nullptr, y.data<float>());
+      cpu_forward(g, input.data<float>(), weight.data<float>(), bias.defined() ? bias.data<float>() : nullptr,
+                  y.data<float>());
   }
   if (x_shape.size() != input.sizes().size()) y = y.reshape(Shape(y_shape.begin() + 1, y_shape.end()));
   return y;
@@ -289,8 +328,8 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
     util::no_cuda("conv_backward");
 #endif
   } else if (work) {
-    if (need_input_grad) detail::cpu_conv_backward_data(g, dy.data<float>(), weight.data<float>(), dx.data<float>());
-    detail::cpu_conv_backward_filter(g, input.data<float>(), dy.data<float>(), dw.data<float>(), accumulate_w);
+    if (need_input_grad) cpu_backward_data(g, dy.data<float>(), weight.data<float>(), dx.data<float>());
+    cpu_backward_filter(g, input.data<float>(), dy.data<float>(), dw.data<float>(), accumulate_w);
   }
   if (accumulate_w) grad_weight->bump_version();
   else *grad_weight = dw;

@@ -37,6 +37,12 @@ void cpu_conv_forward(const ConvGeometry& g, const float* x, const float* w, con
 void cpu_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx);
 void cpu_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, bool accumulate);
 
+// CPU through oneDNN (src/conv_onednn.cpp; NORMRT_WITH_ONEDNN), same contracts; each returns false, having done
+// nothing, where oneDNN has no implementation for g.
+bool onednn_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y);
+bool onednn_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx);
+bool onednn_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, bool accumulate);
+
 // CUDA (src/conv_cudnn.cpp): on `device`'s current stream; bias is added by the caller. Every operand of `dtype`:
 // float32, or float16/bfloat16 with float32 accumulation (tensor-core algorithms allowed), each output rounded once.
 void cudnn_conv_forward(const ConvGeometry& g, DType dtype, const void* x, const void* w, void* y,

@@ -150,19 +150,20 @@ TEST(Allocations, CpuPoolingAndConvolutionKeepTheirWorkingMemory) {
       << "average pooling";
   EXPECT_EQ(allocations_of_second_call([&] { ops::adaptive_avg_pool(image, 2, {5, 7}); }, g_bytes_at_least_1k), 0)
       << "adaptive average pooling";
-  const Tensor weight = randn({16, 8, 3, 3}, gen);
-  ops::ConvParams conv;
-  conv.padding = {1};
-  const Tensor bias = randn({16}, gen);
-  EXPECT_EQ(allocations_of_second_call([&] { ops::conv(image, weight, bias, conv); }, g_bytes_at_least_1k), 0)
-      << "convolution";
-  const Tensor grad_output = randn({4, 16, 48, 48}, gen);
-  Tensor grad_weight, grad_bias;
-  EXPECT_EQ(allocations_of_second_call([&] { ops::conv_backward(grad_output, image, weight, conv, &grad_weight,
-                                                                &grad_bias); },
-                                       g_bytes_at_least_1k),
-            0)
-      << "convolution backward";
+  // im2col + BLAS and, in a build with it, oneDNN (16 input channels: forward and backward).
+  for (const bool onednn : {false, true}) {
+    ops::set_conv_use_onednn(onednn);
+    const Tensor input = randn({4, 16, 24, 24}, gen), weight = randn({16, 16, 3, 3}, gen), bias = randn({16}, gen);
+    ops::ConvParams conv;
+    conv.padding = {1};
+    EXPECT_EQ(allocations_of_second_call([&] { ops::conv(input, weight, bias, conv); }, g_bytes_at_least_1k), 0)
+        << "convolution, oneDNN " << onednn;
+    const Tensor grad_output = randn({4, 16, 24, 24}, gen);
+    Tensor grad_weight, grad_bias;
+    const auto backward = [&] { ops::conv_backward(grad_output, input, weight, conv, &grad_weight, &grad_bias); };
+    EXPECT_EQ(allocations_of_second_call(backward, g_bytes_at_least_1k), 0) << "convolution backward, oneDNN " << onednn;
+  }
+  ops::set_conv_use_onednn(true);
 }
 
 }  // namespace

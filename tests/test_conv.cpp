@@ -26,12 +26,30 @@ struct RandomConv {
   ops::ConvParams params;
 };
 
+// The CPU implementations a test runs under: im2col + BLAS, and oneDNN where normrt was built with it (oneDNN takes
+// kernels larger than 1x1 with 4 or more input channels per group forward, 12 or more backward).
+std::vector<bool> onednn_settings() {
+  ops::set_conv_use_onednn(true);
+  return ops::conv_use_onednn() ? std::vector<bool>{false, true} : std::vector<bool>{false};
+}
+
+// Sets ops::set_conv_use_onednn for a scope and restores the default (on).
+struct OneDnnSetting {
+  explicit OneDnnSetting(bool on) { ops::set_conv_use_onednn(on); }
+  ~OneDnnSetting() { ops::set_conv_use_onednn(true); }
+  OneDnnSetting(const OneDnnSetting&) = delete;
+  OneDnnSetting& operator=(const OneDnnSetting&) = delete;
+};
+
+const char* implementation(bool onednn) { return onednn ? "oneDNN where it takes the layer" : "im2col"; }
+
 RandomConv random_conv(std::mt19937& rng) {
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   RandomConv r;
   const int spatial = pick(1, 3);
   const int64_t groups = pick(1, 3);
-  const int64_t c = groups * pick(1, 3), o = groups * pick(1, 3);
+  // Half of the geometries have enough channels per group for oneDNN (forward from 4, backward from 12).
+  const int64_t c = groups * (pick(0, 1) == 0 ? pick(1, 3) : pick(4, 16)), o = groups * pick(1, 5);
   r.params.groups = groups;
   const int mode = pick(0, 4);  // mostly explicit padding
   r.params.padding_mode = mode == 3 ? ops::PaddingMode::Same : mode == 4 ? ops::PaddingMode::Valid
@@ -57,66 +75,76 @@ RandomConv random_conv(std::mt19937& rng) {
 }
 
 TEST(Conv, RandomGeometriesMatchTheDirectReference) {
-  std::mt19937 rng(7);
-  Generator gen(3);
-  for (int trial = 0; trial < 60; ++trial) {
-    const RandomConv r = random_conv(rng);
-    const Tensor x = randn(r.input, gen), w = randn(r.weight, gen), b = randn({r.weight[0]}, gen);
-    const auto g = ops::detail::resolve_conv(r.input, r.weight, nullptr, r.params);
-    const Tensor y = ops::conv(x, w, b, r.params);
-    const Tensor dy = randn(y.sizes(), gen);
-    Tensor dw, db;
-    const Tensor dx = ops::conv_backward(dy, x, w, r.params, &dw, &db);
-    auto expected_y = testing::reference_conv_forward(g, x.data<float>(), w.data<float>());
-    const int64_t positions = g.out_size();
-    for (std::size_t i = 0; i < expected_y.size(); ++i)
-      expected_y[i] += b.data<float>()[(static_cast<int64_t>(i) / positions) % g.o];
-    const std::string what = "trial " + std::to_string(trial) + " input " + shape_str(r.input) + " weight " +
-                             shape_str(r.weight);
-    EXPECT_TRUE(all_close(y.to_vector(), expected_y, 1e-5, 1e-5)) << what;
-    EXPECT_TRUE(all_close(dx.to_vector(), testing::reference_conv_backward_data(g, dy.data<float>(), w.data<float>()),
-                          1e-5, 1e-5)) << what;
-    EXPECT_TRUE(all_close(dw.to_vector(), testing::reference_conv_backward_filter(g, x.data<float>(), dy.data<float>()),
-                          1e-5, 1e-5)) << what;
-    // Gradients accumulate into defined tensors, as in linear_backward.
-    const auto dw_once = to_double(dw), db_once = to_double(db);
-    ops::conv_backward(dy, x, w, r.params, &dw, &db, /*need_input_grad=*/false);
-    for (std::size_t i = 0; i < dw_once.size(); ++i) ASSERT_NEAR(dw.data<float>()[i], 2 * dw_once[i], 1e-4 * (1 + std::fabs(dw_once[i])));
-    for (std::size_t i = 0; i < db_once.size(); ++i) ASSERT_NEAR(db.data<float>()[i], 2 * db_once[i], 1e-4 * (1 + std::fabs(db_once[i])));
+  for (const bool onednn : onednn_settings()) {
+    SCOPED_TRACE(implementation(onednn));
+    const OneDnnSetting setting(onednn);
+    std::mt19937 rng(7);
+    Generator gen(3);
+    for (int trial = 0; trial < 60; ++trial) {
+      const RandomConv r = random_conv(rng);
+      const Tensor x = randn(r.input, gen), w = randn(r.weight, gen), b = randn({r.weight[0]}, gen);
+      const auto g = ops::detail::resolve_conv(r.input, r.weight, nullptr, r.params);
+      const Tensor y = ops::conv(x, w, b, r.params);
+      const Tensor dy = randn(y.sizes(), gen);
+      Tensor dw, db;
+      const Tensor dx = ops::conv_backward(dy, x, w, r.params, &dw, &db);
+      auto expected_y = testing::reference_conv_forward(g, x.data<float>(), w.data<float>());
+      const int64_t positions = g.out_size();
+      for (std::size_t i = 0; i < expected_y.size(); ++i)
+        expected_y[i] += b.data<float>()[(static_cast<int64_t>(i) / positions) % g.o];
+      const std::string what = "trial " + std::to_string(trial) + " input " + shape_str(r.input) + " weight " +
+                               shape_str(r.weight);
+      EXPECT_TRUE(all_close(y.to_vector(), expected_y, 1e-5, 1e-5)) << what;
+      const auto expected_dx = testing::reference_conv_backward_data(g, dy.data<float>(), w.data<float>());
+      const auto expected_dw = testing::reference_conv_backward_filter(g, x.data<float>(), dy.data<float>());
+      EXPECT_TRUE(all_close(dx.to_vector(), expected_dx, 1e-5, 1e-5)) << what;
+      EXPECT_TRUE(all_close(dw.to_vector(), expected_dw, 1e-5, 1e-5)) << what;
+      // Gradients accumulate into defined tensors, as in linear_backward.
+      const auto dw_once = to_double(dw), db_once = to_double(db);
+      ops::conv_backward(dy, x, w, r.params, &dw, &db, /*need_input_grad=*/false);
+      for (std::size_t i = 0; i < dw_once.size(); ++i)
+        ASSERT_NEAR(dw.data<float>()[i], 2 * dw_once[i], 1e-4 * (1 + std::fabs(dw_once[i])));
+      for (std::size_t i = 0; i < db_once.size(); ++i)
+        ASSERT_NEAR(db.data<float>()[i], 2 * db_once[i], 1e-4 * (1 + std::fabs(db_once[i])));
+    }
   }
 }
 
 // Central differences of L = sum(conv(x, w, b) * r) against the analytic gradients.
 TEST(Conv, GradientsMatchFiniteDifferences) {
-  Generator gen(5);
-  ops::ConvParams p;
-  p.stride = {2, 1};
-  p.dilation = {1, 2};
-  p.padding = {1, 2};
-  p.groups = 2;
-  Tensor x = randn({2, 4, 5, 6}, gen), w = randn({4, 2, 3, 2}, gen), b = randn({4}, gen);
-  const Tensor r = randn(ops::conv_output_shape(x.sizes(), w.sizes(), p), gen);
-  auto loss = [&] {
-    const auto y = ops::conv(x, w, b, p).to_vector();
-    const auto rv = r.to_vector();
-    double total = 0;
-    for (std::size_t i = 0; i < y.size(); ++i) total += static_cast<double>(y[i]) * rv[i];
-    return total;
-  };
-  Tensor dw, db;
-  const Tensor dx = ops::conv_backward(r, x, w, p, &dw, &db);
-  const double h = 1e-2;
-  for (auto [t, grad] : {std::pair<Tensor*, Tensor*>{&x, const_cast<Tensor*>(&dx)}, {&w, &dw}, {&b, &db}}) {
-    for (int64_t i = 0; i < t->numel(); i += 3) {
-      float* v = t->data<float>() + i;
-      const float saved = *v;
-      *v = saved + static_cast<float>(h);
-      const double up = loss();
-      *v = saved - static_cast<float>(h);
-      const double down = loss();
-      *v = saved;
-      const double numeric = (up - down) / (2 * h);
-      EXPECT_NEAR(grad->data<float>()[i], numeric, 2e-3 * (1 + std::fabs(numeric))) << "element " << i;
+  for (const bool onednn : onednn_settings()) {
+    SCOPED_TRACE(implementation(onednn));
+    const OneDnnSetting setting(onednn);
+    Generator gen(5);
+    ops::ConvParams p;
+    p.stride = {2, 1};
+    p.dilation = {1, 2};
+    p.padding = {1, 2};
+    p.groups = 2;
+    Tensor x = randn({2, 24, 5, 6}, gen), w = randn({4, 12, 3, 2}, gen), b = randn({4}, gen);  // oneDNN's both ways
+    const Tensor r = randn(ops::conv_output_shape(x.sizes(), w.sizes(), p), gen);
+    auto loss = [&] {
+      const auto y = ops::conv(x, w, b, p).to_vector();
+      const auto rv = r.to_vector();
+      double total = 0;
+      for (std::size_t i = 0; i < y.size(); ++i) total += static_cast<double>(y[i]) * rv[i];
+      return total;
+    };
+    Tensor dw, db;
+    const Tensor dx = ops::conv_backward(r, x, w, p, &dw, &db);
+    const double h = 1e-2;
+    for (auto [t, grad] : {std::pair<Tensor*, Tensor*>{&x, const_cast<Tensor*>(&dx)}, {&w, &dw}, {&b, &db}}) {
+      for (int64_t i = 0; i < t->numel(); i += 3) {
+        float* v = t->data<float>() + i;
+        const float saved = *v;
+        *v = saved + static_cast<float>(h);
+        const double up = loss();
+        *v = saved - static_cast<float>(h);
+        const double down = loss();
+        *v = saved;
+        const double numeric = (up - down) / (2 * h);
+        EXPECT_NEAR(grad->data<float>()[i], numeric, 2e-3 * (1 + std::fabs(numeric))) << "element " << i;
+      }
     }
   }
 }
@@ -133,14 +161,18 @@ TEST(Conv, UnbatchedInputIsABatchOfOne) {
 }
 
 TEST(Conv, ResultsAreIdenticalRunToRun) {
-  Generator gen(13);
-  const Tensor x = randn({4, 6, 15, 13}, gen), w = randn({8, 6, 3, 3}, gen), dy = randn({4, 8, 13, 11}, gen);
-  Tensor dw1, dw2;
-  const Tensor dx1 = ops::conv_backward(dy, x, w, {}, &dw1, nullptr);
-  const Tensor dx2 = ops::conv_backward(dy, x, w, {}, &dw2, nullptr);
-  EXPECT_EQ(ops::conv(x, w, Tensor()).to_vector(), ops::conv(x, w, Tensor()).to_vector());
-  EXPECT_EQ(dx1.to_vector(), dx2.to_vector());
-  EXPECT_EQ(dw1.to_vector(), dw2.to_vector());
+  for (const bool onednn : onednn_settings()) {
+    SCOPED_TRACE(implementation(onednn));
+    const OneDnnSetting setting(onednn);
+    Generator gen(13);
+    const Tensor x = randn({4, 16, 15, 13}, gen), w = randn({8, 16, 3, 3}, gen), dy = randn({4, 8, 13, 11}, gen);
+    Tensor dw1, dw2;
+    const Tensor dx1 = ops::conv_backward(dy, x, w, {}, &dw1, nullptr);
+    const Tensor dx2 = ops::conv_backward(dy, x, w, {}, &dw2, nullptr);
+    EXPECT_EQ(ops::conv(x, w, Tensor()).to_vector(), ops::conv(x, w, Tensor()).to_vector());
+    EXPECT_EQ(dx1.to_vector(), dx2.to_vector());
+    EXPECT_EQ(dw1.to_vector(), dw2.to_vector());
+  }
 }
 
 TEST(Conv, EmptyBatchAndEmptyChannels) {

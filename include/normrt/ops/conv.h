@@ -43,6 +43,13 @@ void set_conv_deterministic(bool on);
 bool conv_deterministic();
 void set_conv_allow_tf32(bool allow);
 bool conv_allow_tf32();
+
+// CPU: whether convolutions may run through oneDNN (as torch.backends.mkldnn.enabled; on by default). oneDNN takes
+// the kernels larger than 1x1 with enough input channels per group (4 forward, 12 backward), where it beats im2col
+// + BLAS; the others, and every layer in a build without oneDNN (NORMRT_WITH_ONEDNN, normrt/config.h), run im2col +
+// BLAS. Either is deterministic run to run on one machine with one thread count; they differ in the last bits.
+void set_conv_use_onednn(bool on);
+bool conv_use_onednn();  // false in a build without oneDNN
 // How many algorithm searches cuDNN has run in this process (one per new problem; cached problems need none).
 int64_t conv_algorithm_searches();
 

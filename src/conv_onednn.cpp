@@ -1,0 +1,322 @@
+// CPU convolution through oneDNN, the library behind PyTorch's CPU convolutions: JIT-compiled direct kernels on
+// blocked layouts (nChw16c with AVX-512), about twice im2col + OpenBLAS on ResNet's 16-64-channel 3x3 layers on the
+// build machines (benchmarks/results/2026-12-01-cpu-session21.md). Tensors stay NCHW for the rest of normrt: each
+// call reorders its operands into the layouts the primitive chose and its result back, through per-thread buffers
+// kept between calls, and the primitive's scratchpad is one of those buffers too (no working memory is allocated
+// per call once a shape has been seen). Primitives are built once per geometry and thread. CPU primitives are
+// run-to-run deterministic for a fixed environment (oneDNN's promise, thread count included).
+#include <dnnl.hpp>
+
+#include <array>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+
+#include "conv_backend.h"
+#include "normrt/error.h"
+
+namespace normrt::ops::detail {
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::stream& thread_stream() {
+  thread_local dnnl::stream stream(cpu_engine());
+  return stream;
+}
+
+// Growing 64-byte-aligned memory, kept by its owner between calls.
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { std::free(data_); }
+  void* get(std::size_t bytes) {
+    if (bytes > capacity_) {
+      const std::size_t rounded = (bytes + 63) / 64 * 64;
+      void* grown = std::aligned_alloc(64, rounded);
+      if (grown == nullptr) throw std::bad_alloc();
+      std::free(data_);
+      data_ = grown;
+      capacity_ = rounded;
+    }
+    return data_;
+  }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
+// A thread's buffers: one per operand slot of a call (activations, weights, an output's layout, a weight gradient
+// before it is added), and the scratchpad.
+enum Slot { kSource, kWeights, kDestination, kAccumulated, kScratchpad, kSlots };
+Buffer& buffer(Slot slot) {
+  thread_local Buffer buffers[kSlots];
+  return buffers[slot];
+}
+
+memory::dims trailing(const std::array<int64_t, 3>& values, int spatial, int64_t minus = 0) {
+  memory::dims out;
+  for (int d = 3 - spatial; d < 3; ++d) out.push_back(values[static_cast<std::size_t>(d)] - minus);
+  return out;
+}
+
+memory::desc activation_desc(const ConvGeometry& g, int64_t channels, const std::array<int64_t, 3>& extent,
+                             bool plain) {
+  memory::dims dims{g.n, channels};
+  for (int64_t e : trailing(extent, g.spatial)) dims.push_back(e);
+  static constexpr Tag kPlain[] = {Tag::ncw, Tag::nchw, Tag::ncdhw};
+  return memory::desc(dims, memory::data_type::f32, plain ? kPlain[g.spatial - 1] : Tag::any);
+}
+
+memory::desc weights_desc(const ConvGeometry& g, bool plain) {
+  memory::dims dims;
+  if (g.groups > 1) dims.push_back(g.groups);
+  dims.push_back(g.o_per_group());
+  dims.push_back(g.c_per_group());
+  for (int64_t e : trailing(g.kernel, g.spatial)) dims.push_back(e);
+  static constexpr Tag kPlain[] = {Tag::oiw, Tag::oihw, Tag::oidhw};
+  static constexpr Tag kGrouped[] = {Tag::goiw, Tag::goihw, Tag::goidhw};
+  const Tag tag = !plain ? Tag::any : g.groups > 1 ? kGrouped[g.spatial - 1] : kPlain[g.spatial - 1];
+  return memory::desc(dims, memory::data_type::f32, tag);
+}
+
+// An operand of a primitive: normrt's plain layout, the layout the primitive chose, and the reorders between them
+// where the two differ.
+struct Operand {
+  memory::desc plain, chosen;
+  std::optional<dnnl::reorder> to_chosen, to_plain;
+
+  Operand(const memory::desc& plain_desc, const memory::desc& chosen_desc, bool read, bool written)
+      : plain(plain_desc), chosen(chosen_desc) {
+    if (plain == chosen) return;
+    const dnnl::engine& e = cpu_engine();
+    if (read) to_chosen = dnnl::reorder(dnnl::reorder::primitive_desc(e, plain, e, chosen));
+    if (written) to_plain = dnnl::reorder(dnnl::reorder::primitive_desc(e, chosen, e, plain));
+  }
+  bool reordered() const { return plain != chosen; }
+};
+
+// A read operand as the primitive wants it: `data` itself, or its copy in the slot's buffer.
+memory input_memory(const Operand& op, const float* data, Slot slot) {
+  memory user(op.plain, cpu_engine(), const_cast<float*>(data));
+  if (!op.reordered()) return user;
+  memory chosen(op.chosen, cpu_engine(), buffer(slot).get(op.chosen.get_size()));
+  op.to_chosen->execute(thread_stream(), user, chosen);
+  return chosen;
+}
+
+// Where the primitive writes an output for `data`: `data` itself, or the slot's buffer (then finish_output).
+memory output_memory(const Operand& op, float* data, Slot slot) {
+  if (!op.reordered()) return memory(op.plain, cpu_engine(), data);
+  return memory(op.chosen, cpu_engine(), buffer(slot).get(op.chosen.get_size()));
+}
+
+void finish_output(const Operand& op, memory written, float* data) {
+  if (!op.reordered()) return;
+  memory user(op.plain, cpu_engine(), data);
+  op.to_plain->execute(thread_stream(), written, user);
+}
+
+memory scratchpad(const dnnl::primitive_desc_base& pd) {
+  const memory::desc desc = pd.scratchpad_desc();
+  return memory(desc, cpu_engine(), buffer(kScratchpad).get(desc.get_size()));
+}
+
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+// The primitives of one geometry (forward with or without bias; the backward ones built when first asked for).
+struct Prepared {
+  ConvGeometry g;
+  bool bias;
+  memory::dims strides, dilates, pad_l, pad_r;
+  memory::desc bias_desc;  // zero (no bias) unless `bias`
+  dnnl::convolution_forward::primitive_desc forward_pd;
+  dnnl::convolution_forward forward;
+  Operand x, w, y;
+
+  struct BackwardData {
+    dnnl::convolution_backward_data::primitive_desc pd;
+    dnnl::convolution_backward_data primitive;
+    Operand dy, w, dx;
+  };
+  struct BackwardWeights {
+    dnnl::convolution_backward_weights::primitive_desc pd;
+    dnnl::convolution_backward_weights primitive;
+    Operand x, dy, dw;
+  };
+  std::optional<BackwardData> backward_data;
+  std::optional<BackwardWeights> backward_weights;
+  bool data_refused = false, weights_refused = false;
+
+  Prepared(const ConvGeometry& geometry, bool with_bias)
+      : g(geometry),
+        bias(with_bias),
+        strides(trailing(g.stride, g.spatial)),
+        dilates(trailing(g.dilation, g.spatial, 1)),
+        pad_l(trailing(g.pad_before, g.spatial)),
+        pad_r(trailing(g.pad_after, g.spatial)),
+        bias_desc(with_bias ? memory::desc({g.o}, memory::data_type::f32, Tag::x) : memory::desc()),
+        forward_pd(make_forward_pd()),
+        forward(forward_pd),
+        x(activation_desc(g, g.c, g.in, true), forward_pd.src_desc(), true, false),
+        w(weights_desc(g, true), forward_pd.weights_desc(), true, false),
+        y(activation_desc(g, g.o, g.out, true), forward_pd.dst_desc(), false, true) {}
+
+  dnnl::convolution_forward::primitive_desc make_forward_pd() const {
+    const dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, activation_desc(g, g.c, g.in, false),
+        weights_desc(g, false), bias_desc, activation_desc(g, g.o, g.out, false), strides, dilates, pad_l, pad_r);
+    return dnnl::convolution_forward::primitive_desc(desc, user_scratchpad(), cpu_engine());
+  }
+
+  // The backward primitives, or null where oneDNN has none for g (the caller then uses im2col).
+  BackwardData* data_gradient() {
+    if (!backward_data && !data_refused) {
+      try {
+        const dnnl::convolution_backward_data::desc desc(
+            dnnl::algorithm::convolution_direct, activation_desc(g, g.c, g.in, false), weights_desc(g, false),
+            activation_desc(g, g.o, g.out, false), strides, dilates, pad_l, pad_r);
+        dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), cpu_engine(), forward_pd);
+        backward_data.emplace(BackwardData{pd, dnnl::convolution_backward_data(pd),
+                                           Operand(y.plain, pd.diff_dst_desc(), true, false),
+                                           Operand(w.plain, pd.weights_desc(), true, false),
+                                           Operand(x.plain, pd.diff_src_desc(), false, true)});
+      } catch (const dnnl::error&) {
+        data_refused = true;
+      }
+    }
+    return backward_data ? &*backward_data : nullptr;
+  }
+
+  BackwardWeights* weights_gradient() {
+    if (!backward_weights && !weights_refused) {
+      try {
+        const dnnl::convolution_backward_weights::desc desc(
+            dnnl::algorithm::convolution_direct, activation_desc(g, g.c, g.in, false), weights_desc(g, false),
+            activation_desc(g, g.o, g.out, false), strides, dilates, pad_l, pad_r);
+        dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(), cpu_engine(), forward_pd);
+        backward_weights.emplace(BackwardWeights{pd, dnnl::convolution_backward_weights(pd),
+                                                 Operand(x.plain, pd.src_desc(), true, false),
+                                                 Operand(y.plain, pd.diff_dst_desc(), true, false),
+                                                 Operand(w.plain, pd.diff_weights_desc(), false, true)});
+      } catch (const dnnl::error&) {
+        weights_refused = true;
+      }
+    }
+    return backward_weights ? &*backward_weights : nullptr;
+  }
+};
+
+using Key = std::tuple<int, int64_t, int64_t, int64_t, int64_t, std::array<int64_t, 3>, std::array<int64_t, 3>,
+                       std::array<int64_t, 3>, std::array<int64_t, 3>, std::array<int64_t, 3>, std::array<int64_t, 3>,
+                       bool>;
+
+// This thread's primitives for g, built on first use; null when oneDNN has no implementation for g (remembered).
+Prepared* prepared(const ConvGeometry& g, bool with_bias) {
+  thread_local std::map<Key, std::unique_ptr<Prepared>> cache;
+  const Key key{g.spatial, g.n,          g.c,          g.o,        g.groups,   g.in,     g.kernel,
+                g.stride,  g.pad_before, g.pad_after, g.dilation, with_bias};
+  const auto found = cache.find(key);
+  if (found != cache.end()) return found->second.get();
+  std::unique_ptr<Prepared>& entry = cache[key];
+  try {
+    entry = std::make_unique<Prepared>(g, with_bias);
+  } catch (const dnnl::error&) {
+    entry.reset();
+  }
+  return entry.get();
+}
+
+void execute(const dnnl::primitive& primitive, std::unordered_map<int, memory> args,
+             const dnnl::primitive_desc_base& pd) {
+  args.emplace(DNNL_ARG_SCRATCHPAD, scratchpad(pd));
+  primitive.execute(thread_stream(), args);
+  thread_stream().wait();
+}
+
+// Runs fn, reporting oneDNN's failures as normrt errors.
+template <typename Fn>
+bool run(const char* what, const Fn& fn) {
+  try {
+    return fn();
+  } catch (const dnnl::error& e) {
+    NORMRT_THROW("oneDNN convolution ", what, ": ", e.what(), " (status ", static_cast<int>(e.status), ")");
+  }
+}
+
+}  // namespace
+
+bool onednn_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+  return run("forward", [&] {
+    Prepared* p = prepared(g, bias != nullptr);
+    if (p == nullptr) return false;
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, input_memory(p->x, x, kSource)},
+                                         {DNNL_ARG_WEIGHTS, input_memory(p->w, w, kWeights)}};
+    if (bias != nullptr) args.emplace(DNNL_ARG_BIAS, memory(p->bias_desc, cpu_engine(), const_cast<float*>(bias)));
+    const memory out = output_memory(p->y, y, kDestination);
+    args.emplace(DNNL_ARG_DST, out);
+    execute(p->forward, std::move(args), p->forward_pd);
+    finish_output(p->y, out, y);
+    return true;
+  });
+}
+
+bool onednn_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) {
+  return run("backward (input gradient)", [&] {
+    Prepared* p = prepared(g, false);
+    Prepared::BackwardData* found = p != nullptr ? p->data_gradient() : nullptr;
+    if (found == nullptr) return false;
+    Prepared::BackwardData& b = *found;
+    const memory out = output_memory(b.dx, dx, kSource);
+    execute(b.primitive,
+            {{DNNL_ARG_DIFF_DST, input_memory(b.dy, dy, kDestination)},
+             {DNNL_ARG_WEIGHTS, input_memory(b.w, w, kWeights)},
+             {DNNL_ARG_DIFF_SRC, out}},
+            b.pd);
+    finish_output(b.dx, out, dx);
+    return true;
+  });
+}
+
+bool onednn_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, bool accumulate) {
+  return run("backward (weight gradient)", [&] {
+    Prepared* p = prepared(g, false);
+    Prepared::BackwardWeights* found = p != nullptr ? p->weights_gradient() : nullptr;
+    if (found == nullptr) return false;
+    Prepared::BackwardWeights& b = *found;
+    // Accumulating: the gradient goes to a plain buffer first, then is added.
+    float* target = accumulate ? static_cast<float*>(buffer(kAccumulated).get(b.dw.plain.get_size())) : dw;
+    const memory out = output_memory(b.dw, target, kWeights);
+    execute(b.primitive,
+            {{DNNL_ARG_SRC, input_memory(b.x, x, kSource)},
+             {DNNL_ARG_DIFF_DST, input_memory(b.dy, dy, kDestination)},
+             {DNNL_ARG_DIFF_WEIGHTS, out}},
+            b.pd);
+    finish_output(b.dw, out, target);
+    if (accumulate) {
+      const int64_t n = g.o * g.patch_size();
+      for (int64_t i = 0; i < n; ++i) dw[i] += target[i];
+    }
+    return true;
+  });
+}
+
+}  // namespace normrt::ops::detail
