@@ -1,6 +1,7 @@
 // Linear forward/backward through normrt against the bare GEMM underneath (cuBLAS sgemm on the GPU, OpenBLAS
 // sgemm on the CPU); Conv2d forward/backward and a Conv2d -> BatchNorm2d -> ReLU block (BatchNorm on normrt's
-// kernels or on cuDNN) on ResNet-50 shapes; max pooling (normrt's kernel against cuDNN's pooling on the GPU); one
+// kernels or on cuDNN) on ResNet-50 shapes, and on the CPU normrt-train's ResNet convolutions with and without
+// oneDNN; max pooling (normrt's kernel against cuDNN's pooling on the GPU); one
 // optimizer step over a 1M-parameter model (SGD with momentum, Adam, Adadelta); memory-format conversions (to
 // channels-last and back) in float32 and bfloat16; host tensor ops (arithmetic, reductions, copies, random draws,
 // softmax and losses, dropout, ResNet's stem max pooling, sigmoid, tanh) for benchmarks/compare_host_ops_cpu.py.
@@ -135,8 +136,15 @@ double conv_flops(int64_t batch, const ConvShape& s) {
   return 2.0 * batch * s.o * out_hw * out_hw * s.c * s.k * s.k;
 }
 
-// pass 0: forward, 1: backward (input and weight gradients).
-void conv2d(benchmark::State& state, int64_t batch, ConvShape s, Device device, int pass) {
+// normrt-train's ResNet convolutions on Fashion-MNIST, batch 128 (stem, each stage's 3x3, the strided ones and their
+// 1x1 shortcuts). On the CPU each runs through the library's choice and through im2col + BLAS alone
+// (ops::set_conv_use_onednn(false)).
+const ConvShape kTrainShapes[] = {{1, 16, 28, 3, 1},  {16, 16, 28, 3, 1}, {16, 32, 28, 3, 2}, {16, 32, 28, 1, 2},
+                                  {32, 32, 14, 3, 1}, {32, 64, 14, 3, 2}, {64, 64, 7, 3, 1}};
+
+// pass 0: forward, 1: backward (input and weight gradients). im2col: the CPU without oneDNN.
+void conv2d(benchmark::State& state, int64_t batch, ConvShape s, Device device, int pass, bool im2col) {
+  ops::set_conv_use_onednn(!im2col);
   Generator gen(1);
   const Tensor x = randn({batch, s.c, s.hw, s.hw}, gen, device), w = randn({s.o, s.c, s.k, s.k}, gen, device);
   const ops::ConvParams p = conv_params(s);
@@ -151,6 +159,7 @@ void conv2d(benchmark::State& state, int64_t batch, ConvShape s, Device device, 
   });
   state.counters["TFLOP"] = benchmark::Counter(conv_flops(batch, s) * (pass == 0 ? 1 : 2) * 1e-12,
                                                benchmark::Counter::kIsIterationInvariantRate);
+  ops::set_conv_use_onednn(true);
 }
 
 // Conv2d -> BatchNorm2d -> ReLU, forward and backward, with BatchNorm on `backend`.
@@ -356,12 +365,20 @@ int main(int argc, char** argv) {
     for (const ConvShape& s : kConvShapes) {
       for (int pass : {0, 1})
         add(tag + "/conv2d/" + (pass == 0 ? "forward/" : "backward/") + conv_label(conv_batch, s), conv2d, conv_batch,
-            s, device, pass);
+            s, device, pass, false);
       for (Backend backend : device.is_cuda() ? std::vector<Backend>{Backend::Native, Backend::CuDNN}
                                               : std::vector<Backend>{Backend::Native})
         add(tag + "/conv-bn-relu/" + (backend == Backend::Native ? "native-bn/" : "cudnn-bn/") +
                 conv_label(conv_batch, s),
             conv_bn_relu, conv_batch, s, device, backend);
+    }
+    if (device.is_cpu()) {
+      for (const ConvShape& s : kTrainShapes)
+        for (int pass : {0, 1})
+          for (bool im2col : {false, true})
+            add(tag + "/conv2d-train/" + (pass == 0 ? "forward/" : "backward/") + (im2col ? "im2col/" : "normrt/") +
+                    conv_label(128, s),
+                conv2d, int64_t{128}, s, device, pass, im2col);
     }
     for (bool use_cudnn : device.is_cuda() ? std::vector<bool>{false, true} : std::vector<bool>{false})
       add(tag + "/max-pool-2x2/" + (use_cudnn ? "cudnn/" : "normrt/") + std::to_string(conv_batch) + "x64x112x112",

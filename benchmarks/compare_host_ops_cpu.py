@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
 from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, reductions, copies, random draws,
-softmax and losses, dropout, max pooling, sigmoid, tanh), each against its PyTorch equivalent at each thread count asked
-for. The sides alternate benchmark by benchmark, round after round (see compare_bn_cpu.py for why); each side's time
-is the median over the rounds, the speed-up PyTorch's best thread count's over normrt's.
+softmax and losses, dropout, max pooling, sigmoid, tanh) and cpu/conv2d-train rows (normrt-train's ResNet
+convolutions, forward and the input + weight gradients), each against its PyTorch equivalent at each thread count
+asked for. The sides alternate benchmark by benchmark, round after round (see compare_bn_cpu.py for why); each side's
+time is the median over the rounds, the speed-up PyTorch's best thread count's over normrt's.
 
   /usr/bin/python3 benchmarks/compare_host_ops_cpu.py [--filter REGEX] [--threads 1,2] [--repetitions 5] [--rounds 3]
 """
@@ -28,6 +29,16 @@ def torch_call(torch, name):
         source = torch.channels_last if target == "contiguous" else torch.contiguous_format
         x = torch.randn([int(d) for d in dims.split("x")]).to(getattr(torch, dtype)).contiguous(memory_format=source)
         return lambda: x.contiguous(memory_format=fmt)
+    if parts[1] == "conv2d-train":  # cpu/conv2d-train/{forward,backward}/{normrt,im2col}/NxCxHxW-kKsS->O
+        m = re.match(r"(\d+)x(\d+)x(\d+)x(\d+)-k(\d+)s(\d+)->(\d+)", parts[4])
+        n, c, h, w, k, stride, o = (int(v) for v in m.groups())
+        x, weight = torch.randn(n, c, h, w), torch.randn(o, c, k, k)
+        y = F.conv2d(x, weight, None, stride, k // 2)
+        dy = torch.randn_like(y)
+        if parts[2] == "forward":
+            return lambda: F.conv2d(x, weight, None, stride, k // 2)
+        return lambda: torch.ops.aten.convolution_backward(dy, x, weight, None, [stride] * 2, [k // 2] * 2, [1, 1],
+                                                           False, [0, 0], 1, [True, True, False])
     op, dims = parts[2:4]
     shape = [int(d) for d in dims.split("x")]
     x = torch.randn(shape)
@@ -72,7 +83,7 @@ def torch_time(torch, name, threads, repetitions):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bench", default=os.path.join(ROOT, "build", "benchmarks", "bench_nn"))
-    parser.add_argument("--filter", default="^cpu/(to-memory-format|tensor-op)/")
+    parser.add_argument("--filter", default="^cpu/(to-memory-format|tensor-op|conv2d-train/[a-z]+/normrt)/")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
@@ -82,7 +93,7 @@ def main():
     threads = [int(t) for t in args.threads.split(",")]
     listing = subprocess.run([args.bench, "--benchmark_list_tests", f"--benchmark_filter={args.filter}"],
                              capture_output=True, text=True, check=True).stdout.split()
-    listing = [name for name in listing if re.match(r"cpu/(to-memory-format|tensor-op)/", name)]
+    listing = [name for name in listing if re.match(r"cpu/(to-memory-format|tensor-op|conv2d-train)/", name)]
     ours = {name: [] for name in listing}
     theirs = {(name, t): [] for name in listing for t in threads}
     for _ in range(args.rounds):
