@@ -229,6 +229,10 @@ using Key = std::tuple<int, int64_t, int64_t, int64_t, int64_t, std::array<int64
                        std::array<int64_t, 3>, std::array<int64_t, 3>, std::array<int64_t, 3>, std::array<int64_t, 3>,
                        bool>;
 
+// Geometries whose primitives a thread keeps: a training run has a few dozen; a program that sees ever new shapes
+// (batch sizes, image sizes) starts over when it reaches this, rather than growing without bound.
+constexpr std::size_t kKeptGeometries = 256;
+
 // This thread's primitives for g, built on first use; null when oneDNN has no implementation for g (remembered).
 Prepared* prepared(const ConvGeometry& g, bool with_bias) {
   thread_local std::map<Key, std::unique_ptr<Prepared>> cache;
@@ -236,6 +240,7 @@ Prepared* prepared(const ConvGeometry& g, bool with_bias) {
                 g.stride,  g.pad_before, g.pad_after, g.dilation, with_bias};
   const auto found = cache.find(key);
   if (found != cache.end()) return found->second.get();
+  if (cache.size() >= kKeptGeometries) cache.clear();
   std::unique_ptr<Prepared>& entry = cache[key];
   try {
     entry = std::make_unique<Prepared>(g, with_bias);

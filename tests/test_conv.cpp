@@ -175,6 +175,22 @@ TEST(Conv, ResultsAreIdenticalRunToRun) {
   }
 }
 
+// More geometries than oneDNN's per-thread cache of primitives keeps (256): each result stays right past the point
+// where the cache starts over (checked against im2col + BLAS).
+TEST(Conv, ManyGeometriesStayCorrectPastTheKeptPrimitives) {
+  Generator gen(17);
+  const Tensor w = randn({4, 16, 3, 3}, gen);
+  for (int64_t n = 1; n <= 300; ++n) {
+    const Tensor x = randn({n, 16, 3, 3}, gen);
+    std::vector<float> expected;
+    {
+      const OneDnnSetting setting(false);
+      expected = ops::conv(x, w, Tensor()).to_vector();
+    }
+    ASSERT_TRUE(all_close(ops::conv(x, w, Tensor()).to_vector(), expected, 1e-5, 1e-5)) << "batch " << n;
+  }
+}
+
 TEST(Conv, EmptyBatchAndEmptyChannels) {
   Generator gen(1);
   // N = 0: an empty output; the weight gradient is zero, the bias gradient too.
