@@ -137,10 +137,12 @@ double conv_flops(int64_t batch, const ConvShape& s) {
 }
 
 // normrt-train's ResNet convolutions on Fashion-MNIST, batch 128 (stem, each stage's 3x3, the strided ones and their
-// 1x1 shortcuts). On the CPU each runs through the library's choice and through im2col + BLAS alone
+// 1x1 shortcuts), then the shapes that place the CPU's choice between oneDNN and im2col (3, 4, 8 and 12 input
+// channels; a large 1x1). On the CPU each runs through the library's choice and through im2col + BLAS alone
 // (ops::set_conv_use_onednn(false)).
 const ConvShape kTrainShapes[] = {{1, 16, 28, 3, 1},  {16, 16, 28, 3, 1}, {16, 32, 28, 3, 2}, {16, 32, 28, 1, 2},
-                                  {32, 32, 14, 3, 1}, {32, 64, 14, 3, 2}, {64, 64, 7, 3, 1}};
+                                  {32, 32, 14, 3, 1}, {32, 64, 14, 3, 2}, {64, 64, 7, 3, 1},  {3, 16, 28, 3, 1},
+                                  {4, 16, 28, 3, 1},  {8, 8, 28, 3, 1},   {12, 16, 28, 3, 1}, {64, 256, 28, 1, 1}};
 
 // pass 0: forward, 1: backward (input and weight gradients). im2col: the CPU without oneDNN.
 void conv2d(benchmark::State& state, int64_t batch, ConvShape s, Device device, int pass, bool im2col) {
