@@ -42,17 +42,13 @@ void cpu_forward(const detail::ConvGeometry& g, const float* x, const float* w, 
   detail::cpu_conv_forward(g, x, w, bias, y);
 }
 
-void cpu_backward_data(const detail::ConvGeometry& g, const float* dy, const float* w, float* dx) {
+// dx (unless null) and dw.
+void cpu_backward(const detail::ConvGeometry& g, const float* x, const float* dy, const float* w, float* dx, float* dw,
+                  bool accumulate) {
 #if NORMRT_WITH_ONEDNN
-  if (onednn_takes(g, true) && detail::onednn_conv_backward_data(g, dy, w, dx)) return;
+  if (onednn_takes(g, true) && detail::onednn_conv_backward(g, x, dy, w, dx, dw, accumulate)) return;
 #endif
-  detail::cpu_conv_backward_data(g, dy, w, dx);
-}
-
-void cpu_backward_filter(const detail::ConvGeometry& g, const float* x, const float* dy, float* dw, bool accumulate) {
-#if NORMRT_WITH_ONEDNN
-  if (onednn_takes(g, true) && detail::onednn_conv_backward_filter(g, x, dy, dw, accumulate)) return;
-#endif
+  if (dx != nullptr) detail::cpu_conv_backward_data(g, dy, w, dx);
   detail::cpu_conv_backward_filter(g, x, dy, dw, accumulate);
 }
 
@@ -328,8 +324,8 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
     util::no_cuda("conv_backward");
 #endif
   } else if (work) {
-    if (need_input_grad) cpu_backward_data(g, dy.data<float>(), weight.data<float>(), dx.data<float>());
-    cpu_backward_filter(g, input.data<float>(), dy.data<float>(), dw.data<float>(), accumulate_w);
+    cpu_backward(g, input.data<float>(), dy.data<float>(), weight.data<float>(),
+                 need_input_grad ? dx.data<float>() : nullptr, dw.data<float>(), accumulate_w);
   }
   if (accumulate_w) grad_weight->bump_version();
   else *grad_weight = dw;

@@ -60,9 +60,9 @@ class Buffer {
   std::size_t capacity_ = 0;
 };
 
-// A thread's buffers: one per operand slot of a call (activations, weights, an output's layout, a weight gradient
-// before it is added), and the scratchpad.
-enum Slot { kSource, kWeights, kDestination, kAccumulated, kScratchpad, kSlots };
+// A thread's buffers: one per operand slot of a call (x or dx, w or dw, dy or y, dy in a second layout, a weight
+// gradient before it is added), and the scratchpad. A slot is reused only once its previous content is consumed.
+enum Slot { kSource, kWeights, kDestination, kOtherDestination, kAccumulated, kScratchpad, kSlots };
 Buffer& buffer(Slot slot) {
   thread_local Buffer buffers[kSlots];
   return buffers[slot];
@@ -284,38 +284,36 @@ bool onednn_conv_forward(const ConvGeometry& g, const float* x, const float* w, 
   });
 }
 
-bool onednn_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) {
-  return run("backward (input gradient)", [&] {
+bool onednn_conv_backward(const ConvGeometry& g, const float* x, const float* dy, const float* w, float* dx, float* dw,
+                          bool accumulate) {
+  return run("backward", [&] {
     Prepared* p = prepared(g, false);
-    Prepared::BackwardData* found = p != nullptr ? p->data_gradient() : nullptr;
-    if (found == nullptr) return false;
-    Prepared::BackwardData& b = *found;
-    const memory out = output_memory(b.dx, dx, kSource);
-    execute(b.primitive,
-            {{DNNL_ARG_DIFF_DST, input_memory(b.dy, dy, kDestination)},
-             {DNNL_ARG_WEIGHTS, input_memory(b.w, w, kWeights)},
-             {DNNL_ARG_DIFF_SRC, out}},
-            b.pd);
-    finish_output(b.dx, out, dx);
-    return true;
-  });
-}
-
-bool onednn_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, bool accumulate) {
-  return run("backward (weight gradient)", [&] {
-    Prepared* p = prepared(g, false);
-    Prepared::BackwardWeights* found = p != nullptr ? p->weights_gradient() : nullptr;
-    if (found == nullptr) return false;
-    Prepared::BackwardWeights& b = *found;
-    // Accumulating: the gradient goes to a plain buffer first, then is added.
-    float* target = accumulate ? static_cast<float*>(buffer(kAccumulated).get(b.dw.plain.get_size())) : dw;
-    const memory out = output_memory(b.dw, target, kWeights);
-    execute(b.primitive,
-            {{DNNL_ARG_SRC, input_memory(b.x, x, kSource)},
-             {DNNL_ARG_DIFF_DST, input_memory(b.dy, dy, kDestination)},
+    Prepared::BackwardData* data = p != nullptr && dx != nullptr ? p->data_gradient() : nullptr;
+    Prepared::BackwardWeights* weights = p != nullptr ? p->weights_gradient() : nullptr;
+    if (weights == nullptr || (dx != nullptr && data == nullptr)) return false;
+    // dy is reordered once for both gradients where their primitives chose the same layout (they do on AVX-512).
+    const memory dy_for_weights = input_memory(weights->dy, dy, kDestination);
+    if (dx != nullptr) {
+      const memory dy_for_data = data->dy.chosen == weights->dy.chosen
+                                     ? dy_for_weights
+                                     : input_memory(data->dy, dy, kOtherDestination);
+      const memory out = output_memory(data->dx, dx, kSource);
+      execute(data->primitive,
+              {{DNNL_ARG_DIFF_DST, dy_for_data},
+               {DNNL_ARG_WEIGHTS, input_memory(data->w, w, kWeights)},
+               {DNNL_ARG_DIFF_SRC, out}},
+              data->pd);
+      finish_output(data->dx, out, dx);
+    }
+    // Accumulating: the weight gradient goes to a plain buffer first, then is added.
+    float* target = accumulate ? static_cast<float*>(buffer(kAccumulated).get(weights->dw.plain.get_size())) : dw;
+    const memory out = output_memory(weights->dw, target, kWeights);
+    execute(weights->primitive,
+            {{DNNL_ARG_SRC, input_memory(weights->x, x, kSource)},
+             {DNNL_ARG_DIFF_DST, dy_for_weights},
              {DNNL_ARG_DIFF_WEIGHTS, out}},
-            b.pd);
-    finish_output(b.dw, out, target);
+            weights->pd);
+    finish_output(weights->dw, out, target);
     if (accumulate) {
       const int64_t n = g.o * g.patch_size();
       for (int64_t i = 0; i < n; ++i) dw[i] += target[i];
