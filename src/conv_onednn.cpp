@@ -145,9 +145,8 @@ dnnl::primitive_attr user_scratchpad() {
 // The primitives of one geometry (forward with or without bias; the backward ones built when first asked for).
 struct Prepared {
   ConvGeometry g;
-  bool bias;
   memory::dims strides, dilates, pad_l, pad_r;
-  memory::desc bias_desc;  // zero (no bias) unless `bias`
+  memory::desc bias_desc;  // zero: no bias
   dnnl::convolution_forward::primitive_desc forward_pd;
   dnnl::convolution_forward forward;
   Operand x, w, y;
@@ -164,11 +163,9 @@ struct Prepared {
   };
   std::optional<BackwardData> backward_data;
   std::optional<BackwardWeights> backward_weights;
-  bool data_refused = false, weights_refused = false;
 
   Prepared(const ConvGeometry& geometry, bool with_bias)
       : g(geometry),
-        bias(with_bias),
         strides(trailing(g.stride, g.spatial)),
         dilates(trailing(g.dilation, g.spatial, 1)),
         pad_l(trailing(g.pad_before, g.spatial)),
@@ -180,49 +177,56 @@ struct Prepared {
         w(weights_desc(g, true), forward_pd.weights_desc(), true, false),
         y(activation_desc(g, g.o, g.out, true), forward_pd.dst_desc(), false, true) {}
 
-  dnnl::convolution_forward::primitive_desc make_forward_pd() const {
-    const dnnl::convolution_forward::desc desc(
-        dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, activation_desc(g, g.c, g.in, false),
-        weights_desc(g, false), bias_desc, activation_desc(g, g.o, g.out, false), strides, dilates, pad_l, pad_r);
-    return dnnl::convolution_forward::primitive_desc(desc, user_scratchpad(), cpu_engine());
-  }
-
   // The backward primitives, or null where oneDNN has none for g (the caller then uses im2col).
   BackwardData* data_gradient() {
-    if (!backward_data && !data_refused) {
-      try {
-        const dnnl::convolution_backward_data::desc desc(
-            dnnl::algorithm::convolution_direct, activation_desc(g, g.c, g.in, false), weights_desc(g, false),
-            activation_desc(g, g.o, g.out, false), strides, dilates, pad_l, pad_r);
-        dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), cpu_engine(), forward_pd);
-        backward_data.emplace(BackwardData{pd, dnnl::convolution_backward_data(pd),
-                                           Operand(y.plain, pd.diff_dst_desc(), true, false),
-                                           Operand(w.plain, pd.weights_desc(), true, false),
-                                           Operand(x.plain, pd.diff_src_desc(), false, true)});
-      } catch (const dnnl::error&) {
-        data_refused = true;
-      }
-    }
-    return backward_data ? &*backward_data : nullptr;
+    return built_once(backward_data, data_refused, [&] {
+      const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, any_src(), any_weights(),
+                                                       any_dst(), strides, dilates, pad_l, pad_r);
+      const dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), cpu_engine(), forward_pd);
+      return BackwardData{pd, dnnl::convolution_backward_data(pd), Operand(y.plain, pd.diff_dst_desc(), true, false),
+                          Operand(w.plain, pd.weights_desc(), true, false),
+                          Operand(x.plain, pd.diff_src_desc(), false, true)};
+    });
   }
 
   BackwardWeights* weights_gradient() {
-    if (!backward_weights && !weights_refused) {
+    return built_once(backward_weights, weights_refused, [&] {
+      const dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, any_src(),
+                                                          any_weights(), any_dst(), strides, dilates, pad_l, pad_r);
+      const dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(), cpu_engine(), forward_pd);
+      return BackwardWeights{pd, dnnl::convolution_backward_weights(pd), Operand(x.plain, pd.src_desc(), true, false),
+                             Operand(y.plain, pd.diff_dst_desc(), true, false),
+                             Operand(w.plain, pd.diff_weights_desc(), false, true)};
+    });
+  }
+
+ private:
+  // The operands in layouts left to the primitive.
+  memory::desc any_src() const { return activation_desc(g, g.c, g.in, false); }
+  memory::desc any_weights() const { return weights_desc(g, false); }
+  memory::desc any_dst() const { return activation_desc(g, g.o, g.out, false); }
+
+  dnnl::convolution_forward::primitive_desc make_forward_pd() const {
+    const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                               any_src(), any_weights(), bias_desc, any_dst(), strides, dilates,
+                                               pad_l, pad_r);
+    return dnnl::convolution_forward::primitive_desc(desc, user_scratchpad(), cpu_engine());
+  }
+
+  // slot's primitives, built by make() on the first call; null, then and later, if oneDNN refused them.
+  template <typename Built, typename Make>
+  static Built* built_once(std::optional<Built>& slot, bool& refused, const Make& make) {
+    if (!slot && !refused) {
       try {
-        const dnnl::convolution_backward_weights::desc desc(
-            dnnl::algorithm::convolution_direct, activation_desc(g, g.c, g.in, false), weights_desc(g, false),
-            activation_desc(g, g.o, g.out, false), strides, dilates, pad_l, pad_r);
-        dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(), cpu_engine(), forward_pd);
-        backward_weights.emplace(BackwardWeights{pd, dnnl::convolution_backward_weights(pd),
-                                                 Operand(x.plain, pd.src_desc(), true, false),
-                                                 Operand(y.plain, pd.diff_dst_desc(), true, false),
-                                                 Operand(w.plain, pd.diff_weights_desc(), false, true)});
+        slot.emplace(make());
       } catch (const dnnl::error&) {
-        weights_refused = true;
+        refused = true;
       }
     }
-    return backward_weights ? &*backward_weights : nullptr;
+    return slot ? &*slot : nullptr;
   }
+
+  bool data_refused = false, weights_refused = false;
 };
 
 using Key = std::tuple<int, int64_t, int64_t, int64_t, int64_t, std::array<int64_t, 3>, std::array<int64_t, 3>,

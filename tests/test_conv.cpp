@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "conv_golden_runner.h"
+#include "normrt/config.h"
 #include "conv_reference.h"
 
 namespace normrt {
@@ -29,8 +30,7 @@ struct RandomConv {
 // The CPU implementations a test runs under: im2col + BLAS, and oneDNN where normrt was built with it (oneDNN takes
 // kernels larger than 1x1 with 4 or more input channels per group forward, 12 or more backward).
 std::vector<bool> onednn_settings() {
-  ops::set_conv_use_onednn(true);
-  return ops::conv_use_onednn() ? std::vector<bool>{false, true} : std::vector<bool>{false};
+  return NORMRT_WITH_ONEDNN ? std::vector<bool>{false, true} : std::vector<bool>{false};
 }
 
 // Sets ops::set_conv_use_onednn for a scope and restores the default (on).
@@ -178,6 +178,7 @@ TEST(Conv, ResultsAreIdenticalRunToRun) {
 // More geometries than oneDNN's per-thread cache of primitives keeps (256): each result stays right past the point
 // where the cache starts over (checked against im2col + BLAS).
 TEST(Conv, ManyGeometriesStayCorrectPastTheKeptPrimitives) {
+  if (!NORMRT_WITH_ONEDNN) GTEST_SKIP() << "built without oneDNN";
   Generator gen(17);
   const Tensor w = randn({4, 16, 3, 3}, gen);
   for (int64_t n = 1; n <= 300; ++n) {
