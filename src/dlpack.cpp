@@ -2,35 +2,15 @@
 
 #include <vector>
 
+#include "memory_layout.h"
 #include "normrt/error.h"
 
 namespace normrt {
 
 namespace {
 
-// Dimensions from outermost to innermost in memory: row-major, or channels last (N, spatial..., C).
-std::vector<int> memory_order(int ndim, MemoryFormat format) {
-  std::vector<int> order;
-  if (format == MemoryFormat::Contiguous) {
-    for (int d = 0; d < ndim; ++d) order.push_back(d);
-  } else {
-    order.push_back(0);
-    for (int d = 2; d < ndim; ++d) order.push_back(d);
-    order.push_back(1);
-  }
-  return order;
-}
-
-// Strides of a dense tensor whose dimensions lie in memory in `order`.
-std::vector<int64_t> dense_strides(const Shape& shape, const std::vector<int>& order) {
-  std::vector<int64_t> strides(shape.size());
-  int64_t stride = 1;
-  for (std::size_t i = order.size(); i-- > 0;) {
-    strides[order[i]] = stride;
-    stride *= shape[order[i]];
-  }
-  return strides;
-}
+using detail::dense_strides;
+using detail::memory_order;
 
 // Whether `strides` describe a dense layout in `order` (size-1 dimensions may have any stride).
 bool has_strides(const Shape& shape, const int64_t* strides, const std::vector<int>& order) {

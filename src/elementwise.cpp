@@ -6,6 +6,7 @@
 #include "normrt/ops/nn.h"
 
 #include "cpu_threads.h"
+#include "memory_layout.h"
 #include "cuda_launch.h"
 #include "op_util.h"
 #include "normrt/cuda.h"
@@ -47,20 +48,23 @@ DType result_dtype(const Tensor& a, const Tensor& b) {
   return DType::Float32;
 }
 
-// The index map of out = a op b for `out_shape` (which both broadcast to).
-tmath::Broadcast plan(const Shape& out_shape, const Shape& a, const Shape& b) {
+// The index map of out = a op b, out dense in `out_format` and each operand dense in its own memory format: the
+// dimensions are walked in out's memory order, so that out is written in storage order whatever the operands' formats.
+tmath::Broadcast plan(const Shape& out_shape, MemoryFormat out_format, const Tensor& a, const Tensor& b) {
   tmath::Broadcast p;
   p.ndim = static_cast<int>(out_shape.size());
   p.numel = shape_numel(out_shape);
-  for (const auto& [shape, strides] : {std::make_pair(&a, p.a_strides), std::make_pair(&b, p.b_strides)}) {
-    int64_t stride = 1;
-    for (int d = p.ndim - 1, k = static_cast<int>(shape->size()) - 1; d >= 0; --d, --k) {
-      const int64_t size = k >= 0 ? (*shape)[static_cast<std::size_t>(k)] : 1;
-      strides[d] = size == 1 ? 0 : stride;
-      stride *= size;
+  const std::vector<int> order = detail::memory_order(p.ndim, out_format);
+  for (const auto& [t, strides] : {std::make_pair(&a, p.a_strides), std::make_pair(&b, p.b_strides)}) {
+    const Shape& shape = t->sizes();
+    const int rank = static_cast<int>(shape.size());
+    const std::vector<int64_t> own = detail::dense_strides(shape, detail::memory_order(rank, t->memory_format()));
+    for (int i = 0; i < p.ndim; ++i) {
+      const int k = order[static_cast<std::size_t>(i)] - (p.ndim - rank);
+      strides[i] = k < 0 || shape[static_cast<std::size_t>(k)] == 1 ? 0 : own[static_cast<std::size_t>(k)];
     }
   }
-  for (int d = 0; d < p.ndim; ++d) p.sizes[d] = out_shape[static_cast<std::size_t>(d)];
+  for (int i = 0; i < p.ndim; ++i) p.sizes[i] = out_shape[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])];
   // Coalesced: size-1 dimensions dropped, and each dimension merged into the next where both operands step through
   // them as through one ((N, C, H, W) + (C, 1, 1) is (N, C, H * W) + (C, 1)): fewer coordinates per element, and
   // longer runs along the last one.
@@ -78,20 +82,23 @@ tmath::Broadcast plan(const Shape& out_shape, const Shape& a, const Shape& b) {
   return p;
 }
 
-// z[i] = x[i * x_step] op y[i * y_step] for i < n, steps 0 (a broadcast value) or 1: a run along the last dimension of
-// a broadcast, each combination its own plain loop.
+// z[i] = x[i * x_step] op y[i * y_step] for i < n: a run along the last dimension of a broadcast. Steps 0 (a
+// broadcast value) and 1 each get a plain loop; other steps (operands of another memory format than the result's)
+// the general one.
 template <tmath::Binary K>
 void broadcast_run(const float* x, int64_t x_step, const float* y, int64_t y_step, float* z, int64_t n) {
-  if (x_step != 0 && y_step != 0) {
+  if (x_step == 1 && y_step == 1) {
     for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, x[i], y[i]);
-  } else if (x_step != 0) {
+  } else if (x_step == 1 && y_step == 0) {
     const float v = y[0];
     for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, x[i], v);
-  } else if (y_step != 0) {
+  } else if (x_step == 0 && y_step == 1) {
     const float v = x[0];
     for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, v, y[i]);
-  } else {
+  } else if (x_step == 0 && y_step == 0) {
     std::fill_n(z, n, tmath::apply(K, x[0], y[0]));
+  } else {
+    for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, x[i * x_step], y[i * y_step]);
   }
 }
 
@@ -121,27 +128,29 @@ void same_shape(const float* x, const float* y, float* z, int64_t n) {
 }
 
 void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
-  const tmath::Broadcast p = plan(out.sizes(), a.sizes(), b.sizes());
+  const tmath::Broadcast p = plan(out.sizes(), out.memory_format(), a, b);
   if (out.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch l(out);
     util::dispatch_element(out.dtype(), [&](auto element) {
       using T = decltype(element);
-      normrt::cuda::binary(kernel_op(op), a.data<T>(), b.data<T>(), out.data<T>(), p, l.sms, l.stream);
+      normrt::cuda::binary(kernel_op(op), util::stored<T>(a), util::stored<T>(b), util::stored<T>(out), p, l.sms,
+                           l.stream);
     });
     return;
 #else
     NORMRT_THROW("arithmetic on ", out.device().str(), " needs a build with CUDA (NORMRT_WITH_CUDA)");
 #endif
   }
-  const float* x = a.data<float>();
-  const float* y = b.data<float>();
-  float* z = out.data<float>();
+  const float* x = util::stored<float>(a);
+  const float* y = util::stored<float>(b);
+  float* z = util::stored<float>(out);
   // The operator as a compile-time constant, so that each loop is specialised and vectorised; same-shape operands (a
   // ResNet's residual sum) take one flat loop, the rest (scalar and per-channel operands too) runs along the
   // coalesced plan's last dimension.
   const int64_t n = p.numel;
-  const bool same = a.numel() == n && b.numel() == n;
+  // One flat pass where both operands run through memory as the result does (or there is at most one element).
+  const bool same = p.ndim == 0 || (p.ndim == 1 && p.a_strides[0] == 1 && p.b_strides[0] == 1);
   const auto each = [&](auto op_constant) {
     constexpr tmath::Binary k = decltype(op_constant)::value;
     if (same) {
@@ -177,7 +186,8 @@ Shape broadcast_shape(const Shape& a, const Shape& b) {
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_operands(a, b);
   if (!native(a, b)) return binary(op, util::widened(a), util::widened(b)).to(result_dtype(a, b));
-  Tensor out = empty(broadcast_shape(a.sizes(), b.sizes()), TensorOptions(a.device()).dtype(a.dtype()));
+  const Shape shape = broadcast_shape(a.sizes(), b.sizes());
+  Tensor out = empty(shape, TensorOptions(a.device()).dtype(a.dtype()).memory_format(util::result_format(shape, {&a, &b})));
   run(op, a, b, out);
   return out;
 }
@@ -193,7 +203,8 @@ Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b) {
     if (!wide.is_same(a)) a.copy_(wide.to(a.dtype()));
     return a;
   }
-  if (op == BinaryOp::Add && a.sizes() == b.sizes() && a.dtype() == DType::Float32) {
+  if (op == BinaryOp::Add && a.sizes() == b.sizes() && a.memory_format() == b.memory_format() &&
+      a.dtype() == DType::Float32) {
     add_scaled_(a, b, 1.0);  // the plain axpy pass (gradient accumulation takes this path)
     return a;
   }
@@ -215,8 +226,9 @@ void add_scaled_(Tensor& a, const Tensor& b, double alpha) {
   NORMRT_CHECK(a.sizes() == b.sizes(), "add: shape mismatch, ", shape_str(a.sizes()), " vs ", shape_str(b.sizes()));
   NORMRT_CHECK(a.device() == b.device(), "Expected all tensors to be on the same device, but found at least two ",
                "devices, ", a.device().str(), " and ", b.device().str(), "!");
-  float* out = a.data<float>();
-  const float* in = b.data<float>();
+  const Tensor source = b.to(a.memory_format());
+  float* out = util::stored<float>(a);
+  const float* in = util::stored<float>(source);
   const int64_t n = a.numel();
   const auto scale = static_cast<float>(alpha);
   a.bump_version();

@@ -61,6 +61,9 @@ nnmath::Activation math_kind(Activation kind) {
   return nnmath::Activation::ReLU;
 }
 
+// The options of an elementwise result of t: its device, dtype and memory format.
+TensorOptions like(const Tensor& t) { return TensorOptions(t.device()).dtype(t.dtype()).memory_format(t.memory_format()); }
+
 // The CPU GEMMs of Linear, split into fixed blocks of rows (set by the shape alone, so results do not depend on the
 // thread count) run in parallel, each block one single-threaded GEMM (see cpu_threads.h).
 template <typename Fn>
@@ -98,11 +101,11 @@ Tensor activation(Activation kind, const Tensor& input) {
   if (input.defined() && input.device().is_cuda()) {  // the kernels take float16 and bfloat16 as they are
 #if NORMRT_WITH_CUDA
     if (!h) check_float(input, "input");
-    Tensor out = empty(input.sizes(), TensorOptions(input.device()).dtype(input.dtype()));
+    Tensor out = empty(input.sizes(), like(input));
     Launch l(input);
     util::dispatch_element(input.dtype(), [&](auto element) {
       using T = decltype(element);
-      cuda::activation_forward(math_kind(kind), input.data<T>(), out.data<T>(), n, l.sms, l.stream);
+      cuda::activation_forward(math_kind(kind), util::stored<T>(input), util::stored<T>(out), n, l.sms, l.stream);
     });
     return out;
 #else
@@ -111,9 +114,9 @@ Tensor activation(Activation kind, const Tensor& input) {
   }
   if (h) return activation(kind, util::widened(input)).to(*h);
   check_float(input, "input");
-  Tensor out = empty(input.sizes(), input.device());
-  const float* x = input.data<float>();
-  float* y = out.data<float>();
+  Tensor out = empty(input.sizes(), like(input));
+  const float* x = util::stored<float>(input);
+  float* y = util::stored<float>(out);
   {
     with_activation(math_kind(kind), [&](auto k) {
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
@@ -135,12 +138,13 @@ Tensor activation_backward(Activation kind, const Tensor& grad_output, const Ten
     } else {
       check_pair(grad_output, "grad_output", output, "output");
     }
-    Tensor out = empty(output.sizes(), TensorOptions(output.device()).dtype(output.dtype()));
+    Tensor out = empty(output.sizes(), like(output));
+    const Tensor dy = grad_output.to(output.memory_format());
     Launch l(output);
     util::dispatch_element(output.dtype(), [&](auto element) {
       using T = decltype(element);
-      cuda::activation_backward(math_kind(kind), grad_output.data<T>(), output.data<T>(), out.data<T>(), n, l.sms,
-                                l.stream);
+      cuda::activation_backward(math_kind(kind), util::stored<T>(dy), util::stored<T>(output), util::stored<T>(out), n,
+                                l.sms, l.stream);
     });
     return out;
 #else
@@ -149,9 +153,10 @@ Tensor activation_backward(Activation kind, const Tensor& grad_output, const Ten
   }
   if (h) return activation_backward(kind, util::widened(grad_output), util::widened(output)).to(*h);
   check_pair(grad_output, "grad_output", output, "output");
-  Tensor out = empty(output.sizes(), output.device());
-  const float *dy = grad_output.data<float>(), *y = output.data<float>();
-  float* dx = out.data<float>();
+  Tensor out = empty(output.sizes(), like(output));
+  const Tensor dy_in_format = grad_output.to(output.memory_format());
+  const float *dy = util::stored<float>(dy_in_format), *y = util::stored<float>(output);
+  float* dx = util::stored<float>(out);
   {
     with_activation(math_kind(kind), [&](auto k) {
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
@@ -430,6 +435,9 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
 
 Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset, const Tensor& device_offset) {
   const detail::NvtxRange range("dropout");
+  // Each element's draw follows its logical index, so that a memory format does not change which elements drop.
+  if (input.defined() && !input.is_contiguous())
+    return dropout(input.contiguous(), p, seed, offset, device_offset).to(input.memory_format());
   const auto h = util::reduced_dtype("dropout", {&input});
   const bool on_gpu = input.defined() && input.device().is_cuda();  // the kernel takes float16 and bfloat16 as they are
   if (h && !on_gpu) return dropout(util::widened(input), p, seed, offset, device_offset).to(*h);
@@ -460,6 +468,10 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset, co
 
 DropoutResult dropout_with_mask(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
   const detail::NvtxRange range("dropout");
+  if (input.defined() && !input.is_contiguous()) {  // the mask in logical order, as dropout's draws
+    DropoutResult r = dropout_with_mask(input.contiguous(), p, seed, offset);
+    return {r.output.to(input.memory_format()), r.mask};
+  }
   if (const auto h = util::reduced_dtype("dropout", {&input})) {
     DropoutResult r = dropout_with_mask(util::widened(input), p, seed, offset);
     return {r.output.to(*h), r.mask};
@@ -473,6 +485,8 @@ DropoutResult dropout_with_mask(const Tensor& input, double p, uint64_t seed, ui
 }
 
 Tensor dropout_backward(const Tensor& grad_output, const Tensor& mask) {
+  if (grad_output.defined() && !grad_output.is_contiguous())
+    return dropout_backward(grad_output.contiguous(), mask).to(grad_output.memory_format());
   if (const auto h = util::reduced_dtype("dropout_backward", {&grad_output}))
     return dropout_backward(util::widened(grad_output), mask).to(*h);
   check_pair(grad_output, "grad_output", mask, "mask");

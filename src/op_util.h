@@ -53,6 +53,23 @@ inline void* elements(Tensor t) {  // a handle: the elements are shared
   }
 }
 
+// The elements of a dense tensor of dtype T in its own memory order, whatever its memory format: for the ops that
+// work element by element in storage order (operands of one memory format share it).
+template <typename T>
+T* stored(const Tensor& t) {
+  NORMRT_CHECK(t.dtype() == dtype_of<T>(), "expected a tensor of dtype ", dtype_name(dtype_of<T>()), " but got ",
+               dtype_name(t.dtype()));
+  return static_cast<T*>(t.raw_data());
+}
+
+// The memory format the result of an elementwise op on these operands takes, as PyTorch's: the first operand's
+// with the result's shape (so x + bias keeps x's), contiguous when none has it.
+inline MemoryFormat result_format(const Shape& result, std::initializer_list<const Tensor*> operands) {
+  for (const Tensor* t : operands)
+    if (t->defined() && t->sizes() == result) return t->memory_format();
+  return MemoryFormat::Contiguous;
+}
+
 // Calls body(T{}) with the element type of a floating dtype, as the CUDA kernels take it: Half, BFloat16 or float.
 template <typename Body>
 void dispatch_element(DType dtype, Body body) {

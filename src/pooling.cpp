@@ -255,10 +255,22 @@ bool through_float32(const std::optional<DType>& reduced, const Tensor& input) {
   return reduced && !(input.defined() && input.device().is_cuda());
 }
 
+// Whether any operand is channels-last: such calls run on contiguous copies, their results taking the input's memory
+// format (as PyTorch's results do).
+bool any_channels_last(std::initializer_list<const Tensor*> operands) {
+  for (const Tensor* t : operands)
+    if (t->defined() && !t->is_contiguous()) return true;
+  return false;
+}
+
 }  // namespace
 
 MaxPoolResult max_pool(const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("max_pool");
+  if (any_channels_last({&input})) {
+    MaxPoolResult r = max_pool(input.contiguous(), spatial, params);
+    return {r.output.to(input.memory_format()), r.indices.to(input.memory_format())};
+  }
   const auto h = util::reduced_dtype("max_pool", {&input});
   if (through_float32(h, input)) {
     MaxPoolResult r = max_pool(util::widened(input), spatial, params);
@@ -275,6 +287,9 @@ MaxPoolResult max_pool(const Tensor& input, int spatial, const PoolParams& param
 Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const Tensor& indices, int spatial,
                          const PoolParams& params) {
   const normrt::detail::NvtxRange range("max_pool_backward");
+  if (any_channels_last({&grad_output, &input, &indices}))
+    return max_pool_backward(grad_output.contiguous(), input.contiguous(), indices.contiguous(), spatial, params)
+        .to(input.memory_format());
   const auto h = util::reduced_dtype("max_pool_backward", {&grad_output, &input});
   if (through_float32(h, input))
     return max_pool_backward(util::widened(grad_output), util::widened(input), indices, spatial, params).to(*h);
@@ -289,6 +304,7 @@ Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const T
 
 Tensor avg_pool(const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("avg_pool");
+  if (any_channels_last({&input})) return avg_pool(input.contiguous(), spatial, params).to(input.memory_format());
   const auto h = util::reduced_dtype("avg_pool", {&input});
   if (through_float32(h, input))
     return avg_pool(util::widened(input), spatial, params).to(*h);
@@ -300,6 +316,8 @@ Tensor avg_pool(const Tensor& input, int spatial, const PoolParams& params) {
 
 Tensor avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("avg_pool_backward");
+  if (any_channels_last({&grad_output, &input}))
+    return avg_pool_backward(grad_output.contiguous(), input.contiguous(), spatial, params).to(input.memory_format());
   const auto h = util::reduced_dtype("avg_pool_backward", {&grad_output, &input});
   if (through_float32(h, input))
     return avg_pool_backward(util::widened(grad_output), util::widened(input), spatial, params).to(*h);
@@ -310,6 +328,8 @@ Tensor avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spa
 
 Tensor adaptive_avg_pool(const Tensor& input, int spatial, const std::vector<int64_t>& output_size) {
   const normrt::detail::NvtxRange range("adaptive_avg_pool");
+  if (any_channels_last({&input}))
+    return adaptive_avg_pool(input.contiguous(), spatial, output_size).to(input.memory_format());
   const auto h = util::reduced_dtype("adaptive_avg_pool", {&input});
   if (through_float32(h, input))
     return adaptive_avg_pool(util::widened(input), spatial, output_size).to(*h);
@@ -321,6 +341,8 @@ Tensor adaptive_avg_pool(const Tensor& input, int spatial, const std::vector<int
 
 Tensor adaptive_avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial) {
   const normrt::detail::NvtxRange range("adaptive_avg_pool_backward");
+  if (any_channels_last({&grad_output, &input}))
+    return adaptive_avg_pool_backward(grad_output.contiguous(), input.contiguous(), spatial).to(input.memory_format());
   const auto h = util::reduced_dtype("adaptive_avg_pool_backward", {&grad_output, &input});
   if (through_float32(h, input))
     return adaptive_avg_pool_backward(util::widened(grad_output), util::widened(input), spatial).to(*h);

@@ -131,7 +131,114 @@ TEST(MemoryFormat, OpsThatNeedContiguousInputSaySo) {
   const Tensor cl = randn({2, 3, 4, 5}).to(MemoryFormat::ChannelsLast);
   EXPECT_TRUE(throws_with([&] { cl.data<float>(); },
                           "expected a contiguous tensor, got channels_last memory format (call contiguous() first)"));
-  EXPECT_TRUE(throws_with([&] { (void)(cl + cl); }, "got channels_last memory format"));
+  EXPECT_TRUE(throws_with([&] { (void)ops::sum(cl, 1); }, "got channels_last memory format"));
+}
+
+// The memory format of a 4-d or 5-d shape that is not contiguous.
+MemoryFormat channels_last_of(const Shape& shape) {
+  return shape.size() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
+}
+
+// What a CNN runs on channels-last activations gives the contiguous computation's values bit for bit, in the
+// format of the (first full-shaped) operand, whatever format the other operands have.
+void expect_same(const Tensor& got, const Tensor& expected, MemoryFormat format, const std::string& what) {
+  EXPECT_EQ(got.memory_format(), format) << what;
+  EXPECT_EQ(got.sizes(), expected.sizes()) << what;
+  EXPECT_EQ(got.to_vector(), expected.to_vector()) << what;
+}
+
+TEST(MemoryFormat, ArithmeticTakesEveryPairOfFormatsAndBroadcasts) {
+  Generator gen(4);
+  for (const Shape& shape : {Shape{2, 3, 4, 5}, Shape{1, 1, 1, 1}, Shape{3, 7, 1, 2}, Shape{2, 1, 3, 3},
+                             Shape{2, 3, 2, 3, 4}, Shape{1, 5, 33, 1, 2}}) {
+    const MemoryFormat cl = channels_last_of(shape);
+    const Tensor a = randn(shape, gen);
+    const int64_t c = shape[1];
+    Shape per_channel(shape.size() - 1, 1), batch_channel(shape.size(), 1), last(1, shape.back());
+    per_channel[0] = c;
+    batch_channel[0] = shape[0];
+    batch_channel[1] = c;
+    for (const Shape& other : {shape, per_channel, batch_channel, last, Shape{}}) {
+      const Tensor b = randn(other, gen) + 0.5;
+      const bool full = other.size() == shape.size();  // may be channels-last itself
+      for (const MemoryFormat fa : {MemoryFormat::Contiguous, cl}) {
+        for (const MemoryFormat fb : {MemoryFormat::Contiguous, cl}) {
+          if (fb != MemoryFormat::Contiguous && !full) continue;
+          const std::string what = shape_str(shape) + " " + memory_format_name(fa) + " op " + shape_str(other) + " " +
+                                   memory_format_name(fb);
+          const Tensor x = a.to(fa), y = b.to(fb);
+          expect_same(x + y, a + b, fa, what);
+          expect_same(x - y, a - b, fa, what);
+          expect_same(x * y, a * b, fa, what);
+          expect_same(x / y, a / b, fa, what);
+          // The result takes the first full-shaped operand's format: b's when a is broadcast onto it.
+          if (other == batch_channel && shape != batch_channel)
+            expect_same(y - x, b - a, fa, what + " (b first)");
+          Tensor in_place = x.clone();
+          in_place *= y;
+          expect_same(in_place, a * b, fa, what + " *=");
+          in_place = x.clone();
+          in_place += y;
+          expect_same(in_place, a + b, fa, what + " +=");
+          if (other == shape) {
+            in_place = x.clone();
+            ops::add_scaled_(in_place, y, -0.25);
+            Tensor expected = a.clone();
+            ops::add_scaled_(expected, b, -0.25);
+            expect_same(in_place, expected, fa, what + " add_scaled_");
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(MemoryFormat, ActivationsPoolingAndDropoutKeepTheInputsFormat) {
+  Generator gen(6);
+  for (const Shape& shape : {Shape{2, 3, 6, 5}, Shape{1, 8, 7, 7}, Shape{3, 1, 4, 9}, Shape{2, 4, 3, 5, 6}}) {
+    const MemoryFormat cl = channels_last_of(shape);
+    const int spatial = static_cast<int>(shape.size()) - 2;
+    const Tensor x = randn(shape, gen), x_cl = x.to(cl);
+    const std::string what = shape_str(shape);
+    for (const ops::Activation kind : {ops::Activation::ReLU, ops::Activation::Sigmoid, ops::Activation::Tanh}) {
+      const Tensor y = ops::activation(kind, x), dy = randn(shape, gen);
+      const Tensor y_cl = ops::activation(kind, x_cl);
+      expect_same(y_cl, y, cl, what + " activation");
+      const Tensor dx = ops::activation_backward(kind, dy, y);
+      expect_same(ops::activation_backward(kind, dy.to(cl), y_cl), dx, cl, what + " activation backward");
+      // A contiguous gradient of a channels-last output (what Flatten's backward hands back).
+      expect_same(ops::activation_backward(kind, dy, y_cl), dx, cl, what + " activation backward, contiguous dy");
+    }
+    ops::PoolParams params;
+    params.kernel_size = {3};
+    params.stride = {2};
+    params.padding = {1};
+    const ops::MaxPoolResult m = ops::max_pool(x, spatial, params), m_cl = ops::max_pool(x_cl, spatial, params);
+    expect_same(m_cl.output, m.output, cl, what + " max_pool");
+    EXPECT_EQ(m_cl.indices.memory_format(), cl) << what;
+    EXPECT_EQ(m_cl.indices.to_vector<int64_t>(), m.indices.to_vector<int64_t>()) << what;
+    const Tensor dm = randn(m.output.sizes(), gen);
+    const Tensor dx_max = ops::max_pool_backward(dm, x, m.indices, spatial, params);
+    expect_same(ops::max_pool_backward(dm.to(cl), x_cl, m_cl.indices, spatial, params), dx_max, cl,
+                what + " max_pool_backward");
+    const Tensor a = ops::avg_pool(x, spatial, params);
+    expect_same(ops::avg_pool(x_cl, spatial, params), a, cl, what + " avg_pool");
+    const Tensor da = randn(a.sizes(), gen);
+    expect_same(ops::avg_pool_backward(da.to(cl), x_cl, spatial, params),
+                ops::avg_pool_backward(da, x, spatial, params), cl, what + " avg_pool_backward");
+    const Tensor g = ops::adaptive_avg_pool(x, spatial, {1});
+    expect_same(ops::adaptive_avg_pool(x_cl, spatial, {1}), g, cl, what + " adaptive_avg_pool");
+    const Tensor dg = randn(g.sizes(), gen);
+    expect_same(ops::adaptive_avg_pool_backward(dg, x_cl, spatial), ops::adaptive_avg_pool_backward(dg, x, spatial),
+                cl, what + " adaptive_avg_pool_backward");
+    // Dropout drops by logical index: the same elements in either format.
+    expect_same(ops::dropout(x_cl, 0.4, 17, 3), ops::dropout(x, 0.4, 17, 3), cl, what + " dropout");
+    const ops::DropoutResult d = ops::dropout_with_mask(x, 0.4, 17, 3), d_cl = ops::dropout_with_mask(x_cl, 0.4, 17, 3);
+    expect_same(d_cl.output, d.output, cl, what + " dropout_with_mask");
+    const Tensor dd = randn(shape, gen);
+    expect_same(ops::dropout_backward(dd.to(cl), d_cl.mask), ops::dropout_backward(dd, d.mask), cl,
+                what + " dropout_backward");
+  }
 }
 
 TEST(MemoryFormat, SavedInLogicalOrderSharedWithChannelsLastStrides) {

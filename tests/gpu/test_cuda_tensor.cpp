@@ -118,6 +118,39 @@ TEST_F(CudaTensor, ArithmeticMatchesTheCpuBitForBit) {
   EXPECT_EQ(in_place.to_vector(), (x - c).to_vector());
 }
 
+// Channels-last operands on the device: arithmetic (either operand's format, broadcasts), activations and their
+// backward, pooling and dropout give the CPU's bits in the CPU's memory format.
+TEST_F(CudaTensor, ChannelsLastOpsMatchTheCpuBitForBit) {
+  const Device gpu = Device::cuda(0);
+  Generator gen(14);
+  const MemoryFormat cl = MemoryFormat::ChannelsLast;
+  const Tensor x = randn({2, 3, 6, 5}, gen), y = randn({2, 3, 6, 5}, gen), c = randn({3, 1, 1}, gen);
+  const auto same = [](const Tensor& dev, const Tensor& host) {
+    EXPECT_EQ(dev.device().is_cuda(), true);
+    EXPECT_EQ(dev.memory_format(), host.memory_format());
+    EXPECT_EQ(dev.to_vector(), host.to_vector());
+  };
+  const Tensor xc = x.to(cl), yc = y.to(cl);
+  same(xc.to(gpu) * y.to(gpu) + c.to(gpu), xc * y + c);
+  same(x.to(gpu) - yc.to(gpu), x - yc);
+  Tensor in_place = xc.to(gpu);
+  in_place += y.to(gpu);
+  Tensor host_in_place = xc.clone();
+  host_in_place += y;
+  same(in_place, host_in_place);
+  const Tensor r = ops::activation(ops::Activation::Tanh, xc);
+  same(ops::activation(ops::Activation::Tanh, xc.to(gpu)), r);
+  same(ops::activation_backward(ops::Activation::Tanh, y.to(gpu), r.to(gpu)),
+       ops::activation_backward(ops::Activation::Tanh, y, r));
+  ops::PoolParams p;
+  p.kernel_size = {2};
+  const ops::MaxPoolResult m = ops::max_pool(xc, 2, p), mg = ops::max_pool(xc.to(gpu), 2, p);
+  same(mg.output, m.output);
+  same(ops::max_pool_backward(m.output.to(gpu), xc.to(gpu), mg.indices, 2, p),
+       ops::max_pool_backward(m.output, xc, m.indices, 2, p));
+  same(ops::dropout(xc.to(gpu), 0.3, 5, 0), ops::dropout(xc, 0.3, 5, 0));
+}
+
 TEST_F(CudaTensor, ReductionsAndIndexOpsMatchTheCpu) {
   const Device gpu = Device::cuda(0);
   Generator gen(15);
