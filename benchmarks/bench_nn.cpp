@@ -144,13 +144,22 @@ const ConvShape kTrainShapes[] = {{1, 16, 28, 3, 1},  {16, 16, 28, 3, 1}, {16, 3
                                   {32, 32, 14, 3, 1}, {32, 64, 14, 3, 2}, {64, 64, 7, 3, 1},  {3, 16, 28, 3, 1},
                                   {4, 16, 28, 3, 1},  {8, 8, 28, 3, 1},   {12, 16, 28, 3, 1}, {64, 256, 28, 1, 1}};
 
-// pass 0: forward, 1: backward (input and weight gradients). im2col: the CPU without oneDNN.
-void conv2d(benchmark::State& state, int64_t batch, ConvShape s, Device device, int pass, bool im2col) {
-  ops::set_conv_use_onednn(!im2col);
+// How a CPU convolution runs: normrt's default on NCHW tensors, the im2col path (without oneDNN), or normrt's
+// default on channels-last activations (x, y, dy, dx).
+enum class ConvPath { Normrt, Im2col, ChannelsLast };
+const char* conv_path_name(ConvPath path) {
+  return path == ConvPath::Normrt ? "normrt" : path == ConvPath::Im2col ? "im2col" : "normrt-channels-last";
+}
+
+// pass 0: forward, 1: backward (input and weight gradients).
+void conv2d(benchmark::State& state, int64_t batch, ConvShape s, Device device, int pass, ConvPath path) {
+  ops::set_conv_use_onednn(path != ConvPath::Im2col);
+  const MemoryFormat format = path == ConvPath::ChannelsLast ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
   Generator gen(1);
-  const Tensor x = randn({batch, s.c, s.hw, s.hw}, gen, device), w = randn({s.o, s.c, s.k, s.k}, gen, device);
+  const Tensor x = randn({batch, s.c, s.hw, s.hw}, gen, device).to(format);
+  const Tensor w = randn({s.o, s.c, s.k, s.k}, gen, device);
   const ops::ConvParams p = conv_params(s);
-  const Tensor dy = randn(ops::conv_output_shape(x.sizes(), w.sizes(), p), gen, device);
+  const Tensor dy = randn(ops::conv_output_shape(x.sizes(), w.sizes(), p), gen, device).to(format);
   timed(state, device, [&] {
     if (pass == 0) {
       ops::conv(x, w, Tensor(), p);
@@ -367,7 +376,7 @@ int main(int argc, char** argv) {
     for (const ConvShape& s : kConvShapes) {
       for (int pass : {0, 1})
         add(tag + "/conv2d/" + (pass == 0 ? "forward/" : "backward/") + conv_label(conv_batch, s), conv2d, conv_batch,
-            s, device, pass, false);
+            s, device, pass, ConvPath::Normrt);
       for (Backend backend : device.is_cuda() ? std::vector<Backend>{Backend::Native, Backend::CuDNN}
                                               : std::vector<Backend>{Backend::Native})
         add(tag + "/conv-bn-relu/" + (backend == Backend::Native ? "native-bn/" : "cudnn-bn/") +
@@ -377,10 +386,10 @@ int main(int argc, char** argv) {
     if (device.is_cpu()) {
       for (const ConvShape& s : kTrainShapes)
         for (int pass : {0, 1})
-          for (bool im2col : {false, true})
-            add(tag + "/conv2d-train/" + (pass == 0 ? "forward/" : "backward/") + (im2col ? "im2col/" : "normrt/") +
+          for (ConvPath path : {ConvPath::Normrt, ConvPath::Im2col, ConvPath::ChannelsLast})
+            add(tag + "/conv2d-train/" + (pass == 0 ? "forward/" : "backward/") + conv_path_name(path) + "/" +
                     conv_label(128, s),
-                conv2d, int64_t{128}, s, device, pass, im2col);
+                conv2d, int64_t{128}, s, device, pass, path);
     }
     for (bool use_cudnn : device.is_cuda() ? std::vector<bool>{false, true} : std::vector<bool>{false})
       add(tag + "/max-pool-2x2/" + (use_cudnn ? "cudnn/" : "normrt/") + std::to_string(conv_batch) + "x64x112x112",

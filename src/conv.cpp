@@ -37,7 +37,7 @@ bool onednn_takes(const detail::ConvGeometry& g, bool backward) {
 
 void cpu_forward(const detail::ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
 #if NORMRT_WITH_ONEDNN
-  if (onednn_takes(g, false) && detail::onednn_conv_forward(g, x, w, bias, y)) return;
+  if (onednn_takes(g, false) && detail::onednn_conv_forward(g, x, w, bias, y, false)) return;
 #endif
   detail::cpu_conv_forward(g, x, w, bias, y);
 }
@@ -46,10 +46,50 @@ void cpu_forward(const detail::ConvGeometry& g, const float* x, const float* w, 
 void cpu_backward(const detail::ConvGeometry& g, const float* x, const float* dy, const float* w, float* dx, float* dw,
                   bool accumulate) {
 #if NORMRT_WITH_ONEDNN
-  if (onednn_takes(g, true) && detail::onednn_conv_backward(g, x, dy, w, dx, dw, accumulate)) return;
+  if (onednn_takes(g, true) && detail::onednn_conv_backward(g, x, dy, w, dx, dw, accumulate, false)) return;
 #endif
   if (dx != nullptr) detail::cpu_conv_backward_data(g, dy, w, dx);
   detail::cpu_conv_backward_filter(g, x, dy, dw, accumulate);
+}
+
+// y from channels-last x, and the backward's dx (unless null) and dw from channels-last x and dy, through oneDNN;
+// false, having done nothing, where oneDNN has no kernel for g.
+bool cpu_forward_channels_last(const detail::ConvGeometry& g, const float* x, const float* w, const float* bias,
+                               float* y) {
+#if NORMRT_WITH_ONEDNN
+  return detail::onednn_conv_forward(g, x, w, bias, y, true);
+#else
+  (void)g, (void)x, (void)w, (void)bias, (void)y;
+  return false;
+#endif
+}
+
+bool cpu_backward_channels_last(const detail::ConvGeometry& g, const float* x, const float* dy, const float* w,
+                                float* dx, float* dw, bool accumulate) {
+#if NORMRT_WITH_ONEDNN
+  return detail::onednn_conv_backward(g, x, dy, w, dx, dw, accumulate, true);
+#else
+  (void)g, (void)x, (void)dy, (void)w, (void)dx, (void)dw, (void)accumulate;
+  return false;
+#endif
+}
+
+// Channels-last activations run as they are on oneDNN's NHWC kernels, which need no reorders: every forward (1x1
+// and 1-3 channels too: 64 -> 256 1x1 at 28x28 16.7 ms against 24.6 ms for NCHW im2col) and the backward from 4 input
+// channels per group (1 -> 16 channels: 3.4 ms against 1.7 ms through contiguous copies and im2col; 4 -> 16: 2.6
+// against 4.2). Elsewhere (those backwards, cuDNN, a build without oneDNN) a call goes through contiguous copies.
+#if NORMRT_WITH_ONEDNN
+constexpr int64_t kOneDnnChannelsLastBackwardChannels = 4;
+#endif
+
+bool native_channels_last(const detail::ConvGeometry& g, const Device& device, bool backward) {
+#if NORMRT_WITH_ONEDNN
+  return device.is_cpu() && g_use_onednn &&
+         (!backward || g.c_per_group() >= kOneDnnChannelsLastBackwardChannels);
+#else
+  (void)g, (void)device, (void)backward;
+  return false;
+#endif
 }
 
 // A per-dimension parameter: one value for all dimensions or one per dimension, as PyTorch's _single/_pair/_triple.
@@ -242,8 +282,20 @@ Tensor conv(const Tensor& input, const Tensor& weight, const Tensor& bias, const
       detail::resolve_conv(x_shape, weight.sizes(), bias.defined() ? &bias_shape : nullptr, params);
   Shape y_shape = output_shape(g);
   const bool empty_output = g.n == 0 || g.o == 0 || g.out_size() == 0;
+  // Weights in another memory format are read through a contiguous copy (they are small); the output takes the
+  // input's memory format, as PyTorch's does.
+  if (!weight.is_contiguous()) return conv(input, weight.contiguous(), bias, params);
+  const bool channels_last = !input.is_contiguous();
+  if (channels_last && !(g.c > 0 && native_channels_last(g, input.device(), false)))
+    return conv(input.contiguous(), weight, bias, params).to(input.memory_format());
   Tensor y;
-  if (input.device().is_cuda()) {
+  if (channels_last) {
+    y = empty(y_shape, TensorOptions(input.device()).memory_format(input.memory_format()));
+    if (!empty_output && !cpu_forward_channels_last(g, util::stored<float>(input), weight.data<float>(),
+                                                    bias.defined() ? bias.data<float>() : nullptr,
+                                                    util::stored<float>(y)))
+      return conv(input.contiguous(), weight, bias, params).to(input.memory_format());
+  } else if (input.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch launch(input);
     // With no input channels the convolution is zero (plus the bias).
@@ -302,13 +354,29 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
                  "conv_backward: grad_bias shape ", shape_str(grad_bias->sizes()), " does not match [", g.o, "]");
 
   const Device device = input.device();
+  if (!weight.is_contiguous())
+    return conv_backward(grad_output, input, weight.contiguous(), params, grad_weight, grad_bias, need_input_grad);
   // Every element of dx, and of a fresh dw, is written when there is work; otherwise they are zeros.
   const bool work = g.n > 0 && g.o > 0 && g.c > 0 && g.out_size() > 0;
+  // Channels-last operands (either) run as they are where oneDNN takes them, else through contiguous copies; dx
+  // takes the input's memory format.
+  const bool channels_last = !input.is_contiguous() || !grad_output.is_contiguous();
+  const auto through_contiguous = [&] {
+    const Tensor dx = conv_backward(grad_output.contiguous(), input.contiguous(), weight, params, grad_weight,
+                                    grad_bias, need_input_grad);
+    return dx.defined() ? dx.to(input.memory_format()) : dx;
+  };
+  if (channels_last && !(work && native_channels_last(g, device, true))) return through_contiguous();
+  const MemoryFormat layout = !channels_last     ? MemoryFormat::Contiguous
+                              : input.dim() == 4 ? MemoryFormat::ChannelsLast
+                                                 : MemoryFormat::ChannelsLast3d;
   const TensorOptions options = TensorOptions(device).dtype(dtype);
-  const auto fresh = [&](const Shape& shape) { return work ? empty(shape, options) : zeros(shape, options); };
-  Tensor dx = need_input_grad ? fresh(input.sizes()) : Tensor();
-  Tensor dw = accumulate_w ? *grad_weight : fresh(weight.sizes());
-  const Tensor dy = grad_output.reshape(y_shape);
+  const auto fresh = [&](const Shape& shape, MemoryFormat format) {
+    return work ? empty(shape, TensorOptions(options).memory_format(format)) : zeros(shape, options);
+  };
+  Tensor dx = need_input_grad ? fresh(input.sizes(), layout) : Tensor();
+  Tensor dw = accumulate_w ? *grad_weight : fresh(weight.sizes(), MemoryFormat::Contiguous);
+  const Tensor dy = channels_last ? grad_output.to(layout) : grad_output.reshape(y_shape);
   if (device.is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch launch(input);
@@ -323,6 +391,12 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
 #else
     util::no_cuda("conv_backward");
 #endif
+  } else if (channels_last) {  // nothing is written where oneDNN refuses
+    const Tensor x = input.to(layout);
+    if (!cpu_backward_channels_last(g, util::stored<float>(x), util::stored<float>(dy), weight.data<float>(),
+                                    need_input_grad ? util::stored<float>(dx) : nullptr, dw.data<float>(),
+                                    accumulate_w))
+      return through_contiguous();
   } else if (work) {
     cpu_backward(g, input.data<float>(), dy.data<float>(), weight.data<float>(),
                  need_input_grad ? dx.data<float>() : nullptr, dw.data<float>(), accumulate_w);
@@ -335,7 +409,7 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
     if (accumulate_b) add_(*grad_bias, db);
     else *grad_bias = db.to(dtype);
   }
-  return dx;
+  return dx.defined() ? dx.to(input.memory_format()) : dx;
 }
 
 }  // namespace normrt::ops

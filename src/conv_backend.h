@@ -37,11 +37,13 @@ void cpu_conv_forward(const ConvGeometry& g, const float* x, const float* w, con
 void cpu_conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx);
 void cpu_conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, bool accumulate);
 
-// CPU through oneDNN (src/conv_onednn.cpp; NORMRT_WITH_ONEDNN), same contracts; the backward computes dx (unless
-// null) and dw together. Each returns false, having done nothing, where oneDNN has no implementation for g.
-bool onednn_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y);
+// CPU through oneDNN (src/conv_onednn.cpp; NORMRT_WITH_ONEDNN), same contracts, the activations (x, y, dx, dy)
+// channels-last when asked; the backward computes dx (unless null) and dw together. Each returns false, having done
+// nothing, where oneDNN has no implementation for g.
+bool onednn_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                         bool channels_last);
 bool onednn_conv_backward(const ConvGeometry& g, const float* x, const float* dy, const float* w, float* dx, float* dw,
-                          bool accumulate);
+                          bool accumulate, bool channels_last);
 
 // CUDA (src/conv_cudnn.cpp): on `device`'s current stream; bias is added by the caller. Every operand of `dtype`:
 // float32, or float16/bfloat16 with float32 accumulation (tensor-core algorithms allowed), each output rounded once.

@@ -74,12 +74,15 @@ memory::dims trailing(const std::array<int64_t, 3>& values, int spatial, int64_t
   return out;
 }
 
-memory::desc activation_desc(const ConvGeometry& g, int64_t channels, const std::array<int64_t, 3>& extent,
-                             bool plain) {
+// An activation's descriptor: plain (NCHW, or NHWC for channels-last tensors) or left to the primitive (any).
+memory::desc activation_desc(const ConvGeometry& g, int64_t channels, const std::array<int64_t, 3>& extent, bool plain,
+                             bool channels_last) {
   memory::dims dims{g.n, channels};
   for (int64_t e : trailing(extent, g.spatial)) dims.push_back(e);
   static constexpr Tag kPlain[] = {Tag::ncw, Tag::nchw, Tag::ncdhw};
-  return memory::desc(dims, memory::data_type::f32, plain ? kPlain[g.spatial - 1] : Tag::any);
+  static constexpr Tag kChannelsLast[] = {Tag::nwc, Tag::nhwc, Tag::ndhwc};
+  const Tag tag = !plain ? Tag::any : channels_last ? kChannelsLast[g.spatial - 1] : kPlain[g.spatial - 1];
+  return memory::desc(dims, memory::data_type::f32, tag);
 }
 
 memory::desc weights_desc(const ConvGeometry& g, bool plain) {
@@ -145,6 +148,7 @@ dnnl::primitive_attr user_scratchpad() {
 // The primitives of one geometry (forward with or without bias; the backward ones built when first asked for).
 struct Prepared {
   ConvGeometry g;
+  bool channels_last;
   memory::dims strides, dilates, pad_l, pad_r;
   memory::desc bias_desc;  // zero: no bias
   dnnl::convolution_forward::primitive_desc forward_pd;
@@ -164,8 +168,9 @@ struct Prepared {
   std::optional<BackwardData> backward_data;
   std::optional<BackwardWeights> backward_weights;
 
-  Prepared(const ConvGeometry& geometry, bool with_bias)
+  Prepared(const ConvGeometry& geometry, bool with_bias, bool channels_last_activations)
       : g(geometry),
+        channels_last(channels_last_activations),
         strides(trailing(g.stride, g.spatial)),
         dilates(trailing(g.dilation, g.spatial, 1)),
         pad_l(trailing(g.pad_before, g.spatial)),
@@ -173,9 +178,9 @@ struct Prepared {
         bias_desc(with_bias ? memory::desc({g.o}, memory::data_type::f32, Tag::x) : memory::desc()),
         forward_pd(make_forward_pd()),
         forward(forward_pd),
-        x(activation_desc(g, g.c, g.in, true), forward_pd.src_desc(), true, false),
+        x(activation_desc(g, g.c, g.in, true, channels_last), forward_pd.src_desc(), true, false),
         w(weights_desc(g, true), forward_pd.weights_desc(), true, false),
-        y(activation_desc(g, g.o, g.out, true), forward_pd.dst_desc(), false, true) {}
+        y(activation_desc(g, g.o, g.out, true, channels_last), forward_pd.dst_desc(), false, true) {}
 
   // The backward primitives, or null where oneDNN has none for g (the caller then uses im2col).
   BackwardData* data_gradient() {
@@ -201,10 +206,11 @@ struct Prepared {
   }
 
  private:
-  // The operands in layouts left to the primitive.
-  memory::desc any_src() const { return activation_desc(g, g.c, g.in, false); }
+  // The operands in layouts left to the primitive, except channels-last activations: oneDNN has direct kernels for
+  // NHWC, so those run as they are, without reorders.
+  memory::desc any_src() const { return activation_desc(g, g.c, g.in, channels_last, channels_last); }
   memory::desc any_weights() const { return weights_desc(g, false); }
-  memory::desc any_dst() const { return activation_desc(g, g.o, g.out, false); }
+  memory::desc any_dst() const { return activation_desc(g, g.o, g.out, channels_last, channels_last); }
 
   dnnl::convolution_forward::primitive_desc make_forward_pd() const {
     const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
@@ -231,23 +237,23 @@ struct Prepared {
 
 using Key = std::tuple<int, int64_t, int64_t, int64_t, int64_t, std::array<int64_t, 3>, std::array<int64_t, 3>,
                        std::array<int64_t, 3>, std::array<int64_t, 3>, std::array<int64_t, 3>, std::array<int64_t, 3>,
-                       bool>;
+                       bool, bool>;
 
 // Geometries whose primitives a thread keeps: a training run has a few dozen; a program that sees ever new shapes
 // (batch sizes, image sizes) starts over when it reaches this, rather than growing without bound.
 constexpr std::size_t kKeptGeometries = 256;
 
 // This thread's primitives for g, built on first use; null when oneDNN has no implementation for g (remembered).
-Prepared* prepared(const ConvGeometry& g, bool with_bias) {
+Prepared* prepared(const ConvGeometry& g, bool with_bias, bool channels_last) {
   thread_local std::map<Key, std::unique_ptr<Prepared>> cache;
   const Key key{g.spatial, g.n,          g.c,          g.o,        g.groups,   g.in,     g.kernel,
-                g.stride,  g.pad_before, g.pad_after, g.dilation, with_bias};
+                g.stride,  g.pad_before, g.pad_after, g.dilation, with_bias, channels_last};
   const auto found = cache.find(key);
   if (found != cache.end()) return found->second.get();
   if (cache.size() >= kKeptGeometries) cache.clear();
   std::unique_ptr<Prepared>& entry = cache[key];
   try {
-    entry = std::make_unique<Prepared>(g, with_bias);
+    entry = std::make_unique<Prepared>(g, with_bias, channels_last);
   } catch (const dnnl::error&) {
     entry.reset();
   }
@@ -273,9 +279,10 @@ bool run(const char* what, const Fn& fn) {
 
 }  // namespace
 
-bool onednn_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+bool onednn_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                         bool channels_last) {
   return run("forward", [&] {
-    Prepared* p = prepared(g, bias != nullptr);
+    Prepared* p = prepared(g, bias != nullptr, channels_last);
     if (p == nullptr) return false;
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, input_memory(p->x, x, kSource)},
                                          {DNNL_ARG_WEIGHTS, input_memory(p->w, w, kWeights)}};
@@ -289,9 +296,9 @@ bool onednn_conv_forward(const ConvGeometry& g, const float* x, const float* w, 
 }
 
 bool onednn_conv_backward(const ConvGeometry& g, const float* x, const float* dy, const float* w, float* dx, float* dw,
-                          bool accumulate) {
+                          bool accumulate, bool channels_last) {
   return run("backward", [&] {
-    Prepared* p = prepared(g, false);
+    Prepared* p = prepared(g, false, channels_last);
     Prepared::BackwardData* data = p != nullptr && dx != nullptr ? p->data_gradient() : nullptr;
     Prepared::BackwardWeights* weights = p != nullptr ? p->weights_gradient() : nullptr;
     if (weights == nullptr || (dx != nullptr && data == nullptr)) return false;

@@ -43,10 +43,10 @@ struct OneDnnSetting {
 
 const char* implementation(bool onednn) { return onednn ? "oneDNN where it takes the layer" : "im2col"; }
 
-RandomConv random_conv(std::mt19937& rng) {
+RandomConv random_conv(std::mt19937& rng, int min_spatial = 1) {
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   RandomConv r;
-  const int spatial = pick(1, 3);
+  const int spatial = pick(min_spatial, 3);
   const int64_t groups = pick(1, 3);
   // Half of the geometries have enough channels per group for oneDNN (forward from 4, backward from 12).
   const int64_t c = groups * (pick(0, 1) == 0 ? pick(1, 3) : pick(4, 16)), o = groups * pick(1, 5);
@@ -106,6 +106,53 @@ TEST(Conv, RandomGeometriesMatchTheDirectReference) {
         ASSERT_NEAR(dw.data<float>()[i], 2 * dw_once[i], 1e-4 * (1 + std::fabs(dw_once[i])));
       for (std::size_t i = 0; i < db_once.size(); ++i)
         ASSERT_NEAR(db.data<float>()[i], 2 * db_once[i], 1e-4 * (1 + std::fabs(db_once[i])));
+    }
+  }
+}
+
+// Channels-last operands: x, dy and w each in either memory format (2-d and 3-d convolutions, 4-d and 5-d tensors).
+// y and dx take x's memory format; the values are the reference's whichever path ran (oneDNN's NHWC kernels, or
+// contiguous copies).
+TEST(Conv, ChannelsLastOperandsMatchTheDirectReference) {
+  for (const bool onednn : onednn_settings()) {
+    SCOPED_TRACE(implementation(onednn));
+    const OneDnnSetting setting(onednn);
+    std::mt19937 rng(11);
+    Generator gen(5);
+    for (int trial = 0; trial < 48; ++trial) {
+      const RandomConv r = random_conv(rng, 2);
+      const MemoryFormat cl = r.input.size() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
+      // Every trial has a channels-last x or dy; the weight is channels-last in a quarter of them.
+      const MemoryFormat x_format = trial % 3 == 2 ? MemoryFormat::Contiguous : cl;
+      const MemoryFormat dy_format = trial % 3 == 0 ? MemoryFormat::Contiguous : cl;
+      const Tensor x = randn(r.input, gen), w = randn(r.weight, gen), b = randn({r.weight[0]}, gen);
+      const auto g = ops::detail::resolve_conv(r.input, r.weight, nullptr, r.params);
+      const Tensor w_used = trial % 4 == 1 ? w.to(cl) : w;
+      const Tensor y = ops::conv(x.to(x_format), w_used, b, r.params);
+      const Tensor dy = randn(y.sizes(), gen);
+      Tensor dw, db;
+      const Tensor dx = ops::conv_backward(dy.to(dy_format), x.to(x_format), w_used, r.params, &dw, &db);
+      const std::string what = "trial " + std::to_string(trial) + " input " + shape_str(r.input) + " weight " +
+                               shape_str(r.weight) + " x " + memory_format_name(x_format) + " dy " +
+                               memory_format_name(dy_format) + " w " + memory_format_name(w_used.memory_format());
+      EXPECT_EQ(y.memory_format(), x_format) << what;
+      EXPECT_EQ(dx.memory_format(), x_format) << what;
+      EXPECT_TRUE(dw.is_contiguous()) << what;
+      auto expected_y = testing::reference_conv_forward(g, x.data<float>(), w.data<float>());
+      for (std::size_t i = 0; i < expected_y.size(); ++i)
+        expected_y[i] += b.data<float>()[(static_cast<int64_t>(i) / g.out_size()) % g.o];
+      EXPECT_TRUE(all_close(y.to_vector(), expected_y, 1e-5, 1e-5)) << what;
+      EXPECT_TRUE(all_close(dx.to_vector(),
+                            testing::reference_conv_backward_data(g, dy.data<float>(), w.data<float>()), 1e-5, 1e-5))
+          << what;
+      EXPECT_TRUE(all_close(dw.to_vector(),
+                            testing::reference_conv_backward_filter(g, x.data<float>(), dy.data<float>()), 1e-5, 1e-5))
+          << what;
+      // Accumulating into the gradients keeps them contiguous and adds the second call's share.
+      const auto dw_once = to_double(dw);
+      ops::conv_backward(dy.to(dy_format), x.to(x_format), w_used, r.params, &dw, &db, false);
+      for (std::size_t i = 0; i < dw_once.size(); ++i)
+        ASSERT_NEAR(dw.data<float>()[i], 2 * dw_once[i], 1e-4 * (1 + std::fabs(dw_once[i]))) << what;
     }
   }
 }
@@ -193,18 +240,22 @@ TEST(Conv, ManyGeometriesStayCorrectPastTheKeptPrimitives) {
 }
 
 TEST(Conv, EmptyBatchAndEmptyChannels) {
-  Generator gen(1);
-  // N = 0: an empty output; the weight gradient is zero, the bias gradient too.
-  Tensor dw, db;
-  const Tensor w = randn({3, 2, 3, 3}, gen), b = randn({3}, gen);
-  EXPECT_EQ(ops::conv(zeros({0, 2, 5, 5}), w, b).sizes(), (Shape{0, 3, 3, 3}));
-  const Tensor dx = ops::conv_backward(zeros({0, 3, 3, 3}), zeros({0, 2, 5, 5}), w, {}, &dw, &db);
-  EXPECT_EQ(dx.sizes(), (Shape{0, 2, 5, 5}));
-  EXPECT_EQ(dw.to_vector(), std::vector<float>(w.numel(), 0.0f));
-  EXPECT_EQ(db.to_vector(), std::vector<float>(3, 0.0f));
-  // C = 0: the output is the bias.
-  const Tensor y = ops::conv(zeros({2, 0, 4, 4}), zeros({3, 0, 3, 3}), b);
-  for (int64_t i = 0; i < y.numel(); ++i) EXPECT_EQ(y.data<float>()[i], b.data<float>()[i / 4 % 3]);
+  for (const MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+    SCOPED_TRACE(memory_format_name(format));
+    Generator gen(1);
+    // N = 0: an empty output; the weight gradient is zero, the bias gradient too.
+    Tensor dw, db;
+    const Tensor w = randn({3, 2, 3, 3}, gen), b = randn({3}, gen);
+    EXPECT_EQ(ops::conv(zeros({0, 2, 5, 5}).to(format), w, b).sizes(), (Shape{0, 3, 3, 3}));
+    const Tensor dx =
+        ops::conv_backward(zeros({0, 3, 3, 3}).to(format), zeros({0, 2, 5, 5}).to(format), w, {}, &dw, &db);
+    EXPECT_EQ(dx.sizes(), (Shape{0, 2, 5, 5}));
+    EXPECT_EQ(dw.to_vector(), std::vector<float>(w.numel(), 0.0f));
+    EXPECT_EQ(db.to_vector(), std::vector<float>(3, 0.0f));
+    // C = 0: the output is the bias.
+    const std::vector<float> y = ops::conv(zeros({2, 0, 4, 4}).to(format), zeros({3, 0, 3, 3}), b).to_vector();
+    for (std::size_t i = 0; i < y.size(); ++i) EXPECT_EQ(y[i], b.data<float>()[i / 4 % 3]);
+  }
 }
 
 TEST(Conv, RefusesBadArgumentsWithPyTorchsWords) {

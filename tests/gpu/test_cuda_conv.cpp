@@ -111,7 +111,8 @@ TEST(CudaPooling, SixteenBitElementsGiveTheCpusBits) {
 }
 
 TEST(CudaConv, ResidualCnnStepAgreesWithTheCpu) {
-  // A small residual CNN with BatchNorm, one forward and backward on each device from the same weights.
+  // A small residual CNN with BatchNorm, one forward and backward on each device from the same weights, on contiguous
+  // and on channels-last input (every layer's output then channels-last too, on either device).
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   auto build = [] {
     return std::make_shared<nn::Sequential>(
@@ -122,23 +123,29 @@ TEST(CudaConv, ResidualCnnStepAgreesWithTheCpu) {
         nn::MaxPool2d(2), nn::AvgPool2d(nn::AvgPoolOptions(2).padding(1)), nn::AdaptiveAvgPool2d(1), nn::Flatten(),
         nn::Linear(8, 3));
   };
-  auto cpu = build(), gpu = build();
-  gpu->load_state_dict(cpu->state_dict());
-  gpu->to(kGpu);
-  Generator gen(12);
-  const Tensor x = randn({4, 1, 12, 11}, gen), dy = randn({4, 3}, gen);
-  const Tensor y_cpu = cpu->forward(x), y_gpu = gpu->forward(x.to(kGpu));
-  EXPECT_TRUE(all_close(y_gpu.to_vector(), to_double(y_cpu), 1e-4, 1e-4));
-  const Tensor dx_cpu = cpu->backward(dy), dx_gpu = gpu->backward(dy.to(kGpu));
-  EXPECT_TRUE(all_close(dx_gpu.to_vector(), to_double(dx_cpu), 1e-4, 1e-4));
-  const auto pc = cpu->named_parameters(), pg = gpu->named_parameters();
-  ASSERT_EQ(pc.size(), pg.size());
-  // Judged against the model's gradient scale: a bias before BatchNorm has an exact gradient of 0 (its shift is
-  // normalised away), which both devices meet to within rounding.
-  for (std::size_t i = 0; i < pc.size(); ++i) {
-    const auto expected = to_double(pc[i].second.grad());
-    EXPECT_TRUE(all_close(pg[i].second.grad().to_vector(), expected, 1e-4, 1e-4, std::max(1.0, testing::max_abs(expected))))
-        << pc[i].first;
+  for (const MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+    SCOPED_TRACE(memory_format_name(format));
+    auto cpu = build(), gpu = build();
+    gpu->load_state_dict(cpu->state_dict());
+    gpu->to(kGpu);
+    Generator gen(12);
+    const Tensor x = randn({4, 1, 12, 11}, gen).to(format), dy = randn({4, 3}, gen);
+    const Tensor y_cpu = cpu->forward(x), y_gpu = gpu->forward(x.to(kGpu));
+    EXPECT_TRUE(all_close(y_gpu.to_vector(), to_double(y_cpu), 1e-4, 1e-4));
+    const Tensor dx_cpu = cpu->backward(dy), dx_gpu = gpu->backward(dy.to(kGpu));
+    EXPECT_EQ(dx_gpu.memory_format(), format);
+    EXPECT_EQ(dx_cpu.memory_format(), format);
+    EXPECT_TRUE(all_close(dx_gpu.to_vector(), to_double(dx_cpu), 1e-4, 1e-4));
+    const auto pc = cpu->named_parameters(), pg = gpu->named_parameters();
+    ASSERT_EQ(pc.size(), pg.size());
+    // Judged against the model's gradient scale: a bias before BatchNorm has an exact gradient of 0 (its shift is
+    // normalised away), which both devices meet to within rounding.
+    for (std::size_t i = 0; i < pc.size(); ++i) {
+      const auto expected = to_double(pc[i].second.grad());
+      EXPECT_TRUE(all_close(pg[i].second.grad().to_vector(), expected, 1e-4, 1e-4,
+                            std::max(1.0, testing::max_abs(expected))))
+          << pc[i].first;
+    }
   }
 }
 
