@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
   cli.add_option("--dropout", c.dropout, "dropout after each hidden layer (0: none)")->capture_default_str();
   cli.add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
   cli.add_option("--bn-backend", c.bn_backend, "native | cudnn")->capture_default_str();
+  cli.add_option("--memory-format", c.memory_format,
+                 "contiguous | channels_last: the convolutional models' activations (NCHW or NHWC)")
+      ->capture_default_str();
   cli.add_option("--precision", c.precision, "fp32 | fp16 | bf16 (mixed precision: autocast with float32 master "
                  "weights; fp16 with dynamic loss scaling)")->capture_default_str();
   cli.add_flag("--cuda-graph,!--no-cuda-graph", c.cuda_graph,

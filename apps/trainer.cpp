@@ -162,6 +162,8 @@ int64_t metadata_int(const std::map<std::string, std::string>& metadata, const s
   return v;
 }
 
+bool is_mlp(const std::string& kind) { return kind == "mlp" || kind == "mlp-bn"; }
+
 }  // namespace
 
 void check_model_name(const std::string& kind) {
@@ -170,6 +172,12 @@ void check_model_name(const std::string& kind) {
 }
 
 bool has_batchnorm(const std::string& kind) { return kind != "mlp" && kind != "cnn"; }
+
+MemoryFormat parse_memory_format(const std::string& name) {
+  NORMRT_CHECK(name == "contiguous" || name == "channels_last", "unknown memory format '", name,
+               "' (contiguous, channels_last)");
+  return name == "contiguous" ? MemoryFormat::Contiguous : MemoryFormat::ChannelsLast;
+}
 
 TrainConfig with_model_defaults(TrainConfig c) {
   if (c.crop_padding < 0) c.crop_padding = c.model == "resnet" ? 2 : 0;
@@ -206,6 +214,8 @@ void validate_config(const TrainConfig& c) {
   NORMRT_CHECK(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "unknown device '", c.device,
                "' (auto, cpu, cuda)");
   parse_backend(c.bn_backend);
+  NORMRT_CHECK(parse_memory_format(c.memory_format) == MemoryFormat::Contiguous || !is_mlp(c.model),
+               "--memory-format ", c.memory_format, " needs a convolutional model (cnn, cnn-bn, resnet), got ", c.model);
   NORMRT_CHECK(c.crop_padding >= -1 && c.crop_padding <= 27, "--crop-padding must be in [0, 27] (-1: the model's "
                "default), got ", c.crop_padding);
   NORMRT_CHECK(c.flip == -1.0 || (c.flip >= 0 && c.flip <= 1), "--flip must be a probability in [0, 1] (-1: the "
@@ -275,6 +285,7 @@ TrainConfig resolve_resume_config(const TrainConfig& cli, const std::set<std::st
   }
   out.device = cli.device;
   out.bn_backend = cli.bn_backend;
+  out.memory_format = cli.memory_format;
   out.save_path = cli.save_path;
   out.resume_path = cli.resume_path;
   out.stop_after = cli.stop_after;
@@ -346,9 +357,10 @@ std::shared_ptr<nn::Sequential> build_mlp(bool bn, double dropout, Generator& ge
 // The tutorials' network: Conv2d(1,32,3) -> [BN2d] -> ReLU -> Conv2d(32,64,3) -> [BN2d] -> ReLU -> MaxPool2d(2) ->
 // Dropout(0.25) -> Flatten -> Linear(9216,128) -> [BN1d] -> ReLU -> [Dropout(p)] -> Linear(128,10). Biases are off
 // where BatchNorm follows (its mean subtraction cancels them).
-std::shared_ptr<nn::Sequential> build_cnn(bool bn, double dropout, Generator& gen, std::optional<Backend> backend) {
+std::shared_ptr<nn::Sequential> build_cnn(bool bn, double dropout, Generator& gen, std::optional<Backend> backend,
+                                          MemoryFormat activations) {
   auto model = std::make_shared<nn::Sequential>();
-  model->push_back(std::make_shared<nn::Unflatten>(1, Shape{1, 28, 28}));
+  model->push_back(std::make_shared<nn::Unflatten>(1, Shape{1, 28, 28}, activations));
   int64_t channels = 1;
   for (int64_t width : {32, 64}) {
     model->push_back(std::make_shared<nn::Conv2d>(nn::ConvOptions(channels, width, 3).bias(!bn), &gen));
@@ -387,9 +399,10 @@ void basic_block(nn::Sequential& model, int64_t in, int64_t out, int64_t stride,
 
 // A small ResNet for 28x28 images: a 3x3 stem, three stages of two basic blocks (16, 32, 64 channels; the second
 // and third stages halve the resolution), global average pooling and a Linear classifier.
-std::shared_ptr<nn::Sequential> build_resnet(double dropout, Generator& gen, std::optional<Backend> backend) {
+std::shared_ptr<nn::Sequential> build_resnet(double dropout, Generator& gen, std::optional<Backend> backend,
+                                             MemoryFormat activations) {
   auto model = std::make_shared<nn::Sequential>();
-  model->push_back(std::make_shared<nn::Unflatten>(1, Shape{1, 28, 28}));
+  model->push_back(std::make_shared<nn::Unflatten>(1, Shape{1, 28, 28}, activations));
   model->push_back(conv_bn(1, 16, 3, 1, gen, backend));
   model->push_back(std::make_shared<nn::ReLU>());
   int64_t channels = 16;
@@ -408,11 +421,13 @@ std::shared_ptr<nn::Sequential> build_resnet(double dropout, Generator& gen, std
 }  // namespace
 
 std::shared_ptr<nn::Sequential> build_model(const std::string& kind, double dropout, Generator& gen,
-                                            std::optional<Backend> bn_backend) {
+                                            std::optional<Backend> bn_backend, MemoryFormat activations) {
   check_model_name(kind);
-  if (kind == "mlp" || kind == "mlp-bn") return build_mlp(kind == "mlp-bn", dropout, gen, bn_backend);
-  if (kind == "cnn" || kind == "cnn-bn") return build_cnn(kind == "cnn-bn", dropout, gen, bn_backend);
-  return build_resnet(dropout, gen, bn_backend);
+  NORMRT_CHECK(activations == MemoryFormat::Contiguous || !is_mlp(kind), "build_model: ", kind,
+               " has no convolutional activations to lay out in ", memory_format_name(activations));
+  if (is_mlp(kind)) return build_mlp(kind == "mlp-bn", dropout, gen, bn_backend);
+  if (kind == "cnn" || kind == "cnn-bn") return build_cnn(kind == "cnn-bn", dropout, gen, bn_backend, activations);
+  return build_resnet(dropout, gen, bn_backend, activations);
 }
 
 Device resolve_device(const std::string& name) {
@@ -548,7 +563,8 @@ Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test, 
   // One GPU per process, chosen by the launcher's local rank.
   if (group_ != nullptr && device_.is_cuda())
     device_ = Device::cuda(dist::launch_environment().local_rank % std::max(cuda::device_count(), 1));
-  model_ = build_model(config_.model, config_.dropout, init_generator_, parse_backend(config_.bn_backend));
+  model_ = build_model(config_.model, config_.dropout, init_generator_, parse_backend(config_.bn_backend),
+                       parse_memory_format(config_.memory_format));
   model_->to(device_);
   if (group_ != nullptr) {
     if (config_.sync_bn) model_ = std::static_pointer_cast<nn::Sequential>(nn::convert_sync_batchnorm(model_, *group_));

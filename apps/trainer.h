@@ -48,6 +48,9 @@ struct TrainConfig {
   double dropout = 0.0;
   std::string device = "auto";      // auto | cpu | cuda
   std::string bn_backend = "native";  // native | cudnn
+  // The convolutional models' activations: contiguous (NCHW) or channels_last (NHWC). How the run computes, not
+  // what it learns (values agree up to rounding), so not recorded in checkpoints.
+  std::string memory_format = "contiguous";
   // fp32, or mixed precision: fp16 / bf16 autocast (amp.h) with float32 master weights and BatchNorm statistics;
   // fp16 with dynamic loss scaling (amp::GradScaler's defaults).
   std::string precision = "fp32";
@@ -107,7 +110,7 @@ TrainConfig config_from_metadata(const std::map<std::string, std::string>& metad
 // metadata keys) taken from `cli`. Options that define the run's identity (model, optimizer, seed, val_split,
 // dropout on/off) must agree with the checkpoint; any other difference is allowed and described in `notices`
 // (the run then no longer repeats the uninterrupted one). Options not in the checkpoint (device, bn_backend,
-// save_path, stop_after, progress) come from `cli`.
+// memory_format, save_path, stop_after, progress) come from `cli`.
 TrainConfig resolve_resume_config(const TrainConfig& cli, const std::set<std::string>& given,
                                   const Checkpoint& checkpoint, const std::string& name,
                                   std::vector<std::string>& notices);
@@ -123,9 +126,12 @@ void check_output_file(const std::string& path);
 
 // The network for `kind` (mlp, mlp-bn, cnn, cnn-bn, resnet), initialised from `gen`, with Dropout(p) after each
 // hidden fully connected activation (before the resnet's classifier) when dropout > 0. Every model takes (N, 784)
-// images; the convolutional ones unflatten them to (N, 1, 28, 28).
+// images; the convolutional ones unflatten them to (N, 1, 28, 28), in `activations`' memory format.
 std::shared_ptr<nn::Sequential> build_model(const std::string& kind, double dropout, Generator& gen,
-                                            std::optional<Backend> bn_backend);
+                                            std::optional<Backend> bn_backend,
+                                            MemoryFormat activations = MemoryFormat::Contiguous);
+// The memory format --memory-format names (contiguous, channels_last).
+MemoryFormat parse_memory_format(const std::string& name);
 Device resolve_device(const std::string& name);
 
 class Trainer {

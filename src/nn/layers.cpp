@@ -96,7 +96,8 @@ Tensor Flatten::forward_impl(const Tensor& input, Context& ctx) {
 
 Tensor Flatten::backward_impl(const Tensor& grad_output, Context& ctx) { return grad_output.reshape(ctx.values); }
 
-Unflatten::Unflatten(int64_t dim, Shape sizes) : dim_(dim), sizes_(std::move(sizes)) {
+Unflatten::Unflatten(int64_t dim, Shape sizes, MemoryFormat format)
+    : dim_(dim), sizes_(std::move(sizes)), format_(format) {
   NORMRT_CHECK(!sizes_.empty(), "Unflatten: unflattened_size must be non-empty");
   int inferred = 0;
   for (int64_t s : sizes_) {
@@ -109,7 +110,9 @@ Unflatten::Unflatten(int64_t dim, Shape sizes) : dim_(dim), sizes_(std::move(siz
 std::string Unflatten::extra_repr() const {
   std::string s = "dim=" + std::to_string(dim_) + ", unflattened_size=(";
   for (std::size_t i = 0; i < sizes_.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes_[i]);
-  return s + (sizes_.size() == 1 ? ",)" : ")");
+  s += sizes_.size() == 1 ? ",)" : ")";
+  if (format_ != MemoryFormat::Contiguous) s += std::string(", memory_format=torch.") + memory_format_name(format_);
+  return s;
 }
 
 Tensor Unflatten::forward_impl(const Tensor& input, Context& ctx) {
@@ -126,7 +129,7 @@ Tensor Unflatten::forward_impl(const Tensor& input, Context& ctx) {
                " don't multiply up to the size of dim ", dim_, " (", input.size(dim), ") in the input tensor");
   shape.insert(shape.end(), input.sizes().begin() + dim + 1, input.sizes().end());
   ctx.values = input.sizes();
-  return input.reshape(shape);
+  return input.reshape(shape).to(format_);
 }
 
 Tensor Unflatten::backward_impl(const Tensor& grad_output, Context& ctx) { return grad_output.reshape(ctx.values); }

@@ -9,7 +9,8 @@ The models are benchmarks/train_pytorch.py's (the PyTorch twins of normrt-train'
   float64. The initial parameters follow formula_init() (the C++ test computes the same values, so they are not
   stored); x.npy, labels.npy, losses.npy (the loss before each step) and final.<key>.npy (the state after the
   steps, rounded to float32) are stored, except for the 9216x128 weight, stored as its product with probes() (a 9216x16 matrix both
-  sides compute): 0.6 MB instead of 9.4 MB, and a wrong element still changes the product.
+  sides compute): 0.6 MB instead of 9.4 MB, and a wrong element still changes the product;
+- resnet_steps/: the same three steps of resnet (no dropout in it) on its own batch of 16 images, the same files.
 """
 import json
 import os
@@ -57,25 +58,42 @@ def main():
     with open(os.path.join(OUT, "models.json"), "w") as f:
         json.dump(shapes, f, indent=1)
 
-    d = os.path.join(OUT, "cnn_bn_steps")
-    os.makedirs(d, exist_ok=True)
-    torch.manual_seed(1)
-    model = model_for("cnn-bn").double()
+    three_steps("cnn-bn", os.path.join(OUT, "cnn_bn_steps"), seed=1, dropout_index=8)
+    three_steps("resnet", os.path.join(OUT, "resnet_steps"), seed=2, dropout_index=None)
+
+
+def run_steps(kind, dtype, seed, dropout_index):
+    """Three SGD steps of `kind` in train mode (its Dropout, if any, in eval mode) in `dtype`."""
+    torch.manual_seed(seed)
+    model = model_for(kind).to(dtype)
     formula_init(model)
     x = torch.rand(16, 784)
     labels = torch.randint(0, 10, (16,))
-    np.save(os.path.join(d, "x.npy"), x.numpy())
-    np.save(os.path.join(d, "labels.npy"), labels.numpy())
     model.train()
-    model[8].eval()  # the Dropout(0.25) after the max-pool
+    if dropout_index is not None:
+        model[dropout_index].eval()  # PyTorch's random mask cannot be reproduced
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
     losses = []
     for _ in range(3):
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(x.double()), labels)
+        loss = torch.nn.functional.cross_entropy(model(x.to(dtype)), labels)
         loss.backward()
         opt.step()
         losses.append(loss.item())
+    return model, x, labels, losses
+
+
+def three_steps(kind, d, seed, dropout_index):
+    """The float64 steps written to d; prints how far PyTorch's own float32 run of them lands (the scale of the
+    rounding the steps amplify, which the C++ test's tolerance must allow)."""
+    os.makedirs(d, exist_ok=True)
+    model, x, labels, losses = run_steps(kind, torch.float64, seed, dropout_index)
+    single = run_steps(kind, torch.float32, seed, dropout_index)[0].state_dict()
+    worst = max(((single[k].double() - v).abs().max() / v.abs().max()).item()
+                 for k, v in model.state_dict().items() if v.is_floating_point() and v.abs().max() > 0)
+    print(f"{kind}: PyTorch's float32 steps differ from the float64 ones by up to {worst:.1e} of a tensor's scale")
+    np.save(os.path.join(d, "x.npy"), x.numpy())
+    np.save(os.path.join(d, "labels.npy"), labels.numpy())
     np.save(os.path.join(d, "losses.npy"), np.array(losses, dtype=np.float32))
     for key, value in model.state_dict().items():
         if value.numel() > 100000:

@@ -98,10 +98,13 @@ class Flatten : public Module {
 };
 
 // Dimension `dim` of the input split into `sizes` (one may be -1, inferred), as torch.nn.Unflatten: e.g.
-// Unflatten(1, {1, 28, 28}) turns (N, 784) images into (N, 1, 28, 28) for a convolutional network.
+// Unflatten(1, {1, 28, 28}) turns (N, 784) images into (N, 1, 28, 28) for a convolutional network. With `format`
+// ChannelsLast (a 4-d result) or ChannelsLast3d (5-d), the result is converted to it, so that the network after it
+// runs on channels-last activations (what x.to(memory_format=torch.channels_last) does before a PyTorch model); the
+// gradient goes back in the input's layout.
 class Unflatten : public Module {
  public:
-  Unflatten(int64_t dim, Shape sizes);
+  Unflatten(int64_t dim, Shape sizes, MemoryFormat format = MemoryFormat::Contiguous);
   std::string name() const override { return "Unflatten"; }
   std::string extra_repr() const override;
 
@@ -110,6 +113,7 @@ class Unflatten : public Module {
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
   int64_t dim_;
   Shape sizes_;
+  MemoryFormat format_;
 };
 
 // Inverted dropout in training (scale 1/(1-p)), identity in eval. The mask comes from the layer's own Philox
