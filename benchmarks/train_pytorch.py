@@ -8,6 +8,7 @@ to 0 over the epochs, batch 128, 10 epochs, pixels scaled to [0, 1], shuffled ea
 (SGD lr 0.1, momentum 0.9, weight decay 5e-4, cosine; random 28x28 crops of the image zero-padded by 2 and horizontal
 flips with probability 0.5). Runs on the GPU when torch sees one, else on the CPU.
   /usr/bin/python3 benchmarks/train_pytorch.py [--models mlp,mlp-bn] [--epochs 10] [--threads N] [--limit-train N]
+      [--memory-format contiguous|channels_last]
 """
 import argparse
 import gzip
@@ -100,6 +101,9 @@ def main():
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--models", default="mlp,mlp-bn")
     parser.add_argument("--limit-train", type=int, default=0)
+    parser.add_argument("--memory-format", default="contiguous", choices=["contiguous", "channels_last"],
+                        help="channels_last: model.to(memory_format=torch.channels_last), so that the convolutional "
+                             "models' activations are NHWC")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -115,6 +119,8 @@ def main():
     for kind in args.models.split(","):
         torch.manual_seed(0)
         model = model_for(kind).to(device)
+        if args.memory_format == "channels_last":
+            model = model.to(memory_format=torch.channels_last)
         recipe = kind == "resnet"
         opt = (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4) if recipe
                else torch.optim.Adam(model.parameters(), lr=1e-3))
