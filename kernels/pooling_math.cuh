@@ -34,16 +34,21 @@ NORMRT_HD inline void unflatten(int64_t flat, const int64_t* extent, int64_t* co
 
 // Max over the window of output (oz, oy, ox) of one plane: value and argmax (a flat index into the plane). NaN wins;
 // among equal values the first in scan order; a window of -inf only reports its first element, as PyTorch.
-template <typename T>
-NORMRT_HD inline void max_window(const PoolGeometry& g, const T* plane, const int64_t* oc, float& value,
-                                 int64_t& index) {
-  int64_t start[3], end[3];
+// The input positions of max pooling's window of output oc: [start, end) stepping by the dilation, per dimension.
+NORMRT_HD inline void max_window_bounds(const PoolGeometry& g, const int64_t* oc, int64_t* start, int64_t* end) {
   for (int d = 0; d < 3; ++d) {
     start[d] = oc[d] * g.stride[d] - g.pad[d];
     end[d] = start[d] + g.kernel[d] * g.dilation[d];
     if (end[d] > g.in[d]) end[d] = g.in[d];
     while (start[d] < 0) start[d] += g.dilation[d];
   }
+}
+
+template <typename T>
+NORMRT_HD inline void max_window(const PoolGeometry& g, const T* plane, const int64_t* oc, float& value,
+                                 int64_t& index) {
+  int64_t start[3], end[3];
+  max_window_bounds(g, oc, start, end);
   // Locals, not the outputs: the compiler can keep them in registers (the outputs might alias the plane).
   float best = -INFINITY;
   int64_t best_index = (start[0] * g.in[1] + start[1]) * g.in[2] + start[2];

@@ -220,6 +220,64 @@ Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, co
   return dx;
 }
 
+// Max pooling of channels-last x on the CPU: each output position's window walked as max_window walks it (scan
+// order, NaN wins, the first of equal values, a window of -inf reporting its first element), every step over the
+// channels as SIMD lanes; y and the indices channels-last too. The values and indices are max_window's.
+void max_forward_channels_last(const poolmath::PoolGeometry& g, int64_t channels, const float* x, float* y,
+                               int64_t* indices) {
+  const int64_t images = g.planes / channels, in = g.in_size(), out = g.out_size();
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
+  for (int64_t task = 0; task < images * out; ++task) {
+    const int64_t n = task / out;
+    int64_t oc[3], start[3], end[3];
+    poolmath::unflatten(task % out, g.out, oc);
+    poolmath::max_window_bounds(g, oc, start, end);
+    float* best = y + task * channels;
+    int64_t* best_index = indices + task * channels;
+    const int64_t first = (start[0] * g.in[1] + start[1]) * g.in[2] + start[2];
+    for (int64_t c = 0; c < channels; ++c) {
+      best[c] = -INFINITY;
+      best_index[c] = first;
+    }
+    for (int64_t z = start[0]; z < end[0]; z += g.dilation[0])
+      for (int64_t yy = start[1]; yy < end[1]; yy += g.dilation[1])
+        for (int64_t xx = start[2]; xx < end[2]; xx += g.dilation[2]) {
+          const int64_t i = (z * g.in[1] + yy) * g.in[2] + xx;
+          const float* v = x + (n * in + i) * channels;
+#pragma omp simd
+          for (int64_t c = 0; c < channels; ++c) {
+            const bool take = v[c] > best[c] || v[c] != v[c];
+            best[c] = take ? v[c] : best[c];
+            best_index[c] = take ? i : best_index[c];
+          }
+        }
+  }
+}
+
+// Its backward: channels-last dx of `shape` from channels-last dy and indices, each image's outputs scattered in order
+// (per channel the terms of the contiguous scatter, in its order: the same bits).
+Tensor max_backward_channels_last(const poolmath::PoolGeometry& g, const Tensor& dy, const Tensor& indices,
+                                  const Shape& shape) {
+  const int64_t channels = shape[1], images = g.planes / channels, in = g.in_size(), out = g.out_size();
+  Tensor dx = zeros(shape, TensorOptions().memory_format(dy.memory_format()));
+  const float* dyp = util::stored<float>(dy);
+  const int64_t* ip = util::stored<int64_t>(indices);
+  float* dxp = util::stored<float>(dx);
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
+  for (int64_t n = 0; n < images; ++n) {
+    float* dxn = dxp + n * in * channels;
+    for (int64_t o = n * out; o < (n + 1) * out; ++o)
+      for (int64_t c = 0; c < channels; ++c) dxn[ip[o * channels + c] * channels + c] += dyp[o * channels + c];
+  }
+  return dx;
+}
+
+// Whether a channels-last max pooling runs natively: float32 on the CPU with a batch dimension (others go through
+// contiguous copies).
+bool native_channels_last_max(const Tensor& input, int spatial) {
+  return input.device().is_cpu() && input.dtype() == DType::Float32 && input.dim() == spatial + 2;
+}
+
 void check_grad(const Tensor& grad_output, const Tensor& input, const Shape& expected, const char* op) {
   util::check_floating(grad_output, "grad_output");
   util::check_same_device(grad_output, input);
@@ -255,8 +313,8 @@ bool through_float32(const std::optional<DType>& reduced, const Tensor& input) {
   return reduced && !(input.defined() && input.device().is_cuda());
 }
 
-// Whether any operand is channels-last: such calls run on contiguous copies, their results taking the input's memory
-// format (as PyTorch's results do).
+// Whether any operand is channels-last. Such calls run natively where the CPU has a loop for them (max pooling) and
+// otherwise on contiguous copies; their results take the input's memory format (as PyTorch's do).
 bool any_channels_last(std::initializer_list<const Tensor*> operands) {
   for (const Tensor* t : operands)
     if (t->defined() && !t->is_contiguous()) return true;
@@ -267,38 +325,52 @@ bool any_channels_last(std::initializer_list<const Tensor*> operands) {
 
 MaxPoolResult max_pool(const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("max_pool");
-  if (any_channels_last({&input})) {
-    MaxPoolResult r = max_pool(input.contiguous(), spatial, params);
-    return {r.output.to(input.memory_format()), r.indices.to(input.memory_format())};
-  }
   const auto h = util::reduced_dtype("max_pool", {&input});
   if (through_float32(h, input)) {
     MaxPoolResult r = max_pool(util::widened(input), spatial, params);
     return {r.output.to(*h), r.indices};
   }
+  const bool channels_last = any_channels_last({&input});
+  if (channels_last && !native_channels_last_max(input, spatial)) {
+    MaxPoolResult r = max_pool(input.contiguous(), spatial, params);
+    return {r.output.to(input.memory_format()), r.indices.to(input.memory_format())};
+  }
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, true);
   const Shape shape = output_shape(input, spatial, g);
-  MaxPoolResult r{empty(shape, TensorOptions(input.device()).dtype(input.dtype())),
-                  empty(shape, TensorOptions().device(input.device()).dtype(DType::Int64))};
-  run_forward(g, true, false, input, r.output, &r.indices);
+  const TensorOptions options = TensorOptions(input.device()).memory_format(input.memory_format());
+  MaxPoolResult r{empty(shape, TensorOptions(options).dtype(input.dtype())),
+                  empty(shape, TensorOptions(options).dtype(DType::Int64))};
+  if (channels_last) {
+    max_forward_channels_last(g, input.size(1), util::stored<float>(input), util::stored<float>(r.output),
+                              util::stored<int64_t>(r.indices));
+  } else {
+    run_forward(g, true, false, input, r.output, &r.indices);
+  }
   return r;
 }
 
 Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const Tensor& indices, int spatial,
                          const PoolParams& params) {
   const normrt::detail::NvtxRange range("max_pool_backward");
-  if (any_channels_last({&grad_output, &input, &indices}))
-    return max_pool_backward(grad_output.contiguous(), input.contiguous(), indices.contiguous(), spatial, params)
-        .to(input.memory_format());
   const auto h = util::reduced_dtype("max_pool_backward", {&grad_output, &input});
   if (through_float32(h, input))
     return max_pool_backward(util::widened(grad_output), util::widened(input), indices, spatial, params).to(*h);
+  const bool channels_last = any_channels_last({&grad_output, &input, &indices});
+  const bool native = channels_last && native_channels_last_max(input, spatial);
+  if (channels_last && !native)
+    return max_pool_backward(grad_output.contiguous(), input.contiguous(), indices.contiguous(), spatial, params)
+        .to(input.memory_format());
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, true);
   const Shape shape = output_shape(input, spatial, g);
   check_grad(grad_output, input, shape, "max_pool_backward");
   NORMRT_CHECK(indices.defined() && indices.dtype() == DType::Int64 && indices.sizes() == shape &&
                    indices.device() == input.device(),
                "max_pool_backward: indices must be the int64 ", shape_str(shape), " tensor max_pool returned");
+  if (native) {
+    const MemoryFormat layout = input.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
+    return max_backward_channels_last(g, grad_output.to(layout), indices.to(layout), input.sizes())
+        .to(input.memory_format());
+  }
   return run_backward(g, true, false, grad_output, &indices, input);
 }
 

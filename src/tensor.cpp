@@ -500,7 +500,7 @@ Tensor make_filled(const Shape& shape, const TensorOptions& options, Fill fill) 
     float* out = host.data<float>();
     for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<float>(fill(i));
   }
-  return host.to(options.dtype()).to(options.device());
+  return host.to(options.dtype()).to(options.device()).to(options.memory_format());
 }
 
 // rand/randn: float32 values from the generator, rounded to a 16-bit dtype (the same numbers as float32 draws).
@@ -528,8 +528,8 @@ Tensor full(const Shape& shape, double value, const TensorOptions& options) {
     const ops::util::Launch l(out);
     const auto v = static_cast<float>(value);
     switch (out.dtype()) {
-      case DType::Int64:
-        cuda::fill(out.data<int64_t>(), static_cast<int64_t>(value), out.numel(), l.sms, l.stream);
+      case DType::Int64:  // a constant: the same memory in every memory format
+        cuda::fill(static_cast<int64_t*>(out.raw_data()), static_cast<int64_t>(value), out.numel(), l.sms, l.stream);
         break;
       case DType::Float16:
         cuda::fill(static_cast<uint16_t*>(out.raw_data()), Half(v).bits, out.numel(), l.sms, l.stream);
@@ -537,7 +537,7 @@ Tensor full(const Shape& shape, double value, const TensorOptions& options) {
       case DType::BFloat16:
         cuda::fill(static_cast<uint16_t*>(out.raw_data()), BFloat16(v).bits, out.numel(), l.sms, l.stream);
         break;
-      case DType::Float32: cuda::fill(out.data<float>(), v, out.numel(), l.sms, l.stream); break;
+      case DType::Float32: cuda::fill(static_cast<float*>(out.raw_data()), v, out.numel(), l.sms, l.stream); break;
     }
     return out;
   }

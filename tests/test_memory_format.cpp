@@ -127,6 +127,17 @@ TEST(MemoryFormat, ConversionsMoveEveryElementOfEveryShapeAndSize) {
   }
 }
 
+TEST(MemoryFormat, FactoriesHonourTheMemoryFormat) {
+  for (const MemoryFormat format : {MemoryFormat::ChannelsLast, MemoryFormat::Contiguous}) {
+    const Tensor z = zeros({2, 3, 4, 5}, TensorOptions().memory_format(format));
+    EXPECT_EQ(z.memory_format(), format);
+    EXPECT_EQ(z.to_vector(), std::vector<float>(120, 0.0f));
+    const Tensor f = full({2, 3, 2, 2, 2}, 1.5, TensorOptions().memory_format(
+                                                 format == MemoryFormat::Contiguous ? format : MemoryFormat::ChannelsLast3d));
+    EXPECT_EQ(f.to_vector(), std::vector<float>(48, 1.5f));
+  }
+}
+
 TEST(MemoryFormat, OpsThatNeedContiguousInputSaySo) {
   const Tensor cl = randn({2, 3, 4, 5}).to(MemoryFormat::ChannelsLast);
   EXPECT_TRUE(throws_with([&] { cl.data<float>(); },
@@ -213,6 +224,15 @@ TEST(MemoryFormat, ActivationsPoolingAndDropoutKeepTheInputsFormat) {
     params.kernel_size = {3};
     params.stride = {2};
     params.padding = {1};
+    // Ties, NaN and all -inf windows decide the indices too: a copy of x drawn from {-inf, -1, 0, 1, NaN}.
+    std::vector<float> few = x.to_vector();
+    const float kChoices[] = {-INFINITY, -1.0f, 0.0f, 1.0f, NAN};
+    for (std::size_t i = 0; i < few.size(); ++i) few[i] = kChoices[(i * 7 + i / 3) % 5];
+    const Tensor t = from_vector(few, shape);
+    const ops::MaxPoolResult mt = ops::max_pool(t, spatial, params), mt_cl = ops::max_pool(t.to(cl), spatial, params);
+    EXPECT_EQ(mt_cl.indices.to_vector<int64_t>(), mt.indices.to_vector<int64_t>()) << what;
+    const std::vector<float> vt = mt.output.to_vector(), vt_cl = mt_cl.output.to_vector();
+    EXPECT_EQ(std::memcmp(vt.data(), vt_cl.data(), vt.size() * sizeof(float)), 0) << what << " (NaN bits too)";
     const ops::MaxPoolResult m = ops::max_pool(x, spatial, params), m_cl = ops::max_pool(x_cl, spatial, params);
     expect_same(m_cl.output, m.output, cl, what + " max_pool");
     EXPECT_EQ(m_cl.indices.memory_format(), cl) << what;
