@@ -321,6 +321,12 @@ bool any_channels_last(std::initializer_list<const Tensor*> operands) {
   return false;
 }
 
+// The backward passes read only the input's shape, dtype and device: a contiguous tensor with those, its elements
+// left unset, stands in for a channels-last input without a transpose.
+Tensor contiguous_stand_in(const Tensor& input) {
+  return input.is_contiguous() ? input : empty(input.sizes(), TensorOptions(input.device()).dtype(input.dtype()));
+}
+
 }  // namespace
 
 MaxPoolResult max_pool(const Tensor& input, int spatial, const PoolParams& params) {
@@ -358,7 +364,7 @@ Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const T
   const bool channels_last = any_channels_last({&grad_output, &input, &indices});
   const bool native = channels_last && native_channels_last_max(input, spatial);
   if (channels_last && !native)
-    return max_pool_backward(grad_output.contiguous(), input.contiguous(), indices.contiguous(), spatial, params)
+    return max_pool_backward(grad_output.contiguous(), contiguous_stand_in(input), indices.contiguous(), spatial, params)
         .to(input.memory_format());
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, true);
   const Shape shape = output_shape(input, spatial, g);
@@ -389,7 +395,8 @@ Tensor avg_pool(const Tensor& input, int spatial, const PoolParams& params) {
 Tensor avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("avg_pool_backward");
   if (any_channels_last({&grad_output, &input}))
-    return avg_pool_backward(grad_output.contiguous(), input.contiguous(), spatial, params).to(input.memory_format());
+    return avg_pool_backward(grad_output.contiguous(), contiguous_stand_in(input), spatial, params)
+        .to(input.memory_format());
   const auto h = util::reduced_dtype("avg_pool_backward", {&grad_output, &input});
   if (through_float32(h, input))
     return avg_pool_backward(util::widened(grad_output), util::widened(input), spatial, params).to(*h);
@@ -414,7 +421,8 @@ Tensor adaptive_avg_pool(const Tensor& input, int spatial, const std::vector<int
 Tensor adaptive_avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial) {
   const normrt::detail::NvtxRange range("adaptive_avg_pool_backward");
   if (any_channels_last({&grad_output, &input}))
-    return adaptive_avg_pool_backward(grad_output.contiguous(), input.contiguous(), spatial).to(input.memory_format());
+    return adaptive_avg_pool_backward(grad_output.contiguous(), contiguous_stand_in(input), spatial)
+        .to(input.memory_format());
   const auto h = util::reduced_dtype("adaptive_avg_pool_backward", {&grad_output, &input});
   if (through_float32(h, input))
     return adaptive_avg_pool_backward(util::widened(grad_output), util::widened(input), spatial).to(*h);
