@@ -408,10 +408,38 @@ void philox_blocks(uint64_t key, uint64_t first, uint32_t (&words)[4 * L]) {
   }
 }
 
+// Where consecutive logical elements of a dense (N, C, S) tensor lie in memory, from element `first` on: the index
+// itself (contiguous), or (n S + s) C + c for element (n, c, s) (channels-last), stepped without divisions.
+template <bool kChannelsLast>
+class Positions {
+ public:
+  Positions(int64_t channels, int64_t spatial, int64_t first) : channels_(channels), spatial_(spatial), index_(first) {
+    if (!kChannelsLast) return;
+    const int64_t plane = first / spatial_;
+    n_ = plane / channels_;
+    c_ = plane % channels_;
+    s_ = first % spatial_;
+  }
+  int64_t at() const { return kChannelsLast ? (n_ * spatial_ + s_) * channels_ + c_ : index_; }
+  void next() {
+    if (!kChannelsLast) {
+      ++index_;
+    } else if (++s_ == spatial_) {
+      s_ = 0;
+      if (++c_ == channels_) c_ = 0, ++n_;
+    }
+  }
+
+ private:
+  int64_t channels_, spatial_, index_, n_ = 0, c_ = 0, s_ = 0;
+};
+
 // y = x * mask, mask = scale where element i's draw is kept (nnmath::dropout_keep: word i % 4 of Philox block
-// offset + i / 4, the kernel's mask element for element), else 0; `mask` may be null. The blocks are drawn kBlocks
-// at a time (philox_blocks).
-void cpu_dropout(const float* x, float* y, float* mask, int64_t n, double p, uint64_t seed, uint64_t offset) {
+// offset + i / 4, the kernel's mask element for element i, i the logical index), else 0; `mask` may be null. The
+// blocks are drawn kBlocks at a time (philox_blocks). x, y and mask are (N, C, S), contiguous or channels-last.
+template <bool kChannelsLast>
+void cpu_dropout(const float* x, float* y, float* mask, int64_t n, int64_t channels, int64_t spatial, double p,
+                 uint64_t seed, uint64_t offset) {
   const float scale = p < 1.0 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f, pf = static_cast<float>(p);
   constexpr int kBlocks = 16;
   constexpr int64_t kChunk = 4 * kBlocks;
@@ -420,12 +448,25 @@ void cpu_dropout(const float* x, float* y, float* mask, int64_t n, double p, uin
     uint32_t words[kChunk];
     philox_blocks<kBlocks>(seed, offset + static_cast<uint64_t>(chunk * kBlocks), words);
     const int64_t begin = chunk * kChunk, length = std::min(kChunk, n - begin);
-    for (int64_t j = 0; j < length; ++j) {
+    Positions<kChannelsLast> position(channels, spatial, begin);
+    for (int64_t j = 0; j < length; ++j, position.next()) {
+      const int64_t at = position.at();
       const bool keep = nnmath::unit_float(words[j]) >= pf;
-      if (mask != nullptr) mask[begin + j] = keep ? scale : 0.0f;
-      y[begin + j] = keep ? x[begin + j] * scale : 0.0f;
+      if (mask != nullptr) mask[at] = keep ? scale : 0.0f;
+      y[at] = keep ? x[at] * scale : 0.0f;
     }
   }
+}
+
+// cpu_dropout on the CPU tensors x, y and mask (undefined: none), all of x's memory format.
+void cpu_dropout(const Tensor& x, Tensor& y, Tensor* mask, double p, uint64_t seed, uint64_t offset) {
+  const float* xp = util::stored<float>(x);
+  float* yp = util::stored<float>(y);
+  float* mp = mask != nullptr ? util::stored<float>(*mask) : nullptr;
+  if (x.is_contiguous()) return cpu_dropout<false>(xp, yp, mp, x.numel(), 1, 1, p, seed, offset);
+  const int64_t channels = x.size(1), images = x.size(0);
+  const int64_t spatial = channels * images == 0 ? 1 : x.numel() / (channels * images);
+  cpu_dropout<true>(xp, yp, mp, x.numel(), channels, spatial, p, seed, offset);
 }
 }  // namespace
 
@@ -435,8 +476,9 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
 
 Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset, const Tensor& device_offset) {
   const detail::NvtxRange range("dropout");
-  // Each element's draw follows its logical index, so that a memory format does not change which elements drop.
-  if (input.defined() && !input.is_contiguous())
+  // Each element's draw follows its logical index, so that a memory format does not change which elements drop: the
+  // CPU loop steps channels-last memory in logical order, the kernel takes contiguous copies.
+  if (input.defined() && !input.is_contiguous() && input.device().is_cuda())
     return dropout(input.contiguous(), p, seed, offset, device_offset).to(input.memory_format());
   const auto h = util::reduced_dtype("dropout", {&input});
   const bool on_gpu = input.defined() && input.device().is_cuda();  // the kernel takes float16 and bfloat16 as they are
@@ -446,7 +488,7 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset, co
                                             device_offset.dtype() == DType::Int64 && device_offset.numel() == 1),
                "dropout: device_offset must be one int64 on the input's CUDA device");
   NORMRT_CHECK(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);
-  Tensor out = empty(input.sizes(), TensorOptions(input.device()).dtype(input.dtype()));
+  Tensor out = empty(input.sizes(), like(input));
   const int64_t n = input.numel();
   const auto pf = static_cast<float>(p);
   if (on_gpu) {
@@ -462,16 +504,12 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset, co
 #endif
     return out;
   }
-  cpu_dropout(input.data<float>(), out.data<float>(), nullptr, n, p, seed, offset);
+  cpu_dropout(input, out, nullptr, p, seed, offset);
   return out;
 }
 
 DropoutResult dropout_with_mask(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
   const detail::NvtxRange range("dropout");
-  if (input.defined() && !input.is_contiguous()) {  // the mask in logical order, as dropout's draws
-    DropoutResult r = dropout_with_mask(input.contiguous(), p, seed, offset);
-    return {r.output.to(input.memory_format()), r.mask};
-  }
   if (const auto h = util::reduced_dtype("dropout", {&input})) {
     DropoutResult r = dropout_with_mask(util::widened(input), p, seed, offset);
     return {r.output.to(*h), r.mask};
@@ -479,21 +517,21 @@ DropoutResult dropout_with_mask(const Tensor& input, double p, uint64_t seed, ui
   check_float(input, "input");
   NORMRT_CHECK(input.device().is_cpu(), "dropout_with_mask: a CPU path (on a GPU the backward regenerates the mask)");
   NORMRT_CHECK(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);
-  DropoutResult r{empty(input.sizes()), empty(input.sizes())};
-  cpu_dropout(input.data<float>(), r.output.data<float>(), r.mask.data<float>(), input.numel(), p, seed, offset);
+  DropoutResult r{empty(input.sizes(), like(input)), empty(input.sizes(), like(input))};
+  cpu_dropout(input, r.output, &r.mask, p, seed, offset);
   return r;
 }
 
 Tensor dropout_backward(const Tensor& grad_output, const Tensor& mask) {
-  if (grad_output.defined() && !grad_output.is_contiguous())
-    return dropout_backward(grad_output.contiguous(), mask).to(grad_output.memory_format());
   if (const auto h = util::reduced_dtype("dropout_backward", {&grad_output}))
     return dropout_backward(util::widened(grad_output), mask).to(*h);
   check_pair(grad_output, "grad_output", mask, "mask");
   NORMRT_CHECK(mask.device().is_cpu(), "dropout_backward: a CPU path");
-  Tensor dx = empty(grad_output.sizes());
-  const float *dy = grad_output.data<float>(), *m = mask.data<float>();
-  float* out = dx.data<float>();
+  // In the mask's memory format (the input's), element by element in storage order.
+  const Tensor dy_in_format = grad_output.to(mask.memory_format());
+  Tensor dx = empty(grad_output.sizes(), like(mask));
+  const float *dy = util::stored<float>(dy_in_format), *m = util::stored<float>(mask);
+  float* out = util::stored<float>(dx);
   const int64_t n = grad_output.numel();
 #pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
   for (int64_t i = 0; i < n; ++i) out[i] = m[i] != 0.0f ? dy[i] * m[i] : 0.0f;
