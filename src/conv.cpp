@@ -405,7 +405,9 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
   else *grad_weight = dw;
   if (grad_bias != nullptr) {
     // Sum over the batch and every spatial position: (N, O, L) -> (O), in float32; rounded once into a 16-bit one.
-    const Tensor db = sum(sum(util::widened(dy).reshape({g.n, g.o, g.out_size()}), 2), 0);
+    // Channels-last dy (float32 on the CPU) is an (N L, O) matrix as it lies: its column sums, without a transpose.
+    const Tensor db = channels_last ? sum(from_blob(util::stored<float>(dy), {g.n * g.out_size(), g.o}), 0)
+                                    : sum(sum(util::widened(dy).reshape({g.n, g.o, g.out_size()}), 2), 0);
     if (accumulate_b) add_(*grad_bias, db);
     else *grad_bias = db.to(dtype);
   }

@@ -148,6 +148,11 @@ TEST(Conv, ChannelsLastOperandsMatchTheDirectReference) {
       EXPECT_TRUE(all_close(dw.to_vector(),
                             testing::reference_conv_backward_filter(g, x.data<float>(), dy.data<float>()), 1e-5, 1e-5))
           << what;
+      std::vector<double> expected_db(static_cast<std::size_t>(g.o), 0.0);
+      const std::vector<float> dy_values = dy.to_vector();
+      for (std::size_t i = 0; i < dy_values.size(); ++i)
+        expected_db[static_cast<std::size_t>((static_cast<int64_t>(i) / g.out_size()) % g.o)] += dy_values[i];
+      EXPECT_TRUE(all_close(db.to_vector(), expected_db, 1e-5, 1e-5)) << what;
       // Accumulating into the gradients keeps them contiguous and adds the second call's share.
       const auto dw_once = to_double(dw);
       ops::conv_backward(dy.to(dy_format), x.to(x_format), w_used, r.params, &dw, &db, false);
