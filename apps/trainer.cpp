@@ -214,8 +214,8 @@ void validate_config(const TrainConfig& c) {
   NORMRT_CHECK(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "unknown device '", c.device,
                "' (auto, cpu, cuda)");
   parse_backend(c.bn_backend);
-  NORMRT_CHECK(parse_memory_format(c.memory_format) == MemoryFormat::Contiguous || !is_mlp(c.model),
-               "--memory-format ", c.memory_format, " needs a convolutional model (cnn, cnn-bn, resnet), got ", c.model);
+  NORMRT_CHECK(parse_memory_format(c.memory_format) == MemoryFormat::Contiguous || !is_mlp(c.model), "--memory-format ",
+               c.memory_format, " needs a convolutional model (cnn, cnn-bn, resnet), got ", c.model);
   NORMRT_CHECK(c.crop_padding >= -1 && c.crop_padding <= 27, "--crop-padding must be in [0, 27] (-1: the model's "
                "default), got ", c.crop_padding);
   NORMRT_CHECK(c.flip == -1.0 || (c.flip >= 0 && c.flip <= 1), "--flip must be a probability in [0, 1] (-1: the "

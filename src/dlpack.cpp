@@ -13,8 +13,8 @@ using detail::dense_strides;
 using detail::memory_order;
 
 // Whether `strides` describe a dense layout in `order` (size-1 dimensions may have any stride).
-bool has_strides(const Shape& shape, const int64_t* strides, const std::vector<int>& order) {
-  const std::vector<int64_t> expected = dense_strides(shape, order);
+bool has_strides(const Shape& shape, const int64_t* strides, const detail::DimOrder& order) {
+  const detail::DimStrides expected = dense_strides(shape, order);
   for (std::size_t d = 0; d < shape.size(); ++d)
     if (shape[d] != 1 && strides[d] != expected[d]) return false;
   return true;
@@ -31,8 +31,10 @@ struct Exported {
 
 DLManagedTensor* to_dlpack(const Tensor& tensor) {
   NORMRT_CHECK(tensor.defined(), "to_dlpack: the tensor is undefined");
-  const std::vector<int> order = memory_order(static_cast<int>(tensor.dim()), tensor.memory_format());
-  auto* e = new Exported{tensor, tensor.sizes(), dense_strides(tensor.sizes(), order), {}};
+  const detail::DimStrides strides =
+      dense_strides(tensor.sizes(), memory_order(static_cast<int>(tensor.dim()), tensor.memory_format()));
+  auto* e = new Exported{tensor, tensor.sizes(), std::vector<int64_t>(strides.begin(), strides.begin() + tensor.dim()),
+                         {}};
   DLTensor& t = e->managed.dl_tensor;
   t.data = tensor.raw_data();
   t.device = tensor.device().is_cuda() ? DLDevice{kDLCUDA, tensor.device().index()} : DLDevice{kDLCPU, 0};

@@ -54,17 +54,18 @@ tmath::Broadcast plan(const Shape& out_shape, MemoryFormat out_format, const Ten
   tmath::Broadcast p;
   p.ndim = static_cast<int>(out_shape.size());
   p.numel = shape_numel(out_shape);
-  const std::vector<int> order = detail::memory_order(p.ndim, out_format);
+  const detail::DimOrder order = detail::memory_order(p.ndim, out_format);
   for (const auto& [t, strides] : {std::make_pair(&a, p.a_strides), std::make_pair(&b, p.b_strides)}) {
     const Shape& shape = t->sizes();
     const int rank = static_cast<int>(shape.size());
-    const std::vector<int64_t> own = detail::dense_strides(shape, detail::memory_order(rank, t->memory_format()));
+    const detail::DimStrides own = detail::dense_strides(shape, detail::memory_order(rank, t->memory_format()));
     for (int i = 0; i < p.ndim; ++i) {
       const int k = order[static_cast<std::size_t>(i)] - (p.ndim - rank);
       strides[i] = k < 0 || shape[static_cast<std::size_t>(k)] == 1 ? 0 : own[static_cast<std::size_t>(k)];
     }
   }
-  for (int i = 0; i < p.ndim; ++i) p.sizes[i] = out_shape[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])];
+  for (int i = 0; i < p.ndim; ++i)
+    p.sizes[i] = out_shape[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])];
   // Coalesced: size-1 dimensions dropped, and each dimension merged into the next where both operands step through
   // them as through one ((N, C, H, W) + (C, 1, 1) is (N, C, H * W) + (C, 1)): fewer coordinates per element, and
   // longer runs along the last one.
@@ -187,7 +188,8 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_operands(a, b);
   if (!native(a, b)) return binary(op, util::widened(a), util::widened(b)).to(result_dtype(a, b));
   const Shape shape = broadcast_shape(a.sizes(), b.sizes());
-  Tensor out = empty(shape, TensorOptions(a.device()).dtype(a.dtype()).memory_format(util::result_format(shape, {&a, &b})));
+  const MemoryFormat format = util::result_format(shape, {&a, &b});
+  Tensor out = empty(shape, TensorOptions(a.device()).dtype(a.dtype()).memory_format(format));
   run(op, a, b, out);
   return out;
 }

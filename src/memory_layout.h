@@ -1,31 +1,37 @@
-// Internal: where a dense tensor's logical dimensions lie in memory, for each MemoryFormat.
+// Internal: where a dense tensor's logical dimensions lie in memory, for each MemoryFormat. Fixed-size arrays (the
+// first ndim entries used), so that per-op index maps allocate nothing.
 #pragma once
-#include <vector>
+#include <array>
+#include <cstddef>
 
 #include "normrt/tensor.h"
 
 namespace normrt::detail {
 
+using DimOrder = std::array<int, kMaxDims>;
+using DimStrides = std::array<int64_t, kMaxDims>;
+
 // Dimensions from outermost to innermost in memory: row-major, or channels last (N, spatial..., C).
-inline std::vector<int> memory_order(int ndim, MemoryFormat format) {
-  std::vector<int> order;
+inline DimOrder memory_order(int ndim, MemoryFormat format) {
+  DimOrder order{};
   if (format == MemoryFormat::Contiguous) {
-    for (int d = 0; d < ndim; ++d) order.push_back(d);
+    for (int d = 0; d < ndim; ++d) order[static_cast<std::size_t>(d)] = d;
   } else {
-    order.push_back(0);
-    for (int d = 2; d < ndim; ++d) order.push_back(d);
-    order.push_back(1);
+    order[0] = 0;
+    for (int d = 2; d < ndim; ++d) order[static_cast<std::size_t>(d - 1)] = d;
+    order[static_cast<std::size_t>(ndim - 1)] = 1;
   }
   return order;
 }
 
-// Strides of a dense tensor whose dimensions lie in memory in `order`.
-inline std::vector<int64_t> dense_strides(const Shape& shape, const std::vector<int>& order) {
-  std::vector<int64_t> strides(shape.size());
+// Strides of a dense tensor of `shape` whose dimensions lie in memory in `order`.
+inline DimStrides dense_strides(const Shape& shape, const DimOrder& order) {
+  DimStrides strides{};
   int64_t stride = 1;
-  for (std::size_t i = order.size(); i-- > 0;) {
-    strides[static_cast<std::size_t>(order[i])] = stride;
-    stride *= shape[static_cast<std::size_t>(order[i])];
+  for (std::size_t i = shape.size(); i-- > 0;) {
+    const auto d = static_cast<std::size_t>(order[i]);
+    strides[d] = stride;
+    stride *= shape[d];
   }
   return strides;
 }

@@ -62,7 +62,9 @@ nnmath::Activation math_kind(Activation kind) {
 }
 
 // The options of an elementwise result of t: its device, dtype and memory format.
-TensorOptions like(const Tensor& t) { return TensorOptions(t.device()).dtype(t.dtype()).memory_format(t.memory_format()); }
+TensorOptions like(const Tensor& t) {
+  return TensorOptions(t.device()).dtype(t.dtype()).memory_format(t.memory_format());
+}
 
 // The CPU GEMMs of Linear, split into fixed blocks of rows (set by the shape alone, so results do not depend on the
 // thread count) run in parallel, each block one single-threaded GEMM (see cpu_threads.h).

@@ -364,7 +364,8 @@ Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const T
   const bool channels_last = any_channels_last({&grad_output, &input, &indices});
   const bool native = channels_last && native_channels_last_max(input, spatial);
   if (channels_last && !native)
-    return max_pool_backward(grad_output.contiguous(), contiguous_stand_in(input), indices.contiguous(), spatial, params)
+    return max_pool_backward(grad_output.contiguous(), contiguous_stand_in(input), indices.contiguous(), spatial,
+                             params)
         .to(input.memory_format());
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, true);
   const Shape shape = output_shape(input, spatial, g);

@@ -132,8 +132,9 @@ TEST(MemoryFormat, FactoriesHonourTheMemoryFormat) {
     const Tensor z = zeros({2, 3, 4, 5}, TensorOptions().memory_format(format));
     EXPECT_EQ(z.memory_format(), format);
     EXPECT_EQ(z.to_vector(), std::vector<float>(120, 0.0f));
-    const Tensor f = full({2, 3, 2, 2, 2}, 1.5, TensorOptions().memory_format(
-                                                 format == MemoryFormat::Contiguous ? format : MemoryFormat::ChannelsLast3d));
+    const MemoryFormat five_d = format == MemoryFormat::Contiguous ? format : MemoryFormat::ChannelsLast3d;
+    const Tensor f = full({2, 3, 2, 2, 2}, 1.5, TensorOptions().memory_format(five_d));
+    EXPECT_EQ(f.memory_format(), five_d);
     EXPECT_EQ(f.to_vector(), std::vector<float>(48, 1.5f));
   }
 }
