@@ -149,6 +149,12 @@ TEST_F(CudaTensor, ChannelsLastOpsMatchTheCpuBitForBit) {
   same(ops::max_pool_backward(m.output.to(gpu), xc.to(gpu), mg.indices, 2, p),
        ops::max_pool_backward(m.output, xc, m.indices, 2, p));
   same(ops::dropout(xc.to(gpu), 0.3, 5, 0), ops::dropout(xc, 0.3, 5, 0));
+  // Factories fill channels-last device memory (the fill once refused it).
+  same(full({2, 3, 4, 5}, 1.5, TensorOptions(gpu).memory_format(cl)),
+       full({2, 3, 4, 5}, 1.5, TensorOptions().memory_format(cl)));
+  const Tensor counts = full({2, 3, 4, 5}, 7, TensorOptions(gpu).dtype(DType::Int64).memory_format(cl));
+  EXPECT_EQ(counts.memory_format(), cl);
+  EXPECT_EQ(counts.to_vector<int64_t>(), std::vector<int64_t>(120, 7));
 }
 
 TEST_F(CudaTensor, ReductionsAndIndexOpsMatchTheCpu) {
