@@ -9,6 +9,7 @@
 #include "normrt/cuda.h"
 #include "normrt/error.h"
 #include "normrt/ops/elementwise.h"
+#include "op_util.h"
 #if NORMRT_WITH_CUDA
 #include "optimizer.cuh"
 #endif
@@ -89,7 +90,6 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
     NORMRT_CHECK(g.dtype() == DType::Float32, "Attempting to unscale FP16 gradients.");
     NORMRT_CHECK(g.device() == scale_.device(), "GradScaler: a gradient on ", g.device().str(), ", the scale on ",
                  scale_.device().str());
-    g.check_contiguous("GradScaler.unscale_");
     grads.push_back(g);
   }
   if (grads.empty()) {  // nothing to check: step() refuses, as PyTorch's does
@@ -101,7 +101,7 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
     const float inverse = nnmath::inverse_scale(scale_.data<float>()[0]);
     bool any = false;
     for (Tensor& g : grads) {
-      float* v = g.data<float>();
+      float* v = ops::util::stored<float>(g);  // elementwise: any memory format
       const int64_t n = g.numel();
 #pragma omp parallel for schedule(static) reduction(|| : any) if (n >= (int64_t{1} << 16))
       for (int64_t i = 0; i < n; ++i) {
@@ -119,7 +119,7 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
     normrt::cuda::for_each_tensor_list(
         grads.size(),
         [&](normrt::cuda::TensorList& list, int k, std::size_t t) {
-          list.param[k] = grads[t].data<float>();
+          list.param[k] = ops::util::stored<float>(grads[t]);
           return grads[t].numel();
         },
         [&](const normrt::cuda::TensorList& list) {

@@ -246,6 +246,7 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
     return linear(util::widened(input), util::widened(weight), util::widened(bias)).to(*h);
   util::check_floating(input, "input");
   util::check_floating(weight, "weight");
+  if (!input.is_contiguous()) return linear(input.contiguous(), weight, bias);  // rows in logical order, as PyTorch
   const int64_t n = linear_rows(input, weight), in = weight.size(1), out = weight.size(0);
   check_same_device(input, weight);
   if (bias.defined()) {
@@ -300,6 +301,9 @@ Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Ten
   util::check_floating(input, "input");
   util::check_floating(weight, "weight");
   NORMRT_CHECK(grad_weight != nullptr, "linear_backward: grad_weight is required");
+  if (!grad_output.is_contiguous() || !input.is_contiguous())
+    return linear_backward(grad_output.contiguous(), input.contiguous(), weight, grad_weight, grad_bias,
+                           need_input_grad);
   const int64_t n = linear_rows(input, weight), in = weight.size(1), out = weight.size(0);
   NORMRT_CHECK(grad_output.sizes() == with_last(input.sizes(), out), "linear_backward: grad_output shape ",
                shape_str(grad_output.sizes()), " does not match output shape ",
@@ -645,6 +649,8 @@ LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reducti
   if (util::reduced_dtype("mse_loss", {&input, &target}))
     return mse_loss(util::widened(input), util::widened(target), reduction);
   check_pair(input, "input", target, "target");
+  if (!input.is_contiguous() || !target.is_contiguous())  // the sum in logical order, a contiguous gradient
+    return mse_loss(input.contiguous(), target.contiguous(), reduction);
   const int64_t n = input.numel();
   if (n == 0) return empty_loss(input, reduction);
   const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;

@@ -31,14 +31,23 @@ void apply(const std::vector<Tensor*>& params, const std::vector<std::vector<Ten
            CudaLaunch cuda_launch) {
   if (params.empty()) return;
   const Device device = params[0]->device();
+  // The update runs in storage order, so a gradient or slot in another memory format than its parameter's is brought
+  // to the parameter's (slots take it for good: a parameter may change format after the optimizer made them).
+  std::vector<Tensor> grads;
+  for (std::size_t t = 0; t < params.size(); ++t) {
+    const MemoryFormat format = params[t]->memory_format();
+    grads.push_back(params[t]->grad().to(format));
+    for (Tensor& slot : *slots[t])
+      if (slot.memory_format() != format) slot = slot.to(format);
+  }
   if (device.is_cpu()) {
     constexpr int64_t kChunk = 16384;
     for (std::size_t t = 0; t < params.size(); ++t) {
-      float* p = params[t]->data<float>();
-      const float* g = params[t]->grad().data<float>();
+      float* p = ops::util::stored<float>(*params[t]);
+      const float* g = ops::util::stored<float>(grads[t]);
       std::vector<Tensor>& s = *slots[t];
-      float* s0 = s.size() > 0 ? s[0].data<float>() : nullptr;
-      float* s1 = s.size() > 1 ? s[1].data<float>() : nullptr;
+      float* s0 = s.size() > 0 ? ops::util::stored<float>(s[0]) : nullptr;
+      float* s1 = s.size() > 1 ? ops::util::stored<float>(s[1]) : nullptr;
       const int64_t n = params[t]->numel(), chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (chunks > 1 && cpu::worth_parallel(n * 8))
       for (int64_t chunk = 0; chunk < chunks; ++chunk) {
@@ -57,10 +66,10 @@ void apply(const std::vector<Tensor*>& params, const std::vector<std::vector<Ten
       params.size(),
       [&](normrt::cuda::TensorList& list, int k, std::size_t t) {
         std::vector<Tensor>& s = *slots[t];
-        list.param[k] = params[t]->data<float>();
-        list.grad[k] = params[t]->grad().data<float>();
-        list.state1[k] = s.size() > 0 ? s[0].data<float>() : nullptr;
-        list.state2[k] = s.size() > 1 ? s[1].data<float>() : nullptr;
+        list.param[k] = ops::util::stored<float>(*params[t]);
+        list.grad[k] = ops::util::stored<float>(grads[t]);
+        list.state1[k] = s.size() > 0 ? ops::util::stored<float>(s[0]) : nullptr;
+        list.state2[k] = s.size() > 1 ? ops::util::stored<float>(s[1]) : nullptr;
         return params[t]->numel();
       },
       [&](const normrt::cuda::TensorList& list) { cuda_launch(list, sms, stream); });
@@ -84,6 +93,11 @@ normrt::cuda::HyperSource<Hyper> source_of(const Hyper& h, std::pair<const float
   return {h, reinterpret_cast<const Hyper*>(planned.first), planned.second};
 }
 #endif
+
+// A zeroed state slot of a parameter: its shape, device and memory format.
+Tensor slot_like(const Tensor& param) {
+  return zeros(param.sizes(), TensorOptions(param.device()).memory_format(param.memory_format()));
+}
 
 void check_non_negative(double value, const char* what) {
   NORMRT_CHECK(std::isfinite(value) && value >= 0.0, "Invalid ", what, ": ", value);
@@ -115,7 +129,7 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, Hyper defaults, std::vector
   }
   for (const Tensor& p : params_) {
     ParamState s;
-    for (std::size_t k = 0; k < slot_names_.size(); ++k) s.slots.push_back(zeros(p.sizes(), p.device()));
+    for (std::size_t k = 0; k < slot_names_.size(); ++k) s.slots.push_back(slot_like(p));
     state_.push_back(std::move(s));
   }
 }
@@ -156,11 +170,12 @@ void Optimizer::zero_grad(bool set_to_none) {
       continue;
     }
     if (grad.device().is_cpu()) {
-      std::fill(grad.data<float>(), grad.data<float>() + grad.numel(), 0.0f);
+      float* values = ops::util::stored<float>(grad);
+      std::fill(values, values + grad.numel(), 0.0f);
     } else {
 #if NORMRT_WITH_CUDA
       const ops::util::Launch l(grad);
-      normrt::cuda::fill(grad.data<float>(), 0.0f, grad.numel(), l.sms, l.stream);
+      normrt::cuda::fill(ops::util::stored<float>(grad), 0.0f, grad.numel(), l.sms, l.stream);
 #endif
     }
     grad.bump_version();
@@ -332,7 +347,7 @@ SGD::SGD(std::vector<ParamGroup> groups, const SGDOptions& options)
   // One momentum buffer per parameter when any group uses momentum (the others leave it untouched).
   if (std::any_of(groups_.begin(), groups_.end(), [](const Group& g) { return g.momentum != 0.0; })) {
     slot_names_ = {"momentum_buffer"};
-    for (std::size_t i = 0; i < params_.size(); ++i) state_[i].slots.push_back(zeros(params_[i].sizes(), params_[i].device()));
+    for (std::size_t i = 0; i < params_.size(); ++i) state_[i].slots.push_back(slot_like(params_[i]));
   }
   for (const Group& g : groups_)
     NORMRT_CHECK(!options.nesterov() || (g.momentum > 0 && options.dampening() == 0),

@@ -76,6 +76,7 @@ void reduce_columns(tmath::Reduce kind, const float* x, int64_t length, int64_t 
 
 void reduce(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, Tensor& values, Tensor* indices) {
   NORMRT_CHECK(t.defined(), "reductions take a defined tensor");
+  if (!t.is_contiguous()) return reduce(kind, t.contiguous(), dim, keepdim, values, indices);  // as PyTorch: contiguous
   NORMRT_CHECK(t.dtype() == DType::Float32, "reductions take float32 tensors, got ", dtype_name(t.dtype()));
   const int64_t rank = std::max<int64_t>(t.dim(), 1);
   dim = wrap_dim(dim, rank);
@@ -153,6 +154,7 @@ void copy_block(const Tensor& src, int64_t src_len, int64_t src_start, Tensor& d
 Tensor softmax(const Tensor& input, int64_t dim, bool log) {
   if (const auto h = util::reduced_dtype("softmax", {&input})) return softmax(util::widened(input), dim, log).to(*h);
   NORMRT_CHECK(input.defined() && input.dtype() == DType::Float32, "softmax: expected a float32 input");
+  if (!input.is_contiguous()) return softmax(input.contiguous(), dim, log);  // a contiguous result, as PyTorch's
   const int64_t rank = std::max<int64_t>(input.dim(), 1);
   dim = wrap_dim(dim, rank);
   const Around a = around(input.dim() == 0 ? Shape{1} : input.sizes(), dim);
@@ -184,6 +186,8 @@ Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, int64_t
     return softmax_backward(util::widened(grad_output), util::widened(output), dim, log).to(*h);
   NORMRT_CHECK(grad_output.defined() && output.defined() && grad_output.sizes() == output.sizes(),
                "softmax_backward: grad_output and output must have one shape");
+  if (!grad_output.is_contiguous() || !output.is_contiguous())
+    return softmax_backward(grad_output.contiguous(), output.contiguous(), dim, log);
   const int64_t rank = std::max<int64_t>(output.dim(), 1);
   dim = wrap_dim(dim, rank);
   const Around a = around(output.dim() == 0 ? Shape{1} : output.sizes(), dim);
@@ -222,6 +226,8 @@ LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& t
                ") must be the same as input size (", shape_str(input.sizes()), ")");
   NORMRT_CHECK(input.device() == target.device(), "binary_cross_entropy_with_logits: input and target must be on "
                "one device");
+  if (!input.is_contiguous() || !target.is_contiguous())  // elementwise: logical order, a contiguous gradient
+    return binary_cross_entropy_with_logits(input.contiguous(), target.contiguous(), reduction);
   const int64_t n = input.numel();
   const double scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;
   Tensor losses = empty({n}, input.device());

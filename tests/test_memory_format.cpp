@@ -1,9 +1,12 @@
 // Channels-last tensors: the memory order against index arithmetic, conversions both ways, what keeps the format,
-// ops that refuse it by name, and saving / DLPack in logical order or with channels-last strides.
+// the ops that read it in logical order, optimizers over channels-last parameters, and saving / DLPack in logical
+// order or with channels-last strides.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <sstream>
 #include <vector>
 
@@ -139,11 +142,10 @@ TEST(MemoryFormat, FactoriesHonourTheMemoryFormat) {
   }
 }
 
-TEST(MemoryFormat, OpsThatNeedContiguousInputSaySo) {
+TEST(MemoryFormat, RawElementAccessNeedsContiguousMemory) {
   const Tensor cl = randn({2, 3, 4, 5}).to(MemoryFormat::ChannelsLast);
   EXPECT_TRUE(throws_with([&] { cl.data<float>(); },
                           "expected a contiguous tensor, got channels_last memory format (call contiguous() first)"));
-  EXPECT_TRUE(throws_with([&] { (void)ops::sum(cl, 1); }, "got channels_last memory format"));
 }
 
 // The memory format of a 4-d or 5-d shape that is not contiguous.
@@ -259,6 +261,113 @@ TEST(MemoryFormat, ActivationsPoolingAndDropoutKeepTheInputsFormat) {
     const Tensor dd = randn(shape, gen);
     expect_same(ops::dropout_backward(dd.to(cl), d_cl.mask), ops::dropout_backward(dd, d.mask), cl,
                 what + " dropout_backward");
+  }
+}
+
+// Reductions, softmax, the elementwise losses and Linear read channels-last operands in logical order and return
+// contiguous results, as PyTorch's CPU ops: the contiguous computation's bits.
+TEST(MemoryFormat, ReductionsSoftmaxLossesAndLinearReadAnyFormat) {
+  Generator gen(21);
+  for (const Shape& shape : {Shape{2, 3, 4, 5}, Shape{3, 1, 2, 2}, Shape{1, 5, 33, 1, 2}}) {
+    const MemoryFormat cl = channels_last_of(shape);
+    const Tensor x = randn(shape, gen), y = randn(shape, gen), xc = x.to(cl), yc = y.to(cl);
+    const MemoryFormat contiguous = MemoryFormat::Contiguous;
+    for (int64_t dim = -1; dim < static_cast<int64_t>(shape.size()); ++dim) {
+      const std::string at = shape_str(shape) + " dim " + std::to_string(dim);
+      for (const bool keepdim : {false, true}) {
+        expect_same(ops::sum(xc, dim, keepdim), ops::sum(x, dim, keepdim), contiguous, "sum " + at);
+        expect_same(ops::mean(xc, dim, keepdim), ops::mean(x, dim, keepdim), contiguous, "mean " + at);
+        const auto [values, indices] = ops::max(xc, dim, keepdim);
+        const auto expected = ops::max(x, dim, keepdim);
+        expect_same(values, expected.first, contiguous, "max " + at);
+        EXPECT_EQ(indices.to_vector<int64_t>(), expected.second.to_vector<int64_t>()) << "argmax " + at;
+      }
+      for (const bool log : {false, true}) {
+        const Tensor s = ops::softmax(x, dim, log);
+        expect_same(ops::softmax(xc, dim, log), s, contiguous, "softmax " + at);
+        expect_same(ops::softmax_backward(yc, s.to(cl), dim, log), ops::softmax_backward(y, s, dim, log),
+                    contiguous, "softmax_backward " + at);
+        expect_same(ops::softmax_backward(y, s.to(cl), dim, log), ops::softmax_backward(y, s, dim, log),
+                    contiguous, "softmax_backward, output channels-last " + at);
+      }
+    }
+    const Tensor probabilities = ops::activation(ops::Activation::Sigmoid, y);
+    for (const auto& [input, target] : {std::pair{xc, y}, std::pair{x, yc}, std::pair{xc, yc}}) {
+      const std::string at = shape_str(shape) + (input.is_contiguous() ? "" : " input") +
+                             (target.is_contiguous() ? "" : " target") + " channels-last";
+      const ops::LossResult mse = ops::mse_loss(input, target), expected = ops::mse_loss(x, y);
+      expect_same(mse.loss, expected.loss, contiguous, "mse " + at);
+      expect_same(mse.grad_input, expected.grad_input, contiguous, "mse gradient " + at);
+      const Tensor p = target.is_contiguous() ? probabilities : probabilities.to(cl);
+      const ops::LossResult bce = ops::binary_cross_entropy_with_logits(input, p, ops::Reduction::Sum);
+      const ops::LossResult bce_expected = ops::binary_cross_entropy_with_logits(x, probabilities, ops::Reduction::Sum);
+      expect_same(bce.loss, bce_expected.loss, contiguous, "bce " + at);
+      expect_same(bce.grad_input, bce_expected.grad_input, contiguous, "bce gradient " + at);
+    }
+    const Tensor weight = randn({4, shape.back()}, gen), bias = randn({4}, gen);
+    const Tensor out = ops::linear(x, weight, bias);
+    expect_same(ops::linear(xc, weight, bias), out, contiguous, "linear " + shape_str(shape));
+    Shape out_shape = shape;
+    out_shape.back() = 4;
+    const Tensor dy = randn(out_shape, gen);
+    Tensor dw, db, dw_cl, db_cl;
+    const Tensor dx = ops::linear_backward(dy, x, weight, &dw, &db);
+    const Tensor dx_cl = ops::linear_backward(dy.to(cl), xc, weight, &dw_cl, &db_cl);
+    expect_same(dx_cl, dx, contiguous, "linear dx " + shape_str(shape));
+    expect_same(dw_cl, dw, contiguous, "linear dw " + shape_str(shape));
+    expect_same(db_cl, db, contiguous, "linear db " + shape_str(shape));
+  }
+}
+
+// Optimizers update a channels-last parameter in its own memory order (momentum and moments kept in its format),
+// whatever the gradient's format, and a parameter that changes format after the optimizer was built: the contiguous
+// parameter's values bit for bit. GradScaler's unscale_ and zero_grad take channels-last gradients too.
+TEST(MemoryFormat, OptimizersStepChannelsLastParametersAsContiguousOnes) {
+  const MemoryFormat cl = MemoryFormat::ChannelsLast;
+  using Make = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
+  const std::vector<std::pair<std::string, Make>> makers = {
+      {"sgd",
+       [](std::vector<Tensor> p) {
+         return std::make_unique<optim::SGD>(std::move(p), optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.01));
+       }},
+      {"adam",
+       [](std::vector<Tensor> p) { return std::make_unique<optim::Adam>(std::move(p), optim::AdamOptions(0.1)); }},
+      {"adamw",
+       [](std::vector<Tensor> p) { return std::make_unique<optim::AdamW>(std::move(p), optim::AdamOptions(0.1)); }},
+      {"adadelta",
+       [](std::vector<Tensor> p) { return std::make_unique<optim::Adadelta>(std::move(p), optim::AdadeltaOptions()); }},
+  };
+  for (const auto& [name, make] : makers) {
+    Generator gen(22);
+    const Tensor start = randn({4, 3, 3, 5}, gen);
+    Tensor plain = start.clone(), channels_last = start.to(cl), converted = start.clone();
+    std::unique_ptr<optim::Optimizer> reference = make({plain}), optimizer = make({channels_last, converted});
+    amp::GradScaler scaler(amp::GradScalerOptions().init_scale(4.0)), reference_scaler = scaler;
+    scaler.scale(ones({1}));  // places the scale on the CPU
+    reference_scaler.scale(ones({1}));
+    for (int step = 0; step < 4; ++step) {
+      if (step == 2) converted.set_data(converted.to(cl));  // the optimizer's slots are contiguous until now
+      const Tensor grad = randn({4, 3, 3, 5}, gen);
+      plain.mutable_grad() = grad.clone();
+      channels_last.mutable_grad() = step % 2 == 0 ? grad.to(cl) : grad.clone();
+      converted.mutable_grad() = step % 2 == 1 ? grad.to(cl) : grad.clone();
+      reference_scaler.step(*reference);
+      scaler.step(*optimizer);
+      reference_scaler.update();
+      scaler.update();
+      const std::string at = name + " step " + std::to_string(step);
+      expect_same(channels_last, plain, cl, at);
+      expect_same(converted, plain, step >= 2 ? cl : MemoryFormat::Contiguous, at + ", format changed at step 2");
+    }
+    const nn::NamedTensors expected = reference->state(), state = optimizer->state();
+    for (std::size_t i = 0; i < expected.size(); ++i)
+      for (std::size_t j : {i, i + expected.size()})
+        if (expected[i].second.dtype() == DType::Int64)  // the step count
+          EXPECT_EQ(state[j].second.item<int64_t>(), expected[i].second.item<int64_t>()) << name << state[j].first;
+        else
+          EXPECT_EQ(state[j].second.to_vector(), expected[i].second.to_vector()) << name << " " << state[j].first;
+    optimizer->zero_grad(false);
+    EXPECT_EQ(channels_last.grad().to_vector(), std::vector<float>(start.numel(), 0.0f)) << name;
   }
 }
 

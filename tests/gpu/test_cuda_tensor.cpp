@@ -119,7 +119,8 @@ TEST_F(CudaTensor, ArithmeticMatchesTheCpuBitForBit) {
 }
 
 // Channels-last operands on the device: arithmetic (either operand's format, broadcasts), activations and their
-// backward, pooling and dropout give the CPU's bits in the CPU's memory format.
+// backward, pooling, dropout, reductions, softmax, losses, Linear and an optimizer step give the CPU's bits in the
+// CPU's memory format.
 TEST_F(CudaTensor, ChannelsLastOpsMatchTheCpuBitForBit) {
   const Device gpu = Device::cuda(0);
   Generator gen(14);
@@ -155,6 +156,22 @@ TEST_F(CudaTensor, ChannelsLastOpsMatchTheCpuBitForBit) {
   const Tensor counts = full({2, 3, 4, 5}, 7, TensorOptions(gpu).dtype(DType::Int64).memory_format(cl));
   EXPECT_EQ(counts.memory_format(), cl);
   EXPECT_EQ(counts.to_vector<int64_t>(), std::vector<int64_t>(120, 7));
+  // Reductions, softmax, losses and Linear read them in logical order (the loss gradient and the GEMM round as the
+  // device's contiguous computation, not as the CPU's).
+  same(ops::sum(xc.to(gpu), 1), ops::sum(x, 1));
+  same(ops::max(xc.to(gpu), 3, true).first, ops::max(x, 3, true).first);
+  same(ops::softmax(xc.to(gpu), 1, true), ops::softmax(x, 1, true));
+  EXPECT_EQ(ops::mse_loss(xc.to(gpu), y.to(gpu)).grad_input.to_vector(),
+            ops::mse_loss(x.to(gpu), y.to(gpu)).grad_input.to_vector());
+  const Tensor w = randn({4, 5}, gen).to(gpu);
+  EXPECT_EQ(ops::linear(xc.to(gpu), w, Tensor()).to_vector(), ops::linear(x.to(gpu), w, Tensor()).to_vector());
+  // An optimizer steps a channels-last parameter in its memory order, a contiguous gradient brought to it.
+  Tensor param = xc.to(gpu), host_param = xc.clone();
+  param.mutable_grad() = y.to(gpu);
+  host_param.mutable_grad() = y.clone();
+  optim::Adam(std::vector<Tensor>{param}, optim::AdamOptions(0.1)).step();
+  optim::Adam(std::vector<Tensor>{host_param}, optim::AdamOptions(0.1)).step();
+  same(param, host_param);
 }
 
 TEST_F(CudaTensor, ReductionsAndIndexOpsMatchTheCpu) {
