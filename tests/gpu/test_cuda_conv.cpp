@@ -1,6 +1,6 @@
 // Convolutions and pooling on a GPU (label gpu; the emulated device runs them too, with a host stand-in for cuDNN's
-// convolutions and the pooling kernels in the SIMT emulator): PyTorch golden cases, agreement with the CPU, a
-// CNN step on the device, and, with real cuDNN, the algorithm cache and deterministic mode.
+// convolution API and the pooling kernels in the SIMT emulator): PyTorch golden cases, agreement with the CPU, a
+// CNN step on the device, the algorithm cache and deterministic mode.
 #include "gpu_test_support.h"
 #include "conv_golden_runner.h"
 #include "pool_golden_runner.h"
@@ -13,15 +13,8 @@ using testing::to_double;
 
 const Device kGpu = Device::cuda(0);
 
-// cuDNN's convolutions: on a GPU. (The emulated device stands in for cuDNN's batch norm only; its convolutions are
-// host loops without an algorithm search.)
-bool have_cudnn() {
-#if NORMRT_EMULATED_DEVICE
-  return false;
-#else
-  return cuda::is_available() && cuda::cudnn_version() > 0;
-#endif
-}
+// cuDNN's convolutions: on a GPU, or the emulated device's stand-in at cuDNN's C API (tests/simt).
+bool have_cudnn() { return cuda::is_available() && cuda::cudnn_version() > 0; }
 
 class CudaConvGolden : public ::testing::TestWithParam<std::string> {};
 
@@ -255,6 +248,55 @@ TEST(CudaConv, TheDefaultDeterministicModeRepeatsBitForBit) {
   const Tensor dx2 = ops::conv_backward(dy, x, w, {}, &dw2, nullptr);
   EXPECT_EQ(dw1.to_vector(), dw2.to_vector());
   EXPECT_EQ(dx1.to_vector(), dx2.to_vector());
+}
+
+// The modes reach cuDNN: TF32 and nondeterministic algorithms only when allowed. A GPU may keep exact float32 or
+// repeatable results even then; the emulated device's cuDNN takes every liberty it is given
+// (tests/simt/emulated_cudnn_conv.cpp), so there the allowed ones must show too.
+TEST(CudaConv, Tf32AndNondeterministicAlgorithmsOnlyWhenAllowed) {
+  NORMRT_GPU_TEST_REQUIRES(have_cudnn(), "needs cuDNN");
+  struct Restore {
+    ~Restore() {
+      ops::set_conv_allow_tf32(false);
+      ops::set_conv_deterministic(true);
+    }
+  } restore;
+  Generator gen(8);
+  const Tensor x = randn({4, 8, 9, 9}, gen), w = randn({8, 8, 3, 3}, gen), dy = randn({4, 8, 7, 7}, gen);
+  const auto magnitude = [](const Tensor& t) {
+    return ops::activation(ops::Activation::ReLU, t) + ops::activation(ops::Activation::ReLU, t * -1.0);
+  };
+  // Per output: the sum of |x| |w| over its terms, what a rounding of the operands scales with.
+  const std::vector<float> terms = ops::conv(magnitude(x), magnitude(w), Tensor()).to_vector();
+  const std::vector<float> exact = ops::conv(x, w, Tensor()).to_vector();
+  const auto within = [&](const std::vector<float>& got, double relative) {
+    for (std::size_t i = 0; i < got.size(); ++i)
+      if (std::fabs(got[i] - exact[i]) > relative * terms[i] + 1e-6) return false;
+    return true;
+  };
+  const std::vector<float> fp32 = ops::conv(x.to(kGpu), w.to(kGpu), Tensor()).to_vector();
+  EXPECT_TRUE(within(fp32, 1e-5));
+  ops::set_conv_allow_tf32(true);
+  const std::vector<float> tf32 = ops::conv(x.to(kGpu), w.to(kGpu), Tensor()).to_vector();
+  EXPECT_TRUE(within(tf32, 1.1e-3));  // each operand within 2^-11 of itself: each product within 2^-10
+#if NORMRT_EMULATED_DEVICE
+  EXPECT_FALSE(within(tf32, 1e-5));
+#endif
+  ops::set_conv_allow_tf32(false);
+  Tensor dw0;  // the problem's deterministic choice, cached first: the mode is part of the cache's key
+  const Tensor dx0 = ops::conv_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), {}, &dw0, nullptr);
+  ops::set_conv_deterministic(false);
+  Tensor dw1, dw2;
+  const Tensor dx1 = ops::conv_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), {}, &dw1, nullptr);
+  const Tensor dx2 = ops::conv_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), {}, &dw2, nullptr);
+  Tensor dw_cpu;
+  const Tensor dx_cpu = ops::conv_backward(dy, x, w, {}, &dw_cpu, nullptr);
+  EXPECT_TRUE(all_close(dx1.to_vector(), to_double(dx_cpu), 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(dw1.to_vector(), to_double(dw_cpu), 1e-5, 1e-5));
+#if NORMRT_EMULATED_DEVICE
+  EXPECT_NE(dx1.to_vector(), dx2.to_vector());
+  EXPECT_NE(dw1.to_vector(), dw2.to_vector());
+#endif
 }
 
 }  // namespace

@@ -8,29 +8,15 @@
 // the fused operations only in CUDNN_BATCHNORM_SPATIAL_PERSISTENT mode on NHWC with a ReLU descriptor, their
 // backward with y, bias and the forward's reserve space (a bit per element: the activation's input was > 0).
 // Where real cuDNN declines a configuration is its own; this stand-in declines fusion for odd channel counts, so that
-// normrt's fallback to its own kernels runs too. Test-only; cuDNN's convolutions stay stood in by
-// emulated_libraries.cpp.
-#include <cudnn.h>
-
+// normrt's fallback to its own kernels runs too. Test-only; cuDNN's convolutions are emulated_cudnn_conv.cpp's.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
-#include "emulated_device.h"
-#include "normrt/half.h"
+#include "emulated_cudnn.h"
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-
-struct cudnnContext {
-  cudaStream_t stream = nullptr;
-};
-
-struct cudnnTensorStruct {
-  cudnnTensorFormat_t format = CUDNN_TENSOR_NCHW;
-  cudnnDataType_t type = CUDNN_DATA_FLOAT;
-  int n = 0, c = 0, h = 0, w = 0;
-};
 
 struct cudnnActivationStruct {
   cudnnActivationMode_t mode = CUDNN_ACTIVATION_RELU;
@@ -44,26 +30,10 @@ int64_t offset(const cudnnTensorStruct& d, int64_t n, int64_t c, int64_t s) {
   return d.format == CUDNN_TENSOR_NHWC ? (n * spatial + s) * d.c + c : (n * d.c + c) * spatial + s;
 }
 
-double read(const cudnnTensorStruct& d, const void* p, int64_t i) {
-  switch (d.type) {
-    case CUDNN_DATA_HALF: return static_cast<float>(static_cast<const normrt::Half*>(p)[i]);
-    case CUDNN_DATA_BFLOAT16: return static_cast<float>(static_cast<const normrt::BFloat16*>(p)[i]);
-    default: return static_cast<const float*>(p)[i];
-  }
-}
-
-void write(const cudnnTensorStruct& d, void* p, int64_t i, double v) {
-  const float f = static_cast<float>(v);
-  switch (d.type) {
-    case CUDNN_DATA_HALF: static_cast<normrt::Half*>(p)[i] = normrt::Half(f); break;
-    case CUDNN_DATA_BFLOAT16: static_cast<normrt::BFloat16*>(p)[i] = normrt::BFloat16(f); break;
-    default: static_cast<float*>(p)[i] = f;
-  }
-}
-
-bool supported_type(cudnnDataType_t t) {
-  return t == CUDNN_DATA_FLOAT || t == CUDNN_DATA_HALF || t == CUDNN_DATA_BFLOAT16;
-}
+double read(const cudnnTensorStruct& d, const void* p, int64_t i) { return emu_cudnn::read(d.type, p, i); }
+void write(const cudnnTensorStruct& d, void* p, int64_t i, double v) { emu_cudnn::write(d.type, p, i, v); }
+using emu_cudnn::enqueue;
+using emu_cudnn::supported_type;
 
 bool unit_scaling(const void* alpha, const void* beta) {
   return *static_cast<const float*>(alpha) == 1.0f && *static_cast<const float*>(beta) == 0.0f;
@@ -111,11 +81,6 @@ void statistics(const cudnnTensorStruct& d, const void* x, std::vector<double>& 
 }
 
 bool bit(const void* reserve, int64_t i) { return (static_cast<const uint8_t*>(reserve)[i / 8] >> (i % 8)) & 1; }
-
-cudnnStatus_t enqueue(cudnnHandle_t handle, std::function<void()> work) {
-  emu::enqueue(handle->stream, std::move(work));
-  return CUDNN_STATUS_SUCCESS;
-}
 
 }  // namespace
 

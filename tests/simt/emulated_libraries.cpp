@@ -1,15 +1,13 @@
-// The vendor libraries behind the emulated device. cuBLAS (Linear's GEMMs), cuDNN's convolutions (both in float32
-// and 16-bit) and CUB (the loss sums) are stood in for by plain host loops with double accumulation, queued on the
-// current stream like the kernels (emulated_device.h), so that the layers, losses and optimizers around them run on
-// the emulated device; src/linear_cublas.cpp, src/conv_cudnn.cpp and kernels/reduce.cu themselves run only on a
-// real GPU. cuDNN's batch norm is stood in for at its C API (emulated_cudnn.cpp), so src/batchnorm_cudnn.cpp runs
-// here too. Test-only.
+// The vendor libraries behind the emulated device. cuBLAS (Linear's GEMMs, in float32 and 16-bit) and CUB (the loss
+// sums) are stood in for by plain host loops with double accumulation, queued on the current stream like the kernels
+// (emulated_device.h), so that the layers, losses and optimizers around them run on the emulated device;
+// src/linear_cublas.cpp and kernels/reduce.cu themselves run only on a real GPU. cuDNN is stood in for at its C API
+// (emulated_cudnn.cpp, emulated_cudnn_conv.cpp), so src/batchnorm_cudnn.cpp and src/conv_cudnn.cpp run here too.
+// Test-only.
 #include <type_traits>
 #include <vector>
 
 #include "batchnorm_backend.h"
-#include "conv_backend.h"
-#include "conv_reference.h"
 #include "emulated_device.h"
 #include "linear_cuda.h"
 #include "normrt/cuda.h"
@@ -90,55 +88,6 @@ void detail::cuda_linear_backward(DType dtype, const void* dyv, const void* xv, 
           for (int64_t r = 0; r < n; ++r) acc += wide(dy[r * out + o]) * wide(x[r * in + i]);
           dw[o * in + i] = T(static_cast<float>(acc));
         }
-    });
-  });
-}
-
-int64_t ops::conv_algorithm_searches() { return 0; }
-
-namespace {
-// The elements of a 16-bit (or float32) array widened to float32, for the float32 reference convolutions.
-template <typename T>
-std::vector<float> widened(const void* data, int64_t n) {
-  const T* p = static_cast<const T*>(data);
-  return std::vector<float>(p, p + n);
-}
-}  // namespace
-
-void ops::detail::cudnn_conv_forward(const ConvGeometry& g, DType dtype, const void* x, const void* w, void* y,
-                                     const Device& device) {
-  with_element(dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    emu::enqueue(cuda::current_stream(device.index()), [=] {
-      const auto result = testing::reference_conv_forward(g, widened<T>(x, g.n * g.c * g.in_size()).data(),
-                                                          widened<T>(w, g.o * g.patch_size()).data());
-      for (std::size_t i = 0; i < result.size(); ++i) static_cast<T*>(y)[i] = T(static_cast<float>(result[i]));
-    });
-  });
-}
-
-void ops::detail::cudnn_conv_backward_data(const ConvGeometry& g, DType dtype, const void* dy, const void* w,
-                                           void* dx, const Device& device) {
-  with_element(dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    emu::enqueue(cuda::current_stream(device.index()), [=] {
-      const auto result = testing::reference_conv_backward_data(g, widened<T>(dy, g.n * g.o * g.out_size()).data(),
-                                                                widened<T>(w, g.o * g.patch_size()).data());
-      for (std::size_t i = 0; i < result.size(); ++i) static_cast<T*>(dx)[i] = T(static_cast<float>(result[i]));
-    });
-  });
-}
-
-void ops::detail::cudnn_conv_backward_filter(const ConvGeometry& g, DType dtype, const void* x, const void* dy,
-                                             void* dw, bool accumulate, const Device& device) {
-  with_element(dtype, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    emu::enqueue(cuda::current_stream(device.index()), [=] {
-      const auto result = testing::reference_conv_backward_filter(g, widened<T>(x, g.n * g.c * g.in_size()).data(),
-                                                                  widened<T>(dy, g.n * g.o * g.out_size()).data());
-      T* out = static_cast<T*>(dw);
-      for (std::size_t i = 0; i < result.size(); ++i)
-        out[i] = T(static_cast<float>(result[i] + (accumulate ? wide(out[i]) : 0.0)));
     });
   });
 }
