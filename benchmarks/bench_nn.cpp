@@ -1,10 +1,11 @@
 // Linear forward/backward through normrt against the bare GEMM underneath (cuBLAS sgemm on the GPU, OpenBLAS
 // sgemm on the CPU); Conv2d forward/backward and a Conv2d -> BatchNorm2d -> ReLU block (BatchNorm on normrt's
-// kernels or on cuDNN) on ResNet-50 shapes, and on the CPU normrt-train's ResNet convolutions with and without
-// oneDNN; max pooling (normrt's kernel against cuDNN's pooling on the GPU); one
-// optimizer step over a 1M-parameter model (SGD with momentum, Adam, Adadelta); memory-format conversions (to
-// channels-last and back) in float32 and bfloat16; host tensor ops (arithmetic, reductions, copies, random draws,
-// softmax and losses, dropout, ResNet's stem max pooling, sigmoid, tanh) for benchmarks/compare_host_ops_cpu.py.
+// kernels or on cuDNN) on ResNet-50 shapes (on the GPU also cuDNN on NCHW against NHWC activations, float32 and
+// float16), and on the CPU normrt-train's ResNet convolutions with and without oneDNN; max pooling (normrt's kernel
+// against cuDNN's pooling on the GPU); one optimizer step over a 1M-parameter model (SGD with momentum, Adam,
+// Adadelta); memory-format conversions (to channels-last and back) in float32 and bfloat16; host tensor ops
+// (arithmetic, reductions, copies, random draws, softmax and losses, dropout, ResNet's stem max pooling, sigmoid,
+// tanh) for benchmarks/compare_host_ops_cpu.py.
 // GPU timing: CUDA events on the current stream, warm-up, medians of --benchmark_repetitions (default 5).
 // Run: build/benchmarks/bench_nn [--benchmark_filter=gpu]
 #include <benchmark/benchmark.h>
@@ -151,15 +152,16 @@ const char* conv_path_name(ConvPath path) {
   return path == ConvPath::Normrt ? "normrt" : path == ConvPath::Im2col ? "im2col" : "normrt-channels-last";
 }
 
-// pass 0: forward, 1: backward (input and weight gradients).
-void conv2d(benchmark::State& state, int64_t batch, ConvShape s, Device device, int pass, ConvPath path) {
+// pass 0: forward, 1: backward (input and weight gradients). Operands of `dtype`.
+void conv2d(benchmark::State& state, int64_t batch, ConvShape s, Device device, int pass, ConvPath path,
+            DType dtype) {
   ops::set_conv_use_onednn(path != ConvPath::Im2col);
   const MemoryFormat format = path == ConvPath::ChannelsLast ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
   Generator gen(1);
-  const Tensor x = randn({batch, s.c, s.hw, s.hw}, gen, device).to(format);
-  const Tensor w = randn({s.o, s.c, s.k, s.k}, gen, device);
+  const Tensor x = randn({batch, s.c, s.hw, s.hw}, gen, device).to(dtype).to(format);
+  const Tensor w = randn({s.o, s.c, s.k, s.k}, gen, device).to(dtype);
   const ops::ConvParams p = conv_params(s);
-  const Tensor dy = randn(ops::conv_output_shape(x.sizes(), w.sizes(), p), gen, device).to(format);
+  const Tensor dy = randn(ops::conv_output_shape(x.sizes(), w.sizes(), p), gen, device).to(dtype).to(format);
   timed(state, device, [&] {
     if (pass == 0) {
       ops::conv(x, w, Tensor(), p);
@@ -376,7 +378,15 @@ int main(int argc, char** argv) {
     for (const ConvShape& s : kConvShapes) {
       for (int pass : {0, 1})
         add(tag + "/conv2d/" + (pass == 0 ? "forward/" : "backward/") + conv_label(conv_batch, s), conv2d, conv_batch,
-            s, device, pass, ConvPath::Normrt);
+            s, device, pass, ConvPath::Normrt, DType::Float32);
+      // cuDNN on both layouts, float32 and float16 (its tensor-core kernels read NHWC).
+      for (int pass : {0, 1})
+        for (DType dtype : device.is_cuda() ? std::vector<DType>{DType::Float32, DType::Float16} : std::vector<DType>{})
+          for (ConvPath path : {ConvPath::Normrt, ConvPath::ChannelsLast})
+            add(tag + "/conv2d-layout/" + (pass == 0 ? "forward/" : "backward/") +
+                    (path == ConvPath::ChannelsLast ? "nhwc/" : "nchw/") + dtype_name(dtype) + "/" +
+                    conv_label(conv_batch, s),
+                conv2d, conv_batch, s, device, pass, path, dtype);
       for (Backend backend : device.is_cuda() ? std::vector<Backend>{Backend::Native, Backend::CuDNN}
                                               : std::vector<Backend>{Backend::Native})
         add(tag + "/conv-bn-relu/" + (backend == Backend::Native ? "native-bn/" : "cudnn-bn/") +
@@ -389,7 +399,7 @@ int main(int argc, char** argv) {
           for (ConvPath path : {ConvPath::Normrt, ConvPath::Im2col, ConvPath::ChannelsLast})
             add(tag + "/conv2d-train/" + (pass == 0 ? "forward/" : "backward/") + conv_path_name(path) + "/" +
                     conv_label(128, s),
-                conv2d, int64_t{128}, s, device, pass, path);
+                conv2d, int64_t{128}, s, device, pass, path, DType::Float32);
     }
     for (bool use_cudnn : device.is_cuda() ? std::vector<bool>{false, true} : std::vector<bool>{false})
       add(tag + "/max-pool-2x2/" + (use_cudnn ? "cudnn/" : "normrt/") + std::to_string(conv_batch) + "x64x112x112",

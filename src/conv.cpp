@@ -74,20 +74,21 @@ bool cpu_backward_channels_last(const detail::ConvGeometry& g, const float* x, c
 #endif
 }
 
-// Channels-last activations run as they are on oneDNN's NHWC kernels, which need no reorders: every forward (1x1
-// and 1-3 channels too: 64 -> 256 1x1 at 28x28 16.7 ms against 24.6 ms for NCHW im2col) and the backward from 4 input
-// channels per group (1 -> 16 channels: 3.4 ms against 1.7 ms through contiguous copies and im2col; 4 -> 16: 2.6
-// against 4.2). Elsewhere (those backwards, cuDNN, a build without oneDNN) a call goes through contiguous copies.
+// Channels-last activations run as they are on cuDNN's NHWC descriptors and on oneDNN's NHWC kernels, which need no
+// reorders: on the CPU every forward (1x1 and 1-3 channels too: 64 -> 256 1x1 at 28x28 16.7 ms against 24.6 ms for
+// NCHW im2col) and the backward from 4 input channels per group (1 -> 16 channels: 3.4 ms against 1.7 ms through
+// contiguous copies and im2col; 4 -> 16: 2.6 against 4.2). Elsewhere (those backwards, a build without oneDNN) a
+// call goes through contiguous copies.
 #if NORMRT_WITH_ONEDNN
 constexpr int64_t kOneDnnChannelsLastBackwardChannels = 4;
 #endif
 
 bool native_channels_last(const detail::ConvGeometry& g, const Device& device, bool backward) {
+  if (device.is_cuda()) return true;
 #if NORMRT_WITH_ONEDNN
-  return device.is_cpu() && g_use_onednn &&
-         (!backward || g.c_per_group() >= kOneDnnChannelsLastBackwardChannels);
+  return g_use_onednn && (!backward || g.c_per_group() >= kOneDnnChannelsLastBackwardChannels);
 #else
-  (void)g, (void)device, (void)backward;
+  (void)g, (void)backward;
   return false;
 #endif
 }
@@ -224,22 +225,22 @@ detail::ConvGeometry widened(const detail::ConvGeometry& g) {
 // Tensor dimension of spatial dimension d (of the three) for a geometry of g.spatial dimensions.
 int64_t tensor_dim(const detail::ConvGeometry& g, int d) { return 2 + d - (3 - g.spatial); }
 
+// cuDNN's forward of x as it lies in memory (contiguous or channels-last, the filter laid out to match). Asymmetric
+// padding runs the widened problem and drops its leading outputs.
 Tensor cudnn_forward(const detail::ConvGeometry& g, const Tensor& x, const Tensor& w) {
-  const TensorOptions options = TensorOptions(x.device()).dtype(x.dtype());
-  if (g.symmetric_padding()) {
-    Tensor y = empty(output_shape(g), options);
-    detail::cudnn_conv_forward(g, x.dtype(), util::elements(x), util::elements(w), util::elements(y), x.device());
-    return y;
-  }
-  const detail::ConvGeometry wide = widened(g);
-  Tensor y = empty(output_shape(wide), options);
-  detail::cudnn_conv_forward(wide, x.dtype(), util::elements(x), util::elements(w), util::elements(y), x.device());
+  const MemoryFormat format = x.memory_format();
+  const Tensor filter = w.to(format);
+  const detail::ConvGeometry run = g.symmetric_padding() ? g : widened(g);
+  Tensor y = empty(output_shape(run), TensorOptions(x.device()).dtype(x.dtype()).memory_format(format));
+  detail::cudnn_conv_forward(run, x.dtype(), format != MemoryFormat::Contiguous, x.raw_data(), filter.raw_data(),
+                             y.raw_data(), x.device());
   for (int d = 3 - g.spatial; d < 3; ++d)
-    if (wide.out[d] != g.out[d]) y = narrow(y, tensor_dim(g, d), wide.out[d] - g.out[d], g.out[d]);
-  return y;
+    if (run.out[d] != g.out[d]) y = narrow(y, tensor_dim(g, d), run.out[d] - g.out[d], g.out[d]);
+  return y.to(format);  // narrow's result is contiguous
 }
 
-// The output gradient laid out for the geometry cuDNN runs (zeros at the dropped leading positions).
+// The output gradient laid out for the geometry cuDNN runs (zeros at the dropped leading positions), in dy's memory
+// format.
 std::pair<detail::ConvGeometry, Tensor> cudnn_backward_problem(const detail::ConvGeometry& g, const Tensor& dy) {
   if (g.symmetric_padding()) return {g, dy};
   const detail::ConvGeometry wide = widened(g);
@@ -250,7 +251,7 @@ std::pair<detail::ConvGeometry, Tensor> cudnn_backward_problem(const detail::Con
     lead[tensor_dim(g, d)] = wide.out[d] - g.out[d];
     padded = cat({zeros(lead, TensorOptions(dy.device()).dtype(dy.dtype())), padded}, tensor_dim(g, d));
   }
-  return {wide, padded};
+  return {wide, padded.to(dy.memory_format())};  // cat's result is contiguous
 }
 #endif
 
@@ -283,28 +284,30 @@ Tensor conv(const Tensor& input, const Tensor& weight, const Tensor& bias, const
   Shape y_shape = output_shape(g);
   const bool empty_output = g.n == 0 || g.o == 0 || g.out_size() == 0;
   // Weights in another memory format are read through a contiguous copy (they are small); the output takes the
-  // input's memory format, as PyTorch's does.
+  // input's memory format, as PyTorch's does. An unbatched input's memory format is not the batch's.
   if (!weight.is_contiguous()) return conv(input, weight.contiguous(), bias, params);
   const bool channels_last = !input.is_contiguous();
-  if (channels_last && !(g.c > 0 && native_channels_last(g, input.device(), false)))
+  if (channels_last &&
+      !(g.c > 0 && x_shape.size() == input.sizes().size() && native_channels_last(g, input.device(), false)))
     return conv(input.contiguous(), weight, bias, params).to(input.memory_format());
   Tensor y;
-  if (channels_last) {
+  if (input.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch launch(input);
+    // With no input channels the convolution is zero (plus the bias).
+    y = empty_output || g.c == 0
+            ? zeros(y_shape, TensorOptions(input.device()).dtype(input.dtype()).memory_format(input.memory_format()))
+            : cudnn_forward(g, input, weight);
+    if (bias.defined() && !empty_output) add_(y, bias.reshape(channel_view(g)));
+#else
+    util::no_cuda("conv");
+#endif
+  } else if (channels_last) {
     y = empty(y_shape, TensorOptions(input.device()).memory_format(input.memory_format()));
     if (!empty_output && !cpu_forward_channels_last(g, util::stored<float>(input), weight.data<float>(),
                                                     bias.defined() ? bias.data<float>() : nullptr,
                                                     util::stored<float>(y)))
       return conv(input.contiguous(), weight, bias, params).to(input.memory_format());
-  } else if (input.device().is_cuda()) {
-#if NORMRT_WITH_CUDA
-    const util::Launch launch(input);
-    // With no input channels the convolution is zero (plus the bias).
-    y = empty_output || g.c == 0 ? zeros(y_shape, TensorOptions(input.device()).dtype(input.dtype()))
-                                 : cudnn_forward(g, input, weight);
-    if (bias.defined() && !empty_output) add_(y, bias.reshape(channel_view(g)));
-#else
-    util::no_cuda("conv");
-#endif
   } else {
     y = empty(y_shape, input.device());
     if (!empty_output)
@@ -358,15 +361,17 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
     return conv_backward(grad_output, input, weight.contiguous(), params, grad_weight, grad_bias, need_input_grad);
   // Every element of dx, and of a fresh dw, is written when there is work; otherwise they are zeros.
   const bool work = g.n > 0 && g.o > 0 && g.c > 0 && g.out_size() > 0;
-  // Channels-last operands (either) run as they are where oneDNN takes them, else through contiguous copies; dx
-  // takes the input's memory format.
+  // Channels-last operands (either) run as they are where cuDNN or oneDNN takes them, else through contiguous copies;
+  // dx takes the input's memory format.
   const bool channels_last = !input.is_contiguous() || !grad_output.is_contiguous();
   const auto through_contiguous = [&] {
     const Tensor dx = conv_backward(grad_output.contiguous(), input.contiguous(), weight, params, grad_weight,
                                     grad_bias, need_input_grad);
     return dx.defined() ? dx.to(input.memory_format()) : dx;
   };
-  if (channels_last && !(work && native_channels_last(g, device, true))) return through_contiguous();
+  if (channels_last &&
+      !(work && x_shape.size() == input.sizes().size() && native_channels_last(g, device, true)))
+    return through_contiguous();
   const MemoryFormat layout = !channels_last     ? MemoryFormat::Contiguous
                               : input.dim() == 4 ? MemoryFormat::ChannelsLast
                                                  : MemoryFormat::ChannelsLast3d;
@@ -377,22 +382,31 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
   Tensor dx = need_input_grad ? fresh(input.sizes(), layout) : Tensor();
   Tensor dw = accumulate_w ? *grad_weight : fresh(weight.sizes(), MemoryFormat::Contiguous);
   const Tensor dy = channels_last ? grad_output.to(layout) : grad_output.reshape(y_shape);
+  const Tensor x = input.to(layout);
   if (device.is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch launch(input);
     if (work) {
       const auto [problem, dy_problem] = cudnn_backward_problem(g, dy);
+      const Tensor filter = weight.to(layout);
       if (need_input_grad)
-        detail::cudnn_conv_backward_data(problem, dtype, util::elements(dy_problem), util::elements(weight),
-                                         util::elements(dx), device);
-      detail::cudnn_conv_backward_filter(problem, dtype, util::elements(input), util::elements(dy_problem),
-                                         util::elements(dw), accumulate_w, device);
+        detail::cudnn_conv_backward_data(problem, dtype, channels_last, dy_problem.raw_data(), filter.raw_data(),
+                                         dx.raw_data(), device);
+      if (channels_last) {  // cuDNN writes the filter gradient in the filter's NHWC layout: channels-last memory
+        const Tensor dw_nhwc = empty(weight.sizes(), TensorOptions(options).memory_format(layout));
+        detail::cudnn_conv_backward_filter(problem, dtype, true, x.raw_data(), dy_problem.raw_data(),
+                                           dw_nhwc.raw_data(), false, device);
+        if (accumulate_w) add_(dw, dw_nhwc);
+        else dw = dw_nhwc.contiguous();
+      } else {
+        detail::cudnn_conv_backward_filter(problem, dtype, false, x.raw_data(), dy_problem.raw_data(),
+                                           util::elements(dw), accumulate_w, device);
+      }
     }
 #else
     util::no_cuda("conv_backward");
 #endif
   } else if (channels_last) {  // nothing is written where oneDNN refuses
-    const Tensor x = input.to(layout);
     if (!cpu_backward_channels_last(g, util::stored<float>(x), util::stored<float>(dy), weight.data<float>(),
                                     need_input_grad ? util::stored<float>(dx) : nullptr, dw.data<float>(),
                                     accumulate_w))
@@ -405,9 +419,11 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
   else *grad_weight = dw;
   if (grad_bias != nullptr) {
     // Sum over the batch and every spatial position: (N, O, L) -> (O), in float32; rounded once into a 16-bit one.
-    // Channels-last dy (float32 on the CPU) is an (N L, O) matrix as it lies: its column sums, without a transpose.
-    const Tensor db = channels_last ? sum(from_blob(util::stored<float>(dy), {g.n * g.out_size(), g.o}), 0)
-                                    : sum(sum(util::widened(dy).reshape({g.n, g.o, g.out_size()}), 2), 0);
+    // Channels-last dy is an (N L, O) matrix as it lies: its column sums, without a transpose.
+    const Tensor db =
+        channels_last
+            ? sum(util::widened(from_blob(dy.raw_data(), {g.n * g.out_size(), g.o}, options)), 0)
+            : sum(sum(util::widened(dy).reshape({g.n, g.o, g.out_size()}), 2), 0);
     if (accumulate_b) add_(*grad_bias, db);
     else *grad_bias = db.to(dtype);
   }

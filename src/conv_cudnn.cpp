@@ -1,5 +1,7 @@
 // cuDNN convolution backend: forward, backward-data and backward-filter through cuDNN's convolution API (legacy,
-// deprecated in cuDNN 9 but shipped, and what PyTorch's cuDNN v7 path calls; NCHW float32).
+// deprecated in cuDNN 9 but shipped, and what PyTorch's cuDNN v7 path calls), on contiguous (NCHW) or channels-last
+// (NHWC, NDHWC) activations. Channels-last activations take the filter in NHWC layout too, as PyTorch hands it
+// (its weights follow the input's memory format), the layout cuDNN's tensor-core kernels read.
 //
 // The algorithm for each problem is chosen once by cuDNN's own search (cudnnFind*AlgorithmEx, which times every
 // algorithm on the real buffers) and cached under the full problem: geometry, device, direction, math mode and
@@ -9,6 +11,7 @@
 // Asymmetric ("same" with an even kernel) padding is resolved by the caller (src/conv.cpp).
 #include <cudnn.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <map>
@@ -65,16 +68,20 @@ cudnnDataType_t data_type(DType dtype) {
   NORMRT_THROW("cuDNN convolution: unsupported dtype ", dtype_name(dtype));
 }
 
+// Sizes (N, C, spatial...) with the strides of dense memory in that order or, channels-last, in (N, spatial..., C).
 void set_tensor(const TensorDesc& desc, cudnnDataType_t type, int64_t n, int64_t c, const detail::ConvGeometry& g,
-                const std::array<int64_t, 3>& spatial) {
+                const std::array<int64_t, 3>& spatial, bool channels_last) {
   const int rank = cudnn_rank(g);
   std::vector<int> dims = {static_cast<int>(n), static_cast<int>(c)};
   for (int d = 5 - rank; d < 3; ++d) dims.push_back(static_cast<int>(spatial[d]));
+  std::vector<int> order(dims.size());  // dimensions from outermost to innermost in memory
+  for (int i = 0; i < rank; ++i) order[i] = i;
+  if (channels_last) std::rotate(order.begin() + 1, order.begin() + 2, order.end());
   std::vector<int> strides(dims.size());
   int stride = 1;
   for (int i = rank - 1; i >= 0; --i) {
-    strides[i] = stride;
-    stride *= dims[i];
+    strides[order[i]] = stride;
+    stride *= dims[order[i]];
   }
   NORMRT_CUDNN_CHECK(cudnnSetTensorNdDescriptor(desc.get(), type, rank, dims.data(), strides.data()));
 }
@@ -84,11 +91,11 @@ struct Descriptors {
   FilterDesc w;
   ConvDesc conv;
   // Data of `dtype`, accumulated in float32 (the convolution's compute type) whatever the dtype.
-  Descriptors(const detail::ConvGeometry& g, DType dtype, cudnnMathType_t math) {
+  Descriptors(const detail::ConvGeometry& g, DType dtype, cudnnMathType_t math, bool channels_last) {
     const int rank = cudnn_rank(g);
     const cudnnDataType_t type = data_type(dtype);
-    set_tensor(x, type, g.n, g.c, g, g.in);
-    set_tensor(y, type, g.n, g.o, g, g.out);
+    set_tensor(x, type, g.n, g.c, g, g.in, channels_last);
+    set_tensor(y, type, g.n, g.o, g, g.out, channels_last);
     std::vector<int> filter = {static_cast<int>(g.o), static_cast<int>(g.c_per_group())};
     std::vector<int> pad, stride, dilation;
     for (int d = 5 - rank; d < 3; ++d) {
@@ -97,7 +104,8 @@ struct Descriptors {
       stride.push_back(static_cast<int>(g.stride[d]));
       dilation.push_back(static_cast<int>(g.dilation[d]));
     }
-    NORMRT_CUDNN_CHECK(cudnnSetFilterNdDescriptor(w.get(), type, CUDNN_TENSOR_NCHW, rank, filter.data()));
+    NORMRT_CUDNN_CHECK(cudnnSetFilterNdDescriptor(w.get(), type, channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
+                                                  rank, filter.data()));
     NORMRT_CUDNN_CHECK(cudnnSetConvolutionNdDescriptor(conv.get(), rank - 2, pad.data(), stride.data(),
                                                        dilation.data(), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     NORMRT_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv.get(), static_cast<int>(g.groups)));
@@ -105,15 +113,16 @@ struct Descriptors {
   }
 };
 
-// What identifies a problem to cuDNN: every field of the geometry, plus the device, direction and modes.
+// What identifies a problem to cuDNN: every field of the geometry, plus the device, direction, modes, dtype and
+// layout.
 using ProblemKey = std::tuple<int, int, bool, bool, int, int64_t, int64_t, int64_t, int64_t, std::array<int64_t, 3>,
                               std::array<int64_t, 3>, std::array<int64_t, 3>, std::array<int64_t, 3>,
-                              std::array<int64_t, 3>, int>;
+                              std::array<int64_t, 3>, int, bool>;
 
-ProblemKey key_of(const detail::ConvGeometry& g, DType dtype, int device, Direction direction, bool tf32,
-                  bool deterministic) {
+ProblemKey key_of(const detail::ConvGeometry& g, DType dtype, bool channels_last, int device, Direction direction,
+                  bool tf32, bool deterministic) {
   return {device, static_cast<int>(direction), tf32, deterministic, g.spatial, g.n, g.c, g.o, g.groups,
-          g.in, g.kernel, g.stride, g.pad_before, g.dilation, static_cast<int>(dtype)};
+          g.in, g.kernel, g.stride, g.pad_before, g.dilation, static_cast<int>(dtype), channels_last};
 }
 
 struct Choice {
@@ -210,16 +219,17 @@ Choice search(cudnnHandle_t handle, const Descriptors& d, const detail::ConvGeom
 }
 
 // The plan for a problem, searching on first sight. `a`, `b` are the direction's two inputs (for the search).
-const Plan& plan_for(cudnnHandle_t handle, const detail::ConvGeometry& g, DType dtype, Direction direction,
-                     const void* a, const void* b, const Device& device) {
+const Plan& plan_for(cudnnHandle_t handle, const detail::ConvGeometry& g, DType dtype, bool channels_last,
+                     Direction direction, const void* a, const void* b, const Device& device) {
   const bool tf32 = conv_allow_tf32(), deterministic = conv_deterministic();
   const bool tensor_ops = tf32 || dtype != DType::Float32;
-  const ProblemKey key = key_of(g, dtype, device.index(), direction, tf32, deterministic);
+  const ProblemKey key = key_of(g, dtype, channels_last, device.index(), direction, tf32, deterministic);
   std::lock_guard<std::mutex> lock(g_plans_mutex);
   auto& plan = g_plans[key];
   if (!plan) {
     auto fresh = std::make_unique<Plan>();
-    fresh->descriptors = std::make_unique<Descriptors>(g, dtype, tensor_ops ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
+    fresh->descriptors =
+        std::make_unique<Descriptors>(g, dtype, tensor_ops ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH, channels_last);
     fresh->choice = search(handle, *fresh->descriptors, g, dtype, direction, a, b, device, tensor_ops, deterministic);
     NORMRT_CUDNN_CHECK(cudnnSetConvolutionMathType(fresh->descriptors->conv.get(), fresh->choice.math));
     plan = std::move(fresh);
@@ -235,11 +245,11 @@ int64_t conv_algorithm_searches() { return g_searches; }
 
 namespace detail {
 
-void cudnn_conv_forward(const ConvGeometry& g, DType dtype, const void* x, const void* w, void* y,
+void cudnn_conv_forward(const ConvGeometry& g, DType dtype, bool channels_last, const void* x, const void* w, void* y,
                         const Device& device) {
   const int index = device.index();
   const cudnnHandle_t handle = cudnn::handle_for(index, cuda::current_stream(index));
-  const Plan& plan = plan_for(handle, g, dtype, Direction::Forward, x, w, device);
+  const Plan& plan = plan_for(handle, g, dtype, channels_last, Direction::Forward, x, w, device);
   const Descriptors& d = *plan.descriptors;
   Tensor ws = workspace_tensor(plan.choice.workspace, device);
   NORMRT_CUDNN_CHECK(cudnnConvolutionForward(handle, &kOne, d.x.get(), x, d.w.get(), w, d.conv.get(),
@@ -247,11 +257,11 @@ void cudnn_conv_forward(const ConvGeometry& g, DType dtype, const void* x, const
                                              ws.raw_data(), plan.choice.workspace, &kZero, d.y.get(), y));
 }
 
-void cudnn_conv_backward_data(const ConvGeometry& g, DType dtype, const void* dy, const void* w, void* dx,
-                              const Device& device) {
+void cudnn_conv_backward_data(const ConvGeometry& g, DType dtype, bool channels_last, const void* dy, const void* w,
+                              void* dx, const Device& device) {
   const int index = device.index();
   const cudnnHandle_t handle = cudnn::handle_for(index, cuda::current_stream(index));
-  const Plan& plan = plan_for(handle, g, dtype, Direction::BackwardData, w, dy, device);
+  const Plan& plan = plan_for(handle, g, dtype, channels_last, Direction::BackwardData, w, dy, device);
   const Descriptors& d = *plan.descriptors;
   Tensor ws = workspace_tensor(plan.choice.workspace, device);
   NORMRT_CUDNN_CHECK(cudnnConvolutionBackwardData(handle, &kOne, d.w.get(), w, d.y.get(), dy, d.conv.get(),
@@ -259,11 +269,11 @@ void cudnn_conv_backward_data(const ConvGeometry& g, DType dtype, const void* dy
                                                   ws.raw_data(), plan.choice.workspace, &kZero, d.x.get(), dx));
 }
 
-void cudnn_conv_backward_filter(const ConvGeometry& g, DType dtype, const void* x, const void* dy, void* dw,
-                                bool accumulate, const Device& device) {
+void cudnn_conv_backward_filter(const ConvGeometry& g, DType dtype, bool channels_last, const void* x, const void* dy,
+                                void* dw, bool accumulate, const Device& device) {
   const int index = device.index();
   const cudnnHandle_t handle = cudnn::handle_for(index, cuda::current_stream(index));
-  const Plan& plan = plan_for(handle, g, dtype, Direction::BackwardFilter, x, dy, device);
+  const Plan& plan = plan_for(handle, g, dtype, channels_last, Direction::BackwardFilter, x, dy, device);
   const Descriptors& d = *plan.descriptors;
   Tensor ws = workspace_tensor(plan.choice.workspace, device);
   NORMRT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(

@@ -210,6 +210,19 @@ TEST(Conv, UnbatchedInputIsABatchOfOne) {
   Tensor dw;
   const Tensor dx = ops::conv_backward(randn({2, 5, 4}, gen), x, w, {}, &dw, nullptr);
   EXPECT_EQ(dx.sizes(), x.sizes());
+  // An unbatched 3-d input is 4-d, and may be channels-last memory: its values count, in logical order (the layout
+  // is not the batch's NDHWC), and the results keep its format.
+  const Tensor volume = randn({3, 4, 5, 6}, gen), w3 = randn({2, 3, 2, 2, 2}, gen), dy = randn({2, 3, 4, 5}, gen);
+  const Tensor volume_cl = volume.to(MemoryFormat::ChannelsLast);
+  const Tensor y3 = ops::conv(volume_cl, w3, Tensor());
+  EXPECT_EQ(y3.memory_format(), MemoryFormat::ChannelsLast);
+  EXPECT_EQ(y3.to_vector(), ops::conv(volume, w3, Tensor()).to_vector());
+  Tensor dw3, dw3_cl;
+  const Tensor dx3 = ops::conv_backward(dy, volume, w3, {}, &dw3, nullptr);
+  const Tensor dx3_cl = ops::conv_backward(dy.to(MemoryFormat::ChannelsLast), volume_cl, w3, {}, &dw3_cl, nullptr);
+  EXPECT_EQ(dx3_cl.memory_format(), MemoryFormat::ChannelsLast);
+  EXPECT_EQ(dx3_cl.to_vector(), dx3.to_vector());
+  EXPECT_EQ(dw3_cl.to_vector(), dw3.to_vector());
 }
 
 TEST(Conv, ResultsAreIdenticalRunToRun) {

@@ -193,6 +193,66 @@ TEST(CudaConv, SixteenBitConvolutionsAgreeWithTheCpu) {
   }
 }
 
+// Channels-last activations run on cuDNN as they lie (NHWC descriptors, the filter in NHWC layout), not through
+// contiguous copies: a channels-last problem is a problem of its own to cuDNN's search. Padding, 'same' with an even
+// kernel (the widened problem, its leading outputs dropped), strides with groups, dilation and 3-d; float32 and
+// float16; dw accumulated; dy in the other format.
+TEST(CudaConv, ChannelsLastActivationsRunAsTheyLie) {
+  NORMRT_GPU_TEST_REQUIRES(have_cudnn(), "needs cuDNN");
+  struct Problem {
+    Shape x, w;
+    ops::ConvParams params;
+  };
+  ops::ConvParams padded, same, strided, dilated, volume;
+  padded.padding = {1, 1};
+  same.padding_mode = ops::PaddingMode::Same;
+  strided.stride = {2, 1};
+  strided.groups = 2;
+  dilated.dilation = {2, 1};
+  volume.padding = {1, 0, 1};
+  const std::vector<Problem> problems = {{{2, 3, 7, 6}, {4, 3, 3, 3}, padded},  {{3, 2, 5, 5}, {3, 2, 2, 2}, same},
+                                         {{2, 4, 9, 5}, {6, 2, 3, 1}, strided}, {{1, 5, 8, 7}, {2, 5, 2, 3}, dilated},
+                                         {{2, 3, 4, 5, 3}, {4, 3, 3, 2, 3}, volume}};
+  const auto host = [](const Tensor& t) { return t.to(Device::cpu()).to(DType::Float32).to_vector(); };
+  for (const DType dtype : {DType::Float32, DType::Float16}) {
+    // float32: the reference's rounding; float16: half an ulp at the output's scale, as in the test above.
+    const double tolerance = dtype == DType::Float32 ? 1e-5 : 1.0 / 1024;
+    for (const Problem& p : problems) {
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + " x " + shape_str(p.x) + " w " + shape_str(p.w));
+      const MemoryFormat cl = p.x.size() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
+      Generator gen(5);
+      const Tensor x = randn(p.x, gen).to(dtype), w = randn(p.w, gen).to(dtype), b = randn({p.w[0]}, gen).to(dtype);
+      const Tensor y_cpu = ops::conv(x, w, b, p.params);
+      const Tensor dy = randn(y_cpu.sizes(), gen).to(dtype);
+      Tensor dw_cpu, db_cpu;
+      const Tensor dx_cpu = ops::conv_backward(dy, x, w, p.params, &dw_cpu, &db_cpu);
+      const Tensor xg = x.to(cl).to(kGpu), wg = w.to(kGpu);
+      ops::conv(x.to(kGpu), wg, b.to(kGpu), p.params);  // the contiguous problem, searched first
+      const int64_t searches = ops::conv_algorithm_searches();
+      const Tensor y = ops::conv(xg, wg, b.to(kGpu), p.params);
+      EXPECT_EQ(ops::conv_algorithm_searches(), searches + 1);
+      EXPECT_EQ(y.memory_format(), cl);
+      EXPECT_TRUE(all_close(host(y), host(y_cpu), 2 * tolerance, tolerance));
+      for (const bool dy_channels_last : {true, false}) {
+        Tensor dw, db;
+        const Tensor dyg = dy_channels_last ? dy.to(cl).to(kGpu) : dy.to(kGpu);
+        const Tensor dx = ops::conv_backward(dyg, xg, wg, p.params, &dw, &db);
+        EXPECT_EQ(dx.memory_format(), cl);
+        EXPECT_EQ(dw.memory_format(), MemoryFormat::Contiguous);
+        EXPECT_TRUE(all_close(host(dx), host(dx_cpu), 2 * tolerance, tolerance));
+        EXPECT_TRUE(all_close(host(dw), host(dw_cpu), 2 * tolerance, tolerance));
+        EXPECT_TRUE(all_close(host(db), host(db_cpu), 2 * tolerance, tolerance));
+        ops::conv_backward(dyg, xg, wg, p.params, &dw, &db, false);  // accumulated
+        EXPECT_TRUE(all_close(host(dw), host(dw_cpu * 2.0), 4 * tolerance, tolerance));
+      }
+      // dy channels-last, x contiguous: dx takes x's format.
+      Tensor dw;
+      EXPECT_EQ(ops::conv_backward(dy.to(cl).to(kGpu), x.to(kGpu), wg, p.params, &dw, nullptr).memory_format(),
+                MemoryFormat::Contiguous);
+    }
+  }
+}
+
 TEST(CudaConv, EmptyBatchAndEmptyChannelsAsOnTheCpu) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   Generator gen(2);
