@@ -563,9 +563,14 @@ Trainer::Trainer(TrainConfig config, const Dataset& train, const Dataset& test, 
   // One GPU per process, chosen by the launcher's local rank.
   if (group_ != nullptr && device_.is_cuda())
     device_ = Device::cuda(dist::launch_environment().local_rank % std::max(cuda::device_count(), 1));
+  const MemoryFormat activations = parse_memory_format(config_.memory_format);
   model_ = build_model(config_.model, config_.dropout, init_generator_, parse_backend(config_.bn_backend),
-                       parse_memory_format(config_.memory_format));
+                       activations);
   model_->to(device_);
+  // A channels-last run on a GPU lays the convolution weights out channels-last too, as PyTorch's
+  // model.to(memory_format=...) does, so that cuDNN reads them as they lie. On the CPU oneDNN reads weights through
+  // its own layout anyway: they stay contiguous there.
+  if (device_.is_cuda()) model_->to(activations);
   if (group_ != nullptr) {
     if (config_.sync_bn) model_ = std::static_pointer_cast<nn::Sequential>(nn::convert_sync_batchnorm(model_, *group_));
     ddp_ = std::make_unique<nn::DistributedDataParallel>(model_, *group_);

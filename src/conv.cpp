@@ -283,9 +283,11 @@ Tensor conv(const Tensor& input, const Tensor& weight, const Tensor& bias, const
       detail::resolve_conv(x_shape, weight.sizes(), bias.defined() ? &bias_shape : nullptr, params);
   Shape y_shape = output_shape(g);
   const bool empty_output = g.n == 0 || g.o == 0 || g.out_size() == 0;
-  // Weights in another memory format are read through a contiguous copy (they are small); the output takes the
-  // input's memory format, as PyTorch's does. An unbatched input's memory format is not the batch's.
-  if (!weight.is_contiguous()) return conv(input, weight.contiguous(), bias, params);
+  // Weights in another memory format are read through a contiguous copy (they are small), except channels-last
+  // weights under channels-last activations on cuDNN, which reads them as they lie. The output takes the input's
+  // memory format, as PyTorch's does. An unbatched input's memory format is not the batch's.
+  if (!weight.is_contiguous() && !(input.device().is_cuda() && weight.memory_format() == input.memory_format()))
+    return conv(input, weight.contiguous(), bias, params);
   const bool channels_last = !input.is_contiguous();
   if (channels_last &&
       !(g.c > 0 && x_shape.size() == input.sizes().size() && native_channels_last(g, input.device(), false)))
@@ -357,8 +359,6 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
                  "conv_backward: grad_bias shape ", shape_str(grad_bias->sizes()), " does not match [", g.o, "]");
 
   const Device device = input.device();
-  if (!weight.is_contiguous())
-    return conv_backward(grad_output, input, weight.contiguous(), params, grad_weight, grad_bias, need_input_grad);
   // Every element of dx, and of a fresh dw, is written when there is work; otherwise they are zeros.
   const bool work = g.n > 0 && g.o > 0 && g.c > 0 && g.out_size() > 0;
   // Channels-last operands (either) run as they are where cuDNN or oneDNN takes them, else through contiguous copies;
@@ -375,12 +375,19 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
   const MemoryFormat layout = !channels_last     ? MemoryFormat::Contiguous
                               : input.dim() == 4 ? MemoryFormat::ChannelsLast
                                                  : MemoryFormat::ChannelsLast3d;
+  // The backends read the weight, and write dw, contiguous, or in NHWC filter layout on cuDNN under channels-last
+  // activations: channels-last memory. A weight in another format is read through a copy (it is small); an
+  // accumulator in another format gets the result added.
+  const MemoryFormat weight_layout = device.is_cuda() ? layout : MemoryFormat::Contiguous;
+  if (weight.memory_format() != weight_layout && !weight.is_contiguous())
+    return conv_backward(grad_output, input, weight.contiguous(), params, grad_weight, grad_bias, need_input_grad);
+  const bool accumulate_in_place = accumulate_w && grad_weight->memory_format() == weight_layout;
   const TensorOptions options = TensorOptions(device).dtype(dtype);
   const auto fresh = [&](const Shape& shape, MemoryFormat format) {
     return work ? empty(shape, TensorOptions(options).memory_format(format)) : zeros(shape, options);
   };
   Tensor dx = need_input_grad ? fresh(input.sizes(), layout) : Tensor();
-  Tensor dw = accumulate_w ? *grad_weight : fresh(weight.sizes(), MemoryFormat::Contiguous);
+  Tensor dw = accumulate_in_place ? *grad_weight : fresh(weight.sizes(), weight_layout);
   const Tensor dy = channels_last ? grad_output.to(layout) : grad_output.reshape(y_shape);
   const Tensor x = input.to(layout);
   if (device.is_cuda()) {
@@ -392,16 +399,8 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
       if (need_input_grad)
         detail::cudnn_conv_backward_data(problem, dtype, channels_last, dy_problem.raw_data(), filter.raw_data(),
                                          dx.raw_data(), device);
-      if (channels_last) {  // cuDNN writes the filter gradient in the filter's NHWC layout: channels-last memory
-        const Tensor dw_nhwc = empty(weight.sizes(), TensorOptions(options).memory_format(layout));
-        detail::cudnn_conv_backward_filter(problem, dtype, true, x.raw_data(), dy_problem.raw_data(),
-                                           dw_nhwc.raw_data(), false, device);
-        if (accumulate_w) add_(dw, dw_nhwc);
-        else dw = dw_nhwc.contiguous();
-      } else {
-        detail::cudnn_conv_backward_filter(problem, dtype, false, x.raw_data(), dy_problem.raw_data(),
-                                           util::elements(dw), accumulate_w, device);
-      }
+      detail::cudnn_conv_backward_filter(problem, dtype, channels_last, x.raw_data(), dy_problem.raw_data(),
+                                         dw.raw_data(), accumulate_in_place, device);
     }
 #else
     util::no_cuda("conv_backward");
@@ -409,14 +408,15 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
   } else if (channels_last) {  // nothing is written where oneDNN refuses
     if (!cpu_backward_channels_last(g, util::stored<float>(x), util::stored<float>(dy), weight.data<float>(),
                                     need_input_grad ? util::stored<float>(dx) : nullptr, dw.data<float>(),
-                                    accumulate_w))
+                                    accumulate_in_place))
       return through_contiguous();
   } else if (work) {
     cpu_backward(g, input.data<float>(), dy.data<float>(), weight.data<float>(),
-                 need_input_grad ? dx.data<float>() : nullptr, dw.data<float>(), accumulate_w);
+                 need_input_grad ? dx.data<float>() : nullptr, dw.data<float>(), accumulate_in_place);
   }
+  if (accumulate_w && !accumulate_in_place) add_(*grad_weight, dw);
   if (accumulate_w) grad_weight->bump_version();
-  else *grad_weight = dw;
+  else *grad_weight = dw.to(weight.memory_format());  // a gradient in its weight's format
   if (grad_bias != nullptr) {
     // Sum over the batch and every spatial position: (N, O, L) -> (O), in float32; rounded once into a 16-bit one.
     // Channels-last dy is an (N L, O) matrix as it lies: its column sums, without a transpose.

@@ -371,6 +371,51 @@ TEST(MemoryFormat, OptimizersStepChannelsLastParametersAsContiguousOnes) {
   }
 }
 
+// Module::to(MemoryFormat), as PyTorch's module.to(memory_format=...): 4-d parameters and buffers change layout in
+// place (identities and gradients kept), others stay; on channels-last input a network with channels-last weights
+// trains step for step as the one with contiguous weights, bit for bit.
+TEST(MemoryFormat, ModulesLayTheirWeightsOutInPlace) {
+  const MemoryFormat cl = MemoryFormat::ChannelsLast;
+  const auto build = [] {
+    return std::make_shared<nn::Sequential>(nn::Conv2d(nn::ConvOptions(3, 4, 3).padding(1)), nn::BatchNorm2d(4),
+                                            nn::ReLU(), nn::Conv2d(nn::ConvOptions(4, 6, 1).stride(2)),
+                                            nn::AdaptiveAvgPool2d(1), nn::Flatten(), nn::Linear(6, 2));
+  };
+  auto plain = build(), laid_out = build();
+  laid_out->load_state_dict(plain->state_dict());
+  Tensor first_weight = laid_out->named_parameters()[0].second;
+  first_weight.mutable_grad() = ones(first_weight.sizes());
+  laid_out->to(cl);
+  for (const auto& [name, p] : laid_out->named_parameters())
+    EXPECT_EQ(p.memory_format(), p.dim() == 4 ? cl : MemoryFormat::Contiguous) << name;
+  EXPECT_TRUE(laid_out->named_parameters()[0].second.is_same(first_weight));
+  EXPECT_EQ(first_weight.grad().to_vector(), std::vector<float>(first_weight.numel(), 1.0f));
+  laid_out->zero_grad();
+  nn::Conv3d volume(nn::ConvOptions(2, 3, 2));
+  volume.to(cl);  // 5-d weights keep their layout under ChannelsLast, take ChannelsLast3d
+  EXPECT_EQ(volume.weight.memory_format(), MemoryFormat::Contiguous);
+  volume.to(MemoryFormat::ChannelsLast3d);
+  EXPECT_EQ(volume.weight.memory_format(), MemoryFormat::ChannelsLast3d);
+  volume.to(MemoryFormat::Contiguous);
+  EXPECT_EQ(volume.weight.memory_format(), MemoryFormat::Contiguous);
+
+  optim::SGD plain_sgd(plain->parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  optim::SGD laid_out_sgd(laid_out->parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  Generator gen(23);
+  for (int step = 0; step < 2; ++step) {
+    const Tensor x = randn({2, 3, 6, 5}, gen).to(cl), dy = randn({2, 2}, gen);
+    EXPECT_EQ(laid_out->forward(x).to_vector(), plain->forward(x).to_vector());
+    expect_same(laid_out->backward(dy), plain->backward(dy), cl, "dx, step " + std::to_string(step));
+    plain_sgd.step();
+    laid_out_sgd.step();
+    const auto a = laid_out->named_parameters(), b = plain->named_parameters();
+    for (std::size_t i = 0; i < a.size(); ++i)
+      expect_same(a[i].second, b[i].second, a[i].second.dim() == 4 ? cl : MemoryFormat::Contiguous, a[i].first);
+    laid_out_sgd.zero_grad();
+    plain_sgd.zero_grad();
+  }
+}
+
 TEST(MemoryFormat, SavedInLogicalOrderSharedWithChannelsLastStrides) {
   Generator gen(6);
   const Tensor x = randn({2, 3, 2, 2, 3}, gen);

@@ -288,6 +288,16 @@ void Module::to(const Device& device) {
   });
 }
 
+void Module::to(MemoryFormat format) {
+  const int64_t rank = format == MemoryFormat::ChannelsLast ? 4 : format == MemoryFormat::ChannelsLast3d ? 5 : 0;
+  for_each_tensor_slot([&](Tensor& t, bool) {
+    if (!t.defined() || t.memory_format() == format || (rank != 0 && t.dim() != rank)) return;
+    const Tensor grad = t.grad();
+    t.set_data(t.to(format));
+    t.mutable_grad() = grad;
+  });
+}
+
 // Under NoGradGuard nothing is kept: the handle stays empty, and backward() reports the missing forward.
 SavedTensor::SavedTensor(Tensor tensor)
     : tensor_(is_grad_enabled() ? std::move(tensor) : Tensor()), version_(tensor_.defined() ? tensor_.version() : 0) {}

@@ -253,6 +253,29 @@ TEST(CudaConv, ChannelsLastActivationsRunAsTheyLie) {
   }
 }
 
+// A module laid out channels-last (Module::to) on channels-last input: cuDNN reads its weight as it lies and
+// accumulates the weight's gradient in place, channels-last; the values are those of the module with a contiguous
+// weight.
+TEST(CudaConv, ChannelsLastWeightsKeepTheirLayoutAndGradients) {
+  NORMRT_GPU_TEST_REQUIRES(have_cudnn(), "needs cuDNN");
+  const MemoryFormat cl = MemoryFormat::ChannelsLast;
+  nn::Conv2d plain(nn::ConvOptions(3, 5, 3).padding(1)), laid_out(nn::ConvOptions(3, 5, 3).padding(1));
+  laid_out.load_state_dict(plain.state_dict());
+  plain.to(kGpu);
+  laid_out.to(kGpu);
+  laid_out.to(cl);
+  Generator gen(6);
+  const Tensor x = randn({2, 3, 7, 6}, gen).to(cl).to(kGpu), dy = randn({2, 5, 7, 6}, gen).to(cl).to(kGpu);
+  for (int pass = 0; pass < 2; ++pass) {  // the second backward accumulates
+    EXPECT_TRUE(all_close(laid_out.forward(x).to_vector(), to_double(plain.forward(x)), 1e-6, 1e-6));
+    EXPECT_TRUE(all_close(laid_out.backward(dy).to_vector(), to_double(plain.backward(dy)), 1e-6, 1e-6));
+  }
+  EXPECT_EQ(laid_out.weight.memory_format(), cl);
+  EXPECT_EQ(laid_out.weight.grad().memory_format(), cl);
+  EXPECT_TRUE(all_close(laid_out.weight.grad().to_vector(), to_double(plain.weight.grad()), 1e-6, 1e-6));
+  EXPECT_TRUE(all_close(laid_out.bias.grad().to_vector(), to_double(plain.bias.grad()), 1e-6, 1e-6));
+}
+
 TEST(CudaConv, EmptyBatchAndEmptyChannelsAsOnTheCpu) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   Generator gen(2);

@@ -182,11 +182,12 @@ struct Case {
   int64_t samples, batch;
   std::string precision = "fp32";
   std::string bn_backend = "native";
+  std::string memory_format = "contiguous";
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
   *os << c.model << " " << c.optimizer << " dropout " << c.dropout << ", " << c.samples << " samples in batches of "
-      << c.batch << ", " << c.precision << ", BatchNorm " << c.bn_backend;
+      << c.batch << ", " << c.precision << ", BatchNorm " << c.bn_backend << ", " << c.memory_format;
 }
 
 class GraphTraining : public ::testing::TestWithParam<Case> {
@@ -206,6 +207,7 @@ TEST_P(GraphTraining, ReplaysGiveTheEagerStepsBits) {
   c.batch_size = k.batch;
   c.precision = k.precision;
   c.bn_backend = k.bn_backend;
+  c.memory_format = k.memory_format;
   c.epochs = 2;  // cosine: the second epoch's learning rate differs (a new plan)
   c.limit_test = 4;
   const Outcome eager = train(c, false, data), graph = train(c, true, data);
@@ -221,15 +223,18 @@ TEST_P(GraphTraining, ReplaysGiveTheEagerStepsBits) {
 // Short last batches, so every epoch mixes replays with an eager step; dropout and the optimizers' step-dependent
 // hyperparameters (Adam's bias corrections, SGD's first momentum step) are where a stale replay would show; bf16:
 // the autocast copies and conversions are allocated inside the capture; cudnn: cuDNN's batch norm (its workspaces)
-// inside the capture.
+// inside the capture; channels_last: cuDNN's NHWC convolutions on channels-last weights, whose gradients the
+// optimizer steps in their layout.
 INSTANTIATE_TEST_SUITE_P(Models, GraphTraining,
                          ::testing::Values(Case{"mlp-bn", "adam", 0.2, 70, 16}, Case{"mlp", "sgd", 0.5, 53, 8},
                                            Case{"cnn-bn", "adam", 0.0, 10, 4},
                                            Case{"mlp-bn", "sgd", 0.2, 37, 8, "bf16"},
-                                           Case{"cnn-bn", "adam", 0.0, 10, 4, "fp32", "cudnn"}),
+                                           Case{"cnn-bn", "adam", 0.0, 10, 4, "fp32", "cudnn"},
+                                           Case{"cnn-bn", "sgd", 0.0, 10, 4, "fp32", "native", "channels_last"}),
                          [](const auto& info) {
                            std::string name = info.param.model + "_" + info.param.optimizer + "_" +
-                                              info.param.precision + "_" + info.param.bn_backend;
+                                              info.param.precision + "_" + info.param.bn_backend +
+                                              (info.param.memory_format == "contiguous" ? "" : "_channels_last");
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });

@@ -116,6 +116,10 @@ class Module {
   // Moves every parameter and buffer to `device` in place (gradients are dropped): each keeps its identity, so an
   // optimizer built before the move steps the moved tensors, as in libtorch.
   void to(const Device& device);
+  // Lays every 4-d parameter and buffer out in ChannelsLast (5-d ones for ChannelsLast3d; Contiguous: every one back)
+  // in place, keeping identities and gradients: PyTorch's module.to(memory_format=...). A channels-last network's
+  // convolutions on cuDNN then read their weights as they lie and keep their gradients channels-last.
+  void to(MemoryFormat format);
 
   // Called after each forward that keeps a context (grad mode on) and after each backward through this module, with
   // the module and which one ran; after the last backward of the calls in flight, this module's own parameters have
