@@ -379,8 +379,13 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
   // activations: channels-last memory. A weight in another format is read through a copy (it is small); an
   // accumulator in another format gets the result added.
   const MemoryFormat weight_layout = device.is_cuda() ? layout : MemoryFormat::Contiguous;
-  if (weight.memory_format() != weight_layout && !weight.is_contiguous())
-    return conv_backward(grad_output, input, weight.contiguous(), params, grad_weight, grad_bias, need_input_grad);
+  if (weight.memory_format() != weight_layout && !weight.is_contiguous()) {
+    const bool fresh_gradient = !accumulate_w;
+    const Tensor dx =
+        conv_backward(grad_output, input, weight.contiguous(), params, grad_weight, grad_bias, need_input_grad);
+    if (fresh_gradient) *grad_weight = grad_weight->to(weight.memory_format());
+    return dx;
+  }
   const bool accumulate_in_place = accumulate_w && grad_weight->memory_format() == weight_layout;
   const TensorOptions options = TensorOptions(device).dtype(dtype);
   const auto fresh = [&](const Shape& shape, MemoryFormat format) {

@@ -406,6 +406,7 @@ TEST(MemoryFormat, ModulesLayTheirWeightsOutInPlace) {
     const Tensor x = randn({2, 3, 6, 5}, gen).to(cl), dy = randn({2, 2}, gen);
     EXPECT_EQ(laid_out->forward(x).to_vector(), plain->forward(x).to_vector());
     expect_same(laid_out->backward(dy), plain->backward(dy), cl, "dx, step " + std::to_string(step));
+    EXPECT_EQ(first_weight.grad().memory_format(), cl);  // a gradient takes its weight's format
     plain_sgd.step();
     laid_out_sgd.step();
     const auto a = laid_out->named_parameters(), b = plain->named_parameters();
