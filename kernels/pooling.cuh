@@ -12,7 +12,9 @@ namespace normrt::NORMRT_KERNEL_NS {
 
 enum class PoolKind { Max, Average, AdaptiveAverage };
 
-// T: float, Half or BFloat16 (outputs rounded once from the float result).
+// T: float, Half or BFloat16 (outputs rounded once from the float result). channels: 0 for contiguous planes; else
+// every array is channels-last memory, (image, spatial position, channel), with this many channels (geometry.planes
+// = images * channels). Indices are flat positions within a plane either way.
 template <typename T>
 struct PoolForwardParams {
   poolmath::PoolGeometry geometry;
@@ -20,6 +22,7 @@ struct PoolForwardParams {
   const T* x = nullptr;        // planes * in_size
   T* y = nullptr;              // planes * out_size
   int64_t* indices = nullptr;  // planes * out_size, max pooling only
+  int64_t channels = 0;
 };
 
 template <typename T>
@@ -29,6 +32,7 @@ struct PoolBackwardParams {
   const T* dy = nullptr;
   const int64_t* indices = nullptr;  // max pooling only
   T* dx = nullptr;
+  int64_t channels = 0;
 };
 
 template <typename T>

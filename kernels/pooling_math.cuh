@@ -5,7 +5,9 @@
 // input element sums the outputs whose window holds it, in increasing output order (no atomics, deterministic); the
 // CPU scatters output by output into its window, as PyTorch's CPU kernels do. Both add the same float terms in the
 // same order, so they agree bit for bit (and with PyTorch's CPU results). The window and gather functions take the
-// elements as stored (T: float, or float16 / bfloat16 widened element by element), computing in float.
+// elements as stored (T: float, or float16 / bfloat16 widened element by element), computing in float, and a step
+// between a plane's consecutive elements: 1 in contiguous memory, the channel count in channels-last memory (the
+// same terms in the same order either way, so the same bits).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -46,7 +48,7 @@ NORMRT_HD inline void max_window_bounds(const PoolGeometry& g, const int64_t* oc
 
 template <typename T>
 NORMRT_HD inline void max_window(const PoolGeometry& g, const T* plane, const int64_t* oc, float& value,
-                                 int64_t& index) {
+                                 int64_t& index, int64_t step = 1) {
   int64_t start[3], end[3];
   max_window_bounds(g, oc, start, end);
   // Locals, not the outputs: the compiler can keep them in registers (the outputs might alias the plane).
@@ -56,7 +58,7 @@ NORMRT_HD inline void max_window(const PoolGeometry& g, const T* plane, const in
     for (int64_t y = start[1]; y < end[1]; y += g.dilation[1])
       for (int64_t x = start[2]; x < end[2]; x += g.dilation[2]) {
         const int64_t i = (z * g.in[1] + y) * g.in[2] + x;
-        const float v = static_cast<float>(plane[i]);
+        const float v = static_cast<float>(plane[i * step]);
         const bool take = v > best || v != v;  // selects rather than branches: data-dependent, unpredictable
         best = take ? v : best;
         best_index = take ? i : best_index;
@@ -173,10 +175,10 @@ NORMRT_HD inline void for_each_window_holding(const PoolGeometry& g, int64_t i, 
 
 template <typename T>
 NORMRT_HD inline float max_backward_element(const PoolGeometry& g, const T* grad_plane, const int64_t* index_plane,
-                                            int64_t i) {
+                                            int64_t i, int64_t step = 1) {
   float sum = 0.0f;
   for_each_window_holding(g, i, [&](int64_t o) {
-    if (index_plane[o] == i) sum += static_cast<float>(grad_plane[o]);
+    if (index_plane[o * step] == i) sum += static_cast<float>(grad_plane[o * step]);
   });
   return sum;
 }
@@ -199,7 +201,8 @@ NORMRT_HD inline int64_t avg_divisor(const PoolGeometry& g, const int64_t* oc) {
 // width merge into one run, and whole planes of a 3-d window into one) each summed by tmath::line_sum's lanes, the
 // runs added in order. A global average pool's window is one run, whose CPU loop vectorises.
 template <typename T>
-NORMRT_HD inline double window_sum(const PoolGeometry& g, const T* plane, const int64_t* start, const int64_t* end) {
+NORMRT_HD inline double window_sum(const PoolGeometry& g, const T* plane, const int64_t* start, const int64_t* end,
+                                   int64_t step = 1) {
   const bool whole_rows = start[2] == 0 && end[2] == g.in[2];
   const bool whole_planes = whole_rows && start[1] == 0 && end[1] == g.in[1];
   const int64_t rows = whole_rows ? end[1] - start[1] : 1, depth = whole_planes ? end[0] - start[0] : 1;
@@ -207,8 +210,8 @@ NORMRT_HD inline double window_sum(const PoolGeometry& g, const T* plane, const 
   double sum = 0.0;
   for (int64_t z = start[0]; z < end[0]; z += depth)
     for (int64_t y = start[1]; y < end[1]; y += rows) {
-      const T* first = plane + (z * g.in[1] + y) * g.in[2] + start[2];
-      sum += tmath::line_sum(run, [&](int64_t i) { return static_cast<double>(static_cast<float>(first[i])); });
+      const T* first = plane + ((z * g.in[1] + y) * g.in[2] + start[2]) * step;
+      sum += tmath::line_sum(run, [&](int64_t i) { return static_cast<double>(static_cast<float>(first[i * step])); });
     }
   return sum;
 }
@@ -232,23 +235,23 @@ NORMRT_HD inline AvgWindow avg_pool_window(const PoolGeometry& g, const int64_t*
 
 // The average over a window, summed in double (window_sum).
 template <typename T>
-NORMRT_HD inline float window_average(const PoolGeometry& g, const T* plane, const AvgWindow& w) {
-  return static_cast<float>(window_sum(g, plane, w.start, w.end) / w.divisor);
+NORMRT_HD inline float window_average(const PoolGeometry& g, const T* plane, const AvgWindow& w, int64_t step = 1) {
+  return static_cast<float>(window_sum(g, plane, w.start, w.end, step) / w.divisor);
 }
 
 // Average over the window of output (oz, oy, ox).
 template <typename T>
-NORMRT_HD inline float avg_window(const PoolGeometry& g, const T* plane, const int64_t* oc) {
-  return window_average(g, plane, avg_pool_window(g, oc));
+NORMRT_HD inline float avg_window(const PoolGeometry& g, const T* plane, const int64_t* oc, int64_t step = 1) {
+  return window_average(g, plane, avg_pool_window(g, oc), step);
 }
 
 template <typename T>
-NORMRT_HD inline float avg_backward_element(const PoolGeometry& g, const T* grad_plane, int64_t i) {
+NORMRT_HD inline float avg_backward_element(const PoolGeometry& g, const T* grad_plane, int64_t i, int64_t step = 1) {
   float sum = 0.0f;
   for_each_window_holding(g, i, [&](int64_t o) {
     int64_t oc[3];
     unflatten(o, g.out, oc);
-    sum += static_cast<float>(grad_plane[o]) / static_cast<float>(avg_divisor(g, oc));
+    sum += static_cast<float>(grad_plane[o * step]) / static_cast<float>(avg_divisor(g, oc));
   });
   return sum;
 }
@@ -280,8 +283,9 @@ NORMRT_HD inline AvgWindow adaptive_avg_pool_window(const PoolGeometry& g, const
 }
 
 template <typename T>
-NORMRT_HD inline float adaptive_avg_window(const PoolGeometry& g, const T* plane, const int64_t* oc) {
-  return window_average(g, plane, adaptive_avg_pool_window(g, oc));
+NORMRT_HD inline float adaptive_avg_window(const PoolGeometry& g, const T* plane, const int64_t* oc,
+                                           int64_t step = 1) {
+  return window_average(g, plane, adaptive_avg_pool_window(g, oc), step);
 }
 
 // An adaptive window's share of its output's gradient, divided by the window's extent dimension by dimension (as
@@ -304,7 +308,8 @@ NORMRT_HD inline void adaptive_avg_backward_scatter(const PoolGeometry& g, float
 
 // The outputs along a dimension whose range holds input i lie in [i * out / in, ((i + 1) * out - 1) / in].
 template <typename T>
-NORMRT_HD inline float adaptive_avg_backward_element(const PoolGeometry& g, const T* grad_plane, int64_t i) {
+NORMRT_HD inline float adaptive_avg_backward_element(const PoolGeometry& g, const T* grad_plane, int64_t i,
+                                                     int64_t step = 1) {
   if (g.out_size() == 0) return 0.0f;
   int64_t ic[3], first[3], last[3];
   unflatten(i, g.in, ic);
@@ -316,7 +321,7 @@ NORMRT_HD inline float adaptive_avg_backward_element(const PoolGeometry& g, cons
   for (int64_t z = first[0]; z <= last[0]; ++z)
     for (int64_t y = first[1]; y <= last[1]; ++y)
       for (int64_t x = first[2]; x <= last[2]; ++x) {
-        float delta = static_cast<float>(grad_plane[(z * g.out[1] + y) * g.out[2] + x]);
+        float delta = static_cast<float>(grad_plane[((z * g.out[1] + y) * g.out[2] + x) * step]);
         const int64_t oc[3] = {z, y, x};
         for (int d = 0; d < 3; ++d)
           delta /= static_cast<float>(adaptive_end(oc[d], g.in[d], g.out[d]) - adaptive_start(oc[d], g.in[d], g.out[d]));

@@ -111,16 +111,18 @@ void for_each_output(const poolmath::PoolGeometry& g, Fn fn) {
       for (oc[2] = 0; oc[2] < g.out[2]; ++oc[2]) fn(oc);
 }
 
-// Forward of every kind: y (and indices for max) from x; float32 on the CPU, any floating dtype on a GPU.
+// Forward of every kind: y (and indices for max) from x; float32 on the CPU, any floating dtype on a GPU, where x
+// may be channels-last (y and the indices then are too).
 void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const Tensor& x, Tensor& y,
                  Tensor* indices) {
-  int64_t* ip = indices != nullptr ? indices->data<int64_t>() : nullptr;
+  int64_t* ip = indices != nullptr ? util::stored<int64_t>(*indices) : nullptr;
   if (x.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch launch(x);
     util::dispatch_element(x.dtype(), [&](auto element) {
       using T = decltype(element);
-      const cuda::PoolForwardParams<T> p{g, cuda_kind(max, adaptive), x.data<T>(), y.data<T>(), ip};
+      const cuda::PoolForwardParams<T> p{g, cuda_kind(max, adaptive), util::stored<T>(x), util::stored<T>(y), ip,
+                                         x.is_contiguous() ? 0 : x.size(1)};
       cuda::pool_forward(p, launch.sms, launch.stream);
     });
 #else
@@ -171,16 +173,19 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
   }
 }
 
+// Backward of every kind: dx of the input's shape from dy (and the indices for max), in dy's memory format: on a GPU
+// channels-last dy (with the indices channels-last too) gives channels-last dx.
 Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const Tensor& dy, const Tensor* indices,
                     const Tensor& input) {
-  Tensor dx = empty(input.sizes(), TensorOptions(input.device()).dtype(dy.dtype()));
-  const int64_t* ip = indices != nullptr ? indices->data<int64_t>() : nullptr;
+  Tensor dx = empty(input.sizes(), TensorOptions(input.device()).dtype(dy.dtype()).memory_format(dy.memory_format()));
+  const int64_t* ip = indices != nullptr ? util::stored<int64_t>(*indices) : nullptr;
   if (input.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch launch(input);
     util::dispatch_element(dy.dtype(), [&](auto element) {
       using T = decltype(element);
-      const cuda::PoolBackwardParams<T> p{g, cuda_kind(max, adaptive), dy.data<T>(), ip, dx.data<T>()};
+      const cuda::PoolBackwardParams<T> p{g, cuda_kind(max, adaptive), util::stored<T>(dy), ip, util::stored<T>(dx),
+                                          dy.is_contiguous() ? 0 : input.size(1)};
       cuda::pool_backward(p, launch.sms, launch.stream);
     });
 #else
@@ -272,10 +277,15 @@ Tensor max_backward_channels_last(const poolmath::PoolGeometry& g, const Tensor&
   return dx;
 }
 
-// Whether a channels-last max pooling runs natively: float32 on the CPU with a batch dimension (others go through
-// contiguous copies).
-bool native_channels_last_max(const Tensor& input, int spatial) {
-  return input.device().is_cpu() && input.dtype() == DType::Float32 && input.dim() == spatial + 2;
+// Whether a channels-last pooling runs natively: with a batch dimension, on a GPU (every kind and dtype) or for max
+// pooling in float32 on the CPU (the others go through contiguous copies).
+bool native_channels_last(const Tensor& input, int spatial, bool max) {
+  return input.dim() == spatial + 2 && (input.device().is_cuda() || (max && input.dtype() == DType::Float32));
+}
+
+// The channels-last memory format of a batched input's rank.
+MemoryFormat channels_last_of(const Tensor& input) {
+  return input.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
 }
 
 void check_grad(const Tensor& grad_output, const Tensor& input, const Shape& expected, const char* op) {
@@ -313,8 +323,8 @@ bool through_float32(const std::optional<DType>& reduced, const Tensor& input) {
   return reduced && !(input.defined() && input.device().is_cuda());
 }
 
-// Whether any operand is channels-last. Such calls run natively where the CPU has a loop for them (max pooling) and
-// otherwise on contiguous copies; their results take the input's memory format (as PyTorch's do).
+// Whether any operand is channels-last. Such calls run natively where native_channels_last says so and otherwise on
+// contiguous copies; their results take the input's memory format (as PyTorch's do).
 bool any_channels_last(std::initializer_list<const Tensor*> operands) {
   for (const Tensor* t : operands)
     if (t->defined() && !t->is_contiguous()) return true;
@@ -337,7 +347,7 @@ MaxPoolResult max_pool(const Tensor& input, int spatial, const PoolParams& param
     return {r.output.to(*h), r.indices};
   }
   const bool channels_last = any_channels_last({&input});
-  if (channels_last && !native_channels_last_max(input, spatial)) {
+  if (channels_last && !native_channels_last(input, spatial, true)) {
     MaxPoolResult r = max_pool(input.contiguous(), spatial, params);
     return {r.output.to(input.memory_format()), r.indices.to(input.memory_format())};
   }
@@ -346,7 +356,7 @@ MaxPoolResult max_pool(const Tensor& input, int spatial, const PoolParams& param
   const TensorOptions options = TensorOptions(input.device()).memory_format(input.memory_format());
   MaxPoolResult r{empty(shape, TensorOptions(options).dtype(input.dtype())),
                   empty(shape, TensorOptions(options).dtype(DType::Int64))};
-  if (channels_last) {
+  if (channels_last && input.device().is_cpu()) {
     max_forward_channels_last(g, input.size(1), util::stored<float>(input), util::stored<float>(r.output),
                               util::stored<int64_t>(r.indices));
   } else {
@@ -362,7 +372,7 @@ Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const T
   if (through_float32(h, input))
     return max_pool_backward(util::widened(grad_output), util::widened(input), indices, spatial, params).to(*h);
   const bool channels_last = any_channels_last({&grad_output, &input, &indices});
-  const bool native = channels_last && native_channels_last_max(input, spatial);
+  const bool native = channels_last && native_channels_last(input, spatial, true);
   if (channels_last && !native)
     return max_pool_backward(grad_output.contiguous(), contiguous_stand_in(input), indices.contiguous(), spatial,
                              params)
@@ -374,28 +384,33 @@ Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const T
                    indices.device() == input.device(),
                "max_pool_backward: indices must be the int64 ", shape_str(shape), " tensor max_pool returned");
   if (native) {
-    const MemoryFormat layout = input.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
-    return max_backward_channels_last(g, grad_output.to(layout), indices.to(layout), input.sizes())
-        .to(input.memory_format());
+    const MemoryFormat layout = channels_last_of(input);
+    const Tensor dy = grad_output.to(layout), laid_out_indices = indices.to(layout);
+    const Tensor dx = input.device().is_cuda() ? run_backward(g, true, false, dy, &laid_out_indices, input)
+                                               : max_backward_channels_last(g, dy, laid_out_indices, input.sizes());
+    return dx.to(input.memory_format());
   }
   return run_backward(g, true, false, grad_output, &indices, input);
 }
 
 Tensor avg_pool(const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("avg_pool");
-  if (any_channels_last({&input})) return avg_pool(input.contiguous(), spatial, params).to(input.memory_format());
+  if (any_channels_last({&input}) && !native_channels_last(input, spatial, false))
+    return avg_pool(input.contiguous(), spatial, params).to(input.memory_format());
   const auto h = util::reduced_dtype("avg_pool", {&input});
   if (through_float32(h, input))
     return avg_pool(util::widened(input), spatial, params).to(*h);
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, false);
-  Tensor y = empty(output_shape(input, spatial, g), TensorOptions(input.device()).dtype(input.dtype()));
+  Tensor y = empty(output_shape(input, spatial, g),
+                   TensorOptions(input.device()).dtype(input.dtype()).memory_format(input.memory_format()));
   run_forward(g, false, false, input, y, nullptr);
   return y;
 }
 
 Tensor avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("avg_pool_backward");
-  if (any_channels_last({&grad_output, &input}))
+  const bool channels_last = any_channels_last({&grad_output, &input});
+  if (channels_last && !native_channels_last(input, spatial, false))
     return avg_pool_backward(grad_output.contiguous(), contiguous_stand_in(input), spatial, params)
         .to(input.memory_format());
   const auto h = util::reduced_dtype("avg_pool_backward", {&grad_output, &input});
@@ -403,25 +418,28 @@ Tensor avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spa
     return avg_pool_backward(util::widened(grad_output), util::widened(input), spatial, params).to(*h);
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, false);
   check_grad(grad_output, input, output_shape(input, spatial, g), "avg_pool_backward");
-  return run_backward(g, false, false, grad_output, nullptr, input);
+  const Tensor dy = channels_last ? grad_output.to(channels_last_of(input)) : grad_output;
+  return run_backward(g, false, false, dy, nullptr, input).to(input.memory_format());
 }
 
 Tensor adaptive_avg_pool(const Tensor& input, int spatial, const std::vector<int64_t>& output_size) {
   const normrt::detail::NvtxRange range("adaptive_avg_pool");
-  if (any_channels_last({&input}))
+  if (any_channels_last({&input}) && !native_channels_last(input, spatial, false))
     return adaptive_avg_pool(input.contiguous(), spatial, output_size).to(input.memory_format());
   const auto h = util::reduced_dtype("adaptive_avg_pool", {&input});
   if (through_float32(h, input))
     return adaptive_avg_pool(util::widened(input), spatial, output_size).to(*h);
   const poolmath::PoolGeometry g = resolve_adaptive(input, spatial, output_size);
-  Tensor y = empty(output_shape(input, spatial, g), TensorOptions(input.device()).dtype(input.dtype()));
+  Tensor y = empty(output_shape(input, spatial, g),
+                   TensorOptions(input.device()).dtype(input.dtype()).memory_format(input.memory_format()));
   run_forward(g, false, true, input, y, nullptr);
   return y;
 }
 
 Tensor adaptive_avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial) {
   const normrt::detail::NvtxRange range("adaptive_avg_pool_backward");
-  if (any_channels_last({&grad_output, &input}))
+  const bool channels_last = any_channels_last({&grad_output, &input});
+  if (channels_last && !native_channels_last(input, spatial, false))
     return adaptive_avg_pool_backward(grad_output.contiguous(), contiguous_stand_in(input), spatial)
         .to(input.memory_format());
   const auto h = util::reduced_dtype("adaptive_avg_pool_backward", {&grad_output, &input});
@@ -431,7 +449,8 @@ Tensor adaptive_avg_pool_backward(const Tensor& grad_output, const Tensor& input
                                    grad_output.sizes().end());
   const poolmath::PoolGeometry g = resolve_adaptive(input, spatial, output_size);
   check_grad(grad_output, input, output_shape(input, spatial, g), "adaptive_avg_pool_backward");
-  return run_backward(g, false, true, grad_output, nullptr, input);
+  const Tensor dy = channels_last ? grad_output.to(channels_last_of(input)) : grad_output;
+  return run_backward(g, false, true, dy, nullptr, input).to(input.memory_format());
 }
 
 }  // namespace normrt::ops

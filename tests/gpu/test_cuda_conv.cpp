@@ -68,6 +68,53 @@ TEST(CudaPool, EqualsTheCpuBitForBit) {
             ops::adaptive_avg_pool_backward(a, x, 2).to_vector());
 }
 
+// Channels-last pooling runs on the device as it lies (every kind, 2-d and 3-d, every dtype), with the channel count
+// as each window's step: the contiguous CPU computation's bits in the input's format, indices included; dy in the
+// other format too.
+TEST(CudaPool, ChannelsLastGivesTheContiguousBits) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(10);
+  const auto same_bits = [](const Tensor& gpu, const Tensor& cpu, MemoryFormat format) {
+    EXPECT_TRUE(gpu.device().is_cuda());
+    EXPECT_EQ(gpu.memory_format(), format);
+    EXPECT_EQ(gpu.dtype(), cpu.dtype());
+    EXPECT_EQ(gpu.to(Device::cpu()).to(DType::Float32).to_vector(), cpu.to(DType::Float32).to_vector());
+  };
+  for (const Shape& shape : {Shape{2, 3, 9, 8}, Shape{2, 5, 4, 7, 6}, Shape{1, 1, 5, 5}}) {
+    const int spatial = static_cast<int>(shape.size()) - 2;
+    const MemoryFormat cl = spatial == 2 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
+    ops::PoolParams p;
+    p.kernel_size = spatial == 2 ? std::vector<int64_t>{3, 2} : std::vector<int64_t>{2, 3, 2};
+    p.stride = spatial == 2 ? std::vector<int64_t>{2, 1} : std::vector<int64_t>{1, 2, 2};
+    p.padding = {1};
+    p.ceil_mode = true;
+    p.count_include_pad = false;
+    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+      SCOPED_TRACE(shape_str(shape) + " " + dtype_name(dtype));
+      const Tensor x = (randn(shape, gen) * 20.0).to(dtype), xg = x.to(cl).to(kGpu);
+      const Tensor y = ops::avg_pool(x, spatial, p), dy = randn(y.sizes(), gen).to(dtype);
+      same_bits(ops::avg_pool(xg, spatial, p), y, cl);
+      same_bits(ops::avg_pool_backward(dy.to(cl).to(kGpu), xg, spatial, p), ops::avg_pool_backward(dy, x, spatial, p),
+                cl);
+      same_bits(ops::avg_pool_backward(dy.to(kGpu), xg, spatial, p), ops::avg_pool_backward(dy, x, spatial, p), cl);
+      const auto cpu = ops::max_pool(x, spatial, p), gpu = ops::max_pool(xg, spatial, p);
+      same_bits(gpu.output, cpu.output, cl);
+      EXPECT_EQ(gpu.indices.memory_format(), cl);
+      EXPECT_EQ(gpu.indices.to_vector<int64_t>(), cpu.indices.to_vector<int64_t>());
+      same_bits(ops::max_pool_backward(dy.to(cl).to(kGpu), xg, gpu.indices, spatial, p),
+                ops::max_pool_backward(dy, x, cpu.indices, spatial, p), cl);
+      const std::vector<int64_t> sizes(static_cast<std::size_t>(spatial), 3);
+      const Tensor a = ops::adaptive_avg_pool(x, spatial, sizes);
+      same_bits(ops::adaptive_avg_pool(xg, spatial, sizes), a, cl);
+      same_bits(ops::adaptive_avg_pool_backward(a.to(cl).to(kGpu), xg, spatial),
+                ops::adaptive_avg_pool_backward(a, x, spatial), cl);
+      // dy channels-last, the input contiguous: dx takes the input's format.
+      same_bits(ops::adaptive_avg_pool_backward(a.to(cl).to(kGpu), x.to(kGpu), spatial),
+                ops::adaptive_avg_pool_backward(a, x, spatial), MemoryFormat::Contiguous);
+    }
+  }
+}
+
 // 16-bit pooling runs on the device as it is (no float32 copies) and gives the CPU's bits: widened, pooled in float32,
 // rounded once; max pooling's indices equal too.
 TEST(CudaPooling, SixteenBitElementsGiveTheCpusBits) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "activation.cuh"
@@ -512,11 +513,25 @@ TEST_P(NnKernels, TransposeBatchedMovesEveryElement) {
   EXPECT_EQ(untouched, 9u);
 }
 
+// The arrays of planes (image, channel, position) laid out channels-last, (image, position, channel).
+template <typename V>
+std::vector<V> planes_channels_last(const std::vector<V>& planes, int64_t channels, int64_t per_plane) {
+  std::vector<V> out(planes.size());
+  const int64_t images = static_cast<int64_t>(planes.size()) / (channels * per_plane);
+  for (int64_t n = 0; n < images; ++n)
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t i = 0; i < per_plane; ++i)
+        out[static_cast<std::size_t>((n * per_plane + i) * channels + c)] =
+            planes[static_cast<std::size_t>((n * channels + c) * per_plane + i)];
+  return out;
+}
+
 // The pooling kernels on elements of type T (x_values and dy_values rounded to T) against the poolmath functions on
-// the widened elements, rounded once: the CPU's float32 path.
+// the widened elements, rounded once: the CPU's float32 path. Then on channels-last memory with `channels` channels
+// (geometry.planes = images * channels): the contiguous kernels' bits, laid out channels-last.
 template <typename T>
 void check_pooling(const poolmath::PoolGeometry& g, const std::vector<float>& x_values,
-                   const std::vector<float>& dy_values, T) {
+                   const std::vector<float>& dy_values, int64_t channels, T) {
   const int64_t in = g.planes * g.in_size(), out = g.planes * g.out_size();
   std::vector<T> x, dy;
   std::vector<float> wide_x, wide_dy;
@@ -556,22 +571,35 @@ void check_pooling(const poolmath::PoolGeometry& g, const std::vector<float>& x_
                                       : poolmath::adaptive_avg_backward_element(g, dyp, i);
       ASSERT_TRUE(same(expected, dx[t]));
     }
+    const auto same_bits = [](const std::vector<T>& a, const std::vector<T>& b) {  // NaN included
+      return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+    };
+    const std::vector<T> x_cl = planes_channels_last(x, channels, g.in_size());
+    const std::vector<T> dy_cl = planes_channels_last(dy, channels, g.out_size());
+    std::vector<T> y_cl(y.size()), dx_cl(dx.size());
+    std::vector<int64_t> indices_cl(indices.size());
+    pool_forward(PoolForwardParams<T>{g, kind, x_cl.data(), y_cl.data(), indices_cl.data(), channels}, 2, nullptr);
+    EXPECT_TRUE(same_bits(y_cl, planes_channels_last(y, channels, g.out_size())));
+    if (kind == PoolKind::Max) ASSERT_EQ(indices_cl, planes_channels_last(indices, channels, g.out_size()));
+    pool_backward(PoolBackwardParams<T>{g, kind, dy_cl.data(), indices_cl.data(), dx_cl.data(), channels}, 2, nullptr);
+    EXPECT_TRUE(same_bits(dx_cl, planes_channels_last(dx, channels, g.in_size())));
   }
 }
 
 TEST_P(NnKernels, PoolingEqualsTheCpuFormulas) {
   // Max, average and adaptive average over 1-3 dimensions, with padding, strides, dilation and ceil-mode shapes; the
   // kernels must give the CPU loop's bits (same poolmath functions), forward and backward, indices included, on
-  // float32, float16 and bfloat16 elements.
+  // float32, float16 and bfloat16 elements, and the same bits on channels-last memory.
   struct Case {
     int64_t planes, in[3], out[3], kernel[3], stride[3], pad[3], dilation[3];
     bool count_include_pad;
+    int64_t channels;  // per image, for the channels-last run
   };
   const Case cases[] = {
-      {3, {1, 1, 13}, {1, 1, 7}, {1, 1, 3}, {1, 1, 2}, {0, 0, 1}, {1, 1, 1}, true},
-      {2, {1, 7, 6}, {1, 3, 3}, {1, 3, 2}, {1, 2, 2}, {0, 1, 0}, {1, 1, 2}, false},
-      {2, {1, 5, 5}, {1, 3, 3}, {1, 2, 2}, {1, 2, 2}, {0, 0, 0}, {1, 1, 1}, true},  // ceil-mode-like: a partial window
-      {1, {4, 5, 6}, {2, 3, 3}, {2, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, false},
+      {6, {1, 1, 13}, {1, 1, 7}, {1, 1, 3}, {1, 1, 2}, {0, 0, 1}, {1, 1, 1}, true, 3},
+      {2, {1, 7, 6}, {1, 3, 3}, {1, 3, 2}, {1, 2, 2}, {0, 1, 0}, {1, 1, 2}, false, 1},
+      {2, {1, 5, 5}, {1, 3, 3}, {1, 2, 2}, {1, 2, 2}, {0, 0, 0}, {1, 1, 1}, true, 2},  // ceil-mode-like: partial window
+      {4, {4, 5, 6}, {2, 3, 3}, {2, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, false, 2},
   };
   uint32_t seed = 10;
   for (const Case& c : cases) {
@@ -591,9 +619,9 @@ TEST_P(NnKernels, PoolingEqualsTheCpuFormulas) {
     x[1] = x[2];  // a tie
     x[static_cast<std::size_t>(in - 1)] = NAN;
     const auto dy = random_vector(static_cast<std::size_t>(out), ++seed);
-    check_pooling(g, x, dy, float{});
-    check_pooling(g, x, dy, Half{});
-    check_pooling(g, x, dy, BFloat16{});
+    check_pooling(g, x, dy, c.channels, float{});
+    check_pooling(g, x, dy, c.channels, Half{});
+    check_pooling(g, x, dy, c.channels, BFloat16{});
   }
   // Nothing to do is no launch.
   poolmath::PoolGeometry empty;
