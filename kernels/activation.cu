@@ -31,11 +31,14 @@ __global__ void activation_backward_kernel(nnmath::Activation a, const T* dy, co
 
 template <typename T>
 __global__ void dropout_kernel(const T* x, T* y, int64_t n, float p, float scale, uint64_t seed, uint64_t offset,
-                               const int64_t* device_offset) {
+                               const int64_t* device_offset, int64_t channels, int64_t spatial) {
   if (device_offset != nullptr) offset = static_cast<uint64_t>(*device_offset);
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    y[i] = T(nnmath::dropout_keep(seed, offset, static_cast<uint64_t>(i), p) ? static_cast<float>(x[i]) * scale : 0.0f);
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t logical = channels == 0 ? i : nnmath::channels_last_logical_index(i, channels, spatial);
+    y[i] = T(nnmath::dropout_keep(seed, offset, static_cast<uint64_t>(logical), p) ? static_cast<float>(x[i]) * scale
+                                                                                    : 0.0f);
+  }
 }
 
 __global__ void squared_error_kernel(const float* x, const float* t, float* sq, float* grad, int64_t n,
@@ -109,7 +112,8 @@ void activation_backward(nnmath::Activation a, const T* dy, const T* y, T* dx, i
 #define NORMRT_ACTIVATION_INSTANTIATE(T)                                                                        \
   template void activation_forward(nnmath::Activation, const T*, T*, int64_t, int, cudaStream_t);              \
   template void activation_backward(nnmath::Activation, const T*, const T*, T*, int64_t, int, cudaStream_t);   \
-  template void dropout(const T*, T*, int64_t, float, uint64_t, uint64_t, const int64_t*, int, cudaStream_t);
+  template void dropout(const T*, T*, int64_t, float, uint64_t, uint64_t, const int64_t*, int64_t, int64_t, int, \
+                        cudaStream_t);
 NORMRT_ACTIVATION_INSTANTIATE(float)
 NORMRT_ACTIVATION_INSTANTIATE(Half)
 NORMRT_ACTIVATION_INSTANTIATE(BFloat16)
@@ -117,11 +121,11 @@ NORMRT_ACTIVATION_INSTANTIATE(BFloat16)
 
 template <typename T>
 void dropout(const T* x, T* y, int64_t n, float p, uint64_t seed, uint64_t offset, const int64_t* device_offset,
-             int sm_count, cudaStream_t stream) {
+             int64_t channels, int64_t spatial, int sm_count, cudaStream_t stream) {
   if (n == 0) return;
   const float scale = p < 1.0f ? static_cast<float>(1.0 / (1.0 - static_cast<double>(p))) : 0.0f;
   NORMRT_LAUNCH(dropout_kernel<T>, dim3(blocks_for(n, sm_count)), dim3(kThreads), 0, stream, x, y, n, p, scale, seed,
-                offset, device_offset);
+                offset, device_offset, channels, spatial);
   NORMRT_CHECK_LAUNCH();
 }
 

@@ -17,10 +17,11 @@ void activation_backward(nnmath::Activation a, const T* dy, const T* y, T* dx, i
                          cudaStream_t stream);
 // y = keep ? x / (1 - p) : 0 with nnmath::dropout_keep's mask; the backward regenerates the same mask.
 // The offset is read from device memory when `device_offset` is set (a CUDA graph replays the launch at later offsets).
-// T as for the activations.
+// channels > 0: x and y are channels-last memory of (N, channels, spatial) tensors, each element drawn by its logical
+// index. T as for the activations.
 template <typename T>
 void dropout(const T* x, T* y, int64_t n, float p, uint64_t seed, uint64_t offset, const int64_t* device_offset,
-             int sm_count, cudaStream_t stream);
+             int64_t channels, int64_t spatial, int sm_count, cudaStream_t stream);
 // sq[i] = loss_scale * (x[i] - t[i])^2, grad[i] = grad_scale * (x[i] - t[i]).
 void squared_error(const float* x, const float* t, float* sq, float* grad, int64_t n, float loss_scale,
                    float grad_scale, int sm_count, cudaStream_t stream);

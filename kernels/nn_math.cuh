@@ -67,7 +67,17 @@ NORMRT_HD inline float unit_float(uint32_t bits) { return static_cast<float>(bit
 // (seed, offset, index): identical on every device and for any launch shape.
 NORMRT_HD inline bool dropout_keep(uint64_t seed, uint64_t offset, uint64_t index, float p) {
   const Philox4 block = philox4x32_10(seed, 0, offset + index / 4);
-  return unit_float(block.v[index % 4]) >= p;
+  // Selected, not indexed: a computed index into the block would put it in a GPU thread's local memory.
+  const uint64_t k = index % 4;
+  const uint32_t word = k == 0 ? block.v[0] : k == 1 ? block.v[1] : k == 2 ? block.v[2] : block.v[3];
+  return unit_float(word) >= p;
+}
+
+// The logical index, (n C + c) S + s, of element `stored` of a channels-last tensor: (N, S, C) memory of an (N, C, S)
+// tensor. Dropout draws by logical index, so that a memory format does not change which elements drop.
+NORMRT_HD inline int64_t channels_last_logical_index(int64_t stored, int64_t channels, int64_t spatial) {
+  const int64_t c = stored % channels, rest = stored / channels;
+  return (rest / spatial * channels + c) * spatial + rest % spatial;
 }
 
 // ---- optimizers ----

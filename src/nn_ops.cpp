@@ -464,14 +464,20 @@ void cpu_dropout(const float* x, float* y, float* mask, int64_t n, int64_t chann
   }
 }
 
+// A channels-last tensor's channel count and spatial size, (N, C, S); (0, 0) for a contiguous one.
+std::pair<int64_t, int64_t> channels_and_spatial(const Tensor& x) {
+  if (x.is_contiguous()) return {0, 0};
+  const int64_t channels = x.size(1), images = x.size(0);
+  return {channels, channels * images == 0 ? 1 : x.numel() / (channels * images)};
+}
+
 // cpu_dropout on the CPU tensors x, y and mask (undefined: none), all of x's memory format.
 void cpu_dropout(const Tensor& x, Tensor& y, Tensor* mask, double p, uint64_t seed, uint64_t offset) {
   const float* xp = util::stored<float>(x);
   float* yp = util::stored<float>(y);
   float* mp = mask != nullptr ? util::stored<float>(*mask) : nullptr;
   if (x.is_contiguous()) return cpu_dropout<false>(xp, yp, mp, x.numel(), 1, 1, p, seed, offset);
-  const int64_t channels = x.size(1), images = x.size(0);
-  const int64_t spatial = channels * images == 0 ? 1 : x.numel() / (channels * images);
+  const auto [channels, spatial] = channels_and_spatial(x);
   cpu_dropout<true>(xp, yp, mp, x.numel(), channels, spatial, p, seed, offset);
 }
 }  // namespace
@@ -483,9 +489,7 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset) {
 Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset, const Tensor& device_offset) {
   const detail::NvtxRange range("dropout");
   // Each element's draw follows its logical index, so that a memory format does not change which elements drop: the
-  // CPU loop steps channels-last memory in logical order, the kernel takes contiguous copies.
-  if (input.defined() && !input.is_contiguous() && input.device().is_cuda())
-    return dropout(input.contiguous(), p, seed, offset, device_offset).to(input.memory_format());
+  // CPU loop steps channels-last memory in logical order, the kernel maps each element to its logical index.
   const auto h = util::reduced_dtype("dropout", {&input});
   const bool on_gpu = input.defined() && input.device().is_cuda();  // the kernel takes float16 and bfloat16 as they are
   if (h && !on_gpu) return dropout(util::widened(input), p, seed, offset, device_offset).to(*h);
@@ -502,8 +506,10 @@ Tensor dropout(const Tensor& input, double p, uint64_t seed, uint64_t offset, co
     Launch l(input);
     util::dispatch_element(input.dtype(), [&](auto element) {
       using T = decltype(element);
-      cuda::dropout(input.data<T>(), out.data<T>(), n, pf, seed, offset,
-                    device_offset.defined() ? device_offset.data<int64_t>() : nullptr, l.sms, l.stream);
+      const auto [channels, spatial] = channels_and_spatial(input);
+      cuda::dropout(util::stored<T>(input), util::stored<T>(out), n, pf, seed, offset,
+                    device_offset.defined() ? device_offset.data<int64_t>() : nullptr, channels, spatial, l.sms,
+                    l.stream);
     });
 #else
     no_cuda("dropout");

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <vector>
 
+#include "nn_math.cuh"
 #include "normrt/dlpack.h"
 #include "normrt/normrt.h"
 #include "normrt/npy.h"
@@ -127,6 +128,19 @@ TEST(MemoryFormat, ConversionsMoveEveryElementOfEveryShapeAndSize) {
       const Tensor back = cl.contiguous();
       EXPECT_EQ(std::memcmp(back.raw_data(), x.raw_data(), x.nbytes()), 0);
     }
+  }
+}
+
+// nnmath::channels_last_logical_index (dropout's draw index on channels-last memory, shared with the CUDA kernel)
+// against the memory of an arange laid out channels-last: element i of that memory holds its logical index.
+TEST(MemoryFormat, LogicalIndexOfChannelsLastMemory) {
+  for (const Shape& shape : {Shape{2, 3, 4, 5}, Shape{3, 1, 2, 2}, Shape{1, 5, 3, 1, 2}, Shape{2, 2, 1, 1}}) {
+    const int64_t n = shape_numel(shape), channels = shape[1], spatial = n / (shape[0] * channels);
+    const Tensor logical = arange(0.0, static_cast<double>(n), 1.0, TensorOptions().dtype(DType::Int64)).reshape(shape);
+    const Tensor laid_out = logical.to(shape.size() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d);
+    const auto* memory = static_cast<const int64_t*>(laid_out.raw_data());
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(nnmath::channels_last_logical_index(i, channels, spatial), memory[i]) << shape_str(shape) << " " << i;
   }
 }
 

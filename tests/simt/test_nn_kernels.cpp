@@ -27,6 +27,24 @@ std::vector<float> random_vector(std::size_t n, uint32_t seed, float scale = 1.0
   return v;
 }
 
+// Dropout over channels-last memory: the element at logical index l of an (N, C, S) tensor drops as element l of a
+// contiguous one (x's first N C S elements, as (N, S, C) memory).
+template <typename T>
+void check_channels_last_dropout(const std::vector<T>& x) {
+  const int64_t n = 3, c = 7, s = 47;
+  ASSERT_GE(static_cast<int64_t>(x.size()), n * c * s);
+  std::vector<T> y(static_cast<std::size_t>(n * c * s));
+  dropout(x.data(), y.data(), n * c * s, 0.25f, 42, 7, nullptr, c, s, 2, nullptr);
+  for (int64_t i = 0; i < n * c * s; ++i) {
+    const int64_t image = i / (s * c), position = i / c % s, channel = i % c;
+    const auto logical = static_cast<uint64_t>((image * c + channel) * s + position);
+    const float kept = static_cast<float>(x[static_cast<std::size_t>(i)]) * static_cast<float>(1.0 / 0.75);
+    ASSERT_EQ(static_cast<float>(y[static_cast<std::size_t>(i)]),
+              static_cast<float>(T(nnmath::dropout_keep(42, 7, logical, 0.25f) ? kept : 0.0f)))
+        << i;
+  }
+}
+
 template <typename T>
 void check_16bit_activations(const std::vector<float>& x_values, const std::vector<float>& dy_values) {
   std::vector<T> x, dy;
@@ -44,11 +62,12 @@ void check_16bit_activations(const std::vector<float>& x_values, const std::vect
     }
   }
   std::vector<T> y(x.size());
-  dropout(x.data(), y.data(), static_cast<int64_t>(x.size()), 0.25f, 42, 7, nullptr, 2, nullptr);
+  dropout(x.data(), y.data(), static_cast<int64_t>(x.size()), 0.25f, 42, 7, nullptr, 0, 0, 2, nullptr);
   for (std::size_t i = 0; i < x.size(); ++i) {
     const float kept = static_cast<float>(x[i]) * static_cast<float>(1.0 / 0.75);
     ASSERT_EQ(y[i].bits, T(nnmath::dropout_keep(42, 7, i, 0.25f) ? kept : 0.0f).bits) << i;
   }
+  check_channels_last_dropout(x);
 }
 
 class NnKernels : public ::testing::TestWithParam<simt::ResumeOrder> {
@@ -72,12 +91,13 @@ TEST_P(NnKernels, ActivationsAndDropoutEqualTheCpuFormulas) {
   check_16bit_activations<Half>(x, dy);
   check_16bit_activations<BFloat16>(x, dy);
   std::vector<float> y(x.size());
-  dropout(x.data(), y.data(), static_cast<int64_t>(x.size()), 0.25f, 42, 7, nullptr, 2, nullptr);
+  dropout(x.data(), y.data(), static_cast<int64_t>(x.size()), 0.25f, 42, 7, nullptr, 0, 0, 2, nullptr);
   for (std::size_t i = 0; i < x.size(); ++i)
     ASSERT_EQ(y[i], nnmath::dropout_keep(42, 7, i, 0.25f) ? x[i] * static_cast<float>(1.0 / 0.75) : 0.0f);
+  check_channels_last_dropout(x);
   // The offset read from device memory (CUDA graphs) instead of the argument.
   const int64_t device_offset = 1234;
-  dropout(x.data(), y.data(), static_cast<int64_t>(x.size()), 0.25f, 42, 7, &device_offset, 2, nullptr);
+  dropout(x.data(), y.data(), static_cast<int64_t>(x.size()), 0.25f, 42, 7, &device_offset, 0, 0, 2, nullptr);
   for (std::size_t i = 0; i < x.size(); ++i)
     ASSERT_EQ(y[i], nnmath::dropout_keep(42, 1234, i, 0.25f) ? x[i] * static_cast<float>(1.0 / 0.75) : 0.0f);
 }
