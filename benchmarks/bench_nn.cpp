@@ -191,14 +191,16 @@ void conv_bn_relu(benchmark::State& state, int64_t batch, ConvShape s, Device de
                                                benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// 2x2 max pooling, stride 2: normrt (forward with indices, backward), or cuDNN's pooling (forward and backward).
-void max_pool(benchmark::State& state, int64_t batch, int64_t channels, int64_t hw, Device device, bool use_cudnn) {
+// 2x2 max pooling, stride 2: normrt (forward with indices, backward) on NCHW or channels-last tensors, or cuDNN's
+// pooling (forward and backward, NCHW).
+void max_pool(benchmark::State& state, int64_t batch, int64_t channels, int64_t hw, Device device, bool use_cudnn,
+              MemoryFormat format) {
   Generator gen(1);
-  const Tensor x = randn({batch, channels, hw, hw}, gen, device);
+  const Tensor x = randn({batch, channels, hw, hw}, gen, device).to(format);
   ops::PoolParams p;
   p.kernel_size = {2};
   const auto r = ops::max_pool(x, 2, p);
-  const Tensor dy = randn(r.output.sizes(), gen, device);
+  const Tensor dy = randn(r.output.sizes(), gen, device).to(format);
   std::function<void()> run = [&] {
     const auto f = ops::max_pool(x, 2, p);
     ops::max_pool_backward(dy, x, f.indices, 2, p);
@@ -403,7 +405,9 @@ int main(int argc, char** argv) {
     }
     for (bool use_cudnn : device.is_cuda() ? std::vector<bool>{false, true} : std::vector<bool>{false})
       add(tag + "/max-pool-2x2/" + (use_cudnn ? "cudnn/" : "normrt/") + std::to_string(conv_batch) + "x64x112x112",
-          max_pool, conv_batch, int64_t{64}, int64_t{112}, device, use_cudnn);
+          max_pool, conv_batch, int64_t{64}, int64_t{112}, device, use_cudnn, MemoryFormat::Contiguous);
+    add(tag + "/max-pool-2x2/normrt-channels-last/" + std::to_string(conv_batch) + "x64x112x112", max_pool, conv_batch,
+        int64_t{64}, int64_t{112}, device, false, MemoryFormat::ChannelsLast);
     for (const Shape& shape : std::vector<Shape>{{32, 3, 224, 224}, {32, 64, 56, 56}, {32, 256, 14, 14}}) {
       for (DType dtype : {DType::Float32, DType::BFloat16}) {
         for (MemoryFormat format : {MemoryFormat::ChannelsLast, MemoryFormat::Contiguous}) {
