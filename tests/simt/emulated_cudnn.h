@@ -49,6 +49,19 @@ inline void write(cudnnDataType_t type, void* p, int64_t i, double v) {
   }
 }
 
+// The Create/Destroy calls of every descriptor kind (and the handle): a default object on the heap.
+template <typename S>
+cudnnStatus_t create(S** object) {
+  *object = new S;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+template <typename S>
+cudnnStatus_t destroy(S* object) {
+  delete object;
+  return CUDNN_STATUS_SUCCESS;
+}
+
 // Queues work on the handle's stream, as the kernels are (emulated_device.h).
 inline cudnnStatus_t enqueue(cudnnHandle_t handle, std::function<void()> work) {
   emu::enqueue(handle->stream, std::move(work));

@@ -203,9 +203,19 @@ const Algorithm* find_algorithm(Direction direction, int id) {
   return nullptr;
 }
 
-cudnnMathType_t math_of(cudnnConvolutionDescriptor_t conv) { return conv != nullptr ? conv->math : CUDNN_FMA_MATH; }
+// The descriptors of a call, as the forward convolution's input, filter and output whatever the direction.
+struct Described {
+  cudnnTensorDescriptor_t x;
+  cudnnFilterDescriptor_t w;
+  cudnnConvolutionDescriptor_t conv;
+  cudnnTensorDescriptor_t y;
+};
 
-cudnnStatus_t workspace_size(Direction direction, int id, size_t* bytes) {
+// The workspace algorithm `id` of the direction asks for, once the descriptors are checked.
+cudnnStatus_t workspace_size(Direction direction, const Described& d, int id, size_t* bytes) {
+  Problem p;
+  const cudnnStatus_t checked = problem_of(d.x, d.w, d.conv, d.y, p);
+  if (checked != CUDNN_STATUS_SUCCESS) return checked;
   const Algorithm* a = find_algorithm(direction, id);
   if (a == nullptr) return CUDNN_STATUS_NOT_SUPPORTED;
   *bytes = a->workspace;
@@ -244,9 +254,11 @@ void compute(Direction direction, const Problem& p, bool deterministic, const vo
 }
 
 // Runs one direction: the problem, the algorithm and its workspace checked on the host, the work queued.
-cudnnStatus_t run(cudnnHandle_t handle, Direction direction, const Problem& p, cudnnStatus_t checked, int algorithm,
-                  const void* workspace, size_t workspace_bytes, const void* alpha, const void* beta, const void* a,
-                  const void* b, void* out) {
+cudnnStatus_t run(cudnnHandle_t handle, Direction direction, const Described& d, int algorithm, const void* workspace,
+                  size_t workspace_bytes, const void* alpha, const void* beta, const void* a, const void* b,
+                  void* out) {
+  Problem p;
+  const cudnnStatus_t checked = problem_of(d.x, d.w, d.conv, d.y, p);
   if (checked != CUDNN_STATUS_SUCCESS) return checked;
   const Algorithm* chosen = find_algorithm(direction, algorithm);
   if (chosen == nullptr) return CUDNN_STATUS_NOT_SUPPORTED;
@@ -262,10 +274,13 @@ cudnnStatus_t run(cudnnHandle_t handle, Direction direction, const Problem& p, c
 // cudnnFind*AlgorithmEx: the table as perf results (tensor-op variants first where the math type allows them), the
 // ones wanting more workspace than given failed; NaN written over the scratch output.
 template <typename Perf, typename Algo>
-cudnnStatus_t find(cudnnHandle_t handle, Direction direction, const Problem& p, cudnnStatus_t checked,
-                   cudnnMathType_t math, int requested, int* returned, Perf* results, size_t workspace_bytes,
-                   void* scratch, bool scratch_is_filter) {
+cudnnStatus_t find(cudnnHandle_t handle, Direction direction, const Described& d, int requested, int* returned,
+                   Perf* results, size_t workspace_bytes, void* scratch) {
+  Problem p;
+  const cudnnStatus_t checked = problem_of(d.x, d.w, d.conv, d.y, p);
   if (checked != CUDNN_STATUS_SUCCESS) return checked;
+  const cudnnMathType_t math = d.conv->math;
+  const bool scratch_is_filter = direction == Direction::BackwardFilter;
   if (requested < 1 || returned == nullptr || results == nullptr || scratch == nullptr) return CUDNN_STATUS_BAD_PARAM;
   std::vector<cudnnMathType_t> variants;
   if (math != CUDNN_FMA_MATH) variants.push_back(CUDNN_TENSOR_OP_MATH);
@@ -315,15 +330,9 @@ cudnnStatus_t cudnnSetTensorNdDescriptor(cudnnTensorDescriptor_t desc, cudnnData
   return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t* desc) {
-  *desc = new cudnnFilterStruct;
-  return CUDNN_STATUS_SUCCESS;
-}
+cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t* desc) { return emu_cudnn::create(desc); }
 
-cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t desc) {
-  delete desc;
-  return CUDNN_STATUS_SUCCESS;
-}
+cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t desc) { return emu_cudnn::destroy(desc); }
 
 cudnnStatus_t cudnnSetFilterNdDescriptor(cudnnFilterDescriptor_t desc, cudnnDataType_t type,
                                          cudnnTensorFormat_t format, int rank, const int dims[]) {
@@ -341,15 +350,9 @@ cudnnStatus_t cudnnSetFilterNdDescriptor(cudnnFilterDescriptor_t desc, cudnnData
   return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t* desc) {
-  *desc = new cudnnConvolutionStruct;
-  return CUDNN_STATUS_SUCCESS;
-}
+cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t* desc) { return emu_cudnn::create(desc); }
 
-cudnnStatus_t cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor_t desc) {
-  delete desc;
-  return CUDNN_STATUS_SUCCESS;
-}
+cudnnStatus_t cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor_t desc) { return emu_cudnn::destroy(desc); }
 
 cudnnStatus_t cudnnSetConvolutionNdDescriptor(cudnnConvolutionDescriptor_t desc, int spatial, const int pad[],
                                               const int stride[], const int dilation[], cudnnConvolutionMode_t mode,
@@ -384,9 +387,7 @@ cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t, const cudnn
                                                       const cudnnConvolutionDescriptor_t conv,
                                                       const cudnnTensorDescriptor_t y, cudnnConvolutionFwdAlgo_t algo,
                                                       size_t* bytes) {
-  Problem p;
-  const cudnnStatus_t checked = problem_of(x, w, conv, y, p);
-  return checked != CUDNN_STATUS_SUCCESS ? checked : workspace_size(Direction::Forward, algo, bytes);
+  return workspace_size(Direction::Forward, {x, w, conv, y}, algo, bytes);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t, const cudnnFilterDescriptor_t w,
@@ -394,9 +395,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t, const 
                                                            const cudnnConvolutionDescriptor_t conv,
                                                            const cudnnTensorDescriptor_t dx,
                                                            cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
-  Problem p;
-  const cudnnStatus_t checked = problem_of(dx, w, conv, dy, p);
-  return checked != CUDNN_STATUS_SUCCESS ? checked : workspace_size(Direction::BackwardData, algo, bytes);
+  return workspace_size(Direction::BackwardData, {dx, w, conv, dy}, algo, bytes);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, const cudnnTensorDescriptor_t x,
@@ -404,9 +403,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, cons
                                                              const cudnnConvolutionDescriptor_t conv,
                                                              const cudnnFilterDescriptor_t dw,
                                                              cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
-  Problem p;
-  const cudnnStatus_t checked = problem_of(x, dw, conv, dy, p);
-  return checked != CUDNN_STATUS_SUCCESS ? checked : workspace_size(Direction::BackwardFilter, algo, bytes);
+  return workspace_size(Direction::BackwardFilter, {x, dw, conv, dy}, algo, bytes);
 }
 
 cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(cudnnHandle_t handle, const cudnnTensorDescriptor_t x_desc,
@@ -415,10 +412,8 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(cudnnHandle_t handle, const
                                                      const cudnnTensorDescriptor_t y_desc, void* y, const int requested,
                                                      int* returned, cudnnConvolutionFwdAlgoPerf_t* results, void*,
                                                      size_t workspace_bytes) {
-  Problem p;
-  const cudnnStatus_t checked = problem_of(x_desc, w_desc, conv, y_desc, p);
   return find<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(
-      handle, Direction::Forward, p, checked, math_of(conv), requested, returned, results, workspace_bytes, y, false);
+      handle, Direction::Forward, {x_desc, w_desc, conv, y_desc}, requested, returned, results, workspace_bytes, y);
 }
 
 cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(cudnnHandle_t handle, const cudnnFilterDescriptor_t w_desc,
@@ -428,22 +423,18 @@ cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(cudnnHandle_t handle, 
                                                           const int requested, int* returned,
                                                           cudnnConvolutionBwdDataAlgoPerf_t* results, void*,
                                                           size_t workspace_bytes) {
-  Problem p;
-  const cudnnStatus_t checked = problem_of(dx_desc, w_desc, conv, dy_desc, p);
   return find<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(
-      handle, Direction::BackwardData, p, checked, math_of(conv), requested, returned, results, workspace_bytes, dx,
-      false);
+      handle, Direction::BackwardData, {dx_desc, w_desc, conv, dy_desc}, requested, returned, results, workspace_bytes,
+      dx);
 }
 
 cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(
     cudnnHandle_t handle, const cudnnTensorDescriptor_t x_desc, const void*, const cudnnTensorDescriptor_t dy_desc,
     const void*, const cudnnConvolutionDescriptor_t conv, const cudnnFilterDescriptor_t dw_desc, void* dw,
     const int requested, int* returned, cudnnConvolutionBwdFilterAlgoPerf_t* results, void*, size_t workspace_bytes) {
-  Problem p;
-  const cudnnStatus_t checked = problem_of(x_desc, dw_desc, conv, dy_desc, p);
   return find<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(
-      handle, Direction::BackwardFilter, p, checked, math_of(conv), requested, returned, results, workspace_bytes, dw,
-      true);
+      handle, Direction::BackwardFilter, {x_desc, dw_desc, conv, dy_desc}, requested, returned, results,
+      workspace_bytes, dw);
 }
 
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha, const cudnnTensorDescriptor_t x_desc,
@@ -451,9 +442,8 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha, c
                                       const cudnnConvolutionDescriptor_t conv, cudnnConvolutionFwdAlgo_t algo,
                                       void* workspace, size_t workspace_bytes, const void* beta,
                                       const cudnnTensorDescriptor_t y_desc, void* y) {
-  Problem p;
-  const cudnnStatus_t checked = problem_of(x_desc, w_desc, conv, y_desc, p);
-  return run(handle, Direction::Forward, p, checked, algo, workspace, workspace_bytes, alpha, beta, x, w, y);
+  return run(handle, Direction::Forward, {x_desc, w_desc, conv, y_desc}, algo, workspace, workspace_bytes, alpha, beta,
+             x, w, y);
 }
 
 cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alpha,
@@ -462,9 +452,8 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alp
                                            const cudnnConvolutionDescriptor_t conv, cudnnConvolutionBwdDataAlgo_t algo,
                                            void* workspace, size_t workspace_bytes, const void* beta,
                                            const cudnnTensorDescriptor_t dx_desc, void* dx) {
-  Problem p;
-  const cudnnStatus_t checked = problem_of(dx_desc, w_desc, conv, dy_desc, p);
-  return run(handle, Direction::BackwardData, p, checked, algo, workspace, workspace_bytes, alpha, beta, w, dy, dx);
+  return run(handle, Direction::BackwardData, {dx_desc, w_desc, conv, dy_desc}, algo, workspace, workspace_bytes, alpha,
+             beta, w, dy, dx);
 }
 
 cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* alpha,
@@ -474,10 +463,8 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* a
                                              cudnnConvolutionBwdFilterAlgo_t algo, void* workspace,
                                              size_t workspace_bytes, const void* beta,
                                              const cudnnFilterDescriptor_t dw_desc, void* dw) {
-  Problem p;
-  const cudnnStatus_t checked = problem_of(x_desc, dw_desc, conv, dy_desc, p);
-  return run(handle, Direction::BackwardFilter, p, checked, algo, workspace, workspace_bytes, alpha, beta, x, dy,
-             dw);
+  return run(handle, Direction::BackwardFilter, {x_desc, dw_desc, conv, dy_desc}, algo, workspace, workspace_bytes,
+             alpha, beta, x, dy, dw);
 }
 
 }  // extern "C"
