@@ -32,19 +32,26 @@ void apply(const std::vector<Tensor*>& params, const std::vector<std::vector<Ten
   if (params.empty()) return;
   const Device device = params[0]->device();
   // The update runs in storage order, so a gradient or slot in another memory format than its parameter's is brought
-  // to the parameter's (slots take it for good: a parameter may change format after the optimizer made them).
-  std::vector<Tensor> grads;
+  // to the parameter's (slots take it for good: a parameter may change format after the optimizer made them). The
+  // list of converted gradients stays empty, allocating nothing, while every format agrees.
+  std::vector<Tensor> converted;
   for (std::size_t t = 0; t < params.size(); ++t) {
     const MemoryFormat format = params[t]->memory_format();
-    grads.push_back(params[t]->grad().to(format));
+    if (params[t]->grad().memory_format() != format) {
+      converted.resize(params.size());
+      converted[t] = params[t]->grad().to(format);
+    }
     for (Tensor& slot : *slots[t])
       if (slot.memory_format() != format) slot = slot.to(format);
   }
+  const auto grad_of = [&](std::size_t t) -> const Tensor& {
+    return t < converted.size() && converted[t].defined() ? converted[t] : params[t]->grad();
+  };
   if (device.is_cpu()) {
     constexpr int64_t kChunk = 16384;
     for (std::size_t t = 0; t < params.size(); ++t) {
       float* p = ops::util::stored<float>(*params[t]);
-      const float* g = ops::util::stored<float>(grads[t]);
+      const float* g = ops::util::stored<float>(grad_of(t));
       std::vector<Tensor>& s = *slots[t];
       float* s0 = s.size() > 0 ? ops::util::stored<float>(s[0]) : nullptr;
       float* s1 = s.size() > 1 ? ops::util::stored<float>(s[1]) : nullptr;
@@ -67,7 +74,7 @@ void apply(const std::vector<Tensor*>& params, const std::vector<std::vector<Ten
       [&](normrt::cuda::TensorList& list, int k, std::size_t t) {
         std::vector<Tensor>& s = *slots[t];
         list.param[k] = ops::util::stored<float>(*params[t]);
-        list.grad[k] = ops::util::stored<float>(grads[t]);
+        list.grad[k] = ops::util::stored<float>(grad_of(t));
         list.state1[k] = s.size() > 0 ? ops::util::stored<float>(s[0]) : nullptr;
         list.state2[k] = s.size() > 1 ? ops::util::stored<float>(s[1]) : nullptr;
         return params[t]->numel();
