@@ -225,15 +225,24 @@ detail::ConvGeometry widened(const detail::ConvGeometry& g) {
 // Tensor dimension of spatial dimension d (of the three) for a geometry of g.spatial dimensions.
 int64_t tensor_dim(const detail::ConvGeometry& g, int d) { return 2 + d - (3 - g.spatial); }
 
-// cuDNN's forward of x as it lies in memory (contiguous or channels-last, the filter laid out to match). Asymmetric
-// padding runs the widened problem and drops its leading outputs.
+// A contiguous problem cuDNN has no usable algorithm for cannot run (a channels-last one goes through contiguous
+// copies instead).
+[[noreturn]] void no_cudnn_algorithm(const char* direction) {
+  NORMRT_THROW("cuDNN found no usable ", direction, " convolution algorithm for this problem",
+               conv_deterministic() ? " among the deterministic ones (set_conv_deterministic(false) allows the others)"
+                                    : "");
+}
+
+// cuDNN's forward of x as it lies in memory (contiguous or channels-last, the filter laid out to match); undefined
+// where cuDNN has no algorithm for it. Asymmetric padding runs the widened problem and drops its leading outputs.
 Tensor cudnn_forward(const detail::ConvGeometry& g, const Tensor& x, const Tensor& w) {
   const MemoryFormat format = x.memory_format();
   const Tensor filter = w.to(format);
   const detail::ConvGeometry run = g.symmetric_padding() ? g : widened(g);
   Tensor y = empty(output_shape(run), TensorOptions(x.device()).dtype(x.dtype()).memory_format(format));
-  detail::cudnn_conv_forward(run, x.dtype(), format != MemoryFormat::Contiguous, x.raw_data(), filter.raw_data(),
-                             y.raw_data(), x.device());
+  if (!detail::cudnn_conv_forward(run, x.dtype(), format != MemoryFormat::Contiguous, x.raw_data(), filter.raw_data(),
+                                  y.raw_data(), x.device()))
+    return Tensor();
   for (int d = 3 - g.spatial; d < 3; ++d)
     if (run.out[d] != g.out[d]) y = narrow(y, tensor_dim(g, d), run.out[d] - g.out[d], g.out[d]);
   return y.to(format);  // narrow's result is contiguous
@@ -300,6 +309,10 @@ Tensor conv(const Tensor& input, const Tensor& weight, const Tensor& bias, const
     y = empty_output || g.c == 0
             ? zeros(y_shape, TensorOptions(input.device()).dtype(input.dtype()).memory_format(input.memory_format()))
             : cudnn_forward(g, input, weight);
+    if (!y.defined()) {  // no cuDNN algorithm for the problem
+      if (!channels_last) no_cudnn_algorithm("forward");
+      return conv(input.contiguous(), weight, bias, params).to(input.memory_format());
+    }
     if (bias.defined() && !empty_output) add_(y, bias.reshape(channel_view(g)));
 #else
     util::no_cuda("conv");
@@ -401,11 +414,17 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
     if (work) {
       const auto [problem, dy_problem] = cudnn_backward_problem(g, dy);
       const Tensor filter = weight.to(layout);
-      if (need_input_grad)
-        detail::cudnn_conv_backward_data(problem, dtype, channels_last, dy_problem.raw_data(), filter.raw_data(),
-                                         dx.raw_data(), device);
-      detail::cudnn_conv_backward_filter(problem, dtype, channels_last, x.raw_data(), dy_problem.raw_data(),
-                                         dw.raw_data(), accumulate_in_place, device);
+      // Where cuDNN has no algorithm (nothing written to dw then), channels-last problems go through contiguous copies.
+      const bool data_ran = !need_input_grad ||
+                            detail::cudnn_conv_backward_data(problem, dtype, channels_last, dy_problem.raw_data(),
+                                                             filter.raw_data(), dx.raw_data(), device);
+      if (!data_ran && !channels_last) no_cudnn_algorithm("backward-data");
+      const bool filter_ran =
+          data_ran && detail::cudnn_conv_backward_filter(problem, dtype, channels_last, x.raw_data(),
+                                                         dy_problem.raw_data(), dw.raw_data(), accumulate_in_place,
+                                                         device);
+      if (data_ran && !filter_ran && !channels_last) no_cudnn_algorithm("backward-filter");
+      if (!filter_ran) return through_contiguous();
     }
 #else
     util::no_cuda("conv_backward");

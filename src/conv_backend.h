@@ -48,12 +48,13 @@ bool onednn_conv_backward(const ConvGeometry& g, const float* x, const float* dy
 // CUDA (src/conv_cudnn.cpp): on `device`'s current stream; bias is added by the caller. Every operand of `dtype`:
 // float32, or float16/bfloat16 with float32 accumulation (tensor-core algorithms allowed), each output rounded once.
 // channels_last: the activations (x, y, dx, dy) are channels-last memory and the filter (w, dw) is in NHWC layout,
-// (O, spatial..., C / groups): the weight's channels-last memory.
-void cudnn_conv_forward(const ConvGeometry& g, DType dtype, bool channels_last, const void* x, const void* w, void* y,
+// (O, spatial..., C / groups): the weight's channels-last memory. Each returns false, having written nothing, where
+// cuDNN has no usable algorithm for the problem (its search is cached either way).
+bool cudnn_conv_forward(const ConvGeometry& g, DType dtype, bool channels_last, const void* x, const void* w, void* y,
                         const Device& device);
-void cudnn_conv_backward_data(const ConvGeometry& g, DType dtype, bool channels_last, const void* dy, const void* w,
+bool cudnn_conv_backward_data(const ConvGeometry& g, DType dtype, bool channels_last, const void* dy, const void* w,
                               void* dx, const Device& device);
-void cudnn_conv_backward_filter(const ConvGeometry& g, DType dtype, bool channels_last, const void* x, const void* dy,
+bool cudnn_conv_backward_filter(const ConvGeometry& g, DType dtype, bool channels_last, const void* x, const void* dy,
                                 void* dw, bool accumulate, const Device& device);
 
 }  // namespace normrt::ops::detail

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <tuple>
 #include <vector>
 
@@ -131,10 +132,11 @@ struct Choice {
   std::size_t workspace = 0;
 };
 
-// The problem's descriptors and its cached algorithm. Entries live for the process (as PyTorch's benchmark cache).
+// The problem's descriptors and its cached algorithm (none: cuDNN has no usable one for it). Entries live for the
+// process (as PyTorch's benchmark cache).
 struct Plan {
   std::unique_ptr<Descriptors> descriptors;
-  Choice choice;
+  std::optional<Choice> choice;
 };
 
 std::mutex g_plans_mutex;
@@ -147,17 +149,17 @@ Tensor workspace_tensor(std::size_t bytes, const Device& device) {
 // Picks the fastest usable result: succeeded, within the math mode (tensor-core math: 16-bit data, or float32 with
 // TF32 allowed), deterministic when asked for. cuDNN returns them fastest first.
 template <typename Perf>
-Choice pick(const std::vector<Perf>& results, int count, bool tensor_ops, bool deterministic, const char* direction) {
+std::optional<Choice> pick(const std::vector<Perf>& results, int count, bool tensor_ops, bool deterministic) {
   for (int i = 0; i < count; ++i) {
     const Perf& r = results[i];
     if (r.status != CUDNN_STATUS_SUCCESS) continue;
     if (deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
     if (!tensor_ops && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
-    return {static_cast<int>(r.algo), r.mathType, r.memory};
+    return Choice{static_cast<int>(r.algo), r.mathType, r.memory};
   }
-  NORMRT_THROW("cuDNN found no usable ", direction, " convolution algorithm for this problem",
-               deterministic ? " among the deterministic ones (set_conv_deterministic(false) allows the others)" : "");
+  return std::nullopt;
 }
+
 
 // The largest workspace any algorithm of the direction asks for (algorithms that do not apply are skipped).
 std::size_t search_workspace(cudnnHandle_t handle, const Descriptors& d, Direction direction) {
@@ -183,11 +185,12 @@ std::size_t search_workspace(cudnnHandle_t handle, const Descriptors& d, Directi
   return std::min(largest, kSearchLimit);
 }
 
-// Runs cuDNN's search for a new problem. The search writes into a scratch output, never the caller's (a
+// Runs cuDNN's search for a new problem: the fastest usable algorithm, or none (a problem cuDNN does not support, as
+// a layout it has no kernels for, is not an error). The search writes into a scratch output, never the caller's (a
 // backward-filter that accumulates must not see the trial results).
-Choice search(cudnnHandle_t handle, const Descriptors& d, const detail::ConvGeometry& g, DType dtype,
-              Direction direction, const void* a, const void* b, const Device& device, bool tensor_ops,
-              bool deterministic) {
+std::optional<Choice> search(cudnnHandle_t handle, const Descriptors& d, const detail::ConvGeometry& g, DType dtype,
+                             Direction direction, const void* a, const void* b, const Device& device, bool tensor_ops,
+                             bool deterministic) {
   const TensorOptions options = TensorOptions(device).dtype(dtype);
   ++g_searches;
   const std::size_t ws_bytes = search_workspace(handle, d, direction);
@@ -197,25 +200,31 @@ Choice search(cudnnHandle_t handle, const Descriptors& d, const detail::ConvGeom
   if (direction == Direction::Forward) {
     Tensor y = empty({g.n * g.o * g.out_size()}, options);
     std::vector<cudnnConvolutionFwdAlgoPerf_t> results(kMax);
-    NORMRT_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(handle, d.x.get(), a, d.w.get(), b, d.conv.get(),
-                                                              d.y.get(), y.raw_data(), kMax, &count, results.data(),
-                                                              ws.raw_data(), ws_bytes));
-    return pick(results, count, tensor_ops, deterministic, "forward");
+    const cudnnStatus_t forward_search = cudnnFindConvolutionForwardAlgorithmEx(
+        handle, d.x.get(), a, d.w.get(), b, d.conv.get(), d.y.get(), y.raw_data(), kMax, &count, results.data(),
+        ws.raw_data(), ws_bytes);
+    if (forward_search == CUDNN_STATUS_NOT_SUPPORTED) return std::nullopt;
+    NORMRT_CUDNN_CHECK(forward_search);
+    return pick(results, count, tensor_ops, deterministic);
   }
   if (direction == Direction::BackwardData) {
     Tensor dx = empty({g.n * g.c * g.in_size()}, options);
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(kMax);
-    NORMRT_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(handle, d.w.get(), a, d.y.get(), b, d.conv.get(),
-                                                                   d.x.get(), dx.raw_data(), kMax, &count,
-                                                                   results.data(), ws.raw_data(), ws_bytes));
-    return pick(results, count, tensor_ops, deterministic, "backward-data");
+    const cudnnStatus_t backward_data_search = cudnnFindConvolutionBackwardDataAlgorithmEx(
+        handle, d.w.get(), a, d.y.get(), b, d.conv.get(), d.x.get(), dx.raw_data(), kMax, &count, results.data(),
+        ws.raw_data(), ws_bytes);
+    if (backward_data_search == CUDNN_STATUS_NOT_SUPPORTED) return std::nullopt;
+    NORMRT_CUDNN_CHECK(backward_data_search);
+    return pick(results, count, tensor_ops, deterministic);
   }
   Tensor dw = empty({g.o * g.patch_size()}, options);
   std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(kMax);
-  NORMRT_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle, d.x.get(), a, d.y.get(), b, d.conv.get(),
-                                                                   d.w.get(), dw.raw_data(), kMax, &count,
-                                                                   results.data(), ws.raw_data(), ws_bytes));
-  return pick(results, count, tensor_ops, deterministic, "backward-filter");
+  const cudnnStatus_t backward_filter_search = cudnnFindConvolutionBackwardFilterAlgorithmEx(
+      handle, d.x.get(), a, d.y.get(), b, d.conv.get(), d.w.get(), dw.raw_data(), kMax, &count, results.data(),
+      ws.raw_data(), ws_bytes);
+  if (backward_filter_search == CUDNN_STATUS_NOT_SUPPORTED) return std::nullopt;
+  NORMRT_CUDNN_CHECK(backward_filter_search);
+  return pick(results, count, tensor_ops, deterministic);
 }
 
 // The plan for a problem, searching on first sight. `a`, `b` are the direction's two inputs (for the search).
@@ -231,7 +240,8 @@ const Plan& plan_for(cudnnHandle_t handle, const detail::ConvGeometry& g, DType 
     fresh->descriptors =
         std::make_unique<Descriptors>(g, dtype, tensor_ops ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH, channels_last);
     fresh->choice = search(handle, *fresh->descriptors, g, dtype, direction, a, b, device, tensor_ops, deterministic);
-    NORMRT_CUDNN_CHECK(cudnnSetConvolutionMathType(fresh->descriptors->conv.get(), fresh->choice.math));
+    if (fresh->choice)
+      NORMRT_CUDNN_CHECK(cudnnSetConvolutionMathType(fresh->descriptors->conv.get(), fresh->choice->math));
     plan = std::move(fresh);
   }
   return *plan;
@@ -245,41 +255,50 @@ int64_t conv_algorithm_searches() { return g_searches; }
 
 namespace detail {
 
-void cudnn_conv_forward(const ConvGeometry& g, DType dtype, bool channels_last, const void* x, const void* w, void* y,
+bool cudnn_conv_forward(const ConvGeometry& g, DType dtype, bool channels_last, const void* x, const void* w, void* y,
                         const Device& device) {
   const int index = device.index();
   const cudnnHandle_t handle = cudnn::handle_for(index, cuda::current_stream(index));
   const Plan& plan = plan_for(handle, g, dtype, channels_last, Direction::Forward, x, w, device);
+  if (!plan.choice) return false;
   const Descriptors& d = *plan.descriptors;
-  Tensor ws = workspace_tensor(plan.choice.workspace, device);
+  const Choice& c = *plan.choice;
+  Tensor ws = workspace_tensor(c.workspace, device);
   NORMRT_CUDNN_CHECK(cudnnConvolutionForward(handle, &kOne, d.x.get(), x, d.w.get(), w, d.conv.get(),
-                                             static_cast<cudnnConvolutionFwdAlgo_t>(plan.choice.algorithm),
-                                             ws.raw_data(), plan.choice.workspace, &kZero, d.y.get(), y));
+                                             static_cast<cudnnConvolutionFwdAlgo_t>(c.algorithm), ws.raw_data(),
+                                             c.workspace, &kZero, d.y.get(), y));
+  return true;
 }
 
-void cudnn_conv_backward_data(const ConvGeometry& g, DType dtype, bool channels_last, const void* dy, const void* w,
+bool cudnn_conv_backward_data(const ConvGeometry& g, DType dtype, bool channels_last, const void* dy, const void* w,
                               void* dx, const Device& device) {
   const int index = device.index();
   const cudnnHandle_t handle = cudnn::handle_for(index, cuda::current_stream(index));
   const Plan& plan = plan_for(handle, g, dtype, channels_last, Direction::BackwardData, w, dy, device);
+  if (!plan.choice) return false;
   const Descriptors& d = *plan.descriptors;
-  Tensor ws = workspace_tensor(plan.choice.workspace, device);
+  const Choice& c = *plan.choice;
+  Tensor ws = workspace_tensor(c.workspace, device);
   NORMRT_CUDNN_CHECK(cudnnConvolutionBackwardData(handle, &kOne, d.w.get(), w, d.y.get(), dy, d.conv.get(),
-                                                  static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.choice.algorithm),
-                                                  ws.raw_data(), plan.choice.workspace, &kZero, d.x.get(), dx));
+                                                  static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algorithm),
+                                                  ws.raw_data(), c.workspace, &kZero, d.x.get(), dx));
+  return true;
 }
 
-void cudnn_conv_backward_filter(const ConvGeometry& g, DType dtype, bool channels_last, const void* x, const void* dy,
+bool cudnn_conv_backward_filter(const ConvGeometry& g, DType dtype, bool channels_last, const void* x, const void* dy,
                                 void* dw, bool accumulate, const Device& device) {
   const int index = device.index();
   const cudnnHandle_t handle = cudnn::handle_for(index, cuda::current_stream(index));
   const Plan& plan = plan_for(handle, g, dtype, channels_last, Direction::BackwardFilter, x, dy, device);
+  if (!plan.choice) return false;
   const Descriptors& d = *plan.descriptors;
-  Tensor ws = workspace_tensor(plan.choice.workspace, device);
-  NORMRT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
-      handle, &kOne, d.x.get(), x, d.y.get(), dy, d.conv.get(),
-      static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.choice.algorithm), ws.raw_data(), plan.choice.workspace,
-      accumulate ? &kOne : &kZero, d.w.get(), dw));
+  const Choice& c = *plan.choice;
+  Tensor ws = workspace_tensor(c.workspace, device);
+  NORMRT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle, &kOne, d.x.get(), x, d.y.get(), dy, d.conv.get(),
+                                                    static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algorithm),
+                                                    ws.raw_data(), c.workspace, accumulate ? &kOne : &kZero,
+                                                    d.w.get(), dw));
+  return true;
 }
 
 }  // namespace detail

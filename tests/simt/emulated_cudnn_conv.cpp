@@ -11,11 +11,13 @@
 // and shapes that agree with the convolution, an algorithm that applies, a workspace at least as large as the
 // algorithm asks for. The algorithm table is this stand-in's own: the fastest listed are nondeterministic, some
 // want workspace, and tensor-op variants come first unless the math type is CUDNN_FMA_MATH, so that normrt's choice
-// among them runs. Two liberties cuDNN may take are taken always, so that normrt's modes show: float32 data under a
-// math type other than CUDNN_FMA_MATH is computed as TF32 (operands rounded to 10 mantissa bits), and a
-// nondeterministic algorithm's results differ in their last bit every other run. A search writes NaN into the
-// scratch output it is given (real cuDNN writes its trial results there), so that a search into a buffer that holds
-// data shows. Test-only.
+// among them runs. Where real cuDNN declines a layout is its own; this stand-in declines two NHWC problems, so that
+// normrt's fallback runs: grouped ones (every algorithm reports CUDNN_STATUS_NOT_SUPPORTED) and dilated ones (the
+// search and every call return it). Two liberties cuDNN may take are taken always, so that normrt's modes show:
+// float32 data under a math type other than CUDNN_FMA_MATH is computed as TF32 (operands rounded to 10 mantissa
+// bits), and a nondeterministic algorithm's results differ in their last bit every other run. A search writes NaN
+// into the scratch output it is given (real cuDNN writes its trial results there), so that a search into a buffer
+// that holds data shows. Test-only.
 #include <array>
 #include <atomic>
 #include <cmath>
@@ -57,6 +59,12 @@ struct Problem {
   cudnnTensorStruct x, y;
   cudnnFilterStruct w;
   bool tf32 = false;  // float32 data under a math type that allows tensor cores
+
+  bool nhwc() const { return w.format == CUDNN_TENSOR_NHWC; }
+  bool grouped_nhwc() const { return nhwc() && g.groups > 1; }
+  bool dilated_nhwc() const {
+    return nhwc() && (g.dilation[0] > 1 || g.dilation[1] > 1 || g.dilation[2] > 1);
+  }
 };
 
 cudnnStatus_t problem_of(cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w, cudnnConvolutionDescriptor_t conv,
@@ -216,6 +224,7 @@ cudnnStatus_t workspace_size(Direction direction, const Described& d, int id, si
   Problem p;
   const cudnnStatus_t checked = problem_of(d.x, d.w, d.conv, d.y, p);
   if (checked != CUDNN_STATUS_SUCCESS) return checked;
+  if (p.grouped_nhwc() || p.dilated_nhwc()) return CUDNN_STATUS_NOT_SUPPORTED;
   const Algorithm* a = find_algorithm(direction, id);
   if (a == nullptr) return CUDNN_STATUS_NOT_SUPPORTED;
   *bytes = a->workspace;
@@ -260,6 +269,7 @@ cudnnStatus_t run(cudnnHandle_t handle, Direction direction, const Described& d,
   Problem p;
   const cudnnStatus_t checked = problem_of(d.x, d.w, d.conv, d.y, p);
   if (checked != CUDNN_STATUS_SUCCESS) return checked;
+  if (p.grouped_nhwc() || p.dilated_nhwc()) return CUDNN_STATUS_NOT_SUPPORTED;
   const Algorithm* chosen = find_algorithm(direction, algorithm);
   if (chosen == nullptr) return CUDNN_STATUS_NOT_SUPPORTED;
   if (workspace_bytes < chosen->workspace || (chosen->workspace > 0 && workspace == nullptr))
@@ -279,6 +289,7 @@ cudnnStatus_t find(cudnnHandle_t handle, Direction direction, const Described& d
   Problem p;
   const cudnnStatus_t checked = problem_of(d.x, d.w, d.conv, d.y, p);
   if (checked != CUDNN_STATUS_SUCCESS) return checked;
+  if (p.dilated_nhwc()) return CUDNN_STATUS_NOT_SUPPORTED;
   const cudnnMathType_t math = d.conv->math;
   const bool scratch_is_filter = direction == Direction::BackwardFilter;
   if (requested < 1 || returned == nullptr || results == nullptr || scratch == nullptr) return CUDNN_STATUS_BAD_PARAM;
@@ -292,7 +303,9 @@ cudnnStatus_t find(cudnnHandle_t handle, Direction direction, const Described& d
       Perf& r = results[count];
       r = Perf{};
       r.algo = static_cast<Algo>(a.id);
-      r.status = a.workspace <= workspace_bytes ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_ALLOC_FAILED;
+      r.status = p.grouped_nhwc()                ? CUDNN_STATUS_NOT_SUPPORTED
+                 : a.workspace <= workspace_bytes ? CUDNN_STATUS_SUCCESS
+                                                  : CUDNN_STATUS_ALLOC_FAILED;
       r.time = 0.1f * static_cast<float>(count + 1);
       r.memory = a.workspace;
       r.determinism = a.deterministic ? CUDNN_DETERMINISTIC : CUDNN_NON_DETERMINISTIC;
