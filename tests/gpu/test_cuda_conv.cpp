@@ -263,8 +263,9 @@ TEST(CudaConv, ChannelsLastActivationsRunAsTheyLie) {
                                          {{2, 3, 4, 5, 3}, {4, 3, 3, 2, 3}, volume}};
   const auto host = [](const Tensor& t) { return t.to(Device::cpu()).to(DType::Float32).to_vector(); };
   for (const DType dtype : {DType::Float32, DType::Float16}) {
-    // float32: the reference's rounding; float16: half an ulp at the output's scale, as in the test above.
-    const double tolerance = dtype == DType::Float32 ? 1e-5 : 1.0 / 1024;
+    // float32: within Winograd's and FFT's rounding (cuDNN's search may pick them); float16: half an ulp at the
+    // output's scale, as in the test above.
+    const double tolerance = dtype == DType::Float32 ? 1e-4 : 1.0 / 1024;
     for (const Problem& p : problems) {
       SCOPED_TRACE(std::string(dtype_name(dtype)) + " x " + shape_str(p.x) + " w " + shape_str(p.w));
       const MemoryFormat cl = p.x.size() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
@@ -407,8 +408,10 @@ TEST(CudaConv, Tf32AndNondeterministicAlgorithmsOnlyWhenAllowed) {
       if (std::fabs(got[i] - exact[i]) > relative * terms[i] + 1e-6) return false;
     return true;
   };
+  // Exact float32: a direct sum rounds within 1e-5 of the terms here; Winograd and FFT algorithms (which a GPU's
+  // deterministic FMA search may pick) round more, within 1e-4; TF32 moves by up to 1e-3.
   const std::vector<float> fp32 = ops::conv(x.to(kGpu), w.to(kGpu), Tensor()).to_vector();
-  EXPECT_TRUE(within(fp32, 1e-5));
+  EXPECT_TRUE(within(fp32, 1e-4));
   ops::set_conv_allow_tf32(true);
   const std::vector<float> tf32 = ops::conv(x.to(kGpu), w.to(kGpu), Tensor()).to_vector();
   EXPECT_TRUE(within(tf32, 1.1e-3));  // each operand within 2^-11 of itself: each product within 2^-10
@@ -424,8 +427,8 @@ TEST(CudaConv, Tf32AndNondeterministicAlgorithmsOnlyWhenAllowed) {
   const Tensor dx2 = ops::conv_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), {}, &dw2, nullptr);
   Tensor dw_cpu;
   const Tensor dx_cpu = ops::conv_backward(dy, x, w, {}, &dw_cpu, nullptr);
-  EXPECT_TRUE(all_close(dx1.to_vector(), to_double(dx_cpu), 1e-5, 1e-5));
-  EXPECT_TRUE(all_close(dw1.to_vector(), to_double(dw_cpu), 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(dx1.to_vector(), to_double(dx_cpu), 1e-4, 1e-4));
+  EXPECT_TRUE(all_close(dw1.to_vector(), to_double(dw_cpu), 1e-4, 1e-4));
 #if NORMRT_EMULATED_DEVICE
   EXPECT_NE(dx1.to_vector(), dx2.to_vector());
   EXPECT_NE(dw1.to_vector(), dw2.to_vector());
