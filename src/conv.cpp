@@ -9,6 +9,7 @@
 #include "normrt/config.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/tensor_ops.h"
+#include "memory_layout.h"
 #include "nvtx.h"
 #include "normrt/cuda_check.h"
 #include "op_util.h"
@@ -385,9 +386,8 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
   if (channels_last &&
       !(work && x_shape.size() == input.sizes().size() && native_channels_last(g, device, true)))
     return through_contiguous();
-  const MemoryFormat layout = !channels_last     ? MemoryFormat::Contiguous
-                              : input.dim() == 4 ? MemoryFormat::ChannelsLast
-                                                 : MemoryFormat::ChannelsLast3d;
+  const MemoryFormat layout =
+      channels_last ? normrt::detail::channels_last_format(input.dim()) : MemoryFormat::Contiguous;
   // The backends read the weight, and write dw, contiguous, or in NHWC filter layout on cuDNN under channels-last
   // activations: channels-last memory. A weight in another format is read through a copy (it is small); an
   // accumulator in another format gets the result added.

@@ -11,7 +11,6 @@
 // Asymmetric ("same" with an even kernel) padding is resolved by the caller (src/conv.cpp).
 #include <cudnn.h>
 
-#include <algorithm>
 #include <array>
 #include <atomic>
 #include <map>
@@ -23,6 +22,7 @@
 
 #include "conv_backend.h"
 #include "cudnn_handle.h"
+#include "memory_layout.h"
 #include "normrt/cuda.h"
 #include "normrt/cuda_check.h"
 #include "normrt/tensor.h"
@@ -75,15 +75,10 @@ void set_tensor(const TensorDesc& desc, cudnnDataType_t type, int64_t n, int64_t
   const int rank = cudnn_rank(g);
   std::vector<int> dims = {static_cast<int>(n), static_cast<int>(c)};
   for (int d = 5 - rank; d < 3; ++d) dims.push_back(static_cast<int>(spatial[d]));
-  std::vector<int> order(dims.size());  // dimensions from outermost to innermost in memory
-  for (int i = 0; i < rank; ++i) order[i] = i;
-  if (channels_last) std::rotate(order.begin() + 1, order.begin() + 2, order.end());
-  std::vector<int> strides(dims.size());
-  int stride = 1;
-  for (int i = rank - 1; i >= 0; --i) {
-    strides[order[i]] = stride;
-    stride *= dims[order[i]];
-  }
+  const MemoryFormat format = channels_last ? normrt::detail::channels_last_format(rank) : MemoryFormat::Contiguous;
+  const auto dense = normrt::detail::dense_strides(Shape(dims.begin(), dims.end()),
+                                                   normrt::detail::memory_order(rank, format));
+  const std::vector<int> strides(dense.begin(), dense.begin() + rank);
   NORMRT_CUDNN_CHECK(cudnnSetTensorNdDescriptor(desc.get(), type, rank, dims.data(), strides.data()));
 }
 

@@ -9,6 +9,7 @@ namespace normrt {
 
 namespace {
 
+using detail::channels_last_format;
 using detail::dense_strides;
 using detail::memory_order;
 
@@ -82,7 +83,7 @@ Tensor from_dlpack(DLManagedTensor* managed) {
   // Row-major, or channels-last for 4-d and 5-d tensors (row-major wins where both fit, e.g. C = 1).
   MemoryFormat format = MemoryFormat::Contiguous;
   if (t.strides != nullptr && !has_strides(shape, t.strides, memory_order(t.ndim, MemoryFormat::Contiguous))) {
-    const MemoryFormat channels_last = t.ndim == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
+    const MemoryFormat channels_last = channels_last_format(t.ndim);
     NORMRT_CHECK((t.ndim == 4 || t.ndim == 5) && has_strides(shape, t.strides, memory_order(t.ndim, channels_last)),
                  "from_dlpack: only dense row-major or channels-last tensors are supported; strides ",
                  shape_str(Shape(t.strides, t.strides + t.ndim)), " for shape ", shape_str(shape));

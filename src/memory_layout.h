@@ -11,6 +11,11 @@ namespace normrt::detail {
 using DimOrder = std::array<int, kMaxDims>;
 using DimStrides = std::array<int64_t, kMaxDims>;
 
+// The channels-last memory format of a 4-d or 5-d tensor.
+inline MemoryFormat channels_last_format(int64_t ndim) {
+  return ndim == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
+}
+
 // Dimensions from outermost to innermost in memory: row-major, or channels last (N, spatial..., C).
 inline DimOrder memory_order(int ndim, MemoryFormat format) {
   DimOrder order{};

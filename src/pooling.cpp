@@ -10,6 +10,7 @@
 
 #include "normrt/cuda_check.h"
 #include "cpu_threads.h"
+#include "memory_layout.h"
 #include "nvtx.h"
 #include "op_util.h"
 #include "pooling_math.cuh"
@@ -283,11 +284,6 @@ bool native_channels_last(const Tensor& input, int spatial, bool max) {
   return input.dim() == spatial + 2 && (input.device().is_cuda() || (max && input.dtype() == DType::Float32));
 }
 
-// The channels-last memory format of a batched input's rank.
-MemoryFormat channels_last_of(const Tensor& input) {
-  return input.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
-}
-
 void check_grad(const Tensor& grad_output, const Tensor& input, const Shape& expected, const char* op) {
   util::check_floating(grad_output, "grad_output");
   util::check_same_device(grad_output, input);
@@ -384,7 +380,7 @@ Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const T
                    indices.device() == input.device(),
                "max_pool_backward: indices must be the int64 ", shape_str(shape), " tensor max_pool returned");
   if (native) {
-    const MemoryFormat layout = channels_last_of(input);
+    const MemoryFormat layout = normrt::detail::channels_last_format(input.dim());
     const Tensor dy = grad_output.to(layout), laid_out_indices = indices.to(layout);
     const Tensor dx = input.device().is_cuda() ? run_backward(g, true, false, dy, &laid_out_indices, input)
                                                : max_backward_channels_last(g, dy, laid_out_indices, input.sizes());
@@ -418,7 +414,7 @@ Tensor avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spa
     return avg_pool_backward(util::widened(grad_output), util::widened(input), spatial, params).to(*h);
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, false);
   check_grad(grad_output, input, output_shape(input, spatial, g), "avg_pool_backward");
-  const Tensor dy = channels_last ? grad_output.to(channels_last_of(input)) : grad_output;
+  const Tensor dy = channels_last ? grad_output.to(normrt::detail::channels_last_format(input.dim())) : grad_output;
   return run_backward(g, false, false, dy, nullptr, input).to(input.memory_format());
 }
 
@@ -449,7 +445,7 @@ Tensor adaptive_avg_pool_backward(const Tensor& grad_output, const Tensor& input
                                    grad_output.sizes().end());
   const poolmath::PoolGeometry g = resolve_adaptive(input, spatial, output_size);
   check_grad(grad_output, input, output_shape(input, spatial, g), "adaptive_avg_pool_backward");
-  const Tensor dy = channels_last ? grad_output.to(channels_last_of(input)) : grad_output;
+  const Tensor dy = channels_last ? grad_output.to(normrt::detail::channels_last_format(input.dim())) : grad_output;
   return run_backward(g, false, true, dy, nullptr, input).to(input.memory_format());
 }
 
