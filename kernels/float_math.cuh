@@ -1,13 +1,13 @@
-// Float e^x and tanh as straight-line arithmetic, shared by the CPU paths and the CUDA kernels.
+// Float e^x, tanh, ln and sin/cos of turns as straight-line arithmetic, shared by the CPU paths and the CUDA kernels.
 //
-// Why not expf/tanhf: glibc's are calls the compiler cannot vectorise (a sigmoid over a large tensor ran at a third of
+// Why not expf/tanhf/logf/sincosf: glibc's are calls the compiler cannot vectorise (a sigmoid over a large tensor ran at a third of
 // PyTorch's speed, whose CPU kernels use vectorised approximations), and CUDA's differ from glibc's in the last bits.
 // These have no branches and no tables, so a CPU loop over them vectorises at the machine's width, and the host and
 // the SIMT emulator compute the same bits (the device too, but where nvcc contracts a multiply and an add into an FMA,
 // which rounds once instead of twice: a last-bit difference, within the bounds below).
 //
-// Accuracy, measured over every float against double-precision std::exp/std::tanh (FloatMath tests): exp within
-// 1 ulp, tanh within 1.5 ulp (glibc's tanhf: 2.2 ulp). Cephes's reductions and polynomials (Moshier): exp with x =
+// Accuracy, measured over every float against double-precision <cmath> (FloatMath tests): exp and ln within 1 ulp,
+// tanh within 1.5 ulp (glibc's tanhf: 2.2 ulp), sin/cos of turns within 2 ulp. Cephes's reductions and polynomials (Moshier): exp with x =
 // n ln2 + r, |r| <= ln2/2, ln2 split in two so that n ln2 is exact to float's precision, e^r by a degree-6 polynomial,
 // 2^n put into the exponent field in two halves so that a subnormal result is rounded once; tanh by an odd
 // polynomial below 0.625 and 1 - 2 / (e^2|x| + 1) above.
@@ -56,6 +56,66 @@ NORMRT_HD inline float tanh(float x) {
   const float far = 1.0f - 2.0f / (fmath::exp(a + a) + 1.0f);
   const float magnitude = a < 0.625f ? near_zero : far;
   return half_bits::float_of(half_bits::bits_of(magnitude) | (half_bits::bits_of(x) & 0x80000000u));
+}
+
+// c ? a : b by bit masks. GCC turns a chain of float selects into branches (it does not speculate the floating-point
+// operations that only one side needs), and a CPU loop with branches does not vectorise.
+NORMRT_HD inline float blend(bool c, float a, float b) {
+  const uint32_t mask = 0u - static_cast<uint32_t>(c);
+  return half_bits::float_of((half_bits::bits_of(a) & mask) | (half_bits::bits_of(b) & ~mask));
+}
+
+// ln x for x > 0 (subnormals too); -inf at +-0, NaN below 0 and for NaN, +inf at +inf. x = 2^e m with m in
+// [sqrt(1/2), sqrt(2)), ln m by Cephes's logf polynomial in m - 1 (exact by Sterbenz's lemma), e ln2 added in the
+// two halves exp uses.
+NORMRT_HD inline float log(float x) {
+  const bool subnormal = x < 1.17549435e-38f;
+  const float scaled_up = x * 8388608.0f;  // 2^23 makes a subnormal normal
+  const uint32_t bits = half_bits::bits_of(subnormal ? scaled_up : x);
+  const float mantissa = half_bits::float_of((bits & 0x007fffffu) | 0x3f800000u);  // [1, 2)
+  const float halved = mantissa * 0.5f;
+  const bool high = mantissa > 1.41421356f;
+  const float e = static_cast<float>(static_cast<int32_t>(bits >> 23) - (subnormal ? 150 : 127) + (high ? 1 : 0));
+  const float m = (high ? halved : mantissa) - 1.0f;
+  const float z = m * m;
+  float p = 7.0376836292e-2f;
+  p = p * m - 1.1514610310e-1f;
+  p = p * m + 1.1676998740e-1f;
+  p = p * m - 1.2420140846e-1f;
+  p = p * m + 1.4249322787e-1f;
+  p = p * m - 1.6668057665e-1f;
+  p = p * m + 2.0000714765e-1f;
+  p = p * m - 2.4999993993e-1f;
+  p = p * m + 3.3333331174e-1f;
+  const float y = p * m * z + e * -2.12194440e-4f - 0.5f * z;
+  const float result = (m + y) + e * 0.693359375f;
+  const float minus_infinity = half_bits::float_of(0xff800000u), nan = half_bits::float_of(0x7fc00000u);
+  const float non_positive = blend(x == 0.0f, minus_infinity, nan);
+  const float beyond = blend(x > 3.40282347e+38f, x, result);  // +inf stays
+  return blend(x > 0.0f, beyond, non_positive);  // NaN fails both comparisons: NaN
+}
+
+// sin(2 pi t) and cos(2 pi t) for |t| < 2^20 (t in turns: a Box-Muller angle from a uniform draw). t = n/4 + r with
+// |r| <= 1/8 exactly (r = t - n/4 is exact by Sterbenz's lemma, or t itself), sin and cos of 2 pi r by Cephes's sinf
+// and cosf polynomials on [-pi/4, pi/4], then swapped and negated by the quadrant n mod 4.
+NORMRT_HD inline void sin_cos_turns(float t, float& sin_out, float& cos_out) {
+  constexpr float kRound = 12582912.0f;  // as in exp: 4t + kRound - kRound rounds 4t to an integer
+  const float rounded = t * 4.0f + kRound;
+  const float n = rounded - kRound;
+  const uint32_t quadrant = (half_bits::bits_of(rounded) - half_bits::bits_of(kRound)) & 3u;
+  const float x = (t - n * 0.25f) * 6.28318530717958647f;
+  const float z = x * x;
+  float s = -1.9515295891e-4f;
+  s = s * z + 8.3321608736e-3f;
+  s = s * z - 1.6666654611e-1f;
+  s = s * z * x + x;
+  float c = 2.443315711809948e-5f;
+  c = c * z - 1.388731625493765e-3f;
+  c = c * z + 4.166664568298827e-2f;
+  c = c * z * z - 0.5f * z + 1.0f;
+  const float sin_abs = (quadrant & 1u) != 0 ? c : s, cos_abs = (quadrant & 1u) != 0 ? s : c;
+  sin_out = (quadrant & 2u) != 0 ? -sin_abs : sin_abs;
+  cos_out = ((quadrant + 1u) & 2u) != 0 ? -cos_abs : cos_abs;
 }
 
 // PyTorch's sigmoid formula 1 / (1 + e^-x) (so 0 below x = -88.7, where e^-x overflows, as PyTorch's CPU kernel).

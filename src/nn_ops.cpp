@@ -17,6 +17,7 @@
 #include "nvtx.h"
 #include "cpu_threads.h"
 #include "op_util.h"
+#include "philox_cpu.h"
 #include "normrt/ops/nn.h"
 #if NORMRT_WITH_CUDA
 #include "activation.cuh"
@@ -387,33 +388,6 @@ Tensor linear_backward(const Tensor& grad_output, const Tensor& input, const Ten
 }
 
 namespace {
-// Philox blocks first .. first + L - 1 (nnmath::philox4x32_10(key, 0, first + l)), word j of block l in
-// words[4 l + j]: element order, as dropout's element i draws word i % 4 of block i / 4. The rounds run across the
-// blocks as SIMD lanes, on 32-bit words held in 64-bit lanes (vectorised 64-bit products; GCC 12 leaves widening
-// 32 x 32 -> 64-bit ones scalar).
-template <int L>
-void philox_blocks(uint64_t key, uint64_t first, uint32_t (&words)[4 * L]) {
-  uint64_t c0[L], c1[L], c2[L], c3[L];
-#pragma omp simd
-  for (int l = 0; l < L; ++l) {
-    c0[l] = (first + static_cast<uint64_t>(l)) & 0xFFFFFFFFu;
-    c1[l] = (first + static_cast<uint64_t>(l)) >> 32;
-    c2[l] = 0;
-    c3[l] = 0;
-  }
-  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
-  for (int round = 0; round < 10; ++round, k0 += nnmath::kPhiloxBump0, k1 += nnmath::kPhiloxBump1) {
-#pragma omp simd
-    for (int l = 0; l < L; ++l) nnmath::philox_round<uint64_t>(c0[l], c1[l], c2[l], c3[l], k0, k1);
-  }
-  for (int l = 0; l < L; ++l) {
-    words[4 * l] = static_cast<uint32_t>(c0[l]);
-    words[4 * l + 1] = static_cast<uint32_t>(c1[l]);
-    words[4 * l + 2] = static_cast<uint32_t>(c2[l]);
-    words[4 * l + 3] = static_cast<uint32_t>(c3[l]);
-  }
-}
-
 // Where consecutive logical elements of a dense (N, C, S) tensor lie in memory, from element `first` on: the index
 // itself (contiguous), or (n S + s) C + c for element (n, c, s) (channels-last), stepped without divisions.
 template <bool kChannelsLast>
@@ -452,7 +426,7 @@ void cpu_dropout(const float* x, float* y, float* mask, int64_t n, int64_t chann
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
   for (int64_t chunk = 0; chunk < (n + kChunk - 1) / kChunk; ++chunk) {
     uint32_t words[kChunk];
-    philox_blocks<kBlocks>(seed, offset + static_cast<uint64_t>(chunk * kBlocks), words);
+    cpu::philox_blocks<kBlocks>(seed, offset + static_cast<uint64_t>(chunk * kBlocks), words);
     const int64_t begin = chunk * kChunk, length = std::min(kChunk, n - begin);
     Positions<kChannelsLast> position(channels, spatial, begin);
     for (int64_t j = 0; j < length; ++j, position.next()) {

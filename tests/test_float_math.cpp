@@ -1,6 +1,7 @@
-// kernels/float_math.cuh (e^x, tanh and sigmoid as straight-line float arithmetic, shared by the CPU loops and the
-// kernels) against double-precision std::exp and std::tanh over the whole float range: a stride through every bit
-// pattern, and every float where the formulas change (overflow, subnormal results, tanh's switch point).
+// kernels/float_math.cuh (e^x, tanh, sigmoid, ln and sin/cos of turns as straight-line float arithmetic, shared by
+// the CPU loops and the kernels) against double-precision <cmath> over the whole float range: a stride through every
+// bit pattern, every float where the formulas change (overflow, subnormal results, tanh's switch point), and every
+// input randn's Box-Muller gives ln and sin/cos.
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -94,6 +95,50 @@ TEST(FloatMath, SigmoidIsPyTorchsFormulaWithinTwoAndAHalfUlps) {
   EXPECT_EQ(fmath::sigmoid(INFINITY), 1.0f);
   EXPECT_EQ(fmath::sigmoid(-INFINITY), 0.0f);
   EXPECT_TRUE(std::isnan(fmath::sigmoid(NAN)));
+}
+
+TEST(FloatMath, LogIsWithinAnUlpOfTheExactValueOfEveryFloat) {
+  Worst worst;
+  auto check = [&](float x) { worst.see(x, ulps(fmath::log(x), std::log(static_cast<double>(x)))); };
+  for (uint64_t bits = 1; bits < kInfinityBits; bits += 997) check(float_with_bits(static_cast<uint32_t>(bits)));
+  for (uint32_t bits = bits_of(0.70f); bits <= bits_of(1.42f); bits += 7) check(float_with_bits(bits));  // m's switch
+  for (uint32_t k = 1; k <= (1u << 24); ++k) check(static_cast<float>(k) * 0x1p-24f);  // every u1 of randn
+  EXPECT_LE(worst.ulps, 1.0) << "at x = " << worst.at;
+  EXPECT_EQ(fmath::log(1.0f), 0.0f);
+  EXPECT_EQ(fmath::log(0.0f), -INFINITY);
+  EXPECT_EQ(fmath::log(-0.0f), -INFINITY);
+  EXPECT_EQ(fmath::log(INFINITY), INFINITY);
+  EXPECT_NEAR(fmath::log(float_with_bits(1)), std::log(0x1p-149), 1e-5);
+  for (float bad : {-1.0f, -float_with_bits(1), -INFINITY, NAN}) EXPECT_TRUE(std::isnan(fmath::log(bad))) << bad;
+}
+
+// sin and cos of 2 pi t against double-precision ones of the exactly reduced angle (so that exact zeros stay zeros:
+// std::sin(2 pi 0.5) is 1.2e-16, not 0).
+TEST(FloatMath, SinCosOfTurnsAreWithinTwoUlpsOfTheExactValues) {
+  Worst worst_sin, worst_cos;
+  auto check = [&](float t) {
+    float s = 0, c = 0;
+    fmath::sin_cos_turns(t, s, c);
+    const double quarters = std::nearbyint(4.0 * t), x = 2.0 * M_PI * (t - quarters / 4.0);
+    const int quadrant = static_cast<int>(std::fmod(quarters, 4.0) + 4.0) % 4;
+    const double sin_x = std::sin(x), cos_x = std::cos(x);
+    const double exact_sin[] = {sin_x, cos_x, -sin_x, -cos_x}, exact_cos[] = {cos_x, -sin_x, -cos_x, sin_x};
+    worst_sin.see(t, ulps(s, exact_sin[quadrant]));
+    worst_cos.see(t, ulps(c, exact_cos[quadrant]));
+  };
+  for (uint32_t k = 0; k < (1u << 24); ++k) check(static_cast<float>(k) * 0x1p-24f);  // every u2 of randn
+  for (uint32_t bits = 0; bits < bits_of(0x1p20f); bits += 997) {
+    check(float_with_bits(bits));
+    check(-float_with_bits(bits));
+  }
+  EXPECT_LE(worst_sin.ulps, 2.0) << "at t = " << worst_sin.at;
+  EXPECT_LE(worst_cos.ulps, 2.0) << "at t = " << worst_cos.at;
+  for (float t : {0.0f, 0.25f, 0.5f, 0.75f, -0.25f, 1000.5f}) {
+    float s = 1, c = 1;
+    fmath::sin_cos_turns(t, s, c);
+    EXPECT_EQ(s * s + c * c, 1.0f) << t;  // one of them exactly 0, the other +-1
+    EXPECT_EQ(std::fabs(s) + std::fabs(c), 1.0f) << t;
+  }
 }
 
 // The library's CPU loops (vectorised at the build machine's width, the clamps as masked lanes) give the bits of the

@@ -132,6 +132,29 @@ TEST(Generator, ParallelDrawsAreTheSequentialStream) {
   }
 }
 
+// randn is Box-Muller on the stream's words, computed in float: each pair of words (a, b) of block i gives
+// r cos(2 pi u2), r sin(2 pi u2), r = sqrt(-2 ln u1), u1 = (a >> 8 + 1) / 2^24, u2 = (b >> 8) / 2^24. Against the
+// same formula in double, within float_math's bounds carried through (a few ulps of r).
+TEST(Generator, NormalIsBoxMullerOfTheStreamsWords) {
+  Generator g(31);
+  (void)rand({5}, g);
+  const uint64_t first = g.offset();
+  const int64_t count = 300001;  // parallel chunks and a ragged end
+  const std::vector<float> z = randn({count}, g).to_vector();
+  EXPECT_EQ(g.offset(), first + (count + 3) / 4);
+  double worst = 0;
+  for (int64_t i = 0; i < count; i += 2) {
+    const auto block = Generator::philox(g.seed(), 0, first + static_cast<uint64_t>(i / 4));
+    const double u1 = (static_cast<double>(block[i % 4] >> 8) + 1.0) / 16777216.0;
+    const double u2 = static_cast<double>(block[i % 4 + 1] >> 8) / 16777216.0;
+    const double radius = std::sqrt(-2.0 * std::log(u1));
+    const double exact[] = {radius * std::cos(2.0 * M_PI * u2), radius * std::sin(2.0 * M_PI * u2)};
+    for (int64_t j = i; j < std::min(i + 2, count); ++j)
+      worst = std::max(worst, std::fabs(z[j] - exact[j - i]) / (std::max(radius, 1e-3) * 0x1p-24));
+  }
+  EXPECT_LE(worst, 4.0);
+}
+
 // Host copies large enough to be sliced over the threads (a ragged last slice) move every byte.
 TEST(Tensor, LargeHostCopiesMoveEveryByte) {
   Generator g(22);
