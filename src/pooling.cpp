@@ -4,6 +4,7 @@
 #include "normrt/ops/pooling.h"
 
 #include <algorithm>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -112,6 +113,50 @@ void for_each_output(const poolmath::PoolGeometry& g, Fn fn) {
       for (oc[2] = 0; oc[2] < g.out[2]; ++oc[2]) fn(oc);
 }
 
+// Eight floats, and tmath::line_sum's eight double lanes, as GCC/Clang vectors: a lane's group converts and adds
+// as one vector instruction (or two or four, at the machine's width). Left to the auto-vectoriser, the loop below
+// assembled its vectors from single floats once OpenMP had outlined it.
+constexpr int kLanes = tmath::kLineLanes;
+typedef float LaneFloats __attribute__((vector_size(kLanes * sizeof(float))));
+typedef double LaneSums __attribute__((vector_size(kLanes * sizeof(double))));
+
+inline void add_lanes(LaneSums& lanes, const float* group) {
+  LaneFloats v;
+  std::memcpy(&v, group, sizeof v);
+  lanes += __builtin_convertvector(v, LaneSums);
+}
+
+// y[p] = the average of plane p when one window covers the whole plane (a global average pool). Each plane's sum is
+// tmath::line_sum's (the bits of window_average), but kPlanes planes go through their whole groups together: their
+// lanes are independent chains of additions that overlap, where one plane's lanes would wait on the adder.
+void whole_plane_averages(const float* x, int64_t planes, int64_t plane_size, double divisor, float* y) {
+  constexpr int kPlanes = 4;
+  const int64_t groups = (planes + kPlanes - 1) / kPlanes;
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(planes * plane_size))
+  for (int64_t group = 0; group < groups; ++group) {
+    const int64_t first = group * kPlanes, count = std::min<int64_t>(kPlanes, planes - first);
+    const float* base = x + first * plane_size;
+    LaneSums lanes[kPlanes] = {};
+    int64_t whole = 0;  // elements of every plane already in the lanes
+    if (count == kPlanes) {
+      for (; whole + kLanes <= plane_size; whole += kLanes)
+        for (int p = 0; p < kPlanes; ++p) add_lanes(lanes[p], base + p * plane_size + whole);
+    }
+    for (int p = 0; p < count; ++p) {
+      const float* plane = base + p * plane_size;
+      int64_t r = whole;
+      for (; r + kLanes <= plane_size; r += kLanes) add_lanes(lanes[p], plane + r);
+      double tree[kLanes];
+      std::memcpy(tree, &lanes[p], sizeof tree);
+      for (int width = kLanes / 2; width > 0; width /= 2)
+        for (int j = 0; j < width; ++j) tree[j] += tree[j + width];
+      double sum = tree[0];
+      for (; r < plane_size; ++r) sum += static_cast<double>(plane[r]);
+      y[first + p] = static_cast<float>((0.0 + sum) / divisor);  // 0.0 +: window_sum's start (-0.0 becomes 0.0)
+    }
+  }
+}
+
 // Forward of every kind: y (and indices for max) from x; float32 on the CPU, any floating dtype on a GPU, where x
 // may be channels-last (y and the indices then are too).
 void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const Tensor& x, Tensor& y,
@@ -147,6 +192,11 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
   std::vector<poolmath::AvgWindow>& windows = window_memory;  // the calling thread's, shared with the team below
   windows.clear();
   if (listed) for_each_output(g, [&](const int64_t* oc) { windows.push_back(window_of(oc)); });
+  if (listed && out == 1 && windows[0].end[0] - windows[0].start[0] == g.in[0] &&
+      windows[0].end[1] - windows[0].start[1] == g.in[1] && windows[0].end[2] - windows[0].start[2] == g.in[2]) {
+    whole_plane_averages(xp, g.planes, in, windows[0].divisor, yp);
+    return;
+  }
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
   for (int64_t plane = 0; plane < g.planes; ++plane) {
     const float* xpl = xp + plane * in;

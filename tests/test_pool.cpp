@@ -132,6 +132,56 @@ TEST(Pool, AverageWindowsOfEveryShapeAreExactSumsOverTheirDivisors) {
   }
 }
 
+// Global average pooling's forward on the CPU (planes summed four at a time) against the kernels' per-window sum
+// (poolmath::window_average), bit for bit. A plane's last element and the first after its lanes' whole groups are
+// +-2^80: what is left of the sum depends on which terms were added before they cancel, so the order of the
+// additions shows. Plane counts that
+// leave 1 to 3 planes over; planes shorter than, equal to and not a multiple of the eight lanes; an all -0 plane and a
+// NaN; adaptive to 1 and an avg_pool whose padded kernel covers the plane (its divisor counts the padding).
+TEST(Pool, GlobalAverageIsTheKernelsWindowSum) {
+  Generator gen(5);
+  for (const Shape& shape : {Shape{1, 5, 1, 3}, Shape{2, 3, 2, 4}, Shape{3, 3, 7, 7}, Shape{1, 7, 5, 11},
+                             Shape{2, 2, 3, 4, 5}, Shape{9, 1, 56, 56}, Shape{3, 1, 9}}) {
+    const int spatial = static_cast<int>(shape.size()) - 2;
+    std::vector<float> xv = randn(shape, gen).to_vector();
+    const int64_t planes = shape[0] * shape[1], in = static_cast<int64_t>(xv.size()) / planes;
+    for (int64_t plane = 1; plane < planes; ++plane) {
+      xv[static_cast<std::size_t>(plane * in + in / 8 * 8 % (in - 1))] = 0x1p80f;
+      xv[static_cast<std::size_t>(plane * in + in - 1)] = -0x1p80f;
+    }
+    std::fill(xv.begin(), xv.begin() + in, -0.0f);
+    if (planes > 2) xv[static_cast<std::size_t>(2 * in + in / 2)] = NAN;
+    const Tensor x = from_vector(xv, shape);
+    ops::PoolParams padded;
+    for (int d = 0; d < spatial; ++d) padded.kernel_size.push_back(shape[static_cast<std::size_t>(2 + d)] + 2);
+    padded.padding = {1};
+    for (bool adaptive : {true, false}) {
+      const auto y =
+          (adaptive ? ops::adaptive_avg_pool(x, spatial, std::vector<int64_t>(spatial, 1)) : ops::avg_pool(x, spatial,
+                                                                                                        padded))
+              .to_vector();
+      ASSERT_EQ(static_cast<int64_t>(y.size()), planes);
+      poolmath::PoolGeometry g;
+      for (int d = 0; d < spatial; ++d) {
+        g.in[3 - spatial + d] = shape[static_cast<std::size_t>(2 + d)];
+        g.kernel[3 - spatial + d] = adaptive ? 1 : g.in[3 - spatial + d] + 2;
+        g.pad[3 - spatial + d] = adaptive ? 0 : 1;
+      }
+      const int64_t origin[3] = {0, 0, 0};
+      const poolmath::AvgWindow w =
+          adaptive ? poolmath::adaptive_avg_pool_window(g, origin) : poolmath::avg_pool_window(g, origin);
+      for (int64_t plane = 0; plane < planes; ++plane) {
+        const float got = y[static_cast<std::size_t>(plane)];
+        const float want = poolmath::window_average(g, &xv[static_cast<std::size_t>(plane * in)], w);
+        ASSERT_TRUE(std::memcmp(&got, &want, sizeof(float)) == 0 || (std::isnan(got) && std::isnan(want)))
+            << shape_str(shape) << (adaptive ? " adaptive" : " padded avg") << " plane " << plane << ": " << got
+            << " vs " << want;
+      }
+      if (!adaptive) EXPECT_NE(w.divisor, static_cast<double>(in));  // the padding counts
+    }
+  }
+}
+
 // Global average pooling's backward on the CPU (each element written once with 0 + the plane's share) against the
 // kernels' gather (poolmath::adaptive_avg_backward_element), bit for bit, 2-d and 3-d, with a -0 and a NaN among
 // the output gradients.
