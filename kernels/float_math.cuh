@@ -1,16 +1,17 @@
-// Float e^x, tanh, ln and sin/cos of turns as straight-line arithmetic, shared by the CPU paths and the CUDA kernels.
+// Float e^x, tanh, ln, ln(1 + x) and sin/cos of turns as straight-line arithmetic, shared by the CPU paths and the
+// CUDA kernels.
 //
-// Why not expf/tanhf/logf/sincosf: glibc's are calls the compiler cannot vectorise (a sigmoid over a large tensor ran at a third of
-// PyTorch's speed, whose CPU kernels use vectorised approximations), and CUDA's differ from glibc's in the last bits.
-// These have no branches and no tables, so a CPU loop over them vectorises at the machine's width, and the host and
-// the SIMT emulator compute the same bits (the device too, but where nvcc contracts a multiply and an add into an FMA,
-// which rounds once instead of twice: a last-bit difference, within the bounds below).
+// Why not expf/tanhf/logf/log1pf/sincosf: glibc's are calls the compiler cannot vectorise (a sigmoid over a large
+// tensor ran at a third of PyTorch's speed, whose CPU kernels use vectorised approximations), and CUDA's differ from
+// glibc's in the last bits. These have no branches and no tables, so a CPU loop over them vectorises at the machine's
+// width, and the host and the SIMT emulator compute the same bits (the device too, but where nvcc contracts a multiply
+// and an add into an FMA, which rounds once instead of twice: a last-bit difference, within the bounds below).
 //
 // Accuracy, measured over every float against double-precision <cmath> (FloatMath tests): exp and ln within 1 ulp,
-// tanh within 1.5 ulp (glibc's tanhf: 2.2 ulp), sin/cos of turns within 2 ulp. Cephes's reductions and polynomials (Moshier): exp with x =
-// n ln2 + r, |r| <= ln2/2, ln2 split in two so that n ln2 is exact to float's precision, e^r by a degree-6 polynomial,
-// 2^n put into the exponent field in two halves so that a subnormal result is rounded once; tanh by an odd
-// polynomial below 0.625 and 1 - 2 / (e^2|x| + 1) above.
+// tanh within 1.5 ulp (glibc's tanhf: 2.2 ulp), sin/cos of turns within 2 ulp, ln(1 + x) within 2.5 ulp. Cephes's
+// reductions and polynomials (Moshier): exp with x = n ln2 + r, |r| <= ln2/2, ln2 split in two so that n ln2 is exact
+// to float's precision, e^r by a degree-6 polynomial, 2^n put into the exponent field in two halves so that a
+// subnormal result is rounded once; tanh by an odd polynomial below 0.625 and 1 - 2 / (e^2|x| + 1) above.
 #pragma once
 #include <cstdint>
 
@@ -71,7 +72,7 @@ NORMRT_HD inline float blend(bool c, float a, float b) {
 NORMRT_HD inline float log(float x) {
   const bool subnormal = x < 1.17549435e-38f;
   const float scaled_up = x * 8388608.0f;  // 2^23 makes a subnormal normal
-  const uint32_t bits = half_bits::bits_of(subnormal ? scaled_up : x);
+  const uint32_t bits = half_bits::bits_of(blend(subnormal, scaled_up, x));
   const float mantissa = half_bits::float_of((bits & 0x007fffffu) | 0x3f800000u);  // [1, 2)
   const float halved = mantissa * 0.5f;
   const bool high = mantissa > 1.41421356f;
@@ -93,6 +94,14 @@ NORMRT_HD inline float log(float x) {
   const float non_positive = blend(x == 0.0f, minus_infinity, nan);
   const float beyond = blend(x > 3.40282347e+38f, x, result);  // +inf stays
   return blend(x > 0.0f, beyond, non_positive);  // NaN fails both comparisons: NaN
+}
+
+// ln(1 + x) for x > -1, accurate for small x too: ln(u) x / (u - 1) with u = 1 + x rounded (Goldberg's trick: the
+// quotient corrects for the rounding of u), x itself where u rounds to 1; -inf at -1, NaN below, +inf at +inf.
+NORMRT_HD inline float log1p(float x) {
+  const float u = 1.0f + x;
+  const float corrected = fmath::log(u) * (x / (u - 1.0f));
+  return blend(u == 1.0f, x, blend(x > 3.40282347e+38f, x, corrected));
 }
 
 // sin(2 pi t) and cos(2 pi t) for |t| < 2^20 (t in turns: a Box-Muller angle from a uniform draw). t = n/4 + r with

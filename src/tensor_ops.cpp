@@ -244,9 +244,15 @@ LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& t
 #endif
   } else {
     const float *x = input.data<float>(), *t = target.data<float>();
-    for (int64_t i = 0; i < n; ++i) {
-      losses.data<float>()[i] = tmath::bce_with_logits(x[i], t[i]);
-      result.grad_input.data<float>()[i] = static_cast<float>(scale) * tmath::bce_with_logits_grad(x[i], t[i]);
+    float *loss = losses.data<float>(), *grad = result.grad_input.data<float>();
+    const auto grad_scale = static_cast<float>(scale);
+    constexpr int64_t kBlock = 2048;  // the exponentials stay in L1 for the second step
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+    for (int64_t begin = 0; begin < n; begin += kBlock) {
+      const int64_t end = std::min(n, begin + kBlock);
+      for (int64_t i = begin; i < end; ++i) loss[i] = tmath::bce_exponential(x[i]);
+      for (int64_t i = begin; i < end; ++i) loss[i] = tmath::bce_with_logits(x[i], t[i], loss[i]);
+      for (int64_t i = begin; i < end; ++i) grad[i] = grad_scale * tmath::bce_with_logits_grad(x[i], t[i]);
     }
   }
   result.loss = reduction == Reduction::Mean ? mean(losses, 0) : sum(losses, 0);

@@ -112,6 +112,22 @@ TEST(FloatMath, LogIsWithinAnUlpOfTheExactValueOfEveryFloat) {
   for (float bad : {-1.0f, -float_with_bits(1), -INFINITY, NAN}) EXPECT_TRUE(std::isnan(fmath::log(bad))) << bad;
 }
 
+TEST(FloatMath, Log1pIsWithinTwoAndAHalfUlpsOfTheExactValueOfEveryFloat) {
+  Worst worst;
+  auto check = [&](float x) {
+    if (x > -1.0f) worst.see(x, ulps(fmath::log1p(x), std::log1p(static_cast<double>(x))));
+  };
+  sweep(0, kInfinityBits - 1, 997, check);
+  for (uint32_t bits = bits_of(1e-3f); bits <= bits_of(1e-2f); bits += 3) check(float_with_bits(bits));
+  EXPECT_LE(worst.ulps, 2.5) << "at x = " << worst.at;
+  EXPECT_EQ(fmath::log1p(0.0f), 0.0f);
+  EXPECT_EQ(bits_of(fmath::log1p(-0.0f)), bits_of(-0.0f));
+  EXPECT_EQ(fmath::log1p(1e-30f), 1e-30f);  // 1 + x rounds to 1: x itself
+  EXPECT_EQ(fmath::log1p(-1.0f), -INFINITY);
+  EXPECT_EQ(fmath::log1p(INFINITY), INFINITY);
+  for (float bad : {-1.5f, -INFINITY, NAN}) EXPECT_TRUE(std::isnan(fmath::log1p(bad))) << bad;
+}
+
 // sin and cos of 2 pi t against double-precision ones of the exactly reduced angle (so that exact zeros stay zeros:
 // std::sin(2 pi 0.5) is 1.2e-16, not 0).
 TEST(FloatMath, SinCosOfTurnsAreWithinTwoUlpsOfTheExactValues) {

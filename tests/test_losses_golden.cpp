@@ -1,5 +1,10 @@
 // Softmax over any dimension and the losses with soft or binary targets against PyTorch, and the modules' forms.
+#include <algorithm>
+#include <initializer_list>
+
 #include "losses_golden_runner.h"
+#include "normrt/half.h"
+#include "tensor_math.cuh"
 
 namespace normrt {
 namespace {
@@ -51,6 +56,51 @@ TEST(Losses, ModulesAndRefusals) {
                           "Target size ([4]) must be the same as input size ([3])"));
   EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, zeros({4, 4})); }, "a float32 target holds class probabilities"));
   EXPECT_TRUE(throws_with([&] { ops::softmax(x, 3, false); }, "Dimension out of range"));
+}
+
+// BCE-with-logits is computed in float (tmath::bce_with_logits, fmath's e^x and ln(1 + x)): against the exact
+// max(x, 0) - x t + ln(1 + e^-|x|) in long double, for |x| < 100 and targets at 0, 1 and near both, where the terms of
+// the naive formula cancel. The gradient sigmoid(x) - t against the exact one, in ulps of the larger of sigmoid(x)
+// and t (the subtraction's own rounding), down to x = -87; below -88.7 sigmoid is 0, as PyTorch's float e^-x overflows.
+TEST(Losses, BinaryCrossEntropyWithLogitsIsWithinAFewUlpsOfTheExactValues) {
+  auto ulp_of = [](long double magnitude) {
+    return std::ldexp(1.0, std::max(std::ilogb(static_cast<double>(magnitude)), -126) - 23);
+  };
+  double worst_loss = 0, worst_grad = 0;
+  for (float t : {0.0f, 1.0f, 0.5f, 1e-4f, 0.9999f, 0.3f}) {
+    for (uint32_t bits = 0; bits < half_bits::bits_of(100.0f); bits += 9973) {
+      for (float x : {half_bits::float_of(bits), -half_bits::float_of(bits)}) {
+        const long double xl = x, tl = t, sigmoid = 1.0L / (1.0L + std::exp(-xl));
+        const long double loss = std::max(xl, 0.0L) - xl * tl + std::log1p(std::exp(-std::fabs(xl)));
+        worst_loss = std::max(worst_loss, static_cast<double>(std::fabs(tmath::bce_with_logits(x, t) - loss) /
+                                                              ulp_of(loss)));
+        if (x > -87.0f)
+          worst_grad = std::max(worst_grad, static_cast<double>(std::fabs(tmath::bce_with_logits_grad(x, t) -
+                                                                          (sigmoid - tl)) /
+                                                                ulp_of(std::max(sigmoid, tl))));
+      }
+    }
+    EXPECT_EQ(tmath::bce_with_logits_grad(-89.0f, t), -t);
+  }
+  EXPECT_LE(worst_loss, 3.0);
+  EXPECT_LE(worst_grad, 2.5);
+}
+
+// The CPU op computes tmath's bits: each gradient element, and the loss of a single element, over blocks with a
+// ragged end.
+TEST(Losses, BinaryCrossEntropyWithLogitsOnTheCpuIsTheElementFunctions) {
+  Generator gen(6);
+  const int64_t n = 5003;
+  const auto x = (randn({n}, gen) * 20.0).to_vector(), t = rand({n}, gen).to_vector();
+  const auto grad = ops::binary_cross_entropy_with_logits(from_vector(x, {n}), from_vector(t, {n}),
+                                                          ops::Reduction::Sum)
+                        .grad_input.to_vector();
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(grad[i], tmath::bce_with_logits_grad(x[i], t[i])) << x[i] << ' ' << t[i];
+    if (i % 50 != 0) continue;
+    const auto one = ops::binary_cross_entropy_with_logits(full({1}, x[i]), full({1}, t[i]), ops::Reduction::Sum);
+    ASSERT_EQ(one.loss.item<float>(), tmath::bce_with_logits(x[i], t[i])) << x[i] << ' ' << t[i];
+  }
 }
 
 }  // namespace
