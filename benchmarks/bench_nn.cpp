@@ -298,6 +298,13 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor t = targets(x.size(0));
          return [x, t] { benchmark::DoNotOptimize(ops::cross_entropy(x, t)); };
        }},
+      {"bce-with-logits", logits,
+       [](const Tensor& x) {
+         const Tensor probabilities = rand(x.sizes(), *std::make_shared<Generator>(10));
+         return [x, probabilities] {
+           benchmark::DoNotOptimize(ops::binary_cross_entropy_with_logits(x, probabilities));
+         };
+       }},
       {"dropout", pooled,
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::dropout_with_mask(x, 0.25, 7, 0)); }; }},
       {"max-pool-3x3s2", image,

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
 from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, reductions, copies, random draws,
-softmax and losses, dropout, max pooling, sigmoid, tanh) and cpu/conv2d-train rows (normrt-train's ResNet
-convolutions, forward and the input + weight gradients), each against its PyTorch equivalent at each thread count
+softmax, cross-entropy and BCE-with-logits, dropout, pooling, sigmoid, tanh) and cpu/conv2d-train rows (normrt-train's
+ResNet convolutions, forward and the input + weight gradients), each against its PyTorch equivalent at each thread count
 asked for. The sides alternate benchmark by benchmark, round after round (see compare_bn_cpu.py for why); each side's
 time is the median over the rounds, the speed-up PyTorch's best thread count's over normrt's.
 
@@ -45,6 +45,7 @@ def torch_call(torch, name):
     per_channel = torch.ones(shape[1], 1, 1) if len(shape) == 4 else None
     targets = torch.full((shape[0],), 3)
     x_grad = x.clone().requires_grad_()
+    probabilities = torch.rand(shape)
     return {
         "add": lambda: x + x,
         "add-per-channel": lambda: x + per_channel,
@@ -55,6 +56,9 @@ def torch_call(torch, name):
         "log-softmax": lambda: torch.log_softmax(x, 1),
         # normrt's cross_entropy returns the loss and the logits' gradient: PyTorch's forward and backward
         "cross-entropy": lambda: torch.autograd.grad(F.cross_entropy(x_grad, targets), x_grad),
+        # normrt's returns the loss and the logits' gradient, as cross-entropy's
+        "bce-with-logits": lambda: torch.autograd.grad(F.binary_cross_entropy_with_logits(x_grad, probabilities),
+                                                       x_grad),
         "dropout": lambda: F.dropout(x, 0.25, True),
         "max-pool-3x3s2": lambda: F.max_pool2d(x, 3, 2, 1, return_indices=True),
         "global-avg-pool": lambda: F.adaptive_avg_pool2d(x, 1),
