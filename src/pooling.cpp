@@ -152,7 +152,7 @@ void whole_plane_averages(const float* x, int64_t planes, int64_t plane_size, do
         for (int j = 0; j < width; ++j) tree[j] += tree[j + width];
       double sum = tree[0];
       for (; r < plane_size; ++r) sum += static_cast<double>(plane[r]);
-      y[first + p] = static_cast<float>((0.0 + sum) / divisor);  // 0.0 +: window_sum's start (-0.0 becomes 0.0)
+      y[first + p] = static_cast<float>(sum / divisor);
     }
   }
 }

@@ -16,7 +16,8 @@ class Generator {
   uint64_t offset() const { return offset_; }
   void set_state(uint64_t seed, uint64_t offset) { seed_ = seed; offset_ = offset; }
 
-  // Fills `out` with uniform floats in [0, 1), then with standard normals (Box-Muller), respectively.
+  // Fills `out` with uniform floats in [0, 1) (24 random bits each), then with standard normals (Box-Muller on pairs of
+  // words, computed in float: within a few ulps of the double-precision transform of the same words), respectively.
   void uniform(float* out, int64_t count);
   // Raw 32-bit words of the stream.
   void random_u32(uint32_t* out, int64_t count);
