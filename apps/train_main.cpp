@@ -52,7 +52,9 @@ int main(int argc, char** argv) {
                  "default, 2 for resnet, else 0)")->capture_default_str();
   cli.add_option("--flip", c.flip, "training augmentation: horizontal flip probability (-1: the model's default, 0.5 "
                  "for resnet, else 0)")->capture_default_str();
-  cli.add_flag("--compare", compare, "train the model without and with BatchNorm (mlp and mlp-bn, or cnn and cnn-bn for --model cnn/cnn-bn) from the same seed and report both");
+  cli.add_flag("--compare", compare,
+               "train the model without and with BatchNorm (mlp and mlp-bn, or cnn and cnn-bn for --model cnn/cnn-bn) "
+               "from the same seed and report both");
   cli.add_option("--save", c.save_path, "checkpoint written after every epoch");
   cli.add_option("--resume", c.resume_path,
                  "checkpoint to continue from (or to evaluate with --eval); its configuration is the default for "
@@ -92,7 +94,8 @@ int main(int argc, char** argv) {
         distributed ? dist::init_from_environment(resolve_device(c.device).is_cuda() ? "nccl" : "", timeout) : nullptr;
     const bool leader = group == nullptr || group->rank() == 0;
     if (!leader) c.progress = false;
-    NORMRT_CHECK(!(compare && (eval_only || !c.resume_path.empty())), "--compare trains from scratch: drop --resume/--eval");
+    NORMRT_CHECK(!(compare && (eval_only || !c.resume_path.empty())),
+                 "--compare trains from scratch: drop --resume/--eval");
     NORMRT_CHECK(!eval_only || !c.resume_path.empty(), "--eval needs --resume PATH");
     if (!c.resume_path.empty()) {
       // The checkpoint's configuration, with what the command line says explicitly on top.
@@ -130,9 +133,9 @@ int main(int argc, char** argv) {
     }
     std::vector<RunResult> runs;
     const bool convolutional = c.model == "cnn" || c.model == "cnn-bn";
-    const std::vector<std::string> models =
-        !compare ? std::vector<std::string>{c.model}
-                 : convolutional ? std::vector<std::string>{"cnn", "cnn-bn"} : std::vector<std::string>{"mlp", "mlp-bn"};
+    const std::vector<std::string> models = !compare        ? std::vector<std::string>{c.model}
+                                            : convolutional ? std::vector<std::string>{"cnn", "cnn-bn"}
+                                                            : std::vector<std::string>{"mlp", "mlp-bn"};
     NORMRT_CHECK(!compare || c.model != "resnet", "--compare pairs a model with its BatchNorm twin (mlp/mlp-bn, "
                  "cnn/cnn-bn); resnet has none");
     for (const std::string& model : models) {

@@ -382,7 +382,8 @@ std::shared_ptr<nn::Sequential> build_cnn(bool bn, double dropout, Generator& ge
 std::shared_ptr<nn::Module> conv_bn(int64_t in, int64_t out, int64_t kernel, int64_t stride, Generator& gen,
                                     std::optional<Backend> backend) {
   return std::make_shared<nn::Sequential>(
-      std::make_shared<nn::Conv2d>(nn::ConvOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(false), &gen),
+      std::make_shared<nn::Conv2d>(nn::ConvOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(false),
+                                   &gen),
       std::make_shared<nn::BatchNorm2d>(nn::BatchNormOptions(out).backend(backend)));
 }
 
@@ -669,7 +670,8 @@ int Trainer::restore(const Checkpoint& checkpoint, const std::string& name) {
   NORMRT_CHECK(stored.optimizer == config_.optimizer, name, ": checkpoint's optimizer is ", stored.optimizer,
                " but --optimizer is ", config_.optimizer);
   NORMRT_CHECK((stored.dropout > 0) == (config_.dropout > 0), name, ": the checkpoint's model ",
-               stored.dropout > 0 ? "has" : "has no", " dropout layers, this one ", config_.dropout > 0 ? "has" : "has none");
+               stored.dropout > 0 ? "has" : "has no", " dropout layers, this one ",
+               config_.dropout > 0 ? "has" : "has none");
   const int epochs_done = static_cast<int>(metadata_int(checkpoint.metadata, "epochs_done", name, 0, stored.epochs));
   const int bad_epochs = static_cast<int>(metadata_int(checkpoint.metadata, "bad_epochs", name, 0, stored.epochs));
   double best_val_loss = 0;
@@ -890,8 +892,8 @@ void write_metrics(const std::string& dir, const std::vector<RunResult>& runs) {
     csv << "model,epoch,train_loss,train_accuracy,test_loss,test_accuracy,val_loss,seconds,samples_per_second\n";
     for (const auto& run : runs)
       for (const auto& m : run.epochs)
-        csv << run.model << ',' << m.epoch << ',' << m.train_loss << ',' << m.train_accuracy << ',' << m.test_loss << ','
-            << m.test_accuracy << ',' << m.val_loss << ',' << m.seconds << ',' << m.samples_per_second << '\n';
+        csv << run.model << ',' << m.epoch << ',' << m.train_loss << ',' << m.train_accuracy << ',' << m.test_loss
+            << ',' << m.test_accuracy << ',' << m.val_loss << ',' << m.seconds << ',' << m.samples_per_second << '\n';
     write_file_atomic(dir + "/metrics.csv", csv.str());
   }
   nlohmann::json j;
@@ -911,7 +913,8 @@ void write_metrics(const std::string& dir, const std::vector<RunResult>& runs) {
 }
 
 void write_curves_svg(const std::string& path, const std::vector<RunResult>& runs) {
-  const int panel_w = 420, panel_h = 300, margin = 50, width = 2 * panel_w + 3 * margin, height = panel_h + 2 * margin + 40;
+  const int panel_w = 420, panel_h = 300, margin = 50, width = 2 * panel_w + 3 * margin,
+            height = panel_h + 2 * margin + 40;
   const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
   int max_epoch = 1;
   double max_loss = 0, min_acc = 1, max_acc = 0;
@@ -962,8 +965,9 @@ void write_curves_svg(const std::string& path, const std::vector<RunResult>& run
   panel(margin, "loss (dashed: train, solid: test)", 0.0, max_loss * 1.05, true);
   panel(2 * margin + panel_w, "accuracy (dashed: train, solid: test)", min_acc, max_acc, false);
   for (std::size_t r = 0; r < runs.size(); ++r)
-    svg << "<rect x='" << margin + 160 * r << "' y='" << height - 22 << "' width='14' height='4' fill='" << colors[r % 4]
-        << "'/><text x='" << margin + 160 * r + 20 << "' y='" << height - 16 << "'>" << runs[r].model << "</text>\n";
+    svg << "<rect x='" << margin + 160 * r << "' y='" << height - 22 << "' width='14' height='4' fill='"
+        << colors[r % 4] << "'/><text x='" << margin + 160 * r + 20 << "' y='" << height - 16 << "'>" << runs[r].model
+        << "</text>\n";
   svg << "</svg>\n";
   write_file_atomic(path, svg.str());
 }

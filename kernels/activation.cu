@@ -11,8 +11,8 @@ namespace {
 constexpr int kThreads = 256;
 
 unsigned blocks_for(int64_t n, int sm_count) {
-  return static_cast<unsigned>(
-      std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)))));
+  return static_cast<unsigned>(std::max<int64_t>(
+      1, std::min<int64_t>((n + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)))));
 }
 
 template <typename T>

@@ -324,7 +324,8 @@ NORMRT_HD inline float adaptive_avg_backward_element(const PoolGeometry& g, cons
         float delta = static_cast<float>(grad_plane[((z * g.out[1] + y) * g.out[2] + x) * step]);
         const int64_t oc[3] = {z, y, x};
         for (int d = 0; d < 3; ++d)
-          delta /= static_cast<float>(adaptive_end(oc[d], g.in[d], g.out[d]) - adaptive_start(oc[d], g.in[d], g.out[d]));
+          delta /=
+              static_cast<float>(adaptive_end(oc[d], g.in[d], g.out[d]) - adaptive_start(oc[d], g.in[d], g.out[d]));
         sum += delta;
       }
   return sum;

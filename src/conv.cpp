@@ -157,7 +157,8 @@ ConvGeometry resolve_conv(const Shape& input, const Shape& weight, const Shape* 
     g.kernel[3 - s + d] = weight[2 + d];
   }
   if (params.padding_mode == PaddingMode::Same) {
-    for (int d = 0; d < 3; ++d) NORMRT_CHECK(g.stride[d] == 1, "padding='same' is not supported for strided convolutions");
+    for (int d = 0; d < 3; ++d)
+      NORMRT_CHECK(g.stride[d] == 1, "padding='same' is not supported for strided convolutions");
     for (int d = 0; d < 3; ++d) {
       const int64_t total = g.dilation[d] * (g.kernel[d] - 1);
       g.pad_before[d] = total / 2;

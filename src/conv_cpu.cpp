@@ -170,7 +170,8 @@ const float* batch_rows(const ConvGeometry& g, const float* t, int64_t first, in
   const float* t_group = t + (first * g.o + grp * Og) * L;
   if (count == 1) return t_group;
   for (int64_t b = 0; b < count; ++b)
-    for (int64_t o = 0; o < Og; ++o) std::memcpy(staging + o * cols + b * L, t_group + (b * g.o + o) * L, sizeof(float) * L);
+    for (int64_t o = 0; o < Og; ++o)
+      std::memcpy(staging + o * cols + b * L, t_group + (b * g.o + o) * L, sizeof(float) * L);
   return staging;
 }
 

@@ -17,7 +17,9 @@ namespace detail {
 namespace {
 constexpr std::size_t kGranule = 512;
 
-std::size_t size_class(std::size_t nbytes) { return std::max<std::size_t>(1, (nbytes + kGranule - 1) / kGranule) * kGranule; }
+std::size_t size_class(std::size_t nbytes) {
+  return std::max<std::size_t>(1, (nbytes + kGranule - 1) / kGranule) * kGranule;
+}
 
 std::mutex& registry_mutex() {
   static std::mutex mutex;

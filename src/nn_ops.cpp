@@ -564,7 +564,8 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
     return cross_entropy(util::widened(logits), util::widened(targets), reduction, label_smoothing);
   check_float(logits, "input");
   NORMRT_CHECK(logits.dim() == 2, "cross_entropy: expected input of shape (N, C), got ", shape_str(logits.sizes()));
-  if (targets.defined() && targets.dtype() == DType::Float32) return cross_entropy_probabilities(logits, targets, reduction, label_smoothing);
+  if (targets.defined() && targets.dtype() == DType::Float32)
+    return cross_entropy_probabilities(logits, targets, reduction, label_smoothing);
   NORMRT_CHECK(targets.defined() && targets.dtype() == DType::Int64,
                "cross_entropy: target must be an int64 tensor of class indices or float32 class probabilities");
   NORMRT_CHECK(targets.dim() == 1, "cross_entropy: expected target of shape (N), got ", shape_str(targets.sizes()));

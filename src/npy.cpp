@@ -38,7 +38,8 @@ class HeaderParser {
       skip_space();
       if (key == "descr") {
         NORMRT_CHECK(!have_descr, name_, ": header repeats 'descr'");
-        NORMRT_CHECK(peek() == '\'' || peek() == '"', name_, ": unsupported descr (structured dtypes are not supported)");
+        NORMRT_CHECK(peek() == '\'' || peek() == '"', name_,
+                     ": unsupported descr (structured dtypes are not supported)");
         h.descr = string_literal();
         have_descr = true;
       } else if (key == "fortran_order") {

@@ -464,7 +464,8 @@ Adadelta::Adadelta(std::vector<ParamGroup> groups, const AdadeltaOptions& option
       options_(options) {
   check_non_negative(options.eps(), "epsilon value");
   NORMRT_CHECK(options.rho() >= 0.0 && options.rho() <= 1.0, "Invalid rho value: ", options.rho());
-  for (const Group& g : groups_) NORMRT_CHECK(g.momentum == 0.0, "Adadelta has no momentum to set in a parameter group");
+  for (const Group& g : groups_)
+    NORMRT_CHECK(g.momentum == 0.0, "Adadelta has no momentum to set in a parameter group");
 }
 
 namespace {
@@ -532,7 +533,8 @@ CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t t_max, double
 }
 
 double CosineAnnealingLR::lr_at(int64_t epoch, double base_lr) const {
-  return eta_min_ + (base_lr - eta_min_) * (1 + std::cos(kPi * static_cast<double>(epoch) / static_cast<double>(t_max_))) / 2;
+  return eta_min_ +
+         (base_lr - eta_min_) * (1 + std::cos(kPi * static_cast<double>(epoch) / static_cast<double>(t_max_))) / 2;
 }
 
 LinearLR::LinearLR(Optimizer& optimizer, double start_factor, double end_factor, int64_t total_iters)
@@ -586,8 +588,8 @@ double OneCycleLR::anneal(double start, double end, double pct) const {
 }
 
 std::pair<const OneCycleLR::Phase*, double> OneCycleLR::locate(int64_t step) const {
-  NORMRT_CHECK(step <= options_.total_steps(), "Tried to step ", step, " times. The specified number of total steps is ",
-               options_.total_steps());
+  NORMRT_CHECK(step <= options_.total_steps(), "Tried to step ", step,
+               " times. The specified number of total steps is ", options_.total_steps());
   double start_step = 0;
   for (std::size_t i = 0; i < phases_.size(); ++i) {
     const Phase& phase = phases_[i];

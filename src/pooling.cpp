@@ -58,14 +58,18 @@ poolmath::PoolGeometry resolve_pool(const Tensor& input, int spatial, const Pool
   check_input(input, spatial, op);
   const std::string words = kDimWords[spatial];
   poolmath::PoolGeometry g;
-  expand(p.kernel_size, spatial, 1, g.kernel, op + ": kernel_size must either be a single int, or a tuple of " + words + " ints");
+  expand(p.kernel_size, spatial, 1, g.kernel,
+         op + ": kernel_size must either be a single int, or a tuple of " + words + " ints");
   expand(p.stride.empty() ? p.kernel_size : p.stride, spatial, 1, g.stride,
          op + ": stride must either be omitted, a single int, or a tuple of " + words + " ints");
   expand(p.padding, spatial, 0, g.pad, op + ": padding must either be a single int, or a tuple of " + words + " ints");
-  if (max) expand(p.dilation, spatial, 1, g.dilation, op + ": dilation must be either a single int, or a tuple of " + words + " ints");
+  if (max)
+    expand(p.dilation, spatial, 1, g.dilation,
+           op + ": dilation must be either a single int, or a tuple of " + words + " ints");
   g.count_include_pad = p.count_include_pad;
   for (int d = 0; d < 3; ++d) {
-    NORMRT_CHECK(g.kernel[d] > 0, "kernel size should be greater than zero, but got kernel_size=", shape_str(p.kernel_size));
+    NORMRT_CHECK(g.kernel[d] > 0,
+                 "kernel size should be greater than zero, but got kernel_size=", shape_str(p.kernel_size));
     NORMRT_CHECK(g.stride[d] != 0, "stride should not be zero");
     NORMRT_CHECK(g.stride[d] > 0, "stride should be greater than zero, but got stride=", shape_str(p.stride));
     NORMRT_CHECK(g.dilation[d] > 0, "dilation should be greater than zero, but got dilation=", shape_str(p.dilation));
@@ -80,7 +84,8 @@ poolmath::PoolGeometry resolve_pool(const Tensor& input, int spatial, const Pool
   bool too_small = false;
   for (int d = 0; d < 3; ++d) {
     // PyTorch's pooling_output_shape: the last window must start inside the input or its left padding.
-    const int64_t span = g.in[d] + 2 * g.pad[d] - g.dilation[d] * (g.kernel[d] - 1) - 1 + (p.ceil_mode ? g.stride[d] - 1 : 0);
+    const int64_t span =
+        g.in[d] + 2 * g.pad[d] - g.dilation[d] * (g.kernel[d] - 1) - 1 + (p.ceil_mode ? g.stride[d] - 1 : 0);
     int64_t out = (span >= 0 ? span / g.stride[d] : -((-span + g.stride[d] - 1) / g.stride[d])) + 1;
     if (p.ceil_mode && (out - 1) * g.stride[d] >= g.in[d] + g.pad[d]) --out;
     g.out[d] = out;

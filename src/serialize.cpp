@@ -65,7 +65,8 @@ std::string encode_safetensors(const nn::NamedTensors& tensors, const Metadata& 
     NORMRT_CHECK(tensor.defined(), "safetensors: tensor '", key, "' is undefined");
     host.push_back(tensor.contiguous().to(Device::cpu()));
     const auto bytes = static_cast<int64_t>(host.back().nbytes());
-    header[key] = {{"dtype", dtype_code(tensor.dtype())}, {"shape", tensor.sizes()}, {"data_offsets", {offset, offset + bytes}}};
+    header[key] = {
+        {"dtype", dtype_code(tensor.dtype())}, {"shape", tensor.sizes()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = header.dump();

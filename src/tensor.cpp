@@ -273,8 +273,14 @@ void transpose_on_host(const T* in, T* out, int64_t batch, int64_t rows, int64_t
     const T* from = in + b * rows * cols;
     T* to = out + b * rows * cols;
     // Whole register blocks up to (rb, cb), then the remaining strips element by element.
-    const int64_t rb = kBlock ? r0 + (r1 - r0) / kBlock * kBlock : r0;
-    const int64_t cb = kBlock ? c0 + (c1 - c0) / kBlock * kBlock : c0;
+    auto whole_blocks_end = [](int64_t begin, int64_t end) {
+      if constexpr (kBlock == 0) {  // no register block for this element size
+        return begin;
+      } else {
+        return begin + (end - begin) / kBlock * kBlock;
+      }
+    };
+    const int64_t rb = whole_blocks_end(r0, r1), cb = whole_blocks_end(c0, c1);
     for (int64_t c = c0; c < cb; c += kBlock)
       for (int64_t r = r0; r < rb; r += kBlock)
         RegisterBlock<T>::transpose(from + r * cols + c, cols, to + c * rows + r, rows);

@@ -20,7 +20,8 @@ class Formatter {
  public:
   Formatter(const std::vector<double>& values, bool floating) : floating_(floating) {
     if (!floating) {
-      for (double v : values) width_ = std::max(width_, static_cast<int>(std::to_string(static_cast<int64_t>(v)).size()));
+      for (double v : values)
+        width_ = std::max(width_, static_cast<int>(std::to_string(static_cast<int64_t>(v)).size()));
       return;
     }
     double lo = INFINITY, hi = 0;

@@ -39,7 +39,8 @@ void apply_fold(const FoldedChannels& f, const Tensor& old_weight, const Tensor&
   const auto b = old_bias.defined() ? old_bias.to_vector() : std::vector<float>(out, 0.0f);
   std::vector<float> folded_w(w.size()), folded_b(out);
   for (int64_t o = 0; o < out; ++o) {
-    for (int64_t i = 0; i < per_row; ++i) folded_w[o * per_row + i] = static_cast<float>(w[o * per_row + i] * f.scale[o]);
+    for (int64_t i = 0; i < per_row; ++i)
+      folded_w[o * per_row + i] = static_cast<float>(w[o * per_row + i] * f.scale[o]);
     folded_b[o] = static_cast<float>(b[o] * f.scale[o] + f.shift[o]);
   }
   weight.copy_(from_vector(folded_w, old_weight.sizes()));

@@ -201,7 +201,8 @@ std::vector<std::shared_ptr<Module>> Module::children() const {
 std::vector<std::pair<std::string, Module*>> Module::named_modules() {
   std::vector<std::pair<std::string, Module*>> out = {{"", this}};
   for (const auto& [name, child] : children_)
-    for (const auto& [sub, module] : child->named_modules()) out.emplace_back(sub.empty() ? name : name + "." + sub, module);
+    for (const auto& [sub, module] : child->named_modules())
+      out.emplace_back(sub.empty() ? name : name + "." + sub, module);
   return out;
 }
 
@@ -258,7 +259,8 @@ std::string python_float_repr(double value) {
   const std::string sign = value < 0 ? "-" : "";
   const int k = static_cast<int>(mantissa.size());
   if (exponent >= -4 && exponent < 16) {
-    if (exponent >= k - 1) return sign + mantissa + std::string(static_cast<std::size_t>(exponent - (k - 1)), '0') + ".0";
+    if (exponent >= k - 1)
+      return sign + mantissa + std::string(static_cast<std::size_t>(exponent - (k - 1)), '0') + ".0";
     if (exponent >= 0) return sign + mantissa.substr(0, exponent + 1) + "." + mantissa.substr(exponent + 1);
     return sign + "0." + std::string(static_cast<std::size_t>(-exponent - 1), '0') + mantissa;
   }

@@ -59,7 +59,8 @@ LayerNorm::LayerNorm(Shape normalized_shape, double eps, bool elementwise_affine
 
 std::string LayerNorm::extra_repr() const {
   std::string shape = "(";
-  for (std::size_t i = 0; i < normalized_shape_.size(); ++i) shape += (i ? ", " : "") + std::to_string(normalized_shape_[i]);
+  for (std::size_t i = 0; i < normalized_shape_.size(); ++i)
+    shape += (i ? ", " : "") + std::to_string(normalized_shape_[i]);
   if (normalized_shape_.size() == 1) shape += ",";
   return shape + "), eps=" + python_float_repr(eps_) + ", elementwise_affine=" + (weight.defined() ? "True" : "False");
 }

@@ -19,7 +19,8 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   for (const Tensor& g : grads) {
     for (float v : g.to_vector()) {
       const double a = std::fabs(static_cast<double>(v));
-      total = inf_norm ? (std::isnan(a) || std::isnan(total) ? NAN : std::max(total, a)) : total + std::pow(a, norm_type);
+      total =
+          inf_norm ? (std::isnan(a) || std::isnan(total) ? NAN : std::max(total, a)) : total + std::pow(a, norm_type);
     }
   }
   if (!inf_norm) total = std::pow(total, 1.0 / norm_type);

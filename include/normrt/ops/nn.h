@@ -24,8 +24,8 @@ Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, bool lo
 Tensor softmax(const Tensor& input, int64_t dim, bool log);
 Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, int64_t dim, bool log);
 
-// y = x W^T + b for x (*, in) (any leading dimensions, as PyTorch), W (out, in), b (out) or undefined. CUDA: cuBLAS, exact FP32 unless
-// set_allow_tf32(true); CPU: OpenBLAS sgemm.
+// y = x W^T + b for x (*, in) (any leading dimensions, as PyTorch), W (out, in), b (out) or undefined. CUDA: cuBLAS,
+// exact FP32 unless set_allow_tf32(true); CPU: OpenBLAS sgemm.
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias);
 // Returns dX (undefined when need_input_grad is false: its GEMM is skipped); adds dW (and db when grad_bias is
 // non-null) into *grad_weight / *grad_bias, creating them if undefined.
