@@ -310,7 +310,8 @@ double measure_copy_bandwidth() {
   Events events;
   std::vector<double> times;
   for (int i = 0; i < 12; ++i) {
-    const double t = events.time(nullptr, [&] { NORMRT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, nullptr)); });
+    const double t = events.time(
+        nullptr, [&] { NORMRT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, nullptr)); });
     if (i >= 2) times.push_back(t);
   }
   NORMRT_CUDA_CHECK(cudaFree(src));

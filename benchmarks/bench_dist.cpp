@@ -1,8 +1,9 @@
 // Data-parallel costs on the process group of this launch (normrt::dist::init_from_environment): all_reduce and
 // all_gather bandwidth over tensor sizes, and SyncBatchNorm's training step (forward + backward) beside plain
-// BatchNorm's on each rank's share, per channel count, in float32 NCHW and bfloat16 channels-last. Every rank runs every benchmark with the same fixed iteration
-// counts, so that the collectives stay in step; rank 0 reports. Without a launcher the group is one process: the
-// collectives are no-ops and the SyncBatchNorm rows show the cost of its stages alone.
+// BatchNorm's on each rank's share, per channel count, in float32 NCHW and bfloat16 channels-last. Every rank runs
+// every benchmark with the same fixed iteration counts, so that the collectives stay in step; rank 0 reports. Without a
+// launcher the group is one process: the collectives are no-ops and the SyncBatchNorm rows show the cost of its stages
+// alone.
 //
 //   mpirun -np 2 build/benchmarks/bench_dist        (as root in a container: OMPI_ALLOW_RUN_AS_ROOT=1 ...)
 //   build/benchmarks/bench_dist --device=cuda       (tensors on GPU LOCAL_RANK, the nccl backend; one process: a

@@ -219,7 +219,8 @@ void max_pool(benchmark::State& state, int64_t batch, int64_t channels, int64_t 
     NORMRT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&xd));
     NORMRT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&yd));
     NORMRT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(batch),
-                                                  static_cast<int>(channels), static_cast<int>(hw), static_cast<int>(hw)));
+                                                  static_cast<int>(channels), static_cast<int>(hw),
+                                                  static_cast<int>(hw)));
     NORMRT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(batch),
                                                   static_cast<int>(channels), static_cast<int>(hw / 2),
                                                   static_cast<int>(hw / 2)));
@@ -247,7 +248,8 @@ void max_pool(benchmark::State& state, int64_t batch, int64_t channels, int64_t 
 // One step over the parameters of a 1M-parameter MLP (784-1024-192-10 with biases: 1,002,570 parameters).
 void optimizer_step(benchmark::State& state, Device device, int kind) {
   Generator gen(2);
-  nn::Sequential model({std::make_shared<nn::Linear>(784, 1024, true, &gen), std::make_shared<nn::Linear>(1024, 192, true, &gen),
+  nn::Sequential model({std::make_shared<nn::Linear>(784, 1024, true, &gen),
+                        std::make_shared<nn::Linear>(1024, 192, true, &gen),
                         std::make_shared<nn::Linear>(192, 10, true, &gen)});
   model.to(device);
   std::vector<Tensor> params = model.parameters();

@@ -43,7 +43,8 @@ void demo(const Device& device) {
   for (float e : out) mean += e;
   mean /= static_cast<double>(out.size());
   for (float e : out) sq += (e - mean) * (e - mean);
-  std::printf("output mean %.2e, variance %.6f (expected var/(var+eps) = 1e-4/(1e-4+1e-5) = 0.9091)\n", mean, sq / static_cast<double>(out.size()));
+  std::printf("output mean %.2e, variance %.6f (expected var/(var+eps) = 1e-4/(1e-4+1e-5) = 0.9091)\n", mean,
+              sq / static_cast<double>(out.size()));
   print("running_var", bn2.running_var);
 }
 }  // namespace

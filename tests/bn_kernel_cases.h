@@ -48,7 +48,8 @@ inline std::string case_name(const BnKernelCase& k) {
   name += "_sm" + std::to_string(k.sm_count) + "_split" + std::to_string(k.min_split);
   if (k.index64) name += "_i64";
   if (k.in_offset != 0 || k.out_offset != 0)
-    name += "_at" + std::to_string(k.in_offset) + (k.out_offset != k.in_offset ? "_out" + std::to_string(k.out_offset) : "");
+    name += "_at" + std::to_string(k.in_offset) +
+            (k.out_offset != k.in_offset ? "_out" + std::to_string(k.out_offset) : "");
   if (!k.cooperative) name += "_3launch";
   if (k.element == DType::Float16) name += "_f16";
   if (k.element == DType::BFloat16) name += "_bf16";

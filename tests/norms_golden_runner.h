@@ -60,7 +60,8 @@ inline void run_norms_golden_case(const std::string& name, const Device& device)
   const double tol = std::max(1e-5, 8 * floor);
   auto check = [&](const Tensor& actual, const std::string& key) {
     const auto expected = to_double(npy(key));
-    EXPECT_TRUE(all_close(actual.to_vector(), expected, tol, tol, std::max(1.0, max_abs(expected)))) << name << ": " << key;
+    EXPECT_TRUE(all_close(actual.to_vector(), expected, tol, tol, std::max(1.0, max_abs(expected))))
+        << name << ": " << key;
   };
   check(y, "y");
   check(dx, "dx");

@@ -161,7 +161,8 @@ TEST(Allocations, CpuPoolingAndConvolutionKeepTheirWorkingMemory) {
     const Tensor grad_output = randn({4, 16, 24, 24}, gen);
     Tensor grad_weight, grad_bias;
     const auto backward = [&] { ops::conv_backward(grad_output, input, weight, conv, &grad_weight, &grad_bias); };
-    EXPECT_EQ(allocations_of_second_call(backward, g_bytes_at_least_1k), 0) << "convolution backward, oneDNN " << onednn;
+    EXPECT_EQ(allocations_of_second_call(backward, g_bytes_at_least_1k), 0)
+        << "convolution backward, oneDNN " << onednn;
   }
   ops::set_conv_use_onednn(true);
 }

@@ -74,7 +74,8 @@ TEST(Idx, BrokenFilesNameTheFileAndTheProblem) {
   write_raw(path, "\x01\x02\x03\x04");
   EXPECT_TRUE(throws_with([&] { read_idx(path); }, path + ": not an IDX file (bad magic number 0x1020304)"));
   write_raw(path, idx_bytes({2, 2}, {1, 2, 3}));
-  EXPECT_TRUE(throws_with([&] { read_idx(path); }, path + ": truncated: the header says 2x2 (4 bytes of data) but the file holds 3"));
+  EXPECT_TRUE(throws_with([&] { read_idx(path); },
+                          path + ": truncated: the header says 2x2 (4 bytes of data) but the file holds 3"));
   write_raw(path, idx_bytes({2}, {1, 2, 3}));
   EXPECT_TRUE(throws_with([&] { read_idx(path); }, "1 unexpected bytes after the data of a 2 array"));
   write_raw(path, idx_bytes({2}, {1, 2}, 0x0D));
@@ -347,7 +348,8 @@ TEST_P(ThreeSteps, MatchPyTorch) {
     const float loss = criterion.forward(model->forward(x), labels).item();
     model->backward(criterion.backward());
     opt.step();
-    EXPECT_NEAR(loss, losses[static_cast<std::size_t>(step)], 2e-5 * std::max(1.0f, losses[static_cast<std::size_t>(step)]))
+    EXPECT_NEAR(loss, losses[static_cast<std::size_t>(step)],
+                2e-5 * std::max(1.0f, losses[static_cast<std::size_t>(step)]))
         << "step " << step;
   }
   // Float32 against float64 through BatchNorm's 1/std and three momentum steps, to c.tolerance of each tensor's scale.
@@ -625,7 +627,8 @@ TEST_F(SyntheticTraining, ResumeTakesTheCheckpointsConfigurationAndNamesEveryOve
   cli.lr = 0.002;
   resolve(cli, {"lr"}, notes);  // given, but equal: nothing to say
   EXPECT_TRUE(notes.empty());
-  EXPECT_TRUE(throws_with([&] { resolve(cli, {"model"}, notes); }, "checkpoint holds an mlp-bn model but --model is mlp"));
+  EXPECT_TRUE(
+      throws_with([&] { resolve(cli, {"model"}, notes); }, "checkpoint holds an mlp-bn model but --model is mlp"));
   cli.optimizer = "sgd";
   EXPECT_TRUE(throws_with([&] { resolve(cli, {"optimizer"}, notes); }, "cannot change it"));
   cli.dropout = 0;
@@ -832,7 +835,8 @@ TEST_F(FashionMnist, ResumedRunRepeatsTheUninterruptedOneBitForBit) {
 
   const std::size_t per_epoch = whole.batch_losses.size() / 2;
   ASSERT_EQ(resumed.batch_losses.size(), per_epoch);
-  EXPECT_EQ(std::memcmp(resumed.batch_losses.data(), whole.batch_losses.data() + per_epoch, per_epoch * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(resumed.batch_losses.data(), whole.batch_losses.data() + per_epoch, per_epoch * sizeof(float)),
+            0);
   EXPECT_EQ(resumed.epochs[0].test_accuracy, whole.epochs[1].test_accuracy);
 }
 
@@ -846,12 +850,14 @@ TEST_F(FashionMnist, MismatchedCheckpointsChangeNothing) {
 
   Trainer bn(small("mlp-bn"), *train_, *test_);
   const auto before = bn.model().state_dict()[0].second.to_vector();
-  EXPECT_TRUE(throws_with([&] { bn.restore(load_checkpoint(path), path); }, "checkpoint holds an mlp model but --model is mlp-bn"));
+  EXPECT_TRUE(throws_with([&] { bn.restore(load_checkpoint(path), path); },
+                          "checkpoint holds an mlp model but --model is mlp-bn"));
   TrainConfig sgd = small("mlp");
   sgd.optimizer = "sgd";
   Trainer other(sgd, *train_, *test_);
   const auto other_before = other.model().state_dict()[0].second.to_vector();
-  EXPECT_TRUE(throws_with([&] { other.restore(load_checkpoint(path), path); }, "checkpoint's optimizer is adam but --optimizer is sgd"));
+  EXPECT_TRUE(throws_with([&] { other.restore(load_checkpoint(path), path); },
+                          "checkpoint's optimizer is adam but --optimizer is sgd"));
   EXPECT_EQ(other.model().state_dict()[0].second.to_vector(), other_before);
   EXPECT_EQ(bn.model().state_dict()[0].second.to_vector(), before);
 }

@@ -30,7 +30,8 @@ TEST(BackendChoice, DefaultComesFromTheEnvironmentUnlessSet) {
   ::setenv("NORMRT_BN_BACKEND", "cudnn", 1);
   EXPECT_EQ(default_backend(), Backend::CuDNN);
   ::setenv("NORMRT_BN_BACKEND", "fast", 1);
-  EXPECT_TRUE(throws_with([] { default_backend(); }, "NORMRT_BN_BACKEND must be 'native', 'cudnn' or 'auto', got 'fast'"));
+  EXPECT_TRUE(
+      throws_with([] { default_backend(); }, "NORMRT_BN_BACKEND must be 'native', 'cudnn' or 'auto', got 'fast'"));
   set_default_backend(Backend::Native);
   EXPECT_EQ(default_backend(), Backend::Native);
   set_default_backend(std::nullopt);
@@ -38,7 +39,8 @@ TEST(BackendChoice, DefaultComesFromTheEnvironmentUnlessSet) {
 }
 
 TEST(BackendChoice, CpuTensorsAlwaysRunNatively) {
-  const auto c = choose_backend(Backend::CuDNN, Device::cpu(), Geometry{8, 4, 16}, Pass::ForwardTraining, true, false, 1e-5);
+  const auto c =
+      choose_backend(Backend::CuDNN, Device::cpu(), Geometry{8, 4, 16}, Pass::ForwardTraining, true, false, 1e-5);
   EXPECT_EQ(c.backend, Backend::Native);
   EXPECT_TRUE(c.reason.empty());
 }
@@ -56,9 +58,12 @@ TEST(BackendChoice, AutoAndNativePickTheCustomKernels) {
 #if NORMRT_WITH_CUDA
 TEST(BackendChoice, CudnnWhereItCanAndNamedFallbacksWhereItCannot) {
   const Geometry image{32, 64, 3136};
-  EXPECT_EQ(choose_backend(Backend::CuDNN, kGpu, image, Pass::ForwardTraining, true, false, 1e-5).backend, Backend::CuDNN);
-  EXPECT_EQ(choose_backend(Backend::CuDNN, kGpu, image, Pass::ForwardInference, true, false, 1e-5).backend, Backend::CuDNN);
-  EXPECT_EQ(choose_backend(Backend::CuDNN, kGpu, image, Pass::BackwardTraining, true, false, 1e-5).backend, Backend::CuDNN);
+  EXPECT_EQ(choose_backend(Backend::CuDNN, kGpu, image, Pass::ForwardTraining, true, false, 1e-5).backend,
+            Backend::CuDNN);
+  EXPECT_EQ(choose_backend(Backend::CuDNN, kGpu, image, Pass::ForwardInference, true, false, 1e-5).backend,
+            Backend::CuDNN);
+  EXPECT_EQ(choose_backend(Backend::CuDNN, kGpu, image, Pass::BackwardTraining, true, false, 1e-5).backend,
+            Backend::CuDNN);
   struct Fallback {
     Geometry g;
     Pass pass;
@@ -82,7 +87,8 @@ TEST(BackendChoice, CudnnWhereItCanAndNamedFallbacksWhereItCannot) {
     EXPECT_NE(c.reason.find(f.reason), std::string::npos) << c.reason;
   }
   // momentum=None matters only where running statistics are updated.
-  EXPECT_EQ(choose_backend(Backend::CuDNN, kGpu, image, Pass::BackwardTraining, true, true, 1e-5).backend, Backend::CuDNN);
+  EXPECT_EQ(choose_backend(Backend::CuDNN, kGpu, image, Pass::BackwardTraining, true, true, 1e-5).backend,
+            Backend::CuDNN);
 }
 
 // How cuDNN runs what it takes: NHWC descriptors and the persistent kernels for channels-last training (PyTorch's
@@ -111,11 +117,19 @@ TEST(BackendChoice, CudnnPlansLayoutModeElementsAndFusion) {
       {"eval nhwc float16", Pass::ForwardInference, {true, f16, false, false, false}, {true, false, false, false}},
       {"eval nhwc float16 relu", Pass::ForwardInference, {true, f16, true, false, false}, {true, false, true, false}},
       {"eval nchw float16 add", Pass::ForwardInference, {false, f16, false, true, false}, {false, false, true, false}},
-      {"backward after a fused forward", Pass::BackwardTraining, {true, f16, true, true, true}, {true, true, false, true}},
-      {"backward after an unfused forward", Pass::BackwardTraining, {true, f16, true, false, false},
+      {"backward after a fused forward",
+       Pass::BackwardTraining,
+       {true, f16, true, true, true},
+       {true, true, false, true}},
+      {"backward after an unfused forward",
+       Pass::BackwardTraining,
+       {true, f16, true, false, false},
        {true, true, true, false}},
       {"backward of an add only", Pass::BackwardTraining, {true, f16, false, true, false}, {true, true, false, false}},
-      {"backward nchw float16", Pass::BackwardTraining, {false, f16, false, false, false}, {false, false, false, false}},
+      {"backward nchw float16",
+       Pass::BackwardTraining,
+       {false, f16, false, false, false},
+       {false, false, false, false}},
   };
   for (const Case& c : cases) {
     const auto choice = choose_backend(Backend::CuDNN, kGpu, Geometry{32, 64, 3136}, c.pass, true, false, 1e-5,

@@ -123,7 +123,11 @@ TEST(BatchNormModule, FailedForwardLeavesStateUntouched) {
     if (t.dtype() == DType::Float32) floats.push_back(t.clone().to_vector());
   EXPECT_TRUE(throws_with([&] { bn.forward(randn({1, 3, 1, 1}, gen)); },
                           "Expected more than 1 value per channel when training, got input size [1, 3, 1, 1]"));
-  EXPECT_TRUE(throws_with([&] { bn.forward(randn({2, 4, 2, 2}, gen)); }, "running_mean should contain 4 elements not 3"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        bn.forward(randn({2, 4, 2, 2}, gen));
+      },
+      "running_mean should contain 4 elements not 3"));
   std::size_t i = 0;
   for (const auto& [k, t] : bn.state_dict())
     if (t.dtype() == DType::Float32) EXPECT_EQ(t.to_vector(), floats[i++]) << k;
@@ -136,7 +140,11 @@ TEST(BatchNormModule, BackwardNeedsItsForward) {
   EXPECT_TRUE(throws_with([&] { bn.backward(zeros({4, 3})); }, "backward() needs a preceding forward()"));
   const Tensor x = randn({4, 3}, gen);
   bn.forward(x);
-  EXPECT_TRUE(throws_with([&] { bn.backward(zeros({4, 2})); }, "grad_output shape [4, 2] does not match input shape [4, 3]"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        bn.backward(zeros({4, 2}));
+      },
+      "grad_output shape [4, 2] does not match input shape [4, 3]"));
   EXPECT_NO_THROW(bn.backward(randn({4, 3}, gen)));  // the failed call consumed nothing
   EXPECT_TRUE(throws_with([&] { bn.backward(zeros({4, 3})); }, "backward() needs a preceding forward()"));
 }

@@ -45,7 +45,8 @@ TEST_P(BatchNormShapes, TrainingForwardBackwardMatchReference) {
   const auto rm0 = to_double(running_mean), rv0 = to_double(running_var);
   const double eps = 1e-5, momentum = 0.1;
 
-  const auto out = ops::batch_norm_forward_training(x, weight, bias, running_mean, running_var, Tensor(), momentum, eps);
+  const auto out =
+      ops::batch_norm_forward_training(x, weight, bias, running_mean, running_var, Tensor(), momentum, eps);
   const auto xd = to_double(x);
   const auto st = testing::ref_stats(g, xd);
   const auto y_ref = testing::ref_normalize(g, xd, st.mean, st.var_biased, eps, to_double(weight), to_double(bias));
@@ -251,7 +252,8 @@ TEST(BatchNormOps, BadArgumentsThrowAndChangeNothing) {
                           "Expected more than 1 value per channel when training, got input size [1, 3]"));
   EXPECT_TRUE(throws_with(train(randn({1, 3, 1, 1}, gen), Tensor(), rm, 1e-5),
                           "Expected more than 1 value per channel when training, got input size [1, 3, 1, 1]"));
-  EXPECT_TRUE(throws_with(train(randn({4, 4}, gen), Tensor(), rm, 1e-5), "running_mean should contain 4 elements not 3"));
+  EXPECT_TRUE(
+      throws_with(train(randn({4, 4}, gen), Tensor(), rm, 1e-5), "running_mean should contain 4 elements not 3"));
   EXPECT_TRUE(throws_with(train(x, ones({2}), rm, 1e-5), "weight should contain 3 elements not 2"));
   EXPECT_TRUE(throws_with(train(x, Tensor(), rm, -1.0), "eps must be a non-negative finite number, got -1"));
   EXPECT_TRUE(throws_with(train(randn({4}, gen), Tensor(), rm, 1e-5), "at least 2 dimensions"));
@@ -264,8 +266,11 @@ TEST(BatchNormOps, BadArgumentsThrowAndChangeNothing) {
   EXPECT_TRUE(throws_with([&] { ops::batch_norm_forward_inference(x, Tensor(), Tensor(), Tensor(), rv, 1e-5); },
                           "running_mean is required"));
   const auto f = ops::batch_norm_forward_training(x, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5);
-  EXPECT_TRUE(throws_with([&] { ops::batch_norm_backward(randn({4, 2}, gen), x, Tensor(), f.save_mean, f.save_invstd, true, 1e-5); },
-                          "grad_output shape [4, 2] does not match input shape [4, 3]"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::batch_norm_backward(randn({4, 2}, gen), x, Tensor(), f.save_mean, f.save_invstd, true, 1e-5);
+      },
+      "grad_output shape [4, 2] does not match input shape [4, 3]"));
   EXPECT_TRUE(throws_with([&] { ops::batch_norm_backward(x, x, Tensor(), Tensor(), f.save_invstd, true, 1e-5); },
                           "save_mean is required"));
   EXPECT_TRUE(unchanged());

@@ -372,20 +372,27 @@ TEST(ConvModule, PrintsInitialisesAndRunsAsPyTorch) {
 }
 
 TEST(ConvModule, RefusesBadOptionsAndLeavesStateAlone) {
-  EXPECT_TRUE(throws_with([] { nn::Conv2d(nn::ConvOptions(3, 4, 3).groups(2)); }, "in_channels must be divisible by groups"));
-  EXPECT_TRUE(throws_with([] { nn::Conv2d(nn::ConvOptions(4, 3, 3).groups(2)); }, "out_channels must be divisible by groups"));
+  EXPECT_TRUE(
+      throws_with([] { nn::Conv2d(nn::ConvOptions(3, 4, 3).groups(2)); }, "in_channels must be divisible by groups"));
+  EXPECT_TRUE(
+      throws_with([] { nn::Conv2d(nn::ConvOptions(4, 3, 3).groups(2)); }, "out_channels must be divisible by groups"));
   EXPECT_TRUE(throws_with([] { nn::Conv2d(nn::ConvOptions(4, 4, 3).groups(0)); }, "groups must be a positive integer"));
   EXPECT_TRUE(throws_with([] { nn::Conv2d(nn::ConvOptions(4, 4, 3).stride(2).padding(ops::PaddingMode::Same)); },
                           "padding='same' is not supported for strided convolutions"));
   EXPECT_TRUE(throws_with([] { nn::Conv2d(nn::ConvOptions(4, 4, {3, 3, 3})); },
                           "expected kernel_size to be a single integer value or a list of 2 values"));
-  EXPECT_TRUE(throws_with([] { nn::Conv1d(nn::ConvOptions(4, 4, 3).padding(-1)); }, "negative padding is not supported"));
+  EXPECT_TRUE(
+      throws_with([] { nn::Conv1d(nn::ConvOptions(4, 4, 3).padding(-1)); }, "negative padding is not supported"));
   // A bad input is refused before anything changes: no gradient appears, a pending forward stays pending.
   nn::Conv2d conv(3, 4, 3);
   const auto weight = conv.weight.to_vector();
   EXPECT_TRUE(throws_with([&] { conv.forward(zeros({1, 4, 5, 5})); },
                           "expected input[1, 4, 5, 5] to have 3 channels, but got 4 channels instead"));
-  EXPECT_TRUE(throws_with([&] { conv.forward(zeros({1, 3, 2, 5})); }, "Kernel size can't be greater than actual input size"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        conv.forward(zeros({1, 3, 2, 5}));
+      },
+      "Kernel size can't be greater than actual input size"));
   EXPECT_EQ(conv.weight.to_vector(), weight);
   EXPECT_FALSE(conv.weight.grad().defined());
   EXPECT_TRUE(throws_with([&] { conv.backward(zeros({1, 4, 3, 3})); }, "backward() needs a preceding forward()"));
@@ -413,7 +420,8 @@ TEST(ConvModule, ResidualSumsBothPathsGradients) {
   auto separate = body.named_parameters();
   for (auto& [name, t] : shortcut.named_parameters()) separate.emplace_back(name, t);
   ASSERT_EQ(pb.size(), separate.size());
-  for (std::size_t i = 0; i < pb.size(); ++i) EXPECT_EQ(pb[i].second.grad().to_vector(), separate[i].second.grad().to_vector());
+  for (std::size_t i = 0; i < pb.size(); ++i)
+    EXPECT_EQ(pb[i].second.grad().to_vector(), separate[i].second.grad().to_vector());
   EXPECT_EQ(pb[0].first, "body.0.weight");
   EXPECT_EQ(pb.back().first, "shortcut.bias");
   // The identity shortcut adds x itself, and a shape mismatch is named.
@@ -489,7 +497,8 @@ TEST(ConvModule, ResidualReLUFusesTheBlockEndWhereTheBodyEndsInBatchNorm) {
   }
   // A BatchNorm with its own fused ReLU folds into a convolution followed by a ReLU.
   Generator gen(13);
-  nn::Sequential conv_bn_relu(nn::Conv2d(nn::ConvOptions(3, 4, 3)), nn::BatchNorm2d(nn::BatchNormOptions(4).relu(true)));
+  nn::Sequential conv_bn_relu(nn::Conv2d(nn::ConvOptions(3, 4, 3)),
+                              nn::BatchNorm2d(nn::BatchNormOptions(4).relu(true)));
   conv_bn_relu.forward(randn({4, 3, 6, 6}, gen));
   conv_bn_relu.eval();
   auto folded = nn::fold_batchnorm(conv_bn_relu);
@@ -510,7 +519,8 @@ TEST(ConvModule, LinearTakesAnyLeadingDimensions) {
   const Tensor dx = linear.backward(dy);
   EXPECT_EQ(dx.sizes(), x.sizes());
   Tensor dw, db;
-  EXPECT_EQ(dx.to_vector(), ops::linear_backward(dy.reshape({8, 3}), x.reshape({8, 5}), linear.weight, &dw, &db).to_vector());
+  EXPECT_EQ(dx.to_vector(),
+            ops::linear_backward(dy.reshape({8, 3}), x.reshape({8, 5}), linear.weight, &dw, &db).to_vector());
   EXPECT_EQ(linear.weight.grad().to_vector(), dw.to_vector());
   EXPECT_EQ(linear.forward(randn({5}, gen)).sizes(), (Shape{3}));  // one sample, as PyTorch
   EXPECT_TRUE(throws_with([&] { linear.forward(randn({2, 4}, gen)); }, "cannot be multiplied"));
@@ -531,7 +541,8 @@ TEST(ConvModule, FoldingBatchNormIntoConvolutionsKeepsEvalOutputs) {
   nn::Sequential one_d(nn::Conv1d(nn::ConvOptions(3, 5, 3).dilation(2)), nn::BatchNorm1d(5), nn::Tanh());
   for (nn::Sequential* m : {&model, &one_d}) {
     // Training steps give the running statistics values far from their defaults.
-    for (int step = 0; step < 3; ++step) m->forward(m == &model ? randn({4, 2, 9, 8}, gen) * 3.0 + 1.0 : randn({4, 3, 11}, gen) * 2.0 - 1.0);
+    for (int step = 0; step < 3; ++step)
+      m->forward(m == &model ? randn({4, 2, 9, 8}, gen) * 3.0 + 1.0 : randn({4, 3, 11}, gen) * 2.0 - 1.0);
     m->eval();
     const Tensor x = m == &model ? randn({3, 2, 9, 8}, gen) : randn({3, 3, 11}, gen);
     const auto folded = nn::fold_batchnorm(*m);

@@ -90,8 +90,8 @@ TEST(Dist, MismatchedShapesOrCollectivesFailOnEveryRank) {
     Tensor t = zeros({g.rank() == 1 ? 3 : 4});
     g.all_reduce(t);
   });
-  for (const auto& e : errors) EXPECT_NE(e.find("all_reduce: rank 1 has a tensor of [3] float32, rank 0 of [4] float32"),
-                                         std::string::npos) << e;
+  for (const auto& e : errors)
+    EXPECT_NE(e.find("all_reduce: rank 1 has a tensor of [3] float32, rank 0 of [4] float32"), std::string::npos) << e;
   dist::InProcessWorld world2(2);
   errors = run_ranks(world2, [](dist::ProcessGroup& g) {
     Tensor t = zeros({2});

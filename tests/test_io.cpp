@@ -162,13 +162,15 @@ TEST(FileIo, AtomicWriteReplacesAndLeavesNothingBehind) {
   // Failures name the path and the reason, and change nothing.
   EXPECT_TRUE(throws_with([&] { write_file_atomic(dir + "/no/such/dir/f", "x"); }, "cannot write into directory"));
   std::filesystem::create_directories(dir + "/sub");
-  EXPECT_TRUE(throws_with([&] { write_file_atomic(dir + "/sub", "x"); }, "is a directory, not a file normrt may replace"));
+  EXPECT_TRUE(
+      throws_with([&] { write_file_atomic(dir + "/sub", "x"); }, "is a directory, not a file normrt may replace"));
   EXPECT_TRUE(throws_with([&] { write_file_atomic("/proc/version", "x"); }, "/proc/version: "));
   // A device or FIFO at the path is never replaced (as root, renaming over /dev/null would destroy it; the FIFO
   // stands in for the device here, so that a regression cannot damage the machine).
   const std::string fifo = dir + "/fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  EXPECT_TRUE(throws_with([&] { write_file_atomic(fifo, "x"); }, "is a device, FIFO or socket, not a file normrt may replace"));
+  EXPECT_TRUE(
+      throws_with([&] { write_file_atomic(fifo, "x"); }, "is a device, FIFO or socket, not a file normrt may replace"));
   EXPECT_TRUE(std::filesystem::is_fifo(fifo));
   EXPECT_EQ(listing(dir), (std::vector<std::string>{"fifo", "link", "out.bin", "sub", "victim"}));
   EXPECT_TRUE(std::filesystem::is_empty(dir + "/sub"));

@@ -16,7 +16,9 @@ class LossesGolden : public ::testing::TestWithParam<std::string> {};
 TEST_P(LossesGolden, MatchesPyTorch) { testing::run_losses_golden_case(GetParam(), Device::cpu()); }
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, LossesGolden, ::testing::ValuesIn(testing::losses_golden_case_names()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return testing::test_name(info.param); });
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return testing::test_name(info.param);
+                         });
 
 TEST(Losses, ModulesAndRefusals) {
   Generator gen(3);
@@ -45,7 +47,8 @@ TEST(Losses, ModulesAndRefusals) {
   EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, from_vector(labels, {4}), ignore_3); },
                           "ignore_index with label smoothing is not supported yet"));
   nn::NLLLoss nll;
-  EXPECT_FLOAT_EQ(nll.forward(ops::softmax(logits, true), from_vector(labels, {4})).item<float>(), hard.loss.item<float>());
+  EXPECT_FLOAT_EQ(nll.forward(ops::softmax(logits, true), from_vector(labels, {4})).item<float>(),
+                  hard.loss.item<float>());
   EXPECT_TRUE(throws_with([&] { nll.forward(logits, from_vector(std::vector<int64_t>{0, 9, 1, 1}, {4})); },
                           "Target 9 is out of bounds for 5 classes (sample 1)"));
   nn::BCEWithLogitsLoss bce;
@@ -54,7 +57,11 @@ TEST(Losses, ModulesAndRefusals) {
   EXPECT_EQ(bce.backward().to_vector(), std::vector<float>(3, -0.5f / 3));
   EXPECT_TRUE(throws_with([&] { ops::binary_cross_entropy_with_logits(zeros({3}), zeros({4})); },
                           "Target size ([4]) must be the same as input size ([3])"));
-  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, zeros({4, 4})); }, "a float32 target holds class probabilities"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::cross_entropy(logits, zeros({4, 4}));
+      },
+      "a float32 target holds class probabilities"));
   EXPECT_TRUE(throws_with([&] { ops::softmax(x, 3, false); }, "Dimension out of range"));
 }
 

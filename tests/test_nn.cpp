@@ -17,7 +17,8 @@ using testing::throws_with;
 using testing::to_double;
 
 // Central differences of a double-precision scalar function at x.
-std::vector<double> numeric_gradient(std::vector<double> x, const std::function<double(const std::vector<double>&)>& f) {
+std::vector<double> numeric_gradient(std::vector<double> x,
+                                     const std::function<double(const std::vector<double>&)>& f) {
   const double h = 1e-6;
   std::vector<double> g(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) {
@@ -317,8 +318,8 @@ TEST(Nn, ModulesPrintAsPyTorchPrintsThem) {
   auto inner = std::make_shared<nn::Sequential>(
       std::make_shared<nn::BatchNorm3d>(nn::BatchNormOptions(5).eps(2e-5).momentum(0.25)));
   nn::Sequential model(
-      std::make_shared<nn::Linear>(784, 256, false), std::make_shared<nn::BatchNorm1d>(256), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::Dropout>(0.2), std::make_shared<nn::Linear>(256, 10),
+      std::make_shared<nn::Linear>(784, 256, false), std::make_shared<nn::BatchNorm1d>(256),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.2), std::make_shared<nn::Linear>(256, 10),
       std::make_shared<nn::BatchNorm2d>(
           nn::BatchNormOptions(3).eps(1e-3).momentum(std::nullopt).affine(false).track_running_stats(false)),
       std::make_shared<nn::Sigmoid>(), std::make_shared<nn::Tanh>(), std::make_shared<nn::Softmax>(),
@@ -524,7 +525,8 @@ TEST(Nn, AModuleRunTwiceBeforeItsBackwardsDifferentiatesEachCall) {
     Generator g(4);
     return std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(5, 4, false, &g),
                                             std::make_shared<nn::BatchNorm1d>(4), std::make_shared<nn::ReLU>(),
-                                            std::make_shared<nn::Dropout>(0.3, &g), std::make_shared<nn::Linear>(4, 3, true, &g));
+                                            std::make_shared<nn::Dropout>(0.3, &g),
+                                            std::make_shared<nn::Linear>(4, 3, true, &g));
   };
   Generator gen(21);
   const Tensor x1 = randn({6, 5}, gen), x2 = randn({6, 5}, gen), dy1 = randn({6, 3}, gen), dy2 = randn({6, 3}, gen);
@@ -550,7 +552,8 @@ TEST(Nn, AModuleRunTwiceBeforeItsBackwardsDifferentiatesEachCall) {
     for (std::size_t j = 0; j < ga.size(); ++j) sum[j] = static_cast<double>(ga[j]) + gb[j];
     EXPECT_TRUE(all_close(ps[i].grad().to_vector(), sum, 1e-6, 1e-7)) << "parameter " << i;
   }
-  EXPECT_EQ(shared->at<nn::BatchNorm1d>(1).running_mean.to_vector(), b->at<nn::BatchNorm1d>(1).running_mean.to_vector());
+  EXPECT_EQ(shared->at<nn::BatchNorm1d>(1).running_mean.to_vector(),
+            b->at<nn::BatchNorm1d>(1).running_mean.to_vector());
 }
 
 TEST(Nn, SequentialStateDictKeysFollowPyTorch) {
@@ -609,7 +612,8 @@ TEST(Nn, DropoutIsInvertedReproducibleAndEvalIdentity) {
   EXPECT_NEAR(kept / 1000.0, 0.7, 0.06);  // > 4 standard deviations of a binomial(1000, 0.7)
   EXPECT_EQ(ops::dropout(x, 0.0, 1, 0).to_vector(), x.to_vector());
   EXPECT_EQ(ops::dropout(x, 1.0, 1, 0).to_vector(), std::vector<float>(1000, 0.0f));
-  EXPECT_TRUE(throws_with([&] { ops::dropout(x, 1.5, 1, 0); }, "dropout probability has to be between 0 and 1, but got 1.5"));
+  EXPECT_TRUE(
+      throws_with([&] { ops::dropout(x, 1.5, 1, 0); }, "dropout probability has to be between 0 and 1, but got 1.5"));
 
   Generator gen(9);
   nn::Dropout layer(0.5, &gen);
@@ -633,7 +637,8 @@ TEST(Nn, DropoutMaskGivesTheRegeneratedBits) {
   for (double p : {0.0, 0.25, 0.9, 1.0}) {
     const ops::DropoutResult r = ops::dropout_with_mask(x, p, 11, 40);
     const auto expected = ops::dropout(x, p, 11, 40).to_vector(), got = r.output.to_vector();
-    const auto expected_dx = ops::dropout(dy, p, 11, 40).to_vector(), dx = ops::dropout_backward(dy, r.mask).to_vector();
+    const auto expected_dx = ops::dropout(dy, p, 11, 40).to_vector(),
+               dx = ops::dropout_backward(dy, r.mask).to_vector();
     ASSERT_EQ(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)), 0) << p;
     ASSERT_EQ(std::memcmp(dx.data(), expected_dx.data(), dx.size() * sizeof(float)), 0) << p;
   }

@@ -84,9 +84,12 @@ TEST(OptimGolden, SchedulersFollowPyTorchPerGroup) {
   });
   run_schedule_case(
       "sched_onecycle_adam_linear",
-      [](std::vector<optim::ParamGroup> g) { return std::make_unique<optim::Adam>(std::move(g), optim::AdamOptions(0.1)); },
+      [](std::vector<optim::ParamGroup> g) {
+        return std::make_unique<optim::Adam>(std::move(g), optim::AdamOptions(0.1));
+      },
       [](auto& o) {
-        return std::make_unique<optim::OneCycleLR>(o, optim::OneCycleLROptions(0.2, 10).cos_anneal(false).pct_start(0.25));
+        return std::make_unique<optim::OneCycleLR>(o,
+                                                   optim::OneCycleLROptions(0.2, 10).cos_anneal(false).pct_start(0.25));
       });
   run_schedule_case("sched_onecycle_three_phase", sgd(0.9), [](auto& o) {
     return std::make_unique<optim::OneCycleLR>(
@@ -96,7 +99,8 @@ TEST(OptimGolden, SchedulersFollowPyTorchPerGroup) {
 
 TEST(OptimGolden, ReduceLROnPlateau) {
   for (const auto& [name, options] :
-       {std::make_pair(std::string("plateau_min_rel"), optim::ReduceLROnPlateauOptions().patience(2).factor(0.5).cooldown(1)),
+       {std::make_pair(std::string("plateau_min_rel"),
+                       optim::ReduceLROnPlateauOptions().patience(2).factor(0.5).cooldown(1)),
         std::make_pair(std::string("plateau_max_abs"), optim::ReduceLROnPlateauOptions()
                                                            .maximize(true)
                                                            .relative_threshold(false)
@@ -133,8 +137,11 @@ TEST(OptimGolden, ClipGradNorm) {
 
 TEST(Optim, GroupsAndSchedulersRefuseWhatPyTorchRefuses) {
   Tensor a = zeros({2}), b = zeros({2});
-  EXPECT_TRUE(throws_with([&] { optim::SGD({optim::ParamGroup({a}), optim::ParamGroup({a, b})}, optim::SGDOptions(0.1)); },
-                          "some parameters appear in more than one parameter group"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        optim::SGD({optim::ParamGroup({a}), optim::ParamGroup({a, b})}, optim::SGDOptions(0.1));
+      },
+      "some parameters appear in more than one parameter group"));
   EXPECT_TRUE(throws_with([&] { optim::SGD({optim::ParamGroup({a}).lr(-1)}, optim::SGDOptions(0.1)); },
                           "Invalid learning rate: -1"));
   optim::SGD plain({a}, optim::SGDOptions(0.1));

@@ -215,8 +215,9 @@ TEST(Pool, ModulesPrintAsPyTorchAndRunTheOps) {
   //   nn.MaxPool3d(2, dilation=2), nn.Identity())
   std::ostringstream os;
   os << nn::MaxPool2d(2) << ' ' << nn::MaxPool1d(nn::MaxPoolOptions(3).stride(2).padding(1).ceil_mode(true)) << ' '
-     << nn::AvgPool2d(2) << ' ' << nn::AvgPool2d(nn::AvgPoolOptions(3).stride(1).padding(1).ceil_mode(true).count_include_pad(false))
-     << ' ' << nn::AdaptiveAvgPool2d({1, 1}) << ' ' << nn::AdaptiveAvgPool2d(3) << ' '
+     << nn::AvgPool2d(2) << ' '
+     << nn::AvgPool2d(nn::AvgPoolOptions(3).stride(1).padding(1).ceil_mode(true).count_include_pad(false)) << ' '
+     << nn::AdaptiveAvgPool2d({1, 1}) << ' ' << nn::AdaptiveAvgPool2d(3) << ' '
      << nn::MaxPool3d(nn::MaxPoolOptions(2).dilation(2)) << ' ' << nn::Identity();
   EXPECT_EQ(os.str(),
             "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False) MaxPool1d(kernel_size=3, "
@@ -276,7 +277,11 @@ TEST(Pool, RefusesBadArgumentsWithPyTorchsWords) {
   EXPECT_TRUE(throws_with([&] { ops::adaptive_avg_pool(zeros({2, 3, 0, 4}), 2, {2}); },
                           "adaptive_avg_pool2d(): Expected input to have non-zero size for non-batch dimensions, but "
                           "input has sizes [2, 3, 0, 4] with dimension 2 being empty"));
-  EXPECT_TRUE(throws_with([&] { ops::adaptive_avg_pool(x, 2, {2, 2, 2}); }, "adaptive_avg_pool2d: output_size must be 2"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::adaptive_avg_pool(x, 2, {2, 2, 2});
+      },
+      "adaptive_avg_pool2d: output_size must be 2"));
   EXPECT_TRUE(throws_with([&] { ops::adaptive_avg_pool(x, 2, {-1}); },
                           "adaptive_avg_pool2d: elements of output_size must be greater than or equal to 0"));
   EXPECT_TRUE(throws_with([] { nn::MaxPool2d(nn::MaxPoolOptions({2, 2, 2})); },

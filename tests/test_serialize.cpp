@@ -106,7 +106,8 @@ TEST(Safetensors, CraftedFilesAreRefusedWithTheReason) {
     return throws_with([&] { decode_safetensors(bytes, "f"); }, why);
   };
   const std::string eight(8, '\0');
-  EXPECT_NO_THROW(decode_safetensors(file_with(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", eight), "f"));
+  EXPECT_NO_THROW(
+      decode_safetensors(file_with(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", eight), "f"));
   EXPECT_TRUE(refused("abc", "not a safetensors file"));
   EXPECT_TRUE(refused(std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8) + "{}", "runs past the end of the file"));
   EXPECT_TRUE(refused(file_with("[1]", ""), "the header is not a JSON object"));
@@ -127,7 +128,8 @@ TEST(Safetensors, CraftedFilesAreRefusedWithTheReason) {
   EXPECT_TRUE(refused(file_with(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", eight), "leaving a hole"));
   EXPECT_TRUE(refused(file_with(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", eight),
                       "4 bytes of data belong to no tensor"));
-  EXPECT_TRUE(refused(file_with(R"({"a":{"dtype":"F32","shape":[2]}})", eight), "exactly dtype, shape and data_offsets"));
+  EXPECT_TRUE(
+      refused(file_with(R"({"a":{"dtype":"F32","shape":[2]}})", eight), "exactly dtype, shape and data_offsets"));
   EXPECT_TRUE(refused(file_with(R"({"__metadata__":{"x":1}})", ""), "__metadata__ value 'x' is not a string"));
   EXPECT_TRUE(refused(file_with("{" + std::string(200000, '[') + "}", ""), "not valid JSON"));
   // A header claiming 2^31 floats over 16 bytes: refused without allocating 8 GB.

@@ -47,7 +47,8 @@ TEST(TensorBasics, PrintsAsPyTorch) {
             "        2.5714, 2.7143, 2.8571, 3.0000, 3.1429, 3.2857, 3.4286, 3.5714, 3.7143,\n"
             "        3.8571, 4.0000, 4.1429])");
   EXPECT_EQ(printed(arange(-5.0, 7.0).reshape({2, 2, 3})),  // torch.arange(12.).reshape(2, 2, 3) - 5
-            "tensor([[[-5., -4., -3.],\n         [-2., -1.,  0.]],\n\n        [[ 1.,  2.,  3.],\n         [ 4.,  5.,  6.]]])");
+            "tensor([[[-5., -4., -3.],\n         [-2., -1.,  0.]],\n\n        [[ 1.,  2.,  3.],\n         [ 4.,  5.,  "
+            "6.]]])");
   EXPECT_EQ(printed(zeros({2, 2})), "tensor([[0., 0.],\n        [0., 0.]])");
   EXPECT_EQ(printed(from_vector(std::vector<float>{1.0f, 1e9f}, {2})), "tensor([1.0000e+00, 1.0000e+09])");
 }
@@ -175,7 +176,9 @@ TEST(TensorBasics, ReductionsAndIndexOpsFollowPyTorch) {
   Generator gen(14);
   const Tensor x = randn({2, 3, 4}, gen);
   const auto v = x.to_vector();
-  auto at = [&](int64_t i, int64_t j, int64_t k) { return static_cast<double>(v[static_cast<std::size_t>((i * 3 + j) * 4 + k)]); };
+  auto at = [&](int64_t i, int64_t j, int64_t k) {
+    return static_cast<double>(v[static_cast<std::size_t>((i * 3 + j) * 4 + k)]);
+  };
   const Tensor s1 = ops::sum(x, 1), m2 = ops::mean(x, -1, true);
   EXPECT_EQ(s1.sizes(), (Shape{2, 4}));
   EXPECT_EQ(m2.sizes(), (Shape{2, 3, 1}));
@@ -196,8 +199,13 @@ TEST(TensorBasics, ReductionsAndIndexOpsFollowPyTorch) {
   EXPECT_EQ(ops::argmax(ties, 0).to_vector<int64_t>(), (std::vector<int64_t>{1, 0, 1, 1}));
   EXPECT_TRUE(std::isnan(ops::mean(zeros({3, 0}), 1).to_vector()[0]));  // mean of nothing, as PyTorch
   EXPECT_EQ(ops::sum(zeros({3, 0}), 1).to_vector(), std::vector<float>(3, 0.0f));
-  EXPECT_TRUE(throws_with([&] { ops::max(zeros({3, 0}), 1); }, "max(): Expected reduction dim 1 to have non-zero size."));
-  EXPECT_TRUE(throws_with([&] { ops::sum(x, 3); }, "Dimension out of range (expected to be in range of [-3, 2], but got 3)"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::max(zeros({3, 0}), 1);
+      },
+      "max(): Expected reduction dim 1 to have non-zero size."));
+  EXPECT_TRUE(
+      throws_with([&] { ops::sum(x, 3); }, "Dimension out of range (expected to be in range of [-3, 2], but got 3)"));
 
   const Tensor a = arange(24).reshape({2, 3, 4});
   EXPECT_EQ(ops::narrow(a, 1, 1, 2).to_vector(),
@@ -217,11 +225,17 @@ TEST(TensorBasics, ReductionsAndIndexOpsFollowPyTorch) {
   EXPECT_TRUE(throws_with([&] { ops::narrow(a, 1, 2, 2); }, "start (2) + length (2) exceeds dimension size (3)."));
   EXPECT_TRUE(throws_with([&] { ops::select(a, 1, 3); },
                           "select(): index 3 out of range for tensor of size [2, 3, 4] at dimension 1"));
-  EXPECT_TRUE(throws_with([&] { ops::cat({a, zeros({2, 4, 4})}, 2); },
-                          "Sizes of tensors must match except in dimension 2. Expected size 3 but got size 4 for tensor "
-                          "number 1 in the list."));
-  EXPECT_TRUE(throws_with([&] { ops::stack({zeros({2, 3}), zeros({2, 4})}); },
-                          "stack expects each tensor to be equal size, but got [2, 3] at entry 0 and [2, 4] at entry 1"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::cat({a, zeros({2, 4, 4})}, 2);
+      },
+      "Sizes of tensors must match except in dimension 2. Expected size 3 but got size 4 for tensor "
+      "number 1 in the list."));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::stack({zeros({2, 3}), zeros({2, 4})});
+      },
+      "stack expects each tensor to be equal size, but got [2, 3] at entry 0 and [2, 4] at entry 1"));
 }
 
 TEST(TensorBasics, FromBlobSharesCallerMemoryAndCallsTheDeleterOnce) {

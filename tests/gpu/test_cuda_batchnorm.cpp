@@ -153,7 +153,11 @@ TEST_F(CudaBatchNorm, ErrorsLeaveDeviceStateUntouched) {
                           "Expected more than 1 value per channel when training, got input size [1, 3, 1, 1]"));
   EXPECT_TRUE(throws_with([&] { bn.forward(randn({2, 4, 2, 2}, gen, kGpu)); },
                           "running_mean should contain 4 elements not 3"));
-  EXPECT_TRUE(throws_with([&] { bn.forward(randn({2, 3, 2, 2}, gen)); }, "Expected all tensors to be on the same device"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        bn.forward(randn({2, 3, 2, 2}, gen));
+      },
+      "Expected all tensors to be on the same device"));
   EXPECT_EQ(bn.running_mean.to_vector(), rm);
   EXPECT_EQ(bn.num_batches_tracked.item<int64_t>(), 1);
 }

@@ -227,19 +227,25 @@ TEST_F(CudnnFallback, FallbacksEqualNativeBitForBit) {
     return va.size() == vb.size() && std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0;
   };
   const Tensor nc = randn({64, 8}, gen, kGpu);  // (N, C) input
-  const auto a = ops::batch_norm_forward_training(nc, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, Backend::CuDNN);
-  const auto b = ops::batch_norm_forward_training(nc, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, Backend::Native);
+  const auto a =
+      ops::batch_norm_forward_training(nc, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, Backend::CuDNN);
+  const auto b = ops::batch_norm_forward_training(nc, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5,
+                                                  Backend::Native);
   EXPECT_TRUE(same(a.output, b.output));
   const Tensor x = randn({4, 3, 9}, gen, kGpu);
   Tensor rm1 = zeros({3}, kGpu), rv1 = ones({3}, kGpu), n1 = zeros({}, TensorOptions(kGpu).dtype(DType::Int64));
   Tensor rm2 = rm1.clone(), rv2 = rv1.clone(), n2 = n1.clone();
-  const auto c = ops::batch_norm_forward_training(x, ones({3}, kGpu), zeros({3}, kGpu), rm1, rv1, n1, std::nullopt, 1e-5, Backend::CuDNN);
-  const auto d = ops::batch_norm_forward_training(x, ones({3}, kGpu), zeros({3}, kGpu), rm2, rv2, n2, std::nullopt, 1e-5, Backend::Native);
+  const auto c = ops::batch_norm_forward_training(x, ones({3}, kGpu), zeros({3}, kGpu), rm1, rv1, n1, std::nullopt,
+                                                  1e-5, Backend::CuDNN);
+  const auto d = ops::batch_norm_forward_training(x, ones({3}, kGpu), zeros({3}, kGpu), rm2, rv2, n2, std::nullopt,
+                                                  1e-5, Backend::Native);
   EXPECT_TRUE(same(c.output, d.output));
   EXPECT_TRUE(same(rv1, rv2));
   const Tensor dy = randn({4, 3, 9}, gen, kGpu);
-  const auto e = ops::batch_norm_backward(dy, x, ones({3}, kGpu), c.save_mean, c.save_invstd, false, 1e-5, Backend::CuDNN);
-  const auto f = ops::batch_norm_backward(dy, x, ones({3}, kGpu), c.save_mean, c.save_invstd, false, 1e-5, Backend::Native);
+  const auto e =
+      ops::batch_norm_backward(dy, x, ones({3}, kGpu), c.save_mean, c.save_invstd, false, 1e-5, Backend::CuDNN);
+  const auto f =
+      ops::batch_norm_backward(dy, x, ones({3}, kGpu), c.save_mean, c.save_invstd, false, 1e-5, Backend::Native);
   EXPECT_TRUE(same(e.grad_input, f.grad_input));
 }
 

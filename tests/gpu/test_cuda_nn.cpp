@@ -57,7 +57,9 @@ TEST_P(CudaLossesGolden, MatchesPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, CudaLossesGolden, ::testing::ValuesIn(testing::losses_golden_case_names()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return testing::test_name(info.param); });
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return testing::test_name(info.param);
+                         });
 
 class CudaNn : public ::testing::Test {
  protected:
@@ -80,14 +82,16 @@ TEST_F(CudaNn, LayersAgreeWithTheCpu) {
   EXPECT_TRUE(all_close(dw_gpu.to_vector(), dw_cpu.to_vector(), 1e-4, 1e-5));
   EXPECT_TRUE(all_close(db_gpu.to_vector(), db_cpu.to_vector(), 1e-4, 1e-5));
   for (auto kind : {ops::Activation::ReLU, ops::Activation::Sigmoid, ops::Activation::Tanh})
-    EXPECT_TRUE(all_close(ops::activation(kind, x.to(kGpu)).to_vector(), ops::activation(kind, x).to_vector(), 1e-6, 1e-7));
+    EXPECT_TRUE(
+        all_close(ops::activation(kind, x.to(kGpu)).to_vector(), ops::activation(kind, x).to_vector(), 1e-6, 1e-7));
   const Tensor targets = from_vector(std::vector<int64_t>(64, 3), {64});
   const Tensor logits = randn({64, 10}, gen);
   const auto l_cpu = ops::cross_entropy(logits, targets, ops::Reduction::Mean, 0.1);
   const auto l_gpu = ops::cross_entropy(logits.to(kGpu), targets, ops::Reduction::Mean, 0.1);
   EXPECT_NEAR(l_gpu.loss.item(), l_cpu.loss.item(), 1e-5);
   EXPECT_TRUE(all_close(l_gpu.grad_input.to_vector(), l_cpu.grad_input.to_vector(), 1e-4, 1e-6));
-  EXPECT_EQ(ops::count_correct(logits.to(kGpu), targets).item<int64_t>(), ops::count_correct(logits, targets).item<int64_t>());
+  EXPECT_EQ(ops::count_correct(logits.to(kGpu), targets).item<int64_t>(),
+            ops::count_correct(logits, targets).item<int64_t>());
 }
 
 // Bias gradients of batches past one chunk of rows (partial sums, then added in order), accumulated into a defined
@@ -202,7 +206,8 @@ TEST_F(CudaNn, OptimizerStepOverManyTensorsMatchesTheCpu) {
     a.step();
     b.step();
   }
-  for (std::size_t i = 0; i < cpu.size(); ++i) EXPECT_TRUE(all_close(gpu[i].to_vector(), cpu[i].to_vector(), 1e-5, 1e-6));
+  for (std::size_t i = 0; i < cpu.size(); ++i)
+    EXPECT_TRUE(all_close(gpu[i].to_vector(), cpu[i].to_vector(), 1e-5, 1e-6));
 }
 
 // 16-bit activations and dropout run on the device as they are (no float32 copies) and give the CPU's results, which

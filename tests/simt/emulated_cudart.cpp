@@ -429,11 +429,14 @@ cudaError_t cudaMallocAsync(void** ptr, std::size_t bytes, cudaStream_t handle) 
   if (!stream->capture) {
     // The latest block this stream freed (its free may not have run yet: stream order makes that safe), else the
     // latest whose free has run: reuse as soon as CUDA's pool may.
-    auto fits = [&](const std::shared_ptr<Block>& b) { return b->capacity >= bytes && b->capacity <= 2 * bytes + 4096; };
+    auto fits = [&](const std::shared_ptr<Block>& b) {
+      return b->capacity >= bytes && b->capacity <= 2 * bytes + 4096;
+    };
     auto it = std::find_if(s.pool_free.rbegin(), s.pool_free.rend(),
                            [&](const auto& b) { return b->freed_on == stream && fits(b); });
     if (it == s.pool_free.rend())
-      it = std::find_if(s.pool_free.rbegin(), s.pool_free.rend(), [&](const auto& b) { return b->free_done && fits(b); });
+      it = std::find_if(s.pool_free.rbegin(), s.pool_free.rend(),
+                        [&](const auto& b) { return b->free_done && fits(b); });
     if (it != s.pool_free.rend()) {
       block = *it;
       s.pool_free.erase(std::next(it).base());

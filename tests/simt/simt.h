@@ -126,12 +126,21 @@ uint64_t launch_count();
 #define warpSize 32
 
 #define __syncthreads() ::simt::syncthreads(__FILE__, __LINE__)
-#define __syncwarp(...) ::simt::warp_collective(::simt::WarpOp::Sync, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 0xffffffffu, 0, 0, 32, __FILE__, __LINE__)
-#define __shfl_sync(mask, v, lane, ...) ::simt::shuffle(::simt::WarpOp::ShflIdx, mask, v, lane, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 32, __FILE__, __LINE__)
-#define __shfl_up_sync(mask, v, d, ...) ::simt::shuffle(::simt::WarpOp::ShflUp, mask, v, d, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 32, __FILE__, __LINE__)
-#define __shfl_down_sync(mask, v, d, ...) ::simt::shuffle(::simt::WarpOp::ShflDown, mask, v, d, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 32, __FILE__, __LINE__)
-#define __shfl_xor_sync(mask, v, m, ...) ::simt::shuffle(::simt::WarpOp::ShflXor, mask, v, m, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 32, __FILE__, __LINE__)
-#define __ballot_sync(mask, pred) static_cast<unsigned>(::simt::warp_collective(::simt::WarpOp::Ballot, mask, (pred) ? 1u : 0u, 0, 32, __FILE__, __LINE__))
+#define __syncwarp(...)                                                                                        \
+  ::simt::warp_collective(::simt::WarpOp::Sync, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 0xffffffffu, 0, 0, 32, \
+                          __FILE__, __LINE__)
+#define __shfl_sync(mask, v, lane, ...)                                                                         \
+  ::simt::shuffle(::simt::WarpOp::ShflIdx, mask, v, lane, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 32, __FILE__, \
+                  __LINE__)
+#define __shfl_up_sync(mask, v, d, ...) \
+  ::simt::shuffle(::simt::WarpOp::ShflUp, mask, v, d, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 32, __FILE__, __LINE__)
+#define __shfl_down_sync(mask, v, d, ...) \
+  ::simt::shuffle(::simt::WarpOp::ShflDown, mask, v, d, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 32, __FILE__, __LINE__)
+#define __shfl_xor_sync(mask, v, m, ...) \
+  ::simt::shuffle(::simt::WarpOp::ShflXor, mask, v, m, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 32, __FILE__, __LINE__)
+#define __ballot_sync(mask, pred) \
+  static_cast<unsigned>(          \
+      ::simt::warp_collective(::simt::WarpOp::Ballot, mask, (pred) ? 1u : 0u, 0, 32, __FILE__, __LINE__))
 
 // Device intrinsics the kernels use, with their host meaning.
 inline float __ldg(const float* p) { return *p; }

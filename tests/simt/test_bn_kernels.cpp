@@ -231,7 +231,8 @@ TEST(BnKernelsNumerics, IdenticalBitsInEveryResumeOrderAndRun) {
     y.insert(y.end(), out.begin(), out.end());
     return y;
   };
-  const auto a = run(simt::ResumeOrder::Forward), b = run(simt::ResumeOrder::Reverse), c = run(simt::ResumeOrder::Forward);
+  const auto a = run(simt::ResumeOrder::Forward), b = run(simt::ResumeOrder::Reverse),
+             c = run(simt::ResumeOrder::Forward);
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
   EXPECT_EQ(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)), 0);
 }

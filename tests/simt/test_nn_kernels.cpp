@@ -108,7 +108,8 @@ TEST_P(NnKernels, BroadcastArithmeticEqualsTheCpuFormula) {
     tmath::Broadcast p;
     std::size_t a_size, b_size;
   };
-  auto make = [](std::initializer_list<int64_t> sizes, std::initializer_list<int64_t> a, std::initializer_list<int64_t> b) {
+  auto make = [](std::initializer_list<int64_t> sizes, std::initializer_list<int64_t> a,
+                 std::initializer_list<int64_t> b) {
     tmath::Broadcast p;
     p.ndim = static_cast<int>(sizes.size());
     p.numel = 1;
@@ -165,13 +166,14 @@ TEST_P(NnKernels, ReductionsOverADimensionEqualTheCpuFormula) {
   for (auto kind : {tmath::Reduce::Sum, tmath::Reduce::Mean, tmath::Reduce::Max}) {
     std::vector<float> out(static_cast<std::size_t>(outer * inner));
     std::vector<int64_t> indices(out.size(), -1);
-    reduce_dim(kind, x.data(), out.data(), kind == tmath::Reduce::Max ? indices.data() : nullptr, outer, length, inner, 2,
-               nullptr);
+    reduce_dim(kind, x.data(), out.data(), kind == tmath::Reduce::Max ? indices.data() : nullptr, outer, length, inner,
+               2, nullptr);
     for (int64_t i = 0; i < outer * inner; ++i) {
       float value;
       int64_t index;
       tmath::reduce_line(kind, x.data() + (i / inner) * length * inner + i % inner, length, inner, value, index);
-      ASSERT_TRUE(out[static_cast<std::size_t>(i)] == value || (std::isnan(value) && std::isnan(out[static_cast<std::size_t>(i)])));
+      ASSERT_TRUE(out[static_cast<std::size_t>(i)] == value ||
+                  (std::isnan(value) && std::isnan(out[static_cast<std::size_t>(i)])));
       if (kind == tmath::Reduce::Max) ASSERT_EQ(indices[static_cast<std::size_t>(i)], index);
     }
     if (kind == tmath::Reduce::Max) {
@@ -219,7 +221,8 @@ TEST_P(NnKernels, SoftmaxLinesAndBinaryCrossEntropyEqualTheCpuFormulas) {
   for (int64_t r = 0; r < rows; ++r) {
     float l, v;
     tmath::nll_row(logp.data() + r * cols, t[static_cast<std::size_t>(r)], -1, cols, g_ref.data() + r * cols, l, v);
-    ASSERT_TRUE(row_loss[static_cast<std::size_t>(r)] == l || (std::isnan(l) && std::isnan(row_loss[static_cast<std::size_t>(r)])));
+    ASSERT_TRUE(row_loss[static_cast<std::size_t>(r)] == l ||
+                (std::isnan(l) && std::isnan(row_loss[static_cast<std::size_t>(r)])));
     ASSERT_EQ(valid[static_cast<std::size_t>(r)], v);
   }
   ASSERT_EQ(g, g_ref);
@@ -276,7 +279,8 @@ TEST_P(NnKernels, CrossEntropyRowsAndArgmax) {
     const double expected = (lse - (1 - smoothing) * x[r * cols + targets[r]] - smoothing / cols * sum_x) / rows;
     EXPECT_NEAR(loss[r], expected, 1e-6);
     for (int64_t c = 0; c < cols; ++c) {
-      const double g = (std::exp(x[r * cols + c] - lse) - (c == targets[r] ? 1 - smoothing : 0.0) - smoothing / cols) / rows;
+      const double g =
+          (std::exp(x[r * cols + c] - lse) - (c == targets[r] ? 1 - smoothing : 0.0) - smoothing / cols) / rows;
       EXPECT_NEAR(grad[r * cols + c], g, 1e-6);
     }
   }
