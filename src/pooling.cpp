@@ -162,6 +162,48 @@ void whole_plane_averages(const float* x, int64_t planes, int64_t plane_size, do
   }
 }
 
+// whole_plane_averages of channels-last x (N, S, C): the channels, kChannelBlock at a time, are the SIMD lanes, and
+// each channel keeps line_sum's kLanes lanes over its positions, so its sum has window_average's bits.
+void whole_plane_averages_channels_last(const float* x, int64_t images, int64_t plane_size, int64_t channels,
+                                        double divisor, float* y) {
+  constexpr int64_t kChannelBlock = 64;
+  const int64_t blocks = (channels + kChannelBlock - 1) / kChannelBlock;
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(images * plane_size * channels))
+  for (int64_t task = 0; task < images * blocks; ++task) {
+    const int64_t n = task / blocks, c0 = task % blocks * kChannelBlock;
+    const int64_t width = std::min(kChannelBlock, channels - c0);
+    const float* image = x + n * plane_size * channels + c0;
+    double lanes[kLanes][kChannelBlock] = {};
+    int64_t r = 0;
+    for (; r + kLanes <= plane_size; r += kLanes)
+      for (int j = 0; j < kLanes; ++j) {
+        const float* row = image + (r + j) * channels;
+        for (int64_t c = 0; c < width; ++c) lanes[j][c] += static_cast<double>(row[c]);
+      }
+    for (int half = kLanes / 2; half > 0; half /= 2)
+      for (int j = 0; j < half; ++j)
+        for (int64_t c = 0; c < width; ++c) lanes[j][c] += lanes[j + half][c];
+    for (; r < plane_size; ++r)
+      for (int64_t c = 0; c < width; ++c) lanes[0][c] += static_cast<double>(image[r * channels + c]);
+    for (int64_t c = 0; c < width; ++c) y[n * channels + c0 + c] = static_cast<float>(lanes[0][c] / divisor);
+  }
+}
+
+// Average pooling of channels-last x (N, S, C) on the CPU: each channel's window_average read with step C (the
+// contiguous path's terms in its order, so its bits), the channels of one output position one after another, in
+// adjacent memory. window_of(o) gives output o's window.
+template <typename WindowOf>
+void average_forward_channels_last(const poolmath::PoolGeometry& g, int64_t channels, const float* x, float* y,
+                                   const WindowOf& window_of) {
+  const int64_t images = g.planes / channels, in = g.in_size(), out = g.out_size();
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
+  for (int64_t task = 0; task < images * out; ++task) {
+    const poolmath::AvgWindow w = window_of(task % out);
+    const float* image = x + task / out * in * channels;
+    for (int64_t c = 0; c < channels; ++c) y[task * channels + c] = poolmath::window_average(g, image + c, w, channels);
+  }
+}
+
 // Forward of every kind: y (and indices for max) from x; float32 on the CPU, any floating dtype on a GPU, where x
 // may be channels-last (y and the indices then are too).
 void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const Tensor& x, Tensor& y,
@@ -181,8 +223,8 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
 #endif
     return;
   }
-  const float* xp = x.data<float>();
-  float* yp = y.data<float>();
+  const float* xp = util::stored<float>(x);
+  float* yp = util::stored<float>(y);
   const int64_t in = g.in_size(), out = g.out_size();
   const bool plain_2x2 = max && poolmath::is_plain_2x2(g), plain_2d = max && poolmath::is_plain_2d(g);
   // Every plane has the same windows: up to kListedWindows of them are found once (each costs divisions), not per
@@ -197,9 +239,24 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
   std::vector<poolmath::AvgWindow>& windows = window_memory;  // the calling thread's, shared with the team below
   windows.clear();
   if (listed) for_each_output(g, [&](const int64_t* oc) { windows.push_back(window_of(oc)); });
-  if (listed && out == 1 && windows[0].end[0] - windows[0].start[0] == g.in[0] &&
-      windows[0].end[1] - windows[0].start[1] == g.in[1] && windows[0].end[2] - windows[0].start[2] == g.in[2]) {
+  const bool whole_plane = listed && out == 1 && windows[0].end[0] - windows[0].start[0] == g.in[0] &&
+                           windows[0].end[1] - windows[0].start[1] == g.in[1] &&
+                           windows[0].end[2] - windows[0].start[2] == g.in[2];
+  if (whole_plane && !x.is_contiguous()) {
+    whole_plane_averages_channels_last(xp, g.planes / x.size(1), in, x.size(1), windows[0].divisor, yp);
+    return;
+  }
+  if (whole_plane) {
     whole_plane_averages(xp, g.planes, in, windows[0].divisor, yp);
+    return;
+  }
+  if (!x.is_contiguous()) {  // channels-last averages (max_forward_channels_last takes max pooling)
+    average_forward_channels_last(g, x.size(1), xp, yp, [&](int64_t o) {
+      if (listed) return windows[static_cast<std::size_t>(o)];
+      int64_t oc[3];
+      poolmath::unflatten(o, g.out, oc);
+      return window_of(oc);
+    });
     return;
   }
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
@@ -229,6 +286,35 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
   }
 }
 
+// The backward of average_forward_channels_last: dy and dx channels-last, each channel's plane scattered with step C
+// output by output (the contiguous path's terms, in its order), the channels of one output position one after
+// another. `whole`: a global pool's window, whose share every element gets once.
+void average_backward_channels_last(const poolmath::PoolGeometry& g, bool adaptive, int64_t channels, const float* dy,
+                                    float* dx, const poolmath::AvgWindow* whole) {
+  const int64_t images = g.planes / channels, in = g.in_size(), out = g.out_size();
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
+  for (int64_t n = 0; n < images; ++n) {
+    const float* dy_image = dy + n * out * channels;
+    float* dx_image = dx + n * in * channels;
+    if (whole != nullptr) {
+      for (int64_t s = 0; s < in; ++s)
+        for (int64_t c = 0; c < channels; ++c)
+          dx_image[s * channels + c] = 0.0f + poolmath::adaptive_avg_share(dy_image[c], *whole);
+      continue;
+    }
+    std::fill(dx_image, dx_image + in * channels, 0.0f);
+    int64_t o = 0;
+    for_each_output(g, [&](const int64_t* oc) {
+      for (int64_t c = 0; c < channels; ++c) {
+        const float grad = dy_image[o * channels + c];
+        if (adaptive) poolmath::adaptive_avg_backward_scatter(g, grad, oc, dx_image + c, channels);
+        else poolmath::avg_backward_scatter(g, grad, oc, dx_image + c, channels);
+      }
+      ++o;
+    });
+  }
+}
+
 // Backward of every kind: dx of the input's shape from dy (and the indices for max), in dy's memory format: on a GPU
 // channels-last dy (with the indices channels-last too) gives channels-last dx.
 Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const Tensor& dy, const Tensor* indices,
@@ -250,13 +336,17 @@ Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, co
     return dx;
   }
   // Scatter, output by output, as PyTorch's CPU kernels: the same terms in the same order as the GPU's gather.
-  const float* dyp = dy.data<float>();
-  float* dxp = dx.data<float>();
+  const float* dyp = util::stored<float>(dy);
+  float* dxp = util::stored<float>(dx);
   const int64_t in = g.in_size(), out = g.out_size();
   // Global average pooling (one window, the whole plane): every element gets 0 + the plane's share, written once.
   const bool global = adaptive && out == 1;
   const int64_t origin[3] = {0, 0, 0};
   const poolmath::AvgWindow whole = global ? poolmath::adaptive_avg_pool_window(g, origin) : poolmath::AvgWindow{};
+  if (!dy.is_contiguous()) {  // channels-last averages (max_backward_channels_last takes max pooling)
+    average_backward_channels_last(g, adaptive, input.size(1), dyp, dxp, global ? &whole : nullptr);
+    return dx;
+  }
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
   for (int64_t plane = 0; plane < g.planes; ++plane) {
     const float* dypl = dyp + plane * out;
@@ -333,10 +423,10 @@ Tensor max_backward_channels_last(const poolmath::PoolGeometry& g, const Tensor&
   return dx;
 }
 
-// Whether a channels-last pooling runs natively: with a batch dimension, on a GPU (every kind and dtype) or for max
-// pooling in float32 on the CPU (the others go through contiguous copies).
-bool native_channels_last(const Tensor& input, int spatial, bool max) {
-  return input.dim() == spatial + 2 && (input.device().is_cuda() || (max && input.dtype() == DType::Float32));
+// Whether a channels-last pooling runs natively: with a batch dimension, on a GPU (every dtype) or in float32 on the
+// CPU (the 16-bit dtypes go through contiguous float32 copies there).
+bool native_channels_last(const Tensor& input, int spatial) {
+  return input.dim() == spatial + 2 && (input.device().is_cuda() || input.dtype() == DType::Float32);
 }
 
 void check_grad(const Tensor& grad_output, const Tensor& input, const Shape& expected, const char* op) {
@@ -398,7 +488,7 @@ MaxPoolResult max_pool(const Tensor& input, int spatial, const PoolParams& param
     return {r.output.to(*h), r.indices};
   }
   const bool channels_last = any_channels_last({&input});
-  if (channels_last && !native_channels_last(input, spatial, true)) {
+  if (channels_last && !native_channels_last(input, spatial)) {
     MaxPoolResult r = max_pool(input.contiguous(), spatial, params);
     return {r.output.to(input.memory_format()), r.indices.to(input.memory_format())};
   }
@@ -423,7 +513,7 @@ Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const T
   if (through_float32(h, input))
     return max_pool_backward(util::widened(grad_output), util::widened(input), indices, spatial, params).to(*h);
   const bool channels_last = any_channels_last({&grad_output, &input, &indices});
-  const bool native = channels_last && native_channels_last(input, spatial, true);
+  const bool native = channels_last && native_channels_last(input, spatial);
   if (channels_last && !native)
     return max_pool_backward(grad_output.contiguous(), contiguous_stand_in(input), indices.contiguous(), spatial,
                              params)
@@ -446,7 +536,7 @@ Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const T
 
 Tensor avg_pool(const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("avg_pool");
-  if (any_channels_last({&input}) && !native_channels_last(input, spatial, false))
+  if (any_channels_last({&input}) && !native_channels_last(input, spatial))
     return avg_pool(input.contiguous(), spatial, params).to(input.memory_format());
   const auto h = util::reduced_dtype("avg_pool", {&input});
   if (through_float32(h, input))
@@ -461,7 +551,7 @@ Tensor avg_pool(const Tensor& input, int spatial, const PoolParams& params) {
 Tensor avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial, const PoolParams& params) {
   const normrt::detail::NvtxRange range("avg_pool_backward");
   const bool channels_last = any_channels_last({&grad_output, &input});
-  if (channels_last && !native_channels_last(input, spatial, false))
+  if (channels_last && !native_channels_last(input, spatial))
     return avg_pool_backward(grad_output.contiguous(), contiguous_stand_in(input), spatial, params)
         .to(input.memory_format());
   const auto h = util::reduced_dtype("avg_pool_backward", {&grad_output, &input});
@@ -475,7 +565,7 @@ Tensor avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spa
 
 Tensor adaptive_avg_pool(const Tensor& input, int spatial, const std::vector<int64_t>& output_size) {
   const normrt::detail::NvtxRange range("adaptive_avg_pool");
-  if (any_channels_last({&input}) && !native_channels_last(input, spatial, false))
+  if (any_channels_last({&input}) && !native_channels_last(input, spatial))
     return adaptive_avg_pool(input.contiguous(), spatial, output_size).to(input.memory_format());
   const auto h = util::reduced_dtype("adaptive_avg_pool", {&input});
   if (through_float32(h, input))
@@ -490,7 +580,7 @@ Tensor adaptive_avg_pool(const Tensor& input, int spatial, const std::vector<int
 Tensor adaptive_avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial) {
   const normrt::detail::NvtxRange range("adaptive_avg_pool_backward");
   const bool channels_last = any_channels_last({&grad_output, &input});
-  if (channels_last && !native_channels_last(input, spatial, false))
+  if (channels_last && !native_channels_last(input, spatial))
     return adaptive_avg_pool_backward(grad_output.contiguous(), contiguous_stand_in(input), spatial)
         .to(input.memory_format());
   const auto h = util::reduced_dtype("adaptive_avg_pool_backward", {&grad_output, &input});

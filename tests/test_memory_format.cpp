@@ -268,6 +268,22 @@ TEST(MemoryFormat, ActivationsPoolingAndDropoutKeepTheInputsFormat) {
     const Tensor dg = randn(g.sizes(), gen);
     expect_same(ops::adaptive_avg_pool_backward(dg, x_cl, spatial), ops::adaptive_avg_pool_backward(dg, x, spatial),
                 cl, what + " adaptive_avg_pool_backward");
+    // Uneven adaptive windows, and partial windows that do not count the padding; a contiguous gradient too.
+    const Tensor u = ops::adaptive_avg_pool(x, spatial, {2});
+    expect_same(ops::adaptive_avg_pool(x_cl, spatial, {2}), u, cl, what + " adaptive_avg_pool to 2");
+    const Tensor du = randn(u.sizes(), gen);
+    expect_same(ops::adaptive_avg_pool_backward(du.to(cl), x_cl, spatial),
+                ops::adaptive_avg_pool_backward(du, x, spatial), cl, what + " adaptive_avg_pool_backward to 2");
+    expect_same(ops::adaptive_avg_pool_backward(du, x_cl, spatial), ops::adaptive_avg_pool_backward(du, x, spatial),
+                cl, what + " adaptive_avg_pool_backward to 2, contiguous dy");
+    ops::PoolParams uncounted = params;
+    uncounted.ceil_mode = true;
+    uncounted.count_include_pad = false;
+    const Tensor p = ops::avg_pool(x, spatial, uncounted);
+    expect_same(ops::avg_pool(x_cl, spatial, uncounted), p, cl, what + " avg_pool without the padding");
+    const Tensor dp = randn(p.sizes(), gen);
+    expect_same(ops::avg_pool_backward(dp.to(cl), x_cl, spatial, uncounted),
+                ops::avg_pool_backward(dp, x, spatial, uncounted), cl, what + " avg_pool_backward without the padding");
     // Dropout drops by logical index: the same elements in either format.
     expect_same(ops::dropout(x_cl, 0.4, 17, 3), ops::dropout(x, 0.4, 17, 3), cl, what + " dropout");
     const ops::DropoutResult d = ops::dropout_with_mask(x, 0.4, 17, 3), d_cl = ops::dropout_with_mask(x_cl, 0.4, 17, 3);

@@ -141,7 +141,7 @@ TEST(Pool, AverageWindowsOfEveryShapeAreExactSumsOverTheirDivisors) {
 TEST(Pool, GlobalAverageIsTheKernelsWindowSum) {
   Generator gen(5);
   for (const Shape& shape : {Shape{1, 5, 1, 3}, Shape{2, 3, 2, 4}, Shape{3, 3, 7, 7}, Shape{1, 7, 5, 11},
-                             Shape{2, 2, 3, 4, 5}, Shape{9, 1, 56, 56}, Shape{3, 1, 9}}) {
+                             Shape{2, 2, 3, 4, 5}, Shape{9, 1, 56, 56}, Shape{3, 1, 9}, Shape{2, 70, 3, 3}}) {
     const int spatial = static_cast<int>(shape.size()) - 2;
     std::vector<float> xv = randn(shape, gen).to_vector();
     const int64_t planes = shape[0] * shape[1], in = static_cast<int64_t>(xv.size()) / planes;
@@ -155,11 +155,15 @@ TEST(Pool, GlobalAverageIsTheKernelsWindowSum) {
     ops::PoolParams padded;
     for (int d = 0; d < spatial; ++d) padded.kernel_size.push_back(shape[static_cast<std::size_t>(2 + d)] + 2);
     padded.padding = {1};
-    for (bool adaptive : {true, false}) {
-      const auto y =
-          (adaptive ? ops::adaptive_avg_pool(x, spatial, std::vector<int64_t>(spatial, 1)) : ops::avg_pool(x, spatial,
-                                                                                                        padded))
-              .to_vector();
+    const bool has_channels_last = spatial >= 2;
+    for (const auto& [adaptive, channels_last] : {std::pair{true, false}, std::pair{false, false},
+                                                   std::pair{true, has_channels_last},
+                                                   std::pair{false, has_channels_last}}) {
+      const Tensor input =
+          channels_last ? x.to(x.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d) : x;
+      const auto y = (adaptive ? ops::adaptive_avg_pool(input, spatial, std::vector<int64_t>(spatial, 1))
+                               : ops::avg_pool(input, spatial, padded))
+                         .to_vector();
       ASSERT_EQ(static_cast<int64_t>(y.size()), planes);
       poolmath::PoolGeometry g;
       for (int d = 0; d < spatial; ++d) {
@@ -174,8 +178,8 @@ TEST(Pool, GlobalAverageIsTheKernelsWindowSum) {
         const float got = y[static_cast<std::size_t>(plane)];
         const float want = poolmath::window_average(g, &xv[static_cast<std::size_t>(plane * in)], w);
         ASSERT_TRUE(std::memcmp(&got, &want, sizeof(float)) == 0 || (std::isnan(got) && std::isnan(want)))
-            << shape_str(shape) << (adaptive ? " adaptive" : " padded avg") << " plane " << plane << ": " << got
-            << " vs " << want;
+            << shape_str(shape) << (adaptive ? " adaptive" : " padded avg") << (channels_last ? " channels-last" : "")
+            << " plane " << plane << ": " << got << " vs " << want;
       }
       if (!adaptive) EXPECT_NE(w.divisor, static_cast<double>(in));  // the padding counts
     }
