@@ -326,6 +326,20 @@ std::vector<TensorOp> tensor_ops() {
        }},
       {"avg-pool-56x56", image,
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::adaptive_avg_pool(x, 2, {1, 1})); }; }},
+      {"global-avg-pool-channels-last", {32, 2048, 7, 7},
+       [](const Tensor& x) {
+         const Tensor x_cl = x.to(MemoryFormat::ChannelsLast);
+         return [x_cl] { benchmark::DoNotOptimize(ops::adaptive_avg_pool(x_cl, 2, {1, 1})); };
+       }},
+      {"avg-pool-3x3s2-channels-last", image,
+       [](const Tensor& x) {
+         const Tensor x_cl = x.to(MemoryFormat::ChannelsLast);
+         ops::PoolParams params;
+         params.kernel_size = {3};
+         params.stride = {2};
+         params.padding = {1};
+         return [x_cl, params] { benchmark::DoNotOptimize(ops::avg_pool(x_cl, 2, params)); };
+       }},
       {"softmax", logits, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::softmax(x, false)); }; }},
       {"sigmoid", image,
        [](const Tensor& x) {

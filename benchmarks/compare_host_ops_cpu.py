@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
 from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, reductions, copies, random draws,
-softmax, cross-entropy and BCE-with-logits, dropout, pooling, sigmoid, tanh) and cpu/conv2d-train rows (normrt-train's
-ResNet convolutions, forward and the input + weight gradients), each against its PyTorch equivalent at each thread count
+softmax, cross-entropy and BCE-with-logits, dropout, pooling (two rows channels-last), sigmoid, tanh) and
+cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients), each against its PyTorch equivalent at each thread count
 asked for. The sides alternate benchmark by benchmark, round after round (see compare_bn_cpu.py for why); each side's
 time is the median over the rounds, the speed-up PyTorch's best thread count's over normrt's.
 
@@ -42,6 +42,8 @@ def torch_call(torch, name):
     op, dims = parts[2:4]
     shape = [int(d) for d in dims.split("x")]
     x = torch.randn(shape)
+    if op.endswith("-channels-last"):
+        x = x.contiguous(memory_format=torch.channels_last)
     per_channel = torch.ones(shape[1], 1, 1) if len(shape) == 4 else None
     targets = torch.full((shape[0],), 3)
     x_grad = x.clone().requires_grad_()
@@ -65,6 +67,8 @@ def torch_call(torch, name):
         "global-avg-pool-backward": lambda: torch.ops.aten._adaptive_avg_pool2d_backward(
             torch.ones(shape[0], shape[1], 1, 1), x),
         "avg-pool-56x56": lambda: F.adaptive_avg_pool2d(x, 1),
+        "global-avg-pool-channels-last": lambda: F.adaptive_avg_pool2d(x, 1),
+        "avg-pool-3x3s2-channels-last": lambda: F.avg_pool2d(x, 3, 2, 1),
         "softmax": lambda: torch.softmax(x, 1),
         "sigmoid": lambda: torch.sigmoid(x),
         "tanh": lambda: torch.tanh(x),

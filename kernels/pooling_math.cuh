@@ -197,22 +197,29 @@ NORMRT_HD inline int64_t avg_divisor(const PoolGeometry& g, const int64_t* oc) {
   return g.count_include_pad ? padded : inside;
 }
 
-// The sum in double of the window [start, end) of a plane: its contiguous runs (a row; rows that span the plane's
-// width merge into one run, and whole planes of a 3-d window into one) each summed by tmath::line_sum's lanes, the
-// runs added in order. A global average pool's window is one run, whose CPU loop vectorises.
-template <typename T>
-NORMRT_HD inline double window_sum(const PoolGeometry& g, const T* plane, const int64_t* start, const int64_t* end,
-                                   int64_t step = 1) {
+// The contiguous runs of the window [start, end) of a plane, in order: fn(first, length) for each, first the plane
+// index of its first element. A row is a run; rows that span the plane's width merge into one, and whole planes of a
+// 3-d window into one.
+template <typename Fn>
+NORMRT_HD inline void for_each_run(const PoolGeometry& g, const int64_t* start, const int64_t* end, Fn fn) {
   const bool whole_rows = start[2] == 0 && end[2] == g.in[2];
   const bool whole_planes = whole_rows && start[1] == 0 && end[1] == g.in[1];
   const int64_t rows = whole_rows ? end[1] - start[1] : 1, depth = whole_planes ? end[0] - start[0] : 1;
   const int64_t run = depth * rows * (end[2] - start[2]);
-  double sum = 0.0;
   for (int64_t z = start[0]; z < end[0]; z += depth)
-    for (int64_t y = start[1]; y < end[1]; y += rows) {
-      const T* first = plane + ((z * g.in[1] + y) * g.in[2] + start[2]) * step;
-      sum += tmath::line_sum(run, [&](int64_t i) { return static_cast<double>(static_cast<float>(first[i * step])); });
-    }
+    for (int64_t y = start[1]; y < end[1]; y += rows) fn((z * g.in[1] + y) * g.in[2] + start[2], run);
+}
+
+// The sum in double of the window [start, end) of a plane: its runs (for_each_run) each summed by tmath::line_sum's
+// lanes, the runs added in order. A global average pool's window is one run, whose CPU loop vectorises.
+template <typename T>
+NORMRT_HD inline double window_sum(const PoolGeometry& g, const T* plane, const int64_t* start, const int64_t* end,
+                                   int64_t step = 1) {
+  double sum = 0.0;
+  for_each_run(g, start, end, [&](int64_t first_index, int64_t run) {
+    const T* first = plane + first_index * step;
+    sum += tmath::line_sum(run, [&](int64_t i) { return static_cast<double>(static_cast<float>(first[i * step])); });
+  });
   return sum;
 }
 

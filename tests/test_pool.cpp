@@ -186,6 +186,69 @@ TEST(Pool, GlobalAverageIsTheKernelsWindowSum) {
   }
 }
 
+// Average pooling over many channels (the CPU's channels-as-SIMD-lanes loop, from contiguous input through
+// channels-last copies) against the kernels' per-window sum, bit for bit: rows of 3 (runs shorter than the lanes),
+// whole rows merged into runs longer than the lanes, uneven adaptive windows, 2-d and 3-d, more channels than one
+// block of lanes. Values spread over 2^-40 .. 2^40 and a fifth of them +-2^80: which of the small terms survive the
+// giants' cancelling shows the order of the additions.
+TEST(Pool, AveragesOverManyChannelsAreTheKernelsWindowSums) {
+  struct Case {
+    Shape shape;
+    bool adaptive;
+    std::vector<int64_t> kernel, stride, padding;  // or the adaptive output size in `kernel`
+  };
+  const std::vector<Case> cases = {{{2, 70, 9, 11}, false, {3}, {2}, {1}},
+                                   {{1, 20, 9, 11}, false, {2, 11}, {2, 1}, {0}},
+                                   {{2, 17, 9, 10}, true, {4, 3}, {}, {}},
+                                   {{1, 16, 4, 5, 6}, true, {2, 1, 1}, {}, {}},
+                                   {{1, 18, 5, 6, 7}, false, {3}, {2}, {1}}};
+  Generator gen(9);
+  for (const Case& c : cases) {
+    const int spatial = static_cast<int>(c.shape.size()) - 2;
+    std::vector<float> xv = randn(c.shape, gen).to_vector();
+    const std::vector<float> spread = rand(c.shape, gen).to_vector();
+    for (std::size_t i = 0; i < xv.size(); ++i) {
+      xv[i] = std::ldexp(xv[i], static_cast<int>(80.0f * spread[i]) - 40);
+      if (spread[i] > 0.8f) xv[i] = std::copysign(0x1p80f, xv[i]);  // cancelling giants: what survives shows the order
+    }
+    const Tensor x = from_vector(xv, c.shape);
+    ops::PoolParams p;
+    p.kernel_size = c.kernel;
+    p.stride = c.stride;
+    p.padding = c.padding;
+    for (bool channels_last : {false, true}) {
+      const Tensor input =
+          channels_last ? x.to(spatial == 2 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d) : x;
+      const Tensor y = c.adaptive ? ops::adaptive_avg_pool(input, spatial, c.kernel) : ops::avg_pool(input, spatial, p);
+      const auto yv = y.to_vector();
+      poolmath::PoolGeometry g;
+      for (int d = 0; d < spatial; ++d) {
+        g.in[3 - spatial + d] = c.shape[static_cast<std::size_t>(2 + d)];
+        g.out[3 - spatial + d] = y.size(2 + d);
+        if (!c.adaptive) {
+          auto pick = [d](const std::vector<int64_t>& v) { return v[v.size() == 1 ? 0 : static_cast<std::size_t>(d)]; };
+          g.kernel[3 - spatial + d] = pick(c.kernel);
+          g.stride[3 - spatial + d] = pick(c.stride);
+          g.pad[3 - spatial + d] = pick(c.padding);
+        }
+      }
+      const int64_t planes = c.shape[0] * c.shape[1], in = g.in_size(), out = g.out_size();
+      for (int64_t plane = 0; plane < planes; ++plane)
+        for (int64_t o = 0; o < out; ++o) {
+          int64_t oc[3];
+          poolmath::unflatten(o, g.out, oc);
+          const poolmath::AvgWindow w =
+              c.adaptive ? poolmath::adaptive_avg_pool_window(g, oc) : poolmath::avg_pool_window(g, oc);
+          const float want = poolmath::window_average(g, &xv[static_cast<std::size_t>(plane * in)], w);
+          const float got = yv[static_cast<std::size_t>(plane * out + o)];
+          ASSERT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
+              << shape_str(c.shape) << (channels_last ? " channels-last" : "") << " plane " << plane << " output "
+              << o << ": " << got << " vs " << want;
+        }
+    }
+  }
+}
+
 // Global average pooling's backward on the CPU (each element written once with 0 + the plane's share) against the
 // kernels' gather (poolmath::adaptive_avg_backward_element), bit for bit, 2-d and 3-d, with a -0 and a NaN among
 // the output gradients.
