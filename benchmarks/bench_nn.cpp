@@ -331,6 +331,14 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor x_cl = x.to(MemoryFormat::ChannelsLast);
          return [x_cl] { benchmark::DoNotOptimize(ops::adaptive_avg_pool(x_cl, 2, {1, 1})); };
        }},
+      {"avg-pool-3x3s2", image,
+       [](const Tensor& x) {
+         ops::PoolParams params;
+         params.kernel_size = {3};
+         params.stride = {2};
+         params.padding = {1};
+         return [x, params] { benchmark::DoNotOptimize(ops::avg_pool(x, 2, params)); };
+       }},
       {"avg-pool-3x3s2-channels-last", image,
        [](const Tensor& x) {
          const Tensor x_cl = x.to(MemoryFormat::ChannelsLast);

@@ -2,9 +2,10 @@
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
 from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, reductions, copies, random draws,
 softmax, cross-entropy and BCE-with-logits, dropout, pooling (two rows channels-last), sigmoid, tanh) and
-cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients), each against its PyTorch equivalent at each thread count
-asked for. The sides alternate benchmark by benchmark, round after round (see compare_bn_cpu.py for why); each side's
-time is the median over the rounds, the speed-up PyTorch's best thread count's over normrt's.
+cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients), each against
+its PyTorch equivalent at each thread count asked for. The sides alternate benchmark by benchmark, round after round
+(see compare_bn_cpu.py for why); each side's time is the median over the rounds, the speed-up PyTorch's best thread
+count's over normrt's.
 
   /usr/bin/python3 benchmarks/compare_host_ops_cpu.py [--filter REGEX] [--threads 1,2] [--repetitions 5] [--rounds 3]
 """
@@ -68,6 +69,7 @@ def torch_call(torch, name):
             torch.ones(shape[0], shape[1], 1, 1), x),
         "avg-pool-56x56": lambda: F.adaptive_avg_pool2d(x, 1),
         "global-avg-pool-channels-last": lambda: F.adaptive_avg_pool2d(x, 1),
+        "avg-pool-3x3s2": lambda: F.avg_pool2d(x, 3, 2, 1),
         "avg-pool-3x3s2-channels-last": lambda: F.avg_pool2d(x, 3, 2, 1),
         "softmax": lambda: torch.softmax(x, 1),
         "sigmoid": lambda: torch.sigmoid(x),
