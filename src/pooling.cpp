@@ -162,6 +162,10 @@ void whole_plane_averages(const float* x, int64_t planes, int64_t plane_size, do
   }
 }
 
+// Batched average pooling over at least this many channels runs channels-last on the CPU (through copies for
+// contiguous tensors): the channels are the SIMD lanes.
+constexpr int64_t kChannelsLastFrom = 16;
+
 // whole_plane_averages of channels-last x (N, S, C): the channels, kChannelBlock at a time, are the SIMD lanes, and
 // each channel keeps line_sum's kLanes lanes over its positions, so its sum has window_average's bits.
 void whole_plane_averages_channels_last(const float* x, int64_t images, int64_t plane_size, int64_t channels,
@@ -288,8 +292,7 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
     return;
   }
   // Batched averages over many channels go through channels-last copies: the channels as SIMD lanes beat the plane
-  // by plane walk by more than the two transposes cost (3x3 stride 2 on 32x64x56x56: 4.7 against 25 ms).
-  constexpr int64_t kChannelsLastFrom = 16;
+  // by plane walk by more than the two transposes cost (3x3 stride 2 on 32x64x56x56: 6.6 against 25 ms).
   if (!max && x.dim() >= 4 && x.size(1) >= kChannelsLastFrom && g.planes == x.size(0) * x.size(1)) {
     const Tensor x_cl = x.to(normrt::detail::channels_last_format(x.dim()));
     Tensor y_cl = empty(y.sizes(), TensorOptions().memory_format(x_cl.memory_format()));
@@ -324,30 +327,41 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
   }
 }
 
-// The backward of average_forward_channels_last: dy and dx channels-last, each channel's plane scattered with step C
-// output by output (the contiguous path's terms, in its order), the channels of one output position one after
-// another. `whole`: a global pool's window, whose share every element gets once.
+// The backward of average_forward_channels_last: dy and dx channels-last, the channels kChannelBlock at a time as
+// SIMD lanes, each output's share added to its window output by output (the contiguous scatter's terms, in its
+// order). `whole`: a global pool's window, whose share every element gets once.
 void average_backward_channels_last(const poolmath::PoolGeometry& g, bool adaptive, int64_t channels, const float* dy,
                                     float* dx, const poolmath::AvgWindow* whole) {
+  constexpr int64_t kChannelBlock = 64;
   const int64_t images = g.planes / channels, in = g.in_size(), out = g.out_size();
+  const int64_t blocks = (channels + kChannelBlock - 1) / kChannelBlock;
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
-  for (int64_t n = 0; n < images; ++n) {
-    const float* dy_image = dy + n * out * channels;
-    float* dx_image = dx + n * in * channels;
+  for (int64_t task = 0; task < images * blocks; ++task) {
+    const int64_t n = task / blocks, c0 = task % blocks * kChannelBlock;
+    const int64_t width = std::min(kChannelBlock, channels - c0);
+    const float* dy_image = dy + n * out * channels + c0;
+    float* dx_image = dx + n * in * channels + c0;
+    float share[kChannelBlock];
     if (whole != nullptr) {
-      for (int64_t s = 0; s < in; ++s)
-        for (int64_t c = 0; c < channels; ++c)
-          dx_image[s * channels + c] = 0.0f + poolmath::adaptive_avg_share(dy_image[c], *whole);
+      for (int64_t c = 0; c < width; ++c) share[c] = 0.0f + poolmath::adaptive_avg_share(dy_image[c], *whole);
+      for (int64_t s = 0; s < in; ++s) std::copy(share, share + width, dx_image + s * channels);
       continue;
     }
-    std::fill(dx_image, dx_image + in * channels, 0.0f);
+    for (int64_t s = 0; s < in; ++s) std::fill(dx_image + s * channels, dx_image + s * channels + width, 0.0f);
     int64_t o = 0;
     for_each_output(g, [&](const int64_t* oc) {
-      for (int64_t c = 0; c < channels; ++c) {
+      const poolmath::AvgWindow w =
+          adaptive ? poolmath::adaptive_avg_pool_window(g, oc) : poolmath::avg_pool_window(g, oc);
+      for (int64_t c = 0; c < width; ++c) {
         const float grad = dy_image[o * channels + c];
-        if (adaptive) poolmath::adaptive_avg_backward_scatter(g, grad, oc, dx_image + c, channels);
-        else poolmath::avg_backward_scatter(g, grad, oc, dx_image + c, channels);
+        share[c] = adaptive ? poolmath::adaptive_avg_share(grad, w) : poolmath::avg_share(grad, w);
       }
+      for (int64_t z = w.start[0]; z < w.end[0]; ++z)
+        for (int64_t y = w.start[1]; y < w.end[1]; ++y)
+          for (int64_t x = w.start[2]; x < w.end[2]; ++x) {
+            float* element = dx_image + ((z * g.in[1] + y) * g.in[2] + x) * channels;
+            for (int64_t c = 0; c < width; ++c) element[c] += share[c];
+          }
       ++o;
     });
   }
@@ -384,6 +398,16 @@ Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, co
   if (!dy.is_contiguous()) {  // channels-last averages (max_backward_channels_last takes max pooling)
     average_backward_channels_last(g, adaptive, input.size(1), dyp, dxp, global ? &whole : nullptr);
     return dx;
+  }
+  // As the forward: batched averages over many channels through channels-last copies (3x3 stride 2 on
+  // 32x64x56x56: 28 ms plane by plane).
+  if (!max && !global && input.dim() >= 4 && input.size(1) >= kChannelsLastFrom &&
+      g.planes == input.size(0) * input.size(1)) {
+    const Tensor dy_cl = dy.to(normrt::detail::channels_last_format(dy.dim()));
+    Tensor dx_cl = empty(input.sizes(), TensorOptions().memory_format(dy_cl.memory_format()));
+    average_backward_channels_last(g, adaptive, input.size(1), util::stored<float>(dy_cl), util::stored<float>(dx_cl),
+                                   nullptr);
+    return dx_cl.contiguous();
   }
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
   for (int64_t plane = 0; plane < g.planes; ++plane) {

@@ -186,8 +186,8 @@ TEST(Pool, GlobalAverageIsTheKernelsWindowSum) {
   }
 }
 
-// Average pooling over many channels (the CPU's channels-as-SIMD-lanes loop, from contiguous input through
-// channels-last copies) against the kernels' per-window sum, bit for bit: rows of 3 (runs shorter than the lanes),
+// Average pooling over many channels (the CPU's channels-as-SIMD-lanes loops, from contiguous input through
+// channels-last copies) against the kernels' per-window sum and the plane-by-plane scatter, bit for bit: rows of 3 (runs shorter than the lanes),
 // whole rows merged into runs longer than the lanes, uneven adaptive windows, 2-d and 3-d, more channels than one
 // block of lanes. Values spread over 2^-40 .. 2^40 and a fifth of them +-2^80: which of the small terms survive the
 // giants' cancelling shows the order of the additions.
@@ -245,6 +245,31 @@ TEST(Pool, AveragesOverManyChannelsAreTheKernelsWindowSums) {
               << shape_str(c.shape) << (channels_last ? " channels-last" : "") << " plane " << plane << " output "
               << o << ": " << got << " vs " << want;
         }
+      // The backward against the scatter plane by plane, output by output, with the same kind of gradient.
+      std::vector<float> dyv = randn(y.sizes(), gen).to_vector();
+      const std::vector<float> dy_spread = rand(y.sizes(), gen).to_vector();
+      for (std::size_t i = 0; i < dyv.size(); ++i) {
+        dyv[i] = std::ldexp(dyv[i], static_cast<int>(80.0f * dy_spread[i]) - 40);
+        if (dy_spread[i] > 0.8f) dyv[i] = std::copysign(0x1p80f, dyv[i]);
+      }
+      const Tensor dy = from_vector(dyv, y.sizes()).to(input.memory_format());
+      const auto dx = (c.adaptive ? ops::adaptive_avg_pool_backward(dy, input, spatial)
+                                  : ops::avg_pool_backward(dy, input, spatial, p))
+                          .to_vector();
+      std::vector<float> want(xv.size(), 0.0f);
+      for (int64_t plane = 0; plane < planes; ++plane)
+        for (int64_t o = 0; o < out; ++o) {
+          int64_t oc[3];
+          poolmath::unflatten(o, g.out, oc);
+          const float grad = dyv[static_cast<std::size_t>(plane * out + o)];
+          float* dx_plane = &want[static_cast<std::size_t>(plane * in)];
+          if (c.adaptive) poolmath::adaptive_avg_backward_scatter(g, grad, oc, dx_plane);
+          else poolmath::avg_backward_scatter(g, grad, oc, dx_plane);
+        }
+      for (std::size_t i = 0; i < want.size(); ++i)
+        ASSERT_EQ(std::memcmp(&dx[i], &want[i], sizeof(float)), 0)
+            << shape_str(c.shape) << (channels_last ? " channels-last" : "") << " backward element " << i << ": "
+            << dx[i] << " vs " << want[i];
     }
   }
 }
