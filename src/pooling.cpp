@@ -163,35 +163,8 @@ void whole_plane_averages(const float* x, int64_t planes, int64_t plane_size, do
 }
 
 // Batched average pooling over at least this many channels runs channels-last on the CPU (through copies for
-// contiguous tensors): the channels are the SIMD lanes.
-constexpr int64_t kChannelsLastFrom = 16;
-
-// whole_plane_averages of channels-last x (N, S, C): the channels, kChannelBlock at a time, are the SIMD lanes, and
-// each channel keeps line_sum's kLanes lanes over its positions, so its sum has window_average's bits.
-void whole_plane_averages_channels_last(const float* x, int64_t images, int64_t plane_size, int64_t channels,
-                                        double divisor, float* y) {
-  constexpr int64_t kChannelBlock = 64;
-  const int64_t blocks = (channels + kChannelBlock - 1) / kChannelBlock;
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(images * plane_size * channels))
-  for (int64_t task = 0; task < images * blocks; ++task) {
-    const int64_t n = task / blocks, c0 = task % blocks * kChannelBlock;
-    const int64_t width = std::min(kChannelBlock, channels - c0);
-    const float* image = x + n * plane_size * channels + c0;
-    double lanes[kLanes][kChannelBlock] = {};
-    int64_t r = 0;
-    for (; r + kLanes <= plane_size; r += kLanes)
-      for (int j = 0; j < kLanes; ++j) {
-        const float* row = image + (r + j) * channels;
-        for (int64_t c = 0; c < width; ++c) lanes[j][c] += static_cast<double>(row[c]);
-      }
-    for (int half = kLanes / 2; half > 0; half /= 2)
-      for (int j = 0; j < half; ++j)
-        for (int64_t c = 0; c < width; ++c) lanes[j][c] += lanes[j + half][c];
-    for (; r < plane_size; ++r)
-      for (int64_t c = 0; c < width; ++c) lanes[0][c] += static_cast<double>(image[r * channels + c]);
-    for (int64_t c = 0; c < width; ++c) y[n * channels + c0 + c] = static_cast<float>(lanes[0][c] / divisor);
-  }
-}
+// contiguous tensors), the channels kChannelBlock at a time as SIMD lanes.
+constexpr int64_t kChannelsLastFrom = 16, kChannelBlock = 64;
 
 // Average pooling of channels-last x (N, S, C) on the CPU, the channels kChannelBlock at a time as SIMD lanes: each
 // channel's window summed as window_sum sums it (its runs in order, each in line_sum's lanes), so with its bits.
@@ -199,7 +172,6 @@ void whole_plane_averages_channels_last(const float* x, int64_t images, int64_t 
 template <typename WindowOf>
 void average_forward_channels_last(const poolmath::PoolGeometry& g, int64_t channels, const float* x, float* y,
                                    const WindowOf& window_of) {
-  constexpr int64_t kChannelBlock = 64;
   const int64_t images = g.planes / channels, in = g.in_size(), out = g.out_size();
   const int64_t blocks = (channels + kChannelBlock - 1) / kChannelBlock;
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
@@ -273,11 +245,7 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
   const bool whole_plane = listed && out == 1 && windows[0].end[0] - windows[0].start[0] == g.in[0] &&
                            windows[0].end[1] - windows[0].start[1] == g.in[1] &&
                            windows[0].end[2] - windows[0].start[2] == g.in[2];
-  if (whole_plane && !x.is_contiguous()) {
-    whole_plane_averages_channels_last(xp, g.planes / x.size(1), in, x.size(1), windows[0].divisor, yp);
-    return;
-  }
-  if (whole_plane) {
+  if (whole_plane && x.is_contiguous()) {
     whole_plane_averages(xp, g.planes, in, windows[0].divisor, yp);
     return;
   }
@@ -332,7 +300,6 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
 // order). `whole`: a global pool's window, whose share every element gets once.
 void average_backward_channels_last(const poolmath::PoolGeometry& g, bool adaptive, int64_t channels, const float* dy,
                                     float* dx, const poolmath::AvgWindow* whole) {
-  constexpr int64_t kChannelBlock = 64;
   const int64_t images = g.planes / channels, in = g.in_size(), out = g.out_size();
   const int64_t blocks = (channels + kChannelBlock - 1) / kChannelBlock;
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
