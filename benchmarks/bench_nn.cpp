@@ -276,6 +276,10 @@ struct TensorOp {
 
 std::vector<TensorOp> tensor_ops() {
   const Shape image = {32, 64, 56, 56}, logits = {4096, 1000}, pooled = {64, 64, 12, 12};
+  ops::PoolParams pool_3x3s2;  // ResNet's stem pooling window
+  pool_3x3s2.kernel_size = {3};
+  pool_3x3s2.stride = {2};
+  pool_3x3s2.padding = {1};
   auto targets = [](int64_t rows) {
     return from_vector(std::vector<int64_t>(static_cast<std::size_t>(rows), 3), {rows});
   };
@@ -310,12 +314,8 @@ std::vector<TensorOp> tensor_ops() {
       {"dropout", pooled,
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::dropout_with_mask(x, 0.25, 7, 0)); }; }},
       {"max-pool-3x3s2", image,
-       [](const Tensor& x) {
-         ops::PoolParams params;
-         params.kernel_size = {3};
-         params.stride = {2};
-         params.padding = {1};
-         return [x, params] { benchmark::DoNotOptimize(ops::max_pool(x, 2, params)); };
+       [pool_3x3s2](const Tensor& x) {
+         return [x, params = pool_3x3s2] { benchmark::DoNotOptimize(ops::max_pool(x, 2, params)); };
        }},
       {"global-avg-pool", {32, 2048, 7, 7},
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::adaptive_avg_pool(x, 2, {1, 1})); }; }},
@@ -332,21 +332,13 @@ std::vector<TensorOp> tensor_ops() {
          return [x_cl] { benchmark::DoNotOptimize(ops::adaptive_avg_pool(x_cl, 2, {1, 1})); };
        }},
       {"avg-pool-3x3s2", image,
-       [](const Tensor& x) {
-         ops::PoolParams params;
-         params.kernel_size = {3};
-         params.stride = {2};
-         params.padding = {1};
-         return [x, params] { benchmark::DoNotOptimize(ops::avg_pool(x, 2, params)); };
+       [pool_3x3s2](const Tensor& x) {
+         return [x, params = pool_3x3s2] { benchmark::DoNotOptimize(ops::avg_pool(x, 2, params)); };
        }},
       {"avg-pool-3x3s2-channels-last", image,
-       [](const Tensor& x) {
+       [pool_3x3s2](const Tensor& x) {
          const Tensor x_cl = x.to(MemoryFormat::ChannelsLast);
-         ops::PoolParams params;
-         params.kernel_size = {3};
-         params.stride = {2};
-         params.padding = {1};
-         return [x_cl, params] { benchmark::DoNotOptimize(ops::avg_pool(x_cl, 2, params)); };
+         return [x_cl, params = pool_3x3s2] { benchmark::DoNotOptimize(ops::avg_pool(x_cl, 2, params)); };
        }},
       {"softmax", logits, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::softmax(x, false)); }; }},
       {"sigmoid", image,
