@@ -3,6 +3,10 @@
 // CPU and as they are to the CUDA kernels (the same bits).
 #include "normrt/ops/pooling.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cstring>
 #include <sstream>
@@ -125,11 +129,23 @@ constexpr int kLanes = tmath::kLineLanes;
 typedef float LaneFloats __attribute__((vector_size(kLanes * sizeof(float))));
 typedef double LaneSums __attribute__((vector_size(kLanes * sizeof(double))));
 
-inline void add_lanes(LaneSums& lanes, const float* group) {
+// The eight floats at `group` as doubles. GCC 12 converts a LaneFloats vector (or lets the auto-vectoriser convert a
+// loop's floats) half by half, with extracts and inserts: three shuffle-port instructions where AVX-512 needs one,
+// and the bound of the channels-last pooling loops.
+inline LaneSums widened(const float* group) {
+#if defined(__AVX512F__)
+  static_assert(kLanes == 8, "one AVX-512 vector of doubles");
+  // The zero-masking form with every lane selected is the same instruction; the plain form's undefined pass-through
+  // draws GCC 12's -Wmaybe-uninitialized.
+  return _mm512_maskz_cvtps_pd(0xFF, _mm256_loadu_ps(group));
+#else
   LaneFloats v;
   std::memcpy(&v, group, sizeof v);
-  lanes += __builtin_convertvector(v, LaneSums);
+  return __builtin_convertvector(v, LaneSums);
+#endif
 }
+
+inline void add_lanes(LaneSums& lanes, const float* group) { lanes += widened(group); }
 
 // y[p] = the average of plane p when one window covers the whole plane (a global average pool). Each plane's sum is
 // tmath::line_sum's (the bits of window_average), but kPlanes planes go through their whole groups together: their
@@ -163,47 +179,85 @@ void whole_plane_averages(const float* x, int64_t planes, int64_t plane_size, do
 }
 
 // Batched average pooling over at least this many channels runs channels-last on the CPU (through copies for
-// contiguous tensors), the channels kChannelBlock at a time as SIMD lanes.
-constexpr int64_t kChannelsLastFrom = 16, kChannelBlock = 64;
+// contiguous tensors), the channels as SIMD lanes.
+constexpr int64_t kChannelsLastFrom = 16;
+// The channels-last backward scatters kChannelBlock channels at a time (16 ran at half the speed on 32x64x56x56).
+constexpr int64_t kChannelBlock = 64;
 
-// Average pooling of channels-last x (N, S, C) on the CPU, the channels kChannelBlock at a time as SIMD lanes: each
-// channel's window summed as window_sum sums it (its runs in order, each in line_sum's lanes), so with its bits.
-// window_of(o) gives output o's window.
+// A window's run (poolmath::for_each_run): `length` elements from flat position `first`.
+struct Run {
+  int64_t first, length;
+};
+
+// line_sum's sum of a run of `length` >= kLanes positions, each kLanes adjacent channels of channels-last input.
+inline LaneSums long_run_sum(const float* base, int64_t length, int64_t channels) {
+  LaneSums lanes[kLanes] = {};
+  int64_t r = 0;
+  for (; r + kLanes <= length; r += kLanes)
+    for (int j = 0; j < kLanes; ++j) lanes[j] += widened(base + (r + j) * channels);
+  for (int width = kLanes / 2; width > 0; width /= 2)
+    for (int j = 0; j < width; ++j) lanes[j] += lanes[j + width];
+  for (; r < length; ++r) lanes[0] += widened(base + r * channels);
+  return lanes[0];
+}
+
+// The window sums of kVectors * kLanes adjacent channels of channels-last `image`, each as window_sum sums it: its
+// runs in order, each in line_sum's lanes (a run shorter than the lanes from +0 in order). Every accumulator stays in
+// a register: in stack arrays over a variable width, or captured by a per-run callback, the loads and stores of the
+// partial sums bounded the loop.
+template <int kVectors>
+inline void block_window_sums(const std::vector<Run>& runs, const float* image, int64_t channels,
+                              LaneSums (&sum)[kVectors]) {
+  for (int v = 0; v < kVectors; ++v) sum[v] = LaneSums{};
+  for (const Run& run : runs) {
+    const float* base = image + run.first * channels;
+    if (run.length >= kLanes) {
+      for (int v = 0; v < kVectors; ++v) sum[v] += long_run_sum(base + v * kLanes, run.length, channels);
+      continue;
+    }
+    LaneSums part[kVectors] = {};
+    for (int64_t r = 0; r < run.length; ++r)
+      for (int v = 0; v < kVectors; ++v) part[v] += widened(base + r * channels + v * kLanes);
+    for (int v = 0; v < kVectors; ++v) sum[v] += part[v];
+  }
+}
+
+// Channels [c, c + kVectors * kLanes) of one output position: block_window_sums over the divisor.
+template <int kVectors>
+inline void block_averages(const std::vector<Run>& runs, const float* image, int64_t channels, double divisor,
+                           float* averages) {
+  LaneSums sum[kVectors];
+  block_window_sums(runs, image, channels, sum);
+  for (int v = 0; v < kVectors; ++v) {
+    const LaneFloats average = __builtin_convertvector(sum[v] / divisor, LaneFloats);
+    std::memcpy(averages + v * kLanes, &average, sizeof average);
+  }
+}
+
+// Average pooling of channels-last x (N, S, C) on the CPU, the channels as SIMD lanes (block_averages: 32 at a time,
+// then 8; the last C % 8 one by one in the same order), so with window_sum's bits. window_of(o) gives output o's
+// window. A thread takes whole output positions, so their windows are found once for all channels.
 template <typename WindowOf>
 void average_forward_channels_last(const poolmath::PoolGeometry& g, int64_t channels, const float* x, float* y,
                                    const WindowOf& window_of) {
+  constexpr int kWide = 4;  // vectors of a wide block: 1, 2, 4 and 8 ran within noise of each other on 32x64x56x56
   const int64_t images = g.planes / channels, in = g.in_size(), out = g.out_size();
-  const int64_t blocks = (channels + kChannelBlock - 1) / kChannelBlock;
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.planes * in))
-  for (int64_t task = 0; task < images * out * blocks; ++task) {
-    const int64_t position = task / blocks, c0 = task % blocks * kChannelBlock;
-    const int64_t width = std::min(kChannelBlock, channels - c0);
-    const poolmath::AvgWindow w = window_of(position % out);
-    const float* image = x + position / out * in * channels + c0;
-    double sum[kChannelBlock] = {};
-    poolmath::for_each_run(g, w.start, w.end, [&](int64_t first, int64_t run) {
-      const float* base = image + first * channels;
-      if (run < kLanes) {  // line_sum's lanes stay +0: the run is summed from +0 in order
-        double part[kChannelBlock] = {};
-        for (int64_t r = 0; r < run; ++r)
-          for (int64_t c = 0; c < width; ++c) part[c] += static_cast<double>(base[r * channels + c]);
-        for (int64_t c = 0; c < width; ++c) sum[c] += part[c];
-        return;
-      }
-      double lanes[kLanes][kChannelBlock] = {};
-      int64_t r = 0;
-      for (; r + kLanes <= run; r += kLanes)
-        for (int j = 0; j < kLanes; ++j)
-          for (int64_t c = 0; c < width; ++c) lanes[j][c] += static_cast<double>(base[(r + j) * channels + c]);
-      for (int half = kLanes / 2; half > 0; half /= 2)
-        for (int j = 0; j < half; ++j)
-          for (int64_t c = 0; c < width; ++c) lanes[j][c] += lanes[j + half][c];
-      for (; r < run; ++r)
-        for (int64_t c = 0; c < width; ++c) lanes[0][c] += static_cast<double>(base[r * channels + c]);
-      for (int64_t c = 0; c < width; ++c) sum[c] += lanes[0][c];
-    });
-    float* out_position = y + position * channels + c0;
-    for (int64_t c = 0; c < width; ++c) out_position[c] = static_cast<float>(sum[c] / w.divisor);
+#pragma omp parallel if (cpu::worth_parallel(g.planes * in))
+  {
+    thread_local std::vector<Run> runs;  // a position's window, kept per thread (no allocation per training step)
+#pragma omp for schedule(static)
+    for (int64_t position = 0; position < images * out; ++position) {
+      const poolmath::AvgWindow w = window_of(position % out);
+      runs.clear();
+      poolmath::for_each_run(g, w.start, w.end, [&](int64_t first, int64_t length) { runs.push_back({first, length}); });
+      const float* image = x + position / out * in * channels;
+      float* averages = y + position * channels;
+      int64_t c = 0;
+      for (; c + kWide * kLanes <= channels; c += kWide * kLanes)
+        block_averages<kWide>(runs, image + c, channels, w.divisor, averages + c);
+      for (; c + kLanes <= channels; c += kLanes) block_averages<1>(runs, image + c, channels, w.divisor, averages + c);
+      for (; c < channels; ++c) averages[c] = poolmath::window_average(g, image + c, w, channels);
+    }
   }
 }
 

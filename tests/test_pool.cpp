@@ -187,10 +187,11 @@ TEST(Pool, GlobalAverageIsTheKernelsWindowSum) {
 }
 
 // Average pooling over many channels (the CPU's channels-as-SIMD-lanes loops, from contiguous input through
-// channels-last copies) against the kernels' per-window sum and the plane-by-plane scatter, bit for bit: rows of 3 (runs shorter than the lanes),
-// whole rows merged into runs longer than the lanes, uneven adaptive windows, 2-d and 3-d, more channels than one
-// block of lanes. Values spread over 2^-40 .. 2^40 and a fifth of them +-2^80: which of the small terms survive the
-// giants' cancelling shows the order of the additions.
+// channels-last copies) against the kernels' per-window sum and the plane-by-plane scatter, bit for bit: rows of 3
+// (runs shorter than the lanes), whole rows and whole planes merged into runs longer than the lanes, uneven adaptive
+// windows, 2-d and 3-d; channel counts that take wide blocks, single vectors and single channels (70 = 2 * 32 + 6,
+// 44 = 32 + 8 + 4, 20 = 2 * 8 + 4) and the backward's blocks. Values spread over 2^-40 .. 2^40 and a fifth of them
+// +-2^80: which of the small terms survive the giants' cancelling shows the order of the additions.
 TEST(Pool, AveragesOverManyChannelsAreTheKernelsWindowSums) {
   struct Case {
     Shape shape;
@@ -201,7 +202,8 @@ TEST(Pool, AveragesOverManyChannelsAreTheKernelsWindowSums) {
                                    {{1, 20, 9, 11}, false, {2, 11}, {2, 1}, {0}},
                                    {{2, 17, 9, 10}, true, {4, 3}, {}, {}},
                                    {{1, 16, 4, 5, 6}, true, {2, 1, 1}, {}, {}},
-                                   {{1, 18, 5, 6, 7}, false, {3}, {2}, {1}}};
+                                   {{1, 18, 5, 6, 7}, false, {3}, {2}, {1}},
+                                   {{2, 44, 7, 5}, true, {1, 1}, {}, {}}};
   Generator gen(9);
   for (const Case& c : cases) {
     const int spatial = static_cast<int>(c.shape.size()) - 2;
