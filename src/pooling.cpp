@@ -129,23 +129,22 @@ constexpr int kLanes = tmath::kLineLanes;
 typedef float LaneFloats __attribute__((vector_size(kLanes * sizeof(float))));
 typedef double LaneSums __attribute__((vector_size(kLanes * sizeof(double))));
 
-// The eight floats at `group` as doubles. GCC 12 converts a LaneFloats vector (or lets the auto-vectoriser convert a
-// loop's floats) half by half, with extracts and inserts: three shuffle-port instructions where AVX-512 needs one,
-// and the bound of the channels-last pooling loops.
-inline LaneSums widened(const float* group) {
+// lanes += the eight floats at `group` as doubles. GCC 12 converts a LaneFloats vector (or lets the auto-vectoriser
+// convert a loop's floats) half by half, with extracts and inserts: three shuffle-port instructions where AVX-512
+// needs one, and the bound of the channels-last pooling loops. (The lanes are passed by reference: a 64-byte vector
+// by value changes the calling convention between builds with and without AVX-512.)
+inline void add_lanes(LaneSums& lanes, const float* group) {
 #if defined(__AVX512F__)
   static_assert(kLanes == 8, "one AVX-512 vector of doubles");
   // The zero-masking form with every lane selected is the same instruction; the plain form's undefined pass-through
   // draws GCC 12's -Wmaybe-uninitialized.
-  return _mm512_maskz_cvtps_pd(0xFF, _mm256_loadu_ps(group));
+  lanes += _mm512_maskz_cvtps_pd(0xFF, _mm256_loadu_ps(group));
 #else
   LaneFloats v;
   std::memcpy(&v, group, sizeof v);
-  return __builtin_convertvector(v, LaneSums);
+  lanes += __builtin_convertvector(v, LaneSums);
 #endif
 }
-
-inline void add_lanes(LaneSums& lanes, const float* group) { lanes += widened(group); }
 
 // y[p] = the average of plane p when one window covers the whole plane (a global average pool). Each plane's sum is
 // tmath::line_sum's (the bits of window_average), but kPlanes planes go through their whole groups together: their
@@ -189,16 +188,17 @@ struct Run {
   int64_t first, length;
 };
 
-// line_sum's sum of a run of `length` >= kLanes positions, each kLanes adjacent channels of channels-last input.
-inline LaneSums long_run_sum(const float* base, int64_t length, int64_t channels) {
+// sum += line_sum's sum of a run of `length` >= kLanes positions, each kLanes adjacent channels of channels-last
+// input.
+inline void add_long_run_sum(LaneSums& sum, const float* base, int64_t length, int64_t channels) {
   LaneSums lanes[kLanes] = {};
   int64_t r = 0;
   for (; r + kLanes <= length; r += kLanes)
-    for (int j = 0; j < kLanes; ++j) lanes[j] += widened(base + (r + j) * channels);
+    for (int j = 0; j < kLanes; ++j) add_lanes(lanes[j], base + (r + j) * channels);
   for (int width = kLanes / 2; width > 0; width /= 2)
     for (int j = 0; j < width; ++j) lanes[j] += lanes[j + width];
-  for (; r < length; ++r) lanes[0] += widened(base + r * channels);
-  return lanes[0];
+  for (; r < length; ++r) add_lanes(lanes[0], base + r * channels);
+  sum += lanes[0];
 }
 
 // The window sums of kVectors * kLanes adjacent channels of channels-last `image`, each as window_sum sums it: its
@@ -212,12 +212,12 @@ inline void block_window_sums(const std::vector<Run>& runs, const float* image, 
   for (const Run& run : runs) {
     const float* base = image + run.first * channels;
     if (run.length >= kLanes) {
-      for (int v = 0; v < kVectors; ++v) sum[v] += long_run_sum(base + v * kLanes, run.length, channels);
+      for (int v = 0; v < kVectors; ++v) add_long_run_sum(sum[v], base + v * kLanes, run.length, channels);
       continue;
     }
     LaneSums part[kVectors] = {};
     for (int64_t r = 0; r < run.length; ++r)
-      for (int v = 0; v < kVectors; ++v) part[v] += widened(base + r * channels + v * kLanes);
+      for (int v = 0; v < kVectors; ++v) add_lanes(part[v], base + r * channels + v * kLanes);
     for (int v = 0; v < kVectors; ++v) sum[v] += part[v];
   }
 }
