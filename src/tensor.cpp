@@ -11,6 +11,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "cpu_threads.h"
 #include "element_convert.h"
 #include "normrt/error.h"
 #include "normrt/generator.h"
@@ -548,7 +549,22 @@ Tensor full(const Shape& shape, double value, const TensorOptions& options) {
     return out;
   }
 #endif
-  return make_filled(shape, options, [value](std::size_t) { return value; });
+  // On the host too a constant is written where it lies: the same memory in every memory format, so no contiguous
+  // buffer and no copy into the format (zeros of a channels-last gradient cost a fill and a transpose).
+  Tensor out = empty(shape, options);
+  const int64_t n = out.numel();
+  auto fill = [n](auto* elements, auto constant) {
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+    for (int64_t i = 0; i < n; ++i) elements[i] = constant;
+  };
+  const auto v = static_cast<float>(value);
+  switch (out.dtype()) {
+    case DType::Int64: fill(static_cast<int64_t*>(out.raw_data()), static_cast<int64_t>(value)); break;
+    case DType::Float16: fill(static_cast<uint16_t*>(out.raw_data()), Half(v).bits); break;
+    case DType::BFloat16: fill(static_cast<uint16_t*>(out.raw_data()), BFloat16(v).bits); break;
+    case DType::Float32: fill(static_cast<float*>(out.raw_data()), v); break;
+  }
+  return out;
 }
 
 Tensor arange(double start, double end, double step, const TensorOptions& options) {
