@@ -385,6 +385,26 @@ TEST(Pool, RefusesBadArgumentsWithPyTorchsWords) {
   EXPECT_EQ(r.output.sizes(), (Shape{0, 3, 2, 2}));
   EXPECT_EQ(ops::max_pool_backward(zeros({0, 3, 2, 2}), zeros({0, 3, 4, 4}), r.indices, 2, params({2}, none)).sizes(),
             (Shape{0, 3, 4, 4}));
+  // Indices max_pool could not have returned: out of the plane, negative, in either memory format. A refusal, not a
+  // write past the gradient (PyTorch 1.13's CPU backward crashes on them).
+  const auto pooled = ops::max_pool(randn({2, 3, 4, 4}), 2, params({2}, none));
+  for (const int64_t bad : {int64_t{16}, int64_t{-1}, int64_t{1} << 40}) {
+    std::vector<int64_t> indices = pooled.indices.to_vector<int64_t>();
+    indices[17] = bad;  // one index of the second image
+    const Tensor bad_indices = from_vector(indices, pooled.indices.sizes());
+    const std::string message =
+        "max_pool_backward: Found an invalid max index: " + std::to_string(bad) + " (input planes hold 16 elements)";
+    EXPECT_TRUE(throws_with(
+        [&] { ops::max_pool_backward(pooled.output, randn({2, 3, 4, 4}), bad_indices, 2, params({2}, none)); },
+        message));
+    const Tensor cl_input = randn({2, 3, 4, 4}).to(MemoryFormat::ChannelsLast);
+    EXPECT_TRUE(throws_with(
+        [&] {
+          ops::max_pool_backward(pooled.output.to(MemoryFormat::ChannelsLast), cl_input,
+                                 bad_indices.to(MemoryFormat::ChannelsLast), 2, params({2}, none));
+        },
+        message));
+  }
   // Adaptive pooling to zero size gives an empty output and a zero gradient.
   EXPECT_EQ(ops::adaptive_avg_pool(x, 2, {0}).sizes(), (Shape{2, 3, 0, 0}));
   EXPECT_EQ(ops::adaptive_avg_pool_backward(zeros({2, 3, 0, 0}), x, 2).to_vector(), std::vector<float>(150, 0.0f));
