@@ -317,6 +317,11 @@ std::vector<TensorOp> tensor_ops() {
        [pool_3x3s2](const Tensor& x) {
          return [x, params = pool_3x3s2] { benchmark::DoNotOptimize(ops::max_pool(x, 2, params)); };
        }},
+      {"max-pool-3x3s2-channels-last", image,
+       [pool_3x3s2](const Tensor& x) {
+         const Tensor x_cl = x.to(MemoryFormat::ChannelsLast);
+         return [x_cl, params = pool_3x3s2] { benchmark::DoNotOptimize(ops::max_pool(x_cl, 2, params)); };
+       }},
       {"global-avg-pool", {32, 2048, 7, 7},
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::adaptive_avg_pool(x, 2, {1, 1})); }; }},
       {"global-avg-pool-backward", {32, 2048, 7, 7},

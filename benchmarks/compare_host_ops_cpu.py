@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
 from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, reductions, copies, random draws,
-softmax, cross-entropy and BCE-with-logits, dropout, pooling (two rows channels-last), sigmoid, tanh) and
+softmax, cross-entropy and BCE-with-logits, dropout, pooling (three rows channels-last), sigmoid, tanh) and
 cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients), each against
 its PyTorch equivalent at each thread count asked for. The sides alternate benchmark by benchmark, round after round
 (see compare_bn_cpu.py for why); each side's time is the median over the rounds, the speed-up PyTorch's best thread
@@ -64,6 +64,7 @@ def torch_call(torch, name):
                                                        x_grad),
         "dropout": lambda: F.dropout(x, 0.25, True),
         "max-pool-3x3s2": lambda: F.max_pool2d(x, 3, 2, 1, return_indices=True),
+        "max-pool-3x3s2-channels-last": lambda: F.max_pool2d(x, 3, 2, 1, return_indices=True),
         "global-avg-pool": lambda: F.adaptive_avg_pool2d(x, 1),
         "global-avg-pool-backward": lambda: torch.ops.aten._adaptive_avg_pool2d_backward(
             torch.ones(shape[0], shape[1], 1, 1), x),
