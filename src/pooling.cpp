@@ -529,7 +529,8 @@ void max_forward_channels_last(const poolmath::PoolGeometry& g, int64_t channels
 }
 
 // Its backward: channels-last dx of `shape` from channels-last dy and indices, each image's outputs scattered in order
-// (per channel the terms of the contiguous scatter, in its order: the same bits).
+// (per channel the terms of the contiguous scatter, in its order: the same bits). An output's channels scatter as
+// SIMD lanes (gather, add, scatter): their targets index * C + c differ, as their channels c do.
 Tensor max_backward_channels_last(const poolmath::PoolGeometry& g, const Tensor& dy, const Tensor& indices,
                                   const Shape& shape) {
   const int64_t channels = shape[1], images = g.planes / channels, in = g.in_size(), out = g.out_size();
@@ -543,6 +544,7 @@ Tensor max_backward_channels_last(const poolmath::PoolGeometry& g, const Tensor&
     float* dxn = dxp + n * in * channels;
     uint64_t largest = 0;
     for (int64_t o = n * out; o < (n + 1) * out; ++o)
+#pragma omp simd reduction(max : largest)
       for (int64_t c = 0; c < channels; ++c)
         dxn[IndexCheck::clamped(ip[o * channels + c], in, largest) * channels + c] += dyp[o * channels + c];
     check.check(largest, ip + n * out * channels, out * channels);

@@ -223,7 +223,8 @@ TEST(MemoryFormat, ArithmeticTakesEveryPairOfFormatsAndBroadcasts) {
 
 TEST(MemoryFormat, ActivationsPoolingAndDropoutKeepTheInputsFormat) {
   Generator gen(6);
-  for (const Shape& shape : {Shape{2, 3, 6, 5}, Shape{1, 8, 7, 7}, Shape{3, 1, 4, 9}, Shape{2, 4, 3, 5, 6}}) {
+  for (const Shape& shape :
+       {Shape{2, 3, 6, 5}, Shape{1, 8, 7, 7}, Shape{3, 1, 4, 9}, Shape{2, 19, 7, 9}, Shape{2, 4, 3, 5, 6}}) {
     const MemoryFormat cl = channels_last_of(shape);
     const int spatial = static_cast<int>(shape.size()) - 2;
     const Tensor x = randn(shape, gen), x_cl = x.to(cl);
