@@ -2,7 +2,8 @@
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
 from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, reductions, copies, random draws,
 softmax, cross-entropy and BCE-with-logits, dropout, pooling (three rows channels-last), sigmoid, tanh) and
-cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients), each against
+cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients) and the
+cpu/max-pool-2x2 rows (forward and backward, both memory formats), each against
 its PyTorch equivalent at each thread count asked for. The sides alternate benchmark by benchmark, round after round
 (see compare_bn_cpu.py for why); each side's time is the median over the rounds, the speed-up PyTorch's best thread
 count's over normrt's.
@@ -40,6 +41,17 @@ def torch_call(torch, name):
             return lambda: F.conv2d(x, weight, None, stride, k // 2)
         return lambda: torch.ops.aten.convolution_backward(dy, x, weight, None, [stride] * 2, [k // 2] * 2, [1, 1],
                                                            False, [0, 0], 1, [True, True, False])
+    if parts[1] == "max-pool-2x2":  # cpu/max-pool-2x2/{normrt,normrt-channels-last}/NxCxHxW: forward and backward
+        x = torch.randn([int(d) for d in parts[3].split("x")])
+        if parts[2].endswith("-channels-last"):
+            x = x.contiguous(memory_format=torch.channels_last)
+        y, indices = F.max_pool2d(x, 2, 2, return_indices=True)
+        dy = torch.randn_like(y)
+
+        def forward_backward():
+            _, found = F.max_pool2d(x, 2, 2, return_indices=True)
+            torch.ops.aten.max_pool2d_with_indices_backward(dy, x, [2, 2], [2, 2], [0, 0], [1, 1], False, found)
+        return forward_backward
     op, dims = parts[2:4]
     shape = [int(d) for d in dims.split("x")]
     x = torch.randn(shape)
@@ -94,7 +106,8 @@ def torch_time(torch, name, threads, repetitions):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bench", default=os.path.join(ROOT, "build", "benchmarks", "bench_nn"))
-    parser.add_argument("--filter", default="^cpu/(to-memory-format|tensor-op|conv2d-train/[a-z]+/normrt)/")
+    parser.add_argument("--filter",
+                        default="^cpu/(to-memory-format|tensor-op|conv2d-train/[a-z]+/normrt|max-pool-2x2/normrt)")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
@@ -104,7 +117,8 @@ def main():
     threads = [int(t) for t in args.threads.split(",")]
     listing = subprocess.run([args.bench, "--benchmark_list_tests", f"--benchmark_filter={args.filter}"],
                              capture_output=True, text=True, check=True).stdout.split()
-    listing = [name for name in listing if re.match(r"cpu/(to-memory-format|tensor-op|conv2d-train)/", name)]
+    listing = [name for name in listing
+               if re.match(r"cpu/(to-memory-format|tensor-op|conv2d-train|max-pool-2x2/normrt)", name)]
     ours = {name: [] for name in listing}
     theirs = {(name, t): [] for name in listing for t in threads}
     for _ in range(args.rounds):
