@@ -249,7 +249,8 @@ void average_forward_channels_last(const poolmath::PoolGeometry& g, int64_t chan
     for (int64_t position = 0; position < images * out; ++position) {
       const poolmath::AvgWindow w = window_of(position % out);
       runs.clear();
-      poolmath::for_each_run(g, w.start, w.end, [&](int64_t first, int64_t length) { runs.push_back({first, length}); });
+      poolmath::for_each_run(g, w.start, w.end,
+                             [&](int64_t first, int64_t length) { runs.push_back({first, length}); });
       const float* image = x + position / out * in * channels;
       float* averages = y + position * channels;
       int64_t c = 0;
