@@ -28,6 +28,8 @@ struct MaxPoolResult {
 
 // `spatial` is the pooling's rank (1, 2, 3: max_pool1d/2d/3d).
 MaxPoolResult max_pool(const Tensor& input, int spatial, const PoolParams& params);
+// `indices` as max_pool returned them. On the CPU an index outside its input plane is refused ("Found an invalid max
+// index"); the GPU's gather adds nothing for an index outside its window.
 Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const Tensor& indices, int spatial,
                          const PoolParams& params);
 Tensor avg_pool(const Tensor& input, int spatial, const PoolParams& params);
