@@ -527,33 +527,20 @@ Tensor zeros(const Shape& shape, const TensorOptions& options) { return full(sha
 Tensor ones(const Shape& shape, const TensorOptions& options) { return full(shape, 1.0, options); }
 
 Tensor full(const Shape& shape, double value, const TensorOptions& options) {
-#if NORMRT_WITH_CUDA
-  // On a GPU a fill kernel (the value converted as on the host): no host buffer, no copy to wait for, capturable.
-  if (options.device().is_cuda()) {
-    Tensor out = empty(shape, options);
-    if (out.numel() == 0) return out;
-    const ops::util::Launch l(out);
-    const auto v = static_cast<float>(value);
-    switch (out.dtype()) {
-      case DType::Int64:  // a constant: the same memory in every memory format
-        cuda::fill(static_cast<int64_t*>(out.raw_data()), static_cast<int64_t>(value), out.numel(), l.sms, l.stream);
-        break;
-      case DType::Float16:
-        cuda::fill(static_cast<uint16_t*>(out.raw_data()), Half(v).bits, out.numel(), l.sms, l.stream);
-        break;
-      case DType::BFloat16:
-        cuda::fill(static_cast<uint16_t*>(out.raw_data()), BFloat16(v).bits, out.numel(), l.sms, l.stream);
-        break;
-      case DType::Float32: cuda::fill(static_cast<float*>(out.raw_data()), v, out.numel(), l.sms, l.stream); break;
-    }
-    return out;
-  }
-#endif
-  // On the host too a constant is written where it lies: the same memory in every memory format, so no contiguous
-  // buffer and no copy into the format (zeros of a channels-last gradient cost a fill and a transpose).
+  // A constant is written where it lies, the same memory in every memory format: on a GPU by a fill kernel (no host
+  // buffer, no copy to wait for, capturable), on the host in parallel (no contiguous buffer and no copy into the
+  // format: zeros of a channels-last gradient cost a fill and a transpose). The value is converted as on the host.
   Tensor out = empty(shape, options);
   const int64_t n = out.numel();
-  auto fill = [n](auto* elements, auto constant) {
+  if (n == 0) return out;
+  auto fill = [&out, n](auto* elements, auto constant) {
+    if (out.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const ops::util::Launch l(out);
+      cuda::fill(elements, constant, n, l.sms, l.stream);
+#endif
+      return;
+    }
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
     for (int64_t i = 0; i < n; ++i) elements[i] = constant;
   };
