@@ -263,19 +263,18 @@ NORMRT_HD inline float avg_backward_element(const PoolGeometry& g, const T* grad
   return sum;
 }
 
-// The CPU's scatter form of avg_backward_element: adds output (oz, oy, ox)'s share into its window of dx.
 // An average pool window's share of its output's gradient.
 NORMRT_HD inline float avg_share(float grad, const AvgWindow& w) {
   return grad / static_cast<float>(w.divisor);  // the integer divisor, exact in double
 }
 
-NORMRT_HD inline void avg_backward_scatter(const PoolGeometry& g, float grad, const int64_t* oc, float* dx_plane,
-                                           int64_t step = 1) {
+// The CPU's scatter form of avg_backward_element: adds output (oz, oy, ox)'s share into its window of dx.
+NORMRT_HD inline void avg_backward_scatter(const PoolGeometry& g, float grad, const int64_t* oc, float* dx_plane) {
   const AvgWindow w = avg_pool_window(g, oc);
   const float delta = avg_share(grad, w);
   for (int64_t z = w.start[0]; z < w.end[0]; ++z)
     for (int64_t y = w.start[1]; y < w.end[1]; ++y)
-      for (int64_t x = w.start[2]; x < w.end[2]; ++x) dx_plane[((z * g.in[1] + y) * g.in[2] + x) * step] += delta;
+      for (int64_t x = w.start[2]; x < w.end[2]; ++x) dx_plane[(z * g.in[1] + y) * g.in[2] + x] += delta;
 }
 
 // Adaptive average pooling: output o along a dimension averages inputs [floor(o * in / out), ceil((o + 1) * in /
@@ -311,12 +310,12 @@ NORMRT_HD inline float adaptive_avg_share(float grad, const AvgWindow& w) {
 
 // The CPU's scatter form of adaptive_avg_backward_element.
 NORMRT_HD inline void adaptive_avg_backward_scatter(const PoolGeometry& g, float grad, const int64_t* oc,
-                                                    float* dx_plane, int64_t step = 1) {
+                                                    float* dx_plane) {
   const AvgWindow w = adaptive_avg_pool_window(g, oc);
   const float delta = adaptive_avg_share(grad, w);
   for (int64_t z = w.start[0]; z < w.end[0]; ++z)
     for (int64_t y = w.start[1]; y < w.end[1]; ++y)
-      for (int64_t x = w.start[2]; x < w.end[2]; ++x) dx_plane[((z * g.in[1] + y) * g.in[2] + x) * step] += delta;
+      for (int64_t x = w.start[2]; x < w.end[2]; ++x) dx_plane[(z * g.in[1] + y) * g.in[2] + x] += delta;
 }
 
 // The outputs along a dimension whose range holds input i lie in [i * out / in, ((i + 1) * out - 1) / in].
