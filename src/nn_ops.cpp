@@ -19,6 +19,7 @@
 #include "op_util.h"
 #include "philox_cpu.h"
 #include "normrt/ops/nn.h"
+#include "wide_vectors.h"
 #if NORMRT_WITH_CUDA
 #include "activation.cuh"
 #include "linear_cuda.h"
@@ -97,6 +98,7 @@ void with_activation(nnmath::Activation kind, Fn fn) {
 void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
 bool allow_tf32() { return g_allow_tf32; }
 
+NORMRT_WIDE_VECTORS_BEGIN
 Tensor activation(Activation kind, const Tensor& input) {
   const detail::NvtxRange range("activation");
   const auto h = util::reduced_dtype("activation", {&input});
@@ -128,6 +130,7 @@ Tensor activation(Activation kind, const Tensor& input) {
   }
   return out;
 }
+NORMRT_WIDE_VECTORS_END
 
 Tensor activation_backward(Activation kind, const Tensor& grad_output, const Tensor& output) {
   const detail::NvtxRange range("activation_backward");
@@ -169,6 +172,7 @@ Tensor activation_backward(Activation kind, const Tensor& grad_output, const Ten
   return out;
 }
 
+NORMRT_WIDE_VECTORS_BEGIN
 Tensor softmax(const Tensor& input, bool log) {
   const detail::NvtxRange range("softmax");
   if (const auto h = util::reduced_dtype("softmax", {&input})) return softmax(util::widened(input), log).to(*h);
@@ -218,6 +222,7 @@ Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, bool lo
     tmath::softmax_backward_line(dy + r * cols, y + r * cols, cols, 1, dx + r * cols, log);
   return out;
 }
+NORMRT_WIDE_VECTORS_END
 
 namespace {
 
@@ -558,6 +563,7 @@ LossResult empty_loss(const Tensor& input, Reduction reduction) {
 }
 }  // namespace
 
+NORMRT_WIDE_VECTORS_BEGIN
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction, double label_smoothing) {
   const detail::NvtxRange range("cross_entropy");
   if (util::reduced_dtype("cross_entropy", {&logits}))
@@ -624,6 +630,7 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
   result.loss.data<float>()[0] = static_cast<float>(total * loss_scale);
   return result;
 }
+NORMRT_WIDE_VECTORS_END
 
 LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   const detail::NvtxRange range("mse_loss");

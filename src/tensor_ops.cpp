@@ -14,6 +14,7 @@
 #include "normrt/error.h"
 #include "op_util.h"
 #include "tensor_math.cuh"
+#include "wide_vectors.h"
 #if NORMRT_WITH_CUDA
 #include "tensor_ops.cuh"
 #endif
@@ -151,6 +152,7 @@ void copy_block(const Tensor& src, int64_t src_len, int64_t src_start, Tensor& d
 
 }  // namespace
 
+NORMRT_WIDE_VECTORS_BEGIN
 Tensor softmax(const Tensor& input, int64_t dim, bool log) {
   if (const auto h = util::reduced_dtype("softmax", {&input})) return softmax(util::widened(input), dim, log).to(*h);
   NORMRT_CHECK(input.defined() && input.dtype() == DType::Float32, "softmax: expected a float32 input");
@@ -258,6 +260,7 @@ LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& t
   result.loss = reduction == Reduction::Mean ? mean(losses, 0) : sum(losses, 0);
   return result;
 }
+NORMRT_WIDE_VECTORS_END
 
 LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction, int64_t ignore_index) {
   if (util::reduced_dtype("nll_loss", {&log_probs}))

@@ -7,6 +7,7 @@
 
 #include "empty_shapes.h"
 #include "nn_math.cuh"
+#include "tensor_math.cuh"
 #include "test_util.h"
 
 namespace normrt {
@@ -184,6 +185,49 @@ TEST(Nn, SoftmaxAndCrossEntropyOfAwkwardRowsAreDoubleMathToFloatPrecision) {
     for (int c = 0; c < 3; ++c) EXPECT_TRUE(std::isnan(y[static_cast<std::size_t>(c)]));
     const auto clean = ops::softmax(from_vector(std::vector<float>{1, 2, 3}, {1, 3}), log).to_vector();
     EXPECT_EQ(std::vector<float>(y.begin() + 3, y.end()), clean);
+  }
+}
+
+// The library compiles these CPU loops for the machine's widest vectors (src/wide_vectors.h), the tests for plain
+// x86-64: the ops must still compute the line and element functions' bits, which the kernels share. Row lengths
+// around the lanes' multiples and a line with a stride (softmax over dim 1 of a 3-D tensor).
+TEST(Nn, SoftmaxAndActivationsOnTheCpuAreTheLineAndElementFunctions) {
+  Generator gen(12);
+  for (int64_t cols : {1, 8, 15, 16, 17, 31, 33, 1000}) {
+    const int64_t rows = 5;
+    const Tensor x = randn({rows, cols}, gen) * 4.0, dy = randn({rows, cols}, gen);
+    const std::vector<float> xv = x.to_vector(), dyv = dy.to_vector();
+    for (bool log : {false, true}) {
+      const Tensor y = ops::softmax(x, log);
+      const std::vector<float> yv = y.to_vector(), dxv = ops::softmax_backward(dy, y, log).to_vector();
+      std::vector<float> y_ref(xv.size()), dx_ref(xv.size());
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t base = r * cols;
+        tmath::softmax_line(xv.data() + base, cols, 1, y_ref.data() + base, log);
+        tmath::softmax_backward_line(dyv.data() + base, yv.data() + base, cols, 1, dx_ref.data() + base, log);
+      }
+      ASSERT_EQ(0, std::memcmp(yv.data(), y_ref.data(), 4 * yv.size())) << cols << " log " << log;
+      ASSERT_EQ(0, std::memcmp(dxv.data(), dx_ref.data(), 4 * dxv.size())) << cols << " log " << log;
+    }
+  }
+  const int64_t outer = 3, length = 37, inner = 20;
+  const std::vector<float> xv = (randn({outer, length, inner}, gen) * 4.0).to_vector();
+  const auto yv = ops::softmax(from_vector(xv, {outer, length, inner}), 1, true).to_vector();
+  std::vector<float> y_ref(xv.size());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      const int64_t base = o * length * inner + i;
+      tmath::softmax_line(xv.data() + base, length, inner, y_ref.data() + base, true);
+    }
+  EXPECT_EQ(0, std::memcmp(yv.data(), y_ref.data(), 4 * yv.size()));
+
+  const std::vector<float> av = (randn({4099}, gen) * 6.0).to_vector();
+  const Tensor a = from_vector(av, {4099});
+  for (auto [kind, math] : {std::pair{ops::Activation::Sigmoid, nnmath::Activation::Sigmoid},
+                            std::pair{ops::Activation::Tanh, nnmath::Activation::Tanh}}) {
+    const auto out = ops::activation(kind, a).to_vector();
+    for (std::size_t i = 0; i < av.size(); ++i)
+      ASSERT_EQ(out[i], nnmath::activation_forward(math, av[i])) << av[i];
   }
 }
 
