@@ -3,10 +3,6 @@
 // CPU and as they are to the CUDA kernels (the same bits).
 #include "normrt/ops/pooling.h"
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
 #include <algorithm>
 #include <cstring>
 #include <sstream>
@@ -15,6 +11,7 @@
 
 #include "normrt/cuda_check.h"
 #include "cpu_threads.h"
+#include "line_lanes.h"
 #include "memory_layout.h"
 #include "nvtx.h"
 #include "op_util.h"
@@ -122,29 +119,10 @@ void for_each_output(const poolmath::PoolGeometry& g, Fn fn) {
       for (oc[2] = 0; oc[2] < g.out[2]; ++oc[2]) fn(oc);
 }
 
-// Eight floats, and tmath::line_sum's eight double lanes, as GCC/Clang vectors: a lane's group converts and adds
-// as one vector instruction (or two or four, at the machine's width). Left to the auto-vectoriser, the loop below
-// assembled its vectors from single floats once OpenMP had outlined it.
-constexpr int kLanes = tmath::kLineLanes;
-typedef float LaneFloats __attribute__((vector_size(kLanes * sizeof(float))));
-typedef double LaneSums __attribute__((vector_size(kLanes * sizeof(double))));
-
-// lanes += the eight floats at `group` as doubles. GCC 12 converts a LaneFloats vector (or lets the auto-vectoriser
-// convert a loop's floats) half by half, with extracts and inserts: three shuffle-port instructions where AVX-512
-// needs one, and the bound of the channels-last pooling loops. (The lanes are passed by reference: a 64-byte vector
-// by value changes the calling convention between builds with and without AVX-512.)
-inline void add_lanes(LaneSums& lanes, const float* group) {
-#if defined(__AVX512F__)
-  static_assert(kLanes == 8, "one AVX-512 vector of doubles");
-  // The zero-masking form with every lane selected is the same instruction; the plain form's undefined pass-through
-  // draws GCC 12's -Wmaybe-uninitialized.
-  lanes += _mm512_maskz_cvtps_pd(0xFF, _mm256_loadu_ps(group));
-#else
-  LaneFloats v;
-  std::memcpy(&v, group, sizeof v);
-  lanes += __builtin_convertvector(v, LaneSums);
-#endif
-}
+using cpu::add_lanes;
+using cpu::kLanes;
+using cpu::LaneFloats;
+using cpu::LaneSums;
 
 // y[p] = the average of plane p when one window covers the whole plane (a global average pool). Each plane's sum is
 // tmath::line_sum's (the bits of window_average), but kPlanes planes go through their whole groups together: their
@@ -166,11 +144,7 @@ void whole_plane_averages(const float* x, int64_t planes, int64_t plane_size, do
       const float* plane = base + p * plane_size;
       int64_t r = whole;
       for (; r + kLanes <= plane_size; r += kLanes) add_lanes(lanes[p], plane + r);
-      double tree[kLanes];
-      std::memcpy(tree, &lanes[p], sizeof tree);
-      for (int width = kLanes / 2; width > 0; width /= 2)
-        for (int j = 0; j < width; ++j) tree[j] += tree[j + width];
-      double sum = tree[0];
+      double sum = cpu::lanes_total(lanes[p]);
       for (; r < plane_size; ++r) sum += static_cast<double>(plane[r]);
       y[first + p] = static_cast<float>(sum / divisor);
     }
