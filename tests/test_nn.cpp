@@ -188,9 +188,10 @@ TEST(Nn, SoftmaxAndCrossEntropyOfAwkwardRowsAreDoubleMathToFloatPrecision) {
   }
 }
 
-// The library compiles its softmax loops for the machine's widest vectors (src/wide_vectors.h), the tests for plain
-// x86-64: the ops must still compute the line functions' bits, which the kernels share. Row lengths around the lanes'
-// multiples and a line with a stride (softmax over dim 1 of a 3-D tensor). (FloatMath checks the activations so.)
+// The CPU softmax runs its own one-pass rows (src/nn_ops.cpp), compiled for the machine's widest vectors; the tests
+// are compiled for plain x86-64: the ops must still compute the line functions' bits, which the kernels share. Row
+// lengths around the blocks of 16 and groups of 8 the rows take, and a line with a stride (softmax over dim 1 of a
+// 3-D tensor). (FloatMath checks the activations the same way.)
 TEST(Nn, SoftmaxOnTheCpuIsTheLineFunctions) {
   Generator gen(12);
   for (int64_t cols : {1, 8, 15, 16, 17, 31, 33, 1000}) {
