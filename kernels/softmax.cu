@@ -1,9 +1,12 @@
 // Row-wise softmax family: one block of kThreads per row; each thread strides over the row, then a warp-shuffle
 // and shared-memory reduction (fixed order, so results are identical run to run) gives the row max and the sum
-// of exponentials. Stable: exponentials of x - max only.
+// of exponentials. Stable: exponentials of x - max only. e^x and ln are float_math's, not CUDA's expf and logf: the
+// same bits as the SIMT emulator's (and the CPU's) functions.
 #include "softmax.cuh"
 
 #include <cmath>
+
+#include "float_math.cuh"
 
 namespace normrt::NORMRT_KERNEL_NS {
 
@@ -43,8 +46,8 @@ __device__ void row_logsumexp(const float* row, int64_t cols, float* shared, flo
   for (int64_t c = threadIdx.x; c < cols; c += kThreads) m = fmaxf(m, row[c]);
   max = block_all_reduce<Max>(m, shared);
   float s = 0.0f;
-  for (int64_t c = threadIdx.x; c < cols; c += kThreads) s += expf(row[c] - max);
-  log_sum = logf(block_all_reduce<Sum>(s, shared));
+  for (int64_t c = threadIdx.x; c < cols; c += kThreads) s += fmath::exp(row[c] - max);
+  log_sum = fmath::log(block_all_reduce<Sum>(s, shared));
 }
 
 __global__ void __launch_bounds__(kThreads) softmax_forward_kernel(const float* x, float* y, int64_t cols, bool log) {
@@ -55,7 +58,7 @@ __global__ void __launch_bounds__(kThreads) softmax_forward_kernel(const float* 
   row_logsumexp(row, cols, shared, max, log_sum);
   for (int64_t c = threadIdx.x; c < cols; c += kThreads) {
     const float shifted = row[c] - max - log_sum;
-    out[c] = log ? shifted : expf(shifted);
+    out[c] = log ? shifted : fmath::exp(shifted);
   }
 }
 
@@ -69,7 +72,7 @@ __global__ void __launch_bounds__(kThreads)
   const float total = block_all_reduce<Sum>(s, shared);
   for (int64_t c = threadIdx.x; c < cols; c += kThreads) {
     const int64_t i = base + c;
-    dx[i] = log ? dy[i] - expf(y[i]) * total : y[i] * (dy[i] - total);
+    dx[i] = log ? dy[i] - fmath::exp(y[i]) * total : y[i] * (dy[i] - total);
   }
 }
 
@@ -86,7 +89,7 @@ __global__ void __launch_bounds__(kThreads)
   float s = 0.0f;
   for (int64_t c = threadIdx.x; c < cols; c += kThreads) {
     s += row[c];
-    const float p = expf(row[c] - max - log_sum);
+    const float p = fmath::exp(row[c] - max - log_sum);
     grad[r * cols + c] = grad_scale * (p - (c == target ? 1.0f - smoothing : 0.0f) - uniform);
   }
   const float sum_x = smoothing != 0.0f ? block_all_reduce<Sum>(s, shared) : 0.0f;
