@@ -4,15 +4,14 @@
 // Why not expf/tanhf/logf/log1pf/sincosf: glibc's are calls the compiler cannot vectorise (a sigmoid over a large
 // tensor ran at a third of PyTorch's speed, whose CPU kernels use vectorised approximations), and CUDA's differ from
 // glibc's in the last bits. These have no branches and no tables, so a CPU loop over them vectorises at the machine's
-// width, and the host and the SIMT emulator compute the same bits (the device too, but where nvcc contracts a multiply
-// and an add into an FMA, which rounds once instead of twice: a last-bit difference, within the bounds below).
+// width, and the host, the SIMT emulator and the device compute the same bits: every operation rounds as written on
+// each (the host compiles with -ffp-contract=off, the kernels with -fmad=false; see CMakeLists.txt).
 //
 // e^x, the function behind softmax, the losses, sigmoid and tanh, writes its reduction's and polynomial's multiply-adds
-// as fmaf and keeps its one other product from being fused: one rounding each, as written, on every target, so its
-// bits are the device's too (nvcc has nothing left to contract), and on the host each fmaf is one FMA instruction.
-// Written as separate multiplies and adds it ran 1.46x slower on the AVX-512 build machine (4M elements on one core:
-// 1653 -> 1129 us; sigmoid 2473 -> 1503 us). A host without FMA (a NORMRT_NATIVE=OFF build) gets the same bits from
-// glibc's exact fmaf, as a call per multiply-add: such a build's e^x loops run about 4x slower.
+// as fmaf: one rounding each on every target, and on the host each is one FMA instruction. Written as separate
+// multiplies and adds it ran 1.46x slower on the AVX-512 build machine (4M elements on one core: 1653 -> 1129 us;
+// sigmoid 2473 -> 1503 us). A host without FMA (a NORMRT_NATIVE=OFF build) gets the same bits from glibc's exact
+// fmaf, as a call per multiply-add: such a build's e^x loops run about 4x slower.
 //
 // Accuracy, measured over every float against double-precision <cmath> (FloatMath tests): exp and ln within 1 ulp,
 // tanh within 1.5 ulp (glibc's tanhf: 2.2 ulp), sin/cos of turns within 2 ulp, ln(1 + x) within 2.5 ulp. Cephes's
@@ -36,15 +35,6 @@ namespace normrt::fmath {
 #define NORMRT_FMATH_INLINE inline
 #endif
 
-// a * b rounded before whatever adds it, on the device too (nvcc would contract it with the add).
-NORMRT_HD inline float product_rounded(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-
 // e^x: +inf above ln(FLT_MAX) (to within an ulp), 0 below the subnormals' reach, NaN for NaN.
 NORMRT_HD NORMRT_FMATH_INLINE float exp(float x) {
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds a float below 2^22 to an integer
@@ -63,7 +53,7 @@ NORMRT_HD NORMRT_FMATH_INLINE float exp(float x) {
   p = fmaf(p, r, 1.6666665459e-1f);
   p = fmaf(p, r, 5.0000001201e-1f);
   // p r^2 rounded on its own: fused with the add, the worst error grows past an ulp (1.01 ulp at x = -59.92)
-  const float e_r = product_rounded(p, r * r) + r + 1.0f;
+  const float e_r = p * (r * r) + r + 1.0f;
   const int32_t half_n = whole >> 1;
   const float scale_a = half_bits::float_of(static_cast<uint32_t>(half_n + 127) << 23);
   const float scale_b = half_bits::float_of(static_cast<uint32_t>(whole - half_n + 127) << 23);

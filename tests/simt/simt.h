@@ -9,8 +9,10 @@
 // warp collectives whose mask omits the caller or whose lanes disagree on mask or call site, reads of lanes outside
 // the mask, and deadlocks. Dynamic shared memory is filled with 0xFF
 // before each block, so reads of unwritten shared memory show up as NaN; with the reverse resume order a missing
-// barrier shows up as wrong results. It cannot see memory-model or fence bugs, FMA contraction differences or
-// performance.
+// barrier shows up as wrong results. It cannot see memory-model or fence bugs or performance. Its arithmetic is the
+// device's, bit for bit: the library's kernels compile with -fmad=false and the emulator with -ffp-contract=off (every
+// multiply and add rounds as written on both), and the kernels call no CUDA math function whose bits differ from
+// the host's (float_math.cuh's e^x and ln; division and sqrt are correctly rounded on both).
 #pragma once
 #ifndef SIMT_EMU
 #error "simt.h is for the SIMT emulator build (-DSIMT_EMU)"
