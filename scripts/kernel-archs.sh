@@ -34,6 +34,6 @@ for arch in $archs; do
     fi
   done
 done
-[ "$status" = 0 ] && echo "kernel-archs: every kernel file compiles for sm_$(echo $archs | sed 's/ /, sm_/g') without spills" \
-  "and calls no inexact CUDA math function"
+[ "$status" = 0 ] && echo "kernel-archs: every kernel file compiles for sm_$(echo $archs | sed 's/ /, sm_/g')" \
+  "without spills and calls no inexact CUDA math function"
 exit "$status"
