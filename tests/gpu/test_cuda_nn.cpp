@@ -1,5 +1,6 @@
 // Layers, losses and optimizers on a GPU (label gpu): PyTorch golden cases, agreement with the CPU path,
 // device-independent dropout masks, and refusals.
+#include <functional>
 #include <thread>
 
 #include "gpu_test_support.h"
@@ -191,31 +192,53 @@ TEST_F(CudaNn, OptimizerRefusesParametersOnDifferentDevices) {
                           "optimizer parameters must all be on one device, got cpu and cuda:0"));
 }
 
-TEST_F(CudaNn, OptimizerStepOverManyTensorsMatchesTheCpu) {
-  Generator gen(3);
-  std::vector<Tensor> cpu, gpu;
-  for (int i = 0; i < 90; ++i) {  // more than one fused launch's worth of tensors
-    const Tensor p = randn({1 + i % 7, 13}, gen), g = randn({1 + i % 7, 13}, gen);
-    cpu.push_back(p.clone());
-    cpu.back().mutable_grad() = g;
-    gpu.push_back(p.to(kGpu));
-    gpu.back().mutable_grad() = g.to(kGpu);
+// Every optimizer's fused device update gives the CPU's bits: both run nnmath's per-element updates, with every
+// multiply and add rounded as written (the kernels compile with -fmad=false, the host with -ffp-contract=off).
+TEST_F(CudaNn, OptimizerStepsOverManyTensorsAreTheCpusBits) {
+  using Make = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
+  const std::vector<std::pair<std::string, Make>> optimizers = {
+      {"sgd", [](std::vector<Tensor> p) {
+         return std::make_unique<optim::SGD>(p, optim::SGDOptions(0.1).momentum(0.9).dampening(0.1).weight_decay(0.01));
+       }},
+      {"sgd-nesterov", [](std::vector<Tensor> p) {
+         return std::make_unique<optim::SGD>(p, optim::SGDOptions(0.1).momentum(0.9).nesterov(true));
+       }},
+      {"adam", [](std::vector<Tensor> p) {
+         return std::make_unique<optim::Adam>(p, optim::AdamOptions(0.01).weight_decay(0.1));
+       }},
+      {"adamw", [](std::vector<Tensor> p) {
+         return std::make_unique<optim::AdamW>(p, optim::AdamOptions(0.01).weight_decay(0.1));
+       }},
+      {"adadelta", [](std::vector<Tensor> p) {
+         return std::make_unique<optim::Adadelta>(p, optim::AdadeltaOptions(1.0).weight_decay(0.05));
+       }}};
+  for (const auto& [name, make] : optimizers) {
+    SCOPED_TRACE(name);
+    Generator gen(3);
+    std::vector<Tensor> cpu, gpu;
+    for (int i = 0; i < 90; ++i) {  // more than one fused launch's worth of tensors
+      const Tensor p = randn({1 + i % 7, 13}, gen), g = randn({1 + i % 7, 13}, gen);
+      cpu.push_back(p.clone());
+      cpu.back().mutable_grad() = g;
+      gpu.push_back(p.to(kGpu));
+      gpu.back().mutable_grad() = g.to(kGpu);
+    }
+    const auto a = make(cpu), b = make(gpu);
+    for (int s = 0; s < 3; ++s) {
+      a->step();
+      b->step();
+    }
+    for (std::size_t i = 0; i < cpu.size(); ++i) ASSERT_EQ(gpu[i].to_vector(), cpu[i].to_vector()) << "tensor " << i;
   }
-  optim::Adam a(cpu, optim::AdamOptions(0.01).weight_decay(0.1)), b(gpu, optim::AdamOptions(0.01).weight_decay(0.1));
-  for (int s = 0; s < 3; ++s) {
-    a.step();
-    b.step();
-  }
-  for (std::size_t i = 0; i < cpu.size(); ++i)
-    EXPECT_TRUE(all_close(gpu[i].to_vector(), cpu[i].to_vector(), 1e-5, 1e-6));
 }
 
-// 16-bit activations and dropout run on the device as they are (no float32 copies) and give the CPU's results, which
-// widen, compute in float32 and round once: the same bits.
-TEST(CudaActivations, SixteenBitElementsGiveTheCpusBits) {
+// Activations give the CPU's bits on the device: the same per-element functions (float_math's e^x and tanh) with
+// every operation rounded as written on both (-fmad=false, -ffp-contract=off). 16-bit elements run on the device as
+// they are (no float32 copies), as the CPU widens them, computes in float32 and rounds once. Dropout too.
+TEST(CudaActivations, ElementsGiveTheCpusBits) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   Generator gen(6);
-  for (DType dtype : {DType::Float16, DType::BFloat16}) {
+  for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
     const Tensor x = (randn({7, 33}, gen) * 3.0).to(dtype), dy = randn({7, 33}, gen).to(dtype);
     for (auto kind : {ops::Activation::ReLU, ops::Activation::Sigmoid, ops::Activation::Tanh}) {
       SCOPED_TRACE(std::string(dtype_name(dtype)) + " activation " + std::to_string(static_cast<int>(kind)));
