@@ -45,14 +45,22 @@ inline double sum_tolerance(double terms, double bound) { return 2.0 * terms * s
 
 // `slack` widens the summation bound for algorithms that do not sum directly (cuDNN's FFT and Winograd transforms
 // round in their transform domains).
-inline void run_conv_golden_case(const std::string& name, const Device& device, double slack = 1.0) {
+// `channels_last` (for 4-d and 5-d inputs): x, the weight and dy channels-last, as a model moved to channels-last
+// holds them; the results keep the input's (and dweight the weight's) format.
+inline void run_conv_golden_case_in(const std::string& name, const Device& device, double slack, bool channels_last) {
   std::ifstream in(conv_golden_dir() + "/cases.json");
   const auto c = nlohmann::json::parse(in)[name];
   const std::string dir = conv_golden_dir() + "/" + name + "/";
   auto npy = [&](const std::string& key) { return load_npy(dir + key + ".npy"); };
   const bool has_bias = c.value("bias", true);
   const ops::ConvParams params = conv_params_of(c);
-  const Tensor x = npy("x"), w = npy("weight"), dy = npy("dy");
+  Tensor x = npy("x"), w = npy("weight"), dy = npy("dy");
+  if (channels_last) {
+    const MemoryFormat format = x.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
+    x = x.to(format);
+    w = w.to(format);
+    dy = dy.to(format);
+  }
   const Tensor b = has_bias ? npy("bias") : Tensor();
   const Tensor y = ops::conv(x.to(device), w.to(device), has_bias ? b.to(device) : Tensor(), params);
   Tensor dw, db;
@@ -60,6 +68,9 @@ inline void run_conv_golden_case(const std::string& name, const Device& device, 
                                        has_bias ? &db : nullptr);
   EXPECT_EQ(y.device(), device);
   EXPECT_EQ(y.sizes(), npy("y").sizes()) << name;
+  EXPECT_EQ(y.memory_format(), x.memory_format()) << name;
+  EXPECT_EQ(dx.memory_format(), x.memory_format()) << name;
+  EXPECT_EQ(dw.memory_format(), w.memory_format()) << name;
 
   const auto xs = to_double(x), ws = to_double(w), dys = to_double(dy);
   const double max_x = max_abs(xs), max_w = max_abs(ws), max_dy = max_abs(dys);
@@ -76,6 +87,18 @@ inline void run_conv_golden_case(const std::string& name, const Device& device, 
   check(dx, "dx", sum_tolerance(static_cast<double>(w.size(0) / groups * kernel), max_dy * max_w));
   check(dw, "dweight", sum_tolerance(static_cast<double>(x.size(0)) * out_positions, max_dy * max_x));
   if (has_bias) check(db, "dbias", sum_tolerance(static_cast<double>(dy.size(0)) * out_positions, max_dy));
+}
+
+// The case with contiguous tensors, and channels-last ones where the input is 4-d or 5-d.
+inline void run_conv_golden_case(const std::string& name, const Device& device, double slack = 1.0) {
+  {
+    SCOPED_TRACE("contiguous");
+    run_conv_golden_case_in(name, device, slack, false);
+  }
+  std::ifstream in(conv_golden_dir() + "/cases.json");
+  if (nlohmann::json::parse(in)[name]["input"].size() < 4) return;
+  SCOPED_TRACE("channels-last");
+  run_conv_golden_case_in(name, device, slack, true);
 }
 
 }  // namespace normrt::testing

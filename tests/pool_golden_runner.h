@@ -24,13 +24,19 @@ inline std::vector<int64_t> pool_ints(const nlohmann::json& v) {
   return v.is_array() ? v.get<std::vector<int64_t>>() : std::vector<int64_t>{v.get<int64_t>()};
 }
 
-inline void run_pool_golden_case(const std::string& name, const Device& device) {
+// x and dy channels-last when asked (for 4-d and 5-d inputs), else contiguous; the results keep x's format.
+inline void run_pool_golden_case_in(const std::string& name, const Device& device, bool channels_last) {
   std::ifstream in(pool_golden_dir() + "/cases.json");
   const auto c = nlohmann::json::parse(in)[name];
   const std::string dir = pool_golden_dir() + "/" + name + "/";
   auto npy = [&](const std::string& key) { return load_npy(dir + key + ".npy"); };
   const int spatial = c["spatial"].get<int>();
-  const Tensor x = npy("x").to(device), dy = npy("dy").to(device);
+  Tensor x = npy("x").to(device), dy = npy("dy").to(device);
+  if (channels_last) {
+    const MemoryFormat format = x.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
+    x = x.to(format);
+    dy = dy.to(format);
+  }
   const std::string kind = c["kind"];
   Tensor y, dx;
   if (kind == "adaptive") {
@@ -56,6 +62,8 @@ inline void run_pool_golden_case(const std::string& name, const Device& device) 
   }
   EXPECT_EQ(y.device(), device);
   EXPECT_EQ(y.sizes(), npy("y").sizes()) << name;
+  EXPECT_EQ(y.memory_format(), x.memory_format()) << name;
+  EXPECT_EQ(dx.memory_format(), x.memory_format()) << name;
   if (kind == "max") {
     // Selection is exact; the gradient sums at most a window's worth of float32 values in PyTorch's order.
     const auto yv = y.to_vector(), ev = npy("y").to_vector();
@@ -69,6 +77,19 @@ inline void run_pool_golden_case(const std::string& name, const Device& device) 
     EXPECT_TRUE(all_close(y.to_vector(), to_double(npy("y")), 1e-6, 1e-6)) << name;
     EXPECT_TRUE(all_close(dx.to_vector(), to_double(npy("dx")), 1e-6, 1e-6)) << name;
   }
+}
+
+// The case with contiguous tensors, and channels-last ones where the input is 4-d or 5-d.
+inline void run_pool_golden_case(const std::string& name, const Device& device) {
+  {
+    SCOPED_TRACE("contiguous");
+    run_pool_golden_case_in(name, device, false);
+  }
+  std::ifstream in(pool_golden_dir() + "/cases.json");
+  const std::size_t rank = nlohmann::json::parse(in)[name]["input"].size();
+  if (rank < 4) return;
+  SCOPED_TRACE("channels-last");
+  run_pool_golden_case_in(name, device, true);
 }
 
 }  // namespace normrt::testing
