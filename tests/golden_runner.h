@@ -52,7 +52,9 @@ using golden_detail::golden_case_names;
 
 // Replays golden case `name` on `device`; rtol is the relative tolerance (1e-5 on the CPU, whose backend
 // accumulates in double like PyTorch's; looser on a GPU, whose kernels accumulate in float like PyTorch's).
-inline void run_golden_case(const std::string& name, const Device& device, double rtol) {
+// `channels_last`: the 4-d and 5-d inputs and output gradients channels-last (other ranks as they are); the output and
+// the input gradient must keep the format.
+inline void run_golden_case_in(const std::string& name, const Device& device, double rtol, bool channels_last) {
   nlohmann::json spec;
   const nlohmann::json manifest = golden_detail::load_manifest();
   for (const auto& c : manifest["cases"])
@@ -84,11 +86,17 @@ inline void run_golden_case(const std::string& name, const Device& device, doubl
     const std::string p = "step" + std::to_string(step) + "_";
     bn->train(modes[step] == "train");
     bn->zero_grad();
-    const Tensor x = load(p + "x");
+    auto in_format = [&](const Tensor& t) {
+      if (!channels_last || t.dim() < 4) return t;
+      return t.to(t.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d);
+    };
+    const Tensor x = in_format(load(p + "x"));
     const Tensor y = bn->forward(x);
+    EXPECT_EQ(y.memory_format(), x.memory_format());
     EXPECT_TRUE(close(y, load(p + "y"), "y")) << "output";
-    const Tensor dy = load(p + "dy");
+    const Tensor dy = in_format(load(p + "dy"));
     const Tensor dx = bn->backward(dy);
+    EXPECT_EQ(dx.memory_format(), x.memory_format());
     // dx cancels to ~0 for two values per channel: its scale is at least that of dy * weight.
     const Tensor expected_dx = load(p + "dx");
     const double weight_scale = bn->options().affine() ? testing::max_abs(testing::to_double(bn->weight)) : 1.0;
@@ -105,6 +113,19 @@ inline void run_golden_case(const std::string& name, const Device& device, doubl
       EXPECT_EQ(bn->num_batches_tracked.item<int64_t>(), load(p + "num_batches_tracked").to_vector<int64_t>()[0]);
     }
   }
+}
+
+// The case with contiguous tensors, then again channels-last where its module takes 4-d or 5-d input.
+inline void run_golden_case(const std::string& name, const Device& device, double rtol) {
+  {
+    SCOPED_TRACE("contiguous");
+    run_golden_case_in(name, device, rtol, false);
+  }
+  for (const auto& c : golden_detail::load_manifest()["cases"])
+    if (c["name"] == name && c["module"].get<int>() > 1) {
+      SCOPED_TRACE("channels-last");
+      run_golden_case_in(name, device, rtol, true);
+    }
 }
 
 }  // namespace normrt::testing
