@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "batchnorm_params.h"
@@ -216,8 +217,21 @@ inline std::vector<double> passed_by_relu(std::vector<double> dy, const std::vec
   return dy;
 }
 
+// Every output array of a case as the kernels wrote it, in bytes, in the order the case checks them: two backends
+// (a GPU and the SIMT emulator) that ran the same case compare these bit for bit.
+struct BnKernelOutputs {
+  std::vector<std::string> names;
+  std::vector<std::vector<unsigned char>> bytes;
+};
+
 template <typename Backend, typename T>
-void check_bn_kernel_case_of(const BnKernelCase& k) {
+void check_bn_kernel_case_of(const BnKernelCase& k, BnKernelOutputs* outputs = nullptr) {
+  const auto record = [outputs](const char* name, const auto& values) {
+    if (outputs == nullptr) return;
+    const auto* first = reinterpret_cast<const unsigned char*>(values.data());
+    outputs->names.push_back(name);
+    outputs->bytes.emplace_back(first, first + values.size() * sizeof(values[0]));
+  };
   using Floats = typename Backend::template Buffer<float>;
   using Elements = typename Backend::template Buffer<T>;
   const double u = element_roundoff<T>();
@@ -276,6 +290,7 @@ void check_bn_kernel_case_of(const BnKernelCase& k) {
   const auto st = ref_stats(rg, xd);
   auto y_ref = ref_normalize(rg, xd, st.mean, st.var_biased, 1e-5, to_double(weight_host), to_double(bias_host));
   if (k.fused) y_ref = with_epilogue(y_ref, zd);
+  record("y", y.values());
   EXPECT_TRUE(all_close(doubles_of(y.values()), y_ref, 1e-4 + 2 * u, 1e-5 + u)) << "y";
   EXPECT_TRUE(all_close(save_mean.values(), st.mean, 1e-5, 1e-5)) << "save_mean";
   std::vector<double> invstd_ref, rm_ref, rv_ref;
@@ -284,6 +299,9 @@ void check_bn_kernel_case_of(const BnKernelCase& k) {
     rm_ref.push_back(0.8 * rm_host[i] + 0.2 * st.mean[i]);
     rv_ref.push_back(0.8 * rv_host[i] + 0.2 * st.var_unbiased[i]);
   }
+  for (auto [name, buffer] : {std::pair{"save_mean", &save_mean}, std::pair{"save_invstd", &save_invstd},
+                               std::pair{"running_mean", &running_mean}, std::pair{"running_var", &running_var}})
+    record(name, buffer->values());
   EXPECT_TRUE(all_close(save_invstd.values(), invstd_ref, 1e-4, 0)) << "save_invstd";
   EXPECT_TRUE(all_close(running_mean.values(), rm_ref, 1e-5, 1e-5)) << "running_mean";
   EXPECT_TRUE(all_close(running_var.values(), rv_ref, 1e-4, 0)) << "running_var";
@@ -309,6 +327,9 @@ void check_bn_kernel_case_of(const BnKernelCase& k) {
   const std::vector<double> dy_passed = k.fused ? passed_by_relu(dyd, doubles_of(y.values())) : dyd;
   Backend::backward(b, workspace.data(), tuning);
   if (k.fused) EXPECT_EQ(doubles_of(dz.values()), dy_passed) << "grad_residual";
+  record("dx", dx.values());
+  record("dweight", dweight.values());
+  record("dbias", dbias.values());
   const auto ref = ref_backward(rg, xd, dy_passed, to_double(weight_host), true, {}, {}, 1e-5);
   const double dx_scale = max_abs(dy_passed) * max_abs(invstd_ref) * max_abs(to_double(weight_host));
   EXPECT_TRUE(all_close(doubles_of(dx.values()), ref.dx, 1e-3 + 2 * u, 1e-5 + u, dx_scale)) << "dx";
@@ -334,6 +355,7 @@ void check_bn_kernel_case_of(const BnKernelCase& k) {
   auto ye_ref = ref_normalize(rg, xd, to_double(rm_now), to_double(rv_now), 1e-3, to_double(weight_host),
                               to_double(bias_host));
   if (k.fused) ye_ref = with_epilogue(ye_ref, zd);
+  record("eval y", y.values());
   EXPECT_TRUE(all_close(doubles_of(y.values()), ye_ref, 1e-5 + 2 * u, 1e-6 + u)) << "eval y";
   b.training = false;
   const std::vector<double> eval_dy_passed = k.fused ? passed_by_relu(dyd, doubles_of(y.values())) : dyd;
@@ -341,17 +363,20 @@ void check_bn_kernel_case_of(const BnKernelCase& k) {
   if (k.fused) EXPECT_EQ(doubles_of(dz.values()), eval_dy_passed) << "eval grad_residual";
   const auto eref =
       ref_backward(rg, xd, eval_dy_passed, to_double(weight_host), false, to_double(rm_now), to_double(rv_now), 1e-3);
+  record("eval dx", dx.values());
+  record("eval dweight", dweight.values());
+  record("eval dbias", dbias.values());
   EXPECT_TRUE(all_close(doubles_of(dx.values()), eref.dx, 1e-5 + 2 * u, 1e-6 + u)) << "eval dx";
   EXPECT_TRUE(all_close(dweight.values(), eref.dw, 1e-4, 1e-5)) << "eval dweight";
   EXPECT_TRUE(all_close(dbias.values(), eref.db, 1e-4, 1e-5)) << "eval dbias";
 }
 
 template <typename Backend>
-void check_bn_kernel_case(const BnKernelCase& k) {
+void check_bn_kernel_case(const BnKernelCase& k, BnKernelOutputs* outputs = nullptr) {
   switch (k.element) {
-    case DType::Float16: return check_bn_kernel_case_of<Backend, Half>(k);
-    case DType::BFloat16: return check_bn_kernel_case_of<Backend, BFloat16>(k);
-    default: return check_bn_kernel_case_of<Backend, float>(k);
+    case DType::Float16: return check_bn_kernel_case_of<Backend, Half>(k, outputs);
+    case DType::BFloat16: return check_bn_kernel_case_of<Backend, BFloat16>(k, outputs);
+    default: return check_bn_kernel_case_of<Backend, float>(k, outputs);
   }
 }
 

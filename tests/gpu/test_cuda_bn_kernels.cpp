@@ -11,6 +11,10 @@
 #include "normrt/cuda.h"
 #include "normrt/cuda_check.h"
 
+namespace normrt::testing {
+void run_bn_kernel_case_on_emulator(const BnKernelCase& k, BnKernelOutputs& outputs);  // bn_kernels_on_emulator.cpp
+}  // namespace normrt::testing
+
 namespace normrt::bn::cuda {
 namespace {
 
@@ -84,6 +88,26 @@ class CudaBnKernels : public ::testing::TestWithParam<BnKernelCase> {
 
 TEST_P(CudaBnKernels, TrainingAndInferenceMatchReference) {
   normrt::testing::check_bn_kernel_case<CudaBackend>(GetParam());
+}
+
+// The device computes the SIMT emulator's bits: the kernels compile with -fmad=false, the emulator with
+// -ffp-contract=off, and neither calls a math function of its own (scripts/kernel-archs.sh). Every output of the
+// case, byte for byte. Both run split channels as three launches: a cooperative launch sizes its grid by the
+// occupancy calculator, which the emulator answers differently (other partial sums).
+TEST_P(CudaBnKernels, OutputsAreTheEmulatorsBits) {
+  BnKernelCase k = GetParam();
+  k.cooperative = false;
+  normrt::testing::BnKernelOutputs device, emulator;
+  normrt::testing::check_bn_kernel_case<CudaBackend>(k, &device);
+  normrt::testing::run_bn_kernel_case_on_emulator(k, emulator);
+  ASSERT_EQ(device.names, emulator.names);
+  for (std::size_t i = 0; i < device.bytes.size(); ++i) {
+    const auto& a = device.bytes[i];
+    const auto& b = emulator.bytes[i];
+    ASSERT_EQ(a.size(), b.size()) << device.names[i];
+    const auto differ = std::mismatch(a.begin(), a.end(), b.begin());
+    EXPECT_TRUE(differ.first == a.end()) << device.names[i] << " differs from byte " << (differ.first - a.begin());
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaBnKernels, ::testing::ValuesIn(gpu_cases()),
