@@ -50,8 +50,9 @@ inline std::unique_ptr<nn::BatchNormBase> make_module(const nlohmann::json& c) {
 
 using golden_detail::golden_case_names;
 
-// Replays golden case `name` on `device`; rtol is the relative tolerance (1e-5 on the CPU, whose backend
-// accumulates in double like PyTorch's; looser on a GPU, whose kernels accumulate in float like PyTorch's).
+// Replays golden case `name` on `device`; rtol is the relative tolerance (1e-5 on the CPU, whose backend accumulates
+// in double, its backward after float blocks of eight terms; looser on a GPU, whose kernels accumulate in float like
+// PyTorch's).
 // `channels_last`: the 4-d and 5-d inputs and output gradients channels-last (other ranks as they are); the output and
 // the input gradient must keep the format.
 inline void run_golden_case_in(const std::string& name, const Device& device, double rtol, bool channels_last) {

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
 
 #include "batchnorm.cuh"
@@ -95,6 +96,11 @@ TEST_P(CudaBnKernels, TrainingAndInferenceMatchReference) {
 // case, byte for byte. Both run split channels as three launches: a cooperative launch sizes its grid by the
 // occupancy calculator, which the emulator answers differently (other partial sums).
 TEST_P(CudaBnKernels, OutputsAreTheEmulatorsBits) {
+#if NORMRT_EMULATED_DEVICE
+  // The emulated device's asynchronous schedules change nothing here (the backend waits after every op): once is
+  // enough to check the comparison itself.
+  if (std::getenv("NORMRT_EMU_SCHEDULE") != nullptr) GTEST_SKIP() << "checked under the synchronous schedule";
+#endif
   BnKernelCase k = GetParam();
   k.cooperative = false;
   normrt::testing::BnKernelOutputs device, emulator;
