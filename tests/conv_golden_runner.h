@@ -56,10 +56,9 @@ inline void run_conv_golden_case_in(const std::string& name, const Device& devic
   const ops::ConvParams params = conv_params_of(c);
   Tensor x = npy("x"), w = npy("weight"), dy = npy("dy");
   if (channels_last) {
-    const MemoryFormat format = x.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
-    x = x.to(format);
-    w = w.to(format);
-    dy = dy.to(format);
+    x = to_channels_last(x);
+    w = to_channels_last(w);
+    dy = to_channels_last(dy);
   }
   const Tensor b = has_bias ? npy("bias") : Tensor();
   const Tensor y = ops::conv(x.to(device), w.to(device), has_bias ? b.to(device) : Tensor(), params);
@@ -91,14 +90,10 @@ inline void run_conv_golden_case_in(const std::string& name, const Device& devic
 
 // The case with contiguous tensors, and channels-last ones where the input is 4-d or 5-d.
 inline void run_conv_golden_case(const std::string& name, const Device& device, double slack = 1.0) {
-  {
-    SCOPED_TRACE("contiguous");
-    run_conv_golden_case_in(name, device, slack, false);
-  }
   std::ifstream in(conv_golden_dir() + "/cases.json");
-  if (nlohmann::json::parse(in)[name]["input"].size() < 4) return;
-  SCOPED_TRACE("channels-last");
-  run_conv_golden_case_in(name, device, slack, true);
+  contiguous_then_channels_last(nlohmann::json::parse(in)[name]["input"].size() >= 4, [&](bool channels_last) {
+    run_conv_golden_case_in(name, device, slack, channels_last);
+  });
 }
 
 }  // namespace normrt::testing

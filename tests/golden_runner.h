@@ -87,10 +87,7 @@ inline void run_golden_case_in(const std::string& name, const Device& device, do
     const std::string p = "step" + std::to_string(step) + "_";
     bn->train(modes[step] == "train");
     bn->zero_grad();
-    auto in_format = [&](const Tensor& t) {
-      if (!channels_last || t.dim() < 4) return t;
-      return t.to(t.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d);
-    };
+    auto in_format = [&](const Tensor& t) { return channels_last && t.dim() >= 4 ? to_channels_last(t) : t; };
     const Tensor x = in_format(load(p + "x"));
     const Tensor y = bn->forward(x);
     EXPECT_EQ(y.memory_format(), x.memory_format());
@@ -118,15 +115,11 @@ inline void run_golden_case_in(const std::string& name, const Device& device, do
 
 // The case with contiguous tensors, then again channels-last where its module takes 4-d or 5-d input.
 inline void run_golden_case(const std::string& name, const Device& device, double rtol) {
-  {
-    SCOPED_TRACE("contiguous");
-    run_golden_case_in(name, device, rtol, false);
-  }
+  bool spatial = false;
   for (const auto& c : golden_detail::load_manifest()["cases"])
-    if (c["name"] == name && c["module"].get<int>() > 1) {
-      SCOPED_TRACE("channels-last");
-      run_golden_case_in(name, device, rtol, true);
-    }
+    if (c["name"] == name) spatial = c["module"].get<int>() > 1;
+  contiguous_then_channels_last(spatial,
+                                [&](bool channels_last) { run_golden_case_in(name, device, rtol, channels_last); });
 }
 
 }  // namespace normrt::testing

@@ -33,9 +33,8 @@ inline void run_pool_golden_case_in(const std::string& name, const Device& devic
   const int spatial = c["spatial"].get<int>();
   Tensor x = npy("x").to(device), dy = npy("dy").to(device);
   if (channels_last) {
-    const MemoryFormat format = x.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
-    x = x.to(format);
-    dy = dy.to(format);
+    x = to_channels_last(x);
+    dy = to_channels_last(dy);
   }
   const std::string kind = c["kind"];
   Tensor y, dx;
@@ -81,15 +80,9 @@ inline void run_pool_golden_case_in(const std::string& name, const Device& devic
 
 // The case with contiguous tensors, and channels-last ones where the input is 4-d or 5-d.
 inline void run_pool_golden_case(const std::string& name, const Device& device) {
-  {
-    SCOPED_TRACE("contiguous");
-    run_pool_golden_case_in(name, device, false);
-  }
   std::ifstream in(pool_golden_dir() + "/cases.json");
-  const std::size_t rank = nlohmann::json::parse(in)[name]["input"].size();
-  if (rank < 4) return;
-  SCOPED_TRACE("channels-last");
-  run_pool_golden_case_in(name, device, true);
+  contiguous_then_channels_last(nlohmann::json::parse(in)[name]["input"].size() >= 4,
+                                [&](bool channels_last) { run_pool_golden_case_in(name, device, channels_last); });
 }
 
 }  // namespace normrt::testing

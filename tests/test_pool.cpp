@@ -159,8 +159,7 @@ TEST(Pool, GlobalAverageIsTheKernelsWindowSum) {
     for (const auto& [adaptive, channels_last] : {std::pair{true, false}, std::pair{false, false},
                                                    std::pair{true, has_channels_last},
                                                    std::pair{false, has_channels_last}}) {
-      const Tensor input =
-          channels_last ? x.to(x.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d) : x;
+      const Tensor input = channels_last ? testing::to_channels_last(x) : x;
       const auto y = (adaptive ? ops::adaptive_avg_pool(input, spatial, std::vector<int64_t>(spatial, 1))
                                : ops::avg_pool(input, spatial, padded))
                          .to_vector();
@@ -219,8 +218,7 @@ TEST(Pool, AveragesOverManyChannelsAreTheKernelsWindowSums) {
     p.stride = c.stride;
     p.padding = c.padding;
     for (bool channels_last : {false, true}) {
-      const Tensor input =
-          channels_last ? x.to(spatial == 2 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d) : x;
+      const Tensor input = channels_last ? testing::to_channels_last(x) : x;
       const Tensor y = c.adaptive ? ops::adaptive_avg_pool(input, spatial, c.kernel) : ops::avg_pool(input, spatial, p);
       const auto yv = y.to_vector();
       poolmath::PoolGeometry g;

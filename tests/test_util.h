@@ -28,6 +28,24 @@ inline std::string golden_sibling_dir(const std::string& name) {
 }
 #endif
 
+// t in the channels-last format of its rank (4-d or 5-d).
+inline Tensor to_channels_last(const Tensor& t) {
+  return t.to(t.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d);
+}
+
+// A golden case's runner, run(false) with contiguous tensors, then run(true) with channels-last ones where
+// `channels_last_too` (its input is 4-d or 5-d), each under its own trace.
+template <typename Run>
+void contiguous_then_channels_last(bool channels_last_too, const Run& run) {
+  {
+    SCOPED_TRACE("contiguous");
+    run(false);
+  }
+  if (!channels_last_too) return;
+  SCOPED_TRACE("channels-last");
+  run(true);
+}
+
 inline std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 inline std::vector<double> to_double(const Tensor& t) { return to_double(t.to_vector()); }
 
