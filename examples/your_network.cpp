@@ -54,7 +54,7 @@ int main() {
   std::vector<Tensor> decayed, not_decayed;
   for (const auto& [name, p] : model->named_parameters()) (p.dim() > 1 ? decayed : not_decayed).push_back(p);
   optim::AdamW opt({optim::ParamGroup(decayed), optim::ParamGroup(not_decayed).weight_decay(0.0)},
-                   optim::AdamOptions(1e-2).weight_decay(1e-2));
+                   optim::AdamWOptions(1e-2));  // weight_decay 1e-2, AdamW's default
   model->to(device);  // after building the optimizer is fine: parameters keep their identity
   optim::LinearLR warmup(opt, 0.1, 1.0, 20);  // stepped per iteration
   nn::CrossEntropyLoss criterion;

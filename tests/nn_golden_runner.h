@@ -44,12 +44,17 @@ inline std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& name,
     return std::make_unique<optim::SGD>(std::move(params), options);
   }
   if (name.rfind("adam", 0) == 0) {
-    optim::AdamOptions options(o["lr"].get<double>());
-    if (o.contains("betas")) options.beta1(o["betas"][0].get<double>()).beta2(o["betas"][1].get<double>());
-    if (o.contains("eps")) options.eps(o["eps"].get<double>());
-    if (o.contains("weight_decay")) options.weight_decay(o["weight_decay"].get<double>());
-    if (name == "adamw") return std::make_unique<optim::AdamW>(std::move(params), options);
-    return std::make_unique<optim::Adam>(std::move(params), options);
+    // The options the case sets; the others keep the optimizer's defaults (AdamW's weight_decay is 1e-2, Adam's 0).
+    auto configured = [&](auto options) {
+      if (o.contains("betas")) options.beta1(o["betas"][0].get<double>()).beta2(o["betas"][1].get<double>());
+      if (o.contains("eps")) options.eps(o["eps"].get<double>());
+      if (o.contains("weight_decay")) options.weight_decay(o["weight_decay"].get<double>());
+      return options;
+    };
+    const double lr = o["lr"].get<double>();
+    if (name.rfind("adamw", 0) == 0)
+      return std::make_unique<optim::AdamW>(std::move(params), configured(optim::AdamWOptions(lr)));
+    return std::make_unique<optim::Adam>(std::move(params), configured(optim::AdamOptions(lr)));
   }
   optim::AdadeltaOptions options(o["lr"].get<double>());
   options.rho(o["rho"].get<double>()).eps(o["eps"].get<double>()).weight_decay(o["weight_decay"].get<double>());

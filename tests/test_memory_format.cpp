@@ -364,7 +364,7 @@ TEST(MemoryFormat, OptimizersStepChannelsLastParametersAsContiguousOnes) {
       {"adam",
        [](std::vector<Tensor> p) { return std::make_unique<optim::Adam>(std::move(p), optim::AdamOptions(0.1)); }},
       {"adamw",
-       [](std::vector<Tensor> p) { return std::make_unique<optim::AdamW>(std::move(p), optim::AdamOptions(0.1)); }},
+       [](std::vector<Tensor> p) { return std::make_unique<optim::AdamW>(std::move(p), optim::AdamWOptions(0.1)); }},
       {"adadelta",
        [](std::vector<Tensor> p) { return std::make_unique<optim::Adadelta>(std::move(p), optim::AdadeltaOptions()); }},
   };

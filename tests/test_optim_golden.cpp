@@ -46,7 +46,7 @@ TEST(OptimGolden, ParameterGroupsHaveTheirOwnHyperparameters) {
     return std::make_unique<optim::Adam>(std::move(groups), optim::AdamOptions(0.01).weight_decay(0.02));
   });
   run_groups_case("groups_adamw", [](auto groups) {
-    return std::make_unique<optim::AdamW>(std::move(groups), optim::AdamOptions(0.01).weight_decay(0.02));
+    return std::make_unique<optim::AdamW>(std::move(groups), optim::AdamWOptions(0.01).weight_decay(0.02));
   });
 }
 

@@ -135,14 +135,17 @@ class AdamOptions {
   NORMRT_ARG(double, weight_decay) = 0.0;
 };
 
-// Adam; decoupled=true is AdamW (whose weight_decay default in torch is 1e-2: pass it explicitly).
 class Adam : public Optimizer {
  public:
-  Adam(std::vector<ParamGroup> groups, const AdamOptions& options, bool decoupled = false);
-  Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled = false)
-      : Adam(std::vector<ParamGroup>{ParamGroup(std::move(params))}, options, decoupled) {}
+  Adam(std::vector<ParamGroup> groups, const AdamOptions& options) : Adam(std::move(groups), options, false) {}
+  Adam(std::vector<Tensor> params, const AdamOptions& options)
+      : Adam(std::vector<ParamGroup>{ParamGroup(std::move(params))}, options, false) {}
   void step() override;
   bool has_momentum() const override { return true; }  // beta1
+
+ protected:
+  // decoupled: AdamW's update (weight decay applied to the parameter, not added to the gradient).
+  Adam(std::vector<ParamGroup> groups, const AdamOptions& options, bool decoupled);
 
  private:
   std::vector<float> hyper_words(int64_t steps, const Group& group) const override;
@@ -150,10 +153,28 @@ class Adam : public Optimizer {
   bool decoupled_;
 };
 
+// AdamW's options are Adam's with torch.optim.AdamW's weight_decay default, 1e-2 (libtorch's AdamWOptions): a
+// separate type, so that AdamW never picks up Adam's default of 0 unnoticed.
+class AdamWOptions {
+ public:
+  explicit AdamWOptions(double lr = 1e-3) : lr_(lr) {}
+  NORMRT_ARG(double, lr);
+  NORMRT_ARG(double, beta1) = 0.9;
+  NORMRT_ARG(double, beta2) = 0.999;
+  NORMRT_ARG(double, eps) = 1e-8;
+  NORMRT_ARG(double, weight_decay) = 1e-2;
+
+ public:
+  AdamOptions adam() const {
+    return AdamOptions(lr_).beta1(beta1_).beta2(beta2_).eps(eps_).weight_decay(weight_decay_);
+  }
+};
+
 class AdamW : public Adam {
  public:
-  AdamW(std::vector<ParamGroup> groups, const AdamOptions& options) : Adam(std::move(groups), options, true) {}
-  AdamW(std::vector<Tensor> params, const AdamOptions& options) : Adam(std::move(params), options, true) {}
+  AdamW(std::vector<ParamGroup> groups, const AdamWOptions& options) : Adam(std::move(groups), options.adam(), true) {}
+  AdamW(std::vector<Tensor> params, const AdamWOptions& options)
+      : AdamW(std::vector<ParamGroup>{ParamGroup(std::move(params))}, options) {}
 };
 
 class AdadeltaOptions {

@@ -6,7 +6,8 @@ Cases (data_nn/<case>/*.npy, described by data_nn/cases.json):
   linear, linear_nobias      y = x W^T + b and its gradients for a random upstream gradient
   log_softmax, softmax       forward and backward over dim 1
   cross_entropy_{mean,sum,smooth}, mse_{mean,sum}   loss value and d loss / d input
-  optim_<name>               5 steps of an optimizer over two parameters with given gradients
+  optim_<name>               5 steps of an optimizer over two parameters with given gradients (options as given,
+                             the rest PyTorch's defaults)
   mlp_bn                     Linear(20,16,bias=False) -> BatchNorm1d(16) -> ReLU -> Linear(16,5), cross-entropy,
                              SGD(lr=0.1, momentum=0.9), 5 steps: the loss of every step
 """
@@ -25,6 +26,23 @@ def save(case, name, t):
     os.makedirs(d, exist_ok=True)
     a = t.detach().cpu().numpy()
     np.save(os.path.join(d, name + ".npy"), a if a.dtype == np.int64 else a.astype(np.float32))
+
+
+def optimizer_case(name, cls, kwargs):
+    case = "optim_" + name
+    params = [torch.randn(3, 4, requires_grad=True), torch.randn(4, requires_grad=True)]
+    for i, p in enumerate(params):
+        save(case, f"param{i}_init", p)
+    opt = cls(params, **kwargs)
+    for step in range(5):
+        for i, p in enumerate(params):
+            p.grad = torch.randn_like(p)
+            save(case, f"grad{i}_step{step}", p.grad)
+        opt.step()
+        for i, p in enumerate(params):
+            save(case, f"param{i}_step{step}", p)
+    return {"name": case, "kind": "optimizer", "optimizer": name,
+            "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}}
 
 
 def main():
@@ -83,20 +101,7 @@ def main():
         "adadelta": (torch.optim.Adadelta, {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.01}),
     }
     for name, (cls, kwargs) in optimizers.items():
-        case = "optim_" + name
-        params = [torch.randn(3, 4, requires_grad=True), torch.randn(4, requires_grad=True)]
-        for i, p in enumerate(params):
-            save(case, f"param{i}_init", p)
-        opt = cls(params, **kwargs)
-        for step in range(5):
-            for i, p in enumerate(params):
-                p.grad = torch.randn_like(p)
-                save(case, f"grad{i}_step{step}", p.grad)
-            opt.step()
-            for i, p in enumerate(params):
-                save(case, f"param{i}_step{step}", p)
-        manifest.append({"name": case, "kind": "optimizer", "optimizer": name,
-                         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}})
+        manifest.append(optimizer_case(name, cls, kwargs))
 
     case = "mlp_bn"
     model = torch.nn.Sequential(torch.nn.Linear(20, 16, bias=False), torch.nn.BatchNorm1d(16), torch.nn.ReLU(),
@@ -119,6 +124,10 @@ def main():
     for key, value in model.state_dict().items():
         save(case, "final_" + key, value.reshape(1) if value.dim() == 0 else value)
     manifest.append({"name": case, "kind": "mlp_bn", "steps": 5, "keys": list(model.state_dict().keys())})
+
+    # AdamW with its default weight decay (1e-2), which Adam's options do not share. Added later: its own seed.
+    torch.manual_seed(1126)
+    manifest.append(optimizer_case("adamw_default_decay", torch.optim.AdamW, {"lr": 1e-2, "betas": (0.5, 0.9)}))
 
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump({"generator": "tests/golden/make_golden_nn.py", "torch": torch.__version__, "cases": manifest}, f,

@@ -207,7 +207,7 @@ TEST_F(CudaNn, OptimizerStepsOverManyTensorsAreTheCpusBits) {
          return std::make_unique<optim::Adam>(p, optim::AdamOptions(0.01).weight_decay(0.1));
        }},
       {"adamw", [](std::vector<Tensor> p) {
-         return std::make_unique<optim::AdamW>(p, optim::AdamOptions(0.01).weight_decay(0.1));
+         return std::make_unique<optim::AdamW>(p, optim::AdamWOptions(0.01).weight_decay(0.1));
        }},
       {"adadelta", [](std::vector<Tensor> p) {
          return std::make_unique<optim::Adadelta>(p, optim::AdadeltaOptions(1.0).weight_decay(0.05));
