@@ -55,6 +55,15 @@ TEST(Norms, RefusalsAndRepr) {
   EXPECT_TRUE(throws_with([] { nn::GroupNorm(3, 4); }, "num_channels must be divisible by num_groups"));
   nn::GroupNorm group(2, 4);
   EXPECT_TRUE(throws_with([&] { group.forward(zeros({2, 6, 3})); }, "Expected number of channels in input"));
+  // One value per group: F.group_norm's ValueError in PyTorch 1.13 (nn.GroupNorm(5, 5)(torch.zeros(1, 5, 1)),
+  // nn.GroupNorm(2, 2)(torch.zeros(1, 2)) in eval mode as well).
+  nn::GroupNorm instance(5, 5), pair(2, 2);
+  pair.eval();
+  EXPECT_TRUE(throws_with([&] { instance.forward(zeros({1, 5, 1})); },
+                          "Expected more than 1 value per channel when training, got input size [1, 5, 1]"));
+  EXPECT_TRUE(throws_with([&] { pair.forward(zeros({1, 2})); },
+                          "Expected more than 1 value per channel when training, got input size [1, 2]"));
+  EXPECT_EQ(instance.forward(zeros({2, 5, 1})).numel(), 10);
   std::ostringstream os;
   os << layer << '\n' << nn::LayerNorm({7}, 1e-6, false) << '\n' << group;
   // repr(torch.nn.LayerNorm((4, 5))), repr(torch.nn.LayerNorm(7, eps=1e-6, elementwise_affine=False)),

@@ -124,6 +124,13 @@ Tensor GroupNorm::forward_impl(const Tensor& given, Context& ctx) {
                "but got input of shape ", shape_str(input.sizes()), " and num_groups=", groups_, " for a GroupNorm(",
                groups_, ", ", channels_, ")");
   const int64_t n = input.size(0), spatial = input.numel() / std::max<int64_t>(n * channels_, 1);
+  // F.group_norm's batch-size check, in eval mode too: it refuses when N * C / G * spatial is 1 (one value per group).
+  if (n * (channels_ / groups_) * spatial == 1) {
+    Shape as_checked = {n * channels_ / groups_, groups_};
+    as_checked.insert(as_checked.end(), input.sizes().begin() + 2, input.sizes().end());
+    NORMRT_CHECK(false, "Expected more than 1 value per channel when training, got input size ",
+                 shape_str(as_checked));
+  }
   ctx.children.resize(1);
   const Tensor xhat = normalise_rows(input, n * groups_, channels_ / groups_ * spatial, eps_, ctx.children[0])
                           .reshape({n, channels_, spatial});
