@@ -308,11 +308,22 @@ LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction re
 }
 
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
-  if (!options.ignore_index) return cross_entropy(logits, targets, options.reduction, options.label_smoothing);
-  NORMRT_CHECK(options.label_smoothing == 0.0, "cross_entropy: ignore_index with label smoothing is not supported yet");
+  const double smoothing = options.label_smoothing;
+  if (!options.ignore_index) return cross_entropy(logits, targets, options.reduction, smoothing);
   NORMRT_CHECK(logits.defined() && logits.dim() == 2, "cross_entropy: expected input of shape (N, C)");
+  NORMRT_CHECK(smoothing >= 0.0 && smoothing <= 1.0, "label_smoothing must be between 0.0 and 1.0. Got: ", smoothing);
   const Tensor log_probs = softmax(util::widened(logits), true);
   LossResult r = nll_loss(log_probs, targets, options.reduction, *options.ignore_index);
+  if (smoothing > 0.0) {
+    // PyTorch's composition: (1 - s) nll + s / C times the sum (Sum) or the mean over the counted rows (Mean) of
+    // -sum_c log p, ignored rows adding nothing. A row of nll's gradient sums to exactly that row's weight in it:
+    // -1 or -1 / count where the row counts, 0 where it is ignored.
+    const double share = smoothing / static_cast<double>(logits.size(1));
+    const Tensor row_weight = sum(r.grad_input, 1, true);  // (N, 1)
+    const Tensor smooth = sum(mul(sum(log_probs, 1, true), row_weight).reshape({logits.size(0)}), 0);
+    r.loss = r.loss * (1.0 - smoothing) + smooth * share;
+    r.grad_input = r.grad_input * (1.0 - smoothing) + row_weight * share;
+  }
   r.grad_input = softmax_backward(r.grad_input, log_probs, true);
   return r;
 }

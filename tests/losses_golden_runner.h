@@ -47,8 +47,9 @@ inline void run_losses_golden_case(const std::string& name, const Device& device
   } else {
     const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), {shape[0]}, device);
     const int64_t ignore = c["ignore_index"].get<int64_t>();
+    const double smoothing = c.value("smoothing", 0.0);
     r = c["kind"] == "nll" ? ops::nll_loss(x, t, reduction, ignore)
-                           : ops::cross_entropy(x, t, ops::CrossEntropyOptions{reduction, 0.0, ignore});
+                           : ops::cross_entropy(x, t, ops::CrossEntropyOptions{reduction, smoothing, ignore});
   }
   const double loss = c["loss"].is_number() ? c["loss"].get<double>() : NAN;
   if (std::isnan(loss)) {

@@ -43,9 +43,17 @@ TEST(Losses, ModulesAndRefusals) {
   nn::CrossEntropyLoss ignoring(ignore_3);  // the module form of ignore_index
   const float with_module = ignoring.forward(logits, from_vector(labels, {4})).item<float>();
   EXPECT_FLOAT_EQ(with_module, ops::cross_entropy(logits, from_vector(labels, {4}), ignore_3).loss.item<float>());
-  ignore_3.label_smoothing = 0.1;
-  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, from_vector(labels, {4}), ignore_3); },
-                          "ignore_index with label smoothing is not supported yet"));
+  // With label smoothing: an ignore_index no row has changes nothing (the golden cases check the rest).
+  ops::CrossEntropyOptions smoothed;
+  smoothed.label_smoothing = 0.1;
+  smoothed.ignore_index = -5;
+  const auto composed = ops::cross_entropy(logits, from_vector(labels, {4}), smoothed);
+  const auto direct = ops::cross_entropy(logits, from_vector(labels, {4}), ops::Reduction::Mean, 0.1);
+  EXPECT_NEAR(composed.loss.item<float>(), direct.loss.item<float>(), 1e-6);
+  EXPECT_TRUE(testing::all_close(composed.grad_input.to_vector(), testing::to_double(direct.grad_input), 1e-5, 1e-7));
+  smoothed.label_smoothing = 1.5;
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, from_vector(labels, {4}), smoothed); },
+                          "label_smoothing must be between 0.0 and 1.0. Got: 1.5"));
   nn::NLLLoss nll;
   EXPECT_FLOAT_EQ(nll.forward(ops::softmax(logits, true), from_vector(labels, {4})).item<float>(),
                   hard.loss.item<float>());

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Writes golden data for softmax over any dimension, cross-entropy with class probabilities or ignore_index,
-nll_loss and binary_cross_entropy_with_logits (tests/test_losses_golden.cpp), computed by PyTorch 1.13 in float64 from float32
-inputs.  Run:  /usr/bin/python3 tests/golden/make_golden_losses.py  ->  data_losses/cases.json
+"""Writes golden data for softmax over any dimension, cross-entropy with class probabilities or ignore_index (with
+and without label smoothing), nll_loss and binary_cross_entropy_with_logits (tests/test_losses_golden.cpp), computed
+by PyTorch 1.13 in float64 from float32 inputs.
+Run:  /usr/bin/python3 tests/golden/make_golden_losses.py  ->  data_losses/cases.json
 """
 import json
 import math
@@ -48,8 +49,10 @@ def main():
         loss.backward()
         cases[f"bce_logits_{reduction}"] = {"kind": "bce", "shape": [13], "reduction": reduction, "x": flat(x32),
                                             "t": flat(t), "loss": float(loss), "dx": flat(x.grad)}
-    for kind, reduction, ignore in [("nll", "mean", -100), ("nll", "sum", 2), ("ce_ignore", "mean", 1),
-                                    ("ce_ignore", "mean", -7)]:
+    for kind, reduction, ignore, smoothing in [
+            ("nll", "mean", -100, 0.0), ("nll", "sum", 2, 0.0), ("ce_ignore", "mean", 1, 0.0),
+            ("ce_ignore", "mean", -7, 0.0), ("ce_ignore", "mean", 3, 0.2), ("ce_ignore", "sum", 1, 0.3),
+            ("ce_ignore", "mean", -7, 0.1), ("ce_ignore", "mean", 2, 1.0)]:
         x32 = torch.randn(6, 4, generator=g) * 2
         if kind == "nll":
             x32 = torch.log_softmax(x32, 1)
@@ -58,11 +61,14 @@ def main():
             t = torch.tensor([-7, -7, -7, -7, -7, -7])  # every row ignored: loss NaN, gradient 0
         x = x32.double().requires_grad_()
         f = F.nll_loss if kind == "nll" else F.cross_entropy
-        loss = f(x, t, reduction=reduction, ignore_index=ignore)
+        smoothed = {"label_smoothing": smoothing} if smoothing else {}
+        loss = f(x, t, reduction=reduction, ignore_index=ignore, **smoothed)
         loss.backward()
-        cases[f"{kind}_{reduction}_ignore{ignore}"] = {
-            "kind": kind, "shape": [6, 4], "reduction": reduction, "ignore_index": ignore, "x": flat(x32),
-            "t": t.tolist(), "loss": None if math.isnan(float(loss)) else float(loss), "dx": flat(x.grad)}
+        case = {"kind": kind, "shape": [6, 4], "reduction": reduction, "ignore_index": ignore, "x": flat(x32),
+                "t": t.tolist(), "loss": None if math.isnan(float(loss)) else float(loss), "dx": flat(x.grad)}
+        if smoothing:
+            case["smoothing"] = smoothing
+        cases[f"{kind}_{reduction}_ignore{ignore}" + (f"_smoothing{smoothing}" if smoothing else "")] = case
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1, allow_nan=False)  # NaN losses are written as null

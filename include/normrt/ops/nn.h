@@ -64,7 +64,8 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
                          double label_smoothing = 0.0);
 // With ignore_index, rows whose class-index target equals it add nothing and the mean is over the other rows (all
 // ignored: NaN loss, zero gradient), as PyTorch's ignore_index (which defaults to -100 there; here it is asked for
-// explicitly). Computed as log_softmax then nll_loss; not combined with label smoothing.
+// explicitly). Computed as log_softmax then nll_loss; with label smoothing as PyTorch combines the two (the smoothing
+// term averaged over the rows that count).
 struct CrossEntropyOptions {
   Reduction reduction = Reduction::Mean;
   double label_smoothing = 0.0;
