@@ -81,8 +81,9 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
   if (!options_.enabled()) return;
   check_scale("unscale_");
   PerOptimizer& state = per_optimizer_[&optimizer];
-  NORMRT_CHECK(!state.unscaled, "unscale_() has already been called on this optimizer since the last update().");
+  // After step() the stage is STEPPED whether or not unscale_() came first: PyTorch names the step.
   NORMRT_CHECK(!state.stepped, "unscale_() is being called after step().");
+  NORMRT_CHECK(!state.unscaled, "unscale_() has already been called on this optimizer since the last update().");
   std::vector<Tensor> grads;
   for (const Tensor& p : optimizer.params()) {
     const Tensor& g = p.grad();
