@@ -174,8 +174,8 @@ TEST(BatchNormModule, LoadStateDictChecksEverythingFirst) {
 
   nn::BatchNorm1d fresh(3);
   auto missing = source.state_dict();
-  missing.pop_back();
-  EXPECT_TRUE(throws_with([&] { fresh.load_state_dict(missing); }, "missing key 'num_batches_tracked'"));
+  missing.erase(missing.begin() + 2);
+  EXPECT_TRUE(throws_with([&] { fresh.load_state_dict(missing); }, "missing key 'running_mean'"));
   auto extra = source.state_dict();
   extra.emplace_back("momentum", zeros({1}));
   EXPECT_TRUE(throws_with([&] { fresh.load_state_dict(extra); }, "unexpected key 'momentum'"));
@@ -185,6 +185,44 @@ TEST(BatchNormModule, LoadStateDictChecksEverythingFirst) {
   EXPECT_EQ(fresh.weight.to_vector(), std::vector<float>(3, 1.0f));
   EXPECT_EQ(fresh.running_mean.to_vector(), std::vector<float>(3, 0.0f));
   EXPECT_EQ(fresh.num_batches_tracked.item<int64_t>(), 0);
+}
+
+// As PyTorch loads a plain dict (torch.nn.BatchNorm1d(3).load_state_dict(d) in 1.13): a checkpoint from before
+// num_batches_tracked existed loads it as 0, strict or not; 16-bit values load into the float32 module converted.
+TEST(BatchNormModule, LoadStateDictUpgradesOldAndSixteenBitCheckpoints) {
+  nn::BatchNorm1d source(3), target(3);
+  Generator gen(6);
+  source.forward(randn({6, 3}, gen) * 2.0 + 1.0);
+  target.forward(randn({6, 3}, gen));
+  target.forward(randn({6, 3}, gen));
+  auto old = source.state_dict();
+  old.pop_back();  // num_batches_tracked
+  const auto result = target.load_state_dict(old);
+  EXPECT_TRUE(result.missing_keys.empty());
+  EXPECT_EQ(target.num_batches_tracked.item<int64_t>(), 0);
+  EXPECT_EQ(target.running_var.to_vector(), source.running_var.to_vector());
+  target.num_batches_tracked.copy_(full({}, 2, TensorOptions().dtype(DType::Int64)));
+  EXPECT_TRUE(target.load_state_dict(old, false).missing_keys.empty());
+  EXPECT_EQ(target.num_batches_tracked.item<int64_t>(), 0);
+  nn::BatchNorm1d untracked(nn::BatchNormOptions(3).track_running_stats(false));
+  EXPECT_TRUE(untracked.load_state_dict({{"weight", ones({3})}, {"bias", zeros({3})}}).missing_keys.empty());
+
+  for (const DType dtype : {DType::Float16, DType::BFloat16}) {
+    nn::NamedTensors reduced;
+    for (const auto& [key, value] : source.state_dict())
+      reduced.emplace_back(key, is_floating(value.dtype()) ? value.to(dtype) : value);
+    target.load_state_dict(reduced);
+    EXPECT_EQ(target.running_mean.dtype(), DType::Float32);
+    EXPECT_EQ(target.running_mean.to_vector(), source.running_mean.to(dtype).to(DType::Float32).to_vector());
+    EXPECT_EQ(target.num_batches_tracked.item<int64_t>(), 1);
+  }
+  auto float_count = source.state_dict();
+  float_count.back().second = ones({});
+  const auto before = target.running_mean.to_vector();
+  EXPECT_TRUE(throws_with([&] { target.load_state_dict(float_count); },
+                          "dtype mismatch for 'num_batches_tracked': copying a float32 param from checkpoint, the "
+                          "dtype in current model is int64"));
+  EXPECT_EQ(target.running_mean.to_vector(), before);
 }
 
 TEST(BatchNormModule, OptionsAreValidated) {

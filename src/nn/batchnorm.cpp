@@ -39,6 +39,11 @@ std::string BatchNormBase::extra_repr() const {
          (options_.relu() ? ", relu=True" : "");
 }
 
+NamedTensors BatchNormBase::state_defaults() const {
+  if (!options_.track_running_stats()) return {};
+  return {{"num_batches_tracked", zeros({}, TensorOptions().dtype(DType::Int64))}};
+}
+
 void BatchNormBase::reset_running_stats() {
   if (!options_.track_running_stats()) return;
   const Device device = running_mean.device();

@@ -151,18 +151,38 @@ void Module::collect_state(NamedTensors& out, const std::string& prefix) const {
   for (const auto& [name, child] : children_) child->collect_state(out, prefix + name + ".");
 }
 
-LoadStateDictResult Module::load_state_dict(const NamedTensors& state, bool strict) {
-  LoadStateDictResult result = check_state_dict(state, strict);
+NamedTensors Module::with_state_defaults(const NamedTensors& state) const {
+  NamedTensors defaults;
+  collect_state_defaults(defaults, "");
+  std::map<std::string, const Tensor*> given;
+  for (const auto& [key, tensor] : state) given.emplace(key, &tensor);
+  NamedTensors out = state;
+  for (const auto& entry : defaults)
+    if (given.count(entry.first) == 0) out.push_back(entry);
+  return out;
+}
+
+void Module::collect_state_defaults(NamedTensors& out, const std::string& prefix) const {
+  for (const auto& [key, tensor] : state_defaults()) out.emplace_back(prefix + key, tensor);
+  for (const auto& [name, child] : children_) child->collect_state_defaults(out, prefix + name + ".");
+}
+
+LoadStateDictResult Module::load_state_dict(const NamedTensors& given_state, bool strict) {
+  LoadStateDictResult result = check_state_dict(given_state, strict);
+  const NamedTensors state = with_state_defaults(given_state);
   std::map<std::string, const Tensor*> given;
   for (const auto& [key, tensor] : state) given.emplace(key, &tensor);
   for (auto& [key, tensor] : state_dict()) {
     const auto it = given.find(key);
-    if (it != given.end()) tensor.copy_(*it->second);
+    if (it == given.end()) continue;
+    const Tensor& value = *it->second;
+    tensor.copy_(value.dtype() == tensor.dtype() ? value : value.to(tensor.dtype()));
   }
   return result;
 }
 
-LoadStateDictResult Module::check_state_dict(const NamedTensors& state, bool strict) const {
+LoadStateDictResult Module::check_state_dict(const NamedTensors& given_state, bool strict) const {
+  const NamedTensors state = with_state_defaults(given_state);
   std::map<std::string, const Tensor*> given;
   for (const auto& [key, tensor] : state) {
     NORMRT_CHECK(given.emplace(key, &tensor).second, "load_state_dict: duplicate key '", key, "'");
@@ -178,11 +198,13 @@ LoadStateDictResult Module::check_state_dict(const NamedTensors& state, bool str
       continue;
     }
     const Tensor& value = *it->second;
-    NORMRT_CHECK(value.defined() && value.sizes() == tensor.sizes() && value.dtype() == tensor.dtype(),
-                 "load_state_dict: size mismatch for '", key, "': copying a param with shape ",
-                 value.defined() ? shape_str(value.sizes()) : "undefined", " (",
-                 value.defined() ? dtype_name(value.dtype()) : "", "), the shape in current model is ",
-                 shape_str(tensor.sizes()), " (", dtype_name(tensor.dtype()), ")");
+    NORMRT_CHECK(value.defined() && value.sizes() == tensor.sizes(), "load_state_dict: size mismatch for '", key,
+                 "': copying a param with shape ", value.defined() ? shape_str(value.sizes()) : "undefined",
+                 " from checkpoint, the shape in current model is ", shape_str(tensor.sizes()));
+    NORMRT_CHECK(value.dtype() == tensor.dtype() || (is_floating(value.dtype()) && is_floating(tensor.dtype())),
+                 "load_state_dict: dtype mismatch for '", key, "': copying a ", dtype_name(value.dtype()),
+                 " param from checkpoint, the dtype in current model is ", dtype_name(tensor.dtype()),
+                 " (only floating dtypes convert)");
   }
   for (const auto& [key, tensor] : state) {
     if (own_by_key.count(key) != 0) continue;

@@ -64,6 +64,8 @@ class BatchNormBase : public Module {
                                                                  const Tensor& saved_weight, const Tensor& save_mean,
                                                                  const Tensor& save_invstd,
                                                                  const ops::BatchNormBackwardEpilogue& epilogue);
+  // num_batches_tracked (with track_running_stats): 0 for checkpoints without it, as PyTorch's _NormBase.
+  NamedTensors state_defaults() const override;
 
  private:
   // ctx.tensors: input, weight, saved mean and invstd, and the output when the ReLU is fused; ctx.values: whether the

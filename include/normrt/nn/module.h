@@ -92,9 +92,12 @@ class Module {
   std::vector<Tensor> buffers(bool recurse = true) const;
   // Module by module, as PyTorch: this module's parameters, then its buffers, then each child's state in turn.
   NamedTensors state_dict() const;
-  // Copies values in place. With strict, every key must match exactly (no missing, no unexpected); without, the
-  // keys present in both are loaded and the others reported. Shapes and dtypes must match either way. A call that
-  // throws names the key and has changed nothing.
+  // Copies values in place, as PyTorch loads a plain dict (a safetensors file's). With strict, every key must match
+  // exactly (no missing, no unexpected); without, the keys present in both are loaded and the others reported.
+  // Shapes must match either way; a floating value converts to the module's floating dtype (a float16 checkpoint
+  // loads into a float32 model), other dtypes must match. Keys a module can default are filled in first (BatchNorm's
+  // num_batches_tracked, which checkpoints before PyTorch 0.4.1 lack: 0). A call that throws names the key and has
+  // changed nothing.
   LoadStateDictResult load_state_dict(const NamedTensors& state, bool strict = true);
   // The checks of load_state_dict alone: throws as it would, changes nothing.
   LoadStateDictResult check_state_dict(const NamedTensors& state, bool strict = true) const;
@@ -150,10 +153,16 @@ class Module {
     (void)old_child;
     (void)replacement;
   }
+  // Values this module loads for keys a state_dict lacks (relative to the module), as PyTorch's
+  // _load_from_state_dict upgrades old checkpoints.
+  virtual NamedTensors state_defaults() const { return {}; }
 
  private:
   void collect(NamedTensors& out, const std::string& prefix, bool parameters, bool recurse) const;
   void collect_state(NamedTensors& out, const std::string& prefix) const;
+  // `state` and, for the keys it lacks, the state_defaults() of every module in this tree.
+  NamedTensors with_state_defaults(const NamedTensors& state) const;
+  void collect_state_defaults(NamedTensors& out, const std::string& prefix) const;
   template <typename Fn>
   void for_each_tensor_slot(Fn fn);
 
