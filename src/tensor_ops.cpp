@@ -309,7 +309,11 @@ LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction re
 
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
   const double smoothing = options.label_smoothing;
-  if (!options.ignore_index) return cross_entropy(logits, targets, options.reduction, smoothing);
+  // Class probabilities have no index to ignore: PyTorch takes a negative ignore_index (its default -100) as none.
+  const bool probabilities = targets.defined() && is_floating(targets.dtype());
+  if (!options.ignore_index || (probabilities && *options.ignore_index < 0))
+    return cross_entropy(logits, targets, options.reduction, smoothing);
+  NORMRT_CHECK(!probabilities, "ignore_index is not supported for floating point target");
   NORMRT_CHECK(logits.defined() && logits.dim() == 2, "cross_entropy: expected input of shape (N, C)");
   NORMRT_CHECK(smoothing >= 0.0 && smoothing <= 1.0, "label_smoothing must be between 0.0 and 1.0. Got: ", smoothing);
   const Tensor log_probs = softmax(util::widened(logits), true);

@@ -51,6 +51,13 @@ TEST(Losses, ModulesAndRefusals) {
   const auto direct = ops::cross_entropy(logits, from_vector(labels, {4}), ops::Reduction::Mean, 0.1);
   EXPECT_NEAR(composed.loss.item<float>(), direct.loss.item<float>(), 1e-6);
   EXPECT_TRUE(testing::all_close(composed.grad_input.to_vector(), testing::to_double(direct.grad_input), 1e-5, 1e-7));
+  // Class probabilities: a negative ignore_index is none, another one is refused (PyTorch 1.13's check).
+  const Tensor probabilities = ops::softmax(randn({4, 5}, gen), 1, false);
+  EXPECT_EQ(ops::cross_entropy(logits, probabilities, smoothed).loss.item<float>(),
+            ops::cross_entropy(logits, probabilities, ops::Reduction::Mean, 0.1).loss.item<float>());
+  smoothed.ignore_index = 2;
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, probabilities, smoothed); },
+                          "ignore_index is not supported for floating point target"));
   smoothed.label_smoothing = 1.5;
   EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, from_vector(labels, {4}), smoothed); },
                           "label_smoothing must be between 0.0 and 1.0. Got: 1.5"));

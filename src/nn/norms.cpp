@@ -128,8 +128,7 @@ Tensor GroupNorm::forward_impl(const Tensor& given, Context& ctx) {
   if (n * (channels_ / groups_) * spatial == 1) {
     Shape as_checked = {n * channels_ / groups_, groups_};
     as_checked.insert(as_checked.end(), input.sizes().begin() + 2, input.sizes().end());
-    NORMRT_CHECK(false, "Expected more than 1 value per channel when training, got input size ",
-                 shape_str(as_checked));
+    NORMRT_THROW("Expected more than 1 value per channel when training, got input size ", shape_str(as_checked));
   }
   ctx.children.resize(1);
   const Tensor xhat = normalise_rows(input, n * groups_, channels_ / groups_ * spatial, eps_, ctx.children[0])
