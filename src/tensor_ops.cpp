@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "cpu_threads.h"
 #include "cuda_launch.h"
@@ -262,9 +263,14 @@ LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& t
 }
 NORMRT_WIDE_VECTORS_END
 
-LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction, int64_t ignore_index) {
-  if (util::reduced_dtype("nll_loss", {&log_probs}))
-    return nll_loss(util::widened(log_probs), targets, reduction, ignore_index);
+namespace {
+// nll's rows, unreduced: each row's loss -log p[target] (0 where ignored), whether it counts (1 or 0), and the
+// gradient of their sum (-1 at each counted row's target, 0 elsewhere).
+struct NllRows {
+  Tensor losses, valid, grad;
+};
+
+NllRows nll_rows(const Tensor& log_probs, const Tensor& targets, int64_t ignore_index) {
   NORMRT_CHECK(log_probs.defined() && log_probs.dtype() == DType::Float32 && log_probs.dim() == 2,
                "nll_loss: expected float32 log-probabilities of shape (N, C)");
   NORMRT_CHECK(targets.defined() && targets.dtype() == DType::Int64 && targets.dim() == 1,
@@ -279,14 +285,14 @@ LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction re
                    cols, " classes (sample ", r, ")");
   }
   const Tensor t = targets.to(log_probs.device());
-  Tensor losses = empty({rows}, log_probs.device()), valid = empty({rows}, log_probs.device());
-  Tensor grad = empty(log_probs.sizes(), log_probs.device());
+  NllRows out{empty({rows}, log_probs.device()), empty({rows}, log_probs.device()),
+              empty(log_probs.sizes(), log_probs.device())};
   if (log_probs.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const int device = log_probs.device().index();
     cuda::DeviceGuard guard(device);
-    normrt::cuda::nll(log_probs.data<float>(), t.data<int64_t>(), ignore_index, losses.data<float>(),
-                      valid.data<float>(), grad.data<float>(), rows, cols, cuda::sm_count(device),
+    normrt::cuda::nll(log_probs.data<float>(), t.data<int64_t>(), ignore_index, out.losses.data<float>(),
+                      out.valid.data<float>(), out.grad.data<float>(), rows, cols, cuda::sm_count(device),
                       cuda::current_stream(device));
 #else
     NORMRT_THROW("nll_loss on ", log_probs.device().str(), " needs a build with CUDA");
@@ -294,40 +300,101 @@ LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction re
   } else {
     for (int64_t r = 0; r < rows; ++r)
       tmath::nll_row(log_probs.data<float>() + r * cols, t.data<int64_t>()[r], ignore_index, cols,
-                     grad.data<float>() + r * cols, losses.data<float>()[r], valid.data<float>()[r]);
+                     out.grad.data<float>() + r * cols, out.losses.data<float>()[r], out.valid.data<float>()[r]);
   }
-  // Sums in double on the device that holds them; the mean divides by the rows that count (no host read).
-  Tensor loss = sum(losses, 0);
+  return out;
+}
+
+// max(count, 1) for a count of rows, computed on its device (no host read).
+Tensor at_least_one(const Tensor& count) {
+  return add(count, activation(Activation::ReLU, sub(full({}, 1.0, count.device()), count)));
+}
+
+// The class weight of a loss: undefined, or a floating (C) vector on the input's device, used as float32.
+Tensor class_weight(const Tensor& weight, const Tensor& input, const char* op) {
+  if (!weight.defined()) return weight;
+  const int64_t classes = input.size(1);
+  NORMRT_CHECK(is_floating(weight.dtype()) && weight.dim() == 1 && weight.numel() == classes,
+               "weight tensor should be defined either for all ", classes,
+               " classes or no classes but got weight tensor of shape: ", shape_str(weight.sizes()));
+  NORMRT_CHECK(weight.device() == input.device(), op, ": weight on ", weight.device().str(), ", input on ",
+               input.device().str());
+  return weight.to(DType::Float32).contiguous();
+}
+
+// PyTorch's weighted and label-smoothed negative log-likelihood, composed from nll's rows: with w the class weights
+// (1 without), a counted row i adds (1 - s) (-w[t_i] log p_i[t_i]) + s / C (-sum_c w_c log p_ic); Mean divides by
+// the counted rows' sum of w[t_i]. The loss is linear in log p, so it is the sum of (gradient * log p).
+LossResult weighted_smoothed_nll(const Tensor& log_probs, const Tensor& targets, Reduction reduction,
+                                 int64_t ignore_index, const Tensor& weight, double smoothing) {
+  const NllRows rows = nll_rows(log_probs, targets, ignore_index);
+  const int64_t n = log_probs.size(0), classes = log_probs.size(1);
+  const Tensor row_weights = weight.defined() ? weight.reshape({1, classes}) : Tensor();
+  Tensor grad = row_weights.defined() ? mul(rows.grad, row_weights) : rows.grad;  // -w[t_i] at the targets
+  const Tensor total_weight = sum(sum(grad, 1), 0) * -1.0;
+  if (smoothing > 0.0) {
+    const Tensor counted = rows.valid.reshape({n, 1}) * (-smoothing / static_cast<double>(classes));
+    grad = grad * (1.0 - smoothing) + (row_weights.defined() ? mul(counted, row_weights) : counted);
+  }
+  Tensor loss = sum(sum(mul(grad, log_probs), 1), 0);
   if (reduction == Reduction::Mean) {
-    const Tensor count = sum(valid, 0);
-    loss = div(loss, count);  // NaN when every row is ignored, as PyTorch
-    // The gradient's divisor is max(count, 1): with every row ignored it stays 0, as PyTorch's does.
-    grad = div(grad, add(count, activation(Activation::ReLU, sub(full({}, 1.0, count.device()), count))));
+    loss = div(loss, total_weight);  // NaN when every row is ignored, as PyTorch
+    // With every row ignored the gradient stays 0, as PyTorch's.
+    const Tensor count = sum(rows.valid, 0);
+    grad = div(grad, add(total_weight, sub(at_least_one(count), count)));
   }
   return {loss, grad};
 }
 
+// A target no class index equals: cross_entropy's ignore_index when none is asked for.
+constexpr int64_t kNoIgnoredIndex = std::numeric_limits<int64_t>::min();
+}  // namespace
+
+LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction, int64_t ignore_index,
+                    const Tensor& weight) {
+  if (util::reduced_dtype("nll_loss", {&log_probs}))
+    return nll_loss(util::widened(log_probs), targets, reduction, ignore_index, weight);
+  if (weight.defined() && log_probs.defined() && log_probs.dim() == 2)
+    return weighted_smoothed_nll(log_probs, targets, reduction, ignore_index,
+                                 class_weight(weight, log_probs, "nll_loss"), 0.0);
+  NllRows rows = nll_rows(log_probs, targets, ignore_index);
+  // Sums in double on the device that holds them; the mean divides by the rows that count (no host read).
+  Tensor loss = sum(rows.losses, 0);
+  if (reduction == Reduction::Mean) {
+    const Tensor count = sum(rows.valid, 0);
+    loss = div(loss, count);  // NaN when every row is ignored, as PyTorch
+    rows.grad = div(rows.grad, at_least_one(count));  // with every row ignored the gradient stays 0, as PyTorch's
+  }
+  return {loss, rows.grad};
+}
+
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
   const double smoothing = options.label_smoothing;
-  // Class probabilities have no index to ignore: PyTorch takes a negative ignore_index (its default -100) as none.
-  const bool probabilities = targets.defined() && is_floating(targets.dtype());
-  if (!options.ignore_index || (probabilities && *options.ignore_index < 0))
-    return cross_entropy(logits, targets, options.reduction, smoothing);
-  NORMRT_CHECK(!probabilities, "ignore_index is not supported for floating point target");
-  NORMRT_CHECK(logits.defined() && logits.dim() == 2, "cross_entropy: expected input of shape (N, C)");
+  NORMRT_CHECK(logits.defined(), "cross_entropy: input is undefined");
+  NORMRT_CHECK(logits.dim() == 2, "cross_entropy: expected input of shape (N, C), got ", shape_str(logits.sizes()));
   NORMRT_CHECK(smoothing >= 0.0 && smoothing <= 1.0, "label_smoothing must be between 0.0 and 1.0. Got: ", smoothing);
-  const Tensor log_probs = softmax(util::widened(logits), true);
-  LossResult r = nll_loss(log_probs, targets, options.reduction, *options.ignore_index);
-  if (smoothing > 0.0) {
-    // PyTorch's composition: (1 - s) nll + s / C times the sum (Sum) or the mean over the counted rows (Mean) of
-    // -sum_c log p, ignored rows adding nothing. A row of nll's gradient sums to exactly that row's weight in it:
-    // -1 or -1 / count where the row counts, 0 where it is ignored.
-    const double share = smoothing / static_cast<double>(logits.size(1));
-    const Tensor row_weight = sum(r.grad_input, 1, true);  // (N, 1)
-    const Tensor smooth = sum(mul(sum(log_probs, 1, true), row_weight).reshape({logits.size(0)}), 0);
-    r.loss = r.loss * (1.0 - smoothing) + smooth * share;
-    r.grad_input = r.grad_input * (1.0 - smoothing) + row_weight * share;
+  const Tensor weight = class_weight(options.weight, logits, "cross_entropy");
+  if (targets.defined() && is_floating(targets.dtype())) {
+    // Class probabilities have no index to ignore: PyTorch takes a negative ignore_index (its default -100) as none.
+    NORMRT_CHECK(!options.ignore_index || *options.ignore_index < 0,
+                 "ignore_index is not supported for floating point target");
+    if (!weight.defined()) return cross_entropy(logits, targets, options.reduction, smoothing);
+    // Weighted: -sum_c w_c p'_c log p_c per row with p' the smoothed target, the mean over the rows (PyTorch's).
+    NORMRT_CHECK(targets.sizes() == logits.sizes() && targets.device() == logits.device(),
+                 "cross_entropy: class probabilities must have the input's shape ", shape_str(logits.sizes()),
+                 " and device, got ", shape_str(targets.sizes()), " on ", targets.device().str());
+    Tensor smoothed = util::widened(targets);
+    if (smoothing > 0.0)
+      smoothed = smoothed * (1.0 - smoothing) + full({}, smoothing / static_cast<double>(logits.size(1)),
+                                                     logits.device());
+    return cross_entropy(logits, mul(smoothed, weight.reshape({1, logits.size(1)})), options.reduction, 0.0);
   }
+  if (!options.ignore_index && !weight.defined()) return cross_entropy(logits, targets, options.reduction, smoothing);
+  const Tensor log_probs = softmax(util::widened(logits), true);
+  const int64_t ignore_index = options.ignore_index.value_or(kNoIgnoredIndex);
+  LossResult r = weight.defined() || smoothing > 0.0
+                     ? weighted_smoothed_nll(log_probs, targets, options.reduction, ignore_index, weight, smoothing)
+                     : nll_loss(log_probs, targets, options.reduction, ignore_index);
   r.grad_input = softmax_backward(r.grad_input, log_probs, true);
   return r;
 }

@@ -40,16 +40,20 @@ inline void run_losses_golden_case(const std::string& name, const Device& device
   }
   const auto reduction = c["reduction"] == "mean" ? ops::Reduction::Mean : ops::Reduction::Sum;
   ops::LossResult r;
+  ops::CrossEntropyOptions options;
+  options.reduction = reduction;
+  options.label_smoothing = c.value("smoothing", 0.0);
+  if (c.contains("weight")) options.weight = from_vector(c["weight"].get<std::vector<float>>(), {shape[1]}, device);
   if (c["kind"] == "ce_probs") {
-    r = ops::cross_entropy(x, tensor("p"), reduction, c["smoothing"].get<double>());
+    r = options.weight.defined() ? ops::cross_entropy(x, tensor("p"), options)
+                                 : ops::cross_entropy(x, tensor("p"), reduction, options.label_smoothing);
   } else if (c["kind"] == "bce") {
     r = ops::binary_cross_entropy_with_logits(x, tensor("t"), reduction);
   } else {
     const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), {shape[0]}, device);
-    const int64_t ignore = c["ignore_index"].get<int64_t>();
-    const double smoothing = c.value("smoothing", 0.0);
-    r = c["kind"] == "nll" ? ops::nll_loss(x, t, reduction, ignore)
-                           : ops::cross_entropy(x, t, ops::CrossEntropyOptions{reduction, smoothing, ignore});
+    options.ignore_index = c["ignore_index"].get<int64_t>();
+    r = c["kind"] == "nll" ? ops::nll_loss(x, t, reduction, *options.ignore_index, options.weight)
+                           : ops::cross_entropy(x, t, options);
   }
   const double loss = c["loss"].is_number() ? c["loss"].get<double>() : NAN;
   if (std::isnan(loss)) {

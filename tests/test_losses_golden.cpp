@@ -58,6 +58,36 @@ TEST(Losses, ModulesAndRefusals) {
   smoothed.ignore_index = 2;
   EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, probabilities, smoothed); },
                           "ignore_index is not supported for floating point target"));
+  // Class weights: ones change nothing; without ignore_index as with one no row has; the modules carry them; a
+  // weight of another length is refused with PyTorch's words.
+  ops::CrossEntropyOptions weighted;
+  weighted.label_smoothing = 0.2;
+  weighted.weight = ones({5});
+  const auto unit_weights = ops::cross_entropy(logits, from_vector(labels, {4}), weighted);
+  const auto no_weights = ops::cross_entropy(logits, from_vector(labels, {4}), ops::Reduction::Mean, 0.2);
+  EXPECT_NEAR(unit_weights.loss.item<float>(), no_weights.loss.item<float>(), 1e-6);
+  EXPECT_TRUE(testing::all_close(unit_weights.grad_input.to_vector(), testing::to_double(no_weights.grad_input), 1e-5,
+                                 1e-7));
+  weighted.weight = from_vector(std::vector<float>{0.5f, 2.0f, 1.0f, 0.25f, 3.0f}, {5});
+  const auto without_ignore = ops::cross_entropy(logits, from_vector(labels, {4}), weighted);
+  weighted.ignore_index = -100;
+  const auto with_ignore = ops::cross_entropy(logits, from_vector(labels, {4}), weighted);
+  EXPECT_EQ(without_ignore.loss.item<float>(), with_ignore.loss.item<float>());
+  EXPECT_EQ(without_ignore.grad_input.to_vector(), with_ignore.grad_input.to_vector());
+  EXPECT_EQ(nn::CrossEntropyLoss(weighted).forward(logits, from_vector(labels, {4})).item<float>(),
+            with_ignore.loss.item<float>());
+  const Tensor log_probs = ops::softmax(logits, true);
+  EXPECT_EQ(nn::NLLLoss(ops::Reduction::Sum, -100, weighted.weight).forward(log_probs, from_vector(labels, {4}))
+                .item<float>(),
+            ops::nll_loss(log_probs, from_vector(labels, {4}), ops::Reduction::Sum, -100, weighted.weight)
+                .loss.item<float>());
+  weighted.weight = ones({3});
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, from_vector(labels, {4}), weighted); },
+                          "weight tensor should be defined either for all 5 classes or no classes but got weight "
+                          "tensor of shape: [3]"));
+  EXPECT_TRUE(throws_with([&] { ops::nll_loss(log_probs, from_vector(labels, {4}), ops::Reduction::Mean, -100,
+                                              ones({5}, TensorOptions().dtype(DType::Int64))); },
+                          "weight tensor should be defined either for all 5 classes"));
   smoothed.label_smoothing = 1.5;
   EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, from_vector(labels, {4}), smoothed); },
                           "label_smoothing must be between 0.0 and 1.0. Got: 1.5"));

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes golden data for softmax over any dimension, cross-entropy with class probabilities or ignore_index (with
-and without label smoothing), nll_loss and binary_cross_entropy_with_logits (tests/test_losses_golden.cpp), computed
-by PyTorch 1.13 in float64 from float32 inputs.
+and without label smoothing and class weights), nll_loss and binary_cross_entropy_with_logits
+(tests/test_losses_golden.cpp), computed by PyTorch 1.13 in float64 from float32 inputs.
 Run:  /usr/bin/python3 tests/golden/make_golden_losses.py  ->  data_losses/cases.json
 """
 import json
@@ -69,6 +69,35 @@ def main():
         if smoothing:
             case["smoothing"] = smoothing
         cases[f"{kind}_{reduction}_ignore{ignore}" + (f"_smoothing{smoothing}" if smoothing else "")] = case
+    # Class weights (nn.CrossEntropyLoss(weight=...), nn.NLLLoss(weight=...)), with and without ignore_index and
+    # label smoothing; class-probability targets too. Added later: drawn after the cases above.
+    for kind, reduction, ignore, smoothing in [
+            ("nll", "mean", -100, 0.0), ("nll", "sum", 2, 0.0), ("nll", "mean", 1, 0.0),
+            ("ce_ignore", "mean", -100, 0.0), ("ce_ignore", "sum", 3, 0.0), ("ce_ignore", "mean", 1, 0.25),
+            ("ce_ignore", "mean", -7, 0.1), ("ce_probs", "mean", None, 0.0), ("ce_probs", "sum", None, 0.3)]:
+        x32 = torch.randn(6, 4, generator=g) * 2
+        if kind == "nll":
+            x32 = torch.log_softmax(x32, 1)
+        w = torch.rand(4, generator=g) * 2 + 0.1
+        x = x32.double().requires_grad_()
+        name = f"{kind}_{reduction}_weight" + (f"_ignore{ignore}" if ignore is not None else "") + \
+            (f"_smoothing{smoothing}" if smoothing else "")
+        case = {"kind": kind, "shape": [6, 4], "reduction": reduction, "weight": flat(w), "x": flat(x32)}
+        if kind == "ce_probs":
+            p = torch.softmax(torch.randn(6, 4, generator=g), 1).float()
+            loss = F.cross_entropy(x, p.double(), weight=w.double(), reduction=reduction, label_smoothing=smoothing)
+            case.update(p=flat(p), smoothing=smoothing)
+        else:
+            t = torch.tensor([0, 3, 1, 2, 1, 3]) if ignore != -7 else torch.full((6,), -7)  # -7: every row ignored
+            f = F.nll_loss if kind == "nll" else F.cross_entropy
+            smoothed = {"label_smoothing": smoothing} if smoothing else {}
+            loss = f(x, t, weight=w.double(), reduction=reduction, ignore_index=ignore, **smoothed)
+            case.update(t=t.tolist(), ignore_index=ignore)
+            if smoothing:
+                case["smoothing"] = smoothing
+        loss.backward()
+        case.update(loss=None if math.isnan(float(loss)) else float(loss), dx=flat(x.grad))
+        cases[name] = case
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1, allow_nan=False)  # NaN losses are written as null

@@ -260,8 +260,8 @@ class Loss {
 class CrossEntropyLoss : public Loss {
  public:
   explicit CrossEntropyLoss(ops::Reduction reduction = ops::Reduction::Mean, double label_smoothing = 0.0)
-      : CrossEntropyLoss(ops::CrossEntropyOptions{reduction, label_smoothing, std::nullopt}) {}
-  // With ignore_index and the other options of ops::cross_entropy.
+      : CrossEntropyLoss(ops::CrossEntropyOptions{reduction, label_smoothing, std::nullopt, Tensor()}) {}
+  // With ignore_index, the class weight and the other options of ops::cross_entropy.
   explicit CrossEntropyLoss(const ops::CrossEntropyOptions& options) : Loss("CrossEntropyLoss"), options_(options) {}
   Tensor forward(const Tensor& logits, const Tensor& targets) {
     return keep(ops::cross_entropy(logits, targets, options_));
@@ -271,18 +271,21 @@ class CrossEntropyLoss : public Loss {
   ops::CrossEntropyOptions options_;
 };
 
-// torch.nn.NLLLoss: for log-probabilities (after LogSoftmax), with ignore_index (-100 as PyTorch).
+// torch.nn.NLLLoss: for log-probabilities (after LogSoftmax), with ignore_index (-100 as PyTorch) and an optional
+// per-class weight.
 class NLLLoss : public Loss {
  public:
-  explicit NLLLoss(ops::Reduction reduction = ops::Reduction::Mean, int64_t ignore_index = -100)
-      : Loss("NLLLoss"), reduction_(reduction), ignore_index_(ignore_index) {}
+  explicit NLLLoss(ops::Reduction reduction = ops::Reduction::Mean, int64_t ignore_index = -100,
+                   Tensor weight = Tensor())
+      : Loss("NLLLoss"), reduction_(reduction), ignore_index_(ignore_index), weight_(std::move(weight)) {}
   Tensor forward(const Tensor& log_probs, const Tensor& targets) {
-    return keep(ops::nll_loss(log_probs, targets, reduction_, ignore_index_));
+    return keep(ops::nll_loss(log_probs, targets, reduction_, ignore_index_, weight_));
   }
 
  private:
   ops::Reduction reduction_;
   int64_t ignore_index_;
+  Tensor weight_;
 };
 
 // torch.nn.BCEWithLogitsLoss: sigmoid and binary cross-entropy in one stable formula.

@@ -64,18 +64,21 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
                          double label_smoothing = 0.0);
 // With ignore_index, rows whose class-index target equals it add nothing and the mean is over the other rows (all
 // ignored: NaN loss, zero gradient), as PyTorch's ignore_index (which defaults to -100 there; here it is asked for
-// explicitly). Computed as log_softmax then nll_loss; with label smoothing as PyTorch combines the two (the smoothing
-// term averaged over the rows that count).
+// explicitly; class probabilities take a negative one as none). With weight, PyTorch's per-class rescaling: a row
+// counts w[target] times, and the mean divides by the counted rows' sum of w[target] (class probabilities: each
+// class's term times w_c, the mean over the rows). Both are computed as log_softmax then nll_loss, and combine with
+// label smoothing as PyTorch combines them (the smoothing term weighted and averaged like the rest).
 struct CrossEntropyOptions {
   Reduction reduction = Reduction::Mean;
   double label_smoothing = 0.0;
   std::optional<int64_t> ignore_index;
+  Tensor weight;  // undefined, or (C) floating, on the input's device
 };
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options);
-// Negative log-likelihood of log-probabilities (N, C) against int64 class indices (N), with ignore_index as above.
-// CPU targets are range-checked; a bad target already on a GPU gives a NaN loss.
+// Negative log-likelihood of log-probabilities (N, C) against int64 class indices (N), with ignore_index and the
+// class weight as above. CPU targets are range-checked; a bad target already on a GPU gives a NaN loss.
 LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction = Reduction::Mean,
-                    int64_t ignore_index = -100);
+                    int64_t ignore_index = -100, const Tensor& weight = Tensor());
 LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 // torch.nn.functional.binary_cross_entropy_with_logits: logits and float targets of one shape, computed stably.
 LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
