@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <sstream>
 #include <vector>
@@ -355,20 +354,7 @@ TEST(MemoryFormat, ReductionsSoftmaxLossesAndLinearReadAnyFormat) {
 // parameter's values bit for bit. GradScaler's unscale_ and zero_grad take channels-last gradients too.
 TEST(MemoryFormat, OptimizersStepChannelsLastParametersAsContiguousOnes) {
   const MemoryFormat cl = MemoryFormat::ChannelsLast;
-  using Make = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
-  const std::vector<std::pair<std::string, Make>> makers = {
-      {"sgd",
-       [](std::vector<Tensor> p) {
-         return std::make_unique<optim::SGD>(std::move(p), optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.01));
-       }},
-      {"adam",
-       [](std::vector<Tensor> p) { return std::make_unique<optim::Adam>(std::move(p), optim::AdamOptions(0.1)); }},
-      {"adamw",
-       [](std::vector<Tensor> p) { return std::make_unique<optim::AdamW>(std::move(p), optim::AdamWOptions(0.1)); }},
-      {"adadelta",
-       [](std::vector<Tensor> p) { return std::make_unique<optim::Adadelta>(std::move(p), optim::AdadeltaOptions()); }},
-  };
-  for (const auto& [name, make] : makers) {
+  for (const auto& [name, make] : testing::one_of_each_optimizer()) {
     Generator gen(22);
     const Tensor start = randn({4, 3, 3, 5}, gen);
     Tensor plain = start.clone(), channels_last = start.to(cl), converted = start.clone();

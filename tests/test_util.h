@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -133,6 +135,32 @@ std::string run_in_child_with_memory_cap(Fn fn, std::size_t headroom_mb) {
   ::waitpid(pid, &status, 0);
   if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
   return out;
+}
+
+// One of each optimizer, with options that reach every branch of its update (momentum with dampening, Nesterov,
+// coupled and decoupled weight decay), for tests that step the same parameters two ways and compare.
+using OptimizerMaker = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
+inline std::vector<std::pair<std::string, OptimizerMaker>> one_of_each_optimizer() {
+  return {{"sgd",
+           [](std::vector<Tensor> p) {
+             const auto options = optim::SGDOptions(0.1).momentum(0.9).dampening(0.1).weight_decay(0.01);
+             return std::make_unique<optim::SGD>(std::move(p), options);
+           }},
+          {"sgd-nesterov",
+           [](std::vector<Tensor> p) {
+             return std::make_unique<optim::SGD>(std::move(p), optim::SGDOptions(0.1).momentum(0.9).nesterov(true));
+           }},
+          {"adam",
+           [](std::vector<Tensor> p) {
+             return std::make_unique<optim::Adam>(std::move(p), optim::AdamOptions(0.01).weight_decay(0.1));
+           }},
+          {"adamw",
+           [](std::vector<Tensor> p) {
+             return std::make_unique<optim::AdamW>(std::move(p), optim::AdamWOptions(0.01).weight_decay(0.1));
+           }},
+          {"adadelta", [](std::vector<Tensor> p) {
+             return std::make_unique<optim::Adadelta>(std::move(p), optim::AdadeltaOptions(1.0).weight_decay(0.05));
+           }}};
 }
 
 }  // namespace normrt::testing

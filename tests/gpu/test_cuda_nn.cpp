@@ -1,6 +1,5 @@
 // Layers, losses and optimizers on a GPU (label gpu): PyTorch golden cases, agreement with the CPU path,
 // device-independent dropout masks, and refusals.
-#include <functional>
 #include <thread>
 
 #include "gpu_test_support.h"
@@ -195,24 +194,7 @@ TEST_F(CudaNn, OptimizerRefusesParametersOnDifferentDevices) {
 // Every optimizer's fused device update gives the CPU's bits: both run nnmath's per-element updates, with every
 // multiply and add rounded as written (the kernels compile with -fmad=false, the host with -ffp-contract=off).
 TEST_F(CudaNn, OptimizerStepsOverManyTensorsAreTheCpusBits) {
-  using Make = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
-  const std::vector<std::pair<std::string, Make>> optimizers = {
-      {"sgd", [](std::vector<Tensor> p) {
-         return std::make_unique<optim::SGD>(p, optim::SGDOptions(0.1).momentum(0.9).dampening(0.1).weight_decay(0.01));
-       }},
-      {"sgd-nesterov", [](std::vector<Tensor> p) {
-         return std::make_unique<optim::SGD>(p, optim::SGDOptions(0.1).momentum(0.9).nesterov(true));
-       }},
-      {"adam", [](std::vector<Tensor> p) {
-         return std::make_unique<optim::Adam>(p, optim::AdamOptions(0.01).weight_decay(0.1));
-       }},
-      {"adamw", [](std::vector<Tensor> p) {
-         return std::make_unique<optim::AdamW>(p, optim::AdamWOptions(0.01).weight_decay(0.1));
-       }},
-      {"adadelta", [](std::vector<Tensor> p) {
-         return std::make_unique<optim::Adadelta>(p, optim::AdadeltaOptions(1.0).weight_decay(0.05));
-       }}};
-  for (const auto& [name, make] : optimizers) {
+  for (const auto& [name, make] : testing::one_of_each_optimizer()) {
     SCOPED_TRACE(name);
     Generator gen(3);
     std::vector<Tensor> cpu, gpu;
