@@ -76,26 +76,48 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-__global__ void __launch_bounds__(kThreads)
-    cross_entropy_kernel(const float* logits, const int64_t* targets, float* row_loss, float* grad, int64_t cols,
-                         float smoothing, float loss_scale, float grad_scale) {
+__global__ void __launch_bounds__(kThreads) cross_entropy_kernel(CrossEntropyParams p) {
   NORMRT_DYNAMIC_SHARED(float, shared);
-  const int64_t r = blockIdx.x;
-  const float* row = logits + r * cols;
+  const int64_t r = blockIdx.x, cols = p.cols;
+  const float* row = p.logits + r * cols;
+  float* grad = p.grad + r * cols;
+  const int64_t target = p.targets[r];
+  const float scale = p.device_scale != nullptr ? *p.device_scale : 1.0f;
+  const float loss_scale = p.loss_scale * scale, grad_scale = p.grad_scale * scale;
+  if (target == p.ignore_index || target < 0 || target >= cols) {  // the whole block takes this branch
+    const float fill = target == p.ignore_index ? 0.0f : NAN;
+    for (int64_t c = threadIdx.x; c < cols; c += kThreads) grad[c] = fill;
+    if (threadIdx.x == 0) p.row_loss[r] = loss_scale * fill;
+    return;
+  }
   float max, log_sum;
   row_logsumexp(row, cols, shared, max, log_sum);
-  const int64_t target = targets[r];
-  const float uniform = smoothing / static_cast<float>(cols);
+  const float smoothing = p.label_smoothing, uniform = smoothing / static_cast<float>(cols);
   float s = 0.0f;
   for (int64_t c = threadIdx.x; c < cols; c += kThreads) {
     s += row[c];
-    const float p = fmath::exp(row[c] - max - log_sum);
-    grad[r * cols + c] = grad_scale * (p - (c == target ? 1.0f - smoothing : 0.0f) - uniform);
+    const float prob = fmath::exp(row[c] - max - log_sum);
+    grad[c] = grad_scale * (prob - (c == target ? 1.0f - smoothing : 0.0f) - uniform);
   }
   const float sum_x = smoothing != 0.0f ? block_all_reduce<Sum>(s, shared) : 0.0f;
   if (threadIdx.x == 0) {
     const float lse = max + log_sum;
-    row_loss[r] = loss_scale * (lse - (1.0f - smoothing) * row[target] - uniform * sum_x);
+    p.row_loss[r] = loss_scale * (lse - (1.0f - smoothing) * row[target] - uniform * sum_x);
+  }
+}
+
+// One block: thread i counts the kept targets i, i + kThreads, ...; thread 0 adds the counts in thread order.
+__global__ void __launch_bounds__(kThreads)
+    inverse_kept_count_kernel(const int64_t* targets, int64_t rows, int64_t ignore_index, float* inverse_count) {
+  NORMRT_DYNAMIC_SHARED(int64_t, counts);
+  int64_t kept = 0;
+  for (int64_t r = threadIdx.x; r < rows; r += kThreads) kept += targets[r] != ignore_index ? 1 : 0;
+  counts[threadIdx.x] = kept;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int64_t total = 0;
+    for (int t = 0; t < kThreads; ++t) total += counts[t];
+    *inverse_count = static_cast<float>(1.0 / static_cast<double>(total));
   }
 }
 
@@ -129,11 +151,17 @@ void softmax_backward(const float* dy, const float* y, float* dx, int64_t rows, 
   NORMRT_CHECK_LAUNCH();
 }
 
-void cross_entropy(const float* logits, const int64_t* targets, float* row_loss, float* grad, int64_t rows,
-                   int64_t cols, float label_smoothing, float loss_scale, float grad_scale, cudaStream_t stream) {
-  if (rows == 0) return;
-  NORMRT_LAUNCH(cross_entropy_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), kShared, stream, logits,
-                targets, row_loss, grad, cols, label_smoothing, loss_scale, grad_scale);
+void cross_entropy(const CrossEntropyParams& params, cudaStream_t stream) {
+  if (params.rows == 0) return;
+  NORMRT_LAUNCH(cross_entropy_kernel, dim3(static_cast<unsigned>(params.rows)), dim3(kThreads), kShared, stream,
+                params);
+  NORMRT_CHECK_LAUNCH();
+}
+
+void inverse_kept_count(const int64_t* targets, int64_t rows, int64_t ignore_index, float* inverse_count,
+                        cudaStream_t stream) {
+  NORMRT_LAUNCH(inverse_kept_count_kernel, dim3(1), dim3(kThreads), kThreads * sizeof(int64_t), stream, targets, rows,
+                ignore_index, inverse_count);
   NORMRT_CHECK_LAUNCH();
 }
 

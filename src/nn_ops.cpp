@@ -612,11 +612,17 @@ LossResult empty_loss(const Tensor& input, Reduction reduction) {
 }
 }  // namespace
 
-NORMRT_WIDE_VECTORS_BEGIN
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction, double label_smoothing) {
+  return util::unweighted_cross_entropy(logits, targets, reduction, label_smoothing, -100);
+}
+
+NORMRT_WIDE_VECTORS_BEGIN
+LossResult util::unweighted_cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction,
+                                          double label_smoothing, int64_t ignore_index) {
   const detail::NvtxRange range("cross_entropy");
   if (util::reduced_dtype("cross_entropy", {&logits}))
-    return cross_entropy(util::widened(logits), util::widened(targets), reduction, label_smoothing);
+    return unweighted_cross_entropy(util::widened(logits), util::widened(targets), reduction, label_smoothing,
+                                    ignore_index);
   check_float(logits, "input");
   NORMRT_CHECK(logits.dim() == 2, "cross_entropy: expected input of shape (N, C), got ", shape_str(logits.sizes()));
   if (targets.defined() && targets.dtype() == DType::Float32)
@@ -629,16 +635,23 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
                targets.size(0), ").");
   NORMRT_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
                "label_smoothing must be between 0.0 and 1.0. Got: ", label_smoothing);
+  int64_t kept = rows;  // the rows the mean divides by; known on the host only for targets there
   if (targets.device().is_cpu()) {
     const int64_t* t = targets.data<int64_t>();
-    for (int64_t r = 0; r < rows; ++r)
+    for (int64_t r = 0; r < rows; ++r) {
+      if (t[r] == ignore_index) {
+        --kept;
+        continue;
+      }
       NORMRT_CHECK(t[r] >= 0 && t[r] < cols, "Target ", t[r], " is out of bounds for ", cols, " classes (sample ", r,
                    ")");
+    }
   } else {
     check_same_device(logits, targets);
   }
   if (rows == 0) return empty_loss(logits, reduction);
-  const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(rows) : 1.0;
+  // Every row ignored: the mean is 0 * inf = NaN, and the gradient 0 (ignored rows are written as 0), as PyTorch's.
+  const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(kept) : 1.0;
   const float smoothing = static_cast<float>(label_smoothing);
   LossResult result{empty({}, logits.device()), empty(logits.sizes(), logits.device())};
   if (logits.device().is_cuda()) {
@@ -646,9 +659,20 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
     const Tensor t = targets.to(logits.device());
     Launch l(logits);
     Tensor row_loss = empty({rows}, logits.device());
-    cuda::cross_entropy(logits.data<float>(), t.data<int64_t>(), row_loss.data<float>(),
-                        result.grad_input.data<float>(), rows, cols, smoothing, static_cast<float>(loss_scale),
-                        static_cast<float>(loss_scale), l.stream);
+    cuda::CrossEntropyParams p{logits.data<float>(), t.data<int64_t>(), row_loss.data<float>(),
+                               result.grad_input.data<float>(), rows, cols, ignore_index, smoothing,
+                               static_cast<float>(loss_scale), static_cast<float>(loss_scale), nullptr};
+    // Targets only the device holds: the mean's 1 / (rows kept) is counted there, as the scale of both.
+    const bool count_on_device =
+        reduction == Reduction::Mean && !targets.device().is_cpu() && ignore_index != util::kNoIgnoredIndex;
+    Tensor inverse_kept;
+    if (count_on_device) {
+      inverse_kept = empty({}, logits.device());
+      cuda::inverse_kept_count(p.targets, rows, ignore_index, inverse_kept.data<float>(), l.stream);
+      p.loss_scale = p.grad_scale = 1.0f;
+      p.device_scale = inverse_kept.data<float>();
+    }
+    cuda::cross_entropy(p, l.stream);
     normrt::cuda::sum(row_loss.data<float>(), result.loss.data<float>(), rows, l.stream);
 #else
     no_cuda("cross_entropy");
@@ -665,6 +689,11 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction 
     // softmax_line's arithmetic, the exponentials e^(x - max) kept in the gradient's row until they are scaled
     const float* row = x + r * cols;
     float* grad_row = grad + r * cols;
+    if (t[r] == ignore_index) {
+      std::fill(grad_row, grad_row + cols, 0.0f);
+      row_loss[static_cast<std::size_t>(r)] = 0.0;
+      continue;
+    }
     const float max = tmath::line_max(row, cols, 1);
     const double sum = row_shifted_exponentials(row, cols, max, grad_row);
     const double sum_x = tmath::line_sum(cols, [&](int64_t c) { return static_cast<double>(row[c]); });

@@ -1,10 +1,13 @@
 // Internal: argument checks and CUDA launch context shared by the ops' dispatch files.
 #pragma once
+#include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <optional>
 
 #include "normrt/config.h"
 #include "normrt/error.h"
+#include "normrt/ops/nn.h"
 #include "normrt/tensor.h"
 #if NORMRT_WITH_CUDA
 #include "cuda_launch.h"
@@ -12,6 +15,14 @@
 #endif
 
 namespace normrt::ops::util {
+
+// A target no class index equals: cross_entropy's ignore_index when none is asked for.
+constexpr int64_t kNoIgnoredIndex = std::numeric_limits<int64_t>::min();
+
+// cross_entropy without a class weight (src/nn_ops.cpp): fused per row for class indices, where rows whose target is
+// ignore_index count for nothing; class probabilities take no ignore_index (the caller checks it).
+LossResult unweighted_cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction,
+                                    double label_smoothing, int64_t ignore_index);
 
 inline void check_float(const Tensor& t, const char* what) {
   NORMRT_CHECK(t.defined(), what, " is undefined");

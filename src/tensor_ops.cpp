@@ -322,20 +322,19 @@ Tensor class_weight(const Tensor& weight, const Tensor& input, const char* op) {
   return weight.to(DType::Float32).contiguous();
 }
 
-// PyTorch's weighted and label-smoothed negative log-likelihood, composed from nll's rows: with w the class weights
-// (1 without), a counted row i adds (1 - s) (-w[t_i] log p_i[t_i]) + s / C (-sum_c w_c log p_ic); Mean divides by
-// the counted rows' sum of w[t_i]. The loss is linear in log p, so it is the sum of (gradient * log p).
+// PyTorch's weighted and label-smoothed negative log-likelihood, composed from nll's rows: with w the class weights,
+// a counted row i adds (1 - s) (-w[t_i] log p_i[t_i]) + s / C (-sum_c w_c log p_ic); Mean divides by the counted
+// rows' sum of w[t_i]. The loss is linear in log p, so it is the sum of (gradient * log p).
 LossResult weighted_smoothed_nll(const Tensor& log_probs, const Tensor& targets, Reduction reduction,
                                  int64_t ignore_index, const Tensor& weight, double smoothing) {
   const NllRows rows = nll_rows(log_probs, targets, ignore_index);
   const int64_t n = log_probs.size(0), classes = log_probs.size(1);
-  const Tensor row_weights = weight.defined() ? weight.reshape({1, classes}) : Tensor();
-  Tensor grad = row_weights.defined() ? mul(rows.grad, row_weights) : rows.grad;  // -w[t_i] at the targets
+  const Tensor row_weights = weight.reshape({1, classes});
+  Tensor grad = mul(rows.grad, row_weights);  // -w[t_i] at the targets
   const Tensor total_weight = sum(sum(grad, 1), 0) * -1.0;
-  if (smoothing > 0.0) {
-    const Tensor counted = rows.valid.reshape({n, 1}) * (-smoothing / static_cast<double>(classes));
-    grad = grad * (1.0 - smoothing) + (row_weights.defined() ? mul(counted, row_weights) : counted);
-  }
+  if (smoothing > 0.0)
+    grad = grad * (1.0 - smoothing) + mul(rows.valid.reshape({n, 1}) * (-smoothing / static_cast<double>(classes)),
+                                          row_weights);
   Tensor loss = sum(sum(mul(grad, log_probs), 1), 0);
   if (reduction == Reduction::Mean) {
     loss = div(loss, total_weight);  // NaN when every row is ignored, as PyTorch
@@ -345,9 +344,6 @@ LossResult weighted_smoothed_nll(const Tensor& log_probs, const Tensor& targets,
   }
   return {loss, grad};
 }
-
-// A target no class index equals: cross_entropy's ignore_index when none is asked for.
-constexpr int64_t kNoIgnoredIndex = std::numeric_limits<int64_t>::min();
 }  // namespace
 
 LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction, int64_t ignore_index,
@@ -378,7 +374,8 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const Cros
     // Class probabilities have no index to ignore: PyTorch takes a negative ignore_index (its default -100) as none.
     NORMRT_CHECK(!options.ignore_index || *options.ignore_index < 0,
                  "ignore_index is not supported for floating point target");
-    if (!weight.defined()) return cross_entropy(logits, targets, options.reduction, smoothing);
+    if (!weight.defined())
+      return util::unweighted_cross_entropy(logits, targets, options.reduction, smoothing, util::kNoIgnoredIndex);
     // Weighted: -sum_c w_c p'_c log p_c per row with p' the smoothed target, the mean over the rows (PyTorch's).
     NORMRT_CHECK(targets.sizes() == logits.sizes() && targets.device() == logits.device(),
                  "cross_entropy: class probabilities must have the input's shape ", shape_str(logits.sizes()),
@@ -387,14 +384,14 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const Cros
     if (smoothing > 0.0)
       smoothed = smoothed * (1.0 - smoothing) + full({}, smoothing / static_cast<double>(logits.size(1)),
                                                      logits.device());
-    return cross_entropy(logits, mul(smoothed, weight.reshape({1, logits.size(1)})), options.reduction, 0.0);
+    return util::unweighted_cross_entropy(logits, mul(smoothed, weight.reshape({1, logits.size(1)})),
+                                          options.reduction, 0.0, util::kNoIgnoredIndex);
   }
-  if (!options.ignore_index && !weight.defined()) return cross_entropy(logits, targets, options.reduction, smoothing);
+  const int64_t ignore_index = options.ignore_index.value_or(util::kNoIgnoredIndex);
+  if (!weight.defined())
+    return util::unweighted_cross_entropy(logits, targets, options.reduction, smoothing, ignore_index);
   const Tensor log_probs = softmax(util::widened(logits), true);
-  const int64_t ignore_index = options.ignore_index.value_or(kNoIgnoredIndex);
-  LossResult r = weight.defined() || smoothing > 0.0
-                     ? weighted_smoothed_nll(log_probs, targets, options.reduction, ignore_index, weight, smoothing)
-                     : nll_loss(log_probs, targets, options.reduction, ignore_index);
+  LossResult r = weighted_smoothed_nll(log_probs, targets, options.reduction, ignore_index, weight, smoothing);
   r.grad_input = softmax_backward(r.grad_input, log_probs, true);
   return r;
 }

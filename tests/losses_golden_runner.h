@@ -49,6 +49,12 @@ inline void run_losses_golden_case(const std::string& name, const Device& device
                                  : ops::cross_entropy(x, tensor("p"), reduction, options.label_smoothing);
   } else if (c["kind"] == "bce") {
     r = ops::binary_cross_entropy_with_logits(x, tensor("t"), reduction);
+  } else if (c["kind"] == "ce_default") {  // PyTorch's default ignore_index, -100, by the function and the module
+    const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), {shape[0]}, device);
+    r = ops::cross_entropy(x, t, reduction, options.label_smoothing);
+    const float module_loss = nn::CrossEntropyLoss(reduction, options.label_smoothing).forward(x, t).item<float>();
+    const float function_loss = r.loss.item<float>();
+    EXPECT_TRUE(module_loss == function_loss || (std::isnan(module_loss) && std::isnan(function_loss))) << name;
   } else {
     const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), {shape[0]}, device);
     options.ignore_index = c["ignore_index"].get<int64_t>();

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Writes golden data for softmax over any dimension, cross-entropy with class probabilities or ignore_index (with
-and without label smoothing and class weights), nll_loss and binary_cross_entropy_with_logits
-(tests/test_losses_golden.cpp), computed by PyTorch 1.13 in float64 from float32 inputs.
+and without label smoothing and class weights, and the default ignore_index), nll_loss and
+binary_cross_entropy_with_logits (tests/test_losses_golden.cpp), computed by PyTorch 1.13 in float64 from float32
+inputs.
 Run:  /usr/bin/python3 tests/golden/make_golden_losses.py  ->  data_losses/cases.json
 """
 import json
@@ -98,6 +99,20 @@ def main():
         loss.backward()
         case.update(loss=None if math.isnan(float(loss)) else float(loss), dx=flat(x.grad))
         cases[name] = case
+    # F.cross_entropy's default ignore_index (-100), not passed: rows targeting -100 count for nothing. Added later.
+    for reduction, smoothing, all_ignored in [("mean", 0.0, False), ("sum", 0.0, False), ("mean", 0.15, False),
+                                              ("sum", 0.4, False), ("mean", 0.0, True), ("sum", 0.2, True)]:
+        x32 = torch.randn(9, 5, generator=g) * 3 + 4
+        t = torch.randint(0, 5, (9,), generator=g)
+        t[torch.tensor([1, 4, 5, 8])] = -100
+        if all_ignored:
+            t = torch.full((9,), -100)
+        x = x32.double().requires_grad_()
+        loss = F.cross_entropy(x, t, reduction=reduction, label_smoothing=smoothing)
+        loss.backward()
+        cases[f"ce_default_{reduction}_smoothing{smoothing}" + ("_all_ignored" if all_ignored else "")] = {
+            "kind": "ce_default", "shape": [9, 5], "reduction": reduction, "smoothing": smoothing, "x": flat(x32),
+            "t": t.tolist(), "loss": None if math.isnan(float(loss)) else float(loss), "dx": flat(x.grad)}
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1, allow_nan=False)  # NaN losses are written as null

@@ -260,30 +260,60 @@ TEST_P(NnKernels, SoftmaxRowsMatchDoubleReference) {
   }
 }
 
+// Rows against a double reference, the mean's scale from the host or counted on the device, rows ignored (-100) with
+// a zero gradient, every row ignored (NaN loss), and a target out of range (NaN loss and gradient row).
 TEST_P(NnKernels, CrossEntropyRowsAndArgmax) {
-  const int64_t rows = 6, cols = 10;
+  const int64_t rows = 7, cols = 10, ignore = -100;
   const auto x = random_vector(rows * cols, 5, 2.0f);
-  const std::vector<int64_t> targets = {0, 9, 3, 3, 7, 1};
+  const std::vector<int64_t> targets = {0, 9, ignore, 3, 7, ignore, 1};
   std::vector<float> loss(rows), grad(x.size());
   const float smoothing = 0.1f;
-  cross_entropy(x.data(), targets.data(), loss.data(), grad.data(), rows, cols, smoothing, 1.0f / rows, 1.0f / rows,
-                nullptr);
-  for (int64_t r = 0; r < rows; ++r) {
-    double m = -INFINITY, z = 0, sum_x = 0;
-    for (int64_t c = 0; c < cols; ++c) m = std::max(m, static_cast<double>(x[r * cols + c]));
-    for (int64_t c = 0; c < cols; ++c) {
-      z += std::exp(x[r * cols + c] - m);
-      sum_x += x[r * cols + c];
-    }
-    const double lse = m + std::log(z);
-    const double expected = (lse - (1 - smoothing) * x[r * cols + targets[r]] - smoothing / cols * sum_x) / rows;
-    EXPECT_NEAR(loss[r], expected, 1e-6);
-    for (int64_t c = 0; c < cols; ++c) {
-      const double g =
-          (std::exp(x[r * cols + c] - lse) - (c == targets[r] ? 1 - smoothing : 0.0) - smoothing / cols) / rows;
-      EXPECT_NEAR(grad[r * cols + c], g, 1e-6);
+  float inverse_kept = 0.0f;
+  inverse_kept_count(targets.data(), rows, ignore, &inverse_kept, nullptr);
+  EXPECT_EQ(inverse_kept, static_cast<float>(1.0 / 5));
+  for (const bool on_device : {false, true}) {
+    const float host_scale = on_device ? 1.0f : 1.0f / 5;
+    cross_entropy({x.data(), targets.data(), loss.data(), grad.data(), rows, cols, ignore, smoothing, host_scale,
+                   host_scale, on_device ? &inverse_kept : nullptr},
+                  nullptr);
+    for (int64_t r = 0; r < rows; ++r) {
+      if (targets[r] == ignore) {
+        EXPECT_EQ(loss[r], 0.0f);
+        for (int64_t c = 0; c < cols; ++c) EXPECT_EQ(grad[r * cols + c], 0.0f);
+        continue;
+      }
+      double m = -INFINITY, z = 0, sum_x = 0;
+      for (int64_t c = 0; c < cols; ++c) m = std::max(m, static_cast<double>(x[r * cols + c]));
+      for (int64_t c = 0; c < cols; ++c) {
+        z += std::exp(x[r * cols + c] - m);
+        sum_x += x[r * cols + c];
+      }
+      const double lse = m + std::log(z);
+      const double expected = (lse - (1 - smoothing) * x[r * cols + targets[r]] - smoothing / cols * sum_x) / 5;
+      EXPECT_NEAR(loss[r], expected, 1e-6) << on_device;
+      for (int64_t c = 0; c < cols; ++c) {
+        const double g =
+            (std::exp(x[r * cols + c] - lse) - (c == targets[r] ? 1 - smoothing : 0.0) - smoothing / cols) / 5;
+        EXPECT_NEAR(grad[r * cols + c], g, 1e-6);
+      }
     }
   }
+  const std::vector<int64_t> ignored(rows, ignore);
+  inverse_kept_count(ignored.data(), rows, ignore, &inverse_kept, nullptr);
+  EXPECT_EQ(inverse_kept, INFINITY);
+  cross_entropy({x.data(), ignored.data(), loss.data(), grad.data(), rows, cols, ignore, 0.0f, 1.0f, 1.0f,
+                 &inverse_kept},
+                nullptr);
+  for (int64_t r = 0; r < rows; ++r) EXPECT_TRUE(std::isnan(loss[r]));
+  for (float g : grad) EXPECT_EQ(g, 0.0f);
+  std::vector<int64_t> bad = targets;
+  bad[1] = cols;
+  cross_entropy({x.data(), bad.data(), loss.data(), grad.data(), rows, cols, ignore, 0.0f, 1.0f, 1.0f, nullptr},
+                nullptr);
+  EXPECT_TRUE(std::isnan(loss[1]));
+  for (int64_t c = 0; c < cols; ++c) EXPECT_TRUE(std::isnan(grad[cols + c]));
+  EXPECT_FALSE(std::isnan(loss[0]));
+
   std::vector<int64_t> correct(rows);
   argmax_matches(x.data(), targets.data(), correct.data(), rows, cols, nullptr);
   for (int64_t r = 0; r < rows; ++r) {

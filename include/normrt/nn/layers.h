@@ -260,7 +260,7 @@ class Loss {
 class CrossEntropyLoss : public Loss {
  public:
   explicit CrossEntropyLoss(ops::Reduction reduction = ops::Reduction::Mean, double label_smoothing = 0.0)
-      : CrossEntropyLoss(ops::CrossEntropyOptions{reduction, label_smoothing, std::nullopt, Tensor()}) {}
+      : CrossEntropyLoss(ops::CrossEntropyOptions{reduction, label_smoothing, -100, Tensor()}) {}
   // With ignore_index, the class weight and the other options of ops::cross_entropy.
   explicit CrossEntropyLoss(const ops::CrossEntropyOptions& options) : Loss("CrossEntropyLoss"), options_(options) {}
   Tensor forward(const Tensor& logits, const Tensor& targets) {

@@ -57,21 +57,22 @@ struct LossResult {
 };
 
 // Cross-entropy of logits (N, C) against class indices `targets` (int64, N), or against class probabilities
-// (float32, (N, C), as PyTorch accepts since 1.10), with optional label smoothing.
+// (float32, (N, C), as PyTorch accepts since 1.10), with optional label smoothing. As torch.nn.functional's, rows
+// whose class-index target is -100 (ignore_index) add nothing and the mean is over the other rows (all ignored: NaN
+// loss, zero gradient).
 // Targets on the CPU are checked ("Target 12 is out of bounds for 10 classes (sample 3)") and copied to the
-// logits' device; targets already on a GPU are not checked (a bad one gives a NaN loss).
+// logits' device; targets already on a GPU are not checked (a bad one gives a NaN loss and gradient row).
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction = Reduction::Mean,
                          double label_smoothing = 0.0);
-// With ignore_index, rows whose class-index target equals it add nothing and the mean is over the other rows (all
-// ignored: NaN loss, zero gradient), as PyTorch's ignore_index (which defaults to -100 there; here it is asked for
-// explicitly; class probabilities take a negative one as none). With weight, PyTorch's per-class rescaling: a row
-// counts w[target] times, and the mean divides by the counted rows' sum of w[target] (class probabilities: each
-// class's term times w_c, the mean over the rows). Both are computed as log_softmax then nll_loss, and combine with
-// label smoothing as PyTorch combines them (the smoothing term weighted and averaged like the rest).
+// With options: ignore_index another class index than -100, or none (std::nullopt: every target must be a class;
+// class probabilities take a negative one as none). With weight, PyTorch's per-class rescaling: a row counts
+// w[target] times, and the mean divides by the counted rows' sum of w[target] (class probabilities: each class's
+// term times w_c, the mean over the rows); computed as log_softmax then nll_loss, and combined with label smoothing
+// as PyTorch combines them (the smoothing term weighted and averaged like the rest).
 struct CrossEntropyOptions {
   Reduction reduction = Reduction::Mean;
   double label_smoothing = 0.0;
-  std::optional<int64_t> ignore_index;
+  std::optional<int64_t> ignore_index = -100;
   Tensor weight;  // undefined, or (C) floating, on the input's device
 };
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options);
