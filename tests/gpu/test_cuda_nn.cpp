@@ -94,6 +94,41 @@ TEST_F(CudaNn, LayersAgreeWithTheCpu) {
             ops::count_correct(logits, targets).item<int64_t>());
 }
 
+// Targets held by the CPU (the mean's count made there) and by the device (counted there), with rows of
+// PyTorch's default ignore_index, with another ignore_index, with none, and every row ignored: the same numbers.
+TEST_F(CudaNn, CrossEntropyCountsTheKeptRowsWhereverTheTargetsAre) {
+  Generator gen(8);
+  const int64_t rows = 150, classes = 7;
+  const Tensor logits = randn({rows, classes}, gen) * 3.0;
+  std::vector<int64_t> labels(rows);
+  for (int64_t r = 0; r < rows; ++r) labels[r] = r % 5 == 2 ? -100 : (r * 7 + r / 3) % classes;
+  auto replaced = [&](int64_t ignored_by) {  // the -100 rows targeting `ignored_by` instead
+    std::vector<int64_t> out = labels;
+    std::replace(out.begin(), out.end(), int64_t{-100}, ignored_by);
+    return out;
+  };
+  for (const auto& [ignore, targets] : std::vector<std::pair<std::optional<int64_t>, std::vector<int64_t>>>{
+           {-100, labels}, {3, replaced(3)}, {std::nullopt, replaced(6)}, {-100, std::vector<int64_t>(rows, -100)}}) {
+    for (const auto reduction : {ops::Reduction::Mean, ops::Reduction::Sum}) {
+      ops::CrossEntropyOptions options;
+      options.reduction = reduction;
+      options.label_smoothing = 0.05;
+      options.ignore_index = ignore;
+      const Tensor t = from_vector(targets, {rows});
+      const auto cpu = ops::cross_entropy(logits, t, options);
+      for (const Tensor& device_targets : {t, t.to(kGpu)}) {
+        const auto gpu = ops::cross_entropy(logits.to(kGpu), device_targets, options);
+        const float expected = cpu.loss.item<float>(), loss = gpu.loss.item<float>();
+        if (std::isnan(expected))
+          EXPECT_TRUE(std::isnan(loss));
+        else
+          EXPECT_NEAR(loss, expected, 1e-5 * std::max(1.0f, std::fabs(expected)));
+        EXPECT_TRUE(all_close(gpu.grad_input.to_vector(), cpu.grad_input.to_vector(), 1e-4, 1e-6));
+      }
+    }
+  }
+}
+
 // Bias gradients of batches past one chunk of rows (partial sums, then added in order), accumulated into a defined
 // gradient: agree with the CPU and repeat bit for bit.
 TEST_F(CudaNn, LargeBatchBiasGradientsAgreeWithTheCpuAndRepeat) {
