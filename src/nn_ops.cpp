@@ -613,7 +613,10 @@ LossResult empty_loss(const Tensor& input, Reduction reduction) {
 }  // namespace
 
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction, double label_smoothing) {
-  return util::unweighted_cross_entropy(logits, targets, reduction, label_smoothing, -100);
+  CrossEntropyOptions options;
+  options.reduction = reduction;
+  options.label_smoothing = label_smoothing;
+  return cross_entropy(logits, targets, options);
 }
 
 NORMRT_WIDE_VECTORS_BEGIN

@@ -344,10 +344,68 @@ LossResult weighted_smoothed_nll(const Tensor& log_probs, const Tensor& targets,
   }
   return {loss, grad};
 }
+
+// The (positions, C) rows of a (N, C, d1, ..., dK) tensor, sharing (and keeping alive) memory where the class
+// dimension is innermost: the tensor's own when channels-last, else a channels-last copy of its (N, C, d, 1) view.
+Tensor class_rows(const Tensor& x) {
+  const int64_t batch = x.size(0), classes = x.size(1);
+  int64_t positions = 1;  // per sample
+  for (int64_t d = 2; d < x.dim(); ++d) positions *= x.size(d);
+  const Tensor last = x.is_contiguous() ? x.reshape({batch, classes, positions, 1}).to(MemoryFormat::ChannelsLast) : x;
+  return from_blob(last.raw_data(), {batch * positions, classes}, TensorOptions(x.device()).dtype(x.dtype()),
+                   [last](void*) {});
+}
+
+// class_rows undone: `like`'s shape and memory format (a gradient is laid out as its input, as PyTorch's).
+Tensor from_class_rows(const Tensor& rows, const Tensor& like) {
+  const TensorOptions options = TensorOptions(rows.device()).dtype(rows.dtype());
+  const auto keep = [rows](void*) {};
+  if (!like.is_contiguous())
+    return from_blob(rows.raw_data(), like.sizes(), TensorOptions(options).memory_format(like.memory_format()), keep);
+  const int64_t batch = like.size(0), classes = like.size(1);
+  int64_t positions = 1;
+  for (int64_t d = 2; d < like.dim(); ++d) positions *= like.size(d);
+  const Shape rows_last = {batch, classes, positions, 1};
+  return from_blob(rows.raw_data(), rows_last, TensorOptions(options).memory_format(MemoryFormat::ChannelsLast), keep)
+      .contiguous()
+      .reshape(like.sizes());
+}
+
+// PyTorch's other input shapes of the class losses, computed by `loss` on (rows, C): an unbatched (C) input with a
+// 0-dim target (class probabilities: a (C) one), and (N, C, d1, ..., dK) with targets (N, d1, ..., dK) (class
+// probabilities: the input's shape), each position a row. The gradient has the input's shape and memory format.
+template <typename Loss>
+LossResult on_class_rows(const Tensor& input, const Tensor& targets, const Loss& loss) {
+  if (!input.defined() || !targets.defined() || input.dim() == 2 || input.dim() == 0) return loss(input, targets);
+  const bool probabilities = is_floating(targets.dtype());
+  if (input.dim() == 1) {
+    NORMRT_CHECK(probabilities ? targets.sizes() == input.sizes() : targets.dim() == 0,
+                 "size mismatch (got input: ", shape_str(input.sizes()), ", target: ", shape_str(targets.sizes()), ")");
+    const int64_t classes = input.size(0);
+    LossResult r = loss(input.reshape({1, classes}), targets.reshape(probabilities ? Shape{1, classes} : Shape{1}));
+    r.grad_input = r.grad_input.reshape(input.sizes());
+    return r;
+  }
+  NORMRT_CHECK(targets.dim() == 0 || targets.size(0) == input.size(0), "Expected input batch_size (", input.size(0),
+               ") to match target batch_size (", targets.size(0), ").");
+  Shape positions = input.sizes();
+  positions.erase(positions.begin() + 1);
+  NORMRT_CHECK(targets.sizes() == (probabilities ? input.sizes() : positions), "Expected target size ",
+               shape_str(probabilities ? input.sizes() : positions), probabilities ? " (class probabilities)" : "",
+               ", got ", shape_str(targets.sizes()));
+  LossResult r =
+      loss(class_rows(input), probabilities ? class_rows(targets) : targets.reshape({shape_numel(positions)}));
+  r.grad_input = from_class_rows(r.grad_input, input);
+  return r;
+}
 }  // namespace
 
 LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction, int64_t ignore_index,
                     const Tensor& weight) {
+  if (log_probs.defined() && log_probs.dim() != 2)
+    return on_class_rows(log_probs, targets, [&](const Tensor& rows, const Tensor& row_targets) {
+      return nll_loss(rows, row_targets, reduction, ignore_index, weight);
+    });
   if (util::reduced_dtype("nll_loss", {&log_probs}))
     return nll_loss(util::widened(log_probs), targets, reduction, ignore_index, weight);
   if (weight.defined() && log_probs.defined() && log_probs.dim() == 2)
@@ -367,7 +425,12 @@ LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction re
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
   const double smoothing = options.label_smoothing;
   NORMRT_CHECK(logits.defined(), "cross_entropy: input is undefined");
-  NORMRT_CHECK(logits.dim() == 2, "cross_entropy: expected input of shape (N, C), got ", shape_str(logits.sizes()));
+  if (logits.dim() != 2)
+    return on_class_rows(logits, targets, [&](const Tensor& rows, const Tensor& row_targets) {
+      NORMRT_CHECK(rows.dim() == 2, "cross_entropy: expected input of shape (N, C), (C) or (N, C, d1, ...), got ",
+                   shape_str(rows.sizes()));
+      return cross_entropy(rows, row_targets, options);
+    });
   NORMRT_CHECK(smoothing >= 0.0 && smoothing <= 1.0, "label_smoothing must be between 0.0 and 1.0. Got: ", smoothing);
   const Tensor weight = class_weight(options.weight, logits, "cross_entropy");
   if (targets.defined() && is_floating(targets.dtype())) {

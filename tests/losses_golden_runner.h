@@ -1,6 +1,6 @@
-// Softmax over any dimension, cross-entropy with class probabilities and binary_cross_entropy_with_logits against
-// PyTorch (tests/golden/make_golden_losses.py, float64 from float32 inputs), on one device: the CPU suite and the
-// GPU suites share it.
+// Softmax over any dimension, cross-entropy and nll_loss (class indices or probabilities, every input shape PyTorch
+// takes) and binary_cross_entropy_with_logits against PyTorch (tests/golden/make_golden_losses.py, float64 from
+// float32 inputs), on one device: the CPU suite and the GPU suites share it.
 #pragma once
 #include <cmath>
 #include <fstream>
@@ -28,7 +28,11 @@ inline void run_losses_golden_case(const std::string& name, const Device& device
   const Shape shape = c["shape"].get<Shape>();
   auto tensor = [&](const char* key) { return from_vector(c[key].get<std::vector<float>>(), shape, device); };
   auto expected = [&](const char* key) { return c[key].get<std::vector<double>>(); };
-  const Tensor x = tensor("x");
+  const bool channels_last = c.value("channels_last", false);  // the input (and class probabilities) so laid out
+  auto laid_out = [&](const Tensor& t) {
+    return channels_last ? t.to(t.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d) : t;
+  };
+  const Tensor x = laid_out(tensor("x"));
   if (c["kind"] == "softmax") {
     const int64_t dim = c["dim"].get<int64_t>();
     const bool log = c["log"].get<bool>();
@@ -43,20 +47,23 @@ inline void run_losses_golden_case(const std::string& name, const Device& device
   ops::CrossEntropyOptions options;
   options.reduction = reduction;
   options.label_smoothing = c.value("smoothing", 0.0);
-  if (c.contains("weight")) options.weight = from_vector(c["weight"].get<std::vector<float>>(), {shape[1]}, device);
+  const int64_t classes = shape.size() > 1 ? shape[1] : shape[0];
+  if (c.contains("weight")) options.weight = from_vector(c["weight"].get<std::vector<float>>(), {classes}, device);
+  const Shape target_shape = c.contains("t_shape") ? c["t_shape"].get<Shape>() : Shape{shape[0]};
   if (c["kind"] == "ce_probs") {
-    r = options.weight.defined() ? ops::cross_entropy(x, tensor("p"), options)
-                                 : ops::cross_entropy(x, tensor("p"), reduction, options.label_smoothing);
+    const Tensor p = laid_out(tensor("p"));
+    r = options.weight.defined() ? ops::cross_entropy(x, p, options)
+                                 : ops::cross_entropy(x, p, reduction, options.label_smoothing);
   } else if (c["kind"] == "bce") {
     r = ops::binary_cross_entropy_with_logits(x, tensor("t"), reduction);
   } else if (c["kind"] == "ce_default") {  // PyTorch's default ignore_index, -100, by the function and the module
-    const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), {shape[0]}, device);
+    const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), target_shape, device);
     r = ops::cross_entropy(x, t, reduction, options.label_smoothing);
     const float module_loss = nn::CrossEntropyLoss(reduction, options.label_smoothing).forward(x, t).item<float>();
     const float function_loss = r.loss.item<float>();
     EXPECT_TRUE(module_loss == function_loss || (std::isnan(module_loss) && std::isnan(function_loss))) << name;
   } else {
-    const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), {shape[0]}, device);
+    const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), target_shape, device);
     options.ignore_index = c["ignore_index"].get<int64_t>();
     r = c["kind"] == "nll" ? ops::nll_loss(x, t, reduction, *options.ignore_index, options.weight)
                            : ops::cross_entropy(x, t, options);
@@ -68,6 +75,8 @@ inline void run_losses_golden_case(const std::string& name, const Device& device
     EXPECT_NEAR(r.loss.item<float>(), loss, 1e-5 * std::max(1.0, std::fabs(loss))) << name;
   }
   EXPECT_TRUE(all_close(r.grad_input.to_vector(), expected("dx"), 1e-5, 1e-6)) << name;
+  EXPECT_EQ(r.grad_input.sizes(), x.sizes()) << name;
+  EXPECT_EQ(r.grad_input.memory_format(), x.memory_format()) << name;  // as the input, as PyTorch's gradient
 }
 
 }  // namespace normrt::testing

@@ -110,6 +110,46 @@ TEST(Losses, ModulesAndRefusals) {
   EXPECT_TRUE(throws_with([&] { ops::softmax(x, 3, false); }, "Dimension out of range"));
 }
 
+// The (C) and (N, C, d1, ...) shapes' refusals in PyTorch's words, checked before anything is computed; a (N, C, d)
+// input whose class rows give the same numbers as the (N * d, C) rows it holds.
+TEST(Losses, SpatialAndUnbatchedShapes) {
+  Generator gen(11);
+  const Tensor x = randn({2, 3, 4, 5}, gen);
+  auto labels = [](const Shape& shape) { return zeros(shape, TensorOptions().dtype(DType::Int64)); };
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(x, labels({2, 4, 4})); },
+                          "Expected target size [2, 4, 5], got [2, 4, 4]"));
+  EXPECT_TRUE(throws_with([&] { ops::nll_loss(x, labels({2, 4})); }, "Expected target size [2, 4, 5], got [2, 4]"));
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(x, labels({3, 4, 5})); },
+                          "Expected input batch_size (2) to match target batch_size (3)."));
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(x, zeros({2, 3, 4, 6})); },
+                          "Expected target size [2, 3, 4, 5] (class probabilities), got [2, 3, 4, 6]"));
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(randn({3}, gen), labels({1})); },
+                          "size mismatch (got input: [3], target: [1])"));
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(full({}, 1.0), labels({})); },
+                          "cross_entropy: expected input of shape (N, C), (C) or (N, C, d1, ...), got []"));
+  // (N, C, d) as rows: sample n's position j is row n * d + j of the (N * d, C) matrix whose columns are the classes.
+  const int64_t n = 3, classes = 4, d = 7;
+  const Tensor spatial = randn({n, classes, d}, gen) * 2.0;
+  const std::vector<float> values = spatial.to_vector();
+  std::vector<float> row_values(values.size());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < classes; ++c)
+      for (int64_t j = 0; j < d; ++j) row_values[(i * d + j) * classes + c] = values[(i * classes + c) * d + j];
+  std::vector<int64_t> targets(n * d);
+  for (int64_t i = 0; i < n * d; ++i) targets[i] = i % 5 == 1 ? -100 : (i * 3) % classes;
+  const auto spatial_loss = ops::cross_entropy(spatial, from_vector(targets, {n, d}), ops::Reduction::Mean, 0.1);
+  const auto row_loss =
+      ops::cross_entropy(from_vector(row_values, {n * d, classes}), from_vector(targets, {n * d}), ops::Reduction::Mean,
+                         0.1);
+  EXPECT_EQ(spatial_loss.loss.item<float>(), row_loss.loss.item<float>());
+  const std::vector<float> spatial_grad = spatial_loss.grad_input.to_vector();
+  const std::vector<float> row_grad = row_loss.grad_input.to_vector();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < classes; ++c)
+      for (int64_t j = 0; j < d; ++j)
+        EXPECT_EQ(spatial_grad[(i * classes + c) * d + j], row_grad[(i * d + j) * classes + c]);
+}
+
 // BCE-with-logits is computed in float (tmath::bce_with_logits, fmath's e^x and ln(1 + x)): against the exact
 // max(x, 0) - x t + ln(1 + e^-|x|) in long double, for |x| < 100 and targets at 0, 1 and near both, where the terms of
 // the naive formula cancel. The gradient sigmoid(x) - t against the exact one, in ulps of the larger of sigmoid(x)

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Writes golden data for softmax over any dimension, cross-entropy with class probabilities or ignore_index (with
-and without label smoothing and class weights, and the default ignore_index), nll_loss and
+and without label smoothing and class weights, and the default ignore_index), nll_loss (for (N, C), (C) and
+(N, C, d1, ..., dK) inputs) and
 binary_cross_entropy_with_logits (tests/test_losses_golden.cpp), computed by PyTorch 1.13 in float64 from float32
 inputs.
 Run:  /usr/bin/python3 tests/golden/make_golden_losses.py  ->  data_losses/cases.json
@@ -113,6 +114,58 @@ def main():
         cases[f"ce_default_{reduction}_smoothing{smoothing}" + ("_all_ignored" if all_ignored else "")] = {
             "kind": "ce_default", "shape": [9, 5], "reduction": reduction, "smoothing": smoothing, "x": flat(x32),
             "t": t.tolist(), "loss": None if math.isnan(float(loss)) else float(loss), "dx": flat(x.grad)}
+    # The other input shapes: (N, C, d1, ..., dK) with targets (N, d1, ..., dK) or class probabilities of the input's
+    # shape, channels-last inputs, and an unbatched (C) input with a 0-dim target. Added later.
+    for kind, shape, reduction, ignore, smoothing, weighted, layout in [
+            ("ce_ignore", [3, 4, 5], "mean", -100, 0.0, False, None),
+            ("ce_ignore", [2, 3, 4, 5], "mean", 1, 0.1, True, None),
+            ("ce_ignore", [2, 3, 4, 5], "sum", -100, 0.0, False, torch.channels_last),
+            ("ce_ignore", [2, 3, 2, 3, 2], "mean", -100, 0.2, False, None),
+            ("ce_ignore", [2, 3, 2, 3, 2], "mean", 0, 0.0, True, torch.channels_last_3d),
+            ("ce_ignore", [5], "mean", -100, 0.0, False, None),
+            ("ce_ignore", [5], "sum", -100, 0.3, True, None),
+            ("ce_probs", [2, 3, 4, 5], "mean", None, 0.1, False, None),
+            ("ce_probs", [2, 3, 4, 5], "sum", None, 0.0, True, torch.channels_last),
+            ("ce_probs", [5], "mean", None, 0.2, False, None),
+            ("nll", [2, 3, 4, 5], "mean", 2, 0.0, True, None),
+            ("nll", [3, 4, 5], "sum", -100, 0.0, False, None)]:
+        x32 = torch.randn(shape, generator=g) * 2
+        classes = shape[1] if len(shape) > 1 else shape[0]
+        if kind == "nll":
+            x32 = torch.log_softmax(x32, 1)
+        w = torch.rand(classes, generator=g) * 2 + 0.1
+        x = x32.double()
+        if layout is not None:
+            x = x.contiguous(memory_format=layout)
+        x.requires_grad_()
+        options = {"reduction": reduction}
+        if smoothing:
+            options["label_smoothing"] = smoothing
+        if weighted:
+            options["weight"] = w.double()
+        case = {"kind": kind, "shape": shape, "reduction": reduction, "x": flat(x32)}
+        if kind == "ce_probs":
+            p = torch.softmax(torch.randn(shape, generator=g), 1 if len(shape) > 1 else 0).float()
+            loss = F.cross_entropy(x, p.double(), **options)
+            case.update(p=flat(p), smoothing=smoothing)
+        else:
+            t_shape = [shape[0]] + shape[2:] if len(shape) > 1 else []
+            t = torch.randint(0, classes, t_shape, generator=g)
+            if t.dim() > 0:
+                t.view(-1)[::3] = ignore
+            f = F.nll_loss if kind == "nll" else F.cross_entropy
+            loss = f(x, t, ignore_index=ignore, **options)
+            case.update(t=t.reshape(-1).tolist(), t_shape=t_shape, ignore_index=ignore, smoothing=smoothing)
+        if weighted:
+            case["weight"] = flat(w)
+        if layout is not None:
+            case["channels_last"] = True
+        loss.backward()
+        case.update(loss=None if math.isnan(float(loss)) else float(loss), dx=flat(x.grad))
+        name = f"{kind}_{'x'.join(map(str, shape))}_{reduction}" + (f"_ignore{ignore}" if ignore is not None else "") \
+            + (f"_smoothing{smoothing}" if smoothing else "") + ("_weight" if weighted else "") + \
+            ("_channels_last" if layout is not None else "")
+        cases[name] = case
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1, allow_nan=False)  # NaN losses are written as null
