@@ -26,6 +26,7 @@
 #include "normrt/ops/conv.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/nn.h"
+#include "normrt/ops/pad.h"
 #include "normrt/ops/pooling.h"
 #include "normrt/ops/tensor_ops.h"
 #include "normrt/optim.h"

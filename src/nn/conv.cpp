@@ -44,7 +44,7 @@ ConvBase::ConvBase(int spatial, const ConvOptions& options, Generator* gen) : sp
   params_.padding = per_dimension(options.padding(), spatial, "padding");
   params_.dilation = per_dimension(options.dilation(), spatial, "dilation");
   params_.groups = options.groups();
-  params_.padding_mode = options.padding_mode();
+  params_.padding_mode = options.padding_rule();
   for (int64_t k : kernel) NORMRT_CHECK(k > 0, name(), ": kernel_size must be positive, got ", shape_str(kernel));
   for (int64_t s : params_.stride) NORMRT_CHECK(s > 0, "non-positive stride is not supported");
   for (int64_t p : params_.padding) NORMRT_CHECK(p >= 0, "negative padding is not supported");
@@ -52,6 +52,26 @@ ConvBase::ConvBase(int spatial, const ConvOptions& options, Generator* gen) : sp
   if (params_.padding_mode == ops::PaddingMode::Same)
     for (int64_t s : params_.stride)
       NORMRT_CHECK(s == 1, "padding='same' is not supported for strided convolutions");
+  if (options.padding_mode() != ops::PadMode::Constant) {
+    // PyTorch's _reversed_padding_repeated_twice: (left, right) from the last dimension backwards; "same" puts the
+    // odd one of an even total after.
+    for (int d = spatial - 1; d >= 0; --d) {
+      const auto i = static_cast<std::size_t>(d);
+      int64_t left = 0, right = 0;
+      if (params_.padding_mode == ops::PaddingMode::Same) {
+        const int64_t total = params_.dilation[i] * (kernel[i] - 1);
+        left = total / 2;
+        right = total - left;
+      } else if (params_.padding_mode == ops::PaddingMode::Explicit) {
+        left = right = params_.padding[i];
+      }
+      pads_.push_back(left);
+      pads_.push_back(right);
+    }
+    unpadded_params_ = params_;
+    unpadded_params_.padding_mode = ops::PaddingMode::Explicit;
+    unpadded_params_.padding = {0};
+  }
   Shape weight_shape = {options.out_channels(), options.in_channels() / options.groups()};
   weight_shape.insert(weight_shape.end(), kernel.begin(), kernel.end());
   weight = empty(weight_shape);
@@ -93,12 +113,20 @@ std::string ConvBase::extra_repr() const {
     }
   if (params_.groups != 1) s += ", groups=" + std::to_string(params_.groups);
   if (!bias.defined()) s += ", bias=False";
+  if (!pads_.empty()) s += std::string(", padding_mode=") + ops::pad_mode_name(options_.padding_mode());
   return s;
 }
 
 Tensor ConvBase::forward_impl(const Tensor& input, Context& ctx) {
-  const Tensor x = amp::autocast_to_lower(input), w = amp::autocast_to_lower(weight);
-  Tensor output = ops::conv(x, w, amp::autocast_to_lower(bias), params_);
+  Tensor x = amp::autocast_to_lower(input);
+  const Tensor w = amp::autocast_to_lower(weight);
+  if (!pads_.empty()) {
+    NORMRT_CHECK(x.defined() && (x.dim() == spatial_ + 1 || x.dim() == spatial_ + 2), "Expected ", spatial_ + 1,
+                 "D (unbatched) or ", spatial_ + 2, "D (batched) input to conv", spatial_, "d, but got input of size: ",
+                 x.defined() ? shape_str(x.sizes()) : "undefined");
+    x = ops::pad(x, pads_, options_.padding_mode());
+  }
+  Tensor output = ops::conv(x, w, amp::autocast_to_lower(bias), pads_.empty() ? params_ : unpadded_params_);
   ctx.tensors = {x, w};
   return output;
 }
@@ -106,9 +134,16 @@ Tensor ConvBase::forward_impl(const Tensor& input, Context& ctx) {
 Tensor ConvBase::backward_impl(const Tensor& grad_output, Context& ctx) {
   const Tensor& w = ctx.tensors[1].get(name());
   normrt::detail::ParameterGrads grads(weight, bias, w.dtype());
-  Tensor dx = ops::conv_backward(grad_output, ctx.tensors[0].get(name()), w, params_, grads.weight(), grads.bias(),
-                                 ctx.input_grad);
+  const Tensor& x = ctx.tensors[0].get(name());
+  Tensor dx = ops::conv_backward(grad_output, x, w, pads_.empty() ? params_ : unpadded_params_, grads.weight(),
+                                 grads.bias(), ctx.input_grad);
   grads.accumulate();
+  if (!pads_.empty() && dx.defined()) {  // through the padding: the input's sizes are the padded ones less the pads
+    Shape input_sizes = x.sizes();
+    for (std::size_t i = 0; i < pads_.size() / 2; ++i)
+      input_sizes[input_sizes.size() - 1 - i] -= pads_[2 * i] + pads_[2 * i + 1];
+    dx = ops::pad_backward(dx, input_sizes, pads_, options_.padding_mode());
+  }
   return dx;
 }
 

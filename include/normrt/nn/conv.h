@@ -11,6 +11,7 @@
 #include "normrt/generator.h"
 #include "normrt/nn/module.h"
 #include "normrt/ops/conv.h"
+#include "normrt/ops/pad.h"
 
 namespace normrt::nn {
 
@@ -31,11 +32,15 @@ class ConvOptions {
   const IntList& kernel_size() const { return kernel_size_; }
   ConvOptions& stride(IntList v) { stride_ = std::move(v); return *this; }
   const IntList& stride() const { return stride_; }
-  // Zero padding on both sides, or PyTorch's "same" / "valid".
-  ConvOptions& padding(IntList v) { padding_ = std::move(v); padding_mode_ = ops::PaddingMode::Explicit; return *this; }
-  ConvOptions& padding(ops::PaddingMode mode) { padding_mode_ = mode; return *this; }
+  // Padding on both sides, or PyTorch's "same" / "valid" (padding_rule()); zeros unless padding_mode says otherwise.
+  ConvOptions& padding(IntList v) { padding_ = std::move(v); padding_rule_ = ops::PaddingMode::Explicit; return *this; }
+  ConvOptions& padding(ops::PaddingMode rule) { padding_rule_ = rule; return *this; }
   const IntList& padding() const { return padding_; }
-  ops::PaddingMode padding_mode() const { return padding_mode_; }
+  ops::PaddingMode padding_rule() const { return padding_rule_; }
+  // PyTorch's padding_mode: zeros (PadMode::Constant, the default), reflect, replicate or circular. The modes but
+  // zeros pad the input with ops::pad and convolve it unpadded, as PyTorch.
+  ConvOptions& padding_mode(ops::PadMode mode) { padding_mode_ = mode; return *this; }
+  ops::PadMode padding_mode() const { return padding_mode_; }
   ConvOptions& dilation(IntList v) { dilation_ = std::move(v); return *this; }
   const IntList& dilation() const { return dilation_; }
   ConvOptions& groups(int64_t v) { groups_ = v; return *this; }
@@ -47,7 +52,8 @@ class ConvOptions {
   int64_t in_channels_, out_channels_;
   IntList kernel_size_;
   IntList stride_ = 1, padding_ = 0, dilation_ = 1;
-  ops::PaddingMode padding_mode_ = ops::PaddingMode::Explicit;
+  ops::PaddingMode padding_rule_ = ops::PaddingMode::Explicit;
+  ops::PadMode padding_mode_ = ops::PadMode::Constant;
   int64_t groups_ = 1;
   bool bias_ = true;
 };
@@ -71,12 +77,15 @@ class ConvBase : public Module {
   ConvBase(int spatial, const ConvOptions& options, Generator* gen);
 
  private:
-  // ctx.tensors: input, weight.
+  // ctx.tensors: input (padded, with a padding_mode), weight.
   Tensor forward_impl(const Tensor& input, Context& ctx) override;
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
   int spatial_;
   ConvOptions options_;
   ops::ConvParams params_;
+  // With a padding_mode other than zeros: ops::pad's pairs, and params_ without padding for the padded input.
+  std::vector<int64_t> pads_;
+  ops::ConvParams unpadded_params_;
 };
 
 class Conv1d : public ConvBase {

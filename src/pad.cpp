@@ -1,0 +1,177 @@
+// normrt::ops::pad: argument checks (PyTorch's messages, before anything runs), the CPU loops and dispatch to the
+// CUDA kernels. Both run padmath's per-element functions.
+#include "normrt/ops/pad.h"
+
+#include <cstring>
+#include <string>
+
+#include "cpu_threads.h"
+#include "normrt/cuda_check.h"
+#include "nvtx.h"
+#include "op_util.h"
+#include "pad_math.cuh"
+#if NORMRT_WITH_CUDA
+#include "pad.cuh"
+#endif
+
+namespace normrt::ops {
+
+const char* pad_mode_name(PadMode mode) {
+  switch (mode) {
+    case PadMode::Reflect: return "reflect";
+    case PadMode::Replicate: return "replicate";
+    case PadMode::Circular: return "circular";
+    default: return "constant";
+  }
+}
+
+namespace {
+
+padmath::Mode math_mode(PadMode mode) {
+  switch (mode) {
+    case PadMode::Reflect: return padmath::Mode::Reflect;
+    case PadMode::Replicate: return padmath::Mode::Replicate;
+    case PadMode::Circular: return padmath::Mode::Circular;
+    default: return padmath::Mode::Constant;
+  }
+}
+
+// The geometry of padding `in` by `pad`, every argument checked first (PyTorch's order and words).
+padmath::PadGeometry pad_geometry(const Shape& in, const std::vector<int64_t>& pad, PadMode mode) {
+  NORMRT_CHECK(pad.size() % 2 == 0, "Padding length must be divisible by 2");
+  const int ndim = static_cast<int>(in.size());
+  NORMRT_CHECK(static_cast<int>(pad.size() / 2) <= ndim, "Padding length too large");
+  padmath::PadGeometry g;
+  g.ndim = ndim;
+  g.mode = math_mode(mode);
+  for (int d = 0; d < ndim; ++d) {
+    g.in[d] = g.out[d] = in[static_cast<std::size_t>(d)];
+    const std::size_t pair = 2 * static_cast<std::size_t>(ndim - 1 - d);  // the last dimension's pair comes first
+    if (pair >= pad.size()) continue;
+    const int64_t left = pad[pair], right = pad[pair + 1], size = g.in[d];
+    NORMRT_CHECK(size + left + right >= 0, "The input size ", size, ", plus negative padding ", left, " and ", right,
+                 " resulted in a negative output size, which is invalid. Check dimension ", d, " of your input.");
+    if (mode != PadMode::Constant && (left != 0 || right != 0))
+      NORMRT_CHECK(size > 0, "pad: ", pad_mode_name(mode), " padding needs a non-empty dimension ", d,
+                   " of input ", shape_str(in));
+    if (mode == PadMode::Reflect)
+      NORMRT_CHECK(left < size && right < size, "Padding size should be less than the corresponding input dimension, "
+                   "but got: padding (", left, ", ", right, ") at dimension ", d, " of input ", shape_str(in));
+    if (mode == PadMode::Circular) {
+      const padmath::CircularWindow w = padmath::circular_window(size, size + left + right, left);
+      NORMRT_CHECK(left <= w.width && right <= w.width, "Padding value causes wrapping around more than once.");
+    }
+    g.left[d] = left;
+    g.out[d] = size + left + right;
+  }
+  return g;
+}
+
+Shape out_shape(const padmath::PadGeometry& g) { return Shape(g.out, g.out + g.ndim); }
+
+void check_input(const Tensor& t, const char* what) {
+  NORMRT_CHECK(t.defined(), "pad: ", what, " is undefined");
+  NORMRT_CHECK(is_floating(t.dtype()), "pad: ", what, " must be float32, float16 or bfloat16, got ",
+               dtype_name(t.dtype()));
+}
+
+template <typename T>
+void pad_cpu(const padmath::PadGeometry& g, const T* x, T* y, T value) {
+  const int last = g.ndim - 1;
+  const int64_t width = g.out[last], rows = shape_numel(out_shape(g)) / std::max<int64_t>(width, 1);
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(rows * width))
+  for (int64_t r = 0; r < rows; ++r) {
+    // The input row this output row copies (the dimensions before the last), or -1 for a row of the constant.
+    int64_t source_row = 0, stride = 1, rest = r;
+    for (int d = last - 1; d >= 0 && source_row >= 0; --d) {
+      const int64_t s = padmath::pad_source(rest % g.out[d], g.in[d], g.out[d], g.left[d], g.mode);
+      source_row = s < 0 ? -1 : source_row + s * stride;
+      stride *= g.in[d];
+      rest /= g.out[d];
+    }
+    T* out = y + r * width;
+    if (source_row < 0) {
+      std::fill(out, out + width, value);
+      continue;
+    }
+    const T* in = x + source_row * g.in[last];
+    for (int64_t o = 0; o < width; ++o) {
+      const int64_t s = padmath::pad_source(o, g.in[last], width, g.left[last], g.mode);
+      out[o] = s < 0 ? value : in[s];
+    }
+  }
+}
+
+}  // namespace
+
+Tensor pad(const Tensor& input, const std::vector<int64_t>& pad, PadMode mode, double value) {
+  const detail::NvtxRange range("pad");
+  check_input(input, "input");
+  NORMRT_CHECK(mode == PadMode::Constant || value == 0.0, "Padding mode \"", pad_mode_name(mode),
+               "\" doesn't take in value argument.");
+  const padmath::PadGeometry g = pad_geometry(input.sizes(), pad, mode);
+  const Tensor x = input.contiguous();
+  if (g.ndim == 0) return x.clone();
+  Tensor y = empty(out_shape(g), TensorOptions(x.device()).dtype(x.dtype()));
+  if (y.numel() == 0) return y;
+  util::dispatch_element(x.dtype(), [&](auto element) {
+    using T = decltype(element);
+    const T fill = T(static_cast<float>(value));
+    if (x.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const util::Launch launch(x);
+      cuda::pad_forward(cuda::PadForwardParams<T>{g, x.data<T>(), y.data<T>(), fill}, launch.sms, launch.stream);
+#else
+      util::no_cuda("pad");
+#endif
+    } else {
+      pad_cpu(g, x.data<T>(), y.data<T>(), fill);
+    }
+  });
+  return y;
+}
+
+Tensor pad_backward(const Tensor& grad_output, const Shape& input_sizes, const std::vector<int64_t>& pad,
+                    PadMode mode) {
+  const detail::NvtxRange range("pad_backward");
+  check_input(grad_output, "grad_output");
+  const padmath::PadGeometry g = pad_geometry(input_sizes, pad, mode);
+  NORMRT_CHECK(grad_output.sizes() == out_shape(g), "pad_backward: expected grad_output of shape ",
+               shape_str(out_shape(g)), ", got ", shape_str(grad_output.sizes()));
+  // One padded dimension at a time, innermost first: (outer, out, inner) lines gathered to (outer, in, inner).
+  Tensor grad = util::widened(grad_output).contiguous();
+  Shape sizes = grad.sizes();
+  for (int d = g.ndim - 1; d >= 0; --d) {
+    if (g.in[d] == g.out[d] && g.left[d] == 0) continue;
+    padmath::PadLine line;
+    line.size = g.in[d];
+    line.out = g.out[d];
+    line.left = g.left[d];
+    line.mode = g.mode;
+    line.outer = line.inner = 1;
+    for (int e = 0; e < d; ++e) line.outer *= sizes[static_cast<std::size_t>(e)];
+    for (int e = d + 1; e < g.ndim; ++e) line.inner *= sizes[static_cast<std::size_t>(e)];
+    sizes[static_cast<std::size_t>(d)] = g.in[d];
+    Tensor next = empty(sizes, grad.device());
+    const int64_t n = next.numel();
+    if (n > 0 && grad.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const util::Launch launch(grad);
+      cuda::pad_backward(cuda::PadBackwardParams{line, grad.data<float>(), next.data<float>()}, launch.sms,
+                         launch.stream);
+#else
+      util::no_cuda("pad");
+#endif
+    } else if (n > 0) {
+      const float* dy = grad.data<float>();
+      float* dx = next.data<float>();
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+      for (int64_t t = 0; t < n; ++t) dx[t] = padmath::pad_line_gradient(line, dy, t);
+    }
+    grad = next;
+  }
+  if (grad.is_same(grad_output)) grad = grad.clone();  // nothing padded: a copy, not the caller's tensor
+  return util::narrowed(grad, grad_output.dtype());
+}
+
+}  // namespace normrt::ops

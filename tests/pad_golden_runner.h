@@ -1,0 +1,79 @@
+// ops::pad and convolutions with a padding_mode against PyTorch (tests/golden/make_golden_pad.py, float64 from
+// float32 inputs), on one device: the CPU suite and the GPU suites share it.
+#pragma once
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace normrt::testing {
+
+inline nlohmann::json pad_golden() {
+  std::ifstream in(golden_sibling_dir("data_pad") + "/cases.json");
+  return nlohmann::json::parse(in);
+}
+
+inline std::vector<std::string> pad_golden_case_names() {
+  const auto cases = pad_golden();
+  std::vector<std::string> names;
+  for (const auto& [name, c] : cases.items()) names.push_back(name);
+  return names;
+}
+
+inline ops::PadMode pad_mode_of(const std::string& mode) {
+  if (mode == "reflect") return ops::PadMode::Reflect;
+  if (mode == "replicate") return ops::PadMode::Replicate;
+  if (mode == "circular") return ops::PadMode::Circular;
+  return ops::PadMode::Constant;  // "constant", and the convolutions' "zeros"
+}
+
+inline void run_pad_golden_case(const std::string& name, const Device& device) {
+  const auto c = pad_golden()[name];
+  auto values = [&](const char* key) { return c[key].get<std::vector<float>>(); };
+  auto expected = [&](const char* key) { return c[key].get<std::vector<double>>(); };
+  const Shape shape = c["shape"].get<Shape>(), y_shape = c["y_shape"].get<Shape>();
+  const Tensor x = from_vector(values("x"), shape, device), dy = from_vector(values("dy"), y_shape, device);
+  const ops::PadMode mode = pad_mode_of(c["mode"]);
+  if (c["kind"] == "pad") {
+    const std::vector<int64_t> pad = c["pad"].get<std::vector<int64_t>>();
+    const Tensor y = ops::pad(x, pad, mode, c["value"].get<double>());
+    EXPECT_EQ(y.sizes(), y_shape) << name;
+    EXPECT_TRUE(all_close(y.to_vector(), expected("y"), 0.0, 0.0)) << name;  // a copy: exact
+    const Tensor dx = ops::pad_backward(dy, shape, pad, mode);
+    EXPECT_EQ(dx.sizes(), shape) << name;
+    EXPECT_TRUE(all_close(dx.to_vector(), expected("dx"), 1e-6, 1e-6)) << name;
+    return;
+  }
+  const int dims = c["dims"].get<int>();
+  const auto ints = [](const nlohmann::json& v) {
+    return v.is_array() ? nn::IntList(v.get<std::vector<int64_t>>()) : nn::IntList(v.get<int64_t>());
+  };
+  nn::ConvOptions options(shape[1], c["out_channels"].get<int64_t>(), ints(c["kernel"]));
+  options.stride(ints(c["stride"])).padding_mode(mode);
+  if (c["padding"].is_string())
+    options.padding(ops::PaddingMode::Same);
+  else
+    options.padding(ints(c["padding"]));
+  std::unique_ptr<nn::ConvBase> conv;
+  if (dims == 1) conv = std::make_unique<nn::Conv1d>(options);
+  if (dims == 2) conv = std::make_unique<nn::Conv2d>(options);
+  if (dims == 3) conv = std::make_unique<nn::Conv3d>(options);
+  conv->weight.copy_(from_vector(values("weight"), conv->weight.sizes()));
+  conv->bias.copy_(from_vector(values("bias"), conv->bias.sizes()));
+  std::ostringstream repr;
+  repr << *conv;
+  EXPECT_EQ(repr.str(), c["repr"].get<std::string>());
+  conv->to(device);
+  const Tensor y = conv->forward(x);
+  EXPECT_EQ(y.sizes(), y_shape) << name;
+  EXPECT_TRUE(all_close(y.to_vector(), expected("y"), 1e-5, 1e-5)) << name;
+  const Tensor dx = conv->backward(dy);
+  EXPECT_EQ(dx.sizes(), shape) << name;
+  EXPECT_TRUE(all_close(dx.to_vector(), expected("dx"), 1e-5, 1e-5)) << name;
+  EXPECT_TRUE(all_close(conv->weight.grad().to_vector(), expected("dweight"), 1e-5, 1e-5)) << name;
+  EXPECT_TRUE(all_close(conv->bias.grad().to_vector(), expected("dbias"), 1e-5, 1e-5)) << name;
+}
+
+}  // namespace normrt::testing
