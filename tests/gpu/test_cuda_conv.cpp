@@ -3,6 +3,7 @@
 // CNN step on the device, the algorithm cache and deterministic mode.
 #include "gpu_test_support.h"
 #include "conv_golden_runner.h"
+#include "pad_golden_runner.h"
 #include "pool_golden_runner.h"
 
 namespace normrt {
@@ -36,6 +37,41 @@ TEST_P(CudaPoolGolden, MatchesPyTorch) {
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, CudaPoolGolden, ::testing::ValuesIn(testing::pool_golden_case_names()),
                          [](const auto& info) { return testing::test_name(info.param); });
+
+class CudaPadGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaPadGolden, MatchesPyTorch) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_pad_golden_case(GetParam(), kGpu, have_cudnn() ? 1e-4 : 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaPadGolden, ::testing::ValuesIn(testing::pad_golden_case_names()),
+                         [](const auto& info) { return testing::test_name(info.param); });
+
+// The device gathers with the CPU's function: every mode, 16-bit elements, 1 to 5 dimensions, cropping pads.
+TEST(CudaPad, EqualsTheCpuBitForBit) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(12);
+  const std::vector<std::pair<Shape, std::vector<int64_t>>> cases = {
+      {{37}, {3, 2}}, {{2, 3, 9, 8}, {2, 1, -1, 3}}, {{2, 2, 3, 4, 5}, {1, 2, 2, 1, 0, 2}}, {{1, 1, 1}, {0, 0}}};
+  for (const auto& [shape, pad] : cases) {
+    const Tensor x = randn(shape, gen);
+    for (const auto mode :
+         {ops::PadMode::Constant, ops::PadMode::Reflect, ops::PadMode::Replicate, ops::PadMode::Circular}) {
+      const Tensor y = ops::pad(x, pad, mode, mode == ops::PadMode::Constant ? 0.25 : 0.0);
+      EXPECT_EQ(ops::pad(x.to(kGpu), pad, mode, mode == ops::PadMode::Constant ? 0.25 : 0.0).to_vector(),
+                y.to_vector());
+      const Tensor dy = randn(y.sizes(), gen);
+      EXPECT_EQ(ops::pad_backward(dy.to(kGpu), shape, pad, mode).to_vector(),
+                ops::pad_backward(dy, shape, pad, mode).to_vector());
+      auto widened = [](const Tensor& t) { return t.to(DType::Float32).to_vector(); };
+      EXPECT_EQ(widened(ops::pad(x.to(kGpu).to(DType::BFloat16), pad, mode)),
+                widened(ops::pad(x.to(DType::BFloat16), pad, mode)));
+      EXPECT_EQ(widened(ops::pad_backward(dy.to(kGpu).to(DType::Float16), shape, pad, mode)),
+                widened(ops::pad_backward(dy.to(DType::Float16), shape, pad, mode)));
+    }
+  }
+}
 
 TEST(CudaPool, EqualsTheCpuBitForBit) {
   // The GPU gathers what the CPU scatters: the same float terms in the same order.

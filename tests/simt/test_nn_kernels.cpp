@@ -9,6 +9,7 @@
 #include "activation.cuh"
 #include "elementwise.cuh"
 #include "optimizer.cuh"
+#include "pad.cuh"
 #include "pooling.cuh"
 #include "softmax.cuh"
 #include "tensor_ops.cuh"
@@ -322,6 +323,56 @@ TEST_P(NnKernels, CrossEntropyRowsAndArgmax) {
       if (x[r * cols + c] > x[r * cols + best]) best = c;
     EXPECT_EQ(correct[r], best == targets[r] ? 1 : 0);
   }
+}
+
+// Padding in every mode and element type: the forward copies padmath's source of each output element (the constant
+// elsewhere), and the backward gathers padmath's line sums, one dimension per launch; empty launches do nothing.
+TEST_P(NnKernels, PadCopiesAndGathersAsPadMath) {
+  auto run = [](auto element, padmath::Mode mode) {
+    using T = decltype(element);
+    padmath::PadGeometry g;
+    g.ndim = 3;
+    g.mode = mode;
+    const int64_t in[3] = {2, 3, 5}, left[3] = {0, mode == padmath::Mode::Reflect ? 2 : 3, -1},
+                  right[3] = {0, 1, mode == padmath::Mode::Reflect ? 4 : 3};
+    for (int d = 0; d < 3; ++d) {
+      g.in[d] = in[d];
+      g.left[d] = left[d];
+      g.out[d] = in[d] + left[d] + right[d];
+    }
+    const int64_t n_in = 2 * 3 * 5, n_out = g.out[0] * g.out[1] * g.out[2];
+    const auto values = random_vector(static_cast<std::size_t>(n_in), 21);
+    std::vector<T> x(values.begin(), values.end()), y(static_cast<std::size_t>(n_out));
+    const T fill = T(-3.5f);
+    pad_forward(PadForwardParams<T>{g, x.data(), y.data(), fill}, 1, nullptr);
+    for (int64_t t = 0; t < n_out; ++t) {
+      const int64_t source = padmath::pad_source_index(g, t);
+      EXPECT_EQ(static_cast<float>(y[t]), static_cast<float>(source < 0 ? fill : x[source])) << t;
+    }
+    padmath::PadLine line;  // the middle dimension: (2, out, 5) gathered to (2, 3, 5)
+    line.outer = 2;
+    line.size = 3;
+    line.out = g.out[1];
+    line.inner = 5;
+    line.left = g.left[1];
+    line.mode = mode;
+    const auto dy = random_vector(static_cast<std::size_t>(2 * line.out * 5), 22);
+    std::vector<float> dx(static_cast<std::size_t>(n_in));
+    pad_backward(PadBackwardParams{line, dy.data(), dx.data()}, 1, nullptr);
+    for (int64_t t = 0; t < n_in; ++t) EXPECT_EQ(dx[t], padmath::pad_line_gradient(line, dy.data(), t)) << t;
+  };
+  for (const auto mode : {padmath::Mode::Constant, padmath::Mode::Reflect, padmath::Mode::Replicate,
+                          padmath::Mode::Circular}) {
+    run(float{}, mode);
+    run(Half{}, mode);
+    run(BFloat16{}, mode);
+  }
+  padmath::PadGeometry empty;
+  empty.ndim = 1;
+  pad_forward(PadForwardParams<float>{empty, nullptr, nullptr, 0.0f}, 1, nullptr);
+  pad_forward(PadForwardParams<Half>{empty, nullptr, nullptr, Half{}}, 1, nullptr);
+  pad_forward(PadForwardParams<BFloat16>{empty, nullptr, nullptr, BFloat16{}}, 1, nullptr);
+  pad_backward(PadBackwardParams{padmath::PadLine{}, nullptr, nullptr}, 1, nullptr);
 }
 
 // One chunk of rows (written straight to out) and several (partial sums in the workspace, then added in order),
