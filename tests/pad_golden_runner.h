@@ -1,4 +1,4 @@
-// ops::pad and convolutions with a padding_mode against PyTorch (tests/golden/make_golden_pad.py, float64 from
+// ops::pad, the padding layers and convolutions with a padding_mode against PyTorch (tests/golden/make_golden_pad.py, float64 from
 // float32 inputs), on one device: the CPU suite and the GPU suites share it.
 #pragma once
 #include <fstream>
@@ -48,10 +48,35 @@ inline void run_pad_golden_case(const std::string& name, const Device& device, d
     EXPECT_TRUE(all_close(dx.to_vector(), expected("dx"), 1e-6, 1e-6)) << name;
     return;
   }
-  const int dims = c["dims"].get<int>();
   const auto ints = [](const nlohmann::json& v) {
     return v.is_array() ? nn::IntList(v.get<std::vector<int64_t>>()) : nn::IntList(v.get<int64_t>());
   };
+  std::ostringstream repr;
+  if (c["kind"] == "layer") {
+    const std::string layer = c["layer"];
+    const nn::IntList padding = ints(c["padding"]);
+    const double value = c["value"].get<double>();
+    std::unique_ptr<nn::PadBase> module;
+    if (layer == "ReflectionPad1d") module = std::make_unique<nn::ReflectionPad1d>(padding);
+    if (layer == "ReflectionPad2d") module = std::make_unique<nn::ReflectionPad2d>(padding);
+    if (layer == "ReflectionPad3d") module = std::make_unique<nn::ReflectionPad3d>(padding);
+    if (layer == "ReplicationPad1d") module = std::make_unique<nn::ReplicationPad1d>(padding);
+    if (layer == "ReplicationPad2d") module = std::make_unique<nn::ReplicationPad2d>(padding);
+    if (layer == "ReplicationPad3d") module = std::make_unique<nn::ReplicationPad3d>(padding);
+    if (layer == "ConstantPad1d") module = std::make_unique<nn::ConstantPad1d>(padding, value);
+    if (layer == "ConstantPad2d") module = std::make_unique<nn::ConstantPad2d>(padding, value);
+    if (layer == "ConstantPad3d") module = std::make_unique<nn::ConstantPad3d>(padding, value);
+    if (layer == "ZeroPad2d") module = std::make_unique<nn::ZeroPad2d>(padding);
+    ASSERT_TRUE(module) << layer;
+    repr << *module;
+    EXPECT_EQ(repr.str(), c["repr"].get<std::string>());
+    const Tensor y = module->forward(x);
+    EXPECT_EQ(y.sizes(), y_shape) << name;
+    EXPECT_TRUE(all_close(y.to_vector(), expected("y"), 0.0, 0.0)) << name;
+    EXPECT_TRUE(all_close(module->backward(dy).to_vector(), expected("dx"), 1e-6, 1e-6)) << name;
+    return;
+  }
+  const int dims = c["dims"].get<int>();
   nn::ConvOptions options(shape[1], c["out_channels"].get<int64_t>(), ints(c["kernel"]));
   options.stride(ints(c["stride"])).padding_mode(mode);
   if (c["padding"].is_string())
@@ -64,7 +89,6 @@ inline void run_pad_golden_case(const std::string& name, const Device& device, d
   if (dims == 3) conv = std::make_unique<nn::Conv3d>(options);
   conv->weight.copy_(from_vector(values("weight"), conv->weight.sizes()));
   conv->bias.copy_(from_vector(values("bias"), conv->bias.sizes()));
-  std::ostringstream repr;
   repr << *conv;
   EXPECT_EQ(repr.str(), c["repr"].get<std::string>());
   conv->to(device);

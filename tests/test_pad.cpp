@@ -142,6 +142,16 @@ TEST(Pad, RefusalsInPyTorchsWords) {
   EXPECT_TRUE(throws_with([&] { conv.forward(zeros({1, 2, 1, 5})); },
                           "Padding size should be less than the corresponding input dimension, but got: padding (1, "
                           "1) at dimension 2 of input [1, 2, 1, 5]"));
+  EXPECT_TRUE(throws_with([] { nn::ReflectionPad2d({1, 2, 3}); },
+                          "ReflectionPad2d: expected padding to be a single integer value or a list of 4 values, but "
+                          "got padding=[1, 2, 3]"));
+  nn::ReplicationPad2d replication(1);
+  EXPECT_TRUE(throws_with([&] { replication.forward(zeros({2, 3})); },
+                          "ReplicationPad2d: expected 3D (unbatched) or 4D (batched) input, but got input of size: "
+                          "[2, 3]"));
+  nn::ConstantPad3d constant(1, 0.5);
+  EXPECT_TRUE(throws_with([&] { constant.forward(zeros({2, 3})); },
+                          "ConstantPad3d: expected an input of at least 3 dimensions, got [2, 3]"));
   // Unbatched input through a padded convolution: the batched result's only sample.
   Generator gen(9);
   const Tensor image = randn({2, 5, 6}, gen);

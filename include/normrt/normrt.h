@@ -18,6 +18,7 @@
 #include "normrt/nn/layers.h"
 #include "normrt/nn/module.h"
 #include "normrt/nn/norms.h"
+#include "normrt/nn/padding.h"
 #include "normrt/nn/parallel.h"
 #include "normrt/nn/pooling.h"
 #include "normrt/nn/utils.h"

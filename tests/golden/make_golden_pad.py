@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Writes golden data for torch.nn.functional.pad (constant, reflect, replicate, circular; negative pads crop) and
-nn.Conv*d with padding_mode (tests/test_pad.cpp), computed by PyTorch 1.13 in float64 from float32 inputs.
+"""Writes golden data for torch.nn.functional.pad (constant, reflect, replicate, circular; negative pads crop),
+nn.Conv*d with padding_mode and the padding layers (tests/test_pad.cpp), computed by PyTorch 1.13 in float64 from
+float32 inputs.
 Run:  /usr/bin/python3 tests/golden/make_golden_pad.py  ->  data_pad/cases.json
 """
 import json
@@ -61,6 +62,24 @@ def main():
                        "stride": stride, "out_channels": 4, "weight": flat(conv.weight), "bias": flat(conv.bias),
                        "x": flat(x32), "dy": flat(dy), "y_shape": list(y.shape), "y": flat(y), "dx": flat(x.grad),
                        "dweight": flat(conv.weight.grad), "dbias": flat(conv.bias.grad), "repr": repr(conv)}
+    # The padding layers (added later: drawn after the cases above).
+    for layer, padding, value, shape in [
+            ("ReflectionPad1d", [1, 2], None, [2, 3, 5]), ("ReflectionPad2d", 2, None, [1, 2, 4, 5]),
+            ("ReflectionPad3d", 1, None, [2, 3, 3, 3]), ("ReplicationPad1d", 3, None, [4, 2]),
+            ("ReplicationPad2d", [1, 2, 0, 1], None, [2, 3, 4]), ("ReplicationPad3d", 1, None, [1, 1, 2, 3, 2]),
+            ("ConstantPad1d", 2, 3.5, [2, 3]), ("ConstantPad2d", [1, 0, 2, 3], -1.0, [2, 3, 4]),
+            ("ConstantPad3d", 1, 2.0, [1, 2, 2, 2]), ("ZeroPad2d", 1, None, [1, 1, 2, 2])]:
+        module = getattr(torch.nn, layer)(tuple(padding) if isinstance(padding, list) else padding,
+                                          *([value] if value is not None else []))
+        x32 = torch.randn(shape, generator=g)
+        x = x32.double().requires_grad_()
+        y = module(x)
+        dy = torch.randn(y.shape, generator=g)
+        y.backward(dy.double())
+        cases[f"layer_{layer}_{'x'.join(map(str, shape))}"] = {
+            "kind": "layer", "layer": layer, "padding": padding, "value": value or 0.0, "shape": shape,
+            "mode": "constant", "x": flat(x32), "dy": flat(dy), "y_shape": list(y.shape), "y": flat(y),
+            "dx": flat(x.grad), "repr": repr(module)}
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1, allow_nan=False)
