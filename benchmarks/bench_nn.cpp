@@ -4,8 +4,8 @@
 // float16), and on the CPU normrt-train's ResNet convolutions with and without oneDNN; max pooling (normrt's kernel
 // against cuDNN's pooling on the GPU); one optimizer step over a 1M-parameter model (SGD with momentum, Adam,
 // Adadelta); memory-format conversions (to channels-last and back) in float32 and bfloat16; host tensor ops
-// (arithmetic, reductions, copies, random draws, softmax and losses, dropout, ResNet's stem max pooling, sigmoid,
-// tanh) for benchmarks/compare_host_ops_cpu.py.
+// (arithmetic, reductions, copies, random draws, softmax and losses, dropout, ResNet's stem max pooling, padding,
+// sigmoid, tanh) for benchmarks/compare_host_ops_cpu.py.
 // GPU timing: CUDA events on the current stream, warm-up, medians of --benchmark_repetitions (default 5).
 // Run: build/benchmarks/bench_nn [--benchmark_filter=gpu]
 #include <benchmark/benchmark.h>
@@ -342,6 +342,22 @@ std::vector<TensorOp> tensor_ops() {
       {"avg-pool-3x3s2", image, stem_pool(false, MemoryFormat::Contiguous)},
       {"avg-pool-3x3s2-channels-last", image, stem_pool(false, MemoryFormat::ChannelsLast)},
       {"softmax", logits, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::softmax(x, false)); }; }},
+      {"reflect-pad-3", image,
+       [](const Tensor& x) {
+         return [x] { benchmark::DoNotOptimize(ops::pad(x, {3, 3, 3, 3}, ops::PadMode::Reflect)); };
+       }},
+      {"reflect-pad-3-backward", image,
+       [](const Tensor& x) {
+         const Tensor dy = ops::pad(x, {3, 3, 3, 3}, ops::PadMode::Reflect);
+         return [dy, sizes = x.sizes()] {
+           benchmark::DoNotOptimize(ops::pad_backward(dy, sizes, {3, 3, 3, 3}, ops::PadMode::Reflect));
+         };
+       }},
+      {"cross-entropy-spatial", {8, 21, 128, 128},  // segmentation logits, targets (8, 128, 128)
+       [](const Tensor& x) {
+         const Tensor t = from_vector(std::vector<int64_t>(8 * 128 * 128, 3), {8, 128, 128});
+         return [x, t] { benchmark::DoNotOptimize(ops::cross_entropy(x, t)); };
+       }},
       {"sigmoid", image,
        [](const Tensor& x) {
          return [x] { benchmark::DoNotOptimize(ops::activation(ops::Activation::Sigmoid, x)); };

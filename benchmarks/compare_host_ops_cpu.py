@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
 from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, reductions, copies, random draws,
-softmax, cross-entropy and BCE-with-logits, dropout, pooling (three rows channels-last), sigmoid, tanh) and
+softmax, cross-entropy (also spatial) and BCE-with-logits, dropout, pooling (three rows channels-last), reflection
+padding, sigmoid, tanh) and
 cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients) and the
 cpu/max-pool-2x2 rows (forward and backward, both memory formats), each against
 its PyTorch equivalent at each thread count asked for. The sides alternate benchmark by benchmark, round after round
@@ -85,6 +86,11 @@ def torch_call(torch, name):
         "avg-pool-3x3s2": lambda: F.avg_pool2d(x, 3, 2, 1),
         "avg-pool-3x3s2-channels-last": lambda: F.avg_pool2d(x, 3, 2, 1),
         "softmax": lambda: torch.softmax(x, 1),
+        "reflect-pad-3": lambda: F.pad(x, (3, 3, 3, 3), mode="reflect"),
+        "reflect-pad-3-backward": lambda: torch.ops.aten.reflection_pad2d_backward(
+            F.pad(x, (3, 3, 3, 3), mode="reflect"), x, [3, 3, 3, 3]),
+        "cross-entropy-spatial": lambda: torch.autograd.grad(
+            F.cross_entropy(x_grad, torch.full((shape[0],) + tuple(shape[2:]), 3)), x_grad),
         "sigmoid": lambda: torch.sigmoid(x),
         "tanh": lambda: torch.tanh(x),
     }[op]

@@ -1,8 +1,9 @@
 // Per-element arithmetic of torch.nn.functional.pad, shared by the CPU path and the CUDA kernels (and so tested on
 // the CPU). Padding is separable: along each padded dimension an output position copies one input position
 // (pad_source), or is the constant. The backward goes one dimension at a time: each input position gathers the
-// output positions copied from it along that dimension (pad_gradient_sum), in increasing output order, so there are no
-// atomics, results repeat bit for bit, and the CPU and the GPU add the same terms in the same order.
+// output positions copied from it along that dimension (pad_copies, summed by pad_gradient_sum), in increasing output
+// order, so there are no atomics, results repeat bit for bit, and the CPU and the GPU add the same terms in the same
+// order.
 #pragma once
 #include <cstdint>
 
@@ -44,30 +45,42 @@ NORMRT_HD inline int64_t pad_source(int64_t o, int64_t size, int64_t out, int64_
   }
 }
 
-// The gradient of input position i along one padded dimension (`out` output positions): the sum of read(o) over the
-// output positions o that copy i, in increasing o.
-template <typename Read>
-NORMRT_HD inline float pad_gradient_sum(int64_t i, int64_t size, int64_t out, int64_t left, Mode mode,
-                                        const Read& read) {
-  float sum = 0.0f;
+// The output positions that copy input position i along one padded dimension (`out` output positions), in
+// increasing order: `before` (a mirrored or wrapped copy; -1 for none), the run [first, last] (empty when
+// first > last), `after` (-1 for none). Every position listed lies in [0, out).
+struct PadCopies {
+  int64_t before, first, last, after;
+};
+
+NORMRT_HD inline PadCopies pad_copies(int64_t i, int64_t size, int64_t out, int64_t left, Mode mode) {
   const int64_t direct = i + left;
-  int64_t first = direct, last = direct;  // a run of outputs copying i, besides the mirrored / wrapped ones
-  int64_t before = -1, after = -1;
+  PadCopies c{-1, direct, direct, -1};
   if (mode == Mode::Reflect) {
-    if (i > 0) before = left - i;
-    if (i < size - 1) after = left + 2 * (size - 1) - i;
+    if (i > 0) c.before = left - i;
+    if (i < size - 1) c.after = left + 2 * (size - 1) - i;
   } else if (mode == Mode::Circular) {
     const CircularWindow w = circular_window(size, out, left);
-    if (i < w.first || i >= w.first + w.width) return sum;  // cropped
-    before = direct - w.width;
-    after = direct + w.width;
+    if (i < w.first || i >= w.first + w.width) return {-1, 0, -1, -1};  // cropped
+    c.before = direct - w.width;
+    c.after = direct + w.width;
   } else if (mode == Mode::Replicate) {
-    if (i == 0) first = 0;
-    if (i == size - 1) last = out - 1;
+    if (i == 0) c.first = 0;
+    if (i == size - 1) c.last = out - 1;
   }
-  if (before >= 0 && before < out) sum += read(before);
-  for (int64_t o = first < 0 ? 0 : first; o <= last && o < out; ++o) sum += read(o);
-  if (after >= 0 && after < out) sum += read(after);
+  if (c.before >= out) c.before = -1;
+  if (c.after >= out) c.after = -1;
+  if (c.first < 0) c.first = 0;
+  if (c.last >= out) c.last = out - 1;
+  return c;
+}
+
+// The gradient of input position i: the sum of read(o) over pad_copies, in increasing o, from 0.0f.
+template <typename Read>
+NORMRT_HD inline float pad_gradient_sum(const PadCopies& c, const Read& read) {
+  float sum = 0.0f;
+  if (c.before >= 0) sum += read(c.before);
+  for (int64_t o = c.first; o <= c.last; ++o) sum += read(o);
+  if (c.after >= 0) sum += read(c.after);
   return sum;
 }
 
@@ -102,7 +115,8 @@ struct PadLine {
 NORMRT_HD inline float pad_line_gradient(const PadLine& l, const float* dy, int64_t t) {
   const int64_t b = t % l.inner, i = t / l.inner % l.size, a = t / l.inner / l.size;
   const float* line = dy + a * l.out * l.inner + b;
-  return pad_gradient_sum(i, l.size, l.out, l.left, l.mode, [&](int64_t o) { return line[o * l.inner]; });
+  const PadCopies copies = pad_copies(i, l.size, l.out, l.left, l.mode);
+  return pad_gradient_sum(copies, [&](int64_t o) { return line[o * l.inner]; });
 }
 
 }  // namespace normrt::padmath

@@ -102,6 +102,21 @@ void pad_cpu(const padmath::PadGeometry& g, const T* x, T* y, T value) {
   }
 }
 
+// The CPU's pad_line_gradient for every element, line position by line position: each position's copies found
+// once for the `inner` elements that share them (the same terms in the same order, so the same bits).
+void gather_lines(const padmath::PadLine& l, const float* dy, float* dx) {
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(l.outer * l.size * l.inner))
+  for (int64_t a = 0; a < l.outer; ++a) {
+    const float* lines = dy + a * l.out * l.inner;
+    for (int64_t i = 0; i < l.size; ++i) {
+      const padmath::PadCopies copies = padmath::pad_copies(i, l.size, l.out, l.left, l.mode);
+      float* out = dx + (a * l.size + i) * l.inner;
+      for (int64_t b = 0; b < l.inner; ++b)
+        out[b] = padmath::pad_gradient_sum(copies, [&](int64_t o) { return lines[o * l.inner + b]; });
+    }
+  }
+}
+
 }  // namespace
 
 Tensor pad(const Tensor& input, const std::vector<int64_t>& pad, PadMode mode, double value) {
@@ -163,10 +178,7 @@ Tensor pad_backward(const Tensor& grad_output, const Shape& input_sizes, const s
       util::no_cuda("pad");
 #endif
     } else if (n > 0) {
-      const float* dy = grad.data<float>();
-      float* dx = next.data<float>();
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
-      for (int64_t t = 0; t < n; ++t) dx[t] = padmath::pad_line_gradient(line, dy, t);
+      gather_lines(line, grad.data<float>(), next.data<float>());
     }
     grad = next;
   }
