@@ -713,6 +713,85 @@ LossResult util::unweighted_cross_entropy(const Tensor& logits, const Tensor& ta
 }
 NORMRT_WIDE_VECTORS_END
 
+// The classes of (N, C, d1, ...) lie `positions` apart: a tile of neighbouring positions is computed together, each
+// step over the classes one contiguous run (vectorised across positions), as the row path's arithmetic: e^(x - max)
+// summed in double, the loss max + ln(sum) - (1 - s) x_t - s / C sum(x), the gradient e / sum - s / C - (1 - s) [t].
+LossResult util::spatial_cross_entropy_cpu(const Tensor& logits, const Tensor& targets, Reduction reduction,
+                                           double label_smoothing, int64_t ignore_index) {
+  const detail::NvtxRange range("cross_entropy");
+  const int64_t batch = logits.size(0), classes = logits.size(1);
+  const int64_t positions = batch * classes == 0 ? 0 : logits.numel() / (batch * classes);
+  NORMRT_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
+               "label_smoothing must be between 0.0 and 1.0. Got: ", label_smoothing);
+  const int64_t* t = targets.data<int64_t>();
+  int64_t kept = batch * positions;
+  for (int64_t r = 0; r < batch * positions; ++r) {
+    if (t[r] == ignore_index) {
+      --kept;
+      continue;
+    }
+    NORMRT_CHECK(t[r] >= 0 && t[r] < classes, "Target ", t[r], " is out of bounds for ", classes, " classes (sample ",
+                 r, ")");
+  }
+  if (batch * positions == 0) return empty_loss(logits, reduction);
+  const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(kept) : 1.0;
+  const double uniform = label_smoothing / static_cast<double>(classes), target_weight = 1.0 - label_smoothing;
+  LossResult result{empty({}, logits.device()), empty(logits.sizes(), logits.device())};
+  constexpr int64_t kTile = 64;
+  const int64_t tiles_per_sample = (positions + kTile - 1) / kTile, tiles = batch * tiles_per_sample;
+  std::vector<double> tile_loss(static_cast<std::size_t>(tiles), 0.0);
+  const float* x_all = logits.data<float>();
+  float* grad_all = result.grad_input.data<float>();
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(logits.numel()))
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    const int64_t n = tile / tiles_per_sample, first = tile % tiles_per_sample * kTile;
+    const int64_t width = std::min(kTile, positions - first);
+    const float* x = x_all + n * classes * positions + first;
+    float* g = grad_all + n * classes * positions + first;
+    const int64_t* target = t + n * positions + first;
+    float max[kTile];
+    double sum[kTile], sum_x[kTile], inverse[kTile], target_exp[kTile];
+    for (int64_t j = 0; j < width; ++j) {
+      max[j] = -INFINITY;
+      sum[j] = sum_x[j] = 0.0;
+    }
+    for (int64_t c = 0; c < classes; ++c)
+      for (int64_t j = 0; j < width; ++j) max[j] = x[c * positions + j] > max[j] ? x[c * positions + j] : max[j];
+    for (int64_t c = 0; c < classes; ++c) {
+      const float* xc = x + c * positions;
+      float* gc = g + c * positions;
+      for (int64_t j = 0; j < width; ++j) gc[j] = fmath::exp(xc[j] - max[j]);
+      for (int64_t j = 0; j < width; ++j) sum[j] += gc[j];
+      if (uniform != 0.0)
+        for (int64_t j = 0; j < width; ++j) sum_x[j] += xc[j];
+    }
+    double loss = 0.0;  // in position order
+    for (int64_t j = 0; j < width; ++j) {
+      inverse[j] = 1.0 / sum[j];
+      if (target[j] == ignore_index) continue;
+      target_exp[j] = g[target[j] * positions + j];
+      loss += max[j] + std::log(sum[j]) - target_weight * x[target[j] * positions + j] - uniform * sum_x[j];
+    }
+    for (int64_t c = 0; c < classes; ++c) {
+      float* gc = g + c * positions;
+      for (int64_t j = 0; j < width; ++j) gc[j] = static_cast<float>(loss_scale * (gc[j] * inverse[j] - uniform));
+    }
+    for (int64_t j = 0; j < width; ++j) {
+      if (target[j] == ignore_index) {
+        for (int64_t c = 0; c < classes; ++c) g[c * positions + j] = 0.0f;
+        continue;
+      }
+      g[target[j] * positions + j] =
+          static_cast<float>(loss_scale * (target_exp[j] * inverse[j] - target_weight - uniform));
+    }
+    tile_loss[static_cast<std::size_t>(tile)] = loss;
+  }
+  double total = 0;  // in tile order, whichever thread computed a tile
+  for (double loss : tile_loss) total += loss;
+  result.loss.data<float>()[0] = static_cast<float>(total * loss_scale);
+  return result;
+}
+
 LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   const detail::NvtxRange range("mse_loss");
   if (util::reduced_dtype("mse_loss", {&input, &target}))

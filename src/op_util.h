@@ -23,6 +23,10 @@ constexpr int64_t kNoIgnoredIndex = std::numeric_limits<int64_t>::min();
 // ignore_index count for nothing; class probabilities take no ignore_index (the caller checks it).
 LossResult unweighted_cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction,
                                     double label_smoothing, int64_t ignore_index);
+// The same for a contiguous float32 (N, C, d1, ...) input on the CPU against CPU class indices of the shape
+// (N, d1, ...) (checked by the caller), computed where the classes lie, without transposing.
+LossResult spatial_cross_entropy_cpu(const Tensor& logits, const Tensor& targets, Reduction reduction,
+                                     double label_smoothing, int64_t ignore_index);
 
 inline void check_float(const Tensor& t, const char* what) {
   NORMRT_CHECK(t.defined(), what, " is undefined");

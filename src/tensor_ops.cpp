@@ -371,6 +371,20 @@ Tensor from_class_rows(const Tensor& rows, const Tensor& like) {
       .reshape(like.sizes());
 }
 
+// The targets of a (N, C, d1, ..., dK) input checked: class indices (N, d1, ..., dK), returned, or class
+// probabilities of the input's shape.
+Shape check_class_targets(const Tensor& input, const Tensor& targets) {
+  const bool probabilities = is_floating(targets.dtype());
+  NORMRT_CHECK(targets.dim() == 0 || targets.size(0) == input.size(0), "Expected input batch_size (", input.size(0),
+               ") to match target batch_size (", targets.size(0), ").");
+  Shape positions = input.sizes();
+  positions.erase(positions.begin() + 1);
+  NORMRT_CHECK(targets.sizes() == (probabilities ? input.sizes() : positions), "Expected target size ",
+               shape_str(probabilities ? input.sizes() : positions), probabilities ? " (class probabilities)" : "",
+               ", got ", shape_str(targets.sizes()));
+  return positions;
+}
+
 // PyTorch's other input shapes of the class losses, computed by `loss` on (rows, C): an unbatched (C) input with a
 // 0-dim target (class probabilities: a (C) one), and (N, C, d1, ..., dK) with targets (N, d1, ..., dK) (class
 // probabilities: the input's shape), each position a row. The gradient has the input's shape and memory format.
@@ -386,13 +400,7 @@ LossResult on_class_rows(const Tensor& input, const Tensor& targets, const Loss&
     r.grad_input = r.grad_input.reshape(input.sizes());
     return r;
   }
-  NORMRT_CHECK(targets.dim() == 0 || targets.size(0) == input.size(0), "Expected input batch_size (", input.size(0),
-               ") to match target batch_size (", targets.size(0), ").");
-  Shape positions = input.sizes();
-  positions.erase(positions.begin() + 1);
-  NORMRT_CHECK(targets.sizes() == (probabilities ? input.sizes() : positions), "Expected target size ",
-               shape_str(probabilities ? input.sizes() : positions), probabilities ? " (class probabilities)" : "",
-               ", got ", shape_str(targets.sizes()));
+  const Shape positions = check_class_targets(input, targets);
   LossResult r =
       loss(class_rows(input), probabilities ? class_rows(targets) : targets.reshape({shape_numel(positions)}));
   r.grad_input = from_class_rows(r.grad_input, input);
@@ -425,6 +433,13 @@ LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction re
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
   const double smoothing = options.label_smoothing;
   NORMRT_CHECK(logits.defined(), "cross_entropy: input is undefined");
+  if (logits.dim() > 2 && logits.device().is_cpu() && logits.dtype() == DType::Float32 && logits.is_contiguous() &&
+      !options.weight.defined() && targets.defined() && targets.dtype() == DType::Int64 &&
+      targets.device().is_cpu()) {
+    check_class_targets(logits, targets);
+    return util::spatial_cross_entropy_cpu(logits, targets, options.reduction, smoothing,
+                                           options.ignore_index.value_or(util::kNoIgnoredIndex));
+  }
   if (logits.dim() != 2)
     return on_class_rows(logits, targets, [&](const Tensor& rows, const Tensor& row_targets) {
       NORMRT_CHECK(rows.dim() == 2, "cross_entropy: expected input of shape (N, C), (C) or (N, C, d1, ...), got ",

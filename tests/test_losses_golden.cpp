@@ -128,26 +128,38 @@ TEST(Losses, SpatialAndUnbatchedShapes) {
   EXPECT_TRUE(throws_with([&] { ops::cross_entropy(full({}, 1.0), labels({})); },
                           "cross_entropy: expected input of shape (N, C), (C) or (N, C, d1, ...), got []"));
   // (N, C, d) as rows: sample n's position j is row n * d + j of the (N * d, C) matrix whose columns are the classes.
-  const int64_t n = 3, classes = 4, d = 7;
-  const Tensor spatial = randn({n, classes, d}, gen) * 2.0;
-  const std::vector<float> values = spatial.to_vector();
-  std::vector<float> row_values(values.size());
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t c = 0; c < classes; ++c)
-      for (int64_t j = 0; j < d; ++j) row_values[(i * d + j) * classes + c] = values[(i * classes + c) * d + j];
-  std::vector<int64_t> targets(n * d);
-  for (int64_t i = 0; i < n * d; ++i) targets[i] = i % 5 == 1 ? -100 : (i * 3) % classes;
-  const auto spatial_loss = ops::cross_entropy(spatial, from_vector(targets, {n, d}), ops::Reduction::Mean, 0.1);
-  const auto row_loss =
-      ops::cross_entropy(from_vector(row_values, {n * d, classes}), from_vector(targets, {n * d}), ops::Reduction::Mean,
-                         0.1);
-  EXPECT_EQ(spatial_loss.loss.item<float>(), row_loss.loss.item<float>());
-  const std::vector<float> spatial_grad = spatial_loss.grad_input.to_vector();
-  const std::vector<float> row_grad = row_loss.grad_input.to_vector();
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t c = 0; c < classes; ++c)
-      for (int64_t j = 0; j < d; ++j)
-        EXPECT_EQ(spatial_grad[(i * classes + c) * d + j], row_grad[(i * d + j) * classes + c]);
+  // The CPU computes (N, C, d) where the classes lie (tiles of 64 positions), the rows row by row: the same numbers to
+  // float rounding. Classes past one lane group (8), several tiles, a part tile, smoothing, ignored positions.
+  struct Case {
+    int64_t n, classes, d;
+    double smoothing;
+  };
+  for (const Case& k : {Case{3, 4, 7, 0.1}, Case{2, 13, 150, 0.0}, Case{1, 9, 1000, 0.3}}) {
+    const Tensor spatial = randn({k.n, k.classes, k.d}, gen) * 2.0 + 30.0;
+    const std::vector<float> values = spatial.to_vector();
+    std::vector<float> row_values(values.size());
+    for (int64_t i = 0; i < k.n; ++i)
+      for (int64_t c = 0; c < k.classes; ++c)
+        for (int64_t j = 0; j < k.d; ++j)
+          row_values[(i * k.d + j) * k.classes + c] = values[(i * k.classes + c) * k.d + j];
+    std::vector<int64_t> targets(k.n * k.d);
+    for (int64_t i = 0; i < k.n * k.d; ++i) targets[i] = i % 5 == 1 ? -100 : (i * 3) % k.classes;
+    for (const auto reduction : {ops::Reduction::Mean, ops::Reduction::Sum}) {
+      const auto spatial_loss = ops::cross_entropy(spatial, from_vector(targets, {k.n, k.d}), reduction, k.smoothing);
+      const auto row_loss = ops::cross_entropy(from_vector(row_values, {k.n * k.d, k.classes}),
+                                               from_vector(targets, {k.n * k.d}), reduction, k.smoothing);
+      EXPECT_NEAR(spatial_loss.loss.item<float>(), row_loss.loss.item<float>(),
+                  1e-6 * std::fabs(row_loss.loss.item<float>()));
+      const std::vector<float> spatial_grad = spatial_loss.grad_input.to_vector();
+      const std::vector<float> row_grad = row_loss.grad_input.to_vector();
+      std::vector<float> regathered(row_grad.size());
+      for (int64_t i = 0; i < k.n; ++i)
+        for (int64_t c = 0; c < k.classes; ++c)
+          for (int64_t j = 0; j < k.d; ++j)
+            regathered[(i * k.classes + c) * k.d + j] = row_grad[(i * k.d + j) * k.classes + c];
+      EXPECT_TRUE(testing::all_close(spatial_grad, regathered, 1e-5, 1e-9)) << k.classes << " " << k.d;
+    }
+  }
 }
 
 // BCE-with-logits is computed in float (tmath::bce_with_logits, fmath's e^x and ln(1 + x)): against the exact
