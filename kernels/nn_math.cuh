@@ -133,12 +133,14 @@ NORMRT_HD inline void sgd_update(float& param, float grad, float& momentum_buffe
 struct AdamHyper {
   float beta1, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay;
   bool decoupled_weight_decay;  // AdamW
+  bool amsgrad;                 // the denominator from the largest exp_avg_sq so far (adam_amsgrad_update)
   float decay_factor;           // AdamW: 1 - lr * weight_decay
   float step_size;              // lr / (1 - beta1^step)
   float bias_correction2_sqrt;  // sqrt(1 - beta2^step)
 };
 
-NORMRT_HD inline void adam_update(float& param, float grad, float& exp_avg, float& exp_avg_sq, const AdamHyper& h) {
+// A step up to its denominator: weight decay (L2 into the gradient, or AdamW's on the parameter), then the moments.
+NORMRT_HD inline void adam_moments(float& param, float grad, float& exp_avg, float& exp_avg_sq, const AdamHyper& h) {
   if (h.decoupled_weight_decay) {
     param = param * h.decay_factor;
   } else if (h.weight_decay != 0.0f) {
@@ -146,8 +148,24 @@ NORMRT_HD inline void adam_update(float& param, float grad, float& exp_avg, floa
   }
   exp_avg = exp_avg * h.beta1 + h.one_minus_beta1 * grad;
   exp_avg_sq = exp_avg_sq * h.beta2 + h.one_minus_beta2 * grad * grad;
-  const float denom = sqrtf(exp_avg_sq) / h.bias_correction2_sqrt + h.eps;
+}
+
+NORMRT_HD inline void adam_descend(float& param, float exp_avg, float second_moment, const AdamHyper& h) {
+  const float denom = sqrtf(second_moment) / h.bias_correction2_sqrt + h.eps;
   param = param + (-h.step_size) * (exp_avg / denom);
+}
+
+NORMRT_HD inline void adam_update(float& param, float grad, float& exp_avg, float& exp_avg_sq, const AdamHyper& h) {
+  adam_moments(param, grad, exp_avg, exp_avg_sq, h);
+  adam_descend(param, exp_avg, exp_avg_sq, h);
+}
+
+// AMSGrad: max_exp_avg_sq keeps the largest exp_avg_sq so far (a NaN stays, as torch.maximum's) and divides instead.
+NORMRT_HD inline void adam_amsgrad_update(float& param, float grad, float& exp_avg, float& exp_avg_sq,
+                                          float& max_exp_avg_sq, const AdamHyper& h) {
+  adam_moments(param, grad, exp_avg, exp_avg_sq, h);
+  max_exp_avg_sq = exp_avg_sq > max_exp_avg_sq || exp_avg_sq != exp_avg_sq ? exp_avg_sq : max_exp_avg_sq;
+  adam_descend(param, exp_avg, max_exp_avg_sq, h);
 }
 
 struct AdadeltaHyper {

@@ -24,7 +24,7 @@ __device__ int tensor_of(const TensorList& list, int64_t i) {
 
 struct SgdUpdate {
   nnmath::SgdHyper h;
-  __device__ void operator()(float& p, float g, float* s1, float*) const {
+  __device__ void operator()(float& p, float g, float* s1, float*, float*) const {
     if (s1 != nullptr) {
       nnmath::sgd_update(p, g, *s1, h);
       return;
@@ -37,12 +37,17 @@ struct SgdUpdate {
 
 struct AdamUpdate {
   nnmath::AdamHyper h;
-  __device__ void operator()(float& p, float g, float* s1, float* s2) const { nnmath::adam_update(p, g, *s1, *s2, h); }
+  __device__ void operator()(float& p, float g, float* s1, float* s2, float* s3) const {
+    if (h.amsgrad)
+      nnmath::adam_amsgrad_update(p, g, *s1, *s2, *s3, h);
+    else
+      nnmath::adam_update(p, g, *s1, *s2, h);
+  }
 };
 
 struct AdadeltaUpdate {
   nnmath::AdadeltaHyper h;
-  __device__ void operator()(float& p, float g, float* s1, float* s2) const {
+  __device__ void operator()(float& p, float g, float* s1, float* s2, float*) const {
     nnmath::adadelta_update(p, g, *s1, *s2, h);
   }
 };
@@ -56,7 +61,7 @@ __global__ void multi_tensor_kernel(TensorList list, HyperSource<Hyper> source) 
     const int t = tensor_of(list, i);
     const int64_t k = i - (t == 0 ? 0 : list.end[t - 1]);
     update(list.param[t][k], list.grad[t][k], list.state1[t] ? list.state1[t] + k : nullptr,
-           list.state2[t] ? list.state2[t] + k : nullptr);
+           list.state2[t] ? list.state2[t] + k : nullptr, list.state3[t] ? list.state3[t] + k : nullptr);
   }
 }
 

@@ -16,6 +16,7 @@ struct TensorList {
   const float* grad[kMaxTensors];
   float* state1[kMaxTensors];
   float* state2[kMaxTensors];
+  float* state3[kMaxTensors];
   int64_t end[kMaxTensors];
   int count = 0;
 };

@@ -55,11 +55,12 @@ void apply(const std::vector<Tensor*>& params, const std::vector<std::vector<Ten
       std::vector<Tensor>& s = *slots[t];
       float* s0 = s.size() > 0 ? ops::util::stored<float>(s[0]) : nullptr;
       float* s1 = s.size() > 1 ? ops::util::stored<float>(s[1]) : nullptr;
+      float* s2 = s.size() > 2 ? ops::util::stored<float>(s[2]) : nullptr;
       const int64_t n = params[t]->numel(), chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (chunks > 1 && cpu::worth_parallel(n * 8))
       for (int64_t chunk = 0; chunk < chunks; ++chunk) {
         const int64_t lo = chunk * kChunk, count = std::min(kChunk, n - lo);
-        cpu_update(p + lo, g + lo, s0 ? s0 + lo : nullptr, s1 ? s1 + lo : nullptr, count);
+        cpu_update(p + lo, g + lo, s0 ? s0 + lo : nullptr, s1 ? s1 + lo : nullptr, s2 ? s2 + lo : nullptr, count);
       }
     }
     return;
@@ -77,6 +78,7 @@ void apply(const std::vector<Tensor*>& params, const std::vector<std::vector<Ten
         list.grad[k] = ops::util::stored<float>(grad_of(t));
         list.state1[k] = s.size() > 0 ? ops::util::stored<float>(s[0]) : nullptr;
         list.state2[k] = s.size() > 1 ? ops::util::stored<float>(s[1]) : nullptr;
+        list.state3[k] = s.size() > 2 ? ops::util::stored<float>(s[2]) : nullptr;
         return params[t]->numel();
       },
       [&](const normrt::cuda::TensorList& list) { cuda_launch(list, sms, stream); });
@@ -380,7 +382,7 @@ void SGD::step() {
     const auto plan = planned(g, steps);
     apply(
         params, slots,
-        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float*, int64_t n) {
+        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float*, float*, int64_t n) {
           const nnmath::SgdHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
           if (s0 != nullptr) {
 #pragma omp simd
@@ -404,7 +406,9 @@ void SGD::step() {
 }
 
 Adam::Adam(std::vector<ParamGroup> groups, const AdamOptions& options, bool decoupled)
-    : Optimizer(std::move(groups), {options.lr(), options.weight_decay(), options.beta1()}, {"exp_avg", "exp_avg_sq"}),
+    : Optimizer(std::move(groups), {options.lr(), options.weight_decay(), options.beta1()},
+                options.amsgrad() ? std::vector<std::string>{"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
+                                  : std::vector<std::string>{"exp_avg", "exp_avg_sq"}),
       options_(options), decoupled_(decoupled) {
   check_non_negative(options.eps(), "epsilon value");
   for (const Group& g : groups_)
@@ -426,6 +430,7 @@ nnmath::AdamHyper adam_hyper(const AdamOptions& options, bool decoupled, int64_t
           static_cast<float>(options.eps()),
           static_cast<float>(weight_decay),
           decoupled,
+          options.amsgrad(),
           static_cast<float>(1.0 - lr * weight_decay),
           static_cast<float>(lr / bias_correction1),
           static_cast<float>(std::sqrt(bias_correction2))};
@@ -444,10 +449,15 @@ void Adam::step() {
     apply(
         params, slots,
         [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1,
-            int64_t n) {
+            float* __restrict s2, int64_t n) {
           const nnmath::AdamHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
+          if (local.amsgrad) {
 #pragma omp simd
-          for (int64_t i = 0; i < n; ++i) nnmath::adam_update(p[i], grad[i], s0[i], s1[i], local);
+            for (int64_t i = 0; i < n; ++i) nnmath::adam_amsgrad_update(p[i], grad[i], s0[i], s1[i], s2[i], local);
+          } else {
+#pragma omp simd
+            for (int64_t i = 0; i < n; ++i) nnmath::adam_update(p[i], grad[i], s0[i], s1[i], local);
+          }
         },
         [&](const auto& list, int sms, auto stream) {
 #if NORMRT_WITH_CUDA
@@ -486,7 +496,7 @@ void Adadelta::step() {
     const auto plan = planned(g, steps);
     apply(
         params, slots,
-        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1,
+        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1, float*,
             int64_t n) {
           const nnmath::AdadeltaHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
 #pragma omp simd

@@ -49,6 +49,7 @@ inline std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& name,
       if (o.contains("betas")) options.beta1(o["betas"][0].get<double>()).beta2(o["betas"][1].get<double>());
       if (o.contains("eps")) options.eps(o["eps"].get<double>());
       if (o.contains("weight_decay")) options.weight_decay(o["weight_decay"].get<double>());
+      if (o.contains("amsgrad")) options.amsgrad(o["amsgrad"].get<bool>());
       return options;
     };
     const double lr = o["lr"].get<double>();

@@ -765,6 +765,28 @@ TEST(Optim, SkipsUndefinedGradsAndRoundTripsState) {
   EXPECT_FALSE(a.grad().defined());
 }
 
+// AMSGrad keeps a third state per parameter, PyTorch's max_exp_avg_sq; a plain Adam's state does not load into it.
+// The maximum holds through a step whose second moment shrinks (the step then is smaller than plain Adam's).
+TEST(Optim, AmsgradKeepsTheLargestSecondMoment) {
+  Tensor p = zeros({2}), q = zeros({2});
+  optim::Adam amsgrad({p}, optim::AdamOptions(0.1).amsgrad(true));
+  optim::Adam plain({q}, optim::AdamOptions(0.1));
+  for (float g : {10.0f, 0.1f}) {
+    p.mutable_grad() = full({2}, g);
+    q.mutable_grad() = full({2}, g);
+    amsgrad.step();
+    plain.step();
+  }
+  const auto state = amsgrad.state();
+  ASSERT_EQ(state.size(), 4u);
+  EXPECT_EQ(state[2].first, "0.max_exp_avg_sq");
+  EXPECT_GT(state[2].second.to_vector()[0], state[1].second.to_vector()[0]);  // the first step's, above the second's
+  EXPECT_GT(p.to_vector()[0], q.to_vector()[0]);  // both descend; AMSGrad's second step divides by the larger moment
+  EXPECT_TRUE(throws_with([&] { amsgrad.load_state(plain.state()); }, "expected 4 entries, got 3"));
+  optim::AdamW decoupled({q}, optim::AdamWOptions(0.1).amsgrad(true));
+  EXPECT_EQ(decoupled.state().size(), 4u);
+}
+
 TEST(Optim, OptionsAreValidated) {
   EXPECT_TRUE(throws_with([] { optim::SGD({ones({1})}, optim::SGDOptions(-1.0)); }, "Invalid learning rate: -1"));
   EXPECT_TRUE(throws_with([] { optim::SGD({ones({1})}, optim::SGDOptions(0.1).nesterov(true)); },

@@ -138,7 +138,7 @@ std::string run_in_child_with_memory_cap(Fn fn, std::size_t headroom_mb) {
 }
 
 // One of each optimizer, with options that reach every branch of its update (momentum with dampening, Nesterov,
-// coupled and decoupled weight decay), for tests that step the same parameters two ways and compare.
+// coupled and decoupled weight decay, AMSGrad), for tests that step the same parameters two ways and compare.
 using OptimizerMaker = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
 inline std::vector<std::pair<std::string, OptimizerMaker>> one_of_each_optimizer() {
   return {{"sgd",
@@ -157,6 +157,10 @@ inline std::vector<std::pair<std::string, OptimizerMaker>> one_of_each_optimizer
           {"adamw",
            [](std::vector<Tensor> p) {
              return std::make_unique<optim::AdamW>(std::move(p), optim::AdamWOptions(0.01).weight_decay(0.1));
+           }},
+          {"adam-amsgrad",
+           [](std::vector<Tensor> p) {
+             return std::make_unique<optim::Adam>(std::move(p), optim::AdamOptions(0.01).amsgrad(true));
            }},
           {"adadelta", [](std::vector<Tensor> p) {
              return std::make_unique<optim::Adadelta>(std::move(p), optim::AdadeltaOptions(1.0).weight_decay(0.05));

@@ -133,6 +133,9 @@ class AdamOptions {
   NORMRT_ARG(double, beta2) = 0.999;
   NORMRT_ARG(double, eps) = 1e-8;
   NORMRT_ARG(double, weight_decay) = 0.0;
+  // AMSGrad (torch.optim.Adam's amsgrad): the step divides by the largest second moment so far, kept in the state
+  // "max_exp_avg_sq".
+  NORMRT_ARG(bool, amsgrad) = false;
 };
 
 class Adam : public Optimizer {
@@ -163,10 +166,11 @@ class AdamWOptions {
   NORMRT_ARG(double, beta2) = 0.999;
   NORMRT_ARG(double, eps) = 1e-8;
   NORMRT_ARG(double, weight_decay) = 1e-2;
+  NORMRT_ARG(bool, amsgrad) = false;
 
  public:
   AdamOptions adam() const {
-    return AdamOptions(lr_).beta1(beta1_).beta2(beta2_).eps(eps_).weight_decay(weight_decay_);
+    return AdamOptions(lr_).beta1(beta1_).beta2(beta2_).eps(eps_).weight_decay(weight_decay_).amsgrad(amsgrad_);
   }
 };
 

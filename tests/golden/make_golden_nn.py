@@ -128,6 +128,10 @@ def main():
     # AdamW with its default weight decay (1e-2), which Adam's options do not share. Added later: its own seed.
     torch.manual_seed(1126)
     manifest.append(optimizer_case("adamw_default_decay", torch.optim.AdamW, {"lr": 1e-2, "betas": (0.5, 0.9)}))
+    torch.manual_seed(1127)  # AMSGrad, added later
+    manifest.append(optimizer_case("adam_amsgrad", torch.optim.Adam,
+                                   {"lr": 3e-2, "betas": (0.8, 0.95), "weight_decay": 0.1, "amsgrad": True}))
+    manifest.append(optimizer_case("adamw_amsgrad", torch.optim.AdamW, {"lr": 2e-2, "amsgrad": True}))
 
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump({"generator": "tests/golden/make_golden_nn.py", "torch": torch.__version__, "cases": manifest}, f,

@@ -431,12 +431,13 @@ TEST_P(NnKernels, MultiTensorOptimizerStepsEqualTheCpuFormula) {
     list.grad[t] = g[t].data();
     list.state1[t] = s1[t].data();
     list.state2[t] = s2[t].data();
+    list.state3[t] = nullptr;
     end += static_cast<int64_t>(p[t].size());
     list.end[t] = end;
   }
   list.count = count;
   auto ep = p, e1 = s1, e2 = s2;
-  const nnmath::AdamHyper adam{0.9f, 0.999f, 0.1f, 0.001f, 1e-8f, 0.01f, true, 0.9999f, 0.01f, 0.03f};
+  const nnmath::AdamHyper adam{0.9f, 0.999f, 0.1f, 0.001f, 1e-8f, 0.01f, true, false, 0.9999f, 0.01f, 0.03f};
   adam_step(list, adam, 2, nullptr);
   for (int t = 0; t < count; ++t)
     for (std::size_t i = 0; i < ep[t].size(); ++i) nnmath::adam_update(ep[t][i], g[t][i], e1[t][i], e2[t][i], adam);
@@ -469,7 +470,7 @@ TEST_P(NnKernels, MultiTensorOptimizerStepsEqualTheCpuFormula) {
       nnmath::adadelta_update(ep[t][i], g[t][i], e1[t][i], e2[t][i], adadelta);
   EXPECT_EQ(p, ep);
   // From a table indexed on the device (CUDA graphs): entry 1 applies, the by-value hyperparameters do not.
-  const nnmath::AdamHyper table[2] = {adam, {0.8f, 0.99f, 0.2f, 0.01f, 1e-7f, 0.0f, false, 1.0f, 0.02f, 0.1f}};
+  const nnmath::AdamHyper table[2] = {adam, {0.8f, 0.99f, 0.2f, 0.01f, 1e-7f, 0.0f, false, false, 1.0f, 0.02f, 0.1f}};
   const int64_t index = 1;
   adam_step(list, HyperSource<nnmath::AdamHyper>(adam, table, &index), 2, nullptr);
   for (int t = 0; t < count; ++t)
@@ -478,6 +479,29 @@ TEST_P(NnKernels, MultiTensorOptimizerStepsEqualTheCpuFormula) {
   EXPECT_EQ(p, ep);
   EXPECT_EQ(s1, e1);
   EXPECT_EQ(s2, e2);
+  // AMSGrad's third state, the largest exp_avg_sq so far: maxima seeded on both sides of the new second moments.
+  std::vector<std::vector<float>> s3;
+  for (int t = 0; t < count; ++t) {
+    std::vector<float> v = random_vector(p[t].size(), 50 + t, 0.1f);
+    for (float& e : v) e = e * e;
+    s3.push_back(v);
+    list.state3[t] = s3[t].data();
+  }
+  auto e3 = s3;
+  nnmath::AdamHyper amsgrad = table[1];
+  amsgrad.amsgrad = true;
+  adam_step(list, amsgrad, 2, nullptr);
+  for (int t = 0; t < count; ++t)
+    for (std::size_t i = 0; i < ep[t].size(); ++i)
+      nnmath::adam_amsgrad_update(ep[t][i], g[t][i], e1[t][i], e2[t][i], e3[t][i], amsgrad);
+  EXPECT_EQ(p, ep);
+  EXPECT_EQ(s2, e2);
+  EXPECT_EQ(s3, e3);
+  int kept = 0, replaced = 0;  // the seeds put the old maximum above some new second moments, below others
+  for (int t = 0; t < count; ++t)
+    for (std::size_t i = 0; i < s3[t].size(); ++i) (s3[t][i] > s2[t][i] ? kept : replaced) += 1;
+  EXPECT_GT(kept, 0);
+  EXPECT_GT(replaced, 0);
 }
 
 // Gradient accumulation (a += alpha * b) over several grid strides, and the device-side counter.
