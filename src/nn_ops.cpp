@@ -597,16 +597,18 @@ LossResult cross_entropy_probabilities(const Tensor& logits, const Tensor& proba
                  full({}, label_smoothing / static_cast<double>(cols), logits.device()));
   const double scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(rows) : 1.0;
   const Tensor row_losses = ops::sum(ops::mul(p, softmax(logits, true)), 1);  // -loss per row
-  Tensor loss = ops::sum(row_losses, 0);
-  loss = ops::mul(loss, full({}, -scale, logits.device()));
+  const Tensor loss = ops::mul(reduction == Reduction::None ? row_losses : ops::sum(row_losses, 0),
+                               full({}, -scale, logits.device()));
   const Tensor mass = ops::sum(p, 1, true);  // (N, 1)
   Tensor grad = ops::sub(ops::mul(softmax(logits, false), mass), p);
   if (scale != 1.0) grad = ops::mul(grad, full({}, scale, logits.device()));
   return {loss, grad};
 }
 
-// A loss over no elements, as PyTorch: the mean of nothing is NaN, the sum 0; the gradient is empty.
-LossResult empty_loss(const Tensor& input, Reduction reduction) {
+// A loss over no elements, as PyTorch: the mean of nothing is NaN, the sum 0, the unreduced losses `unreduced`
+// (an empty shape); the gradient is empty.
+LossResult empty_loss(const Tensor& input, Reduction reduction, const Shape& unreduced) {
+  if (reduction == Reduction::None) return {empty(unreduced, input.device()), empty(input.sizes(), input.device())};
   return {full({}, reduction == Reduction::Mean ? std::nan("") : 0.0, input.device()),
           empty(input.sizes(), input.device())};
 }
@@ -652,7 +654,7 @@ LossResult util::unweighted_cross_entropy(const Tensor& logits, const Tensor& ta
   } else {
     check_same_device(logits, targets);
   }
-  if (rows == 0) return empty_loss(logits, reduction);
+  if (rows == 0) return empty_loss(logits, reduction, {0});
   // Every row ignored: the mean is 0 * inf = NaN, and the gradient 0 (ignored rows are written as 0), as PyTorch's.
   const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(kept) : 1.0;
   const float smoothing = static_cast<float>(label_smoothing);
@@ -676,6 +678,7 @@ LossResult util::unweighted_cross_entropy(const Tensor& logits, const Tensor& ta
       p.device_scale = inverse_kept.data<float>();
     }
     cuda::cross_entropy(p, l.stream);
+    if (reduction == Reduction::None) return {row_loss, result.grad_input};
     normrt::cuda::sum(row_loss.data<float>(), result.loss.data<float>(), rows, l.stream);
 #else
     no_cuda("cross_entropy");
@@ -706,6 +709,12 @@ LossResult util::unweighted_cross_entropy(const Tensor& logits, const Tensor& ta
     for (int64_t c = 0; c < cols; ++c) grad_row[c] = static_cast<float>(loss_scale * (grad_row[c] * inverse - uniform));
     grad_row[t[r]] = static_cast<float>(loss_scale * (target_exp * inverse - (1.0 - label_smoothing) - uniform));
   }
+  if (reduction == Reduction::None) {
+    result.loss = empty({rows});
+    for (int64_t r = 0; r < rows; ++r)
+      result.loss.data<float>()[r] = static_cast<float>(row_loss[static_cast<std::size_t>(r)]);
+    return result;
+  }
   double total = 0;  // in row order, whichever thread computed a row
   for (double loss : row_loss) total += loss;
   result.loss.data<float>()[0] = static_cast<float>(total * loss_scale);
@@ -733,13 +742,15 @@ LossResult util::spatial_cross_entropy_cpu(const Tensor& logits, const Tensor& t
     NORMRT_CHECK(t[r] >= 0 && t[r] < classes, "Target ", t[r], " is out of bounds for ", classes, " classes (sample ",
                  r, ")");
   }
-  if (batch * positions == 0) return empty_loss(logits, reduction);
+  if (batch * positions == 0) return empty_loss(logits, reduction, {0});
   const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(kept) : 1.0;
   const double uniform = label_smoothing / static_cast<double>(classes), target_weight = 1.0 - label_smoothing;
   LossResult result{empty({}, logits.device()), empty(logits.sizes(), logits.device())};
   constexpr int64_t kTile = 64;
   const int64_t tiles_per_sample = (positions + kTile - 1) / kTile, tiles = batch * tiles_per_sample;
   std::vector<double> tile_loss(static_cast<std::size_t>(tiles), 0.0);
+  if (reduction == Reduction::None) result.loss = empty({batch * positions});
+  float* position_loss = reduction == Reduction::None ? result.loss.data<float>() : nullptr;
   const float* x_all = logits.data<float>();
   float* grad_all = result.grad_input.data<float>();
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(logits.numel()))
@@ -768,9 +779,13 @@ LossResult util::spatial_cross_entropy_cpu(const Tensor& logits, const Tensor& t
     double loss = 0.0;  // in position order
     for (int64_t j = 0; j < width; ++j) {
       inverse[j] = 1.0 / sum[j];
-      if (target[j] == ignore_index) continue;
-      target_exp[j] = g[target[j] * positions + j];
-      loss += max[j] + std::log(sum[j]) - target_weight * x[target[j] * positions + j] - uniform * sum_x[j];
+      double position = 0.0;
+      if (target[j] != ignore_index) {
+        target_exp[j] = g[target[j] * positions + j];
+        position = max[j] + std::log(sum[j]) - target_weight * x[target[j] * positions + j] - uniform * sum_x[j];
+      }
+      if (position_loss != nullptr) position_loss[n * positions + first + j] = static_cast<float>(position);
+      loss += position;
     }
     for (int64_t c = 0; c < classes; ++c) {
       float* gc = g + c * positions;
@@ -786,6 +801,7 @@ LossResult util::spatial_cross_entropy_cpu(const Tensor& logits, const Tensor& t
     }
     tile_loss[static_cast<std::size_t>(tile)] = loss;
   }
+  if (reduction == Reduction::None) return result;
   double total = 0;  // in tile order, whichever thread computed a tile
   for (double loss : tile_loss) total += loss;
   result.loss.data<float>()[0] = static_cast<float>(total * loss_scale);
@@ -800,7 +816,7 @@ LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reducti
   if (!input.is_contiguous() || !target.is_contiguous())  // the sum in logical order, a contiguous gradient
     return mse_loss(input.contiguous(), target.contiguous(), reduction);
   const int64_t n = input.numel();
-  if (n == 0) return empty_loss(input, reduction);
+  if (n == 0) return empty_loss(input, reduction, input.sizes());
   const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;
   LossResult result{empty({}, input.device()), empty(input.sizes(), input.device())};
   const float *x = input.data<float>(), *t = target.data<float>();
@@ -811,19 +827,26 @@ LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reducti
     Tensor squares = empty({n}, input.device());
     cuda::squared_error(x, t, squares.data<float>(), grad, n, static_cast<float>(loss_scale),
                         static_cast<float>(2.0 * loss_scale), l.sms, l.stream);
+    if (reduction == Reduction::None) return {squares.reshape(input.sizes()), result.grad_input};
     normrt::cuda::sum(squares.data<float>(), result.loss.data<float>(), n, l.stream);
 #else
     no_cuda("mse_loss");
 #endif
     return result;
   }
+  float* squares = nullptr;
+  if (reduction == Reduction::None) {
+    result.loss = empty(input.sizes());
+    squares = result.loss.data<float>();
+  }
   double total = 0;
   for (int64_t i = 0; i < n; ++i) {
     const double d = static_cast<double>(x[i]) - t[i];
     total += d * d;
+    if (squares != nullptr) squares[i] = static_cast<float>(d * d);
     grad[i] = static_cast<float>(2.0 * loss_scale * d);
   }
-  result.loss.data<float>()[0] = static_cast<float>(total * loss_scale);
+  if (squares == nullptr) result.loss.data<float>()[0] = static_cast<float>(total * loss_scale);
   return result;
 }
 

@@ -258,7 +258,9 @@ LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& t
       for (int64_t i = begin; i < end; ++i) grad[i] = grad_scale * tmath::bce_with_logits_grad(x[i], t[i]);
     }
   }
-  result.loss = reduction == Reduction::Mean ? mean(losses, 0) : sum(losses, 0);
+  result.loss = reduction == Reduction::Mean ? mean(losses, 0)
+                : reduction == Reduction::Sum  ? sum(losses, 0)
+                                               : losses.reshape(input.sizes());
   return result;
 }
 NORMRT_WIDE_VECTORS_END
@@ -335,7 +337,9 @@ LossResult weighted_smoothed_nll(const Tensor& log_probs, const Tensor& targets,
   if (smoothing > 0.0)
     grad = grad * (1.0 - smoothing) + mul(rows.valid.reshape({n, 1}) * (-smoothing / static_cast<double>(classes)),
                                           row_weights);
-  Tensor loss = sum(sum(mul(grad, log_probs), 1), 0);
+  const Tensor row_losses = sum(mul(grad, log_probs), 1);
+  if (reduction == Reduction::None) return {row_losses, grad};
+  Tensor loss = sum(row_losses, 0);
   if (reduction == Reduction::Mean) {
     loss = div(loss, total_weight);  // NaN when every row is ignored, as PyTorch
     // With every row ignored the gradient stays 0, as PyTorch's.
@@ -398,12 +402,14 @@ LossResult on_class_rows(const Tensor& input, const Tensor& targets, const Loss&
     const int64_t classes = input.size(0);
     LossResult r = loss(input.reshape({1, classes}), targets.reshape(probabilities ? Shape{1, classes} : Shape{1}));
     r.grad_input = r.grad_input.reshape(input.sizes());
+    if (r.loss.dim() != 0) r.loss = r.loss.reshape({});  // Reduction::None: the one sample's loss
     return r;
   }
   const Shape positions = check_class_targets(input, targets);
   LossResult r =
       loss(class_rows(input), probabilities ? class_rows(targets) : targets.reshape({shape_numel(positions)}));
   r.grad_input = from_class_rows(r.grad_input, input);
+  if (r.loss.dim() != 0) r.loss = r.loss.reshape(positions);  // Reduction::None: a loss per position
   return r;
 }
 }  // namespace
@@ -420,6 +426,7 @@ LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction re
     return weighted_smoothed_nll(log_probs, targets, reduction, ignore_index,
                                  class_weight(weight, log_probs, "nll_loss"), 0.0);
   NllRows rows = nll_rows(log_probs, targets, ignore_index);
+  if (reduction == Reduction::None) return {rows.losses, rows.grad};
   // Sums in double on the device that holds them; the mean divides by the rows that count (no host read).
   Tensor loss = sum(rows.losses, 0);
   if (reduction == Reduction::Mean) {
@@ -436,9 +443,11 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const Cros
   if (logits.dim() > 2 && logits.device().is_cpu() && logits.dtype() == DType::Float32 && logits.is_contiguous() &&
       !options.weight.defined() && targets.defined() && targets.dtype() == DType::Int64 &&
       targets.device().is_cpu()) {
-    check_class_targets(logits, targets);
-    return util::spatial_cross_entropy_cpu(logits, targets, options.reduction, smoothing,
-                                           options.ignore_index.value_or(util::kNoIgnoredIndex));
+    const Shape positions = check_class_targets(logits, targets);
+    LossResult r = util::spatial_cross_entropy_cpu(logits, targets, options.reduction, smoothing,
+                                                   options.ignore_index.value_or(util::kNoIgnoredIndex));
+    if (r.loss.dim() != 0) r.loss = r.loss.reshape(positions);  // Reduction::None: a loss per position
+    return r;
   }
   if (logits.dim() != 2)
     return on_class_rows(logits, targets, [&](const Tensor& rows, const Tensor& row_targets) {

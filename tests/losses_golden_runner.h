@@ -42,7 +42,9 @@ inline void run_losses_golden_case(const std::string& name, const Device& device
         << name;
     return;
   }
-  const auto reduction = c["reduction"] == "mean" ? ops::Reduction::Mean : ops::Reduction::Sum;
+  const auto reduction = c["reduction"] == "mean"  ? ops::Reduction::Mean
+                         : c["reduction"] == "sum" ? ops::Reduction::Sum
+                                                   : ops::Reduction::None;
   ops::LossResult r;
   ops::CrossEntropyOptions options;
   options.reduction = reduction;
@@ -56,6 +58,8 @@ inline void run_losses_golden_case(const std::string& name, const Device& device
                                  : ops::cross_entropy(x, p, reduction, options.label_smoothing);
   } else if (c["kind"] == "bce") {
     r = ops::binary_cross_entropy_with_logits(x, tensor("t"), reduction);
+  } else if (c["kind"] == "mse") {
+    r = ops::mse_loss(x, tensor("t"), reduction);
   } else if (c["kind"] == "ce_default") {  // PyTorch's default ignore_index, -100, by the function and the module
     const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), target_shape, device);
     r = ops::cross_entropy(x, t, reduction, options.label_smoothing);
@@ -68,10 +72,13 @@ inline void run_losses_golden_case(const std::string& name, const Device& device
     r = c["kind"] == "nll" ? ops::nll_loss(x, t, reduction, *options.ignore_index, options.weight)
                            : ops::cross_entropy(x, t, options);
   }
-  const double loss = c["loss"].is_number() ? c["loss"].get<double>() : NAN;
-  if (std::isnan(loss)) {
+  if (reduction == ops::Reduction::None) {  // each sample's loss; the gradient of their sum
+    EXPECT_EQ(r.loss.sizes(), c["loss_shape"].get<Shape>()) << name;
+    EXPECT_TRUE(all_close(r.loss.to_vector(), expected("loss"), 1e-5, 1e-6)) << name;
+  } else if (!c["loss"].is_number()) {  // NaN, written as null
     EXPECT_TRUE(std::isnan(r.loss.item<float>())) << name;
   } else {
+    const double loss = c["loss"].get<double>();
     EXPECT_NEAR(r.loss.item<float>(), loss, 1e-5 * std::max(1.0, std::fabs(loss))) << name;
   }
   EXPECT_TRUE(all_close(r.grad_input.to_vector(), expected("dx"), 1e-5, 1e-6)) << name;

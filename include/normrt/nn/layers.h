@@ -240,8 +240,8 @@ class Residual : public Module {
   bool relu_ = false;
 };
 
-// Losses are not modules: forward(input, target) returns the loss (0-dim, on the input's device; read it with
-// item() only when needed) and keeps d loss / d input, which backward() hands over once.
+// Losses are not modules: forward(input, target) returns the loss (0-dim, or unreduced with Reduction::None; on the
+// input's device: read it with item() only when needed) and keeps d loss / d input, which backward() hands over once.
 class Loss {
  public:
   virtual ~Loss() = default;

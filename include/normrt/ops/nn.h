@@ -49,10 +49,14 @@ struct DropoutResult {
 DropoutResult dropout_with_mask(const Tensor& input, double p, uint64_t seed, uint64_t offset);
 Tensor dropout_backward(const Tensor& grad_output, const Tensor& mask);
 
-enum class Reduction { Mean, Sum };
+// None (PyTorch's reduction='none'): the loss of each element (each sample of a class loss, each position of a
+// spatial one, each element of an elementwise one), and as the gradient each element's own, which is also the
+// gradient of their sum: scale a sample's gradient by its weight for a weighted loss (focal losses, hard-example
+// mining).
+enum class Reduction { Mean, Sum, None };
 
 struct LossResult {
-  Tensor loss;        // 0-dim, on the input's device: read it (item()) only when needed
+  Tensor loss;        // 0-dim (or unreduced), on the input's device: read it (item()) only when needed
   Tensor grad_input;  // d loss / d input
 };
 
