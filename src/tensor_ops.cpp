@@ -389,12 +389,15 @@ Shape check_class_targets(const Tensor& input, const Tensor& targets) {
   return positions;
 }
 
+// An input of the class losses other than (N, C): (C) or (N, C, d1, ..., dK).
+bool other_class_shape(const Tensor& input) { return input.defined() && (input.dim() == 1 || input.dim() > 2); }
+
 // PyTorch's other input shapes of the class losses, computed by `loss` on (rows, C): an unbatched (C) input with a
 // 0-dim target (class probabilities: a (C) one), and (N, C, d1, ..., dK) with targets (N, d1, ..., dK) (class
 // probabilities: the input's shape), each position a row. The gradient has the input's shape and memory format.
 template <typename Loss>
-LossResult on_class_rows(const Tensor& input, const Tensor& targets, const Loss& loss) {
-  if (!input.defined() || !targets.defined() || input.dim() == 2 || input.dim() == 0) return loss(input, targets);
+LossResult on_class_rows(const char* op, const Tensor& input, const Tensor& targets, const Loss& loss) {
+  NORMRT_CHECK(targets.defined(), op, ": target is undefined");
   const bool probabilities = is_floating(targets.dtype());
   if (input.dim() == 1) {
     NORMRT_CHECK(probabilities ? targets.sizes() == input.sizes() : targets.dim() == 0,
@@ -416,8 +419,8 @@ LossResult on_class_rows(const Tensor& input, const Tensor& targets, const Loss&
 
 LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction, int64_t ignore_index,
                     const Tensor& weight) {
-  if (log_probs.defined() && log_probs.dim() != 2)
-    return on_class_rows(log_probs, targets, [&](const Tensor& rows, const Tensor& row_targets) {
+  if (other_class_shape(log_probs))
+    return on_class_rows("nll_loss", log_probs, targets, [&](const Tensor& rows, const Tensor& row_targets) {
       return nll_loss(rows, row_targets, reduction, ignore_index, weight);
     });
   if (util::reduced_dtype("nll_loss", {&log_probs}))
@@ -449,12 +452,12 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const Cros
     if (r.loss.dim() != 0) r.loss = r.loss.reshape(positions);  // Reduction::None: a loss per position
     return r;
   }
-  if (logits.dim() != 2)
-    return on_class_rows(logits, targets, [&](const Tensor& rows, const Tensor& row_targets) {
-      NORMRT_CHECK(rows.dim() == 2, "cross_entropy: expected input of shape (N, C), (C) or (N, C, d1, ...), got ",
-                   shape_str(rows.sizes()));
+  if (other_class_shape(logits))
+    return on_class_rows("cross_entropy", logits, targets, [&](const Tensor& rows, const Tensor& row_targets) {
       return cross_entropy(rows, row_targets, options);
     });
+  NORMRT_CHECK(logits.dim() == 2, "cross_entropy: expected input of shape (N, C), (C) or (N, C, d1, ...), got ",
+               shape_str(logits.sizes()));
   NORMRT_CHECK(smoothing >= 0.0 && smoothing <= 1.0, "label_smoothing must be between 0.0 and 1.0. Got: ", smoothing);
   const Tensor weight = class_weight(options.weight, logits, "cross_entropy");
   if (targets.defined() && is_floating(targets.dtype())) {

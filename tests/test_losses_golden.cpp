@@ -127,6 +127,9 @@ TEST(Losses, SpatialAndUnbatchedShapes) {
                           "size mismatch (got input: [3], target: [1])"));
   EXPECT_TRUE(throws_with([&] { ops::cross_entropy(full({}, 1.0), labels({})); },
                           "cross_entropy: expected input of shape (N, C), (C) or (N, C, d1, ...), got []"));
+  EXPECT_TRUE(throws_with([&] { ops::nll_loss(full({}, 1.0), labels({})); }, "nll_loss: expected float32"));
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(x, Tensor()); }, "cross_entropy: target is undefined"));
+  EXPECT_TRUE(throws_with([&] { ops::nll_loss(x, Tensor()); }, "nll_loss: target is undefined"));
   // (N, C, d) as rows: sample n's position j is row n * d + j of the (N * d, C) matrix whose columns are the classes.
   // The CPU computes (N, C, d) where the classes lie (tiles of 64 positions), the rows row by row: the same numbers to
   // float rounding. Classes past one lane group (8), several tiles, a part tile, smoothing, ignored positions.
