@@ -63,9 +63,13 @@ inline void run_losses_golden_case(const std::string& name, const Device& device
   } else if (c["kind"] == "ce_default") {  // PyTorch's default ignore_index, -100, by the function and the module
     const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), target_shape, device);
     r = ops::cross_entropy(x, t, reduction, options.label_smoothing);
-    const float module_loss = nn::CrossEntropyLoss(reduction, options.label_smoothing).forward(x, t).item<float>();
-    const float function_loss = r.loss.item<float>();
-    EXPECT_TRUE(module_loss == function_loss || (std::isnan(module_loss) && std::isnan(function_loss))) << name;
+    const auto module_losses = nn::CrossEntropyLoss(reduction, options.label_smoothing).forward(x, t).to_vector();
+    const auto function_losses = r.loss.to_vector();
+    ASSERT_EQ(module_losses.size(), function_losses.size()) << name;
+    for (std::size_t i = 0; i < module_losses.size(); ++i)
+      EXPECT_TRUE(module_losses[i] == function_losses[i] ||
+                  (std::isnan(module_losses[i]) && std::isnan(function_losses[i])))
+          << name;
   } else {
     const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), target_shape, device);
     options.ignore_index = c["ignore_index"].get<int64_t>();
