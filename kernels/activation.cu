@@ -10,10 +10,7 @@ namespace {
 
 constexpr int kThreads = 256;
 
-unsigned blocks_for(int64_t n, int sm_count) {
-  return static_cast<unsigned>(std::max<int64_t>(
-      1, std::min<int64_t>((n + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)))));
-}
+unsigned blocks_for(int64_t n, int sm_count) { return grid_stride_blocks(n, kThreads, sm_count); }
 
 template <typename T>
 __global__ void activation_forward_kernel(nnmath::Activation a, const T* x, T* y, int64_t n) {

@@ -6,8 +6,16 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace normrt {
+// Blocks of `threads` for a grid-stride loop over n elements: enough to cover them, at most 16 per SM (the loop takes
+// the rest), at least one.
+inline unsigned grid_stride_blocks(int64_t n, int threads, int sm_count) {
+  const int64_t wanted = (n + threads - 1) / threads, most = 16 * static_cast<int64_t>(sm_count > 1 ? sm_count : 1);
+  return static_cast<unsigned>(wanted < 1 ? 1 : wanted < most ? wanted : most);
+}
+
 // What a block's dynamic shared memory may be: per SM, per block (with the opt-in), and what the system keeps of
 // the SM's per resident block.
 struct SharedMemoryLimits {

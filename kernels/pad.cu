@@ -3,18 +3,13 @@
 // (no atomics). Padding moves little next to the convolution it feeds; the kernels are plain on purpose.
 #include "pad.cuh"
 
-#include <algorithm>
-
 namespace normrt::NORMRT_KERNEL_NS {
 
 namespace {
 
 constexpr int kThreads = 256;
 
-unsigned blocks_for(int64_t n, int sm_count) {
-  return static_cast<unsigned>(std::max<int64_t>(
-      1, std::min<int64_t>((n + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)))));
-}
+unsigned blocks_for(int64_t n, int sm_count) { return grid_stride_blocks(n, kThreads, sm_count); }
 
 int64_t elements(const padmath::PadGeometry& g) {
   int64_t n = 1;

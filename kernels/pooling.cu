@@ -6,18 +6,13 @@
 // window read with the channel count as its step: the contiguous layout's terms in its order, so its bits.
 #include "pooling.cuh"
 
-#include <algorithm>
-
 namespace normrt::NORMRT_KERNEL_NS {
 
 namespace {
 
 constexpr int kThreads = 256;
 
-unsigned blocks_for(int64_t n, int sm_count) {
-  return static_cast<unsigned>(std::max<int64_t>(
-      1, std::min<int64_t>((n + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)))));
-}
+unsigned blocks_for(int64_t n, int sm_count) { return grid_stride_blocks(n, kThreads, sm_count); }
 
 // Element t of an array of planes of `per_plane` positions, contiguous (channels 0) or channels-last: its position
 // within its plane, and where that plane starts in a like array whose planes hold `other` positions.

@@ -20,6 +20,58 @@ def flat(t):
     return t.detach().double().reshape(-1).tolist()
 
 
+def add_case(cases, g, kind, shape, reduction, ignore, smoothing, weighted, layout, first_ignored):
+    """A loss of any input shape: class indices (every third from first_ignored set to ignore_index), class
+    probabilities, or elementwise targets (bce, mse); the class weight, label smoothing and the input's memory
+    format as asked."""
+    x32 = torch.randn(shape, generator=g) * 2
+    classes = shape[1] if len(shape) > 1 else shape[0]
+    if kind == "nll":
+        x32 = torch.log_softmax(x32, 1)
+    w = torch.rand(classes, generator=g) * 2 + 0.1
+    x = x32.double()
+    if layout is not None:
+        x = x.contiguous(memory_format=layout)
+    x.requires_grad_()
+    options = {"reduction": reduction}
+    if smoothing:
+        options["label_smoothing"] = smoothing
+    if weighted:
+        options["weight"] = w.double()
+    case = {"kind": kind, "shape": shape, "reduction": reduction, "x": flat(x32)}
+    if kind in ("bce", "mse"):
+        t = torch.rand(shape, generator=g)
+        f = F.binary_cross_entropy_with_logits if kind == "bce" else F.mse_loss
+        loss = f(x, t.double(), reduction=reduction)
+        case.update(t=flat(t))
+    elif kind == "ce_probs":
+        p = torch.softmax(torch.randn(shape, generator=g), 1 if len(shape) > 1 else 0).float()
+        loss = F.cross_entropy(x, p.double(), **options)
+        case.update(p=flat(p), smoothing=smoothing)
+    else:
+        t_shape = [shape[0]] + shape[2:] if len(shape) > 1 else []
+        t = torch.randint(0, classes, t_shape, generator=g)
+        if t.dim() > 0:
+            t.view(-1)[first_ignored::3] = ignore
+        f = F.nll_loss if kind == "nll" else F.cross_entropy
+        loss = f(x, t, ignore_index=ignore, **options)
+        case.update(t=t.reshape(-1).tolist(), t_shape=t_shape, ignore_index=ignore, smoothing=smoothing)
+    if weighted:
+        case["weight"] = flat(w)
+    if layout is not None:
+        case["channels_last"] = True
+    if reduction == "none":
+        loss.sum().backward()
+        case.update(loss=flat(loss), loss_shape=list(loss.shape), dx=flat(x.grad))
+    else:
+        loss.backward()
+        case.update(loss=None if math.isnan(float(loss)) else float(loss), dx=flat(x.grad))
+    name = f"{kind}_{'x'.join(map(str, shape))}_{reduction}" + (f"_ignore{ignore}" if ignore is not None else "") \
+        + (f"_smoothing{smoothing}" if smoothing else "") + ("_weight" if weighted else "") + \
+        ("_channels_last" if layout is not None else "")
+    cases[name] = case
+
+
 def main():
     g = torch.Generator().manual_seed(5)
     cases = {}
@@ -128,43 +180,7 @@ def main():
             ("ce_probs", [5], "mean", None, 0.2, False, None),
             ("nll", [2, 3, 4, 5], "mean", 2, 0.0, True, None),
             ("nll", [3, 4, 5], "sum", -100, 0.0, False, None)]:
-        x32 = torch.randn(shape, generator=g) * 2
-        classes = shape[1] if len(shape) > 1 else shape[0]
-        if kind == "nll":
-            x32 = torch.log_softmax(x32, 1)
-        w = torch.rand(classes, generator=g) * 2 + 0.1
-        x = x32.double()
-        if layout is not None:
-            x = x.contiguous(memory_format=layout)
-        x.requires_grad_()
-        options = {"reduction": reduction}
-        if smoothing:
-            options["label_smoothing"] = smoothing
-        if weighted:
-            options["weight"] = w.double()
-        case = {"kind": kind, "shape": shape, "reduction": reduction, "x": flat(x32)}
-        if kind == "ce_probs":
-            p = torch.softmax(torch.randn(shape, generator=g), 1 if len(shape) > 1 else 0).float()
-            loss = F.cross_entropy(x, p.double(), **options)
-            case.update(p=flat(p), smoothing=smoothing)
-        else:
-            t_shape = [shape[0]] + shape[2:] if len(shape) > 1 else []
-            t = torch.randint(0, classes, t_shape, generator=g)
-            if t.dim() > 0:
-                t.view(-1)[::3] = ignore
-            f = F.nll_loss if kind == "nll" else F.cross_entropy
-            loss = f(x, t, ignore_index=ignore, **options)
-            case.update(t=t.reshape(-1).tolist(), t_shape=t_shape, ignore_index=ignore, smoothing=smoothing)
-        if weighted:
-            case["weight"] = flat(w)
-        if layout is not None:
-            case["channels_last"] = True
-        loss.backward()
-        case.update(loss=None if math.isnan(float(loss)) else float(loss), dx=flat(x.grad))
-        name = f"{kind}_{'x'.join(map(str, shape))}_{reduction}" + (f"_ignore{ignore}" if ignore is not None else "") \
-            + (f"_smoothing{smoothing}" if smoothing else "") + ("_weight" if weighted else "") + \
-            ("_channels_last" if layout is not None else "")
-        cases[name] = case
+        add_case(cases, g, kind, shape, reduction, ignore, smoothing, weighted, layout, first_ignored=0)
     # reduction="none": each sample's (position's, element's) loss; the gradient of their sum. Also mse_loss. Added
     # later.
     for kind, shape, ignore, smoothing, weighted, layout in [
@@ -175,48 +191,7 @@ def main():
             ("ce_probs", [5, 4], None, 0.2, False, None), ("ce_probs", [2, 3, 4], None, 0.0, True, None),
             ("nll", [6, 4], 3, 0.0, True, None), ("nll", [2, 4, 3], -100, 0.0, False, None),
             ("bce", [3, 5], None, 0.0, False, None), ("mse", [4, 3], None, 0.0, False, None)]:
-        x32 = torch.randn(shape, generator=g) * 2
-        classes = shape[1] if len(shape) > 1 else shape[0]
-        if kind == "nll":
-            x32 = torch.log_softmax(x32, 1)
-        w = torch.rand(classes, generator=g) * 2 + 0.1
-        x = x32.double()
-        if layout is not None:
-            x = x.contiguous(memory_format=layout)
-        x.requires_grad_()
-        options = {"reduction": "none"}
-        if smoothing:
-            options["label_smoothing"] = smoothing
-        if weighted:
-            options["weight"] = w.double()
-        case = {"kind": kind, "shape": shape, "reduction": "none", "x": flat(x32)}
-        if kind in ("bce", "mse"):
-            t = torch.rand(shape, generator=g)
-            f = F.binary_cross_entropy_with_logits if kind == "bce" else F.mse_loss
-            loss = f(x, t.double(), reduction="none")
-            case.update(t=flat(t))
-        elif kind == "ce_probs":
-            p = torch.softmax(torch.randn(shape, generator=g), 1 if len(shape) > 1 else 0).float()
-            loss = F.cross_entropy(x, p.double(), **options)
-            case.update(p=flat(p), smoothing=smoothing)
-        else:
-            t_shape = [shape[0]] + shape[2:] if len(shape) > 1 else []
-            t = torch.randint(0, classes, t_shape, generator=g)
-            if t.dim() > 0:
-                t.view(-1)[1::3] = ignore
-            f = F.nll_loss if kind == "nll" else F.cross_entropy
-            loss = f(x, t, ignore_index=ignore, **options)
-            case.update(t=t.reshape(-1).tolist(), t_shape=t_shape, ignore_index=ignore, smoothing=smoothing)
-        if weighted:
-            case["weight"] = flat(w)
-        if layout is not None:
-            case["channels_last"] = True
-        loss.sum().backward()
-        case.update(loss=flat(loss), loss_shape=list(loss.shape), dx=flat(x.grad))
-        name = f"{kind}_{'x'.join(map(str, shape))}_none" + (f"_ignore{ignore}" if ignore is not None else "") + \
-            (f"_smoothing{smoothing}" if smoothing else "") + ("_weight" if weighted else "") + \
-            ("_channels_last" if layout is not None else "")
-        cases[name] = case
+        add_case(cases, g, kind, shape, "none", ignore, smoothing, weighted, layout, first_ignored=1)
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1, allow_nan=False)  # NaN losses are written as null
