@@ -2,8 +2,7 @@
 // CUDA kernels. Both run padmath's per-element functions.
 #include "normrt/ops/pad.h"
 
-#include <cstring>
-#include <string>
+#include <algorithm>
 
 #include "cpu_threads.h"
 #include "normrt/cuda_check.h"

@@ -1,5 +1,6 @@
-// ops::pad, the padding layers and convolutions with a padding_mode against PyTorch (tests/golden/make_golden_pad.py, float64 from
-// float32 inputs), on one device: the CPU suite and the GPU suites share it.
+// ops::pad, the padding layers and convolutions with a padding_mode against PyTorch
+// (tests/golden/make_golden_pad.py, float64 from float32 inputs), on one device: the CPU suite and the GPU suites
+// share it.
 #pragma once
 #include <fstream>
 #include <sstream>

@@ -36,47 +36,56 @@ class PadBase : public Module {
 
 class ReflectionPad1d : public PadBase {
  public:
-  explicit ReflectionPad1d(const IntList& padding) : PadBase("ReflectionPad1d", 1, padding, ops::PadMode::Reflect, 0.0) {}
+  explicit ReflectionPad1d(const IntList& padding)
+      : PadBase("ReflectionPad1d", 1, padding, ops::PadMode::Reflect, 0.0) {}
 };
 
 class ReflectionPad2d : public PadBase {
  public:
-  explicit ReflectionPad2d(const IntList& padding) : PadBase("ReflectionPad2d", 2, padding, ops::PadMode::Reflect, 0.0) {}
+  explicit ReflectionPad2d(const IntList& padding)
+      : PadBase("ReflectionPad2d", 2, padding, ops::PadMode::Reflect, 0.0) {}
 };
 
 class ReflectionPad3d : public PadBase {
  public:
-  explicit ReflectionPad3d(const IntList& padding) : PadBase("ReflectionPad3d", 3, padding, ops::PadMode::Reflect, 0.0) {}
+  explicit ReflectionPad3d(const IntList& padding)
+      : PadBase("ReflectionPad3d", 3, padding, ops::PadMode::Reflect, 0.0) {}
 };
 
 class ReplicationPad1d : public PadBase {
  public:
-  explicit ReplicationPad1d(const IntList& padding) : PadBase("ReplicationPad1d", 1, padding, ops::PadMode::Replicate, 0.0) {}
+  explicit ReplicationPad1d(const IntList& padding)
+      : PadBase("ReplicationPad1d", 1, padding, ops::PadMode::Replicate, 0.0) {}
 };
 
 class ReplicationPad2d : public PadBase {
  public:
-  explicit ReplicationPad2d(const IntList& padding) : PadBase("ReplicationPad2d", 2, padding, ops::PadMode::Replicate, 0.0) {}
+  explicit ReplicationPad2d(const IntList& padding)
+      : PadBase("ReplicationPad2d", 2, padding, ops::PadMode::Replicate, 0.0) {}
 };
 
 class ReplicationPad3d : public PadBase {
  public:
-  explicit ReplicationPad3d(const IntList& padding) : PadBase("ReplicationPad3d", 3, padding, ops::PadMode::Replicate, 0.0) {}
+  explicit ReplicationPad3d(const IntList& padding)
+      : PadBase("ReplicationPad3d", 3, padding, ops::PadMode::Replicate, 0.0) {}
 };
 
 class ConstantPad1d : public PadBase {
  public:
-  ConstantPad1d(const IntList& padding, double value) : PadBase("ConstantPad1d", 1, padding, ops::PadMode::Constant, value) {}
+  ConstantPad1d(const IntList& padding, double value)
+      : PadBase("ConstantPad1d", 1, padding, ops::PadMode::Constant, value) {}
 };
 
 class ConstantPad2d : public PadBase {
  public:
-  ConstantPad2d(const IntList& padding, double value) : PadBase("ConstantPad2d", 2, padding, ops::PadMode::Constant, value) {}
+  ConstantPad2d(const IntList& padding, double value)
+      : PadBase("ConstantPad2d", 2, padding, ops::PadMode::Constant, value) {}
 };
 
 class ConstantPad3d : public PadBase {
  public:
-  ConstantPad3d(const IntList& padding, double value) : PadBase("ConstantPad3d", 3, padding, ops::PadMode::Constant, value) {}
+  ConstantPad3d(const IntList& padding, double value)
+      : PadBase("ConstantPad3d", 3, padding, ops::PadMode::Constant, value) {}
 };
 
 class ZeroPad2d : public PadBase {
