@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "cpu_threads.h"
-#include "normrt/cuda_check.h"
 #include "nvtx.h"
 #include "op_util.h"
 #include "pad_math.cuh"
@@ -101,18 +100,39 @@ void pad_cpu(const padmath::PadGeometry& g, const T* x, T* y, T value) {
   }
 }
 
-// The CPU's pad_line_gradient for every element, line position by line position: each position's copies found
-// once for the `inner` elements that share them (the same terms in the same order, so the same bits).
+// The CPU's pad_line_gradient for every element, with its terms in its order from 0.0f (so the GPU's bits), laid out
+// to vectorise: a position's copies are found once and added across the `inner` elements that share them; along the
+// last dimension (inner 1) the positions between the edges, each copied once, are a plain loop.
 void gather_lines(const padmath::PadLine& l, const float* dy, float* dx) {
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(l.outer * l.size * l.inner))
   for (int64_t a = 0; a < l.outer; ++a) {
     const float* lines = dy + a * l.out * l.inner;
-    for (int64_t i = 0; i < l.size; ++i) {
-      const padmath::PadCopies copies = padmath::pad_copies(i, l.size, l.out, l.left, l.mode);
-      float* out = dx + (a * l.size + i) * l.inner;
-      for (int64_t b = 0; b < l.inner; ++b)
-        out[b] = padmath::pad_gradient_sum(copies, [&](int64_t o) { return lines[o * l.inner + b]; });
+    float* grads = dx + a * l.size * l.inner;
+    auto gather = [&](int64_t i, const padmath::PadCopies& copies) {
+      float* out = grads + i * l.inner;
+      for (int64_t b = 0; b < l.inner; ++b) out[b] = 0.0f;
+      auto add = [&](int64_t o) {
+        const float* from = lines + o * l.inner;
+        for (int64_t b = 0; b < l.inner; ++b) out[b] += from[b];
+      };
+      if (copies.before >= 0) add(copies.before);
+      for (int64_t o = copies.first; o <= copies.last; ++o) add(o);
+      if (copies.after >= 0) add(copies.after);
+    };
+    auto copies_of = [&](int64_t i) { return padmath::pad_copies(i, l.size, l.out, l.left, l.mode); };
+    if (l.inner > 1) {
+      for (int64_t i = 0; i < l.size; ++i) gather(i, copies_of(i));
+      continue;
     }
+    // Positions copied more than once or not at all lie within |left| + |right| + 1 of an edge (mirrors, wraps and
+    // crops reach no further); the positions between are copied once.
+    const int64_t right = l.out - l.size - l.left;
+    const int64_t edge = (l.left < 0 ? -l.left : l.left) + (right < 0 ? -right : right) + 1;
+    const int64_t low = std::min(edge, l.size), high = std::max(low, l.size - edge);  // interior: [low, high)
+    for (int64_t i = 0; i < low; ++i) gather(i, copies_of(i));
+    for (int64_t i = high; i < l.size; ++i) gather(i, copies_of(i));
+    const float* own = lines + l.left;
+    for (int64_t i = low; i < high; ++i) grads[i] = 0.0f + own[i];
   }
 }
 
