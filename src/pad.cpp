@@ -93,10 +93,18 @@ void pad_cpu(const padmath::PadGeometry& g, const T* x, T* y, T value) {
       continue;
     }
     const T* in = x + source_row * g.in[last];
-    for (int64_t o = 0; o < width; ++o) {
+    auto copy_one = [&](int64_t o) {
       const int64_t s = padmath::pad_source(o, g.in[last], width, g.left[last], g.mode);
       out[o] = s < 0 ? value : in[s];
-    }
+    };
+    // Outputs [low, high) copy the input at o - left in every mode (circular's window included); the edges each
+    // take pad_source.
+    const int64_t left = g.left[last];
+    const int64_t low = std::min(std::max<int64_t>(left, 0), width);
+    const int64_t high = std::max(low, std::min(width, g.in[last] + left));
+    for (int64_t o = 0; o < low; ++o) copy_one(o);
+    if (high > low) std::copy(in + (low - left), in + (high - left), out + low);
+    for (int64_t o = high; o < width; ++o) copy_one(o);
   }
 }
 
