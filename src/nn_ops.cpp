@@ -588,8 +588,6 @@ LossResult cross_entropy_probabilities(const Tensor& logits, const Tensor& proba
                "and must have the input's shape ", shape_str(logits.sizes()), ", got ",
                shape_str(probabilities.sizes()), " (class indices are an int64 tensor)");
   NORMRT_CHECK(probabilities.device() == logits.device(), "cross_entropy: input and target must be on one device");
-  NORMRT_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
-               "label_smoothing must be between 0.0 and 1.0. Got: ", label_smoothing);
   const int64_t rows = logits.size(0), cols = logits.size(1);
   Tensor p = probabilities;
   if (label_smoothing > 0)
@@ -603,6 +601,21 @@ LossResult cross_entropy_probabilities(const Tensor& logits, const Tensor& proba
   Tensor grad = ops::sub(ops::mul(softmax(logits, false), mass), p);
   if (scale != 1.0) grad = ops::mul(grad, full({}, scale, logits.device()));
   return {loss, grad};
+}
+
+// Class indices on the CPU checked against `classes` ("Target 12 is out of bounds for 10 classes (sample 3)"), those
+// equal to ignore_index passing: how many are not ignore_index (what a mean divides by).
+int64_t kept_targets(const int64_t* t, int64_t n, int64_t classes, int64_t ignore_index) {
+  int64_t kept = n;
+  for (int64_t r = 0; r < n; ++r) {
+    if (t[r] == ignore_index) {
+      --kept;
+      continue;
+    }
+    NORMRT_CHECK(t[r] >= 0 && t[r] < classes, "Target ", t[r], " is out of bounds for ", classes, " classes (sample ",
+                 r, ")");
+  }
+  return kept;
 }
 
 // A loss over no elements, as PyTorch: the mean of nothing is NaN, the sum 0, the unreduced losses `unreduced`
@@ -638,22 +651,12 @@ LossResult util::unweighted_cross_entropy(const Tensor& logits, const Tensor& ta
   const int64_t rows = logits.size(0), cols = logits.size(1);
   NORMRT_CHECK(targets.size(0) == rows, "Expected input batch_size (", rows, ") to match target batch_size (",
                targets.size(0), ").");
-  NORMRT_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
-               "label_smoothing must be between 0.0 and 1.0. Got: ", label_smoothing);
-  int64_t kept = rows;  // the rows the mean divides by; known on the host only for targets there
-  if (targets.device().is_cpu()) {
-    const int64_t* t = targets.data<int64_t>();
-    for (int64_t r = 0; r < rows; ++r) {
-      if (t[r] == ignore_index) {
-        --kept;
-        continue;
-      }
-      NORMRT_CHECK(t[r] >= 0 && t[r] < cols, "Target ", t[r], " is out of bounds for ", cols, " classes (sample ", r,
-                   ")");
-    }
-  } else {
+  // The rows the mean divides by: known on the host only for targets there.
+  int64_t kept = rows;
+  if (targets.device().is_cpu())
+    kept = kept_targets(targets.data<int64_t>(), rows, cols, ignore_index);
+  else
     check_same_device(logits, targets);
-  }
   if (rows == 0) return empty_loss(logits, reduction, {0});
   // Every row ignored: the mean is 0 * inf = NaN, and the gradient 0 (ignored rows are written as 0), as PyTorch's.
   const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(kept) : 1.0;
@@ -729,19 +732,10 @@ LossResult util::spatial_cross_entropy_cpu(const Tensor& logits, const Tensor& t
                                            double label_smoothing, int64_t ignore_index) {
   const detail::NvtxRange range("cross_entropy");
   const int64_t batch = logits.size(0), classes = logits.size(1);
-  const int64_t positions = batch * classes == 0 ? 0 : logits.numel() / (batch * classes);
-  NORMRT_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
-               "label_smoothing must be between 0.0 and 1.0. Got: ", label_smoothing);
+  int64_t positions = 1;  // per sample
+  for (int64_t d = 2; d < logits.dim(); ++d) positions *= logits.size(d);
   const int64_t* t = targets.data<int64_t>();
-  int64_t kept = batch * positions;
-  for (int64_t r = 0; r < batch * positions; ++r) {
-    if (t[r] == ignore_index) {
-      --kept;
-      continue;
-    }
-    NORMRT_CHECK(t[r] >= 0 && t[r] < classes, "Target ", t[r], " is out of bounds for ", classes, " classes (sample ",
-                 r, ")");
-  }
+  const int64_t kept = kept_targets(t, batch * positions, classes, ignore_index);
   if (batch * positions == 0) return empty_loss(logits, reduction, {0});
   const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(kept) : 1.0;
   const double uniform = label_smoothing / static_cast<double>(classes), target_weight = 1.0 - label_smoothing;

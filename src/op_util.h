@@ -20,7 +20,8 @@ namespace normrt::ops::util {
 constexpr int64_t kNoIgnoredIndex = std::numeric_limits<int64_t>::min();
 
 // cross_entropy without a class weight (src/nn_ops.cpp): fused per row for class indices, where rows whose target is
-// ignore_index count for nothing; class probabilities take no ignore_index (the caller checks it).
+// ignore_index count for nothing; class probabilities take no ignore_index. The caller has checked label_smoothing
+// and, for probabilities, ignore_index.
 LossResult unweighted_cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction,
                                     double label_smoothing, int64_t ignore_index);
 // The same for a contiguous float32 (N, C, d1, ...) input on the CPU against CPU class indices of the shape

@@ -443,6 +443,7 @@ LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction re
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
   const double smoothing = options.label_smoothing;
   NORMRT_CHECK(logits.defined(), "cross_entropy: input is undefined");
+  NORMRT_CHECK(smoothing >= 0.0 && smoothing <= 1.0, "label_smoothing must be between 0.0 and 1.0. Got: ", smoothing);
   if (logits.dim() > 2 && logits.device().is_cpu() && logits.dtype() == DType::Float32 && logits.is_contiguous() &&
       !options.weight.defined() && targets.defined() && targets.dtype() == DType::Int64 &&
       targets.device().is_cpu()) {
@@ -458,7 +459,6 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const Cros
     });
   NORMRT_CHECK(logits.dim() == 2, "cross_entropy: expected input of shape (N, C), (C) or (N, C, d1, ...), got ",
                shape_str(logits.sizes()));
-  NORMRT_CHECK(smoothing >= 0.0 && smoothing <= 1.0, "label_smoothing must be between 0.0 and 1.0. Got: ", smoothing);
   const Tensor weight = class_weight(options.weight, logits, "cross_entropy");
   if (targets.defined() && is_floating(targets.dtype())) {
     // Class probabilities have no index to ignore: PyTorch takes a negative ignore_index (its default -100) as none.

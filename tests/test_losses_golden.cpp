@@ -129,6 +129,11 @@ TEST(Losses, SpatialAndUnbatchedShapes) {
                           "cross_entropy: expected input of shape (N, C), (C) or (N, C, d1, ...), got []"));
   EXPECT_TRUE(throws_with([&] { ops::nll_loss(full({}, 1.0), labels({})); }, "nll_loss: expected float32"));
   EXPECT_TRUE(throws_with([&] { ops::cross_entropy(x, Tensor()); }, "cross_entropy: target is undefined"));
+  // No classes: every position's target is out of bounds, on the spatial CPU path as on the rows'.
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(zeros({2, 0, 3}), labels({2, 3})); },
+                          "Target 0 is out of bounds for 0 classes (sample 0)"));
+  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(zeros({6, 0}), labels({6})); },
+                          "Target 0 is out of bounds for 0 classes (sample 0)"));
   EXPECT_TRUE(throws_with([&] { ops::nll_loss(x, Tensor()); }, "nll_loss: target is undefined"));
   // (N, C, d) as rows: sample n's position j is row n * d + j of the (N * d, C) matrix whose columns are the classes.
   // The CPU computes (N, C, d) where the classes lie (tiles of 64 positions), the rows row by row: the same numbers to

@@ -168,8 +168,8 @@ void Module::collect_state_defaults(NamedTensors& out, const std::string& prefix
 }
 
 LoadStateDictResult Module::load_state_dict(const NamedTensors& given_state, bool strict) {
-  LoadStateDictResult result = check_state_dict(given_state, strict);
   const NamedTensors state = with_state_defaults(given_state);
+  LoadStateDictResult result = check_defaulted_state_dict(state, strict);
   std::map<std::string, const Tensor*> given;
   for (const auto& [key, tensor] : state) given.emplace(key, &tensor);
   for (auto& [key, tensor] : state_dict()) {
@@ -181,8 +181,11 @@ LoadStateDictResult Module::load_state_dict(const NamedTensors& given_state, boo
   return result;
 }
 
-LoadStateDictResult Module::check_state_dict(const NamedTensors& given_state, bool strict) const {
-  const NamedTensors state = with_state_defaults(given_state);
+LoadStateDictResult Module::check_state_dict(const NamedTensors& state, bool strict) const {
+  return check_defaulted_state_dict(with_state_defaults(state), strict);
+}
+
+LoadStateDictResult Module::check_defaulted_state_dict(const NamedTensors& state, bool strict) const {
   std::map<std::string, const Tensor*> given;
   for (const auto& [key, tensor] : state) {
     NORMRT_CHECK(given.emplace(key, &tensor).second, "load_state_dict: duplicate key '", key, "'");

@@ -162,6 +162,8 @@ class Module {
   void collect_state(NamedTensors& out, const std::string& prefix) const;
   // `state` and, for the keys it lacks, the state_defaults() of every module in this tree.
   NamedTensors with_state_defaults(const NamedTensors& state) const;
+  // check_state_dict of a state with_state_defaults has filled in.
+  LoadStateDictResult check_defaulted_state_dict(const NamedTensors& state, bool strict) const;
   void collect_state_defaults(NamedTensors& out, const std::string& prefix) const;
   template <typename Fn>
   void for_each_tensor_slot(Fn fn);
