@@ -1,5 +1,5 @@
-// Float e^x, tanh, ln, ln(1 + x) and sin/cos of turns as straight-line arithmetic, shared by the CPU paths and the
-// CUDA kernels.
+// Float e^x, e^x - 1, tanh, ln, ln(1 + x), erf, erfc and sin/cos of turns as straight-line arithmetic, shared by the
+// CPU paths and the CUDA kernels.
 //
 // Why not expf/tanhf/logf/log1pf/sincosf: glibc's are calls the compiler cannot vectorise (a sigmoid over a large
 // tensor ran at a third of PyTorch's speed, whose CPU kernels use vectorised approximations), and CUDA's differ from
@@ -14,10 +14,11 @@
 // fmaf, as a call per multiply-add: such a build's e^x loops run about 4x slower.
 //
 // Accuracy, measured over every float against double-precision <cmath> (FloatMath tests): exp and ln within 1 ulp,
-// tanh within 1.5 ulp (glibc's tanhf: 2.2 ulp), sin/cos of turns within 2 ulp, ln(1 + x) within 2.5 ulp. Cephes's
-// reductions and polynomials (Moshier): exp with x = n ln2 + r, |r| <= ln2/2, ln2 split in two so that n ln2 is exact
-// to float's precision, e^r by a degree-6 polynomial, 2^n put into the exponent field in two halves so that a
-// subnormal result is rounded once; tanh by an odd polynomial below 0.625 and 1 - 2 / (e^2|x| + 1) above.
+// tanh within 1.5 ulp (glibc's tanhf: 2.2 ulp), sin/cos of turns within 2 ulp, ln(1 + x) and e^x - 1 within 2.5 ulp,
+// erf within 2 ulp and erfc within 4. Cephes's reductions and polynomials (Moshier): exp with x = n ln2 + r,
+// |r| <= ln2/2, ln2 split in two so that n ln2 is exact to float's precision, e^r by a degree-6 polynomial, 2^n put
+// into the exponent field in two halves so that a subnormal result is rounded once; tanh by an odd polynomial below
+// 0.625 and 1 - 2 / (e^2|x| + 1) above.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -141,6 +142,79 @@ NORMRT_HD inline void sin_cos_turns(float t, float& sin_out, float& cos_out) {
   const float sin_abs = (quadrant & 1u) != 0 ? c : s, cos_abs = (quadrant & 1u) != 0 ? s : c;
   sin_out = (quadrant & 2u) != 0 ? -sin_abs : sin_abs;
   cos_out = ((quadrant + 1u) & 2u) != 0 ? -cos_abs : cos_abs;
+}
+
+// e^x - 1, accurate near 0 too: Kahan's (u - 1) x / ln u with u = e^x rounded (the quotient corrects for u's
+// rounding), x itself where u rounds to 1, and u - 1 from |x| > 1/2 on, where it cancels nothing (and e^x = 0 or
+// +inf would spoil the quotient).
+NORMRT_HD inline float expm1(float x) {
+  const float u = fmath::exp(x);
+  const float corrected = (u - 1.0f) * (x / fmath::log(u));
+  const float a = x < 0.0f ? -x : x;
+  return blend(a > 0.5f, u - 1.0f, blend(u == 1.0f, x, corrected));
+}
+
+// erf and erfc share one evaluation of |x|: below 0.625, erf = x P(x^2) (P's constant term added last, in an FMA);
+// above, erfc = e^-x^2 R(x) with R smooth and ~1 / (sqrt(pi) x), by a polynomial in x - 1.4375 up to 2.25 and in
+// 1/x^2 (times 1/x) beyond, x^2 carried in two floats (hi + lo, lo by an FMA) so that e^-x^2 keeps its relative
+// accuracy out to erfc's underflow at 10.05. Coefficients fitted (relative minimax, rounded to float one at a time)
+// by scripts/fit_erf.py.
+struct ErfParts {
+  float erf_small;  // erf(|x|) for |x| < 0.625
+  float tail;       // erfc(|x|) for |x| >= 0.625
+  bool small;
+};
+
+NORMRT_HD inline ErfParts erf_parts(float x) {
+  float a = x < 0.0f ? -x : x;
+  a = blend(a > 10.5f, 10.5f, a);  // erfc is 0 beyond (and a finite a keeps inf * 0 out); NaN stays NaN
+  const float z = a * a;
+  float s = 4.731548484e-03f;
+  s = fmaf(s, z, -2.683327161e-02f);
+  s = fmaf(s, z, 1.128600091e-01f);
+  s = fmaf(s, z, -3.761295676e-01f);
+  const float erf_small = fmaf(a, 1.128379226e+00f, a * (z * s));
+  const float t = a - 1.4375f;
+  float n = 4.112150418e-05f;
+  n = fmaf(n, t, -1.011699642e-04f);
+  n = fmaf(n, t, 2.497455862e-04f);
+  n = fmaf(n, t, -7.793401601e-04f);
+  n = fmaf(n, t, 2.213397063e-03f);
+  n = fmaf(n, t, -5.911274347e-03f);
+  n = fmaf(n, t, 1.509867981e-02f);
+  n = fmaf(n, t, -3.648586199e-02f);
+  n = fmaf(n, t, 8.265244216e-02f);
+  n = fmaf(n, t, -1.735411733e-01f);
+  n = fmaf(n, t, 3.321175575e-01f);
+  const float inv = 1.0f / a;
+  const float w = inv * inv;
+  float f = -1.348781776e+01f;
+  f = fmaf(f, w, 1.523262882e+01f);
+  f = fmaf(f, w, -8.150731087e+00f);
+  f = fmaf(f, w, 3.013574362e+00f);
+  f = fmaf(f, w, -1.021745801e+00f);
+  f = fmaf(f, w, 4.220446348e-01f);
+  f = fmaf(f, w, -2.820782363e-01f);
+  f = fmaf(f, w, 5.641894937e-01f);
+  const float r = blend(a < 2.25f, n, f * inv);
+  const float lo = fmaf(a, a, -z);  // a^2 - z, exact
+  const float e = fmath::exp(-z);
+  return {erf_small, fmaf(-lo, e, e) * r, a < 0.625f};  // e^-(z + lo) = e^-z (1 - lo) to float precision
+}
+
+// erf(x), odd to the sign of zero, +-1 beyond |x| = 3.92.
+NORMRT_HD inline float erf(float x) {
+  const ErfParts p = erf_parts(x);
+  const float magnitude = blend(p.small, p.erf_small, 1.0f - p.tail);
+  return half_bits::float_of(half_bits::bits_of(magnitude) | (half_bits::bits_of(x) & 0x80000000u));
+}
+
+// erfc(x) = 1 - erf(x) with its relative accuracy kept in the tail, down to the subnormals; 0 beyond x = 10.05, 2
+// below -3.92.
+NORMRT_HD inline float erfc(float x) {
+  const ErfParts p = erf_parts(x);
+  const float positive = blend(p.small, 1.0f - p.erf_small, p.tail);  // erfc(|x|)
+  return blend(x < 0.0f, 2.0f - positive, positive);
 }
 
 // PyTorch's sigmoid formula 1 / (1 + e^-x) (so 0 below x = -88.7, where e^-x overflows, as PyTorch's CPU kernel).

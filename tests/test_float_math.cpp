@@ -132,6 +132,49 @@ TEST(FloatMath, Log1pIsWithinTwoAndAHalfUlpsOfTheExactValueOfEveryFloat) {
   for (float bad : {-1.5f, -INFINITY, NAN}) EXPECT_TRUE(std::isnan(fmath::log1p(bad))) << bad;
 }
 
+TEST(FloatMath, Expm1IsWithinTwoAndAHalfUlpsOfTheExactValueOfEveryFloat) {
+  Worst worst;
+  auto check = [&](float x) { worst.see(x, ulps(fmath::expm1(x), std::expm1(static_cast<double>(x)))); };
+  sweep(0, kInfinityBits - 1, 997, check);
+  for (uint32_t bits = bits_of(0.4f); bits <= bits_of(0.6f); bits += 3) {  // the switch to e^x - 1
+    check(float_with_bits(bits));
+    check(-float_with_bits(bits));
+  }
+  EXPECT_LE(worst.ulps, 2.5) << "at x = " << worst.at;
+  EXPECT_EQ(bits_of(fmath::expm1(-0.0f)), bits_of(-0.0f));
+  EXPECT_EQ(fmath::expm1(1e-30f), 1e-30f);
+  EXPECT_EQ(fmath::expm1(-INFINITY), -1.0f);
+  EXPECT_EQ(fmath::expm1(-200.0f), -1.0f);
+  EXPECT_EQ(fmath::expm1(INFINITY), INFINITY);
+  EXPECT_EQ(fmath::expm1(100.0f), INFINITY);
+  EXPECT_TRUE(std::isnan(fmath::expm1(NAN)));
+}
+
+// erf against double-precision std::erf; erfc relative to its own value all the way into the tail (where 1 - erf
+// would have no digits left), both over every float stride and densely across the formulas' switch points.
+TEST(FloatMath, ErfIsWithinTwoUlpsAndErfcWithinFour) {
+  Worst worst_erf, worst_erfc;
+  auto check = [&](float x) {
+    worst_erf.see(x, ulps(fmath::erf(x), std::erf(static_cast<double>(x))));
+    worst_erfc.see(x, ulps(fmath::erfc(x), std::erfc(static_cast<double>(x))));
+  };
+  sweep(0, kInfinityBits - 1, 997, check);
+  for (const float edge : {0.625f, 2.25f, 10.05f, 3.92f})
+    for (uint32_t bits = bits_of(edge * 0.98f); bits <= bits_of(edge * 1.02f); bits += 5) {
+      check(float_with_bits(bits));
+      check(-float_with_bits(bits));
+    }
+  EXPECT_LE(worst_erf.ulps, 2.0) << "at x = " << worst_erf.at;
+  EXPECT_LE(worst_erfc.ulps, 4.0) << "at x = " << worst_erfc.at;
+  EXPECT_EQ(bits_of(fmath::erf(-0.0f)), bits_of(-0.0f));
+  EXPECT_EQ(fmath::erf(INFINITY), 1.0f);
+  EXPECT_EQ(fmath::erf(-INFINITY), -1.0f);
+  EXPECT_EQ(fmath::erfc(INFINITY), 0.0f);
+  EXPECT_EQ(fmath::erfc(-INFINITY), 2.0f);
+  EXPECT_EQ(fmath::erfc(0.0f), 1.0f);
+  EXPECT_TRUE(std::isnan(fmath::erf(NAN)) && std::isnan(fmath::erfc(NAN)));
+}
+
 // sin and cos of 2 pi t against double-precision ones of the exactly reduced angle (so that exact zeros stay zeros:
 // std::sin(2 pi 0.5) is 1.2e-16, not 0).
 TEST(FloatMath, SinCosOfTurnsAreWithinTwoUlpsOfTheExactValues) {
