@@ -27,6 +27,22 @@ __global__ void activation_backward_kernel(nnmath::Activation a, const T* dy, co
 }
 
 template <typename T>
+__global__ void input_activation_forward_kernel(nnmath::InputActivation kind, nnmath::ActivationCoefficients k,
+                                                const T* x, T* y, int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    y[i] = T(nnmath::input_activation_forward(kind, k, static_cast<float>(x[i])));
+}
+
+template <typename T>
+__global__ void input_activation_backward_kernel(nnmath::InputActivation kind, nnmath::ActivationCoefficients k,
+                                                 const T* dy, const T* x, T* dx, int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    dx[i] = T(nnmath::input_activation_backward(kind, k, static_cast<float>(dy[i]), static_cast<float>(x[i])));
+}
+
+template <typename T>
 __global__ void dropout_kernel(const T* x, T* y, int64_t n, float p, float scale, uint64_t seed, uint64_t offset,
                                const int64_t* device_offset, int64_t channels, int64_t spatial) {
   if (device_offset != nullptr) offset = static_cast<uint64_t>(*device_offset);
@@ -106,9 +122,31 @@ void activation_backward(nnmath::Activation a, const T* dy, const T* y, T* dx, i
   NORMRT_CHECK_LAUNCH();
 }
 
+template <typename T>
+void input_activation_forward(nnmath::InputActivation kind, nnmath::ActivationCoefficients k, const T* x, T* y,
+                              int64_t n, int sm_count, cudaStream_t stream) {
+  if (n == 0) return;
+  NORMRT_LAUNCH(input_activation_forward_kernel<T>, dim3(blocks_for(n, sm_count)), dim3(kThreads), 0, stream, kind,
+                k, x, y, n);
+  NORMRT_CHECK_LAUNCH();
+}
+
+template <typename T>
+void input_activation_backward(nnmath::InputActivation kind, nnmath::ActivationCoefficients k, const T* dy,
+                               const T* x, T* dx, int64_t n, int sm_count, cudaStream_t stream) {
+  if (n == 0) return;
+  NORMRT_LAUNCH(input_activation_backward_kernel<T>, dim3(blocks_for(n, sm_count)), dim3(kThreads), 0, stream,
+                kind, k, dy, x, dx, n);
+  NORMRT_CHECK_LAUNCH();
+}
+
 #define NORMRT_ACTIVATION_INSTANTIATE(T)                                                                        \
   template void activation_forward(nnmath::Activation, const T*, T*, int64_t, int, cudaStream_t);              \
   template void activation_backward(nnmath::Activation, const T*, const T*, T*, int64_t, int, cudaStream_t);   \
+  template void input_activation_forward(nnmath::InputActivation, nnmath::ActivationCoefficients, const T*, T*, \
+                                         int64_t, int, cudaStream_t);                                           \
+  template void input_activation_backward(nnmath::InputActivation, nnmath::ActivationCoefficients, const T*,   \
+                                          const T*, T*, int64_t, int, cudaStream_t);                            \
   template void dropout(const T*, T*, int64_t, float, uint64_t, uint64_t, const int64_t*, int64_t, int64_t, int, \
                         cudaStream_t);
 NORMRT_ACTIVATION_INSTANTIATE(float)

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 
+#include "activation_math.cuh"
 #include "cuda_compat.cuh"
 #include "nn_math.cuh"
 #include "normrt/half.h"
@@ -15,6 +16,13 @@ void activation_forward(nnmath::Activation a, const T* x, T* y, int64_t n, int s
 template <typename T>
 void activation_backward(nnmath::Activation a, const T* dy, const T* y, T* dx, int64_t n, int sm_count,
                          cudaStream_t stream);
+// The activations whose gradient needs their input (activation_math.cuh); T as above.
+template <typename T>
+void input_activation_forward(nnmath::InputActivation kind, nnmath::ActivationCoefficients k, const T* x, T* y,
+                              int64_t n, int sm_count, cudaStream_t stream);
+template <typename T>
+void input_activation_backward(nnmath::InputActivation kind, nnmath::ActivationCoefficients k, const T* dy,
+                               const T* x, T* dx, int64_t n, int sm_count, cudaStream_t stream);
 // y = keep ? x / (1 - p) : 0 with nnmath::dropout_keep's mask; the backward regenerates the same mask.
 // The offset is read from device memory when `device_offset` is set (a CUDA graph replays the launch at later offsets).
 // channels > 0: x and y are channels-last memory of (N, channels, spatial) tensors, each element drawn by its logical

@@ -165,10 +165,9 @@ struct ErfParts {
   bool small;
 };
 
-NORMRT_HD inline ErfParts erf_parts(float x) {
-  float a = x < 0.0f ? -x : x;
-  a = blend(a > 10.5f, 10.5f, a);  // erfc is 0 beyond (and a finite a keeps inf * 0 out); NaN stays NaN
-  const float z = a * a;
+// erf and erfc of a in [0, 10.5] (or NaN) whose square is z + lo (lo a correction below z's last bit): the caller may
+// know the square better than a * a (the normal CDF's x^2 / 2, where a = |x| / sqrt 2 is rounded).
+NORMRT_HD inline ErfParts erf_parts_of_magnitude(float a, float z, float lo) {
   float s = 4.731548484e-03f;
   s = fmaf(s, z, -2.683327161e-02f);
   s = fmaf(s, z, 1.128600091e-01f);
@@ -197,9 +196,15 @@ NORMRT_HD inline ErfParts erf_parts(float x) {
   f = fmaf(f, w, -2.820782363e-01f);
   f = fmaf(f, w, 5.641894937e-01f);
   const float r = blend(a < 2.25f, n, f * inv);
-  const float lo = fmaf(a, a, -z);  // a^2 - z, exact
   const float e = fmath::exp(-z);
   return {erf_small, fmaf(-lo, e, e) * r, a < 0.625f};  // e^-(z + lo) = e^-z (1 - lo) to float precision
+}
+
+NORMRT_HD inline ErfParts erf_parts(float x) {
+  float a = x < 0.0f ? -x : x;
+  a = blend(a > 10.5f, 10.5f, a);  // erfc is 0 beyond (and a finite a keeps inf * 0 out); NaN stays NaN
+  const float z = a * a;
+  return erf_parts_of_magnitude(a, z, fmaf(a, a, -z));  // a^2 - z, exact
 }
 
 // erf(x), odd to the sign of zero, +-1 beyond |x| = 3.92.
@@ -215,6 +220,17 @@ NORMRT_HD inline float erfc(float x) {
   const ErfParts p = erf_parts(x);
   const float positive = blend(p.small, 1.0f - p.erf_small, p.tail);  // erfc(|x|)
   return blend(x < 0.0f, 2.0f - positive, positive);
+}
+
+// The standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2, its relative accuracy kept in the lower tail: e^-x^2/2 from
+// x^2 carried in two floats (x / sqrt 2 itself is rounded, and its square's error would grow with x^2).
+NORMRT_HD inline float normal_cdf(float x) {
+  float m = x < 0.0f ? -x : x;
+  m = blend(m > 14.85f, 14.85f, m);  // Phi is 0 or 1 in float beyond; NaN stays NaN
+  const float square = m * m;
+  const ErfParts p = erf_parts_of_magnitude(m * 0.707106781186547524f, 0.5f * square, 0.5f * fmaf(m, m, -square));
+  const float lower = 0.5f * blend(p.small, 1.0f - p.erf_small, p.tail);  // Phi(-|x|)
+  return blend(x < 0.0f, lower, 1.0f - lower);
 }
 
 // PyTorch's sigmoid formula 1 / (1 + e^-x) (so 0 below x = -88.7, where e^-x overflows, as PyTorch's CPU kernel).

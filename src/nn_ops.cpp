@@ -32,7 +32,10 @@
 namespace normrt::ops {
 
 using util::check_float;
+using util::check_pair;
 using util::check_same_device;
+using util::check_same_shape;
+using util::like;
 #if NORMRT_WITH_CUDA
 using util::Launch;
 #else
@@ -42,33 +45,6 @@ using util::no_cuda;
 namespace {
 
 std::atomic<bool> g_allow_tf32{false};
-
-void check_same_shape(const Tensor& a, const char* an, const Tensor& b, const char* bn) {
-  NORMRT_CHECK(a.sizes() == b.sizes(), an, " shape ", shape_str(a.sizes()), " does not match ", bn, " shape ",
-               shape_str(b.sizes()));
-}
-
-// Two float32 tensors of one shape on one device (a gradient and the tensor it belongs to, an input and a target).
-void check_pair(const Tensor& a, const char* an, const Tensor& b, const char* bn) {
-  check_float(a, an);
-  check_float(b, bn);
-  check_same_shape(a, an, b, bn);
-  check_same_device(a, b);
-}
-
-nnmath::Activation math_kind(Activation kind) {
-  switch (kind) {
-    case Activation::ReLU: return nnmath::Activation::ReLU;
-    case Activation::Sigmoid: return nnmath::Activation::Sigmoid;
-    case Activation::Tanh: return nnmath::Activation::Tanh;
-  }
-  return nnmath::Activation::ReLU;
-}
-
-// The options of an elementwise result of t: its device, dtype and memory format.
-TensorOptions like(const Tensor& t) {
-  return TensorOptions(t.device()).dtype(t.dtype()).memory_format(t.memory_format());
-}
 
 // The CPU GEMMs of Linear, split into fixed blocks of rows (set by the shape alone, so results do not depend on the
 // thread count) run in parallel, each block one single-threaded GEMM (see cpu_threads.h).
@@ -84,95 +60,10 @@ void for_row_blocks(int64_t rows, int64_t work, Fn fn) {
   }
 }
 
-// Calls fn with the kind as a compile-time constant, so each CPU loop is specialised (and vectorised) for it.
-template <typename Fn>
-void with_activation(nnmath::Activation kind, Fn fn) {
-  using A = nnmath::Activation;
-  switch (kind) {
-    case A::ReLU: return fn(std::integral_constant<A, A::ReLU>());
-    case A::Sigmoid: return fn(std::integral_constant<A, A::Sigmoid>());
-    case A::Tanh: return fn(std::integral_constant<A, A::Tanh>());
-  }
-}
-
 }  // namespace
 
 void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
 bool allow_tf32() { return g_allow_tf32; }
-
-NORMRT_WIDE_VECTORS_BEGIN
-Tensor activation(Activation kind, const Tensor& input) {
-  const detail::NvtxRange range("activation");
-  const auto h = util::reduced_dtype("activation", {&input});
-  const int64_t n = input.numel();
-  if (input.defined() && input.device().is_cuda()) {  // the kernels take float16 and bfloat16 as they are
-#if NORMRT_WITH_CUDA
-    if (!h) check_float(input, "input");
-    Tensor out = empty(input.sizes(), like(input));
-    Launch l(input);
-    util::dispatch_element(input.dtype(), [&](auto element) {
-      using T = decltype(element);
-      cuda::activation_forward(math_kind(kind), util::stored<T>(input), util::stored<T>(out), n, l.sms, l.stream);
-    });
-    return out;
-#else
-    no_cuda("activation");
-#endif
-  }
-  if (h) return activation(kind, util::widened(input)).to(*h);
-  check_float(input, "input");
-  Tensor out = empty(input.sizes(), like(input));
-  const float* x = util::stored<float>(input);
-  float* y = util::stored<float>(out);
-  {
-    with_activation(math_kind(kind), [&](auto k) {
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
-      for (int64_t i = 0; i < n; ++i) y[i] = nnmath::activation_forward(k, x[i]);
-    });
-  }
-  return out;
-}
-NORMRT_WIDE_VECTORS_END
-
-Tensor activation_backward(Activation kind, const Tensor& grad_output, const Tensor& output) {
-  const detail::NvtxRange range("activation_backward");
-  const auto h = util::reduced_dtype("activation_backward", {&grad_output, &output});
-  const int64_t n = output.numel();
-  if (output.defined() && output.device().is_cuda()) {  // the kernels take float16 and bfloat16 as they are
-#if NORMRT_WITH_CUDA
-    if (h) {
-      check_same_shape(grad_output, "grad_output", output, "output");
-      check_same_device(grad_output, output);
-    } else {
-      check_pair(grad_output, "grad_output", output, "output");
-    }
-    Tensor out = empty(output.sizes(), like(output));
-    const Tensor dy = grad_output.to(output.memory_format());
-    Launch l(output);
-    util::dispatch_element(output.dtype(), [&](auto element) {
-      using T = decltype(element);
-      cuda::activation_backward(math_kind(kind), util::stored<T>(dy), util::stored<T>(output), util::stored<T>(out), n,
-                                l.sms, l.stream);
-    });
-    return out;
-#else
-    no_cuda("activation_backward");
-#endif
-  }
-  if (h) return activation_backward(kind, util::widened(grad_output), util::widened(output)).to(*h);
-  check_pair(grad_output, "grad_output", output, "output");
-  Tensor out = empty(output.sizes(), like(output));
-  const Tensor dy_in_format = grad_output.to(output.memory_format());
-  const float *dy = util::stored<float>(dy_in_format), *y = util::stored<float>(output);
-  float* dx = util::stored<float>(out);
-  {
-    with_activation(math_kind(kind), [&](auto k) {
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
-      for (int64_t i = 0; i < n; ++i) dx[i] = nnmath::activation_backward(k, dy[i], y[i]);
-    });
-  }
-  return out;
-}
 
 NORMRT_WIDE_VECTORS_BEGIN
 namespace {

@@ -132,6 +132,24 @@ inline void check_same_device(const Tensor& a, const Tensor& b) {
                "devices, ", a.device().str(), " and ", b.device().str(), "!");
 }
 
+inline void check_same_shape(const Tensor& a, const char* an, const Tensor& b, const char* bn) {
+  NORMRT_CHECK(a.sizes() == b.sizes(), an, " shape ", shape_str(a.sizes()), " does not match ", bn, " shape ",
+               shape_str(b.sizes()));
+}
+
+// Two float32 tensors of one shape on one device (a gradient and the tensor it belongs to, an input and a target).
+inline void check_pair(const Tensor& a, const char* an, const Tensor& b, const char* bn) {
+  check_float(a, an);
+  check_float(b, bn);
+  check_same_shape(a, an, b, bn);
+  check_same_device(a, b);
+}
+
+// The options of an elementwise result of t: its device, dtype and memory format.
+inline TensorOptions like(const Tensor& t) {
+  return TensorOptions(t.device()).dtype(t.dtype()).memory_format(t.memory_format());
+}
+
 #if NORMRT_WITH_CUDA
 // The device of `t` made current, its current stream and SM count.
 struct Launch {

@@ -175,6 +175,24 @@ TEST(FloatMath, ErfIsWithinTwoUlpsAndErfcWithinFour) {
   EXPECT_TRUE(std::isnan(fmath::erf(NAN)) && std::isnan(fmath::erfc(NAN)));
 }
 
+// Phi(x) = erfc(-x / sqrt 2) / 2 relative to its own value, the lower tail included (down to the subnormals).
+TEST(FloatMath, NormalCdfIsWithinFourUlpsOfTheExactValue) {
+  Worst worst;
+  auto check = [&](float x) {
+    worst.see(x, ulps(fmath::normal_cdf(x), 0.5 * std::erfc(-static_cast<double>(x) / std::sqrt(2.0))));
+  };
+  sweep(0, kInfinityBits - 1, 997, check);
+  for (uint32_t bits = bits_of(0.85f); bits <= bits_of(3.2f); bits += 11) {  // erf_parts' switches, scaled
+    check(float_with_bits(bits));
+    check(-float_with_bits(bits));
+  }
+  EXPECT_LE(worst.ulps, 4.0) << "at x = " << worst.at;
+  EXPECT_EQ(fmath::normal_cdf(0.0f), 0.5f);
+  EXPECT_EQ(fmath::normal_cdf(INFINITY), 1.0f);
+  EXPECT_EQ(fmath::normal_cdf(-INFINITY), 0.0f);
+  EXPECT_TRUE(std::isnan(fmath::normal_cdf(NAN)));
+}
+
 // sin and cos of 2 pi t against double-precision ones of the exactly reduced angle (so that exact zeros stay zeros:
 // std::sin(2 pi 0.5) is 1.2e-16, not 0).
 TEST(FloatMath, SinCosOfTurnsAreWithinTwoUlpsOfTheExactValues) {

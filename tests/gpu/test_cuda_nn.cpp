@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "gpu_test_support.h"
+#include "activation_golden_runner.h"
 #include "amp_scenario.h"
 #include "autocast_golden_runner.h"
 #include "empty_shapes.h"
@@ -280,6 +281,47 @@ TEST(CudaActivations, ElementsGiveTheCpusBits) {
                                      zeros({4}, kGpu).to(DType::Float16)); },
       "grad_output shape [3] does not match output shape [4]"));
 }
+
+TEST(CudaActivations, InputActivationsGiveTheCpusBits) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(16);
+  using F = ops::InputActivation;
+  for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+    const Tensor x = (randn({2, 3, 7, 5}, gen) * 4.0).to(dtype), dy = randn({2, 3, 7, 5}, gen).to(dtype);
+    for (const F& f : {F::leaky_relu(0.2), F::elu(), F::selu(), F::celu(0.5), F::gelu(), F::gelu("tanh"), F::silu(),
+                       F::mish(), F::softplus(2.0, 3.0), F::hardtanh(-0.5, 2.0), F::relu6(), F::hardswish(),
+                       F::hardsigmoid()}) {
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + " activation " + std::to_string(static_cast<int>(f.kind)));
+      const Tensor y_gpu = ops::activation(f, x.to(kGpu));
+      const Tensor dx_gpu = ops::activation_backward(f, dy.to(kGpu), x.to(kGpu));
+      EXPECT_EQ(y_gpu.dtype(), dtype);
+      EXPECT_EQ(y_gpu.to(Device::cpu()).to(DType::Float32).to_vector(),
+                ops::activation(f, x).to(DType::Float32).to_vector());
+      EXPECT_EQ(dx_gpu.to(Device::cpu()).to(DType::Float32).to_vector(),
+                ops::activation_backward(f, dy, x).to(DType::Float32).to_vector());
+      const Tensor x_cl = x.to(kGpu).to(MemoryFormat::ChannelsLast);  // a contiguous gradient of a channels-last input
+      const Tensor dx_cl = ops::activation_backward(f, dy.to(kGpu), x_cl);
+      EXPECT_EQ(dx_cl.memory_format(), MemoryFormat::ChannelsLast);
+      EXPECT_EQ(dx_cl.to(MemoryFormat::Contiguous).to(Device::cpu()).to(DType::Float32).to_vector(),
+                dx_gpu.to(Device::cpu()).to(DType::Float32).to_vector());
+    }
+  }
+  EXPECT_TRUE(testing::throws_with(
+      [&] { ops::activation_backward(F::silu(), zeros({3}, kGpu), zeros({4}, kGpu)); },
+      "grad_output shape [3] does not match input shape [4]"));
+}
+
+class CudaActivationGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaActivationGolden, MatchesPyTorch) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_activation_golden_case(GetParam(), kGpu);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaActivationGolden, ::testing::ValuesIn(testing::activation_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return testing::test_name(info.param);
+                         });
 
 // 16-bit arithmetic runs on the device as it is (no float32 copies): the CPU's bits (widened, float32, rounded once)
 // for every operator, with broadcasting, in place, and PyTorch's promotion where the dtypes differ.

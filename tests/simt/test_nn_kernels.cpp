@@ -103,6 +103,43 @@ TEST_P(NnKernels, ActivationsAndDropoutEqualTheCpuFormulas) {
     ASSERT_EQ(y[i], nnmath::dropout_keep(42, 1234, i, 0.25f) ? x[i] * static_cast<float>(1.0 / 0.75) : 0.0f);
 }
 
+// Every kind of activation_math.cuh with its coefficients, on float and 16-bit elements (widened, computed in float,
+// rounded once), the special values included; an empty launch does nothing.
+template <typename T>
+void check_input_activations(const std::vector<float>& x_values, const std::vector<float>& dy_values) {
+  using K = nnmath::InputActivation;
+  const std::vector<std::pair<K, nnmath::ActivationCoefficients>> kinds = {
+      {K::LeakyReLU, {0.2f, 0.0f, 0.0f}}, {K::ELU, {1.7580993f, 1.050701f, 1.0f}}, {K::ELU, {0.5f, 1.0f, 2.0f}},
+      {K::GELU, {}}, {K::GELUTanh, {}}, {K::SiLU, {}}, {K::Mish, {}}, {K::Softplus, {2.0f, 3.0f, 0.0f}},
+      {K::Hardtanh, {-0.5f, 2.0f, 0.0f}}, {K::Hardswish, {}}, {K::Hardsigmoid, {}}};
+  std::vector<T> x, dy;
+  for (float v : x_values) x.push_back(T(v));
+  for (float v : dy_values) dy.push_back(T(v));
+  for (const auto& [kind, k] : kinds) {
+    std::vector<T> y(x.size()), dx(x.size());
+    input_activation_forward(kind, k, x.data(), y.data(), static_cast<int64_t>(x.size()), 2, nullptr);
+    input_activation_backward(kind, k, dy.data(), x.data(), dx.data(), static_cast<int64_t>(x.size()), 2, nullptr);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const float xi = static_cast<float>(x[i]), dyi = static_cast<float>(dy[i]);
+      const T expected_y(nnmath::input_activation_forward(kind, k, xi));
+      const T expected_dx(nnmath::input_activation_backward(kind, k, dyi, xi));
+      ASSERT_EQ(std::memcmp(&y[i], &expected_y, sizeof(T)), 0) << static_cast<int>(kind) << " at " << xi;
+      ASSERT_EQ(std::memcmp(&dx[i], &expected_dx, sizeof(T)), 0) << static_cast<int>(kind) << " at " << xi;
+    }
+    input_activation_forward(kind, k, x.data(), y.data(), 0, 2, nullptr);
+    input_activation_backward(kind, k, dy.data(), x.data(), dx.data(), 0, 2, nullptr);
+  }
+}
+
+TEST_P(NnKernels, InputActivationsEqualTheCpuFormulas) {
+  auto x = random_vector(1001, 3, 4.0f);
+  const auto dy = random_vector(x.size() + 9, 4);
+  for (float v : {0.0f, -3.0f, 3.0f, 2.0f, -0.5f, 1.5f, INFINITY, -INFINITY, NAN}) x.push_back(v);
+  check_input_activations<float>(x, dy);
+  check_input_activations<Half>(x, dy);
+  check_input_activations<BFloat16>(x, dy);
+}
+
 TEST_P(NnKernels, BroadcastArithmeticEqualsTheCpuFormula) {
   // (N, C, H, W) against a per-channel (C, 1, 1) operand, a scalar, a row, and in place (out == a).
   struct Case {

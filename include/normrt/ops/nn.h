@@ -7,15 +7,10 @@
 #include <cstdint>
 #include <optional>
 
+#include "normrt/ops/activation.h"
 #include "normrt/tensor.h"
 
 namespace normrt::ops {
-
-enum class Activation { ReLU, Sigmoid, Tanh };
-
-Tensor activation(Activation kind, const Tensor& input);
-// Gradient from the forward's output.
-Tensor activation_backward(Activation kind, const Tensor& grad_output, const Tensor& output);
 
 // Softmax / log-softmax over dim 1 of a 2-D (N, C) tensor.
 Tensor softmax(const Tensor& input, bool log = false);

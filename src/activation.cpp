@@ -1,0 +1,282 @@
+// normrt::ops activations: argument checks, the CPU loops (each specialised for its kind, so that it vectorises) and
+// dispatch to kernels/activation.cu. The per-element arithmetic is nn_math.cuh's and activation_math.cuh's.
+#include "normrt/ops/activation.h"
+
+#include <type_traits>
+
+#include "activation_math.cuh"
+#include "cpu_threads.h"
+#include "cuda_launch.h"
+#include "nn_math.cuh"
+#include "normrt/error.h"
+#include "nvtx.h"
+#include "op_util.h"
+#include "wide_vectors.h"
+#if NORMRT_WITH_CUDA
+#include "activation.cuh"
+#endif
+
+namespace normrt::ops {
+
+using util::check_float;
+using util::check_pair;
+using util::check_same_device;
+using util::check_same_shape;
+using util::like;
+#if NORMRT_WITH_CUDA
+using util::Launch;
+#else
+using util::no_cuda;
+#endif
+
+namespace {
+
+nnmath::Activation math_kind(Activation kind) {
+  switch (kind) {
+    case Activation::ReLU: return nnmath::Activation::ReLU;
+    case Activation::Sigmoid: return nnmath::Activation::Sigmoid;
+    case Activation::Tanh: return nnmath::Activation::Tanh;
+  }
+  return nnmath::Activation::ReLU;
+}
+
+nnmath::InputActivation math_kind(InputActivation::Kind kind) {
+  using K = InputActivation::Kind;
+  using M = nnmath::InputActivation;
+  switch (kind) {
+    case K::LeakyReLU: return M::LeakyReLU;
+    case K::ELU: return M::ELU;
+    case K::GELU: return M::GELU;
+    case K::GELUTanh: return M::GELUTanh;
+    case K::SiLU: return M::SiLU;
+    case K::Mish: return M::Mish;
+    case K::Softplus: return M::Softplus;
+    case K::Hardtanh: return M::Hardtanh;
+    case K::Hardswish: return M::Hardswish;
+    case K::Hardsigmoid: return M::Hardsigmoid;
+  }
+  return M::LeakyReLU;
+}
+
+nnmath::ActivationCoefficients coefficients(const InputActivation& f) {
+  return {static_cast<float>(f.a), static_cast<float>(f.b), static_cast<float>(f.c)};
+}
+
+// Calls fn with the kind as a compile-time constant, so each CPU loop is specialised (and vectorised) for it.
+template <typename Fn>
+void with_activation(nnmath::Activation kind, Fn fn) {
+  using A = nnmath::Activation;
+  switch (kind) {
+    case A::ReLU: return fn(std::integral_constant<A, A::ReLU>());
+    case A::Sigmoid: return fn(std::integral_constant<A, A::Sigmoid>());
+    case A::Tanh: return fn(std::integral_constant<A, A::Tanh>());
+  }
+}
+
+template <typename Fn>
+void with_activation(nnmath::InputActivation kind, Fn fn) {
+  using A = nnmath::InputActivation;
+  switch (kind) {
+    case A::LeakyReLU: return fn(std::integral_constant<A, A::LeakyReLU>());
+    case A::ELU: return fn(std::integral_constant<A, A::ELU>());
+    case A::GELU: return fn(std::integral_constant<A, A::GELU>());
+    case A::GELUTanh: return fn(std::integral_constant<A, A::GELUTanh>());
+    case A::SiLU: return fn(std::integral_constant<A, A::SiLU>());
+    case A::Mish: return fn(std::integral_constant<A, A::Mish>());
+    case A::Softplus: return fn(std::integral_constant<A, A::Softplus>());
+    case A::Hardtanh: return fn(std::integral_constant<A, A::Hardtanh>());
+    case A::Hardswish: return fn(std::integral_constant<A, A::Hardswish>());
+    case A::Hardsigmoid: return fn(std::integral_constant<A, A::Hardsigmoid>());
+  }
+}
+
+// A backward's operands: the gradient and the saved tensor (float32, or one 16-bit dtype when `reduced`), of one
+// shape on one device.
+void check_backward_operands(const Tensor& grad_output, const Tensor& saved, const char* saved_name, bool reduced) {
+  if (reduced) {
+    check_same_shape(grad_output, "grad_output", saved, saved_name);
+    check_same_device(grad_output, saved);
+  } else {
+    check_pair(grad_output, "grad_output", saved, saved_name);
+  }
+}
+
+}  // namespace
+
+InputActivation InputActivation::leaky_relu(double negative_slope) {
+  return {Kind::LeakyReLU, negative_slope, 0.0, 0.0};
+}
+
+InputActivation InputActivation::elu(double alpha) { return {Kind::ELU, alpha, 1.0, 1.0}; }
+
+InputActivation InputActivation::selu() {
+  constexpr double kAlpha = 1.6732632423543772848170429916717, kScale = 1.0507009873554804934193349852946;
+  return {Kind::ELU, kAlpha * kScale, kScale, 1.0};
+}
+
+InputActivation InputActivation::celu(double alpha) {
+  NORMRT_CHECK(alpha != 0.0, "ZeroDivisionError: alpha cannot be 0 for CELU");
+  return {Kind::ELU, alpha, 1.0, 1.0 / alpha};
+}
+
+InputActivation InputActivation::gelu(const std::string& approximate) {
+  NORMRT_CHECK(approximate == "none" || approximate == "tanh", "approximate argument must be either none or tanh.");
+  return {approximate == "none" ? Kind::GELU : Kind::GELUTanh, 0.0, 0.0, 0.0};
+}
+
+InputActivation InputActivation::silu() { return {Kind::SiLU, 0.0, 0.0, 0.0}; }
+InputActivation InputActivation::mish() { return {Kind::Mish, 0.0, 0.0, 0.0}; }
+
+InputActivation InputActivation::softplus(double beta, double threshold) {
+  return {Kind::Softplus, beta, threshold, 0.0};
+}
+
+InputActivation InputActivation::hardtanh(double min_val, double max_val) {
+  return {Kind::Hardtanh, min_val, max_val, 0.0};
+}
+
+InputActivation InputActivation::hardswish() { return {Kind::Hardswish, 0.0, 0.0, 0.0}; }
+InputActivation InputActivation::hardsigmoid() { return {Kind::Hardsigmoid, 0.0, 0.0, 0.0}; }
+
+NORMRT_WIDE_VECTORS_BEGIN
+Tensor activation(Activation kind, const Tensor& input) {
+  const detail::NvtxRange range("activation");
+  const auto h = util::reduced_dtype("activation", {&input});
+  const int64_t n = input.numel();
+  if (input.defined() && input.device().is_cuda()) {  // the kernels take float16 and bfloat16 as they are
+#if NORMRT_WITH_CUDA
+    if (!h) check_float(input, "input");
+    Tensor out = empty(input.sizes(), like(input));
+    Launch l(input);
+    util::dispatch_element(input.dtype(), [&](auto element) {
+      using T = decltype(element);
+      cuda::activation_forward(math_kind(kind), util::stored<T>(input), util::stored<T>(out), n, l.sms, l.stream);
+    });
+    return out;
+#else
+    no_cuda("activation");
+#endif
+  }
+  if (h) return activation(kind, util::widened(input)).to(*h);
+  check_float(input, "input");
+  Tensor out = empty(input.sizes(), like(input));
+  const float* x = util::stored<float>(input);
+  float* y = util::stored<float>(out);
+  {
+    with_activation(math_kind(kind), [&](auto k) {
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+      for (int64_t i = 0; i < n; ++i) y[i] = nnmath::activation_forward(k, x[i]);
+    });
+  }
+  return out;
+}
+NORMRT_WIDE_VECTORS_END
+
+Tensor activation_backward(Activation kind, const Tensor& grad_output, const Tensor& output) {
+  const detail::NvtxRange range("activation_backward");
+  const auto h = util::reduced_dtype("activation_backward", {&grad_output, &output});
+  const int64_t n = output.numel();
+  if (output.defined() && output.device().is_cuda()) {  // the kernels take float16 and bfloat16 as they are
+#if NORMRT_WITH_CUDA
+    check_backward_operands(grad_output, output, "output", h.has_value());
+    Tensor out = empty(output.sizes(), like(output));
+    const Tensor dy = grad_output.to(output.memory_format());
+    Launch l(output);
+    util::dispatch_element(output.dtype(), [&](auto element) {
+      using T = decltype(element);
+      cuda::activation_backward(math_kind(kind), util::stored<T>(dy), util::stored<T>(output), util::stored<T>(out), n,
+                                l.sms, l.stream);
+    });
+    return out;
+#else
+    no_cuda("activation_backward");
+#endif
+  }
+  if (h) return activation_backward(kind, util::widened(grad_output), util::widened(output)).to(*h);
+  check_pair(grad_output, "grad_output", output, "output");
+  Tensor out = empty(output.sizes(), like(output));
+  const Tensor dy_in_format = grad_output.to(output.memory_format());
+  const float *dy = util::stored<float>(dy_in_format), *y = util::stored<float>(output);
+  float* dx = util::stored<float>(out);
+  {
+    with_activation(math_kind(kind), [&](auto k) {
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+      for (int64_t i = 0; i < n; ++i) dx[i] = nnmath::activation_backward(k, dy[i], y[i]);
+    });
+  }
+  return out;
+}
+
+
+NORMRT_WIDE_VECTORS_BEGIN
+Tensor activation(const InputActivation& f, const Tensor& input) {
+  const detail::NvtxRange range("activation");
+  NORMRT_CHECK(input.defined(), "activation: input is undefined");
+  const auto h = util::reduced_dtype("activation", {&input});
+  const int64_t n = input.numel();
+  const nnmath::InputActivation kind = math_kind(f.kind);
+  const nnmath::ActivationCoefficients k = coefficients(f);
+  if (input.defined() && input.device().is_cuda()) {  // the kernels take float16 and bfloat16 as they are
+#if NORMRT_WITH_CUDA
+    if (!h) check_float(input, "input");
+    Tensor out = empty(input.sizes(), like(input));
+    Launch l(input);
+    util::dispatch_element(input.dtype(), [&](auto element) {
+      using T = decltype(element);
+      cuda::input_activation_forward(kind, k, util::stored<T>(input), util::stored<T>(out), n, l.sms, l.stream);
+    });
+    return out;
+#else
+    no_cuda("activation");
+#endif
+  }
+  if (h) return activation(f, util::widened(input)).to(*h);
+  check_float(input, "input");
+  Tensor out = empty(input.sizes(), like(input));
+  const float* x = util::stored<float>(input);
+  float* y = util::stored<float>(out);
+  with_activation(kind, [&](auto kind_constant) {
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+    for (int64_t i = 0; i < n; ++i) y[i] = nnmath::input_activation_forward(kind_constant, k, x[i]);
+  });
+  return out;
+}
+
+Tensor activation_backward(const InputActivation& f, const Tensor& grad_output, const Tensor& input) {
+  const detail::NvtxRange range("activation_backward");
+  NORMRT_CHECK(grad_output.defined() && input.defined(), "activation_backward: grad_output or input is undefined");
+  const auto h = util::reduced_dtype("activation_backward", {&grad_output, &input});
+  const int64_t n = input.numel();
+  const nnmath::InputActivation kind = math_kind(f.kind);
+  const nnmath::ActivationCoefficients k = coefficients(f);
+  if (input.defined() && input.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    check_backward_operands(grad_output, input, "input", h.has_value());
+    Tensor out = empty(input.sizes(), like(input));
+    const Tensor dy = grad_output.to(input.memory_format());
+    Launch l(input);
+    util::dispatch_element(input.dtype(), [&](auto element) {
+      using T = decltype(element);
+      cuda::input_activation_backward(kind, k, util::stored<T>(dy), util::stored<T>(input), util::stored<T>(out), n,
+                                      l.sms, l.stream);
+    });
+    return out;
+#else
+    no_cuda("activation_backward");
+#endif
+  }
+  if (h) return activation_backward(f, util::widened(grad_output), util::widened(input)).to(*h);
+  check_pair(grad_output, "grad_output", input, "input");
+  Tensor out = empty(input.sizes(), like(input));
+  const Tensor dy_in_format = grad_output.to(input.memory_format());
+  const float *dy = util::stored<float>(dy_in_format), *x = util::stored<float>(input);
+  float* dx = util::stored<float>(out);
+  with_activation(kind, [&](auto kind_constant) {
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+    for (int64_t i = 0; i < n; ++i) dx[i] = nnmath::input_activation_backward(kind_constant, k, dy[i], x[i]);
+  });
+  return out;
+}
+NORMRT_WIDE_VECTORS_END
+
+}  // namespace normrt::ops
