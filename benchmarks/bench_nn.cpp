@@ -5,7 +5,7 @@
 // against cuDNN's pooling on the GPU); one optimizer step over a 1M-parameter model (SGD with momentum, Adam,
 // Adadelta); memory-format conversions (to channels-last and back) in float32 and bfloat16; host tensor ops
 // (arithmetic, reductions, copies, random draws, softmax and losses, dropout, ResNet's stem max pooling, padding,
-// sigmoid, tanh) for benchmarks/compare_host_ops_cpu.py.
+// activations) for benchmarks/compare_host_ops_cpu.py.
 // GPU timing: CUDA events on the current stream, warm-up, medians of --benchmark_repetitions (default 5).
 // Run: build/benchmarks/bench_nn [--benchmark_filter=gpu]
 #include <benchmark/benchmark.h>
@@ -290,6 +290,13 @@ std::vector<TensorOp> tensor_ops() {
       };
     };
   };
+  // The forward, or the backward with x as its own gradient (as PyTorch's aten::*_backward(x, x) in the comparison).
+  auto input_activation = [](ops::InputActivation f, bool backward) {
+    return [f, backward](const Tensor& x) -> std::function<void()> {
+      if (backward) return [f, x] { benchmark::DoNotOptimize(ops::activation_backward(f, x, x)); };
+      return [f, x] { benchmark::DoNotOptimize(ops::activation(f, x)); };
+    };
+  };
   auto targets = [](int64_t rows) {
     return from_vector(std::vector<int64_t>(static_cast<std::size_t>(rows), 3), {rows});
   };
@@ -364,6 +371,14 @@ std::vector<TensorOp> tensor_ops() {
        }},
       {"tanh", image,
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::activation(ops::Activation::Tanh, x)); }; }},
+      {"gelu", image, input_activation(ops::InputActivation::gelu(), false)},
+      {"gelu-backward", image, input_activation(ops::InputActivation::gelu(), true)},
+      {"silu", image, input_activation(ops::InputActivation::silu(), false)},
+      {"silu-backward", image, input_activation(ops::InputActivation::silu(), true)},
+      {"mish", image, input_activation(ops::InputActivation::mish(), false)},
+      {"elu", image, input_activation(ops::InputActivation::elu(), false)},
+      {"leaky-relu", image, input_activation(ops::InputActivation::leaky_relu(0.2), false)},
+      {"hardswish", image, input_activation(ops::InputActivation::hardswish(), false)},
   };
 }
 

@@ -2,8 +2,7 @@
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
 from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, reductions, copies, random draws,
 softmax, cross-entropy (also spatial) and BCE-with-logits, dropout, pooling (three rows channels-last), reflection
-padding, sigmoid, tanh) and
-cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients) and the
+padding, activations: sigmoid, tanh, GELU, SiLU, Mish, ELU, leaky ReLU, hardswish) and cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients) and the
 cpu/max-pool-2x2 rows (forward and backward, both memory formats), each against
 its PyTorch equivalent at each thread count asked for. The sides alternate benchmark by benchmark, round after round
 (see compare_bn_cpu.py for why); each side's time is the median over the rounds, the speed-up PyTorch's best thread
@@ -93,6 +92,14 @@ def torch_call(torch, name):
             F.cross_entropy(x_grad, torch.full((shape[0],) + tuple(shape[2:]), 3)), x_grad),
         "sigmoid": lambda: torch.sigmoid(x),
         "tanh": lambda: torch.tanh(x),
+        "gelu": lambda: F.gelu(x),
+        "gelu-backward": lambda: torch.ops.aten.gelu_backward(x, x),
+        "silu": lambda: F.silu(x),
+        "silu-backward": lambda: torch.ops.aten.silu_backward(x, x),
+        "mish": lambda: F.mish(x),
+        "elu": lambda: F.elu(x),
+        "leaky-relu": lambda: F.leaky_relu(x, 0.2),
+        "hardswish": lambda: F.hardswish(x),
     }[op]
 
 

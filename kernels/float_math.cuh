@@ -14,8 +14,8 @@
 // fmaf, as a call per multiply-add: such a build's e^x loops run about 4x slower.
 //
 // Accuracy, measured over every float against double-precision <cmath> (FloatMath tests): exp and ln within 1 ulp,
-// tanh within 1.5 ulp (glibc's tanhf: 2.2 ulp), sin/cos of turns within 2 ulp, ln(1 + x) and e^x - 1 within 2.5 ulp,
-// erf within 2 ulp and erfc within 4. Cephes's reductions and polynomials (Moshier): exp with x = n ln2 + r,
+// tanh within 1.5 ulp (glibc's tanhf: 2.2 ulp), sin/cos of turns within 2 ulp, ln(1 + x) within 2.5 ulp, e^x - 1
+// and erf within 2 ulp, erfc within 4. Cephes's reductions and polynomials (Moshier): exp with x = n ln2 + r,
 // |r| <= ln2/2, ln2 split in two so that n ln2 is exact to float's precision, e^r by a degree-6 polynomial, 2^n put
 // into the exponent field in two halves so that a subnormal result is rounded once; tanh by an odd polynomial below
 // 0.625 and 1 - 2 / (e^2|x| + 1) above.
@@ -144,30 +144,33 @@ NORMRT_HD inline void sin_cos_turns(float t, float& sin_out, float& cos_out) {
   cos_out = ((quadrant + 1u) & 2u) != 0 ? -cos_abs : cos_abs;
 }
 
-// e^x - 1, accurate near 0 too: Kahan's (u - 1) x / ln u with u = e^x rounded (the quotient corrects for u's
-// rounding), x itself where u rounds to 1, and u - 1 from |x| > 1/2 on, where it cancels nothing (and e^x = 0 or
-// +inf would spoil the quotient).
-NORMRT_HD inline float expm1(float x) {
-  const float u = fmath::exp(x);
-  const float corrected = (u - 1.0f) * (x / fmath::log(u));
-  const float a = x < 0.0f ? -x : x;
-  return blend(a > 0.5f, u - 1.0f, blend(u == 1.0f, x, corrected));
+// e^x - 1: x + x^2 P(x) for |x| <= 1/2 (P fitted by scripts/fit_float_math.py), e^x - 1 beyond, where the
+// subtraction cancels nothing.
+NORMRT_HD NORMRT_FMATH_INLINE float expm1(float x) {
+  float p = 1.987089781e-04f;
+  p = fmaf(p, x, 1.397525193e-03f);
+  p = fmaf(p, x, 8.333452046e-03f);
+  p = fmaf(p, x, 4.166600108e-02f);
+  p = fmaf(p, x, 1.666666567e-01f);
+  p = fmaf(p, x, 5.000000000e-01f);
+  const float near_zero = fmaf(x * x, p, x);
+  return blend((x > 0.5f) | (x < -0.5f), fmath::exp(x) - 1.0f, blend(x == 0.0f, x, near_zero));  // -0 stays -0
 }
 
 // erf and erfc share one evaluation of |x|: below 0.625, erf = x P(x^2) (P's constant term added last, in an FMA);
 // above, erfc = e^-x^2 R(x) with R smooth and ~1 / (sqrt(pi) x), by a polynomial in x - 1.4375 up to 2.25 and in
 // 1/x^2 (times 1/x) beyond, x^2 carried in two floats (hi + lo, lo by an FMA) so that e^-x^2 keeps its relative
 // accuracy out to erfc's underflow at 10.05. Coefficients fitted (relative minimax, rounded to float one at a time)
-// by scripts/fit_erf.py.
+// by scripts/fit_float_math.py.
+constexpr float kErfSmall = 0.625f;
 struct ErfParts {
-  float erf_small;  // erf(|x|) for |x| < 0.625
-  float tail;       // erfc(|x|) for |x| >= 0.625
-  bool small;
+  float erf_small;  // erf(|x|) for |x| < kErfSmall
+  float tail;       // erfc(|x|) for |x| >= kErfSmall
 };
 
 // erf and erfc of a in [0, 10.5] (or NaN) whose square is z + lo (lo a correction below z's last bit): the caller may
 // know the square better than a * a (the normal CDF's x^2 / 2, where a = |x| / sqrt 2 is rounded).
-NORMRT_HD inline ErfParts erf_parts_of_magnitude(float a, float z, float lo) {
+NORMRT_HD NORMRT_FMATH_INLINE ErfParts erf_parts_of_magnitude(float a, float z, float lo) {
   float s = 4.731548484e-03f;
   s = fmaf(s, z, -2.683327161e-02f);
   s = fmaf(s, z, 1.128600091e-01f);
@@ -197,10 +200,10 @@ NORMRT_HD inline ErfParts erf_parts_of_magnitude(float a, float z, float lo) {
   f = fmaf(f, w, 5.641894937e-01f);
   const float r = blend(a < 2.25f, n, f * inv);
   const float e = fmath::exp(-z);
-  return {erf_small, fmaf(-lo, e, e) * r, a < 0.625f};  // e^-(z + lo) = e^-z (1 - lo) to float precision
+  return {erf_small, fmaf(-lo, e, e) * r};  // e^-(z + lo) = e^-z (1 - lo) to float precision
 }
 
-NORMRT_HD inline ErfParts erf_parts(float x) {
+NORMRT_HD NORMRT_FMATH_INLINE ErfParts erf_parts(float x) {
   float a = x < 0.0f ? -x : x;
   a = blend(a > 10.5f, 10.5f, a);  // erfc is 0 beyond (and a finite a keeps inf * 0 out); NaN stays NaN
   const float z = a * a;
@@ -210,7 +213,7 @@ NORMRT_HD inline ErfParts erf_parts(float x) {
 // erf(x), odd to the sign of zero, +-1 beyond |x| = 3.92.
 NORMRT_HD inline float erf(float x) {
   const ErfParts p = erf_parts(x);
-  const float magnitude = blend(p.small, p.erf_small, 1.0f - p.tail);
+  const float magnitude = blend((x < kErfSmall) & (x > -kErfSmall), p.erf_small, 1.0f - p.tail);
   return half_bits::float_of(half_bits::bits_of(magnitude) | (half_bits::bits_of(x) & 0x80000000u));
 }
 
@@ -218,18 +221,19 @@ NORMRT_HD inline float erf(float x) {
 // below -3.92.
 NORMRT_HD inline float erfc(float x) {
   const ErfParts p = erf_parts(x);
-  const float positive = blend(p.small, 1.0f - p.erf_small, p.tail);  // erfc(|x|)
+  const float positive = blend((x < kErfSmall) & (x > -kErfSmall), 1.0f - p.erf_small, p.tail);  // erfc(|x|)
   return blend(x < 0.0f, 2.0f - positive, positive);
 }
 
 // The standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2, its relative accuracy kept in the lower tail: e^-x^2/2 from
 // x^2 carried in two floats (x / sqrt 2 itself is rounded, and its square's error would grow with x^2).
-NORMRT_HD inline float normal_cdf(float x) {
+NORMRT_HD NORMRT_FMATH_INLINE float normal_cdf(float x) {
   float m = x < 0.0f ? -x : x;
   m = blend(m > 14.85f, 14.85f, m);  // Phi is 0 or 1 in float beyond; NaN stays NaN
   const float square = m * m;
-  const ErfParts p = erf_parts_of_magnitude(m * 0.707106781186547524f, 0.5f * square, 0.5f * fmaf(m, m, -square));
-  const float lower = 0.5f * blend(p.small, 1.0f - p.erf_small, p.tail);  // Phi(-|x|)
+  const float a = m * 0.707106781186547524f;
+  const ErfParts p = erf_parts_of_magnitude(a, 0.5f * square, 0.5f * fmaf(m, m, -square));
+  const float lower = 0.5f * blend(a < kErfSmall, 1.0f - p.erf_small, p.tail);  // Phi(-|x|)
   return blend(x < 0.0f, lower, 1.0f - lower);
 }
 

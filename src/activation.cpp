@@ -235,7 +235,7 @@ Tensor activation(const InputActivation& f, const Tensor& input) {
   Tensor out = empty(input.sizes(), like(input));
   const float* x = util::stored<float>(input);
   float* y = util::stored<float>(out);
-  with_activation(kind, [&](auto kind_constant) {
+  with_activation(kind, [&, k](auto kind_constant) {  // k by value: a store to y cannot change it (the loop vectorises)
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
     for (int64_t i = 0; i < n; ++i) y[i] = nnmath::input_activation_forward(kind_constant, k, x[i]);
   });
@@ -271,7 +271,7 @@ Tensor activation_backward(const InputActivation& f, const Tensor& grad_output, 
   const Tensor dy_in_format = grad_output.to(input.memory_format());
   const float *dy = util::stored<float>(dy_in_format), *x = util::stored<float>(input);
   float* dx = util::stored<float>(out);
-  with_activation(kind, [&](auto kind_constant) {
+  with_activation(kind, [&, k](auto kind_constant) {
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
     for (int64_t i = 0; i < n; ++i) dx[i] = nnmath::input_activation_backward(kind_constant, k, dy[i], x[i]);
   });
