@@ -22,6 +22,18 @@ constexpr float kGeluTanhBeta = 0.797884560802865355f;  // sqrt(2 / pi)
 constexpr float kGeluTanhKappa = 0.044715f;
 constexpr float kInverseSqrtTwoPi = 0.398942280401432678f;
 
+// sigmoid(v) and 1 - sigmoid(v) from e^-|v|: neither overflows for v far below 0 (where PyTorch's 1 / (1 + e^-v)
+// becomes 0 and x sigmoid(x) loses the last normal floats) nor cancels.
+struct SigmoidPair {
+  float s, complement;
+};
+
+NORMRT_HD inline SigmoidPair sigmoid_pair(float v) {
+  const float e = fmath::exp(v < 0.0f ? v : -v);
+  const float inverse = 1.0f / (1.0f + e);
+  return {fmath::blend(v < 0.0f, e, 1.0f) * inverse, fmath::blend(v < 0.0f, 1.0f, e) * inverse};
+}
+
 // GELU's tanh approximation is 0.5 x (1 + tanh u) with u = sqrt(2 / pi) (x + 0.044715 x^3).
 NORMRT_HD inline float gelu_tanh_inner(float x) { return kGeluTanhBeta * (x + kGeluTanhKappa * (x * x * x)); }
 
@@ -33,8 +45,8 @@ NORMRT_HD inline float input_activation_forward(InputActivation kind, const Acti
     case InputActivation::ELU: return fmath::blend(x <= 0.0f, fmath::expm1(x * k.c) * k.a, x * k.b);
     case InputActivation::GELU: return x * fmath::normal_cdf(x);
     case InputActivation::GELUTanh:  // 0.5 x (1 + tanh u) = x sigmoid(2u), without 1 + tanh's cancellation below 0
-      return x / (1.0f + fmath::exp(-2.0f * gelu_tanh_inner(x)));
-    case InputActivation::SiLU: return x / (1.0f + fmath::exp(-x));
+      return x * sigmoid_pair(2.0f * gelu_tanh_inner(x)).s;
+    case InputActivation::SiLU: return x * sigmoid_pair(x).s;
     case InputActivation::Mish: return x * fmath::tanh(fmath::log1p(fmath::exp(x)));
     case InputActivation::Softplus: {
       const float scaled = x * k.a;
@@ -71,18 +83,17 @@ NORMRT_HD inline float input_activation_backward(InputActivation kind, const Act
       return dy * (fmath::normal_cdf(x) + x * density);
     }
     case InputActivation::GELUTanh: {  // with s = sigmoid(2u): 0.5 (1 + tanh u) = s, 1 - tanh^2 u = 4 s (1 - s)
-      const float e = fmath::exp(-2.0f * gelu_tanh_inner(x));
-      const float s = 1.0f / (1.0f + e), complement = 1.0f / (1.0f + 1.0f / e);  // 1 - s, also at e = 0 or inf
+      const auto [s, complement] = sigmoid_pair(2.0f * gelu_tanh_inner(x));
       const float m = fmath::blend((x > 1e4f) | (x < -1e4f), 1e4f, x);  // s (1 - s) is 0 beyond: keep inf out of it
       const float inner_derivative = kGeluTanhBeta * (1.0f + 3.0f * kGeluTanhKappa * (m * m));
       return dy * (s + 2.0f * x * s * complement * inner_derivative);
     }
     case InputActivation::SiLU: {
-      const float s = 1.0f / (1.0f + fmath::exp(-x));
-      return dy * s * (1.0f + x * (1.0f - s));
+      const auto [s, complement] = sigmoid_pair(x);
+      return dy * s * (1.0f + x * complement);
     }
     case InputActivation::Mish: {
-      const float s = 1.0f / (1.0f + fmath::exp(-x));
+      const float s = sigmoid_pair(x).s;
       const float t = fmath::tanh(fmath::log1p(fmath::exp(x)));
       return dy * (t + x * s * (1.0f - t * t));
     }
