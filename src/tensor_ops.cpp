@@ -341,10 +341,15 @@ LossResult weighted_smoothed_nll(const Tensor& log_probs, const Tensor& targets,
   if (reduction == Reduction::None) return {row_losses, grad};
   Tensor loss = sum(row_losses, 0);
   if (reduction == Reduction::Mean) {
-    loss = div(loss, total_weight);  // NaN when every row is ignored, as PyTorch
-    // With every row ignored the gradient stays 0, as PyTorch's.
-    const Tensor count = sum(rows.valid, 0);
-    grad = div(grad, add(total_weight, sub(at_least_one(count), count)));
+    loss = div(loss, total_weight);  // NaN when every row is ignored or every counted weight is 0, as PyTorch
+    // PyTorch's smoothed loss is its mean nll (0 / 0 at a total weight of 0) plus the smoothing term (x / 0): adding
+    // 0 / total gives that NaN, and adds exactly 0 otherwise.
+    if (smoothing > 0.0) loss = add(loss, div(full({}, 0.0, loss.device()), total_weight));
+    // The entries the division reaches (each counted target; every entry of a counted row with smoothing) are
+    // divided by the total weight, the rest stay exactly 0: with a total of 0, NaN where PyTorch's gradient has it,
+    // not 0 / 0 everywhere (and with every row ignored, all 0).
+    const Tensor involved = smoothing > 0.0 ? rows.valid.reshape({n, 1}) : rows.grad * -1.0;
+    grad = div(grad, add(mul(involved, total_weight), sub(full({}, 1.0, involved.device()), involved)));
   }
   return {loss, grad};
 }

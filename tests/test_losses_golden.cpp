@@ -112,6 +112,44 @@ TEST(Losses, ModulesAndRefusals) {
 
 // The (C) and (N, C, d1, ...) shapes' refusals in PyTorch's words, checked before anything is computed; a (N, C, d)
 // input whose class rows give the same numbers as the (N * d, C) rows it holds.
+// A weighted mean whose counted targets all weigh 0 divides by a total weight of 0: PyTorch's loss is NaN, and its
+// nll_loss gradient NaN at the counted targets only (0 elsewhere, ignored rows included); cross_entropy's softmax
+// backward then spreads each counted row's NaN over that row, an ignored row staying 0.
+TEST(Losses, AZeroTotalWeightGivesNaNWherePyTorchsGradientHasIt) {
+  Generator gen(12);
+  const Tensor x = randn({4, 5}, gen);
+  const Tensor targets = from_vector(std::vector<int64_t>{0, 1, -100, 2}, {4});
+  const Tensor weight = from_vector(std::vector<float>{0.0f, 0.0f, 0.0f, 1.0f, 2.0f}, {5});
+  const auto nll = ops::nll_loss(x, targets, ops::Reduction::Mean, -100, weight);
+  EXPECT_TRUE(std::isnan(nll.loss.item()));
+  const auto nll_grad = nll.grad_input.to_vector();
+  const int64_t counted_target[] = {0, 1, -1, 2};
+  for (int64_t r = 0; r < 4; ++r)
+    for (int64_t c = 0; c < 5; ++c) {
+      const float g = nll_grad[static_cast<std::size_t>(r * 5 + c)];
+      if (c == counted_target[r])
+        EXPECT_TRUE(std::isnan(g)) << r << ", " << c;
+      else
+        EXPECT_EQ(g, 0.0f) << r << ", " << c;
+    }
+  ops::CrossEntropyOptions options;
+  options.weight = weight;
+  for (double smoothing : {0.0, 0.1}) {
+    options.label_smoothing = smoothing;
+    const auto ce = ops::cross_entropy(x, targets, options);
+    EXPECT_TRUE(std::isnan(ce.loss.item())) << smoothing;
+    const auto ce_grad = ce.grad_input.to_vector();
+    for (int64_t r = 0; r < 4; ++r)
+      for (int64_t c = 0; c < 5; ++c) {
+        const float g = ce_grad[static_cast<std::size_t>(r * 5 + c)];
+        if (r == 2)
+          EXPECT_EQ(g, 0.0f) << smoothing << ": " << c;
+        else
+          EXPECT_TRUE(std::isnan(g)) << smoothing << ": " << r << ", " << c;
+      }
+  }
+}
+
 TEST(Losses, SpatialAndUnbatchedShapes) {
   Generator gen(11);
   const Tensor x = randn({2, 3, 4, 5}, gen);
