@@ -3,6 +3,7 @@
 // CNN step on the device, the algorithm cache and deterministic mode.
 #include "gpu_test_support.h"
 #include "conv_golden_runner.h"
+#include "interpolate_golden_runner.h"
 #include "pad_golden_runner.h"
 #include "pool_golden_runner.h"
 
@@ -47,6 +48,45 @@ TEST_P(CudaPadGolden, MatchesPyTorch) {
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, CudaPadGolden, ::testing::ValuesIn(testing::pad_golden_case_names()),
                          [](const auto& info) { return testing::test_name(info.param); });
+
+class CudaInterpolateGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaInterpolateGolden, MatchesPyTorch) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_interpolate_golden_case(GetParam(), kGpu);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaInterpolateGolden,
+                         ::testing::ValuesIn(testing::interpolate_golden_case_names()),
+                         [](const auto& info) { return testing::test_name(info.param); });
+
+// The device computes interpolate_math's functions as the CPU does: the same bits, forward and backward, in both
+// layouts and for 16-bit elements.
+TEST(CudaInterpolate, EqualsTheCpuBitForBit) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(13);
+  using M = ops::InterpolateMode;
+  const std::vector<std::pair<Shape, ops::InterpolateOptions>> cases = {
+      {{2, 3, 7}, ops::InterpolateOptions().size(12).mode(M::Linear).align_corners(true)},
+      {{2, 3, 6, 5}, ops::InterpolateOptions().scale_factor(std::vector<double>{1.7, 0.6}).mode(M::Bilinear)},
+      {{1, 4, 5, 6}, ops::InterpolateOptions().size(std::vector<int64_t>{9, 4}).mode(M::NearestExact)},
+      {{1, 2, 3, 4, 5}, ops::InterpolateOptions().scale_factor(2.0).mode(M::Trilinear)},
+      {{2, 2, 3, 3, 2}, ops::InterpolateOptions().size(std::vector<int64_t>{5, 2, 3})}};
+  for (const auto& [shape, options] : cases) {
+    for (bool channels_last : {false, true}) {
+      if (channels_last && shape.size() == 3) continue;
+      const Tensor x = channels_last ? testing::to_channels_last(randn(shape, gen)) : randn(shape, gen);
+      const Tensor y = ops::interpolate(x, options);
+      EXPECT_EQ(ops::interpolate(x.to(kGpu), options).to(Device::cpu()).to_vector(), y.to_vector());
+      const Tensor dy = randn(y.sizes(), gen).to(y.memory_format());
+      EXPECT_EQ(ops::interpolate_backward(dy.to(kGpu), shape, options).to(Device::cpu()).to_vector(),
+                ops::interpolate_backward(dy, shape, options).to_vector());
+      EXPECT_EQ(ops::interpolate(x.to(kGpu).to(DType::BFloat16), options).to(Device::cpu()).to(DType::Float32)
+                    .to_vector(),
+                ops::interpolate(x.to(DType::BFloat16), options).to(DType::Float32).to_vector());
+    }
+  }
+}
 
 // The device gathers with the CPU's function: every mode, 16-bit elements, 1 to 5 dimensions, cropping pads.
 TEST(CudaPad, EqualsTheCpuBitForBit) {

@@ -8,6 +8,7 @@
 
 #include "activation.cuh"
 #include "elementwise.cuh"
+#include "interpolate.cuh"
 #include "optimizer.cuh"
 #include "pad.cuh"
 #include "pooling.cuh"
@@ -138,6 +139,73 @@ TEST_P(NnKernels, InputActivationsEqualTheCpuFormulas) {
   check_input_activations<float>(x, dy);
   check_input_activations<Half>(x, dy);
   check_input_activations<BFloat16>(x, dy);
+}
+
+// A geometry of (batch, channels, spatial) to (batch, channels, out) in one layout, the axes' steps as PyTorch's
+// in / out (align_corners: (in - 1) / (out - 1)).
+imath::Geometry interpolation(imath::Mode mode, int64_t batch, int64_t channels, const std::vector<int64_t>& in,
+                              const std::vector<int64_t>& out, bool align_corners, bool channels_last) {
+  imath::Geometry g;
+  g.mode = mode;
+  g.first_axis = imath::kMaxAxes - static_cast<int>(in.size());
+  g.batch = batch;
+  g.channels = channels;
+  g.channels_last = channels_last;
+  for (std::size_t d = 0; d < in.size(); ++d) {
+    imath::Axis& a = g.axis[g.first_axis + static_cast<int>(d)];
+    a.in = in[d];
+    a.out = out[d];
+    a.align_corners = align_corners;
+    a.step = align_corners ? (a.out > 1 ? static_cast<float>(a.in - 1) / static_cast<float>(a.out - 1) : 0.0f)
+                           : static_cast<float>(a.in) / static_cast<float>(a.out);
+  }
+  auto strides = [&](bool output, int64_t* stride) {
+    int64_t inner = channels_last ? channels : 1;
+    for (int d = imath::kMaxAxes - 1; d >= 0; --d) {
+      stride[2 + d] = inner;
+      inner *= output ? g.axis[d].out : g.axis[d].in;
+    }
+    const int64_t plane = inner / (channels_last ? channels : 1);
+    stride[1] = channels_last ? 1 : plane;
+    stride[0] = channels * plane;
+  };
+  strides(false, g.in_stride);
+  strides(true, g.out_stride);
+  return g;
+}
+
+// Every mode, one to three axes, both layouts: the kernels give interpolate_math's bits, forward and backward; an
+// empty launch does nothing.
+TEST_P(NnKernels, InterpolationEqualsTheCpuFormulas) {
+  struct Case {
+    imath::Mode mode;
+    std::vector<int64_t> in, out;
+    bool align_corners, channels_last;
+  };
+  const std::vector<Case> cases = {
+      {imath::Mode::Nearest, {5}, {7}, false, false},           {imath::Mode::Nearest, {4, 5}, {8, 10}, false, true},
+      {imath::Mode::Nearest, {4, 6}, {4, 3}, false, false},     {imath::Mode::NearestExact, {5, 4}, {8, 3}, false, true},
+      {imath::Mode::Linear, {6}, {11}, true, false},            {imath::Mode::Linear, {5, 4}, {9, 7}, false, true},
+      {imath::Mode::Linear, {5, 4}, {5, 1}, true, false},       {imath::Mode::Linear, {3, 4, 3}, {5, 6, 4}, false, true},
+      {imath::Mode::NearestExact, {2, 3, 4}, {3, 5, 2}, false, false}};
+  for (const Case& c : cases) {
+    const imath::Geometry g = interpolation(c.mode, 2, 3, c.in, c.out, c.align_corners, c.channels_last);
+    int64_t in_n = 6, out_n = 6;
+    for (int64_t v : c.in) in_n *= v;
+    for (int64_t v : c.out) out_n *= v;
+    const auto x = random_vector(static_cast<std::size_t>(in_n), 5);
+    const auto dy = random_vector(static_cast<std::size_t>(out_n), 6);
+    std::vector<float> y(static_cast<std::size_t>(out_n)), dx(static_cast<std::size_t>(in_n));
+    interpolate_forward({g, x.data(), y.data()}, 2, nullptr);
+    interpolate_backward({g, dy.data(), dx.data()}, 2, nullptr);
+    for (int64_t i = 0; i < out_n; ++i)
+      ASSERT_EQ(y[static_cast<std::size_t>(i)], imath::interpolate_element(g, x.data(), i)) << i;
+    for (int64_t i = 0; i < in_n; ++i)
+      ASSERT_EQ(dx[static_cast<std::size_t>(i)], imath::interpolate_gradient_element(g, dy.data(), i)) << i;
+  }
+  imath::Geometry empty = interpolation(imath::Mode::Nearest, 0, 3, {4}, {8}, false, false);
+  interpolate_forward({empty, nullptr, nullptr}, 2, nullptr);
+  interpolate_backward({empty, nullptr, nullptr}, 2, nullptr);
 }
 
 TEST_P(NnKernels, BroadcastArithmeticEqualsTheCpuFormula) {

@@ -1,0 +1,212 @@
+// normrt::ops::interpolate: argument checks (PyTorch's order and words, before anything runs), the geometry in
+// PyTorch's float arithmetic, the CPU loops and dispatch to the CUDA kernels; both run imath's per-element functions.
+#include "normrt/ops/interpolate.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "cpu_threads.h"
+#include "interpolate_math.cuh"
+#include "nvtx.h"
+#include "op_util.h"
+#if NORMRT_WITH_CUDA
+#include "interpolate.cuh"
+#endif
+
+namespace normrt::ops {
+
+const char* interpolate_mode_name(InterpolateMode mode) {
+  switch (mode) {
+    case InterpolateMode::NearestExact: return "nearest-exact";
+    case InterpolateMode::Linear: return "linear";
+    case InterpolateMode::Bilinear: return "bilinear";
+    case InterpolateMode::Trilinear: return "trilinear";
+    default: return "nearest";
+  }
+}
+
+namespace {
+
+template <typename T>
+std::string python_tuple(const std::vector<T>& values) {
+  std::ostringstream out;
+  out << "(";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out << ", ";
+    if constexpr (std::is_floating_point_v<T>) {
+      std::ostringstream v;
+      v << values[i];
+      out << v.str() << (v.str().find_first_of(".en") == std::string::npos ? ".0" : "");
+    } else {
+      out << values[i];
+    }
+  }
+  out << (values.size() == 1 ? ",)" : ")");
+  return out.str();
+}
+
+// "(H: 4, W: 4)" for the sizes of the last spatial axes, as PyTorch names them.
+std::string named_sizes(const Shape& spatial) {
+  static const char* names[] = {"D", "H", "W"};
+  std::string out = "(";
+  for (std::size_t i = 0; i < spatial.size(); ++i)
+    out += std::string(i > 0 ? ", " : "") + names[3 - spatial.size() + i] + ": " + std::to_string(spatial[i]);
+  return out + ")";
+}
+
+struct Plan {
+  imath::Geometry geometry;
+  Shape out_shape;
+};
+
+// The geometry of interpolating an input of `in` (with `format`), every argument checked first.
+Plan plan(const Shape& in, MemoryFormat format, const InterpolateOptions& o) {
+  const int dims = static_cast<int>(in.size());
+  const InterpolateMode mode = o.mode();
+  NORMRT_CHECK(dims >= 3 && dims <= 5, "Input Error: Only 3D, 4D and 5D input Tensors supported (got ", dims,
+               "D) for the modes: nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact (got ",
+               interpolate_mode_name(mode), ")");
+  const bool has_size = !o.size().empty(), has_scale = !o.scale_factor().empty();
+  NORMRT_CHECK(!(has_size && has_scale), "only one of size or scale_factor should be defined");
+  NORMRT_CHECK(has_size || has_scale, "either size or scale_factor should be defined");
+  const int axes = dims - 2;
+  const Shape spatial(in.begin() + 2, in.end());
+  if (has_size && !o.broadcast())
+    NORMRT_CHECK(static_cast<int>(o.size().size()) == axes, "Input and output must have the same number of spatial "
+                 "dimensions, but got input with spatial dimensions of ", shape_str(spatial), " and output size of ",
+                 python_tuple(o.size()), ". Please provide input tensor in (N, C, d1, d2, ...,dK) format and output "
+                 "size in (o1, o2, ...,oK) format.");
+  if (has_scale && !o.broadcast())
+    NORMRT_CHECK(static_cast<int>(o.scale_factor().size()) == axes, "Input and scale_factor must have the same number "
+                 "of spatial dimensions, but got input with spatial dimensions of ", shape_str(spatial),
+                 " and scale_factor of shape ", python_tuple(o.scale_factor()), ". Please provide input tensor in (N, "
+                 "C, d1, d2, ...,dK) format and scale_factor in (s1, s2, ...,sK) format.");
+  const bool linear = mode == InterpolateMode::Linear || mode == InterpolateMode::Bilinear ||
+                      mode == InterpolateMode::Trilinear;
+  NORMRT_CHECK(linear || !o.align_corners(), "align_corners option can only be set with the interpolating modes: "
+               "linear | bilinear | bicubic | trilinear");
+  if (linear) {
+    const int needed = mode == InterpolateMode::Linear ? 3 : mode == InterpolateMode::Bilinear ? 4 : 5;
+    NORMRT_CHECK(dims == needed, "Got ", dims, "D input, but ", interpolate_mode_name(mode), " mode needs ", needed,
+                 "D input");
+  }
+  Shape out_spatial(static_cast<std::size_t>(axes));
+  for (int d = 0; d < axes; ++d) {
+    const std::size_t pick = o.broadcast() ? 0 : static_cast<std::size_t>(d);
+    out_spatial[static_cast<std::size_t>(d)] =
+        has_size ? o.size()[pick]
+                 : static_cast<int64_t>(std::floor(static_cast<double>(spatial[static_cast<std::size_t>(d)]) *
+                                                   o.scale_factor()[pick]));
+  }
+  bool positive = true;
+  for (int d = 0; d < axes; ++d)
+    positive = positive && spatial[static_cast<std::size_t>(d)] > 0 && out_spatial[static_cast<std::size_t>(d)] > 0;
+  NORMRT_CHECK(positive, "Input and output sizes should be greater than 0, but got input ", named_sizes(spatial),
+               " output ", named_sizes(out_spatial));
+
+  Plan p;
+  imath::Geometry& g = p.geometry;
+  g.mode = linear ? imath::Mode::Linear
+                  : mode == InterpolateMode::NearestExact ? imath::Mode::NearestExact : imath::Mode::Nearest;
+  g.first_axis = imath::kMaxAxes - axes;
+  g.batch = in[0];
+  g.channels = in[1];
+  const bool align = o.align_corners().value_or(false);
+  for (int d = 0; d < axes; ++d) {
+    imath::Axis& a = g.axis[g.first_axis + d];
+    a.in = spatial[static_cast<std::size_t>(d)];
+    a.out = out_spatial[static_cast<std::size_t>(d)];
+    a.align_corners = align;
+    // PyTorch's area_pixel_compute_scale / compute_scales_value, in float.
+    const double factor = has_scale ? o.scale_factor()[o.broadcast() ? 0 : static_cast<std::size_t>(d)] : 0.0;
+    if (linear && align)
+      a.step = a.out > 1 ? static_cast<float>(a.in - 1) / static_cast<float>(a.out - 1) : 0.0f;
+    else
+      a.step = factor > 0.0 ? static_cast<float>(1.0 / factor) : static_cast<float>(a.in) / static_cast<float>(a.out);
+  }
+  p.out_shape = {in[0], in[1]};
+  p.out_shape.insert(p.out_shape.end(), out_spatial.begin(), out_spatial.end());
+  // Element strides of (N, C, axis 0..2), the missing leading axes of size 1 and stride 0.
+  auto strides = [&](const Shape& shape, int64_t* stride) {
+    const int64_t c = shape[1];
+    int64_t plane = 1;
+    for (int d = 2; d < dims; ++d) plane *= shape[static_cast<std::size_t>(d)];
+    g.channels_last = format != MemoryFormat::Contiguous;
+    int64_t inner = g.channels_last ? c : 1;
+    for (int d = dims - 1; d >= 2; --d) {
+      stride[2 + g.first_axis + (d - 2)] = inner;
+      inner *= shape[static_cast<std::size_t>(d)];
+    }
+    stride[1] = g.channels_last ? 1 : plane;
+    stride[0] = c * plane;
+  };
+  strides(in, g.in_stride);
+  strides(p.out_shape, g.out_stride);
+  return p;
+}
+
+void check_floating(const Tensor& t, const char* what) {
+  NORMRT_CHECK(t.defined(), what, " is undefined");
+  NORMRT_CHECK(is_floating(t.dtype()), "interpolate: ", what, " must be floating (float32, float16 or bfloat16), got ",
+               dtype_name(t.dtype()));
+}
+
+int64_t numel_of(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+}  // namespace
+
+Tensor interpolate(const Tensor& input, const InterpolateOptions& options) {
+  const detail::NvtxRange range("interpolate");
+  check_floating(input, "input");
+  const Plan p = plan(input.sizes(), input.memory_format(), options);
+  const Tensor x = util::widened(input);
+  Tensor y = empty(p.out_shape, TensorOptions(x.device()).memory_format(x.memory_format()));
+  const int64_t n = y.numel();
+  if (n > 0 && x.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch launch(x);
+    cuda::interpolate_forward({p.geometry, util::stored<float>(x), util::stored<float>(y)}, launch.sms,
+                              launch.stream);
+#else
+    util::no_cuda("interpolate");
+#endif
+  } else if (n > 0) {
+    const float* xs = util::stored<float>(x);
+    float* ys = util::stored<float>(y);
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(8 * n))
+    for (int64_t i = 0; i < n; ++i) ys[i] = imath::interpolate_element(p.geometry, xs, i);
+  }
+  return util::narrowed(y, input.dtype());
+}
+
+Tensor interpolate_backward(const Tensor& grad_output, const Shape& input_sizes, const InterpolateOptions& options) {
+  const detail::NvtxRange range("interpolate_backward");
+  check_floating(grad_output, "grad_output");
+  const Plan p = plan(input_sizes, grad_output.memory_format(), options);
+  NORMRT_CHECK(grad_output.sizes() == p.out_shape, "interpolate_backward: expected grad_output of shape ",
+               shape_str(p.out_shape), ", got ", shape_str(grad_output.sizes()));
+  const Tensor dy = util::widened(grad_output);
+  Tensor dx = empty(input_sizes, TensorOptions(dy.device()).memory_format(dy.memory_format()));
+  const int64_t n = numel_of(input_sizes);
+  if (n > 0 && dy.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch launch(dy);
+    cuda::interpolate_backward({p.geometry, util::stored<float>(dy), util::stored<float>(dx)}, launch.sms,
+                               launch.stream);
+#else
+    util::no_cuda("interpolate_backward");
+#endif
+  } else if (n > 0) {
+    const float* dys = util::stored<float>(dy);
+    float* dxs = util::stored<float>(dx);
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(8 * n))
+    for (int64_t i = 0; i < n; ++i) dxs[i] = imath::interpolate_gradient_element(p.geometry, dys, i);
+  }
+  return util::narrowed(dx, grad_output.dtype());
+}
+
+}  // namespace normrt::ops

@@ -1,0 +1,129 @@
+// ops::interpolate and its backward, and the Upsample modules: against PyTorch, the backward as the forward's adjoint
+// on random shapes, modes and layouts, 16-bit and empty inputs, and PyTorch's refusals.
+#include <random>
+
+#include "interpolate_golden_runner.h"
+
+namespace normrt {
+namespace {
+
+using testing::throws_with;
+
+class InterpolateGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(InterpolateGolden, MatchesPyTorch) { testing::run_interpolate_golden_case(GetParam(), Device::cpu()); }
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, InterpolateGolden, ::testing::ValuesIn(testing::interpolate_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return testing::test_name(info.param);
+                         });
+
+double dot(const Tensor& a, const Tensor& b) {
+  const auto u = a.to(MemoryFormat::Contiguous).to_vector(), v = b.to(MemoryFormat::Contiguous).to_vector();
+  double s = 0;
+  for (std::size_t i = 0; i < u.size(); ++i) s += static_cast<double>(u[i]) * v[i];
+  return s;
+}
+
+// The backward is the forward's adjoint: <interpolate(x), dy> = <x, interpolate_backward(dy)> for any x and dy, the
+// forward being linear in x. Random sizes (1 included, up and down by large factors), every mode and layout.
+TEST(Interpolate, TheBackwardIsTheForwardsAdjoint) {
+  std::mt19937 rng(1203);
+  Generator gen(7);
+  auto size = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  const ops::InterpolateMode modes[] = {ops::InterpolateMode::Nearest, ops::InterpolateMode::NearestExact,
+                                        ops::InterpolateMode::Linear, ops::InterpolateMode::Bilinear,
+                                        ops::InterpolateMode::Trilinear};
+  for (int trial = 0; trial < 60; ++trial) {
+    const ops::InterpolateMode mode = modes[trial % 5];
+    const int axes = mode == ops::InterpolateMode::Linear      ? 1
+                     : mode == ops::InterpolateMode::Bilinear  ? 2
+                     : mode == ops::InterpolateMode::Trilinear ? 3
+                                                               : static_cast<int>(size(1, 3));
+    Shape shape = {size(1, 2), size(1, 3)};
+    ops::InterpolateOptions options;
+    options.mode(mode);
+    std::vector<int64_t> out;
+    std::vector<double> factors;
+    for (int d = 0; d < axes; ++d) {
+      shape.push_back(size(1, 9));
+      out.push_back(size(1, 3 * shape.back() + 2));
+      factors.push_back(std::uniform_real_distribution<double>(0.3, 3.0)(rng));
+    }
+    bool by_scale = trial % 3 == 0;
+    for (int d = 0; d < axes; ++d) by_scale = by_scale && std::floor(shape[2 + d] * factors[d]) >= 1;
+    if (by_scale) options.scale_factor(factors); else options.size(out);
+    if (axes == static_cast<int>(shape.size()) - 2 && mode != ops::InterpolateMode::Nearest &&
+        mode != ops::InterpolateMode::NearestExact)
+      options.align_corners(trial % 2 == 0);
+    const MemoryFormat format = axes == 2 && trial % 4 < 2   ? MemoryFormat::ChannelsLast
+                                : axes == 3 && trial % 4 < 2 ? MemoryFormat::ChannelsLast3d
+                                                             : MemoryFormat::Contiguous;
+    SCOPED_TRACE("trial " + std::to_string(trial) + " " + shape_str(shape) + " " + interpolate_mode_name(mode));
+    const Tensor x = randn(shape, gen).to(format);
+    const Tensor y = ops::interpolate(x, options);
+    const Tensor dy = randn(y.sizes(), gen).to(format);
+    const Tensor dx = ops::interpolate_backward(dy, shape, options);
+    const double forward = dot(y, dy), backward = dot(x, dx);
+    EXPECT_NEAR(forward, backward, 1e-4 * (1.0 + std::fabs(forward)));
+  }
+}
+
+TEST(Interpolate, SixteenBitAndEmptyInputs) {
+  Generator gen(3);
+  const Tensor x = randn({2, 3, 5, 4}, gen);
+  ops::InterpolateOptions options;
+  options.size(std::vector<int64_t>{7, 9}).mode(ops::InterpolateMode::Bilinear);
+  for (DType dtype : {DType::Float16, DType::BFloat16}) {
+    const Tensor x16 = x.to(dtype);
+    const Tensor y = ops::interpolate(x16, options);
+    EXPECT_EQ(y.dtype(), dtype);
+    EXPECT_EQ(y.to(DType::Float32).to_vector(),
+              ops::interpolate(x16.to(DType::Float32), options).to(dtype).to(DType::Float32).to_vector());
+    const Tensor dx = ops::interpolate_backward(y, x.sizes(), options);
+    EXPECT_EQ(dx.dtype(), dtype);
+  }
+  const Tensor empty_batch = zeros({0, 3, 4, 4});
+  EXPECT_EQ(ops::interpolate(empty_batch, ops::InterpolateOptions().scale_factor(2.0)).sizes(), (Shape{0, 3, 8, 8}));
+  EXPECT_EQ(ops::interpolate_backward(zeros({0, 3, 8, 8}), {0, 3, 4, 4}, ops::InterpolateOptions().scale_factor(2.0))
+                .sizes(),
+            (Shape{0, 3, 4, 4}));
+}
+
+TEST(Interpolate, RefusesBadArgumentsWithPyTorchsWords) {
+  const Tensor x = zeros({1, 2, 4, 4});
+  using O = ops::InterpolateOptions;
+  using M = ops::InterpolateMode;
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O()); }, "either size or scale_factor should be defined"));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(2).scale_factor(2.0)); },
+                          "only one of size or scale_factor should be defined"));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(4).align_corners(true)); },
+                          "align_corners option can only be set with the interpolating modes: linear | bilinear | "
+                          "bicubic | trilinear"));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(zeros({2, 4, 4}), O().size(4).mode(M::Bilinear)); },
+                          "Got 3D input, but bilinear mode needs 4D input"));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(3).mode(M::Linear)); },
+                          "Got 4D input, but linear mode needs 3D input"));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(std::vector<int64_t>{2})); },
+                          "Input and output must have the same number of spatial dimensions, but got input with "
+                          "spatial dimensions of [4, 4] and output size of (2,)."));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().scale_factor(std::vector<double>{2.0})); },
+                          "Input and scale_factor must have the same number of spatial dimensions, but got input with "
+                          "spatial dimensions of [4, 4] and scale_factor of shape (2.0,)."));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(std::vector<int64_t>{0, 2})); },
+                          "Input and output sizes should be greater than 0, but got input (H: 4, W: 4) output (H: 0, "
+                          "W: 2)"));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().scale_factor(0.1)); },
+                          "output (H: 0, W: 0)"));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(zeros({4, 4}), O().size(2)); },
+                          "Input Error: Only 3D, 4D and 5D input Tensors supported (got 2D)"));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(zeros({1, 1, 4}, TensorOptions().dtype(DType::Int64)), O().size(2)); },
+                          "interpolate: input must be floating"));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate_backward(zeros({1, 2, 5, 5}), {1, 2, 4, 4}, O().size(6)); },
+                          "interpolate_backward: expected grad_output of shape [1, 2, 6, 6], got [1, 2, 5, 5]"));
+  EXPECT_TRUE(throws_with([] { nn::Upsample(ops::InterpolateOptions()); },
+                          "either size or scale_factor should be defined"));
+}
+
+}  // namespace
+}  // namespace normrt
