@@ -1,5 +1,7 @@
 // ops::interpolate and its backward, and the Upsample modules: against PyTorch, the backward as the forward's adjoint
 // on random shapes, modes and layouts, 16-bit and empty inputs, and PyTorch's refusals.
+#include <cmath>
+#include <cstring>
 #include <random>
 
 #include "interpolate_golden_runner.h"
@@ -66,6 +68,17 @@ TEST(Interpolate, TheBackwardIsTheForwardsAdjoint) {
     const Tensor dx = ops::interpolate_backward(dy, shape, options);
     const double forward = dot(y, dy), backward = dot(x, dx);
     EXPECT_NEAR(forward, backward, 1e-4 * (1.0 + std::fabs(forward)));
+  }
+}
+
+// Nearest copies elements as they are (torch.nn.functional.interpolate's nearest is a gather): -0 stays -0, NaN NaN.
+TEST(Interpolate, NearestCopiesTheElementsBits) {
+  const Tensor x = from_vector(std::vector<float>{-0.0f, 1.5f, NAN, -INFINITY}, {1, 1, 2, 2});
+  const auto y = ops::interpolate(x, ops::InterpolateOptions().scale_factor(2.0)).to_vector();
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const std::size_t source = (i / 4 / 2) * 2 + (i % 4) / 2;
+    const float expected = x.to_vector()[source];
+    EXPECT_EQ(std::memcmp(&y[i], &expected, sizeof(float)), 0) << i;
   }
 }
 
