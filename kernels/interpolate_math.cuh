@@ -55,16 +55,15 @@ NORMRT_HD inline Tap axis_tap(Mode mode, const Axis& a, int64_t dst) {
     w1 = w1 < 0.0f ? 0.0f : (w1 > 1.0f ? 1.0f : w1);
     return {i0, i0 + (i0 < a.in - 1 ? 1 : 0), 1.0f - w1, w1};
   }
-  int64_t source;
-  if (mode == Mode::NearestExact)
-    source = static_cast<int64_t>(floorf(static_cast<float>((static_cast<double>(dst) + 0.5) * a.step)));
-  else if (a.out == a.in)
-    source = dst;
-  else if (a.out == 2 * a.in)
-    source = dst >> 1;
-  else
-    source = static_cast<int64_t>(floorf(static_cast<float>(dst) * a.step));
-  source = min_index(source, a.in - 1);
+  // No shortcut where out = in or 2 in, as PyTorch's CUDA kernels and its CPU kernel for channels-first input: with
+  // a scale factor (9 elements by 1.107: 9 out) the step's floors, not the identity. (Its CPU channels-last kernel,
+  // also taken for C = 1, and its CPU backward take the shortcuts: the gradient PyTorch's CPU gives there is not that
+  // of its own forward. This backward is.)
+  const int64_t source = min_index(
+      mode == Mode::NearestExact
+          ? static_cast<int64_t>(floorf(static_cast<float>((static_cast<double>(dst) + 0.5) * a.step)))
+          : static_cast<int64_t>(floorf(static_cast<float>(dst) * a.step)),
+      a.in - 1);
   return {source, source, 1.0f, 0.0f};
 }
 
