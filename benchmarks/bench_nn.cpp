@@ -297,6 +297,17 @@ std::vector<TensorOp> tensor_ops() {
       return [f, x] { benchmark::DoNotOptimize(ops::activation(f, x)); };
     };
   };
+  // 2x upsampling (a decoder's or an FPN's), forward or the backward of a gradient of ones.
+  auto upsample = [](ops::InterpolateMode mode, bool backward) {
+    return [mode, backward](const Tensor& x) -> std::function<void()> {
+      const auto options = ops::InterpolateOptions().scale_factor(2.0).mode(mode);
+      if (!backward) return [x, options] { benchmark::DoNotOptimize(ops::interpolate(x, options)); };
+      const Tensor dy = ones(ops::interpolate(x, options).sizes());
+      return [dy, options, sizes = x.sizes()] {
+        benchmark::DoNotOptimize(ops::interpolate_backward(dy, sizes, options));
+      };
+    };
+  };
   auto targets = [](int64_t rows) {
     return from_vector(std::vector<int64_t>(static_cast<std::size_t>(rows), 3), {rows});
   };
@@ -379,6 +390,9 @@ std::vector<TensorOp> tensor_ops() {
       {"elu", image, input_activation(ops::InputActivation::elu(), false)},
       {"leaky-relu", image, input_activation(ops::InputActivation::leaky_relu(0.2), false)},
       {"hardswish", image, input_activation(ops::InputActivation::hardswish(), false)},
+      {"upsample-nearest-2x", pooled, upsample(ops::InterpolateMode::Nearest, false)},
+      {"upsample-bilinear-2x", pooled, upsample(ops::InterpolateMode::Bilinear, false)},
+      {"upsample-bilinear-2x-backward", pooled, upsample(ops::InterpolateMode::Bilinear, true)},
   };
 }
 

@@ -2,7 +2,8 @@
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
 from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, reductions, copies, random draws,
 softmax, cross-entropy (also spatial) and BCE-with-logits, dropout, pooling (three rows channels-last), reflection
-padding, activations: sigmoid, tanh, GELU, SiLU, Mish, ELU, leaky ReLU, hardswish) and cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients) and the
+padding, activations: sigmoid, tanh, GELU, SiLU, Mish, ELU, leaky ReLU, hardswish, 2x upsampling) and
+cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients) and the
 cpu/max-pool-2x2 rows (forward and backward, both memory formats), each against
 its PyTorch equivalent at each thread count asked for. The sides alternate benchmark by benchmark, round after round
 (see compare_bn_cpu.py for why); each side's time is the median over the rounds, the speed-up PyTorch's best thread
@@ -100,6 +101,11 @@ def torch_call(torch, name):
         "elu": lambda: F.elu(x),
         "leaky-relu": lambda: F.leaky_relu(x, 0.2),
         "hardswish": lambda: F.hardswish(x),
+        "upsample-nearest-2x": lambda: F.interpolate(x, scale_factor=2.0),
+        "upsample-bilinear-2x": lambda: F.interpolate(x, scale_factor=2.0, mode="bilinear"),
+        "upsample-bilinear-2x-backward": lambda: torch.autograd.grad(
+            F.interpolate(x_grad, scale_factor=2.0, mode="bilinear"), x_grad,
+            torch.ones(shape[0], shape[1], 2 * shape[2], 2 * shape[3])),
     }[op]
 
 

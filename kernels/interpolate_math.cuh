@@ -124,15 +124,23 @@ NORMRT_HD inline int64_t offset(const int64_t* stride, int64_t n, int64_t c, con
 NORMRT_HD inline int64_t pick_index(const Tap& t, int corner) { return corner == 0 ? t.i0 : t.i1; }
 NORMRT_HD inline float pick_weight(const Tap& t, int corner) { return corner == 0 ? t.w0 : t.w1; }
 
-// Output element `index` (memory order): the taps' weighted sum, nested from the last axis out (PyTorch's order for
-// bilinear: h0 (w0 x00 + w1 x01) + h1 (w0 x10 + w1 x11)), each sum started from its first term (a copied -0 stays
-// -0). Nearest reads one element; so does each size-1 leading axis.
-NORMRT_HD inline float interpolate_element(const Geometry& g, const float* x, int64_t index) {
-  const Coordinates k = coordinates(g, index, true);
+// The taps of an axis's output positions, computed where needed (the kernels) or read from tables made once by
+// axis_tap (the CPU loops): either way the same values, so the sums below give the same bits.
+struct ComputedTaps {
+  const Geometry* g;
+  NORMRT_HD Tap operator()(int d, int64_t dst) const { return axis_tap(g->mode, g->axis[d], dst); }
+};
+
+// Output (n, c, o): the taps' weighted sum, nested from the last axis out (PyTorch's order for bilinear:
+// h0 (w0 x00 + w1 x01) + h1 (w0 x10 + w1 x11)), each sum started from its first term (a copied -0 stays -0). Nearest
+// reads one element; so does each size-1 leading axis.
+template <typename Taps>
+NORMRT_HD inline float interpolate_at(const Geometry& g, const float* x, int64_t n, int64_t c, const int64_t* o,
+                                      const Taps& tap_of) {
   Tap taps[kMaxAxes];
   int corners[kMaxAxes];
   for (int d = 0; d < kMaxAxes; ++d) {
-    taps[d] = axis_tap(g.mode, g.axis[d], k.p[d]);
+    taps[d] = tap_of(d, o[d]);
     corners[d] = g.mode == Mode::Linear && d >= g.first_axis ? 2 : 1;
   }
   float total = 0.0f;
@@ -142,7 +150,7 @@ NORMRT_HD inline float interpolate_element(const Geometry& g, const float* x, in
       float line = 0.0f;
       for (int e = 0; e < corners[2]; ++e) {
         const int64_t p[kMaxAxes] = {pick_index(taps[0], a), pick_index(taps[1], b), pick_index(taps[2], e)};
-        const float term = pick_weight(taps[2], e) * x[offset(g.in_stride, k.n, k.c, p)];
+        const float term = pick_weight(taps[2], e) * x[offset(g.in_stride, n, c, p)];
         line = e == 0 ? term : line + term;
       }
       const float term = corners[1] == 1 ? line : pick_weight(taps[1], b) * line;
@@ -154,26 +162,39 @@ NORMRT_HD inline float interpolate_element(const Geometry& g, const float* x, in
   return total;
 }
 
-// Input element `index` (memory order) of the backward: the outputs that reach it, weighted, summed over each
-// axis's range in order (the last axis innermost).
-NORMRT_HD inline float interpolate_gradient_element(const Geometry& g, const float* dy, int64_t index) {
-  const Coordinates k = coordinates(g, index, false);
-  Range range[kMaxAxes];
-  for (int d = 0; d < kMaxAxes; ++d) range[d] = reaching(g.mode, g.axis[d], k.p[d]);
+// Input (n, c, p) of the backward: the outputs in `range` (those that reach it), weighted, summed over each axis's
+// range in order (the last axis innermost).
+template <typename Taps>
+NORMRT_HD inline float interpolate_gradient_at(const Geometry& g, const float* dy, int64_t n, int64_t c,
+                                               const int64_t* p, const Range* range, const Taps& tap_of) {
   float total = 0.0f;
   for (int64_t o0 = range[0].begin; o0 < range[0].end; ++o0) {
-    const float w0 = tap_weight(axis_tap(g.mode, g.axis[0], o0), k.p[0]);
+    const float w0 = tap_weight(tap_of(0, o0), p[0]);
     for (int64_t o1 = range[1].begin; o1 < range[1].end; ++o1) {
-      const float w1 = tap_weight(axis_tap(g.mode, g.axis[1], o1), k.p[1]);
+      const float w1 = tap_weight(tap_of(1, o1), p[1]);
       float line = 0.0f;
       for (int64_t o2 = range[2].begin; o2 < range[2].end; ++o2) {
         const int64_t q[kMaxAxes] = {o0, o1, o2};
-        line += tap_weight(axis_tap(g.mode, g.axis[2], o2), k.p[2]) * dy[offset(g.out_stride, k.n, k.c, q)];
+        line += tap_weight(tap_of(2, o2), p[2]) * dy[offset(g.out_stride, n, c, q)];
       }
       total += w0 * w1 * line;
     }
   }
   return total;
+}
+
+// Output element `index` of the memory order (a kernel thread's).
+NORMRT_HD inline float interpolate_element(const Geometry& g, const float* x, int64_t index) {
+  const Coordinates k = coordinates(g, index, true);
+  return interpolate_at(g, x, k.n, k.c, k.p, ComputedTaps{&g});
+}
+
+// Input element `index` of the memory order, of the backward.
+NORMRT_HD inline float interpolate_gradient_element(const Geometry& g, const float* dy, int64_t index) {
+  const Coordinates k = coordinates(g, index, false);
+  Range range[kMaxAxes];
+  for (int d = 0; d < kMaxAxes; ++d) range[d] = reaching(g.mode, g.axis[d], k.p[d]);
+  return interpolate_gradient_at(g, dy, k.n, k.c, k.p, range, ComputedTaps{&g});
 }
 
 }  // namespace normrt::imath

@@ -151,6 +151,44 @@ void check_floating(const Tensor& t, const char* what) {
                dtype_name(t.dtype()));
 }
 
+// The CPU's tables: each axis's taps (by output position) and reaching ranges (by input position), made once by
+// imath's functions, so that the loops compute the kernels' bits without their per-element divisions and searches.
+struct TapTables {
+  std::vector<imath::Tap> taps[imath::kMaxAxes];
+  std::vector<imath::Range> ranges[imath::kMaxAxes];
+  imath::Tap operator()(int d, int64_t dst) const { return taps[d][static_cast<std::size_t>(dst)]; }
+};
+
+TapTables tap_tables(const imath::Geometry& g, bool with_ranges) {
+  TapTables t;
+  for (int d = 0; d < imath::kMaxAxes; ++d) {
+    const imath::Axis& a = g.axis[d];
+    for (int64_t o = 0; o < a.out; ++o) t.taps[d].push_back(imath::axis_tap(g.mode, a, o));
+    if (with_ranges)
+      for (int64_t i = 0; i < a.in; ++i) t.ranges[d].push_back(imath::reaching(g.mode, a, i));
+  }
+  return t;
+}
+
+// fn(n, c, position[3]) over every (n, c, position) of the input's or the output's axes, each (n, c) plane's work in
+// parallel.
+template <typename Fn>
+void for_each_position(const imath::Geometry& g, bool output, Fn fn) {
+  int64_t sizes[imath::kMaxAxes];
+  int64_t positions = 1;
+  for (int d = 0; d < imath::kMaxAxes; ++d) positions *= sizes[d] = output ? g.axis[d].out : g.axis[d].in;
+  const int64_t planes = g.batch * g.channels;
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(8 * planes * positions))
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    const int64_t n = plane / g.channels;
+    const int64_t c = plane % g.channels;
+    int64_t p[imath::kMaxAxes];
+    for (p[0] = 0; p[0] < sizes[0]; ++p[0])
+      for (p[1] = 0; p[1] < sizes[1]; ++p[1])
+        for (p[2] = 0; p[2] < sizes[2]; ++p[2]) fn(n, c, p);
+  }
+}
+
 int64_t numel_of(const Shape& shape) {
   int64_t n = 1;
   for (int64_t s : shape) n *= s;
@@ -177,8 +215,11 @@ Tensor interpolate(const Tensor& input, const InterpolateOptions& options) {
   } else if (n > 0) {
     const float* xs = util::stored<float>(x);
     float* ys = util::stored<float>(y);
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(8 * n))
-    for (int64_t i = 0; i < n; ++i) ys[i] = imath::interpolate_element(p.geometry, xs, i);
+    const imath::Geometry& g = p.geometry;
+    const TapTables tables = tap_tables(g, false);
+    for_each_position(g, true, [&](int64_t batch, int64_t c, const int64_t* o) {
+      ys[imath::offset(g.out_stride, batch, c, o)] = imath::interpolate_at(g, xs, batch, c, o, tables);
+    });
   }
   return util::narrowed(y, input.dtype());
 }
@@ -203,8 +244,14 @@ Tensor interpolate_backward(const Tensor& grad_output, const Shape& input_sizes,
   } else if (n > 0) {
     const float* dys = util::stored<float>(dy);
     float* dxs = util::stored<float>(dx);
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(8 * n))
-    for (int64_t i = 0; i < n; ++i) dxs[i] = imath::interpolate_gradient_element(p.geometry, dys, i);
+    const imath::Geometry& g = p.geometry;
+    const TapTables tables = tap_tables(g, true);
+    for_each_position(g, false, [&](int64_t batch, int64_t c, const int64_t* i) {
+      const imath::Range range[imath::kMaxAxes] = {tables.ranges[0][static_cast<std::size_t>(i[0])],
+                                                   tables.ranges[1][static_cast<std::size_t>(i[1])],
+                                                   tables.ranges[2][static_cast<std::size_t>(i[2])]};
+      dxs[imath::offset(g.in_stride, batch, c, i)] = imath::interpolate_gradient_at(g, dys, batch, c, i, range, tables);
+    });
   }
   return util::narrowed(dx, grad_output.dtype());
 }
