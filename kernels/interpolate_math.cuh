@@ -132,16 +132,21 @@ struct ComputedTaps {
 };
 
 // Output (n, c, o): the taps' weighted sum, nested from the last axis out (PyTorch's order for bilinear:
-// h0 (w0 x00 + w1 x01) + h1 (w0 x10 + w1 x11)), each sum started from its first term (a copied -0 stays -0). Nearest
-// reads one element; so does each size-1 leading axis.
+// h0 (w0 x00 + w1 x01) + h1 (w0 x10 + w1 x11)), each sum started from its first term; each size-1 leading axis
+// takes one element. Nearest copies its element (-0 and NaN payloads kept).
 template <typename Taps>
 NORMRT_HD inline float interpolate_at(const Geometry& g, const float* x, int64_t n, int64_t c, const int64_t* o,
                                       const Taps& tap_of) {
   Tap taps[kMaxAxes];
+  if (g.mode != Mode::Linear) {  // a copy
+    for (int d = 0; d < kMaxAxes; ++d) taps[d] = tap_of(d, o[d]);
+    const int64_t p[kMaxAxes] = {taps[0].i0, taps[1].i0, taps[2].i0};
+    return x[offset(g.in_stride, n, c, p)];
+  }
   int corners[kMaxAxes];
   for (int d = 0; d < kMaxAxes; ++d) {
     taps[d] = tap_of(d, o[d]);
-    corners[d] = g.mode == Mode::Linear && d >= g.first_axis ? 2 : 1;
+    corners[d] = d >= g.first_axis ? 2 : 1;
   }
   float total = 0.0f;
   for (int a = 0; a < corners[0]; ++a) {

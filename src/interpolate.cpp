@@ -189,6 +189,18 @@ void for_each_position(const imath::Geometry& g, bool output, Fn fn) {
   }
 }
 
+// fn(n, c, position[3] with the last at 0) over every output row along the last axis.
+template <typename Fn>
+void for_each_row(const imath::Geometry& g, Fn fn) {
+  const int64_t planes = g.batch * g.channels, rows = g.axis[0].out * g.axis[1].out;
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(planes * rows * g.axis[2].out))
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    int64_t o[imath::kMaxAxes] = {0, 0, 0};
+    for (o[0] = 0; o[0] < g.axis[0].out; ++o[0])
+      for (o[1] = 0; o[1] < g.axis[1].out; ++o[1]) fn(plane / g.channels, plane % g.channels, o);
+  }
+}
+
 int64_t numel_of(const Shape& shape) {
   int64_t n = 1;
   for (int64_t s : shape) n *= s;
@@ -217,9 +229,22 @@ Tensor interpolate(const Tensor& input, const InterpolateOptions& options) {
     float* ys = util::stored<float>(y);
     const imath::Geometry& g = p.geometry;
     const TapTables tables = tap_tables(g, false);
-    for_each_position(g, true, [&](int64_t batch, int64_t c, const int64_t* o) {
-      ys[imath::offset(g.out_stride, batch, c, o)] = imath::interpolate_at(g, xs, batch, c, o, tables);
-    });
+    if (g.mode != imath::Mode::Linear && !g.channels_last) {  // nearest, contiguous: each output row a gather
+      const int64_t width = g.axis[2].out;
+      std::vector<int64_t> columns;
+      for (const imath::Tap& t : tables.taps[2]) columns.push_back(t.i0 * g.in_stride[4]);
+      for_each_row(g, [&](int64_t batch, int64_t c, const int64_t* o) {
+        const int64_t p[imath::kMaxAxes] = {tables.taps[0][static_cast<std::size_t>(o[0])].i0,
+                                            tables.taps[1][static_cast<std::size_t>(o[1])].i0, 0};
+        const float* row = xs + imath::offset(g.in_stride, batch, c, p);
+        float* out = ys + imath::offset(g.out_stride, batch, c, o);
+        for (int64_t j = 0; j < width; ++j) out[j] = row[columns[static_cast<std::size_t>(j)]];
+      });
+    } else {
+      for_each_position(g, true, [&](int64_t batch, int64_t c, const int64_t* o) {
+        ys[imath::offset(g.out_stride, batch, c, o)] = imath::interpolate_at(g, xs, batch, c, o, tables);
+      });
+    }
   }
   return util::narrowed(y, input.dtype());
 }
