@@ -90,15 +90,21 @@ void with_activation(nnmath::InputActivation kind, Fn fn) {
   }
 }
 
-// A backward's operands: the gradient and the saved tensor (float32, or one 16-bit dtype when `reduced`), of one
-// shape on one device.
-void check_backward_operands(const Tensor& grad_output, const Tensor& saved, const char* saved_name, bool reduced) {
+// A backward's operands checked (the gradient and the saved tensor: float32, or one 16-bit dtype when `reduced`, of
+// one shape on one device), the gradient in the saved tensor's memory format, and the result to fill.
+struct BackwardOperands {
+  Tensor dy, dx;
+};
+
+BackwardOperands backward_operands(const Tensor& grad_output, const Tensor& saved, const char* saved_name,
+                                   bool reduced) {
   if (reduced) {
     check_same_shape(grad_output, "grad_output", saved, saved_name);
     check_same_device(grad_output, saved);
   } else {
     check_pair(grad_output, "grad_output", saved, saved_name);
   }
+  return {grad_output.to(saved.memory_format()), empty(saved.sizes(), like(saved))};
 }
 
 }  // namespace
@@ -162,12 +168,10 @@ Tensor activation(Activation kind, const Tensor& input) {
   Tensor out = empty(input.sizes(), like(input));
   const float* x = util::stored<float>(input);
   float* y = util::stored<float>(out);
-  {
-    with_activation(math_kind(kind), [&](auto k) {
+  with_activation(math_kind(kind), [&](auto k) {
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
-      for (int64_t i = 0; i < n; ++i) y[i] = nnmath::activation_forward(k, x[i]);
-    });
-  }
+    for (int64_t i = 0; i < n; ++i) y[i] = nnmath::activation_forward(k, x[i]);
+  });
   return out;
 }
 NORMRT_WIDE_VECTORS_END
@@ -178,35 +182,28 @@ Tensor activation_backward(Activation kind, const Tensor& grad_output, const Ten
   const int64_t n = output.numel();
   if (output.defined() && output.device().is_cuda()) {  // the kernels take float16 and bfloat16 as they are
 #if NORMRT_WITH_CUDA
-    check_backward_operands(grad_output, output, "output", h.has_value());
-    Tensor out = empty(output.sizes(), like(output));
-    const Tensor dy = grad_output.to(output.memory_format());
+    const BackwardOperands o = backward_operands(grad_output, output, "output", h.has_value());
     Launch l(output);
     util::dispatch_element(output.dtype(), [&](auto element) {
       using T = decltype(element);
-      cuda::activation_backward(math_kind(kind), util::stored<T>(dy), util::stored<T>(output), util::stored<T>(out), n,
-                                l.sms, l.stream);
+      cuda::activation_backward(math_kind(kind), util::stored<T>(o.dy), util::stored<T>(output),
+                                util::stored<T>(o.dx), n, l.sms, l.stream);
     });
-    return out;
+    return o.dx;
 #else
     no_cuda("activation_backward");
 #endif
   }
   if (h) return activation_backward(kind, util::widened(grad_output), util::widened(output)).to(*h);
-  check_pair(grad_output, "grad_output", output, "output");
-  Tensor out = empty(output.sizes(), like(output));
-  const Tensor dy_in_format = grad_output.to(output.memory_format());
-  const float *dy = util::stored<float>(dy_in_format), *y = util::stored<float>(output);
-  float* dx = util::stored<float>(out);
-  {
-    with_activation(math_kind(kind), [&](auto k) {
+  const BackwardOperands o = backward_operands(grad_output, output, "output", false);
+  const float *dy = util::stored<float>(o.dy), *y = util::stored<float>(output);
+  float* dx = util::stored<float>(o.dx);
+  with_activation(math_kind(kind), [&](auto k) {
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
-      for (int64_t i = 0; i < n; ++i) dx[i] = nnmath::activation_backward(k, dy[i], y[i]);
-    });
-  }
-  return out;
+    for (int64_t i = 0; i < n; ++i) dx[i] = nnmath::activation_backward(k, dy[i], y[i]);
+  });
+  return o.dx;
 }
-
 
 NORMRT_WIDE_VECTORS_BEGIN
 Tensor activation(const InputActivation& f, const Tensor& input) {
@@ -251,31 +248,27 @@ Tensor activation_backward(const InputActivation& f, const Tensor& grad_output, 
   const nnmath::ActivationCoefficients k = coefficients(f);
   if (input.defined() && input.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
-    check_backward_operands(grad_output, input, "input", h.has_value());
-    Tensor out = empty(input.sizes(), like(input));
-    const Tensor dy = grad_output.to(input.memory_format());
+    const BackwardOperands o = backward_operands(grad_output, input, "input", h.has_value());
     Launch l(input);
     util::dispatch_element(input.dtype(), [&](auto element) {
       using T = decltype(element);
-      cuda::input_activation_backward(kind, k, util::stored<T>(dy), util::stored<T>(input), util::stored<T>(out), n,
-                                      l.sms, l.stream);
+      cuda::input_activation_backward(kind, k, util::stored<T>(o.dy), util::stored<T>(input), util::stored<T>(o.dx),
+                                      n, l.sms, l.stream);
     });
-    return out;
+    return o.dx;
 #else
     no_cuda("activation_backward");
 #endif
   }
   if (h) return activation_backward(f, util::widened(grad_output), util::widened(input)).to(*h);
-  check_pair(grad_output, "grad_output", input, "input");
-  Tensor out = empty(input.sizes(), like(input));
-  const Tensor dy_in_format = grad_output.to(input.memory_format());
-  const float *dy = util::stored<float>(dy_in_format), *x = util::stored<float>(input);
-  float* dx = util::stored<float>(out);
+  const BackwardOperands o = backward_operands(grad_output, input, "input", false);
+  const float *dy = util::stored<float>(o.dy), *x = util::stored<float>(input);
+  float* dx = util::stored<float>(o.dx);
   with_activation(kind, [&, k](auto kind_constant) {
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
     for (int64_t i = 0; i < n; ++i) dx[i] = nnmath::input_activation_backward(kind_constant, k, dy[i], x[i]);
   });
-  return out;
+  return o.dx;
 }
 NORMRT_WIDE_VECTORS_END
 

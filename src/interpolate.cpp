@@ -93,6 +93,12 @@ Plan plan(const Shape& in, MemoryFormat format, const InterpolateOptions& o) {
   Shape out_spatial(static_cast<std::size_t>(axes));
   for (int d = 0; d < axes; ++d) {
     const std::size_t pick = o.broadcast() ? 0 : static_cast<std::size_t>(d);
+    if (has_scale) {  // a size beyond int64 (or from a NaN factor) has no floor to take
+      const double wanted = static_cast<double>(spatial[static_cast<std::size_t>(d)]) * o.scale_factor()[pick];
+      NORMRT_CHECK(std::isfinite(wanted) && std::fabs(wanted) < 0x1p62, "interpolate: scale_factor ",
+                   o.scale_factor()[pick], " gives no output size for an input of ",
+                   spatial[static_cast<std::size_t>(d)]);
+    }
     out_spatial[static_cast<std::size_t>(d)] =
         has_size ? o.size()[pick]
                  : static_cast<int64_t>(std::floor(static_cast<double>(spatial[static_cast<std::size_t>(d)]) *

@@ -128,6 +128,8 @@ TEST(Interpolate, RefusesBadArgumentsWithPyTorchsWords) {
                           "W: 2)"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().scale_factor(0.1)); },
                           "output (H: 0, W: 0)"));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().scale_factor(NAN)); }, "scale_factor nan gives no"));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().scale_factor(1e300)); }, "gives no output size"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(zeros({4, 4}), O().size(2)); },
                           "Input Error: Only 3D, 4D and 5D input Tensors supported (got 2D)"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(zeros({1, 1, 4}, TensorOptions().dtype(DType::Int64)), O().size(2)); },

@@ -182,12 +182,13 @@ TEST_P(NnKernels, InterpolationEqualsTheCpuFormulas) {
     std::vector<int64_t> in, out;
     bool align_corners, channels_last;
   };
+  using M = imath::Mode;
   const std::vector<Case> cases = {
-      {imath::Mode::Nearest, {5}, {7}, false, false},           {imath::Mode::Nearest, {4, 5}, {8, 10}, false, true},
-      {imath::Mode::Nearest, {4, 6}, {4, 3}, false, false},     {imath::Mode::NearestExact, {5, 4}, {8, 3}, false, true},
-      {imath::Mode::Linear, {6}, {11}, true, false},            {imath::Mode::Linear, {5, 4}, {9, 7}, false, true},
-      {imath::Mode::Linear, {5, 4}, {5, 1}, true, false},       {imath::Mode::Linear, {3, 4, 3}, {5, 6, 4}, false, true},
-      {imath::Mode::NearestExact, {2, 3, 4}, {3, 5, 2}, false, false}};
+      {M::Nearest, {5}, {7}, false, false},         {M::Nearest, {4, 5}, {8, 10}, false, true},
+      {M::Nearest, {4, 6}, {4, 3}, false, false},   {M::NearestExact, {5, 4}, {8, 3}, false, true},
+      {M::Linear, {6}, {11}, true, false},          {M::Linear, {5, 4}, {9, 7}, false, true},
+      {M::Linear, {5, 4}, {5, 1}, true, false},     {M::Linear, {3, 4, 3}, {5, 6, 4}, false, true},
+      {M::NearestExact, {2, 3, 4}, {3, 5, 2}, false, false}};
   for (const Case& c : cases) {
     const imath::Geometry g = interpolation(c.mode, 2, 3, c.in, c.out, c.align_corners, c.channels_last);
     int64_t in_n = 6, out_n = 6;
