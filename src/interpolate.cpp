@@ -8,6 +8,7 @@
 #include "cpu_threads.h"
 #include "interpolate_math.cuh"
 #include "nvtx.h"
+#include "normrt/ops/pooling.h"
 #include "op_util.h"
 #if NORMRT_WITH_CUDA
 #include "interpolate.cuh"
@@ -21,6 +22,7 @@ const char* interpolate_mode_name(InterpolateMode mode) {
     case InterpolateMode::Linear: return "linear";
     case InterpolateMode::Bilinear: return "bilinear";
     case InterpolateMode::Trilinear: return "trilinear";
+    case InterpolateMode::Area: return "area";
     default: return "nearest";
   }
 }
@@ -57,6 +59,7 @@ std::string named_sizes(const Shape& spatial) {
 struct Plan {
   imath::Geometry geometry;
   Shape out_shape;
+  Shape out_spatial;
 };
 
 // The geometry of interpolating an input of `in` (with `format`), every argument checked first.
@@ -130,6 +133,7 @@ Plan plan(const Shape& in, MemoryFormat format, const InterpolateOptions& o) {
     else
       a.step = factor > 0.0 ? static_cast<float>(1.0 / factor) : static_cast<float>(a.in) / static_cast<float>(a.out);
   }
+  p.out_spatial = out_spatial;
   p.out_shape = {in[0], in[1]};
   p.out_shape.insert(p.out_shape.end(), out_spatial.begin(), out_spatial.end());
   // Element strides of (N, C, axis 0..2), the missing leading axes of size 1 and stride 0.
@@ -219,6 +223,8 @@ Tensor interpolate(const Tensor& input, const InterpolateOptions& options) {
   const detail::NvtxRange range("interpolate");
   check_floating(input, "input");
   const Plan p = plan(input.sizes(), input.memory_format(), options);
+  if (options.mode() == InterpolateMode::Area)
+    return adaptive_avg_pool(input, static_cast<int>(p.out_spatial.size()), p.out_spatial);
   const Tensor x = util::widened(input);
   Tensor y = empty(p.out_shape, TensorOptions(x.device()).memory_format(x.memory_format()));
   const int64_t n = y.numel();
@@ -261,6 +267,12 @@ Tensor interpolate_backward(const Tensor& grad_output, const Shape& input_sizes,
   const Plan p = plan(input_sizes, grad_output.memory_format(), options);
   NORMRT_CHECK(grad_output.sizes() == p.out_shape, "interpolate_backward: expected grad_output of shape ",
                shape_str(p.out_shape), ", got ", shape_str(grad_output.sizes()));
+  if (options.mode() == InterpolateMode::Area) {  // the pooling backward reads only its input's shape and layout
+    const Tensor stand_in = empty(input_sizes, TensorOptions(grad_output.device())
+                                                   .dtype(grad_output.dtype())
+                                                   .memory_format(grad_output.memory_format()));
+    return adaptive_avg_pool_backward(grad_output, stand_in, static_cast<int>(p.out_spatial.size()));
+  }
   const Tensor dy = util::widened(grad_output);
   Tensor dx = empty(input_sizes, TensorOptions(dy.device()).memory_format(dy.memory_format()));
   const int64_t n = numel_of(input_sizes);

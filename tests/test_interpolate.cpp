@@ -35,9 +35,9 @@ TEST(Interpolate, TheBackwardIsTheForwardsAdjoint) {
   auto size = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
   const ops::InterpolateMode modes[] = {ops::InterpolateMode::Nearest, ops::InterpolateMode::NearestExact,
                                         ops::InterpolateMode::Linear, ops::InterpolateMode::Bilinear,
-                                        ops::InterpolateMode::Trilinear};
-  for (int trial = 0; trial < 60; ++trial) {
-    const ops::InterpolateMode mode = modes[trial % 5];
+                                        ops::InterpolateMode::Trilinear, ops::InterpolateMode::Area};
+  for (int trial = 0; trial < 72; ++trial) {
+    const ops::InterpolateMode mode = modes[trial % 6];
     const int axes = mode == ops::InterpolateMode::Linear      ? 1
                      : mode == ops::InterpolateMode::Bilinear  ? 2
                      : mode == ops::InterpolateMode::Trilinear ? 3
@@ -55,8 +55,8 @@ TEST(Interpolate, TheBackwardIsTheForwardsAdjoint) {
     bool by_scale = trial % 3 == 0;
     for (int d = 0; d < axes; ++d) by_scale = by_scale && std::floor(shape[2 + d] * factors[d]) >= 1;
     if (by_scale) options.scale_factor(factors); else options.size(out);
-    if (axes == static_cast<int>(shape.size()) - 2 && mode != ops::InterpolateMode::Nearest &&
-        mode != ops::InterpolateMode::NearestExact)
+    if (mode == ops::InterpolateMode::Linear || mode == ops::InterpolateMode::Bilinear ||
+        mode == ops::InterpolateMode::Trilinear)
       options.align_corners(trial % 2 == 0);
     const MemoryFormat format = axes == 2 && trial % 4 < 2   ? MemoryFormat::ChannelsLast
                                 : axes == 3 && trial % 4 < 2 ? MemoryFormat::ChannelsLast3d
@@ -110,6 +110,8 @@ TEST(Interpolate, RefusesBadArgumentsWithPyTorchsWords) {
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O()); }, "either size or scale_factor should be defined"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(2).scale_factor(2.0)); },
                           "only one of size or scale_factor should be defined"));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(4).mode(M::Area).align_corners(false)); },
+                          "align_corners option can only be set with the interpolating modes"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(4).align_corners(true)); },
                           "align_corners option can only be set with the interpolating modes: linear | bilinear | "
                           "bicubic | trilinear"));

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Writes golden data for torch.nn.functional.interpolate (nearest, nearest-exact, linear, bilinear, trilinear, with
-and without align_corners, by size and by scale factor, up and down) and the Upsample modules' reprs
+"""Writes golden data for torch.nn.functional.interpolate (nearest, nearest-exact, linear, bilinear, trilinear, area,
+with and without align_corners, by size and by scale factor, up and down) and the Upsample modules' reprs
 (tests/test_interpolate.cpp), computed by PyTorch in float32: its source positions are float arithmetic (a float64 run
 would move them), which normrt repeats.
 Run:  /usr/bin/python3 tests/golden/make_golden_interpolate.py  ->  data_interpolate/cases.json
@@ -35,6 +35,9 @@ CASES = [
     ([1, 2, 3, 4, 3], "trilinear", [5, 6, 4], None, True, None), ([1, 1, 2, 3, 4], "trilinear", None, 1.5, False, None),
     ([1, 2, 3, 3], "nearest", None, 2.0, None, "UpsamplingNearest2d"),
     ([1, 2, 3, 4], "bilinear", 5, None, True, "UpsamplingBilinear2d"),
+    # Added later (drawn after the cases above): area, PyTorch's adaptive average pooling.
+    ([2, 3, 10], "area", 4, None, None, None), ([1, 2, 7, 9], "area", [3, 5], None, None, "Upsample"),
+    ([1, 2, 6, 5], "area", None, 0.5, None, None), ([1, 2, 4, 5, 6], "area", [2, 3, 7], None, None, None),
 ]
 
 
