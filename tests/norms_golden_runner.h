@@ -1,4 +1,4 @@
-// LayerNorm / GroupNorm golden cases (tests/golden/make_golden_norms.py) run on one device: the CPU suite and the
+// LayerNorm / GroupNorm / InstanceNorm golden cases (tests/golden/make_golden_norms.py) run on one device: the CPU suite and the
 // GPU suites (real and emulated) share it.
 #pragma once
 #include <cmath>
@@ -20,9 +20,83 @@ inline std::vector<std::string> norms_golden_case_names() {
   return names;
 }
 
+// The reference is exact (float64); float32 arithmetic cannot beat the float32-mean floor: the mean of values near
+// m carries an error of up to ulp(m) / 2, which x-hat divides by the standard deviation. Tolerances are that floor
+// (with margin) or 1e-5, relative to the larger of 1 and the largest expected magnitude. `x` is the case's input
+// (the floor taken over all of it: an upper bound for the per-instance floors when the instances share a scale).
+inline double norms_tolerance(const Tensor& x) {
+  const auto values = to_double(x);
+  double mean = 0, var = 0, largest = 0;
+  for (double v : values) mean += v / static_cast<double>(values.size()), largest = std::max(largest, std::fabs(v));
+  for (double v : values) var += (v - mean) * (v - mean) / static_cast<double>(values.size());
+  const double floor = largest * std::ldexp(1.0, -24) / std::sqrt(var);
+  return std::max(1e-5, 8 * floor);
+}
+
+inline std::unique_ptr<nn::InstanceNormBase> make_instance_norm(const nlohmann::json& c) {
+  const auto options = nn::InstanceNormOptions(c["features"].get<int64_t>())
+                           .eps(c["eps"].get<double>())
+                           .momentum(c["momentum"].get<double>())
+                           .affine(c["affine"].get<bool>())
+                           .track_running_stats(c["track"].get<bool>());
+  switch (c["spatial_dims"].get<int>()) {
+    case 1: return std::make_unique<nn::InstanceNorm1d>(options);
+    case 2: return std::make_unique<nn::InstanceNorm2d>(options);
+    default: return std::make_unique<nn::InstanceNorm3d>(options);
+  }
+}
+
+// Training forward/backward; with tracked statistics a second training forward, then eval forward/backward, each
+// against PyTorch's (make_golden_norms.py, run_instance).
+inline void run_instance_norm_golden_case(const std::string& name, const nlohmann::json& c, const Device& device) {
+  const std::string dir = norms_golden_dir() + "/" + name + "/";
+  auto npy = [&](const std::string& key) { return load_npy(dir + key + ".npy"); };
+  const auto module = make_instance_norm(c);
+  const bool affine = c["affine"].get<bool>(), track = c["track"].get<bool>();
+  if (affine) {
+    module->weight.copy_(npy("weight"));
+    module->bias.copy_(npy("bias"));
+  }
+  if (track) {
+    module->running_mean.copy_(npy("running_mean_start"));
+    module->running_var.copy_(npy("running_var_start"));
+  }
+  module->to(device);
+  module->train(!c.value("eval", false));
+  const double tol = norms_tolerance(npy("x"));
+  auto check = [&](const Tensor& actual, const std::string& key) {
+    ASSERT_TRUE(actual.defined()) << name << ": " << key;
+    EXPECT_EQ(actual.device(), device) << name << ": " << key;
+    const auto expected = to_double(npy(key));
+    EXPECT_EQ(actual.sizes(), npy(key).sizes()) << name << ": " << key;
+    EXPECT_TRUE(all_close(actual.to_vector(), expected, tol, tol, std::max(1.0, max_abs(expected))))
+        << name << ": " << key;
+  };
+  check(module->forward(npy("x").to(device)), "y");
+  check(module->backward(npy("dy").to(device)), "dx");
+  if (affine) {
+    check(module->weight.grad(), "dweight");
+    check(module->bias.grad(), "dbias");
+  }
+  if (!track) return;
+  module->forward(npy("x2").to(device));
+  check(module->running_mean, "running_mean");
+  check(module->running_var, "running_var");
+  EXPECT_EQ(module->num_batches_tracked.item<int64_t>(), 0) << name << ": instance norm counts no batches";
+  module->eval();
+  module->zero_grad();
+  check(module->forward(npy("x3").to(device)), "y_eval");
+  check(module->backward(npy("dy3").to(device)), "dx_eval");
+  if (affine) {
+    check(module->weight.grad(), "dweight_eval");
+    check(module->bias.grad(), "dbias_eval");
+  }
+}
+
 inline void run_norms_golden_case(const std::string& name, const Device& device) {
   std::ifstream in(norms_golden_dir() + "/cases.json");
   const auto c = nlohmann::json::parse(in)[name];
+  if (c["kind"] == "instance") return run_instance_norm_golden_case(name, c, device);
   const std::string dir = norms_golden_dir() + "/" + name + "/";
   auto npy = [&](const std::string& key) { return load_npy(dir + key + ".npy"); };
   std::unique_ptr<nn::Module> module;
@@ -49,15 +123,7 @@ inline void run_norms_golden_case(const std::string& name, const Device& device)
   const Tensor y = module->forward(npy("x").to(device));
   const Tensor dx = module->backward(npy("dy").to(device));
   EXPECT_EQ(y.device(), device);
-  // The reference is exact (float64); float32 arithmetic cannot beat the float32-mean floor: the mean of values near
-  // m carries an error of up to ulp(m) / 2, which x-hat divides by the standard deviation. Tolerances are that floor
-  // (with margin) or 1e-5, relative to the larger of 1 and the largest expected magnitude.
-  const auto x = to_double(npy("x"));
-  double mean = 0, var = 0, largest = 0;
-  for (double v : x) mean += v / static_cast<double>(x.size()), largest = std::max(largest, std::fabs(v));
-  for (double v : x) var += (v - mean) * (v - mean) / static_cast<double>(x.size());
-  const double floor = largest * std::ldexp(1.0, -24) / std::sqrt(var);
-  const double tol = std::max(1e-5, 8 * floor);
+  const double tol = norms_tolerance(npy("x"));
   auto check = [&](const Tensor& actual, const std::string& key) {
     const auto expected = to_double(npy(key));
     EXPECT_TRUE(all_close(actual.to_vector(), expected, tol, tol, std::max(1.0, max_abs(expected))))

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes golden data for LayerNorm and GroupNorm (tests/test_norms.cpp).
+"""Writes golden data for LayerNorm, GroupNorm and InstanceNorm1d/2d/3d (tests/test_norms.cpp).
 
 Run with Debian's python3-torch (CPU PyTorch 1.13):  /usr/bin/python3 tests/golden/make_golden_norms.py
 data_norms/cases.json lists the cases and their parameters; data_norms/<case>/ holds x, dy, and PyTorch's y, dx
@@ -43,6 +43,56 @@ def run(name, module, shape, scale=1.0, shift=0.0):
         np.save(os.path.join(d, key + ".npy"), t.detach().numpy().astype(np.float32))
 
 
+def run_instance(name, c):
+    # Training forward and backward on x; with tracked statistics a second training forward (x2) and an eval forward
+    # and backward (x3, dy3) too, the weight's gradient of the eval backward alone. A case with "eval" runs the first
+    # pass in eval mode.
+    g = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+    cls = {1: torch.nn.InstanceNorm1d, 2: torch.nn.InstanceNorm2d, 3: torch.nn.InstanceNorm3d}[c["spatial_dims"]]
+    m = cls(c["features"], eps=c["eps"], momentum=c["momentum"], affine=c["affine"],
+            track_running_stats=c["track"]).double()
+    scale, shift = c.get("scale", 1.0), c.get("shift", 0.0)
+    draw = lambda: (torch.randn(c["shape"], generator=g) * scale + shift).double()
+    if c["affine"]:
+        with torch.no_grad():
+            m.weight.copy_((torch.rand(m.weight.shape, generator=g) + 0.5).double())
+            m.bias.copy_(torch.randn(m.bias.shape, generator=g).double())
+    if c.get("running"):
+        with torch.no_grad():
+            m.running_mean.copy_(torch.randn(c["features"], generator=g).double())
+            m.running_var.copy_((torch.rand(c["features"], generator=g) + 0.5).double())
+    arrays = {}
+    if c["affine"]:
+        arrays.update({"weight": m.weight.detach().clone(), "bias": m.bias.detach().clone()})
+    if c["track"]:
+        arrays.update({"running_mean_start": m.running_mean.clone(), "running_var_start": m.running_var.clone()})
+    m.train(not c.get("eval", False))
+    x = draw().requires_grad_()
+    y = m(x)
+    dy = torch.randn(y.shape, generator=g).double()
+    y.backward(dy)
+    arrays.update({"x": x, "dy": dy, "y": y, "dx": x.grad})
+    if c["affine"]:
+        arrays.update({"dweight": m.weight.grad.clone(), "dbias": m.bias.grad.clone()})
+    if c["track"]:
+        x2 = draw()
+        m(x2)
+        arrays.update({"x2": x2, "running_mean": m.running_mean, "running_var": m.running_var})
+        m.eval()
+        m.zero_grad()
+        x3 = draw().requires_grad_()
+        y3 = m(x3)
+        dy3 = torch.randn(y3.shape, generator=g).double()
+        y3.backward(dy3)
+        arrays.update({"x3": x3, "dy3": dy3, "y_eval": y3, "dx_eval": x3.grad})
+        if c["affine"]:
+            arrays.update({"dweight_eval": m.weight.grad, "dbias_eval": m.bias.grad})
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    for key, t in arrays.items():
+        np.save(os.path.join(d, key + ".npy"), t.detach().numpy().astype(np.float32))
+
+
 def main():
     cases = {
         "layernorm_rows": {"kind": "layer", "shape": [5, 8], "normalized_shape": [8], "affine": True, "eps": 1e-5},
@@ -58,8 +108,31 @@ def main():
         "groupnorm_instance": {"kind": "group", "shape": [2, 4, 3, 3], "groups": 4, "affine": True, "eps": 1e-5},
         "groupnorm_one_group_no_affine": {"kind": "group", "shape": [2, 3, 2, 2], "groups": 1, "affine": False,
                                           "eps": 1e-5},
+        # Appended after the LayerNorm / GroupNorm cases (whose data stay as they were).
+        "instancenorm2d_affine_tracked": {"kind": "instance", "spatial_dims": 2, "shape": [3, 4, 5, 6], "features": 4,
+                                          "affine": True, "track": True, "momentum": 0.1, "eps": 1e-5,
+                                          "running": True},
+        "instancenorm1d_plain": {"kind": "instance", "spatial_dims": 1, "shape": [4, 3, 7], "features": 3,
+                                 "affine": False, "track": False, "momentum": 0.1, "eps": 1e-5},
+        "instancenorm1d_unbatched_affine": {"kind": "instance", "spatial_dims": 1, "shape": [3, 9], "features": 3,
+                                            "affine": True, "track": False, "momentum": 0.1, "eps": 1e-5},
+        "instancenorm3d_far_mean_tracked": {"kind": "instance", "spatial_dims": 3, "shape": [2, 3, 3, 4, 5],
+                                            "features": 3, "affine": False, "track": True, "momentum": 0.3,
+                                            "eps": 1e-3, "scale": 0.01, "shift": -20.0},
+        "instancenorm2d_one_channel_unbatched_tracked": {"kind": "instance", "spatial_dims": 2, "shape": [1, 7, 5],
+                                                         "features": 1, "affine": True, "track": True,
+                                                         "momentum": 0.5, "eps": 1e-5},
+        "instancenorm2d_eval_untracked": {"kind": "instance", "spatial_dims": 2, "shape": [2, 3, 4, 4],
+                                          "features": 3, "affine": True, "track": False, "momentum": 0.1,
+                                          "eps": 1e-5, "eval": True},
+        "instancenorm2d_two_elements_tracked": {"kind": "instance", "spatial_dims": 2, "shape": [5, 2, 1, 2],
+                                                "features": 2, "affine": True, "track": True, "momentum": 0.1,
+                                                "eps": 1e-5, "running": True},
     }
     for name, c in cases.items():
+        if c["kind"] == "instance":
+            run_instance(name, c)
+            continue
         if c["kind"] == "layer":
             m = torch.nn.LayerNorm(c["normalized_shape"], eps=c["eps"], elementwise_affine=c["affine"])
         else:
