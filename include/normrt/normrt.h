@@ -34,6 +34,7 @@
 #include "normrt/ops/interpolate.h"
 #include "normrt/ops/nn.h"
 #include "normrt/ops/pad.h"
+#include "normrt/ops/pointwise_loss.h"
 #include "normrt/ops/pooling.h"
 #include "normrt/ops/tensor_ops.h"
 #include "normrt/optim.h"

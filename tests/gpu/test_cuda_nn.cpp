@@ -10,6 +10,7 @@
 #include "nn_golden_runner.h"
 #include "losses_golden_runner.h"
 #include "norms_golden_runner.h"
+#include "pointwise_loss_golden_runner.h"
 
 namespace normrt {
 namespace {
@@ -20,6 +21,43 @@ using testing::throws_with;
 const Device kGpu = Device::cuda(0);
 
 class CudaNnGolden : public ::testing::TestWithParam<std::string> {};
+
+class CudaPointwiseLossGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaPointwiseLossGolden, MatchesPyTorch) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_pointwise_loss_golden_case(GetParam(), kGpu);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaPointwiseLossGolden,
+                         ::testing::ValuesIn(testing::pointwise_loss_golden_case_names()),
+                         testing::pointwise_loss_test_name);
+
+// The kernel runs the CPU's per-element formulas: each element's loss and gradient are the CPU's bits; the reduced
+// losses are sums in another order.
+TEST(CudaPointwiseLoss, GivesTheCpusBitsPerElement) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(12);
+  const Tensor x = randn({3, 5, 67}, gen), t = randn({3, 5, 67}, gen);
+  const Tensor p = rand({3, 5, 67}, gen), q = rand({3, 5, 67}, gen), w = rand({67}, gen);
+  for (ops::Reduction reduction : {ops::Reduction::None, ops::Reduction::Mean, ops::Reduction::Sum}) {
+    const std::vector<std::pair<ops::LossResult, ops::LossResult>> pairs = {
+        {ops::l1_loss(x, t, reduction), ops::l1_loss(x.to(kGpu), t.to(kGpu), reduction)},
+        {ops::smooth_l1_loss(x, t, reduction, 0.5), ops::smooth_l1_loss(x.to(kGpu), t.to(kGpu), reduction, 0.5)},
+        {ops::huber_loss(x, t, reduction, 2.0), ops::huber_loss(x.to(kGpu), t.to(kGpu), reduction, 2.0)},
+        {ops::binary_cross_entropy(p, q, reduction, w),
+         ops::binary_cross_entropy(p.to(kGpu), q.to(kGpu), reduction, w.to(kGpu))}};
+    for (const auto& [cpu, gpu] : pairs) {
+      EXPECT_EQ(gpu.grad_input.device(), kGpu);
+      EXPECT_EQ(gpu.grad_input.to_vector(), cpu.grad_input.to_vector());
+      if (reduction == ops::Reduction::None) {
+        EXPECT_EQ(gpu.loss.to_vector(), cpu.loss.to_vector());
+      } else {
+        EXPECT_NEAR(gpu.loss.item<float>(), cpu.loss.item<float>(), 1e-5 * std::fabs(cpu.loss.item<float>()));
+      }
+    }
+  }
+}
 
 // Mixed-precision training under bfloat16 autocast (tests/golden/make_golden_autocast.py).
 class CudaAutocastGolden : public ::testing::TestWithParam<std::string> {};

@@ -11,6 +11,7 @@
 #include "interpolate.cuh"
 #include "optimizer.cuh"
 #include "pad.cuh"
+#include "pointwise_loss.cuh"
 #include "pooling.cuh"
 #include "softmax.cuh"
 #include "tensor_ops.cuh"
@@ -139,6 +140,55 @@ TEST_P(NnKernels, InputActivationsEqualTheCpuFormulas) {
   check_input_activations<float>(x, dy);
   check_input_activations<Half>(x, dy);
   check_input_activations<BFloat16>(x, dy);
+}
+
+// Every elementwise loss (with and without a weight, reduced or not) on the emulator against the CPU's formulas, the
+// switch points and special values included; an empty launch does nothing.
+TEST_P(NnKernels, PointwiseLossesEqualTheCpuFormulas) {
+  using L = lossmath::PointwiseLoss;
+  auto x = random_vector(777, 5, 2.0f), t = random_vector(777, 6, 2.0f);
+  std::vector<float> px, pt;  // probabilities for binary cross-entropy
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    px.push_back(0.5f + 0.5f * std::tanh(x[i]));
+    pt.push_back(0.5f + 0.5f * std::tanh(t[i]));
+  }
+  const std::vector<std::pair<float, float>> specials = {{1.0f, 1.0f}, {1.5f, 0.5f}, {-0.5f, 0.5f}, {NAN, 0.0f},
+                                                         {INFINITY, 1.0f}, {0.0f, 1.0f}, {1.0f, 0.0f}, {1e-30f, 0.3f}};
+  for (const auto& [a, b] : specials) {
+    x.push_back(a);
+    t.push_back(b);
+    px.push_back(std::fabs(a) <= 1.0f ? std::fabs(a) : 0.5f);
+    pt.push_back(b);
+  }
+  const auto weight = random_vector(x.size(), 7);
+  const auto n = static_cast<int64_t>(x.size());
+  for (const auto& [kind, parameter] : std::vector<std::pair<L, float>>{
+           {L::L1, 0.0f}, {L::SmoothL1, 1.0f}, {L::SmoothL1, 0.0f}, {L::Huber, 1.0f}, {L::BinaryCrossEntropy, 0.0f}}) {
+    for (bool mean : {false, true}) {
+      for (bool weighted : {false, true}) {
+        if (weighted && kind != L::BinaryCrossEntropy) continue;
+        lossmath::PointwiseLossParams p;
+        p.kind = kind;
+        p.parameter = parameter;
+        p.norm = mean ? 1.0f / static_cast<float>(n) : 1.0f;
+        p.divisor = mean ? static_cast<float>(n) : 1.0f;
+        const bool bce = kind == L::BinaryCrossEntropy;
+        const std::vector<float>& xs = bce ? px : x;
+        const std::vector<float>& ts = bce ? pt : t;
+        std::vector<float> losses(x.size()), grad(x.size());
+        pointwise_loss(p, xs.data(), ts.data(), weighted ? weight.data() : nullptr, losses.data(), grad.data(), n, 2,
+                       nullptr);
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          const float w = weighted ? weight[i] : 1.0f;
+          const float expected_loss = lossmath::pointwise_loss(p, xs[i], ts[i], w);
+          const float expected_grad = lossmath::pointwise_loss_grad(p, xs[i], ts[i], w);
+          ASSERT_EQ(std::memcmp(&losses[i], &expected_loss, sizeof(float)), 0) << static_cast<int>(kind) << " " << i;
+          ASSERT_EQ(std::memcmp(&grad[i], &expected_grad, sizeof(float)), 0) << static_cast<int>(kind) << " " << i;
+        }
+        pointwise_loss(p, xs.data(), ts.data(), nullptr, losses.data(), grad.data(), 0, 2, nullptr);
+      }
+    }
+  }
 }
 
 // A geometry of (batch, channels, spatial) to (batch, channels, out) in one layout, the axes' steps as PyTorch's

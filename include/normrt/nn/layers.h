@@ -13,6 +13,7 @@
 #include "normrt/generator.h"
 #include "normrt/nn/module.h"
 #include "normrt/ops/nn.h"
+#include "normrt/ops/pointwise_loss.h"
 
 namespace normrt::nn {
 
@@ -308,6 +309,56 @@ class MSELoss : public Loss {
 
  private:
   ops::Reduction reduction_;
+};
+
+// torch.nn.L1Loss, SmoothL1Loss (beta), HuberLoss (delta) and BCELoss (probabilities, optional weight broadcast to
+// the input's shape): ops/pointwise_loss.h.
+class L1Loss : public Loss {
+ public:
+  explicit L1Loss(ops::Reduction reduction = ops::Reduction::Mean) : Loss("L1Loss"), reduction_(reduction) {}
+  Tensor forward(const Tensor& input, const Tensor& target) { return keep(ops::l1_loss(input, target, reduction_)); }
+
+ private:
+  ops::Reduction reduction_;
+};
+
+class SmoothL1Loss : public Loss {
+ public:
+  explicit SmoothL1Loss(ops::Reduction reduction = ops::Reduction::Mean, double beta = 1.0)
+      : Loss("SmoothL1Loss"), reduction_(reduction), beta_(beta) {}
+  Tensor forward(const Tensor& input, const Tensor& target) {
+    return keep(ops::smooth_l1_loss(input, target, reduction_, beta_));
+  }
+
+ private:
+  ops::Reduction reduction_;
+  double beta_;
+};
+
+class HuberLoss : public Loss {
+ public:
+  explicit HuberLoss(ops::Reduction reduction = ops::Reduction::Mean, double delta = 1.0)
+      : Loss("HuberLoss"), reduction_(reduction), delta_(delta) {}
+  Tensor forward(const Tensor& input, const Tensor& target) {
+    return keep(ops::huber_loss(input, target, reduction_, delta_));
+  }
+
+ private:
+  ops::Reduction reduction_;
+  double delta_;
+};
+
+class BCELoss : public Loss {
+ public:
+  explicit BCELoss(ops::Reduction reduction = ops::Reduction::Mean, Tensor weight = Tensor())
+      : Loss("BCELoss"), reduction_(reduction), weight_(std::move(weight)) {}
+  Tensor forward(const Tensor& input, const Tensor& target) {
+    return keep(ops::binary_cross_entropy(input, target, reduction_, weight_));
+  }
+
+ private:
+  ops::Reduction reduction_;
+  Tensor weight_;
 };
 
 }  // namespace normrt::nn

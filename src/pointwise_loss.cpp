@@ -1,0 +1,134 @@
+// normrt::ops elementwise losses: argument checks (PyTorch's wording), the CPU loop and dispatch to
+// kernels/pointwise_loss.cu; both run pointwise_loss_math.cuh per element. The reduction is a separate sum: on the
+// CPU in double, in index order; on a GPU CUB's fixed-order sum.
+#include "normrt/ops/pointwise_loss.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cpu_threads.h"
+#include "cuda_launch.h"
+#include "normrt/cuda.h"
+#include "normrt/error.h"
+#include "normrt/ops/elementwise.h"
+#include "normrt/ops/tensor_ops.h"
+#include "nvtx.h"
+#include "op_util.h"
+#include "pointwise_loss_math.cuh"
+#if NORMRT_WITH_CUDA
+#include "pointwise_loss.cuh"
+#include "reduce.cuh"
+#endif
+
+namespace normrt::ops {
+
+namespace {
+
+using lossmath::PointwiseLoss;
+using lossmath::PointwiseLossParams;
+
+// The weight as a tensor of the input's shape (an exact copy of each broadcast value), or undefined.
+Tensor weight_like(const Tensor& weight, const Tensor& input) {
+  if (!weight.defined()) return weight;
+  util::check_float(weight, "weight");
+  util::check_same_device(input, weight);
+  bool broadcasts = weight.dim() <= input.dim();
+  for (int64_t d = 1; broadcasts && d <= weight.dim(); ++d)
+    broadcasts = weight.size(weight.dim() - d) == 1 || weight.size(weight.dim() - d) == input.size(input.dim() - d);
+  NORMRT_CHECK(broadcasts, "binary_cross_entropy: weight of shape ", shape_str(weight.sizes()),
+               " does not broadcast to the input's shape ", shape_str(input.sizes()));
+  return mul(ones(input.sizes(), input.device()), weight);
+}
+
+void check_probabilities(const Tensor& input) {
+  if (!input.device().is_cpu()) return;
+  const float* x = input.data<float>();
+  const int64_t n = input.numel();
+  bool inside = true;
+  for (int64_t i = 0; i < n; ++i) inside &= x[i] >= 0.0f && x[i] <= 1.0f;  // NaN is outside
+  NORMRT_CHECK(inside, "all elements of input should be between 0 and 1");
+}
+
+LossResult run(const char* op, PointwiseLossParams p, const Tensor& given_input, const Tensor& given_target,
+               const Tensor& given_weight, Reduction reduction) {
+  const detail::NvtxRange range(op);
+  if (util::reduced_dtype(op, {&given_input, &given_target, &given_weight}))
+    return run(op, p, util::widened(given_input), util::widened(given_target), util::widened(given_weight),
+               reduction);
+  util::check_float(given_input, "input");
+  util::check_float(given_target, "target");
+  if (p.kind == PointwiseLoss::BinaryCrossEntropy) {
+    NORMRT_CHECK(given_input.sizes() == given_target.sizes(), "Using a target size (", shape_str(given_target.sizes()),
+                 ") that is different to the input size (", shape_str(given_input.sizes()),
+                 ") is deprecated. Please ensure they have the same size.");
+  }
+  util::check_pair(given_input, "input", given_target, "target");
+  // Elementwise: logical order, a contiguous gradient.
+  const Tensor input = given_input.contiguous(), target = given_target.contiguous();
+  const Tensor weight = weight_like(given_weight, input);
+  if (p.kind == PointwiseLoss::BinaryCrossEntropy) check_probabilities(input);
+  const int64_t n = input.numel();
+  const Device device = input.device();
+  const bool mean_reduction = reduction == Reduction::Mean;
+  p.norm = mean_reduction ? static_cast<float>(1.0 / static_cast<double>(n)) : 1.0f;
+  p.divisor = mean_reduction ? static_cast<float>(n) : 1.0f;
+  Tensor losses = empty({n}, device);
+  LossResult result{Tensor(), empty(input.sizes(), device)};
+  const float *x = input.data<float>(), *t = target.data<float>();
+  const float* w = weight.defined() ? weight.data<float>() : nullptr;
+  float *loss = losses.data<float>(), *grad = result.grad_input.data<float>();
+  if (reduction == Reduction::None) result.loss = losses.reshape(input.sizes());
+  if (device.is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch l(input);
+    cuda::pointwise_loss(p, x, t, w, loss, grad, n, l.sms, l.stream);
+    if (reduction != Reduction::None) {
+      result.loss = n == 0 ? zeros({}, device) : empty({}, device);
+      if (n > 0) normrt::cuda::sum(loss, result.loss.data<float>(), n, l.stream);
+      if (mean_reduction) result.loss = result.loss / static_cast<double>(n);  // n = 0: NaN, PyTorch's mean of nothing
+    }
+#else
+    util::no_cuda(op);
+#endif
+    return result;
+  }
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+  for (int64_t i = 0; i < n; ++i) {
+    const float wi = w != nullptr ? w[i] : 1.0f;
+    loss[i] = lossmath::pointwise_loss(p, x[i], t[i], wi);
+    grad[i] = lossmath::pointwise_loss_grad(p, x[i], t[i], wi);
+  }
+  if (reduction != Reduction::None) result.loss = mean_reduction ? mean(losses, 0) : sum(losses, 0);
+  return result;
+}
+
+PointwiseLossParams params(PointwiseLoss kind, double parameter = 0.0) {
+  PointwiseLossParams p;
+  p.kind = kind;
+  p.parameter = static_cast<float>(parameter);
+  return p;
+}
+
+}  // namespace
+
+LossResult l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  return run("l1_loss", params(PointwiseLoss::L1), input, target, Tensor(), reduction);
+}
+
+LossResult smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  NORMRT_CHECK(!(beta < 0), "smooth_l1_loss does not support negative values for beta.");
+  NORMRT_CHECK(std::isfinite(beta), "smooth_l1_loss: beta must be finite, got ", beta);
+  return run("smooth_l1_loss", params(PointwiseLoss::SmoothL1, beta), input, target, Tensor(), reduction);
+}
+
+LossResult huber_loss(const Tensor& input, const Tensor& target, Reduction reduction, double delta) {
+  NORMRT_CHECK(delta > 0, "huber_loss does not support non-positive values for delta.");
+  NORMRT_CHECK(std::isfinite(delta), "huber_loss: delta must be finite, got ", delta);
+  return run("huber_loss", params(PointwiseLoss::Huber, delta), input, target, Tensor(), reduction);
+}
+
+LossResult binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction, const Tensor& weight) {
+  return run("binary_cross_entropy", params(PointwiseLoss::BinaryCrossEntropy), input, target, weight, reduction);
+}
+
+}  // namespace normrt::ops
