@@ -308,6 +308,15 @@ std::vector<TensorOp> tensor_ops() {
       };
     };
   };
+  // An elementwise loss of x against a target of its shape: the loss and d loss / d x, as PyTorch's forward and
+  // backward in the comparison.
+  auto pointwise_loss = [](ops::LossResult (*loss)(const Tensor&, const Tensor&)) {
+    return [loss](const Tensor& x) -> std::function<void()> {
+      Generator gen(12);
+      const Tensor t = randn(x.sizes(), gen);
+      return [loss, x, t] { benchmark::DoNotOptimize(loss(x, t)); };
+    };
+  };
   auto targets = [](int64_t rows) {
     return from_vector(std::vector<int64_t>(static_cast<std::size_t>(rows), 3), {rows});
   };
@@ -393,6 +402,25 @@ std::vector<TensorOp> tensor_ops() {
       {"upsample-nearest-2x", pooled, upsample(ops::InterpolateMode::Nearest, false)},
       {"upsample-bilinear-2x", pooled, upsample(ops::InterpolateMode::Bilinear, false)},
       {"upsample-bilinear-2x-backward", pooled, upsample(ops::InterpolateMode::Bilinear, true)},
+      {"l1-loss", image, pointwise_loss([](const Tensor& x, const Tensor& t) { return ops::l1_loss(x, t); })},
+      {"smooth-l1-loss", image,
+       pointwise_loss([](const Tensor& x, const Tensor& t) { return ops::smooth_l1_loss(x, t); })},
+      {"huber-loss", image, pointwise_loss([](const Tensor& x, const Tensor& t) { return ops::huber_loss(x, t); })},
+      {"bce", image,
+       [](const Tensor& x) {
+         Generator gen(11);
+         const Tensor p = rand(x.sizes(), gen), t = rand(x.sizes(), gen);
+         return [p, t] { benchmark::DoNotOptimize(ops::binary_cross_entropy(p, t)); };
+       }},
+      {"instance-norm-train", image,
+       [](const Tensor& x) {
+         // A style-transfer / GAN layer: InstanceNorm2d's forward with the input's statistics and its backward.
+         return [x] {
+           const auto forward = ops::instance_norm_forward(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5);
+           benchmark::DoNotOptimize(ops::instance_norm_backward(x, x, Tensor(), forward.save_mean,
+                                                                forward.save_invstd, true, 1e-5));
+         };
+       }},
   };
 }
 

@@ -62,6 +62,8 @@ def torch_call(torch, name):
     targets = torch.full((shape[0],), 3)
     x_grad = x.clone().requires_grad_()
     probabilities = torch.rand(shape)
+    probabilities_grad = torch.rand(shape).requires_grad_()
+    target = torch.randn(shape)
     return {
         "add": lambda: x + x,
         "add-per-channel": lambda: x + per_channel,
@@ -106,6 +108,12 @@ def torch_call(torch, name):
         "upsample-bilinear-2x-backward": lambda: torch.autograd.grad(
             F.interpolate(x_grad, scale_factor=2.0, mode="bilinear"), x_grad,
             torch.ones(shape[0], shape[1], 2 * shape[2], 2 * shape[3])),
+        # the elementwise losses return the loss and the input's gradient, as cross-entropy's
+        "l1-loss": lambda: torch.autograd.grad(F.l1_loss(x_grad, target), x_grad),
+        "smooth-l1-loss": lambda: torch.autograd.grad(F.smooth_l1_loss(x_grad, target), x_grad),
+        "huber-loss": lambda: torch.autograd.grad(F.huber_loss(x_grad, target), x_grad),
+        "bce": lambda: torch.autograd.grad(F.binary_cross_entropy(probabilities_grad, probabilities), probabilities_grad),
+        "instance-norm-train": lambda: torch.autograd.grad(F.instance_norm(x_grad), x_grad, x),
     }[op]
 
 

@@ -33,37 +33,59 @@ NORMRT_HD inline float clamped_log(float v) {
   return fmath::blend(l < kLogFloor, kLogFloor, l);  // NaN stays NaN, as std::max(NaN, -100)
 }
 
-// The loss of one element; `weight` multiplies binary cross-entropy's (1 when unweighted, which changes no bits).
-NORMRT_HD inline float pointwise_loss(const PointwiseLossParams& p, float x, float t, float weight) {
+// The loss of one element of kind K; `weight` multiplies binary cross-entropy's (1 when unweighted, which changes no
+// bits). Both sides of each switch are computed and one is selected (fmath::blend): the same bits as PyTorch's
+// branches, without branches, so that a CPU loop over elements vectorises.
+template <PointwiseLoss K>
+NORMRT_HD NORMRT_FMATH_INLINE float pointwise_loss_of(const PointwiseLossParams& p, float x, float t, float weight) {
   const float z = fabsf(x - t);
+  if constexpr (K == PointwiseLoss::L1) {
+    return z;
+  } else if constexpr (K == PointwiseLoss::SmoothL1) {
+    return fmath::blend(z < p.parameter, 0.5f * z * z / p.parameter, z - 0.5f * p.parameter);
+  } else if constexpr (K == PointwiseLoss::Huber) {
+    return fmath::blend(z < p.parameter, 0.5f * z * z, p.parameter * (z - 0.5f * p.parameter));
+  } else {
+    return ((t - 1.0f) * clamped_log(1.0f - x) - t * clamped_log(x)) * weight;
+  }
+}
+
+// d loss / d x of one element of kind K, scaled by the reduction (params' norm / divisor).
+template <PointwiseLoss K>
+NORMRT_HD NORMRT_FMATH_INLINE float pointwise_loss_grad_of(const PointwiseLossParams& p, float x, float t,
+                                                          float weight) {
+  const float d = x - t;
+  if constexpr (K == PointwiseLoss::L1) {  // sign(d), 0 at 0 and NaN, as PyTorch's sgn
+    return fmath::blend(d > 0.0f, p.norm, fmath::blend(d < 0.0f, -p.norm, 0.0f));
+  } else if constexpr (K == PointwiseLoss::SmoothL1) {
+    return fmath::blend(d <= -p.parameter, -p.norm, fmath::blend(d >= p.parameter, p.norm, p.norm * d / p.parameter));
+  } else if constexpr (K == PointwiseLoss::Huber) {
+    return fmath::blend(d <= -p.parameter, -p.norm * p.parameter,
+                        fmath::blend(d >= p.parameter, p.norm * p.parameter, p.norm * d));
+  } else {
+    const float product = (1.0f - x) * x;
+    return d / fmath::blend(product < kBceEpsilon, kBceEpsilon, product) * weight / p.divisor;
+  }
+}
+
+// The same, for a kind known at run time (the CUDA kernel; tests).
+NORMRT_HD inline float pointwise_loss(const PointwiseLossParams& p, float x, float t, float weight) {
   switch (p.kind) {
-    case PointwiseLoss::L1:
-      return z;
-    case PointwiseLoss::SmoothL1:
-      return z < p.parameter ? 0.5f * z * z / p.parameter : z - 0.5f * p.parameter;
-    case PointwiseLoss::Huber:
-      return z < p.parameter ? 0.5f * z * z : p.parameter * (z - 0.5f * p.parameter);
-    case PointwiseLoss::BinaryCrossEntropy:
-      return ((t - 1.0f) * clamped_log(1.0f - x) - t * clamped_log(x)) * weight;
+    case PointwiseLoss::L1: return pointwise_loss_of<PointwiseLoss::L1>(p, x, t, weight);
+    case PointwiseLoss::SmoothL1: return pointwise_loss_of<PointwiseLoss::SmoothL1>(p, x, t, weight);
+    case PointwiseLoss::Huber: return pointwise_loss_of<PointwiseLoss::Huber>(p, x, t, weight);
+    case PointwiseLoss::BinaryCrossEntropy: return pointwise_loss_of<PointwiseLoss::BinaryCrossEntropy>(p, x, t, weight);
   }
   return 0.0f;
 }
 
-// d loss / d x of one element, scaled by the reduction (params' norm / divisor).
 NORMRT_HD inline float pointwise_loss_grad(const PointwiseLossParams& p, float x, float t, float weight) {
-  const float d = x - t;
   switch (p.kind) {
-    case PointwiseLoss::L1:  // sign(d), 0 at 0 and NaN, as PyTorch's sgn
-      return d > 0.0f ? p.norm : (d < 0.0f ? -p.norm : 0.0f);
-    case PointwiseLoss::SmoothL1:
-      return d <= -p.parameter ? -p.norm : (d >= p.parameter ? p.norm : p.norm * d / p.parameter);
-    case PointwiseLoss::Huber:
-      return d <= -p.parameter ? -p.norm * p.parameter
-                               : (d >= p.parameter ? p.norm * p.parameter : p.norm * d);
-    case PointwiseLoss::BinaryCrossEntropy: {
-      const float product = (1.0f - x) * x;
-      return d / (product < kBceEpsilon ? kBceEpsilon : product) * weight / p.divisor;
-    }
+    case PointwiseLoss::L1: return pointwise_loss_grad_of<PointwiseLoss::L1>(p, x, t, weight);
+    case PointwiseLoss::SmoothL1: return pointwise_loss_grad_of<PointwiseLoss::SmoothL1>(p, x, t, weight);
+    case PointwiseLoss::Huber: return pointwise_loss_grad_of<PointwiseLoss::Huber>(p, x, t, weight);
+    case PointwiseLoss::BinaryCrossEntropy:
+      return pointwise_loss_grad_of<PointwiseLoss::BinaryCrossEntropy>(p, x, t, weight);
   }
   return 0.0f;
 }

@@ -1,12 +1,14 @@
 // normrt::ops elementwise losses: argument checks (PyTorch's wording), the CPU loop and dispatch to
-// kernels/pointwise_loss.cu; both run pointwise_loss_math.cuh per element. The reduction is a separate sum: on the
-// CPU in double, in index order; on a GPU CUB's fixed-order sum.
+// kernels/pointwise_loss.cu; both run pointwise_loss_math.cuh per element. The reduction is deterministic: on the CPU
+// fused into the loop (double lanes per fixed block), on a GPU CUB's fixed-order sum of the stored losses.
 #include "normrt/ops/pointwise_loss.h"
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "cpu_threads.h"
+#include "line_lanes.h"
 #include "cuda_launch.h"
 #include "normrt/cuda.h"
 #include "normrt/error.h"
@@ -15,6 +17,7 @@
 #include "nvtx.h"
 #include "op_util.h"
 #include "pointwise_loss_math.cuh"
+#include "wide_vectors.h"
 #if NORMRT_WITH_CUDA
 #include "pointwise_loss.cuh"
 #include "reduce.cuh"
@@ -49,6 +52,63 @@ void check_probabilities(const Tensor& input) {
   NORMRT_CHECK(inside, "all elements of input should be between 0 and 1");
 }
 
+NORMRT_WIDE_VECTORS_BEGIN
+// Each element's loss and gradient over [begin, end): the loss into `losses` (offset by begin), the gradient into
+// grad. One branch-free, vectorised loop per kind and weighting.
+template <PointwiseLoss K, bool kWeighted>
+void element_block(const PointwiseLossParams& p, const float* x, const float* t, const float* w, float* losses,
+                   float* grad, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
+    const float wi = kWeighted ? w[i] : 1.0f;
+    losses[i - begin] = lossmath::pointwise_loss_of<K>(p, x[i], t[i], wi);
+    grad[i] = lossmath::pointwise_loss_grad_of<K>(p, x[i], t[i], wi);
+  }
+}
+
+// The losses (into `losses` when not null) and gradients of n elements, and the sum of the losses: in fixed blocks
+// of kBlock elements, each summed in line_sum's eight double lanes, the block sums added in order, so the sum does
+// not depend on the thread count.
+template <PointwiseLoss K>
+double cpu_losses_of(const PointwiseLossParams& p, const float* x, const float* t, const float* w, float* losses,
+                     float* grad, int64_t n) {
+  constexpr int64_t kBlock = 4096;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  std::vector<double> block_sums(static_cast<std::size_t>(blocks));
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t begin = b * kBlock, end = std::min(n, begin + kBlock), length = end - begin;
+    float scratch[kBlock];
+    float* out = losses != nullptr ? losses + begin : scratch;
+    if (w != nullptr) {
+      element_block<K, true>(p, x, t, w, out, grad, begin, end);
+    } else {
+      element_block<K, false>(p, x, t, w, out, grad, begin, end);
+    }
+    cpu::LaneSums lanes = {};
+    int64_t i = 0;
+    for (; i + cpu::kLanes <= length; i += cpu::kLanes) cpu::add_lanes(lanes, out + i);
+    double sum = cpu::lanes_total(lanes);
+    for (; i < length; ++i) sum += out[i];
+    block_sums[static_cast<std::size_t>(b)] = sum;
+  }
+  double total = 0;
+  for (double sum : block_sums) total += sum;
+  return total;
+}
+NORMRT_WIDE_VECTORS_END
+
+double cpu_losses(const PointwiseLossParams& p, const float* x, const float* t, const float* w, float* losses,
+                  float* grad, int64_t n) {
+  switch (p.kind) {
+    case PointwiseLoss::L1: return cpu_losses_of<PointwiseLoss::L1>(p, x, t, w, losses, grad, n);
+    case PointwiseLoss::SmoothL1: return cpu_losses_of<PointwiseLoss::SmoothL1>(p, x, t, w, losses, grad, n);
+    case PointwiseLoss::Huber: return cpu_losses_of<PointwiseLoss::Huber>(p, x, t, w, losses, grad, n);
+    case PointwiseLoss::BinaryCrossEntropy:
+      return cpu_losses_of<PointwiseLoss::BinaryCrossEntropy>(p, x, t, w, losses, grad, n);
+  }
+  return 0.0;
+}
+
 LossResult run(const char* op, PointwiseLossParams p, const Tensor& given_input, const Tensor& given_target,
                const Tensor& given_weight, Reduction reduction) {
   const detail::NvtxRange range(op);
@@ -72,11 +132,11 @@ LossResult run(const char* op, PointwiseLossParams p, const Tensor& given_input,
   const bool mean_reduction = reduction == Reduction::Mean;
   p.norm = mean_reduction ? static_cast<float>(1.0 / static_cast<double>(n)) : 1.0f;
   p.divisor = mean_reduction ? static_cast<float>(n) : 1.0f;
-  Tensor losses = empty({n}, device);
+  Tensor losses = device.is_cuda() || reduction == Reduction::None ? empty({n}, device) : Tensor();
   LossResult result{Tensor(), empty(input.sizes(), device)};
   const float *x = input.data<float>(), *t = target.data<float>();
   const float* w = weight.defined() ? weight.data<float>() : nullptr;
-  float *loss = losses.data<float>(), *grad = result.grad_input.data<float>();
+  float *loss = losses.defined() ? losses.data<float>() : nullptr, *grad = result.grad_input.data<float>();
   if (reduction == Reduction::None) result.loss = losses.reshape(input.sizes());
   if (device.is_cuda()) {
 #if NORMRT_WITH_CUDA
@@ -92,13 +152,9 @@ LossResult run(const char* op, PointwiseLossParams p, const Tensor& given_input,
 #endif
     return result;
   }
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
-  for (int64_t i = 0; i < n; ++i) {
-    const float wi = w != nullptr ? w[i] : 1.0f;
-    loss[i] = lossmath::pointwise_loss(p, x[i], t[i], wi);
-    grad[i] = lossmath::pointwise_loss_grad(p, x[i], t[i], wi);
-  }
-  if (reduction != Reduction::None) result.loss = mean_reduction ? mean(losses, 0) : sum(losses, 0);
+  const double total = cpu_losses(p, x, t, w, reduction == Reduction::None ? loss : nullptr, grad, n);
+  if (reduction != Reduction::None)
+    result.loss = full({}, mean_reduction ? total / static_cast<double>(n) : total, device);  // n = 0: NaN for a mean
   return result;
 }
 
