@@ -109,6 +109,7 @@ def torch_call(torch, name):
             F.interpolate(x_grad, scale_factor=2.0, mode="bilinear"), x_grad,
             torch.ones(shape[0], shape[1], 2 * shape[2], 2 * shape[3])),
         # the elementwise losses return the loss and the input's gradient, as cross-entropy's
+        "mse-loss": lambda: torch.autograd.grad(F.mse_loss(x_grad, target), x_grad),
         "l1-loss": lambda: torch.autograd.grad(F.l1_loss(x_grad, target), x_grad),
         "smooth-l1-loss": lambda: torch.autograd.grad(F.smooth_l1_loss(x_grad, target), x_grad),
         "huber-loss": lambda: torch.autograd.grad(F.huber_loss(x_grad, target), x_grad),

@@ -54,16 +54,6 @@ __global__ void dropout_kernel(const T* x, T* y, int64_t n, float p, float scale
   }
 }
 
-__global__ void squared_error_kernel(const float* x, const float* t, float* sq, float* grad, int64_t n,
-                                     float loss_scale, float grad_scale) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const float d = x[i] - t[i];
-    sq[i] = loss_scale * (d * d);
-    grad[i] = grad_scale * d;
-  }
-}
-
 // Column sums (the bias gradient: dy summed over the batch) in two launches, no atomics. The first splits the rows
 // into chunks; a block of 32 columns x 8 row lanes sums one chunk of its columns (each lane its rows in order, the
 // lanes in a fixed tree), consecutive threads reading consecutive addresses of a row. The second adds the chunks'
@@ -161,14 +151,6 @@ void dropout(const T* x, T* y, int64_t n, float p, uint64_t seed, uint64_t offse
   const float scale = p < 1.0f ? static_cast<float>(1.0 / (1.0 - static_cast<double>(p))) : 0.0f;
   NORMRT_LAUNCH(dropout_kernel<T>, dim3(blocks_for(n, sm_count)), dim3(kThreads), 0, stream, x, y, n, p, scale, seed,
                 offset, device_offset, channels, spatial);
-  NORMRT_CHECK_LAUNCH();
-}
-
-void squared_error(const float* x, const float* t, float* sq, float* grad, int64_t n, float loss_scale,
-                   float grad_scale, int sm_count, cudaStream_t stream) {
-  if (n == 0) return;
-  NORMRT_LAUNCH(squared_error_kernel, dim3(blocks_for(n, sm_count)), dim3(kThreads), 0, stream, x, t, sq, grad, n,
-                loss_scale, grad_scale);
   NORMRT_CHECK_LAUNCH();
 }
 

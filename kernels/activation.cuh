@@ -30,9 +30,6 @@ void input_activation_backward(nnmath::InputActivation kind, nnmath::ActivationC
 template <typename T>
 void dropout(const T* x, T* y, int64_t n, float p, uint64_t seed, uint64_t offset, const int64_t* device_offset,
              int64_t channels, int64_t spatial, int sm_count, cudaStream_t stream);
-// sq[i] = loss_scale * (x[i] - t[i])^2, grad[i] = grad_scale * (x[i] - t[i]).
-void squared_error(const float* x, const float* t, float* sq, float* grad, int64_t n, float loss_scale,
-                   float grad_scale, int sm_count, cudaStream_t stream);
 // out[j] = sum_i m[i * cols + j] (+ out[j] when accumulate), in an order fixed by the shape: deterministic.
 // workspace: column_sum_workspace_floats(rows, cols) floats (none for up to 256 rows).
 int64_t column_sum_workspace_floats(int64_t rows, int64_t cols);

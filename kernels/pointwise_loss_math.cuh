@@ -1,4 +1,5 @@
-// Elementwise losses of an input x against a target t (L1, smooth L1, Huber, binary cross-entropy on probabilities):
+// Elementwise losses of an input x against a target t (squared error, L1, smooth L1, Huber, binary cross-entropy on
+// probabilities):
 // each element's loss and its gradient, in float, as PyTorch 1.13's kernels write them (the same operations in the
 // same order, so the bits agree wherever the logarithm does: fmath::log is within an ulp of glibc's). Shared by the CPU
 // loops and the CUDA kernel (pointwise_loss.cu), which therefore agree bit for bit.
@@ -11,11 +12,12 @@
 
 namespace normrt::lossmath {
 
-enum class PointwiseLoss : int { L1, SmoothL1, Huber, BinaryCrossEntropy };
+enum class PointwiseLoss : int { SquaredError, L1, SmoothL1, Huber, BinaryCrossEntropy };
 
 // parameter: smooth L1's beta (>= 0) or Huber's delta (> 0). norm: the gradient's factor, 1 / n
-// (rounded to float) for a mean and 1 otherwise, for every loss but binary cross-entropy, whose gradient is divided
-// by `divisor` (n for a mean, else 1) after its weight is applied, as PyTorch's backward does.
+// (rounded to float) for a mean and 1 otherwise (twice that for the squared error), for every loss but binary
+// cross-entropy, whose gradient is divided by `divisor` (n for a mean, else 1) after its weight is applied, as
+// PyTorch's backward does.
 struct PointwiseLossParams {
   PointwiseLoss kind = PointwiseLoss::L1;
   float parameter = 0.0f;
@@ -39,7 +41,9 @@ NORMRT_HD inline float clamped_log(float v) {
 template <PointwiseLoss K>
 NORMRT_HD NORMRT_FMATH_INLINE float pointwise_loss_of(const PointwiseLossParams& p, float x, float t, float weight) {
   const float z = fabsf(x - t);
-  if constexpr (K == PointwiseLoss::L1) {
+  if constexpr (K == PointwiseLoss::SquaredError) {
+    return (x - t) * (x - t);
+  } else if constexpr (K == PointwiseLoss::L1) {
     return z;
   } else if constexpr (K == PointwiseLoss::SmoothL1) {
     return fmath::blend(z < p.parameter, 0.5f * z * z / p.parameter, z - 0.5f * p.parameter);
@@ -55,7 +59,9 @@ template <PointwiseLoss K>
 NORMRT_HD NORMRT_FMATH_INLINE float pointwise_loss_grad_of(const PointwiseLossParams& p, float x, float t,
                                                           float weight) {
   const float d = x - t;
-  if constexpr (K == PointwiseLoss::L1) {  // sign(d), 0 at 0 and NaN, as PyTorch's sgn
+  if constexpr (K == PointwiseLoss::SquaredError) {
+    return p.norm * d;
+  } else if constexpr (K == PointwiseLoss::L1) {  // sign(d), 0 at 0 and NaN, as PyTorch's sgn
     return fmath::blend(d > 0.0f, p.norm, fmath::blend(d < 0.0f, -p.norm, 0.0f));
   } else if constexpr (K == PointwiseLoss::SmoothL1) {
     return fmath::blend(d <= -p.parameter, -p.norm, fmath::blend(d >= p.parameter, p.norm, p.norm * d / p.parameter));
@@ -71,6 +77,7 @@ NORMRT_HD NORMRT_FMATH_INLINE float pointwise_loss_grad_of(const PointwiseLossPa
 // The same, for a kind known at run time (the CUDA kernel; tests).
 NORMRT_HD inline float pointwise_loss(const PointwiseLossParams& p, float x, float t, float weight) {
   switch (p.kind) {
+    case PointwiseLoss::SquaredError: return pointwise_loss_of<PointwiseLoss::SquaredError>(p, x, t, weight);
     case PointwiseLoss::L1: return pointwise_loss_of<PointwiseLoss::L1>(p, x, t, weight);
     case PointwiseLoss::SmoothL1: return pointwise_loss_of<PointwiseLoss::SmoothL1>(p, x, t, weight);
     case PointwiseLoss::Huber: return pointwise_loss_of<PointwiseLoss::Huber>(p, x, t, weight);
@@ -81,6 +88,7 @@ NORMRT_HD inline float pointwise_loss(const PointwiseLossParams& p, float x, flo
 
 NORMRT_HD inline float pointwise_loss_grad(const PointwiseLossParams& p, float x, float t, float weight) {
   switch (p.kind) {
+    case PointwiseLoss::SquaredError: return pointwise_loss_grad_of<PointwiseLoss::SquaredError>(p, x, t, weight);
     case PointwiseLoss::L1: return pointwise_loss_grad_of<PointwiseLoss::L1>(p, x, t, weight);
     case PointwiseLoss::SmoothL1: return pointwise_loss_grad_of<PointwiseLoss::SmoothL1>(p, x, t, weight);
     case PointwiseLoss::Huber: return pointwise_loss_grad_of<PointwiseLoss::Huber>(p, x, t, weight);

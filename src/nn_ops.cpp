@@ -693,48 +693,6 @@ LossResult util::spatial_cross_entropy_cpu(const Tensor& logits, const Tensor& t
   return result;
 }
 
-LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  const detail::NvtxRange range("mse_loss");
-  if (util::reduced_dtype("mse_loss", {&input, &target}))
-    return mse_loss(util::widened(input), util::widened(target), reduction);
-  check_pair(input, "input", target, "target");
-  if (!input.is_contiguous() || !target.is_contiguous())  // the sum in logical order, a contiguous gradient
-    return mse_loss(input.contiguous(), target.contiguous(), reduction);
-  const int64_t n = input.numel();
-  if (n == 0) return empty_loss(input, reduction, input.sizes());
-  const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;
-  LossResult result{empty({}, input.device()), empty(input.sizes(), input.device())};
-  const float *x = input.data<float>(), *t = target.data<float>();
-  float* grad = result.grad_input.data<float>();
-  if (input.device().is_cuda()) {
-#if NORMRT_WITH_CUDA
-    Launch l(input);
-    Tensor squares = empty({n}, input.device());
-    cuda::squared_error(x, t, squares.data<float>(), grad, n, static_cast<float>(loss_scale),
-                        static_cast<float>(2.0 * loss_scale), l.sms, l.stream);
-    if (reduction == Reduction::None) return {squares.reshape(input.sizes()), result.grad_input};
-    normrt::cuda::sum(squares.data<float>(), result.loss.data<float>(), n, l.stream);
-#else
-    no_cuda("mse_loss");
-#endif
-    return result;
-  }
-  float* squares = nullptr;
-  if (reduction == Reduction::None) {
-    result.loss = empty(input.sizes());
-    squares = result.loss.data<float>();
-  }
-  double total = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double d = static_cast<double>(x[i]) - t[i];
-    total += d * d;
-    if (squares != nullptr) squares[i] = static_cast<float>(d * d);
-    grad[i] = static_cast<float>(2.0 * loss_scale * d);
-  }
-  if (squares == nullptr) result.loss.data<float>()[0] = static_cast<float>(total * loss_scale);
-  return result;
-}
-
 Tensor count_correct(const Tensor& logits, const Tensor& targets) {
   if (util::reduced_dtype("count_correct", {&logits})) return count_correct(util::widened(logits), targets);
   check_float(logits, "input");

@@ -100,6 +100,7 @@ NORMRT_WIDE_VECTORS_END
 double cpu_losses(const PointwiseLossParams& p, const float* x, const float* t, const float* w, float* losses,
                   float* grad, int64_t n) {
   switch (p.kind) {
+    case PointwiseLoss::SquaredError: return cpu_losses_of<PointwiseLoss::SquaredError>(p, x, t, w, losses, grad, n);
     case PointwiseLoss::L1: return cpu_losses_of<PointwiseLoss::L1>(p, x, t, w, losses, grad, n);
     case PointwiseLoss::SmoothL1: return cpu_losses_of<PointwiseLoss::SmoothL1>(p, x, t, w, losses, grad, n);
     case PointwiseLoss::Huber: return cpu_losses_of<PointwiseLoss::Huber>(p, x, t, w, losses, grad, n);
@@ -130,7 +131,8 @@ LossResult run(const char* op, PointwiseLossParams p, const Tensor& given_input,
   const int64_t n = input.numel();
   const Device device = input.device();
   const bool mean_reduction = reduction == Reduction::Mean;
-  p.norm = mean_reduction ? static_cast<float>(1.0 / static_cast<double>(n)) : 1.0f;
+  const double factor = p.kind == PointwiseLoss::SquaredError ? 2.0 : 1.0;  // d(x - t)^2 / dx = 2 (x - t)
+  p.norm = static_cast<float>(mean_reduction ? factor / static_cast<double>(n) : factor);
   p.divisor = mean_reduction ? static_cast<float>(n) : 1.0f;
   Tensor losses = device.is_cuda() || reduction == Reduction::None ? empty({n}, device) : Tensor();
   LossResult result{Tensor(), empty(input.sizes(), device)};
@@ -166,6 +168,10 @@ PointwiseLossParams params(PointwiseLoss kind, double parameter = 0.0) {
 }
 
 }  // namespace
+
+LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  return run("mse_loss", params(PointwiseLoss::SquaredError), input, target, Tensor(), reduction);
+}
 
 LossResult l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   return run("l1_loss", params(PointwiseLoss::L1), input, target, Tensor(), reduction);

@@ -65,6 +65,7 @@ inline void run_pointwise_loss_golden_case(const std::string& name, const Device
   const ops::Reduction reduction = reduction_named(c["reduction"]);
   const double parameter = c.value("parameter", 1.0);
   ops::LossResult r;
+  if (op == "mse_loss") r = ops::mse_loss(x, t, reduction);
   if (op == "l1_loss") r = ops::l1_loss(x, t, reduction);
   if (op == "smooth_l1_loss") r = ops::smooth_l1_loss(x, t, reduction, parameter);
   if (op == "huber_loss") r = ops::huber_loss(x, t, reduction, parameter);

@@ -1,4 +1,4 @@
-// l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy and their modules: against PyTorch (golden data), a
+// mse_loss, l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy and their modules: against PyTorch (golden data), a
 // double-precision reference written here, finite differences, and PyTorch's refusals.
 #include "pointwise_loss_golden_runner.h"
 
@@ -21,6 +21,8 @@ struct Reference {
 };
 
 Reference reference(const std::string& op, double parameter) {
+  if (op == "mse") return {[](double x, double t) { return (x - t) * (x - t); },
+                           [](double x, double t) { return 2 * (x - t); }};
   if (op == "l1") return {[](double x, double t) { return std::fabs(x - t); },
                           [](double x, double t) { return x > t ? 1.0 : x < t ? -1.0 : 0.0; }};
   if (op == "smooth_l1")
@@ -41,6 +43,7 @@ Reference reference(const std::string& op, double parameter) {
 
 ops::LossResult run(const std::string& op, const Tensor& x, const Tensor& t, ops::Reduction reduction,
                     double parameter, const Tensor& weight = Tensor()) {
+  if (op == "mse") return ops::mse_loss(x, t, reduction);
   if (op == "l1") return ops::l1_loss(x, t, reduction);
   if (op == "smooth_l1") return ops::smooth_l1_loss(x, t, reduction, parameter);
   if (op == "huber") return ops::huber_loss(x, t, reduction, parameter);
@@ -51,7 +54,7 @@ TEST(PointwiseLoss, MatchesADoubleReferenceOnRandomInputs) {
   // Sizes not a multiple of any vector width, over the thread threshold too.
   for (int64_t n : {1, 37, 70001}) {
     for (const auto& [op, parameter] : std::vector<std::pair<std::string, double>>{
-             {"l1", 0.0}, {"smooth_l1", 1.0}, {"smooth_l1", 0.3}, {"huber", 1.0}, {"huber", 2.5}, {"bce", 0.0}}) {
+             {"mse", 0.0}, {"l1", 0.0}, {"smooth_l1", 1.0}, {"smooth_l1", 0.3}, {"huber", 1.0}, {"huber", 2.5}, {"bce", 0.0}}) {
       SCOPED_TRACE(op + " " + std::to_string(parameter) + " n=" + std::to_string(n));
       Generator gen(static_cast<uint64_t>(n) + op.size());
       const bool bce = op == "bce";

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes golden data for the elementwise losses l1_loss, smooth_l1_loss, huber_loss and binary_cross_entropy
+"""Writes golden data for the elementwise losses mse_loss, l1_loss, smooth_l1_loss, huber_loss and binary_cross_entropy
 (tests/test_pointwise_loss.cpp), computed by PyTorch 1.13 in float32 as its CPU kernels compute them: normrt's
 per-element arithmetic is PyTorch's, so the per-element losses and gradients are expected to the last bit or two
 (the logarithm's), the reductions to float32 rounding.
@@ -64,7 +64,9 @@ def run(name, case):
     else:
         parameter = case.get("parameter", 1.0)
         x, t = regression_pair(g, shape, parameter)
-        if op == "l1_loss":
+        if op == "mse_loss":
+            f = lambda a: F.mse_loss(a, t, reduction=reduction)
+        elif op == "l1_loss":
             f = lambda a: F.l1_loss(a, t, reduction=reduction)
         elif op == "smooth_l1_loss":
             f = lambda a: F.smooth_l1_loss(a, t, reduction=reduction, beta=parameter)
@@ -100,6 +102,9 @@ def main():
     cases["bce_weight_column_vector_sum"] = {"op": "binary_cross_entropy", "shape": [4, 3], "reduction": "sum",
                                              "weight_shape": [4, 1]}
     cases["bce_one_element"] = {"op": "binary_cross_entropy", "shape": [1], "reduction": "mean"}
+    # Appended (the cases above keep their data).
+    for reduction in ["mean", "sum", "none"]:
+        cases[f"mse_{reduction}"] = {"op": "mse_loss", "shape": [2, 3, 16], "reduction": reduction}
     for name, case in cases.items():
         run(name, case)
     with open(os.path.join(OUT, "cases.json"), "w") as f:

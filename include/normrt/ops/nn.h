@@ -79,6 +79,7 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const Cros
 // class weight as above. CPU targets are range-checked; a bad target already on a GPU gives a NaN loss.
 LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction = Reduction::Mean,
                     int64_t ignore_index = -100, const Tensor& weight = Tensor());
+// (x - t)^2 elementwise, in PyTorch's float arithmetic: one of the elementwise losses of ops/pointwise_loss.h.
 LossResult mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 // torch.nn.functional.binary_cross_entropy_with_logits: logits and float targets of one shape, computed stably.
 LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
