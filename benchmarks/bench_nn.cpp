@@ -413,6 +413,24 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor p = rand(x.sizes(), gen), t = rand(x.sizes(), gen);
          return [p, t] { benchmark::DoNotOptimize(ops::binary_cross_entropy(p, t)); };
        }},
+      {"group-norm-train", image,
+       [](const Tensor& x) {
+         // GroupNorm(32, 64) as diffusion U-Nets use it: forward and backward, affine.
+         auto norm = std::make_shared<nn::GroupNorm>(32, 64);
+         return [norm, x] {
+           norm->forward(x);
+           benchmark::DoNotOptimize(norm->backward(x));
+         };
+       }},
+      {"layer-norm-train", {32 * 56 * 56, 64},
+       [](const Tensor& x) {
+         // LayerNorm over 64 features per position (ConvNeXt's, channels-last rows): forward and backward, affine.
+         auto norm = std::make_shared<nn::LayerNorm>(Shape{64});
+         return [norm, x] {
+           norm->forward(x);
+           benchmark::DoNotOptimize(norm->backward(x));
+         };
+       }},
       {"instance-norm-train", image,
        [](const Tensor& x) {
          // A style-transfer / GAN layer: InstanceNorm2d's forward with the input's statistics and its backward.

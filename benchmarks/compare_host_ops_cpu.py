@@ -64,6 +64,8 @@ def torch_call(torch, name):
     probabilities = torch.rand(shape)
     probabilities_grad = torch.rand(shape).requires_grad_()
     target = torch.randn(shape)
+    group_norm = torch.nn.GroupNorm(32, shape[1]) if op == "group-norm-train" else None
+    layer_norm = torch.nn.LayerNorm(shape[-1]) if op == "layer-norm-train" else None
     return {
         "add": lambda: x + x,
         "add-per-channel": lambda: x + per_channel,
@@ -114,6 +116,8 @@ def torch_call(torch, name):
         "smooth-l1-loss": lambda: torch.autograd.grad(F.smooth_l1_loss(x_grad, target), x_grad),
         "huber-loss": lambda: torch.autograd.grad(F.huber_loss(x_grad, target), x_grad),
         "bce": lambda: torch.autograd.grad(F.binary_cross_entropy(probabilities_grad, probabilities), probabilities_grad),
+        "group-norm-train": lambda: torch.autograd.grad(group_norm(x_grad), [x_grad] + list(group_norm.parameters()), x),
+        "layer-norm-train": lambda: torch.autograd.grad(layer_norm(x_grad), [x_grad] + list(layer_norm.parameters()), x),
         "instance-norm-train": lambda: torch.autograd.grad(F.instance_norm(x_grad), x_grad, x),
     }[op]
 

@@ -8,6 +8,7 @@
 #include "normrt/ops/batchnorm.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/tensor_ops.h"
+#include "norms_cpu.h"
 
 namespace normrt::nn {
 
@@ -43,6 +44,47 @@ void check_float_input(const Tensor& input, const std::string& module) {
   NORMRT_CHECK(input.defined() && input.dtype() == DType::Float32, module, ": expected a float32 input");
 }
 
+const float* data_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+
+// CPU input takes the fused path (norms_cpu.h): the output in one pass, ctx keeping the input, the rows' statistics
+// and the weight (ctx.values = {kFused}). CUDA input runs on the BatchNorm ops (normalise_rows) and the affine ops.
+constexpr int64_t kFused = 2;
+
+Tensor fused_forward(const norms_cpu::RowGeometry& g, const Tensor& given, const Tensor& weight, const Tensor& bias,
+                     double eps, Context& ctx) {
+  const Tensor input = given.contiguous();
+  Tensor y = empty(input.sizes()), mean = empty({g.rows}), rstd = empty({g.rows});
+  if (g.rows * g.length > 0) {
+    norms_cpu::forward(g, input.data<float>(), data_or_null(weight), data_or_null(bias), eps, y.data<float>(),
+                       mean.data<float>(), rstd.data<float>());
+  }
+  ctx.tensors = {input, mean, rstd};
+  if (weight.defined()) ctx.tensors.emplace_back(weight);
+  ctx.values = {kFused};
+  return y;
+}
+
+Tensor fused_backward(const norms_cpu::RowGeometry& g, const Tensor& grad_output, const Context& ctx, Tensor& weight,
+                      Tensor& bias, const std::string& module) {
+  const Tensor& input = ctx.tensors[0].get(module);
+  const Tensor dy = grad_output.reshape(input.sizes()).contiguous();
+  Tensor dx = empty(input.sizes());
+  Tensor grad_weight = weight.defined() ? zeros(weight.sizes()) : Tensor();
+  Tensor grad_bias = weight.defined() ? zeros(weight.sizes()) : Tensor();
+  if (g.rows * g.length > 0) {
+    norms_cpu::backward(g, dy.data<float>(), input.data<float>(), ctx.tensors[1].get(module).data<float>(),
+                        ctx.tensors[2].get(module).data<float>(),
+                        weight.defined() ? ctx.tensors[3].get(module).data<float>() : nullptr, dx.data<float>(),
+                        weight.defined() ? grad_weight.data<float>() : nullptr,
+                        weight.defined() ? grad_bias.data<float>() : nullptr);
+  }
+  if (weight.defined()) {
+    ops::accumulate_grad(weight, grad_weight);
+    ops::accumulate_grad(bias, grad_bias);
+  }
+  return dx.reshape(grad_output.sizes());
+}
+
 }  // namespace
 
 LayerNorm::LayerNorm(Shape normalized_shape, double eps, bool elementwise_affine)
@@ -75,8 +117,10 @@ Tensor LayerNorm::forward_impl(const Tensor& given, Context& ctx) {
                shape_str(normalized_shape_).substr(1), ", but got input of size", shape_str(input.sizes()));
   const int64_t elements = shape_numel(normalized_shape_);
   const int64_t rows = elements == 0 ? 0 : input.numel() / elements;
+  if (input.device().is_cpu()) return fused_forward({rows, elements, 1, 1}, input, weight, bias, eps_, ctx);
   ctx.children.resize(1);
   const Tensor xhat = normalise_rows(input, rows, elements, eps_, ctx.children[0]).reshape(input.sizes());
+  ctx.values = {1};
   ctx.tensors = {xhat};
   if (!weight.defined()) return xhat;
   ctx.tensors.push_back(weight);
@@ -84,9 +128,10 @@ Tensor LayerNorm::forward_impl(const Tensor& given, Context& ctx) {
 }
 
 Tensor LayerNorm::backward_impl(const Tensor& grad_output, Context& ctx) {
-  const Tensor& xhat = ctx.tensors[0].get(name());
+  const Tensor& xhat = ctx.tensors[0].get(name());  // the input, on the fused path
   const int64_t elements = shape_numel(normalized_shape_);
   const int64_t rows = elements == 0 ? 0 : xhat.numel() / elements;
+  if (ctx.values[0] == kFused) return fused_backward({rows, elements, 1, 1}, grad_output, ctx, weight, bias, name());
   Tensor grad_xhat = grad_output;
   if (weight.defined()) {
     const Tensor dy = grad_output.reshape({rows, elements});
@@ -130,16 +175,27 @@ Tensor GroupNorm::forward_impl(const Tensor& given, Context& ctx) {
     as_checked.insert(as_checked.end(), input.sizes().begin() + 2, input.sizes().end());
     NORMRT_THROW("Expected more than 1 value per channel when training, got input size ", shape_str(as_checked));
   }
+  if (input.device().is_cpu()) return fused_forward(geometry(n, spatial), input, weight, bias, eps_, ctx);
   ctx.children.resize(1);
   const Tensor xhat = normalise_rows(input, n * groups_, channels_ / groups_ * spatial, eps_, ctx.children[0])
                           .reshape({n, channels_, spatial});
+  ctx.values = {1};
   ctx.tensors = {xhat};
   if (!weight.defined()) return xhat.reshape(input.sizes());
   ctx.tensors.push_back(weight);
   return ops::add(ops::mul(xhat, weight.reshape({channels_, 1})), bias.reshape({channels_, 1})).reshape(input.sizes());
 }
 
+norms_cpu::RowGeometry GroupNorm::geometry(int64_t samples, int64_t spatial) const {
+  return {samples * groups_, channels_ / groups_ * spatial, spatial, groups_};
+}
+
 Tensor GroupNorm::backward_impl(const Tensor& grad_output, Context& ctx) {
+  if (ctx.values[0] == kFused) {
+    const Tensor& input = ctx.tensors[0].get(name());
+    const int64_t n = input.size(0), spatial = input.numel() / std::max<int64_t>(n * channels_, 1);
+    return fused_backward(geometry(n, spatial), grad_output, ctx, weight, bias, name());
+  }
   const Tensor& xhat = ctx.tensors[0].get(name());  // (N, C, S)
   const int64_t n = xhat.size(0), spatial = xhat.size(2);
   Tensor dy = grad_output.reshape(xhat.sizes());

@@ -9,6 +9,10 @@
 
 #include "normrt/nn/module.h"
 
+namespace normrt::norms_cpu {
+struct RowGeometry;
+}
+
 namespace normrt::nn {
 
 // Normalises over the last normalized_shape.size() dimensions, which must equal normalized_shape; weight and bias
@@ -41,6 +45,8 @@ class GroupNorm : public Module {
  private:
   Tensor forward_impl(const Tensor& input, Context& ctx) override;
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  // The rows of the CPU's fused path: one per (sample, group).
+  norms_cpu::RowGeometry geometry(int64_t samples, int64_t spatial) const;
   int64_t groups_, channels_;
   double eps_;
 };
