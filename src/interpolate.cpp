@@ -10,6 +10,7 @@
 #include "nvtx.h"
 #include "normrt/ops/pooling.h"
 #include "op_util.h"
+#include "wide_vectors.h"
 #if NORMRT_WITH_CUDA
 #include "interpolate.cuh"
 #endif
@@ -211,6 +212,38 @@ void for_each_row(const imath::Geometry& g, Fn fn) {
   }
 }
 
+// Bilinear interpolation of contiguous planes, an output row at a time: interpolate_at's sums in its order,
+// w_row0 (w_col0 x[r0][c0] + w_col1 x[r0][c1]) + w_row1 (...), so its bits, with the column taps in arrays and the
+// two input rows fixed for the row: a loop that vectorises (its reads gathers) where the generic one walked corners.
+NORMRT_WIDE_VECTORS_BEGIN
+void bilinear_rows(const imath::Geometry& g, const TapTables& tables, const float* xs, float* ys) {
+  const int64_t width = g.axis[2].out;
+  std::vector<int64_t> c0, c1;
+  std::vector<float> w0, w1;
+  for (const imath::Tap& t : tables.taps[2]) {
+    c0.push_back(t.i0 * g.in_stride[4]);
+    c1.push_back(t.i1 * g.in_stride[4]);
+    w0.push_back(t.w0);
+    w1.push_back(t.w1);
+  }
+  for_each_row(g, [&](int64_t batch, int64_t c, const int64_t* o) {
+    const imath::Tap rows = tables.taps[1][static_cast<std::size_t>(o[1])];
+    const int64_t first[imath::kMaxAxes] = {0, rows.i0, 0}, second[imath::kMaxAxes] = {0, rows.i1, 0};
+    const float* r0 = xs + imath::offset(g.in_stride, batch, c, first);
+    const float* r1 = xs + imath::offset(g.in_stride, batch, c, second);
+    float* out = ys + imath::offset(g.out_stride, batch, c, o);
+    const float v0 = rows.w0, v1 = rows.w1;
+    const int64_t *a = c0.data(), *b = c1.data();
+    const float *wa = w0.data(), *wb = w1.data();
+    for (int64_t j = 0; j < width; ++j) {
+      const float line0 = wa[j] * r0[a[j]] + wb[j] * r0[b[j]];
+      const float line1 = wa[j] * r1[a[j]] + wb[j] * r1[b[j]];
+      out[j] = v0 * line0 + v1 * line1;
+    }
+  });
+}
+NORMRT_WIDE_VECTORS_END
+
 int64_t numel_of(const Shape& shape) {
   int64_t n = 1;
   for (int64_t s : shape) n *= s;
@@ -252,6 +285,8 @@ Tensor interpolate(const Tensor& input, const InterpolateOptions& options) {
         float* out = ys + imath::offset(g.out_stride, batch, c, o);
         for (int64_t j = 0; j < width; ++j) out[j] = row[columns[static_cast<std::size_t>(j)]];
       });
+    } else if (g.first_axis == 1 && !g.channels_last) {  // bilinear, contiguous: row by row
+      bilinear_rows(g, tables, xs, ys);
     } else {
       for_each_position(g, true, [&](int64_t batch, int64_t c, const int64_t* o) {
         ys[imath::offset(g.out_stride, batch, c, o)] = imath::interpolate_at(g, xs, batch, c, o, tables);

@@ -82,6 +82,27 @@ TEST(Interpolate, NearestCopiesTheElementsBits) {
   }
 }
 
+// Contiguous bilinear input takes a row loop, channels-last input the generic corner sums (interpolate_at, which the
+// kernels run): both must give the same bits, up and down, with align_corners, for odd sizes and a single column.
+TEST(Interpolate, BilinearRowsGiveTheGenericSumsBits) {
+  Generator gen(21);
+  const std::vector<std::pair<Shape, ops::InterpolateOptions>> cases = {
+      {{2, 3, 7, 5}, ops::InterpolateOptions().scale_factor(2.0).mode(ops::InterpolateMode::Bilinear)},
+      {{1, 2, 9, 11}, ops::InterpolateOptions().size(std::vector<int64_t>{4, 17}).mode(ops::InterpolateMode::Bilinear)
+                          .align_corners(true)},
+      {{3, 1, 5, 1}, ops::InterpolateOptions().size(std::vector<int64_t>{6, 3}).mode(ops::InterpolateMode::Bilinear)},
+      {{1, 4, 6, 6}, ops::InterpolateOptions().scale_factor(std::vector<double>{0.7, 1.3})
+                         .mode(ops::InterpolateMode::Bilinear)}};
+  for (const auto& [shape, options] : cases) {
+    SCOPED_TRACE(shape_str(shape));
+    const Tensor x = randn(shape, gen) * 3.0;
+    const auto rows = ops::interpolate(x, options).to_vector();
+    const auto generic = ops::interpolate(testing::to_channels_last(x), options).contiguous().to_vector();
+    ASSERT_EQ(rows.size(), generic.size());
+    EXPECT_EQ(std::memcmp(rows.data(), generic.data(), rows.size() * sizeof(float)), 0);
+  }
+}
+
 TEST(Interpolate, SixteenBitAndEmptyInputs) {
   Generator gen(3);
   const Tensor x = randn({2, 3, 5, 4}, gen);
