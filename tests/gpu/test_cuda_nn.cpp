@@ -10,6 +10,7 @@
 #include "nn_golden_runner.h"
 #include "losses_golden_runner.h"
 #include "norms_golden_runner.h"
+#include "permute_golden_runner.h"
 #include "pointwise_loss_golden_runner.h"
 
 namespace normrt {
@@ -21,6 +22,16 @@ using testing::throws_with;
 const Device kGpu = Device::cuda(0);
 
 class CudaNnGolden : public ::testing::TestWithParam<std::string> {};
+
+class CudaPermuteGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaPermuteGolden, MatchesPyTorch) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_permute_golden_case(GetParam(), kGpu);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaPermuteGolden, ::testing::ValuesIn(testing::permute_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 class CudaPointwiseLossGolden : public ::testing::TestWithParam<std::string> {};
 

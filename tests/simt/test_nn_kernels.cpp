@@ -11,6 +11,7 @@
 #include "interpolate.cuh"
 #include "optimizer.cuh"
 #include "pad.cuh"
+#include "permute.cuh"
 #include "pointwise_loss.cuh"
 #include "pooling.cuh"
 #include "softmax.cuh"
@@ -188,6 +189,44 @@ TEST_P(NnKernels, PointwiseLossesEqualTheCpuFormulas) {
         pointwise_loss(p, xs.data(), ts.data(), nullptr, losses.data(), grad.data(), 0, 2, nullptr);
       }
     }
+  }
+}
+
+// The permutation gather on the emulator, every element size, against permute_source (the CPU's index arithmetic):
+// (2, 3, 4, 5) -> (0, 2, 3, 1) and a 6-dimensional view (pixel_shuffle's); an empty launch does nothing.
+template <typename T>
+void check_permute(const permmath::PermuteGeometry& g) {
+  std::vector<T> in(static_cast<std::size_t>(g.numel)), out(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<T>(i * 7 + 3);
+  permute_copy(g, in.data(), out.data(), 2, nullptr);
+  for (int64_t i = 0; i < g.numel; ++i)
+    ASSERT_EQ(out[static_cast<std::size_t>(i)], in[static_cast<std::size_t>(permmath::permute_source(g, i))]) << i;
+  permmath::PermuteGeometry none = g;
+  none.numel = 0;
+  permute_copy(none, in.data(), out.data(), 2, nullptr);
+}
+
+TEST_P(NnKernels, PermutationsEqualTheIndexFormula) {
+  permmath::PermuteGeometry nhwc;  // (2, 3, 4, 5) permuted to (0, 2, 3, 1): sizes (2, 4, 5, 3)
+  nhwc.dims = 4;
+  nhwc.numel = 120;
+  const int64_t sizes[] = {2, 4, 5, 3}, strides[] = {60, 5, 1, 20};
+  for (int d = 0; d < 4; ++d) {
+    nhwc.out_sizes[d] = sizes[d];
+    nhwc.source_strides[d] = strides[d];
+  }
+  permmath::PermuteGeometry shuffle;  // (1, 2, 2, 2, 3, 2) permuted by (0, 1, 4, 2, 5, 3)
+  shuffle.dims = 6;
+  shuffle.numel = 48;
+  const int64_t view_strides[] = {48, 24, 12, 6, 2, 1}, view_sizes[] = {1, 2, 2, 2, 3, 2}, order[] = {0, 1, 4, 2, 5, 3};
+  for (int d = 0; d < 6; ++d) {
+    shuffle.out_sizes[d] = view_sizes[order[d]];
+    shuffle.source_strides[d] = view_strides[order[d]];
+  }
+  for (const auto& g : {nhwc, shuffle}) {
+    check_permute<uint16_t>(g);
+    check_permute<uint32_t>(g);
+    check_permute<uint64_t>(g);
   }
 }
 

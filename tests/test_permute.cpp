@@ -1,0 +1,118 @@
+// permute, transpose, pixel_shuffle, pixel_unshuffle, channel_shuffle and their modules: against PyTorch (golden data:
+// where every element goes), as each other's inverses, and PyTorch's refusals.
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "permute_golden_runner.h"
+
+namespace normrt {
+namespace {
+
+using testing::throws_with;
+
+class PermuteGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PermuteGolden, MatchesPyTorch) { testing::run_permute_golden_case(GetParam(), Device::cpu()); }
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, PermuteGolden, ::testing::ValuesIn(testing::permute_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// Random permutations of random shapes (up to the 5 dimensions a tensor has, empty ones too) against a direct index
+// computation, and their inverses back to the input.
+TEST(Permute, RandomPermutationsAgainstTheIndexFormulaAndBack) {
+  std::mt19937 rng(3);
+  for (int trial = 0; trial < 60; ++trial) {
+    const int rank = 1 + trial % 5;
+    Shape shape;
+    for (int d = 0; d < rank; ++d) shape.push_back(static_cast<int64_t>(rng() % 5) + (trial == 7 ? 0 : 1));
+    std::vector<int64_t> dims(static_cast<std::size_t>(rank));
+    std::iota(dims.begin(), dims.end(), 0);
+    std::shuffle(dims.begin(), dims.end(), rng);
+    Generator gen(static_cast<uint64_t>(trial));
+    const Tensor x = randn(shape, gen);
+    const Tensor y = ops::permute(x, dims);
+    const auto xs = x.to_vector(), ys = y.to_vector();
+    ASSERT_EQ(xs.size(), ys.size());
+    // Output element (o_0, ..., o_{r-1}) is input element with coordinate dims[d] = o_d.
+    std::vector<int64_t> o(static_cast<std::size_t>(rank), 0), in(static_cast<std::size_t>(rank));
+    for (std::size_t i = 0; i < ys.size(); ++i) {
+      int64_t rest = static_cast<int64_t>(i);
+      for (int d = rank - 1; d >= 0; --d) {
+        o[static_cast<std::size_t>(d)] = rest % y.size(d);
+        rest /= y.size(d);
+      }
+      for (int d = 0; d < rank; ++d) in[static_cast<std::size_t>(dims[static_cast<std::size_t>(d)])] = o[static_cast<std::size_t>(d)];
+      int64_t source = 0;
+      for (int d = 0; d < rank; ++d) source = source * shape[static_cast<std::size_t>(d)] + in[static_cast<std::size_t>(d)];
+      ASSERT_EQ(ys[i], xs[static_cast<std::size_t>(source)]) << "trial " << trial << " element " << i;
+    }
+    std::vector<int64_t> inverse(static_cast<std::size_t>(rank));
+    for (int d = 0; d < rank; ++d) inverse[static_cast<std::size_t>(dims[static_cast<std::size_t>(d)])] = d;
+    EXPECT_EQ(ops::permute(y, inverse).to_vector(), xs);
+  }
+}
+
+TEST(Permute, ShufflesInvertEachOtherThroughTheModules) {
+  Generator gen(4);
+  const Tensor x = randn({2, 12, 3, 4}, gen);
+  nn::PixelShuffle shuffle(2);
+  nn::PixelUnshuffle unshuffle(2);
+  nn::ChannelShuffle channels(3);
+  const Tensor up = shuffle.forward(x);
+  EXPECT_EQ(up.sizes(), (Shape{2, 3, 6, 8}));
+  EXPECT_EQ(unshuffle.forward(up).to_vector(), x.to_vector());
+  // Each backward is the inverse permutation of the gradient.
+  EXPECT_EQ(shuffle.backward(up).to_vector(), x.to_vector());
+  EXPECT_EQ(unshuffle.backward(x).to_vector(), up.to_vector());
+  const Tensor mixed = channels.forward(x);
+  EXPECT_EQ(channels.backward(mixed).to_vector(), x.to_vector());
+  std::ostringstream os;
+  os << shuffle << ' ' << unshuffle << ' ' << channels;
+  // repr(nn.PixelShuffle(2)), repr(nn.PixelUnshuffle(2)), repr(nn.ChannelShuffle(3)) in PyTorch 1.13:
+  EXPECT_EQ(os.str(), "PixelShuffle(upscale_factor=2) PixelUnshuffle(downscale_factor=2) ChannelShuffle(groups=3)");
+  // Empty batches keep their shapes.
+  EXPECT_EQ(ops::pixel_shuffle(zeros({0, 8, 2, 2}), 2).sizes(), (Shape{0, 2, 4, 4}));
+  EXPECT_EQ(ops::pixel_unshuffle(zeros({0, 1, 4, 2}), 2).sizes(), (Shape{0, 4, 2, 1}));
+  EXPECT_EQ(ops::channel_shuffle(zeros({0, 4, 3}), 2).sizes(), (Shape{0, 4, 3}));
+  EXPECT_EQ(ops::permute(zeros({2, 0, 3}), {2, 0, 1}).sizes(), (Shape{3, 2, 0}));
+  EXPECT_EQ(ops::transpose(full({}, 2.0), 0, -1).item<float>(), 2.0f);
+}
+
+TEST(Permute, RefusesAsPyTorch) {
+  const Tensor x = zeros({2, 3, 4});
+  // PyTorch 1.13's messages (its permute's first names sparse_coo by mistake).
+  EXPECT_TRUE(throws_with([&] { ops::permute(x, {0, 1}); },
+                          "number of dimensions in the tensor input does not match the length of the desired ordering "
+                          "of dimensions i.e. input.dim() = 3 is not equal to len(dims) = 2"));
+  EXPECT_TRUE(throws_with([&] { ops::permute(x, {0, 1, 1}); }, "permute(): duplicate dims are not allowed."));
+  EXPECT_TRUE(throws_with([&] { ops::permute(x, {0, 1, 3}); },
+                          "Dimension out of range (expected to be in range of [-3, 2], but got 3)"));
+  EXPECT_TRUE(throws_with([&] { ops::transpose(x, 0, -4); },
+                          "Dimension out of range (expected to be in range of [-3, 2], but got -4)"));
+  EXPECT_TRUE(throws_with([&] { ops::pixel_shuffle(zeros({2, 3}), 2); },
+                          "pixel_shuffle expects input to have at least 3 dimensions, but got input with 2 dimension(s)"));
+  EXPECT_TRUE(throws_with([&] { ops::pixel_shuffle(zeros({1, 5, 2, 2}), 2); },
+                          "pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+                          "upscale_factor, but input.size(-3)=5 is not divisible by 4"));
+  EXPECT_TRUE(throws_with([&] { ops::pixel_shuffle(zeros({1, 4, 2, 2}), 0); },
+                          "pixel_shuffle expects a positive upscale_factor, but got 0"));
+  EXPECT_TRUE(throws_with([&] { ops::pixel_unshuffle(zeros({1, 1, 5, 4}), 2); },
+                          "pixel_unshuffle expects height to be divisible by downscale_factor, but input.size(-2)=5 is "
+                          "not divisible by 2"));
+  EXPECT_TRUE(throws_with([&] { ops::pixel_unshuffle(zeros({1, 1, 4, 5}), 2); },
+                          "pixel_unshuffle expects width to be divisible by downscale_factor, but input.size(-1)=5 is "
+                          "not divisible by 2"));
+  EXPECT_TRUE(throws_with([&] { ops::pixel_unshuffle(zeros({1, 1, 4, 4}), -1); },
+                          "pixel_unshuffle expects a positive downscale_factor, but got -1"));
+  EXPECT_TRUE(throws_with([&] { ops::channel_shuffle(zeros({1, 5, 2, 2}), 2); },
+                          "Number of channels must be divisible by groups. Got 5 channels and 2 groups."));
+  EXPECT_TRUE(throws_with([&] { ops::channel_shuffle(zeros({5, 2}), 5); },
+                          "channel_shuffle expects input with > 2 dims, but got input with sizes [5, 2]"));
+  EXPECT_TRUE(throws_with([&] { ops::channel_shuffle(zeros({1, 4, 2, 2}), 0); },
+                          "Number of groups to divide channels in must be positive. Value of groups:0"));
+}
+
+}  // namespace
+}  // namespace normrt
