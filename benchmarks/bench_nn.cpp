@@ -431,6 +431,10 @@ std::vector<TensorOp> tensor_ops() {
            benchmark::DoNotOptimize(norm->backward(x));
          };
        }},
+      {"permute-to-nhwc", image,
+       [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::permute(x, {0, 2, 3, 1})); }; }},
+      {"pixel-shuffle-2", image,
+       [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::pixel_shuffle(x, 2)); }; }},
       {"instance-norm-train", image,
        [](const Tensor& x) {
          // A style-transfer / GAN layer: InstanceNorm2d's forward with the input's statistics and its backward.

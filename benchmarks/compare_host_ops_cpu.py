@@ -118,6 +118,8 @@ def torch_call(torch, name):
         "bce": lambda: torch.autograd.grad(F.binary_cross_entropy(probabilities_grad, probabilities), probabilities_grad),
         "group-norm-train": lambda: torch.autograd.grad(group_norm(x_grad), [x_grad] + list(group_norm.parameters()), x),
         "layer-norm-train": lambda: torch.autograd.grad(layer_norm(x_grad), [x_grad] + list(layer_norm.parameters()), x),
+        "permute-to-nhwc": lambda: x.permute(0, 2, 3, 1).contiguous(),
+        "pixel-shuffle-2": lambda: F.pixel_shuffle(x, 2),
         "instance-norm-train": lambda: torch.autograd.grad(F.instance_norm(x_grad), x_grad, x),
     }[op]
 

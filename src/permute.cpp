@@ -2,6 +2,7 @@
 // kernels/permute.cu. pixel_shuffle, pixel_unshuffle and channel_shuffle are PyTorch's reshape-permute-reshape.
 #include "normrt/ops/permute.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -27,16 +28,48 @@ int64_t wrap(int64_t dim, int64_t dims) {
   return dim < 0 ? dim + std::max<int64_t>(dims, 1) : dim;
 }
 
+// The copy as tiles of the last two output dimensions (one when there is one), the tiles in output order: a tile's
+// first source offset comes from an odometer over the outer dimensions (permute_source once per chunk of tiles), so
+// the per-element work is the tile's two strided loops, also where the last dimension is short (pixel_shuffle's r);
+// the loop with the smaller source step runs innermost, so reads stream and the writes stay in the (cached) tile.
 template <typename T>
 void cpu_permute(const permmath::PermuteGeometry& g, const T* in, T* out) {
-  // Along the last output dimension the source steps by a fixed stride: rows of gathers.
-  const int64_t width = g.dims > 0 ? g.out_sizes[g.dims - 1] : 1, step = g.dims > 0 ? g.source_strides[g.dims - 1] : 0;
-  const int64_t rows = width > 0 ? g.numel / width : 0;
+  const int inner_dims = g.dims >= 2 ? 2 : 1, outer_dims = g.dims - inner_dims;
+  const int64_t rows = g.dims >= 2 ? g.out_sizes[g.dims - 2] : 1, width = g.out_sizes[g.dims - 1];
+  const int64_t row_step = g.dims >= 2 ? g.source_strides[g.dims - 2] : 0, step = g.source_strides[g.dims - 1];
+  const int64_t tile = rows * width, tiles = tile > 0 ? g.numel / tile : 0;
+  constexpr int64_t kChunkElements = int64_t{1} << 15;
+  const int64_t per_chunk = std::max<int64_t>(1, kChunkElements / std::max<int64_t>(tile, 1));
+  const int64_t chunks = (tiles + per_chunk - 1) / per_chunk;
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.numel))
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* from = in + permmath::permute_source(g, r * width);
-    T* to = out + r * width;
-    for (int64_t j = 0; j < width; ++j) to[j] = from[j * step];
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    const int64_t first = chunk * per_chunk, last = std::min(tiles, first + per_chunk);
+    int64_t coordinate[permmath::kMaxDims] = {};
+    for (int64_t rest = first, d = outer_dims - 1; d >= 0; --d) {
+      coordinate[d] = rest % g.out_sizes[d];
+      rest /= g.out_sizes[d];
+    }
+    int64_t source = permmath::permute_source(g, first * tile);
+    for (int64_t t = first; t < last; ++t) {
+      T* to = out + t * tile;
+      if (row_step < step) {  // reads run along the tile's columns (a transpose): read them in order
+        for (int64_t j = 0; j < width; ++j) {
+          const T* from = in + source + j * step;
+          for (int64_t i = 0; i < rows; ++i) to[i * width + j] = from[i * row_step];
+        }
+      } else {
+        for (int64_t i = 0; i < rows; ++i) {
+          const T* from = in + source + i * row_step;
+          for (int64_t j = 0; j < width; ++j) to[i * width + j] = from[j * step];
+        }
+      }
+      for (int d = outer_dims - 1; d >= 0; --d) {  // the next tile's source
+        source += g.source_strides[d];
+        if (++coordinate[d] < g.out_sizes[d]) break;
+        coordinate[d] = 0;
+        source -= g.out_sizes[d] * g.source_strides[d];
+      }
+    }
   }
 }
 
