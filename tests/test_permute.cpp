@@ -23,13 +23,16 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, PermuteGolden, ::testing::ValuesIn(testing::pe
 // computation, and their inverses back to the input.
 TEST(Permute, RandomPermutationsAgainstTheIndexFormulaAndBack) {
   std::mt19937 rng(3);
-  for (int trial = 0; trial < 60; ++trial) {
-    const int rank = 1 + trial % 5;
+  // The last two trials are large enough to be copied in several chunks, in parallel.
+  for (int trial = 0; trial < 62; ++trial) {
+    const int rank = trial >= 60 ? 4 : 1 + trial % 5;
     Shape shape;
     for (int d = 0; d < rank; ++d) shape.push_back(static_cast<int64_t>(rng() % 5) + (trial == 7 ? 0 : 1));
+    if (trial >= 60) shape = {3, 40, 30, 33};
     std::vector<int64_t> dims(static_cast<std::size_t>(rank));
     std::iota(dims.begin(), dims.end(), 0);
     std::shuffle(dims.begin(), dims.end(), rng);
+    if (trial == 60) dims = {0, 2, 3, 1};
     Generator gen(static_cast<uint64_t>(trial));
     const Tensor x = randn(shape, gen);
     const Tensor y = ops::permute(x, dims);
