@@ -94,6 +94,24 @@ __global__ void column_total_kernel(const float* partial, float* out, int64_t ch
   out[j] = accumulate ? out[j] + sum : sum;
 }
 
+template <typename T>
+__global__ void prelu_forward_kernel(nnmath::PReLUChannels g, const T* x, const float* w, T* y, int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    y[i] = T(nnmath::prelu_forward(static_cast<float>(x[i]), w[nnmath::prelu_channel(g, i)]));
+}
+
+template <typename T>
+__global__ void prelu_backward_kernel(nnmath::PReLUChannels g, const T* dy, const T* x, const float* w, T* dx,
+                                      float* weight_terms, int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float xi = static_cast<float>(x[i]), dyi = static_cast<float>(dy[i]);
+    dx[i] = T(nnmath::prelu_input_grad(dyi, xi, w[nnmath::prelu_channel(g, i)]));
+    weight_terms[i] = nnmath::prelu_weight_term(dyi, xi);
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -130,6 +148,23 @@ void input_activation_backward(nnmath::InputActivation kind, nnmath::ActivationC
   NORMRT_CHECK_LAUNCH();
 }
 
+template <typename T>
+void prelu_forward(const nnmath::PReLUChannels& g, const T* x, const float* w, T* y, int64_t n, int sm_count,
+                   cudaStream_t stream) {
+  if (n == 0) return;
+  NORMRT_LAUNCH(prelu_forward_kernel<T>, dim3(blocks_for(n, sm_count)), dim3(kThreads), 0, stream, g, x, w, y, n);
+  NORMRT_CHECK_LAUNCH();
+}
+
+template <typename T>
+void prelu_backward(const nnmath::PReLUChannels& g, const T* dy, const T* x, const float* w, T* dx,
+                    float* weight_terms, int64_t n, int sm_count, cudaStream_t stream) {
+  if (n == 0) return;
+  NORMRT_LAUNCH(prelu_backward_kernel<T>, dim3(blocks_for(n, sm_count)), dim3(kThreads), 0, stream, g, dy, x, w, dx,
+                weight_terms, n);
+  NORMRT_CHECK_LAUNCH();
+}
+
 #define NORMRT_ACTIVATION_INSTANTIATE(T)                                                                        \
   template void activation_forward(nnmath::Activation, const T*, T*, int64_t, int, cudaStream_t);              \
   template void activation_backward(nnmath::Activation, const T*, const T*, T*, int64_t, int, cudaStream_t);   \
@@ -138,7 +173,11 @@ void input_activation_backward(nnmath::InputActivation kind, nnmath::ActivationC
   template void input_activation_backward(nnmath::InputActivation, nnmath::ActivationCoefficients, const T*,   \
                                           const T*, T*, int64_t, int, cudaStream_t);                            \
   template void dropout(const T*, T*, int64_t, float, uint64_t, uint64_t, const int64_t*, int64_t, int64_t, int, \
-                        cudaStream_t);
+                        cudaStream_t);                                                                         \
+  template void prelu_forward(const nnmath::PReLUChannels&, const T*, const float*, T*, int64_t, int,          \
+                              cudaStream_t);                                                                   \
+  template void prelu_backward(const nnmath::PReLUChannels&, const T*, const T*, const float*, T*, float*,     \
+                               int64_t, int, cudaStream_t);
 NORMRT_ACTIVATION_INSTANTIATE(float)
 NORMRT_ACTIVATION_INSTANTIATE(Half)
 NORMRT_ACTIVATION_INSTANTIATE(BFloat16)

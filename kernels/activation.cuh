@@ -23,6 +23,15 @@ void input_activation_forward(nnmath::InputActivation kind, nnmath::ActivationCo
 template <typename T>
 void input_activation_backward(nnmath::InputActivation kind, nnmath::ActivationCoefficients k, const T* dy,
                                const T* x, T* dx, int64_t n, int sm_count, cudaStream_t stream);
+// PReLU over n elements of an (N, C, spatial) tensor in memory order (g: the layout, and whether the weight w is
+// shared); the backward also writes each element's term of the weight's gradient (float32), summed by the caller. T
+// as for the activations; the weight is float32.
+template <typename T>
+void prelu_forward(const nnmath::PReLUChannels& g, const T* x, const float* w, T* y, int64_t n, int sm_count,
+                   cudaStream_t stream);
+template <typename T>
+void prelu_backward(const nnmath::PReLUChannels& g, const T* dy, const T* x, const float* w, T* dx,
+                    float* weight_terms, int64_t n, int sm_count, cudaStream_t stream);
 // y = keep ? x / (1 - p) : 0 with nnmath::dropout_keep's mask; the backward regenerates the same mask.
 // The offset is read from device memory when `device_offset` is set (a CUDA graph replays the launch at later offsets).
 // channels > 0: x and y are channels-last memory of (N, channels, spatial) tensors, each element drawn by its logical

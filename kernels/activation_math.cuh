@@ -110,4 +110,22 @@ NORMRT_HD inline float input_activation_backward(InputActivation kind, const Act
   return dy;
 }
 
+// PReLU (PyTorch's prelu kernels): x where x > 0, w x elsewhere (NaN too), w the element's channel's weight; its input
+// gradient, and each element's term of the weight's gradient (x dy where x is not positive).
+NORMRT_HD inline float prelu_forward(float x, float w) { return x > 0.0f ? x : w * x; }
+NORMRT_HD inline float prelu_input_grad(float dy, float x, float w) { return x > 0.0f ? dy : w * dy; }
+NORMRT_HD inline float prelu_weight_term(float dy, float x) { return x > 0.0f ? 0.0f : x * dy; }
+
+// The channel of element `stored` (memory order) of an (N, C, spatial) tensor in either layout; 0 for a weight
+// shared by every channel.
+struct PReLUChannels {
+  int64_t channels = 1, spatial = 1;
+  bool channels_last = false, shared = true;
+};
+
+NORMRT_HD inline int64_t prelu_channel(const PReLUChannels& g, int64_t stored) {
+  if (g.shared) return 0;
+  return g.channels_last ? stored % g.channels : stored / g.spatial % g.channels;
+}
+
 }  // namespace normrt::nnmath

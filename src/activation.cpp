@@ -2,6 +2,7 @@
 // dispatch to kernels/activation.cu. The per-element arithmetic is nn_math.cuh's and activation_math.cuh's.
 #include "normrt/ops/activation.h"
 
+#include <algorithm>
 #include <type_traits>
 
 #include "activation_math.cuh"
@@ -9,6 +10,7 @@
 #include "cuda_launch.h"
 #include "nn_math.cuh"
 #include "normrt/error.h"
+#include "normrt/ops/tensor_ops.h"
 #include "nvtx.h"
 #include "op_util.h"
 #include "wide_vectors.h"
@@ -107,7 +109,127 @@ BackwardOperands backward_operands(const Tensor& grad_output, const Tensor& save
   return {grad_output.to(saved.memory_format()), empty(saved.sizes(), like(saved))};
 }
 
+// PReLU's checks (PyTorch's messages) and the channel of each element.
+nnmath::PReLUChannels prelu_channels(const Tensor& input, const Tensor& weight) {
+  NORMRT_CHECK(input.defined() && weight.defined(), "prelu: input or weight is undefined");
+  NORMRT_CHECK(input.dim() > 0, "Not allow zero-dim input tensor.");
+  NORMRT_CHECK(weight.dim() <= 1, "prelu: Expected `weight` to be a scalar or 1D tensor, but got ndim = ", weight.dim());
+  NORMRT_CHECK(weight.dtype() == DType::Float32 || weight.dtype() == input.dtype(), "prelu: weight must be float32 or "
+               "of the input's dtype (", dtype_name(input.dtype()), "), got ", dtype_name(weight.dtype()));
+  check_same_device(input, weight);
+  nnmath::PReLUChannels g;
+  g.channels = input.dim() >= 2 ? input.size(1) : 1;
+  NORMRT_CHECK(weight.numel() == 1 || weight.numel() == g.channels, "Mismatch of parameter numbers and input channel "
+               "size. Found parameter numbers = ", weight.numel(), " and channel size = ", g.channels, ".");
+  g.shared = weight.numel() == 1;
+  g.channels_last = !input.is_contiguous();
+  g.spatial = input.numel() / std::max<int64_t>(1, (input.dim() >= 2 ? input.size(0) : 1) * g.channels);
+  return g;
+}
+
+// fn(first, count, weight index or -1 for per-element weights 0..C-1) over the runs of elements in memory order that
+// share a weight (contiguous: a channel's plane; channels-last: a pixel's row of channels, each its own).
+template <typename Fn>
+void for_each_prelu_run(const nnmath::PReLUChannels& g, int64_t n, Fn fn) {
+  if (g.shared) return fn(int64_t{0}, n, int64_t{0});
+  if (g.channels_last) {
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+    for (int64_t first = 0; first < n; first += g.channels) fn(first, g.channels, int64_t{-1});
+    return;
+  }
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+  for (int64_t first = 0; first < n; first += g.spatial) fn(first, g.spatial, first / g.spatial % g.channels);
+}
+
+// The weight-gradient terms summed per weight: over everything (shared), over each channel's elements in memory order.
+Tensor prelu_weight_sums(const nnmath::PReLUChannels& g, const Tensor& terms, int64_t n, const Tensor& weight) {
+  Tensor sums;
+  if (n == 0) {
+    sums = zeros(weight.sizes(), weight.device());
+  } else if (g.shared) {
+    sums = sum(terms.reshape({n}), 0);
+  } else if (g.channels_last) {
+    sums = sum(terms.reshape({n / g.channels, g.channels}), 0);
+  } else {
+    sums = sum(sum(terms.reshape({n / (g.channels * g.spatial), g.channels, g.spatial}), 2), 0);
+  }
+  return sums.reshape(weight.sizes()).to(weight.dtype());
+}
+
 }  // namespace
+
+Tensor prelu(const Tensor& input, const Tensor& weight) {
+  const detail::NvtxRange range("prelu");
+  const nnmath::PReLUChannels g = prelu_channels(input, weight);
+  if (!util::is_16bit(input.dtype())) check_float(input, "input");
+  const Tensor w = util::widened(weight);
+  const int64_t n = input.numel();
+  if (input.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    Tensor out = empty(input.sizes(), like(input));
+    Launch l(input);
+    util::dispatch_element(input.dtype(), [&](auto element) {
+      using T = decltype(element);
+      cuda::prelu_forward(g, util::stored<T>(input), w.data<float>(), util::stored<T>(out), n, l.sms, l.stream);
+    });
+    return out;
+#else
+    no_cuda("prelu");
+#endif
+  }
+  if (util::is_16bit(input.dtype())) return prelu(util::widened(input), w).to(input.dtype());
+  Tensor out = empty(input.sizes(), like(input));
+  const float *x = util::stored<float>(input), *wv = w.data<float>();
+  float* y = util::stored<float>(out);
+  for_each_prelu_run(g, n, [&](int64_t first, int64_t count, int64_t c) {
+    if (c >= 0) {
+      const float wc = wv[c];
+      for (int64_t i = first; i < first + count; ++i) y[i] = nnmath::prelu_forward(x[i], wc);
+    } else {
+      for (int64_t j = 0; j < count; ++j) y[first + j] = nnmath::prelu_forward(x[first + j], wv[j]);
+    }
+  });
+  return out;
+}
+
+PReLUGradients prelu_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight) {
+  const detail::NvtxRange range("prelu_backward");
+  const nnmath::PReLUChannels g = prelu_channels(input, weight);
+  const bool reduced = util::is_16bit(input.dtype());
+  NORMRT_CHECK(grad_output.defined() && grad_output.dtype() == input.dtype(), "prelu_backward: grad_output must be of "
+               "the input's dtype");
+  const BackwardOperands o = backward_operands(grad_output, input, "input", reduced);
+  const Tensor w = util::widened(weight);
+  const int64_t n = input.numel();
+  Tensor terms = empty({n}, input.device());
+  if (input.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    Launch l(input);
+    util::dispatch_element(input.dtype(), [&](auto element) {
+      using T = decltype(element);
+      cuda::prelu_backward(g, util::stored<T>(o.dy), util::stored<T>(input), w.data<float>(), util::stored<T>(o.dx),
+                           terms.data<float>(), n, l.sms, l.stream);
+    });
+    return {o.dx, prelu_weight_sums(g, terms, n, weight)};
+#else
+    no_cuda("prelu_backward");
+#endif
+  }
+  if (reduced) {
+    PReLUGradients wide = prelu_backward(util::widened(o.dy), util::widened(input), weight);
+    return {wide.grad_input.to(input.dtype()), wide.grad_weight};
+  }
+  const float *dy = util::stored<float>(o.dy), *x = util::stored<float>(input), *wv = w.data<float>();
+  float *dx = util::stored<float>(o.dx), *t = terms.data<float>();
+  for_each_prelu_run(g, n, [&](int64_t first, int64_t count, int64_t c) {
+    for (int64_t i = first; i < first + count; ++i) {
+      const float wi = c >= 0 ? wv[c] : wv[i - first];
+      dx[i] = nnmath::prelu_input_grad(dy[i], x[i], wi);
+      t[i] = nnmath::prelu_weight_term(dy[i], x[i]);
+    }
+  });
+  return {o.dx, prelu_weight_sums(g, terms, n, weight)};
+}
 
 InputActivation InputActivation::leaky_relu(double negative_slope) {
   return {Kind::LeakyReLU, negative_slope, 0.0, 0.0};

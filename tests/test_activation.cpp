@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "activation_golden_runner.h"
+#include "prelu_golden_runner.h"
 #include "normrt/half.h"
 #include "normrt/ops/elementwise.h"
 
@@ -35,6 +36,57 @@ std::vector<Kinked> every_kind() {
 
 // d/dx by central differences of the float32 forward (step h = 1e-2 max(1, |x|): its truncation error ~h^2 and the
 // forward's rounding ~1e-7 |f| / h both stay far below the tolerance), at random points away from the kinks.
+class PReLUGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PReLUGolden, MatchesPyTorch) { testing::run_prelu_golden_case(GetParam(), Device::cpu()); }
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, PReLUGolden, ::testing::ValuesIn(testing::prelu_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// PReLU's weight gradient by central differences (the input's is the activation's, golden-tested), per channel and
+// shared, over enough elements for the CPU loops to run in parallel; 16-bit input with a float32 weight computes in
+// float32 on its values; PyTorch's refusals.
+TEST(PReLU, WeightGradientsSixteenBitInputAndRefusals) {
+  Generator gen(14);
+  for (int64_t parameters : {int64_t{1}, int64_t{3}}) {
+    const Tensor x = randn({4, 3, 80, 80}, gen), probe = randn({4, 3, 80, 80}, gen);
+    const Tensor weight = rand({parameters}, gen);
+    const auto grads = ops::prelu_backward(probe, x, weight);
+    const auto xs = x.to_vector(), ps = probe.to_vector();
+    for (int64_t c = 0; c < parameters; ++c) {
+      double expected = 0;  // d sum(prelu(x) probe) / d w_c = sum over c's elements of x probe where x <= 0
+      for (std::size_t i = 0; i < xs.size(); ++i)
+        if ((parameters == 1 || static_cast<int64_t>(i / 6400 % 3) == c) && !(xs[i] > 0)) expected += xs[i] * ps[i];
+      EXPECT_NEAR(grads.grad_weight.to_vector()[static_cast<std::size_t>(c)], expected, 1e-4 * std::fabs(expected));
+    }
+  }
+  const Tensor x = randn({2, 3, 5}, gen), w = from_vector(std::vector<float>{0.1f, -0.3f, 2.0f}, {3});
+  for (DType dtype : {DType::Float16, DType::BFloat16}) {
+    const Tensor xh = x.to(dtype);
+    const Tensor y = ops::prelu(xh, w);
+    EXPECT_EQ(y.dtype(), dtype);
+    EXPECT_EQ(y.to(DType::Float32).to_vector(), ops::prelu(xh.to(DType::Float32), w).to(dtype).to(DType::Float32)
+                                                    .to_vector());
+    const auto grads = ops::prelu_backward(xh, xh, w);
+    EXPECT_EQ(grads.grad_input.dtype(), dtype);
+    EXPECT_EQ(grads.grad_weight.dtype(), DType::Float32);
+  }
+  // PyTorch 1.13's messages: F.prelu(torch.zeros(2, 4, 3), torch.ones(3)), F.prelu(torch.tensor(1.), ...),
+  // F.prelu(x, torch.ones(1, 1)).
+  EXPECT_TRUE(throws_with([] { ops::prelu(zeros({2, 4, 3}), ones({3})); },
+                          "Mismatch of parameter numbers and input channel size. Found parameter numbers = 3 and "
+                          "channel size = 4."));
+  EXPECT_TRUE(throws_with([] { ops::prelu(zeros({}), ones({1})); }, "Not allow zero-dim input tensor."));
+  EXPECT_TRUE(throws_with([] { ops::prelu(zeros({2, 3}), ones({1, 1})); },
+                          "prelu: Expected `weight` to be a scalar or 1D tensor, but got ndim = 2"));
+  EXPECT_TRUE(throws_with([] { nn::PReLU(0); }, "num_parameters must be positive"));
+  nn::PReLU module;
+  EXPECT_EQ(module.weight.to_vector(), std::vector<float>{0.25f});
+  EXPECT_EQ(module.forward(zeros({0, 5})).sizes(), (Shape{0, 5}));
+  EXPECT_EQ(module.backward(zeros({0, 5})).sizes(), (Shape{0, 5}));
+  EXPECT_EQ(module.weight.grad().to_vector(), std::vector<float>{0.0f});
+}
+
 TEST(Activations, GradientsMatchCentralDifferencesOfTheForward) {
   Generator gen(1202);
   const Tensor drawn = randn({400}, gen);

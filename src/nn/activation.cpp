@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "normrt/error.h"
+#include "normrt/ops/elementwise.h"
 
 namespace normrt::nn {
 
@@ -24,6 +25,23 @@ Tensor InputActivationModule::forward_impl(const Tensor& input, Context& ctx) {
 
 Tensor InputActivationModule::backward_impl(const Tensor& grad_output, Context& ctx) {
   return ops::activation_backward(function_, grad_output, ctx.tensors[0].get(name()));
+}
+
+PReLU::PReLU(int64_t num_parameters, double init) {
+  NORMRT_CHECK(num_parameters > 0, "PReLU: num_parameters must be positive, got ", num_parameters);
+  weight = full({num_parameters}, init);
+  register_parameter("weight", &weight);
+}
+
+Tensor PReLU::forward_impl(const Tensor& input, Context& ctx) {
+  ctx.tensors = {input, weight};
+  return ops::prelu(input, weight);
+}
+
+Tensor PReLU::backward_impl(const Tensor& grad_output, Context& ctx) {
+  const auto grads = ops::prelu_backward(grad_output, ctx.tensors[0].get(name()), ctx.tensors[1].get(name()));
+  ops::accumulate_grad(weight, grads.grad_weight);
+  return grads.grad_input;
 }
 
 LeakyReLU::LeakyReLU(double negative_slope)

@@ -11,6 +11,7 @@
 #include "losses_golden_runner.h"
 #include "norms_golden_runner.h"
 #include "permute_golden_runner.h"
+#include "prelu_golden_runner.h"
 #include "pointwise_loss_golden_runner.h"
 
 namespace normrt {
@@ -22,6 +23,16 @@ using testing::throws_with;
 const Device kGpu = Device::cuda(0);
 
 class CudaNnGolden : public ::testing::TestWithParam<std::string> {};
+
+class CudaPReLUGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaPReLUGolden, MatchesPyTorch) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_prelu_golden_case(GetParam(), kGpu);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaPReLUGolden, ::testing::ValuesIn(testing::prelu_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 class CudaPermuteGolden : public ::testing::TestWithParam<std::string> {};
 

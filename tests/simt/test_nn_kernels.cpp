@@ -192,6 +192,49 @@ TEST_P(NnKernels, PointwiseLossesEqualTheCpuFormulas) {
   }
 }
 
+// PReLU's kernels on the emulator against the CPU's formulas, for each element type, both layouts and a shared
+// weight; an empty launch does nothing.
+template <typename T>
+void check_prelu(const nnmath::PReLUChannels& g, const std::vector<float>& x_values, const std::vector<float>& w) {
+  std::vector<T> x, dy;
+  for (float v : x_values) x.push_back(T(v));
+  for (float v : x_values) dy.push_back(T(0.5f - v));
+  const auto n = static_cast<int64_t>(x.size());
+  std::vector<T> y(x.size()), dx(x.size());
+  std::vector<float> terms(x.size());
+  prelu_forward(g, x.data(), w.data(), y.data(), n, 2, nullptr);
+  prelu_backward(g, dy.data(), x.data(), w.data(), dx.data(), terms.data(), n, 2, nullptr);
+  for (int64_t i = 0; i < n; ++i) {
+    const auto k = static_cast<std::size_t>(i);
+    const float wi = w[static_cast<std::size_t>(nnmath::prelu_channel(g, i))];
+    const float xi = static_cast<float>(x[k]), dyi = static_cast<float>(dy[k]);
+    const T expected_y(nnmath::prelu_forward(xi, wi)), expected_dx(nnmath::prelu_input_grad(dyi, xi, wi));
+    const float expected_term = nnmath::prelu_weight_term(dyi, xi);
+    ASSERT_EQ(std::memcmp(&y[k], &expected_y, sizeof(T)), 0) << i;
+    ASSERT_EQ(std::memcmp(&dx[k], &expected_dx, sizeof(T)), 0) << i;
+    ASSERT_EQ(std::memcmp(&terms[k], &expected_term, sizeof(float)), 0) << i;
+  }
+  prelu_forward(g, x.data(), w.data(), y.data(), 0, 2, nullptr);
+  prelu_backward(g, dy.data(), x.data(), w.data(), dx.data(), terms.data(), 0, 2, nullptr);
+}
+
+TEST_P(NnKernels, PReLUEqualsTheCpuFormulas) {
+  auto x = random_vector(2 * 3 * 35, 8, 2.0f);
+  x[0] = 0.0f;
+  x[1] = NAN;
+  const std::vector<float> w = {0.25f, -0.5f, 1.5f};
+  nnmath::PReLUChannels contiguous, channels_last, shared;
+  contiguous.channels = channels_last.channels = 3;
+  contiguous.spatial = channels_last.spatial = 35;
+  contiguous.shared = channels_last.shared = false;
+  channels_last.channels_last = true;
+  for (const auto& g : {contiguous, channels_last, shared}) {
+    check_prelu<float>(g, x, w);
+    check_prelu<Half>(g, x, w);
+    check_prelu<BFloat16>(g, x, w);
+  }
+}
+
 // The permutation gather on the emulator, every element size, against permute_source (the CPU's index arithmetic):
 // (2, 3, 4, 5) -> (0, 2, 3, 1) and a 6-dimensional view (pixel_shuffle's); an empty launch does nothing.
 template <typename T>

@@ -27,6 +27,20 @@ class InputActivationModule : public Module {
   ops::InputActivation function_;
 };
 
+// torch.nn.PReLU: a learnable negative slope per channel (num_parameters = C) or shared (1), initialised to `init`.
+class PReLU : public Module {
+ public:
+  explicit PReLU(int64_t num_parameters = 1, double init = 0.25);
+  std::string name() const override { return "PReLU"; }
+  std::string extra_repr() const override { return "num_parameters=" + std::to_string(weight.numel()); }
+
+  Tensor weight;
+
+ private:
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;  // ctx.tensors: the input and the weight
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+};
+
 class LeakyReLU : public InputActivationModule {
  public:
   explicit LeakyReLU(double negative_slope = 0.01);

@@ -57,6 +57,16 @@ Tensor activation(const InputActivation& f, const Tensor& input);
 // d activation(input) / d input times grad_output.
 Tensor activation_backward(const InputActivation& f, const Tensor& grad_output, const Tensor& input);
 
+// torch.nn.functional.prelu: x where x > 0, weight[c] x elsewhere, c the element's channel (dimension 1; an input of
+// fewer than 2 dimensions has one), or one weight for every channel. The weight (1-D, 1 or C elements) is float32 or
+// the input's dtype; the output keeps the input's dtype and memory format. PyTorch's errors.
+Tensor prelu(const Tensor& input, const Tensor& weight);
+struct PReLUGradients {
+  Tensor grad_input;   // the input's dtype and memory format
+  Tensor grad_weight;  // the weight's shape and dtype: the sum over the elements of each channel of x dy where x <= 0
+};
+PReLUGradients prelu_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight);
+
 // torch.nn.functional's spellings of the forwards.
 inline Tensor leaky_relu(const Tensor& input, double negative_slope = 0.01) {
   return activation(InputActivation::leaky_relu(negative_slope), input);
