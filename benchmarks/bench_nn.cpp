@@ -431,6 +431,15 @@ std::vector<TensorOp> tensor_ops() {
            benchmark::DoNotOptimize(norm->backward(x));
          };
        }},
+      {"prelu-train", image,
+       [](const Tensor& x) {
+         // PReLU(64) (InsightFace's ResNets): forward and backward with x as its own gradient.
+         const Tensor w = full({x.size(1)}, 0.25);
+         return [x, w] {
+           benchmark::DoNotOptimize(ops::prelu(x, w));
+           benchmark::DoNotOptimize(ops::prelu_backward(x, x, w));
+         };
+       }},
       {"permute-to-nhwc", image,
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::permute(x, {0, 2, 3, 1})); }; }},
       {"pixel-shuffle-2", image,

@@ -64,6 +64,7 @@ def torch_call(torch, name):
     probabilities = torch.rand(shape)
     probabilities_grad = torch.rand(shape).requires_grad_()
     target = torch.randn(shape)
+    prelu = torch.nn.PReLU(shape[1]) if op == "prelu-train" else None
     group_norm = torch.nn.GroupNorm(32, shape[1]) if op == "group-norm-train" else None
     layer_norm = torch.nn.LayerNorm(shape[-1]) if op == "layer-norm-train" else None
     return {
@@ -118,6 +119,7 @@ def torch_call(torch, name):
         "bce": lambda: torch.autograd.grad(F.binary_cross_entropy(probabilities_grad, probabilities), probabilities_grad),
         "group-norm-train": lambda: torch.autograd.grad(group_norm(x_grad), [x_grad] + list(group_norm.parameters()), x),
         "layer-norm-train": lambda: torch.autograd.grad(layer_norm(x_grad), [x_grad] + list(layer_norm.parameters()), x),
+        "prelu-train": lambda: torch.autograd.grad(prelu(x_grad), [x_grad, prelu.weight], x),
         "permute-to-nhwc": lambda: x.permute(0, 2, 3, 1).contiguous(),
         "pixel-shuffle-2": lambda: F.pixel_shuffle(x, 2),
         "instance-norm-train": lambda: torch.autograd.grad(F.instance_norm(x_grad), x_grad, x),
