@@ -81,7 +81,8 @@ NORMRT_HD inline float pointwise_loss(const PointwiseLossParams& p, float x, flo
     case PointwiseLoss::L1: return pointwise_loss_of<PointwiseLoss::L1>(p, x, t, weight);
     case PointwiseLoss::SmoothL1: return pointwise_loss_of<PointwiseLoss::SmoothL1>(p, x, t, weight);
     case PointwiseLoss::Huber: return pointwise_loss_of<PointwiseLoss::Huber>(p, x, t, weight);
-    case PointwiseLoss::BinaryCrossEntropy: return pointwise_loss_of<PointwiseLoss::BinaryCrossEntropy>(p, x, t, weight);
+    case PointwiseLoss::BinaryCrossEntropy:
+      return pointwise_loss_of<PointwiseLoss::BinaryCrossEntropy>(p, x, t, weight);
   }
   return 0.0f;
 }

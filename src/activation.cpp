@@ -113,7 +113,8 @@ BackwardOperands backward_operands(const Tensor& grad_output, const Tensor& save
 nnmath::PReLUChannels prelu_channels(const Tensor& input, const Tensor& weight) {
   NORMRT_CHECK(input.defined() && weight.defined(), "prelu: input or weight is undefined");
   NORMRT_CHECK(input.dim() > 0, "Not allow zero-dim input tensor.");
-  NORMRT_CHECK(weight.dim() <= 1, "prelu: Expected `weight` to be a scalar or 1D tensor, but got ndim = ", weight.dim());
+  NORMRT_CHECK(weight.dim() <= 1, "prelu: Expected `weight` to be a scalar or 1D tensor, but got ndim = ",
+               weight.dim());
   NORMRT_CHECK(weight.dtype() == DType::Float32 || weight.dtype() == input.dtype(), "prelu: weight must be float32 or "
                "of the input's dtype (", dtype_name(input.dtype()), "), got ", dtype_name(weight.dtype()));
   check_same_device(input, weight);

@@ -95,8 +95,7 @@ Tensor permuted(const Tensor& given, const Shape& view, const std::vector<int64_
   const Tensor t = given.contiguous();  // logical order
   const auto rank = static_cast<int64_t>(view.size());
   std::vector<int64_t> strides(view.size(), 1);
-  for (int64_t d = rank - 2; d >= 0; --d)
-    strides[static_cast<std::size_t>(d)] = strides[static_cast<std::size_t>(d + 1)] * view[static_cast<std::size_t>(d + 1)];
+  for (std::size_t d = view.size() - 1; d-- > 0;) strides[d] = strides[d + 1] * view[d + 1];
   permmath::PermuteGeometry g;
   g.dims = static_cast<int>(rank);
   g.numel = t.numel();

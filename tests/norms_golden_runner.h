@@ -1,5 +1,5 @@
-// LayerNorm / GroupNorm / InstanceNorm golden cases (tests/golden/make_golden_norms.py) run on one device: the CPU suite and the
-// GPU suites (real and emulated) share it.
+// LayerNorm / GroupNorm / InstanceNorm golden cases (tests/golden/make_golden_norms.py) run on one device: the CPU
+// suite and the GPU suites (real and emulated) share it.
 #pragma once
 #include <cmath>
 #include <fstream>

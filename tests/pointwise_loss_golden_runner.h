@@ -46,7 +46,8 @@ inline ::testing::AssertionResult within_ulps(const std::vector<float>& actual, 
   for (std::size_t i = 0; i < actual.size(); ++i) {
     const float a = actual[i], e = expected[i];
     if (std::isnan(e) || std::isnan(a)) {
-      if (std::isnan(a) != std::isnan(e)) return ::testing::AssertionFailure() << "at " << i << ": " << a << " vs " << e;
+      if (std::isnan(a) != std::isnan(e))
+        return ::testing::AssertionFailure() << "at " << i << ": " << a << " vs " << e;
       continue;
     }
     const double ulp = std::ldexp(1.0, std::max(std::ilogb(e == 0 ? 1e-38f : e), -126) - 23);

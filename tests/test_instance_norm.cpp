@@ -234,7 +234,8 @@ TEST(InstanceNorm, UnbatchedInputIsOneSample) {
   const Tensor x = randn({3, 4, 5}, gen), dy = randn({3, 4, 5}, gen);
   auto options = nn::InstanceNormOptions(3).affine(true).track_running_stats(true);
   nn::InstanceNorm2d unbatched(options), batched(options);
-  for (nn::InstanceNorm2d* m : {&unbatched, &batched}) m->weight.copy_(from_vector(std::vector<float>{0.5, 2, -1}, {3}));
+  for (nn::InstanceNorm2d* m : {&unbatched, &batched})
+    m->weight.copy_(from_vector(std::vector<float>{0.5, 2, -1}, {3}));
   const Tensor y = unbatched.forward(x), dx = unbatched.backward(dy);
   EXPECT_EQ(y.sizes(), x.sizes());
   EXPECT_EQ(dx.sizes(), x.sizes());

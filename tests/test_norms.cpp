@@ -59,7 +59,9 @@ void expect_rows_match_reference(const RowCase& rc, const Tensor& x, const Tenso
   double worst_y = 0, worst_dx = 0;
   for (int64_t r = 0; r < rc.rows; ++r) {
     const auto at = [&](int64_t e) { return static_cast<std::size_t>(r * length + e); };
-    const auto param = [&](int64_t e) { return static_cast<std::size_t>((r % rc.groups) * rc.segments + e / rc.segment); };
+    const auto param = [&](int64_t e) {
+      return static_cast<std::size_t>((r % rc.groups) * rc.segments + e / rc.segment);
+    };
     double mean = 0, var = 0;
     for (int64_t e = 0; e < length; ++e) mean += xs[at(e)];
     mean /= static_cast<double>(length);

@@ -46,9 +46,9 @@ TEST(Permute, RandomPermutationsAgainstTheIndexFormulaAndBack) {
         o[static_cast<std::size_t>(d)] = rest % y.size(d);
         rest /= y.size(d);
       }
-      for (int d = 0; d < rank; ++d) in[static_cast<std::size_t>(dims[static_cast<std::size_t>(d)])] = o[static_cast<std::size_t>(d)];
+      for (std::size_t d = 0; d < o.size(); ++d) in[static_cast<std::size_t>(dims[d])] = o[d];
       int64_t source = 0;
-      for (int d = 0; d < rank; ++d) source = source * shape[static_cast<std::size_t>(d)] + in[static_cast<std::size_t>(d)];
+      for (std::size_t d = 0; d < in.size(); ++d) source = source * shape[d] + in[d];
       ASSERT_EQ(ys[i], xs[static_cast<std::size_t>(source)]) << "trial " << trial << " element " << i;
     }
     std::vector<int64_t> inverse(static_cast<std::size_t>(rank));
@@ -95,7 +95,8 @@ TEST(Permute, RefusesAsPyTorch) {
   EXPECT_TRUE(throws_with([&] { ops::transpose(x, 0, -4); },
                           "Dimension out of range (expected to be in range of [-3, 2], but got -4)"));
   EXPECT_TRUE(throws_with([&] { ops::pixel_shuffle(zeros({2, 3}), 2); },
-                          "pixel_shuffle expects input to have at least 3 dimensions, but got input with 2 dimension(s)"));
+                          "pixel_shuffle expects input to have at least 3 dimensions, but got input with 2 "
+                          "dimension(s)"));
   EXPECT_TRUE(throws_with([&] { ops::pixel_shuffle(zeros({1, 5, 2, 2}), 2); },
                           "pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
                           "upscale_factor, but input.size(-3)=5 is not divisible by 4"));

@@ -8,8 +8,9 @@ Run:  /usr/bin/python3 tests/golden/make_golden_pointwise_loss.py  ->  data_poin
 x, t (and weight), loss and grad (d loss / d x; for reduction "none" the gradient of the losses' sum) as .npy files.
 The regression losses run on whole multiples of 32 elements: PyTorch's vectorised loops compute all but a tensor's
 last few elements, its scalar tails round some gradients differently (huber_loss's clamped gradient in double), and
-normrt follows the vectorised loops. Inputs include the switch points (x - t exactly 0, +-beta, +-delta), NaN and infinities, probabilities of exactly 0
-and 1 (clamped logarithms, the 1e-12 gradient floor) and values a rounding away from them.
+normrt follows the vectorised loops. Inputs include the switch points (x - t exactly 0, +-beta, +-delta), NaN and
+infinities, probabilities of exactly 0 and 1 (clamped logarithms, the 1e-12 gradient floor) and values a rounding
+away from them.
 """
 import json
 import os

@@ -32,7 +32,9 @@ def main():
         x = torch.randn(shape, generator=g) * 2
         flat_x = x.view(-1)
         # Zeros everywhere; NaN and infinities in one case only (they make the weight's gradient NaN or infinite).
-        specials = [0.0, -0.0, -1e-30] + ([float("nan"), float("inf"), float("-inf")] if name == "shared_vector" else [])
+        specials = [0.0, -0.0, -1e-30]
+        if name == "shared_vector":
+            specials += [float("nan"), float("inf"), float("-inf")]
         for i, v in enumerate(specials):
             if i < flat_x.numel():
                 flat_x[i] = v

@@ -164,7 +164,8 @@ TEST_P(NnKernels, PointwiseLossesEqualTheCpuFormulas) {
   const auto weight = random_vector(x.size(), 7);
   const auto n = static_cast<int64_t>(x.size());
   for (const auto& [kind, parameter] : std::vector<std::pair<L, float>>{
-           {L::SquaredError, 0.0f}, {L::L1, 0.0f}, {L::SmoothL1, 1.0f}, {L::SmoothL1, 0.0f}, {L::Huber, 1.0f}, {L::BinaryCrossEntropy, 0.0f}}) {
+           {L::SquaredError, 0.0f}, {L::L1, 0.0f}, {L::SmoothL1, 1.0f}, {L::SmoothL1, 0.0f}, {L::Huber, 1.0f},
+           {L::BinaryCrossEntropy, 0.0f}}) {
     for (bool mean : {false, true}) {
       for (bool weighted : {false, true}) {
         if (weighted && kind != L::BinaryCrossEntropy) continue;
