@@ -52,6 +52,8 @@ constexpr int64_t kFused = 2;
 
 Tensor fused_forward(const norms_cpu::RowGeometry& g, const Tensor& given, const Tensor& weight, const Tensor& bias,
                      double eps, Context& ctx) {
+  NORMRT_CHECK(!weight.defined() || weight.device() == given.device(), "Expected all tensors to be on the same "
+               "device, but found at least two devices, ", given.device().str(), " and ", weight.device().str(), "!");
   const Tensor input = given.contiguous();
   Tensor y = empty(input.sizes()), mean = empty({g.rows}), rstd = empty({g.rows});
   if (g.rows * g.length > 0) {

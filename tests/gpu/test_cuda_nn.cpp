@@ -24,6 +24,17 @@ const Device kGpu = Device::cuda(0);
 
 class CudaNnGolden : public ::testing::TestWithParam<std::string> {};
 
+// A module on the GPU refuses CPU input (the CPU's fused norms read the parameters' memory).
+TEST(CudaNorms, RefuseInputOnAnotherDevice) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  nn::LayerNorm layer({4});
+  nn::GroupNorm group(2, 4);
+  layer.to(kGpu);
+  group.to(kGpu);
+  EXPECT_TRUE(throws_with([&] { layer.forward(zeros({2, 4})); }, "Expected all tensors to be on the same device"));
+  EXPECT_TRUE(throws_with([&] { group.forward(zeros({2, 4, 3})); }, "Expected all tensors to be on the same device"));
+}
+
 class CudaPReLUGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaPReLUGolden, MatchesPyTorch) {
