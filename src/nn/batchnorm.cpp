@@ -9,21 +9,19 @@
 
 namespace normrt::nn {
 
-BatchNormBase::BatchNormBase(const BatchNormOptions& options, std::string name)
-    : options_(options), name_(std::move(name)) {
-  NORMRT_CHECK(options.num_features() > 0, name_, ": num_features must be positive, got ", options.num_features());
-  NORMRT_CHECK(std::isfinite(options.eps()) && options.eps() >= 0,
-               name_, ": eps must be a non-negative finite number, got ", options.eps());
-  const int64_t c = options.num_features();
-  if (options.affine()) {
-    weight = ones({c});
-    bias = zeros({c});
+NormBase::NormBase(const std::string& name, int64_t num_features, double eps, bool affine, bool track_running_stats)
+    : num_features_(num_features) {
+  NORMRT_CHECK(num_features > 0, name, ": num_features must be positive, got ", num_features);
+  NORMRT_CHECK(std::isfinite(eps) && eps >= 0, name, ": eps must be a non-negative finite number, got ", eps);
+  if (affine) {
+    weight = ones({num_features});
+    bias = zeros({num_features});
     register_parameter("weight", &weight);
     register_parameter("bias", &bias);
   }
-  if (options.track_running_stats()) {
-    running_mean = zeros({c});
-    running_var = ones({c});
+  if (track_running_stats) {
+    running_mean = zeros({num_features});
+    running_var = ones({num_features});
     num_batches_tracked = zeros({}, TensorOptions().dtype(DType::Int64));
     register_buffer("running_mean", &running_mean);
     register_buffer("running_var", &running_var);
@@ -31,34 +29,37 @@ BatchNormBase::BatchNormBase(const BatchNormOptions& options, std::string name)
   }
 }
 
+NamedTensors NormBase::state_defaults() const {
+  if (!running_mean.defined()) return {};
+  return {{"num_batches_tracked", zeros({}, TensorOptions().dtype(DType::Int64))}};
+}
+
+void NormBase::reset_running_stats() {
+  if (!running_mean.defined()) return;
+  const Device device = running_mean.device();
+  running_mean.copy_(zeros({num_features_}, device));
+  running_var.copy_(ones({num_features_}, device));
+  num_batches_tracked.copy_(zeros({}, TensorOptions(device).dtype(DType::Int64)));
+}
+
+void NormBase::reset_parameters() {
+  reset_running_stats();
+  if (!weight.defined()) return;
+  weight.copy_(ones({num_features_}, weight.device()));
+  bias.copy_(zeros({num_features_}, bias.device()));
+}
+
+BatchNormBase::BatchNormBase(const BatchNormOptions& options, std::string name)
+    : NormBase(name, options.num_features(), options.eps(), options.affine(), options.track_running_stats()),
+      options_(options),
+      name_(std::move(name)) {}
+
 std::string BatchNormBase::extra_repr() const {
   return std::to_string(options_.num_features()) + ", eps=" + python_float_repr(options_.eps()) + ", momentum=" +
          (options_.momentum() ? python_float_repr(*options_.momentum()) : "None") +
          ", affine=" + (options_.affine() ? "True" : "False") +
          ", track_running_stats=" + (options_.track_running_stats() ? "True" : "False") +
          (options_.relu() ? ", relu=True" : "");
-}
-
-NamedTensors BatchNormBase::state_defaults() const {
-  if (!options_.track_running_stats()) return {};
-  return {{"num_batches_tracked", zeros({}, TensorOptions().dtype(DType::Int64))}};
-}
-
-void BatchNormBase::reset_running_stats() {
-  if (!options_.track_running_stats()) return;
-  const Device device = running_mean.device();
-  const int64_t c = options_.num_features();
-  running_mean.copy_(zeros({c}, device));
-  running_var.copy_(ones({c}, device));
-  num_batches_tracked.copy_(zeros({}, TensorOptions(device).dtype(DType::Int64)));
-}
-
-void BatchNormBase::reset_parameters() {
-  reset_running_stats();
-  if (!options_.affine()) return;
-  const int64_t c = options_.num_features();
-  weight.copy_(ones({c}, weight.device()));
-  bias.copy_(zeros({c}, bias.device()));
 }
 
 Tensor BatchNormBase::forward_impl(const Tensor& input, Context& ctx) {

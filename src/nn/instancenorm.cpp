@@ -9,54 +9,17 @@
 namespace normrt::nn {
 
 InstanceNormBase::InstanceNormBase(const InstanceNormOptions& options, std::string name, int64_t spatial_dims)
-    : options_(options), name_(std::move(name)), spatial_dims_(spatial_dims) {
-  NORMRT_CHECK(options.num_features() > 0, name_, ": num_features must be positive, got ", options.num_features());
-  NORMRT_CHECK(std::isfinite(options.eps()) && options.eps() >= 0,
-               name_, ": eps must be a non-negative finite number, got ", options.eps());
+    : NormBase(name, options.num_features(), options.eps(), options.affine(), options.track_running_stats()),
+      options_(options),
+      name_(std::move(name)),
+      spatial_dims_(spatial_dims) {
   NORMRT_CHECK(std::isfinite(options.momentum()), name_, ": momentum must be finite, got ", options.momentum());
-  const int64_t c = options.num_features();
-  if (options.affine()) {
-    weight = ones({c});
-    bias = zeros({c});
-    register_parameter("weight", &weight);
-    register_parameter("bias", &bias);
-  }
-  if (options.track_running_stats()) {
-    running_mean = zeros({c});
-    running_var = ones({c});
-    num_batches_tracked = zeros({}, TensorOptions().dtype(DType::Int64));
-    register_buffer("running_mean", &running_mean);
-    register_buffer("running_var", &running_var);
-    register_buffer("num_batches_tracked", &num_batches_tracked);
-  }
 }
 
 std::string InstanceNormBase::extra_repr() const {
   return std::to_string(options_.num_features()) + ", eps=" + python_float_repr(options_.eps()) +
          ", momentum=" + python_float_repr(options_.momentum()) + ", affine=" + (options_.affine() ? "True" : "False") +
          ", track_running_stats=" + (options_.track_running_stats() ? "True" : "False");
-}
-
-NamedTensors InstanceNormBase::state_defaults() const {
-  if (!options_.track_running_stats()) return {};
-  return {{"num_batches_tracked", zeros({}, TensorOptions().dtype(DType::Int64))}};
-}
-
-void InstanceNormBase::reset_running_stats() {
-  if (!options_.track_running_stats()) return;
-  const Device device = running_mean.device();
-  const int64_t c = options_.num_features();
-  running_mean.copy_(zeros({c}, device));
-  running_var.copy_(ones({c}, device));
-  num_batches_tracked.copy_(zeros({}, TensorOptions(device).dtype(DType::Int64)));
-}
-
-void InstanceNormBase::reset_parameters() {
-  reset_running_stats();
-  if (!options_.affine()) return;
-  const int64_t c = options_.num_features();
-  weight.copy_(ones({c}, weight.device()));
-  bias.copy_(zeros({c}, bias.device()));
 }
 
 Tensor InstanceNormBase::forward_impl(const Tensor& given, Context& ctx) {

@@ -26,7 +26,30 @@ class BatchNormOptions {
   NORMRT_ARG(std::optional<Backend>, backend) = std::nullopt;
 };
 
-class BatchNormBase : public Module {
+// torch.nn.modules.batchnorm._NormBase: the parameters and running statistics that BatchNorm and InstanceNorm share,
+// with PyTorch's state_dict keys (weight, bias, running_mean, running_var, num_batches_tracked).
+class NormBase : public Module {
+ public:
+  // Sets running_mean to 0, running_var to 1 and num_batches_tracked to 0.
+  void reset_running_stats();
+  // reset_running_stats(), weight 1 and bias 0.
+  void reset_parameters();
+
+  // Undefined when affine=False / track_running_stats=False respectively, as in PyTorch.
+  Tensor weight, bias;
+  Tensor running_mean, running_var, num_batches_tracked;
+
+ protected:
+  // Checks num_features and eps (messages prefixed by `name`).
+  NormBase(const std::string& name, int64_t num_features, double eps, bool affine, bool track_running_stats);
+  // num_batches_tracked (with track_running_stats): 0 for checkpoints without it, as PyTorch's _NormBase.
+  NamedTensors state_defaults() const override;
+
+ private:
+  int64_t num_features_;
+};
+
+class BatchNormBase : public NormBase {
  public:
 
   const BatchNormOptions& options() const { return options_; }
@@ -39,15 +62,8 @@ class BatchNormBase : public Module {
     Tensor input, residual;
   };
   AddGradients backward_add(const Tensor& grad_output, Context& ctx);
-  // Sets running_mean to 0, running_var to 1 and num_batches_tracked to 0.
-  void reset_running_stats();
-  void reset_parameters();
   std::string name() const override { return name_; }
   std::string extra_repr() const override;
-
-  // Undefined when affine=False / track_running_stats=False respectively, as in PyTorch.
-  Tensor weight, bias;
-  Tensor running_mean, running_var, num_batches_tracked;
 
  protected:
   BatchNormBase(const BatchNormOptions& options, std::string name);
@@ -64,8 +80,6 @@ class BatchNormBase : public Module {
                                                                  const Tensor& saved_weight, const Tensor& save_mean,
                                                                  const Tensor& save_invstd,
                                                                  const ops::BatchNormBackwardEpilogue& epilogue);
-  // num_batches_tracked (with track_running_stats): 0 for checkpoints without it, as PyTorch's _NormBase.
-  NamedTensors state_defaults() const override;
 
  private:
   // ctx.tensors: input, weight, saved mean and invstd, and the output when the ReLU is fused; ctx.values: whether the

@@ -9,8 +9,7 @@
 #include <string>
 
 #include "normrt/arg.h"
-#include "normrt/nn/module.h"
-#include "normrt/ops/batchnorm.h"
+#include "normrt/nn/batchnorm.h"
 
 namespace normrt::nn {
 
@@ -26,23 +25,16 @@ class InstanceNormOptions {
   NORMRT_ARG(std::optional<Backend>, backend) = std::nullopt;
 };
 
-class InstanceNormBase : public Module {
+// weight, bias and the running statistics: NormBase's (undefined without affine / track_running_stats).
+class InstanceNormBase : public NormBase {
  public:
   const InstanceNormOptions& options() const { return options_; }
-  // Sets running_mean to 0, running_var to 1 and num_batches_tracked to 0.
-  void reset_running_stats();
-  void reset_parameters();
   std::string name() const override { return name_; }
   std::string extra_repr() const override;
-
-  // Undefined without affine / track_running_stats respectively, as in PyTorch.
-  Tensor weight, bias;
-  Tensor running_mean, running_var, num_batches_tracked;
 
  protected:
   // spatial_dims: 1, 2 or 3; the module takes inputs of spatial_dims + 1 (unbatched) or + 2 dimensions.
   InstanceNormBase(const InstanceNormOptions& options, std::string name, int64_t spatial_dims);
-  NamedTensors state_defaults() const override;
 
  private:
   // ctx.tensors: the (batched) input, weight, saved mean and invstd; ctx.values: whether the forward used the
