@@ -662,6 +662,52 @@ TEST(Nn, DropoutIsInvertedReproducibleAndEvalIdentity) {
   EXPECT_TRUE(layer.forward(x).is_same(x));
 }
 
+// Channel dropout: each (sample, channel) kept whole (scaled by 1 / (1 - p)) or zeroed whole, at rate p; the same
+// mask scales the gradient; eval and p = 0 are the identity; unbatched input is one sample; PyTorch 1.13's ranks.
+TEST(Nn, FeatureDropoutDropsWholeChannels) {
+  Generator gen(21);
+  const Tensor x = randn({50, 40, 3, 5}, gen);
+  nn::Dropout2d layer(0.3, &gen);
+  const Tensor y = layer.forward(x), g = layer.backward(ones(x.sizes()));
+  const auto xs = x.to_vector(), ys = y.to_vector(), gs = g.to_vector();
+  int dropped = 0;
+  const float scale = static_cast<float>(1.0 / 0.7);
+  for (std::size_t plane = 0; plane < 50 * 40; ++plane) {
+    const bool zero = gs[plane * 15] == 0.0f;
+    dropped += zero;
+    for (std::size_t k = plane * 15; k < plane * 15 + 15; ++k) {
+      ASSERT_EQ(gs[k], zero ? 0.0f : scale) << k;
+      ASSERT_EQ(ys[k], zero ? 0.0f : xs[k] * scale) << k;
+    }
+  }
+  EXPECT_NEAR(dropped / 2000.0, 0.3, 0.05);  // > 4 standard deviations of a binomial(2000, 0.3)
+  EXPECT_NE(layer.forward(x).to_vector(), ys);  // a new mask each call
+  layer.eval();
+  EXPECT_TRUE(layer.forward(x).is_same(x));
+  // Unbatched (C, D, H, W) input to Dropout3d: one mask value per channel.
+  nn::Dropout3d volumes(0.5, &gen);
+  const auto v = volumes.forward(ones({8, 2, 2, 2})).to_vector();
+  for (std::size_t c = 0; c < 8; ++c)
+    for (std::size_t k = 1; k < 8; ++k) ASSERT_EQ(v[c * 8 + k], v[c * 8]) << c;
+  // Dropout1d takes (N, C, L) and (C, L); Dropout2d (N, C, H, W) and, as PyTorch 1.13, (N, C, L).
+  nn::Dropout1d sequences(1.0, &gen);
+  EXPECT_EQ(sequences.forward(ones({2, 3, 4})).to_vector(), std::vector<float>(24, 0.0f));
+  EXPECT_EQ(sequences.forward(ones({3, 4})).sizes(), (Shape{3, 4}));
+  EXPECT_EQ(layer.forward(ones({2, 3, 4})).sizes(), (Shape{2, 3, 4}));
+  EXPECT_TRUE(throws_with([&] { nn::Dropout2d().forward(ones({2, 3})); },
+                          "Dropout2d: expected 3D or 4D input (got 2D input)"));
+  EXPECT_TRUE(throws_with([&] { nn::Dropout3d().forward(ones({2, 3, 4})); },
+                          "Dropout3d: expected 4D or 5D input (got 3D input)"));
+  EXPECT_TRUE(throws_with([] { nn::Dropout2d(-0.1); }, "dropout probability has to be between 0 and 1, but got -0.1"));
+  nn::Dropout2d none(0.0);
+  EXPECT_TRUE(none.forward(x).is_same(x));
+  // 16-bit input keeps its dtype; the mask is the float32 one rounded.
+  EXPECT_EQ(nn::Dropout2d(0.5, &gen).forward(x.to(DType::BFloat16)).dtype(), DType::BFloat16);
+  std::ostringstream os;
+  os << nn::Dropout2d(0.25);
+  EXPECT_EQ(os.str(), "Dropout2d(p=0.25, inplace=False)");  // repr(nn.Dropout2d(0.25)) in PyTorch 1.13
+}
+
 // The CPU module keeps the mask instead of regenerating it: same bits as the regenerating op, forward and backward,
 // on values with both signs and zeros (whose dropped gradient must stay +0, as the op gives).
 TEST(Nn, DropoutMaskGivesTheRegeneratedBits) {

@@ -184,6 +184,46 @@ void Dropout::replayed(int64_t replays) {
   generator_.skip(captured_blocks_ * static_cast<uint64_t>(replays));
 }
 
+FeatureDropout::FeatureDropout(std::string name, int spatial_dims, bool unbatched_allowed, double p, Generator* gen)
+    : name_(std::move(name)),
+      spatial_dims_(spatial_dims),
+      unbatched_allowed_(unbatched_allowed),
+      p_(p),
+      generator_((gen ? *gen : default_generator()).next_seed()) {
+  NORMRT_CHECK(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);
+}
+
+Tensor FeatureDropout::forward_impl(const Tensor& input, Context& ctx) {
+  const int64_t batched = spatial_dims_ + 2;
+  // Dropout2d takes (N, C, L) too, as PyTorch 1.13's (a 3-d input read as batched).
+  const bool three_d_batched = spatial_dims_ == 2 && input.dim() == 3;
+  const bool unbatched = unbatched_allowed_ && input.dim() == batched - 1;
+  NORMRT_CHECK(input.dim() == batched || unbatched || three_d_batched, name_, ": expected ",
+               unbatched_allowed_ || spatial_dims_ == 2 ? std::to_string(batched - 1) + "D or " : std::string(),
+               batched, "D input (got ", input.dim(), "D input)");
+  if (!is_training() || p_ == 0.0) return input;
+  // One mask value per (sample, channel), broadcast over the rest.
+  Shape mask_shape(static_cast<std::size_t>(input.dim()), 1);
+  if (unbatched) {
+    mask_shape[0] = input.size(0);
+  } else {
+    mask_shape[0] = input.size(0);
+    mask_shape[1] = input.size(1);
+  }
+  const int64_t values = shape_numel(mask_shape);
+  const uint64_t offset = generator_.offset();
+  generator_.skip(static_cast<uint64_t>((values + 3) / 4));
+  const Tensor mask =
+      ops::dropout(ones(mask_shape, input.device()), p_, generator_.seed(), offset).to(input.dtype());
+  ctx.tensors = {mask};
+  return ops::mul(input, mask);
+}
+
+Tensor FeatureDropout::backward_impl(const Tensor& grad_output, Context& ctx) {
+  if (ctx.tensors.empty()) return grad_output;
+  return ops::mul(grad_output, ctx.tensors[0].get(name_));
+}
+
 Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
   for (const auto& m : modules) push_back(m);
 }

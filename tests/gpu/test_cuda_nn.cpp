@@ -24,6 +24,17 @@ const Device kGpu = Device::cuda(0);
 
 class CudaNnGolden : public ::testing::TestWithParam<std::string> {};
 
+// Channel dropout draws the same mask on every device: the GPU's output and gradient are the CPU's bits.
+TEST(CudaFeatureDropout, GivesTheCpusMasks) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator data(3), first(5), second(5);
+  const Tensor x = randn({4, 6, 5, 5}, data);
+  nn::Dropout2d cpu(0.4, &first), gpu(0.4, &second);
+  gpu.to(kGpu);
+  EXPECT_EQ(gpu.forward(x.to(kGpu)).to_vector(), cpu.forward(x).to_vector());
+  EXPECT_EQ(gpu.backward(x.to(kGpu)).to_vector(), cpu.backward(x).to_vector());
+}
+
 // A module on the GPU refuses CPU input (the CPU's fused norms read the parameters' memory).
 TEST(CudaNorms, RefuseInputOnAnotherDevice) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");

@@ -145,6 +145,46 @@ class Dropout : public Module {
   uint64_t captured_blocks_ = 0;  // Philox blocks of the forward captured into a CUDA graph
 };
 
+// torch.nn.Dropout1d / Dropout2d / Dropout3d: in training each channel of each sample is zeroed whole with
+// probability p, the others scaled by 1 / (1 - p); identity in eval. Inputs: (N, C, *spatial) with 1, 2 or 3
+// spatial dimensions, or unbatched (C, *spatial) for Dropout1d and Dropout3d (PyTorch 1.13's Dropout2d reads a 3-d
+// input as (N, C, L), and so does normrt's). Other ranks are refused where PyTorch warns. The mask, one value per
+// (sample, channel), comes from the layer's own Philox stream as Dropout's.
+class FeatureDropout : public Module {
+ public:
+  std::string name() const override { return name_; }
+  std::string extra_repr() const override { return "p=" + python_float_repr(p_) + ", inplace=False"; }
+  Generator& generator() { return generator_; }
+
+ protected:
+  FeatureDropout(std::string name, int spatial_dims, bool unbatched_allowed, double p, Generator* gen);
+
+ private:
+  // ctx.tensors: the mask (N, C, 1, ...) in the input's dtype; empty when the forward was the identity.
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  std::string name_;
+  int spatial_dims_;
+  bool unbatched_allowed_;
+  double p_;
+  Generator generator_;
+};
+
+class Dropout1d : public FeatureDropout {
+ public:
+  explicit Dropout1d(double p = 0.5, Generator* gen = nullptr) : FeatureDropout("Dropout1d", 1, true, p, gen) {}
+};
+
+class Dropout2d : public FeatureDropout {
+ public:
+  explicit Dropout2d(double p = 0.5, Generator* gen = nullptr) : FeatureDropout("Dropout2d", 2, false, p, gen) {}
+};
+
+class Dropout3d : public FeatureDropout {
+ public:
+  explicit Dropout3d(double p = 0.5, Generator* gen = nullptr) : FeatureDropout("Dropout3d", 3, true, p, gen) {}
+};
+
 // Children named "0", "1", ...; forward runs them in order, backward in reverse. Built from modules by value or
 // from shared_ptrs, mixed freely, as arguments or as a list of shared_ptrs:
 //   Sequential(Linear(4, 3), BatchNorm1d(3), ReLU())   or   Sequential(std::make_shared<Linear>(4, 3), block)
