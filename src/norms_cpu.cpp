@@ -76,7 +76,7 @@ void for_each_segment(const RowGeometry& g, Run run) {
 
 void forward(const RowGeometry& g, const float* x, const float* weight, const float* bias, double eps, float* y,
              float* mean, float* rstd) {
-  const int64_t per_group = g.length / g.segment;
+  const int64_t per_group = g.per_group();
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.rows * g.length))
   for (int64_t r = 0; r < g.rows; ++r) {
     const float* xr = x + r * g.length;
@@ -86,14 +86,16 @@ void forward(const RowGeometry& g, const float* x, const float* weight, const fl
     rstd[r] = m.rstd;
     const float* w = weight != nullptr ? weight + (r % g.groups) * per_group : nullptr;
     const float* b = bias != nullptr ? bias + (r % g.groups) * per_group : nullptr;
-    if (w == nullptr) {
-      for (int64_t e = 0; e < g.length; ++e) yr[e] = (xr[e] - m.mean) * m.rstd;
+    if (w == nullptr && b == nullptr) {
+      for (int64_t e = 0; e < g.length; ++e) yr[e] = normmath::normalized(xr[e], m.mean, m.rstd, 0.0f);
     } else if (g.segment == 1) {
-      for (int64_t e = 0; e < g.length; ++e) yr[e] = (xr[e] - m.mean) * (m.rstd * w[e]) + b[e];
+      for (int64_t e = 0; e < g.length; ++e) {
+        yr[e] = normmath::normalized(xr[e], m.mean, w != nullptr ? m.rstd * w[e] : m.rstd, b != nullptr ? b[e] : 0.0f);
+      }
     } else {
       for_each_segment(g, [&](int64_t s, int64_t first, int64_t count) {
-        const float scale = m.rstd * w[s], shift = b[s];
-        for (int64_t e = first; e < first + count; ++e) yr[e] = (xr[e] - m.mean) * scale + shift;
+        const float scale = w != nullptr ? m.rstd * w[s] : m.rstd, shift = b != nullptr ? b[s] : 0.0f;
+        for (int64_t e = first; e < first + count; ++e) yr[e] = normmath::normalized(xr[e], m.mean, scale, shift);
       });
     }
   }
@@ -101,15 +103,16 @@ void forward(const RowGeometry& g, const float* x, const float* weight, const fl
 
 void backward(const RowGeometry& g, const float* dy, const float* x, const float* mean, const float* rstd,
               const float* weight, float* dx, float* grad_weight, float* grad_bias) {
-  const int64_t per_group = g.length / g.segment, parameters = g.parameters();
+  const int64_t per_group = g.per_group(), parameters = g.parameters();
   const int64_t blocks = (g.rows + kRowBlock - 1) / kRowBlock;
+  const bool parameter_sums = grad_weight != nullptr;
   // Each block's parameter gradients, in double: dweight then dbias, `parameters` each.
-  std::vector<double> partial(weight != nullptr ? static_cast<std::size_t>(blocks * 2 * parameters) : 0, 0.0);
+  std::vector<double> partial(parameter_sums ? static_cast<std::size_t>(blocks * 2 * parameters) : 0, 0.0);
   const auto n = static_cast<double>(g.length);
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.rows * g.length))
   for (int64_t block = 0; block < blocks; ++block) {
-    double* dw_block = weight != nullptr ? partial.data() + block * 2 * parameters : nullptr;
-    double* db_block = weight != nullptr ? dw_block + parameters : nullptr;
+    double* dw_block = parameter_sums ? partial.data() + block * 2 * parameters : nullptr;
+    double* db_block = parameter_sums ? dw_block + parameters : nullptr;
     // A row's x-hat and, with a weight per element, dy * weight: plain loops over arrays, which vectorise.
     std::vector<float> xhat(static_cast<std::size_t>(g.length)), scaled(static_cast<std::size_t>(g.length));
     for (int64_t r = block * kRowBlock; r < std::min(g.rows, (block + 1) * kRowBlock); ++r) {
@@ -119,9 +122,9 @@ void backward(const RowGeometry& g, const float* dy, const float* x, const float
       const int64_t offset = (r % g.groups) * per_group;
       const float* w = weight != nullptr ? weight + offset : nullptr;
       float* xh = xhat.data();
-      for (int64_t e = 0; e < g.length; ++e) xh[e] = (xr[e] - m) * s;
+      for (int64_t e = 0; e < g.length; ++e) xh[e] = normmath::xhat(xr[e], m, s);
       // With gr = dy * weight: dx = rstd (gr - mean(gr) - x-hat mean(gr x-hat)) over the row.
-      if (g.segment == 1 || w == nullptr) {  // a parameter per element (LayerNorm), or none
+      if (g.segment == 1 || (w == nullptr && !parameter_sums)) {  // a parameter per element (LayerNorm), or none
         const float* gr = dyr;
         if (w != nullptr) {
           for (int64_t e = 0; e < g.length; ++e) scaled[static_cast<std::size_t>(e)] = dyr[e] * w[e];
@@ -129,8 +132,8 @@ void backward(const RowGeometry& g, const float* dy, const float* x, const float
         }
         const auto mean_g = static_cast<float>(lane_total(gr, g.length) / n);
         const auto mean_gx = static_cast<float>(lane_dot(gr, xh, g.length) / n);
-        for (int64_t e = 0; e < g.length; ++e) dxr[e] = s * (gr[e] - mean_g - xh[e] * mean_gx);
-        if (w == nullptr) continue;
+        for (int64_t e = 0; e < g.length; ++e) dxr[e] = normmath::input_grad(s, gr[e], mean_g, xh[e], mean_gx);
+        if (!parameter_sums) continue;
         double *dw = dw_block + offset, *db = db_block + offset;
         for (int64_t e = 0; e < g.length; ++e) {
           dw[e] += static_cast<double>(dyr[e]) * static_cast<double>(xh[e]);
@@ -143,19 +146,22 @@ void backward(const RowGeometry& g, const float* dy, const float* x, const float
       double sum_g = 0, sum_gx = 0;
       for_each_segment(g, [&](int64_t segment, int64_t first, int64_t count) {
         const double dy_sum = lane_total(dyr + first, count), dy_xhat_sum = lane_dot(dyr + first, xh + first, count);
-        sum_g += w[segment] * dy_sum;
-        sum_gx += w[segment] * dy_xhat_sum;
+        const double ws = w != nullptr ? w[segment] : 1.0;
+        sum_g += ws * dy_sum;
+        sum_gx += ws * dy_xhat_sum;
+        if (!parameter_sums) return;
         dw_block[offset + segment] += dy_xhat_sum;
         db_block[offset + segment] += dy_sum;
       });
       const auto mean_g = static_cast<float>(sum_g / n), mean_gx = static_cast<float>(sum_gx / n);
       for_each_segment(g, [&](int64_t segment, int64_t first, int64_t count) {
-        const float ws = w[segment];
-        for (int64_t e = first; e < first + count; ++e) dxr[e] = s * (dyr[e] * ws - mean_g - xh[e] * mean_gx);
+        const float ws = w != nullptr ? w[segment] : 1.0f;
+        for (int64_t e = first; e < first + count; ++e)
+          dxr[e] = normmath::input_grad(s, dyr[e] * ws, mean_g, xh[e], mean_gx);
       });
     }
   }
-  if (weight == nullptr) return;
+  if (!parameter_sums) return;
   // The blocks added in order (into the first block's sums), then rounded once.
   for (int64_t block = 1; block < blocks; ++block) {
     const double* from = partial.data() + block * 2 * parameters;

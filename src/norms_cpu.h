@@ -1,27 +1,24 @@
-// Internal: LayerNorm's and GroupNorm's CPU path, fused: each row of a (rows, length) float32 array is normalised by
-// its own mean and biased variance and scaled and shifted by per-element (LayerNorm) or per-channel (GroupNorm)
-// parameters in one pass, and the backward computes the input gradient and the parameters' in one pass more.
+// Internal: LayerNorm's and GroupNorm's CPU path, fused: each row of a normmath::RowGeometry is normalised by its own
+// mean and biased variance and scaled and shifted by per-element (LayerNorm) or per-channel (GroupNorm) parameters in
+// one pass, and the backward computes the input gradient and the parameters' in one pass more.
 #pragma once
 #include <cstdint>
 
+#include "norms_math.cuh"
+
 namespace normrt::norms_cpu {
 
-// Rows of `length` contiguous elements. The parameters of element e of row r are at index
-// (r % groups) * (length / segment) + e / segment: LayerNorm's rows have one parameter per element (segment 1,
-// groups 1); GroupNorm's row (n, g) covers channels g * C / G ... of HW elements each (segment HW, groups G).
-struct RowGeometry {
-  int64_t rows = 0, length = 0, segment = 1, groups = 1;
-  int64_t parameters() const { return groups * (length / segment); }
-};
+using normmath::RowGeometry;
 
-// y = (x - mean) * (rstd * weight) + bias per element (weight and bias may be null: 1 and 0); mean and rstd (one
+// y = (x - mean) * (rstd * weight) + bias per element (weight and bias may each be null: 1 and 0); mean and rstd (one
 // per row) receive the statistics: exact two-pass moments in double, rstd = 1 / sqrt(var + eps). A row of one
 // element normalises to 0 (its variance is 0; eps = 0 gives rstd = inf and y = NaN, as PyTorch).
 void forward(const RowGeometry& g, const float* x, const float* weight, const float* bias, double eps, float* y,
              float* mean, float* rstd);
 
-// The backward of forward: dx (the rows' training-mode gradient through their statistics) and, when weight is not
-// null, grad_weight / grad_bias (parameters() each; overwritten) summed over rows in an order fixed by the shape.
+// The backward of forward: dx (the rows' training-mode gradient through their statistics; weight may be null) and,
+// when grad_weight is not null, grad_weight / grad_bias (parameters() each; overwritten) summed over rows in an order
+// fixed by the shape.
 void backward(const RowGeometry& g, const float* dy, const float* x, const float* mean, const float* rstd,
               const float* weight, float* dx, float* grad_weight, float* grad_bias);
 

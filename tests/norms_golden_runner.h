@@ -93,10 +93,50 @@ inline void run_instance_norm_golden_case(const std::string& name, const nlohman
   }
 }
 
+// ops::layer_norm_* / group_norm_* with the case's weight and bias (each may be absent), their statistics and, always,
+// the parameter gradients (make_golden_norms.py, run_functional).
+inline void run_functional_norm_golden_case(const std::string& name, const nlohmann::json& c, const Device& device) {
+  const std::string dir = norms_golden_dir() + "/" + name + "/";
+  auto npy = [&](const std::string& key) { return load_npy(dir + key + ".npy"); };
+  const Tensor x = npy("x").to(device), dy = npy("dy").to(device);
+  const Tensor weight = c["weight"].get<bool>() ? npy("weight").to(device) : Tensor();
+  const Tensor bias = c["bias"].get<bool>() ? npy("bias").to(device) : Tensor();
+  const double eps = c["eps"].get<double>(), tol = norms_tolerance(npy("x"));
+  auto check = [&](const Tensor& actual, const std::string& key) {
+    ASSERT_TRUE(actual.defined()) << name << ": " << key;
+    EXPECT_EQ(actual.device(), device) << name << ": " << key;
+    const auto expected = to_double(npy(key));
+    EXPECT_EQ(actual.sizes(), npy(key).sizes()) << name << ": " << key;
+    EXPECT_TRUE(all_close(actual.to_vector(), expected, tol, tol, std::max(1.0, max_abs(expected))))
+        << name << ": " << key;
+  };
+  ops::NormForwardResult f;
+  ops::NormBackwardResult b;
+  if (c["kind"] == "layer_fn") {
+    const auto shape = c["normalized_shape"].get<Shape>();
+    f = ops::layer_norm_forward(x, shape, weight, bias, eps);
+    b = ops::layer_norm_backward(dy, x, shape, f.mean, f.rstd, weight);
+  } else {
+    const auto groups = c["groups"].get<int64_t>();
+    f = ops::group_norm_forward(x, groups, weight, bias, eps);
+    b = ops::group_norm_backward(dy, x, groups, f.mean, f.rstd, weight);
+  }
+  check(f.output, "y");
+  check(f.mean, "mean");
+  // rstd is judged relative to its own size: 1 / std of data with a spread of 0.01 is ~100.
+  const auto rstd = to_double(npy("rstd"));
+  EXPECT_EQ(f.rstd.sizes(), npy("rstd").sizes()) << name;
+  EXPECT_TRUE(all_close(f.rstd.to_vector(), rstd, tol, 0)) << name << ": rstd";
+  check(b.grad_input, "dx");
+  check(b.grad_weight, "dweight");
+  check(b.grad_bias, "dbias");
+}
+
 inline void run_norms_golden_case(const std::string& name, const Device& device) {
   std::ifstream in(norms_golden_dir() + "/cases.json");
   const auto c = nlohmann::json::parse(in)[name];
   if (c["kind"] == "instance") return run_instance_norm_golden_case(name, c, device);
+  if (c["kind"] == "layer_fn" || c["kind"] == "group_fn") return run_functional_norm_golden_case(name, c, device);
   const std::string dir = norms_golden_dir() + "/" + name + "/";
   auto npy = [&](const std::string& key) { return load_npy(dir + key + ".npy"); };
   std::unique_ptr<nn::Module> module;

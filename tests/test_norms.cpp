@@ -1,5 +1,5 @@
-// LayerNorm and GroupNorm against PyTorch (golden data), a double-precision reference, by finite differences, and
-// their refusals.
+// LayerNorm and GroupNorm (modules and ops) against PyTorch (golden data), a double-precision reference, by finite
+// differences, and their refusals.
 #include <omp.h>
 
 #include "norms_golden_runner.h"
@@ -170,6 +170,94 @@ TEST(Norms, RefusalsAndRepr) {
   EXPECT_EQ(os.str(), "LayerNorm((4, 5), eps=1e-05, elementwise_affine=True)\n"
                       "LayerNorm((7,), eps=1e-06, elementwise_affine=False)\n"
                       "GroupNorm(2, 4, eps=1e-05, affine=True)");
+}
+
+// ops/norms.h's checks, in F.layer_norm's and F.group_norm's order and words (PyTorch 1.13).
+TEST(NormOps, RefuseWhatPyTorchRefuses) {
+  const Tensor x = zeros({2, 3, 4});
+  EXPECT_TRUE(throws_with([&] { ops::layer_norm(x, {}); }, "Expected normalized_shape to be at least "
+                          "1-dimensional, i.e., containing at least one element, but got normalized_shape = []"));
+  EXPECT_TRUE(throws_with([&] { ops::layer_norm(x, {5}); },
+                          "Given normalized_shape=[5], expected input with shape [*, 5], but got input of size[2, 3, 4]"));
+  EXPECT_TRUE(throws_with([&] { ops::layer_norm(x, {4}, ones({3}), zeros({4})); }, "Expected weight to be of same "
+                          "shape as normalized_shape, but got weight of shape [3] and normalized_shape = [4]"));
+  EXPECT_TRUE(throws_with([&] { ops::layer_norm(x, {4}, ones({4}), zeros({3})); }, "Expected bias to be of same shape "
+                          "as normalized_shape, but got bias of shape [3] and normalized_shape = [4]"));
+  EXPECT_TRUE(throws_with([&] { ops::layer_norm(x, {4}, Tensor(), Tensor(), -1.0); },
+                          "layer_norm: eps must be a non-negative number, got -1"));
+  EXPECT_TRUE(throws_with([&] { ops::layer_norm(x.to(DType::Float16), {4}); }, "input must be float32, got float16"));
+  EXPECT_TRUE(throws_with([&] { ops::group_norm(x, 0); }, "Expected num groups to be greater than 0, got 0"));
+  EXPECT_TRUE(throws_with([&] { ops::group_norm(x, 2); }, "Expected number of channels in input to be divisible by "
+                          "num_groups, but got input of shape [2, 3, 4] and num_groups=2"));
+  EXPECT_TRUE(throws_with([&] { ops::group_norm(x, 3, ones({2}), zeros({3})); }, "Expected weight to be a vector of "
+                          "size equal to the number of channels in input, but got weight of shape [2] and input of "
+                          "shape [2, 3, 4]"));
+  EXPECT_TRUE(throws_with([&] { ops::group_norm(x, 3, ones({3}), zeros({1, 3})); }, "Expected bias to be a vector of "
+                          "size equal to the number of channels in input, but got bias of shape [1, 3] and input of "
+                          "shape [2, 3, 4]"));
+  EXPECT_TRUE(throws_with([&] { ops::group_norm(zeros({1, 3, 1}), 3); },
+                          "Expected more than 1 value per channel when training, got input size [1, 3, 1]"));
+  EXPECT_TRUE(throws_with([&] { ops::group_norm(zeros({3}), 1); },
+                          "Expected at least 2 dimensions for input tensor but received 1"));
+  const auto f = ops::layer_norm_forward(x, {4}, Tensor(), Tensor());
+  EXPECT_TRUE(throws_with([&] { ops::layer_norm_backward(zeros({2, 3, 5}), x, {4}, f.mean, f.rstd, Tensor()); },
+                          "grad_output shape [2, 3, 5] does not match input shape [2, 3, 4]"));
+  EXPECT_TRUE(throws_with([&] { ops::layer_norm_backward(x, x, {4}, zeros({5}), f.rstd, Tensor()); },
+                          "mean must have one element per normalised row (6), got [5]"));
+}
+
+// An absent weight and bias act as ones and zeros, to the bit (forward, input gradient, and the parameter gradients
+// the op computes when asked); without parameter_gradients none are returned. The statistics have PyTorch's shapes.
+TEST(NormOps, AbsentParametersActAsOnesAndZeros) {
+  Generator gen(11);
+  for (const bool layer : {true, false}) {
+    for (const Shape& shape : {Shape{4, 6, 5}, Shape{5, 6}}) {
+      SCOPED_TRACE(std::string(layer ? "layer " : "group ") + shape_str(shape));
+      const Tensor x = randn(shape, gen) * 3.0 + 7.0, dy = randn(shape, gen);
+      const Shape params = layer ? Shape{shape.back()} : Shape{shape[1]};
+      const auto fwd = [&](const Tensor& w, const Tensor& b) {
+        return layer ? ops::layer_norm_forward(x, {shape.back()}, w, b) : ops::group_norm_forward(x, 3, w, b);
+      };
+      const auto bwd = [&](const ops::NormForwardResult& f, const Tensor& w, bool sums) {
+        return layer ? ops::layer_norm_backward(dy, x, {shape.back()}, f.mean, f.rstd, w, sums)
+                     : ops::group_norm_backward(dy, x, 3, f.mean, f.rstd, w, sums);
+      };
+      const auto plain = fwd(Tensor(), Tensor()), unit = fwd(ones(params), zeros(params));
+      EXPECT_EQ(plain.output.to_vector(), unit.output.to_vector());
+      Shape statistics = layer ? Shape(shape.begin(), shape.end() - 1) : Shape{shape[0], 3};
+      if (layer) statistics.push_back(1);
+      EXPECT_EQ(plain.mean.sizes(), statistics);
+      EXPECT_EQ(plain.rstd.sizes(), statistics);
+      const Tensor bias = randn(params, gen);
+      EXPECT_EQ(fwd(Tensor(), bias).output.to_vector(), fwd(ones(params), bias).output.to_vector());
+      const auto with_sums = bwd(plain, Tensor(), true), unit_sums = bwd(unit, ones(params), true);
+      EXPECT_EQ(with_sums.grad_input.to_vector(), unit_sums.grad_input.to_vector());
+      EXPECT_EQ(with_sums.grad_weight.to_vector(), unit_sums.grad_weight.to_vector());
+      EXPECT_EQ(with_sums.grad_bias.to_vector(), unit_sums.grad_bias.to_vector());
+      EXPECT_EQ(with_sums.grad_weight.sizes(), params);
+      const auto without = bwd(plain, Tensor(), false);
+      EXPECT_FALSE(without.grad_weight.defined() || without.grad_bias.defined());
+      EXPECT_EQ(without.grad_input.to_vector(), with_sums.grad_input.to_vector());
+    }
+  }
+}
+
+// Empty rows and rows of nothing, as aten's native_layer_norm / native_group_norm: no rows give empty statistics,
+// rows of no elements a mean of 0 and an rstd of NaN; the backward of nothing gives zero parameter gradients.
+TEST(NormOps, EmptyInput) {
+  const auto rows_of_nothing = ops::layer_norm_forward(zeros({2, 0}), {0}, Tensor(), Tensor());
+  EXPECT_EQ(rows_of_nothing.output.sizes(), (Shape{2, 0}));
+  EXPECT_EQ(rows_of_nothing.mean.to_vector(), (std::vector<float>{0, 0}));
+  EXPECT_TRUE(std::isnan(rows_of_nothing.rstd.to_vector()[0]) && std::isnan(rows_of_nothing.rstd.to_vector()[1]));
+  const Tensor none = zeros({0, 4, 3});
+  const auto f = ops::group_norm_forward(none, 2, ones({4}), zeros({4}));
+  EXPECT_EQ(f.output.sizes(), none.sizes());
+  EXPECT_EQ(f.mean.sizes(), (Shape{0, 2}));
+  const auto b = ops::group_norm_backward(none, none, 2, f.mean, f.rstd, ones({4}));
+  EXPECT_EQ(b.grad_input.sizes(), none.sizes());
+  EXPECT_EQ(b.grad_weight.to_vector(), std::vector<float>(4, 0.0f));
+  const auto spatial_nothing = ops::group_norm_forward(zeros({2, 4, 0}), 2, Tensor(), Tensor());
+  EXPECT_EQ(spatial_nothing.mean.to_vector(), std::vector<float>(4, 0.0f));
 }
 
 }  // namespace

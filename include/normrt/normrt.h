@@ -33,6 +33,7 @@
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/instance_norm.h"
 #include "normrt/ops/interpolate.h"
+#include "normrt/ops/norms.h"
 #include "normrt/ops/nn.h"
 #include "normrt/ops/pad.h"
 #include "normrt/ops/permute.h"

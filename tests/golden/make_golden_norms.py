@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes golden data for LayerNorm, GroupNorm and InstanceNorm1d/2d/3d (tests/test_norms.cpp).
+"""Writes golden data for LayerNorm, GroupNorm, their functional ops and InstanceNorm1d/2d/3d (tests/test_norms.cpp).
 
 Run with Debian's python3-torch (CPU PyTorch 1.13):  /usr/bin/python3 tests/golden/make_golden_norms.py
 data_norms/cases.json lists the cases and their parameters; data_norms/<case>/ holds x, dy, and PyTorch's y, dx
@@ -93,6 +93,39 @@ def run_instance(name, c):
         np.save(os.path.join(d, key + ".npy"), t.detach().numpy().astype(np.float32))
 
 
+def run_functional(name, c):
+    # F.layer_norm / F.group_norm with the weight and bias each present or not, in float64 from float32 inputs, with
+    # aten's statistics (native_layer_norm / native_group_norm's mean and rstd). The parameter gradients are those of
+    # a weight of ones and a bias of zeros where the case has none (the op's parameter_gradients).
+    g = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+    x = (torch.randn(c["shape"], generator=g) * c.get("scale", 1.0) + c.get("shift", 0.0)).double()
+    shape = c["normalized_shape"] if c["kind"] == "layer_fn" else [c["shape"][1]]
+    weight = (torch.rand(shape, generator=g) + 0.5).double() if c["weight"] else None
+    bias = torch.randn(shape, generator=g).double() if c["bias"] else None
+    w = (weight if weight is not None else torch.ones(shape, dtype=torch.float64)).requires_grad_()
+    b = (bias if bias is not None else torch.zeros(shape, dtype=torch.float64)).requires_grad_()
+    x.requires_grad_()
+    if c["kind"] == "layer_fn":
+        y = torch.nn.functional.layer_norm(x, shape, w, b, c["eps"])
+        _, mean, rstd = torch.ops.aten.native_layer_norm(x.detach(), shape, weight, bias, c["eps"])
+    else:
+        y = torch.nn.functional.group_norm(x, c["groups"], w, b, c["eps"])
+        n, ch = c["shape"][0], c["shape"][1]
+        hw = int(np.prod(c["shape"][2:])) if len(c["shape"]) > 2 else 1
+        _, mean, rstd = torch.ops.aten.native_group_norm(x.detach(), weight, bias, n, ch, hw, c["groups"], c["eps"])
+    dy = torch.randn(y.shape, generator=g).double()
+    y.backward(dy)
+    arrays = {"x": x, "dy": dy, "y": y, "dx": x.grad, "mean": mean, "rstd": rstd, "dweight": w.grad, "dbias": b.grad}
+    if weight is not None:
+        arrays["weight"] = weight
+    if bias is not None:
+        arrays["bias"] = bias
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    for key, t in arrays.items():
+        np.save(os.path.join(d, key + ".npy"), t.detach().numpy().astype(np.float32))
+
+
 def main():
     cases = {
         "layernorm_rows": {"kind": "layer", "shape": [5, 8], "normalized_shape": [8], "affine": True, "eps": 1e-5},
@@ -128,10 +161,27 @@ def main():
         "instancenorm2d_two_elements_tracked": {"kind": "instance", "spatial_dims": 2, "shape": [5, 2, 1, 2],
                                                 "features": 2, "affine": True, "track": True, "momentum": 0.1,
                                                 "eps": 1e-5, "running": True},
+        # Appended: the functional ops (ops/norms.h) with weight or bias alone, rows long enough for several warps,
+        # more rows than one chunk of the parameter sums, GroupNorm of (N, C) input.
+        "layer_fn_weight_only_long_rows": {"kind": "layer_fn", "shape": [3, 2100], "normalized_shape": [2100],
+                                           "weight": True, "bias": False, "eps": 1e-5, "scale": 2.0, "shift": 100.0},
+        "layer_fn_bias_only_many_rows": {"kind": "layer_fn", "shape": [300, 2, 5], "normalized_shape": [5],
+                                         "weight": False, "bias": True, "eps": 1e-5},
+        "layer_fn_plain_two_dims": {"kind": "layer_fn", "shape": [2, 3, 300], "normalized_shape": [3, 300],
+                                    "weight": False, "bias": False, "eps": 1e-3},
+        "group_fn_weight_only": {"kind": "group_fn", "shape": [4, 6, 17], "groups": 3, "weight": True,
+                                 "bias": False, "eps": 1e-5},
+        "group_fn_channels_only": {"kind": "group_fn", "shape": [5, 6], "groups": 2, "weight": True, "bias": True,
+                                   "eps": 1e-5, "shift": -30.0},
+        "group_fn_bias_only_images": {"kind": "group_fn", "shape": [2, 8, 20, 20], "groups": 4, "weight": False,
+                                      "bias": True, "eps": 1e-5},
     }
     for name, c in cases.items():
         if c["kind"] == "instance":
             run_instance(name, c)
+            continue
+        if c["kind"] in ("layer_fn", "group_fn"):
+            run_functional(name, c)
             continue
         if c["kind"] == "layer":
             m = torch.nn.LayerNorm(c["normalized_shape"], eps=c["eps"], elementwise_affine=c["affine"])

@@ -9,6 +9,7 @@
 #include "activation.cuh"
 #include "elementwise.cuh"
 #include "interpolate.cuh"
+#include "norms.cuh"
 #include "optimizer.cuh"
 #include "pad.cuh"
 #include "permute.cuh"
@@ -635,6 +636,73 @@ TEST_P(NnKernels, ColumnSumsAgreeWithADoubleSum) {
       }
     }
   }
+}
+
+// LayerNorm / GroupNorm rows against a double reference: short rows (a warp per row), longer ones (4 and 8 warps),
+// means far from zero, GroupNorm's per-channel segments and its segments of one element (per-element parameters in
+// groups), weight or bias alone, more rows than one chunk of the parameter sums, and empty launches.
+TEST_P(NnKernels, NormRowsMatchADoubleReference) {
+  struct Case {
+    normmath::RowGeometry g;
+    bool weight, bias;
+    float offset;
+  };
+  const std::vector<Case> cases = {{{5, 40, 1, 1}, true, true, 0.0f},      {{3, 300, 1, 1}, true, true, 1000.0f},
+                                   {{2, 2100, 1, 1}, true, false, -5.0f},  {{6, 21, 7, 2}, true, true, 30.0f},
+                                   {{12, 2, 1, 3}, true, true, 0.0f},      {{600, 5, 1, 1}, false, true, 0.0f},
+                                   {{8, 3000, 1000, 4}, false, false, 2.0f}, {{520, 9, 3, 2}, true, true, 0.0f}};
+  for (const Case& c : cases) {
+    const normmath::RowGeometry& g = c.g;
+    SCOPED_TRACE(std::to_string(g.rows) + " rows of " + std::to_string(g.length) + ", segment " +
+                 std::to_string(g.segment) + ", groups " + std::to_string(g.groups));
+    const int64_t n = g.rows * g.length, params = g.parameters();
+    auto x = random_vector(n, 21, 2.0f);
+    for (float& v : x) v += c.offset;
+    const auto dy = random_vector(n, 22), weight = random_vector(params, 23), bias = random_vector(params, 24);
+    const float* w = c.weight ? weight.data() : nullptr;
+    const float* b = c.bias ? bias.data() : nullptr;
+    std::vector<float> y(n), mean(g.rows), rstd(g.rows), dx(n), grad_w(params, -1.0f), grad_b(params, -1.0f);
+    std::vector<float> workspace(row_norm_backward_workspace_floats(g), -7.0f);
+    row_norm_forward(g, x.data(), w, b, 1e-5f, y.data(), mean.data(), rstd.data(), nullptr);
+    row_norm_backward(g, dy.data(), x.data(), mean.data(), rstd.data(), w, dx.data(), grad_w.data(), grad_b.data(),
+                      workspace.data(), nullptr);
+    std::vector<double> y_ref(n), dx_ref(n), mean_ref(g.rows), rstd_ref(g.rows), gw_ref(params), gb_ref(params);
+    double dx_terms = 0;  // dx cancels to ~0 in rows of two: judged against its terms' size
+    for (int64_t r = 0; r < g.rows; ++r) {
+      const float* xr = x.data() + r * g.length;
+      double m = 0, m2 = 0, sum_g = 0, sum_gx = 0;
+      for (int64_t e = 0; e < g.length; ++e) m += xr[e];
+      m /= static_cast<double>(g.length);
+      for (int64_t e = 0; e < g.length; ++e) m2 += (xr[e] - m) * (xr[e] - m);
+      const double s = 1.0 / std::sqrt(m2 / static_cast<double>(g.length) + 1e-5);
+      mean_ref[r] = m, rstd_ref[r] = s;
+      const auto wt = [&](int64_t e) { return c.weight ? static_cast<double>(weight[g.parameter(r, e)]) : 1.0; };
+      for (int64_t e = 0; e < g.length; ++e) {
+        const int64_t i = r * g.length + e, p = g.parameter(r, e);
+        const double xh = (xr[e] - m) * s;
+        y_ref[i] = xh * wt(e) + (c.bias ? bias[p] : 0.0);
+        sum_g += dy[i] * wt(e);
+        sum_gx += dy[i] * wt(e) * xh;
+        gw_ref[p] += dy[i] * xh;
+        gb_ref[p] += dy[i];
+      }
+      for (int64_t e = 0; e < g.length; ++e) {
+        const int64_t i = r * g.length + e;
+        const double xh = (xr[e] - m) * s;
+        dx_ref[i] = s * (dy[i] * wt(e) - sum_g / g.length - xh * sum_gx / g.length);
+        dx_terms = std::max(dx_terms, std::fabs(s * dy[i] * wt(e)));
+      }
+    }
+    EXPECT_TRUE(all_close(mean, mean_ref, 1e-6, 1e-6));
+    EXPECT_TRUE(all_close(rstd, rstd_ref, 1e-5, 0));
+    EXPECT_TRUE(all_close(y, y_ref, 1e-5, 1e-5));
+    EXPECT_TRUE(all_close(dx, dx_ref, 1e-4, 1e-5, dx_terms));
+    EXPECT_TRUE(all_close(grad_w, gw_ref, 1e-4, 1e-4));
+    EXPECT_TRUE(all_close(grad_b, gb_ref, 1e-4, 1e-4));
+  }
+  const normmath::RowGeometry none{0, 4, 1, 1};
+  row_norm_forward(none, nullptr, nullptr, nullptr, 1e-5f, nullptr, nullptr, nullptr, nullptr);
+  row_norm_backward(none, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
 }
 
 // A fused step over tensors of several sizes, against the per-element CPU formula.

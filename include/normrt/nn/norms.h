@@ -1,17 +1,11 @@
-// LayerNorm and GroupNorm with PyTorch's semantics, on the CPU and CUDA. They run on the BatchNorm machinery: a
-// (N, C, *) input whose statistics are per sample (LayerNorm) or per (sample, group) (GroupNorm) is viewed as a
-// (1, rows, elements) BatchNorm input, whose per-channel statistics (Welford/Chan, biased variance) and
-// training-mode backward are exactly those rows'; the per-feature or per-channel affine transform is broadcast
-// arithmetic, and its gradients reductions over the other dimensions.
+// LayerNorm and GroupNorm with PyTorch's semantics, on the CPU and CUDA: modules over ops::layer_norm_forward /
+// group_norm_forward (ops/norms.h), statistics per sample (LayerNorm) or per (sample, group) (GroupNorm), the
+// same in training and eval.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "normrt/nn/module.h"
-
-namespace normrt::norms_cpu {
-struct RowGeometry;
-}
 
 namespace normrt::nn {
 
@@ -45,8 +39,6 @@ class GroupNorm : public Module {
  private:
   Tensor forward_impl(const Tensor& input, Context& ctx) override;
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
-  // The rows of the CPU's fused path: one per (sample, group).
-  norms_cpu::RowGeometry geometry(int64_t samples, int64_t spatial) const;
   int64_t groups_, channels_;
   double eps_;
 };

@@ -1,0 +1,209 @@
+// normrt::ops LayerNorm / GroupNorm: argument checks (PyTorch's order and messages: F.layer_norm's and
+// F.group_norm's, then aten's), the rows' geometry, and dispatch to the fused CPU path (norms_cpu.cpp) or the CUDA
+// kernels (kernels/norms.cu).
+#include "normrt/ops/norms.h"
+
+#include <cmath>
+#include <limits>
+
+#include "norms_cpu.h"
+#include "op_util.h"
+#if NORMRT_WITH_CUDA
+#include "norms.cuh"
+#endif
+
+namespace normrt::ops {
+
+namespace {
+
+using normmath::RowGeometry;
+
+void check_eps(double eps, const char* op) {
+  NORMRT_CHECK(std::isfinite(eps) && eps >= 0, op, ": eps must be a non-negative number, got ", eps);
+}
+
+// weight / bias (when defined): float32 on the input's device, of the shape `ok` accepts.
+template <typename Ok, typename Message>
+void check_parameter(const Tensor& t, const char* what, const Tensor& input, Ok ok, Message message) {
+  if (!t.defined()) return;
+  NORMRT_CHECK(ok(t), message());
+  util::check_float(t, what);
+  util::check_same_device(input, t);
+}
+
+// The statistics of a backward: float32 on the input's device, one per row.
+void check_statistics(const Tensor& mean, const Tensor& rstd, const Tensor& input, int64_t rows) {
+  for (const auto& [t, what] : {std::pair{&mean, "mean"}, std::pair{&rstd, "rstd"}}) {
+    util::check_float(*t, what);
+    util::check_same_device(input, *t);
+    NORMRT_CHECK(t->numel() == rows, what, " must have one element per normalised row (", rows, "), got ",
+                 shape_str(t->sizes()));
+  }
+}
+
+const float* data_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+
+NormForwardResult forward(const RowGeometry& g, const Tensor& given, const Tensor& weight, const Tensor& bias,
+                          double eps, const Shape& statistics_shape) {
+  const Tensor input = given.contiguous();
+  const Device device = input.device();
+  NormForwardResult r{empty(input.sizes(), device), empty(statistics_shape, device), empty(statistics_shape, device)};
+  if (g.length == 0) {  // rows of nothing: PyTorch's mean 0 and rstd NaN
+    r.mean = zeros(statistics_shape, device);
+    r.rstd = full(statistics_shape, std::numeric_limits<double>::quiet_NaN(), device);
+    return r;
+  }
+  const Tensor w = weight.defined() ? weight.contiguous() : weight, b = bias.defined() ? bias.contiguous() : bias;
+  if (device.is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch l(input);
+    cuda::row_norm_forward(g, input.data<float>(), data_or_null(w), data_or_null(b), static_cast<float>(eps),
+                           r.output.data<float>(), r.mean.data<float>(), r.rstd.data<float>(), l.stream);
+#else
+    util::no_cuda("layer_norm / group_norm");
+#endif
+    return r;
+  }
+  if (g.rows > 0) {
+    norms_cpu::forward(g, input.data<float>(), data_or_null(w), data_or_null(b), eps, r.output.data<float>(),
+                       r.mean.data<float>(), r.rstd.data<float>());
+  }
+  return r;
+}
+
+NormBackwardResult backward(const RowGeometry& g, const Tensor& grad_output, const Tensor& given, const Tensor& mean,
+                            const Tensor& rstd, const Tensor& weight, bool parameter_gradients,
+                            const Shape& parameter_shape) {
+  util::check_pair(grad_output, "grad_output", given, "input");
+  check_statistics(mean, rstd, given, g.rows);
+  const Tensor input = given.contiguous(), dy = grad_output.contiguous();
+  const Tensor m = mean.contiguous(), s = rstd.contiguous(), w = weight.defined() ? weight.contiguous() : weight;
+  const Device device = input.device();
+  NormBackwardResult r{empty(input.sizes(), device), Tensor(), Tensor()};
+  if (parameter_gradients) r.grad_weight = zeros(parameter_shape, device), r.grad_bias = zeros(parameter_shape, device);
+  if (g.rows * g.length == 0) return r;
+  float* grad_weight = parameter_gradients ? r.grad_weight.data<float>() : nullptr;
+  float* grad_bias = parameter_gradients ? r.grad_bias.data<float>() : nullptr;
+  if (device.is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch l(input);
+    Tensor workspace = empty({parameter_gradients ? cuda::row_norm_backward_workspace_floats(g) : 0}, device);
+    cuda::row_norm_backward(g, dy.data<float>(), input.data<float>(), m.data<float>(), s.data<float>(),
+                            data_or_null(w), r.grad_input.data<float>(), grad_weight, grad_bias,
+                            parameter_gradients ? workspace.data<float>() : nullptr, l.stream);
+#else
+    util::no_cuda("layer_norm / group_norm");
+#endif
+    return r;
+  }
+  norms_cpu::backward(g, dy.data<float>(), input.data<float>(), m.data<float>(), s.data<float>(), data_or_null(w),
+                      r.grad_input.data<float>(), grad_weight, grad_bias);
+  return r;
+}
+
+// LayerNorm: the rows and the statistics' shape, input checked against normalized_shape.
+struct LayerRows {
+  RowGeometry geometry;
+  Shape statistics;
+};
+
+LayerRows layer_rows(const Tensor& input, const Shape& normalized_shape) {
+  NORMRT_CHECK(!normalized_shape.empty(), "Expected normalized_shape to be at least 1-dimensional, i.e., containing "
+               "at least one element, but got normalized_shape = []");
+  NORMRT_CHECK(input.defined(), "layer_norm: input is undefined");
+  const auto k = static_cast<int64_t>(normalized_shape.size());
+  const Shape trailing(input.sizes().end() - std::min<int64_t>(k, input.dim()), input.sizes().end());
+  NORMRT_CHECK(input.dim() >= k && trailing == normalized_shape, "Given normalized_shape=",
+               shape_str(normalized_shape), ", expected input with shape [*, ", shape_str(normalized_shape).substr(1),
+               ", but got input of size", shape_str(input.sizes()));
+  util::check_float(input, "input");
+  Shape statistics(input.sizes().begin(), input.sizes().end() - k);
+  statistics.insert(statistics.end(), static_cast<std::size_t>(k), 1);
+  const int64_t length = shape_numel(normalized_shape);
+  return {{shape_numel(statistics), length, 1, 1}, statistics};
+}
+
+void check_layer_parameter(const Tensor& t, const char* what, const Tensor& input, const Shape& normalized_shape) {
+  check_parameter(
+      t, what, input, [&](const Tensor& p) { return p.sizes() == normalized_shape; },
+      [&] {
+        return std::string("Expected ") + what + " to be of same shape as normalized_shape, but got " + what +
+               " of shape " + shape_str(t.sizes()) + " and normalized_shape = " + shape_str(normalized_shape);
+      });
+}
+
+// GroupNorm: rows (n, g) of C / G channels of `spatial` elements.
+RowGeometry group_rows(const Tensor& input, int64_t num_groups) {
+  NORMRT_CHECK(input.defined(), "group_norm: input is undefined");
+  NORMRT_CHECK(input.dim() >= 2, "Expected at least 2 dimensions for input tensor but received ", input.dim());
+  NORMRT_CHECK(num_groups > 0, "Expected num groups to be greater than 0, got ", num_groups);
+  const int64_t n = input.size(0), c = input.size(1);
+  NORMRT_CHECK(c % num_groups == 0, "Expected number of channels in input to be divisible by num_groups, but got "
+               "input of shape ", shape_str(input.sizes()), " and num_groups=", num_groups);
+  util::check_float(input, "input");
+  const int64_t spatial = n * c == 0 ? 0 : input.numel() / (n * c);
+  return {n * num_groups, c / num_groups * spatial, spatial, num_groups};
+}
+
+void check_group_parameter(const Tensor& t, const char* what, const Tensor& input) {
+  check_parameter(
+      t, what, input, [&](const Tensor& p) { return p.dim() == 1 && p.numel() == input.size(1); },
+      [&] {
+        return std::string("Expected ") + what + " to be a vector of size equal to the number of channels in input, "
+               "but got " + what + " of shape " + shape_str(t.sizes()) + " and input of shape " +
+               shape_str(input.sizes());
+      });
+}
+
+}  // namespace
+
+NormForwardResult layer_norm_forward(const Tensor& input, const Shape& normalized_shape, const Tensor& weight,
+                                     const Tensor& bias, double eps) {
+  const LayerRows rows = layer_rows(input, normalized_shape);
+  check_layer_parameter(weight, "weight", input, normalized_shape);
+  check_layer_parameter(bias, "bias", input, normalized_shape);
+  check_eps(eps, "layer_norm");
+  return forward(rows.geometry, input, weight, bias, eps, rows.statistics);
+}
+
+NormBackwardResult layer_norm_backward(const Tensor& grad_output, const Tensor& input, const Shape& normalized_shape,
+                                       const Tensor& mean, const Tensor& rstd, const Tensor& weight,
+                                       bool parameter_gradients) {
+  const LayerRows rows = layer_rows(input, normalized_shape);
+  check_layer_parameter(weight, "weight", input, normalized_shape);
+  return backward(rows.geometry, grad_output, input, mean, rstd, weight, parameter_gradients, normalized_shape);
+}
+
+Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                  double eps) {
+  return layer_norm_forward(input, normalized_shape, weight, bias, eps).output;
+}
+
+NormForwardResult group_norm_forward(const Tensor& input, int64_t num_groups, const Tensor& weight, const Tensor& bias,
+                                     double eps) {
+  const RowGeometry g = group_rows(input, num_groups);
+  // F.group_norm's batch-size check: one value per group is refused (in eval mode too).
+  if (g.rows / num_groups * g.length == 1) {
+    Shape as_checked = {input.size(0) * input.size(1) / num_groups, num_groups};
+    as_checked.insert(as_checked.end(), input.sizes().begin() + 2, input.sizes().end());
+    NORMRT_THROW("Expected more than 1 value per channel when training, got input size ", shape_str(as_checked));
+  }
+  check_group_parameter(weight, "weight", input);
+  check_group_parameter(bias, "bias", input);
+  check_eps(eps, "group_norm");
+  return forward(g, input, weight, bias, eps, {input.size(0), num_groups});
+}
+
+NormBackwardResult group_norm_backward(const Tensor& grad_output, const Tensor& input, int64_t num_groups,
+                                       const Tensor& mean, const Tensor& rstd, const Tensor& weight,
+                                       bool parameter_gradients) {
+  const RowGeometry g = group_rows(input, num_groups);
+  check_group_parameter(weight, "weight", input);
+  return backward(g, grad_output, input, mean, rstd, weight, parameter_gradients, {input.size(1)});
+}
+
+Tensor group_norm(const Tensor& input, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
+  return group_norm_forward(input, num_groups, weight, bias, eps).output;
+}
+
+}  // namespace normrt::ops
