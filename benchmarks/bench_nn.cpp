@@ -479,6 +479,35 @@ void to_memory_format(benchmark::State& state, Shape shape, DType dtype, MemoryF
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// LayerNorm / GroupNorm ops (ops/norms.h) on the GPU, forward or backward with parameter gradients. GB/s counts the
+// minimal bytes: x read and y written (forward); x and dy read, dx written (backward).
+struct NormShape {
+  Shape input;
+  int64_t groups;  // 0: LayerNorm over the last dimension
+};
+
+void norm_op(benchmark::State& state, NormShape s, bool backward, Device device) {
+  Generator gen(5);
+  const Tensor x = randn(s.input, gen).to(device), dy = randn(s.input, gen).to(device);
+  const int64_t features = s.groups == 0 ? s.input.back() : s.input[1];
+  const Tensor weight = ones({features}, device), bias = zeros({features}, device);
+  const auto forward = [&] {
+    return s.groups == 0 ? ops::layer_norm_forward(x, {features}, weight, bias)
+                         : ops::group_norm_forward(x, s.groups, weight, bias);
+  };
+  const ops::NormForwardResult f = forward();
+  timed(state, device, [&] {
+    if (!backward)
+      benchmark::DoNotOptimize(forward());
+    else if (s.groups == 0)
+      benchmark::DoNotOptimize(ops::layer_norm_backward(dy, x, {features}, f.mean, f.rstd, weight));
+    else
+      benchmark::DoNotOptimize(ops::group_norm_backward(dy, x, s.groups, f.mean, f.rstd, weight));
+  });
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(x.nbytes()) * (backward ? 3 : 2) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -549,6 +578,14 @@ int main(int argc, char** argv) {
         }
       }
     }
+    // ConvNeXt's and BERT-large's LayerNorm rows, GroupNorm(32) of ResNet-sized and diffusion U-Net-sized images.
+    for (const NormShape& s : device.is_cuda() ? std::vector<NormShape>{{{32 * 56 * 56, 64}, 0}, {{8192, 1024}, 0},
+                                                                      {{32, 64, 56, 56}, 32}, {{8, 256, 64, 64}, 32}}
+                                               : std::vector<NormShape>{})
+      for (bool backward : {false, true})
+        add(tag + (s.groups == 0 ? "/layer-norm/" : "/group-norm/") + (backward ? "backward/" : "forward/") +
+                dims_label(s.input),
+            norm_op, s, backward, device);
     if (device.is_cpu())
       for (const TensorOp& op : tensor_ops())
         benchmark::RegisterBenchmark(("cpu/tensor-op/" + std::string(op.name) + "/" + dims_label(op.shape)).c_str(),
