@@ -1,5 +1,5 @@
 // Elementwise losses of an input x against a target t (squared error, L1, smooth L1, Huber, binary cross-entropy on
-// probabilities):
+// probabilities, the KL divergence of log-probabilities from probabilities or log-probabilities):
 // each element's loss and its gradient, in float, as PyTorch 1.13's kernels write them (the same operations in the
 // same order, so the bits agree wherever the logarithm does: fmath::log is within an ulp of glibc's). Shared by the CPU
 // loops and the CUDA kernel (pointwise_loss.cu), which therefore agree bit for bit.
@@ -12,10 +12,19 @@
 
 namespace normrt::lossmath {
 
-enum class PointwiseLoss : int { SquaredError, L1, SmoothL1, Huber, BinaryCrossEntropy };
+enum class PointwiseLoss : int {
+  SquaredError,
+  L1,
+  SmoothL1,
+  Huber,
+  BinaryCrossEntropy,
+  KLDivergence,
+  KLDivergenceLogTarget
+};
 
 // parameter: smooth L1's beta (>= 0) or Huber's delta (> 0). norm: the gradient's factor, 1 / n
-// (rounded to float) for a mean and 1 otherwise (twice that for the squared error), for every loss but binary
+// (rounded to float) for a mean (1 / N for the KL divergence's batch mean) and 1 otherwise (twice that for the squared
+// error), for every loss but binary
 // cross-entropy, whose gradient is divided by `divisor` (n for a mean, else 1) after its weight is applied, as
 // PyTorch's backward does.
 struct PointwiseLossParams {
@@ -49,8 +58,12 @@ NORMRT_HD NORMRT_FMATH_INLINE float pointwise_loss_of(const PointwiseLossParams&
     return fmath::blend(z < p.parameter, 0.5f * z * z / p.parameter, z - 0.5f * p.parameter);
   } else if constexpr (K == PointwiseLoss::Huber) {
     return fmath::blend(z < p.parameter, 0.5f * z * z, p.parameter * (z - 0.5f * p.parameter));
-  } else {
+  } else if constexpr (K == PointwiseLoss::BinaryCrossEntropy) {
     return ((t - 1.0f) * clamped_log(1.0f - x) - t * clamped_log(x)) * weight;
+  } else if constexpr (K == PointwiseLoss::KLDivergence) {  // xlogy(t, t) - t x: 0 at t = 0, NaN below
+    return fmath::blend(t == 0.0f, 0.0f, t * fmath::log(t)) - t * x;
+  } else {
+    return fmath::exp(t) * (t - x);
   }
 }
 
@@ -68,9 +81,13 @@ NORMRT_HD NORMRT_FMATH_INLINE float pointwise_loss_grad_of(const PointwiseLossPa
   } else if constexpr (K == PointwiseLoss::Huber) {
     return fmath::blend(d <= -p.parameter, -p.norm * p.parameter,
                         fmath::blend(d >= p.parameter, p.norm * p.parameter, p.norm * d));
-  } else {
+  } else if constexpr (K == PointwiseLoss::BinaryCrossEntropy) {
     const float product = (1.0f - x) * x;
     return d / fmath::blend(product < kBceEpsilon, kBceEpsilon, product) * weight / p.divisor;
+  } else if constexpr (K == PointwiseLoss::KLDivergence) {  // autograd's: the reduction's factor times t, negated
+    return -(p.norm * t);
+  } else {
+    return -(p.norm * fmath::exp(t));
   }
 }
 
@@ -83,6 +100,9 @@ NORMRT_HD inline float pointwise_loss(const PointwiseLossParams& p, float x, flo
     case PointwiseLoss::Huber: return pointwise_loss_of<PointwiseLoss::Huber>(p, x, t, weight);
     case PointwiseLoss::BinaryCrossEntropy:
       return pointwise_loss_of<PointwiseLoss::BinaryCrossEntropy>(p, x, t, weight);
+    case PointwiseLoss::KLDivergence: return pointwise_loss_of<PointwiseLoss::KLDivergence>(p, x, t, weight);
+    case PointwiseLoss::KLDivergenceLogTarget:
+      return pointwise_loss_of<PointwiseLoss::KLDivergenceLogTarget>(p, x, t, weight);
   }
   return 0.0f;
 }
@@ -95,6 +115,9 @@ NORMRT_HD inline float pointwise_loss_grad(const PointwiseLossParams& p, float x
     case PointwiseLoss::Huber: return pointwise_loss_grad_of<PointwiseLoss::Huber>(p, x, t, weight);
     case PointwiseLoss::BinaryCrossEntropy:
       return pointwise_loss_grad_of<PointwiseLoss::BinaryCrossEntropy>(p, x, t, weight);
+    case PointwiseLoss::KLDivergence: return pointwise_loss_grad_of<PointwiseLoss::KLDivergence>(p, x, t, weight);
+    case PointwiseLoss::KLDivergenceLogTarget:
+      return pointwise_loss_grad_of<PointwiseLoss::KLDivergenceLogTarget>(p, x, t, weight);
   }
   return 0.0f;
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "cpu_threads.h"
@@ -106,16 +107,20 @@ double cpu_losses(const PointwiseLossParams& p, const float* x, const float* t, 
     case PointwiseLoss::Huber: return cpu_losses_of<PointwiseLoss::Huber>(p, x, t, w, losses, grad, n);
     case PointwiseLoss::BinaryCrossEntropy:
       return cpu_losses_of<PointwiseLoss::BinaryCrossEntropy>(p, x, t, w, losses, grad, n);
+    case PointwiseLoss::KLDivergence: return cpu_losses_of<PointwiseLoss::KLDivergence>(p, x, t, w, losses, grad, n);
+    case PointwiseLoss::KLDivergenceLogTarget:
+      return cpu_losses_of<PointwiseLoss::KLDivergenceLogTarget>(p, x, t, w, losses, grad, n);
   }
   return 0.0;
 }
 
+// average_over: what a mean divides by, the number of elements unless given (the KL divergence's batch mean: N).
 LossResult run(const char* op, PointwiseLossParams p, const Tensor& given_input, const Tensor& given_target,
-               const Tensor& given_weight, Reduction reduction) {
+               const Tensor& given_weight, Reduction reduction, std::optional<int64_t> average_over = std::nullopt) {
   const detail::NvtxRange range(op);
   if (util::reduced_dtype(op, {&given_input, &given_target, &given_weight}))
     return run(op, p, util::widened(given_input), util::widened(given_target), util::widened(given_weight),
-               reduction);
+               reduction, average_over);
   util::check_float(given_input, "input");
   util::check_float(given_target, "target");
   if (p.kind == PointwiseLoss::BinaryCrossEntropy) {
@@ -128,12 +133,12 @@ LossResult run(const char* op, PointwiseLossParams p, const Tensor& given_input,
   const Tensor input = given_input.contiguous(), target = given_target.contiguous();
   const Tensor weight = weight_like(given_weight, input);
   if (p.kind == PointwiseLoss::BinaryCrossEntropy) check_probabilities(input);
-  const int64_t n = input.numel();
+  const int64_t n = input.numel(), count = average_over.value_or(n);
   const Device device = input.device();
   const bool mean_reduction = reduction == Reduction::Mean;
   const double factor = p.kind == PointwiseLoss::SquaredError ? 2.0 : 1.0;  // d(x - t)^2 / dx = 2 (x - t)
-  p.norm = static_cast<float>(mean_reduction ? factor / static_cast<double>(n) : factor);
-  p.divisor = mean_reduction ? static_cast<float>(n) : 1.0f;
+  p.norm = static_cast<float>(mean_reduction ? factor / static_cast<double>(count) : factor);
+  p.divisor = mean_reduction ? static_cast<float>(count) : 1.0f;
   Tensor losses = device.is_cuda() || reduction == Reduction::None ? empty({n}, device) : Tensor();
   LossResult result{Tensor(), empty(input.sizes(), device)};
   const float *x = input.data<float>(), *t = target.data<float>();
@@ -147,7 +152,7 @@ LossResult run(const char* op, PointwiseLossParams p, const Tensor& given_input,
     if (reduction != Reduction::None) {
       result.loss = n == 0 ? zeros({}, device) : empty({}, device);
       if (n > 0) normrt::cuda::sum(loss, result.loss.data<float>(), n, l.stream);
-      if (mean_reduction) result.loss = result.loss / static_cast<double>(n);  // n = 0: NaN, PyTorch's mean of nothing
+      if (mean_reduction) result.loss = result.loss / static_cast<double>(count);  // 0 / 0: NaN, as PyTorch's
     }
 #else
     util::no_cuda(op);
@@ -156,7 +161,7 @@ LossResult run(const char* op, PointwiseLossParams p, const Tensor& given_input,
   }
   const double total = cpu_losses(p, x, t, w, reduction == Reduction::None ? loss : nullptr, grad, n);
   if (reduction != Reduction::None)
-    result.loss = full({}, mean_reduction ? total / static_cast<double>(n) : total, device);  // n = 0: NaN for a mean
+    result.loss = full({}, mean_reduction ? total / static_cast<double>(count) : total, device);  // 0 / 0: NaN
   return result;
 }
 
@@ -191,6 +196,19 @@ LossResult huber_loss(const Tensor& input, const Tensor& target, Reduction reduc
 
 LossResult binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction, const Tensor& weight) {
   return run("binary_cross_entropy", params(PointwiseLoss::BinaryCrossEntropy), input, target, weight, reduction);
+}
+
+LossResult kl_div(const Tensor& input, const Tensor& target, KLDivReduction reduction, bool log_target) {
+  const PointwiseLossParams p = params(log_target ? PointwiseLoss::KLDivergenceLogTarget : PointwiseLoss::KLDivergence);
+  switch (reduction) {
+    case KLDivReduction::None: return run("kl_div", p, input, target, Tensor(), Reduction::None);
+    case KLDivReduction::Sum: return run("kl_div", p, input, target, Tensor(), Reduction::Sum);
+    case KLDivReduction::Mean: return run("kl_div", p, input, target, Tensor(), Reduction::Mean);
+    case KLDivReduction::BatchMean: break;
+  }
+  NORMRT_CHECK(input.defined(), "kl_div: input is undefined");
+  // F.kl_div's 'batchmean': the sum over the batch size, input.size(0) (a 0-dim input's sum alone).
+  return run("kl_div", p, input, target, Tensor(), Reduction::Mean, input.dim() == 0 ? 1 : input.size(0));
 }
 
 }  // namespace normrt::ops

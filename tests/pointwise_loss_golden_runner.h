@@ -1,7 +1,8 @@
 // The elementwise losses against PyTorch 1.13's float32 results (tests/golden/make_golden_pointwise_loss.py), on one
 // device: the CPU suite and the GPU suites share it. Per element the arithmetic is PyTorch's, so each loss and
-// gradient must agree to the bit, binary cross-entropy's within 2 ulp (fmath::log against glibc's logf); the reduced
-// loss within float32 rounding of the sum (normrt adds in double, PyTorch pairwise in float).
+// gradient must agree to the bit, binary cross-entropy's and kl_div's within 2 or 3 ulp (fmath::log and exp against
+// glibc's and Sleef's); the reduced loss within float32 rounding of the sum (normrt adds in double, PyTorch pairwise in
+// float).
 #pragma once
 #include <cmath>
 #include <fstream>
@@ -57,6 +58,49 @@ inline ::testing::AssertionResult within_ulps(const std::vector<float>& actual, 
   return ::testing::AssertionSuccess();
 }
 
+inline ops::KLDivReduction kl_reduction_named(const std::string& name) {
+  return name == "batchmean" ? ops::KLDivReduction::BatchMean
+         : name == "mean"    ? ops::KLDivReduction::Mean
+         : name == "sum"     ? ops::KLDivReduction::Sum
+                             : ops::KLDivReduction::None;
+}
+
+// kl_div's per-element losses: within 2 ulp of the larger term of t ln t - t x (the logarithm's ulp, which the
+// difference may cancel down to), or 3 ulp of e^t (t - x); its reduced loss relative to the sum of the terms' sizes.
+inline void check_kl_div_loss(const std::string& name, const nlohmann::json& c, const Tensor& x, const Tensor& t,
+                              const Tensor& loss, const std::vector<float>& expected) {
+  const bool log_target = c.value("log_target", false);
+  const auto xs = x.to_vector(), ts = t.to_vector();
+  std::vector<double> term_sizes(xs.size());
+  double total = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const double xi = xs[i], ti = ts[i];
+    term_sizes[i] = log_target ? std::fabs(std::exp(ti) * (ti - xi))
+                               : std::max(std::fabs(ti == 0 ? 0.0 : ti * std::log(ti)), std::fabs(ti * xi));
+    total += term_sizes[i];
+  }
+  const auto actual = loss.to_vector();
+  if (c["reduction"] != "none") {
+    const double count = c["reduction"] == "sum" ? 1.0
+                         : c["reduction"] == "mean" ? static_cast<double>(xs.size())
+                                                   : static_cast<double>(x.dim() == 0 ? 1 : x.size(0));
+    EXPECT_TRUE(all_close(actual, to_double(expected), 1e-6, 1e-6, total / count)) << name << ": loss";
+    return;
+  }
+  ASSERT_EQ(actual.size(), expected.size()) << name;
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    const float e = expected[i];
+    if (!std::isfinite(e)) {
+      EXPECT_TRUE(std::isnan(e) ? std::isnan(actual[i]) : actual[i] == e) << name << " at " << i;
+      continue;
+    }
+    const double size = log_target ? std::fabs(e) : std::max(term_sizes[i], static_cast<double>(std::fabs(e)));
+    const double ulp = std::ldexp(1.0, std::max(std::ilogb(size == 0 ? 1e-38 : size), -126) - 23);
+    EXPECT_LE(std::fabs(static_cast<double>(actual[i]) - e), (log_target ? 3 : 2) * ulp)
+        << name << " at " << i << ": " << actual[i] << " vs " << e;
+  }
+}
+
 inline void run_pointwise_loss_golden_case(const std::string& name, const Device& device) {
   const auto c = pointwise_loss_golden()[name];
   const std::string dir = pointwise_loss_golden_dir() + "/" + name + "/";
@@ -72,13 +116,17 @@ inline void run_pointwise_loss_golden_case(const std::string& name, const Device
   if (op == "huber_loss") r = ops::huber_loss(x, t, reduction, parameter);
   if (op == "binary_cross_entropy")
     r = ops::binary_cross_entropy(x, t, reduction, c.contains("weight_shape") ? npy("weight").to(device) : Tensor());
+  if (op == "kl_div") r = ops::kl_div(x, t, kl_reduction_named(c["reduction"]), c.value("log_target", false));
   ASSERT_TRUE(r.loss.defined()) << name;
   EXPECT_EQ(r.loss.device(), device);
   EXPECT_EQ(r.loss.sizes(), npy("loss").sizes()) << name;
   EXPECT_EQ(r.grad_input.sizes(), x.sizes()) << name;
   const auto expected_loss = npy("loss").to_vector();
-  const int ulps = op == "binary_cross_entropy" ? 2 : 0;  // only the logarithm may differ
-  if (reduction == ops::Reduction::None) {
+  // Only the logarithm (and kl_div's e^t) may differ.
+  const int ulps = op == "binary_cross_entropy" || (op == "kl_div" && c.value("log_target", false)) ? 2 : 0;
+  if (op == "kl_div") {
+    check_kl_div_loss(name, c, npy("x"), npy("t"), r.loss, expected_loss);
+  } else if (reduction == ops::Reduction::None) {
     EXPECT_TRUE(within_ulps(r.loss.to_vector(), expected_loss, ulps)) << name << ": loss";
   } else {
     EXPECT_TRUE(all_close(r.loss.to_vector(), to_double(expected_loss), 1e-6, 0)) << name << ": loss";

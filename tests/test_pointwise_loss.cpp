@@ -87,6 +87,52 @@ TEST(PointwiseLoss, MatchesADoubleReferenceOnRandomInputs) {
   }
 }
 
+// kl_div against double formulas on random distributions (exact zeros in the target), each reduction: batchmean
+// divides by the batch size, mean by the number of elements; the gradient is the reduction's factor times -t (-e^t).
+TEST(PointwiseLoss, KLDivergenceMatchesADoubleReference) {
+  for (const Shape& shape : {Shape{3, 37}, Shape{70001, 2}, Shape{5}}) {
+    for (const bool log_target : {false, true}) {
+      SCOPED_TRACE(shape_str(shape) + (log_target ? " log_target" : ""));
+      Generator gen(static_cast<uint64_t>(shape[0]));
+      const Tensor x = randn(shape, gen) - 2.0;
+      Tensor t = rand(shape, gen);
+      auto ts = t.to_vector();
+      for (std::size_t i = 0; i < ts.size(); i += 7) ts[i] = 0.0f;
+      t = from_vector(ts, shape);
+      if (log_target) t = randn(shape, gen) - 1.0;
+      const auto xs = x.to_vector(), targets = t.to_vector();
+      std::vector<double> losses, grads;
+      double total = 0;
+      for (std::size_t i = 0; i < xs.size(); ++i) {
+        const double xi = xs[i], ti = targets[i];
+        losses.push_back(log_target ? std::exp(ti) * (ti - xi) : (ti == 0 ? 0.0 : ti * std::log(ti)) - ti * xi);
+        grads.push_back(log_target ? -std::exp(ti) : -ti);
+        total += losses.back();
+      }
+      const auto none = ops::kl_div(x, t, ops::KLDivReduction::None, log_target);
+      EXPECT_TRUE(testing::all_close(none.loss.to_vector(), losses, 1e-5, 1e-6));
+      EXPECT_TRUE(testing::all_close(none.grad_input.to_vector(), grads, 1e-6, 0));
+      const auto n = static_cast<double>(xs.size()), batch = static_cast<double>(shape[0]);
+      for (const auto& [reduction, divisor] :
+           std::vector<std::pair<ops::KLDivReduction, double>>{{ops::KLDivReduction::Sum, 1.0},
+                                                               {ops::KLDivReduction::Mean, n},
+                                                               {ops::KLDivReduction::BatchMean, batch}}) {
+        const auto r = ops::kl_div(x, t, reduction, log_target);
+        EXPECT_NEAR(r.loss.item<float>(), total / divisor, 1e-5 * std::fabs(total / divisor) + 1e-6);
+        std::vector<double> scaled = grads;
+        for (double& g : scaled) g /= divisor;
+        EXPECT_TRUE(testing::all_close(r.grad_input.to_vector(), scaled, 1e-6, 0));
+      }
+    }
+  }
+  // batchmean of a 0-dim pair is its loss; of no rows NaN (0 / 0), of rows of nothing 0.
+  const Tensor x = full({}, -0.7), t = full({}, 0.3);
+  EXPECT_EQ(ops::kl_div(x, t, ops::KLDivReduction::BatchMean).loss.item<float>(),
+            ops::kl_div(x, t, ops::KLDivReduction::Sum).loss.item<float>());
+  EXPECT_TRUE(std::isnan(ops::kl_div(zeros({0, 3}), zeros({0, 3}), ops::KLDivReduction::BatchMean).loss.item<float>()));
+  EXPECT_EQ(ops::kl_div(zeros({3, 0}), zeros({3, 0}), ops::KLDivReduction::BatchMean).loss.item<float>(), 0.0f);
+}
+
 TEST(PointwiseLoss, FiniteDifferencesThroughTheModules) {
   Generator gen(4);
   const Shape shape = {3, 5};
@@ -102,6 +148,7 @@ TEST(PointwiseLoss, FiniteDifferencesThroughTheModules) {
   nn::SmoothL1Loss smooth(ops::Reduction::Mean, 0.5);
   nn::HuberLoss huber(ops::Reduction::Sum, 1.5);
   nn::BCELoss bce(ops::Reduction::Mean, weight);
+  nn::KLDivLoss kl(ops::KLDivReduction::BatchMean), kl_log(ops::KLDivReduction::Sum, true);
   auto check = [&](auto& loss, const std::vector<float>& input, const Tensor& target) {
     loss.forward(from_vector(input, shape), target);
     const auto grad = loss.backward().to_vector();
@@ -120,6 +167,8 @@ TEST(PointwiseLoss, FiniteDifferencesThroughTheModules) {
   check(smooth, x, from_vector(t, shape));
   check(huber, x, from_vector(t, shape));
   check(bce, p, probability_target);
+  check(kl, x, probability_target);
+  check(kl_log, x, from_vector(t, shape));
 }
 
 TEST(PointwiseLoss, RefusesAsPyTorch) {

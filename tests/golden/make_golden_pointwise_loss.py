@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Writes golden data for the elementwise losses mse_loss, l1_loss, smooth_l1_loss, huber_loss and binary_cross_entropy
-(tests/test_pointwise_loss.cpp), computed by PyTorch 1.13 in float32 as its CPU kernels compute them: normrt's
+"""Writes golden data for the elementwise losses mse_loss, l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy
+and kl_div (tests/test_pointwise_loss.cpp), computed by PyTorch 1.13 in float32 as its CPU kernels compute them: normrt's
 per-element arithmetic is PyTorch's, so the per-element losses and gradients are expected to the last bit or two
 (the logarithm's), the reductions to float32 rounding.
 
@@ -10,7 +10,8 @@ The regression losses run on whole multiples of 32 elements: PyTorch's vectorise
 last few elements, its scalar tails round some gradients differently (huber_loss's clamped gradient in double), and
 normrt follows the vectorised loops. Inputs include the switch points (x - t exactly 0, +-beta, +-delta), NaN and
 infinities, probabilities of exactly 0 and 1 (clamped logarithms, the 1e-12 gradient floor) and values a rounding
-away from them.
+away from them. kl_div's inputs are log-probabilities (log_softmax rows) against probabilities (or log-probabilities)
+with exact zeros, and one case of special values (t = 0, NaN, negative, +inf; x = -inf).
 """
 import json
 import os
@@ -50,11 +51,36 @@ def probabilities(g, shape):
     return x, t
 
 
+def distributions(g, shape, log_target, specials):
+    if not shape:  # a 0-dim pair
+        t = torch.rand((), generator=g)
+        return -2 * torch.rand((), generator=g), torch.log(t) if log_target else t
+    rows = torch.randn(shape, generator=g).reshape(-1, shape[-1] if shape else 1) * 2
+    x = torch.log_softmax(torch.randn(rows.shape, generator=g) * 2, dim=1).reshape(shape)
+    t = torch.softmax(rows, dim=1).reshape(shape)
+    flat_x, flat_t = x.view(-1), t.view(-1)
+    if flat_t.numel() >= 8:
+        flat_t[1::5] = 0.0  # exact zeros: xlogy's 0
+    if log_target:
+        t = torch.log(t)  # -inf where 0
+        flat_t = t.view(-1)
+    if specials:
+        values = [(-1.0, 0.0), (float("-inf"), 0.0), (-2.0, float("nan")), (-0.5, -0.5), (-1.0, float("inf")),
+                  (-3.0, 100.0), (float("-inf"), 0.5), (0.0, 1e-30)]
+        for i, (a, b) in enumerate(values[:flat_x.numel()]):
+            flat_x[i], flat_t[i] = a, b
+    return x, t
+
+
 def run(name, case):
     g = torch.Generator().manual_seed(zlib.crc32(name.encode()))
     op, shape, reduction = case["op"], case["shape"], case["reduction"]
     arrays = {}
-    if op == "binary_cross_entropy":
+    if op == "kl_div":
+        log_target = case.get("log_target", False)
+        x, t = distributions(g, shape, log_target, case.get("specials", False))
+        f = lambda a: F.kl_div(a, t, reduction=reduction, log_target=log_target)
+    elif op == "binary_cross_entropy":
         x, t = probabilities(g, shape)
         kwargs = {}
         if "weight_shape" in case:
@@ -106,6 +132,14 @@ def main():
     # Appended (the cases above keep their data).
     for reduction in ["mean", "sum", "none"]:
         cases[f"mse_{reduction}"] = {"op": "mse_loss", "shape": [2, 3, 16], "reduction": reduction}
+    for reduction in ["mean", "sum", "none", "batchmean"]:
+        cases[f"kl_div_{reduction}"] = {"op": "kl_div", "shape": [4, 8], "reduction": reduction}
+        cases[f"kl_div_log_target_{reduction}"] = {"op": "kl_div", "shape": [3, 5, 7], "reduction": reduction,
+                                                   "log_target": True}
+    cases["kl_div_specials"] = {"op": "kl_div", "shape": [16], "reduction": "none", "specials": True}
+    cases["kl_div_log_target_specials"] = {"op": "kl_div", "shape": [16], "reduction": "none", "specials": True,
+                                           "log_target": True}
+    cases["kl_div_batchmean_0d"] = {"op": "kl_div", "shape": [], "reduction": "batchmean"}
     for name, case in cases.items():
         run(name, case)
     with open(os.path.join(OUT, "cases.json"), "w") as f:

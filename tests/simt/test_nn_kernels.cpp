@@ -166,7 +166,7 @@ TEST_P(NnKernels, PointwiseLossesEqualTheCpuFormulas) {
   const auto n = static_cast<int64_t>(x.size());
   for (const auto& [kind, parameter] : std::vector<std::pair<L, float>>{
            {L::SquaredError, 0.0f}, {L::L1, 0.0f}, {L::SmoothL1, 1.0f}, {L::SmoothL1, 0.0f}, {L::Huber, 1.0f},
-           {L::BinaryCrossEntropy, 0.0f}}) {
+           {L::BinaryCrossEntropy, 0.0f}, {L::KLDivergence, 0.0f}, {L::KLDivergenceLogTarget, 0.0f}}) {
     for (bool mean : {false, true}) {
       for (bool weighted : {false, true}) {
         if (weighted && kind != L::BinaryCrossEntropy) continue;
@@ -177,7 +177,7 @@ TEST_P(NnKernels, PointwiseLossesEqualTheCpuFormulas) {
         p.divisor = mean ? static_cast<float>(n) : 1.0f;
         const bool bce = kind == L::BinaryCrossEntropy;
         const std::vector<float>& xs = bce ? px : x;
-        const std::vector<float>& ts = bce ? pt : t;
+        const std::vector<float>& ts = bce || kind == L::KLDivergence ? pt : t;  // KL: against probabilities
         std::vector<float> losses(x.size()), grad(x.size());
         pointwise_loss(p, xs.data(), ts.data(), weighted ? weight.data() : nullptr, losses.data(), grad.data(), n, 2,
                        nullptr);

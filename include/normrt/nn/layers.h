@@ -401,4 +401,18 @@ class BCELoss : public Loss {
   Tensor weight_;
 };
 
+// torch.nn.KLDivLoss: input log-probabilities against target probabilities (log-probabilities with log_target).
+class KLDivLoss : public Loss {
+ public:
+  explicit KLDivLoss(ops::KLDivReduction reduction = ops::KLDivReduction::Mean, bool log_target = false)
+      : Loss("KLDivLoss"), reduction_(reduction), log_target_(log_target) {}
+  Tensor forward(const Tensor& input, const Tensor& target) {
+    return keep(ops::kl_div(input, target, reduction_, log_target_));
+  }
+
+ private:
+  ops::KLDivReduction reduction_;
+  bool log_target_;
+};
+
 }  // namespace normrt::nn
