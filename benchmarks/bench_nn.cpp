@@ -413,6 +413,13 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor p = rand(x.sizes(), gen), t = rand(x.sizes(), gen);
          return [p, t] { benchmark::DoNotOptimize(ops::binary_cross_entropy(p, t)); };
        }},
+      {"kl-div", {4096, 1000},
+       [](const Tensor& x) {
+         // Knowledge distillation's loss over 1000 classes: the loss and the input's gradient, batchmean.
+         Generator gen(12);
+         const Tensor t = rand(x.sizes(), gen);
+         return [x, t] { benchmark::DoNotOptimize(ops::kl_div(x, t, ops::KLDivReduction::BatchMean)); };
+       }},
       {"group-norm-train", image,
        [](const Tensor& x) {
          // GroupNorm(32, 64) as diffusion U-Nets use it: forward and backward, affine.

@@ -118,6 +118,7 @@ def torch_call(torch, name):
         "huber-loss": lambda: torch.autograd.grad(F.huber_loss(x_grad, target), x_grad),
         "bce": lambda: torch.autograd.grad(F.binary_cross_entropy(probabilities_grad, probabilities),
                                            probabilities_grad),
+        "kl-div": lambda: torch.autograd.grad(F.kl_div(x_grad, probabilities, reduction="batchmean"), x_grad),
         "group-norm-train": lambda: torch.autograd.grad(group_norm(x_grad), [x_grad, *group_norm.parameters()], x),
         "layer-norm-train": lambda: torch.autograd.grad(layer_norm(x_grad), [x_grad, *layer_norm.parameters()], x),
         "prelu-train": lambda: torch.autograd.grad(prelu(x_grad), [x_grad, prelu.weight], x),
