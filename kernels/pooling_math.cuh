@@ -22,6 +22,7 @@ struct PoolGeometry {
   int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1};
   int64_t kernel[3] = {1, 1, 1}, stride[3] = {1, 1, 1}, pad[3] = {0, 0, 0}, dilation[3] = {1, 1, 1};
   bool count_include_pad = true;  // average pooling only
+  int64_t divisor_override = 0;   // average pooling: each window's divisor when not 0
 
   NORMRT_HD int64_t in_size() const { return in[0] * in[1] * in[2]; }
   NORMRT_HD int64_t out_size() const { return out[0] * out[1] * out[2]; }
@@ -183,9 +184,10 @@ NORMRT_HD inline float max_backward_element(const PoolGeometry& g, const T* grad
   return sum;
 }
 
-// PyTorch's average-pool divisor for output o: the window clipped to the padded input (count_include_pad), or to
-// the input itself.
+// PyTorch's average-pool divisor for output o: divisor_override when set, else the window clipped to the padded
+// input (count_include_pad) or to the input itself.
 NORMRT_HD inline int64_t avg_divisor(const PoolGeometry& g, const int64_t* oc) {
+  if (g.divisor_override != 0) return g.divisor_override;
   int64_t padded = 1, inside = 1;
   for (int d = 0; d < 3; ++d) {
     const int64_t start = oc[d] * g.stride[d] - g.pad[d];

@@ -68,6 +68,10 @@ poolmath::PoolGeometry resolve_pool(const Tensor& input, int spatial, const Pool
     expand(p.dilation, spatial, 1, g.dilation,
            op + ": dilation must be either a single int, or a tuple of " + words + " ints");
   g.count_include_pad = p.count_include_pad;
+  if (!max && p.divisor_override) {
+    NORMRT_CHECK(*p.divisor_override != 0, "divisor must be not zero");
+    g.divisor_override = *p.divisor_override;
+  }
   for (int d = 0; d < 3; ++d) {
     NORMRT_CHECK(g.kernel[d] > 0,
                  "kernel size should be greater than zero, but got kernel_size=", shape_str(p.kernel_size));

@@ -49,6 +49,7 @@ inline void run_pool_golden_case_in(const std::string& name, const Device& devic
     if (c.contains("dilation")) p.dilation = pool_ints(c["dilation"]);
     p.ceil_mode = c.value("ceil_mode", false);
     p.count_include_pad = c.value("count_include_pad", true);
+    if (c.contains("divisor_override")) p.divisor_override = c["divisor_override"].get<int64_t>();
     if (kind == "max") {
       const auto r = ops::max_pool(x, spatial, p);
       y = r.output;

@@ -331,6 +331,13 @@ TEST(Pool, ModulesPrintAsPyTorchAndRunTheOps) {
   const Tensor dy = randn(y.sizes(), gen);
   EXPECT_EQ(pool.backward(dy).to_vector(), ops::max_pool_backward(dy, x, expected.indices, 2, p).to_vector());
 
+  // divisor_override reaches the op: 3x3 windows of ones sum to 9 inside, fewer at the padded edges.
+  nn::AvgPool2d fixed(nn::AvgPoolOptions(3).stride(1).padding(1).divisor_override(9));
+  const Tensor sums = fixed.forward(ones({1, 1, 4, 4}));
+  EXPECT_EQ(sums.to_vector()[0], 4.0f / 9);
+  EXPECT_EQ(sums.to_vector()[5], 1.0f);
+  EXPECT_EQ(fixed.backward(ones({1, 1, 4, 4})).to_vector()[5], 1.0f);
+
   nn::AdaptiveAvgPool2d global(1);
   const Tensor g = global.forward(x);
   EXPECT_EQ(g.sizes(), (Shape{2, 3, 1, 1}));
@@ -351,6 +358,8 @@ TEST(Pool, RefusesBadArgumentsWithPyTorchsWords) {
                           "pad should be at most half of kernel size, but got pad=2 and kernel_size=3"));
   EXPECT_TRUE(throws_with([&] { ops::avg_pool(x, 2, params({2}, [](auto& p) { p.stride = {0}; })); },
                           "stride should not be zero"));
+  EXPECT_TRUE(throws_with([&] { ops::avg_pool(x, 2, params({2}, [](auto& p) { p.divisor_override = 0; })); },
+                          "divisor must be not zero"));
   EXPECT_TRUE(throws_with([&] { ops::max_pool(x, 2, params({2}, [](auto& p) { p.padding = {-1}; })); },
                           "pad must be non-negative, but got pad: -1"));
   EXPECT_TRUE(throws_with([&] { ops::max_pool(x, 2, params({2}, [](auto& p) { p.dilation = {0}; })); },

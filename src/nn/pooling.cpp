@@ -62,6 +62,7 @@ AvgPoolBase::AvgPoolBase(int spatial, const AvgPoolOptions& options) : spatial_(
   params_.padding = options.padding();
   params_.ceil_mode = options.ceil_mode();
   params_.count_include_pad = options.count_include_pad();
+  params_.divisor_override = options.divisor_override();
   check_count(options.kernel_size(), spatial, name(), "kernel_size");
   check_count(params_.stride, spatial, name(), "stride");
   check_count(options.padding(), spatial, name(), "padding");

@@ -41,8 +41,10 @@ def run(name, c):
                               dilation=c.get("dilation", 1), ceil_mode=c.get("ceil_mode", False), return_indices=True)
         arrays["indices"] = idx
     elif kind == "avg":
+        extra = {"divisor_override": c["divisor_override"]} if "divisor_override" in c else {}
         y = AVG[spatial](x, c["kernel"], stride=c.get("stride"), padding=c.get("padding", 0),
-                         ceil_mode=c.get("ceil_mode", False), count_include_pad=c.get("count_include_pad", True))
+                         ceil_mode=c.get("ceil_mode", False), count_include_pad=c.get("count_include_pad", True),
+                         **extra)
     else:
         y = ADAPTIVE[spatial](x, c["output_size"])
     dy = torch.randn(y.shape, generator=g).to(x.dtype)
@@ -90,6 +92,15 @@ def main():
         "adaptive2d_upsample": {"kind": "adaptive", "spatial": 2, "input": [1, 2, 3, 2], "output_size": [5, 4]},
         "adaptive1d": {"kind": "adaptive", "spatial": 1, "input": [2, 3, 10], "output_size": [4]},
         "adaptive3d": {"kind": "adaptive", "spatial": 3, "input": [1, 2, 5, 4, 3], "output_size": [2, 3, 2]},
+        # Appended (the cases above keep their data): divisor_override, with padding and ceil_mode, and negative.
+        "avg2d_divisor_override": {"kind": "avg", "spatial": 2, "input": [2, 3, 7, 6], "kernel": 3, "stride": 2,
+                                   "padding": 1, "divisor_override": 5},
+        "avg2d_divisor_override_negative": {"kind": "avg", "spatial": 2, "input": [1, 2, 5, 5], "kernel": 2,
+                                            "divisor_override": -2},
+        "avg3d_divisor_override_ceil": {"kind": "avg", "spatial": 3, "input": [1, 2, 5, 4, 5], "kernel": 2,
+                                        "stride": 2, "ceil_mode": True, "divisor_override": 3},
+        "avg2d_divisor_override_many_channels": {"kind": "avg", "spatial": 2, "input": [2, 20, 6, 6], "kernel": 3,
+                                                 "stride": 2, "padding": 1, "divisor_override": 7},
     }
     for name, c in cases.items():
         run(name, c)

@@ -43,12 +43,16 @@ class AvgPoolOptions {
   bool ceil_mode() const { return ceil_mode_; }
   AvgPoolOptions& count_include_pad(bool v) { count_include_pad_ = v; return *this; }
   bool count_include_pad() const { return count_include_pad_; }
+  // Divide every window's sum by this (AvgPool2d/3d's divisor_override; not 0).
+  AvgPoolOptions& divisor_override(int64_t v) { divisor_override_ = v; return *this; }
+  const std::optional<int64_t>& divisor_override() const { return divisor_override_; }
 
  private:
   IntList kernel_size_;
   std::optional<IntList> stride_;
   IntList padding_ = 0;
   bool ceil_mode_ = false, count_include_pad_ = true;
+  std::optional<int64_t> divisor_override_;
 };
 
 class MaxPoolBase : public Module {

@@ -1,10 +1,11 @@
 // Pooling over 1, 2 or 3 spatial dimensions with torch.nn.functional's semantics: max pooling (with argmax indices
 // for the backward; NaN propagates, ties go to the first element in scan order), average pooling (ceil_mode,
-// count_include_pad) and adaptive average pooling. Input (N, C, *spatial) or unbatched (C, *spatial), float32
+// count_include_pad, divisor_override) and adaptive average pooling. Input (N, C, *spatial) or unbatched (C, *spatial), float32
 // (float16/bfloat16: computed in float32, outputs rounded once).
 // CPU loops and CUDA kernels share one arithmetic (kernels/pooling_math.cuh); both are deterministic.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "normrt/tensor.h"
@@ -19,6 +20,8 @@ struct PoolParams {
   std::vector<int64_t> dilation{1};  // max pooling only
   bool ceil_mode = false;
   bool count_include_pad = true;     // average pooling only
+  // Average pooling: divide every window's sum by this instead (PyTorch's divisor_override; not 0).
+  std::optional<int64_t> divisor_override;
 };
 
 struct MaxPoolResult {
