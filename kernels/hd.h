@@ -8,3 +8,10 @@
 #else
 #define NORMRT_HD
 #endif
+// Unrolls the next loop in device code (a constant trip count, so that the arrays it indexes stay in registers);
+// nothing in host builds, whose compilers decide for themselves.
+#if defined(__CUDACC__)
+#define NORMRT_UNROLL _Pragma("unroll")
+#else
+#define NORMRT_UNROLL
+#endif

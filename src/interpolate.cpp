@@ -24,6 +24,7 @@ const char* interpolate_mode_name(InterpolateMode mode) {
     case InterpolateMode::Bilinear: return "bilinear";
     case InterpolateMode::Trilinear: return "trilinear";
     case InterpolateMode::Area: return "area";
+    case InterpolateMode::Bicubic: return "bicubic";
     default: return "nearest";
   }
 }
@@ -87,10 +88,11 @@ Plan plan(const Shape& in, MemoryFormat format, const InterpolateOptions& o) {
                  "C, d1, d2, ...,dK) format and scale_factor in (s1, s2, ...,sK) format.");
   const bool linear = mode == InterpolateMode::Linear || mode == InterpolateMode::Bilinear ||
                       mode == InterpolateMode::Trilinear;
-  NORMRT_CHECK(linear || !o.align_corners(), "align_corners option can only be set with the interpolating modes: "
-               "linear | bilinear | bicubic | trilinear");
-  if (linear) {
-    const int needed = mode == InterpolateMode::Linear ? 3 : mode == InterpolateMode::Bilinear ? 4 : 5;
+  const bool cubic = mode == InterpolateMode::Bicubic;
+  NORMRT_CHECK(linear || cubic || !o.align_corners(), "align_corners option can only be set with the interpolating "
+               "modes: linear | bilinear | bicubic | trilinear");
+  if (linear || cubic) {
+    const int needed = mode == InterpolateMode::Linear ? 3 : mode == InterpolateMode::Trilinear ? 5 : 4;
     NORMRT_CHECK(dims == needed, "Got ", dims, "D input, but ", interpolate_mode_name(mode), " mode needs ", needed,
                  "D input");
   }
@@ -117,7 +119,9 @@ Plan plan(const Shape& in, MemoryFormat format, const InterpolateOptions& o) {
   Plan p;
   imath::Geometry& g = p.geometry;
   g.mode = linear ? imath::Mode::Linear
-                  : mode == InterpolateMode::NearestExact ? imath::Mode::NearestExact : imath::Mode::Nearest;
+         : cubic  ? imath::Mode::Cubic
+         : mode == InterpolateMode::NearestExact ? imath::Mode::NearestExact
+                                                 : imath::Mode::Nearest;
   g.first_axis = imath::kMaxAxes - axes;
   g.batch = in[0];
   g.channels = in[1];
@@ -129,7 +133,7 @@ Plan plan(const Shape& in, MemoryFormat format, const InterpolateOptions& o) {
     a.align_corners = align;
     // PyTorch's area_pixel_compute_scale / compute_scales_value, in float.
     const double factor = has_scale ? o.scale_factor()[o.broadcast() ? 0 : static_cast<std::size_t>(d)] : 0.0;
-    if (linear && align)
+    if ((linear || cubic) && align)
       a.step = a.out > 1 ? static_cast<float>(a.in - 1) / static_cast<float>(a.out - 1) : 0.0f;
     else
       a.step = factor > 0.0 ? static_cast<float>(1.0 / factor) : static_cast<float>(a.in) / static_cast<float>(a.out);
@@ -221,18 +225,18 @@ void bilinear_rows(const imath::Geometry& g, const TapTables& tables, const floa
   std::vector<int64_t> c0, c1;
   std::vector<float> w0, w1;
   for (const imath::Tap& t : tables.taps[2]) {
-    c0.push_back(t.i0 * g.in_stride[4]);
-    c1.push_back(t.i1 * g.in_stride[4]);
-    w0.push_back(t.w0);
-    w1.push_back(t.w1);
+    c0.push_back(t.i[0] * g.in_stride[4]);
+    c1.push_back(t.i[1] * g.in_stride[4]);
+    w0.push_back(t.w[0]);
+    w1.push_back(t.w[1]);
   }
   for_each_row(g, [&](int64_t batch, int64_t c, const int64_t* o) {
     const imath::Tap rows = tables.taps[1][static_cast<std::size_t>(o[1])];
-    const int64_t first[imath::kMaxAxes] = {0, rows.i0, 0}, second[imath::kMaxAxes] = {0, rows.i1, 0};
+    const int64_t first[imath::kMaxAxes] = {0, rows.i[0], 0}, second[imath::kMaxAxes] = {0, rows.i[1], 0};
     const float* r0 = xs + imath::offset(g.in_stride, batch, c, first);
     const float* r1 = xs + imath::offset(g.in_stride, batch, c, second);
     float* out = ys + imath::offset(g.out_stride, batch, c, o);
-    const float v0 = rows.w0, v1 = rows.w1;
+    const float v0 = rows.w[0], v1 = rows.w[1];
     const int64_t *a = c0.data(), *b = c1.data();
     const float *wa = w0.data(), *wb = w1.data();
     for (int64_t j = 0; j < width; ++j) {
@@ -274,18 +278,18 @@ Tensor interpolate(const Tensor& input, const InterpolateOptions& options) {
     float* ys = util::stored<float>(y);
     const imath::Geometry& g = p.geometry;
     const TapTables tables = tap_tables(g, false);
-    if (g.mode != imath::Mode::Linear && !g.channels_last) {  // nearest, contiguous: each output row a gather
+    if (imath::tap_count(g.mode) == 1 && !g.channels_last) {  // nearest, contiguous: each output row a gather
       const int64_t width = g.axis[2].out;
       std::vector<int64_t> columns;
-      for (const imath::Tap& t : tables.taps[2]) columns.push_back(t.i0 * g.in_stride[4]);
+      for (const imath::Tap& t : tables.taps[2]) columns.push_back(t.i[0] * g.in_stride[4]);
       for_each_row(g, [&](int64_t batch, int64_t c, const int64_t* o) {
-        const int64_t p[imath::kMaxAxes] = {tables.taps[0][static_cast<std::size_t>(o[0])].i0,
-                                            tables.taps[1][static_cast<std::size_t>(o[1])].i0, 0};
+        const int64_t p[imath::kMaxAxes] = {tables.taps[0][static_cast<std::size_t>(o[0])].i[0],
+                                            tables.taps[1][static_cast<std::size_t>(o[1])].i[0], 0};
         const float* row = xs + imath::offset(g.in_stride, batch, c, p);
         float* out = ys + imath::offset(g.out_stride, batch, c, o);
         for (int64_t j = 0; j < width; ++j) out[j] = row[columns[static_cast<std::size_t>(j)]];
       });
-    } else if (g.first_axis == 1 && !g.channels_last) {  // bilinear, contiguous: row by row
+    } else if (g.mode == imath::Mode::Linear && g.first_axis == 1 && !g.channels_last) {  // bilinear, contiguous
       bilinear_rows(g, tables, xs, ys);
     } else {
       for_each_position(g, true, [&](int64_t batch, int64_t c, const int64_t* o) {

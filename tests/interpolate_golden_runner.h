@@ -34,6 +34,7 @@ inline ops::InterpolateOptions interpolate_options_of(const nlohmann::json& c) {
          : mode == "bilinear"    ? ops::InterpolateMode::Bilinear
          : mode == "trilinear"   ? ops::InterpolateMode::Trilinear
          : mode == "area"        ? ops::InterpolateMode::Area
+         : mode == "bicubic"     ? ops::InterpolateMode::Bicubic
                                  : ops::InterpolateMode::Nearest);
   if (c["size"].is_array()) o.size(c["size"].get<std::vector<int64_t>>());
   if (c["size"].is_number()) o.size(c["size"].get<int64_t>());

@@ -35,11 +35,13 @@ TEST(Interpolate, TheBackwardIsTheForwardsAdjoint) {
   auto size = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
   const ops::InterpolateMode modes[] = {ops::InterpolateMode::Nearest, ops::InterpolateMode::NearestExact,
                                         ops::InterpolateMode::Linear, ops::InterpolateMode::Bilinear,
-                                        ops::InterpolateMode::Trilinear, ops::InterpolateMode::Area};
-  for (int trial = 0; trial < 72; ++trial) {
-    const ops::InterpolateMode mode = modes[trial % 6];
+                                        ops::InterpolateMode::Trilinear, ops::InterpolateMode::Area,
+                                        ops::InterpolateMode::Bicubic};
+  for (int trial = 0; trial < 84; ++trial) {
+    const ops::InterpolateMode mode = modes[trial % 7];
+    const bool two_axes = mode == ops::InterpolateMode::Bilinear || mode == ops::InterpolateMode::Bicubic;
     const int axes = mode == ops::InterpolateMode::Linear      ? 1
-                     : mode == ops::InterpolateMode::Bilinear  ? 2
+                     : two_axes                                ? 2
                      : mode == ops::InterpolateMode::Trilinear ? 3
                                                                : static_cast<int>(size(1, 3));
     Shape shape = {size(1, 2), size(1, 3)};
@@ -55,8 +57,7 @@ TEST(Interpolate, TheBackwardIsTheForwardsAdjoint) {
     bool by_scale = trial % 3 == 0;
     for (int d = 0; d < axes; ++d) by_scale = by_scale && std::floor(shape[2 + d] * factors[d]) >= 1;
     if (by_scale) options.scale_factor(factors); else options.size(out);
-    if (mode == ops::InterpolateMode::Linear || mode == ops::InterpolateMode::Bilinear ||
-        mode == ops::InterpolateMode::Trilinear)
+    if (mode == ops::InterpolateMode::Linear || two_axes || mode == ops::InterpolateMode::Trilinear)
       options.align_corners(trial % 2 == 0);
     const MemoryFormat format = axes == 2 && trial % 4 < 2   ? MemoryFormat::ChannelsLast
                                 : axes == 3 && trial % 4 < 2 ? MemoryFormat::ChannelsLast3d
@@ -138,6 +139,8 @@ TEST(Interpolate, RefusesBadArgumentsWithPyTorchsWords) {
                           "bicubic | trilinear"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(zeros({2, 4, 4}), O().size(4).mode(M::Bilinear)); },
                           "Got 3D input, but bilinear mode needs 4D input"));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(zeros({2, 1, 4, 4, 4}), O().size(4).mode(M::Bicubic)); },
+                          "Got 5D input, but bicubic mode needs 4D input"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(3).mode(M::Linear)); },
                           "Got 4D input, but linear mode needs 3D input"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(std::vector<int64_t>{2})); },

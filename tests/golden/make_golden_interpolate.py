@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes golden data for torch.nn.functional.interpolate (nearest, nearest-exact, linear, bilinear, trilinear, area,
-with and without align_corners, by size and by scale factor, up and down) and the Upsample modules' reprs
+bicubic, with and without align_corners, by size and by scale factor, up and down) and the Upsample modules' reprs
 (tests/test_interpolate.cpp), computed by PyTorch in float32: its source positions are float arithmetic (a float64 run
 would move them), which normrt repeats.
 Run:  /usr/bin/python3 tests/golden/make_golden_interpolate.py  ->  data_interpolate/cases.json
@@ -38,6 +38,12 @@ CASES = [
     # Added later (drawn after the cases above): area, PyTorch's adaptive average pooling.
     ([2, 3, 10], "area", 4, None, None, None), ([1, 2, 7, 9], "area", [3, 5], None, None, "Upsample"),
     ([1, 2, 6, 5], "area", None, 0.5, None, None), ([1, 2, 4, 5, 6], "area", [2, 3, 7], None, None, None),
+    # Added later: bicubic, up and down, align_corners both ways, an axis of one input (every tap clamped to it) and
+    # one output.
+    ([2, 3, 5, 4], "bicubic", [9, 7], None, False, "Upsample"), ([2, 3, 5, 4], "bicubic", [9, 7], None, True, None),
+    ([1, 2, 4, 4], "bicubic", None, 2.0, False, None), ([1, 2, 8, 6], "bicubic", None, [0.5, 1.3], False, None),
+    ([1, 2, 1, 3], "bicubic", [3, 5], None, False, None), ([1, 2, 3, 2], "bicubic", [7, 1], None, True, None),
+    ([1, 1, 6, 7], "bicubic", None, [1.7, 2.9], False, None),
 ]
 
 

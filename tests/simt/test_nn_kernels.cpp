@@ -322,7 +322,8 @@ TEST_P(NnKernels, InterpolationEqualsTheCpuFormulas) {
       {M::Nearest, {4, 6}, {4, 3}, false, false},   {M::NearestExact, {5, 4}, {8, 3}, false, true},
       {M::Linear, {6}, {11}, true, false},          {M::Linear, {5, 4}, {9, 7}, false, true},
       {M::Linear, {5, 4}, {5, 1}, true, false},     {M::Linear, {3, 4, 3}, {5, 6, 4}, false, true},
-      {M::NearestExact, {2, 3, 4}, {3, 5, 2}, false, false}};
+      {M::NearestExact, {2, 3, 4}, {3, 5, 2}, false, false}, {M::Cubic, {5, 4}, {9, 7}, false, false},
+      {M::Cubic, {5, 4}, {3, 9}, true, true},       {M::Cubic, {1, 3}, {4, 2}, false, false}};
   for (const Case& c : cases) {
     const imath::Geometry g = interpolation(c.mode, 2, 3, c.in, c.out, c.align_corners, c.channels_last);
     int64_t in_n = 6, out_n = 6;

@@ -1,6 +1,6 @@
 // torch.nn.functional.interpolate on (N, C, W), (N, C, H, W) and (N, C, D, H, W) tensors, CPU and CUDA: nearest,
-// nearest-exact and area on any of them, linear / bilinear / trilinear on 3-d / 4-d / 5-d input (align_corners as
-// PyTorch),
+// nearest-exact and area on any of them, linear / bilinear / trilinear on 3-d / 4-d / 5-d input and bicubic on 4-d
+// (align_corners as PyTorch; bicubic's output is not clamped, as PyTorch's for floating input),
 // float32 (float16 and bfloat16 through float32 copies), contiguous or channels-last (the result keeps the format).
 // The source positions are PyTorch's, in its float arithmetic; the backward sums each input element's reaching
 // outputs in a fixed order (deterministic, the same bits on every device).
@@ -15,7 +15,7 @@
 namespace normrt::ops {
 
 // Area: adaptive average pooling to the output size (PyTorch's mode="area").
-enum class InterpolateMode { Nearest, NearestExact, Linear, Bilinear, Trilinear, Area };
+enum class InterpolateMode { Nearest, NearestExact, Linear, Bilinear, Trilinear, Area, Bicubic };
 
 const char* interpolate_mode_name(InterpolateMode mode);  // PyTorch's spelling: "nearest", "nearest-exact", ...
 
