@@ -402,6 +402,8 @@ std::vector<TensorOp> tensor_ops() {
       {"upsample-nearest-2x", pooled, upsample(ops::InterpolateMode::Nearest, false)},
       {"upsample-bilinear-2x", pooled, upsample(ops::InterpolateMode::Bilinear, false)},
       {"upsample-bilinear-2x-backward", pooled, upsample(ops::InterpolateMode::Bilinear, true)},
+      {"upsample-bicubic-2x", pooled, upsample(ops::InterpolateMode::Bicubic, false)},
+      {"upsample-bicubic-2x-backward", pooled, upsample(ops::InterpolateMode::Bicubic, true)},
       {"mse-loss", image, pointwise_loss([](const Tensor& x, const Tensor& t) { return ops::mse_loss(x, t); })},
       {"l1-loss", image, pointwise_loss([](const Tensor& x, const Tensor& t) { return ops::l1_loss(x, t); })},
       {"smooth-l1-loss", image,

@@ -108,6 +108,10 @@ def torch_call(torch, name):
         "hardswish": lambda: F.hardswish(x),
         "upsample-nearest-2x": lambda: F.interpolate(x, scale_factor=2.0),
         "upsample-bilinear-2x": lambda: F.interpolate(x, scale_factor=2.0, mode="bilinear"),
+        "upsample-bicubic-2x": lambda: F.interpolate(x, scale_factor=2.0, mode="bicubic"),
+        "upsample-bicubic-2x-backward": lambda: torch.autograd.grad(
+            F.interpolate(x_grad, scale_factor=2.0, mode="bicubic"), x_grad,
+            torch.ones(shape[0], shape[1], 2 * shape[2], 2 * shape[3])),
         "upsample-bilinear-2x-backward": lambda: torch.autograd.grad(
             F.interpolate(x_grad, scale_factor=2.0, mode="bilinear"), x_grad,
             torch.ones(shape[0], shape[1], 2 * shape[2], 2 * shape[3])),

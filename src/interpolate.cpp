@@ -216,33 +216,41 @@ void for_each_row(const imath::Geometry& g, Fn fn) {
   }
 }
 
-// Bilinear interpolation of contiguous planes, an output row at a time: interpolate_at's sums in its order,
-// w_row0 (w_col0 x[r0][c0] + w_col1 x[r0][c1]) + w_row1 (...), so its bits, with the column taps in arrays and the
-// two input rows fixed for the row: a loop that vectorises (its reads gathers) where the generic one walked corners.
+// Bilinear (K = 2) and bicubic (K = 4) interpolation of contiguous planes, an output row at a time: interpolate_at's
+// sums in its order, w_row0 (w_col0 x[r0][c0] + w_col1 x[r0][c1] + ...) + w_row1 (...) + ..., each sum from its
+// first term, so its bits, with the column taps in arrays and the K input rows fixed for the row: a loop that
+// vectorises (its reads gathers) where the generic one walked corners.
 NORMRT_WIDE_VECTORS_BEGIN
-void bilinear_rows(const imath::Geometry& g, const TapTables& tables, const float* xs, float* ys) {
+template <int K>
+void planar_rows(const imath::Geometry& g, const TapTables& tables, const float* xs, float* ys) {
   const int64_t width = g.axis[2].out;
-  std::vector<int64_t> c0, c1;
-  std::vector<float> w0, w1;
+  std::vector<int64_t> columns[K];
+  std::vector<float> weights[K];
   for (const imath::Tap& t : tables.taps[2]) {
-    c0.push_back(t.i[0] * g.in_stride[4]);
-    c1.push_back(t.i[1] * g.in_stride[4]);
-    w0.push_back(t.w[0]);
-    w1.push_back(t.w[1]);
+    for (int k = 0; k < K; ++k) {
+      columns[k].push_back(t.i[k] * g.in_stride[4]);
+      weights[k].push_back(t.w[k]);
+    }
   }
   for_each_row(g, [&](int64_t batch, int64_t c, const int64_t* o) {
     const imath::Tap rows = tables.taps[1][static_cast<std::size_t>(o[1])];
-    const int64_t first[imath::kMaxAxes] = {0, rows.i[0], 0}, second[imath::kMaxAxes] = {0, rows.i[1], 0};
-    const float* r0 = xs + imath::offset(g.in_stride, batch, c, first);
-    const float* r1 = xs + imath::offset(g.in_stride, batch, c, second);
+    const float* r[K];
+    for (int k = 0; k < K; ++k) {
+      const int64_t p[imath::kMaxAxes] = {0, rows.i[k], 0};
+      r[k] = xs + imath::offset(g.in_stride, batch, c, p);
+    }
     float* out = ys + imath::offset(g.out_stride, batch, c, o);
-    const float v0 = rows.w[0], v1 = rows.w[1];
-    const int64_t *a = c0.data(), *b = c1.data();
-    const float *wa = w0.data(), *wb = w1.data();
+    const int64_t* col[K];
+    const float* w[K];
+    for (int k = 0; k < K; ++k) col[k] = columns[k].data(), w[k] = weights[k].data();
     for (int64_t j = 0; j < width; ++j) {
-      const float line0 = wa[j] * r0[a[j]] + wb[j] * r0[b[j]];
-      const float line1 = wa[j] * r1[a[j]] + wb[j] * r1[b[j]];
-      out[j] = v0 * line0 + v1 * line1;
+      float total = 0.0f;
+      for (int row = 0; row < K; ++row) {
+        float line = w[0][j] * r[row][col[0][j]];
+        for (int k = 1; k < K; ++k) line = line + w[k][j] * r[row][col[k][j]];
+        total = row == 0 ? rows.w[0] * line : total + rows.w[row] * line;
+      }
+      out[j] = total;
     }
   });
 }
@@ -290,7 +298,9 @@ Tensor interpolate(const Tensor& input, const InterpolateOptions& options) {
         for (int64_t j = 0; j < width; ++j) out[j] = row[columns[static_cast<std::size_t>(j)]];
       });
     } else if (g.mode == imath::Mode::Linear && g.first_axis == 1 && !g.channels_last) {  // bilinear, contiguous
-      bilinear_rows(g, tables, xs, ys);
+      planar_rows<2>(g, tables, xs, ys);
+    } else if (g.mode == imath::Mode::Cubic && !g.channels_last) {
+      planar_rows<4>(g, tables, xs, ys);
     } else {
       for_each_position(g, true, [&](int64_t batch, int64_t c, const int64_t* o) {
         ys[imath::offset(g.out_stride, batch, c, o)] = imath::interpolate_at(g, xs, batch, c, o, tables);

@@ -83,9 +83,10 @@ TEST(Interpolate, NearestCopiesTheElementsBits) {
   }
 }
 
-// Contiguous bilinear input takes a row loop, channels-last input the generic corner sums (interpolate_at, which the
-// kernels run): both must give the same bits, up and down, with align_corners, for odd sizes and a single column.
-TEST(Interpolate, BilinearRowsGiveTheGenericSumsBits) {
+// Contiguous bilinear and bicubic input takes a row loop, channels-last input the generic corner sums (interpolate_at,
+// which the kernels run): both must give the same bits, up and down, with align_corners, for odd sizes and a single
+// column.
+TEST(Interpolate, PlanarRowsGiveTheGenericSumsBits) {
   Generator gen(21);
   const std::vector<std::pair<Shape, ops::InterpolateOptions>> cases = {
       {{2, 3, 7, 5}, ops::InterpolateOptions().scale_factor(2.0).mode(ops::InterpolateMode::Bilinear)},
@@ -93,7 +94,11 @@ TEST(Interpolate, BilinearRowsGiveTheGenericSumsBits) {
                           .align_corners(true)},
       {{3, 1, 5, 1}, ops::InterpolateOptions().size(std::vector<int64_t>{6, 3}).mode(ops::InterpolateMode::Bilinear)},
       {{1, 4, 6, 6}, ops::InterpolateOptions().scale_factor(std::vector<double>{0.7, 1.3})
-                         .mode(ops::InterpolateMode::Bilinear)}};
+                         .mode(ops::InterpolateMode::Bilinear)},
+      {{2, 3, 7, 5}, ops::InterpolateOptions().scale_factor(2.0).mode(ops::InterpolateMode::Bicubic)},
+      {{1, 2, 9, 11}, ops::InterpolateOptions().size(std::vector<int64_t>{4, 17}).mode(ops::InterpolateMode::Bicubic)
+                          .align_corners(true)},
+      {{3, 1, 5, 1}, ops::InterpolateOptions().size(std::vector<int64_t>{6, 3}).mode(ops::InterpolateMode::Bicubic)}};
   for (const auto& [shape, options] : cases) {
     SCOPED_TRACE(shape_str(shape));
     const Tensor x = randn(shape, gen) * 3.0;
