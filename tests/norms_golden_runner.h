@@ -33,6 +33,17 @@ inline double norms_tolerance(const Tensor& x) {
   return std::max(1e-5, 8 * floor);
 }
 
+// actual against a case's array: defined, on `device`, of its shape, within tol relative to the larger of 1 and the
+// array's largest magnitude.
+inline void expect_norms_close(const Tensor& actual, const Tensor& expected, const Device& device, double tol,
+                               const std::string& what) {
+  ASSERT_TRUE(actual.defined()) << what;
+  EXPECT_EQ(actual.device(), device) << what;
+  EXPECT_EQ(actual.sizes(), expected.sizes()) << what;
+  const auto values = to_double(expected);
+  EXPECT_TRUE(all_close(actual.to_vector(), values, tol, tol, std::max(1.0, max_abs(values)))) << what;
+}
+
 inline std::unique_ptr<nn::InstanceNormBase> make_instance_norm(const nlohmann::json& c) {
   const auto options = nn::InstanceNormOptions(c["features"].get<int64_t>())
                            .eps(c["eps"].get<double>())
@@ -65,12 +76,7 @@ inline void run_instance_norm_golden_case(const std::string& name, const nlohman
   module->train(!c.value("eval", false));
   const double tol = norms_tolerance(npy("x"));
   auto check = [&](const Tensor& actual, const std::string& key) {
-    ASSERT_TRUE(actual.defined()) << name << ": " << key;
-    EXPECT_EQ(actual.device(), device) << name << ": " << key;
-    const auto expected = to_double(npy(key));
-    EXPECT_EQ(actual.sizes(), npy(key).sizes()) << name << ": " << key;
-    EXPECT_TRUE(all_close(actual.to_vector(), expected, tol, tol, std::max(1.0, max_abs(expected))))
-        << name << ": " << key;
+    expect_norms_close(actual, npy(key), device, tol, name + ": " + key);
   };
   check(module->forward(npy("x").to(device)), "y");
   check(module->backward(npy("dy").to(device)), "dx");
@@ -103,12 +109,7 @@ inline void run_functional_norm_golden_case(const std::string& name, const nlohm
   const Tensor bias = c["bias"].get<bool>() ? npy("bias").to(device) : Tensor();
   const double eps = c["eps"].get<double>(), tol = norms_tolerance(npy("x"));
   auto check = [&](const Tensor& actual, const std::string& key) {
-    ASSERT_TRUE(actual.defined()) << name << ": " << key;
-    EXPECT_EQ(actual.device(), device) << name << ": " << key;
-    const auto expected = to_double(npy(key));
-    EXPECT_EQ(actual.sizes(), npy(key).sizes()) << name << ": " << key;
-    EXPECT_TRUE(all_close(actual.to_vector(), expected, tol, tol, std::max(1.0, max_abs(expected))))
-        << name << ": " << key;
+    expect_norms_close(actual, npy(key), device, tol, name + ": " + key);
   };
   ops::NormForwardResult f;
   ops::NormBackwardResult b;
