@@ -22,12 +22,13 @@ void check_eps(double eps, const char* op) {
   NORMRT_CHECK(std::isfinite(eps) && eps >= 0, op, ": eps must be a non-negative number, got ", eps);
 }
 
-// weight / bias (when defined): float32 on the input's device, of the shape `ok` accepts.
+// weight / bias (when defined): float32 or the input's dtype, on the input's device, of the shape `ok` accepts.
 template <typename Ok, typename Message>
 void check_parameter(const Tensor& t, const char* what, const Tensor& input, Ok ok, Message message) {
   if (!t.defined()) return;
   NORMRT_CHECK(ok(t), message());
-  util::check_float(t, what);
+  NORMRT_CHECK(t.dtype() == DType::Float32 || t.dtype() == input.dtype(), what,
+               " must be float32 or the input's dtype (", dtype_name(input.dtype()), "), got ", dtype_name(t.dtype()));
   util::check_same_device(input, t);
 }
 
@@ -45,6 +46,12 @@ const float* data_or_null(const Tensor& t) { return t.defined() ? t.data<float>(
 
 NormForwardResult forward(const RowGeometry& g, const Tensor& given, const Tensor& weight, const Tensor& bias,
                           double eps, const Shape& statistics_shape) {
+  if (util::is_16bit(given.dtype())) {  // in float32 on the widened values, the output rounded once
+    NormForwardResult r = forward(g, util::widened(given), util::widened(weight), util::widened(bias), eps,
+                                  statistics_shape);
+    r.output = r.output.to(given.dtype());
+    return r;
+  }
   const Tensor input = given.contiguous();
   const Device device = input.device();
   NormForwardResult r{empty(input.sizes(), device), empty(statistics_shape, device), empty(statistics_shape, device)};
@@ -74,6 +81,16 @@ NormForwardResult forward(const RowGeometry& g, const Tensor& given, const Tenso
 NormBackwardResult backward(const RowGeometry& g, const Tensor& grad_output, const Tensor& given, const Tensor& mean,
                             const Tensor& rstd, const Tensor& weight, bool parameter_gradients,
                             const Shape& parameter_shape) {
+  if (util::is_16bit(given.dtype())) {  // in float32; each gradient rounded once to its tensor's dtype
+    NORMRT_CHECK(grad_output.defined() && grad_output.dtype() == given.dtype(), "grad_output must have the input's "
+                 "dtype (", dtype_name(given.dtype()), ")");
+    NormBackwardResult r = backward(g, util::widened(grad_output), util::widened(given), mean, rstd,
+                                    util::widened(weight), parameter_gradients, parameter_shape);
+    r.grad_input = r.grad_input.to(given.dtype());
+    const DType parameters = weight.defined() ? weight.dtype() : given.dtype();
+    if (parameter_gradients) r.grad_weight = r.grad_weight.to(parameters), r.grad_bias = r.grad_bias.to(parameters);
+    return r;
+  }
   util::check_pair(grad_output, "grad_output", given, "input");
   check_statistics(mean, rstd, given, g.rows);
   const Tensor input = given.contiguous(), dy = grad_output.contiguous();
@@ -116,7 +133,7 @@ LayerRows layer_rows(const Tensor& input, const Shape& normalized_shape) {
   NORMRT_CHECK(input.dim() >= k && trailing == normalized_shape, "Given normalized_shape=",
                shape_str(normalized_shape), ", expected input with shape [*, ", shape_str(normalized_shape).substr(1),
                ", but got input of size", shape_str(input.sizes()));
-  util::check_float(input, "input");
+  util::check_floating(input, "input");
   Shape statistics(input.sizes().begin(), input.sizes().end() - k);
   statistics.insert(statistics.end(), static_cast<std::size_t>(k), 1);
   const int64_t length = shape_numel(normalized_shape);
@@ -140,7 +157,7 @@ RowGeometry group_rows(const Tensor& input, int64_t num_groups) {
   const int64_t n = input.size(0), c = input.size(1);
   NORMRT_CHECK(c % num_groups == 0, "Expected number of channels in input to be divisible by num_groups, but got "
                "input of shape ", shape_str(input.sizes()), " and num_groups=", num_groups);
-  util::check_float(input, "input");
+  util::check_floating(input, "input");
   const int64_t spatial = n * c == 0 ? 0 : input.numel() / (n * c);
   return {n * num_groups, c / num_groups * spatial, spatial, num_groups};
 }

@@ -177,15 +177,18 @@ TEST(NormOps, RefuseWhatPyTorchRefuses) {
   const Tensor x = zeros({2, 3, 4});
   EXPECT_TRUE(throws_with([&] { ops::layer_norm(x, {}); }, "Expected normalized_shape to be at least "
                           "1-dimensional, i.e., containing at least one element, but got normalized_shape = []"));
-  EXPECT_TRUE(throws_with([&] { ops::layer_norm(x, {5}); },
-                          "Given normalized_shape=[5], expected input with shape [*, 5], but got input of size[2, 3, 4]"));
+  EXPECT_TRUE(throws_with([&] { ops::layer_norm(x, {5}); }, "Given normalized_shape=[5], expected input with shape "
+                          "[*, 5], but got input of size[2, 3, 4]"));
   EXPECT_TRUE(throws_with([&] { ops::layer_norm(x, {4}, ones({3}), zeros({4})); }, "Expected weight to be of same "
                           "shape as normalized_shape, but got weight of shape [3] and normalized_shape = [4]"));
   EXPECT_TRUE(throws_with([&] { ops::layer_norm(x, {4}, ones({4}), zeros({3})); }, "Expected bias to be of same shape "
                           "as normalized_shape, but got bias of shape [3] and normalized_shape = [4]"));
   EXPECT_TRUE(throws_with([&] { ops::layer_norm(x, {4}, Tensor(), Tensor(), -1.0); },
                           "layer_norm: eps must be a non-negative number, got -1"));
-  EXPECT_TRUE(throws_with([&] { ops::layer_norm(x.to(DType::Float16), {4}); }, "input must be float32, got float16"));
+  EXPECT_TRUE(throws_with([&] { ops::layer_norm(zeros({2, 4}, TensorOptions().dtype(DType::Int64)), {4}); },
+                          "input must be float32, float16 or bfloat16, got int64"));
+  EXPECT_TRUE(throws_with([&] { ops::layer_norm(x.to(DType::Float16), {4}, ones({4}).to(DType::BFloat16)); },
+                          "weight must be float32 or the input's dtype (float16), got bfloat16"));
   EXPECT_TRUE(throws_with([&] { ops::group_norm(x, 0); }, "Expected num groups to be greater than 0, got 0"));
   EXPECT_TRUE(throws_with([&] { ops::group_norm(x, 2); }, "Expected number of channels in input to be divisible by "
                           "num_groups, but got input of shape [2, 3, 4] and num_groups=2"));
@@ -239,6 +242,53 @@ TEST(NormOps, AbsentParametersActAsOnesAndZeros) {
       EXPECT_FALSE(without.grad_weight.defined() || without.grad_bias.defined());
       EXPECT_EQ(without.grad_input.to_vector(), with_sums.grad_input.to_vector());
     }
+  }
+}
+
+// float16 / bfloat16 input: the float32 computation on its values, each result rounded once to its tensor's dtype
+// (the parameter gradients to the weight's: float32 beside 16-bit input, as apex's mixed LayerNorm, or 16-bit); the
+// modules take it too.
+TEST(NormOps, SixteenBitInputIsTheFloat32ComputationRounded) {
+  Generator gen(13);
+  for (const DType dtype : {DType::Float16, DType::BFloat16}) {
+    for (const bool layer : {true, false}) {
+      for (const DType parameters : {DType::Float32, dtype}) {
+        SCOPED_TRACE(std::string(dtype_name(dtype)) + (layer ? " layer " : " group ") + dtype_name(parameters));
+        const Shape shape = {3, 4, 5};
+        const Tensor x = (randn(shape, gen) * 2.0 + 3.0).to(dtype), dy = randn(shape, gen).to(dtype);
+        const Shape params = layer ? Shape{5} : Shape{4};
+        const Tensor w = (rand(params, gen) + 0.5).to(parameters), b = randn(params, gen).to(parameters);
+        const auto fwd = [&](const Tensor& input, const Tensor& weight, const Tensor& bias) {
+          return layer ? ops::layer_norm_forward(input, {5}, weight, bias)
+                       : ops::group_norm_forward(input, 2, weight, bias);
+        };
+        const auto bwd = [&](const Tensor& grad, const Tensor& input, const ops::NormForwardResult& f,
+                             const Tensor& weight) {
+          return layer ? ops::layer_norm_backward(grad, input, {5}, f.mean, f.rstd, weight)
+                       : ops::group_norm_backward(grad, input, 2, f.mean, f.rstd, weight);
+        };
+        const Tensor wide_x = x.to(DType::Float32), wide_w = w.to(DType::Float32), wide_b = b.to(DType::Float32);
+        const auto narrow = fwd(x, w, b), wide = fwd(wide_x, wide_w, wide_b);
+        EXPECT_EQ(narrow.output.dtype(), dtype);
+        EXPECT_EQ(narrow.mean.dtype(), DType::Float32);
+        EXPECT_EQ(narrow.output.to(DType::Float32).to_vector(), wide.output.to(dtype).to(DType::Float32).to_vector());
+        EXPECT_EQ(narrow.rstd.to_vector(), wide.rstd.to_vector());
+        const auto narrow_grads = bwd(dy, x, narrow, w), wide_grads = bwd(dy.to(DType::Float32), wide_x, wide, wide_w);
+        EXPECT_EQ(narrow_grads.grad_input.dtype(), dtype);
+        EXPECT_EQ(narrow_grads.grad_input.to(DType::Float32).to_vector(),
+                  wide_grads.grad_input.to(dtype).to(DType::Float32).to_vector());
+        EXPECT_EQ(narrow_grads.grad_weight.dtype(), parameters);
+        EXPECT_EQ(narrow_grads.grad_weight.to(DType::Float32).to_vector(),
+                  wide_grads.grad_weight.to(parameters).to(DType::Float32).to_vector());
+        EXPECT_EQ(narrow_grads.grad_bias.to(DType::Float32).to_vector(),
+                  wide_grads.grad_bias.to(parameters).to(DType::Float32).to_vector());
+      }
+    }
+    nn::LayerNorm module({5});
+    const Tensor y = module.forward(randn({2, 5}, gen).to(dtype));
+    EXPECT_EQ(y.dtype(), dtype);
+    EXPECT_EQ(module.backward(ones({2, 5}).to(dtype)).dtype(), dtype);
+    EXPECT_EQ(module.weight.grad().dtype(), DType::Float32);
   }
 }
 

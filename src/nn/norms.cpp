@@ -11,10 +11,6 @@ namespace normrt::nn {
 
 namespace {
 
-void check_float_input(const Tensor& input, const std::string& module) {
-  NORMRT_CHECK(input.defined() && input.dtype() == DType::Float32, module, ": expected a float32 input");
-}
-
 // ctx keeps the input, the rows' statistics and (affine) the weight.
 void save(Context& ctx, const Tensor& input, const ops::NormForwardResult& r, const Tensor& weight) {
   ctx.tensors = {input, r.mean, r.rstd};
@@ -57,8 +53,7 @@ std::string LayerNorm::extra_repr() const {
 }
 
 Tensor LayerNorm::forward_impl(const Tensor& given, Context& ctx) {
-  const Tensor input = amp::autocast_to_float32(given);  // a float32 op under autocast, as PyTorch's
-  check_float_input(input, name());
+  const Tensor input = amp::autocast_to_float32(given);  // a float32 op under autocast, as PyTorch's (else any dtype)
   const auto r = ops::layer_norm_forward(input, normalized_shape_, weight, bias, eps_);
   save(ctx, input, r, weight);
   return r.output;
@@ -91,8 +86,7 @@ std::string GroupNorm::extra_repr() const {
 }
 
 Tensor GroupNorm::forward_impl(const Tensor& given, Context& ctx) {
-  const Tensor input = amp::autocast_to_float32(given);  // a float32 op under autocast, as PyTorch's
-  check_float_input(input, name());
+  const Tensor input = amp::autocast_to_float32(given);  // a float32 op under autocast, as PyTorch's (else any dtype)
   NORMRT_CHECK(input.dim() >= 2, "Expected at least 2 dimensions for input tensor but received ", input.dim());
   NORMRT_CHECK(input.size(1) == channels_, "Expected number of channels in input to be divisible by num_groups, "
                "but got input of shape ", shape_str(input.sizes()), " and num_groups=", groups_, " for a GroupNorm(",

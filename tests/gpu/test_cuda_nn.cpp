@@ -46,6 +46,23 @@ TEST(CudaNorms, RefuseInputOnAnotherDevice) {
   EXPECT_TRUE(throws_with([&] { group.forward(zeros({2, 4, 3})); }, "Expected all tensors to be on the same device"));
 }
 
+// 16-bit input on the GPU: the float32 kernels' result on its values, rounded once (the parameter gradients float32).
+TEST(CudaNorms, SixteenBitInputIsTheFloat32ComputationRounded) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(17);
+  const Tensor x = (randn({6, 40}, gen) + 5.0).to(DType::BFloat16).to(kGpu), dy = randn({6, 40}, gen).to(kGpu);
+  const Tensor w = (rand({40}, gen) + 0.5).to(kGpu), b = randn({40}, gen).to(kGpu);
+  const auto narrow = ops::layer_norm_forward(x, {40}, w, b);
+  const auto wide = ops::layer_norm_forward(x.to(DType::Float32), {40}, w, b);
+  EXPECT_EQ(narrow.output.to(DType::Float32).to_vector(),
+            wide.output.to(DType::BFloat16).to(DType::Float32).to_vector());
+  const auto narrow_grads = ops::layer_norm_backward(dy.to(DType::BFloat16), x, {40}, narrow.mean, narrow.rstd, w);
+  const auto wide_grads = ops::layer_norm_backward(dy.to(DType::BFloat16).to(DType::Float32), x.to(DType::Float32),
+                                                   {40}, wide.mean, wide.rstd, w);
+  EXPECT_EQ(narrow_grads.grad_input.dtype(), DType::BFloat16);
+  EXPECT_EQ(narrow_grads.grad_weight.to_vector(), wide_grads.grad_weight.to_vector());
+}
+
 class CudaPReLUGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaPReLUGolden, MatchesPyTorch) {

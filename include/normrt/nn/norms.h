@@ -1,6 +1,7 @@
 // LayerNorm and GroupNorm with PyTorch's semantics, on the CPU and CUDA: modules over ops::layer_norm_forward /
 // group_norm_forward (ops/norms.h), statistics per sample (LayerNorm) or per (sample, group) (GroupNorm), the
-// same in training and eval.
+// same in training and eval. float32 parameters; float16 / bfloat16 input runs in float32 under autocast (PyTorch's
+// float32 list), and otherwise keeps its dtype (ops/norms.h: computed in float32, rounded once).
 #pragma once
 #include <cstdint>
 #include <vector>

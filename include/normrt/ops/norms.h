@@ -3,7 +3,10 @@
 // normalized_shape; a GroupNorm (sample, group) of C / G channels and all their positions) is normalised by its own
 // mean and biased variance, then scaled and shifted per element (LayerNorm) or per channel (GroupNorm). float32 on
 // the CPU (one fused pass, moments in double) and CUDA (a block per row, float sums in a fixed order); results are
-// identical run to run on both, and contiguous whatever the input's layout. Every argument is checked before
+// identical run to run on both, and contiguous whatever the input's layout. float16 / bfloat16 input (with weight and
+// bias float32 or of its dtype, apex's mixed LayerNorm) is computed in float32 on its values and each result rounded
+// once to its tensor's dtype (a parameter gradient to the weight's, or to the input's without one); the statistics
+// stay float32. Every argument is checked before
 // anything is computed, with PyTorch's messages.
 #pragma once
 #include <cstdint>
