@@ -4,11 +4,12 @@
 //
 // The source positions follow PyTorch 1.13's formulas in its types (UpSample.h): a float step per axis (1 / scale
 // factor when one was given, else in / out; (in - 1) / (out - 1) with align_corners), nearest floor(dst * step),
-// nearest-exact floor((dst + 0.5) * step) in double rounded to float, linear max(step (dst + 0.5) - 0.5, 0) split
-// into a floor and a weight, cubic step (dst + 0.5) - 0.5 in double rounded to float (unclamped), its floor's four
-// neighbours clamped to the axis with PyTorch's cubic-convolution weights (A = -0.75). The backward gathers: each input element sums, in a fixed order, the outputs whose taps
-// reach it. Those outputs form a contiguous range along each axis (the taps never decrease with dst), found by
-// binary search, so no atomics: every device and every run gives the same bits.
+// nearest-exact floor((dst + 0.5) * step) in double rounded to float, linear max(step (dst + 0.5) - 0.5, 0) split into
+// a floor and a weight, cubic step (dst + 0.5) - 0.5 in double rounded to float (unclamped), its floor's four
+// neighbours clamped to the axis with PyTorch's cubic-convolution weights (A = -0.75). The backward gathers: each input
+// element sums, in a fixed order, the outputs whose taps reach it. Those outputs form a contiguous range along each
+// axis (the taps never decrease with dst), found by binary search, so no atomics: every device and every run gives the
+// same bits.
 #pragma once
 #include <cmath>
 #include <cstdint>

@@ -231,8 +231,9 @@ void row_norm_backward(const normmath::RowGeometry& g, const float* dy, const fl
                   partial_b, chunk_rows);
   } else {
     const int64_t warps_per_block = kMaxThreads / 32;
-    NORMRT_LAUNCH(parameter_segment_kernel, dim3(capped_blocks((chunks * cols + warps_per_block - 1) / warps_per_block)),
-                  dim3(kMaxThreads), 0, stream, g, dy, x, mean, rstd, partial_w, partial_b);
+    const unsigned blocks = capped_blocks((chunks * cols + warps_per_block - 1) / warps_per_block);
+    NORMRT_LAUNCH(parameter_segment_kernel, dim3(blocks), dim3(kMaxThreads), 0, stream, g, dy, x, mean, rstd,
+                  partial_w, partial_b);
   }
   NORMRT_CHECK_LAUNCH();
   NORMRT_LAUNCH(parameter_total_kernel, dim3(static_cast<unsigned>((cols + kMaxThreads - 1) / kMaxThreads)),

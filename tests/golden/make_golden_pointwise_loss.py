@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Writes golden data for the elementwise losses mse_loss, l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy
-and kl_div (tests/test_pointwise_loss.cpp), computed by PyTorch 1.13 in float32 as its CPU kernels compute them: normrt's
-per-element arithmetic is PyTorch's, so the per-element losses and gradients are expected to the last bit or two
-(the logarithm's), the reductions to float32 rounding.
+and kl_div (tests/test_pointwise_loss.cpp), computed by PyTorch 1.13 in float32 as its CPU kernels compute them:
+normrt's per-element arithmetic is PyTorch's, so the per-element losses and gradients are expected to the last bit or
+two (the logarithm's), the reductions to float32 rounding.
 
 Run:  /usr/bin/python3 tests/golden/make_golden_pointwise_loss.py  ->  data_pointwise_loss/cases.json and, per case,
 x, t (and weight), loss and grad (d loss / d x; for reduction "none" the gradient of the losses' sum) as .npy files.

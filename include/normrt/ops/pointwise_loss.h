@@ -1,10 +1,9 @@
 // Elementwise losses of an input against a target of its shape, with PyTorch's semantics (torch.nn.functional's
-// l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy, kl_div, and mse_loss, declared in ops/nn.h): the loss (0-dim,
-// or each element's with Reduction::None) and d loss / d input, as the losses of ops/nn.h. float32 operands, or
-// float16/bfloat16 ones (computed in float32; the loss and gradient are float32). The target is not broadcast:
-// PyTorch broadcasts a target of another shape with a warning that it "will likely lead to incorrect results",
-// normrt refuses it.
-// Per element the arithmetic is PyTorch's (kernels/pointwise_loss_math.cuh); reductions are deterministic.
+// l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy, kl_div, and mse_loss, declared in ops/nn.h): the loss
+// (0-dim, or each element's with Reduction::None) and d loss / d input, as the losses of ops/nn.h. float32 operands, or
+// float16/bfloat16 ones (computed in float32; the loss and gradient are float32). The target is not broadcast: PyTorch
+// broadcasts a target of another shape with a warning that it "will likely lead to incorrect results", normrt refuses
+// it. Per element the arithmetic is PyTorch's (kernels/pointwise_loss_math.cuh); reductions are deterministic.
 #pragma once
 #include "normrt/ops/nn.h"
 

@@ -1,8 +1,8 @@
-// Pooling over 1, 2 or 3 spatial dimensions with torch.nn.functional's semantics: max pooling (with argmax indices
-// for the backward; NaN propagates, ties go to the first element in scan order), average pooling (ceil_mode,
-// count_include_pad, divisor_override) and adaptive average pooling. Input (N, C, *spatial) or unbatched (C, *spatial), float32
-// (float16/bfloat16: computed in float32, outputs rounded once).
-// CPU loops and CUDA kernels share one arithmetic (kernels/pooling_math.cuh); both are deterministic.
+// Pooling over 1, 2 or 3 spatial dimensions with torch.nn.functional's semantics: max pooling (with argmax indices for
+// the backward; NaN propagates, ties go to the first element in scan order), average pooling (ceil_mode,
+// count_include_pad, divisor_override) and adaptive average pooling. Input (N, C, *spatial) or unbatched (C, *spatial),
+// float32 (float16/bfloat16: computed in float32, outputs rounded once). CPU loops and CUDA kernels share one
+// arithmetic (kernels/pooling_math.cuh); both are deterministic.
 #pragma once
 #include <cstdint>
 #include <optional>
