@@ -455,4 +455,43 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
   return dx.defined() ? dx.to(input.memory_format()) : dx;
 }
 
+Tensor conv_input_grad(const Tensor& grad_output, const Shape& input_shape, const Tensor& weight,
+                       const ConvParams& params) {
+  const normrt::detail::NvtxRange range("conv_input_grad");
+  // 16-bit operands: cuDNN takes them as they are on a GPU; the CPU computes them in float32.
+  const auto h = util::reduced_dtype("conv_input_grad", {&grad_output, &weight});
+  if (h && !grad_output.device().is_cuda())
+    return conv_input_grad(util::widened(grad_output), input_shape, util::widened(weight), params).to(*h);
+  util::check_floating(grad_output, "grad_output");
+  util::check_floating(weight, "weight");
+  util::check_same_device(grad_output, weight);
+  const Shape x_shape = batched(input_shape, weight.sizes());
+  const detail::ConvGeometry g = detail::resolve_conv(x_shape, weight.sizes(), nullptr, params);
+  const Shape y_shape = output_shape(g);
+  Shape expected_dy = y_shape;
+  if (x_shape.size() != input_shape.size()) expected_dy.erase(expected_dy.begin());
+  NORMRT_CHECK(grad_output.sizes() == expected_dy, "conv_input_grad: grad_output shape ",
+               shape_str(grad_output.sizes()), " does not match the output shape ", shape_str(expected_dy));
+  const Device device = grad_output.device();
+  const TensorOptions options = TensorOptions(device).dtype(grad_output.dtype());
+  const bool work = g.n > 0 && g.o > 0 && g.c > 0 && g.out_size() > 0;
+  Tensor dx = work ? empty(input_shape, options) : zeros(input_shape, options);
+  if (!work) return dx;
+  const Tensor dy = grad_output.contiguous().reshape(y_shape), w = weight.contiguous();
+  if (device.is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch launch(dy);
+    const auto [problem, dy_problem] = cudnn_backward_problem(g, dy);
+    if (!detail::cudnn_conv_backward_data(problem, dy.dtype(), false, dy_problem.raw_data(), w.raw_data(),
+                                          dx.raw_data(), device))
+      no_cudnn_algorithm("backward-data");
+#else
+    util::no_cuda("conv_input_grad");
+#endif
+    return dx;
+  }
+  detail::cpu_conv_backward_data(g, dy.data<float>(), w.data<float>(), dx.data<float>());
+  return dx;
+}
+
 }  // namespace normrt::ops

@@ -147,4 +147,71 @@ Tensor ConvBase::backward_impl(const Tensor& grad_output, Context& ctx) {
   return dx;
 }
 
+ConvTransposeBase::ConvTransposeBase(int spatial, const ConvTransposeOptions& options, Generator* gen)
+    : spatial_(spatial), options_(options) {
+  NORMRT_CHECK(options.groups() > 0, "groups must be a positive integer");
+  NORMRT_CHECK(options.in_channels() >= 0 && options.out_channels() >= 0, name(),
+               ": channel counts must be non-negative, got ", options.in_channels(), " and ", options.out_channels());
+  NORMRT_CHECK(options.in_channels() % options.groups() == 0, "in_channels must be divisible by groups");
+  NORMRT_CHECK(options.out_channels() % options.groups() == 0, "out_channels must be divisible by groups");
+  const auto kernel = per_dimension(options.kernel_size(), spatial, "kernel_size");
+  params_.stride = per_dimension(options.stride(), spatial, "stride");
+  params_.padding = per_dimension(options.padding(), spatial, "padding");
+  params_.output_padding = per_dimension(options.output_padding(), spatial, "output_padding");
+  params_.dilation = per_dimension(options.dilation(), spatial, "dilation");
+  params_.groups = options.groups();
+  for (int64_t k : kernel) NORMRT_CHECK(k > 0, name(), ": kernel_size must be positive, got ", shape_str(kernel));
+  Shape weight_shape = {options.in_channels(), options.out_channels() / options.groups()};
+  weight_shape.insert(weight_shape.end(), kernel.begin(), kernel.end());
+  weight = empty(weight_shape);
+  register_parameter("weight", &weight);
+  if (options.bias()) {
+    bias = empty({options.out_channels()});
+    register_parameter("bias", &bias);
+  }
+  reset_parameters(gen != nullptr ? *gen : default_generator());
+}
+
+void ConvTransposeBase::reset_parameters(Generator& gen) {
+  init::kaiming_uniform_(weight, std::sqrt(5.0), init::FanMode::FanIn, "leaky_relu", &gen);
+  if (bias.defined()) {
+    const int64_t fan_in = weight.numel() / std::max<int64_t>(weight.size(0), 1);
+    const double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
+    init::uniform_(bias, -bound, bound, &gen);
+  }
+}
+
+std::string ConvTransposeBase::extra_repr() const {
+  const auto kernel = Shape(weight.sizes().begin() + 2, weight.sizes().end());
+  std::string s = std::to_string(options_.in_channels()) + ", " + std::to_string(options_.out_channels()) +
+                  ", kernel_size=" + tuple_repr(kernel) + ", stride=" + tuple_repr(params_.stride);
+  const auto any_not = [](const std::vector<int64_t>& values, int64_t plain) {
+    for (int64_t v : values)
+      if (v != plain) return true;
+    return false;
+  };
+  if (any_not(params_.padding, 0)) s += ", padding=" + tuple_repr(params_.padding);
+  if (any_not(params_.dilation, 1)) s += ", dilation=" + tuple_repr(params_.dilation);
+  if (any_not(params_.output_padding, 0)) s += ", output_padding=" + tuple_repr(params_.output_padding);
+  if (params_.groups != 1) s += ", groups=" + std::to_string(params_.groups);
+  if (!bias.defined()) s += ", bias=False";
+  return s;
+}
+
+Tensor ConvTransposeBase::forward_impl(const Tensor& input, Context& ctx) {
+  const Tensor x = amp::autocast_to_lower(input), w = amp::autocast_to_lower(weight);
+  Tensor output = ops::conv_transpose(x, w, amp::autocast_to_lower(bias), params_);
+  ctx.tensors = {x, w};
+  return output;
+}
+
+Tensor ConvTransposeBase::backward_impl(const Tensor& grad_output, Context& ctx) {
+  const Tensor& w = ctx.tensors[1].get(name());
+  normrt::detail::ParameterGrads grads(weight, bias, w.dtype());
+  Tensor dx = ops::conv_transpose_backward(grad_output, ctx.tensors[0].get(name()), w, params_, grads.weight(),
+                                           grads.bias(), ctx.input_grad);
+  grads.accumulate();
+  return dx;
+}
+
 }  // namespace normrt::nn

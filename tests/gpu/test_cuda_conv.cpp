@@ -3,6 +3,7 @@
 // CNN step on the device, the algorithm cache and deterministic mode.
 #include "gpu_test_support.h"
 #include "conv_golden_runner.h"
+#include "conv_transpose_golden_runner.h"
 #include "interpolate_golden_runner.h"
 #include "pad_golden_runner.h"
 #include "pool_golden_runner.h"
@@ -28,6 +29,17 @@ TEST_P(CudaConvGolden, MatchesPyTorch) {
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, CudaConvGolden, ::testing::ValuesIn(testing::conv_golden_case_names()),
                          [](const auto& info) { return testing::test_name(info.param); });
+
+class CudaConvTransposeGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaConvTransposeGolden, MatchesPyTorch) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_conv_transpose_golden_case(GetParam(), kGpu, have_cudnn() ? 64.0 : 1.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaConvTransposeGolden,
+                         ::testing::ValuesIn(testing::conv_transpose_golden_case_names()),
+                         [](const auto& info) { return info.param; });
 
 class CudaPoolGolden : public ::testing::TestWithParam<std::string> {};
 

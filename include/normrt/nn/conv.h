@@ -106,4 +106,82 @@ class Conv3d : public ConvBase {
   Conv3d(int64_t in, int64_t out, IntList kernel_size) : Conv3d(ConvOptions(in, out, std::move(kernel_size))) {}
 };
 
+// torch.nn.ConvTranspose1d/2d/3d's options (zeros padding only, as PyTorch's).
+class ConvTransposeOptions {
+ public:
+  ConvTransposeOptions(int64_t in_channels, int64_t out_channels, IntList kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(std::move(kernel_size)) {}
+  int64_t in_channels() const { return in_channels_; }
+  int64_t out_channels() const { return out_channels_; }
+  const IntList& kernel_size() const { return kernel_size_; }
+  ConvTransposeOptions& stride(IntList v) { stride_ = std::move(v); return *this; }
+  const IntList& stride() const { return stride_; }
+  ConvTransposeOptions& padding(IntList v) { padding_ = std::move(v); return *this; }
+  const IntList& padding() const { return padding_; }
+  ConvTransposeOptions& output_padding(IntList v) { output_padding_ = std::move(v); return *this; }
+  const IntList& output_padding() const { return output_padding_; }
+  ConvTransposeOptions& dilation(IntList v) { dilation_ = std::move(v); return *this; }
+  const IntList& dilation() const { return dilation_; }
+  ConvTransposeOptions& groups(int64_t v) { groups_ = v; return *this; }
+  int64_t groups() const { return groups_; }
+  ConvTransposeOptions& bias(bool v) { bias_ = v; return *this; }
+  bool bias() const { return bias_; }
+
+ private:
+  int64_t in_channels_, out_channels_;
+  IntList kernel_size_;
+  IntList stride_ = 1, padding_ = 0, output_padding_ = 0, dilation_ = 1;
+  int64_t groups_ = 1;
+  bool bias_ = true;
+};
+
+// Transposed convolution (ops::conv_transpose): weight (in_channels, out_channels / groups, *kernel), PyTorch's
+// initialisation (kaiming_uniform_(a = sqrt(5)) and the bias bound over fan_in = out_channels / groups *
+// prod(kernel_size), the weight's dimension 1), repr and state_dict keys.
+class ConvTransposeBase : public Module {
+ public:
+  const ConvTransposeOptions& options() const { return options_; }
+  const ops::ConvTransposeParams& params() const { return params_; }
+  std::string name() const override { return "ConvTranspose" + std::to_string(spatial_) + "d"; }
+  std::string extra_repr() const override;
+  void reset_parameters(Generator& gen);
+
+  Tensor weight, bias;  // bias undefined with bias(false)
+
+ protected:
+  ConvTransposeBase(int spatial, const ConvTransposeOptions& options, Generator* gen);
+
+ private:
+  // ctx.tensors: input, weight.
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  int spatial_;
+  ConvTransposeOptions options_;
+  ops::ConvTransposeParams params_;
+};
+
+class ConvTranspose1d : public ConvTransposeBase {
+ public:
+  explicit ConvTranspose1d(const ConvTransposeOptions& options, Generator* gen = nullptr)
+      : ConvTransposeBase(1, options, gen) {}
+  ConvTranspose1d(int64_t in, int64_t out, IntList kernel_size)
+      : ConvTranspose1d(ConvTransposeOptions(in, out, std::move(kernel_size))) {}
+};
+
+class ConvTranspose2d : public ConvTransposeBase {
+ public:
+  explicit ConvTranspose2d(const ConvTransposeOptions& options, Generator* gen = nullptr)
+      : ConvTransposeBase(2, options, gen) {}
+  ConvTranspose2d(int64_t in, int64_t out, IntList kernel_size)
+      : ConvTranspose2d(ConvTransposeOptions(in, out, std::move(kernel_size))) {}
+};
+
+class ConvTranspose3d : public ConvTransposeBase {
+ public:
+  explicit ConvTranspose3d(const ConvTransposeOptions& options, Generator* gen = nullptr)
+      : ConvTransposeBase(3, options, gen) {}
+  ConvTranspose3d(int64_t in, int64_t out, IntList kernel_size)
+      : ConvTranspose3d(ConvTransposeOptions(in, out, std::move(kernel_size))) {}
+};
+
 }  // namespace normrt::nn

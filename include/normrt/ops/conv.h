@@ -35,6 +35,31 @@ Tensor conv_backward(const Tensor& grad_output, const Tensor& input, const Tenso
 // The output shape conv() gives for these arguments (checked as conv() checks them).
 Shape conv_output_shape(const Shape& input, const Shape& weight, const ConvParams& params);
 
+// The input gradient alone (torch.nn.grad.conv2d_input): d loss / d input of a convolution of an input of
+// `input_shape` given grad_output, without an input tensor or a weight gradient. Contiguous result.
+Tensor conv_input_grad(const Tensor& grad_output, const Shape& input_shape, const Tensor& weight,
+                       const ConvParams& params);
+
+// Transposed convolution (F.conv_transpose1d/2d/3d), the adjoint of conv() with the same stride, padding, dilation and
+// groups: input (N, C_in, *spatial) or unbatched, weight (C_in, C_out / groups, *kernel), bias (C_out) or undefined.
+// Output size per dimension (in - 1) stride - 2 padding + dilation (kernel - 1) + output_padding + 1, where
+// output_padding (the extra positions on the far side) must be smaller than the stride or the dilation.
+struct ConvTransposeParams {
+  std::vector<int64_t> stride{1};
+  std::vector<int64_t> padding{0};
+  std::vector<int64_t> output_padding{0};
+  std::vector<int64_t> dilation{1};
+  int64_t groups = 1;
+};
+Tensor conv_transpose(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                      const ConvTransposeParams& params = {});
+// As conv_backward: returns grad_input (undefined when need_input_grad is false), adds the weight and bias gradients
+// into *grad_weight and *grad_bias (when non-null), creating them when undefined.
+Tensor conv_transpose_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
+                               const ConvTransposeParams& params, Tensor* grad_weight, Tensor* grad_bias,
+                               bool need_input_grad = true);
+Shape conv_transpose_output_shape(const Shape& input, const Shape& weight, const ConvTransposeParams& params);
+
 // CUDA: determinism and TF32, as torch.backends.cudnn.deterministic / allow_tf32. Deterministic by default (unlike
 // PyTorch): only algorithms cuDNN reports deterministic, so that a step repeats bit for bit (eager or replayed as a
 // graph); set_conv_deterministic(false) also admits the faster ones that sum with atomics, in a varying order (seen
