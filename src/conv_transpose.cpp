@@ -116,7 +116,8 @@ Shape conv_transpose_output_shape(const Shape& input, const Shape& weight, const
   return resolve(input, weight, nullptr, params).output;
 }
 
-Tensor conv_transpose(const Tensor& input, const Tensor& weight, const Tensor& bias, const ConvTransposeParams& params) {
+Tensor conv_transpose(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                      const ConvTransposeParams& params) {
   // 16-bit operands: cuDNN takes them as they are on a GPU; the CPU computes in float32 and rounds the output once.
   const auto h = util::reduced_dtype("conv_transpose", {&input, &weight, &bias});
   if (h && !input.device().is_cuda())
@@ -133,9 +134,9 @@ Tensor conv_transpose_backward(const Tensor& grad_output, const Tensor& input, c
                                const ConvTransposeParams& params, Tensor* grad_weight, Tensor* grad_bias,
                                bool need_input_grad) {
   const Transposed t = resolve(input, weight, Tensor(), params);
-  NORMRT_CHECK(grad_output.defined() && grad_output.sizes() == t.output, "conv_transpose_backward: grad_output shape ",
-               grad_output.defined() ? shape_str(grad_output.sizes()) : "undefined", " does not match the output shape ",
-               shape_str(t.output));
+  NORMRT_CHECK(grad_output.defined() && grad_output.sizes() == t.output, "conv_transpose_backward: grad_output "
+               "shape ", grad_output.defined() ? shape_str(grad_output.sizes()) : "undefined",
+               " does not match the output shape ", shape_str(t.output));
   if (grad_weight != nullptr) {  // conv's weight gradient, the output gradient as its input, the input as its output's
     conv_backward(input, grad_output, weight, t.conv, grad_weight, nullptr, false);
   }
