@@ -415,6 +415,16 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor p = rand(x.sizes(), gen), t = rand(x.sizes(), gen);
          return [p, t] { benchmark::DoNotOptimize(ops::binary_cross_entropy(p, t)); };
        }},
+      {"conv-transpose-k2s2-train", {32, 64, 28, 28},
+       [](const Tensor& x) {
+         // U-Net's up-convolution, 64 -> 32 channels, kernel 2, stride 2: forward and backward with parameter grads.
+         Generator gen(13);
+         auto up = std::make_shared<nn::ConvTranspose2d>(nn::ConvTransposeOptions(64, 32, 2).stride(2), &gen);
+         return [up, x] {
+           const Tensor y = up->forward(x);
+           benchmark::DoNotOptimize(up->backward(y));
+         };
+       }},
       {"kl-div", {4096, 1000},
        [](const Tensor& x) {
          // Knowledge distillation's loss over 1000 classes: the loss and the input's gradient, batchmean.

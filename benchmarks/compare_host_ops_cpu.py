@@ -67,6 +67,7 @@ def torch_call(torch, name):
     prelu = torch.nn.PReLU(shape[1]) if op == "prelu-train" else None
     group_norm = torch.nn.GroupNorm(32, shape[1]) if op == "group-norm-train" else None
     layer_norm = torch.nn.LayerNorm(shape[-1]) if op == "layer-norm-train" else None
+    up_conv = torch.nn.ConvTranspose2d(shape[1], 32, 2, stride=2) if op == "conv-transpose-k2s2-train" else None
     return {
         "add": lambda: x + x,
         "add-per-channel": lambda: x + per_channel,
@@ -122,6 +123,8 @@ def torch_call(torch, name):
         "huber-loss": lambda: torch.autograd.grad(F.huber_loss(x_grad, target), x_grad),
         "bce": lambda: torch.autograd.grad(F.binary_cross_entropy(probabilities_grad, probabilities),
                                            probabilities_grad),
+        "conv-transpose-k2s2-train": lambda: torch.autograd.grad(
+            up_conv(x_grad), [x_grad, *up_conv.parameters()], torch.ones(shape[0], 32, 2 * shape[2], 2 * shape[3])),
         "kl-div": lambda: torch.autograd.grad(F.kl_div(x_grad, probabilities, reduction="batchmean"), x_grad),
         "group-norm-train": lambda: torch.autograd.grad(group_norm(x_grad), [x_grad, *group_norm.parameters()], x),
         "layer-norm-train": lambda: torch.autograd.grad(layer_norm(x_grad), [x_grad, *layer_norm.parameters()], x),
