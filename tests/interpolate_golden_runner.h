@@ -46,17 +46,20 @@ inline ops::InterpolateOptions interpolate_options_of(const nlohmann::json& c) {
 
 // Nearest copies: PyTorch's elements exactly (its index formulas, float rounding included). The linear modes' weights
 // agree with PyTorch's to a few float ulps (its vectorised loops round the positions their own way), their sums
-// within 1e-6 of the largest value. The backward sums the same terms in another order: within 1e-6 sqrt(outputs per
-// input) of the largest value.
+// within 1e-6 of the largest value. Bicubic's cubic weights move faster with the source position than linear's, whose
+// float rounding alone puts PyTorch's own float32 2.3e-6 of the largest value from its float64 (a random sweep at
+// 2x2x3x8 by 1.81 x 1.91; normrt's lies as far on the other side): within 1e-5. The backward sums the same terms in
+// another order: within 1e-6 sqrt(outputs per input) of the largest value (1e-5 for bicubic).
 inline void run_interpolate_golden_case(const std::string& name, const Device& device) {
   const auto c = interpolate_golden()[name];
   const Shape shape = c["shape"].get<Shape>(), y_shape = c["y_shape"].get<Shape>();
   const std::vector<double> y = c["y"].get<std::vector<double>>(), dx = c["dx"].get<std::vector<double>>();
   const ops::InterpolateOptions options = interpolate_options_of(c);
   const std::string mode = c["mode"];
-  const double tol = mode == "nearest" || mode == "nearest-exact" ? 0.0 : 1e-6;
+  const double unit = mode == "bicubic" ? 1e-5 : 1e-6;
+  const double tol = mode == "nearest" || mode == "nearest-exact" ? 0.0 : unit;
   const double fan = std::max(1.0, static_cast<double>(y.size()) / static_cast<double>(dx.size()));
-  const double grad_tol = 1e-6 * std::sqrt(fan);
+  const double grad_tol = unit * std::sqrt(fan);
   std::vector<MemoryFormat> formats = {MemoryFormat::Contiguous};
   if (shape.size() == 4) formats.push_back(MemoryFormat::ChannelsLast);
   if (shape.size() == 5) formats.push_back(MemoryFormat::ChannelsLast3d);
