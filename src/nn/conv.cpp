@@ -31,14 +31,45 @@ std::string tuple_repr(const std::vector<int64_t>& v) {
   return os.str();
 }
 
+// PyTorch's _ConvNd checks of the channel counts and groups.
+void check_channels(const std::string& module, int64_t in_channels, int64_t out_channels, int64_t groups) {
+  NORMRT_CHECK(groups > 0, "groups must be a positive integer");
+  NORMRT_CHECK(in_channels >= 0 && out_channels >= 0, module, ": channel counts must be non-negative, got ",
+               in_channels, " and ", out_channels);
+  NORMRT_CHECK(in_channels % groups == 0, "in_channels must be divisible by groups");
+  NORMRT_CHECK(out_channels % groups == 0, "out_channels must be divisible by groups");
+}
+
+// PyTorch's _ConvNd.reset_parameters: weight kaiming_uniform_(a = sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+// with fan_in the weight's dimension 1 times the kernel's size.
+void reset_conv_parameters(Tensor& weight, Tensor& bias, Generator& gen) {
+  init::kaiming_uniform_(weight, std::sqrt(5.0), init::FanMode::FanIn, "leaky_relu", &gen);
+  if (bias.defined()) {
+    const int64_t fan_in = weight.numel() / std::max<int64_t>(weight.size(0), 1);
+    const double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
+    init::uniform_(bias, -bound, bound, &gen);
+  }
+}
+
+// (rows, columns, *kernel): a convolution's (out, in / groups, ...) weight, a transposed one's (in, out / groups, ...).
+Shape weight_shape_of(int64_t rows, int64_t columns, const std::vector<int64_t>& kernel) {
+  Shape shape = {rows, columns};
+  shape.insert(shape.end(), kernel.begin(), kernel.end());
+  return shape;
+}
+
+// "in, out, kernel_size=(..), stride=(..)": the start of both reprs.
+std::string repr_head(int64_t in_channels, int64_t out_channels, const Tensor& weight,
+                      const std::vector<int64_t>& stride) {
+  return std::to_string(in_channels) + ", " + std::to_string(out_channels) +
+         ", kernel_size=" + tuple_repr(Shape(weight.sizes().begin() + 2, weight.sizes().end())) +
+         ", stride=" + tuple_repr(stride);
+}
+
 }  // namespace
 
 ConvBase::ConvBase(int spatial, const ConvOptions& options, Generator* gen) : spatial_(spatial), options_(options) {
-  NORMRT_CHECK(options.groups() > 0, "groups must be a positive integer");
-  NORMRT_CHECK(options.in_channels() >= 0 && options.out_channels() >= 0, name(),
-               ": channel counts must be non-negative, got ", options.in_channels(), " and ", options.out_channels());
-  NORMRT_CHECK(options.in_channels() % options.groups() == 0, "in_channels must be divisible by groups");
-  NORMRT_CHECK(options.out_channels() % options.groups() == 0, "out_channels must be divisible by groups");
+  check_channels(name(), options.in_channels(), options.out_channels(), options.groups());
   const auto kernel = per_dimension(options.kernel_size(), spatial, "kernel_size");
   params_.stride = per_dimension(options.stride(), spatial, "stride");
   params_.padding = per_dimension(options.padding(), spatial, "padding");
@@ -72,9 +103,7 @@ ConvBase::ConvBase(int spatial, const ConvOptions& options, Generator* gen) : sp
     unpadded_params_.padding_mode = ops::PaddingMode::Explicit;
     unpadded_params_.padding = {0};
   }
-  Shape weight_shape = {options.out_channels(), options.in_channels() / options.groups()};
-  weight_shape.insert(weight_shape.end(), kernel.begin(), kernel.end());
-  weight = empty(weight_shape);
+  weight = empty(weight_shape_of(options.out_channels(), options.in_channels() / options.groups(), kernel));
   register_parameter("weight", &weight);
   if (options.bias()) {
     bias = empty({options.out_channels()});
@@ -83,19 +112,10 @@ ConvBase::ConvBase(int spatial, const ConvOptions& options, Generator* gen) : sp
   reset_parameters(gen != nullptr ? *gen : default_generator());
 }
 
-void ConvBase::reset_parameters(Generator& gen) {
-  init::kaiming_uniform_(weight, std::sqrt(5.0), init::FanMode::FanIn, "leaky_relu", &gen);
-  if (bias.defined()) {
-    const int64_t fan_in = weight.numel() / std::max<int64_t>(weight.size(0), 1);
-    const double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
-    init::uniform_(bias, -bound, bound, &gen);
-  }
-}
+void ConvBase::reset_parameters(Generator& gen) { reset_conv_parameters(weight, bias, gen); }
 
 std::string ConvBase::extra_repr() const {
-  const auto kernel = Shape(weight.sizes().begin() + 2, weight.sizes().end());
-  std::string s = std::to_string(options_.in_channels()) + ", " + std::to_string(options_.out_channels()) +
-                  ", kernel_size=" + tuple_repr(kernel) + ", stride=" + tuple_repr(params_.stride);
+  std::string s = repr_head(options_.in_channels(), options_.out_channels(), weight, params_.stride);
   switch (params_.padding_mode) {
     case ops::PaddingMode::Same: s += ", padding=same"; break;
     case ops::PaddingMode::Valid: s += ", padding=valid"; break;
@@ -149,11 +169,7 @@ Tensor ConvBase::backward_impl(const Tensor& grad_output, Context& ctx) {
 
 ConvTransposeBase::ConvTransposeBase(int spatial, const ConvTransposeOptions& options, Generator* gen)
     : spatial_(spatial), options_(options) {
-  NORMRT_CHECK(options.groups() > 0, "groups must be a positive integer");
-  NORMRT_CHECK(options.in_channels() >= 0 && options.out_channels() >= 0, name(),
-               ": channel counts must be non-negative, got ", options.in_channels(), " and ", options.out_channels());
-  NORMRT_CHECK(options.in_channels() % options.groups() == 0, "in_channels must be divisible by groups");
-  NORMRT_CHECK(options.out_channels() % options.groups() == 0, "out_channels must be divisible by groups");
+  check_channels(name(), options.in_channels(), options.out_channels(), options.groups());
   const auto kernel = per_dimension(options.kernel_size(), spatial, "kernel_size");
   params_.stride = per_dimension(options.stride(), spatial, "stride");
   params_.padding = per_dimension(options.padding(), spatial, "padding");
@@ -161,9 +177,7 @@ ConvTransposeBase::ConvTransposeBase(int spatial, const ConvTransposeOptions& op
   params_.dilation = per_dimension(options.dilation(), spatial, "dilation");
   params_.groups = options.groups();
   for (int64_t k : kernel) NORMRT_CHECK(k > 0, name(), ": kernel_size must be positive, got ", shape_str(kernel));
-  Shape weight_shape = {options.in_channels(), options.out_channels() / options.groups()};
-  weight_shape.insert(weight_shape.end(), kernel.begin(), kernel.end());
-  weight = empty(weight_shape);
+  weight = empty(weight_shape_of(options.in_channels(), options.out_channels() / options.groups(), kernel));
   register_parameter("weight", &weight);
   if (options.bias()) {
     bias = empty({options.out_channels()});
@@ -172,19 +186,10 @@ ConvTransposeBase::ConvTransposeBase(int spatial, const ConvTransposeOptions& op
   reset_parameters(gen != nullptr ? *gen : default_generator());
 }
 
-void ConvTransposeBase::reset_parameters(Generator& gen) {
-  init::kaiming_uniform_(weight, std::sqrt(5.0), init::FanMode::FanIn, "leaky_relu", &gen);
-  if (bias.defined()) {
-    const int64_t fan_in = weight.numel() / std::max<int64_t>(weight.size(0), 1);
-    const double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
-    init::uniform_(bias, -bound, bound, &gen);
-  }
-}
+void ConvTransposeBase::reset_parameters(Generator& gen) { reset_conv_parameters(weight, bias, gen); }
 
 std::string ConvTransposeBase::extra_repr() const {
-  const auto kernel = Shape(weight.sizes().begin() + 2, weight.sizes().end());
-  std::string s = std::to_string(options_.in_channels()) + ", " + std::to_string(options_.out_channels()) +
-                  ", kernel_size=" + tuple_repr(kernel) + ", stride=" + tuple_repr(params_.stride);
+  std::string s = repr_head(options_.in_channels(), options_.out_channels(), weight, params_.stride);
   const auto any_not = [](const std::vector<int64_t>& values, int64_t plain) {
     for (int64_t v : values)
       if (v != plain) return true;
