@@ -127,7 +127,7 @@ Tensor conv_transpose(const Tensor& input, const Tensor& weight, const Tensor& b
   if (!bias.defined() || y.numel() == 0) return y;
   Shape channel_view(static_cast<std::size_t>(y.dim()), 1);
   channel_view[t.batched ? 1 : 0] = bias.size(0);
-  return add(y, bias.reshape(channel_view).to(y.dtype()));
+  return add_(y, bias.reshape(channel_view).to(y.dtype()));  // y is the op's own: no second output
 }
 
 Tensor conv_transpose_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,

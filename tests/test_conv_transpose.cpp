@@ -7,6 +7,7 @@
 namespace normrt {
 namespace {
 
+using testing::dot;
 using testing::throws_with;
 
 class ConvTransposeGolden : public ::testing::TestWithParam<std::string> {};
@@ -16,13 +17,6 @@ TEST_P(ConvTransposeGolden, MatchesPyTorch) { testing::run_conv_transpose_golden
 INSTANTIATE_TEST_SUITE_P(PyTorch, ConvTransposeGolden,
                          ::testing::ValuesIn(testing::conv_transpose_golden_case_names()),
                          [](const auto& info) { return info.param; });
-
-double dot(const Tensor& a, const Tensor& b) {
-  const auto av = a.to_vector(), bv = b.to_vector();
-  double s = 0;
-  for (std::size_t i = 0; i < av.size(); ++i) s += static_cast<double>(av[i]) * bv[i];
-  return s;
-}
 
 // <conv_transpose(x), y> = <x, conv(y)> for the same weight and parameters, and its input gradient is conv() itself.
 TEST(ConvTranspose, IsTheAdjointOfConv) {

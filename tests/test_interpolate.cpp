@@ -9,6 +9,7 @@
 namespace normrt {
 namespace {
 
+using testing::dot;
 using testing::throws_with;
 
 class InterpolateGolden : public ::testing::TestWithParam<std::string> {};
@@ -19,13 +20,6 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, InterpolateGolden, ::testing::ValuesIn(testing
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return testing::test_name(info.param);
                          });
-
-double dot(const Tensor& a, const Tensor& b) {
-  const auto u = a.to(MemoryFormat::Contiguous).to_vector(), v = b.to(MemoryFormat::Contiguous).to_vector();
-  double s = 0;
-  for (std::size_t i = 0; i < u.size(); ++i) s += static_cast<double>(u[i]) * v[i];
-  return s;
-}
 
 // The backward is the forward's adjoint: <interpolate(x), dy> = <x, interpolate_backward(dy)> for any x and dy, the
 // forward being linear in x. Random sizes (1 included, up and down by large factors), every mode and layout.

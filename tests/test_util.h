@@ -51,6 +51,14 @@ void contiguous_then_channels_last(bool channels_last_too, const Run& run) {
 inline std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 inline std::vector<double> to_double(const Tensor& t) { return to_double(t.to_vector()); }
 
+// <a, b> in double over the logical elements (any memory format): adjoint checks, linear losses.
+inline double dot(const Tensor& a, const Tensor& b) {
+  const auto u = a.to(MemoryFormat::Contiguous).to_vector(), v = b.to(MemoryFormat::Contiguous).to_vector();
+  double s = 0;
+  for (std::size_t i = 0; i < u.size(); ++i) s += static_cast<double>(u[i]) * v[i];
+  return s;
+}
+
 // A training BatchNorm step without affine parameters or running statistics on (x, dy): y, save_mean, save_invstd
 // and the input gradient, concatenated on the host (for bit-equality checks).
 inline std::vector<float> batch_norm_step_bits(const Tensor& x, const Tensor& dy) {
