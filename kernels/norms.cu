@@ -24,11 +24,6 @@ int row_threads(int64_t length) { return length <= 256 ? 32 : length <= 2048 ? 1
 
 unsigned capped_blocks(int64_t wanted) { return static_cast<unsigned>(std::clamp<int64_t>(wanted, 1, kMaxBlocks)); }
 
-// g.parameter(r, e) = row_parameters(g, r) + segment_of(g, e): the row's part once, and no division per element of
-// LayerNorm's rows (a 64-bit division per element made the backward spill on sm_120).
-__device__ int64_t row_parameters(const normmath::RowGeometry& g, int64_t r) { return (r % g.groups) * g.per_group(); }
-__device__ int64_t segment_of(const normmath::RowGeometry& g, int64_t e) { return g.segment == 1 ? e : e / g.segment; }
-
 __device__ void warp_sum2(float& a, float& b) {
   for (int m = 16; m >= 1; m /= 2) {
     a += __shfl_xor_sync(kFullMask, a, m);
@@ -85,9 +80,9 @@ __global__ void __launch_bounds__(kMaxThreads)
       rstd_out[r] = rstd;
     }
     float* out = y + r * g.length;
-    const int64_t first = row_parameters(g, r);
+    const int64_t first = g.row_offset(r);
     for (int64_t e = threadIdx.x; e < g.length; e += blockDim.x) {
-      const int64_t p = first + segment_of(g, e);
+      const int64_t p = first + g.segment_of(e);
       const float scale = weight != nullptr ? rstd * weight[p] : rstd, shift = bias != nullptr ? bias[p] : 0.0f;
       out[e] = normmath::normalized(row[e], mean, scale, shift);
     }
@@ -102,17 +97,17 @@ __global__ void __launch_bounds__(kMaxThreads)
   for (int64_t r = blockIdx.x; r < g.rows; r += gridDim.x) {
     const int64_t base = r * g.length;
     const float m = mean[r], s = rstd[r];
-    const float* w = weight != nullptr ? weight + row_parameters(g, r) : nullptr;
+    const float* w = weight != nullptr ? weight + g.row_offset(r) : nullptr;
     float sum_g = 0.0f, sum_gx = 0.0f;
     for (int64_t e = threadIdx.x; e < g.length; e += blockDim.x) {
-      const float gi = w != nullptr ? dy[base + e] * w[segment_of(g, e)] : dy[base + e];
+      const float gi = w != nullptr ? dy[base + e] * w[g.segment_of(e)] : dy[base + e];
       sum_g += gi;
       sum_gx += gi * normmath::xhat(x[base + e], m, s);
     }
     block_sum2(sum_g, sum_gx, shared);
     const float mean_g = sum_g / n, mean_gx = sum_gx / n;
     for (int64_t e = threadIdx.x; e < g.length; e += blockDim.x) {
-      const float gi = w != nullptr ? dy[base + e] * w[segment_of(g, e)] : dy[base + e];
+      const float gi = w != nullptr ? dy[base + e] * w[g.segment_of(e)] : dy[base + e];
       dx[base + e] = normmath::input_grad(s, gi, mean_g, normmath::xhat(x[base + e], m, s), mean_gx);
     }
   }

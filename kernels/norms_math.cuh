@@ -15,7 +15,11 @@ struct RowGeometry {
   int64_t rows = 0, length = 0, segment = 1, groups = 1;
   NORMRT_HD int64_t per_group() const { return length / segment; }
   NORMRT_HD int64_t parameters() const { return groups * per_group(); }
-  NORMRT_HD int64_t parameter(int64_t r, int64_t e) const { return (r % groups) * per_group() + e / segment; }
+  // parameter(r, e) split into the row's part and the element's: kernels take the first once per row, and the second
+  // costs no division in LayerNorm's rows (a 64-bit division per element made a kernel spill on sm_120).
+  NORMRT_HD int64_t row_offset(int64_t r) const { return (r % groups) * per_group(); }
+  NORMRT_HD int64_t segment_of(int64_t e) const { return segment == 1 ? e : e / segment; }
+  NORMRT_HD int64_t parameter(int64_t r, int64_t e) const { return row_offset(r) + segment_of(e); }
 };
 
 // y = (x - mean) * scale + shift, where scale = rstd * weight and shift = bias (rstd and 0 without parameters).

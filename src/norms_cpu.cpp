@@ -76,7 +76,6 @@ void for_each_segment(const RowGeometry& g, Run run) {
 
 void forward(const RowGeometry& g, const float* x, const float* weight, const float* bias, double eps, float* y,
              float* mean, float* rstd) {
-  const int64_t per_group = g.per_group();
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(g.rows * g.length))
   for (int64_t r = 0; r < g.rows; ++r) {
     const float* xr = x + r * g.length;
@@ -84,8 +83,8 @@ void forward(const RowGeometry& g, const float* x, const float* weight, const fl
     const Moments m = row_moments(xr, g.length, eps);
     mean[r] = m.mean;
     rstd[r] = m.rstd;
-    const float* w = weight != nullptr ? weight + (r % g.groups) * per_group : nullptr;
-    const float* b = bias != nullptr ? bias + (r % g.groups) * per_group : nullptr;
+    const float* w = weight != nullptr ? weight + g.row_offset(r) : nullptr;
+    const float* b = bias != nullptr ? bias + g.row_offset(r) : nullptr;
     if (w == nullptr && b == nullptr) {
       for (int64_t e = 0; e < g.length; ++e) yr[e] = normmath::normalized(xr[e], m.mean, m.rstd, 0.0f);
     } else if (g.segment == 1) {
@@ -103,7 +102,7 @@ void forward(const RowGeometry& g, const float* x, const float* weight, const fl
 
 void backward(const RowGeometry& g, const float* dy, const float* x, const float* mean, const float* rstd,
               const float* weight, float* dx, float* grad_weight, float* grad_bias) {
-  const int64_t per_group = g.per_group(), parameters = g.parameters();
+  const int64_t parameters = g.parameters();
   const int64_t blocks = (g.rows + kRowBlock - 1) / kRowBlock;
   const bool parameter_sums = grad_weight != nullptr;
   // Each block's parameter gradients, in double: dweight then dbias, `parameters` each.
@@ -119,7 +118,7 @@ void backward(const RowGeometry& g, const float* dy, const float* x, const float
       const float *xr = x + r * g.length, *dyr = dy + r * g.length;
       float* dxr = dx + r * g.length;
       const float m = mean[r], s = rstd[r];
-      const int64_t offset = (r % g.groups) * per_group;
+      const int64_t offset = g.row_offset(r);
       const float* w = weight != nullptr ? weight + offset : nullptr;
       float* xh = xhat.data();
       for (int64_t e = 0; e < g.length; ++e) xh[e] = normmath::xhat(xr[e], m, s);
