@@ -38,6 +38,8 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+constexpr const char* kOptimizers = "sgd, adam, adadelta, rmsprop, adagrad";
+
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::vector<Tensor> params) {
   if (c.optimizer == "sgd")
     return std::make_unique<optim::SGD>(std::move(params),
@@ -47,7 +49,13 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::vect
   if (c.optimizer == "adadelta")
     return std::make_unique<optim::Adadelta>(std::move(params),
                                              optim::AdadeltaOptions(c.lr).weight_decay(c.weight_decay));
-  NORMRT_THROW("unknown optimizer '", c.optimizer, "' (sgd, adam, adadelta)");
+  if (c.optimizer == "rmsprop")
+    return std::make_unique<optim::RMSprop>(std::move(params),
+                                            optim::RMSpropOptions(c.lr).weight_decay(c.weight_decay));
+  if (c.optimizer == "adagrad")
+    return std::make_unique<optim::Adagrad>(std::move(params),
+                                            optim::AdagradOptions(c.lr).weight_decay(c.weight_decay));
+  NORMRT_THROW("unknown optimizer '", c.optimizer, "' (", kOptimizers, ")");
 }
 
 // Sums 0-dim tensors (float or int64) on the host: the only place a training epoch reads device values.
@@ -201,8 +209,9 @@ void validate_config(const TrainConfig& c) {
   NORMRT_CHECK(c.batch_size >= 1, "--batch-size must be positive, got ", c.batch_size);
   NORMRT_CHECK(c.batch_size >= 2 || !has_batchnorm(c.model), "--batch-size 1 cannot train ", c.model,
                " (BatchNorm: Expected more than 1 value per channel when training)");
-  NORMRT_CHECK(c.optimizer.empty() || c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adadelta",
-               "unknown optimizer '", c.optimizer, "' (sgd, adam, adadelta)");
+  NORMRT_CHECK(c.optimizer.empty() || c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adadelta" ||
+                   c.optimizer == "rmsprop" || c.optimizer == "adagrad",
+               "unknown optimizer '", c.optimizer, "' (", kOptimizers, ")");
   // -1: the model's default.
   if (c.lr != -1.0) non_negative(c.lr, "--lr");
   NORMRT_CHECK(c.lr_schedule == "cosine" || c.lr_schedule == "none", "unknown --lr-schedule '", c.lr_schedule,

@@ -4,7 +4,8 @@ from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic,
 softmax, cross-entropy (also spatial) and BCE-with-logits, dropout, pooling (three rows channels-last), reflection
 padding, activations: sigmoid, tanh, GELU, SiLU, Mish, ELU, leaky ReLU, hardswish, 2x upsampling) and
 cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients) and the
-cpu/max-pool-2x2 rows (forward and backward, both memory formats), each against
+cpu/max-pool-2x2 rows (forward and backward, both memory formats) and the cpu/optimizer-step-1M rows (one step of
+each optimizer over a 1M-parameter MLP), each against
 its PyTorch equivalent at each thread count asked for. The sides alternate benchmark by benchmark, round after round
 (see compare_bn_cpu.py for why); each side's time is the median over the rounds, the speed-up PyTorch's best thread
 count's over normrt's.
@@ -53,6 +54,16 @@ def torch_call(torch, name):
             _, found = F.max_pool2d(x, 2, 2, return_indices=True)
             torch.ops.aten.max_pool2d_with_indices_backward(dy, x, [2, 2], [2, 2], [0, 0], [1, 1], False, found)
         return forward_backward
+    if parts[1] == "optimizer-step-1M":  # one step over bench_nn's 784-1024-192-10 MLP, default options
+        shapes = [(1024, 784), (1024,), (192, 1024), (192,), (10, 192), (10,)]
+        params = [torch.randn(s, requires_grad=True) for s in shapes]
+        for p in params:
+            p.grad = torch.randn(p.shape)
+        optim = torch.optim
+        opt = {"sgd-momentum": lambda: optim.SGD(params, lr=0.01, momentum=0.9), "adam": lambda: optim.Adam(params),
+               "adadelta": lambda: optim.Adadelta(params), "rmsprop": lambda: optim.RMSprop(params),
+               "adagrad": lambda: optim.Adagrad(params)}[parts[2]]()
+        return opt.step
     op, dims = parts[2:4]
     shape = [int(d) for d in dims.split("x")]
     x = torch.randn(shape)
@@ -152,7 +163,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bench", default=os.path.join(ROOT, "build", "benchmarks", "bench_nn"))
     parser.add_argument("--filter",
-                        default="^cpu/(to-memory-format|tensor-op|conv2d-train/[a-z]+/normrt|max-pool-2x2/normrt)")
+                        default="^cpu/(to-memory-format|tensor-op|conv2d-train/[a-z]+/normrt|max-pool-2x2/normrt|"
+                                "optimizer-step-1M)")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
@@ -163,7 +175,7 @@ def main():
     listing = subprocess.run([args.bench, "--benchmark_list_tests", f"--benchmark_filter={args.filter}"],
                              capture_output=True, text=True, check=True).stdout.split()
     listing = [name for name in listing
-               if re.match(r"cpu/(to-memory-format|tensor-op|conv2d-train|max-pool-2x2/normrt)", name)]
+               if re.match(r"cpu/(to-memory-format|tensor-op|conv2d-train|max-pool-2x2/normrt|optimizer-step)", name)]
     ours = {name: [] for name in listing}
     theirs = {(name, t): [] for name in listing for t in threads}
     for _ in range(args.rounds):

@@ -182,4 +182,45 @@ NORMRT_HD inline void adadelta_update(float& param, float grad, float& square_av
   param = param + (-h.lr) * delta;
 }
 
+// RMSprop (torch.optim.RMSprop): the square average, in centered mode the gradient average too, and the step through
+// the momentum buffer when momentum > 0 (use_buffer), each rounded in PyTorch's order (addcmul / addcdiv's
+// value * a * b and value * a / b).
+struct RmspropHyper {
+  float lr, alpha, one_minus_alpha, eps, weight_decay, momentum;
+  bool centered;
+  bool use_buffer;  // momentum > 0
+};
+
+NORMRT_HD inline void rmsprop_update(float& param, float grad, float& square_avg, float& grad_avg,
+                                     float& momentum_buffer, const RmspropHyper& h) {
+  if (h.weight_decay != 0.0f) grad = grad + h.weight_decay * param;
+  square_avg = square_avg * h.alpha + h.one_minus_alpha * grad * grad;
+  float avg;
+  if (h.centered) {
+    grad_avg = grad_avg * h.alpha + h.one_minus_alpha * grad;
+    avg = sqrtf(square_avg - grad_avg * grad_avg) + h.eps;
+  } else {
+    avg = sqrtf(square_avg) + h.eps;
+  }
+  if (h.use_buffer) {
+    momentum_buffer = momentum_buffer * h.momentum + grad / avg;
+    param = param + (-h.lr) * momentum_buffer;
+  } else {
+    param = param + (-h.lr) * grad / avg;
+  }
+}
+
+// Adagrad (torch.optim.Adagrad): the sum of squared gradients, the step lr / (1 + (step - 1) lr_decay) computed on
+// the host.
+struct AdagradHyper {
+  float neg_step_lr;  // -lr / (1 + (step - 1) * lr_decay)
+  float eps, weight_decay;
+};
+
+NORMRT_HD inline void adagrad_update(float& param, float grad, float& sum, const AdagradHyper& h) {
+  if (h.weight_decay != 0.0f) grad = grad + h.weight_decay * param;
+  sum = sum + grad * grad;
+  param = param + h.neg_step_lr * grad / (sqrtf(sum) + h.eps);
+}
+
 }  // namespace normrt::nnmath

@@ -52,6 +52,27 @@ struct AdadeltaUpdate {
   }
 };
 
+// RMSprop's slots: square_avg, then grad_avg when centered, then the momentum buffer when any group has momentum.
+struct RmspropUpdate {
+  nnmath::RmspropHyper h;
+  // A register stands in for each slot the step does not have (as SgdUpdate's: a reference to either would take
+  // local memory), so each combination is its own call.
+  __device__ void operator()(float& p, float g, float* s1, float* s2, float* s3) const {
+    float unused = 0.0f;
+    if (h.centered && h.use_buffer) nnmath::rmsprop_update(p, g, *s1, *s2, *s3, h);
+    else if (h.centered) nnmath::rmsprop_update(p, g, *s1, *s2, unused, h);
+    else if (h.use_buffer) nnmath::rmsprop_update(p, g, *s1, unused, *s2, h);
+    else nnmath::rmsprop_update(p, g, *s1, unused, unused, h);
+  }
+};
+
+struct AdagradUpdate {
+  nnmath::AdagradHyper h;
+  __device__ void operator()(float& p, float g, float* s1, float*, float*) const {
+    nnmath::adagrad_update(p, g, *s1, h);
+  }
+};
+
 template <typename Update, typename Hyper>
 __global__ void multi_tensor_kernel(TensorList list, HyperSource<Hyper> source) {
   const Update update{source.table != nullptr ? source.table[*source.index] : source.value};
@@ -122,6 +143,16 @@ void adam_step(const TensorList& list, const HyperSource<nnmath::AdamHyper>& h, 
 void adadelta_step(const TensorList& list, const HyperSource<nnmath::AdadeltaHyper>& h, int sm_count,
                    cudaStream_t stream) {
   launch<AdadeltaUpdate>(list, h, sm_count, stream);
+}
+
+void rmsprop_step(const TensorList& list, const HyperSource<nnmath::RmspropHyper>& h, int sm_count,
+                  cudaStream_t stream) {
+  launch<RmspropUpdate>(list, h, sm_count, stream);
+}
+
+void adagrad_step(const TensorList& list, const HyperSource<nnmath::AdagradHyper>& h, int sm_count,
+                  cudaStream_t stream) {
+  launch<AdagradUpdate>(list, h, sm_count, stream);
 }
 
 }  // namespace normrt::NORMRT_KERNEL_NS

@@ -54,6 +54,10 @@ void sgd_step(const TensorList& list, const HyperSource<nnmath::SgdHyper>& h, in
 void adam_step(const TensorList& list, const HyperSource<nnmath::AdamHyper>& h, int sm_count, cudaStream_t stream);
 void adadelta_step(const TensorList& list, const HyperSource<nnmath::AdadeltaHyper>& h, int sm_count,
                    cudaStream_t stream);
+void rmsprop_step(const TensorList& list, const HyperSource<nnmath::RmspropHyper>& h, int sm_count,
+                  cudaStream_t stream);
+void adagrad_step(const TensorList& list, const HyperSource<nnmath::AdagradHyper>& h, int sm_count,
+                  cudaStream_t stream);
 
 // GradScaler: the gradients (list.param; grad and state slots unused) multiplied by inverse_scale(*scale), and
 // *found_inf set to 1 if any of them was inf or NaN (left as it is otherwise).

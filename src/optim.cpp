@@ -163,8 +163,8 @@ void Optimizer::set_lr(std::size_t group, double lr) {
 }
 
 void Optimizer::set_momentum(std::size_t group, double momentum) {
-  NORMRT_CHECK(has_momentum(), "optimizer: this optimizer has no momentum to set (an SGD needs momentum > 0 at "
-                               "construction)");
+  NORMRT_CHECK(has_momentum(), "optimizer: this optimizer has no momentum to set (SGD and RMSprop need momentum "
+                               "> 0 at construction)");
   check_non_negative(momentum, "momentum value");
   group_at(group);
   if (plan_ && groups_[group].momentum != momentum) plan_->stale = true;
@@ -327,7 +327,8 @@ void Optimizer::check_state(const nn::NamedTensors& state) const {
     for (std::size_t k = 0; k < slot_names_.size(); ++k, ++e) {
       const Tensor host = state[e].second.to(Device::cpu());
       const float* v = host.data<float>();
-      const bool non_negative = slot_names_[k] != "exp_avg" && slot_names_[k] != "momentum_buffer";
+      const bool non_negative =
+          slot_names_[k] != "exp_avg" && slot_names_[k] != "momentum_buffer" && slot_names_[k] != "grad_avg";
       for (int64_t j = 0; j < host.numel(); ++j)
         NORMRT_CHECK(std::isfinite(v[j]) && (!non_negative || v[j] >= 0), "optimizer load_state: '", state[e].first,
                      "' holds an invalid value (", v[j], " at index ", j, ")");
@@ -512,6 +513,131 @@ void Adadelta::step() {
   });
 }
 
+RMSprop::RMSprop(std::vector<ParamGroup> groups, const RMSpropOptions& options)
+    : Optimizer(std::move(groups), {options.lr(), options.weight_decay(), options.momentum()}, {"square_avg"}),
+      options_(options) {
+  check_non_negative(options.eps(), "epsilon value");
+  check_non_negative(options.alpha(), "alpha value");
+  std::vector<std::string> added;
+  if (options.centered()) added.push_back("grad_avg");
+  // One momentum buffer per parameter when any group uses momentum (the others leave it untouched).
+  if (std::any_of(groups_.begin(), groups_.end(), [](const Group& g) { return g.momentum != 0.0; }))
+    added.push_back("momentum_buffer");
+  for (const std::string& name : added) {
+    slot_names_.push_back(name);
+    for (std::size_t i = 0; i < params_.size(); ++i) state_[i].slots.push_back(slot_like(params_[i]));
+  }
+}
+
+namespace {
+nnmath::RmspropHyper rmsprop_hyper(const RMSpropOptions& options, double lr, double momentum, double weight_decay) {
+  return {static_cast<float>(lr),
+          static_cast<float>(options.alpha()),
+          static_cast<float>(1.0 - options.alpha()),
+          static_cast<float>(options.eps()),
+          static_cast<float>(weight_decay),
+          static_cast<float>(momentum),
+          options.centered(),
+          momentum > 0.0};
+}
+}  // namespace
+
+std::vector<float> RMSprop::hyper_words(int64_t, const Group& g) const {
+  return as_words(rmsprop_hyper(options_, g.lr, g.momentum, g.weight_decay));
+}
+
+void RMSprop::step() {
+  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
+                     const Group& g) {
+    const nnmath::RmspropHyper h = rmsprop_hyper(options_, g.lr, g.momentum, g.weight_decay);
+    const auto plan = planned(g, steps);
+    apply(
+        params, slots,
+        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1,
+            float* __restrict s2, int64_t n) {
+          const nnmath::RmspropHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
+          // Slots: square_avg, grad_avg (centered), the momentum buffer; a register stands in for each one this step
+          // does not use, one loop per combination so that each vectorises.
+          float* const buffer = local.centered ? s2 : s1;
+          if (local.centered && local.use_buffer) {
+#pragma omp simd
+            for (int64_t i = 0; i < n; ++i) nnmath::rmsprop_update(p[i], grad[i], s0[i], s1[i], buffer[i], local);
+          } else if (local.centered) {
+#pragma omp simd
+            for (int64_t i = 0; i < n; ++i) {
+              float unused = 0.0f;
+              nnmath::rmsprop_update(p[i], grad[i], s0[i], s1[i], unused, local);
+            }
+          } else if (local.use_buffer) {
+#pragma omp simd
+            for (int64_t i = 0; i < n; ++i) {
+              float unused = 0.0f;
+              nnmath::rmsprop_update(p[i], grad[i], s0[i], unused, buffer[i], local);
+            }
+          } else {
+#pragma omp simd
+            for (int64_t i = 0; i < n; ++i) {
+              float unused = 0.0f;
+              nnmath::rmsprop_update(p[i], grad[i], s0[i], unused, unused, local);
+            }
+          }
+        },
+        [&](const auto& list, int sms, auto stream) {
+#if NORMRT_WITH_CUDA
+          normrt::cuda::rmsprop_step(list, source_of(h, plan), sms, stream);
+#else
+          (void)list; (void)sms; (void)stream; (void)plan;
+#endif
+        });
+  });
+}
+
+Adagrad::Adagrad(std::vector<ParamGroup> groups, const AdagradOptions& options)
+    : Optimizer(std::move(groups), {options.lr(), options.weight_decay(), 0.0}, {"sum"}), options_(options) {
+  check_non_negative(options.lr_decay(), "lr_decay value");
+  check_non_negative(options.initial_accumulator_value(), "initial_accumulator_value value");
+  check_non_negative(options.eps(), "epsilon value");
+  for (const Group& g : groups_)
+    NORMRT_CHECK(g.momentum == 0.0, "Adagrad has no momentum to set in a parameter group");
+  if (options.initial_accumulator_value() != 0.0)
+    for (std::size_t i = 0; i < params_.size(); ++i)
+      state_[i].slots[0] = full(params_[i].sizes(), options.initial_accumulator_value(),
+                                TensorOptions(params_[i].device()).memory_format(params_[i].memory_format()));
+}
+
+namespace {
+nnmath::AdagradHyper adagrad_hyper(const AdagradOptions& options, int64_t steps, double lr, double weight_decay) {
+  const double step_lr = lr / (1.0 + static_cast<double>(steps) * options.lr_decay());
+  return {static_cast<float>(-step_lr), static_cast<float>(options.eps()), static_cast<float>(weight_decay)};
+}
+}  // namespace
+
+std::vector<float> Adagrad::hyper_words(int64_t steps, const Group& g) const {
+  return as_words(adagrad_hyper(options_, steps, g.lr, g.weight_decay));
+}
+
+void Adagrad::step() {
+  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
+                     const Group& g) {
+    const nnmath::AdagradHyper h = adagrad_hyper(options_, steps, g.lr, g.weight_decay);
+    const auto plan = planned(g, steps);
+    apply(
+        params, slots,
+        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float*, float*, int64_t n) {
+          const nnmath::AdagradHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) nnmath::adagrad_update(p[i], grad[i], s0[i], local);
+        },
+        [&](const auto& list, int sms, auto stream) {
+#if NORMRT_WITH_CUDA
+          normrt::cuda::adagrad_step(list, source_of(h, plan), sms, stream);
+#else
+          (void)list; (void)sms; (void)stream; (void)plan;
+#endif
+        });
+  });
+}
+
 LRScheduler::LRScheduler(Optimizer& optimizer) : optimizer_(optimizer) {
   for (std::size_t g = 0; g < optimizer.num_groups(); ++g) base_lrs_.push_back(optimizer.lr(g));
 }
@@ -535,6 +661,23 @@ double StepLR::lr_at(int64_t epoch, double base_lr) const {
 }
 
 constexpr double kPi = 3.14159265358979323846;
+
+MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma)
+    : LRScheduler(optimizer), milestones_(std::move(milestones)), gamma_(gamma) {
+  std::sort(milestones_.begin(), milestones_.end());
+  start();
+}
+
+double MultiStepLR::lr_at(int64_t epoch, double base_lr) const {
+  const auto passed = std::upper_bound(milestones_.begin(), milestones_.end(), epoch) - milestones_.begin();
+  return base_lr * std::pow(gamma_, static_cast<double>(passed));
+}
+
+ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : LRScheduler(optimizer), gamma_(gamma) { start(); }
+
+double ExponentialLR::lr_at(int64_t epoch, double base_lr) const {
+  return base_lr * std::pow(gamma_, static_cast<double>(epoch));
+}
 
 CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t t_max, double eta_min)
     : LRScheduler(optimizer), t_max_(t_max), eta_min_(eta_min) {
@@ -568,8 +711,8 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, const OneCycleLROptions& o) : LRSch
   NORMRT_CHECK(o.div_factor() > 0 && o.final_div_factor() > 0,
                "OneCycleLR: div_factor and final_div_factor must be positive");
   NORMRT_CHECK(!o.cycle_momentum() || optimizer.has_momentum(),
-               "optimizer must support momentum with `cycle_momentum` option enabled (an SGD needs momentum > 0 "
-               "at construction)");
+               "optimizer must support momentum with `cycle_momentum` option enabled (SGD and RMSprop need "
+               "momentum > 0 at construction)");
   // PyTorch's phases, with lrs as multiples of the initial lr max_lr / div_factor.
   const double steps = static_cast<double>(o.total_steps());
   const double initial = 1.0, peak = o.div_factor(), final = 1.0 / o.final_div_factor();

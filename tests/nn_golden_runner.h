@@ -57,6 +57,24 @@ inline std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& name,
       return std::make_unique<optim::AdamW>(std::move(params), configured(optim::AdamWOptions(lr)));
     return std::make_unique<optim::Adam>(std::move(params), configured(optim::AdamOptions(lr)));
   }
+  if (name.rfind("rmsprop", 0) == 0) {
+    optim::RMSpropOptions options(o["lr"].get<double>());
+    if (o.contains("alpha")) options.alpha(o["alpha"].get<double>());
+    if (o.contains("eps")) options.eps(o["eps"].get<double>());
+    if (o.contains("weight_decay")) options.weight_decay(o["weight_decay"].get<double>());
+    if (o.contains("momentum")) options.momentum(o["momentum"].get<double>());
+    if (o.contains("centered")) options.centered(o["centered"].get<bool>());
+    return std::make_unique<optim::RMSprop>(std::move(params), options);
+  }
+  if (name.rfind("adagrad", 0) == 0) {
+    optim::AdagradOptions options(o["lr"].get<double>());
+    if (o.contains("lr_decay")) options.lr_decay(o["lr_decay"].get<double>());
+    if (o.contains("weight_decay")) options.weight_decay(o["weight_decay"].get<double>());
+    if (o.contains("initial_accumulator_value"))
+      options.initial_accumulator_value(o["initial_accumulator_value"].get<double>());
+    if (o.contains("eps")) options.eps(o["eps"].get<double>());
+    return std::make_unique<optim::Adagrad>(std::move(params), options);
+  }
   optim::AdadeltaOptions options(o["lr"].get<double>());
   options.rho(o["rho"].get<double>()).eps(o["eps"].get<double>()).weight_decay(o["weight_decay"].get<double>());
   return std::make_unique<optim::Adadelta>(std::move(params), options);

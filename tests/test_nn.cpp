@@ -839,6 +839,59 @@ TEST(Optim, OptionsAreValidated) {
                           "Nesterov momentum requires a momentum and zero dampening"));
   EXPECT_TRUE(throws_with([] { optim::Adam({ones({1})}, optim::AdamOptions().beta1(1.0)); },
                           "Invalid beta parameter at index 0: 1"));
+  EXPECT_TRUE(throws_with([] { optim::RMSprop({ones({1})}, optim::RMSpropOptions().alpha(-0.5)); },
+                          "Invalid alpha value: -0.5"));
+  EXPECT_TRUE(throws_with([] { optim::RMSprop({ones({1})}, optim::RMSpropOptions().momentum(-1)); },
+                          "Invalid momentum value: -1"));
+  EXPECT_TRUE(throws_with([] { optim::RMSprop({ones({1})}, optim::RMSpropOptions().eps(-1)); },
+                          "Invalid epsilon value: -1"));
+  EXPECT_TRUE(throws_with([] { optim::Adagrad({ones({1})}, optim::AdagradOptions().lr_decay(-1)); },
+                          "Invalid lr_decay value: -1"));
+  EXPECT_TRUE(throws_with([] { optim::Adagrad({ones({1})}, optim::AdagradOptions().initial_accumulator_value(-1)); },
+                          "Invalid initial_accumulator_value value: -1"));
+  EXPECT_TRUE(
+      throws_with([] { optim::Adagrad({optim::ParamGroup({ones({1})}).momentum(0.9)}, optim::AdagradOptions()); },
+                  "Adagrad has no momentum to set in a parameter group"));
+  Tensor p = ones({1});
+  optim::RMSprop no_momentum({p}, optim::RMSpropOptions());
+  EXPECT_TRUE(throws_with([&] { no_momentum.set_momentum(0, 0.9); }, "this optimizer has no momentum to set"));
+}
+
+// RMSprop's and Adagrad's state carries PyTorch's names, only the slots the options call for; Adagrad's sum starts at
+// initial_accumulator_value (in the parameter's memory format), and a state whose slots differ does not load.
+TEST(Optim, RmspropAndAdagradStateFollowsTheOptions) {
+  auto keys = [](const optim::Optimizer& o) {
+    std::vector<std::string> k;
+    for (const auto& [name, value] : o.state()) k.push_back(name);
+    return k;
+  };
+  Tensor p = ones({2});
+  optim::RMSprop plain({p}, optim::RMSpropOptions());
+  EXPECT_EQ(keys(plain), (std::vector<std::string>{"0.square_avg", "0.step"}));
+  EXPECT_FALSE(plain.has_momentum());
+  optim::RMSprop full_state({p}, optim::RMSpropOptions().centered(true).momentum(0.5));
+  EXPECT_EQ(keys(full_state), (std::vector<std::string>{"0.square_avg", "0.grad_avg", "0.momentum_buffer", "0.step"}));
+  EXPECT_TRUE(full_state.has_momentum());
+  // One group with momentum gives every parameter a buffer; the group without leaves its buffer at zero.
+  Tensor q = ones({2});
+  optim::RMSprop mixed({optim::ParamGroup({p}).momentum(0.9), optim::ParamGroup({q})}, optim::RMSpropOptions(0.1));
+  p.mutable_grad() = full({2}, 1.0);
+  q.mutable_grad() = full({2}, 1.0);
+  mixed.step();
+  const auto state = mixed.state();
+  ASSERT_EQ(state.size(), 6u);
+  EXPECT_EQ(state[1].first, "0.momentum_buffer");
+  EXPECT_NE(state[1].second.to_vector()[0], 0.0f);
+  EXPECT_EQ(state[4].first, "1.momentum_buffer");
+  EXPECT_EQ(state[4].second.to_vector()[0], 0.0f);
+  EXPECT_TRUE(throws_with([&] { plain.load_state(full_state.state()); }, "expected 2 entries, got 4"));
+
+  const Tensor image = ones({1, 3, 2, 2}).to(MemoryFormat::ChannelsLast);
+  optim::Adagrad adagrad({image}, optim::AdagradOptions().initial_accumulator_value(0.25));
+  const auto sums = adagrad.state();
+  EXPECT_EQ(sums[0].first, "0.sum");
+  EXPECT_EQ(sums[0].second.to_vector(), std::vector<float>(12, 0.25f));
+  EXPECT_EQ(sums[0].second.memory_format(), MemoryFormat::ChannelsLast);
 }
 
 TEST(Optim, Schedulers) {
@@ -857,6 +910,15 @@ TEST(Optim, Schedulers) {
   EXPECT_NEAR(opt2.lr(), 0.01 + 0.09 * (1 + std::cos(M_PI / 4)) / 2, 1e-12);
   cosine.set_epoch(4);
   EXPECT_NEAR(opt2.lr(), 0.01, 1e-12);
+  optim::SGD opt3({p}, optim::SGDOptions(1.0));
+  optim::MultiStepLR multistep(opt3, {3, 1, 3}, 0.5);  // order free, a repeated milestone counts twice
+  multistep.set_epoch(2);
+  EXPECT_EQ(opt3.lr(), 0.5);
+  multistep.set_epoch(3);
+  EXPECT_EQ(opt3.lr(), 0.125);
+  optim::ExponentialLR exponential(opt3, 0.5);  // from the lr the optimizer has now, 0.125
+  exponential.set_epoch(3);
+  EXPECT_EQ(opt3.lr(), 0.125 / 8);
 }
 
 }  // namespace

@@ -48,6 +48,14 @@ TEST(OptimGolden, ParameterGroupsHaveTheirOwnHyperparameters) {
   run_groups_case("groups_adamw", [](auto groups) {
     return std::make_unique<optim::AdamW>(std::move(groups), optim::AdamWOptions(0.01).weight_decay(0.02));
   });
+  run_groups_case("groups_rmsprop", [](auto groups) {
+    const auto options = optim::RMSpropOptions(0.01).momentum(0.9).centered(true).weight_decay(0.01);
+    return std::make_unique<optim::RMSprop>(std::move(groups), options);
+  });
+  run_groups_case("groups_adagrad", [](auto groups) {
+    const auto options = optim::AdagradOptions(0.1).lr_decay(0.1).weight_decay(0.02);
+    return std::make_unique<optim::Adagrad>(std::move(groups), options);
+  });
 }
 
 // Schedules over two groups (lr 0.1 and 0.3), read after each step as the script reads them.
@@ -79,6 +87,17 @@ TEST(OptimGolden, SchedulersFollowPyTorchPerGroup) {
   run_schedule_case("sched_step", sgd(0), [](auto& o) { return std::make_unique<optim::StepLR>(o, 2, 0.5); });
   run_schedule_case("sched_cosine", sgd(0),
                     [](auto& o) { return std::make_unique<optim::CosineAnnealingLR>(o, 5, 0.01); });
+  run_schedule_case("sched_multistep", sgd(0), [](auto& o) {
+    return std::make_unique<optim::MultiStepLR>(o, std::vector<int64_t>{5, 2, 5}, 0.5);
+  });
+  run_schedule_case("sched_exponential", sgd(0),
+                    [](auto& o) { return std::make_unique<optim::ExponentialLR>(o, 0.8); });
+  run_schedule_case(
+      "sched_onecycle_rmsprop",
+      [](std::vector<optim::ParamGroup> g) {
+        return std::make_unique<optim::RMSprop>(std::move(g), optim::RMSpropOptions(0.1).momentum(0.9));
+      },
+      [](auto& o) { return std::make_unique<optim::OneCycleLR>(o, optim::OneCycleLROptions(0.3, 9)); });
   run_schedule_case("sched_onecycle_sgd", sgd(0.9), [](auto& o) {
     return std::make_unique<optim::OneCycleLR>(o, optim::OneCycleLROptions(0.1, 11).max_lrs({0.1, 0.4}));
   });

@@ -170,8 +170,22 @@ inline std::vector<std::pair<std::string, OptimizerMaker>> one_of_each_optimizer
            [](std::vector<Tensor> p) {
              return std::make_unique<optim::Adam>(std::move(p), optim::AdamOptions(0.01).amsgrad(true));
            }},
-          {"adadelta", [](std::vector<Tensor> p) {
+          {"adadelta",
+           [](std::vector<Tensor> p) {
              return std::make_unique<optim::Adadelta>(std::move(p), optim::AdadeltaOptions(1.0).weight_decay(0.05));
+           }},
+          {"rmsprop",
+           [](std::vector<Tensor> p) {
+             return std::make_unique<optim::RMSprop>(std::move(p), optim::RMSpropOptions(0.01).weight_decay(0.05));
+           }},
+          {"rmsprop-centered-momentum",
+           [](std::vector<Tensor> p) {
+             const auto options = optim::RMSpropOptions(0.01).centered(true).momentum(0.9);
+             return std::make_unique<optim::RMSprop>(std::move(p), options);
+           }},
+          {"adagrad", [](std::vector<Tensor> p) {
+             const auto options = optim::AdagradOptions(0.1).lr_decay(0.01).initial_accumulator_value(0.1);
+             return std::make_unique<optim::Adagrad>(std::move(p), options);
            }}};
 }
 

@@ -1,6 +1,7 @@
-// Optimizers (SGD, Adam, AdamW, Adadelta) and learning-rate schedulers (StepLR, CosineAnnealingLR) with
-// torch.optim's semantics. Parameters whose grad() is undefined are skipped, as torch skips grad None. On CUDA a
-// step is one fused launch per group of up to 40 tensors, with no host synchronisation.
+// Optimizers (SGD, Adam, AdamW, Adadelta, RMSprop, Adagrad) and learning-rate schedulers (StepLR, MultiStepLR,
+// ExponentialLR, CosineAnnealingLR, LinearLR, OneCycleLR, ReduceLROnPlateau) with torch.optim's semantics.
+// Parameters whose grad() is undefined are skipped, as torch skips grad None. On CUDA a step is one fused launch per
+// group of up to 40 tensors, with no host synchronisation.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -202,6 +203,57 @@ class Adadelta : public Optimizer {
   AdadeltaOptions options_;
 };
 
+class RMSpropOptions {
+ public:
+  explicit RMSpropOptions(double lr = 1e-2) : lr_(lr) {}
+  NORMRT_ARG(double, lr);
+  NORMRT_ARG(double, alpha) = 0.99;
+  NORMRT_ARG(double, eps) = 1e-8;
+  NORMRT_ARG(double, weight_decay) = 0.0;
+  NORMRT_ARG(double, momentum) = 0.0;
+  // Divides by the gradient's running variance instead of its running second moment (state "grad_avg").
+  NORMRT_ARG(bool, centered) = false;
+};
+
+// torch.optim.RMSprop; the state holds "square_avg", "grad_avg" (centered) and "momentum_buffer" (when any group
+// has momentum > 0, as SGD's).
+class RMSprop : public Optimizer {
+ public:
+  RMSprop(std::vector<ParamGroup> groups, const RMSpropOptions& options);
+  RMSprop(std::vector<Tensor> params, const RMSpropOptions& options)
+      : RMSprop(std::vector<ParamGroup>{ParamGroup(std::move(params))}, options) {}
+  void step() override;
+  bool has_momentum() const override { return slot_names_.back() == "momentum_buffer"; }
+
+ private:
+  std::vector<float> hyper_words(int64_t steps, const Group& group) const override;
+  RMSpropOptions options_;
+};
+
+class AdagradOptions {
+ public:
+  explicit AdagradOptions(double lr = 1e-2) : lr_(lr) {}
+  NORMRT_ARG(double, lr);
+  NORMRT_ARG(double, lr_decay) = 0.0;
+  NORMRT_ARG(double, weight_decay) = 0.0;
+  NORMRT_ARG(double, initial_accumulator_value) = 0.0;
+  NORMRT_ARG(double, eps) = 1e-10;
+};
+
+// torch.optim.Adagrad (dense gradients); the state "sum" starts at initial_accumulator_value, and step k (from 1)
+// moves by lr / (1 + (k - 1) lr_decay).
+class Adagrad : public Optimizer {
+ public:
+  Adagrad(std::vector<ParamGroup> groups, const AdagradOptions& options);
+  Adagrad(std::vector<Tensor> params, const AdagradOptions& options)
+      : Adagrad(std::vector<ParamGroup>{ParamGroup(std::move(params))}, options) {}
+  void step() override;
+
+ private:
+  std::vector<float> hyper_words(int64_t steps, const Group& group) const override;
+  AdagradOptions options_;
+};
+
 // A learning rate that is a function of a step count: step() once per epoch or once per iteration, as the
 // schedule is meant (OneCycleLR: per iteration), set_epoch() to jump (resuming). Each group follows the schedule
 // from its own initial learning rate, as in PyTorch.
@@ -234,6 +286,27 @@ class StepLR : public LRScheduler {
  private:
   double lr_at(int64_t epoch, double base_lr) const override;
   int64_t step_size_;
+  double gamma_;
+};
+
+// lr = base_lr * gamma^(number of milestones <= epoch), a milestone listed twice counting twice.
+class MultiStepLR : public LRScheduler {
+ public:
+  MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma = 0.1);
+
+ private:
+  double lr_at(int64_t epoch, double base_lr) const override;
+  std::vector<int64_t> milestones_;  // sorted
+  double gamma_;
+};
+
+// lr = base_lr * gamma^epoch.
+class ExponentialLR : public LRScheduler {
+ public:
+  ExponentialLR(Optimizer& optimizer, double gamma);
+
+ private:
+  double lr_at(int64_t epoch, double base_lr) const override;
   double gamma_;
 };
 

@@ -132,6 +132,18 @@ def main():
     manifest.append(optimizer_case("adam_amsgrad", torch.optim.Adam,
                                    {"lr": 3e-2, "betas": (0.8, 0.95), "weight_decay": 0.1, "amsgrad": True}))
     manifest.append(optimizer_case("adamw_amsgrad", torch.optim.AdamW, {"lr": 2e-2, "amsgrad": True}))
+    torch.manual_seed(1128)  # RMSprop and Adagrad, added later
+    manifest.append(optimizer_case("rmsprop", torch.optim.RMSprop, {"lr": 1e-2}))
+    manifest.append(optimizer_case("rmsprop_momentum", torch.optim.RMSprop,
+                                   {"lr": 1e-2, "alpha": 0.9, "momentum": 0.9, "weight_decay": 0.1}))
+    manifest.append(optimizer_case("rmsprop_centered", torch.optim.RMSprop,
+                                   {"lr": 2e-2, "alpha": 0.8, "eps": 1e-3, "centered": True}))
+    manifest.append(optimizer_case("rmsprop_centered_momentum", torch.optim.RMSprop,
+                                   {"lr": 1e-2, "momentum": 0.5, "centered": True, "weight_decay": 0.05}))
+    manifest.append(optimizer_case("adagrad", torch.optim.Adagrad, {"lr": 0.1}))
+    manifest.append(optimizer_case("adagrad_decay", torch.optim.Adagrad,
+                                   {"lr": 0.2, "lr_decay": 0.3, "weight_decay": 0.1, "initial_accumulator_value": 0.5,
+                                    "eps": 1e-3}))
 
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump({"generator": "tests/golden/make_golden_nn.py", "torch": torch.__version__, "cases": manifest}, f,

@@ -327,25 +327,33 @@ TEST_F(CudaNn, OptimizerRefusesParametersOnDifferentDevices) {
 }
 
 // Every optimizer's fused device update gives the CPU's bits: both run nnmath's per-element updates, with every
-// multiply and add rounded as written (the kernels compile with -fmad=false, the host with -ffp-contract=off).
+// multiply and add rounded as written (the kernels compile with -fmad=false, the host with -ffp-contract=off). Steps
+// under plan_steps (the hyperparameters of each step read from a device table, as a CUDA graph replays them) too.
 TEST_F(CudaNn, OptimizerStepsOverManyTensorsAreTheCpusBits) {
   for (const auto& [name, make] : testing::one_of_each_optimizer()) {
     SCOPED_TRACE(name);
     Generator gen(3);
-    std::vector<Tensor> cpu, gpu;
+    std::vector<Tensor> cpu, gpu, planned;
     for (int i = 0; i < 90; ++i) {  // more than one fused launch's worth of tensors
       const Tensor p = randn({1 + i % 7, 13}, gen), g = randn({1 + i % 7, 13}, gen);
       cpu.push_back(p.clone());
       cpu.back().mutable_grad() = g;
       gpu.push_back(p.to(kGpu));
       gpu.back().mutable_grad() = g.to(kGpu);
+      planned.push_back(p.to(kGpu));
+      planned.back().mutable_grad() = g.to(kGpu);
     }
-    const auto a = make(cpu), b = make(gpu);
+    const auto a = make(cpu), b = make(gpu), c = make(planned);
+    c->plan_steps(3);
     for (int s = 0; s < 3; ++s) {
       a->step();
       b->step();
+      c->step();
     }
-    for (std::size_t i = 0; i < cpu.size(); ++i) ASSERT_EQ(gpu[i].to_vector(), cpu[i].to_vector()) << "tensor " << i;
+    for (std::size_t i = 0; i < cpu.size(); ++i) {
+      ASSERT_EQ(gpu[i].to_vector(), cpu[i].to_vector()) << "tensor " << i;
+      ASSERT_EQ(planned[i].to_vector(), cpu[i].to_vector()) << "tensor " << i << ", planned steps";
+    }
   }
 }
 

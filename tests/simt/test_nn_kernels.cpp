@@ -799,6 +799,71 @@ TEST_P(NnKernels, MultiTensorOptimizerStepsEqualTheCpuFormula) {
   EXPECT_GT(replaced, 0);
 }
 
+// RMSprop in each of its slot layouts (square_avg; grad_avg when centered; the momentum buffer after them) and
+// Adagrad, against the per-element CPU formula. Each layout starts from the same state, the square averages above the
+// squared gradient averages, as a run keeps them.
+TEST_P(NnKernels, RmspropAndAdagradStepsEqualTheCpuFormula) {
+  const int count = 4;
+  std::vector<std::vector<float>> p, g, square, average, buffer;
+  for (int t = 0; t < count; ++t) {
+    const std::size_t n = static_cast<std::size_t>(3 + 61 * t);
+    p.push_back(random_vector(n, 60 + t));
+    g.push_back(random_vector(n, 70 + t));
+    average.push_back(random_vector(n, 80 + t, 0.1f));
+    buffer.push_back(random_vector(n, 90 + t, 0.1f));
+    std::vector<float> v = random_vector(n, 100 + t, 0.5f);
+    for (std::size_t i = 0; i < n; ++i) v[i] = v[i] * v[i] + average[t][i] * average[t][i];
+    square.push_back(v);
+  }
+  const auto start_p = p, start_square = square, start_average = average, start_buffer = buffer;
+  for (const bool centered : {false, true})
+    for (const bool momentum : {false, true}) {
+      SCOPED_TRACE(std::string(centered ? "centered" : "plain") + (momentum ? " with momentum" : ""));
+      p = start_p, square = start_square, average = start_average, buffer = start_buffer;
+      TensorList list;
+      int64_t end = 0;
+      for (int t = 0; t < count; ++t) {
+        list.param[t] = p[t].data();
+        list.grad[t] = g[t].data();
+        list.state1[t] = square[t].data();
+        list.state2[t] = centered ? average[t].data() : momentum ? buffer[t].data() : nullptr;
+        list.state3[t] = centered && momentum ? buffer[t].data() : nullptr;
+        end += static_cast<int64_t>(p[t].size());
+        list.end[t] = end;
+      }
+      list.count = count;
+      auto ep = p, es = square, ea = average, eb = buffer;
+      const nnmath::RmspropHyper h{0.01f, 0.9f, 0.1f, 1e-6f, 0.02f, momentum ? 0.8f : 0.0f, centered, momentum};
+      rmsprop_step(list, h, 2, nullptr);
+      for (int t = 0; t < count; ++t)
+        for (std::size_t i = 0; i < ep[t].size(); ++i)
+          nnmath::rmsprop_update(ep[t][i], g[t][i], es[t][i], ea[t][i], eb[t][i], h);
+      EXPECT_EQ(p, ep);
+      EXPECT_EQ(square, es);
+      EXPECT_EQ(average, ea);  // changed only when centered (the formula leaves it otherwise)
+      EXPECT_EQ(buffer, eb);
+      EXPECT_NE(p, start_p);
+    }
+  TensorList list;
+  int64_t end = 0;
+  for (int t = 0; t < count; ++t) {
+    list.param[t] = p[t].data();
+    list.grad[t] = g[t].data();
+    list.state1[t] = square[t].data();
+    list.state2[t] = list.state3[t] = nullptr;
+    end += static_cast<int64_t>(p[t].size());
+    list.end[t] = end;
+  }
+  list.count = count;
+  auto ep = p, es = square;
+  const nnmath::AdagradHyper h{-0.05f, 1e-10f, 0.1f};
+  adagrad_step(list, h, 2, nullptr);
+  for (int t = 0; t < count; ++t)
+    for (std::size_t i = 0; i < ep[t].size(); ++i) nnmath::adagrad_update(ep[t][i], g[t][i], es[t][i], h);
+  EXPECT_EQ(p, ep);
+  EXPECT_EQ(square, es);
+}
+
 // Gradient accumulation (a += alpha * b) over several grid strides, and the device-side counter.
 // GradScaler: gradients of several tensors (the launch's list, more elements than one pass of the grid) divided by
 // the scale, the flag raised by an inf in a later tensor and left alone without one; the scale update on the device.
