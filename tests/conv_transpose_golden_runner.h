@@ -29,7 +29,30 @@ inline ops::ConvTransposeParams conv_transpose_params_of(const nlohmann::json& c
   return p;
 }
 
-// The op's forward and backward (fresh weight and bias gradients) against PyTorch's; `slack` as conv's runner.
+// A case with "output_size": the module's forward(input, output_size) and backward, its weight and bias the case's.
+inline void conv_transpose_module_call(const nlohmann::json& c, const Tensor& x, const Tensor& w, const Tensor& b,
+                                       const Tensor& dy, Tensor* y, Tensor* dx, Tensor* dw, Tensor* db) {
+  const int spatial = static_cast<int>(w.dim()) - 2;
+  const bool batched = x.dim() == spatial + 2;
+  const ops::ConvTransposeParams p = conv_transpose_params_of(c);
+  nn::ConvTransposeOptions options(x.size(batched ? 1 : 0), w.size(1) * p.groups,
+                                   std::vector<int64_t>(w.sizes().begin() + 2, w.sizes().end()));
+  options.stride(p.stride).padding(p.padding).dilation(p.dilation).groups(p.groups).bias(b.defined());
+  std::unique_ptr<nn::ConvTransposeBase> module;
+  if (spatial == 1) module = std::make_unique<nn::ConvTranspose1d>(options);
+  if (spatial == 2) module = std::make_unique<nn::ConvTranspose2d>(options);
+  if (spatial == 3) module = std::make_unique<nn::ConvTranspose3d>(options);
+  module->to(x.device());
+  module->weight.copy_(w);
+  if (b.defined()) module->bias.copy_(b);
+  *y = module->forward(x, json_ints(c["output_size"]));
+  *dx = module->backward(dy);
+  *dw = module->weight.grad();
+  if (b.defined()) *db = module->bias.grad();
+}
+
+// The op's forward and backward (fresh weight and bias gradients) against PyTorch's, or the module's for a case with
+// "output_size"; `slack` as conv's runner.
 inline void run_conv_transpose_golden_case(const std::string& name, const Device& device, double slack = 1.0) {
   std::ifstream in(conv_transpose_golden_dir() + "/cases.json");
   const auto c = nlohmann::json::parse(in)[name];
@@ -38,11 +61,16 @@ inline void run_conv_transpose_golden_case(const std::string& name, const Device
   const bool has_bias = c.value("bias", true);
   const ops::ConvTransposeParams params = conv_transpose_params_of(c);
   const Tensor x = npy("x"), w = npy("weight"), dy = npy("dy"), b = has_bias ? npy("bias") : Tensor();
-  const Tensor y = ops::conv_transpose(x.to(device), w.to(device), has_bias ? b.to(device) : Tensor(), params);
-  EXPECT_EQ(ops::conv_transpose_output_shape(x.sizes(), w.sizes(), params), npy("y").sizes()) << name;
-  Tensor dw, db;
-  const Tensor dx = ops::conv_transpose_backward(dy.to(device), x.to(device), w.to(device), params, &dw,
-                                                 has_bias ? &db : nullptr);
+  Tensor y, dx, dw, db;
+  if (c.contains("output_size")) {
+    conv_transpose_module_call(c, x.to(device), w.to(device), has_bias ? b.to(device) : Tensor(), dy.to(device), &y,
+                               &dx, &dw, &db);
+  } else {
+    y = ops::conv_transpose(x.to(device), w.to(device), has_bias ? b.to(device) : Tensor(), params);
+    EXPECT_EQ(ops::conv_transpose_output_shape(x.sizes(), w.sizes(), params), npy("y").sizes()) << name;
+    dx = ops::conv_transpose_backward(dy.to(device), x.to(device), w.to(device), params, &dw,
+                                      has_bias ? &db : nullptr);
+  }
   EXPECT_EQ(y.device(), device);
   EXPECT_EQ(y.sizes(), npy("y").sizes()) << name;
   EXPECT_EQ(dx.sizes(), x.sizes()) << name;

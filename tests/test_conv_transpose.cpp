@@ -113,6 +113,41 @@ TEST(ConvTranspose, InitialisesAndPrintsAsPyTorch) {
   EXPECT_EQ(grouped.state_dict().size(), 2u);
 }
 
+// forward(input, output_size) picks the call's output padding (whole sizes and unbatched input too) and leaves the
+// module's own for the next plain call; the backward of a call differentiates that call's geometry, also with
+// several calls in flight. Sizes out of range get PyTorch's messages, the module unchanged.
+TEST(ConvTranspose, ModuleForwardTakesAnOutputSize) {
+  Generator gen(8);
+  nn::ConvTranspose2d layer(nn::ConvTransposeOptions(4, 3, 3).stride(2).padding(1), &gen);
+  const Tensor x = randn({1, 4, 8, 8}, gen);
+  EXPECT_EQ(layer.output_padding_for(x.sizes(), {16, 15}), (std::vector<int64_t>{1, 0}));
+  EXPECT_EQ(layer.forward(x, {16, 15}).sizes(), (Shape{1, 3, 16, 15}));
+  EXPECT_EQ(layer.forward(x, {1, 3, 15, 16}).sizes(), (Shape{1, 3, 15, 16}));
+  EXPECT_EQ(layer.forward(randn({4, 8, 8}, gen), {3, 16, 16}).sizes(), (Shape{3, 16, 16}));
+  EXPECT_EQ(layer.forward(x).sizes(), (Shape{1, 3, 15, 15}));
+  nn::ConvTranspose2d padded(nn::ConvTransposeOptions(4, 3, 3).stride(2).padding(1).output_padding(1), &gen);
+  padded.weight.copy_(layer.weight);
+  padded.bias.copy_(layer.bias);
+  nn::Context wide, narrow;
+  const Tensor y_wide = layer.forward(x, {16, 16}, wide), y_narrow = layer.forward(x, {15, 15}, narrow);
+  const Tensor dy = randn({1, 3, 16, 16}, gen);
+  const Tensor dx_wide = layer.backward(dy, wide);
+  EXPECT_EQ(y_wide.to_vector(), padded.forward(x).to_vector());
+  EXPECT_EQ(dx_wide.to_vector(), padded.backward(dy).to_vector());
+  EXPECT_EQ(layer.backward(randn({1, 3, 15, 15}, gen), narrow).sizes(), x.sizes());
+  const auto weight = layer.weight.to_vector();
+  EXPECT_TRUE(throws_with([&] { layer.forward(x, {16, 16, 1}); },
+                          "ConvTranspose2D: for 4D input, output_size must have 2 or 4 elements (got 3)"));
+  EXPECT_TRUE(throws_with([&] { layer.forward(x, {1, 3, 17, 15}); },
+                          "requested an output size of [17, 15], but valid sizes range from [15, 15] to [16, 16] (for "
+                          "an input of torch.Size([8, 8]))"));
+  EXPECT_TRUE(throws_with([&] { layer.forward(x, {14, 20}); }, "requested an output size of [14, 20]"));
+  EXPECT_TRUE(throws_with([&] { layer.forward(zeros({4, 8}), {16, 16}); },
+                          "Expected 3D (unbatched) or 4D (batched) input to conv_transpose2d"));
+  EXPECT_EQ(layer.weight.to_vector(), weight);
+  EXPECT_EQ(layer.forward(x).sizes(), (Shape{1, 3, 15, 15}));
+}
+
 TEST(ConvTranspose, RefusesWhatPyTorchRefuses) {
   const Tensor x = zeros({1, 5, 8, 8});
   ops::ConvTransposeParams p;

@@ -203,17 +203,67 @@ std::string ConvTransposeBase::extra_repr() const {
   return s;
 }
 
+std::vector<int64_t> ConvTransposeBase::output_padding_for(const Shape& input,
+                                                           const std::vector<int64_t>& output_size) const {
+  const auto spatial = static_cast<std::size_t>(spatial_);
+  const std::size_t leading = input.size() == spatial + 2 ? 2 : 1;  // batch and channels, or channels (unbatched)
+  std::vector<int64_t> wanted = output_size;
+  if (wanted.size() == leading + spatial) wanted.erase(wanted.begin(), wanted.begin() + static_cast<long>(leading));
+  NORMRT_CHECK(wanted.size() == spatial, "ConvTranspose", spatial_, "D: for ", input.size(),
+               "D input, output_size must have ", spatial, " or ", leading + spatial, " elements (got ",
+               output_size.size(), ")");
+  std::vector<int64_t> smallest, largest, padding;
+  for (std::size_t d = 0; d < spatial; ++d) {
+    const int64_t kernel = weight.size(static_cast<int>(d) + 2);
+    smallest.push_back((input[leading + d] - 1) * params_.stride[d] - 2 * params_.padding[d] +
+                       params_.dilation[d] * (kernel - 1) + 1);
+    largest.push_back(smallest[d] + params_.stride[d] - 1);
+  }
+  for (std::size_t d = 0; d < spatial; ++d)
+    NORMRT_CHECK(wanted[d] >= smallest[d] && wanted[d] <= largest[d], "requested an output size of ",
+                 shape_str(wanted), ", but valid sizes range from ", shape_str(smallest), " to ",
+                 shape_str(largest), " (for an input of torch.Size(",
+                 shape_str(Shape(input.begin() + static_cast<long>(leading), input.end())), "))");
+  for (std::size_t d = 0; d < spatial; ++d) padding.push_back(wanted[d] - smallest[d]);
+  return padding;
+}
+
+Tensor ConvTransposeBase::forward_sized(const Tensor& input, const std::vector<int64_t>& output_size,
+                                        const std::function<Tensor()>& forward_call) {
+  // Input of the wrong rank gets conv_transpose's own message from the plain forward.
+  if (input.defined() && (input.dim() == spatial_ + 1 || input.dim() == spatial_ + 2))
+    call_output_padding_ = output_padding_for(input.sizes(), output_size);
+  struct Reset {
+    std::optional<std::vector<int64_t>>& padding;
+    ~Reset() { padding.reset(); }
+  } reset{call_output_padding_};
+  return forward_call();
+}
+
+Tensor ConvTransposeBase::forward(const Tensor& input, const std::vector<int64_t>& output_size) {
+  return forward_sized(input, output_size, [&] { return Module::forward(input); });
+}
+
+Tensor ConvTransposeBase::forward(const Tensor& input, const std::vector<int64_t>& output_size, Context& ctx) {
+  return forward_sized(input, output_size, [&] { return Module::forward(input, ctx); });
+}
+
 Tensor ConvTransposeBase::forward_impl(const Tensor& input, Context& ctx) {
   const Tensor x = amp::autocast_to_lower(input), w = amp::autocast_to_lower(weight);
-  Tensor output = ops::conv_transpose(x, w, amp::autocast_to_lower(bias), params_);
+  ops::ConvTransposeParams params = params_;
+  if (call_output_padding_) params.output_padding = *call_output_padding_;
+  Tensor output = ops::conv_transpose(x, w, amp::autocast_to_lower(bias), params);
   ctx.tensors = {x, w};
+  ctx.values = params.output_padding;
   return output;
 }
 
 Tensor ConvTransposeBase::backward_impl(const Tensor& grad_output, Context& ctx) {
   const Tensor& w = ctx.tensors[1].get(name());
   normrt::detail::ParameterGrads grads(weight, bias, w.dtype());
-  Tensor dx = ops::conv_transpose_backward(grad_output, ctx.tensors[0].get(name()), w, params_, grads.weight(),
+  ops::ConvTransposeParams params = params_;
+  params.output_padding = ctx.values;
+  Tensor dx = ops::conv_transpose_backward(grad_output, ctx.tensors[0].get(name()), w, params, grads.weight(),
                                            grads.bias(), ctx.input_grad);
   grads.accumulate();
   return dx;

@@ -6,7 +6,8 @@ data_conv_transpose/cases.json lists the cases (input shape, out channels, kerne
 dilation, groups, bias); data_conv_transpose/<case>/ holds x, weight, bias (when used) and dy as float32 .npy files,
 and PyTorch's y, dx, dweight, dbias computed in float64 from those float32 values (an exact reference for what normrt
 receives). Shapes cover DCGAN's kernel 4 / stride 2 / padding 1, U-Net's kernel 2 / stride 2, output_padding, groups
-with dilation, unbatched input, 1-d and 3-d.
+with dilation, unbatched input, 1-d and 3-d, and the modules' forward(input, output_size) (cases with "output_size":
+the module's output, its weight and bias the case's).
 """
 import json
 import os
@@ -20,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "data_conv_transpose")
 
 FUNCS = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+MODULES = {1: torch.nn.ConvTranspose1d, 2: torch.nn.ConvTranspose2d, 3: torch.nn.ConvTranspose3d}
 
 
 def run(name, c):
@@ -32,8 +34,17 @@ def run(name, c):
     x = torch.randn(shape, generator=g).double().requires_grad_()
     w = torch.randn([channels, c["out"] // groups] + kernel, generator=g).double().requires_grad_()
     b = torch.randn([c["out"]], generator=g).double().requires_grad_() if c.get("bias", True) else None
-    y = FUNCS[spatial](x, w, b, stride=c.get("stride", 1), padding=c.get("padding", 0),
-                       output_padding=c.get("output_padding", 0), groups=groups, dilation=c.get("dilation", 1))
+    if "output_size" in c:  # the module's forward(input, output_size), its weight and bias w and b
+        module = MODULES[spatial](channels, c["out"], kernel, stride=c.get("stride", 1), padding=c.get("padding", 0),
+                                  groups=groups, bias=b is not None, dilation=c.get("dilation", 1)).double()
+        module.weight = torch.nn.Parameter(w.detach().clone())
+        if b is not None:
+            module.bias = torch.nn.Parameter(b.detach().clone())
+        y = module(x, output_size=c["output_size"])
+        w, b = module.weight, module.bias
+    else:
+        y = FUNCS[spatial](x, w, b, stride=c.get("stride", 1), padding=c.get("padding", 0),
+                           output_padding=c.get("output_padding", 0), groups=groups, dilation=c.get("dilation", 1))
     dy = torch.randn(y.shape, generator=g).double()
     y.backward(dy)
     d = os.path.join(OUT, name)
@@ -61,6 +72,13 @@ def main():
                          "output_padding": 2},
         "ct3d": {"spatial": 3, "input": [1, 2, 3, 4, 3], "out": 3, "kernel": [2, 3, 2], "stride": [2, 1, 2],
                  "padding": [0, 1, 0]},
+        # The module's forward(input, output_size) (the output padding it implies), added later.
+        "ct2d_output_size": {"spatial": 2, "input": [2, 3, 5, 4], "out": 4, "kernel": 3, "stride": [3, 2],
+                             "padding": 1, "output_size": [14, 8]},
+        "ct1d_output_size_whole": {"spatial": 1, "input": [2, 3, 6], "out": 2, "kernel": 4, "stride": 4,
+                                   "output_size": [2, 2, 26]},
+        "ct3d_output_size_unbatched": {"spatial": 3, "input": [2, 3, 3, 2], "out": 2, "kernel": 2, "stride": 2,
+                                       "output_size": [6, 7, 4], "bias": False},
     }
     for name, c in cases.items():
         run(name, c)

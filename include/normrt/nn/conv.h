@@ -3,7 +3,9 @@
 // "weight" (out, in / groups, *kernel) and "bias".
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -146,18 +148,31 @@ class ConvTransposeBase : public Module {
   std::string extra_repr() const override;
   void reset_parameters(Generator& gen);
 
+  using Module::forward;
+  // PyTorch's forward(input, output_size): the output's spatial size (or its whole size, batch and channels
+  // included) picks this call's output padding in place of options().output_padding(); any size from the smallest
+  // output up to stride - 1 more in each dimension.
+  Tensor forward(const Tensor& input, const std::vector<int64_t>& output_size);
+  Tensor forward(const Tensor& input, const std::vector<int64_t>& output_size, Context& ctx);
+  // The output padding that forward(input, output_size) uses (PyTorch's _output_padding), checked as PyTorch does.
+  std::vector<int64_t> output_padding_for(const Shape& input, const std::vector<int64_t>& output_size) const;
+
   Tensor weight, bias;  // bias undefined with bias(false)
 
  protected:
   ConvTransposeBase(int spatial, const ConvTransposeOptions& options, Generator* gen);
 
  private:
-  // ctx.tensors: input, weight.
+  // ctx.tensors: input, weight; ctx.values: the output padding.
   Tensor forward_impl(const Tensor& input, Context& ctx) override;
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  // forward_call() (a plain forward) with the output padding of output_size.
+  Tensor forward_sized(const Tensor& input, const std::vector<int64_t>& output_size,
+                       const std::function<Tensor()>& forward_call);
   int spatial_;
   ConvTransposeOptions options_;
   ops::ConvTransposeParams params_;
+  std::optional<std::vector<int64_t>> call_output_padding_;  // set for the duration of forward(input, output_size)
 };
 
 class ConvTranspose1d : public ConvTransposeBase {
