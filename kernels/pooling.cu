@@ -36,10 +36,11 @@ __global__ void pool_forward_kernel(PoolForwardParams<T> p) {
     int64_t oc[3];
     poolmath::unflatten(e.position, g.out, oc);
     const T* x = p.x + e.other_start;
-    if (p.kind == PoolKind::Max) {
+    if (p.kind == PoolKind::Max || p.kind == PoolKind::AdaptiveMax) {
       float value;
       int64_t index;
-      poolmath::max_window(g, x, oc, value, index, step);
+      if (p.kind == PoolKind::Max) poolmath::max_window(g, x, oc, value, index, step);
+      else poolmath::adaptive_max_window(g, x, oc, value, index, step);
       p.y[t] = T(value);
       p.indices[t] = index;
     } else if (p.kind == PoolKind::Average) {
@@ -60,6 +61,8 @@ __global__ void pool_backward_kernel(PoolBackwardParams<T> p) {
     const T* dy = p.dy + e.other_start;
     if (p.kind == PoolKind::Max) {
       p.dx[t] = T(poolmath::max_backward_element(g, dy, p.indices + e.other_start, e.position, step));
+    } else if (p.kind == PoolKind::AdaptiveMax) {
+      p.dx[t] = T(poolmath::adaptive_max_backward_element(g, dy, p.indices + e.other_start, e.position, step));
     } else if (p.kind == PoolKind::Average) {
       p.dx[t] = T(poolmath::avg_backward_element(g, dy, e.position, step));
     } else {

@@ -47,17 +47,16 @@ NORMRT_HD inline void max_window_bounds(const PoolGeometry& g, const int64_t* oc
   }
 }
 
+// The max over the positions [start, end) stepping by `dilation`: max_window's rule.
 template <typename T>
-NORMRT_HD inline void max_window(const PoolGeometry& g, const T* plane, const int64_t* oc, float& value,
-                                 int64_t& index, int64_t step = 1) {
-  int64_t start[3], end[3];
-  max_window_bounds(g, oc, start, end);
+NORMRT_HD inline void max_in_bounds(const PoolGeometry& g, const T* plane, const int64_t* start, const int64_t* end,
+                                    const int64_t* dilation, float& value, int64_t& index, int64_t step) {
   // Locals, not the outputs: the compiler can keep them in registers (the outputs might alias the plane).
   float best = -INFINITY;
   int64_t best_index = (start[0] * g.in[1] + start[1]) * g.in[2] + start[2];
-  for (int64_t z = start[0]; z < end[0]; z += g.dilation[0])
-    for (int64_t y = start[1]; y < end[1]; y += g.dilation[1])
-      for (int64_t x = start[2]; x < end[2]; x += g.dilation[2]) {
+  for (int64_t z = start[0]; z < end[0]; z += dilation[0])
+    for (int64_t y = start[1]; y < end[1]; y += dilation[1])
+      for (int64_t x = start[2]; x < end[2]; x += dilation[2]) {
         const int64_t i = (z * g.in[1] + y) * g.in[2] + x;
         const float v = static_cast<float>(plane[i * step]);
         const bool take = v > best || v != v;  // selects rather than branches: data-dependent, unpredictable
@@ -66,6 +65,14 @@ NORMRT_HD inline void max_window(const PoolGeometry& g, const T* plane, const in
       }
   value = best;
   index = best_index;
+}
+
+template <typename T>
+NORMRT_HD inline void max_window(const PoolGeometry& g, const T* plane, const int64_t* oc, float& value,
+                                 int64_t& index, int64_t step = 1) {
+  int64_t start[3], end[3];
+  max_window_bounds(g, oc, start, end);
+  max_in_bounds(g, plane, start, end, g.dilation, value, index, step);
 }
 
 // Whether every window is a whole 2x2 block at stride 2 of a 2-d plane (no padding, dilation or clipped edge): the
@@ -284,6 +291,20 @@ NORMRT_HD inline void avg_backward_scatter(const PoolGeometry& g, float grad, co
 NORMRT_HD inline int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return o * in / out; }
 NORMRT_HD inline int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
 
+// Adaptive max pooling: the max over output oc's adaptive window by max_window's rule (NaN wins, the first of equal
+// values, a window of -inf reporting its first element), as PyTorch's adaptive_max_pool1d/2d/3d.
+template <typename T>
+NORMRT_HD inline void adaptive_max_window(const PoolGeometry& g, const T* plane, const int64_t* oc, float& value,
+                                          int64_t& index, int64_t step = 1) {
+  int64_t start[3], end[3];
+  const int64_t contiguous[3] = {1, 1, 1};
+  for (int d = 0; d < 3; ++d) {
+    start[d] = adaptive_start(oc[d], g.in[d], g.out[d]);
+    end[d] = adaptive_end(oc[d], g.in[d], g.out[d]);
+  }
+  max_in_bounds(g, plane, start, end, contiguous, value, index, step);
+}
+
 NORMRT_HD inline AvgWindow adaptive_avg_pool_window(const PoolGeometry& g, const int64_t* oc) {
   AvgWindow w;
   int64_t count = 1;
@@ -320,28 +341,47 @@ NORMRT_HD inline void adaptive_avg_backward_scatter(const PoolGeometry& g, float
       for (int64_t x = w.start[2]; x < w.end[2]; ++x) dx_plane[(z * g.in[1] + y) * g.in[2] + x] += delta;
 }
 
-// The outputs along a dimension whose range holds input i lie in [i * out / in, ((i + 1) * out - 1) / in].
-template <typename T>
-NORMRT_HD inline float adaptive_avg_backward_element(const PoolGeometry& g, const T* grad_plane, int64_t i,
-                                                     int64_t step = 1) {
-  if (g.out_size() == 0) return 0.0f;
+// Calls fn(output flat index, its coordinates) for every output whose adaptive window holds input element i, in
+// increasing output order: along a dimension they lie in [i * out / in, ((i + 1) * out - 1) / in].
+template <typename Fn>
+NORMRT_HD inline void for_each_adaptive_window_holding(const PoolGeometry& g, int64_t i, Fn fn) {
+  if (g.out_size() == 0) return;
   int64_t ic[3], first[3], last[3];
   unflatten(i, g.in, ic);
   for (int d = 0; d < 3; ++d) {
     first[d] = ic[d] * g.out[d] / g.in[d];
     last[d] = ((ic[d] + 1) * g.out[d] - 1) / g.in[d];
   }
-  float sum = 0.0f;
   for (int64_t z = first[0]; z <= last[0]; ++z)
     for (int64_t y = first[1]; y <= last[1]; ++y)
       for (int64_t x = first[2]; x <= last[2]; ++x) {
-        float delta = static_cast<float>(grad_plane[((z * g.out[1] + y) * g.out[2] + x) * step]);
         const int64_t oc[3] = {z, y, x};
-        for (int d = 0; d < 3; ++d)
-          delta /=
-              static_cast<float>(adaptive_end(oc[d], g.in[d], g.out[d]) - adaptive_start(oc[d], g.in[d], g.out[d]));
-        sum += delta;
+        fn((z * g.out[1] + y) * g.out[2] + x, oc);
       }
+}
+
+template <typename T>
+NORMRT_HD inline float adaptive_avg_backward_element(const PoolGeometry& g, const T* grad_plane, int64_t i,
+                                                     int64_t step = 1) {
+  float sum = 0.0f;
+  for_each_adaptive_window_holding(g, i, [&](int64_t o, const int64_t* oc) {
+    float delta = static_cast<float>(grad_plane[o * step]);
+    for (int d = 0; d < 3; ++d)
+      delta /= static_cast<float>(adaptive_end(oc[d], g.in[d], g.out[d]) - adaptive_start(oc[d], g.in[d], g.out[d]));
+    sum += delta;
+  });
+  return sum;
+}
+
+// The gather form of adaptive max pooling's backward: the gradients of the outputs whose argmax is i, in output
+// order (the CPU scatters them by index in that order: the same sum).
+template <typename T>
+NORMRT_HD inline float adaptive_max_backward_element(const PoolGeometry& g, const T* grad_plane,
+                                                     const int64_t* index_plane, int64_t i, int64_t step = 1) {
+  float sum = 0.0f;
+  for_each_adaptive_window_holding(g, i, [&](int64_t o, const int64_t*) {
+    if (index_plane[o * step] == i) sum += static_cast<float>(grad_plane[o * step]);
+  });
   return sum;
 }
 

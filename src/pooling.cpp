@@ -110,7 +110,8 @@ Shape output_shape(const Tensor& input, int spatial, const poolmath::PoolGeometr
 
 #if NORMRT_WITH_CUDA
 cuda::PoolKind cuda_kind(bool max, bool adaptive) {
-  return max ? cuda::PoolKind::Max : adaptive ? cuda::PoolKind::AdaptiveAverage : cuda::PoolKind::Average;
+  if (max) return adaptive ? cuda::PoolKind::AdaptiveMax : cuda::PoolKind::Max;
+  return adaptive ? cuda::PoolKind::AdaptiveAverage : cuda::PoolKind::Average;
 }
 #endif
 
@@ -262,7 +263,8 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
   const float* xp = util::stored<float>(x);
   float* yp = util::stored<float>(y);
   const int64_t in = g.in_size(), out = g.out_size();
-  const bool plain_2x2 = max && poolmath::is_plain_2x2(g), plain_2d = max && poolmath::is_plain_2d(g);
+  const bool plain_2x2 = max && !adaptive && poolmath::is_plain_2x2(g);
+  const bool plain_2d = max && !adaptive && poolmath::is_plain_2d(g);
   // Every plane has the same windows: up to kListedWindows of them are found once (each costs divisions), not per
   // plane; more are found as they come (a list would grow with the output). The list's memory is kept per thread
   // (no allocation per training step).
@@ -318,7 +320,9 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
       continue;
     }
     for_each_output(g, [&](const int64_t* oc) {
-      if (max) {
+      if (max && adaptive) {
+        poolmath::adaptive_max_window(g, xpl, oc, yp[o], ip[o]);
+      } else if (max) {
         poolmath::max_window(g, xpl, oc, yp[o], ip[o]);
       } else {
         yp[o] = poolmath::window_average(g, xpl, window_of(oc));
@@ -430,7 +434,7 @@ Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, co
   float* dxp = util::stored<float>(dx);
   const int64_t in = g.in_size(), out = g.out_size();
   // Global average pooling (one window, the whole plane): every element gets 0 + the plane's share, written once.
-  const bool global = adaptive && out == 1;
+  const bool global = adaptive && !max && out == 1;
   const int64_t origin[3] = {0, 0, 0};
   const poolmath::AvgWindow whole = global ? poolmath::adaptive_avg_pool_window(g, origin) : poolmath::AvgWindow{};
   if (!dy.is_contiguous()) {  // channels-last averages (max_backward_channels_last takes max pooling)
@@ -534,12 +538,6 @@ Tensor max_backward_channels_last(const poolmath::PoolGeometry& g, const Tensor&
   return dx;
 }
 
-// Whether a channels-last pooling runs natively: with a batch dimension, on a GPU (every dtype) or in float32 on the
-// CPU (the 16-bit dtypes go through contiguous float32 copies there).
-bool native_channels_last(const Tensor& input, int spatial) {
-  return input.dim() == spatial + 2 && (input.device().is_cuda() || input.dtype() == DType::Float32);
-}
-
 void check_grad(const Tensor& grad_output, const Tensor& input, const Shape& expected, const char* op) {
   util::check_floating(grad_output, "grad_output");
   util::check_same_device(grad_output, input);
@@ -547,12 +545,41 @@ void check_grad(const Tensor& grad_output, const Tensor& input, const Shape& exp
                " does not match the output shape ", shape_str(expected));
 }
 
-poolmath::PoolGeometry resolve_adaptive(const Tensor& input, int spatial, const std::vector<int64_t>& output_size) {
-  const std::string op = op_name("adaptive_avg_pool", spatial);
+// The backward of max pooling, adaptive or not, once its geometry is known: the operands checked, then channels-last
+// ones natively where `native` (dy and the indices brought to the input's layout), the others as they are. The
+// scatter by index serves both kinds on the CPU.
+Tensor max_backward(const poolmath::PoolGeometry& g, bool adaptive, const Shape& shape, const Tensor& grad_output,
+                    const Tensor& input, const Tensor& indices, bool native) {
+  const char* op = adaptive ? "adaptive_max_pool_backward" : "max_pool_backward";
+  check_grad(grad_output, input, shape, op);
+  NORMRT_CHECK(indices.defined() && indices.dtype() == DType::Int64 && indices.sizes() == shape &&
+                   indices.device() == input.device(),
+               op, ": indices must be the int64 ", shape_str(shape), " tensor ",
+               adaptive ? "adaptive_max_pool" : "max_pool", " returned");
+  if (native) {
+    const MemoryFormat layout = normrt::detail::channels_last_format(input.dim());
+    const Tensor dy = grad_output.to(layout), laid_out_indices = indices.to(layout);
+    const Tensor dx = input.device().is_cuda() ? run_backward(g, true, adaptive, dy, &laid_out_indices, input)
+                                               : max_backward_channels_last(g, dy, laid_out_indices, input.sizes());
+    return dx.to(input.memory_format());
+  }
+  return run_backward(g, true, adaptive, grad_output, &indices, input);
+}
+
+// Whether a channels-last pooling runs natively: with a batch dimension, on a GPU (every dtype) or in float32 on the
+// CPU (the 16-bit dtypes go through contiguous float32 copies there).
+bool native_channels_last(const Tensor& input, int spatial) {
+  return input.dim() == spatial + 2 && (input.device().is_cuda() || input.dtype() == DType::Float32);
+}
+
+// The geometry of an adaptive pooling (max: adaptive_max_pool's words), every argument checked.
+poolmath::PoolGeometry resolve_adaptive(const Tensor& input, int spatial, const std::vector<int64_t>& output_size,
+                                        bool max = false) {
+  const std::string op = op_name(max ? "adaptive_max_pool" : "adaptive_avg_pool", spatial);
   util::check_floating(input, "input");
   NORMRT_CHECK(spatial >= 1 && spatial <= 3, op, ": pooling is over 1, 2 or 3 spatial dimensions");
   NORMRT_CHECK(input.dim() == spatial + 1 || input.dim() == spatial + 2, op, "(): Expected ", spatial + 1, "D or ",
-               spatial + 2, "D tensor, but got ", shape_str(input.sizes()));
+               spatial + 2, "D tensor, but got", max ? ": " : " ", shape_str(input.sizes()));
   NORMRT_CHECK(output_size.size() == 1 || output_size.size() == static_cast<std::size_t>(spatial), op,
                ": output_size must be ", spatial);
   poolmath::PoolGeometry g;
@@ -630,19 +657,7 @@ Tensor max_pool_backward(const Tensor& grad_output, const Tensor& input, const T
                              params)
         .to(input.memory_format());
   const poolmath::PoolGeometry g = resolve_pool(input, spatial, params, true);
-  const Shape shape = output_shape(input, spatial, g);
-  check_grad(grad_output, input, shape, "max_pool_backward");
-  NORMRT_CHECK(indices.defined() && indices.dtype() == DType::Int64 && indices.sizes() == shape &&
-                   indices.device() == input.device(),
-               "max_pool_backward: indices must be the int64 ", shape_str(shape), " tensor max_pool returned");
-  if (native) {
-    const MemoryFormat layout = normrt::detail::channels_last_format(input.dim());
-    const Tensor dy = grad_output.to(layout), laid_out_indices = indices.to(layout);
-    const Tensor dx = input.device().is_cuda() ? run_backward(g, true, false, dy, &laid_out_indices, input)
-                                               : max_backward_channels_last(g, dy, laid_out_indices, input.sizes());
-    return dx.to(input.memory_format());
-  }
-  return run_backward(g, true, false, grad_output, &indices, input);
+  return max_backward(g, false, output_shape(input, spatial, g), grad_output, input, indices, native);
 }
 
 Tensor avg_pool(const Tensor& input, int spatial, const PoolParams& params) {
@@ -703,6 +718,45 @@ Tensor adaptive_avg_pool_backward(const Tensor& grad_output, const Tensor& input
   check_grad(grad_output, input, output_shape(input, spatial, g), "adaptive_avg_pool_backward");
   const Tensor dy = channels_last ? grad_output.to(normrt::detail::channels_last_format(input.dim())) : grad_output;
   return run_backward(g, false, true, dy, nullptr, input).to(input.memory_format());
+}
+
+MaxPoolResult adaptive_max_pool(const Tensor& input, int spatial, const std::vector<int64_t>& output_size) {
+  const normrt::detail::NvtxRange range("adaptive_max_pool");
+  const auto h = util::reduced_dtype("adaptive_max_pool", {&input});
+  if (through_float32(h, input)) {
+    MaxPoolResult r = adaptive_max_pool(util::widened(input), spatial, output_size);
+    return {r.output.to(*h), r.indices};
+  }
+  // Channels-last runs natively on a GPU only (the CPU's channel-lane loop walks max pooling's windows).
+  if (any_channels_last({&input}) && !(native_channels_last(input, spatial) && input.device().is_cuda())) {
+    MaxPoolResult r = adaptive_max_pool(input.contiguous(), spatial, output_size);
+    return {r.output.to(input.memory_format()), r.indices.to(input.memory_format())};
+  }
+  const poolmath::PoolGeometry g = resolve_adaptive(input, spatial, output_size, true);
+  const Shape shape = output_shape(input, spatial, g);
+  const TensorOptions options = TensorOptions(input.device()).memory_format(input.memory_format());
+  MaxPoolResult r{empty(shape, TensorOptions(options).dtype(input.dtype())),
+                  empty(shape, TensorOptions(options).dtype(DType::Int64))};
+  run_forward(g, true, true, input, r.output, &r.indices);
+  return r;
+}
+
+Tensor adaptive_max_pool_backward(const Tensor& grad_output, const Tensor& input, const Tensor& indices, int spatial) {
+  const normrt::detail::NvtxRange range("adaptive_max_pool_backward");
+  const auto h = util::reduced_dtype("adaptive_max_pool_backward", {&grad_output, &input});
+  if (through_float32(h, input))
+    return adaptive_max_pool_backward(util::widened(grad_output), util::widened(input), indices, spatial).to(*h);
+  const bool channels_last = any_channels_last({&grad_output, &input, &indices});
+  const bool native = channels_last && native_channels_last(input, spatial);
+  if (channels_last && !native)
+    return adaptive_max_pool_backward(grad_output.contiguous(), contiguous_stand_in(input), indices.contiguous(),
+                                      spatial)
+        .to(input.memory_format());
+  NORMRT_CHECK(grad_output.defined(), "adaptive_max_pool_backward: grad_output is undefined");
+  const std::vector<int64_t> output_size(grad_output.sizes().end() - std::min<int64_t>(spatial, grad_output.dim()),
+                                         grad_output.sizes().end());
+  const poolmath::PoolGeometry g = resolve_adaptive(input, spatial, output_size, true);
+  return max_backward(g, true, output_shape(input, spatial, g), grad_output, input, indices, native);
 }
 
 }  // namespace normrt::ops

@@ -38,9 +38,16 @@ inline void run_pool_golden_case_in(const std::string& name, const Device& devic
   }
   const std::string kind = c["kind"];
   Tensor y, dx;
+  const bool max = kind == "max" || kind == "adaptive_max";
   if (kind == "adaptive") {
     y = ops::adaptive_avg_pool(x, spatial, pool_ints(c["output_size"]));
     dx = ops::adaptive_avg_pool_backward(dy, x, spatial);
+  } else if (kind == "adaptive_max") {
+    const auto r = ops::adaptive_max_pool(x, spatial, pool_ints(c["output_size"]));
+    y = r.output;
+    EXPECT_EQ(r.indices.to_vector<int64_t>(), npy("indices").to_vector<int64_t>()) << name;
+    EXPECT_EQ(r.indices.memory_format(), x.memory_format()) << name;
+    dx = ops::adaptive_max_pool_backward(dy, x, r.indices, spatial);
   } else {
     ops::PoolParams p;
     p.kernel_size = pool_ints(c["kernel"]);
@@ -64,7 +71,7 @@ inline void run_pool_golden_case_in(const std::string& name, const Device& devic
   EXPECT_EQ(y.sizes(), npy("y").sizes()) << name;
   EXPECT_EQ(y.memory_format(), x.memory_format()) << name;
   EXPECT_EQ(dx.memory_format(), x.memory_format()) << name;
-  if (kind == "max") {
+  if (max) {
     // Selection is exact; the gradient sums at most a window's worth of float32 values in PyTorch's order.
     const auto yv = y.to_vector(), ev = npy("y").to_vector();
     ASSERT_EQ(yv.size(), ev.size());

@@ -345,6 +345,48 @@ TEST(Pool, ModulesPrintAsPyTorchAndRunTheOps) {
   for (float v : dg.to_vector()) EXPECT_FLOAT_EQ(v, 1.0f / 30);
 }
 
+// AdaptiveMaxPool modules print as PyTorch's and run the op (the indices kept for the backward); a window of -inf
+// reports its first element (PyTorch's index 0 for a 1x1 output); float16 is the float32 result rounded, with the
+// same indices; PyTorch's messages for bad input.
+TEST(Pool, AdaptiveMaxPoolModulesAndChecks) {
+  // print(nn.AdaptiveMaxPool2d((5, 7)), nn.AdaptiveMaxPool1d(3), nn.AdaptiveMaxPool3d(2)) in PyTorch 1.13:
+  std::ostringstream os;
+  os << nn::AdaptiveMaxPool2d({5, 7}) << ' ' << nn::AdaptiveMaxPool1d(3) << ' ' << nn::AdaptiveMaxPool3d(2);
+  EXPECT_EQ(os.str(), "AdaptiveMaxPool2d(output_size=(5, 7)) AdaptiveMaxPool1d(output_size=3) "
+                      "AdaptiveMaxPool3d(output_size=2)");
+  Generator gen(9);
+  const Tensor x = randn({2, 3, 7, 6}, gen);
+  nn::AdaptiveMaxPool2d pool({3, 4});
+  const Tensor y = pool.forward(x);
+  const auto r = ops::adaptive_max_pool(x, 2, {3, 4});
+  EXPECT_EQ(y.sizes(), (Shape{2, 3, 3, 4}));
+  EXPECT_EQ(y.to_vector(), r.output.to_vector());
+  const Tensor dy = randn(y.sizes(), gen);
+  EXPECT_EQ(pool.backward(dy).to_vector(), ops::adaptive_max_pool_backward(dy, x, r.indices, 2).to_vector());
+
+  const auto low = ops::adaptive_max_pool(full({1, 2, 3, 2}, -INFINITY), 3, {1});
+  EXPECT_EQ(low.indices.to_vector<int64_t>(), (std::vector<int64_t>{0}));
+  EXPECT_EQ(low.output.to_vector()[0], -INFINITY);
+
+  const auto half = ops::adaptive_max_pool(x.to(DType::Float16), 2, {3, 4});
+  const auto widened = ops::adaptive_max_pool(x.to(DType::Float16).to(DType::Float32), 2, {3, 4});
+  EXPECT_EQ(half.output.dtype(), DType::Float16);
+  EXPECT_EQ(half.output.to(DType::Float32).to_vector(), widened.output.to_vector());
+  EXPECT_EQ(half.indices.to_vector<int64_t>(), widened.indices.to_vector<int64_t>());
+
+  EXPECT_TRUE(throws_with([] { ops::adaptive_max_pool(zeros({2, 3}), 2, {3}); },
+                          "adaptive_max_pool2d(): Expected 3D or 4D tensor, but got: [2, 3]"));
+  EXPECT_TRUE(throws_with([] { ops::adaptive_max_pool(zeros({3, 4, 4}), 3, {3}); },
+                          "adaptive_max_pool3d(): Expected 4D or 5D tensor, but got: [3, 4, 4]"));
+  EXPECT_TRUE(throws_with([] { ops::adaptive_max_pool(zeros({2, 0, 4, 4}), 2, {3}); },
+                          "adaptive_max_pool2d(): Expected input to have non-zero size for non-batch dimensions, but "
+                          "input has sizes [2, 0, 4, 4] with dimension 1 being empty"));
+  EXPECT_TRUE(throws_with([&] { ops::adaptive_max_pool_backward(dy, x, r.indices.reshape({6, 12}), 2); },
+                          "adaptive_max_pool_backward: indices must be the int64 [2, 3, 3, 4] tensor adaptive_max_pool "
+                          "returned"));
+  EXPECT_TRUE(throws_with([] { nn::AdaptiveMaxPool2d({1, 2, 3}); }, "adaptive_max_pool2d: output_size must be 2"));
+}
+
 TEST(Pool, RefusesBadArgumentsWithPyTorchsWords) {
   const Tensor x = zeros({2, 3, 5, 5});
   auto params = [](std::vector<int64_t> k, auto fn) {

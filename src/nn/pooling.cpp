@@ -101,4 +101,23 @@ Tensor AdaptiveAvgPoolBase::backward_impl(const Tensor& grad_output, Context& ct
   return ops::adaptive_avg_pool_backward(grad_output, ctx.tensors[0].get(name()), spatial_);
 }
 
+AdaptiveMaxPoolBase::AdaptiveMaxPoolBase(int spatial, IntList output_size)
+    : spatial_(spatial), output_size_(std::move(output_size)) {
+  NORMRT_CHECK(output_size_.size() == 1 || output_size_.size() == static_cast<std::size_t>(spatial),
+               "adaptive_max_pool", spatial, "d: output_size must be ", spatial);
+}
+
+std::string AdaptiveMaxPoolBase::extra_repr() const { return "output_size=" + option_repr(output_size_); }
+
+Tensor AdaptiveMaxPoolBase::forward_impl(const Tensor& input, Context& ctx) {
+  ops::MaxPoolResult r = ops::adaptive_max_pool(input, spatial_, output_size_);
+  ctx.tensors = {input, r.indices};
+  return r.output;
+}
+
+Tensor AdaptiveMaxPoolBase::backward_impl(const Tensor& grad_output, Context& ctx) {
+  return ops::adaptive_max_pool_backward(grad_output, ctx.tensors[0].get(name()), ctx.tensors[1].get(name()),
+                                         spatial_);
+}
+
 }  // namespace normrt::nn

@@ -2,10 +2,10 @@
 """Writes golden data for pooling (tests/test_pool.cpp and the GPU suites).
 
 Run with Debian's python3-torch (CPU PyTorch 1.13):  /usr/bin/python3 tests/golden/make_golden_pool.py
-data_pool/cases.json lists the cases (kind max/avg/adaptive, input shape and the pooling arguments);
+data_pool/cases.json lists the cases (kind max/avg/adaptive/adaptive_max, input shape and the pooling arguments);
 data_pool/<case>/ holds x and dy (float32), PyTorch's y and dx, and for max pooling its indices (int64). Max pooling
-runs in float32 (it only selects, and its tie and NaN rules are what is tested); average pooling in float64 from
-the float32 inputs (an exact reference). Inputs of "ties" cases are small integers, so windows hold equal values.
+(adaptive too) runs in float32 (it only selects, and its tie and NaN rules are what is tested); average pooling in
+float64 from the float32 inputs (an exact reference). Inputs of "ties" cases are small integers, so windows hold equal values.
 """
 import json
 import os
@@ -21,6 +21,7 @@ OUT = os.path.join(HERE, "data_pool")
 MAX = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 AVG = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 ADAPTIVE = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
+ADAPTIVE_MAX = {1: F.adaptive_max_pool1d, 2: F.adaptive_max_pool2d, 3: F.adaptive_max_pool3d}
 
 
 def run(name, c):
@@ -34,7 +35,7 @@ def run(name, c):
     if c.get("nan"):
         x32.view(-1)[3] = float("nan")
     kind = c["kind"]
-    x = (x32 if kind == "max" else x32.double()).requires_grad_()
+    x = (x32 if kind in ("max", "adaptive_max") else x32.double()).requires_grad_()
     arrays = {}
     if kind == "max":
         y, idx = MAX[spatial](x, c["kernel"], stride=c.get("stride"), padding=c.get("padding", 0),
@@ -45,6 +46,9 @@ def run(name, c):
         y = AVG[spatial](x, c["kernel"], stride=c.get("stride"), padding=c.get("padding", 0),
                          ceil_mode=c.get("ceil_mode", False), count_include_pad=c.get("count_include_pad", True),
                          **extra)
+    elif kind == "adaptive_max":
+        y, idx = ADAPTIVE_MAX[spatial](x, c["output_size"], return_indices=True)
+        arrays["indices"] = idx
     else:
         y = ADAPTIVE[spatial](x, c["output_size"])
     dy = torch.randn(y.shape, generator=g).to(x.dtype)
@@ -101,6 +105,18 @@ def main():
                                         "stride": 2, "ceil_mode": True, "divisor_override": 3},
         "avg2d_divisor_override_many_channels": {"kind": "avg", "spatial": 2, "input": [2, 20, 6, 6], "kernel": 3,
                                                  "stride": 2, "padding": 1, "divisor_override": 7},
+        # Appended: adaptive max pooling (overlapping windows, ties, NaN, windows smaller than the step).
+        "adaptive_max2d_ties_overlap": {"kind": "adaptive_max", "spatial": 2, "input": [2, 3, 7, 5],
+                                        "output_size": [4, 3], "ties": True},
+        "adaptive_max2d_global": {"kind": "adaptive_max", "spatial": 2, "input": [2, 4, 5, 6], "output_size": [1, 1]},
+        "adaptive_max2d_upsample": {"kind": "adaptive_max", "spatial": 2, "input": [1, 2, 3, 2],
+                                    "output_size": [5, 4]},
+        "adaptive_max1d_nan": {"kind": "adaptive_max", "spatial": 1, "input": [2, 3, 10], "output_size": [4],
+                               "nan": True},
+        "adaptive_max3d": {"kind": "adaptive_max", "spatial": 3, "input": [1, 2, 5, 4, 3], "output_size": [2, 3, 2]},
+        "adaptive_max2d_unbatched": {"kind": "adaptive_max", "spatial": 2, "input": [3, 7, 7], "output_size": [2, 3]},
+        "adaptive_max2d_many_channels": {"kind": "adaptive_max", "spatial": 2, "input": [2, 20, 6, 6],
+                                         "output_size": 4},
     }
     for name, c in cases.items():
         run(name, c)

@@ -1030,7 +1030,8 @@ void check_pooling(const poolmath::PoolGeometry& g, const std::vector<float>& x_
     const float e = static_cast<float>(T(expected)), v = static_cast<float>(got);
     return e == v || (std::isnan(e) && std::isnan(v));
   };
-  for (PoolKind kind : {PoolKind::Max, PoolKind::Average, PoolKind::AdaptiveAverage}) {
+  for (PoolKind kind : {PoolKind::Max, PoolKind::Average, PoolKind::AdaptiveAverage, PoolKind::AdaptiveMax}) {
+    const bool max = kind == PoolKind::Max || kind == PoolKind::AdaptiveMax;
     std::vector<T> y(static_cast<std::size_t>(out)), dx(static_cast<std::size_t>(in));
     std::vector<int64_t> indices(static_cast<std::size_t>(out));
     pool_forward(PoolForwardParams<T>{g, kind, x.data(), y.data(), indices.data()}, 2, nullptr);
@@ -1039,10 +1040,11 @@ void check_pooling(const poolmath::PoolGeometry& g, const std::vector<float>& x_
       const float* plane = wide_x.data() + t / g.out_size() * g.in_size();
       int64_t o[3];
       poolmath::unflatten(t % g.out_size(), g.out, o);
-      if (kind == PoolKind::Max) {
+      if (max) {
         float value;
         int64_t index;
-        poolmath::max_window(g, plane, o, value, index);
+        if (kind == PoolKind::Max) poolmath::max_window(g, plane, o, value, index);
+        else poolmath::adaptive_max_window(g, plane, o, value, index);
         ASSERT_TRUE(same(value, y[t]));
         ASSERT_EQ(index, indices[t]);
       } else {
@@ -1054,10 +1056,12 @@ void check_pooling(const poolmath::PoolGeometry& g, const std::vector<float>& x_
     for (int64_t t = 0; t < in; ++t) {
       const int64_t plane = t / g.in_size(), i = t % g.in_size();
       const float* dyp = wide_dy.data() + plane * g.out_size();
-      const float expected =
-          kind == PoolKind::Max       ? poolmath::max_backward_element(g, dyp, indices.data() + plane * g.out_size(), i)
-          : kind == PoolKind::Average ? poolmath::avg_backward_element(g, dyp, i)
-                                      : poolmath::adaptive_avg_backward_element(g, dyp, i);
+      const int64_t* index_plane = indices.data() + plane * g.out_size();
+      float expected = 0.0f;
+      if (kind == PoolKind::Max) expected = poolmath::max_backward_element(g, dyp, index_plane, i);
+      if (kind == PoolKind::AdaptiveMax) expected = poolmath::adaptive_max_backward_element(g, dyp, index_plane, i);
+      if (kind == PoolKind::Average) expected = poolmath::avg_backward_element(g, dyp, i);
+      if (kind == PoolKind::AdaptiveAverage) expected = poolmath::adaptive_avg_backward_element(g, dyp, i);
       ASSERT_TRUE(same(expected, dx[t]));
     }
     const auto same_bits = [](const std::vector<T>& a, const std::vector<T>& b) {  // NaN included
@@ -1069,15 +1073,15 @@ void check_pooling(const poolmath::PoolGeometry& g, const std::vector<float>& x_
     std::vector<int64_t> indices_cl(indices.size());
     pool_forward(PoolForwardParams<T>{g, kind, x_cl.data(), y_cl.data(), indices_cl.data(), channels}, 2, nullptr);
     EXPECT_TRUE(same_bits(y_cl, planes_channels_last(y, channels, g.out_size())));
-    if (kind == PoolKind::Max) ASSERT_EQ(indices_cl, planes_channels_last(indices, channels, g.out_size()));
+    if (max) ASSERT_EQ(indices_cl, planes_channels_last(indices, channels, g.out_size()));
     pool_backward(PoolBackwardParams<T>{g, kind, dy_cl.data(), indices_cl.data(), dx_cl.data(), channels}, 2, nullptr);
     EXPECT_TRUE(same_bits(dx_cl, planes_channels_last(dx, channels, g.in_size())));
   }
 }
 
 TEST_P(NnKernels, PoolingEqualsTheCpuFormulas) {
-  // Max, average and adaptive average over 1-3 dimensions, with padding, strides, dilation and ceil-mode shapes; the
-  // kernels must give the CPU loop's bits (same poolmath functions), forward and backward, indices included, on
+  // Max, average, adaptive average and adaptive max over 1-3 dimensions, with padding, strides, dilation and
+  // ceil-mode shapes; the kernels must give the CPU loop's bits (same poolmath functions), forward and backward, indices included, on
   // float32, float16 and bfloat16 elements, and the same bits on channels-last memory.
   struct Case {
     int64_t planes, in[3], out[3], kernel[3], stride[3], pad[3], dilation[3];

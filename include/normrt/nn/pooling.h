@@ -1,4 +1,5 @@
-// Pooling modules with torch.nn's semantics and reprs: MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d.
+// Pooling modules with torch.nn's semantics and reprs: MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d,
+// AdaptiveMaxPool1d/2d/3d.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -148,6 +149,37 @@ class AdaptiveAvgPool2d : public AdaptiveAvgPoolBase {
 class AdaptiveAvgPool3d : public AdaptiveAvgPoolBase {
  public:
   explicit AdaptiveAvgPool3d(IntList output_size) : AdaptiveAvgPoolBase(3, std::move(output_size)) {}
+};
+
+// torch.nn.AdaptiveMaxPool1d/2d/3d (ops::adaptive_max_pool); the argmax indices stay in the call's context for the
+// backward.
+class AdaptiveMaxPoolBase : public Module {
+ public:
+  std::string name() const override { return "AdaptiveMaxPool" + std::to_string(spatial_) + "d"; }
+  std::string extra_repr() const override;
+
+ protected:
+  AdaptiveMaxPoolBase(int spatial, IntList output_size);
+
+ private:
+  // ctx.tensors: input, indices.
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  int spatial_;
+  IntList output_size_;
+};
+
+class AdaptiveMaxPool1d : public AdaptiveMaxPoolBase {
+ public:
+  explicit AdaptiveMaxPool1d(IntList output_size) : AdaptiveMaxPoolBase(1, std::move(output_size)) {}
+};
+class AdaptiveMaxPool2d : public AdaptiveMaxPoolBase {
+ public:
+  explicit AdaptiveMaxPool2d(IntList output_size) : AdaptiveMaxPoolBase(2, std::move(output_size)) {}
+};
+class AdaptiveMaxPool3d : public AdaptiveMaxPoolBase {
+ public:
+  explicit AdaptiveMaxPool3d(IntList output_size) : AdaptiveMaxPoolBase(3, std::move(output_size)) {}
 };
 
 }  // namespace normrt::nn

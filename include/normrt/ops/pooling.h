@@ -1,8 +1,8 @@
 // Pooling over 1, 2 or 3 spatial dimensions with torch.nn.functional's semantics: max pooling (with argmax indices for
 // the backward; NaN propagates, ties go to the first element in scan order), average pooling (ceil_mode,
-// count_include_pad, divisor_override) and adaptive average pooling. Input (N, C, *spatial) or unbatched (C, *spatial),
-// float32 (float16/bfloat16: computed in float32, outputs rounded once). CPU loops and CUDA kernels share one
-// arithmetic (kernels/pooling_math.cuh); both are deterministic.
+// count_include_pad, divisor_override), adaptive average and adaptive max pooling. Input (N, C, *spatial) or
+// unbatched (C, *spatial), float32 (float16/bfloat16: computed in float32, outputs rounded once). CPU loops and CUDA
+// kernels share one arithmetic (kernels/pooling_math.cuh); both are deterministic.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -40,5 +40,10 @@ Tensor avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spa
 // output_size: one value per spatial dimension (or one for all).
 Tensor adaptive_avg_pool(const Tensor& input, int spatial, const std::vector<int64_t>& output_size);
 Tensor adaptive_avg_pool_backward(const Tensor& grad_output, const Tensor& input, int spatial);
+// Adaptive max pooling (torch.nn.functional.adaptive_max_pool1d/2d/3d with return_indices): output o along a dimension
+// takes the max over inputs [floor(o * in / out), ceil((o + 1) * in / out)) by max_pool's rule, its flat index within
+// the plane in `indices`.
+MaxPoolResult adaptive_max_pool(const Tensor& input, int spatial, const std::vector<int64_t>& output_size);
+Tensor adaptive_max_pool_backward(const Tensor& grad_output, const Tensor& input, const Tensor& indices, int spatial);
 
 }  // namespace normrt::ops
