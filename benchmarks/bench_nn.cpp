@@ -368,6 +368,23 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor x_cl = x.to(MemoryFormat::ChannelsLast);
          return [x_cl] { benchmark::DoNotOptimize(ops::adaptive_avg_pool(x_cl, 2, {1, 1})); };
        }},
+      // fastai's concat pooling's max half, and a 7x7 grid of overlapping windows (12 into 7), forward + backward
+      {"global-max-pool-train", {32, 2048, 7, 7},
+       [](const Tensor& x) {
+         const Tensor dy = ones({x.size(0), x.size(1), 1, 1});
+         return [x, dy] {
+           const auto r = ops::adaptive_max_pool(x, 2, {1, 1});
+           benchmark::DoNotOptimize(ops::adaptive_max_pool_backward(dy, x, r.indices, 2));
+         };
+       }},
+      {"adaptive-max-pool-7x7-train", pooled,
+       [](const Tensor& x) {
+         const Tensor dy = ones({x.size(0), x.size(1), 7, 7});
+         return [x, dy] {
+           const auto r = ops::adaptive_max_pool(x, 2, {7, 7});
+           benchmark::DoNotOptimize(ops::adaptive_max_pool_backward(dy, x, r.indices, 2));
+         };
+       }},
       {"avg-pool-3x3s2", image, stem_pool(false, MemoryFormat::Contiguous)},
       {"avg-pool-3x3s2-channels-last", image, stem_pool(false, MemoryFormat::ChannelsLast)},
       {"softmax", logits, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::softmax(x, false)); }; }},

@@ -117,6 +117,9 @@ def main():
         "adaptive_max2d_unbatched": {"kind": "adaptive_max", "spatial": 2, "input": [3, 7, 7], "output_size": [2, 3]},
         "adaptive_max2d_many_channels": {"kind": "adaptive_max", "spatial": 2, "input": [2, 20, 6, 6],
                                          "output_size": 4},
+        "adaptive_max1d_many_channels": {"kind": "adaptive_max", "spatial": 1, "input": [2, 20, 9], "output_size": 4},
+        "adaptive_max3d_many_channels": {"kind": "adaptive_max", "spatial": 3, "input": [1, 17, 3, 4, 5],
+                                         "output_size": [2, 3, 3], "ties": True},
     }
     for name, c in cases.items():
         run(name, c)
