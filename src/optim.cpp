@@ -171,6 +171,12 @@ void Optimizer::set_momentum(std::size_t group, double momentum) {
   groups_[group].momentum = momentum;
 }
 
+void Optimizer::set_initial_lr(std::size_t group, double lr) {
+  NORMRT_CHECK(std::isfinite(lr), "Invalid initial learning rate: ", lr);
+  group_at(group);
+  groups_[group].initial_lr = lr;
+}
+
 void Optimizer::zero_grad(bool set_to_none) {
   for (Tensor& p : params_) {
     Tensor& grad = p.mutable_grad();
@@ -639,12 +645,20 @@ void Adagrad::step() {
 }
 
 LRScheduler::LRScheduler(Optimizer& optimizer) : optimizer_(optimizer) {
-  for (std::size_t g = 0; g < optimizer.num_groups(); ++g) base_lrs_.push_back(optimizer.lr(g));
+  for (std::size_t g = 0; g < optimizer.num_groups(); ++g) {
+    if (!optimizer.initial_lr(g)) optimizer.set_initial_lr(g, optimizer.lr(g));
+    base_lrs_.push_back(*optimizer.initial_lr(g));
+  }
+}
+
+std::vector<double> LRScheduler::lrs_at(int64_t epoch) const {
+  std::vector<double> lrs;
+  for (double base : base_lrs_) lrs.push_back(lr_at(epoch, base));
+  return lrs;
 }
 
 void LRScheduler::set_epoch(int64_t epoch) {
-  std::vector<double> lrs;
-  for (double base : base_lrs_) lrs.push_back(lr_at(epoch, base));  // may throw (OneCycleLR past its end)
+  const std::vector<double> lrs = lrs_at(epoch);  // may throw (OneCycleLR past its end)
   epoch_ = epoch;
   for (std::size_t g = 0; g < lrs.size(); ++g) optimizer_.set_lr(g, lrs[g]);
   extra_at(epoch);
@@ -661,6 +675,108 @@ double StepLR::lr_at(int64_t epoch, double base_lr) const {
 }
 
 constexpr double kPi = 3.14159265358979323846;
+
+LambdaLR::LambdaLR(Optimizer& optimizer, Lambda lr_lambda)
+    : LambdaLR(optimizer, std::vector<Lambda>(optimizer.num_groups(), lr_lambda)) {}
+
+LambdaLR::LambdaLR(Optimizer& optimizer, std::vector<Lambda> lr_lambdas)
+    : LRScheduler(optimizer), lambdas_(std::move(lr_lambdas)) {
+  NORMRT_CHECK(lambdas_.size() == base_lrs_.size(), "Expected ", base_lrs_.size(), " lr_lambdas, but got ",
+               lambdas_.size());
+  for (const Lambda& f : lambdas_) NORMRT_CHECK(static_cast<bool>(f), "LambdaLR: an lr_lambda is empty");
+  start();
+}
+
+std::vector<double> LambdaLR::lrs_at(int64_t epoch) const {
+  std::vector<double> lrs;
+  for (std::size_t g = 0; g < base_lrs_.size(); ++g) lrs.push_back(base_lrs_[g] * lambdas_[g](epoch));
+  return lrs;
+}
+
+double LambdaLR::lr_at(int64_t epoch, double base_lr) const { return base_lr * lambdas_[0](epoch); }
+
+ConstantLR::ConstantLR(Optimizer& optimizer, double factor, int64_t total_iters)
+    : LRScheduler(optimizer), factor_(factor), total_iters_(total_iters) {
+  NORMRT_CHECK(factor >= 0.0 && factor <= 1.0, "Constant multiplicative factor expected to be between 0 and 1.");
+  start();
+}
+
+double ConstantLR::lr_at(int64_t epoch, double base_lr) const {
+  return base_lr * (factor_ + (epoch >= total_iters_ ? 1.0 - factor_ : 0.0));
+}
+
+PolynomialLR::PolynomialLR(Optimizer& optimizer, int64_t total_iters, double power)
+    : LRScheduler(optimizer), total_iters_(total_iters), power_(power) {
+  NORMRT_CHECK(total_iters > 0, "PolynomialLR: total_iters must be positive, got ", total_iters);
+  start();
+}
+
+double PolynomialLR::lr_at(int64_t epoch, double base_lr) const {
+  const double done = static_cast<double>(std::min(total_iters_, epoch)) / static_cast<double>(total_iters_);
+  return base_lr * std::pow(1.0 - done, power_);
+}
+
+CosineAnnealingWarmRestarts::CosineAnnealingWarmRestarts(Optimizer& optimizer, int64_t t_0, int64_t t_mult,
+                                                         double eta_min)
+    : LRScheduler(optimizer), t_0_(t_0), t_mult_(t_mult), eta_min_(eta_min) {
+  NORMRT_CHECK(t_0 > 0, "Expected positive integer T_0, but got ", t_0);
+  NORMRT_CHECK(t_mult >= 1, "Expected integer T_mult >= 1, but got ", t_mult);
+  start();
+}
+
+double CosineAnnealingWarmRestarts::lr_at(int64_t epoch, double base_lr) const {
+  NORMRT_CHECK(epoch >= 0, "Expected non-negative epoch, but got ", epoch);
+  // The cycle holding `epoch` in integers, as step() advances T_cur and T_i (no logarithm to round).
+  int64_t t_cur = epoch, t_i = t_0_;
+  if (t_mult_ == 1) {
+    t_cur = epoch % t_0_;
+  } else {
+    while (t_cur >= t_i) {
+      t_cur -= t_i;
+      t_i *= t_mult_;
+    }
+  }
+  const double angle = kPi * static_cast<double>(t_cur) / static_cast<double>(t_i);
+  return eta_min_ + (base_lr - eta_min_) * (1 + std::cos(angle)) / 2;
+}
+
+SequentialLR::SequentialLR(Optimizer& optimizer, std::vector<std::shared_ptr<LRScheduler>> schedulers,
+                           std::vector<int64_t> milestones)
+    : LRScheduler(optimizer), schedulers_(std::move(schedulers)), milestones_(std::move(milestones)) {
+  NORMRT_CHECK(!schedulers_.empty(), "SequentialLR: expects at least one scheduler");
+  for (std::size_t i = 0; i < schedulers_.size(); ++i)
+    NORMRT_CHECK(schedulers_[i] != nullptr && &schedulers_[i]->optimizer_ == &optimizer,
+                 "Sequential Schedulers expects all schedulers to belong to the same optimizer, but got schedulers at "
+                 "index ", i, " to be different than the optimizer passed in.");
+  NORMRT_CHECK(milestones_.size() == schedulers_.size() - 1,
+               "Sequential Schedulers expects number of schedulers provided to be one more than the number of "
+               "milestone points, but got number of schedulers ", schedulers_.size(),
+               " and the number of milestones to be equal to ", milestones_.size());
+  NORMRT_CHECK(std::is_sorted(milestones_.begin(), milestones_.end()),
+               "SequentialLR: milestones must be in increasing order, got ", shape_str(milestones_));
+  start();
+}
+
+std::pair<std::size_t, int64_t> SequentialLR::locate(int64_t epoch) const {
+  const auto index =
+      static_cast<std::size_t>(std::upper_bound(milestones_.begin(), milestones_.end(), epoch) - milestones_.begin());
+  return {index, index == 0 ? epoch : epoch - milestones_[index - 1]};
+}
+
+std::vector<double> SequentialLR::lrs_at(int64_t epoch) const {
+  const auto [index, own_epoch] = locate(epoch);
+  return schedulers_[index]->lrs_at(own_epoch);
+}
+
+double SequentialLR::lr_at(int64_t epoch, double base_lr) const {
+  const auto [index, own_epoch] = locate(epoch);
+  return schedulers_[index]->lr_at(own_epoch, base_lr);
+}
+
+void SequentialLR::extra_at(int64_t epoch) {
+  const auto [index, own_epoch] = locate(epoch);
+  schedulers_[index]->extra_at(own_epoch);
+}
 
 MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma)
     : LRScheduler(optimizer), milestones_(std::move(milestones)), gamma_(gamma) {
@@ -731,6 +847,7 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, const OneCycleLROptions& o) : LRSch
     const double max_lr = o.max_lrs().empty() ? o.max_lr() : o.max_lrs()[g];
     NORMRT_CHECK(max_lr > 0, "OneCycleLR: max_lr must be positive, got ", max_lr);
     base_lrs_[g] = max_lr / o.div_factor();
+    optimizer.set_initial_lr(g, base_lrs_[g]);  // as PyTorch's OneCycleLR writes initial_lr
   }
   start();
 }

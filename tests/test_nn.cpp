@@ -916,9 +916,13 @@ TEST(Optim, Schedulers) {
   EXPECT_EQ(opt3.lr(), 0.5);
   multistep.set_epoch(3);
   EXPECT_EQ(opt3.lr(), 0.125);
-  optim::ExponentialLR exponential(opt3, 0.5);  // from the lr the optimizer has now, 0.125
+  // A second scheduler on the optimizer starts from the initial lr the first one recorded (PyTorch's initial_lr),
+  // not from the lr the first one set.
+  EXPECT_EQ(opt3.initial_lr(), 1.0);
+  optim::ExponentialLR exponential(opt3, 0.5);
+  EXPECT_EQ(opt3.lr(), 1.0);
   exponential.set_epoch(3);
-  EXPECT_EQ(opt3.lr(), 0.125 / 8);
+  EXPECT_EQ(opt3.lr(), 0.125);
 }
 
 }  // namespace

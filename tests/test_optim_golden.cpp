@@ -92,6 +92,37 @@ TEST(OptimGolden, SchedulersFollowPyTorchPerGroup) {
   });
   run_schedule_case("sched_exponential", sgd(0),
                     [](auto& o) { return std::make_unique<optim::ExponentialLR>(o, 0.8); });
+  run_schedule_case("sched_lambda", sgd(0), [](auto& o) {
+    return std::make_unique<optim::LambdaLR>(
+        o, std::vector<optim::LambdaLR::Lambda>{[](int64_t e) { return std::pow(0.95, static_cast<double>(e)); },
+                                                [](int64_t e) { return 1.0 / static_cast<double>(e + 1); }});
+  });
+  run_schedule_case("sched_constant", sgd(0), [](auto& o) { return std::make_unique<optim::ConstantLR>(o, 0.5, 3); });
+  run_schedule_case("sched_polynomial", sgd(0),
+                    [](auto& o) { return std::make_unique<optim::PolynomialLR>(o, 4, 2.0); });
+  run_schedule_case("sched_warm_restarts", sgd(0),
+                    [](auto& o) { return std::make_unique<optim::CosineAnnealingWarmRestarts>(o, 3, 2, 0.01); });
+  run_schedule_case("sched_warm_restarts_fixed", sgd(0),
+                    [](auto& o) { return std::make_unique<optim::CosineAnnealingWarmRestarts>(o, 4); });
+  // The schedulers of a SequentialLR are built on the optimizer one after another, each from its initial lr.
+  run_schedule_case("sched_sequential_warmup_cosine", sgd(0), [](auto& o) {
+    auto warmup = std::make_shared<optim::LinearLR>(o, 0.1, 1.0, 3);
+    auto cosine = std::make_shared<optim::CosineAnnealingLR>(o, 5);
+    return std::make_unique<optim::SequentialLR>(
+        o, std::vector<std::shared_ptr<optim::LRScheduler>>{warmup, cosine}, std::vector<int64_t>{3});
+  });
+  run_schedule_case("sched_sequential_three", sgd(0), [](auto& o) {
+    std::vector<std::shared_ptr<optim::LRScheduler>> parts = {std::make_shared<optim::ConstantLR>(o, 0.5, 2),
+                                                              std::make_shared<optim::ExponentialLR>(o, 0.9),
+                                                              std::make_shared<optim::StepLR>(o, 2, 0.5)};
+    return std::make_unique<optim::SequentialLR>(o, parts, std::vector<int64_t>{2, 5});
+  });
+  run_schedule_case("sched_sequential_onecycle", sgd(0.9), [](auto& o) {
+    std::vector<std::shared_ptr<optim::LRScheduler>> parts = {
+        std::make_shared<optim::OneCycleLR>(o, optim::OneCycleLROptions(0.4, 6)),
+        std::make_shared<optim::ConstantLR>(o, 0.5, 2)};
+    return std::make_unique<optim::SequentialLR>(o, parts, std::vector<int64_t>{6});
+  });
   run_schedule_case(
       "sched_onecycle_rmsprop",
       [](std::vector<optim::ParamGroup> g) {
@@ -171,6 +202,23 @@ TEST(Optim, GroupsAndSchedulersRefuseWhatPyTorchRefuses) {
   cycle.step();
   EXPECT_TRUE(throws_with([&] { cycle.step(); }, "Tried to step 3 times. The specified number of total steps is 2"));
   EXPECT_TRUE(throws_with([&] { optim::LinearLR(plain, 0.0); }, "Starting multiplicative factor expected"));
+  EXPECT_TRUE(throws_with([&] { optim::ConstantLR(plain, 1.5); },
+                          "Constant multiplicative factor expected to be between 0 and 1."));
+  EXPECT_TRUE(throws_with([&] { optim::CosineAnnealingWarmRestarts(plain, 0); },
+                          "Expected positive integer T_0, but got 0"));
+  EXPECT_TRUE(throws_with([&] { optim::CosineAnnealingWarmRestarts(plain, 2, 0); },
+                          "Expected integer T_mult >= 1, but got 0"));
+  EXPECT_TRUE(throws_with([&] { optim::LambdaLR(plain, std::vector<optim::LambdaLR::Lambda>(2, nullptr)); },
+                          "Expected 1 lr_lambdas, but got 2"));
+  optim::SGD other({b}, optim::SGDOptions(0.1));
+  auto mine = std::make_shared<optim::StepLR>(plain, 2), theirs = std::make_shared<optim::StepLR>(other, 2);
+  EXPECT_TRUE(throws_with([&] { optim::SequentialLR(plain, {mine, theirs}, {2}); },
+                          "Sequential Schedulers expects all schedulers to belong to the same optimizer, but got "
+                          "schedulers at index 1 to be different than the optimizer passed in."));
+  EXPECT_TRUE(throws_with([&] { optim::SequentialLR(plain, {mine, mine}, {}); },
+                          "Sequential Schedulers expects number of schedulers provided to be one more than the number "
+                          "of milestone points, but got number of schedulers 2 and the number of milestones to be "
+                          "equal to 0"));
   EXPECT_TRUE(throws_with([&] { optim::ReduceLROnPlateau(plain, optim::ReduceLROnPlateauOptions().factor(1.0)); },
                           "Factor should be < 1.0."));
   b.mutable_grad() = full({2}, NAN);

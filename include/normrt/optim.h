@@ -4,6 +4,8 @@
 // group of up to 40 tensors, with no host synchronisation.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -52,6 +54,10 @@ class Optimizer {
   double weight_decay(std::size_t group = 0) const { return group_at(group).weight_decay; }
   double momentum(std::size_t group = 0) const { return group_at(group).momentum; }
   void set_momentum(std::size_t group, double momentum);
+  // The lr a group's schedules start from (PyTorch's param_group['initial_lr']): the group's lr when the first
+  // scheduler was attached (OneCycleLR sets its own), unset before.
+  std::optional<double> initial_lr(std::size_t group = 0) const { return group_at(group).initial_lr; }
+  void set_initial_lr(std::size_t group, double lr);
   // Whether the optimizer has a momentum (SGD built with momentum, Adam's beta1) that set_momentum changes.
   virtual bool has_momentum() const { return false; }
   // Every parameter, group by group.
@@ -78,6 +84,7 @@ class Optimizer {
   struct Group {
     std::vector<std::size_t> members;  // indices into params_
     double lr, weight_decay, momentum;
+    std::optional<double> initial_lr;
   };
   // Calls update(params, slots, steps_before, group) for sets of parameters of one group that have gradients and
   // share a step count.
@@ -256,7 +263,8 @@ class Adagrad : public Optimizer {
 
 // A learning rate that is a function of a step count: step() once per epoch or once per iteration, as the
 // schedule is meant (OneCycleLR: per iteration), set_epoch() to jump (resuming). Each group follows the schedule
-// from its own initial learning rate, as in PyTorch.
+// from its own initial learning rate (Optimizer::initial_lr, shared by every scheduler of the optimizer), as in
+// PyTorch, so that schedulers built one after another on one optimizer (for SequentialLR) start from the same lr.
 class LRScheduler {
  public:
   virtual ~LRScheduler() = default;
@@ -269,11 +277,14 @@ class LRScheduler {
   // Applies epoch 0; each scheduler's constructor calls it last, once lr_at can run.
   void start() { set_epoch(0); }
   virtual double lr_at(int64_t epoch, double base_lr) const = 0;
+  // Every group's lr at `epoch`: lr_at over the base lrs.
+  virtual std::vector<double> lrs_at(int64_t epoch) const;
   virtual void extra_at(int64_t /*epoch*/) {}  // what else a schedule sets (OneCycleLR: momentum)
   Optimizer& optimizer() { return optimizer_; }
   std::vector<double> base_lrs_;
 
  private:
+  friend class SequentialLR;  // drives the schedulers it holds through lrs_at and extra_at
   Optimizer& optimizer_;
   int64_t epoch_ = 0;
 };
@@ -287,6 +298,70 @@ class StepLR : public LRScheduler {
   double lr_at(int64_t epoch, double base_lr) const override;
   int64_t step_size_;
   double gamma_;
+};
+
+// lr = base_lr * lambda(epoch), one function for every group or one per group.
+class LambdaLR : public LRScheduler {
+ public:
+  using Lambda = std::function<double(int64_t)>;
+  LambdaLR(Optimizer& optimizer, Lambda lr_lambda);
+  LambdaLR(Optimizer& optimizer, std::vector<Lambda> lr_lambdas);
+
+ private:
+  std::vector<double> lrs_at(int64_t epoch) const override;
+  double lr_at(int64_t epoch, double base_lr) const override;
+  std::vector<Lambda> lambdas_;
+};
+
+// lr = base_lr * factor until epoch total_iters, then base_lr.
+class ConstantLR : public LRScheduler {
+ public:
+  ConstantLR(Optimizer& optimizer, double factor = 1.0 / 3, int64_t total_iters = 5);
+
+ private:
+  double lr_at(int64_t epoch, double base_lr) const override;
+  double factor_;
+  int64_t total_iters_;
+};
+
+// lr = base_lr * (1 - min(epoch, total_iters) / total_iters)^power.
+class PolynomialLR : public LRScheduler {
+ public:
+  PolynomialLR(Optimizer& optimizer, int64_t total_iters = 5, double power = 1.0);
+
+ private:
+  double lr_at(int64_t epoch, double base_lr) const override;
+  int64_t total_iters_;
+  double power_;
+};
+
+// SGDR: lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2, T_cur the epochs since the last
+// restart, T_i = T_0 * T_mult^restarts the length of the current cycle (integer epochs, as step() counts them).
+class CosineAnnealingWarmRestarts : public LRScheduler {
+ public:
+  CosineAnnealingWarmRestarts(Optimizer& optimizer, int64_t t_0, int64_t t_mult = 1, double eta_min = 0.0);
+
+ private:
+  double lr_at(int64_t epoch, double base_lr) const override;
+  int64_t t_0_, t_mult_;
+  double eta_min_;
+};
+
+// One scheduler after another: schedulers[i] from milestones[i - 1] on, counting its epochs from there (a warm-up
+// LinearLR, then CosineAnnealingLR). Every scheduler must belong to `optimizer`; SequentialLR drives them (their
+// own step() is not called).
+class SequentialLR : public LRScheduler {
+ public:
+  SequentialLR(Optimizer& optimizer, std::vector<std::shared_ptr<LRScheduler>> schedulers,
+               std::vector<int64_t> milestones);
+
+ private:
+  std::pair<std::size_t, int64_t> locate(int64_t epoch) const;  // the scheduler's index and its own epoch
+  std::vector<double> lrs_at(int64_t epoch) const override;
+  double lr_at(int64_t epoch, double base_lr) const override;
+  void extra_at(int64_t epoch) override;
+  std::vector<std::shared_ptr<LRScheduler>> schedulers_;
+  std::vector<int64_t> milestones_;
 };
 
 // lr = base_lr * gamma^(number of milestones <= epoch), a milestone listed twice counting twice.
