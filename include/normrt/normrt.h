@@ -43,4 +43,5 @@
 #include "normrt/optim.h"
 #include "normrt/amp.h"
 #include "normrt/serialize.h"
+#include "normrt/swa_utils.h"
 #include "normrt/tensor.h"

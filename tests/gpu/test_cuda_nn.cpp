@@ -13,6 +13,7 @@
 #include "permute_golden_runner.h"
 #include "prelu_golden_runner.h"
 #include "pointwise_loss_golden_runner.h"
+#include "swa_golden_runner.h"
 
 namespace normrt {
 namespace {
@@ -33,6 +34,12 @@ TEST(CudaFeatureDropout, GivesTheCpusMasks) {
   gpu.to(kGpu);
   EXPECT_EQ(gpu.forward(x.to(kGpu)).to_vector(), cpu.forward(x).to_vector());
   EXPECT_EQ(gpu.backward(x.to(kGpu)).to_vector(), cpu.backward(x).to_vector());
+}
+
+// Weight averaging and update_bn on the device, against PyTorch's (the CPU suite's golden data).
+TEST(CudaSwaUtils, AveragesAndBatchNormStatisticsMatchPyTorch) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_swa_golden(kGpu);
 }
 
 // A module on the GPU refuses CPU input (the CPU's fused norms read the parameters' memory).

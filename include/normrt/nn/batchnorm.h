@@ -53,6 +53,8 @@ class BatchNormBase : public NormBase {
  public:
 
   const BatchNormOptions& options() const { return options_; }
+  // module.momentum = ... in PyTorch (nullopt: the cumulative average), for the following forwards.
+  void set_momentum(std::optional<double> momentum) { options_.momentum(momentum); }
 
   // ResNet's block end, fused: relu(bn(input) + residual) (relu = false: no ReLU), the output written once. Beside
   // forward() (options().relu() is forward()'s): each call fills `ctx`, whose backward_add returns the gradients of
