@@ -48,6 +48,19 @@ TEST(SwaUtils, RefusesMismatchedModelsAndKeepsStateWhenAPassFails) {
   EXPECT_TRUE(throws_with([] { optim::swa_utils::ema_avg_fn(1.5); }, "ema_avg_fn: decay must be in [0, 1], got 1.5"));
 }
 
+// update_bn starts from reset statistics: a model that trained before gets the statistics a fresh one gets.
+TEST(SwaUtils, UpdateBnForgetsEarlierStatistics) {
+  auto trained = swa_model(), fresh = swa_model();
+  fresh->load_state_dict(trained->state_dict());
+  trained->train();
+  for (int i = 0; i < 3; ++i) trained->forward(randn({4, 6}) * 2.0 + 1.0);
+  const std::vector<Tensor> batches = {randn({5, 6}) + 4.0, randn({3, 6}) - 1.0};
+  optim::swa_utils::update_bn(batches, *trained);
+  optim::swa_utils::update_bn(batches, *fresh);
+  for (std::size_t i = 0; i < 2; ++i) EXPECT_EQ(trained->buffers()[i].to_vector(), fresh->buffers()[i].to_vector());
+  EXPECT_EQ(trained->buffers()[2].item<int64_t>(), 2);
+}
+
 // Integer buffers average in float32 and truncate, as PyTorch's copy_ of a float result into num_batches_tracked:
 // (1 + 4) / 2 = 2.5 -> 2.
 TEST(SwaUtils, IntegerBuffersAreTruncatedAverages) {
