@@ -3,7 +3,7 @@
 // kernels or on cuDNN) on ResNet-50 shapes (on the GPU also cuDNN on NCHW against NHWC activations, float32 and
 // float16), and on the CPU normrt-train's ResNet convolutions with and without oneDNN; max pooling (normrt's kernel
 // against cuDNN's pooling on the GPU); one optimizer step over a 1M-parameter model (SGD with momentum, Adam,
-// Adadelta, RMSprop, Adagrad); memory-format conversions (to channels-last and back) in float32 and bfloat16; host
+// Adadelta, RMSprop, Adagrad, Adamax, RAdam); memory-format conversions (to channels-last and back) in float32 and bfloat16; host
 // tensor ops (arithmetic, reductions, copies, random draws, softmax and losses, dropout, ResNet's stem max pooling,
 // padding, activations) and the CPU optimizer steps for benchmarks/compare_host_ops_cpu.py.
 // GPU timing: CUDA events on the current stream, warm-up, medians of --benchmark_repetitions (default 5).
@@ -264,6 +264,8 @@ void optimizer_step(benchmark::State& state, Device device, int kind) {
   if (kind == 2) opt = std::make_unique<optim::Adadelta>(params, optim::AdadeltaOptions());
   if (kind == 3) opt = std::make_unique<optim::RMSprop>(params, optim::RMSpropOptions());
   if (kind == 4) opt = std::make_unique<optim::Adagrad>(params, optim::AdagradOptions());
+  if (kind == 5) opt = std::make_unique<optim::Adamax>(params, optim::AdamaxOptions());
+  if (kind == 6) opt = std::make_unique<optim::RAdam>(params, optim::RAdamOptions());
   timed(state, device, [&] { opt->step(); });
   state.counters["params"] = static_cast<double>(count);
 }
@@ -630,8 +632,8 @@ int main(int argc, char** argv) {
                                      tensor_op, op)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
-    const char* names[] = {"sgd-momentum", "adam", "adadelta", "rmsprop", "adagrad"};
-    for (int kind = 0; kind < 5; ++kind) {
+    const char* names[] = {"sgd-momentum", "adam", "adadelta", "rmsprop", "adagrad", "adamax", "radam"};
+    for (int kind = 0; kind < 7; ++kind) {
       const std::string name = tag + "/optimizer-step-1M/" + names[kind];
       auto* b = benchmark::RegisterBenchmark(name.c_str(), optimizer_step, device, kind);
       b->Unit(benchmark::kMicrosecond);

@@ -62,7 +62,8 @@ def torch_call(torch, name):
         optim = torch.optim
         opt = {"sgd-momentum": lambda: optim.SGD(params, lr=0.01, momentum=0.9), "adam": lambda: optim.Adam(params),
                "adadelta": lambda: optim.Adadelta(params), "rmsprop": lambda: optim.RMSprop(params),
-               "adagrad": lambda: optim.Adagrad(params)}[parts[2]]()
+               "adagrad": lambda: optim.Adagrad(params), "adamax": lambda: optim.Adamax(params),
+               "radam": lambda: optim.RAdam(params)}[parts[2]]()
         return opt.step
     op, dims = parts[2:4]
     shape = [int(d) for d in dims.split("x")]

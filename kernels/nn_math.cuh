@@ -223,4 +223,38 @@ NORMRT_HD inline void adagrad_update(float& param, float grad, float& sum, const
   param = param + h.neg_step_lr * grad / (sqrtf(sum) + h.eps);
 }
 
+// Adamax (torch.optim.Adamax): the infinity norm max(exp_inf * beta2, |grad| + eps), NaN kept as torch.amax keeps it.
+struct AdamaxHyper {
+  float beta1, beta2, one_minus_beta1, eps, weight_decay;
+  float neg_step_lr;  // -lr / (1 - beta1^step)
+};
+
+NORMRT_HD inline void adamax_update(float& param, float grad, float& exp_avg, float& exp_inf, const AdamaxHyper& h) {
+  if (h.weight_decay != 0.0f) grad = grad + h.weight_decay * param;
+  exp_avg = exp_avg * h.beta1 + h.one_minus_beta1 * grad;
+  const float decayed = exp_inf * h.beta2, bound = fabsf(grad) + h.eps;
+  exp_inf = bound > decayed || bound != bound ? bound : decayed;
+  param = param + h.neg_step_lr * exp_avg / exp_inf;
+}
+
+// RAdam (torch.optim.RAdam): Adam's moments, the step rectified by the variance term once the approximated SMA's
+// length passes 5 (rectified), else a momentum step; PyTorch's order of operations.
+struct RadamHyper {
+  float beta1, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay;
+  float bias_correction1, lr, bias_correction2_sqrt, rect;
+  bool rectified;
+};
+
+NORMRT_HD inline void radam_update(float& param, float grad, float& exp_avg, float& exp_avg_sq, const RadamHyper& h) {
+  if (h.weight_decay != 0.0f) grad = grad + h.weight_decay * param;
+  exp_avg = exp_avg * h.beta1 + h.one_minus_beta1 * grad;
+  exp_avg_sq = exp_avg_sq * h.beta2 + h.one_minus_beta2 * grad * grad;
+  const float step = exp_avg / h.bias_correction1 * h.lr;
+  if (h.rectified) {
+    param = param - step * (h.bias_correction2_sqrt / (sqrtf(exp_avg_sq) + h.eps)) * h.rect;
+  } else {
+    param = param - step;
+  }
+}
+
 }  // namespace normrt::nnmath

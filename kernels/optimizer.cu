@@ -73,6 +73,20 @@ struct AdagradUpdate {
   }
 };
 
+struct AdamaxUpdate {
+  nnmath::AdamaxHyper h;
+  __device__ void operator()(float& p, float g, float* s1, float* s2, float*) const {
+    nnmath::adamax_update(p, g, *s1, *s2, h);
+  }
+};
+
+struct RadamUpdate {
+  nnmath::RadamHyper h;
+  __device__ void operator()(float& p, float g, float* s1, float* s2, float*) const {
+    nnmath::radam_update(p, g, *s1, *s2, h);
+  }
+};
+
 template <typename Update, typename Hyper>
 __global__ void multi_tensor_kernel(TensorList list, HyperSource<Hyper> source) {
   const Update update{source.table != nullptr ? source.table[*source.index] : source.value};
@@ -153,6 +167,15 @@ void rmsprop_step(const TensorList& list, const HyperSource<nnmath::RmspropHyper
 void adagrad_step(const TensorList& list, const HyperSource<nnmath::AdagradHyper>& h, int sm_count,
                   cudaStream_t stream) {
   launch<AdagradUpdate>(list, h, sm_count, stream);
+}
+
+void adamax_step(const TensorList& list, const HyperSource<nnmath::AdamaxHyper>& h, int sm_count,
+                 cudaStream_t stream) {
+  launch<AdamaxUpdate>(list, h, sm_count, stream);
+}
+
+void radam_step(const TensorList& list, const HyperSource<nnmath::RadamHyper>& h, int sm_count, cudaStream_t stream) {
+  launch<RadamUpdate>(list, h, sm_count, stream);
 }
 
 }  // namespace normrt::NORMRT_KERNEL_NS

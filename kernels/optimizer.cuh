@@ -58,6 +58,9 @@ void rmsprop_step(const TensorList& list, const HyperSource<nnmath::RmspropHyper
                   cudaStream_t stream);
 void adagrad_step(const TensorList& list, const HyperSource<nnmath::AdagradHyper>& h, int sm_count,
                   cudaStream_t stream);
+void adamax_step(const TensorList& list, const HyperSource<nnmath::AdamaxHyper>& h, int sm_count,
+                 cudaStream_t stream);
+void radam_step(const TensorList& list, const HyperSource<nnmath::RadamHyper>& h, int sm_count, cudaStream_t stream);
 
 // GradScaler: the gradients (list.param; grad and state slots unused) multiplied by inverse_scale(*scale), and
 // *found_inf set to 1 if any of them was inf or NaN (left as it is otherwise).

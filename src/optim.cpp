@@ -417,10 +417,14 @@ Adam::Adam(std::vector<ParamGroup> groups, const AdamOptions& options, bool deco
                 options.amsgrad() ? std::vector<std::string>{"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
                                   : std::vector<std::string>{"exp_avg", "exp_avg_sq"}),
       options_(options), decoupled_(decoupled) {
-  check_non_negative(options.eps(), "epsilon value");
+  check_adam_family(options.eps(), options.beta2());
+}
+
+void Optimizer::check_adam_family(double eps, double beta2) const {
+  check_non_negative(eps, "epsilon value");
   for (const Group& g : groups_)
     NORMRT_CHECK(g.momentum >= 0.0 && g.momentum < 1.0, "Invalid beta parameter at index 0: ", g.momentum);
-  NORMRT_CHECK(options.beta2() >= 0.0 && options.beta2() < 1.0, "Invalid beta parameter at index 1: ", options.beta2());
+  NORMRT_CHECK(beta2 >= 0.0 && beta2 < 1.0, "Invalid beta parameter at index 1: ", beta2);
 }
 
 namespace {
@@ -637,6 +641,111 @@ void Adagrad::step() {
         [&](const auto& list, int sms, auto stream) {
 #if NORMRT_WITH_CUDA
           normrt::cuda::adagrad_step(list, source_of(h, plan), sms, stream);
+#else
+          (void)list; (void)sms; (void)stream; (void)plan;
+#endif
+        });
+  });
+}
+
+Adamax::Adamax(std::vector<ParamGroup> groups, const AdamaxOptions& options)
+    : Optimizer(std::move(groups), {options.lr(), options.weight_decay(), options.beta1()}, {"exp_avg", "exp_inf"}),
+      options_(options) {
+  check_adam_family(options.eps(), options.beta2());
+}
+
+namespace {
+nnmath::AdamaxHyper adamax_hyper(const AdamaxOptions& options, int64_t steps, double lr, double beta1,
+                                 double weight_decay) {
+  NORMRT_CHECK(beta1 >= 0.0 && beta1 < 1.0, "Invalid beta parameter at index 0: ", beta1);
+  const double bias_correction = 1.0 - std::pow(beta1, static_cast<double>(steps + 1));
+  return {static_cast<float>(beta1),        static_cast<float>(options.beta2()),
+          static_cast<float>(1.0 - beta1),  static_cast<float>(options.eps()),
+          static_cast<float>(weight_decay), static_cast<float>(-(lr / bias_correction))};
+}
+}  // namespace
+
+std::vector<float> Adamax::hyper_words(int64_t steps, const Group& g) const {
+  return as_words(adamax_hyper(options_, steps, g.lr, g.momentum, g.weight_decay));
+}
+
+void Adamax::step() {
+  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
+                     const Group& g) {
+    const nnmath::AdamaxHyper h = adamax_hyper(options_, steps, g.lr, g.momentum, g.weight_decay);
+    const auto plan = planned(g, steps);
+    apply(
+        params, slots,
+        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1, float*,
+            int64_t n) {
+          const nnmath::AdamaxHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) nnmath::adamax_update(p[i], grad[i], s0[i], s1[i], local);
+        },
+        [&](const auto& list, int sms, auto stream) {
+#if NORMRT_WITH_CUDA
+          normrt::cuda::adamax_step(list, source_of(h, plan), sms, stream);
+#else
+          (void)list; (void)sms; (void)stream; (void)plan;
+#endif
+        });
+  });
+}
+
+RAdam::RAdam(std::vector<ParamGroup> groups, const RAdamOptions& options)
+    : Optimizer(std::move(groups), {options.lr(), options.weight_decay(), options.beta1()}, {"exp_avg", "exp_avg_sq"}),
+      options_(options) {
+  check_adam_family(options.eps(), options.beta2());
+}
+
+namespace {
+// PyTorch's RAdam step arithmetic in double: the bias corrections, the SMA lengths rho_inf and rho_t, and the
+// rectification term where rho_t > 5.
+nnmath::RadamHyper radam_hyper(const RAdamOptions& options, int64_t steps, double lr, double beta1,
+                               double weight_decay) {
+  NORMRT_CHECK(beta1 >= 0.0 && beta1 < 1.0, "Invalid beta parameter at index 0: ", beta1);
+  const double t = static_cast<double>(steps + 1), beta2 = options.beta2();
+  const double bias_correction1 = 1.0 - std::pow(beta1, t), bias_correction2 = 1.0 - std::pow(beta2, t);
+  const double rho_inf = 2.0 / (1.0 - beta2) - 1.0;
+  const double rho_t = rho_inf - 2.0 * t * std::pow(beta2, t) / bias_correction2;
+  const bool rectified = rho_t > 5.0;
+  const double rect = rectified ? std::sqrt((rho_t - 4) * (rho_t - 2) * rho_inf /
+                                            ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+                                : 0.0;
+  return {static_cast<float>(beta1),
+          static_cast<float>(beta2),
+          static_cast<float>(1.0 - beta1),
+          static_cast<float>(1.0 - beta2),
+          static_cast<float>(options.eps()),
+          static_cast<float>(weight_decay),
+          static_cast<float>(bias_correction1),
+          static_cast<float>(lr),
+          static_cast<float>(std::sqrt(bias_correction2)),
+          static_cast<float>(rect),
+          rectified};
+}
+}  // namespace
+
+std::vector<float> RAdam::hyper_words(int64_t steps, const Group& g) const {
+  return as_words(radam_hyper(options_, steps, g.lr, g.momentum, g.weight_decay));
+}
+
+void RAdam::step() {
+  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
+                     const Group& g) {
+    const nnmath::RadamHyper h = radam_hyper(options_, steps, g.lr, g.momentum, g.weight_decay);
+    const auto plan = planned(g, steps);
+    apply(
+        params, slots,
+        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1, float*,
+            int64_t n) {
+          const nnmath::RadamHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) nnmath::radam_update(p[i], grad[i], s0[i], s1[i], local);
+        },
+        [&](const auto& list, int sms, auto stream) {
+#if NORMRT_WITH_CUDA
+          normrt::cuda::radam_step(list, source_of(h, plan), sms, stream);
 #else
           (void)list; (void)sms; (void)stream; (void)plan;
 #endif

@@ -43,6 +43,18 @@ inline std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& name,
     if (o.contains("nesterov")) options.nesterov(o["nesterov"].get<bool>());
     return std::make_unique<optim::SGD>(std::move(params), options);
   }
+  if (name.rfind("adamax", 0) == 0 || name.rfind("radam", 0) == 0) {
+    auto configured = [&](auto options) {
+      if (o.contains("betas")) options.beta1(o["betas"][0].get<double>()).beta2(o["betas"][1].get<double>());
+      if (o.contains("eps")) options.eps(o["eps"].get<double>());
+      if (o.contains("weight_decay")) options.weight_decay(o["weight_decay"].get<double>());
+      return options;
+    };
+    const double lr = o["lr"].get<double>();
+    if (name.rfind("adamax", 0) == 0)
+      return std::make_unique<optim::Adamax>(std::move(params), configured(optim::AdamaxOptions(lr)));
+    return std::make_unique<optim::RAdam>(std::move(params), configured(optim::RAdamOptions(lr)));
+  }
   if (name.rfind("adam", 0) == 0) {
     // The options the case sets; the others keep the optimizer's defaults (AdamW's weight_decay is 1e-2, Adam's 0).
     auto configured = [&](auto options) {
@@ -116,7 +128,7 @@ inline void run_nn_golden_case(const std::string& name, const Device& device, do
   } else if (kind == "optimizer") {
     std::vector<Tensor> params = {load("param0_init"), load("param1_init")};
     auto opt = make_optimizer(spec["optimizer"], spec["options"], params);
-    for (int step = 0; step < 5; ++step) {
+    for (int step = 0; step < spec.value("steps", 5); ++step) {
       SCOPED_TRACE("step " + std::to_string(step));
       for (int i = 0; i < 2; ++i)
         params[i].mutable_grad() = load("grad" + std::to_string(i) + "_step" + std::to_string(step));

@@ -852,6 +852,12 @@ TEST(Optim, OptionsAreValidated) {
   EXPECT_TRUE(
       throws_with([] { optim::Adagrad({optim::ParamGroup({ones({1})}).momentum(0.9)}, optim::AdagradOptions()); },
                   "Adagrad has no momentum to set in a parameter group"));
+  EXPECT_TRUE(throws_with([] { optim::Adamax({ones({1})}, optim::AdamaxOptions().beta2(1.0)); },
+                          "Invalid beta parameter at index 1: 1"));
+  EXPECT_TRUE(throws_with([] { optim::RAdam({ones({1})}, optim::RAdamOptions().beta1(1.5)); },
+                          "Invalid beta parameter at index 0: 1.5"));
+  EXPECT_TRUE(
+      throws_with([] { optim::RAdam({ones({1})}, optim::RAdamOptions().eps(-1)); }, "Invalid epsilon value: -1"));
   Tensor p = ones({1});
   optim::RMSprop no_momentum({p}, optim::RMSpropOptions());
   EXPECT_TRUE(throws_with([&] { no_momentum.set_momentum(0, 0.9); }, "this optimizer has no momentum to set"));

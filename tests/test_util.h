@@ -183,6 +183,15 @@ inline std::vector<std::pair<std::string, OptimizerMaker>> one_of_each_optimizer
              const auto options = optim::RMSpropOptions(0.01).centered(true).momentum(0.9);
              return std::make_unique<optim::RMSprop>(std::move(p), options);
            }},
+          {"adamax",
+           [](std::vector<Tensor> p) {
+             return std::make_unique<optim::Adamax>(std::move(p), optim::AdamaxOptions(0.01).weight_decay(0.05));
+           }},
+          {"radam",
+           [](std::vector<Tensor> p) {
+             const auto options = optim::RAdamOptions(0.01).beta2(0.9).weight_decay(0.05);  // rectified from step 6
+             return std::make_unique<optim::RAdam>(std::move(p), options);
+           }},
           {"adagrad", [](std::vector<Tensor> p) {
              const auto options = optim::AdagradOptions(0.1).lr_decay(0.01).initial_accumulator_value(0.1);
              return std::make_unique<optim::Adagrad>(std::move(p), options);

@@ -1,5 +1,6 @@
-// Optimizers (SGD, Adam, AdamW, Adadelta, RMSprop, Adagrad) and learning-rate schedulers (StepLR, MultiStepLR,
-// ExponentialLR, CosineAnnealingLR, LinearLR, OneCycleLR, ReduceLROnPlateau) with torch.optim's semantics.
+// Optimizers (SGD, Adam, AdamW, Adadelta, RMSprop, Adagrad, Adamax, RAdam) and learning-rate schedulers (StepLR,
+// MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR, OneCycleLR, ReduceLROnPlateau, ...) with torch.optim's
+// semantics.
 // Parameters whose grad() is undefined are skipped, as torch skips grad None. On CUDA a step is one fused launch per
 // group of up to 40 tensors, with no host synchronisation.
 #pragma once
@@ -94,6 +95,8 @@ class Optimizer {
   // The kernel hyperparameters (the optimizer's nnmath::*Hyper, as 32-bit words) of a step of `group` taken after
   // `steps` steps: what step() passes and plan_steps tabulates.
   virtual std::vector<float> hyper_words(int64_t steps, const Group& group) const = 0;
+  // The Adam family's checks, PyTorch's messages: eps, every group's beta1 (its momentum) and beta2.
+  void check_adam_family(double eps, double beta2) const;
   // In step() under a plan: the group's device table and the device index (nulls without a plan); checks the plan.
   std::pair<const float*, const int64_t*> planned(const Group& group, int64_t steps) const;
   struct Plan {
@@ -259,6 +262,54 @@ class Adagrad : public Optimizer {
  private:
   std::vector<float> hyper_words(int64_t steps, const Group& group) const override;
   AdagradOptions options_;
+};
+
+class AdamaxOptions {
+ public:
+  explicit AdamaxOptions(double lr = 2e-3) : lr_(lr) {}
+  NORMRT_ARG(double, lr);
+  NORMRT_ARG(double, beta1) = 0.9;
+  NORMRT_ARG(double, beta2) = 0.999;
+  NORMRT_ARG(double, eps) = 1e-8;
+  NORMRT_ARG(double, weight_decay) = 0.0;
+};
+
+// torch.optim.Adamax; state "exp_avg" and "exp_inf". beta1 is the groups' momentum (what OneCycleLR cycles).
+class Adamax : public Optimizer {
+ public:
+  Adamax(std::vector<ParamGroup> groups, const AdamaxOptions& options);
+  Adamax(std::vector<Tensor> params, const AdamaxOptions& options)
+      : Adamax(std::vector<ParamGroup>{ParamGroup(std::move(params))}, options) {}
+  void step() override;
+  bool has_momentum() const override { return true; }
+
+ private:
+  std::vector<float> hyper_words(int64_t steps, const Group& group) const override;
+  AdamaxOptions options_;
+};
+
+class RAdamOptions {
+ public:
+  explicit RAdamOptions(double lr = 1e-3) : lr_(lr) {}
+  NORMRT_ARG(double, lr);
+  NORMRT_ARG(double, beta1) = 0.9;
+  NORMRT_ARG(double, beta2) = 0.999;
+  NORMRT_ARG(double, eps) = 1e-8;
+  NORMRT_ARG(double, weight_decay) = 0.0;
+};
+
+// torch.optim.RAdam (rectified Adam); state "exp_avg" and "exp_avg_sq". beta1 is the groups' momentum.
+class RAdam : public Optimizer {
+ public:
+  RAdam(std::vector<ParamGroup> groups, const RAdamOptions& options);
+  RAdam(std::vector<Tensor> params, const RAdamOptions& options)
+      : RAdam(std::vector<ParamGroup>{ParamGroup(std::move(params))}, options) {}
+  void step() override;
+  bool has_momentum() const override { return true; }
+
+ private:
+  std::vector<float> hyper_words(int64_t steps, const Group& group) const override;
+  RAdamOptions options_;
 };
 
 // A learning rate that is a function of a step count: step() once per epoch or once per iteration, as the

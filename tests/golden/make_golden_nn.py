@@ -28,21 +28,24 @@ def save(case, name, t):
     np.save(os.path.join(d, name + ".npy"), a if a.dtype == np.int64 else a.astype(np.float32))
 
 
-def optimizer_case(name, cls, kwargs):
+def optimizer_case(name, cls, kwargs, steps=5):
     case = "optim_" + name
     params = [torch.randn(3, 4, requires_grad=True), torch.randn(4, requires_grad=True)]
     for i, p in enumerate(params):
         save(case, f"param{i}_init", p)
     opt = cls(params, **kwargs)
-    for step in range(5):
+    for step in range(steps):
         for i, p in enumerate(params):
             p.grad = torch.randn_like(p)
             save(case, f"grad{i}_step{step}", p.grad)
         opt.step()
         for i, p in enumerate(params):
             save(case, f"param{i}_step{step}", p)
-    return {"name": case, "kind": "optimizer", "optimizer": name,
-            "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}}
+    entry = {"name": case, "kind": "optimizer", "optimizer": name,
+             "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}}
+    if steps != 5:
+        entry["steps"] = steps
+    return entry
 
 
 def main():
@@ -144,6 +147,13 @@ def main():
     manifest.append(optimizer_case("adagrad_decay", torch.optim.Adagrad,
                                    {"lr": 0.2, "lr_decay": 0.3, "weight_decay": 0.1, "initial_accumulator_value": 0.5,
                                     "eps": 1e-3}))
+    torch.manual_seed(1129)  # Adamax and RAdam, added later; RAdam's rectified steps start at step 6 with beta2 0.9
+    manifest.append(optimizer_case("adamax", torch.optim.Adamax, {"lr": 0.05}))
+    manifest.append(optimizer_case("adamax_wd", torch.optim.Adamax,
+                                   {"lr": 0.02, "betas": (0.8, 0.99), "eps": 1e-3, "weight_decay": 0.1}))
+    manifest.append(optimizer_case("radam", torch.optim.RAdam, {"lr": 0.01}))
+    manifest.append(optimizer_case("radam_rectified", torch.optim.RAdam,
+                                   {"lr": 0.05, "betas": (0.8, 0.9), "eps": 1e-6, "weight_decay": 0.05}, steps=12))
 
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump({"generator": "tests/golden/make_golden_nn.py", "torch": torch.__version__, "cases": manifest}, f,

@@ -799,10 +799,10 @@ TEST_P(NnKernels, MultiTensorOptimizerStepsEqualTheCpuFormula) {
   EXPECT_GT(replaced, 0);
 }
 
-// RMSprop in each of its slot layouts (square_avg; grad_avg when centered; the momentum buffer after them) and
-// Adagrad, against the per-element CPU formula. Each layout starts from the same state, the square averages above the
-// squared gradient averages, as a run keeps them.
-TEST_P(NnKernels, RmspropAndAdagradStepsEqualTheCpuFormula) {
+// RMSprop in each of its slot layouts (square_avg; grad_avg when centered; the momentum buffer after them), Adagrad,
+// Adamax and RAdam, against the per-element CPU formula. Each RMSprop layout starts from the same state, the square
+// averages above the squared gradient averages, as a run keeps them.
+TEST_P(NnKernels, RmspropAdagradAdamaxAndRadamStepsEqualTheCpuFormula) {
   const int count = 4;
   std::vector<std::vector<float>> p, g, square, average, buffer;
   for (int t = 0; t < count; ++t) {
@@ -862,6 +862,28 @@ TEST_P(NnKernels, RmspropAndAdagradStepsEqualTheCpuFormula) {
     for (std::size_t i = 0; i < ep[t].size(); ++i) nnmath::adagrad_update(ep[t][i], g[t][i], es[t][i], h);
   EXPECT_EQ(p, ep);
   EXPECT_EQ(square, es);
+  // Adamax (exp_avg, exp_inf) and RAdam (exp_avg, exp_avg_sq), rectified and not.
+  for (int t = 0; t < count; ++t) list.state2[t] = average[t].data();
+  for (auto& v : average) v.assign(v.size(), 0.5f);  // exp_inf: a positive norm
+  auto ea = average;
+  ep = p, es = square;
+  const nnmath::AdamaxHyper adamax{0.9f, 0.999f, 0.1f, 1e-8f, 0.01f, -0.02f};
+  adamax_step(list, adamax, 2, nullptr);
+  for (int t = 0; t < count; ++t)
+    for (std::size_t i = 0; i < ep[t].size(); ++i) nnmath::adamax_update(ep[t][i], g[t][i], es[t][i], ea[t][i], adamax);
+  EXPECT_EQ(p, ep);
+  EXPECT_EQ(square, es);
+  EXPECT_EQ(average, ea);
+  for (const bool rectified : {false, true}) {
+    const nnmath::RadamHyper radam{0.9f, 0.99f, 0.1f, 0.01f, 1e-8f, 0.0f, 0.5f, 0.01f, 0.3f, rectified ? 0.7f : 0.0f,
+                                   rectified};
+    radam_step(list, radam, 2, nullptr);
+    for (int t = 0; t < count; ++t)
+      for (std::size_t i = 0; i < ep[t].size(); ++i)
+        nnmath::radam_update(ep[t][i], g[t][i], es[t][i], ea[t][i], radam);
+    EXPECT_EQ(p, ep);
+    EXPECT_EQ(average, ea);
+  }
 }
 
 // Gradient accumulation (a += alpha * b) over several grid strides, and the device-side counter.
@@ -1081,8 +1103,8 @@ void check_pooling(const poolmath::PoolGeometry& g, const std::vector<float>& x_
 
 TEST_P(NnKernels, PoolingEqualsTheCpuFormulas) {
   // Max, average, adaptive average and adaptive max over 1-3 dimensions, with padding, strides, dilation and
-  // ceil-mode shapes; the kernels must give the CPU loop's bits (same poolmath functions), forward and backward, indices included, on
-  // float32, float16 and bfloat16 elements, and the same bits on channels-last memory.
+  // ceil-mode shapes; the kernels must give the CPU loop's bits (same poolmath functions), forward and backward,
+  // indices included, on float32, float16 and bfloat16 elements, and the same bits on channels-last memory.
   struct Case {
     int64_t planes, in[3], out[3], kernel[3], stride[3], pad[3], dilation[3];
     bool count_include_pad;
