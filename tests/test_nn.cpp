@@ -833,6 +833,18 @@ TEST(Optim, AmsgradKeepsTheLargestSecondMoment) {
   EXPECT_EQ(decoupled.state().size(), 4u);
 }
 
+// Adamax's infinity norm keeps a NaN gradient as torch.amax does (the max of a NaN is NaN), as PyTorch's state shows.
+TEST(Optim, AdamaxNormKeepsNaN) {
+  Tensor p = ones({2});
+  optim::Adamax adamax({p}, optim::AdamaxOptions(0.1));
+  p.mutable_grad() = from_vector(std::vector<float>{NAN, 0.5f}, {2});
+  adamax.step();
+  const auto exp_inf = adamax.state()[1].second.to_vector();
+  EXPECT_EQ(adamax.state()[1].first, "0.exp_inf");
+  EXPECT_TRUE(std::isnan(exp_inf[0]));
+  EXPECT_EQ(exp_inf[1], 0.5f + 1e-8f);
+}
+
 TEST(Optim, OptionsAreValidated) {
   EXPECT_TRUE(throws_with([] { optim::SGD({ones({1})}, optim::SGDOptions(-1.0)); }, "Invalid learning rate: -1"));
   EXPECT_TRUE(throws_with([] { optim::SGD({ones({1})}, optim::SGDOptions(0.1).nesterov(true)); },
