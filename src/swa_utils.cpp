@@ -1,5 +1,6 @@
 #include "normrt/swa_utils.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -11,6 +12,8 @@
 namespace normrt::optim::swa_utils {
 
 namespace {
+
+constexpr double kPi = 3.14159265358979323846;
 
 // An integer tensor's values as float32 on the host (averages of integer buffers run in float32, as PyTorch's).
 Tensor integer_as_float(const Tensor& t) {
@@ -94,6 +97,38 @@ AveragedModel::AverageFn ema_avg_fn(double decay) {
     return averaged * decay + current * (1.0 - decay);
   };
 }
+
+SWALR::SWALR(Optimizer& optimizer, double swa_lr, int64_t anneal_epochs, bool cos_anneal)
+    : SWALR(optimizer, std::vector<double>(optimizer.num_groups(), swa_lr), anneal_epochs, cos_anneal) {}
+
+SWALR::SWALR(Optimizer& optimizer, std::vector<double> swa_lrs, int64_t anneal_epochs, bool cos_anneal)
+    : LRScheduler(optimizer), swa_lrs_(std::move(swa_lrs)), anneal_epochs_(anneal_epochs), cos_anneal_(cos_anneal) {
+  NORMRT_CHECK(swa_lrs_.size() == optimizer.num_groups(),
+               "swa_lr must have the same length as optimizer.param_groups: swa_lr has ", swa_lrs_.size(),
+               ", optimizer.param_groups has ", optimizer.num_groups());
+  NORMRT_CHECK(anneal_epochs >= 0, "anneal_epochs must be equal or greater than 0, got ", anneal_epochs);
+  start();
+}
+
+double SWALR::anneal(double t) const { return cos_anneal_ ? (1 - std::cos(kPi * t)) / 2 : t; }
+
+// PyTorch's get_lr: the lr being annealed from, recovered from the current one and the previous step's fraction,
+// then this step's fraction of the way to swa_lr.
+std::vector<double> SWALR::lrs_at(int64_t epoch) const {
+  const int64_t step = anneal_epochs_ == 0 ? std::max<int64_t>(1, epoch) : epoch;
+  const double span = static_cast<double>(std::max<int64_t>(1, anneal_epochs_));
+  const double previous = anneal(std::clamp(static_cast<double>(step - 1) / span, 0.0, 1.0));
+  const double alpha = anneal(std::clamp(static_cast<double>(step) / span, 0.0, 1.0));
+  std::vector<double> lrs;
+  for (std::size_t g = 0; g < swa_lrs_.size(); ++g) {
+    const double lr = optimizer().lr(g);
+    const double from = previous == 1.0 ? swa_lrs_[g] : (lr - previous * swa_lrs_[g]) / (1 - previous);
+    lrs.push_back(swa_lrs_[g] * alpha + from * (1 - alpha));
+  }
+  return lrs;
+}
+
+double SWALR::lr_at(int64_t epoch, double) const { return lrs_at(epoch)[0]; }
 
 void update_bn(const std::function<std::optional<Tensor>()>& next_input, nn::Module& model) {
   struct Saved {

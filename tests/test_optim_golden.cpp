@@ -147,6 +147,34 @@ TEST(OptimGolden, SchedulersFollowPyTorchPerGroup) {
   });
 }
 
+// CosineAnnealingLR, then SWALR from an epoch on (torch.optim.swa_utils' example), per group.
+TEST(OptimGolden, SwalrTakesOverWhereTheScheduleStopped) {
+  for (const std::string name : {"swa_cos", "swa_linear_per_group", "swa_no_anneal"}) {
+    SCOPED_TRACE(name);
+    const auto& c = cases()[name];
+    Tensor p0 = zeros({2}), p1 = zeros({2});
+    optim::SGD opt({optim::ParamGroup({p0}), optim::ParamGroup({p1}).lr(0.3)}, optim::SGDOptions(0.1));
+    const auto steps = static_cast<int64_t>(c["lrs"].size());
+    optim::CosineAnnealingLR cosine(opt, steps);
+    const std::vector<double> swa_lrs = c["swa_lr"].is_array() ? c["swa_lr"].get<std::vector<double>>()
+                                                               : std::vector<double>(2, c["swa_lr"].get<double>());
+    optim::swa_utils::SWALR swa(opt, swa_lrs, c["anneal_epochs"].get<int64_t>(), c["anneal_strategy"] == "cos");
+    for (int64_t epoch = 0; epoch < steps; ++epoch) {
+      for (std::size_t g = 0; g < 2; ++g)
+        EXPECT_NEAR(opt.lr(g), c["lrs"][epoch][g].get<double>(), 1e-12) << "epoch " << epoch << " group " << g;
+      if (epoch > c["switch"].get<int64_t>()) swa.step();
+      else cosine.step();
+    }
+  }
+  Tensor p = zeros({1});
+  optim::SGD opt({p}, optim::SGDOptions(0.1));
+  EXPECT_TRUE(throws_with([&] { optim::swa_utils::SWALR(opt, std::vector<double>{0.1, 0.2}); },
+                          "swa_lr must have the same length as optimizer.param_groups: swa_lr has 2, "
+                          "optimizer.param_groups has 1"));
+  EXPECT_TRUE(throws_with([&] { optim::swa_utils::SWALR(opt, 0.1, -1); },
+                          "anneal_epochs must be equal or greater than 0, got -1"));
+}
+
 TEST(OptimGolden, ReduceLROnPlateau) {
   for (const auto& [name, options] :
        {std::make_pair(std::string("plateau_min_rel"),

@@ -1,8 +1,7 @@
 // Optimizers (SGD, Adam, AdamW, Adadelta, RMSprop, Adagrad, Adamax, RAdam) and learning-rate schedulers (StepLR,
 // MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR, OneCycleLR, ReduceLROnPlateau, ...) with torch.optim's
-// semantics.
-// Parameters whose grad() is undefined are skipped, as torch skips grad None. On CUDA a step is one fused launch per
-// group of up to 40 tensors, with no host synchronisation.
+// semantics. Parameters whose grad() is undefined are skipped, as torch skips grad None. On CUDA a step is one fused
+// launch per group of up to 40 tensors, with no host synchronisation.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -332,6 +331,7 @@ class LRScheduler {
   virtual std::vector<double> lrs_at(int64_t epoch) const;
   virtual void extra_at(int64_t /*epoch*/) {}  // what else a schedule sets (OneCycleLR: momentum)
   Optimizer& optimizer() { return optimizer_; }
+  const Optimizer& optimizer() const { return optimizer_; }
   std::vector<double> base_lrs_;
 
  private:

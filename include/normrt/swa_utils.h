@@ -1,6 +1,6 @@
 // Weight averaging, as torch.optim.swa_utils: AveragedModel (stochastic weight averaging by default, or any average
-// such as an exponential moving average of the weights), and update_bn, which recomputes the BatchNorm running
-// statistics of a model (an averaged one's) as the cumulative average over a pass of data.
+// such as an exponential moving average of the weights), the SWALR schedule, and update_bn, which recomputes the
+// BatchNorm running statistics of a model (an averaged one's) as the cumulative average over a pass of data.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "normrt/nn/module.h"
+#include "normrt/optim.h"
 #include "normrt/tensor.h"
 
 namespace normrt::optim::swa_utils {
@@ -45,6 +46,24 @@ class AveragedModel : public nn::Module {
 // An exponential moving average of the weights (torchvision's ExponentialMovingAverage, use with use_buffers):
 // decay * averaged + (1 - decay) * current.
 AveragedModel::AverageFn ema_avg_fn(double decay);
+
+// torch.optim.swa_utils.SWALR: from its first step on, anneals each group's lr from what it is then to swa_lr over
+// anneal_epochs steps (cos_anneal: (1 - cos(pi t)) / 2 of the way at t = step / anneal_epochs; else t), then holds
+// swa_lr. As PyTorch's, each step derives the lr to anneal from out of the group's current lr, so a schedule stepped
+// before (CosineAnnealingLR until the SWA phase) hands over where it stopped.
+class SWALR : public LRScheduler {
+ public:
+  SWALR(Optimizer& optimizer, double swa_lr, int64_t anneal_epochs = 10, bool cos_anneal = true);
+  SWALR(Optimizer& optimizer, std::vector<double> swa_lrs, int64_t anneal_epochs = 10, bool cos_anneal = true);
+
+ private:
+  std::vector<double> lrs_at(int64_t epoch) const override;
+  double lr_at(int64_t epoch, double base_lr) const override;
+  double anneal(double t) const;
+  std::vector<double> swa_lrs_;
+  int64_t anneal_epochs_;
+  bool cos_anneal_;
+};
 
 // torch.optim.swa_utils.update_bn: every BatchNorm of `model` that tracks running statistics gets them reset and
 // recomputed as the cumulative average (momentum None) over the inputs next_input() returns until nullopt, in

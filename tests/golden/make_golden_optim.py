@@ -6,6 +6,7 @@ data_optim/cases.json:
   groups_<optimizer>   two parameter groups (the second with its own lr and no weight decay), 4 steps with given
                        gradients: the parameters after every step
   sched_<name>         the learning rate (and momentum / beta1 where cycled) of every group after each of N steps
+  swa_<name>           CosineAnnealingLR, then SWALR from an epoch on: the learning rates of every step
   plateau_<mode>       ReduceLROnPlateau fed a metric sequence: the lr after each step
   clip_<norm>          gradients, the total norm clip_grad_norm_ returns and the gradients after clipping
 """
@@ -56,6 +57,25 @@ def schedule_case(make_opt, make_sched, steps, momentum_key=None):
     if momentum_key:
         case["momenta"] = momenta
     return case
+
+
+def swa_schedule_case(swa_lr, anneal_epochs, anneal_strategy, switch, steps):
+    """CosineAnnealingLR(T_max=steps) until epoch `switch`, then SWALR, as torch.optim.swa_utils' example."""
+    params = [torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)]
+    opt = torch.optim.SGD([{"params": [params[0]]}, {"params": [params[1]], "lr": 0.3}], lr=0.1)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    swa = torch.optim.swa_utils.SWALR(opt, swa_lr=swa_lr, anneal_epochs=anneal_epochs,
+                                      anneal_strategy=anneal_strategy)
+    lrs = []
+    for epoch in range(steps):
+        lrs.append([grp["lr"] for grp in opt.param_groups])
+        opt.step()
+        if epoch > switch:
+            swa.step()
+        else:
+            cosine.step()
+    return {"swa_lr": swa_lr, "anneal_epochs": anneal_epochs, "anneal_strategy": anneal_strategy, "switch": switch,
+            "lrs": lrs}
 
 
 def plateau_case(mode, threshold_mode, metrics, **kw):
@@ -131,6 +151,9 @@ def main():
             lambda g: torch.optim.SGD(g, lr=0.1, momentum=0.9),
             lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=12, three_phase=True, div_factor=10.0,
                                    final_div_factor=100.0), 12, "momentum"),
+        "swa_cos": swa_schedule_case(0.05, 3, "cos", 4, 12),
+        "swa_linear_per_group": swa_schedule_case([0.02, 0.04], 4, "linear", 2, 10),
+        "swa_no_anneal": swa_schedule_case(0.01, 0, "cos", -1, 5),
         "plateau_min_rel": plateau_case("min", "rel", [5, 4, 4.0001, 4, 4, 3.5, 3.5, 3.5, 3.5, 3.5, 3.5, 3.5],
                                         patience=2, factor=0.5, cooldown=1),
         "plateau_max_abs": plateau_case("max", "abs", [0.1, 0.2, 0.25, 0.26, 0.2, 0.24, 0.3, 0.3, 0.3, 0.3],
