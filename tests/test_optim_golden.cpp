@@ -213,6 +213,22 @@ TEST(OptimGolden, ClipGradNorm) {
   }
 }
 
+// torch.nn.utils.clip_grad_value_([p], 1.0) and (-1.0) on [-3, -0.5, nan, 0.7, 2] in PyTorch 1.13:
+// [-1, -0.5, nan, 0.7, 1] and [-1, -1, nan, -1, -1]; a parameter without a gradient is skipped.
+TEST(OptimGolden, ClipGradValue) {
+  Tensor p = zeros({5}), bare = zeros({2});
+  const std::vector<float> grad = {-3.0f, -0.5f, NAN, 0.7f, 2.0f};
+  for (const auto& [clip, expected] : {std::make_pair(1.0, std::vector<float>{-1.0f, -0.5f, NAN, 0.7f, 1.0f}),
+                                       std::make_pair(-1.0, std::vector<float>{-1.0f, -1.0f, NAN, -1.0f, -1.0f})}) {
+    p.mutable_grad() = from_vector(grad, {5});
+    nn::utils::clip_grad_value_({p, bare}, clip);
+    const auto got = p.grad().to_vector();
+    for (std::size_t i = 0; i < got.size(); ++i)
+      EXPECT_TRUE(got[i] == expected[i] || (std::isnan(got[i]) && std::isnan(expected[i]))) << clip << " " << i;
+  }
+  EXPECT_FALSE(bare.grad().defined());
+}
+
 TEST(Optim, GroupsAndSchedulersRefuseWhatPyTorchRefuses) {
   Tensor a = zeros({2}), b = zeros({2});
   EXPECT_TRUE(throws_with(

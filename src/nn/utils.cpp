@@ -4,6 +4,7 @@
 
 #include "normrt/error.h"
 #include "normrt/nn/module.h"
+#include "normrt/ops/activation.h"
 #include "normrt/ops/nn.h"
 
 namespace normrt::nn::utils {
@@ -31,6 +32,16 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   if (coefficient == 1.0) return total;  // multiplying by 1 changes nothing, not even inf or NaN
   for (Tensor& g : grads) ops::add_scaled_(g, g, coefficient - 1.0);  // g *= coefficient, on g's device
   return total;
+}
+
+void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
+  NORMRT_CHECK(!std::isnan(clip_value), "clip_grad_value_: clip_value is NaN");
+  const ops::InputActivation clamp = ops::InputActivation::hardtanh(-clip_value, clip_value);
+  for (const Tensor& p : params) {
+    if (!p.defined() || !p.grad().defined()) continue;
+    Tensor grad = p.grad();
+    grad.copy_(ops::activation(clamp, grad));
+  }
 }
 
 }  // namespace normrt::nn::utils

@@ -15,4 +15,9 @@ namespace normrt::nn::utils {
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0,
                        bool error_if_nonfinite = false);
 
+// torch.nn.utils.clip_grad_value_: every gradient of `params` (those that have one) clamped in place to
+// [-clip_value, clip_value] as torch.clamp does (NaN kept; a negative clip_value, whose bounds cross, gives every
+// element clip_value), on the gradient's device.
+void clip_grad_value_(const std::vector<Tensor>& params, double clip_value);
+
 }  // namespace normrt::nn::utils
