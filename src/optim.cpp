@@ -118,7 +118,7 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, Hyper defaults, std::vector
     : slot_names_(std::move(slots)) {
   for (const ParamGroup& g : groups) {
     Group group{{}, g.lr().value_or(defaults.lr), g.weight_decay().value_or(defaults.weight_decay),
-                g.momentum().value_or(defaults.momentum)};
+                g.momentum().value_or(defaults.momentum), std::nullopt};
     check_non_negative(group.lr, "learning rate");
     check_non_negative(group.weight_decay, "weight_decay value");
     check_non_negative(group.momentum, "momentum value");
@@ -305,6 +305,60 @@ void Optimizer::for_each_group(Fn update) {
   }
 }
 
+#if NORMRT_WITH_CUDA
+namespace {
+// The fused launch of each optimizer's update, by its hyperparameters' type.
+void launch_step(const cuda::TensorList& l, const cuda::HyperSource<nnmath::SgdHyper>& h, int sms, cudaStream_t s) {
+  cuda::sgd_step(l, h, sms, s);
+}
+void launch_step(const cuda::TensorList& l, const cuda::HyperSource<nnmath::AdamHyper>& h, int sms, cudaStream_t s) {
+  cuda::adam_step(l, h, sms, s);
+}
+void launch_step(const cuda::TensorList& l, const cuda::HyperSource<nnmath::AdadeltaHyper>& h, int sms,
+                 cudaStream_t s) {
+  cuda::adadelta_step(l, h, sms, s);
+}
+void launch_step(const cuda::TensorList& l, const cuda::HyperSource<nnmath::RmspropHyper>& h, int sms,
+                 cudaStream_t s) {
+  cuda::rmsprop_step(l, h, sms, s);
+}
+void launch_step(const cuda::TensorList& l, const cuda::HyperSource<nnmath::AdagradHyper>& h, int sms,
+                 cudaStream_t s) {
+  cuda::adagrad_step(l, h, sms, s);
+}
+void launch_step(const cuda::TensorList& l, const cuda::HyperSource<nnmath::AdamaxHyper>& h, int sms,
+                 cudaStream_t s) {
+  cuda::adamax_step(l, h, sms, s);
+}
+void launch_step(const cuda::TensorList& l, const cuda::HyperSource<nnmath::RadamHyper>& h, int sms, cudaStream_t s) {
+  cuda::radam_step(l, h, sms, s);
+}
+}  // namespace
+#endif
+
+template <typename Hyper, typename MakeHyper, typename CpuRun>
+void Optimizer::fused_step(MakeHyper make_hyper, CpuRun cpu_run) {
+  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
+                     const Group& g) {
+    const Hyper h = make_hyper(steps, g);
+    const auto plan = planned(g, steps);
+    apply(
+        params, slots,
+        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1,
+            float* __restrict s2, int64_t n) {
+          const Hyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
+          cpu_run(p, grad, s0, s1, s2, n, local);
+        },
+        [&](const auto& list, int sms, auto stream) {
+#if NORMRT_WITH_CUDA
+          launch_step(list, source_of(h, plan), sms, stream);
+#else
+          (void)list; (void)sms; (void)stream; (void)plan;
+#endif
+        });
+  });
+}
+
 nn::NamedTensors Optimizer::state() const {
   nn::NamedTensors out;
   for (std::size_t i = 0; i < state_.size(); ++i) {
@@ -383,33 +437,21 @@ std::vector<float> SGD::hyper_words(int64_t steps, const Group& g) const {
 }
 
 void SGD::step() {
-  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
-                     const Group& g) {
-    const nnmath::SgdHyper h = sgd_hyper(options_, steps, g.lr, g.momentum, g.weight_decay);
-    const auto plan = planned(g, steps);
-    apply(
-        params, slots,
-        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float*, float*, int64_t n) {
-          const nnmath::SgdHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
-          if (s0 != nullptr) {
+  fused_step<nnmath::SgdHyper>(
+      [&](int64_t steps, const Group& g) { return sgd_hyper(options_, steps, g.lr, g.momentum, g.weight_decay); },
+      [](float* __restrict p, const float* __restrict grad, float* __restrict s0, float*, float*, int64_t n,
+         const nnmath::SgdHyper& h) {
+        if (s0 != nullptr) {
 #pragma omp simd
-            for (int64_t i = 0; i < n; ++i) nnmath::sgd_update(p[i], grad[i], s0[i], local);
-          } else {
+          for (int64_t i = 0; i < n; ++i) nnmath::sgd_update(p[i], grad[i], s0[i], h);
+        } else {
 #pragma omp simd
-            for (int64_t i = 0; i < n; ++i) {
-              float no_buffer = 0.0f;
-              nnmath::sgd_update(p[i], grad[i], no_buffer, local);
-            }
+          for (int64_t i = 0; i < n; ++i) {
+            float no_buffer = 0.0f;
+            nnmath::sgd_update(p[i], grad[i], no_buffer, h);
           }
-        },
-        [&](const auto& list, int sms, auto stream) {
-#if NORMRT_WITH_CUDA
-          normrt::cuda::sgd_step(list, source_of(h, plan), sms, stream);
-#else
-          (void)list; (void)sms; (void)stream; (void)plan;
-#endif
-        });
-  });
+        }
+      });
 }
 
 Adam::Adam(std::vector<ParamGroup> groups, const AdamOptions& options, bool decoupled)
@@ -453,31 +495,20 @@ std::vector<float> Adam::hyper_words(int64_t steps, const Group& g) const {
 }
 
 void Adam::step() {
-  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
-                     const Group& g) {
-    const nnmath::AdamHyper h = adam_hyper(options_, decoupled_, steps, g.lr, g.momentum, g.weight_decay);
-    const auto plan = planned(g, steps);
-    apply(
-        params, slots,
-        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1,
-            float* __restrict s2, int64_t n) {
-          const nnmath::AdamHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
-          if (local.amsgrad) {
+  fused_step<nnmath::AdamHyper>(
+      [&](int64_t steps, const Group& g) {
+        return adam_hyper(options_, decoupled_, steps, g.lr, g.momentum, g.weight_decay);
+      },
+      [](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1,
+         float* __restrict s2, int64_t n, const nnmath::AdamHyper& h) {
+        if (h.amsgrad) {
 #pragma omp simd
-            for (int64_t i = 0; i < n; ++i) nnmath::adam_amsgrad_update(p[i], grad[i], s0[i], s1[i], s2[i], local);
-          } else {
+          for (int64_t i = 0; i < n; ++i) nnmath::adam_amsgrad_update(p[i], grad[i], s0[i], s1[i], s2[i], h);
+        } else {
 #pragma omp simd
-            for (int64_t i = 0; i < n; ++i) nnmath::adam_update(p[i], grad[i], s0[i], s1[i], local);
-          }
-        },
-        [&](const auto& list, int sms, auto stream) {
-#if NORMRT_WITH_CUDA
-          normrt::cuda::adam_step(list, source_of(h, plan), sms, stream);
-#else
-          (void)list; (void)sms; (void)stream; (void)plan;
-#endif
-        });
-  });
+          for (int64_t i = 0; i < n; ++i) nnmath::adam_update(p[i], grad[i], s0[i], s1[i], h);
+        }
+      });
 }
 
 Adadelta::Adadelta(std::vector<ParamGroup> groups, const AdadeltaOptions& options)
@@ -501,26 +532,13 @@ std::vector<float> Adadelta::hyper_words(int64_t, const Group& g) const {
 }
 
 void Adadelta::step() {
-  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
-                     const Group& g) {
-    const nnmath::AdadeltaHyper h = adadelta_hyper(options_, g.lr, g.weight_decay);
-    const auto plan = planned(g, steps);
-    apply(
-        params, slots,
-        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1, float*,
-            int64_t n) {
-          const nnmath::AdadeltaHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
+  fused_step<nnmath::AdadeltaHyper>(
+      [&](int64_t /*steps*/, const Group& g) { return adadelta_hyper(options_, g.lr, g.weight_decay); },
+      [](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1, float*,
+         int64_t n, const nnmath::AdadeltaHyper& h) {
 #pragma omp simd
-          for (int64_t i = 0; i < n; ++i) nnmath::adadelta_update(p[i], grad[i], s0[i], s1[i], local);
-        },
-        [&](const auto& list, int sms, auto stream) {
-#if NORMRT_WITH_CUDA
-          normrt::cuda::adadelta_step(list, source_of(h, plan), sms, stream);
-#else
-          (void)list; (void)sms; (void)stream; (void)plan;
-#endif
-        });
-  });
+        for (int64_t i = 0; i < n; ++i) nnmath::adadelta_update(p[i], grad[i], s0[i], s1[i], h);
+      });
 }
 
 RMSprop::RMSprop(std::vector<ParamGroup> groups, const RMSpropOptions& options)
@@ -557,49 +575,36 @@ std::vector<float> RMSprop::hyper_words(int64_t, const Group& g) const {
 }
 
 void RMSprop::step() {
-  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
-                     const Group& g) {
-    const nnmath::RmspropHyper h = rmsprop_hyper(options_, g.lr, g.momentum, g.weight_decay);
-    const auto plan = planned(g, steps);
-    apply(
-        params, slots,
-        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1,
-            float* __restrict s2, int64_t n) {
-          const nnmath::RmspropHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
-          // Slots: square_avg, grad_avg (centered), the momentum buffer; a register stands in for each one this step
-          // does not use, one loop per combination so that each vectorises.
-          float* const buffer = local.centered ? s2 : s1;
-          if (local.centered && local.use_buffer) {
+  fused_step<nnmath::RmspropHyper>(
+      [&](int64_t /*steps*/, const Group& g) { return rmsprop_hyper(options_, g.lr, g.momentum, g.weight_decay); },
+      [](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1,
+         float* __restrict s2, int64_t n, const nnmath::RmspropHyper& h) {
+        // Slots: square_avg, grad_avg (centered), the momentum buffer; a register stands in for each one this step
+        // does not use, one loop per combination so that each vectorises.
+        float* const buffer = h.centered ? s2 : s1;
+        if (h.centered && h.use_buffer) {
 #pragma omp simd
-            for (int64_t i = 0; i < n; ++i) nnmath::rmsprop_update(p[i], grad[i], s0[i], s1[i], buffer[i], local);
-          } else if (local.centered) {
+          for (int64_t i = 0; i < n; ++i) nnmath::rmsprop_update(p[i], grad[i], s0[i], s1[i], buffer[i], h);
+        } else if (h.centered) {
 #pragma omp simd
-            for (int64_t i = 0; i < n; ++i) {
-              float unused = 0.0f;
-              nnmath::rmsprop_update(p[i], grad[i], s0[i], s1[i], unused, local);
-            }
-          } else if (local.use_buffer) {
-#pragma omp simd
-            for (int64_t i = 0; i < n; ++i) {
-              float unused = 0.0f;
-              nnmath::rmsprop_update(p[i], grad[i], s0[i], unused, buffer[i], local);
-            }
-          } else {
-#pragma omp simd
-            for (int64_t i = 0; i < n; ++i) {
-              float unused = 0.0f;
-              nnmath::rmsprop_update(p[i], grad[i], s0[i], unused, unused, local);
-            }
+          for (int64_t i = 0; i < n; ++i) {
+            float unused = 0.0f;
+            nnmath::rmsprop_update(p[i], grad[i], s0[i], s1[i], unused, h);
           }
-        },
-        [&](const auto& list, int sms, auto stream) {
-#if NORMRT_WITH_CUDA
-          normrt::cuda::rmsprop_step(list, source_of(h, plan), sms, stream);
-#else
-          (void)list; (void)sms; (void)stream; (void)plan;
-#endif
-        });
-  });
+        } else if (h.use_buffer) {
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) {
+            float unused = 0.0f;
+            nnmath::rmsprop_update(p[i], grad[i], s0[i], unused, buffer[i], h);
+          }
+        } else {
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) {
+            float unused = 0.0f;
+            nnmath::rmsprop_update(p[i], grad[i], s0[i], unused, unused, h);
+          }
+        }
+      });
 }
 
 Adagrad::Adagrad(std::vector<ParamGroup> groups, const AdagradOptions& options)
@@ -627,25 +632,13 @@ std::vector<float> Adagrad::hyper_words(int64_t steps, const Group& g) const {
 }
 
 void Adagrad::step() {
-  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
-                     const Group& g) {
-    const nnmath::AdagradHyper h = adagrad_hyper(options_, steps, g.lr, g.weight_decay);
-    const auto plan = planned(g, steps);
-    apply(
-        params, slots,
-        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float*, float*, int64_t n) {
-          const nnmath::AdagradHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
+  fused_step<nnmath::AdagradHyper>(
+      [&](int64_t steps, const Group& g) { return adagrad_hyper(options_, steps, g.lr, g.weight_decay); },
+      [](float* __restrict p, const float* __restrict grad, float* __restrict s0, float*, float*, int64_t n,
+         const nnmath::AdagradHyper& h) {
 #pragma omp simd
-          for (int64_t i = 0; i < n; ++i) nnmath::adagrad_update(p[i], grad[i], s0[i], local);
-        },
-        [&](const auto& list, int sms, auto stream) {
-#if NORMRT_WITH_CUDA
-          normrt::cuda::adagrad_step(list, source_of(h, plan), sms, stream);
-#else
-          (void)list; (void)sms; (void)stream; (void)plan;
-#endif
-        });
-  });
+        for (int64_t i = 0; i < n; ++i) nnmath::adagrad_update(p[i], grad[i], s0[i], h);
+      });
 }
 
 Adamax::Adamax(std::vector<ParamGroup> groups, const AdamaxOptions& options)
@@ -670,26 +663,13 @@ std::vector<float> Adamax::hyper_words(int64_t steps, const Group& g) const {
 }
 
 void Adamax::step() {
-  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
-                     const Group& g) {
-    const nnmath::AdamaxHyper h = adamax_hyper(options_, steps, g.lr, g.momentum, g.weight_decay);
-    const auto plan = planned(g, steps);
-    apply(
-        params, slots,
-        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1, float*,
-            int64_t n) {
-          const nnmath::AdamaxHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
+  fused_step<nnmath::AdamaxHyper>(
+      [&](int64_t steps, const Group& g) { return adamax_hyper(options_, steps, g.lr, g.momentum, g.weight_decay); },
+      [](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1, float*,
+         int64_t n, const nnmath::AdamaxHyper& h) {
 #pragma omp simd
-          for (int64_t i = 0; i < n; ++i) nnmath::adamax_update(p[i], grad[i], s0[i], s1[i], local);
-        },
-        [&](const auto& list, int sms, auto stream) {
-#if NORMRT_WITH_CUDA
-          normrt::cuda::adamax_step(list, source_of(h, plan), sms, stream);
-#else
-          (void)list; (void)sms; (void)stream; (void)plan;
-#endif
-        });
-  });
+        for (int64_t i = 0; i < n; ++i) nnmath::adamax_update(p[i], grad[i], s0[i], s1[i], h);
+      });
 }
 
 RAdam::RAdam(std::vector<ParamGroup> groups, const RAdamOptions& options)
@@ -731,26 +711,13 @@ std::vector<float> RAdam::hyper_words(int64_t steps, const Group& g) const {
 }
 
 void RAdam::step() {
-  for_each_group([&](const std::vector<Tensor*>& params, const std::vector<std::vector<Tensor>*>& slots, int64_t steps,
-                     const Group& g) {
-    const nnmath::RadamHyper h = radam_hyper(options_, steps, g.lr, g.momentum, g.weight_decay);
-    const auto plan = planned(g, steps);
-    apply(
-        params, slots,
-        [&](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1, float*,
-            int64_t n) {
-          const nnmath::RadamHyper local = h;  // a copy the stores cannot alias: kept in registers, vectorised
+  fused_step<nnmath::RadamHyper>(
+      [&](int64_t steps, const Group& g) { return radam_hyper(options_, steps, g.lr, g.momentum, g.weight_decay); },
+      [](float* __restrict p, const float* __restrict grad, float* __restrict s0, float* __restrict s1, float*,
+         int64_t n, const nnmath::RadamHyper& h) {
 #pragma omp simd
-          for (int64_t i = 0; i < n; ++i) nnmath::radam_update(p[i], grad[i], s0[i], s1[i], local);
-        },
-        [&](const auto& list, int sms, auto stream) {
-#if NORMRT_WITH_CUDA
-          normrt::cuda::radam_step(list, source_of(h, plan), sms, stream);
-#else
-          (void)list; (void)sms; (void)stream; (void)plan;
-#endif
-        });
-  });
+        for (int64_t i = 0; i < n; ++i) nnmath::radam_update(p[i], grad[i], s0[i], s1[i], h);
+      });
 }
 
 LRScheduler::LRScheduler(Optimizer& optimizer) : optimizer_(optimizer) {

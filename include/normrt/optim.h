@@ -90,6 +90,11 @@ class Optimizer {
   // share a step count.
   template <typename Fn>
   void for_each_group(Fn update);
+  // step() of an optimizer whose update is elementwise: for each set of parameters for_each_group gives,
+  // make_hyper(steps, group) gives the nnmath hyperparameters, then cpu_run(param, grad, slot0, slot1, slot2, count,
+  // hyper) updates runs of elements on the CPU, or the fused launch of Hyper's kernel all of them on a GPU.
+  template <typename Hyper, typename MakeHyper, typename CpuRun>
+  void fused_step(MakeHyper make_hyper, CpuRun cpu_run);
   const Group& group_at(std::size_t group) const;
   // The kernel hyperparameters (the optimizer's nnmath::*Hyper, as 32-bit words) of a step of `group` taken after
   // `steps` steps: what step() passes and plan_steps tabulates.
