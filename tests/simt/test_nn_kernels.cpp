@@ -706,10 +706,29 @@ TEST_P(NnKernels, NormRowsMatchADoubleReference) {
   row_norm_backward(none, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
 }
 
+using Tensors = std::vector<std::vector<float>>;
+
+// A fused launch's list over tensors held as vectors: parameters, gradients and up to three states (null: none).
+TensorList tensor_list(Tensors& p, Tensors& g, Tensors* s1, Tensors* s2 = nullptr, Tensors* s3 = nullptr) {
+  TensorList list;
+  int64_t end = 0;
+  for (std::size_t t = 0; t < p.size(); ++t) {
+    list.param[t] = p[t].data();
+    list.grad[t] = g[t].data();
+    list.state1[t] = s1 != nullptr ? (*s1)[t].data() : nullptr;
+    list.state2[t] = s2 != nullptr ? (*s2)[t].data() : nullptr;
+    list.state3[t] = s3 != nullptr ? (*s3)[t].data() : nullptr;
+    end += static_cast<int64_t>(p[t].size());
+    list.end[t] = end;
+  }
+  list.count = static_cast<int>(p.size());
+  return list;
+}
+
 // A fused step over tensors of several sizes, against the per-element CPU formula.
 TEST_P(NnKernels, MultiTensorOptimizerStepsEqualTheCpuFormula) {
   const int count = 5;
-  std::vector<std::vector<float>> p, g, s1, s2;
+  Tensors p, g, s1, s2;
   for (int t = 0; t < count; ++t) {
     const std::size_t n = static_cast<std::size_t>(1 + 97 * t);
     p.push_back(random_vector(n, 10 + t));
@@ -719,18 +738,7 @@ TEST_P(NnKernels, MultiTensorOptimizerStepsEqualTheCpuFormula) {
     for (float& e : v) e = e * e;
     s2.push_back(v);
   }
-  TensorList list;
-  int64_t end = 0;
-  for (int t = 0; t < count; ++t) {
-    list.param[t] = p[t].data();
-    list.grad[t] = g[t].data();
-    list.state1[t] = s1[t].data();
-    list.state2[t] = s2[t].data();
-    list.state3[t] = nullptr;
-    end += static_cast<int64_t>(p[t].size());
-    list.end[t] = end;
-  }
-  list.count = count;
+  TensorList list = tensor_list(p, g, &s1, &s2);
   auto ep = p, e1 = s1, e2 = s2;
   const nnmath::AdamHyper adam{0.9f, 0.999f, 0.1f, 0.001f, 1e-8f, 0.01f, true, false, 0.9999f, 0.01f, 0.03f};
   adam_step(list, adam, 2, nullptr);
@@ -804,7 +812,7 @@ TEST_P(NnKernels, MultiTensorOptimizerStepsEqualTheCpuFormula) {
 // averages above the squared gradient averages, as a run keeps them.
 TEST_P(NnKernels, RmspropAdagradAdamaxAndRadamStepsEqualTheCpuFormula) {
   const int count = 4;
-  std::vector<std::vector<float>> p, g, square, average, buffer;
+  Tensors p, g, square, average, buffer;
   for (int t = 0; t < count; ++t) {
     const std::size_t n = static_cast<std::size_t>(3 + 61 * t);
     p.push_back(random_vector(n, 60 + t));
@@ -820,18 +828,8 @@ TEST_P(NnKernels, RmspropAdagradAdamaxAndRadamStepsEqualTheCpuFormula) {
     for (const bool momentum : {false, true}) {
       SCOPED_TRACE(std::string(centered ? "centered" : "plain") + (momentum ? " with momentum" : ""));
       p = start_p, square = start_square, average = start_average, buffer = start_buffer;
-      TensorList list;
-      int64_t end = 0;
-      for (int t = 0; t < count; ++t) {
-        list.param[t] = p[t].data();
-        list.grad[t] = g[t].data();
-        list.state1[t] = square[t].data();
-        list.state2[t] = centered ? average[t].data() : momentum ? buffer[t].data() : nullptr;
-        list.state3[t] = centered && momentum ? buffer[t].data() : nullptr;
-        end += static_cast<int64_t>(p[t].size());
-        list.end[t] = end;
-      }
-      list.count = count;
+      const TensorList list = tensor_list(p, g, &square, centered ? &average : momentum ? &buffer : nullptr,
+                                          centered && momentum ? &buffer : nullptr);
       auto ep = p, es = square, ea = average, eb = buffer;
       const nnmath::RmspropHyper h{0.01f, 0.9f, 0.1f, 1e-6f, 0.02f, momentum ? 0.8f : 0.0f, centered, momentum};
       rmsprop_step(list, h, 2, nullptr);
@@ -844,17 +842,7 @@ TEST_P(NnKernels, RmspropAdagradAdamaxAndRadamStepsEqualTheCpuFormula) {
       EXPECT_EQ(buffer, eb);
       EXPECT_NE(p, start_p);
     }
-  TensorList list;
-  int64_t end = 0;
-  for (int t = 0; t < count; ++t) {
-    list.param[t] = p[t].data();
-    list.grad[t] = g[t].data();
-    list.state1[t] = square[t].data();
-    list.state2[t] = list.state3[t] = nullptr;
-    end += static_cast<int64_t>(p[t].size());
-    list.end[t] = end;
-  }
-  list.count = count;
+  TensorList list = tensor_list(p, g, &square);
   auto ep = p, es = square;
   const nnmath::AdagradHyper h{-0.05f, 1e-10f, 0.1f};
   adagrad_step(list, h, 2, nullptr);
@@ -863,8 +851,8 @@ TEST_P(NnKernels, RmspropAdagradAdamaxAndRadamStepsEqualTheCpuFormula) {
   EXPECT_EQ(p, ep);
   EXPECT_EQ(square, es);
   // Adamax (exp_avg, exp_inf) and RAdam (exp_avg, exp_avg_sq), rectified and not.
-  for (int t = 0; t < count; ++t) list.state2[t] = average[t].data();
   for (auto& v : average) v.assign(v.size(), 0.5f);  // exp_inf: a positive norm
+  list = tensor_list(p, g, &square, &average);
   auto ea = average;
   ep = p, es = square;
   const nnmath::AdamaxHyper adamax{0.9f, 0.999f, 0.1f, 1e-8f, 0.01f, -0.02f};
