@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
                  "stop after this epoch, keeping the --save checkpoint; --resume continues the run exactly");
   cli.add_option("--batch-size", c.batch_size, "samples per batch")->capture_default_str();
   cli.add_option("--optimizer", c.optimizer,
-                 "sgd | adam | adadelta | rmsprop | adagrad (default: the model's, sgd for resnet, else adam)");
+                 "sgd | adam | adadelta | rmsprop | adagrad | adamax | radam (default: the model's, sgd for resnet, "
+                 "else adam)");
   cli.add_option("--lr", c.lr, "learning rate (-1: the model's default, 0.1 for resnet with sgd, else 1e-3)")
       ->capture_default_str();
   cli.add_option("--lr-schedule", c.lr_schedule, "cosine (annealed to 0 over --epochs) | none")->capture_default_str();

@@ -38,7 +38,7 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-constexpr const char* kOptimizers = "sgd, adam, adadelta, rmsprop, adagrad";
+constexpr const char* kOptimizers = "sgd, adam, adadelta, rmsprop, adagrad, adamax, radam";
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::vector<Tensor> params) {
   if (c.optimizer == "sgd")
@@ -55,6 +55,10 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::vect
   if (c.optimizer == "adagrad")
     return std::make_unique<optim::Adagrad>(std::move(params),
                                             optim::AdagradOptions(c.lr).weight_decay(c.weight_decay));
+  if (c.optimizer == "adamax")
+    return std::make_unique<optim::Adamax>(std::move(params), optim::AdamaxOptions(c.lr).weight_decay(c.weight_decay));
+  if (c.optimizer == "radam")
+    return std::make_unique<optim::RAdam>(std::move(params), optim::RAdamOptions(c.lr).weight_decay(c.weight_decay));
   NORMRT_THROW("unknown optimizer '", c.optimizer, "' (", kOptimizers, ")");
 }
 
@@ -210,7 +214,8 @@ void validate_config(const TrainConfig& c) {
   NORMRT_CHECK(c.batch_size >= 2 || !has_batchnorm(c.model), "--batch-size 1 cannot train ", c.model,
                " (BatchNorm: Expected more than 1 value per channel when training)");
   NORMRT_CHECK(c.optimizer.empty() || c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adadelta" ||
-                   c.optimizer == "rmsprop" || c.optimizer == "adagrad",
+                   c.optimizer == "rmsprop" || c.optimizer == "adagrad" || c.optimizer == "adamax" ||
+                   c.optimizer == "radam",
                "unknown optimizer '", c.optimizer, "' (", kOptimizers, ")");
   // -1: the model's default.
   if (c.lr != -1.0) non_negative(c.lr, "--lr");

@@ -40,7 +40,7 @@ struct TrainConfig {
   int64_t batch_size = 128;
   // -1 / empty: the model's recipe. resnet: SGD, lr 0.1, momentum 0.9, weight decay 5e-4 (chosen by PyTorch runs of
   // both recipes, benchmarks/results/2026-11-29-cpu-cnn.md); every other model: Adam, lr 1e-3, no weight decay.
-  std::string optimizer;  // sgd | adam | adadelta | rmsprop | adagrad
+  std::string optimizer;  // sgd | adam | adadelta | rmsprop | adagrad | adamax | radam
   double lr = -1.0;
   std::string lr_schedule = "cosine";  // cosine (annealed to 0 over `epochs`) | none
   double momentum = 0.9;  // SGD
