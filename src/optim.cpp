@@ -727,7 +727,7 @@ LRScheduler::LRScheduler(Optimizer& optimizer) : optimizer_(optimizer) {
   }
 }
 
-std::vector<double> LRScheduler::lrs_at(int64_t epoch) const {
+std::vector<double> GroupwiseLRScheduler::lrs_at(int64_t epoch) const {
   std::vector<double> lrs;
   for (double base : base_lrs_) lrs.push_back(lr_at(epoch, base));
   return lrs;
@@ -741,7 +741,7 @@ void LRScheduler::set_epoch(int64_t epoch) {
 }
 
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
-    : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
+    : GroupwiseLRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
   NORMRT_CHECK(step_size > 0, "StepLR: step_size must be positive, got ", step_size);
   start();
 }
@@ -769,10 +769,8 @@ std::vector<double> LambdaLR::lrs_at(int64_t epoch) const {
   return lrs;
 }
 
-double LambdaLR::lr_at(int64_t epoch, double base_lr) const { return base_lr * lambdas_[0](epoch); }
-
 ConstantLR::ConstantLR(Optimizer& optimizer, double factor, int64_t total_iters)
-    : LRScheduler(optimizer), factor_(factor), total_iters_(total_iters) {
+    : GroupwiseLRScheduler(optimizer), factor_(factor), total_iters_(total_iters) {
   NORMRT_CHECK(factor >= 0.0 && factor <= 1.0, "Constant multiplicative factor expected to be between 0 and 1.");
   start();
 }
@@ -782,7 +780,7 @@ double ConstantLR::lr_at(int64_t epoch, double base_lr) const {
 }
 
 PolynomialLR::PolynomialLR(Optimizer& optimizer, int64_t total_iters, double power)
-    : LRScheduler(optimizer), total_iters_(total_iters), power_(power) {
+    : GroupwiseLRScheduler(optimizer), total_iters_(total_iters), power_(power) {
   NORMRT_CHECK(total_iters > 0, "PolynomialLR: total_iters must be positive, got ", total_iters);
   start();
 }
@@ -794,7 +792,7 @@ double PolynomialLR::lr_at(int64_t epoch, double base_lr) const {
 
 CosineAnnealingWarmRestarts::CosineAnnealingWarmRestarts(Optimizer& optimizer, int64_t t_0, int64_t t_mult,
                                                          double eta_min)
-    : LRScheduler(optimizer), t_0_(t_0), t_mult_(t_mult), eta_min_(eta_min) {
+    : GroupwiseLRScheduler(optimizer), t_0_(t_0), t_mult_(t_mult), eta_min_(eta_min) {
   NORMRT_CHECK(t_0 > 0, "Expected positive integer T_0, but got ", t_0);
   NORMRT_CHECK(t_mult >= 1, "Expected integer T_mult >= 1, but got ", t_mult);
   start();
@@ -844,18 +842,13 @@ std::vector<double> SequentialLR::lrs_at(int64_t epoch) const {
   return schedulers_[index]->lrs_at(own_epoch);
 }
 
-double SequentialLR::lr_at(int64_t epoch, double base_lr) const {
-  const auto [index, own_epoch] = locate(epoch);
-  return schedulers_[index]->lr_at(own_epoch, base_lr);
-}
-
 void SequentialLR::extra_at(int64_t epoch) {
   const auto [index, own_epoch] = locate(epoch);
   schedulers_[index]->extra_at(own_epoch);
 }
 
 MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma)
-    : LRScheduler(optimizer), milestones_(std::move(milestones)), gamma_(gamma) {
+    : GroupwiseLRScheduler(optimizer), milestones_(std::move(milestones)), gamma_(gamma) {
   std::sort(milestones_.begin(), milestones_.end());
   start();
 }
@@ -865,14 +858,17 @@ double MultiStepLR::lr_at(int64_t epoch, double base_lr) const {
   return base_lr * std::pow(gamma_, static_cast<double>(passed));
 }
 
-ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : LRScheduler(optimizer), gamma_(gamma) { start(); }
+ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma)
+    : GroupwiseLRScheduler(optimizer), gamma_(gamma) {
+  start();
+}
 
 double ExponentialLR::lr_at(int64_t epoch, double base_lr) const {
   return base_lr * std::pow(gamma_, static_cast<double>(epoch));
 }
 
 CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t t_max, double eta_min)
-    : LRScheduler(optimizer), t_max_(t_max), eta_min_(eta_min) {
+    : GroupwiseLRScheduler(optimizer), t_max_(t_max), eta_min_(eta_min) {
   NORMRT_CHECK(t_max > 0, "CosineAnnealingLR: T_max must be positive, got ", t_max);
   start();
 }
@@ -883,7 +879,10 @@ double CosineAnnealingLR::lr_at(int64_t epoch, double base_lr) const {
 }
 
 LinearLR::LinearLR(Optimizer& optimizer, double start_factor, double end_factor, int64_t total_iters)
-    : LRScheduler(optimizer), start_factor_(start_factor), end_factor_(end_factor), total_iters_(total_iters) {
+    : GroupwiseLRScheduler(optimizer),
+      start_factor_(start_factor),
+      end_factor_(end_factor),
+      total_iters_(total_iters) {
   NORMRT_CHECK(start_factor > 0 && start_factor <= 1,
                "Starting multiplicative factor expected to be greater than 0 and less or equal to 1.");
   NORMRT_CHECK(end_factor >= 0 && end_factor <= 1, "Ending multiplicative factor expected to be between 0 and 1.");
@@ -896,7 +895,8 @@ double LinearLR::lr_at(int64_t epoch, double base_lr) const {
   return base_lr * (start_factor_ + (end_factor_ - start_factor_) * done);
 }
 
-OneCycleLR::OneCycleLR(Optimizer& optimizer, const OneCycleLROptions& o) : LRScheduler(optimizer), options_(o) {
+OneCycleLR::OneCycleLR(Optimizer& optimizer, const OneCycleLROptions& o)
+    : GroupwiseLRScheduler(optimizer), options_(o) {
   NORMRT_CHECK(o.total_steps() > 0, "Expected positive integer total_steps, but got ", o.total_steps());
   NORMRT_CHECK(o.pct_start() >= 0 && o.pct_start() <= 1, "Expected float between 0 and 1 pct_start, but got ",
                o.pct_start());

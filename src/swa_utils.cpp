@@ -71,12 +71,10 @@ void AveragedModel::update_parameters(const nn::Module& model) {
                                                    : avg_fn_(integer_as_float(mine[i]), integer_as_float(current),
                                                              count));
   }
-  const NoGradGuard no_grad;
   for (std::size_t i = 0; i < mine.size(); ++i) {
     if (count == 0) mine[i].copy_(theirs[i]);
     else if (is_floating(mine[i].dtype())) mine[i].copy_(results[i]);
     else copy_truncated(mine[i], results[i]);
-    mine[i].bump_version();
   }
   n_averaged.copy_(from_vector(std::vector<int64_t>{count + 1}, {}));
 }
@@ -127,8 +125,6 @@ std::vector<double> SWALR::lrs_at(int64_t epoch) const {
   }
   return lrs;
 }
-
-double SWALR::lr_at(int64_t epoch, double) const { return lrs_at(epoch)[0]; }
 
 void update_bn(const std::function<std::optional<Tensor>()>& next_input, nn::Module& model) {
   struct Saved {

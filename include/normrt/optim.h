@@ -329,11 +329,10 @@ class LRScheduler {
 
  protected:
   explicit LRScheduler(Optimizer& optimizer);
-  // Applies epoch 0; each scheduler's constructor calls it last, once lr_at can run.
+  // Applies epoch 0; each scheduler's constructor calls it last, once lrs_at can run.
   void start() { set_epoch(0); }
-  virtual double lr_at(int64_t epoch, double base_lr) const = 0;
-  // Every group's lr at `epoch`: lr_at over the base lrs.
-  virtual std::vector<double> lrs_at(int64_t epoch) const;
+  // Every group's lr at `epoch`.
+  virtual std::vector<double> lrs_at(int64_t epoch) const = 0;
   virtual void extra_at(int64_t /*epoch*/) {}  // what else a schedule sets (OneCycleLR: momentum)
   Optimizer& optimizer() { return optimizer_; }
   const Optimizer& optimizer() const { return optimizer_; }
@@ -345,8 +344,18 @@ class LRScheduler {
   int64_t epoch_ = 0;
 };
 
+// A schedule that is one formula of the epoch and a group's base lr, the same for every group.
+class GroupwiseLRScheduler : public LRScheduler {
+ protected:
+  using LRScheduler::LRScheduler;
+  virtual double lr_at(int64_t epoch, double base_lr) const = 0;
+
+ private:
+  std::vector<double> lrs_at(int64_t epoch) const override;
+};
+
 // lr = base_lr * gamma^(epoch / step_size).
-class StepLR : public LRScheduler {
+class StepLR : public GroupwiseLRScheduler {
  public:
   StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1);
 
@@ -365,12 +374,11 @@ class LambdaLR : public LRScheduler {
 
  private:
   std::vector<double> lrs_at(int64_t epoch) const override;
-  double lr_at(int64_t epoch, double base_lr) const override;
   std::vector<Lambda> lambdas_;
 };
 
 // lr = base_lr * factor until epoch total_iters, then base_lr.
-class ConstantLR : public LRScheduler {
+class ConstantLR : public GroupwiseLRScheduler {
  public:
   ConstantLR(Optimizer& optimizer, double factor = 1.0 / 3, int64_t total_iters = 5);
 
@@ -381,7 +389,7 @@ class ConstantLR : public LRScheduler {
 };
 
 // lr = base_lr * (1 - min(epoch, total_iters) / total_iters)^power.
-class PolynomialLR : public LRScheduler {
+class PolynomialLR : public GroupwiseLRScheduler {
  public:
   PolynomialLR(Optimizer& optimizer, int64_t total_iters = 5, double power = 1.0);
 
@@ -393,7 +401,7 @@ class PolynomialLR : public LRScheduler {
 
 // SGDR: lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2, T_cur the epochs since the last
 // restart, T_i = T_0 * T_mult^restarts the length of the current cycle (integer epochs, as step() counts them).
-class CosineAnnealingWarmRestarts : public LRScheduler {
+class CosineAnnealingWarmRestarts : public GroupwiseLRScheduler {
  public:
   CosineAnnealingWarmRestarts(Optimizer& optimizer, int64_t t_0, int64_t t_mult = 1, double eta_min = 0.0);
 
@@ -414,14 +422,13 @@ class SequentialLR : public LRScheduler {
  private:
   std::pair<std::size_t, int64_t> locate(int64_t epoch) const;  // the scheduler's index and its own epoch
   std::vector<double> lrs_at(int64_t epoch) const override;
-  double lr_at(int64_t epoch, double base_lr) const override;
   void extra_at(int64_t epoch) override;
   std::vector<std::shared_ptr<LRScheduler>> schedulers_;
   std::vector<int64_t> milestones_;
 };
 
 // lr = base_lr * gamma^(number of milestones <= epoch), a milestone listed twice counting twice.
-class MultiStepLR : public LRScheduler {
+class MultiStepLR : public GroupwiseLRScheduler {
  public:
   MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma = 0.1);
 
@@ -432,7 +439,7 @@ class MultiStepLR : public LRScheduler {
 };
 
 // lr = base_lr * gamma^epoch.
-class ExponentialLR : public LRScheduler {
+class ExponentialLR : public GroupwiseLRScheduler {
  public:
   ExponentialLR(Optimizer& optimizer, double gamma);
 
@@ -442,7 +449,7 @@ class ExponentialLR : public LRScheduler {
 };
 
 // lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2.
-class CosineAnnealingLR : public LRScheduler {
+class CosineAnnealingLR : public GroupwiseLRScheduler {
  public:
   CosineAnnealingLR(Optimizer& optimizer, int64_t t_max, double eta_min = 0.0);
 
@@ -453,7 +460,7 @@ class CosineAnnealingLR : public LRScheduler {
 };
 
 // Warm-up: lr = base_lr * factor, the factor going linearly from start_factor to end_factor over total_iters steps.
-class LinearLR : public LRScheduler {
+class LinearLR : public GroupwiseLRScheduler {
  public:
   LinearLR(Optimizer& optimizer, double start_factor = 1.0 / 3, double end_factor = 1.0, int64_t total_iters = 5);
 
@@ -482,7 +489,7 @@ class OneCycleLROptions {
 // The 1cycle policy (per iteration): lr rises from max_lr/div_factor to max_lr over pct_start of the steps, then
 // anneals to that over final_div_factor; momentum (SGD's, Adam's beta1) moves the opposite way when cycled.
 // Stepping past total_steps throws, as PyTorch does.
-class OneCycleLR : public LRScheduler {
+class OneCycleLR : public GroupwiseLRScheduler {
  public:
   OneCycleLR(Optimizer& optimizer, const OneCycleLROptions& options);
 

@@ -58,7 +58,6 @@ class SWALR : public LRScheduler {
 
  private:
   std::vector<double> lrs_at(int64_t epoch) const override;
-  double lr_at(int64_t epoch, double base_lr) const override;
   double anneal(double t) const;
   std::vector<double> swa_lrs_;
   int64_t anneal_epochs_;
