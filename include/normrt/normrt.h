@@ -13,6 +13,7 @@
 #include "normrt/log.h"
 #include "normrt/nn/activation.h"
 #include "normrt/nn/batchnorm.h"
+#include "normrt/nn/blocks.h"
 #include "normrt/nn/conv.h"
 #include "normrt/nn/fold.h"
 #include "normrt/nn/init.h"

@@ -1,5 +1,6 @@
 #include "normrt/nn/layers.h"
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 
@@ -7,6 +8,7 @@
 #include "normrt/error.h"
 #include "normrt/nn/batchnorm.h"
 #include "normrt/ops/nn.h"
+#include "normrt/ops/tensor_ops.h"
 #include "op_util.h"
 #include "parameter_grads.h"
 #include "normrt/ops/elementwise.h"
@@ -345,6 +347,49 @@ Tensor Residual::backward_impl(const Tensor& grad_output, Context& ctx) {
     grad_skip = grad;
   }
   return ops::add(grad_body, shortcut_ ? shortcut_->backward(grad_skip, ctx.children[1]) : grad_skip);
+}
+
+Concat::Concat(std::initializer_list<std::shared_ptr<Module>> branches, int64_t dim) : dim_(dim) {
+  for (const auto& b : branches) push_back(b);
+}
+
+void Concat::push_back(std::shared_ptr<Module> branch) {
+  register_module(std::to_string(branches_.size()), branch);  // refuses a null module
+  branches_.push_back(std::move(branch));
+}
+
+void Concat::child_replaced(const Module* old_child, const std::shared_ptr<Module>& replacement) {
+  for (auto& b : branches_)
+    if (b.get() == old_child) b = replacement;
+}
+
+Tensor Concat::forward_impl(const Tensor& input, Context& ctx) {
+  NORMRT_CHECK(!branches_.empty(), "Concat: no branches to run");
+  ctx.children.resize(branches_.size());
+  std::vector<Tensor> outputs;
+  for (std::size_t i = 0; i < branches_.size(); ++i) outputs.push_back(branches_[i]->forward(input, ctx.children[i]));
+  Tensor y = ops::cat(outputs, dim_);
+  const int64_t dim = dim_ < 0 ? dim_ + y.dim() : dim_;
+  ctx.values = {dim};
+  for (const Tensor& out : outputs) ctx.values.push_back(out.size(dim));
+  const MemoryFormat format = outputs[0].memory_format();
+  const bool same_format = std::all_of(outputs.begin(), outputs.end(),
+                                       [&](const Tensor& out) { return out.memory_format() == format; });
+  return same_format ? y.to(format) : y;
+}
+
+Tensor Concat::backward_impl(const Tensor& grad_output, Context& ctx) {
+  const int64_t dim = ctx.values[0];
+  Tensor grad_input;
+  int64_t offset = 0;
+  for (std::size_t i = 0; i < branches_.size(); ++i) {
+    const int64_t extent = ctx.values[i + 1];
+    ctx.children[i].input_grad = ctx.input_grad;
+    const Tensor g = branches_[i]->backward(ops::narrow(grad_output, dim, offset, extent), ctx.children[i]);
+    offset += extent;
+    if (ctx.input_grad) grad_input = grad_input.defined() ? ops::add(grad_input, g) : g;
+  }
+  return grad_input;
 }
 
 Tensor Loss::keep(ops::LossResult result) {

@@ -243,19 +243,26 @@ void Module::apply(const std::function<void(Module&)>& fn) {
 }
 
 namespace {
+// PyTorch's Module.__repr__: a lone line of extra_repr inline; otherwise its lines, then the children, one per line.
 void print_module(std::ostream& os, const Module& m, const std::string& indent) {
-  os << m.name() << '(' << m.extra_repr();
+  os << m.name() << '(';
+  const std::string extra = m.extra_repr();
   const auto& children = m.named_children();
-  if (!children.empty()) {
-    os << '\n';
-    for (const auto& [name, child] : children) {
-      os << indent << "  (" << name << "): ";
-      print_module(os, *child, indent + "  ");
-      os << '\n';
-    }
-    os << indent;
+  if (children.empty() && extra.find('\n') == std::string::npos) {
+    os << extra << ')';
+    return;
   }
-  os << ')';
+  if (!extra.empty()) {
+    std::size_t start = 0;
+    for (std::size_t end; (end = extra.find('\n', start)) != std::string::npos; start = end + 1)
+      os << '\n' << indent << "  " << extra.substr(start, end - start);
+    os << '\n' << indent << "  " << extra.substr(start);
+  }
+  for (const auto& [name, child] : children) {
+    os << '\n' << indent << "  (" << name << "): ";
+    print_module(os, *child, indent + "  ");
+  }
+  os << '\n' << indent << ')';
 }
 }  // namespace
 

@@ -13,6 +13,7 @@
 #include "permute_golden_runner.h"
 #include "prelu_golden_runner.h"
 #include "pointwise_loss_golden_runner.h"
+#include "blocks_golden_runner.h"
 #include "swa_golden_runner.h"
 
 namespace normrt {
@@ -40,6 +41,13 @@ TEST(CudaFeatureDropout, GivesTheCpusMasks) {
 TEST(CudaSwaUtils, AveragesAndBatchNormStatisticsMatchPyTorch) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   testing::run_swa_golden(kGpu);
+}
+
+// Concat, SqueezeExcitation and StochasticDepth on the device, against PyTorch and torchvision (the CPU suite's golden
+// data).
+TEST(CudaBlocks, MatchPyTorchAndTorchvision) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_blocks_golden(kGpu);
 }
 
 // A module on the GPU refuses CPU input (the CPU's fused norms read the parameters' memory).

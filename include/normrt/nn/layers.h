@@ -281,6 +281,35 @@ class Residual : public Module {
   bool relu_ = false;
 };
 
+// Every branch takes the same input and their outputs are joined along `dim` (1, the channels, by default): the
+// branches of an Inception block, or a DenseNet layer's torch.cat([x, f(x)], 1) with an Identity branch; Lua Torch's
+// nn.Concat. Children "0", "1", ... in order; modules by value or shared_ptr, as Sequential takes them. The output
+// is channels-last when every branch's is (as torch.cat's); the input's gradient is the sum of the branches'.
+class Concat : public Module {
+ public:
+  explicit Concat(int64_t dim = 1) : dim_(dim) {}
+  Concat(std::initializer_list<std::shared_ptr<Module>> branches, int64_t dim = 1);
+  void push_back(std::shared_ptr<Module> branch);
+  template <typename M, typename = std::enable_if_t<std::is_base_of_v<Module, std::decay_t<M>> &&
+                                                    !std::is_lvalue_reference_v<M>>>
+  void push_back(M&& module) {
+    push_back(std::shared_ptr<Module>(std::make_shared<std::decay_t<M>>(std::move(module))));
+  }
+  std::string name() const override { return "Concat"; }
+  std::string extra_repr() const override { return "dim=" + std::to_string(dim_); }
+  std::size_t size() const { return branches_.size(); }
+  int64_t dim() const { return dim_; }
+
+ private:
+  // ctx.children: one context per branch; ctx.values: the joined dimension (non-negative), then each branch's
+  // extent along it.
+  Tensor forward_impl(const Tensor& input, Context& ctx) override;
+  Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  void child_replaced(const Module* old_child, const std::shared_ptr<Module>& replacement) override;
+  std::vector<std::shared_ptr<Module>> branches_;
+  int64_t dim_;
+};
+
 // Losses are not modules: forward(input, target) returns the loss (0-dim, or unreduced with Reduction::None; on the
 // input's device: read it with item() only when needed) and keeps d loss / d input, which backward() hands over once.
 class Loss {
