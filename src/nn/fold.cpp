@@ -31,24 +31,32 @@ FoldedChannels fold_channels(const BatchNormBase& bn, int64_t channels, const st
   return f;
 }
 
-// Writes the folded weight and bias of a layer whose weight is (out, ...) into `weight` and `bias`.
+// Writes the folded weight and bias of a layer into `weight` and `bias`, laid out as the layer's weight (a
+// channels-last convolution stays channels-last) on its device. The weight is (out, ...), or with `transposed_groups`
+// a transposed convolution's (in, out / groups, ...), whose output channel of group g is g * out / groups plus its
+// index in dimension 1.
 void apply_fold(const FoldedChannels& f, const Tensor& old_weight, const Tensor& old_bias, Tensor& weight,
-                Tensor& bias) {
-  const int64_t out = old_weight.size(0), per_row = out > 0 ? old_weight.numel() / out : 0;
-  const auto w = old_weight.to_vector();
+                Tensor& bias, int64_t transposed_groups = 0) {
+  const int64_t rows = old_weight.size(0), cols = old_weight.size(1);
+  const int64_t out = transposed_groups > 0 ? cols * transposed_groups : rows;
+  const int64_t per_col = rows * cols > 0 ? old_weight.numel() / (rows * cols) : 0;
+  const int64_t rows_per_group = transposed_groups > 0 ? rows / transposed_groups : 1;
+  const auto w = old_weight.contiguous().to_vector();
   const auto b = old_bias.defined() ? old_bias.to_vector() : std::vector<float>(out, 0.0f);
   std::vector<float> folded_w(w.size()), folded_b(out);
-  for (int64_t o = 0; o < out; ++o) {
-    for (int64_t i = 0; i < per_row; ++i)
-      folded_w[o * per_row + i] = static_cast<float>(w[o * per_row + i] * f.scale[o]);
-    folded_b[o] = static_cast<float>(b[o] * f.scale[o] + f.shift[o]);
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    const int64_t row = static_cast<int64_t>(i) / (cols * per_col), col = static_cast<int64_t>(i) / per_col % cols;
+    const int64_t o = transposed_groups > 0 ? row / rows_per_group * cols + col : row;
+    folded_w[i] = static_cast<float>(w[i] * f.scale[o]);
   }
-  weight.copy_(from_vector(folded_w, old_weight.sizes()));
-  bias.copy_(from_vector(folded_b, {out}));
+  for (int64_t o = 0; o < out; ++o) folded_b[o] = static_cast<float>(b[o] * f.scale[o] + f.shift[o]);
+  weight.set_data(from_vector(folded_w, old_weight.sizes()).to(old_weight.memory_format()).to(old_weight.device()));
+  bias.set_data(from_vector(folded_b, {out}).to(old_weight.device()));
 }
 
-bool same_rank(const ConvBase& conv, const BatchNormBase& bn) {
-  return bn.name() == "BatchNorm" + std::to_string(conv.weight.dim() - 2) + "d";
+// Whether bn is the BatchNorm of a layer whose weight has `weight_dims` dimensions (a convolution's 3 to 5).
+bool same_rank(int64_t weight_dims, const BatchNormBase& bn) {
+  return bn.name() == "BatchNorm" + std::to_string(weight_dims - 2) + "d";
 }
 
 std::shared_ptr<Module> fold_module(const std::shared_ptr<Module>& module);
@@ -60,10 +68,13 @@ std::shared_ptr<Sequential> fold_sequential(Sequential& model) {
     const bool foldable = bn != nullptr && bn->running_mean.defined();
     auto* linear = dynamic_cast<Linear*>(&model[i]);
     auto* conv = dynamic_cast<ConvBase*>(&model[i]);
+    auto* transposed = dynamic_cast<ConvTransposeBase*>(&model[i]);
     if (foldable && linear != nullptr && bn->name() == "BatchNorm1d") {
       out->push_back(fold_linear_batchnorm(*linear, *bn));
-    } else if (foldable && conv != nullptr && same_rank(*conv, *bn)) {
+    } else if (foldable && conv != nullptr && same_rank(conv->weight.dim(), *bn)) {
       out->push_back(fold_conv_batchnorm(*conv, *bn));
+    } else if (foldable && transposed != nullptr && same_rank(transposed->weight.dim(), *bn)) {
+      out->push_back(fold_conv_batchnorm(*transposed, *bn));
     } else {
       out->push_back(fold_module(model.ptr(i)));
       continue;
@@ -86,6 +97,12 @@ std::shared_ptr<Module> fold_module(const std::shared_ptr<Module>& module) {
     folded->eval();
     return folded;
   }
+  if (auto* concat = dynamic_cast<Concat*>(module.get())) {
+    auto folded = std::make_shared<Concat>(concat->dim());
+    for (const auto& entry : module->named_children()) folded->push_back(fold_module(entry.second));
+    folded->eval();
+    return folded;
+  }
   return module;
 }
 
@@ -97,13 +114,12 @@ std::shared_ptr<Linear> fold_linear_batchnorm(const Linear& linear, const BatchN
   Generator unused(0);
   auto folded = std::make_shared<Linear>(in, out, true, &unused);
   apply_fold(f, linear.weight, linear.bias, folded->weight, folded->bias);
-  folded->to(linear.weight.device());
   folded->eval();
   return folded;
 }
 
 std::shared_ptr<ConvBase> fold_conv_batchnorm(const ConvBase& conv, const BatchNormBase& bn) {
-  NORMRT_CHECK(same_rank(conv, bn), "fold: ", bn.name(), " cannot follow a ", conv.name());
+  NORMRT_CHECK(same_rank(conv.weight.dim(), bn), "fold: ", bn.name(), " cannot follow a ", conv.name());
   const FoldedChannels f = fold_channels(bn, conv.weight.size(0), conv.name());
   Generator unused(0);
   const ConvOptions options = ConvOptions(conv.options()).bias(true);
@@ -114,7 +130,23 @@ std::shared_ptr<ConvBase> fold_conv_batchnorm(const ConvBase& conv, const BatchN
     default: folded = std::make_shared<Conv3d>(options, &unused); break;
   }
   apply_fold(f, conv.weight, conv.bias, folded->weight, folded->bias);
-  folded->to(conv.weight.device());
+  folded->eval();
+  return folded;
+}
+
+std::shared_ptr<ConvTransposeBase> fold_conv_batchnorm(const ConvTransposeBase& conv, const BatchNormBase& bn) {
+  NORMRT_CHECK(same_rank(conv.weight.dim(), bn), "fold: ", bn.name(), " cannot follow a ", conv.name());
+  const int64_t groups = conv.options().groups();
+  const FoldedChannels f = fold_channels(bn, conv.weight.size(1) * groups, conv.name());
+  Generator unused(0);
+  const ConvTransposeOptions options = ConvTransposeOptions(conv.options()).bias(true);
+  std::shared_ptr<ConvTransposeBase> folded;
+  switch (conv.weight.dim()) {
+    case 3: folded = std::make_shared<ConvTranspose1d>(options, &unused); break;
+    case 4: folded = std::make_shared<ConvTranspose2d>(options, &unused); break;
+    default: folded = std::make_shared<ConvTranspose3d>(options, &unused); break;
+  }
+  apply_fold(f, conv.weight, conv.bias, folded->weight, folded->bias, groups);
   folded->eval();
   return folded;
 }

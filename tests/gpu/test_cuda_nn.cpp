@@ -6,6 +6,7 @@
 #include "activation_golden_runner.h"
 #include "amp_scenario.h"
 #include "autocast_golden_runner.h"
+#include "fold_golden_runner.h"
 #include "empty_shapes.h"
 #include "nn_golden_runner.h"
 #include "losses_golden_runner.h"
@@ -48,6 +49,13 @@ TEST(CudaSwaUtils, AveragesAndBatchNormStatisticsMatchPyTorch) {
 TEST(CudaBlocks, MatchPyTorchAndTorchvision) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   testing::run_blocks_golden(kGpu);
+}
+
+// BatchNorm folding of models on the device, against PyTorch's fusion (the CPU suite's golden data): the folded
+// weights stay on the device.
+TEST(CudaFold, MatchesPyTorchsFusion) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_fold_golden(kGpu);
 }
 
 // A module on the GPU refuses CPU input (the CPU's fused norms read the parameters' memory).
