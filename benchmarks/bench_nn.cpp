@@ -462,6 +462,26 @@ std::vector<TensorOp> tensor_ops() {
            benchmark::DoNotOptimize(norm->backward(x));
          };
        }},
+      {"squeeze-excitation-train", image,
+       [](const Tensor& x) {
+         // torchvision's SqueezeExcitation(64, 16) (MobileNetV3 / EfficientNet blocks): forward and backward.
+         auto se = std::make_shared<nn::SqueezeExcitation>(64, 16);
+         return [se, x] {
+           se->forward(x);
+           benchmark::DoNotOptimize(se->backward(x));
+         };
+       }},
+      {"concat-identity-train", image,
+       [](const Tensor& x) {
+         // A DenseNet layer's join, torch.cat([x, x], 1): forward and backward (gradients split and summed).
+         auto cat = std::make_shared<nn::Concat>(std::initializer_list<std::shared_ptr<nn::Module>>{
+             std::make_shared<nn::Identity>(), std::make_shared<nn::Identity>()});
+         const Tensor dy = ops::cat({x, x}, 1);
+         return [cat, x, dy] {
+           cat->forward(x);
+           benchmark::DoNotOptimize(cat->backward(dy));
+         };
+       }},
       {"layer-norm-train", {32 * 56 * 56, 64},
        [](const Tensor& x) {
          // LayerNorm over 64 features per position (ConvNeXt's, channels-last rows): forward and backward, affine.

@@ -2,7 +2,8 @@
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
 from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, reductions, copies, random draws,
 softmax, cross-entropy (also spatial) and BCE-with-logits, dropout, pooling (three rows channels-last), reflection
-padding, activations: sigmoid, tanh, GELU, SiLU, Mish, ELU, leaky ReLU, hardswish, 2x upsampling) and
+padding, activations: sigmoid, tanh, GELU, SiLU, Mish, ELU, leaky ReLU, hardswish, 2x upsampling, norm layers, a
+squeeze-and-excitation block and a concatenation, forward and backward) and
 cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients) and the
 cpu/max-pool-2x2 rows (forward and backward, both memory formats) and the cpu/optimizer-step-1M rows (one step of
 each optimizer over a 1M-parameter MLP), each against
@@ -78,6 +79,10 @@ def torch_call(torch, name):
     target = torch.randn(shape)
     prelu = torch.nn.PReLU(shape[1]) if op == "prelu-train" else None
     group_norm = torch.nn.GroupNorm(32, shape[1]) if op == "group-norm-train" else None
+    se = None
+    if op == "squeeze-excitation-train":
+        import torchvision  # Debian's python3-torchvision
+        se = torchvision.ops.SqueezeExcitation(shape[1], 16)
     layer_norm = torch.nn.LayerNorm(shape[-1]) if op == "layer-norm-train" else None
     up_conv = torch.nn.ConvTranspose2d(shape[1], 32, 2, stride=2) if op == "conv-transpose-k2s2-train" else None
     return {
@@ -143,6 +148,9 @@ def torch_call(torch, name):
             up_conv(x_grad), [x_grad, *up_conv.parameters()], torch.ones(shape[0], 32, 2 * shape[2], 2 * shape[3])),
         "kl-div": lambda: torch.autograd.grad(F.kl_div(x_grad, probabilities, reduction="batchmean"), x_grad),
         "group-norm-train": lambda: torch.autograd.grad(group_norm(x_grad), [x_grad, *group_norm.parameters()], x),
+        "squeeze-excitation-train": lambda: torch.autograd.grad(se(x_grad), [x_grad, *se.parameters()], x),
+        "concat-identity-train": lambda: torch.autograd.grad(torch.cat([x_grad, x_grad], 1), x_grad,
+                                                             torch.cat([x, x], 1)),
         "layer-norm-train": lambda: torch.autograd.grad(layer_norm(x_grad), [x_grad, *layer_norm.parameters()], x),
         "prelu-train": lambda: torch.autograd.grad(prelu(x_grad), [x_grad, prelu.weight], x),
         "permute-to-nhwc": lambda: x.permute(0, 2, 3, 1).contiguous(),
