@@ -92,6 +92,15 @@ NORMRT_HD inline T normalize(T x, T mean, T scale, T shift) {
   return (x - mean) * scale + shift;
 }
 
+// The same with compensated centering: mean_low is what rounding the mean to float left behind (mean - float(mean),
+// from a double mean). x - mean is exact near the mean, so subtracting mean_low next recovers the centred value to
+// float precision, where the plain form carries up to half an ulp of |mean| times the scale into every output: for
+// |mean| / std of 1e4 and more that error dominates (PyTorch's CPU kernel avoids it too).
+template <typename T>
+NORMRT_HD inline T normalize(T x, T mean, T mean_low, T scale, T shift) {
+  return ((x - mean) - mean_low) * scale + shift;
+}
+
 // The fused forms' epilogue: the residual added to the normalised value (0 when there is none), then the ReLU when
 // kRelu (NaN propagates, as torch.relu). Rounded once, to float.
 template <bool kRelu>

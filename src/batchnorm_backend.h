@@ -39,14 +39,15 @@ template <typename T>
 void cpu_relu_gradient(const T* dy, const T* y, T* out, int64_t n);
 // SyncBatchNorm's stages (src/sync_batchnorm.cpp): the phases of the two above, split where ranks exchange, with the
 // same arithmetic (one rank gives cpu_forward_training's and cpu_backward's bits), on the same elements T. Per
-// channel: the local mean and sum of squared deviations (double), y from a given mean and invstd, the local sums of
+// channel: the local mean and sum of squared deviations (double), y from a given mean (with what rounding a double
+// mean to float left, mean_low, where not null: bn_math.cuh's compensated normalize) and invstd, the local sums of
 // dy and dy * (x - mean), and dx from sums and a count that may be the global batch's. dy is masked by relu_output
 // where that is not null.
 template <typename T>
 void cpu_local_statistics(const T* x, const Geometry& g, double* mean, double* m2);
 template <typename T>
-void cpu_normalize(const T* x, const Geometry& g, const float* mean, const float* invstd, const float* weight,
-                   const float* bias, const T* residual, bool relu, T* y);
+void cpu_normalize(const T* x, const Geometry& g, const float* mean, const float* mean_low, const float* invstd,
+                   const float* weight, const float* bias, const T* residual, bool relu, T* y);
 template <typename T>
 void cpu_local_gradient_sums(const T* dy, const T* relu_output, const T* x, const float* mean, const Geometry& g,
                              double* sum_dy, double* sum_dy_xmu);

@@ -156,8 +156,10 @@ BatchNormForwardResult cpu_sync_forward(const ForwardArguments& a, dist::Process
     return result;
   }
   const double factor = bn::running_factor(!a.momentum.has_value(), a.momentum.value_or(0.0), batches ? *batches : 0);
+  std::vector<float> mean_low(static_cast<std::size_t>(C));  // compensated centering, as BatchNorm's (bn_math.cuh)
   for (int64_t c = 0; c < C; ++c) {
     save_mean[c] = static_cast<float>(total[c].mean);
+    mean_low[c] = static_cast<float>(total[c].mean - static_cast<double>(save_mean[c]));
     save_invstd[c] = static_cast<float>(bn::invstd_from_var(total[c].m2 / count, a.eps));
     if (!a.running_mean.defined()) continue;
     float *rm = updated_in_place<float>(a.running_mean), *rv = updated_in_place<float>(a.running_var);
@@ -169,8 +171,8 @@ BatchNormForwardResult cpu_sync_forward(const ForwardArguments& a, dist::Process
   const Tensor residual = a.epilogue.residual.defined() ? as_input(a.epilogue.residual, input) : Tensor();
   util::dispatch_element(input.dtype(), [&](auto element) {
     using T = decltype(element);
-    bn::cpu_normalize(bn::typed<const T>(input), g, save_mean, save_invstd, optional_data(a.weight),
-                      optional_data(a.bias), bn::typed<const T>(residual), a.epilogue.relu,
+    bn::cpu_normalize(bn::typed<const T>(input), g, save_mean, mean_low.data(), save_invstd,
+                      optional_data(a.weight), optional_data(a.bias), bn::typed<const T>(residual), a.epilogue.relu,
                       bn::typed<T>(result.output));
   });
   return result;

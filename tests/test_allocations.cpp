@@ -111,8 +111,8 @@ TEST(Allocations, CpuBatchNormAllocatesNothingOnceItsShapeIsKnown) {
         << "SyncBatchNorm statistics " << shape;
     EXPECT_EQ(allocations_of_second_call(
                   [&] {
-                    bn::cpu_normalize(b.x.data(), g, b.mean.data(), b.invstd.data(), b.weight.data(), b.bias.data(),
-                                      static_cast<const float*>(nullptr), false, b.y.data());
+                    bn::cpu_normalize(b.x.data(), g, b.mean.data(), nullptr, b.invstd.data(), b.weight.data(),
+                                      b.bias.data(), static_cast<const float*>(nullptr), false, b.y.data());
                   },
                   g_allocations),
               0)
