@@ -5,8 +5,8 @@
 #include "normrt/nn/layers.h"
 #include "normrt/nn/pooling.h"
 #include "normrt/ops/elementwise.h"
-#include "normrt/ops/nn.h"
 #include "normrt/ops/tensor_ops.h"
+#include "slice_dropout.h"
 
 namespace normrt::nn {
 
@@ -75,11 +75,7 @@ Tensor StochasticDepth::forward_impl(const Tensor& input, Context& ctx) {
   if (!is_training() || p_ == 0.0) return input;
   Shape mask_shape(static_cast<std::size_t>(input.dim()), 1);
   if (per_sample_) mask_shape[0] = input.size(0);
-  const int64_t values = shape_numel(mask_shape);
-  const uint64_t offset = generator_.offset();
-  generator_.skip(static_cast<uint64_t>((values + 3) / 4));
-  const Tensor mask =
-      ops::dropout(ones(mask_shape, input.device()), p_, generator_.seed(), offset).to(input.dtype());
+  const Tensor mask = detail::draw_slice_mask(generator_, mask_shape, p_, input);
   ctx.tensors = {mask};
   return ops::mul(input, mask);
 }

@@ -11,6 +11,7 @@
 #include "normrt/ops/tensor_ops.h"
 #include "op_util.h"
 #include "parameter_grads.h"
+#include "slice_dropout.h"
 #include "normrt/ops/elementwise.h"
 #include "nvtx.h"
 #include "normrt/nn/init.h"
@@ -212,11 +213,7 @@ Tensor FeatureDropout::forward_impl(const Tensor& input, Context& ctx) {
     mask_shape[0] = input.size(0);
     mask_shape[1] = input.size(1);
   }
-  const int64_t values = shape_numel(mask_shape);
-  const uint64_t offset = generator_.offset();
-  generator_.skip(static_cast<uint64_t>((values + 3) / 4));
-  const Tensor mask =
-      ops::dropout(ones(mask_shape, input.device()), p_, generator_.seed(), offset).to(input.dtype());
+  const Tensor mask = detail::draw_slice_mask(generator_, mask_shape, p_, input);
   ctx.tensors = {mask};
   return ops::mul(input, mask);
 }
