@@ -581,7 +581,9 @@ TEST_F(SyntheticTraining, ConvolutionalModelsResumeBitForBitToo) {
 
 // --memory-format channels_last computes the same network on NHWC activations: the same losses up to rounding over
 // the first steps (oneDNN's NHWC kernels sum in another order; later steps of the ResNet's SGD at lr 0.1 on 16 images
-// amplify that past 1e-3, as they do between PyTorch's float32 and float64 runs, see ThreeSteps).
+// amplify that past 1e-3, as they do between PyTorch's float32 and float64 runs, see ThreeSteps). Measured relative
+// differences, ResNet: 1e-7, 0, 1.5e-5, 1.1e-4, 3.7e-4 over the first five batches (about 7x a step from the third
+// on); cnn-bn stays below 2e-6. Bounds: 1e-5 for the first two batches, 1e-4 for the third.
 TEST_F(SyntheticTraining, ChannelsLastTrainsTheSameNetwork) {
   for (const std::string model : {"cnn-bn", "resnet"}) {
     TrainConfig c = synthetic_config(model);
@@ -590,8 +592,10 @@ TEST_F(SyntheticTraining, ChannelsLastTrainsTheSameNetwork) {
     c.memory_format = "channels_last";
     const std::vector<float> channels_last = Trainer(c, train_, test_).run().batch_losses;
     ASSERT_EQ(channels_last.size(), contiguous.size()) << model;
-    for (std::size_t i = 0; i < 3; ++i)
-      EXPECT_NEAR(channels_last[i], contiguous[i], 1e-5 * std::fabs(contiguous[i])) << model << " batch " << i;
+    for (std::size_t i = 0; i < 3; ++i) {
+      EXPECT_NEAR(channels_last[i], contiguous[i], (i < 2 ? 1e-5 : 1e-4) * std::fabs(contiguous[i]))
+          << model << " batch " << i;
+    }
   }
 }
 
