@@ -130,6 +130,23 @@ NORMRT_HD inline BackwardCoefficients<T> backward_coefficients(T sum_dy, T sum_d
   return {sum_dy * inv_count, sum_dy_xmu * invstd * invstd * inv_count, invstd * weight};
 }
 
+// The same centred on mean + mean_low, where the forward kept mean_low (compensated centering, normalize above):
+// sum_dy_xmu must already be sum(dy * (x - mean - mean_low)) = sum(dy * (x - mean)) - mean_low * sum(dy)
+// (compensated_dy_xmu); the dx pass keeps computing (x - mean) * projection on the float mean, so mean_low *
+// projection moves into grad_mean.
+template <typename T>
+NORMRT_HD inline T compensated_dy_xmu(T sum_dy, T sum_dy_xmu, T mean_low) {
+  return mean_low == T(0) ? sum_dy_xmu : sum_dy_xmu - mean_low * sum_dy;
+}
+
+template <typename T>
+NORMRT_HD inline BackwardCoefficients<T> compensated_coefficients(T sum_dy, T sum_dy_xmu, T invstd, T weight,
+                                                                  T count, T mean_low) {
+  BackwardCoefficients<T> k = backward_coefficients(sum_dy, sum_dy_xmu, invstd, weight, count);
+  if (mean_low != T(0)) k.grad_mean -= mean_low * k.projection;
+  return k;
+}
+
 template <typename T>
 NORMRT_HD inline T backward_training(T dy, T x, const BackwardCoefficients<T>& k, T mean) {
   return (dy - k.grad_mean - (x - mean) * k.projection) * k.scale;

@@ -128,7 +128,7 @@ struct ForwardOperands {
         rm(as_float(running_mean)),
         rv(as_float(running_var)),
         result{like_input(input, route.element), empty({channels}, TensorOptions(input.device())),
-               empty({channels}, TensorOptions(input.device())), Tensor()} {}
+               empty({channels}, TensorOptions(input.device())), Tensor(), Tensor()} {}
   // The fields both forwards' params have.
   template <typename P>
   void fill(P& p, const bn::Geometry& g, double eps, bool relu) const {
@@ -263,8 +263,10 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
   const Route route = route_of(input, backend, bn::Pass::ForwardTraining, traits);
   const ForwardOperands operands(input, weight, bias, running_mean, running_var, epilogue.residual, route, g.C);
   Tensor cudnn_reserve;
+  const Tensor save_mean_low = route.cpu ? empty({g.C}) : Tensor();
   auto fill = [&](auto& p) {
     operands.fill(p, g, eps, epilogue.relu);
+    p.save_mean_low = fptr(save_mean_low);
     p.num_batches_tracked = ptr<int64_t>(num_batches_tracked);
     p.cumulative_average = !momentum.has_value();
     p.momentum = momentum.value_or(0.0);
@@ -297,6 +299,7 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
   BatchNormForwardResult result = operands.result;
   result.output = result.output.to(input.dtype());
   result.cudnn_reserve = cudnn_reserve;
+  result.save_mean_low = save_mean_low;
   return result;
 }
 
@@ -360,8 +363,11 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
   for (const Tensor* saved : {&save_mean, &save_invstd})
     NORMRT_CHECK(saved->dtype() == DType::Float32, "save_mean and save_invstd must be float32 (as the forward returns "
                  "them), got ", dtype_name(saved->dtype()));
+  check_channel_vector(epilogue.mean_low, "mean_low", g.C, true);
+  NORMRT_CHECK(!epilogue.mean_low.defined() || epilogue.mean_low.dtype() == DType::Float32,
+               "mean_low must be float32 (as the forward returns it), got ", dtype_name(epilogue.mean_low.dtype()));
   check_same_device({&grad_output, &input, &weight, &save_mean, &save_invstd, &epilogue.relu_output, &epilogue.bias,
-                     &epilogue.cudnn_reserve});
+                     &epilogue.cudnn_reserve, &epilogue.mean_low});
   CallTraits traits;
   traits.affine = weight.defined();
   traits.relu = epilogue.relu_output.defined();
@@ -417,6 +423,7 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
     p.weight = fptr(w);
     p.mean = fptr(save_mean);
     p.invstd = fptr(save_invstd);
+    if (route.cpu && training) p.mean_low = fptr(epilogue.mean_low);
     p.dx = typed<T>(grad_input);
     p.dweight = fptr(grad_weight);
     p.dbias = fptr(grad_bias);

@@ -42,7 +42,8 @@ void cpu_relu_gradient(const T* dy, const T* y, T* out, int64_t n);
 // channel: the local mean and sum of squared deviations (double), y from a given mean (with what rounding a double
 // mean to float left, mean_low, where not null: bn_math.cuh's compensated normalize) and invstd, the local sums of
 // dy and dy * (x - mean), and dx from sums and a count that may be the global batch's. dy is masked by relu_output
-// where that is not null.
+// where that is not null; dx is centred on mean + mean_low too where mean_low is not null (the sums given already
+// corrected, bn_math.cuh's compensated_dy_xmu).
 template <typename T>
 void cpu_local_statistics(const T* x, const Geometry& g, double* mean, double* m2);
 template <typename T>
@@ -53,8 +54,8 @@ void cpu_local_gradient_sums(const T* dy, const T* relu_output, const T* x, cons
                              double* sum_dy, double* sum_dy_xmu);
 template <typename T>
 void cpu_input_gradient(const T* dy, const T* relu_output, const T* x, const Geometry& g, const float* mean,
-                        const float* invstd, const float* weight, const double* sum_dy, const double* sum_dy_xmu,
-                        double count, T* dx);
+                        const float* mean_low, const float* invstd, const float* weight, const double* sum_dy,
+                        const double* sum_dy_xmu, double count, T* dx);
 
 #if NORMRT_WITH_CUDA
 // Enqueue the custom kernels on the device's current stream (no host synchronisation). T: float, Half or

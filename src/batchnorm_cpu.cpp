@@ -900,6 +900,7 @@ void cpu_forward_training(const ForwardTrainingParamsOf<T>& p) {
   if (m == 0) {
     std::fill(p.save_mean, p.save_mean + g.C, 0.0f);
     std::fill(p.save_invstd, p.save_invstd + g.C, 0.0f);
+    if (p.save_mean_low != nullptr) std::fill(p.save_mean_low, p.save_mean_low + g.C, 0.0f);
     return;
   }
   const Acc factor = p.running_mean != nullptr
@@ -922,6 +923,7 @@ void cpu_forward_training(const ForwardTrainingParamsOf<T>& p) {
         const Acc count = static_cast<Acc>(m);
         p.save_mean[c] = mean[c] = static_cast<float>(s.mean);
         mean_low[c] = static_cast<float>(s.mean - static_cast<Acc>(mean[c]));
+        if (p.save_mean_low != nullptr) p.save_mean_low[c] = mean_low[c];
         p.save_invstd[c] = static_cast<float>(invstd_from_var(s.m2 / count, static_cast<Acc>(p.eps)));
         scale[c] = p.save_invstd[c] * (p.weight ? p.weight[c] : 1.0f);
         shift[c] = p.bias ? p.bias[c] : 0.0f;
@@ -1002,11 +1004,15 @@ void cpu_backward(const BackwardParamsOf<T>& p) {
       l, 2 + masked, partial, add_sums,
       [&](int64_t unit, int64_t k) { piece_gradient_sums(l, dy, x, p.mean, unit, k, partial.data()); },
       [&](int64_t c, const GradSums& s) {
-        if (p.dweight != nullptr) p.dweight[c] = static_cast<float>(s.dy_xmu * p.invstd[c]);
+        // Centred on the batch mean itself where the forward kept its low part (bn_math.cuh).
+        const Acc low = p.training && p.mean_low != nullptr ? p.mean_low[c] : 0.0f;
+        const Acc dy_xmu = compensated_dy_xmu(s.dy, s.dy_xmu, low);
+        if (p.dweight != nullptr) p.dweight[c] = static_cast<float>(dy_xmu * p.invstd[c]);
         if (p.dbias != nullptr) p.dbias[c] = static_cast<float>(s.dy);
         const float w = p.weight ? p.weight[c] : 1.0f;
         if (p.training) {
-          const auto k = backward_coefficients<Acc>(s.dy, s.dy_xmu, p.invstd[c], w, static_cast<Acc>(g.per_channel()));
+          const auto k = compensated_coefficients<Acc>(s.dy, dy_xmu, p.invstd[c], w, static_cast<Acc>(g.per_channel()),
+                                                       low);
           grad_mean[c] = static_cast<float>(k.grad_mean);
           projection[c] = static_cast<float>(k.projection);
           scale[c] = static_cast<float>(k.scale);
@@ -1098,13 +1104,14 @@ void cpu_local_gradient_sums(const T* dy, const T* relu_output, const T* x, cons
 
 template <typename T>
 void cpu_input_gradient(const T* dy, const T* relu_output, const T* x, const Geometry& g, const float* mean,
-                        const float* invstd, const float* weight, const double* sum_dy, const double* sum_dy_xmu,
-                        double count, T* dx) {
+                        const float* mean_low, const float* invstd, const float* weight, const double* sum_dy,
+                        const double* sum_dy_xmu, double count, T* dx) {
   Workspace& memory = workspace();
   std::vector<float> &means = memory.table(0, g), &grad_mean = memory.table(1, g), &projection = memory.table(2, g),
                      &scale = memory.table(3, g);
   for (int64_t c = 0; c < g.C; ++c) {
-    const auto k = backward_coefficients<Acc>(sum_dy[c], sum_dy_xmu[c], invstd[c], weight ? weight[c] : 1.0f, count);
+    const auto k = compensated_coefficients<Acc>(sum_dy[c], sum_dy_xmu[c], invstd[c], weight ? weight[c] : 1.0f, count,
+                                                 mean_low ? mean_low[c] : 0.0f);
     means[c] = mean[c];
     grad_mean[c] = static_cast<float>(k.grad_mean);
     projection[c] = static_cast<float>(k.projection);
@@ -1125,7 +1132,7 @@ void cpu_input_gradient(const T* dy, const T* relu_output, const T* x, const Geo
   template void cpu_local_gradient_sums(const T*, const T*, const T*, const float*, const Geometry&, double*,       \
                                         double*);                                                                  \
   template void cpu_input_gradient(const T*, const T*, const T*, const Geometry&, const float*, const float*,      \
-                                   const float*, const double*, const double*, double, T*);
+                                   const float*, const float*, const double*, const double*, double, T*);
 NORMRT_CPU_SYNC_BATCHNORM(float)
 NORMRT_CPU_SYNC_BATCHNORM(Half)
 NORMRT_CPU_SYNC_BATCHNORM(BFloat16)

@@ -148,7 +148,7 @@ BatchNormForwardResult cpu_sync_forward(const ForwardArguments& a, dist::Process
   // Nothing has changed so far: from here on nothing throws.
   int64_t* batches = a.num_batches_tracked.defined() ? updated_in_place<int64_t>(a.num_batches_tracked) : nullptr;
   if (batches != nullptr) *batches += 1;
-  BatchNormForwardResult result{bn::like_input(input, input.dtype()), empty({C}), empty({C}), Tensor()};
+  BatchNormForwardResult result{bn::like_input(input, input.dtype()), empty({C}), empty({C}), Tensor(), Tensor()};
   float *save_mean = result.save_mean.data<float>(), *save_invstd = result.save_invstd.data<float>();
   if (count == 0) {  // every rank's share is empty: statistics of nothing, as batch_norm_forward_training's
     std::fill(save_mean, save_mean + C, 0.0f);
@@ -156,7 +156,8 @@ BatchNormForwardResult cpu_sync_forward(const ForwardArguments& a, dist::Process
     return result;
   }
   const double factor = bn::running_factor(!a.momentum.has_value(), a.momentum.value_or(0.0), batches ? *batches : 0);
-  std::vector<float> mean_low(static_cast<std::size_t>(C));  // compensated centering, as BatchNorm's (bn_math.cuh)
+  result.save_mean_low = empty({C});  // compensated centering, as BatchNorm's (bn_math.cuh)
+  float* mean_low = result.save_mean_low.data<float>();
   for (int64_t c = 0; c < C; ++c) {
     save_mean[c] = static_cast<float>(total[c].mean);
     mean_low[c] = static_cast<float>(total[c].mean - static_cast<double>(save_mean[c]));
@@ -171,7 +172,7 @@ BatchNormForwardResult cpu_sync_forward(const ForwardArguments& a, dist::Process
   const Tensor residual = a.epilogue.residual.defined() ? as_input(a.epilogue.residual, input) : Tensor();
   util::dispatch_element(input.dtype(), [&](auto element) {
     using T = decltype(element);
-    bn::cpu_normalize(bn::typed<const T>(input), g, save_mean, mean_low.data(), save_invstd,
+    bn::cpu_normalize(bn::typed<const T>(input), g, save_mean, mean_low, save_invstd,
                       optional_data(a.weight), optional_data(a.bias), bn::typed<const T>(residual), a.epilogue.relu,
                       bn::typed<T>(result.output));
   });
@@ -211,6 +212,15 @@ BatchNormBackwardResult cpu_sync_backward(const Tensor& grad_output, const Tenso
   std::vector<double> total(local.size(), 0.0);
   for (const std::vector<double>& row : rows_of(group.all_gather(as_bits(local))))
     for (std::size_t i = 0; i < row.size(); ++i) total[i] += row[i];
+  // Centred on the global mean itself where the forward kept its low part, as BatchNorm's backward.
+  const float* mean_low = epilogue.mean_low.defined() ? epilogue.mean_low.data<float>() : nullptr;
+  if (mean_low != nullptr) {
+    for (int64_t c = 0; c < C; ++c) {
+      for (std::vector<double>* sums : {&local, &total}) {
+        (*sums)[1 + C + c] = bn::compensated_dy_xmu((*sums)[1 + c], (*sums)[1 + C + c], double{mean_low[c]});
+      }
+    }
+  }
 
   if (epilogue.residual) result.grad_residual = dy;
   if (weight.defined()) {
@@ -223,8 +233,8 @@ BatchNormBackwardResult cpu_sync_backward(const Tensor& grad_output, const Tenso
   util::dispatch_element(input.dtype(), [&](auto element) {
     using T = decltype(element);
     bn::cpu_input_gradient(bn::typed<const T>(dy), bn::typed<const T>(relu_output), bn::typed<const T>(input), g,
-                           mean, invstd, optional_data(weight), total.data() + 1, total.data() + 1 + C, total[0],
-                           bn::typed<T>(result.grad_input));
+                           mean, mean_low, invstd, optional_data(weight), total.data() + 1, total.data() + 1 + C,
+                           total[0], bn::typed<T>(result.grad_input));
   });
   return result;
 }
@@ -240,7 +250,7 @@ BatchNormForwardResult cuda_sync_forward(const ForwardArguments& a, dist::Proces
   const int64_t C = g.C;
   const Tensor residual = a.epilogue.residual.defined() ? as_input(a.epilogue.residual, input) : Tensor();
   BatchNormForwardResult result{bn::like_input(input, input.dtype()), empty({C}, device), empty({C}, device),
-                                Tensor()};
+                                Tensor(), Tensor()};
   Tensor states = empty({C * bn::cuda::kSyncStateFloats}, device);
   Tensor gathered;
   util::dispatch_element(input.dtype(), [&](auto element) {
@@ -352,6 +362,7 @@ BatchNormBackwardResult sync_batch_norm_backward(const Tensor& grad_output, cons
   check_channel_vector(weight, input, op, "weight", C, true);
   check_channel_vector(save_mean, input, op, "save_mean", C, false);
   check_channel_vector(save_invstd, input, op, "save_invstd", C, false);
+  check_channel_vector(epilogue.mean_low, input, op, "mean_low", C, true);
 #if NORMRT_WITH_CUDA
   if (input.device().is_cuda())
     return cuda_sync_backward(grad_output, input, weight, save_mean, save_invstd, group, epilogue);

@@ -128,8 +128,9 @@ TEST(Allocations, CpuBatchNormAllocatesNothingOnceItsShapeIsKnown) {
     EXPECT_EQ(allocations_of_second_call(
                   [&] {
                     bn::cpu_input_gradient(b.dy.data(), static_cast<const float*>(nullptr), b.x.data(), g,
-                                           b.mean.data(), b.invstd.data(), b.weight.data(), sums_a.data(),
-                                           sums_b.data(), static_cast<double>(g.per_channel()), b.dx.data());
+                                           b.mean.data(), nullptr, b.invstd.data(), b.weight.data(),
+                                           sums_a.data(), sums_b.data(), static_cast<double>(g.per_channel()),
+                                           b.dx.data());
                   },
                   g_allocations),
               0)

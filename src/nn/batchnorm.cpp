@@ -84,7 +84,7 @@ Tensor BatchNormBase::forward_add(const Tensor& input, const Tensor& residual, C
 }
 
 BatchNormBase::AddGradients BatchNormBase::backward_add(const Tensor& grad_output, Context& ctx) {
-  NORMRT_CHECK(ctx.saved && ctx.values.size() == 4 && ctx.values[1] != 0, name_,
+  NORMRT_CHECK(ctx.saved && ctx.values.size() == 5 && ctx.values[1] != 0, name_,
                ": backward_add() needs a preceding forward_add() (each forward is differentiated once, and none is "
                "kept under NoGradGuard)");
   ops::BatchNormBackwardResult grads = run_backward(grad_output, ctx);
@@ -115,7 +115,11 @@ Tensor BatchNormBase::run_forward(const Tensor& input, const Tensor& residual, b
     ctx.tensors.emplace_back(result.cudnn_reserve);
     ctx.tensors.emplace_back(bias);
   }
-  ctx.values = {use_batch_stats ? 1 : 0, residual.defined() ? 1 : 0, relu ? 1 : 0, cudnn_fused ? 1 : 0};
+  // The CPU's low part of the batch mean, for the backward's compensated centering: last.
+  const bool mean_low = result.save_mean_low.defined();
+  if (mean_low) ctx.tensors.emplace_back(result.save_mean_low);
+  ctx.values = {use_batch_stats ? 1 : 0, residual.defined() ? 1 : 0, relu ? 1 : 0, cudnn_fused ? 1 : 0,
+                mean_low ? 1 : 0};
   return result.output;
 }
 
@@ -128,6 +132,7 @@ ops::BatchNormBackwardResult BatchNormBase::run_backward(const Tensor& grad_outp
     epilogue.bias = ctx.tensors[6].get(name_);
   }
   epilogue.residual = ctx.values[1] != 0;
+  if (ctx.values[4] != 0) epilogue.mean_low = ctx.tensors.back().get(name_);
   const Tensor &input = ctx.tensors[0].get(name_), &mean = ctx.tensors[2].get(name_),
                &invstd = ctx.tensors[3].get(name_);
   auto grads = ctx.values[0] != 0

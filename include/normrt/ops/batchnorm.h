@@ -50,6 +50,8 @@ struct BatchNormBackwardEpilogue {
   Tensor relu_output;
   bool residual = false;
   Tensor cudnn_reserve, bias;
+  // BatchNormForwardResult::save_mean_low of the forward, where it returned one.
+  Tensor mean_low;
 };
 
 struct BatchNormForwardResult {
@@ -59,6 +61,10 @@ struct BatchNormForwardResult {
   // Defined only when cuDNN ran the ReLU (or residual add and ReLU) inside its training forward: its record of the
   // activation (opaque bytes), for the backward (BatchNormBackwardEpilogue::cudnn_reserve).
   Tensor cudnn_reserve;
+  // Defined for a training forward on the CPU: (C) float32, the batch mean minus save_mean (what rounding the double
+  // mean to float left). The forward centres on both; the backward, given it (BatchNormBackwardEpilogue::mean_low),
+  // does too, so a mean far from zero costs the gradients no more than float rounding. PyTorch has no such output.
+  Tensor save_mean_low;
 };
 
 // Training mode: normalises with the batch statistics (biased variance). When running_mean/running_var are
