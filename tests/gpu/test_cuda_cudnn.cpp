@@ -189,8 +189,9 @@ TEST(CudnnModules, FusedReluAndAddReluTrainAsTheCustomKernels) {
         nn::Context cc, cn;
         yc = cudnn.forward_add(x, z, cc);
         yn = native.forward_add(x, z, cn);
-        ASSERT_EQ(cc.values.size(), 4u);
+        ASSERT_EQ(cc.values.size(), 5u);
         EXPECT_EQ(cc.values[3], 1) << "the context does not hold cuDNN's reserve space";
+        EXPECT_EQ(cc.values[4], 0) << "a mean's low part from a device forward";
         auto gc = cudnn.backward_add(dy, cc), gn = native.backward_add(dy, cn);
         dxc = gc.input;
         dxn = gn.input;
