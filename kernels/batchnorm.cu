@@ -13,7 +13,10 @@
 //    threads take columns (16 bytes of adjacent channels per unit load, four floats or eight halves, where C and
 //    the alignment allow) and walk rows, and a block merges its rows through shared memory in a fixed tree; row
 //    ranges split over blocks likewise.
-// Values are shifted by each channel's first element before accumulation (see bn_math.cuh).
+// Values are shifted by each channel's first element before accumulation (see bn_math.cuh), and a channel's mean,
+// that element plus the shifted mean, splits exactly into the float save_mean and the low part rounding left
+// (split_mean): the forward centres on both (the low part folded into the shift) and saves the low part, the backward
+// corrects its sums by it, so a mean far from zero costs no more than float rounding of the spread.
 // Finishing a channel writes save_mean, save_invstd and the coefficients of the elementwise pass and updates
 // running_mean/running_var in place from the device-side num_batches_tracked (read as stored + 1 for momentum=None;
 // the pass that ends the step increments it). When a channel is one block's, that block finishes it; when channels
@@ -132,17 +135,26 @@ __device__ float step_factor(const ForwardTrainingParamsOf<T>& p) {
   return static_cast<float>(running_factor(p.cumulative_average, p.momentum, batches));
 }
 
-// Channel c's normalise coefficients from its mean, sum of squared deviations and count; `write`: also its
-// save_mean, save_invstd, coefficients and running statistics.
+// Channel c's normalise coefficients from its mean (pivot + shifted_mean), sum of squared deviations and count;
+// `write`: also its save_mean (and save_mean_low), save_invstd, coefficients and running statistics. The mean splits
+// into the float save_mean and its low part (split_mean); y = (x - mean) * scale + (bias - mean_low * scale) centres
+// on both at no cost per element: x - mean is exact near the mean, and the shift's extra rounding is an ulp of the
+// bias, as the final add's. (The CPU subtracts mean_low per element, bn_math.cuh's compensated normalize: other
+// rounding, the same precision.)
 template <typename T>
 __device__ typename NormalizeOp<T>::At finish_forward_values(const ForwardTrainingParamsOf<T>& p, uint64_t c,
-                                                             float mean, float m2, float count, float factor,
-                                                             const Coefficients& coefficients, bool write) {
+                                                             float pivot, float shifted_mean, float m2, float count,
+                                                             float factor, const Coefficients& coefficients,
+                                                             bool write) {
+  const SplitMean<float> split = split_mean(pivot, shifted_mean);
+  const float mean = split.mean;
   const float invstd = invstd_from_var(m2 / count, static_cast<float>(p.eps));
-  const typename NormalizeOp<T>::At at{mean, invstd * (p.weight ? p.weight[c] : 1.0f), p.bias ? p.bias[c] : 0.0f,
+  const float scale = invstd * (p.weight ? p.weight[c] : 1.0f);
+  const typename NormalizeOp<T>::At at{mean, scale, (p.bias ? p.bias[c] : 0.0f) - split.mean_low * scale,
                                        p.residual, p.relu};
   if (!write) return at;
   p.save_mean[c] = mean;
+  if (p.save_mean_low != nullptr) p.save_mean_low[c] = split.mean_low;
   p.save_invstd[c] = invstd;
   coefficients.a[c] = at.scale;
   coefficients.b[c] = at.shift;
@@ -159,8 +171,8 @@ __device__ typename NormalizeOp<T>::At finish_forward_channel(const ForwardTrain
                                                               const Welford<float>& s, float factor,
                                                               const Coefficients& coefficients, bool write = true) {
   const float count = static_cast<float>(p.geometry.per_channel());
-  const float mean = static_cast<float>(p.x[c * static_cast<uint64_t>(p.geometry.S)]) + s.mean;
-  return finish_forward_values(p, c, mean, s.m2, count, factor, coefficients, write);
+  const float pivot = static_cast<float>(p.x[c * static_cast<uint64_t>(p.geometry.S)]);
+  return finish_forward_values(p, c, pivot, s.mean, s.m2, count, factor, coefficients, write);
 }
 
 struct GradSums {
@@ -168,18 +180,28 @@ struct GradSums {
   float dy_xmu = 0.0f;
 };
 
-// Channel c's input-gradient coefficients from its sums; `write`: also its dweight, dbias and coefficients.
+// The forward's mean_low of channel c in a training backward (0 where the forward kept none).
+template <typename T>
+__device__ float saved_mean_low(const BackwardParamsOf<T>& p, uint64_t c) {
+  return p.training && p.mean_low != nullptr ? p.mean_low[c] : 0.0f;
+}
+
+// Channel c's input-gradient coefficients from its sums (centred on the float mean; corrected here to mean +
+// mean_low, the forward's compensated centre: compensated_coefficients); `write`: also its dweight, dbias and
+// coefficients.
 template <typename T>
 __device__ typename InputGradTrainingOp<T>::At finish_backward_channel(const BackwardParamsOf<T>& p, uint64_t c,
                                                                        const GradSums& s,
                                                                        const Coefficients& coefficients,
                                                                        bool write = true) {
-  const float invstd = p.invstd[c], w = p.weight ? p.weight[c] : 1.0f;
+  const float invstd = p.invstd[c], w = p.weight ? p.weight[c] : 1.0f, mean_low = saved_mean_low(p, c);
+  const float dy_xmu = compensated_dy_xmu(s.dy, s.dy_xmu, mean_low);
   BackwardCoefficients<float> k{0.0f, 0.0f, invstd * w};
-  if (p.training) k = backward_coefficients(s.dy, s.dy_xmu, invstd, w, static_cast<float>(p.geometry.per_channel()));
+  if (p.training)
+    k = compensated_coefficients(s.dy, dy_xmu, invstd, w, static_cast<float>(p.geometry.per_channel()), mean_low);
   const typename InputGradTrainingOp<T>::At at{k, p.mean[c], p.relu_output, p.grad_residual};
   if (!write) return at;
-  if (p.dweight != nullptr) p.dweight[c] = s.dy_xmu * invstd;
+  if (p.dweight != nullptr) p.dweight[c] = dy_xmu * invstd;
   if (p.dbias != nullptr) p.dbias[c] = s.dy;
   coefficients.a[c] = k.grad_mean;
   coefficients.b[c] = k.projection;
@@ -621,9 +643,11 @@ __device__ typename Red::State merge_partials(const typename Red::State* partial
 __device__ uint64_t first_warp_channel() { return (static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32; }
 __device__ uint64_t total_warps() { return static_cast<uint64_t>(gridDim.x) * (blockDim.x / 32); }
 
-// An empty batch (no normalise pass follows) counts itself here: count_batch_here, launched as one block.
+// An empty batch (no normalise pass follows) counts itself here: count_batch_here, launched as one block. (A minimum
+// of one block per SM in the launch bounds: without it, ptxas for sm_120 spilled 16 bytes once the channel's mean
+// was split into save_mean and its low part.)
 template <typename T>
-__global__ void __launch_bounds__(kFinalizeThreads)
+__global__ void __launch_bounds__(kFinalizeThreads, 1)
     finalize_forward_kernel(ForwardTrainingParamsOf<T> p, const Welford<float>* partial, uint64_t splits,
                             Coefficients coefficients, bool count_batch_here) {
   const uint64_t channels = static_cast<uint64_t>(p.geometry.C);
@@ -631,6 +655,7 @@ __global__ void __launch_bounds__(kFinalizeThreads)
     if (threadIdx.x == 0 && p.num_batches_tracked != nullptr) *p.num_batches_tracked += 1;
     for (uint64_t c = threadIdx.x; c < channels; c += blockDim.x) {
       p.save_mean[c] = 0.0f;
+      if (p.save_mean_low != nullptr) p.save_mean_low[c] = 0.0f;
       p.save_invstd[c] = 0.0f;
     }
     return;
@@ -707,9 +732,10 @@ __global__ void __launch_bounds__(kFinalizeThreads, 1)
     s = warp_reduce<StatsReduction<T>>(s);
     if (threadIdx.x % 32 != 0) continue;
     if (s.count > 0.0f) {
-      finish_forward_values(p, c, origin + s.mean, s.m2, s.count, factor, coefficients, true);
+      finish_forward_values(p, c, origin, s.mean, s.m2, s.count, factor, coefficients, true);
     } else {  // every rank's share is empty: statistics of nothing, as an empty batch's
       p.save_mean[c] = 0.0f;
+      if (p.save_mean_low != nullptr) p.save_mean_low[c] = 0.0f;
       p.save_invstd[c] = 0.0f;
     }
   }
@@ -728,9 +754,11 @@ __global__ void __launch_bounds__(kFinalizeThreads)
   for (uint64_t c = first_warp_channel(); c < channels; c += total_warps()) {
     const GradSums s = partial != nullptr ? merge_partials<GradReduction<T>>(partial, c, splits) : GradSums{};
     if (threadIdx.x % 32 != 0) continue;
+    // Every rank's sums centred on mean + mean_low (the same on every rank) before they are added up.
+    const float dy_xmu = compensated_dy_xmu(s.dy, s.dy_xmu, saved_mean_low(p, c));
     sums[c] = s.dy;
-    sums[channels + c] = s.dy_xmu;
-    if (p.dweight != nullptr) p.dweight[c] = s.dy_xmu * p.invstd[c];
+    sums[channels + c] = dy_xmu;
+    if (p.dweight != nullptr) p.dweight[c] = dy_xmu * p.invstd[c];
     if (p.dbias != nullptr) p.dbias[c] = s.dy;
   }
 }
@@ -743,8 +771,8 @@ __global__ void __launch_bounds__(kFinalizeThreads)
   const float count = sums[2 * channels];
   for (uint64_t c = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < channels;
        c += static_cast<uint64_t>(gridDim.x) * blockDim.x) {
-    const BackwardCoefficients<float> k =
-        backward_coefficients(sums[c], sums[channels + c], p.invstd[c], p.weight ? p.weight[c] : 1.0f, count);
+    const BackwardCoefficients<float> k = compensated_coefficients(
+        sums[c], sums[channels + c], p.invstd[c], p.weight ? p.weight[c] : 1.0f, count, saved_mean_low(p, c));
     coefficients.a[c] = k.grad_mean;
     coefficients.b[c] = k.projection;
     coefficients.c[c] = k.scale;

@@ -28,7 +28,8 @@ struct ForwardTrainingParamsOf {
   T* y = nullptr;
   float* save_mean = nullptr;
   float* save_invstd = nullptr;
-  // CPU: where not null, what rounding the (double) mean to save_mean left, for the backward's compensated centering.
+  // Where not null (CPU and the custom CUDA kernels): what rounding the mean to save_mean left, for the backward's
+  // compensated centering (bn_math.cuh).
   float* save_mean_low = nullptr;
   float* running_mean = nullptr;  // null when track_running_stats=False
   float* running_var = nullptr;
@@ -70,7 +71,7 @@ struct BackwardParamsOf {
   const float* weight = nullptr;  // null when affine=False
   const float* mean = nullptr;    // save_mean of the forward
   const float* invstd = nullptr;  // save_invstd of the forward
-  const float* mean_low = nullptr;  // CPU, training: the forward's save_mean_low where it kept one
+  const float* mean_low = nullptr;  // training: the forward's save_mean_low where it kept one (not cuDNN's)
   T* dx = nullptr;                // each output may be null when not wanted
   float* dweight = nullptr;
   float* dbias = nullptr;

@@ -101,6 +101,23 @@ NORMRT_HD inline T normalize(T x, T mean, T mean_low, T scale, T shift) {
   return ((x - mean) - mean_low) * scale + shift;
 }
 
+// A mean accumulated in float as pivot + shifted_mean (the statistics above), as the float it rounds to and the exact
+// remainder (Knuth's TwoSum; plain adds, so no contraction can change it): the mean_low of the compensated normalize,
+// where the CPU's double statistics give it as mean - float(mean).
+template <typename T>
+struct SplitMean {
+  T mean;
+  T mean_low;
+};
+
+template <typename T>
+NORMRT_HD inline SplitMean<T> split_mean(T pivot, T shifted_mean) {
+  const T mean = pivot + shifted_mean;
+  const T shifted_part = mean - pivot;
+  const T pivot_part = mean - shifted_part;
+  return {mean, (pivot - pivot_part) + (shifted_mean - shifted_part)};
+}
+
 // The fused forms' epilogue: the residual added to the normalised value (0 when there is none), then the ReLU when
 // kRelu (NaN propagates, as torch.relu). Rounded once, to float.
 template <bool kRelu>

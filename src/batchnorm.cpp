@@ -263,7 +263,9 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
   const Route route = route_of(input, backend, bn::Pass::ForwardTraining, traits);
   const ForwardOperands operands(input, weight, bias, running_mean, running_var, epilogue.residual, route, g.C);
   Tensor cudnn_reserve;
-  const Tensor save_mean_low = route.cpu ? empty({g.C}) : Tensor();
+  // What rounding each mean to float left, for the compensated centering of the forward and backward: every backend
+  // but cuDNN (which centres on its own) writes it.
+  Tensor save_mean_low = empty({g.C}, TensorOptions(input.device()));
   auto fill = [&](auto& p) {
     operands.fill(p, g, eps, epilogue.relu);
     p.save_mean_low = fptr(save_mean_low);
@@ -278,9 +280,10 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
         if (!bn::cudnn_forward_training(p, route.cudnn_call, cudnn_reserve, input.device())) {
           detail::debug_log("BatchNorm: cuDNN does not fuse this ReLU, running native");
           bn::cuda_forward_training(p, input.device());
-        } else if (!route.cudnn_call.plan.fused) {
-          epilogue_after_cudnn(p, input.device());
+          return;
         }
+        save_mean_low = Tensor();
+        if (!route.cudnn_call.plan.fused) epilogue_after_cudnn(p, input.device());
 #else
         (void)p;
 #endif
@@ -423,7 +426,7 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
     p.weight = fptr(w);
     p.mean = fptr(save_mean);
     p.invstd = fptr(save_invstd);
-    if (route.cpu && training) p.mean_low = fptr(epilogue.mean_low);
+    if (training) p.mean_low = fptr(epilogue.mean_low);  // cuDNN's backward centres on save_mean alone
     p.dx = typed<T>(grad_input);
     p.dweight = fptr(grad_weight);
     p.dbias = fptr(grad_bias);

@@ -250,7 +250,7 @@ BatchNormForwardResult cuda_sync_forward(const ForwardArguments& a, dist::Proces
   const int64_t C = g.C;
   const Tensor residual = a.epilogue.residual.defined() ? as_input(a.epilogue.residual, input) : Tensor();
   BatchNormForwardResult result{bn::like_input(input, input.dtype()), empty({C}, device), empty({C}, device),
-                                Tensor(), Tensor()};
+                                Tensor(), empty({C}, device)};
   Tensor states = empty({C * bn::cuda::kSyncStateFloats}, device);
   Tensor gathered;
   util::dispatch_element(input.dtype(), [&](auto element) {
@@ -273,6 +273,7 @@ BatchNormForwardResult cuda_sync_forward(const ForwardArguments& a, dist::Proces
     p.y = bn::typed<T>(result.output);
     p.save_mean = result.save_mean.data<float>();
     p.save_invstd = result.save_invstd.data<float>();
+    p.save_mean_low = result.save_mean_low.data<float>();
     p.running_mean = bn::typed<float>(a.running_mean);
     p.running_var = bn::typed<float>(a.running_var);
     p.num_batches_tracked = bn::typed<int64_t>(a.num_batches_tracked);
@@ -312,6 +313,7 @@ BatchNormBackwardResult cuda_sync_backward(const Tensor& grad_output, const Tens
     p.weight = bn::typed<const float>(weight);
     p.mean = save_mean.data<float>();
     p.invstd = save_invstd.data<float>();
+    p.mean_low = bn::typed<const float>(epilogue.mean_low);
     p.dx = bn::typed<T>(result.grad_input);
     p.dweight = bn::typed<float>(result.grad_weight);
     p.dbias = bn::typed<float>(result.grad_bias);

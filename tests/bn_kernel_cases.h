@@ -41,6 +41,7 @@ struct BnKernelCase {
   bool cooperative = true;
   DType element = DType::Float32;  // of x, y, dy, dx and the residual
   bool fused = false;              // residual + ReLU in the forwards, the ReLU's mask and grad_residual backward
+  float x_mean = 0.5f;             // of the input (std 2): far from zero in some cases, where centring needs mean_low
 };
 
 inline std::string case_name(const BnKernelCase& k) {
@@ -55,6 +56,8 @@ inline std::string case_name(const BnKernelCase& k) {
   if (k.element == DType::Float16) name += "_f16";
   if (k.element == DType::BFloat16) name += "_bf16";
   if (k.fused) name += "_fused";
+  if (k.x_mean != 0.5f)
+    name += std::string(k.x_mean < 0 ? "_mean_minus" : "_mean") + std::to_string(std::llabs(std::llround(k.x_mean)));
   return name + (k.reverse_order ? "_rev" : "_fwd");
 }
 
@@ -154,6 +157,17 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
       cases.back().element = element;
     }
   }
+  // float32 data far from zero (|mean| / std = 5e4: the float mean's rounding, 4e-3, is 2e-3 of a std), through each
+  // way a channel is finished: in the one-launch step, the cooperative step, the finalize kernel, and by columns.
+  for (BnKernelCase k : std::vector<BnKernelCase>{{{7, 3, 33}, 132, 16384, false, true},
+                                                  {{3, 2, 1030}, 2, 64, false, false},
+                                                  {{4, 2, 4100}, 2, 2048, false, true, 0, 0, false},
+                                                  {{1100, 40}, 1, 16384, false, false},
+                                                  {{70, 40}, 2, 64, false, true}}) {
+    k.fused = k.reverse_order;
+    k.x_mean = -1e5f;
+    cases.push_back(k);
+  }
   // 16-bit columns: the cases above give units of eight (C = 40, 16 bytes); these give units of four, where C % 8 == 4
   // or the data sit 8 bytes past a 16-byte boundary, over unrolled rows too.
   for (DType element : {DType::Float16, DType::BFloat16}) {
@@ -250,7 +264,7 @@ void check_bn_kernel_case_of(const BnKernelCase& k, BnKernelOutputs* outputs = n
   tuning.cooperative = k.cooperative;
 
   // Inputs as the element type holds them; the reference starts from those values.
-  const std::vector<T> x_elements = elements_of<T>(random_floats(n, 1, 0.5f, 2.0f));
+  const std::vector<T> x_elements = elements_of<T>(random_floats(n, 1, k.x_mean, 2.0f));
   const std::vector<T> dy_elements = elements_of<T>(random_floats(n, 2, 0.0f, 1.0f));
   const std::vector<T> z_elements = elements_of<T>(random_floats(n, 6, 0.0f, 1.0f));
   const std::vector<double> xd = doubles_of(x_elements), dyd = doubles_of(dy_elements), zd = doubles_of(z_elements);
@@ -261,7 +275,8 @@ void check_bn_kernel_case_of(const BnKernelCase& k, BnKernelOutputs* outputs = n
   Elements dz(std::vector<T>(n, T(-7.0f)), k.out_offset);
   Floats weight(weight_host), bias(bias_host), running_mean(rm_host), running_var(rv_host);
   const std::vector<float> per_channel(c);
-  Floats save_mean(per_channel), save_invstd(per_channel), dweight(per_channel), dbias(per_channel);
+  Floats save_mean(per_channel), save_mean_low(per_channel), save_invstd(per_channel), dweight(per_channel),
+      dbias(per_channel);
   Floats workspace(std::vector<float>(Backend::workspace_floats(g, tuning), std::nanf("")));
   typename Backend::template Buffer<int64_t> batches(std::vector<int64_t>{4});
 
@@ -273,6 +288,7 @@ void check_bn_kernel_case_of(const BnKernelCase& k, BnKernelOutputs* outputs = n
   p.y = y.data();
   p.save_mean = save_mean.data();
   p.save_invstd = save_invstd.data();
+  p.save_mean_low = save_mean_low.data();
   p.running_mean = running_mean.data();
   p.running_var = running_var.data();
   p.num_batches_tracked = batches.data();
@@ -293,6 +309,13 @@ void check_bn_kernel_case_of(const BnKernelCase& k, BnKernelOutputs* outputs = n
   record("y", y.values());
   EXPECT_TRUE(all_close(doubles_of(y.values()), y_ref, 1e-4 + 2 * u, 1e-5 + u)) << "y";
   EXPECT_TRUE(all_close(save_mean.values(), st.mean, 1e-5, 1e-5)) << "save_mean";
+  // save_mean + save_mean_low: the mean to float accumulation's precision, relative to the data's spread (where the
+  // float mean alone is off by up to half an ulp of the mean).
+  for (std::size_t i = 0; i < c; ++i) {
+    const double centre = double{save_mean.values()[i]} + double{save_mean_low.values()[i]};
+    EXPECT_LE(std::fabs(centre - st.mean[i]), 1e-5 * std::sqrt(st.var_biased[i])) << "save_mean_low, channel " << i;
+  }
+  record("save_mean_low", save_mean_low.values());
   std::vector<double> invstd_ref, rm_ref, rv_ref;
   for (std::size_t i = 0; i < c; ++i) {
     invstd_ref.push_back(1 / std::sqrt(st.var_biased[i] + 1e-5));
@@ -314,6 +337,7 @@ void check_bn_kernel_case_of(const BnKernelCase& k, BnKernelOutputs* outputs = n
   b.weight = weight.data();
   b.mean = save_mean.data();
   b.invstd = save_invstd.data();
+  b.mean_low = save_mean_low.data();
   b.dx = dx.data();
   b.dweight = dweight.data();
   b.dbias = dbias.data();

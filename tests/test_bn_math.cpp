@@ -135,6 +135,34 @@ TEST(BnMath, NormalizeKeepsPrecisionForLargeMeans) {
   EXPECT_FLOAT_EQ(normalize(x, mean, invstd, 0.0f), 0.78125f);
 }
 
+// split_mean is exact: mean is the float sum and mean + mean_low the real one. Float pairs whose exponents lie
+// within 2^20 of each other (their sum is then exact in double): pivots far from zero with small shifted means (the
+// statistics' case), shifted means larger than the pivot, opposite signs that cancel, and zeros.
+TEST(BnMath, SplitMeanKeepsWhatRoundingLeft) {
+  std::mt19937 rng(8);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> exponent(-10, 10);
+  int inexact = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const float pivot = std::ldexp(normal(rng), exponent(rng)), shifted = std::ldexp(normal(rng), exponent(rng));
+    const SplitMean<float> s = split_mean(pivot, shifted);
+    ASSERT_EQ(s.mean, pivot + shifted) << pivot << " + " << shifted;
+    ASSERT_EQ(double{s.mean} + double{s.mean_low}, double{pivot} + double{shifted}) << pivot << " + " << shifted;
+    inexact += s.mean_low != 0.0f;
+  }
+  EXPECT_GT(inexact, 10000);  // most sums round: the low parts are not trivially zero
+  const SplitMean<float> zero = split_mean(0.0f, 0.0f), cancel = split_mean(3e4f, -3e4f);
+  EXPECT_EQ(zero.mean, 0.0f);
+  EXPECT_EQ(zero.mean_low, 0.0f);
+  EXPECT_EQ(cancel.mean, 0.0f);
+  EXPECT_EQ(cancel.mean_low, 0.0f);
+  // The case the kernels meet: a channel's first element 1e4 and a shifted mean of 1e-3 + 2^-30 (below 1e4's ulp).
+  const float small = 1e-3f + std::ldexp(1.0f, -30);
+  const SplitMean<float> far = split_mean(1e4f, small);
+  EXPECT_EQ(double{far.mean} + double{far.mean_low}, 1e4 + double{small});
+  EXPECT_NE(far.mean_low, 0.0f);
+}
+
 TEST(BnMath, BackwardCoefficientsMatchTheFormula) {
   // N = 4, sums chosen by hand: dx = (dy - 2/4 - (x - mean) * 0.25 * 8 / 4) * 0.5 * 3.
   const auto k = backward_coefficients(2.0, 8.0, 0.5, 3.0, 4.0);

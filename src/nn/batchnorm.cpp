@@ -115,7 +115,7 @@ Tensor BatchNormBase::run_forward(const Tensor& input, const Tensor& residual, b
     ctx.tensors.emplace_back(result.cudnn_reserve);
     ctx.tensors.emplace_back(bias);
   }
-  // The CPU's low part of the batch mean, for the backward's compensated centering: last.
+  // The low part of the batch mean (CPU and custom kernels), for the backward's compensated centering: last.
   const bool mean_low = result.save_mean_low.defined();
   if (mean_low) ctx.tensors.emplace_back(result.save_mean_low);
   ctx.values = {use_batch_stats ? 1 : 0, residual.defined() ? 1 : 0, relu ? 1 : 0, cudnn_fused ? 1 : 0,

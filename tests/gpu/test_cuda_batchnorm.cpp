@@ -135,6 +135,57 @@ TEST_F(CudaBatchNorm, SeedExampleOnTheDevice) {
   EXPECT_TRUE(bn.weight.grad().device().is_cuda());
 }
 
+// Mean 1e4, std 1e-2 on the device: the kernels' float statistics of values shifted by each channel's first element
+// keep the mean to float precision of the spread, and the forward and backward centre on save_mean +
+// save_mean_low (split_mean), as the CPU does on its double mean. Centred on the float mean alone, y would carry
+// half an ulp of 1e4 times invstd (about 0.05) and the weight gradient that times sum(dy) (about 5%). Through the
+// module too (the context carries the low part): the op's bits.
+TEST_F(CudaBatchNorm, LargeMeansCentreOnTheBatchMean) {
+  for (const Shape& shape : {Shape{16, 3, 1000}, Shape{300, 130}, Shape{4, 6, 5, 7}}) {
+    SCOPED_TRACE(::testing::PrintToString(shape));
+    int64_t s = 1;
+    for (std::size_t d = 2; d < shape.size(); ++d) s *= shape[d];
+    const testing::RefGeometry g{shape[0], shape[1], s};
+    Generator gen(6);
+    Tensor x = random_input(shape, gen, 1e4f, 1e-2f), dy = randn(shape, gen);
+    const Tensor weight = random_input({g.C}, gen, 1.0f, 0.3f), bias = randn({g.C}, gen);
+    const auto xd = to_double(x);
+    const auto st = testing::ref_stats(g, xd);
+    const auto ref = testing::ref_backward(g, xd, to_double(dy), to_double(weight), true, {}, {}, 1e-5);
+    Tensor xg = x.to(kGpu), dyg = dy.to(kGpu);
+    if (shape.size() == 4) {
+      xg = testing::to_channels_last(xg);
+      dyg = testing::to_channels_last(dyg);
+    }
+    const Tensor wg = weight.to(kGpu), bg = bias.to(kGpu);
+    const auto out = ops::batch_norm_forward_training(xg, wg, bg, Tensor(), Tensor(), Tensor(), 0.1, 1e-5);
+    ASSERT_TRUE(out.save_mean_low.defined());
+    EXPECT_TRUE(out.save_mean_low.device().is_cuda());
+    const auto y = out.output.contiguous().to_vector();
+    const auto y_ref =
+        testing::ref_normalize(g, xd, st.mean, st.var_biased, 1e-5, to_double(weight), to_double(bias));
+    EXPECT_TRUE(all_close(y, y_ref, 1e-5, 1e-6));
+    ops::BatchNormBackwardEpilogue epilogue;
+    epilogue.mean_low = out.save_mean_low;
+    const auto grads = ops::batch_norm_backward(dyg, xg, wg, out.save_mean, out.save_invstd, true, 1e-5,
+                                                std::nullopt, epilogue);
+    EXPECT_TRUE(all_close(grads.grad_weight.to_vector(), ref.dw, 1e-4, 1e-5));
+    EXPECT_TRUE(all_close(grads.grad_bias.to_vector(), ref.db, 1e-5, 1e-6));
+    const double dx_scale = max_abs(to_double(dy)) * 1e2 * max_abs(to_double(weight));
+    EXPECT_TRUE(all_close(grads.grad_input.contiguous().to_vector(), ref.dx, 1e-5, 1e-6, dx_scale));
+
+    std::shared_ptr<nn::BatchNormBase> module;
+    if (shape.size() == 4) module = std::make_shared<nn::BatchNorm2d>(g.C);
+    else module = std::make_shared<nn::BatchNorm1d>(g.C);
+    module->to(kGpu);
+    module->weight.copy_(wg);
+    module->bias.copy_(bg);
+    module->forward(xg);
+    EXPECT_EQ(module->backward(dyg).contiguous().to_vector(), grads.grad_input.contiguous().to_vector());
+    EXPECT_EQ(module->weight.grad().to_vector(), grads.grad_weight.to_vector());
+  }
+}
+
 TEST_F(CudaBatchNorm, RunToRunIdenticalBits) {
   Generator gen(3);
   const Tensor x = random_input({4, 3, 70001}, gen, 2.0f, 1.0f).to(kGpu);

@@ -191,7 +191,8 @@ TEST(CudnnModules, FusedReluAndAddReluTrainAsTheCustomKernels) {
         yn = native.forward_add(x, z, cn);
         ASSERT_EQ(cc.values.size(), 5u);
         EXPECT_EQ(cc.values[3], 1) << "the context does not hold cuDNN's reserve space";
-        EXPECT_EQ(cc.values[4], 0) << "a mean's low part from a device forward";
+        EXPECT_EQ(cc.values[4], 0) << "a mean's low part from cuDNN, which centres on its own";
+        EXPECT_EQ(cn.values[4], 1) << "the custom kernels' forward kept no low part of the mean";
         auto gc = cudnn.backward_add(dy, cc), gn = native.backward_add(dy, cn);
         dxc = gc.input;
         dxn = gn.input;

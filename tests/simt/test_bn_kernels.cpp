@@ -201,12 +201,13 @@ template <typename T>
 void check_empty_batch() {
   Geometry g{0, 3, 1};
   LaunchTuning tuning;
-  std::vector<float> rm(3, 0.5f), rv(3, 2.0f), save_mean(3, 9.0f), save_invstd(3, 9.0f),
+  std::vector<float> rm(3, 0.5f), rv(3, 2.0f), save_mean(3, 9.0f), save_mean_low(3, 9.0f), save_invstd(3, 9.0f),
       workspace(workspace_floats(g, tuning));
   int64_t batches = 0;
   ForwardTrainingParamsOf<T> p;
   p.geometry = g;
   p.save_mean = save_mean.data();
+  p.save_mean_low = save_mean_low.data();
   p.save_invstd = save_invstd.data();
   p.running_mean = rm.data();
   p.running_var = rv.data();
@@ -217,6 +218,7 @@ void check_empty_batch() {
   EXPECT_EQ(rm, std::vector<float>(3, 0.5f));
   EXPECT_EQ(rv, std::vector<float>(3, 2.0f));
   EXPECT_EQ(save_mean, std::vector<float>(3, 0.0f));
+  EXPECT_EQ(save_mean_low, std::vector<float>(3, 0.0f));
 
   // An eval forward of an empty batch still saves the statistics it would have used.
   ForwardInferenceParamsOf<T> e;

@@ -61,9 +61,10 @@ struct BatchNormForwardResult {
   // Defined only when cuDNN ran the ReLU (or residual add and ReLU) inside its training forward: its record of the
   // activation (opaque bytes), for the backward (BatchNormBackwardEpilogue::cudnn_reserve).
   Tensor cudnn_reserve;
-  // Defined for a training forward on the CPU: (C) float32, the batch mean minus save_mean (what rounding the double
-  // mean to float left). The forward centres on both; the backward, given it (BatchNormBackwardEpilogue::mean_low),
-  // does too, so a mean far from zero costs the gradients no more than float rounding. PyTorch has no such output.
+  // Defined for a training forward on the CPU or through the custom CUDA kernels (not cuDNN): (C) float32, the batch
+  // mean minus save_mean (what rounding the mean, double on the CPU, float pivot + shifted mean on the device, to
+  // float left). The forward centres on both; the backward, given it (BatchNormBackwardEpilogue::mean_low), does too,
+  // so a mean far from zero costs the outputs and gradients no more than float rounding. PyTorch has no such output.
   Tensor save_mean_low;
 };
 
