@@ -63,6 +63,13 @@ TEST(StochasticDepth, RefusesBadArgumentsAsTorchvision) {
                           "mode has to be either 'batch' or 'row', but got col"));
   nn::StochasticDepth drop(0.2, "row");
   EXPECT_TRUE(throws_with([&] { drop.forward(ones({})); }, "StochasticDepth: expected an input with a batch"));
+  // A refused construction draws no seed: the generator it was given is where it was.
+  Generator gen(9);
+  EXPECT_THROW(nn::StochasticDepth(1.5, "row", &gen), Error);
+  EXPECT_THROW(nn::StochasticDepth(0.5, "col", &gen), Error);
+  EXPECT_EQ(gen.offset(), 0u);
+  nn::StochasticDepth accepted(0.5, "batch", &gen);
+  EXPECT_NE(gen.offset(), 0u);
 }
 
 TEST(SqueezeExcitation, ChannelsLastAndParameterOnlyBackwardAgree) {

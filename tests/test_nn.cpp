@@ -699,6 +699,13 @@ TEST(Nn, FeatureDropoutDropsWholeChannels) {
   EXPECT_TRUE(throws_with([&] { nn::Dropout3d().forward(ones({2, 3, 4})); },
                           "Dropout3d: expected 4D or 5D input (got 3D input)"));
   EXPECT_TRUE(throws_with([] { nn::Dropout2d(-0.1); }, "dropout probability has to be between 0 and 1, but got -0.1"));
+  // A refused construction draws no seed from the generator it was given.
+  Generator untouched(9);
+  EXPECT_THROW(nn::Dropout2d(1.5, &untouched), Error);
+  EXPECT_THROW(nn::Dropout(-1.0, &untouched), Error);
+  EXPECT_EQ(untouched.offset(), 0u);
+  nn::Dropout accepted(0.5, &untouched);
+  EXPECT_NE(untouched.offset(), 0u);
   nn::Dropout2d none(0.0);
   EXPECT_TRUE(none.forward(x).is_same(x));
   // 16-bit input keeps its dtype; the mask is the float32 one rounded.

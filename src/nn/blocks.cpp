@@ -60,11 +60,25 @@ Tensor SqueezeExcitation::backward_impl(const Tensor& grad_output, Context& ctx)
   return ops::add(ops::mul(grad_output, scale), g);
 }
 
-StochasticDepth::StochasticDepth(double p, const std::string& mode, Generator* gen)
-    : p_(p), per_sample_(mode == "row"), generator_((gen ? *gen : default_generator()).next_seed()) {
+namespace {
+
+// The arguments are checked before the generator is drawn from, so a refused construction leaves it as it was.
+double checked_drop_probability(double p) {
   NORMRT_CHECK(p >= 0.0 && p <= 1.0, "drop probability has to be between 0 and 1, but got ", p);
-  NORMRT_CHECK(mode == "row" || mode == "batch", "mode has to be either 'batch' or 'row', but got ", mode);
+  return p;
 }
+
+bool is_row_mode(const std::string& mode) {
+  NORMRT_CHECK(mode == "row" || mode == "batch", "mode has to be either 'batch' or 'row', but got ", mode);
+  return mode == "row";
+}
+
+}  // namespace
+
+StochasticDepth::StochasticDepth(double p, const std::string& mode, Generator* gen)
+    : p_(checked_drop_probability(p)),
+      per_sample_(is_row_mode(mode)),
+      generator_((gen ? *gen : default_generator()).next_seed()) {}
 
 std::string StochasticDepth::extra_repr() const {
   return "p=" + python_float_repr(p_) + ", mode=" + (per_sample_ ? "row" : "batch");

@@ -137,9 +137,18 @@ Tensor Unflatten::forward_impl(const Tensor& input, Context& ctx) {
 
 Tensor Unflatten::backward_impl(const Tensor& grad_output, Context& ctx) { return grad_output.reshape(ctx.values); }
 
-Dropout::Dropout(double p, Generator* gen) : p_(p), generator_((gen ? *gen : default_generator()).next_seed()) {
+namespace {
+
+// Checked before the generator is drawn from, so a refused construction leaves the generator as it was.
+double checked_dropout_probability(double p) {
   NORMRT_CHECK(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);
+  return p;
 }
+
+}  // namespace
+
+Dropout::Dropout(double p, Generator* gen)
+    : p_(checked_dropout_probability(p)), generator_((gen ? *gen : default_generator()).next_seed()) {}
 
 Tensor Dropout::forward_impl(const Tensor& input, Context& ctx) {
   if (!is_training() || p_ == 0.0) return input;
@@ -191,10 +200,8 @@ FeatureDropout::FeatureDropout(std::string name, int spatial_dims, bool unbatche
     : name_(std::move(name)),
       spatial_dims_(spatial_dims),
       unbatched_allowed_(unbatched_allowed),
-      p_(p),
-      generator_((gen ? *gen : default_generator()).next_seed()) {
-  NORMRT_CHECK(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);
-}
+      p_(checked_dropout_probability(p)),
+      generator_((gen ? *gen : default_generator()).next_seed()) {}
 
 Tensor FeatureDropout::forward_impl(const Tensor& input, Context& ctx) {
   const int64_t batched = spatial_dims_ + 2;
