@@ -1067,11 +1067,12 @@ void cpu_normalize(const T* x, const Geometry& g, const float* mean, const float
                      &means_low = memory.table(3, g);
   for (int64_t c = 0; c < g.C; ++c) {
     means[c] = mean[c];
-    means_low[c] = mean_low ? mean_low[c] : 0.0f;
+    if (mean_low) means_low[c] = mean_low[c];
     scale[c] = invstd[c] * (weight ? weight[c] : 1.0f);
     shift[c] = bias ? bias[c] : 0.0f;
   }
-  for (auto* table : {&means, &scale, &shift, &means_low}) repeat_rows(g, *table);
+  for (auto* table : {&means, &scale, &shift}) repeat_rows(g, *table);
+  if (mean_low) repeat_rows(g, means_low);
   const NormalizeOp<T> normalize_op{{Operand<T>{x}, Operand<T>{residual}}, means.data(), scale.data(), shift.data(),
                                     relu, mean_low ? means_low.data() : nullptr};
   with_elementwise(normalize_op, [&](const auto& op) {
