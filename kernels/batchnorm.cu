@@ -137,10 +137,7 @@ __device__ float step_factor(const ForwardTrainingParamsOf<T>& p) {
 
 // Channel c's normalise coefficients from its mean (pivot + shifted_mean), sum of squared deviations and count;
 // `write`: also its save_mean (and save_mean_low), save_invstd, coefficients and running statistics. The mean splits
-// into the float save_mean and its low part (split_mean); y = (x - mean) * scale + (bias - mean_low * scale) centres
-// on both at no cost per element: x - mean is exact near the mean, and the shift's extra rounding is an ulp of the
-// bias, as the final add's. (The CPU subtracts mean_low per element, bn_math.cuh's compensated normalize: other
-// rounding, the same precision.)
+// into the float save_mean and its low part (split_mean), which the shift takes in (compensated_shift).
 template <typename T>
 __device__ typename NormalizeOp<T>::At finish_forward_values(const ForwardTrainingParamsOf<T>& p, uint64_t c,
                                                              float pivot, float shifted_mean, float m2, float count,
@@ -150,7 +147,7 @@ __device__ typename NormalizeOp<T>::At finish_forward_values(const ForwardTraini
   const float mean = split.mean;
   const float invstd = invstd_from_var(m2 / count, static_cast<float>(p.eps));
   const float scale = invstd * (p.weight ? p.weight[c] : 1.0f);
-  const typename NormalizeOp<T>::At at{mean, scale, (p.bias ? p.bias[c] : 0.0f) - split.mean_low * scale,
+  const typename NormalizeOp<T>::At at{mean, scale, compensated_shift(p.bias ? p.bias[c] : 0.0f, split.mean_low, scale),
                                        p.residual, p.relu};
   if (!write) return at;
   p.save_mean[c] = mean;

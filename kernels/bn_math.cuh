@@ -92,17 +92,19 @@ NORMRT_HD inline T normalize(T x, T mean, T scale, T shift) {
   return (x - mean) * scale + shift;
 }
 
-// The same with compensated centering: mean_low is what rounding the mean to float left behind (mean - float(mean),
-// from a double mean). x - mean is exact near the mean, so subtracting mean_low next recovers the centred value to
-// float precision, where the plain form carries up to half an ulp of |mean| times the scale into every output: for
-// |mean| / std of 1e4 and more that error dominates (PyTorch's CPU kernel avoids it too).
+// The shift of the compensated centering: mean_low is what rounding the mean to float left (mean - float(mean): the
+// CPU's double mean minus its float, split_mean's remainder on the device). y = normalize(x, mean, scale,
+// compensated_shift(bias, mean_low, scale)) centres on mean + mean_low at no cost per element: x - mean is exact near
+// the mean, and the shift's own rounding is an ulp of the bias, as the final add's. The plain shift carries up to
+// half an ulp of |mean| times the scale into every output: for |mean| / std of 1e4 and more that error dominates
+// (PyTorch's CPU kernel avoids it too, with a double mean).
 template <typename T>
-NORMRT_HD inline T normalize(T x, T mean, T mean_low, T scale, T shift) {
-  return ((x - mean) - mean_low) * scale + shift;
+NORMRT_HD inline T compensated_shift(T bias, T mean_low, T scale) {
+  return bias - mean_low * scale;
 }
 
 // A mean accumulated in float as pivot + shifted_mean (the statistics above), as the float it rounds to and the exact
-// remainder (Knuth's TwoSum; plain adds, so no contraction can change it): the mean_low of the compensated normalize,
+// remainder (Knuth's TwoSum; plain adds, so no contraction can change it): the mean_low of compensated_shift,
 // where the CPU's double statistics give it as mean - float(mean).
 template <typename T>
 struct SplitMean {
@@ -147,7 +149,7 @@ NORMRT_HD inline BackwardCoefficients<T> backward_coefficients(T sum_dy, T sum_d
   return {sum_dy * inv_count, sum_dy_xmu * invstd * invstd * inv_count, invstd * weight};
 }
 
-// The same centred on mean + mean_low, where the forward kept mean_low (compensated centering, normalize above):
+// The same centred on mean + mean_low, where the forward kept mean_low (compensated centering, compensated_shift):
 // sum_dy_xmu must already be sum(dy * (x - mean - mean_low)) = sum(dy * (x - mean)) - mean_low * sum(dy)
 // (compensated_dy_xmu); the dx pass keeps computing (x - mean) * projection on the float mean, so mean_low *
 // projection moves into grad_mean.

@@ -40,7 +40,7 @@ void cpu_relu_gradient(const T* dy, const T* y, T* out, int64_t n);
 // SyncBatchNorm's stages (src/sync_batchnorm.cpp): the phases of the two above, split where ranks exchange, with the
 // same arithmetic (one rank gives cpu_forward_training's and cpu_backward's bits), on the same elements T. Per
 // channel: the local mean and sum of squared deviations (double), y from a given mean (with what rounding a double
-// mean to float left, mean_low, where not null: bn_math.cuh's compensated normalize) and invstd, the local sums of
+// mean to float left, mean_low, where not null: bn_math.cuh's compensated_shift) and invstd, the local sums of
 // dy and dy * (x - mean), and dx from sums and a count that may be the global batch's. dy is masked by relu_output
 // where that is not null; dx is centred on mean + mean_low too where mean_low is not null (the sums given already
 // corrected, bn_math.cuh's compensated_dy_xmu).

@@ -780,34 +780,22 @@ inline void store_with_epilogue(float* out, int64_t length, const float* residua
   store_run(out, length, value);
 }
 
-// out = epilogue(((x - mean[c]) - mean_low[c]) * scale[c] + shift[c], residual); without mean_low (a mean that is
-// exactly a float: running statistics, a merged global mean) the plain form.
+// out = epilogue((x - mean[c]) * scale[c] + shift[c], residual): the training forward's shift is compensated_shift's
+// (bn_math.cuh), centred on the batch mean itself.
 template <typename T>
 struct NormalizeOp {
   using Element = T;
   std::array<Operand<T>, 2> operands;  // x, and the residual (undefined: none)
   const float *mean, *scale, *shift;
   bool relu;
-  const float* mean_low = nullptr;
   void compute(float* out, const std::array<const float*, 2>& in, int64_t length, int64_t c, int c_step) const {
     const float *x = in[0], *z = in[1];
     if (c_step == 0) {
       const float m = mean[c], a = scale[c], b = shift[c];
-      if (mean_low == nullptr) {
-        store_with_epilogue(out, length, z, relu, [=](int64_t i) { return normalize(x[i], m, a, b); });
-        return;
-      }
-      const float lo = mean_low[c];
-      store_with_epilogue(out, length, z, relu, [=](int64_t i) { return normalize(x[i], m, lo, a, b); });
+      store_with_epilogue(out, length, z, relu, [=](int64_t i) { return normalize(x[i], m, a, b); });
     } else {
       const float *m = mean + c, *a = scale + c, *b = shift + c;
-      if (mean_low == nullptr) {
-        store_with_epilogue(out, length, z, relu, [=](int64_t i) { return normalize(x[i], m[i], a[i], b[i]); });
-        return;
-      }
-      const float* lo = mean_low + c;
-      store_with_epilogue(out, length, z, relu,
-                          [=](int64_t i) { return normalize(x[i], m[i], lo[i], a[i], b[i]); });
+      store_with_epilogue(out, length, z, relu, [=](int64_t i) { return normalize(x[i], m[i], a[i], b[i]); });
     }
   }
 };
@@ -908,13 +896,11 @@ void cpu_forward_training(const ForwardTrainingParamsOf<T>& p) {
                                           p.num_batches_tracked ? *p.num_batches_tracked : 0)
                          : 0;
   Workspace& memory = workspace();
-  std::vector<float> &mean = memory.table(0, g), &scale = memory.table(1, g), &shift = memory.table(2, g),
-                     &mean_low = memory.table(3, g);
+  std::vector<float> &mean = memory.table(0, g), &scale = memory.table(1, g), &shift = memory.table(2, g);
   const Layout l(g, sizeof(T));
   std::vector<Welford<Acc>>& partial = memory.statistics;
   const Operand<T> x{p.x};
-  const NormalizeOp<T> normalize_op{{x, Operand<T>{p.residual}}, mean.data(), scale.data(), shift.data(), p.relu,
-                                    mean_low.data()};
+  const NormalizeOp<T> normalize_op{{x, Operand<T>{p.residual}}, mean.data(), scale.data(), shift.data(), p.relu};
   const bool streaming = streaming_phase(l, 1, p.residual ? 3 : 2);
   run_phases(
       l, 1, partial, welford_merge<Acc>,
@@ -922,11 +908,11 @@ void cpu_forward_training(const ForwardTrainingParamsOf<T>& p) {
       [&](int64_t c, const Welford<Acc>& s) {
         const Acc count = static_cast<Acc>(m);
         p.save_mean[c] = mean[c] = static_cast<float>(s.mean);
-        mean_low[c] = static_cast<float>(s.mean - static_cast<Acc>(mean[c]));
-        if (p.save_mean_low != nullptr) p.save_mean_low[c] = mean_low[c];
+        const float mean_low = static_cast<float>(s.mean - static_cast<Acc>(mean[c]));
+        if (p.save_mean_low != nullptr) p.save_mean_low[c] = mean_low;
         p.save_invstd[c] = static_cast<float>(invstd_from_var(s.m2 / count, static_cast<Acc>(p.eps)));
         scale[c] = p.save_invstd[c] * (p.weight ? p.weight[c] : 1.0f);
-        shift[c] = p.bias ? p.bias[c] : 0.0f;
+        shift[c] = compensated_shift(p.bias ? p.bias[c] : 0.0f, mean_low, scale[c]);
         if (p.running_mean != nullptr) {
           p.running_mean[c] = static_cast<float>(running_update<Acc>(p.running_mean[c], s.mean, factor));
           p.running_var[c] =
@@ -936,7 +922,7 @@ void cpu_forward_training(const ForwardTrainingParamsOf<T>& p) {
       [&](int64_t unit) {
         with_elementwise(normalize_op, [&](const auto& op) {
           if (unit >= 0) return elementwise_unit(l, unit, p.y, streaming, op);
-          elementwise_after_finish(g, {&mean, &scale, &shift, &mean_low}, p.y, streaming, op);
+          elementwise_after_finish(g, {&mean, &scale, &shift}, p.y, streaming, op);
         });
       },
       true);
@@ -1063,18 +1049,16 @@ template <typename T>
 void cpu_normalize(const T* x, const Geometry& g, const float* mean, const float* mean_low, const float* invstd,
                    const float* weight, const float* bias, const T* residual, bool relu, T* y) {
   Workspace& memory = workspace();
-  std::vector<float> &means = memory.table(0, g), &scale = memory.table(1, g), &shift = memory.table(2, g),
-                     &means_low = memory.table(3, g);
+  std::vector<float> &means = memory.table(0, g), &scale = memory.table(1, g), &shift = memory.table(2, g);
   for (int64_t c = 0; c < g.C; ++c) {
     means[c] = mean[c];
-    if (mean_low) means_low[c] = mean_low[c];
     scale[c] = invstd[c] * (weight ? weight[c] : 1.0f);
     shift[c] = bias ? bias[c] : 0.0f;
+    if (mean_low) shift[c] = compensated_shift(shift[c], mean_low[c], scale[c]);
   }
   for (auto* table : {&means, &scale, &shift}) repeat_rows(g, *table);
-  if (mean_low) repeat_rows(g, means_low);
   const NormalizeOp<T> normalize_op{{Operand<T>{x}, Operand<T>{residual}}, means.data(), scale.data(), shift.data(),
-                                    relu, mean_low ? means_low.data() : nullptr};
+                                    relu};
   with_elementwise(normalize_op, [&](const auto& op) {
     elementwise_all(g, y, streaming_pass(g, sizeof(T), residual ? 3 : 2), op);
   });

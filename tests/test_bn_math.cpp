@@ -133,6 +133,11 @@ TEST(BnMath, ReluGradientIsThresholdBackward) {
 TEST(BnMath, NormalizeKeepsPrecisionForLargeMeans) {
   const float x = 10000.0078125f, mean = 10000.0f, invstd = 100.0f;
   EXPECT_FLOAT_EQ(normalize(x, mean, invstd, 0.0f), 0.78125f);
+  // A batch mean of 1e4 + 2^-12 rounds to the float 1e4 (its ulp is 2^-10); the shift takes the low part in, so y is
+  // (x - 1e4 - 2^-12) * 100 = 3100 / 4096 exactly, where the float mean alone gives 3200 / 4096.
+  const float mean_low = std::ldexp(1.0f, -12);
+  EXPECT_EQ(normalize(x, mean, invstd, compensated_shift(0.0f, mean_low, invstd)), 3100.0f / 4096.0f);
+  EXPECT_EQ(compensated_shift(0.5f, mean_low, invstd), 0.5f - 100.0f / 4096.0f);
 }
 
 // split_mean is exact: mean is the float sum and mean + mean_low the real one. Float pairs whose exponents lie
