@@ -11,7 +11,18 @@ step() {
 }
 step scripts/setup.sh
 step scripts/build.sh
-step ctest --test-dir build --output-on-failure -j "$(nproc)" --resource-spec-file "$PWD/tests/resources.json"
+# CTest gives each GPU test one GPU of the resource spec. The spec lists this machine's GPUs; without one the GPU
+# tests only skip, and a single pseudo-GPU with a slot per core lets those thousand skips run in parallel.
+gpu_resource_spec() {
+  local ids gpus=()
+  ids=$(nvidia-smi --query-gpu=index --format=csv,noheader 2>/dev/null) || ids=""
+  for id in $ids; do gpus+=("{\"id\": \"$id\", \"slots\": 1}"); done
+  [ ${#gpus[@]} = 0 ] && gpus=("{\"id\": \"0\", \"slots\": $(nproc)}")
+  local IFS=,
+  printf '{"version": {"major": 1, "minor": 0}, "local": [{"gpus": [%s]}]}\n' "${gpus[*]}" > build/ctest-resources.json
+}
+gpu_resource_spec
+step ctest --test-dir build --output-on-failure -j "$(nproc)" --resource-spec-file "$PWD/build/ctest-resources.json"
 # Every line of the custom kernels must have run in the emulator tests above (a gcov build of those tests).
 step scripts/kernel-coverage.sh
 # Every kernel file compiles for every default architecture without register spills or local memory.
