@@ -2,8 +2,8 @@
 # Compiles the device code of every kernel file (library and benchmarks/variants) for each default CUDA
 # architecture of CMakeLists.txt, with register spills and local memory as errors. CI's build targets one
 # architecture only (scripts/build.sh), and ptxas decides register budgets per architecture: sm_120 spilled where
-# sm_80 did not. The flags are the build's (-fmad=false: NORMRT_KERNEL_FLAGS in CMakeLists.txt). About a minute on 2
-# cores. Skipped without nvcc. Needs a configured build/ (for normrt/config.h).
+# sm_80 did not. The flags are the build's (-fmad=false: NORMRT_KERNEL_FLAGS in CMakeLists.txt). A few minutes on 2
+# cores, one compilation per core. Skipped without nvcc. Needs a configured build/ (for normrt/config.h).
 #
 # First, without nvcc: no kernel calls a CUDA math function whose last bits differ from the host's (expf, logf,
 # tanhf, __expf, ...; float_math.cuh has e^x, ln, tanh and the rest for both), so that the SIMT emulator computes
@@ -24,16 +24,20 @@ if ! [ -x "$nvcc" ]; then echo "kernel-archs: no nvcc, skipped"; exit 0; fi
 archs=$(sed -n 's/.*set(CMAKE_CUDA_ARCHITECTURES "\([^"]*\)").*/\1/p' CMakeLists.txt | tr ';' '\n' | sed 's/-real//')
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+export nvcc out
+compile() {  # arch source: one ptxas run, a line on failure
+  if ! "$nvcc" -std=c++17 -cubin "-arch=sm_$1" -fmad=false -Iinclude -Ibuild/include -Ikernels \
+      -o "$out/sm_$1-$(basename "$2").cubin" "$2" -Xptxas=-warn-spills,-warn-lmem-usage,-Werror; then
+    echo "kernel-archs: $2 failed for sm_$1"
+    return 1
+  fi
+}
+export -f compile
 status=0
-for arch in $archs; do
-  for source in kernels/*.cu benchmarks/variants/*.cu; do
-    if ! "$nvcc" -std=c++17 -cubin "-arch=sm_$arch" -fmad=false -Iinclude -Ibuild/include -Ikernels \
-        -o "$out/k.cubin" "$source" -Xptxas=-warn-spills,-warn-lmem-usage,-Werror; then
-      echo "kernel-archs: $source failed for sm_$arch"
-      status=1
-    fi
-  done
-done
+# Largest files first, so that the last compilations to start are short ones.
+for source in $(ls -S kernels/*.cu benchmarks/variants/*.cu); do
+  for arch in $archs; do echo "$arch $source"; done
+done | xargs -P "$(nproc)" -n 2 bash -c 'compile "$0" "$1"' || status=1
 [ "$status" = 0 ] && echo "kernel-archs: every kernel file compiles for sm_$(echo $archs | sed 's/ /, sm_/g')" \
   "without spills and calls no inexact CUDA math function"
 exit "$status"
