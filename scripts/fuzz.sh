@@ -29,14 +29,14 @@ fi
 # The OpenMP and OpenBLAS pools are one thread each: the targets parse, and fork-free determinism helps reproduce.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-status=0
-for target in fuzz_npy fuzz_safetensors fuzz_idx fuzz_checkpoint; do
-  corpus=fuzz/corpus/${target#fuzz_}
-  work=build-fuzz/work/$target findings=build-fuzz/findings/$target
+export seconds
+fuzz_target() {  # target: one bounded libFuzzer run; prints its outcome, fails on a finding
+  local target=$1
+  local corpus=fuzz/corpus/${target#fuzz_} work=build-fuzz/work/$target findings=build-fuzz/findings/$target
   rm -rf "$work" && mkdir -p "$work" "$findings"
-  limit=(-max_total_time="$seconds")
+  local limit=(-max_total_time="$seconds")
   [ -n "${NORMRT_FUZZ_RUNS:-}" ] && limit=(-runs="$NORMRT_FUZZ_RUNS")
-  dict=()
+  local dict=()
   [ -f "fuzz/${target#fuzz_}.dict" ] && dict=(-dict="fuzz/${target#fuzz_}.dict")
   # Inputs of at most 8 KiB; a single allocation over 64 MB or a process over 1 GB is a finding: whatever a
   # header claims, nothing may allocate more than a small multiple of the input.
@@ -45,10 +45,12 @@ for target in fuzz_npy fuzz_safetensors fuzz_idx fuzz_checkpoint; do
     echo "fuzz: $target: $(grep -E 'stat::number_of_executed_units' "$work.log" | awk '{print $2}') runs, no finding" \
       "($(grep -cE '^#[0-9]+.*(NEW|REDUCE)' "$work.log") new coverage events)"
   else
-    echo "fuzz: $target FAILED; reproducer(s) in $findings/:"
-    ls "$findings"
-    grep -E "ERROR|SUMMARY|runtime error|==[0-9]+==" "$work.log" | head -20
-    status=1
+    { echo "fuzz: $target FAILED; reproducer(s) in $findings/:"
+      ls "$findings"
+      grep -E "ERROR|SUMMARY|runtime error|==[0-9]+==" "$work.log" | head -20; } | sed "s|^|[$target] |"
+    return 1
   fi
-done
-exit $status
+}
+export -f fuzz_target
+# One target per core at a time (each is a single process: the pools above are one thread).
+printf '%s\n' fuzz_npy fuzz_safetensors fuzz_idx fuzz_checkpoint | xargs -P "$(nproc)" -I{} bash -c 'fuzz_target {}'
