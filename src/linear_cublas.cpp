@@ -2,9 +2,8 @@
 // forward's bias rides on the CUBLASLT_EPILOGUE_BIAS epilogue, so y is written once). Row-major matrices are
 // column-major transposes: row-major y = x W^T is column-major y^T = W x^T with W stored as W^T (in x out).
 // Compute type CUBLAS_COMPUTE_32F (exact FP32, or FP32 accumulation of float16/bfloat16 operands on the tensor
-// cores) unless TF32 is allowed for float32. Heuristic results are cached by problem.
-#include <cublasLt.h>
-
+// cores) unless TF32 is allowed for float32. Heuristic results are cached by problem. cuBLASLt is loaded on the first
+// GEMM (cublaslt_library.h).
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,6 +11,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "cublaslt_library.h"
 #include "linear_cuda.h"
 #include "normrt/cuda.h"
 #include "normrt/cuda_check.h"
@@ -27,9 +27,9 @@ struct Handle {
   cublasLtHandle_t handle = nullptr;
   explicit Handle(int device) {
     cuda::DeviceGuard guard(device);
-    NORMRT_CUBLAS_CHECK(cublasLtCreate(&handle));
+    NORMRT_CUBLAS_CHECK(cublaslt().cublasLtCreate(&handle));
   }
-  ~Handle() { NORMRT_CUBLAS_CHECK_LOG(cublasLtDestroy(handle)); }
+  ~Handle() { NORMRT_CUBLAS_CHECK_LOG(cublaslt().cublasLtDestroy(handle)); }
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
 };
@@ -69,10 +69,10 @@ struct Descriptors {
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   ~Descriptors() {
-    if (a) NORMRT_CUBLAS_CHECK_LOG(cublasLtMatrixLayoutDestroy(a));
-    if (b) NORMRT_CUBLAS_CHECK_LOG(cublasLtMatrixLayoutDestroy(b));
-    if (c) NORMRT_CUBLAS_CHECK_LOG(cublasLtMatrixLayoutDestroy(c));
-    if (op) NORMRT_CUBLAS_CHECK_LOG(cublasLtMatmulDescDestroy(op));
+    if (a) NORMRT_CUBLAS_CHECK_LOG(cublaslt().cublasLtMatrixLayoutDestroy(a));
+    if (b) NORMRT_CUBLAS_CHECK_LOG(cublaslt().cublasLtMatrixLayoutDestroy(b));
+    if (c) NORMRT_CUBLAS_CHECK_LOG(cublaslt().cublasLtMatrixLayoutDestroy(c));
+    if (op) NORMRT_CUBLAS_CHECK_LOG(cublaslt().cublasLtMatmulDescDestroy(op));
   }
 };
 
@@ -93,25 +93,27 @@ cudaDataType_t data_type(DType dtype) {
 void matmul(int device, DType dtype, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
             const void* A, int64_t lda, const void* B, int64_t ldb, void* C, int64_t ldc, float beta, const void* bias,
             bool tf32) {
+  const CublasLt& lt = cublaslt();
   const cublasLtHandle_t handle = handle_for(device);
   const cudaStream_t stream = cuda::current_stream(device);
   const cudaDataType_t type = data_type(dtype);
   tf32 = tf32 && dtype == DType::Float32;
   Descriptors d;
-  NORMRT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
-                                               CUDA_R_32F));
-  NORMRT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-  NORMRT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  NORMRT_CUBLAS_CHECK(lt.cublasLtMatmulDescCreate(&d.op, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
+                                                  CUDA_R_32F));
+  NORMRT_CUBLAS_CHECK(lt.cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+  NORMRT_CUBLAS_CHECK(lt.cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
   if (bias != nullptr) {
     const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
     NORMRT_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
-    NORMRT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        lt.cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
+    NORMRT_CUBLAS_CHECK(
+        lt.cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
   }
   const bool a_n = ta == CUBLAS_OP_N, b_n = tb == CUBLAS_OP_N;
-  NORMRT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.a, type, a_n ? m : k, a_n ? k : m, lda));
-  NORMRT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.b, type, b_n ? k : n, b_n ? n : k, ldb));
-  NORMRT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.c, type, m, n, ldc));
+  NORMRT_CUBLAS_CHECK(lt.cublasLtMatrixLayoutCreate(&d.a, type, a_n ? m : k, a_n ? k : m, lda));
+  NORMRT_CUBLAS_CHECK(lt.cublasLtMatrixLayoutCreate(&d.b, type, b_n ? k : n, b_n ? n : k, ldb));
+  NORMRT_CUBLAS_CHECK(lt.cublasLtMatrixLayoutCreate(&d.c, type, m, n, ldc));
 
   thread_local std::map<ProblemKey, cublasLtMatmulHeuristicResult_t> algorithms;
   const ProblemKey key{device, static_cast<int>(ta), static_cast<int>(tb), m, n, k, bias != nullptr, tf32,
@@ -119,22 +121,23 @@ void matmul(int device, DType dtype, cublasOperation_t ta, cublasOperation_t tb,
   auto it = algorithms.find(key);
   if (it == algorithms.end()) {
     cublasLtMatmulPreference_t preference = nullptr;
-    NORMRT_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&preference));
+    NORMRT_CUBLAS_CHECK(lt.cublasLtMatmulPreferenceCreate(&preference));
     std::size_t workspace = kWorkspaceBytes;
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
-    cublasStatus_t status = cublasLtMatmulPreferenceSetAttribute(
+    cublasStatus_t status = lt.cublasLtMatmulPreferenceSetAttribute(
         preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof workspace);
     if (status == CUBLAS_STATUS_SUCCESS)
-      status = cublasLtMatmulAlgoGetHeuristic(handle, d.op, d.a, d.b, d.c, d.c, preference, 1, &result, &found);
-    NORMRT_CUBLAS_CHECK_LOG(cublasLtMatmulPreferenceDestroy(preference));
+      status = lt.cublasLtMatmulAlgoGetHeuristic(handle, d.op, d.a, d.b, d.c, d.c, preference, 1, &result,
+                                                 &found);
+    NORMRT_CUBLAS_CHECK_LOG(lt.cublasLtMatmulPreferenceDestroy(preference));
     NORMRT_CUBLAS_CHECK(status);
     NORMRT_CHECK(found > 0, "cuBLASLt has no algorithm for a ", m, "x", n, "x", k, " ", dtype_name(dtype), " product");
     it = algorithms.emplace(key, result).first;
   }
   const float alpha = 1.0f;
-  NORMRT_CUBLAS_CHECK(cublasLtMatmul(handle, d.op, &alpha, A, d.a, B, d.b, &beta, C, d.c, C, d.c,
-                                     &it->second.algo, workspace_for(device, stream), kWorkspaceBytes, stream));
+  NORMRT_CUBLAS_CHECK(lt.cublasLtMatmul(handle, d.op, &alpha, A, d.a, B, d.b, &beta, C, d.c, C, d.c,
+                                        &it->second.algo, workspace_for(device, stream), kWorkspaceBytes, stream));
 }
 
 }  // namespace

@@ -11,6 +11,8 @@
 
 namespace normrt::detail {
 std::string cuda_error_message(cudaError_t status, const char* expr);
+// "cuBLAS error NAME (description) in expr", the names from the cuBLASLt normrt loads (src/cublaslt_library.h).
+std::string cublas_error_message(int status, const char* expr);
 }
 
 #define NORMRT_CUDA_CHECK(expr)                                                                       \
@@ -34,7 +36,7 @@ std::string cuda_error_message(cudaError_t status, const char* expr);
 // After a kernel launch: reports launch-configuration errors without synchronising.
 #define NORMRT_CUDA_CHECK_LAUNCH() NORMRT_CUDA_CHECK(cudaGetLastError())
 
-// cuDNN and cuBLAS checks expand where the caller has included cudnn.h / cublas_v2.h.
+// cuDNN and cuBLAS checks expand where the caller has included cudnn.h / cublas_v2.h or cublasLt.h.
 #define NORMRT_CUDNN_CHECK(expr)                                                                          \
   do {                                                                                                    \
     const cudnnStatus_t normrt_status_ = (expr);                                                          \
@@ -55,16 +57,15 @@ std::string cuda_error_message(cudaError_t status, const char* expr);
   do {                                                                                                    \
     const cublasStatus_t normrt_status_ = (expr);                                                         \
     if (normrt_status_ != CUBLAS_STATUS_SUCCESS)                                                          \
-      ::normrt::detail::throw_error(__FILE__, __LINE__, ::normrt::detail::concat(                          \
-          "cuBLAS error ", cublasGetStatusName(normrt_status_), " (", cublasGetStatusString(normrt_status_), \
-          ") in ", #expr));                                                                               \
+      ::normrt::detail::throw_error(__FILE__, __LINE__,                                                    \
+          ::normrt::detail::cublas_error_message(static_cast<int>(normrt_status_), #expr));                \
   } while (0)
 
 #define NORMRT_CUBLAS_CHECK_LOG(expr)                                                                     \
   do {                                                                                                    \
     const cublasStatus_t normrt_status_ = (expr);                                                         \
     if (normrt_status_ != CUBLAS_STATUS_SUCCESS)                                                          \
-      ::normrt::detail::log_error(__FILE__, __LINE__, ::normrt::detail::concat(                            \
-          "cuBLAS error ", cublasGetStatusName(normrt_status_), " in ", #expr));                          \
+      ::normrt::detail::log_error(__FILE__, __LINE__,                                                      \
+          ::normrt::detail::cublas_error_message(static_cast<int>(normrt_status_), #expr));                \
   } while (0)
 #endif
