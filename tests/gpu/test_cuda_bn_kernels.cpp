@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "batchnorm.cuh"
@@ -72,10 +74,10 @@ struct CudaBackend {
 // Resume order means nothing on a GPU: each case once.
 std::vector<BnKernelCase> gpu_cases() {
   std::vector<BnKernelCase> cases;
+  std::set<std::string> names;  // every process lists the cases at start: no quadratic search
   for (BnKernelCase k : normrt::testing::bn_kernel_cases()) {
     k.reverse_order = false;
-    const auto same = [&](const BnKernelCase& o) { return case_name(o) == case_name(k); };
-    if (std::none_of(cases.begin(), cases.end(), same)) cases.push_back(k);
+    if (names.insert(case_name(k)).second) cases.push_back(k);
   }
   return cases;
 }
