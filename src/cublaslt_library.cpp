@@ -1,43 +1,23 @@
 #include "cublaslt_library.h"
 
-#include <dlfcn.h>
-
 #include <mutex>
 #include <string>
 
 #include "normrt/cuda_check.h"
+#include "runtime_library.h"
 
 namespace normrt::detail {
-
-namespace {
-
-const std::string kSoname = "libcublasLt.so." + std::to_string(CUBLAS_VER_MAJOR);
-
-}  // namespace
 
 const CublasLt& cublaslt() {
   static std::once_flag once;
   static CublasLt api;
   static std::string failure;
   std::call_once(once, [] {
-    // RTLD_DEFAULT is a null handle: whether it serves is told by the lookup.
-    const bool in_program = dlsym(RTLD_DEFAULT, "cublasLtMatmul") != nullptr;
-    void* library = RTLD_DEFAULT;
-    if (!in_program) {
-      // The search a link-time dependency would get: the program's RUNPATH, LD_LIBRARY_PATH, ld.so.cache.
-      library = dlopen(kSoname.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (library == nullptr) {
-        const char* why = dlerror();
-        failure = concat("cannot load ", kSoname, " (", why != nullptr ? why : "not found",
-                         "): install cuBLAS or put its lib directory on LD_LIBRARY_PATH");
-        return;
-      }
-    }
-#define NORMRT_CUBLASLT_LOAD(name)                                                                          \
-    api.name = reinterpret_cast<decltype(api.name)>(dlsym(library, #name));                                 \
-    if (api.name == nullptr && failure.empty()) failure = concat(kSoname, " lacks ", #name);
+    RuntimeLibrary library("libcublasLt.so." + std::to_string(CUBLAS_VER_MAJOR), "cublasLtMatmul", "cuBLAS");
+#define NORMRT_CUBLASLT_LOAD(name) library.load(api.name, #name);
     NORMRT_CUBLASLT_FUNCTIONS(NORMRT_CUBLASLT_LOAD)
 #undef NORMRT_CUBLASLT_LOAD
+    failure = library.failure();
   });
   NORMRT_CHECK(failure.empty(), "cuBLASLt: ", failure);
   return api;

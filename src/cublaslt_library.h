@@ -1,7 +1,6 @@
 // cuBLASLt, loaded when normrt first needs it (the first GPU GEMM, or a cuBLAS status to name) rather than linked:
 // libcublasLt maps some 200 MB and takes about 0.1 s to relocate at every process start, which programs that never
-// run a Linear on a GPU (CPU training, the tests) would pay for nothing. As libnccl (src/dist_nccl.cpp): taken from
-// the program itself when it links cuBLASLt, else dlopen'ed by its soname.
+// run a Linear on a GPU (CPU training, the tests) would pay for nothing (runtime_library.h, as libnccl).
 #pragma once
 #include <cublasLt.h>
 

@@ -9,12 +9,11 @@
 // forever. A rank that died or stopped calling fails that exchange on the others within the bootstrap's timeout; the
 // communicator is then aborted (which also ends any NCCL kernel still waiting on the device) and every later call
 // throws at once.
-// libnccl is loaded when the first group is made (dlopen of libnccl.so.2, unless the program links NCCL itself, as
-// the emulated device's tests do), so that normrt needs it only where the backend is used.
+// libnccl is loaded when the first group is made (runtime_library.h: dlopen of libnccl.so.2, unless the program
+// links NCCL itself, as the emulated device's tests do), so that normrt needs it only where the backend is used.
 // Sums: float32, float16 and bfloat16 tensors are summed in float32 (16-bit ones through a float32 copy, rounded once,
 // as the other backends do) in NCCL's order: the same bits on every rank, and run to run for a given topology, but
 // not rank order; int64 exactly.
-#include <dlfcn.h>
 #include <nccl.h>
 
 #include <cstring>
@@ -24,6 +23,7 @@
 #include "log.h"
 #include "normrt/cuda.h"
 #include "normrt/error.h"
+#include "runtime_library.h"
 
 namespace normrt::dist {
 
@@ -49,28 +49,17 @@ const NcclApi& nccl() {
   static NcclApi api{};
   static std::string failure;
   std::call_once(once, [] {
-    // RTLD_DEFAULT is a null handle: whether it serves is told by the lookup.
-    const bool in_program = dlsym(RTLD_DEFAULT, "ncclGetUniqueId") != nullptr;
-    void* library = in_program ? RTLD_DEFAULT : dlopen("libnccl.so.2", RTLD_NOW | RTLD_GLOBAL);
-    if (!in_program && library == nullptr) {
-      const char* why = dlerror();
-      failure = std::string("cannot load libnccl.so.2 (") + (why ? why : "not found") +
-                "): install NCCL or put its lib directory on LD_LIBRARY_PATH";
-      return;
-    }
-    const auto load = [&](auto& slot, const char* name) {
-      slot = reinterpret_cast<std::remove_reference_t<decltype(slot)>>(dlsym(library, name));
-      if (slot == nullptr && failure.empty()) failure = std::string("libnccl.so.2 lacks ") + name;
-    };
-    load(api.get_unique_id, "ncclGetUniqueId");
-    load(api.comm_init_rank, "ncclCommInitRank");
-    load(api.comm_destroy, "ncclCommDestroy");
-    load(api.comm_abort, "ncclCommAbort");
-    load(api.get_error_string, "ncclGetErrorString");
-    load(api.get_last_error, "ncclGetLastError");
-    load(api.all_reduce, "ncclAllReduce");
-    load(api.all_gather, "ncclAllGather");
-    load(api.broadcast, "ncclBroadcast");
+    normrt::detail::RuntimeLibrary library("libnccl.so.2", "ncclGetUniqueId", "NCCL");
+    library.load(api.get_unique_id, "ncclGetUniqueId");
+    library.load(api.comm_init_rank, "ncclCommInitRank");
+    library.load(api.comm_destroy, "ncclCommDestroy");
+    library.load(api.comm_abort, "ncclCommAbort");
+    library.load(api.get_error_string, "ncclGetErrorString");
+    library.load(api.get_last_error, "ncclGetLastError");
+    library.load(api.all_reduce, "ncclAllReduce");
+    library.load(api.all_gather, "ncclAllGather");
+    library.load(api.broadcast, "ncclBroadcast");
+    failure = library.failure();
   });
   NORMRT_CHECK(failure.empty(), "the NCCL backend: ", failure);
   return api;
