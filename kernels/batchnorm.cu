@@ -806,14 +806,14 @@ struct InferenceNormalizeOp {
   ForwardInferenceParamsOf<T> p;
   using At = typename NormalizeOp<T>::At;
   __device__ At at(uint64_t c) const {
-    const float invstd = invstd_from_var(p.running_var[c], static_cast<float>(p.eps));
+    const float invstd = invstd_from_running_var(p.running_var[c], static_cast<float>(p.eps));
     return {p.running_mean[c], invstd * (p.weight ? p.weight[c] : 1.0f), p.bias ? p.bias[c] : 0.0f, p.residual,
             p.relu};
   }
   __device__ void save_statistics(uint64_t first, uint64_t stride) const {
     for (uint64_t c = first; c < static_cast<uint64_t>(p.geometry.C); c += stride) {
       p.save_mean[c] = p.running_mean[c];
-      p.save_invstd[c] = invstd_from_var(p.running_var[c], static_cast<float>(p.eps));
+      p.save_invstd[c] = invstd_from_running_var(p.running_var[c], static_cast<float>(p.eps));
     }
   }
 };

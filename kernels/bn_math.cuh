@@ -59,11 +59,20 @@ NORMRT_HD inline Welford<T> welford_from_shifted_sums(T pivot, T sum, T sum_sq, 
   return {pivot + shift, m2 < T(0) ? T(0) : m2, count};  // rounding's negatives clamped; a NaN kept
 }
 
-// PyTorch: invstd = 1 / sqrt(var + eps), defined as 0 when var == 0 and eps == 0.
+// Training (the batch's variance), as PyTorch: invstd = 1 / sqrt(var + eps), defined as 0 when var == 0 and
+// eps == 0.
 template <typename T>
 NORMRT_HD inline T invstd_from_var(T var, T eps) {
   using std::sqrt;
   return (var == T(0) && eps == T(0)) ? T(0) : T(1) / sqrt(var + eps);
+}
+
+// Evaluation (the running variance), as PyTorch's CPU and CUDA kernels: 1 / sqrt(var + eps) without that rule, so a
+// zero running variance with eps = 0 gives an infinite invstd.
+template <typename T>
+NORMRT_HD inline T invstd_from_running_var(T var, T eps) {
+  using std::sqrt;
+  return T(1) / sqrt(var + eps);
 }
 
 // Weight of the new batch in the running statistics: momentum, or 1/num_batches_tracked (counted after this

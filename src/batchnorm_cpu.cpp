@@ -37,6 +37,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <tuple>
 #include <type_traits>
@@ -936,9 +937,16 @@ void cpu_forward_inference(const ForwardInferenceParamsOf<T>& p) {
   for (int64_t c = 0; c < g.C; ++c) {
     p.save_mean[c] = mean[c] = p.running_mean[c];
     p.save_invstd[c] =
-        static_cast<float>(invstd_from_var(static_cast<Acc>(p.running_var[c]), static_cast<Acc>(p.eps)));
+        static_cast<float>(invstd_from_running_var(static_cast<Acc>(p.running_var[c]), static_cast<Acc>(p.eps)));
     scale[c] = p.save_invstd[c] * (p.weight ? p.weight[c] : 1.0f);
     shift[c] = p.bias ? p.bias[c] : 0.0f;
+    // A channel whose scale or mean is not finite (a zero running variance with eps = 0, infinite or NaN statistics)
+    // takes PyTorch's CPU formula, x * scale + (bias - mean * scale), so its infinities and NaNs are PyTorch's; where
+    // all is finite, subtracting the mean first keeps the precision (normalize in bn_math.cuh).
+    if (!std::isfinite(scale[c]) || !std::isfinite(mean[c])) {
+      shift[c] -= mean[c] * scale[c];
+      mean[c] = 0.0f;
+    }
   }
   for (auto* table : {&mean, &scale, &shift}) repeat_rows(g, *table);
   const NormalizeOp<T> normalize_op{{Operand<T>{p.x}, Operand<T>{p.residual}}, mean.data(), scale.data(),

@@ -3,6 +3,9 @@
 #include <omp.h>
 
 #include <cstring>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "reference/bn_reference.h"
 #include "test_util.h"
@@ -255,6 +258,36 @@ TEST(BatchNormOps, NanAndInfPropagateToTheirChannelOnly) {
   EXPECT_FALSE(std::isfinite(rv.to_vector()[0]));
   EXPECT_FALSE(std::isfinite(rv.to_vector()[1]));
   EXPECT_TRUE(std::isfinite(rv.to_vector()[2]));
+}
+
+// Eval mode on running statistics that are no usable variance (a zero variance with eps = 0, a negative one, an
+// infinite mean), against PyTorch's CPU results (tests/golden/make_golden_bn_eval_edge.py): invstd is infinite or
+// NaN there, and the infinities and NaNs of the output and gradients must be PyTorch's; the ordinary channel beside
+// them keeps its precision. Contiguous and channels-last.
+TEST(BatchNormOps, EvalOnDegenerateRunningStatisticsMatchesPyTorch) {
+  const std::string dir = testing::golden_sibling_dir("data_bn_eval_edge") + "/";
+  std::ifstream manifest_file(dir + "cases.json");
+  ASSERT_TRUE(manifest_file) << dir << "cases.json";
+  const auto manifest = nlohmann::json::parse(manifest_file);
+  ASSERT_EQ(manifest["cases"].size(), 2u);
+  for (const auto& spec : manifest["cases"]) {
+    const std::string name = spec["name"];
+    auto load = [&](const std::string& key) { return load_npy(dir + name + "." + key + ".npy"); };
+    const double eps = spec["eps"];
+    const Tensor weight = load("weight"), bias = load("bias"), mean = load("running_mean"), var = load("running_var");
+    testing::contiguous_then_channels_last(load("x").dim() == 4, [&](bool channels_last) {
+      SCOPED_TRACE(name);
+      auto in_format = [&](const Tensor& t) { return channels_last ? testing::to_channels_last(t) : t; };
+      const Tensor x = in_format(load("x")), dy = in_format(load("dy"));
+      const auto out = ops::batch_norm_forward_inference(x, weight, bias, mean, var, eps);
+      // Values are of order 1: an explicit scale, as the expected infinities would make the default one infinite.
+      EXPECT_TRUE(all_close(out.output.to_vector(), load("y").to_vector(), 1e-6, 1e-7, 1.0)) << "output";
+      const auto grads = ops::batch_norm_backward(dy, x, weight, out.save_mean, out.save_invstd, false, eps);
+      EXPECT_TRUE(all_close(grads.grad_input.to_vector(), load("dx").to_vector(), 1e-6, 1e-7, 1.0)) << "grad_input";
+      EXPECT_TRUE(all_close(grads.grad_weight.to_vector(), load("dweight").to_vector(), 1e-5, 1e-6, 1.0));
+      EXPECT_TRUE(all_close(grads.grad_bias.to_vector(), load("dbias").to_vector(), 1e-5, 1e-6, 1.0));
+    });
+  }
 }
 
 TEST(BatchNormOps, EmptyBatchCountsButLeavesStatistics) {

@@ -114,6 +114,9 @@ TEST(BnMath, ShiftedSumsWithADataPivotKeepTheVariance) {
 TEST(BnMath, InvstdAndRunningUpdate) {
   EXPECT_EQ(invstd_from_var(0.0f, 0.0f), 0.0f);
   EXPECT_FLOAT_EQ(invstd_from_var(3.0f, 1.0f), 0.5f);
+  EXPECT_EQ(invstd_from_running_var(0.0f, 0.0f), INFINITY);  // eval mode: no zero rule
+  EXPECT_TRUE(std::isnan(invstd_from_running_var(-1.0f, 0.0f)));
+  EXPECT_FLOAT_EQ(invstd_from_running_var(3.0f, 1.0f), 0.5f);
   EXPECT_DOUBLE_EQ(running_factor(false, 0.1, 7), 0.1);
   EXPECT_DOUBLE_EQ(running_factor(true, 0.1, 4), 0.25);
   EXPECT_DOUBLE_EQ(running_update(1.0, 3.0, 0.25), 1.5);

@@ -233,6 +233,48 @@ TEST_F(CudaBatchNorm, EmptyBatchAndNaN) {
   EXPECT_TRUE(std::isnan(y[1]) && std::isnan(y[3]) && std::isnan(y[5]));
 }
 
+// Eval mode on running statistics that are no usable variance (the inputs of tests/golden/make_golden_bn_eval_edge.py:
+// a zero variance with eps = 0, a negative one, an infinite mean): the infinities and NaNs of PyTorch's CUDA kernels,
+// whose expressions are evaluated here in double: y = weight * (x - mean) * invstd + bias, dx = dy * invstd * weight,
+// dweight = sum(dy * (x - mean)) * invstd, with invstd = 1 / sqrt(running_var + eps) (PyTorch's CPU kernel, which
+// the CPU backend follows, gives other NaNs: x * alpha + beta). The ordinary channel keeps its precision.
+TEST_F(CudaBatchNorm, EvalOnDegenerateRunningStatisticsFollowsPyTorchsCudaKernels) {
+  const std::string dir = testing::golden_sibling_dir("data_bn_eval_edge") + "/";
+  for (const std::string name : {"nc", "nchw"}) {
+    SCOPED_TRACE(name);
+    auto load = [&](const std::string& key) { return load_npy(dir + name + "." + key + ".npy"); };
+    const Tensor x = load("x"), dy = load("dy"), weight = load("weight"), bias = load("bias");
+    const Tensor mean = load("running_mean"), var = load("running_var");
+    const double eps = 0.0;  // the generator's
+    const auto xd = to_double(x), dyd = to_double(dy), wd = to_double(weight), bd = to_double(bias);
+    const auto md = to_double(mean), vd = to_double(var);
+    int64_t s = 1;
+    for (int64_t d = 2; d < x.dim(); ++d) s *= x.size(d);
+    const testing::RefGeometry g{x.size(0), x.size(1), s};
+    std::vector<double> y_ref(xd.size()), dx_ref(xd.size()), dw_ref(g.C, 0.0), db_ref(g.C, 0.0);
+    for (int64_t c = 0; c < g.C; ++c) {
+      const double invstd = 1.0 / std::sqrt(vd[c] + eps);
+      for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t k = 0; k < g.S; ++k) {
+          const auto i = static_cast<std::size_t>(g.index(n, c, k));
+          y_ref[i] = wd[c] * (xd[i] - md[c]) * invstd + bd[c];
+          dx_ref[i] = dyd[i] * invstd * wd[c];
+          dw_ref[c] += dyd[i] * (xd[i] - md[c]);
+          db_ref[c] += dyd[i];
+        }
+      dw_ref[c] *= invstd;
+    }
+    const auto out = ops::batch_norm_forward_inference(x.to(kGpu), weight.to(kGpu), bias.to(kGpu), mean.to(kGpu),
+                                                       var.to(kGpu), eps);
+    EXPECT_TRUE(all_close(out.output.to_vector(), y_ref, 1e-5, 1e-6, 1.0)) << "output";
+    const auto grads = ops::batch_norm_backward(dy.to(kGpu), x.to(kGpu), weight.to(kGpu), out.save_mean,
+                                                out.save_invstd, false, eps);
+    EXPECT_TRUE(all_close(grads.grad_input.to_vector(), dx_ref, 1e-5, 1e-6, 1.0)) << "grad_input";
+    EXPECT_TRUE(all_close(grads.grad_weight.to_vector(), dw_ref, 1e-5, 1e-6, 1.0)) << "grad_weight";
+    EXPECT_TRUE(all_close(grads.grad_bias.to_vector(), db_ref, 1e-5, 1e-6, 1.0)) << "grad_bias";
+  }
+}
+
 // More than 2^31 elements: the 64-bit index path, on data whose statistics are known exactly.
 TEST_F(CudaBatchNorm, SixtyFourBitIndexing) {
   size_t free_bytes = 0, total = 0;
