@@ -7,14 +7,18 @@ cd "$(dirname "$0")/.."
 build_dir=build-coverage
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS="--coverage -O0" \
   -DNORMRT_BUILD_BENCHMARKS=OFF -DNORMRT_BUILD_APPS=OFF -DNORMRT_BUILD_EXAMPLES=OFF > /dev/null
-objects="$PWD/$build_dir/tests/CMakeFiles/normrt_simt_tests.dir"
-[ -d "$objects" ] && find "$objects" -name '*.gcda' -delete  # stale counts would clash with rebuilt objects
+# The suite's own objects, and the emulator with the BatchNorm kernels, which it shares with the GPU suites.
+objects=("$PWD/$build_dir/tests/CMakeFiles/normrt_simt_tests.dir"
+  "$PWD/$build_dir/tests/CMakeFiles/normrt_simt_batchnorm.dir")
+for dir in "${objects[@]}"; do
+  [ -d "$dir" ] && find "$dir" -name '*.gcda' -delete  # stale counts would clash with rebuilt objects
+done
 cmake --build "$build_dir" -j "$(nproc)" --target normrt_simt_tests > /dev/null
-find "$objects" -name '*.gcda' -delete  # the build ran the tests once to list them
+find "${objects[@]}" -name '*.gcda' -delete  # the build ran the tests once to list them
 "$build_dir/tests/normrt_simt_tests" --gtest_brief=1 > /dev/null
 report=$(mktemp -d)
 # gcov runs from the source root: the objects name their sources relative to it (-ffile-prefix-map).
-for wrapper in "$objects"/simt_emu_*.cpp.o; do
+for wrapper in "${objects[0]}"/simt_emu_*.cpp.o "${objects[1]}"/simt_emu_*.cpp.o; do
   gcov -o "$wrapper" "$wrapper" > /dev/null 2>&1 || true
   mv ./*.gcov "$report"/ 2>/dev/null || true
 done
