@@ -139,7 +139,8 @@ inline void run_golden_case_in(const std::string& name, const Device& device, do
 // The case with contiguous tensors, then again channels-last where its module takes 4-d or 5-d input.
 inline void run_golden_case(const std::string& name, const Device& device, double rtol) {
   bool spatial = false;
-  for (const auto& c : golden_detail::load_manifest()["cases"])
+  const nlohmann::json manifest = golden_detail::load_manifest();  // a local: the loop reads into it
+  for (const auto& c : manifest["cases"])
     if (c["name"] == name) spatial = c["module"].get<int>() > 1;
   contiguous_then_channels_last(spatial,
                                 [&](bool channels_last) { run_golden_case_in(name, device, rtol, channels_last); });
