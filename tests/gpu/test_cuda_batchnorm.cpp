@@ -2,6 +2,7 @@
 // on awkward shapes, PyTorch's golden cases, module semantics, determinism, errors, 64-bit indexing.
 #include "gpu_test_support.h"
 #include <cstring>
+#include <fstream>
 
 #include "bn_mixed_golden_runner.h"
 #include "golden_runner.h"
@@ -240,12 +241,17 @@ TEST_F(CudaBatchNorm, EmptyBatchAndNaN) {
 // the CPU backend follows, gives other NaNs: x * alpha + beta). The ordinary channel keeps its precision.
 TEST_F(CudaBatchNorm, EvalOnDegenerateRunningStatisticsFollowsPyTorchsCudaKernels) {
   const std::string dir = testing::golden_sibling_dir("data_bn_eval_edge") + "/";
-  for (const std::string name : {"nc", "nchw"}) {
+  std::ifstream manifest_file(dir + "cases.json");
+  ASSERT_TRUE(manifest_file) << dir << "cases.json";
+  const auto manifest = nlohmann::json::parse(manifest_file);
+  ASSERT_EQ(manifest["cases"].size(), 2u);
+  for (const auto& spec : manifest["cases"]) {
+    const std::string name = spec["name"];
     SCOPED_TRACE(name);
     auto load = [&](const std::string& key) { return load_npy(dir + name + "." + key + ".npy"); };
     const Tensor x = load("x"), dy = load("dy"), weight = load("weight"), bias = load("bias");
     const Tensor mean = load("running_mean"), var = load("running_var");
-    const double eps = 0.0;  // the generator's
+    const double eps = spec["eps"];
     const auto xd = to_double(x), dyd = to_double(dy), wd = to_double(weight), bd = to_double(bias);
     const auto md = to_double(mean), vd = to_double(var);
     int64_t s = 1;
