@@ -585,14 +585,20 @@ void repeat_rows(const Geometry& g, std::vector<float>& table) {
 }
 
 // Whether an elementwise pass stores non-temporally (store_run), by what it would otherwise evict. A fused unit's
-// pass streams when the output exceeds kStreamFusedAbove: its stores then leave the L2 that holds the unit's operands
-// for their second read (measured on the build machine, forward training 32x64x56x56: 1494 us streaming, 2171 us
-// not). An unfused pass streams only when it touches (reads + writes) more than kStreamPassAbove: below that the
+// pass streams when it touches (operands + output) more than kStreamFusedAbove: its stores then leave the L2 that
+// holds the unit's operands for their second read, and the last-level cache the operands that the next call's first
+// read wants (measured on the build machine, forward training 32x64x56x56: 1494 us streaming, 2171 us not; A/B on the
+// 2-core AMD, 32 MB L3, best of 9 rounds / median round: backward 8x32x128x128, 16 MB per array, 1.44x / 1.36x faster
+// streaming, 4x32x16x32x32 and 32x64x1000, 8 MB per array, 1.06x / 1.29x and 0.95x / 1.15x, forward training
+// 8x32x128x128 1.26x / 1.29x; the forward of the 8 MB shapes, 16 MB touched, ran 0.85-1.12x streaming and does not).
+// An unfused pass streams only when it touches (reads + writes) more than kStreamPassAbove: below that the
 // last-level cache still keeps much of its operands between calls and the read-for-ownership of plain stores costs
 // less than the bandwidth cap of streaming ones (benchmarks/bench_cpu_memory on the 2-core build machine, 32 MB L3:
-// plain stores faster up to 24 MB per array, 8-25% slower from 32 MB per array on).
-constexpr int64_t kStreamFusedAbove = int64_t{16} << 20;
-constexpr int64_t kStreamPassAbove = int64_t{56} << 20;
+// plain stores faster up to 24 MB per array, 8-25% slower from 32 MB per array on; A/B of bench_batchnorm there:
+// eval 32x64x56x56, 26 MB per array, 1.13x / 1.23x faster streaming, channels-last forward training 1.48x / 1.45x,
+// while eval 8x32x128x128, 17 MB per array, ran the same either way).
+constexpr int64_t kStreamFusedAbove = int64_t{20} << 20;
+constexpr int64_t kStreamPassAbove = int64_t{40} << 20;
 
 // An unfused pass over `arrays` tensors of g's size (its inputs and its output).
 bool streaming_pass(const Geometry& g, int64_t element_bytes, int arrays) {
@@ -601,7 +607,7 @@ bool streaming_pass(const Geometry& g, int64_t element_bytes, int arrays) {
 
 // run_phases' elementwise pass: fused units (operands read by the first phase) or one unfused pass.
 bool streaming_phase(const Layout& l, int operands, int arrays) {
-  return l.fused(operands) ? l.g.numel() * l.element_bytes > kStreamFusedAbove
+  return l.fused(operands) ? l.g.numel() * l.element_bytes * arrays > kStreamFusedAbove
                            : streaming_pass(l.g, l.element_bytes, arrays);
 }
 
