@@ -256,6 +256,84 @@ void planar_rows(const imath::Geometry& g, const TapTables& tables, const float*
 }
 NORMRT_WIDE_VECTORS_END
 
+// Each input position's reaching outputs along one axis with the weight each reaches it with (tap_weight), in
+// output order: the backward's terms, found once per axis.
+struct AxisReach {
+  std::vector<imath::Range> ranges;  // by input position
+  std::vector<int64_t> first;        // by input position: where its weights start in `weights`
+  std::vector<float> weights;
+};
+
+AxisReach axis_reach(const imath::Geometry& g, const TapTables& tables, int d) {
+  AxisReach r;
+  r.ranges = tables.ranges[d];
+  for (int64_t i = 0; i < g.axis[d].in; ++i) {
+    const imath::Range range = r.ranges[static_cast<std::size_t>(i)];
+    r.first.push_back(static_cast<int64_t>(r.weights.size()));
+    for (int64_t o = range.begin; o < range.end; ++o)
+      r.weights.push_back(imath::tap_weight(g.mode, tables(d, o), i));
+  }
+  return r;
+}
+
+// line[p] = the sum over the outputs o that reach input p of w(o, p) dy[o], in output order, from 0. Out of line:
+// inlined into the plane loop, GCC vectorised it across p with a gather per term, and the backward of 64x64x12x12 by 2
+// ran at 6.7 ms instead of 2.4-3.4 ms.
+[[gnu::noinline]] void sum_line(const AxisReach& reach, int64_t in, const float* dy, float* line) {
+  for (int64_t p = 0; p < in; ++p) {
+    const imath::Range range = reach.ranges[static_cast<std::size_t>(p)];
+    const float* w = reach.weights.data() + reach.first[static_cast<std::size_t>(p)] - range.begin;
+    float sum = 0.0f;
+    for (int64_t o = range.begin; o < range.end; ++o) sum += w[o] * dy[o];
+    line[p] = sum;
+  }
+}
+
+// The backward of contiguous planes, separated by axis with interpolate_gradient_at's bits: its innermost sum over
+// the last axis, line(o0, o1, p2) = sum of w2 dy[o0][o1][o2], depends on the input position only through p2, so
+// each plane's lines are summed once into a buffer (out0 x out1 x in2), and every input row then adds its
+// (o0, o1) terms, total += (w0 w1) line, in the same order, each sum from 0 as there: a loop over the row that
+// vectorises, where the per-element gather recomputed each line for every input row that it reaches.
+NORMRT_WIDE_VECTORS_BEGIN
+void planar_gradient(const imath::Geometry& g, const TapTables& tables, const float* dy, float* dx) {
+  const AxisReach reach[imath::kMaxAxes] = {axis_reach(g, tables, 0), axis_reach(g, tables, 1),
+                                            axis_reach(g, tables, 2)};
+  const int64_t in0 = g.axis[0].in, in1 = g.axis[1].in, in2 = g.axis[2].in;
+  const int64_t out0 = g.axis[0].out, out1 = g.axis[1].out, out2 = g.axis[2].out;
+  const int64_t planes = g.batch * g.channels, in_plane = in0 * in1 * in2, out_plane = out0 * out1 * out2;
+#pragma omp parallel if (cpu::worth_parallel(4 * planes * (in_plane + out_plane)))
+  {
+    thread_local std::vector<float> line_memory;  // a plane's lines, kept per thread (no allocation per step)
+    line_memory.resize(static_cast<std::size_t>(out0 * out1 * in2));
+    float* lines = line_memory.data();
+#pragma omp for schedule(static)
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      const float* dy_plane = dy + plane * out_plane;
+      float* dx_plane = dx + plane * in_plane;
+      for (int64_t row = 0; row < out0 * out1; ++row)
+        sum_line(reach[2], in2, dy_plane + row * out2, lines + row * in2);
+      for (int64_t p0 = 0; p0 < in0; ++p0) {
+        const imath::Range range0 = reach[0].ranges[static_cast<std::size_t>(p0)];
+        const float* w0 = reach[0].weights.data() + reach[0].first[static_cast<std::size_t>(p0)] - range0.begin;
+        for (int64_t p1 = 0; p1 < in1; ++p1) {
+          const imath::Range range1 = reach[1].ranges[static_cast<std::size_t>(p1)];
+          const float* w1 = reach[1].weights.data() + reach[1].first[static_cast<std::size_t>(p1)] - range1.begin;
+          float* out = dx_plane + (p0 * in1 + p1) * in2;
+          std::fill_n(out, in2, 0.0f);
+          for (int64_t o0 = range0.begin; o0 < range0.end; ++o0) {
+            for (int64_t o1 = range1.begin; o1 < range1.end; ++o1) {
+              const float weight = w0[o0] * w1[o1];
+              const float* line = lines + (o0 * out1 + o1) * in2;
+              for (int64_t p2 = 0; p2 < in2; ++p2) out[p2] += weight * line[p2];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+NORMRT_WIDE_VECTORS_END
+
 int64_t numel_of(const Shape& shape) {
   int64_t n = 1;
   for (int64_t s : shape) n *= s;
@@ -338,12 +416,17 @@ Tensor interpolate_backward(const Tensor& grad_output, const Shape& input_sizes,
     float* dxs = util::stored<float>(dx);
     const imath::Geometry& g = p.geometry;
     const TapTables tables = tap_tables(g, true);
-    for_each_position(g, false, [&](int64_t batch, int64_t c, const int64_t* i) {
-      const imath::Range range[imath::kMaxAxes] = {tables.ranges[0][static_cast<std::size_t>(i[0])],
-                                                   tables.ranges[1][static_cast<std::size_t>(i[1])],
-                                                   tables.ranges[2][static_cast<std::size_t>(i[2])]};
-      dxs[imath::offset(g.in_stride, batch, c, i)] = imath::interpolate_gradient_at(g, dys, batch, c, i, range, tables);
-    });
+    if (!g.channels_last) {
+      planar_gradient(g, tables, dys, dxs);
+    } else {
+      for_each_position(g, false, [&](int64_t batch, int64_t c, const int64_t* i) {
+        const imath::Range range[imath::kMaxAxes] = {tables.ranges[0][static_cast<std::size_t>(i[0])],
+                                                     tables.ranges[1][static_cast<std::size_t>(i[1])],
+                                                     tables.ranges[2][static_cast<std::size_t>(i[2])]};
+        dxs[imath::offset(g.in_stride, batch, c, i)] =
+            imath::interpolate_gradient_at(g, dys, batch, c, i, range, tables);
+      });
+    }
   }
   return util::narrowed(dx, grad_output.dtype());
 }

@@ -83,7 +83,14 @@ TEST(CudaInterpolate, EqualsTheCpuBitForBit) {
       {{2, 3, 6, 5}, ops::InterpolateOptions().scale_factor(std::vector<double>{1.7, 0.6}).mode(M::Bilinear)},
       {{1, 4, 5, 6}, ops::InterpolateOptions().size(std::vector<int64_t>{9, 4}).mode(M::NearestExact)},
       {{1, 2, 3, 4, 5}, ops::InterpolateOptions().scale_factor(2.0).mode(M::Trilinear)},
-      {{2, 2, 3, 3, 2}, ops::InterpolateOptions().size(std::vector<int64_t>{5, 2, 3})}};
+      {{2, 2, 3, 3, 2}, ops::InterpolateOptions().size(std::vector<int64_t>{5, 2, 3})},
+      // The CPU's contiguous backward sums axis by axis (planar_gradient): large factors up, down (inputs that no
+      // output reaches), bicubic's clamped border taps.
+      {{2, 3, 12, 12}, ops::InterpolateOptions().scale_factor(2.0).mode(M::Bilinear)},
+      {{1, 2, 5, 7}, ops::InterpolateOptions().scale_factor(4.0).mode(M::Bicubic).align_corners(true)},
+      {{1, 2, 9, 8}, ops::InterpolateOptions().size(std::vector<int64_t>{3, 2})},
+      {{2, 1, 3}, ops::InterpolateOptions().size(25).mode(M::Linear)},
+      {{1, 2, 11, 6}, ops::InterpolateOptions().size(std::vector<int64_t>{4, 13}).mode(M::Bicubic)}};
   for (const auto& [shape, options] : cases) {
     for (bool channels_last : {false, true}) {
       if (channels_last && shape.size() == 3) continue;
