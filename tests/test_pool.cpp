@@ -137,11 +137,13 @@ TEST(Pool, AverageWindowsOfEveryShapeAreExactSumsOverTheirDivisors) {
 // +-2^80: what is left of the sum depends on which terms were added before they cancel, so the order of the
 // additions shows. Plane counts that
 // leave 1 to 3 planes over; planes shorter than, equal to and not a multiple of the eight lanes; an all -0 plane and a
-// NaN; adaptive to 1 and an avg_pool whose padded kernel covers the plane (its divisor counts the padding).
+// NaN; adaptive to 1 and an avg_pool whose padded kernel covers the plane (its divisor counts the padding);
+// channels-last channels over several of the CPU's chunks of 256.
 TEST(Pool, GlobalAverageIsTheKernelsWindowSum) {
   Generator gen(5);
   for (const Shape& shape : {Shape{1, 5, 1, 3}, Shape{2, 3, 2, 4}, Shape{3, 3, 7, 7}, Shape{1, 7, 5, 11},
-                             Shape{2, 2, 3, 4, 5}, Shape{9, 1, 56, 56}, Shape{3, 1, 9}, Shape{2, 70, 3, 3}}) {
+                             Shape{2, 2, 3, 4, 5}, Shape{9, 1, 56, 56}, Shape{3, 1, 9}, Shape{2, 70, 3, 3},
+                             Shape{2, 300, 3, 5}}) {
     const int spatial = static_cast<int>(shape.size()) - 2;
     std::vector<float> xv = randn(shape, gen).to_vector();
     const int64_t planes = shape[0] * shape[1], in = static_cast<int64_t>(xv.size()) / planes;
