@@ -19,6 +19,14 @@ inline std::string golden_dir() {
   return env != nullptr ? env : NORMRT_GOLDEN_DIR;
 }
 
+// The manifest (cases.json) of a golden data folder beside data/ (golden_sibling_dir's name).
+inline nlohmann::json sibling_manifest(const std::string& name) {
+  const std::string path = golden_sibling_dir(name) + "/cases.json";
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot open " + path);
+  return nlohmann::json::parse(in);
+}
+
 namespace golden_detail {
 
 inline nlohmann::json load_manifest() {

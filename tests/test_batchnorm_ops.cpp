@@ -3,10 +3,8 @@
 #include <omp.h>
 
 #include <cstring>
-#include <fstream>
 
-#include <nlohmann/json.hpp>
-
+#include "golden_runner.h"
 #include "reference/bn_reference.h"
 #include "test_util.h"
 
@@ -266,9 +264,7 @@ TEST(BatchNormOps, NanAndInfPropagateToTheirChannelOnly) {
 // them keeps its precision. Contiguous and channels-last.
 TEST(BatchNormOps, EvalOnDegenerateRunningStatisticsMatchesPyTorch) {
   const std::string dir = testing::golden_sibling_dir("data_bn_eval_edge") + "/";
-  std::ifstream manifest_file(dir + "cases.json");
-  ASSERT_TRUE(manifest_file) << dir << "cases.json";
-  const auto manifest = nlohmann::json::parse(manifest_file);
+  const auto manifest = testing::sibling_manifest("data_bn_eval_edge");
   ASSERT_EQ(manifest["cases"].size(), 2u);
   for (const auto& spec : manifest["cases"]) {
     const std::string name = spec["name"];

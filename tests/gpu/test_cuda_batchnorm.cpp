@@ -2,7 +2,6 @@
 // on awkward shapes, PyTorch's golden cases, module semantics, determinism, errors, 64-bit indexing.
 #include "gpu_test_support.h"
 #include <cstring>
-#include <fstream>
 
 #include "bn_mixed_golden_runner.h"
 #include "golden_runner.h"
@@ -241,9 +240,7 @@ TEST_F(CudaBatchNorm, EmptyBatchAndNaN) {
 // the CPU backend follows, gives other NaNs: x * alpha + beta). The ordinary channel keeps its precision.
 TEST_F(CudaBatchNorm, EvalOnDegenerateRunningStatisticsFollowsPyTorchsCudaKernels) {
   const std::string dir = testing::golden_sibling_dir("data_bn_eval_edge") + "/";
-  std::ifstream manifest_file(dir + "cases.json");
-  ASSERT_TRUE(manifest_file) << dir << "cases.json";
-  const auto manifest = nlohmann::json::parse(manifest_file);
+  const auto manifest = testing::sibling_manifest("data_bn_eval_edge");
   ASSERT_EQ(manifest["cases"].size(), 2u);
   for (const auto& spec : manifest["cases"]) {
     const std::string name = spec["name"];
