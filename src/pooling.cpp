@@ -169,7 +169,8 @@ void whole_plane_averages_channels_last(const float* x, int64_t images, int64_t 
   for (int64_t task = 0; task < images * chunks; ++task) {
     const int64_t c0 = task % chunks * kChannelChunk, width = std::min(kChannelChunk, channels - c0);
     const float* image = x + task / chunks * plane_size * channels + c0;
-    double lanes[kLanes][kChannelChunk] = {};
+    double lanes[kLanes][kChannelChunk];
+    for (auto& lane : lanes) std::fill_n(lane, width, 0.0);  // only the chunk's width: few channels, few zeros
     int64_t r = 0;
     for (; r + kLanes <= plane_size; r += kLanes)
       for (int j = 0; j < kLanes; ++j) {
