@@ -11,6 +11,7 @@ repetitions. A/B > 1: B is faster.
        benchmarks/ab_binaries.py /tmp/before build/benchmarks/bench_batchnorm '^cpu/native/backward/' 9
 """
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -32,7 +33,7 @@ def main():
     rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 5
     listing = subprocess.run([a, "--benchmark_list_tests", f"--benchmark_filter={pattern}"], capture_output=True,
                              text=True, check=True).stdout.split()
-    names = [n for n in listing if "/" in n]
+    names = [n for n in listing if re.search(pattern, n)]  # not the words of the summary bench_batchnorm prints
     times = {n: ([], []) for n in names}
     for r in range(rounds):
         for n in names:
