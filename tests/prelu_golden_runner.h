@@ -3,7 +3,6 @@
 // weight gradient, a sum, within float rounding. The CPU suite and the GPU suites share it.
 #pragma once
 #include <cmath>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -36,9 +35,6 @@ inline void run_prelu_golden_case(const std::string& name, const Device& device)
   const auto c = prelu_golden()[name];
   const Shape shape = c["shape"].get<Shape>();
   const Tensor x = from_vector(prelu_values(c["x"]), shape), dy = from_vector(prelu_values(c["dy"]), shape);
-  auto same_bits = [](const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-  };
   for (bool channels_last : {false, true}) {
     if (channels_last && shape.size() != 4 && shape.size() != 5) continue;
     SCOPED_TRACE(name + (channels_last ? " channels-last" : ""));

@@ -1,6 +1,7 @@
 // Tensor conveniences: printing as PyTorch prints, from_blob over caller memory, randint and the default
 // generator, and DLPack exchange without copies.
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #if __has_include(<dlpack/dlpack.h>)
@@ -313,6 +314,17 @@ TEST(TensorBasics, DLPackRoundTripsWithoutCopies) {
   EXPECT_EQ(deleted, 1);  // refused: still the caller's
 }
 #endif
+
+// testing::same_bits, which the tests claiming the same bits (device and CPU, resumed and whole runs) compare with:
+// float's == would take -0 for +0 and reject equal NaNs.
+TEST(TestSupport, SameBitsTellsSignedZerosAndNaNsApart) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_TRUE(testing::same_bits({0.0f, nan, -1.5f}, {0.0f, nan, -1.5f}));
+  EXPECT_FALSE(testing::same_bits({0.0f}, {-0.0f}));
+  EXPECT_FALSE(testing::same_bits({nan}, {-nan}));
+  EXPECT_FALSE(testing::same_bits({1.0f}, {std::nextafter(1.0f, 2.0f)}));
+  EXPECT_FALSE(testing::same_bits({1.0f}, {1.0f, 1.0f}));
+}
 
 }  // namespace
 }  // namespace normrt

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <ios>
 #include <vector>
 
 namespace normrt::testing {
@@ -13,6 +16,23 @@ inline double max_abs(const std::vector<double>& v) {
   for (double e : v)
     if (std::isfinite(e)) m = std::max(m, std::fabs(e));
   return m;
+}
+
+// Whether two float vectors hold the same bit patterns, as a claim of "the same bits" needs: float's == takes -0 for
+// +0 and never matches a NaN. A failure names the first element that differs, with both patterns.
+inline ::testing::AssertionResult same_bits(const std::vector<float>& actual, const std::vector<float>& expected) {
+  if (actual.size() != expected.size())
+    return ::testing::AssertionFailure() << "size " << actual.size() << " vs expected " << expected.size();
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    uint32_t a, e;
+    std::memcpy(&a, &actual[i], sizeof a);
+    std::memcpy(&e, &expected[i], sizeof e);
+    if (a != e) {
+      return ::testing::AssertionFailure() << "at " << i << ": " << actual[i] << " (0x" << std::hex << a
+                                           << ") vs expected " << expected[i] << " (0x" << e << ")";
+    }
+  }
+  return ::testing::AssertionSuccess();
 }
 
 // Elementwise |actual - expected| <= rtol * |expected| + atol_scale * scale, where scale is max|expected| unless

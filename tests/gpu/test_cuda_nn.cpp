@@ -374,8 +374,9 @@ TEST_F(CudaNn, OptimizerStepsOverManyTensorsAreTheCpusBits) {
       c->step();
     }
     for (std::size_t i = 0; i < cpu.size(); ++i) {
-      ASSERT_EQ(gpu[i].to_vector(), cpu[i].to_vector()) << "tensor " << i;
-      ASSERT_EQ(planned[i].to_vector(), cpu[i].to_vector()) << "tensor " << i << ", planned steps";
+      ASSERT_TRUE(testing::same_bits(gpu[i].to_vector(), cpu[i].to_vector())) << "tensor " << i;
+      ASSERT_TRUE(testing::same_bits(planned[i].to_vector(), cpu[i].to_vector()))
+          << "tensor " << i << ", planned steps";
     }
   }
 }
@@ -395,16 +396,18 @@ TEST(CudaActivations, ElementsGiveTheCpusBits) {
       const Tensor dx_gpu = ops::activation_backward(kind, dy.to(kGpu), y_gpu);
       EXPECT_EQ(y_gpu.dtype(), dtype);
       EXPECT_EQ(dx_gpu.dtype(), dtype);
-      EXPECT_EQ(y_gpu.to(Device::cpu()).to(DType::Float32).to_vector(), y.to(DType::Float32).to_vector());
-      EXPECT_EQ(dx_gpu.to(Device::cpu()).to(DType::Float32).to_vector(), dx.to(DType::Float32).to_vector());
+      EXPECT_TRUE(
+          testing::same_bits(y_gpu.to(Device::cpu()).to(DType::Float32).to_vector(), y.to(DType::Float32).to_vector()));
+      EXPECT_TRUE(testing::same_bits(dx_gpu.to(Device::cpu()).to(DType::Float32).to_vector(),
+                                     dx.to(DType::Float32).to_vector()));
     }
   }
   for (DType dtype : {DType::Float16, DType::BFloat16}) {  // dropout: the CPU's mask and scaling, rounded once
     const Tensor x = randn({5, 41}, gen).to(dtype);
     const Tensor y = ops::dropout(x.to(kGpu), 0.3, 11, 4);
     EXPECT_EQ(y.dtype(), dtype);
-    EXPECT_EQ(y.to(Device::cpu()).to(DType::Float32).to_vector(),
-              ops::dropout(x, 0.3, 11, 4).to(DType::Float32).to_vector());
+    EXPECT_TRUE(testing::same_bits(y.to(Device::cpu()).to(DType::Float32).to_vector(),
+                                   ops::dropout(x, 0.3, 11, 4).to(DType::Float32).to_vector()));
   }
   EXPECT_TRUE(testing::throws_with(
       [&] { ops::activation_backward(ops::Activation::ReLU, zeros({3}, kGpu).to(DType::Float16),
@@ -425,15 +428,16 @@ TEST(CudaActivations, InputActivationsGiveTheCpusBits) {
       const Tensor y_gpu = ops::activation(f, x.to(kGpu));
       const Tensor dx_gpu = ops::activation_backward(f, dy.to(kGpu), x.to(kGpu));
       EXPECT_EQ(y_gpu.dtype(), dtype);
-      EXPECT_EQ(y_gpu.to(Device::cpu()).to(DType::Float32).to_vector(),
-                ops::activation(f, x).to(DType::Float32).to_vector());
-      EXPECT_EQ(dx_gpu.to(Device::cpu()).to(DType::Float32).to_vector(),
-                ops::activation_backward(f, dy, x).to(DType::Float32).to_vector());
+      EXPECT_TRUE(testing::same_bits(y_gpu.to(Device::cpu()).to(DType::Float32).to_vector(),
+                                     ops::activation(f, x).to(DType::Float32).to_vector()));
+      EXPECT_TRUE(testing::same_bits(dx_gpu.to(Device::cpu()).to(DType::Float32).to_vector(),
+                                     ops::activation_backward(f, dy, x).to(DType::Float32).to_vector()));
       const Tensor x_cl = x.to(kGpu).to(MemoryFormat::ChannelsLast);  // a contiguous gradient of a channels-last input
       const Tensor dx_cl = ops::activation_backward(f, dy.to(kGpu), x_cl);
       EXPECT_EQ(dx_cl.memory_format(), MemoryFormat::ChannelsLast);
-      EXPECT_EQ(dx_cl.to(MemoryFormat::Contiguous).to(Device::cpu()).to(DType::Float32).to_vector(),
-                dx_gpu.to(Device::cpu()).to(DType::Float32).to_vector());
+      EXPECT_TRUE(
+          testing::same_bits(dx_cl.to(MemoryFormat::Contiguous).to(Device::cpu()).to(DType::Float32).to_vector(),
+                             dx_gpu.to(Device::cpu()).to(DType::Float32).to_vector()));
     }
   }
   EXPECT_TRUE(testing::throws_with(
@@ -461,7 +465,8 @@ TEST(CudaArithmetic, SixteenBitElementsGiveTheCpusBits) {
   const auto same_bits = [](const Tensor& gpu, const Tensor& cpu) {
     EXPECT_EQ(gpu.dtype(), cpu.dtype());
     EXPECT_EQ(gpu.sizes(), cpu.sizes());
-    EXPECT_EQ(gpu.to(Device::cpu()).to(DType::Float32).to_vector(), cpu.to(DType::Float32).to_vector());
+    EXPECT_TRUE(
+        testing::same_bits(gpu.to(Device::cpu()).to(DType::Float32).to_vector(), cpu.to(DType::Float32).to_vector()));
   };
   for (DType dtype : {DType::Float16, DType::BFloat16}) {
     SCOPED_TRACE(dtype_name(dtype));

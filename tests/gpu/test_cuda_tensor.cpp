@@ -112,10 +112,11 @@ TEST_F(CudaTensor, ArithmeticMatchesTheCpuBitForBit) {
   const Tensor cpu = (x * c + r) / (2.0 - c);
   const Tensor dev = (x.to(gpu) * c.to(gpu) + r.to(gpu)) / (2.0 - c.to(gpu));
   EXPECT_EQ(dev.device(), gpu);
-  EXPECT_EQ(dev.to_vector(), cpu.to_vector());  // the same formula on both devices (tensor_math.cuh)
+  EXPECT_TRUE(
+      testing::same_bits(dev.to_vector(), cpu.to_vector()));  // the same formula on both devices (tensor_math.cuh)
   Tensor in_place = x.to(gpu);
   in_place -= c.to(gpu);
-  EXPECT_EQ(in_place.to_vector(), (x - c).to_vector());
+  EXPECT_TRUE(testing::same_bits(in_place.to_vector(), (x - c).to_vector()));
 }
 
 // Channels-last operands on the device: arithmetic (either operand's format, broadcasts), activations and their
@@ -129,7 +130,7 @@ TEST_F(CudaTensor, ChannelsLastOpsMatchTheCpuBitForBit) {
   const auto same = [](const Tensor& dev, const Tensor& host) {
     EXPECT_EQ(dev.device().is_cuda(), true);
     EXPECT_EQ(dev.memory_format(), host.memory_format());
-    EXPECT_EQ(dev.to_vector(), host.to_vector());
+    EXPECT_TRUE(testing::same_bits(dev.to_vector(), host.to_vector()));
   };
   const Tensor xc = x.to(cl), yc = y.to(cl);
   same(xc.to(gpu) * y.to(gpu) + c.to(gpu), xc * y + c);
@@ -161,10 +162,11 @@ TEST_F(CudaTensor, ChannelsLastOpsMatchTheCpuBitForBit) {
   same(ops::sum(xc.to(gpu), 1), ops::sum(x, 1));
   same(ops::max(xc.to(gpu), 3, true).first, ops::max(x, 3, true).first);
   same(ops::softmax(xc.to(gpu), 1, true), ops::softmax(x, 1, true));
-  EXPECT_EQ(ops::mse_loss(xc.to(gpu), y.to(gpu)).grad_input.to_vector(),
-            ops::mse_loss(x.to(gpu), y.to(gpu)).grad_input.to_vector());
+  EXPECT_TRUE(testing::same_bits(ops::mse_loss(xc.to(gpu), y.to(gpu)).grad_input.to_vector(),
+                                 ops::mse_loss(x.to(gpu), y.to(gpu)).grad_input.to_vector()));
   const Tensor w = randn({4, 5}, gen).to(gpu);
-  EXPECT_EQ(ops::linear(xc.to(gpu), w, Tensor()).to_vector(), ops::linear(x.to(gpu), w, Tensor()).to_vector());
+  EXPECT_TRUE(testing::same_bits(ops::linear(xc.to(gpu), w, Tensor()).to_vector(),
+                                 ops::linear(x.to(gpu), w, Tensor()).to_vector()));
   // An optimizer steps a channels-last parameter in its memory order, a contiguous gradient brought to it.
   Tensor param = xc.to(gpu), host_param = xc.clone();
   param.mutable_grad() = y.to(gpu);
