@@ -103,6 +103,43 @@ TEST(Interpolate, PlanarRowsGiveTheGenericSumsBits) {
   }
 }
 
+// The contiguous backward sums each plane axis by axis (planar_gradient), channels-last input gathers per input element
+// (interpolate_gradient_at, which the kernels run): the same bits for random 2-d and 3-d shapes, every mode with
+// several spatial axes, sizes up and down (inputs no output reaches), by size or scale factor, with and without
+// align_corners.
+TEST(Interpolate, PlanarGradientGivesTheGenericSumsBits) {
+  std::mt19937 rng(1204);
+  Generator gen(22);
+  auto draw = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  using M = ops::InterpolateMode;
+  const M modes[] = {M::Nearest, M::NearestExact, M::Bilinear, M::Bicubic, M::Trilinear, M::Area};
+  for (int trial = 0; trial < 300; ++trial) {
+    const M mode = modes[trial % 6];
+    const int axes = mode == M::Bilinear || mode == M::Bicubic ? 2 : mode == M::Trilinear ? 3 : 2 + trial % 2;
+    Shape shape = {draw(1, 2), draw(1, 5)};
+    std::vector<int64_t> out;
+    std::vector<double> factors;
+    for (int d = 0; d < axes; ++d) {
+      shape.push_back(draw(1, axes == 2 ? 19 : 7));
+      out.push_back(draw(1, 4 * shape.back() + 3));
+      factors.push_back(std::uniform_real_distribution<double>(0.2, 4.0)(rng));
+    }
+    ops::InterpolateOptions options;
+    options.mode(mode);
+    bool by_scale = trial % 3 == 0;
+    for (int d = 0; d < axes; ++d) by_scale = by_scale && std::floor(shape[2 + d] * factors[d]) >= 1;
+    if (by_scale) options.scale_factor(factors); else options.size(out);
+    if (mode == M::Bilinear || mode == M::Bicubic || mode == M::Trilinear) options.align_corners(trial % 2 == 0);
+    SCOPED_TRACE(shape_str(shape) + " " + ops::interpolate_mode_name(mode) + " trial " + std::to_string(trial));
+    const Tensor y = ops::interpolate(randn(shape, gen), options);
+    const Tensor dy = randn(y.sizes(), gen) * 3.0;
+    const Tensor generic = ops::interpolate_backward(testing::to_channels_last(dy), shape, options);
+    ASSERT_NE(generic.memory_format(), MemoryFormat::Contiguous);
+    EXPECT_TRUE(testing::same_bits(ops::interpolate_backward(dy, shape, options).to_vector(),
+                                   generic.contiguous().to_vector()));
+  }
+}
+
 TEST(Interpolate, SixteenBitAndEmptyInputs) {
   Generator gen(3);
   const Tensor x = randn({2, 3, 5, 4}, gen);
