@@ -2,20 +2,19 @@
 // against PyTorch (tests/golden/make_golden_activation.py, float64 from float32 inputs), on one device: the CPU suite
 // and the GPU suites share it.
 #pragma once
-#include <fstream>
 #include <memory>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "normrt/nn/activation.h"
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
 
 inline nlohmann::json activation_golden() {
-  std::ifstream in(golden_sibling_dir("data_activation") + "/cases.json");
-  return nlohmann::json::parse(in);
+  return read_manifest(golden_sibling_dir("data_activation") + "/cases.json");
 }
 
 inline std::vector<std::string> activation_golden_case_names() {

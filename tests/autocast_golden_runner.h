@@ -2,11 +2,11 @@
 // device: the network of the case, built and loaded with PyTorch's initial state, trained for its steps under
 // amp::AutocastGuard(bfloat16).
 #pragma once
-#include <fstream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
@@ -14,15 +14,13 @@ namespace normrt::testing {
 inline std::string autocast_golden_dir() { return golden_sibling_dir("data_autocast"); }
 
 inline nlohmann::json autocast_golden_manifest() {
-  std::ifstream in(autocast_golden_dir() + "/cases.json");
-  if (!in) throw std::runtime_error("cannot open " + autocast_golden_dir() + "/cases.json");
-  return nlohmann::json::parse(in);
+  return read_manifest(autocast_golden_dir() + "/cases.json");
 }
 
 inline std::vector<std::string> autocast_golden_case_names() {
   std::vector<std::string> names;
   const nlohmann::json manifest = autocast_golden_manifest();
-  for (const auto& c : manifest["cases"]) names.push_back(c["name"]);
+  for (const auto& c : manifest.value("cases", nlohmann::json::array())) names.push_back(c["name"]);
   return names;
 }
 

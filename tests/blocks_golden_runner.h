@@ -1,11 +1,11 @@
 // Branching-block golden data (tests/golden/make_golden_blocks.py) run on one device: the CPU suite and the GPU
 // suites (real and emulated) share it.
 #pragma once
-#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
@@ -14,8 +14,7 @@ inline std::string blocks_dir() { return golden_sibling_dir("data_blocks"); }
 
 inline const nlohmann::json& blocks_cases() {
   static const nlohmann::json c = [] {
-    std::ifstream in(blocks_dir() + "/cases.json");
-    return nlohmann::json::parse(in);
+    return read_manifest(blocks_dir() + "/cases.json");
   }();
   return c;
 }

@@ -1,11 +1,11 @@
 // Replays the PyTorch golden cases of BatchNorm in float16/bfloat16, channels-last and fused with ReLU / residual add
 // (tests/golden/make_golden_bn_mixed.py; see its header) through nn::BatchNorm on a device.
 #pragma once
-#include <fstream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
@@ -13,15 +13,13 @@ namespace normrt::testing {
 inline std::string bn_mixed_golden_dir() { return golden_sibling_dir("data_bn_mixed"); }
 
 inline nlohmann::json bn_mixed_manifest() {
-  std::ifstream in(bn_mixed_golden_dir() + "/cases.json");
-  if (!in) throw std::runtime_error("cannot open " + bn_mixed_golden_dir() + "/cases.json");
-  return nlohmann::json::parse(in);
+  return read_manifest(bn_mixed_golden_dir() + "/cases.json");
 }
 
 inline std::vector<std::string> bn_mixed_case_names() {
   std::vector<std::string> names;
   const nlohmann::json manifest = bn_mixed_manifest();
-  for (const auto& c : manifest["cases"]) names.push_back(c["name"]);
+  for (const auto& c : manifest.value("cases", nlohmann::json::array())) names.push_back(c["name"]);
   return names;
 }
 

@@ -2,10 +2,10 @@
 // (real and emulated) share it.
 #pragma once
 #include <cmath>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
@@ -13,8 +13,7 @@ namespace normrt::testing {
 inline std::string conv_golden_dir() { return golden_sibling_dir("data_conv"); }
 
 inline std::vector<std::string> conv_golden_case_names() {
-  std::ifstream in(conv_golden_dir() + "/cases.json");
-  const auto cases = nlohmann::json::parse(in);
+  const auto cases = read_manifest(conv_golden_dir() + "/cases.json");
   std::vector<std::string> names;
   for (const auto& [name, c] : cases.items()) names.push_back(name);
   return names;
@@ -48,8 +47,7 @@ inline double sum_tolerance(double terms, double bound) { return 2.0 * terms * s
 // `channels_last` (for 4-d and 5-d inputs): x, the weight and dy channels-last, as a model moved to channels-last
 // holds them; the results keep the input's (and dweight the weight's) format.
 inline void run_conv_golden_case_in(const std::string& name, const Device& device, double slack, bool channels_last) {
-  std::ifstream in(conv_golden_dir() + "/cases.json");
-  const auto c = nlohmann::json::parse(in)[name];
+  const auto c = read_manifest(conv_golden_dir() + "/cases.json")[name];
   const std::string dir = conv_golden_dir() + "/" + name + "/";
   auto npy = [&](const std::string& key) { return load_npy(dir + key + ".npy"); };
   const bool has_bias = c.value("bias", true);
@@ -90,8 +88,7 @@ inline void run_conv_golden_case_in(const std::string& name, const Device& devic
 
 // The case with contiguous tensors, and channels-last ones where the input is 4-d or 5-d.
 inline void run_conv_golden_case(const std::string& name, const Device& device, double slack = 1.0) {
-  std::ifstream in(conv_golden_dir() + "/cases.json");
-  contiguous_then_channels_last(nlohmann::json::parse(in)[name]["input"].size() >= 4, [&](bool channels_last) {
+  contiguous_then_channels_last(read_manifest(conv_golden_dir() + "/cases.json")[name]["input"].size() >= 4, [&](bool channels_last) {
     run_conv_golden_case_in(name, device, slack, channels_last);
   });
 }

@@ -1,19 +1,18 @@
 // Transposed-convolution golden cases (tests/golden/make_golden_conv_transpose.py) run on one device: the CPU suite
 // and the GPU suites (real and emulated) share it. Tolerances are conv's summation bounds (conv_golden_runner.h).
 #pragma once
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "conv_golden_runner.h"
+#include "golden_manifest.h"
 
 namespace normrt::testing {
 
 inline std::string conv_transpose_golden_dir() { return golden_sibling_dir("data_conv_transpose"); }
 
 inline std::vector<std::string> conv_transpose_golden_case_names() {
-  std::ifstream in(conv_transpose_golden_dir() + "/cases.json");
-  const auto cases = nlohmann::json::parse(in);
+  const auto cases = read_manifest(conv_transpose_golden_dir() + "/cases.json");
   std::vector<std::string> names;
   for (const auto& [name, c] : cases.items()) names.push_back(name);
   return names;
@@ -54,8 +53,7 @@ inline void conv_transpose_module_call(const nlohmann::json& c, const Tensor& x,
 // The op's forward and backward (fresh weight and bias gradients) against PyTorch's, or the module's for a case with
 // "output_size"; `slack` as conv's runner.
 inline void run_conv_transpose_golden_case(const std::string& name, const Device& device, double slack = 1.0) {
-  std::ifstream in(conv_transpose_golden_dir() + "/cases.json");
-  const auto c = nlohmann::json::parse(in)[name];
+  const auto c = read_manifest(conv_transpose_golden_dir() + "/cases.json")[name];
   const std::string dir = conv_transpose_golden_dir() + "/" + name + "/";
   auto npy = [&](const std::string& key) { return load_npy(dir + key + ".npy"); };
   const bool has_bias = c.value("bias", true);

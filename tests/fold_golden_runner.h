@@ -1,10 +1,10 @@
 // BatchNorm-folding golden data (tests/golden/make_golden_fold.py) run on one device: the CPU suite and the GPU suites
 // (real and emulated) share it.
 #pragma once
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
@@ -13,8 +13,7 @@ inline std::string fold_dir() { return golden_sibling_dir("data_fold"); }
 
 inline const nlohmann::json& fold_cases() {
   static const nlohmann::json c = [] {
-    std::ifstream in(fold_dir() + "/cases.json");
-    return nlohmann::json::parse(in);
+    return read_manifest(fold_dir() + "/cases.json");
   }();
   return c;
 }

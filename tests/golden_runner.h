@@ -1,11 +1,11 @@
 // Replays the PyTorch golden cases (tests/golden/make_golden.py; see its header) through nn::BatchNorm on a device.
 #pragma once
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 #ifndef NORMRT_GOLDEN_DIR
@@ -22,23 +22,19 @@ inline std::string golden_dir() {
 // The manifest (cases.json) of a golden data folder beside data/ (golden_sibling_dir's name).
 inline nlohmann::json sibling_manifest(const std::string& name) {
   const std::string path = golden_sibling_dir(name) + "/cases.json";
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open " + path);
-  return nlohmann::json::parse(in);
+  return read_manifest(path);
 }
 
 namespace golden_detail {
 
 inline nlohmann::json load_manifest() {
-  std::ifstream in(golden_dir() + "/cases.json");
-  if (!in) throw std::runtime_error("cannot open golden cases.json");
-  return nlohmann::json::parse(in);
+  return read_manifest(golden_dir() + "/cases.json");
 }
 
 inline std::vector<std::string> golden_case_names() {
   std::vector<std::string> names;
   const nlohmann::json manifest = load_manifest();
-  for (const auto& c : manifest["cases"]) names.push_back(c["name"]);
+  for (const auto& c : manifest.value("cases", nlohmann::json::array())) names.push_back(c["name"]);
   return names;
 }
 

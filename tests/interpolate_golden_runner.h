@@ -3,20 +3,19 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <memory>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "normrt/nn/upsampling.h"
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
 
 inline nlohmann::json interpolate_golden() {
-  std::ifstream in(golden_sibling_dir("data_interpolate") + "/cases.json");
-  return nlohmann::json::parse(in);
+  return read_manifest(golden_sibling_dir("data_interpolate") + "/cases.json");
 }
 
 inline std::vector<std::string> interpolate_golden_case_names() {

@@ -3,17 +3,16 @@
 // float32 inputs), on one device: the CPU suite and the GPU suites share it.
 #pragma once
 #include <cmath>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
 
 inline nlohmann::json losses_golden() {
-  std::ifstream in(golden_sibling_dir("data_losses") + "/cases.json");
-  return nlohmann::json::parse(in);
+  return read_manifest(golden_sibling_dir("data_losses") + "/cases.json");
 }
 
 inline std::vector<std::string> losses_golden_case_names() {

@@ -1,11 +1,11 @@
 // Replays the network-building-block golden cases (tests/golden/make_golden_nn.py; see its header) on a device.
 #pragma once
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 #ifndef NORMRT_GOLDEN_NN_DIR
@@ -21,15 +21,13 @@ inline std::string nn_golden_dir() {
 }
 
 inline nlohmann::json nn_golden_manifest() {
-  std::ifstream in(nn_golden_dir() + "/cases.json");
-  if (!in) throw std::runtime_error("cannot open golden data_nn/cases.json");
-  return nlohmann::json::parse(in);
+  return read_manifest(nn_golden_dir() + "/cases.json");
 }
 
 inline std::vector<std::string> nn_golden_case_names() {
   std::vector<std::string> names;
   const nlohmann::json manifest = nn_golden_manifest();
-  for (const auto& c : manifest["cases"]) names.push_back(c["name"]);
+  for (const auto& c : manifest.value("cases", nlohmann::json::array())) names.push_back(c["name"]);
   return names;
 }
 

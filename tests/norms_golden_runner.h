@@ -2,10 +2,10 @@
 // suite and the GPU suites (real and emulated) share it.
 #pragma once
 #include <cmath>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
@@ -13,8 +13,7 @@ namespace normrt::testing {
 inline std::string norms_golden_dir() { return golden_sibling_dir("data_norms"); }
 
 inline std::vector<std::string> norms_golden_case_names() {
-  std::ifstream in(norms_golden_dir() + "/cases.json");
-  const auto cases = nlohmann::json::parse(in);
+  const auto cases = read_manifest(norms_golden_dir() + "/cases.json");
   std::vector<std::string> names;
   for (const auto& [name, c] : cases.items()) names.push_back(name);
   return names;
@@ -134,8 +133,7 @@ inline void run_functional_norm_golden_case(const std::string& name, const nlohm
 }
 
 inline void run_norms_golden_case(const std::string& name, const Device& device) {
-  std::ifstream in(norms_golden_dir() + "/cases.json");
-  const auto c = nlohmann::json::parse(in)[name];
+  const auto c = read_manifest(norms_golden_dir() + "/cases.json")[name];
   if (c["kind"] == "instance") return run_instance_norm_golden_case(name, c, device);
   if (c["kind"] == "layer_fn" || c["kind"] == "group_fn") return run_functional_norm_golden_case(name, c, device);
   const std::string dir = norms_golden_dir() + "/" + name + "/";

@@ -2,18 +2,17 @@
 // (tests/golden/make_golden_pad.py, float64 from float32 inputs), on one device: the CPU suite and the GPU suites
 // share it.
 #pragma once
-#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
 
 inline nlohmann::json pad_golden() {
-  std::ifstream in(golden_sibling_dir("data_pad") + "/cases.json");
-  return nlohmann::json::parse(in);
+  return read_manifest(golden_sibling_dir("data_pad") + "/cases.json");
 }
 
 inline std::vector<std::string> pad_golden_case_names() {

@@ -2,17 +2,16 @@
 // every input element where PyTorch does, for float32, bfloat16 and int64 elements, contiguous and (4-d / 5-d)
 // channels-last input. The CPU suite and the GPU suites share it.
 #pragma once
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
 
 inline nlohmann::json permute_golden() {
-  std::ifstream in(golden_sibling_dir("data_permute") + "/cases.json");
-  return nlohmann::json::parse(in);
+  return read_manifest(golden_sibling_dir("data_permute") + "/cases.json");
 }
 
 inline std::vector<std::string> permute_golden_case_names() {

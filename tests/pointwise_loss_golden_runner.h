@@ -5,10 +5,10 @@
 // float).
 #pragma once
 #include <cmath>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
@@ -16,8 +16,7 @@ namespace normrt::testing {
 inline std::string pointwise_loss_golden_dir() { return golden_sibling_dir("data_pointwise_loss"); }
 
 inline nlohmann::json pointwise_loss_golden() {
-  std::ifstream in(pointwise_loss_golden_dir() + "/cases.json");
-  return nlohmann::json::parse(in);
+  return read_manifest(pointwise_loss_golden_dir() + "/cases.json");
 }
 
 inline std::vector<std::string> pointwise_loss_golden_case_names() {

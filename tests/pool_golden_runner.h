@@ -2,10 +2,10 @@
 // (real and emulated) share it.
 #pragma once
 #include <cmath>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
@@ -13,8 +13,7 @@ namespace normrt::testing {
 inline std::string pool_golden_dir() { return golden_sibling_dir("data_pool"); }
 
 inline std::vector<std::string> pool_golden_case_names() {
-  std::ifstream in(pool_golden_dir() + "/cases.json");
-  const auto cases = nlohmann::json::parse(in);
+  const auto cases = read_manifest(pool_golden_dir() + "/cases.json");
   std::vector<std::string> names;
   for (const auto& [name, c] : cases.items()) names.push_back(name);
   return names;
@@ -26,8 +25,7 @@ inline std::vector<int64_t> pool_ints(const nlohmann::json& v) {
 
 // x and dy channels-last when asked (for 4-d and 5-d inputs), else contiguous; the results keep x's format.
 inline void run_pool_golden_case_in(const std::string& name, const Device& device, bool channels_last) {
-  std::ifstream in(pool_golden_dir() + "/cases.json");
-  const auto c = nlohmann::json::parse(in)[name];
+  const auto c = read_manifest(pool_golden_dir() + "/cases.json")[name];
   const std::string dir = pool_golden_dir() + "/" + name + "/";
   auto npy = [&](const std::string& key) { return load_npy(dir + key + ".npy"); };
   const int spatial = c["spatial"].get<int>();
@@ -88,8 +86,7 @@ inline void run_pool_golden_case_in(const std::string& name, const Device& devic
 
 // The case with contiguous tensors, and channels-last ones where the input is 4-d or 5-d.
 inline void run_pool_golden_case(const std::string& name, const Device& device) {
-  std::ifstream in(pool_golden_dir() + "/cases.json");
-  contiguous_then_channels_last(nlohmann::json::parse(in)[name]["input"].size() >= 4,
+  contiguous_then_channels_last(read_manifest(pool_golden_dir() + "/cases.json")[name]["input"].size() >= 4,
                                 [&](bool channels_last) { run_pool_golden_case_in(name, device, channels_last); });
 }
 

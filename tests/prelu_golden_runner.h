@@ -3,18 +3,17 @@
 // weight gradient, a sum, within float rounding. The CPU suite and the GPU suites share it.
 #pragma once
 #include <cmath>
-#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
 
 inline nlohmann::json prelu_golden() {
-  std::ifstream in(golden_sibling_dir("data_prelu") + "/cases.json");
-  return nlohmann::json::parse(in);
+  return read_manifest(golden_sibling_dir("data_prelu") + "/cases.json");
 }
 
 inline std::vector<std::string> prelu_golden_case_names() {

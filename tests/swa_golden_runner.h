@@ -1,10 +1,10 @@
 // Weight-averaging golden data (tests/golden/make_golden_swa.py) run on one device: the CPU suite and the GPU suites
 // (real and emulated) share it.
 #pragma once
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt::testing {
@@ -13,8 +13,7 @@ inline std::string swa_dir() { return golden_sibling_dir("data_swa"); }
 
 inline const nlohmann::json& swa_cases() {
   static const nlohmann::json c = [] {
-    std::ifstream in(swa_dir() + "/cases.json");
-    return nlohmann::json::parse(in);
+    return read_manifest(swa_dir() + "/cases.json");
   }();
   return c;
 }

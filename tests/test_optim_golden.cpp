@@ -1,9 +1,9 @@
 // Parameter groups, learning-rate schedulers and clip_grad_norm_ against PyTorch (tests/golden/make_golden_optim.py
 // wrote data_optim/cases.json with torch.optim and torch.nn.utils in PyTorch 1.13).
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "golden_manifest.h"
 #include "test_util.h"
 
 namespace normrt {
@@ -14,8 +14,7 @@ using testing::throws_with;
 
 const nlohmann::json& cases() {
   static const nlohmann::json c = [] {
-    std::ifstream in(testing::golden_sibling_dir("data_optim") + "/cases.json");
-    return nlohmann::json::parse(in);
+    return testing::read_manifest(testing::golden_sibling_dir("data_optim") + "/cases.json");
   }();
   return c;
 }
