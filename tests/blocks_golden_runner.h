@@ -13,9 +13,7 @@ namespace normrt::testing {
 inline std::string blocks_dir() { return golden_sibling_dir("data_blocks"); }
 
 inline const nlohmann::json& blocks_cases() {
-  static const nlohmann::json c = [] {
-    return read_manifest(blocks_dir() + "/cases.json");
-  }();
+  static const nlohmann::json c = read_manifest(blocks_dir() + "/cases.json");
   return c;
 }
 

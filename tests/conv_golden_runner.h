@@ -88,9 +88,9 @@ inline void run_conv_golden_case_in(const std::string& name, const Device& devic
 
 // The case with contiguous tensors, and channels-last ones where the input is 4-d or 5-d.
 inline void run_conv_golden_case(const std::string& name, const Device& device, double slack = 1.0) {
-  contiguous_then_channels_last(read_manifest(conv_golden_dir() + "/cases.json")[name]["input"].size() >= 4, [&](bool channels_last) {
-    run_conv_golden_case_in(name, device, slack, channels_last);
-  });
+  contiguous_then_channels_last(
+      read_manifest(conv_golden_dir() + "/cases.json")[name]["input"].size() >= 4,
+      [&](bool channels_last) { run_conv_golden_case_in(name, device, slack, channels_last); });
 }
 
 }  // namespace normrt::testing

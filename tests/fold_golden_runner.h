@@ -12,9 +12,7 @@ namespace normrt::testing {
 inline std::string fold_dir() { return golden_sibling_dir("data_fold"); }
 
 inline const nlohmann::json& fold_cases() {
-  static const nlohmann::json c = [] {
-    return read_manifest(fold_dir() + "/cases.json");
-  }();
+  static const nlohmann::json c = read_manifest(fold_dir() + "/cases.json");
   return c;
 }
 

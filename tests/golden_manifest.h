@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <set>
+#include <stdexcept>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -23,9 +24,15 @@ inline std::set<std::string>& unreadable() {
   return problems;
 }
 
+inline bool& tests_running() {
+  static bool running = false;
+  return running;
+}
+
 class UnreadableManifests : public ::testing::Environment {
  public:
   void SetUp() override {
+    tests_running() = true;
     if (unreadable().empty()) return;
     std::fprintf(stderr, "golden data unreadable, no test run:\n");
     for (const std::string& problem : unreadable()) std::fprintf(stderr, "  %s\n", problem.c_str());
@@ -37,18 +44,23 @@ inline ::testing::Environment* const registered = ::testing::AddGlobalTestEnviro
 
 }  // namespace manifest_detail
 
+// The manifest at `path`. Unreadable: while tests register, an empty object (the problem recorded for the environment
+// above); once they run, an exception, which fails the test that reads it.
 inline nlohmann::json read_manifest(const std::string& path) {
+  std::string problem;
   std::ifstream in(path);
-  if (!in) {
-    manifest_detail::unreadable().insert("cannot open " + path);
-    return nlohmann::json::object();
+  if (in) {
+    try {
+      return nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      problem = path + ": " + e.what();
+    }
+  } else {
+    problem = "cannot open " + path;
   }
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    manifest_detail::unreadable().insert(path + ": " + e.what());
-    return nlohmann::json::object();
-  }
+  if (manifest_detail::tests_running()) throw std::runtime_error(problem);
+  manifest_detail::unreadable().insert(problem);
+  return nlohmann::json::object();
 }
 
 }  // namespace normrt::testing

@@ -21,8 +21,7 @@ inline std::string golden_dir() {
 
 // The manifest (cases.json) of a golden data folder beside data/ (golden_sibling_dir's name).
 inline nlohmann::json sibling_manifest(const std::string& name) {
-  const std::string path = golden_sibling_dir(name) + "/cases.json";
-  return read_manifest(path);
+  return read_manifest(golden_sibling_dir(name) + "/cases.json");
 }
 
 namespace golden_detail {

@@ -12,9 +12,7 @@ namespace normrt::testing {
 inline std::string swa_dir() { return golden_sibling_dir("data_swa"); }
 
 inline const nlohmann::json& swa_cases() {
-  static const nlohmann::json c = [] {
-    return read_manifest(swa_dir() + "/cases.json");
-  }();
+  static const nlohmann::json c = read_manifest(swa_dir() + "/cases.json");
   return c;
 }
 

@@ -13,9 +13,7 @@ using testing::all_close;
 using testing::throws_with;
 
 const nlohmann::json& cases() {
-  static const nlohmann::json c = [] {
-    return testing::read_manifest(testing::golden_sibling_dir("data_optim") + "/cases.json");
-  }();
+  static const nlohmann::json c = testing::read_manifest(testing::golden_sibling_dir("data_optim") + "/cases.json");
   return c;
 }
 
