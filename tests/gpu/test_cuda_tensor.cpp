@@ -112,8 +112,8 @@ TEST_F(CudaTensor, ArithmeticMatchesTheCpuBitForBit) {
   const Tensor cpu = (x * c + r) / (2.0 - c);
   const Tensor dev = (x.to(gpu) * c.to(gpu) + r.to(gpu)) / (2.0 - c.to(gpu));
   EXPECT_EQ(dev.device(), gpu);
-  EXPECT_TRUE(
-      testing::same_bits(dev.to_vector(), cpu.to_vector()));  // the same formula on both devices (tensor_math.cuh)
+  // The same formula on both devices (tensor_math.cuh).
+  EXPECT_TRUE(testing::same_bits(dev.to_vector(), cpu.to_vector()));
   Tensor in_place = x.to(gpu);
   in_place -= c.to(gpu);
   EXPECT_TRUE(testing::same_bits(in_place.to_vector(), (x - c).to_vector()));
