@@ -313,12 +313,9 @@ void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const
   const bool whole_plane = listed && out == 1 && windows[0].end[0] - windows[0].start[0] == g.in[0] &&
                            windows[0].end[1] - windows[0].start[1] == g.in[1] &&
                            windows[0].end[2] - windows[0].start[2] == g.in[2];
-  if (whole_plane && x.is_contiguous()) {
-    whole_plane_averages(xp, g.planes, in, windows[0].divisor, yp);
-    return;
-  }
   if (whole_plane) {
-    whole_plane_averages_channels_last(xp, g.planes / x.size(1), in, x.size(1), windows[0].divisor, yp);
+    if (x.is_contiguous()) whole_plane_averages(xp, g.planes, in, windows[0].divisor, yp);
+    else whole_plane_averages_channels_last(xp, g.planes / x.size(1), in, x.size(1), windows[0].divisor, yp);
     return;
   }
   auto listed_window = [&](int64_t o) {
