@@ -28,14 +28,16 @@ struct SigmoidPair {
   float s, complement;
 };
 
-NORMRT_HD inline SigmoidPair sigmoid_pair(float v) {
+NORMRT_HD NORMRT_FMATH_INLINE SigmoidPair sigmoid_pair(float v) {
   const float e = fmath::exp(v < 0.0f ? v : -v);
   const float inverse = 1.0f / (1.0f + e);
   return {fmath::blend(v < 0.0f, e, 1.0f) * inverse, fmath::blend(v < 0.0f, 1.0f, e) * inverse};
 }
 
 // GELU's tanh approximation is 0.5 x (1 + tanh u) with u = sqrt(2 / pi) (x + 0.044715 x^3).
-NORMRT_HD inline float gelu_tanh_inner(float x) { return kGeluTanhBeta * (x + kGeluTanhKappa * (x * x * x)); }
+NORMRT_HD NORMRT_FMATH_INLINE float gelu_tanh_inner(float x) {
+  return kGeluTanhBeta * (x + kGeluTanhKappa * (x * x * x));
+}
 
 // Selects are fmath::blend where a side computes: GCC does not speculate floating-point operations for one side of
 // a ?: (they might trap), and a branch keeps the CPU loop from vectorising (leaky ReLU ran 7x slower).

@@ -28,8 +28,10 @@
 
 namespace normrt::fmath {
 
-// e^x is inlined into every loop on the host, whatever GCC's size heuristics make of its fmaf calls: a call per
-// element would leave the loop scalar.
+// Every function here (and activation_math.cuh's) is inlined into the loops on the host, whatever GCC's size
+// heuristics make of them: a call per element leaves the loop scalar. (Left to the heuristics, tanh and sigmoid_pair
+// fell out of activation.cpp's loops as that file grew, and Mish and SiLU's backward ran 18-23x slower;
+// tests/check_inline_math.sh now fails the build's tests on such an out-of-line copy.)
 #if defined(__GNUC__) && !defined(__CUDACC__)
 #define NORMRT_FMATH_INLINE __attribute__((always_inline)) inline
 #else
@@ -62,7 +64,7 @@ NORMRT_HD NORMRT_FMATH_INLINE float exp(float x) {
 }
 
 // tanh(x), odd to the sign of zero; +-1 from |x| > 9.01 on.
-NORMRT_HD inline float tanh(float x) {
+NORMRT_HD NORMRT_FMATH_INLINE float tanh(float x) {
   const float a = x < 0.0f ? -x : x;
   const float z = a * a;
   float p = -5.70498872745e-3f;
@@ -78,7 +80,7 @@ NORMRT_HD inline float tanh(float x) {
 
 // c ? a : b by bit masks. GCC turns a chain of float selects into branches (it does not speculate the floating-point
 // operations that only one side needs), and a CPU loop with branches does not vectorise.
-NORMRT_HD inline float blend(bool c, float a, float b) {
+NORMRT_HD NORMRT_FMATH_INLINE float blend(bool c, float a, float b) {
   const uint32_t mask = 0u - static_cast<uint32_t>(c);
   return half_bits::float_of((half_bits::bits_of(a) & mask) | (half_bits::bits_of(b) & ~mask));
 }
@@ -86,7 +88,7 @@ NORMRT_HD inline float blend(bool c, float a, float b) {
 // ln x for x > 0 (subnormals too); -inf at +-0, NaN below 0 and for NaN, +inf at +inf. x = 2^e m with m in
 // [sqrt(1/2), sqrt(2)), ln m by Cephes's logf polynomial in m - 1 (exact by Sterbenz's lemma), e ln2 added in the
 // two halves exp uses.
-NORMRT_HD inline float log(float x) {
+NORMRT_HD NORMRT_FMATH_INLINE float log(float x) {
   const bool subnormal = x < 1.17549435e-38f;
   const float scaled_up = x * 8388608.0f;  // 2^23 makes a subnormal normal
   const uint32_t bits = half_bits::bits_of(blend(subnormal, scaled_up, x));
@@ -115,7 +117,7 @@ NORMRT_HD inline float log(float x) {
 
 // ln(1 + x) for x > -1, accurate for small x too: ln(u) x / (u - 1) with u = 1 + x rounded (Goldberg's trick: the
 // quotient corrects for the rounding of u), x itself where u rounds to 1; -inf at -1, NaN below, +inf at +inf.
-NORMRT_HD inline float log1p(float x) {
+NORMRT_HD NORMRT_FMATH_INLINE float log1p(float x) {
   const float u = 1.0f + x;
   const float corrected = fmath::log(u) * (x / (u - 1.0f));
   return blend(u == 1.0f, x, blend(x > 3.40282347e+38f, x, corrected));
@@ -124,7 +126,7 @@ NORMRT_HD inline float log1p(float x) {
 // sin(2 pi t) and cos(2 pi t) for |t| < 2^20 (t in turns: a Box-Muller angle from a uniform draw). t = n/4 + r with
 // |r| <= 1/8 exactly (r = t - n/4 is exact by Sterbenz's lemma, or t itself), sin and cos of 2 pi r by Cephes's sinf
 // and cosf polynomials on [-pi/4, pi/4], then swapped and negated by the quadrant n mod 4.
-NORMRT_HD inline void sin_cos_turns(float t, float& sin_out, float& cos_out) {
+NORMRT_HD NORMRT_FMATH_INLINE void sin_cos_turns(float t, float& sin_out, float& cos_out) {
   constexpr float kRound = 12582912.0f;  // as in exp: 4t + kRound - kRound rounds 4t to an integer
   const float rounded = t * 4.0f + kRound;
   const float n = rounded - kRound;
@@ -211,7 +213,7 @@ NORMRT_HD NORMRT_FMATH_INLINE ErfParts erf_parts(float x) {
 }
 
 // erf(x), odd to the sign of zero, +-1 beyond |x| = 3.92.
-NORMRT_HD inline float erf(float x) {
+NORMRT_HD NORMRT_FMATH_INLINE float erf(float x) {
   const ErfParts p = erf_parts(x);
   const float magnitude = blend((x < kErfSmall) & (x > -kErfSmall), p.erf_small, 1.0f - p.tail);
   return half_bits::float_of(half_bits::bits_of(magnitude) | (half_bits::bits_of(x) & 0x80000000u));
@@ -219,7 +221,7 @@ NORMRT_HD inline float erf(float x) {
 
 // erfc(x) = 1 - erf(x) with its relative accuracy kept in the tail, down to the subnormals; 0 beyond x = 10.05, 2
 // below -3.92.
-NORMRT_HD inline float erfc(float x) {
+NORMRT_HD NORMRT_FMATH_INLINE float erfc(float x) {
   const ErfParts p = erf_parts(x);
   const float positive = blend((x < kErfSmall) & (x > -kErfSmall), 1.0f - p.erf_small, p.tail);  // erfc(|x|)
   return blend(x < 0.0f, 2.0f - positive, positive);
@@ -238,6 +240,6 @@ NORMRT_HD NORMRT_FMATH_INLINE float normal_cdf(float x) {
 }
 
 // PyTorch's sigmoid formula 1 / (1 + e^-x) (so 0 below x = -88.7, where e^-x overflows, as PyTorch's CPU kernel).
-NORMRT_HD inline float sigmoid(float x) { return 1.0f / (1.0f + fmath::exp(-x)); }
+NORMRT_HD NORMRT_FMATH_INLINE float sigmoid(float x) { return 1.0f / (1.0f + fmath::exp(-x)); }
 
 }  // namespace normrt::fmath
