@@ -1,5 +1,7 @@
 // normrt::ops permutations: PyTorch's checks and messages, then one gather (permute_math.cuh) on the CPU or by
-// kernels/permute.cu. pixel_shuffle, pixel_unshuffle and channel_shuffle are PyTorch's reshape-permute-reshape.
+// kernels/permute.cu; on the CPU, a permutation that transposes a stack of matrices takes the tiled transpose of
+// memory-format conversions (transpose_cpu.h) instead. pixel_shuffle, pixel_unshuffle and channel_shuffle are
+// PyTorch's reshape-permute-reshape.
 #include "normrt/ops/permute.h"
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include "normrt/error.h"
 #include "op_util.h"
 #include "permute_math.cuh"
+#include "transpose_cpu.h"
 #if NORMRT_WITH_CUDA
 #include "permute.cuh"
 #endif
@@ -73,8 +76,44 @@ void cpu_permute(const permmath::PermuteGeometry& g, const T* in, T* out) {
   }
 }
 
+// A permutation that moves whole blocks of a (batch, rows, cols) matrix stack to (batch, cols, rows), as
+// x.permute({0, 2, 3, 1}) of an image batch does (batch N, rows C, cols H*W): its output dimensions, size-1 ones
+// dropped and runs of source-consecutive ones merged, are three groups taken from the source's first, last and middle
+// (or two, the last and the first).
+struct BatchedTranspose {
+  bool is = false;
+  int64_t batch = 1, rows = 1, cols = 1;
+};
+
+BatchedTranspose as_batched_transpose(const Shape& view, const std::vector<int64_t>& order) {
+  std::vector<int64_t> rank_of(view.size(), -1);  // a source dimension's place among the non-size-1 ones
+  int64_t ranks = 0;
+  for (std::size_t d = 0; d < view.size(); ++d)
+    if (view[d] != 1) rank_of[d] = ranks++;
+  struct Group {
+    int64_t first_rank, size;
+  };
+  std::vector<Group> groups;
+  int64_t last_rank = -2;
+  for (int64_t d : order) {
+    const auto source = static_cast<std::size_t>(d);
+    if (view[source] == 1) continue;
+    if (rank_of[source] == last_rank + 1)
+      groups.back().size *= view[source];
+    else
+      groups.push_back({rank_of[source], view[source]});
+    last_rank = rank_of[source];
+  }
+  BatchedTranspose t;
+  if (groups.size() == 2) t = {true, 1, groups[1].size, groups[0].size};
+  if (groups.size() == 3 && groups[0].first_rank == 0 && groups[2].first_rank < groups[1].first_rank)
+    t = {true, groups[0].size, groups[2].size, groups[1].size};
+  return t;
+}
+
 template <typename T>
-void copy_permuted(const permmath::PermuteGeometry& g, const Tensor& in, Tensor& out) {
+void copy_permuted(const permmath::PermuteGeometry& g, const BatchedTranspose& transpose, const Tensor& in,
+                   Tensor& out) {
   const T* from = static_cast<const T*>(in.raw_data());
   T* to = static_cast<T*>(out.raw_data());
   if (in.device().is_cuda()) {
@@ -86,6 +125,7 @@ void copy_permuted(const permmath::PermuteGeometry& g, const Tensor& in, Tensor&
 #endif
     return;
   }
+  if (transpose.is) return cpu::transpose_batched(from, to, transpose.batch, transpose.rows, transpose.cols);
   cpu_permute(g, from, to);
 }
 
@@ -106,10 +146,11 @@ Tensor permuted(const Tensor& given, const Shape& view, const std::vector<int64_
   }
   Tensor out = empty(out_shape, TensorOptions(t.device()).dtype(t.dtype()));
   if (g.numel == 0) return out;
+  const BatchedTranspose transpose = as_batched_transpose(view, order);
   switch (element_size(t.dtype())) {
-    case 2: copy_permuted<uint16_t>(g, t, out); break;
-    case 4: copy_permuted<uint32_t>(g, t, out); break;
-    case 8: copy_permuted<uint64_t>(g, t, out); break;
+    case 2: copy_permuted<uint16_t>(g, transpose, t, out); break;
+    case 4: copy_permuted<uint32_t>(g, transpose, t, out); break;
+    case 8: copy_permuted<uint64_t>(g, transpose, t, out); break;
     default: NORMRT_THROW("permute: unsupported element size ", element_size(t.dtype()));
   }
   return out;
