@@ -30,7 +30,7 @@ namespace normrt::fmath {
 
 // Every function here (and activation_math.cuh's) is inlined into the loops on the host, whatever GCC's size
 // heuristics make of them: a call per element leaves the loop scalar. (Left to the heuristics, tanh and sigmoid_pair
-// fell out of activation.cpp's loops as that file grew, and Mish and SiLU's backward ran 18-23x slower;
+// fell out of activation.cpp's loops as that file grew, and Mish and SiLU's backward ran 16x slower;
 // tests/check_inline_math.sh now fails the build's tests on such an out-of-line copy.)
 #if defined(__GNUC__) && !defined(__CUDACC__)
 #define NORMRT_FMATH_INLINE __attribute__((always_inline)) inline

@@ -59,9 +59,9 @@ struct RegisterBlock<uint32_t> {
 };
 #endif
 
-// transpose_batched of matrices with K < 8 rows (to channels-last: K channels, as images' 3) or K columns (back),
-// interleaving or deinterleaving K planes a stretch at a time: with K known, the compiler vectorises them with
-// shuffles.
+// transpose_batched of matrices with K = 2, 3 or 4 rows (to channels-last: K channels, as images' 3) or K columns
+// (back), interleaving or deinterleaving K planes a stretch at a time: with K known, the compiler vectorises them
+// with shuffles.
 template <int K, typename T>
 void transpose_narrow(const T* in, T* out, int64_t batch, int64_t rows, int64_t cols) {
   const bool interleave = rows == K;
@@ -91,19 +91,15 @@ void transpose_narrow(const T* in, T* out, int64_t batch, int64_t rows, int64_t 
 // each thread a contiguous stretch.
 template <typename T>
 void transpose_batched(const T* in, T* out, int64_t batch, int64_t rows, int64_t cols) {
-  if (rows == 1 || cols == 1) {  // one channel, or one position: both formats lie alike
+  if (rows == 1 || cols == 1) {  // a single row or column: its transpose lies as it does
     std::memcpy(out, in, static_cast<std::size_t>(batch * rows * cols) * sizeof(T));
     return;
   }
   switch (std::min(rows, cols)) {
-    case 2:
-      return transpose_narrow<2>(in, out, batch, rows, cols);
-    case 3:
-      return transpose_narrow<3>(in, out, batch, rows, cols);
-    case 4:
-      return transpose_narrow<4>(in, out, batch, rows, cols);
-    default:
-      break;
+    case 2: return transpose_narrow<2>(in, out, batch, rows, cols);
+    case 3: return transpose_narrow<3>(in, out, batch, rows, cols);
+    case 4: return transpose_narrow<4>(in, out, batch, rows, cols);
+    default: break;
   }
   constexpr int64_t kTile = 32, kBlock = RegisterBlock<T>::kSize;
   const int64_t row_tiles = (rows + kTile - 1) / kTile, col_tiles = (cols + kTile - 1) / kTile;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The per-element math of kernels/float_math.cuh, activation_math.cuh, nn_math.cuh, pointwise_loss_math.cuh and
 # norms_math.cuh (namespaces normrt::fmath, nnmath, lossmath and normmath) must be inlined into the CPU loops that
-# call it: a call per element leaves a loop scalar (SiLU's backward and Mish once ran 15-23x slower so, and no test
+# call it: a call per element leaves a loop scalar (SiLU's backward and Mish once ran 16x slower so, and no test
 # noticed). Fails, naming them, on any out-of-line copy of those functions (templates too) in the library archive
 # given. Optimised builds only (at -O0 nothing is inlined).
 #   tests/check_inline_math.sh build/libnormrt.a [NAMESPACES]   (NAMESPACES: an alternation, fmath|nnmath|...)
