@@ -1,5 +1,5 @@
 // Elementwise kernels (float32; fill also int64 and 16-bit; dtype conversion): grid-stride loops with 64-bit indices
-// (memory-bound; no tuning needed yet).
+// (memory-bound; no tuning needed yet), and the memory-format conversion's batched transpose in shared-memory tiles.
 #include "elementwise.cuh"
 
 #include <algorithm>
@@ -37,13 +37,28 @@ __global__ void convert_kernel(const From* in, To* out, int64_t n) {
     out[i] = from_float<To>(static_cast<float>(in[i]));
 }
 
-// One thread per output element (reads strided by `cols`; a layout conversion, not a hot path).
+// 32x32 tiles through shared memory, a block of 32x8 threads per tile: each warp reads a tile row along the
+// matrix's columns and writes one along its rows, so both sides are coalesced (a thread per output element read with
+// a stride of `cols` bytes times the element size, one transaction per element); the tile's extra column keeps a
+// column's reads off a single shared-memory bank. Blocks stride over the tiles of every matrix.
+constexpr int kTile = 32, kTileRows = 8;
+
 template <typename T>
-__global__ void transpose_batched_kernel(const T* in, T* out, int64_t rows, int64_t cols, int64_t n) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x, matrix = rows * cols;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const int64_t b = i / matrix, within = i % matrix, c = within / rows, r = within % rows;
-    out[i] = in[b * matrix + r * cols + c];
+__global__ void transpose_batched_kernel(const T* in, T* out, int64_t rows, int64_t cols, int64_t row_tiles,
+                                         int64_t col_tiles, int64_t tiles) {
+  __shared__ T tile[kTile][kTile + 1];
+  const int x = static_cast<int>(threadIdx.x);
+  for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    const int64_t matrix = t / (row_tiles * col_tiles), within = t % (row_tiles * col_tiles);
+    const int64_t r0 = within / col_tiles * kTile, c0 = within % col_tiles * kTile;
+    const T* from = in + matrix * rows * cols;
+    T* to = out + matrix * rows * cols;
+    for (int i = static_cast<int>(threadIdx.y); i < kTile; i += kTileRows)
+      if (r0 + i < rows && c0 + x < cols) tile[i][x] = from[(r0 + i) * cols + c0 + x];
+    __syncthreads();
+    for (int i = static_cast<int>(threadIdx.y); i < kTile; i += kTileRows)
+      if (c0 + i < cols && r0 + x < rows) to[(c0 + i) * rows + r0 + x] = tile[x][i];
+    __syncthreads();  // the tile is refilled for the block's next one
   }
 }
 
@@ -97,10 +112,12 @@ void convert(const From* in, To* out, int64_t n, int sm_count, cudaStream_t stre
 template <typename T>
 void transpose_batched(const T* in, T* out, int64_t batch, int64_t rows, int64_t cols, int sm_count,
                        cudaStream_t stream) {
-  const int64_t n = batch * rows * cols;
-  if (n == 0) return;
-  NORMRT_LAUNCH(transpose_batched_kernel<T>, dim3(static_cast<unsigned>(grid_for(n, sm_count))), dim3(kThreads), 0,
-                stream, in, out, rows, cols, n);
+  if (batch * rows * cols == 0) return;
+  const int64_t row_tiles = (rows + kTile - 1) / kTile, col_tiles = (cols + kTile - 1) / kTile;
+  const int64_t tiles = batch * row_tiles * col_tiles;
+  const int64_t grid = std::min<int64_t>(tiles, 32 * static_cast<int64_t>(std::max(sm_count, 1)));
+  NORMRT_LAUNCH(transpose_batched_kernel<T>, dim3(static_cast<unsigned>(grid)), dim3(kTile, kTileRows), 0, stream, in,
+                out, rows, cols, row_tiles, col_tiles, tiles);
   NORMRT_CHECK_LAUNCH();
 }
 

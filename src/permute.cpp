@@ -1,7 +1,7 @@
 // normrt::ops permutations: PyTorch's checks and messages, then one gather (permute_math.cuh) on the CPU or by
-// kernels/permute.cu; on the CPU, a permutation that transposes a stack of matrices takes the tiled transpose of
-// memory-format conversions (transpose_cpu.h) instead. pixel_shuffle, pixel_unshuffle and channel_shuffle are
-// PyTorch's reshape-permute-reshape.
+// kernels/permute.cu; a permutation that transposes a stack of matrices takes the tiled transpose of memory-format
+// conversions instead (transpose_cpu.h, and kernels/elementwise.cu's shared-memory tiles on a device).
+// pixel_shuffle, pixel_unshuffle and channel_shuffle are PyTorch's reshape-permute-reshape.
 #include "normrt/ops/permute.h"
 
 #include <algorithm>
@@ -17,6 +17,7 @@
 #include "permute_math.cuh"
 #include "transpose_cpu.h"
 #if NORMRT_WITH_CUDA
+#include "elementwise.cuh"
 #include "permute.cuh"
 #endif
 
@@ -119,6 +120,8 @@ void copy_permuted(const permmath::PermuteGeometry& g, const BatchedTranspose& t
   if (in.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch l(in);
+    if (transpose.is)
+      return cuda::transpose_batched(from, to, transpose.batch, transpose.rows, transpose.cols, l.sms, l.stream);
     cuda::permute_copy(g, from, to, l.sms, l.stream);
 #else
     util::no_cuda("permute");

@@ -989,7 +989,8 @@ TEST_P(NnKernels, SixteenBitFillAndConversionsEqualTheHostConversions) {
   convert(halves.data(), from_half.data(), 0, 2, nullptr);  // nothing to do, nothing launched
 }
 
-// The memory-format conversion: batched transposes of 2-, 4- and 8-byte elements over several grid strides.
+// The memory-format conversion: batched transposes of 2-, 4- and 8-byte elements, in whole and partial tiles, over
+// several grid strides.
 template <typename T>
 void check_transpose(int64_t batch, int64_t rows, int64_t cols) {
   const int64_t n = batch * rows * cols;
@@ -1007,6 +1008,7 @@ TEST_P(NnKernels, TransposeBatchedMovesEveryElement) {
   check_transpose<uint16_t>(3, 5, 1031);
   check_transpose<uint32_t>(2, 33, 257);
   check_transpose<uint64_t>(4, 1, 7);
+  check_transpose<uint64_t>(2, 64, 40);  // whole tiles beside partial ones
   uint32_t untouched = 9;
   transpose_batched(&untouched, &untouched, 0, 3, 3, 2, nullptr);  // nothing to do, nothing launched
   EXPECT_EQ(untouched, 9u);
