@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "permute_golden_runner.h"
@@ -72,18 +73,28 @@ TEST(Permute, StackedTransposesOfEveryElementSizeAgainstTheIndexFormula) {
   for (const DType dtype : {DType::Float16, DType::Float32, DType::Int64}) {
     for (const Case& c : cases) {
       const int64_t n = shape_numel(c.shape);
-      std::vector<int64_t> values(static_cast<std::size_t>(n));
-      for (int64_t i = 0; i < n; ++i) values[static_cast<std::size_t>(i)] = i % 251;  // exact in float16 too
-      const Tensor x = dtype == DType::Int64
-                           ? from_vector(values, c.shape)
-                           : from_vector(std::vector<float>(values.begin(), values.end()), c.shape).to(dtype);
+      // Every element distinct, so that no misplaced one can match: 0, 1, 2, ... (exact in float32 and int64), and for
+      // float16 the bit patterns 0, 1, 2, ... (positive finite values, subnormals first; the largest case needs 12096
+      // of the 31744).
+      Tensor x;
+      if (dtype == DType::Float16) {
+        std::vector<Half> values(static_cast<std::size_t>(n));
+        for (int64_t i = 0; i < n; ++i) values[static_cast<std::size_t>(i)] = Half::from_bits(static_cast<uint16_t>(i));
+        x = from_vector(values, c.shape);
+      } else {
+        std::vector<int64_t> values(static_cast<std::size_t>(n));
+        std::iota(values.begin(), values.end(), int64_t{0});
+        x = dtype == DType::Int64 ? from_vector(values, c.shape)
+                                  : from_vector(std::vector<float>(values.begin(), values.end()), c.shape);
+      }
+      // As floats (exact for all of them), distinct as the elements are.
       auto elements = [](const Tensor& t) {
-        return t.dtype() == DType::Int64 ? t.to_vector<int64_t>() : [&] {
-          const auto floats = t.to(DType::Float32).to_vector();
-          return std::vector<int64_t>(floats.begin(), floats.end());
-        }();
+        if (t.dtype() != DType::Int64) return t.to(DType::Float32).to_vector();
+        const auto integers = t.to_vector<int64_t>();
+        return std::vector<float>(integers.begin(), integers.end());
       };
       const auto xs = elements(x), ys = elements(ops::permute(x, c.dims));
+      ASSERT_EQ(std::set<float>(xs.begin(), xs.end()).size(), xs.size());
       const auto rank = c.shape.size();
       std::vector<int64_t> out(rank), o(rank), in(rank);
       for (std::size_t d = 0; d < rank; ++d) out[d] = c.shape[static_cast<std::size_t>(c.dims[d])];
