@@ -132,7 +132,7 @@ TEST(Pool, AverageWindowsOfEveryShapeAreExactSumsOverTheirDivisors) {
   }
 }
 
-// Global average pooling's forward on the CPU (planes summed four at a time) against the kernels' per-window sum
+// Global average pooling's forward on the CPU (long planes summed four at a time) against the kernels' per-window sum
 // (poolmath::window_average), bit for bit. A plane's last element and the first after its lanes' whole groups are
 // +-2^80: what is left of the sum depends on which terms were added before they cancel, so the order of the
 // additions shows. Plane counts that
