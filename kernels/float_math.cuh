@@ -168,6 +168,7 @@ constexpr float kErfSmall = 0.625f;
 struct ErfParts {
   float erf_small;  // erf(|x|) for |x| < kErfSmall
   float tail;       // erfc(|x|) for |x| >= kErfSmall
+  float gaussian;   // e^-x^2 (of the square given), the tail's factor
 };
 
 // erf and erfc of a in [0, 10.5] (or NaN) whose square is z + lo (lo a correction below z's last bit): the caller may
@@ -202,7 +203,8 @@ NORMRT_HD NORMRT_FMATH_INLINE ErfParts erf_parts_of_magnitude(float a, float z, 
   f = fmaf(f, w, 5.641894937e-01f);
   const float r = blend(a < 2.25f, n, f * inv);
   const float e = fmath::exp(-z);
-  return {erf_small, fmaf(-lo, e, e) * r};  // e^-(z + lo) = e^-z (1 - lo) to float precision
+  const float gaussian = fmaf(-lo, e, e);  // e^-(z + lo) = e^-z (1 - lo) to float precision
+  return {erf_small, gaussian * r, gaussian};
 }
 
 NORMRT_HD NORMRT_FMATH_INLINE ErfParts erf_parts(float x) {
@@ -227,17 +229,24 @@ NORMRT_HD NORMRT_FMATH_INLINE float erfc(float x) {
   return blend(x < 0.0f, 2.0f - positive, positive);
 }
 
-// The standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2, its relative accuracy kept in the lower tail: e^-x^2/2 from
-// x^2 carried in two floats (x / sqrt 2 itself is rounded, and its square's error would grow with x^2).
-NORMRT_HD NORMRT_FMATH_INLINE float normal_cdf(float x) {
+// The standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2, its relative accuracy kept in the lower tail, and e^-x^2/2
+// (0 where it underflows), both from x^2 carried in two floats (x / sqrt 2 itself is rounded, and its square's error
+// would grow with x^2).
+struct NormalParts {
+  float cdf, gaussian;
+};
+
+NORMRT_HD NORMRT_FMATH_INLINE NormalParts normal_parts(float x) {
   float m = x < 0.0f ? -x : x;
   m = blend(m > 14.85f, 14.85f, m);  // Phi is 0 or 1 in float beyond; NaN stays NaN
   const float square = m * m;
   const float a = m * 0.707106781186547524f;
   const ErfParts p = erf_parts_of_magnitude(a, 0.5f * square, 0.5f * fmaf(m, m, -square));
   const float lower = 0.5f * blend(a < kErfSmall, 1.0f - p.erf_small, p.tail);  // Phi(-|x|)
-  return blend(x < 0.0f, lower, 1.0f - lower);
+  return {blend(x < 0.0f, lower, 1.0f - lower), p.gaussian};
 }
+
+NORMRT_HD NORMRT_FMATH_INLINE float normal_cdf(float x) { return normal_parts(x).cdf; }
 
 // PyTorch's sigmoid formula 1 / (1 + e^-x) (so 0 below x = -88.7, where e^-x overflows, as PyTorch's CPU kernel).
 NORMRT_HD NORMRT_FMATH_INLINE float sigmoid(float x) { return 1.0f / (1.0f + fmath::exp(-x)); }
