@@ -99,7 +99,9 @@ def main():
             dy = torch.randn(*shape).to(dtype)
             y.backward(dy)
             if case.get("float64") and mode == "train":
-                floors = float32_mean_floor(x.detach(), dy, bn.weight.detach(), bn.bias.detach(), bn.eps)
+                w = bn.weight.detach() if bn.affine else torch.ones(case["c"], dtype=dtype)
+                b = bn.bias.detach() if bn.affine else torch.zeros(case["c"], dtype=dtype)
+                floors = float32_mean_floor(x.detach(), dy, w, b, bn.eps)
                 for key, floor in zip(["y", "dx", "dweight"], floors):
                     tolerance[key] = max(tolerance[key], 2 * floor)
             p = f"step{step}_"
