@@ -83,8 +83,7 @@ NORMRT_HD inline float input_activation_backward(InputActivation kind, const Act
   switch (kind) {
     case InputActivation::LeakyReLU: return fmath::blend(x > 0.0f, dy, dy * k.a);
     case InputActivation::ELU: return fmath::blend(x > 0.0f, dy * k.b, dy * k.c * k.a * fmath::exp(x * k.c));
-    case InputActivation::GELU:
-      return gelu_backward(dy, x);
+    case InputActivation::GELU: return gelu_backward(dy, x);
     case InputActivation::GELUTanh: {  // with s = sigmoid(2u): 0.5 (1 + tanh u) = s, 1 - tanh^2 u = 4 s (1 - s)
       const auto [s, complement] = sigmoid_pair(2.0f * gelu_tanh_inner(x));
       const float m = fmath::blend((x > 1e4f) | (x < -1e4f), 1e4f, x);  // s (1 - s) is 0 beyond: keep inf out of it

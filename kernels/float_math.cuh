@@ -168,7 +168,7 @@ constexpr float kErfSmall = 0.625f;
 struct ErfParts {
   float erf_small;  // erf(|x|) for |x| < kErfSmall
   float tail;       // erfc(|x|) for |x| >= kErfSmall
-  float gaussian;   // e^-x^2 (of the square given), the tail's factor
+  float gaussian;   // e^-(z + lo): e^-x^2 of the square given, the tail's factor
 };
 
 // erf and erfc of a in [0, 10.5] (or NaN) whose square is z + lo (lo a correction below z's last bit): the caller may

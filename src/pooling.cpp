@@ -132,7 +132,7 @@ using cpu::LaneSums;
 // y[p] = the average of plane p when one window covers the whole plane (a global average pool). Each plane's sum is
 // tmath::line_sum's (the bits of window_average). Planes of many groups go kPlanes at a time through their whole
 // groups, so that their lanes are independent chains of additions that overlap, where one plane's lanes would wait on
-// the adder (56x56 planes: 1.39x); short planes go one at a time, the out-of-order core overlapping consecutive
+// the adder (56x56 planes: 1.40x); short planes go one at a time, the out-of-order core overlapping consecutive
 // planes by itself (7x7 planes interleaved four at a time: 1.24x slower). A/B, 5-9 rounds, 2-core AMD EPYC.
 template <int kPlanes>
 void whole_plane_averages(const float* x, int64_t planes, int64_t plane_size, double divisor, float* y) {
