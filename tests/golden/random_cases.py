@@ -2,7 +2,7 @@
 """Random cases for the golden runners: a differential check against PyTorch on cases nobody chose.
 
   /usr/bin/python3 tests/golden/random_cases.py KIND SEED COUNT DIR
-  KIND: bn | bn_mixed | pool | interpolate | conv
+  KIND: bn | bn_mixed | pool | interpolate | conv | norms
 
 Writes COUNT cases drawn from SEED in the format of the kind's generator (make_golden*.py, whose case runner it
 reuses) into a golden tree at DIR: DIR/data (or DIR/data_<kind>) holds the new cases, the other data_* folders link to
@@ -10,13 +10,16 @@ the committed ones. Replay them with the runners that read that tree, on the CPU
 
   NORMRT_GOLDEN_DIR=DIR/data build/tests/normrt_cpu_tests --gtest_filter='PyTorch/Golden.*'
   NORMRT_GOLDEN_DIR=DIR/data build/tests/normrt_emudev_gpu_tests --gtest_filter='PyTorch/CudaGolden.*'
-  (bn_mixed: *MixedGolden*, pool: *PoolGolden*, interpolate: *InterpolateGolden*, conv: *ConvGolden*:-*Transpose*)
+  (bn_mixed: *MixedGolden*, pool: *PoolGolden*, interpolate: *InterpolateGolden*, conv: *ConvGolden*:-*Transpose*,
+  norms: *NormsGolden*)
 
 The draws cover what the committed cases pick by hand: C = 1, odd and size-1 spatial axes, N * spatial = 2, means
 far from zero, momentum None / 0 / 1, eps, affine and track_running_stats off, train/eval sequences with changing
 batch sizes (bn); every dtype x parameter dtype x memory format x fusion (bn_mixed); every pooling kind with
 padding, stride, dilation, ceil_mode, count_include_pad, divisor_override and ties (pool); every mode by size and by
-scale, align_corners both ways (interpolate); groups, depthwise, padding 'same'/'valid', stride, dilation (conv).
+scale, align_corners both ways (interpolate); groups, depthwise, padding 'same'/'valid', stride, dilation (conv);
+LayerNorm over the last one to three axes, GroupNorm with every divisor of C as the group count, InstanceNorm
+batched or not, tracked or not, in train or eval, and the functional forms with weight or bias alone (norms).
 Configurations PyTorch refuses are drawn again. Not run in CI: a failure is a lead to read, not a verdict, because
 the reference is PyTorch's own arithmetic where its generator takes it (the bn kind is computed in float64). Known
 disagreements, each traced to PyTorch's side (2026-12-04, session 41):
@@ -25,6 +28,9 @@ disagreements, each traced to PyTorch's side (2026-12-04, session 41):
    PyTorch's float32 sums lose ~3e-5 relative.
  * bn, a channel whose gradient sum cancels (sum dy ~1e-2 of sum |dy| ~600): normrt's float blocks give PyTorch's
    float32 result; only the float64 reference differs by more than the runner's relative tolerance.
+ * norms, groups of two elements at mean 100 (LayerNorm over a last axis of 2, GroupNorm of 2 elements per group,
+   InstanceNorm1d of length 2): the float32 mean's rounding, against a runner floor drawn from the whole tensor's
+   variance, not the group's; PyTorch's float32 result is as far off.
  * interpolate, nearest: PyTorch's CPU takes an identity shortcut where an axis keeps its size, for C = 1 (its
    channels-last kernel) and in its backward, against its own forward; normrt follows PyTorch's CUDA kernels
    (kernels/interpolate_math.cuh, axis_tap).
@@ -40,7 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 FOLDER = {"bn": "data", "bn_mixed": "data_bn_mixed", "pool": "data_pool", "interpolate": "data_interpolate",
-          "conv": "data_conv"}
+          "conv": "data_conv", "norms": "data_norms"}
 
 
 def product(values):
@@ -208,14 +214,61 @@ def conv_case(rng):
     return case
 
 
-def drawn_until_accepted(generator, rng, count, prefix, draw, out):
-    """COUNT cases run through generator.run, drawing again where PyTorch refuses the configuration."""
+def norms_case(rng):
+    kind = rng.choice(["layer", "group", "instance", "layer_fn", "group_fn"])
+    eps = rng.choice([1e-5, 1e-5, 1e-3, 0.1])
+    case = {"kind": kind, "eps": eps}
+    if rng.random() < 0.3:
+        case["scale"], case["shift"] = rng.choice([(0.01, -20.0), (2.0, 100.0), (1.0, 5.0)])
+    if kind in ("layer", "layer_fn"):
+        shape = [rng.randint(1, 4)] + [rng.choice([1, 2, 3, 5, 7, 33]) for _ in range(rng.randint(1, 3))]
+        if rng.random() < 0.1:
+            shape[-1] = rng.choice([300, 2100])
+        case["shape"] = shape
+        case["normalized_shape"] = shape[len(shape) - rng.randint(1, len(shape) - 1):]
+    elif kind in ("group", "group_fn"):
+        c = rng.choice([1, 2, 3, 4, 6, 8, 12])
+        case["shape"] = [rng.randint(1, 4), c] + [rng.choice([1, 2, 3, 5, 7]) for _ in range(rng.randint(0, 3))]
+        case["groups"] = rng.choice([g for g in range(1, c + 1) if c % g == 0])
+    else:
+        spatial = rng.randint(1, 3)
+        c = rng.choice([1, 2, 3, 5])
+        sizes = [rng.choice([1, 2, 3, 5, 7]) for _ in range(spatial)]
+        case.update(spatial_dims=spatial, features=c, affine=rng.random() < 0.5, track=rng.random() < 0.5,
+                     momentum=rng.choice([0.1, 0.0, 1.0, 0.3]),
+                     shape=([rng.randint(1, 4), c] if rng.random() < 0.8 else [c]) + sizes)
+        if case["track"] and rng.random() < 0.5:
+            case["running"] = True
+        if rng.random() < 0.2:
+            case["eval"] = True
+    if kind in ("layer", "group"):
+        case["affine"] = rng.random() < 0.7
+    if kind in ("layer_fn", "group_fn"):
+        case["weight"], case["bias"] = rng.random() < 0.5, rng.random() < 0.5
+    return case
+
+
+def run_norms_case(generator, name, case):
+    import torch
+    if case["kind"] == "instance":
+        return generator.run_instance(name, case)
+    if case["kind"] in ("layer_fn", "group_fn"):
+        return generator.run_functional(name, case)
+    if case["kind"] == "layer":
+        module = torch.nn.LayerNorm(case["normalized_shape"], eps=case["eps"], elementwise_affine=case["affine"])
+    else:
+        module = torch.nn.GroupNorm(case["groups"], case["shape"][1], eps=case["eps"], affine=case["affine"])
+    generator.run(name, module, case["shape"], case.get("scale", 1.0), case.get("shift", 0.0))
+
+
+def drawn_until_accepted(generator, rng, count, prefix, draw, out, run=None):
+    """COUNT cases run through run (generator.run), drawing again where PyTorch refuses the configuration."""
     cases = {}
     while len(cases) < count:
         case = draw(rng)
         name = f"{prefix}_{len(cases)}"
         try:
-            generator.run(name, case)
+            run(generator, name, case) if run else generator.run(name, case)
         except (RuntimeError, ValueError):
             continue
         cases[name] = case
@@ -263,8 +316,9 @@ def main():
     else:
         generator = importlib.import_module("make_golden_" + args.kind)
         generator.OUT = out
-        drawn_until_accepted(generator, rng, args.count, f"{args.kind[0]}{args.seed}",
-                             pool_case if args.kind == "pool" else conv_case, out)
+        draw = {"pool": pool_case, "conv": conv_case, "norms": norms_case}[args.kind]
+        drawn_until_accepted(generator, rng, args.count, f"{args.kind[0]}{args.seed}", draw, out,
+                             run_norms_case if args.kind == "norms" else None)
     with open(os.path.join(out, "cases.json")) as f:  # interpolate's names can coincide: fewer cases then
         written = json.load(f)
     print(f"{len(written['cases'] if 'cases' in written else written)} {args.kind} cases in {out}")
