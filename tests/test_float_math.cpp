@@ -194,14 +194,12 @@ TEST(FloatMath, NormalCdfIsWithinFourUlpsOfTheExactValue) {
 }
 
 // normal_parts' e^-x^2/2 (GELU's density) relative to its own value, down to the subnormals, where x^2 needs the two
-// floats it is carried in (without the second, the error reaches 64 ulps); and its CDF is normal_cdf's, bit for bit.
+// floats it is carried in (without the second, the error reaches 64 ulps).
 TEST(FloatMath, NormalPartsGaussianIsWithinTwoUlpsOfTheExactValue) {
   Worst worst;
   auto check = [&](float x) {
-    const fmath::NormalParts p = fmath::normal_parts(x);
     const double exact = std::exp(-0.5 * static_cast<double>(x) * static_cast<double>(x));
-    worst.see(x, ulps(p.gaussian, exact));
-    EXPECT_EQ(bits_of(p.cdf), bits_of(fmath::normal_cdf(x))) << "at x = " << x;
+    worst.see(x, ulps(fmath::normal_parts(x).gaussian, exact));
   };
   sweep(0, kInfinityBits, 997, check);
   for (uint32_t bits = bits_of(9.0f); bits <= bits_of(15.0f); bits += 101) check(float_with_bits(bits));

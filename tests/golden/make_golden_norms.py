@@ -126,6 +126,19 @@ def run_functional(name, c):
         np.save(os.path.join(d, key + ".npy"), t.detach().numpy().astype(np.float32))
 
 
+def run_case(name, c):
+    """Writes case `name` of any kind (the kinds of main's cases)."""
+    if c["kind"] == "instance":
+        return run_instance(name, c)
+    if c["kind"] in ("layer_fn", "group_fn"):
+        return run_functional(name, c)
+    if c["kind"] == "layer":
+        m = torch.nn.LayerNorm(c["normalized_shape"], eps=c["eps"], elementwise_affine=c["affine"])
+    else:
+        m = torch.nn.GroupNorm(c["groups"], c["shape"][1], eps=c["eps"], affine=c["affine"])
+    run(name, m, c["shape"], c.get("scale", 1.0), c.get("shift", 0.0))
+
+
 def main():
     cases = {
         "layernorm_rows": {"kind": "layer", "shape": [5, 8], "normalized_shape": [8], "affine": True, "eps": 1e-5},
@@ -177,17 +190,7 @@ def main():
                                       "bias": True, "eps": 1e-5},
     }
     for name, c in cases.items():
-        if c["kind"] == "instance":
-            run_instance(name, c)
-            continue
-        if c["kind"] in ("layer_fn", "group_fn"):
-            run_functional(name, c)
-            continue
-        if c["kind"] == "layer":
-            m = torch.nn.LayerNorm(c["normalized_shape"], eps=c["eps"], elementwise_affine=c["affine"])
-        else:
-            m = torch.nn.GroupNorm(c["groups"], c["shape"][1], eps=c["eps"], affine=c["affine"])
-        run(name, m, c["shape"], c.get("scale", 1.0), c.get("shift", 0.0))
+        run_case(name, c)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

@@ -38,6 +38,7 @@ disagreements, each traced to PyTorch's side (2026-12-04, session 41):
 import argparse
 import importlib
 import json
+import math
 import os
 import random
 import sys
@@ -47,13 +48,6 @@ sys.path.insert(0, HERE)
 
 FOLDER = {"bn": "data", "bn_mixed": "data_bn_mixed", "pool": "data_pool", "interpolate": "data_interpolate",
           "conv": "data_conv", "norms": "data_norms"}
-
-
-def product(values):
-    result = 1
-    for v in values:
-        result *= v
-    return result
 
 
 def bn_cases(rng, count, seed):
@@ -69,7 +63,7 @@ def bn_cases(rng, count, seed):
             else:
                 shape = (n, c) + tuple(rng.choice([1, 2, 3, 5, 7, 9]) for _ in range(module))
             mode = rng.choice(["train", "train", "eval"])
-            if mode == "train" and shape[0] * product(shape[2:]) < 2:
+            if mode == "train" and shape[0] * math.prod(shape[2:]) < 2:
                 shape = (2,) + shape[1:]
             shapes.append(shape)
             modes.append(mode)
@@ -104,7 +98,7 @@ def bn_mixed_cases(rng, count, seed, g):
             shape = (max(n, 2), c) if rng.random() < 0.5 else (n, c, rng.choice([2, 3, 31, 100]))
         else:
             shape = (n, c) + tuple(rng.choice([1, 2, 3, 5, 7]) for _ in range(module))
-        if shape[0] * product(shape[2:]) < 2:
+        if shape[0] * math.prod(shape[2:]) < 2:
             shape = (2,) + shape[1:]
         dtype = rng.choice([g.F32, g.F16, g.BF16])
         case = dict(name=f"m{seed}_{i}", module=module, shape=shape, dtype=dtype, params=rng.choice([g.F32, dtype]),
@@ -248,27 +242,14 @@ def norms_case(rng):
     return case
 
 
-def run_norms_case(generator, name, case):
-    import torch
-    if case["kind"] == "instance":
-        return generator.run_instance(name, case)
-    if case["kind"] in ("layer_fn", "group_fn"):
-        return generator.run_functional(name, case)
-    if case["kind"] == "layer":
-        module = torch.nn.LayerNorm(case["normalized_shape"], eps=case["eps"], elementwise_affine=case["affine"])
-    else:
-        module = torch.nn.GroupNorm(case["groups"], case["shape"][1], eps=case["eps"], affine=case["affine"])
-    generator.run(name, module, case["shape"], case.get("scale", 1.0), case.get("shift", 0.0))
-
-
-def drawn_until_accepted(generator, rng, count, prefix, draw, out, run=None):
-    """COUNT cases run through run (generator.run), drawing again where PyTorch refuses the configuration."""
+def drawn_until_accepted(run, rng, count, prefix, draw, out):
+    """COUNT cases written by run(name, case), drawing again where PyTorch refuses the configuration."""
     cases = {}
     while len(cases) < count:
         case = draw(rng)
         name = f"{prefix}_{len(cases)}"
         try:
-            run(generator, name, case) if run else generator.run(name, case)
+            run(name, case)
         except (RuntimeError, ValueError):
             continue
         cases[name] = case
@@ -317,8 +298,8 @@ def main():
         generator = importlib.import_module("make_golden_" + args.kind)
         generator.OUT = out
         draw = {"pool": pool_case, "conv": conv_case, "norms": norms_case}[args.kind]
-        drawn_until_accepted(generator, rng, args.count, f"{args.kind[0]}{args.seed}", draw, out,
-                             run_norms_case if args.kind == "norms" else None)
+        run = generator.run_case if args.kind == "norms" else generator.run
+        drawn_until_accepted(run, rng, args.count, f"{args.kind[0]}{args.seed}", draw, out)
     with open(os.path.join(out, "cases.json")) as f:  # interpolate's names can coincide: fewer cases then
         written = json.load(f)
     print(f"{len(written['cases'] if 'cases' in written else written)} {args.kind} cases in {out}")
