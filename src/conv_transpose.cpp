@@ -9,6 +9,7 @@
 #include "normrt/error.h"
 #include "normrt/ops/conv.h"
 #include "normrt/ops/elementwise.h"
+#include "normrt/ops/pad.h"
 #include "normrt/ops/tensor_ops.h"
 #include "op_util.h"
 
@@ -29,11 +30,24 @@ std::vector<int64_t> per_dimension(const std::vector<int64_t>& values, int64_t s
   return values.size() == 1 ? std::vector<int64_t>(static_cast<std::size_t>(spatial), values[0]) : values;
 }
 
-// The convolution whose adjoint the transposed one is, and the transposed one's output shape.
+// The convolution whose adjoint the transposed one is, and the transposed one's output shape. That convolution's
+// output (the transposed one's input) is the input followed by input_tail's zeros on each spatial axis (pad()'s
+// (before, after) pairs from the last axis backwards); input_extended when any is nonzero.
 struct Transposed {
   ConvParams conv;
   Shape output;
   bool batched;
+  std::vector<int64_t> input_tail;
+  bool input_extended = false;
+
+  Tensor extended(const Tensor& input) const { return input_extended ? pad(input, input_tail) : input; }
+  // The adjoint convolution's input gradient cut back to the input's extent.
+  Tensor cut(const Tensor& extended_grad) const {
+    if (!input_extended) return extended_grad;
+    std::vector<int64_t> crop(input_tail.size());
+    std::transform(input_tail.begin(), input_tail.end(), crop.begin(), [](int64_t v) { return -v; });
+    return pad(extended_grad, crop);
+  }
 };
 
 Transposed resolve(const Shape& input, const Shape& weight, const Shape* bias, const ConvTransposeParams& p) {
@@ -73,11 +87,11 @@ Transposed resolve(const Shape& input, const Shape& weight, const Shape* bias, c
     NORMRT_CHECK(output_padding[i] < std::max(t.conv.stride[i], t.conv.dilation[i]), "output padding must be "
                  "smaller than either stride or dilation, but got output_padding=", shape_str(output_padding),
                  ", stride=", shape_str(t.conv.stride), ", dilation=", shape_str(t.conv.dilation));
-    // Its adjoint convolution maps the output back onto the input only then; PyTorch also takes output_padding
-    // below a larger dilation, which cuDNN's backward-data (and so normrt) has no geometry for.
-    NORMRT_CHECK(output_padding[i] < t.conv.stride[i], "conv_transpose: output_padding must be smaller than the "
-                 "stride in normrt (PyTorch also allows it below a larger dilation), got output_padding=",
-                 shape_str(output_padding), ", stride=", shape_str(t.conv.stride));
+    // An output_padding of at least the stride (below a larger dilation) makes the adjoint convolution's output
+    // longer than the input by output_padding / stride positions: the input is taken as zero there.
+    const int64_t tail = output_padding[i] / t.conv.stride[i];
+    t.input_tail.insert(t.input_tail.begin(), {0, tail});
+    t.input_extended = t.input_extended || tail > 0;
     const int64_t in = input[static_cast<std::size_t>(dims - spatial + d)];
     const int64_t kernel = weight[static_cast<std::size_t>(2 + d)];
     const int64_t out = (in - 1) * t.conv.stride[i] - 2 * t.conv.padding[i] + t.conv.dilation[i] * (kernel - 1) +
@@ -123,7 +137,7 @@ Tensor conv_transpose(const Tensor& input, const Tensor& weight, const Tensor& b
   if (h && !input.device().is_cuda())
     return conv_transpose(util::widened(input), util::widened(weight), util::widened(bias), params).to(*h);
   const Transposed t = resolve(input, weight, bias, params);
-  Tensor y = conv_input_grad(input, t.output, weight, t.conv);
+  Tensor y = conv_input_grad(t.extended(input), t.output, weight, t.conv);
   if (!bias.defined() || y.numel() == 0) return y;
   Shape channel_view(static_cast<std::size_t>(y.dim()), 1);
   channel_view[t.batched ? 1 : 0] = bias.size(0);
@@ -138,14 +152,14 @@ Tensor conv_transpose_backward(const Tensor& grad_output, const Tensor& input, c
                "shape ", grad_output.defined() ? shape_str(grad_output.sizes()) : "undefined",
                " does not match the output shape ", shape_str(t.output));
   if (grad_weight != nullptr) {  // conv's weight gradient, the output gradient as its input, the input as its output's
-    conv_backward(input, grad_output, weight, t.conv, grad_weight, nullptr, false);
+    conv_backward(t.extended(input), grad_output, weight, t.conv, grad_weight, nullptr, false);
   }
   if (grad_bias != nullptr) {
     const Tensor db = channel_sums(grad_output, t.batched);
     if (grad_bias->defined()) add_(*grad_bias, db.to(grad_bias->dtype()));
     else *grad_bias = db.to(grad_output.dtype());
   }
-  return need_input_grad ? conv(grad_output, weight, Tensor(), t.conv) : Tensor();
+  return need_input_grad ? t.cut(conv(grad_output, weight, Tensor(), t.conv)) : Tensor();
 }
 
 }  // namespace normrt::ops

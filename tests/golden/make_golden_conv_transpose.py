@@ -6,8 +6,8 @@ data_conv_transpose/cases.json lists the cases (input shape, out channels, kerne
 dilation, groups, bias); data_conv_transpose/<case>/ holds x, weight, bias (when used) and dy as float32 .npy files,
 and PyTorch's y, dx, dweight, dbias computed in float64 from those float32 values (an exact reference for what normrt
 receives). Shapes cover DCGAN's kernel 4 / stride 2 / padding 1, U-Net's kernel 2 / stride 2, output_padding, groups
-with dilation, unbatched input, 1-d and 3-d, and the modules' forward(input, output_size) (cases with "output_size":
-the module's output, its weight and bias the case's).
+with dilation, output_padding at or above the stride (below a larger dilation), unbatched input, 1-d and 3-d, and the
+modules' forward(input, output_size) (cases with "output_size": the module's output, its weight and bias the case's).
 """
 import json
 import os
@@ -79,6 +79,15 @@ def main():
                                    "output_size": [2, 2, 26]},
         "ct3d_output_size_unbatched": {"spatial": 3, "input": [2, 3, 3, 2], "out": 2, "kernel": 2, "stride": 2,
                                        "output_size": [6, 7, 4], "bias": False},
+        # output_padding at least the stride, below a larger dilation (the positions past the input's reach, and
+        # with padding some within it), added later.
+        "ct2d_output_padding_dilation": {"spatial": 2, "input": [2, 3, 4, 5], "out": 2, "kernel": 2,
+                                         "padding": [2, 1], "output_padding": [2, 1], "dilation": [3, 2]},
+        "ct1d_output_padding_dilation_stride2": {"spatial": 1, "input": [2, 4, 5], "out": 4, "kernel": 3,
+                                                 "stride": 2, "output_padding": 4, "dilation": 5, "groups": 2},
+        "ct3d_output_padding_dilation_unbatched": {"spatial": 3, "input": [2, 3, 2, 4], "out": 2, "kernel": [2, 1, 3],
+                                                   "stride": [1, 2, 1], "padding": [1, 0, 0],
+                                                   "output_padding": [1, 0, 2], "dilation": [2, 1, 3], "bias": False},
     }
     for name, c in cases.items():
         run(name, c)
