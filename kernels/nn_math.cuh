@@ -31,6 +31,18 @@ NORMRT_HD inline float activation_backward(Activation a, float dy, float y) {
   return dy;
 }
 
+// Cross-entropy of a row with label smoothing s over C classes (uniform = s / C), from the row's max m, ln(sum of
+// e^(x - m)) and sum of x: m + ln(sum) - (1 - s) x_t - uniform sum(x), grouped so that what cancels does so exactly
+// (x_t = m; and with one class, the loss and the target's gradient p - (1 - s) - uniform are 0, as PyTorch's).
+template <typename T>
+NORMRT_HD inline T smoothed_cross_entropy(T max, T x_target, T log_sum, T sum_x, T smoothing, T uniform) {
+  return (max - x_target) + log_sum + (smoothing * x_target - uniform * sum_x);
+}
+template <typename T>
+NORMRT_HD inline T smoothed_target_gradient(T probability, T smoothing, T uniform) {
+  return (probability - T(1)) + (smoothing - uniform);
+}
+
 // Philox4x32-10 (Salmon et al. 2011): counter (hi, lo) and key -> four 32-bit words.
 struct Philox4 {
   uint32_t v[4];

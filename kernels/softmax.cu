@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "float_math.cuh"
+#include "nn_math.cuh"
 
 namespace normrt::NORMRT_KERNEL_NS {
 
@@ -97,12 +98,11 @@ __global__ void __launch_bounds__(kThreads) cross_entropy_kernel(CrossEntropyPar
   for (int64_t c = threadIdx.x; c < cols; c += kThreads) {
     s += row[c];
     const float prob = fmath::exp(row[c] - max - log_sum);
-    grad[c] = grad_scale * (prob - (c == target ? 1.0f - smoothing : 0.0f) - uniform);
+    grad[c] = grad_scale * (c == target ? nnmath::smoothed_target_gradient(prob, smoothing, uniform) : prob - uniform);
   }
   const float sum_x = smoothing != 0.0f ? block_all_reduce<Sum>(s, shared) : 0.0f;
   if (threadIdx.x == 0) {
-    const float lse = max + log_sum;
-    p.row_loss[r] = loss_scale * (lse - (1.0f - smoothing) * row[target] - uniform * sum_x);
+    p.row_loss[r] = loss_scale * nnmath::smoothed_cross_entropy(max, row[target], log_sum, sum_x, smoothing, uniform);
   }
 }
 

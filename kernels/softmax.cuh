@@ -12,9 +12,10 @@ void softmax_backward(const float* dy, const float* y, float* dx, int64_t rows, 
                       cudaStream_t stream);
 // Fused cross-entropy over rows r with target t: row_loss[r] = scale * loss_scale * (logsumexp(x_r) - (1 - s) * x_rt
 // - s / cols * sum_c x_rc), grad[r, c] = scale * grad_scale * (softmax(x_r)_c - (1 - s) * [c == t] - s / cols), with
-// s = label_smoothing and scale = *device_scale (1 when null). A row whose target is ignore_index gets
-// row_loss = scale * 0 (NaN when scale is +inf: the mean over no rows) and a zero gradient; a target outside
-// [0, cols) gives a NaN row_loss and gradient row (the caller range-checks targets it can read).
+// s = label_smoothing and scale = *device_scale (1 when null), grouped as nnmath's smoothed_cross_entropy. A row
+// whose target is ignore_index gets row_loss = scale * 0 (NaN when scale is +inf: the mean over no rows) and a zero
+// gradient; a target outside [0, cols) gives a NaN row_loss and gradient row (the caller range-checks targets it can
+// read).
 struct CrossEntropyParams {
   const float* logits;
   const int64_t* targets;

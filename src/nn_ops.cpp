@@ -598,10 +598,11 @@ LossResult util::unweighted_cross_entropy(const Tensor& logits, const Tensor& ta
     const double sum = row_shifted_exponentials(row, cols, max, grad_row);
     const double sum_x = tmath::line_sum(cols, [&](int64_t c) { return static_cast<double>(row[c]); });
     row_loss[static_cast<std::size_t>(r)] =
-        max + std::log(sum) - (1.0 - label_smoothing) * row[t[r]] - uniform * sum_x;
+        nnmath::smoothed_cross_entropy<double>(max, row[t[r]], std::log(sum), sum_x, label_smoothing, uniform);
     const double inverse = 1.0 / sum, target_exp = grad_row[t[r]];
     for (int64_t c = 0; c < cols; ++c) grad_row[c] = static_cast<float>(loss_scale * (grad_row[c] * inverse - uniform));
-    grad_row[t[r]] = static_cast<float>(loss_scale * (target_exp * inverse - (1.0 - label_smoothing) - uniform));
+    grad_row[t[r]] = static_cast<float>(
+        loss_scale * nnmath::smoothed_target_gradient(target_exp * inverse, label_smoothing, uniform));
   }
   if (reduction == Reduction::None) {
     result.loss = empty({rows});
@@ -618,7 +619,7 @@ NORMRT_WIDE_VECTORS_END
 
 // The classes of (N, C, d1, ...) lie `positions` apart: a tile of neighbouring positions is computed together, each
 // step over the classes one contiguous run (vectorised across positions), as the row path's arithmetic: e^(x - max)
-// summed in double, the loss max + ln(sum) - (1 - s) x_t - s / C sum(x), the gradient e / sum - s / C - (1 - s) [t].
+// summed in double, the loss and the target's gradient nnmath's, the other classes' gradient e / sum - s / C.
 LossResult util::spatial_cross_entropy_cpu(const Tensor& logits, const Tensor& targets, Reduction reduction,
                                            double label_smoothing, int64_t ignore_index) {
   const detail::NvtxRange range("cross_entropy");
@@ -629,7 +630,7 @@ LossResult util::spatial_cross_entropy_cpu(const Tensor& logits, const Tensor& t
   const int64_t kept = kept_targets(t, batch * positions, classes, ignore_index);
   if (batch * positions == 0) return empty_loss(logits, reduction, {0});
   const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(kept) : 1.0;
-  const double uniform = label_smoothing / static_cast<double>(classes), target_weight = 1.0 - label_smoothing;
+  const double uniform = label_smoothing / static_cast<double>(classes);
   LossResult result{empty({}, logits.device()), empty(logits.sizes(), logits.device())};
   constexpr int64_t kTile = 64;
   const int64_t tiles_per_sample = (positions + kTile - 1) / kTile, tiles = batch * tiles_per_sample;
@@ -667,7 +668,8 @@ LossResult util::spatial_cross_entropy_cpu(const Tensor& logits, const Tensor& t
       double position = 0.0;
       if (target[j] != ignore_index) {
         target_exp[j] = g[target[j] * positions + j];
-        position = max[j] + std::log(sum[j]) - target_weight * x[target[j] * positions + j] - uniform * sum_x[j];
+        position = nnmath::smoothed_cross_entropy<double>(max[j], x[target[j] * positions + j], std::log(sum[j]),
+                                                          sum_x[j], label_smoothing, uniform);
       }
       if (position_loss != nullptr) position_loss[n * positions + first + j] = static_cast<float>(position);
       loss += position;
@@ -681,8 +683,8 @@ LossResult util::spatial_cross_entropy_cpu(const Tensor& logits, const Tensor& t
         for (int64_t c = 0; c < classes; ++c) g[c * positions + j] = 0.0f;
         continue;
       }
-      g[target[j] * positions + j] =
-          static_cast<float>(loss_scale * (target_exp[j] * inverse[j] - target_weight - uniform));
+      g[target[j] * positions + j] = static_cast<float>(
+          loss_scale * nnmath::smoothed_target_gradient(target_exp[j] * inverse[j], label_smoothing, uniform));
     }
     tile_loss[static_cast<std::size_t>(tile)] = loss;
   }

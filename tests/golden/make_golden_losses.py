@@ -20,6 +20,17 @@ def flat(t):
     return t.detach().double().reshape(-1).tolist()
 
 
+def softmax_case(g, shape, dim, log, offset=0.0):
+    """(log_)softmax over dim of inputs 3 N(0, 1) + offset, and its gradient for a random dy."""
+    x32 = torch.randn(shape, generator=g) * 3 + offset
+    x = x32.double().requires_grad_()
+    y = F.log_softmax(x, dim) if log else F.softmax(x, dim)
+    dy = torch.randn(shape, generator=g).double()
+    y.backward(dy)
+    return {"kind": "softmax", "shape": shape, "dim": dim, "log": log, "x": flat(x32), "dy": flat(dy), "y": flat(y),
+            "dx": flat(x.grad)}
+
+
 def add_case(cases, g, kind, shape, reduction, ignore, smoothing, weighted, layout, first_ignored):
     """A loss of any input shape: class indices (every third from first_ignored set to ignore_index), class
     probabilities, or elementwise targets (bce, mse); the class weight, label smoothing and the input's memory
@@ -77,14 +88,7 @@ def main():
     cases = {}
     for shape, dim, log in [([2, 3, 4], 0, False), ([2, 3, 4], 1, True), ([2, 3, 4, 5], 2, False),
                             ([2, 3, 4, 5], -1, True), ([3, 7], 0, True)]:
-        x32 = torch.randn(shape, generator=g) * 3
-        x = x32.double().requires_grad_()
-        y = F.log_softmax(x, dim) if log else F.softmax(x, dim)
-        dy = torch.randn(shape, generator=g).double()
-        y.backward(dy)
-        cases[f"softmax_{len(shape)}d_dim{dim}{'_log' if log else ''}"] = {
-            "kind": "softmax", "shape": shape, "dim": dim, "log": log, "x": flat(x32), "dy": flat(dy),
-            "y": flat(y), "dx": flat(x.grad)}
+        cases[f"softmax_{len(shape)}d_dim{dim}{'_log' if log else ''}"] = softmax_case(g, shape, dim, log)
     for reduction, smoothing in [("mean", 0.0), ("sum", 0.0), ("mean", 0.2)]:
         x32 = torch.randn(5, 4, generator=g) * 2
         p = torch.softmax(torch.randn(5, 4, generator=g), 1).float()
@@ -192,6 +196,11 @@ def main():
             ("nll", [6, 4], 3, 0.0, True, None), ("nll", [2, 4, 3], -100, 0.0, False, None),
             ("bce", [3, 5], None, 0.0, False, None), ("mse", [4, 3], None, 0.0, False, None)]:
         add_case(cases, g, kind, shape, "none", ignore, smoothing, weighted, layout, first_ignored=1)
+    # One class with label smoothing: the loss and the gradient are exactly 0. Added later.
+    for kind, shape, reduction, ignore, smoothing, weighted in [
+            ("ce_ignore", [3, 1], "sum", -100, 0.2, False), ("ce_ignore", [2, 1, 3], "none", -100, 0.1, False),
+            ("ce_ignore", [4, 1], "mean", -100, 0.3, True), ("ce_probs", [3, 1], "mean", None, 0.1, False)]:
+        add_case(cases, g, kind, shape, reduction, ignore, smoothing, weighted, None, first_ignored=5)
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1, allow_nan=False)  # NaN losses are written as null
