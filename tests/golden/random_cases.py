@@ -2,7 +2,7 @@
 """Random cases for the golden runners: a differential check against PyTorch on cases nobody chose.
 
   /usr/bin/python3 tests/golden/random_cases.py KIND SEED COUNT DIR
-  KIND: bn | bn_mixed | pool | interpolate | conv | norms
+  KIND: bn | bn_mixed | pool | interpolate | conv | conv_transpose | norms | losses
 
 Writes COUNT cases drawn from SEED in the format of the kind's generator (make_golden*.py, whose case runner it
 reuses) into a golden tree at DIR: DIR/data (or DIR/data_<kind>) holds the new cases, the other data_* folders link to
@@ -11,15 +11,20 @@ the committed ones. Replay them with the runners that read that tree, on the CPU
   NORMRT_GOLDEN_DIR=DIR/data build/tests/normrt_cpu_tests --gtest_filter='PyTorch/Golden.*'
   NORMRT_GOLDEN_DIR=DIR/data build/tests/normrt_emudev_gpu_tests --gtest_filter='PyTorch/CudaGolden.*'
   (bn_mixed: *MixedGolden*, pool: *PoolGolden*, interpolate: *InterpolateGolden*, conv: *ConvGolden*:-*Transpose*,
-  norms: *NormsGolden*)
+  conv_transpose: *ConvTransposeGolden*, norms: *NormsGolden*, losses: *LossesGolden*)
 
 The draws cover what the committed cases pick by hand: C = 1, odd and size-1 spatial axes, N * spatial = 2, means
 far from zero, momentum None / 0 / 1, eps, affine and track_running_stats off, train/eval sequences with changing
 batch sizes (bn); every dtype x parameter dtype x memory format x fusion (bn_mixed); every pooling kind with
 padding, stride, dilation, ceil_mode, count_include_pad, divisor_override and ties (pool); every mode by size and by
 scale, align_corners both ways (interpolate); groups, depthwise, padding 'same'/'valid', stride, dilation (conv);
-LayerNorm over the last one to three axes, GroupNorm with every divisor of C as the group count, InstanceNorm
-batched or not, tracked or not, in train or eval, and the functional forms with weight or bias alone (norms).
+groups, stride, dilation, output_padding up to below max(stride, dilation), the module's output_size, unbatched
+input, no bias (conv_transpose); LayerNorm over the last one to three axes, GroupNorm with every divisor of C as the
+group count, InstanceNorm batched or not, tracked or not, in train or eval, and the functional forms with weight or
+bias alone (norms); softmax over any dimension of inputs offset by up to -1000, nll_loss and cross_entropy with
+ignore_index (every row ignored too), label smoothing up to 1, class weights, class probabilities,
+binary_cross_entropy_with_logits and mse_loss, every reduction, (N, C, d...) and channels-last inputs, C = 1
+(losses).
 Configurations PyTorch refuses are drawn again. Not run in CI: a failure is a lead to read, not a verdict, because
 the reference is PyTorch's own arithmetic where its generator takes it (the bn kind is computed in float64). Known
 disagreements, each traced to PyTorch's side (2026-12-04, session 41):
@@ -34,6 +39,12 @@ disagreements, each traced to PyTorch's side (2026-12-04, session 41):
  * interpolate, nearest: PyTorch's CPU takes an identity shortcut where an axis keeps its size, for C = 1 (its
    channels-last kernel) and in its backward, against its own forward; normrt follows PyTorch's CUDA kernels
    (kernels/interpolate_math.cuh, axis_tap).
+ * losses, softmax backward of a row where one probability is ~1 (two elements 7 apart): dx = y (dy - sum(dy y))
+   from the float y, whose last bit at y ~ 1 moves dx by ~6e-8 dy, against a gradient ~5e-4 and the runner's 1e-5 of
+   the largest gradient. normrt's errors (1.8e-8 to 4.4e-8 on the CPU, up to 6.9e-8 on the device, whose sums are
+   float) and PyTorch's float32 ones (9e-9 to 1.4e-7) are of that size (2026-12-04, session 42).
+Fixed in normrt after these draws (session 42): conv_transpose refused output_padding at or above the stride (below a
+larger dilation); cross_entropy with label smoothing and one class gave a loss and gradient of ~1e-17, not 0.
 """
 import argparse
 import importlib
@@ -47,7 +58,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 FOLDER = {"bn": "data", "bn_mixed": "data_bn_mixed", "pool": "data_pool", "interpolate": "data_interpolate",
-          "conv": "data_conv", "norms": "data_norms"}
+          "conv": "data_conv", "conv_transpose": "data_conv_transpose", "norms": "data_norms", "losses": "data_losses"}
 
 
 def bn_cases(rng, count, seed):
@@ -208,6 +219,45 @@ def conv_case(rng):
     return case
 
 
+def conv_transpose_case(rng):
+    spatial = rng.choice([1, 2, 2, 3])
+    groups = rng.choice([1, 1, 1, 2, 3])
+    cin, cout = groups * rng.choice([1, 2, 3]), groups * rng.choice([1, 2, 3])
+    kernel = [rng.randint(1, 5) for _ in range(spatial)]
+    stride = [rng.randint(1, 4) for _ in range(spatial)]
+    dilation = [rng.randint(1, 3) if rng.random() < 0.3 else 1 for _ in range(spatial)]
+    sizes = [rng.randint(1, 9) for _ in range(spatial)]
+    case = {"spatial": spatial, "input": ([rng.choice([1, 2, 3]), cin] if rng.random() < 0.85 else [cin]) + sizes,
+            "out": cout, "kernel": kernel if rng.random() < 0.6 else kernel[0]}
+    if not isinstance(case["kernel"], list):
+        kernel = [kernel[0]] * spatial
+    if groups > 1:
+        case["groups"] = groups
+    if rng.random() < 0.7:
+        case["stride"] = stride
+    else:
+        stride = [1] * spatial
+    if rng.random() < 0.3:
+        case["dilation"] = dilation
+    else:
+        dilation = [1] * spatial
+    if rng.random() < 0.6:
+        case["padding"] = [rng.randint(0, dilation[i] * (kernel[i] - 1)) for i in range(spatial)]
+    padding = case.get("padding", [0] * spatial)
+    # output_padding below max(stride, dilation) (PyTorch's rule), or the module's output_size within that range
+    extra = [rng.randint(0, max(stride[i], dilation[i]) - 1) for i in range(spatial)]
+    r = rng.random()
+    if r < 0.4:
+        case["output_padding"] = extra
+    elif r < 0.6:
+        size = [(sizes[i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (kernel[i] - 1) + 1 + extra[i]
+                for i in range(spatial)]
+        case["output_size"] = size if rng.random() < 0.7 else case["input"][:-spatial] + size
+    if rng.random() < 0.3:
+        case["bias"] = False
+    return case
+
+
 def norms_case(rng):
     kind = rng.choice(["layer", "group", "instance", "layer_fn", "group_fn"])
     eps = rng.choice([1e-5, 1e-5, 1e-3, 0.1])
@@ -240,6 +290,44 @@ def norms_case(rng):
     if kind in ("layer_fn", "group_fn"):
         case["weight"], case["bias"] = rng.random() < 0.5, rng.random() < 0.5
     return case
+
+
+def losses_cases(rng, count, seed, generator):
+    """Softmax over any dimension and the class losses, as make_golden_losses.py writes them."""
+    torch = generator.torch
+    g = torch.Generator().manual_seed(seed)
+    cases = {}
+    while len(cases) < count:
+        name = f"l{seed}_{len(cases)}"
+        kind = rng.choice(["softmax", "nll", "ce_ignore", "ce_ignore", "ce_probs", "bce", "mse"])
+        batched = rng.random() < 0.85 or kind in ("nll", "bce", "mse")  # the generator's nll takes (N, C, ...)
+        shape = ([rng.choice([1, 2, 3, 7])] if batched else []) + [rng.choice([1, 2, 3, 5, 17])]
+        if batched and rng.random() < 0.4:
+            shape += [rng.choice([1, 2, 3, 5]) for _ in range(rng.randint(1, 3))]
+        if kind == "softmax":
+            dim = rng.randrange(-len(shape), len(shape))
+            cases[name] = generator.softmax_case(g, shape, dim, rng.random() < 0.5,
+                                                 offset=rng.choice([0.0, 0.0, 50.0, -1000.0]))
+            continue
+        layout = None
+        if kind not in ("bce", "mse") and len(shape) in (4, 5) and rng.random() < 0.5:
+            layout = torch.channels_last if len(shape) == 4 else torch.channels_last_3d
+        classes = shape[1] if len(shape) > 1 else shape[0]
+        ignore, smoothing, weighted = None, 0.0, False
+        if kind in ("nll", "ce_ignore"):
+            ignore = rng.choice([-100, -100, -7, rng.randrange(classes)])
+        if kind in ("ce_ignore", "ce_probs"):
+            smoothing = rng.choice([0.0, 0.0, 0.1, 0.3, 1.0])
+        if kind in ("nll", "ce_ignore", "ce_probs"):
+            weighted = rng.random() < 0.4
+        drawn = {}
+        try:
+            generator.add_case(drawn, g, kind, shape, rng.choice(["mean", "sum", "none"]), ignore, smoothing,
+                               weighted, layout, first_ignored=rng.randrange(3))
+        except (RuntimeError, ValueError):  # refused by PyTorch (its channels-last nll_loss2d backward, for one)
+            continue
+        cases[name] = next(iter(drawn.values()))
+    return cases
 
 
 def drawn_until_accepted(run, rng, count, prefix, draw, out):
@@ -289,6 +377,11 @@ def main():
         generator.CASES = (bn_cases(rng, args.count, args.seed) if args.kind == "bn"
                            else bn_mixed_cases(rng, args.count, args.seed, generator))
         generator.main()
+    elif args.kind == "losses":
+        generator = importlib.import_module("make_golden_losses")
+        cases = losses_cases(rng, args.count, args.seed, generator)
+        with open(os.path.join(out, "cases.json"), "w") as f:
+            json.dump(cases, f, indent=1, allow_nan=False)
     elif args.kind == "interpolate":
         generator = importlib.import_module("make_golden_interpolate")
         generator.OUT = out
@@ -297,9 +390,11 @@ def main():
     else:
         generator = importlib.import_module("make_golden_" + args.kind)
         generator.OUT = out
-        draw = {"pool": pool_case, "conv": conv_case, "norms": norms_case}[args.kind]
+        draw = {"pool": pool_case, "conv": conv_case, "norms": norms_case,
+                "conv_transpose": conv_transpose_case}[args.kind]
         run = generator.run_case if args.kind == "norms" else generator.run
-        drawn_until_accepted(run, rng, args.count, f"{args.kind[0]}{args.seed}", draw, out)
+        prefix = {"conv_transpose": "t"}.get(args.kind, args.kind[0])
+        drawn_until_accepted(run, rng, args.count, f"{prefix}{args.seed}", draw, out)
     with open(os.path.join(out, "cases.json")) as f:  # interpolate's names can coincide: fewer cases then
         written = json.load(f)
     print(f"{len(written['cases'] if 'cases' in written else written)} {args.kind} cases in {out}")
