@@ -77,7 +77,7 @@ NORMRT_HD NORMRT_FMATH_INLINE float pointwise_loss_grad_of(const PointwiseLossPa
   } else if constexpr (K == PointwiseLoss::L1) {  // sign(d), 0 at 0 and NaN, as PyTorch's sgn
     return fmath::blend(d > 0.0f, p.norm, fmath::blend(d < 0.0f, -p.norm, 0.0f));
   } else if constexpr (K == PointwiseLoss::SmoothL1) {
-    return fmath::blend(d <= -p.parameter, -p.norm, fmath::blend(d >= p.parameter, p.norm, p.norm * d / p.parameter));
+    return fmath::blend(d <= -p.parameter, -p.norm, fmath::blend(d >= p.parameter, p.norm, p.norm * (d / p.parameter)));
   } else if constexpr (K == PointwiseLoss::Huber) {
     return fmath::blend(d <= -p.parameter, -p.norm * p.parameter,
                         fmath::blend(d >= p.parameter, p.norm * p.parameter, p.norm * d));

@@ -140,6 +140,11 @@ def main():
     cases["kl_div_log_target_specials"] = {"op": "kl_div", "shape": [16], "reduction": "none", "specials": True,
                                            "log_target": True}
     cases["kl_div_batchmean_0d"] = {"op": "kl_div", "shape": [], "reduction": "batchmean"}
+    # A beta that is not a power of two (PyTorch's vectorised gradient norm * ((x - t) / beta) rounds differently
+    # from (norm * (x - t)) / beta) and a weight below 1 broadcast from one element. Appended later.
+    cases["smooth_l1_beta_3_mean"] = {"op": "smooth_l1_loss", "shape": [3, 32], "reduction": "mean", "parameter": 3.0}
+    cases["bce_weight_broadcast_none"] = {"op": "binary_cross_entropy", "shape": [3, 2, 32], "reduction": "none",
+                                          "weight_shape": [1, 1]}
     for name, case in cases.items():
         run(name, case)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
