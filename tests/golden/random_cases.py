@@ -2,7 +2,7 @@
 """Random cases for the golden runners: a differential check against PyTorch on cases nobody chose.
 
   /usr/bin/python3 tests/golden/random_cases.py KIND SEED COUNT DIR
-  KIND: bn | bn_mixed | pool | interpolate | conv | conv_transpose | norms | losses
+  KIND: bn | bn_mixed | pool | interpolate | conv | conv_transpose | norms | losses | pointwise_loss
 
 Writes COUNT cases drawn from SEED in the format of the kind's generator (make_golden*.py, whose case runner it
 reuses) into a golden tree at DIR: DIR/data (or DIR/data_<kind>) holds the new cases, the other data_* folders link to
@@ -11,7 +11,8 @@ the committed ones. Replay them with the runners that read that tree, on the CPU
   NORMRT_GOLDEN_DIR=DIR/data build/tests/normrt_cpu_tests --gtest_filter='PyTorch/Golden.*'
   NORMRT_GOLDEN_DIR=DIR/data build/tests/normrt_emudev_gpu_tests --gtest_filter='PyTorch/CudaGolden.*'
   (bn_mixed: *MixedGolden*, pool: *PoolGolden*, interpolate: *InterpolateGolden*, conv: *ConvGolden*:-*Transpose*,
-  conv_transpose: *ConvTransposeGolden*, norms: *NormsGolden*, losses: *LossesGolden*)
+  conv_transpose: *ConvTransposeGolden*, norms: *NormsGolden*, losses: *LossesGolden*,
+  pointwise_loss: *PointwiseLossGolden*)
 
 The draws cover what the committed cases pick by hand: C = 1, odd and size-1 spatial axes, N * spatial = 2, means
 far from zero, momentum None / 0 / 1, eps, affine and track_running_stats off, train/eval sequences with changing
@@ -24,7 +25,9 @@ group count, InstanceNorm batched or not, tracked or not, in train or eval, and 
 bias alone (norms); softmax over any dimension of inputs offset by up to -1000, nll_loss and cross_entropy with
 ignore_index (every row ignored too), label smoothing up to 1, class weights, class probabilities,
 binary_cross_entropy_with_logits and mse_loss, every reduction, (N, C, d...) and channels-last inputs, C = 1
-(losses).
+(losses); every elementwise loss and reduction with beta and delta off powers of two, broadcast binary cross-entropy
+weights, kl_div with log targets and special values, over whole vectors of 32 elements as the generator takes them
+(pointwise_loss).
 Configurations PyTorch refuses are drawn again. Not run in CI: a failure is a lead to read, not a verdict, because
 the reference is PyTorch's own arithmetic where its generator takes it (the bn kind is computed in float64). Known
 disagreements, each traced to PyTorch's side (2026-12-04, session 41):
@@ -44,7 +47,8 @@ disagreements, each traced to PyTorch's side (2026-12-04, session 41):
    the largest gradient. normrt's errors (1.8e-8 to 4.4e-8 on the CPU, up to 6.9e-8 on the device, whose sums are
    float) and PyTorch's float32 ones (9e-9 to 1.4e-7) are of that size (2026-12-04, session 42).
 Fixed in normrt after these draws (session 42): conv_transpose refused output_padding at or above the stride (below a
-larger dilation); cross_entropy with label smoothing and one class gave a loss and gradient of ~1e-17, not 0.
+larger dilation); cross_entropy with label smoothing and one class gave a loss and gradient of ~1e-17, not 0;
+smooth_l1_loss's mean gradient rounded (norm (x - t)) / beta, not PyTorch's norm ((x - t) / beta).
 """
 import argparse
 import importlib
@@ -58,7 +62,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 FOLDER = {"bn": "data", "bn_mixed": "data_bn_mixed", "pool": "data_pool", "interpolate": "data_interpolate",
-          "conv": "data_conv", "conv_transpose": "data_conv_transpose", "norms": "data_norms", "losses": "data_losses"}
+          "conv": "data_conv", "conv_transpose": "data_conv_transpose", "norms": "data_norms", "losses": "data_losses",
+          "pointwise_loss": "data_pointwise_loss"}
 
 
 def bn_cases(rng, count, seed):
@@ -330,6 +335,23 @@ def losses_cases(rng, count, seed, generator):
     return cases
 
 
+def pointwise_loss_case(rng):
+    op = rng.choice(["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy", "kl_div"])
+    shape = [rng.choice([1, 2, 3, 5]) for _ in range(rng.randint(0, 3))] + [32 * rng.randint(1, 3)]
+    case = {"op": op, "shape": shape,
+            "reduction": rng.choice(["mean", "sum", "none"] + (["batchmean"] if op == "kl_div" else []))}
+    if op == "smooth_l1_loss":
+        case["parameter"] = rng.choice([0.0, 0.25, 1.0, 3.0])
+    elif op == "huber_loss":
+        case["parameter"] = rng.choice([0.1, 1.0, 2.5])
+    elif op == "binary_cross_entropy" and rng.random() < 0.5:  # a weight broadcast over trailing axes
+        case["weight_shape"] = [d if rng.random() < 0.5 else 1 for d in shape][rng.randint(0, len(shape) - 1):]
+    elif op == "kl_div":
+        case["log_target"] = rng.random() < 0.5
+        case["specials"] = rng.random() < 0.3
+    return case
+
+
 def drawn_until_accepted(run, rng, count, prefix, draw, out):
     """COUNT cases written by run(name, case), drawing again where PyTorch refuses the configuration."""
     cases = {}
@@ -390,10 +412,10 @@ def main():
     else:
         generator = importlib.import_module("make_golden_" + args.kind)
         generator.OUT = out
-        draw = {"pool": pool_case, "conv": conv_case, "norms": norms_case,
-                "conv_transpose": conv_transpose_case}[args.kind]
+        draw = {"pool": pool_case, "conv": conv_case, "norms": norms_case, "conv_transpose": conv_transpose_case,
+                "pointwise_loss": pointwise_loss_case}[args.kind]
         run = generator.run_case if args.kind == "norms" else generator.run
-        prefix = {"conv_transpose": "t"}.get(args.kind, args.kind[0])
+        prefix = {"conv_transpose": "t", "pointwise_loss": "e"}.get(args.kind, args.kind[0])
         drawn_until_accepted(run, rng, args.count, f"{prefix}{args.seed}", draw, out)
     with open(os.path.join(out, "cases.json")) as f:  # interpolate's names can coincide: fewer cases then
         written = json.load(f)
