@@ -55,7 +55,7 @@ padmath::PadGeometry pad_geometry(const Shape& in, const std::vector<int64_t>& p
     if (mode == PadMode::Reflect)
       NORMRT_CHECK(left < size && right < size, "Padding size should be less than the corresponding input dimension, "
                    "but got: padding (", left, ", ", right, ") at dimension ", d, " of input ", shape_str(in));
-    if (mode == PadMode::Circular) {
+    if (mode == PadMode::Circular && size + left + right > 0) {  // an empty result wraps nothing, as PyTorch's
       const padmath::CircularWindow w = padmath::circular_window(size, size + left + right, left);
       NORMRT_CHECK(left <= w.width && right <= w.width, "Padding value causes wrapping around more than once.");
     }

@@ -114,6 +114,12 @@ TEST(Pad, SixteenBitChannelsLastAndNothingPadded) {
   EXPECT_FALSE(back.is_same(x));
   EXPECT_EQ(back.to_vector(), x.to_vector());
   EXPECT_EQ(ops::pad(zeros({0, 3}), {1, 1}, ops::PadMode::Constant).sizes(), (Shape{0, 5}));
+  // Circular padding cropped to nothing along one dimension wraps nothing there (PyTorch returns the empty tensor),
+  // whatever the other side's pad.
+  const Tensor cropped = ops::pad(ones({2, 1, 1, 3}), {2, 2, -2, 1}, ops::PadMode::Circular);
+  EXPECT_EQ(cropped.sizes(), (Shape{2, 1, 0, 7}));
+  EXPECT_EQ(ops::pad_backward(cropped, {2, 1, 1, 3}, {2, 2, -2, 1}, ops::PadMode::Circular).to_vector(),
+            std::vector<float>(6, 0.0f));
 }
 
 TEST(Pad, RefusalsInPyTorchsWords) {
