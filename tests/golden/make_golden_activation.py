@@ -68,30 +68,32 @@ def exact_gelu(x, dy, approximate):
 # gradient at x = 3 is grad_output in one and 1.5 grad_output in the other; at NaN, NaN in one and grad_output in the
 # other): every tensor here is a whole number of vectors long (a multiple of 16 elements), so that all of it goes
 # through the vectorised loops, which are what a real tensor meets.
+def run_case(g, name, fn, args, module, scale=4.0):
+    """The case of activation `name` (fn(x, *args)) on SPECIAL and 64 draws of scale N(0, 1)."""
+    random = torch.randn(64, generator=g) * scale
+    x32 = torch.cat([torch.tensor(SPECIAL), random])
+    x = x32.double().requires_grad_()
+    y = fn(x, *args)
+    dy = torch.randn(x.shape, generator=g)
+    y.backward(dy.double())
+    if name == "gelu":
+        y, grad = exact_gelu(x.detach(), dy.double(), args[0])
+        x.grad = grad
+    # NaN and the infinities, spelled as strings (JSON has no such numbers), with a gradient of ones.
+    special = torch.tensor([float("nan"), float("inf"), -float("inf")] * 16, dtype=torch.float64, requires_grad=True)
+    special_y = fn(special, *args)
+    special_y.backward(torch.ones(special.shape, dtype=torch.float64))
+    return {"function": name, "args": args, "repr": repr(module(*args)) if module else None, "x": flat(x32),
+            "dy": flat(dy), "y": flat(y), "dx": flat(x.grad), "special_x": [str(v) for v in flat(special)[:3]],
+            "special_y": [str(v) for v in flat(special_y)[:3]],
+            "special_dx": [str(v) for v in flat(special.grad)[:3]]}
+
+
 def main():
     g = torch.Generator().manual_seed(1202)
     cases = {}
     for name, fn, args, module in CASES:
-        random = torch.randn(64, generator=g) * 4
-        x32 = torch.cat([torch.tensor(SPECIAL), random])
-        x = x32.double().requires_grad_()
-        y = fn(x, *args)
-        dy = torch.randn(x.shape, generator=g)
-        y.backward(dy.double())
-        if name == "gelu":
-            y, grad = exact_gelu(x.detach(), dy.double(), args[0])
-            x.grad = grad
-        # NaN and the infinities, spelled as strings (JSON has no such numbers), with a gradient of ones.
-        special = torch.tensor([float("nan"), float("inf"), -float("inf")] * 16, dtype=torch.float64,
-                               requires_grad=True)
-        special_y = fn(special, *args)
-        special_y.backward(torch.ones(special.shape, dtype=torch.float64))
-        key = name + "_" + "_".join(str(a) for a in args)
-        cases[key] = {"function": name, "args": args, "repr": repr(module(*args)) if module else None,
-                      "x": flat(x32), "dy": flat(dy), "y": flat(y), "dx": flat(x.grad),
-                      "special_x": [str(v) for v in flat(special)[:3]],
-                      "special_y": [str(v) for v in flat(special_y)[:3]],
-                      "special_dx": [str(v) for v in flat(special.grad)[:3]]}
+        cases[name + "_" + "_".join(str(a) for a in args)] = run_case(g, name, fn, args, module)
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, separators=(",", ":"), sort_keys=True, allow_nan=False)

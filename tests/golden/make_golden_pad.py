@@ -18,6 +18,17 @@ def flat(t):
     return t.detach().double().reshape(-1).tolist()
 
 
+def pad_case(g, shape, pad, mode, value):
+    """F.pad of an input 2 N(0, 1) + 1 of `shape`, and its gradient for a random dy."""
+    x32 = torch.randn(shape, generator=g) * 2 + 1
+    x = x32.double().requires_grad_()
+    y = F.pad(x, pad, mode=mode, value=value) if mode == "constant" else F.pad(x, pad, mode=mode)
+    dy = torch.randn(y.shape, generator=g)
+    y.backward(dy.double())
+    return {"kind": "pad", "shape": shape, "pad": pad, "mode": mode, "value": value or 0.0, "x": flat(x32),
+            "dy": flat(dy), "y_shape": list(y.shape), "y": flat(y), "dx": flat(x.grad)}
+
+
 def main():
     g = torch.Generator().manual_seed(17)
     cases = {}
@@ -31,14 +42,8 @@ def main():
             ([1, 1, 2, 3, 2], [2, 2, 1, 0, 3, 3], "replicate", None), ([1, 1, 1], [2, 3], "replicate", None),
             ([1, 2, 5], [5, 2], "circular", None), ([1, 2, 3, 4], [4, 1, 3, 2], "circular", None),
             ([1, 1, 2, 3, 4], [1, 1, 2, 1, 2, 2], "circular", None), ([2, 1, 7], [-2, 3], "circular", None)]:
-        x32 = torch.randn(shape, generator=g) * 2 + 1
-        x = x32.double().requires_grad_()
-        y = F.pad(x, pad, mode=mode, value=value) if mode == "constant" else F.pad(x, pad, mode=mode)
-        dy = torch.randn(y.shape, generator=g)
-        y.backward(dy.double())
         name = f"{mode}_{'x'.join(map(str, shape))}_pad{'_'.join(map(str, pad))}"
-        cases[name] = {"kind": "pad", "shape": shape, "pad": pad, "mode": mode, "value": value or 0.0,
-                       "x": flat(x32), "dy": flat(dy), "y_shape": list(y.shape), "y": flat(y), "dx": flat(x.grad)}
+        cases[name] = pad_case(g, shape, pad, mode, value)
     # Convolutions with padding_mode: PyTorch pads with F.pad, then convolves unpadded.
     for dims, shape, kernel, padding, mode, stride in [
             (1, [2, 3, 9], 3, 2, "reflect", 1), (2, [1, 2, 6, 5], 3, 1, "replicate", 2),

@@ -2,7 +2,7 @@
 """Random cases for the golden runners: a differential check against PyTorch on cases nobody chose.
 
   /usr/bin/python3 tests/golden/random_cases.py KIND SEED COUNT DIR
-  KIND: bn | bn_mixed | pool | interpolate | conv | conv_transpose | norms | losses | pointwise_loss
+  KIND: bn | bn_mixed | pool | interpolate | conv | conv_transpose | norms | losses | pointwise_loss | activation | pad
 
 Writes COUNT cases drawn from SEED in the format of the kind's generator (make_golden*.py, whose case runner it
 reuses) into a golden tree at DIR: DIR/data (or DIR/data_<kind>) holds the new cases, the other data_* folders link to
@@ -12,7 +12,7 @@ the committed ones. Replay them with the runners that read that tree, on the CPU
   NORMRT_GOLDEN_DIR=DIR/data build/tests/normrt_emudev_gpu_tests --gtest_filter='PyTorch/CudaGolden.*'
   (bn_mixed: *MixedGolden*, pool: *PoolGolden*, interpolate: *InterpolateGolden*, conv: *ConvGolden*:-*Transpose*,
   conv_transpose: *ConvTransposeGolden*, norms: *NormsGolden*, losses: *LossesGolden*,
-  pointwise_loss: *PointwiseLossGolden*)
+  pointwise_loss: *PointwiseLossGolden*, activation: *ActivationGolden*, pad: *PadGolden*)
 
 The draws cover what the committed cases pick by hand: C = 1, odd and size-1 spatial axes, N * spatial = 2, means
 far from zero, momentum None / 0 / 1, eps, affine and track_running_stats off, train/eval sequences with changing
@@ -27,7 +27,9 @@ ignore_index (every row ignored too), label smoothing up to 1, class weights, cl
 binary_cross_entropy_with_logits and mse_loss, every reduction, (N, C, d...) and channels-last inputs, C = 1
 (losses); every elementwise loss and reduction with beta and delta off powers of two, broadcast binary cross-entropy
 weights, kl_div with log targets and special values, over whole vectors of 32 elements as the generator takes them
-(pointwise_loss).
+(pointwise_loss); the activations with drawn slopes, alphas (negative too), softplus beta and threshold, hardtanh
+bounds (reversed too), on inputs from 0.01 to 30 in scale (activation); F.pad in every mode over 1 to 5 dimensions,
+cropping pads too (pad).
 Configurations PyTorch refuses are drawn again. Not run in CI: a failure is a lead to read, not a verdict, because
 the reference is PyTorch's own arithmetic where its generator takes it (the bn kind is computed in float64). Known
 disagreements, each traced to PyTorch's side (2026-12-04, session 41):
@@ -42,13 +44,17 @@ disagreements, each traced to PyTorch's side (2026-12-04, session 41):
  * interpolate, nearest: PyTorch's CPU takes an identity shortcut where an axis keeps its size, for C = 1 (its
    channels-last kernel) and in its backward, against its own forward; normrt follows PyTorch's CUDA kernels
    (kernels/interpolate_math.cuh, axis_tap).
+ * pad, circular, a pad beyond the window that a negative pad on the other side leaves (shape 5 padded (-2, 4)):
+   PyTorch 1.13's _pad_circular copies from its own output, partly uninitialised (values like 2e-37 from one call to
+   the next); normrt refuses it as wrapping around more than once (2026-12-04, session 42).
  * losses, softmax backward of a row where one probability is ~1 (two elements 7 apart): dx = y (dy - sum(dy y))
    from the float y, whose last bit at y ~ 1 moves dx by ~6e-8 dy, against a gradient ~5e-4 and the runner's 1e-5 of
    the largest gradient. normrt's errors (1.8e-8 to 4.4e-8 on the CPU, up to 6.9e-8 on the device, whose sums are
    float) and PyTorch's float32 ones (9e-9 to 1.4e-7) are of that size (2026-12-04, session 42).
 Fixed in normrt after these draws (session 42): conv_transpose refused output_padding at or above the stride (below a
 larger dilation); cross_entropy with label smoothing and one class gave a loss and gradient of ~1e-17, not 0;
-smooth_l1_loss's mean gradient rounded (norm (x - t)) / beta, not PyTorch's norm ((x - t) / beta).
+smooth_l1_loss's mean gradient rounded (norm (x - t)) / beta, not PyTorch's norm ((x - t) / beta); circular padding
+cropped to an empty dimension was refused.
 """
 import argparse
 import importlib
@@ -63,7 +69,7 @@ sys.path.insert(0, HERE)
 
 FOLDER = {"bn": "data", "bn_mixed": "data_bn_mixed", "pool": "data_pool", "interpolate": "data_interpolate",
           "conv": "data_conv", "conv_transpose": "data_conv_transpose", "norms": "data_norms", "losses": "data_losses",
-          "pointwise_loss": "data_pointwise_loss"}
+          "pointwise_loss": "data_pointwise_loss", "activation": "data_activation", "pad": "data_pad"}
 
 
 def bn_cases(rng, count, seed):
@@ -352,6 +358,53 @@ def pointwise_loss_case(rng):
     return case
 
 
+def activation_cases(rng, count, seed, generator):
+    """The activations of make_golden_activation.py with drawn arguments, on inputs of a drawn scale."""
+    torch = generator.torch
+    g = torch.Generator().manual_seed(seed)
+    functions = {}
+    for name, fn, _, module in generator.CASES:
+        functions.setdefault(name, (fn, module))
+    cases = {}
+    while len(cases) < count:
+        name = rng.choice(sorted(functions))
+        fn, module = functions[name]
+        args = {"leaky_relu": lambda: [rng.choice([0.0, 1e-3, 0.01, 0.3, -0.5, 1.0, 2.0])],
+                "elu": lambda: [rng.choice([0.0, 0.1, 1.0, 3.0, -1.0])],
+                "celu": lambda: [rng.choice([0.1, 0.5, 1.5, 4.0, -1.0])],
+                "gelu": lambda: [rng.choice(["none", "tanh"])],
+                "softplus": lambda: [rng.choice([1, 2, 0.5, -1, 3.7, 100]), rng.choice([20, 1, 5, 0.5, 40])],
+                "hardtanh": lambda: sorted(rng.sample([-3.0, -1.0, -0.5, 0.0, 0.25, 1.0, 2.0], 2))}.get(name, list)()
+        if name == "hardtanh" and rng.random() < 0.2:
+            args.reverse()  # min_val > max_val: the functional form only
+        try:
+            case = generator.run_case(g, name, fn, args, None if args[:1] > args[1:2] else module,
+                                      scale=rng.choice([0.01, 1.0, 4.0, 30.0]))
+        except (RuntimeError, ValueError, ZeroDivisionError):
+            continue
+        if not all(math.isfinite(v) for key in ("y", "dx") for v in case[key]):  # JSON has no infinities
+            print(f"skipped: {name}{args} reaches infinity on finite inputs", file=sys.stderr)
+            continue
+        cases[f"a{seed}_{len(cases)}"] = case
+    return cases
+
+
+def pad_cases(rng, count, seed, generator):
+    """F.pad of every mode with drawn shapes and pads, negative (cropping) ones too."""
+    g = generator.torch.Generator().manual_seed(seed)
+    cases = {}
+    while len(cases) < count:
+        mode = rng.choice(["constant", "reflect", "replicate", "circular"])
+        shape = [rng.choice([1, 1, 2, 3, 5, 8]) for _ in range(rng.randint(1, 5))]
+        pad = [rng.randint(-2, 4) for _ in range(2 * rng.randint(1, min(3, len(shape))))]
+        try:
+            case = generator.pad_case(g, shape, pad, mode, rng.choice([0.0, -1.5, 3.0]) if mode == "constant" else None)
+        except (RuntimeError, ValueError, NotImplementedError, IndexError):
+            continue
+        cases[f"p{seed}_{len(cases)}"] = case
+    return cases
+
+
 def drawn_until_accepted(run, rng, count, prefix, draw, out):
     """COUNT cases written by run(name, case), drawing again where PyTorch refuses the configuration."""
     cases = {}
@@ -404,6 +457,14 @@ def main():
         cases = losses_cases(rng, args.count, args.seed, generator)
         with open(os.path.join(out, "cases.json"), "w") as f:
             json.dump(cases, f, indent=1, allow_nan=False)
+    elif args.kind == "activation":
+        cases = activation_cases(rng, args.count, args.seed, importlib.import_module("make_golden_activation"))
+        with open(os.path.join(out, "cases.json"), "w") as f:
+            json.dump(cases, f, allow_nan=False)
+    elif args.kind == "pad":
+        cases = pad_cases(rng, args.count, args.seed, importlib.import_module("make_golden_pad"))
+        with open(os.path.join(out, "cases.json"), "w") as f:
+            json.dump(cases, f, allow_nan=False)
     elif args.kind == "interpolate":
         generator = importlib.import_module("make_golden_interpolate")
         generator.OUT = out
