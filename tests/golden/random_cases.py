@@ -3,6 +3,7 @@
 
   /usr/bin/python3 tests/golden/random_cases.py KIND SEED COUNT DIR
   KIND: bn | bn_mixed | pool | interpolate | conv | conv_transpose | norms | losses | pointwise_loss | activation | pad
+        | optim
 
 Writes COUNT cases drawn from SEED in the format of the kind's generator (make_golden*.py, whose case runner it
 reuses) into a golden tree at DIR: DIR/data (or DIR/data_<kind>) holds the new cases, the other data_* folders link to
@@ -12,7 +13,8 @@ the committed ones. Replay them with the runners that read that tree, on the CPU
   NORMRT_GOLDEN_DIR=DIR/data build/tests/normrt_emudev_gpu_tests --gtest_filter='PyTorch/CudaGolden.*'
   (bn_mixed: *MixedGolden*, pool: *PoolGolden*, interpolate: *InterpolateGolden*, conv: *ConvGolden*:-*Transpose*,
   conv_transpose: *ConvTransposeGolden*, norms: *NormsGolden*, losses: *LossesGolden*,
-  pointwise_loss: *PointwiseLossGolden*, activation: *ActivationGolden*, pad: *PadGolden*)
+  pointwise_loss: *PointwiseLossGolden*, activation: *ActivationGolden*, pad: *PadGolden*; optim: *NnGolden* with
+  NORMRT_GOLDEN_NN_DIR=DIR/data_nn in place of NORMRT_GOLDEN_DIR)
 
 The draws cover what the committed cases pick by hand: C = 1, odd and size-1 spatial axes, N * spatial = 2, means
 far from zero, momentum None / 0 / 1, eps, affine and track_running_stats off, train/eval sequences with changing
@@ -29,7 +31,9 @@ binary_cross_entropy_with_logits and mse_loss, every reduction, (N, C, d...) and
 weights, kl_div with log targets and special values, over whole vectors of 32 elements as the generator takes them
 (pointwise_loss); the activations with drawn slopes, alphas (negative too), softplus beta and threshold, hardtanh
 bounds (reversed too), on inputs from 0.01 to 30 in scale (activation); F.pad in every mode over 1 to 5 dimensions,
-cropping pads too (pad).
+cropping pads too (pad); every optimizer of the nn runner with drawn learning rates, weight decay, momentum,
+dampening, nesterov, betas (beta1 = 0 too), eps, amsgrad, alpha, centered, lr_decay, initial accumulator and rho,
+over 1 to 12 steps (optim; not centered RMSprop with alpha 0, whose g^2 - g^2 is rounding noise).
 Configurations PyTorch refuses are drawn again. Not run in CI: a failure is a lead to read, not a verdict, because
 the reference is PyTorch's own arithmetic where its generator takes it (the bn kind is computed in float64). Known
 disagreements, each traced to PyTorch's side (2026-12-04, session 41):
@@ -69,7 +73,8 @@ sys.path.insert(0, HERE)
 
 FOLDER = {"bn": "data", "bn_mixed": "data_bn_mixed", "pool": "data_pool", "interpolate": "data_interpolate",
           "conv": "data_conv", "conv_transpose": "data_conv_transpose", "norms": "data_norms", "losses": "data_losses",
-          "pointwise_loss": "data_pointwise_loss", "activation": "data_activation", "pad": "data_pad"}
+          "pointwise_loss": "data_pointwise_loss", "activation": "data_activation", "pad": "data_pad",
+          "optim": "data_nn"}
 
 
 def bn_cases(rng, count, seed):
@@ -405,6 +410,70 @@ def pad_cases(rng, count, seed, generator):
     return cases
 
 
+def optimizer_options(rng):
+    """An optimizer of the nn runner's (its name's prefix) and drawn options, edge values included."""
+    choice = rng.choice
+    name = choice(["sgd", "adam", "adamw", "adadelta", "rmsprop", "adagrad", "adamax", "radam"])
+    o = {"lr": choice([1e-3, 0.01, 0.1, 1.0])}
+    if rng.random() < 0.5:
+        o["weight_decay"] = choice([0.0, 1e-4, 0.1, 1.0])
+    if name == "sgd":
+        if rng.random() < 0.7:
+            o["momentum"] = choice([0.0, 0.5, 0.9, 0.99])
+        if o.get("momentum", 0) > 0 and rng.random() < 0.4:
+            o["nesterov"] = True
+        elif rng.random() < 0.4:
+            o["dampening"] = choice([0.1, 0.5, 1.0])
+    elif name in ("adam", "adamw", "adamax", "radam"):
+        if rng.random() < 0.6:
+            o["betas"] = [choice([0.0, 0.5, 0.9]), choice([0.5, 0.9, 0.999, 0.9999])]
+        if rng.random() < 0.4:
+            o["eps"] = choice([1e-8, 1e-3, 1e-12])
+        if name in ("adam", "adamw") and rng.random() < 0.4:
+            o["amsgrad"] = True
+    elif name == "adadelta":  # the runner passes all three
+        o.update(rho=choice([0.0, 0.5, 0.9, 0.99]), eps=choice([1e-6, 1e-3]), weight_decay=o.get("weight_decay", 0.0))
+    elif name == "rmsprop":
+        if rng.random() < 0.5:
+            o["alpha"] = choice([0.0, 0.5, 0.99])
+        if rng.random() < 0.4:
+            o["eps"] = choice([1e-8, 1e-3])
+        if rng.random() < 0.5:
+            o["momentum"] = choice([0.0, 0.5, 0.9])
+        # Centered with alpha 0 takes the square root of g^2 - g^2, PyTorch's fused multiply-add residue (NaN where
+        # negative): rounding noise, not a reference.
+        if rng.random() < 0.5 and o.get("alpha") != 0.0:
+            o["centered"] = True
+    elif name == "adagrad":
+        if rng.random() < 0.5:
+            o["lr_decay"] = choice([0.0, 0.1, 1.0])
+        if rng.random() < 0.4:
+            o["initial_accumulator_value"] = choice([0.0, 0.1, 2.0])
+        if rng.random() < 0.4:
+            o["eps"] = choice([1e-10, 1e-3])
+    return name, o
+
+
+def optim_cases(rng, count, seed, generator, out):
+    """Optimizer trajectories of drawn options over 1 to 12 steps, as make_golden_nn.py's optimizer cases."""
+    torch = generator.torch
+    classes = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
+               "adadelta": torch.optim.Adadelta, "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad,
+               "adamax": torch.optim.Adamax, "radam": torch.optim.RAdam}
+    generator.OUT = out
+    torch.manual_seed(seed)
+    manifest = []
+    while len(manifest) < count:
+        name, options = optimizer_options(rng)
+        kwargs = {k: tuple(v) if k == "betas" else v for k, v in options.items()}
+        entry = generator.optimizer_case(f"{name}_{seed}_{len(manifest)}", classes[name], kwargs,
+                                         steps=rng.randint(1, 12))
+        entry["optimizer"] = name  # the runner picks the class by the name's prefix
+        entry.setdefault("steps", 5)
+        manifest.append(entry)
+    return {"cases": manifest}
+
+
 def drawn_until_accepted(run, rng, count, prefix, draw, out):
     """COUNT cases written by run(name, case), drawing again where PyTorch refuses the configuration."""
     cases = {}
@@ -465,6 +534,10 @@ def main():
         cases = pad_cases(rng, args.count, args.seed, importlib.import_module("make_golden_pad"))
         with open(os.path.join(out, "cases.json"), "w") as f:
             json.dump(cases, f, allow_nan=False)
+    elif args.kind == "optim":
+        cases = optim_cases(rng, args.count, args.seed, importlib.import_module("make_golden_nn"), out)
+        with open(os.path.join(out, "cases.json"), "w") as f:
+            json.dump(cases, f, indent=1, allow_nan=False)
     elif args.kind == "interpolate":
         generator = importlib.import_module("make_golden_interpolate")
         generator.OUT = out
