@@ -100,8 +100,11 @@ Transposed resolve(const Shape& input, const Shape& weight, const Shape* bias, c
     out_sizes.push_back(out);
     too_small = too_small || out <= 0;
   }
-  NORMRT_CHECK(!too_small, "Given input size per channel: (", sizes_by_x(in_sizes),
-               "). Calculated output size per channel: (", sizes_by_x(out_sizes), "). Output size is too small");
+  // PyTorch runs a 1-d transposed convolution as a 2-d one of height 1, and reports it so.
+  const std::string height = spatial == 1 ? "1 x " : "";
+  NORMRT_CHECK(!too_small, "Given input size per channel: (", height, sizes_by_x(in_sizes),
+               "). Calculated output size per channel: (", height, sizes_by_x(out_sizes),
+               "). Output size is too small");
   if (batched) t.output.push_back(input[0]);
   t.output.push_back(out_channels);
   t.output.insert(t.output.end(), out_sizes.begin(), out_sizes.end());

@@ -35,9 +35,10 @@ void expand(const std::vector<int64_t>& values, int spatial, int64_t fill, int64
   for (int d = 0; d < spatial; ++d) out[3 - spatial + d] = values.size() == 1 ? values[0] : values[d];
 }
 
+// "CxHxW"; a 1-d pooling as "Cx1xW", as PyTorch reports it (its 1-d poolings run as 2-d ones of height 1).
 std::string joined(const int64_t* v, int spatial, int64_t lead) {
   std::ostringstream os;
-  os << lead;
+  os << lead << (spatial == 1 ? "x1" : "");
   for (int d = 3 - spatial; d < 3; ++d) os << 'x' << v[d];
   return os.str();
 }
@@ -86,6 +87,10 @@ poolmath::PoolGeometry resolve_pool(const Tensor& input, int spatial, const Pool
   g.planes = 1;
   for (int64_t d = 0; d < first_spatial; ++d) g.planes *= input.size(d);
   for (int d = 0; d < spatial; ++d) g.in[3 - spatial + d] = input.size(first_spatial + d);
+  if (!max && spatial == 3)  // PyTorch's avg_pool3d takes no window larger than the unpadded input
+    NORMRT_CHECK(g.in[0] >= g.kernel[0] && g.in[1] >= g.kernel[1] && g.in[2] >= g.kernel[2],
+                 "input image (T: ", g.in[0], " H: ", g.in[1], " W: ", g.in[2],
+                 ") smaller than kernel size (kT: ", g.kernel[0], " kH: ", g.kernel[1], " kW: ", g.kernel[2], ")");
   bool too_small = false;
   for (int d = 0; d < 3; ++d) {
     // PyTorch's pooling_output_shape: the last window must start inside the input or its left padding.

@@ -166,6 +166,10 @@ TEST(ConvTranspose, RefusesWhatPyTorchRefuses) {
   EXPECT_TRUE(throws_with([&] { ops::conv_transpose(zeros({1, 4, 1, 1}), zeros({4, 3, 3, 3}), Tensor(), p); },
                           "Given input size per channel: (1 x 1). Calculated output size per channel: (-1 x -1). "
                           "Output size is too small"));
+  p.padding = {4};
+  EXPECT_TRUE(throws_with([&] { ops::conv_transpose(zeros({1, 2, 2}), zeros({2, 3, 5}), Tensor(), p); },
+                          "Given input size per channel: (1 x 2). Calculated output size per channel: (1 x -2). "
+                          "Output size is too small"));  // 1-d, reported as PyTorch's 2-d of height 1
   p = {};
   p.groups = 3;
   EXPECT_TRUE(throws_with([&] { ops::conv_transpose(zeros({1, 4, 8, 8}), zeros({4, 3, 3, 3}), Tensor(), p); },

@@ -161,6 +161,7 @@ TEST(Pool, GlobalAverageIsTheKernelsWindowSum) {
     for (const auto& [adaptive, channels_last] : {std::pair{true, false}, std::pair{false, false},
                                                    std::pair{true, has_channels_last},
                                                    std::pair{false, has_channels_last}}) {
+      if (!adaptive && spatial == 3) continue;  // avg_pool3d takes no window larger than the input
       const Tensor input = channels_last ? testing::to_channels_last(x) : x;
       const auto y = (adaptive ? ops::adaptive_avg_pool(input, spatial, std::vector<int64_t>(spatial, 1))
                                : ops::avg_pool(input, spatial, padded))
@@ -414,6 +415,19 @@ TEST(Pool, RefusesBadArgumentsWithPyTorchsWords) {
                           "Given input size: (3x2x2). Calculated output size: (3x0x0). Output size is too small"));
   EXPECT_TRUE(throws_with([&] { ops::avg_pool(zeros({3, 2, 2}), 2, params({3}, none)); },
                           "Given input size: (3x2x2). Calculated output size: (3x0x0). Output size is too small"));
+  EXPECT_TRUE(throws_with([&] { ops::avg_pool(zeros({2, 2, 3}), 1, params({5}, none)); },
+                          "Given input size: (2x1x3). Calculated output size: (2x1x0). Output size is too small"));
+  EXPECT_TRUE(throws_with([&] { ops::max_pool(zeros({2, 3}), 1, params({5}, none)); },
+                          "Given input size: (2x1x3). Calculated output size: (2x1x0). Output size is too small"));
+  // avg_pool3d takes no window larger than the unpadded input, even where the padding would make room for it.
+  EXPECT_TRUE(throws_with([&] { ops::avg_pool(zeros({1, 2, 1, 9, 9}), 3, params({2, 1, 1}, none)); },
+                          "input image (T: 1 H: 9 W: 9) smaller than kernel size (kT: 2 kH: 1 kW: 1)"));
+  EXPECT_TRUE(throws_with(
+      [&] { ops::avg_pool(zeros({2, 3, 4, 2}), 3, params({3, 1, 5}, [](auto& p) { p.padding = {0, 0, 2}; })); },
+      "input image (T: 3 H: 4 W: 2) smaller than kernel size (kT: 3 kH: 1 kW: 5)"));
+  EXPECT_EQ(ops::max_pool(zeros({1, 2, 1, 9, 9}), 3, params({2, 1, 1}, [](auto& p) { p.padding = {1, 0, 0}; }))
+                .output.sizes(),
+            (Shape{1, 2, 1, 9, 9}));  // max_pool3d does take it
   EXPECT_TRUE(throws_with([&] { ops::max_pool(zeros({2, 0, 4, 4}), 2, params({2}, none)); },
                           "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, but "
                           "got:[2, 0, 4, 4]"));
