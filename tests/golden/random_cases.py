@@ -16,6 +16,12 @@ the committed ones. Replay them with the runners that read that tree, on the CPU
   pointwise_loss: *PointwiseLossGolden*, activation: *ActivationGolden*, pad: *PadGolden*; optim: *NnGolden* with
   NORMRT_GOLDEN_NN_DIR=DIR/data_nn in place of NORMRT_GOLDEN_DIR)
 
+With --refused TEST_BINARY (conv, conv_transpose, pool), the draws PyTorch refuses are kept instead, with zero inputs,
+and replayed through TEST_BINARY's runner for the kind: it prints each one that normrt does not refuse in PyTorch's
+words (a refusal parity check; seed 9, 800 draws each, 2026-12-04: every refusal matched but the module's
+output_size refusal for an unbatched input, where PyTorch 1.13 prints input.size()[2:], the sizes after the first
+spatial one, and normrt the spatial sizes).
+
 The draws cover what the committed cases pick by hand: C = 1, odd and size-1 spatial axes, N * spatial = 2, means
 far from zero, momentum None / 0 / 1, eps, affine and track_running_stats off, train/eval sequences with changing
 batch sizes (bn); every dtype x parameter dtype x memory format x fusion (bn_mixed); every pooling kind with
@@ -66,6 +72,8 @@ import json
 import math
 import os
 import random
+import re
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -489,13 +497,69 @@ def drawn_until_accepted(run, rng, count, prefix, draw, out):
         json.dump(cases, f, indent=1)
 
 
+def refused_inputs(kind, case, folder):
+    """Zero inputs of a refused configuration's shapes (dy a placeholder): what the kind's runner loads before its op
+    call, which should throw."""
+    import numpy as np
+    os.makedirs(folder)
+    shape = case["input"]
+    arrays = {"x": shape, "dy": [1]}
+    if kind in ("conv", "conv_transpose"):
+        spatial = case["spatial"] if kind == "conv_transpose" else len(shape) - 2
+        kernel = case["kernel"] if isinstance(case["kernel"], list) else [case["kernel"]] * spatial
+        groups, channels = case.get("groups", 1), shape[-spatial - 1]
+        arrays["weight"] = ([case["out"], channels // groups] if kind == "conv" else
+                            [channels, case["out"] // groups]) + kernel
+        arrays["bias"] = [case["out"]]
+    for key, dims in arrays.items():
+        np.save(os.path.join(folder, key + ".npy"), np.zeros(dims, np.float32))
+
+
+def drawn_refusals(run, rng, count, prefix, draw, out, kind, binary):
+    """Of COUNT draws, the configurations PyTorch refuses, replayed through the kind's runner in `binary` (each test
+    then fails with normrt's exception): prints those where normrt's message differs from PyTorch's, or is none."""
+    cases, expected = {}, {}
+    for i in range(count):
+        case = draw(rng)
+        try:
+            run(f"{prefix}_probe", case)
+        except (RuntimeError, ValueError) as e:
+            name = f"{prefix}_{i}"
+            cases[name], expected[name] = case, str(e).split("\n")[0].strip()
+            refused_inputs(kind, case, os.path.join(out, name))
+    with open(os.path.join(out, "cases.json"), "w") as f:
+        json.dump(cases, f, indent=1)
+    suite = {"conv": "PyTorch/ConvGolden.*", "conv_transpose": "PyTorch/ConvTransposeGolden.*",
+             "pool": "PyTorch/PoolGolden.*"}[kind]
+    log = subprocess.run([binary, f"--gtest_filter={suite}"], capture_output=True, text=True,
+                         env=dict(os.environ, NORMRT_GOLDEN_DIR=os.path.join(os.path.dirname(out), "data"))).stdout
+    thrown, current = {}, None
+    for line in log.splitlines():
+        started = re.match(r"\[ RUN      \] .*/(\S+)$", line)
+        current = started.group(1) if started else current
+        message = re.search(r'C\+\+ exception with description "(.*)" thrown', line)
+        if message and current:
+            thrown[current] = re.sub(r" \(src/[^()]*\)$", "", message.group(1))
+    for name, case in cases.items():
+        if thrown.get(name) != expected[name]:
+            print(f"{name} {case}\n  PyTorch: {expected[name]}\n  normrt:  {thrown.get(name)}")
+    print(f"{len(cases)} of {count} draws refused by PyTorch; normrt threw on {len(thrown)}, "
+          f"{sum(thrown.get(n) == expected[n] for n in cases)} in PyTorch's words")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("kind", choices=sorted(FOLDER))
     parser.add_argument("seed", type=int)
     parser.add_argument("count", type=int)
     parser.add_argument("dir")
+    parser.add_argument("--refused", metavar="TEST_BINARY",
+                        help="conv, conv_transpose, pool: keep the draws PyTorch refuses instead, replay them through "
+                        "TEST_BINARY (build/tests/normrt_cpu_tests) and print where normrt does not refuse them in "
+                        "PyTorch's words")
     args = parser.parse_args()
+    if args.refused and args.kind not in ("conv", "conv_transpose", "pool"):
+        sys.exit("--refused: conv, conv_transpose or pool")
     root = os.path.abspath(args.dir)
     out = os.path.join(root, FOLDER[args.kind])
     if os.path.lexists(out):
@@ -550,6 +614,9 @@ def main():
                 "pointwise_loss": pointwise_loss_case}[args.kind]
         run = generator.run_case if args.kind == "norms" else generator.run
         prefix = {"conv_transpose": "t", "pointwise_loss": "e"}.get(args.kind, args.kind[0])
+        if args.refused:
+            drawn_refusals(run, rng, args.count, f"{prefix}{args.seed}", draw, out, args.kind, args.refused)
+            return
         drawn_until_accepted(run, rng, args.count, f"{prefix}{args.seed}", draw, out)
     with open(os.path.join(out, "cases.json")) as f:  # interpolate's names can coincide: fewer cases then
         written = json.load(f)
