@@ -21,14 +21,43 @@ inline std::vector<std::string> norms_golden_case_names() {
 
 // The reference is exact (float64); float32 arithmetic cannot beat the float32-mean floor: the mean of values near
 // m carries an error of up to ulp(m) / 2, which x-hat divides by the standard deviation. Tolerances are that floor
-// (with margin) or 1e-5, relative to the larger of 1 and the largest expected magnitude. `x` is the case's input
-// (the floor taken over all of it: an upper bound for the per-instance floors when the instances share a scale).
-inline double norms_tolerance(const Tensor& x) {
-  const auto values = to_double(x);
+// (with margin) or 1e-5, relative to the larger of 1 and the largest expected magnitude. `x` is the case's input; the
+// floor is the largest over the whole of it and over each group the case normalises (its contiguous runs of
+// norms_group_size(c, x) elements; their variance plus eps): two values at mean 100 normalised on their own carry
+// their mean's rounding over their own spread.
+inline double norms_floor(const std::vector<double>& values, std::size_t first, std::size_t count, double eps) {
   double mean = 0, var = 0, largest = 0;
-  for (double v : values) mean += v / static_cast<double>(values.size()), largest = std::max(largest, std::fabs(v));
-  for (double v : values) var += (v - mean) * (v - mean) / static_cast<double>(values.size());
-  const double floor = largest * std::ldexp(1.0, -24) / std::sqrt(var);
+  for (std::size_t i = first; i < first + count; ++i)
+    mean += values[i] / static_cast<double>(count), largest = std::max(largest, std::fabs(values[i]));
+  for (std::size_t i = first; i < first + count; ++i)
+    var += (values[i] - mean) * (values[i] - mean) / static_cast<double>(count);
+  return largest * std::ldexp(1.0, -24) / std::sqrt(var + eps);
+}
+
+// The elements each statistic of case c covers, contiguous in x: 0 where the statistics are not x's own (eval with
+// running statistics).
+inline int64_t norms_group_size(const nlohmann::json& c, const Shape& x) {
+  int64_t numel = 1;
+  for (int64_t v : x) numel *= v;
+  if (c["kind"] == "layer" || c["kind"] == "layer_fn") {
+    int64_t size = 1;
+    for (int64_t v : c["normalized_shape"].get<Shape>()) size *= v;
+    return size;
+  }
+  if (c["kind"] == "group" || c["kind"] == "group_fn")
+    return numel / std::max<int64_t>(1, x[0] * c["groups"].get<int64_t>());
+  if (c.value("eval", false) && c["track"].get<bool>()) return 0;
+  int64_t plane = 1;
+  for (std::size_t d = x.size() - c["spatial_dims"].get<std::size_t>(); d < x.size(); ++d) plane *= x[d];
+  return plane;
+}
+
+inline double norms_tolerance(const Tensor& x, int64_t group_size = 0, double eps = 0) {
+  const auto values = to_double(x);
+  double floor = norms_floor(values, 0, values.size(), 0.0);
+  const auto group = static_cast<std::size_t>(group_size);
+  for (std::size_t first = 0; group > 0 && first + group <= values.size(); first += group)
+    floor = std::max(floor, norms_floor(values, first, group, eps));
   return std::max(1e-5, 8 * floor);
 }
 
@@ -73,7 +102,7 @@ inline void run_instance_norm_golden_case(const std::string& name, const nlohman
   }
   module->to(device);
   module->train(!c.value("eval", false));
-  const double tol = norms_tolerance(npy("x"));
+  const double tol = norms_tolerance(npy("x"), norms_group_size(c, npy("x").sizes()), c["eps"].get<double>());
   auto check = [&](const Tensor& actual, const std::string& key) {
     expect_norms_close(actual, npy(key), device, tol, name + ": " + key);
   };
@@ -106,7 +135,7 @@ inline void run_functional_norm_golden_case(const std::string& name, const nlohm
   const Tensor x = npy("x").to(device), dy = npy("dy").to(device);
   const Tensor weight = c["weight"].get<bool>() ? npy("weight").to(device) : Tensor();
   const Tensor bias = c["bias"].get<bool>() ? npy("bias").to(device) : Tensor();
-  const double eps = c["eps"].get<double>(), tol = norms_tolerance(npy("x"));
+  const double eps = c["eps"].get<double>(), tol = norms_tolerance(npy("x"), norms_group_size(c, x.sizes()), eps);
   auto check = [&](const Tensor& actual, const std::string& key) {
     expect_norms_close(actual, npy(key), device, tol, name + ": " + key);
   };
@@ -162,7 +191,7 @@ inline void run_norms_golden_case(const std::string& name, const Device& device)
   const Tensor y = module->forward(npy("x").to(device));
   const Tensor dx = module->backward(npy("dy").to(device));
   EXPECT_EQ(y.device(), device);
-  const double tol = norms_tolerance(npy("x"));
+  const double tol = norms_tolerance(npy("x"), norms_group_size(c, npy("x").sizes()), c["eps"].get<double>());
   auto check = [&](const Tensor& actual, const std::string& key) {
     const auto expected = to_double(npy(key));
     EXPECT_TRUE(all_close(actual.to_vector(), expected, tol, tol, std::max(1.0, max_abs(expected))))
