@@ -74,6 +74,8 @@ Plan plan(const Shape& in, MemoryFormat format, const InterpolateOptions& o) {
   const bool has_size = !o.size().empty(), has_scale = !o.scale_factor().empty();
   NORMRT_CHECK(!(has_size && has_scale), "only one of size or scale_factor should be defined");
   NORMRT_CHECK(has_size || has_scale, "either size or scale_factor should be defined");
+  NORMRT_CHECK(!(has_size && o.recompute_scale_factor()),
+               "recompute_scale_factor is not meaningful with an explicit size.");
   const int axes = dims - 2;
   const Shape spatial(in.begin() + 2, in.end());
   if (has_size && !o.broadcast())
@@ -132,7 +134,9 @@ Plan plan(const Shape& in, MemoryFormat format, const InterpolateOptions& o) {
     a.out = out_spatial[static_cast<std::size_t>(d)];
     a.align_corners = align;
     // PyTorch's area_pixel_compute_scale / compute_scales_value, in float.
-    const double factor = has_scale ? o.scale_factor()[o.broadcast() ? 0 : static_cast<std::size_t>(d)] : 0.0;
+    const double factor = has_scale && !o.recompute_scale_factor()
+                              ? o.scale_factor()[o.broadcast() ? 0 : static_cast<std::size_t>(d)]
+                              : 0.0;
     if ((linear || cubic) && align)
       a.step = a.out > 1 ? static_cast<float>(a.in - 1) / static_cast<float>(a.out - 1) : 0.0f;
     else

@@ -40,6 +40,7 @@ inline ops::InterpolateOptions interpolate_options_of(const nlohmann::json& c) {
   if (c["scale_factor"].is_array()) o.scale_factor(c["scale_factor"].get<std::vector<double>>());
   if (c["scale_factor"].is_number()) o.scale_factor(c["scale_factor"].get<double>());
   if (c["align_corners"].is_boolean()) o.align_corners(c["align_corners"].get<bool>());
+  o.recompute_scale_factor(c.value("recompute_scale_factor", false));
   return o;
 }
 

@@ -168,6 +168,8 @@ TEST(Interpolate, RefusesBadArgumentsWithPyTorchsWords) {
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O()); }, "either size or scale_factor should be defined"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(2).scale_factor(2.0)); },
                           "only one of size or scale_factor should be defined"));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(3).recompute_scale_factor(true)); },
+                          "recompute_scale_factor is not meaningful with an explicit size."));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(4).mode(M::Area).align_corners(false)); },
                           "align_corners option can only be set with the interpolating modes"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(4).align_corners(true)); },

@@ -21,7 +21,7 @@ const char* interpolate_mode_name(InterpolateMode mode);  // PyTorch's spelling:
 
 // Exactly one of size and scale_factor; a single value applies to every spatial dimension, a list has one per
 // dimension. With a scale factor the output size is floor(input size * factor) and the positions use 1 / factor (as
-// PyTorch with recompute_scale_factor unset).
+// PyTorch with recompute_scale_factor unset) or, with recompute_scale_factor(true), input size / output size.
 class InterpolateOptions {
  public:
   InterpolateOptions& size(int64_t s) { return size(std::vector<int64_t>{s}, true); }
@@ -37,12 +37,20 @@ class InterpolateOptions {
     align_corners_ = a;
     return *this;
   }
+  // With a scale factor, the positions from the output size it gives (as if that size had been asked for) rather
+  // than from 1 / factor: PyTorch's recompute_scale_factor=True. Not with a size ("recompute_scale_factor is not
+  // meaningful with an explicit size.").
+  InterpolateOptions& recompute_scale_factor(bool r) {
+    recompute_scale_factor_ = r;
+    return *this;
+  }
 
   const std::vector<int64_t>& size() const { return size_; }
   const std::vector<double>& scale_factor() const { return scale_factor_; }
   bool broadcast() const { return broadcast_; }  // one value for every dimension
   InterpolateMode mode() const { return mode_; }
   const std::optional<bool>& align_corners() const { return align_corners_; }
+  bool recompute_scale_factor() const { return recompute_scale_factor_; }
 
  private:
   InterpolateOptions& size(std::vector<int64_t> s, bool broadcast) {
@@ -60,6 +68,7 @@ class InterpolateOptions {
   bool broadcast_ = false;
   InterpolateMode mode_ = InterpolateMode::Nearest;
   std::optional<bool> align_corners_;
+  bool recompute_scale_factor_ = false;
 };
 
 Tensor interpolate(const Tensor& input, const InterpolateOptions& options);
