@@ -56,7 +56,7 @@ def flat(t):
     return t.detach().double().reshape(-1).tolist()
 
 
-def module_of(kind, size, scale, mode, align_corners, recompute=()):
+def module_of(kind, size, scale, mode, align_corners, recompute=False):
     size = tuple(size) if isinstance(size, list) else size
     scale = tuple(scale) if isinstance(scale, list) else scale
     if kind == "UpsamplingNearest2d":
@@ -70,7 +70,8 @@ def module_of(kind, size, scale, mode, align_corners, recompute=()):
 def main():
     g = torch.Generator().manual_seed(1203)
     cases = {}
-    for shape, mode, size, scale, align_corners, module, *recompute in CASES:
+    for shape, mode, size, scale, align_corners, module, *rest in CASES:
+        recompute = bool(rest and rest[0])
         x32 = torch.randn(shape, generator=g)
         args = dict(size=tuple(size) if isinstance(size, list) else size,
                     scale_factor=tuple(scale) if isinstance(scale, list) else scale, mode=mode)

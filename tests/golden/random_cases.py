@@ -26,20 +26,21 @@ The draws cover what the committed cases pick by hand: C = 1, odd and size-1 spa
 far from zero, momentum None / 0 / 1, eps, affine and track_running_stats off, train/eval sequences with changing
 batch sizes (bn); every dtype x parameter dtype x memory format x fusion (bn_mixed); every pooling kind with
 padding, stride, dilation, ceil_mode, count_include_pad, divisor_override and ties (pool); every mode by size and by
-scale, align_corners both ways (interpolate); groups, depthwise, padding 'same'/'valid', stride, dilation (conv);
-groups, stride, dilation, output_padding up to below max(stride, dilation), the module's output_size, unbatched
-input, no bias (conv_transpose); LayerNorm over the last one to three axes, GroupNorm with every divisor of C as the
-group count, InstanceNorm batched or not, tracked or not, in train or eval, and the functional forms with weight or
-bias alone (norms); softmax over any dimension of inputs offset by up to -1000, nll_loss and cross_entropy with
-ignore_index (every row ignored too), label smoothing up to 1, class weights, class probabilities,
-binary_cross_entropy_with_logits and mse_loss, every reduction, (N, C, d...) and channels-last inputs, C = 1
-(losses); every elementwise loss and reduction with beta and delta off powers of two, broadcast binary cross-entropy
-weights, kl_div with log targets and special values, over whole vectors of 32 elements as the generator takes them
-(pointwise_loss); the activations with drawn slopes, alphas (negative too), softplus beta and threshold, hardtanh
-bounds (reversed too), on inputs from 0.01 to 30 in scale (activation); F.pad in every mode over 1 to 5 dimensions,
-cropping pads too (pad); every optimizer of the nn runner with drawn learning rates, weight decay, momentum,
-dampening, nesterov, betas (beta1 = 0 too), eps, amsgrad, alpha, centered, lr_decay, initial accumulator and rho,
-over 1 to 12 steps (optim; not centered RMSprop with alpha 0, whose g^2 - g^2 is rounding noise).
+scale, align_corners both ways, recompute_scale_factor (interpolate); groups, depthwise, padding 'same'/'valid',
+stride, dilation (conv); groups, stride, dilation, output_padding up to below max(stride, dilation), the module's
+output_size, unbatched input, no bias (conv_transpose); LayerNorm over the last one to three axes, GroupNorm with
+every divisor of C as the group count, InstanceNorm batched or not, tracked or not, in train or eval, and the
+functional forms with weight or bias alone (norms); softmax over any dimension of inputs offset by up to -1000,
+nll_loss and cross_entropy with ignore_index (every row ignored too), label smoothing up to 1, class weights, class
+probabilities, binary_cross_entropy_with_logits and mse_loss, every reduction, (N, C, d...) and channels-last
+inputs, C = 1 (losses); every elementwise loss and reduction with beta and delta off powers of two, broadcast binary
+cross-entropy weights, kl_div with log targets and special values, over whole vectors of 32 elements as the
+generator takes them (pointwise_loss); the activations with drawn slopes, alphas (negative too), softplus beta and
+threshold, hardtanh bounds (reversed too), on inputs from 0.01 to 30 in scale (activation); F.pad in every mode over
+1 to 5 dimensions, cropping pads too (pad); every optimizer of the nn runner with drawn learning rates, weight
+decay, momentum, dampening, nesterov, betas (beta1 = 0 too), eps, amsgrad, alpha, centered, lr_decay, initial
+accumulator and rho, over 1 to 12 steps (optim; not centered RMSprop with alpha 0, whose g^2 - g^2 is rounding
+noise).
 Configurations PyTorch refuses are drawn again. Not run in CI: a failure is a lead to read, not a verdict, because
 the reference is PyTorch's own arithmetic where its generator takes it (the bn kind is computed in float64). Known
 disagreements, each traced to PyTorch's side (2026-12-04, session 41):
@@ -211,7 +212,7 @@ def interpolate_case(rng):
             if any(int(s * f) < 1 for s, f in zip(shape[2:], factors)):
                 continue
         align = rng.choice([False, True]) if mode in ("linear", "bilinear", "trilinear", "bicubic") else None
-        return (shape, mode, size, scale, align, None)
+        return (shape, mode, size, scale, align, None, scale is not None and rng.random() < 0.3)
 
 
 def conv_case(rng):
