@@ -32,12 +32,17 @@ NORMRT_HD inline float activation_backward(Activation a, float dy, float y) {
 }
 
 // Cross-entropy of a row with label smoothing s over C classes (uniform = s / C), from the row's max m, ln(sum of
-// e^(x - m)) and sum of x: m + ln(sum) - (1 - s) x_t - uniform sum(x), grouped so that what cancels does so exactly
-// (x_t = m; and with one class, the loss and the target's gradient p - (1 - s) - uniform are 0, as PyTorch's).
+// e^(x - m)) and sum of x, in PyTorch's terms of log-probabilities: -(1 - s) log p_t - uniform sum(log p), where
+// log p_t = (x_t - m) - ln(sum) and sum(log p) = (sum(x) - C m) - C ln(sum). So grouped, what cancels does so exactly
+// (one class: a loss of 0, as PyTorch's), a target logit of -inf costs +inf, and without smoothing sum(x) is not
+// used (another class's -inf logit leaves the loss finite, as PyTorch's).
 template <typename T>
-NORMRT_HD inline T smoothed_cross_entropy(T max, T x_target, T log_sum, T sum_x, T smoothing, T uniform) {
-  return (max - x_target) + log_sum + (smoothing * x_target - uniform * sum_x);
+NORMRT_HD inline T smoothed_cross_entropy(T max, T x_target, T log_sum, T sum_x, T classes, T smoothing, T uniform) {
+  const T target_term = -((T(1) - smoothing) * ((x_target - max) - log_sum));
+  if (smoothing == T(0)) return target_term;
+  return target_term - uniform * ((sum_x - classes * max) - classes * log_sum);
 }
+// The target's gradient p - (1 - s) - uniform from its probability p: 0 for one class.
 template <typename T>
 NORMRT_HD inline T smoothed_target_gradient(T probability, T smoothing, T uniform) {
   return (probability - T(1)) + (smoothing - uniform);

@@ -102,7 +102,8 @@ __global__ void __launch_bounds__(kThreads) cross_entropy_kernel(CrossEntropyPar
   }
   const float sum_x = smoothing != 0.0f ? block_all_reduce<Sum>(s, shared) : 0.0f;
   if (threadIdx.x == 0) {
-    p.row_loss[r] = loss_scale * nnmath::smoothed_cross_entropy(max, row[target], log_sum, sum_x, smoothing, uniform);
+    p.row_loss[r] = loss_scale * nnmath::smoothed_cross_entropy(max, row[target], log_sum, sum_x,
+                                                                static_cast<float>(cols), smoothing, uniform);
   }
 }
 

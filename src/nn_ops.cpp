@@ -597,8 +597,8 @@ LossResult util::unweighted_cross_entropy(const Tensor& logits, const Tensor& ta
     const float max = tmath::line_max(row, cols, 1);
     const double sum = row_shifted_exponentials(row, cols, max, grad_row);
     const double sum_x = tmath::line_sum(cols, [&](int64_t c) { return static_cast<double>(row[c]); });
-    row_loss[static_cast<std::size_t>(r)] =
-        nnmath::smoothed_cross_entropy<double>(max, row[t[r]], std::log(sum), sum_x, label_smoothing, uniform);
+    row_loss[static_cast<std::size_t>(r)] = nnmath::smoothed_cross_entropy<double>(
+        max, row[t[r]], std::log(sum), sum_x, static_cast<double>(cols), label_smoothing, uniform);
     const double inverse = 1.0 / sum, target_exp = grad_row[t[r]];
     for (int64_t c = 0; c < cols; ++c) grad_row[c] = static_cast<float>(loss_scale * (grad_row[c] * inverse - uniform));
     grad_row[t[r]] = static_cast<float>(
@@ -668,8 +668,9 @@ LossResult util::spatial_cross_entropy_cpu(const Tensor& logits, const Tensor& t
       double position = 0.0;
       if (target[j] != ignore_index) {
         target_exp[j] = g[target[j] * positions + j];
-        position = nnmath::smoothed_cross_entropy<double>(max[j], x[target[j] * positions + j], std::log(sum[j]),
-                                                          sum_x[j], label_smoothing, uniform);
+        position =
+            nnmath::smoothed_cross_entropy<double>(max[j], x[target[j] * positions + j], std::log(sum[j]), sum_x[j],
+                                                   static_cast<double>(classes), label_smoothing, uniform);
       }
       if (position_loss != nullptr) position_loss[n * positions + first + j] = static_cast<float>(position);
       loss += position;

@@ -337,7 +337,9 @@ LossResult weighted_smoothed_nll(const Tensor& log_probs, const Tensor& targets,
   if (smoothing > 0.0)
     grad = grad * (1.0 - smoothing) + mul(rows.valid.reshape({n, 1}) * (-smoothing / static_cast<double>(classes)),
                                           row_weights);
-  const Tensor row_losses = sum(mul(grad, log_probs), 1);
+  // Without smoothing a row's only term is its target's, w[t] (-log p_t): the others' 0 * log p would be NaN where
+  // log p is -inf (a -inf logit), which leaves PyTorch's loss finite.
+  const Tensor row_losses = smoothing > 0.0 ? sum(mul(grad, log_probs), 1) : mul(rows.losses, sum(grad, 1) * -1.0);
   if (reduction == Reduction::None) return {row_losses, grad};
   Tensor loss = sum(row_losses, 0);
   if (reduction == Reduction::Mean) {

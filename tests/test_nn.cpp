@@ -621,6 +621,47 @@ TEST(Nn, LinearInitialisationBoundsAndErrors) {
   EXPECT_EQ(no_bias.parameters().size(), 1u);
 }
 
+// Logits of -inf (masked classes), as PyTorch: without smoothing the class counts for nothing (its probability and
+// gradient are 0), a target on it costs +inf, and with smoothing every class's log-probability counts: +inf. The
+// expected losses are ln(sum of e^x over the finite classes) - x_t in double, times the target's weight; the rows as
+// (N, C) and as the positions of (N, C, L).
+TEST(Nn, CrossEntropyOfMinusInfinityLogitsIsPyTorchs) {
+  const float inf = INFINITY;
+  const std::vector<float> xv = {0.5f, -inf, 1.5f, -0.25f, 2.0f, 0.75f, -inf, -1.0f};  // 2 rows of 4 classes
+  const std::vector<float> wv = {1.0f, 2.0f, 0.5f, 3.0f};
+  std::vector<float> positions(8);  // (1, 4, 2): class c of row l at c * 2 + l
+  for (int l = 0; l < 2; ++l)
+    for (int c = 0; c < 4; ++c)
+      positions[static_cast<std::size_t>(c * 2 + l)] = xv[static_cast<std::size_t>(l * 4 + c)];
+  const std::vector<int64_t> targets = {2, 0}, on_masked = {1, 0};
+  auto row_loss = [&](std::size_t r) {
+    double z = 0;
+    for (std::size_t c = 0; c < 4; ++c) z += std::exp(static_cast<double>(xv[r * 4 + c]));
+    return std::log(z) - xv[r * 4 + static_cast<std::size_t>(targets[r])];
+  };
+  for (bool weighted : {false, true}) {
+    for (bool spatial : {false, true}) {
+      SCOPED_TRACE(std::string(weighted ? "weighted" : "unweighted") + (spatial ? " (N, C, L)" : " (N, C)"));
+      const Tensor x = spatial ? from_vector(positions, {1, 4, 2}) : from_vector(xv, {2, 4});
+      const Shape target_shape = spatial ? Shape{1, 2} : Shape{2};
+      ops::CrossEntropyOptions o;
+      o.reduction = ops::Reduction::Sum;
+      if (weighted) o.weight = from_vector(wv, {4});
+      const auto r = ops::cross_entropy(x, from_vector(targets, target_shape), o);
+      double expected = 0;
+      for (std::size_t i = 0; i < 2; ++i)
+        expected += (weighted ? wv[static_cast<std::size_t>(targets[i])] : 1.0) * row_loss(i);
+      EXPECT_NEAR(r.loss.item<float>(), expected, 1e-6 * expected);
+      const auto g = r.grad_input.to_vector();
+      EXPECT_EQ(g[spatial ? 2 : 1], 0.0f);  // the masked classes
+      EXPECT_EQ(g[spatial ? 5 : 6], 0.0f);
+      EXPECT_EQ(ops::cross_entropy(x, from_vector(on_masked, target_shape), o).loss.item<float>(), inf);
+      o.label_smoothing = 0.1;
+      EXPECT_EQ(ops::cross_entropy(x, from_vector(targets, target_shape), o).loss.item<float>(), inf);
+    }
+  }
+}
+
 TEST(Nn, CrossEntropyErrorsNameTheProblem) {
   const Tensor logits = zeros({4, 10});
   EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, from_vector(std::vector<int64_t>{1, 2, 12, 3}, {4})); },

@@ -217,6 +217,29 @@ TEST_F(CudaNn, LayersAgreeWithTheCpu) {
             ops::count_correct(logits, targets).item<int64_t>());
 }
 
+// Rows with -inf logits (masked classes): the device's loss is the CPU's (finite, or +inf where the target is masked
+// or smoothing counts every class), its gradient the CPU's.
+TEST_F(CudaNn, CrossEntropyOfMinusInfinityLogitsIsTheCpus) {
+  const float inf = INFINITY;
+  const Tensor x = from_vector(std::vector<float>{0.5f, -inf, 1.5f, -0.25f, 2.0f, 0.75f, -inf, -1.0f}, {2, 4});
+  for (const double smoothing : {0.0, 0.1}) {
+    for (const std::vector<int64_t>& targets : {std::vector<int64_t>{2, 0}, std::vector<int64_t>{1, 0}}) {
+      ops::CrossEntropyOptions options;
+      options.reduction = ops::Reduction::Sum;
+      options.label_smoothing = smoothing;
+      const Tensor t = from_vector(targets, {2});
+      const auto cpu = ops::cross_entropy(x, t, options), gpu = ops::cross_entropy(x.to(kGpu), t, options);
+      const float expected = cpu.loss.item<float>(), loss = gpu.loss.item<float>();
+      EXPECT_FALSE(std::isnan(loss));
+      if (std::isinf(expected))
+        EXPECT_EQ(loss, expected);
+      else
+        EXPECT_NEAR(loss, expected, 1e-5 * std::max(1.0f, std::fabs(expected)));
+      EXPECT_TRUE(all_close(gpu.grad_input.to_vector(), cpu.grad_input.to_vector(), 1e-5, 1e-6));
+    }
+  }
+}
+
 // Targets held by the CPU (the mean's count made there) and by the device (counted there), with rows of
 // PyTorch's default ignore_index, with another ignore_index, with none, and every row ignored: the same numbers.
 TEST_F(CudaNn, CrossEntropyCountsTheKeptRowsWhereverTheTargetsAre) {
