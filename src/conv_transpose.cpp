@@ -32,18 +32,20 @@ std::vector<int64_t> per_dimension(const std::vector<int64_t>& values, int64_t s
 
 // The convolution whose adjoint the transposed one is, and the transposed one's output shape. That convolution's
 // output (the transposed one's input) is the input followed by input_tail's zeros on each spatial axis (pad()'s
-// (before, after) pairs from the last axis backwards); input_extended when any is nonzero.
+// (before, after) pairs from the last axis backwards).
 struct Transposed {
   ConvParams conv;
   Shape output;
   bool batched;
   std::vector<int64_t> input_tail;
-  bool input_extended = false;
 
-  Tensor extended(const Tensor& input) const { return input_extended ? pad(input, input_tail) : input; }
+  bool input_extended() const {
+    return std::any_of(input_tail.begin(), input_tail.end(), [](int64_t v) { return v > 0; });
+  }
+  Tensor extended(const Tensor& input) const { return input_extended() ? pad(input, input_tail) : input; }
   // The adjoint convolution's input gradient cut back to the input's extent.
   Tensor cut(const Tensor& extended_grad) const {
-    if (!input_extended) return extended_grad;
+    if (!input_extended()) return extended_grad;
     std::vector<int64_t> crop(input_tail.size());
     std::transform(input_tail.begin(), input_tail.end(), crop.begin(), [](int64_t v) { return -v; });
     return pad(extended_grad, crop);
@@ -91,7 +93,6 @@ Transposed resolve(const Shape& input, const Shape& weight, const Shape* bias, c
     // longer than the input by output_padding / stride positions: the input is taken as zero there.
     const int64_t tail = output_padding[i] / t.conv.stride[i];
     t.input_tail.insert(t.input_tail.begin(), {0, tail});
-    t.input_extended = t.input_extended || tail > 0;
     const int64_t in = input[static_cast<std::size_t>(dims - spatial + d)];
     const int64_t kernel = weight[static_cast<std::size_t>(2 + d)];
     const int64_t out = (in - 1) * t.conv.stride[i] - 2 * t.conv.padding[i] + t.conv.dilation[i] * (kernel - 1) +

@@ -318,7 +318,7 @@ def norms_case(rng):
     return case
 
 
-def losses_cases(rng, count, seed, generator):
+def losses_cases(rng, count, seed, generator, out):
     """Softmax over any dimension and the class losses, as make_golden_losses.py writes them."""
     torch = generator.torch
     g = torch.Generator().manual_seed(seed)
@@ -373,7 +373,7 @@ def pointwise_loss_case(rng):
     return case
 
 
-def activation_cases(rng, count, seed, generator):
+def activation_cases(rng, count, seed, generator, out):
     """The activations of make_golden_activation.py with drawn arguments, on inputs of a drawn scale."""
     torch = generator.torch
     g = torch.Generator().manual_seed(seed)
@@ -404,7 +404,7 @@ def activation_cases(rng, count, seed, generator):
     return cases
 
 
-def pad_cases(rng, count, seed, generator):
+def pad_cases(rng, count, seed, generator, out):
     """F.pad of every mode with drawn shapes and pads, negative (cropping) ones too."""
     g = generator.torch.Generator().manual_seed(seed)
     cases = {}
@@ -482,6 +482,12 @@ def optim_cases(rng, count, seed, generator, out):
         entry.setdefault("steps", 5)
         manifest.append(entry)
     return {"cases": manifest}
+
+
+# KIND: (generator module, its cases' builder(rng, count, seed, generator, out)).
+WHOLE_MANIFEST = {"losses": ("make_golden_losses", losses_cases),
+                  "activation": ("make_golden_activation", activation_cases), "pad": ("make_golden_pad", pad_cases),
+                  "optim": ("make_golden_nn", optim_cases)}
 
 
 def drawn_until_accepted(run, rng, count, prefix, draw, out):
@@ -587,21 +593,9 @@ def main():
         generator.CASES = (bn_cases(rng, args.count, args.seed) if args.kind == "bn"
                            else bn_mixed_cases(rng, args.count, args.seed, generator))
         generator.main()
-    elif args.kind == "losses":
-        generator = importlib.import_module("make_golden_losses")
-        cases = losses_cases(rng, args.count, args.seed, generator)
-        with open(os.path.join(out, "cases.json"), "w") as f:
-            json.dump(cases, f, indent=1, allow_nan=False)
-    elif args.kind == "activation":
-        cases = activation_cases(rng, args.count, args.seed, importlib.import_module("make_golden_activation"))
-        with open(os.path.join(out, "cases.json"), "w") as f:
-            json.dump(cases, f, allow_nan=False)
-    elif args.kind == "pad":
-        cases = pad_cases(rng, args.count, args.seed, importlib.import_module("make_golden_pad"))
-        with open(os.path.join(out, "cases.json"), "w") as f:
-            json.dump(cases, f, allow_nan=False)
-    elif args.kind == "optim":
-        cases = optim_cases(rng, args.count, args.seed, importlib.import_module("make_golden_nn"), out)
+    elif args.kind in WHOLE_MANIFEST:  # kinds whose cases are drawn into one manifest here
+        module, build = WHOLE_MANIFEST[args.kind]
+        cases = build(rng, args.count, args.seed, importlib.import_module(module), out)
         with open(os.path.join(out, "cases.json"), "w") as f:
             json.dump(cases, f, indent=1, allow_nan=False)
     elif args.kind == "interpolate":
