@@ -10,9 +10,11 @@
 #                                   # lacks the -dev packages
 #   scripts/gpu-check.sh run        # only run, from ./gpu-bundle (unpacked from the archive if need be) or ./build-gpu
 # NORMRT_RESULTS_DIR overrides where the report goes (default benchmarks/results). NORMRT_CHECK_STEPS picks steps
-# of the run phase (default "tests sanitize bench bench-nn bench-dist compare train"), so that a device session can
-# split them across calls; NORMRT_SANITIZERS the compute-sanitizer tools (default "memcheck racecheck initcheck
-# synccheck");
+# of the run phase (default "tests sanitize bench bench-nn bench-dist compare train precision"), so that a device
+# session can split them across calls; NORMRT_SANITIZERS the compute-sanitizer tools (default "memcheck racecheck
+# initcheck synccheck") and NORMRT_SANITIZER_FILTER their gtest filter (default: the BatchNorm, convolution and
+# pooling tests on small shapes); NORMRT_TRAIN_OUT where the training runs write their curves and checkpoints
+# (default: the report's directory);
 # NORMRT_STEP_TIMEOUT (seconds) bounds each command of the run phase, so that one hung step cannot eat a lease;
 # NORMRT_BENCH_ARGS adds Google Benchmark flags to bench_batchnorm (e.g. --benchmark_repetitions=3).
 # "compare" times PyTorch on the GPU beside bench's results (benchmarks/compare_bn_gpu.py; needs "bench" before it
@@ -32,13 +34,16 @@ gpu_arch() {
 
 if [ "$phase" = all ] || [ "$phase" = build ]; then
   arch=$(gpu_arch)
-  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=${arch}" || exit 1
+  # The bundle runs on another machine: no -march=native (its CPU may lack this one's AVX-512), and no oneDNN or MPI
+  # (Debian's libraries, absent there; the GPU run needs neither).
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=${arch}" -DNORMRT_NATIVE=OFF \
+    -DNORMRT_WITH_ONEDNN=OFF -DNORMRT_WITH_MPI=OFF || exit 1
   cmake --build "$build_dir" -j "$(nproc)" --target normrt_gpu_tests bench_batchnorm bench_nn bench_dist normrt-train ||
     exit 1
   rm -rf gpu-bundle && mkdir -p gpu-bundle/bin gpu-bundle/lib
   cp "$build_dir/tests/normrt_gpu_tests" "$build_dir/benchmarks/bench_batchnorm" "$build_dir/benchmarks/bench_nn" \
      "$build_dir/benchmarks/bench_dist" "$build_dir/apps/normrt-train" gpu-bundle/bin/
-  for lib in libbenchmark libopenblas libgfortran libquadmath libgomp; do
+  for lib in libbenchmark libopenblas libgfortran libquadmath libgomp libz; do
     ldd gpu-bundle/bin/* 2>/dev/null | awk -v l="$lib" '$1 ~ l {print $3}' | sort -u | xargs -r -I{} cp -L {} gpu-bundle/lib/
   done
   # The commit the binaries were built from (a GPU machine's copy of the tree may carry another git state).
@@ -87,7 +92,7 @@ status=0
   echo
 } > "$report"
 
-steps=" ${NORMRT_CHECK_STEPS:-tests sanitize bench bench-nn bench-dist compare train} "
+steps=" ${NORMRT_CHECK_STEPS:-tests sanitize bench bench-nn bench-dist compare train precision} "
 want() { [[ "$steps" == *" $1 "* ]]; }
 step_timeout=${NORMRT_STEP_TIMEOUT:-0}
 bounded() {
@@ -104,13 +109,16 @@ section "normrt_gpu_tests (every test of label gpu; NORMRT_REQUIRE_GPU=1: a skip
 missing=$(ldd "$gpu_tests" "$bench_bn" 2>&1 | grep "not found" | sort -u)
 [ -n "$missing" ] && echo "missing libraries: $missing" >> "$report"
 SECONDS=0
-NORMRT_REQUIRE_GPU=1 bounded "$gpu_tests" --gtest_brief=1 >> "$report" 2>&1 || status=1
+# The whole log beside the report names the test that was running if the step times out; the report keeps what
+# --gtest_brief would print.
+NORMRT_REQUIRE_GPU=1 bounded "$gpu_tests" 2>&1 | tee "$stem-tests.log" | grep -v -E '^\[ +(RUN|OK) +\]' >> "$report" ||
+  status=1
 echo "(${SECONDS} s)" >> "$report"
 end_section
 fi
 
 # The sanitizers run the BatchNorm tests on small shapes (racecheck is slow on large grids).
-sanitizer_filter='*CudaPool*:CudaConv.*:*CudaBatchNormShapes.*/2x1:*CudaBatchNormShapes.*/1x1x2:*CudaBatchNormShapes.*/5x3:*CudaBatchNormShapes.*/7x3x33:*CudaBatchNormShapes.*/4x2x8:*CudaBatchNormShapes.*/2x4x5x7:*CudaBatchNormShapes.*/256x1024:*CudaGolden.*:CudaBatchNorm.SeedExampleOnTheDevice:CudaBatchNorm.EmptyBatchAndNaN:*CudaBnKernels.*:CudaVariants.*'
+sanitizer_filter=${NORMRT_SANITIZER_FILTER:-'*CudaPool*:CudaConv.*:*CudaBatchNormShapes.*/2x1:*CudaBatchNormShapes.*/1x1x2:*CudaBatchNormShapes.*/5x3:*CudaBatchNormShapes.*/7x3x33:*CudaBatchNormShapes.*/4x2x8:*CudaBatchNormShapes.*/2x4x5x7:*CudaBatchNormShapes.*/256x1024:*CudaGolden.*:CudaBatchNorm.SeedExampleOnTheDevice:CudaBatchNorm.EmptyBatchAndNaN:*CudaBnKernels.*:CudaVariants.*'}
 want sanitize && for tool in ${NORMRT_SANITIZERS:-memcheck racecheck initcheck synccheck}; do
   section "compute-sanitizer --tool $tool"
   bounded compute-sanitizer --tool "$tool" --error-exitcode 1 "$gpu_tests" \
@@ -152,22 +160,42 @@ fi
 end_section
 fi
 
+data_dir=${NORMRT_DATA_DIR:-/usr/share/datasets/fashion-mnist}
+train_out=${NORMRT_TRAIN_OUT:-$results_dir}
+have_data() { [ -f "$data_dir/train-images-idx3-ubyte.gz" ] || [ -f "$data_dir/train-images-idx3-ubyte" ]; }
+
 if want train; then
 section "normrt-train --compare --device cuda (Fashion-MNIST, when present)"
-data_dir=${NORMRT_DATA_DIR:-/usr/share/datasets/fashion-mnist}
-if [ -f "$data_dir/train-images-idx3-ubyte.gz" ] || [ -f "$data_dir/train-images-idx3-ubyte" ]; then
-  "$train" --compare --device cuda --no-progress --out "$results_dir/train-gpu" --data-dir "$data_dir" \
+if have_data; then
+  bounded "$train" --compare --device cuda --no-progress --out "$train_out/train-gpu" --data-dir "$data_dir" \
     >> "$report" 2>&1 || status=1
   # The training step as a CUDA graph (the default) against eager launches: one cnn-bn epoch each, same seed, so
   # the losses must agree to the last digit and the epoch times show what the graph saves.
   for graph in --no-cuda-graph --cuda-graph; do
     echo "cnn-bn, 1 epoch, $graph:" >> "$report"
-    "$train" --model cnn-bn --epochs 1 --device cuda $graph --no-progress --out "$results_dir/train-gpu-graph" \
+    bounded "$train" --model cnn-bn --epochs 1 --device cuda $graph --no-progress --out "$train_out/train-gpu-graph" \
       --data-dir "$data_dir" >> "$report" 2>&1 || status=1
   done
   if python3 -c "import torch" 2>/dev/null; then
-    python3 benchmarks/train_pytorch.py --data-dir "$data_dir" >> "$report" 2>&1 || status=1
+    bounded python3 benchmarks/train_pytorch.py --data-dir "$data_dir" >> "$report" 2>&1 || status=1
   fi
+else
+  echo "skipped: no Fashion-MNIST files in $data_dir (set NORMRT_DATA_DIR)" >> "$report"
+fi
+end_section
+fi
+
+if want precision; then
+section "normrt-train --precision fp32|fp16|bf16 --device cuda: mixed precision's accuracy beside fp32's (same seed)"
+if have_data; then
+  for model in mlp-bn cnn-bn; do
+    for precision in fp32 fp16 bf16; do
+      echo "$model --precision $precision:" >> "$report"
+      bounded "$train" --model "$model" --precision "$precision" --device cuda --no-progress \
+        --out "$train_out/precision-$model-$precision" --data-dir "$data_dir" 2>&1 |
+        grep -E "epoch 10/|accuracy|skipped|normrt-train:" >> "$report" || status=1
+    done
+  done
 else
   echo "skipped: no Fashion-MNIST files in $data_dir (set NORMRT_DATA_DIR)" >> "$report"
 fi
