@@ -447,6 +447,7 @@ struct Entry {
   std::string variant_name;                      // single-read variant, where it applies
   std::string three_launch_name;                 // the three-launch training step, where channels are split
   std::string flat_columns_name;                 // the column layout's elementwise passes flat, where they apply
+  std::string kernels_name;  // the library's kernels alone (default tuning), where a replaced design is timed beside
   Mode mode;
   int64_t numel;
 };
@@ -461,7 +462,7 @@ int main(int argc, char** argv) {
     for (const Shape& shape : kCpuShapes) {
       const std::string name = std::string("cpu/native/") + mode_name(mode) + "/" + shape_label(shape);
       benchmark::RegisterBenchmark(name.c_str(), run_cpu, shape, mode)->Unit(benchmark::kMicrosecond)->UseRealTime();
-      entries.push_back({name, "", "cpu", shape_label(shape), "", "", "", mode, shape_numel(shape)});
+      entries.push_back({name, "", "cpu", shape_label(shape), "", "", "", "", mode, shape_numel(shape)});
     }
   }
   std::vector<MatrixEntry> matrix;
@@ -553,8 +554,20 @@ int main(int argc, char** argv) {
               ->Unit(benchmark::kMicrosecond);
         }
 #endif
+        std::string kernels_name;
+#ifdef NORMRT_BENCH_VARIANTS
+        // The replaced designs above are bare launches; so is this, the default tuning's, so that they compare at
+        // the same level (the native row adds the op's allocations and checks).
+        if (!three_launch_name.empty() || !flat_columns_name.empty()) {
+          kernels_name = "gpu/kernels/" + suffix;
+          void (*unchanged)(bn::cuda::LaunchTuning&) = [](bn::cuda::LaunchTuning&) {};
+          benchmark::RegisterBenchmark(kernels_name.c_str(), run_gpu_replaced_design, shape, mode, unchanged)
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond);
+        }
+#endif
         entries.push_back({name, cudnn_name, "gpu", shape_label(shape), variant_name, three_launch_name,
-                           flat_columns_name, mode, shape_numel(shape)});
+                           flat_columns_name, kernels_name, mode, shape_numel(shape)});
       }
     }
   }
@@ -570,9 +583,10 @@ int main(int argc, char** argv) {
 
   std::printf("\nSummary (medians)%s\n", g_copy_bandwidth > 0 ? "" : " - no GPU: CPU section only");
   if (g_copy_bandwidth > 0) std::printf("device-to-device copy bandwidth: %.1f GB/s\n", g_copy_bandwidth * 1e-9);
-  std::printf("| device | shape | mode | native us | cuDNN us | native/cuDNN speedup | native GB/s | %% of copy BW | "
-              "single-read variant us | three-launch us | flat-columns us |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "| device | shape | mode | native us | cuDNN us | native/cuDNN speedup | native GB/s | %% of copy BW | "
+      "single-read variant us | three-launch us | flat-columns us | library kernels alone us |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::map<std::string, std::vector<double>> fractions;
   for (const Entry& e : entries) {
     const double us = reporter.micros(e.name);
@@ -594,11 +608,11 @@ int main(int argc, char** argv) {
       std::snprintf(buf, sizeof buf, format, other_us / divisor);
       return std::string(buf);
     };
-    std::printf("| %s | %s | %s | %.1f | %s | %s | %.1f | %s | %s | %s | %s |\n", e.device.c_str(), e.shape.c_str(),
-                mode_name(e.mode), us, cell(e.cudnn_name, "%.1f", 1, "n/a").c_str(),
+    std::printf("| %s | %s | %s | %.1f | %s | %s | %.1f | %s | %s | %s | %s | %s |\n", e.device.c_str(),
+                e.shape.c_str(), mode_name(e.mode), us, cell(e.cudnn_name, "%.1f", 1, "n/a").c_str(),
                 cell(e.cudnn_name, "%.2fx", us, "-").c_str(), gbs, pct.c_str(),
                 cell(e.variant_name, "%.1f", 1, "-").c_str(), cell(e.three_launch_name, "%.1f", 1, "-").c_str(),
-                cell(e.flat_columns_name, "%.1f", 1, "-").c_str());
+                cell(e.flat_columns_name, "%.1f", 1, "-").c_str(), cell(e.kernels_name, "%.1f", 1, "-").c_str());
   }
   for (const auto& [mode, fs] : fractions) {
     double log_sum = 0;

@@ -1,11 +1,12 @@
 // Data-parallel training runs for the app tests, on the CPU and on the (emulated) device: one Trainer per rank of an
 // in-process world, and the comparison of each rank's epochs with a single-process run on the whole batch.
 #pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "dist_test_util.h"
 #include "trainer.h"
@@ -29,9 +30,26 @@ inline std::vector<app::RunResult> train_ranks(int ranks, const app::TrainConfig
 }
 
 // Every rank's epoch losses are the single-process run's within 1e-4 (relative); with accuracy_tolerance >= 0 its
-// test accuracies too, within that.
+// test accuracies too, within that. Each global batch is the ranks' equal shares of the single run's batch, so the
+// mean of the ranks' batch losses is the single run's batch loss: the first batch where it is not is named (a
+// mismatch at batch 0 is the forward's, with the same initial weights; later ones can be the update's).
 inline void expect_epochs_match(const std::vector<app::RunResult>& ranks, const app::RunResult& whole,
                                 double accuracy_tolerance = -1) {
+  for (std::size_t i = 0; i < whole.batch_losses.size(); ++i) {
+    double mean = 0;
+    std::string each;
+    for (const app::RunResult& r : ranks) {
+      ASSERT_EQ(r.batch_losses.size(), whole.batch_losses.size());
+      mean += r.batch_losses[i] / static_cast<double>(ranks.size());
+      each += " " + std::to_string(r.batch_losses[i]);
+    }
+    const double expected = whole.batch_losses[i];
+    if (std::fabs(mean - expected) > 1e-4 * std::fabs(expected)) {
+      ADD_FAILURE() << "batch " << i << " of " << whole.batch_losses.size() << ": the ranks' losses" << each
+                    << " average " << mean << ", the single run's is " << expected;
+      break;
+    }
+  }
   for (const app::RunResult& r : ranks) {
     ASSERT_EQ(r.epochs.size(), whole.epochs.size());
     for (std::size_t e = 0; e < r.epochs.size(); ++e) {

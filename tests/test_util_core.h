@@ -19,7 +19,9 @@ inline double max_abs(const std::vector<double>& v) {
 }
 
 // Whether two float vectors hold the same bit patterns, as a claim of "the same bits" needs: float's == takes -0 for
-// +0 and never matches a NaN. A failure names the first element that differs, with both patterns.
+// +0 and never matches a NaN. Any NaN matches any NaN: no op promises a payload, and a GPU's arithmetic returns its
+// canonical NaN (0x7fffffff) where x86 keeps the operand's (PyTorch's 0x7fc00000). A failure names the first element
+// that differs, with both patterns.
 inline ::testing::AssertionResult same_bits(const std::vector<float>& actual, const std::vector<float>& expected) {
   if (actual.size() != expected.size())
     return ::testing::AssertionFailure() << "size " << actual.size() << " vs expected " << expected.size();
@@ -27,7 +29,7 @@ inline ::testing::AssertionResult same_bits(const std::vector<float>& actual, co
     uint32_t a, e;
     std::memcpy(&a, &actual[i], sizeof a);
     std::memcpy(&e, &expected[i], sizeof e);
-    if (a != e) {
+    if (a != e && !(std::isnan(actual[i]) && std::isnan(expected[i]))) {
       return ::testing::AssertionFailure() << "at " << i << ": " << actual[i] << " (0x" << std::hex << a
                                            << ") vs expected " << expected[i] << " (0x" << e << ")";
     }
