@@ -34,11 +34,15 @@ struct Handle {
   Handle& operator=(const Handle&) = delete;
 };
 
-// A workspace per (device, stream), as PyTorch keeps: GEMMs on different streams may run at the same time, and
-// with one workspace they would overwrite each other's. Allocated on a stream's first GEMM (a warm-up step before
-// CUDA-graph capture), outside the stream-ordered pool so that it never moves.
+// A workspace per (device, stream): GEMMs on different streams may run at the same time, and with one workspace
+// they would overwrite each other's. Allocated on a stream's first GEMM (a warm-up step before CUDA-graph capture),
+// outside the stream-ordered pool so that it never moves. Threads that share a stream share its workspace: a GEMM
+// can be several kernels (split-K: partial sums into the workspace, then their reduction), so each GEMM is enqueued
+// under `enqueue`, keeping its kernels together in the stream. Without it, two data-parallel ranks (threads on one
+// GPU's stream) interleaved their split-K kernels and one rank's output became the other's (seen on an H200).
 struct Workspace {
   void* data = nullptr;
+  std::mutex enqueue;
   explicit Workspace(int device) {
     cuda::DeviceGuard guard(device);
     NORMRT_CUDA_CHECK(cudaMalloc(&data, kWorkspaceBytes));
@@ -55,13 +59,13 @@ cublasLtHandle_t handle_for(int device) {
   return slot->handle;
 }
 
-void* workspace_for(int device, cudaStream_t stream) {
+Workspace& workspace_for(int device, cudaStream_t stream) {
   static std::mutex mutex;
   static auto* workspaces = new std::map<std::pair<int, cudaStream_t>, std::unique_ptr<Workspace>>;  // never freed
   std::lock_guard<std::mutex> lock(mutex);
   auto& slot = (*workspaces)[{device, stream}];
   if (!slot) slot = std::make_unique<Workspace>(device);
-  return slot->data;
+  return *slot;
 }
 
 // RAII for the cuBLASLt descriptors of one call.
@@ -136,8 +140,10 @@ void matmul(int device, DType dtype, cublasOperation_t ta, cublasOperation_t tb,
     it = algorithms.emplace(key, result).first;
   }
   const float alpha = 1.0f;
-  NORMRT_CUBLAS_CHECK(lt.cublasLtMatmul(handle, d.op, &alpha, A, d.a, B, d.b, &beta, C, d.c, C, d.c,
-                                        &it->second.algo, workspace_for(device, stream), kWorkspaceBytes, stream));
+  Workspace& workspace = workspace_for(device, stream);
+  const std::lock_guard<std::mutex> enqueue(workspace.enqueue);
+  NORMRT_CUBLAS_CHECK(lt.cublasLtMatmul(handle, d.op, &alpha, A, d.a, B, d.b, &beta, C, d.c, C, d.c, &it->second.algo,
+                                        workspace.data, kWorkspaceBytes, stream));
 }
 
 }  // namespace
