@@ -46,7 +46,8 @@ struct SharedMemoryLimits {
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
-#include <atomic>
+#include <mutex>
+#include <set>
 #include <utility>
 
 #include "normrt/cuda_check.h"
@@ -96,19 +97,22 @@ inline SharedMemoryLimits shared_memory_limits() {
   NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device));
   return {static_cast<std::size_t>(per_sm), static_cast<std::size_t>(per_block), static_cast<std::size_t>(reserved)};
 }
-// Set once per kernel and device (the attributes stay); the per-block limit is the device's opt-in maximum.
+// Set once per kernel and device (the attributes stay); the per-block limit is the device's opt-in maximum. Keyed
+// by the kernel itself: variants of one template can share a signature (channel_cooperative_kernel's vec4 flag), and
+// a flag per signature left the second variant at the default 48 KB, so its shared-memory cache silently went unused.
 template <typename... Params>
 void allow_shared(void (*kernel)(Params...), const SharedMemoryLimits& limits) {
-  constexpr int kDevices = 64;
-  static std::atomic<bool> done[kDevices];
+  static std::mutex mutex;
+  static std::set<std::pair<const void*, int>> done;
   int device = 0;
   NORMRT_CUDA_CHECK(cudaGetDevice(&device));
-  if (device < kDevices && done[device].load(std::memory_order_acquire)) return;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (done.count({reinterpret_cast<const void*>(kernel), device}) != 0) return;
   NORMRT_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(limits.per_block)));
   NORMRT_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
-  if (device < kDevices) done[device].store(true, std::memory_order_release);
+  done.insert({reinterpret_cast<const void*>(kernel), device});
 }
 }  // namespace normrt::kernel_launch
 #define NORMRT_DYNAMIC_SHARED(T, name)                                \
