@@ -5,7 +5,7 @@
 #
 #   scripts/gpu-check.sh            # build + run (a GPU machine with the build dependencies, or the Docker image)
 #   scripts/gpu-check.sh build      # only build ./build-gpu (any machine with nvcc; NORMRT_GPU_ARCH, default 90) and
-#                                   # pack ./gpu-bundle (~75 MB; ./gpu-bundle.tar.xz, ~27 MB, to carry): the GPU
+#                                   # pack ./gpu-bundle (~94 MB; ./gpu-bundle.tar.xz, ~31 MB, to carry): the GPU
 #                                   # binaries plus the Debian runtime libraries they need, for a GPU machine that
 #                                   # lacks the -dev packages
 #   scripts/gpu-check.sh run        # only run, from ./gpu-bundle (unpacked from the archive if need be) or ./build-gpu
