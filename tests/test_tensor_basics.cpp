@@ -1,6 +1,7 @@
 // Tensor conveniences: printing as PyTorch prints, from_blob over caller memory, randint and the default
 // generator, and DLPack exchange without copies.
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <sstream>
 
@@ -316,12 +317,17 @@ TEST(TensorBasics, DLPackRoundTripsWithoutCopies) {
 #endif
 
 // testing::same_bits, which the tests claiming the same bits (device and CPU, resumed and whole runs) compare with:
-// float's == would take -0 for +0 and reject equal NaNs.
-TEST(TestSupport, SameBitsTellsSignedZerosAndNaNsApart) {
+// float's == would take -0 for +0 and reject equal NaNs; any NaN matches any NaN (no op promises a payload or sign).
+TEST(TestSupport, SameBitsTellsSignedZerosApartAndTakesAnyNaNForANaN) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
+  const uint32_t gpu_nan_bits = 0x7fffffffu;
+  float gpu_nan;
+  std::memcpy(&gpu_nan, &gpu_nan_bits, sizeof gpu_nan);
   EXPECT_TRUE(testing::same_bits({0.0f, nan, -1.5f}, {0.0f, nan, -1.5f}));
   EXPECT_FALSE(testing::same_bits({0.0f}, {-0.0f}));
-  EXPECT_FALSE(testing::same_bits({nan}, {-nan}));
+  EXPECT_TRUE(testing::same_bits({nan, -nan}, {-nan, gpu_nan}));
+  EXPECT_FALSE(testing::same_bits({nan}, {std::numeric_limits<float>::infinity()}));
+  EXPECT_FALSE(testing::same_bits({1.0f}, {nan}));
   EXPECT_FALSE(testing::same_bits({1.0f}, {std::nextafter(1.0f, 2.0f)}));
   EXPECT_FALSE(testing::same_bits({1.0f}, {1.0f, 1.0f}));
 }
