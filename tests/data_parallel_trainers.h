@@ -35,11 +35,11 @@ inline std::vector<app::RunResult> train_ranks(int ranks, const app::TrainConfig
 // mismatch at batch 0 is the forward's, with the same initial weights; later ones can be the update's).
 inline void expect_epochs_match(const std::vector<app::RunResult>& ranks, const app::RunResult& whole,
                                 double accuracy_tolerance = -1) {
+  for (const app::RunResult& r : ranks) ASSERT_EQ(r.batch_losses.size(), whole.batch_losses.size());
   for (std::size_t i = 0; i < whole.batch_losses.size(); ++i) {
     double mean = 0;
     std::string each;
     for (const app::RunResult& r : ranks) {
-      ASSERT_EQ(r.batch_losses.size(), whole.batch_losses.size());
       mean += r.batch_losses[i] / static_cast<double>(ranks.size());
       each += " " + std::to_string(r.batch_losses[i]);
     }

@@ -1,7 +1,5 @@
 // Layers, losses and optimizers on a GPU (label gpu): PyTorch golden cases, agreement with the CPU path,
 // device-independent dropout masks, and refusals.
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
 #include "gpu_test_support.h"
@@ -18,6 +16,7 @@
 #include "pointwise_loss_golden_runner.h"
 #include "blocks_golden_runner.h"
 #include "swa_golden_runner.h"
+#include "dist_test_util.h"
 
 namespace normrt {
 namespace {
@@ -219,52 +218,40 @@ TEST_F(CudaNn, LayersAgreeWithTheCpu) {
             ops::count_correct(logits, targets).item<int64_t>());
 }
 
-// Rows with -inf logits (masked classes): the device's loss is the CPU's (finite, or +inf where the target is masked
-// or smoothing counts every class), its gradient the CPU's.
 // Two threads on one stream (data-parallel ranks on one GPU) share its GEMM workspace. Products with few outputs
 // and a long reduction are split over K by cuBLASLt (partial sums in the workspace, then a reduction kernel): each
-// thread's GEMMs must keep their kernels together, or one thread reduces the other's partial sums. Both threads
-// start every round together, so that their GEMMs are enqueued at the same moments.
+// thread's GEMMs must keep their kernels together, or one thread reduces the other's partial sums. The ranks leave
+// a barrier together before every round, so that their GEMMs are enqueued at the same moments.
 TEST_F(CudaNn, ThreadsSharingAStreamGetTheirOwnProducts) {
-  constexpr int kThreads = 2, kRounds = 200;
+  constexpr int kRanks = 2, kRounds = 200;
   Generator gen(21);
   const Tensor w = randn({10, 1024}, gen), b = randn({10}, gen);
   std::vector<Tensor> inputs, expected;
-  for (int t = 0; t < kThreads; ++t) {
+  for (int r = 0; r < kRanks; ++r) {
     inputs.push_back(randn({8, 1024}, gen));
     expected.push_back(ops::linear(inputs.back(), w, b));
   }
   const Tensor w_gpu = w.to(kGpu), b_gpu = b.to(kGpu);
-  std::mutex mutex;
-  std::condition_variable changed;
-  int arrived = 0, round = 0;
-  std::vector<std::vector<Tensor>> outputs(kThreads);
-  auto run = [&](int t) {
-    const Tensor x = inputs[static_cast<std::size_t>(t)].to(kGpu);
-    for (int r = 0; r < kRounds; ++r) {
-      {
-        std::unique_lock<std::mutex> lock(mutex);
-        if (++arrived == kThreads) {
-          arrived = 0;
-          ++round;
-          changed.notify_all();
-        } else {
-          changed.wait(lock, [&] { return round > r; });
-        }
-      }
-      outputs[static_cast<std::size_t>(t)].push_back(ops::linear(x, w_gpu, b_gpu));
+  std::vector<std::vector<Tensor>> outputs(kRanks);
+  dist::InProcessWorld world(kRanks);
+  const auto errors = testing::run_ranks(world, [&](dist::ProcessGroup& group) {
+    const auto r = static_cast<std::size_t>(group.rank());
+    const Tensor x = inputs[r].to(kGpu);
+    for (int round = 0; round < kRounds; ++round) {
+      group.barrier();
+      outputs[r].push_back(ops::linear(x, w_gpu, b_gpu));
     }
-  };
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) threads.emplace_back(run, t);
-  for (std::thread& thread : threads) thread.join();
-  for (int t = 0; t < kThreads; ++t)
-    for (int r = 0; r < kRounds; ++r)
-      ASSERT_TRUE(all_close(outputs[static_cast<std::size_t>(t)][static_cast<std::size_t>(r)].to_vector(),
-                            expected[static_cast<std::size_t>(t)].to_vector(), 1e-4, 1e-5))
-          << "thread " << t << ", round " << r;
+  });
+  for (const std::string& e : errors) ASSERT_EQ(e, "");
+  for (std::size_t r = 0; r < kRanks; ++r)
+    for (int round = 0; round < kRounds; ++round)
+      ASSERT_TRUE(all_close(outputs[r][static_cast<std::size_t>(round)].to_vector(), expected[r].to_vector(), 1e-4,
+                            1e-5))
+          << "rank " << r << ", round " << round;
 }
 
+// Rows with -inf logits (masked classes): the device's loss is the CPU's (finite, or +inf where the target is masked
+// or smoothing counts every class), its gradient the CPU's.
 TEST_F(CudaNn, CrossEntropyOfMinusInfinityLogitsIsTheCpus) {
   const float inf = INFINITY;
   const Tensor x = from_vector(std::vector<float>{0.5f, -inf, 1.5f, -0.25f, 2.0f, 0.75f, -inf, -1.0f}, {2, 4});
