@@ -23,15 +23,4 @@ const CublasLt& cublaslt() {
   return api;
 }
 
-std::string cublas_error_message(int status, const char* expr) {
-  const auto code = static_cast<cublasStatus_t>(status);
-  try {
-    const CublasLt& lt = cublaslt();
-    return concat("cuBLAS error ", lt.cublasLtGetStatusName(code), " (", lt.cublasLtGetStatusString(code), ") in ",
-                  expr);
-  } catch (const Error&) {  // a status from a cuBLAS normrt could not load: the program's own
-    return concat("cuBLAS error ", status, " in ", expr);
-  }
-}
-
 }  // namespace normrt::detail

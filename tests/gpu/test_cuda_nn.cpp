@@ -250,6 +250,46 @@ TEST_F(CudaNn, ThreadsSharingAStreamGetTheirOwnProducts) {
           << "rank " << r << ", round " << round;
 }
 
+// The TF32 mode reaches cuBLASLt in all three products of a Linear: TF32 only when allowed. A GPU may keep exact
+// float32 even then; the emulated device's cuBLASLt takes every liberty it is given (tests/simt/emulated_cublaslt.cpp),
+// so there the allowed one must show too.
+TEST_F(CudaNn, LinearTakesTf32OnlyWhenAllowed) {
+  struct Restore {
+    ~Restore() { ops::set_allow_tf32(false); }
+  } restore;
+  Generator gen(12);
+  const Tensor x = randn({16, 40}, gen), w = randn({24, 40}, gen), dy = randn({16, 24}, gen);
+  // y, dx and dw of one forward and backward, read back.
+  const auto products = [](const Tensor& xs, const Tensor& ws, const Tensor& dys) {
+    Tensor dw;
+    const Tensor dx = ops::linear_backward(dys, xs, ws, &dw, nullptr);
+    return std::vector<std::vector<float>>{ops::linear(xs, ws, Tensor()).to_vector(), dx.to_vector(), dw.to_vector()};
+  };
+  const auto magnitude = [](const Tensor& t) {
+    return ops::activation(ops::Activation::ReLU, t) + ops::activation(ops::Activation::ReLU, t * -1.0);
+  };
+  const auto exact = products(x, w, dy);
+  // Per output: the sum of the magnitudes of its terms, what a rounding of the operands scales with.
+  const auto terms = products(magnitude(x), magnitude(w), magnitude(dy));
+  const auto within = [&](const std::vector<std::vector<float>>& got, double relative) {
+    for (std::size_t p = 0; p < got.size(); ++p)
+      for (std::size_t i = 0; i < got[p].size(); ++i)
+        if (std::fabs(got[p][i] - exact[p][i]) > relative * terms[p][i] + 1e-6) return false;
+    return true;
+  };
+  EXPECT_TRUE(within(products(x.to(kGpu), w.to(kGpu), dy.to(kGpu)), 1e-5));
+  ops::set_allow_tf32(true);
+  const auto tf32 = products(x.to(kGpu), w.to(kGpu), dy.to(kGpu));
+  EXPECT_TRUE(within(tf32, 1.1e-3));  // each operand within 2^-11 of itself: each product within 2^-10
+#if NORMRT_EMULATED_DEVICE
+  for (std::size_t p = 0; p < tf32.size(); ++p) {  // each product on its own
+    auto one = exact;
+    one[p] = tf32[p];
+    EXPECT_FALSE(within(one, 1e-5)) << "product " << p;
+  }
+#endif
+}
+
 // Rows with -inf logits (masked classes): the device's loss is the CPU's (finite, or +inf where the target is masked
 // or smoothing counts every class), its gradient the CPU's.
 TEST_F(CudaNn, CrossEntropyOfMinusInfinityLogitsIsTheCpus) {

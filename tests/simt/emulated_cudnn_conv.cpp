@@ -22,12 +22,12 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <vector>
 
 #include "conv_reference.h"
 #include "emulated_cudnn.h"
+#include "tf32.h"
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
@@ -104,17 +104,6 @@ cudnnStatus_t problem_of(cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w, c
   return CUDNN_STATUS_SUCCESS;
 }
 
-// A float32 value rounded to TF32's 10 mantissa bits (to nearest, ties to even), as tensor cores read it.
-float to_tf32(float v) {
-  uint32_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  if ((bits & 0x7f800000u) == 0x7f800000u) return v;  // inf and NaN pass
-  bits += 0x0fffu + ((bits >> 13) & 1u);
-  bits &= 0xffffe000u;
-  std::memcpy(&v, &bits, sizeof v);
-  return v;
-}
-
 // Memory offset of the element at logical (row-major over the sizes) index i of a described tensor.
 int64_t tensor_offset(const cudnnTensorStruct& d, int64_t i) {
   int64_t offset = 0;
@@ -155,7 +144,7 @@ std::vector<float> tensor_values(const Problem& p, const cudnnTensorStruct& d, c
   std::vector<float> out(static_cast<std::size_t>(tensor_size(d)));
   for (std::size_t i = 0; i < out.size(); ++i) {
     const float v = static_cast<float>(emu_cudnn::read(d.type, data, tensor_offset(d, static_cast<int64_t>(i))));
-    out[i] = p.tf32 ? to_tf32(v) : v;
+    out[i] = p.tf32 ? emu::to_tf32(v) : v;
   }
   return out;
 }
@@ -164,7 +153,7 @@ std::vector<float> filter_values(const Problem& p, const void* data) {
   std::vector<float> out(static_cast<std::size_t>(filter_size(p.w)));
   for (std::size_t i = 0; i < out.size(); ++i) {
     const float v = static_cast<float>(emu_cudnn::read(p.w.type, data, filter_offset(p.w, static_cast<int64_t>(i))));
-    out[i] = p.tf32 ? to_tf32(v) : v;
+    out[i] = p.tf32 ? emu::to_tf32(v) : v;
   }
   return out;
 }
