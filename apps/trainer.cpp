@@ -466,16 +466,19 @@ Tensor forward_in_precision(nn::Module& model, const Tensor& images, std::option
 
 // One training step after the gradients are zeroed: forward, the loss in float32, the backward of its gradient
 // (multiplied by the loss scale for fp16), and the optimizer's step (which the scaler skips after inf/NaN
-// gradients). Returns the loss and the logits.
-std::pair<Tensor, Tensor> train_step(nn::Module& model, nn::CrossEntropyLoss& criterion,
-                                     optim::Optimizer& optimizer, const Tensor& images, const Tensor& labels,
-                                     std::optional<DType> autocast, amp::GradScaler* scaler) {
+// gradients; decided on the device with `skip_on_device`, as a CUDA graph needs). Returns the loss and the logits.
+std::pair<Tensor, Tensor> train_step(nn::Module& model, nn::CrossEntropyLoss& criterion, optim::Optimizer& optimizer,
+                                     const Tensor& images, const Tensor& labels, std::optional<DType> autocast,
+                                     amp::GradScaler* scaler, bool skip_on_device = false) {
   Tensor logits = forward_in_precision(model, images, autocast);
   Tensor loss = criterion.forward(logits, labels);
   const Tensor grad = criterion.backward();
   model.backward_parameters(scaler != nullptr ? scaler->scale(grad) : grad);
   if (scaler != nullptr) {
-    scaler->step(optimizer);
+    if (skip_on_device)
+      scaler->step_on_device(optimizer);
+    else
+      scaler->step(optimizer);
     scaler->update();
   } else {
     optimizer.step();
@@ -489,14 +492,19 @@ std::pair<Tensor, Tensor> train_step(nn::Module& model, nn::CrossEntropyLoss& cr
 // The training step as a CUDA graph (--cuda-graph): the first full batch runs eagerly (it creates the gradients,
 // the optimizer state, the library handles, workspaces and algorithm choices), the second is captured and replayed,
 // every later one refills the static input tensors and replays. Gradients are zeroed in place and the optimizer
-// runs from a per-epoch plan (Optimizer::plan_steps), the dropout layers keep their offsets on the device, so a
-// replay is the step it stands for, bit for bit. Batches of another size (an epoch's last) run eagerly on the same
-// gradients and plan.
+// runs from a per-epoch plan (Optimizer::plan_steps), the dropout layers keep their offsets on the device, and
+// fp16's loss scaler skips steps on the device (GradScaler::step_on_device), so a replay is the step it stands for,
+// bit for bit. Batches of another size (an epoch's last) run eagerly on the same gradients and plan.
 class GraphStep {
  public:
   GraphStep(nn::Sequential& model, optim::Optimizer& optimizer, const Device& device, int64_t batch_size,
-            std::optional<DType> autocast)
-      : model_(model), optimizer_(optimizer), device_(device), batch_size_(batch_size), autocast_(autocast) {
+            std::optional<DType> autocast, amp::GradScaler* scaler)
+      : model_(model),
+        optimizer_(optimizer),
+        device_(device),
+        batch_size_(batch_size),
+        autocast_(autocast),
+        scaler_(scaler) {
     for (nn::Module* m : model_.modules())
       if (auto* dropout = dynamic_cast<nn::Dropout*>(m)) {
         dropout->track_offset_on(device_);
@@ -539,7 +547,7 @@ class GraphStep {
  private:
   std::pair<Tensor, Tensor> eager(const Tensor& images, const Tensor& labels, nn::CrossEntropyLoss& criterion) {
     optimizer_.zero_grad(false);
-    return train_step(model_, criterion, optimizer_, images, labels, autocast_, nullptr);
+    return train_step(model_, criterion, optimizer_, images, labels, autocast_, scaler_, true);
   }
 
   nn::Sequential& model_;
@@ -547,6 +555,7 @@ class GraphStep {
   Device device_;
   int64_t batch_size_;
   std::optional<DType> autocast_;
+  amp::GradScaler* scaler_;  // fp16, else null
   bool warmed_up_ = false;  // a full batch has run eagerly
   std::vector<nn::Dropout*> dropouts_;
   std::unique_ptr<cuda::Graph> graph_;
@@ -767,10 +776,10 @@ RunResult Trainer::run() {
   nn::Module& net = ddp_ ? static_cast<nn::Module&>(*ddp_) : *model_;
   nn::CrossEntropyLoss criterion;
 #if NORMRT_WITH_CUDA
-  // GradScaler::step reads its inf flag on the host, which a graph cannot replay: fp16 steps run eagerly; so do
-  // data-parallel steps (their collectives go through the host).
-  if (config_.cuda_graph && device_.is_cuda() && !graph_step_ && !scaler_ && !ddp_)
-    graph_step_ = std::make_unique<GraphStep>(*model_, *optimizer_, device_, config_.batch_size, autocast_);
+  // Data-parallel steps run eagerly (their collectives go through the host).
+  if (config_.cuda_graph && device_.is_cuda() && !graph_step_ && !ddp_)
+    graph_step_ =
+        std::make_unique<GraphStep>(*model_, *optimizer_, device_, config_.batch_size, autocast_, scaler_.get());
 #endif
   std::optional<optim::CosineAnnealingLR> schedule;
   if (config_.lr_schedule == "cosine" && config_.epochs > 0) {

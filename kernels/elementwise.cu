@@ -15,7 +15,9 @@ __global__ void axpy_kernel(float* a, const float* b, float alpha, int64_t n) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
     a[i] = a[i] + alpha * b[i];
 }
-__global__ void add_kernel(int64_t* value, int64_t delta) { *value += delta; }
+__global__ void add_kernel(int64_t* value, int64_t delta, const float* unless) {
+  if (unless == nullptr || *unless == 0.0f) *value += delta;
+}
 
 template <typename T>
 __global__ void fill_kernel(T* out, T value, int64_t n) {
@@ -75,8 +77,8 @@ void fill_impl(T* out, T value, int64_t n, int sm_count, cudaStream_t stream) {
 }
 }  // namespace
 
-void add(int64_t* value, int64_t delta, cudaStream_t stream) {
-  NORMRT_LAUNCH(add_kernel, dim3(1), dim3(1), 0, stream, value, delta);
+void add(int64_t* value, int64_t delta, cudaStream_t stream, const float* unless) {
+  NORMRT_LAUNCH(add_kernel, dim3(1), dim3(1), 0, stream, value, delta, unless);
   NORMRT_CHECK_LAUNCH();
 }
 

@@ -26,8 +26,9 @@ void transpose_batched(const T* in, T* out, int64_t batch, int64_t rows, int64_t
 template <typename From, typename To>
 void convert(const From* in, To* out, int64_t n, int sm_count, cudaStream_t stream);
 
-// *value += 1 (a device-side counter such as num_batches_tracked), and *value += delta.
+// *value += 1 (a device-side counter such as num_batches_tracked), and *value += delta unless `unless` points at a
+// non-zero flag (a GradScaler's found_inf), read on the device.
 void increment(int64_t* value, cudaStream_t stream);
-void add(int64_t* value, int64_t delta, cudaStream_t stream);
+void add(int64_t* value, int64_t delta, cudaStream_t stream, const float* unless = nullptr);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

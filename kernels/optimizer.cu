@@ -89,6 +89,7 @@ struct RadamUpdate {
 
 template <typename Update, typename Hyper>
 __global__ void multi_tensor_kernel(TensorList list, HyperSource<Hyper> source) {
+  if (source.skip != nullptr && *source.skip != 0.0f) return;
   const Update update{source.table != nullptr ? source.table[*source.index] : source.value};
   const int64_t total = list.end[list.count - 1];
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;

@@ -40,14 +40,17 @@ void for_each_tensor_list(std::size_t n, Fill fill, Launch launch) {
 }
 
 // A step's hyperparameters: `value`, or, when `table` is set, table[*index] read on the device (a CUDA graph's
-// captured step replays with the hyperparameters of the step it stands for; see Optimizer::plan_steps).
+// captured step replays with the hyperparameters of the step it stands for; see Optimizer::plan_steps). When `skip`
+// is set and the device finds it non-zero (a GradScaler's found_inf), the step changes nothing.
 template <typename Hyper>
 struct HyperSource {
   HyperSource(const Hyper& h) : value(h) {}  // NOLINT: a plain value is the common case
-  HyperSource(const Hyper& h, const Hyper* t, const int64_t* i) : value(h), table(t), index(i) {}
+  HyperSource(const Hyper& h, const Hyper* t, const int64_t* i, const float* s = nullptr)
+      : value(h), table(t), index(i), skip(s) {}
   Hyper value;
   const Hyper* table = nullptr;
   const int64_t* index = nullptr;
+  const float* skip = nullptr;
 };
 
 void sgd_step(const TensorList& list, const HyperSource<nnmath::SgdHyper>& h, int sm_count, cudaStream_t stream);

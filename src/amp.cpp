@@ -133,20 +133,35 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
   state.unscaled = true;
 }
 
-bool GradScaler::step(optim::Optimizer& optimizer) {
-  if (!options_.enabled()) {
-    optimizer.step();
-    return true;
-  }
+GradScaler::PerOptimizer& GradScaler::unscaled_for_step(optim::Optimizer& optimizer) {
   check_scale("step");
   NORMRT_CHECK(!per_optimizer_[&optimizer].stepped, "step() has already been called since the last update().");
   if (!per_optimizer_[&optimizer].unscaled) unscale_(optimizer);
   PerOptimizer& state = per_optimizer_[&optimizer];
   NORMRT_CHECK(state.found_inf.defined(), "No inf checks were recorded for this optimizer.");
+  return state;
+}
+
+bool GradScaler::step(optim::Optimizer& optimizer) {
+  if (!options_.enabled()) {
+    optimizer.step();
+    return true;
+  }
+  PerOptimizer& state = unscaled_for_step(optimizer);
   const bool skip = state.found_inf.item<float>() != 0.0f;
   if (!skip) optimizer.step();
   state.stepped = true;
   return !skip;
+}
+
+void GradScaler::step_on_device(optim::Optimizer& optimizer) {
+  if (!options_.enabled()) {
+    optimizer.step();
+    return;
+  }
+  PerOptimizer& state = unscaled_for_step(optimizer);
+  optimizer.step_unless(state.found_inf);
+  state.stepped = true;
 }
 
 void GradScaler::update(std::optional<double> new_scale) {

@@ -248,12 +248,15 @@ void add_scaled_(Tensor& a, const Tensor& b, double alpha) {
 }
 
 #if NORMRT_WITH_CUDA
-void util::advance_device_counter(Tensor& counter, int64_t delta) {
+void util::advance_device_counter(Tensor& counter, int64_t delta, const Tensor& unless) {
   NORMRT_CHECK(counter.defined() && counter.device().is_cuda() && counter.dtype() == DType::Int64 &&
                    counter.numel() == 1,
                "advance_device_counter: expected one int64 on a CUDA device");
+  NORMRT_CHECK(!unless.defined() ||
+                   (unless.device() == counter.device() && unless.dtype() == DType::Float32 && unless.numel() == 1),
+               "advance_device_counter: expected the flag as one float32 on the counter's device");
   const util::Launch l(counter);
-  normrt::cuda::add(counter.data<int64_t>(), delta, l.stream);
+  normrt::cuda::add(counter.data<int64_t>(), delta, l.stream, unless.defined() ? unless.data<float>() : nullptr);
   counter.bump_version();
 }
 

@@ -161,8 +161,9 @@ struct Launch {
   int sms;
 };
 // counter (one int64 on a CUDA device) += delta, queued on the device's current stream; a CUDA graph that captures
-// it advances the counter at every replay.
-void advance_device_counter(Tensor& counter, int64_t delta);
+// it advances the counter at every replay. With `unless` (one float32 beside it), only where that flag is zero, as
+// the device reads it then.
+void advance_device_counter(Tensor& counter, int64_t delta, const Tensor& unless = Tensor());
 // Whether the current stream of `device` is being captured into a cuda::Graph.
 bool capturing(const Device& device);
 #else

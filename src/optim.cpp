@@ -98,8 +98,10 @@ std::vector<float> as_words(const Hyper& h) {
 
 #if NORMRT_WITH_CUDA
 template <typename Hyper>
-normrt::cuda::HyperSource<Hyper> source_of(const Hyper& h, std::pair<const float*, const int64_t*> planned) {
-  return {h, reinterpret_cast<const Hyper*>(planned.first), planned.second};
+normrt::cuda::HyperSource<Hyper> source_of(const Hyper& h, std::pair<const float*, const int64_t*> planned,
+                                           const Tensor& skip) {
+  return {h, reinterpret_cast<const Hyper*>(planned.first), planned.second,
+          skip.defined() ? skip.data<float>() : nullptr};
 }
 #endif
 
@@ -201,6 +203,8 @@ void Optimizer::plan_steps(int64_t n) {
   NORMRT_CHECK(n >= 1, "plan_steps: the number of steps must be positive, got ", n);
   NORMRT_CHECK(!params_.empty() && params_[0].device().is_cuda(), "plan_steps: for parameters on a CUDA device");
   const Device device = params_[0].device();
+  const std::vector<int64_t> taken = steps_taken();
+  for (std::size_t i = 0; i < state_.size(); ++i) state_[i].steps = taken[i];
   Plan plan = plan_ ? std::move(*plan_) : Plan{};
   const bool reuse = plan.capacity >= n && plan.tables.size() == groups_.size();
   std::vector<int64_t> first_steps;
@@ -237,7 +241,37 @@ void Optimizer::plan_steps(int64_t n) {
   plan.length = n;
   plan.taken = 0;
   plan.stale = false;
+  plan.device_decides = false;
   plan_ = std::move(plan);
+}
+
+void Optimizer::step_unless(const Tensor& found_inf) {
+  NORMRT_CHECK(found_inf.defined() && found_inf.dtype() == DType::Float32 && found_inf.numel() == 1,
+               "step_unless: found_inf must be one float32");
+  if (!plan_ || params_.empty() || !params_[0].device().is_cuda()) {
+    if (found_inf.item<float>() == 0.0f) step();
+    return;
+  }
+  NORMRT_CHECK(found_inf.device() == params_[0].device(), "step_unless: found_inf on ", found_inf.device().str(),
+               ", the parameters on ", params_[0].device().str());
+  struct Flag {
+    Tensor& slot;
+    ~Flag() { slot = Tensor(); }
+  } flag{skip_flag_};
+  skip_flag_ = found_inf;
+  plan_->device_decides = true;
+  step();
+}
+
+std::vector<int64_t> Optimizer::steps_taken() const {
+  std::vector<int64_t> steps(state_.size());
+  for (std::size_t i = 0; i < state_.size(); ++i) steps[i] = state_[i].steps;
+  if (!plan_ || !plan_->device_decides) return steps;
+  const int64_t taken = plan_->index.item<int64_t>();
+  for (std::size_t g = 0; g < groups_.size(); ++g)
+    for (std::size_t i : groups_[g].members)  // those that took the plan's steps (every one, or none)
+      if (state_[i].steps == plan_->first_steps[g] + plan_->taken) steps[i] = plan_->first_steps[g] + taken;
+  return steps;
 }
 
 void Optimizer::replayed(int64_t replays) {
@@ -299,7 +333,7 @@ void Optimizer::for_each_group(Fn update) {
   }
   if (plan_) {
 #if NORMRT_WITH_CUDA
-    ops::util::advance_device_counter(plan_->index, 1);
+    ops::util::advance_device_counter(plan_->index, 1, skip_flag_);
 #endif
     ++plan_->taken;
   }
@@ -351,7 +385,7 @@ void Optimizer::fused_step(MakeHyper make_hyper, CpuRun cpu_run) {
         },
         [&](const auto& list, int sms, auto stream) {
 #if NORMRT_WITH_CUDA
-          launch_step(list, source_of(h, plan), sms, stream);
+          launch_step(list, source_of(h, plan, skip_flag_), sms, stream);
 #else
           (void)list; (void)sms; (void)stream; (void)plan;
 #endif
@@ -361,11 +395,11 @@ void Optimizer::fused_step(MakeHyper make_hyper, CpuRun cpu_run) {
 
 nn::NamedTensors Optimizer::state() const {
   nn::NamedTensors out;
+  const std::vector<int64_t> steps = steps_taken();
   for (std::size_t i = 0; i < state_.size(); ++i) {
     for (std::size_t k = 0; k < slot_names_.size(); ++k)
       out.emplace_back(std::to_string(i) + "." + slot_names_[k], state_[i].slots[k]);
-    out.emplace_back(std::to_string(i) + ".step",
-                     from_vector(std::vector<int64_t>{state_[i].steps}, {}));
+    out.emplace_back(std::to_string(i) + ".step", from_vector(std::vector<int64_t>{steps[i]}, {}));
   }
   return out;
 }
@@ -402,7 +436,10 @@ void Optimizer::check_state(const nn::NamedTensors& state) const {
 
 void Optimizer::load_state(const nn::NamedTensors& state) {
   check_state(state);
-  if (plan_) plan_->stale = true;
+  if (plan_) {
+    plan_->stale = true;
+    plan_->device_decides = false;  // the counts below replace what the device decided
+  }
   std::size_t e = 0;
   for (std::size_t i = 0; i < state_.size(); ++i) {
     for (std::size_t k = 0; k < slot_names_.size(); ++k) state_[i].slots[k].copy_(state[e++].second);

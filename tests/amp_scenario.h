@@ -1,7 +1,8 @@
 // A GradScaler run on a device against an independent simulation of torch.cuda.amp.GradScaler's documented rule:
 // a step whose gradients hold an inf or NaN is skipped and the scale multiplied by backoff_factor (the count of
 // clean steps restarts); otherwise the optimizer steps on the unscaled gradients and every growth_interval-th
-// consecutive clean step multiplies the scale by growth_factor. Shared by the CPU and GPU suites.
+// consecutive clean step multiplies the scale by growth_factor. Shared by the CPU and GPU suites. With
+// `skip_on_device`, through step_on_device, on a GPU under the optimizer's plan (the skip decided by its kernels).
 #pragma once
 #include <cmath>
 #include <limits>
@@ -11,7 +12,8 @@
 
 namespace normrt::testing {
 
-inline void run_grad_scaler_scenario(const Device& device) {
+inline void run_grad_scaler_scenario(const Device& device, bool skip_on_device = false) {
+  SCOPED_TRACE(skip_on_device ? "step_on_device" : "step");
   const double init = 1024, growth = 2, backoff = 0.25;
   const int64_t interval = 3;
   amp::GradScaler scaler(amp::GradScalerOptions().init_scale(init).growth_factor(growth).backoff_factor(backoff)
@@ -19,6 +21,7 @@ inline void run_grad_scaler_scenario(const Device& device) {
   Tensor a = from_vector(std::vector<float>{1.0f, -2.0f, 0.5f}, {3}).to(device);
   Tensor b = from_vector(std::vector<float>{3.0f, 4.0f}, {2}).to(device);
   optim::SGD sgd(std::vector<Tensor>{a, b}, optim::SGDOptions(0.125));
+  if (skip_on_device && device.is_cuda()) sgd.plan_steps(12);
   std::vector<double> pa{1.0, -2.0, 0.5}, pb{3.0, 4.0};
   double scale = init;
   int64_t clean = 0;
@@ -39,7 +42,10 @@ inline void run_grad_scaler_scenario(const Device& device) {
     a.mutable_grad() = from_vector(sa, {3}).to(device);
     b.mutable_grad() = from_vector(sb, {2}).to(device);
     if (t % 2 == 0) scaler.unscale_(sgd);  // explicit unscale_ (as before clipping), or step() doing it
-    EXPECT_EQ(scaler.step(sgd), !poisoned);
+    if (skip_on_device)
+      scaler.step_on_device(sgd);
+    else
+      EXPECT_EQ(scaler.step(sgd), !poisoned);
     scaler.update();
     if (poisoned) {
       scale *= backoff;

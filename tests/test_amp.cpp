@@ -7,7 +7,10 @@ namespace {
 
 using testing::throws_with;
 
-TEST(GradScaler, SkipsBacksOffAndGrowsAsPyTorch) { testing::run_grad_scaler_scenario(Device::cpu()); }
+TEST(GradScaler, SkipsBacksOffAndGrowsAsPyTorch) {
+  testing::run_grad_scaler_scenario(Device::cpu());
+  testing::run_grad_scaler_scenario(Device::cpu(), true);
+}
 
 TEST(GradScaler, GrowthStopsWhereTheScaleWouldOverflow) {
   amp::GradScaler scaler(amp::GradScalerOptions().init_scale(std::ldexp(1.0, 127)).growth_interval(1));

@@ -71,6 +71,10 @@ class GradScaler {
   // unscale_() unless done already, then optimizer.step() unless a gradient was inf or NaN. Returns whether the
   // optimizer stepped.
   bool step(optim::Optimizer& optimizer);
+  // step() with the skip decided where the inf flag lives (Optimizer::step_unless): on a GPU under the optimizer's
+  // plan (Optimizer::plan_steps), nothing waits for the device, so that the whole step, loss scaling included, can be
+  // captured into a cuda::Graph; it cannot say whether the optimizer stepped.
+  void step_on_device(optim::Optimizer& optimizer);
   // The scale for the next iteration from the inf checks of this one's steps (or new_scale, when given).
   void update(std::optional<double> new_scale = std::nullopt);
 
@@ -86,6 +90,8 @@ class GradScaler {
     Tensor found_inf;  // float32 [1] on the scale's device: 1 if a gradient was inf or NaN
   };
   void check_scale(const char* caller) const;
+  // What step() and step_on_device() check and do first; the optimizer's state, its inf flag checked.
+  PerOptimizer& unscaled_for_step(optim::Optimizer& optimizer);
   void set_scale(double scale);
 
   GradScalerOptions options_;

@@ -45,6 +45,12 @@ class Optimizer {
   // accounts on the host (step counts) for k replays of a captured step().
   void plan_steps(int64_t n);
   void replayed(int64_t replays);
+  // step() unless found_inf (one float32 on the parameters' device, as GradScaler::unscale_ leaves it) is non-zero.
+  // Under a plan on a GPU the kernels read the flag: a skipped step changes nothing, the plan's device index
+  // included, and nothing waits for the device, so that a step with loss scaling can be captured into a cuda::Graph;
+  // the host's step counts catch up (one read of that index) when state() or the next plan_steps needs them.
+  // Elsewhere the flag is read on the host first.
+  void step_unless(const Tensor& found_inf);
   // Hyperparameters per group (group 0 by default); set_lr(lr) sets every group's (any finite value, as schedules
   // may extrapolate past their end like PyTorch's).
   std::size_t num_groups() const { return groups_.size(); }
@@ -107,10 +113,14 @@ class Optimizer {
     std::vector<Tensor> tables;        // per group: the hyperparameters of its next `capacity` steps
     std::vector<int64_t> first_steps;  // per group: its step count when planned
     Tensor index;                      // on the device: planned steps taken
-    int64_t capacity = 0, length = 0, taken = 0;
+    int64_t capacity = 0, length = 0, taken = 0;  // taken: planned step() calls and replays
     bool stale = false;
+    bool device_decides = false;  // a step_unless ran: some calls may have been skipped, `index` says how many not
   };
+  // Steps taken per parameter: ParamState::steps, unless the device decided some of the plan's (then from its index).
+  std::vector<int64_t> steps_taken() const;
   std::optional<Plan> plan_;
+  Tensor skip_flag_;  // during step_unless on a GPU: the found_inf its kernels read
   std::vector<Tensor> params_;
   std::vector<ParamState> state_;
   std::vector<std::string> slot_names_;

@@ -477,6 +477,87 @@ TEST_F(CudaNn, OptimizerStepsOverManyTensorsAreTheCpusBits) {
   }
 }
 
+// Steps skipped on the device (GradScaler's step_on_device): under a plan, step_unless's kernels read the inf flag,
+// so a step captured into a CUDA graph and replayed with the flag changed between replays skips exactly the flagged
+// steps, the plan's index with them: parameters, slots and step counts are the CPU's for the same steps taken, and
+// the steps after the next plan_steps (which reads the index) continue from the right count (Adam's bias corrections,
+// RAdam's rectification, SGD's first momentum step). On the CPU the flag is read on the host.
+TEST_F(CudaNn, OptimizerStepsSkippedOnTheDeviceAreTheCpusStepsNotTaken) {
+  const std::vector<float> skips = {0, 1, 0, 1, 1, 0, 0};
+  for (const auto& [name, make] : testing::one_of_each_optimizer()) {
+    SCOPED_TRACE(name);
+    cuda::Stream stream(0);  // a graph captures a stream of its own: everything on it, from the start
+    cuda::StreamGuard guard(stream);
+    Generator gen(4);
+    std::vector<Tensor> cpu, cpu_flagged, gpu;
+    for (int i = 0; i < 45; ++i) {  // more than one fused launch's worth of tensors
+      const Tensor p = randn({1 + i % 5, 11}, gen), g = randn({1 + i % 5, 11}, gen);
+      cpu.push_back(p.clone());
+      cpu.back().mutable_grad() = g;
+      cpu_flagged.push_back(p.clone());
+      cpu_flagged.back().mutable_grad() = g.clone();
+      gpu.push_back(p.to(kGpu));
+      gpu.back().mutable_grad() = g.to(kGpu);
+    }
+    const auto reference = make(cpu), flagged = make(cpu_flagged), device = make(gpu);
+    Tensor flag = zeros({1}, kGpu), cpu_flag = zeros({1});
+    device->plan_steps(static_cast<int64_t>(skips.size()));
+    cuda::Graph graph(0);
+    for (std::size_t s = 0; s < skips.size(); ++s) {
+      if (skips[s] == 0.0f) reference->step();
+      cpu_flag.copy_(full({1}, skips[s]));
+      flagged->step_unless(cpu_flag);
+      flag.copy_(full({1}, skips[s]));
+      if (s == 0) {  // eagerly, then captured once and replayed for every later step
+        device->step_unless(flag);
+        continue;
+      }
+      if (!graph.captured()) {
+        graph.capture_begin();
+        device->step_unless(flag);
+        graph.capture_end();
+      } else {
+        device->replayed(1);
+      }
+      graph.replay();
+    }
+    const auto expect_same = [&](const char* when) {
+      const nn::NamedTensors want = reference->state(), got = device->state(), host_read = flagged->state();
+      ASSERT_EQ(got.size(), want.size());
+      for (std::size_t k = 0; k < want.size(); ++k) {
+        const bool count = want[k].second.dtype() == DType::Int64;
+        const auto values = [&](const Tensor& t) {
+          return count ? std::vector<float>{static_cast<float>(t.to(Device::cpu()).item<int64_t>())} : t.to_vector();
+        };
+        ASSERT_TRUE(testing::same_bits(values(got[k].second), values(want[k].second))) << when << ", " << want[k].first;
+        ASSERT_TRUE(testing::same_bits(values(host_read[k].second), values(want[k].second)))
+            << when << ", on the CPU, " << want[k].first;
+      }
+      for (std::size_t i = 0; i < cpu.size(); ++i) {
+        ASSERT_TRUE(testing::same_bits(gpu[i].to_vector(), cpu[i].to_vector())) << when << ", tensor " << i;
+        ASSERT_TRUE(testing::same_bits(cpu_flagged[i].to_vector(), cpu[i].to_vector())) << when << ", tensor " << i;
+      }
+    };
+    expect_same("after the flagged steps");
+    device->plan_steps(3);
+    for (int s = 0; s < 3; ++s) {
+      reference->step();
+      flagged->step();
+      device->step();
+    }
+    expect_same("after three more");
+  }
+  Tensor p = ones({2}, kGpu);
+  p.mutable_grad() = ones({2}, kGpu);
+  optim::SGD sgd({p}, optim::SGDOptions(0.1));
+  EXPECT_TRUE(throws_with([&] { sgd.step_unless(zeros({1}, TensorOptions(kGpu).dtype(DType::Int64))); },
+                          "step_unless: found_inf must be one float32"));
+  sgd.plan_steps(1);
+  EXPECT_TRUE(
+      throws_with([&] { sgd.step_unless(zeros({1})); }, "step_unless: found_inf on cpu, the parameters on cuda:0"));
+  EXPECT_EQ(p.to_vector(), std::vector<float>(2, 1.0f));
+}
+
 // Activations give the CPU's bits on the device: the same per-element functions (float_math's e^x and tanh) with
 // every operation rounded as written on both (-fmad=false, -ffp-contract=off). 16-bit elements run on the device as
 // they are (no float32 copies), as the CPU widens them, computes in float32 and rounds once. Dropout too.
@@ -613,6 +694,7 @@ TEST(CudaDist, InProcessCollectivesOnDeviceTensors) {
 TEST(CudaGradScaler, SkipsBacksOffAndGrowsAsPyTorch) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   testing::run_grad_scaler_scenario(kGpu);
+  testing::run_grad_scaler_scenario(kGpu, true);
 }
 
 }  // namespace

@@ -228,6 +228,8 @@ INSTANTIATE_TEST_SUITE_P(Models, GraphTraining,
                          ::testing::Values(Case{"mlp-bn", "adam", 0.2, 70, 16}, Case{"mlp", "sgd", 0.5, 53, 8},
                                            Case{"cnn-bn", "adam", 0.0, 10, 4},
                                            Case{"mlp-bn", "sgd", 0.2, 37, 8, "bf16"},
+                                           Case{"mlp-bn", "adam", 0.2, 70, 16, "fp16"},
+                                           Case{"cnn-bn", "sgd", 0.0, 10, 4, "fp16"},
                                            Case{"cnn-bn", "adam", 0.0, 10, 4, "fp32", "cudnn"},
                                            Case{"cnn-bn", "sgd", 0.0, 10, 4, "fp32", "native", "channels_last"}),
                          [](const auto& info) {

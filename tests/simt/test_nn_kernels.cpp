@@ -782,6 +782,17 @@ TEST_P(NnKernels, MultiTensorOptimizerStepsEqualTheCpuFormula) {
   EXPECT_EQ(p, ep);
   EXPECT_EQ(s1, e1);
   EXPECT_EQ(s2, e2);
+  // A set skip flag (GradScaler's found_inf) leaves everything as it was; a clear one steps.
+  for (const float found_inf : {1.0f, 0.0f}) {
+    adam_step(list, HyperSource<nnmath::AdamHyper>(adam, table, &index, &found_inf), 2, nullptr);
+    if (found_inf == 0.0f)
+      for (int t = 0; t < count; ++t)
+        for (std::size_t i = 0; i < ep[t].size(); ++i)
+          nnmath::adam_update(ep[t][i], g[t][i], e1[t][i], e2[t][i], table[1]);
+    EXPECT_EQ(p, ep) << "found_inf " << found_inf;
+    EXPECT_EQ(s1, e1);
+    EXPECT_EQ(s2, e2);
+  }
   // AMSGrad's third state, the largest exp_avg_sq so far: maxima seeded on both sides of the new second moments.
   std::vector<std::vector<float>> s3;
   for (int t = 0; t < count; ++t) {
