@@ -8,7 +8,9 @@
 // GPU timing: CUDA events around each call on the current stream (manual time), three warm-up calls, L2 flushed
 // by a read kernel over a buffer larger than L2 and a device synchronise before every timed call, medians of
 // --benchmark_repetitions (default 5). Shapes under 16 MB are also timed as a replayed CUDA graph of 20 calls
-// (gpu/native-graph/...: kernel time without the host's launch overhead).
+// (gpu/native-graph/...: kernel time without the host's launch overhead), and for the host's time per call, the op's
+// (gpu/host/...) and its kernel launchers' alone (gpu/host-kernels/...): 32 calls queued behind a 20 ms kernel, timed
+// on the host's clock, so that the device's time is left out and a call that waited for the device would show.
 // Run: build/benchmarks/bench_batchnorm [--benchmark_filter=gpu] [--benchmark_out=results.json]
 // The summary table at the end lists the medians. A second table is the dtype x memory format x fusion matrix
 // (float32/float16/bfloat16 x NCHW/NHWC x none/ReLU/add+ReLU, weights float32 as mixed-precision training keeps
@@ -40,6 +42,9 @@
 #if NORMRT_WITH_CUDA
 #include <cuda_runtime.h>
 
+#include <chrono>
+
+#include "device_hold.cuh"
 #include "l2_flush.cuh"
 #include "normrt/cuda_check.h"
 #endif
@@ -131,6 +136,7 @@ void skip_on_error(benchmark::State& state, Body body) {
 }
 
 double g_copy_bandwidth = 0;  // bytes/s, device-to-device copy (read + write)
+constexpr int kHostCalls = 32;  // calls per host-timed iteration (time_host)
 
 #if NORMRT_WITH_CUDA
 // A buffer larger than L2, read before each timed call (then a device synchronise) so that no operand is served
@@ -170,6 +176,30 @@ void time_gpu(benchmark::State& state, int64_t bytes_per_call, const std::functi
     state.SetIterationTime(events.time(stream, run) / calls);
   }
   state.SetBytesProcessed(state.iterations() * bytes_per_call);
+}
+
+// Host time per call of run(): kHostCalls calls queued behind a kernel that holds the device for longer than they
+// take to queue, timed on the host's clock (the device's time left out; a call that waited for the device would take
+// the hold's length), after three warm-up calls.
+void time_host(benchmark::State& state, const std::function<void()>& run) {
+  cudaStream_t stream = cuda::current_stream(0);
+  for (int i = 0; i < 3; ++i) run();
+  NORMRT_CUDA_CHECK(cudaDeviceSynchronize());
+  for (auto _ : state) {
+    bench::hold_device(stream, 20'000'000);
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < kHostCalls; ++i) run();
+    const std::chrono::duration<double> queued = std::chrono::steady_clock::now() - start;
+    NORMRT_CUDA_CHECK(cudaDeviceSynchronize());
+    state.SetIterationTime(queued.count() / kHostCalls);
+  }
+}
+
+void run_gpu_host(benchmark::State& state, const Shape& shape, Mode mode) {
+  skip_on_error(state, [&] {
+    Operands& ops = reused_operands<Operands>("cuda " + shape_label(shape), shape, Device::cuda(0));
+    time_host(state, [&] { ops.run(mode); });
+  });
 }
 
 void run_gpu(benchmark::State& state, const Shape& shape, Mode mode, Backend backend) {
@@ -283,8 +313,10 @@ void run_gpu_pytorch_algorithm(benchmark::State& state, const Shape& shape) {
 
 // The library's kernels under a LaunchTuning that restores a design the default replaced, to measure what the
 // default gains: `adjust` changes the tuning (see the registrations).
-void run_gpu_replaced_design(benchmark::State& state, const Shape& shape, Mode mode,
-                             void (*adjust)(bn::cuda::LaunchTuning&)) {
+// The kernel launchers of `mode` under a tuning, timed on the device (time_gpu), or on the host (time_host) with
+// `on_host`.
+void run_kernels(benchmark::State& state, const Shape& shape, Mode mode, void (*adjust)(bn::cuda::LaunchTuning&),
+                 bool on_host) {
   skip_on_error(state, [&] {
     KernelOperands& ops = reused_operands<KernelOperands>(shape_label(shape), shape);
     bn::cuda::LaunchTuning tuning;
@@ -292,13 +324,24 @@ void run_gpu_replaced_design(benchmark::State& state, const Shape& shape, Mode m
     adjust(tuning);
     Tensor workspace = empty({static_cast<int64_t>(bn::cuda::workspace_floats(ops.forward.geometry, tuning))},
                              Device::cuda(0));
-    time_gpu(state, shape_numel(shape) * bytes_per_element(mode), [&] {
+    const auto launch = [&] {
       cudaStream_t stream = cuda::current_stream(0);
       if (mode == Mode::Backward) bn::cuda::backward(ops.backward, workspace.data<float>(), tuning, stream);
       else if (mode == Mode::ForwardEval) bn::cuda::forward_inference(ops.inference, tuning, stream);
       else bn::cuda::forward_training(ops.forward, workspace.data<float>(), tuning, stream);
-    });
+    };
+    if (on_host) time_host(state, launch);
+    else time_gpu(state, shape_numel(shape) * bytes_per_element(mode), launch);
   });
+}
+
+void run_gpu_replaced_design(benchmark::State& state, const Shape& shape, Mode mode,
+                             void (*adjust)(bn::cuda::LaunchTuning&)) {
+  run_kernels(state, shape, mode, adjust, false);
+}
+
+void run_gpu_host_kernels(benchmark::State& state, const Shape& shape, Mode mode) {
+  run_kernels(state, shape, mode, [](bn::cuda::LaunchTuning&) {}, true);
 }
 #endif
 
@@ -448,6 +491,7 @@ struct Entry {
   std::string three_launch_name;                 // the three-launch training step, where channels are split
   std::string flat_columns_name;                 // the column layout's elementwise passes flat, where they apply
   std::string kernels_name;  // the library's kernels alone (default tuning), where a replaced design is timed beside
+  std::string graph_name, host_name, host_kernels_name;  // small shapes: replayed graph, host time of op and kernels
   Mode mode;
   int64_t numel;
 };
@@ -462,7 +506,7 @@ int main(int argc, char** argv) {
     for (const Shape& shape : kCpuShapes) {
       const std::string name = std::string("cpu/native/") + mode_name(mode) + "/" + shape_label(shape);
       benchmark::RegisterBenchmark(name.c_str(), run_cpu, shape, mode)->Unit(benchmark::kMicrosecond)->UseRealTime();
-      entries.push_back({name, "", "cpu", shape_label(shape), "", "", "", "", mode, shape_numel(shape)});
+      entries.push_back({name, "", "cpu", shape_label(shape), "", "", "", "", "", "", "", mode, shape_numel(shape)});
     }
   }
   std::vector<MatrixEntry> matrix;
@@ -516,10 +560,22 @@ int main(int argc, char** argv) {
               ->Unit(benchmark::kMicrosecond);
         }
 #endif
+        std::string graph_name, host_name, host_kernels_name;
         if (shape_numel(shape) * 4 < kGraphBelowBytes) {
-          benchmark::RegisterBenchmark(("gpu/native-graph/" + suffix).c_str(), run_gpu_graph, shape, mode)
+          graph_name = "gpu/native-graph/" + suffix;
+          benchmark::RegisterBenchmark(graph_name.c_str(), run_gpu_graph, shape, mode)
               ->UseManualTime()
               ->Unit(benchmark::kMicrosecond);
+          host_name = "gpu/host/" + suffix;
+          benchmark::RegisterBenchmark(host_name.c_str(), run_gpu_host, shape, mode)
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond);
+#ifdef NORMRT_BENCH_VARIANTS
+          host_kernels_name = "gpu/host-kernels/" + suffix;
+          benchmark::RegisterBenchmark(host_kernels_name.c_str(), run_gpu_host_kernels, shape, mode)
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond);
+#endif
         }
 #ifdef NORMRT_BENCH_VARIANTS
         if (mode == Mode::ForwardTraining && bn::cuda::variants::pytorch_algorithm_supported(geometry_of(shape))) {
@@ -567,7 +623,8 @@ int main(int argc, char** argv) {
         }
 #endif
         entries.push_back({name, cudnn_name, "gpu", shape_label(shape), variant_name, three_launch_name,
-                           flat_columns_name, kernels_name, mode, shape_numel(shape)});
+                           flat_columns_name, kernels_name, graph_name, host_name, host_kernels_name, mode,
+                           shape_numel(shape)});
       }
     }
   }
@@ -619,6 +676,26 @@ int main(int argc, char** argv) {
     for (double f : fs) log_sum += std::log(f);
     std::printf("gpu %s: geometric mean %.0f%% of copy bandwidth over %zu shapes\n", mode.c_str(),
                 100 * std::exp(log_sum / static_cast<double>(fs.size())), fs.size());
+  }
+  const auto micros_cell = [&](const std::string& name) {
+    const double us = name.empty() ? -1 : reporter.micros(name);
+    char buf[32] = "-";
+    if (us > 0) std::snprintf(buf, sizeof buf, "%.1f", us);
+    return std::string(buf);
+  };
+  bool host_header = false;
+  for (const Entry& e : entries) {
+    if (e.host_name.empty() || reporter.micros(e.host_name) <= 0) continue;
+    if (!host_header) {
+      std::printf("\nHost time per call on the small shapes (medians; %d calls queued behind a 20 ms kernel, timed on "
+                  "the host's clock), beside the device's time per call in a replayed graph\n"
+                  "| shape | mode | op host us | library kernels alone host us | replayed graph us |\n"
+                  "|---|---|---|---|---|\n",
+                  kHostCalls);
+      host_header = true;
+    }
+    std::printf("| %s | %s | %s | %s | %s |\n", e.shape.c_str(), mode_name(e.mode), micros_cell(e.host_name).c_str(),
+                micros_cell(e.host_kernels_name).c_str(), micros_cell(e.graph_name).c_str());
   }
   std::printf("\ndtype x memory format x fusion (medians; GB/s and %% of copy bandwidth at each combination's minimal "
               "bytes; speedup over float32 NCHW unfused of the same run; on -cudnn rows, cuDNN's time over the native "
