@@ -112,13 +112,36 @@ void epilogue_after_cudnn([[maybe_unused]] const Params& p, [[maybe_unused]] con
 #endif
 }
 
+// `count` float32 vectors of `channels`, then `tail` floats, as views of one allocation on `device`, each starting
+// 256 bytes from the block's start (cudaMalloc's alignment) or a multiple of that: a call allocates its per-channel
+// outputs and its kernels' workspace once (each allocation and free is a driver call on a GPU).
+std::vector<Tensor> channel_block(int64_t channels, int count, int64_t tail, const Device& device) {
+  constexpr int64_t kAlignFloats = 64;
+  const int64_t stride = (channels + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+  const Tensor block = empty({stride * count + tail}, TensorOptions(device));
+  std::vector<Tensor> views;
+  for (int i = 0; i < count; ++i) views.push_back(detail::leading_rows(block, i * stride, channels));
+  if (tail > 0) views.push_back(detail::leading_rows(block, count * stride, tail));
+  return views;
+}
+
+// The custom kernels' workspace for a training pass of geometry g on `device` (floats; none on the CPU).
+int64_t workspace_floats([[maybe_unused]] const bn::Geometry& g, [[maybe_unused]] const Device& device) {
+#if NORMRT_WITH_CUDA
+  if (device.is_cuda()) return static_cast<int64_t>(bn::cuda_workspace_floats(g, device));
+#endif
+  return 0;
+}
+
 // What either forward hands its backend: input and residual as the route's elements, the per-channel tensors as
-// float32 (copies of 16-bit ones, which a training step writes back), and the outputs.
+// float32 (copies of 16-bit ones, which a training step writes back), and the outputs (`stats`: save_mean and
+// save_invstd).
 struct ForwardOperands {
   Tensor x, residual, w, b, rm, rv;
   BatchNormForwardResult result;
   ForwardOperands(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, const Tensor& epilogue_residual, const Route& route, int64_t channels)
+                  const Tensor& running_var, const Tensor& epilogue_residual, const Route& route,
+                  const std::vector<Tensor>& stats)
       : x(input.to(route.element)),
         residual(epilogue_residual.defined()
                      ? elementwise_operand(epilogue_residual, input, "residual", true, route.element)
@@ -127,8 +150,7 @@ struct ForwardOperands {
         b(as_float(bias)),
         rm(as_float(running_mean)),
         rv(as_float(running_var)),
-        result{like_input(input, route.element), empty({channels}, TensorOptions(input.device())),
-               empty({channels}, TensorOptions(input.device())), Tensor(), Tensor()} {}
+        result{like_input(input, route.element), stats[0], stats[1], Tensor(), Tensor()} {}
   // The fields both forwards' params have.
   template <typename P>
   void fill(P& p, const bn::Geometry& g, double eps, bool relu) const {
@@ -261,11 +283,14 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
   traits.residual = epilogue.residual.defined();
   traits.eps = eps;
   const Route route = route_of(input, backend, bn::Pass::ForwardTraining, traits);
-  const ForwardOperands operands(input, weight, bias, running_mean, running_var, epilogue.residual, route, g.C);
+  // save_mean, save_invstd, save_mean_low, and the kernels' workspace.
+  const std::vector<Tensor> block = channel_block(g.C, 3, workspace_floats(g, input.device()), input.device());
+  [[maybe_unused]] float* const workspace = block.size() > 3 ? fptr(block[3]) : nullptr;
+  const ForwardOperands operands(input, weight, bias, running_mean, running_var, epilogue.residual, route, block);
   Tensor cudnn_reserve;
   // What rounding each mean to float left, for the compensated centering of the forward and backward: every backend
   // but cuDNN (which centres on its own) writes it.
-  Tensor save_mean_low = empty({g.C}, TensorOptions(input.device()));
+  Tensor save_mean_low = block[2];
   auto fill = [&](auto& p) {
     operands.fill(p, g, eps, epilogue.relu);
     p.save_mean_low = fptr(save_mean_low);
@@ -279,7 +304,7 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
 #if NORMRT_WITH_CUDA
         if (!bn::cudnn_forward_training(p, route.cudnn_call, cudnn_reserve, input.device())) {
           detail::debug_log("BatchNorm: cuDNN does not fuse this ReLU, running native");
-          bn::cuda_forward_training(p, input.device());
+          bn::cuda_forward_training(p, input.device(), workspace);
           return;
         }
         save_mean_low = Tensor();
@@ -290,7 +315,7 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
       },
       [&](const auto& p) {
 #if NORMRT_WITH_CUDA
-        bn::cuda_forward_training(p, input.device());
+        bn::cuda_forward_training(p, input.device(), workspace);
 #else
         (void)p;
 #endif
@@ -326,7 +351,8 @@ BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const T
   traits.residual = epilogue.residual.defined();
   traits.eps = eps;
   const Route route = route_of(input, backend, bn::Pass::ForwardInference, traits);
-  const ForwardOperands operands(input, weight, bias, running_mean, running_var, epilogue.residual, route, g.C);
+  const ForwardOperands operands(input, weight, bias, running_mean, running_var, epilogue.residual, route,
+                                 channel_block(g.C, 2, 0, input.device()));
   auto fill = [&](auto& p) { operands.fill(p, g, eps, epilogue.relu); };
   run_route<bn::ForwardInferenceParamsOf>(
       route, fill, [](const auto& p) { bn::cpu_forward_inference(p); },
@@ -411,12 +437,16 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
   if (epilogue.residual && !grad_residual.defined()) grad_residual = dy;
 
   const Tensor x = input.to(route.element), w = as_float(weight), fused_bias = as_float(epilogue.bias);
-  const TensorOptions options(input.device());
   Tensor grad_input = like_input(input, route.element);
+  // grad_weight and grad_bias (with a weight), and the kernels' workspace.
+  const int vectors = weight.defined() ? 2 : 0;
+  const std::vector<Tensor> block = channel_block(g.C, vectors, workspace_floats(g, input.device()), input.device());
+  [[maybe_unused]] float* const workspace =
+      static_cast<int>(block.size()) > vectors ? fptr(block[static_cast<std::size_t>(vectors)]) : nullptr;
   Tensor grad_weight, grad_bias;
   if (weight.defined()) {
-    grad_weight = empty({g.C}, options);
-    grad_bias = empty({g.C}, options);
+    grad_weight = block[0];
+    grad_bias = block[1];
   }
   auto fill = [&](auto& p) {
     using T = typename std::decay_t<decltype(p)>::Element;
@@ -448,7 +478,7 @@ BatchNormBackwardResult batch_norm_backward(const Tensor& grad_output, const Ten
       },
       [&](const auto& p) {
 #if NORMRT_WITH_CUDA
-        bn::cuda_backward(p, input.device());
+        bn::cuda_backward(p, input.device(), workspace);
 #else
         (void)p;
 #endif

@@ -59,13 +59,15 @@ void cpu_input_gradient(const T* dy, const T* relu_output, const T* x, const Geo
 
 #if NORMRT_WITH_CUDA
 // Enqueue the custom kernels on the device's current stream (no host synchronisation). T: float, Half or
-// BFloat16; the forwards apply the fused epilogue.
+// BFloat16; the forwards apply the fused epilogue. The training forward and the backward take `workspace`:
+// cuda_workspace_floats(p.geometry, device) floats on the device, alive until the kernels have run (stream order).
+std::size_t cuda_workspace_floats(const Geometry& g, const Device& device);
 template <typename T>
-void cuda_forward_training(const ForwardTrainingParamsOf<T>& p, const Device& device);
+void cuda_forward_training(const ForwardTrainingParamsOf<T>& p, const Device& device, float* workspace);
 template <typename T>
 void cuda_forward_inference(const ForwardInferenceParamsOf<T>& p, const Device& device);
 template <typename T>
-void cuda_backward(const BackwardParamsOf<T>& p, const Device& device);
+void cuda_backward(const BackwardParamsOf<T>& p, const Device& device, float* workspace);
 // SyncBatchNorm's stages on the custom kernels (see the sync_* launchers in kernels/batchnorm.cuh): this rank's
 // kSyncStateFloats-float states per channel, the forward from every rank's states gathered ([ranks, C]); this
 // rank's gradient sums (2 C + 1 floats), dx from the group's.

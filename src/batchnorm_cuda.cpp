@@ -1,4 +1,5 @@
-// CUDA BatchNorm backend: workspace from the stream-ordered allocator, launch on the current stream.
+// CUDA BatchNorm backend: launches on the current stream. The op hands the training passes their workspace (in the
+// block of its per-channel outputs); SyncBatchNorm's stages take theirs from the stream-ordered allocator.
 #include "batchnorm.cuh"
 #include "batchnorm_backend.h"
 #include "cuda_launch.h"
@@ -26,9 +27,14 @@ void run(const Params& p, const Device& device, Launch launch) {
 
 }  // namespace
 
+std::size_t cuda_workspace_floats(const Geometry& g, const Device& device) {
+  return bn::cuda::workspace_floats(g, tuning_of(device));
+}
+
 template <typename T>
-void cuda_forward_training(const ForwardTrainingParamsOf<T>& p, const Device& device) {
-  run(p, device, bn::cuda::forward_training<T>);
+void cuda_forward_training(const ForwardTrainingParamsOf<T>& p, const Device& device, float* workspace) {
+  normrt::cuda::DeviceGuard guard(device.index());
+  bn::cuda::forward_training<T>(p, workspace, tuning_of(device), normrt::cuda::current_stream(device.index()));
 }
 
 template <typename T>
@@ -38,8 +44,9 @@ void cuda_forward_inference(const ForwardInferenceParamsOf<T>& p, const Device& 
 }
 
 template <typename T>
-void cuda_backward(const BackwardParamsOf<T>& p, const Device& device) {
-  run(p, device, bn::cuda::backward<T>);
+void cuda_backward(const BackwardParamsOf<T>& p, const Device& device, float* workspace) {
+  normrt::cuda::DeviceGuard guard(device.index());
+  bn::cuda::backward<T>(p, workspace, tuning_of(device), normrt::cuda::current_stream(device.index()));
 }
 
 template <typename T>
@@ -76,10 +83,10 @@ void cuda_relu_gradient(const float* dy, const float* y, float* out, int64_t n, 
   bn::cuda::apply_relu_gradient(dy, y, out, n, tuning_of(device), normrt::cuda::current_stream(device.index()));
 }
 
-#define NORMRT_BN_INSTANTIATE(T)                                                              \
-  template void cuda_forward_training(const ForwardTrainingParamsOf<T>&, const Device&);   \
-  template void cuda_forward_inference(const ForwardInferenceParamsOf<T>&, const Device&); \
-  template void cuda_backward(const BackwardParamsOf<T>&, const Device&);                                  \
+#define NORMRT_BN_INSTANTIATE(T)                                                                            \
+  template void cuda_forward_training(const ForwardTrainingParamsOf<T>&, const Device&, float*);            \
+  template void cuda_forward_inference(const ForwardInferenceParamsOf<T>&, const Device&);                  \
+  template void cuda_backward(const BackwardParamsOf<T>&, const Device&, float*);                           \
   template void cuda_sync_local_statistics(const ForwardTrainingParamsOf<T>&, float*, const Device&);       \
   template void cuda_sync_forward(const ForwardTrainingParamsOf<T>&, const float*, int64_t, const Device&); \
   template void cuda_sync_local_gradient_sums(const BackwardParamsOf<T>&, float*, const Device&);           \

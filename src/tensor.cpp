@@ -21,6 +21,7 @@ namespace normrt {
 
 struct Tensor::Impl {
   std::shared_ptr<Storage> storage;
+  std::size_t offset = 0;  // bytes into the storage: a view's first element (detail::leading_rows)
   Shape sizes;
   DType dtype = DType::Float32;
   MemoryFormat memory_format = MemoryFormat::Contiguous;
@@ -105,7 +106,10 @@ int64_t Tensor::numel() const { return shape_numel(sizes()); }
 DType Tensor::dtype() const { return impl().dtype; }
 const Device& Tensor::device() const { return impl().storage->device(); }
 MemoryFormat Tensor::memory_format() const { return impl().memory_format; }
-void* Tensor::raw_data() const { return impl().storage->data(); }
+void* Tensor::raw_data() const {
+  void* data = impl().storage->data();
+  return data == nullptr ? nullptr : static_cast<char*>(data) + impl().offset;
+}
 
 const char* memory_format_name(MemoryFormat format) {
   switch (format) {
@@ -294,6 +298,7 @@ void Tensor::set_data(const Tensor& src) {
   NORMRT_CHECK(impl_ != nullptr && src.defined(), "set_data: both tensors must be defined");
   if (impl_ == src.impl_) return;
   impl_->storage = src.impl_->storage;
+  impl_->offset = src.impl_->offset;
   impl_->sizes = src.impl_->sizes;
   impl_->dtype = src.impl_->dtype;
   impl_->memory_format = src.impl_->memory_format;
@@ -327,6 +332,18 @@ Tensor Tensor::reshape(const Shape& shape) const {
                numel());
   auto impl = std::make_shared<Impl>(this->impl());
   impl->sizes = resolved;
+  impl->grad = Tensor();
+  return Tensor(std::move(impl));
+}
+
+Tensor detail::leading_rows(const Tensor& t, int64_t start, int64_t length) {
+  NORMRT_CHECK(t.dim() > 0, "leading_rows: a 0-dim tensor has no rows");
+  const int64_t rows = t.size(0);
+  NORMRT_CHECK(start >= 0 && length >= 0 && start <= rows - length, "leading_rows: rows [", start, ", ", start + length,
+               ") of a tensor with ", rows);
+  auto impl = std::make_shared<Tensor::Impl>(t.impl());
+  impl->sizes[0] = length;
+  if (rows > 0) impl->offset += static_cast<std::size_t>(start) * (t.nbytes() / static_cast<std::size_t>(rows));
   impl->grad = Tensor();
   return Tensor(std::move(impl));
 }

@@ -58,6 +58,42 @@ TEST(Tensor, SharedStorageCloneAndCopy) {
   EXPECT_TRUE(a.to(Device::cpu()).is_same(a));
 }
 
+// detail::leading_rows (the BatchNorm ops' outputs in one allocation) is a view: writes through it reach the base and
+// the other way round, the version counter is shared, reshape and set_data keep the offset, channels-last tensors
+// give whole images.
+TEST(Tensor, LeadingRowsAreAView) {
+  Tensor base = arange(24).reshape({4, 2, 3});
+  Tensor middle = detail::leading_rows(base, 1, 2);
+  EXPECT_EQ(middle.sizes(), (Shape{2, 2, 3}));
+  std::vector<float> want(12);
+  for (int i = 0; i < 12; ++i) want[static_cast<std::size_t>(i)] = static_cast<float>(6 + i);
+  EXPECT_EQ(middle.to_vector(), want);
+  EXPECT_EQ(detail::leading_rows(base, 3, 1).to_vector(), (std::vector<float>{18, 19, 20, 21, 22, 23}));
+  EXPECT_EQ(detail::leading_rows(base, 4, 0).sizes(), (Shape{0, 2, 3}));  // an empty view at the end
+  const uint64_t version = base.version();
+  middle.copy_(full({2, 2, 3}, -1.0));
+  EXPECT_EQ(base.to_vector()[5], 5.0f);
+  EXPECT_EQ(base.to_vector()[6], -1.0f);
+  EXPECT_EQ(base.to_vector()[17], -1.0f);
+  EXPECT_EQ(base.to_vector()[18], 18.0f);
+  EXPECT_GT(base.version(), version);  // one counter for the storage
+  base.data<float>()[12] = 7.0f;
+  EXPECT_EQ(middle.to_vector()[6], 7.0f);
+  Tensor flat = detail::leading_rows(middle.reshape({-1}), 6, 3);  // a view of a view
+  EXPECT_EQ(flat.to_vector(), (std::vector<float>{7, -1, -1}));
+  Tensor holder = zeros({3});
+  holder.set_data(flat);
+  EXPECT_EQ(holder.to_vector(), (std::vector<float>{7, -1, -1}));
+  Tensor nhwc = arange(2 * 3 * 2 * 2).reshape({2, 3, 2, 2}).to(MemoryFormat::ChannelsLast);
+  const Tensor second = detail::leading_rows(nhwc, 1, 1);
+  EXPECT_EQ(second.memory_format(), MemoryFormat::ChannelsLast);
+  const std::vector<float> all = nhwc.contiguous().to_vector();  // logical order
+  EXPECT_EQ(second.contiguous().to_vector(), std::vector<float>(all.begin() + 12, all.end()));
+  EXPECT_TRUE(throws_with([&] { detail::leading_rows(base, 3, 2); }, "leading_rows: rows [3, 5) of a tensor with 4"));
+  EXPECT_TRUE(throws_with([&] { detail::leading_rows(base, -1, 1); }, "leading_rows: rows [-1, 0) of a tensor with 4"));
+  EXPECT_TRUE(throws_with([] { detail::leading_rows(zeros({}), 0, 0); }, "leading_rows: a 0-dim tensor has no rows"));
+}
+
 TEST(Tensor, BadShapesAndDtypesThrow) {
   EXPECT_TRUE(throws_with([] { zeros({1, 2, 3, 4, 5, 6}); }, "at most 5 dimensions"));
   EXPECT_TRUE(throws_with([] { zeros({-1}); }, "negative dimension"));

@@ -62,6 +62,14 @@ class TensorOptions {
 
 constexpr int64_t kMaxDims = 5;
 
+class Tensor;
+namespace detail {
+// Entries [start, start + length) of t's dim 0 as a view: the same storage (and version counter) at an offset; in
+// every memory format they are one block of memory. For normrt's own code (a BatchNorm call's per-channel outputs
+// are views of one allocation); the public ops::narrow copies.
+Tensor leading_rows(const Tensor& t, int64_t start, int64_t length);
+}  // namespace detail
+
 class Tensor {
  public:
   Tensor() = default;  // undefined: holds no storage
@@ -133,6 +141,7 @@ class Tensor {
   std::shared_ptr<Impl> impl_;
 
   friend Tensor empty(const Shape& shape, const TensorOptions& options);
+  friend Tensor detail::leading_rows(const Tensor& t, int64_t start, int64_t length);
   friend Tensor from_blob(void* data, const Shape& shape, const TensorOptions& options,
                           std::function<void(void*)> deleter);
 };

@@ -8,6 +8,9 @@
 #include "reference/bn_reference.h"
 #include "empty_shapes.h"
 #include "test_util.h"
+#if NORMRT_EMULATED_DEVICE
+#include "emulated_device.h"
+#endif
 
 namespace normrt {
 namespace {
@@ -140,6 +143,45 @@ TEST_F(CudaBatchNorm, SeedExampleOnTheDevice) {
 // save_mean_low (split_mean), as the CPU does on its double mean. Centred on the float mean alone, y would carry
 // half an ulp of 1e4 times invstd (about 0.05) and the weight gradient that times sum(dy) (about 5%). Through the
 // module too (the context carries the low part): the op's bits.
+#if NORMRT_EMULATED_DEVICE
+// A call allocates its output and one block more, whose views are its per-channel outputs and its kernels'
+// workspace: two stream-ordered allocations (each a driver call on a GPU) per training forward, eval forward and
+// backward, split channels (the cooperative step's partial states) or not. The per-channel outputs hold their values.
+TEST_F(CudaBatchNorm, EachCallAllocatesItsOutputAndOneBlock) {
+  const auto allocations = [](const auto& call) {
+    const std::size_t before = emu::stream_ordered_allocations();
+    call();
+    return emu::stream_ordered_allocations() - before;
+  };
+  Generator gen(3);
+  for (const Shape& shape : {Shape{6, 5, 7, 3}, Shape{2, 3, 1000}, Shape{40, 70}}) {
+    SCOPED_TRACE(shape_str(shape));
+    const int64_t c = shape[1];
+    const Tensor x = randn(shape, gen), dy = randn(shape, gen), w = randn({c}, gen), b = randn({c}, gen);
+    const Tensor gx = x.to(kGpu), gdy = dy.to(kGpu), gw = w.to(kGpu), gb = b.to(kGpu);
+    Tensor rm = zeros({c}), rv = ones({c}), grm = rm.to(kGpu), grv = rv.to(kGpu);
+    ops::BatchNormForwardResult gpu, cpu = ops::batch_norm_forward_training(x, w, b, rm, rv, Tensor(), 0.1, 1e-5);
+    EXPECT_EQ(allocations([&] { gpu = ops::batch_norm_forward_training(gx, gw, gb, grm, grv, Tensor(), 0.1, 1e-5); }),
+              2u);
+    EXPECT_TRUE(all_close(gpu.save_mean.to_vector(), cpu.save_mean.to_vector(), 1e-5, 1e-6));
+    EXPECT_TRUE(all_close(gpu.save_invstd.to_vector(), cpu.save_invstd.to_vector(), 1e-5, 1e-6));
+    EXPECT_TRUE(all_close(grv.to_vector(), rv.to_vector(), 1e-5, 1e-6));
+    ops::BatchNormForwardResult eval;
+    EXPECT_EQ(allocations([&] { eval = ops::batch_norm_forward_inference(gx, gw, gb, grm, grv, 1e-5); }), 2u);
+    EXPECT_TRUE(all_close(eval.output.to_vector(),
+                          ops::batch_norm_forward_inference(x, w, b, rm, rv, 1e-5).output.to_vector(), 1e-5, 1e-6));
+    ops::BatchNormBackwardResult grads;
+    EXPECT_EQ(
+        allocations([&] { grads = ops::batch_norm_backward(gdy, gx, gw, gpu.save_mean, gpu.save_invstd, true, 1e-5); }),
+        2u);
+    const auto want = ops::batch_norm_backward(dy, x, w, cpu.save_mean, cpu.save_invstd, true, 1e-5);
+    EXPECT_TRUE(all_close(grads.grad_weight.to_vector(), want.grad_weight.to_vector(), 1e-4, 1e-5));
+    EXPECT_TRUE(all_close(grads.grad_bias.to_vector(), want.grad_bias.to_vector(), 1e-4, 1e-5));
+    EXPECT_TRUE(all_close(grads.grad_input.to_vector(), want.grad_input.to_vector(), 1e-4, 1e-5));
+  }
+}
+#endif
+
 TEST_F(CudaBatchNorm, LargeMeansCentreOnTheBatchMean) {
   for (const Shape& shape : {Shape{16, 3, 1000}, Shape{300, 130}, Shape{4, 6, 5, 7}}) {
     SCOPED_TRACE(::testing::PrintToString(shape));

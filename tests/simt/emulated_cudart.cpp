@@ -99,6 +99,7 @@ struct State {
   std::map<void*, std::shared_ptr<Block>> pool_live;  // stream-ordered allocations in use
   std::vector<std::shared_ptr<Block>> pool_free;
   std::map<void*, std::size_t> plain;  // cudaMalloc / cudaMallocHost blocks
+  std::size_t stream_ordered_allocations = 0;  // cudaMallocAsync calls that succeeded
   uintptr_t next_handle = 0x10000;
   std::string async_error;  // a failure inside queued work, reported by the next wait
   int capturing = 0;
@@ -301,6 +302,12 @@ std::size_t pending() {
   return count;
 }
 
+std::size_t stream_ordered_allocations() {
+  State& s = state();
+  Lock lock(s.mutex);
+  return s.stream_ordered_allocations;
+}
+
 ScheduleGuard::ScheduleGuard(Schedule schedule) : previous_(emu::schedule()) { set_schedule(schedule); }
 ScheduleGuard::~ScheduleGuard() { set_schedule(previous_); }
 
@@ -455,6 +462,7 @@ cudaError_t cudaMallocAsync(void** ptr, std::size_t bytes, cudaStream_t handle) 
   if (stream->capture) stream->capture->unfreed.push_back(block->data);
   s.pool_live[block->data] = block;
   *ptr = block->data;
+  ++s.stream_ordered_allocations;
   return cudaSuccess;
 }
 

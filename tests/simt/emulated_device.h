@@ -30,6 +30,9 @@ void enqueue(cudaStream_t stream, std::function<void()> work);
 // Work items queued and not yet run (0 under Synchronous).
 std::size_t pending();
 
+// cudaMallocAsync calls that succeeded so far: what a GPU's driver would have been asked for.
+std::size_t stream_ordered_allocations();
+
 // Sets the schedule for a scope and drains the device when the scope ends.
 class ScheduleGuard {
  public:
