@@ -59,24 +59,22 @@ cublasStatus_t set(Value& field, const void* buf, std::size_t size) {
   return CUBLAS_STATUS_SUCCESS;
 }
 
-cublasStatus_t create(cublasLtHandle_t* handle) {
+// cuBLASLt's objects are handles to emulated structs: made by create_as, ended by destroy_as.
+template <typename Emulated, typename Handle>
+cublasStatus_t create_as(Handle* handle, Emulated value) {
   if (handle == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
-  *handle = reinterpret_cast<cublasLtHandle_t>(new Context);
+  *handle = reinterpret_cast<Handle>(new Emulated(value));
   return CUBLAS_STATUS_SUCCESS;
 }
-cublasStatus_t destroy(cublasLtHandle_t handle) {
-  delete as<Context>(handle);
+template <typename Emulated, typename Handle>
+cublasStatus_t destroy_as(Handle handle) {
+  delete as<Emulated>(handle);
   return CUBLAS_STATUS_SUCCESS;
 }
 
+cublasStatus_t create(cublasLtHandle_t* handle) { return create_as(handle, Context{}); }
 cublasStatus_t desc_create(cublasLtMatmulDesc_t* desc, cublasComputeType_t compute, cudaDataType_t scale) {
-  if (desc == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
-  *desc = reinterpret_cast<cublasLtMatmulDesc_t>(new MatmulDesc{compute, scale});
-  return CUBLAS_STATUS_SUCCESS;
-}
-cublasStatus_t desc_destroy(cublasLtMatmulDesc_t desc) {
-  delete as<MatmulDesc>(desc);
-  return CUBLAS_STATUS_SUCCESS;
+  return create_as(desc, MatmulDesc{compute, scale});
 }
 cublasStatus_t desc_set(cublasLtMatmulDesc_t handle, cublasLtMatmulDescAttributes_t attr, const void* buf,
                         std::size_t size) {
@@ -93,23 +91,12 @@ cublasStatus_t desc_set(cublasLtMatmulDesc_t handle, cublasLtMatmulDescAttribute
 
 cublasStatus_t layout_create(cublasLtMatrixLayout_t* layout, cudaDataType type, uint64_t rows, uint64_t cols,
                              int64_t ld) {
-  if (layout == nullptr || ld < 0 || static_cast<uint64_t>(ld) < rows) return CUBLAS_STATUS_INVALID_VALUE;
-  *layout = reinterpret_cast<cublasLtMatrixLayout_t>(new Layout{type, rows, cols, ld});
-  return CUBLAS_STATUS_SUCCESS;
-}
-cublasStatus_t layout_destroy(cublasLtMatrixLayout_t layout) {
-  delete as<Layout>(layout);
-  return CUBLAS_STATUS_SUCCESS;
+  if (ld < 0 || static_cast<uint64_t>(ld) < rows) return CUBLAS_STATUS_INVALID_VALUE;
+  return create_as(layout, Layout{type, rows, cols, ld});
 }
 
 cublasStatus_t preference_create(cublasLtMatmulPreference_t* preference) {
-  if (preference == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
-  *preference = reinterpret_cast<cublasLtMatmulPreference_t>(new Preference);
-  return CUBLAS_STATUS_SUCCESS;
-}
-cublasStatus_t preference_destroy(cublasLtMatmulPreference_t preference) {
-  delete as<Preference>(preference);
-  return CUBLAS_STATUS_SUCCESS;
+  return create_as(preference, Preference{});
 }
 cublasStatus_t preference_set(cublasLtMatmulPreference_t handle, cublasLtMatmulPreferenceAttributes_t attr,
                               const void* buf, std::size_t size) {
@@ -118,7 +105,7 @@ cublasStatus_t preference_set(cublasLtMatmulPreference_t handle, cublasLtMatmulP
   if (attr == CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES) {
     uint64_t bytes = 0;
     const cublasStatus_t status = set(bytes, buf, size);
-    preference->max_workspace = bytes;
+    if (status == CUBLAS_STATUS_SUCCESS) preference->max_workspace = bytes;
     return status;
   }
   return CUBLAS_STATUS_NOT_SUPPORTED;
@@ -298,14 +285,14 @@ const CublasLt& cublaslt() {
     lt.cublasLtGetStatusName = status_name;
     lt.cublasLtGetStatusString = status_string;
     lt.cublasLtCreate = create;
-    lt.cublasLtDestroy = destroy;
+    lt.cublasLtDestroy = destroy_as<Context, cublasLtHandle_t>;
     lt.cublasLtMatmulDescCreate = desc_create;
-    lt.cublasLtMatmulDescDestroy = desc_destroy;
+    lt.cublasLtMatmulDescDestroy = destroy_as<MatmulDesc, cublasLtMatmulDesc_t>;
     lt.cublasLtMatmulDescSetAttribute = desc_set;
     lt.cublasLtMatrixLayoutCreate = layout_create;
-    lt.cublasLtMatrixLayoutDestroy = layout_destroy;
+    lt.cublasLtMatrixLayoutDestroy = destroy_as<Layout, cublasLtMatrixLayout_t>;
     lt.cublasLtMatmulPreferenceCreate = preference_create;
-    lt.cublasLtMatmulPreferenceDestroy = preference_destroy;
+    lt.cublasLtMatmulPreferenceDestroy = destroy_as<Preference, cublasLtMatmulPreference_t>;
     lt.cublasLtMatmulPreferenceSetAttribute = preference_set;
     lt.cublasLtMatmulAlgoGetHeuristic = heuristic;
     lt.cublasLtMatmul = matmul;
