@@ -445,23 +445,31 @@ TEST_F(CudaNn, OptimizerRefusesParametersOnDifferentDevices) {
                           "optimizer parameters must all be on one device, got cpu and cuda:0"));
 }
 
+// `count` random parameters with gradients (shapes [1 + i % rows, cols]; more than one fused launch's worth of
+// tensors), the same values copied onto each of `devices`.
+std::vector<std::vector<Tensor>> parameters_on(const std::vector<Device>& devices, int count, int64_t rows,
+                                               int64_t cols, uint64_t seed) {
+  Generator gen(seed);
+  std::vector<std::vector<Tensor>> sets(devices.size());
+  for (int i = 0; i < count; ++i) {
+    const Tensor p = randn({1 + i % rows, cols}, gen), g = randn({1 + i % rows, cols}, gen);
+    for (std::size_t d = 0; d < devices.size(); ++d) {
+      const auto copy = [&](const Tensor& t) { return devices[d].is_cpu() ? t.clone() : t.to(devices[d]); };
+      sets[d].push_back(copy(p));
+      sets[d].back().mutable_grad() = copy(g);
+    }
+  }
+  return sets;
+}
+
 // Every optimizer's fused device update gives the CPU's bits: both run nnmath's per-element updates, with every
 // multiply and add rounded as written (the kernels compile with -fmad=false, the host with -ffp-contract=off). Steps
 // under plan_steps (the hyperparameters of each step read from a device table, as a CUDA graph replays them) too.
 TEST_F(CudaNn, OptimizerStepsOverManyTensorsAreTheCpusBits) {
   for (const auto& [name, make] : testing::one_of_each_optimizer()) {
     SCOPED_TRACE(name);
-    Generator gen(3);
-    std::vector<Tensor> cpu, gpu, planned;
-    for (int i = 0; i < 90; ++i) {  // more than one fused launch's worth of tensors
-      const Tensor p = randn({1 + i % 7, 13}, gen), g = randn({1 + i % 7, 13}, gen);
-      cpu.push_back(p.clone());
-      cpu.back().mutable_grad() = g;
-      gpu.push_back(p.to(kGpu));
-      gpu.back().mutable_grad() = g.to(kGpu);
-      planned.push_back(p.to(kGpu));
-      planned.back().mutable_grad() = g.to(kGpu);
-    }
+    auto sets = parameters_on({Device::cpu(), kGpu, kGpu}, 90, 7, 13, 3);
+    std::vector<Tensor> &cpu = sets[0], &gpu = sets[1], &planned = sets[2];
     const auto a = make(cpu), b = make(gpu), c = make(planned);
     c->plan_steps(7);  // RAdam's rectified steps start at step 6
     for (int s = 0; s < 7; ++s) {
@@ -488,17 +496,8 @@ TEST_F(CudaNn, OptimizerStepsSkippedOnTheDeviceAreTheCpusStepsNotTaken) {
     SCOPED_TRACE(name);
     cuda::Stream stream(0);  // a graph captures a stream of its own: everything on it, from the start
     cuda::StreamGuard guard(stream);
-    Generator gen(4);
-    std::vector<Tensor> cpu, cpu_flagged, gpu;
-    for (int i = 0; i < 45; ++i) {  // more than one fused launch's worth of tensors
-      const Tensor p = randn({1 + i % 5, 11}, gen), g = randn({1 + i % 5, 11}, gen);
-      cpu.push_back(p.clone());
-      cpu.back().mutable_grad() = g;
-      cpu_flagged.push_back(p.clone());
-      cpu_flagged.back().mutable_grad() = g.clone();
-      gpu.push_back(p.to(kGpu));
-      gpu.back().mutable_grad() = g.to(kGpu);
-    }
+    auto sets = parameters_on({Device::cpu(), Device::cpu(), kGpu}, 45, 5, 11, 4);
+    std::vector<Tensor> &cpu = sets[0], &cpu_flagged = sets[1], &gpu = sets[2];
     const auto reference = make(cpu), flagged = make(cpu_flagged), device = make(gpu);
     Tensor flag = zeros({1}, kGpu), cpu_flag = zeros({1});
     device->plan_steps(static_cast<int64_t>(skips.size()));
