@@ -137,6 +137,10 @@ void skip_on_error(benchmark::State& state, Body body) {
 
 double g_copy_bandwidth = 0;  // bytes/s, device-to-device copy (read + write)
 constexpr int kHostCalls = 32;  // calls per host-timed iteration (time_host)
+// Host-timed benchmarks run a fixed number of iterations: each holds the device for 20 ms of wall time but reports
+// microseconds, so Google Benchmark's own choice (iterations until the reported time reaches min_time) would take
+// minutes per benchmark.
+constexpr int kHostIterations = 12;
 
 #if NORMRT_WITH_CUDA
 // A buffer larger than L2, read before each timed call (then a device synchronise) so that no operand is served
@@ -568,11 +572,13 @@ int main(int argc, char** argv) {
               ->Unit(benchmark::kMicrosecond);
           host_name = "gpu/host/" + suffix;
           benchmark::RegisterBenchmark(host_name.c_str(), run_gpu_host, shape, mode)
+              ->Iterations(kHostIterations)
               ->UseManualTime()
               ->Unit(benchmark::kMicrosecond);
 #ifdef NORMRT_BENCH_VARIANTS
           host_kernels_name = "gpu/host-kernels/" + suffix;
           benchmark::RegisterBenchmark(host_kernels_name.c_str(), run_gpu_host_kernels, shape, mode)
+              ->Iterations(kHostIterations)
               ->UseManualTime()
               ->Unit(benchmark::kMicrosecond);
 #endif
