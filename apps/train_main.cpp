@@ -10,6 +10,7 @@
 #include "checkpoint.h"
 #include "command_line.h"
 #include "normrt/error.h"
+#include "normrt/ops/conv.h"
 #include "normrt/serialize.h"
 #include "trainer.h"
 
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
                  "weights; fp16 with dynamic loss scaling)")->capture_default_str();
   cli.add_flag("--cuda-graph,!--no-cuda-graph", c.cuda_graph,
                "on a GPU, capture the training step into a CUDA graph and replay it (default on; same results)");
+  bool cudnn_benchmark = false;
+  cli.add_flag("--cudnn-benchmark", cudnn_benchmark,
+               "on a GPU, choose each convolution's algorithm by timing them all (faster; the choice, and so the last "
+               "bits of the results, may differ between runs) instead of cuDNN's heuristics (the same in every run)");
   cli.add_option("--seed", c.seed, "seed of initialisation, shuffling and dropout")->capture_default_str();
   cli.add_flag("--normalize", c.normalize, "Normalize(0.2860, 0.3530) after scaling pixels to [0, 1]");
   cli.add_option("--crop-padding", c.crop_padding,
@@ -85,6 +90,7 @@ int main(int argc, char** argv) {
                  "processes before this one stops with an error")->capture_default_str();
   if (const auto status = parse_command_line(cli, argc, argv, "normrt-train")) return *status;
   c.progress = !no_progress;
+  ops::set_conv_benchmark(cudnn_benchmark);
 
   try {
     NORMRT_CHECK(!c.sync_bn || distributed, "--sync-bn needs --distributed");

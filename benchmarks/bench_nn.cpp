@@ -145,17 +145,22 @@ const ConvShape kTrainShapes[] = {{1, 16, 28, 3, 1},  {16, 16, 28, 3, 1}, {16, 3
                                   {32, 32, 14, 3, 1}, {32, 64, 14, 3, 2}, {64, 64, 7, 3, 1},  {3, 16, 28, 3, 1},
                                   {4, 16, 28, 3, 1},  {8, 8, 28, 3, 1},   {12, 16, 28, 3, 1}, {64, 256, 28, 1, 1}};
 
-// How a CPU convolution runs: normrt's default on NCHW tensors, the im2col path (without oneDNN), or normrt's
-// default on channels-last activations (x, y, dy, dx).
-enum class ConvPath { Normrt, Im2col, ChannelsLast };
+// How a convolution runs: normrt's default on NCHW tensors, the im2col path (CPU, without oneDNN), normrt's default on
+// channels-last activations (x, y, dy, dx), or (GPU) NCHW with algorithms from cuDNN's timed search instead of its
+// heuristics (ops::set_conv_benchmark: what reproducibility across runs costs).
+enum class ConvPath { Normrt, Im2col, ChannelsLast, Search };
 const char* conv_path_name(ConvPath path) {
-  return path == ConvPath::Normrt ? "normrt" : path == ConvPath::Im2col ? "im2col" : "normrt-channels-last";
+  return path == ConvPath::Normrt   ? "normrt"
+         : path == ConvPath::Im2col ? "im2col"
+         : path == ConvPath::Search ? "search"
+                                    : "normrt-channels-last";
 }
 
 // pass 0: forward, 1: backward (input and weight gradients). Operands of `dtype`.
 void conv2d(benchmark::State& state, int64_t batch, ConvShape s, Device device, int pass, ConvPath path,
             DType dtype) {
   ops::set_conv_use_onednn(path != ConvPath::Im2col);
+  ops::set_conv_benchmark(path == ConvPath::Search);
   const MemoryFormat format = path == ConvPath::ChannelsLast ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
   Generator gen(1);
   const Tensor x = randn({batch, s.c, s.hw, s.hw}, gen, device).to(dtype).to(format);
@@ -173,6 +178,7 @@ void conv2d(benchmark::State& state, int64_t batch, ConvShape s, Device device, 
   state.counters["TFLOP"] = benchmark::Counter(conv_flops(batch, s) * (pass == 0 ? 1 : 2) * 1e-12,
                                                benchmark::Counter::kIsIterationInvariantRate);
   ops::set_conv_use_onednn(true);
+  ops::set_conv_benchmark(false);
 }
 
 // Conv2d -> BatchNorm2d -> ReLU, forward and backward, with BatchNorm on `backend`.
@@ -599,6 +605,10 @@ int main(int argc, char** argv) {
       for (int pass : {0, 1})
         add(tag + "/conv2d/" + (pass == 0 ? "forward/" : "backward/") + conv_label(conv_batch, s), conv2d, conv_batch,
             s, device, pass, ConvPath::Normrt, DType::Float32);
+      if (device.is_cuda())
+        for (int pass : {0, 1})
+          add(tag + "/conv2d-search/" + (pass == 0 ? "forward/" : "backward/") + conv_label(conv_batch, s), conv2d,
+              conv_batch, s, device, pass, ConvPath::Search, DType::Float32);
       // cuDNN on both layouts, float32 and float16 (its tensor-core kernels read NHWC).
       for (int pass : {0, 1})
         for (DType dtype : device.is_cuda() ? std::vector<DType>{DType::Float32, DType::Float16} : std::vector<DType>{})

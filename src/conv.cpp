@@ -20,6 +20,7 @@ namespace {
 
 std::atomic<bool> g_deterministic{true};
 std::atomic<bool> g_allow_tf32{false};
+std::atomic<bool> g_benchmark{false};
 std::atomic<bool> g_use_onednn{true};
 
 #if NORMRT_WITH_ONEDNN
@@ -180,12 +181,15 @@ ConvGeometry resolve_conv(const Shape& input, const Shape& weight, const Shape* 
 }  // namespace detail
 
 #if !NORMRT_WITH_CUDA
+int64_t conv_algorithm_choices() { return 0; }
 int64_t conv_algorithm_searches() { return 0; }
 #endif
 void set_conv_deterministic(bool on) { g_deterministic = on; }
 bool conv_deterministic() { return g_deterministic; }
 void set_conv_allow_tf32(bool allow) { g_allow_tf32 = allow; }
 bool conv_allow_tf32() { return g_allow_tf32; }
+void set_conv_benchmark(bool on) { g_benchmark = on; }
+bool conv_benchmark() { return g_benchmark; }
 void set_conv_use_onednn(bool on) { g_use_onednn = on; }
 bool conv_use_onednn() { return NORMRT_WITH_ONEDNN && g_use_onednn; }
 

@@ -3,14 +3,20 @@
 // (NHWC, NDHWC) activations. Channels-last activations take the filter in NHWC layout too, as PyTorch hands it
 // (its weights follow the input's memory format), the layout cuDNN's tensor-core kernels read.
 //
-// The algorithm for each problem is chosen once by cuDNN's own search (cudnnFind*AlgorithmEx, which times every
-// algorithm on the real buffers) and cached under the full problem: geometry, device, direction, math mode and
-// determinism. Workspaces (search and run) come from the stream-ordered pool as tensors, so a warm step allocates
-// nothing from the driver. Exact FP32 unless set_conv_allow_tf32(true) (CUDNN_FMA_MATH, as PyTorch with
-// allow_tf32 off); only algorithms cuDNN reports deterministic are chosen unless set_conv_deterministic(false).
+// The algorithm for each problem is chosen once and cached under the full problem: geometry, device, direction, math
+// mode, determinism and how it was chosen. By default from cuDNN's heuristics (cudnnGet*Algorithm_v7, as PyTorch's
+// cudnn.benchmark = False): a function of the problem and the card, so every process makes the same choice and a run
+// repeats bit for bit. set_conv_benchmark(true) times every algorithm on the real buffers instead
+// (cudnnFind*AlgorithmEx): the fastest, but timing noise can pick another algorithm in another process, and two
+// deterministic algorithms need not sum in the same order (seen on an H200: two processes of one configuration
+// training to different losses). Workspaces (search and run) come from the stream-ordered pool as tensors, so a
+// warm step allocates nothing from the driver. Exact FP32 unless set_conv_allow_tf32(true) (CUDNN_FMA_MATH, as
+// PyTorch with allow_tf32 off); only algorithms cuDNN reports deterministic are chosen unless
+// set_conv_deterministic(false).
 // Asymmetric ("same" with an even kernel) padding is resolved by the caller (src/conv.cpp).
 #include <cudnn.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <map>
@@ -33,7 +39,7 @@ namespace normrt::ops {
 
 namespace {
 
-std::atomic<int64_t> g_searches{0};
+std::atomic<int64_t> g_choices{0}, g_searches{0};
 
 enum class Direction { Forward, BackwardData, BackwardFilter };
 
@@ -111,13 +117,13 @@ struct Descriptors {
 
 // What identifies a problem to cuDNN: every field of the geometry, plus the device, direction, modes, dtype and
 // layout.
-using ProblemKey = std::tuple<int, int, bool, bool, int, int64_t, int64_t, int64_t, int64_t, std::array<int64_t, 3>,
-                              std::array<int64_t, 3>, std::array<int64_t, 3>, std::array<int64_t, 3>,
-                              std::array<int64_t, 3>, int, bool>;
+using Extent = std::array<int64_t, 3>;
+using ProblemKey = std::tuple<int, int, bool, bool, bool, int, int64_t, int64_t, int64_t, int64_t, Extent, Extent,
+                              Extent, Extent, Extent, int, bool>;
 
 ProblemKey key_of(const detail::ConvGeometry& g, DType dtype, bool channels_last, int device, Direction direction,
-                  bool tf32, bool deterministic) {
-  return {device, static_cast<int>(direction), tf32, deterministic, g.spatial, g.n, g.c, g.o, g.groups,
+                  bool tf32, bool deterministic, bool benchmark) {
+  return {device, static_cast<int>(direction), tf32, deterministic, benchmark, g.spatial, g.n, g.c, g.o, g.groups,
           g.in, g.kernel, g.stride, g.pad_before, g.dilation, static_cast<int>(dtype), channels_last};
 }
 
@@ -141,20 +147,47 @@ Tensor workspace_tensor(std::size_t bytes, const Device& device) {
   return empty({static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float))}, device);
 }
 
-// Picks the fastest usable result: succeeded, within the math mode (tensor-core math: 16-bit data, or float32 with
-// TF32 allowed), deterministic when asked for. cuDNN returns them fastest first.
+// The usable results in cuDNN's order (fastest first for a search, best first for the heuristics): succeeded,
+// within the math mode (tensor-core math: 16-bit data, or float32 with TF32 allowed), deterministic when asked for.
 template <typename Perf>
-std::optional<Choice> pick(const std::vector<Perf>& results, int count, bool tensor_ops, bool deterministic) {
+std::vector<Choice> usable(const std::vector<Perf>& results, int count, bool tensor_ops, bool deterministic) {
+  std::vector<Choice> out;
   for (int i = 0; i < count; ++i) {
     const Perf& r = results[i];
     if (r.status != CUDNN_STATUS_SUCCESS) continue;
     if (deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
     if (!tensor_ops && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
-    return Choice{static_cast<int>(r.algo), r.mathType, r.memory};
+    out.push_back(Choice{static_cast<int>(r.algo), r.mathType, r.memory});
   }
-  return std::nullopt;
+  return out;
 }
 
+std::optional<Choice> first(const std::vector<Choice>& choices) {
+  if (choices.empty()) return std::nullopt;
+  return choices.front();
+}
+
+// The workspace algorithm `algorithm` of the direction asks for; none where it does not apply to the problem.
+std::optional<std::size_t> workspace_of(cudnnHandle_t handle, const Descriptors& d, Direction direction,
+                                        int algorithm) {
+  std::size_t bytes = 0;
+  cudnnStatus_t status;
+  if (direction == Direction::Forward)
+    status = cudnnGetConvolutionForwardWorkspaceSize(handle, d.x.get(), d.w.get(), d.conv.get(), d.y.get(),
+                                                     static_cast<cudnnConvolutionFwdAlgo_t>(algorithm), &bytes);
+  else if (direction == Direction::BackwardData)
+    status =
+        cudnnGetConvolutionBackwardDataWorkspaceSize(handle, d.w.get(), d.y.get(), d.conv.get(), d.x.get(),
+                                                     static_cast<cudnnConvolutionBwdDataAlgo_t>(algorithm), &bytes);
+  else
+    status =
+        cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, d.x.get(), d.y.get(), d.conv.get(), d.w.get(),
+                                                       static_cast<cudnnConvolutionBwdFilterAlgo_t>(algorithm), &bytes);
+  if (status != CUDNN_STATUS_SUCCESS) return std::nullopt;
+  return bytes;
+}
+
+constexpr std::size_t kWorkspaceLimit = std::size_t{1} << 30;  // algorithms wanting more are not tried
 
 // The largest workspace any algorithm of the direction asks for (algorithms that do not apply are skipped).
 std::size_t search_workspace(cudnnHandle_t handle, const Descriptors& d, Direction direction) {
@@ -162,22 +195,42 @@ std::size_t search_workspace(cudnnHandle_t handle, const Descriptors& d, Directi
   const int count = direction == Direction::Forward        ? static_cast<int>(CUDNN_CONVOLUTION_FWD_ALGO_COUNT)
                     : direction == Direction::BackwardData ? static_cast<int>(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT)
                                                            : static_cast<int>(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
-  for (int a = 0; a < count; ++a) {
-    std::size_t bytes = 0;
-    cudnnStatus_t status;
-    if (direction == Direction::Forward)
-      status = cudnnGetConvolutionForwardWorkspaceSize(handle, d.x.get(), d.w.get(), d.conv.get(), d.y.get(),
-                                                       static_cast<cudnnConvolutionFwdAlgo_t>(a), &bytes);
-    else if (direction == Direction::BackwardData)
-      status = cudnnGetConvolutionBackwardDataWorkspaceSize(handle, d.w.get(), d.y.get(), d.conv.get(), d.x.get(),
-                                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(a), &bytes);
-    else
-      status = cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, d.x.get(), d.y.get(), d.conv.get(), d.w.get(),
-                                                              static_cast<cudnnConvolutionBwdFilterAlgo_t>(a), &bytes);
-    if (status == CUDNN_STATUS_SUCCESS && bytes > largest) largest = bytes;
+  for (int a = 0; a < count; ++a) largest = std::max(largest, workspace_of(handle, d, direction, a).value_or(0));
+  return std::min(largest, kWorkspaceLimit);
+}
+
+// cuDNN's heuristics for a new problem: the first usable algorithm in their order whose workspace (asked of cuDNN
+// again: the heuristics' own figure is an estimate) is within the limit, or none.
+std::optional<Choice> heuristic(cudnnHandle_t handle, const Descriptors& d, Direction direction, bool tensor_ops,
+                                bool deterministic) {
+  constexpr int kMax = 2 * CUDNN_CONVOLUTION_FWD_ALGO_COUNT;  // every algorithm in both math modes, any direction
+  int count = 0;
+  std::vector<Choice> choices;
+  auto ranked = [&](auto& results, cudnnStatus_t status) {
+    if (status == CUDNN_STATUS_NOT_SUPPORTED) return;
+    NORMRT_CUDNN_CHECK(status);
+    choices = usable(results, count, tensor_ops, deterministic);
+  };
+  if (direction == Direction::Forward) {
+    std::vector<cudnnConvolutionFwdAlgoPerf_t> results(kMax);
+    ranked(results, cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x.get(), d.w.get(), d.conv.get(), d.y.get(), kMax,
+                                                           &count, results.data()));
+  } else if (direction == Direction::BackwardData) {
+    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(kMax);
+    ranked(results, cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w.get(), d.y.get(), d.conv.get(), d.x.get(),
+                                                                kMax, &count, results.data()));
+  } else {
+    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(kMax);
+    ranked(results, cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x.get(), d.y.get(), d.conv.get(), d.w.get(),
+                                                                  kMax, &count, results.data()));
   }
-  constexpr std::size_t kSearchLimit = std::size_t{1} << 30;  // algorithms wanting more are not tried
-  return std::min(largest, kSearchLimit);
+  for (Choice c : choices) {
+    const std::optional<std::size_t> bytes = workspace_of(handle, d, direction, c.algorithm);
+    if (!bytes || *bytes > kWorkspaceLimit) continue;
+    c.workspace = *bytes;
+    return c;
+  }
+  return std::nullopt;
 }
 
 // Runs cuDNN's search for a new problem: the fastest usable algorithm, or none (a problem cuDNN does not support, as
@@ -200,7 +253,7 @@ std::optional<Choice> search(cudnnHandle_t handle, const Descriptors& d, const d
         ws.raw_data(), ws_bytes);
     if (forward_search == CUDNN_STATUS_NOT_SUPPORTED) return std::nullopt;
     NORMRT_CUDNN_CHECK(forward_search);
-    return pick(results, count, tensor_ops, deterministic);
+    return first(usable(results, count, tensor_ops, deterministic));
   }
   if (direction == Direction::BackwardData) {
     Tensor dx = empty({g.n * g.c * g.in_size()}, options);
@@ -210,7 +263,7 @@ std::optional<Choice> search(cudnnHandle_t handle, const Descriptors& d, const d
         ws.raw_data(), ws_bytes);
     if (backward_data_search == CUDNN_STATUS_NOT_SUPPORTED) return std::nullopt;
     NORMRT_CUDNN_CHECK(backward_data_search);
-    return pick(results, count, tensor_ops, deterministic);
+    return first(usable(results, count, tensor_ops, deterministic));
   }
   Tensor dw = empty({g.o * g.patch_size()}, options);
   std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(kMax);
@@ -219,22 +272,25 @@ std::optional<Choice> search(cudnnHandle_t handle, const Descriptors& d, const d
       ws.raw_data(), ws_bytes);
   if (backward_filter_search == CUDNN_STATUS_NOT_SUPPORTED) return std::nullopt;
   NORMRT_CUDNN_CHECK(backward_filter_search);
-  return pick(results, count, tensor_ops, deterministic);
+  return first(usable(results, count, tensor_ops, deterministic));
 }
 
-// The plan for a problem, searching on first sight. `a`, `b` are the direction's two inputs (for the search).
+// The plan for a problem, chosen on first sight. `a`, `b` are the direction's two inputs (for a search).
 const Plan& plan_for(cudnnHandle_t handle, const detail::ConvGeometry& g, DType dtype, bool channels_last,
                      Direction direction, const void* a, const void* b, const Device& device) {
-  const bool tf32 = conv_allow_tf32(), deterministic = conv_deterministic();
+  const bool tf32 = conv_allow_tf32(), deterministic = conv_deterministic(), benchmark = conv_benchmark();
   const bool tensor_ops = tf32 || dtype != DType::Float32;
-  const ProblemKey key = key_of(g, dtype, channels_last, device.index(), direction, tf32, deterministic);
+  const ProblemKey key = key_of(g, dtype, channels_last, device.index(), direction, tf32, deterministic, benchmark);
   std::lock_guard<std::mutex> lock(g_plans_mutex);
   auto& plan = g_plans[key];
   if (!plan) {
     auto fresh = std::make_unique<Plan>();
     fresh->descriptors =
         std::make_unique<Descriptors>(g, dtype, tensor_ops ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH, channels_last);
-    fresh->choice = search(handle, *fresh->descriptors, g, dtype, direction, a, b, device, tensor_ops, deterministic);
+    ++g_choices;
+    fresh->choice =
+        benchmark ? search(handle, *fresh->descriptors, g, dtype, direction, a, b, device, tensor_ops, deterministic)
+                  : heuristic(handle, *fresh->descriptors, direction, tensor_ops, deterministic);
     if (fresh->choice)
       NORMRT_CUDNN_CHECK(cudnnSetConvolutionMathType(fresh->descriptors->conv.get(), fresh->choice->math));
     plan = std::move(fresh);
@@ -246,6 +302,7 @@ const float kOne = 1.0f, kZero = 0.0f;
 
 }  // namespace
 
+int64_t conv_algorithm_choices() { return g_choices; }
 int64_t conv_algorithm_searches() { return g_searches; }
 
 namespace detail {

@@ -375,12 +375,12 @@ TEST(CudaConv, ChannelsLastActivationsRunAsTheyLie) {
       Tensor dw_cpu, db_cpu;
       const Tensor dx_cpu = ops::conv_backward(dy, x, w, p.params, &dw_cpu, &db_cpu);
       const Tensor xg = x.to(cl).to(kGpu), wg = w.to(kGpu);
-      ops::conv(x.to(kGpu), wg, b.to(kGpu), p.params);  // the contiguous problem, searched first
-      const int64_t searches = ops::conv_algorithm_searches();
+      ops::conv(x.to(kGpu), wg, b.to(kGpu), p.params);  // the contiguous problem, chosen for first
+      const int64_t choices = ops::conv_algorithm_choices();
       const Tensor y = ops::conv(xg, wg, b.to(kGpu), p.params);
-      EXPECT_EQ(ops::conv_algorithm_searches(), searches + 1);
+      EXPECT_EQ(ops::conv_algorithm_choices(), choices + 1);
       ops::conv(xg, wg, b.to(kGpu), p.params);
-      EXPECT_EQ(ops::conv_algorithm_searches(), searches + 1);  // cached, an NHWC problem without an algorithm too
+      EXPECT_EQ(ops::conv_algorithm_choices(), choices + 1);  // cached, an NHWC problem without an algorithm too
       EXPECT_EQ(y.memory_format(), cl);
       EXPECT_TRUE(all_close(host(y), host(y_cpu), 2 * tolerance, tolerance));
       for (const bool dy_channels_last : {true, false}) {
@@ -449,7 +449,7 @@ TEST(CudaConv, EmptyBatchAndEmptyChannelsAsOnTheCpu) {
             (Shape{0, 3, 4, 4}));
 }
 
-TEST(CudaConv, AlgorithmSearchRunsOncePerProblem) {
+TEST(CudaConv, AnAlgorithmIsChosenOncePerProblem) {
   NORMRT_GPU_TEST_REQUIRES(have_cudnn(), "needs cuDNN on a GPU");
   Generator gen(3);
   const Tensor x = randn({3, 5, 17, 13}, gen).to(kGpu), w = randn({7, 5, 3, 3}, gen).to(kGpu);
@@ -458,16 +458,43 @@ TEST(CudaConv, AlgorithmSearchRunsOncePerProblem) {
   const Tensor y = ops::conv(x, w, Tensor(), p);
   Tensor dw;
   ops::conv_backward(y, x, w, p, &dw, nullptr);
-  const int64_t after_first = ops::conv_algorithm_searches();
+  const int64_t after_first = ops::conv_algorithm_choices();
   for (int i = 0; i < 3; ++i) {
     ops::conv(x, w, Tensor(), p);
     Tensor g;
     ops::conv_backward(y, x, w, p, &g, nullptr);
   }
-  EXPECT_EQ(ops::conv_algorithm_searches(), after_first);  // the three directions' choices are cached
-  p.stride = {2};  // a new problem searches again
+  EXPECT_EQ(ops::conv_algorithm_choices(), after_first);  // the three directions' choices are cached
+  p.stride = {2};  // a new problem is chosen for again
   ops::conv(x, w, Tensor(), p);
-  EXPECT_EQ(ops::conv_algorithm_searches(), after_first + 1);
+  EXPECT_EQ(ops::conv_algorithm_choices(), after_first + 1);
+}
+
+// Algorithms come from cuDNN's heuristics (the same in every process) unless benchmarking is asked for; then from its
+// timed search, once per problem, under a cache key of its own.
+TEST(CudaConv, TimedSearchOnlyWhenBenchmarking) {
+  NORMRT_GPU_TEST_REQUIRES(have_cudnn(), "needs cuDNN on a GPU");
+  struct Restore {
+    ~Restore() { ops::set_conv_benchmark(false); }
+  } restore;
+  ASSERT_FALSE(ops::conv_benchmark());
+  Generator gen(9);
+  const Tensor x = randn({2, 6, 11, 9}, gen), w = randn({4, 6, 3, 3}, gen), dy = randn({2, 4, 9, 7}, gen);
+  Tensor dw_cpu;
+  const Tensor y_cpu = ops::conv(x, w, Tensor()), dx_cpu = ops::conv_backward(dy, x, w, {}, &dw_cpu, nullptr);
+  for (const bool benchmark : {false, true}) {
+    SCOPED_TRACE(benchmark ? "benchmark" : "heuristics");
+    ops::set_conv_benchmark(benchmark);
+    const int64_t choices = ops::conv_algorithm_choices(), searches = ops::conv_algorithm_searches();
+    Tensor dw;
+    const Tensor y = ops::conv(x.to(kGpu), w.to(kGpu), Tensor());
+    const Tensor dx = ops::conv_backward(dy.to(kGpu), x.to(kGpu), w.to(kGpu), {}, &dw, nullptr);
+    EXPECT_EQ(ops::conv_algorithm_choices(), choices + 3);
+    EXPECT_EQ(ops::conv_algorithm_searches(), searches + (benchmark ? 3 : 0));
+    EXPECT_TRUE(all_close(y.to_vector(), to_double(y_cpu), 1e-4, 1e-4));
+    EXPECT_TRUE(all_close(dx.to_vector(), to_double(dx_cpu), 1e-4, 1e-4));
+    EXPECT_TRUE(all_close(dw.to_vector(), to_double(dw_cpu), 1e-4, 1e-4));
+  }
 }
 
 TEST(CudaConv, TheDefaultDeterministicModeRepeatsBitForBit) {

@@ -1,6 +1,7 @@
 // cuDNN's convolutions for the emulated device: the part of cuDNN's legacy convolution API that src/conv_cudnn.cpp
 // calls (tensor descriptors with sizes and strides, filter descriptors in NCHW or NHWC layout, convolution
-// descriptors with groups and a math type, the workspace queries, cudnnFind*AlgorithmEx and the three directions),
+// descriptors with groups and a math type, the workspace queries, the heuristics (cudnnGet*Algorithm_v7),
+// cudnnFind*AlgorithmEx and the three directions),
 // computed by the double-precision reference convolution (tests/conv_reference.h) and queued on the handle's stream
 // like the kernels, so that the cuDNN backend's own host code — descriptors over contiguous and channels-last
 // memory, the algorithm search and its cache, workspaces, accumulation through beta — runs in CI.
@@ -23,6 +24,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "conv_reference.h"
@@ -270,18 +272,11 @@ cudnnStatus_t run(cudnnHandle_t handle, Direction direction, const Described& d,
   return emu_cudnn::enqueue(handle, [=] { compute(direction, p, deterministic, a, b, out, scale, keep); });
 }
 
-// cudnnFind*AlgorithmEx: the table as perf results (tensor-op variants first where the math type allows them), the
-// ones wanting more workspace than given failed; NaN written over the scratch output.
+// The table as perf results (tensor-op variants first where the math type allows them); with a workspace size (a
+// search), the ones wanting more than it failed.
 template <typename Perf, typename Algo>
-cudnnStatus_t find(cudnnHandle_t handle, Direction direction, const Described& d, int requested, int* returned,
-                   Perf* results, size_t workspace_bytes, void* scratch) {
-  Problem p;
-  const cudnnStatus_t checked = problem_of(d.x, d.w, d.conv, d.y, p);
-  if (checked != CUDNN_STATUS_SUCCESS) return checked;
-  if (p.dilated_nhwc()) return CUDNN_STATUS_NOT_SUPPORTED;
-  const cudnnMathType_t math = d.conv->math;
-  const bool scratch_is_filter = direction == Direction::BackwardFilter;
-  if (requested < 1 || returned == nullptr || results == nullptr || scratch == nullptr) return CUDNN_STATUS_BAD_PARAM;
+int ranked(Direction direction, const Problem& p, cudnnMathType_t math, int requested, Perf* results,
+           std::optional<size_t> workspace_bytes) {
   std::vector<cudnnMathType_t> variants;
   if (math != CUDNN_FMA_MATH) variants.push_back(CUDNN_TENSOR_OP_MATH);
   variants.push_back(CUDNN_FMA_MATH);
@@ -292,16 +287,42 @@ cudnnStatus_t find(cudnnHandle_t handle, Direction direction, const Described& d
       Perf& r = results[count];
       r = Perf{};
       r.algo = static_cast<Algo>(a.id);
-      r.status = p.grouped_nhwc()                ? CUDNN_STATUS_NOT_SUPPORTED
-                 : a.workspace <= workspace_bytes ? CUDNN_STATUS_SUCCESS
-                                                  : CUDNN_STATUS_ALLOC_FAILED;
-      r.time = 0.1f * static_cast<float>(count + 1);
+      r.status = p.grouped_nhwc()                                      ? CUDNN_STATUS_NOT_SUPPORTED
+                 : !workspace_bytes || a.workspace <= *workspace_bytes ? CUDNN_STATUS_SUCCESS
+                                                                       : CUDNN_STATUS_ALLOC_FAILED;
+      r.time = workspace_bytes ? 0.1f * static_cast<float>(count + 1) : -1.0f;  // the heuristics time nothing
       r.memory = a.workspace;
       r.determinism = a.deterministic ? CUDNN_DETERMINISTIC : CUDNN_NON_DETERMINISTIC;
       r.mathType = variant;
       ++count;
     }
-  *returned = count;
+  return count;
+}
+
+// cudnnGet*Algorithm_v7: the table, ranked without running anything.
+template <typename Perf, typename Algo>
+cudnnStatus_t heuristics(Direction direction, const Described& d, int requested, int* returned, Perf* results) {
+  Problem p;
+  const cudnnStatus_t checked = problem_of(d.x, d.w, d.conv, d.y, p);
+  if (checked != CUDNN_STATUS_SUCCESS) return checked;
+  if (p.dilated_nhwc()) return CUDNN_STATUS_NOT_SUPPORTED;
+  if (requested < 1 || returned == nullptr || results == nullptr) return CUDNN_STATUS_BAD_PARAM;
+  *returned = ranked<Perf, Algo>(direction, p, d.conv->math, requested, results, std::nullopt);
+  return CUDNN_STATUS_SUCCESS;
+}
+
+// cudnnFind*AlgorithmEx: the table, the ones wanting more workspace than given failed; NaN written over the scratch
+// output.
+template <typename Perf, typename Algo>
+cudnnStatus_t find(cudnnHandle_t handle, Direction direction, const Described& d, int requested, int* returned,
+                   Perf* results, size_t workspace_bytes, void* scratch) {
+  Problem p;
+  const cudnnStatus_t checked = problem_of(d.x, d.w, d.conv, d.y, p);
+  if (checked != CUDNN_STATUS_SUCCESS) return checked;
+  if (p.dilated_nhwc()) return CUDNN_STATUS_NOT_SUPPORTED;
+  const bool scratch_is_filter = direction == Direction::BackwardFilter;
+  if (requested < 1 || returned == nullptr || results == nullptr || scratch == nullptr) return CUDNN_STATUS_BAD_PARAM;
+  *returned = ranked<Perf, Algo>(direction, p, d.conv->math, requested, results, workspace_bytes);
   return emu_cudnn::enqueue(handle, [=] {
     const double nan = std::numeric_limits<double>::quiet_NaN();
     if (scratch_is_filter) {
@@ -406,6 +427,34 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, cons
                                                              const cudnnFilterDescriptor_t dw,
                                                              cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
   return workspace_size(Direction::BackwardFilter, {x, dw, conv, dy}, algo, bytes);
+}
+
+cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t, const cudnnTensorDescriptor_t x_desc,
+                                                     const cudnnFilterDescriptor_t w_desc,
+                                                     const cudnnConvolutionDescriptor_t conv,
+                                                     const cudnnTensorDescriptor_t y_desc, const int requested,
+                                                     int* returned, cudnnConvolutionFwdAlgoPerf_t* results) {
+  return heuristics<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(
+      Direction::Forward, {x_desc, w_desc, conv, y_desc}, requested, returned, results);
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t, const cudnnFilterDescriptor_t w_desc,
+                                                          const cudnnTensorDescriptor_t dy_desc,
+                                                          const cudnnConvolutionDescriptor_t conv,
+                                                          const cudnnTensorDescriptor_t dx_desc, const int requested,
+                                                          int* returned, cudnnConvolutionBwdDataAlgoPerf_t* results) {
+  return heuristics<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(
+      Direction::BackwardData, {dx_desc, w_desc, conv, dy_desc}, requested, returned, results);
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t, const cudnnTensorDescriptor_t x_desc,
+                                                            const cudnnTensorDescriptor_t dy_desc,
+                                                            const cudnnConvolutionDescriptor_t conv,
+                                                            const cudnnFilterDescriptor_t dw_desc, const int requested,
+                                                            int* returned,
+                                                            cudnnConvolutionBwdFilterAlgoPerf_t* results) {
+  return heuristics<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(
+      Direction::BackwardFilter, {x_desc, dw_desc, conv, dy_desc}, requested, returned, results);
 }
 
 cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(cudnnHandle_t handle, const cudnnTensorDescriptor_t x_desc,

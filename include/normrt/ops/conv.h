@@ -1,6 +1,6 @@
 // Convolution over 1, 2 or 3 spatial dimensions (torch.nn.functional.conv1d/2d/3d), float32 NCHW-style layouts:
 // input (N, C, *spatial) or unbatched (C, *spatial), weight (O, C / groups, *kernel), bias (O) or undefined.
-// CUDA: cuDNN, the algorithm chosen per shape by cuDNN's own search and cached (see conv_algorithm_searches());
+// CUDA: cuDNN, the algorithm chosen per shape by cuDNN's heuristics (or its timed search: set_conv_benchmark), cached;
 // CPU: im2col + OpenBLAS sgemm. Every argument is checked, with PyTorch's messages, before anything runs.
 // float16/bfloat16 operands (all of one dtype) are computed in float32 and each output rounded once to their dtype;
 // gradient accumulators keep their own dtype.
@@ -68,6 +68,12 @@ void set_conv_deterministic(bool on);
 bool conv_deterministic();
 void set_conv_allow_tf32(bool allow);
 bool conv_allow_tf32();
+// CUDA: how each new problem's algorithm is chosen, as torch.backends.cudnn.benchmark. Off (the default): cuDNN's
+// heuristics, the same choice in every process, so that a run repeats bit for bit. On: cuDNN's timed search of every
+// algorithm, the fastest on this run; timing noise can choose differently in another process (and two deterministic
+// algorithms need not sum in the same order), so runs of one configuration may differ in the last bits.
+void set_conv_benchmark(bool on);
+bool conv_benchmark();
 
 // CPU: whether convolutions may run through oneDNN (as torch.backends.mkldnn.enabled; on by default). oneDNN takes
 // the kernels larger than 1x1 with enough input channels per group (4 forward, 12 backward), where it beats im2col
@@ -75,7 +81,9 @@ bool conv_allow_tf32();
 // BLAS. Either is deterministic run to run on one machine with one thread count; they differ in the last bits.
 void set_conv_use_onednn(bool on);
 bool conv_use_onednn();  // false in a build without oneDNN
-// How many algorithm searches cuDNN has run in this process (one per new problem; cached problems need none).
+// How many algorithms have been chosen in this process (one per new problem; cached problems need none), and how many
+// of those choices were cuDNN's timed search (set_conv_benchmark) rather than its heuristics.
+int64_t conv_algorithm_choices();
 int64_t conv_algorithm_searches();
 
 }  // namespace normrt::ops
