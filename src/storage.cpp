@@ -14,6 +14,13 @@
 #include "normrt/cuda_check.h"
 #include "normrt/error.h"
 
+#if NORMRT_WITH_CUDA
+// The emulated device's test build defines this to poison a block as it enters the device cache, in stream order
+// (tests/simt/emulated_cudart.cpp), so that a read after free shows there as it does for the pool's blocks; real
+// builds leave it undefined.
+extern "C" __attribute__((weak)) void normrt_emulated_poison(void* block, std::size_t bytes, cudaStream_t stream);
+#endif
+
 namespace normrt {
 
 namespace {
@@ -109,13 +116,106 @@ void configure_pool_once(int device) {
   configured[device] = true;
 }
 
-// Returns a stream-ordered pool block on `allocated_on`'s stream after the work queued so far on `others`.
-// Destructors call it, so failures are logged; a block whose ordering failed is leaked rather than handed out again
-// while other streams may still use it.
+// The size class of a block allocated on a device's default stream: a multiple of 512 bytes below 1 MB, else
+// rounded up to an eighth of its power of two (at most 12.5% more), so that the tensors of one shape share a class.
+std::size_t device_block_size(std::size_t nbytes) {
+  constexpr std::size_t kGranule = 512, kStepped = std::size_t{1} << 20;
+  const std::size_t aligned = (nbytes + kGranule - 1) / kGranule * kGranule;
+  if (aligned < kStepped) return aligned;
+  std::size_t power = kStepped;
+  while (power * 2 <= aligned) power *= 2;
+  const std::size_t step = power / 8;
+  return (aligned + step - 1) / step * step;
+}
+
+// Blocks freed on a device's default stream (cuda::default_stream, normrt's own and never destroyed), by size class,
+// handed to the next allocations on that stream without a driver call: stream order puts the new owner's work after
+// every use of the old one (all queued before the free; other streams' uses were waited for). cudaMallocAsync and
+// cudaFreeAsync each cost host time on every call even when the pool has the memory (on an H200 a BatchNorm call's
+// two allocations and frees were most of the 3-6 us its host work added to its launches). Never destroyed, as
+// HostCache.
+class DeviceCache {
+ public:
+  void* take(int device, std::size_t size) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (static_cast<std::size_t>(device) >= devices_.size()) return nullptr;
+    auto& classes = devices_[device].free;
+    const auto it = classes.find(size);
+    if (it == classes.end() || it->second.empty()) return nullptr;
+    void* block = it->second.back();
+    it->second.pop_back();
+    devices_[device].cached -= size;
+    return block;
+  }
+  // Keeps the block; false (the caller frees it) when the device's cache is full.
+  bool give(int device, void* block, std::size_t size) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (static_cast<std::size_t>(device) >= devices_.size()) devices_.resize(device + 1);
+    PerDevice& d = devices_[device];
+    if (d.cached + size > kCacheLimit) return false;
+    d.free[size].push_back(block);
+    d.cached += size;
+    return true;
+  }
+  // Returns the device's cached blocks to its stream-ordered pool (freed on the default stream); the bytes.
+  std::size_t release(int device) {
+    PerDevice d;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (static_cast<std::size_t>(device) >= devices_.size()) return 0;
+      std::swap(d, devices_[device]);
+    }
+    cuda::QuietDeviceGuard guard(device);
+    const cudaStream_t stream = cuda::default_stream(device);
+    for (const auto& [size, blocks] : d.free)
+      for (void* block : blocks) NORMRT_CUDA_CHECK_LOG(cudaFreeAsync(block, stream));
+    return d.cached;
+  }
+
+ private:
+  struct PerDevice {
+    std::unordered_map<std::size_t, std::vector<void*>> free;
+    std::size_t cached = 0;
+  };
+  std::mutex mutex_;
+  std::vector<PerDevice> devices_;
+};
+
+DeviceCache& device_cache() {
+  static DeviceCache* cache = new DeviceCache;
+  return *cache;
+}
+
+// A block of `nbytes` from `device`'s stream-ordered pool on `stream`; when the pool is out of memory, once more after
+// the cache has returned its blocks and the default stream has finished freeing them.
+void* allocate_pool_block(int device, std::size_t nbytes, cudaStream_t stream) {
+  void* data = nullptr;
+  const cudaError_t status = cudaMallocAsync(&data, nbytes, stream);
+  if (status == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    if (device_cache().release(device) > 0) {
+      NORMRT_CUDA_CHECK(cudaStreamSynchronize(cuda::default_stream(device)));
+      NORMRT_CUDA_CHECK(cudaMallocAsync(&data, nbytes, stream));
+      return data;
+    }
+  }
+  NORMRT_CUDA_CHECK(status);
+  return data;
+}
+
+// Returns a stream-ordered pool block on `allocated_on`'s stream after the work queued so far on `others`: to the
+// cache when `cached_size` is its size class there (a block of the default stream), else to the pool. Destructors
+// call it, so failures are logged; a block whose ordering failed is leaked rather than handed out again while other
+// streams may still use it.
 template <typename StreamUse>
-void free_pool_block(int device, void* data, const StreamUse& allocated_on, const std::vector<StreamUse>& others) {
-  cuda::QuietDeviceGuard guard(device);
+void free_pool_block(int device, void* data, std::size_t cached_size, const StreamUse& allocated_on,
+                     const std::vector<StreamUse>& others) {
   const auto free_stream = static_cast<cudaStream_t>(allocated_on.stream);
+  if (cached_size > 0 && others.empty() && device_cache().give(device, data, cached_size)) {
+    if (normrt_emulated_poison != nullptr) normrt_emulated_poison(data, cached_size, free_stream);
+    return;
+  }
+  cuda::QuietDeviceGuard guard(device);
   bool ordered = true;
   for (const StreamUse& use : others) {
     try {
@@ -125,7 +225,12 @@ void free_pool_block(int device, void* data, const StreamUse& allocated_on, cons
       ordered = false;
     }
   }
-  if (ordered) NORMRT_CUDA_CHECK_LOG(cudaFreeAsync(data, free_stream));
+  if (!ordered) return;
+  if (cached_size > 0 && device_cache().give(device, data, cached_size)) {
+    if (normrt_emulated_poison != nullptr) normrt_emulated_poison(data, cached_size, free_stream);
+    return;
+  }
+  NORMRT_CUDA_CHECK_LOG(cudaFreeAsync(data, free_stream));
 }
 #endif
 }  // namespace
@@ -139,12 +244,24 @@ Storage::Storage(std::size_t nbytes, Device device) : nbytes_(nbytes), device_(d
   cuda::check_device(device);
 #if NORMRT_WITH_CUDA
   if (nbytes == 0) return;
-  configure_pool_once(device.index());
-  cuda::DeviceGuard guard(device.index());
-  cuda::StreamRef stream = cuda::current_stream_ref(device.index());
-  graph_pool_ = cuda::detail::capturing_pool(device.index(), stream.stream);
-  if (graph_pool_) data_ = graph_pool_->allocate(nbytes);
-  else NORMRT_CUDA_CHECK(cudaMallocAsync(&data_, nbytes, stream.stream));
+  const int index = device.index();
+  configure_pool_once(index);
+  cuda::StreamRef stream = cuda::current_stream_ref(index);
+  graph_pool_ = cuda::detail::capturing_pool(index, stream.stream);
+  if (graph_pool_) {
+    cuda::DeviceGuard guard(index);
+    data_ = graph_pool_->allocate(nbytes);
+  } else if (stream.stream == cuda::default_stream(index)) {
+    cached_size_ = device_block_size(nbytes);
+    data_ = device_cache().take(index, cached_size_);
+    if (data_ == nullptr) {
+      cuda::DeviceGuard guard(index);
+      data_ = allocate_pool_block(index, cached_size_, stream.stream);
+    }
+  } else {
+    cuda::DeviceGuard guard(index);
+    data_ = allocate_pool_block(index, nbytes, stream.stream);
+  }
   allocated_on_ = {stream.stream, std::move(stream.owner)};
   last_writer_ = allocated_on_.stream;
 #endif
@@ -172,9 +289,8 @@ Storage::~Storage() {
   }
   const int device = device_.index();
   const auto stream = static_cast<cudaStream_t>(allocated_on_.stream);
-  auto free = [device, data = data_, allocated_on = std::move(allocated_on_), others = std::move(also_used_on_)] {
-    free_pool_block(device, data, allocated_on, others);
-  };
+  auto free = [device, data = data_, cached_size = cached_size_, allocated_on = std::move(allocated_on_),
+               others = std::move(also_used_on_)] { free_pool_block(device, data, cached_size, allocated_on, others); };
   // Freed on a stream a CUDA graph is capturing: held until the capture ends (see graph_pool.h).
   if (auto pool = cuda::detail::capturing_pool(device, stream))
     pool->defer_free(std::move(free));
@@ -221,6 +337,15 @@ void Storage::order_reads_on(int device) const {
 }
 
 std::size_t release_cached_host_memory() { return host_cache().release(); }
+
+std::size_t release_cached_device_memory([[maybe_unused]] int device) {
+#if NORMRT_WITH_CUDA
+  cuda::check_device(Device::cuda(device));
+  return device_cache().release(device);
+#else
+  return 0;
+#endif
+}
 
 void copy_bytes(void* dst, const Device& dst_device, const void* src, const Device& src_device, std::size_t nbytes) {
   if (nbytes == 0) return;

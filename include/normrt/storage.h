@@ -1,5 +1,7 @@
 // A block of memory on one device. CUDA blocks come from the device's stream-ordered pool (cudaMallocAsync),
-// which keeps freed memory for reuse, so steady-state training steps never reach cudaMalloc/cudaFree. A CUDA block
+// which keeps freed memory for reuse, so steady-state training steps never reach cudaMalloc/cudaFree; blocks of the
+// device's default stream (normrt's own) are moreover kept by size class when freed and handed to the next
+// allocations on that stream without a runtime call (release_cached_device_memory() returns them). A CUDA block
 // is allocated on its device's current stream and freed in that stream's order; work on other streams that uses it
 // must be made known (record_stream, and every in-place write through bump_version does it itself), so that the
 // free waits for that work too. Reads to the host wait for the stream that last wrote the block. Host blocks
@@ -63,6 +65,7 @@ class Storage {
   StreamUse allocated_on_;               // freed on this stream, after every other stream that used the block
   std::vector<StreamUse> also_used_on_;  // other streams (record_stream, in-place writes)
   void* last_writer_ = nullptr;          // the stream of the latest write (one of the above)
+  std::size_t cached_size_ = 0;          // a block of the default stream: its size class in the device cache
   bool external_ = false;
   std::function<void(void*)> deleter_;
   std::shared_ptr<cuda::detail::GraphPool> graph_pool_;  // set for memory from a CUDA graph's private pool
@@ -70,6 +73,9 @@ class Storage {
 
 // Returns the host blocks kept for reuse to the system (tensors alive are not affected). Returns the bytes freed.
 std::size_t release_cached_host_memory();
+// Returns the blocks kept for reuse on `device`'s default stream to its stream-ordered pool, where other streams and
+// libraries can have them (as torch.cuda.empty_cache(); tensors alive are not affected). Returns the bytes.
+std::size_t release_cached_device_memory(int device);
 
 // Copies `nbytes` between two storages' addresses on any pair of devices. Copies that involve a GPU are
 // enqueued on the current stream of the GPU side (the destination's for GPU to GPU); a copy from or to the host

@@ -147,7 +147,10 @@ TEST_F(CudaBatchNorm, SeedExampleOnTheDevice) {
 // A call allocates its output and one block more, whose views are its per-channel outputs and its kernels'
 // workspace: two stream-ordered allocations (each a driver call on a GPU) per training forward, eval forward and
 // backward, split channels (the cooperative step's partial states) or not. The per-channel outputs hold their values.
+// On a stream of its own: the default stream's blocks come from normrt's cache once freed (no driver call at all).
 TEST_F(CudaBatchNorm, EachCallAllocatesItsOutputAndOneBlock) {
+  const cuda::Stream side(0);
+  const cuda::StreamGuard on_side(side);
   const auto allocations = [](const auto& call) {
     const std::size_t before = emu::stream_ordered_allocations();
     call();

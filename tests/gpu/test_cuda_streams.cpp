@@ -10,7 +10,11 @@
 #include "normrt/cuda_check.h"
 #include "normrt/cuda_graph.h"
 #include "normrt/ops/elementwise.h"
+#include "normrt/storage.h"
 #include "test_util.h"
+#if NORMRT_EMULATED_DEVICE
+#include "emulated_device.h"
+#endif
 
 namespace normrt {
 namespace {
@@ -84,6 +88,43 @@ TEST_F(CudaStreams, RecordedStreamsDelayTheFree) {
   const Tensor reuse = full({n}, 7.0f, Device::cuda(0));
   EXPECT_EQ(result.to_vector(), affine(values, 3.0f, 0.0f));
   EXPECT_EQ(reuse.to_vector(), std::vector<float>(n, 7.0f));
+}
+
+// Blocks freed on the default stream serve the next allocations of their size class there without a runtime call,
+// until release_cached_device_memory returns them to the pool; other streams' blocks go back to the pool at once.
+TEST_F(CudaStreams, TheDefaultStreamsFreedBlocksAreReusedWithoutTheRuntime) {
+  constexpr int64_t n = 3000;  // 12000 bytes: class 12288, which 3001..3072 floats share
+  release_cached_device_memory(0);
+  const void* first = nullptr;
+  {
+    const Tensor t = full({n}, 1.0f, Device::cuda(0));
+    first = t.raw_data();
+  }
+#if NORMRT_EMULATED_DEVICE
+  const std::size_t allocations = emu::stream_ordered_allocations();
+#endif
+  for (const int64_t size : {n, n + 50}) {
+    const Tensor again = full({size}, 4.0f, Device::cuda(0));
+    EXPECT_EQ(again.raw_data(), first);
+    EXPECT_EQ(again.to_vector(), std::vector<float>(static_cast<std::size_t>(size), 4.0f));
+  }
+#if NORMRT_EMULATED_DEVICE
+  EXPECT_EQ(emu::stream_ordered_allocations(), allocations);
+#endif
+  EXPECT_GE(release_cached_device_memory(0), std::size_t{12288});
+  EXPECT_EQ(release_cached_device_memory(0), 0u);
+  {
+    const cuda::Stream side(0);
+    const cuda::StreamGuard guard(side);
+    const void* on_side = full({n}, 2.0f, Device::cuda(0)).raw_data();
+    EXPECT_EQ(release_cached_device_memory(0), 0u);
+    (void)on_side;
+  }
+#if NORMRT_EMULATED_DEVICE
+  const std::size_t before = emu::stream_ordered_allocations();
+  const Tensor fresh = full({n}, 3.0f, Device::cuda(0));
+  EXPECT_EQ(emu::stream_ordered_allocations(), before + 1);  // the cache was emptied: the pool again
+#endif
 }
 
 TEST_F(CudaStreams, TensorsKeepTheirStreamAliveAfterTheStreamObjectIsGone) {

@@ -492,6 +492,15 @@ cudaError_t cudaFreeAsync(void* ptr, cudaStream_t handle) {
   });
 }
 
+// normrt's device cache (src/storage.cpp) keeps freed blocks of the default stream instead of freeing them: they are
+// poisoned in stream order all the same.
+extern "C" void normrt_emulated_poison(void* block, std::size_t bytes, cudaStream_t handle) {
+  State& s = state();
+  Lock lock(s.mutex);
+  if (find_stream(s, handle) == nullptr) return;
+  (void)enqueue_work(s, handle, [block, bytes] { poison(block, bytes); });
+}
+
 cudaError_t cudaMallocHost(void** ptr, std::size_t bytes) { return cudaMalloc(ptr, bytes); }
 cudaError_t cudaFreeHost(void* ptr) { return cudaFree(ptr); }
 
