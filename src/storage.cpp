@@ -131,9 +131,9 @@ std::size_t device_block_size(std::size_t nbytes) {
 // Blocks freed on a device's default stream (cuda::default_stream, normrt's own and never destroyed), by size class,
 // handed to the next allocations on that stream without a driver call: stream order puts the new owner's work after
 // every use of the old one (all queued before the free; other streams' uses were waited for). cudaMallocAsync and
-// cudaFreeAsync each cost host time on every call even when the pool has the memory (on an H200 a BatchNorm call's
-// two allocations and frees were most of the 3-6 us its host work added to its launches). Never destroyed, as
-// HostCache.
+// cudaFreeAsync cost host time on every call even when the pool has the memory: likely the bulk of the 3-6 us a
+// BatchNorm call's host work added to its launches on an H200 (benchmarks/results/README.md; not separated there).
+// Never destroyed, as HostCache.
 class DeviceCache {
  public:
   void* take(int device, std::size_t size) {
@@ -211,10 +211,12 @@ template <typename StreamUse>
 void free_pool_block(int device, void* data, std::size_t cached_size, const StreamUse& allocated_on,
                      const std::vector<StreamUse>& others) {
   const auto free_stream = static_cast<cudaStream_t>(allocated_on.stream);
-  if (cached_size > 0 && others.empty() && device_cache().give(device, data, cached_size)) {
+  const auto cached = [&] {
+    if (cached_size == 0 || !device_cache().give(device, data, cached_size)) return false;
     if (normrt_emulated_poison != nullptr) normrt_emulated_poison(data, cached_size, free_stream);
-    return;
-  }
+    return true;
+  };
+  if (others.empty() && cached()) return;
   cuda::QuietDeviceGuard guard(device);
   bool ordered = true;
   for (const StreamUse& use : others) {
@@ -225,12 +227,7 @@ void free_pool_block(int device, void* data, std::size_t cached_size, const Stre
       ordered = false;
     }
   }
-  if (!ordered) return;
-  if (cached_size > 0 && device_cache().give(device, data, cached_size)) {
-    if (normrt_emulated_poison != nullptr) normrt_emulated_poison(data, cached_size, free_stream);
-    return;
-  }
-  NORMRT_CUDA_CHECK_LOG(cudaFreeAsync(data, free_stream));
+  if (ordered && !cached()) NORMRT_CUDA_CHECK_LOG(cudaFreeAsync(data, free_stream));
 }
 #endif
 }  // namespace
