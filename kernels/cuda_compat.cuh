@@ -46,8 +46,10 @@ struct SharedMemoryLimits {
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
+#include <map>
 #include <mutex>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "normrt/cuda_check.h"
@@ -79,40 +81,75 @@ cudaError_t cooperative(void (*kernel)(Params...), dim3 grid, dim3 block, std::s
   config.numAttrs = 1;
   return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
 }
+// What the cooperative step asks before each launch (occupancy, shared-memory limits) is fixed per process for a
+// kernel, device and launch shape once allow_shared has or has not run for the kernel (its carveout changes the
+// occupancy), and each query is runtime calls on the host's clock: answers are kept. One lock for all of it.
+inline std::mutex& launch_facts_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+// (kernel, device) pairs allow_shared has opted in.
+inline std::set<std::pair<const void*, int>>& shared_allowed() {
+  static auto* allowed = new std::set<std::pair<const void*, int>>;
+  return *allowed;
+}
 // Blocks of `kernel` resident per SM on the current device with `smem` bytes of dynamic shared memory each, 0 if the
-// device has no cooperative launches. Host-side queries, no synchronisation.
+// device has no cooperative launches. Host-side queries on first sight, no synchronisation.
 template <typename... Params>
 int cooperative_blocks_per_sm(void (*kernel)(Params...), int threads, std::size_t smem) {
-  int device = 0, supported = 0, blocks = 0;
+  using Key = std::tuple<const void*, int, int, std::size_t, bool>;
+  static auto* known = new std::map<Key, int>;
+  int device = 0;
   NORMRT_CUDA_CHECK(cudaGetDevice(&device));
+  const void* id = reinterpret_cast<const void*>(kernel);
+  Key key;
+  {
+    const std::lock_guard<std::mutex> lock(launch_facts_mutex());
+    key = Key{id, device, threads, smem, shared_allowed().count({id, device}) != 0};
+    const auto it = known->find(key);
+    if (it != known->end()) return it->second;
+  }
+  int supported = 0, blocks = 0;
   NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&supported, cudaDevAttrCooperativeLaunch, device));
   if (supported) NORMRT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, smem));
+  const std::lock_guard<std::mutex> lock(launch_facts_mutex());
+  known->emplace(key, blocks);
   return blocks;
 }
 inline SharedMemoryLimits shared_memory_limits() {
-  int device = 0, per_sm = 0, per_block = 0, reserved = 0;
+  static auto* known = new std::map<int, SharedMemoryLimits>;
+  int device = 0;
   NORMRT_CUDA_CHECK(cudaGetDevice(&device));
+  {
+    const std::lock_guard<std::mutex> lock(launch_facts_mutex());
+    const auto it = known->find(device);
+    if (it != known->end()) return it->second;
+  }
+  int per_sm = 0, per_block = 0, reserved = 0;
   NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
   NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device));
-  return {static_cast<std::size_t>(per_sm), static_cast<std::size_t>(per_block), static_cast<std::size_t>(reserved)};
+  const SharedMemoryLimits limits{static_cast<std::size_t>(per_sm), static_cast<std::size_t>(per_block),
+                                  static_cast<std::size_t>(reserved)};
+  const std::lock_guard<std::mutex> lock(launch_facts_mutex());
+  known->emplace(device, limits);
+  return limits;
 }
 // Set once per kernel and device (the attributes stay); the per-block limit is the device's opt-in maximum. Keyed
 // by the kernel itself: variants of one template can share a signature (channel_cooperative_kernel's vec4 flag), and
 // a flag per signature left the second variant at the default 48 KB, so its shared-memory cache silently went unused.
 template <typename... Params>
 void allow_shared(void (*kernel)(Params...), const SharedMemoryLimits& limits) {
-  static std::mutex mutex;
-  static std::set<std::pair<const void*, int>> done;
   int device = 0;
   NORMRT_CUDA_CHECK(cudaGetDevice(&device));
-  const std::lock_guard<std::mutex> lock(mutex);
-  if (done.count({reinterpret_cast<const void*>(kernel), device}) != 0) return;
+  const void* id = reinterpret_cast<const void*>(kernel);
+  const std::lock_guard<std::mutex> lock(launch_facts_mutex());
+  if (shared_allowed().count({id, device}) != 0) return;
   NORMRT_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(limits.per_block)));
   NORMRT_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
-  done.insert({reinterpret_cast<const void*>(kernel), device});
+  shared_allowed().insert({id, device});
 }
 }  // namespace normrt::kernel_launch
 #define NORMRT_DYNAMIC_SHARED(T, name)                                \
