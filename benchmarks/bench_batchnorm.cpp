@@ -496,6 +496,9 @@ struct Entry {
   std::string flat_columns_name;                 // the column layout's elementwise passes flat, where they apply
   std::string kernels_name;  // the library's kernels alone (default tuning), where a replaced design is timed beside
   std::string graph_name, host_name, host_kernels_name;  // small shapes: replayed graph, host time of op and kernels
+  // The column reduction's rows split for 8 and 16 blocks per SM instead of the default 4 ((N, C) shapes, the
+  // library's kernels alone), where measured: which the default should be.
+  std::string column_blocks_8_name, column_blocks_16_name;
   Mode mode;
   int64_t numel;
 };
@@ -510,7 +513,8 @@ int main(int argc, char** argv) {
     for (const Shape& shape : kCpuShapes) {
       const std::string name = std::string("cpu/native/") + mode_name(mode) + "/" + shape_label(shape);
       benchmark::RegisterBenchmark(name.c_str(), run_cpu, shape, mode)->Unit(benchmark::kMicrosecond)->UseRealTime();
-      entries.push_back({name, "", "cpu", shape_label(shape), "", "", "", "", "", "", "", mode, shape_numel(shape)});
+      entries.push_back(
+          {name, "", "cpu", shape_label(shape), "", "", "", "", "", "", "", "", "", mode, shape_numel(shape)});
     }
   }
   std::vector<MatrixEntry> matrix;
@@ -628,9 +632,24 @@ int main(int argc, char** argv) {
               ->Unit(benchmark::kMicrosecond);
         }
 #endif
+        std::string column_blocks_8_name, column_blocks_16_name;
+#ifdef NORMRT_BENCH_VARIANTS
+        if (mode != Mode::ForwardEval && shape.size() == 2 && !kernels_name.empty()) {
+          column_blocks_8_name = "gpu/column-blocks-8/" + suffix;
+          column_blocks_16_name = "gpu/column-blocks-16/" + suffix;
+          void (*eight)(bn::cuda::LaunchTuning&) = [](bn::cuda::LaunchTuning& t) { t.column_blocks_per_sm = 8; };
+          void (*sixteen)(bn::cuda::LaunchTuning&) = [](bn::cuda::LaunchTuning& t) { t.column_blocks_per_sm = 16; };
+          const std::pair<const std::string*, void (*)(bn::cuda::LaunchTuning&)> rows[] = {
+              {&column_blocks_8_name, eight}, {&column_blocks_16_name, sixteen}};
+          for (const auto& [row, adjust] : rows)
+            benchmark::RegisterBenchmark(row->c_str(), run_gpu_replaced_design, shape, mode, adjust)
+                ->UseManualTime()
+                ->Unit(benchmark::kMicrosecond);
+        }
+#endif
         entries.push_back({name, cudnn_name, "gpu", shape_label(shape), variant_name, three_launch_name,
-                           flat_columns_name, kernels_name, graph_name, host_name, host_kernels_name, mode,
-                           shape_numel(shape)});
+                           flat_columns_name, kernels_name, graph_name, host_name, host_kernels_name,
+                           column_blocks_8_name, column_blocks_16_name, mode, shape_numel(shape)});
       }
     }
   }
@@ -702,6 +721,18 @@ int main(int argc, char** argv) {
     }
     std::printf("| %s | %s | %s | %s | %s |\n", e.shape.c_str(), mode_name(e.mode), micros_cell(e.host_name).c_str(),
                 micros_cell(e.host_kernels_name).c_str(), micros_cell(e.graph_name).c_str());
+  }
+  bool column_header = false;
+  for (const Entry& e : entries) {
+    if (e.column_blocks_8_name.empty() || reporter.micros(e.column_blocks_8_name) <= 0) continue;
+    if (!column_header) {
+      std::printf(
+          "\nThe column reduction's blocks per SM ((N, C) and channels-last input; the library's kernels "
+          "alone, medians)\n| shape | mode | 4 (default) us | 8 us | 16 us |\n|---|---|---|---|---|\n");
+      column_header = true;
+    }
+    std::printf("| %s | %s | %s | %s | %s |\n", e.shape.c_str(), mode_name(e.mode), micros_cell(e.kernels_name).c_str(),
+                micros_cell(e.column_blocks_8_name).c_str(), micros_cell(e.column_blocks_16_name).c_str());
   }
   std::printf("\ndtype x memory format x fusion (medians; GB/s and %% of copy bandwidth at each combination's minimal "
               "bytes; speedup over float32 NCHW unfused of the same run; on -cudnn rows, cuDNN's time over the native "

@@ -1169,9 +1169,10 @@ ReducePlan plan_reduction(const Geometry& g, const LaunchTuning& t) {
     const unsigned bx = plan.block.x;
     const int64_t blocks_x = ceil_div(g.C, bx);
     const int64_t max_splits = std::max<int64_t>(1, g.N * static_cast<int64_t>(bx) / min_split);
-    plan.splits = 2 * blocks_x >= target_blocks
+    const int64_t column_target = std::max(t.column_blocks_per_sm, 1) * static_cast<int64_t>(std::max(t.sm_count, 1));
+    plan.splits = 2 * blocks_x >= column_target
                       ? 1
-                      : std::clamp<int64_t>(ceil_div(target_blocks, blocks_x), 1, std::min<int64_t>(max_splits, 65535));
+                      : std::clamp<int64_t>(ceil_div(column_target, blocks_x), 1, std::min<int64_t>(max_splits, 65535));
   } else {
     plan.block = dim3(kReduceThreads);
     const int64_t max_splits = std::max<int64_t>(1, g.per_channel() / min_split);

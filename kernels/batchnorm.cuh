@@ -21,6 +21,7 @@ struct LaunchTuning {
   bool l2_reuse_order = true;      // training elementwise passes on the reduction's partition (see batchnorm.cu)
   bool cooperative = true;         // split channels as one cooperative launch where the device allows it
   bool column_elementwise = true;  // S == 1: elementwise passes by columns where the units allow (else flat)
+  int column_blocks_per_sm = 4;    // S == 1: the column reduction splits rows until its blocks fill this many per SM
 };
 
 std::size_t workspace_floats(const Geometry& g, const LaunchTuning& tuning);

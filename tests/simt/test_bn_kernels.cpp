@@ -149,6 +149,31 @@ TEST(BnKernelsLaunches, CooperativeStepWithoutSharedCacheWhenOccupancyDisagrees)
   EXPECT_EQ(cached, uncached);  // the same partition and merge order, wherever the chunks were held
 }
 
+// The column layout's reduction splits rows until its blocks fill column_blocks_per_sm per SM (the split shows in
+// the workspace's partial states); any split gives the reference statistics and output.
+TEST(BnKernelsLaunches, ColumnReductionSplitsRowsForItsBlocksPerSm) {
+  const Geometry g{6000, 12, 1};
+  const auto x = random_floats(static_cast<std::size_t>(g.numel()), 23, -1.0f, 3.0f);
+  const auto st = normrt::testing::ref_stats({g.N, g.C, g.S}, to_double(x));
+  const auto y_ref =
+      normrt::testing::ref_normalize({g.N, g.C, g.S}, to_double(x), st.mean, st.var_biased, 1e-5, {}, {});
+  std::size_t previous = 0;
+  for (const int blocks : {1, 4, 16}) {
+    SCOPED_TRACE(blocks);
+    LaunchTuning tuning;
+    tuning.sm_count = 2;
+    tuning.min_split_elements = 256;
+    tuning.column_blocks_per_sm = blocks;
+    std::vector<float> out(x.size() + 2 * g.C), workspace(workspace_floats(g, tuning));
+    EXPECT_GT(workspace.size(), previous);  // more splits, more partial states
+    previous = workspace.size();
+    forward_training(forward_into(g, x, out), workspace.data(), tuning, nullptr);
+    EXPECT_TRUE(all_close(std::vector<float>(out.begin(), out.begin() + x.size()), y_ref, 1e-5, 1e-5));
+    EXPECT_TRUE(
+        all_close(std::vector<float>(out.begin() + x.size(), out.begin() + x.size() + g.C), st.mean, 1e-6, 1e-6));
+  }
+}
+
 TEST(BnKernelsNumerics, LargeMeanSmallStdInFloat) {
   Geometry g{64, 2, 200};
   LaunchTuning tuning;
