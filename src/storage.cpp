@@ -28,16 +28,19 @@ constexpr std::size_t kHostAlignment = 64;  // one cache line; enough for any ve
 constexpr std::size_t kCachedFrom = std::size_t{64} << 10;
 constexpr std::size_t kCacheLimit = std::size_t{4} << 30;  // freed blocks beyond this go back to the system
 
-// The size class of a host block: a multiple of 64 bytes below 64 KB (left to malloc), else rounded up to an eighth
-// of its power of two (at most 12.5% more), so activations of one shape share a class.
-std::size_t host_block_size(std::size_t nbytes) {
-  const std::size_t aligned = (nbytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-  if (aligned < kCachedFrom) return aligned;
-  std::size_t power = kCachedFrom;
+// A size class: a multiple of `granule` below `stepped_from`, else rounded up to an eighth of its power of two (at
+// most 12.5% more), so that the tensors of one shape share a class.
+std::size_t size_class(std::size_t nbytes, std::size_t granule, std::size_t stepped_from) {
+  const std::size_t aligned = (nbytes + granule - 1) / granule * granule;
+  if (aligned < stepped_from) return aligned;
+  std::size_t power = stepped_from;
   while (power * 2 <= aligned) power *= 2;
   const std::size_t step = power / 8;
   return (aligned + step - 1) / step * step;
 }
+
+// The size class of a host block; below 64 KB (multiples of 64 bytes) they are left to malloc.
+std::size_t host_block_size(std::size_t nbytes) { return size_class(nbytes, kHostAlignment, kCachedFrom); }
 
 // Freed host blocks by size class. Never destroyed: tensors in static storage may outlive any static object.
 class HostCache {
@@ -116,17 +119,8 @@ void configure_pool_once(int device) {
   configured[device] = true;
 }
 
-// The size class of a block allocated on a device's default stream: a multiple of 512 bytes below 1 MB, else
-// rounded up to an eighth of its power of two (at most 12.5% more), so that the tensors of one shape share a class.
-std::size_t device_block_size(std::size_t nbytes) {
-  constexpr std::size_t kGranule = 512, kStepped = std::size_t{1} << 20;
-  const std::size_t aligned = (nbytes + kGranule - 1) / kGranule * kGranule;
-  if (aligned < kStepped) return aligned;
-  std::size_t power = kStepped;
-  while (power * 2 <= aligned) power *= 2;
-  const std::size_t step = power / 8;
-  return (aligned + step - 1) / step * step;
-}
+// The size class of a block allocated on a device's default stream: multiples of 512 bytes below 1 MB.
+std::size_t device_block_size(std::size_t nbytes) { return size_class(nbytes, 512, std::size_t{1} << 20); }
 
 // Blocks freed on a device's default stream (cuda::default_stream, normrt's own and never destroyed), by size class,
 // handed to the next allocations on that stream without a driver call: stream order puts the new owner's work after
