@@ -206,9 +206,10 @@ void free_pool_block(int device, void* data, std::size_t cached_size, const Stre
                      const std::vector<StreamUse>& others) {
   const auto free_stream = static_cast<cudaStream_t>(allocated_on.stream);
   const auto cached = [&] {
-    if (cached_size == 0 || !device_cache().give(device, data, cached_size)) return false;
+    if (cached_size == 0) return false;
+    // Poisoned before the cache publishes it: another thread may take it at once and queue its own writes.
     if (normrt_emulated_poison != nullptr) normrt_emulated_poison(data, cached_size, free_stream);
-    return true;
+    return device_cache().give(device, data, cached_size);
   };
   if (others.empty() && cached()) return;
   cuda::QuietDeviceGuard guard(device);
