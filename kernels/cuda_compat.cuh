@@ -93,6 +93,19 @@ inline std::set<std::pair<const void*, int>>& shared_allowed() {
   static auto* allowed = new std::set<std::pair<const void*, int>>;
   return *allowed;
 }
+// known[key], computed by compute() on first sight (outside the lock: it makes runtime calls).
+template <typename Key, typename Value, typename Compute>
+Value remembered(std::map<Key, Value>& known, const Key& key, Compute compute) {
+  {
+    const std::lock_guard<std::mutex> lock(launch_facts_mutex());
+    const auto it = known.find(key);
+    if (it != known.end()) return it->second;
+  }
+  const Value value = compute();
+  const std::lock_guard<std::mutex> lock(launch_facts_mutex());
+  known.emplace(key, value);
+  return value;
+}
 // Blocks of `kernel` resident per SM on the current device with `smem` bytes of dynamic shared memory each, 0 if the
 // device has no cooperative launches. Host-side queries on first sight, no synchronisation.
 template <typename... Params>
@@ -102,38 +115,30 @@ int cooperative_blocks_per_sm(void (*kernel)(Params...), int threads, std::size_
   int device = 0;
   NORMRT_CUDA_CHECK(cudaGetDevice(&device));
   const void* id = reinterpret_cast<const void*>(kernel);
-  Key key;
+  bool allowed = false;
   {
     const std::lock_guard<std::mutex> lock(launch_facts_mutex());
-    key = Key{id, device, threads, smem, shared_allowed().count({id, device}) != 0};
-    const auto it = known->find(key);
-    if (it != known->end()) return it->second;
+    allowed = shared_allowed().count({id, device}) != 0;
   }
-  int supported = 0, blocks = 0;
-  NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&supported, cudaDevAttrCooperativeLaunch, device));
-  if (supported) NORMRT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, smem));
-  const std::lock_guard<std::mutex> lock(launch_facts_mutex());
-  known->emplace(key, blocks);
-  return blocks;
+  return remembered(*known, Key{id, device, threads, smem, allowed}, [&] {
+    int supported = 0, blocks = 0;
+    NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&supported, cudaDevAttrCooperativeLaunch, device));
+    if (supported) NORMRT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, smem));
+    return blocks;
+  });
 }
 inline SharedMemoryLimits shared_memory_limits() {
   static auto* known = new std::map<int, SharedMemoryLimits>;
   int device = 0;
   NORMRT_CUDA_CHECK(cudaGetDevice(&device));
-  {
-    const std::lock_guard<std::mutex> lock(launch_facts_mutex());
-    const auto it = known->find(device);
-    if (it != known->end()) return it->second;
-  }
-  int per_sm = 0, per_block = 0, reserved = 0;
-  NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
-  NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device));
-  const SharedMemoryLimits limits{static_cast<std::size_t>(per_sm), static_cast<std::size_t>(per_block),
-                                  static_cast<std::size_t>(reserved)};
-  const std::lock_guard<std::mutex> lock(launch_facts_mutex());
-  known->emplace(device, limits);
-  return limits;
+  return remembered(*known, device, [device] {
+    int per_sm = 0, per_block = 0, reserved = 0;
+    NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
+    NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    NORMRT_CUDA_CHECK(cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device));
+    return SharedMemoryLimits{static_cast<std::size_t>(per_sm), static_cast<std::size_t>(per_block),
+                              static_cast<std::size_t>(reserved)};
+  });
 }
 // Set once per kernel and device (the attributes stay); the per-block limit is the device's opt-in maximum. Keyed
 // by the kernel itself: variants of one template can share a signature (channel_cooperative_kernel's vec4 flag), and

@@ -42,8 +42,9 @@ std::size_t size_class(std::size_t nbytes, std::size_t granule, std::size_t step
 // The size class of a host block; below 64 KB (multiples of 64 bytes) they are left to malloc.
 std::size_t host_block_size(std::size_t nbytes) { return size_class(nbytes, kHostAlignment, kCachedFrom); }
 
-// Freed host blocks by size class. Never destroyed: tensors in static storage may outlive any static object.
-class HostCache {
+// Freed blocks by size class, up to kCacheLimit bytes, for the host and for each device's default stream. Never
+// destroyed: tensors in static storage may outlive any static object.
+class BlockCache {
  public:
   void* take(std::size_t size) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -54,26 +55,27 @@ class HostCache {
     cached_ -= size;
     return block;
   }
-  // Keeps the block, or frees it when the cache is full.
-  void give(void* block, std::size_t size) {
+  // Keeps the block; false (the caller frees it) when the cache is full.
+  bool give(void* block, std::size_t size) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cached_ + size > kCacheLimit) return false;
+    free_[size].push_back(block);
+    cached_ += size;
+    return true;
+  }
+  // Empties the cache: calls release(block) for each block, returns their bytes.
+  template <typename Release>
+  std::size_t drain(Release release) {
+    std::unordered_map<std::size_t, std::vector<void*>> blocks;
+    std::size_t bytes = 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (cached_ + size <= kCacheLimit) {
-        free_[size].push_back(block);
-        cached_ += size;
-        return;
-      }
+      blocks.swap(free_);
+      std::swap(bytes, cached_);
     }
-    std::free(block);
-  }
-  std::size_t release() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [size, blocks] : free_)
-      for (void* block : blocks) std::free(block);
-    free_.clear();
-    const std::size_t freed = cached_;
-    cached_ = 0;
-    return freed;
+    for (const auto& [size, of_size] : blocks)
+      for (void* block : of_size) release(block);
+    return bytes;
   }
 
  private:
@@ -82,9 +84,13 @@ class HostCache {
   std::size_t cached_ = 0;
 };
 
-HostCache& host_cache() {
-  static HostCache* cache = new HostCache;
+BlockCache& host_cache() {
+  static auto* cache = new BlockCache;
   return *cache;
+}
+
+std::size_t release_host_cache() {
+  return host_cache().drain([](void* block) { std::free(block); });
 }
 
 void* allocate_host(std::size_t nbytes) {
@@ -93,15 +99,14 @@ void* allocate_host(std::size_t nbytes) {
     if (void* block = host_cache().take(size)) return block;
   }
   void* block = std::aligned_alloc(kHostAlignment, size);
-  if (block == nullptr && host_cache().release() > 0) block = std::aligned_alloc(kHostAlignment, size);
+  if (block == nullptr && release_host_cache() > 0) block = std::aligned_alloc(kHostAlignment, size);
   NORMRT_CHECK(block != nullptr, "out of host memory allocating ", nbytes, " bytes");
   return block;
 }
 
 void free_host(void* block, std::size_t nbytes) {
   const std::size_t size = host_block_size(nbytes);
-  if (size >= kCachedFrom) host_cache().give(block, size);
-  else std::free(block);
+  if (size < kCachedFrom || !host_cache().give(block, size)) std::free(block);
 }
 
 #if NORMRT_WITH_CUDA
@@ -122,62 +127,21 @@ void configure_pool_once(int device) {
 // The size class of a block allocated on a device's default stream: multiples of 512 bytes below 1 MB.
 std::size_t device_block_size(std::size_t nbytes) { return size_class(nbytes, 512, std::size_t{1} << 20); }
 
-// Blocks freed on a device's default stream (cuda::default_stream, normrt's own and never destroyed), by size class,
-// handed to the next allocations on that stream without a driver call: stream order puts the new owner's work after
-// every use of the old one (all queued before the free; other streams' uses were waited for). cudaMallocAsync and
-// cudaFreeAsync cost host time on every call even when the pool has the memory: likely the bulk of the 3-6 us a
-// BatchNorm call's host work added to its launches on an H200 (benchmarks/results/README.md; not separated there).
-// Never destroyed, as HostCache.
-class DeviceCache {
- public:
-  void* take(int device, std::size_t size) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (static_cast<std::size_t>(device) >= devices_.size()) return nullptr;
-    auto& classes = devices_[device].free;
-    const auto it = classes.find(size);
-    if (it == classes.end() || it->second.empty()) return nullptr;
-    void* block = it->second.back();
-    it->second.pop_back();
-    devices_[device].cached -= size;
-    return block;
-  }
-  // Keeps the block; false (the caller frees it) when the device's cache is full.
-  bool give(int device, void* block, std::size_t size) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (static_cast<std::size_t>(device) >= devices_.size()) devices_.resize(device + 1);
-    PerDevice& d = devices_[device];
-    if (d.cached + size > kCacheLimit) return false;
-    d.free[size].push_back(block);
-    d.cached += size;
-    return true;
-  }
-  // Returns the device's cached blocks to its stream-ordered pool (freed on the default stream); the bytes.
-  std::size_t release(int device) {
-    PerDevice d;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (static_cast<std::size_t>(device) >= devices_.size()) return 0;
-      std::swap(d, devices_[device]);
-    }
-    cuda::QuietDeviceGuard guard(device);
-    const cudaStream_t stream = cuda::default_stream(device);
-    for (const auto& [size, blocks] : d.free)
-      for (void* block : blocks) NORMRT_CUDA_CHECK_LOG(cudaFreeAsync(block, stream));
-    return d.cached;
-  }
+// Blocks freed on a device's default stream (cuda::default_stream, normrt's own and never destroyed), handed to the
+// next allocations on that stream without a driver call: stream order puts the new owner's work after every use of
+// the old one (all queued before the free; other streams' uses were waited for). cudaMallocAsync and cudaFreeAsync
+// cost host time on every call even when the pool has the memory: likely the bulk of the 3-6 us a BatchNorm call's
+// host work added to its launches on an H200 (benchmarks/results/README.md; not separated there).
+BlockCache& device_cache(int device) {
+  static auto* caches = new std::vector<BlockCache>(static_cast<std::size_t>(cuda::device_count()));
+  return (*caches)[static_cast<std::size_t>(device)];
+}
 
- private:
-  struct PerDevice {
-    std::unordered_map<std::size_t, std::vector<void*>> free;
-    std::size_t cached = 0;
-  };
-  std::mutex mutex_;
-  std::vector<PerDevice> devices_;
-};
-
-DeviceCache& device_cache() {
-  static DeviceCache* cache = new DeviceCache;
-  return *cache;
+// Returns the device's cached blocks to its stream-ordered pool (freed on the default stream); the bytes.
+std::size_t release_device_cache(int device) {
+  cuda::QuietDeviceGuard guard(device);
+  const cudaStream_t stream = cuda::default_stream(device);
+  return device_cache(device).drain([stream](void* block) { NORMRT_CUDA_CHECK_LOG(cudaFreeAsync(block, stream)); });
 }
 
 // A block of `nbytes` from `device`'s stream-ordered pool on `stream`; when the pool is out of memory, once more after
@@ -187,7 +151,7 @@ void* allocate_pool_block(int device, std::size_t nbytes, cudaStream_t stream) {
   const cudaError_t status = cudaMallocAsync(&data, nbytes, stream);
   if (status == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();
-    if (device_cache().release(device) > 0) {
+    if (release_device_cache(device) > 0) {
       NORMRT_CUDA_CHECK(cudaStreamSynchronize(cuda::default_stream(device)));
       NORMRT_CUDA_CHECK(cudaMallocAsync(&data, nbytes, stream));
       return data;
@@ -209,7 +173,7 @@ void free_pool_block(int device, void* data, std::size_t cached_size, const Stre
     if (cached_size == 0) return false;
     // Poisoned before the cache publishes it: another thread may take it at once and queue its own writes.
     if (normrt_emulated_poison != nullptr) normrt_emulated_poison(data, cached_size, free_stream);
-    return device_cache().give(device, data, cached_size);
+    return device_cache(device).give(data, cached_size);
   };
   if (others.empty() && cached()) return;
   cuda::QuietDeviceGuard guard(device);
@@ -245,7 +209,7 @@ Storage::Storage(std::size_t nbytes, Device device) : nbytes_(nbytes), device_(d
     data_ = graph_pool_->allocate(nbytes);
   } else if (stream.stream == cuda::default_stream(index)) {
     cached_size_ = device_block_size(nbytes);
-    data_ = device_cache().take(index, cached_size_);
+    data_ = device_cache(index).take(cached_size_);
     if (data_ == nullptr) {
       cuda::DeviceGuard guard(index);
       data_ = allocate_pool_block(index, cached_size_, stream.stream);
@@ -328,12 +292,12 @@ void Storage::order_reads_on(int device) const {
 #endif
 }
 
-std::size_t release_cached_host_memory() { return host_cache().release(); }
+std::size_t release_cached_host_memory() { return release_host_cache(); }
 
 std::size_t release_cached_device_memory([[maybe_unused]] int device) {
 #if NORMRT_WITH_CUDA
   cuda::check_device(Device::cuda(device));
-  return device_cache().release(device);
+  return release_device_cache(device);
 #else
   return 0;
 #endif
