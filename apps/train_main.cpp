@@ -114,7 +114,15 @@ int main(int argc, char** argv) {
         if (key != "format" && cli.count(option) > 0) given.insert(key);
       }
       std::vector<std::string> notices;
-      c = resolve_resume_config(c, given, load_checkpoint(c.resume_path), c.resume_path, notices);
+      const Checkpoint checkpoint = load_checkpoint(c.resume_path);
+      c = resolve_resume_config(c, given, checkpoint, c.resume_path, notices);
+      const auto recorded = checkpoint.metadata.find("processes");
+      const std::string was = recorded == checkpoint.metadata.end() ? "1" : recorded->second;
+      const std::string now = std::to_string(group ? group->size() : 1);
+      if (was != now)
+        notices.push_back("the checkpoint's run had " + was + (was == "1" ? " process" : " processes") +
+                          ", this one has " + now +
+                          ": each step's global batch changes, and the run no longer repeats the uninterrupted one");
       if (leader)
         for (const auto& notice : notices) std::printf("resume: %s\n", notice.c_str());
     }

@@ -103,7 +103,8 @@ const std::vector<std::pair<std::string, Member>>& recorded_options() {
       {"normalize", &TrainConfig::normalize}, {"val_split", &TrainConfig::val_split},
       {"early_stopping", &TrainConfig::early_stopping}, {"limit_train", &TrainConfig::limit_train},
       {"limit_test", &TrainConfig::limit_test}, {"crop_padding", &TrainConfig::crop_padding},
-      {"flip", &TrainConfig::flip},           {"precision", &TrainConfig::precision}};
+      {"flip", &TrainConfig::flip},           {"precision", &TrainConfig::precision},
+      {"sync_bn", &TrainConfig::sync_bn}};
   return fields;
 }
 
@@ -257,7 +258,7 @@ TrainConfig config_from_metadata(const std::map<std::string, std::string>& metad
   TrainConfig c;
   for (const auto& [key, member] : recorded_options()) {
     const auto it = metadata.find(key);
-    if (it == metadata.end() && (key == "crop_padding" || key == "flip" || key == "precision"))
+    if (it == metadata.end() && (key == "crop_padding" || key == "flip" || key == "precision" || key == "sync_bn"))
       continue;  // older checkpoints: none
     NORMRT_CHECK(it != metadata.end(), name, ": checkpoint metadata lacks '", key, "'");
     const bool ok = std::visit([&](auto m) { return parse_value(it->second, c.*m); }, member);
@@ -670,6 +671,7 @@ Checkpoint Trainer::checkpoint(int epochs_done) const {
   out.metadata["epochs_done"] = std::to_string(epochs_done);
   out.metadata["best_val_loss"] = format_value(best_val_loss_);
   out.metadata["bad_epochs"] = std::to_string(bad_epochs_);
+  out.metadata["processes"] = std::to_string(group_ != nullptr ? group_->size() : 1);
   for (const auto& [key, value] : model_->state_dict()) out.tensors.emplace_back("model." + key, value);
   for (const auto& [key, value] : optimizer_->state()) out.tensors.emplace_back("optim." + key, value);
   out.tensors.emplace_back("rng.loader", generator_state(train_loader_->generator()));

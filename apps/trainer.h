@@ -71,7 +71,7 @@ struct TrainConfig {
   int64_t limit_test = 0;
   bool progress = true;
   // Data-parallel runs (a Trainer given a process group): BatchNorm layers become SyncBatchNorm (global batch
-  // statistics). Not recorded in checkpoints, whose state is the same either way.
+  // statistics). Recorded in checkpoints, so that a resumed run keeps it; on one process it is plain BatchNorm.
   bool sync_bn = false;
 };
 

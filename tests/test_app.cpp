@@ -461,6 +461,39 @@ TEST_F(SyntheticTraining, DataParallelRanksTrainAsOneProcessOnTheirGlobalBatch) 
   EXPECT_TRUE(std::filesystem::exists(per_rank.save_path));
 }
 
+// A data-parallel run stopped after one epoch of three and resumed by the same ranks from rank 0's checkpoint, with
+// normrt-train --resume's defaults, repeats the uninterrupted run's batch losses bit for bit, with plain BatchNorm and
+// with SyncBatchNorm (which the checkpoint records: resumed without it, the ranks would normalise by their own shares).
+TEST_F(SyntheticTraining, DataParallelRunsResumeBitForBit) {
+  for (const bool sync_bn : {false, true}) {
+    TrainConfig c = synthetic_config("mlp-bn");
+    c.batch_size = 8;
+    c.sync_bn = sync_bn;
+    const auto whole = normrt::testing::train_ranks(2, c, train_, test_);
+
+    TrainConfig first = c;
+    first.stop_after = 1;
+    first.save_path = scratch_dir() + "/data-parallel-resume.ckpt";
+    std::remove(first.save_path.c_str());
+    normrt::testing::train_ranks(2, first, train_, test_);
+    TrainConfig cli = synthetic_config("mlp");
+    cli.resume_path = first.save_path;
+    std::vector<std::string> notices;
+    const TrainConfig rest = resolve_resume_config(cli, {}, load_checkpoint(first.save_path), first.save_path, notices);
+    EXPECT_TRUE(notices.empty());
+    EXPECT_EQ(rest.sync_bn, sync_bn);
+    const auto resumed = normrt::testing::train_ranks(2, rest, train_, test_);
+    for (std::size_t rank = 0; rank < 2; ++rank) {
+      const std::vector<float>& all = whole[rank].batch_losses;
+      const std::vector<float>& tail = resumed[rank].batch_losses;
+      ASSERT_EQ(tail.size() * 3, all.size() * 2) << "sync_bn " << sync_bn;
+      EXPECT_EQ(std::memcmp(tail.data(), all.data() + all.size() / 3, tail.size() * sizeof(float)), 0)
+          << "sync_bn " << sync_bn << ", rank " << rank << ": the resumed epochs' first loss " << tail[0] << ", the "
+          << "uninterrupted run's " << all[all.size() / 3];
+    }
+  }
+}
+
 TEST_F(SyntheticTraining, RestoreValidatesEveryEntryBeforeChangingAnything) {
   TrainConfig c = synthetic_config("mlp-bn");
   c.dropout = 0.2;
@@ -633,6 +666,10 @@ TEST_F(SyntheticTraining, ResumeTakesTheCheckpointsConfigurationAndNamesEveryOve
   cli.lr = 0.002;
   resolve(cli, {"lr"}, notes);  // given, but equal: nothing to say
   EXPECT_TRUE(notes.empty());
+  cli.sync_bn = true;
+  EXPECT_TRUE(resolve(cli, {"sync_bn"}, notes).sync_bn);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("--sync-bn true replaces the checkpoint's false"), std::string::npos) << notes[0];
   EXPECT_TRUE(
       throws_with([&] { resolve(cli, {"model"}, notes); }, "checkpoint holds an mlp-bn model but --model is mlp"));
   cli.optimizer = "sgd";
