@@ -1,5 +1,10 @@
 #include "cpu_threads.h"
 
+#include <omp.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -56,6 +61,24 @@ void prepare_blas() {
     choose_blas_kernels();
     if (openblas_set_num_threads != nullptr) openblas_set_num_threads(1);
   });
+}
+
+int threads_per_local_process(int allowed_cpus, int online_cpus, int local_processes) {
+  if (local_processes <= 1 || allowed_cpus < online_cpus) return 0;
+  return std::max(1, allowed_cpus / local_processes);
+}
+
+void share_cpus_with_local_processes(int local_processes) {
+  if (std::getenv("OMP_NUM_THREADS") != nullptr) return;  // the user's choice
+  cpu_set_t mask;
+  if (sched_getaffinity(0, sizeof mask, &mask) != 0) return;
+  const int allowed = CPU_COUNT(&mask), online = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  const int threads = threads_per_local_process(allowed, online, local_processes);
+  if (threads == 0) return;
+  omp_set_num_threads(threads);
+  detail::debug_log(std::to_string(local_processes) + " processes of this launch share this machine's " +
+                    std::to_string(allowed) + " CPUs: " + std::to_string(threads) + " OpenMP " +
+                    (threads == 1 ? "thread" : "threads") + " each (set OMP_NUM_THREADS to choose)");
 }
 
 }  // namespace normrt::cpu

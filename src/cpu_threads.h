@@ -18,6 +18,17 @@ void prepare_blas();
 // unknown models) and the CPU and OS support the wider instructions.
 const char* blas_kernels_for(const char* detected);
 
+// OpenMP threads for each of `local_processes` processes that share this machine, given the CPUs this process may run
+// on (its affinity mask) and the machine's online CPUs; 0: leave OpenMP's default (one thread per allowed CPU).
+// Processes whose launcher bound them to disjoint CPUs (a mask smaller than the machine) keep the default; processes
+// that may each run anywhere split the allowed CPUs evenly, at least one thread each. (torchrun sets
+// OMP_NUM_THREADS=1 for the same reason.)
+int threads_per_local_process(int allowed_cpus, int online_cpus, int local_processes);
+
+// Under a launch of several processes on this machine (local_processes > 1) and without OMP_NUM_THREADS, sets the
+// calling thread's OpenMP thread count to its share (threads_per_local_process) and says so in the debug log.
+void share_cpus_with_local_processes(int local_processes);
+
 // Whether a loop over `work` elements is worth waking OpenMP's team for.
 inline bool worth_parallel(int64_t work) { return work >= (int64_t{1} << 16); }
 

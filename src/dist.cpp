@@ -16,6 +16,7 @@
 #include <sstream>
 #include <vector>
 
+#include "cpu_threads.h"
 #include "dist_combine.h"
 #include "normrt/error.h"
 
@@ -259,8 +260,9 @@ class SingleGroup final : public ProcessGroup {
 
 LaunchEnvironment launch_environment() {
   LaunchEnvironment env;
-  const char* const mpi[] = {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"};
-  const char* const torchrun[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK"};
+  const char* const mpi[] = {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
+                             "OMPI_COMM_WORLD_LOCAL_SIZE"};
+  const char* const torchrun[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"};
   for (const auto* names : {mpi, torchrun}) {
     const std::optional<int> size = launch_variable(names[1]);
     if (!size) continue;
@@ -271,6 +273,12 @@ LaunchEnvironment launch_environment() {
     env.rank = *rank;
     env.size = *size;
     env.local_rank = launch_variable(names[2]).value_or(0);
+    if (const std::optional<int> local_size = launch_variable(names[3])) {
+      NORMRT_CHECK(*local_size >= 1 && *local_size <= *size && env.local_rank < *local_size,
+                   "launch environment: ", names[3], "=", *local_size, " does not fit ", names[1], "=", *size, " and ",
+                   names[2], "=", env.local_rank);
+      env.local_size = *local_size;
+    }
     env.launcher = names == mpi ? "mpirun" : "torchrun";
     return env;
   }
@@ -307,12 +315,18 @@ std::unique_ptr<ProcessGroup> init_from_environment(const std::string& backend, 
   NORMRT_CHECK(backend.empty() || backend == "mpi" || backend == "file" || backend == "nccl",
                "init_from_environment: unknown backend '", backend, "' (expected mpi, file or nccl)");
   const LaunchEnvironment env = launch_environment();
-  if (backend != "nccl") return host_group(env, backend, timeout);
+  std::unique_ptr<ProcessGroup> group;
+  if (backend != "nccl") {
+    group = host_group(env, backend, timeout);
+  } else {
 #if NORMRT_WITH_NCCL
-  return new_nccl_group(host_group(env, "", timeout), env.local_rank);
+    group = new_nccl_group(host_group(env, "", timeout), env.local_rank);
 #else
-  NORMRT_THROW("init_from_environment: this build has no NCCL backend (NORMRT_WITH_NCCL=OFF)");
+    NORMRT_THROW("init_from_environment: this build has no NCCL backend (NORMRT_WITH_NCCL=OFF)");
 #endif
+  }
+  cpu::share_cpus_with_local_processes(env.local_size);
+  return group;
 }
 
 std::unique_ptr<ProcessGroup> init_from_environment(std::chrono::milliseconds timeout) {

@@ -1,5 +1,5 @@
-// The BLAS set-up of the CPU path: OpenBLAS's kernels are replaced only where its detection fell back to pre-AVX2
-// ones, and only by kernels whose instructions this CPU has.
+// The CPU path's threading set-up: OpenBLAS's kernels are replaced only where its detection fell back to pre-AVX2
+// ones, and only by kernels whose instructions this CPU has; processes sharing the machine share its CPUs.
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -48,6 +48,18 @@ TEST(BlasKernels, PreparedBlasRunsKernelsForThisCpu) {
   bool pre_avx2 = false;
   for (const char* name : kPreAvx2Cores) pre_avx2 = pre_avx2 || core == name;
   EXPECT_FALSE(pre_avx2 && has_avx2()) << "OpenBLAS runs its " << core << " kernels on an AVX2 CPU";
+}
+
+// Processes of one launch on one machine: each gets an even share of the CPUs when every one may run anywhere, at
+// least one thread; processes bound to their own CPUs, and a process alone, keep OpenMP's default.
+TEST(ProcessThreads, LocalProcessesSplitTheCpusTheyMayAllRunOn) {
+  EXPECT_EQ(cpu::threads_per_local_process(2, 2, 2), 1);
+  EXPECT_EQ(cpu::threads_per_local_process(2, 2, 3), 1);
+  EXPECT_EQ(cpu::threads_per_local_process(64, 64, 8), 8);
+  EXPECT_EQ(cpu::threads_per_local_process(64, 64, 3), 21);
+  EXPECT_EQ(cpu::threads_per_local_process(1, 2, 2), 0);   // bound to a core by mpirun
+  EXPECT_EQ(cpu::threads_per_local_process(8, 64, 8), 0);  // bound to a socket's share
+  EXPECT_EQ(cpu::threads_per_local_process(64, 64, 1), 0);
 }
 
 }  // namespace

@@ -172,9 +172,15 @@ class ScopedEnvironment {
 };
 
 TEST(Dist, TheLaunchComesFromMpirunsOrTorchrunsVariablesElseIsAGroupOfOne) {
-  const ScopedEnvironment clean({{"OMPI_COMM_WORLD_RANK", nullptr}, {"OMPI_COMM_WORLD_SIZE", nullptr},
-                                 {"OMPI_COMM_WORLD_LOCAL_RANK", nullptr}, {"RANK", nullptr}, {"WORLD_SIZE", nullptr},
-                                 {"LOCAL_RANK", nullptr}, {"NORMRT_RENDEZVOUS", nullptr}});
+  const ScopedEnvironment clean({{"OMPI_COMM_WORLD_RANK", nullptr},
+                                 {"OMPI_COMM_WORLD_SIZE", nullptr},
+                                 {"OMPI_COMM_WORLD_LOCAL_RANK", nullptr},
+                                 {"RANK", nullptr},
+                                 {"WORLD_SIZE", nullptr},
+                                 {"OMPI_COMM_WORLD_LOCAL_SIZE", nullptr},
+                                 {"LOCAL_RANK", nullptr},
+                                 {"LOCAL_WORLD_SIZE", nullptr},
+                                 {"NORMRT_RENDEZVOUS", nullptr}});
   dist::LaunchEnvironment env = dist::launch_environment();
   EXPECT_EQ(env.launcher, "");
   EXPECT_EQ(env.size, 1);
@@ -195,6 +201,15 @@ TEST(Dist, TheLaunchComesFromMpirunsOrTorchrunsVariablesElseIsAGroupOfOne) {
   EXPECT_EQ(env.rank, 2);
   EXPECT_EQ(env.size, 4);
   EXPECT_EQ(env.local_rank, 1);
+  EXPECT_EQ(env.local_size, 1);  // not given
+  ScopedEnvironment::set("LOCAL_WORLD_SIZE", "2");
+  EXPECT_EQ(dist::launch_environment().local_size, 2);
+  ScopedEnvironment::set("LOCAL_WORLD_SIZE", "1");
+  EXPECT_TRUE(throws_with([] { (void)dist::launch_environment(); },
+                          "LOCAL_WORLD_SIZE=1 does not fit WORLD_SIZE=4 and LOCAL_RANK=1"));
+  ScopedEnvironment::set("LOCAL_WORLD_SIZE", "5");
+  EXPECT_TRUE(throws_with([] { (void)dist::launch_environment(); }, "LOCAL_WORLD_SIZE=5 does not fit"));
+  ScopedEnvironment::set("LOCAL_WORLD_SIZE", "2");
   EXPECT_TRUE(throws_with([] { (void)dist::init_from_environment(); },
                           "a torchrun launch of 4 processes needs NORMRT_RENDEZVOUS"));
   EXPECT_TRUE(
@@ -211,6 +226,9 @@ TEST(Dist, TheLaunchComesFromMpirunsOrTorchrunsVariablesElseIsAGroupOfOne) {
   EXPECT_EQ(env.launcher, "mpirun");
   EXPECT_EQ(env.size, 3);
   EXPECT_EQ(env.local_rank, 0);
+  EXPECT_EQ(env.local_size, 1);
+  ScopedEnvironment::set("OMPI_COMM_WORLD_LOCAL_SIZE", "3");
+  EXPECT_EQ(dist::launch_environment().local_size, 3);
 }
 
 // The file backend (processes sharing a directory), its ranks played by threads with a group each: the other

@@ -15,7 +15,7 @@ common=(--distributed --model mlp-bn --limit-test 512 --batch-size 64 --device c
 launch() {  # launch RANK OUT_FILE ARGS...: one process of a world of two, in the background
   local rank=$1 out=$2
   shift 2
-  RANK=$rank WORLD_SIZE=2 LOCAL_RANK=$rank NORMRT_RENDEZVOUS="$work/rendezvous-$run" OMP_NUM_THREADS=1 \
+  RANK=$rank WORLD_SIZE=2 LOCAL_RANK=$rank LOCAL_WORLD_SIZE=2 NORMRT_RENDEZVOUS="$work/rendezvous-$run" \
     "$train" "${common[@]}" "$@" > "$out" 2>&1 &
 }
 

@@ -3,7 +3,11 @@
 // in rank order), the refusals every rank sees alike, a timeout that does not hang, and SyncBatchNorm across
 // processes against BatchNorm on the whole batch computed by each rank itself.
 #include <gtest/gtest.h>
+#include <omp.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include "normrt/normrt.h"
@@ -28,6 +32,13 @@ TEST(Mpi, TheGroupIsTheLaunchOfMpirun) {
   EXPECT_EQ(group->size(), env.size);
   EXPECT_GE(group->size(), 2);
   EXPECT_LT(env.local_rank, env.size);
+  EXPECT_EQ(env.local_size, env.size);  // CTest's launches are on one machine
+  // Together the processes start no more threads than the machine has CPUs (or one each): mpirun binds each to a
+  // core up to 2 processes, and oversubscribed (-np 3 on 2 cores) leaves them unbound, each to take its share.
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  if (std::getenv("OMP_NUM_THREADS") == nullptr)
+    EXPECT_LE(omp_get_max_threads() * env.local_size, std::max<long>(online, env.local_size))
+        << env.local_size << " processes on " << online << " CPUs";
 }
 
 TEST(Mpi, CollectivesGiveEveryRankTheSameBits) {
