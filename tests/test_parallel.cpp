@@ -153,5 +153,33 @@ TEST(DistributedDataParallel, BucketsLeaveAsTheBackwardProducesThem) {
   EXPECT_EQ(shared->weight.grad().to_vector(), reference->weight.grad().to_vector());
 }
 
+// With the default bucket size the first bucket, which the backward fills first, stops at 1 MiB (PyTorch's first
+// bucket): normrt-train's mlp-bn sends its last layers' 69130 gradients while the first Linear's backward runs, then
+// that Linear's 200704, instead of all 269834 at the end. A model below 1 MiB is one bucket.
+TEST(DistributedDataParallel, TheFirstBucketStopsAtOneMebibyte) {
+  dist::InProcessWorld world(1);
+  RecordingGroup group(world.group(0));
+  auto net = std::make_shared<nn::Sequential>();
+  net->push_back(nn::Linear(784, 256, /*bias=*/false));
+  net->push_back(nn::BatchNorm1d(256));
+  net->push_back(nn::ReLU());
+  net->push_back(nn::Linear(256, 256, /*bias=*/false));
+  net->push_back(nn::BatchNorm1d(256));
+  net->push_back(nn::ReLU());
+  net->push_back(nn::Linear(256, 10));
+  nn::DistributedDataParallel ddp(net, group);
+  EXPECT_EQ(ddp.last_bucket_count(), 2);
+  Generator gen(2);
+  group.log.clear();
+  ddp.forward(randn({4, 784}, gen));
+  ddp.backward(randn({4, 10}, gen));
+  EXPECT_EQ(group.log, (std::vector<std::string>{"all_reduce 69130", "all_reduce 200704"}));
+
+  auto small = std::make_shared<nn::Sequential>();
+  small->push_back(nn::Linear(256, 256));
+  small->push_back(nn::Linear(256, 10));
+  EXPECT_EQ(nn::DistributedDataParallel(small, group).last_bucket_count(), 1);
+}
+
 }  // namespace
 }  // namespace normrt

@@ -1,5 +1,7 @@
 #include "normrt/nn/parallel.h"
 
+#include <algorithm>
+
 #include "normrt/config.h"
 #include "normrt/error.h"
 #include "normrt/grad_mode.h"
@@ -43,12 +45,14 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<Module> module,
   for (Tensor t : module_->buffers()) group.broadcast(t, 0);
 
   // Buckets in reverse parameter order: consecutive parameters of one dtype and device, up to bucket_bytes (at
-  // least one parameter each).
+  // least one parameter each); the first up to kFirstBucketBytes only, so that its all-reduce starts while the
+  // backward still has most of its layers to go (models below bucket_bytes would otherwise send everything at the end).
   bucket_of_.resize(parameters_.size());
   int64_t bytes = 0;
   for (std::size_t k = parameters_.size(); k-- > 0;) {
     const Tensor& p = parameters_[k];
-    const bool joins = !buckets_.empty() && bytes + static_cast<int64_t>(p.nbytes()) <= bucket_bytes_ &&
+    const int64_t cap = buckets_.size() == 1 ? std::min(kFirstBucketBytes, bucket_bytes_) : bucket_bytes_;
+    const bool joins = !buckets_.empty() && bytes + static_cast<int64_t>(p.nbytes()) <= cap &&
                        p.dtype() == parameters_[buckets_.back().parameters[0]].dtype() &&
                        p.device() == parameters_[buckets_.back().parameters[0]].device();
     if (!joins) {

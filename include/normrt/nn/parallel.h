@@ -16,7 +16,8 @@ namespace normrt::nn {
 // and backward run the module; when a backward returns, every parameter's gradient is the average over the ranks
 // (a parameter without a gradient on a rank counts as zeros there); sums are in rank order on the threads, mpi and
 // file backends (NCCL's own order on nccl: the same bits on every rank), so the replicas stay equal.
-// Gradients travel in buckets of about bucket_bytes of one dtype and device each, made in reverse parameter order
+// Gradients travel in buckets of about bucket_bytes of one dtype and device each (the first, which the backward
+// completes first, of at most kFirstBucketBytes: PyTorch's 1 MiB), made in reverse parameter order
 // (the order a backward produces them, as PyTorch's), and a bucket is all-reduced as soon as the backward has
 // produced all of its gradients: through Module call hooks, a module's parameters are done when the last backward of
 // its calls in flight has run (weight sharing included). Buckets go out in the same order on every rank; parameters
@@ -31,6 +32,7 @@ namespace normrt::nn {
 // module's submodules that hold parameters (and clears them when destroyed). The group must outlive the wrapper.
 class DistributedDataParallel : public Module {
  public:
+  static constexpr int64_t kFirstBucketBytes = int64_t{1} << 20;
   DistributedDataParallel(std::shared_ptr<Module> module, dist::ProcessGroup& group,
                           int64_t bucket_bytes = int64_t{25} << 20);
   ~DistributedDataParallel() override;
