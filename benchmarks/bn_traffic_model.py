@@ -38,11 +38,13 @@ def plan(shape, sms):
     s = math.prod(shape[2:]) if len(shape) > 2 else 1
     target = 4 * sms
     if s == 1:
+        width = 4 if c % 4 == 0 else 1  # float32 units of four columns (aligned operands)
+        groups = c // width
         bx = 1
-        while bx < 32 and bx < c:
+        while bx < 32 and bx < groups:
             bx *= 2
-        blocks_x = -(-c // bx)
-        max_splits = max(1, n * bx // MIN_SPLIT)
+        blocks_x = -(-groups // bx)
+        max_splits = max(1, n * bx * width // MIN_SPLIT)
         splits = 1 if 2 * blocks_x >= target else min(max(-(-target // blocks_x), 1), max_splits, 65535)
         return dict(n=n, c=c, s=s, splits=splits, path="columns")
     max_splits = max(1, n * s // MIN_SPLIT)

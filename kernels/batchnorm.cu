@@ -1135,12 +1135,19 @@ int column_width(const Geometry& g, const T* a, const T* b, const T* out = nullp
   return 1;
 }
 
+// The unit width the reduction of (a, b) launches with: column_width in the column layout, else 1.
+template <typename T>
+int reduction_width(const Geometry& g, const T* a, const T* b = nullptr) {
+  return g.S == 1 ? column_width(g, a, b) : 1;
+}
+
 bool use_index64(const Geometry& g, const LaunchTuning& t) {
   return t.force_index64 || g.numel() > (int64_t{1} << 31) - 16;
 }
 
 struct ReducePlan {
   bool columns = false;  // S == 1 layout
+  int unit_width = 1;    // columns per thread's unit in the column layout (column_width)
   int64_t splits = 1;
   dim3 block;
   // The training elementwise pass runs on the reduction's partition (channel_elementwise_kernel) only when that
@@ -1157,18 +1164,22 @@ dim3 column_block(int64_t groups, unsigned threads = kColumnThreads) {
 }
 
 // Channels are split over blocks only while C blocks fill less than half the target: beyond that the finalize
-// launch and the partial states cost more than the last half wave gains. (Column layout: the split count is planned
-// for single columns; groups of four columns keep it, in fewer blocks across.)
-ReducePlan plan_reduction(const Geometry& g, const LaunchTuning& t) {
+// launch and the partial states cost more than the last half wave gains. Column layout: the split count is planned
+// for the unit width the reduction launches with (wider units, fewer blocks across: more splits down the rows). It
+// had been planned for single columns, so units of eight halves ran 256x256x14x14 channels-last on 66 blocks of an
+// H200's 132 SMs (1 block across times the 66 splits that 8 blocks across of single columns needed).
+ReducePlan plan_reduction(const Geometry& g, const LaunchTuning& t, int unit_width = 1) {
   ReducePlan plan;
   const int64_t target_blocks = 4 * static_cast<int64_t>(std::max(t.sm_count, 1));
   const int64_t min_split = std::max<int64_t>(t.min_split_elements, 1);
   if (g.S == 1) {
     plan.columns = true;
-    plan.block = column_block(g.C);
+    plan.unit_width = unit_width;
+    const int64_t groups = g.C / unit_width;
+    plan.block = column_block(groups, unit_width > 1 ? kColumnVec4Threads : kColumnThreads);
     const unsigned bx = plan.block.x;
-    const int64_t blocks_x = ceil_div(g.C, bx);
-    const int64_t max_splits = std::max<int64_t>(1, g.N * static_cast<int64_t>(bx) / min_split);
+    const int64_t blocks_x = ceil_div(groups, bx);
+    const int64_t max_splits = std::max<int64_t>(1, g.N * static_cast<int64_t>(bx) * unit_width / min_split);
     const int64_t column_target = std::max(t.column_blocks_per_sm, 1) * static_cast<int64_t>(std::max(t.sm_count, 1));
     plan.splits = 2 * blocks_x >= column_target
                       ? 1
@@ -1243,12 +1254,11 @@ void reduce(const Red& red, const typename Red::Element* a, const typename Red::
             const ReducePlan& plan, const LaunchTuning& t, cudaStream_t stream) {
   const bool index64 = use_index64(g, t);
   if (plan.columns) {
-    dispatch_column_units<typename Red::Element, true>(index64, column_width(g, a, b), [&](auto index, auto width_tag) {
+    dispatch_column_units<typename Red::Element, true>(index64, plan.unit_width, [&](auto index, auto width_tag) {
       using Index = decltype(index);
       constexpr int kW = decltype(width_tag)::value;
-      const int64_t groups = g.C / kW;
-      const dim3 block = column_block(groups, kW > 1 ? kColumnVec4Threads : kColumnThreads);
-      const dim3 grid(static_cast<unsigned>(ceil_div(groups, block.x)), static_cast<unsigned>(plan.splits));
+      const dim3 block = plan.block;
+      const dim3 grid(static_cast<unsigned>(ceil_div(g.C / kW, block.x)), static_cast<unsigned>(plan.splits));
       const std::size_t shared = block.x * block.y * kW * sizeof(typename Red::State);
       NORMRT_LAUNCH((column_reduce_kernel<Red, Index, kW>), grid, block, shared, stream, red, a, b, partial,
                     static_cast<Index>(g.N), static_cast<Index>(g.C), static_cast<Index>(plan.splits));
@@ -1504,14 +1514,19 @@ void save_inference_statistics(const ForwardInferenceParams& p, cudaStream_t str
 }
 
 std::size_t workspace_floats(const Geometry& g, const LaunchTuning& tuning) {
-  return static_cast<std::size_t>(3 * g.C * plan_reduction(g, tuning).splits + 3 * g.C);
+  // The most splits of any unit width the column layout may launch with (it depends on the operands' alignment).
+  int64_t splits = plan_reduction(g, tuning).splits;
+  if (g.S == 1)
+    for (const int width : {4, 8})
+      if (g.C % width == 0) splits = std::max(splits, plan_reduction(g, tuning, width).splits);
+  return static_cast<std::size_t>(3 * g.C * splits + 3 * g.C);
 }
 
 template <typename T>
 void forward_training(const ForwardTrainingParamsOf<T>& p, float* workspace, const LaunchTuning& tuning,
                       cudaStream_t stream) {
   const Geometry& g = p.geometry;
-  const ReducePlan plan = plan_reduction(g, tuning);
+  const ReducePlan plan = plan_reduction(g, tuning, reduction_width(g, p.x));
   auto* partial = reinterpret_cast<Welford<float>*>(workspace);
   const Coefficients coefficients = coefficients_in(workspace, g, plan);
   if (g.numel() == 0) {  // statistics of nothing; the batch still counts
@@ -1555,7 +1570,7 @@ template <typename T>
 void backward(const BackwardParamsOf<T>& p, float* workspace, const LaunchTuning& tuning, cudaStream_t stream) {
   const Geometry& g = p.geometry;
   if (g.C == 0) return;
-  const ReducePlan plan = plan_reduction(g, tuning);
+  const ReducePlan plan = plan_reduction(g, tuning, reduction_width(g, p.dy, p.x));
   auto* partial = reinterpret_cast<GradSums*>(workspace);
   const Coefficients coefficients = coefficients_in(workspace, g, plan);
   const bool need_sums = (p.training || p.dweight != nullptr || p.dbias != nullptr) && g.per_channel() > 0;
@@ -1607,7 +1622,7 @@ void sync_local_statistics(const ForwardTrainingParamsOf<T>& p, float* states, f
                            const LaunchTuning& tuning, cudaStream_t stream) {
   const Geometry& g = p.geometry;
   if (g.C == 0) return;
-  const ReducePlan plan = plan_reduction(g, tuning);
+  const ReducePlan plan = plan_reduction(g, tuning, reduction_width(g, p.x));
   auto* partial = reinterpret_cast<Welford<float>*>(workspace);
   const bool local = g.per_channel() > 0;
   if (local) reduce(StatsReduction<T>{p, coefficients_in(workspace, g, plan), false}, p.x, nullptr, partial, g, plan,
@@ -1643,7 +1658,7 @@ template <typename T>
 void sync_local_gradient_sums(const BackwardParamsOf<T>& p, float* sums, float* workspace, const LaunchTuning& tuning,
                               cudaStream_t stream) {
   const Geometry& g = p.geometry;
-  const ReducePlan plan = plan_reduction(g, tuning);
+  const ReducePlan plan = plan_reduction(g, tuning, reduction_width(g, p.dy, p.x));
   auto* partial = reinterpret_cast<GradSums*>(workspace);
   const bool local = g.per_channel() > 0 && g.C > 0;
   if (local) reduce(GradReduction<T>{p, coefficients_in(workspace, g, plan), false}, p.dy, p.x, partial, g, plan,

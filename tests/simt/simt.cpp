@@ -387,9 +387,22 @@ void check_configuration(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shar
 LaunchQueue g_launch_queue = nullptr;
 }  // namespace
 
+namespace {
+constexpr uint64_t kRememberedGrids = 16;
+dim3 g_recent_grids[kRememberedGrids];
+}  // namespace
+
 void check_launch(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes) {
   check_configuration(grid_dim, block_dim, dynamic_shared_bytes);
   ++g_launches;
+  g_recent_grids[g_launches % kRememberedGrids] = grid_dim;
+}
+
+dim3 launch_grid(uint64_t launch) {
+  if (launch == 0 || launch > g_launches || g_launches - launch >= kRememberedGrids)
+    throw Error("launch " + std::to_string(launch) + " is not one of the last " + std::to_string(kRememberedGrids) +
+                " of " + std::to_string(g_launches));
+  return g_recent_grids[launch % kRememberedGrids];
 }
 
 void set_launch_queue(LaunchQueue queue) { g_launch_queue = queue; }

@@ -118,6 +118,8 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared
 
 // Number of kernel launches so far (tests check how many launches an op makes).
 uint64_t launch_count();
+// The grid of launch number `launch` (the first launch is 1, the latest launch_count()); one of the last 16.
+dim3 launch_grid(uint64_t launch);
 
 }  // namespace simt
 

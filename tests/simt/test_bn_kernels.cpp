@@ -18,6 +18,8 @@ using normrt::testing::all_close;
 using normrt::testing::BnKernelCase;
 using normrt::testing::bn_kernel_cases;
 using normrt::testing::check_bn_kernel_case;
+using normrt::testing::doubles_of;
+using normrt::testing::elements_of;
 using normrt::testing::random_floats;
 using normrt::testing::to_double;
 
@@ -172,6 +174,58 @@ TEST(BnKernelsLaunches, ColumnReductionSplitsRowsForItsBlocksPerSm) {
     EXPECT_TRUE(
         all_close(std::vector<float>(out.begin() + x.size(), out.begin() + x.size() + g.C), st.mean, 1e-6, 1e-6));
   }
+}
+
+// The column reduction plans its row splits for the unit width it launches with, so that units of four floats or
+// eight 16-bit values still give it column_blocks_per_sm blocks per SM, forward and backward (planned for single
+// columns, units of eight ran 1 block across x 8 splits here, half the target); its sums stay right.
+template <typename T>
+void check_column_reduction_grid() {
+  const Geometry g{2048, 64, 1};
+  LaunchTuning tuning;
+  tuning.sm_count = 4;
+  tuning.min_split_elements = 256;
+  tuning.column_blocks_per_sm = 4;
+  const uint64_t target = 16;
+  const auto values = random_floats(static_cast<std::size_t>(g.numel()), 29, -1.0f, 3.0f);
+  const std::vector<T> x = elements_of<T>(values), dy = elements_of<T>(random_floats(x.size(), 30, -1.0f, 1.0f));
+  const auto st = normrt::testing::ref_stats({g.N, g.C, g.S}, doubles_of(x));
+  std::vector<T> y(x.size()), dx(x.size());
+  std::vector<float> save_mean(64), save_invstd(64), dweight(64), dbias(64), workspace(workspace_floats(g, tuning));
+  ForwardTrainingParamsOf<T> p;
+  p.geometry = g;
+  p.x = x.data();
+  p.y = y.data();
+  p.save_mean = save_mean.data();
+  p.save_invstd = save_invstd.data();
+  uint64_t before = simt::launch_count();
+  forward_training(p, workspace.data(), tuning, nullptr);
+  dim3 grid = simt::launch_grid(before + 1);  // the reduction's
+  EXPECT_GE(uint64_t{grid.x} * grid.y, target) << grid.x << " x " << grid.y;
+  EXPECT_TRUE(all_close(save_mean, st.mean, 1e-6, 1e-6));
+
+  BackwardParamsOf<T> b;
+  b.geometry = g;
+  b.dy = dy.data();
+  b.x = x.data();
+  b.mean = save_mean.data();
+  b.invstd = save_invstd.data();
+  b.dx = dx.data();
+  b.dweight = dweight.data();
+  b.dbias = dbias.data();
+  before = simt::launch_count();
+  backward(b, workspace.data(), tuning, nullptr);
+  grid = simt::launch_grid(before + 1);
+  EXPECT_GE(uint64_t{grid.x} * grid.y, target) << grid.x << " x " << grid.y;
+  std::vector<double> dbias_ref(64, 0.0);
+  for (std::size_t i = 0; i < dy.size(); ++i) dbias_ref[i % 64] += static_cast<float>(dy[i]);
+  EXPECT_TRUE(all_close(dbias, dbias_ref, 1e-5, 1e-4));
+}
+
+TEST(BnKernelsLaunches, ColumnReductionFillsItsTargetWithWideUnits) {
+  check_column_reduction_grid<float>();
+  check_column_reduction_grid<Half>();
+  check_column_reduction_grid<BFloat16>();
 }
 
 TEST(BnKernelsNumerics, LargeMeanSmallStdInFloat) {
