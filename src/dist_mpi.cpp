@@ -128,20 +128,30 @@ class MpiGroup final : public ProcessGroup {
   }
 
   // Polls `request` until it completes or the timeout passes; `keep` holds the buffers MPI may still use, kept for
-  // good when the request is abandoned.
+  // good when the request is abandoned. Open MPI advances a non-blocking exchange only inside MPI calls, one step
+  // (a shared-memory fragment) per call: the first kSpin of a wait polls without sleeping (yielding the core to
+  // whoever else wants it), and only a longer wait backs off to sleeps of up to 1 ms. Sleeping from the first poll
+  // held a 1 MB all_reduce of two ranks for milliseconds (mlp-bn on 2 processes: 2.4 ms per step more than its
+  // compute).
   template <typename Keep>
   void wait(MPI_Request& request, const std::string& op, std::shared_ptr<Keep> keep) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    constexpr auto kSpin = std::chrono::milliseconds(20);
+    const auto start = std::chrono::steady_clock::now(), deadline = start + timeout_;
     auto pause = std::chrono::microseconds(1);
     for (;;) {
       int done = 0;
       check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
       if (done) return;
-      if (std::chrono::steady_clock::now() > deadline) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now > deadline) {
         failed_ = op + " timed out after " + std::to_string(timeout_.count()) + " ms";
         abandoned_.push_back(std::move(keep));
         NORMRT_THROW(op, ": timed out after ", timeout_.count(), " ms waiting for the other ranks (rank ", rank(),
                      " of ", size(), "); the group is unusable from now on");
+      }
+      if (now - start < kSpin) {
+        std::this_thread::yield();
+        continue;
       }
       std::this_thread::sleep_for(pause);
       pause = std::min(pause * 2, std::chrono::microseconds(1000));
