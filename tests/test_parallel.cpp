@@ -87,6 +87,47 @@ TEST(DistributedDataParallel, StepsOnEvenSharesEqualStepsOnTheWholeBatch) {
   }
 }
 
+// Plain BatchNorm's running statistics are each rank's own after a training forward; the next training forward
+// starts from rank 0's, every buffer of each dtype in one broadcast. (Momentum 0 keeps the running statistics as they
+// were broadcast; the batch counts still advance by one.)
+TEST(DistributedDataParallel, TrainingForwardsStartFromRankZerosBuffers) {
+  dist::InProcessWorld world(2);
+  std::vector<std::vector<std::vector<double>>> buffers(2);
+  const auto errors = run_ranks(world, [&](dist::ProcessGroup& group) {
+    const int r = group.rank();
+    auto net = std::make_shared<nn::Sequential>();
+    net->push_back(nn::BatchNorm1d(nn::BatchNormOptions(3).momentum(0.0)));
+    net->push_back(nn::Linear(3, 2));
+    net->push_back(nn::BatchNorm1d(nn::BatchNormOptions(2).momentum(0.0)));
+    nn::DistributedDataParallel ddp(net, group);
+    float value = 1.0f + 100.0f * static_cast<float>(r);  // every buffer's values differ, on each rank
+    for (Tensor b : net->buffers()) {
+      std::vector<float> v(static_cast<std::size_t>(b.numel()));
+      for (float& e : v) e = value++;
+      if (b.dtype() == DType::Int64) b.copy_(from_vector(std::vector<int64_t>(v.begin(), v.end()), b.sizes()));
+      else b.copy_(from_vector(v, b.sizes()));
+    }
+    Generator gen(static_cast<uint64_t>(r));
+    ddp.forward(randn({4, 3}, gen));
+    for (const Tensor& b : net->buffers()) {
+      auto& out = buffers[static_cast<std::size_t>(r)];
+      if (b.dtype() == DType::Int64) {
+        const auto v = b.to_vector<int64_t>();
+        out.emplace_back(v.begin(), v.end());
+      } else {
+        const auto v = b.to_vector();
+        out.emplace_back(v.begin(), v.end());
+      }
+    }
+  });
+  for (const std::string& e : errors) EXPECT_EQ(e, "");
+  ASSERT_EQ(buffers[0].size(), 6u);
+  EXPECT_EQ(buffers[1], buffers[0]);
+  const std::vector<std::vector<double>> rank0_before_and_counted = {
+      {1, 2, 3}, {4, 5, 6}, {7 + 1}, {8, 9}, {10, 11}, {12 + 1}};
+  EXPECT_EQ(buffers[0], rank0_before_and_counted);
+}
+
 // A group that records the collectives it carries (op and element count) for another.
 class RecordingGroup final : public dist::ProcessGroup {
  public:
@@ -100,7 +141,10 @@ class RecordingGroup final : public dist::ProcessGroup {
     log.push_back("all_gather " + std::to_string(t.numel()));
     return inner_.all_gather(t);
   }
-  void broadcast(Tensor& t, int root) override { inner_.broadcast(t, root); }
+  void broadcast(Tensor& t, int root) override {
+    log.push_back("broadcast " + std::to_string(t.numel()));
+    inner_.broadcast(t, root);
+  }
   void barrier() override { inner_.barrier(); }
   std::vector<std::string> log;
 
@@ -126,6 +170,7 @@ TEST(DistributedDataParallel, BucketsLeaveAsTheBackwardProducesThem) {
   ddp.forward(randn({5, 4}, gen));
   ddp.backward(randn({5, 3}, gen));
   const std::vector<std::string> expected = {
+      "broadcast 16", "broadcast 1",     // the buffers, one broadcast per dtype: running statistics, batch count
       "all_gather 17",                   // SyncBatchNorm forward
       "all_reduce 3", "all_reduce 24",   // the last Linear's bias and weight
       "all_gather 17",                   // SyncBatchNorm backward
@@ -173,7 +218,8 @@ TEST(DistributedDataParallel, TheFirstBucketStopsAtOneMebibyte) {
   group.log.clear();
   ddp.forward(randn({4, 784}, gen));
   ddp.backward(randn({4, 10}, gen));
-  EXPECT_EQ(group.log, (std::vector<std::string>{"all_reduce 69130", "all_reduce 200704"}));
+  EXPECT_EQ(group.log, (std::vector<std::string>{"broadcast 1024", "broadcast 2", "all_reduce 69130",
+                                                 "all_reduce 200704"}));
 
   auto small = std::make_shared<nn::Sequential>();
   small->push_back(nn::Linear(256, 256));

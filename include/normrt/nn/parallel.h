@@ -26,8 +26,8 @@ namespace normrt::nn {
 // stream waits for them when the backward returns: on the nccl backend the collectives are only enqueued, so neither
 // the host nor the device's kernels of the rest of the backward wait for them (while a CUDA graph captures, they stay
 // on the captured stream).
-// Before each training forward the buffers (plain BatchNorm's running statistics) are broadcast from rank 0, as
-// PyTorch's broadcast_buffers=True; SyncBatchNorm (convert_sync_batchnorm) keeps them equal by itself. The
+// Before each training forward the buffers (plain BatchNorm's running statistics) are broadcast from rank 0 (one
+// broadcast per dtype and device), as PyTorch's broadcast_buffers=True; SyncBatchNorm (convert_sync_batchnorm) keeps them equal by itself. The
 // state_dict is the module's with keys under "module.", as PyTorch's. The wrapper sets the call hooks of the
 // module's submodules that hold parameters (and clears them when destroyed). The group must outlive the wrapper.
 class DistributedDataParallel : public Module {
@@ -49,6 +49,7 @@ class DistributedDataParallel : public Module {
   };
   Tensor forward_impl(const Tensor& input, Context& ctx) override;  // ctx.children: the module's context
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
+  void broadcast_buffers();
   void on_call(Module& module, Pass pass);
   void parameter_done(std::size_t index);
   void send_ready_buckets();
