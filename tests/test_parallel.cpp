@@ -104,8 +104,10 @@ TEST(DistributedDataParallel, TrainingForwardsStartFromRankZerosBuffers) {
     for (Tensor b : net->buffers()) {
       std::vector<float> v(static_cast<std::size_t>(b.numel()));
       for (float& e : v) e = value++;
-      if (b.dtype() == DType::Int64) b.copy_(from_vector(std::vector<int64_t>(v.begin(), v.end()), b.sizes()));
-      else b.copy_(from_vector(v, b.sizes()));
+      if (b.dtype() == DType::Int64)
+        b.copy_(from_vector(std::vector<int64_t>(v.begin(), v.end()), b.sizes()));
+      else
+        b.copy_(from_vector(v, b.sizes()));
     }
     Generator gen(static_cast<uint64_t>(r));
     ddp.forward(randn({4, 3}, gen));
@@ -218,8 +220,8 @@ TEST(DistributedDataParallel, TheFirstBucketStopsAtOneMebibyte) {
   group.log.clear();
   ddp.forward(randn({4, 784}, gen));
   ddp.backward(randn({4, 10}, gen));
-  EXPECT_EQ(group.log, (std::vector<std::string>{"broadcast 1024", "broadcast 2", "all_reduce 69130",
-                                                 "all_reduce 200704"}));
+  EXPECT_EQ(group.log,
+            (std::vector<std::string>{"broadcast 1024", "broadcast 2", "all_reduce 69130", "all_reduce 200704"}));
 
   auto small = std::make_shared<nn::Sequential>();
   small->push_back(nn::Linear(256, 256));

@@ -15,8 +15,8 @@ namespace normrt::bn::emu {
 namespace {
 
 using normrt::testing::all_close;
-using normrt::testing::BnKernelCase;
 using normrt::testing::bn_kernel_cases;
+using normrt::testing::BnKernelCase;
 using normrt::testing::check_bn_kernel_case;
 using normrt::testing::doubles_of;
 using normrt::testing::elements_of;

@@ -27,9 +27,10 @@ namespace normrt::nn {
 // the host nor the device's kernels of the rest of the backward wait for them (while a CUDA graph captures, they stay
 // on the captured stream).
 // Before each training forward the buffers (plain BatchNorm's running statistics) are broadcast from rank 0 (one
-// broadcast per dtype and device), as PyTorch's broadcast_buffers=True; SyncBatchNorm (convert_sync_batchnorm) keeps them equal by itself. The
-// state_dict is the module's with keys under "module.", as PyTorch's. The wrapper sets the call hooks of the
-// module's submodules that hold parameters (and clears them when destroyed). The group must outlive the wrapper.
+// broadcast per dtype and device), as PyTorch's broadcast_buffers=True; SyncBatchNorm (convert_sync_batchnorm) keeps
+// them equal by itself. The state_dict is the module's with keys under "module.", as PyTorch's. The wrapper sets the
+// call hooks of the module's submodules that hold parameters (and clears them when destroyed). The group must outlive
+// the wrapper.
 class DistributedDataParallel : public Module {
  public:
   static constexpr int64_t kFirstBucketBytes = int64_t{1} << 20;
