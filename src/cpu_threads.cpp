@@ -64,8 +64,12 @@ void prepare_blas() {
 }
 
 int threads_per_local_process(int allowed_cpus, int online_cpus, int local_processes) {
-  if (local_processes <= 1 || allowed_cpus < online_cpus) return 0;
-  return std::max(1, allowed_cpus / local_processes);
+  if (local_processes <= 1 || allowed_cpus <= 0 || online_cpus <= 0) return 0;
+  // The processes that share this process's CPUs, if the launcher spread them evenly over the machine.
+  const int64_t sharing = std::max<int64_t>(
+      1, (int64_t{local_processes} * std::min(allowed_cpus, online_cpus) + online_cpus - 1) / online_cpus);
+  const int threads = static_cast<int>(std::max<int64_t>(1, allowed_cpus / sharing));
+  return threads == allowed_cpus ? 0 : threads;
 }
 
 void share_cpus_with_local_processes(int local_processes) {

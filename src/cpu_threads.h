@@ -20,9 +20,9 @@ const char* blas_kernels_for(const char* detected);
 
 // OpenMP threads for each of `local_processes` processes that share this machine, given the CPUs this process may run
 // on (its affinity mask) and the machine's online CPUs; 0: leave OpenMP's default (one thread per allowed CPU).
-// Processes whose launcher bound them to disjoint CPUs (a mask smaller than the machine) keep the default; processes
-// that may each run anywhere split the allowed CPUs evenly, at least one thread each. (torchrun sets
-// OMP_NUM_THREADS=1 for the same reason.)
+// The processes are taken to be spread evenly: a mask of a quarter of the machine is shared by a quarter of them
+// (mpirun binds to a core up to 2 processes, to a socket beyond), the whole machine by all; each gets an even share
+// of its mask, at least one thread. (torchrun sets OMP_NUM_THREADS=1 for the same reason.)
 int threads_per_local_process(int allowed_cpus, int online_cpus, int local_processes);
 
 // Under a launch of several processes on this machine (local_processes > 1) and without OMP_NUM_THREADS, sets the

@@ -50,15 +50,16 @@ TEST(BlasKernels, PreparedBlasRunsKernelsForThisCpu) {
   EXPECT_FALSE(pre_avx2 && has_avx2()) << "OpenBLAS runs its " << core << " kernels on an AVX2 CPU";
 }
 
-// Processes of one launch on one machine: each gets an even share of the CPUs when every one may run anywhere, at
-// least one thread; processes bound to their own CPUs, and a process alone, keep OpenMP's default.
+// Processes of one launch on one machine share the CPUs of their masks evenly, at least one thread each; processes
+// bound to CPUs of their own, and a process alone, keep OpenMP's default.
 TEST(ProcessThreads, LocalProcessesSplitTheCpusTheyMayAllRunOn) {
-  EXPECT_EQ(cpu::threads_per_local_process(2, 2, 2), 1);
-  EXPECT_EQ(cpu::threads_per_local_process(2, 2, 3), 1);
+  EXPECT_EQ(cpu::threads_per_local_process(2, 2, 2), 1);  // unbound
+  EXPECT_EQ(cpu::threads_per_local_process(2, 2, 3), 1);  // oversubscribed
   EXPECT_EQ(cpu::threads_per_local_process(64, 64, 8), 8);
   EXPECT_EQ(cpu::threads_per_local_process(64, 64, 3), 21);
-  EXPECT_EQ(cpu::threads_per_local_process(1, 2, 2), 0);   // bound to a core by mpirun
-  EXPECT_EQ(cpu::threads_per_local_process(8, 64, 8), 0);  // bound to a socket's share
+  EXPECT_EQ(cpu::threads_per_local_process(32, 64, 8), 8);  // bound to one of two sockets, four processes each
+  EXPECT_EQ(cpu::threads_per_local_process(1, 2, 2), 0);    // bound to a core each
+  EXPECT_EQ(cpu::threads_per_local_process(8, 64, 8), 0);   // bound to an eighth each
   EXPECT_EQ(cpu::threads_per_local_process(64, 64, 1), 0);
 }
 
