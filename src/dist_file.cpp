@@ -132,7 +132,12 @@ class FileGroup final : public ProcessGroup {
         std::ifstream in(file_of(call, r), std::ios::binary);
         if (!in) return false;
         std::getline(in, called[q]);
-        bytes[q].assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        // In one read: an istreambuf_iterator copy went byte by byte, a quarter of a training step's time.
+        const std::streampos data = in.tellg();
+        in.seekg(0, std::ios::end);
+        bytes[q].resize(static_cast<std::size_t>(in.tellg() - data));
+        in.seekg(data);
+        in.read(bytes[q].data(), static_cast<std::streamsize>(bytes[q].size()));
         return true;
       }, " for rank " + std::to_string(r) + " (call " + std::to_string(call) + ")");
     }
