@@ -24,21 +24,40 @@ namespace normrt::dist {
 
 namespace detail {
 
-Tensor sum_in_rank_order(const std::vector<Tensor>& inputs) {
-  if (inputs[0].dtype() == DType::Int64) {
-    std::vector<int64_t> acc = inputs[0].to_vector<int64_t>();
-    for (std::size_t r = 1; r < inputs.size(); ++r) {
-      const std::vector<int64_t> v = inputs[r].to_vector<int64_t>();
-      for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += v[i];
+Tensor sum_rows_in_rank_order(const std::vector<const void*>& rows, const Shape& sizes, DType dtype) {
+  if (dtype == DType::Int64) {
+    Tensor out = empty(sizes, TensorOptions().dtype(DType::Int64));
+    int64_t* acc = out.data<int64_t>();
+    const int64_t n = out.numel();
+    if (n > 0) std::memcpy(acc, rows[0], static_cast<std::size_t>(n) * sizeof(int64_t));
+    for (std::size_t r = 1; r < rows.size(); ++r) {
+      const auto* v = static_cast<const int64_t*>(rows[r]);
+      for (int64_t i = 0; i < n; ++i) acc[i] += v[i];
     }
-    return from_vector(acc, inputs[0].sizes());
+    return out;
   }
-  std::vector<float> acc = inputs[0].to(DType::Float32).to_vector();
-  for (std::size_t r = 1; r < inputs.size(); ++r) {
-    const std::vector<float> v = inputs[r].to(DType::Float32).to_vector();
-    for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += v[i];
+  // Float32 rows are read where they lie; 16-bit rows through a float32 copy each.
+  auto as_float = [&](const void* row) {
+    Tensor t = empty(sizes, TensorOptions().dtype(dtype));
+    std::memcpy(t.raw_data(), row, t.nbytes());
+    return t.to(DType::Float32);
+  };
+  Tensor out = dtype == DType::Float32 ? empty(sizes) : as_float(rows[0]);
+  float* acc = out.data<float>();
+  const int64_t n = out.numel();
+  if (dtype == DType::Float32 && n > 0) std::memcpy(acc, rows[0], static_cast<std::size_t>(n) * sizeof(float));
+  for (std::size_t r = 1; r < rows.size(); ++r) {
+    const Tensor converted = dtype == DType::Float32 ? Tensor() : as_float(rows[r]);
+    const float* v = converted.defined() ? converted.data<float>() : static_cast<const float*>(rows[r]);
+    for (int64_t i = 0; i < n; ++i) acc[i] += v[i];
   }
-  return from_vector(acc, inputs[0].sizes()).to(inputs[0].dtype());
+  return out.to(dtype);
+}
+
+Tensor sum_in_rank_order(const std::vector<Tensor>& inputs) {
+  std::vector<const void*> rows;
+  for (const Tensor& t : inputs) rows.push_back(t.raw_data());
+  return sum_rows_in_rank_order(rows, inputs[0].sizes(), inputs[0].dtype());
 }
 
 Tensor stack_in_rank_order(const std::vector<Tensor>& inputs) {

@@ -13,7 +13,9 @@
 namespace normrt::dist::detail {
 
 // The elementwise sum: int64 exactly; floating dtypes in float32, added in rank order and rounded once to the dtype.
+// Inputs: contiguous host tensors, or (rows) each rank's elements of `sizes` and `dtype` in host memory.
 Tensor sum_in_rank_order(const std::vector<Tensor>& inputs);
+Tensor sum_rows_in_rank_order(const std::vector<const void*>& rows, const Shape& sizes, DType dtype);
 // The inputs stacked: shape [ranks, *sizes].
 Tensor stack_in_rank_order(const std::vector<Tensor>& inputs);
 // "[4, 3] float32", for error messages.

@@ -60,7 +60,10 @@ class MpiGroup final : public ProcessGroup {
     NORMRT_CHECK(t.defined(), "all_reduce: the tensor is undefined");
     const Tensor host = t.to(Device::cpu()).contiguous();
     agree("all_reduce", detail::describe(host));
-    const Tensor sum = detail::sum_in_rank_order(gather(host, "all_reduce"));
+    const Tensor stacked = gather(host, "all_reduce");
+    std::vector<const void*> rows;
+    for (int r = 0; r < size(); ++r) rows.push_back(static_cast<const char*>(stacked.raw_data()) + r * host.nbytes());
+    const Tensor sum = detail::sum_rows_in_rank_order(rows, host.sizes(), host.dtype());
     t.copy_(sum.to(t.device()).to(t.memory_format()));
   }
 
@@ -68,7 +71,7 @@ class MpiGroup final : public ProcessGroup {
     NORMRT_CHECK(t.defined(), "all_gather: the tensor is undefined");
     const Tensor host = t.to(Device::cpu()).contiguous();
     agree("all_gather", detail::describe(host));
-    return detail::stack_in_rank_order(gather(host, "all_gather")).to(t.device());
+    return gather(host, "all_gather").to(t.device());
   }
 
   void broadcast(Tensor& t, int root) override {
@@ -107,24 +110,21 @@ class MpiGroup final : public ProcessGroup {
     }
   }
 
-  // Every rank's host tensor (agreed to have one shape and dtype), in rank order.
-  std::vector<Tensor> gather(const Tensor& host, const std::string& op) {
-    const std::size_t bytes = host.nbytes();
+  // Every rank's host tensor (agreed to have one shape and dtype), stacked in rank order: [size(), *sizes], received
+  // where it is returned (an allocation from normrt's host cache, not zeroed).
+  Tensor gather(const Tensor& host, const std::string& op) {
+    Shape shape = host.sizes();
+    shape.insert(shape.begin(), size());
     // What MPI reads and writes, kept alive together (for good if the exchange is abandoned).
-    auto buffers = std::make_shared<std::pair<Tensor, std::vector<char>>>(
-        host, std::vector<char>(bytes * static_cast<std::size_t>(size()) + 1));
+    auto buffers = std::make_shared<std::pair<Tensor, Tensor>>(host, empty(shape, TensorOptions().dtype(host.dtype())));
+    static char nothing = 0;  // an address for empty tensors, whose data may be null
+    const int bytes = static_cast<int>(host.nbytes());
+    void* send = bytes > 0 ? buffers->first.raw_data() : &nothing;
+    void* receive = bytes > 0 ? buffers->second.raw_data() : &nothing;
     MPI_Request request;
-    check_mpi(MPI_Iallgather(buffers->first.raw_data(), static_cast<int>(bytes), MPI_BYTE, buffers->second.data(),
-                             static_cast<int>(bytes), MPI_BYTE, comm_, &request),
-              "MPI_Iallgather");
+    check_mpi(MPI_Iallgather(send, bytes, MPI_BYTE, receive, bytes, MPI_BYTE, comm_, &request), "MPI_Iallgather");
     wait(request, op, buffers);
-    std::vector<Tensor> out;
-    for (int r = 0; r < size(); ++r) {
-      Tensor t = empty(host.sizes(), TensorOptions().dtype(host.dtype()));
-      std::memcpy(t.raw_data(), buffers->second.data() + bytes * static_cast<std::size_t>(r), bytes);
-      out.push_back(t);
-    }
-    return out;
+    return buffers->second;
   }
 
   // Polls `request` until it completes or the timeout passes; `keep` holds the buffers MPI may still use, kept for
