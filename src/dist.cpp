@@ -72,6 +72,12 @@ Tensor stack_in_rank_order(const std::vector<Tensor>& inputs) {
 
 std::string describe(const Tensor& t) { return shape_str(t.sizes()) + " " + dtype_name(t.dtype()); }
 
+int mpi_byte_count(std::size_t bytes, const std::string& op, const std::string& described) {
+  NORMRT_CHECK(bytes <= static_cast<std::size_t>(INT_MAX), op, ": ", described, " takes ", bytes,
+               " bytes; the mpi backend moves at most ", INT_MAX, " bytes per rank and call (split the tensor)");
+  return static_cast<int>(bytes);
+}
+
 }  // namespace detail
 
 namespace {

@@ -20,6 +20,9 @@ Tensor sum_rows_in_rank_order(const std::vector<const void*>& rows, const Shape&
 Tensor stack_in_rank_order(const std::vector<Tensor>& inputs);
 // "[4, 3] float32", for error messages.
 std::string describe(const Tensor& t);
+// `bytes` as the int count of an MPI call; more than INT_MAX would wrap (a tensor moved in part, or an MPI count
+// error), so it throws, naming the collective and the tensor (`described`).
+int mpi_byte_count(std::size_t bytes, const std::string& op, const std::string& described);
 
 #if NORMRT_WITH_MPI
 // src/dist_mpi.cpp: a group over a duplicate of MPI_COMM_WORLD (MPI initialised on first use, finalised at exit).

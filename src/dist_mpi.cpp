@@ -82,8 +82,8 @@ class MpiGroup final : public ProcessGroup {
     agree(op, detail::describe(host));
     auto buffer = std::make_shared<Tensor>(host);
     MPI_Request request;
-    check_mpi(MPI_Ibcast(host.raw_data(), static_cast<int>(host.nbytes()), MPI_BYTE, root, comm_, &request),
-              "MPI_Ibcast");
+    const int bytes = detail::mpi_byte_count(host.nbytes(), op, detail::describe(host));
+    check_mpi(MPI_Ibcast(host.raw_data(), bytes, MPI_BYTE, root, comm_, &request), "MPI_Ibcast");
     wait(request, op, buffer);
     t.copy_(host.to(t.device()).to(t.memory_format()));
   }
@@ -118,7 +118,7 @@ class MpiGroup final : public ProcessGroup {
     // What MPI reads and writes, kept alive together (for good if the exchange is abandoned).
     auto buffers = std::make_shared<std::pair<Tensor, Tensor>>(host, empty(shape, TensorOptions().dtype(host.dtype())));
     static char nothing = 0;  // an address for empty tensors, whose data may be null
-    const int bytes = static_cast<int>(host.nbytes());
+    const int bytes = detail::mpi_byte_count(host.nbytes(), op, detail::describe(host));
     void* send = bytes > 0 ? buffers->first.raw_data() : &nothing;
     void* receive = bytes > 0 ? buffers->second.raw_data() : &nothing;
     MPI_Request request;

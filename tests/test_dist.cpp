@@ -2,6 +2,7 @@
 // whatever the arrival order, and the failures that must not hang: a mismatched shape or collective, a rank that
 // leaves, a timeout.
 #include <atomic>
+#include <climits>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include <functional>
 #include <thread>
 
+#include "dist_combine.h"
 #include "dist_test_util.h"
 #include "test_util.h"
 
@@ -137,6 +139,16 @@ TEST(Dist, ARankThatNeverComesTimesOutAndALateOneSeesTheFailure) {
   const auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(throws_with([&] { world.group(1).barrier(); }, "barrier: timed out after 200 ms"));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(150));  // at once, no second wait
+}
+
+// MPI counts are ints: a tensor of more than INT_MAX bytes per rank is refused by name (after the ranks agree on its
+// shape, so every rank refuses it), never cut short by a wrapped count.
+TEST(Dist, MpiCountsAboveIntMaxAreRefused) {
+  EXPECT_EQ(dist::detail::mpi_byte_count(std::size_t{INT_MAX}, "all_reduce", "[1] float32"), INT_MAX);
+  for (const std::size_t bytes : {std::size_t{INT_MAX} + 1, (std::size_t{1} << 32) + 4})
+    EXPECT_TRUE(throws_with([&] { (void)dist::detail::mpi_byte_count(bytes, "all_reduce", "[1125899906] float32"); },
+                            "all_reduce: [1125899906] float32 takes " + std::to_string(bytes) +
+                                " bytes; the mpi backend moves at most 2147483647 bytes per rank and call"));
 }
 
 TEST(Dist, BadArgumentsAreRefusedByName) {
