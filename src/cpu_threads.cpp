@@ -77,6 +77,7 @@ void share_cpus_with_local_processes(int local_processes) {
   cpu_set_t mask;
   if (sched_getaffinity(0, sizeof mask, &mask) != 0) return;
   const int allowed = CPU_COUNT(&mask), online = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  if (omp_get_max_threads() != allowed) return;  // not OpenMP's default: the program chose (or this ran before)
   const int threads = threads_per_local_process(allowed, online, local_processes);
   if (threads == 0) return;
   omp_set_num_threads(threads);

@@ -25,8 +25,9 @@ const char* blas_kernels_for(const char* detected);
 // of its mask, at least one thread. (torchrun sets OMP_NUM_THREADS=1 for the same reason.)
 int threads_per_local_process(int allowed_cpus, int online_cpus, int local_processes);
 
-// Under a launch of several processes on this machine (local_processes > 1) and without OMP_NUM_THREADS, sets the
-// calling thread's OpenMP thread count to its share (threads_per_local_process) and says so in the debug log.
+// Under a launch of several processes on this machine (local_processes > 1), without OMP_NUM_THREADS and while the
+// calling thread's OpenMP thread count is still the default, sets it to the process's share
+// (threads_per_local_process) and says so in the debug log.
 void share_cpus_with_local_processes(int local_processes);
 
 // Whether a loop over `work` elements is worth waking OpenMP's team for.

@@ -105,12 +105,12 @@ LaunchEnvironment launch_environment();
 //  * "mpi" or "file": that backend (as above), refused when the launch does not provide it.
 //  * "nccl": NCCL on GPU LOCAL_RANK (the launcher's local rank), bootstrapped by the default host group.
 // Collectives that wait longer than `timeout` throw (the group is unusable after that).
-// When the launch has several processes on this machine and OMP_NUM_THREADS is unset, the calling thread's OpenMP
-// thread count becomes this process's share of the CPUs its affinity allows (at least one), the processes taken to be
-// spread evenly over the machine (unbound: each may run anywhere; bound to a socket: a socket's share), as torchrun
-// sets OMP_NUM_THREADS=1: a full team per process oversubscribes the cores (measured on the 2-core build machine,
-// normrt-train mlp-bn on 9000 samples: 3.15 s per epoch for a torchrun-style launch of two processes, 0.58 s with
-// shares; 3.60 s and 0.33 s for mpirun -np 3 --oversubscribe).
+// When the launch has several processes on this machine and neither OMP_NUM_THREADS nor the program has chosen the
+// calling thread's OpenMP thread count, it becomes this process's share of the CPUs its affinity allows (at least one),
+// the processes taken to be spread evenly over the machine (unbound: each may run anywhere; bound to a socket: a
+// socket's share), as torchrun sets OMP_NUM_THREADS=1: a full team per process oversubscribes the cores (measured on
+// the 2-core build machine, normrt-train mlp-bn on 9000 samples: 3.15 s per epoch for a torchrun-style launch of two
+// processes, 0.58 s with shares; 3.60 s and 0.33 s for mpirun -np 3 --oversubscribe).
 std::unique_ptr<ProcessGroup> init_from_environment(const std::string& backend,
                                                     std::chrono::milliseconds timeout = std::chrono::minutes(5));
 std::unique_ptr<ProcessGroup> init_from_environment(std::chrono::milliseconds timeout = std::chrono::minutes(5));
