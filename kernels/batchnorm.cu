@@ -300,10 +300,14 @@ __device__ float channel_constant(const Red& red, const typename Red::Element* a
   }
 }
 
+// The calling thread's lane in its warp; blocks may be 2-D (the column kernels'), whose warps are 32 consecutive
+// threads in x-major order.
+__device__ int lane_index() { return static_cast<int>((threadIdx.y * blockDim.x + threadIdx.x) % 32); }
+
 // Lane l merges with lane l ^ m, the lower lane's state first, so every lane ends with the same bits.
 template <typename Red>
 __device__ typename Red::State warp_reduce(typename Red::State s) {
-  const int lane = threadIdx.x % 32;
+  const int lane = lane_index();
   for (int m = 16; m >= 1; m /= 2) {
     const typename Red::State other = Red::shfl_xor(s, m);
     s = (lane & m) ? Red::merge(other, s) : Red::merge(s, other);
@@ -410,6 +414,27 @@ __device__ Index channel_unit_offset(const ChannelLayout<Index>& layout, Index c
   return n * layout.row_stride + c * layout.run + s;
 }
 
+// One float, or four as one 16-byte access, at p in shared memory (the cooperative steps' caches).
+template <int kN>
+__device__ void put_floats(float* p, const float* v) {
+  static_assert(kN == 1 || kN == 4, "one float or four");
+  if constexpr (kN == 4) *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+  else *p = v[0];
+}
+template <int kN>
+__device__ void get_floats(const float* p, float* v) {
+  static_assert(kN == 1 || kN == 4, "one float or four");
+  if constexpr (kN == 4) {
+    const float4 q = *reinterpret_cast<const float4*>(p);
+    v[0] = q.x;
+    v[1] = q.y;
+    v[2] = q.z;
+    v[3] = q.w;
+  } else {
+    v[0] = *p;
+  }
+}
+
 // The part of a block's range that the cooperative step keeps on chip between its reduction and its elementwise
 // pass, in chunks of kUnroll units per thread: the first kRegisterChunks in registers (32 floats per thread in all),
 // the next shared_chunks in dynamic shared memory, where each thread's units sit at slots of their own (it reads
@@ -429,31 +454,16 @@ struct ChunkCache {
     const Index units = (static_cast<Index>(input) * shared_chunks + chunk) * kUnroll + j;
     return shared + (units * blockDim.x + threadIdx.x) * U::kWidth;
   }
-  __device__ static void put(float* p, const float* v) {
-    if constexpr (Vec4) *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
-    else *p = v[0];
-  }
-  __device__ static void get(const float* p, float* v) {
-    if constexpr (Vec4) {
-      const float4 q = *reinterpret_cast<const float4*>(p);
-      v[0] = q.x;
-      v[1] = q.y;
-      v[2] = q.z;
-      v[3] = q.w;
-    } else {
-      v[0] = *p;
-    }
-  }
   __device__ void store_shared(Index chunk, const float* va, const float* vb) const {
     for (int j = 0; j < kUnroll; ++j) {
-      put(slot(0, chunk, j), va + j * U::kWidth);
-      if constexpr (kTwoInputs) put(slot(1, chunk, j), vb + j * U::kWidth);
+      put_floats<U::kWidth>(slot(0, chunk, j), va + j * U::kWidth);
+      if constexpr (kTwoInputs) put_floats<U::kWidth>(slot(1, chunk, j), vb + j * U::kWidth);
     }
   }
   __device__ void load_shared(Index chunk, float* va, float* vb) const {
     for (int j = 0; j < kUnroll; ++j) {
-      get(slot(0, chunk, j), va + j * U::kWidth);
-      if constexpr (kTwoInputs) get(slot(1, chunk, j), vb + j * U::kWidth);
+      get_floats<U::kWidth>(slot(0, chunk, j), va + j * U::kWidth);
+      if constexpr (kTwoInputs) get_floats<U::kWidth>(slot(1, chunk, j), vb + j * U::kWidth);
     }
   }
 };
@@ -631,7 +641,7 @@ __global__ void __launch_bounds__(kUnitWidth > 1 ? kColumnVec4Threads : kColumnT
 template <typename Red>
 __device__ typename Red::State merge_partials(const typename Red::State* partial, uint64_t c, uint64_t splits) {
   typename Red::State s{};
-  for (uint64_t k = threadIdx.x % 32; k < splits; k += 32) s = Red::merge(s, partial[c * splits + k]);
+  for (uint64_t k = lane_index(); k < splits; k += 32) s = Red::merge(s, partial[c * splits + k]);
   return warp_reduce<Red>(s);
 }
 
@@ -998,6 +1008,190 @@ __global__ void __launch_bounds__(kReduceThreads, 2)
 #pragma unroll
   for (int i = 0; i < Cache::kRegisterChunks; ++i) {
     if (lo + (i + 1) * chunk <= cache.register_end) apply_and_store(lo + i * chunk, cache.a[i], cache.b[i]);
+  }
+}
+
+// A training step in the column layout (S == 1) as ONE cooperative launch, every block resident: grid = column blocks
+// x row splits, blocks of kColumnCooperativeThreads with threadIdx.x across column groups as column_reduce_kernel's.
+// Each thread reduces its rows in groups of column_group_rows (the reduction's arithmetic), keeping its first groups
+// on chip: up to column_register_groups in registers (32 floats per thread), then up to shared_groups in dynamic
+// shared memory, at slots of its own (it reads back only what it wrote: no barrier); the block merges its rows in a
+// fixed order (shuffles within warps, then warps in order) and publishes one partial state per column. After a grid barrier, the warps of a column block's row splits finish its columns between them, one
+// warp per column merging the column's partial states in a fixed order (merge_partials): every column is merged once,
+// where each block merging all of its columns' states would read splits^2 states per column. After a second barrier,
+// every thread reads its columns' coefficients and applies the elementwise pass: the streamed rows first, last read
+// first (still in L2), then the cached groups. Reads of the batch count (momentum=None) happen before the first
+// barrier, its increment after the second; outputs must not alias inputs. Dynamic shared memory: the merge tree's
+// states, then the cache; no static shared memory, as the emulator requires of kernels that sync the grid.
+constexpr int kColumnCooperativeThreads = 256;
+__host__ __device__ constexpr int column_group_rows(int unit_width) { return unit_width > 1 ? 2 : kUnroll; }
+__host__ __device__ constexpr int column_register_groups(int unit_width, bool two_inputs) {
+  return 32 / (column_group_rows(unit_width) * unit_width * (two_inputs ? 2 : 1));
+}
+// The merge tree's bytes: a state per column of the block per warp (block_x column groups across).
+template <typename State>
+__host__ __device__ constexpr std::size_t column_tree_bytes(unsigned block_x, int unit_width) {
+  return (static_cast<std::size_t>(unit_width) * (kColumnCooperativeThreads / 32) * block_x * sizeof(State) + 15) /
+         16 * 16;
+}
+
+template <typename Red, typename Op, typename Index, int kUnitWidth>
+__global__ void __launch_bounds__(kColumnCooperativeThreads, 2)
+    column_cooperative_kernel(Red red, Op op, const typename Red::Element* a, const typename Red::Element* b,
+                              typename Red::Element* out, typename Red::State* partial, Index rows, Index columns,
+                              Index splits, Index shared_groups, int64_t* count_batch) {
+  using State = typename Red::State;
+  using U = UnitsOf<Index, kUnitWidth, typename Red::Element>;
+  constexpr int kW = kUnitWidth, kRows = column_group_rows(kW), kValues = kRows * kW;
+  constexpr bool kTwoInputs = Red::kTwoInputs;
+  constexpr int kRegisterGroups = column_register_groups(kW, kTwoInputs);
+  // Shared slots hold pieces of four floats (one for single columns): a warp's accesses are consecutive 16 bytes.
+  constexpr int kPiece = kW > 1 ? 4 : 1, kPieces = kW / kPiece;
+  NORMRT_DYNAMIC_SHARED(unsigned char, dynamic);
+  State* tree = reinterpret_cast<State*>(dynamic);
+  float* cache = reinterpret_cast<float*>(dynamic + column_tree_bytes<State>(blockDim.x, kW));
+  const Index threads = blockDim.x * blockDim.y, tid = threadIdx.y * blockDim.x + threadIdx.x;
+  const Index group = blockIdx.x * blockDim.x + threadIdx.x, split = blockIdx.y;
+  const Index first_column = group * kW, units_per_row = columns / kW;
+  const Index lo = static_cast<Index>(static_cast<uint64_t>(rows) * split / splits);
+  const Index hi = static_cast<Index>(static_cast<uint64_t>(rows) * (split + 1) / splits);
+  const bool active = first_column < columns;
+  // This thread's rows: first_row + i * step for i < count, in groups of kRows.
+  const Index step = blockDim.y, first_row = lo + threadIdx.y;
+  const Index count = first_row < hi ? (hi - first_row + step - 1) / step : 0;
+  const Index full_groups = count / kRows;
+  const Index register_groups = full_groups < kRegisterGroups ? full_groups : Index{kRegisterGroups};
+  const Index cached_groups =
+      register_groups + (full_groups - register_groups < shared_groups ? full_groups - register_groups : shared_groups);
+  const auto unit_of = [&](Index i) { return (first_row + i * step) * units_per_row + group; };
+  const auto slot = [&](int input, Index g, int j, int piece) {
+    return cache + ((((input * shared_groups + (g - register_groups)) * kRows + j) * kPieces + piece) * threads + tid) *
+                       kPiece;
+  };
+  const auto load_row = [&](Index i, float* va, float* vb) {
+    const Index unit = unit_of(i);
+    U::load(a, unit, va);
+    red.mask(unit * kW, va, kW);
+    if constexpr (kTwoInputs) U::load(b, unit, vb);
+  };
+  float ra[kRegisterGroups][kValues] = {}, rb[kRegisterGroups][kValues] = {};
+  State state[kW] = {};
+  if (active) {
+    float k[kW];
+#pragma unroll
+    for (int w = 0; w < kW; ++w) k[w] = channel_constant(red, a, first_column + w, first_column + w);
+    const auto add_group = [&](const float* va, const float* vb) {
+#pragma unroll
+      for (int w = 0; w < kW; ++w) {
+        float column_a[kRows], column_b[kRows];
+#pragma unroll
+        for (int j = 0; j < kRows; ++j) {
+          column_a[j] = va[j * kW + w];
+          column_b[j] = vb[j * kW + w];
+        }
+        Red::add_group(state[w], column_a, column_b, k[w]);
+      }
+    };
+#pragma unroll
+    for (int g = 0; g < kRegisterGroups; ++g) {
+      if (g < register_groups) {
+#pragma unroll
+        for (int j = 0; j < kRows; ++j) load_row(g * kRows + j, ra[g] + j * kW, rb[g] + j * kW);
+        add_group(ra[g], rb[g]);
+      }
+    }
+    for (Index g = register_groups; g < full_groups; ++g) {
+      float va[kValues], vb[kValues] = {};
+#pragma unroll
+      for (int j = 0; j < kRows; ++j) load_row(g * kRows + j, va + j * kW, vb + j * kW);
+      add_group(va, vb);
+      if (g < cached_groups) {
+#pragma unroll
+        for (int j = 0; j < kRows; ++j) {
+#pragma unroll
+          for (int piece = 0; piece < kPieces; ++piece) {
+            put_floats<kPiece>(slot(0, g, j, piece), va + j * kW + piece * kPiece);
+            if constexpr (kTwoInputs) put_floats<kPiece>(slot(1, g, j, piece), vb + j * kW + piece * kPiece);
+          }
+        }
+      }
+    }
+    for (Index i = full_groups * kRows; i < count; ++i) {
+      float va[kW], vb[kW] = {};
+      load_row(i, va, vb);
+#pragma unroll
+      for (int w = 0; w < kW; ++w) Red::add_one(state[w], va[w], vb[w], k[w]);
+    }
+  }
+  // The block's rows merge per column: the lanes of a warp that share threadIdx.x by the xor tree (lower lane first),
+  // then the warps' states in order.
+  const Index warps = threads / 32, lane = lane_index();
+#pragma unroll
+  for (int w = 0; w < kW; ++w) {
+    State s = state[w];
+    for (unsigned m = blockDim.x; m < 32; m *= 2) {
+      const State other = Red::shfl_xor(s, static_cast<int>(m));
+      s = (lane & m) ? Red::merge(other, s) : Red::merge(s, other);
+    }
+    if (lane < blockDim.x) tree[(w * warps + tid / 32) * blockDim.x + threadIdx.x] = s;
+  }
+  __syncthreads();
+  if (tid < blockDim.x * kW) {
+    const Index w = tid / blockDim.x, x = tid % blockDim.x, c = (blockIdx.x * blockDim.x + x) * kW + w;
+    State s = tree[w * warps * blockDim.x + x];
+    for (Index k = 1; k < warps; ++k) s = Red::merge(s, tree[(w * warps + k) * blockDim.x + x]);
+    if (c < columns) partial[static_cast<uint64_t>(c) * splits + split] = s;
+  }
+  const float factor = lane_index() == 0 ? red.step() : 0.0f;
+  NORMRT_GRID_SYNC();
+  const Index block_first = blockIdx.x * blockDim.x * kW;
+  const Index block_columns = columns - block_first < blockDim.x * kW ? columns - block_first : blockDim.x * kW;
+  for (Index j = split * warps + tid / 32; j < block_columns; j += splits * warps) {
+    const State merged = merge_partials<Red>(partial, block_first + j, splits);
+    if (lane_index() == 0) red.finish(block_first + j, merged, factor);
+  }
+  NORMRT_GRID_SYNC();
+  if (count_batch != nullptr && blockIdx.x == 0 && split == 0 && tid == 0) *count_batch += 1;
+  if (!active) return;
+  typename Op::At f[kW];
+#pragma unroll
+  for (int w = 0; w < kW; ++w) f[w] = op.at(first_column + w);
+  // masked: dy passed the ReLU in the reduction already (the cached values); only grad_residual is written.
+  const auto apply_and_store = [&](Index i, float* va, const float* vb, bool masked) {
+    const Index unit = unit_of(i);
+#pragma unroll
+    for (int w = 0; w < kW; ++w) {
+      pass_relu(f[w], unit * kW + w, va + w, 1, masked);
+      va[w] = f[w](va[w], vb[w]);
+      epilogue_values(f[w], unit * kW + w, va + w, 1);
+    }
+    store_unit<kW>(out, unit, va);
+  };
+  for (Index i = count; i > cached_groups * kRows; --i) {
+    float va[kW], vb[kW] = {};
+    const Index unit = unit_of(i - 1);
+    U::load(a, unit, va);
+    if constexpr (kTwoInputs) U::load(b, unit, vb);
+    apply_and_store(i - 1, va, vb, false);
+  }
+  for (Index g = cached_groups; g > register_groups; --g) {
+#pragma unroll
+    for (int j = 0; j < kRows; ++j) {
+      float va[kW], vb[kW] = {};
+#pragma unroll
+      for (int piece = 0; piece < kPieces; ++piece) {
+        get_floats<kPiece>(slot(0, g - 1, j, piece), va + piece * kPiece);
+        if constexpr (kTwoInputs) get_floats<kPiece>(slot(1, g - 1, j, piece), vb + piece * kPiece);
+      }
+      apply_and_store((g - 1) * kRows + j, va, vb, true);
+    }
+  }
+#pragma unroll
+  for (int g = kRegisterGroups - 1; g >= 0; --g) {
+    if (g < register_groups) {
+#pragma unroll
+      for (int j = 0; j < kRows; ++j) apply_and_store(g * kRows + j, ra[g] + j * kW, rb[g] + j * kW, true);
+    }
   }
 }
 
@@ -1444,6 +1638,60 @@ bool cooperative_step(const Red& red, const typename Red::Element* a, const type
   return launched;
 }
 
+// A training step in the column layout with split rows as one column_cooperative_kernel launch, on as many of the
+// plan's splits as can be resident at once; false (nothing launched) when fewer than two blocks per column block can
+// be. Shared memory for cached row groups as in cooperative_step: what the SM has left at the occupancy the
+// registers allow.
+template <typename Red, typename Op>
+bool column_cooperative_step(const Red& red, const Op& op, const typename Red::Element* a,
+                             const typename Red::Element* b, typename Red::Element* out,
+                             typename Red::State* partial, const Geometry& g, const ReducePlan& plan,
+                             int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
+  if (!t.cooperative || !plan.columns || plan.splits < 2) return false;
+  using State = typename Red::State;
+  bool launched = false;
+  const int width = column_width(g, a, b, out);
+  dispatch_column_units<typename Red::Element, true>(use_index64(g, t), width, [&](auto index, auto width_tag) {
+    using Index = decltype(index);
+    constexpr int kW = decltype(width_tag)::value;
+    auto* kernel = column_cooperative_kernel<Red, Op, Index, kW>;
+    // At most 8 units across (128 bytes of a row) when units are wide: more rows per warp, whose merge is by shuffles,
+    // and a smaller tree in shared memory, which the cache may use instead.
+    dim3 block = column_block(g.C / kW, kColumnCooperativeThreads);
+    if (kW > 1 && block.x > 8) block = dim3(8, kColumnCooperativeThreads / 8);
+    const int64_t blocks_x = ceil_div(g.C / kW, block.x);
+    const std::size_t base = column_tree_bytes<State>(block.x, kW);
+    const int per_sm = NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kColumnCooperativeThreads, base);
+    const int64_t splits =
+        std::min<int64_t>(plan.splits, static_cast<int64_t>(per_sm) * t.sm_count / blocks_x);
+    if (splits < 2) return;
+    const int64_t rows_per_thread = ceil_div(ceil_div(g.N, splits), block.y);
+    const int64_t full_groups = rows_per_thread / column_group_rows(kW);
+    const int64_t group_bytes = static_cast<int64_t>(kColumnCooperativeThreads) * column_group_rows(kW) * kW *
+                                sizeof(float) * (Red::kTwoInputs ? 2 : 1);
+    const SharedMemoryLimits limits = NORMRT_SHARED_MEMORY_LIMITS();
+    const std::size_t per_block = std::min(limits.per_block, limits.per_sm / per_sm - limits.reserved_per_block);
+    const int64_t budget = static_cast<int64_t>(per_block) - static_cast<int64_t>(base);
+    int64_t shared_groups = std::clamp<int64_t>(full_groups - column_register_groups(kW, Red::kTwoInputs), 0,
+                                                std::max<int64_t>(budget, 0) / group_bytes);
+    std::size_t shared = base + static_cast<std::size_t>(shared_groups * group_bytes);
+    if (shared_groups > 0) {
+      NORMRT_ALLOW_SHARED(kernel, limits);
+      if (NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kColumnCooperativeThreads, shared) < per_sm) {
+        shared_groups = 0;
+        shared = base;
+      }
+    }
+    NORMRT_LAUNCH_COOPERATIVE(kernel, dim3(static_cast<unsigned>(blocks_x), static_cast<unsigned>(splits)), block,
+                              shared, stream, red, op, a, b, out, partial, static_cast<Index>(g.N),
+                              static_cast<Index>(g.C), static_cast<Index>(splits), static_cast<Index>(shared_groups),
+                              count_batch);
+    NORMRT_CHECK_LAUNCH();
+    launched = true;
+  });
+  return launched;
+}
+
 // A warp per channel; at least one block.
 dim3 finalize_grid(int64_t channels) {
   return dim3(static_cast<unsigned>(std::clamp<int64_t>(ceil_div(channels, kFinalizeThreads / 32), 1, 65535)));
@@ -1544,6 +1792,9 @@ void forward_training(const ForwardTrainingParamsOf<T>& p, float* workspace, con
     return;
   }
   if (cooperative_step(stats, p.x, nullptr, p.y, partial, g, plan, p.num_batches_tracked, tuning, stream)) return;
+  if (column_cooperative_step(stats, normalize_op, p.x, nullptr, p.y, partial, g, plan, p.num_batches_tracked, tuning,
+                              stream))
+    return;
   reduce(stats, p.x, nullptr, partial, g, plan, tuning, stream);
   if (!finish_in_reduction) {
     NORMRT_LAUNCH(finalize_forward_kernel<T>, finalize_grid(g.C), dim3(kFinalizeThreads), 0, stream, p, partial,
@@ -1584,6 +1835,7 @@ void backward(const BackwardParamsOf<T>& p, float* workspace, const LaunchTuning
       return;
     }
     if (cooperative_step(sums, p.dy, p.x, p.dx, partial, g, plan, nullptr, tuning, stream)) return;
+    if (column_cooperative_step(sums, gradient_op, p.dy, p.x, p.dx, partial, g, plan, nullptr, tuning, stream)) return;
   }
   if (need_sums) reduce(sums, p.dy, p.x, partial, g, plan, tuning, stream);
   if (!finish_in_reduction) {

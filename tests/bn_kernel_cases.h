@@ -134,11 +134,24 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
     cases.push_back({{1, 1, 80003}, 1, 1024, index64, !index64});
   }
   cases.push_back({{3, 1, 2051}, 1, 1024, false, false});
+  // Cooperative steps in the column layout whose threads hold row groups in registers, in shared memory and stream
+  // the rest (2 splits; the emulated SM leaves a block 39 KiB): single columns (C = 7: 70 rows per thread, 8 + 9
+  // groups of 4 forward, 4 + 4 backward), units of four floats (C = 8: 18 rows per thread, 4 + 4 groups of 2 forward,
+  // 2 + 2 backward), and, in the 16-bit copies, units of eight (C = 8: 9 rows, 2 + 2 forward, 1 + 1 backward).
+  for (bool index64 : {false, true}) {
+    cases.push_back({{4500, 7}, 1, 16384, index64, index64});
+    cases.push_back({{4700, 8}, 1, 16384, index64, index64});
+  }
   // Split channels where the cooperative step would run, through the three launches it replaces: on the
-  // reduction's partition (4100), flat with float4 units in a channel, across channels, and floats.
+  // reduction's partition (4100), flat with float4 units in a channel, across channels, and floats; and split rows
+  // in the column layout (reduce by columns, finalize, elementwise by columns or flat).
   std::vector<BnKernelCase> three_launches = {{{3, 1, 2051}, 1, 1024, true, true},
                                               {{3, 2, 1030}, 2, 64, false, true, 1, 1},
-                                              {{7, 3, 33}, 2, 64, false, false}};
+                                              {{7, 3, 33}, 2, 64, false, false},
+                                              {{70, 40}, 2, 64, false, true},
+                                              {{1100, 40}, 1, 16384, true, false},
+                                              {{301, 7}, 2, 64, true, true},
+                                              {{5, 3}, 2, 64, false, false, 0, 2}};
   for (bool index64 : {false, true}) {
     three_launches.push_back({{4, 2, 4100}, 2, 2048, index64, index64});
     three_launches.push_back({{2, 2, 64}, 2, 64, index64, false});
@@ -169,15 +182,20 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
     cases.push_back(k);
   }
   // 16-bit columns: the cases above give units of eight (C = 40, 16 bytes); these give units of four, where C % 8 == 4
-  // or the data sit 8 bytes past a 16-byte boundary, over unrolled rows too.
+  // or the data sit 8 bytes past a 16-byte boundary, over unrolled rows too, and a cooperative step over them (C = 12:
+  // 19 rows per thread, 4 + 4 groups of 2 forward, 2 + 2 backward).
   for (DType element : {DType::Float16, DType::BFloat16}) {
     for (bool index64 : {false, true}) {
-      for (BnKernelCase k : std::vector<BnKernelCase>{{{70, 12}, 2, 64, index64, index64},
+      for (BnKernelCase k : std::vector<BnKernelCase>{{{2400, 12}, 1, 16384, index64, index64},
+                                                      {{70, 12}, 2, 64, index64, index64},
                                                       {{1100, 20}, 1, 16384, index64, !index64},
                                                       {{70, 40}, 2, 64, index64, false, 4, 4},
                                                       {{1100, 40}, 1, 16384, index64, true, 4, 4}}) {
         k.element = element;
         k.fused = k.reverse_order;
+        cases.push_back(k);
+        if (k.shape[0] == 2400) continue;
+        k.cooperative = false;  // the column reduction, finalize and elementwise launches with these units
         cases.push_back(k);
       }
     }

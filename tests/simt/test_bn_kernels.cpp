@@ -126,29 +126,97 @@ TEST(BnKernelsLaunches, OneLaunchPerStepWhenChannelsAreOneBlocks) {
 }
 
 // When the occupancy calculator counts more shared memory per block than the launcher's arithmetic from the device
-// attributes, the cooperative step keeps its residency and drops the shared-memory cache: same results.
+// attributes, the cooperative steps keep their residency and drop the shared-memory cache: same results. Channels
+// split over blocks (S > 1), and rows split in the column layout.
 TEST(BnKernelsLaunches, CooperativeStepWithoutSharedCacheWhenOccupancyDisagrees) {
-  const Geometry g{2, 1, 44000};
-  const auto x = random_floats(static_cast<std::size_t>(g.numel()), 19, -3.0f, 2.0f);
-  LaunchTuning tuning;
-  tuning.sm_count = 1;
-  tuning.min_split_elements = 1024;
-  auto run = [&](std::size_t extra_shared) {
-    simt::set_occupancy_extra_shared_per_block(extra_shared);
-    std::vector<float> out(x.size() + 2), workspace(workspace_floats(g, tuning));
-    const ForwardTrainingParams p = forward_into(g, x, out);
-    const uint64_t before = simt::launch_count();
+  for (const Geometry& g : {Geometry{2, 1, 44000}, Geometry{4700, 8, 1}}) {
+    SCOPED_TRACE(g.S);
+    const auto x = random_floats(static_cast<std::size_t>(g.numel()), 19, -3.0f, 2.0f);
+    LaunchTuning tuning;
+    tuning.sm_count = 1;
+    tuning.min_split_elements = g.S == 1 ? 16384 : 1024;
+    auto run = [&](std::size_t extra_shared) {
+      simt::set_occupancy_extra_shared_per_block(extra_shared);
+      std::vector<float> out(x.size() + 2 * g.C), workspace(workspace_floats(g, tuning));
+      const ForwardTrainingParams p = forward_into(g, x, out);
+      const uint64_t before = simt::launch_count();
+      forward_training(p, workspace.data(), tuning, nullptr);
+      EXPECT_EQ(simt::launch_count() - before, 1u);
+      simt::set_occupancy_extra_shared_per_block(0);
+      return out;
+    };
+    const auto cached = run(0), uncached = run(8 * 1024);
+    const auto st = normrt::testing::ref_stats({g.N, g.C, g.S}, to_double(x));
+    const auto y_ref =
+        normrt::testing::ref_normalize({g.N, g.C, g.S}, to_double(x), st.mean, st.var_biased, 1e-5, {}, {});
+    EXPECT_TRUE(all_close(std::vector<float>(cached.begin(), cached.end() - 2 * g.C), y_ref, 1e-5, 1e-5));
+    EXPECT_EQ(cached, uncached);  // the same partition and merge order, wherever the values were held
+  }
+}
+
+// In the column layout (channels-last, (N, C)) a training step whose rows are split over blocks is one cooperative
+// launch forward and one backward where two or more splits can be resident, else reduce + finalize + elementwise;
+// both agree with the reference, and the cooperative step gives the same bits in every resume order.
+TEST(BnKernelsLaunches, ColumnStepIsOneCooperativeLaunch) {
+  const Geometry g{3001, 12, 1};
+  const auto x = random_floats(static_cast<std::size_t>(g.numel()), 31, 2.0f, 3.0f);
+  const auto dy = random_floats(static_cast<std::size_t>(g.numel()), 32, 0.0f, 1.0f);
+  auto run = [&](int sm_count, bool cooperative, std::pair<uint64_t, uint64_t>& launches) {
+    LaunchTuning tuning;
+    tuning.sm_count = sm_count;
+    tuning.min_split_elements = 256;
+    tuning.cooperative = cooperative;
+    // y, save_mean, save_invstd, dx, dweight
+    std::vector<float> out(2 * x.size() + 3 * g.C), workspace(workspace_floats(g, tuning));
+    std::vector<float> rm(12, 0.0f), rv(12, 1.0f);
+    int64_t batches = 0;
+    ForwardTrainingParams p = forward_into(g, x, out);
+    p.running_mean = rm.data();
+    p.running_var = rv.data();
+    p.num_batches_tracked = &batches;
+    p.cumulative_average = true;  // the step reads the batch count before any block increments it
+    uint64_t before = simt::launch_count();
     forward_training(p, workspace.data(), tuning, nullptr);
-    EXPECT_EQ(simt::launch_count() - before, 1u);
-    simt::set_occupancy_extra_shared_per_block(0);
+    launches.first = simt::launch_count() - before;
+    EXPECT_EQ(batches, 1);
+    EXPECT_EQ(rm, std::vector<float>(p.save_mean, p.save_mean + g.C));  // momentum=None, first batch
+    BackwardParams b;
+    b.geometry = g;
+    b.dy = dy.data();
+    b.x = x.data();
+    b.mean = p.save_mean;
+    b.invstd = p.save_invstd;
+    b.dx = out.data() + x.size() + 2 * g.C;
+    b.dweight = out.data() + 2 * x.size() + 2 * g.C;
+    before = simt::launch_count();
+    backward(b, workspace.data(), tuning, nullptr);
+    launches.second = simt::launch_count() - before;
     return out;
   };
-  const auto cached = run(0), uncached = run(8 * 1024);
-  const auto st = normrt::testing::ref_stats({g.N, g.C, g.S}, to_double(x));
-  const auto y_ref =
-      normrt::testing::ref_normalize({g.N, g.C, g.S}, to_double(x), st.mean, st.var_biased, 1e-5, {}, {});
-  EXPECT_TRUE(all_close(std::vector<float>(cached.begin(), cached.end() - 2), y_ref, 1e-5, 1e-5));
-  EXPECT_EQ(cached, uncached);  // the same partition and merge order, wherever the chunks were held
+  std::pair<uint64_t, uint64_t> launches;
+  const auto cooperative = run(2, true, launches);
+  EXPECT_EQ(launches, std::make_pair(uint64_t{1}, uint64_t{1}));
+  simt::set_resume_order(simt::ResumeOrder::Reverse);
+  const auto reversed = run(2, true, launches);
+  simt::set_resume_order(simt::ResumeOrder::Forward);
+  EXPECT_EQ(std::memcmp(cooperative.data(), reversed.data(), cooperative.size() * sizeof(float)), 0);
+  const auto three = run(2, false, launches);
+  EXPECT_EQ(launches, std::make_pair(uint64_t{3}, uint64_t{3}));
+  simt::set_cooperative_blocks_per_sm(1);  // one resident block on one SM: no cooperative step
+  run(1, true, launches);
+  simt::set_cooperative_blocks_per_sm(4);
+  EXPECT_EQ(launches, std::make_pair(uint64_t{3}, uint64_t{3}));
+
+  const normrt::testing::RefGeometry rg{g.N, g.C, g.S};
+  const auto st = normrt::testing::ref_stats(rg, to_double(x));
+  const auto y_ref = normrt::testing::ref_normalize(rg, to_double(x), st.mean, st.var_biased, 1e-5, {}, {});
+  const auto ref = normrt::testing::ref_backward(rg, to_double(x), to_double(dy), {}, true, {}, {}, 1e-5);
+  for (const auto* out : {&cooperative, &three}) {
+    EXPECT_TRUE(all_close(std::vector<float>(out->begin(), out->begin() + x.size()), y_ref, 1e-5, 1e-5));
+    const auto dx_begin = out->begin() + x.size() + 2 * g.C;
+    EXPECT_TRUE(all_close(std::vector<float>(dx_begin, dx_begin + x.size()), ref.dx, 1e-4, 1e-5));
+    EXPECT_TRUE(all_close(std::vector<float>(out->end() - g.C, out->end()), ref.dw, 1e-4, 1e-4));
+  }
 }
 
 // The column layout's reduction splits rows until its blocks fill column_blocks_per_sm per SM (the split shows in
@@ -186,6 +254,7 @@ void check_column_reduction_grid() {
   tuning.sm_count = 4;
   tuning.min_split_elements = 256;
   tuning.column_blocks_per_sm = 4;
+  tuning.cooperative = false;  // the reduction's own launch (the cooperative step's grid is the resident blocks')
   const uint64_t target = 16;
   const auto values = random_floats(static_cast<std::size_t>(g.numel()), 29, -1.0f, 3.0f);
   const std::vector<T> x = elements_of<T>(values), dy = elements_of<T>(random_floats(x.size(), 30, -1.0f, 1.0f));
