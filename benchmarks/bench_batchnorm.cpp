@@ -1,6 +1,6 @@
 // BatchNorm benchmark: forward training, forward eval and backward, on the CPU (always) and on the GPU (when one
 // is present, native kernels beside cuDNN (through the Ex calls PyTorch makes), the single-read variant, PyTorch's
-// algorithm (variant 2), the three-launch training step that the cooperative one replaced, and on (N, C) shapes the
+// algorithm (variant 2), the three-launch training step that the cooperative ones replaced, and on (N, C) shapes the
 // flat elementwise passes that the column ones replaced), reported as time, GB/s at the minimal byte count
 // (forward: read x + write y = 8 B/element; backward: read x, dy + write dx = 12 B/element) and, on the GPU, % of
 // the measured device-to-device copy bandwidth.
@@ -492,7 +492,7 @@ struct MatrixEntry {
 struct Entry {
   std::string name, cudnn_name, device, shape;  // cudnn_name empty where cuDNN is not measured
   std::string variant_name;                      // single-read variant, where it applies
-  std::string three_launch_name;                 // the three-launch training step, where channels are split
+  std::string three_launch_name;                 // the three-launch training step, where channels or rows are split
   std::string flat_columns_name;                 // the column layout's elementwise passes flat, where they apply
   std::string kernels_name;  // the library's kernels alone (default tuning), where a replaced design is timed beside
   std::string graph_name, host_name, host_kernels_name;  // small shapes: replayed graph, host time of op and kernels
@@ -596,11 +596,12 @@ int main(int argc, char** argv) {
 #endif
         std::string three_launch_name;
 #ifdef NORMRT_BENCH_VARIANTS
-        // Channels are split (so the cooperative step runs) while C blocks fill less than half of 4 per SM.
-        if (mode != Mode::ForwardEval && shape.size() > 2 && 2 * shape[1] < 4 * sm_count()) {
+        // Channels are split (so the cooperative step runs) while C blocks fill less than half of 4 per SM; (N, C)
+        // shapes (the column layout) split rows likewise while their column blocks do (here, all but narrow N).
+        if (mode != Mode::ForwardEval && (shape.size() == 2 || 2 * shape[1] < 4 * sm_count())) {
           three_launch_name = "gpu/three-launch/" + suffix;
-          // Split channels as reduce, finalize and elementwise launches: what the one-launch cooperative step
-          // replaced.
+          // Split channels or rows as reduce, finalize and elementwise launches: what the one-launch cooperative
+          // steps replaced.
           void (*three_launches)(bn::cuda::LaunchTuning&) = [](bn::cuda::LaunchTuning& t) { t.cooperative = false; };
           benchmark::RegisterBenchmark(three_launch_name.c_str(), run_gpu_replaced_design, shape, mode, three_launches)
               ->UseManualTime()

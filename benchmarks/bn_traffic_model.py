@@ -18,7 +18,13 @@ Assumptions (H100 SXM and H200: 132 SMs, 50 MB of L2 each):
   on chip, read once: 32 KB of input in registers (32 floats per thread) plus the whole chunks (16 KB forward, 32 KB
   backward) that its share of the SM's shared memory holds (228 KB per SM less 1 KB per block on H100/H200). The
   rest is re-read top-down after the grid barrier and hits L2 with h = min(1, L2 / streamed bytes).
-* Without the cooperative step (--no-cooperative, or fewer than 2 resident blocks per channel): reduce, finalize,
+* Split rows in the column layout ((N, C) input, channels-last as (N*H*W, C)), one cooperative launch
+  (column_cooperative_kernel): blocks of 256 threads, at most 8 units of four floats across (32 columns), so the grid
+  is ceil(C / 32) x min(splits, resident / that) blocks (ptxas on sm_90: 78-100 registers for the float
+  instantiations, 2 blocks per SM). Each block holds on chip 32 floats per thread in registers plus the whole groups
+  of two rows (8 KB of input forward, 16 KB backward per group) that its share of shared memory holds after the merge
+  tree's states; the rest is re-read after the grid barriers, last read first, and hits L2 as above.
+* Without the cooperative steps (--no-cooperative, or fewer than 2 resident blocks per channel): reduce, finalize,
   elementwise on the mirrored partition when its grid fills the GPU (the bytes read last come back first),
   h = min(1, L2 / input bytes); flat passes (small grids) and (N, C) input likewise (its elementwise passes run by
   columns when C % 4 == 0: fewer instructions per byte, the same bytes). 401408x64 is channels-last 32x64x112x112 as
@@ -67,6 +73,28 @@ def held_bytes_per_block(inputs, blocks_per_sm, shared_per_sm):
     return REGISTER_BYTES_PER_BLOCK + budget // chunk * chunk
 
 
+def column_cooperative_grid(p, coop_per_sm, sms):
+    """(blocks across, resident splits) of column_cooperative_kernel."""
+    width = 4 if p["c"] % 4 == 0 else 1
+    groups = p["c"] // width
+    bx = 1
+    while bx < 32 and bx < groups:
+        bx *= 2
+    if width > 1:
+        bx = min(bx, 8)
+    blocks_x = -(-groups // bx)
+    return blocks_x, min(p["splits"], coop_per_sm * sms // blocks_x)
+
+
+def column_held_bytes_per_block(p, inputs, blocks_per_sm, shared_per_sm):
+    width = 4 if p["c"] % 4 == 0 else 1
+    rows_per_group = 2 if width > 1 else 4
+    group = 256 * rows_per_group * width * 4 * inputs
+    tree = width * 8 * (8 if width > 1 else 32) * (12 if inputs == 1 else 8)  # states per column per warp
+    budget = min(227 * 1024, shared_per_sm // blocks_per_sm - 1024) - tree
+    return REGISTER_BYTES_PER_BLOCK + max(budget, 0) // group * group
+
+
 def model(shape, sms, l2, blocks_per_sm, cooperative_blocks_per_sm, shared_per_sm):
     p = plan(shape, sms)
     numel = p["n"] * p["c"] * p["s"]
@@ -87,6 +115,13 @@ def model(shape, sms, l2, blocks_per_sm, cooperative_blocks_per_sm, shared_per_s
             streamed = (1 - held) * input_bytes
             hit = 1.0 if streamed == 0 else min(1.0, l2 / streamed)
             launches, how = 1, f"cooperative, {splits} splits"
+        elif p["path"] == "columns" and p["splits"] >= 2 and column_cooperative_grid(p, coop_per_sm, sms)[1] >= 2:
+            blocks_x, splits = column_cooperative_grid(p, coop_per_sm, sms)
+            held_per_block = column_held_bytes_per_block(p, inputs, coop_per_sm, shared_per_sm)
+            held = min(1.0, blocks_x * splits * held_per_block / input_bytes)
+            streamed = (1 - held) * input_bytes
+            hit = 1.0 if streamed == 0 else min(1.0, l2 / streamed)
+            launches, how = 1, f"cooperative columns, {splits} splits"
         else:
             hit = min(1.0, l2 / input_bytes)
             launches = 3 if p["splits"] > 1 else 2

@@ -29,10 +29,13 @@
 //  * training with split channels: ONE cooperative launch (channel_cooperative_kernel) where two or more blocks per
 //    channel can be resident at once: blocks reduce their shares keeping the first 32 floats per thread in
 //    registers, merge the channel's partial states after a grid barrier, and normalise from registers and L2;
+//  * training in the column layout with split rows: ONE cooperative launch (column_cooperative_kernel) where two or
+//    more row splits can be resident at once: rows kept on chip as above, each column finished once between two
+//    grid barriers;
 //  * otherwise: reduce, finalize, elementwise on the reduction's mirrored partition when that grid fills the GPU
 //    (what was read last, still in L2, is read first), else flat;
-//  * (N, C) input: column reduction (+ finalize), then the elementwise pass by columns (each thread's channel
-//    coefficients looked up once for all its rows) when C % 4 == 0 and the operands are aligned, else flat;
+//  * column layout otherwise: column reduction (+ finalize), then the elementwise pass by columns (each thread's
+//    channel coefficients looked up once for all its rows) when C % 4 == 0 and the operands are aligned, else flat;
 //  * eval forward: ONE launch (by columns or flat, as above) computing the coefficients from the running statistics
 //    in place.
 // Elementwise passes store evict-first (st.global.cs): outputs are not re-read by the op, inputs may be.
