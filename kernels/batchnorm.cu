@@ -29,9 +29,10 @@
 //  * training with split channels: ONE cooperative launch (channel_cooperative_kernel) where two or more blocks per
 //    channel can be resident at once: blocks reduce their shares keeping the first 32 floats per thread in
 //    registers, merge the channel's partial states after a grid barrier, and normalise from registers and L2;
-//  * training in the column layout with split rows: ONE cooperative launch (column_cooperative_kernel) where two or
-//    more row splits can be resident at once: rows kept on chip as above, each column finished once between two
-//    grid barriers;
+//  * training in the column layout: ONE launch (column_step_kernel): with one split of the rows, each block finishes
+//    its columns (momentum=None with running statistics excepted, as above); with split rows, cooperative where two
+//    or more splits can be resident at once: rows kept on chip as above, each column finished once between two grid
+//    barriers;
 //  * otherwise: reduce, finalize, elementwise on the reduction's mirrored partition when that grid fills the GPU
 //    (what was read last, still in L2, is read first), else flat;
 //  * column layout otherwise: column reduction (+ finalize), then the elementwise pass by columns (each thread's
@@ -1014,19 +1015,22 @@ __global__ void __launch_bounds__(kReduceThreads, 2)
   }
 }
 
-// A training step in the column layout (S == 1) as ONE cooperative launch, every block resident: grid = column blocks
-// x row splits, blocks of kColumnCooperativeThreads with threadIdx.x across column groups as column_reduce_kernel's.
-// Each thread reduces its rows in groups of column_group_rows (the reduction's arithmetic), keeping its first groups
-// on chip: up to column_register_groups in registers (32 floats per thread), then up to shared_groups in dynamic
-// shared memory, at slots of its own (it reads back only what it wrote: no barrier); the block merges its rows in a
-// fixed order (shuffles within warps, then warps in order) and publishes one partial state per column. After a grid barrier, the warps of a column block's row splits finish its columns between them, one
-// warp per column merging the column's partial states in a fixed order (merge_partials): every column is merged once,
-// where each block merging all of its columns' states would read splits^2 states per column. After a second barrier,
-// every thread reads its columns' coefficients and applies the elementwise pass: the streamed rows first, last read
-// first (still in L2), then the cached groups. Reads of the batch count (momentum=None) happen before the first
-// barrier, its increment after the second; outputs must not alias inputs. Dynamic shared memory: the merge tree's
+// A training step in the column layout (S == 1) as ONE launch: grid = column blocks x row splits, blocks of
+// kColumnStepThreads with threadIdx.x across column groups as column_reduce_kernel's. Each thread reduces its rows in
+// groups of column_group_rows (the reduction's arithmetic), keeping its first groups on chip: up to
+// column_register_groups in registers (32 floats per thread), then up to shared_groups in dynamic shared memory, at
+// slots of its own (it reads back only what it wrote: no barrier); the block merges its rows in a fixed order
+// (shuffles within warps, then warps in order). With one split (not kCooperative), the block then finishes its
+// columns itself. kCooperative (every block resident): the block publishes one partial state per column; after a grid
+// barrier, the warps of a column block's row splits finish its columns between them, one warp per column merging the
+// column's partial states in a fixed order (merge_partials): every column is merged once, where each block merging
+// all of its columns' states would read splits^2 states per column; a second barrier publishes the coefficients.
+// Then every thread reads its columns' coefficients and applies the elementwise pass: the streamed rows first, last
+// read first (still in L2), then the cached groups. Cooperative: reads of the batch count (momentum=None) happen
+// before the first barrier, its increment after the second (the one-split launch is not used for momentum=None, as
+// its blocks do not wait for each other); outputs must not alias inputs. Dynamic shared memory: the merge tree's
 // states, then the cache; no static shared memory, as the emulator requires of kernels that sync the grid.
-constexpr int kColumnCooperativeThreads = 256;
+constexpr int kColumnStepThreads = 256;
 __host__ __device__ constexpr int column_group_rows(int unit_width) { return unit_width > 1 ? 2 : kUnroll; }
 __host__ __device__ constexpr int column_register_groups(int unit_width, bool two_inputs) {
   return 32 / (column_group_rows(unit_width) * unit_width * (two_inputs ? 2 : 1));
@@ -1034,15 +1038,15 @@ __host__ __device__ constexpr int column_register_groups(int unit_width, bool tw
 // The merge tree's bytes: a state per column of the block per warp (block_x column groups across).
 template <typename State>
 __host__ __device__ constexpr std::size_t column_tree_bytes(unsigned block_x, int unit_width) {
-  return (static_cast<std::size_t>(unit_width) * (kColumnCooperativeThreads / 32) * block_x * sizeof(State) + 15) /
+  return (static_cast<std::size_t>(unit_width) * (kColumnStepThreads / 32) * block_x * sizeof(State) + 15) /
          16 * 16;
 }
 
-template <typename Red, typename Op, typename Index, int kUnitWidth>
-__global__ void __launch_bounds__(kColumnCooperativeThreads, 2)
-    column_cooperative_kernel(Red red, Op op, const typename Red::Element* a, const typename Red::Element* b,
-                              typename Red::Element* out, typename Red::State* partial, Index rows, Index columns,
-                              Index splits, Index shared_groups, int64_t* count_batch) {
+template <typename Red, typename Op, typename Index, int kUnitWidth, bool kCooperative>
+__global__ void __launch_bounds__(kColumnStepThreads, 2)
+    column_step_kernel(Red red, Op op, const typename Red::Element* a, const typename Red::Element* b,
+                       typename Red::Element* out, typename Red::State* partial, Index rows, Index columns,
+                       Index splits, Index shared_groups, int64_t* count_batch) {
   using State = typename Red::State;
   using U = UnitsOf<Index, kUnitWidth, typename Red::Element>;
   constexpr int kW = kUnitWidth, kRows = column_group_rows(kW), kValues = kRows * kW;
@@ -1108,13 +1112,15 @@ __global__ void __launch_bounds__(kColumnCooperativeThreads, 2)
 #pragma unroll
       for (int j = 0; j < kRows; ++j) load_row(g * kRows + j, va + j * kW, vb + j * kW);
       add_group(va, vb);
-      if (g < cached_groups) {
+      if constexpr (kCooperative) {
+        if (g < cached_groups) {
 #pragma unroll
-        for (int j = 0; j < kRows; ++j) {
+          for (int j = 0; j < kRows; ++j) {
 #pragma unroll
-          for (int piece = 0; piece < kPieces; ++piece) {
-            put_floats<kPiece>(slot(0, g, j, piece), va + j * kW + piece * kPiece);
-            if constexpr (kTwoInputs) put_floats<kPiece>(slot(1, g, j, piece), vb + j * kW + piece * kPiece);
+            for (int piece = 0; piece < kPieces; ++piece) {
+              put_floats<kPiece>(slot(0, g, j, piece), va + j * kW + piece * kPiece);
+              if constexpr (kTwoInputs) put_floats<kPiece>(slot(1, g, j, piece), vb + j * kW + piece * kPiece);
+            }
           }
         }
       }
@@ -1143,17 +1149,24 @@ __global__ void __launch_bounds__(kColumnCooperativeThreads, 2)
     const Index w = tid / blockDim.x, x = tid % blockDim.x, c = (blockIdx.x * blockDim.x + x) * kW + w;
     State s = tree[w * warps * blockDim.x + x];
     for (Index k = 1; k < warps; ++k) s = Red::merge(s, tree[(w * warps + k) * blockDim.x + x]);
-    if (c < columns) partial[static_cast<uint64_t>(c) * splits + split] = s;
+    if (c < columns) {
+      if constexpr (kCooperative) partial[static_cast<uint64_t>(c) * splits + split] = s;
+      else red.finish(c, s, red.step());
+    }
   }
-  const float factor = lane_index() == 0 ? red.step() : 0.0f;
-  NORMRT_GRID_SYNC();
-  const Index block_first = blockIdx.x * blockDim.x * kW;
-  const Index block_columns = columns - block_first < blockDim.x * kW ? columns - block_first : blockDim.x * kW;
-  for (Index j = split * warps + tid / 32; j < block_columns; j += splits * warps) {
-    const State merged = merge_partials<Red>(partial, block_first + j, splits);
-    if (lane_index() == 0) red.finish(block_first + j, merged, factor);
+  if constexpr (kCooperative) {
+    const float factor = lane_index() == 0 ? red.step() : 0.0f;
+    NORMRT_GRID_SYNC();
+    const Index block_first = blockIdx.x * blockDim.x * kW;
+    const Index block_columns = columns - block_first < blockDim.x * kW ? columns - block_first : blockDim.x * kW;
+    for (Index j = split * warps + tid / 32; j < block_columns; j += splits * warps) {
+      const State merged = merge_partials<Red>(partial, block_first + j, splits);
+      if (lane_index() == 0) red.finish(block_first + j, merged, factor);
+    }
+    NORMRT_GRID_SYNC();
+  } else {
+    __syncthreads();  // publishes the coefficients written above to the block
   }
-  NORMRT_GRID_SYNC();
   if (count_batch != nullptr && blockIdx.x == 0 && split == 0 && tid == 0) *count_batch += 1;
   if (!active) return;
   typename Op::At f[kW];
@@ -1177,16 +1190,18 @@ __global__ void __launch_bounds__(kColumnCooperativeThreads, 2)
     if constexpr (kTwoInputs) U::load(b, unit, vb);
     apply_and_store(i - 1, va, vb, false);
   }
-  for (Index g = cached_groups; g > register_groups; --g) {
+  if constexpr (kCooperative) {
+    for (Index g = cached_groups; g > register_groups; --g) {
 #pragma unroll
-    for (int j = 0; j < kRows; ++j) {
-      float va[kW], vb[kW] = {};
+      for (int j = 0; j < kRows; ++j) {
+        float va[kW], vb[kW] = {};
 #pragma unroll
-      for (int piece = 0; piece < kPieces; ++piece) {
-        get_floats<kPiece>(slot(0, g - 1, j, piece), va + piece * kPiece);
-        if constexpr (kTwoInputs) get_floats<kPiece>(slot(1, g - 1, j, piece), vb + piece * kPiece);
+        for (int piece = 0; piece < kPieces; ++piece) {
+          get_floats<kPiece>(slot(0, g - 1, j, piece), va + piece * kPiece);
+          if constexpr (kTwoInputs) get_floats<kPiece>(slot(1, g - 1, j, piece), vb + piece * kPiece);
+        }
+        apply_and_store((g - 1) * kRows + j, va, vb, true);
       }
-      apply_and_store((g - 1) * kRows + j, va, vb, true);
     }
   }
 #pragma unroll
@@ -1576,11 +1591,36 @@ void training_elementwise(const Op& op, const typename Op::Element* a, const typ
   });
 }
 
-// A training step as one channel_fused_kernel launch (ReducePlan: one split, S > 1).
+// The block of column_step_kernel for `groups` column groups of kW columns: at most 8 units across (128 bytes of a
+// row) when units are wide, so that more rows share a warp (their merge is by shuffles) and the merge tree in shared
+// memory is smaller (the cache may use the rest).
+dim3 column_step_block(int64_t groups, int kW) {
+  const dim3 block = column_block(groups, kColumnStepThreads);
+  return kW > 1 && block.x > 8 ? dim3(8, kColumnStepThreads / 8) : block;
+}
+
+// A training step as one launch (ReducePlan: one split): channel_fused_kernel (S > 1), or column_step_kernel without
+// grid barriers, each block finishing its columns (S == 1; the rows are few here, or the columns many: no
+// shared-memory cache).
 template <typename Red, typename Op>
 void fused_step(const Red& red, const Op& op, const typename Red::Element* a, const typename Red::Element* b,
                 typename Red::Element* out, const Geometry& g,
                 const ReducePlan& plan, int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
+  if (plan.columns) {
+    const int width = column_width(g, a, b, out);
+    dispatch_column_units<typename Red::Element, true>(use_index64(g, t), width, [&](auto index, auto width_tag) {
+      using Index = decltype(index);
+      constexpr int kW = decltype(width_tag)::value;
+      const dim3 block = column_step_block(g.C / kW, kW);
+      const int64_t blocks_x = ceil_div(g.C / kW, block.x);
+      NORMRT_LAUNCH((column_step_kernel<Red, Op, Index, kW, false>), dim3(static_cast<unsigned>(blocks_x)), block,
+                    column_tree_bytes<typename Red::State>(block.x, kW), stream, red, op, a, b, out,
+                    static_cast<typename Red::State*>(nullptr), static_cast<Index>(g.N), static_cast<Index>(g.C),
+                    Index{1}, Index{0}, count_batch);
+      NORMRT_CHECK_LAUNCH();
+    });
+    return;
+  }
   const bool vec4 = g.S % 4 == 0 && unit_aligned(a) && unit_aligned(b) && unit_aligned(out);
   dispatch_channel_units(use_index64(g, t), vec4, [&](auto index, auto vec4_tag) {
     using Index = decltype(index);
@@ -1592,7 +1632,7 @@ void fused_step(const Red& red, const Op& op, const typename Red::Element* a, co
   });
 }
 
-bool one_launch(const ReducePlan& plan) { return !plan.columns && plan.splits == 1; }
+bool one_launch(const ReducePlan& plan) { return plan.splits == 1; }
 
 // A training step with split channels (S > 1) as one channel_cooperative_kernel launch, on as many of the plan's
 // splits as can be resident at once; false (nothing launched) when fewer than two blocks per channel can be. The
@@ -1641,7 +1681,7 @@ bool cooperative_step(const Red& red, const typename Red::Element* a, const type
   return launched;
 }
 
-// A training step in the column layout with split rows as one column_cooperative_kernel launch, on as many of the
+// A training step in the column layout with split rows as one cooperative column_step_kernel launch, on as many of the
 // plan's splits as can be resident at once; false (nothing launched) when fewer than two blocks per column block can
 // be. Shared memory for cached row groups as in cooperative_step: what the SM has left at the occupancy the
 // registers allow.
@@ -1657,20 +1697,17 @@ bool column_cooperative_step(const Red& red, const Op& op, const typename Red::E
   dispatch_column_units<typename Red::Element, true>(use_index64(g, t), width, [&](auto index, auto width_tag) {
     using Index = decltype(index);
     constexpr int kW = decltype(width_tag)::value;
-    auto* kernel = column_cooperative_kernel<Red, Op, Index, kW>;
-    // At most 8 units across (128 bytes of a row) when units are wide: more rows per warp, whose merge is by shuffles,
-    // and a smaller tree in shared memory, which the cache may use instead.
-    dim3 block = column_block(g.C / kW, kColumnCooperativeThreads);
-    if (kW > 1 && block.x > 8) block = dim3(8, kColumnCooperativeThreads / 8);
+    auto* kernel = column_step_kernel<Red, Op, Index, kW, true>;
+    const dim3 block = column_step_block(g.C / kW, kW);
     const int64_t blocks_x = ceil_div(g.C / kW, block.x);
     const std::size_t base = column_tree_bytes<State>(block.x, kW);
-    const int per_sm = NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kColumnCooperativeThreads, base);
+    const int per_sm = NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kColumnStepThreads, base);
     const int64_t splits =
         std::min<int64_t>(plan.splits, static_cast<int64_t>(per_sm) * t.sm_count / blocks_x);
     if (splits < 2) return;
     const int64_t rows_per_thread = ceil_div(ceil_div(g.N, splits), block.y);
     const int64_t full_groups = rows_per_thread / column_group_rows(kW);
-    const int64_t group_bytes = static_cast<int64_t>(kColumnCooperativeThreads) * column_group_rows(kW) * kW *
+    const int64_t group_bytes = static_cast<int64_t>(kColumnStepThreads) * column_group_rows(kW) * kW *
                                 sizeof(float) * (Red::kTwoInputs ? 2 : 1);
     const SharedMemoryLimits limits = NORMRT_SHARED_MEMORY_LIMITS();
     const std::size_t per_block = std::min(limits.per_block, limits.per_sm / per_sm - limits.reserved_per_block);
@@ -1680,7 +1717,7 @@ bool column_cooperative_step(const Red& red, const Op& op, const typename Red::E
     std::size_t shared = base + static_cast<std::size_t>(shared_groups * group_bytes);
     if (shared_groups > 0) {
       NORMRT_ALLOW_SHARED(kernel, limits);
-      if (NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kColumnCooperativeThreads, shared) < per_sm) {
+      if (NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kColumnStepThreads, shared) < per_sm) {
         shared_groups = 0;
         shared = base;
       }

@@ -142,6 +142,15 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
     cases.push_back({{4500, 7}, 1, 16384, index64, index64});
     cases.push_back({{4700, 8}, 1, 16384, index64, index64});
   }
+  // One launch in the column layout with one split of the rows (reverse order: the forward's momentum is a number),
+  // threads holding row groups in registers and streaming more: single columns (C = 7, 40 rows per thread: 8 + 2 groups
+  // of 4 forward), units of four floats (C = 8, 15 rows: 4 + 3 groups of 2) and of eight 16-bit values (C = 8, 7
+  // rows: 2 + 1 groups); and the column reduction of single columns over unrolled rows (momentum=None, 600 rows).
+  for (bool index64 : {false, true}) {
+    cases.push_back({{1300, 7}, 1, int64_t{1} << 20, index64, true});
+    cases.push_back({{2000, 8}, 1, int64_t{1} << 20, index64, true});
+  }
+  cases.push_back({{600, 3}, 1, 16384, true, false});
   // Split channels where the cooperative step would run, through the three launches it replaces: on the
   // reduction's partition (4100), flat with float4 units in a channel, across channels, and floats; and split rows
   // in the column layout (reduce by columns, finalize, elementwise by columns or flat).
@@ -182,11 +191,12 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
     cases.push_back(k);
   }
   // 16-bit columns: the cases above give units of eight (C = 40, 16 bytes); these give units of four, where C % 8 == 4
-  // or the data sit 8 bytes past a 16-byte boundary, over unrolled rows too, and a cooperative step over them (C = 12:
-  // 19 rows per thread, 4 + 4 groups of 2 forward, 2 + 2 backward).
+  // or the data sit 8 bytes past a 16-byte boundary, over unrolled rows too, and column steps over them (C = 12):
+  // cooperative (19 rows per thread, 4 + 4 groups of 2 forward, 2 + 2 backward) and with one split (11 rows).
   for (DType element : {DType::Float16, DType::BFloat16}) {
     for (bool index64 : {false, true}) {
       for (BnKernelCase k : std::vector<BnKernelCase>{{{2400, 12}, 1, 16384, index64, index64},
+                                                      {{700, 12}, 1, int64_t{1} << 20, index64, true},
                                                       {{70, 12}, 2, 64, index64, index64},
                                                       {{1100, 20}, 1, 16384, index64, !index64},
                                                       {{70, 40}, 2, 64, index64, false, 4, 4},
@@ -194,7 +204,7 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
         k.element = element;
         k.fused = k.reverse_order;
         cases.push_back(k);
-        if (k.shape[0] == 2400) continue;
+        if (k.shape[0] == 2400 || k.shape[0] == 700) continue;
         k.cooperative = false;  // the column reduction, finalize and elementwise launches with these units
         cases.push_back(k);
       }

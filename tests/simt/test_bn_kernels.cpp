@@ -219,6 +219,52 @@ TEST(BnKernelsLaunches, ColumnStepIsOneCooperativeLaunch) {
   }
 }
 
+// In the column layout with one split of the rows (few rows: an MLP's (batch, features)), a training step is one
+// launch forward and one backward, each block finishing its own columns; momentum=None keeps two launches forward
+// (every block reads the batch count that the step increments).
+TEST(BnKernelsLaunches, ColumnStepWithOneSplitIsOneLaunch) {
+  const Geometry g{100, 40, 1};
+  const auto x = random_floats(static_cast<std::size_t>(g.numel()), 33, -1.0f, 2.0f);
+  const auto dy = random_floats(static_cast<std::size_t>(g.numel()), 34, 0.0f, 1.0f);
+  const normrt::testing::RefGeometry rg{g.N, g.C, g.S};
+  const auto st = normrt::testing::ref_stats(rg, to_double(x));
+  const auto y_ref = normrt::testing::ref_normalize(rg, to_double(x), st.mean, st.var_biased, 1e-5, {}, {});
+  const auto ref = normrt::testing::ref_backward(rg, to_double(x), to_double(dy), {}, true, {}, {}, 1e-5);
+  for (const bool cumulative : {false, true}) {
+    SCOPED_TRACE(cumulative);
+    LaunchTuning tuning;
+    tuning.sm_count = 4;
+    std::vector<float> out(x.size() + 2 * g.C), dx(x.size()), workspace(workspace_floats(g, tuning));
+    std::vector<float> rm(g.C, 0.0f), rv(g.C, 1.0f);
+    int64_t batches = 3;
+    ForwardTrainingParams p = forward_into(g, x, out);
+    p.running_mean = rm.data();
+    p.running_var = rv.data();
+    p.num_batches_tracked = &batches;
+    p.cumulative_average = cumulative;
+    p.momentum = 0.25;  // None (cumulative): 1 / 4 after the increment, the same weight
+    uint64_t before = simt::launch_count();
+    forward_training(p, workspace.data(), tuning, nullptr);
+    EXPECT_EQ(simt::launch_count() - before, cumulative ? 2u : 1u);
+    EXPECT_EQ(batches, 4);
+    EXPECT_TRUE(all_close(std::vector<float>(out.begin(), out.begin() + x.size()), y_ref, 1e-5, 1e-5));
+    std::vector<double> rm_ref;
+    for (double m : st.mean) rm_ref.push_back(0.25 * m);
+    EXPECT_TRUE(all_close(rm, rm_ref, 1e-5, 1e-6));
+    BackwardParams b;
+    b.geometry = g;
+    b.dy = dy.data();
+    b.x = x.data();
+    b.mean = p.save_mean;
+    b.invstd = p.save_invstd;
+    b.dx = dx.data();
+    before = simt::launch_count();
+    backward(b, workspace.data(), tuning, nullptr);
+    EXPECT_EQ(simt::launch_count() - before, 1u);
+    EXPECT_TRUE(all_close(dx, ref.dx, 1e-4, 1e-5));
+  }
+}
+
 // The column layout's reduction splits rows until its blocks fill column_blocks_per_sm per SM (the split shows in
 // the workspace's partial states); any split gives the reference statistics and output.
 TEST(BnKernelsLaunches, ColumnReductionSplitsRowsForItsBlocksPerSm) {
