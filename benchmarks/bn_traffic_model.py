@@ -19,11 +19,12 @@ Assumptions (H100 SXM and H200: 132 SMs, 50 MB of L2 each):
   backward) that its share of the SM's shared memory holds (228 KB per SM less 1 KB per block on H100/H200). The
   rest is re-read top-down after the grid barrier and hits L2 with h = min(1, L2 / streamed bytes).
 * Split rows in the column layout ((N, C) input, channels-last as (N*H*W, C)), one cooperative launch
-  (column_cooperative_kernel): blocks of 256 threads, at most 8 units of four floats across (32 columns), so the grid
+  (column_step_kernel): blocks of 256 threads, at most 8 units of four floats across (32 columns), so the grid
   is ceil(C / 32) x min(splits, resident / that) blocks (ptxas on sm_90: 78-100 registers for the float
   instantiations, 2 blocks per SM). Each block holds on chip 32 floats per thread in registers plus the whole groups
   of two rows (8 KB of input forward, 16 KB backward per group) that its share of shared memory holds after the merge
-  tree's states; the rest is re-read after the grid barriers, last read first, and hits L2 as above.
+  tree's states; the rest is re-read after the grid barriers, last read first, and hits L2 as above. With one split
+  of the rows (few rows, or many columns) the same kernel runs without grid barriers: one launch.
 * Without the cooperative steps (--no-cooperative, or fewer than 2 resident blocks per channel): reduce, finalize,
   elementwise on the mirrored partition when its grid fills the GPU (the bytes read last come back first),
   h = min(1, L2 / input bytes); flat passes (small grids) and (N, C) input likewise (its elementwise passes run by
@@ -74,7 +75,7 @@ def held_bytes_per_block(inputs, blocks_per_sm, shared_per_sm):
 
 
 def column_cooperative_grid(p, coop_per_sm, sms):
-    """(blocks across, resident splits) of column_cooperative_kernel."""
+    """(blocks across, resident splits) of the cooperative column_step_kernel."""
     width = 4 if p["c"] % 4 == 0 else 1
     groups = p["c"] // width
     bx = 1
@@ -124,7 +125,8 @@ def model(shape, sms, l2, blocks_per_sm, cooperative_blocks_per_sm, shared_per_s
             launches, how = 1, f"cooperative columns, {splits} splits"
         else:
             hit = min(1.0, l2 / input_bytes)
-            launches = 3 if p["splits"] > 1 else 2
+            # One split in the column layout: one launch (column_step_kernel without grid barriers).
+            launches = 3 if p["splits"] > 1 else 1 if p["path"] == "columns" else 2
             how = f"{p['path']}, {p['splits']} split{'s' if p['splits'] > 1 else ''}"
         dram = 4 * inputs * (1 + (1 - held) * (1 - hit)) + 4
         rows.append((mode, how, launches, held, hit, dram, minimal / dram))
