@@ -50,6 +50,8 @@ def plan(shape, sms):
         bx = 1
         while bx < 32 and bx < groups:
             bx *= 2
+        if width > 1:
+            bx = min(bx, 8)  # column_reduction_block
         blocks_x = -(-groups // bx)
         max_splits = max(1, n * bx * width // MIN_SPLIT)
         splits = 1 if 2 * blocks_x >= target else min(max(-(-target // blocks_x), 1), max_splits, 65535)

@@ -54,8 +54,7 @@ namespace normrt::bn::NORMRT_KERNEL_NS {
 namespace {
 
 constexpr int kReduceThreads = 256;
-constexpr int kColumnThreads = 512;
-constexpr int kColumnVec4Threads = 256;
+constexpr int kColumnThreads = 256;  // the column layout's reductions and training steps
 constexpr int kUnroll = 4;
 constexpr int kFinalizeThreads = 256;
 constexpr int kElementwiseThreads = 256;
@@ -556,16 +555,55 @@ __global__ void __launch_bounds__(kReduceThreads)
 }
 
 // Layout S == 1: (rows, columns) = (N, C), which is also channels-last input's (N * spatial, C). threadIdx.x picks a
-// group of kW adjacent columns loaded as one unit (see UnitsOf and column_width), threadIdx.y walks rows; blockDim.y
-// is a power of two. The block merges its rows in a fixed tree through shared memory.
-// Units of several columns take kW times the registers: their blocks have half the threads (kColumnVec4Threads), so
-// that each may use 255 registers instead of 128. Units of eight also ask ptxas for one block per SM, which lets it
+// group of kW adjacent columns loaded as one unit (see UnitsOf and column_width), threadIdx.y walks rows; blockDim.x is
+// a power of two up to 32 (column_reduction_block). The block merges its rows in a fixed order (merge_column_rows),
+// the same as column_step_kernel's, so that a column's state has the same bits in both.
+
+// Shared memory of merge_column_rows: a state per column of the block per warp.
+template <typename State>
+__host__ __device__ constexpr std::size_t column_tree_bytes(unsigned block_x, int unit_width) {
+  return (static_cast<std::size_t>(unit_width) * (kColumnThreads / 32) * block_x * sizeof(State) + 15) / 16 * 16;
+}
+
+// A block's column states merged over its rows: the lanes of a warp that share threadIdx.x by the xor tree (lower
+// lane first), then the warps' states in order through `tree` (column_tree_bytes). Thread t < blockDim.x * kW gets
+// the state of column merged_column(t), the others an empty one. Every thread of the block calls it.
+template <typename Red, int kW>
+__device__ typename Red::State merge_column_rows(const typename Red::State (&state)[kW], typename Red::State* tree) {
+  using State = typename Red::State;
+  const unsigned tid = threadIdx.y * blockDim.x + threadIdx.x, warps = blockDim.x * blockDim.y / 32;
+  const int lane = lane_index();
+#pragma unroll
+  for (int w = 0; w < kW; ++w) {
+    State s = state[w];
+    for (unsigned m = blockDim.x; m < 32; m *= 2) {
+      const State other = Red::shfl_xor(s, static_cast<int>(m));
+      s = (lane & m) ? Red::merge(other, s) : Red::merge(s, other);
+    }
+    if (static_cast<unsigned>(lane) < blockDim.x) tree[(w * warps + tid / 32) * blockDim.x + threadIdx.x] = s;
+  }
+  __syncthreads();
+  State s{};
+  if (tid < blockDim.x * kW) {
+    const unsigned w = tid / blockDim.x, x = tid % blockDim.x;
+    s = tree[w * warps * blockDim.x + x];
+    for (unsigned k = 1; k < warps; ++k) s = Red::merge(s, tree[(w * warps + k) * blockDim.x + x]);
+  }
+  return s;
+}
+
+// The column whose merged state thread tid < blockDim.x * kW holds.
+template <typename Index, int kW>
+__device__ Index merged_column(unsigned tid) {
+  return (static_cast<Index>(blockIdx.x) * blockDim.x + tid % blockDim.x) * kW + tid / blockDim.x;
+}
+
+// Units of several columns take kW times the registers. Units of eight ask ptxas for one block per SM, which lets it
 // use what they need (64-77 registers on sm_90, 3 blocks); its default spilled 8 bytes at 64 registers on sm_80 and
 // sm_100 with 64-bit indices. The others keep its default (0: no minimum in the PTX).
 constexpr int column_min_blocks(int unit_width) { return unit_width == 8 ? 1 : 0; }
 template <typename Red, typename Index, int kUnitWidth>
-__global__ void __launch_bounds__(kUnitWidth > 1 ? kColumnVec4Threads : kColumnThreads,
-                                  column_min_blocks(kUnitWidth))
+__global__ void __launch_bounds__(kColumnThreads, column_min_blocks(kUnitWidth))
     column_reduce_kernel(Red red, const typename Red::Element* a, const typename Red::Element* b,
                          typename Red::State* partial, Index rows, Index columns, Index splits) {
   using State = typename Red::State;
@@ -616,25 +654,13 @@ __global__ void __launch_bounds__(kUnitWidth > 1 ? kColumnVec4Threads : kColumnT
       for (int w = 0; w < kW; ++w) Red::add_one(state[w], va[w], vb[w], k[w]);
     }
   }
-  const int slot = (threadIdx.y * blockDim.x + threadIdx.x) * kW;
-#pragma unroll
-  for (int w = 0; w < kW; ++w) shared[slot + w] = state[w];
-  __syncthreads();
-  for (unsigned stride = blockDim.y / 2; stride > 0; stride /= 2) {
-    if (threadIdx.y < stride) {
-#pragma unroll
-      for (int w = 0; w < kW; ++w)
-        shared[slot + w] = Red::merge(shared[slot + w], shared[slot + w + stride * blockDim.x * kW]);
-    }
-    __syncthreads();
-  }
-  if (threadIdx.y != 0 || !active) return;
-#pragma unroll
-  for (int w = 0; w < kW; ++w) {
-    const Index c = first_column + w;
-    if (red.finish_here) red.finish(c, shared[slot + w], red.step());
-    else partial[static_cast<uint64_t>(c) * splits + split] = shared[slot + w];
-  }
+  const State merged = merge_column_rows<Red, kW>(state, shared);
+  const unsigned tid = threadIdx.y * blockDim.x + threadIdx.x;
+  if (tid >= blockDim.x * kW) return;
+  const Index c = merged_column<Index, kW>(tid);
+  if (c >= columns) return;
+  if (red.finish_here) red.finish(c, merged, red.step());
+  else partial[static_cast<uint64_t>(c) * splits + split] = merged;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1016,7 +1042,7 @@ __global__ void __launch_bounds__(kReduceThreads, 2)
 }
 
 // A training step in the column layout (S == 1) as ONE launch: grid = column blocks x row splits, blocks of
-// kColumnStepThreads with threadIdx.x across column groups as column_reduce_kernel's. Each thread reduces its rows in
+// kColumnThreads with threadIdx.x across column groups as column_reduce_kernel's. Each thread reduces its rows in
 // groups of column_group_rows (the reduction's arithmetic), keeping its first groups on chip: up to
 // column_register_groups in registers (32 floats per thread), then up to shared_groups in dynamic shared memory, at
 // slots of its own (it reads back only what it wrote: no barrier); the block merges its rows in a fixed order
@@ -1030,20 +1056,13 @@ __global__ void __launch_bounds__(kReduceThreads, 2)
 // before the first barrier, its increment after the second (the one-split launch is not used for momentum=None, as
 // its blocks do not wait for each other); outputs must not alias inputs. Dynamic shared memory: the merge tree's
 // states, then the cache; no static shared memory, as the emulator requires of kernels that sync the grid.
-constexpr int kColumnStepThreads = 256;
 __host__ __device__ constexpr int column_group_rows(int unit_width) { return unit_width > 1 ? 2 : kUnroll; }
 __host__ __device__ constexpr int column_register_groups(int unit_width, bool two_inputs) {
   return 32 / (column_group_rows(unit_width) * unit_width * (two_inputs ? 2 : 1));
 }
-// The merge tree's bytes: a state per column of the block per warp (block_x column groups across).
-template <typename State>
-__host__ __device__ constexpr std::size_t column_tree_bytes(unsigned block_x, int unit_width) {
-  return (static_cast<std::size_t>(unit_width) * (kColumnStepThreads / 32) * block_x * sizeof(State) + 15) /
-         16 * 16;
-}
 
 template <typename Red, typename Op, typename Index, int kUnitWidth, bool kCooperative>
-__global__ void __launch_bounds__(kColumnStepThreads, 2)
+__global__ void __launch_bounds__(kColumnThreads, 2)
     column_step_kernel(Red red, Op op, const typename Red::Element* a, const typename Red::Element* b,
                        typename Red::Element* out, typename Red::State* partial, Index rows, Index columns,
                        Index splits, Index shared_groups, int64_t* count_batch) {
@@ -1132,26 +1151,12 @@ __global__ void __launch_bounds__(kColumnStepThreads, 2)
       for (int w = 0; w < kW; ++w) Red::add_one(state[w], va[w], vb[w], k[w]);
     }
   }
-  // The block's rows merge per column: the lanes of a warp that share threadIdx.x by the xor tree (lower lane first),
-  // then the warps' states in order.
-  const Index warps = threads / 32, lane = lane_index();
-#pragma unroll
-  for (int w = 0; w < kW; ++w) {
-    State s = state[w];
-    for (unsigned m = blockDim.x; m < 32; m *= 2) {
-      const State other = Red::shfl_xor(s, static_cast<int>(m));
-      s = (lane & m) ? Red::merge(other, s) : Red::merge(s, other);
-    }
-    if (lane < blockDim.x) tree[(w * warps + tid / 32) * blockDim.x + threadIdx.x] = s;
-  }
-  __syncthreads();
+  const State merged = merge_column_rows<Red, kW>(state, tree);
   if (tid < blockDim.x * kW) {
-    const Index w = tid / blockDim.x, x = tid % blockDim.x, c = (blockIdx.x * blockDim.x + x) * kW + w;
-    State s = tree[w * warps * blockDim.x + x];
-    for (Index k = 1; k < warps; ++k) s = Red::merge(s, tree[(w * warps + k) * blockDim.x + x]);
+    const Index c = merged_column<Index, kW>(tid);
     if (c < columns) {
-      if constexpr (kCooperative) partial[static_cast<uint64_t>(c) * splits + split] = s;
-      else red.finish(c, s, red.step());
+      if constexpr (kCooperative) partial[static_cast<uint64_t>(c) * splits + split] = merged;
+      else red.finish(c, merged, red.step());
     }
   }
   if constexpr (kCooperative) {
@@ -1159,6 +1164,7 @@ __global__ void __launch_bounds__(kColumnStepThreads, 2)
     NORMRT_GRID_SYNC();
     const Index block_first = blockIdx.x * blockDim.x * kW;
     const Index block_columns = columns - block_first < blockDim.x * kW ? columns - block_first : blockDim.x * kW;
+    const Index warps = threads / 32;
     for (Index j = split * warps + tid / 32; j < block_columns; j += splits * warps) {
       const State merged = merge_partials<Red>(partial, block_first + j, splits);
       if (lane_index() == 0) red.finish(block_first + j, merged, factor);
@@ -1368,11 +1374,19 @@ struct ReducePlan {
   bool elementwise_on_partition = false;
 };
 
-// The column kernel's block for `groups` column groups: up to 32 groups across, the rest of the threads down rows.
-dim3 column_block(int64_t groups, unsigned threads = kColumnThreads) {
+// A column kernel's block for `groups` column groups: up to 32 groups across, the rest of the threads down rows.
+dim3 column_block(int64_t groups, unsigned threads) {
   unsigned bx = 1;
   while (bx < 32 && static_cast<int64_t>(bx) < groups) bx *= 2;
   return dim3(bx, threads / bx);
+}
+
+// The block of the column reduction and training steps for `groups` column groups of kW columns: at most 8 units
+// across (128 bytes of a row) when units are wide, so that more rows share a warp (their merge is by shuffles) and
+// the merge tree in shared memory is smaller (a training step's cache may use the rest).
+dim3 column_reduction_block(int64_t groups, int kW) {
+  const dim3 block = column_block(groups, kColumnThreads);
+  return kW > 1 && block.x > 8 ? dim3(8, kColumnThreads / 8) : block;
 }
 
 // Channels are split over blocks only while C blocks fill less than half the target: beyond that the finalize
@@ -1388,7 +1402,7 @@ ReducePlan plan_reduction(const Geometry& g, const LaunchTuning& t, int unit_wid
     plan.columns = true;
     plan.unit_width = unit_width;
     const int64_t groups = g.C / unit_width;
-    plan.block = column_block(groups, unit_width > 1 ? kColumnVec4Threads : kColumnThreads);
+    plan.block = column_reduction_block(groups, unit_width);
     const unsigned bx = plan.block.x;
     const int64_t blocks_x = ceil_div(groups, bx);
     const int64_t max_splits = std::max<int64_t>(1, g.N * static_cast<int64_t>(bx) * unit_width / min_split);
@@ -1471,7 +1485,7 @@ void reduce(const Red& red, const typename Red::Element* a, const typename Red::
       constexpr int kW = decltype(width_tag)::value;
       const dim3 block = plan.block;
       const dim3 grid(static_cast<unsigned>(ceil_div(g.C / kW, block.x)), static_cast<unsigned>(plan.splits));
-      const std::size_t shared = block.x * block.y * kW * sizeof(typename Red::State);
+      const std::size_t shared = column_tree_bytes<typename Red::State>(block.x, kW);
       NORMRT_LAUNCH((column_reduce_kernel<Red, Index, kW>), grid, block, shared, stream, red, a, b, partial,
                     static_cast<Index>(g.N), static_cast<Index>(g.C), static_cast<Index>(plan.splits));
       NORMRT_CHECK_LAUNCH();
@@ -1591,14 +1605,6 @@ void training_elementwise(const Op& op, const typename Op::Element* a, const typ
   });
 }
 
-// The block of column_step_kernel for `groups` column groups of kW columns: at most 8 units across (128 bytes of a
-// row) when units are wide, so that more rows share a warp (their merge is by shuffles) and the merge tree in shared
-// memory is smaller (the cache may use the rest).
-dim3 column_step_block(int64_t groups, int kW) {
-  const dim3 block = column_block(groups, kColumnStepThreads);
-  return kW > 1 && block.x > 8 ? dim3(8, kColumnStepThreads / 8) : block;
-}
-
 // A training step as one launch (ReducePlan: one split): channel_fused_kernel (S > 1), or column_step_kernel without
 // grid barriers, each block finishing its columns (S == 1; the rows are few here, or the columns many: no
 // shared-memory cache).
@@ -1611,7 +1617,7 @@ void fused_step(const Red& red, const Op& op, const typename Red::Element* a, co
     dispatch_column_units<typename Red::Element, true>(use_index64(g, t), width, [&](auto index, auto width_tag) {
       using Index = decltype(index);
       constexpr int kW = decltype(width_tag)::value;
-      const dim3 block = column_step_block(g.C / kW, kW);
+      const dim3 block = column_reduction_block(g.C / kW, kW);
       const int64_t blocks_x = ceil_div(g.C / kW, block.x);
       NORMRT_LAUNCH((column_step_kernel<Red, Op, Index, kW, false>), dim3(static_cast<unsigned>(blocks_x)), block,
                     column_tree_bytes<typename Red::State>(block.x, kW), stream, red, op, a, b, out,
@@ -1698,16 +1704,16 @@ bool column_cooperative_step(const Red& red, const Op& op, const typename Red::E
     using Index = decltype(index);
     constexpr int kW = decltype(width_tag)::value;
     auto* kernel = column_step_kernel<Red, Op, Index, kW, true>;
-    const dim3 block = column_step_block(g.C / kW, kW);
+    const dim3 block = column_reduction_block(g.C / kW, kW);
     const int64_t blocks_x = ceil_div(g.C / kW, block.x);
     const std::size_t base = column_tree_bytes<State>(block.x, kW);
-    const int per_sm = NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kColumnStepThreads, base);
+    const int per_sm = NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kColumnThreads, base);
     const int64_t splits =
         std::min<int64_t>(plan.splits, static_cast<int64_t>(per_sm) * t.sm_count / blocks_x);
     if (splits < 2) return;
     const int64_t rows_per_thread = ceil_div(ceil_div(g.N, splits), block.y);
     const int64_t full_groups = rows_per_thread / column_group_rows(kW);
-    const int64_t group_bytes = static_cast<int64_t>(kColumnStepThreads) * column_group_rows(kW) * kW *
+    const int64_t group_bytes = static_cast<int64_t>(kColumnThreads) * column_group_rows(kW) * kW *
                                 sizeof(float) * (Red::kTwoInputs ? 2 : 1);
     const SharedMemoryLimits limits = NORMRT_SHARED_MEMORY_LIMITS();
     const std::size_t per_block = std::min(limits.per_block, limits.per_sm / per_sm - limits.reserved_per_block);
@@ -1717,7 +1723,7 @@ bool column_cooperative_step(const Red& red, const Op& op, const typename Red::E
     std::size_t shared = base + static_cast<std::size_t>(shared_groups * group_bytes);
     if (shared_groups > 0) {
       NORMRT_ALLOW_SHARED(kernel, limits);
-      if (NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kColumnStepThreads, shared) < per_sm) {
+      if (NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kColumnThreads, shared) < per_sm) {
         shared_groups = 0;
         shared = base;
       }

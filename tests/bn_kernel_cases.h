@@ -109,10 +109,10 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
   cases.push_back({{4, 2, 4100}, 2, 2048, true, true});
   cases.push_back({{3, 300}, 2, 64, false, false});     // finalize over two blocks, (N, C) layout
   cases.push_back({{2, 260, 3}, 2, 64, false, true});   // and for S > 1
-  cases.push_back({{600, 3}, 1, 16384, false, false});  // column kernel: 600 rows, 128 per step
+  cases.push_back({{600, 3}, 1, 16384, false, false});  // column kernel: 600 rows, 64 per step
   cases.push_back({{3, 2, 2051}, 1, 1024, true, false});
   cases.push_back({{600, 3}, 1, 16384, true, true});
-  cases.push_back({{1100, 40}, 1, 16384, false, true});  // two splits of 550 rows, 16 per step
+  cases.push_back({{1100, 40}, 1, 16384, false, true});  // two splits of 550 rows, 32 per step
   cases.push_back({{1100, 40}, 1, 16384, true, false});  // units of four columns, 64-bit, unrolled rows
   cases.push_back({{301, 7}, 2, 64, false, false});      // single columns (C % 4 != 0) over eight row splits
   cases.push_back({{301, 7}, 2, 64, true, true});
@@ -158,6 +158,7 @@ inline std::vector<BnKernelCase> bn_kernel_cases() {
                                               {{3, 2, 1030}, 2, 64, false, true, 1, 1},
                                               {{7, 3, 33}, 2, 64, false, false},
                                               {{70, 40}, 2, 64, false, true},
+                                              {{70, 40}, 2, 64, true, false},
                                               {{1100, 40}, 1, 16384, true, false},
                                               {{301, 7}, 2, 64, true, true},
                                               {{5, 3}, 2, 64, false, false, 0, 2}};
