@@ -1638,7 +1638,9 @@ void fused_step(const Red& red, const Op& op, const typename Red::Element* a, co
   });
 }
 
-bool one_launch(const ReducePlan& plan) { return plan.splits == 1; }
+bool one_launch(const ReducePlan& plan, const LaunchTuning& t) {
+  return plan.splits == 1 && (!plan.columns || t.column_steps);
+}
 
 // A training step with split channels (S > 1) as one channel_cooperative_kernel launch, on as many of the plan's
 // splits as can be resident at once; false (nothing launched) when fewer than two blocks per channel can be. The
@@ -1696,7 +1698,7 @@ bool column_cooperative_step(const Red& red, const Op& op, const typename Red::E
                              const typename Red::Element* b, typename Red::Element* out,
                              typename Red::State* partial, const Geometry& g, const ReducePlan& plan,
                              int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
-  if (!t.cooperative || !plan.columns || plan.splits < 2) return false;
+  if (!t.cooperative || !t.column_steps || !plan.columns || plan.splits < 2) return false;
   using State = typename Red::State;
   bool launched = false;
   const int width = column_width(g, a, b, out);
@@ -1833,7 +1835,7 @@ void forward_training(const ForwardTrainingParamsOf<T>& p, float* workspace, con
   const StatsReduction<T> stats{p, coefficients, finish_in_reduction};
   const NormalizeOp<T> normalize_op{p.save_mean, coefficients.a, coefficients.b, p.residual, p.relu};
   const bool count_read_by_blocks = p.cumulative_average && p.running_mean != nullptr;
-  if (one_launch(plan) && !count_read_by_blocks) {
+  if (one_launch(plan, tuning) && !count_read_by_blocks) {
     fused_step(stats, normalize_op, p.x, nullptr, p.y, g, plan, p.num_batches_tracked, tuning, stream);
     return;
   }
@@ -1876,7 +1878,7 @@ void backward(const BackwardParamsOf<T>& p, float* workspace, const LaunchTuning
   const InputGradTrainingOp<T> gradient_op{
       p.mean, coefficients.a, coefficients.b, coefficients.c, p.relu_output, p.grad_residual};
   if (p.training && p.dx != nullptr && g.per_channel() > 0) {
-    if (one_launch(plan)) {
+    if (one_launch(plan, tuning)) {
       fused_step(sums, gradient_op, p.dy, p.x, p.dx, g, plan, nullptr, tuning, stream);
       return;
     }

@@ -12,8 +12,8 @@ namespace normrt::bn::NORMRT_KERNEL_NS {
 
 // How launches are sized. sm_count comes from the device; the other fields exist for tests, which use them to
 // force several blocks per channel and the 64-bit index path on small shapes, and for bench_batchnorm, which
-// measures the training passes in flat order beside the library's L2-reuse order, and the column layout's
-// elementwise passes flat beside by columns.
+// measures the training passes in flat order beside the library's L2-reuse order, the column layout's elementwise
+// passes flat beside by columns, and the training steps' launches beside the designs they replaced.
 struct LaunchTuning {
   int sm_count = 1;
   int64_t min_split_elements = 16384;  // a channel is split over more blocks only in pieces at least this large
@@ -21,6 +21,8 @@ struct LaunchTuning {
   bool l2_reuse_order = true;      // training elementwise passes on the reduction's partition (see batchnorm.cu)
   bool cooperative = true;         // split channels as one cooperative launch where the device allows it
   bool column_elementwise = true;  // S == 1: elementwise passes by columns where the units allow (else flat)
+  bool column_steps = true;        // S == 1: training steps as column_step_kernel launches (else reduce, finalize,
+                                   // elementwise)
   int column_blocks_per_sm = 4;    // S == 1: the column reduction splits rows until its blocks fill this many per SM
 };
 

@@ -156,7 +156,8 @@ TEST(BnKernelsLaunches, CooperativeStepWithoutSharedCacheWhenOccupancyDisagrees)
 
 // In the column layout (channels-last, (N, C)) a training step whose rows are split over blocks is one cooperative
 // launch forward and one backward where two or more splits can be resident, else reduce + finalize + elementwise;
-// both agree with the reference, and the cooperative step gives the same bits in every resume order.
+// both agree with the reference, and the cooperative step gives the same bits in every resume order, and the three
+// launches' bits over the same splits.
 TEST(BnKernelsLaunches, ColumnStepIsOneCooperativeLaunch) {
   const Geometry g{3001, 12, 1};
   const auto x = random_floats(static_cast<std::size_t>(g.numel()), 31, 2.0f, 3.0f);
@@ -202,6 +203,8 @@ TEST(BnKernelsLaunches, ColumnStepIsOneCooperativeLaunch) {
   EXPECT_EQ(std::memcmp(cooperative.data(), reversed.data(), cooperative.size() * sizeof(float)), 0);
   const auto three = run(2, false, launches);
   EXPECT_EQ(launches, std::make_pair(uint64_t{3}, uint64_t{3}));
+  // 8 row splits either way (2 SMs x 4 resident blocks): the same partial states and merges, so the same bits.
+  EXPECT_EQ(std::memcmp(cooperative.data(), three.data(), cooperative.size() * sizeof(float)), 0);
   simt::set_cooperative_blocks_per_sm(1);  // one resident block on one SM: no cooperative step
   run(1, true, launches);
   simt::set_cooperative_blocks_per_sm(4);
@@ -220,7 +223,8 @@ TEST(BnKernelsLaunches, ColumnStepIsOneCooperativeLaunch) {
 }
 
 // In the column layout with one split of the rows (few rows: an MLP's (batch, features)), a training step is one
-// launch forward and one backward, each block finishing its own columns; momentum=None keeps two launches forward
+// launch forward and one backward, each block finishing its own columns, with the bits of the reduction and
+// elementwise launches it replaced (LaunchTuning::column_steps = false); momentum=None keeps two launches forward
 // (every block reads the batch count that the step increments).
 TEST(BnKernelsLaunches, ColumnStepWithOneSplitIsOneLaunch) {
   const Geometry g{100, 40, 1};
@@ -230,10 +234,12 @@ TEST(BnKernelsLaunches, ColumnStepWithOneSplitIsOneLaunch) {
   const auto st = normrt::testing::ref_stats(rg, to_double(x));
   const auto y_ref = normrt::testing::ref_normalize(rg, to_double(x), st.mean, st.var_biased, 1e-5, {}, {});
   const auto ref = normrt::testing::ref_backward(rg, to_double(x), to_double(dy), {}, true, {}, {}, 1e-5);
-  for (const bool cumulative : {false, true}) {
-    SCOPED_TRACE(cumulative);
+  std::vector<float> step_outputs;
+  for (const auto& [cumulative, column_steps] : {std::pair{false, true}, std::pair{true, true}, std::pair{false, false}}) {
+    SCOPED_TRACE(std::to_string(cumulative) + " " + std::to_string(column_steps));
     LaunchTuning tuning;
     tuning.sm_count = 4;
+    tuning.column_steps = column_steps;
     std::vector<float> out(x.size() + 2 * g.C), dx(x.size()), workspace(workspace_floats(g, tuning));
     std::vector<float> rm(g.C, 0.0f), rv(g.C, 1.0f);
     int64_t batches = 3;
@@ -245,7 +251,7 @@ TEST(BnKernelsLaunches, ColumnStepWithOneSplitIsOneLaunch) {
     p.momentum = 0.25;  // None (cumulative): 1 / 4 after the increment, the same weight
     uint64_t before = simt::launch_count();
     forward_training(p, workspace.data(), tuning, nullptr);
-    EXPECT_EQ(simt::launch_count() - before, cumulative ? 2u : 1u);
+    EXPECT_EQ(simt::launch_count() - before, cumulative || !column_steps ? 2u : 1u);
     EXPECT_EQ(batches, 4);
     EXPECT_TRUE(all_close(std::vector<float>(out.begin(), out.begin() + x.size()), y_ref, 1e-5, 1e-5));
     std::vector<double> rm_ref;
@@ -260,8 +266,13 @@ TEST(BnKernelsLaunches, ColumnStepWithOneSplitIsOneLaunch) {
     b.dx = dx.data();
     before = simt::launch_count();
     backward(b, workspace.data(), tuning, nullptr);
-    EXPECT_EQ(simt::launch_count() - before, 1u);
+    EXPECT_EQ(simt::launch_count() - before, column_steps ? 1u : 2u);
     EXPECT_TRUE(all_close(dx, ref.dx, 1e-4, 1e-5));
+    // The reduction merges rows as the step does: the two launches it replaced give the same bits.
+    out.insert(out.end(), dx.begin(), dx.end());
+    if (cumulative) continue;
+    if (column_steps) step_outputs = out;
+    else EXPECT_EQ(std::memcmp(out.data(), step_outputs.data(), out.size() * sizeof(float)), 0);
   }
 }
 
