@@ -598,6 +598,27 @@ __device__ Index merged_column(unsigned tid) {
   return (static_cast<Index>(blockIdx.x) * blockDim.x + tid % blockDim.x) * kW + tid / blockDim.x;
 }
 
+// Rows a column thread loads before using them (a group): fewer for units of several columns, whose values take kW
+// times the registers.
+__host__ __device__ constexpr int column_group_rows(int unit_width) { return unit_width > 1 ? 2 : kUnroll; }
+
+// A group of kRows rows of a thread's kW columns (va/vb: row-major, kW values per row) into its column states: the
+// arithmetic both column kernels share, so that a column's state has the same bits in both.
+template <typename Red, int kW, int kRows>
+__device__ void add_column_group(typename Red::State (&state)[kW], const float* va, const float* vb,
+                                 const float (&k)[kW]) {
+#pragma unroll
+  for (int w = 0; w < kW; ++w) {
+    float column_a[kRows], column_b[kRows];
+#pragma unroll
+    for (int j = 0; j < kRows; ++j) {
+      column_a[j] = va[j * kW + w];
+      column_b[j] = vb[j * kW + w];
+    }
+    Red::add_group(state[w], column_a, column_b, k[w]);
+  }
+}
+
 // Units of several columns take kW times the registers. Units of eight ask ptxas for one block per SM, which lets it
 // use what they need (64-77 registers on sm_90, 3 blocks); its default spilled 8 bytes at 64 registers on sm_80 and
 // sm_100 with 64-bit indices. The others keep its default (0: no minimum in the PTX).
@@ -608,9 +629,7 @@ __global__ void __launch_bounds__(kColumnThreads, column_min_blocks(kUnitWidth))
                          typename Red::State* partial, Index rows, Index columns, Index splits) {
   using State = typename Red::State;
   using U = UnitsOf<Index, kUnitWidth, typename Red::Element>;
-  constexpr int kW = U::kWidth;
-  // Rows loaded before use: fewer for units of several columns, whose values take kW times the registers.
-  constexpr int kRows = kW > 1 ? 2 : kUnroll;
+  constexpr int kW = U::kWidth, kRows = column_group_rows(kW);
   NORMRT_DYNAMIC_SHARED(State, shared);
   const Index group = blockIdx.x * blockDim.x + threadIdx.x, split = blockIdx.y;
   const Index first_column = group * kW, units_per_row = columns / kW;
@@ -633,16 +652,7 @@ __global__ void __launch_bounds__(kColumnThreads, column_min_blocks(kUnitWidth))
         red.mask(unit * kW, va + j * kW, kW);
         if constexpr (Red::kTwoInputs) U::load(b, unit, vb + j * kW);
       }
-#pragma unroll
-      for (int w = 0; w < kW; ++w) {
-        float column_a[kRows], column_b[kRows];
-#pragma unroll
-        for (int j = 0; j < kRows; ++j) {
-          column_a[j] = va[j * kW + w];
-          column_b[j] = vb[j * kW + w];
-        }
-        Red::add_group(state[w], column_a, column_b, k[w]);
-      }
+      add_column_group<Red, kW, kRows>(state, va, vb, k);
     }
     for (; r < hi; r += step) {
       float va[kW], vb[kW] = {};
@@ -1056,7 +1066,6 @@ __global__ void __launch_bounds__(kReduceThreads, 2)
 // before the first barrier, its increment after the second (the one-split launch is not used for momentum=None, as
 // its blocks do not wait for each other); outputs must not alias inputs. Dynamic shared memory: the merge tree's
 // states, then the cache; no static shared memory, as the emulator requires of kernels that sync the grid.
-__host__ __device__ constexpr int column_group_rows(int unit_width) { return unit_width > 1 ? 2 : kUnroll; }
 __host__ __device__ constexpr int column_register_groups(int unit_width, bool two_inputs) {
   return 32 / (column_group_rows(unit_width) * unit_width * (two_inputs ? 2 : 1));
 }
@@ -1091,8 +1100,8 @@ __global__ void __launch_bounds__(kColumnThreads, 2)
       register_groups + (full_groups - register_groups < shared_groups ? full_groups - register_groups : shared_groups);
   const auto unit_of = [&](Index i) { return (first_row + i * step) * units_per_row + group; };
   const auto slot = [&](int input, Index g, int j, int piece) {
-    return cache + ((((input * shared_groups + (g - register_groups)) * kRows + j) * kPieces + piece) * threads + tid) *
-                       kPiece;
+    return cache +
+           ((((input * shared_groups + (g - register_groups)) * kRows + j) * kPieces + piece) * threads + tid) * kPiece;
   };
   const auto load_row = [&](Index i, float* va, float* vb) {
     const Index unit = unit_of(i);
@@ -1106,31 +1115,19 @@ __global__ void __launch_bounds__(kColumnThreads, 2)
     float k[kW];
 #pragma unroll
     for (int w = 0; w < kW; ++w) k[w] = channel_constant(red, a, first_column + w, first_column + w);
-    const auto add_group = [&](const float* va, const float* vb) {
-#pragma unroll
-      for (int w = 0; w < kW; ++w) {
-        float column_a[kRows], column_b[kRows];
-#pragma unroll
-        for (int j = 0; j < kRows; ++j) {
-          column_a[j] = va[j * kW + w];
-          column_b[j] = vb[j * kW + w];
-        }
-        Red::add_group(state[w], column_a, column_b, k[w]);
-      }
-    };
 #pragma unroll
     for (int g = 0; g < kRegisterGroups; ++g) {
       if (g < register_groups) {
 #pragma unroll
         for (int j = 0; j < kRows; ++j) load_row(g * kRows + j, ra[g] + j * kW, rb[g] + j * kW);
-        add_group(ra[g], rb[g]);
+        add_column_group<Red, kW, kRows>(state, ra[g], rb[g], k);
       }
     }
     for (Index g = register_groups; g < full_groups; ++g) {
       float va[kValues], vb[kValues] = {};
 #pragma unroll
       for (int j = 0; j < kRows; ++j) load_row(g * kRows + j, va + j * kW, vb + j * kW);
-      add_group(va, vb);
+      add_column_group<Red, kW, kRows>(state, va, vb, k);
       if constexpr (kCooperative) {
         if (g < cached_groups) {
 #pragma unroll
@@ -1695,9 +1692,9 @@ bool cooperative_step(const Red& red, const typename Red::Element* a, const type
 // registers allow.
 template <typename Red, typename Op>
 bool column_cooperative_step(const Red& red, const Op& op, const typename Red::Element* a,
-                             const typename Red::Element* b, typename Red::Element* out,
-                             typename Red::State* partial, const Geometry& g, const ReducePlan& plan,
-                             int64_t* count_batch, const LaunchTuning& t, cudaStream_t stream) {
+                             const typename Red::Element* b, typename Red::Element* out, typename Red::State* partial,
+                             const Geometry& g, const ReducePlan& plan, int64_t* count_batch, const LaunchTuning& t,
+                             cudaStream_t stream) {
   if (!t.cooperative || !t.column_steps || !plan.columns || plan.splits < 2) return false;
   using State = typename Red::State;
   bool launched = false;
@@ -1710,13 +1707,12 @@ bool column_cooperative_step(const Red& red, const Op& op, const typename Red::E
     const int64_t blocks_x = ceil_div(g.C / kW, block.x);
     const std::size_t base = column_tree_bytes<State>(block.x, kW);
     const int per_sm = NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kColumnThreads, base);
-    const int64_t splits =
-        std::min<int64_t>(plan.splits, static_cast<int64_t>(per_sm) * t.sm_count / blocks_x);
+    const int64_t splits = std::min<int64_t>(plan.splits, static_cast<int64_t>(per_sm) * t.sm_count / blocks_x);
     if (splits < 2) return;
     const int64_t rows_per_thread = ceil_div(ceil_div(g.N, splits), block.y);
     const int64_t full_groups = rows_per_thread / column_group_rows(kW);
-    const int64_t group_bytes = static_cast<int64_t>(kColumnThreads) * column_group_rows(kW) * kW *
-                                sizeof(float) * (Red::kTwoInputs ? 2 : 1);
+    const int64_t group_bytes =
+        static_cast<int64_t>(kColumnThreads) * column_group_rows(kW) * kW * sizeof(float) * (Red::kTwoInputs ? 2 : 1);
     const SharedMemoryLimits limits = NORMRT_SHARED_MEMORY_LIMITS();
     const std::size_t per_block = std::min(limits.per_block, limits.per_sm / per_sm - limits.reserved_per_block);
     const int64_t budget = static_cast<int64_t>(per_block) - static_cast<int64_t>(base);

@@ -235,7 +235,8 @@ TEST(BnKernelsLaunches, ColumnStepWithOneSplitIsOneLaunch) {
   const auto y_ref = normrt::testing::ref_normalize(rg, to_double(x), st.mean, st.var_biased, 1e-5, {}, {});
   const auto ref = normrt::testing::ref_backward(rg, to_double(x), to_double(dy), {}, true, {}, {}, 1e-5);
   std::vector<float> step_outputs;
-  for (const auto& [cumulative, column_steps] : {std::pair{false, true}, std::pair{true, true}, std::pair{false, false}}) {
+  for (const auto& [cumulative, column_steps] :
+       {std::pair{false, true}, std::pair{true, true}, std::pair{false, false}}) {
     SCOPED_TRACE(std::to_string(cumulative) + " " + std::to_string(column_steps));
     LaunchTuning tuning;
     tuning.sm_count = 4;
