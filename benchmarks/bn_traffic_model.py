@@ -20,7 +20,7 @@ Assumptions (H100 SXM and H200: 132 SMs, 50 MB of L2 each):
   rest is re-read top-down after the grid barrier and hits L2 with h = min(1, L2 / streamed bytes).
 * Split rows in the column layout ((N, C) input, channels-last as (N*H*W, C)), one cooperative launch
   (column_step_kernel): blocks of 256 threads, at most 8 units of four floats across (32 columns), so the grid
-  is ceil(C / 32) x min(splits, resident / that) blocks (ptxas on sm_90: 78-100 registers for the float
+  is ceil(C / 32) x min(splits, resident / that) blocks (ptxas on sm_90: 67-100 registers for the float
   instantiations, 2 blocks per SM). Each block holds on chip 32 floats per thread in registers plus the whole groups
   of two rows (8 KB of input forward, 16 KB backward per group) that its share of shared memory holds after the merge
   tree's states; the rest is re-read after the grid barriers, last read first, and hits L2 as above. With one split
