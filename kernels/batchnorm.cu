@@ -1639,6 +1639,24 @@ bool one_launch(const ReducePlan& plan, const LaunchTuning& t) {
   return plan.splits == 1 && (!plan.columns || t.column_steps);
 }
 
+// The cache units (unit_bytes each, at most `wanted`) that a cooperative kernel's blocks of `threads` get in dynamic
+// shared memory beyond `base` bytes: what the SM has left at the per_sm resident blocks its registers allow (so
+// caching costs no residency), none if the occupancy calculator then disagrees. Opts the kernel in to the shared
+// memory it may use.
+template <typename Kernel>
+int64_t cooperative_cache_units(Kernel kernel, int threads, std::size_t base, int per_sm, int64_t wanted,
+                                int64_t unit_bytes) {
+  (void)kernel;  // unused by the emulator's macros
+  const SharedMemoryLimits limits = NORMRT_SHARED_MEMORY_LIMITS();
+  const std::size_t per_block = std::min(limits.per_block, limits.per_sm / per_sm - limits.reserved_per_block);
+  const int64_t budget = static_cast<int64_t>(per_block) - static_cast<int64_t>(base);
+  const int64_t units = std::clamp<int64_t>(wanted, 0, std::max<int64_t>(budget, 0) / unit_bytes);
+  if (units == 0) return 0;
+  NORMRT_ALLOW_SHARED(kernel, limits);
+  const std::size_t shared = base + static_cast<std::size_t>(units * unit_bytes);
+  return NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, threads, shared) < per_sm ? 0 : units;
+}
+
 // A training step with split channels (S > 1) as one channel_cooperative_kernel launch, on as many of the plan's
 // splits as can be resident at once; false (nothing launched) when fewer than two blocks per channel can be. The
 // shared memory each block gets for cached chunks is what the SM has left at the occupancy its registers allow, so
@@ -1665,19 +1683,9 @@ bool cooperative_step(const Red& red, const typename Red::Element* a, const type
     const int64_t chunk_units = kUnroll * kReduceThreads;
     const int64_t range_chunks = static_cast<int64_t>(layout.units) / resident_plan.splits / chunk_units;
     const int64_t chunk_bytes = chunk_units * Cache::U::kWidth * sizeof(float) * (Red::kTwoInputs ? 2 : 1);
-    const SharedMemoryLimits limits = NORMRT_SHARED_MEMORY_LIMITS();
-    const std::size_t per_block = std::min(limits.per_block, limits.per_sm / per_sm - limits.reserved_per_block);
-    const int64_t budget = static_cast<int64_t>(per_block) - static_cast<int64_t>(base);
-    int64_t shared_chunks =
-        std::clamp<int64_t>(range_chunks - Cache::kRegisterChunks, 0, std::max<int64_t>(budget, 0) / chunk_bytes);
-    std::size_t shared = base + static_cast<std::size_t>(shared_chunks * chunk_bytes);
-    if (shared_chunks > 0) {
-      NORMRT_ALLOW_SHARED(kernel, limits);
-      if (NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kReduceThreads, shared) < per_sm) {
-        shared_chunks = 0;
-        shared = base;
-      }
-    }
+    const int64_t shared_chunks = cooperative_cache_units(kernel, kReduceThreads, base, per_sm,
+                                                          range_chunks - Cache::kRegisterChunks, chunk_bytes);
+    const std::size_t shared = base + static_cast<std::size_t>(shared_chunks * chunk_bytes);
     NORMRT_LAUNCH_COOPERATIVE(kernel, channel_grid(g, resident_plan), dim3(kReduceThreads), shared, stream, red, a, b,
                               out, partial, layout, count_batch, static_cast<Index>(shared_chunks));
     NORMRT_CHECK_LAUNCH();
@@ -1713,19 +1721,9 @@ bool column_cooperative_step(const Red& red, const Op& op, const typename Red::E
     const int64_t full_groups = rows_per_thread / column_group_rows(kW);
     const int64_t group_bytes =
         static_cast<int64_t>(kColumnThreads) * column_group_rows(kW) * kW * sizeof(float) * (Red::kTwoInputs ? 2 : 1);
-    const SharedMemoryLimits limits = NORMRT_SHARED_MEMORY_LIMITS();
-    const std::size_t per_block = std::min(limits.per_block, limits.per_sm / per_sm - limits.reserved_per_block);
-    const int64_t budget = static_cast<int64_t>(per_block) - static_cast<int64_t>(base);
-    int64_t shared_groups = std::clamp<int64_t>(full_groups - column_register_groups(kW, Red::kTwoInputs), 0,
-                                                std::max<int64_t>(budget, 0) / group_bytes);
-    std::size_t shared = base + static_cast<std::size_t>(shared_groups * group_bytes);
-    if (shared_groups > 0) {
-      NORMRT_ALLOW_SHARED(kernel, limits);
-      if (NORMRT_COOPERATIVE_BLOCKS_PER_SM(kernel, kColumnThreads, shared) < per_sm) {
-        shared_groups = 0;
-        shared = base;
-      }
-    }
+    const int64_t shared_groups = cooperative_cache_units(
+        kernel, kColumnThreads, base, per_sm, full_groups - column_register_groups(kW, Red::kTwoInputs), group_bytes);
+    const std::size_t shared = base + static_cast<std::size_t>(shared_groups * group_bytes);
     NORMRT_LAUNCH_COOPERATIVE(kernel, dim3(static_cast<unsigned>(blocks_x), static_cast<unsigned>(splits)), block,
                               shared, stream, red, op, a, b, out, partial, static_cast<Index>(g.N),
                               static_cast<Index>(g.C), static_cast<Index>(splits), static_cast<Index>(shared_groups),
