@@ -10,6 +10,9 @@ dtypes PyTorch gives them (float16 as '<f2', bfloat16 as its bits, '<u2').
  * float16: PyTorch 1.13 has no CPU float16 batch norm, so the case runs in float32 on the float16 values with the
    parameters as they are stored, and rounds each result to its tensor's dtype: the float16 semantics of PyTorch's
    CUDA kernels (statistics in float32, one rounding per output).
+ * A case marked float64 (random_cases.py --large) runs every dtype that way in float64, one rounding per output:
+   over tens of thousands of elements per channel, PyTorch's float32 sums (and its bfloat16 statistics) miss the
+   exact value by more than the runner's tolerance, which is made for float32 accumulation in normrt.
  * Fused cases are PyTorch's composition relu(bn(x) + z) in the input's dtype, its backward through autograd; grad
    of z is stored. Where an element of bn(x) + z lies so close to 0 that rounding could decide whether the ReLU
    passes it (a fused kernel rounds once, the composition twice), its z (or x) is moved away first: the gradients
@@ -121,7 +124,7 @@ def separate_from_zero(bn, x, z, fusion, compute, dtype):
 def run_case(case, seed):
     torch.manual_seed(seed)
     dtype, fmt, fusion = case["dtype"], case.get("format"), case.get("fusion", "none")
-    compute = F32 if dtype == F16 else dtype
+    compute = torch.float64 if case.get("float64") else F32 if dtype == F16 else dtype
     bn = bn_module(case)
     initial = {k: v.detach().clone() for k, v in bn.state_dict().items()}
     steps = []
@@ -131,9 +134,9 @@ def run_case(case, seed):
         dy = torch.randn(case["shape"]).to(dtype)
         bn.train(mode == "train")
         work = bn
-        if dtype == F16:  # a float32 twin whose parameters and buffers hold the float16 module's values
-            work = bn_module(case).float()
-            work.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in bn.state_dict().items()})
+        if compute != dtype:  # a twin in `compute` whose parameters and buffers hold the module's values
+            work = bn_module(case).to(compute)
+            work.load_state_dict({k: v.to(compute) if v.is_floating_point() else v for k, v in bn.state_dict().items()})
             work.train(mode == "train")
         if fusion in ("relu", "add_relu"):
             x, z = separate_from_zero(work, x, z, fusion, compute, dtype)
@@ -152,7 +155,7 @@ def run_case(case, seed):
             record["dbias"] = work.bias.grad.to(bn.bias.dtype)
             work.weight.grad = None
             work.bias.grad = None
-        if dtype == F16:  # the float16 module's buffers take the twin's updates, rounded
+        if work is not bn:  # the module's buffers take the twin's updates, rounded
             with torch.no_grad():
                 twin = dict(work.named_buffers())
                 for name, buffer in bn.named_buffers():
