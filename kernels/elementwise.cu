@@ -42,13 +42,14 @@ __global__ void convert_kernel(const From* in, To* out, int64_t n) {
 // 32x32 tiles through shared memory, a block of 32x8 threads per tile: each warp reads a tile row along the
 // matrix's columns and writes one along its rows, so both sides are coalesced (a thread per output element read with
 // a stride of `cols` bytes times the element size, one transaction per element); the tile's extra column keeps a
-// column's reads off a single shared-memory bank. Blocks stride over the tiles of every matrix.
-constexpr int kTile = 32, kTileRows = 8;
+// column's reads off a single shared-memory bank. Blocks stride over the tiles of every matrix. The tile is dynamic
+// shared memory, the emulator's per-block kind (tests/simt/simt.h).
+constexpr int kTile = 32, kTileRows = 8, kTileStride = kTile + 1;
 
 template <typename T>
 __global__ void transpose_batched_kernel(const T* in, T* out, int64_t rows, int64_t cols, int64_t row_tiles,
                                          int64_t col_tiles, int64_t tiles) {
-  __shared__ T tile[kTile][kTile + 1];
+  NORMRT_DYNAMIC_SHARED(T, tile);  // [kTile][kTileStride]
   const int x = static_cast<int>(threadIdx.x);
   for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
     const int64_t matrix = t / (row_tiles * col_tiles), within = t % (row_tiles * col_tiles);
@@ -56,10 +57,10 @@ __global__ void transpose_batched_kernel(const T* in, T* out, int64_t rows, int6
     const T* from = in + matrix * rows * cols;
     T* to = out + matrix * rows * cols;
     for (int i = static_cast<int>(threadIdx.y); i < kTile; i += kTileRows)
-      if (r0 + i < rows && c0 + x < cols) tile[i][x] = from[(r0 + i) * cols + c0 + x];
+      if (r0 + i < rows && c0 + x < cols) tile[i * kTileStride + x] = from[(r0 + i) * cols + c0 + x];
     __syncthreads();
     for (int i = static_cast<int>(threadIdx.y); i < kTile; i += kTileRows)
-      if (c0 + i < cols && r0 + x < rows) to[(c0 + i) * rows + r0 + x] = tile[x][i];
+      if (c0 + i < cols && r0 + x < rows) to[(c0 + i) * rows + r0 + x] = tile[x * kTileStride + i];
     __syncthreads();  // the tile is refilled for the block's next one
   }
 }
@@ -118,8 +119,8 @@ void transpose_batched(const T* in, T* out, int64_t batch, int64_t rows, int64_t
   const int64_t row_tiles = (rows + kTile - 1) / kTile, col_tiles = (cols + kTile - 1) / kTile;
   const int64_t tiles = batch * row_tiles * col_tiles;
   const int64_t grid = std::min<int64_t>(tiles, 32 * static_cast<int64_t>(std::max(sm_count, 1)));
-  NORMRT_LAUNCH(transpose_batched_kernel<T>, dim3(static_cast<unsigned>(grid)), dim3(kTile, kTileRows), 0, stream, in,
-                out, rows, cols, row_tiles, col_tiles, tiles);
+  NORMRT_LAUNCH(transpose_batched_kernel<T>, dim3(static_cast<unsigned>(grid)), dim3(kTile, kTileRows),
+                kTile * kTileStride * sizeof(T), stream, in, out, rows, cols, row_tiles, col_tiles, tiles);
   NORMRT_CHECK_LAUNCH();
 }
 

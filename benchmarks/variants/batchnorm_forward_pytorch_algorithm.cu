@@ -40,7 +40,7 @@ __device__ Welford<float> warp_merge(Welford<float> s) {
 }
 
 __global__ void __launch_bounds__(kMaxBlock) collect_statistics_kernel(ForwardTrainingParams p, float* var) {
-  __shared__ Welford<float> warps[kMaxBlock / 32];
+  NORMRT_DYNAMIC_SHARED(Welford<float>, warps);  // [kMaxBlock / 32] (dynamic: the emulator's per-block kind)
   const uint64_t c = blockIdx.x, C = static_cast<uint64_t>(p.geometry.C), S = static_cast<uint64_t>(p.geometry.S);
   Welford<float> s;
   for (uint64_t n = threadIdx.y; n < static_cast<uint64_t>(p.geometry.N); n += blockDim.y)
@@ -91,8 +91,8 @@ bool pytorch_algorithm_supported(const Geometry& g) { return g.S > 1 && g.per_ch
 void forward_training_pytorch_algorithm(const ForwardTrainingParams& p, float* workspace, cudaStream_t stream) {
   const Geometry& g = p.geometry;
   const unsigned tx = threads_for(g.S);
-  NORMRT_LAUNCH(collect_statistics_kernel, dim3(static_cast<unsigned>(g.C)), dim3(tx, kMaxBlock / tx), 0, stream, p,
-                workspace);
+  NORMRT_LAUNCH(collect_statistics_kernel, dim3(static_cast<unsigned>(g.C)), dim3(tx, kMaxBlock / tx),
+                kMaxBlock / 32 * sizeof(Welford<float>), stream, p, workspace);
   NORMRT_CHECK_LAUNCH();
   NORMRT_LAUNCH(update_running_kernel, dim3(1), dim3(kUpdateThreads), 0, stream, p,
                 static_cast<const float*>(workspace));

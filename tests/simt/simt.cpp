@@ -12,6 +12,17 @@
 #include <sanitizer/common_interface_defs.h>
 #define SIMT_ASAN 1
 #endif
+// SIMT_TSAN: the ThreadSanitizer build, which compiles this file uninstrumented (the scheduler's bookkeeping is not
+// the kernels' memory). Every thread of a launch is a ThreadSanitizer fiber; fibers switch without synchronising, so
+// the kernels' accesses to shared and global memory are checked for data races, and the only happens-before edges
+// are the ones CUDA gives: the launch (the host's work before it, the kernel's before the host goes on),
+// __syncthreads (the block), warp collectives (the lanes of the mask) and grid syncs (the grid). Blocks of a launch
+// are unordered, so races between blocks are reported too.
+#ifdef SIMT_TSAN
+#include <sanitizer/tsan_interface.h>
+
+#include <map>
+#endif
 
 namespace simt {
 
@@ -22,9 +33,24 @@ constexpr int kWarp = 32;
 
 enum class Status { Runnable, AtBarrier, AtWarp, AtGridSync, Done };
 
+// A thread's stack (and ThreadSanitizer fiber), kept for later launches: the k-th thread of every launch runs on the
+// k-th of them (ThreadSanitizer slows down with every fiber it has ever seen, and zeroes a new stack's shadow).
+struct FiberResources {
+  std::unique_ptr<char[]> stack{new char[kStackBytes]};
+#ifdef SIMT_TSAN
+  void* tsan = __tsan_create_fiber(0);
+#endif
+};
+std::vector<std::unique_ptr<FiberResources>> g_fiber_pool;
+
+FiberResources* fiber_resources(std::size_t k) {
+  while (g_fiber_pool.size() <= k) g_fiber_pool.push_back(std::make_unique<FiberResources>());
+  return g_fiber_pool[k].get();
+}
+
 struct Fiber {
   ucontext_t context;
-  std::unique_ptr<char[]> stack;
+  FiberResources* resources = nullptr;
   uint3 thread_idx{};
   Status status = Status::Runnable;
   const char* file = nullptr;  // call site of the rendezvous the fiber waits at
@@ -44,6 +70,12 @@ struct Block {
   uint3 idx{};
   std::vector<Fiber> fibers;
   std::vector<unsigned char> shared;
+#ifdef SIMT_TSAN
+  bool started = false;
+  char start_token = 0;                  // released by the scheduler as the block starts
+  char barrier_token = 0;                // __syncthreads
+  std::map<uint64_t, char> warp_tokens;  // a warp collective's, by warp and mask
+#endif
 };
 
 // A launch: one Block reused for every block in turn, or (cooperative) every block at once.
@@ -56,6 +88,12 @@ struct Grid {
   ucontext_t scheduler;
   Fiber* current = nullptr;
   std::string error;
+#ifdef SIMT_TSAN
+  void* scheduler_fiber = __tsan_get_current_fiber();
+  char grid_sync_token = 0;
+  char exit_token = 0;  // released by every thread as it exits, acquired by the host after the launch
+  std::vector<std::vector<unsigned char>> retired_shared;  // earlier blocks' shared memory (start_block)
+#endif
 #ifdef SIMT_ASAN
   void* fake_stack = nullptr;
   const void* scheduler_stack = nullptr;
@@ -84,6 +122,27 @@ int linear_id(const Grid& g, const Fiber& f) {
   return static_cast<int>(f.thread_idx.x + g.block_dim.x * (f.thread_idx.y + g.block_dim.y * f.thread_idx.z));
 }
 
+#ifdef SIMT_TSAN
+// Runs `action` (a release or an acquire) as fiber f, from the scheduler's stack: ThreadSanitizer's current fiber is
+// only its bookkeeping.
+template <typename Action>
+void as_fiber(Grid& g, Fiber& f, Action action) {
+  __tsan_switch_to_fiber(f.resources->tsan, __tsan_switch_to_fiber_no_sync);
+  action();
+  __tsan_switch_to_fiber(g.scheduler_fiber, __tsan_switch_to_fiber_no_sync);
+}
+
+// The happens-before edges of a completed rendezvous, made before any of its threads runs on: each releases into
+// `token` what it did before arriving, then each acquires all of it. for_each(fn) calls fn on every participant.
+// Releases accumulate, so a token is only ever shared by the same participants: the block's threads, the grid's, the
+// lanes of one mask in one warp.
+template <typename ForEach>
+void synchronise(Grid& g, char* token, ForEach for_each) {
+  for_each([&](Fiber& f) { as_fiber(g, f, [&] { __tsan_release(token); }); });
+  for_each([&](Fiber& f) { as_fiber(g, f, [&] { __tsan_acquire(token); }); });
+}
+#endif
+
 #ifdef SIMT_ASAN
 // AddressSanitizer must be told about every stack switch.
 void entered_fiber(Grid& g, Fiber& f) {
@@ -98,6 +157,9 @@ void yield_to_scheduler() {
 #ifdef SIMT_ASAN
   __sanitizer_start_switch_fiber(&self->fake_stack, g.scheduler_stack, g.scheduler_stack_size);
 #endif
+#ifdef SIMT_TSAN
+  __tsan_switch_to_fiber(g.scheduler_fiber, __tsan_switch_to_fiber_no_sync);
+#endif
   swapcontext(&self->context, &g.scheduler);
 #ifdef SIMT_ASAN
   entered_fiber(g, *self);
@@ -109,10 +171,17 @@ void fiber_entry() {
 #ifdef SIMT_ASAN
   entered_fiber(g, *g.current);
 #endif
+#ifdef SIMT_TSAN
+  __tsan_acquire(&g.block->start_token);
+#endif
   (*g.body)();
   g.current->status = Status::Done;
 #ifdef SIMT_ASAN
   __sanitizer_start_switch_fiber(nullptr, g.scheduler_stack, g.scheduler_stack_size);
+#endif
+#ifdef SIMT_TSAN
+  __tsan_release(&g.exit_token);
+  __tsan_switch_to_fiber(g.scheduler_fiber, __tsan_switch_to_fiber_no_sync);
 #endif
   setcontext(&g.scheduler);
 }
@@ -125,7 +194,10 @@ void fail(const std::string& message) {
 void resume(Grid& g, Fiber& f) {
   g.current = &f;
 #ifdef SIMT_ASAN
-  __sanitizer_start_switch_fiber(&g.fake_stack, f.stack.get(), kStackBytes);
+  __sanitizer_start_switch_fiber(&g.fake_stack, f.resources->stack.get(), kStackBytes);
+#endif
+#ifdef SIMT_TSAN
+  __tsan_switch_to_fiber(f.resources->tsan, __tsan_switch_to_fiber_no_sync);
 #endif
   swapcontext(&g.scheduler, &f.context);
 #ifdef SIMT_ASAN
@@ -191,8 +263,14 @@ bool release_warps(Grid& g, Block& b) {
         }
         f.result = f.op == WarpOp::Ballot ? ballot : b.fibers[base + src].payload;
       }
-      for (int l = 0; l < kWarp; ++l)
-        if (mask & (1u << l)) b.fibers[base + l].status = Status::Runnable;
+      const auto for_each_lane = [&](auto fn) {
+        for (int l = 0; l < kWarp; ++l)
+          if (mask & (1u << l)) fn(b.fibers[base + l]);
+      };
+#ifdef SIMT_TSAN
+      synchronise(g, &b.warp_tokens[(static_cast<uint64_t>(base) << 32) | mask], for_each_lane);
+#endif
+      for_each_lane([](Fiber& f) { f.status = Status::Runnable; });
       released = true;
     }
   }
@@ -222,6 +300,11 @@ bool release_barrier(Grid& g, Block& b) {
     fail("__syncthreads at " + site(first->file, first->line) + " reached after other threads of the block exited");
     return false;
   }
+#ifdef SIMT_TSAN
+  synchronise(g, &b.barrier_token, [&](auto fn) {
+    for (Fiber& f : b.fibers) fn(f);
+  });
+#endif
   for (Fiber& f : b.fibers) f.status = Status::Runnable;
   return true;
 }
@@ -229,6 +312,15 @@ bool release_barrier(Grid& g, Block& b) {
 // Fresh fibers at the kernel's entry, and the block's dynamic shared memory filled with 0xFF.
 void start_block(Grid& g, Block& b, uint3 idx) {
   b.idx = idx;
+#ifdef SIMT_TSAN
+  // New memory for each block of a plain launch (which reuses one Block): the previous block's accesses were to its
+  // own shared memory, which stays allocated until the launch ends (freeing it here would race with them).
+  if (b.started) {
+    std::vector<unsigned char> fresh(b.shared.size());
+    g.retired_shared.push_back(std::move(b.shared));
+    b.shared = std::move(fresh);
+  }
+#endif
   if (!b.shared.empty()) std::memset(b.shared.data(), 0xFF, b.shared.size());
   const int threads = static_cast<int>(b.fibers.size());
   for (int t = 0; t < threads; ++t) {
@@ -237,11 +329,15 @@ void start_block(Grid& g, Block& b, uint3 idx) {
                               t / (g.block_dim.x * g.block_dim.y));
     f.status = Status::Runnable;
     getcontext(&f.context);
-    f.context.uc_stack.ss_sp = f.stack.get();
+    f.context.uc_stack.ss_sp = f.resources->stack.get();
     f.context.uc_stack.ss_size = kStackBytes;
     f.context.uc_link = nullptr;
     makecontext(&f.context, fiber_entry, 0);
   }
+#ifdef SIMT_TSAN
+  b.started = true;
+  __tsan_release(&b.start_token);
+#endif
 }
 
 const char* waiting_at(Status status) {
@@ -307,6 +403,12 @@ bool release_grid_sync(Grid& g) {
     fail("grid sync at " + site(first->file, first->line) + " reached after other threads of the grid exited");
     return false;
   }
+#ifdef SIMT_TSAN
+  synchronise(g, &g.grid_sync_token, [&](auto fn) {
+    for (Block& b : g.blocks)
+      for (Fiber& f : b.fibers) fn(f);
+  });
+#endif
   for (Block& b : g.blocks)
     for (Fiber& f : b.fibers) f.status = Status::Runnable;
   return true;
@@ -436,10 +538,11 @@ void run_grid(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes, c
     for (unsigned y = 0; y < grid_dim.y; ++y)
       for (unsigned x = 0; x < grid_dim.x; ++x) indices.push_back(make_uint3(x, y, z));
   g.blocks.resize(cooperative ? indices.size() : 1);
+  std::size_t fibers = 0;
   for (Block& b : g.blocks) {
     b.shared.resize(dynamic_shared_bytes);
     b.fibers.resize(threads);
-    for (Fiber& f : b.fibers) f.stack.reset(new char[kStackBytes]);
+    for (Fiber& f : b.fibers) f.resources = fiber_resources(fibers++);
   }
   g_grid = &g;
   if (!cooperative) {
@@ -448,9 +551,8 @@ void run_grid(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes, c
       run_block(g, g.blocks[0]);
     }
   } else {
-    // Every block resident at once; between grid syncs the blocks run one after another, in the resume order, so a
-    // block that kept data across a grid sync in static __shared__ memory (shared by all blocks here) reads another
-    // block's values in one of the two orders: kernels that sync the grid keep block data in dynamic shared memory.
+    // Every block resident at once (each with its own shared memory); between grid syncs the blocks run one after
+    // another, in the resume order.
     for (std::size_t i = 0; i < indices.size(); ++i) start_block(g, g.blocks[i], indices[i]);
     do {
       for (std::size_t i = 0; i < g.blocks.size() && g.error.empty(); ++i)
@@ -458,6 +560,18 @@ void run_grid(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes, c
     } while (g.error.empty() && release_grid_sync(g));
   }
   g_grid = nullptr;
+#ifdef SIMT_TSAN
+  // Threads that an error left waiting never exit; the host goes on (and frees what they touched) all the same. Their
+  // fibers keep the call frames they never left (in reports): later launches get new ones.
+  for (Block& b : g.blocks)
+    for (Fiber& f : b.fibers)
+      if (f.status != Status::Done) {
+        as_fiber(g, f, [&] { __tsan_release(&g.exit_token); });
+        __tsan_destroy_fiber(f.resources->tsan);
+        f.resources->tsan = __tsan_create_fiber(0);
+      }
+  __tsan_acquire(&g.exit_token);
+#endif
   if (!g.error.empty()) throw Error(g.error);
 }
 

@@ -9,7 +9,10 @@
 // warp collectives whose mask omits the caller or whose lanes disagree on mask or call site, reads of lanes outside
 // the mask, and deadlocks. Dynamic shared memory is filled with 0xFF
 // before each block, so reads of unwritten shared memory show up as NaN; with the reverse resume order a missing
-// barrier shows up as wrong results. It cannot see memory-model or fence bugs or performance. Its arithmetic is the
+// barrier shows up as wrong results. Its ThreadSanitizer build (normrt_simt_tests_tsan, SIMT_TSAN in simt.cpp) makes
+// every thread a fiber of ThreadSanitizer's, ordered only by the launch, barriers, warp collectives and grid syncs:
+// it reports data races in shared and global memory (within a block, between blocks, across a grid sync) whatever
+// the resume order. It cannot see fence bugs or performance. Its arithmetic is the
 // device's, bit for bit: the library's kernels compile with -fmad=false and the emulator with -ffp-contract=off (every
 // multiply and add rounds as written on both), and the kernels call no CUDA math function whose bits differ from
 // the host's (float_math.cuh's e^x and ln; division and sqrt are correctly rounded on both).
@@ -22,7 +25,10 @@
 #define __global__
 #define __device__
 #define __host__
-#define __shared__ static
+// Static __shared__ arrays would be one array for every block of a launch here: kernels take shared memory through
+// NORMRT_DYNAMIC_SHARED, which the emulator gives each block (resident blocks of a cooperative launch included).
+#define __shared__ \
+  static_assert(false, "the SIMT emulator has no per-block static __shared__ memory: use NORMRT_DYNAMIC_SHARED");
 #define __forceinline__ inline
 #define __noinline__
 #define __launch_bounds__(...)
@@ -156,12 +162,9 @@ inline void __stcs(float4* p, float4 v) { *p = v; }
 inline void __stcs(unsigned short* p, unsigned short v) { *p = v; }
 inline void __stcs(ushort4* p, ushort4 v) { *p = v; }
 inline void __stcs(uint4* p, uint4 v) { *p = v; }
-// Blocks run one at a time, so a plain read-modify-write is atomic here.
-inline unsigned atomicAdd(unsigned* p, unsigned v) {
-  const unsigned old = *p;
-  *p = old + v;
-  return old;
-}
+// An atomic read-modify-write that orders as the kernels' __threadfence() around it does on the device (an
+// acquire and a release, which ThreadSanitizer's build of the emulator sees).
+inline unsigned atomicAdd(unsigned* p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL); }
 inline float __fdiv_rn(float a, float b) { return a / b; }
 inline float __frcp_rn(float a) { return 1.0f / a; }
 inline float __fsqrt_rn(float a) { return std::sqrt(a); }
