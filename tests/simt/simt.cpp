@@ -40,6 +40,15 @@ struct FiberResources {
 #ifdef SIMT_TSAN
   void* tsan = __tsan_create_fiber(0);
 #endif
+  // For a thread that an error left waiting: its stack keeps the frames it never left (AddressSanitizer's poisoned
+  // redzones among them), its fiber their call stack (in ThreadSanitizer's reports).
+  void renew() {
+    stack.reset(new char[kStackBytes]);
+#ifdef SIMT_TSAN
+    __tsan_destroy_fiber(tsan);
+    tsan = __tsan_create_fiber(0);
+#endif
+  }
 };
 std::vector<std::unique_ptr<FiberResources>> g_fiber_pool;
 
@@ -126,8 +135,8 @@ int linear_id(const Grid& g, const Fiber& f) {
 // Runs `action` (a release or an acquire) as fiber f, from the scheduler's stack: ThreadSanitizer's current fiber is
 // only its bookkeeping.
 template <typename Action>
-void as_fiber(Grid& g, Fiber& f, Action action) {
-  __tsan_switch_to_fiber(f.resources->tsan, __tsan_switch_to_fiber_no_sync);
+void as_fiber(Grid& g, const FiberResources& f, Action action) {
+  __tsan_switch_to_fiber(f.tsan, __tsan_switch_to_fiber_no_sync);
   action();
   __tsan_switch_to_fiber(g.scheduler_fiber, __tsan_switch_to_fiber_no_sync);
 }
@@ -138,8 +147,8 @@ void as_fiber(Grid& g, Fiber& f, Action action) {
 // lanes of one mask in one warp.
 template <typename ForEach>
 void synchronise(Grid& g, char* token, ForEach for_each) {
-  for_each([&](Fiber& f) { as_fiber(g, f, [&] { __tsan_release(token); }); });
-  for_each([&](Fiber& f) { as_fiber(g, f, [&] { __tsan_acquire(token); }); });
+  for_each([&](Fiber& f) { as_fiber(g, *f.resources, [&] { __tsan_release(token); }); });
+  for_each([&](Fiber& f) { as_fiber(g, *f.resources, [&] { __tsan_acquire(token); }); });
 }
 #endif
 
@@ -560,18 +569,17 @@ void run_grid(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes, c
     } while (g.error.empty() && release_grid_sync(g));
   }
   g_grid = nullptr;
-#ifdef SIMT_TSAN
-  // Threads that an error left waiting never exit; the host goes on (and frees what they touched) all the same. Their
-  // fibers keep the call frames they never left (in reports): later launches get new ones.
+  // Threads that an error left waiting never exit; the host goes on (and frees what they touched) all the same, and
+  // later launches run on new stacks.
+  std::vector<FiberResources*> abandoned;
   for (Block& b : g.blocks)
     for (Fiber& f : b.fibers)
-      if (f.status != Status::Done) {
-        as_fiber(g, f, [&] { __tsan_release(&g.exit_token); });
-        __tsan_destroy_fiber(f.resources->tsan);
-        f.resources->tsan = __tsan_create_fiber(0);
-      }
+      if (f.status != Status::Done) abandoned.push_back(f.resources);
+#ifdef SIMT_TSAN
+  for (FiberResources* r : abandoned) as_fiber(g, *r, [&] { __tsan_release(&g.exit_token); });
   __tsan_acquire(&g.exit_token);
 #endif
+  for (FiberResources* r : abandoned) r->renew();
   if (!g.error.empty()) throw Error(g.error);
 }
 
