@@ -17,7 +17,8 @@
 // the kernels' accesses to shared and global memory are checked for data races, and the only happens-before edges
 // are the ones CUDA gives: the launch (the host's work before it, the kernel's before the host goes on),
 // __syncthreads (the block), warp collectives (the lanes of the mask) and grid syncs (the grid). Blocks of a launch
-// are unordered, so races between blocks are reported too.
+// are unordered, so races between blocks are reported too (in a plain launch, between blocks on different fiber
+// sets: run_grid).
 #ifdef SIMT_TSAN
 #include <sanitizer/tsan_interface.h>
 
@@ -556,6 +557,11 @@ void run_grid(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes, c
   g_grid = &g;
   if (!cooperative) {
     for (std::size_t i = 0; i < indices.size() && g.error.empty(); ++i) {
+#ifdef SIMT_TSAN
+      // Consecutive blocks run as different fibers (four sets in turn): a fiber's accesses are ordered, so races
+      // between blocks on the same set go unseen.
+      for (unsigned t = 0; t < threads; ++t) g.blocks[0].fibers[t].resources = fiber_resources(i % 4 * threads + t);
+#endif
       start_block(g, g.blocks[0], indices[i]);
       run_block(g, g.blocks[0]);
     }

@@ -67,6 +67,13 @@ __global__ void grid_exchange_kernel(float* published, float* out) {
   out[blockIdx.x * blockDim.x + threadIdx.x] = sum * 100.0f + own[0];
 }
 
+// Block 1 writes what block 0 reads, in one launch without a grid sync: a race between blocks.
+__global__ void cross_block_kernel(float* data) {
+  if (threadIdx.x != 0) return;
+  if (blockIdx.x == 1) data[0] = 1.0f;
+  if (blockIdx.x == 0) data[1] = data[0];
+}
+
 __global__ void grid_sync_after_exit_kernel(float* out) {
   if (blockIdx.x == 1 && threadIdx.x == 0) return;
   NORMRT_GRID_SYNC();
@@ -130,6 +137,19 @@ TEST(SimtPlanted, MissingBarrierIsExposedInReverseOrder) {
   int wrong = 0;
   for (int t = 0; t < 64; ++t) wrong += out[t] != static_cast<float>((t + 1) % 64);
   EXPECT_GT(wrong, 0);
+}
+
+// A planted read of another block's write in the same launch. The blocks of a plain launch run in index order in
+// either resume order, so block 0 always reads the value from before the launch; the ThreadSanitizer build reports
+// the race (tests/CMakeLists.txt).
+TEST(SimtPlanted, ReadOfAnotherBlocksWriteIsSeenOnlyUnderThreadSanitizer) {
+  for (const auto order : {simt::ResumeOrder::Forward, simt::ResumeOrder::Reverse}) {
+    std::vector<float> data(2, 0.0f);
+    simt::set_resume_order(order);
+    NORMRT_LAUNCH(cross_block_kernel, dim3(2), dim3(32), 0, nullptr, data.data());
+    EXPECT_EQ(data[1], 0.0f);
+  }
+  simt::set_resume_order(simt::ResumeOrder::Forward);
 }
 
 // Launches a planted-bug kernel on one warp; the emulator must refuse it with a message containing `needle`.
