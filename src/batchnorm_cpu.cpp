@@ -624,7 +624,11 @@ void repeat_rows(const Geometry& g, std::vector<float>& table) {
 // less than the bandwidth cap of streaming ones (benchmarks/bench_cpu_memory on the 2-core build machine, 32 MB L3:
 // plain stores faster up to 24 MB per array, 8-25% slower from 32 MB per array on; A/B of bench_batchnorm there:
 // eval 32x64x56x56, 26 MB per array, 1.13x / 1.23x faster streaming, channels-last forward training 1.48x / 1.45x,
-// while eval 8x32x128x128, 17 MB per array, ran the same either way).
+// while eval 8x32x128x128, 17 MB per array, ran the same either way). Not lowered where a pass alone would gain: on
+// the 2-core Emerald Rapids Xeon streaming wins alone from 4 MB per array (bench_cpu_memory: 8 MB 240 / 313 us), but
+// the op reading the output then loses more, up to 48 MB per array (affine_*_then_read, 8 MB: 697 us streaming,
+// 608 plain); streaming from the L2s' size on ran eval 1.1-1.25x faster alone and the backward of BatchNorm + add +
+// ReLU in 16 bits, whose passed gradient the normalisation reads at once, 0.53-0.62x (session 49's results).
 constexpr int64_t kStreamFusedAbove = int64_t{20} << 20;
 constexpr int64_t kStreamPassAbove = int64_t{40} << 20;
 
