@@ -117,10 +117,23 @@ emu::Schedule schedule_from_environment() {
   return emu::Schedule::Synchronous;
 }
 
+// NORMRT_EMU_ORDER=reverse runs every kernel's threads, and the blocks of each launch, in reverse order (simt.h).
+simt::ResumeOrder order_from_environment() {
+  const char* value = std::getenv("NORMRT_EMU_ORDER");
+  const std::string name = value != nullptr ? value : "forward";
+  if (name == "reverse") return simt::ResumeOrder::Reverse;
+  if (name != "forward" && !name.empty()) {
+    std::fprintf(stderr, "NORMRT_EMU_ORDER must be forward or reverse, got '%s'\n", name.c_str());
+    std::abort();
+  }
+  return simt::ResumeOrder::Forward;
+}
+
 State& state() {
   static State* s = [] {
     auto* created = new State;  // never destroyed: storages may be freed during static destruction
     created->schedule = schedule_from_environment();
+    simt::set_resume_order(order_from_environment());
     auto legacy = std::make_shared<StreamState>();
     created->streams.push_back(legacy);
     for (cudaStream_t handle : {cudaStream_t{nullptr}, cudaStreamLegacy, cudaStreamPerThread})

@@ -556,6 +556,9 @@ void run_grid(dim3 grid_dim, dim3 block_dim, std::size_t dynamic_shared_bytes, c
   }
   g_grid = &g;
   if (!cooperative) {
+    // Blocks one after another, in the resume order: a kernel that takes another block's result from the same launch
+    // gets it in one order and not in the other.
+    if (g_order == ResumeOrder::Reverse) std::reverse(indices.begin(), indices.end());
     for (std::size_t i = 0; i < indices.size() && g.error.empty(); ++i) {
 #ifdef SIMT_TSAN
       // Consecutive blocks run as different fibers (four sets in turn): a fiber's accesses are ordered, so races

@@ -3,7 +3,8 @@
 //
 // Model: blocks run one after another (a cooperative launch keeps every block resident and runs them one after
 // another between grid-wide barriers); the threads of a block are cooperative fibers resumed by a deterministic
-// scheduler, in forward or reverse thread (and block) order. __syncthreads, __syncwarp, __shfl_*_sync,
+// scheduler. In forward or reverse order: threads, and the blocks of every launch, so a missing barrier or a read of
+// another block's result from the same launch shows up as a wrong value in one of the two. __syncthreads, __syncwarp, __shfl_*_sync,
 // __ballot_sync and grid syncs are rendezvous points. The emulator reports (as simt::Error from the launch):
 // barriers reached at different call sites or after other threads exited, grid syncs outside a cooperative launch,
 // warp collectives whose mask omits the caller or whose lanes disagree on mask or call site, reads of lanes outside
