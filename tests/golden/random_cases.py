@@ -55,8 +55,9 @@ disagreements, each traced to PyTorch's side (2026-12-04, session 41):
  * bn_mixed, bfloat16: PyTorch 1.13's CPU kernel rounds its statistics to bfloat16 (off from the float64 value by up
    to 8 bfloat16 units on means far from zero, where normrt's result is correctly rounded); float32 with mean 100:
    PyTorch's float32 sums lose ~3e-5 relative. `--float64` takes a float64 reference for every bn_mixed case instead:
-   seeds 21 (80 cases) and 22 (320), 2026-12-05, failed 8 and 15 cases against PyTorch's arithmetic (every one
-   bfloat16, or float32 with mean 100 or -20), none against float64, on the CPU and on the emulated device.
+   seeds 21 (80 cases) and 22 (320), 2026-12-05, failed 8 and 15 cases against PyTorch's arithmetic (bfloat16;
+   float32 with mean 100 or -20; a 2-row channel, whose dx = (dy1 - dy2) / 2 eps / (var + eps) cancels in float32),
+   none against float64, on the CPU and on the emulated device.
  * bn, a channel whose gradient sum cancels (sum dy ~1e-2 of sum |dy| ~600): normrt's float blocks give PyTorch's
    float32 result; only the float64 reference differs by more than the runner's relative tolerance.
  * norms, LayerNorm over 2 elements whose variance is ~50 eps: dx = rstd (g - mean g) eps / (var + eps) cancels,
