@@ -5,6 +5,7 @@ PyTorch at each thread count asked for (its best counts). Prints both times and 
 mean per mode.
 
   /usr/bin/python3 benchmarks/compare_bn_cpu.py [--threads 1,2] [--repetitions 5] [--rounds 3] [--matrix]
+                                                [--filter REGEX]
 
 --matrix compares the CPU section's dtype x memory format x fusion matrix instead (float16/bfloat16 with float32
 parameters, channels-last, BatchNorm + ReLU and BatchNorm + add + ReLU; PyTorch runs the fused forms as BatchNorm
@@ -13,20 +14,28 @@ followed by in-place add_ and relu_, and their backward as threshold_backward fo
 The two sides alternate shape by shape, round after round (this build machine is a virtual machine whose
 memory-bound speed drifts by tens of percent over minutes: timing all of one side first and then the other compared
 different machines). normrt's time in a round is bench_batchnorm's median for that one benchmark (Google Benchmark,
-real time); PyTorch's the median of as many timed calls after a warm-up, over torch.batch_norm (training: running
+real time over its repetitions, each the mean of many calls); PyTorch's the same: 0.3 s of calls to warm up, then
+as many repetitions, each the mean of the calls that fill 0.2 s, over torch.batch_norm (training: running
 statistics updated, as normrt's) and torch.ops.aten.native_batch_norm_backward (what autograd calls). Each side's
 time is the median over the rounds; the speed-up is PyTorch's best thread count's over normrt's.
+Take several rounds: on the 2-core Xeon build machine, tensors run at one of two speeds for as long as they live,
+whatever their page offsets (PyTorch's backward of 32x64x1000: 580-660 or 2000-2550 us per call over eight fresh
+allocations, 2026-12-05; presumably the host memory behind the virtual machine's pages). Each round allocates anew on
+both sides (bench_batchnorm is a new process), so the median over the rounds is the typical speed.
 """
 import argparse
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+WARM_UP_SECONDS = 0.3
+REPETITION_SECONDS = 0.2
 ROOT = os.path.dirname(HERE)
 
 
@@ -90,13 +99,18 @@ def torch_time(torch, mode, shape, repetitions, dtype="float32", channels_last=F
                                                                         [True, True, True])
             else:
                 run = lambda: forward(mode == "fwd-train")
-            for _ in range(3):
+            # As Google Benchmark times normrt: warm, then each repetition the mean of as many calls as fill
+            # REPETITION_SECONDS (until 2026-12-05: the median of five single calls after three).
+            deadline = time.perf_counter() + WARM_UP_SECONDS
+            while time.perf_counter() < deadline:
                 run()
             samples = []
-            for _ in range(max(repetitions, 5)):
-                start = time.perf_counter()
-                run()
-                samples.append(time.perf_counter() - start)
+            for _ in range(repetitions):
+                calls, start = 0, time.perf_counter()
+                while calls == 0 or time.perf_counter() - start < REPETITION_SECONDS:
+                    run()
+                    calls += 1
+                samples.append((time.perf_counter() - start) / calls)
     except RuntimeError:
         return None
     return statistics.median(samples)
@@ -110,10 +124,12 @@ def main():
     parser.add_argument("--bench", default=os.path.join(ROOT, "build", "benchmarks", "bench_batchnorm"))
     parser.add_argument("--matrix", action="store_true",
                         help="the dtype x memory format x fusion matrix (cpu/matrix) instead of the float32 shapes")
+    parser.add_argument("--filter", default="",
+                        help="only the benchmarks whose name this regular expression matches (e.g. backward/32x64x1000)")
     args = parser.parse_args()
     import torch
     threads = [int(t) for t in args.threads.split(",")]
-    names = benchmark_names(args.bench, "matrix" if args.matrix else "native")
+    names = [n for n in benchmark_names(args.bench, "matrix" if args.matrix else "native") if re.search(args.filter, n)]
     ours, theirs = {}, {}  # name -> per-round times; name -> thread count -> per-round times
     for _ in range(args.rounds):
         for name in names:
