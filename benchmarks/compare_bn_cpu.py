@@ -69,6 +69,23 @@ def normrt_time(bench, name, repetitions):
     raise RuntimeError(f"bench_batchnorm reported no median for {name}")
 
 
+def steady_seconds(call, repetitions):
+    """Seconds per call of `call` as Google Benchmark times normrt's side: WARM_UP_SECONDS of calls, then the median
+    over `repetitions` of the mean of as many calls as fill REPETITION_SECONDS (until 2026-12-05 these scripts took
+    the median of a few single calls after three)."""
+    deadline = time.perf_counter() + WARM_UP_SECONDS
+    while time.perf_counter() < deadline:
+        call()
+    samples = []
+    for _ in range(repetitions):
+        calls, start = 0, time.perf_counter()
+        while calls == 0 or time.perf_counter() - start < REPETITION_SECONDS:
+            call()
+            calls += 1
+        samples.append((time.perf_counter() - start) / calls)
+    return statistics.median(samples)
+
+
 def torch_time(torch, mode, shape, repetitions, dtype="float32", channels_last=False, fusion="none"):
     """PyTorch's median time of one call, or None where PyTorch does not run the combination (float16 on its CPU).
     Parameters and statistics are float32 (the mixed-type rule); the fused forms are BatchNorm followed by an in-place
@@ -99,21 +116,9 @@ def torch_time(torch, mode, shape, repetitions, dtype="float32", channels_last=F
                                                                         [True, True, True])
             else:
                 run = lambda: forward(mode == "fwd-train")
-            # As Google Benchmark times normrt: warm, then each repetition the mean of as many calls as fill
-            # REPETITION_SECONDS (until 2026-12-05: the median of five single calls after three).
-            deadline = time.perf_counter() + WARM_UP_SECONDS
-            while time.perf_counter() < deadline:
-                run()
-            samples = []
-            for _ in range(repetitions):
-                calls, start = 0, time.perf_counter()
-                while calls == 0 or time.perf_counter() - start < REPETITION_SECONDS:
-                    run()
-                    calls += 1
-                samples.append((time.perf_counter() - start) / calls)
+            return steady_seconds(run, repetitions)
     except RuntimeError:
         return None
-    return statistics.median(samples)
 
 
 def main():

@@ -8,8 +8,8 @@ cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input
 cpu/max-pool-2x2 rows (forward and backward, both memory formats) and the cpu/optimizer-step-1M rows (one step of
 each optimizer over a 1M-parameter MLP), each against
 its PyTorch equivalent at each thread count asked for. The sides alternate benchmark by benchmark, round after round
-(see compare_bn_cpu.py for why); each side's time is the median over the rounds, the speed-up PyTorch's best thread
-count's over normrt's.
+(see compare_bn_cpu.py for why), PyTorch timed as Google Benchmark times normrt (compare_bn_cpu.steady_seconds); each
+side's time is the median over the rounds, the speed-up PyTorch's best thread count's over normrt's.
 
   /usr/bin/python3 benchmarks/compare_host_ops_cpu.py [--filter REGEX] [--threads 1,2] [--repetitions 5] [--rounds 3]
 """
@@ -19,9 +19,8 @@ import os
 import re
 import statistics
 import subprocess
-import time
 
-from compare_bn_cpu import ROOT, normrt_time
+from compare_bn_cpu import ROOT, normrt_time, steady_seconds
 
 
 def torch_call(torch, name):
@@ -161,15 +160,7 @@ def torch_call(torch, name):
 
 def torch_time(torch, name, threads, repetitions):
     torch.set_num_threads(threads)
-    call = torch_call(torch, name)
-    for _ in range(3):
-        call()
-    times = []
-    for _ in range(repetitions):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return steady_seconds(torch_call(torch, name), repetitions)
 
 
 def main():

@@ -1,16 +1,16 @@
 #!/usr/bin/python3
 """PyTorch 1.13's CPU convolutions (oneDNN 2.6.3 in Debian's build) on bench_nn's CPU shapes, for the side-by-side
-table in benchmarks/results/: median milliseconds of forward and of backward (input and weight gradients), at the
-thread count given.
+table in benchmarks/results/: milliseconds of forward and of backward (input and weight gradients), at the thread
+count given, timed as Google Benchmark times normrt (compare_bn_cpu.steady_seconds; --reps repetitions).
 
   /usr/bin/python3 benchmarks/conv_cpu_pytorch.py [--threads 2] [--batch 4]
 """
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
+
+from compare_bn_cpu import steady_seconds
 
 # bench_nn's kConvShapes: (in channels, out channels, size, kernel, stride).
 SHAPES = [(64, 64, 56, 3, 1), (256, 64, 56, 1, 1), (128, 128, 28, 3, 1), (256, 256, 14, 3, 1), (512, 512, 7, 3, 1),
@@ -18,14 +18,7 @@ SHAPES = [(64, 64, 56, 3, 1), (256, 64, 56, 1, 1), (128, 128, 28, 3, 1), (256, 2
 
 
 def median_ms(fn, reps):
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return steady_seconds(fn, reps) * 1e3
 
 
 def main():
