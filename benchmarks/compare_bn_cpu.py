@@ -130,7 +130,7 @@ def main():
     parser.add_argument("--matrix", action="store_true",
                         help="the dtype x memory format x fusion matrix (cpu/matrix) instead of the float32 shapes")
     parser.add_argument("--filter", default="",
-                        help="only the benchmarks whose name this regular expression matches (e.g. backward/32x64x1000)")
+                        help="only the benchmarks whose name this regular expression matches (backward/32x64x1000)")
     args = parser.parse_args()
     import torch
     threads = [int(t) for t in args.threads.split(",")]
