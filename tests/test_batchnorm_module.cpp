@@ -89,8 +89,11 @@ TEST(BatchNormModule, WithoutRunningStatsEvalUsesBatchStatistics) {
   const double k = 1 / std::sqrt(1.0 + 1e-5);
   EXPECT_TRUE(all_close(y, std::vector<double>{-k, k}, 1e-6, 0));
   // Batch statistics need two values per channel in eval mode too (PyTorch checks "training or not tracking").
-  EXPECT_TRUE(throws_with([&] { bn.forward(from_vector(std::vector<float>{1.0f}, {1, 1, 1})); },
-                          "Expected more than 1 value per channel when training, got input size [1, 1, 1]"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        bn.forward(from_vector(std::vector<float>{1.0f}, {1, 1, 1}));
+      },
+      "Expected more than 1 value per channel when training, got input size [1, 1, 1]"));
 }
 
 TEST(BatchNormModule, MomentumNoneIsTheCumulativeAverage) {

@@ -4,19 +4,19 @@
 // Model: blocks run one after another (a cooperative launch keeps every block resident and runs them one after
 // another between grid-wide barriers); the threads of a block are cooperative fibers resumed by a deterministic
 // scheduler. In forward or reverse order: threads, and the blocks of every launch, so a missing barrier or a read of
-// another block's result from the same launch shows up as a wrong value in one of the two. __syncthreads, __syncwarp, __shfl_*_sync,
-// __ballot_sync and grid syncs are rendezvous points. The emulator reports (as simt::Error from the launch):
-// barriers reached at different call sites or after other threads exited, grid syncs outside a cooperative launch,
-// warp collectives whose mask omits the caller or whose lanes disagree on mask or call site, reads of lanes outside
-// the mask, and deadlocks. Dynamic shared memory is filled with 0xFF
-// before each block, so reads of unwritten shared memory show up as NaN; with the reverse resume order a missing
-// barrier shows up as wrong results. Its ThreadSanitizer build (normrt_simt_tests_tsan, SIMT_TSAN in simt.cpp) makes
-// every thread a fiber of ThreadSanitizer's, ordered only by the launch, barriers, warp collectives and grid syncs:
-// it reports data races in shared and global memory (within a block, between blocks, across a grid sync) whatever
-// the resume order. It cannot see fence bugs or performance. Its arithmetic is the
-// device's, bit for bit: the library's kernels compile with -fmad=false and the emulator with -ffp-contract=off (every
-// multiply and add rounds as written on both), and the kernels call no CUDA math function whose bits differ from
-// the host's (float_math.cuh's e^x and ln; division and sqrt are correctly rounded on both).
+// another block's result from the same launch shows up as a wrong value in one of the two. __syncthreads,
+// __syncwarp, __shfl_*_sync, __ballot_sync and grid syncs are rendezvous points. The emulator reports (as simt::Error
+// from the launch): barriers reached at different call sites or after other threads exited, grid syncs outside a
+// cooperative launch, warp collectives whose mask omits the caller or whose lanes disagree on mask or call site, reads
+// of lanes outside the mask, and deadlocks. Dynamic shared memory is filled with 0xFF before each block, so reads of
+// unwritten shared memory show up as NaN.
+// Its ThreadSanitizer build (normrt_simt_tests_tsan, SIMT_TSAN in simt.cpp) makes every thread a fiber of
+// ThreadSanitizer's, ordered only by the launch, barriers, warp collectives and grid syncs: it reports data races in
+// shared and global memory (within a block, between blocks, across a grid sync) whatever the resume order. It cannot
+// see fence bugs or performance. Its arithmetic is the device's, bit for bit: the library's kernels compile with
+// -fmad=false and the emulator with -ffp-contract=off (every multiply and add rounds as written on both), and the
+// kernels call no CUDA math function whose bits differ from the host's (float_math.cuh's e^x and ln; division and sqrt
+// are correctly rounded on both).
 #pragma once
 #ifndef SIMT_EMU
 #error "simt.h is for the SIMT emulator build (-DSIMT_EMU)"
