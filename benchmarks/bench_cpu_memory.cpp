@@ -1,8 +1,8 @@
 // The CPU memory system as the BatchNorm elementwise passes meet it: y = a x + b over arrays of 1 to 128 MB with
 // plain and with non-temporal (streaming) stores, and the read-only and streaming-write-only bandwidths, on all of
 // OpenMP's threads, the operands reused call after call as bench_batchnorm reuses them. src/batchnorm_cpu.cpp's
-// store policy (kStreamPassAbove, and the probe that lowers it to the L2s' size where streaming wins at 8 MB) and its
-// fusing of long runs were chosen from these numbers; rerun it on another machine before moving them.
+// store policy (kStreamPassAbove, and why not lower where a pass alone would gain: the _then_read rows) and its fusing
+// of long runs were chosen from these numbers; rerun it on another machine before moving them.
 //
 //   build/benchmarks/bench_cpu_memory [--benchmark_repetitions=5 --benchmark_report_aggregates_only=true]
 //
