@@ -644,11 +644,13 @@ bool streaming_phase(const Layout& l, int operands, int arrays) {
 }
 
 // Writes out[lo, hi) through fill(dst, a, b), which computes the outputs of flat elements [a, b) into dst[0, b - a).
-// `streaming`: the 64-byte-aligned body is computed in blocks of kStreamBlock into an L1 buffer and stored
-// non-temporally. A block may span runs and channels: streaming each run on its own left the runs' unaligned ends to
-// plain stores, mixing both kinds in the same lines (eval 32x64x1000, 4000-byte runs, streaming forced, on a 2-core
-// Xeon: 482 us run by run, 373 us by slices, 390 us with plain stores). The caller orders the streamed stores
-// (store_fence) once it has written all it writes in its phase, not per call: an sfence waits until the
+// `streaming`: the whole 64-byte lines are computed in blocks of at most kStreamBlock into an L1 buffer and stored
+// non-temporally, only the partial lines at the two ends plainly (storing what was left after the last whole block
+// plainly, up to 255 elements of every 4000-byte plane, cost the backward of 32x64x1000 1.07x / 1.04x, best / median
+// round, A/B on the 2-core Xeon). A block may span runs and channels: streaming each run on its own left the runs'
+// unaligned ends to plain stores, mixing both kinds in the same lines (eval 32x64x1000, 4000-byte runs, streaming
+// forced, on a 2-core Xeon: 482 us run by run, 373 us by slices, 390 us with plain stores). The caller orders the
+// streamed stores (store_fence) once it has written all it writes in its phase, not per call: an sfence waits until the
 // write-combining buffers have drained, and a fused unit calls once per plane (a fence per call, A/B on the 2-core
 // Xeon, best / median round: forward training 32x64x56x56 1.16x / 1.16x slower, backward 32x64x1000, 2048 planes of
 // 4000 bytes, 1.07x / 1.06x).
@@ -670,21 +672,26 @@ void store_elements(T* out, int64_t lo, int64_t hi, bool streaming, const Fill& 
     const int64_t head = std::min(hi, misaligned == 0 ? lo : lo + kLine - misaligned);
     if (head > lo) fill(out + lo, lo, head);
     alignas(64) T block[kStreamBlock];
-    int64_t pos = head;
-    for (; pos + kStreamBlock <= hi; pos += kStreamBlock) {
-      fill(block, pos, pos + kStreamBlock);
+    // Whole lines [pos, end), at most a block of them, computed into L1 and streamed.
+    auto stream_lines = [&](int64_t pos, int64_t end) {
+      fill(block, pos, end);
       const auto* src = reinterpret_cast<const char*>(block);
       auto* dst = reinterpret_cast<char*>(out + pos);
+      const auto bytes = static_cast<std::size_t>(end - pos) * sizeof(T);
 #if defined(__AVX512F__)
-      for (std::size_t j = 0; j < sizeof block; j += 64)
+      for (std::size_t j = 0; j < bytes; j += 64)
         _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + j), _mm512_load_si512(src + j));
 #else
-      for (std::size_t j = 0; j < sizeof block; j += 16)
+      for (std::size_t j = 0; j < bytes; j += 16)
         _mm_stream_si128(reinterpret_cast<__m128i*>(dst + j),
                          _mm_load_si128(reinterpret_cast<const __m128i*>(src + j)));
 #endif
-    }
-    if (pos < hi) fill(out + pos, pos, hi);
+    };
+    int64_t pos = head;
+    for (; pos + kStreamBlock <= hi; pos += kStreamBlock) stream_lines(pos, pos + kStreamBlock);
+    const int64_t lines_end = pos + (hi - pos) / kLine * kLine;
+    if (lines_end > pos) stream_lines(pos, lines_end);
+    if (lines_end < hi) fill(out + lines_end, lines_end, hi);
     return;
   }
 #endif
