@@ -3,13 +3,16 @@
 // Work is cut by the shape alone (never by the thread count), so results are identical however many threads run:
 // a unit is one channel (input (N, C, S), S > 1) or a block of kChannelBlock channels (input (N, C), whose channels
 // are the contiguous dimension), and a unit's elements are cut into pieces of at most kPieceElements.
-//  * Statistics: exact two-pass per piece in double (sum, then the sum of squared deviations from the piece's mean,
-//    the piece re-read from L2), the pieces combined by the pairwise Chan tree of bn_math.cuh. This is PyTorch's
-//    CPU algorithm made parallel: cheaper per element than a Welford update and without its dependency chain.
-//    (N, C) pieces (at most kPieceElements / kChannelBlock rows) are read once instead: double sums of x - pivot
-//    and of its square, the pivot the piece's first row (welford_from_shifted_sums: at most log2(rows + 1) of
-//    double's bits lost). There the re-read strides a page per row and cost as much as the first read (measured:
-//    a quarter of the forward's time on 256x1024, one thread).
+//  * Statistics: two passes per piece, the piece re-read from L2: a sum for a pivot (the mean rounded to float), then
+//    the sums of x - pivot and of its square, corrected for the pivot's miss (piece_statistics); the pieces combined
+//    by the pairwise Chan tree of bn_math.cuh. PyTorch's CPU algorithm (exact two-pass in double) made parallel
+//    and summed as the backward's sums are (below): cheaper per element than a Welford update and without its
+//    dependency chain, and faster than exact double passes (forward training of (N, C, S) shapes on the 2-core Xeon,
+//    A/B: 1.02-1.29x, medians of the rounds 1.08-1.29x); a piece whose float sums are not finite is summed again
+//    exactly, so that its infinities and NaNs are PyTorch's. (N, C) pieces (at most kPieceElements / kChannelBlock
+//    rows) are read once instead: double sums of x - pivot and of its square, the pivot the piece's first row
+//    (welford_from_shifted_sums: at most log2(rows + 1) of double's bits lost). There the re-read strides a page per
+//    row and cost as much as the first read (measured: a quarter of the forward's time on 256x1024, one thread).
 //  * Inside a contiguous run elements are dealt round-robin to kLanes independent accumulators (a vectorisable
 //    inner loop, the CPU image of a warp's threads), combined by a fixed tree; short runs (7x7 planes) are gathered
 //    first. (N, C) input walks a block's columns down its rows (column_moments, column_gradient_sums).
@@ -26,9 +29,9 @@
 //    L1 as the passes read them (Operand), and outputs rounded once as they are written, so a 16-bit tensor moves
 //    its own bytes, and the sums are those of float32 tensors of the same values, bit for bit. The backward of a
 //    fused ReLU masks dy the same way, as it reads it.
-// Accumulation is in double, as PyTorch's CPU kernels do; the backward sums add each lane's terms in float over
-// blocks of at most kFloatTerms first (lane_accumulate2, ColumnGradientSums; a narrower last block's RowSweep stays
-// in double).
+// Accumulation is in double, as PyTorch's CPU kernels do; the channel statistics and the backward sums add each
+// lane's terms in float over blocks of at most kFloatTerms first (lane_accumulate_floats, ColumnGradientSums; a
+// narrower last block's RowSweep stays in double).
 // The whole file asks for 512-bit vectors where the build has AVX-512 (src/wide_vectors.h): the double accumulators
 // and the 16-bit conversions are arithmetic. A/B on the 2-core Xeon (bench_batchnorm, every CPU row): training
 // forward 1.06-1.27x faster, float16/bfloat16 rows 1.1-1.4x, eval unchanged (memory-bound), backward 0.97-1.10x.
@@ -214,7 +217,7 @@ bool all_in_place(const std::array<Operand<T>, K>& operands) {
 // A piece of channel c (S > 1) as contiguous float spans of each of the K operands: the runs themselves or, for
 // short runs (7x7 planes; such pieces hold at most kGathered elements), the runs gathered once into buffers, so that
 // the lanes get whole groups instead of mostly remainders, and every pass after the first reads L1. Staged operands
-// (Operand::stage) go through the buffers in chunks of kGathered, a whole number of lane_accumulate2's blocks: the
+// (Operand::stage) go through the buffers in chunks of kGathered, a whole number of lane_accumulate_floats' blocks: the
 // sums are those of the same elements as float32 tensors, bit for bit.
 template <typename T, int K>
 class PieceSpans {
@@ -267,10 +270,10 @@ inline void lane_accumulate(Acc (&acc)[kLanes], int64_t length, F f) {
   for (int64_t j = 0; j < rest; ++j) acc[j] += f(i + j);
 }
 
-// Two sums in one pass, f(i) returning the pair of float terms. Each lane adds at most kFloatTerms of its terms in
-// float, then that block's sum to its double accumulator (a run's tail restarts at lane 0): a block's rounding is
-// at most kFloatTerms float ulps of its terms' magnitudes, and the per-term float-to-double conversions and double
-// additions, which bounded this pass on the build machine, shrink kFloatTerms-fold (backward 32x64x1000:
+// K sums in one pass, f(i) returning the K float terms of element i. Each lane adds at most kFloatTerms of its terms
+// in float, then that block's sums to its double accumulators (a run's tail restarts at lane 0): a block's rounding
+// is at most kFloatTerms float ulps of its terms' magnitudes, and the per-term float-to-double conversions and double
+// additions, which bounded these passes on the build machine, shrink kFloatTerms-fold (backward 32x64x1000:
 // 534 -> 405 us, 4x32x16x32x32: 391 -> 285 us, A/B). PyTorch's CPU backward sums whole planes in float.
 constexpr int64_t kFloatTerms = 8;
 
@@ -280,31 +283,30 @@ inline void add_block(Acc (&acc)[N], const float (&block)[N]) {
   for (int j = 0; j < N; ++j) acc[j] += block[j];
 }
 
-template <typename F>
-inline void lane_accumulate2(Acc (&first)[kLanes], Acc (&second)[kLanes], int64_t length, F f) {
+template <int K, typename F>
+inline void lane_accumulate_floats(Acc (&acc)[K][kLanes], int64_t length, F f) {
   constexpr int64_t kBlock = kLanes * kFloatTerms;
-  float block_first[kLanes], block_second[kLanes];
+  float block[K][kLanes];
+  auto clear = [&] {
+    for (int k = 0; k < K; ++k) std::fill_n(block[k], kLanes, 0.0f);
+  };
   auto add_term = [&](int j, int64_t i) {
-    const auto [a, b] = f(i);
-    block_first[j] += a;
-    block_second[j] += b;
+    const std::array<float, K> terms = f(i);
+    for (int k = 0; k < K; ++k) block[k][j] += terms[k];
   };
   auto flush = [&] {
-    add_block(first, block_first);
-    add_block(second, block_second);
+    for (int k = 0; k < K; ++k) add_block(acc[k], block[k]);
   };
   int64_t i = 0;
   // Whole blocks in a loop of fixed trip counts, so that the block sums stay in registers.
   for (; i + kBlock <= length; i += kBlock) {
-    std::fill_n(block_first, kLanes, 0.0f);
-    std::fill_n(block_second, kLanes, 0.0f);
+    clear();
     for (int64_t r = 0; r < kBlock; r += kLanes)
       for (int j = 0; j < kLanes; ++j) add_term(j, i + r + j);
     flush();
   }
   if (i == length) return;
-  std::fill_n(block_first, kLanes, 0.0f);
-  std::fill_n(block_second, kLanes, 0.0f);
+  clear();
   for (; i + kLanes <= length; i += kLanes)
     for (int j = 0; j < kLanes; ++j) add_term(j, i + j);
   for (int j = 0; i + j < length; ++j) add_term(j, i + j);
@@ -395,7 +397,7 @@ struct ColumnGradientSums {
     Acc a[L][W] = {}, b[L][W] = {};
     float mu[W];
     for (int j = 0; j < W; ++j) mu[j] = mean[j0 + j];
-    // As lane_accumulate2: each lane's float terms over blocks of at most kFloatTerms rows, then in double.
+    // As lane_accumulate_floats: each lane's float terms over blocks of at most kFloatTerms rows, then in double.
     for (int64_t block = lo; block < hi; block += kFloatTerms * L) {
       float block_a[L][W] = {}, block_b[L][W] = {};
       deal_rows<L>(block, std::min(hi, block + kFloatTerms * L), [&](int r, int64_t n) {
@@ -523,14 +525,38 @@ void piece_statistics(const Layout& l, const Operand<T>& x, int64_t unit, int64_
       partial[(c0 + j) * l.pieces + k] = welford_from_shifted_sums(pivot[j], sum[j], sum_sq[j], count);
     return;
   }
-  Acc sum[kLanes] = {}, m2[kLanes] = {};
   const PieceSpans<T, 1> spans(g, c0, lo, hi, {x});
+  const Acc count = static_cast<Acc>(hi - lo);
+  // The corrected two-pass algorithm in float blocks (lane_accumulate_floats): the first pass's mean rounded to float
+  // is a pivot, the second sums d = x - pivot (exact where x is within a factor of two of it) and d^2, and
+  // welford_from_shifted_sums takes out what the pivot misses (mean = pivot + sum d / n, M2 = sum d^2 - (sum d)^2 / n),
+  // its terms the deviations themselves: a constant channel gets its value and M2 = 0 exactly. Where a sum is not
+  // finite (an infinity or NaN among the inputs, or sums past float's range), the piece is summed again exactly in
+  // double as PyTorch's CPU kernel does, so that those keep PyTorch's results.
+  Acc sum[1][kLanes] = {}, shifted[2][kLanes] = {};
   spans.for_each([&](const std::array<const float*, 1>& span, int64_t length) {
     const float* run = span[0];
-    lane_accumulate(sum, length, [run](int64_t i) { return static_cast<Acc>(run[i]); });
+    lane_accumulate_floats<1>(sum, length, [run](int64_t i) { return std::array<float, 1>{run[i]}; });
   });
-  const Acc count = static_cast<Acc>(hi - lo);
-  const Acc mean = lane_total(sum) / count;
+  const float pivot = static_cast<float>(lane_total(sum[0]) / count);
+  spans.for_each([&](const std::array<const float*, 1>& span, int64_t length) {
+    const float* run = span[0];
+    lane_accumulate_floats<2>(shifted, length, [run, pivot](int64_t i) {
+      const float d = run[i] - pivot;
+      return std::array<float, 2>{d, d * d};
+    });
+  });
+  const Acc sum_d = lane_total(shifted[0]), sum_d2 = lane_total(shifted[1]);
+  if (std::isfinite(sum_d) && std::isfinite(sum_d2)) {
+    partial[c0 * l.pieces + k] = welford_from_shifted_sums(static_cast<Acc>(pivot), sum_d, sum_d2, count);
+    return;
+  }
+  Acc exact_sum[kLanes] = {}, m2[kLanes] = {};
+  spans.for_each([&](const std::array<const float*, 1>& span, int64_t length) {
+    const float* run = span[0];
+    lane_accumulate(exact_sum, length, [run](int64_t i) { return static_cast<Acc>(run[i]); });
+  });
+  const Acc mean = lane_total(exact_sum) / count;
   spans.for_each([&](const std::array<const float*, 1>& span, int64_t length) {
     const float* run = span[0];
     lane_accumulate(m2, length, [run, mean](int64_t i) {
@@ -566,14 +592,14 @@ void piece_gradient_sums(const Layout& l, const Operand<T>& dy, const Operand<T>
     return;
   }
   const float mu = mean[c0];
-  Acc sum_dy[kLanes] = {}, sum_dy_xmu[kLanes] = {};
+  Acc sums[2][kLanes] = {};  // dy, dy (x - mean)
   PieceSpans<T, 2>(g, c0, lo, hi, {dy, x}).for_each([&](const std::array<const float*, 2>& span, int64_t length) {
     const float *dy_run = span[0], *x_run = span[1];
-    lane_accumulate2(sum_dy, sum_dy_xmu, length, [dy_run, x_run, mu](int64_t i) {
-      return std::pair<float, float>(dy_run[i], dy_run[i] * (x_run[i] - mu));
+    lane_accumulate_floats<2>(sums, length, [dy_run, x_run, mu](int64_t i) {
+      return std::array<float, 2>{dy_run[i], dy_run[i] * (x_run[i] - mu)};
     });
   });
-  partial[c0 * l.pieces + k] = {lane_total(sum_dy), lane_total(sum_dy_xmu)};
+  partial[c0 * l.pieces + k] = {lane_total(sums[0]), lane_total(sums[1])};
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -258,6 +258,51 @@ TEST(BatchNormOps, NanAndInfPropagateToTheirChannelOnly) {
   EXPECT_TRUE(std::isfinite(rv.to_vector()[2]));
 }
 
+// Channels of (N, C, S) input whose float sums cannot hold them are summed in double, as PyTorch's CPU kernel sums
+// every channel: a NaN (mean NaN), an infinity (mean infinite, variance NaN), values of 1e30 (squared deviations past
+// float's range) and of 3e37 with one sign (block sums past it); beside them an ordinary channel. Finite statistics are
+// the float64 reference's.
+TEST(BatchNormOps, ChannelsPastFloatRangeAreSummedInDouble) {
+  const Shape shape{2, 5, 300};
+  std::vector<float> v(2 * 5 * 300);
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t c = 0; c < 5; ++c)
+      for (int64_t s = 0; s < 300; ++s) {
+        const float wave = static_cast<float>((n * 300 + s) % 7) - 3.0f;
+        const float values[] = {wave, wave, 1e30f * wave, 3e37f * (5.0f + wave), wave};
+        v[(n * 5 + c) * 300 + s] = values[c];
+      }
+  v[(1 * 5 + 0) * 300 + 17] = std::nanf("");
+  v[(0 * 5 + 1) * 300 + 250] = INFINITY;
+  const Tensor x = from_vector(v, shape);
+  const auto out = ops::batch_norm_forward_training(x, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5);
+  const auto mean = out.save_mean.to_vector(), invstd = out.save_invstd.to_vector();
+  EXPECT_TRUE(std::isnan(mean[0]) && std::isnan(invstd[0]));
+  EXPECT_EQ(mean[1], INFINITY);
+  EXPECT_TRUE(std::isnan(invstd[1]));
+  const auto st = testing::ref_stats(geometry_of(shape), to_double(x));
+  for (int64_t c = 2; c < 5; ++c) {
+    SCOPED_TRACE(c);
+    EXPECT_NEAR(mean[c], st.mean[c], 1e-6 * std::fabs(st.mean[c]) + 1e-6);
+    const double invstd_ref = 1 / std::sqrt(st.var_biased[c] + 1e-5);
+    EXPECT_NEAR(invstd[c], invstd_ref, 1e-6 * invstd_ref);
+  }
+}
+
+// A constant channel's statistics are its value and a variance of exactly 0, whatever the float sums round (0.3 is no
+// short binary fraction): the channel layout over one piece and over several, gathered short planes, and (N, C) rows.
+TEST(BatchNormOps, ConstantChannelHasItsValueAndNoVariance) {
+  for (const Shape& shape : {Shape{3, 2, 1000}, Shape{2, 2, 70001}, Shape{5, 2, 3, 3}, Shape{300, 2}}) {
+    SCOPED_TRACE(::testing::PrintToString(shape));
+    const Tensor x = full(shape, 0.3f);
+    Tensor rm = zeros({2}), rv = ones({2});
+    const auto out = ops::batch_norm_forward_training(x, Tensor(), Tensor(), rm, rv, Tensor(), 1.0, 1e-5);
+    EXPECT_EQ(out.save_mean.to_vector(), std::vector<float>(2, 0.3f));
+    EXPECT_EQ(rv.to_vector(), std::vector<float>(2, 0.0f));
+    EXPECT_EQ(out.output.to_vector(), std::vector<float>(static_cast<std::size_t>(x.numel()), 0.0f));
+  }
+}
+
 // Eval mode on running statistics that are no usable variance (a zero variance with eps = 0, a negative one, an
 // infinite mean), against PyTorch's CPU results (tests/golden/make_golden_bn_eval_edge.py): invstd is infinite or
 // NaN there, and the infinities and NaNs of the output and gradients must be PyTorch's; the ordinary channel beside
