@@ -713,6 +713,8 @@ void store_elements(T* out, int64_t lo, int64_t hi, bool streaming, const Fill& 
                          _mm_load_si128(reinterpret_cast<const __m128i*>(src + j)));
 #endif
     };
+    // Whole blocks first, the last lines apart: a whole block's fixed size lets the compiler keep it in registers
+    // (one loop over blocks of variable size ran the backward of 32x64x1000 0.94x, A/B on the 2-core Xeon).
     int64_t pos = head;
     for (; pos + kStreamBlock <= hi; pos += kStreamBlock) stream_lines(pos, pos + kStreamBlock);
     const int64_t lines_end = pos + (hi - pos) / kLine * kLine;
