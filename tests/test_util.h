@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "normrt/normrt.h"
@@ -93,11 +94,34 @@ inline std::string test_name(std::string name) {
   return name;
 }
 
-// A directory of the running test's own (created if needed; the name holds the process id, so it starts empty).
+inline std::string scratch_path(const ::testing::TestInfo& info) {
+  return ::testing::TempDir() + "normrt_" + std::to_string(::getpid()) + "_" + info.test_suite_name() + "_" +
+         info.name();
+}
+
+// Removes a test's scratch directory when the test ends, unless it failed: then it stays to be read, and its path is
+// printed.
+class ScratchDirRemover : public ::testing::EmptyTestEventListener {
+  void OnTestEnd(const ::testing::TestInfo& info) override {
+    const std::string dir = scratch_path(info);
+    std::error_code ignored;
+    if (!std::filesystem::exists(dir, ignored)) return;
+    if (info.result()->Failed())
+      std::printf("[ scratch  ] kept %s\n", dir.c_str());
+    else
+      std::filesystem::remove_all(dir, ignored);
+  }
+};
+
+// A directory of the running test's own (created if needed; the name holds the process id, so it starts empty),
+// removed when the test passes.
 inline std::string scratch_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string dir = ::testing::TempDir() + "normrt_" + std::to_string(::getpid()) + "_" +
-                          info->test_suite_name() + "_" + info->name();
+  static const bool remover_registered = [] {
+    ::testing::UnitTest::GetInstance()->listeners().Append(new ScratchDirRemover);
+    return true;
+  }();
+  (void)remover_registered;
+  const std::string dir = scratch_path(*::testing::UnitTest::GetInstance()->current_test_info());
   std::filesystem::create_directories(dir);
   return dir;
 }
