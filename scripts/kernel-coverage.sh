@@ -17,6 +17,7 @@ cmake --build "$build_dir" -j "$(nproc)" --target normrt_simt_tests > /dev/null
 find "${objects[@]}" -name '*.gcda' -delete  # the build ran the tests once to list them
 "$build_dir/tests/normrt_simt_tests" --gtest_brief=1 > /dev/null
 report=$(mktemp -d)
+trap 'rm -rf "$report"' EXIT
 # gcov runs from the source root: the objects name their sources relative to it (-ffile-prefix-map).
 for wrapper in "${objects[0]}"/simt_emu_*.cpp.o "${objects[1]}"/simt_emu_*.cpp.o; do
   gcov -o "$wrapper" "$wrapper" > /dev/null 2>&1 || true
@@ -47,6 +48,5 @@ for source in kernels/*.cu benchmarks/variants/*.cu; do
     status=1
   fi
 done
-rm -rf "$report"
 [ "$status" = 0 ] && echo "every kernel line ran in the emulator tests"
 exit "$status"
