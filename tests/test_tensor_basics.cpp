@@ -240,6 +240,35 @@ TEST(TensorBasics, ReductionsAndIndexOpsFollowPyTorch) {
       "stack expects each tensor to be equal size, but got [2, 3] at entry 0 and [2, 4] at entry 1"));
 }
 
+// Copies past a few megabytes go in slices over the threads, a slice ending inside a row and the next starting there:
+// every element lands where the index arithmetic puts it (the values are their own flat indices).
+TEST(TensorBasics, LargeNarrowsAndConcatenationsPutEveryElementInItsPlace) {
+  const int64_t n = 3, rows = 1001, cols = 703;  // 8.4 MB; a row of 2.8 MB is not a multiple of the slices
+  const Tensor a = arange(n * rows * cols).reshape({n, rows, cols});
+  const Tensor middle = ops::narrow(a, 1, 2, rows - 3);
+  const std::vector<float> flat = a.to_vector(), got = middle.to_vector();
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(n * (rows - 3) * cols));
+  std::size_t wrong = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t r = 0; r < rows - 3; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        wrong += got[static_cast<std::size_t>((i * (rows - 3) + r) * cols + c)] !=
+                 flat[static_cast<std::size_t>((i * rows + r + 2) * cols + c)];
+  EXPECT_EQ(wrong, 0u);
+  const Tensor joined = ops::cat({middle, ops::narrow(a, 1, 0, 2), ops::narrow(a, 1, rows - 1, 1)}, 1);
+  EXPECT_EQ(joined.sizes(), a.sizes());
+  const std::vector<float> back = joined.to_vector();
+  wrong = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t source = r < rows - 3 ? r + 2 : r < rows - 1 ? r - (rows - 3) : rows - 1;
+      for (int64_t c = 0; c < cols; ++c)
+        wrong += back[static_cast<std::size_t>((i * rows + r) * cols + c)] !=
+                 flat[static_cast<std::size_t>((i * rows + source) * cols + c)];
+    }
+  EXPECT_EQ(wrong, 0u);
+}
+
 TEST(TensorBasics, FromBlobSharesCallerMemoryAndCallsTheDeleterOnce) {
   std::vector<float> memory = {1, 2, 3, 4, 5, 6};
   int deleted = 0;
