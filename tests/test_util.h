@@ -94,9 +94,10 @@ inline std::string test_name(std::string name) {
   return name;
 }
 
+// One directory level whatever the test's name (a parameterised test's names hold '/').
 inline std::string scratch_path(const ::testing::TestInfo& info) {
-  return ::testing::TempDir() + "normrt_" + std::to_string(::getpid()) + "_" + info.test_suite_name() + "_" +
-         info.name();
+  return ::testing::TempDir() + "normrt_" + std::to_string(::getpid()) + "_" +
+         test_name(std::string(info.test_suite_name()) + "_" + info.name());
 }
 
 // Removes a test's scratch directory when the test ends, unless it failed: then it stays to be read, and its path is
