@@ -86,4 +86,21 @@ void share_cpus_with_local_processes(int local_processes) {
                     (threads == 1 ? "thread" : "threads") + " each (set OMP_NUM_THREADS to choose)");
 }
 
+void copy_rows(char* to, std::size_t to_pitch, const char* from, std::size_t from_pitch, std::size_t width,
+               std::size_t rows) {
+  constexpr std::size_t kSlice = std::size_t{1} << 20;
+  const std::size_t total = width * rows;
+  if (total == 0) return;
+  const auto slices = static_cast<int64_t>((total + kSlice - 1) / kSlice);
+#pragma omp parallel for schedule(static) if (total >= 4 * kSlice)
+  for (int64_t k = 0; k < slices; ++k) {
+    const std::size_t end = std::min(total, static_cast<std::size_t>(k + 1) * kSlice);
+    for (std::size_t pos = static_cast<std::size_t>(k) * kSlice; pos < end;) {
+      const std::size_t row = pos / width, column = pos % width, bytes = std::min(width - column, end - pos);
+      std::memcpy(to + row * to_pitch + column, from + row * from_pitch + column, bytes);
+      pos += bytes;
+    }
+  }
+}
+
 }  // namespace normrt::cpu

@@ -4,6 +4,7 @@
 // CNN step as system time on the 2-core build machine. Work is split by the shape alone, so results do not depend
 // on the number of threads.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace normrt::cpu {
@@ -32,5 +33,11 @@ void share_cpus_with_local_processes(int local_processes);
 
 // Whether a loop over `work` elements is worth waking OpenMP's team for.
 inline bool worth_parallel(int64_t work) { return work >= (int64_t{1} << 16); }
+
+// Copies `rows` rows of `width` bytes from `from` to `to`, each side's rows `pitch` bytes apart; from 4 MB in all, in
+// 1 MB slices of the rows' bytes over the threads (one core's memcpy reaches about half of what two do: a clone of
+// 25 MB took 2.0-2.5 ms on one core of the 2-core build machine, PyTorch's parallel copy 1.1-1.3 ms).
+void copy_rows(char* to, std::size_t to_pitch, const char* from, std::size_t from_pitch, std::size_t width,
+               std::size_t rows);
 
 }  // namespace normrt::cpu

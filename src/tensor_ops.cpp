@@ -147,20 +147,7 @@ void copy_block(const Tensor& src, int64_t src_len, int64_t src_start, Tensor& d
     NORMRT_THROW("copies on ", dst.device().str(), " need a build with CUDA (NORMRT_WITH_CUDA)");
 #endif
   }
-  // Large blocks in slices of the rows' bytes over the threads, as copy_bytes: one core's memcpy reaches about half
-  // of what two do.
-  constexpr std::size_t kSlice = std::size_t{1} << 20;
-  const std::size_t total = width * static_cast<std::size_t>(outer);
-  const auto slices = static_cast<int64_t>((total + kSlice - 1) / kSlice);
-#pragma omp parallel for schedule(static) if (total >= 4 * kSlice)
-  for (int64_t k = 0; k < slices; ++k) {
-    const std::size_t end = std::min(total, static_cast<std::size_t>(k + 1) * kSlice);
-    for (std::size_t pos = static_cast<std::size_t>(k) * kSlice; pos < end;) {
-      const std::size_t row = pos / width, column = pos % width, bytes = std::min(width - column, end - pos);
-      std::memcpy(to + row * dst_pitch + column, from + row * src_pitch + column, bytes);
-      pos += bytes;
-    }
-  }
+  cpu::copy_rows(to, dst_pitch, from, src_pitch, width, static_cast<std::size_t>(outer));
 }
 
 }  // namespace
