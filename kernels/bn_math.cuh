@@ -134,7 +134,7 @@ NORMRT_HD inline SplitMean<T> split_mean(T pivot, T shifted_mean) {
 template <bool kRelu>
 NORMRT_HD inline float epilogue(float normalised, float residual) {
   const float v = normalised + residual;
-  if constexpr (kRelu) return v > 0.0f ? v : (v == v ? 0.0f : v);
+  if constexpr (kRelu) return v <= 0.0f ? 0.0f : v;  // one select: NaN fails the test and passes through
   return v;
 }
 

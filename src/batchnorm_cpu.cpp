@@ -155,12 +155,19 @@ void for_each_run(const Geometry& g, int64_t c, int64_t lo, int64_t hi, Run run)
 // An operand of the per-element passes (x, dy, the residual), which the arithmetic reads as float: float32 elements
 // where they lie, else staged into an L1 buffer first: float16/bfloat16 elements converted (so a 16-bit tensor moves
 // its own bytes, not a float32 copy's), dy masked by a fused forward's ReLU output.
+// Element types whose values the sums read where they lie (value_at), unless masked: float32, and bfloat16, whose
+// conversion is a shift that costs the summing loop less than staging through L1 (a store and a load per element).
+template <typename T>
+constexpr bool kReadsDirectly = std::is_same_v<T, float> || std::is_same_v<T, BFloat16>;
+
 template <typename T>
 struct Operand {
   const T* data = nullptr;         // null: no such operand (an optional residual)
   const T* relu_output = nullptr;  // dy's mask: the gradient passes where relu_output is not <= 0
   bool defined() const { return data != nullptr; }
   bool in_place() const { return std::is_same_v<T, float> && relu_output == nullptr; }
+  // Whether the sums read the elements where they lie (value_at).
+  bool read_directly() const { return kReadsDirectly<T> && relu_output == nullptr; }
   // The elements from offset on, read where they lie (in_place only).
   const float* at(int64_t offset) const {
     if constexpr (std::is_same_v<T, float>) return data + offset;
@@ -207,6 +214,18 @@ struct Operand {
   }
 };
 
+inline float value_at(const float* elements, int64_t i) { return elements[i]; }
+inline float value_at(const BFloat16* elements, int64_t i) {
+  return half_bits::from_bfloat16_to_float(elements[i].bits);
+}
+
+template <typename T, std::size_t K>
+bool all_read_directly(const std::array<Operand<T>, K>& operands) {
+  for (const Operand<T>& o : operands)
+    if (o.defined() && !o.read_directly()) return false;
+  return true;
+}
+
 template <typename T, std::size_t K>
 bool all_in_place(const std::array<Operand<T>, K>& operands) {
   for (const Operand<T>& o : operands)
@@ -232,7 +251,8 @@ class PieceSpans {
     });
   }
 
-  // f(spans, length) for each span, in a fixed order.
+  // f(spans, length) for each span, in a fixed order: spans of float, or of the operands' own elements where each
+  // reads directly (f reads both through value_at).
   template <typename F>
   void for_each(F f) const {
     std::array<const float*, K> spans;
@@ -241,11 +261,19 @@ class PieceSpans {
       f(spans, hi_ - lo_);
       return;
     }
-    const bool in_place = all_in_place(operands_);
+    if constexpr (kReadsDirectly<T>) {
+      if (all_read_directly(operands_)) {
+        std::array<const T*, K> elements;
+        for_each_run(g_, c_, lo_, hi_, [&](int64_t offset, int64_t length) {
+          for (int a = 0; a < K; ++a) elements[a] = operands_[a].data + offset;
+          f(elements, length);
+        });
+        return;
+      }
+    }
     for_each_run(g_, c_, lo_, hi_, [&](int64_t offset, int64_t length) {
-      const int64_t chunk = in_place ? length : kGathered;
-      for (int64_t i = 0; i < length; i += chunk) {
-        const int64_t n = std::min(chunk, length - i);
+      for (int64_t i = 0; i < length; i += kGathered) {
+        const int64_t n = std::min(kGathered, length - i);
         for (int a = 0; a < K; ++a) spans[a] = operands_[a].read(buffers_[a], offset + i, n);
         f(spans, n);
       }
@@ -534,15 +562,15 @@ void piece_statistics(const Layout& l, const Operand<T>& x, int64_t unit, int64_
   // finite (an infinity or NaN among the inputs, or sums past float's range), the piece is summed again exactly in
   // double as PyTorch's CPU kernel does, so that those keep PyTorch's results.
   Acc sum[1][kLanes] = {}, shifted[2][kLanes] = {};
-  spans.for_each([&](const std::array<const float*, 1>& span, int64_t length) {
-    const float* run = span[0];
-    lane_accumulate_floats<1>(sum, length, [run](int64_t i) { return std::array<float, 1>{run[i]}; });
+  spans.for_each([&](const auto& span, int64_t length) {
+    const auto* run = span[0];
+    lane_accumulate_floats<1>(sum, length, [run](int64_t i) { return std::array<float, 1>{value_at(run, i)}; });
   });
   const float pivot = static_cast<float>(lane_total(sum[0]) / count);
-  spans.for_each([&](const std::array<const float*, 1>& span, int64_t length) {
-    const float* run = span[0];
+  spans.for_each([&](const auto& span, int64_t length) {
+    const auto* run = span[0];
     lane_accumulate_floats<2>(shifted, length, [run, pivot](int64_t i) {
-      const float d = run[i] - pivot;
+      const float d = value_at(run, i) - pivot;
       return std::array<float, 2>{d, d * d};
     });
   });
@@ -552,15 +580,15 @@ void piece_statistics(const Layout& l, const Operand<T>& x, int64_t unit, int64_
     return;
   }
   Acc exact_sum[kLanes] = {}, m2[kLanes] = {};
-  spans.for_each([&](const std::array<const float*, 1>& span, int64_t length) {
-    const float* run = span[0];
-    lane_accumulate(exact_sum, length, [run](int64_t i) { return static_cast<Acc>(run[i]); });
+  spans.for_each([&](const auto& span, int64_t length) {
+    const auto* run = span[0];
+    lane_accumulate(exact_sum, length, [run](int64_t i) { return static_cast<Acc>(value_at(run, i)); });
   });
   const Acc mean = lane_total(exact_sum) / count;
-  spans.for_each([&](const std::array<const float*, 1>& span, int64_t length) {
-    const float* run = span[0];
+  spans.for_each([&](const auto& span, int64_t length) {
+    const auto* run = span[0];
     lane_accumulate(m2, length, [run, mean](int64_t i) {
-      const Acc d = static_cast<Acc>(run[i]) - mean;
+      const Acc d = static_cast<Acc>(value_at(run, i)) - mean;
       return d * d;
     });
   });
@@ -593,10 +621,11 @@ void piece_gradient_sums(const Layout& l, const Operand<T>& dy, const Operand<T>
   }
   const float mu = mean[c0];
   Acc sums[2][kLanes] = {};  // dy, dy (x - mean)
-  PieceSpans<T, 2>(g, c0, lo, hi, {dy, x}).for_each([&](const std::array<const float*, 2>& span, int64_t length) {
-    const float *dy_run = span[0], *x_run = span[1];
+  PieceSpans<T, 2>(g, c0, lo, hi, {dy, x}).for_each([&](const auto& span, int64_t length) {
+    const auto *dy_run = span[0], *x_run = span[1];
     lane_accumulate_floats<2>(sums, length, [dy_run, x_run, mu](int64_t i) {
-      return std::array<float, 2>{dy_run[i], dy_run[i] * (x_run[i] - mu)};
+      const float d = value_at(dy_run, i);
+      return std::array<float, 2>{d, d * (value_at(x_run, i) - mu)};
     });
   });
   partial[c0 * l.pieces + k] = {lane_total(sums[0]), lane_total(sums[1])};
@@ -806,17 +835,19 @@ void elementwise_unit(const Layout& l, int64_t unit, T* out, bool streaming, boo
   if (streaming) store_fence();
 }
 
-// The elementwise ops run through one of two wrappers, chosen once per pass (with_elementwise): InPlace hands
-// compute the float32 operands where they lie, Staged converts (and masks) them in L1 chunk by chunk and rounds 16-bit
-// outputs once. A single wrapper choosing per run kept the compiler from inlining it into the run loops: called per
-// 7x7 plane, that cost up to a third of the eval pass (64x512x7x7: 375 us inlined, 409-537 us not).
+// The elementwise ops run through one of two wrappers, chosen once per pass (with_elementwise): Direct hands compute
+// the operands where they lie when each reads directly (float32, unmasked bfloat16: converted and rounded in the
+// loop), Staged converts (and masks) them in L1 chunk by chunk and rounds 16-bit outputs once. A single wrapper
+// choosing per run kept the compiler from inlining it into the run loops: called per 7x7 plane, that cost up to a
+// third of the eval pass (64x512x7x7: 375 us inlined, 409-537 us not).
 template <typename Op>
-struct InPlace {
+struct Direct {
+  using T = typename Op::Element;
   const Op& op;
-  void operator()(float* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
-    std::array<const float*, std::tuple_size_v<decltype(Op::operands)>> spans;
+  void operator()(T* out, int64_t offset, int64_t length, int64_t c, int c_step) const {
+    std::array<const T*, std::tuple_size_v<decltype(Op::operands)>> spans;
     for (std::size_t a = 0; a < spans.size(); ++a)
-      spans[a] = op.operands[a].defined() ? op.operands[a].at(offset) : nullptr;
+      spans[a] = op.operands[a].defined() ? op.operands[a].data + offset : nullptr;
     op.compute(out, spans, length, c, c_step);
   }
 };
@@ -844,32 +875,40 @@ struct Staged {
   }
 };
 
-// Calls body with op wrapped as its operands need: InPlace when each is float32 read where it lies, else Staged.
+// Calls body with op wrapped as its operands need: Direct when each reads directly, else Staged.
 template <typename Op, typename Body>
 void with_elementwise(const Op& op, Body body) {
-  if constexpr (std::is_same_v<typename Op::Element, float>) {
-    if (all_in_place(op.operands)) return body(InPlace<Op>{op});
+  if constexpr (kReadsDirectly<typename Op::Element>) {
+    if (all_read_directly(op.operands)) return body(Direct<Op>{op});
   }
   body(Staged<Op>{op});
 }
 
+// Stores v as element i of out, rounded to out's type.
+inline void put(float* out, int64_t i, float v) { out[i] = v; }
+inline void put(BFloat16* out, int64_t i, float v) { out[i].bits = detail::bfloat16_bits(v); }
+
 // out[i] = f(i) for i in [0, length): a plain loop, which the compiler vectorises.
-template <typename F>
-inline void store_run(float* out, int64_t length, F f) {
-  for (int64_t i = 0; i < length; ++i) out[i] = f(i);
+template <typename Out, typename F>
+inline void store_run(Out* out, int64_t length, F f) {
+  for (int64_t i = 0; i < length; ++i) put(out, i, f(i));
 }
 
 // store_run of value(i) through the fused epilogue: + residual[i] (when not null), then the ReLU (when relu). The
 // choice is made per run, so that each loop stays a plain vectorisable one.
-template <typename F>
-inline void store_with_epilogue(float* out, int64_t length, const float* residual, bool relu, F value) {
+template <typename Out, typename In, typename F>
+inline void store_with_epilogue(Out* out, int64_t length, const In* residual, bool relu, F value) {
   if (residual != nullptr) {
-    if (relu) return store_run(out, length, [=](int64_t i) { return epilogue<true>(value(i), residual[i]); });
-    return store_run(out, length, [=](int64_t i) { return epilogue<false>(value(i), residual[i]); });
+    if (relu) {
+      return store_run(out, length, [=](int64_t i) { return epilogue<true>(value(i), value_at(residual, i)); });
+    }
+    return store_run(out, length, [=](int64_t i) { return epilogue<false>(value(i), value_at(residual, i)); });
   }
   if (relu) return store_run(out, length, [=](int64_t i) { return epilogue<true>(value(i), 0.0f); });
   store_run(out, length, value);
 }
+
+// Each op's compute(out, in, length, c, c_step) takes float arrays (Staged), or its element type's (Direct).
 
 // out = epilogue((x - mean[c]) * scale[c] + shift[c], residual): the training forward's shift is compensated_shift's
 // (bn_math.cuh), centred on the batch mean itself.
@@ -879,14 +918,16 @@ struct NormalizeOp {
   std::array<Operand<T>, 2> operands;  // x, and the residual (undefined: none)
   const float *mean, *scale, *shift;
   bool relu;
-  void compute(float* out, const std::array<const float*, 2>& in, int64_t length, int64_t c, int c_step) const {
-    const float *x = in[0], *z = in[1];
+  template <typename Out, typename In>
+  void compute(Out* out, const std::array<const In*, 2>& in, int64_t length, int64_t c, int c_step) const {
+    const In *x = in[0], *z = in[1];
     if (c_step == 0) {
       const float m = mean[c], a = scale[c], b = shift[c];
-      store_with_epilogue(out, length, z, relu, [=](int64_t i) { return normalize(x[i], m, a, b); });
+      store_with_epilogue(out, length, z, relu, [=](int64_t i) { return normalize(value_at(x, i), m, a, b); });
     } else {
       const float *m = mean + c, *a = scale + c, *b = shift + c;
-      store_with_epilogue(out, length, z, relu, [=](int64_t i) { return normalize(x[i], m[i], a[i], b[i]); });
+      store_with_epilogue(out, length, z, relu,
+                          [=](int64_t i) { return normalize(value_at(x, i), m[i], a[i], b[i]); });
     }
   }
 };
@@ -897,16 +938,18 @@ struct InputGradientOp {
   using Element = T;
   std::array<Operand<T>, 2> operands;  // dy, x
   const float *mean, *grad_mean, *projection, *scale;
-  void compute(float* out, const std::array<const float*, 2>& in, int64_t length, int64_t c, int c_step) const {
-    const float *d = in[0], *x = in[1];
+  template <typename Out, typename In>
+  void compute(Out* out, const std::array<const In*, 2>& in, int64_t length, int64_t c, int c_step) const {
+    const In *d = in[0], *x = in[1];
     if (c_step == 0) {
       const BackwardCoefficients<float> k{grad_mean[c], projection[c], scale[c]};
       const float m = mean[c];
-      store_run(out, length, [=](int64_t i) { return backward_training(d[i], x[i], k, m); });
+      store_run(out, length, [=](int64_t i) { return backward_training(value_at(d, i), value_at(x, i), k, m); });
     } else {
-      for (int64_t i = 0; i < length; ++i)
-        out[i] = backward_training(
-            d[i], x[i], BackwardCoefficients<float>{grad_mean[c + i], projection[c + i], scale[c + i]}, mean[c + i]);
+      for (int64_t i = 0; i < length; ++i) {
+        const BackwardCoefficients<float> k{grad_mean[c + i], projection[c + i], scale[c + i]};
+        put(out, i, backward_training(value_at(d, i), value_at(x, i), k, mean[c + i]));
+      }
     }
   }
 };
@@ -917,13 +960,14 @@ struct ScaleOp {
   using Element = T;
   std::array<Operand<T>, 1> operands;  // dy
   const float* scale;
-  void compute(float* out, const std::array<const float*, 1>& in, int64_t length, int64_t c, int c_step) const {
-    const float* d = in[0];
+  template <typename Out, typename In>
+  void compute(Out* out, const std::array<const In*, 1>& in, int64_t length, int64_t c, int c_step) const {
+    const In* d = in[0];
     if (c_step == 0) {
       const float a = scale[c];
-      store_run(out, length, [=](int64_t i) { return d[i] * a; });
+      store_run(out, length, [=](int64_t i) { return value_at(d, i) * a; });
     } else {
-      for (int64_t i = 0; i < length; ++i) out[i] = d[i] * scale[c + i];
+      for (int64_t i = 0; i < length; ++i) put(out, i, value_at(d, i) * scale[c + i]);
     }
   }
 };
@@ -933,8 +977,10 @@ template <typename T>
 struct PassedGradientOp {
   using Element = T;
   std::array<Operand<T>, 1> operands;  // dy, masked by the ReLU's output
-  void compute(float* out, const std::array<const float*, 1>& in, int64_t length, int64_t, int) const {
-    std::copy_n(in[0], length, out);
+  template <typename Out, typename In>
+  void compute(Out* out, const std::array<const In*, 1>& in, int64_t length, int64_t, int) const {
+    const In* d = in[0];
+    store_run(out, length, [=](int64_t i) { return value_at(d, i); });
   }
 };
 

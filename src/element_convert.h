@@ -16,6 +16,13 @@
 
 namespace normrt::detail {
 
+// BFloat16(f)'s bits, as a select that loops vectorise (half_bits::from_float_to_bfloat16 branches on NaN).
+inline uint16_t bfloat16_bits(float f) {
+  const uint32_t x = half_bits::bits_of(f);
+  const uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
+  return static_cast<uint16_t>((x & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : rounded);
+}
+
 // to[0, n) = from[0, n) converted (From == To: copied).
 template <typename From, typename To>
 inline void convert_elements(const From* from, To* to, int64_t n) {
@@ -32,11 +39,7 @@ inline void convert_elements(const From* from, To* to, int64_t n) {
     for (int64_t i = 0; i < n; ++i) to[i] = half_bits::float_of(static_cast<uint32_t>(from[i].bits) << 16);
     return;
   } else if constexpr (std::is_same_v<From, float> && std::is_same_v<To, BFloat16>) {
-    for (int64_t i = 0; i < n; ++i) {
-      const uint32_t x = half_bits::bits_of(from[i]);
-      const uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
-      to[i].bits = static_cast<uint16_t>((x & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : rounded);
-    }
+    for (int64_t i = 0; i < n; ++i) to[i].bits = bfloat16_bits(from[i]);
     return;
   }
   int64_t vectorised = 0;  // elements the conversion instructions took
