@@ -3,9 +3,9 @@
 // kernels or on cuDNN) on ResNet-50 shapes (on the GPU also cuDNN on NCHW against NHWC activations, float32 and
 // float16), and on the CPU normrt-train's ResNet convolutions with and without oneDNN; max pooling (normrt's kernel
 // against cuDNN's pooling on the GPU); one optimizer step over a 1M-parameter model (SGD with momentum, Adam,
-// Adadelta, RMSprop, Adagrad, Adamax, RAdam); memory-format conversions (to channels-last and back) in float32 and bfloat16; host
-// tensor ops (arithmetic, reductions, copies, random draws, softmax and losses, dropout, ResNet's stem max pooling,
-// padding, activations) and the CPU optimizer steps for benchmarks/compare_host_ops_cpu.py.
+// Adadelta, RMSprop, Adagrad, Adamax, RAdam); memory-format conversions (to channels-last and back) in float32 and
+// bfloat16; host tensor ops (arithmetic, reductions, copies, concatenation, random draws, softmax and losses, dropout,
+// ResNet's stem max pooling, padding, activations) and the CPU optimizer steps for benchmarks/compare_host_ops_cpu.py.
 // GPU timing: CUDA events on the current stream, warm-up, medians of --benchmark_repetitions (default 5).
 // Run: build/benchmarks/bench_nn [--benchmark_filter=gpu]
 #include <benchmark/benchmark.h>
@@ -300,6 +300,19 @@ std::vector<TensorOp> tensor_ops() {
       };
     };
   };
+  // A DenseNet layer's join, torch.cat([x, x], 1), on x laid out in `format`: forward and backward (gradients split
+  // and summed).
+  auto concat_identity = [](MemoryFormat format) {
+    return [format](const Tensor& x) -> std::function<void()> {
+      auto cat = std::make_shared<nn::Concat>(std::initializer_list<std::shared_ptr<nn::Module>>{
+          std::make_shared<nn::Identity>(), std::make_shared<nn::Identity>()});
+      const Tensor input = x.to(format), dy = ops::cat({input, input}, 1);
+      return [cat, input, dy] {
+        cat->forward(input);
+        benchmark::DoNotOptimize(cat->backward(dy));
+      };
+    };
+  };
   // The forward, or the backward with x as its own gradient (as PyTorch's aten::*_backward(x, x) in the comparison).
   auto input_activation = [](ops::InputActivation f, bool backward) {
     return [f, backward](const Tensor& x) -> std::function<void()> {
@@ -477,17 +490,8 @@ std::vector<TensorOp> tensor_ops() {
            benchmark::DoNotOptimize(se->backward(x));
          };
        }},
-      {"concat-identity-train", image,
-       [](const Tensor& x) {
-         // A DenseNet layer's join, torch.cat([x, x], 1): forward and backward (gradients split and summed).
-         auto cat = std::make_shared<nn::Concat>(std::initializer_list<std::shared_ptr<nn::Module>>{
-             std::make_shared<nn::Identity>(), std::make_shared<nn::Identity>()});
-         const Tensor dy = ops::cat({x, x}, 1);
-         return [cat, x, dy] {
-           cat->forward(x);
-           benchmark::DoNotOptimize(cat->backward(dy));
-         };
-       }},
+      {"concat-identity-train", image, concat_identity(MemoryFormat::Contiguous)},
+      {"concat-identity-train-channels-last", image, concat_identity(MemoryFormat::ChannelsLast)},
       {"layer-norm-train", {32 * 56 * 56, 64},
        [](const Tensor& x) {
          // LayerNorm over 64 features per position (ConvNeXt's, channels-last rows): forward and backward, affine.

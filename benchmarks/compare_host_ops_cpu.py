@@ -150,6 +150,8 @@ def torch_call(torch, name):
         "squeeze-excitation-train": lambda: torch.autograd.grad(se(x_grad), [x_grad, *se.parameters()], x),
         "concat-identity-train": lambda: torch.autograd.grad(torch.cat([x_grad, x_grad], 1), x_grad,
                                                              torch.cat([x, x], 1)),
+        "concat-identity-train-channels-last": lambda: torch.autograd.grad(torch.cat([x_grad, x_grad], 1), x_grad,
+                                                                           torch.cat([x, x], 1)),
         "layer-norm-train": lambda: torch.autograd.grad(layer_norm(x_grad), [x_grad, *layer_norm.parameters()], x),
         "prelu-train": lambda: torch.autograd.grad(prelu(x_grad), [x_grad, prelu.weight], x),
         "permute-to-nhwc": lambda: x.permute(0, 2, 3, 1).contiguous(),

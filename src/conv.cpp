@@ -251,7 +251,7 @@ Tensor cudnn_forward(const detail::ConvGeometry& g, const Tensor& x, const Tenso
     return Tensor();
   for (int d = 3 - g.spatial; d < 3; ++d)
     if (run.out[d] != g.out[d]) y = narrow(y, tensor_dim(g, d), run.out[d] - g.out[d], g.out[d]);
-  return y.to(format);  // narrow's result is contiguous
+  return y;  // narrow keeps y's format
 }
 
 // The output gradient laid out for the geometry cuDNN runs (zeros at the dropped leading positions), in dy's memory
@@ -266,7 +266,7 @@ std::pair<detail::ConvGeometry, Tensor> cudnn_backward_problem(const detail::Con
     lead[tensor_dim(g, d)] = wide.out[d] - g.out[d];
     padded = cat({zeros(lead, TensorOptions(dy.device()).dtype(dy.dtype())), padded}, tensor_dim(g, d));
   }
-  return {wide, padded.to(dy.memory_format())};  // cat's result is contiguous
+  return {wide, padded.to(dy.memory_format())};  // the zeros are contiguous, so cat's result is
 }
 #endif
 

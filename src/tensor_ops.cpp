@@ -10,6 +10,7 @@
 
 #include "cpu_threads.h"
 #include "cuda_launch.h"
+#include "memory_layout.h"
 #include "normrt/cuda.h"
 #include "normrt/cuda_check.h"
 #include "normrt/error.h"
@@ -38,6 +39,23 @@ Around around(const Shape& shape, int64_t dim) {
   Around a{1, shape[static_cast<std::size_t>(dim)], 1};
   for (int64_t d = 0; d < dim; ++d) a.outer *= shape[static_cast<std::size_t>(d)];
   for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < shape.size(); ++d) a.inner *= shape[d];
+  return a;
+}
+
+// around() in memory: the dimensions before dim and after it in the order `format` lays a tensor of `shape` out.
+Around around_in_memory(const Shape& shape, int64_t dim, MemoryFormat format) {
+  if (format == MemoryFormat::Contiguous) return around(shape, dim);
+  const detail::DimOrder order = detail::memory_order(static_cast<int>(shape.size()), format);
+  Around a{1, shape[static_cast<std::size_t>(dim)], 1};
+  bool after = false;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    const auto d = static_cast<std::size_t>(order[i]);
+    if (static_cast<int64_t>(d) == dim) {
+      after = true;
+    } else {
+      (after ? a.inner : a.outer) *= shape[d];
+    }
+  }
   return a;
 }
 
@@ -122,11 +140,12 @@ void reduce(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, Tens
   }
 }
 
-// dst[o, dst_start + r, :] = src[o, src_start + r, :] for r < length, over (outer, *, inner) views.
+// dst[o, dst_start + r, :] = src[o, src_start + r, :] for r < length, over (outer, *, inner) views of the memory in
+// dst's format (around_in_memory); src is first laid out in that format where it is not.
 void copy_block(const Tensor& src, int64_t src_len, int64_t src_start, Tensor& dst, int64_t dst_len, int64_t dst_start,
                 int64_t outer, int64_t length, int64_t inner) {
-  if (!src.is_contiguous()) {  // channels-last input: its values in logical order (the result is contiguous)
-    copy_block(src.contiguous(), src_len, src_start, dst, dst_len, dst_start, outer, length, inner);
+  if (src.memory_format() != dst.memory_format()) {
+    copy_block(src.to(dst.memory_format()), src_len, src_start, dst, dst_len, dst_start, outer, length, inner);
     return;
   }
   const std::size_t element = element_size(src.dtype());
@@ -523,8 +542,9 @@ Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
                ") exceeds dimension size (", size, ").");
   Shape shape = t.sizes();
   shape[static_cast<std::size_t>(dim)] = length;
-  Tensor out = empty(shape, TensorOptions(t.device()).dtype(t.dtype()));
-  const Around a = around(t.sizes(), dim);
+  // In t's memory format, as PyTorch's narrow view keeps t's strides.
+  Tensor out = empty(shape, TensorOptions(t.device()).dtype(t.dtype()).memory_format(t.memory_format()));
+  const Around a = around_in_memory(t.sizes(), dim, t.memory_format());
   copy_block(t, a.length, start, out, length, 0, a.outer, length, a.inner);
   return out;
 }
@@ -569,10 +589,14 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     total += t.size(dim);
   }
   shape[static_cast<std::size_t>(dim)] = total;
-  Tensor out = empty(shape, TensorOptions(first.device()).dtype(first.dtype()));
+  // The inputs' memory format where they share one, else contiguous (PyTorch's rule for cat's result).
+  MemoryFormat format = first.memory_format();
+  for (const Tensor& t : tensors)
+    if (t.memory_format() != format) format = MemoryFormat::Contiguous;
+  Tensor out = empty(shape, TensorOptions(first.device()).dtype(first.dtype()).memory_format(format));
   int64_t offset = 0;
   for (const Tensor& t : tensors) {
-    const Around a = around(t.sizes(), dim);
+    const Around a = around_in_memory(t.sizes(), dim, format);
     copy_block(t, a.length, 0, out, total, offset, a.outer, a.length, a.inner);
     offset += a.length;
   }

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <memory>
 #include <sstream>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "nn_math.cuh"
@@ -91,6 +93,35 @@ TEST(MemoryFormat, CopiesConversionsAndReshapesKeepTheValues) {
   a << cl;
   b << x;
   EXPECT_EQ(a.str(), b.str());
+}
+
+// cat keeps the memory format its inputs share (else its result is contiguous) and narrow keeps its input's, as
+// PyTorch's: along every dimension of 4-d and 5-d shapes with size-1 and odd dimensions, each result laid out in memory
+// as the contiguous op's result converted to that format.
+TEST(MemoryFormat, CatAndNarrowKeepTheFormatTheirInputsShare) {
+  Generator gen(53);
+  for (const Shape& shape : {Shape{2, 3, 4, 5}, Shape{3, 1, 1, 7}, Shape{1, 5, 3, 1}, Shape{2, 3, 2, 3, 4}}) {
+    const MemoryFormat format = shape.size() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d;
+    for (int64_t dim = 0; dim < static_cast<int64_t>(shape.size()); ++dim) {
+      SCOPED_TRACE(shape_str(shape) + " dim " + std::to_string(dim));
+      Shape other = shape;
+      other[static_cast<std::size_t>(dim)] += 2;
+      const Tensor a = randn(shape, gen), b = randn(other, gen);
+      const Tensor joined = ops::cat({a, b, a}, dim);
+      const Tensor joined_cl = ops::cat({a.to(format), b.to(format), a.to(format)}, dim);
+      EXPECT_EQ(joined_cl.memory_format(), format);
+      EXPECT_EQ(memory_of(joined_cl), memory_of(joined.to(format)));
+      const Tensor mixed = ops::cat({a.to(format), b}, dim);
+      EXPECT_TRUE(mixed.is_contiguous());
+      EXPECT_EQ(mixed.to_vector(), ops::cat({a, b}, dim).to_vector());
+      const int64_t size = other[static_cast<std::size_t>(dim)];
+      for (const auto& [start, length] : {std::pair<int64_t, int64_t>{0, 1}, {1, size - 2}, {size - 1, 1}}) {
+        const Tensor part = ops::narrow(b.to(format), dim, start, length);
+        EXPECT_EQ(part.memory_format(), format);
+        EXPECT_EQ(memory_of(part), memory_of(ops::narrow(b, dim, start, length).to(format)));
+      }
+    }
+  }
 }
 
 // The host conversion's paths, bit for bit against index arithmetic on every element size: one channel or one

@@ -372,14 +372,11 @@ Tensor Concat::forward_impl(const Tensor& input, Context& ctx) {
   ctx.children.resize(branches_.size());
   std::vector<Tensor> outputs;
   for (std::size_t i = 0; i < branches_.size(); ++i) outputs.push_back(branches_[i]->forward(input, ctx.children[i]));
-  Tensor y = ops::cat(outputs, dim_);
+  Tensor y = ops::cat(outputs, dim_);  // in the branches' memory format where they share one
   const int64_t dim = dim_ < 0 ? dim_ + y.dim() : dim_;
   ctx.values = {dim};
   for (const Tensor& out : outputs) ctx.values.push_back(out.size(dim));
-  const MemoryFormat format = outputs[0].memory_format();
-  const bool same_format = std::all_of(outputs.begin(), outputs.end(),
-                                       [&](const Tensor& out) { return out.memory_format() == format; });
-  return same_format ? y.to(format) : y;
+  return y;
 }
 
 Tensor Concat::backward_impl(const Tensor& grad_output, Context& ctx) {

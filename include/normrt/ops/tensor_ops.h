@@ -1,5 +1,6 @@
 // Reductions over a dimension and the copying index ops, on CPU and CUDA, with PyTorch's names, semantics and
-// error messages. normrt tensors are contiguous, so narrow/select/slice return copies where PyTorch returns views.
+// error messages. normrt tensors are dense (contiguous or channels-last), so narrow/select/slice return copies where
+// PyTorch returns views.
 #pragma once
 #include <utility>
 #include <vector>
@@ -16,13 +17,14 @@ Tensor mean(const Tensor& t, int64_t dim, bool keepdim = false);
 std::pair<Tensor, Tensor> max(const Tensor& t, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& t, int64_t dim, bool keepdim = false);
 
-// Elements [start, start + length) of `dim`.
+// Elements [start, start + length) of `dim`, in t's memory format.
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length);
 // Python's t[..., start:end] on `dim` (negative and out-of-range bounds clamp as in Python).
 Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end);
 // Index `index` of `dim`, which is removed.
 Tensor select(const Tensor& t, int64_t dim, int64_t index);
-// Joins along an existing dimension / along a new one.
+// Joins along an existing dimension / along a new one. cat's result keeps the inputs' memory format where they share
+// one (else it is contiguous), as PyTorch's.
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 
