@@ -25,10 +25,11 @@
 //    the next channel, which would otherwise be read plane by plane, each plane a stream the hardware starts anew.
 //  * Elementwise passes walk the flat tensor in fixed slices; for (N, C) input the per-channel tables repeat so
 //    that a run covers many short rows.
-//  * Operands: float32 tensors are read where they lie; float16/bfloat16 elements are converted block by block into
-//    L1 as the passes read them (Operand), and outputs rounded once as they are written, so a 16-bit tensor moves
-//    its own bytes, and the sums are those of float32 tensors of the same values, bit for bit. The backward of a
-//    fused ReLU masks dy the same way, as it reads it.
+//  * Operands: float32 and bfloat16 tensors are read where they lie, bfloat16 converted in the loops (a shift), and
+//    the backward of a fused ReLU masks dy as it reads it (Reading::DirectMasked); float16 elements, and the
+//    16-bit or masked rows that (N, C) input's sums walk, are converted (and masked) block by block into L1 as the
+//    passes read them (Operand::stage). 16-bit outputs are rounded once as they are written, so a 16-bit tensor
+//    moves its own bytes, and the sums are those of float32 tensors of the same values, bit for bit.
 // Accumulation is in double, as PyTorch's CPU kernels do; the channel statistics and the backward sums add each
 // lane's terms in float over blocks of at most kFloatTerms first (lane_accumulate_floats, ColumnGradientSums; a
 // narrower last block's RowSweep stays in double).
@@ -153,14 +154,15 @@ void for_each_run(const Geometry& g, int64_t c, int64_t lo, int64_t hi, Run run)
 }
 
 // Element types that the loops read where they lie (value_at): float32, and bfloat16, whose conversion is a shift
-// that costs a loop less than staging through L1 (a store and a load per element; forward training and backward of
-// bfloat16 32x64x56x56 1.08x and 1.14x faster, median rounds of an A/B on the 2-core Xeon).
+// that costs a loop less than staging through L1 (a store and a load per element). bfloat16 32x64x56x56 on the 2-core
+// Xeon, A/B against staging (median rounds): forward training 1.08x, backward 1.14x, backward of BatchNorm + ReLU
+// with dy masked in the loop 1.17x.
 template <typename T>
 constexpr bool kReadsDirectly = std::is_same_v<T, float> || std::is_same_v<T, BFloat16>;
 
-// An operand of the per-element passes (x, dy, the residual), which the arithmetic reads as float: float32 elements
-// where they lie, else staged into an L1 buffer first: float16/bfloat16 elements converted (so a 16-bit tensor moves
-// its own bytes, not a float32 copy's), dy masked by a fused forward's ReLU output.
+// An operand of the per-element passes (x, dy, the residual), which the arithmetic reads as float: where it lies
+// (kReadsDirectly types, through value_at), else staged into an L1 buffer first: float16 elements converted (so a
+// 16-bit tensor moves its own bytes, not a float32 copy's), dy masked by a fused forward's ReLU output.
 template <typename T>
 struct Operand {
   const T* data = nullptr;         // null: no such operand (an optional residual)
@@ -968,8 +970,7 @@ struct NormalizeOp {
       store_with_epilogue(out, length, z, relu, [=](int64_t i) { return normalize(value_at(x, i), m, a, b); });
     } else {
       const float *m = mean + c, *a = scale + c, *b = shift + c;
-      store_with_epilogue(out, length, z, relu,
-                          [=](int64_t i) { return normalize(value_at(x, i), m[i], a[i], b[i]); });
+      store_with_epilogue(out, length, z, relu, [=](int64_t i) { return normalize(value_at(x, i), m[i], a[i], b[i]); });
     }
   }
 };
