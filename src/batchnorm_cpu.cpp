@@ -876,8 +876,8 @@ void elementwise_unit(const Layout& l, int64_t unit, T* out, bool streaming, boo
 }
 
 // The elementwise ops run through one of two wrappers, chosen once per pass (with_elementwise): Direct hands compute
-// the operands where they lie when each reads directly (float32, unmasked bfloat16: converted and rounded in the
-// loop), Staged converts (and masks) them in L1 chunk by chunk and rounds 16-bit outputs once. A single wrapper
+// the operands where they lie (float32 and bfloat16, dy through its mask: converted, masked and rounded in the loop),
+// Staged converts (and masks) them in L1 chunk by chunk and rounds 16-bit outputs once. A single wrapper
 // choosing per run kept the compiler from inlining it into the run loops: called per 7x7 plane, that cost up to a
 // third of the eval pass (64x512x7x7: 375 us inlined, 409-537 us not).
 template <typename Op, bool kMasked>
