@@ -190,6 +190,18 @@ TEST_F(CudaTensor, ReductionsAndIndexOpsMatchTheCpu) {
   EXPECT_EQ(ops::cat({d, d}, 1).to_vector(), ops::cat({x, x}, 1).to_vector());
   EXPECT_EQ(ops::stack({d, d}, 3).to_vector(), ops::stack({x, x}, 3).to_vector());
   EXPECT_EQ(ops::select(d, 2, 3).device(), gpu);
+  // Channels-last cat and narrow copy in the memory's order on the device too, keeping the format: the values of the
+  // contiguous ops.
+  const Tensor plain = randn({2, 3, 4, 5}, gen), device_image = plain.to(MemoryFormat::ChannelsLast).to(gpu);
+  for (int64_t dim : {0, 1, 2, 3}) {
+    const int64_t length = plain.size(dim) - 1;
+    const Tensor joined = ops::cat({device_image, device_image}, dim);
+    const Tensor part = ops::narrow(device_image, dim, 1, length);
+    EXPECT_EQ(joined.memory_format(), MemoryFormat::ChannelsLast);
+    EXPECT_EQ(joined.to_vector(), ops::cat({plain, plain}, dim).to_vector());
+    EXPECT_EQ(part.memory_format(), MemoryFormat::ChannelsLast);
+    EXPECT_EQ(part.to_vector(), ops::narrow(plain, dim, 1, length).to_vector());
+  }
 }
 
 TEST_F(CudaTensor, RoundTripCloneCopy) {
