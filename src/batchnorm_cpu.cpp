@@ -209,10 +209,9 @@ struct Operand {
 #endif
     }
   }
-  // The elements from offset on as float: where they lie, or staged into `buffer`.
+  // The elements from offset on as float, staged into `buffer`.
   const float* read(float* buffer, int64_t offset, int64_t length) const {
     if (!defined()) return nullptr;
-    if (in_place()) return at(offset);
     stage(buffer, offset, length);
     return buffer;
   }
@@ -877,7 +876,7 @@ void elementwise_unit(const Layout& l, int64_t unit, T* out, bool streaming, boo
 
 // The elementwise ops run through one of two wrappers, chosen once per pass (with_elementwise): Direct hands compute
 // the operands where they lie (float32 and bfloat16, dy through its mask: converted, masked and rounded in the loop),
-// Staged converts (and masks) them in L1 chunk by chunk and rounds 16-bit outputs once. A single wrapper
+// Staged (float16) converts (and masks) them in L1 chunk by chunk and rounds the outputs once. A single wrapper
 // choosing per run kept the compiler from inlining it into the run loops: called per 7x7 plane, that cost up to a
 // third of the eval pass (64x512x7x7: 375 us inlined, 409-537 us not).
 template <typename Op, bool kMasked>
@@ -902,12 +901,8 @@ struct Staged {
       const int64_t n = std::min(kStreamBlock, length - i);
       for (std::size_t a = 0; a < kOperands; ++a) spans[a] = op.operands[a].read(staged[a], offset + i, n);
       const int64_t channel = c_step == 0 ? c : c + i;
-      if constexpr (std::is_same_v<T, float>) {
-        op.compute(out + i, spans, n, channel, c_step);
-      } else {
-        op.compute(result, spans, n, channel, c_step);
-        detail::convert_elements(result, out + i, n);
-      }
+      op.compute(result, spans, n, channel, c_step);
+      detail::convert_elements(result, out + i, n);
     }
   }
 };

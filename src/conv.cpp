@@ -264,9 +264,11 @@ std::pair<detail::ConvGeometry, Tensor> cudnn_backward_problem(const detail::Con
     if (wide.out[d] == g.out[d]) continue;
     Shape lead = padded.sizes();
     lead[tensor_dim(g, d)] = wide.out[d] - g.out[d];
-    padded = cat({zeros(lead, TensorOptions(dy.device()).dtype(dy.dtype())), padded}, tensor_dim(g, d));
+    // The zeros in dy's memory format, so that cat's result keeps it.
+    const TensorOptions options = TensorOptions(dy.device()).dtype(dy.dtype()).memory_format(dy.memory_format());
+    padded = cat({zeros(lead, options), padded}, tensor_dim(g, d));
   }
-  return {wide, padded.to(dy.memory_format())};  // the zeros are contiguous, so cat's result is
+  return {wide, padded};
 }
 #endif
 

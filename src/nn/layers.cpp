@@ -1,20 +1,19 @@
 #include "normrt/nn/layers.h"
 
-#include <algorithm>
 #include <climits>
 #include <cmath>
 
 #include "normrt/amp.h"
 #include "normrt/error.h"
 #include "normrt/nn/batchnorm.h"
+#include "normrt/nn/init.h"
+#include "normrt/ops/elementwise.h"
 #include "normrt/ops/nn.h"
 #include "normrt/ops/tensor_ops.h"
+#include "nvtx.h"
 #include "op_util.h"
 #include "parameter_grads.h"
 #include "slice_dropout.h"
-#include "normrt/ops/elementwise.h"
-#include "nvtx.h"
-#include "normrt/nn/init.h"
 
 namespace normrt::nn {
 
