@@ -285,7 +285,7 @@ struct TensorOp {
 };
 
 std::vector<TensorOp> tensor_ops() {
-  const Shape image = {32, 64, 56, 56}, logits = {4096, 1000}, pooled = {64, 64, 12, 12};
+  const Shape image = {32, 64, 56, 56}, logits = {4096, 1000}, pooled = {64, 64, 12, 12}, pixel_rows = {100352, 64};
   ops::PoolParams pool_3x3s2;  // ResNet's stem pooling window
   pool_3x3s2.kernel_size = {3};
   pool_3x3s2.stride = {2};
@@ -352,6 +352,8 @@ std::vector<TensorOp> tensor_ops() {
        }},
       {"mul-scalar", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x * 2.0); }; }},
       {"sum-dim1", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 1)); }; }},
+      // A channels-last image's per-channel sums (a bias gradient) as a reduction over the rows of (N H W, C).
+      {"sum-dim0", pixel_rows, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 0)); }; }},
       {"clone", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x.clone()); }; }},
       {"randn", image,
        [](const Tensor& x) {

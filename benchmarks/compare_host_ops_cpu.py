@@ -89,6 +89,7 @@ def torch_call(torch, name):
         "add-per-channel": lambda: x + per_channel,
         "mul-scalar": lambda: x * 2.0,
         "sum-dim1": lambda: x.sum(1),
+        "sum-dim0": lambda: x.sum(0),
         "clone": lambda: x.clone(),
         "randn": lambda: torch.randn(shape),
         "log-softmax": lambda: torch.log_softmax(x, 1),
