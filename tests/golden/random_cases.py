@@ -86,6 +86,13 @@ shortcut, circular padding, norms' groups of two). The draws found one defect of
 for an untracked module's eval step (batch statistics), which PyTorch refuses, as normrt does.
 Seed 53 (120 cases of each kind but optim, 60 of optim), 2026-12-05, on the CPU: two failures, both known above
 (nearest 2x17x2x6x1 at scales (1.3, 1.3, 3.0), whose first axis keeps its size; circular padding (3, -2) of 3).
+Seeds 54 (120 of each kind and bn_mixed, 60 of optim; bn_mixed and pool on the emulated device too; 100 bn_mixed with
+--float64 and 100 with --large, CPU and emulated device; 300 refusal draws each of conv, conv_transpose and pool) and
+55 (300 each of norms, losses, activation and interpolate), 2026-12-05: the kinds above only (bn_mixed's PyTorch-side
+ones, a channels-last bn dweight whose sum cancels 1000-fold (normrt 1.3e-6 off the float64 value, PyTorch's float32
+5.5e-7), cross_entropy's probability near 1, norms' groups of two, nearest's identity shortcut, the unbatched
+output_size wording) and one more on PyTorch's side: reflect padding whose output is empty (pad (-1, -1) of 2), where
+PyTorch 1.13's backward returns its uninitialised dx (values like 9e+276); normrt's is zeros.
 """
 import argparse
 import importlib
