@@ -352,6 +352,7 @@ std::vector<TensorOp> tensor_ops() {
        }},
       {"mul-scalar", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x * 2.0); }; }},
       {"sum-dim1", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 1)); }; }},
+      {"sum-dim3", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 3)); }; }},
       // A channels-last image's per-channel sums (a bias gradient) as a reduction over the rows of (N H W, C).
       {"sum-dim0", pixel_rows, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 0)); }; }},
       {"clone", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x.clone()); }; }},
@@ -507,6 +508,15 @@ std::vector<TensorOp> tensor_ops() {
        [](const Tensor& x) {
          // PReLU(64) (InsightFace's ResNets): forward and backward with x as its own gradient.
          const Tensor w = full({x.size(1)}, 0.25);
+         return [x, w] {
+           benchmark::DoNotOptimize(ops::prelu(x, w));
+           benchmark::DoNotOptimize(ops::prelu_backward(x, x, w));
+         };
+       }},
+      {"prelu-shared-train", image,
+       [](const Tensor& x) {
+         // nn.PReLU()'s default: one weight for every element.
+         const Tensor w = full({1}, 0.25);
          return [x, w] {
            benchmark::DoNotOptimize(ops::prelu(x, w));
            benchmark::DoNotOptimize(ops::prelu_backward(x, x, w));

@@ -76,7 +76,7 @@ def torch_call(torch, name):
     probabilities = torch.rand(shape)
     probabilities_grad = torch.rand(shape).requires_grad_()
     target = torch.randn(shape)
-    prelu = torch.nn.PReLU(shape[1]) if op == "prelu-train" else None
+    prelu = {"prelu-train": lambda: torch.nn.PReLU(shape[1]), "prelu-shared-train": torch.nn.PReLU}.get(op, lambda: None)()
     group_norm = torch.nn.GroupNorm(32, shape[1]) if op == "group-norm-train" else None
     se = None
     if op == "squeeze-excitation-train":
@@ -89,6 +89,7 @@ def torch_call(torch, name):
         "add-per-channel": lambda: x + per_channel,
         "mul-scalar": lambda: x * 2.0,
         "sum-dim1": lambda: x.sum(1),
+        "sum-dim3": lambda: x.sum(3),
         "sum-dim0": lambda: x.sum(0),
         "clone": lambda: x.clone(),
         "randn": lambda: torch.randn(shape),
@@ -155,6 +156,7 @@ def torch_call(torch, name):
                                                                            torch.cat([x, x], 1)),
         "layer-norm-train": lambda: torch.autograd.grad(layer_norm(x_grad), [x_grad, *layer_norm.parameters()], x),
         "prelu-train": lambda: torch.autograd.grad(prelu(x_grad), [x_grad, prelu.weight], x),
+        "prelu-shared-train": lambda: torch.autograd.grad(prelu(x_grad), [x_grad, prelu.weight], x),
         "permute-to-nhwc": lambda: x.permute(0, 2, 3, 1).contiguous(),
         "pixel-shuffle-2": lambda: F.pixel_shuffle(x, 2),
         "instance-norm-train": lambda: torch.autograd.grad(F.instance_norm(x_grad), x_grad, x),

@@ -134,13 +134,10 @@ TEST(TensorBasics, BroadcastArithmeticIsTheElementwiseOpOfTheIndexedPair) {
 
 TEST(TensorBasics, ReductionsOverEveryDimAreTheIndexOrderLines) {
   Generator gen(15);
-  for (const Shape& shape : {Shape{7, 5}, Shape{3, 4, 1030}, Shape{2, 300, 600}, Shape{1100, 3}, Shape{1001, 64}}) {
-    // Sums and means: values near 1e3, every 8th one +-1e20 instead, so that the double sums round differently in
-    // another order.
-    std::vector<float> v = (randn(shape, gen) * 3.0 + 1e3).to_vector();
-    for (std::size_t i = 0; i < v.size(); i += 8) v[i] = i % 16 == 0 ? 1e20f : -1e20f;
-    const Tensor x = from_vector(v, shape);
-    std::vector<float> w = v;  // max: a tie and NaNs
+  for (const Shape& shape :
+       {Shape{7, 5}, Shape{3, 4, 1030}, Shape{2, 300, 600}, Shape{1100, 3}, Shape{1001, 64}, Shape{40, 37}}) {
+    const std::vector<float> base = (randn(shape, gen) * 100.0).to_vector();
+    std::vector<float> w = base;  // max: a tie and NaNs
     w[5] = w[4];
     for (std::size_t i = 11; i < w.size(); i += 9973) w[i] = NAN;
     const Tensor y = from_vector(w, shape);
@@ -150,6 +147,21 @@ TEST(TensorBasics, ReductionsOverEveryDimAreTheIndexOrderLines) {
       for (int64_t d = 0; d < dim; ++d) outer *= shape[static_cast<std::size_t>(d)];
       for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < shape.size(); ++d) inner *= shape[d];
       const int64_t length = shape[static_cast<std::size_t>(dim)];
+      // Sums and means: in every 8 elements of a line (and the rest), +L and -L (L ~ 2^52) at places that move with the
+      // line and the block, so that the additions between the two round to integers and the pair's cancellation leaves
+      // that rounding in the float result: any other order of the additions (within a line, across a vector's lanes, in
+      // a block of columns) gives other bits.
+      std::vector<float> v = base;
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < inner; ++j)
+          for (int64_t block = 0; block * 8 + 2 <= length; ++block) {
+            const int64_t span = std::min<int64_t>(8, length - block * 8), phase = block * 3 + o + j;
+            const int64_t first = phase % span, second = (first + 1 + phase % (span - 1)) % span;
+            const float large = std::ldexp(1.0f + static_cast<float>(phase % 1000) / 1024.0f, 52);
+            v[static_cast<std::size_t>((o * length + block * 8 + first) * inner + j)] = large;
+            v[static_cast<std::size_t>((o * length + block * 8 + second) * inner + j)] = -large;
+          }
+      const Tensor x = from_vector(v, shape);
       const std::vector<float> sums = ops::sum(x, dim).to_vector(), means = ops::mean(x, dim).to_vector();
       const auto [values, indices] = ops::max(y, dim);
       const std::vector<float> maxima = values.to_vector();
