@@ -76,7 +76,8 @@ def torch_call(torch, name):
     probabilities = torch.rand(shape)
     probabilities_grad = torch.rand(shape).requires_grad_()
     target = torch.randn(shape)
-    prelu = {"prelu-train": lambda: torch.nn.PReLU(shape[1]), "prelu-shared-train": torch.nn.PReLU}.get(op, lambda: None)()
+    prelu_of = {"prelu-train": lambda: torch.nn.PReLU(shape[1]), "prelu-shared-train": torch.nn.PReLU}
+    prelu = prelu_of[op]() if op in prelu_of else None
     group_norm = torch.nn.GroupNorm(32, shape[1]) if op == "group-norm-train" else None
     se = None
     if op == "squeeze-excitation-train":

@@ -129,10 +129,16 @@ nnmath::PReLUChannels prelu_channels(const Tensor& input, const Tensor& weight) 
 }
 
 // fn(first, count, weight index or -1 for per-element weights 0..C-1) over the runs of elements in memory order that
-// share a weight (contiguous: a channel's plane; channels-last: a pixel's row of channels, each its own).
+// share a weight (contiguous: a channel's plane; channels-last: a pixel's row of channels, each its own; one weight:
+// slices of kSharedRun elements, in parallel).
 template <typename Fn>
 void for_each_prelu_run(const nnmath::PReLUChannels& g, int64_t n, Fn fn) {
-  if (g.shared) return fn(int64_t{0}, n, int64_t{0});
+  if (g.shared) {
+    constexpr int64_t kSharedRun = int64_t{1} << 16;
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+    for (int64_t first = 0; first < n; first += kSharedRun) fn(first, std::min(kSharedRun, n - first), int64_t{0});
+    return;
+  }
   if (g.channels_last) {
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
     for (int64_t first = 0; first < n; first += g.channels) fn(first, g.channels, int64_t{-1});
@@ -143,12 +149,18 @@ void for_each_prelu_run(const nnmath::PReLUChannels& g, int64_t n, Fn fn) {
 }
 
 // The weight-gradient terms summed per weight: over everything (shared), over each channel's elements in memory order.
+// One weight's terms are summed as lines (n / lines of them, in memory order) and then the lines' sums, `lines` the
+// largest divisor of n up to kSharedLines, so that the first sums run in parallel (as one sum, the whole was a chain of
+// additions on one core).
 Tensor prelu_weight_sums(const nnmath::PReLUChannels& g, const Tensor& terms, int64_t n, const Tensor& weight) {
   Tensor sums;
   if (n == 0) {
     sums = zeros(weight.sizes(), weight.device());
   } else if (g.shared) {
-    sums = sum(terms.reshape({n}), 0);
+    constexpr int64_t kSharedLines = 4096;
+    int64_t lines = std::min(n, kSharedLines);
+    while (n % lines != 0) --lines;
+    sums = sum(sum(terms.reshape({lines, n / lines}), 1), 0);
   } else if (g.channels_last) {
     sums = sum(terms.reshape({n / g.channels, g.channels}), 0);
   } else {

@@ -59,6 +59,13 @@ TEST(PReLU, WeightGradientsSixteenBitInputAndRefusals) {
         if ((parameters == 1 || static_cast<int64_t>(i / 6400 % 3) == c) && !(xs[i] > 0)) expected += xs[i] * ps[i];
       EXPECT_NEAR(grads.grad_weight.to_vector()[static_cast<std::size_t>(c)], expected, 1e-4 * std::fabs(expected));
     }
+    // The values and input gradients, element by element (a shared weight's elements go in slices over the threads).
+    const auto ws = weight.to_vector(), ys = ops::prelu(x, weight).to_vector(), dxs = grads.grad_input.to_vector();
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const float w = ws[parameters == 1 ? 0 : i / 6400 % 3];
+      ASSERT_EQ(ys[i], xs[i] > 0 ? xs[i] : w * xs[i]) << i;
+      ASSERT_EQ(dxs[i], xs[i] > 0 ? ps[i] : w * ps[i]) << i;
+    }
   }
   const Tensor x = randn({2, 3, 5}, gen), w = from_vector(std::vector<float>{0.1f, -0.3f, 2.0f}, {3});
   for (DType dtype : {DType::Float16, DType::BFloat16}) {
