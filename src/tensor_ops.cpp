@@ -71,7 +71,7 @@ Shape reduced_shape(Shape shape, int64_t dim, bool keepdim) {
 // reduce_line over `width` adjacent columns x[r * stride + j] at once, walking the rows in memory order (a line at a
 // time reads one element per cache line): each column's elements still meet in index order, so the results are
 // reduce_line's to the bit.
-constexpr int64_t kReducedColumns = 512, kRegisterColumns = 32;
+constexpr int64_t kReducedColumns = 512, kRegisterColumns = 32, kPrefetchRows = 32;
 void reduce_columns(tmath::Reduce kind, const float* x, int64_t length, int64_t stride, int64_t width, float* out,
                     int64_t* indices) {
   if (kind == tmath::Reduce::Max) {
@@ -88,10 +88,18 @@ void reduce_columns(tmath::Reduce kind, const float* x, int64_t length, int64_t 
     if (indices) std::copy_n(index, width, indices);
     return;
   }
-  if (width == kRegisterColumns) {  // the sums in registers through all the rows
+  // A slice of kRegisterColumns: the sums in registers through all the rows, each row's 128 bytes prefetched
+  // kPrefetchRows ahead (slices of a matrix's rows, a few apart, are not streams the hardware's prefetchers follow
+  // well: (100352, 64), each thread half of every row, 1.3-1.4x).
+  if (width == kRegisterColumns) {
     double sum[kRegisterColumns] = {};
-    for (int64_t r = 0; r < length; ++r)
+    for (int64_t r = 0; r < length; ++r) {
+      if (r + kPrefetchRows < length) {
+        __builtin_prefetch(x + (r + kPrefetchRows) * stride);
+        __builtin_prefetch(x + (r + kPrefetchRows) * stride + kRegisterColumns / 2);
+      }
       for (int64_t j = 0; j < kRegisterColumns; ++j) sum[j] += x[r * stride + j];
+    }
     for (int64_t j = 0; j < kRegisterColumns; ++j) out[j] = tmath::sum_value(kind, sum[j], length);
     return;
   }
