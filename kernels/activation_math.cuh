@@ -20,7 +20,6 @@ struct ActivationCoefficients {
 
 constexpr float kGeluTanhBeta = 0.797884560802865355f;  // sqrt(2 / pi)
 constexpr float kGeluTanhKappa = 0.044715f;
-constexpr float kInverseSqrtTwoPi = 0.398942280401432678f;
 
 // sigmoid(v) and 1 - sigmoid(v) from e^-|v|: neither overflows for v far below 0 (where PyTorch's 1 / (1 + e^-v)
 // becomes 0 and x sigmoid(x) loses the last normal floats) nor cancels.
@@ -43,7 +42,7 @@ NORMRT_HD NORMRT_FMATH_INLINE float gelu_tanh_inner(float x) {
 // serves both (a second one for the density cost the CPU backward 1.37x).
 NORMRT_HD NORMRT_FMATH_INLINE float gelu_backward(float dy, float x) {
   const fmath::NormalParts p = fmath::normal_parts(x);
-  return dy * (p.cdf + x * (p.gaussian * kInverseSqrtTwoPi));
+  return dy * (p.cdf + x * p.density);
 }
 
 // Selects are fmath::blend where a side computes: GCC does not speculate floating-point operations for one side of
@@ -52,7 +51,7 @@ NORMRT_HD inline float input_activation_forward(InputActivation kind, const Acti
   switch (kind) {
     case InputActivation::LeakyReLU: return fmath::blend(x > 0.0f, x, x * k.a);
     case InputActivation::ELU: return fmath::blend(x <= 0.0f, fmath::expm1(x * k.c) * k.a, x * k.b);
-    case InputActivation::GELU: return x * fmath::normal_cdf(x);
+    case InputActivation::GELU: return x * fmath::normal_parts(x).cdf;
     case InputActivation::GELUTanh:  // 0.5 x (1 + tanh u) = x sigmoid(2u), without 1 + tanh's cancellation below 0
       return x * sigmoid_pair(2.0f * gelu_tanh_inner(x)).s;
     case InputActivation::SiLU: return x * sigmoid_pair(x).s;

@@ -1,5 +1,5 @@
-// Float e^x, e^x - 1, tanh, ln, ln(1 + x), erf, erfc and sin/cos of turns as straight-line arithmetic, shared by the
-// CPU paths and the CUDA kernels.
+// Float e^x, e^x - 1, tanh, ln, ln(1 + x), the normal CDF and density, and sin/cos of turns as straight-line
+// arithmetic, shared by the CPU paths and the CUDA kernels.
 //
 // Why not expf/tanhf/logf/log1pf/sincosf: glibc's are calls the compiler cannot vectorise (a sigmoid over a large
 // tensor ran at a third of PyTorch's speed, whose CPU kernels use vectorised approximations), and CUDA's differ from
@@ -15,10 +15,10 @@
 //
 // Accuracy, measured over every float against double-precision <cmath> (FloatMath tests): exp and ln within 1 ulp,
 // tanh within 1.5 ulp (glibc's tanhf: 2.2 ulp), sin/cos of turns within 2 ulp, ln(1 + x) within 2.5 ulp, e^x - 1
-// and erf within 2 ulp, erfc within 4. Cephes's reductions and polynomials (Moshier): exp with x = n ln2 + r,
-// |r| <= ln2/2, ln2 split in two so that n ln2 is exact to float's precision, e^r by a degree-6 polynomial, 2^n put
-// into the exponent field in two halves so that a subnormal result is rounded once; tanh by an odd polynomial below
-// 0.625 and 1 - 2 / (e^2|x| + 1) above.
+// within 2 ulp, the normal CDF within 4.65 (relative to its own value in the lower tail) and its density within 2.05.
+// Cephes's reductions and polynomials (Moshier): exp with x = n ln2 + r, |r| <= ln2/2, ln2 split in two so that n ln2
+// is exact to float's precision, e^r by a degree-6 polynomial, 2^n put into the exponent field in two halves so that a
+// subnormal result is rounded once; tanh by an odd polynomial below 0.625 and 1 - 2 / (e^2|x| + 1) above.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -38,12 +38,14 @@ namespace normrt::fmath {
 #define NORMRT_FMATH_INLINE inline
 #endif
 
-// e^x: +inf above ln(FLT_MAX) (to within an ulp), 0 below the subnormals' reach, NaN for NaN.
-NORMRT_HD NORMRT_FMATH_INLINE float exp(float x) {
+// e^x = 2^n e^r for x within [-151 ln2, 128 ln2]: n and e^r, x = n ln2 + r with |r| <= ln2/2.
+struct ExpParts {
+  int32_t n;
+  float e_r;
+};
+
+NORMRT_HD NORMRT_FMATH_INLINE ExpParts exp_parts(float x) {
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds a float below 2^22 to an integer
-  // Clamping keeps n within [-151, 128], where 2^n is a product of two normal floats (and NaN passes through).
-  x = x < -105.0f ? -105.0f : x;
-  x = x > 89.0f ? 89.0f : x;
   const float rounded = fmaf(x, 1.44269504088896341f, kRound);
   const float n = rounded - kRound;
   const int32_t whole = static_cast<int32_t>(half_bits::bits_of(rounded) - half_bits::bits_of(kRound));
@@ -56,11 +58,19 @@ NORMRT_HD NORMRT_FMATH_INLINE float exp(float x) {
   p = fmaf(p, r, 1.6666665459e-1f);
   p = fmaf(p, r, 5.0000001201e-1f);
   // p r^2 rounded on its own: fused with the add, the worst error grows past an ulp (1.01 ulp at x = -59.92)
-  const float e_r = p * (r * r) + r + 1.0f;
-  const int32_t half_n = whole >> 1;
+  return {whole, p * (r * r) + r + 1.0f};
+}
+
+// e^x: +inf above ln(FLT_MAX) (to within an ulp), 0 below the subnormals' reach, NaN for NaN.
+NORMRT_HD NORMRT_FMATH_INLINE float exp(float x) {
+  // Clamping keeps n within [-151, 128], where 2^n is a product of two normal floats (and NaN passes through).
+  x = x < -105.0f ? -105.0f : x;
+  x = x > 89.0f ? 89.0f : x;
+  const ExpParts e = exp_parts(x);
+  const int32_t half_n = e.n >> 1;
   const float scale_a = half_bits::float_of(static_cast<uint32_t>(half_n + 127) << 23);
-  const float scale_b = half_bits::float_of(static_cast<uint32_t>(whole - half_n + 127) << 23);
-  return e_r * scale_a * scale_b;
+  const float scale_b = half_bits::float_of(static_cast<uint32_t>(e.n - half_n + 127) << 23);
+  return e.e_r * scale_a * scale_b;
 }
 
 // tanh(x), odd to the sign of zero; +-1 from |x| > 9.01 on.
@@ -159,94 +169,49 @@ NORMRT_HD NORMRT_FMATH_INLINE float expm1(float x) {
   return blend((x > 0.5f) | (x < -0.5f), fmath::exp(x) - 1.0f, blend(x == 0.0f, x, near_zero));  // -0 stays -0
 }
 
-// erf and erfc share one evaluation of |x|: below 0.625, erf = x P(x^2) (P's constant term added last, in an FMA);
-// above, erfc = e^-x^2 R(x) with R smooth and ~1 / (sqrt(pi) x), by a polynomial in x - 1.4375 up to 2.25 and in
-// 1/x^2 (times 1/x) beyond, x^2 carried in two floats (hi + lo, lo by an FMA) so that e^-x^2 keeps its relative
-// accuracy out to erfc's underflow at 10.05. Coefficients fitted (relative minimax, rounded to float one at a time)
-// by scripts/fit_float_math.py.
-constexpr float kErfSmall = 0.625f;
-struct ErfParts {
-  float erf_small;  // erf(|x|) for |x| < kErfSmall
-  float tail;       // erfc(|x|) for |x| >= kErfSmall
-  float gaussian;   // e^-(z + lo): e^-x^2 of the square given, the tail's factor
-};
-
-// erf and erfc of a in [0, 10.5] (or NaN) whose square is z + lo (lo a correction below z's last bit): the caller may
-// know the square better than a * a (the normal CDF's x^2 / 2, where a = |x| / sqrt 2 is rounded).
-NORMRT_HD NORMRT_FMATH_INLINE ErfParts erf_parts_of_magnitude(float a, float z, float lo) {
-  float s = 4.731548484e-03f;
-  s = fmaf(s, z, -2.683327161e-02f);
-  s = fmaf(s, z, 1.128600091e-01f);
-  s = fmaf(s, z, -3.761295676e-01f);
-  const float erf_small = fmaf(a, 1.128379226e+00f, a * (z * s));
-  const float t = a - 1.4375f;
-  float n = 4.112150418e-05f;
-  n = fmaf(n, t, -1.011699642e-04f);
-  n = fmaf(n, t, 2.497455862e-04f);
-  n = fmaf(n, t, -7.793401601e-04f);
-  n = fmaf(n, t, 2.213397063e-03f);
-  n = fmaf(n, t, -5.911274347e-03f);
-  n = fmaf(n, t, 1.509867981e-02f);
-  n = fmaf(n, t, -3.648586199e-02f);
-  n = fmaf(n, t, 8.265244216e-02f);
-  n = fmaf(n, t, -1.735411733e-01f);
-  n = fmaf(n, t, 3.321175575e-01f);
-  const float inv = 1.0f / a;
-  const float w = inv * inv;
-  float f = -1.348781776e+01f;
-  f = fmaf(f, w, 1.523262882e+01f);
-  f = fmaf(f, w, -8.150731087e+00f);
-  f = fmaf(f, w, 3.013574362e+00f);
-  f = fmaf(f, w, -1.021745801e+00f);
-  f = fmaf(f, w, 4.220446348e-01f);
-  f = fmaf(f, w, -2.820782363e-01f);
-  f = fmaf(f, w, 5.641894937e-01f);
-  const float r = blend(a < 2.25f, n, f * inv);
-  const float e = fmath::exp(-z);
-  const float gaussian = fmaf(-lo, e, e);  // e^-(z + lo) = e^-z (1 - lo) to float precision
-  return {erf_small, gaussian * r, gaussian};
-}
-
-NORMRT_HD NORMRT_FMATH_INLINE ErfParts erf_parts(float x) {
-  float a = x < 0.0f ? -x : x;
-  a = blend(a > 10.5f, 10.5f, a);  // erfc is 0 beyond (and a finite a keeps inf * 0 out); NaN stays NaN
-  const float z = a * a;
-  return erf_parts_of_magnitude(a, z, fmaf(a, a, -z));  // a^2 - z, exact
-}
-
-// erf(x), odd to the sign of zero, +-1 beyond |x| = 3.92.
-NORMRT_HD NORMRT_FMATH_INLINE float erf(float x) {
-  const ErfParts p = erf_parts(x);
-  const float magnitude = blend((x < kErfSmall) & (x > -kErfSmall), p.erf_small, 1.0f - p.tail);
-  return half_bits::float_of(half_bits::bits_of(magnitude) | (half_bits::bits_of(x) & 0x80000000u));
-}
-
-// erfc(x) = 1 - erf(x) with its relative accuracy kept in the tail, down to the subnormals; 0 beyond x = 10.05, 2
-// below -3.92.
-NORMRT_HD NORMRT_FMATH_INLINE float erfc(float x) {
-  const ErfParts p = erf_parts(x);
-  const float positive = blend((x < kErfSmall) & (x > -kErfSmall), 1.0f - p.erf_small, p.tail);  // erfc(|x|)
-  return blend(x < 0.0f, 2.0f - positive, positive);
-}
-
-// The standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2, its relative accuracy kept in the lower tail, and e^-x^2/2
-// (0 where it underflows), both from x^2 carried in two floats (x / sqrt 2 itself is rounded, and its square's error
-// would grow with x^2).
+// The standard normal CDF Phi(x) and density phi(x) = e^-x^2/2 / sqrt(2 pi), GELU's and its gradient's, from one
+// exponential. With m = |x|, the lower tail is Phi(-m) = phi(m) / (m + h(m)) (Laplace's continued fraction:
+// h(m) = 1 / (m + 2 / (m + 3 / ...)), from sqrt(2 / pi) at 0 down to ~1/m), h = P / D by a rational of degrees 4 and 5
+// with positive coefficients, fitted over [0, 14.5] by scripts/fit_float_math.py (1.4e-9 relative in Phi(-m) with the
+// float coefficients), and evaluated as phi D / (m D + P): one division, D's rounding cancels between the two to first
+// order and P's weighs h / (m + h), so the tail keeps its relative accuracy down to the subnormals. (A rational fit of
+// Phi(-m) e^m^2/2 itself, evaluated by Horner's rule, left its sums' roundings at full weight: 5.9 ulps at x = -9.)
+// phi is 2^(n + 64) e^r (normal for every n here) times fl(2^-64 / sqrt(2 pi)): the exact product rounded once,
+// subnormal results included; m^2 is carried in two floats (square + lo, lo by an FMA) and the constant's rounding
+// (kDensityScaleError) corrected with lo, as e (1 - lo/2 + error). Beyond m = 14.45 both are below half the smallest
+// subnormal: m is clamped there by an integer min of its bits, so a NaN x gives 14.45's parts (GELU's products with x
+// are NaN). Worst errors over every float (FloatMath tests): Phi 4.64 ulps (x = -0.0142, just below 0.5), phi 2.04.
 struct NormalParts {
-  float cdf, gaussian;
+  float cdf, density;
 };
 
 NORMRT_HD NORMRT_FMATH_INLINE NormalParts normal_parts(float x) {
-  float m = x < 0.0f ? -x : x;
-  m = blend(m > 14.85f, 14.85f, m);  // Phi is 0 or 1 in float beyond; NaN stays NaN
+  constexpr float kDensityScale = 2.162670497e-20f;        // 2^-64 / sqrt(2 pi), rounded
+  constexpr float kDensityScaleError = -2.841305680e-08f;  // (2^-64 / sqrt(2 pi)) / kDensityScale - 1
+  constexpr int32_t kClampBits = 0x41673333;               // 14.45f
+  const int32_t magnitude_bits = static_cast<int32_t>(half_bits::bits_of(x) & 0x7fffffffu);
+  const float m = half_bits::float_of(static_cast<uint32_t>(magnitude_bits < kClampBits ? magnitude_bits : kClampBits));
   const float square = m * m;
-  const float a = m * 0.707106781186547524f;
-  const ErfParts p = erf_parts_of_magnitude(a, 0.5f * square, 0.5f * fmaf(m, m, -square));
-  const float lower = 0.5f * blend(a < kErfSmall, 1.0f - p.erf_small, p.tail);  // Phi(-|x|)
-  return {blend(x < 0.0f, lower, 1.0f - lower), p.gaussian};
+  const ExpParts e = exp_parts(-0.5f * square);
+  const float scale = half_bits::float_of(static_cast<uint32_t>(e.n + 127 + 64) << 23);
+  const float rounded = e.e_r * scale * kDensityScale;
+  const float density = fmaf(fmaf(fmaf(m, m, -square), -0.5f, kDensityScaleError), rounded, rounded);
+  float p = 2.508223057e-03f;
+  p = fmaf(p, m, 2.989362180e-02f);
+  p = fmaf(p, m, 1.662507206e-01f);
+  p = fmaf(p, m, 5.029289126e-01f);
+  p = fmaf(p, m, 7.989506125e-01f);
+  float d = 2.507938538e-03f;
+  d = fmaf(d, m, 2.990730293e-02f);
+  d = fmaf(d, m, 1.709783375e-01f);
+  d = fmaf(d, m, 5.663243532e-01f);
+  d = fmaf(d, m, 1.086366057e+00f);
+  // D(0) / P(0) is sqrt(pi / 2) to 2e-12, both floats (with D(0) = 1, P(0)'s rounding: 2.8e-8)
+  d = fmaf(d, m, 1.001336098e+00f);
+  const float lower = density * (d / fmaf(m, d, p));  // Phi(-m)
+  const float upper = 1.0f - lower;
+  return {x < 0.0f ? lower : upper, density};
 }
-
-NORMRT_HD NORMRT_FMATH_INLINE float normal_cdf(float x) { return normal_parts(x).cdf; }
 
 // PyTorch's sigmoid formula 1 / (1 + e^-x) (so 0 below x = -88.7, where e^-x overflows, as PyTorch's CPU kernel).
 NORMRT_HD NORMRT_FMATH_INLINE float sigmoid(float x) { return 1.0f / (1.0f + fmath::exp(-x)); }
