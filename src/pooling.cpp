@@ -130,7 +130,9 @@ void for_each_output(const poolmath::PoolGeometry& g, Fn fn) {
 }
 
 using cpu::add_lanes;
+using cpu::divided;
 using cpu::kLanes;
+using cpu::LaneDivisor;
 using cpu::LaneFloats;
 using cpu::LaneSums;
 
@@ -250,12 +252,12 @@ inline void block_window_sums(const std::vector<Run>& runs, const float* image, 
 
 // Channels [c, c + kVectors * kLanes) of one output position: block_window_sums over the divisor.
 template <int kVectors>
-inline void block_averages(const std::vector<Run>& runs, const float* image, int64_t channels, double divisor,
-                           float* averages) {
+inline void block_averages(const std::vector<Run>& runs, const float* image, int64_t channels,
+                           const LaneDivisor& divisor, float* averages) {
   LaneSums sum[kVectors];
   block_window_sums(runs, image, channels, sum);
   for (int v = 0; v < kVectors; ++v) {
-    const LaneFloats average = __builtin_convertvector(sum[v] / divisor, LaneFloats);
+    const LaneFloats average = __builtin_convertvector(divided(sum[v], divisor), LaneFloats);
     std::memcpy(averages + v * kLanes, &average, sizeof average);
   }
 }
@@ -280,10 +282,11 @@ void average_forward_channels_last(const poolmath::PoolGeometry& g, int64_t chan
                              [&](int64_t first, int64_t length) { runs.push_back({first, length}); });
       const float* image = x + position / out * in * channels;
       float* averages = y + position * channels;
+      const LaneDivisor divisor(w.divisor);
       int64_t c = 0;
       for (; c + kWide * kLanes <= channels; c += kWide * kLanes)
-        block_averages<kWide>(runs, image + c, channels, w.divisor, averages + c);
-      for (; c + kLanes <= channels; c += kLanes) block_averages<1>(runs, image + c, channels, w.divisor, averages + c);
+        block_averages<kWide>(runs, image + c, channels, divisor, averages + c);
+      for (; c + kLanes <= channels; c += kLanes) block_averages<1>(runs, image + c, channels, divisor, averages + c);
       for (; c < channels; ++c) averages[c] = poolmath::window_average(g, image + c, w, channels);
     }
   }

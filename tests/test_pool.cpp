@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <random>
 #include <sstream>
 
 #include "normrt/generator.h"
@@ -273,6 +274,62 @@ TEST(Pool, AveragesOverManyChannelsAreTheKernelsWindowSums) {
         ASSERT_EQ(std::memcmp(&dx[i], &want[i], sizeof(float)), 0)
             << shape_str(c.shape) << (channels_last ? " channels-last" : "") << " backward element " << i << ": "
             << dx[i] << " vs " << want[i];
+    }
+  }
+}
+
+// Window sums near divisor * (the midpoint between two floats), put in a window as three floats, chosen where the
+// double product sum * (1 / divisor) rounds to another float than the quotient RN(sum / divisor): the channels-last
+// loops (which divide without a division instruction) must give the quotient's bits, over divisors of 3x3 windows
+// with and without padding and overridden ones; infinite and NaN sums stay so. Two windows of a (3, 4) plane (one
+// window over the whole plane would take the global average's path).
+TEST(Pool, ChannelsLastAveragesAreTheDivisionsBitsWhereTheReciprocalsProductIsNot) {
+  constexpr int64_t kChannels = 96;  // three wide blocks of 32: every vector lane
+  std::mt19937 draw(21);
+  for (const int64_t divisor : {int64_t{9}, int64_t{6}, int64_t{7}, int64_t{3}, int64_t{1000003}}) {
+    const double d = static_cast<double>(divisor);
+    std::vector<float> xv(static_cast<std::size_t>(kChannels * 12), 0.0f);  // (1, C, 3, 4)
+    std::vector<double> sums(static_cast<std::size_t>(kChannels * 2));      // the two windows
+    for (int64_t c = 0; c < kChannels; ++c) {
+      double sum = 0;
+      for (int attempt = 0; attempt < 1000 && sum == 0; ++attempt) {
+        const float mantissa = 1.0f + static_cast<float>(draw() % (1u << 23)) * 0x1p-23f;
+        const float low = std::ldexp(mantissa, static_cast<int>(draw() % 7) - 3);
+        const double exact = d * (0.5 * (static_cast<double>(low) + std::nextafter(low, INFINITY)));
+        const double step = std::nextafter(exact, INFINITY) - exact;
+        for (int k = -3; k <= 3 && sum == 0; ++k) {
+          const double candidate = exact + k * step;
+          if (static_cast<float>(candidate * (1.0 / d)) != static_cast<float>(candidate / d)) sum = candidate;
+        }
+      }
+      ASSERT_NE(sum, 0.0) << "divisor " << divisor << " channel " << c;
+      const float head = static_cast<float>(sum), middle = static_cast<float>(sum - head);
+      const float tail = static_cast<float>(sum - head - middle);
+      for (int k = 0; k < 3; ++k) xv[static_cast<std::size_t>(12 * c + k)] = k == 0 ? head : k == 1 ? middle : tail;
+      sums[static_cast<std::size_t>(2 * c)] = static_cast<double>(head) + middle + tail;
+      sums[static_cast<std::size_t>(2 * c + 1)] = static_cast<double>(middle) + tail;
+      ASSERT_EQ(sums[static_cast<std::size_t>(2 * c)], sum);
+    }
+    xv[12 * 5] = INFINITY;
+    xv[12 * 6] = NAN;
+    sums[2 * 5] = INFINITY;
+    sums[2 * 6] = NAN;
+    const Tensor x = from_vector(xv, {1, kChannels, 3, 4});
+    ops::PoolParams p;
+    p.kernel_size = {3};
+    p.stride = {1};
+    if (divisor != 9) p.divisor_override = divisor;
+    for (const Tensor& input : {x, testing::to_channels_last(x)}) {  // contiguous input goes through a copy
+      const auto y = ops::avg_pool(input, 2, p).to_vector();
+      for (std::size_t i = 0; i < sums.size(); ++i) {
+        const float want = static_cast<float>(sums[i] / d), got = y[i];
+        if (std::isnan(want)) {
+          EXPECT_TRUE(std::isnan(got)) << "output " << i;
+          continue;
+        }
+        ASSERT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
+            << "divisor " << divisor << " output " << i << ": " << got << " vs " << want;
+      }
     }
   }
 }
