@@ -1,7 +1,8 @@
-// kernels/float_math.cuh (e^x, tanh, sigmoid, ln and sin/cos of turns as straight-line float arithmetic, shared by
-// the CPU loops and the kernels) against double-precision <cmath> over the whole float range: a stride through every
-// bit pattern, every float where the formulas change (overflow, subnormal results, tanh's switch point), and every
-// input randn's Box-Muller gives ln and sin/cos.
+// kernels/float_math.cuh (e^x, tanh, sigmoid, ln, ln(1 + x), e^x - 1, the normal CDF and density, and sin/cos of
+// turns as straight-line float arithmetic, shared by the CPU loops and the kernels) against double-precision <cmath>
+// over the whole float range: a stride through every bit pattern, every float where the formulas change (overflow,
+// subnormal results, tanh's switch point), the worst inputs found by exhaustive searches, and every input randn's
+// Box-Muller gives ln and sin/cos.
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
