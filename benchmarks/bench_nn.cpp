@@ -436,6 +436,8 @@ std::vector<TensorOp> tensor_ops() {
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::activation(ops::Activation::Tanh, x)); }; }},
       {"gelu", image, input_activation(ops::InputActivation::gelu(), false)},
       {"gelu-backward", image, input_activation(ops::InputActivation::gelu(), true)},
+      {"gelu-tanh", image, input_activation(ops::InputActivation::gelu("tanh"), false)},
+      {"gelu-tanh-backward", image, input_activation(ops::InputActivation::gelu("tanh"), true)},
       {"silu", image, input_activation(ops::InputActivation::silu(), false)},
       {"silu-backward", image, input_activation(ops::InputActivation::silu(), true)},
       {"mish", image, input_activation(ops::InputActivation::mish(), false)},

@@ -124,6 +124,8 @@ def torch_call(torch, name):
         "tanh": lambda: torch.tanh(x),
         "gelu": lambda: F.gelu(x),
         "gelu-backward": lambda: torch.ops.aten.gelu_backward(x, x),
+        "gelu-tanh": lambda: F.gelu(x, approximate="tanh"),
+        "gelu-tanh-backward": lambda: torch.ops.aten.gelu_backward(x, x, approximate="tanh"),
         "silu": lambda: F.silu(x),
         "silu-backward": lambda: torch.ops.aten.silu_backward(x, x),
         "mish": lambda: F.mish(x),
