@@ -79,12 +79,12 @@ def fit_tail_ratio(p_degree=4, d_degree=5, top=14.5):
             denominator = d0 + sum(c["d%d" % i] * ms ** i for i in range(1, d_degree + 1))
             error = np.abs((numerator / denominator - hs) / tolerance)
             weights = weights * (error / error.max() + 0.02) ** 0.5
-        return c, error.max()
+        return c
 
     fixed = {}
     for k in range(1, d_degree + 1):
         for name in ["d%d" % k] + (["p%d" % k] if k <= p_degree else []):
-            fixed[name] = float(np.float32(solve(fixed)[0][name]))
+            fixed[name] = float(np.float32(solve(fixed)[name]))
     p = [p0] + [fixed["p%d" % i] for i in range(1, p_degree + 1)]
     d = [d0] + [fixed["d%d" % i] for i in range(1, d_degree + 1)]
     error = np.abs((np.polyval(p[::-1], ms) / np.polyval(d[::-1], ms) - hs) / tolerance).max()
@@ -104,7 +104,8 @@ def main():
     print("  D: " + ", ".join("%.9ef" % c for c in d))
     exact = 2.0 ** -64 / math.sqrt(2 * math.pi)
     scale = float(np.float32(exact))
-    print("2^-64 / sqrt(2 pi): %.9ef, its relative error (exact / float - 1): %.9ef" % (scale, exact / scale - 1))
+    error = np.float32(exact / scale - 1)
+    print("2^-64 / sqrt(2 pi): %.9ef, its relative error (exact / float - 1): %.9ef" % (scale, error))
 
 
 if __name__ == "__main__":

@@ -280,9 +280,9 @@ TEST(Pool, AveragesOverManyChannelsAreTheKernelsWindowSums) {
 
 // Window sums near divisor * (the midpoint between two floats), put in a window as three floats, chosen where the
 // double product sum * (1 / divisor) rounds to another float than the quotient RN(sum / divisor): the channels-last
-// loops (which divide without a division instruction) must give the quotient's bits, over divisors of 3x3 windows
-// with and without padding and overridden ones; infinite and NaN sums stay so. Two windows of a (3, 4) plane (one
-// window over the whole plane would take the global average's path).
+// loops (which divide without a division instruction) must give the quotient's bits, over a 3x3 window's own divisor
+// (9) and overridden ones (6 and 3, as padded windows have, 7 and 1000003); infinite and NaN sums stay so. Two
+// windows of a (3, 4) plane (one window over the whole plane would take the global average's path).
 TEST(Pool, ChannelsLastAveragesAreTheDivisionsBitsWhereTheReciprocalsProductIsNot) {
   constexpr int64_t kChannels = 96;  // three wide blocks of 32: every vector lane
   std::mt19937 draw(21);
