@@ -34,11 +34,130 @@ padmath::Mode math_mode(PadMode mode) {
   }
 }
 
-// The geometry of padding `in` by `pad`, every argument checked first (PyTorch's order and words).
-padmath::PadGeometry pad_geometry(const Shape& in, const std::vector<int64_t>& pad, PadMode mode) {
+Shape out_shape(const padmath::PadGeometry& g) { return Shape(g.out, g.out + g.ndim); }
+
+// How PyTorch's padding checks print a tensor: "[ torch.FloatTensor{2,0,3} ]" (the Python binding's names for
+// ATen's CPUFloatType, CUDAHalfType, ...; bfloat16 has none).
+std::string legacy_tensor_str(const Shape& sizes, DType dtype, const Device& device) {
+  const bool cuda = device.is_cuda();
+  std::string type;
+  if (dtype == DType::BFloat16)
+    type = cuda ? "CUDABFloat16Type" : "CPUBFloat16Type";
+  else
+    type = std::string(cuda ? "torch.cuda." : "torch.") + (dtype == DType::Float16 ? "HalfTensor" : "FloatTensor");
+  std::string dims;
+  for (const int64_t size : sizes) dims += (dims.empty() ? "" : ",") + std::to_string(size);
+  return "[ " + type + "{" + dims + "} ]";
+}
+
+// constant_pad_nd's checks: each negative pad narrows the input first (the left one, then the right one, dimension
+// by dimension from the first padded), and narrow's checks word the crops it cannot make; then, unless no pad is
+// positive, every padded dimension must keep at least one element.
+void check_constant_pad(const Shape& in, const std::vector<int64_t>& pad) {
+  const std::size_t ndim = in.size(), pairs = pad.size() / 2;
+  bool any_positive = false;
+  for (std::size_t d = ndim - pairs; d < ndim; ++d) {
+    const int64_t left = pad[2 * (ndim - 1 - d)], right = pad[2 * (ndim - 1 - d) + 1];
+    int64_t size = in[d];
+    if (left < 0) {
+      const int64_t start = -left, bound = std::max<int64_t>(size, 1);  // narrow wraps a start other than the end
+      if (start != size)
+        NORMRT_CHECK(start <= bound - 1, "Dimension out of range (expected to be in range of [", -bound, ", ",
+                     bound - 1, "], but got ", start, ")");
+      size -= start;
+    }
+    if (right < 0)
+      NORMRT_CHECK(size + right >= 0, "start (0) + length (", size + right, ") exceeds dimension size (", size, ").");
+    any_positive = any_positive || left > 0 || right > 0;
+  }
+  if (!any_positive) return;
+  for (std::size_t d = ndim - pairs; d < ndim; ++d) {
+    const int64_t left = pad[2 * (ndim - 1 - d)], right = pad[2 * (ndim - 1 - d) + 1];
+    NORMRT_CHECK(in[d] + left + right > 0, "The input size ", in[d], ", plus negative padding ", left, " and ", right,
+                 " resulted in a negative output size, which is invalid. Check dimension ", d, " of your input.");
+  }
+}
+
+// reflection_pad{1,2,3}d's and replication_pad{1,2,3}d's checks for `spatial` padded dimensions (the last ones;
+// the input has one or two dimensions before them), in their order and words, quirks included: every dimension
+// but a batch is non-empty (reflection_pad1d/2d let an unbatched input's channels be empty too), reflect pads are
+// below their dimension's size (W first), and the output keeps an element (along W for 1-d, along any padded
+// dimension for 2-d and 3-d; a negative size is then refused as the tensor's creation refuses it).
+void check_mirror_pad(const Shape& in, const std::vector<int64_t>& pad, PadMode mode, int spatial,
+                      const std::string& tensor_str) {
+  const int ndim = static_cast<int>(in.size());
+  const bool batched = ndim == spatial + 2, reflect = mode == PadMode::Reflect;
+  bool non_empty = true;
+  for (int d = batched ? 1 : (reflect && spatial < 3 ? 1 : 0); d < ndim; ++d) non_empty = non_empty && in[d] != 0;
+  const std::string expected = std::to_string(spatial + 1) + "D or " + std::to_string(spatial + 2) + "D";
+  if (reflect && spatial < 3)
+    NORMRT_CHECK(non_empty, expected, " (batch mode) tensor expected for input, but got: ", tensor_str);
+  else
+    NORMRT_CHECK(non_empty, "Expected ", expected,
+                 " (batch mode) tensor with possibly 0 batch size and other non-zero "
+                 "dimensions for input, but got: ",
+                 shape_str(in));
+  int64_t out[3] = {0, 0, 0};  // W, H, D
+  for (int k = 0; k < spatial; ++k) {
+    const int d = ndim - 1 - k;
+    const int64_t left = pad[2 * static_cast<std::size_t>(k)], right = pad[2 * static_cast<std::size_t>(k) + 1];
+    if (reflect)
+      NORMRT_CHECK(left < in[d] && right < in[d], "Argument #", 4 + 2 * k,
+                   ": Padding size should be less than the "
+                   "corresponding input dimension, but got: padding (",
+                   left, ", ", right, ") at dimension ", d, " of input ",
+                   spatial == 2 ? std::to_string(ndim) : shape_str(in));
+    out[k] = in[d] + left + right;
+  }
+  const int64_t w = in[ndim - 1], h = spatial > 1 ? in[ndim - 2] : 0, depth = spatial > 2 ? in[ndim - 3] : 0;
+  if (spatial == 1)
+    NORMRT_CHECK(out[0] >= 1, reflect ? "2" : "", "input (W: ", w, reflect ? ")" : ") ",
+                 "is too small. Calculated output W: ", out[0]);
+  else if (spatial == 2)
+    NORMRT_CHECK(out[0] >= 1 || out[1] >= 1, "input (H: ", h, ", W: ", w, reflect ? ")" : " ) ", "is too small.",
+                 reflect ? "  " : " ", "Calculated output H: ", out[1], " W: ", out[0]);
+  else
+    NORMRT_CHECK(out[0] >= 1 || out[1] >= 1 || out[2] >= 1, "input (D: ", depth, " H: ", h, ", W: ", w,
+                 ") is too small. Calculated output D: ", out[2], " H: ", out[1], " W: ", out[0]);
+  Shape result = in;
+  for (int k = 0; k < spatial; ++k) result[static_cast<std::size_t>(ndim - 1 - k)] = out[k];
+  for (const int64_t size : result)
+    NORMRT_CHECK(size >= 0, "Trying to create tensor with negative dimension ", size, ": ", shape_str(result));
+}
+
+// _pad_circular's checks, dimension by dimension from the first padded: no pad beyond the dimension's size, no
+// negative size. It also takes an unbatched input (one dimension before the padded ones), as PyTorch 2's does;
+// 1.13's refused it ("Invalid padding size").
+void check_circular_pad(const Shape& in, const std::vector<int64_t>& pad) {
+  const std::size_t ndim = in.size(), pairs = pad.size() / 2;
+  for (std::size_t d = ndim - pairs; d < ndim; ++d) {
+    const int64_t left = pad[2 * (ndim - 1 - d)], right = pad[2 * (ndim - 1 - d) + 1];
+    NORMRT_CHECK(left <= in[d] && right <= in[d], "Padding value causes wrapping around more than once.");
+    NORMRT_CHECK(in[d] + left + right >= 0, "Negative padding value is resulting in an empty dimension");
+  }
+}
+
+// The geometry of padding `in` by `pad`, every argument checked first as F.pad checks them (PyTorch 1.13's order
+// and words): the modes but constant pad the last 1, 2 or 3 dimensions of an input with one or two more
+// dimensions before them; only constant takes a value. `tensor_str` names the input as PyTorch prints it where its
+// messages do.
+padmath::PadGeometry pad_geometry(const Shape& in, const std::vector<int64_t>& pad, PadMode mode, double value,
+                                  const std::string& tensor_str) {
   NORMRT_CHECK(pad.size() % 2 == 0, "Padding length must be divisible by 2");
   const int ndim = static_cast<int>(in.size());
   NORMRT_CHECK(static_cast<int>(pad.size() / 2) <= ndim, "Padding length too large");
+  const int spatial = static_cast<int>(pad.size() / 2);
+  if (mode == PadMode::Constant) {
+    check_constant_pad(in, pad);
+  } else {
+    NORMRT_CHECK(value == 0.0, "Padding mode \"", pad_mode_name(mode), "\" doesn't take in value argument");
+    NORMRT_CHECK(spatial >= 1 && spatial <= 3 && (ndim == spatial + 1 || ndim == spatial + 2),
+                 "Only 2D, 3D, 4D, 5D padding with non-constant padding are supported for now");
+    if (mode == PadMode::Circular)
+      check_circular_pad(in, pad);
+    else
+      check_mirror_pad(in, pad, mode, spatial, tensor_str);
+  }
   padmath::PadGeometry g;
   g.ndim = ndim;
   g.mode = math_mode(mode);
@@ -46,26 +165,20 @@ padmath::PadGeometry pad_geometry(const Shape& in, const std::vector<int64_t>& p
     g.in[d] = g.out[d] = in[static_cast<std::size_t>(d)];
     const std::size_t pair = 2 * static_cast<std::size_t>(ndim - 1 - d);  // the last dimension's pair comes first
     if (pair >= pad.size()) continue;
-    const int64_t left = pad[pair], right = pad[pair + 1], size = g.in[d];
-    NORMRT_CHECK(size + left + right >= 0, "The input size ", size, ", plus negative padding ", left, " and ", right,
-                 " resulted in a negative output size, which is invalid. Check dimension ", d, " of your input.");
-    if (mode != PadMode::Constant && (left != 0 || right != 0))
-      NORMRT_CHECK(size > 0, "pad: ", pad_mode_name(mode), " padding needs a non-empty dimension ", d,
-                   " of input ", shape_str(in));
-    if (mode == PadMode::Reflect)
-      NORMRT_CHECK(left < size && right < size, "Padding size should be less than the corresponding input dimension, "
-                   "but got: padding (", left, ", ", right, ") at dimension ", d, " of input ", shape_str(in));
-    if (mode == PadMode::Circular && size + left + right > 0) {  // an empty result wraps nothing, as PyTorch's
-      const padmath::CircularWindow w = padmath::circular_window(size, size + left + right, left);
-      NORMRT_CHECK(left <= w.width && right <= w.width, "Padding value causes wrapping around more than once.");
+    g.left[d] = pad[pair];
+    g.out[d] = g.in[d] + pad[pair] + pad[pair + 1];
+  }
+  // A wrap must stay within what a crop on the other side leaves (shape 5 padded (-2, 4)), where PyTorch 1.13 reads
+  // its own uninitialised output; an empty result wraps nothing.
+  if (mode == PadMode::Circular && shape_numel(out_shape(g)) > 0) {
+    for (int d = 0; d < ndim; ++d) {
+      const int64_t right = g.out[d] - g.in[d] - g.left[d];
+      const padmath::CircularWindow w = padmath::circular_window(g.in[d], g.out[d], g.left[d]);
+      NORMRT_CHECK(g.left[d] <= w.width && right <= w.width, "Padding value causes wrapping around more than once.");
     }
-    g.left[d] = left;
-    g.out[d] = size + left + right;
   }
   return g;
 }
-
-Shape out_shape(const padmath::PadGeometry& g) { return Shape(g.out, g.out + g.ndim); }
 
 void check_input(const Tensor& t, const char* what) {
   NORMRT_CHECK(t.defined(), "pad: ", what, " is undefined");
@@ -149,9 +262,8 @@ void gather_lines(const padmath::PadLine& l, const float* dy, float* dx) {
 Tensor pad(const Tensor& input, const std::vector<int64_t>& pad, PadMode mode, double value) {
   const detail::NvtxRange range("pad");
   check_input(input, "input");
-  NORMRT_CHECK(mode == PadMode::Constant || value == 0.0, "Padding mode \"", pad_mode_name(mode),
-               "\" doesn't take in value argument.");
-  const padmath::PadGeometry g = pad_geometry(input.sizes(), pad, mode);
+  const padmath::PadGeometry g =
+      pad_geometry(input.sizes(), pad, mode, value, legacy_tensor_str(input.sizes(), input.dtype(), input.device()));
   const Tensor x = input.contiguous();
   if (g.ndim == 0) return x.clone();
   Tensor y = empty(out_shape(g), TensorOptions(x.device()).dtype(x.dtype()));
@@ -177,7 +289,8 @@ Tensor pad_backward(const Tensor& grad_output, const Shape& input_sizes, const s
                     PadMode mode) {
   const detail::NvtxRange range("pad_backward");
   check_input(grad_output, "grad_output");
-  const padmath::PadGeometry g = pad_geometry(input_sizes, pad, mode);
+  const padmath::PadGeometry g = pad_geometry(
+      input_sizes, pad, mode, 0.0, legacy_tensor_str(input_sizes, grad_output.dtype(), grad_output.device()));
   NORMRT_CHECK(grad_output.sizes() == out_shape(g), "pad_backward: expected grad_output of shape ",
                shape_str(out_shape(g)), ", got ", shape_str(grad_output.sizes()));
   // One padded dimension at a time, innermost first: (outer, out, inner) lines gathered to (outer, in, inner).

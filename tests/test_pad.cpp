@@ -48,10 +48,13 @@ TEST(Pad, RandomPadsAgreeWithTheDefinitions) {
   Generator gen(4);
   for (int trial = 0; trial < 300; ++trial) {
     const auto mode = static_cast<ops::PadMode>(pick(0, 3));
-    Shape in(static_cast<std::size_t>(pick(1, 5)));
+    // Constant padding any trailing dimensions; the other modes 1 to 3 of them after one or two more.
+    const bool constant = mode == ops::PadMode::Constant;
+    const int64_t dims = constant ? pick(1, 5) : 0;
+    const auto padded = static_cast<std::size_t>(constant ? pick(1, dims) : pick(1, 3));
+    Shape in(constant ? static_cast<std::size_t>(dims) : padded + static_cast<std::size_t>(pick(1, 2)));
     for (auto& s : in) s = pick(1, 6);
     if (trial % 2 == 0) in.back() = pick(7, 40);  // a last dimension with positions between its edges too
-    const std::size_t padded = static_cast<std::size_t>(pick(1, static_cast<int64_t>(in.size())));
     std::vector<int64_t> pad;
     for (std::size_t k = 0; k < padded; ++k) {
       const int64_t size = in[in.size() - 1 - k], most = mode == ops::PadMode::Reflect ? size - 1 : 4;
@@ -110,7 +113,7 @@ TEST(Pad, SixteenBitChannelsLastAndNothingPadded) {
   Tensor copy = ops::pad(x, {0, 0});
   EXPECT_FALSE(copy.is_same(x));
   EXPECT_EQ(copy.to_vector(), x.to_vector());
-  const Tensor back = ops::pad_backward(x, x.sizes(), {0, 0}, ops::PadMode::Reflect);
+  const Tensor back = ops::pad_backward(x, x.sizes(), {0, 0, 0, 0}, ops::PadMode::Reflect);
   EXPECT_FALSE(back.is_same(x));
   EXPECT_EQ(back.to_vector(), x.to_vector());
   EXPECT_EQ(ops::pad(zeros({0, 3}), {1, 1}, ops::PadMode::Constant).sizes(), (Shape{0, 5}));
@@ -126,39 +129,140 @@ TEST(Pad, RefusalsInPyTorchsWords) {
   const Tensor x = zeros({1, 2, 3});
   EXPECT_TRUE(throws_with([&] { ops::pad(x, {1}); }, "Padding length must be divisible by 2"));
   EXPECT_TRUE(throws_with([&] { ops::pad(x, {1, 2, 3, 4, 5, 6, 7, 8}); }, "Padding length too large"));
-  EXPECT_TRUE(throws_with([&] { ops::pad(x, {3, 3}, ops::PadMode::Reflect); },
-                          "Padding size should be less than the corresponding input dimension, but got: padding (3, "
-                          "3) at dimension 2 of input [1, 2, 3]"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(x, {3, 3}, ops::PadMode::Reflect);
+      },
+      "Argument #4: Padding size should be less than the corresponding input dimension, but got: "
+      "padding (3, 3) at dimension 2 of input [1, 2, 3]"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(zeros({2, 3, 3}), {5, 5, 5, 5}, ops::PadMode::Reflect);
+      },
+      "Argument #4: Padding size should be less than the corresponding input dimension, but got: "
+      "padding (5, 5) at dimension 2 of input 3"));  // W first; reflection_pad2d prints the rank
   EXPECT_TRUE(throws_with([&] { ops::pad(x, {4, 0}, ops::PadMode::Circular); },
                           "Padding value causes wrapping around more than once."));
-  EXPECT_TRUE(throws_with([&] { ops::pad(x, {-2, -2}); },
-                          "The input size 3, plus negative padding -2 and -2 resulted in a negative output size, which "
-                          "is invalid. Check dimension 2 of your input."));
-  EXPECT_TRUE(throws_with([&] { ops::pad(x, {1, 1}, ops::PadMode::Reflect, 2.0); },
-                          "Padding mode \"reflect\" doesn't take in value argument."));
-  EXPECT_TRUE(throws_with([&] { ops::pad(zeros({2, 0}), {1, 1}, ops::PadMode::Replicate); },
-                          "pad: replicate padding needs a non-empty dimension 1 of input [2, 0]"));
+  // Constant padding crops first, as narrow(), whose words refuse a crop beyond the dimension; then a padded
+  // dimension must keep an element unless no pad is positive.
+  EXPECT_TRUE(throws_with([&] { ops::pad(x, {-2, -2}); }, "start (0) + length (-1) exceeds dimension size (1)."));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(x, {-4, 0});
+      },
+      "Dimension out of range (expected to be in range of [-3, 2], but got 4)"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(x, {-3, 0, 1, 0});
+      },
+      "The input size 3, plus negative padding -3 and 0 resulted in a negative output size, which "
+      "is invalid. Check dimension 2 of your input."));
+  EXPECT_EQ(ops::pad(x, {-3, 0}).sizes(), (Shape{1, 2, 0}));
+  EXPECT_EQ(ops::pad(x, {-3, 1}).sizes(), (Shape{1, 2, 1}));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(x, {1, 1}, ops::PadMode::Reflect, 2.0);
+      },
+      "Padding mode \"reflect\" doesn't take in value argument"));
+  // The modes but constant pad 1, 2 or 3 trailing dimensions of an input with one or two more.
+  for (const auto& [shape, pad] : std::vector<std::pair<Shape, std::vector<int64_t>>>{
+           {{3}, {1, 1}}, {{1, 2, 3, 4, 5}, {1, 1}}, {{2, 3}, {1, 1, 1, 1}}, {{1, 2, 3}, {}}})
+    EXPECT_TRUE(throws_with([&] { ops::pad(zeros(shape), pad, ops::PadMode::Replicate); },
+                            "Only 2D, 3D, 4D, 5D padding with non-constant padding are supported for now"))
+        << shape_str(shape);
+  // Every dimension but a batch non-empty, each kernel in its own words (reflection_pad1d/2d print the tensor).
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(zeros({2, 0}), {1, 1}, ops::PadMode::Replicate);
+      },
+      "Expected 2D or 3D (batch mode) tensor with possibly 0 batch size and other non-zero "
+      "dimensions for input, but got: [2, 0]"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(zeros({2, 0, 3}), {1, 1}, ops::PadMode::Reflect);
+      },
+      "2D or 3D (batch mode) tensor expected for input, but got: [ torch.FloatTensor{2,0,3} ]"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(zeros({2, 0, 3, 3}).to(DType::BFloat16), {1, 1, 1, 1}, ops::PadMode::Reflect);
+      },
+      "3D or 4D (batch mode) tensor expected for input, but got: [ CPUBFloat16Type{2,0,3,3} ]"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(zeros({0, 3, 3, 3}), {1, 1, 1, 1, 1, 1}, ops::PadMode::Reflect);
+      },
+      "Expected 4D or 5D (batch mode) tensor with possibly 0 batch size and other non-zero "
+      "dimensions for input, but got: [0, 3, 3, 3]"));
+  EXPECT_EQ(ops::pad(zeros({0, 3}), {1, 1}, ops::PadMode::Reflect).sizes(), (Shape{0, 5}));
+  EXPECT_EQ(ops::pad(zeros({0, 2, 3}), {1, 1}, ops::PadMode::Replicate).sizes(), (Shape{0, 2, 5}));
+  // An output without elements: refused along W in 1-d, only along every padded dimension in 2-d and 3-d.
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(x, {-1, -2}, ops::PadMode::Reflect);
+      },
+      "2input (W: 3)is too small. Calculated output W: 0"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(x, {-1, -2}, ops::PadMode::Replicate);
+      },
+      "input (W: 3) is too small. Calculated output W: 0"));
+  const Tensor planes = zeros({1, 2, 3, 3});
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(planes, {-2, -1, -2, -1}, ops::PadMode::Reflect);
+      },
+      "input (H: 3, W: 3)is too small.  Calculated output H: 0 W: 0"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(planes, {-2, -1, -2, -2}, ops::PadMode::Replicate);
+      },
+      "input (H: 3, W: 3 ) is too small. Calculated output H: -1 W: 0"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(zeros({1, 2, 3, 3, 3}), {-2, -1, -2, -1, -2, -1}, ops::PadMode::Reflect);
+      },
+      "input (D: 3 H: 3, W: 3) is too small. Calculated output D: 0 H: 0 W: 0"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(planes, {-2, -2, 0, 0}, ops::PadMode::Replicate);
+      },
+      "Trying to create tensor with negative dimension -1: [1, 2, 3, -1]"));
+  EXPECT_EQ(ops::pad(planes, {-2, -1, 0, 0}, ops::PadMode::Reflect).sizes(), (Shape{1, 2, 3, 0}));
+  // Circular: dimension by dimension from the first padded; an unbatched input as PyTorch 2 takes it.
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::pad(planes, {4, 0, -4, 0}, ops::PadMode::Circular);
+      },
+      "Negative padding value is resulting in an empty dimension"));
+  EXPECT_EQ(ops::pad(zeros({2, 3}), {1, 2}, ops::PadMode::Circular).sizes(), (Shape{2, 6}));
   EXPECT_TRUE(throws_with([&] { ops::pad(zeros({2}, TensorOptions().dtype(DType::Int64)), {1, 1}); },
                           "pad: input must be float32, float16 or bfloat16, got int64"));
   EXPECT_TRUE(throws_with([&] { ops::pad_backward(zeros({1, 2, 4}), {1, 2, 3}, {1, 2}, ops::PadMode::Replicate); },
                           "pad_backward: expected grad_output of shape [1, 2, 6], got [1, 2, 4]"));
   nn::Conv2d conv(nn::ConvOptions(2, 3, 3).padding(1).padding_mode(ops::PadMode::Reflect));
-  EXPECT_TRUE(throws_with([&] { conv.forward(zeros({1, 1, 2, 5, 5})); },
-                          "Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: "
-                          "[1, 1, 2, 5, 5]"));
-  EXPECT_TRUE(throws_with([&] { conv.forward(zeros({1, 2, 1, 5})); },
-                          "Padding size should be less than the corresponding input dimension, but got: padding (1, "
-                          "1) at dimension 2 of input [1, 2, 1, 5]"));
+  // A convolution with a padding mode pads first, and F.pad words its input's refusals.
+  EXPECT_TRUE(throws_with(
+      [&] {
+        conv.forward(zeros({1, 1, 2, 5, 5}));
+      },
+      "Only 2D, 3D, 4D, 5D padding with non-constant padding are supported for now"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        conv.forward(zeros({1, 2, 1, 5}));
+      },
+      "Argument #6: Padding size should be less than the corresponding input dimension, but got: "
+      "padding (1, 1) at dimension 2 of input 4"));
   EXPECT_TRUE(throws_with([] { nn::ReflectionPad2d({1, 2, 3}); },
                           "ReflectionPad2d: expected padding to be a single integer value or a list of 4 values, but "
                           "got padding=[1, 2, 3]"));
   nn::ReplicationPad2d replication(1);
-  EXPECT_TRUE(throws_with([&] { replication.forward(zeros({2, 3})); },
-                          "ReplicationPad2d: expected 3D (unbatched) or 4D (batched) input, but got input of size: "
-                          "[2, 3]"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        replication.forward(zeros({2, 3}));
+      },
+      "Only 2D, 3D, 4D, 5D padding with non-constant padding are supported for now"));
   nn::ConstantPad3d constant(1, 0.5);
-  EXPECT_TRUE(throws_with([&] { constant.forward(zeros({2, 3})); },
-                          "ConstantPad3d: expected an input of at least 3 dimensions, got [2, 3]"));
+  EXPECT_TRUE(throws_with([&] { constant.forward(zeros({2, 3})); }, "Padding length too large"));
   // Unbatched input through a padded convolution: the batched result's only sample.
   Generator gen(9);
   const Tensor image = randn({2, 5, 6}, gen);

@@ -140,12 +140,7 @@ std::string ConvBase::extra_repr() const {
 Tensor ConvBase::forward_impl(const Tensor& input, Context& ctx) {
   Tensor x = amp::autocast_to_lower(input);
   const Tensor w = amp::autocast_to_lower(weight);
-  if (!pads_.empty()) {
-    NORMRT_CHECK(x.defined() && (x.dim() == spatial_ + 1 || x.dim() == spatial_ + 2), "Expected ", spatial_ + 1,
-                 "D (unbatched) or ", spatial_ + 2, "D (batched) input to conv", spatial_, "d, but got input of size: ",
-                 x.defined() ? shape_str(x.sizes()) : "undefined");
-    x = ops::pad(x, pads_, options_.padding_mode());
-  }
+  if (!pads_.empty()) x = ops::pad(x, pads_, options_.padding_mode());  // x checked there, as by F.pad in PyTorch
   Tensor output = ops::conv(x, w, amp::autocast_to_lower(bias), pads_.empty() ? params_ : unpadded_params_);
   ctx.tensors = {x, w};
   return output;

@@ -7,7 +7,7 @@
 namespace normrt::nn {
 
 PadBase::PadBase(std::string name, int dims, const IntList& padding, ops::PadMode mode, double value)
-    : name_(std::move(name)), dims_(dims), mode_(mode), value_(value) {
+    : name_(std::move(name)), mode_(mode), value_(value) {
   const std::size_t sides = 2 * static_cast<std::size_t>(dims);
   NORMRT_CHECK(padding.size() == 1 || padding.size() == sides, name_, ": expected padding to be a single integer "
                "value or a list of ", sides, " values, but got padding=", shape_str(padding));
@@ -24,13 +24,6 @@ std::string PadBase::extra_repr() const {
 
 Tensor PadBase::forward_impl(const Tensor& input, Context& ctx) {
   NORMRT_CHECK(input.defined(), name_, ": input is undefined");
-  if (mode_ == ops::PadMode::Constant)
-    NORMRT_CHECK(input.dim() >= dims_, name_, ": expected an input of at least ", dims_, " dimensions, got ",
-                 shape_str(input.sizes()));
-  else
-    NORMRT_CHECK(input.dim() == dims_ + 1 || input.dim() == dims_ + 2, name_, ": expected ", dims_ + 1,
-                 "D (unbatched) or ", dims_ + 2, "D (batched) input, but got input of size: ",
-                 shape_str(input.sizes()));
   ctx.values = input.sizes();
   return ops::pad(input, padding_, mode_, value_);
 }

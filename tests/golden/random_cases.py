@@ -24,12 +24,16 @@ Seeds 2 (150 cases) and 3 (300), 2026-12-05: every case matches on the CPU and o
 found the runner's running-mean tolerance too tight (a channel mean near 0 carries the float sums' error relative to
 the inputs, which the runner's scale for it now takes).
 
-With --refused TEST_BINARY (conv, conv_transpose, pool), the draws PyTorch refuses are kept instead, with zero inputs,
-and replayed through TEST_BINARY's runner for the kind: it prints each one that normrt does not refuse in PyTorch's
-words (a refusal parity check; seed 9, 800 draws each, 2026-12-04: every refusal matched but the module's
+With --refused TEST_BINARY (conv, conv_transpose, pool, pad), the draws PyTorch refuses are kept instead, with zero
+inputs, and replayed through TEST_BINARY's runner for the kind: it prints each one that normrt does not refuse in
+PyTorch's words (a refusal parity check; seed 9, 800 draws each, 2026-12-04: every refusal matched but the module's
 output_size refusal for an unbatched input, where PyTorch 1.13 prints input.size()[2:], the sizes after the first
-spatial one, and normrt the spatial sizes; seed 23, 300 draws each, 2026-12-05: 65, 21 and 25 refusals, every one
-in PyTorch's words).
+spatial one, and normrt the spatial sizes; seed 23, 300 draws each, 2026-12-05: 65, 21 and 25 refusals, every one in
+PyTorch's words). Pad's refusal draws take any rank up to 5, empty dimensions, odd and long pads and values for the
+modes that take none; seed 58, 800 draws, 2026-12-06: 737 refusals, all in PyTorch 1.13's words but the 10 unbatched
+circular ones, which normrt takes as PyTorch 2 does (ops/pad.h). Before that change, 1,500 such draws found 398
+refusals in other words or none (ops::pad took any rank in every mode, cropped constant padding beyond the input
+where PyTorch's narrow() refuses, and worded empty dimensions and too-small outputs its own way).
 
 The draws cover what the committed cases pick by hand: C = 1, odd and size-1 spatial axes, N * spatial = 2, means
 far from zero, momentum None / 0 / 1, eps, affine and track_running_stats off, train/eval sequences with changing
@@ -244,6 +248,32 @@ def pool_case(rng):
     return case
 
 
+def max_window_in_padding(case):
+    """Whether a max pooling window holds padding alone (a dilation lets it step over the input): PyTorch 1.13 returns
+    -inf there with an index outside the plane, and its backward writes to that index (heap corruption: seed 59's
+    22nd pool draw aborted the script). Such draws are skipped; normrt returns PyTorch's forward and its backward
+    refuses the index (tests/test_pool.cpp)."""
+    if case["kind"] != "max" or "dilation" not in case:
+        return False
+    spatial = case["spatial"]
+
+    def per_axis(value):
+        return value if isinstance(value, list) else [value] * spatial
+    kernel = per_axis(case["kernel"])
+    stride = per_axis(case.get("stride", kernel))
+    padding = case.get("padding", [0] * spatial)
+    for n, k, s, p, d in zip(case["input"][-spatial:], kernel, stride, padding, case["dilation"]):
+        reach = n + 2 * p - (d * (k - 1) + 1)
+        if reach < 0:
+            continue  # refused
+        out = (reach + (s - 1 if case["ceil_mode"] else 0)) // s + 1
+        if case["ceil_mode"] and (out - 1) * s >= n + p:
+            out -= 1
+        if any(all(not 0 <= o * s - p + j * d < n for j in range(k)) for o in range(out)):
+            return True
+    return False
+
+
 def interpolate_case(rng):
     modes = {1: ["nearest", "nearest-exact", "linear", "area"],
              2: ["nearest", "nearest-exact", "bilinear", "area", "bicubic"],
@@ -455,16 +485,48 @@ def activation_cases(rng, count, seed, generator, out):
     return cases
 
 
+def pad_draw(rng, refusals=False):
+    """A mode, shape, pad and value for F.pad; for refusals also empty dimensions, odd and long pads, any rank."""
+    mode = rng.choice(["constant", "reflect", "replicate", "circular"])
+    if refusals:
+        shape = [rng.choice([0, 1, 1, 2, 3, 5, 8]) for _ in range(rng.randint(0, 5))]
+        pad = [rng.randint(-3, 6) for _ in range(rng.randint(0, 8))]
+    else:
+        shape = [rng.choice([1, 1, 2, 3, 5, 8]) for _ in range(rng.randint(1, 5))]
+        pad = [rng.randint(-2, 4) for _ in range(2 * rng.randint(1, min(3, len(shape))))]
+    value = rng.choice([0.0, -1.5, 3.0]) if mode == "constant" else (rng.choice([None, 2.0]) if refusals else None)
+    return mode, shape, pad, value
+
+
+def pad_refusals(rng, count, seed, out, binary):
+    """Of COUNT pad draws, those PyTorch's F.pad refuses (its forward), written with zero inputs and replayed through
+    the pad runner in `binary`: prints those where normrt does not refuse them in PyTorch's words."""
+    import torch
+    import torch.nn.functional as F
+    cases, expected = {}, {}
+    for i in range(count):
+        mode, shape, pad, value = pad_draw(rng, refusals=True)
+        try:
+            F.pad(torch.zeros(shape), pad, mode=mode, value=value)
+            continue
+        except (RuntimeError, ValueError, NotImplementedError, IndexError) as e:
+            name = f"p{seed}_{i}"
+            expected[name] = str(e).split("\n")[0].strip()
+        cases[name] = {"kind": "pad", "shape": shape, "pad": pad, "mode": mode, "value": value or 0.0,
+                       "x": [0.0] * math.prod(shape), "dy": [0.0], "y_shape": [1], "y": [0.0], "dx": [0.0]}
+    with open(os.path.join(out, "cases.json"), "w") as f:
+        json.dump(cases, f)
+    replay_refusals(binary, "PyTorch/PadGolden.*", out, cases, expected, count)
+
+
 def pad_cases(rng, count, seed, generator, out):
     """F.pad of every mode with drawn shapes and pads, negative (cropping) ones too."""
     g = generator.torch.Generator().manual_seed(seed)
     cases = {}
     while len(cases) < count:
-        mode = rng.choice(["constant", "reflect", "replicate", "circular"])
-        shape = [rng.choice([1, 1, 2, 3, 5, 8]) for _ in range(rng.randint(1, 5))]
-        pad = [rng.randint(-2, 4) for _ in range(2 * rng.randint(1, min(3, len(shape))))]
+        mode, shape, pad, value = pad_draw(rng)
         try:
-            case = generator.pad_case(g, shape, pad, mode, rng.choice([0.0, -1.5, 3.0]) if mode == "constant" else None)
+            case = generator.pad_case(g, shape, pad, mode, value)
         except (RuntimeError, ValueError, NotImplementedError, IndexError):
             continue
         cases[f"p{seed}_{len(cases)}"] = case
@@ -541,12 +603,14 @@ WHOLE_MANIFEST = {"losses": ("make_golden_losses", losses_cases),
                   "optim": ("make_golden_nn", optim_cases)}
 
 
-def drawn_until_accepted(run, rng, count, prefix, draw, out):
-    """COUNT cases written by run(name, case), drawing again where PyTorch refuses the configuration."""
+def drawn_until_accepted(run, rng, count, prefix, draw, out, skip):
+    """COUNT cases written by run(name, case), drawing again where PyTorch refuses the configuration or skip(case)."""
     cases = {}
     while len(cases) < count:
         case = draw(rng)
         name = f"{prefix}_{len(cases)}"
+        if skip(case):
+            continue
         try:
             run(name, case)
         except (RuntimeError, ValueError):
@@ -574,12 +638,15 @@ def refused_inputs(kind, case, folder):
         np.save(os.path.join(folder, key + ".npy"), np.zeros(dims, np.float32))
 
 
-def drawn_refusals(run, rng, count, prefix, draw, out, kind, binary):
-    """Of COUNT draws, the configurations PyTorch refuses, replayed through the kind's runner in `binary` (each test
-    then fails with normrt's exception): prints those where normrt's message differs from PyTorch's, or is none."""
+def drawn_refusals(run, rng, count, prefix, draw, out, kind, binary, skip):
+    """Of COUNT draws (but those skip(case) takes), the configurations PyTorch refuses, replayed through the kind's
+    runner in `binary` (each test then fails with normrt's exception): prints those where normrt's message differs
+    from PyTorch's, or is none."""
     cases, expected = {}, {}
     for i in range(count):
         case = draw(rng)
+        if skip(case):
+            continue
         try:
             run(f"{prefix}_probe", case)
         except (RuntimeError, ValueError) as e:
@@ -590,6 +657,12 @@ def drawn_refusals(run, rng, count, prefix, draw, out, kind, binary):
         json.dump(cases, f, indent=1)
     suite = {"conv": "PyTorch/ConvGolden.*", "conv_transpose": "PyTorch/ConvTransposeGolden.*",
              "pool": "PyTorch/PoolGolden.*"}[kind]
+    replay_refusals(binary, suite, out, cases, expected, count)
+
+
+def replay_refusals(binary, suite, out, cases, expected, drawn):
+    """Runs the refused cases (written to `out`) through `suite` in `binary`, each test failing with normrt's
+    exception, and prints each case where that exception's message is not PyTorch's (`expected`), or none."""
     log = subprocess.run([binary, f"--gtest_filter={suite}"], capture_output=True, text=True,
                          env=dict(os.environ, NORMRT_GOLDEN_DIR=os.path.join(os.path.dirname(out), "data"))).stdout
     thrown, current = {}, None
@@ -602,7 +675,7 @@ def drawn_refusals(run, rng, count, prefix, draw, out, kind, binary):
     for name, case in cases.items():
         if thrown.get(name) != expected[name]:
             print(f"{name} {case}\n  PyTorch: {expected[name]}\n  normrt:  {thrown.get(name)}")
-    print(f"{len(cases)} of {count} draws refused by PyTorch; normrt threw on {len(thrown)}, "
+    print(f"{len(cases)} of {drawn} draws refused by PyTorch; normrt threw on {len(thrown)}, "
           f"{sum(thrown.get(n) == expected[n] for n in cases)} in PyTorch's words")
 
 
@@ -613,9 +686,9 @@ def main():
     parser.add_argument("count", type=int)
     parser.add_argument("dir")
     parser.add_argument("--refused", metavar="TEST_BINARY",
-                        help="conv, conv_transpose, pool: keep the draws PyTorch refuses instead, replay them through "
-                        "TEST_BINARY (build/tests/normrt_cpu_tests) and print where normrt does not refuse them in "
-                        "PyTorch's words")
+                        help="conv, conv_transpose, pool, pad: keep the draws PyTorch refuses instead, replay them "
+                        "through TEST_BINARY (build/tests/normrt_cpu_tests) and print where normrt does not refuse them "
+                        "in PyTorch's words")
     parser.add_argument("--large", action="store_true",
                         help="bn_mixed: shapes the emulated device splits over blocks (its cooperative training steps)")
     parser.add_argument("--float64", action="store_true",
@@ -624,8 +697,8 @@ def main():
     args = parser.parse_args()
     if (args.large or args.float64) and args.kind != "bn_mixed":
         sys.exit("--large, --float64: bn_mixed")
-    if args.refused and args.kind not in ("conv", "conv_transpose", "pool"):
-        sys.exit("--refused: conv, conv_transpose or pool")
+    if args.refused and args.kind not in ("conv", "conv_transpose", "pool", "pad"):
+        sys.exit("--refused: conv, conv_transpose, pool or pad")
     root = os.path.abspath(args.dir)
     out = os.path.join(root, FOLDER[args.kind])
     if os.path.lexists(out):
@@ -651,6 +724,9 @@ def main():
         generator.CASES = (bn_cases(rng, args.count, args.seed) if args.kind == "bn"
                            else bn_mixed_cases(rng, args.count, args.seed, generator, args.large, args.float64))
         generator.main()
+    elif args.kind == "pad" and args.refused:
+        pad_refusals(rng, args.count, args.seed, out, args.refused)
+        return
     elif args.kind in WHOLE_MANIFEST:  # kinds whose cases are drawn into one manifest here
         module, build = WHOLE_MANIFEST[args.kind]
         cases = build(rng, args.count, args.seed, importlib.import_module(module), out)
@@ -668,10 +744,11 @@ def main():
                 "pointwise_loss": pointwise_loss_case}[args.kind]
         run = generator.run_case if args.kind == "norms" else generator.run
         prefix = {"conv_transpose": "t", "pointwise_loss": "e"}.get(args.kind, args.kind[0])
+        skip = max_window_in_padding if args.kind == "pool" else (lambda case: False)
         if args.refused:
-            drawn_refusals(run, rng, args.count, f"{prefix}{args.seed}", draw, out, args.kind, args.refused)
+            drawn_refusals(run, rng, args.count, f"{prefix}{args.seed}", draw, out, args.kind, args.refused, skip)
             return
-        drawn_until_accepted(run, rng, args.count, f"{prefix}{args.seed}", draw, out)
+        drawn_until_accepted(run, rng, args.count, f"{prefix}{args.seed}", draw, out, skip)
     with open(os.path.join(out, "cases.json")) as f:  # interpolate's names can coincide: fewer cases then
         written = json.load(f)
     print(f"{len(written['cases'] if 'cases' in written else written)} {args.kind} cases in {out}")

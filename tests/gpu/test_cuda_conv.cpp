@@ -114,7 +114,7 @@ TEST(CudaPad, EqualsTheCpuBitForBit) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   Generator gen(12);
   const std::vector<std::pair<Shape, std::vector<int64_t>>> cases = {
-      {{37}, {3, 2}}, {{2, 3, 9, 8}, {2, 1, -1, 3}}, {{2, 2, 3, 4, 5}, {1, 2, 2, 1, 0, 2}}, {{1, 1, 1}, {0, 0}}};
+      {{2, 37}, {3, 2}}, {{2, 3, 9, 8}, {2, 1, -1, 3}}, {{2, 2, 3, 4, 5}, {1, 2, 2, 1, 0, 2}}, {{1, 1, 1}, {0, 0}}};
   for (const auto& [shape, pad] : cases) {
     const Tensor x = randn(shape, gen);
     for (const auto mode :

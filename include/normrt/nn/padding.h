@@ -20,15 +20,15 @@ class PadBase : public Module {
   const std::vector<int64_t>& padding() const { return padding_; }
 
  protected:
-  // dims: the padded trailing dimensions. Reflection and replication take (dims + 1)-d (unbatched) or (dims + 2)-d
-  // input, as PyTorch's; constant padding any input with at least dims dimensions.
+  // dims: the padded trailing dimensions. The input is checked by ops::pad, as PyTorch's layers leave it to F.pad:
+  // reflection and replication take (dims + 1)-d (unbatched) or (dims + 2)-d input, constant padding any input with
+  // at least dims dimensions.
   PadBase(std::string name, int dims, const IntList& padding, ops::PadMode mode, double value);
 
  private:
   Tensor forward_impl(const Tensor& input, Context& ctx) override;  // ctx.values: the input's sizes
   Tensor backward_impl(const Tensor& grad_output, Context& ctx) override;
   std::string name_;
-  int dims_;
   std::vector<int64_t> padding_;
   ops::PadMode mode_;
   double value_;
