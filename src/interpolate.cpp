@@ -68,16 +68,16 @@ struct Plan {
 Plan plan(const Shape& in, MemoryFormat format, const InterpolateOptions& o) {
   const int dims = static_cast<int>(in.size());
   const InterpolateMode mode = o.mode();
-  NORMRT_CHECK(dims >= 3 && dims <= 5, "Input Error: Only 3D, 4D and 5D input Tensors supported (got ", dims,
-               "D) for the modes: nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact (got ",
-               interpolate_mode_name(mode), ")");
-  const bool has_size = !o.size().empty(), has_scale = !o.scale_factor().empty();
+  const bool linear =
+      mode == InterpolateMode::Linear || mode == InterpolateMode::Bilinear || mode == InterpolateMode::Trilinear;
+  const bool cubic = mode == InterpolateMode::Bicubic;
+  NORMRT_CHECK(linear || cubic || !o.align_corners(),
+               "align_corners option can only be set with the interpolating "
+               "modes: linear | bilinear | bicubic | trilinear");
+  const bool has_size = o.has_size(), has_scale = o.has_scale_factor();
   NORMRT_CHECK(!(has_size && has_scale), "only one of size or scale_factor should be defined");
-  NORMRT_CHECK(has_size || has_scale, "either size or scale_factor should be defined");
-  NORMRT_CHECK(!(has_size && o.recompute_scale_factor()),
-               "recompute_scale_factor is not meaningful with an explicit size.");
   const int axes = dims - 2;
-  const Shape spatial(in.begin() + 2, in.end());
+  const Shape spatial(in.begin() + std::min(dims, 2), in.end());
   if (has_size && !o.broadcast())
     NORMRT_CHECK(static_cast<int>(o.size().size()) == axes, "Input and output must have the same number of spatial "
                  "dimensions, but got input with spatial dimensions of ", shape_str(spatial), " and output size of ",
@@ -88,35 +88,47 @@ Plan plan(const Shape& in, MemoryFormat format, const InterpolateOptions& o) {
                  "of spatial dimensions, but got input with spatial dimensions of ", shape_str(spatial),
                  " and scale_factor of shape ", python_tuple(o.scale_factor()), ". Please provide input tensor in (N, "
                  "C, d1, d2, ...,dK) format and scale_factor in (s1, s2, ...,sK) format.");
-  const bool linear = mode == InterpolateMode::Linear || mode == InterpolateMode::Bilinear ||
-                      mode == InterpolateMode::Trilinear;
-  const bool cubic = mode == InterpolateMode::Bicubic;
-  NORMRT_CHECK(linear || cubic || !o.align_corners(), "align_corners option can only be set with the interpolating "
-               "modes: linear | bilinear | bicubic | trilinear");
-  if (linear || cubic) {
-    const int needed = mode == InterpolateMode::Linear ? 3 : mode == InterpolateMode::Trilinear ? 5 : 4;
+  NORMRT_CHECK(has_size || has_scale, "either size or scale_factor should be defined");
+  NORMRT_CHECK(!(has_size && o.recompute_scale_factor()),
+               "recompute_scale_factor is not meaningful with an explicit size.");
+  // F.interpolate's dispatch: the linear modes and bicubic take one rank each; six mismatches have words of their
+  // own, the rest (bicubic's among them) the general one.
+  const int needed = mode == InterpolateMode::Linear      ? 3
+                     : mode == InterpolateMode::Trilinear ? 5
+                     : linear || cubic                    ? 4
+                                                          : dims;
+  if (linear && (dims == 3 || dims == 4 || dims == 5))
     NORMRT_CHECK(dims == needed, "Got ", dims, "D input, but ", interpolate_mode_name(mode), " mode needs ", needed,
                  "D input");
-  }
+  NORMRT_CHECK(dims >= 3 && dims <= 5 && dims == needed,
+               "Input Error: Only 3D, 4D and 5D input Tensors supported (got ", dims,
+               "D) for the modes: nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact (got ",
+               interpolate_mode_name(mode), ")");
   Shape out_spatial(static_cast<std::size_t>(axes));
+  // F.interpolate floors the scaled sizes where it recomputes the scale (area always does); ATen truncates them
+  // otherwise. A size beyond int64 (or from a NaN factor) has neither.
+  const bool floored = o.recompute_scale_factor() || mode == InterpolateMode::Area;
   for (int d = 0; d < axes; ++d) {
     const std::size_t pick = o.broadcast() ? 0 : static_cast<std::size_t>(d);
-    if (has_scale) {  // a size beyond int64 (or from a NaN factor) has no floor to take
-      const double wanted = static_cast<double>(spatial[static_cast<std::size_t>(d)]) * o.scale_factor()[pick];
-      NORMRT_CHECK(std::isfinite(wanted) && std::fabs(wanted) < 0x1p62, "interpolate: scale_factor ",
-                   o.scale_factor()[pick], " gives no output size for an input of ",
-                   spatial[static_cast<std::size_t>(d)]);
+    const int64_t in_size = spatial[static_cast<std::size_t>(d)];
+    if (has_size) {
+      out_spatial[static_cast<std::size_t>(d)] = o.size()[pick];
+      continue;
     }
-    out_spatial[static_cast<std::size_t>(d)] =
-        has_size ? o.size()[pick]
-                 : static_cast<int64_t>(std::floor(static_cast<double>(spatial[static_cast<std::size_t>(d)]) *
-                                                   o.scale_factor()[pick]));
+    const double wanted = static_cast<double>(in_size) * o.scale_factor()[pick];
+    NORMRT_CHECK(std::isfinite(wanted) && std::fabs(wanted) < 0x1p62, "interpolate: scale_factor ",
+                 o.scale_factor()[pick], " gives no output size for an input of ", in_size);
+    out_spatial[static_cast<std::size_t>(d)] = static_cast<int64_t>(floored ? std::floor(wanted) : wanted);
   }
-  bool positive = true;
-  for (int d = 0; d < axes; ++d)
-    positive = positive && spatial[static_cast<std::size_t>(d)] > 0 && out_spatial[static_cast<std::size_t>(d)] > 0;
-  NORMRT_CHECK(positive, "Input and output sizes should be greater than 0, but got input ", named_sizes(spatial),
-               " output ", named_sizes(out_spatial));
+  // Area is adaptive average pooling, which checks its own arguments (zero output sizes allowed).
+  if (mode != InterpolateMode::Area) {
+    bool positive = true;
+    for (int d = 0; d < axes; ++d)
+      positive = positive && spatial[static_cast<std::size_t>(d)] > 0 && out_spatial[static_cast<std::size_t>(d)] > 0;
+    NORMRT_CHECK(positive, "Input and output sizes should be greater than 0, but got input ", named_sizes(spatial),
+                 axes == 1 ? " and output " : " output ", named_sizes(out_spatial));
+    NORMRT_CHECK(in[1] != 0, "Non-empty ", dims, "D data tensor expected but got a tensor with sizes ", shape_str(in));
+  }
 
   Plan p;
   imath::Geometry& g = p.geometry;

@@ -296,6 +296,7 @@ void average_forward_channels_last(const poolmath::PoolGeometry& g, int64_t chan
 // may be channels-last (y and the indices then are too).
 void run_forward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const Tensor& x, Tensor& y,
                  Tensor* indices) {
+  if (y.numel() == 0) return;  // an empty batch, or the empty channels average pooling takes
   int64_t* ip = indices != nullptr ? util::stored<int64_t>(*indices) : nullptr;
   if (x.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
@@ -470,6 +471,7 @@ class IndexCheck {
 Tensor run_backward(const poolmath::PoolGeometry& g, bool max, bool adaptive, const Tensor& dy, const Tensor* indices,
                     const Tensor& input) {
   Tensor dx = empty(input.sizes(), TensorOptions(input.device()).dtype(dy.dtype()).memory_format(dy.memory_format()));
+  if (dx.numel() == 0) return dx;
   const int64_t* ip = indices != nullptr ? util::stored<int64_t>(*indices) : nullptr;
   if (input.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
@@ -650,13 +652,33 @@ poolmath::PoolGeometry resolve_adaptive(const Tensor& input, int spatial, const 
                ": output_size must be ", spatial);
   poolmath::PoolGeometry g;
   expand(output_size, spatial, 1, g.out, "");
-  for (int64_t v : output_size)
-    NORMRT_CHECK(v >= 0, op, ": elements of output_size must be greater than or equal to 0 but received ",
-                 shape_str(output_size));
+  // PyTorch's words, quirks included: a 1-d pooling is the 2-d one of the input with a unit height, and that input
+  // and the 2-d op are named; 3-d average pooling words its output sizes as 2-d; average pooling refuses a negative
+  // output size first, max pooling only where it creates its output; 1-d and 2-d average pooling need non-empty
+  // spatial dimensions only, the others every dimension after the first (an unbatched input's channels excepted).
+  Shape named = input.sizes();
+  if (spatial == 1) named.insert(named.end() - 1, 1);
+  const std::string named_op = op_name(max ? "adaptive_max_pool" : "adaptive_avg_pool", spatial == 3 ? 3 : 2);
+  const bool negative = std::any_of(g.out, g.out + 3, [](int64_t v) { return v < 0; });
+  if (!max)
+    NORMRT_CHECK(!negative,
+                 "adaptive_avg_pool2d: elements of output_size must be greater than or equal to 0 but "
+                 "received {",
+                 spatial == 3 ? std::to_string(g.out[0]) + ", " : "", g.out[1], spatial == 3 ? "," : ", ", g.out[2],
+                 "}");
+  const auto rank = static_cast<int64_t>(named.size());
+  for (int64_t d = !max && spatial < 3 ? rank - 2 : 1; d < rank; ++d)
+    NORMRT_CHECK(named[static_cast<std::size_t>(d)] > 0, named_op,
+                 "(): Expected input to have non-zero size for "
+                 "non-batch dimensions, but input has sizes ",
+                 shape_str(named), " with dimension ", d, " being empty");
+  if (negative) {
+    Shape out(named.begin(), named.end() - (spatial == 1 ? 2 : spatial));
+    out.insert(out.end(), g.out + (spatial == 3 ? 0 : 1), g.out + 3);
+    const int64_t first = *std::find_if(out.begin(), out.end(), [](int64_t v) { return v < 0; });
+    NORMRT_THROW("Trying to create tensor with negative dimension ", first, ": ", shape_str(out));
+  }
   const int64_t first_spatial = input.dim() - spatial;
-  for (int64_t d = input.dim() == spatial + 2 ? 1 : 0; d < input.dim(); ++d)
-    NORMRT_CHECK(input.size(d) > 0, op, "(): Expected input to have non-zero size for non-batch dimensions, but input "
-                 "has sizes ", shape_str(input.sizes()), " with dimension ", d, " being empty");
   g.planes = 1;
   for (int64_t d = 0; d < first_spatial; ++d) g.planes *= input.size(d);
   for (int d = 0; d < spatial; ++d) g.in[3 - spatial + d] = input.size(first_spatial + d);

@@ -177,8 +177,12 @@ TEST(Interpolate, RefusesBadArgumentsWithPyTorchsWords) {
                           "bicubic | trilinear"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(zeros({2, 4, 4}), O().size(4).mode(M::Bilinear)); },
                           "Got 3D input, but bilinear mode needs 4D input"));
-  EXPECT_TRUE(throws_with([&] { ops::interpolate(zeros({2, 1, 4, 4, 4}), O().size(4).mode(M::Bicubic)); },
-                          "Got 5D input, but bicubic mode needs 4D input"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::interpolate(zeros({2, 1, 4, 4, 4}), O().size(4).mode(M::Bicubic));
+      },
+      "Input Error: Only 3D, 4D and 5D input Tensors supported (got 5D) for the modes: nearest | "
+      "linear | bilinear | bicubic | trilinear | area | nearest-exact (got bicubic)"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(3).mode(M::Linear)); },
                           "Got 4D input, but linear mode needs 3D input"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(std::vector<int64_t>{2})); },
@@ -190,6 +194,50 @@ TEST(Interpolate, RefusesBadArgumentsWithPyTorchsWords) {
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().size(std::vector<int64_t>{0, 2})); },
                           "Input and output sizes should be greater than 0, but got input (H: 4, W: 4) output (H: 0, "
                           "W: 2)"));
+  // F.interpolate's order and its kernels' words: align_corners first, then the sizes' count (the spatial dimensions
+  // of an input of rank 2 are none), the rank last; the 1-d kernels say "and output"; an empty channel dimension is
+  // refused after the sizes; ATen truncates a scaled size where F.interpolate would floor it.
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::interpolate(zeros({4, 4}), O().align_corners(true));
+      },
+      "align_corners option can only be set with the interpolating modes"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::interpolate(zeros({4, 4}), O().size(std::vector<int64_t>{2}));
+      },
+      "but got input with spatial dimensions of [] and output size of (2,)."));
+  EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().scale_factor(std::vector<double>{})); },  // given, as ()
+                          "but got input with spatial dimensions of [4, 4] and scale_factor of shape ()."));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::interpolate(zeros({1, 2, 3}), O().size(0).mode(M::Linear));
+      },
+      "Input and output sizes should be greater than 0, but got input (W: 3) and output (W: 0)"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::interpolate(zeros({1, 0, 3, 3}), O().size(2).mode(M::Bicubic));
+      },
+      "Non-empty 4D data tensor expected but got a tensor with sizes [1, 0, 3, 3]"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::interpolate(zeros({1, 2, 3}), O().scale_factor(-0.5));
+      },
+      "input (W: 3) and output (W: -1)"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::interpolate(zeros({1, 2, 3}), O().scale_factor(-0.5).recompute_scale_factor(true));
+      },
+      "input (W: 3) and output (W: -2)"));
+  // Area is adaptive average pooling: zero sizes and empty channels taken, negative sizes in its words.
+  EXPECT_EQ(ops::interpolate(zeros({1, 0, 4, 4}), O().size(std::vector<int64_t>{0, 2}).mode(M::Area)).sizes(),
+            (Shape{1, 0, 0, 2}));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::interpolate(zeros({1, 2, 4, 4}), O().scale_factor(-1.0).mode(M::Area));
+      },
+      "adaptive_avg_pool2d: elements of output_size must be greater than or equal to 0 but "
+      "received {-4, -4}"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().scale_factor(0.1)); },
                           "output (H: 0, W: 0)"));
   EXPECT_TRUE(throws_with([&] { ops::interpolate(x, O().scale_factor(NAN)); }, "scale_factor nan gives no"));

@@ -447,6 +447,24 @@ TEST(Pool, AdaptiveMaxPoolModulesAndChecks) {
   EXPECT_TRUE(throws_with([] { nn::AdaptiveMaxPool2d({1, 2, 3}); }, "adaptive_max_pool2d: output_size must be 2"));
 }
 
+// Adaptive average pooling takes empty channels and zero output sizes, as PyTorch's: empty results, and a zero
+// gradient for an input that no output reads. (Empty channels in channels-last memory once divided by zero.)
+TEST(Pool, AdaptiveAveragesOfEmptyChannelsAndEmptyOutputs) {
+  for (const MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+    for (const auto& [shape, out] : std::vector<std::pair<Shape, std::vector<int64_t>>>{
+             {{2, 0, 4, 2}, {1, 1}}, {{2, 0, 4, 2}, {3, 2}}, {{2, 3, 4, 2}, {0, 2}}, {{2, 3, 4, 2}, {2, 0}}}) {
+      SCOPED_TRACE(shape_str(shape) + " -> " + shape_str(out) + " " + memory_format_name(format));
+      const Tensor x = ones(shape).to(format);
+      const Tensor y = ops::adaptive_avg_pool(x, 2, out);
+      EXPECT_EQ(y.sizes(), (Shape{shape[0], shape[1], out[0], out[1]}));
+      const Tensor dx = ops::adaptive_avg_pool_backward(ones(y.sizes()).to(format), x, 2);
+      EXPECT_EQ(dx.sizes(), shape);
+      EXPECT_EQ(dx.to(MemoryFormat::Contiguous).to_vector(), std::vector<float>(dx.numel(), 0.0f));
+    }
+  }
+  EXPECT_EQ(ops::adaptive_avg_pool(zeros({1, 0, 5}), 1, {2}).sizes(), (Shape{1, 0, 2}));
+}
+
 TEST(Pool, RefusesBadArgumentsWithPyTorchsWords) {
   const Tensor x = zeros({2, 3, 5, 5});
   auto params = [](std::vector<int64_t> k, auto fn) {
@@ -498,8 +516,57 @@ TEST(Pool, RefusesBadArgumentsWithPyTorchsWords) {
         ops::adaptive_avg_pool(x, 2, {2, 2, 2});
       },
       "adaptive_avg_pool2d: output_size must be 2"));
-  EXPECT_TRUE(throws_with([&] { ops::adaptive_avg_pool(x, 2, {-1}); },
-                          "adaptive_avg_pool2d: elements of output_size must be greater than or equal to 0"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::adaptive_avg_pool(x, 2, {-1, 2});
+      },
+      "adaptive_avg_pool2d: elements of output_size must be greater than or equal to 0 but "
+      "received {-1, 2}"));
+  // PyTorch's quirks, each checked on PyTorch 1.13: 1-d adaptive pooling words itself as the 2-d pooling of the
+  // input with a unit height, 3-d average pooling its output sizes as 2-d; average pooling takes empty channels (1-d,
+  // 2-d), max pooling refuses them, and refuses a negative output size only as it creates its output.
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::adaptive_avg_pool(zeros({1, 2, 4}), 1, {-1});
+      },
+      "adaptive_avg_pool2d: elements of output_size must be greater than or equal to 0 but "
+      "received {1, -1}"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::adaptive_avg_pool(zeros({1, 2, 4, 4, 4}), 3, {2, -1, 1});
+      },
+      "adaptive_avg_pool2d: elements of output_size must be greater than or equal to 0 but "
+      "received {2, -1,1}"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::adaptive_avg_pool(zeros({1, 2, 0}), 1, {2});
+      },
+      "adaptive_avg_pool2d(): Expected input to have non-zero size for non-batch dimensions, but "
+      "input has sizes [1, 2, 1, 0] with dimension 3 being empty"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::adaptive_avg_pool(zeros({1, 0, 4, 4}), 3, {2});
+      },
+      "adaptive_avg_pool3d(): Expected input to have non-zero size for non-batch dimensions, but "
+      "input has sizes [1, 0, 4, 4] with dimension 1 being empty"));
+  EXPECT_EQ(ops::adaptive_avg_pool(zeros({1, 0, 4, 4}), 2, {2}).sizes(), (Shape{1, 0, 2, 2}));
+  EXPECT_EQ(ops::adaptive_avg_pool(zeros({1, 2, 4, 4}), 2, {0, 2}).sizes(), (Shape{1, 2, 0, 2}));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::adaptive_max_pool(zeros({1, 0, 4}), 1, {2});
+      },
+      "adaptive_max_pool2d(): Expected input to have non-zero size for non-batch dimensions, but "
+      "input has sizes [1, 0, 1, 4] with dimension 1 being empty"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::adaptive_max_pool(zeros({1, 2, 4}), 1, {-1});
+      },
+      "Trying to create tensor with negative dimension -1: [1, 2, 1, -1]"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::adaptive_max_pool(zeros({2, 4, 4, 4}), 3, {2, -3, -1});
+      },
+      "Trying to create tensor with negative dimension -3: [2, 2, -3, -1]"));
   EXPECT_TRUE(throws_with([] { nn::MaxPool2d(nn::MaxPoolOptions({2, 2, 2})); },
                           "MaxPool2d: kernel_size must either be a single int, or a tuple of 2 ints"));
   // Empty batch: empty output, empty gradient.

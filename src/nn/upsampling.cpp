@@ -7,14 +7,14 @@
 namespace normrt::nn {
 
 Upsample::Upsample(std::string name, const UpsampleOptions& options) : name_(std::move(name)), options_(options) {
-  NORMRT_CHECK(options.size().empty() != options.scale_factor().empty(),
-               options.size().empty() ? "either size or scale_factor should be defined"
-                                      : "only one of size or scale_factor should be defined");
+  NORMRT_CHECK(options.has_size() != options.has_scale_factor(),
+               options.has_size() ? "only one of size or scale_factor should be defined"
+                                  : "either size or scale_factor should be defined");
 }
 
 std::string Upsample::extra_repr() const {
   std::string out;
-  if (!options_.size().empty()) {
+  if (options_.has_size()) {
     out = "size=";
     if (options_.broadcast()) {
       out += std::to_string(options_.size()[0]);

@@ -24,16 +24,22 @@ Seeds 2 (150 cases) and 3 (300), 2026-12-05: every case matches on the CPU and o
 found the runner's running-mean tolerance too tight (a channel mean near 0 carries the float sums' error relative to
 the inputs, which the runner's scale for it now takes).
 
-With --refused TEST_BINARY (conv, conv_transpose, pool, pad), the draws PyTorch refuses are kept instead, with zero
-inputs, and replayed through TEST_BINARY's runner for the kind: it prints each one that normrt does not refuse in
-PyTorch's words (a refusal parity check; seed 9, 800 draws each, 2026-12-04: every refusal matched but the module's
-output_size refusal for an unbatched input, where PyTorch 1.13 prints input.size()[2:], the sizes after the first
-spatial one, and normrt the spatial sizes; seed 23, 300 draws each, 2026-12-05: 65, 21 and 25 refusals, every one in
-PyTorch's words). Pad's refusal draws take any rank up to 5, empty dimensions, odd and long pads and values for the
-modes that take none; seed 58, 800 draws, 2026-12-06: 737 refusals, all in PyTorch 1.13's words but the 10 unbatched
-circular ones, which normrt takes as PyTorch 2 does (ops/pad.h). Before that change, 1,500 such draws found 398
-refusals in other words or none (ops::pad took any rank in every mode, cropped constant padding beyond the input
-where PyTorch's narrow() refuses, and worded empty dimensions and too-small outputs its own way).
+With --refused TEST_BINARY (conv, conv_transpose, pool, pad, interpolate), the draws PyTorch refuses are kept
+instead, with zero inputs, and replayed through TEST_BINARY's runner for the kind: it prints each one that normrt
+does not refuse in PyTorch's words (a refusal parity check; seed 9, 800 draws each, 2026-12-04: every refusal
+matched but the module's output_size refusal for an unbatched input, where PyTorch 1.13 prints input.size()[2:], the
+sizes after the first spatial one, and normrt the spatial sizes; seed 23, 300 draws each, 2026-12-05: 65, 21 and 25
+refusals, every one in PyTorch's words). Pad's refusal draws take any rank up to 5, empty dimensions, odd and long
+pads and values for the modes that take none; seed 58, 800 draws, 2026-12-06: 737 refusals, all in PyTorch 1.13's
+words but the 10 unbatched circular ones, which normrt takes as PyTorch 2 does (ops/pad.h). Before that change,
+1,500 such draws found 398 refusals in other words or none (ops::pad took any rank in every mode, cropped constant
+padding beyond the input where PyTorch's narrow() refuses, and worded empty dimensions and too-small outputs its own
+way). Interpolate's refusal draws (any rank up to 5, empty dimensions, sizes and factors of the wrong count, zero or
+negative, both or neither, align_corners and recompute_scale_factor): seed 60, 1,000 draws, 2026-12-06: 941
+refusals, all in PyTorch 1.13's words; before, 600 such draws found 240 of their 567 refusals in other words
+(F.interpolate's order: align_corners first, the sizes' count before the rank; bicubic's rank in the general words;
+the 1-d kernels' "and output"; empty channels; area's adaptive pooling words), and 476 accepted draws of that kind
+(seed 3) found an empty channel dimension in channels-last adaptive average pooling dividing by zero (fixed).
 
 The draws cover what the committed cases pick by hand: C = 1, odd and size-1 spatial axes, N * spatial = 2, means
 far from zero, momentum None / 0 / 1, eps, affine and track_running_stats off, train/eval sequences with changing
@@ -519,6 +525,50 @@ def pad_refusals(rng, count, seed, out, binary):
     replay_refusals(binary, "PyTorch/PadGolden.*", out, cases, expected, count)
 
 
+def interpolate_refusals(rng, count, seed, out, binary):
+    """Of COUNT F.interpolate draws of any rank up to 5 (empty dimensions, sizes and factors of the wrong count, zero
+    or negative, both or neither given, align_corners and recompute_scale_factor set or not), those PyTorch refuses,
+    written with zero inputs and replayed through the interpolate runner in `binary`: prints those where normrt does
+    not refuse them in PyTorch's words."""
+    import torch
+    import torch.nn.functional as F
+    modes = ["nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area", "bicubic"]
+    cases, expected = {}, {}
+    for i in range(count):
+        dims = rng.choice([1, 2, 3, 3, 4, 4, 5, 5])
+        shape = [rng.choice([0, 1, 2, 3, 5]) if rng.random() < 0.2 else rng.randint(1, 6) for _ in range(dims)]
+        mode, axes, size, scale = rng.choice(modes), max(dims - 2, 1), None, None
+        given = rng.random()
+        if given < 0.8:
+            values = [rng.choice([0, 1, 3, 7, -1] if given < 0.4 else [0.0, 0.5, 1.0, 2.0, -1.0, 0.1])
+                      for _ in range(max(rng.choice([axes, axes, axes - 1, axes + 1]), 0))]
+            values = values[0] if values and rng.random() < 0.3 else values
+            size, scale = (values, None) if given < 0.4 else (None, values)
+        elif given < 0.9:
+            size, scale = [3] * axes, [2.0] * axes
+        align, recompute = rng.choice([None, None, True, False]), rng.choice([None, None, True, False])
+        args = dict(size=tuple(size) if isinstance(size, list) else size, mode=mode,
+                    scale_factor=tuple(scale) if isinstance(scale, list) else scale)
+        if align is not None:
+            args["align_corners"] = align
+        if recompute is not None:
+            args["recompute_scale_factor"] = recompute
+        try:
+            F.interpolate(torch.zeros(shape), **args)
+            continue
+        except (RuntimeError, ValueError, NotImplementedError) as e:
+            name = f"i{seed}_{i}"
+            expected[name] = str(e).split("\n")[0].strip()
+        cases[name] = {"shape": shape, "mode": mode, "size": size, "scale_factor": scale, "align_corners": align,
+                       "x": [0.0] * math.prod(shape), "dy": [0.0], "y_shape": [1], "y": [0.0], "dx": [0.0],
+                       "module": None, "repr": None}
+        if recompute is not None:
+            cases[name]["recompute_scale_factor"] = recompute
+    with open(os.path.join(out, "cases.json"), "w") as f:
+        json.dump(cases, f)
+    replay_refusals(binary, "PyTorch/InterpolateGolden.*", out, cases, expected, count)
+
+
 def pad_cases(rng, count, seed, generator, out):
     """F.pad of every mode with drawn shapes and pads, negative (cropping) ones too."""
     g = generator.torch.Generator().manual_seed(seed)
@@ -686,9 +736,9 @@ def main():
     parser.add_argument("count", type=int)
     parser.add_argument("dir")
     parser.add_argument("--refused", metavar="TEST_BINARY",
-                        help="conv, conv_transpose, pool, pad: keep the draws PyTorch refuses instead, replay them "
-                        "through TEST_BINARY (build/tests/normrt_cpu_tests) and print where normrt does not refuse them "
-                        "in PyTorch's words")
+                        help="conv, conv_transpose, pool, pad, interpolate: keep the draws PyTorch refuses instead, "
+                        "replay them through TEST_BINARY (build/tests/normrt_cpu_tests) and print where normrt does "
+                        "not refuse them in PyTorch's words")
     parser.add_argument("--large", action="store_true",
                         help="bn_mixed: shapes the emulated device splits over blocks (its cooperative training steps)")
     parser.add_argument("--float64", action="store_true",
@@ -697,8 +747,8 @@ def main():
     args = parser.parse_args()
     if (args.large or args.float64) and args.kind != "bn_mixed":
         sys.exit("--large, --float64: bn_mixed")
-    if args.refused and args.kind not in ("conv", "conv_transpose", "pool", "pad"):
-        sys.exit("--refused: conv, conv_transpose, pool or pad")
+    if args.refused and args.kind not in ("conv", "conv_transpose", "pool", "pad", "interpolate"):
+        sys.exit("--refused: conv, conv_transpose, pool, pad or interpolate")
     root = os.path.abspath(args.dir)
     out = os.path.join(root, FOLDER[args.kind])
     if os.path.lexists(out):
@@ -726,6 +776,9 @@ def main():
         generator.main()
     elif args.kind == "pad" and args.refused:
         pad_refusals(rng, args.count, args.seed, out, args.refused)
+        return
+    elif args.kind == "interpolate" and args.refused:
+        interpolate_refusals(rng, args.count, args.seed, out, args.refused)
         return
     elif args.kind in WHOLE_MANIFEST:  # kinds whose cases are drawn into one manifest here
         module, build = WHOLE_MANIFEST[args.kind]

@@ -163,6 +163,16 @@ TEST(CudaPool, EqualsTheCpuBitForBit) {
   EXPECT_TRUE(testing::same_bits(ops::adaptive_avg_pool(x.to(kGpu), 2, {4, 3}).to_vector(), a.to_vector()));
   EXPECT_TRUE(testing::same_bits(ops::adaptive_avg_pool_backward(a.to(kGpu), x.to(kGpu), 2).to_vector(),
                                  ops::adaptive_avg_pool_backward(a, x, 2).to_vector()));
+  // Empty channels (no launch) and an empty output (a zero gradient), in both memory formats.
+  for (const MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+    const Tensor empty_channels = zeros({2, 0, 4, 2}).to(format).to(kGpu);
+    EXPECT_EQ(ops::adaptive_avg_pool(empty_channels, 2, {1, 1}).sizes(), (Shape{2, 0, 1, 1}));
+    const Tensor planes = ones({2, 3, 4, 2}).to(format);
+    const Tensor none = ops::adaptive_avg_pool(planes.to(kGpu), 2, {0, 2});
+    EXPECT_EQ(none.sizes(), (Shape{2, 3, 0, 2}));
+    EXPECT_EQ(ops::adaptive_avg_pool_backward(none, planes.to(kGpu), 2).to(MemoryFormat::Contiguous).to_vector(),
+              std::vector<float>(48, 0.0f));
+  }
 }
 
 // Channels-last pooling runs on the device as it lies (every kind, 2-d and 3-d, every dtype), with the channel count

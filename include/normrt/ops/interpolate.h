@@ -19,9 +19,11 @@ enum class InterpolateMode { Nearest, NearestExact, Linear, Bilinear, Trilinear,
 
 const char* interpolate_mode_name(InterpolateMode mode);  // PyTorch's spelling: "nearest", "nearest-exact", ...
 
-// Exactly one of size and scale_factor; a single value applies to every spatial dimension, a list has one per
-// dimension. With a scale factor the output size is floor(input size * factor) and the positions use 1 / factor (as
-// PyTorch with recompute_scale_factor unset) or, with recompute_scale_factor(true), input size / output size.
+// Exactly one of size and scale_factor (an empty list is given, as PyTorch's size=()); a single value applies to every
+// spatial dimension, a list has one per dimension. With a scale factor the output size is input size * factor,
+// truncated (floored with recompute_scale_factor(true) and for area, as F.interpolate), and the positions use
+// 1 / factor (as PyTorch with recompute_scale_factor unset) or, with recompute_scale_factor(true), input size /
+// output size.
 class InterpolateOptions {
  public:
   InterpolateOptions& size(int64_t s) { return size(std::vector<int64_t>{s}, true); }
@@ -47,6 +49,8 @@ class InterpolateOptions {
 
   const std::vector<int64_t>& size() const { return size_; }
   const std::vector<double>& scale_factor() const { return scale_factor_; }
+  bool has_size() const { return has_size_; }
+  bool has_scale_factor() const { return has_scale_factor_; }
   bool broadcast() const { return broadcast_; }  // one value for every dimension
   InterpolateMode mode() const { return mode_; }
   const std::optional<bool>& align_corners() const { return align_corners_; }
@@ -55,16 +59,19 @@ class InterpolateOptions {
  private:
   InterpolateOptions& size(std::vector<int64_t> s, bool broadcast) {
     size_ = std::move(s);
+    has_size_ = true;
     broadcast_ = broadcast;
     return *this;
   }
   InterpolateOptions& scale_factor(std::vector<double> f, bool broadcast) {
     scale_factor_ = std::move(f);
+    has_scale_factor_ = true;
     broadcast_ = broadcast;
     return *this;
   }
   std::vector<int64_t> size_;
   std::vector<double> scale_factor_;
+  bool has_size_ = false, has_scale_factor_ = false;
   bool broadcast_ = false;
   InterpolateMode mode_ = InterpolateMode::Nearest;
   std::optional<bool> align_corners_;
