@@ -83,15 +83,16 @@ void check_constant_pad(const Shape& in, const std::vector<int64_t>& pad) {
 // but a batch is non-empty (reflection_pad1d/2d let an unbatched input's channels be empty too), reflect pads are
 // below their dimension's size (W first), and the output keeps an element (along W for 1-d, along any padded
 // dimension for 2-d and 3-d; a negative size is then refused as the tensor's creation refuses it).
-void check_mirror_pad(const Shape& in, const std::vector<int64_t>& pad, PadMode mode, int spatial,
-                      const std::string& tensor_str) {
+void check_mirror_pad(const Shape& in, const std::vector<int64_t>& pad, PadMode mode, int spatial, DType dtype,
+                      const Device& device) {
   const int ndim = static_cast<int>(in.size());
   const bool batched = ndim == spatial + 2, reflect = mode == PadMode::Reflect;
   bool non_empty = true;
   for (int d = batched ? 1 : (reflect && spatial < 3 ? 1 : 0); d < ndim; ++d) non_empty = non_empty && in[d] != 0;
   const std::string expected = std::to_string(spatial + 1) + "D or " + std::to_string(spatial + 2) + "D";
   if (reflect && spatial < 3)
-    NORMRT_CHECK(non_empty, expected, " (batch mode) tensor expected for input, but got: ", tensor_str);
+    NORMRT_CHECK(non_empty, expected,
+                 " (batch mode) tensor expected for input, but got: ", legacy_tensor_str(in, dtype, device));
   else
     NORMRT_CHECK(non_empty, "Expected ", expected,
                  " (batch mode) tensor with possibly 0 batch size and other non-zero "
@@ -139,10 +140,10 @@ void check_circular_pad(const Shape& in, const std::vector<int64_t>& pad) {
 
 // The geometry of padding `in` by `pad`, every argument checked first as F.pad checks them (PyTorch 1.13's order
 // and words): the modes but constant pad the last 1, 2 or 3 dimensions of an input with one or two more
-// dimensions before them; only constant takes a value. `tensor_str` names the input as PyTorch prints it where its
-// messages do.
+// dimensions before them; only constant takes a value. `dtype` and `device` name the input where PyTorch's
+// messages print it.
 padmath::PadGeometry pad_geometry(const Shape& in, const std::vector<int64_t>& pad, PadMode mode, double value,
-                                  const std::string& tensor_str) {
+                                  DType dtype, const Device& device) {
   NORMRT_CHECK(pad.size() % 2 == 0, "Padding length must be divisible by 2");
   const int ndim = static_cast<int>(in.size());
   NORMRT_CHECK(static_cast<int>(pad.size() / 2) <= ndim, "Padding length too large");
@@ -156,7 +157,7 @@ padmath::PadGeometry pad_geometry(const Shape& in, const std::vector<int64_t>& p
     if (mode == PadMode::Circular)
       check_circular_pad(in, pad);
     else
-      check_mirror_pad(in, pad, mode, spatial, tensor_str);
+      check_mirror_pad(in, pad, mode, spatial, dtype, device);
   }
   padmath::PadGeometry g;
   g.ndim = ndim;
@@ -262,8 +263,7 @@ void gather_lines(const padmath::PadLine& l, const float* dy, float* dx) {
 Tensor pad(const Tensor& input, const std::vector<int64_t>& pad, PadMode mode, double value) {
   const detail::NvtxRange range("pad");
   check_input(input, "input");
-  const padmath::PadGeometry g =
-      pad_geometry(input.sizes(), pad, mode, value, legacy_tensor_str(input.sizes(), input.dtype(), input.device()));
+  const padmath::PadGeometry g = pad_geometry(input.sizes(), pad, mode, value, input.dtype(), input.device());
   const Tensor x = input.contiguous();
   if (g.ndim == 0) return x.clone();
   Tensor y = empty(out_shape(g), TensorOptions(x.device()).dtype(x.dtype()));
@@ -289,8 +289,7 @@ Tensor pad_backward(const Tensor& grad_output, const Shape& input_sizes, const s
                     PadMode mode) {
   const detail::NvtxRange range("pad_backward");
   check_input(grad_output, "grad_output");
-  const padmath::PadGeometry g = pad_geometry(
-      input_sizes, pad, mode, 0.0, legacy_tensor_str(input_sizes, grad_output.dtype(), grad_output.device()));
+  const padmath::PadGeometry g = pad_geometry(input_sizes, pad, mode, 0.0, grad_output.dtype(), grad_output.device());
   NORMRT_CHECK(grad_output.sizes() == out_shape(g), "pad_backward: expected grad_output of shape ",
                shape_str(out_shape(g)), ", got ", shape_str(grad_output.sizes()));
   // One padded dimension at a time, innermost first: (outer, out, inner) lines gathered to (outer, in, inner).
