@@ -1393,6 +1393,7 @@ dim3 column_reduction_block(int64_t groups, int kW) {
 // H200's 132 SMs (1 block across times the 66 splits that 8 blocks across of single columns needed).
 ReducePlan plan_reduction(const Geometry& g, const LaunchTuning& t, int unit_width = 1) {
   ReducePlan plan;
+  if (g.numel() == 0) return plan;  // nothing launches (the passes return first); an empty plan would divide by C
   const int64_t target_blocks = 4 * static_cast<int64_t>(std::max(t.sm_count, 1));
   const int64_t min_split = std::max<int64_t>(t.min_split_elements, 1);
   if (g.S == 1) {
@@ -1804,6 +1805,7 @@ void save_inference_statistics(const ForwardInferenceParams& p, cudaStream_t str
 }
 
 std::size_t workspace_floats(const Geometry& g, const LaunchTuning& tuning) {
+  if (g.C == 0) return 0;  // nothing launches (an empty batch still finishes its channels: dweight, dbias)
   // The most splits of any unit width the column layout may launch with (it depends on the operands' alignment).
   int64_t splits = plan_reduction(g, tuning).splits;
   if (g.S == 1)

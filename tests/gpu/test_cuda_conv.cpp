@@ -1,9 +1,10 @@
 // Convolutions and pooling on a GPU (label gpu; the emulated device runs them too, with a host stand-in for cuDNN's
 // convolution API and the pooling kernels in the SIMT emulator): PyTorch golden cases, agreement with the CPU, a
 // CNN step on the device, the algorithm cache and deterministic mode.
-#include "gpu_test_support.h"
 #include "conv_golden_runner.h"
 #include "conv_transpose_golden_runner.h"
+#include "empty_shapes_runner.h"
+#include "gpu_test_support.h"
 #include "interpolate_golden_runner.h"
 #include "pad_golden_runner.h"
 #include "pool_golden_runner.h"
@@ -173,6 +174,11 @@ TEST(CudaPool, EqualsTheCpuBitForBit) {
     EXPECT_EQ(ops::adaptive_avg_pool_backward(none, planes.to(kGpu), 2).to(MemoryFormat::Contiguous).to_vector(),
               std::vector<float>(48, 0.0f));
   }
+}
+
+TEST(CudaEmptyShapes, EveryOpAnswersWithAnEmptyResultOrARefusal) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_empty_shapes(kGpu);
 }
 
 // Channels-last pooling runs on the device as it lies (every kind, 2-d and 3-d, every dtype), with the channel count
