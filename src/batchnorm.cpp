@@ -258,6 +258,9 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
   const detail::NvtxRange range("batch_norm_forward_training");
   check_input(input, "input");
   const bn::Geometry g = geometry_of(input);
+  // F.batch_norm checks the batch's size first (_verify_batch_size), then the per-channel tensors.
+  NORMRT_CHECK(g.per_channel() != 1, "Expected more than 1 value per channel when training, got input size ",
+               util::torch_size_str(input.sizes()));
   check_channel_vector(running_mean, "running_mean", g.C, true);
   check_channel_vector(running_var, "running_var", g.C, true);
   check_channel_vector(weight, "weight", g.C, true);
@@ -274,8 +277,6 @@ BatchNormForwardResult batch_norm_forward_training(const Tensor& input, const Te
   check_eps(eps);
   check_dtypes(input, {&weight, &bias, &running_mean, &running_var});
   check_same_device({&input, &weight, &bias, &running_mean, &running_var, &num_batches_tracked, &epilogue.residual});
-  NORMRT_CHECK(g.per_channel() != 1, "Expected more than 1 value per channel when training, got input size ",
-               shape_str(input.sizes()));
   CallTraits traits;
   traits.affine = weight.defined() && bias.defined();
   traits.cumulative_average = !momentum.has_value();

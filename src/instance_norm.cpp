@@ -8,6 +8,7 @@
 
 #include "normrt/error.h"
 #include "normrt/ops/tensor_ops.h"
+#include "op_util.h"
 
 namespace normrt::ops {
 
@@ -54,7 +55,8 @@ BatchNormForwardResult instance_norm_forward(const Tensor& input, const Tensor& 
                                              std::optional<Backend> backend) {
   const Instances in = instances_of(input);
   NORMRT_CHECK(!use_input_stats || in.spatial != 1,
-               "Expected more than 1 spatial element when training, got input size ", shape_str(input.sizes()));
+               "Expected more than 1 spatial element when training, got input size ",
+               util::torch_size_str(input.sizes()));
   NORMRT_CHECK(use_input_stats || (running_mean.defined() && running_var.defined()),
                "Expected running_mean and running_var to be defined when use_input_stats is false");
   const Tensor view = batch_norm_view(input, in);

@@ -124,9 +124,14 @@ struct LayerRows {
   Shape statistics;
 };
 
-LayerRows layer_rows(const Tensor& input, const Shape& normalized_shape) {
+// PyTorch's order: normalized_shape, then the shapes of weight and bias, then the input's.
+LayerRows layer_rows(const Tensor& input, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias) {
   NORMRT_CHECK(!normalized_shape.empty(), "Expected normalized_shape to be at least 1-dimensional, i.e., containing "
                "at least one element, but got normalized_shape = []");
+  for (const auto& [t, what] : {std::pair{&weight, "weight"}, std::pair{&bias, "bias"}})
+    NORMRT_CHECK(!t->defined() || t->sizes() == normalized_shape, "Expected ", what,
+                 " to be of same shape as normalized_shape, but got ", what, " of shape ", shape_str(t->sizes()),
+                 " and normalized_shape = ", shape_str(normalized_shape));
   NORMRT_CHECK(input.defined(), "layer_norm: input is undefined");
   const auto k = static_cast<int64_t>(normalized_shape.size());
   const Shape trailing(input.sizes().end() - std::min<int64_t>(k, input.dim()), input.sizes().end());
@@ -176,7 +181,7 @@ void check_group_parameter(const Tensor& t, const char* what, const Tensor& inpu
 
 NormForwardResult layer_norm_forward(const Tensor& input, const Shape& normalized_shape, const Tensor& weight,
                                      const Tensor& bias, double eps) {
-  const LayerRows rows = layer_rows(input, normalized_shape);
+  const LayerRows rows = layer_rows(input, normalized_shape, weight, bias);
   check_layer_parameter(weight, "weight", input, normalized_shape);
   check_layer_parameter(bias, "bias", input, normalized_shape);
   check_eps(eps, "layer_norm");
@@ -186,7 +191,7 @@ NormForwardResult layer_norm_forward(const Tensor& input, const Shape& normalize
 NormBackwardResult layer_norm_backward(const Tensor& grad_output, const Tensor& input, const Shape& normalized_shape,
                                        const Tensor& mean, const Tensor& rstd, const Tensor& weight,
                                        bool parameter_gradients) {
-  const LayerRows rows = layer_rows(input, normalized_shape);
+  const LayerRows rows = layer_rows(input, normalized_shape, weight, Tensor());
   check_layer_parameter(weight, "weight", input, normalized_shape);
   return backward(rows.geometry, grad_output, input, mean, rstd, weight, parameter_gradients, normalized_shape);
 }

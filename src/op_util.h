@@ -16,6 +16,9 @@
 
 namespace normrt::ops::util {
 
+// How PyTorch's Python checks print an input's size: "torch.Size([1, 3])".
+inline std::string torch_size_str(const Shape& sizes) { return "torch.Size(" + shape_str(sizes) + ")"; }
+
 // A target no class index equals: cross_entropy's ignore_index when none is asked for.
 constexpr int64_t kNoIgnoredIndex = std::numeric_limits<int64_t>::min();
 

@@ -118,8 +118,8 @@ void check_forward(const ForwardArguments& a, int64_t channels, const char* op) 
 // The refusal of a batch with one value per channel over the whole group, before anything changes.
 void check_global_count(double count, const Tensor& input, const dist::ProcessGroup& group) {
   NORMRT_CHECK(count != 1, "Expected more than 1 value per channel when training, got input size ",
-               shape_str(input.sizes()), " on rank ", group.rank(), " and 1 value per channel over the ",
-               group.size(), " ranks");
+               ops::util::torch_size_str(input.sizes()), " on rank ", group.rank(),
+               " and 1 value per channel over the ", group.size(), " ranks");
 }
 
 void bump_running_statistics(const ForwardArguments& a) {

@@ -183,6 +183,9 @@ TEST(NormOps, RefuseWhatPyTorchRefuses) {
                           "shape as normalized_shape, but got weight of shape [3] and normalized_shape = [4]"));
   EXPECT_TRUE(throws_with([&] { ops::layer_norm(x, {4}, ones({4}), zeros({3})); }, "Expected bias to be of same shape "
                           "as normalized_shape, but got bias of shape [3] and normalized_shape = [4]"));
+  EXPECT_TRUE(throws_with([&] { ops::layer_norm(x, {5}, ones({3})); },
+                          "Expected weight to be of same shape as "
+                          "normalized_shape, but got weight of shape [3] and normalized_shape = [5]"));  // before x's
   EXPECT_TRUE(throws_with([&] { ops::layer_norm(x, {4}, Tensor(), Tensor(), -1.0); },
                           "layer_norm: eps must be a non-negative number, got -1"));
   EXPECT_TRUE(throws_with([&] { ops::layer_norm(zeros({2, 4}, TensorOptions().dtype(DType::Int64)), {4}); },
