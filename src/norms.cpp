@@ -22,14 +22,20 @@ void check_eps(double eps, const char* op) {
   NORMRT_CHECK(std::isfinite(eps) && eps >= 0, op, ": eps must be a non-negative number, got ", eps);
 }
 
-// weight / bias (when defined): float32 or the input's dtype, on the input's device, of the shape `ok` accepts.
+// weight / bias (when defined): float32 or the input's dtype, on the input's device.
+void check_parameter_operand(const Tensor& t, const char* what, const Tensor& input) {
+  if (!t.defined()) return;
+  NORMRT_CHECK(t.dtype() == DType::Float32 || t.dtype() == input.dtype(), what,
+               " must be float32 or the input's dtype (", dtype_name(input.dtype()), "), got ", dtype_name(t.dtype()));
+  util::check_same_device(input, t);
+}
+
+// ... and of the shape `ok` accepts, checked first.
 template <typename Ok, typename Message>
 void check_parameter(const Tensor& t, const char* what, const Tensor& input, Ok ok, Message message) {
   if (!t.defined()) return;
   NORMRT_CHECK(ok(t), message());
-  NORMRT_CHECK(t.dtype() == DType::Float32 || t.dtype() == input.dtype(), what,
-               " must be float32 or the input's dtype (", dtype_name(input.dtype()), "), got ", dtype_name(t.dtype()));
-  util::check_same_device(input, t);
+  check_parameter_operand(t, what, input);
 }
 
 // The statistics of a backward: float32 on the input's device, one per row.
@@ -145,15 +151,6 @@ LayerRows layer_rows(const Tensor& input, const Shape& normalized_shape, const T
   return {{shape_numel(statistics), length, 1, 1}, statistics};
 }
 
-void check_layer_parameter(const Tensor& t, const char* what, const Tensor& input, const Shape& normalized_shape) {
-  check_parameter(
-      t, what, input, [&](const Tensor& p) { return p.sizes() == normalized_shape; },
-      [&] {
-        return std::string("Expected ") + what + " to be of same shape as normalized_shape, but got " + what +
-               " of shape " + shape_str(t.sizes()) + " and normalized_shape = " + shape_str(normalized_shape);
-      });
-}
-
 // GroupNorm: rows (n, g) of C / G channels of `spatial` elements.
 RowGeometry group_rows(const Tensor& input, int64_t num_groups) {
   NORMRT_CHECK(input.defined(), "group_norm: input is undefined");
@@ -181,9 +178,9 @@ void check_group_parameter(const Tensor& t, const char* what, const Tensor& inpu
 
 NormForwardResult layer_norm_forward(const Tensor& input, const Shape& normalized_shape, const Tensor& weight,
                                      const Tensor& bias, double eps) {
-  const LayerRows rows = layer_rows(input, normalized_shape, weight, bias);
-  check_layer_parameter(weight, "weight", input, normalized_shape);
-  check_layer_parameter(bias, "bias", input, normalized_shape);
+  const LayerRows rows = layer_rows(input, normalized_shape, weight, bias);  // their shapes
+  check_parameter_operand(weight, "weight", input);
+  check_parameter_operand(bias, "bias", input);
   check_eps(eps, "layer_norm");
   return forward(rows.geometry, input, weight, bias, eps, rows.statistics);
 }
@@ -192,7 +189,7 @@ NormBackwardResult layer_norm_backward(const Tensor& grad_output, const Tensor& 
                                        const Tensor& mean, const Tensor& rstd, const Tensor& weight,
                                        bool parameter_gradients) {
   const LayerRows rows = layer_rows(input, normalized_shape, weight, Tensor());
-  check_layer_parameter(weight, "weight", input, normalized_shape);
+  check_parameter_operand(weight, "weight", input);
   return backward(rows.geometry, grad_output, input, mean, rstd, weight, parameter_gradients, normalized_shape);
 }
 
