@@ -174,7 +174,8 @@ void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
 Shape broadcast_shape(const Shape& a, const Shape& b) {
   const std::size_t n = std::max(a.size(), b.size());
   Shape out(n);
-  for (std::size_t i = 0; i < n; ++i) {
+  // From the last dimension, as PyTorch's infer_size: the mismatch named is the innermost one.
+  for (std::size_t i = n; i-- > 0;) {
     const int64_t x = i < n - a.size() ? 1 : a[i - (n - a.size())];
     const int64_t y = i < n - b.size() ? 1 : b[i - (n - b.size())];
     NORMRT_CHECK(x == y || x == 1 || y == 1, "The size of tensor a (", x, ") must match the size of tensor b (", y,

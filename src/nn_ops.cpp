@@ -166,20 +166,45 @@ NORMRT_WIDE_VECTORS_END
 
 namespace {
 
-// Linear takes (*, in) as PyTorch: the leading dimensions are rows of one (rows, in) product.
-int64_t linear_rows(const Tensor& input, const Tensor& weight) {
-  NORMRT_CHECK(input.dim() >= 1 && weight.dim() == 2 && input.size(-1) == weight.size(1), "linear: input shape ",
-               shape_str(input.sizes()), " and weight shape ", shape_str(weight.sizes()),
-               " cannot be multiplied (expected input (*, in) and weight (out, in))");
-  int64_t rows = 1;
-  for (int64_t d = 0; d + 1 < input.dim(); ++d) rows *= input.size(d);
-  return rows;
-}
-
 Shape with_last(const Shape& shape, int64_t last) {
   Shape out = shape;
   out.back() = last;
   return out;
+}
+
+// Linear takes (*, in) as PyTorch: the leading dimensions are rows of one (rows, in) product. Shapes that do not
+// multiply are refused in PyTorch's words (F.linear's weight.t() and matmul); a 1-D weight, which PyTorch's matmul
+// takes as a vector, in normrt's.
+int64_t linear_rows(const Tensor& input, const Tensor& weight) {
+  NORMRT_CHECK(weight.dim() <= 2, "t() expects a tensor with <= 2 dimensions, but self is ", weight.dim(), "D");
+  NORMRT_CHECK(input.dim() >= 1 && weight.dim() >= 1, "both arguments to matmul need to be at least 1D, but they are ",
+               input.dim(), "D and ", weight.dim(), "D");
+  NORMRT_CHECK(weight.dim() == 2, "linear: expected a 2-D weight (out, in), got shape ", shape_str(weight.sizes()));
+  int64_t rows = 1;
+  for (int64_t d = 0; d + 1 < input.dim(); ++d) rows *= input.size(d);
+  NORMRT_CHECK(input.size(-1) == weight.size(1), "mat1 and mat2 shapes cannot be multiplied (", rows, "x",
+               input.size(-1), " and ", weight.size(1), "x", weight.size(0), ")");
+  return rows;
+}
+
+// A bias of another shape than (out) refused as PyTorch refuses it: expanded to (rows, out) for addmm where the input
+// is (N, in) or (N, L, in), added in place to the output otherwise. normrt takes only (out): the other shapes that
+// PyTorch broadcasts it refuses in its own words.
+void check_linear_bias(const Tensor& input, const Tensor& bias, int64_t rows, int64_t out) {
+  if (bias.sizes() == Shape{out}) return;
+  if ((input.dim() == 2 || input.dim() == 3) && bias.dim() <= 2) {
+    const Shape target = {rows, out};
+    for (int64_t i = 1; i >= 0; --i) {
+      const int64_t from_end = 1 - i, existing = from_end < bias.dim() ? bias.size(-1 - from_end) : 1;
+      NORMRT_CHECK(existing == target[i] || existing == 1, "The expanded size of the tensor (", target[i],
+                   ") must match the existing size (", existing, ") at non-singleton dimension ", i,
+                   ".  Target sizes: ", shape_str(target), ".  Tensor sizes: ", shape_str(bias.sizes()));
+    }
+  } else if (input.dim() != 2 && input.dim() != 3) {
+    const Shape y = with_last(input.sizes(), out), sum = broadcast_shape(y, bias.sizes());
+    NORMRT_CHECK(sum == y, "output with shape ", shape_str(y), " doesn't match the broadcast shape ", shape_str(sum));
+  }
+  NORMRT_THROW("linear: expected a bias of shape [", out, "], got ", shape_str(bias.sizes()));
 }
 
 }  // namespace
@@ -197,8 +222,7 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   check_same_device(input, weight);
   if (bias.defined()) {
     util::check_floating(bias, "bias");
-    NORMRT_CHECK(bias.dim() == 1 && bias.size(0) == out, "linear: bias shape ", shape_str(bias.sizes()),
-                 " does not match weight shape ", shape_str(weight.sizes()));
+    check_linear_bias(input, bias, n, out);
     check_same_device(input, bias);
   }
   Tensor y = empty(with_last(input.sizes(), out), TensorOptions(input.device()).dtype(input.dtype()));
@@ -494,18 +518,10 @@ LossResult cross_entropy_probabilities(const Tensor& logits, const Tensor& proba
   return {loss, grad};
 }
 
-// Class indices on the CPU checked against `classes` ("Target 12 is out of bounds for 10 classes (sample 3)"), those
-// equal to ignore_index passing: how many are not ignore_index (what a mean divides by).
-int64_t kept_targets(const int64_t* t, int64_t n, int64_t classes, int64_t ignore_index) {
+// How many class indices are not ignore_index (what a mean divides by); ops::cross_entropy checked them.
+int64_t kept_targets(const int64_t* t, int64_t n, int64_t ignore_index) {
   int64_t kept = n;
-  for (int64_t r = 0; r < n; ++r) {
-    if (t[r] == ignore_index) {
-      --kept;
-      continue;
-    }
-    NORMRT_CHECK(t[r] >= 0 && t[r] < classes, "Target ", t[r], " is out of bounds for ", classes, " classes (sample ",
-                 r, ")");
-  }
+  for (int64_t r = 0; r < n; ++r) kept -= t[r] == ignore_index;
   return kept;
 }
 
@@ -545,7 +561,7 @@ LossResult util::unweighted_cross_entropy(const Tensor& logits, const Tensor& ta
   // The rows the mean divides by: known on the host only for targets there.
   int64_t kept = rows;
   if (targets.device().is_cpu())
-    kept = kept_targets(targets.data<int64_t>(), rows, cols, ignore_index);
+    kept = kept_targets(targets.data<int64_t>(), rows, ignore_index);
   else
     check_same_device(logits, targets);
   if (rows == 0) return empty_loss(logits, reduction, {0});
@@ -627,7 +643,7 @@ LossResult util::spatial_cross_entropy_cpu(const Tensor& logits, const Tensor& t
   int64_t positions = 1;  // per sample
   for (int64_t d = 2; d < logits.dim(); ++d) positions *= logits.size(d);
   const int64_t* t = targets.data<int64_t>();
-  const int64_t kept = kept_targets(t, batch * positions, classes, ignore_index);
+  const int64_t kept = kept_targets(t, batch * positions, ignore_index);
   if (batch * positions == 0) return empty_loss(logits, reduction, {0});
   const double loss_scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(kept) : 1.0;
   const double uniform = label_smoothing / static_cast<double>(classes);

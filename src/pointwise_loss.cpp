@@ -31,17 +31,36 @@ namespace {
 using lossmath::PointwiseLoss;
 using lossmath::PointwiseLossParams;
 
-// The weight as a tensor of the input's shape (an exact copy of each broadcast value), or undefined.
-Tensor weight_like(const Tensor& weight, const Tensor& input) {
-  if (!weight.defined()) return weight;
+// The binary cross-entropy's weight broadcast with the target, as F.binary_cross_entropy's _infer_size(target, weight)
+// (PyTorch's words where they do not broadcast): the shape it weighs, or none.
+std::optional<Shape> weighted_shape(const Tensor& weight, const Tensor& target) {
+  if (!weight.defined()) return std::nullopt;
   util::check_float(weight, "weight");
-  util::check_same_device(input, weight);
-  bool broadcasts = weight.dim() <= input.dim();
-  for (int64_t d = 1; broadcasts && d <= weight.dim(); ++d)
-    broadcasts = weight.size(weight.dim() - d) == 1 || weight.size(weight.dim() - d) == input.size(input.dim() - d);
-  NORMRT_CHECK(broadcasts, "binary_cross_entropy: weight of shape ", shape_str(weight.sizes()),
-               " does not broadcast to the input's shape ", shape_str(input.sizes()));
+  util::check_same_device(target, weight);
+  return broadcast_shape(target.sizes(), weight.sizes());
+}
+
+// The weight as a tensor of the input's shape (an exact copy of each broadcast value), or undefined. PyTorch multiplies
+// the losses by the broadcast weight in place, so a weight that broadcasts beyond them is refused in its words (after
+// the input's values are checked, as there).
+Tensor weight_like(const Tensor& weight, const std::optional<Shape>& shape, const Tensor& input) {
+  if (!weight.defined()) return weight;
+  NORMRT_CHECK(*shape == input.sizes(), "output with shape ", shape_str(input.sizes()),
+               " doesn't match the broadcast shape ", shape_str(*shape));
   return mul(ones(input.sizes(), input.device()), weight);
+}
+
+// A target of another shape refused where PyTorch refuses it: binary cross-entropy in its own words; the other losses
+// broadcast their operands before anything else (kl_div with the target as the first), refusing shapes that do not
+// broadcast in infer_size's words. normrt takes no target of another shape (ops/pointwise_loss.h): run() refuses those
+// that do broadcast, in its own words, after the parameters are checked.
+void check_broadcast(PointwiseLoss kind, const Tensor& input, const Tensor& target) {
+  if (!input.defined() || !target.defined() || input.sizes() == target.sizes()) return;
+  NORMRT_CHECK(kind != PointwiseLoss::BinaryCrossEntropy, "Using a target size (", util::torch_size_str(target.sizes()),
+               ") that is different to the input size (", util::torch_size_str(input.sizes()),
+               ") is deprecated. Please ensure they have the same size.");
+  const bool kl = kind == PointwiseLoss::KLDivergence || kind == PointwiseLoss::KLDivergenceLogTarget;
+  kl ? broadcast_shape(target.sizes(), input.sizes()) : broadcast_shape(input.sizes(), target.sizes());
 }
 
 void check_probabilities(const Tensor& input) {
@@ -123,16 +142,14 @@ LossResult run(const char* op, PointwiseLossParams p, const Tensor& given_input,
                reduction, average_over);
   util::check_float(given_input, "input");
   util::check_float(given_target, "target");
-  if (p.kind == PointwiseLoss::BinaryCrossEntropy) {
-    NORMRT_CHECK(given_input.sizes() == given_target.sizes(), "Using a target size (", shape_str(given_target.sizes()),
-                 ") that is different to the input size (", shape_str(given_input.sizes()),
-                 ") is deprecated. Please ensure they have the same size.");
-  }
-  util::check_pair(given_input, "input", given_target, "target");
+  check_broadcast(p.kind, given_input, given_target);
+  util::check_same_shape(given_input, "input", given_target, "target");
+  util::check_same_device(given_input, given_target);
+  const std::optional<Shape> weighted = weighted_shape(given_weight, given_target);
   // Elementwise: logical order, a contiguous gradient.
   const Tensor input = given_input.contiguous(), target = given_target.contiguous();
-  const Tensor weight = weight_like(given_weight, input);
   if (p.kind == PointwiseLoss::BinaryCrossEntropy) check_probabilities(input);
+  const Tensor weight = weight_like(given_weight, weighted, input);
   const int64_t n = input.numel(), count = average_over.value_or(n);
   const Device device = input.device();
   const bool mean_reduction = reduction == Reduction::Mean;
@@ -183,12 +200,14 @@ LossResult l1_loss(const Tensor& input, const Tensor& target, Reduction reductio
 }
 
 LossResult smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  check_broadcast(PointwiseLoss::SmoothL1, input, target);  // PyTorch broadcasts before it checks beta
   NORMRT_CHECK(!(beta < 0), "smooth_l1_loss does not support negative values for beta.");
   NORMRT_CHECK(std::isfinite(beta), "smooth_l1_loss: beta must be finite, got ", beta);
   return run("smooth_l1_loss", params(PointwiseLoss::SmoothL1, beta), input, target, Tensor(), reduction);
 }
 
 LossResult huber_loss(const Tensor& input, const Tensor& target, Reduction reduction, double delta) {
+  check_broadcast(PointwiseLoss::Huber, input, target);  // as smooth_l1_loss
   NORMRT_CHECK(delta > 0, "huber_loss does not support non-positive values for delta.");
   NORMRT_CHECK(std::isfinite(delta), "huber_loss: delta must be finite, got ", delta);
   return run("huber_loss", params(PointwiseLoss::Huber, delta), input, target, Tensor(), reduction);

@@ -74,7 +74,8 @@ namespace {
 void check_shape(const Shape& shape) {
   NORMRT_CHECK(static_cast<int64_t>(shape.size()) <= kMaxDims, "tensors have at most ", kMaxDims,
                " dimensions, got shape ", shape_str(shape));
-  for (int64_t s : shape) NORMRT_CHECK(s >= 0, "negative dimension in shape ", shape_str(shape));
+  for (int64_t s : shape)
+    NORMRT_CHECK(s >= 0, "Trying to create tensor with negative dimension ", s, ": ", shape_str(shape));
 }
 
 // Bytes of a tensor of `shape`, refused (before anything is allocated) when they cannot be addressed.
@@ -97,6 +98,7 @@ const Shape& Tensor::sizes() const { return impl().sizes; }
 
 int64_t Tensor::size(int64_t dim) const {
   const int64_t d = this->dim();
+  NORMRT_CHECK(d > 0, "Dimension specified as ", dim, " but tensor has no dimensions");
   NORMRT_CHECK(dim >= -d && dim < d, "Dimension out of range (expected to be in range of [", -d, ", ", d - 1,
                "], but got ", dim, ")");
   return sizes()[dim < 0 ? dim + d : dim];
@@ -311,25 +313,28 @@ void Tensor::record_stream() const { impl().storage->record_stream(); }
 
 Tensor Tensor::reshape(const Shape& shape) const {
   if (!is_contiguous()) return contiguous().reshape(shape);  // a copy, as PyTorch's reshape of a channels-last tensor
+  // PyTorch's infer_size, in its order and words.
+  NORMRT_CHECK(static_cast<int64_t>(shape.size()) <= kMaxDims, "tensors have at most ", kMaxDims,
+               " dimensions, got shape ", shape_str(shape));
   Shape resolved = shape;
-  int64_t inferred = -1;
+  int64_t inferred = -1, known = 1;
+  bool overflow = false;
   for (std::size_t i = 0; i < resolved.size(); ++i) {
-    if (resolved[i] != -1) continue;
-    NORMRT_CHECK(inferred < 0, "reshape: only one dimension can be inferred in ", shape_str(shape));
-    inferred = static_cast<int64_t>(i);
+    if (resolved[i] == -1) {
+      NORMRT_CHECK(inferred < 0, "only one dimension can be inferred");
+      inferred = static_cast<int64_t>(i);
+    } else {
+      NORMRT_CHECK(resolved[i] >= 0, "invalid shape dimension ", resolved[i]);
+      overflow |= __builtin_mul_overflow(known, resolved[i], &known);
+    }
   }
+  const bool fits = !overflow && (numel() == known || (inferred >= 0 && known > 0 && numel() % known == 0));
+  NORMRT_CHECK(fits, "shape '", shape_str(shape), "' is invalid for input of size ", numel());
   if (inferred >= 0) {
-    Shape known_dims = resolved;
-    known_dims.erase(known_dims.begin() + inferred);
-    check_shape(known_dims);
-    const int64_t known = shape_numel(known_dims);
-    NORMRT_CHECK(known != 0 && numel() % known == 0, "shape '", shape_str(shape), "' is invalid for input of size ",
-                 numel());
+    NORMRT_CHECK(known != 0, "cannot reshape tensor of 0 elements into shape ", shape_str(shape),
+                 " because the unspecified dimension size -1 can be any value and is ambiguous");
     resolved[inferred] = numel() / known;
   }
-  check_shape(resolved);
-  NORMRT_CHECK(shape_numel(resolved) == numel(), "shape '", shape_str(shape), "' is invalid for input of size ",
-               numel());
   auto impl = std::make_shared<Impl>(this->impl());
   impl->sizes = resolved;
   impl->grad = Tensor();

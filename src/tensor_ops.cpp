@@ -168,16 +168,19 @@ void sum_line_pairs(tmath::Reduce kind, const float* x, int64_t length, float* o
     }
 }
 
-void reduce(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, Tensor& values, Tensor* indices) {
+// `op` names a maximum's refusal of an empty reduction dimension ("max", "argmax").
+void reduce(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, Tensor& values, Tensor* indices,
+            const char* op = "max") {
   NORMRT_CHECK(t.defined(), "reductions take a defined tensor");
-  if (!t.is_contiguous()) return reduce(kind, t.contiguous(), dim, keepdim, values, indices);  // as PyTorch: contiguous
+  if (!t.is_contiguous())  // as PyTorch: contiguous
+    return reduce(kind, t.contiguous(), dim, keepdim, values, indices, op);
   NORMRT_CHECK(t.dtype() == DType::Float32, "reductions take float32 tensors, got ", dtype_name(t.dtype()));
   const int64_t rank = std::max<int64_t>(t.dim(), 1);
   dim = wrap_dim(dim, rank);
   const Shape shape = t.dim() == 0 ? Shape{1} : t.sizes();
   const Around a = around(shape, dim);
-  NORMRT_CHECK(kind != tmath::Reduce::Max || a.length > 0 || a.outer * a.inner == 0, "max(): Expected reduction dim ",
-               dim, " to have non-zero size.");
+  NORMRT_CHECK(kind != tmath::Reduce::Max || a.length > 0, op, "(): Expected reduction dim ", dim,
+               " to have non-zero size.");
   const Shape out_shape = t.dim() == 0 ? Shape{} : reduced_shape(shape, dim, keepdim);
   values = empty(out_shape, t.device());
   if (indices) *indices = empty(out_shape, TensorOptions(t.device()).dtype(DType::Int64));
@@ -335,8 +338,8 @@ LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& t
   NORMRT_CHECK(input.defined() && target.defined() && input.dtype() == DType::Float32 &&
                    target.dtype() == DType::Float32,
                "binary_cross_entropy_with_logits: input and target must be float32 tensors");
-  NORMRT_CHECK(input.sizes() == target.sizes(), "Target size (", shape_str(target.sizes()),
-               ") must be the same as input size (", shape_str(input.sizes()), ")");
+  NORMRT_CHECK(input.sizes() == target.sizes(), "Target size (", util::torch_size_str(target.sizes()),
+               ") must be the same as input size (", util::torch_size_str(input.sizes()), ")");
   NORMRT_CHECK(input.device() == target.device(), "binary_cross_entropy_with_logits: input and target must be on "
                "one device");
   if (!input.is_contiguous() || !target.is_contiguous())  // elementwise: logical order, a contiguous gradient
@@ -376,26 +379,16 @@ LossResult binary_cross_entropy_with_logits(const Tensor& input, const Tensor& t
 NORMRT_WIDE_VECTORS_END
 
 namespace {
-// nll's rows, unreduced: each row's loss -log p[target] (0 where ignored), whether it counts (1 or 0), and the
-// gradient of their sum (-1 at each counted row's target, 0 elsewhere).
+// nll's rows (their targets checked by check_nll_nd), unreduced: each row's loss -log p[target] (0 where ignored),
+// whether it counts (1 or 0), and the gradient of their sum (-1 at each counted row's target, 0 elsewhere).
 struct NllRows {
   Tensor losses, valid, grad;
 };
 
 NllRows nll_rows(const Tensor& log_probs, const Tensor& targets, int64_t ignore_index) {
-  NORMRT_CHECK(log_probs.defined() && log_probs.dtype() == DType::Float32 && log_probs.dim() == 2,
-               "nll_loss: expected float32 log-probabilities of shape (N, C)");
-  NORMRT_CHECK(targets.defined() && targets.dtype() == DType::Int64 && targets.dim() == 1,
-               "nll_loss: target must be an int64 tensor of class indices of shape (N)");
+  NORMRT_CHECK(log_probs.dtype() == DType::Float32, "nll_loss: expected float32 log-probabilities, got ",
+               dtype_name(log_probs.dtype()));
   const int64_t rows = log_probs.size(0), cols = log_probs.size(1);
-  NORMRT_CHECK(targets.size(0) == rows, "Expected input batch_size (", rows, ") to match target batch_size (",
-               targets.size(0), ").");
-  if (targets.device().is_cpu()) {
-    const int64_t* t = targets.data<int64_t>();
-    for (int64_t r = 0; r < rows; ++r)
-      NORMRT_CHECK(t[r] == ignore_index || (t[r] >= 0 && t[r] < cols), "Target ", t[r], " is out of bounds for ",
-                   cols, " classes (sample ", r, ")");
-  }
   const Tensor t = targets.to(log_probs.device());
   NllRows out{empty({rows}, log_probs.device()), empty({rows}, log_probs.device()),
               empty(log_probs.sizes(), log_probs.device())};
@@ -492,40 +485,131 @@ Tensor from_class_rows(const Tensor& rows, const Tensor& like) {
       .reshape(like.sizes());
 }
 
-// The targets of a (N, C, d1, ..., dK) input checked: class indices (N, d1, ..., dK), returned, or class
-// probabilities of the input's shape.
-Shape check_class_targets(const Tensor& input, const Tensor& targets) {
-  const bool probabilities = is_floating(targets.dtype());
-  NORMRT_CHECK(targets.dim() == 0 || targets.size(0) == input.size(0), "Expected input batch_size (", input.size(0),
-               ") to match target batch_size (", targets.size(0), ").");
+// The positions of a (N, C, d1, ..., dK) input, (N, d1, ..., dK): its class-index targets' shape.
+Shape class_positions(const Tensor& input) {
   Shape positions = input.sizes();
   positions.erase(positions.begin() + 1);
-  NORMRT_CHECK(targets.sizes() == (probabilities ? input.sizes() : positions), "Expected target size ",
-               shape_str(probabilities ? input.sizes() : positions), probabilities ? " (class probabilities)" : "",
-               ", got ", shape_str(targets.sizes()));
   return positions;
 }
 
 // An input of the class losses other than (N, C): (C) or (N, C, d1, ..., dK).
 bool other_class_shape(const Tensor& input) { return input.defined() && (input.dim() == 1 || input.dim() > 2); }
 
+// PyTorch's name of a dtype in its type errors ("expected scalar type Long but found Float").
+const char* scalar_type_name(DType dtype) {
+  switch (dtype) {
+    case DType::Float32: return "Float";
+    case DType::Float16: return "Half";
+    case DType::BFloat16: return "BFloat16";
+    case DType::Int64: return "Long";
+  }
+  return "unknown";
+}
+
+// The checks of PyTorch 1.13's nll_loss_nd (F.nll_loss, and cross_entropy with class indices), in its order and words:
+// the input's rank and batch size; then by rank those of nll_loss ((C) or (N, C)) or of nll_loss2d ((N, C, H, W);
+// the other ranks are viewed so after their targets' positions are checked); then the dtypes, and the class indices
+// (those on the CPU) as its kernels read them. A 0-dim target's batch size reads as 0 there. Departures: a (C) input
+// with a (C) target, which PyTorch takes as the unbatched loss of the first target, is refused (after PyTorch's
+// checks); a weight of another floating dtype than the input's is taken.
+void check_nll_nd(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index) {
+  NORMRT_CHECK(input.dim() >= 1, "Expected 1 or more dimensions (got ", input.dim(), ")");
+  const int64_t target_batch = target.dim() > 0 ? target.size(0) : 0;
+  NORMRT_CHECK(input.dim() == 1 || input.size(0) == target_batch, "Expected input batch_size (", input.size(0),
+               ") to match target batch_size (", target_batch, ").");
+  if (input.dim() <= 2) {
+    NORMRT_CHECK(target.dim() <= 1, "0D or 1D target tensor expected, multi-target not supported");
+    const bool unbatched = input.dim() == 1 && target.dim() == 0;
+    NORMRT_CHECK(unbatched || input.size(0) == target.size(0), "size mismatch (got input: ", shape_str(input.sizes()),
+                 ", target: ", shape_str(target.sizes()), ")");
+    const int64_t classes = input.size(-1);
+    NORMRT_CHECK(!weight.defined() || (weight.dim() == 1 && weight.numel() == classes),
+                 "weight tensor should be defined either for all ", classes,
+                 " classes or no classes but got weight tensor of shape: ", shape_str(weight.sizes()));
+  } else {
+    const int64_t batch = input.size(0), classes = input.size(1);
+    Shape viewed_input = input.sizes(), viewed_target = target.sizes();
+    if (input.dim() != 4) {
+      const Shape positions(input.sizes().begin() + 2, input.sizes().end());
+      Shape expected = positions;
+      expected.insert(expected.begin(), batch);
+      NORMRT_CHECK(target.dim() > 0 && Shape(target.sizes().begin() + 1, target.sizes().end()) == positions,
+                   "Expected target size ", shape_str(expected), ", got ", shape_str(target.sizes()));
+      viewed_input =
+          input.numel() > 0 ? Shape{batch, classes, 1, input.numel() / (batch * classes)} : Shape{batch, classes, 0, 0};
+      viewed_target = target.numel() > 0 ? Shape{batch, 1, target.numel() / batch} : Shape{batch, 0, 0};
+    }
+    NORMRT_CHECK(
+        viewed_target.size() == 3,
+        "only batches of spatial targets supported (3D tensors) but got targets of dimension: ", viewed_target.size());
+    NORMRT_CHECK(!weight.defined() || weight.numel() == classes,
+                 "weight tensor should be defined either for all or no classes");
+    NORMRT_CHECK(viewed_input[0] == viewed_target[0] && viewed_input[2] == viewed_target[1] &&
+                     viewed_input[3] == viewed_target[2],
+                 "size mismatch (got input: ", shape_str(viewed_input), " , target: ", shape_str(viewed_target));
+  }
+  NORMRT_CHECK(target.dtype() == DType::Int64, "expected scalar type Long but found ",
+               scalar_type_name(target.dtype()));
+  NORMRT_CHECK(!weight.defined() || is_floating(weight.dtype()), "expected scalar type ",
+               scalar_type_name(input.dtype()), " but found ", scalar_type_name(weight.dtype()));
+  NORMRT_CHECK(input.dim() != 1 || target.dim() == 0, "an unbatched (C) input takes a 0-dim class index, got a target ",
+               "of shape ", shape_str(target.sizes()), " (PyTorch 1.13 reads its first element)");
+  if (!target.device().is_cpu()) return;  // read on the device, unchecked
+  const int64_t classes = input.size(input.dim() == 1 ? 0 : 1);
+  const Tensor indices = target.contiguous();
+  const int64_t* t = indices.data<int64_t>();
+  for (int64_t i = 0; i < indices.numel(); ++i)
+    NORMRT_CHECK(t[i] == ignore_index || (t[i] >= 0 && t[i] < classes), "Target ", t[i], " is out of bounds.");
+}
+
+// The checks of PyTorch 1.13's cross_entropy_loss, in its order and words: a target of the input's shape holds class
+// probabilities, any other class indices (nll_loss_nd's checks follow); label smoothing above 1 is refused, at or below
+// 0 (NaN too) it is none, as there.
+void check_cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyOptions& options) {
+  const double smoothing = options.label_smoothing;
+  const Tensor& weight = options.weight;
+  if (input.sizes() == target.sizes()) {
+    NORMRT_CHECK(is_floating(target.dtype()), "Expected floating point type for target with class probabilities, got ",
+                 scalar_type_name(target.dtype()));
+    NORMRT_CHECK(!options.ignore_index || *options.ignore_index < 0,
+                 "ignore_index is not supported for floating point target");
+    const int64_t classes = input.size(input.dim() == 1 ? 0 : 1);
+    NORMRT_CHECK(!weight.defined() || (weight.dim() == 1 && weight.numel() == classes),
+                 "cross_entropy: weight tensor should be defined either for all ", classes,
+                 " classes or no classes but got weight tensor of shape: ", shape_str(weight.sizes()));
+    NORMRT_CHECK(!(smoothing > 1.0), "label_smoothing must be between 0.0 and 1.0. Got: ", smoothing);
+    return;
+  }
+  NORMRT_CHECK(!(smoothing > 1.0), "label_smoothing must be between 0.0 and 1.0. Got: ", smoothing);
+  // log_softmax over the class dimension, 1 for a 0-dim input.
+  NORMRT_CHECK(input.dim() > 0, "Dimension out of range (expected to be in range of [-1, 0], but got 1)");
+  check_nll_nd(input, target, weight, options.ignore_index.value_or(util::kNoIgnoredIndex));
+  // PyTorch's smoothing views the weight as (1, C, 1, ...), which no other weight of C elements survives.
+  NORMRT_CHECK(!(smoothing > 0.0) || !weight.defined() || weight.dim() == 1,
+               "weight tensor should be defined either for all ", input.size(1),
+               " classes or no classes but got weight tensor of shape: ", shape_str(weight.sizes()));
+}
+
+// The (C) class weight of a spatial input's loss, which PyTorch takes in any shape of C elements.
+Tensor class_vector(const Tensor& weight) {
+  return weight.defined() && weight.dim() != 1 ? weight.reshape({weight.numel()}) : weight;
+}
+
 // PyTorch's other input shapes of the class losses, computed by `loss` on (rows, C): an unbatched (C) input with a
 // 0-dim target (class probabilities: a (C) one), and (N, C, d1, ..., dK) with targets (N, d1, ..., dK) (class
-// probabilities: the input's shape), each position a row. The gradient has the input's shape and memory format.
+// probabilities: the input's shape), each position a row; the targets checked as PyTorch checks them (check_nll_nd,
+// check_cross_entropy). The gradient has the input's shape and memory format.
 template <typename Loss>
-LossResult on_class_rows(const char* op, const Tensor& input, const Tensor& targets, const Loss& loss) {
-  NORMRT_CHECK(targets.defined(), op, ": target is undefined");
+LossResult on_class_rows(const Tensor& input, const Tensor& targets, const Loss& loss) {
   const bool probabilities = is_floating(targets.dtype());
   if (input.dim() == 1) {
-    NORMRT_CHECK(probabilities ? targets.sizes() == input.sizes() : targets.dim() == 0,
-                 "size mismatch (got input: ", shape_str(input.sizes()), ", target: ", shape_str(targets.sizes()), ")");
     const int64_t classes = input.size(0);
     LossResult r = loss(input.reshape({1, classes}), targets.reshape(probabilities ? Shape{1, classes} : Shape{1}));
     r.grad_input = r.grad_input.reshape(input.sizes());
     if (r.loss.dim() != 0) r.loss = r.loss.reshape({});  // Reduction::None: the one sample's loss
     return r;
   }
-  const Shape positions = check_class_targets(input, targets);
+  const Shape positions = class_positions(input);
   LossResult r =
       loss(class_rows(input), probabilities ? class_rows(targets) : targets.reshape({shape_numel(positions)}));
   r.grad_input = from_class_rows(r.grad_input, input);
@@ -536,9 +620,11 @@ LossResult on_class_rows(const char* op, const Tensor& input, const Tensor& targ
 
 LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction, int64_t ignore_index,
                     const Tensor& weight) {
+  NORMRT_CHECK(log_probs.defined() && targets.defined(), "nll_loss: input and target must be defined");
+  check_nll_nd(log_probs, targets, weight, ignore_index);
   if (other_class_shape(log_probs))
-    return on_class_rows("nll_loss", log_probs, targets, [&](const Tensor& rows, const Tensor& row_targets) {
-      return nll_loss(rows, row_targets, reduction, ignore_index, weight);
+    return on_class_rows(log_probs, targets, [&](const Tensor& rows, const Tensor& row_targets) {
+      return nll_loss(rows, row_targets, reduction, ignore_index, class_vector(weight));
     });
   if (util::reduced_dtype("nll_loss", {&log_probs}))
     return nll_loss(util::widened(log_probs), targets, reduction, ignore_index, weight);
@@ -558,47 +644,42 @@ LossResult nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction re
 }
 
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
-  const double smoothing = options.label_smoothing;
-  NORMRT_CHECK(logits.defined(), "cross_entropy: input is undefined");
-  NORMRT_CHECK(smoothing >= 0.0 && smoothing <= 1.0, "label_smoothing must be between 0.0 and 1.0. Got: ", smoothing);
+  NORMRT_CHECK(logits.defined() && targets.defined(), "cross_entropy: input and target must be defined");
+  check_cross_entropy(logits, targets, options);
+  CrossEntropyOptions used = options;
+  used.label_smoothing = options.label_smoothing > 0.0 ? options.label_smoothing : 0.0;
+  used.weight = class_vector(options.weight);
+  const double smoothing = used.label_smoothing;
   if (logits.dim() > 2 && logits.device().is_cpu() && logits.dtype() == DType::Float32 && logits.is_contiguous() &&
-      !options.weight.defined() && targets.defined() && targets.dtype() == DType::Int64 &&
-      targets.device().is_cpu()) {
-    const Shape positions = check_class_targets(logits, targets);
-    LossResult r = util::spatial_cross_entropy_cpu(logits, targets, options.reduction, smoothing,
-                                                   options.ignore_index.value_or(util::kNoIgnoredIndex));
+      !used.weight.defined() && targets.dtype() == DType::Int64 && targets.device().is_cpu()) {
+    const Shape positions = class_positions(logits);
+    LossResult r = util::spatial_cross_entropy_cpu(logits, targets, used.reduction, smoothing,
+                                                   used.ignore_index.value_or(util::kNoIgnoredIndex));
     if (r.loss.dim() != 0) r.loss = r.loss.reshape(positions);  // Reduction::None: a loss per position
     return r;
   }
   if (other_class_shape(logits))
-    return on_class_rows("cross_entropy", logits, targets, [&](const Tensor& rows, const Tensor& row_targets) {
-      return cross_entropy(rows, row_targets, options);
+    return on_class_rows(logits, targets, [&](const Tensor& rows, const Tensor& row_targets) {
+      return cross_entropy(rows, row_targets, used);
     });
-  NORMRT_CHECK(logits.dim() == 2, "cross_entropy: expected input of shape (N, C), (C) or (N, C, d1, ...), got ",
-               shape_str(logits.sizes()));
-  const Tensor weight = class_weight(options.weight, logits, "cross_entropy");
-  if (targets.defined() && is_floating(targets.dtype())) {
-    // Class probabilities have no index to ignore: PyTorch takes a negative ignore_index (its default -100) as none.
-    NORMRT_CHECK(!options.ignore_index || *options.ignore_index < 0,
-                 "ignore_index is not supported for floating point target");
+  const Tensor weight = class_weight(used.weight, logits, "cross_entropy");
+  if (is_floating(targets.dtype())) {  // class probabilities (check_cross_entropy: the input's shape)
     if (!weight.defined())
-      return util::unweighted_cross_entropy(logits, targets, options.reduction, smoothing, util::kNoIgnoredIndex);
+      return util::unweighted_cross_entropy(logits, targets, used.reduction, smoothing, util::kNoIgnoredIndex);
     // Weighted: -sum_c w_c p'_c log p_c per row with p' the smoothed target, the mean over the rows (PyTorch's).
-    NORMRT_CHECK(targets.sizes() == logits.sizes() && targets.device() == logits.device(),
-                 "cross_entropy: class probabilities must have the input's shape ", shape_str(logits.sizes()),
-                 " and device, got ", shape_str(targets.sizes()), " on ", targets.device().str());
+    util::check_same_device(logits, targets);
     Tensor smoothed = util::widened(targets);
     if (smoothing > 0.0)
       smoothed = smoothed * (1.0 - smoothing) + full({}, smoothing / static_cast<double>(logits.size(1)),
                                                      logits.device());
-    return util::unweighted_cross_entropy(logits, mul(smoothed, weight.reshape({1, logits.size(1)})),
-                                          options.reduction, 0.0, util::kNoIgnoredIndex);
+    return util::unweighted_cross_entropy(logits, mul(smoothed, weight.reshape({1, logits.size(1)})), used.reduction,
+                                          0.0, util::kNoIgnoredIndex);
   }
-  const int64_t ignore_index = options.ignore_index.value_or(util::kNoIgnoredIndex);
+  const int64_t ignore_index = used.ignore_index.value_or(util::kNoIgnoredIndex);
   if (!weight.defined())
-    return util::unweighted_cross_entropy(logits, targets, options.reduction, smoothing, ignore_index);
+    return util::unweighted_cross_entropy(logits, targets, used.reduction, smoothing, ignore_index);
   const Tensor log_probs = softmax(util::widened(logits), true);
-  LossResult r = weighted_smoothed_nll(log_probs, targets, options.reduction, ignore_index, weight, smoothing);
+  LossResult r = weighted_smoothed_nll(log_probs, targets, used.reduction, ignore_index, weight, smoothing);
   r.grad_input = softmax_backward(r.grad_input, log_probs, true);
   return r;
 }
@@ -621,7 +702,11 @@ std::pair<Tensor, Tensor> max(const Tensor& t, int64_t dim, bool keepdim) {
   return {values, indices};
 }
 
-Tensor argmax(const Tensor& t, int64_t dim, bool keepdim) { return max(t, dim, keepdim).second; }
+Tensor argmax(const Tensor& t, int64_t dim, bool keepdim) {
+  Tensor values, indices;
+  reduce(tmath::Reduce::Max, t, dim, keepdim, values, &indices, "argmax");
+  return indices;
+}
 
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
   NORMRT_CHECK(t.defined() && t.dim() > 0, "narrow() cannot be applied to a 0-dim tensor.");

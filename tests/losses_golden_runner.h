@@ -48,19 +48,23 @@ inline void run_losses_golden_case(const std::string& name, const Device& device
   ops::CrossEntropyOptions options;
   options.reduction = reduction;
   options.label_smoothing = c.value("smoothing", 0.0);
-  const int64_t classes = shape.size() > 1 ? shape[1] : shape[0];
-  if (c.contains("weight")) options.weight = from_vector(c["weight"].get<std::vector<float>>(), {classes}, device);
-  const Shape target_shape = c.contains("t_shape") ? c["t_shape"].get<Shape>() : Shape{shape[0]};
+  // Refused configurations (random_cases.py --refused) give the weight's, the target's and the probabilities' shapes.
+  const int64_t classes = shape.size() > 1 ? shape[1] : shape.empty() ? 0 : shape[0];
+  if (c.contains("weight"))
+    options.weight = from_vector(c["weight"].get<std::vector<float>>(), c.value("w_shape", Shape{classes}), device);
+  const auto target_shape = [&] { return c.contains("t_shape") ? c["t_shape"].get<Shape>() : Shape{shape.at(0)}; };
   if (c["kind"] == "ce_probs") {
-    const Tensor p = laid_out(tensor("p"));
-    r = options.weight.defined() ? ops::cross_entropy(x, p, options)
-                                 : ops::cross_entropy(x, p, reduction, options.label_smoothing);
+    const Tensor p = laid_out(from_vector(c["p"].get<std::vector<float>>(), c.value("p_shape", shape), device));
+    if (c.contains("ignore_index")) options.ignore_index = c["ignore_index"].get<int64_t>();
+    r = options.weight.defined() || c.contains("ignore_index")
+            ? ops::cross_entropy(x, p, options)
+            : ops::cross_entropy(x, p, reduction, options.label_smoothing);
   } else if (c["kind"] == "bce") {
     r = ops::binary_cross_entropy_with_logits(x, tensor("t"), reduction);
   } else if (c["kind"] == "mse") {
     r = ops::mse_loss(x, tensor("t"), reduction);
   } else if (c["kind"] == "ce_default") {  // PyTorch's default ignore_index, -100, by the function and the module
-    const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), target_shape, device);
+    const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), target_shape(), device);
     r = ops::cross_entropy(x, t, reduction, options.label_smoothing);
     const auto module_losses = nn::CrossEntropyLoss(reduction, options.label_smoothing).forward(x, t).to_vector();
     const auto function_losses = r.loss.to_vector();
@@ -70,7 +74,7 @@ inline void run_losses_golden_case(const std::string& name, const Device& device
                   (std::isnan(module_losses[i]) && std::isnan(function_losses[i])))
           << name;
   } else {
-    const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), target_shape, device);
+    const Tensor t = from_vector(c["t"].get<std::vector<int64_t>>(), target_shape(), device);
     options.ignore_index = c["ignore_index"].get<int64_t>();
     r = c["kind"] == "nll" ? ops::nll_loss(x, t, reduction, *options.ignore_index, options.weight)
                            : ops::cross_entropy(x, t, options);

@@ -616,7 +616,28 @@ TEST(Nn, LinearInitialisationBoundsAndErrors) {
   const double bound = 1 / std::sqrt(50.0);
   for (float v : linear.weight.to_vector()) EXPECT_LE(std::fabs(v), bound);
   for (float v : linear.bias.to_vector()) EXPECT_LE(std::fabs(v), bound);
-  EXPECT_TRUE(throws_with([&] { linear.forward(zeros({3, 49})); }, "input shape [3, 49] and weight shape [20, 50]"));
+  EXPECT_TRUE(throws_with([&] { linear.forward(zeros({3, 49})); },
+                          "mat1 and mat2 shapes cannot be multiplied (3x49 and 50x20)"));
+  // ops::linear's other refusals in F.linear's words (its weight.t(), matmul, addmm's expand of the bias for 2-d and
+  // 3-d inputs, the in-place add of it otherwise); a 1-D weight and the biases PyTorch broadcasts in normrt's words.
+  const auto z = [](const Shape& shape) { return zeros(shape); };
+  EXPECT_TRUE(throws_with([&] { ops::linear(z({2, 2, 2, 3}), z({5, 4}), Tensor()); },
+                          "mat1 and mat2 shapes cannot be multiplied (8x3 and 4x5)"));
+  EXPECT_TRUE(throws_with([&] { ops::linear(z({2, 3}), z({1, 2, 3}), Tensor()); },
+                          "t() expects a tensor with <= 2 dimensions, but self is 3D"));
+  EXPECT_TRUE(throws_with([&] { ops::linear(z({}), z({5, 3}), Tensor()); },
+                          "both arguments to matmul need to be at least 1D, but they are 0D and 2D"));
+  EXPECT_TRUE(throws_with([&] { ops::linear(z({2, 3, 3}), z({5, 3}), z({4})); },
+                          "The expanded size of the tensor (5) must match the existing size (4) at non-singleton "
+                          "dimension 1.  Target sizes: [6, 5].  Tensor sizes: [4]"));
+  EXPECT_TRUE(throws_with([&] { ops::linear(z({2, 2, 4, 3}), z({5, 3}), z({3, 5})); },
+                          "The size of tensor a (4) must match the size of tensor b (3) at non-singleton dimension 2"));
+  EXPECT_TRUE(throws_with([&] { ops::linear(z({3}), z({5, 3}), z({2, 5})); },
+                          "output with shape [5] doesn't match the broadcast shape [2, 5]"));
+  EXPECT_TRUE(throws_with([&] { ops::linear(z({2, 3}), z({3}), Tensor()); },
+                          "linear: expected a 2-D weight (out, in), got shape [3]"));
+  EXPECT_TRUE(throws_with([&] { ops::linear(z({2, 3}), z({5, 3}), z({1})); },
+                          "linear: expected a bias of shape [5], got [1]"));
   nn::Linear no_bias(3, 2, false);
   EXPECT_EQ(no_bias.parameters().size(), 1u);
 }
@@ -665,12 +686,13 @@ TEST(Nn, CrossEntropyOfMinusInfinityLogitsIsPyTorchs) {
 TEST(Nn, CrossEntropyErrorsNameTheProblem) {
   const Tensor logits = zeros({4, 10});
   EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, from_vector(std::vector<int64_t>{1, 2, 12, 3}, {4})); },
-                          "Target 12 is out of bounds for 10 classes (sample 2)"));
+                          "Target 12 is out of bounds."));
   EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, from_vector(std::vector<int64_t>{1, 2, 3}, {3})); },
                           "Expected input batch_size (4) to match target batch_size (3)."));
-  EXPECT_TRUE(throws_with([&] { ops::cross_entropy(logits, zeros({4})); }, "(class indices are an int64 tensor)"));
+  EXPECT_TRUE(
+      throws_with([&] { ops::cross_entropy(logits, zeros({4})); }, "expected scalar type Long but found Float"));
   EXPECT_TRUE(throws_with([&] { ops::mse_loss(zeros({2, 3}), zeros({3, 2})); },
-                          "input shape [2, 3] does not match target shape [3, 2]"));
+                          "The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 1"));
   const Tensor t = from_vector(std::vector<int64_t>{1, 2, 3, 4}, {4});
   EXPECT_EQ(ops::count_correct(from_vector(std::vector<float>(40, 0.0f), {4, 10}), t).item<int64_t>(), 0);
 }

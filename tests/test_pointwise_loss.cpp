@@ -174,7 +174,8 @@ TEST(PointwiseLoss, FiniteDifferencesThroughTheModules) {
 TEST(PointwiseLoss, RefusesAsPyTorch) {
   const Tensor x = full({2, 3}, 0.5), t = zeros({2, 3});
   // PyTorch 1.13's messages: F.smooth_l1_loss(..., beta=-1), F.huber_loss(..., delta=0),
-  // F.binary_cross_entropy(torch.tensor([0.5, 1.5]), ...), F.binary_cross_entropy(x, t.unsqueeze(0)).
+  // F.binary_cross_entropy(torch.tensor([0.5, 1.5]), ...), F.binary_cross_entropy(x, t.unsqueeze(0)), and those of the
+  // same calls below.
   EXPECT_TRUE(throws_with([&] { ops::smooth_l1_loss(x, t, ops::Reduction::Mean, -1.0); },
                           "smooth_l1_loss does not support negative values for beta."));
   EXPECT_TRUE(throws_with([&] { ops::huber_loss(x, t, ops::Reduction::Mean, 0.0); },
@@ -187,11 +188,29 @@ TEST(PointwiseLoss, RefusesAsPyTorch) {
   EXPECT_TRUE(throws_with([&] { ops::binary_cross_entropy(from_vector(std::vector<float>{NAN}, {1}), zeros({1})); },
                           "all elements of input should be between 0 and 1"));
   EXPECT_TRUE(throws_with([&] { ops::binary_cross_entropy(x, zeros({1, 2, 3})); },
-                          "Using a target size ([1, 2, 3]) that is different to the input size ([2, 3]) is "
-                          "deprecated. Please ensure they have the same size."));
+                          "Using a target size (torch.Size([1, 2, 3])) that is different to the input size "
+                          "(torch.Size([2, 3])) is deprecated. Please ensure they have the same size."));
+  // The weight broadcasts with the target (F.binary_cross_entropy's _infer_size(target, weight)); one that broadcasts
+  // beyond the input is refused where PyTorch multiplies the losses by it in place, after the input's values.
   EXPECT_TRUE(throws_with([&] { ops::binary_cross_entropy(x, t, ops::Reduction::Mean, ones({2})); },
-                          "weight of shape [2] does not broadcast to the input's shape [2, 3]"));
-  EXPECT_TRUE(throws_with([&] { ops::l1_loss(x, zeros({3})); }, "input shape [2, 3] does not match target shape [3]"));
+                          "The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 1"));
+  const Tensor three = full({3}, 0.5);
+  EXPECT_TRUE(throws_with([&] { ops::binary_cross_entropy(three, zeros({3}), ops::Reduction::None, ones({2, 3})); },
+                          "output with shape [3] doesn't match the broadcast shape [2, 3]"));
+  EXPECT_TRUE(throws_with([&] { ops::binary_cross_entropy(outside, zeros({2}), ops::Reduction::Sum, ones({2, 2})); },
+                          "all elements of input should be between 0 and 1"));
+  // The other losses broadcast input and target (kl_div target and input) before anything else: shapes that do not
+  // broadcast are refused in infer_size's words, also before smooth_l1's beta and huber's delta. Those that do
+  // broadcast PyTorch takes with a warning; normrt refuses them (ops/pointwise_loss.h).
+  const Tensor four_three = zeros({4, 3}), other = zeros({2, 1, 5});
+  EXPECT_TRUE(throws_with([&] { ops::l1_loss(x, zeros({2})); },
+                          "The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 1"));
+  EXPECT_TRUE(throws_with([&] { ops::kl_div(four_three, other); },
+                          "The size of tensor a (5) must match the size of tensor b (3) at non-singleton dimension 2"));
+  EXPECT_TRUE(throws_with([&] { ops::smooth_l1_loss(four_three, other, ops::Reduction::Mean, -1.0); },
+                          "The size of tensor a (3) must match the size of tensor b (5) at non-singleton dimension 2"));
+  EXPECT_TRUE(throws_with([&] { ops::huber_loss(four_three, other, ops::Reduction::Mean, 0.0); },
+                          "The size of tensor a (3) must match the size of tensor b (5) at non-singleton dimension 2"));
   EXPECT_TRUE(throws_with([&] { ops::l1_loss(x, t.to(DType::Float16)); },
                           "expected all floating operands to have one dtype"));
   EXPECT_TRUE(throws_with([&] { ops::huber_loss(zeros({2}, TensorOptions().dtype(DType::Int64)), zeros({2})); },

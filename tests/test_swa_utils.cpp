@@ -35,7 +35,7 @@ TEST(SwaUtils, RefusesMismatchedModelsAndKeepsStateWhenAPassFails) {
   const auto mean = bn.running_mean.to_vector(), var = bn.running_var.to_vector();
   model->eval();
   EXPECT_TRUE(throws_with([&] { optim::swa_utils::update_bn({randn({4, 6}), randn({4, 7})}, *model); },
-                          "input shape [4, 7] and weight shape [5, 6] cannot be multiplied"));
+                          "mat1 and mat2 shapes cannot be multiplied (4x7 and 6x5)"));
   EXPECT_EQ(bn.running_mean.to_vector(), mean);
   EXPECT_EQ(bn.running_var.to_vector(), var);
   EXPECT_EQ(bn.num_batches_tracked.item<int64_t>(), 1);

@@ -96,9 +96,17 @@ TEST(Tensor, LeadingRowsAreAView) {
 
 TEST(Tensor, BadShapesAndDtypesThrow) {
   EXPECT_TRUE(throws_with([] { zeros({1, 2, 3, 4, 5, 6}); }, "at most 5 dimensions"));
-  EXPECT_TRUE(throws_with([] { zeros({-1}); }, "negative dimension"));
-  EXPECT_TRUE(throws_with([] { arange(6).reshape({4, -1}); }, "is invalid for input of size 6"));
+  // PyTorch 1.13's words (torch.zeros, and reshape's infer_size in its order).
+  EXPECT_TRUE(throws_with([] { zeros({2, -3}); }, "Trying to create tensor with negative dimension -3: [2, -3]"));
+  EXPECT_TRUE(throws_with([] { arange(6).reshape({4, -1}); }, "shape '[4, -1]' is invalid for input of size 6"));
   EXPECT_TRUE(throws_with([] { arange(6).reshape({-1, -1}); }, "only one dimension can be inferred"));
+  EXPECT_TRUE(throws_with([] { arange(6).reshape({-2, -1, -1}); }, "invalid shape dimension -2"));
+  EXPECT_TRUE(throws_with([] { zeros({2, 0}).reshape({-1, 0}); },
+                          "cannot reshape tensor of 0 elements into shape [-1, 0] because the unspecified dimension "
+                          "size -1 can be any value and is ambiguous"));
+  EXPECT_TRUE(throws_with([] { zeros({2, 0}).reshape({0, -1, 3}); }, "cannot reshape tensor of 0 elements"));
+  EXPECT_EQ(zeros({2, 0}).reshape({-1, 3, 2}).sizes(), (Shape{0, 3, 2}));
+  EXPECT_EQ(arange(6).reshape({-1, 3}).sizes(), (Shape{2, 3}));
   EXPECT_TRUE(throws_with([] { zeros({2}, TensorOptions().dtype(DType::Float16)).data<float>(); },
                           "expected a tensor of dtype float32 but got float16"));
   EXPECT_TRUE(throws_with([] { arange(3, TensorOptions().dtype(DType::Int64)).to(DType::Float16); },

@@ -83,6 +83,9 @@ TEST(TensorBasics, ArithmeticBroadcastsAsPyTorch) {
   EXPECT_GT(acc.version(), version);  // in-place arithmetic counts as a modification
   EXPECT_TRUE(throws_with([&] { x + ones({4, 4}); },
                           "The size of tensor a (5) must match the size of tensor b (4) at non-singleton dimension 3"));
+  // Two mismatches: PyTorch names the innermost (its infer_size scans from the last dimension).
+  EXPECT_TRUE(throws_with([&] { zeros({4, 3}) + zeros({2, 5}); },
+                          "The size of tensor a (3) must match the size of tensor b (5) at non-singleton dimension 1"));
   Tensor small = zeros({3});
   EXPECT_TRUE(throws_with([&] { small += ones({2, 3}); },
                           "output with shape [3] doesn't match the broadcast shape [2, 3]"));
@@ -218,6 +221,12 @@ TEST(TensorBasics, ReductionsAndIndexOpsFollowPyTorch) {
         ops::max(zeros({3, 0}), 1);
       },
       "max(): Expected reduction dim 1 to have non-zero size."));
+  // Refused whatever the other dimensions hold, and named after the op (PyTorch 1.13's words).
+  EXPECT_TRUE(
+      throws_with([&] { ops::max(zeros({0, 0}), 1); }, "max(): Expected reduction dim 1 to have non-zero size."));
+  EXPECT_TRUE(
+      throws_with([&] { ops::argmax(zeros({0, 3}), 0); }, "argmax(): Expected reduction dim 0 to have non-zero size."));
+  EXPECT_EQ(ops::max(zeros({0, 3}), 1).first.sizes(), (Shape{0}));
   EXPECT_TRUE(
       throws_with([&] { ops::sum(x, 3); }, "Dimension out of range (expected to be in range of [-3, 2], but got 3)"));
 

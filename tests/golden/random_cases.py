@@ -24,22 +24,29 @@ Seeds 2 (150 cases) and 3 (300), 2026-12-05: every case matches on the CPU and o
 found the runner's running-mean tolerance too tight (a channel mean near 0 carries the float sums' error relative to
 the inputs, which the runner's scale for it now takes).
 
-With --refused TEST_BINARY (conv, conv_transpose, pool, pad, interpolate), the draws PyTorch refuses are kept
-instead, with zero inputs, and replayed through TEST_BINARY's runner for the kind: it prints each one that normrt
-does not refuse in PyTorch's words (a refusal parity check; seed 9, 800 draws each, 2026-12-04: every refusal
-matched but the module's output_size refusal for an unbatched input, where PyTorch 1.13 prints input.size()[2:], the
-sizes after the first spatial one, and normrt the spatial sizes; seed 23, 300 draws each, 2026-12-05: 65, 21 and 25
-refusals, every one in PyTorch's words). Pad's refusal draws take any rank up to 5, empty dimensions, odd and long
-pads and values for the modes that take none; seed 58, 800 draws, 2026-12-06: 737 refusals, all in PyTorch 1.13's
-words but the 10 unbatched circular ones, which normrt takes as PyTorch 2 does (ops/pad.h). Before that change,
-1,500 such draws found 398 refusals in other words or none (ops::pad took any rank in every mode, cropped constant
-padding beyond the input where PyTorch's narrow() refuses, and worded empty dimensions and too-small outputs its own
-way). Interpolate's refusal draws (any rank up to 5, empty dimensions, sizes and factors of the wrong count, zero or
-negative, both or neither, align_corners and recompute_scale_factor): seed 60, 1,000 draws, 2026-12-06: 941
-refusals, all in PyTorch 1.13's words; before, 600 such draws found 240 of their 567 refusals in other words
-(F.interpolate's order: align_corners first, the sizes' count before the rank; bicubic's rank in the general words;
-the 1-d kernels' "and output"; empty channels; area's adaptive pooling words), and 476 accepted draws of that kind
-(seed 3) found an empty channel dimension in channels-last adaptive average pooling dividing by zero (fixed).
+With --refused TEST_BINARY (conv, conv_transpose, pool, pad, interpolate, losses, pointwise_loss), the draws PyTorch
+refuses are kept instead, with zero inputs, and replayed through TEST_BINARY's runner for the kind: it prints each one
+that normrt does not refuse in PyTorch's words (a refusal parity check; seed 9, 800 draws each, 2026-12-04: every
+refusal matched but the module's output_size refusal for an unbatched input, where PyTorch 1.13 prints input.size()[2:],
+the sizes after the first spatial one, and normrt the spatial sizes; seed 23, 300 draws each, 2026-12-05: 65, 21 and 25
+refusals, every one in PyTorch's words). Pad's refusal draws take any rank up to 5, empty dimensions, odd and long pads
+and values for the modes that take none; seed 58, 800 draws, 2026-12-06: 737 refusals, all in PyTorch 1.13's words but
+the 10 unbatched circular ones, which normrt takes as PyTorch 2 does (ops/pad.h). Before that change, 1,500 such draws
+found 398 refusals in other words or none (ops::pad took any rank in every mode, cropped constant padding beyond the
+input where PyTorch's narrow() refuses, and worded empty dimensions and too-small outputs its own way). Interpolate's
+refusal draws (any rank up to 5, empty dimensions, sizes and factors of the wrong count, zero or negative, both or
+neither, align_corners and recompute_scale_factor): seed 60, 1,000 draws, 2026-12-06: 941 refusals, all in PyTorch
+1.13's words; before, 600 such draws found 240 of their 567 refusals in other words (F.interpolate's order:
+align_corners first, the sizes' count before the rank; bicubic's rank in the general words; the 1-d kernels' "and
+output"; empty channels; area's adaptive pooling words), and 476 accepted draws of that kind (seed 3) found an empty
+channel dimension in channels-last adaptive average pooling dividing by zero (fixed). The class losses' refusal draws
+(losses: F.cross_entropy and F.nll_loss on inputs of rank 0 to 4) and the elementwise losses' (pointwise_loss), seed 62,
+800 draws each, 2026-12-06: 648 and 344 refusals, all in PyTorch 1.13's words but one: a (C, 1) weight with label
+smoothing on a spatial input, which PyTorch refuses with its gather's internal words and normrt with its weight words.
+Before, 1,500 such draws of both kinds found 459 of their 696 refusals in other words (normrt's own wordings, its check
+order, the dtype deciding class probabilities where PyTorch goes by shape, infer_size's innermost mismatch) and two
+configurations PyTorch takes refused (negative label smoothing, which is none there, and a spatial input's weight of C
+elements in another shape).
 
 The draws cover what the committed cases pick by hand: C = 1, odd and size-1 spatial axes, N * spatial = 2, means
 far from zero, momentum None / 0 / 1, eps, affine and track_running_stats off, train/eval sequences with changing
@@ -569,6 +576,101 @@ def interpolate_refusals(rng, count, seed, out, binary):
     replay_refusals(binary, "PyTorch/InterpolateGolden.*", out, cases, expected, count)
 
 
+def refusal_dims(rng):
+    """A shape of rank 0 to 4, empty dimensions included."""
+    return [rng.choice([0, 1, 2, 3, 4]) for _ in range(rng.randint(0, 4))]
+
+
+def losses_refusals(rng, count, seed, out, binary):
+    """Of COUNT F.cross_entropy and F.nll_loss draws (inputs of rank 0 to 4 with empty dimensions; targets of the
+    expected shape or another, class indices out of range, class probabilities; weights of C, C + 1 or (C, 1)
+    elements; ignore_index; label smoothing negative or above 1), those PyTorch refuses, written with zero inputs and
+    replayed through the losses runner in `binary`: prints those where normrt does not refuse them in PyTorch's
+    words."""
+    import torch
+    import torch.nn.functional as F
+    cases, expected = {}, {}
+    for i in range(count):
+        shape = refusal_dims(rng)
+        classes = shape[1] if len(shape) > 1 else (shape[0] if shape else 0)
+        op = rng.choice(["ce", "ce", "nll"])
+        probabilities = op == "ce" and rng.random() < 0.3
+        wanted = shape if probabilities else ([] if len(shape) <= 1 else shape[:1] + shape[2:])
+        t_shape = wanted if rng.random() < 0.6 else refusal_dims(rng)
+        if probabilities:
+            target = torch.rand(t_shape)
+        else:
+            bad = rng.random() < 0.3
+            target = torch.tensor([rng.randint(-1, classes) if bad else rng.randint(0, max(classes - 1, 0))
+                                   for _ in range(math.prod(t_shape))], dtype=torch.int64).reshape(t_shape)
+        w_shape = rng.choice([None, [classes], [classes + 1], [classes, 1]])
+        weight = None if w_shape is None else torch.ones(w_shape)
+        ignore = rng.choice([-100, -100, 0, 1, -1])
+        smoothing = rng.choice([0.0, 0.0, 0.2, -0.1, 1.5]) if op == "ce" else 0.0
+        reduction = rng.choice(["mean", "sum", "none"])
+        try:
+            if op == "ce":
+                F.cross_entropy(torch.zeros(shape), target, weight, ignore_index=ignore, reduction=reduction,
+                                label_smoothing=smoothing)
+            else:
+                F.nll_loss(torch.zeros(shape), target, weight, ignore_index=ignore, reduction=reduction)
+            continue
+        except (RuntimeError, ValueError, IndexError) as e:
+            name = f"l{seed}_{i}"
+            expected[name] = str(e).split("\n")[0].strip()
+        case = {"kind": "ce_probs" if probabilities else op, "shape": shape, "reduction": reduction,
+                "smoothing": smoothing, "ignore_index": ignore, "x": [0.0] * math.prod(shape)}
+        case.update({"p": target.flatten().tolist(), "p_shape": t_shape} if probabilities else
+                    {"t": target.flatten().tolist(), "t_shape": t_shape})
+        if w_shape is not None:
+            case.update(weight=[1.0] * math.prod(w_shape), w_shape=w_shape)
+        cases[name] = case
+    with open(os.path.join(out, "cases.json"), "w") as f:
+        json.dump(cases, f)
+    replay_refusals(binary, "PyTorch/LossesGolden.*", out, cases, expected, count)
+
+
+def pointwise_loss_refusals(rng, count, seed, out, binary):
+    """Of COUNT draws of the elementwise losses (operands of rank 0 to 4 with empty dimensions, targets and binary
+    cross-entropy weights of the input's shape or another, inputs outside [0, 1], beta and delta zero or negative),
+    those PyTorch refuses, written as .npy operands and replayed through the elementwise losses' runner in `binary`:
+    prints those where normrt does not refuse them in PyTorch's words."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    cases, expected = {}, {}
+    for i in range(count):
+        op = rng.choice(["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy", "kl_div"])
+        shape = refusal_dims(rng)
+        arrays = {"x": np.full(shape, rng.choice([0.5, 0.5, 1.5]), np.float32),
+                  "t": np.full(shape if rng.random() < 0.5 else refusal_dims(rng), 0.25, np.float32)}
+        case = {"op": op, "shape": shape,
+                "reduction": rng.choice(["mean", "sum", "none"] + (["batchmean"] if op == "kl_div" else []))}
+        kwargs = {"reduction": case["reduction"]}
+        if op in ("smooth_l1_loss", "huber_loss"):
+            case["parameter"] = rng.choice([1.0, 0.0, -0.5])
+            kwargs["beta" if op == "smooth_l1_loss" else "delta"] = case["parameter"]
+        elif op == "binary_cross_entropy" and rng.random() < 0.5:
+            case["weight_shape"] = shape if rng.random() < 0.3 else refusal_dims(rng)
+            arrays["weight"] = np.ones(case["weight_shape"], np.float32)
+            kwargs["weight"] = torch.from_numpy(arrays["weight"])
+        elif op == "kl_div":
+            case["log_target"] = kwargs["log_target"] = rng.random() < 0.5
+        try:
+            getattr(F, op)(torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["t"]), **kwargs)
+            continue
+        except (RuntimeError, ValueError) as e:
+            name = f"e{seed}_{i}"
+            expected[name] = str(e).split("\n")[0].strip()
+        cases[name] = case
+        os.makedirs(os.path.join(out, name))
+        for key, array in arrays.items():
+            np.save(os.path.join(out, name, key + ".npy"), array)
+    with open(os.path.join(out, "cases.json"), "w") as f:
+        json.dump(cases, f)
+    replay_refusals(binary, "PyTorch/PointwiseLossGolden.*", out, cases, expected, count)
+
+
 def pad_cases(rng, count, seed, generator, out):
     """F.pad of every mode with drawn shapes and pads, negative (cropping) ones too."""
     g = generator.torch.Generator().manual_seed(seed)
@@ -736,9 +838,9 @@ def main():
     parser.add_argument("count", type=int)
     parser.add_argument("dir")
     parser.add_argument("--refused", metavar="TEST_BINARY",
-                        help="conv, conv_transpose, pool, pad, interpolate: keep the draws PyTorch refuses instead, "
-                        "replay them through TEST_BINARY (build/tests/normrt_cpu_tests) and print where normrt does "
-                        "not refuse them in PyTorch's words")
+                        help="conv, conv_transpose, pool, pad, interpolate, losses, pointwise_loss: keep the draws "
+                        "PyTorch refuses instead, replay them through TEST_BINARY (build/tests/normrt_cpu_tests) and "
+                        "print where normrt does not refuse them in PyTorch's words")
     parser.add_argument("--large", action="store_true",
                         help="bn_mixed: shapes the emulated device splits over blocks (its cooperative training steps)")
     parser.add_argument("--float64", action="store_true",
@@ -747,8 +849,9 @@ def main():
     args = parser.parse_args()
     if (args.large or args.float64) and args.kind != "bn_mixed":
         sys.exit("--large, --float64: bn_mixed")
-    if args.refused and args.kind not in ("conv", "conv_transpose", "pool", "pad", "interpolate"):
-        sys.exit("--refused: conv, conv_transpose, pool, pad or interpolate")
+    refusing = ("conv", "conv_transpose", "pool", "pad", "interpolate", "losses", "pointwise_loss")
+    if args.refused and args.kind not in refusing:
+        sys.exit("--refused: " + ", ".join(refusing))
     root = os.path.abspath(args.dir)
     out = os.path.join(root, FOLDER[args.kind])
     if os.path.lexists(out):
@@ -779,6 +882,10 @@ def main():
         return
     elif args.kind == "interpolate" and args.refused:
         interpolate_refusals(rng, args.count, args.seed, out, args.refused)
+        return
+    elif args.kind in ("losses", "pointwise_loss") and args.refused:
+        refusals = losses_refusals if args.kind == "losses" else pointwise_loss_refusals
+        refusals(rng, args.count, args.seed, out, args.refused)
         return
     elif args.kind in WHOLE_MANIFEST:  # kinds whose cases are drawn into one manifest here
         module, build = WHOLE_MANIFEST[args.kind]

@@ -59,8 +59,10 @@ struct LossResult {
 // (float32, (N, C), as PyTorch accepts since 1.10), with optional label smoothing. As torch.nn.functional's, rows
 // whose class-index target is -100 (ignore_index) add nothing and the mean is over the other rows (all ignored: NaN
 // loss, zero gradient).
-// Targets on the CPU are checked ("Target 12 is out of bounds for 10 classes (sample 3)") and copied to the
-// logits' device; targets already on a GPU are not checked (a bad one gives a NaN loss and gradient row).
+// Targets on the CPU are checked ("Target 12 is out of bounds.") and copied to the logits' device; targets already on a
+// GPU are not checked (a bad one gives a NaN loss and gradient row). As PyTorch's, a target of the input's shape holds
+// class probabilities and any other class indices, and label smoothing above 1 is refused while at or below 0 it is
+// none. Bad arguments are refused in PyTorch 1.13's words and order (F.cross_entropy's, F.nll_loss's).
 LossResult cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction = Reduction::Mean,
                          double label_smoothing = 0.0);
 // With options: ignore_index another class index than -100, or none (std::nullopt: every target must be a class;
