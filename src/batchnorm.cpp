@@ -339,7 +339,9 @@ BatchNormForwardResult batch_norm_forward_inference(const Tensor& input, const T
   const detail::NvtxRange range("batch_norm_forward_inference");
   check_input(input, "input");
   const bn::Geometry g = geometry_of(input);
+  NORMRT_CHECK(running_mean.defined(), "running_mean must be defined in evaluation mode");
   check_channel_vector(running_mean, "running_mean", g.C, false);
+  NORMRT_CHECK(running_var.defined(), "running_var must be defined in evaluation mode");
   check_channel_vector(running_var, "running_var", g.C, false);
   check_channel_vector(weight, "weight", g.C, true);
   check_channel_vector(bias, "bias", g.C, true);

@@ -1,7 +1,8 @@
 // normrt::ops instance norm: PyTorch's construction (aten/native/Normalization.cpp, instance_norm) on normrt's
 // BatchNorm ops, so every backend and dtype BatchNorm has, instance norm has, with the same numbers. The checks are
-// PyTorch's: F.instance_norm's spatial-size check first, then the running statistics, then BatchNorm's own checks on
-// the repeated tensors (whose messages therefore count N * C elements, as PyTorch's do).
+// PyTorch's: F.instance_norm's spatial-size check first, then the running statistics, the batch and channel sizes,
+// then BatchNorm's own checks on the repeated tensors (whose messages therefore count N * C elements, as PyTorch's
+// do).
 #include "normrt/ops/instance_norm.h"
 
 #include <vector>
@@ -20,9 +21,7 @@ struct Instances {
 
 Instances instances_of(const Tensor& input) {
   NORMRT_CHECK(input.defined(), "instance_norm: input is undefined");
-  NORMRT_CHECK(input.dim() >= 2, "instance_norm: expected an input with at least 2 dimensions (N, C, *), got ",
-               input.dim(), "D input");
-  const int64_t n = input.size(0), c = input.size(1);
+  const int64_t n = input.size(0), c = input.size(1);  // PyTorch's words below 2 dimensions
   int64_t spatial = 1;
   for (int64_t d = 2; d < input.dim(); ++d) spatial *= input.size(d);
   return {n, c, spatial};
@@ -47,18 +46,35 @@ Tensor over_samples(const Tensor& t, const Instances& in, bool average) {
   return (average ? mean(rows, 0) : sum(rows, 0)).to(t.dtype());
 }
 
+// PyTorch's BatchNorm returns early for an empty input, unchecked; its instance norm then views the N copies of each
+// running statistic as (N, C) and copies their mean back, refusing there one of another size (a single channel's
+// broadcasts). normrt leaves the statistics alone for an empty input, where PyTorch's become NaN for an empty batch.
+void check_statistic_of_empty_input(const Tensor& statistic, const Instances& in) {
+  if (!statistic.defined() || statistic.numel() == in.channels) return;
+  NORMRT_CHECK(in.samples == 0, "shape '[", in.samples, ", ", in.channels, "]' is invalid for input of size ",
+               in.samples * statistic.numel());
+  NORMRT_CHECK(in.channels == 1, "The size of tensor a (", statistic.numel(), ") must match the size of tensor b (",
+               in.channels, ") at non-singleton dimension 0");
+}
+
 }  // namespace
 
 BatchNormForwardResult instance_norm_forward(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                              const Tensor& running_mean, const Tensor& running_var,
                                              bool use_input_stats, double momentum, double eps,
                                              std::optional<Backend> backend) {
-  const Instances in = instances_of(input);
-  NORMRT_CHECK(!use_input_stats || in.spatial != 1,
-               "Expected more than 1 spatial element when training, got input size ",
+  NORMRT_CHECK(input.defined(), "instance_norm: input is undefined");
+  int64_t spatial = 1;  // F.instance_norm's product of the sizes after the first two, whatever the rank
+  for (int64_t d = 2; d < input.dim(); ++d) spatial *= input.size(d);
+  NORMRT_CHECK(!use_input_stats || spatial != 1, "Expected more than 1 spatial element when training, got input size ",
                util::torch_size_str(input.sizes()));
   NORMRT_CHECK(use_input_stats || (running_mean.defined() && running_var.defined()),
                "Expected running_mean and running_var to be defined when use_input_stats is false");
+  const Instances in = instances_of(input);
+  if (input.numel() == 0) {
+    check_statistic_of_empty_input(running_mean, in);
+    check_statistic_of_empty_input(running_var, in);
+  }
   const Tensor view = batch_norm_view(input, in);
   const Tensor w = repeated(weight, in.samples), b = repeated(bias, in.samples);
   Tensor rm = repeated(running_mean, in.samples), rv = repeated(running_var, in.samples);

@@ -157,6 +157,15 @@ RowGeometry group_rows(const Tensor& input, int64_t num_groups) {
   NORMRT_CHECK(input.dim() >= 2, "Expected at least 2 dimensions for input tensor but received ", input.dim());
   NORMRT_CHECK(num_groups > 0, "Expected num groups to be greater than 0, got ", num_groups);
   const int64_t n = input.size(0), c = input.size(1);
+  // F.group_norm's batch-size check on [N * C // G, G, *spatial] (in eval mode too), before the channels'
+  // divisibility.
+  Shape verified = input.sizes();
+  verified[0] = n * c / num_groups;
+  verified[1] = num_groups;
+  int64_t values = verified[0];
+  for (int64_t d = 2; d < input.dim(); ++d) values *= input.size(d);
+  NORMRT_CHECK(values != 1, "Expected more than 1 value per channel when training, got input size ",
+               shape_str(verified));
   NORMRT_CHECK(c % num_groups == 0, "Expected number of channels in input to be divisible by num_groups, but got "
                "input of shape ", shape_str(input.sizes()), " and num_groups=", num_groups);
   util::check_floating(input, "input");
@@ -201,12 +210,6 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
 NormForwardResult group_norm_forward(const Tensor& input, int64_t num_groups, const Tensor& weight, const Tensor& bias,
                                      double eps) {
   const RowGeometry g = group_rows(input, num_groups);
-  // F.group_norm's batch-size check: one value per group is refused (in eval mode too).
-  if (g.rows / num_groups * g.length == 1) {
-    Shape as_checked = {input.size(0) * input.size(1) / num_groups, num_groups};
-    as_checked.insert(as_checked.end(), input.sizes().begin() + 2, input.sizes().end());
-    NORMRT_THROW("Expected more than 1 value per channel when training, got input size ", shape_str(as_checked));
-  }
   check_group_parameter(weight, "weight", input);
   check_group_parameter(bias, "bias", input);
   check_eps(eps, "group_norm");

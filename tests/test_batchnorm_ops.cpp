@@ -379,8 +379,13 @@ TEST(BatchNormOps, BadArgumentsThrowAndChangeNothing) {
   EXPECT_TRUE(throws_with(
       [&] { ops::batch_norm_forward_training(x, Tensor(), Tensor(), rm, rv, Tensor(), std::nullopt, 1e-5); },
       "momentum=None (cumulative moving average) needs num_batches_tracked"));
-  EXPECT_TRUE(throws_with([&] { ops::batch_norm_forward_inference(x, Tensor(), Tensor(), Tensor(), rv, 1e-5); },
-                          "running_mean is required"));
+  // F.batch_norm(training=False)'s words, in its order: running_mean, then running_var, then weight and bias.
+  EXPECT_TRUE(throws_with([&] { ops::batch_norm_forward_inference(x, ones({4}), Tensor(), Tensor(), rv, 1e-5); },
+                          "running_mean must be defined in evaluation mode"));
+  EXPECT_TRUE(throws_with([&] { ops::batch_norm_forward_inference(x, ones({4}), Tensor(), rm, Tensor(), 1e-5); },
+                          "running_var must be defined in evaluation mode"));
+  EXPECT_TRUE(throws_with([&] { ops::batch_norm_forward_inference(x, ones({4}), Tensor(), rm, zeros({5}), 1e-5); },
+                          "running_var should contain 3 elements not 5"));
   const auto f = ops::batch_norm_forward_training(x, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5);
   EXPECT_TRUE(throws_with(
       [&] {

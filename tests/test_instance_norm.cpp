@@ -205,7 +205,23 @@ TEST(InstanceNorm, RefusesAsPyTorchAndLeavesTheStateAlone) {
   EXPECT_EQ(nn::InstanceNorm2d(4).forward(randn({2, 3, 4, 5})).sizes(), (Shape{2, 3, 4, 5}));
   EXPECT_TRUE(throws_with([] { ops::instance_norm(zeros({2, 3, 4}), Tensor(), Tensor(), Tensor(), Tensor(), false); },
                           "Expected running_mean and running_var to be defined when use_input_stats is false"));
-  EXPECT_TRUE(throws_with([] { ops::instance_norm(zeros({3})); }, "at least 2 dimensions"));
+  // F.instance_norm's words below 2 dimensions: its spatial-size check, then torch.instance_norm's size(0), size(1).
+  EXPECT_TRUE(throws_with([] { ops::instance_norm(zeros({3})); },
+                          "Expected more than 1 spatial element when training, got input size torch.Size([3])"));
+  EXPECT_TRUE(throws_with([] { ops::instance_norm(zeros({3}), Tensor(), Tensor(), zeros({3}), ones({3}), false); },
+                          "Dimension out of range (expected to be in range of [-1, 0], but got 1)"));
+  EXPECT_TRUE(throws_with([] { ops::instance_norm(zeros({}), Tensor(), Tensor(), zeros({3}), ones({3}), false); },
+                          "Dimension specified as 0 but tensor has no dimensions"));
+  // An empty input: running statistics of another size are refused where PyTorch's view and copy of them refuse them
+  // (its BatchNorm checks nothing for an empty input); they are left as they were.
+  Tensor rm = zeros({4}), rv = ones({4});
+  EXPECT_TRUE(throws_with([&] { ops::instance_norm(zeros({2, 3, 0}), Tensor(), Tensor(), rm, rv); },
+                          "shape '[2, 3]' is invalid for input of size 8"));
+  EXPECT_TRUE(throws_with([&] { ops::instance_norm(zeros({0, 3, 4}), Tensor(), Tensor(), zeros({3}), rv); },
+                          "The size of tensor a (4) must match the size of tensor b (3) at non-singleton dimension 0"));
+  EXPECT_EQ(ops::instance_norm(zeros({0, 1, 4}), Tensor(), Tensor(), rm, rv).sizes(), (Shape{0, 1, 4}));
+  EXPECT_EQ(rm.to_vector(), std::vector<float>(4, 0.0f));
+  EXPECT_EQ(rv.to_vector(), std::vector<float>(4, 1.0f));
   EXPECT_TRUE(throws_with([] { nn::InstanceNorm1d(nn::InstanceNormOptions(0)); }, "num_features must be positive"));
   EXPECT_TRUE(throws_with([] { nn::InstanceNorm1d(nn::InstanceNormOptions(2).eps(-1)); }, "eps must be"));
   EXPECT_TRUE(throws_with([] { nn::InstanceNorm1d(nn::InstanceNormOptions(2).momentum(std::nan(""))); },

@@ -203,6 +203,12 @@ TEST(NormOps, RefuseWhatPyTorchRefuses) {
                           "shape [2, 3, 4]"));
   EXPECT_TRUE(throws_with([&] { ops::group_norm(zeros({1, 3, 1}), 3); },
                           "Expected more than 1 value per channel when training, got input size [1, 3, 1]"));
+  // Checked on N * C // G before the channels' divisibility, as F.group_norm.
+  EXPECT_TRUE(throws_with([&] { ops::group_norm(zeros({2, 2, 1}), 4); },
+                          "Expected more than 1 value per channel when training, got input size [1, 4, 1]"));
+  EXPECT_TRUE(throws_with([&] { ops::group_norm(zeros({1, 2, 1}), 4); },
+                          "Expected number of channels in input to be divisible by num_groups, but got input of shape "
+                          "[1, 2, 1] and num_groups=4"));
   EXPECT_TRUE(throws_with([&] { ops::group_norm(zeros({3}), 1); },
                           "Expected at least 2 dimensions for input tensor but received 1"));
   const auto f = ops::layer_norm_forward(x, {4}, Tensor(), Tensor());
