@@ -43,46 +43,100 @@ std::string joined(const int64_t* v, int spatial, int64_t lead) {
   return os.str();
 }
 
-// Checks the input's rank and non-batch sizes.
-void check_input(const Tensor& input, int spatial, const std::string& op) {
-  util::check_floating(input, "input");
-  NORMRT_CHECK(spatial >= 1 && spatial <= 3, op, ": pooling is over 1, 2 or 3 spatial dimensions");
+// PyTorch's refusal of an input of another rank than (N, C, *spatial) or (C, *spatial) by torch.nn.functional's 1-d
+// ops (their argument check).
+void check_rank_1d(const Tensor& input, const std::string& op) {
+  NORMRT_CHECK(input.dim() == 2 || input.dim() == 3, "Expected 2 to 3 dimensions, but got ", input.dim(),
+               "-dimensional tensor for argument #1 'self' (while checking arguments for ", op, ")");
+}
+
+// PyTorch's refusals of the input's rank (before the window's values) and of empty non-batch dimensions (after them,
+// `after_values`), in its words for each op. 1-d poolings run as 2-d ones of the input with a unit height (the with-
+// indices path of max_pool1d, which training takes), after their own rank check.
+void check_input(const Tensor& input, int spatial, bool max, bool after_values) {
   const int64_t dim = input.dim();
-  bool ok = dim == spatial + 1 || dim == spatial + 2;
-  for (int64_t d = dim == spatial + 2 ? 1 : 0; ok && d < dim; ++d) ok = input.size(d) > 0;
-  NORMRT_CHECK(ok, "Expected ", spatial + 1, "D or ", spatial + 2,
-               "D (batch mode) tensor with optional 0 dim batch size for input, but got:", shape_str(input.sizes()));
+  if (!after_values) {
+    if (spatial == 1) return check_rank_1d(input, max ? "max_pool1d" : "avg_pool1d");
+    if (spatial == 2 && !max) {
+      input.size(-3);  // avg_pool2d reads the planes first: PyTorch's words below 3 dimensions
+      return;
+    }
+    NORMRT_CHECK(dim == spatial + 1 || dim == spatial + 2, "non-empty ", spatial + 1, "D or ", spatial + 2,
+                 "D (batch mode) tensor expected for input");
+    return;
+  }
+  bool shaped = dim == spatial + 1 || dim == spatial + 2;
+  for (int64_t d = dim == spatial + 2 ? 1 : 0; shaped && d < dim; ++d) shaped = input.size(d) > 0;
+  if (spatial == 3) {  // PyTorch prints the empty dimension's size where it means its index
+    NORMRT_CHECK(shaped, max ? (input.device().is_cuda() ? "max_pool3d_with_indices_out_cuda_template"
+                                                         : "max_pool3d_with_indices_out_cpu_template")
+                             : "avg_pool3d",
+                 "(): Expected input's non-batch dimensions to have positive length, but input has a shape of ",
+                 shape_str(input.sizes()), " and non-batch dimension 0 has length zero!");
+    return;
+  }
+  Shape named = input.sizes();
+  if (spatial == 1) named.insert(named.end() - 1, 1);
+  NORMRT_CHECK(shaped, "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, but got:",
+               shape_str(named));
 }
 
 // The geometry of a (non-adaptive) pooling, every argument checked.
 poolmath::PoolGeometry resolve_pool(const Tensor& input, int spatial, const PoolParams& p, bool max) {
   const std::string op = op_name(max ? "max_pool" : "avg_pool", spatial);
-  check_input(input, spatial, op);
+  util::check_floating(input, "input");
+  NORMRT_CHECK(spatial >= 1 && spatial <= 3, op, ": pooling is over 1, 2 or 3 spatial dimensions");
+  if (spatial == 1) check_input(input, spatial, max, false);
+  // The arguments' counts in each op's words (typos included): the 1-d ops' Python argument parser's, the others'.
   const std::string words = kDimWords[spatial];
+  const bool avg3d = !max && spatial == 3;
+  const auto count_words = [&](const char* name, const std::vector<int64_t>& values, const std::string& words_2d_3d) {
+    return spatial == 1 ? op + "() argument '" + name + "' should contain one int (got " +
+                              std::to_string(values.size()) + ")"
+                        : op + ": " + name + words_2d_3d + words + " ints";
+  };
   poolmath::PoolGeometry g;
   expand(p.kernel_size, spatial, 1, g.kernel,
-         op + ": kernel_size must either be a single int, or a tuple of " + words + " ints");
+         count_words("kernel_size", p.kernel_size,
+                     avg3d ? " must be a single int, or a tuple of " : " must either be a single int, or a tuple of "));
   expand(p.stride.empty() ? p.kernel_size : p.stride, spatial, 1, g.stride,
-         op + ": stride must either be omitted, a single int, or a tuple of " + words + " ints");
-  expand(p.padding, spatial, 0, g.pad, op + ": padding must either be a single int, or a tuple of " + words + " ints");
+         count_words("stride", p.stride,
+                     avg3d ? " must be omitted, a single int, or a tuple of "
+                           : " must either be omitted, a single int, or a tuple of "));
+  expand(p.padding, spatial, 0, g.pad,
+         count_words("padding", p.padding,
+                     avg3d ? " must be a single int, or a tuple of "
+                     : max ? " must be either be a single int, or a tuple of "
+                           : " must either be a single int, or a tuple of "));
   if (max)
     expand(p.dilation, spatial, 1, g.dilation,
-           op + ": dilation must be either a single int, or a tuple of " + words + " ints");
+           count_words("dilation", p.dilation, " must be either a single int, or a tuple of "));
   g.count_include_pad = p.count_include_pad;
+  if (avg3d) check_input(input, spatial, max, false);  // avg_pool3d checks the rank before the divisor, others after
   if (!max && p.divisor_override) {
     NORMRT_CHECK(*p.divisor_override != 0, "divisor must be not zero");
     g.divisor_override = *p.divisor_override;
   }
+  if (spatial > 1 && !avg3d) check_input(input, spatial, max, false);
+  // PyTorch's pooling_output_shape, one dimension after the other (a 1-d pooling's unit height first).
   for (int d = 0; d < 3; ++d) {
-    NORMRT_CHECK(g.kernel[d] > 0,
-                 "kernel size should be greater than zero, but got kernel_size=", shape_str(p.kernel_size));
     NORMRT_CHECK(g.stride[d] != 0, "stride should not be zero");
-    NORMRT_CHECK(g.stride[d] > 0, "stride should be greater than zero, but got stride=", shape_str(p.stride));
-    NORMRT_CHECK(g.dilation[d] > 0, "dilation should be greater than zero, but got dilation=", shape_str(p.dilation));
     NORMRT_CHECK(g.pad[d] >= 0, "pad must be non-negative, but got pad: ", g.pad[d]);
     NORMRT_CHECK(g.pad[d] <= g.kernel[d] / 2, "pad should be at most half of kernel size, but got pad=", g.pad[d],
                  " and kernel_size=", g.kernel[d]);
   }
+  // Then its shape check, every dimension at once ("kH: 0 kW: 3"; a 1-d pooling as a 2-d one).
+  const auto named = [&](const char* prefix, const int64_t* v) {
+    std::string out;
+    for (int d = spatial == 3 ? 0 : 1; d < 3; ++d)
+      out += std::string(out.empty() ? "" : " ") + prefix + "THW"[d] + ": " + std::to_string(v[d]);
+    return out;
+  };
+  const auto positive = [](const int64_t* v) { return v[0] > 0 && v[1] > 0 && v[2] > 0; };
+  NORMRT_CHECK(positive(g.kernel), "kernel size should be greater than zero, but got ", named("k", g.kernel));
+  NORMRT_CHECK(positive(g.stride), "stride should be greater than zero, but got ", named("d", g.stride));
+  NORMRT_CHECK(positive(g.dilation), "dilation should be greater than zero, but got ", named("dilation", g.dilation));
+  check_input(input, spatial, max, true);
   const int64_t first_spatial = input.dim() - spatial;
   g.planes = 1;
   for (int64_t d = 0; d < first_spatial; ++d) g.planes *= input.size(d);
@@ -646,6 +700,7 @@ poolmath::PoolGeometry resolve_adaptive(const Tensor& input, int spatial, const 
   const std::string op = op_name(max ? "adaptive_max_pool" : "adaptive_avg_pool", spatial);
   util::check_floating(input, "input");
   NORMRT_CHECK(spatial >= 1 && spatial <= 3, op, ": pooling is over 1, 2 or 3 spatial dimensions");
+  if (spatial == 1) check_rank_1d(input, op);
   NORMRT_CHECK(input.dim() == spatial + 1 || input.dim() == spatial + 2, op, "(): Expected ", spatial + 1, "D or ",
                spatial + 2, "D tensor, but got", max ? ": " : " ", shape_str(input.sizes()));
   NORMRT_CHECK(output_size.size() == 1 || output_size.size() == static_cast<std::size_t>(spatial), op,

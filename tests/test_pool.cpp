@@ -465,6 +465,70 @@ TEST(Pool, AdaptiveAveragesOfEmptyChannelsAndEmptyOutputs) {
   EXPECT_EQ(ops::adaptive_avg_pool(zeros({1, 0, 5}), 1, {2}).sizes(), (Shape{1, 0, 2}));
 }
 
+// Each op's words for a wrong rank, empty non-batch dimensions, argument counts and window values, in PyTorch 1.13's
+// order (F.max_pool*d with return_indices, as training runs it; F.avg_pool*d), each checked there.
+TEST(Pool, RanksEmptyDimensionsAndWindowValuesInEachOpsWords) {
+  auto k = [](std::vector<int64_t> kernel, std::vector<int64_t> stride = {}, std::vector<int64_t> dilation = {1}) {
+    ops::PoolParams p;
+    p.kernel_size = std::move(kernel);
+    p.stride = std::move(stride);
+    p.dilation = std::move(dilation);
+    return p;
+  };
+  const auto refused = [](auto op, const char* words) { return throws_with(op, words); };
+  EXPECT_TRUE(refused([&] { ops::max_pool(zeros({3, 3}), 2, k({2})); },
+                      "non-empty 3D or 4D (batch mode) tensor expected for input"));
+  EXPECT_TRUE(refused([&] { ops::avg_pool(zeros({3, 3}), 2, k({2})); },
+                      "Dimension out of range (expected to be in range of [-2, 1], but got -3)"));
+  EXPECT_TRUE(refused([&] { ops::avg_pool(zeros({3, 3, 3, 3, 3}), 2, k({2})); },
+                      "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, but "
+                      "got:[3, 3, 3, 3, 3]"));
+  EXPECT_TRUE(refused([&] { ops::max_pool(zeros({3, 3, 3}), 3, k({0})); },
+                      "non-empty 4D or 5D (batch mode) tensor expected for input"));
+  EXPECT_TRUE(refused([&] { ops::max_pool(zeros({2, 0, 3, 3, 3}), 3, k({2})); },
+                      "max_pool3d_with_indices_out_cpu_template(): Expected input's non-batch dimensions to have "
+                      "positive length, but input has a shape of [2, 0, 3, 3, 3] and non-batch dimension 0 has "
+                      "length zero!"));
+  EXPECT_TRUE(refused([&] { ops::avg_pool(zeros({2, 2, 3, 0, 3}), 3, k({2})); },
+                      "avg_pool3d(): Expected input's non-batch dimensions to have positive length, but input has a "
+                      "shape of [2, 2, 3, 0, 3] and non-batch dimension 0 has length zero!"));
+  EXPECT_TRUE(refused([&] { ops::max_pool(zeros({3}), 1, k({2, 2})); },
+                      "Expected 2 to 3 dimensions, but got 1-dimensional tensor for argument #1 'self' (while "
+                      "checking arguments for max_pool1d)"));
+  EXPECT_TRUE(refused([&] { ops::max_pool(zeros({2, 0, 3}), 1, k({2})); },
+                      "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, but "
+                      "got:[2, 0, 1, 3]"));
+  EXPECT_TRUE(refused([&] { ops::adaptive_avg_pool(zeros({3}), 1, {2}); },
+                      "Expected 2 to 3 dimensions, but got 1-dimensional tensor for argument #1 'self' (while "
+                      "checking arguments for adaptive_avg_pool1d)"));
+  EXPECT_TRUE(refused([&] { ops::adaptive_max_pool(zeros({2, 2, 2, 2}), 1, {2}); },
+                      "Expected 2 to 3 dimensions, but got 4-dimensional tensor for argument #1 'self' (while "
+                      "checking arguments for adaptive_max_pool1d)"));
+  EXPECT_TRUE(refused([&] { ops::avg_pool(zeros({1, 2, 3}), 1, k({2, 2})); },
+                      "avg_pool1d() argument 'kernel_size' should contain one int (got 2)"));
+  EXPECT_TRUE(refused([&] { ops::max_pool(zeros({1, 2, 3}), 1, k({0}, {1})); },
+                      "kernel size should be greater than zero, but got kH: 1 kW: 0"));
+  EXPECT_TRUE(refused([&] { ops::avg_pool(zeros({1, 2, 5, 5}), 2, k({0}, {1})); },
+                      "kernel size should be greater than zero, but got kH: 0 kW: 0"));
+  EXPECT_TRUE(refused([&] { ops::avg_pool(zeros({1, 2, 5, 5}), 2, k({0})); }, "stride should not be zero"));
+  EXPECT_TRUE(refused([&] { ops::max_pool(zeros({1, 2, 5, 5, 5}), 3, k({2}, {-1})); },
+                      "stride should be greater than zero, but got dT: -1 dH: -1 dW: -1"));
+  EXPECT_TRUE(refused([&] { ops::max_pool(zeros({1, 2, 5, 5}), 2, k({2}, {}, {0})); },
+                      "dilation should be greater than zero, but got dilationH: 0 dilationW: 0"));
+  ops::PoolParams padded = k({2});
+  padded.padding = {0, 0, 0};
+  EXPECT_TRUE(refused([&] { ops::max_pool(zeros({1, 2, 5, 5}), 2, padded); },
+                      "max_pool2d: padding must be either be a single int, or a tuple of two ints"));
+  EXPECT_TRUE(refused([&] { ops::avg_pool(zeros({1, 2, 5, 5, 5}), 3, k({2, 2})); },
+                      "avg_pool3d: kernel_size must be a single int, or a tuple of three ints"));
+  // avg_pool3d checks the rank before the divisor, avg_pool2d after.
+  ops::PoolParams no_divisor = k({2});
+  no_divisor.divisor_override = 0;
+  EXPECT_TRUE(refused([&] { ops::avg_pool(zeros({3, 3, 3}), 3, no_divisor); },
+                      "non-empty 4D or 5D (batch mode) tensor expected for input"));
+  EXPECT_TRUE(refused([&] { ops::avg_pool(zeros({3, 3}), 2, no_divisor); }, "divisor must be not zero"));
+}
+
 TEST(Pool, RefusesBadArgumentsWithPyTorchsWords) {
   const Tensor x = zeros({2, 3, 5, 5});
   auto params = [](std::vector<int64_t> k, auto fn) {
