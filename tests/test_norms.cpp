@@ -153,7 +153,13 @@ TEST(Norms, RefusalsAndRepr) {
                           "size[2, 5, 4]"));
   EXPECT_TRUE(throws_with([] { nn::GroupNorm(3, 4); }, "num_channels must be divisible by num_groups"));
   nn::GroupNorm group(2, 4);
-  EXPECT_TRUE(throws_with([&] { group.forward(zeros({2, 6, 3})); }, "Expected number of channels in input"));
+  // nn.GroupNorm(2, 4)(torch.zeros(2, 6, 3)) in PyTorch 1.13: the weight's words; without affine it takes them.
+  EXPECT_TRUE(throws_with([&] { group.forward(zeros({2, 6, 3})); },
+                          "Expected weight to be a vector of size equal to the number of channels in input, but got "
+                          "weight of shape [4] and input of shape [2, 6, 3]"));
+  nn::GroupNorm plain(2, 4, 1e-5, false);
+  EXPECT_EQ(plain.forward(randn({2, 6, 3})).sizes(), (Shape{2, 6, 3}));
+  EXPECT_EQ(plain.backward(ones({2, 6, 3})).sizes(), (Shape{2, 6, 3}));
   // One value per group: F.group_norm's ValueError in PyTorch 1.13 (nn.GroupNorm(5, 5)(torch.zeros(1, 5, 1)),
   // nn.GroupNorm(2, 2)(torch.zeros(1, 2)) in eval mode as well).
   nn::GroupNorm instance(5, 5), pair(2, 2);

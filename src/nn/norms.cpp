@@ -87,10 +87,7 @@ std::string GroupNorm::extra_repr() const {
 
 Tensor GroupNorm::forward_impl(const Tensor& given, Context& ctx) {
   const Tensor input = amp::autocast_to_float32(given);  // a float32 op under autocast, as PyTorch's (else any dtype)
-  NORMRT_CHECK(input.dim() >= 2, "Expected at least 2 dimensions for input tensor but received ", input.dim());
-  NORMRT_CHECK(input.size(1) == channels_, "Expected number of channels in input to be divisible by num_groups, "
-               "but got input of shape ", shape_str(input.sizes()), " and num_groups=", groups_, " for a GroupNorm(",
-               groups_, ", ", channels_, ")");
+  // As PyTorch's module: the channels are checked against the weight's (without affine, any count the groups divide).
   const auto r = ops::group_norm_forward(input, groups_, weight, bias, eps_);
   save(ctx, input, r, weight);
   return r.output;
