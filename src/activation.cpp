@@ -112,16 +112,19 @@ BackwardOperands backward_operands(const Tensor& grad_output, const Tensor& save
 // PReLU's checks (PyTorch's messages) and the channel of each element.
 nnmath::PReLUChannels prelu_channels(const Tensor& input, const Tensor& weight) {
   NORMRT_CHECK(input.defined() && weight.defined(), "prelu: input or weight is undefined");
-  NORMRT_CHECK(input.dim() > 0, "Not allow zero-dim input tensor.");
+  nnmath::PReLUChannels g;
+  g.channels = input.dim() >= 2 ? input.size(1) : 1;
+  // A weight per channel needs channels (a single one takes a 0-dim input too), then the weight's rank, as PyTorch.
+  if (weight.numel() != 1) {
+    NORMRT_CHECK(input.dim() > 0, "Not allow zero-dim input tensor.");
+    NORMRT_CHECK(weight.numel() == g.channels, "Mismatch of parameter numbers and input channel size. Found parameter "
+                 "numbers = ", weight.numel(), " and channel size = ", g.channels, ".");
+  }
   NORMRT_CHECK(weight.dim() <= 1, "prelu: Expected `weight` to be a scalar or 1D tensor, but got ndim = ",
                weight.dim());
   NORMRT_CHECK(weight.dtype() == DType::Float32 || weight.dtype() == input.dtype(), "prelu: weight must be float32 or "
                "of the input's dtype (", dtype_name(input.dtype()), "), got ", dtype_name(weight.dtype()));
   check_same_device(input, weight);
-  nnmath::PReLUChannels g;
-  g.channels = input.dim() >= 2 ? input.size(1) : 1;
-  NORMRT_CHECK(weight.numel() == 1 || weight.numel() == g.channels, "Mismatch of parameter numbers and input channel "
-               "size. Found parameter numbers = ", weight.numel(), " and channel size = ", g.channels, ".");
   g.shared = weight.numel() == 1;
   g.channels_last = !input.is_contiguous();
   g.spatial = input.numel() / std::max<int64_t>(1, (input.dim() >= 2 ? input.size(0) : 1) * g.channels);

@@ -78,12 +78,20 @@ TEST(PReLU, WeightGradientsSixteenBitInputAndRefusals) {
     EXPECT_EQ(grads.grad_input.dtype(), dtype);
     EXPECT_EQ(grads.grad_weight.dtype(), DType::Float32);
   }
-  // PyTorch 1.13's messages: F.prelu(torch.zeros(2, 4, 3), torch.ones(3)), F.prelu(torch.tensor(1.), ...),
-  // F.prelu(x, torch.ones(1, 1)).
+  // PyTorch 1.13's messages: F.prelu(torch.zeros(2, 4, 3), torch.ones(3)), F.prelu(torch.tensor(1.), torch.ones(2)),
+  // F.prelu(x, torch.ones(1, 1)); a single weight takes a 0-dim input (F.prelu(torch.tensor(-2.), torch.tensor([.25]))
+  // is -0.5), and the channels are checked before the weight's rank.
   EXPECT_TRUE(throws_with([] { ops::prelu(zeros({2, 4, 3}), ones({3})); },
                           "Mismatch of parameter numbers and input channel size. Found parameter numbers = 3 and "
                           "channel size = 4."));
-  EXPECT_TRUE(throws_with([] { ops::prelu(zeros({}), ones({1})); }, "Not allow zero-dim input tensor."));
+  EXPECT_TRUE(throws_with([] { ops::prelu(zeros({}), ones({2})); }, "Not allow zero-dim input tensor."));
+  EXPECT_EQ(ops::prelu(full({}, -2.0), full({1}, 0.25)).to_vector(), std::vector<float>{-0.5f});
+  const auto scalar = ops::prelu_backward(ones({}), full({}, -2.0), full({1}, 0.25));
+  EXPECT_EQ(scalar.grad_input.to_vector(), std::vector<float>{0.25f});
+  EXPECT_EQ(scalar.grad_weight.to_vector(), std::vector<float>{-2.0f});
+  EXPECT_TRUE(throws_with([] { ops::prelu(zeros({2, 2, 3}), ones({3, 1})); },
+                          "Mismatch of parameter numbers and input channel size. Found parameter numbers = 3 and "
+                          "channel size = 2."));
   EXPECT_TRUE(throws_with([] { ops::prelu(zeros({2, 3}), ones({1, 1})); },
                           "prelu: Expected `weight` to be a scalar or 1D tensor, but got ndim = 2"));
   EXPECT_TRUE(throws_with([] { nn::PReLU(0); }, "num_parameters must be positive"));
