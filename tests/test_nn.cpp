@@ -468,9 +468,14 @@ TEST(Nn, ModuleTreesCanBeWalkedAndPartlyLoaded) {
   // num_batches_tracked is not missing: BatchNorm loads a lacking one as 0, as PyTorch's.
   EXPECT_EQ(result.missing_keys, (std::vector<std::string>{"1.weight", "1.bias", "1.running_mean", "1.running_var",
                                                            "2.0.weight", "2.0.bias"}));
-  EXPECT_TRUE(throws_with([&] { model.load_state_dict(partial); }, "missing key '1.weight'"));
+  EXPECT_TRUE(throws_with([&] { model.load_state_dict(partial); },
+                          "Missing key(s) in state_dict: \"1.weight\", \"1.bias\", \"1.running_mean\", "
+                          "\"1.running_var\", \"2.0.weight\", \"2.0.bias\". \n\tUnexpected key(s) in state_dict: "
+                          "\"extra.bias\". "));
   partial[0].second = ones({4, 4});  // shapes must match even without strict
-  EXPECT_TRUE(throws_with([&] { model.load_state_dict(partial, false); }, "size mismatch for '0.weight'"));
+  EXPECT_TRUE(throws_with([&] { model.load_state_dict(partial, false); },
+                          ":\n\tsize mismatch for 0.weight: copying a param with shape torch.Size([4, 4]) from "
+                          "checkpoint"));
 }
 
 TEST(Nn, FoldedBatchNormGivesTheSameEvalOutputs) {

@@ -87,7 +87,9 @@ TEST(Safetensors, LoadIntoAModuleChecksEverythingFirst) {
   state[0].second = zeros({16, 9});
   save(state, path);
   const auto before = model->state_dict()[2].second.to_vector();
-  EXPECT_TRUE(throws_with([&] { load(*model, path); }, path + ": load_state_dict: size mismatch for '0.weight'"));
+  EXPECT_TRUE(throws_with([&] { load(*model, path); },
+                          path + ": Error(s) in loading state_dict for Sequential:\n\tsize mismatch for 0.weight: "
+                                 "copying a param with shape torch.Size([16, 9])"));
   EXPECT_EQ(model->state_dict()[2].second.to_vector(), before);
 }
 

@@ -190,29 +190,45 @@ LoadStateDictResult Module::check_defaulted_state_dict(const NamedTensors& state
   for (const auto& [key, tensor] : state) {
     NORMRT_CHECK(given.emplace(key, &tensor).second, "load_state_dict: duplicate key '", key, "'");
   }
+  // PyTorch's error_msgs, in its order and words: each entry's mismatch in the module's order, the missing and
+  // unexpected keys (strict) before them, all in one refusal. normrt also refuses a dtype that does not convert.
+  const auto torch_size = [](const Shape& shape) { return "torch.Size(" + shape_str(shape) + ")"; };
   LoadStateDictResult result;
+  std::vector<std::string> errors;
   const NamedTensors own = state_dict();
   std::map<std::string, Tensor> own_by_key(own.begin(), own.end());
   for (const auto& [key, tensor] : own) {
     const auto it = given.find(key);
     if (it == given.end()) {
-      NORMRT_CHECK(!strict, "load_state_dict: missing key '", key, "' in state_dict");
       result.missing_keys.push_back(key);
       continue;
     }
     const Tensor& value = *it->second;
-    NORMRT_CHECK(value.defined() && value.sizes() == tensor.sizes(), "load_state_dict: size mismatch for '", key,
-                 "': copying a param with shape ", value.defined() ? shape_str(value.sizes()) : "undefined",
-                 " from checkpoint, the shape in current model is ", shape_str(tensor.sizes()));
-    NORMRT_CHECK(value.dtype() == tensor.dtype() || (is_floating(value.dtype()) && is_floating(tensor.dtype())),
-                 "load_state_dict: dtype mismatch for '", key, "': copying a ", dtype_name(value.dtype()),
-                 " param from checkpoint, the dtype in current model is ", dtype_name(tensor.dtype()),
-                 " (only floating dtypes convert)");
+    if (!value.defined() || value.sizes() != tensor.sizes()) {
+      errors.push_back("size mismatch for " + key + ": copying a param with shape " +
+                       (value.defined() ? torch_size(value.sizes()) : "undefined") +
+                       " from checkpoint, the shape in current model is " + torch_size(tensor.sizes()) + ".");
+    } else if (value.dtype() != tensor.dtype() && !(is_floating(value.dtype()) && is_floating(tensor.dtype()))) {
+      errors.push_back("dtype mismatch for " + key + ": copying a " + dtype_name(value.dtype()) +
+                       " param from checkpoint, the dtype in current model is " + dtype_name(tensor.dtype()) +
+                       " (only floating dtypes convert)");
+    }
   }
-  for (const auto& [key, tensor] : state) {
-    if (own_by_key.count(key) != 0) continue;
-    NORMRT_CHECK(!strict, "load_state_dict: unexpected key '", key, "' in state_dict");
-    result.unexpected_keys.push_back(key);
+  for (const auto& [key, tensor] : state)
+    if (own_by_key.count(key) == 0) result.unexpected_keys.push_back(key);
+  const auto listed = [](const std::vector<std::string>& keys) {
+    std::string out;
+    for (const std::string& key : keys) out += (out.empty() ? "\"" : ", \"") + key + "\"";
+    return out + ". ";
+  };
+  if (strict && !result.unexpected_keys.empty())
+    errors.insert(errors.begin(), "Unexpected key(s) in state_dict: " + listed(result.unexpected_keys));
+  if (strict && !result.missing_keys.empty())
+    errors.insert(errors.begin(), "Missing key(s) in state_dict: " + listed(result.missing_keys));
+  if (!errors.empty()) {
+    std::string joined;
+    for (const std::string& error : errors) joined += "\n\t" + error;
+    NORMRT_THROW("Error(s) in loading state_dict for ", name(), ":", joined);
   }
   return result;
 }

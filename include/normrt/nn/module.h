@@ -96,8 +96,9 @@ class Module {
   // exactly (no missing, no unexpected); without, the keys present in both are loaded and the others reported.
   // Shapes must match either way; a floating value converts to the module's floating dtype (a float16 checkpoint
   // loads into a float32 model), other dtypes must match. Keys a module can default are filled in first (BatchNorm's
-  // num_batches_tracked, which checkpoints before PyTorch 0.4.1 lack: 0). A call that throws names the key and has
-  // changed nothing.
+  // num_batches_tracked, which checkpoints before PyTorch 0.4.1 lack: 0). A call that throws has changed nothing and
+  // says everything wrong at once, in PyTorch's words ("Error(s) in loading state_dict for BatchNorm1d:\n\tMissing
+  // key(s) in state_dict: \"running_mean\". ", then the unexpected keys, then each size mismatch).
   LoadStateDictResult load_state_dict(const NamedTensors& state, bool strict = true);
   // The checks of load_state_dict alone: throws as it would, changes nothing.
   LoadStateDictResult check_state_dict(const NamedTensors& state, bool strict = true) const;
