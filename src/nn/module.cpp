@@ -8,6 +8,7 @@
 
 #include "normrt/error.h"
 #include "normrt/grad_mode.h"
+#include "op_util.h"
 
 namespace normrt {
 
@@ -192,7 +193,6 @@ LoadStateDictResult Module::check_defaulted_state_dict(const NamedTensors& state
   }
   // PyTorch's error_msgs, in its order and words: each entry's mismatch in the module's order, the missing and
   // unexpected keys (strict) before them, all in one refusal. normrt also refuses a dtype that does not convert.
-  const auto torch_size = [](const Shape& shape) { return "torch.Size(" + shape_str(shape) + ")"; };
   LoadStateDictResult result;
   std::vector<std::string> errors;
   const NamedTensors own = state_dict();
@@ -206,8 +206,9 @@ LoadStateDictResult Module::check_defaulted_state_dict(const NamedTensors& state
     const Tensor& value = *it->second;
     if (!value.defined() || value.sizes() != tensor.sizes()) {
       errors.push_back("size mismatch for " + key + ": copying a param with shape " +
-                       (value.defined() ? torch_size(value.sizes()) : "undefined") +
-                       " from checkpoint, the shape in current model is " + torch_size(tensor.sizes()) + ".");
+                       (value.defined() ? ops::util::torch_size_str(value.sizes()) : "undefined") +
+                       " from checkpoint, the shape in current model is " +
+                       ops::util::torch_size_str(tensor.sizes()) + ".");
     } else if (value.dtype() != tensor.dtype() && !(is_floating(value.dtype()) && is_floating(tensor.dtype()))) {
       errors.push_back("dtype mismatch for " + key + ": copying a " + dtype_name(value.dtype()) +
                        " param from checkpoint, the dtype in current model is " + dtype_name(tensor.dtype()) +
