@@ -2,6 +2,8 @@
 // (memory-bound; no tuning needed yet), and the memory-format conversion's batched transpose in shared-memory tiles.
 #include "elementwise.cuh"
 
+#include "tensor_math.cuh"
+
 #include <algorithm>
 #include <type_traits>
 
@@ -25,10 +27,12 @@ __global__ void fill_kernel(T* out, T value, int64_t n) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = value;
 }
 
-// Every conversion goes through float, which holds every float16 and bfloat16 value exactly.
+// Every conversion goes through float, which holds every float16 and bfloat16 value exactly; an int64 is rounded to
+// float first, as PyTorch's conversions of int64 to the 16-bit types.
 template <typename To>
 __device__ To from_float(float v) {
   if constexpr (std::is_same_v<To, float>) return v;
+  else if constexpr (std::is_same_v<To, int64_t>) return tmath::truncated_int64(v);
   else return To(v);
 }
 
@@ -134,5 +138,11 @@ template void convert(const Half*, float*, int64_t, int, cudaStream_t);
 template void convert(const BFloat16*, float*, int64_t, int, cudaStream_t);
 template void convert(const Half*, BFloat16*, int64_t, int, cudaStream_t);
 template void convert(const BFloat16*, Half*, int64_t, int, cudaStream_t);
+template void convert(const int64_t*, float*, int64_t, int, cudaStream_t);
+template void convert(const int64_t*, Half*, int64_t, int, cudaStream_t);
+template void convert(const int64_t*, BFloat16*, int64_t, int, cudaStream_t);
+template void convert(const float*, int64_t*, int64_t, int, cudaStream_t);
+template void convert(const Half*, int64_t*, int64_t, int, cudaStream_t);
+template void convert(const BFloat16*, int64_t*, int64_t, int, cudaStream_t);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

@@ -22,7 +22,8 @@ template <typename T>
 void transpose_batched(const T* in, T* out, int64_t batch, int64_t rows, int64_t cols, int sm_count,
                        cudaStream_t stream);
 
-// out[i] = in[i] converted (round to nearest even, see normrt/half.h) for i < n, between the floating dtypes.
+// out[i] = in[i] converted for i < n, between any two dtypes: round to nearest even (normrt/half.h) to a floating
+// one, truncation to int64 (tmath::truncated_int64).
 template <typename From, typename To>
 void convert(const From* in, To* out, int64_t n, int sm_count, cudaStream_t stream);
 

@@ -1,5 +1,6 @@
-// Arithmetic of the tensor ops shared by the CPU path and the CUDA kernels (tensor_ops.cu): the binary operators
-// and the NumPy/PyTorch broadcasting index map, so both devices compute the same bits.
+// Arithmetic of the tensor ops shared by the CPU path and the CUDA kernels (tensor_ops.cu, elementwise.cu): the
+// conversion to int64, the binary operators and the NumPy/PyTorch broadcasting index map, reductions and softmax
+// lines, so both devices compute the same bits.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -8,6 +9,12 @@
 #include "hd.h"
 
 namespace normrt::tmath {
+
+// float -> int64 as x86's conversion instruction (PyTorch's CPU result), on either device: truncated toward zero;
+// NaN and values outside int64's range give INT64_MIN.
+NORMRT_HD inline int64_t truncated_int64(float v) {
+  return v >= -9223372036854775808.0f && v < 9223372036854775808.0f ? static_cast<int64_t>(v) : INT64_MIN;
+}
 
 enum class Binary : int { Add = 0, Sub = 1, Mul = 2, Div = 3 };
 
@@ -19,6 +26,13 @@ NORMRT_HD inline float apply(Binary op, float x, float y) {
     case Binary::Div: break;
   }
   return x / y;
+}
+
+// int64 sums, differences and products wrap around as PyTorch's (two's complement, computed unsigned). Never called
+// for Div: ops::div divides int64 operands as float32, as PyTorch's true division.
+NORMRT_HD inline int64_t apply(Binary op, int64_t x, int64_t y) {
+  const auto ux = static_cast<uint64_t>(x), uy = static_cast<uint64_t>(y);
+  return static_cast<int64_t>(op == Binary::Add ? ux + uy : op == Binary::Sub ? ux - uy : ux * uy);
 }
 
 constexpr int kMaxBroadcastDims = 5;
@@ -48,22 +62,35 @@ enum class Reduce : int { Sum = 0, Mean = 1, Max = 2 };
 
 // Whether v, met after best, becomes the maximum: a larger value, or the first NaN (which then stays).
 NORMRT_HD inline bool max_replaces(float best, float v) { return best == best && (v > best || v != v); }
+NORMRT_HD inline bool max_replaces(int64_t best, int64_t v) { return v > best; }
 
-// A sum or mean's value from the double sum of `length` elements.
+// A sum's accumulator: double for float elements; for int64 ones unsigned, so that a sum beyond the range wraps (as
+// PyTorch's int64 sums, two's complement) rather than overflowing a signed integer.
+template <typename T>
+struct SumOf {
+  using type = double;
+};
+template <>
+struct SumOf<int64_t> {
+  using type = uint64_t;
+};
+
+// A sum or mean's value from the double sum of `length` elements; an int64 sum's from its wrapped one.
 NORMRT_HD inline float sum_value(Reduce kind, double sum, int64_t length) {
   return static_cast<float>(kind == Reduce::Mean ? sum / static_cast<double>(length) : sum);
 }
+NORMRT_HD inline int64_t sum_value(Reduce, uint64_t sum, int64_t) { return static_cast<int64_t>(sum); }
 
-// Reduces the `length` elements x[0], x[stride], ... (one output of a reduction over a dimension): a sum or mean
-// accumulated in double in index order, or the maximum with the index of its first occurrence, NaN winning as in
-// PyTorch. length > 0 for Max.
-NORMRT_HD inline void reduce_line(Reduce kind, const float* x, int64_t length, int64_t stride, float& value,
-                                  int64_t& index) {
+// Reduces the `length` elements x[0], x[stride], ... (one output of a reduction over a dimension) of float or int64
+// elements: a sum (or a float mean) accumulated in index order (SumOf), or the maximum with the index of its first
+// occurrence, NaN winning as in PyTorch. length > 0 for Max.
+template <typename T>
+NORMRT_HD inline void reduce_line(Reduce kind, const T* x, int64_t length, int64_t stride, T& value, int64_t& index) {
   index = 0;
   if (kind == Reduce::Max) {
-    float best = x[0];
+    T best = x[0];
     for (int64_t r = 1; r < length && best == best; ++r) {
-      const float v = x[r * stride];
+      const T v = x[r * stride];
       if (max_replaces(best, v)) {
         best = v;
         index = r;
@@ -72,7 +99,7 @@ NORMRT_HD inline void reduce_line(Reduce kind, const float* x, int64_t length, i
     value = best;
     return;
   }
-  double sum = 0;
+  typename SumOf<T>::type sum = 0;
   for (int64_t r = 0; r < length; ++r) sum += x[r * stride];
   value = sum_value(kind, sum, length);
 }

@@ -1,10 +1,11 @@
 // General tensor ops: broadcast arithmetic (one grid-stride kernel for every operator and pattern, indices decoded
-// by tensor_math.cuh; float32, float16 and bfloat16), reductions and softmax over a dimension (one thread per line),
-// binary cross-entropy with logits. The CPU path runs the same tensor_math.cuh functions. Utility ops: no tuning
-// beyond a full grid.
+// by tensor_math.cuh; float32, float16, bfloat16 and int64), reductions (float32, int64) and softmax over a dimension
+// (one thread per line), binary cross-entropy with logits. The CPU path runs the same tensor_math.cuh functions.
+// Utility ops: no tuning beyond a full grid.
 #include "tensor_ops.cuh"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace normrt::NORMRT_KERNEL_NS {
 
@@ -12,16 +13,24 @@ namespace {
 constexpr int kThreads = 256;
 
 // 16-bit elements are widened, computed in float and rounded once: the float32 path's bits, without its copies.
+// int64 ones are computed as int64.
+template <typename T>
+__device__ T binary_element(tmath::Binary op, T x, T y) {
+  if constexpr (std::is_same_v<T, int64_t>) return tmath::apply(op, x, y);
+  else return T(tmath::apply(op, static_cast<float>(x), static_cast<float>(y)));
+}
+
 template <typename T>
 __global__ void binary_kernel(tmath::Binary op, const T* a, const T* b, T* out, tmath::Broadcast p) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.numel; i += stride) {
     int64_t ia, ib;
     tmath::broadcast_offsets(p, i, ia, ib);
-    out[i] = T(tmath::apply(op, static_cast<float>(a[ia]), static_cast<float>(b[ib])));
+    out[i] = binary_element(op, a[ia], b[ib]);
   }
 }
-__global__ void reduce_dim_kernel(tmath::Reduce kind, const float* x, float* out, int64_t* indices, int64_t outer,
+template <typename T>
+__global__ void reduce_dim_kernel(tmath::Reduce kind, const T* x, T* out, int64_t* indices, int64_t outer,
                                   int64_t length, int64_t inner) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < outer * inner; i += stride) {
@@ -71,10 +80,11 @@ int64_t grid_for(int64_t n, int sm_count) {
 }
 }  // namespace
 
-void reduce_dim(tmath::Reduce kind, const float* x, float* out, int64_t* indices, int64_t outer, int64_t length,
-                int64_t inner, int sm_count, cudaStream_t stream) {
+template <typename T>
+void reduce_dim(tmath::Reduce kind, const T* x, T* out, int64_t* indices, int64_t outer, int64_t length, int64_t inner,
+                int sm_count, cudaStream_t stream) {
   if (outer * inner == 0) return;
-  NORMRT_LAUNCH(reduce_dim_kernel, dim3(static_cast<unsigned>(grid_for(outer * inner, sm_count))), dim3(kThreads), 0,
+  NORMRT_LAUNCH(reduce_dim_kernel<T>, dim3(static_cast<unsigned>(grid_for(outer * inner, sm_count))), dim3(kThreads), 0,
                 stream, kind, x, out, indices, outer, length, inner);
   NORMRT_CHECK_LAUNCH();
 }
@@ -120,9 +130,14 @@ void binary(tmath::Binary op, const T* a, const T* b, T* out, const tmath::Broad
   NORMRT_CHECK_LAUNCH();
 }
 
+template void reduce_dim(tmath::Reduce, const float*, float*, int64_t*, int64_t, int64_t, int64_t, int, cudaStream_t);
+template void reduce_dim(tmath::Reduce, const int64_t*, int64_t*, int64_t*, int64_t, int64_t, int64_t, int,
+                         cudaStream_t);
 template void binary(tmath::Binary, const float*, const float*, float*, const tmath::Broadcast&, int, cudaStream_t);
 template void binary(tmath::Binary, const Half*, const Half*, Half*, const tmath::Broadcast&, int, cudaStream_t);
 template void binary(tmath::Binary, const BFloat16*, const BFloat16*, BFloat16*, const tmath::Broadcast&, int,
+                     cudaStream_t);
+template void binary(tmath::Binary, const int64_t*, const int64_t*, int64_t*, const tmath::Broadcast&, int,
                      cudaStream_t);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

@@ -9,15 +9,16 @@
 namespace normrt::NORMRT_KERNEL_NS {
 
 // out[i] = a[ia] op b[ib] over p.numel output elements (out may be a when a is not broadcast: in place); T is float,
-// Half or BFloat16 (computed in float, rounded once).
+// Half or BFloat16 (computed in float, rounded once) or int64_t (never Div).
 template <typename T>
 void binary(tmath::Binary op, const T* a, const T* b, T* out, const tmath::Broadcast& p, int sm_count,
             cudaStream_t stream);
 
 // Reduction over the middle dimension of an (outer, length, inner) view: out[o * inner + j] (and, for Max, the
-// index) = reduce_line over x[(o * length + r) * inner + j], one thread per output.
-void reduce_dim(tmath::Reduce kind, const float* x, float* out, int64_t* indices, int64_t outer, int64_t length,
-                int64_t inner, int sm_count, cudaStream_t stream);
+// index) = reduce_line over x[(o * length + r) * inner + j], one thread per output; T is float or int64_t.
+template <typename T>
+void reduce_dim(tmath::Reduce kind, const T* x, T* out, int64_t* indices, int64_t outer, int64_t length, int64_t inner,
+                int sm_count, cudaStream_t stream);
 
 // Softmax / log-softmax over the middle dimension of an (outer, length, inner) view (one thread per line), and its
 // backward.

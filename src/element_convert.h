@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "normrt/half.h"
+#include "tensor_math.cuh"
 
 namespace normrt::detail {
 
@@ -100,6 +101,7 @@ inline void convert_elements(const From* from, To* to, int64_t n) {
 #endif
   for (int64_t i = vectorised; i < n; ++i) {
     if constexpr (std::is_same_v<To, float>) to[i] = static_cast<float>(from[i]);
+    else if constexpr (std::is_same_v<To, int64_t>) to[i] = tmath::truncated_int64(static_cast<float>(from[i]));
     else to[i] = To(static_cast<float>(from[i]));
   }
 }

@@ -26,27 +26,38 @@ tmath::Binary kernel_op(BinaryOp op) { return static_cast<tmath::Binary>(static_
 
 void check_operands(const Tensor& a, const Tensor& b) {
   NORMRT_CHECK(a.defined() && b.defined(), "arithmetic on an undefined tensor");
-  NORMRT_CHECK(is_floating(a.dtype()) && is_floating(b.dtype()),
-               "arithmetic: only floating tensors (float32, float16, bfloat16) are supported, got ",
-               dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
   NORMRT_CHECK(a.device() == b.device(), "Expected all tensors to be on the same device, but found at least two ",
                "devices, ", a.device().str(), " and ", b.device().str(), "!");
 }
 
-// Operands the kernels take as they are: one dtype, float32 anywhere, float16 / bfloat16 on a GPU (widened,
-// computed in float and rounded once, element by element). Others are computed in float32 (util::widened) and rounded
-// once to the result's dtype: the same bits. The result's dtype is PyTorch's promotion, where a 0-dim operand (a
-// scalar) yields to a dimensioned one and two different dtypes meet in float32.
-bool native(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && (a.dtype() == DType::Float32 || a.device().is_cuda());
+// PyTorch's promote_types: a dtype with itself; int64 with a floating dtype, that one; two floating dtypes, float32.
+DType promoted(DType x, DType y) {
+  if (x == y || y == DType::Int64) return x;
+  return x == DType::Int64 ? y : DType::Float32;
 }
 
-DType result_dtype(const Tensor& a, const Tensor& b) {
-  if (a.dtype() == b.dtype()) return a.dtype();
-  if (a.dim() == 0 && b.dim() > 0) return b.dtype();
-  if (b.dim() == 0 && a.dim() > 0) return a.dtype();
-  return DType::Float32;
+// PyTorch's result_type of a op b: the dimensioned operand's dtype beats a 0-dim one's (a scalar) within a category,
+// a 0-dim floating operand makes an int64 result floating, and true division of integers is float32.
+DType result_dtype(BinaryOp op, const Tensor& a, const Tensor& b) {
+  DType r = promoted(a.dtype(), b.dtype());
+  if ((a.dim() == 0) != (b.dim() == 0)) {
+    const DType higher = (a.dim() > 0 ? a : b).dtype(), lower = (a.dim() > 0 ? b : a).dtype();
+    r = is_floating(higher) || !is_floating(lower) ? higher : promoted(higher, lower);
+  }
+  return op == BinaryOp::Div && r == DType::Int64 ? DType::Float32 : r;
 }
+
+// Operands the kernels take as they are: both of the result's dtype, float32 or int64 anywhere, float16 / bfloat16 on
+// a GPU (widened, computed in float and rounded once, element by element). Others are computed in float32
+// (as_computed) and rounded once to the result's dtype: the same bits.
+bool native(const Tensor& a, const Tensor& b, DType result) {
+  return a.dtype() == result && b.dtype() == result &&
+         (result == DType::Float32 || result == DType::Int64 || a.device().is_cuda());
+}
+
+// An operand as the float32 the arithmetic of a `result`-dtype op is computed in: first in the result's dtype, as
+// PyTorch 1.13 casts every operand (a 0-dim one and a Python scalar too) to the common dtype.
+Tensor as_computed(const Tensor& t, DType result) { return t.to(result).to(DType::Float32); }
 
 // The index map of out = a op b, out dense in `out_format` and each operand dense in its own memory format: the
 // dimensions are walked in out's memory order, so that out is written in storage order whatever the operands' formats.
@@ -86,15 +97,15 @@ tmath::Broadcast plan(const Shape& out_shape, MemoryFormat out_format, const Ten
 // z[i] = x[i * x_step] op y[i * y_step] for i < n: a run along the last dimension of a broadcast. Steps 0 (a
 // broadcast value) and 1 each get a plain loop; other steps (operands of another memory format than the result's)
 // the general one.
-template <tmath::Binary K>
-void broadcast_run(const float* x, int64_t x_step, const float* y, int64_t y_step, float* z, int64_t n) {
+template <tmath::Binary K, typename T>
+void broadcast_run(const T* x, int64_t x_step, const T* y, int64_t y_step, T* z, int64_t n) {
   if (x_step == 1 && y_step == 1) {
     for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, x[i], y[i]);
   } else if (x_step == 1 && y_step == 0) {
-    const float v = y[0];
+    const T v = y[0];
     for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, x[i], v);
   } else if (x_step == 0 && y_step == 1) {
-    const float v = x[0];
+    const T v = x[0];
     for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, v, y[i]);
   } else if (x_step == 0 && y_step == 0) {
     std::fill_n(z, n, tmath::apply(K, x[0], y[0]));
@@ -105,8 +116,8 @@ void broadcast_run(const float* x, int64_t x_step, const float* y, int64_t y_ste
 
 // Broadcast arithmetic over a coalesced plan: the operands' offsets once per run of the last dimension, long runs
 // cut into pieces so that a scalar operand's single run still spreads over the threads.
-template <tmath::Binary K>
-void broadcast(const tmath::Broadcast& p, const float* x, const float* y, float* z) {
+template <tmath::Binary K, typename T>
+void broadcast(const tmath::Broadcast& p, const T* x, const T* y, T* z) {
   constexpr int64_t kPiece = int64_t{1} << 14;
   const int64_t length = p.sizes[p.ndim - 1], runs = p.numel / length, pieces = (length + kPiece - 1) / kPiece;
   const int64_t x_step = p.a_strides[p.ndim - 1], y_step = p.b_strides[p.ndim - 1];
@@ -122,8 +133,8 @@ void broadcast(const tmath::Broadcast& p, const float* x, const float* y, float*
 
 // z = x op y elementwise. A function of its own: inside run's lambda the loop read x and y through the closure at
 // every element and GCC left it scalar (x + x on 32x64x56x56: 1.6-2.5 ms, 0.5x PyTorch's time).
-template <tmath::Binary K>
-void same_shape(const float* x, const float* y, float* z, int64_t n) {
+template <tmath::Binary K, typename T>
+void same_shape(const T* x, const T* y, T* z, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
   for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, x[i], y[i]);
 }
@@ -133,6 +144,11 @@ void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   if (out.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch l(out);
+    if (out.dtype() == DType::Int64) {
+      normrt::cuda::binary(kernel_op(op), util::stored<int64_t>(a), util::stored<int64_t>(b),
+                           util::stored<int64_t>(out), p, l.sms, l.stream);
+      return;
+    }
     util::dispatch_element(out.dtype(), [&](auto element) {
       using T = decltype(element);
       normrt::cuda::binary(kernel_op(op), util::stored<T>(a), util::stored<T>(b), util::stored<T>(out), p, l.sms,
@@ -143,22 +159,24 @@ void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
     NORMRT_THROW("arithmetic on ", out.device().str(), " needs a build with CUDA (NORMRT_WITH_CUDA)");
 #endif
   }
-  const float* x = util::stored<float>(a);
-  const float* y = util::stored<float>(b);
-  float* z = util::stored<float>(out);
   // The operator as a compile-time constant, so that each loop is specialised and vectorised; same-shape operands (a
   // ResNet's residual sum) take one flat loop, the rest (scalar and per-channel operands too) runs along the
   // coalesced plan's last dimension.
   const int64_t n = p.numel;
   // One flat pass where both operands run through memory as the result does (or there is at most one element).
   const bool same = p.ndim == 0 || (p.ndim == 1 && p.a_strides[0] == 1 && p.b_strides[0] == 1);
-  const auto each = [&](auto op_constant) {
+  const auto in = [&](const auto* x, const auto* y, auto* z, auto op_constant) {
     constexpr tmath::Binary k = decltype(op_constant)::value;
     if (same) {
       same_shape<k>(x, y, z, n);
     } else if (n > 0) {
       broadcast<k>(p, x, y, z);
     }
+  };
+  const auto each = [&](auto op_constant) {
+    if (out.dtype() == DType::Int64)
+      return in(util::stored<int64_t>(a), util::stored<int64_t>(b), util::stored<int64_t>(out), op_constant);
+    in(util::stored<float>(a), util::stored<float>(b), util::stored<float>(out), op_constant);
   };
   using B = tmath::Binary;
   switch (kernel_op(op)) {
@@ -187,7 +205,8 @@ Shape broadcast_shape(const Shape& a, const Shape& b) {
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_operands(a, b);
-  if (!native(a, b)) return binary(op, util::widened(a), util::widened(b)).to(result_dtype(a, b));
+  const DType result = result_dtype(op, a, b);
+  if (!native(a, b, result)) return binary(op, as_computed(a, result), as_computed(b, result)).to(result);
   const Shape shape = broadcast_shape(a.sizes(), b.sizes());
   const MemoryFormat format = util::result_format(shape, {&a, &b});
   Tensor out = empty(shape, TensorOptions(a.device()).dtype(a.dtype()).memory_format(format));
@@ -200,9 +219,12 @@ Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shape(a.sizes(), b.sizes());
   NORMRT_CHECK(shape == a.sizes(), "output with shape ", shape_str(a.sizes()),
                " doesn't match the broadcast shape ", shape_str(shape));
-  if (!native(a, b)) {  // in a's dtype, as PyTorch's in-place ops
+  const DType result = result_dtype(op, a, b);
+  NORMRT_CHECK(is_floating(a.dtype()) || !is_floating(result), "result type ", util::scalar_type_name(result),
+               " can't be cast to the desired output type ", util::scalar_type_name(a.dtype()));
+  if (!native(a, b, a.dtype())) {  // computed in float32 and stored in a's dtype, as PyTorch's in-place ops
     Tensor wide = util::widened(a);
-    binary_(op, wide, util::widened(b));
+    binary_(op, wide, as_computed(b, result));
     if (!wide.is_same(a)) a.copy_(wide.to(a.dtype()));
     return a;
   }

@@ -19,6 +19,17 @@ namespace normrt::ops::util {
 // How PyTorch's Python checks print an input's size: "torch.Size([1, 3])".
 inline std::string torch_size_str(const Shape& sizes) { return "torch.Size(" + shape_str(sizes) + ")"; }
 
+// PyTorch's name of a dtype in its type errors ("expected scalar type Long but found Float").
+inline const char* scalar_type_name(DType dtype) {
+  switch (dtype) {
+    case DType::Float32: return "Float";
+    case DType::Float16: return "Half";
+    case DType::BFloat16: return "BFloat16";
+    case DType::Int64: return "Long";
+  }
+  return "unknown";
+}
+
 // A target no class index equals: cross_entropy's ignore_index when none is asked for.
 constexpr int64_t kNoIgnoredIndex = std::numeric_limits<int64_t>::min();
 

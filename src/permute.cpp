@@ -136,6 +136,7 @@ void copy_permuted(const permmath::PermuteGeometry& g, const BatchedTranspose& t
 // permuted by `order` (non-negative, checked) and stored as a contiguous tensor of `out_shape`.
 Tensor permuted(const Tensor& given, const Shape& view, const std::vector<int64_t>& order, const Shape& out_shape) {
   const Tensor t = given.contiguous();  // logical order
+  if (view.empty()) return t.clone();   // a 0-dim tensor's one order
   const auto rank = static_cast<int64_t>(view.size());
   std::vector<int64_t> strides(view.size(), 1);
   for (std::size_t d = view.size() - 1; d-- > 0;) strides[d] = strides[d + 1] * view[d + 1];
@@ -189,7 +190,8 @@ Tensor transpose(const Tensor& t, int64_t dim0, int64_t dim1) {
     wrap(dim1, 0);
     return t.clone();
   }
-  std::swap(dims[static_cast<std::size_t>(wrap(dim0, t.dim()))], dims[static_cast<std::size_t>(wrap(dim1, t.dim()))]);
+  const int64_t first = wrap(dim0, t.dim()), second = wrap(dim1, t.dim());  // dim0 refused first, as PyTorch
+  std::swap(dims[static_cast<std::size_t>(first)], dims[static_cast<std::size_t>(second)]);
   return permute(t, dims);
 }
 
@@ -227,9 +229,9 @@ Tensor pixel_unshuffle(const Tensor& t, int64_t r) {
 
 Tensor channel_shuffle(const Tensor& t, int64_t groups) {
   NORMRT_CHECK(t.defined(), "channel_shuffle: the tensor is undefined");
-  NORMRT_CHECK(groups > 0, "Number of groups to divide channels in must be positive. Value of groups:", groups);
   NORMRT_CHECK(t.dim() > 2, "channel_shuffle expects input with > 2 dims, but got input with sizes ",
                shape_str(t.sizes()));
+  NORMRT_CHECK(groups > 0, "Number of groups to divide channels in must be positive. Value of groups:", groups);
   const int64_t n = t.size(0), c = t.size(1);
   NORMRT_CHECK(c % groups == 0, "Number of channels must be divisible by groups. Got ", c, " channels and ", groups,
                " groups.");

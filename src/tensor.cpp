@@ -231,7 +231,7 @@ void convert_on_host(const void* in, void* out, int64_t n) {
   }
 }
 
-// Calls body(From{}, To{}) with the element types of a conversion between floating dtypes.
+// Calls body(From{}, To{}) with the element types of a conversion.
 template <typename Body>
 void dispatch_conversion(DType from, DType to, Body&& body) {
   auto with_to = [&](auto from_tag) {
@@ -239,22 +239,20 @@ void dispatch_conversion(DType from, DType to, Body&& body) {
       case DType::Float32: return body(from_tag, float{});
       case DType::Float16: return body(from_tag, Half{});
       case DType::BFloat16: return body(from_tag, BFloat16{});
-      default: break;
+      case DType::Int64: return body(from_tag, int64_t{});
     }
   };
   switch (from) {
     case DType::Float32: return with_to(float{});
     case DType::Float16: return with_to(Half{});
     case DType::BFloat16: return with_to(BFloat16{});
-    default: break;
+    case DType::Int64: return with_to(int64_t{});
   }
 }
 }  // namespace
 
 Tensor Tensor::to(DType dtype) const {
   if (this->dtype() == dtype) return *this;
-  NORMRT_CHECK(is_floating(this->dtype()) && is_floating(dtype), "to: conversion from ", dtype_name(this->dtype()),
-               " to ", dtype_name(dtype), " is not supported (only between float32, float16 and bfloat16)");
   Tensor out = empty(sizes(), TensorOptions(device()).dtype(dtype).memory_format(memory_format()));
   if (numel() == 0) return out;
   dispatch_conversion(this->dtype(), dtype, [&](auto from, auto to) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "cpu_threads.h"
 #include "cuda_launch.h"
@@ -168,36 +169,60 @@ void sum_line_pairs(tmath::Reduce kind, const float* x, int64_t length, float* o
     }
 }
 
-// `op` names a maximum's refusal of an empty reduction dimension ("max", "argmax").
+// Each output of an int64 reduction in one task (exact sums, wrapping beyond the range as PyTorch's; first maxima).
+void reduce_int64(tmath::Reduce kind, const int64_t* x, const Around& a, int64_t* out, int64_t* idx) {
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(a.outer * a.length * a.inner))
+  for (int64_t i = 0; i < a.outer * a.inner; ++i) {
+    int64_t index;
+    tmath::reduce_line(kind, x + i / a.inner * a.length * a.inner + i % a.inner, a.length, a.inner, out[i], index);
+    if (idx) idx[i] = index;
+  }
+}
+
+// `op` names a maximum's refusal of an empty reduction dimension ("max", "argmax"). float16 and bfloat16 elements are
+// reduced as float32 (widened exactly) and the result rounded once to their dtype, as PyTorch's float accumulation of
+// them; int64 ones exactly (reduce_int64), but for a mean, which PyTorch refuses.
 void reduce(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, Tensor& values, Tensor* indices,
             const char* op = "max") {
   NORMRT_CHECK(t.defined(), "reductions take a defined tensor");
+  NORMRT_CHECK(kind != tmath::Reduce::Mean || t.dtype() != DType::Int64, "mean(): could not infer output dtype. Input "
+               "dtype must be either a floating point or complex dtype. Got: Long");
   if (!t.is_contiguous())  // as PyTorch: contiguous
     return reduce(kind, t.contiguous(), dim, keepdim, values, indices, op);
-  NORMRT_CHECK(t.dtype() == DType::Float32, "reductions take float32 tensors, got ", dtype_name(t.dtype()));
   const int64_t rank = std::max<int64_t>(t.dim(), 1);
   dim = wrap_dim(dim, rank);
   const Shape shape = t.dim() == 0 ? Shape{1} : t.sizes();
   const Around a = around(shape, dim);
   NORMRT_CHECK(kind != tmath::Reduce::Max || a.length > 0, op, "(): Expected reduction dim ", dim,
                " to have non-zero size.");
+  if (util::is_16bit(t.dtype())) {
+    reduce(kind, t.to(DType::Float32), dim, keepdim, values, indices, op);
+    values = values.to(t.dtype());
+    return;
+  }
   const Shape out_shape = t.dim() == 0 ? Shape{} : reduced_shape(shape, dim, keepdim);
-  values = empty(out_shape, t.device());
+  values = empty(out_shape, TensorOptions(t.device()).dtype(t.dtype()));
   if (indices) *indices = empty(out_shape, TensorOptions(t.device()).dtype(DType::Int64));
-  const float* x = t.data<float>();
-  float* out = values.data<float>();
   int64_t* idx = indices ? indices->data<int64_t>() : nullptr;
+  const bool int64 = t.dtype() == DType::Int64;
   if (t.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const int device = t.device().index();
     cuda::DeviceGuard guard(device);
-    normrt::cuda::reduce_dim(kind, x, out, idx, a.outer, a.length, a.inner, cuda::sm_count(device),
-                             cuda::current_stream(device));
+    if (int64)
+      normrt::cuda::reduce_dim(kind, t.data<int64_t>(), values.data<int64_t>(), idx, a.outer, a.length, a.inner,
+                               cuda::sm_count(device), cuda::current_stream(device));
+    else
+      normrt::cuda::reduce_dim(kind, t.data<float>(), values.data<float>(), idx, a.outer, a.length, a.inner,
+                               cuda::sm_count(device), cuda::current_stream(device));
     return;
 #else
     NORMRT_THROW("reductions on ", t.device().str(), " need a build with CUDA (NORMRT_WITH_CUDA)");
 #endif
   }
+  if (int64) return reduce_int64(kind, t.data<int64_t>(), a, values.data<int64_t>(), idx);
+  const float* x = t.data<float>();
+  float* out = values.data<float>();
   if (a.inner == 1) {
     // Sums and means 2 * kLines lines at a time (sum_line_pairs); the lines left over, and maxima, one by one.
     const int64_t pairs = kind == tmath::Reduce::Max || a.length < kLines ? 0 : a.outer / (2 * kLines);
@@ -268,11 +293,19 @@ void copy_block(const Tensor& src, int64_t src_len, int64_t src_start, Tensor& d
 
 NORMRT_WIDE_VECTORS_BEGIN
 Tensor softmax(const Tensor& input, int64_t dim, bool log) {
-  if (const auto h = util::reduced_dtype("softmax", {&input})) return softmax(util::widened(input), dim, log).to(*h);
-  NORMRT_CHECK(input.defined() && input.dtype() == DType::Float32, "softmax: expected a float32 input");
-  if (!input.is_contiguous()) return softmax(input.contiguous(), dim, log);  // a contiguous result, as PyTorch's
+  NORMRT_CHECK(input.defined(), "softmax: the input is undefined");
   const int64_t rank = std::max<int64_t>(input.dim(), 1);
   dim = wrap_dim(dim, rank);
+  // PyTorch's words: its CPU kernels' names (the log one's only over the last dimension), which an empty input never
+  // reaches.
+  if (input.dtype() == DType::Int64) {
+    const bool last = dim == rank - 1;
+    NORMRT_CHECK(input.numel() == 0, "\"", last && log ? "log_" : "", "softmax", last ? "_lastdim" : "",
+                 "_kernel_impl\" not implemented for 'Long'");
+    return empty(input.sizes(), TensorOptions(input.device()).dtype(DType::Int64));
+  }
+  if (const auto h = util::reduced_dtype("softmax", {&input})) return softmax(util::widened(input), dim, log).to(*h);
+  if (!input.is_contiguous()) return softmax(input.contiguous(), dim, log);  // a contiguous result, as PyTorch's
   const Around a = around(input.dim() == 0 ? Shape{1} : input.sizes(), dim);
   if (a.inner == 1) return softmax(input.reshape({a.outer, a.length}), log).reshape(input.sizes());  // row kernel
   Tensor out = empty(input.sizes(), input.device());
@@ -495,17 +528,6 @@ Shape class_positions(const Tensor& input) {
 // An input of the class losses other than (N, C): (C) or (N, C, d1, ..., dK).
 bool other_class_shape(const Tensor& input) { return input.defined() && (input.dim() == 1 || input.dim() > 2); }
 
-// PyTorch's name of a dtype in its type errors ("expected scalar type Long but found Float").
-const char* scalar_type_name(DType dtype) {
-  switch (dtype) {
-    case DType::Float32: return "Float";
-    case DType::Float16: return "Half";
-    case DType::BFloat16: return "BFloat16";
-    case DType::Int64: return "Long";
-  }
-  return "unknown";
-}
-
 // The checks of PyTorch 1.13's nll_loss_nd (F.nll_loss, and cross_entropy with class indices), in its order and words:
 // the input's rank and batch size; then by rank those of nll_loss ((C) or (N, C)) or of nll_loss2d ((N, C, H, W);
 // the other ranks are viewed so after their targets' positions are checked); then the dtypes, and the class indices
@@ -549,9 +571,9 @@ void check_nll_nd(const Tensor& input, const Tensor& target, const Tensor& weigh
                  "size mismatch (got input: ", shape_str(viewed_input), " , target: ", shape_str(viewed_target));
   }
   NORMRT_CHECK(target.dtype() == DType::Int64, "expected scalar type Long but found ",
-               scalar_type_name(target.dtype()));
+               util::scalar_type_name(target.dtype()));
   NORMRT_CHECK(!weight.defined() || is_floating(weight.dtype()), "expected scalar type ",
-               scalar_type_name(input.dtype()), " but found ", scalar_type_name(weight.dtype()));
+               util::scalar_type_name(input.dtype()), " but found ", util::scalar_type_name(weight.dtype()));
   NORMRT_CHECK(input.dim() != 1 || target.dim() == 0, "an unbatched (C) input takes a 0-dim class index, got a target ",
                "of shape ", shape_str(target.sizes()), " (PyTorch 1.13 reads its first element)");
   if (!target.device().is_cpu()) return;  // read on the device, unchecked
@@ -570,7 +592,7 @@ void check_cross_entropy(const Tensor& input, const Tensor& target, const CrossE
   const Tensor& weight = options.weight;
   if (input.sizes() == target.sizes()) {
     NORMRT_CHECK(is_floating(target.dtype()), "Expected floating point type for target with class probabilities, got ",
-                 scalar_type_name(target.dtype()));
+                 util::scalar_type_name(target.dtype()));
     NORMRT_CHECK(!options.ignore_index || *options.ignore_index < 0,
                  "ignore_index is not supported for floating point target");
     const int64_t classes = input.size(input.dim() == 1 ? 0 : 1);
@@ -746,19 +768,46 @@ Tensor select(const Tensor& t, int64_t dim, int64_t index) {
   return narrow(t, d, index < 0 ? index + size : index, 1).reshape(shape);
 }
 
+namespace {
+
+// PyTorch's result_type of tensors of one category: a floating dtype they share, float32 where two meet; int64 where
+// none is floating.
+DType promoted_dtype(const std::vector<Tensor>& tensors) {
+  std::optional<DType> floating;
+  for (const Tensor& t : tensors)
+    if (t.dtype() != DType::Int64) floating = !floating || *floating == t.dtype() ? t.dtype() : DType::Float32;
+  return floating.value_or(DType::Int64);
+}
+
+// A 1-d empty tensor, which cat skips (PyTorch's legacy rule, from when it was the only empty shape).
+bool skipped_by_cat(const Tensor& t) { return t.dim() == 1 && t.size(0) == 0; }
+
+}  // namespace
+
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   NORMRT_CHECK(!tensors.empty(), "torch.cat(): expected a non-empty list of Tensors");
-  const Tensor& first = tensors[0];
-  NORMRT_CHECK(first.defined() && first.dim() > 0, "zero-dimensional tensor (at position 0) cannot be concatenated");
-  dim = wrap_dim(dim, first.dim());
+  for (std::size_t i = 0; i < tensors.size(); ++i)
+    NORMRT_CHECK(tensors[i].defined() && tensors[i].dim() > 0, "zero-dimensional tensor (at position ", i,
+                 ") cannot be concatenated");
+  const auto valid = std::find_if(tensors.begin(), tensors.end(), [](const Tensor& t) { return !skipped_by_cat(t); });
+  if (valid != tensors.end()) dim = wrap_dim(dim, valid->dim());
+  const DType dtype = promoted_dtype(tensors);
+  for (const Tensor& t : tensors)
+    NORMRT_CHECK(t.device() == tensors[0].device(), "Expected all tensors to be on the same device, but found at "
+                 "least two devices, ", tensors[0].device().str(), " and ", t.device().str(), "!");
+  // The inputs' memory format where they share one, else contiguous (PyTorch's rule for cat's result).
+  MemoryFormat format = tensors[0].memory_format();
+  for (const Tensor& t : tensors)
+    if (t.memory_format() != format) format = MemoryFormat::Contiguous;
+  if (valid == tensors.end()) return empty({0}, TensorOptions(tensors[0].device()).dtype(dtype));
+  const Tensor& first = *valid;
   Shape shape = first.sizes();
   int64_t total = 0;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     const Tensor& t = tensors[i];
-    NORMRT_CHECK(t.defined() && t.dim() == first.dim(), "Tensors must have same number of dimensions: got ",
-                 first.dim(), " and ", t.defined() ? t.dim() : 0);
-    NORMRT_CHECK(t.dtype() == first.dtype() && t.device() == first.device(), "torch.cat(): all tensors must have one "
-                 "dtype and device, tensor number ", i, " has ", dtype_name(t.dtype()), " on ", t.device().str());
+    if (skipped_by_cat(t)) continue;
+    NORMRT_CHECK(t.dim() == first.dim(), "Tensors must have same number of dimensions: got ", first.dim(), " and ",
+                 t.dim());
     for (int64_t d = 0; d < first.dim(); ++d)
       NORMRT_CHECK(d == dim || t.size(d) == first.size(d), "Sizes of tensors must match except in dimension ", dim,
                    ". Expected size ", first.size(d), " but got size ", t.size(d), " for tensor number ", i,
@@ -766,15 +815,12 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     total += t.size(dim);
   }
   shape[static_cast<std::size_t>(dim)] = total;
-  // The inputs' memory format where they share one, else contiguous (PyTorch's rule for cat's result).
-  MemoryFormat format = first.memory_format();
-  for (const Tensor& t : tensors)
-    if (t.memory_format() != format) format = MemoryFormat::Contiguous;
-  Tensor out = empty(shape, TensorOptions(first.device()).dtype(first.dtype()).memory_format(format));
+  Tensor out = empty(shape, TensorOptions(first.device()).dtype(dtype).memory_format(format));
   int64_t offset = 0;
   for (const Tensor& t : tensors) {
+    if (skipped_by_cat(t)) continue;
     const Around a = around_in_memory(t.sizes(), dim, format);
-    copy_block(t, a.length, 0, out, total, offset, a.outer, a.length, a.inner);
+    copy_block(t.dtype() == dtype ? t : t.to(dtype), a.length, 0, out, total, offset, a.outer, a.length, a.inner);
     offset += a.length;
   }
   return out;

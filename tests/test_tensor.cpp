@@ -109,8 +109,6 @@ TEST(Tensor, BadShapesAndDtypesThrow) {
   EXPECT_EQ(arange(6).reshape({-1, 3}).sizes(), (Shape{2, 3}));
   EXPECT_TRUE(throws_with([] { zeros({2}, TensorOptions().dtype(DType::Float16)).data<float>(); },
                           "expected a tensor of dtype float32 but got float16"));
-  EXPECT_TRUE(throws_with([] { arange(3, TensorOptions().dtype(DType::Int64)).to(DType::Float16); },
-                          "conversion from int64 to float16 is not supported"));
   EXPECT_TRUE(throws_with([] { randn({2}, TensorOptions().dtype(DType::Int64)); }, "int64 is not a floating dtype"));
   EXPECT_TRUE(throws_with([] { zeros({2}).data<int64_t>(); }, "expected a tensor of dtype int64"));
   EXPECT_TRUE(throws_with([] { Tensor a = zeros({2}); a.copy_(zeros({3})); }, "shape mismatch"));
@@ -118,6 +116,31 @@ TEST(Tensor, BadShapesAndDtypesThrow) {
   EXPECT_TRUE(throws_with([] { from_vector(std::vector<float>{1, 2}, {3}); }, "do not fill shape [3]"));
   EXPECT_TRUE(throws_with([] { arange(4).item(); }, "cannot be converted to Scalar"));
   EXPECT_TRUE(throws_with([] { arange(0.0, 1.0, 0.0); }, "step must be nonzero"));
+}
+
+// PyTorch 1.13's .to() on a CPU for the same values: int64 rounds through float32 to the 16-bit types; floats truncate
+// toward zero, NaN, infinities and values beyond int64's range giving INT64_MIN.
+TEST(Tensor, Int64ConvertsToAndFromEveryFloatingDtypeAsPyTorch) {
+  const Tensor n = from_vector(std::vector<int64_t>{(int64_t{1} << 53) + 1, -((int64_t{1} << 24) + 1), 65519, 65520,
+                                                     (int64_t{1} << 24) + 3},
+                               {5});
+  EXPECT_EQ(n.to(DType::Float32).to_vector(),
+            (std::vector<float>{9007199254740992.0f, -16777216.0f, 65519.0f, 65520.0f, 16777220.0f}));
+  EXPECT_EQ(n.to(DType::Float16).to(DType::Float32).to_vector(),
+            (std::vector<float>{INFINITY, -INFINITY, 65504.0f, INFINITY, INFINITY}));
+  EXPECT_EQ(n.to(DType::BFloat16).to(DType::Float32).to_vector(),
+            (std::vector<float>{9007199254740992.0f, -16777216.0f, 65536.0f, 65536.0f, 16777216.0f}));
+  const Tensor x = from_vector(std::vector<float>{NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 2.7f, -2.7f, 9.3e18f,
+                                                  -9.3e18f, -9223372036854775808.0f, 0.99f},
+                               {11});
+  const std::vector<int64_t> truncated = {INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN, 2, -2,
+                                          INT64_MIN, INT64_MIN, INT64_MIN, 0};
+  for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tensor converted = x.to(dtype).to(DType::Int64);
+    EXPECT_EQ(converted.dtype(), DType::Int64);
+    EXPECT_EQ(converted.to_vector<int64_t>(), truncated);
+  }
 }
 
 TEST(Tensor, CudaWithoutDeviceThrowsCleanly) {

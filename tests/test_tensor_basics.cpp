@@ -89,9 +89,47 @@ TEST(TensorBasics, ArithmeticBroadcastsAsPyTorch) {
   Tensor small = zeros({3});
   EXPECT_TRUE(throws_with([&] { small += ones({2, 3}); },
                           "output with shape [3] doesn't match the broadcast shape [2, 3]"));
-  EXPECT_TRUE(throws_with([&] { ops::add(zeros({2}, TensorOptions().dtype(DType::Int64)), zeros({2})); },
-                          "only floating tensors (float32, float16, bfloat16) are supported, got int64"));
   EXPECT_EQ((zeros({0, 3}) + ones({3})).sizes(), (Shape{0, 3}));
+}
+
+// The values and refusals below are PyTorch 1.13's (CPU) for the same operands.
+TEST(TensorBasics, Int64AndMixedDtypeArithmeticPromoteAsPyTorch) {
+  const auto long_tensor = [](std::vector<int64_t> v, Shape shape) { return from_vector(v, std::move(shape)); };
+  const Tensor a = long_tensor({3, -7, int64_t{1} << 62, 5, 0, -1}, {2, 3}), b = long_tensor({2, 4, 2}, {3});
+  EXPECT_EQ((a + b).dtype(), DType::Int64);
+  EXPECT_EQ((a + b).to_vector<int64_t>(), (std::vector<int64_t>{5, -3, (int64_t{1} << 62) + 2, 7, 4, 1}));
+  EXPECT_EQ((a - b).to_vector<int64_t>(), (std::vector<int64_t>{1, -11, (int64_t{1} << 62) - 2, 3, -4, -3}));
+  EXPECT_EQ((a * b).to_vector<int64_t>(), (std::vector<int64_t>{6, -28, INT64_MIN, 10, 0, -2}));  // wraps
+  const Tensor quotient = a / b;  // true division
+  EXPECT_EQ(quotient.dtype(), DType::Float32);
+  EXPECT_EQ(quotient.to_vector(), (std::vector<float>{1.5f, -1.75f, 2.305843009213694e18f, 2.5f, 0.0f, -0.5f}));
+  const Tensor image = long_tensor({0, 1, 2, 3, 4, 5, 6, 7}, {1, 2, 2, 2}).to(MemoryFormat::ChannelsLast);
+  EXPECT_EQ((image * image.contiguous()).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 4, 9, 16, 25, 36, 49}));
+  // A 0-dim floating operand makes the result floating; the operands are cast to the result's dtype first.
+  const Tensor half_scale = full({}, 0.5, TensorOptions().dtype(DType::Float16));
+  EXPECT_EQ((a * half_scale).dtype(), DType::Float16);
+  EXPECT_EQ((a * half_scale).to(DType::Float32).to_vector(),
+            (std::vector<float>{1.5f, -3.5f, INFINITY, 2.5f, 0.0f, -0.5f}));
+  EXPECT_EQ((a + full({}, 1.5)).dtype(), DType::Float32);
+  EXPECT_EQ((long_tensor({3}, {}) + full({}, 2.5, TensorOptions().dtype(DType::BFloat16))).dtype(), DType::BFloat16);
+  const Tensor half = full({1}, 1.5, TensorOptions().dtype(DType::Float16));
+  EXPECT_EQ((long_tensor({2049}, {1}) * half).to(DType::Float32).item(), 3072.0f);  // 2049 is 2048 in float16
+  EXPECT_EQ((full({1}, 2048.0, TensorOptions().dtype(DType::Float16)) - full({}, 2049.0)).to(DType::Float32).item(),
+            0.0f);
+  Tensor h = ones({2}, TensorOptions().dtype(DType::Float16));
+  h += long_tensor({2049, 1}, {2});
+  EXPECT_EQ(h.to(DType::Float32).to_vector(), (std::vector<float>{2048.0f, 2.0f}));
+  // An int64 destination takes no floating result, and is left as it was.
+  Tensor counts = long_tensor({4, 9}, {2});
+  EXPECT_TRUE(throws_with([&] { counts += full({}, 1.5); },
+                          "result type Float can't be cast to the desired output type Long"));
+  EXPECT_TRUE(throws_with([&] { counts /= long_tensor({1, 2}, {2}); },
+                          "result type Float can't be cast to the desired output type Long"));
+  EXPECT_TRUE(throws_with([&] { counts *= ones({2}, TensorOptions().dtype(DType::Float16)); },
+                          "result type Half can't be cast to the desired output type Long"));
+  EXPECT_EQ(counts.to_vector<int64_t>(), (std::vector<int64_t>{4, 9}));
+  counts *= long_tensor({3}, {});
+  EXPECT_EQ(counts.to_vector<int64_t>(), (std::vector<int64_t>{12, 27}));
 }
 
 // Every dim of shapes whose inner extent is 1, a few columns, and more than a block of columns (with a ragged last
@@ -259,6 +297,58 @@ TEST(TensorBasics, ReductionsAndIndexOpsFollowPyTorch) {
         ops::stack({zeros({2, 3}), zeros({2, 4})});
       },
       "stack expects each tensor to be equal size, but got [2, 3] at entry 0 and [2, 4] at entry 1"));
+}
+
+// The values below are PyTorch 1.13's for the same calls.
+TEST(TensorBasics, ReductionsAndJoinsTakeEveryDtypeAsPyTorch) {
+  const TensorOptions int64 = TensorOptions().dtype(DType::Int64);
+  const Tensor big = full({3}, static_cast<double>(int64_t{1} << 62), int64);
+  EXPECT_EQ(ops::sum(big, 0).item<int64_t>(), -(int64_t{1} << 62));  // wraps, as torch.sum of int64
+  const Tensor labels = from_vector(std::vector<int64_t>{3, -1, 7, 7, 2, 9}, {2, 3});
+  EXPECT_EQ(ops::sum(labels, 1).to_vector<int64_t>(), (std::vector<int64_t>{9, 18}));
+  const auto [values, indices] = ops::max(labels, 0);
+  EXPECT_EQ(values.dtype(), DType::Int64);
+  EXPECT_EQ(values.to_vector<int64_t>(), (std::vector<int64_t>{7, 2, 9}));
+  EXPECT_EQ(indices.to_vector<int64_t>(), (std::vector<int64_t>{1, 1, 1}));
+  EXPECT_EQ(ops::argmax(from_vector(std::vector<int64_t>{4, 8, 8}, {3}), 0).item<int64_t>(), 1);  // the first tie
+  EXPECT_TRUE(throws_with([&] { ops::mean(labels, 5); }, "mean(): could not infer output dtype. Input dtype must be "
+                          "either a floating point or complex dtype. Got: Long"));
+  EXPECT_TRUE(throws_with([&] { ops::sum(labels, 5); }, "Dimension out of range (expected to be in range of [-2, 1], "
+                          "but got 5)"));
+  // 16-bit sums and means in float, rounded once: 4096 * float16(0.1) = 409.5, 4096 * bfloat16(0.1) = 410.
+  for (const auto& [dtype, sum] : {std::pair{DType::Float16, 409.5f}, std::pair{DType::BFloat16, 410.0f}}) {
+    const Tensor tenths = full({4096}, 0.1, TensorOptions().dtype(dtype));
+    EXPECT_EQ(ops::sum(tenths, 0).dtype(), dtype);
+    EXPECT_EQ(ops::sum(tenths, 0).to(DType::Float32).item(), sum);
+    EXPECT_EQ(ops::mean(tenths, 0).to(DType::Float32).item(), tenths.to(DType::Float32).to_vector()[0]);
+  }
+  const Tensor large = full({3}, 60000.0, TensorOptions().dtype(DType::Float16));
+  EXPECT_EQ(ops::sum(large, 0).to(DType::Float32).item(), INFINITY);
+  EXPECT_EQ(ops::max(large, 0).first.dtype(), DType::Float16);
+
+  // cat and stack promote (float16 with bfloat16 to float32; int64 with a floating dtype to it) and cat skips 1-d
+  // empty tensors, which still take part in the promotion.
+  const Tensor half = full({2, 3}, 1.5, TensorOptions().dtype(DType::Float16));
+  const Tensor mixed = ops::cat({half, full({2, 1}, 2.5, TensorOptions().dtype(DType::BFloat16))}, 1);
+  EXPECT_EQ(mixed.dtype(), DType::Float32);
+  EXPECT_EQ(mixed.to_vector(), (std::vector<float>{1.5, 1.5, 1.5, 2.5, 1.5, 1.5, 1.5, 2.5}));
+  const Tensor with_empty = ops::cat({labels, zeros({0}, TensorOptions().dtype(DType::Float16))}, 1);
+  EXPECT_EQ(with_empty.dtype(), DType::Float16);
+  EXPECT_EQ(with_empty.to(DType::Float32).to_vector(), labels.to(DType::Float32).to_vector());
+  EXPECT_EQ(ops::cat({zeros({0}), labels, zeros({0})}, -1).sizes(), (Shape{2, 3}));
+  EXPECT_EQ(ops::cat({zeros({0}), zeros({0})}, 5).sizes(), (Shape{0}));
+  EXPECT_EQ(ops::stack({zeros({2}), from_vector(std::vector<int64_t>{1, 2}, {2})}, 1).to_vector(),
+            (std::vector<float>{0, 1, 0, 2}));
+  EXPECT_TRUE(throws_with([&] { ops::cat({labels, zeros({}), labels}, 0); },
+                          "zero-dimensional tensor (at position 1) cannot be concatenated"));
+  EXPECT_TRUE(throws_with([&] { ops::cat({zeros({0}), labels, zeros({2})}, 1); },
+                          "Tensors must have same number of dimensions: got 2 and 1"));
+
+  // A 0-dim tensor has one order; channel_shuffle checks the rank before the groups.
+  EXPECT_EQ(ops::permute(full({}, 4.0), {}).item(), 4.0f);
+  EXPECT_EQ(ops::permute(full({}, 4.0), {}).sizes(), Shape{});
+  EXPECT_TRUE(throws_with([&] { ops::channel_shuffle(zeros({5}), 0); },
+                          "channel_shuffle expects input with > 2 dims, but got input with sizes [5]"));
 }
 
 // Copies past a few megabytes go in slices over the threads, a slice ending inside a row and the next starting there:

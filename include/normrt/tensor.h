@@ -99,8 +99,9 @@ class Tensor {
   // .to(memory_format=...): ChannelsLast needs a 4-d tensor, ChannelsLast3d a 5-d one.
   Tensor to(MemoryFormat format) const;
   Tensor contiguous() const { return to(MemoryFormat::Contiguous); }
-  // The values converted to `dtype` on the same device (this tensor itself when it has that dtype already), between
-  // the floating dtypes: rounded to nearest, ties to even, as PyTorch's .to(dtype).
+  // The values converted to `dtype` on the same device (this tensor itself when it has that dtype already), as
+  // PyTorch's .to(dtype) on a CPU: to a floating dtype rounded to nearest, ties to even (an int64 through float32);
+  // to int64 truncated toward zero, NaN and values beyond int64's range giving INT64_MIN.
   Tensor to(DType dtype) const;
   Tensor clone() const;
   // Copies src's values into this tensor (same shape and dtype; any devices). Returns *this.

@@ -2,6 +2,8 @@
 #include "gpu_test_support.h"
 #include <cuda_runtime_api.h>
 
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <sstream>
 
@@ -53,6 +55,24 @@ TEST_F(CudaTensor, SixteenBitDtypesConvertAndFillAsOnTheHost) {
   const Tensor h = x.to(gpu).to(DType::Float16);
   EXPECT_EQ(h.to(DType::BFloat16).to(Device::cpu()).to(DType::Float32).to_vector(),
             x.to(DType::Float16).to(DType::BFloat16).to(DType::Float32).to_vector());
+}
+
+// int64 to and from every floating dtype on the device: the host's values (tmath::truncated_int64 on both), NaN,
+// infinities and values beyond int64's range included.
+TEST_F(CudaTensor, Int64ConversionsGiveTheHostValues) {
+  const Device gpu = Device::cuda(0);
+  const std::vector<float> values = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 2.7f, -2.7f, 65519.0f, 65520.0f, -0.5f};
+  const Tensor x = from_vector(values, {10});
+  const std::vector<int64_t> integers = {(int64_t{1} << 53) + 1, -((int64_t{1} << 24) + 1), 65519, 65520, -7,
+                                         INT64_MIN, INT64_MAX};
+  const Tensor n = from_vector(integers, {7});
+  for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    EXPECT_EQ(x.to(dtype).to(gpu).to(DType::Int64).to_vector<int64_t>(),
+              x.to(dtype).to(DType::Int64).to_vector<int64_t>());
+    const Tensor on_gpu = n.to(gpu).to(dtype).to(Device::cpu()), on_host = n.to(dtype);
+    EXPECT_EQ(std::memcmp(on_gpu.raw_data(), on_host.raw_data(), on_host.nbytes()), 0);
+  }
 }
 
 // Channels-last on the device: the transpose kernel lays memory as the host does, both ways, for 2- and 4-byte
@@ -117,6 +137,13 @@ TEST_F(CudaTensor, ArithmeticMatchesTheCpuBitForBit) {
   Tensor in_place = x.to(gpu);
   in_place -= c.to(gpu);
   EXPECT_TRUE(testing::same_bits(in_place.to_vector(), (x - c).to_vector()));
+  // int64 operands (the int64 kernel; sums and products wrapping), mixed with floating ones and divided as float32.
+  const Tensor n = (x * 1e18).to(DType::Int64), m = (c * 7.0).to(DType::Int64);
+  const Tensor n_gpu = n.to(gpu), m_gpu = m.to(gpu);
+  EXPECT_EQ((n_gpu * m_gpu + n_gpu).to_vector<int64_t>(), (n * m + n).to_vector<int64_t>());
+  EXPECT_EQ((n_gpu - m_gpu).to_vector<int64_t>(), (n - m).to_vector<int64_t>());
+  EXPECT_TRUE(testing::same_bits((n_gpu / m_gpu).to_vector(), (n / m).to_vector()));
+  EXPECT_TRUE(testing::same_bits((m_gpu * x.to(gpu)).to_vector(), (m * x).to_vector()));
 }
 
 // Channels-last operands on the device: arithmetic (either operand's format, broadcasts), activations and their
@@ -187,7 +214,19 @@ TEST_F(CudaTensor, ReductionsAndIndexOpsMatchTheCpu) {
     EXPECT_EQ(ops::argmax(d, dim).to_vector<int64_t>(), ops::argmax(x, dim).to_vector<int64_t>());
     EXPECT_EQ(ops::narrow(d, dim, 1, 2).to_vector(), ops::narrow(x, dim, 1, 2).to_vector());
   }
+  // int64 reductions (reduce_dim's int64 kernel) and 16-bit ones (reduced as float32) give the host's values.
+  const Tensor integers = (x * 1000.0).to(DType::Int64), device_integers = integers.to(gpu);
+  const Tensor halves = x.to(DType::BFloat16), device_halves = halves.to(gpu);
+  for (int64_t dim : {0, 1, 2}) {
+    EXPECT_EQ(ops::sum(device_integers, dim).to_vector<int64_t>(), ops::sum(integers, dim).to_vector<int64_t>());
+    const auto [values, indices] = ops::max(device_integers, dim, true);
+    EXPECT_EQ(values.to_vector<int64_t>(), ops::max(integers, dim, true).first.to_vector<int64_t>());
+    EXPECT_EQ(indices.to_vector<int64_t>(), ops::argmax(integers, dim, true).to_vector<int64_t>());
+    EXPECT_EQ(ops::sum(device_halves, dim).to(DType::Float32).to_vector(),
+              ops::sum(halves, dim).to(DType::Float32).to_vector());
+  }
   EXPECT_EQ(ops::cat({d, d}, 1).to_vector(), ops::cat({x, x}, 1).to_vector());
+  EXPECT_EQ(ops::cat({d, device_integers}, 2).to_vector(), ops::cat({x, integers}, 2).to_vector());
   EXPECT_EQ(ops::stack({d, d}, 3).to_vector(), ops::stack({x, x}, 3).to_vector());
   EXPECT_EQ(ops::select(d, 2, 3).device(), gpu);
   // Channels-last cat and narrow copy in the memory's order on the device too, keeping the format: the values of the

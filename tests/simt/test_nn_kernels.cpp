@@ -391,6 +391,24 @@ TEST_P(NnKernels, BroadcastArithmeticEqualsTheCpuFormula) {
     check(c, Half{});
     check(c, BFloat16{});
   }
+  // int64: the wrapping sums, differences and products of large values, against unsigned arithmetic.
+  for (const auto& c : cases) {
+    std::vector<int64_t> a, b;
+    for (float v : random_vector(c.a_size, 5, 1.0f)) a.push_back(static_cast<int64_t>(v * 9.2e18f));
+    for (float v : random_vector(c.b_size, 6, 1.0f)) b.push_back(static_cast<int64_t>(v * 4e9f));
+    for (auto op : {tmath::Binary::Add, tmath::Binary::Sub, tmath::Binary::Mul}) {
+      std::vector<int64_t> out(static_cast<std::size_t>(c.p.numel));
+      binary(op, a.data(), b.data(), out.data(), c.p, 2, nullptr);
+      for (int64_t i = 0; i < c.p.numel; ++i) {
+        int64_t ia, ib;
+        tmath::broadcast_offsets(c.p, i, ia, ib);
+        const auto x = static_cast<uint64_t>(a[static_cast<std::size_t>(ia)]);
+        const auto y = static_cast<uint64_t>(b[static_cast<std::size_t>(ib)]);
+        const uint64_t expected = op == tmath::Binary::Add ? x + y : op == tmath::Binary::Sub ? x - y : x * y;
+        ASSERT_EQ(out[static_cast<std::size_t>(i)], static_cast<int64_t>(expected)) << i;
+      }
+    }
+  }
   auto in_place = random_vector(210, 7);
   const auto expected = in_place;
   const auto scale = random_vector(3, 8);
@@ -423,7 +441,42 @@ TEST_P(NnKernels, ReductionsOverADimensionEqualTheCpuFormula) {
       EXPECT_EQ(indices[2 * inner + 4], 0);
     }
   }
-  reduce_dim(tmath::Reduce::Sum, nullptr, nullptr, nullptr, 0, 4, 3, 2, nullptr);  // no outputs: no launch
+  reduce_dim<float>(tmath::Reduce::Sum, nullptr, nullptr, nullptr, 0, 4, 3, 2, nullptr);  // no outputs: no launch
+}
+
+TEST_P(NnKernels, Int64ReductionsAreExactWrapAroundAndTakeTheFirstMaximum) {
+  const int64_t outer = 2, length = 37, inner = 9;
+  std::vector<int64_t> x(static_cast<std::size_t>(outer * length * inner));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<int64_t>((i * 7919) % 23) - 11;  // ties for the maximum
+  x[(0 * length + 5) * inner + 3] = int64_t{1} << 62;  // output (0, 3): 3 * 2^62 wraps to -2^62 (+ the rest)
+  x[(0 * length + 6) * inner + 3] = int64_t{1} << 62;
+  x[(0 * length + 7) * inner + 3] = int64_t{1} << 62;
+  for (auto kind : {tmath::Reduce::Sum, tmath::Reduce::Max}) {
+    std::vector<int64_t> out(static_cast<std::size_t>(outer * inner)), indices(out.size(), -1);
+    reduce_dim(kind, x.data(), out.data(), kind == tmath::Reduce::Max ? indices.data() : nullptr, outer, length, inner,
+               2, nullptr);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t j = 0; j < inner; ++j) {
+        uint64_t sum = 0;
+        int64_t best = x[static_cast<std::size_t>(o * length * inner + j)], at = 0;
+        for (int64_t r = 0; r < length; ++r) {
+          const int64_t v = x[static_cast<std::size_t>((o * length + r) * inner + j)];
+          sum += static_cast<uint64_t>(v);
+          if (v > best) {
+            best = v;
+            at = r;
+          }
+        }
+        const auto i = static_cast<std::size_t>(o * inner + j);
+        if (kind == tmath::Reduce::Sum) {
+          ASSERT_EQ(out[i], static_cast<int64_t>(sum));
+        } else {
+          ASSERT_EQ(out[i], best);
+          ASSERT_EQ(indices[i], at);
+        }
+      }
+    if (kind == tmath::Reduce::Max) EXPECT_EQ(indices[3], 5);
+  }
 }
 
 TEST_P(NnKernels, SoftmaxLinesAndBinaryCrossEntropyEqualTheCpuFormulas) {
@@ -998,6 +1051,36 @@ TEST_P(NnKernels, SixteenBitFillAndConversionsEqualTheHostConversions) {
   EXPECT_EQ(half_again[n].bits, 0xabcd);
   EXPECT_EQ(bf16_again[n].bits, 0xabcd);
   convert(halves.data(), from_half.data(), 0, 2, nullptr);  // nothing to do, nothing launched
+}
+
+// int64 to and from every floating dtype: truncation (tmath::truncated_int64) and rounding through float, the host's
+// formulas (whose values tests/test_tensor.cpp checks against PyTorch), for NaN, infinities, values beyond int64's
+// range and ordinary ones.
+TEST_P(NnKernels, Int64ConversionsEqualTheHostConversions) {
+  std::vector<float> values = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 9.3e18f, -9223372036854775808.0f, 2.7f, -2.7f};
+  for (float v : random_vector(600, 11, 70000.0f)) values.push_back(v);
+  std::vector<int64_t> integers = {INT64_MIN, INT64_MAX, (int64_t{1} << 53) + 1, 65519, 65520,
+                                   -((int64_t{1} << 24) + 3)};
+  for (float v : random_vector(600, 12, 1e7f)) integers.push_back(static_cast<int64_t>(v) * 1000003);
+  const auto check = [&](auto element) {
+    using T = decltype(element);
+    std::vector<T> floating;
+    for (float v : values) floating.push_back(T(v));
+    std::vector<int64_t> truncated(floating.size() + 1, 7), expected_truncated(floating.size() + 1, 7);
+    convert(floating.data(), truncated.data(), static_cast<int64_t>(floating.size()), 2, nullptr);
+    for (std::size_t i = 0; i < floating.size(); ++i)
+      expected_truncated[i] = tmath::truncated_int64(static_cast<float>(floating[i]));
+    EXPECT_EQ(truncated, expected_truncated);
+    std::vector<T> rounded(integers.size());
+    convert(integers.data(), rounded.data(), static_cast<int64_t>(integers.size()), 2, nullptr);
+    for (std::size_t i = 0; i < integers.size(); ++i) {
+      const T expected(static_cast<float>(integers[i]));
+      ASSERT_EQ(std::memcmp(&rounded[i], &expected, sizeof(T)), 0) << integers[i];
+    }
+  };
+  check(float{});
+  check(Half{});
+  check(BFloat16{});
 }
 
 // The memory-format conversion: batched transposes of 2-, 4- and 8-byte elements, in whole and partial tiles, over

@@ -1,8 +1,11 @@
-// Elementwise arithmetic on floating tensors, CPU and CUDA, with NumPy/PyTorch broadcasting and type promotion
-// (float16/bfloat16 computed in float32 and rounded once to the result's dtype: the operands' when they share it,
-// the dimensioned one's against a 0-dim tensor, float32 otherwise; in-place ops keep the destination's). Shapes are
-// aligned at their last dimensions and a dimension of size 1 (or a missing one) stretches to the other's size, so a
-// per-channel vector of shape (C, 1, 1) scales an (N, C, H, W) batch. Scalars broadcast to every element.
+// Elementwise arithmetic, CPU and CUDA, with NumPy/PyTorch broadcasting and type promotion: the result's dtype is
+// PyTorch's result_type (the operands' when they share it; the dimensioned one's against a 0-dim tensor of the same
+// category; a floating dtype beats int64, even a 0-dim one's; float32 where two floating dtypes meet; true division
+// of int64 operands is float32). float16/bfloat16 are computed in float32 and rounded once to the result's dtype,
+// int64 exactly (sums, differences and products wrap around as PyTorch's); in-place ops keep the destination's
+// dtype and refuse a floating result for an int64 destination. Shapes are aligned at their last dimensions and a
+// dimension of size 1 (or a missing one) stretches to the other's size, so a per-channel vector of shape (C, 1, 1)
+// scales an (N, C, H, W) batch. Scalars (double) broadcast to every element as 0-dim float32 tensors.
 #pragma once
 #include "normrt/tensor.h"
 

@@ -10,10 +10,12 @@
 namespace normrt::ops {
 
 // Sum / mean over `dim` (negative counts from the end), accumulated in double in index order (deterministic);
-// keepdim keeps it as size 1. The mean over an empty dimension is NaN, the sum 0.
+// keepdim keeps it as size 1. The mean over an empty dimension is NaN, the sum 0. The result has t's dtype: float16
+// and bfloat16 are summed as float32 and rounded once; int64 sums are exact and wrap beyond its range, as PyTorch's,
+// and an int64 mean is refused in PyTorch's words.
 Tensor sum(const Tensor& t, int64_t dim, bool keepdim = false);
 Tensor mean(const Tensor& t, int64_t dim, bool keepdim = false);
-// The maximum over `dim` and its index (int64; the first occurrence; NaN is the maximum when present).
+// The maximum over `dim` (in t's dtype) and its index (int64; the first occurrence; NaN is the maximum when present).
 std::pair<Tensor, Tensor> max(const Tensor& t, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& t, int64_t dim, bool keepdim = false);
 
@@ -23,8 +25,9 @@ Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length);
 Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end);
 // Index `index` of `dim`, which is removed.
 Tensor select(const Tensor& t, int64_t dim, int64_t index);
-// Joins along an existing dimension / along a new one. cat's result keeps the inputs' memory format where they share
-// one (else it is contiguous), as PyTorch's.
+// Joins along an existing dimension / along a new one, as PyTorch's: the result's dtype is the inputs' promoted one
+// (a floating dtype they share, float32 where two meet, int64 where none is floating) and keeps their memory format
+// where they share one (else it is contiguous); cat skips 1-d empty tensors (shape [0]), PyTorch's legacy rule.
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 
