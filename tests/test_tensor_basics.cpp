@@ -1,5 +1,5 @@
 // Tensor conveniences: printing as PyTorch prints, from_blob over caller memory, randint and the default
-// generator, and DLPack exchange without copies.
+// generator, and DLPack exchange without copies; arithmetic, reductions and the index ops against PyTorch.
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -9,6 +9,7 @@
 #include "normrt/dlpack.h"
 #define NORMRT_TEST_DLPACK 1
 #endif
+#include "tensor_ops_golden_runner.h"
 #include "test_util.h"
 
 namespace normrt {
@@ -226,6 +227,13 @@ TEST(TensorBasics, ReductionsOverEveryDimAreTheIndexOrderLines) {
     }
   }
 }
+
+class TensorOpsGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TensorOpsGolden, MatchesPyTorch) { testing::run_tensor_ops_golden_case(GetParam(), Device::cpu()); }
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, TensorOpsGolden, ::testing::ValuesIn(testing::tensor_ops_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 TEST(TensorBasics, ReductionsAndIndexOpsFollowPyTorch) {
   Generator gen(14);

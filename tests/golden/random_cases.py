@@ -3,7 +3,7 @@
 
   /usr/bin/python3 tests/golden/random_cases.py KIND SEED COUNT DIR [--large | --float64 | --refused TEST_BINARY]
   KIND: bn | bn_mixed | pool | interpolate | conv | conv_transpose | norms | losses | pointwise_loss | activation | pad
-        | optim
+        | optim | tensor_ops
 
 Writes COUNT cases drawn from SEED in the format of the kind's generator (make_golden*.py, whose case runner it
 reuses) into a golden tree at DIR: DIR/data (or DIR/data_<kind>) holds the new cases, the other data_* folders link to
@@ -14,7 +14,8 @@ the committed ones. Replay them with the runners that read that tree, on the CPU
   (bn_mixed: *MixedGolden*, pool: *PoolGolden*, interpolate: *InterpolateGolden*, conv: *ConvGolden*:-*Transpose*,
   conv_transpose: *ConvTransposeGolden*, norms: *NormsGolden*, losses: *LossesGolden*,
   pointwise_loss: *PointwiseLossGolden*, activation: *ActivationGolden*, pad: *PadGolden*; optim: *NnGolden* with
-  NORMRT_GOLDEN_NN_DIR=DIR/data_nn in place of NORMRT_GOLDEN_DIR)
+  NORMRT_GOLDEN_NN_DIR=DIR/data_nn in place of NORMRT_GOLDEN_DIR; tensor_ops: *TensorOpsGolden*, whose draws keep
+  PyTorch's refusals too, each to be matched word for word)
 
 With --large (bn_mixed), the shapes are ones the emulated device (4 SMs) splits over blocks: 2,000 to 12,000 rows of
 (N, C) or channels-last input, or a few channels of 20,000 to 60,000 elements, which its training steps run as
@@ -110,6 +111,12 @@ ones, a channels-last bn dweight whose sum cancels 1000-fold (normrt 1.3e-6 off 
 5.5e-7), cross_entropy's probability near 1, norms' groups of two, nearest's identity shortcut, the unbatched
 output_size wording) and one more on PyTorch's side: reflect padding whose output is empty (pad (-1, -1) of 2), where
 PyTorch 1.13's backward returns its uninitialised dx (values like 9e+276); normrt's is zeros.
+tensor_ops (session 57, 2026-12-06): a throwaway probe of the same draws first found, in 2,000 of them, 87 outcomes
+unlike PyTorch 1.13's: a segfault (permute of a 0-dim tensor), int64 refused by arithmetic, Tensor::to and the
+reductions, float16/bfloat16 refused by the reductions, cat/stack refusing mixed dtypes and not skipping 1-d empty
+tensors, a 0-dim float32 operand of float16 arithmetic used unrounded, and four check orders (transpose,
+channel_shuffle, softmax, mean). After the fixes, seeds 57 (1,500 draws, on the CPU and the emulated device) and 58
+(3,000, 1,174 of them refusals, on the CPU): every case matches, but the departures tensor_op_departs leaves out.
 """
 import argparse
 import importlib
@@ -127,7 +134,7 @@ sys.path.insert(0, HERE)
 FOLDER = {"bn": "data", "bn_mixed": "data_bn_mixed", "pool": "data_pool", "interpolate": "data_interpolate",
           "conv": "data_conv", "conv_transpose": "data_conv_transpose", "norms": "data_norms", "losses": "data_losses",
           "pointwise_loss": "data_pointwise_loss", "activation": "data_activation", "pad": "data_pad",
-          "optim": "data_nn"}
+          "optim": "data_nn", "tensor_ops": "data_tensor_ops"}
 
 
 def bn_cases(rng, count, seed):
@@ -749,6 +756,106 @@ def optim_cases(rng, count, seed, generator, out):
     return {"cases": manifest}
 
 
+def tensor_op_draw(rng):
+    """A tensor op of make_golden_tensor_ops.py with drawn operands (ranks 0 to 5, empty dimensions, every dtype,
+    channels-last) and arguments (in and out of range): (op, shapes, dtypes, args, cls)."""
+    op = rng.choice(["sum", "mean", "max", "argmax", "narrow", "slice", "select", "cat", "stack", "permute",
+                     "transpose", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "add", "sub", "mul", "div",
+                     "add_", "mul_", "reshape", "softmax", "log_softmax"])
+    dtypes = ["float32", "float32", "float16", "bfloat16", "int64"]
+    dtype = rng.choice(dtypes)
+    shape = [rng.choice([0, 1, 2, 3, 4, 5]) for _ in range(rng.randint(0, 5 if op in ("permute", "transpose")
+                                                                          or "shuffle" in op else 4))]
+    rank = len(shape)
+    layout = lambda s: len(s) in (4, 5) and rng.random() < 0.3
+    dim = lambda: rng.randint(-rank - 1, rank)
+    shapes, args = [shape], []
+    if op in ("sum", "mean", "max", "argmax"):
+        args = [dim(), rng.randint(0, 1)]
+    elif op == "narrow":
+        args = [dim(), rng.randint(-4, 4), rng.randint(-1, 4)]
+    elif op == "slice":
+        args = [dim(), rng.randint(-6, 6), rng.randint(-6, 6)]
+    elif op == "select":
+        args = [dim(), rng.randint(-5, 5)]
+    elif op in ("cat", "stack"):
+        shapes = []
+        for _ in range(rng.randint(1, 3)):
+            s = list(shape)
+            if s and rng.random() < 0.5:
+                s[rng.randrange(rank)] = rng.randint(0, 3)
+            shapes.append(s if rng.random() > 0.1 else [rng.randint(0, 3) for _ in range(rng.randint(0, 3))])
+        args = [rng.randint(-rank - 2, rank + 1)]
+    elif op == "permute":
+        args = list(range(rank))
+        rng.shuffle(args)
+        args = [d - rank if rng.random() < 0.3 else d for d in args]
+        if args and rng.random() < 0.2:
+            args[0] = args[-1]
+    elif op == "transpose":
+        args = [dim(), dim()]
+    elif "shuffle" in op:
+        args = [rng.choice([-1, 0, 1, 2, 3])]
+    elif op in ("add", "sub", "mul", "div", "add_", "mul_"):
+        other = [1 if rng.random() < 0.4 else n for n in shape] if rng.random() < 0.6 else list(shape)
+        if other and rng.random() < 0.4:
+            other = other[rng.randint(0, rank):]
+        if rng.random() < 0.15:
+            other = [rng.randint(0, 3) for _ in range(rng.randint(0, 4))]
+        shapes = [shape, other]
+    elif op == "reshape":
+        numel, args = 1, []
+        for n in shape:
+            numel *= n
+        remaining = numel
+        for factor in (2, 3, 5, 2):
+            if remaining and remaining % factor == 0 and rng.random() < 0.5:
+                args.append(factor)
+                remaining //= factor
+        args.append(remaining)
+        rng.shuffle(args)
+        if rng.random() < 0.4:
+            args[rng.randrange(len(args))] = -1
+        if rng.random() < 0.15:
+            args = [rng.randint(-1, 4) for _ in range(rng.randint(0, 3))]
+    elif op in ("softmax", "log_softmax"):
+        args = [dim()]
+    types = [dtype if rng.random() < 0.75 else rng.choice(dtypes) for _ in shapes]
+    return op, shapes, types, args, [layout(s) for s in shapes]
+
+
+def tensor_op_departs(op, shapes, dtypes, args, cls):
+    """The draws where normrt departs from PyTorch 1.13 on purpose (tests/golden/make_golden_tensor_ops.py's
+    neighbours say why): float16 softmax (PyTorch's CPU has none), pixel_shuffle/unshuffle of a channels_last_3d or an
+    empty input (PyTorch refuses the format, and 1.13 returns an empty input's shape unchanged), narrow's start words
+    (normrt's are PyTorch 2's) and a permutation of another length ("permute(sparse_coo)" in 1.13's words)."""
+    shape, rank = shapes[0], len(shapes[0])
+    if op in ("softmax", "log_softmax"):
+        return dtypes[0] == "float16"
+    if op in ("pixel_shuffle", "pixel_unshuffle"):
+        return (cls[0] and rank == 5) or 0 in shape
+    if op == "narrow" and rank and -rank <= args[0] < rank:
+        size = shape[args[0]]
+        return not -size <= args[1] <= size or (size == 0 and args[1] != 0)
+    return op == "permute" and len(args) != rank
+
+
+def tensor_ops_cases(rng, count, seed, out):
+    """COUNT drawn tensor-op cases, those PyTorch refuses included (with its message), but tensor_op_departs'."""
+    import torch
+    generator = importlib.import_module("make_golden_tensor_ops")
+    g = torch.Generator().manual_seed(seed)
+    cases = {}
+    while len(cases) < count:
+        op, shapes, dtypes, args, cls = tensor_op_draw(rng)
+        if tensor_op_departs(op, shapes, dtypes, args, cls):
+            continue
+        name = f"t{seed}_{len(cases)}"
+        cases[name] = generator.tensor_ops_case(g, out, name, op, shapes, dtypes, args, cls)
+    with open(os.path.join(out, "cases.json"), "w") as f:
+        json.dump(cases, f, indent=1)
+
+
 # KIND: (generator module, its cases' builder(rng, count, seed, generator, out)).
 WHOLE_MANIFEST = {"losses": ("make_golden_losses", losses_cases),
                   "activation": ("make_golden_activation", activation_cases), "pad": ("make_golden_pad", pad_cases),
@@ -887,6 +994,8 @@ def main():
         refusals = losses_refusals if args.kind == "losses" else pointwise_loss_refusals
         refusals(rng, args.count, args.seed, out, args.refused)
         return
+    elif args.kind == "tensor_ops":
+        tensor_ops_cases(rng, args.count, args.seed, out)
     elif args.kind in WHOLE_MANIFEST:  # kinds whose cases are drawn into one manifest here
         module, build = WHOLE_MANIFEST[args.kind]
         cases = build(rng, args.count, args.seed, importlib.import_module(module), out)

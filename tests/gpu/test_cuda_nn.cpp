@@ -16,6 +16,7 @@
 #include "pointwise_loss_golden_runner.h"
 #include "blocks_golden_runner.h"
 #include "swa_golden_runner.h"
+#include "tensor_ops_golden_runner.h"
 #include "dist_test_util.h"
 
 namespace normrt {
@@ -105,6 +106,16 @@ TEST_P(CudaPermuteGolden, MatchesPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, CudaPermuteGolden, ::testing::ValuesIn(testing::permute_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+class CudaTensorOpsGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaTensorOpsGolden, MatchesPyTorch) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_tensor_ops_golden_case(GetParam(), kGpu);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaTensorOpsGolden, ::testing::ValuesIn(testing::tensor_ops_golden_case_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 class CudaPointwiseLossGolden : public ::testing::TestWithParam<std::string> {};

@@ -1,0 +1,179 @@
+#!/usr/bin/python3
+"""Writes golden data for the tensor ops (tests/tensor_ops_golden_runner.h): reductions (sum, mean, max, argmax), the
+index ops (narrow, slice, select), cat and stack, the permutations (permute, transpose, pixel_shuffle,
+pixel_unshuffle, channel_shuffle), arithmetic (add, sub, mul, div and add_, mul_ in place), reshape and
+softmax/log_softmax, computed by PyTorch 1.13 on the CPU, over every dtype normrt has (float32, float16, bfloat16,
+int64) and channels-last inputs. A case PyTorch refuses keeps its message instead, which normrt must throw word for
+word.
+
+Run:  /usr/bin/python3 tests/golden/make_golden_tensor_ops.py  ->  data_tensor_ops/cases.json and, per case, the
+inputs in<k>.npy (stored contiguous; a case's "cls" says which to make channels-last) and PyTorch's outputs
+out<k>.npy (bfloat16 as its bits, uint16, as normrt's .npy files).
+
+The cases pick what a sweep might miss: int64 sums that wrap, 16-bit sums whose float32 accumulation rounds once,
+NaN maxima and ties, cat's promotion and its skipping of 1-d empty tensors, int64 operands beside 0-dim floating ones,
+true division of integers, a 0-dim permute, empty dimensions, and refusals in each op's own words.
+tests/golden/random_cases.py tensor_ops draws many more.
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "data_tensor_ops")
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "int64": torch.int64}
+
+
+def save(t, path):
+    t = t.contiguous()
+    if t.dtype == torch.bfloat16:
+        np.save(path, t.view(torch.int16).numpy().view(np.uint16))
+    else:
+        np.save(path, t.numpy())
+
+
+def drawn_input(g, shape, dtype, channels_last, nan=False):
+    """Eighths in [-8, 8] (exact in every floating dtype, so ties and equal maxima occur), or integers in [-5, 5]."""
+    if dtype == "int64":
+        t = torch.randint(-5, 6, shape, generator=g, dtype=torch.int64)
+    else:
+        t = (torch.randint(-64, 65, shape, generator=g).to(torch.float32) / 8).to(DTYPES[dtype])
+        if nan and t.numel():
+            t.view(-1)[int(torch.randint(t.numel(), (1,), generator=g))] = float("nan")
+    if channels_last:
+        t = t.contiguous(memory_format=torch.channels_last if t.dim() == 4 else torch.channels_last_3d)
+    return t
+
+
+def call(op, args, ts):
+    """The PyTorch call of an op, as the runner makes normrt's."""
+    x = ts[0]
+    if op in ("sum", "mean"):
+        return getattr(torch, op)(x, args[0], keepdim=bool(args[1]))
+    if op == "max":
+        return torch.max(x, args[0], keepdim=bool(args[1]))
+    if op == "argmax":
+        return torch.argmax(x, args[0], keepdim=bool(args[1]))
+    if op == "narrow":
+        return torch.narrow(x, *args)
+    if op == "slice":
+        return torch.ops.aten.slice(x, *args)
+    if op == "select":
+        return torch.select(x, *args)
+    if op in ("cat", "stack"):
+        return getattr(torch, op)(ts, args[0])
+    if op == "permute":
+        return x.permute(args)
+    if op == "transpose":
+        return x.transpose(*args)
+    if op in ("pixel_shuffle", "pixel_unshuffle", "channel_shuffle"):
+        return getattr(F, op)(x, args[0])
+    if op in ("add", "sub", "mul", "div"):
+        return getattr(torch, op)(ts[0], ts[1])
+    if op in ("add_", "mul_"):
+        return getattr(ts[0], op)(ts[1])
+    if op == "reshape":
+        return x.reshape(args)
+    if op in ("softmax", "log_softmax"):
+        return getattr(F, op)(x, args[0])
+    raise ValueError(op)
+
+
+def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=None):
+    """Writes one case (drawn inputs unless `inputs` gives them) and returns its manifest entry."""
+    cls = cls or [False] * len(shapes)
+    ts = inputs or [drawn_input(g, s, d, c, nan=op in ("max", "argmax", "sum")) for s, d, c in zip(shapes, dtypes, cls)]
+    folder = os.path.join(out, name)
+    os.makedirs(folder)
+    for k, t in enumerate(ts):
+        save(t, os.path.join(folder, f"in{k}.npy"))
+    case = {"op": op, "shapes": [list(s) for s in shapes], "dtypes": list(dtypes), "cls": list(cls), "args": list(args)}
+    try:
+        result = call(op, list(args), [t.clone(memory_format=torch.preserve_format) for t in ts])
+    except (RuntimeError, IndexError, ValueError) as e:
+        case["error"] = str(e).split("\n")[0].strip()
+        return case
+    outputs = list(result) if isinstance(result, tuple) else [result]
+    case["outputs"] = [str(y.dtype).replace("torch.", "") for y in outputs]
+    for k, y in enumerate(outputs):
+        save(y, os.path.join(folder, f"out{k}.npy"))
+    return case
+
+
+def main():
+    g = torch.Generator().manual_seed(57)
+    if os.path.exists(OUT):
+        shutil.rmtree(OUT)
+    os.makedirs(OUT)
+    i64 = lambda values: torch.tensor(values, dtype=torch.int64)
+    specs = [
+        ("sum_int64_wraps", "sum", [[3]], ["int64"], [0, 0], None, [i64([2 ** 62] * 3)]),
+        ("sum_float16_rounds_once", "sum", [[4096]], ["float16"], [0, 1], None,
+         [torch.full((4096,), 0.1, dtype=torch.float16)]),
+        ("sum_bfloat16_rows", "sum", [[3, 5, 7]], ["bfloat16"], [-1, 0]),
+        ("sum_empty_dim", "sum", [[2, 0, 3]], ["float32"], [1, 1]),
+        ("mean_channels_last", "mean", [[2, 3, 4, 5]], ["float32"], [1, 0], [True]),
+        ("mean_empty_is_nan", "mean", [[3, 0]], ["bfloat16"], [1, 0]),
+        ("mean_int64_refused", "mean", [[2, 3]], ["int64"], [5, 0]),
+        ("max_float16_nan_and_ties", "max", [[4, 6]], ["float16"], [0, 1]),
+        ("max_int64_ties", "max", [[5, 4]], ["int64"], [0, 0]),
+        ("max_0dim", "max", [[]], ["float32"], [-1, 1]),
+        ("argmax_empty_refused", "argmax", [[0, 3]], ["float32"], [0, 0]),
+        ("argmax_bfloat16", "argmax", [[2, 3, 5]], ["bfloat16"], [-2, 1]),
+        ("narrow_negative_start", "narrow", [[3, 6]], ["int64"], [1, -4, 3]),
+        ("narrow_too_long_refused", "narrow", [[3, 6]], ["float32"], [0, 2, 2]),
+        ("slice_clamped", "slice", [[4, 5]], ["float16"], [-1, -3, 100]),
+        ("slice_reversed_bounds", "slice", [[4, 5]], ["float32"], [0, 3, 1]),
+        ("slice_0dim_refused", "slice", [[]], ["float32"], [0, 0, 1]),
+        ("select_negative", "select", [[2, 3, 4, 5]], ["float32"], [-3, -1], [True]),
+        ("select_out_of_range_refused", "select", [[2, 3]], ["int64"], [1, 3]),
+        ("cat_promotes_16bit_to_float32", "cat", [[2, 3], [2, 1]], ["float16", "bfloat16"], [1]),
+        ("cat_skips_1d_empty", "cat", [[0], [2, 3], [0]], ["float16", "int64", "int64"], [-1]),
+        ("cat_only_1d_empty", "cat", [[0], [0]], ["float32", "float32"], [5]),
+        ("cat_channels_last", "cat", [[2, 3, 2, 2], [2, 1, 2, 2]], ["float32", "float32"], [1], [True, True]),
+        ("cat_0dim_refused", "cat", [[2], [], [2]], ["float32"] * 3, [0]),
+        ("cat_ranks_refused", "cat", [[0], [2, 3], [2]], ["float32"] * 3, [1]),
+        ("stack_mixed_dtypes", "stack", [[2, 3], [2, 3]], ["int64", "float32"], [2]),
+        ("stack_sizes_refused", "stack", [[2, 3], [2, 4]], ["float32", "float32"], [0]),
+        ("permute_0dim", "permute", [[]], ["float32"], []),
+        ("permute_5d_channels_last", "permute", [[2, 3, 2, 1, 4]], ["bfloat16"], [-1, 3, 0, 2, 1], [True]),
+        ("permute_duplicate_refused", "permute", [[2, 3]], ["float32"], [1, -1]),
+        ("transpose_dim0_checked_first", "transpose", [[2, 3]], ["float32"], [-3, 2]),
+        ("pixel_shuffle_int64", "pixel_shuffle", [[2, 8, 3, 2]], ["int64"], [2]),
+        ("pixel_unshuffle_channels_last", "pixel_unshuffle", [[1, 2, 4, 6]], ["float16"], [2], [True]),
+        ("channel_shuffle_rank_before_groups", "channel_shuffle", [[5]], ["float32"], [0]),
+        ("add_int64_broadcast", "add", [[2, 3, 4], [3, 1]], ["int64", "int64"]),
+        ("mul_int64_wraps", "mul", [[2], [2]], ["int64", "int64"], [], None, [i64([2 ** 62, -7]), i64([4, 3])]),
+        ("div_int64_is_float32", "div", [[3, 4], [4]], ["int64", "int64"]),
+        ("mul_int64_by_0dim_float16", "mul", [[2, 3], []], ["int64", "float16"]),
+        ("sub_float16_minus_0dim_float32", "sub", [[2], []], ["float16", "float32"], [], None,
+         [torch.tensor([2048.0, 3.0], dtype=torch.float16), torch.tensor(2049.0)]),
+        ("add_channels_last_int64", "add", [[2, 3, 2, 2], [2, 3, 2, 2]], ["int64", "int64"], [], [True, False]),
+        ("add_in_place_float16_int64", "add_", [[2, 3], [3]], ["float16", "int64"]),
+        ("mul_in_place_int64_float_refused", "mul_", [[2, 3], []], ["int64", "float32"]),
+        ("add_shapes_refused", "add", [[2, 3], [2]], ["float32", "float32"]),
+        ("reshape_inferred", "reshape", [[2, 3, 4]], ["bfloat16"], [4, -1, 2]),
+        ("reshape_ambiguous_refused", "reshape", [[2, 0]], ["float32"], [-1, 0]),
+        ("softmax_middle_dim", "softmax", [[3, 4, 5]], ["float32"], [1]),
+        ("log_softmax_bfloat16", "log_softmax", [[2, 7]], ["bfloat16"], [-1]),
+        ("softmax_int64_refused", "softmax", [[3, 4]], ["int64"], [-1]),
+        ("softmax_int64_empty", "softmax", [[3, 0]], ["int64"], [0]),
+    ]
+    cases = {}
+    for spec in specs:
+        name, op, shapes, dtypes = spec[:4]
+        args = spec[4] if len(spec) > 4 else []
+        cls = spec[5] if len(spec) > 5 else None
+        inputs = spec[6] if len(spec) > 6 else None
+        cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, args, cls, inputs)
+    with open(os.path.join(OUT, "cases.json"), "w") as f:
+        json.dump(cases, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

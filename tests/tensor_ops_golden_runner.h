@@ -1,0 +1,129 @@
+// The tensor ops against PyTorch 1.13 (tests/golden/make_golden_tensor_ops.py; random_cases.py tensor_ops draws more),
+// on one device: the CPU suite and the GPU suites share it. Each case's outputs must have PyTorch's dtypes and shapes
+// and its values: to the bit for the copying ops and arithmetic (computed in float and rounded once, as PyTorch's
+// CPU kernels), within two units of the dtype's precision for sums, means and softmax (normrt adds in double, PyTorch
+// pairwise in float; the exponentials differ in the last bit). A case PyTorch refuses must be refused in its words,
+// leaving an in-place op's destination as it was.
+#pragma once
+#include <cmath>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "golden_manifest.h"
+#include "normrt/npy.h"
+#include "normrt/ops/elementwise.h"
+#include "normrt/ops/nn.h"
+#include "normrt/ops/permute.h"
+#include "normrt/ops/tensor_ops.h"
+#include "test_util.h"
+
+namespace normrt::testing {
+
+inline std::string tensor_ops_golden_dir() { return golden_sibling_dir("data_tensor_ops"); }
+
+inline nlohmann::json tensor_ops_golden() { return read_manifest(tensor_ops_golden_dir() + "/cases.json"); }
+
+inline std::vector<std::string> tensor_ops_golden_case_names() {
+  const auto cases = tensor_ops_golden();  // items() refers to it
+  std::vector<std::string> names;
+  for (const auto& [name, c] : cases.items()) names.push_back(name);
+  return names;
+}
+
+// The op of a case, as make_golden_tensor_ops.py's call() makes PyTorch's; in-place ops return their destination.
+inline std::vector<Tensor> run_tensor_op(const std::string& op, const std::vector<int64_t>& a,
+                                         std::vector<Tensor>& ts) {
+  const Tensor& x = ts[0];
+  if (op == "sum") return {ops::sum(x, a[0], a[1] != 0)};
+  if (op == "mean") return {ops::mean(x, a[0], a[1] != 0)};
+  if (op == "max") {
+    const auto [values, indices] = ops::max(x, a[0], a[1] != 0);
+    return {values, indices};
+  }
+  if (op == "argmax") return {ops::argmax(x, a[0], a[1] != 0)};
+  if (op == "narrow") return {ops::narrow(x, a[0], a[1], a[2])};
+  if (op == "slice") return {ops::slice(x, a[0], a[1], a[2])};
+  if (op == "select") return {ops::select(x, a[0], a[1])};
+  if (op == "cat") return {ops::cat(ts, a[0])};
+  if (op == "stack") return {ops::stack(ts, a[0])};
+  if (op == "permute") return {ops::permute(x, a)};
+  if (op == "transpose") return {ops::transpose(x, a[0], a[1])};
+  if (op == "pixel_shuffle") return {ops::pixel_shuffle(x, a[0])};
+  if (op == "pixel_unshuffle") return {ops::pixel_unshuffle(x, a[0])};
+  if (op == "channel_shuffle") return {ops::channel_shuffle(x, a[0])};
+  if (op == "add") return {ops::add(ts[0], ts[1])};
+  if (op == "sub") return {ops::sub(ts[0], ts[1])};
+  if (op == "mul") return {ops::mul(ts[0], ts[1])};
+  if (op == "div") return {ops::div(ts[0], ts[1])};
+  if (op == "add_") return {ops::add_(ts[0], ts[1])};
+  if (op == "mul_") return {ops::mul_(ts[0], ts[1])};
+  if (op == "reshape") return {x.reshape(Shape(a.begin(), a.end()))};
+  if (op == "softmax" || op == "log_softmax") return {ops::softmax(x, a[0], op == "log_softmax")};
+  ADD_FAILURE() << "unknown op " << op;
+  return {};
+}
+
+// A tensor's bytes in its memory order, from any device.
+inline std::vector<uint8_t> bytes_of(const Tensor& t) {
+  const Tensor host = t.to(Device::cpu());
+  const auto* p = static_cast<const uint8_t*>(host.raw_data());
+  return std::vector<uint8_t>(p, p + host.nbytes());
+}
+
+// An exception's message without the " (src/file.cpp:line)" normrt appends.
+inline std::string message_of(const std::exception& e) {
+  const std::string m = e.what();
+  const auto at = m.rfind(" (src/");
+  return at == std::string::npos ? m : m.substr(0, at);
+}
+
+inline void run_tensor_ops_golden_case(const std::string& name, const Device& device) {
+  const auto c = tensor_ops_golden()[name];
+  const std::string dir = tensor_ops_golden_dir() + "/" + name + "/";
+  std::vector<Tensor> inputs;
+  for (std::size_t k = 0; k < c["shapes"].size(); ++k) {
+    Tensor t = load_npy(dir + "in" + std::to_string(k) + ".npy");
+    if (c["cls"][k].get<bool>()) t = to_channels_last(t);
+    inputs.push_back(t.to(device));
+  }
+  const std::string op = c["op"];
+  const auto args = c["args"].get<std::vector<int64_t>>();
+  if (c.contains("error")) {
+    const std::vector<uint8_t> before = inputs.empty() ? std::vector<uint8_t>() : bytes_of(inputs[0]);
+    try {
+      run_tensor_op(op, args, inputs);
+      ADD_FAILURE() << name << ": PyTorch refuses it (" << c["error"].get<std::string>() << "), normrt did not";
+    } catch (const std::exception& e) {
+      EXPECT_EQ(message_of(e), c["error"].get<std::string>()) << name;
+    }
+    if (!inputs.empty()) EXPECT_EQ(bytes_of(inputs[0]), before) << name << ": the input changed";
+    return;
+  }
+  const std::vector<Tensor> outputs = run_tensor_op(op, args, inputs);
+  const auto dtypes = c["outputs"].get<std::vector<std::string>>();
+  ASSERT_EQ(outputs.size(), dtypes.size()) << name;
+  const bool rounded = op == "sum" || op == "mean" || op == "softmax" || op == "log_softmax";
+  for (std::size_t k = 0; k < outputs.size(); ++k) {
+    SCOPED_TRACE(name + " output " + std::to_string(k));
+    const Tensor expected = load_npy(dir + "out" + std::to_string(k) + ".npy");
+    const Tensor actual = outputs[k].to(Device::cpu());
+    EXPECT_EQ(outputs[k].device(), device);
+    EXPECT_EQ(dtype_name(actual.dtype()), dtypes[k]);
+    EXPECT_EQ(actual.sizes(), expected.sizes());
+    if (actual.dtype() != expected.dtype() || actual.sizes() != expected.sizes()) continue;
+    if (actual.dtype() == DType::Int64) {
+      EXPECT_EQ(actual.to_vector<int64_t>(), expected.to_vector<int64_t>());
+    } else if (!rounded) {
+      EXPECT_TRUE(same_bits(actual.to(DType::Float32).to_vector(), expected.to(DType::Float32).to_vector()));
+    } else {
+      const double unit = actual.dtype() == DType::Float32   ? std::ldexp(1.0, -23)
+                          : actual.dtype() == DType::Float16 ? std::ldexp(1.0, -10)
+                                                             : std::ldexp(1.0, -7);
+      EXPECT_TRUE(all_close(actual.to(DType::Float32).to_vector(), expected.to(DType::Float32).to_vector(), 2 * unit,
+                            unit));
+    }
+  }
+}
+
+}  // namespace normrt::testing
