@@ -136,6 +136,8 @@ nnmath::PReLUChannels prelu_channels(const Tensor& input, const Tensor& weight) 
 // slices of kSharedRun elements, in parallel).
 template <typename Fn>
 void for_each_prelu_run(const nnmath::PReLUChannels& g, int64_t n, Fn fn) {
+  // Nothing to do, and a run of an empty input is 0 elements long: an OpenMP loop's trip count divides by its step.
+  if (n == 0) return;
   if (g.shared) {
     constexpr int64_t kSharedRun = int64_t{1} << 16;
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))

@@ -78,6 +78,20 @@ inline void check_empty_nn_ops_on(const Device& device) {
     }
     EXPECT_EQ(ops::dropout(z(shape), 0.5, 1, 0).sizes(), shape);
   }
+  // PReLU with a weight per channel: empty outputs and input gradients, zero weight gradients, as PyTorch's (the CPU
+  // path divided by a run length of 0 before: an OpenMP loop's trip count).
+  for (const Shape& shape : {Shape{0, 3}, Shape{2, 0}, Shape{2, 3, 0}, Shape{0, 3, 4, 5}, Shape{2, 0, 4, 5}}) {
+    for (bool channels_last : {false, true}) {
+      if (channels_last && shape.size() != 4) continue;
+      SCOPED_TRACE("prelu on " + shape_str(shape) + (channels_last ? " channels-last" : ""));
+      const Tensor x = channels_last ? z(shape).to(MemoryFormat::ChannelsLast) : z(shape);
+      const Tensor weight = ones({shape[1]}, device);
+      EXPECT_EQ(ops::prelu(x, weight).sizes(), shape);
+      const ops::PReLUGradients g = ops::prelu_backward(x, x, weight);
+      EXPECT_EQ(g.grad_input.sizes(), shape);
+      EXPECT_EQ(g.grad_weight.to_vector(), std::vector<float>(static_cast<std::size_t>(shape[1]), 0.0f));
+    }
+  }
   {
     SCOPED_TRACE("losses over no samples");
     const Tensor no_targets = zeros({0}, TensorOptions(device).dtype(DType::Int64));
