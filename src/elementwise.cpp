@@ -30,19 +30,13 @@ void check_operands(const Tensor& a, const Tensor& b) {
                "devices, ", a.device().str(), " and ", b.device().str(), "!");
 }
 
-// PyTorch's promote_types: a dtype with itself; int64 with a floating dtype, that one; two floating dtypes, float32.
-DType promoted(DType x, DType y) {
-  if (x == y || y == DType::Int64) return x;
-  return x == DType::Int64 ? y : DType::Float32;
-}
-
 // PyTorch's result_type of a op b: the dimensioned operand's dtype beats a 0-dim one's (a scalar) within a category,
 // a 0-dim floating operand makes an int64 result floating, and true division of integers is float32.
 DType result_dtype(BinaryOp op, const Tensor& a, const Tensor& b) {
-  DType r = promoted(a.dtype(), b.dtype());
+  DType r = util::promote_types(a.dtype(), b.dtype());
   if ((a.dim() == 0) != (b.dim() == 0)) {
     const DType higher = (a.dim() > 0 ? a : b).dtype(), lower = (a.dim() > 0 ? b : a).dtype();
-    r = is_floating(higher) || !is_floating(lower) ? higher : promoted(higher, lower);
+    r = is_floating(higher) || !is_floating(lower) ? higher : util::promote_types(higher, lower);
   }
   return op == BinaryOp::Div && r == DType::Int64 ? DType::Float32 : r;
 }

@@ -30,6 +30,12 @@ inline const char* scalar_type_name(DType dtype) {
   return "unknown";
 }
 
+// PyTorch's promote_types: a dtype with itself; int64 with a floating dtype, that one; two floating dtypes, float32.
+inline DType promote_types(DType x, DType y) {
+  if (x == y || y == DType::Int64) return x;
+  return x == DType::Int64 ? y : DType::Float32;
+}
+
 // A target no class index equals: cross_entropy's ignore_index when none is asked for.
 constexpr int64_t kNoIgnoredIndex = std::numeric_limits<int64_t>::min();
 

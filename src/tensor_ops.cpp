@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <optional>
 
 #include "cpu_threads.h"
 #include "cuda_launch.h"
@@ -770,13 +769,11 @@ Tensor select(const Tensor& t, int64_t dim, int64_t index) {
 
 namespace {
 
-// PyTorch's result_type of tensors of one category: a floating dtype they share, float32 where two meet; int64 where
-// none is floating.
+// PyTorch's result_type of tensors of one category (dimensioned): their dtypes promoted pairwise.
 DType promoted_dtype(const std::vector<Tensor>& tensors) {
-  std::optional<DType> floating;
-  for (const Tensor& t : tensors)
-    if (t.dtype() != DType::Int64) floating = !floating || *floating == t.dtype() ? t.dtype() : DType::Float32;
-  return floating.value_or(DType::Int64);
+  DType dtype = tensors[0].dtype();
+  for (const Tensor& t : tensors) dtype = util::promote_types(dtype, t.dtype());
+  return dtype;
 }
 
 // A 1-d empty tensor, which cat skips (PyTorch's legacy rule, from when it was the only empty shape).
