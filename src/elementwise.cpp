@@ -298,25 +298,34 @@ namespace normrt {
 
 using ops::BinaryOp;
 
+namespace {
+// A number is one of PyTorch's wrapped numbers: it takes the tensor's dtype, except that a floating number beside an
+// int64 tensor is float32 (so the result is). Rounding it to that dtype first is what PyTorch 1.13's CPU kernels do.
+Tensor number_beside(const Tensor& t, Scalar number) {
+  const DType dtype = number.is_integral() || is_floating(t.dtype()) ? t.dtype() : DType::Float32;
+  return detail::wrapped_number(number, dtype, t.device());
+}
+}  // namespace
+
 Tensor operator+(const Tensor& a, const Tensor& b) { return ops::binary(BinaryOp::Add, a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return ops::binary(BinaryOp::Sub, a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return ops::binary(BinaryOp::Mul, a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return ops::binary(BinaryOp::Div, a, b); }
-Tensor operator+(const Tensor& a, double b) { return a + full({}, b, a.device()); }
-Tensor operator-(const Tensor& a, double b) { return a - full({}, b, a.device()); }
-Tensor operator*(const Tensor& a, double b) { return a * full({}, b, a.device()); }
-Tensor operator/(const Tensor& a, double b) { return a / full({}, b, a.device()); }
-Tensor operator+(double a, const Tensor& b) { return full({}, a, b.device()) + b; }
-Tensor operator-(double a, const Tensor& b) { return full({}, a, b.device()) - b; }
-Tensor operator*(double a, const Tensor& b) { return full({}, a, b.device()) * b; }
-Tensor operator/(double a, const Tensor& b) { return full({}, a, b.device()) / b; }
+Tensor operator+(const Tensor& a, Scalar b) { return a + number_beside(a, b); }
+Tensor operator-(const Tensor& a, Scalar b) { return a - number_beside(a, b); }
+Tensor operator*(const Tensor& a, Scalar b) { return a * number_beside(a, b); }
+Tensor operator/(const Tensor& a, Scalar b) { return a / number_beside(a, b); }
+Tensor operator+(Scalar a, const Tensor& b) { return number_beside(b, a) + b; }
+Tensor operator-(Scalar a, const Tensor& b) { return number_beside(b, a) - b; }
+Tensor operator*(Scalar a, const Tensor& b) { return number_beside(b, a) * b; }
+Tensor operator/(Scalar a, const Tensor& b) { return number_beside(b, a) / b; }
 Tensor& operator+=(Tensor& a, const Tensor& b) { return ops::binary_(BinaryOp::Add, a, b); }
 Tensor& operator-=(Tensor& a, const Tensor& b) { return ops::binary_(BinaryOp::Sub, a, b); }
 Tensor& operator*=(Tensor& a, const Tensor& b) { return ops::binary_(BinaryOp::Mul, a, b); }
 Tensor& operator/=(Tensor& a, const Tensor& b) { return ops::binary_(BinaryOp::Div, a, b); }
-Tensor& operator+=(Tensor& a, double b) { return a += full({}, b, a.device()); }
-Tensor& operator-=(Tensor& a, double b) { return a -= full({}, b, a.device()); }
-Tensor& operator*=(Tensor& a, double b) { return a *= full({}, b, a.device()); }
-Tensor& operator/=(Tensor& a, double b) { return a /= full({}, b, a.device()); }
+Tensor& operator+=(Tensor& a, Scalar b) { return a += number_beside(a, b); }
+Tensor& operator-=(Tensor& a, Scalar b) { return a -= number_beside(a, b); }
+Tensor& operator*=(Tensor& a, Scalar b) { return a *= number_beside(a, b); }
+Tensor& operator/=(Tensor& a, Scalar b) { return a /= number_beside(a, b); }
 
 }  // namespace normrt

@@ -178,7 +178,8 @@ LossResult run(const char* op, PointwiseLossParams p, const Tensor& given_input,
   }
   const double total = cpu_losses(p, x, t, w, reduction == Reduction::None ? loss : nullptr, grad, n);
   if (reduction != Reduction::None)
-    result.loss = full({}, mean_reduction ? total / static_cast<double>(count) : total, device);  // 0 / 0: NaN
+    result.loss = detail::wrapped_number(mean_reduction ? total / static_cast<double>(count) : total, DType::Float32,
+                                         device);  // 0 / 0: NaN; a sum past float32's largest: inf
   return result;
 }
 

@@ -429,10 +429,12 @@ Tensor zeros(const Shape& shape, const TensorOptions& options) { return full(sha
 
 Tensor ones(const Shape& shape, const TensorOptions& options) { return full(shape, 1.0, options); }
 
-Tensor full(const Shape& shape, double value, const TensorOptions& options) {
-  // A constant is written where it lies, the same memory in every memory format: on a GPU by a fill kernel (no host
-  // buffer, no copy to wait for, capturable), on the host in parallel (no contiguous buffer and no copy into the
-  // format: zeros of a channels-last gradient cost a fill and a transpose). The value is converted as on the host.
+namespace {
+// A constant is written where it lies, the same memory in every memory format: on a GPU by a fill kernel (no host
+// buffer, no copy to wait for, capturable), on the host in parallel (no contiguous buffer and no copy into the
+// format: zeros of a channels-last gradient cost a fill and a transpose). Values are converted as PyTorch converts a
+// number: an integer straight to the dtype, 16-bit dtypes through float32.
+Tensor filled(const Shape& shape, Scalar value, const TensorOptions& options) {
   Tensor out = empty(shape, options);
   const int64_t n = out.numel();
   if (n == 0) return out;
@@ -447,14 +449,36 @@ Tensor full(const Shape& shape, double value, const TensorOptions& options) {
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
     for (int64_t i = 0; i < n; ++i) elements[i] = constant;
   };
-  const auto v = static_cast<float>(value);
+  const float v = value.is_integral() ? static_cast<float>(value.to_int64()) : static_cast<float>(value.to_double());
   switch (out.dtype()) {
-    case DType::Int64: fill(static_cast<int64_t*>(out.raw_data()), static_cast<int64_t>(value)); break;
+    case DType::Int64: fill(static_cast<int64_t*>(out.raw_data()), value.to_int64()); break;
     case DType::Float16: fill(static_cast<uint16_t*>(out.raw_data()), Half(v).bits); break;
     case DType::BFloat16: fill(static_cast<uint16_t*>(out.raw_data()), BFloat16(v).bits); break;
     case DType::Float32: fill(static_cast<float*>(out.raw_data()), v); break;
   }
   return out;
+}
+}  // namespace
+
+Tensor full(const Shape& shape, Scalar value, const TensorOptions& options) {
+  // PyTorch's fill_ refuses a finite value beyond the dtype's largest (infinities and NaN fill floating dtypes);
+  // to_int64() refuses what int64 cannot hold.
+  const double magnitude = std::fabs(value.to_double());
+  const auto refuse_beyond = [&](double largest, const char* type) {
+    NORMRT_CHECK(!(std::isfinite(magnitude) && magnitude > largest), "value cannot be converted to type ", type,
+                 " without overflow");
+  };
+  switch (options.dtype()) {
+    case DType::Int64: value.to_int64(); break;
+    case DType::Float32: refuse_beyond(std::numeric_limits<float>::max(), "float"); break;
+    case DType::Float16: refuse_beyond(65504.0, "at::Half"); break;
+    case DType::BFloat16: refuse_beyond(3.3895313892515355e38, "at::BFloat16"); break;
+  }
+  return filled(shape, value, options);
+}
+
+Tensor detail::wrapped_number(Scalar value, DType dtype, Device device) {
+  return filled({}, value, TensorOptions(device).dtype(dtype));
 }
 
 Tensor arange(double start, double end, double step, const TensorOptions& options) {

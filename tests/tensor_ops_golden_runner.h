@@ -7,6 +7,7 @@
 #pragma once
 #include <cmath>
 #include <cstring>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -31,9 +32,48 @@ inline std::vector<std::string> tensor_ops_golden_case_names() {
   return names;
 }
 
+// A case's number: an integer or a floating value, or "inf", "-inf" or "nan" as a string.
+inline Scalar number_of(const nlohmann::json& n) {
+  if (n.is_string()) return std::stod(n.get<std::string>());
+  if (n.is_number_integer()) return n.get<int64_t>();
+  return n.get<double>();
+}
+
+inline DType dtype_named(const std::string& name) {
+  for (const DType d : {DType::Float32, DType::Float16, DType::BFloat16, DType::Int64}) {
+    if (name == dtype_name(d)) return d;
+  }
+  ADD_FAILURE() << "unknown dtype " << name;
+  return DType::Float32;
+}
+
+// A number op of a case (make_golden_tensor_ops.py's call()): t op n, n op t, t op= n.
+inline std::vector<Tensor> run_number_op(const std::string& op, Tensor& t, Scalar n) {
+  if (op == "add_number") return {t + n};
+  if (op == "sub_number") return {t - n};
+  if (op == "mul_number") return {t * n};
+  if (op == "div_number") return {t / n};
+  if (op == "number_add") return {n + t};
+  if (op == "number_sub") return {n - t};
+  if (op == "number_mul") return {n * t};
+  if (op == "number_div") return {n / t};
+  if (op == "add_number_") return {t += n};
+  if (op == "sub_number_") return {t -= n};
+  if (op == "mul_number_") return {t *= n};
+  if (op == "div_number_") return {t /= n};
+  ADD_FAILURE() << "unknown op " << op;
+  return {};
+}
+
 // The op of a case, as make_golden_tensor_ops.py's call() makes PyTorch's; in-place ops return their destination.
-inline std::vector<Tensor> run_tensor_op(const std::string& op, const std::vector<int64_t>& a,
-                                         std::vector<Tensor>& ts) {
+inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Tensor>& ts, const Device& device) {
+  const std::string op = c["op"];
+  const auto a = c["args"].get<std::vector<int64_t>>();
+  if (op == "full") {
+    return {full(Shape(a.begin(), a.end()), number_of(c["number"]),
+                 TensorOptions(device).dtype(dtype_named(c["dtype"].get<std::string>())))};
+  }
+  if (c.contains("number")) return run_number_op(op, ts[0], number_of(c["number"]));
   const Tensor& x = ts[0];
   if (op == "sum") return {ops::sum(x, a[0], a[1] != 0)};
   if (op == "mean") return {ops::mean(x, a[0], a[1] != 0)};
@@ -88,11 +128,10 @@ inline void run_tensor_ops_golden_case(const std::string& name, const Device& de
     inputs.push_back(t.to(device));
   }
   const std::string op = c["op"];
-  const auto args = c["args"].get<std::vector<int64_t>>();
   if (c.contains("error")) {
     const std::vector<uint8_t> before = inputs.empty() ? std::vector<uint8_t>() : bytes_of(inputs[0]);
     try {
-      run_tensor_op(op, args, inputs);
+      run_tensor_op(c, inputs, device);
       ADD_FAILURE() << name << ": PyTorch refuses it (" << c["error"].get<std::string>() << "), normrt did not";
     } catch (const std::exception& e) {
       EXPECT_EQ(message_of(e), c["error"].get<std::string>()) << name;
@@ -100,7 +139,7 @@ inline void run_tensor_ops_golden_case(const std::string& name, const Device& de
     if (!inputs.empty()) EXPECT_EQ(bytes_of(inputs[0]), before) << name << ": the input changed";
     return;
   }
-  const std::vector<Tensor> outputs = run_tensor_op(op, args, inputs);
+  const std::vector<Tensor> outputs = run_tensor_op(c, inputs, device);
   const auto dtypes = c["outputs"].get<std::vector<std::string>>();
   ASSERT_EQ(outputs.size(), dtypes.size()) << name;
   const bool rounded = op == "sum" || op == "mean" || op == "softmax" || op == "log_softmax";

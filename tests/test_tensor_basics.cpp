@@ -93,6 +93,28 @@ TEST(TensorBasics, ArithmeticBroadcastsAsPyTorch) {
   EXPECT_EQ((zeros({0, 3}) + ones({3})).sizes(), (Shape{0, 3}));
 }
 
+// What PyTorch's Python cannot say (make_golden_tensor_ops.py's number cases have the rest): C++ integer types of
+// every width, and int64's edges, where PyTorch 1.13 converts 2.0 ** 63 out of range and normrt refuses it.
+TEST(TensorBasics, NumbersOfEveryIntegerTypeStayIntegral) {
+  const Tensor t = from_vector(std::vector<int64_t>{4, -9}, {2});
+  EXPECT_EQ((t + 1).to_vector<int64_t>(), (std::vector<int64_t>{5, -8}));
+  EXPECT_EQ((t * std::size_t{3}).to_vector<int64_t>(), (std::vector<int64_t>{12, -27}));
+  EXPECT_EQ((static_cast<short>(2) - t).to_vector<int64_t>(), (std::vector<int64_t>{-2, 11}));
+  EXPECT_EQ((t + true).to_vector<int64_t>(), (std::vector<int64_t>{5, -8}));
+  EXPECT_EQ((t + 'a').dtype(), DType::Int64);
+  EXPECT_EQ((t * 0.5f).dtype(), DType::Float32);
+  const std::string overflow = "value cannot be converted to type int64_t without overflow";
+  EXPECT_TRUE(throws_with([&] { t + std::numeric_limits<uint64_t>::max(); }, overflow));
+  EXPECT_EQ(Scalar(uint64_t{1} << 62).to_int64(), int64_t{1} << 62);
+  EXPECT_EQ(Scalar(-0x1p63).to_int64(), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(Scalar(-3.99).to_int64(), -3);
+  EXPECT_TRUE(throws_with([] { Scalar(0x1p63).to_int64(); }, overflow));
+  EXPECT_TRUE(throws_with([] { full({1}, 0x1p63, TensorOptions().dtype(DType::Int64)); }, overflow));
+  EXPECT_EQ(full({1}, std::numeric_limits<int64_t>::max(), TensorOptions().dtype(DType::Int64)).item<int64_t>(),
+            std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(full({1}, std::numeric_limits<float>::max()).item(), std::numeric_limits<float>::max());
+}
+
 // The values and refusals below are PyTorch 1.13's (CPU) for the same operands.
 TEST(TensorBasics, Int64AndMixedDtypeArithmeticPromoteAsPyTorch) {
   const auto long_tensor = [](std::vector<int64_t> v, Shape shape) { return from_vector(v, std::move(shape)); };

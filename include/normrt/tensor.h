@@ -10,6 +10,7 @@
 
 #include "normrt/device.h"
 #include "normrt/half.h"
+#include "normrt/scalar.h"
 #include "normrt/storage.h"
 
 namespace normrt {
@@ -68,6 +69,9 @@ namespace detail {
 // every memory format they are one block of memory. For normrt's own code (a BatchNorm call's per-channel outputs
 // are views of one allocation); the public ops::narrow copies.
 Tensor leading_rows(const Tensor& t, int64_t start, int64_t length);
+// A 0-dim tensor of `value` as PyTorch converts a number in arithmetic: without full()'s range check, so 1e6 becomes
+// a float16 infinity.
+Tensor wrapped_number(Scalar value, DType dtype, Device device);
 }  // namespace detail
 
 class Tensor {
@@ -150,7 +154,10 @@ class Tensor {
 Tensor empty(const Shape& shape, const TensorOptions& options = {});
 Tensor zeros(const Shape& shape, const TensorOptions& options = {});
 Tensor ones(const Shape& shape, const TensorOptions& options = {});
-Tensor full(const Shape& shape, double value, const TensorOptions& options = {});
+// Every element `value`, converted to options' dtype (float32 unless named: libtorch would make an integer's int64):
+// an integer exactly to int64, a floating value truncated; one the dtype cannot hold is refused as by PyTorch's
+// fill_ ("value cannot be converted to type at::Half without overflow"; infinities and NaN fill floating dtypes).
+Tensor full(const Shape& shape, Scalar value, const TensorOptions& options = {});
 // [start, end) with `step`, as torch.arange.
 Tensor arange(double start, double end, double step = 1.0, const TensorOptions& options = {});
 Tensor arange(int64_t end, const TensorOptions& options = {});

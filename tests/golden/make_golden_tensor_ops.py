@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Writes golden data for the tensor ops (tests/tensor_ops_golden_runner.h): reductions (sum, mean, max, argmax), the
 index ops (narrow, slice, select), cat and stack, the permutations (permute, transpose, pixel_shuffle,
-pixel_unshuffle, channel_shuffle), arithmetic (add, sub, mul, div and add_, mul_ in place), reshape and
+pixel_unshuffle, channel_shuffle), arithmetic (add, sub, mul, div and add_, mul_ in place; with a number on either
+side and in place), full, reshape and
 softmax/log_softmax, computed by PyTorch 1.13 on the CPU, over every dtype normrt has (float32, float16, bfloat16,
 int64) and channels-last inputs. A case PyTorch refuses keeps its message instead, which normrt must throw word for
 word.
@@ -12,10 +13,14 @@ out<k>.npy (bfloat16 as its bits, uint16, as normrt's .npy files).
 
 The cases pick what a sweep might miss: int64 sums that wrap, 16-bit sums whose float32 accumulation rounds once,
 NaN maxima and ties, cat's promotion and its skipping of 1-d empty tensors, int64 operands beside 0-dim floating ones,
-true division of integers, a 0-dim permute, empty dimensions, and refusals in each op's own words.
+true division of integers, numbers beside tensors (t + 1 keeps int64, t + 0.5 does not; a float16 tensor rounds the
+number first; full() refuses a value its dtype cannot hold), a 0-dim permute, empty dimensions, and refusals in each
+op's own words. (PyTorch 1.13 fills int64 with 2.0 ** 63, converting out of range; normrt refuses it: a unit test.)
 tests/golden/random_cases.py tensor_ops draws many more.
 """
 import json
+import math
+import operator
 import os
 import shutil
 
@@ -50,9 +55,28 @@ def drawn_input(g, shape, dtype, channels_last, nan=False):
     return t
 
 
-def call(op, args, ts):
-    """The PyTorch call of an op, as the runner makes normrt's."""
+BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}
+
+
+def call(op, args, ts, number=None, dtype=None):
+    """The PyTorch call of an op, as the runner makes normrt's. `number` is the Scalar of the number ops: t op n
+    (<op>_number), n op t (number_<op>), t op= n (<op>_number_) and full (shape args, `dtype`)."""
+    if op == "full":
+        return torch.full(args, number, dtype=DTYPES[dtype])
     x = ts[0]
+    if op.endswith("_number"):
+        return BINARY[op[:-len("_number")]](x, number)
+    if op.endswith("_number_"):
+        return getattr(x, op[:-len("number_")])(number)
+    if op.startswith("number_"):
+        name = op[len("number_"):]
+        if name != "div":
+            return BINARY[name](number, x)
+        # Python's n / t multiplies by t's reciprocal, rounding twice; libtorch's (and normrt's) divides once. The
+        # number is wrapped as t op n would wrap it, and the division is true division.
+        common = torch.result_type(x, number)
+        common = torch.float32 if common == torch.int64 else common
+        return torch.div(torch.tensor(number).to(common), x.to(common))
     if op in ("sum", "mean"):
         return getattr(torch, op)(x, args[0], keepdim=bool(args[1]))
     if op == "max":
@@ -84,8 +108,17 @@ def call(op, args, ts):
     raise ValueError(op)
 
 
-def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=None):
-    """Writes one case (drawn inputs unless `inputs` gives them) and returns its manifest entry."""
+def json_number(number):
+    """A number as cases.json holds it: an int or a float, but infinities and NaN as the strings "inf", "-inf" and
+    "nan" (JSON has none)."""
+    if isinstance(number, float) and not math.isfinite(number):
+        return str(number)
+    return number
+
+
+def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=None, number=None, dtype=None):
+    """Writes one case (drawn inputs unless `inputs` gives them) and returns its manifest entry; `number` and
+    `dtype` are the number ops' (call())."""
     cls = cls or [False] * len(shapes)
     ts = inputs or [drawn_input(g, s, d, c, nan=op in ("max", "argmax", "sum")) for s, d, c in zip(shapes, dtypes, cls)]
     folder = os.path.join(out, name)
@@ -93,8 +126,12 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
     for k, t in enumerate(ts):
         save(t, os.path.join(folder, f"in{k}.npy"))
     case = {"op": op, "shapes": [list(s) for s in shapes], "dtypes": list(dtypes), "cls": list(cls), "args": list(args)}
+    if number is not None:
+        case["number"] = json_number(number)
+    if dtype is not None:
+        case["dtype"] = dtype
     try:
-        result = call(op, list(args), [t.clone(memory_format=torch.preserve_format) for t in ts])
+        result = call(op, list(args), [t.clone(memory_format=torch.preserve_format) for t in ts], number, dtype)
     except (RuntimeError, IndexError, ValueError) as e:
         case["error"] = str(e).split("\n")[0].strip()
         return case
@@ -164,6 +201,53 @@ def main():
         ("softmax_int64_refused", "softmax", [[3, 4]], ["int64"], [-1]),
         ("softmax_int64_empty", "softmax", [[3, 0]], ["int64"], [0]),
     ]
+    # Numbers beside tensors: (name, op, shape, dtype, number, channels-last, input); full: (name, "full", shape,
+    # dtype, number).
+    nan, inf = float("nan"), float("inf")
+    number_specs = [
+        ("add_number_int64_stays_int64", "add_number", [2, 3], "int64", 2),
+        ("add_number_int64_wraps", "add_number", [2], "int64", 2 ** 62, False, i64([2 ** 62, -1])),
+        ("mul_number_int64_wraps", "mul_number", [2], "int64", -2 ** 63, False, i64([1, 3])),
+        ("add_number_int64_exact_past_2_53", "add_number", [2], "int64", 2 ** 53 + 1, False, i64([2, 0])),
+        ("add_number_int64_fraction_is_float32", "add_number", [3, 2], "int64", 0.5),
+        ("div_number_int64_is_float32", "div_number", [2, 3], "int64", 2),
+        ("sub_number_0dim_int64_fraction", "sub_number", [], "int64", 2.5),
+        ("number_sub_int64", "number_sub", [2, 3], "int64", 10),
+        ("number_sub_int64_fraction", "number_sub", [4], "int64", 2.5),
+        ("number_div_int64", "number_div", [2, 3], "int64", 7),
+        ("number_add_int64", "number_add", [3], "int64", -2 ** 63),
+        ("number_mul_bfloat16", "number_mul", [2, 2], "bfloat16", 0.1234567),
+        ("mul_number_float16_rounds_the_number", "mul_number", [4, 5], "float16", 0.1234567),
+        ("add_number_float16_past_its_range", "add_number", [3], "float16", 70000),
+        ("mul_number_0dim_float16_stays_float16", "mul_number", [], "float16", 0.1),
+        ("add_number_float32_huge_integer", "add_number", [3], "float32", 2 ** 62 + 1),
+        ("mul_number_float32_past_its_range", "mul_number", [3], "float32", 1e40),
+        ("sub_number_nan", "sub_number", [2, 2], "float32", nan),
+        ("div_number_bfloat16_by_zero", "div_number", [2, 3], "bfloat16", 0),
+        ("number_div_float16_rounds_once", "number_div", [4, 6], "float16", 3),
+        ("number_div_float32", "number_div", [3, 5], "float32", 0.3),
+        ("number_sub_channels_last", "number_sub", [2, 3, 2, 2], "float32", 1.5, True),
+        ("add_number__int64", "add_number_", [2, 3], "int64", 3),
+        ("add_number__int64_fraction_refused", "add_number_", [2, 3], "int64", 1.5),
+        ("div_number__int64_refused", "div_number_", [2], "int64", 2),
+        ("mul_number__float16", "mul_number_", [2, 3], "float16", 0.3),
+        ("sub_number__bfloat16_large_integer", "sub_number_", [3], "bfloat16", 2 ** 40 + 1),
+        ("mul_number__int64_channels_last", "mul_number_", [1, 2, 2, 3], "int64", -3, True),
+        ("full_int64_exact", "full", [2, 3], "int64", 2 ** 62 + 1),
+        ("full_int64_truncates", "full", [2], "int64", -3.7),
+        ("full_int64_nan_refused", "full", [2], "int64", nan),
+        ("full_int64_inf_refused", "full", [2], "int64", -inf),
+        ("full_float16_largest", "full", [2], "float16", -65504),
+        ("full_float16_just_past_refused", "full", [2], "float16", 65504.5),
+        ("full_float16_integer_refused", "full", [2], "float16", 70000),
+        ("full_float16_inf", "full", [2], "float16", -inf),
+        ("full_bfloat16_refused", "full", [2], "bfloat16", 1e39),
+        ("full_bfloat16_rounds", "full", [3], "bfloat16", 0.1234567),
+        ("full_float32_refused", "full", [2], "float32", -1e40),
+        ("full_float32_empty_refused", "full", [0, 3], "float32", 1e40),
+        ("full_float32_nan", "full", [2, 1], "float32", nan),
+        ("full_float32_integer_rounds", "full", [], "float32", 2 ** 24 + 1),
+    ]
     cases = {}
     for spec in specs:
         name, op, shapes, dtypes = spec[:4]
@@ -171,6 +255,13 @@ def main():
         cls = spec[5] if len(spec) > 5 else None
         inputs = spec[6] if len(spec) > 6 else None
         cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, args, cls, inputs)
+    for name, op, shape, dtype, number, *rest in number_specs:
+        if op == "full":
+            cases[name] = tensor_ops_case(g, OUT, name, op, [], [], shape, number=number, dtype=dtype)
+        else:
+            cls = [rest[0]] if rest else None
+            inputs = [rest[1]] if len(rest) > 1 else None
+            cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], [], cls, inputs, number)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

@@ -756,14 +756,35 @@ def optim_cases(rng, count, seed, generator, out):
     return {"cases": manifest}
 
 
+def drawn_number(rng):
+    """An integer or a floating number, ordinary or at a dtype's edge: past 2^53 and int64's ends, float16's largest
+    and just past it, past float32's and bfloat16's, infinities and NaN (not 2.0 ** 63, which PyTorch 1.13 converts
+    to int64 out of range)."""
+    if rng.random() < 0.5:
+        return rng.choice([rng.randint(-5, 5), rng.randint(-5, 5), 2 ** 31 + rng.randint(0, 9),
+                           2 ** 53 + rng.randint(1, 9), 2 ** 62 + rng.randint(0, 9), -2 ** 63, 65504, 70000])
+    return rng.choice([rng.randint(-20, 20) / 8, rng.randint(-20, 20) / 8, 0.1234567, -3.7, 1e-8, 65504.0, 65519.9,
+                       65520.0, 3.4e38, 1e39, -1e40, -2.0 ** 63, float("nan"), float("inf"), float("-inf")])
+
+
+NUMBER_OPS = ["add_number", "sub_number", "mul_number", "div_number", "number_add", "number_sub", "number_mul",
+              "number_div", "add_number_", "sub_number_", "mul_number_", "div_number_"]
+
+
 def tensor_op_draw(rng):
     """A tensor op of make_golden_tensor_ops.py with drawn operands (ranks 0 to 5, empty dimensions, every dtype,
-    channels-last) and arguments (in and out of range): (op, shapes, dtypes, args, cls)."""
+    channels-last) and arguments (in and out of range): (op, shapes, dtypes, args, cls, the number ops' number and
+    full's dtype as keywords of tensor_ops_case)."""
     op = rng.choice(["sum", "mean", "max", "argmax", "narrow", "slice", "select", "cat", "stack", "permute",
                      "transpose", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "add", "sub", "mul", "div",
-                     "add_", "mul_", "reshape", "softmax", "log_softmax"])
+                     "add_", "mul_", "reshape", "softmax", "log_softmax", "number", "number", "full"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64"]
     dtype = rng.choice(dtypes)
+    if op == "number":
+        op = rng.choice(NUMBER_OPS)
+    if op == "full":
+        shape = [rng.choice([0, 1, 2, 3]) for _ in range(rng.randint(0, 3))]
+        return op, [], [], shape, [], {"number": drawn_number(rng), "dtype": dtype}
     shape = [rng.choice([0, 1, 2, 3, 4, 5]) for _ in range(rng.randint(0, 5 if op in ("permute", "transpose")
                                                                           or "shuffle" in op else 4))]
     rank = len(shape)
@@ -821,7 +842,8 @@ def tensor_op_draw(rng):
     elif op in ("softmax", "log_softmax"):
         args = [dim()]
     types = [dtype if rng.random() < 0.75 else rng.choice(dtypes) for _ in shapes]
-    return op, shapes, types, args, [layout(s) for s in shapes]
+    extra = {"number": drawn_number(rng)} if op in NUMBER_OPS else {}
+    return op, shapes, types, args, [layout(s) for s in shapes], extra
 
 
 def tensor_op_departs(op, shapes, dtypes, args, cls):
@@ -829,6 +851,8 @@ def tensor_op_departs(op, shapes, dtypes, args, cls):
     neighbours say why): float16 softmax (PyTorch's CPU has none), pixel_shuffle/unshuffle of a channels_last_3d or an
     empty input (PyTorch refuses the format, and 1.13 returns an empty input's shape unchanged), narrow's start words
     (normrt's are PyTorch 2's) and a permutation of another length ("permute(sparse_coo)" in 1.13's words)."""
+    if not shapes:  # full
+        return False
     shape, rank = shapes[0], len(shapes[0])
     if op in ("softmax", "log_softmax"):
         return dtypes[0] == "float16"
@@ -847,11 +871,11 @@ def tensor_ops_cases(rng, count, seed, out):
     g = torch.Generator().manual_seed(seed)
     cases = {}
     while len(cases) < count:
-        op, shapes, dtypes, args, cls = tensor_op_draw(rng)
+        op, shapes, dtypes, args, cls, extra = tensor_op_draw(rng)
         if tensor_op_departs(op, shapes, dtypes, args, cls):
             continue
         name = f"t{seed}_{len(cases)}"
-        cases[name] = generator.tensor_ops_case(g, out, name, op, shapes, dtypes, args, cls)
+        cases[name] = generator.tensor_ops_case(g, out, name, op, shapes, dtypes, args, cls, **extra)
     with open(os.path.join(out, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

@@ -5,7 +5,10 @@
 // int64 exactly (sums, differences and products wrap around as PyTorch's); in-place ops keep the destination's
 // dtype and refuse a floating result for an int64 destination. Shapes are aligned at their last dimensions and a
 // dimension of size 1 (or a missing one) stretches to the other's size, so a per-channel vector of shape (C, 1, 1)
-// scales an (N, C, H, W) batch. Scalars (double) broadcast to every element as 0-dim float32 tensors.
+// scales an (N, C, H, W) batch. A number (Scalar) is one of PyTorch's wrapped numbers: it takes the tensor's dtype
+// (an integer keeps an int64 tensor int64) except that a floating number makes an int64 tensor's result float32. A
+// number on the left is the same wrapped number: 2 / i is float32 and 2.5 - i too (Python's types; libtorch's fill an
+// int64 tensor with the number first), and n / t divides once (Python multiplies by t's reciprocal, rounding twice).
 #pragma once
 #include "normrt/tensor.h"
 
@@ -38,26 +41,26 @@ void accumulate_grad(Tensor& tensor, const Tensor& gradient);
 
 namespace normrt {
 
-// Operators as in libtorch: t + u, t * 2.0, 1.0 / t, t -= u, ...
+// Operators as in libtorch: t + u, t * 2.0, 1 / t, t -= u, i += 1 (i int64), ...
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
 Tensor operator*(const Tensor& a, const Tensor& b);
 Tensor operator/(const Tensor& a, const Tensor& b);
-Tensor operator+(const Tensor& a, double b);
-Tensor operator-(const Tensor& a, double b);
-Tensor operator*(const Tensor& a, double b);
-Tensor operator/(const Tensor& a, double b);
-Tensor operator+(double a, const Tensor& b);
-Tensor operator-(double a, const Tensor& b);
-Tensor operator*(double a, const Tensor& b);
-Tensor operator/(double a, const Tensor& b);
+Tensor operator+(const Tensor& a, Scalar b);
+Tensor operator-(const Tensor& a, Scalar b);
+Tensor operator*(const Tensor& a, Scalar b);
+Tensor operator/(const Tensor& a, Scalar b);
+Tensor operator+(Scalar a, const Tensor& b);
+Tensor operator-(Scalar a, const Tensor& b);
+Tensor operator*(Scalar a, const Tensor& b);
+Tensor operator/(Scalar a, const Tensor& b);
 Tensor& operator+=(Tensor& a, const Tensor& b);
 Tensor& operator-=(Tensor& a, const Tensor& b);
 Tensor& operator*=(Tensor& a, const Tensor& b);
 Tensor& operator/=(Tensor& a, const Tensor& b);
-Tensor& operator+=(Tensor& a, double b);
-Tensor& operator-=(Tensor& a, double b);
-Tensor& operator*=(Tensor& a, double b);
-Tensor& operator/=(Tensor& a, double b);
+Tensor& operator+=(Tensor& a, Scalar b);
+Tensor& operator-=(Tensor& a, Scalar b);
+Tensor& operator*=(Tensor& a, Scalar b);
+Tensor& operator/=(Tensor& a, Scalar b);
 
 }  // namespace normrt
