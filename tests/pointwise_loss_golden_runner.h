@@ -131,7 +131,10 @@ inline void run_pointwise_loss_golden_case(const std::string& name, const Device
     // A weight scales the logarithms' rounding with the loss: the ulps are the unweighted loss's.
     const std::vector<float> unweighted =
         c.contains("weight_shape") ? ops::div(npy("loss"), npy("weight")).to_vector() : std::vector<float>();
-    EXPECT_TRUE(within_ulps(r.loss.to_vector(), expected_loss, ulps, unweighted)) << name << ": loss";
+    // normrt's ln is within 1 ulp, glibc's within 0.5: binary cross-entropy's (t - 1) ln(1 - x) - t ln x, both terms
+    // of one sign, carries up to 1.5 ulps of the loss from them, and its products then round from other values.
+    const int loss_ulps = op == "binary_cross_entropy" ? 3 : ulps;
+    EXPECT_TRUE(within_ulps(r.loss.to_vector(), expected_loss, loss_ulps, unweighted)) << name << ": loss";
   } else {
     EXPECT_TRUE(all_close(r.loss.to_vector(), to_double(expected_loss), 1e-6, 0)) << name << ": loss";
   }
