@@ -434,10 +434,9 @@ namespace {
 // buffer, no copy to wait for, capturable), on the host in parallel (no contiguous buffer and no copy into the
 // format: zeros of a channels-last gradient cost a fill and a transpose). Values are converted as PyTorch converts a
 // number: an integer straight to the dtype, 16-bit dtypes through float32.
-Tensor filled(const Shape& shape, Scalar value, const TensorOptions& options) {
-  Tensor out = empty(shape, options);
+void fill_elements(const Tensor& out, Scalar value) {
   const int64_t n = out.numel();
-  if (n == 0) return out;
+  if (n == 0) return;
   auto fill = [&out, n](auto* elements, auto constant) {
     if (out.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
@@ -456,29 +455,52 @@ Tensor filled(const Shape& shape, Scalar value, const TensorOptions& options) {
     case DType::BFloat16: fill(static_cast<uint16_t*>(out.raw_data()), BFloat16(v).bits); break;
     case DType::Float32: fill(static_cast<float*>(out.raw_data()), v); break;
   }
-  return out;
 }
-}  // namespace
 
-Tensor full(const Shape& shape, Scalar value, const TensorOptions& options) {
-  // PyTorch's fill_ refuses a finite value beyond the dtype's largest (infinities and NaN fill floating dtypes);
-  // to_int64() refuses what int64 cannot hold.
+// PyTorch's fill_ refuses a finite value beyond the dtype's largest (infinities and NaN fill floating dtypes);
+// to_int64() refuses what int64 cannot hold.
+void check_fits(Scalar value, DType dtype) {
   const double magnitude = std::fabs(value.to_double());
   const auto refuse_beyond = [&](double largest, const char* type) {
     NORMRT_CHECK(!(std::isfinite(magnitude) && magnitude > largest), "value cannot be converted to type ", type,
                  " without overflow");
   };
-  switch (options.dtype()) {
+  switch (dtype) {
     case DType::Int64: value.to_int64(); break;
     case DType::Float32: refuse_beyond(std::numeric_limits<float>::max(), "float"); break;
     case DType::Float16: refuse_beyond(65504.0, "at::Half"); break;
     case DType::BFloat16: refuse_beyond(3.3895313892515355e38, "at::BFloat16"); break;
   }
-  return filled(shape, value, options);
+}
+
+TensorOptions options_of(const Tensor& t) {
+  return TensorOptions(t.device()).dtype(t.dtype()).memory_format(t.memory_format());
+}
+}  // namespace
+
+Tensor full(const Shape& shape, Scalar value, const TensorOptions& options) {
+  check_fits(value, options.dtype());
+  Tensor out = empty(shape, options);
+  fill_elements(out, value);
+  return out;
+}
+
+Tensor full_like(const Tensor& t, Scalar value) { return full(t.sizes(), value, options_of(t)); }
+Tensor zeros_like(const Tensor& t) { return full_like(t, 0); }
+Tensor ones_like(const Tensor& t) { return full_like(t, 1); }
+
+Tensor& Tensor::fill_(Scalar value) {
+  NORMRT_CHECK(defined(), "fill_: the tensor is undefined");
+  check_fits(value, dtype());
+  fill_elements(*this, value);
+  bump_version();
+  return *this;
 }
 
 Tensor detail::wrapped_number(Scalar value, DType dtype, Device device) {
-  return filled({}, value, TensorOptions(device).dtype(dtype));
+  Tensor out = empty({}, TensorOptions(device).dtype(dtype));
+  fill_elements(out, value);
+  return out;
 }
 
 Tensor arange(double start, double end, double step, const TensorOptions& options) {

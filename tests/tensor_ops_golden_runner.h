@@ -47,7 +47,7 @@ inline DType dtype_named(const std::string& name) {
   return DType::Float32;
 }
 
-// A number op of a case (make_golden_tensor_ops.py's call()): t op n, n op t, t op= n.
+// A number op of a case (make_golden_tensor_ops.py's call()): t op n, n op t, t op= n, fill_, full_like.
 inline std::vector<Tensor> run_number_op(const std::string& op, Tensor& t, Scalar n) {
   if (op == "add_number") return {t + n};
   if (op == "sub_number") return {t - n};
@@ -61,6 +61,8 @@ inline std::vector<Tensor> run_number_op(const std::string& op, Tensor& t, Scala
   if (op == "sub_number_") return {t -= n};
   if (op == "mul_number_") return {t *= n};
   if (op == "div_number_") return {t /= n};
+  if (op == "fill_") return {t.fill_(n)};
+  if (op == "full_like") return {full_like(t, n)};
   ADD_FAILURE() << "unknown op " << op;
   return {};
 }

@@ -115,6 +115,24 @@ TEST(TensorBasics, NumbersOfEveryIntegerTypeStayIntegral) {
   EXPECT_EQ(full({1}, std::numeric_limits<float>::max()).item(), std::numeric_limits<float>::max());
 }
 
+TEST(TensorBasics, FillAndLikeFactoriesKeepTheLayout) {
+  Tensor image = arange(24).reshape({1, 2, 3, 4}).to(DType::BFloat16).to(MemoryFormat::ChannelsLast);
+  for (const Tensor& like : {zeros_like(image), ones_like(image), full_like(image, 3)}) {
+    EXPECT_EQ(like.sizes(), image.sizes());
+    EXPECT_EQ(like.dtype(), DType::BFloat16);
+    EXPECT_EQ(like.memory_format(), MemoryFormat::ChannelsLast);
+  }
+  EXPECT_EQ(full_like(image, 3).to(DType::Float32).to_vector(), std::vector<float>(24, 3.0f));
+  const uint64_t version = image.version();
+  const Tensor alias = image;
+  image.fill_(-1.5);
+  EXPECT_GT(image.version(), version);  // an in-place write, seen through every handle
+  EXPECT_EQ(alias.memory_format(), MemoryFormat::ChannelsLast);
+  EXPECT_EQ(alias.to(DType::Float32).to_vector(), std::vector<float>(24, -1.5f));
+  EXPECT_EQ(image.zero_().to(DType::Float32).to_vector(), std::vector<float>(24, 0.0f));
+  EXPECT_TRUE(throws_with([] { Tensor().fill_(1); }, "fill_: the tensor is undefined"));
+}
+
 // The values and refusals below are PyTorch 1.13's (CPU) for the same operands.
 TEST(TensorBasics, Int64AndMixedDtypeArithmeticPromoteAsPyTorch) {
   const auto long_tensor = [](std::vector<int64_t> v, Shape shape) { return from_vector(v, std::move(shape)); };

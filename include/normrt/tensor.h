@@ -108,6 +108,9 @@ class Tensor {
   // to int64 truncated toward zero, NaN and values beyond int64's range giving INT64_MIN.
   Tensor to(DType dtype) const;
   Tensor clone() const;
+  // Every element `value`, in place (memory format kept), converted and refused as full() does. Returns *this.
+  Tensor& fill_(Scalar value);
+  Tensor& zero_() { return fill_(0); }
   // Copies src's values into this tensor (same shape and dtype; any devices). Returns *this.
   Tensor& copy_(const Tensor& src);
   // Makes this tensor object (and so every handle to it: an optimizer's, a module's) refer to `src`'s storage,
@@ -158,6 +161,10 @@ Tensor ones(const Shape& shape, const TensorOptions& options = {});
 // an integer exactly to int64, a floating value truncated; one the dtype cannot hold is refused as by PyTorch's
 // fill_ ("value cannot be converted to type at::Half without overflow"; infinities and NaN fill floating dtypes).
 Tensor full(const Shape& shape, Scalar value, const TensorOptions& options = {});
+// As full/zeros/ones with t's shape, dtype, device and memory format (PyTorch's preserve_format).
+Tensor full_like(const Tensor& t, Scalar value);
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
 // [start, end) with `step`, as torch.arange.
 Tensor arange(double start, double end, double step = 1.0, const TensorOptions& options = {});
 Tensor arange(int64_t end, const TensorOptions& options = {});

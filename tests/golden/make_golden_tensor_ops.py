@@ -2,7 +2,7 @@
 """Writes golden data for the tensor ops (tests/tensor_ops_golden_runner.h): reductions (sum, mean, max, argmax), the
 index ops (narrow, slice, select), cat and stack, the permutations (permute, transpose, pixel_shuffle,
 pixel_unshuffle, channel_shuffle), arithmetic (add, sub, mul, div and add_, mul_ in place; with a number on either
-side and in place), full, reshape and
+side and in place), full, full_like and fill_, reshape and
 softmax/log_softmax, computed by PyTorch 1.13 on the CPU, over every dtype normrt has (float32, float16, bfloat16,
 int64) and channels-last inputs. A case PyTorch refuses keeps its message instead, which normrt must throw word for
 word.
@@ -60,10 +60,14 @@ BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": 
 
 def call(op, args, ts, number=None, dtype=None):
     """The PyTorch call of an op, as the runner makes normrt's. `number` is the Scalar of the number ops: t op n
-    (<op>_number), n op t (number_<op>), t op= n (<op>_number_) and full (shape args, `dtype`)."""
+    (<op>_number), n op t (number_<op>), t op= n (<op>_number_), fill_, full_like and full (shape args, `dtype`)."""
     if op == "full":
         return torch.full(args, number, dtype=DTYPES[dtype])
     x = ts[0]
+    if op == "fill_":
+        return x.fill_(number)
+    if op == "full_like":
+        return torch.full_like(x, number)
     if op.endswith("_number"):
         return BINARY[op[:-len("_number")]](x, number)
     if op.endswith("_number_"):
@@ -233,6 +237,13 @@ def main():
         ("mul_number__float16", "mul_number_", [2, 3], "float16", 0.3),
         ("sub_number__bfloat16_large_integer", "sub_number_", [3], "bfloat16", 2 ** 40 + 1),
         ("mul_number__int64_channels_last", "mul_number_", [1, 2, 2, 3], "int64", -3, True),
+        ("fill__int64_exact", "fill_", [2, 3], "int64", 2 ** 62 + 7),
+        ("fill__int64_truncates", "fill_", [3], "int64", 2.9),
+        ("fill__int64_nan_refused", "fill_", [3], "int64", nan),
+        ("fill__float16_refused", "fill_", [2, 2], "float16", 1e5),
+        ("fill__bfloat16_channels_last", "fill_", [2, 3, 2, 2], "bfloat16", 0.1234567, True),
+        ("full_like_float16_channels_last", "full_like", [1, 3, 2, 2], "float16", -2.5, True),
+        ("full_like_int64_refused", "full_like", [2], "int64", inf),
         ("full_int64_exact", "full", [2, 3], "int64", 2 ** 62 + 1),
         ("full_int64_truncates", "full", [2], "int64", -3.7),
         ("full_int64_nan_refused", "full", [2], "int64", nan),
