@@ -843,7 +843,18 @@ TEST(NnInit, GainsFansAndDistributions) {
   const double bound = std::sqrt(6.0 / 500);
   for (float e : w.to_vector()) EXPECT_LE(std::fabs(e), bound);
   nn::init::constant_(w, 0.25);
-  EXPECT_EQ(w.to_vector()[123], 0.25f);
+  EXPECT_EQ(w.to_vector(), std::vector<float>(60000, 0.25f));
+  Tensor counts = empty({2, 3}, TensorOptions().dtype(DType::Int64));
+  nn::init::constant_(counts, int64_t{1} << 60);
+  EXPECT_EQ(counts.to_vector<int64_t>(), std::vector<int64_t>(6, int64_t{1} << 60));
+  nn::init::ones_(counts);
+  EXPECT_EQ(counts.to_vector<int64_t>(), std::vector<int64_t>(6, 1));
+  Tensor image = empty({1, 2, 2, 3}, TensorOptions().dtype(DType::Float16).memory_format(MemoryFormat::ChannelsLast));
+  nn::init::zeros_(image);
+  EXPECT_EQ(image.memory_format(), MemoryFormat::ChannelsLast);
+  EXPECT_EQ(image.to(DType::Float32).to_vector(), std::vector<float>(12, 0.0f));
+  EXPECT_TRUE(throws_with([&] { nn::init::constant_(image, 1e5); },
+                          "value cannot be converted to type at::Half without overflow"));
 }
 
 TEST(NnInit, OrthogonalRowsOrColumns) {

@@ -67,9 +67,12 @@ std::pair<int64_t, int64_t> fans(const Tensor& t) {
   return {t.size(1) * receptive, t.size(0) * receptive};
 }
 
-void constant_(Tensor& t, double value) { assign(t, std::vector<double>(static_cast<std::size_t>(t.numel()), value)); }
-void zeros_(Tensor& t) { constant_(t, 0.0); }
-void ones_(Tensor& t) { constant_(t, 1.0); }
+void constant_(Tensor& t, Scalar value) {
+  NORMRT_CHECK(t.defined(), "init: expected a defined tensor");
+  t.fill_(value);
+}
+void zeros_(Tensor& t) { constant_(t, 0); }
+void ones_(Tensor& t) { constant_(t, 1); }
 
 void uniform_(Tensor& t, double a, double b, Generator* gen) { assign(t, uniform_values(t.numel(), a, b, pick(gen))); }
 

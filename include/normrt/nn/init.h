@@ -16,7 +16,8 @@ double calculate_gain(const std::string& nonlinearity, double param = 0.01);
 // (fan_in, fan_out) of a tensor of at least 2 dimensions: size(1) and size(0) times the receptive field.
 std::pair<int64_t, int64_t> fans(const Tensor& t);
 
-void constant_(Tensor& t, double value);
+// t.fill_(value), as torch.nn.init.constant_: any dtype, on the tensor's device, its memory format kept.
+void constant_(Tensor& t, Scalar value);
 void zeros_(Tensor& t);
 void ones_(Tensor& t);
 void uniform_(Tensor& t, double a = 0.0, double b = 1.0, Generator* gen = nullptr);
