@@ -768,7 +768,7 @@ def drawn_number(rng):
 
 
 NUMBER_OPS = ["add_number", "sub_number", "mul_number", "div_number", "number_add", "number_sub", "number_mul",
-              "number_div", "add_number_", "sub_number_", "mul_number_", "div_number_"]
+              "number_div", "add_number_", "sub_number_", "mul_number_", "div_number_", "fill_", "full_like"]
 
 
 def tensor_op_draw(rng):
@@ -817,6 +817,15 @@ def tensor_op_draw(rng):
         args = [dim(), dim()]
     elif "shuffle" in op:
         args = [rng.choice([-1, 0, 1, 2, 3])]
+        if rank >= 3 and rng.random() < 0.5:  # one PyTorch takes: no empty dimension, sizes the factor divides
+            factor = args[0] = rng.randint(1, 3)
+            shape[:] = [rng.randint(1, 3) for _ in shape]
+            if op == "pixel_unshuffle":
+                shape[-2:] = [factor * rng.randint(1, 2), factor * rng.randint(1, 2)]
+            elif op == "pixel_shuffle":
+                shape[-3] = factor * factor * rng.randint(1, 2)
+            else:
+                shape[1] = factor * rng.randint(1, 2)
     elif op in ("add", "sub", "mul", "div", "add_", "mul_"):
         other = [1 if rng.random() < 0.4 else n for n in shape] if rng.random() < 0.6 else list(shape)
         if other and rng.random() < 0.4:
