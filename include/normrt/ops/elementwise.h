@@ -7,7 +7,7 @@
 // dimension of size 1 (or a missing one) stretches to the other's size, so a per-channel vector of shape (C, 1, 1)
 // scales an (N, C, H, W) batch. A number (Scalar) is one of PyTorch's wrapped numbers: it takes the tensor's dtype
 // (an integer keeps an int64 tensor int64) except that a floating number makes an int64 tensor's result float32. A
-// number on the left is the same wrapped number: 2 / i is float32 and 2.5 - i too (Python's types; libtorch's fill an
+// number on the left is the same wrapped number: 2 / i is float32 and 2.5 - i too (Python's types; libtorch fills an
 // int64 tensor with the number first), and n / t divides once (Python multiplies by t's reciprocal, rounding twice).
 #pragma once
 #include "normrt/tensor.h"
