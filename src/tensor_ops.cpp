@@ -729,6 +729,31 @@ Tensor argmax(const Tensor& t, int64_t dim, bool keepdim) {
   return indices;
 }
 
+namespace {
+// A reduction over every element is one over the flattened logical order (argmax's index is into it).
+Tensor flattened(const Tensor& t) {
+  NORMRT_CHECK(t.defined(), "reductions take a defined tensor");
+  return t.contiguous().reshape({t.numel()});
+}
+}  // namespace
+
+Tensor sum(const Tensor& t) { return sum(flattened(t), 0); }
+
+Tensor mean(const Tensor& t) { return mean(flattened(t), 0); }
+
+Tensor max(const Tensor& t) {
+  const Tensor flat = flattened(t);
+  NORMRT_CHECK(flat.numel() > 0, "max(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+               "reduction dim with the 'dim' argument.");
+  return max(flat, 0).first;
+}
+
+Tensor argmax(const Tensor& t) {
+  const Tensor flat = flattened(t);
+  NORMRT_CHECK(flat.numel() > 0, "argmax(): Expected reduction dim to be specified for input.numel() == 0.");
+  return argmax(flat, 0);
+}
+
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
   NORMRT_CHECK(t.defined() && t.dim() > 0, "narrow() cannot be applied to a 0-dim tensor.");
   dim = wrap_dim(dim, t.dim());

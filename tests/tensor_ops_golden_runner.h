@@ -84,6 +84,10 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
     return {values, indices};
   }
   if (op == "argmax") return {ops::argmax(x, a[0], a[1] != 0)};
+  if (op == "sum_all") return {ops::sum(x)};
+  if (op == "mean_all") return {ops::mean(x)};
+  if (op == "max_all") return {ops::max(x)};
+  if (op == "argmax_all") return {ops::argmax(x)};
   if (op == "narrow") return {ops::narrow(x, a[0], a[1], a[2])};
   if (op == "slice") return {ops::slice(x, a[0], a[1], a[2])};
   if (op == "select") return {ops::select(x, a[0], a[1])};
@@ -144,7 +148,8 @@ inline void run_tensor_ops_golden_case(const std::string& name, const Device& de
   const std::vector<Tensor> outputs = run_tensor_op(c, inputs, device);
   const auto dtypes = c["outputs"].get<std::vector<std::string>>();
   ASSERT_EQ(outputs.size(), dtypes.size()) << name;
-  const bool rounded = op == "sum" || op == "mean" || op == "softmax" || op == "log_softmax";
+  const bool rounded = op == "sum" || op == "mean" || op == "sum_all" || op == "mean_all" || op == "softmax" ||
+                       op == "log_softmax";
   for (std::size_t k = 0; k < outputs.size(); ++k) {
     SCOPED_TRACE(name + " output " + std::to_string(k));
     const Tensor expected = load_npy(dir + "out" + std::to_string(k) + ".npy");

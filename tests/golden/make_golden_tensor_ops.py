@@ -1,11 +1,10 @@
 #!/usr/bin/python3
-"""Writes golden data for the tensor ops (tests/tensor_ops_golden_runner.h): reductions (sum, mean, max, argmax), the
-index ops (narrow, slice, select), cat and stack, the permutations (permute, transpose, pixel_shuffle,
-pixel_unshuffle, channel_shuffle), arithmetic (add, sub, mul, div and add_, mul_ in place; with a number on either
-side and in place), full, full_like and fill_, reshape and
-softmax/log_softmax, computed by PyTorch 1.13 on the CPU, over every dtype normrt has (float32, float16, bfloat16,
-int64) and channels-last inputs. A case PyTorch refuses keeps its message instead, which normrt must throw word for
-word.
+"""Writes golden data for the tensor ops (tests/tensor_ops_golden_runner.h): reductions (sum, mean, max, argmax over
+a dimension or every element), the index ops (narrow, slice, select), cat and stack, the permutations (permute,
+transpose, pixel_shuffle, pixel_unshuffle, channel_shuffle), arithmetic (add, sub, mul, div and add_, mul_ in place;
+with a number on either side and in place), full, full_like and fill_, reshape and softmax/log_softmax, computed by
+PyTorch 1.13 on the CPU, over every dtype normrt has (float32, float16, bfloat16, int64) and channels-last inputs.
+A case PyTorch refuses keeps its message instead, which normrt must throw word for word.
 
 Run:  /usr/bin/python3 tests/golden/make_golden_tensor_ops.py  ->  data_tensor_ops/cases.json and, per case, the
 inputs in<k>.npy (stored contiguous; a case's "cls" says which to make channels-last) and PyTorch's outputs
@@ -81,6 +80,8 @@ def call(op, args, ts, number=None, dtype=None):
         common = torch.result_type(x, number)
         common = torch.float32 if common == torch.int64 else common
         return torch.div(torch.tensor(number).to(common), x.to(common))
+    if op.endswith("_all"):
+        return getattr(torch, op[:-len("_all")])(x)
     if op in ("sum", "mean"):
         return getattr(torch, op)(x, args[0], keepdim=bool(args[1]))
     if op == "max":
@@ -124,7 +125,8 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
     """Writes one case (drawn inputs unless `inputs` gives them) and returns its manifest entry; `number` and
     `dtype` are the number ops' (call())."""
     cls = cls or [False] * len(shapes)
-    ts = inputs or [drawn_input(g, s, d, c, nan=op in ("max", "argmax", "sum")) for s, d, c in zip(shapes, dtypes, cls)]
+    nan = op in ("max", "argmax", "sum", "max_all", "argmax_all", "sum_all")
+    ts = inputs or [drawn_input(g, s, d, c, nan) for s, d, c in zip(shapes, dtypes, cls)]
     folder = os.path.join(out, name)
     os.makedirs(folder)
     for k, t in enumerate(ts):
@@ -259,13 +261,36 @@ def main():
         ("full_float32_nan", "full", [2, 1], "float32", nan),
         ("full_float32_integer_rounds", "full", [], "float32", 2 ** 24 + 1),
     ]
+    # Reductions over every element, drawn after the cases above so that theirs keep their inputs.
+    cl = lambda t: t.contiguous(memory_format=torch.channels_last)
+    whole_specs = [
+        ("sum_all_int64_wraps", "sum_all", [[2, 2]], ["int64"], [], None, [i64([[2 ** 62, 2 ** 62], [2 ** 62, 1]])]),
+        ("sum_all_float16_rounds_once", "sum_all", [[64, 64]], ["float16"], [], None,
+         [torch.full((64, 64), 0.1, dtype=torch.float16)]),
+        ("sum_all_empty", "sum_all", [[0, 3]], ["bfloat16"]),
+        ("sum_all_0dim", "sum_all", [[]], ["float32"]),
+        ("mean_all_channels_last", "mean_all", [[2, 3, 4, 5]], ["float32"], [], [True]),
+        ("mean_all_empty_is_nan", "mean_all", [[3, 0]], ["float32"]),
+        ("mean_all_int64_refused", "mean_all", [[2]], ["int64"]),
+        ("max_all_float16_nan", "max_all", [[3, 4]], ["float16"]),
+        ("max_all_0dim_int64", "max_all", [[]], ["int64"]),
+        ("max_all_empty_refused", "max_all", [[0]], ["float32"]),
+        ("argmax_all_channels_last_logical_index", "argmax_all", [[1, 2, 3, 4]], ["float32"], [], [True],
+         [cl(torch.arange(24.0).reshape(1, 2, 3, 4))]),
+        ("argmax_all_ties_first", "argmax_all", [[2, 3]], ["int64"], [], None, [i64([[1, 7, 2], [7, 0, 7]])]),
+        ("argmax_all_empty_refused", "argmax_all", [[2, 0]], ["bfloat16"]),
+    ]
     cases = {}
-    for spec in specs:
+
+    def add(spec):
         name, op, shapes, dtypes = spec[:4]
         args = spec[4] if len(spec) > 4 else []
         cls = spec[5] if len(spec) > 5 else None
         inputs = spec[6] if len(spec) > 6 else None
         cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, args, cls, inputs)
+
+    for spec in specs:
+        add(spec)
     for name, op, shape, dtype, number, *rest in number_specs:
         if op == "full":
             cases[name] = tensor_ops_case(g, OUT, name, op, [], [], shape, number=number, dtype=dtype)
@@ -273,6 +298,8 @@ def main():
             cls = [rest[0]] if rest else None
             inputs = [rest[1]] if len(rest) > 1 else None
             cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], [], cls, inputs, number)
+    for spec in whole_specs:
+        add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

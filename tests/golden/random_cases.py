@@ -783,7 +783,8 @@ def tensor_op_draw(rng):
     full's dtype as keywords of tensor_ops_case)."""
     op = rng.choice(["sum", "mean", "max", "argmax", "narrow", "slice", "select", "cat", "stack", "permute",
                      "transpose", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "add", "sub", "mul", "div",
-                     "add_", "mul_", "reshape", "softmax", "log_softmax", "number", "number", "full"])
+                     "add_", "mul_", "reshape", "softmax", "log_softmax", "number", "number", "full", "sum_all",
+                     "mean_all", "max_all", "argmax_all"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64"]
     dtype = rng.choice(dtypes)
     if op == "number":

@@ -1,6 +1,6 @@
-// Reductions over a dimension and the copying index ops, on CPU and CUDA, with PyTorch's names, semantics and
-// error messages. normrt tensors are dense (contiguous or channels-last), so narrow/select/slice return copies where
-// PyTorch returns views.
+// Reductions (over a dimension or every element) and the copying index ops, on CPU and CUDA, with PyTorch's names,
+// semantics and error messages. normrt tensors are dense (contiguous or channels-last), so narrow/select/slice return
+// copies where PyTorch returns views.
 #pragma once
 #include <utility>
 #include <vector>
@@ -18,6 +18,12 @@ Tensor mean(const Tensor& t, int64_t dim, bool keepdim = false);
 // The maximum over `dim` (in t's dtype) and its index (int64; the first occurrence; NaN is the maximum when present).
 std::pair<Tensor, Tensor> max(const Tensor& t, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& t, int64_t dim, bool keepdim = false);
+// Over every element, as torch.sum(t), mean, max and argmax: 0-dim results with the rules above, argmax's index
+// into the flattened logical order; max and argmax of an empty tensor are refused in PyTorch's words.
+Tensor sum(const Tensor& t);
+Tensor mean(const Tensor& t);
+Tensor max(const Tensor& t);
+Tensor argmax(const Tensor& t);
 
 // Elements [start, start + length) of `dim`, in t's memory format.
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length);
