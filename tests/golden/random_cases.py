@@ -118,11 +118,12 @@ tensors, a 0-dim float32 operand of float16 arithmetic used unrounded, and four 
 channel_shuffle, softmax, mean). After the fixes, seeds 57 (1,500 draws, on the CPU and the emulated device) and 58
 (3,000, 1,174 of them refusals, on the CPU): every case matches, but the departures tensor_op_departs leaves out.
 Session 58 (2026-12-06) added numbers beside tensors, fill_, full_like and full to the draws: seeds 70 (600), 71
-(3,000) and 73 (1,500, on the CPU and the emulated device) match. Seed 72 (150 each of bn, pool, interpolate and pad,
-120 of the other kinds, 60 of optim, on the CPU): only the known disagreements (bn_mixed float32 at mean 100 and
-bfloat16, 5 cases, none with --float64; reflect padding with an empty output; circular padding wrapping twice;
-GroupNorm over groups of two) and one tolerance: binary cross-entropy 3 ulps off PyTorch (normrt's ln is within 1
-ulp), which the runner now allows (seed 74, 400 pointwise_loss draws, then all pass).
+(3,000) and 73 (1,500, on the CPU and the emulated device) match; seed 75 (1,500, both) with reductions over every
+element too. Seed 72 (150 each of bn, pool, interpolate and pad, 120 of the other kinds, 60 of optim, on the CPU):
+only the known disagreements (bn_mixed float32 at mean 100 and bfloat16, 5 cases, none with --float64; reflect
+padding with an empty output; circular padding wrapping twice; GroupNorm over groups of two) and one tolerance:
+binary cross-entropy 3 ulps off PyTorch (normrt's ln is within 1 ulp), which the runner now allows (seed 74, 400
+pointwise_loss draws, then all pass).
 """
 import argparse
 import importlib
