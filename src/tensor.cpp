@@ -365,12 +365,28 @@ template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 template std::vector<Half> Tensor::to_vector<Half>() const;
 template std::vector<BFloat16> Tensor::to_vector<BFloat16>() const;
 
+namespace {
+void check_fits(Scalar value, DType dtype);
+}  // namespace
+
 template <typename T>
 T Tensor::item() const {
   NORMRT_CHECK(numel() == 1, "a Tensor with ", numel(), " elements cannot be converted to Scalar");
-  return to_vector<T>()[0];
+  // As libtorch's item().to<T>(): the value as a Scalar, converted with fill_'s range checks.
+  const Scalar value = dtype() == DType::Int64 ? Scalar(to_vector<int64_t>()[0])
+                                               : Scalar(static_cast<double>(to(DType::Float32).to_vector()[0]));
+  if constexpr (std::is_same_v<T, double>) {
+    return value.to_double();
+  } else if constexpr (std::is_same_v<T, int64_t>) {
+    return value.to_int64();
+  } else {
+    check_fits(value, dtype_of<T>());
+    const float v = value.is_integral() ? static_cast<float>(value.to_int64()) : static_cast<float>(value.to_double());
+    return T(v);
+  }
 }
 template float Tensor::item<float>() const;
+template double Tensor::item<double>() const;
 template int64_t Tensor::item<int64_t>() const;
 template Half Tensor::item<Half>() const;
 template BFloat16 Tensor::item<BFloat16>() const;

@@ -115,6 +115,28 @@ TEST(TensorBasics, NumbersOfEveryIntegerTypeStayIntegral) {
   EXPECT_EQ(full({1}, std::numeric_limits<float>::max()).item(), std::numeric_limits<float>::max());
 }
 
+// libtorch's t.item<T>() is t.item().to<T>(): any dtype to any T, refusing what T cannot hold.
+TEST(TensorBasics, ItemConvertsAsLibtorch) {
+  const Tensor quarter = full({1}, -2.75);
+  EXPECT_EQ(quarter.item<double>(), -2.75);
+  EXPECT_EQ(quarter.item<int64_t>(), -2);  // truncated
+  EXPECT_EQ(static_cast<float>(quarter.item<Half>()), -2.75f);
+  const Tensor tenth = full({}, 0.1);
+  EXPECT_EQ(tenth.item<double>(), static_cast<double>(0.1f));  // float32's value, exactly
+  const Tensor big = full({1, 1}, (int64_t{1} << 62) + 1, TensorOptions().dtype(DType::Int64));
+  EXPECT_EQ(big.item<int64_t>(), (int64_t{1} << 62) + 1);
+  EXPECT_EQ(big.item<double>(), 0x1p62);
+  EXPECT_EQ(big.item(), 0x1p62f);
+  const std::string overflow = "value cannot be converted to type ";
+  EXPECT_TRUE(throws_with([&] { big.item<Half>(); }, overflow + "at::Half without overflow"));
+  EXPECT_TRUE(throws_with([] { full({1}, NAN).item<int64_t>(); }, overflow + "int64_t without overflow"));
+  EXPECT_TRUE(std::isnan(full({1}, NAN).item<double>()));
+  EXPECT_TRUE(throws_with([] { full({1}, 7e4).item<Half>(); }, overflow + "at::Half without overflow"));
+  EXPECT_EQ(static_cast<float>(full({1}, 7e4).item<BFloat16>()), 70144.0f);  // bfloat16's nearest
+  EXPECT_EQ(full({1}, 2.5, TensorOptions().dtype(DType::BFloat16)).item<int64_t>(), 2);
+  EXPECT_TRUE(throws_with([] { ones({2}).item(); }, "a Tensor with 2 elements cannot be converted to Scalar"));
+}
+
 TEST(TensorBasics, FillAndLikeFactoriesKeepTheLayout) {
   Tensor image = arange(24).reshape({1, 2, 3, 4}).to(DType::BFloat16).to(MemoryFormat::ChannelsLast);
   for (const Tensor& like : {zeros_like(image), ones_like(image), full_like(image, 3)}) {

@@ -129,7 +129,9 @@ class Tensor {
   Tensor reshape(const Shape& shape) const;
   // Reads the values to the host (synchronises with the device for CUDA tensors).
   template <typename T = float> std::vector<T> to_vector() const;
-  // Reads the single value of a one-element tensor.
+  // The single value of a one-element tensor as T (float, double, int64_t, Half, BFloat16), from any dtype, as
+  // libtorch's item<T>(): a floating value to int64 truncated, and one T cannot hold refused ("value cannot be
+  // converted to type int64_t without overflow").
   template <typename T = float> T item() const;
 
   // The gradient slot filled by modules' backward (undefined until then). Shared by all copies of this handle.
