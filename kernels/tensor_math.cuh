@@ -1,9 +1,10 @@
 // Arithmetic of the tensor ops shared by the CPU path and the CUDA kernels (tensor_ops.cu, elementwise.cu): the
-// conversion to int64, the binary operators and the NumPy/PyTorch broadcasting index map, reductions and softmax
-// lines, so both devices compute the same bits.
+// conversion to int64, the binary operators, the elementwise functions of one tensor, the NumPy/PyTorch broadcasting
+// index map, reductions and softmax lines, so both devices compute the same bits.
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "float_math.cuh"
 #include "hd.h"
@@ -16,23 +17,67 @@ NORMRT_HD inline int64_t truncated_int64(float v) {
   return v >= -9223372036854775808.0f && v < 9223372036854775808.0f ? static_cast<int64_t>(v) : INT64_MIN;
 }
 
-enum class Binary : int { Add = 0, Sub = 1, Mul = 2, Div = 3 };
+enum class Binary : int { Add = 0, Sub = 1, Mul = 2, Div = 3, Maximum = 4, Minimum = 5 };
 
+// Maximum and minimum as PyTorch's CPU kernels: NaN if either operand is NaN, else std::max / std::min (x where the
+// two compare equal, so maximum(0, -0) is 0 and maximum(-0, 0) is -0; PyTorch's vectorised loops return y there).
 NORMRT_HD inline float apply(Binary op, float x, float y) {
   switch (op) {
     case Binary::Add: return x + y;
     case Binary::Sub: return x - y;
     case Binary::Mul: return x * y;
-    case Binary::Div: break;
+    case Binary::Div: return x / y;
+    case Binary::Maximum: return x != x || y != y ? x + y : x < y ? y : x;
+    case Binary::Minimum: break;
   }
-  return x / y;
+  return x != x || y != y ? x + y : y < x ? y : x;
 }
 
 // int64 sums, differences and products wrap around as PyTorch's (two's complement, computed unsigned). Never called
 // for Div: ops::div divides int64 operands as float32, as PyTorch's true division.
 NORMRT_HD inline int64_t apply(Binary op, int64_t x, int64_t y) {
+  if (op == Binary::Maximum) return x < y ? y : x;
+  if (op == Binary::Minimum) return y < x ? y : x;
   const auto ux = static_cast<uint64_t>(x), uy = static_cast<uint64_t>(y);
   return static_cast<int64_t>(op == Binary::Add ? ux + uy : op == Binary::Sub ? ux - uy : ux * uy);
+}
+
+// Elementwise functions of one tensor. Clamp's bounds are in the type the op computes in (float, or int64_t for
+// int64 tensors); an absent bound is the type's lowest or highest value, which no element passes.
+enum class Unary : int { Neg = 0, Abs = 1, Sqrt = 2, Exp = 3, Log = 4, Clamp = 5 };
+
+template <typename T>
+struct Bounds {
+  T lo, hi;
+};
+// The type an elementwise op on T computes in: float for the floating types.
+template <typename T>
+using computed_t = std::conditional_t<std::is_same_v<T, int64_t>, int64_t, float>;
+
+// e^x and ln x are float_math.cuh's (within an ulp, the same bits on every device). Clamp is PyTorch 1.13's
+// minimum(maximum(x, lo), hi): NaN stays NaN, a NaN bound makes every element NaN, and lo > hi gives hi.
+NORMRT_HD inline float apply(Unary op, float x, Bounds<float> b) {
+  switch (op) {
+    case Unary::Neg: return -x;
+    case Unary::Abs: return fabsf(x);
+    case Unary::Sqrt: return sqrtf(x);
+    case Unary::Exp: return fmath::exp(x);
+    case Unary::Log: return fmath::log(x);
+    case Unary::Clamp: break;
+  }
+  const float raised = x < b.lo ? b.lo : x;
+  const float clamped = b.hi < raised ? b.hi : raised;
+  return b.lo != b.lo || b.hi != b.hi ? b.lo + b.hi : clamped;
+}
+
+// Neg, Abs (both wrapping: -INT64_MIN is INT64_MIN, as PyTorch's) and Clamp; sqrt, exp and ln of int64 tensors are
+// computed as float32.
+NORMRT_HD inline int64_t apply(Unary op, int64_t x, Bounds<int64_t> b) {
+  const uint64_t negated = 0 - static_cast<uint64_t>(x);
+  if (op == Unary::Neg) return static_cast<int64_t>(negated);
+  if (op == Unary::Abs) return x < 0 ? static_cast<int64_t>(negated) : x;
+  const int64_t raised = x < b.lo ? b.lo : x;
+  return b.hi < raised ? b.hi : raised;
 }
 
 constexpr int kMaxBroadcastDims = 5;

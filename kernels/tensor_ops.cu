@@ -1,7 +1,7 @@
 // General tensor ops: broadcast arithmetic (one grid-stride kernel for every operator and pattern, indices decoded
-// by tensor_math.cuh; float32, float16, bfloat16 and int64), reductions (float32, int64) and softmax over a dimension
-// (one thread per line), binary cross-entropy with logits. The CPU path runs the same tensor_math.cuh functions.
-// Utility ops: no tuning beyond a full grid.
+// by tensor_math.cuh; float32, float16, bfloat16 and int64), the elementwise functions of one tensor, reductions
+// (float32, int64) and softmax over a dimension (one thread per line), binary cross-entropy with logits. The CPU path
+// runs the same tensor_math.cuh functions. Utility ops: no tuning beyond a full grid.
 #include "tensor_ops.cuh"
 
 #include <algorithm>
@@ -29,6 +29,15 @@ __global__ void binary_kernel(tmath::Binary op, const T* a, const T* b, T* out, 
     out[i] = binary_element(op, a[ia], b[ib]);
   }
 }
+template <typename T>
+__global__ void unary_kernel(tmath::Unary op, const T* x, T* y, int64_t n, tmath::Bounds<tmath::computed_t<T>> b) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    if constexpr (std::is_same_v<T, int64_t>) y[i] = tmath::apply(op, x[i], b);
+    else y[i] = T(tmath::apply(op, static_cast<float>(x[i]), b));
+  }
+}
+
 template <typename T>
 __global__ void reduce_dim_kernel(tmath::Reduce kind, const T* x, T* out, int64_t* indices, int64_t outer,
                                   int64_t length, int64_t inner) {
@@ -130,6 +139,15 @@ void binary(tmath::Binary op, const T* a, const T* b, T* out, const tmath::Broad
   NORMRT_CHECK_LAUNCH();
 }
 
+template <typename T>
+void unary(tmath::Unary op, const T* x, T* y, int64_t n, tmath::Bounds<tmath::computed_t<T>> bounds, int sm_count,
+           cudaStream_t stream) {
+  if (n == 0) return;
+  NORMRT_LAUNCH(unary_kernel<T>, dim3(static_cast<unsigned>(grid_for(n, sm_count))), dim3(kThreads), 0, stream, op, x,
+                y, n, bounds);
+  NORMRT_CHECK_LAUNCH();
+}
+
 template void reduce_dim(tmath::Reduce, const float*, float*, int64_t*, int64_t, int64_t, int64_t, int, cudaStream_t);
 template void reduce_dim(tmath::Reduce, const int64_t*, int64_t*, int64_t*, int64_t, int64_t, int64_t, int,
                          cudaStream_t);
@@ -139,5 +157,9 @@ template void binary(tmath::Binary, const BFloat16*, const BFloat16*, BFloat16*,
                      cudaStream_t);
 template void binary(tmath::Binary, const int64_t*, const int64_t*, int64_t*, const tmath::Broadcast&, int,
                      cudaStream_t);
+template void unary(tmath::Unary, const float*, float*, int64_t, tmath::Bounds<float>, int, cudaStream_t);
+template void unary(tmath::Unary, const Half*, Half*, int64_t, tmath::Bounds<float>, int, cudaStream_t);
+template void unary(tmath::Unary, const BFloat16*, BFloat16*, int64_t, tmath::Bounds<float>, int, cudaStream_t);
+template void unary(tmath::Unary, const int64_t*, int64_t*, int64_t, tmath::Bounds<int64_t>, int, cudaStream_t);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

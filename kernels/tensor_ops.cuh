@@ -1,4 +1,5 @@
-// CUDA kernels of the general tensor ops (arithmetic with broadcasting, reductions over a dimension).
+// CUDA kernels of the general tensor ops (arithmetic with broadcasting, elementwise functions, reductions over a
+// dimension).
 #pragma once
 #include <cstdint>
 
@@ -13,6 +14,12 @@ namespace normrt::NORMRT_KERNEL_NS {
 template <typename T>
 void binary(tmath::Binary op, const T* a, const T* b, T* out, const tmath::Broadcast& p, int sm_count,
             cudaStream_t stream);
+
+// y[i] = op(x[i]) for i < n elements in storage order (y may be x: in place); T is float, Half or BFloat16 (computed in
+// float with float bounds, rounded once) or int64_t (Neg, Abs, Clamp only).
+template <typename T>
+void unary(tmath::Unary op, const T* x, T* y, int64_t n, tmath::Bounds<tmath::computed_t<T>> bounds, int sm_count,
+           cudaStream_t stream);
 
 // Reduction over the middle dimension of an (outer, length, inner) view: out[o * inner + j] (and, for Max, the
 // index) = reduce_line over x[(o * length + r) * inner + j], one thread per output; T is float or int64_t.

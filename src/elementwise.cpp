@@ -1,6 +1,9 @@
 #include "normrt/ops/elementwise.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <tuple>
 #include <type_traits>
 
 #include "normrt/ops/nn.h"
@@ -178,7 +181,118 @@ void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
     case B::Sub: return each(std::integral_constant<B, B::Sub>());
     case B::Mul: return each(std::integral_constant<B, B::Mul>());
     case B::Div: return each(std::integral_constant<B, B::Div>());
+    case B::Maximum: return each(std::integral_constant<B, B::Maximum>());
+    case B::Minimum: return each(std::integral_constant<B, B::Minimum>());
   }
+}
+
+// y = op(x) over the storage of x (y is dense in x's memory format, or x itself), float32 or int64 on the CPU; float32,
+// float16, bfloat16 or int64 on a GPU. `bounds` are Clamp's, in the dtype's computation type.
+template <tmath::Unary K, typename T, typename B>
+void unary_loop(const T* x, T* y, int64_t n, B bounds) {
+#pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
+  for (int64_t i = 0; i < n; ++i) y[i] = tmath::apply(K, x[i], bounds);
+}
+
+void run_unary(tmath::Unary op, const Tensor& x, Tensor& y, tmath::Bounds<float> bounds,
+               tmath::Bounds<int64_t> int_bounds) {
+  const int64_t n = x.numel();
+  if (y.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch l(y);
+    if (y.dtype() == DType::Int64) {
+      normrt::cuda::unary(op, util::stored<int64_t>(x), util::stored<int64_t>(y), n, int_bounds, l.sms, l.stream);
+      return;
+    }
+    util::dispatch_element(y.dtype(), [&](auto element) {
+      using T = decltype(element);
+      normrt::cuda::unary(op, util::stored<T>(x), util::stored<T>(y), n, bounds, l.sms, l.stream);
+    });
+    return;
+#else
+    NORMRT_THROW("elementwise functions on ", y.device().str(), " need a build with CUDA (NORMRT_WITH_CUDA)");
+#endif
+  }
+  const auto each = [&](auto op_constant) {
+    constexpr tmath::Unary k = decltype(op_constant)::value;
+    if (y.dtype() == DType::Int64) {
+      unary_loop<k>(util::stored<int64_t>(x), util::stored<int64_t>(y), n, int_bounds);
+    } else {
+      unary_loop<k>(util::stored<float>(x), util::stored<float>(y), n, bounds);
+    }
+  };
+  using U = tmath::Unary;
+  switch (op) {
+    case U::Neg: return each(std::integral_constant<U, U::Neg>());
+    case U::Abs: return each(std::integral_constant<U, U::Abs>());
+    case U::Sqrt: return each(std::integral_constant<U, U::Sqrt>());
+    case U::Exp: return each(std::integral_constant<U, U::Exp>());
+    case U::Log: return each(std::integral_constant<U, U::Log>());
+    case U::Clamp: return each(std::integral_constant<U, U::Clamp>());
+  }
+}
+
+// Clamp's bounds as the op compares them, refused where the result's dtype cannot hold them (PyTorch converts each to
+// the tensor's scalar type; rounding a bound to a 16-bit dtype first changes no result, as no element of that dtype
+// lies between a number and its rounding), an absent one the lowest or highest value of the computation type. A NaN
+// bound alone clamps nothing; beside another it makes every element NaN, and the other goes unchecked (PyTorch 1.13
+// fills the result with NaN before its clamp kernel converts a bound).
+struct ClampBounds {
+  tmath::Bounds<float> floats;
+  tmath::Bounds<int64_t> ints;
+};
+
+ClampBounds clamp_bounds(const std::optional<Scalar>& min, const std::optional<Scalar>& max, DType dtype) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  ClampBounds b{{-kInf, kInf}, {std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()}};
+  const auto is_nan = [](const std::optional<Scalar>& bound) { return bound && std::isnan(bound->to_double()); };
+  if (min && max && (is_nan(min) || is_nan(max))) {
+    b.floats = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::quiet_NaN()};
+    return b;
+  }
+  for (const auto& [bound, f, i] :
+       {std::tuple(&min, &b.floats.lo, &b.ints.lo), std::tuple(&max, &b.floats.hi, &b.ints.hi)}) {
+    if (!bound->has_value() || is_nan(*bound)) continue;
+    detail::check_fits(**bound, dtype);
+    if (dtype == DType::Int64) {
+      *i = (*bound)->to_int64();
+    } else {
+      *f = (*bound)->to_float();
+    }
+  }
+  return b;
+}
+
+// The result's dtype of clamp: the bounds are wrapped numbers, so a floating one makes an int64 tensor's float32.
+DType clamp_dtype(const Tensor& t, const std::optional<Scalar>& min, const std::optional<Scalar>& max) {
+  const bool floating_bound = (min && !min->is_integral()) || (max && !max->is_integral());
+  return t.dtype() == DType::Int64 && floating_bound ? DType::Float32 : t.dtype();
+}
+
+void check_clamp(const Tensor& t, const std::optional<Scalar>& min, const std::optional<Scalar>& max) {
+  NORMRT_CHECK(t.defined(), "clamp of an undefined tensor");
+  NORMRT_CHECK(min || max, "torch.clamp: At least one of 'min' or 'max' must not be None");
+}
+
+// sqrt, exp and log of an int64 tensor are float32, as PyTorch's floating functions of integers.
+DType unary_dtype(UnaryOp op, DType dtype) {
+  return op != UnaryOp::Neg && op != UnaryOp::Abs && dtype == DType::Int64 ? DType::Float32 : dtype;
+}
+
+tmath::Unary kernel_op(UnaryOp op) { return static_cast<tmath::Unary>(static_cast<int>(op)); }
+
+// Whether the storage loop takes t as it is: float32 and int64 anywhere, 16-bit types on a GPU. Otherwise the op is
+// computed in float32 and rounded once to t's dtype.
+bool native(const Tensor& t) { return !util::is_16bit(t.dtype()) || t.device().is_cuda(); }
+
+Tensor same_layout(const Tensor& t) {
+  return empty(t.sizes(), TensorOptions(t.device()).dtype(t.dtype()).memory_format(t.memory_format()));
+}
+
+Tensor clamped(const Tensor& t, const ClampBounds& b) {
+  Tensor out = same_layout(t);
+  run_unary(tmath::Unary::Clamp, t, out, b.floats, b.ints);
+  return out;
 }
 
 }  // namespace
@@ -231,6 +345,72 @@ Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b) {
   a.bump_version();
   return a;
 }
+
+Tensor maximum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Maximum, a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Minimum, a, b); }
+
+Tensor unary(UnaryOp op, const Tensor& t) {
+  NORMRT_CHECK(t.defined(), "elementwise function of an undefined tensor");
+  const DType result = unary_dtype(op, t.dtype());
+  if (result != t.dtype()) return unary(op, t.to(result));
+  if (!native(t)) return unary(op, t.to(DType::Float32)).to(t.dtype());
+  Tensor out = same_layout(t);
+  run_unary(kernel_op(op), t, out, {}, {});
+  return out;
+}
+
+Tensor& unary_(UnaryOp op, Tensor& t) {
+  NORMRT_CHECK(t.defined(), "elementwise function of an undefined tensor");
+  const DType result = unary_dtype(op, t.dtype());
+  NORMRT_CHECK(result == t.dtype(), "result type ", util::scalar_type_name(result),
+               " can't be cast to the desired output type ", util::scalar_type_name(t.dtype()));
+  if (!native(t)) {
+    t.copy_(unary(op, t));
+    return t;
+  }
+  run_unary(kernel_op(op), t, t, {}, {});
+  t.bump_version();
+  return t;
+}
+
+Tensor neg(const Tensor& t) { return unary(UnaryOp::Neg, t); }
+Tensor abs(const Tensor& t) { return unary(UnaryOp::Abs, t); }
+Tensor sqrt(const Tensor& t) { return unary(UnaryOp::Sqrt, t); }
+Tensor exp(const Tensor& t) { return unary(UnaryOp::Exp, t); }
+Tensor log(const Tensor& t) { return unary(UnaryOp::Log, t); }
+Tensor& neg_(Tensor& t) { return unary_(UnaryOp::Neg, t); }
+Tensor& abs_(Tensor& t) { return unary_(UnaryOp::Abs, t); }
+Tensor& sqrt_(Tensor& t) { return unary_(UnaryOp::Sqrt, t); }
+Tensor& exp_(Tensor& t) { return unary_(UnaryOp::Exp, t); }
+Tensor& log_(Tensor& t) { return unary_(UnaryOp::Log, t); }
+
+Tensor clamp(const Tensor& t, std::optional<Scalar> min, std::optional<Scalar> max) {
+  check_clamp(t, min, max);
+  const DType result = clamp_dtype(t, min, max);
+  const ClampBounds bounds = clamp_bounds(min, max, result);
+  if (result != t.dtype()) return clamped(t.to(result), bounds);
+  if (!native(t)) return clamped(t.to(DType::Float32), bounds).to(t.dtype());
+  return clamped(t, bounds);
+}
+
+Tensor& clamp_(Tensor& t, std::optional<Scalar> min, std::optional<Scalar> max) {
+  check_clamp(t, min, max);
+  const DType result = clamp_dtype(t, min, max);
+  // PyTorch's words for this one cast name the C++ type.
+  NORMRT_CHECK(result == t.dtype(), "result type ", util::scalar_type_name(result),
+               " can't be cast to the desired output type long int");
+  const ClampBounds bounds = clamp_bounds(min, max, result);
+  if (!native(t)) {
+    t.copy_(clamp(t, min, max));
+    return t;
+  }
+  run_unary(tmath::Unary::Clamp, t, t, bounds.floats, bounds.ints);
+  t.bump_version();
+  return t;
+}
+
+Tensor clamp_min(const Tensor& t, Scalar min) { return clamp(t, min, std::nullopt); }
+Tensor clamp_max(const Tensor& t, Scalar max) { return clamp(t, std::nullopt, max); }
 
 Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
 Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
@@ -307,6 +487,7 @@ Tensor number_beside(const Tensor& t, Scalar number) {
 }
 }  // namespace
 
+Tensor operator-(const Tensor& t) { return ops::neg(t); }
 Tensor operator+(const Tensor& a, const Tensor& b) { return ops::binary(BinaryOp::Add, a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return ops::binary(BinaryOp::Sub, a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return ops::binary(BinaryOp::Mul, a, b); }

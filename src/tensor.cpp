@@ -365,10 +365,6 @@ template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 template std::vector<Half> Tensor::to_vector<Half>() const;
 template std::vector<BFloat16> Tensor::to_vector<BFloat16>() const;
 
-namespace {
-void check_fits(Scalar value, DType dtype);
-}  // namespace
-
 template <typename T>
 T Tensor::item() const {
   NORMRT_CHECK(numel() == 1, "a Tensor with ", numel(), " elements cannot be converted to Scalar");
@@ -380,9 +376,8 @@ T Tensor::item() const {
   } else if constexpr (std::is_same_v<T, int64_t>) {
     return value.to_int64();
   } else {
-    check_fits(value, dtype_of<T>());
-    const float v = value.is_integral() ? static_cast<float>(value.to_int64()) : static_cast<float>(value.to_double());
-    return T(v);
+    detail::check_fits(value, dtype_of<T>());
+    return T(value.to_float());
   }
 }
 template float Tensor::item<float>() const;
@@ -464,7 +459,7 @@ void fill_elements(const Tensor& out, Scalar value) {
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
     for (int64_t i = 0; i < n; ++i) elements[i] = constant;
   };
-  const float v = value.is_integral() ? static_cast<float>(value.to_int64()) : static_cast<float>(value.to_double());
+  const float v = value.to_float();
   switch (out.dtype()) {
     case DType::Int64: fill(static_cast<int64_t*>(out.raw_data()), value.to_int64()); break;
     case DType::Float16: fill(static_cast<uint16_t*>(out.raw_data()), Half(v).bits); break;
@@ -473,9 +468,13 @@ void fill_elements(const Tensor& out, Scalar value) {
   }
 }
 
-// PyTorch's fill_ refuses a finite value beyond the dtype's largest (infinities and NaN fill floating dtypes);
-// to_int64() refuses what int64 cannot hold.
-void check_fits(Scalar value, DType dtype) {
+TensorOptions options_of(const Tensor& t) {
+  return TensorOptions(t.device()).dtype(t.dtype()).memory_format(t.memory_format());
+}
+}  // namespace
+
+// The dtype's largest finite value decides, as PyTorch's checked conversion; to_int64() refuses what int64 cannot hold.
+void detail::check_fits(Scalar value, DType dtype) {
   const double magnitude = std::fabs(value.to_double());
   const auto refuse_beyond = [&](double largest, const char* type) {
     NORMRT_CHECK(!(std::isfinite(magnitude) && magnitude > largest), "value cannot be converted to type ", type,
@@ -489,13 +488,8 @@ void check_fits(Scalar value, DType dtype) {
   }
 }
 
-TensorOptions options_of(const Tensor& t) {
-  return TensorOptions(t.device()).dtype(t.dtype()).memory_format(t.memory_format());
-}
-}  // namespace
-
 Tensor full(const Shape& shape, Scalar value, const TensorOptions& options) {
-  check_fits(value, options.dtype());
+  detail::check_fits(value, options.dtype());
   Tensor out = empty(shape, options);
   fill_elements(out, value);
   return out;
@@ -507,7 +501,7 @@ Tensor ones_like(const Tensor& t) { return full_like(t, 1); }
 
 Tensor& Tensor::fill_(Scalar value) {
   NORMRT_CHECK(defined(), "fill_: the tensor is undefined");
-  check_fits(value, dtype());
+  detail::check_fits(value, dtype());
   fill_elements(*this, value);
   bump_version();
   return *this;

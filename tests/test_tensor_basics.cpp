@@ -224,15 +224,50 @@ TEST(TensorBasics, BroadcastArithmeticIsTheElementwiseOpOfTheIndexedPair) {
       }
       return v[static_cast<std::size_t>(offset)];
     };
-    const std::vector<std::vector<float>> results = {(a + b).to_vector(), (a - b).to_vector(), (a * b).to_vector(),
-                                                     (a / b).to_vector(), (b - a).to_vector()};
+    const std::vector<std::vector<float>> results = {(a + b).to_vector(),
+                                                     (a - b).to_vector(),
+                                                     (a * b).to_vector(),
+                                                     (a / b).to_vector(),
+                                                     (b - a).to_vector(),
+                                                     ops::maximum(a, b).to_vector(),
+                                                     ops::minimum(b, a).to_vector()};
     for (int64_t i = 0; i < shape_numel(out); ++i) {
       const float x = element(av, a_shape, i), y = element(bv, b_shape, i);
-      const std::vector<float> expected = {x + y, x - y, x * y, x / y, y - x};
+      const std::vector<float> expected = {x + y, x - y, x * y, x / y, y - x, std::max(x, y), std::min(y, x)};
       for (std::size_t k = 0; k < expected.size(); ++k)
         ASSERT_EQ(results[k][static_cast<std::size_t>(i)], expected[k])
             << shape_str(a_shape) << " " << shape_str(b_shape) << " op " << k << " at " << i;
     }
+  }
+}
+
+// Each function over enough elements to run in parallel and vectorised, in both memory formats, against <cmath> in
+// double: sqrt, abs, neg and clamp to the bit, exp and ln within an ulp of the exact value.
+TEST(TensorBasics, ElementwiseFunctionsAreCmathsToWithinAnUlp) {
+  Generator gen(17);
+  const Tensor x = randn({3, 5, 70, 67}, gen) * 30.0;
+  const Tensor positive = rand({3, 5, 70, 67}, gen) * 100.0;
+  for (const MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+    const Tensor xs = x.to(format), ps = positive.to(format);
+    const std::vector<float> xv = x.to_vector(), pv = positive.to_vector();
+    const std::vector<float> neg = (-xs).to_vector(), abs = ops::abs(xs).to_vector(), sqrt = ops::sqrt(ps).to_vector();
+    const std::vector<float> exp = ops::exp(xs).to_vector(), log = ops::log(ps).to_vector();
+    const std::vector<float> clamp = ops::clamp(xs, -7.5, 12.25).to_vector();
+    const std::vector<float> lower = ops::clamp_min(xs, 3).to_vector(), upper = ops::clamp_max(xs, -3).to_vector();
+    const auto ulp_of = [](double v) { return std::ldexp(1.0, std::ilogb(static_cast<float>(v)) - 23); };
+    for (std::size_t i = 0; i < xv.size(); ++i) {
+      const float v = xv[i], p = pv[i];
+      ASSERT_EQ(neg[i], -v) << i;
+      ASSERT_EQ(abs[i], std::fabs(v)) << i;
+      ASSERT_EQ(sqrt[i], std::sqrt(p)) << i;
+      ASSERT_EQ(clamp[i], std::min(std::max(v, -7.5f), 12.25f)) << i;
+      ASSERT_EQ(lower[i], std::max(v, 3.0f)) << i;
+      ASSERT_EQ(upper[i], std::min(v, -3.0f)) << i;
+      const double e = std::exp(static_cast<double>(v)), l = std::log(static_cast<double>(p));
+      if (e > 1e-37 && e < 3e38) ASSERT_LE(std::fabs(exp[i] - e), ulp_of(e)) << v;
+      if (l != 0) ASSERT_LE(std::fabs(log[i] - l), ulp_of(l)) << p;
+    }
+    EXPECT_EQ(ops::exp(xs).memory_format(), format);
   }
 }
 

@@ -21,6 +21,8 @@ class Scalar {
   bool is_integral() const { return is_integral_; }
   // An integral value as double rounds to nearest.
   double to_double() const { return is_integral_ ? static_cast<double>(integral_) : floating_; }
+  // Rounded once, as PyTorch converts a number to float: an integral value straight from int64.
+  float to_float() const { return is_integral_ ? static_cast<float>(integral_) : static_cast<float>(floating_); }
   // A floating value truncates toward zero; NaN, an infinity or a value outside int64's range throws PyTorch's
   // "value cannot be converted to type int64_t without overflow".
   int64_t to_int64() const;

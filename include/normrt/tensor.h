@@ -72,6 +72,9 @@ Tensor leading_rows(const Tensor& t, int64_t start, int64_t length);
 // A 0-dim tensor of `value` as PyTorch converts a number in arithmetic: without full()'s range check, so 1e6 becomes
 // a float16 infinity.
 Tensor wrapped_number(Scalar value, DType dtype, Device device);
+// What full() and fill_ refuse: a finite value beyond the dtype's largest ("value cannot be converted to type at::Half
+// without overflow"; infinities and NaN fill floating dtypes), or one int64 cannot hold.
+void check_fits(Scalar value, DType dtype);
 }  // namespace detail
 
 class Tensor {

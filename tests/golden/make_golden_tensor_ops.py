@@ -2,9 +2,13 @@
 """Writes golden data for the tensor ops (tests/tensor_ops_golden_runner.h): reductions (sum, mean, max, argmax over
 a dimension or every element), the index ops (narrow, slice, select), cat and stack, the permutations (permute,
 transpose, pixel_shuffle, pixel_unshuffle, channel_shuffle), arithmetic (add, sub, mul, div and add_, mul_ in place;
-with a number on either side and in place), full, full_like and fill_, reshape and softmax/log_softmax, computed by
-PyTorch 1.13 on the CPU, over every dtype normrt has (float32, float16, bfloat16, int64) and channels-last inputs.
-A case PyTorch refuses keeps its message instead, which normrt must throw word for word.
+with a number on either side and in place), maximum and minimum, the elementwise functions (neg, abs, sqrt, exp,
+log, clamp; in place too), full, full_like and fill_, reshape and softmax/log_softmax, computed by PyTorch 1.13 on
+the CPU, over every dtype normrt has (float32, float16, bfloat16, int64) and channels-last inputs. A case PyTorch
+refuses keeps its message instead, which normrt must throw word for word. PyTorch 1.13's CPU has no float16 kernels
+for sqrt, exp, log and clamp: there the reference is what its CUDA kernels compute, the float32 function of the
+widened input rounded once to float16 (clamp's bounds rounded to float16 first, and refused past its range in
+full()'s words).
 
 Run:  /usr/bin/python3 tests/golden/make_golden_tensor_ops.py  ->  data_tensor_ops/cases.json and, per case, the
 inputs in<k>.npy (stored contiguous; a case's "cls" says which to make channels-last) and PyTorch's outputs
@@ -55,11 +59,29 @@ def drawn_input(g, shape, dtype, channels_last, nan=False):
 
 
 BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}
+UNARY = ("neg", "abs", "sqrt", "exp", "log", "clamp")
 
 
-def call(op, args, ts, number=None, dtype=None):
+def elementwise(op, x, bounds):
+    """neg, abs, sqrt, exp, log, clamp (`bounds`: [min, max], None for an absent one) and their in-place forms."""
+    name = op.rstrip("_")
+    kwargs = {"min": bounds[0], "max": bounds[1]} if name == "clamp" else {}
+    if x.dtype == torch.float16 and name not in ("neg", "abs"):
+        if name == "clamp" and bounds != [None, None]:
+            kwargs = {k: b if b is None else torch.full((), b, dtype=torch.float16).item() for k, b in kwargs.items()}
+        y = getattr(torch, name)(x.float(), **kwargs).half()
+        return y if name == op else x.copy_(y)
+    return getattr(torch, name)(x, **kwargs) if name == op else getattr(x, op)(**kwargs)
+
+
+def call(op, args, ts, number=None, dtype=None, bounds=None):
     """The PyTorch call of an op, as the runner makes normrt's. `number` is the Scalar of the number ops: t op n
-    (<op>_number), n op t (number_<op>), t op= n (<op>_number_), fill_, full_like and full (shape args, `dtype`)."""
+    (<op>_number), n op t (number_<op>), t op= n (<op>_number_), fill_, full_like and full (shape args, `dtype`);
+    `bounds` clamp's."""
+    if op.rstrip("_") in UNARY:
+        return elementwise(op, ts[0], bounds)
+    if op in ("maximum", "minimum"):
+        return getattr(torch, op)(ts[0], ts[1])
     if op == "full":
         return torch.full(args, number, dtype=DTYPES[dtype])
     x = ts[0]
@@ -121,11 +143,13 @@ def json_number(number):
     return number
 
 
-def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=None, number=None, dtype=None):
+def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=None, number=None, dtype=None,
+                    bounds=None):
     """Writes one case (drawn inputs unless `inputs` gives them) and returns its manifest entry; `number` and
-    `dtype` are the number ops' (call())."""
+    `dtype` are the number ops' (call()), `bounds` clamp's."""
     cls = cls or [False] * len(shapes)
-    nan = op in ("max", "argmax", "sum", "max_all", "argmax_all", "sum_all")
+    nan = op in ("max", "argmax", "sum", "max_all", "argmax_all", "sum_all", "maximum", "minimum", "clamp", "clamp_",
+                 "abs", "exp", "log")
     ts = inputs or [drawn_input(g, s, d, c, nan) for s, d, c in zip(shapes, dtypes, cls)]
     folder = os.path.join(out, name)
     os.makedirs(folder)
@@ -136,8 +160,11 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
         case["number"] = json_number(number)
     if dtype is not None:
         case["dtype"] = dtype
+    if bounds is not None:
+        case["bounds"] = [b if b is None else json_number(b) for b in bounds]
     try:
-        result = call(op, list(args), [t.clone(memory_format=torch.preserve_format) for t in ts], number, dtype)
+        result = call(op, list(args), [t.clone(memory_format=torch.preserve_format) for t in ts], number, dtype,
+                      bounds)
     except (RuntimeError, IndexError, ValueError) as e:
         case["error"] = str(e).split("\n")[0].strip()
         return case
@@ -280,6 +307,77 @@ def main():
         ("argmax_all_ties_first", "argmax_all", [[2, 3]], ["int64"], [], None, [i64([[1, 7, 2], [7, 0, 7]])]),
         ("argmax_all_empty_refused", "argmax_all", [[2, 0]], ["bfloat16"]),
     ]
+    # maximum/minimum and the elementwise functions, drawn after the cases above so that theirs keep their inputs;
+    # clamp's bounds as [min, max].
+    f32 = lambda values: torch.tensor(values, dtype=torch.float32)
+    int64_edges = i64([-2 ** 63, -2 ** 63 + 1, -5, 0, 7, 2 ** 63 - 1])
+    elementwise_specs = [
+        ("maximum_nan_either_side", "maximum", [[3, 4], [4]], ["float32", "float32"]),
+        ("minimum_nan_either_side", "minimum", [[3, 4], [3, 1]], ["float32", "float32"]),
+        ("maximum_int64_broadcast", "maximum", [[2, 3, 1], [4]], ["int64", "int64"]),
+        ("minimum_int64_extremes", "minimum", [[6], [6]], ["int64", "int64"], [], None,
+         [int64_edges, i64([2 ** 63 - 1, -2 ** 63, -4, 0, 8, 2 ** 63 - 2])]),
+        ("maximum_int64_by_0dim_float16", "maximum", [[2, 3], []], ["int64", "float16"]),
+        ("minimum_bfloat16_channels_last", "minimum", [[2, 3, 2, 2], [3, 1, 1]], ["bfloat16", "bfloat16"], [],
+         [True, False]),
+        ("maximum_float16_float32_promotes", "maximum", [[3], [3]], ["float16", "float32"]),
+        ("maximum_empty", "maximum", [[0, 3], [3]], ["float32", "float32"]),
+        ("minimum_shapes_refused", "minimum", [[2], [3]], ["float32", "float32"]),
+        ("neg_int64_wraps", "neg", [[6]], ["int64"], [], None, [int64_edges]),
+        ("abs_int64_wraps", "abs", [[6]], ["int64"], [], None, [int64_edges]),
+        ("neg_float16", "neg", [[2, 3]], ["float16"]),
+        ("abs_bfloat16_channels_last", "abs", [[1, 2, 2, 3]], ["bfloat16"], [], [True]),
+        ("sqrt_int64_is_float32", "sqrt", [[2, 3]], ["int64"]),
+        ("sqrt_float32", "sqrt", [[4, 5]], ["float32"]),
+        ("sqrt_float32_edges", "sqrt", [[7]], ["float32"], [], None,
+         [f32([0.0, -0.0, -1.0, 1e-45, float("inf"), 2.0, 3.4e38])]),
+        ("sqrt_float16", "sqrt", [[3, 4]], ["float16"]),
+        ("exp_bfloat16", "exp", [[3, 5]], ["bfloat16"]),
+        ("exp_float32_edges", "exp", [[8]], ["float32"], [], None,
+         [f32([88.72, 89.0, -87.3, -103.9, -104.5, 0.0, 1e-8, float("-inf")])]),
+        ("exp_float16", "exp", [[4, 2]], ["float16"]),
+        ("exp_int64_is_float32", "exp", [[5]], ["int64"]),
+        ("log_float32_edges", "log", [[8]], ["float32"], [], None,
+         [f32([0.0, -0.0, -1.0, 1e-45, 1e-40, float("inf"), 1.0, 3.4e38])]),
+        ("log_int64_is_float32", "log", [[2, 3]], ["int64"]),
+        ("log_float16_channels_last", "log", [[1, 3, 2, 2]], ["float16"], [], [True]),
+        ("log_empty", "log", [[0, 3]], ["float32"]),
+        ("exp_0dim", "exp", [[]], ["float32"]),
+        ("sqrt__float32", "sqrt_", [[3, 4]], ["float32"]),
+        ("exp__int64_refused", "exp_", [[3]], ["int64"]),
+        ("log__bfloat16", "log_", [[2, 5]], ["bfloat16"]),
+        ("abs__int64", "abs_", [[2, 3]], ["int64"]),
+        ("neg__float16_channels_last", "neg_", [[2, 2, 1, 3]], ["float16"], [], [True]),
+    ]
+    nan = float("nan")
+    clamp_specs = [
+        ("clamp_both", "clamp", [3, 4], "float32", [-1.3, 2.2]),
+        ("clamp_min_only_int64", "clamp", [2, 3], "int64", [2, None]),
+        ("clamp_max_only_bfloat16", "clamp", [4, 3], "bfloat16", [None, 0.75]),
+        ("clamp_int64_fraction_is_float32", "clamp", [2, 3], "int64", [0.5, None]),
+        ("clamp_int64_exact_past_2_53", "clamp", [3], "int64", [2 ** 62 + 1, None], False,
+         i64([2 ** 62, -5, 2 ** 62 + 3])),
+        ("clamp_min_above_max", "clamp", [3, 4], "float32", [3, -1]),
+        ("clamp_nan_bound_beside_another_is_nan", "clamp", [3, 4], "float32", [nan, 1.0]),
+        ("clamp_nan_bound_alone_clamps_nothing", "clamp", [3, 4], "float32", [None, nan]),
+        ("clamp_int64_nan_bound_beside_another", "clamp", [3], "int64", [0, nan]),
+        ("clamp_nan_bound_leaves_the_other_unchecked", "clamp", [2], "bfloat16", [nan, -1e40]),
+        ("clamp_infinite_bounds", "clamp", [2, 3], "float32", [float("-inf"), float("inf")]),
+        ("clamp_bfloat16_rounds_bounds", "clamp", [4, 4], "bfloat16", [0.1234567, 2.9]),
+        ("clamp_float16", "clamp", [3, 4], "float16", [-2.3, 1.1]),
+        ("clamp_float16_bound_refused", "clamp", [2], "float16", [None, 70000]),
+        ("clamp_float32_bound_refused", "clamp", [2], "float32", [-1e40, None]),
+        ("clamp_int64_float_bound_refused", "clamp", [2], "int64", [1e40, None]),
+        ("clamp_no_bounds_refused", "clamp", [2], "float32", [None, None]),
+        ("clamp_channels_last_int64", "clamp", [2, 3, 2, 2], "int64", [-2, 3], True),
+        ("clamp_0dim", "clamp", [], "float32", [1, None]),
+        ("clamp__bfloat16_channels_last", "clamp_", [1, 2, 3, 2], "bfloat16", [-1, 1], True),
+        ("clamp__float16", "clamp_", [3, 3], "float16", [None, -0.5]),
+        ("clamp__int64", "clamp_", [2, 4], "int64", [-1, 1]),
+        ("clamp__int64_fraction_refused", "clamp_", [2, 3], "int64", [0.5, None]),
+        ("clamp__int64_cast_refused_before_range", "clamp_", [2], "int64", [1e40, None]),
+        ("clamp__no_bounds_refused", "clamp_", [2], "float32", [None, None]),
+    ]
     cases = {}
 
     def add(spec):
@@ -300,6 +398,12 @@ def main():
             cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], [], cls, inputs, number)
     for spec in whole_specs:
         add(spec)
+    for spec in elementwise_specs:
+        add(spec)
+    for name, op, shape, dtype, bounds, *rest in clamp_specs:
+        cls = [rest[0]] if rest else None
+        inputs = [rest[1]] if len(rest) > 1 else None
+        cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], [], cls, inputs, bounds=bounds)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

@@ -785,11 +785,14 @@ def tensor_op_draw(rng):
     op = rng.choice(["sum", "mean", "max", "argmax", "narrow", "slice", "select", "cat", "stack", "permute",
                      "transpose", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "add", "sub", "mul", "div",
                      "add_", "mul_", "reshape", "softmax", "log_softmax", "number", "number", "full", "sum_all",
-                     "mean_all", "max_all", "argmax_all"])
+                     "mean_all", "max_all", "argmax_all", "maximum", "minimum", "elementwise", "elementwise", "clamp",
+                     "clamp_"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64"]
     dtype = rng.choice(dtypes)
     if op == "number":
         op = rng.choice(NUMBER_OPS)
+    if op == "elementwise":
+        op = rng.choice(["neg", "abs", "sqrt", "exp", "log"]) + rng.choice(["", "_"])
     if op == "full":
         shape = [rng.choice([0, 1, 2, 3]) for _ in range(rng.randint(0, 3))]
         return op, [], [], shape, [], {"number": drawn_number(rng), "dtype": dtype}
@@ -834,7 +837,7 @@ def tensor_op_draw(rng):
                 shape[-3] = factor * factor * rng.randint(1, 2)
             else:
                 shape[1] = factor * rng.randint(1, 2)
-    elif op in ("add", "sub", "mul", "div", "add_", "mul_"):
+    elif op in ("add", "sub", "mul", "div", "add_", "mul_", "maximum", "minimum"):
         other = [1 if rng.random() < 0.4 else n for n in shape] if rng.random() < 0.6 else list(shape)
         if other and rng.random() < 0.4:
             other = other[rng.randint(0, rank):]
@@ -860,6 +863,8 @@ def tensor_op_draw(rng):
         args = [dim()]
     types = [dtype if rng.random() < 0.75 else rng.choice(dtypes) for _ in shapes]
     extra = {"number": drawn_number(rng)} if op in NUMBER_OPS else {}
+    if op in ("clamp", "clamp_"):
+        extra = {"bounds": [None if rng.random() < 0.3 else drawn_number(rng) for _ in range(2)]}
     return op, shapes, types, args, [layout(s) for s in shapes], extra
 
 

@@ -23,6 +23,7 @@ namespace normrt::emu {
 namespace {
 
 using normrt::testing::all_close;
+using normrt::testing::same_bits;
 
 std::vector<float> random_vector(std::size_t n, uint32_t seed, float scale = 1.0f) {
   std::mt19937 rng(seed);
@@ -374,7 +375,8 @@ TEST_P(NnKernels, BroadcastArithmeticEqualsTheCpuFormula) {
     std::vector<T> a, b;
     for (float v : random_vector(c.a_size, 5, 100.0f)) a.push_back(T(v));
     for (float v : random_vector(c.b_size, 6, 3.0f)) b.push_back(T(v));
-    for (auto op : {tmath::Binary::Add, tmath::Binary::Sub, tmath::Binary::Mul, tmath::Binary::Div}) {
+    for (auto op : {tmath::Binary::Add, tmath::Binary::Sub, tmath::Binary::Mul, tmath::Binary::Div,
+                    tmath::Binary::Maximum, tmath::Binary::Minimum}) {
       std::vector<T> out(static_cast<std::size_t>(c.p.numel));
       binary(op, a.data(), b.data(), out.data(), c.p, 2, nullptr);
       for (int64_t i = 0; i < c.p.numel; ++i) {
@@ -396,16 +398,20 @@ TEST_P(NnKernels, BroadcastArithmeticEqualsTheCpuFormula) {
     std::vector<int64_t> a, b;
     for (float v : random_vector(c.a_size, 5, 1.0f)) a.push_back(static_cast<int64_t>(v * 9.2e18f));
     for (float v : random_vector(c.b_size, 6, 1.0f)) b.push_back(static_cast<int64_t>(v * 4e9f));
-    for (auto op : {tmath::Binary::Add, tmath::Binary::Sub, tmath::Binary::Mul}) {
+    for (auto op : {tmath::Binary::Add, tmath::Binary::Sub, tmath::Binary::Mul, tmath::Binary::Maximum,
+                    tmath::Binary::Minimum}) {
       std::vector<int64_t> out(static_cast<std::size_t>(c.p.numel));
       binary(op, a.data(), b.data(), out.data(), c.p, 2, nullptr);
       for (int64_t i = 0; i < c.p.numel; ++i) {
         int64_t ia, ib;
         tmath::broadcast_offsets(c.p, i, ia, ib);
-        const auto x = static_cast<uint64_t>(a[static_cast<std::size_t>(ia)]);
-        const auto y = static_cast<uint64_t>(b[static_cast<std::size_t>(ib)]);
-        const uint64_t expected = op == tmath::Binary::Add ? x + y : op == tmath::Binary::Sub ? x - y : x * y;
-        ASSERT_EQ(out[static_cast<std::size_t>(i)], static_cast<int64_t>(expected)) << i;
+        const int64_t sa = a[static_cast<std::size_t>(ia)], sb = b[static_cast<std::size_t>(ib)];
+        const auto x = static_cast<uint64_t>(sa), y = static_cast<uint64_t>(sb);
+        const uint64_t wrapped = op == tmath::Binary::Add ? x + y : op == tmath::Binary::Sub ? x - y : x * y;
+        const int64_t expected = op == tmath::Binary::Maximum   ? std::max(sa, sb)
+                                 : op == tmath::Binary::Minimum ? std::min(sa, sb)
+                                                                : static_cast<int64_t>(wrapped);
+        ASSERT_EQ(out[static_cast<std::size_t>(i)], expected) << i;
       }
     }
   }
@@ -416,6 +422,49 @@ TEST_P(NnKernels, BroadcastArithmeticEqualsTheCpuFormula) {
   for (std::size_t i = 0; i < in_place.size(); ++i) ASSERT_EQ(in_place[i], expected[i] * scale[(i / 35) % 3]);
   tmath::Broadcast empty;  // nothing to do: no launch
   binary<float>(tmath::Binary::Add, nullptr, nullptr, nullptr, empty, 2, nullptr);
+}
+
+TEST_P(NnKernels, ElementwiseFunctionsEqualTheCpuFormula) {
+  // More elements than the grid's threads, so that the grid-stride loop wraps; in place too.
+  constexpr std::size_t n = 3000;
+  const auto values = random_vector(n, 11, 6.0f);
+  const tmath::Bounds<float> bounds{-1.25f, 2.5f};
+  const auto check = [&](auto element) {
+    using T = decltype(element);
+    std::vector<T> x;
+    for (float v : values) x.push_back(T(v));
+    for (auto op : {tmath::Unary::Neg, tmath::Unary::Abs, tmath::Unary::Sqrt, tmath::Unary::Exp, tmath::Unary::Log,
+                    tmath::Unary::Clamp}) {
+      std::vector<T> y(n), in_place = x;
+      unary(op, x.data(), y.data(), static_cast<int64_t>(n), bounds, 2, nullptr);
+      unary(op, in_place.data(), in_place.data(), static_cast<int64_t>(n), bounds, 2, nullptr);
+      for (std::size_t i = 0; i < n; ++i) {
+        const float expected = static_cast<float>(T(tmath::apply(op, static_cast<float>(x[i]), bounds)));
+        ASSERT_TRUE(same_bits({static_cast<float>(y[i])}, {expected})) << static_cast<int>(op) << " at " << i;
+        ASSERT_TRUE(same_bits({static_cast<float>(in_place[i])}, {expected})) << static_cast<int>(op) << " at " << i;
+      }
+    }
+  };
+  check(float{});
+  check(Half{});
+  check(BFloat16{});
+  // int64: negation and absolute value wrap at INT64_MIN; clamp compares exactly past 2^53.
+  std::vector<int64_t> x = {INT64_MIN, INT64_MIN + 1, -7, 0, 9, INT64_MAX, (int64_t{1} << 62) + 1};
+  for (float v : values) x.push_back(static_cast<int64_t>(v * 1e3f));
+  const tmath::Bounds<int64_t> int_bounds{-(int64_t{1} << 62), int64_t{1} << 62};
+  for (auto op : {tmath::Unary::Neg, tmath::Unary::Abs, tmath::Unary::Clamp}) {
+    std::vector<int64_t> y(x.size());
+    unary(op, x.data(), y.data(), static_cast<int64_t>(x.size()), int_bounds, 2, nullptr);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const auto u = static_cast<uint64_t>(x[i]);
+      const int64_t expected = op == tmath::Unary::Neg ? static_cast<int64_t>(0 - u)
+                               : op == tmath::Unary::Abs
+                                   ? (x[i] < 0 ? static_cast<int64_t>(0 - u) : x[i])
+                                   : std::min(std::max(x[i], int_bounds.lo), int_bounds.hi);
+      ASSERT_EQ(y[i], expected) << static_cast<int>(op) << " at " << i;
+    }
+  }
+  unary<float>(tmath::Unary::Exp, nullptr, nullptr, 0, bounds, 2, nullptr);  // nothing to do: no launch
 }
 
 TEST_P(NnKernels, ReductionsOverADimensionEqualTheCpuFormula) {

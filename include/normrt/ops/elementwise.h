@@ -10,11 +10,13 @@
 // number on the left is the same wrapped number: 2 / i is float32 and 2.5 - i too (Python's types; libtorch fills an
 // int64 tensor with the number first), and n / t divides once (Python multiplies by t's reciprocal, rounding twice).
 #pragma once
+#include <optional>
+
 #include "normrt/tensor.h"
 
 namespace normrt::ops {
 
-enum class BinaryOp { Add, Sub, Mul, Div };
+enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Minimum };
 
 // a op b, broadcast; a and b on one device.
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
@@ -30,6 +32,43 @@ Tensor& sub_(Tensor& a, const Tensor& b);
 Tensor& mul_(Tensor& a, const Tensor& b);
 Tensor& div_(Tensor& a, const Tensor& b);
 
+// torch.maximum / torch.minimum: elementwise, broadcast, with the arithmetic's result type; NaN if either is NaN.
+// Where the two compare equal the result is a's (maximum(0.0, -0.0) is 0.0, as PyTorch's scalar loop; its vectorised
+// one returns b's zero).
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+
+// Functions of each element, in the tensor's memory format. neg and abs keep the dtype (int64 exactly: -INT64_MIN
+// wraps to itself, as PyTorch's); sqrt, exp and log make an int64 tensor float32 (in place, they refuse it: "result
+// type Float can't be cast to the desired output type Long"). float16/bfloat16 are computed in float32 and rounded
+// once; exp and log are normrt's own (float_math.cuh: within an ulp, the same bits on the CPU and a GPU), sqrt is
+// correctly rounded.
+enum class UnaryOp { Neg, Abs, Sqrt, Exp, Log };
+Tensor unary(UnaryOp op, const Tensor& t);
+Tensor& unary_(UnaryOp op, Tensor& t);
+
+Tensor neg(const Tensor& t);
+Tensor abs(const Tensor& t);
+Tensor sqrt(const Tensor& t);
+Tensor exp(const Tensor& t);
+Tensor log(const Tensor& t);
+Tensor& neg_(Tensor& t);
+Tensor& abs_(Tensor& t);
+Tensor& sqrt_(Tensor& t);
+Tensor& exp_(Tensor& t);
+Tensor& log_(Tensor& t);
+
+// torch.clamp(t, min, max) = min(max(t, min), max) elementwise, with either bound absent (not both: "torch.clamp: At
+// least one of 'min' or 'max' must not be None"). As PyTorch 1.13: a NaN element stays NaN, min > max gives max, and
+// a NaN bound makes every element NaN beside another bound but clamps nothing alone (clamp_min, clamp_max). The bounds
+// are wrapped numbers (t + n's rules): a floating bound makes an int64 tensor's result float32 (clamp_ then refuses, in
+// PyTorch's words: "... desired output type long int"); a bound the result's dtype cannot hold is refused as fill_
+// refuses it.
+Tensor clamp(const Tensor& t, std::optional<Scalar> min, std::optional<Scalar> max);
+Tensor& clamp_(Tensor& t, std::optional<Scalar> min, std::optional<Scalar> max);
+Tensor clamp_min(const Tensor& t, Scalar min);
+Tensor clamp_max(const Tensor& t, Scalar max);
+
 // The shape a and b broadcast to; throws PyTorch's "The size of tensor a (3) must match the size of tensor b (4)
 // at non-singleton dimension 1".
 Shape broadcast_shape(const Shape& a, const Shape& b);
@@ -41,7 +80,8 @@ void accumulate_grad(Tensor& tensor, const Tensor& gradient);
 
 namespace normrt {
 
-// Operators as in libtorch: t + u, t * 2.0, 1 / t, t -= u, i += 1 (i int64), ...
+// Operators as in libtorch: t + u, t * 2.0, 1 / t, t -= u, i += 1 (i int64), -t, ...
+Tensor operator-(const Tensor& t);
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
 Tensor operator*(const Tensor& a, const Tensor& b);
