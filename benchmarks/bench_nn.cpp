@@ -351,6 +351,14 @@ std::vector<TensorOp> tensor_ops() {
          return [x, c] { benchmark::DoNotOptimize(x + c); };
        }},
       {"mul-scalar", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x * 2.0); }; }},
+      {"maximum", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::maximum(x, x)); }; }},
+      {"exp", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::exp(x)); }; }},
+      {"log", image,
+       [](const Tensor& x) {
+         const Tensor positive = ops::abs(x);
+         return [positive] { benchmark::DoNotOptimize(ops::log(positive)); };
+       }},
+      {"clamp", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::clamp(x, -0.5, 0.5)); }; }},
       {"sum-dim1", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 1)); }; }},
       {"sum-dim3", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 3)); }; }},
       // A channels-last image's per-channel sums (a bias gradient) as a reduction over the rows of (N H W, C).

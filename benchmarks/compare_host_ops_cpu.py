@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
-from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, reductions, copies, random draws,
-softmax, cross-entropy (also spatial) and BCE-with-logits, dropout, pooling (three rows channels-last), reflection
-padding, activations: sigmoid, tanh, GELU, SiLU, Mish, ELU, leaky ReLU, hardswish, 2x upsampling, norm layers, a
-squeeze-and-excitation block and a concatenation, forward and backward) and
+from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, maximum, exp, log and clamp,
+reductions, copies, random draws, softmax, cross-entropy (also spatial) and BCE-with-logits, dropout, pooling (three
+rows channels-last), reflection padding, activations: sigmoid, tanh, GELU, SiLU, Mish, ELU, leaky ReLU, hardswish, 2x
+upsampling, norm layers, a squeeze-and-excitation block and a concatenation, forward and backward) and
 cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients) and the
 cpu/max-pool-2x2 rows (forward and backward, both memory formats) and the cpu/optimizer-step-1M rows (one step of
 each optimizer over a 1M-parameter MLP), each against
@@ -71,6 +71,7 @@ def torch_call(torch, name):
     if op.endswith("-channels-last"):
         x = x.contiguous(memory_format=torch.channels_last)
     per_channel = torch.ones(shape[1], 1, 1) if len(shape) == 4 else None
+    positive = x.abs()
     targets = torch.full((shape[0],), 3)
     x_grad = x.clone().requires_grad_()
     probabilities = torch.rand(shape)
@@ -89,6 +90,10 @@ def torch_call(torch, name):
         "add": lambda: x + x,
         "add-per-channel": lambda: x + per_channel,
         "mul-scalar": lambda: x * 2.0,
+        "maximum": lambda: torch.maximum(x, x),
+        "exp": lambda: torch.exp(x),
+        "log": lambda: torch.log(positive),
+        "clamp": lambda: torch.clamp(x, -0.5, 0.5),
         "sum-dim1": lambda: x.sum(1),
         "sum-dim3": lambda: x.sum(3),
         "sum-dim0": lambda: x.sum(0),
