@@ -103,11 +103,18 @@ NORMRT_HD inline void broadcast_offsets(const Broadcast& p, int64_t i, int64_t& 
   }
 }
 
-enum class Reduce : int { Sum = 0, Mean = 1, Max = 2 };
+enum class Reduce : int { Sum = 0, Mean = 1, Max = 2, Min = 3 };
 
-// Whether v, met after best, becomes the maximum: a larger value, or the first NaN (which then stays).
-NORMRT_HD inline bool max_replaces(float best, float v) { return best == best && (v > best || v != v); }
-NORMRT_HD inline bool max_replaces(int64_t best, int64_t v) { return v > best; }
+NORMRT_HD inline bool is_extremum(Reduce kind) { return kind == Reduce::Max || kind == Reduce::Min; }
+
+// Whether v, met after best, becomes the maximum (minimum): a larger (smaller) value, or the first NaN (which then
+// stays).
+NORMRT_HD inline bool extremum_replaces(Reduce kind, float best, float v) {
+  return best == best && ((kind == Reduce::Min ? v < best : v > best) || v != v);
+}
+NORMRT_HD inline bool extremum_replaces(Reduce kind, int64_t best, int64_t v) {
+  return kind == Reduce::Min ? v < best : v > best;
+}
 
 // A sum's accumulator: double for float elements; for int64 ones unsigned, so that a sum beyond the range wraps (as
 // PyTorch's int64 sums, two's complement) rather than overflowing a signed integer.
@@ -127,16 +134,16 @@ NORMRT_HD inline float sum_value(Reduce kind, double sum, int64_t length) {
 NORMRT_HD inline int64_t sum_value(Reduce, uint64_t sum, int64_t) { return static_cast<int64_t>(sum); }
 
 // Reduces the `length` elements x[0], x[stride], ... (one output of a reduction over a dimension) of float or int64
-// elements: a sum (or a float mean) accumulated in index order (SumOf), or the maximum with the index of its first
-// occurrence, NaN winning as in PyTorch. length > 0 for Max.
+// elements: a sum (or a float mean) accumulated in index order (SumOf), or the maximum (minimum) with the index of its
+// first occurrence, NaN winning as in PyTorch. length > 0 for Max and Min.
 template <typename T>
 NORMRT_HD inline void reduce_line(Reduce kind, const T* x, int64_t length, int64_t stride, T& value, int64_t& index) {
   index = 0;
-  if (kind == Reduce::Max) {
+  if (is_extremum(kind)) {
     T best = x[0];
     for (int64_t r = 1; r < length && best == best; ++r) {
       const T v = x[r * stride];
-      if (max_replaces(best, v)) {
+      if (extremum_replaces(kind, best, v)) {
         best = v;
         index = r;
       }

@@ -72,22 +72,26 @@ Shape reduced_shape(Shape shape, int64_t dim, bool keepdim) {
 // time reads one element per cache line): each column's elements still meet in index order, so the results are
 // reduce_line's to the bit.
 constexpr int64_t kReducedColumns = 512, kRegisterColumns = 32, kPrefetchRows = 32;
+// The maximum or minimum (K, a constant for the inner loop) of each column and its row.
+template <tmath::Reduce K>
+void extremum_columns(const float* x, int64_t length, int64_t stride, int64_t width, float* out, int64_t* indices) {
+  int64_t index[kReducedColumns] = {};
+  std::copy_n(x, width, out);
+  for (int64_t r = 1; r < length; ++r)
+    for (int64_t j = 0; j < width; ++j) {
+      const float v = x[r * stride + j];
+      if (tmath::extremum_replaces(K, out[j], v)) {
+        out[j] = v;
+        index[j] = r;
+      }
+    }
+  if (indices) std::copy_n(index, width, indices);
+}
+
 void reduce_columns(tmath::Reduce kind, const float* x, int64_t length, int64_t stride, int64_t width, float* out,
                     int64_t* indices) {
-  if (kind == tmath::Reduce::Max) {
-    int64_t index[kReducedColumns] = {};
-    std::copy_n(x, width, out);
-    for (int64_t r = 1; r < length; ++r)
-      for (int64_t j = 0; j < width; ++j) {
-        const float v = x[r * stride + j];
-        if (tmath::max_replaces(out[j], v)) {
-          out[j] = v;
-          index[j] = r;
-        }
-      }
-    if (indices) std::copy_n(index, width, indices);
-    return;
-  }
+  if (kind == tmath::Reduce::Max) return extremum_columns<tmath::Reduce::Max>(x, length, stride, width, out, indices);
+  if (kind == tmath::Reduce::Min) return extremum_columns<tmath::Reduce::Min>(x, length, stride, width, out, indices);
   // A slice of kRegisterColumns: the sums in registers through all the rows, each row's 128 bytes prefetched
   // kPrefetchRows ahead (slices of a matrix's rows, a few apart, are not streams the hardware's prefetchers follow
   // well: (100352, 64), each thread half of every row, 1.3-1.4x).
@@ -178,11 +182,11 @@ void reduce_int64(tmath::Reduce kind, const int64_t* x, const Around& a, int64_t
   }
 }
 
-// `op` names a maximum's refusal of an empty reduction dimension ("max", "argmax"). float16 and bfloat16 elements are
-// reduced as float32 (widened exactly) and the result rounded once to their dtype, as PyTorch's float accumulation of
-// them; int64 ones exactly (reduce_int64), but for a mean, which PyTorch refuses.
+// `op` names a maximum's or minimum's refusal of an empty reduction dimension ("max", "argmin", ...). float16 and
+// bfloat16 elements are reduced as float32 (widened exactly) and the result rounded once to their dtype, as PyTorch's
+// float accumulation of them; int64 ones exactly (reduce_int64), but for a mean, which PyTorch refuses.
 void reduce(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, Tensor& values, Tensor* indices,
-            const char* op = "max") {
+            const char* op) {
   NORMRT_CHECK(t.defined(), "reductions take a defined tensor");
   NORMRT_CHECK(kind != tmath::Reduce::Mean || t.dtype() != DType::Int64, "mean(): could not infer output dtype. Input "
                "dtype must be either a floating point or complex dtype. Got: Long");
@@ -192,7 +196,7 @@ void reduce(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, Tens
   dim = wrap_dim(dim, rank);
   const Shape shape = t.dim() == 0 ? Shape{1} : t.sizes();
   const Around a = around(shape, dim);
-  NORMRT_CHECK(kind != tmath::Reduce::Max || a.length > 0, op, "(): Expected reduction dim ", dim,
+  NORMRT_CHECK(!tmath::is_extremum(kind) || a.length > 0, op, "(): Expected reduction dim ", dim,
                " to have non-zero size.");
   if (util::is_16bit(t.dtype())) {
     reduce(kind, t.to(DType::Float32), dim, keepdim, values, indices, op);
@@ -224,7 +228,7 @@ void reduce(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, Tens
   float* out = values.data<float>();
   if (a.inner == 1) {
     // Sums and means 2 * kLines lines at a time (sum_line_pairs); the lines left over, and maxima, one by one.
-    const int64_t pairs = kind == tmath::Reduce::Max || a.length < kLines ? 0 : a.outer / (2 * kLines);
+    const int64_t pairs = tmath::is_extremum(kind) || a.length < kLines ? 0 : a.outer / (2 * kLines);
     const int64_t singles = a.outer - pairs * 2 * kLines;
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(a.outer * a.length))
     for (int64_t task = 0; task < pairs + singles; ++task) {
@@ -707,25 +711,37 @@ LossResult cross_entropy(const Tensor& logits, const Tensor& targets, const Cros
 
 Tensor sum(const Tensor& t, int64_t dim, bool keepdim) {
   Tensor out;
-  reduce(tmath::Reduce::Sum, t, dim, keepdim, out, nullptr);
+  reduce(tmath::Reduce::Sum, t, dim, keepdim, out, nullptr, "sum");
   return out;
 }
 
 Tensor mean(const Tensor& t, int64_t dim, bool keepdim) {
   Tensor out;
-  reduce(tmath::Reduce::Mean, t, dim, keepdim, out, nullptr);
+  reduce(tmath::Reduce::Mean, t, dim, keepdim, out, nullptr, "mean");
   return out;
 }
 
 std::pair<Tensor, Tensor> max(const Tensor& t, int64_t dim, bool keepdim) {
   Tensor values, indices;
-  reduce(tmath::Reduce::Max, t, dim, keepdim, values, &indices);
+  reduce(tmath::Reduce::Max, t, dim, keepdim, values, &indices, "max");
   return {values, indices};
 }
 
 Tensor argmax(const Tensor& t, int64_t dim, bool keepdim) {
   Tensor values, indices;
   reduce(tmath::Reduce::Max, t, dim, keepdim, values, &indices, "argmax");
+  return indices;
+}
+
+std::pair<Tensor, Tensor> min(const Tensor& t, int64_t dim, bool keepdim) {
+  Tensor values, indices;
+  reduce(tmath::Reduce::Min, t, dim, keepdim, values, &indices, "min");
+  return {values, indices};
+}
+
+Tensor argmin(const Tensor& t, int64_t dim, bool keepdim) {
+  Tensor values, indices;
+  reduce(tmath::Reduce::Min, t, dim, keepdim, values, &indices, "argmin");
   return indices;
 }
 
@@ -752,6 +768,19 @@ Tensor argmax(const Tensor& t) {
   const Tensor flat = flattened(t);
   NORMRT_CHECK(flat.numel() > 0, "argmax(): Expected reduction dim to be specified for input.numel() == 0.");
   return argmax(flat, 0);
+}
+
+Tensor min(const Tensor& t) {
+  const Tensor flat = flattened(t);
+  NORMRT_CHECK(flat.numel() > 0, "min(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+               "reduction dim with the 'dim' argument.");
+  return min(flat, 0).first;
+}
+
+Tensor argmin(const Tensor& t) {
+  const Tensor flat = flattened(t);
+  NORMRT_CHECK(flat.numel() > 0, "argmin(): Expected reduction dim to be specified for input.numel() == 0.");
+  return argmin(flat, 0);
 }
 
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {

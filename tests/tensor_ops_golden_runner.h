@@ -112,10 +112,17 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
     return {values, indices};
   }
   if (op == "argmax") return {ops::argmax(x, a[0], a[1] != 0)};
+  if (op == "min") {
+    const auto [values, indices] = ops::min(x, a[0], a[1] != 0);
+    return {values, indices};
+  }
+  if (op == "argmin") return {ops::argmin(x, a[0], a[1] != 0)};
   if (op == "sum_all") return {ops::sum(x)};
   if (op == "mean_all") return {ops::mean(x)};
   if (op == "max_all") return {ops::max(x)};
   if (op == "argmax_all") return {ops::argmax(x)};
+  if (op == "min_all") return {ops::min(x)};
+  if (op == "argmin_all") return {ops::argmin(x)};
   if (op == "narrow") return {ops::narrow(x, a[0], a[1], a[2])};
   if (op == "slice") return {ops::slice(x, a[0], a[1], a[2])};
   if (op == "select") return {ops::select(x, a[0], a[1])};

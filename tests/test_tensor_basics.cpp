@@ -276,8 +276,8 @@ TEST(TensorBasics, ReductionsOverEveryDimAreTheIndexOrderLines) {
   for (const Shape& shape :
        {Shape{7, 5}, Shape{3, 4, 1030}, Shape{2, 300, 600}, Shape{1100, 3}, Shape{1001, 64}, Shape{40, 37}}) {
     const std::vector<float> base = (randn(shape, gen) * 100.0).to_vector();
-    std::vector<float> w = base;  // max: a tie and NaNs
-    w[5] = w[4];
+    std::vector<float> w = base;  // max and min: values rounded to a few integers (ties at the extremes) and NaNs
+    for (float& e : w) e = std::round(e / 40.0f);
     for (std::size_t i = 11; i < w.size(); i += 9973) w[i] = NAN;
     const Tensor y = from_vector(w, shape);
     for (int64_t dim = 0; dim < static_cast<int64_t>(shape.size()); ++dim) {
@@ -305,21 +305,27 @@ TEST(TensorBasics, ReductionsOverEveryDimAreTheIndexOrderLines) {
       const auto [values, indices] = ops::max(y, dim);
       const std::vector<float> maxima = values.to_vector();
       const std::vector<int64_t> where = indices.to_vector<int64_t>();
+      const auto [min_values, min_indices] = ops::min(y, dim);
+      const std::vector<float> minima = min_values.to_vector();
+      const std::vector<int64_t> min_where = min_indices.to_vector<int64_t>();
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t j = 0; j < inner; ++j) {
           const auto index = [&](int64_t r) { return static_cast<std::size_t>((o * length + r) * inner + j); };
           const auto at = [&](int64_t r) { return w[index(r)]; };
           double sum = 0;
-          int64_t best = 0;
+          int64_t best = 0, least = 0;
           for (int64_t r = 0; r < length; ++r) {
             sum += v[index(r)];
             if (!std::isnan(at(best)) && (at(r) > at(best) || std::isnan(at(r)))) best = r;
+            if (!std::isnan(at(least)) && (at(r) < at(least) || std::isnan(at(r)))) least = r;
           }
           const auto i = static_cast<std::size_t>(o * inner + j);
           ASSERT_EQ(sums[i], static_cast<float>(sum)) << o << " " << j;
           ASSERT_EQ(means[i], static_cast<float>(sum / static_cast<double>(length))) << o << " " << j;
           ASSERT_EQ(where[i], best) << o << " " << j;
           ASSERT_TRUE(std::isnan(at(best)) ? std::isnan(maxima[i]) : maxima[i] == at(best)) << o << " " << j;
+          ASSERT_EQ(min_where[i], least) << o << " " << j;
+          ASSERT_TRUE(std::isnan(at(least)) ? std::isnan(minima[i]) : minima[i] == at(least)) << o << " " << j;
         }
     }
   }

@@ -1,14 +1,13 @@
 #!/usr/bin/python3
-"""Writes golden data for the tensor ops (tests/tensor_ops_golden_runner.h): reductions (sum, mean, max, argmax over
-a dimension or every element), the index ops (narrow, slice, select), cat and stack, the permutations (permute,
-transpose, pixel_shuffle, pixel_unshuffle, channel_shuffle), arithmetic (add, sub, mul, div and add_, mul_ in place;
-with a number on either side and in place), maximum and minimum, the elementwise functions (neg, abs, sqrt, exp,
-log, clamp; in place too), full, full_like and fill_, reshape and softmax/log_softmax, computed by PyTorch 1.13 on
-the CPU, over every dtype normrt has (float32, float16, bfloat16, int64) and channels-last inputs. A case PyTorch
-refuses keeps its message instead, which normrt must throw word for word. PyTorch 1.13's CPU has no float16 kernels
-for sqrt, exp, log and clamp: there the reference is what its CUDA kernels compute, the float32 function of the
-widened input rounded once to float16 (clamp's bounds rounded to float16 first, and refused past its range in
-full()'s words).
+"""Writes golden data for the tensor ops (tests/tensor_ops_golden_runner.h): reductions (sum, mean, max, argmax, min,
+argmin over a dimension or every element), the index ops (narrow, slice, select), cat and stack, the permutations
+(permute, transpose, pixel_shuffle, pixel_unshuffle, channel_shuffle), arithmetic (add, sub, mul, div and add_, mul_ in
+place; with a number on either side and in place), maximum and minimum, the elementwise functions (neg, abs, sqrt, exp,
+log, clamp; in place too), full, full_like and fill_, reshape and softmax/log_softmax, computed by PyTorch 1.13 on the
+CPU, over every dtype normrt has (float32, float16, bfloat16, int64) and channels-last inputs. A case PyTorch refuses
+keeps its message instead, which normrt must throw word for word. PyTorch 1.13's CPU has no float16 kernels for sqrt,
+exp, log and clamp: there the reference is what its CUDA kernels compute, the float32 function of the widened input
+rounded once to float16 (clamp's bounds rounded to float16 first, and refused past its range in full()'s words).
 
 Run:  /usr/bin/python3 tests/golden/make_golden_tensor_ops.py  ->  data_tensor_ops/cases.json and, per case, the
 inputs in<k>.npy (stored contiguous; a case's "cls" says which to make channels-last) and PyTorch's outputs
@@ -106,10 +105,8 @@ def call(op, args, ts, number=None, dtype=None, bounds=None):
         return getattr(torch, op[:-len("_all")])(x)
     if op in ("sum", "mean"):
         return getattr(torch, op)(x, args[0], keepdim=bool(args[1]))
-    if op == "max":
-        return torch.max(x, args[0], keepdim=bool(args[1]))
-    if op == "argmax":
-        return torch.argmax(x, args[0], keepdim=bool(args[1]))
+    if op in ("max", "min", "argmax", "argmin"):
+        return getattr(torch, op)(x, args[0], keepdim=bool(args[1]))
     if op == "narrow":
         return torch.narrow(x, *args)
     if op == "slice":
@@ -148,8 +145,8 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
     """Writes one case (drawn inputs unless `inputs` gives them) and returns its manifest entry; `number` and
     `dtype` are the number ops' (call()), `bounds` clamp's."""
     cls = cls or [False] * len(shapes)
-    nan = op in ("max", "argmax", "sum", "max_all", "argmax_all", "sum_all", "maximum", "minimum", "clamp", "clamp_",
-                 "abs", "exp", "log")
+    nan = op in ("max", "argmax", "min", "argmin", "sum", "max_all", "argmax_all", "min_all", "argmin_all", "sum_all",
+                 "maximum", "minimum", "clamp", "clamp_", "abs", "exp", "log")
     ts = inputs or [drawn_input(g, s, d, c, nan) for s, d, c in zip(shapes, dtypes, cls)]
     folder = os.path.join(out, name)
     os.makedirs(folder)
@@ -378,6 +375,23 @@ def main():
         ("clamp__int64_cast_refused_before_range", "clamp_", [2], "int64", [1e40, None]),
         ("clamp__no_bounds_refused", "clamp_", [2], "float32", [None, None]),
     ]
+    # Minima, drawn after the cases above.
+    minimum_specs = [
+        ("min_float16_nan_and_ties", "min", [[4, 6]], ["float16"], [0, 1]),
+        ("min_int64_ties", "min", [[5, 4]], ["int64"], [-1, 0], None, [i64([[3, -2, -2, 7]] * 5)]),
+        ("min_channels_last", "min", [[2, 3, 4, 5]], ["float32"], [1, 0], [True]),
+        ("min_0dim", "min", [[]], ["bfloat16"], [0, 1]),
+        ("min_empty_refused", "min", [[2, 0]], ["float32"], [1, 0]),
+        ("argmin_bfloat16", "argmin", [[2, 3, 5]], ["bfloat16"], [-2, 1]),
+        ("argmin_empty_refused", "argmin", [[0, 3]], ["int64"], [0, 0]),
+        ("min_all_float32_nan", "min_all", [[3, 4]], ["float32"]),
+        ("min_all_int64_extremes", "min_all", [[6]], ["int64"], [], None, [int64_edges]),
+        ("min_all_empty_refused", "min_all", [[0]], ["float16"]),
+        ("argmin_all_channels_last_logical_index", "argmin_all", [[1, 2, 3, 4]], ["float32"], [], [True],
+         [cl(-torch.arange(24.0).reshape(1, 2, 3, 4))]),
+        ("argmin_all_ties_first", "argmin_all", [[2, 3]], ["int64"], [], None, [i64([[1, -7, 2], [-7, 0, -7]])]),
+        ("argmin_all_empty_refused", "argmin_all", [[2, 0]], ["bfloat16"]),
+    ]
     cases = {}
 
     def add(spec):
@@ -404,6 +418,8 @@ def main():
         cls = [rest[0]] if rest else None
         inputs = [rest[1]] if len(rest) > 1 else None
         cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], [], cls, inputs, bounds=bounds)
+    for spec in minimum_specs:
+        add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

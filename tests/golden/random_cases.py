@@ -786,7 +786,7 @@ def tensor_op_draw(rng):
                      "transpose", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "add", "sub", "mul", "div",
                      "add_", "mul_", "reshape", "softmax", "log_softmax", "number", "number", "full", "sum_all",
                      "mean_all", "max_all", "argmax_all", "maximum", "minimum", "elementwise", "elementwise", "clamp",
-                     "clamp_"])
+                     "clamp_", "min", "argmin", "min_all", "argmin_all"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64"]
     dtype = rng.choice(dtypes)
     if op == "number":
@@ -802,7 +802,7 @@ def tensor_op_draw(rng):
     layout = lambda s: len(s) in (4, 5) and rng.random() < 0.3
     dim = lambda: rng.randint(-rank - 1, rank)
     shapes, args = [shape], []
-    if op in ("sum", "mean", "max", "argmax"):
+    if op in ("sum", "mean", "max", "argmax", "min", "argmin"):
         args = [dim(), rng.randint(0, 1)]
     elif op == "narrow":
         args = [dim(), rng.randint(-4, 4), rng.randint(-1, 4)]

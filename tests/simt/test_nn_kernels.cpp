@@ -472,20 +472,20 @@ TEST_P(NnKernels, ReductionsOverADimensionEqualTheCpuFormula) {
   auto x = random_vector(static_cast<std::size_t>(outer * length * inner), 9);
   x[static_cast<std::size_t>((1 * length + 40) * inner + 2)] = NAN;  // output (1, 2): NaN is the maximum
   x[static_cast<std::size_t>((2 * length + 0) * inner + 4)] = NAN;   // output (2, 4): NaN first
-  for (auto kind : {tmath::Reduce::Sum, tmath::Reduce::Mean, tmath::Reduce::Max}) {
+  for (auto kind : {tmath::Reduce::Sum, tmath::Reduce::Mean, tmath::Reduce::Max, tmath::Reduce::Min}) {
     std::vector<float> out(static_cast<std::size_t>(outer * inner));
     std::vector<int64_t> indices(out.size(), -1);
-    reduce_dim(kind, x.data(), out.data(), kind == tmath::Reduce::Max ? indices.data() : nullptr, outer, length, inner,
-               2, nullptr);
+    const bool extremum = tmath::is_extremum(kind);
+    reduce_dim(kind, x.data(), out.data(), extremum ? indices.data() : nullptr, outer, length, inner, 2, nullptr);
     for (int64_t i = 0; i < outer * inner; ++i) {
       float value;
       int64_t index;
       tmath::reduce_line(kind, x.data() + (i / inner) * length * inner + i % inner, length, inner, value, index);
       ASSERT_TRUE(out[static_cast<std::size_t>(i)] == value ||
                   (std::isnan(value) && std::isnan(out[static_cast<std::size_t>(i)])));
-      if (kind == tmath::Reduce::Max) ASSERT_EQ(indices[static_cast<std::size_t>(i)], index);
+      if (extremum) ASSERT_EQ(indices[static_cast<std::size_t>(i)], index);
     }
-    if (kind == tmath::Reduce::Max) {
+    if (extremum) {
       EXPECT_EQ(indices[1 * inner + 2], 40);
       EXPECT_EQ(indices[2 * inner + 4], 0);
     }
@@ -493,21 +493,21 @@ TEST_P(NnKernels, ReductionsOverADimensionEqualTheCpuFormula) {
   reduce_dim<float>(tmath::Reduce::Sum, nullptr, nullptr, nullptr, 0, 4, 3, 2, nullptr);  // no outputs: no launch
 }
 
-TEST_P(NnKernels, Int64ReductionsAreExactWrapAroundAndTakeTheFirstMaximum) {
+TEST_P(NnKernels, Int64ReductionsAreExactWrapAroundAndTakeTheFirstExtremum) {
   const int64_t outer = 2, length = 37, inner = 9;
   std::vector<int64_t> x(static_cast<std::size_t>(outer * length * inner));
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<int64_t>((i * 7919) % 23) - 11;  // ties for the maximum
   x[(0 * length + 5) * inner + 3] = int64_t{1} << 62;  // output (0, 3): 3 * 2^62 wraps to -2^62 (+ the rest)
   x[(0 * length + 6) * inner + 3] = int64_t{1} << 62;
   x[(0 * length + 7) * inner + 3] = int64_t{1} << 62;
-  for (auto kind : {tmath::Reduce::Sum, tmath::Reduce::Max}) {
+  for (auto kind : {tmath::Reduce::Sum, tmath::Reduce::Max, tmath::Reduce::Min}) {
     std::vector<int64_t> out(static_cast<std::size_t>(outer * inner)), indices(out.size(), -1);
-    reduce_dim(kind, x.data(), out.data(), kind == tmath::Reduce::Max ? indices.data() : nullptr, outer, length, inner,
+    reduce_dim(kind, x.data(), out.data(), kind == tmath::Reduce::Sum ? nullptr : indices.data(), outer, length, inner,
                2, nullptr);
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t j = 0; j < inner; ++j) {
         uint64_t sum = 0;
-        int64_t best = x[static_cast<std::size_t>(o * length * inner + j)], at = 0;
+        int64_t best = x[static_cast<std::size_t>(o * length * inner + j)], at = 0, least = best, least_at = 0;
         for (int64_t r = 0; r < length; ++r) {
           const int64_t v = x[static_cast<std::size_t>((o * length + r) * inner + j)];
           sum += static_cast<uint64_t>(v);
@@ -515,13 +515,17 @@ TEST_P(NnKernels, Int64ReductionsAreExactWrapAroundAndTakeTheFirstMaximum) {
             best = v;
             at = r;
           }
+          if (v < least) {
+            least = v;
+            least_at = r;
+          }
         }
         const auto i = static_cast<std::size_t>(o * inner + j);
         if (kind == tmath::Reduce::Sum) {
           ASSERT_EQ(out[i], static_cast<int64_t>(sum));
         } else {
-          ASSERT_EQ(out[i], best);
-          ASSERT_EQ(indices[i], at);
+          ASSERT_EQ(out[i], kind == tmath::Reduce::Max ? best : least);
+          ASSERT_EQ(indices[i], kind == tmath::Reduce::Max ? at : least_at);
         }
       }
     if (kind == tmath::Reduce::Max) EXPECT_EQ(indices[3], 5);

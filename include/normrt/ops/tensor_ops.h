@@ -15,15 +15,19 @@ namespace normrt::ops {
 // and an int64 mean is refused in PyTorch's words.
 Tensor sum(const Tensor& t, int64_t dim, bool keepdim = false);
 Tensor mean(const Tensor& t, int64_t dim, bool keepdim = false);
-// The maximum over `dim` (in t's dtype) and its index (int64; the first occurrence; NaN is the maximum when present).
+// The maximum (minimum) over `dim` (in t's dtype) and its index (int64; the first occurrence; NaN wins when present).
 std::pair<Tensor, Tensor> max(const Tensor& t, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& t, int64_t dim, bool keepdim = false);
-// Over every element, as torch.sum(t), mean, max and argmax: 0-dim results with the rules above, argmax's index
-// into the flattened logical order; max and argmax of an empty tensor are refused in PyTorch's words.
+std::pair<Tensor, Tensor> min(const Tensor& t, int64_t dim, bool keepdim = false);
+Tensor argmin(const Tensor& t, int64_t dim, bool keepdim = false);
+// Over every element, as torch.sum(t), mean, max, argmax, min and argmin: 0-dim results with the rules above, the
+// indices into the flattened logical order; the extrema of an empty tensor are refused in PyTorch's words.
 Tensor sum(const Tensor& t);
 Tensor mean(const Tensor& t);
 Tensor max(const Tensor& t);
 Tensor argmax(const Tensor& t);
+Tensor min(const Tensor& t);
+Tensor argmin(const Tensor& t);
 
 // Elements [start, start + length) of `dim`, in t's memory format.
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length);
