@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "bn_math.cuh"
 #include "float_math.cuh"
 #include "hd.h"
 
@@ -154,6 +155,18 @@ NORMRT_HD inline void reduce_line(Reduce kind, const T* x, int64_t length, int64
   typename SumOf<T>::type sum = 0;
   for (int64_t r = 0; r < length; ++r) sum += x[r * stride];
   value = sum_value(kind, sum, length);
+}
+
+// The variance of the `length` elements x[0], x[stride], ... (one output of var or std over a dimension): Welford's
+// update in double in index order (bn_math.cuh), m2 / (length - correction), rounded once to float after the square
+// root for std; NaN where length <= correction (PyTorch's, which warns).
+NORMRT_HD inline float variance_line(const float* x, int64_t length, int64_t stride, int64_t correction,
+                                     bool take_sqrt) {
+  bn::Welford<double> s;
+  for (int64_t r = 0; r < length; ++r) bn::welford_add(s, static_cast<double>(x[r * stride]));
+  if (length - correction <= 0) return half_bits::float_of(0x7fc00000u);
+  const double var = s.m2 / static_cast<double>(length - correction);
+  return static_cast<float>(take_sqrt ? sqrt(var) : var);
 }
 
 // Lines of softmax, cross-entropy and average pooling: their sums and maxima over whole groups of kLineLanes

@@ -1,7 +1,7 @@
 // General tensor ops: broadcast arithmetic (one grid-stride kernel for every operator and pattern, indices decoded
 // by tensor_math.cuh; float32, float16, bfloat16 and int64), the elementwise functions of one tensor, reductions
-// (float32, int64) and softmax over a dimension (one thread per line), binary cross-entropy with logits. The CPU path
-// runs the same tensor_math.cuh functions. Utility ops: no tuning beyond a full grid.
+// (float32, int64), variances and softmax over a dimension (one thread per line), binary cross-entropy with logits. The
+// CPU path runs the same tensor_math.cuh functions. Utility ops: no tuning beyond a full grid.
 #include "tensor_ops.cuh"
 
 #include <algorithm>
@@ -50,6 +50,13 @@ __global__ void reduce_dim_kernel(tmath::Reduce kind, const T* x, T* out, int64_
   }
 }
 
+__global__ void variance_lines_kernel(const float* x, float* out, int64_t outer, int64_t length, int64_t inner,
+                                      int64_t correction, bool take_sqrt) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < outer * inner; i += stride)
+    out[i] = tmath::variance_line(x + (i / inner) * length * inner + i % inner, length, inner, correction, take_sqrt);
+}
+
 __global__ void softmax_lines_kernel(const float* x, float* y, int64_t outer, int64_t length, int64_t inner,
                                      bool log_softmax) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -95,6 +102,14 @@ void reduce_dim(tmath::Reduce kind, const T* x, T* out, int64_t* indices, int64_
   if (outer * inner == 0) return;
   NORMRT_LAUNCH(reduce_dim_kernel<T>, dim3(static_cast<unsigned>(grid_for(outer * inner, sm_count))), dim3(kThreads), 0,
                 stream, kind, x, out, indices, outer, length, inner);
+  NORMRT_CHECK_LAUNCH();
+}
+
+void variance_lines(const float* x, float* out, int64_t outer, int64_t length, int64_t inner, int64_t correction,
+                    bool take_sqrt, int sm_count, cudaStream_t stream) {
+  if (outer * inner == 0) return;
+  NORMRT_LAUNCH(variance_lines_kernel, dim3(static_cast<unsigned>(grid_for(outer * inner, sm_count))), dim3(kThreads),
+                0, stream, x, out, outer, length, inner, correction, take_sqrt);
   NORMRT_CHECK_LAUNCH();
 }
 

@@ -27,6 +27,11 @@ template <typename T>
 void reduce_dim(tmath::Reduce kind, const T* x, T* out, int64_t* indices, int64_t outer, int64_t length, int64_t inner,
                 int sm_count, cudaStream_t stream);
 
+// out[o * inner + j] = variance_line over x[(o * length + r) * inner + j] (its square root for std), one thread per
+// output.
+void variance_lines(const float* x, float* out, int64_t outer, int64_t length, int64_t inner, int64_t correction,
+                    bool take_sqrt, int sm_count, cudaStream_t stream);
+
 // Softmax / log-softmax over the middle dimension of an (outer, length, inner) view (one thread per line), and its
 // backward.
 void softmax_lines(const float* x, float* y, int64_t outer, int64_t length, int64_t inner, bool log_softmax,

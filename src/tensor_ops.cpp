@@ -746,6 +746,37 @@ Tensor argmin(const Tensor& t, int64_t dim, bool keepdim) {
 }
 
 namespace {
+// var (std with take_sqrt) over `dim`: one variance_line per output, in double (float16/bfloat16 through float32,
+// rounded once more to their dtype).
+Tensor variance(const Tensor& t, int64_t dim, bool unbiased, bool keepdim, bool take_sqrt) {
+  NORMRT_CHECK(t.defined(), "reductions take a defined tensor");
+  NORMRT_CHECK(is_floating(t.dtype()), "std and var only support floating point and complex dtypes");
+  if (!t.is_contiguous()) return variance(t.contiguous(), dim, unbiased, keepdim, take_sqrt);
+  if (util::is_16bit(t.dtype())) return variance(t.to(DType::Float32), dim, unbiased, keepdim, take_sqrt).to(t.dtype());
+  const int64_t rank = std::max<int64_t>(t.dim(), 1);
+  dim = wrap_dim(dim, rank);
+  const Shape shape = t.dim() == 0 ? Shape{1} : t.sizes();
+  const Around a = around(shape, dim);
+  Tensor out = empty(t.dim() == 0 ? Shape{} : reduced_shape(shape, dim, keepdim), TensorOptions(t.device()));
+  const int64_t correction = unbiased ? 1 : 0;
+  const float* x = t.data<float>();
+  float* y = out.data<float>();
+  if (t.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch l(t);
+    normrt::cuda::variance_lines(x, y, a.outer, a.length, a.inner, correction, take_sqrt, l.sms, l.stream);
+    return out;
+#else
+    NORMRT_THROW("reductions on ", t.device().str(), " need a build with CUDA (NORMRT_WITH_CUDA)");
+#endif
+  }
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(a.outer * a.length * a.inner))
+  for (int64_t i = 0; i < a.outer * a.inner; ++i)
+    y[i] = tmath::variance_line(x + i / a.inner * a.length * a.inner + i % a.inner, a.length, a.inner, correction,
+                                take_sqrt);
+  return out;
+}
+
 // A reduction over every element is one over the flattened logical order (argmax's index is into it).
 Tensor flattened(const Tensor& t) {
   NORMRT_CHECK(t.defined(), "reductions take a defined tensor");
@@ -782,6 +813,18 @@ Tensor argmin(const Tensor& t) {
   NORMRT_CHECK(flat.numel() > 0, "argmin(): Expected reduction dim to be specified for input.numel() == 0.");
   return argmin(flat, 0);
 }
+
+Tensor var(const Tensor& t, int64_t dim, bool unbiased, bool keepdim) {
+  return variance(t, dim, unbiased, keepdim, false);
+}
+
+Tensor std(const Tensor& t, int64_t dim, bool unbiased, bool keepdim) {
+  return variance(t, dim, unbiased, keepdim, true);
+}
+
+Tensor var(const Tensor& t) { return var(flattened(t), 0); }
+
+Tensor std(const Tensor& t) { return std(flattened(t), 0); }
 
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
   NORMRT_CHECK(t.defined() && t.dim() > 0, "narrow() cannot be applied to a 0-dim tensor.");

@@ -1,8 +1,8 @@
 // The tensor ops against PyTorch 1.13 (tests/golden/make_golden_tensor_ops.py; random_cases.py tensor_ops draws more),
 // on one device: the CPU suite and the GPU suites share it. Each case's outputs must have PyTorch's dtypes and shapes
-// and its values: to the bit for the copying ops and arithmetic (computed in float and rounded once, as PyTorch's
-// CPU kernels), within two units of the dtype's precision for sums, means and softmax (normrt adds in double, PyTorch
-// pairwise in float; the exponentials differ in the last bit) and relatively so for exp and log. A case PyTorch
+// and its values: to the bit for the copying ops and arithmetic (computed in float and rounded once, as PyTorch's CPU
+// kernels), within two units of the dtype's precision for sums, means, variances and softmax (normrt adds in double,
+// PyTorch pairwise in float; the exponentials differ in the last bit) and relatively so for exp and log. A case PyTorch
 // refuses must be refused in its words, leaving an in-place op's destination as it was.
 #pragma once
 #include <cmath>
@@ -117,12 +117,16 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
     return {values, indices};
   }
   if (op == "argmin") return {ops::argmin(x, a[0], a[1] != 0)};
+  if (op == "var") return {ops::var(x, a[0], a[1] != 0, a[2] != 0)};
+  if (op == "std") return {ops::std(x, a[0], a[1] != 0, a[2] != 0)};
   if (op == "sum_all") return {ops::sum(x)};
   if (op == "mean_all") return {ops::mean(x)};
   if (op == "max_all") return {ops::max(x)};
   if (op == "argmax_all") return {ops::argmax(x)};
   if (op == "min_all") return {ops::min(x)};
   if (op == "argmin_all") return {ops::argmin(x)};
+  if (op == "var_all") return {ops::var(x)};
+  if (op == "std_all") return {ops::std(x)};
   if (op == "narrow") return {ops::narrow(x, a[0], a[1], a[2])};
   if (op == "slice") return {ops::slice(x, a[0], a[1], a[2])};
   if (op == "select") return {ops::select(x, a[0], a[1])};
@@ -184,7 +188,7 @@ inline void run_tensor_ops_golden_case(const std::string& name, const Device& de
   const auto dtypes = c["outputs"].get<std::vector<std::string>>();
   ASSERT_EQ(outputs.size(), dtypes.size()) << name;
   const bool rounded = op == "sum" || op == "mean" || op == "sum_all" || op == "mean_all" || op == "softmax" ||
-                       op == "log_softmax";
+                       op == "log_softmax" || op == "var" || op == "std" || op == "var_all" || op == "std_all";
   // e^x and ln x: normrt's and PyTorch's are each within an ulp of the exact value (relative, so no absolute slack).
   const bool transcendental = op == "exp" || op == "log" || op == "exp_" || op == "log_";
   for (std::size_t k = 0; k < outputs.size(); ++k) {

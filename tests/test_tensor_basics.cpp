@@ -331,6 +331,40 @@ TEST(TensorBasics, ReductionsOverEveryDimAreTheIndexOrderLines) {
   }
 }
 
+// var and std over each dim of shapes whose lines run in parallel and across columns, at a mean 1e6 times the spread
+// (E[x^2] - E[x]^2 in double would keep few digits there), against a two-pass reference in double: within an ulp.
+TEST(TensorBasics, VariancesAreExactAtAnyMean) {
+  Generator gen(18);
+  for (const Shape& shape : {Shape{7, 5}, Shape{3, 4, 1030}, Shape{1001, 64}}) {
+    const Tensor x = randn(shape, gen) * 0.01 + 1e4;
+    const std::vector<float> v = x.to_vector();
+    for (int64_t dim = 0; dim < static_cast<int64_t>(shape.size()); ++dim) {
+      SCOPED_TRACE(shape_str(shape) + " dim " + std::to_string(dim));
+      int64_t outer = 1, inner = 1;
+      for (int64_t d = 0; d < dim; ++d) outer *= shape[static_cast<std::size_t>(d)];
+      for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < shape.size(); ++d) inner *= shape[d];
+      const int64_t length = shape[static_cast<std::size_t>(dim)];
+      const std::vector<float> unbiased = ops::var(x, dim).to_vector(), biased = ops::var(x, dim, false).to_vector();
+      const std::vector<float> deviation = ops::std(x, dim).to_vector();
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < inner; ++j) {
+          const auto at = [&](int64_t r) {
+            return static_cast<double>(v[static_cast<std::size_t>((o * length + r) * inner + j)]);
+          };
+          double mean = 0, m2 = 0;
+          for (int64_t r = 0; r < length; ++r) mean += at(r);
+          mean /= static_cast<double>(length);
+          for (int64_t r = 0; r < length; ++r) m2 += (at(r) - mean) * (at(r) - mean);
+          const auto i = static_cast<std::size_t>(o * inner + j);
+          const double expected = m2 / static_cast<double>(length - 1);
+          ASSERT_NEAR(unbiased[i], expected, expected * 1.2e-7) << o << " " << j;
+          ASSERT_NEAR(biased[i], m2 / static_cast<double>(length), expected * 1.2e-7) << o << " " << j;
+          ASSERT_NEAR(deviation[i], std::sqrt(expected), std::sqrt(expected) * 1.2e-7) << o << " " << j;
+        }
+    }
+  }
+}
+
 class TensorOpsGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TensorOpsGolden, MatchesPyTorch) { testing::run_tensor_ops_golden_case(GetParam(), Device::cpu()); }

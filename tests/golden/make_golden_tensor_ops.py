@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Writes golden data for the tensor ops (tests/tensor_ops_golden_runner.h): reductions (sum, mean, max, argmax, min,
-argmin over a dimension or every element), the index ops (narrow, slice, select), cat and stack, the permutations
-(permute, transpose, pixel_shuffle, pixel_unshuffle, channel_shuffle), arithmetic (add, sub, mul, div and add_, mul_ in
-place; with a number on either side and in place), maximum and minimum, the elementwise functions (neg, abs, sqrt, exp,
-log, clamp; in place too), full, full_like and fill_, reshape and softmax/log_softmax, computed by PyTorch 1.13 on the
-CPU, over every dtype normrt has (float32, float16, bfloat16, int64) and channels-last inputs. A case PyTorch refuses
-keeps its message instead, which normrt must throw word for word. PyTorch 1.13's CPU has no float16 kernels for sqrt,
-exp, log and clamp: there the reference is what its CUDA kernels compute, the float32 function of the widened input
-rounded once to float16 (clamp's bounds rounded to float16 first, and refused past its range in full()'s words).
+argmin, var, std over a dimension or every element), the index ops (narrow, slice, select), cat and stack, the
+permutations (permute, transpose, pixel_shuffle, pixel_unshuffle, channel_shuffle), arithmetic (add, sub, mul, div and
+add_, mul_ in place; with a number on either side and in place), maximum and minimum, the elementwise functions (neg,
+abs, sqrt, exp, log, clamp; in place too), full, full_like and fill_, reshape and softmax/log_softmax, computed by
+PyTorch 1.13 on the CPU, over every dtype normrt has (float32, float16, bfloat16, int64) and channels-last inputs. A
+case PyTorch refuses keeps its message instead, which normrt must throw word for word. PyTorch 1.13's CPU has no float16
+kernels for sqrt, exp, log and clamp: there the reference is what its CUDA kernels compute, the float32 function of the
+widened input rounded once to float16 (clamp's bounds rounded to float16 first, and refused past its range in full()'s
+words).
 
 Run:  /usr/bin/python3 tests/golden/make_golden_tensor_ops.py  ->  data_tensor_ops/cases.json and, per case, the
 inputs in<k>.npy (stored contiguous; a case's "cls" says which to make channels-last) and PyTorch's outputs
@@ -66,7 +67,10 @@ def elementwise(op, x, bounds):
     name = op.rstrip("_")
     kwargs = {"min": bounds[0], "max": bounds[1]} if name == "clamp" else {}
     if x.dtype == torch.float16 and name not in ("neg", "abs"):
-        if name == "clamp" and bounds != [None, None]:
+        # Bounds rounded to float16 (refused past its range), but where a NaN bound has another beside it: PyTorch
+        # then fills the result with NaN before converting either.
+        nan_beside_another = name == "clamp" and None not in bounds and any(math.isnan(b) for b in bounds)
+        if name == "clamp" and bounds != [None, None] and not nan_beside_another:
             kwargs = {k: b if b is None else torch.full((), b, dtype=torch.float16).item() for k, b in kwargs.items()}
         y = getattr(torch, name)(x.float(), **kwargs).half()
         return y if name == op else x.copy_(y)
@@ -107,6 +111,8 @@ def call(op, args, ts, number=None, dtype=None, bounds=None):
         return getattr(torch, op)(x, args[0], keepdim=bool(args[1]))
     if op in ("max", "min", "argmax", "argmin"):
         return getattr(torch, op)(x, args[0], keepdim=bool(args[1]))
+    if op in ("var", "std"):
+        return getattr(torch, op)(x, args[0], unbiased=bool(args[1]), keepdim=bool(args[2]))
     if op == "narrow":
         return torch.narrow(x, *args)
     if op == "slice":
@@ -392,6 +398,27 @@ def main():
         ("argmin_all_ties_first", "argmin_all", [[2, 3]], ["int64"], [], None, [i64([[1, -7, 2], [-7, 0, -7]])]),
         ("argmin_all_empty_refused", "argmin_all", [[2, 0]], ["bfloat16"]),
     ]
+    # Variances, drawn after the cases above: [dim, unbiased, keepdim].
+    variance_specs = [
+        ("var_middle_dim", "var", [[3, 5, 7]], ["float32"], [1, 1, 0]),
+        ("std_biased_keepdim", "std", [[4, 6]], ["float32"], [-1, 0, 1]),
+        ("var_far_from_zero", "var", [[3, 40]], ["float32"], [1, 1, 0], None,
+         [1e4 + torch.arange(120.0).reshape(3, 40) % 17 / 64]),
+        ("var_single_element_is_nan", "var", [[3, 1]], ["float32"], [1, 1, 0]),
+        ("var_single_element_biased_is_0", "var", [[3, 1]], ["float32"], [1, 0, 0]),
+        ("std_empty_line_is_nan", "std", [[0, 3]], ["float32"], [0, 0, 0]),
+        ("std_bfloat16", "std", [[5, 9]], ["bfloat16"], [0, 1, 0]),
+        ("var_float16_channels_last", "var", [[2, 3, 4, 5]], ["float16"], [1, 1, 1], [True]),
+        ("var_nan_line", "var", [[4, 6]], ["float32"], [1, 1, 0], None,
+         [torch.tensor([[1.0, 2.0, float("nan"), 4.0, 5.0, 6.0]] * 4)]),
+        ("var_0dim", "var", [[]], ["float32"], [0, 0, 0]),
+        ("var_int64_refused", "var", [[2, 3]], ["int64"], [0, 1, 0]),
+        ("std_dim_refused", "std", [[2, 3]], ["float32"], [2, 1, 0]),
+        ("var_all_float32", "var_all", [[4, 7]], ["float32"]),
+        ("std_all_float16", "std_all", [[3, 5]], ["float16"]),
+        ("var_all_empty_is_nan", "var_all", [[0, 2]], ["float32"]),
+        ("std_all_int64_refused", "std_all", [[3]], ["int64"]),
+    ]
     cases = {}
 
     def add(spec):
@@ -419,6 +446,8 @@ def main():
         inputs = [rest[1]] if len(rest) > 1 else None
         cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], [], cls, inputs, bounds=bounds)
     for spec in minimum_specs:
+        add(spec)
+    for spec in variance_specs:
         add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)

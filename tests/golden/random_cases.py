@@ -124,6 +124,10 @@ only the known disagreements (bn_mixed float32 at mean 100 and bfloat16, 5 cases
 padding with an empty output; circular padding wrapping twice; GroupNorm over groups of two) and one tolerance:
 binary cross-entropy 3 ulps off PyTorch (normrt's ln is within 1 ulp), which the runner now allows (seed 74, 400
 pointwise_loss draws, then all pass).
+Session 59 (2026-12-06) added maximum/minimum, neg/abs/sqrt/exp/log (in place too), clamp/clamp_ with drawn bounds,
+min/argmin and var/std: seeds 76 (1,500, CPU and emulated device), 77 (3,000, CPU), 78 (1,500, both) and 79 (2,000,
+both) match. Seed 79 first found the float16 clamp reference (computed through float32, PyTorch's CPU having no
+float16 clamp) checking a bound beside a NaN one, which PyTorch does not.
 """
 import argparse
 import importlib
@@ -786,7 +790,7 @@ def tensor_op_draw(rng):
                      "transpose", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "add", "sub", "mul", "div",
                      "add_", "mul_", "reshape", "softmax", "log_softmax", "number", "number", "full", "sum_all",
                      "mean_all", "max_all", "argmax_all", "maximum", "minimum", "elementwise", "elementwise", "clamp",
-                     "clamp_", "min", "argmin", "min_all", "argmin_all"])
+                     "clamp_", "min", "argmin", "min_all", "argmin_all", "var", "std", "var_all", "std_all"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64"]
     dtype = rng.choice(dtypes)
     if op == "number":
@@ -804,6 +808,8 @@ def tensor_op_draw(rng):
     shapes, args = [shape], []
     if op in ("sum", "mean", "max", "argmax", "min", "argmin"):
         args = [dim(), rng.randint(0, 1)]
+    elif op in ("var", "std"):
+        args = [dim(), rng.randint(0, 1), rng.randint(0, 1)]
     elif op == "narrow":
         args = [dim(), rng.randint(-4, 4), rng.randint(-1, 4)]
     elif op == "slice":

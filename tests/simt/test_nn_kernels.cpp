@@ -493,6 +493,23 @@ TEST_P(NnKernels, ReductionsOverADimensionEqualTheCpuFormula) {
   reduce_dim<float>(tmath::Reduce::Sum, nullptr, nullptr, nullptr, 0, 4, 3, 2, nullptr);  // no outputs: no launch
 }
 
+TEST_P(NnKernels, VariancesOverADimensionEqualTheCpuFormula) {
+  const int64_t outer = 3, length = 70, inner = 5;
+  auto x = random_vector(static_cast<std::size_t>(outer * length * inner), 12, 3.0f);
+  for (float& v : x) v += 1000.0f;
+  for (const int64_t correction : {0, 1})
+    for (const bool take_sqrt : {false, true}) {
+      std::vector<float> out(static_cast<std::size_t>(outer * inner));
+      variance_lines(x.data(), out.data(), outer, length, inner, correction, take_sqrt, 2, nullptr);
+      for (int64_t i = 0; i < outer * inner; ++i) {
+        const float expected = tmath::variance_line(x.data() + (i / inner) * length * inner + i % inner, length, inner,
+                                                    correction, take_sqrt);
+        ASSERT_EQ(out[static_cast<std::size_t>(i)], expected) << i;
+      }
+    }
+  variance_lines(nullptr, nullptr, 0, 4, 3, 1, false, 2, nullptr);  // no outputs: no launch
+}
+
 TEST_P(NnKernels, Int64ReductionsAreExactWrapAroundAndTakeTheFirstExtremum) {
   const int64_t outer = 2, length = 37, inner = 9;
   std::vector<int64_t> x(static_cast<std::size_t>(outer * length * inner));

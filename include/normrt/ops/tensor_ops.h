@@ -28,6 +28,15 @@ Tensor max(const Tensor& t);
 Tensor argmax(const Tensor& t);
 Tensor min(const Tensor& t);
 Tensor argmin(const Tensor& t);
+// torch.var / torch.std over `dim`: Welford's update in double over each line in index order (deterministic, exact
+// to float's precision at any mean), divided by length - 1 (unbiased) or length; NaN where that is not positive (a
+// single element, unbiased; an empty line). Floating dtypes only ("std and var only support floating point and
+// complex dtypes"), float16/bfloat16 rounded once from the float result. Over every element: unbiased (the biased
+// whole-tensor variance is var(t.reshape({-1}), 0, false); a bool second argument would be taken for a dim).
+Tensor var(const Tensor& t, int64_t dim, bool unbiased = true, bool keepdim = false);
+Tensor std(const Tensor& t, int64_t dim, bool unbiased = true, bool keepdim = false);
+Tensor var(const Tensor& t);
+Tensor std(const Tensor& t);
 
 // Elements [start, start + length) of `dim`, in t's memory format.
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length);
