@@ -363,6 +363,9 @@ std::vector<TensorOp> tensor_ops() {
       {"sum-dim3", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 3)); }; }},
       // A channels-last image's per-channel sums (a bias gradient) as a reduction over the rows of (N H W, C).
       {"sum-dim0", pixel_rows, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 0)); }; }},
+      {"var-dim1", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::var(x, 1)); }; }},
+      {"var-dim3", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::var(x, 3)); }; }},
+      {"var-dim0", pixel_rows, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::var(x, 0)); }; }},
       {"clone", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x.clone()); }; }},
       {"randn", image,
        [](const Tensor& x) {

@@ -157,18 +157,6 @@ NORMRT_HD inline void reduce_line(Reduce kind, const T* x, int64_t length, int64
   value = sum_value(kind, sum, length);
 }
 
-// The variance of the `length` elements x[0], x[stride], ... (one output of var or std over a dimension): Welford's
-// update in double in index order (bn_math.cuh), m2 / (length - correction), rounded once to float after the square
-// root for std; NaN where length <= correction (PyTorch's, which warns).
-NORMRT_HD inline float variance_line(const float* x, int64_t length, int64_t stride, int64_t correction,
-                                     bool take_sqrt) {
-  bn::Welford<double> s;
-  for (int64_t r = 0; r < length; ++r) bn::welford_add(s, static_cast<double>(x[r * stride]));
-  if (length - correction <= 0) return half_bits::float_of(0x7fc00000u);
-  const double var = s.m2 / static_cast<double>(length - correction);
-  return static_cast<float>(take_sqrt ? sqrt(var) : var);
-}
-
 // Lines of softmax, cross-entropy and average pooling: their sums and maxima over whole groups of kLineLanes
 // elements dealt round-robin to kLineLanes accumulators (double for sums), combined in a fixed tree, then the last
 // length % kLineLanes elements one by one; exponentials in float (fmath::exp). So a CPU loop over a row vectorises
@@ -191,6 +179,40 @@ NORMRT_HD inline double line_sum(int64_t length, Term term) {
   double sum = lanes[0];
   for (; r < length; ++r) sum += term(r);
   return sum;
+}
+
+// The variance of the `length` elements x[0], x[stride], ... (one output of var or std over a dimension), in one pass
+// without a division per element: the sums of d = x - x[0] and d^2 in double in the lanes above (so the CPU loop
+// vectorises and a kernel's thread computes the same bits), then m2 from them (bn_math.cuh: shifted by one of the
+// line's own values, the subtraction loses at most log2(length + 1) of double's 53 bits, at any mean); m2 / (length -
+// correction), rounded once to float after the square root for std; NaN where length <= correction (PyTorch's, which
+// warns).
+NORMRT_HD inline float variance_line(const float* x, int64_t length, int64_t stride, int64_t correction,
+                                     bool take_sqrt) {
+  if (length - correction <= 0) return half_bits::float_of(0x7fc00000u);
+  const double pivot = x[0];
+  double sums[kLineLanes] = {}, squares[kLineLanes] = {};
+  int64_t r = 0;
+  for (; r + kLineLanes <= length; r += kLineLanes)
+    for (int j = 0; j < kLineLanes; ++j) {
+      const double d = static_cast<double>(x[(r + j) * stride]) - pivot;
+      sums[j] += d;
+      squares[j] += d * d;
+    }
+  for (int width = kLineLanes / 2; width > 0; width /= 2)
+    for (int j = 0; j < width; ++j) {
+      sums[j] += sums[j + width];
+      squares[j] += squares[j + width];
+    }
+  double sum = sums[0], square = squares[0];
+  for (; r < length; ++r) {
+    const double d = static_cast<double>(x[r * stride]) - pivot;
+    sum += d;
+    square += d * d;
+  }
+  const double m2 = bn::welford_from_shifted_sums(pivot, sum, square, static_cast<double>(length)).m2;
+  const double var = m2 / static_cast<double>(length - correction);
+  return static_cast<float>(take_sqrt ? sqrt(var) : var);
 }
 
 // The largest of x[0], x[stride], ... that is not NaN (-inf if none), in the lanes above.

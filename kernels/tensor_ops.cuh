@@ -21,7 +21,7 @@ template <typename T>
 void unary(tmath::Unary op, const T* x, T* y, int64_t n, tmath::Bounds<tmath::computed_t<T>> bounds, int sm_count,
            cudaStream_t stream);
 
-// Reduction over the middle dimension of an (outer, length, inner) view: out[o * inner + j] (and, for Max, the
+// Reduction over the middle dimension of an (outer, length, inner) view: out[o * inner + j] (and, for Max and Min, the
 // index) = reduce_line over x[(o * length + r) * inner + j], one thread per output; T is float or int64_t.
 template <typename T>
 void reduce_dim(tmath::Reduce kind, const T* x, T* out, int64_t* indices, int64_t outer, int64_t length, int64_t inner,

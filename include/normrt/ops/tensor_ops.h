@@ -28,11 +28,12 @@ Tensor max(const Tensor& t);
 Tensor argmax(const Tensor& t);
 Tensor min(const Tensor& t);
 Tensor argmin(const Tensor& t);
-// torch.var / torch.std over `dim`: Welford's update in double over each line in index order (deterministic, exact
-// to float's precision at any mean), divided by length - 1 (unbiased) or length; NaN where that is not positive (a
-// single element, unbiased; an empty line). Floating dtypes only ("std and var only support floating point and
-// complex dtypes"), float16/bfloat16 rounded once from the float result. Over every element: unbiased (the biased
-// whole-tensor variance is var(t.reshape({-1}), 0, false); a bool second argument would be taken for a dim).
+// torch.var / torch.std over `dim`: one pass over each line in double, its values shifted by the line's first (exact to
+// float's precision at any mean; deterministic, the same bits on every device), divided by length - 1 (unbiased) or
+// length; NaN where that is not positive (a single element, unbiased; an empty line). Floating dtypes only ("std and
+// var only support floating point and complex dtypes"), float16/bfloat16 rounded once from the float result. Over every
+// element: unbiased (the biased whole-tensor variance is var(t.reshape({-1}), 0, false); a bool second argument would
+// be taken for a dim).
 Tensor var(const Tensor& t, int64_t dim, bool unbiased = true, bool keepdim = false);
 Tensor std(const Tensor& t, int64_t dim, bool unbiased = true, bool keepdim = false);
 Tensor var(const Tensor& t);
