@@ -125,9 +125,10 @@ padding with an empty output; circular padding wrapping twice; GroupNorm over gr
 binary cross-entropy 3 ulps off PyTorch (normrt's ln is within 1 ulp), which the runner now allows (seed 74, 400
 pointwise_loss draws, then all pass).
 Session 59 (2026-12-06) added maximum/minimum, neg/abs/sqrt/exp/log (in place too), clamp/clamp_ with drawn bounds,
-min/argmin and var/std: seeds 76 (1,500, CPU and emulated device), 77 (3,000, CPU), 78 (1,500, both) and 79 (2,000,
-both) match. Seed 79 first found the float16 clamp reference (computed through float32, PyTorch's CPU having no
-float16 clamp) checking a bound beside a NaN one, which PyTorch does not.
+min/argmin and var/std: seeds 76 (1,500, CPU and emulated device), 77 (3,000, CPU), 78 (1,500, both), 79 (2,000,
+both) and 80 (1,500, both, after var/std became one pass of shifted sums) match. Seed 79 first found the float16
+clamp reference (computed through float32, PyTorch's CPU having no float16 clamp) checking a bound beside a NaN one,
+which PyTorch does not.
 """
 import argparse
 import importlib
