@@ -721,28 +721,29 @@ Tensor mean(const Tensor& t, int64_t dim, bool keepdim) {
   return out;
 }
 
-std::pair<Tensor, Tensor> max(const Tensor& t, int64_t dim, bool keepdim) {
+namespace {
+// The values and indices of a maximum or minimum over `dim`; `op` names it in PyTorch's refusal of an empty dimension.
+std::pair<Tensor, Tensor> extremum(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, const char* op) {
   Tensor values, indices;
-  reduce(tmath::Reduce::Max, t, dim, keepdim, values, &indices, "max");
+  reduce(kind, t, dim, keepdim, values, &indices, op);
   return {values, indices};
+}
+}  // namespace
+
+std::pair<Tensor, Tensor> max(const Tensor& t, int64_t dim, bool keepdim) {
+  return extremum(tmath::Reduce::Max, t, dim, keepdim, "max");
 }
 
 Tensor argmax(const Tensor& t, int64_t dim, bool keepdim) {
-  Tensor values, indices;
-  reduce(tmath::Reduce::Max, t, dim, keepdim, values, &indices, "argmax");
-  return indices;
+  return extremum(tmath::Reduce::Max, t, dim, keepdim, "argmax").second;
 }
 
 std::pair<Tensor, Tensor> min(const Tensor& t, int64_t dim, bool keepdim) {
-  Tensor values, indices;
-  reduce(tmath::Reduce::Min, t, dim, keepdim, values, &indices, "min");
-  return {values, indices};
+  return extremum(tmath::Reduce::Min, t, dim, keepdim, "min");
 }
 
 Tensor argmin(const Tensor& t, int64_t dim, bool keepdim) {
-  Tensor values, indices;
-  reduce(tmath::Reduce::Min, t, dim, keepdim, values, &indices, "argmin");
-  return indices;
+  return extremum(tmath::Reduce::Min, t, dim, keepdim, "argmin").second;
 }
 
 namespace {
@@ -782,37 +783,27 @@ Tensor flattened(const Tensor& t) {
   NORMRT_CHECK(t.defined(), "reductions take a defined tensor");
   return t.contiguous().reshape({t.numel()});
 }
+
+// The same for a maximum or minimum (`op`), which PyTorch refuses for an empty tensor; max and min's words add a hint.
+Tensor flattened_for_extremum(const Tensor& t, const char* op, bool hint) {
+  const Tensor flat = flattened(t);
+  NORMRT_CHECK(flat.numel() > 0, op, "(): Expected reduction dim to be specified for input.numel() == 0.",
+               hint ? " Specify the reduction dim with the 'dim' argument." : "");
+  return flat;
+}
 }  // namespace
 
 Tensor sum(const Tensor& t) { return sum(flattened(t), 0); }
 
 Tensor mean(const Tensor& t) { return mean(flattened(t), 0); }
 
-Tensor max(const Tensor& t) {
-  const Tensor flat = flattened(t);
-  NORMRT_CHECK(flat.numel() > 0, "max(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
-               "reduction dim with the 'dim' argument.");
-  return max(flat, 0).first;
-}
+Tensor max(const Tensor& t) { return max(flattened_for_extremum(t, "max", true), 0).first; }
 
-Tensor argmax(const Tensor& t) {
-  const Tensor flat = flattened(t);
-  NORMRT_CHECK(flat.numel() > 0, "argmax(): Expected reduction dim to be specified for input.numel() == 0.");
-  return argmax(flat, 0);
-}
+Tensor argmax(const Tensor& t) { return argmax(flattened_for_extremum(t, "argmax", false), 0); }
 
-Tensor min(const Tensor& t) {
-  const Tensor flat = flattened(t);
-  NORMRT_CHECK(flat.numel() > 0, "min(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
-               "reduction dim with the 'dim' argument.");
-  return min(flat, 0).first;
-}
+Tensor min(const Tensor& t) { return min(flattened_for_extremum(t, "min", true), 0).first; }
 
-Tensor argmin(const Tensor& t) {
-  const Tensor flat = flattened(t);
-  NORMRT_CHECK(flat.numel() > 0, "argmin(): Expected reduction dim to be specified for input.numel() == 0.");
-  return argmin(flat, 0);
-}
+Tensor argmin(const Tensor& t) { return argmin(flattened_for_extremum(t, "argmin", false), 0); }
 
 Tensor var(const Tensor& t, int64_t dim, bool unbiased, bool keepdim) {
   return variance(t, dim, unbiased, keepdim, false);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 #include <sstream>
+#include <tuple>
 
 #if __has_include(<dlpack/dlpack.h>)
 #include "normrt/dlpack.h"
@@ -271,6 +272,14 @@ TEST(TensorBasics, ElementwiseFunctionsAreCmathsToWithinAnUlp) {
   }
 }
 
+// A reduction over `dim` as (outer, length, inner): the lines of `length` elements, `inner` apart, it reduces.
+std::tuple<int64_t, int64_t, int64_t> lines_along(const Shape& shape, int64_t dim) {
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= shape[static_cast<std::size_t>(d)];
+  for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < shape.size(); ++d) inner *= shape[d];
+  return {outer, shape[static_cast<std::size_t>(dim)], inner};
+}
+
 TEST(TensorBasics, ReductionsOverEveryDimAreTheIndexOrderLines) {
   Generator gen(15);
   for (const Shape& shape :
@@ -282,10 +291,8 @@ TEST(TensorBasics, ReductionsOverEveryDimAreTheIndexOrderLines) {
     const Tensor y = from_vector(w, shape);
     for (int64_t dim = 0; dim < static_cast<int64_t>(shape.size()); ++dim) {
       SCOPED_TRACE(shape_str(shape) + " dim " + std::to_string(dim));
-      int64_t outer = 1, inner = 1;
-      for (int64_t d = 0; d < dim; ++d) outer *= shape[static_cast<std::size_t>(d)];
-      for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < shape.size(); ++d) inner *= shape[d];
-      const int64_t length = shape[static_cast<std::size_t>(dim)];
+      int64_t outer, length, inner;
+      std::tie(outer, length, inner) = lines_along(shape, dim);
       // Sums and means: in every 8 elements of a line (and the rest), +L and -L (L ~ 2^52) at places that move with the
       // line and the block, so that the additions between the two round to integers and the pair's cancellation leaves
       // that rounding in the float result: any other order of the additions (within a line, across a vector's lanes, in
@@ -340,10 +347,8 @@ TEST(TensorBasics, VariancesAreExactAtAnyMean) {
     const std::vector<float> v = x.to_vector();
     for (int64_t dim = 0; dim < static_cast<int64_t>(shape.size()); ++dim) {
       SCOPED_TRACE(shape_str(shape) + " dim " + std::to_string(dim));
-      int64_t outer = 1, inner = 1;
-      for (int64_t d = 0; d < dim; ++d) outer *= shape[static_cast<std::size_t>(d)];
-      for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < shape.size(); ++d) inner *= shape[d];
-      const int64_t length = shape[static_cast<std::size_t>(dim)];
+      int64_t outer, length, inner;
+      std::tie(outer, length, inner) = lines_along(shape, dim);
       const std::vector<float> unbiased = ops::var(x, dim).to_vector(), biased = ops::var(x, dim, false).to_vector();
       const std::vector<float> deviation = ops::std(x, dim).to_vector();
       for (int64_t o = 0; o < outer; ++o)
