@@ -1,4 +1,4 @@
-// Float e^x, e^x - 1, tanh, ln, ln(1 + x), the normal CDF and density, and sin/cos of turns as straight-line
+// Float e^x, e^x - 1, tanh, ln, ln(1 + x), the normal CDF and density, sin/cos of turns and x^y as straight-line
 // arithmetic, shared by the CPU paths and the CUDA kernels.
 //
 // Why not expf/tanhf/logf/log1pf/sincosf: glibc's are calls the compiler cannot vectorise (a sigmoid over a large
@@ -22,6 +22,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "hd.h"
 #include "normrt/half.h"
@@ -93,6 +94,23 @@ NORMRT_HD NORMRT_FMATH_INLINE float tanh(float x) {
 NORMRT_HD NORMRT_FMATH_INLINE float blend(bool c, float a, float b) {
   const uint32_t mask = 0u - static_cast<uint32_t>(c);
   return half_bits::float_of((half_bits::bits_of(a) & mask) | (half_bits::bits_of(b) & ~mask));
+}
+
+NORMRT_HD NORMRT_FMATH_INLINE uint64_t bits_of(double d) {
+  uint64_t u;
+  std::memcpy(&u, &d, sizeof u);
+  return u;
+}
+
+NORMRT_HD NORMRT_FMATH_INLINE double double_of(uint64_t u) {
+  double d;
+  std::memcpy(&d, &u, sizeof d);
+  return d;
+}
+
+NORMRT_HD NORMRT_FMATH_INLINE double blend(bool c, double a, double b) {
+  const uint64_t mask = 0u - static_cast<uint64_t>(c);
+  return double_of((bits_of(a) & mask) | (bits_of(b) & ~mask));
 }
 
 // ln x for x > 0 (subnormals too); -inf at +-0, NaN below 0 and for NaN, +inf at +inf. x = 2^e m with m in
@@ -211,6 +229,76 @@ NORMRT_HD NORMRT_FMATH_INLINE NormalParts normal_parts(float x) {
   const float lower = density * (d / fmaf(m, d, p));  // Phi(-m)
   const float upper = 1.0f - lower;
   return {x < 0.0f ? lower : upper, density};
+}
+
+// x^y with C's special cases (powf's: x^0 = 1 and 1^y = 1 even for NaN, a negative x only to integer powers, zeros
+// and infinities signed by y's parity), otherwise |x|^y = e^(y ln|x|) in double: ln|x| = e ln2 + 2 atanh(s) for
+// |x| = 2^e m, m in [sqrt(1/2), sqrt(2)) and s = (m - 1) / (m + 1) (|s| < 0.172, so the atanh series to s^19 leaves
+// 2e-17), e^t = 2^n e^r with t = n ln2 + r (ln2 in fdlibm's two parts: n ln2_hi is exact) and e^r by its Taylor
+// series to r^13 (|r| <= ln2/2: 2e-16). That is about 1e-14 relative before the one rounding to float (a subnormal
+// result included), so the result is powf's correctly rounded one but within 1e-14 of a rounding boundary. Double,
+// because y ln|x| reaches 104 and must be right to float's precision relative to 1, not to itself. No conversion
+// from double to an integer (undefined for NaN and out of range): n comes from the bits of t / ln2 + 1.5 * 2^52.
+NORMRT_HD NORMRT_FMATH_INLINE float pow(float x, float y) {
+  const float kInfinity = half_bits::float_of(0x7f800000u);
+  const float ax = half_bits::float_of(half_bits::bits_of(x) & 0x7fffffffu);
+  const float ay = half_bits::float_of(half_bits::bits_of(y) & 0x7fffffffu);
+  const bool subnormal = ax < 1.17549435e-38f;
+  const uint32_t bits = half_bits::bits_of(blend(subnormal, ax * 8388608.0f, ax));
+  const float mantissa = half_bits::float_of((bits & 0x007fffffu) | 0x3f800000u);  // [1, 2)
+  const bool high = mantissa > 1.41421356f;
+  const double m = blend(high, mantissa * 0.5f, mantissa);
+  const int32_t e =
+      static_cast<int32_t>(bits >> 23) - 127 - 23 * static_cast<int32_t>(subnormal) + static_cast<int32_t>(high);
+  const double s = (m - 1.0) / (m + 1.0), z = s * s;
+  double series = 1.0 / 19;
+  series = series * z + 1.0 / 17;
+  series = series * z + 1.0 / 15;
+  series = series * z + 1.0 / 13;
+  series = series * z + 1.0 / 11;
+  series = series * z + 1.0 / 9;
+  series = series * z + 1.0 / 7;
+  series = series * z + 1.0 / 5;
+  series = series * z + 1.0 / 3;
+  series = series * z + 1.0;
+  constexpr double kLn2 = 6.93147180559945286e-01, kLn2Hi = 6.93147180369123816490e-01,
+                   kLn2Lo = 1.90821492927058770002e-10;
+  const double t = static_cast<double>(y) * (static_cast<double>(e) * kLn2 + 2.0 * s * series);
+  // Beyond +-200 the result is 0 or infinite in float either way; within, 2^n is a normal double.
+  const double clamped = blend(t < -200.0, -200.0, blend(t > 200.0, 200.0, t));
+  constexpr double kRound = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds a double below 2^51 to an integer
+  const double rounded = clamped * 1.44269504088896339 + kRound;
+  const double n = rounded - kRound;
+  const double scale = double_of((bits_of(rounded) - bits_of(kRound) + 1023u) << 52);
+  const double r = (clamped - n * kLn2Hi) - n * kLn2Lo;
+  double p = 1.0 / 6227020800;  // 1/13!
+  p = p * r + 1.0 / 479001600;
+  p = p * r + 1.0 / 39916800;
+  p = p * r + 1.0 / 3628800;
+  p = p * r + 1.0 / 362880;
+  p = p * r + 1.0 / 40320;
+  p = p * r + 1.0 / 5040;
+  p = p * r + 1.0 / 720;
+  p = p * r + 1.0 / 120;
+  p = p * r + 1.0 / 24;
+  p = p * r + 1.0 / 6;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  float result = static_cast<float>(p * scale);
+  // Whether y is an integer: every float from 2^23 on is, and below it adding and subtracting 2^23 rounds to one
+  // (floorf, which GCC leaves scalar in an OpenMP simd loop, would do too). Its parity: a float of 2^24 or more is
+  // even, and smaller ones convert to int32 exactly.
+  const bool integer = (ay >= 8388608.0f) | ((ay + 8388608.0f) - 8388608.0f == ay);
+  const uint32_t odd = static_cast<uint32_t>(integer) &
+                       static_cast<uint32_t>(static_cast<int32_t>(blend(ay < 16777216.0f, ay, 0.0f)));  // bit 0
+  result = blend(ax == 0.0f, blend(y < 0.0f, kInfinity, 0.0f), result);
+  result = blend(ax == kInfinity, blend(y < 0.0f, 0.0f, kInfinity), result);
+  result = blend(ay == kInfinity, blend(ax == 1.0f, 1.0f, blend((ax < 1.0f) == (y < 0.0f), kInfinity, 0.0f)), result);
+  result = half_bits::float_of(half_bits::bits_of(result) ^ (half_bits::bits_of(x) & 0x80000000u & (0u - (odd & 1u))));
+  const bool nan = (x != x) | (y != y) | ((x < 0.0f) & (ax < kInfinity) & !integer);
+  result = blend(nan, half_bits::float_of(0x7fc00000u), result);
+  return blend((y == 0.0f) | (x == 1.0f), 1.0f, result);
 }
 
 // PyTorch's sigmoid formula 1 / (1 + e^-x) (so 0 below x = -88.7, where e^-x overflows, as PyTorch's CPU kernel).

@@ -1,5 +1,5 @@
-// kernels/float_math.cuh (e^x, tanh, sigmoid, ln, ln(1 + x), e^x - 1, the normal CDF and density, and sin/cos of
-// turns as straight-line float arithmetic, shared by the CPU loops and the kernels) against double-precision <cmath>
+// kernels/float_math.cuh (e^x, tanh, sigmoid, ln, ln(1 + x), e^x - 1, the normal CDF and density, sin/cos of turns and
+// x^y as straight-line float arithmetic, shared by the CPU loops and the kernels) against double-precision <cmath>
 // over the whole float range: a stride through every bit pattern, every float where the formulas change (overflow,
 // subnormal results, tanh's switch point), the worst inputs found by exhaustive searches, and every input randn's
 // Box-Muller gives ln and sin/cos.
@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
+#include <random>
+#include <tuple>
 
 #include "activation_math.cuh"
 #include "float_math.cuh"
@@ -205,6 +207,53 @@ TEST(FloatMath, SinCosOfTurnsAreWithinTwoUlpsOfTheExactValues) {
     EXPECT_EQ(s * s + c * c, 1.0f) << t;  // one of them exactly 0, the other +-1
     EXPECT_EQ(std::fabs(s) + std::fabs(c), 1.0f) << t;
   }
+}
+
+// x^y within half an ulp of double-precision <cmath>'s (glibc's pow, itself within half a double ulp): correctly
+// rounded, over random operands of every magnitude, negative bases to integer powers, results that overflow, that are
+// subnormal or exact, and exponents far beyond the int32 range; C's special cases bit for bit as glibc's powf.
+TEST(FloatMath, PowIsCorrectlyRoundedWithCsSpecialCases) {
+  std::mt19937 g(2026);
+  std::uniform_int_distribution<uint32_t> any_bits;
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  double worst = 0;
+  float worst_x = 0, worst_y = 0;
+  const auto check = [&](float x, float y) {
+    const double exact = std::pow(static_cast<double>(x), static_cast<double>(y));
+    const float got = fmath::pow(x, y);
+    if (std::isnan(exact)) {
+      ASSERT_TRUE(std::isnan(got)) << x << " ^ " << y;
+      return;
+    }
+    const double error = ulps(got, exact);
+    ASSERT_EQ(std::signbit(got), std::signbit(exact)) << x << " ^ " << y;
+    if (error > worst) std::tie(worst, worst_x, worst_y) = std::tuple(error, x, y);
+  };
+  for (int k = 0; k < 300000; ++k) {
+    const float x = float_with_bits(any_bits(g) % kInfinityBits);  // every positive finite float
+    check(x, 40.0f * uniform(g));
+    check(-x, std::round(12.0f * uniform(g)));                          // negative bases: integer powers only
+    check(1.0f + uniform(g) / 2, 200.0f * uniform(g));                  // results near 1 and across the range
+    check(uniform(g), 1000.0f * std::fabs(uniform(g)));                 // subnormal results and zero
+    check(float_with_bits(any_bits(g)), float_with_bits(any_bits(g)));  // any bits: NaNs and infinities too
+  }
+  EXPECT_LE(worst, 0.5 + 1e-6) << worst_x << " ^ " << worst_y;
+  EXPECT_EQ(fmath::pow(3.0f, 2.0f), 9.0f);
+  EXPECT_EQ(fmath::pow(2.0f, -149.0f), float_with_bits(1));
+  EXPECT_EQ(fmath::pow(2.0f, 128.0f), INFINITY);
+  EXPECT_EQ(fmath::pow(-2.0f, 127.0f), -0x1p127f);
+
+  std::vector<float> specials = {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, -0.5f, 2.0f, -2.0f, 3.0f, -3.0f, -8.0f, 1.0f / 3};
+  for (float v : {INFINITY, -INFINITY, NAN, 1e-45f, -1e-45f, 1e38f, 1e10f, -1e10f, 0.99999994f, 1.0000001f})
+    specials.push_back(v);
+  for (float v : {0x1p24f, 0x1p24f + 2.0f, -0x1p24f + 1.0f, 0x1p23f + 1.0f, -0x1p23f - 1.0f, -0x1p22f - 0.5f})
+    specials.push_back(v);  // where the parity test changes
+  for (float x : specials)
+    for (float y : specials) {
+      const float got = fmath::pow(x, y), expected = std::pow(x, y);
+      EXPECT_TRUE(bits_of(got) == bits_of(expected) || (std::isnan(got) && std::isnan(expected)))
+          << x << " ^ " << y << ": " << got << ", powf " << expected;
+    }
 }
 
 // The library's CPU loops (vectorised at the build machine's width, the clamps as masked lanes) give the bits of the
