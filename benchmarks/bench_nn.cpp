@@ -359,6 +359,17 @@ std::vector<TensorOp> tensor_ops() {
          return [positive] { benchmark::DoNotOptimize(ops::log(positive)); };
        }},
       {"clamp", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::clamp(x, -0.5, 0.5)); }; }},
+      {"pow-square", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::pow(x, 2)); }; }},
+      {"pow-fraction", image,
+       [](const Tensor& x) {
+         const Tensor positive = ops::abs(x);
+         return [positive] { benchmark::DoNotOptimize(ops::pow(positive, 0.37)); };
+       }},
+      {"pow-tensor", image,
+       [](const Tensor& x) {
+         const Tensor positive = ops::abs(x);
+         return [positive, x] { benchmark::DoNotOptimize(ops::pow(positive, x)); };
+       }},
       {"sum-dim1", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 1)); }; }},
       {"sum-dim3", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 3)); }; }},
       // A channels-last image's per-channel sums (a bias gradient) as a reduction over the rows of (N H W, C).

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
-from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, maximum, exp, log and clamp,
+from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, maximum, exp, log, clamp and pow,
 reductions and variances, copies, random draws, softmax, cross-entropy (also spatial) and BCE-with-logits, dropout,
 pooling (three rows channels-last), reflection padding, activations: sigmoid, tanh, GELU, SiLU, Mish, ELU, leaky ReLU,
 hardswish, 2x upsampling, norm layers, a squeeze-and-excitation block and a concatenation, forward and backward) and
@@ -94,6 +94,9 @@ def torch_call(torch, name):
         "exp": lambda: torch.exp(x),
         "log": lambda: torch.log(positive),
         "clamp": lambda: torch.clamp(x, -0.5, 0.5),
+        "pow-square": lambda: torch.pow(x, 2),
+        "pow-fraction": lambda: torch.pow(positive, 0.37),
+        "pow-tensor": lambda: torch.pow(positive, x),
         "sum-dim1": lambda: x.sum(1),
         "sum-dim3": lambda: x.sum(3),
         "sum-dim0": lambda: x.sum(0),

@@ -18,10 +18,11 @@ NORMRT_HD inline int64_t truncated_int64(float v) {
   return v >= -9223372036854775808.0f && v < 9223372036854775808.0f ? static_cast<int64_t>(v) : INT64_MIN;
 }
 
-enum class Binary : int { Add = 0, Sub = 1, Mul = 2, Div = 3, Maximum = 4, Minimum = 5 };
+enum class Binary : int { Add = 0, Sub = 1, Mul = 2, Div = 3, Maximum = 4, Minimum = 5, Pow = 6 };
 
 // Maximum and minimum as PyTorch's CPU kernels: NaN if either operand is NaN, else std::max / std::min (x where the
 // two compare equal, so maximum(0, -0) is 0 and maximum(-0, 0) is -0; PyTorch's vectorised loops return y there).
+// Pow is float_math.cuh's powf (correctly rounded but within 1e-14 of a rounding boundary).
 NORMRT_HD inline float apply(Binary op, float x, float y) {
   switch (op) {
     case Binary::Add: return x + y;
@@ -29,9 +30,22 @@ NORMRT_HD inline float apply(Binary op, float x, float y) {
     case Binary::Mul: return x * y;
     case Binary::Div: return x / y;
     case Binary::Maximum: return x != x || y != y ? x + y : x < y ? y : x;
+    case Binary::Pow: return fmath::pow(x, y);
     case Binary::Minimum: break;
   }
   return x != x || y != y ? x + y : y < x ? y : x;
+}
+
+// x^y for int64 as PyTorch's powi: by squaring, wrapping around; a negative power is 1 for x = 1, +-1 by its parity
+// for x = -1 and 0 otherwise (0 too: integer division's truncation, not an error).
+NORMRT_HD inline int64_t powi(int64_t x, int64_t y) {
+  if (y < 0) return x == 1 ? 1 : x == -1 ? ((y & 1) != 0 ? -1 : 1) : 0;
+  uint64_t result = 1, base = static_cast<uint64_t>(x);
+  for (auto e = static_cast<uint64_t>(y); e != 0; e >>= 1) {
+    if ((e & 1u) != 0) result *= base;
+    base *= base;
+  }
+  return static_cast<int64_t>(result);
 }
 
 // int64 sums, differences and products wrap around as PyTorch's (two's complement, computed unsigned). Never called
@@ -39,17 +53,34 @@ NORMRT_HD inline float apply(Binary op, float x, float y) {
 NORMRT_HD inline int64_t apply(Binary op, int64_t x, int64_t y) {
   if (op == Binary::Maximum) return x < y ? y : x;
   if (op == Binary::Minimum) return y < x ? y : x;
+  if (op == Binary::Pow) return powi(x, y);
   const auto ux = static_cast<uint64_t>(x), uy = static_cast<uint64_t>(y);
   return static_cast<int64_t>(op == Binary::Add ? ux + uy : op == Binary::Sub ? ux - uy : ux * uy);
 }
 
-// Elementwise functions of one tensor. Clamp's bounds are in the type the op computes in (float, or int64_t for
-// int64 tensors); an absent bound is the type's lowest or highest value, which no element passes.
-enum class Unary : int { Neg = 0, Abs = 1, Sqrt = 2, Exp = 3, Log = 4, Clamp = 5 };
+// Elementwise functions of one tensor, and their arguments in the type the op computes in (float, or int64_t for
+// int64 tensors): Clamp's bounds (an absent one the type's lowest or highest value, which no element passes), Pow's
+// exponent. Square to Reciprocal are PyTorch's float and bfloat16 special cases of pow(x, number), in its order of
+// operations (1 / sqrt(x) rounds twice).
+enum class Unary : int {
+  Neg = 0,
+  Abs = 1,
+  Sqrt = 2,
+  Exp = 3,
+  Log = 4,
+  Clamp = 5,
+  Pow = 6,
+  Square = 7,
+  Cube = 8,
+  InverseSquare = 9,
+  Rsqrt = 10,
+  Reciprocal = 11
+};
 
 template <typename T>
-struct Bounds {
+struct UnaryArgs {
   T lo, hi;
+  T exponent;
 };
 // The type an elementwise op on T computes in: float for the floating types.
 template <typename T>
@@ -57,13 +88,19 @@ using computed_t = std::conditional_t<std::is_same_v<T, int64_t>, int64_t, float
 
 // e^x and ln x are float_math.cuh's (within an ulp, the same bits on every device). Clamp is PyTorch 1.13's
 // minimum(maximum(x, lo), hi): NaN stays NaN, a NaN bound makes every element NaN, and lo > hi gives hi.
-NORMRT_HD inline float apply(Unary op, float x, Bounds<float> b) {
+NORMRT_HD inline float apply(Unary op, float x, UnaryArgs<float> b) {
   switch (op) {
     case Unary::Neg: return -x;
     case Unary::Abs: return fabsf(x);
     case Unary::Sqrt: return sqrtf(x);
     case Unary::Exp: return fmath::exp(x);
     case Unary::Log: return fmath::log(x);
+    case Unary::Pow: return fmath::pow(x, b.exponent);
+    case Unary::Square: return x * x;
+    case Unary::Cube: return x * x * x;
+    case Unary::InverseSquare: return 1.0f / (x * x);
+    case Unary::Rsqrt: return 1.0f / sqrtf(x);
+    case Unary::Reciprocal: return 1.0f / x;
     case Unary::Clamp: break;
   }
   const float raised = x < b.lo ? b.lo : x;
@@ -71,12 +108,13 @@ NORMRT_HD inline float apply(Unary op, float x, Bounds<float> b) {
   return b.lo != b.lo || b.hi != b.hi ? b.lo + b.hi : clamped;
 }
 
-// Neg, Abs (both wrapping: -INT64_MIN is INT64_MIN, as PyTorch's) and Clamp; sqrt, exp and ln of int64 tensors are
-// computed as float32.
-NORMRT_HD inline int64_t apply(Unary op, int64_t x, Bounds<int64_t> b) {
+// Neg, Abs (both wrapping: -INT64_MIN is INT64_MIN, as PyTorch's), Pow (powi) and Clamp; sqrt, exp and ln of int64
+// tensors, and their powers with a floating exponent, are computed as float32.
+NORMRT_HD inline int64_t apply(Unary op, int64_t x, UnaryArgs<int64_t> b) {
   const uint64_t negated = 0 - static_cast<uint64_t>(x);
   if (op == Unary::Neg) return static_cast<int64_t>(negated);
   if (op == Unary::Abs) return x < 0 ? static_cast<int64_t>(negated) : x;
+  if (op == Unary::Pow) return powi(x, b.exponent);
   const int64_t raised = x < b.lo ? b.lo : x;
   return b.hi < raised ? b.hi : raised;
 }

@@ -30,7 +30,7 @@ __global__ void binary_kernel(tmath::Binary op, const T* a, const T* b, T* out, 
   }
 }
 template <typename T>
-__global__ void unary_kernel(tmath::Unary op, const T* x, T* y, int64_t n, tmath::Bounds<tmath::computed_t<T>> b) {
+__global__ void unary_kernel(tmath::Unary op, const T* x, T* y, int64_t n, tmath::UnaryArgs<tmath::computed_t<T>> b) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     if constexpr (std::is_same_v<T, int64_t>) y[i] = tmath::apply(op, x[i], b);
@@ -155,7 +155,7 @@ void binary(tmath::Binary op, const T* a, const T* b, T* out, const tmath::Broad
 }
 
 template <typename T>
-void unary(tmath::Unary op, const T* x, T* y, int64_t n, tmath::Bounds<tmath::computed_t<T>> bounds, int sm_count,
+void unary(tmath::Unary op, const T* x, T* y, int64_t n, tmath::UnaryArgs<tmath::computed_t<T>> bounds, int sm_count,
            cudaStream_t stream) {
   if (n == 0) return;
   NORMRT_LAUNCH(unary_kernel<T>, dim3(static_cast<unsigned>(grid_for(n, sm_count))), dim3(kThreads), 0, stream, op, x,
@@ -172,9 +172,9 @@ template void binary(tmath::Binary, const BFloat16*, const BFloat16*, BFloat16*,
                      cudaStream_t);
 template void binary(tmath::Binary, const int64_t*, const int64_t*, int64_t*, const tmath::Broadcast&, int,
                      cudaStream_t);
-template void unary(tmath::Unary, const float*, float*, int64_t, tmath::Bounds<float>, int, cudaStream_t);
-template void unary(tmath::Unary, const Half*, Half*, int64_t, tmath::Bounds<float>, int, cudaStream_t);
-template void unary(tmath::Unary, const BFloat16*, BFloat16*, int64_t, tmath::Bounds<float>, int, cudaStream_t);
-template void unary(tmath::Unary, const int64_t*, int64_t*, int64_t, tmath::Bounds<int64_t>, int, cudaStream_t);
+template void unary(tmath::Unary, const float*, float*, int64_t, tmath::UnaryArgs<float>, int, cudaStream_t);
+template void unary(tmath::Unary, const Half*, Half*, int64_t, tmath::UnaryArgs<float>, int, cudaStream_t);
+template void unary(tmath::Unary, const BFloat16*, BFloat16*, int64_t, tmath::UnaryArgs<float>, int, cudaStream_t);
+template void unary(tmath::Unary, const int64_t*, int64_t*, int64_t, tmath::UnaryArgs<int64_t>, int, cudaStream_t);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

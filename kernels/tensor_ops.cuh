@@ -18,7 +18,7 @@ void binary(tmath::Binary op, const T* a, const T* b, T* out, const tmath::Broad
 // y[i] = op(x[i]) for i < n elements in storage order (y may be x: in place); T is float, Half or BFloat16 (computed in
 // float with float bounds, rounded once) or int64_t (Neg, Abs, Clamp only).
 template <typename T>
-void unary(tmath::Unary op, const T* x, T* y, int64_t n, tmath::Bounds<tmath::computed_t<T>> bounds, int sm_count,
+void unary(tmath::Unary op, const T* x, T* y, int64_t n, tmath::UnaryArgs<tmath::computed_t<T>> bounds, int sm_count,
            cudaStream_t stream);
 
 // Reduction over the middle dimension of an (outer, length, inner) view: out[o * inner + j] (and, for Max and Min, the

@@ -183,30 +183,31 @@ void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
     case B::Div: return each(std::integral_constant<B, B::Div>());
     case B::Maximum: return each(std::integral_constant<B, B::Maximum>());
     case B::Minimum: return each(std::integral_constant<B, B::Minimum>());
+    case B::Pow: return each(std::integral_constant<B, B::Pow>());
   }
 }
 
 // y = op(x) over the storage of x (y is dense in x's memory format, or x itself), float32 or int64 on the CPU; float32,
-// float16, bfloat16 or int64 on a GPU. `bounds` are Clamp's, in the dtype's computation type.
-template <tmath::Unary K, typename T, typename B>
-void unary_loop(const T* x, T* y, int64_t n, B bounds) {
+// float16, bfloat16 or int64 on a GPU. `args` are Clamp's bounds or Pow's exponent, in the dtype's computation type.
+template <tmath::Unary K, typename T, typename A>
+void unary_loop(const T* x, T* y, int64_t n, A args) {
 #pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
-  for (int64_t i = 0; i < n; ++i) y[i] = tmath::apply(K, x[i], bounds);
+  for (int64_t i = 0; i < n; ++i) y[i] = tmath::apply(K, x[i], args);
 }
 
-void run_unary(tmath::Unary op, const Tensor& x, Tensor& y, tmath::Bounds<float> bounds,
-               tmath::Bounds<int64_t> int_bounds) {
+void run_unary(tmath::Unary op, const Tensor& x, Tensor& y, tmath::UnaryArgs<float> args,
+               tmath::UnaryArgs<int64_t> int_args) {
   const int64_t n = x.numel();
   if (y.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch l(y);
     if (y.dtype() == DType::Int64) {
-      normrt::cuda::unary(op, util::stored<int64_t>(x), util::stored<int64_t>(y), n, int_bounds, l.sms, l.stream);
+      normrt::cuda::unary(op, util::stored<int64_t>(x), util::stored<int64_t>(y), n, int_args, l.sms, l.stream);
       return;
     }
     util::dispatch_element(y.dtype(), [&](auto element) {
       using T = decltype(element);
-      normrt::cuda::unary(op, util::stored<T>(x), util::stored<T>(y), n, bounds, l.sms, l.stream);
+      normrt::cuda::unary(op, util::stored<T>(x), util::stored<T>(y), n, args, l.sms, l.stream);
     });
     return;
 #else
@@ -216,9 +217,9 @@ void run_unary(tmath::Unary op, const Tensor& x, Tensor& y, tmath::Bounds<float>
   const auto each = [&](auto op_constant) {
     constexpr tmath::Unary k = decltype(op_constant)::value;
     if (y.dtype() == DType::Int64) {
-      unary_loop<k>(util::stored<int64_t>(x), util::stored<int64_t>(y), n, int_bounds);
+      unary_loop<k>(util::stored<int64_t>(x), util::stored<int64_t>(y), n, int_args);
     } else {
-      unary_loop<k>(util::stored<float>(x), util::stored<float>(y), n, bounds);
+      unary_loop<k>(util::stored<float>(x), util::stored<float>(y), n, args);
     }
   };
   using U = tmath::Unary;
@@ -229,6 +230,12 @@ void run_unary(tmath::Unary op, const Tensor& x, Tensor& y, tmath::Bounds<float>
     case U::Exp: return each(std::integral_constant<U, U::Exp>());
     case U::Log: return each(std::integral_constant<U, U::Log>());
     case U::Clamp: return each(std::integral_constant<U, U::Clamp>());
+    case U::Pow: return each(std::integral_constant<U, U::Pow>());
+    case U::Square: return each(std::integral_constant<U, U::Square>());
+    case U::Cube: return each(std::integral_constant<U, U::Cube>());
+    case U::InverseSquare: return each(std::integral_constant<U, U::InverseSquare>());
+    case U::Rsqrt: return each(std::integral_constant<U, U::Rsqrt>());
+    case U::Reciprocal: return each(std::integral_constant<U, U::Reciprocal>());
   }
 }
 
@@ -238,16 +245,16 @@ void run_unary(tmath::Unary op, const Tensor& x, Tensor& y, tmath::Bounds<float>
 // bound alone clamps nothing; beside another it makes every element NaN, and the other goes unchecked (PyTorch 1.13
 // fills the result with NaN before its clamp kernel converts a bound).
 struct ClampBounds {
-  tmath::Bounds<float> floats;
-  tmath::Bounds<int64_t> ints;
+  tmath::UnaryArgs<float> floats;
+  tmath::UnaryArgs<int64_t> ints;
 };
 
 ClampBounds clamp_bounds(const std::optional<Scalar>& min, const std::optional<Scalar>& max, DType dtype) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
-  ClampBounds b{{-kInf, kInf}, {std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()}};
+  ClampBounds b{{-kInf, kInf, 0.0f}, {std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), 0}};
   const auto is_nan = [](const std::optional<Scalar>& bound) { return bound && std::isnan(bound->to_double()); };
   if (min && max && (is_nan(min) || is_nan(max))) {
-    b.floats = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::quiet_NaN()};
+    b.floats = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::quiet_NaN(), 0.0f};
     return b;
   }
   for (const auto& [bound, f, i] :
@@ -285,14 +292,77 @@ tmath::Unary kernel_op(UnaryOp op) { return static_cast<tmath::Unary>(static_cas
 // computed in float32 and rounded once to t's dtype.
 bool native(const Tensor& t) { return !util::is_16bit(t.dtype()) || t.device().is_cuda(); }
 
-Tensor same_layout(const Tensor& t) {
-  return empty(t.sizes(), TensorOptions(t.device()).dtype(t.dtype()).memory_format(t.memory_format()));
+Tensor same_layout(const Tensor& t, DType dtype) {
+  return empty(t.sizes(), TensorOptions(t.device()).dtype(dtype).memory_format(t.memory_format()));
+}
+Tensor same_layout(const Tensor& t) { return same_layout(t, t.dtype()); }
+
+// op(t) in t's dtype: computed in float32 and rounded once where the storage loop does not take t as it is.
+Tensor unary_with(tmath::Unary op, const Tensor& t, tmath::UnaryArgs<float> args, tmath::UnaryArgs<int64_t> int_args) {
+  if (!native(t)) return unary_with(op, t.to(DType::Float32), args, int_args).to(t.dtype());
+  Tensor out = same_layout(t);
+  run_unary(op, t, out, args, int_args);
+  return out;
 }
 
-Tensor clamped(const Tensor& t, const ClampBounds& b) {
-  Tensor out = same_layout(t);
-  run_unary(tmath::Unary::Clamp, t, out, b.floats, b.ints);
-  return out;
+// t^exponent's dtype: the exponent is a wrapped number.
+DType pow_dtype(const Tensor& t, const Scalar& exponent) {
+  return exponent.is_integral() || is_floating(t.dtype()) ? t.dtype() : DType::Float32;
+}
+
+void check_pow(const Tensor& t, const Scalar& exponent) {
+  NORMRT_CHECK(t.defined(), "pow of an undefined tensor");
+  NORMRT_CHECK(!(t.dtype() == DType::Int64 && exponent.is_integral() && exponent.to_int64() < 0),
+               "Integers to negative integer powers are not allowed.");
+}
+
+// The op PyTorch 1.13's CPU kernel runs for x^exponent, exponents 0 and 1 aside, and the exponent it passes. float32
+// and bfloat16 take sqrt, 1 / sqrt and 1 / x for 0.5, -0.5 and -1; then, with the exponent compared as a double for
+// float32 and rounded to the dtype first for bfloat16 (and refused where it does not fit), x*x, x*x*x and 1 / (x*x)
+// for 2, 3 and -2; the rest pow. float16 has no special case but 2 (x*x: the same bits as its pow, as the square of a
+// float16 is exact in float), and its exponent is rounded to float16.
+struct PowPlan {
+  tmath::Unary op;
+  float exponent;
+};
+
+PowPlan pow_plan(DType dtype, const Scalar& exponent) {
+  using U = tmath::Unary;
+  const double e = exponent.to_double();
+  if (dtype != DType::Float16) {
+    if (e == 0.5) return {U::Sqrt, 0.5f};
+    if (e == -0.5) return {U::Rsqrt, -0.5f};
+    if (e == -1.0) return {U::Reciprocal, -1.0f};
+  }
+  if (dtype != DType::Float32) detail::check_fits(exponent, dtype);
+  const float rounded = dtype == DType::BFloat16  ? static_cast<float>(BFloat16(exponent.to_float()))
+                        : dtype == DType::Float16 ? static_cast<float>(Half(exponent.to_float()))
+                                                  : exponent.to_float();
+  const double compared = dtype == DType::Float32 ? e : rounded;
+  if (compared == 2.0) return {U::Square, 2.0f};
+  if (dtype != DType::Float16 && compared == 3.0) return {U::Cube, 3.0f};
+  if (dtype != DType::Float16 && compared == -2.0) return {U::InverseSquare, -2.0f};
+  return {U::Pow, rounded};
+}
+
+// t^exponent for t of the result's dtype and an exponent other than 0 and 1.
+Tensor powered(const Tensor& t, const Scalar& exponent) {
+  if (t.dtype() == DType::Int64) return unary_with(tmath::Unary::Pow, t, {}, {0, 0, exponent.to_int64()});
+  const PowPlan plan = pow_plan(t.dtype(), exponent);
+  if (t.dtype() == DType::BFloat16 && (plan.op == tmath::Unary::Cube || plan.op == tmath::Unary::InverseSquare)) {
+    // bfloat16 arithmetic, as PyTorch's: x*x is rounded to bfloat16 before the third factor or the reciprocal.
+    const Tensor square = unary_with(tmath::Unary::Square, t, {}, {});
+    return plan.op == tmath::Unary::Cube ? binary(BinaryOp::Mul, square, t)
+                                         : unary_with(tmath::Unary::Reciprocal, square, {}, {});
+  }
+  return unary_with(plan.op, t, {0.0f, 0.0f, plan.exponent}, {});
+}
+
+// A number is one of PyTorch's wrapped numbers: it takes the tensor's dtype, except that a floating number beside an
+// int64 tensor is float32 (so the result is). Rounding it to that dtype first is what PyTorch 1.13's CPU kernels do.
+Tensor number_beside(const Tensor& t, Scalar number) {
+  const DType dtype = number.is_integral() || is_floating(t.dtype()) ? t.dtype() : DType::Float32;
+  return detail::wrapped_number(number, dtype, t.device());
 }
 
 }  // namespace
@@ -388,9 +458,7 @@ Tensor clamp(const Tensor& t, std::optional<Scalar> min, std::optional<Scalar> m
   check_clamp(t, min, max);
   const DType result = clamp_dtype(t, min, max);
   const ClampBounds bounds = clamp_bounds(min, max, result);
-  if (result != t.dtype()) return clamped(t.to(result), bounds);
-  if (!native(t)) return clamped(t.to(DType::Float32), bounds).to(t.dtype());
-  return clamped(t, bounds);
+  return unary_with(tmath::Unary::Clamp, t.to(result), bounds.floats, bounds.ints);
 }
 
 Tensor& clamp_(Tensor& t, std::optional<Scalar> min, std::optional<Scalar> max) {
@@ -411,6 +479,50 @@ Tensor& clamp_(Tensor& t, std::optional<Scalar> min, std::optional<Scalar> max) 
 
 Tensor clamp_min(const Tensor& t, Scalar min) { return clamp(t, min, std::nullopt); }
 Tensor clamp_max(const Tensor& t, Scalar max) { return clamp(t, std::nullopt, max); }
+
+Tensor pow(const Tensor& t, Scalar exponent) {
+  check_pow(t, exponent);
+  const DType result = pow_dtype(t, exponent);
+  const double e = exponent.to_double();
+  if (e == 0.0) return same_layout(t, result).fill_(1);
+  if (e == 1.0) return result == t.dtype() ? t.clone() : t.to(result);
+  return powered(t.to(result), exponent);
+}
+
+Tensor& pow_(Tensor& t, Scalar exponent) {
+  check_pow(t, exponent);
+  const DType result = pow_dtype(t, exponent);
+  NORMRT_CHECK(result == t.dtype(), "Found dtype ", util::scalar_type_name(t.dtype()), " but expected ",
+               util::scalar_type_name(result));
+  const double e = exponent.to_double();
+  if (e == 0.0) return t.fill_(1);
+  if (e == 1.0) return t;
+  if (t.dtype() == DType::Int64) {
+    run_unary(tmath::Unary::Pow, t, t, {}, {0, 0, exponent.to_int64()});
+    t.bump_version();
+    return t;
+  }
+  const PowPlan plan = pow_plan(t.dtype(), exponent);  // refuses an exponent before t changes
+  const bool rounds_between =
+      t.dtype() == DType::BFloat16 && (plan.op == tmath::Unary::Cube || plan.op == tmath::Unary::InverseSquare);
+  if (!native(t) || rounds_between) {
+    t.copy_(powered(t, exponent));
+    return t;
+  }
+  run_unary(plan.op, t, t, {0.0f, 0.0f, plan.exponent}, {});
+  t.bump_version();
+  return t;
+}
+
+Tensor pow(const Tensor& base, const Tensor& exponent) { return binary(BinaryOp::Pow, base, exponent); }
+Tensor& pow_(Tensor& base, const Tensor& exponent) { return binary_(BinaryOp::Pow, base, exponent); }
+
+Tensor pow(Scalar base, const Tensor& exponent) {
+  NORMRT_CHECK(exponent.defined(), "pow of an undefined tensor");
+  const Tensor wrapped = number_beside(exponent, base);
+  if (base.to_double() == 1.0) return same_layout(exponent, wrapped.dtype()).fill_(1);
+  return binary(BinaryOp::Pow, wrapped, exponent);
+}
 
 Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
 Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
@@ -478,14 +590,7 @@ namespace normrt {
 
 using ops::BinaryOp;
 
-namespace {
-// A number is one of PyTorch's wrapped numbers: it takes the tensor's dtype, except that a floating number beside an
-// int64 tensor is float32 (so the result is). Rounding it to that dtype first is what PyTorch 1.13's CPU kernels do.
-Tensor number_beside(const Tensor& t, Scalar number) {
-  const DType dtype = number.is_integral() || is_floating(t.dtype()) ? t.dtype() : DType::Float32;
-  return detail::wrapped_number(number, dtype, t.device());
-}
-}  // namespace
+using ops::number_beside;
 
 Tensor operator-(const Tensor& t) { return ops::neg(t); }
 Tensor operator+(const Tensor& a, const Tensor& b) { return ops::binary(BinaryOp::Add, a, b); }

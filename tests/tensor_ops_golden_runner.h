@@ -2,7 +2,8 @@
 // on one device: the CPU suite and the GPU suites share it. Each case's outputs must have PyTorch's dtypes and shapes
 // and its values: to the bit for the copying ops and arithmetic (computed in float and rounded once, as PyTorch's CPU
 // kernels), within two units of the dtype's precision for sums, means, variances and softmax (normrt adds in double,
-// PyTorch pairwise in float; the exponentials differ in the last bit) and relatively so for exp and log. A case PyTorch
+// PyTorch pairwise in float; the exponentials differ in the last bit), relatively so for exp and log, and within an
+// ulp for float32 powers. A case PyTorch
 // refuses must be refused in its words, leaving an in-place op's destination as it was.
 #pragma once
 #include <cmath>
@@ -73,6 +74,9 @@ inline std::vector<Tensor> run_number_op(const std::string& op, Tensor& t, Scala
   if (op == "sub_number_") return {t -= n};
   if (op == "mul_number_") return {t *= n};
   if (op == "div_number_") return {t /= n};
+  if (op == "pow_number") return {ops::pow(t, n)};
+  if (op == "pow_number_") return {ops::pow_(t, n)};
+  if (op == "number_pow") return {ops::pow(n, t)};
   if (op == "fill_") return {t.fill_(n)};
   if (op == "full_like") return {full_like(t, n)};
   ADD_FAILURE() << "unknown op " << op;
@@ -143,6 +147,8 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
   if (op == "div") return {ops::div(ts[0], ts[1])};
   if (op == "add_") return {ops::add_(ts[0], ts[1])};
   if (op == "mul_") return {ops::mul_(ts[0], ts[1])};
+  if (op == "pow") return {ops::pow(ts[0], ts[1])};
+  if (op == "pow_") return {ops::pow_(ts[0], ts[1])};
   if (op == "reshape") return {x.reshape(Shape(a.begin(), a.end()))};
   if (op == "softmax" || op == "log_softmax") return {ops::softmax(x, a[0], op == "log_softmax")};
   ADD_FAILURE() << "unknown op " << op;
@@ -154,6 +160,17 @@ inline std::vector<uint8_t> bytes_of(const Tensor& t) {
   const Tensor host = t.to(Device::cpu());
   const auto* p = static_cast<const uint8_t*>(host.raw_data());
   return std::vector<uint8_t>(p, p + host.nbytes());
+}
+
+// Whether each float is the expected one or its neighbour of the same sign (NaN for NaN).
+inline ::testing::AssertionResult within_an_ulp(const std::vector<float>& actual, const std::vector<float>& expected) {
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    const uint32_t a = half_bits::bits_of(actual[i]), e = half_bits::bits_of(expected[i]);
+    const bool nan_a = std::isnan(actual[i]), nan_e = std::isnan(expected[i]);
+    if (nan_a != nan_e || (!nan_a && ((a ^ e) >> 31 != 0 || (a > e ? a - e : e - a) > 1)))
+      return ::testing::AssertionFailure() << "at " << i << ": " << actual[i] << " vs expected " << expected[i];
+  }
+  return ::testing::AssertionSuccess();
 }
 
 // An exception's message without the " (src/file.cpp:line)" normrt appends.
@@ -191,6 +208,9 @@ inline void run_tensor_ops_golden_case(const std::string& name, const Device& de
                        op == "log_softmax" || op == "var" || op == "std" || op == "var_all" || op == "std_all";
   // e^x and ln x: normrt's and PyTorch's are each within an ulp of the exact value (relative, so no absolute slack).
   const bool transcendental = op == "exp" || op == "log" || op == "exp_" || op == "log_";
+  // x^y: normrt's powf is correctly rounded, PyTorch's vectorised one within an ulp; a 16-bit result is that float
+  // rounded, so the same but for a float within an ulp of a rounding boundary.
+  const bool powered = op.find("pow") != std::string::npos;
   for (std::size_t k = 0; k < outputs.size(); ++k) {
     SCOPED_TRACE(name + " output " + std::to_string(k));
     const Tensor expected = load_npy(dir + "out" + std::to_string(k) + ".npy");
@@ -205,6 +225,8 @@ inline void run_tensor_ops_golden_case(const std::string& name, const Device& de
     const std::vector<float> values = actual.to(DType::Float32).to_vector();
     if (actual.dtype() == DType::Int64) {
       EXPECT_EQ(actual.to_vector<int64_t>(), expected.to_vector<int64_t>());
+    } else if (powered && actual.dtype() == DType::Float32) {
+      EXPECT_TRUE(within_an_ulp(values, expected.to_vector()));
     } else if (transcendental) {
       EXPECT_TRUE(all_close(values, expected.to(DType::Float32).to_vector(), 2 * unit, 0.0));
     } else if (!rounded) {

@@ -272,6 +272,102 @@ TEST(TensorBasics, ElementwiseFunctionsAreCmathsToWithinAnUlp) {
   }
 }
 
+// x^n over enough elements to run in parallel and vectorised, in both memory formats and in place, to the bit of the
+// operations PyTorch 1.13 runs for each dtype and exponent: float32 and bfloat16 sqrt, 1 / sqrt, 1 / x, x*x, x*x*x
+// and 1 / (x*x) at 0.5, -0.5, -1, 2, 3 and -2, bfloat16 rounding x*x before the third factor or the reciprocal and
+// comparing its exponent rounded (3.01 is 3), float32 comparing it unrounded (3.00000001 is pow); float16 pow
+// everywhere with its exponent rounded. pow is double-precision <cmath>'s rounded once (correct rounding).
+TEST(TensorBasics, PowTakesPyTorchsOperationsForEachDtypeAndExponent) {
+  Generator gen(23);
+  std::vector<float> values = (randn({3, 5, 70, 67}, gen) * 3.0).to_vector();
+  const std::vector<float> specials = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1.0f, -1.0f, 1.00390625f, 1e-30f};
+  std::copy(specials.begin(), specials.end(), values.begin());
+  const Tensor x = from_vector(values, {3, 5, 70, 67});
+  const auto correctly_rounded = [](float v, float e) {
+    return static_cast<float>(std::pow(static_cast<double>(v), static_cast<double>(e)));
+  };
+  for (const DType dtype : {DType::Float32, DType::BFloat16, DType::Float16}) {
+    const auto round = [dtype](float f) {
+      return dtype == DType::BFloat16  ? static_cast<float>(BFloat16(f))
+             : dtype == DType::Float16 ? static_cast<float>(Half(f))
+                                       : f;
+    };
+    const auto expected = [&](double n, float v) {
+      const float e = round(static_cast<float>(n));
+      if (dtype == DType::Float16) return round(correctly_rounded(v, e));
+      const double compared = dtype == DType::Float32 ? n : e;
+      if (n == 0.5) return round(std::sqrt(v));
+      if (n == -0.5) return round(1.0f / std::sqrt(v));
+      if (n == -1) return round(1.0f / v);
+      if (compared == 2) return round(v * v);
+      if (compared == 3) return round(round(v * v) * v);
+      if (compared == -2) return round(1.0f / round(v * v));
+      return round(correctly_rounded(v, e));
+    };
+    const Tensor typed = x.to(dtype);
+    const std::vector<float> xv = typed.to(DType::Float32).to_vector();
+    for (const double n : {0.5, -0.5, -1.0, 2.0, 3.0, -2.0, 3.00000001, 3.01, 0.37, -1.3}) {
+      for (const MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+        SCOPED_TRACE(std::string(dtype_name(dtype)) + " ^ " + std::to_string(n) +
+                     (format == MemoryFormat::Contiguous ? "" : " NHWC"));
+        const Tensor xs = typed.to(format);
+        Tensor in_place = xs.clone();
+        ops::pow_(in_place, n);
+        const Tensor out = ops::pow(xs, n);
+        EXPECT_EQ(out.memory_format(), format);
+        const std::vector<float> got = out.to(DType::Float32).to_vector();
+        ASSERT_TRUE(testing::same_bits(in_place.to(DType::Float32).to_vector(), got));
+        for (std::size_t i = 0; i < xv.size(); ++i) {
+          const float want = expected(n, xv[i]);
+          ASSERT_TRUE(testing::same_bits({got[i]}, {want})) << xv[i] << ": " << got[i] << ", expected " << want;
+        }
+      }
+    }
+  }
+}
+
+// int64 powers by repeated multiplication (wrapping), to every power up to 64; tensor-tensor and number-tensor powers
+// elementwise as pow of the broadcast operands.
+TEST(TensorBasics, PowersOfIntegersWrapAndTensorPowersBroadcast) {
+  const std::vector<int64_t> bases = {0, 1, -1, 2, -2, 3, -7, 12345, INT64_MAX, INT64_MIN};
+  const Tensor b = from_vector(bases, {static_cast<int64_t>(bases.size())});
+  for (int64_t n = 0; n <= 64; ++n) {
+    const std::vector<int64_t> got = ops::pow(b, n).to_vector<int64_t>();
+    for (std::size_t i = 0; i < bases.size(); ++i) {
+      uint64_t product = 1;
+      for (int64_t k = 0; k < n; ++k) product *= static_cast<uint64_t>(bases[i]);
+      ASSERT_EQ(got[i], static_cast<int64_t>(product)) << bases[i] << " ^ " << n;
+    }
+  }
+  const Tensor copy = ops::pow(b, 1);
+  EXPECT_FALSE(copy.is_same(b));
+  const std::vector<int64_t> exponents = {-3, -2, -1, 0, 5};
+  const Tensor e = from_vector(exponents, {5, 1});
+  const std::vector<int64_t> grid = ops::pow(b, e).to_vector<int64_t>();  // (5, 10)
+  for (std::size_t r = 0; r < exponents.size(); ++r)
+    for (std::size_t c = 0; c < bases.size(); ++c) {
+      const int64_t v = bases[c], n = exponents[r];
+      const int64_t want = n >= 0    ? ops::pow(b, n).to_vector<int64_t>()[c]
+                           : v == 1  ? 1
+                           : v == -1 ? (n % 2 != 0 ? -1 : 1)
+                                     : 0;
+      ASSERT_EQ(grid[r * bases.size() + c], want) << v << " ^ " << n;
+    }
+
+  Generator gen(29);
+  const Tensor base = rand({3, 1, 65, 66}, gen) * 4.0, exponent = randn({4, 1, 66}, gen) * 5.0;
+  const std::vector<float> bv = base.to_vector(), ev = exponent.to_vector();
+  const std::vector<float> powers = ops::pow(base, exponent).to_vector(), of_two = ops::pow(2.5, exponent).to_vector();
+  for (int64_t i = 0; i < 3 * 4 * 65 * 66; ++i) {
+    const int64_t w = i % 66, h = i / 66 % 65, c = i / (66 * 65) % 4, n = i / (66 * 65 * 4);
+    const float v = bv[static_cast<std::size_t>((n * 65 + h) * 66 + w)], p = ev[static_cast<std::size_t>(c * 66 + w)];
+    ASSERT_EQ(powers[static_cast<std::size_t>(i)], static_cast<float>(std::pow(double{v}, double{p})))
+        << v << " ^ " << p;
+    if (n == 0 && h == 0)
+      ASSERT_EQ(of_two[static_cast<std::size_t>(c * 66 + w)], static_cast<float>(std::pow(2.5, double{p}))) << p;
+  }
+}
+
 // A reduction over `dim` as (outer, length, inner): the lines of `length` elements, `inner` apart, it reduces.
 std::tuple<int64_t, int64_t, int64_t> lines_along(const Shape& shape, int64_t dim) {
   int64_t outer = 1, inner = 1;

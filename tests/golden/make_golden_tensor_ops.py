@@ -58,7 +58,7 @@ def drawn_input(g, shape, dtype, channels_last, nan=False):
     return t
 
 
-BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}
+BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv, "pow": operator.pow}
 UNARY = ("neg", "abs", "sqrt", "exp", "log", "clamp")
 
 
@@ -98,6 +98,8 @@ def call(op, args, ts, number=None, dtype=None, bounds=None):
         return getattr(x, op[:-len("number_")])(number)
     if op.startswith("number_"):
         name = op[len("number_"):]
+        if name == "pow":
+            return torch.pow(number, x)  # the Scalar-base overload (Python's n ** t makes a 0-dim tensor of n first)
         if name != "div":
             return BINARY[name](number, x)
         # Python's n / t multiplies by t's reciprocal, rounding twice; libtorch's (and normrt's) divides once. The
@@ -127,9 +129,9 @@ def call(op, args, ts, number=None, dtype=None, bounds=None):
         return x.transpose(*args)
     if op in ("pixel_shuffle", "pixel_unshuffle", "channel_shuffle"):
         return getattr(F, op)(x, args[0])
-    if op in ("add", "sub", "mul", "div"):
+    if op in ("add", "sub", "mul", "div", "pow"):
         return getattr(torch, op)(ts[0], ts[1])
-    if op in ("add_", "mul_"):
+    if op in ("add_", "mul_", "pow_"):
         return getattr(ts[0], op)(ts[1])
     if op == "reshape":
         return x.reshape(args)
@@ -419,6 +421,90 @@ def main():
         ("var_all_empty_is_nan", "var_all", [[0, 2]], ["float32"]),
         ("std_all_int64_refused", "std_all", [[3]], ["int64"]),
     ]
+    # Powers, drawn after the cases above: t ** n, t.pow_(n) and torch.pow(n, t) as number cases (name, op, shape,
+    # dtype, exponent or base, channels-last, input), then tensor ** tensor.
+    specials = [0.0, -0.0, float("-inf"), float("inf"), nan, 2.0, -1.0, 0.3, 7.5]
+    bases = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, inf, -inf, nan, 3.0, -8.0, 1e-45]
+    exponents = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, 3.0, -3.0, inf, -inf, nan, 1 / 3, 16777217.0, 1e10]
+    # PyTorch's CPU loops treat their last elements (past the last multiple of 16 for float32, 32 for bfloat16, on
+    # AVX2) apart: float32 pow with an exponent float cannot hold uses it as a double there (as a float in the
+    # vectorised loop), and bfloat16's 1 / sqrt rounds the square root to bfloat16 there. normrt computes every element
+    # as the vectorised loop: such cases have a multiple of 32 elements, the others exponents float holds.
+    spread = torch.logspace(-20, 20, 64)
+    bf16 = lambda values: torch.tensor(values, dtype=torch.bfloat16)
+    f16 = lambda values: torch.tensor(values, dtype=torch.float16)
+    bf16_spread = torch.cat([bf16([1.00390625, 3.0, -1.00390625, 0.0, -0.0]), (torch.arange(1, 60) / 7).bfloat16()])
+    pow_number_specs = [
+        ("pow_number_float32", "pow_number", [3, 4], "float32", 0.375),
+        ("pow_number_float32_spread", "pow_number", [64], "float32", -1.75, False, spread),
+        ("pow_number_float32_exponent_rounded_to_float", "pow_number", [64], "float32", 1.7, False, spread),
+        ("pow_number_float32_sqrt_specials", "pow_number", [9], "float32", 0.5, False, f32(specials)),
+        ("pow_number_float32_rsqrt_specials", "pow_number", [9], "float32", -0.5, False, f32(specials)),
+        ("pow_number_float32_reciprocal_specials", "pow_number", [9], "float32", -1, False, f32(specials)),
+        ("pow_number_float32_square", "pow_number", [64], "float32", 2, False, spread * 1.1),
+        ("pow_number_float32_cube", "pow_number", [64], "float32", 3.0, False, -spread / 3),
+        ("pow_number_float32_inverse_square", "pow_number", [64], "float32", -2, False, spread / 3),
+        ("pow_number_float32_near_three_is_pow", "pow_number", [64], "float32", 3.00000001, False, spread / 3),
+        ("pow_number_float32_specials", "pow_number", [9], "float32", -3, False, f32(specials)),
+        ("pow_number_float32_huge_exponent", "pow_number", [9], "float32", 1e50, False, f32(specials)),
+        ("pow_number_float16_sqrt_is_pow", "pow_number", [9], "float16", 0.5, False, f16(specials)),
+        ("pow_number_float16_cube", "pow_number", [5, 6], "float16", 3),
+        ("pow_number_float16_exponent_rounded", "pow_number", [39], "float16", 0.1, False,
+         (torch.arange(1, 40) / 3).half()),
+        ("pow_number_float16_exponent_refused", "pow_number", [3], "float16", 1e5),
+        ("pow_number_bfloat16_cube_rounds_the_square", "pow_number", [64], "bfloat16", 3, False, bf16_spread),
+        ("pow_number_bfloat16_inverse_square", "pow_number", [64], "bfloat16", -2, False, bf16_spread),
+        ("pow_number_bfloat16_rsqrt", "pow_number", [64], "bfloat16", -0.5, False, bf16_spread),
+        ("pow_number_bfloat16_exponent_rounds_to_three", "pow_number", [64], "bfloat16", 3.01, False, bf16_spread),
+        ("pow_number_bfloat16_general", "pow_number", [64], "bfloat16", -1.3, False, bf16_spread),
+        ("pow_number_bfloat16_exponent_refused", "pow_number", [3], "bfloat16", 1e39),
+        ("pow_number_int64", "pow_number", [3, 4], "int64", 3),
+        ("pow_number_int64_wraps", "pow_number", [4], "int64", 41, False, i64([3, -3, 2, 7])),
+        ("pow_number_int64_negative_refused", "pow_number", [3], "int64", -2),
+        ("pow_number_int64_fraction_is_float32", "pow_number", [3, 4], "int64", 2.5),
+        ("pow_number_int64_float_two_is_float32", "pow_number", [3, 4], "int64", 2.0),
+        ("pow_number_zero_is_one", "pow_number", [9], "float32", 0, False, f32(specials)),
+        ("pow_number_int64_zero_float_is_float32", "pow_number", [2, 3], "int64", 0.0),
+        ("pow_number_one_copies", "pow_number", [1, 2, 2, 3], "bfloat16", 1, True),
+        ("pow_number_nan_exponent", "pow_number", [9], "float32", nan, False, f32(specials[:8] + [1.0])),
+        ("pow_number_channels_last", "pow_number", [2, 3, 2, 2], "float32", 0.75, True),
+        ("pow_number_0dim", "pow_number", [], "float32", 2.5),
+        ("pow_number_empty", "pow_number", [0, 3], "float16", 0.3),
+        ("pow_number__float32", "pow_number_", [3, 4], "float32", 3),
+        ("pow_number__bfloat16_cube", "pow_number_", [64], "bfloat16", 3, False, bf16_spread),
+        ("pow_number__int64", "pow_number_", [2, 3], "int64", 5),
+        ("pow_number__int64_fraction_refused", "pow_number_", [2, 3], "int64", 0.5),
+        ("pow_number__int64_zero_float_refused", "pow_number_", [2], "int64", 0.0),
+        ("pow_number__int64_negative_refused", "pow_number_", [2], "int64", -1),
+        ("pow_number__float16_refused", "pow_number_", [2, 2], "float16", 7e4),
+        ("pow_number__float16_channels_last", "pow_number_", [1, 2, 3, 2], "float16", -1.5, True),
+        ("number_pow_float32", "number_pow", [3, 4], "float32", 2.5),
+        ("number_pow_int64", "number_pow", [3, 4], "int64", 2),
+        ("number_pow_int64_fraction_is_float32", "number_pow", [3, 4], "int64", 0.5),
+        ("number_pow_one_is_ones", "number_pow", [9], "float32", 1, False, f32(specials)),
+        ("number_pow_float16_rounds_the_base", "number_pow", [4, 5], "float16", 0.1234567),
+        ("number_pow_negative_base", "number_pow", [3, 4], "float32", -2),
+        ("number_pow_int64_negative_base", "number_pow", [3, 4], "int64", -3),
+        ("number_pow_channels_last", "number_pow", [2, 3, 2, 1], "bfloat16", 3, True),
+    ]
+    grid_bases = f32([b for b in bases for _ in exponents])
+    grid_exponents = f32([e for _ in bases for e in exponents])
+    pow_specs = [
+        ("pow_float32_broadcast", "pow", [[3, 4], [4]], ["float32", "float32"]),
+        ("pow_float32_special_grid", "pow", [[len(grid_bases)]] * 2, ["float32", "float32"], [], None,
+         [grid_bases, grid_exponents]),
+        ("pow_int64_negative_exponents", "pow", [[5], [5]], ["int64", "int64"], [], None,
+         [i64([2, -3, 0, 1, -1]), i64([-1, -2, -1, -5, -3])]),
+        ("pow_int64_broadcast", "pow", [[2, 3, 1], [4]], ["int64", "int64"]),
+        ("pow_int64_wraps", "pow", [[3], [3]], ["int64", "int64"], [], None, [i64([3, -3, 7]), i64([41, 41, 23])]),
+        ("pow_float16_float32_promotes", "pow", [[3], [3]], ["float16", "float32"]),
+        ("pow_int64_by_0dim_float16", "pow", [[2, 3], []], ["int64", "float16"]),
+        ("pow_bfloat16_channels_last", "pow", [[2, 3, 2, 2], [3, 1, 1]], ["bfloat16", "bfloat16"], [], [True, False]),
+        ("pow_shapes_refused", "pow", [[2], [3]], ["float32", "float32"]),
+        ("pow__float32_by_int64", "pow_", [[2, 3], [3]], ["float32", "int64"]),
+        ("pow__int64_by_float_refused", "pow_", [[2, 3], []], ["int64", "float32"]),
+        ("pow__float16_broadcast_refused", "pow_", [[3], [2, 3]], ["float16", "float16"]),
+    ]
     cases = {}
 
     def add(spec):
@@ -448,6 +534,12 @@ def main():
     for spec in minimum_specs:
         add(spec)
     for spec in variance_specs:
+        add(spec)
+    for name, op, shape, dtype, number, *rest in pow_number_specs:
+        cls = [rest[0]] if rest else None
+        inputs = [rest[1]] if len(rest) > 1 else None
+        cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], [], cls, inputs, number)
+    for spec in pow_specs:
         add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)

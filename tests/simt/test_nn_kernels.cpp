@@ -376,7 +376,7 @@ TEST_P(NnKernels, BroadcastArithmeticEqualsTheCpuFormula) {
     for (float v : random_vector(c.a_size, 5, 100.0f)) a.push_back(T(v));
     for (float v : random_vector(c.b_size, 6, 3.0f)) b.push_back(T(v));
     for (auto op : {tmath::Binary::Add, tmath::Binary::Sub, tmath::Binary::Mul, tmath::Binary::Div,
-                    tmath::Binary::Maximum, tmath::Binary::Minimum}) {
+                    tmath::Binary::Maximum, tmath::Binary::Minimum, tmath::Binary::Pow}) {
       std::vector<T> out(static_cast<std::size_t>(c.p.numel));
       binary(op, a.data(), b.data(), out.data(), c.p, 2, nullptr);
       for (int64_t i = 0; i < c.p.numel; ++i) {
@@ -384,7 +384,8 @@ TEST_P(NnKernels, BroadcastArithmeticEqualsTheCpuFormula) {
         tmath::broadcast_offsets(c.p, i, ia, ib);
         const T expected(tmath::apply(op, static_cast<float>(a[static_cast<std::size_t>(ia)]),
                                       static_cast<float>(b[static_cast<std::size_t>(ib)])));
-        ASSERT_EQ(static_cast<float>(out[static_cast<std::size_t>(i)]), static_cast<float>(expected)) << i;
+        ASSERT_TRUE(same_bits({static_cast<float>(out[static_cast<std::size_t>(i)])}, {static_cast<float>(expected)}))
+            << static_cast<int>(op) << " at " << i;
       }
     }
   };
@@ -415,6 +416,26 @@ TEST_P(NnKernels, BroadcastArithmeticEqualsTheCpuFormula) {
       }
     }
   }
+  // int64 powers: by repeated multiplication, wrapping; a negative power is 1 for 1, +-1 for -1 and 0 otherwise.
+  for (const auto& c : cases) {
+    std::vector<int64_t> a, b;
+    for (float v : random_vector(c.a_size, 5, 9.0f)) a.push_back(static_cast<int64_t>(v));
+    for (float v : random_vector(c.b_size, 6, 45.0f)) b.push_back(static_cast<int64_t>(v));
+    std::vector<int64_t> out(static_cast<std::size_t>(c.p.numel));
+    binary(tmath::Binary::Pow, a.data(), b.data(), out.data(), c.p, 2, nullptr);
+    for (int64_t i = 0; i < c.p.numel; ++i) {
+      int64_t ia, ib;
+      tmath::broadcast_offsets(c.p, i, ia, ib);
+      const int64_t base = a[static_cast<std::size_t>(ia)], exponent = b[static_cast<std::size_t>(ib)];
+      uint64_t product = 1;
+      for (int64_t k = 0; k < exponent; ++k) product *= static_cast<uint64_t>(base);
+      const int64_t expected = exponent >= 0 ? static_cast<int64_t>(product)
+                               : base == 1   ? 1
+                               : base == -1  ? (exponent % 2 != 0 ? -1 : 1)
+                                             : 0;
+      ASSERT_EQ(out[static_cast<std::size_t>(i)], expected) << base << " ^ " << exponent;
+    }
+  }
   auto in_place = random_vector(210, 7);
   const auto expected = in_place;
   const auto scale = random_vector(3, 8);
@@ -428,22 +449,24 @@ TEST_P(NnKernels, ElementwiseFunctionsEqualTheCpuFormula) {
   // More elements than the grid's threads, so that the grid-stride loop wraps; in place too.
   constexpr std::size_t n = 3000;
   const auto values = random_vector(n, 11, 6.0f);
-  const tmath::Bounds<float> bounds{-1.25f, 2.5f};
   const auto check = [&](auto element) {
     using T = decltype(element);
     std::vector<T> x;
     for (float v : values) x.push_back(T(v));
     for (auto op : {tmath::Unary::Neg, tmath::Unary::Abs, tmath::Unary::Sqrt, tmath::Unary::Exp, tmath::Unary::Log,
-                    tmath::Unary::Clamp}) {
-      std::vector<T> y(n), in_place = x;
-      unary(op, x.data(), y.data(), static_cast<int64_t>(n), bounds, 2, nullptr);
-      unary(op, in_place.data(), in_place.data(), static_cast<int64_t>(n), bounds, 2, nullptr);
-      for (std::size_t i = 0; i < n; ++i) {
-        const float expected = static_cast<float>(T(tmath::apply(op, static_cast<float>(x[i]), bounds)));
-        ASSERT_TRUE(same_bits({static_cast<float>(y[i])}, {expected})) << static_cast<int>(op) << " at " << i;
-        ASSERT_TRUE(same_bits({static_cast<float>(in_place[i])}, {expected})) << static_cast<int>(op) << " at " << i;
+                    tmath::Unary::Clamp, tmath::Unary::Pow, tmath::Unary::Square, tmath::Unary::Cube,
+                    tmath::Unary::InverseSquare, tmath::Unary::Rsqrt, tmath::Unary::Reciprocal})
+      for (const float exponent : {1.7f, -3.0f}) {  // Clamp's bounds beside Pow's exponent
+        const tmath::UnaryArgs<float> args{-1.25f, 2.5f, exponent};
+        std::vector<T> y(n), in_place = x;
+        unary(op, x.data(), y.data(), static_cast<int64_t>(n), args, 2, nullptr);
+        unary(op, in_place.data(), in_place.data(), static_cast<int64_t>(n), args, 2, nullptr);
+        for (std::size_t i = 0; i < n; ++i) {
+          const float expected = static_cast<float>(T(tmath::apply(op, static_cast<float>(x[i]), args)));
+          ASSERT_TRUE(same_bits({static_cast<float>(y[i])}, {expected})) << static_cast<int>(op) << " at " << i;
+          ASSERT_TRUE(same_bits({static_cast<float>(in_place[i])}, {expected})) << static_cast<int>(op) << " at " << i;
+        }
       }
-    }
   };
   check(float{});
   check(Half{});
@@ -451,20 +474,20 @@ TEST_P(NnKernels, ElementwiseFunctionsEqualTheCpuFormula) {
   // int64: negation and absolute value wrap at INT64_MIN; clamp compares exactly past 2^53.
   std::vector<int64_t> x = {INT64_MIN, INT64_MIN + 1, -7, 0, 9, INT64_MAX, (int64_t{1} << 62) + 1};
   for (float v : values) x.push_back(static_cast<int64_t>(v * 1e3f));
-  const tmath::Bounds<int64_t> int_bounds{-(int64_t{1} << 62), int64_t{1} << 62};
-  for (auto op : {tmath::Unary::Neg, tmath::Unary::Abs, tmath::Unary::Clamp}) {
+  const tmath::UnaryArgs<int64_t> int_bounds{-(int64_t{1} << 62), int64_t{1} << 62, 3};
+  for (auto op : {tmath::Unary::Neg, tmath::Unary::Abs, tmath::Unary::Clamp, tmath::Unary::Pow}) {
     std::vector<int64_t> y(x.size());
     unary(op, x.data(), y.data(), static_cast<int64_t>(x.size()), int_bounds, 2, nullptr);
     for (std::size_t i = 0; i < x.size(); ++i) {
       const auto u = static_cast<uint64_t>(x[i]);
-      const int64_t expected = op == tmath::Unary::Neg ? static_cast<int64_t>(0 - u)
-                               : op == tmath::Unary::Abs
-                                   ? (x[i] < 0 ? static_cast<int64_t>(0 - u) : x[i])
-                                   : std::min(std::max(x[i], int_bounds.lo), int_bounds.hi);
+      const int64_t expected = op == tmath::Unary::Neg   ? static_cast<int64_t>(0 - u)
+                               : op == tmath::Unary::Abs ? (x[i] < 0 ? static_cast<int64_t>(0 - u) : x[i])
+                               : op == tmath::Unary::Pow ? static_cast<int64_t>(u * u * u)
+                                                         : std::min(std::max(x[i], int_bounds.lo), int_bounds.hi);
       ASSERT_EQ(y[i], expected) << static_cast<int>(op) << " at " << i;
     }
   }
-  unary<float>(tmath::Unary::Exp, nullptr, nullptr, 0, bounds, 2, nullptr);  // nothing to do: no launch
+  unary<float>(tmath::Unary::Exp, nullptr, nullptr, 0, {}, 2, nullptr);  // nothing to do: no launch
 }
 
 TEST_P(NnKernels, ReductionsOverADimensionEqualTheCpuFormula) {

@@ -16,7 +16,7 @@
 
 namespace normrt::ops {
 
-enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Minimum };
+enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Minimum, Pow };
 
 // a op b, broadcast; a and b on one device.
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
@@ -68,6 +68,26 @@ Tensor clamp(const Tensor& t, std::optional<Scalar> min, std::optional<Scalar> m
 Tensor& clamp_(Tensor& t, std::optional<Scalar> min, std::optional<Scalar> max);
 Tensor clamp_min(const Tensor& t, Scalar min);
 Tensor clamp_max(const Tensor& t, Scalar max);
+
+// torch.pow as PyTorch 1.13 computes it. t^n: n is a wrapped number (a floating n makes an int64 tensor's result
+// float32; pow_ then refuses: "Found dtype Long but expected Float"); an int64 tensor to a negative integer power is
+// refused ("Integers to negative integer powers are not allowed."). n = 0 gives ones and n = 1 a copy, NaN elements
+// included; float32 and bfloat16 take sqrt, 1 / sqrt, 1 / x, x*x, x*x*x and 1 / (x*x) for n = 0.5, -0.5, -1, 2, 3,
+// -2 (so (-0)^0.5 is -0 and (-inf)^0.5 NaN there, as sqrt's), bfloat16 rounding x*x before its third factor or
+// reciprocal as its arithmetic does, and the exponent rounded to bfloat16 first for 2, 3, -2 and pow; float16 takes
+// pow with the exponent rounded to float16 (a 16-bit exponent the dtype cannot hold is refused, as fill_ refuses a
+// value). pow itself is C's powf, correctly rounded (float_math.cuh); int64 powers are exact, wrapping around. Every
+// element is computed as PyTorch's vectorised CPU loop computes it; its scalar loop, which takes the last elements of
+// a run (past a multiple of 16 or 32), differs for float32 powers by an exponent float cannot hold (a double there:
+// x^(2^31 + 1) is odd there, as 2^31 it is even) and for bfloat16's 1 / sqrt (the root rounded to bfloat16 first).
+// base^exponent for two tensors broadcasts with the arithmetic's result type, pow elementwise (no special cases);
+// int64 negative powers are 1 for 1, +-1 for -1 and 0 otherwise. n^t is the tensor-tensor form with n wrapped, but
+// 1^t is ones (NaN exponents included).
+Tensor pow(const Tensor& t, Scalar exponent);
+Tensor& pow_(Tensor& t, Scalar exponent);
+Tensor pow(const Tensor& base, const Tensor& exponent);
+Tensor& pow_(Tensor& base, const Tensor& exponent);
+Tensor pow(Scalar base, const Tensor& exponent);
 
 // The shape a and b broadcast to; throws PyTorch's "The size of tensor a (3) must match the size of tensor b (4)
 // at non-singleton dimension 1".
