@@ -384,6 +384,9 @@ std::vector<TensorOp> tensor_ops() {
          return [x, gen] { benchmark::DoNotOptimize(randn(x.sizes(), *gen)); };
        }},
       {"log-softmax", logits, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::softmax(x, true)); }; }},
+      // top-5 accuracy's predictions over 1000 classes, and a whole sort of each row
+      {"topk-5", logits, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::topk(x, 5, 1)); }; }},
+      {"sort-rows", logits, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sort(x, 1)); }; }},
       {"cross-entropy", logits,
        [targets](const Tensor& x) {
          const Tensor t = targets(x.size(0));

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
 from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, maximum, exp, log, clamp and pow,
-reductions and variances, copies, random draws, softmax, cross-entropy (also spatial) and BCE-with-logits, dropout,
-pooling (three rows channels-last), reflection padding, activations: sigmoid, tanh, GELU, SiLU, Mish, ELU, leaky ReLU,
-hardswish, 2x upsampling, norm layers, a squeeze-and-excitation block and a concatenation, forward and backward) and
+reductions and variances, sorting and top-k, copies, random draws, softmax, cross-entropy (also spatial) and
+BCE-with-logits, dropout, pooling (three rows channels-last), reflection padding, activations: sigmoid, tanh, GELU,
+SiLU, Mish, ELU, leaky ReLU, hardswish, 2x upsampling, norm layers, a squeeze-and-excitation block and a concatenation,
+forward and backward) and
 cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients) and the
 cpu/max-pool-2x2 rows (forward and backward, both memory formats) and the cpu/optimizer-step-1M rows (one step of each
 optimizer over a 1M-parameter MLP), each against its PyTorch equivalent at each thread count asked for. The sides
@@ -106,6 +107,8 @@ def torch_call(torch, name):
         "clone": lambda: x.clone(),
         "randn": lambda: torch.randn(shape),
         "log-softmax": lambda: torch.log_softmax(x, 1),
+        "topk-5": lambda: torch.topk(x, 5, 1),
+        "sort-rows": lambda: torch.sort(x, stable=True, dim=1),  # normrt's sort is stable
         # normrt's cross_entropy returns the loss and the logits' gradient: PyTorch's forward and backward
         "cross-entropy": lambda: torch.autograd.grad(F.cross_entropy(x_grad, targets), x_grad),
         # normrt's returns the loss and the logits' gradient, as cross-entropy's

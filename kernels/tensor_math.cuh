@@ -195,6 +195,27 @@ NORMRT_HD inline void reduce_line(Reduce kind, const T* x, int64_t length, int64
   value = sum_value(kind, sum, length);
 }
 
+// Sorting order as unsigned integers: a float's key orders as the value ascending (descending), NaN above every
+// number (last ascending, first descending), -0 equal to 0 and every NaN to every other; an int64's likewise.
+NORMRT_HD inline uint32_t sort_key(float v, bool descending) {
+  const uint32_t bits = v != v ? 0xffffffffu : v == 0.0f ? 0x80000000u : half_bits::bits_of(v);
+  const uint32_t key = v != v || v == 0.0f ? bits : (bits >> 31) != 0 ? ~bits : bits | 0x80000000u;
+  return descending ? ~key : key;
+}
+NORMRT_HD inline uint64_t sort_key(int64_t v, bool descending) {
+  const uint64_t key = static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);
+  return descending ? ~key : key;
+}
+
+// Whether element a (at index ia of its line) goes before element b (at ib) in a sorted line: by sort_key, equal keys
+// in index order, as PyTorch's stable sort. A strict total order, so every correct sorting algorithm gives one
+// permutation.
+template <typename T>
+NORMRT_HD inline bool sorts_before(T a, int64_t ia, T b, int64_t ib, bool descending) {
+  const auto ka = sort_key(a, descending), kb = sort_key(b, descending);
+  return ka < kb || (ka == kb && ia < ib);
+}
+
 // Lines of softmax, cross-entropy and average pooling: their sums and maxima over whole groups of kLineLanes
 // elements dealt round-robin to kLineLanes accumulators (double for sums), combined in a fixed tree, then the last
 // length % kLineLanes elements one by one; exponentials in float (fmath::exp). So a CPU loop over a row vectorises

@@ -1,7 +1,7 @@
 // General tensor ops: broadcast arithmetic (one grid-stride kernel for every operator and pattern, indices decoded
 // by tensor_math.cuh; float32, float16, bfloat16 and int64), the elementwise functions of one tensor, reductions
-// (float32, int64), variances and softmax over a dimension (one thread per line), binary cross-entropy with logits. The
-// CPU path runs the same tensor_math.cuh functions. Utility ops: no tuning beyond a full grid.
+// (float32, int64), sorting, variances and softmax over a dimension (one thread per line), binary cross-entropy with
+// logits. The CPU path runs the same tensor_math.cuh functions. Utility ops: no tuning beyond a full grid.
 #include "tensor_ops.cuh"
 
 #include <algorithm>
@@ -30,11 +30,11 @@ __global__ void binary_kernel(tmath::Binary op, const T* a, const T* b, T* out, 
   }
 }
 template <typename T>
-__global__ void unary_kernel(tmath::Unary op, const T* x, T* y, int64_t n, tmath::UnaryArgs<tmath::computed_t<T>> b) {
+__global__ void unary_kernel(tmath::Unary op, const T* x, T* y, int64_t n, tmath::UnaryArgs<tmath::computed_t<T>> a) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    if constexpr (std::is_same_v<T, int64_t>) y[i] = tmath::apply(op, x[i], b);
-    else y[i] = T(tmath::apply(op, static_cast<float>(x[i]), b));
+    if constexpr (std::is_same_v<T, int64_t>) y[i] = tmath::apply(op, x[i], a);
+    else y[i] = T(tmath::apply(op, static_cast<float>(x[i]), a));
   }
 }
 
@@ -47,6 +47,49 @@ __global__ void reduce_dim_kernel(tmath::Reduce kind, const T* x, T* out, int64_
     int64_t index;
     tmath::reduce_line(kind, x + o * length * inner + j, length, inner, out[i], index);
     if (indices != nullptr) indices[i] = index;
+  }
+}
+
+// The indices of a line of `length` elements `stride` apart in sorts_before's order: a bottom-up merge sort from
+// `order` into `spare` and back (length log2(length) comparisons); returns the one that ends sorted.
+template <typename T>
+__device__ int64_t* merge_sort_line(const T* x, int64_t length, int64_t stride, bool descending, int64_t* order,
+                                    int64_t* spare) {
+  for (int64_t r = 0; r < length; ++r) order[r] = r;
+  int64_t *from = order, *to = spare;
+  for (int64_t width = 1; width < length; width *= 2) {
+    for (int64_t lo = 0; lo < length; lo += 2 * width) {
+      const int64_t mid = lo + width < length ? lo + width : length;
+      const int64_t hi = lo + 2 * width < length ? lo + 2 * width : length;
+      int64_t i = lo, j = mid, out = lo;
+      while (i < mid && j < hi) {
+        const bool right_first =
+            tmath::sorts_before(x[from[j] * stride], from[j], x[from[i] * stride], from[i], descending);
+        to[out++] = right_first ? from[j++] : from[i++];
+      }
+      while (i < mid) to[out++] = from[i++];
+      while (j < hi) to[out++] = from[j++];
+    }
+    int64_t* sorted = to;
+    to = from;
+    from = sorted;
+  }
+  return from;
+}
+
+template <typename T>
+__global__ void sort_lines_kernel(const T* x, T* values, int64_t* indices, int64_t* scratch, int64_t outer,
+                                  int64_t length, int64_t inner, int64_t k, bool descending) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < outer * inner; i += stride) {
+    const int64_t o = i / inner, j = i % inner;
+    const T* line = x + o * length * inner + j;
+    const int64_t* sorted =
+        merge_sort_line(line, length, inner, descending, scratch + 2 * i * length, scratch + (2 * i + 1) * length);
+    for (int64_t r = 0; r < k; ++r) {
+      values[(o * k + r) * inner + j] = line[sorted[r] * inner];
+      indices[(o * k + r) * inner + j] = sorted[r];
+    }
   }
 }
 
@@ -105,6 +148,15 @@ void reduce_dim(tmath::Reduce kind, const T* x, T* out, int64_t* indices, int64_
   NORMRT_CHECK_LAUNCH();
 }
 
+template <typename T>
+void sort_lines(const T* x, T* values, int64_t* indices, int64_t* scratch, int64_t outer, int64_t length, int64_t inner,
+                int64_t k, bool descending, int sm_count, cudaStream_t stream) {
+  if (outer * inner == 0) return;
+  NORMRT_LAUNCH(sort_lines_kernel<T>, dim3(static_cast<unsigned>(grid_for(outer * inner, sm_count))), dim3(kThreads), 0,
+                stream, x, values, indices, scratch, outer, length, inner, k, descending);
+  NORMRT_CHECK_LAUNCH();
+}
+
 void variance_lines(const float* x, float* out, int64_t outer, int64_t length, int64_t inner, int64_t correction,
                     bool take_sqrt, int sm_count, cudaStream_t stream) {
   if (outer * inner == 0) return;
@@ -155,16 +207,20 @@ void binary(tmath::Binary op, const T* a, const T* b, T* out, const tmath::Broad
 }
 
 template <typename T>
-void unary(tmath::Unary op, const T* x, T* y, int64_t n, tmath::UnaryArgs<tmath::computed_t<T>> bounds, int sm_count,
+void unary(tmath::Unary op, const T* x, T* y, int64_t n, tmath::UnaryArgs<tmath::computed_t<T>> args, int sm_count,
            cudaStream_t stream) {
   if (n == 0) return;
   NORMRT_LAUNCH(unary_kernel<T>, dim3(static_cast<unsigned>(grid_for(n, sm_count))), dim3(kThreads), 0, stream, op, x,
-                y, n, bounds);
+                y, n, args);
   NORMRT_CHECK_LAUNCH();
 }
 
 template void reduce_dim(tmath::Reduce, const float*, float*, int64_t*, int64_t, int64_t, int64_t, int, cudaStream_t);
 template void reduce_dim(tmath::Reduce, const int64_t*, int64_t*, int64_t*, int64_t, int64_t, int64_t, int,
+                         cudaStream_t);
+template void sort_lines(const float*, float*, int64_t*, int64_t*, int64_t, int64_t, int64_t, int64_t, bool, int,
+                         cudaStream_t);
+template void sort_lines(const int64_t*, int64_t*, int64_t*, int64_t*, int64_t, int64_t, int64_t, int64_t, bool, int,
                          cudaStream_t);
 template void binary(tmath::Binary, const float*, const float*, float*, const tmath::Broadcast&, int, cudaStream_t);
 template void binary(tmath::Binary, const Half*, const Half*, Half*, const tmath::Broadcast&, int, cudaStream_t);

@@ -16,9 +16,9 @@ void binary(tmath::Binary op, const T* a, const T* b, T* out, const tmath::Broad
             cudaStream_t stream);
 
 // y[i] = op(x[i]) for i < n elements in storage order (y may be x: in place); T is float, Half or BFloat16 (computed in
-// float with float bounds, rounded once) or int64_t (Neg, Abs, Clamp only).
+// float with float arguments, rounded once) or int64_t (Neg, Abs, Clamp, Pow only).
 template <typename T>
-void unary(tmath::Unary op, const T* x, T* y, int64_t n, tmath::UnaryArgs<tmath::computed_t<T>> bounds, int sm_count,
+void unary(tmath::Unary op, const T* x, T* y, int64_t n, tmath::UnaryArgs<tmath::computed_t<T>> args, int sm_count,
            cudaStream_t stream);
 
 // Reduction over the middle dimension of an (outer, length, inner) view: out[o * inner + j] (and, for Max and Min, the
@@ -26,6 +26,13 @@ void unary(tmath::Unary op, const T* x, T* y, int64_t n, tmath::UnaryArgs<tmath:
 template <typename T>
 void reduce_dim(tmath::Reduce kind, const T* x, T* out, int64_t* indices, int64_t outer, int64_t length, int64_t inner,
                 int sm_count, cudaStream_t stream);
+
+// The first k elements of each line x[(o * length + r) * inner + j] (r < length) in sorts_before's order, as values
+// and indices of an (outer, k, inner) view; one thread per line, a merge sort of its indices in `scratch` (2 * length
+// int64 per line). T is float or int64_t.
+template <typename T>
+void sort_lines(const T* x, T* values, int64_t* indices, int64_t* scratch, int64_t outer, int64_t length, int64_t inner,
+                int64_t k, bool descending, int sm_count, cudaStream_t stream);
 
 // out[o * inner + j] = variance_line over x[(o * length + r) * inner + j] (its square root for std), one thread per
 // output.

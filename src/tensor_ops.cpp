@@ -7,6 +7,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <numeric>
+#include <optional>
+#include <type_traits>
 
 #include "cpu_threads.h"
 #include "cuda_launch.h"
@@ -778,6 +781,98 @@ Tensor variance(const Tensor& t, int64_t dim, bool unbiased, bool keepdim, bool 
   return out;
 }
 
+// The first k of each line of x (float or int64, an (outer, length, inner) view) in sorts_before's order, into values
+// and indices as (outer, k, inner). Each element becomes one integer that orders as sorts_before does: a float's
+// sort_key in the high half of a uint64 and its index in the low half (a line of 2^32 elements or more, and int64
+// elements, take (key, index) pairs), sorted whole or, for k < length, partially (std::partial_sort: a heap of k).
+// Integer comparisons of adjacent keys, where comparing values through an index array ran at half PyTorch's speed.
+template <typename Key, typename T, typename MakeKey, typename IndexOf>
+void sort_line_keys(const T* line, int64_t length, int64_t stride, int64_t k, std::vector<Key>& keys,
+                    const MakeKey& make_key, const IndexOf& index_of, T* values, int64_t* indices, int64_t out_stride) {
+  for (int64_t r = 0; r < length; ++r) keys[static_cast<std::size_t>(r)] = make_key(line[r * stride], r);
+  if (k < length) {
+    std::partial_sort(keys.begin(), keys.begin() + k, keys.end());
+  } else {
+    std::sort(keys.begin(), keys.end());
+  }
+  for (int64_t r = 0; r < k; ++r) {
+    const int64_t index = index_of(keys[static_cast<std::size_t>(r)]);
+    values[r * out_stride] = line[index * stride];
+    indices[r * out_stride] = index;
+  }
+}
+
+template <typename T>
+void sort_lines(const T* x, const Around& a, int64_t k, bool descending, T* values, int64_t* indices) {
+  const bool packed = std::is_same_v<T, float> && a.length <= (int64_t{1} << 32);
+#pragma omp parallel if (cpu::worth_parallel(a.outer * a.length * a.inner))
+  {
+    std::vector<uint64_t> packed_keys(packed ? static_cast<std::size_t>(a.length) : 0);
+    std::vector<std::pair<uint64_t, int64_t>> pairs(packed ? 0 : static_cast<std::size_t>(a.length));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < a.outer * a.inner; ++i) {
+      const int64_t o = i / a.inner, j = i % a.inner, out = o * k * a.inner + j;
+      const T* line = x + o * a.length * a.inner + j;
+      if (packed) {
+        sort_line_keys(
+            line, a.length, a.inner, k, packed_keys,
+            [&](T v, int64_t r) { return uint64_t{tmath::sort_key(v, descending)} << 32 | static_cast<uint64_t>(r); },
+            [](uint64_t key) { return static_cast<int64_t>(key & 0xffffffffu); }, values + out, indices + out, a.inner);
+      } else {
+        sort_line_keys(
+            line, a.length, a.inner, k, pairs,
+            [&](T v, int64_t r) { return std::pair<uint64_t, int64_t>(tmath::sort_key(v, descending), r); },
+            [](const std::pair<uint64_t, int64_t>& key) { return key.second; }, values + out, indices + out, a.inner);
+      }
+    }
+  }
+}
+
+// The first k (all without one) of each line along dim in sort order, contiguous: sort's and topk's work. A 0-dim
+// tensor is its own line of one, k = 0 included (PyTorch's topk returns the element then too).
+std::pair<Tensor, Tensor> sorted_along(const Tensor& t, int64_t dim, std::optional<int64_t> first, bool descending) {
+  NORMRT_CHECK(t.defined(), "sorting takes a defined tensor");
+  const int64_t rank = std::max<int64_t>(t.dim(), 1);
+  dim = wrap_dim(dim, rank);
+  const Shape shape = t.dim() == 0 ? Shape{1} : t.sizes();
+  const Around a = around(shape, dim);
+  const int64_t k = t.dim() == 0 ? 1 : first.value_or(a.length);
+  NORMRT_CHECK(first.value_or(0) >= 0 && first.value_or(0) <= a.length, "selected index k out of range");
+  if (util::is_16bit(t.dtype())) {
+    auto [values, indices] = sorted_along(t.to(DType::Float32), dim, first, descending);
+    return {values.to(t.dtype()), indices};
+  }
+  const Tensor x = t.contiguous();
+  Shape out_shape = shape;
+  out_shape[static_cast<std::size_t>(dim)] = k;
+  if (t.dim() == 0) out_shape = {};
+  Tensor values = empty(out_shape, TensorOptions(t.device()).dtype(t.dtype()));
+  Tensor indices = empty(out_shape, TensorOptions(t.device()).dtype(DType::Int64));
+  const bool int64 = t.dtype() == DType::Int64;
+  if (t.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch l(x);
+    Tensor scratch = empty({2 * a.outer * a.inner * a.length}, TensorOptions(t.device()).dtype(DType::Int64));
+    if (int64) {
+      normrt::cuda::sort_lines(x.data<int64_t>(), values.data<int64_t>(), indices.data<int64_t>(),
+                               scratch.data<int64_t>(), a.outer, a.length, a.inner, k, descending, l.sms, l.stream);
+    } else {
+      normrt::cuda::sort_lines(x.data<float>(), values.data<float>(), indices.data<int64_t>(), scratch.data<int64_t>(),
+                               a.outer, a.length, a.inner, k, descending, l.sms, l.stream);
+    }
+    return {values, indices};
+#else
+    NORMRT_THROW("sorting on ", t.device().str(), " needs a build with CUDA (NORMRT_WITH_CUDA)");
+#endif
+  }
+  if (int64) {
+    sort_lines(x.data<int64_t>(), a, k, descending, values.data<int64_t>(), indices.data<int64_t>());
+  } else {
+    sort_lines(x.data<float>(), a, k, descending, values.data<float>(), indices.data<int64_t>());
+  }
+  return {values, indices};
+}
+
 // A reduction over every element is one over the flattened logical order (argmax's index is into it).
 Tensor flattened(const Tensor& t) {
   NORMRT_CHECK(t.defined(), "reductions take a defined tensor");
@@ -792,6 +887,17 @@ Tensor flattened_for_extremum(const Tensor& t, const char* op, bool hint) {
   return flat;
 }
 }  // namespace
+
+std::pair<Tensor, Tensor> sort(const Tensor& t, int64_t dim, bool descending) {
+  auto [values, indices] = sorted_along(t, dim, std::nullopt, descending);
+  return {values.to(t.memory_format()), indices.to(t.memory_format())};
+}
+
+Tensor argsort(const Tensor& t, int64_t dim, bool descending) { return sort(t, dim, descending).second; }
+
+std::pair<Tensor, Tensor> topk(const Tensor& t, int64_t k, int64_t dim, bool largest) {
+  return sorted_along(t, dim, k, largest);
+}
 
 Tensor sum(const Tensor& t) { return sum(flattened(t), 0); }
 

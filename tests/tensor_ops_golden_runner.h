@@ -121,6 +121,15 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
     return {values, indices};
   }
   if (op == "argmin") return {ops::argmin(x, a[0], a[1] != 0)};
+  if (op == "sort") {
+    const auto [values, indices] = ops::sort(x, a[0], a[1] != 0);
+    return {values, indices};
+  }
+  if (op == "argsort") return {ops::argsort(x, a[0], a[1] != 0)};
+  if (op == "topk") {
+    const auto [values, indices] = ops::topk(x, a[0], a[1], a[2] != 0);
+    return {values, indices};
+  }
   if (op == "var") return {ops::var(x, a[0], a[1] != 0, a[2] != 0)};
   if (op == "std") return {ops::std(x, a[0], a[1] != 0, a[2] != 0)};
   if (op == "sum_all") return {ops::sum(x)};

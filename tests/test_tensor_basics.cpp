@@ -1,8 +1,10 @@
 // Tensor conveniences: printing as PyTorch prints, from_blob over caller memory, randint and the default
 // generator, and DLPack exchange without copies; arithmetic, reductions and the index ops against PyTorch.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <sstream>
 #include <tuple>
 
@@ -716,6 +718,63 @@ TEST(TestSupport, SameBitsTellsSignedZerosApartAndTakesAnyNaNForANaN) {
   EXPECT_FALSE(testing::same_bits({1.0f}, {nan}));
   EXPECT_FALSE(testing::same_bits({1.0f}, {std::nextafter(1.0f, 2.0f)}));
   EXPECT_FALSE(testing::same_bits({1.0f}, {1.0f, 1.0f}));
+}
+
+// sort along every dimension of tensors with ties, NaN and zeros of both signs, against std::stable_sort with NaN above
+// every number, both ways (a line of 1500 too); topk is the sort's first k, contiguous; sort keeps channels-last.
+TEST(TensorBasics, SortIsStableWithNanAboveEveryNumberAndTopkIsItsPrefix) {
+  Generator gen(31);
+  for (const Shape& shape : {Shape{3, 5, 6, 67}, Shape{2, 1500}}) {
+    std::vector<float> v = (randn(shape, gen) * 3.0).to_vector();
+    for (float& e : v) e = std::round(e);
+    for (std::size_t i = 5; i < v.size(); i += 97) v[i] = NAN;
+    const Tensor x = from_vector(v, shape);
+    for (int64_t dim = 0; dim < static_cast<int64_t>(shape.size()); ++dim)
+      for (const bool descending : {false, true}) {
+        SCOPED_TRACE(shape_str(shape) + " dim " + std::to_string(dim) + (descending ? " descending" : ""));
+        int64_t outer, length, inner;
+        std::tie(outer, length, inner) = lines_along(shape, dim);
+        const int64_t k = (length + 2) / 3;
+        const auto [values, indices] = ops::sort(x, dim, descending);
+        const auto [top, top_indices] = ops::topk(x, k, dim, descending);
+        const std::vector<float> sv = values.to_vector(), tv = top.to_vector();
+        const std::vector<int64_t> si = indices.to_vector<int64_t>(), ti = top_indices.to_vector<int64_t>();
+        for (int64_t o = 0; o < outer; ++o)
+          for (int64_t j = 0; j < inner; ++j) {
+            const auto at = [&](int64_t r) { return v[static_cast<std::size_t>((o * length + r) * inner + j)]; };
+            std::vector<int64_t> order(static_cast<std::size_t>(length));
+            std::iota(order.begin(), order.end(), int64_t{0});
+            std::stable_sort(order.begin(), order.end(), [&](int64_t p, int64_t q) {
+              const float a = at(p), b = at(q);
+              if (std::isnan(a)) return descending && !std::isnan(b);
+              if (std::isnan(b)) return !descending;
+              return descending ? b < a : a < b;
+            });
+            for (int64_t r = 0; r < length; ++r) {
+              const int64_t want = order[static_cast<std::size_t>(r)];
+              const auto out = static_cast<std::size_t>((o * length + r) * inner + j);
+              ASSERT_EQ(si[out], want) << o << " " << j << " " << r;
+              ASSERT_TRUE(testing::same_bits({sv[out]}, {at(want)}));
+              if (r >= k) continue;
+              const auto first = static_cast<std::size_t>((o * k + r) * inner + j);
+              ASSERT_EQ(ti[first], want);
+              ASSERT_TRUE(testing::same_bits({tv[first]}, {at(want)}));
+            }
+          }
+      }
+    if (shape.size() != 4) continue;
+    const Tensor nhwc = x.to(MemoryFormat::ChannelsLast);
+    const auto [values, indices] = ops::sort(nhwc, 1);
+    EXPECT_EQ(values.memory_format(), MemoryFormat::ChannelsLast);
+    EXPECT_EQ(indices.memory_format(), MemoryFormat::ChannelsLast);
+    EXPECT_TRUE(testing::same_bits(values.to_vector(), ops::sort(x, 1).first.to_vector()));
+    EXPECT_EQ(ops::topk(nhwc, 2, 1).first.memory_format(), MemoryFormat::Contiguous);
+  }
+  for (const int64_t k : {0, 1}) {  // a 0-dim tensor is its own top element, k = 0 too, as PyTorch's
+    const auto [value, index] = ops::topk(full({}, 2.5), k);
+    EXPECT_EQ(value.item<float>(), 2.5f);
+    EXPECT_EQ(index.item<int64_t>(), 0);
+  }
 }
 
 }  // namespace

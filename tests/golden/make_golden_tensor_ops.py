@@ -115,6 +115,22 @@ def call(op, args, ts, number=None, dtype=None, bounds=None):
         return getattr(torch, op)(x, args[0], keepdim=bool(args[1]))
     if op in ("var", "std"):
         return getattr(torch, op)(x, args[0], unbiased=bool(args[1]), keepdim=bool(args[2]))
+    if op in ("sort", "argsort"):
+        result = torch.sort(x, stable=True, dim=args[0], descending=bool(args[1]))
+        return result if op == "sort" else result.indices
+    if op == "topk":
+        # normrt's ties come in index order: the stable sort's first k, whose values are topk's.
+        if x.dtype == torch.float16:  # not on PyTorch 1.13's CPU: float32's, whose values float16 holds
+            values, indices = call(op, args, [x.float()])
+            return values.half(), indices
+        k, dim, largest = args[0], args[1], bool(args[2])
+        values, indices = torch.topk(x, k, dim, largest)
+        if x.dim() > 0:
+            stable = torch.sort(x, stable=True, dim=dim, descending=largest)
+            assert torch.equal(values.isnan(), stable.values.narrow(dim, 0, k).isnan())
+            assert torch.equal(values.nan_to_num(), stable.values.narrow(dim, 0, k).nan_to_num())
+            values, indices = (t.narrow(dim, 0, k).contiguous() for t in stable)
+        return values, indices
     if op == "narrow":
         return torch.narrow(x, *args)
     if op == "slice":
@@ -154,7 +170,7 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
     `dtype` are the number ops' (call()), `bounds` clamp's."""
     cls = cls or [False] * len(shapes)
     nan = op in ("max", "argmax", "min", "argmin", "sum", "max_all", "argmax_all", "min_all", "argmin_all", "sum_all",
-                 "maximum", "minimum", "clamp", "clamp_", "abs", "exp", "log")
+                 "maximum", "minimum", "clamp", "clamp_", "abs", "exp", "log", "sort", "argsort", "topk")
     ts = inputs or [drawn_input(g, s, d, c, nan) for s, d, c in zip(shapes, dtypes, cls)]
     folder = os.path.join(out, name)
     os.makedirs(folder)
@@ -505,6 +521,40 @@ def main():
         ("pow__int64_by_float_refused", "pow_", [[2, 3], []], ["int64", "float32"]),
         ("pow__float16_broadcast_refused", "pow_", [[3], [2, 3]], ["float16", "float16"]),
     ]
+    # Sorting, drawn after the cases above: sort and argsort [dim, descending], topk [k, dim, largest]; the drawn
+    # eighths tie often.
+    unordered = f32([1.0, nan, 1.0, nan, 0.0, -0.0, -inf, inf, 2.0, 2.0, nan, -1.0, 0.0])
+    sort_specs = [
+        ("sort_last_dim", "sort", [[3, 9]], ["float32"], [-1, 0]),
+        ("sort_descending_middle_dim", "sort", [[2, 7, 3]], ["float32"], [1, 1]),
+        ("sort_nan_zeros_and_ties", "sort", [[13]], ["float32"], [0, 0], None, [unordered]),
+        ("sort_nan_zeros_and_ties_descending", "sort", [[13]], ["float32"], [0, 1], None, [unordered]),
+        ("sort_int64", "sort", [[4, 6]], ["int64"], [0, 1]),
+        ("sort_int64_extremes", "sort", [[6]], ["int64"], [0, 0], None, [int64_edges]),
+        ("sort_float16", "sort", [[5, 4]], ["float16"], [1, 0]),
+        ("sort_bfloat16_descending", "sort", [[3, 8]], ["bfloat16"], [-1, 1]),
+        ("sort_channels_last", "sort", [[2, 3, 4, 5]], ["float32"], [1, 0], [True]),
+        ("sort_0dim", "sort", [[]], ["float32"], [0, 0]),
+        ("sort_empty", "sort", [[0, 3]], ["float32"], [1, 0]),
+        ("sort_dim_refused", "sort", [[3]], ["float32"], [2, 0]),
+        ("argsort_descending", "argsort", [[4, 5]], ["float32"], [0, 1]),
+        ("argsort_int64", "argsort", [[7]], ["int64"], [-1, 0]),
+        ("topk_largest", "topk", [[4, 10]], ["float32"], [3, -1, 1]),
+        ("topk_smallest_middle_dim", "topk", [[2, 9, 3]], ["float32"], [4, 1, 0]),
+        ("topk_nan_first", "topk", [[13]], ["float32"], [5, 0, 1], None, [unordered]),
+        ("topk_smallest_zeros_in_index_order", "topk", [[13]], ["float32"], [4, 0, 0], None, [unordered]),
+        ("topk_int64", "topk", [[3, 8]], ["int64"], [2, 1, 0]),
+        ("topk_bfloat16_channels_last", "topk", [[2, 3, 4, 5]], ["bfloat16"], [2, 1, 1], [True]),
+        ("topk_k_zero", "topk", [[3, 4]], ["float32"], [0, 1, 1]),
+        ("topk_all_float16", "topk", [[3, 4]], ["float16"], [4, 1, 0]),
+        ("topk_0dim", "topk", [[]], ["float32"], [1, 0, 1]),
+        ("topk_empty_rows", "topk", [[0, 3]], ["float32"], [2, 1, 1]),
+        ("topk_k_too_large_refused", "topk", [[3, 4]], ["float32"], [5, 1, 1]),
+        ("topk_k_negative_refused", "topk", [[3]], ["float32"], [-1, 0, 1]),
+        ("topk_dim_refused", "topk", [[3]], ["float32"], [2, 2, 1]),
+        ("topk_dim_refused_before_k", "topk", [[3]], ["float32"], [-1, 2, 1]),
+        ("topk_0dim_k_zero", "topk", [[]], ["int64"], [0, -1, 0]),
+    ]
     cases = {}
 
     def add(spec):
@@ -540,6 +590,8 @@ def main():
         inputs = [rest[1]] if len(rest) > 1 else None
         cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], [], cls, inputs, number)
     for spec in pow_specs:
+        add(spec)
+    for spec in sort_specs:
         add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)

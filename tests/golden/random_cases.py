@@ -795,7 +795,7 @@ def tensor_op_draw(rng):
                      "add_", "mul_", "reshape", "softmax", "log_softmax", "number", "number", "full", "sum_all",
                      "mean_all", "max_all", "argmax_all", "maximum", "minimum", "elementwise", "elementwise", "clamp",
                      "clamp_", "min", "argmin", "min_all", "argmin_all", "var", "std", "var_all", "std_all", "pow",
-                     "pow_", "pow_number", "pow_number_", "number_pow"])
+                     "pow_", "pow_number", "pow_number_", "number_pow", "sort", "argsort", "topk"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64"]
     dtype = rng.choice(dtypes)
     if op == "number":
@@ -815,6 +815,10 @@ def tensor_op_draw(rng):
         args = [dim(), rng.randint(0, 1)]
     elif op in ("var", "std"):
         args = [dim(), rng.randint(0, 1), rng.randint(0, 1)]
+    elif op in ("sort", "argsort"):
+        args = [dim(), rng.randint(0, 1)]
+    elif op == "topk":
+        args = [rng.randint(-1, 5), dim(), rng.randint(0, 1)]
     elif op == "narrow":
         args = [dim(), rng.randint(-4, 4), rng.randint(-1, 4)]
     elif op == "slice":

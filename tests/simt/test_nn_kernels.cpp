@@ -2,9 +2,12 @@
 // same code the CPU path runs: results must be identical bits) and double-precision references.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 #include <random>
+#include <type_traits>
 
 #include "activation.cuh"
 #include "elementwise.cuh"
@@ -488,6 +491,50 @@ TEST_P(NnKernels, ElementwiseFunctionsEqualTheCpuFormula) {
     }
   }
   unary<float>(tmath::Unary::Exp, nullptr, nullptr, 0, {}, 2, nullptr);  // nothing to do: no launch
+}
+
+// sort_lines against std::stable_sort with NaN above every number: lines with ties, NaN and signed zeros, of lengths
+// that are and are not powers of two, all of each line and its first half, float and int64.
+TEST_P(NnKernels, SortedLinesAreTheStableSortsFirstK) {
+  const int64_t outer = 3, inner = 5;
+  const auto check = [&](const auto& x, int64_t length) {
+    using T = typename std::decay_t<decltype(x)>::value_type;
+    for (const bool descending : {false, true})
+      for (const int64_t k : {length, (length + 1) / 2}) {
+        std::vector<T> values(static_cast<std::size_t>(outer * k * inner));
+        std::vector<int64_t> indices(values.size()), scratch(static_cast<std::size_t>(2 * outer * inner * length));
+        sort_lines(x.data(), values.data(), indices.data(), scratch.data(), outer, length, inner, k, descending, 2,
+                   nullptr);
+        for (int64_t o = 0; o < outer; ++o)
+          for (int64_t j = 0; j < inner; ++j) {
+            const auto at = [&](int64_t r) { return x[static_cast<std::size_t>((o * length + r) * inner + j)]; };
+            std::vector<int64_t> order(static_cast<std::size_t>(length));
+            std::iota(order.begin(), order.end(), int64_t{0});
+            std::stable_sort(order.begin(), order.end(), [&](int64_t p, int64_t q) {
+              const T a = at(p), b = at(q);
+              if (a != a) return descending && b == b;  // NaN: above every number
+              if (b != b) return !descending;
+              return descending ? b < a : a < b;
+            });
+            for (int64_t r = 0; r < k; ++r) {
+              const auto out = static_cast<std::size_t>((o * k + r) * inner + j);
+              ASSERT_EQ(indices[out], order[static_cast<std::size_t>(r)]) << length << " " << descending << " " << r;
+              const T expected = at(indices[out]);
+              ASSERT_EQ(std::memcmp(&values[out], &expected, sizeof(T)), 0) << length << " " << descending << " " << r;
+            }
+          }
+      }
+  };
+  for (const int64_t length : {1, 7, 16, 37}) {
+    std::vector<float> x = random_vector(static_cast<std::size_t>(outer * length * inner), 21, 4.0f);
+    for (float& v : x) v = std::round(v);  // ties, and zeros of both signs
+    for (std::size_t i = 3; i < x.size(); i += 11) x[i] = NAN;
+    check(x, length);
+    std::vector<int64_t> integers;
+    for (float v : x) integers.push_back(v == v ? static_cast<int64_t>(v) * (int64_t{1} << 60) : INT64_MIN);
+    check(integers, length);
+  }
+  sort_lines<float>(nullptr, nullptr, nullptr, nullptr, 0, 4, 3, 4, false, 2, nullptr);  // no lines: no launch
 }
 
 TEST_P(NnKernels, ReductionsOverADimensionEqualTheCpuFormula) {

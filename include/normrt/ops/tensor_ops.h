@@ -39,6 +39,17 @@ Tensor std(const Tensor& t, int64_t dim, bool unbiased = true, bool keepdim = fa
 Tensor var(const Tensor& t);
 Tensor std(const Tensor& t);
 
+// torch.sort(t, dim, descending, stable=True): the values along `dim` in order and their indices (int64), in t's memory
+// format; NaN above every number (last, or first descending), -0 equal to 0, equal elements in index order (PyTorch's
+// default, unstable sort may order ties otherwise). A 0-dim tensor sorts to itself (index 0). float16 and bfloat16 are
+// compared as the floats they hold.
+std::pair<Tensor, Tensor> sort(const Tensor& t, int64_t dim = -1, bool descending = false);
+Tensor argsort(const Tensor& t, int64_t dim = -1, bool descending = false);
+// torch.topk(t, k, dim, largest, sorted=True): the first k of sort(t, dim, largest), contiguous; 0 <= k <= the size of
+// dim ("selected index k out of range"). Ties come in index order (PyTorch's may come otherwise). A 0-dim tensor gives
+// itself and index 0, for k = 0 too, as PyTorch's.
+std::pair<Tensor, Tensor> topk(const Tensor& t, int64_t k, int64_t dim = -1, bool largest = true);
+
 // Elements [start, start + length) of `dim`, in t's memory format.
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length);
 // Python's t[..., start:end] on `dim` (negative and out-of-range bounds clamp as in Python).
