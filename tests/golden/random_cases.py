@@ -129,6 +129,11 @@ min/argmin and var/std: seeds 76 (1,500, CPU and emulated device), 77 (3,000, CP
 both) and 80 (1,500, both, after var/std became one pass of shifted sums) match. Seed 79 first found the float16
 clamp reference (computed through float32, PyTorch's CPU having no float16 clamp) checking a bound beside a NaN one,
 which PyTorch does not.
+Session 60 (2026-12-06) added pow (t ** n with PyTorch's special exponents drawn often, t.pow_(n), n ** t, t ** u,
+t.pow_(u)), sort, argsort and topk: seeds 81 (1,500, CPU), 82 (3,000, CPU and emulated device), 83 (1,500, both) and
+84 (3,000, both) match. Seed 82 first showed PyTorch's float32 pow computing the last elements of a run (its scalar
+loop) with the exponent as a double, 2^31 + 1 odd there and even in the vectorised loop as 2^31: such draws are left
+out (tensor_op_departs), as are bfloat16 powers by -0.5 there.
 """
 import argparse
 import importlib
