@@ -345,12 +345,17 @@ PowPlan pow_plan(DType dtype, const Scalar& exponent) {
   return {U::Pow, rounded};
 }
 
+// bfloat16 arithmetic, as PyTorch's: x*x is rounded to bfloat16 before the third factor or the reciprocal, so these
+// plans take two passes.
+bool rounds_square_first(DType dtype, const PowPlan& plan) {
+  return dtype == DType::BFloat16 && (plan.op == tmath::Unary::Cube || plan.op == tmath::Unary::InverseSquare);
+}
+
 // t^exponent for t of the result's dtype and an exponent other than 0 and 1.
 Tensor powered(const Tensor& t, const Scalar& exponent) {
   if (t.dtype() == DType::Int64) return unary_with(tmath::Unary::Pow, t, {}, {0, 0, exponent.to_int64()});
   const PowPlan plan = pow_plan(t.dtype(), exponent);
-  if (t.dtype() == DType::BFloat16 && (plan.op == tmath::Unary::Cube || plan.op == tmath::Unary::InverseSquare)) {
-    // bfloat16 arithmetic, as PyTorch's: x*x is rounded to bfloat16 before the third factor or the reciprocal.
+  if (rounds_square_first(t.dtype(), plan)) {
     const Tensor square = unary_with(tmath::Unary::Square, t, {}, {});
     return plan.op == tmath::Unary::Cube ? binary(BinaryOp::Mul, square, t)
                                          : unary_with(tmath::Unary::Reciprocal, square, {}, {});
@@ -503,9 +508,7 @@ Tensor& pow_(Tensor& t, Scalar exponent) {
     return t;
   }
   const PowPlan plan = pow_plan(t.dtype(), exponent);  // refuses an exponent before t changes
-  const bool rounds_between =
-      t.dtype() == DType::BFloat16 && (plan.op == tmath::Unary::Cube || plan.op == tmath::Unary::InverseSquare);
-  if (!native(t) || rounds_between) {
+  if (!native(t) || rounds_square_first(t.dtype(), plan)) {
     t.copy_(powered(t, exponent));
     return t;
   }
