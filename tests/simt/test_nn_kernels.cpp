@@ -531,7 +531,7 @@ TEST_P(NnKernels, SortedLinesAreTheStableSortsFirstK) {
     for (std::size_t i = 3; i < x.size(); i += 11) x[i] = NAN;
     check(x, length);
     std::vector<int64_t> integers;
-    for (float v : x) integers.push_back(v == v ? static_cast<int64_t>(v) * (int64_t{1} << 60) : INT64_MIN);
+    for (float v : x) integers.push_back(v == v ? static_cast<int64_t>(v) * (int64_t{1} << 50) : INT64_MIN);
     check(integers, length);
   }
   sort_lines<float>(nullptr, nullptr, nullptr, nullptr, 0, 4, 3, 4, false, 2, nullptr);  // no lines: no launch
