@@ -375,6 +375,8 @@ std::vector<TensorOp> tensor_ops() {
       // A channels-last image's per-channel sums (a bias gradient) as a reduction over the rows of (N H W, C).
       {"sum-dim0", pixel_rows, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 0)); }; }},
       {"var-dim1", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::var(x, 1)); }; }},
+      {"cumsum-dim1", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::cumsum(x, 1)); }; }},
+      {"cumsum-dim3", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::cumsum(x, 3)); }; }},
       {"var-dim3", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::var(x, 3)); }; }},
       {"var-dim0", pixel_rows, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::var(x, 0)); }; }},
       {"clone", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x.clone()); }; }},

@@ -1,16 +1,15 @@
 #!/usr/bin/python3
-"""Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat)
-from the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, maximum, exp, log, clamp and pow,
-reductions and variances, sorting and top-k, copies, random draws, softmax, cross-entropy (also spatial) and
-BCE-with-logits, dropout, pooling (three rows channels-last), reflection padding, activations: sigmoid, tanh, GELU,
+"""Host tensor ops, normrt beside PyTorch 1.13 in one run: bench_nn's cpu/to-memory-format rows (x.to(MemoryFormat) from
+the other format, float32 and bfloat16) and cpu/tensor-op rows (arithmetic, maximum, exp, log, clamp and pow,
+reductions, running sums and variances, sorting and top-k, copies, random draws, softmax, cross-entropy (also spatial)
+and BCE-with-logits, dropout, pooling (three rows channels-last), reflection padding, activations: sigmoid, tanh, GELU,
 SiLU, Mish, ELU, leaky ReLU, hardswish, 2x upsampling, norm layers, a squeeze-and-excitation block and a concatenation,
-forward and backward) and
-cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight gradients) and the
-cpu/max-pool-2x2 rows (forward and backward, both memory formats) and the cpu/optimizer-step-1M rows (one step of each
-optimizer over a 1M-parameter MLP), each against its PyTorch equivalent at each thread count asked for. The sides
-alternate benchmark by benchmark, round after round (see compare_bn_cpu.py for why), PyTorch timed as Google Benchmark
-times normrt (compare_bn_cpu.steady_seconds); each side's time is the median over the rounds, the speed-up PyTorch's
-best thread count's over normrt's.
+forward and backward) and cpu/conv2d-train rows (normrt-train's ResNet convolutions, forward and the input + weight
+gradients) and the cpu/max-pool-2x2 rows (forward and backward, both memory formats) and the cpu/optimizer-step-1M rows
+(one step of each optimizer over a 1M-parameter MLP), each against its PyTorch equivalent at each thread count asked
+for. The sides alternate benchmark by benchmark, round after round (see compare_bn_cpu.py for why), PyTorch timed as
+Google Benchmark times normrt (compare_bn_cpu.steady_seconds); each side's time is the median over the rounds, the
+speed-up PyTorch's best thread count's over normrt's.
 
   /usr/bin/python3 benchmarks/compare_host_ops_cpu.py [--filter REGEX] [--threads 1,2] [--repetitions 5] [--rounds 3]
 """
@@ -102,6 +101,8 @@ def torch_call(torch, name):
         "sum-dim3": lambda: x.sum(3),
         "sum-dim0": lambda: x.sum(0),
         "var-dim1": lambda: x.var(1),
+        "cumsum-dim1": lambda: x.cumsum(1),
+        "cumsum-dim3": lambda: x.cumsum(3),
         "var-dim3": lambda: x.var(3),
         "var-dim0": lambda: x.var(0),
         "clone": lambda: x.clone(),

@@ -195,6 +195,19 @@ NORMRT_HD inline void reduce_line(Reduce kind, const T* x, int64_t length, int64
   value = sum_value(kind, sum, length);
 }
 
+// Running sums (products) of the `length` elements x[0], x[stride], ..., written to y at the same places: accumulated
+// in Acc (PyTorch's CPU accumulation types: double for float32, float for float16 and bfloat16 widened to float, and
+// uint64_t for int64, wrapping), each rounded once to T.
+template <typename Acc, typename T>
+NORMRT_HD inline void cumulate_line(const T* x, int64_t length, int64_t stride, T* y, bool product) {
+  Acc running = product ? Acc(1) : Acc(0);
+  for (int64_t r = 0; r < length; ++r) {
+    const Acc v = static_cast<Acc>(x[r * stride]);
+    running = product ? running * v : running + v;
+    y[r * stride] = static_cast<T>(running);
+  }
+}
+
 // Sorting order as unsigned integers: a float's key orders as the value ascending (descending), NaN above every
 // number (last ascending, first descending), -0 equal to 0 and every NaN to every other; an int64's likewise.
 NORMRT_HD inline uint32_t sort_key(float v, bool descending) {

@@ -1,7 +1,8 @@
 // General tensor ops: broadcast arithmetic (one grid-stride kernel for every operator and pattern, indices decoded
 // by tensor_math.cuh; float32, float16, bfloat16 and int64), the elementwise functions of one tensor, reductions
-// (float32, int64), sorting, variances and softmax over a dimension (one thread per line), binary cross-entropy with
-// logits. The CPU path runs the same tensor_math.cuh functions. Utility ops: no tuning beyond a full grid.
+// (float32, int64), sorting, running sums and products, variances and softmax over a dimension (one thread per line),
+// binary cross-entropy with logits. The CPU path runs the same tensor_math.cuh functions. Utility ops: no tuning beyond
+// a full grid.
 #include "tensor_ops.cuh"
 
 #include <algorithm>
@@ -93,6 +94,15 @@ __global__ void sort_lines_kernel(const T* x, T* values, int64_t* indices, int64
   }
 }
 
+template <typename Acc, typename T>
+__global__ void cumulate_lines_kernel(const T* x, T* y, int64_t outer, int64_t length, int64_t inner, bool product) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < outer * inner; i += stride) {
+    const int64_t base = (i / inner) * length * inner + i % inner;
+    tmath::cumulate_line<Acc>(x + base, length, inner, y + base, product);
+  }
+}
+
 __global__ void variance_lines_kernel(const float* x, float* out, int64_t outer, int64_t length, int64_t inner,
                                       int64_t correction, bool take_sqrt) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -154,6 +164,16 @@ void sort_lines(const T* x, T* values, int64_t* indices, int64_t* scratch, int64
   if (outer * inner == 0) return;
   NORMRT_LAUNCH(sort_lines_kernel<T>, dim3(static_cast<unsigned>(grid_for(outer * inner, sm_count))), dim3(kThreads), 0,
                 stream, x, values, indices, scratch, outer, length, inner, k, descending);
+  NORMRT_CHECK_LAUNCH();
+}
+
+template <typename Acc, typename T>
+void cumulate_lines(const T* x, T* y, int64_t outer, int64_t length, int64_t inner, bool product, int sm_count,
+                    cudaStream_t stream) {
+  if (outer * inner == 0) return;
+  const auto kernel = cumulate_lines_kernel<Acc, T>;  // one macro argument
+  NORMRT_LAUNCH(kernel, dim3(static_cast<unsigned>(grid_for(outer * inner, sm_count))), dim3(kThreads), 0, stream, x, y,
+                outer, length, inner, product);
   NORMRT_CHECK_LAUNCH();
 }
 
@@ -222,6 +242,9 @@ template void sort_lines(const float*, float*, int64_t*, int64_t*, int64_t, int6
                          cudaStream_t);
 template void sort_lines(const int64_t*, int64_t*, int64_t*, int64_t*, int64_t, int64_t, int64_t, int64_t, bool, int,
                          cudaStream_t);
+template void cumulate_lines<double>(const float*, float*, int64_t, int64_t, int64_t, bool, int, cudaStream_t);
+template void cumulate_lines<float>(const float*, float*, int64_t, int64_t, int64_t, bool, int, cudaStream_t);
+template void cumulate_lines<uint64_t>(const int64_t*, int64_t*, int64_t, int64_t, int64_t, bool, int, cudaStream_t);
 template void binary(tmath::Binary, const float*, const float*, float*, const tmath::Broadcast&, int, cudaStream_t);
 template void binary(tmath::Binary, const Half*, const Half*, Half*, const tmath::Broadcast&, int, cudaStream_t);
 template void binary(tmath::Binary, const BFloat16*, const BFloat16*, BFloat16*, const tmath::Broadcast&, int,

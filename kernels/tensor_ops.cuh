@@ -34,6 +34,12 @@ template <typename T>
 void sort_lines(const T* x, T* values, int64_t* indices, int64_t* scratch, int64_t outer, int64_t length, int64_t inner,
                 int64_t k, bool descending, int sm_count, cudaStream_t stream);
 
+// cumulate_line over each line x[(o * length + r) * inner + j] (r < length) into y, one thread per line; (Acc, T) is
+// (double, float), (float, float) or (uint64_t, int64_t).
+template <typename Acc, typename T>
+void cumulate_lines(const T* x, T* y, int64_t outer, int64_t length, int64_t inner, bool product, int sm_count,
+                    cudaStream_t stream);
+
 // out[o * inner + j] = variance_line over x[(o * length + r) * inner + j] (its square root for std), one thread per
 // output.
 void variance_lines(const float* x, float* out, int64_t outer, int64_t length, int64_t inner, int64_t correction,

@@ -873,6 +873,65 @@ std::pair<Tensor, Tensor> sorted_along(const Tensor& t, int64_t dim, std::option
   return {values, indices};
 }
 
+// cumulate_line over every line of an (outer, length, inner) view, on the CPU: `inner` columns at a time, row after
+// row (each column accumulates in index order, as cumulate_line: the same bits), in slices of columns over the threads.
+template <typename Acc, typename T>
+void cumulate_columns(const T* x, T* y, const Around& a, bool product) {
+  constexpr int64_t kColumns = 256;
+  const int64_t chunks = (a.inner + kColumns - 1) / kColumns;
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(a.outer * a.length * a.inner))
+  for (int64_t task = 0; task < a.outer * chunks; ++task) {
+    const int64_t o = task / chunks, first = task % chunks * kColumns, width = std::min(kColumns, a.inner - first);
+    Acc running[kColumns];
+    std::fill_n(running, width, product ? Acc(1) : Acc(0));
+    for (int64_t r = 0; r < a.length; ++r) {
+      const int64_t row = (o * a.length + r) * a.inner + first;
+      for (int64_t j = 0; j < width; ++j) {
+        const Acc v = static_cast<Acc>(x[row + j]);
+        running[j] = product ? running[j] * v : running[j] + v;
+        y[row + j] = static_cast<T>(running[j]);
+      }
+    }
+  }
+}
+
+// cumsum and cumprod: float32 accumulated in double, 16-bit dtypes widened and accumulated in float, int64 wrapping.
+Tensor cumulated(const Tensor& t, int64_t dim, bool product) {
+  NORMRT_CHECK(t.defined(), "cumsum and cumprod take a defined tensor");
+  dim = wrap_dim(dim, std::max<int64_t>(t.dim(), 1));
+  const bool float_sums = util::is_16bit(t.dtype());
+  const Tensor x = (float_sums ? t.to(DType::Float32) : t).contiguous();
+  const Around a = around(t.dim() == 0 ? Shape{1} : t.sizes(), dim);
+  Tensor out = empty(t.sizes(), TensorOptions(t.device()).dtype(x.dtype()));
+  const bool int64 = t.dtype() == DType::Int64;
+  if (t.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch l(x);
+    if (int64) {
+      normrt::cuda::cumulate_lines<uint64_t>(x.data<int64_t>(), out.data<int64_t>(), a.outer, a.length, a.inner,
+                                             product, l.sms, l.stream);
+    } else if (float_sums) {
+      normrt::cuda::cumulate_lines<float>(x.data<float>(), out.data<float>(), a.outer, a.length, a.inner, product,
+                                          l.sms, l.stream);
+    } else {
+      normrt::cuda::cumulate_lines<double>(x.data<float>(), out.data<float>(), a.outer, a.length, a.inner, product,
+                                           l.sms, l.stream);
+    }
+    return float_sums ? out.to(t.dtype()) : out;
+#else
+    NORMRT_THROW("cumsum and cumprod on ", t.device().str(), " need a build with CUDA (NORMRT_WITH_CUDA)");
+#endif
+  }
+  if (int64) {
+    cumulate_columns<uint64_t>(x.data<int64_t>(), out.data<int64_t>(), a, product);
+  } else if (float_sums) {
+    cumulate_columns<float>(x.data<float>(), out.data<float>(), a, product);
+  } else {
+    cumulate_columns<double>(x.data<float>(), out.data<float>(), a, product);
+  }
+  return float_sums ? out.to(t.dtype()) : out;
+}
+
 // A reduction over every element is one over the flattened logical order (argmax's index is into it).
 Tensor flattened(const Tensor& t) {
   NORMRT_CHECK(t.defined(), "reductions take a defined tensor");
@@ -898,6 +957,9 @@ Tensor argsort(const Tensor& t, int64_t dim, bool descending) { return sort(t, d
 std::pair<Tensor, Tensor> topk(const Tensor& t, int64_t k, int64_t dim, bool largest) {
   return sorted_along(t, dim, k, largest);
 }
+
+Tensor cumsum(const Tensor& t, int64_t dim) { return cumulated(t, dim, false); }
+Tensor cumprod(const Tensor& t, int64_t dim) { return cumulated(t, dim, true); }
 
 Tensor sum(const Tensor& t) { return sum(flattened(t), 0); }
 

@@ -121,6 +121,8 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
     return {values, indices};
   }
   if (op == "argmin") return {ops::argmin(x, a[0], a[1] != 0)};
+  if (op == "cumsum") return {ops::cumsum(x, a[0])};
+  if (op == "cumprod") return {ops::cumprod(x, a[0])};
   if (op == "sort") {
     const auto [values, indices] = ops::sort(x, a[0], a[1] != 0);
     return {values, indices};

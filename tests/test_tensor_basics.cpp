@@ -777,5 +777,44 @@ TEST(TensorBasics, SortIsStableWithNanAboveEveryNumberAndTopkIsItsPrefix) {
   }
 }
 
+// cumsum and cumprod along every dimension, in both memory formats: running sums and products in index order,
+// accumulated in double for float32, in float for bfloat16 (its elements widened), wrapping for int64.
+TEST(TensorBasics, CumulativeSumsAndProductsAccumulateAsPyTorchsCpuKernels) {
+  Generator gen(37);
+  const Shape shape{3, 4, 70, 67};
+  const std::vector<float> v = (randn(shape, gen) * 0.5 + 1.0).to_vector();
+  const Tensor x = from_vector(v, shape), b = x.to(DType::BFloat16);
+  const std::vector<float> bv = b.to(DType::Float32).to_vector();
+  std::vector<int64_t> iv;
+  for (float e : v) iv.push_back(static_cast<int64_t>(e * 1e6f));
+  const Tensor i = from_vector(iv, shape);
+  for (int64_t dim = 0; dim < 4; ++dim)
+    for (const bool product : {false, true}) {
+      SCOPED_TRACE("dim " + std::to_string(dim) + (product ? " cumprod" : " cumsum"));
+      const auto run = [&](const Tensor& t) { return product ? ops::cumprod(t, dim) : ops::cumsum(t, dim); };
+      const std::vector<float> f = run(x.to(MemoryFormat::ChannelsLast)).to_vector();
+      const std::vector<float> h = run(b).to(DType::Float32).to_vector();
+      const std::vector<int64_t> n = run(i).to_vector<int64_t>();
+      int64_t outer, length, inner;
+      std::tie(outer, length, inner) = lines_along(shape, dim);
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < inner; ++j) {
+          double d = product ? 1 : 0;
+          float s = product ? 1 : 0;
+          uint64_t w = product ? 1 : 0;
+          for (int64_t r = 0; r < length; ++r) {
+            const auto at = static_cast<std::size_t>((o * length + r) * inner + j);
+            d = product ? d * v[at] : d + v[at];
+            s = product ? s * bv[at] : s + bv[at];
+            w = product ? w * static_cast<uint64_t>(iv[at]) : w + static_cast<uint64_t>(iv[at]);
+            ASSERT_EQ(f[at], static_cast<float>(d)) << o << " " << j << " " << r;
+            ASSERT_EQ(h[at], static_cast<float>(BFloat16(s))) << o << " " << j << " " << r;
+            ASSERT_EQ(n[at], static_cast<int64_t>(w)) << o << " " << j << " " << r;
+          }
+        }
+    }
+  EXPECT_EQ(ops::cumsum(x.to(MemoryFormat::ChannelsLast), 1).memory_format(), MemoryFormat::Contiguous);
+}
+
 }  // namespace
 }  // namespace normrt

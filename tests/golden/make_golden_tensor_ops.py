@@ -115,6 +115,14 @@ def call(op, args, ts, number=None, dtype=None, bounds=None):
         return getattr(torch, op)(x, args[0], keepdim=bool(args[1]))
     if op in ("var", "std"):
         return getattr(torch, op)(x, args[0], unbiased=bool(args[1]), keepdim=bool(args[2]))
+    if op in ("cumsum", "cumprod"):
+        if x.dtype != torch.float16:
+            return getattr(torch, op)(x, args[0])
+        # Not on PyTorch 1.13's CPU: accumulated in float, as its bfloat16 (NumPy's float32 runs in index order).
+        getattr(torch, op)(x.float(), args[0])  # PyTorch's refusals
+        if x.dim() == 0:
+            return x.clone()
+        return torch.from_numpy(getattr(np, op)(x.float().numpy(), axis=args[0], dtype=np.float32)).half()
     if op in ("sort", "argsort"):
         result = torch.sort(x, stable=True, dim=args[0], descending=bool(args[1]))
         return result if op == "sort" else result.indices
@@ -555,6 +563,29 @@ def main():
         ("topk_dim_refused_before_k", "topk", [[3]], ["float32"], [-1, 2, 1]),
         ("topk_0dim_k_zero", "topk", [[]], ["int64"], [0, -1, 0]),
     ]
+    # Running sums and products, drawn after the cases above: [dim].
+    cumulative_specs = [
+        ("cumsum_last_dim", "cumsum", [[3, 9]], ["float32"], [-1]),
+        ("cumsum_middle_dim", "cumsum", [[2, 7, 3]], ["float32"], [1]),
+        ("cumsum_accumulates_in_double", "cumsum", [[4]], ["float32"], [0], None, [f32([1e8, 1.0, -1e8, 1.0])]),
+        ("cumprod_accumulates_in_double", "cumprod", [[3]], ["float32"], [0], None, [f32([3.4e38, 10.0, 0.01])]),
+        ("cumsum_bfloat16_accumulates_in_float", "cumsum", [[4]], ["bfloat16"], [0], None,
+         [bf16([256.0, 1.0, 1.0, 1.0])]),
+        ("cumprod_bfloat16_nan", "cumprod", [[3, 5]], ["bfloat16"], [1]),
+        ("cumsum_float16", "cumsum", [[5, 4]], ["float16"], [0]),
+        ("cumprod_float16_accumulates_in_float", "cumprod", [[4]], ["float16"], [0], None,
+         [f16([1.0009765625, 1.0009765625, 1.0009765625, 0.5])]),
+        ("cumsum_int64_wraps", "cumsum", [[2]], ["int64"], [0], None, [i64([2 ** 62, 2 ** 62])]),
+        ("cumprod_int64_wraps", "cumprod", [[3]], ["int64"], [0], None, [i64([2 ** 40, 2 ** 40, 3])]),
+        ("cumprod_int64", "cumprod", [[2, 5]], ["int64"], [1]),
+        ("cumsum_channels_last", "cumsum", [[2, 3, 4, 5]], ["float32"], [1], [True]),
+        ("cumsum_0dim", "cumsum", [[]], ["float32"], [0]),
+        ("cumsum_empty", "cumsum", [[0, 3]], ["float32"], [1]),
+        ("cumsum_dim_refused", "cumsum", [[3]], ["float32"], [1]),
+        ("cumprod_float16_dim_refused", "cumprod", [[3]], ["float16"], [-2]),
+        ("cumsum_bfloat16_float_loses_the_one", "cumsum", [[3]], ["bfloat16"], [0], None,
+         [bf16([2.0 ** 24, 1.0, -2.0 ** 24])]),
+    ]
     cases = {}
 
     def add(spec):
@@ -592,6 +623,8 @@ def main():
     for spec in pow_specs:
         add(spec)
     for spec in sort_specs:
+        add(spec)
+    for spec in cumulative_specs:
         add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)

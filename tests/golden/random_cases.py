@@ -133,7 +133,8 @@ Session 60 (2026-12-06) added pow (t ** n with PyTorch's special exponents drawn
 t.pow_(u)), sort, argsort and topk: seeds 81 (1,500, CPU), 82 (3,000, CPU and emulated device), 83 (1,500, both) and
 84 (3,000, both) match. Seed 82 first showed PyTorch's float32 pow computing the last elements of a run (its scalar
 loop) with the exponent as a double, 2^31 + 1 odd there and even in the vectorised loop as 2^31: such draws are left
-out (tensor_op_departs), as are bfloat16 powers by -0.5 there.
+out (tensor_op_departs), as are bfloat16 powers by -0.5 there. Then cumsum/cumprod: seed 85 (3,000, CPU and emulated
+device) matches.
 """
 import argparse
 import importlib
@@ -800,7 +801,8 @@ def tensor_op_draw(rng):
                      "add_", "mul_", "reshape", "softmax", "log_softmax", "number", "number", "full", "sum_all",
                      "mean_all", "max_all", "argmax_all", "maximum", "minimum", "elementwise", "elementwise", "clamp",
                      "clamp_", "min", "argmin", "min_all", "argmin_all", "var", "std", "var_all", "std_all", "pow",
-                     "pow_", "pow_number", "pow_number_", "number_pow", "sort", "argsort", "topk"])
+                     "pow_", "pow_number", "pow_number_", "number_pow", "sort", "argsort", "topk",
+                     "cumsum", "cumprod"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64"]
     dtype = rng.choice(dtypes)
     if op == "number":
@@ -822,6 +824,8 @@ def tensor_op_draw(rng):
         args = [dim(), rng.randint(0, 1), rng.randint(0, 1)]
     elif op in ("sort", "argsort"):
         args = [dim(), rng.randint(0, 1)]
+    elif op in ("cumsum", "cumprod"):
+        args = [dim()]
     elif op == "topk":
         args = [rng.randint(-1, 5), dim(), rng.randint(0, 1)]
     elif op == "narrow":

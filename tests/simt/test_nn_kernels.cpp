@@ -537,6 +537,38 @@ TEST_P(NnKernels, SortedLinesAreTheStableSortsFirstK) {
   sort_lines<float>(nullptr, nullptr, nullptr, nullptr, 0, 4, 3, 4, false, 2, nullptr);  // no lines: no launch
 }
 
+// cumulate_lines against running sums and products accumulated here in the same types, over more lines than the
+// grid's threads.
+TEST_P(NnKernels, CumulativeLinesAccumulateInTheirTypes) {
+  const int64_t outer = 3, length = 40, inner = 700;
+  const std::vector<float> x = random_vector(static_cast<std::size_t>(outer * length * inner), 23, 1.5f);
+  std::vector<int64_t> integers;
+  for (float v : x) integers.push_back(static_cast<int64_t>(v * 1e5f));
+  for (const bool product : {false, true}) {
+    std::vector<float> wide(x.size()), narrow(x.size());
+    std::vector<int64_t> wrapped(x.size());
+    cumulate_lines<double>(x.data(), wide.data(), outer, length, inner, product, 2, nullptr);
+    cumulate_lines<float>(x.data(), narrow.data(), outer, length, inner, product, 2, nullptr);
+    cumulate_lines<uint64_t>(integers.data(), wrapped.data(), outer, length, inner, product, 2, nullptr);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t j = 0; j < inner; ++j) {
+        double d = product ? 1 : 0;
+        float f = product ? 1 : 0;
+        uint64_t u = product ? 1 : 0;
+        for (int64_t r = 0; r < length; ++r) {
+          const auto at = static_cast<std::size_t>((o * length + r) * inner + j);
+          d = product ? d * x[at] : d + x[at];
+          f = product ? f * x[at] : f + x[at];
+          u = product ? u * static_cast<uint64_t>(integers[at]) : u + static_cast<uint64_t>(integers[at]);
+          ASSERT_EQ(wide[at], static_cast<float>(d));
+          ASSERT_EQ(narrow[at], f);
+          ASSERT_EQ(wrapped[at], static_cast<int64_t>(u));
+        }
+      }
+  }
+  cumulate_lines<double, float>(nullptr, nullptr, 0, 4, 3, false, 2, nullptr);  // no lines: no launch
+}
+
 TEST_P(NnKernels, ReductionsOverADimensionEqualTheCpuFormula) {
   const int64_t outer = 3, length = 70, inner = 5;  // more outputs than... one thread each; 15 outputs
   auto x = random_vector(static_cast<std::size_t>(outer * length * inner), 9);

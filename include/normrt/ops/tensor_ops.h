@@ -50,6 +50,12 @@ Tensor argsort(const Tensor& t, int64_t dim = -1, bool descending = false);
 // itself and index 0, for k = 0 too, as PyTorch's.
 std::pair<Tensor, Tensor> topk(const Tensor& t, int64_t k, int64_t dim = -1, bool largest = true);
 
+// torch.cumsum / torch.cumprod over `dim`: running sums (products) in index order, accumulated as PyTorch's CPU kernels
+// accumulate them (in double for float32, in float for bfloat16 and for float16, which PyTorch 1.13's CPU lacks,
+// exactly and wrapping for int64) and each rounded once to t's dtype; contiguous, as PyTorch's.
+Tensor cumsum(const Tensor& t, int64_t dim);
+Tensor cumprod(const Tensor& t, int64_t dim);
+
 // Elements [start, start + length) of `dim`, in t's memory format.
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length);
 // Python's t[..., start:end] on `dim` (negative and out-of-range bounds clamp as in Python).
