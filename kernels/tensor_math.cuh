@@ -198,12 +198,21 @@ NORMRT_HD inline void reduce_line(Reduce kind, const T* x, int64_t length, int64
 // Running sums (products) of the `length` elements x[0], x[stride], ..., written to y at the same places: accumulated
 // in Acc (PyTorch's CPU accumulation types: double for float32, float for float16 and bfloat16 widened to float, and
 // uint64_t for int64, wrapping), each rounded once to T.
+// cumulate_step takes the running value from before element x (cumulate_start before the first) to after it.
+template <typename Acc>
+NORMRT_HD inline Acc cumulate_start(bool product) {
+  return product ? Acc(1) : Acc(0);
+}
+template <typename Acc, typename T>
+NORMRT_HD inline Acc cumulate_step(Acc running, T x, bool product) {
+  const Acc v = static_cast<Acc>(x);
+  return product ? running * v : running + v;
+}
 template <typename Acc, typename T>
 NORMRT_HD inline void cumulate_line(const T* x, int64_t length, int64_t stride, T* y, bool product) {
-  Acc running = product ? Acc(1) : Acc(0);
+  Acc running = cumulate_start<Acc>(product);
   for (int64_t r = 0; r < length; ++r) {
-    const Acc v = static_cast<Acc>(x[r * stride]);
-    running = product ? running * v : running + v;
+    running = cumulate_step(running, x[r * stride], product);
     y[r * stride] = static_cast<T>(running);
   }
 }

@@ -883,12 +883,11 @@ void cumulate_columns(const T* x, T* y, const Around& a, bool product) {
   for (int64_t task = 0; task < a.outer * chunks; ++task) {
     const int64_t o = task / chunks, first = task % chunks * kColumns, width = std::min(kColumns, a.inner - first);
     Acc running[kColumns];
-    std::fill_n(running, width, product ? Acc(1) : Acc(0));
+    std::fill_n(running, width, tmath::cumulate_start<Acc>(product));
     for (int64_t r = 0; r < a.length; ++r) {
       const int64_t row = (o * a.length + r) * a.inner + first;
       for (int64_t j = 0; j < width; ++j) {
-        const Acc v = static_cast<Acc>(x[row + j]);
-        running[j] = product ? running[j] * v : running[j] + v;
+        running[j] = tmath::cumulate_step(running[j], x[row + j], product);
         y[row + j] = static_cast<T>(running[j]);
       }
     }
