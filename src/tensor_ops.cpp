@@ -877,6 +877,12 @@ std::pair<Tensor, Tensor> sorted_along(const Tensor& t, int64_t dim, std::option
 // row (each column accumulates in index order, as cumulate_line: the same bits), in slices of columns over the threads.
 template <typename Acc, typename T>
 void cumulate_columns(const T* x, T* y, const Around& a, bool product) {
+  if (a.inner == 1) {  // lines in place: the running value stays in a register
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(a.outer * a.length))
+    for (int64_t o = 0; o < a.outer; ++o)
+      tmath::cumulate_line<Acc>(x + o * a.length, a.length, 1, y + o * a.length, product);
+    return;
+  }
   constexpr int64_t kColumns = 256;
   const int64_t chunks = (a.inner + kColumns - 1) / kColumns;
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(a.outer * a.length * a.inner))
