@@ -284,6 +284,13 @@ struct TensorOp {
   std::function<std::function<void()>(const Tensor&)> make;  // the timed call, given x of `shape`
 };
 
+// 32 x 128 token ids below `rows`, spread as (i * 7919) mod rows (benchmarks/compare_host_ops_cpu.py draws the same).
+Tensor bench_tokens(int64_t rows) {
+  std::vector<int64_t> ids(32 * 128);
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i) * 7919 % rows;
+  return from_vector(ids, {32, 128});
+}
+
 std::vector<TensorOp> tensor_ops() {
   const Shape image = {32, 64, 56, 56}, logits = {4096, 1000}, pooled = {64, 64, 12, 12}, pixel_rows = {100352, 64};
   ops::PoolParams pool_3x3s2;  // ResNet's stem pooling window
@@ -378,6 +385,17 @@ std::vector<TensorOp> tensor_ops() {
       {"cumsum-dim1", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::cumsum(x, 1)); }; }},
       {"cumsum-dim3", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::cumsum(x, 3)); }; }},
       {"var-dim3", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::var(x, 3)); }; }},
+      // A language model's token embedding: x the (vocabulary, width) table, a batch of 32 x 128 tokens.
+      {"embedding-lookup", {10000, 256},
+       [](const Tensor& x) {
+         const Tensor tokens = bench_tokens(x.size(0));
+         return [x, tokens] { benchmark::DoNotOptimize(ops::embedding(x, tokens)); };
+       }},
+      {"embedding-backward", {10000, 256},
+       [](const Tensor& x) {
+         const Tensor tokens = bench_tokens(x.size(0)), dy = ones({32, 128, x.size(1)});
+         return [dy, tokens, rows = x.size(0)] { benchmark::DoNotOptimize(ops::embedding_backward(dy, tokens, rows)); };
+       }},
       {"var-dim0", pixel_rows, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::var(x, 0)); }; }},
       {"clone", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x.clone()); }; }},
       {"randn", image,

@@ -86,7 +86,11 @@ def torch_call(torch, name):
         se = torchvision.ops.SqueezeExcitation(shape[1], 16)
     layer_norm = torch.nn.LayerNorm(shape[-1]) if op == "layer-norm-train" else None
     up_conv = torch.nn.ConvTranspose2d(shape[1], 32, 2, stride=2) if op == "conv-transpose-k2s2-train" else None
+    tokens = torch.arange(32 * 128).mul(7919).remainder(shape[0]).view(32, 128)  # bench_nn's bench_tokens
+    token_grad = torch.ones(32, 128, shape[-1])
     return {
+        "embedding-lookup": lambda: F.embedding(tokens, x),
+        "embedding-backward": lambda: torch.ops.aten.embedding_dense_backward(token_grad, tokens, shape[0], -1, False),
         "add": lambda: x + x,
         "add-per-channel": lambda: x + per_channel,
         "mul-scalar": lambda: x * 2.0,

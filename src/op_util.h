@@ -30,6 +30,15 @@ inline const char* scalar_type_name(DType dtype) {
   return "unknown";
 }
 
+// The legacy type name PyTorch's argument checks print: "torch.FloatTensor", "torch.cuda.HalfTensor",
+// "torch.LongTensor", and for bfloat16, which has none, ATen's "CPUBFloat16Type" / "CUDABFloat16Type".
+inline std::string legacy_type_name(DType dtype, const Device& device) {
+  const bool cuda = device.is_cuda();
+  if (dtype == DType::BFloat16) return cuda ? "CUDABFloat16Type" : "CPUBFloat16Type";
+  const char* name = dtype == DType::Float16 ? "HalfTensor" : dtype == DType::Int64 ? "LongTensor" : "FloatTensor";
+  return std::string(cuda ? "torch.cuda." : "torch.") + name;
+}
+
 // PyTorch's promote_types: a dtype with itself; int64 with a floating dtype, that one; two floating dtypes, float32.
 inline DType promote_types(DType x, DType y) {
   if (x == y || y == DType::Int64) return x;

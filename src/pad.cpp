@@ -36,15 +36,9 @@ padmath::Mode math_mode(PadMode mode) {
 
 Shape out_shape(const padmath::PadGeometry& g) { return Shape(g.out, g.out + g.ndim); }
 
-// How PyTorch's padding checks print a tensor: "[ torch.FloatTensor{2,0,3} ]" (the Python binding's names for
-// ATen's CPUFloatType, CUDAHalfType, ...; bfloat16 has none).
+// How PyTorch's padding checks print a tensor: "[ torch.FloatTensor{2,0,3} ]".
 std::string legacy_tensor_str(const Shape& sizes, DType dtype, const Device& device) {
-  const bool cuda = device.is_cuda();
-  std::string type;
-  if (dtype == DType::BFloat16)
-    type = cuda ? "CUDABFloat16Type" : "CPUBFloat16Type";
-  else
-    type = std::string(cuda ? "torch.cuda." : "torch.") + (dtype == DType::Float16 ? "HalfTensor" : "FloatTensor");
+  const std::string type = util::legacy_type_name(dtype, device);
   std::string dims;
   for (const int64_t size : sizes) dims += (dims.empty() ? "" : ",") + std::to_string(size);
   return "[ " + type + "{" + dims + "} ]";

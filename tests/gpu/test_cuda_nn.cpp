@@ -7,6 +7,7 @@
 #include "amp_scenario.h"
 #include "autocast_golden_runner.h"
 #include "fold_golden_runner.h"
+#include "embedding_golden_runner.h"
 #include "empty_shapes.h"
 #include "nn_golden_runner.h"
 #include "losses_golden_runner.h"
@@ -107,6 +108,44 @@ TEST_P(CudaPermuteGolden, MatchesPyTorch) {
 
 INSTANTIATE_TEST_SUITE_P(PyTorch, CudaPermuteGolden, ::testing::ValuesIn(testing::permute_golden_case_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+class CudaEmbeddingGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaEmbeddingGolden, MatchesPyTorch) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_embedding_golden_case(GetParam(), kGpu);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaEmbeddingGolden, ::testing::ValuesIn(testing::embedding_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// The device's backward adds in the CPU's order: the same bits, in each dtype, over many positions with a hot row;
+// a lookup of an index outside the table gives a NaN row on the device (the CPU refuses it).
+TEST(CudaEmbedding, GivesTheCpusBitsAndNanRowsForBadIndices) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  const int64_t rows = 29, columns = 70, n = 1500;
+  std::vector<int64_t> idx(static_cast<std::size_t>(n));
+  for (int64_t i = 0; i < n; ++i) idx[i] = i % 3 == 0 ? 5 : (i * 7919) % rows;
+  const Tensor indices = from_vector(idx, {3, n / 3});
+  Generator gen(12);
+  const Tensor dy = randn({3, n / 3, columns}, gen), weight = randn({rows, columns}, gen);
+  for (const DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+    const Tensor g = dy.to(dtype);
+    EXPECT_TRUE(testing::same_bits(
+        ops::embedding_backward(g.to(kGpu), indices.to(kGpu), rows, 2, true).to(DType::Float32).to_vector(),
+        ops::embedding_backward(g, indices, rows, 2, true).to(DType::Float32).to_vector()));
+    Tensor on_gpu = weight.to(dtype).to(kGpu), on_cpu = weight.to(dtype);
+    ops::embedding_renorm_(on_gpu, indices.to(kGpu), 3.0, 1.5);
+    ops::embedding_renorm_(on_cpu, indices, 3.0, 1.5);
+    EXPECT_TRUE(testing::same_bits(on_gpu.to(DType::Float32).to_vector(), on_cpu.to(DType::Float32).to_vector()));
+  }
+  const std::vector<float> y =
+      ops::embedding(weight.to(kGpu), from_vector(std::vector<int64_t>{1, rows, -1}, {3}, kGpu)).to_vector();
+  for (int64_t c = 0; c < columns; ++c) {
+    EXPECT_EQ(y[c], weight.to_vector()[columns + c]);
+    EXPECT_TRUE(std::isnan(y[columns + c]) && std::isnan(y[2 * columns + c]));
+  }
+}
 
 class CudaTensorOpsGolden : public ::testing::TestWithParam<std::string> {};
 

@@ -11,6 +11,7 @@
 
 #include "activation.cuh"
 #include "elementwise.cuh"
+#include "embedding.cuh"
 #include "interpolate.cuh"
 #include "norms.cuh"
 #include "optimizer.cuh"
@@ -567,6 +568,82 @@ TEST_P(NnKernels, CumulativeLinesAccumulateInTheirTypes) {
       }
   }
   cumulate_lines<double, float>(nullptr, nullptr, 0, 4, 3, false, 2, nullptr);  // no lines: no launch
+}
+
+// An embedding's backward on the emulator: group_indices against a stable counting sort written out here (indices
+// outside the table left out), over several chunks of the block with a hot row, then each weight row's sum against
+// PyTorch's CPU loop (position by position into the rows); lookups fill the rows of bad indices; max_norm renormalises
+// exactly the rows looked up.
+template <typename T>
+void check_embedding_backward(const std::vector<float>& grad_values, const std::vector<int64_t>& indices, int64_t rows,
+                              int64_t columns, const std::vector<int64_t>& count, const std::vector<int64_t>& offset,
+                              const std::vector<int64_t>& order) {
+  std::vector<T> grad;
+  for (const float v : grad_values) grad.push_back(T(v));
+  for (const bool scale : {false, true}) {
+    std::vector<T> out(static_cast<std::size_t>(rows * columns), T(7.0f)), expected(out.size(), T(0.0f));
+    embedding_backward<T>(EmbeddingBackwardParams{grad.data(), out.data(), count.data(), offset.data(), order.data(),
+                                                  rows, columns, 4, scale},
+                          2, nullptr);
+    for (std::size_t i = 0; i < indices.size(); ++i) {
+      const int64_t k = indices[i];
+      if (k < 0 || k >= rows || k == 4) continue;
+      const float alpha = embmath::gradient_scale<T>(count[k], scale);
+      for (int64_t c = 0; c < columns; ++c)
+        expected[k * columns + c] = embmath::accumulate(expected[k * columns + c], grad[i * columns + c], alpha);
+    }
+    for (std::size_t e = 0; e < out.size(); ++e)
+      ASSERT_EQ(static_cast<float>(out[e]), static_cast<float>(expected[e])) << e << (scale ? " scaled" : "");
+  }
+}
+
+TEST_P(NnKernels, EmbeddingKernelsGroupPositionsStablyAndSumInOrder) {
+  const int64_t rows = 23, columns = 5, n = 700;
+  std::mt19937 rng(5);
+  std::vector<int64_t> indices(static_cast<std::size_t>(n));
+  for (auto& k : indices) k = rng() % 3 == 0 ? 6 : static_cast<int64_t>(rng() % (rows + 2)) - 1;  // -1 and 23 bad
+  std::vector<int64_t> rank(indices.size()), count(static_cast<std::size_t>(rows), -5), offset(count.size()),
+      order(indices.size(), -1);
+  group_indices(indices.data(), n, rows, rank.data(), count.data(), offset.data(), order.data(), nullptr);
+  std::vector<int64_t> expected_count(count.size()), expected_order;
+  for (int64_t k = 0; k < rows; ++k)
+    for (int64_t i = 0; i < n; ++i)
+      if (indices[i] == k) ++expected_count[k], expected_order.push_back(i);
+  EXPECT_EQ(count, expected_count);
+  int64_t start = 0;
+  for (int64_t k = 0; k < rows; ++k) {
+    EXPECT_EQ(offset[k], start) << k;
+    start += expected_count[k];
+  }
+  EXPECT_EQ(std::vector<int64_t>(order.begin(), order.begin() + start), expected_order);
+
+  const std::vector<float> grad = random_vector(static_cast<std::size_t>(n * columns), 31);
+  check_embedding_backward<float>(grad, indices, rows, columns, count, offset, order);
+  check_embedding_backward<Half>(grad, indices, rows, columns, count, offset, order);
+  check_embedding_backward<BFloat16>(grad, indices, rows, columns, count, offset, order);
+
+  const std::vector<float> weight = random_vector(static_cast<std::size_t>(rows * columns), 37, 2.0f);
+  std::vector<uint32_t> bits(weight.size()), looked_up(static_cast<std::size_t>(n * columns));
+  std::memcpy(bits.data(), weight.data(), weight.size() * sizeof(float));
+  embedding_lookup(bits.data(), rows, columns, indices.data(), n, 0xdeadbeefu, looked_up.data(), 2, nullptr);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < columns; ++c) {
+      const int64_t k = indices[i];
+      ASSERT_EQ(looked_up[i * columns + c], k >= 0 && k < rows ? bits[k * columns + c] : 0xdeadbeefu) << i;
+    }
+
+  std::vector<float> renormed = weight, expected = weight;
+  embedding_renorm(renormed.data(), rows, columns, count.data(), 1.5, 2.0, 2, nullptr);
+  for (int64_t k = 0; k < rows; ++k)
+    if (expected_count[k] > 0) embmath::renorm_row(expected.data() + k * columns, columns, 1.5, 2.0);
+  EXPECT_TRUE(same_bits(renormed, expected));
+  EXPECT_FALSE(same_bits(renormed, weight));  // some rows were longer than 1.5
+
+  group_indices(indices.data(), n, 0, nullptr, nullptr, nullptr, nullptr, nullptr);  // no rows: no launch
+  embedding_lookup<uint32_t>(nullptr, rows, 0, nullptr, n, 0u, nullptr, 2, nullptr);
+  embedding_backward<float>(EmbeddingBackwardParams{nullptr, nullptr, nullptr, nullptr, nullptr, 0, 3, -1, false}, 2,
+                            nullptr);
+  embedding_renorm<float>(nullptr, 0, 3, nullptr, 1.0, 2.0, 2, nullptr);
 }
 
 TEST_P(NnKernels, ReductionsOverADimensionEqualTheCpuFormula) {

@@ -1,0 +1,218 @@
+// normrt::ops embedding: PyTorch 1.13's checks and messages, then on the CPU a row copy per index, and for the
+// backward a stable counting sort of the positions by weight row followed by each row's sum in position order
+// (embedding_math.cuh's rounding) over the threads; on a device kernels/embedding.cu, which adds in the same order.
+#include "normrt/ops/embedding.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu_threads.h"
+#include "embedding_math.cuh"
+#include "normrt/error.h"
+#include "op_util.h"
+#if NORMRT_WITH_CUDA
+#include "embedding.cuh"
+#endif
+
+namespace normrt::ops {
+
+namespace {
+
+void check_indices(const Tensor& indices, int argument, const char* op) {
+  NORMRT_CHECK(indices.defined(), op, ": indices are undefined");
+  NORMRT_CHECK(indices.dtype() == DType::Int64, "Expected tensor for argument #", argument,
+               " 'indices' to have one of the following scalar types: Long, Int; but got ",
+               util::legacy_type_name(indices.dtype(), indices.device()), " instead (while checking arguments for ", op,
+               ")");
+}
+
+void check_floating_weight(const Tensor& t, const char* what, const char* op) {
+  NORMRT_CHECK(util::is_16bit(t.dtype()) || t.dtype() == DType::Float32, op, ": ", what,
+               " must be float32, float16 or bfloat16, got ", dtype_name(t.dtype()));
+}
+
+// On the CPU: every index in [0, rows), or PyTorch's index_select error.
+void check_in_range(const int64_t* indices, int64_t n, int64_t rows) {
+  for (int64_t i = 0; i < n; ++i) NORMRT_CHECK(indices[i] >= 0 && indices[i] < rows, "index out of range in self");
+}
+
+// The positions grouped by weight row, stably: order[offset[k] ...] are the count[k] positions that look up row k,
+// ascending (what kernels/embedding.cu's group_indices computes).
+struct RowGroups {
+  std::vector<int64_t> count, offset, order;
+};
+RowGroups group_by_row(const int64_t* indices, int64_t n, int64_t rows) {
+  RowGroups g{std::vector<int64_t>(static_cast<std::size_t>(rows)),
+              std::vector<int64_t>(static_cast<std::size_t>(rows)), std::vector<int64_t>(static_cast<std::size_t>(n))};
+  for (int64_t i = 0; i < n; ++i) ++g.count[indices[i]];
+  int64_t start = 0;
+  for (int64_t k = 0; k < rows; ++k) {
+    g.offset[k] = start;
+    start += g.count[k];
+  }
+  std::vector<int64_t> next = g.offset;
+  for (int64_t i = 0; i < n; ++i) g.order[next[indices[i]]++] = i;
+  return g;
+}
+
+template <typename T>
+void backward_rows(const T* grad, const RowGroups& g, int64_t rows, int64_t columns, int64_t padding_idx,
+                   bool scale_grad_by_freq, T* grad_weight) {
+#pragma omp parallel for schedule(dynamic, 16) if (cpu::worth_parallel(rows * columns))
+  for (int64_t k = 0; k < rows; ++k) {
+    T* row = grad_weight + k * columns;
+    std::fill(row, row + columns, T(0.0f));
+    const int64_t count = g.count[k];
+    if (k == padding_idx || count == 0) continue;
+    const float alpha = embmath::gradient_scale<T>(count, scale_grad_by_freq);
+    for (int64_t j = g.offset[k]; j < g.offset[k] + count; ++j) {
+      const T* from = grad + g.order[j] * columns;
+      for (int64_t c = 0; c < columns; ++c) row[c] = embmath::accumulate(row[c], from[c], alpha);
+    }
+  }
+}
+
+}  // namespace
+
+Tensor embedding(const Tensor& weight, const Tensor& indices) {
+  NORMRT_CHECK(weight.defined(), "embedding: weight is undefined");
+  NORMRT_CHECK(weight.dim() == 2, "'weight' must be 2-D");
+  check_indices(indices, 1, "embedding");
+  util::check_same_device(weight, indices);
+  const int64_t rows = weight.size(0), columns = weight.size(1);
+  Shape shape = indices.sizes();
+  shape.push_back(columns);
+  Tensor out = empty(shape, TensorOptions(weight.device()).dtype(weight.dtype()));
+  const Tensor w = weight.contiguous(), idx = indices.contiguous();
+  const int64_t n = idx.numel();
+  const std::size_t row_bytes = static_cast<std::size_t>(columns) * element_size(weight.dtype());
+  if (weight.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch l(weight);
+    const int64_t* at = idx.data<int64_t>();
+    switch (element_size(weight.dtype())) {
+      case 2: {
+        const uint16_t nan = weight.dtype() == DType::Float16 ? 0x7e00u : 0x7fc0u;
+        cuda::embedding_lookup(static_cast<const uint16_t*>(w.raw_data()), rows, columns, at, n, nan,
+                               static_cast<uint16_t*>(out.raw_data()), l.sms, l.stream);
+        break;
+      }
+      case 4:
+        cuda::embedding_lookup(static_cast<const uint32_t*>(w.raw_data()), rows, columns, at, n, 0x7fc00000u,
+                               static_cast<uint32_t*>(out.raw_data()), l.sms, l.stream);
+        break;
+      default:
+        cuda::embedding_lookup(static_cast<const uint64_t*>(w.raw_data()), rows, columns, at, n, uint64_t{0},
+                               static_cast<uint64_t*>(out.raw_data()), l.sms, l.stream);
+    }
+#else
+    util::no_cuda("embedding");
+#endif
+    return out;
+  }
+  const int64_t* at = idx.data<int64_t>();
+  check_in_range(at, n, rows);
+  const auto* from = static_cast<const unsigned char*>(w.raw_data());
+  auto* to = static_cast<unsigned char*>(out.raw_data());
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n * columns))
+  for (int64_t i = 0; i < n; ++i)
+    if (row_bytes != 0) std::memcpy(to + i * row_bytes, from + at[i] * row_bytes, row_bytes);
+  return out;
+}
+
+Tensor embedding_backward(const Tensor& grad_output, const Tensor& indices, int64_t num_weights,
+                          std::optional<int64_t> padding_idx, bool scale_grad_by_freq) {
+  NORMRT_CHECK(grad_output.defined(), "embedding_backward: grad_output is undefined");
+  check_indices(indices, 2, "embedding_backward");
+  check_floating_weight(grad_output, "grad_output", "embedding_backward");
+  util::check_same_device(grad_output, indices);
+  NORMRT_CHECK(num_weights >= 0, "embedding_backward: num_weights must be non-negative, got ", num_weights);
+  Shape expected = indices.sizes();
+  expected.push_back(grad_output.dim() > 0 ? grad_output.size(-1) : 0);
+  NORMRT_CHECK(grad_output.dim() > 0 && grad_output.sizes() == expected, "embedding_backward: grad_output of shape ",
+               shape_str(grad_output.sizes()), " is not the indices' shape ", shape_str(indices.sizes()),
+               " followed by an embedding dimension");
+  if (padding_idx) {
+    NORMRT_CHECK(*padding_idx < num_weights && *padding_idx >= -num_weights,
+                 "Padding_idx must be within num_embeddings");
+    if (*padding_idx < 0) *padding_idx += num_weights;
+  }
+  const int64_t padding = padding_idx.value_or(-1), columns = grad_output.size(-1);
+  const Tensor grad = grad_output.contiguous(), idx = indices.contiguous();
+  const int64_t n = idx.numel();
+  Tensor grad_weight = empty({num_weights, columns}, TensorOptions(grad.device()).dtype(grad.dtype()));
+  util::dispatch_element(grad.dtype(), [&](auto element) {
+    using T = decltype(element);
+    if (grad.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const util::Launch l(grad);
+      const TensorOptions scratch = TensorOptions(grad.device()).dtype(DType::Int64);
+      Tensor rank = empty({n}, scratch), order = empty({n}, scratch), count = empty({num_weights}, scratch),
+             offset = empty({num_weights}, scratch);
+      cuda::group_indices(idx.data<int64_t>(), n, num_weights, rank.data<int64_t>(), count.data<int64_t>(),
+                          offset.data<int64_t>(), order.data<int64_t>(), l.stream);
+      cuda::embedding_backward<T>(
+          cuda::EmbeddingBackwardParams{grad.data<T>(), grad_weight.data<T>(), count.data<int64_t>(),
+                                        offset.data<int64_t>(), order.data<int64_t>(), num_weights, columns, padding,
+                                        scale_grad_by_freq},
+          l.sms, l.stream);
+#else
+      util::no_cuda("embedding_backward");
+#endif
+      return;
+    }
+    const int64_t* at = idx.data<int64_t>();
+    check_in_range(at, n, num_weights);
+    backward_rows(grad.data<T>(), group_by_row(at, n, num_weights), num_weights, columns, padding, scale_grad_by_freq,
+                  grad_weight.data<T>());
+  });
+  return grad_weight;
+}
+
+void embedding_renorm_(Tensor& weight, const Tensor& indices, double max_norm, double norm_type) {
+  NORMRT_CHECK(weight.defined(), "embedding_renorm_: weight is undefined");
+  NORMRT_CHECK(weight.dim() == 2, "Expected 2-dimensional tensor, but got ", weight.dim(),
+               "-dimensional tensor for argument #1 'self' (while checking arguments for embedding_renorm_)");
+  check_indices(indices, 2, "embedding_renorm_");
+  check_floating_weight(weight, "weight", "embedding_renorm_");
+  util::check_same_device(weight, indices);
+  const int64_t rows = weight.size(0), columns = weight.size(1);
+  const Tensor idx = indices.contiguous();
+  const int64_t n = idx.numel();
+  util::dispatch_element(weight.dtype(), [&](auto element) {
+    using T = decltype(element);
+    if (weight.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const util::Launch l(weight);
+      const TensorOptions scratch = TensorOptions(weight.device()).dtype(DType::Int64);
+      Tensor rank = empty({n}, scratch), order = empty({n}, scratch), count = empty({rows}, scratch),
+             offset = empty({rows}, scratch);
+      cuda::group_indices(idx.data<int64_t>(), n, rows, rank.data<int64_t>(), count.data<int64_t>(),
+                          offset.data<int64_t>(), order.data<int64_t>(), l.stream);
+      cuda::embedding_renorm(weight.data<T>(), rows, columns, count.data<int64_t>(), max_norm, norm_type, l.sms,
+                             l.stream);
+#else
+      util::no_cuda("embedding_renorm_");
+#endif
+      weight.bump_version();
+      return;
+    }
+    const int64_t* at = idx.data<int64_t>();
+    for (int64_t i = 0; i < n; ++i)  // PyTorch's select() of each row, in ascending order
+      NORMRT_CHECK(at[i] >= -rows && at[i] < rows, "select(): index ", at[i], " out of range for tensor of size ",
+                   shape_str(weight.sizes()), " at dimension 0");
+    check_in_range(at, n, rows);
+    std::vector<int64_t> looked_up(at, at + n);
+    std::sort(looked_up.begin(), looked_up.end());
+    looked_up.erase(std::unique(looked_up.begin(), looked_up.end()), looked_up.end());
+    T* w = weight.data<T>();
+    const auto distinct = static_cast<int64_t>(looked_up.size());
+#pragma omp parallel for schedule(dynamic, 16) if (cpu::worth_parallel(distinct * columns))
+    for (int64_t u = 0; u < distinct; ++u)
+      embmath::renorm_row(w + looked_up[u] * columns, columns, max_norm, norm_type);
+    weight.bump_version();
+  });
+}
+
+}  // namespace normrt::ops

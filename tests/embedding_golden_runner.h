@@ -1,0 +1,116 @@
+// ops::embedding / embedding_backward / embedding_renorm_ and nn::Embedding against PyTorch 1.13
+// (tests/golden/make_golden_embedding.py), on one device: the CPU suite and the GPU suites share it. Lookups and
+// gradients are exact (the same additions in the same order, rounded alike); max_norm's scale comes from a norm
+// PyTorch accumulates in float, normrt in double, so renormalised rows agree to within a rounding of the dtype.
+#pragma once
+#include <cmath>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "golden_manifest.h"
+#include "normrt/nn/embedding.h"
+#include "normrt/ops/embedding.h"
+#include "test_util.h"
+
+namespace normrt::testing {
+
+inline nlohmann::json embedding_golden() {
+  return read_manifest(golden_sibling_dir("data_embedding") + "/cases.json");
+}
+
+inline std::vector<std::string> embedding_golden_case_names() {
+  const auto cases = embedding_golden();  // items() of a temporary would outlive it
+  std::vector<std::string> names;
+  for (const auto& [name, c] : cases.items()) names.push_back(name);
+  return names;
+}
+
+inline DType embedding_dtype(const std::string& name) {
+  return name == "float16" ? DType::Float16 : name == "bfloat16" ? DType::BFloat16 : DType::Float32;
+}
+
+inline double embedding_norm_type(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>() == "inf" ? INFINITY : -INFINITY;
+  return v.get<double>();
+}
+
+inline std::vector<double> widened_values(const Tensor& t) {
+  const std::vector<float> v = t.to(Device::cpu()).to(DType::Float32).to_vector();
+  return std::vector<double>(v.begin(), v.end());
+}
+
+inline void run_embedding_golden_case(const std::string& name, const Device& device) {
+  const auto c = embedding_golden()[name];
+  const auto floats = [&](const char* key) { return c[key].get<std::vector<float>>(); };
+  const auto expected = [&](const char* key) { return c[key].get<std::vector<double>>(); };
+  const Tensor indices = from_vector(c["indices"].get<std::vector<int64_t>>(), c["index_shape"].get<Shape>(), device);
+  const Shape y_shape = c["y_shape"].get<Shape>();
+  if (c["kind"] == "functional") {
+    const DType dtype = embedding_dtype(c["dtype"]);
+    const int64_t rows = c["rows"], columns = c["columns"];
+    Tensor weight = from_vector(floats("weight"), {rows, columns}, device).to(dtype);
+    const double renorm_tolerance = dtype == DType::Float32 ? 1e-6 : 1e-2;
+    if (!c["max_norm"].is_null()) {
+      ops::embedding_renorm_(weight, indices, c["max_norm"].get<double>(), embedding_norm_type(c["norm_type"]));
+      EXPECT_TRUE(all_close(widened_values(weight), expected("renormed"), renorm_tolerance, 1e-7)) << name;
+    }
+    const Tensor y = ops::embedding(weight, indices);
+    EXPECT_EQ(y.sizes(), y_shape) << name;
+    EXPECT_EQ(y.dtype(), dtype) << name;
+    EXPECT_TRUE(all_close(widened_values(y), expected("y"), c["max_norm"].is_null() ? 0.0 : renorm_tolerance, 1e-7))
+        << name;
+    const std::optional<int64_t> padding_idx =
+        c["padding_idx"].is_null() ? std::nullopt : std::optional<int64_t>(c["padding_idx"].get<int64_t>());
+    const Tensor dy = from_vector(floats("dy"), y_shape, device).to(dtype);
+    const Tensor dweight = ops::embedding_backward(dy, indices, rows, padding_idx, c["scale_grad_by_freq"]);
+    EXPECT_EQ(dweight.sizes(), Shape({rows, columns})) << name;
+    EXPECT_TRUE(all_close(widened_values(dweight), expected("dweight"), 0.0, 0.0)) << name;
+    return;
+  }
+  const auto o = c["options"];
+  const int64_t rows = o["num_embeddings"], columns = o["embedding_dim"];
+  const Tensor weight = from_vector(floats("weight"), {rows, columns});
+  std::optional<nn::Embedding> module;
+  if (c["pretrained"].is_null()) {
+    nn::EmbeddingOptions options(rows, columns);
+    if (o.contains("padding_idx")) options.padding_idx(o["padding_idx"].get<int64_t>());
+    if (o.contains("max_norm")) options.max_norm(o["max_norm"].get<double>());
+    if (o.contains("norm_type")) options.norm_type(o["norm_type"].get<double>());
+    if (o.contains("scale_grad_by_freq")) options.scale_grad_by_freq(o["scale_grad_by_freq"].get<bool>());
+    module.emplace(options);
+    if (options.padding_idx()) {  // PyTorch's initialisation zeroes the padding row (its draws are its own)
+      const std::vector<float> drawn = module->weight.to_vector();
+      const int64_t padding = *module->options().padding_idx();
+      for (int64_t j = 0; j < columns; ++j) EXPECT_EQ(drawn[padding * columns + j], 0.0f) << name;
+    }
+    module->weight.copy_(weight);
+  } else {
+    const auto p = c["pretrained"];
+    nn::EmbeddingFromPretrainedOptions options;
+    if (p.contains("freeze")) options.freeze(p["freeze"].get<bool>());
+    if (p.contains("padding_idx")) options.padding_idx(p["padding_idx"].get<int64_t>());
+    module.emplace(nn::Embedding::from_pretrained(weight.clone(), options));
+  }
+  std::ostringstream repr;
+  repr << *module;
+  EXPECT_EQ(repr.str(), c["repr"].get<std::string>()) << name;
+  module->to(device);
+  const Tensor y = module->forward(indices);
+  EXPECT_EQ(y.sizes(), y_shape) << name;
+  EXPECT_TRUE(all_close(widened_values(y), expected("y"), 1e-6, 1e-7)) << name;
+  EXPECT_TRUE(all_close(widened_values(module->weight), expected("renormed"), 1e-6, 1e-7)) << name;
+  const Tensor grad_input = module->backward(from_vector(floats("dy"), y_shape, device));
+  EXPECT_FALSE(grad_input.defined()) << name;
+  if (c["dweight"].is_null()) {
+    EXPECT_FALSE(module->weight.grad().defined()) << name;
+  } else {
+    ASSERT_TRUE(module->weight.grad().defined()) << name;
+    EXPECT_TRUE(all_close(widened_values(module->weight.grad()), expected("dweight"), 0.0, 0.0)) << name;
+  }
+}
+
+}  // namespace normrt::testing

@@ -1,0 +1,227 @@
+// ops::embedding and nn::Embedding: against PyTorch (golden), against the PyTorch CPU kernel's own loop (every
+// position in turn adding into its row: the grouped, threaded sums must give its bits), finite differences, and
+// PyTorch's refusals, which leave the weight and its gradient as they were.
+#include <cmath>
+#include <random>
+
+#include "embedding_golden_runner.h"
+#include "embedding_math.cuh"
+#include "normrt/half.h"
+#include "normrt/nn/layers.h"
+
+namespace normrt {
+namespace {
+
+using testing::throws_with;
+
+class EmbeddingGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EmbeddingGolden, MatchesPyTorch) { testing::run_embedding_golden_case(GetParam(), Device::cpu()); }
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, EmbeddingGolden, ::testing::ValuesIn(testing::embedding_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return testing::test_name(info.param);
+                         });
+
+std::vector<int64_t> random_indices(int64_t n, int64_t rows, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int64_t> row(0, rows - 1);
+  std::vector<int64_t> v(static_cast<std::size_t>(n));
+  for (auto& k : v) k = rng() % 3 == 0 ? 2 : row(rng);  // row 2 is hot
+  return v;
+}
+
+// PyTorch 1.13's CPU backward written out: zeros, then each position in order adds its gradient row into its
+// weight row (alpha = 1 / count, as the dtype rounds it, with scaling).
+template <typename T>
+std::vector<float> positionwise_backward(const std::vector<float>& grad, const std::vector<int64_t>& indices,
+                                         int64_t rows, int64_t columns, int64_t padding_idx, bool scale) {
+  std::vector<int64_t> count(static_cast<std::size_t>(rows));
+  for (const int64_t k : indices) ++count[k];
+  std::vector<T> out(static_cast<std::size_t>(rows * columns), T(0.0f));
+  for (std::size_t i = 0; i < indices.size(); ++i) {
+    const int64_t k = indices[i];
+    if (k == padding_idx) continue;
+    const float alpha = embmath::gradient_scale<T>(count[k], scale);
+    for (int64_t c = 0; c < columns; ++c)
+      out[k * columns + c] = embmath::accumulate(out[k * columns + c], T(grad[i * columns + c]), alpha);
+  }
+  return std::vector<float>(out.begin(), out.end());
+}
+
+TEST(Embedding, BackwardGivesTheBitsOfAddingPositionByPosition) {
+  const int64_t rows = 37, columns = 33, n = 5000;  // threads split the rows; row 2 takes a third of the positions
+  const std::vector<int64_t> idx = random_indices(n, rows, 3);
+  Generator gen(8);
+  const Tensor dy = randn({n, columns}, gen);
+  const std::vector<float> g = dy.to_vector();
+  const Tensor indices = from_vector(idx, {n});
+  for (const bool scale : {false, true})
+    for (const int64_t padding : {int64_t{-1}, int64_t{2}}) {
+      SCOPED_TRACE(std::string(scale ? "scaled" : "unscaled") + " padding " + std::to_string(padding));
+      const std::optional<int64_t> padding_idx = padding < 0 ? std::nullopt : std::optional<int64_t>(padding);
+      EXPECT_EQ(ops::embedding_backward(dy, indices, rows, padding_idx, scale).to_vector(),
+                positionwise_backward<float>(g, idx, rows, columns, padding, scale));
+      const std::vector<float> h = dy.to(DType::Float16).to(DType::Float32).to_vector();
+      EXPECT_EQ(ops::embedding_backward(dy.to(DType::Float16), indices, rows, padding_idx, scale)
+                    .to(DType::Float32)
+                    .to_vector(),
+                positionwise_backward<Half>(h, idx, rows, columns, padding, scale));
+      const std::vector<float> b = dy.to(DType::BFloat16).to(DType::Float32).to_vector();
+      EXPECT_EQ(ops::embedding_backward(dy.to(DType::BFloat16), indices, rows, padding_idx, scale)
+                    .to(DType::Float32)
+                    .to_vector(),
+                positionwise_backward<BFloat16>(b, idx, rows, columns, padding, scale));
+    }
+}
+
+// L(w) = sum dy * embedding(w, indices), in double: its central differences are the gradient backward gives.
+TEST(Embedding, GradientIsTheFiniteDifferenceOfTheLookup) {
+  const int64_t rows = 6, columns = 4;
+  const std::vector<int64_t> idx{3, 0, 3, 5, 3, 1, 0};
+  Generator gen(4);
+  const Tensor weight = randn({rows, columns}, gen), dy = randn({7, columns}, gen);
+  const std::vector<float> g = dy.to_vector();
+  std::vector<double> w;
+  for (const float v : weight.to_vector()) w.push_back(v);
+  const auto loss = [&] {
+    double l = 0;
+    for (std::size_t i = 0; i < idx.size(); ++i)
+      for (int64_t c = 0; c < columns; ++c) l += g[i * columns + c] * w[idx[i] * columns + c];
+    return l;
+  };
+  const std::vector<float> analytic = ops::embedding_backward(dy, from_vector(idx, {7}), rows).to_vector();
+  const double h = 1e-3;
+  for (std::size_t e = 0; e < w.size(); ++e) {
+    const double keep = w[e];
+    w[e] = keep + h;
+    const double up = loss();
+    w[e] = keep - h;
+    const double down = loss();
+    w[e] = keep;
+    EXPECT_NEAR(analytic[e], (up - down) / (2 * h), 1e-5) << e;
+  }
+}
+
+TEST(Embedding, LooksUpAnyShapeAndDtype) {
+  const Tensor weight = from_vector(std::vector<float>{0, 1, 2, 3, 4, 5}, {3, 2});
+  const Tensor y = ops::embedding(weight, from_vector(std::vector<int64_t>{2, 0, 2, 1}, {2, 1, 2}));
+  EXPECT_EQ(y.sizes(), Shape({2, 1, 2, 2}));
+  EXPECT_EQ(y.to_vector(), std::vector<float>({4, 5, 0, 1, 4, 5, 2, 3}));
+  const Tensor table = from_vector(std::vector<int64_t>{10, 11, 12, 13}, {2, 2});
+  EXPECT_EQ(ops::embedding(table, from_vector(std::vector<int64_t>{1}, {})).to_vector<int64_t>(),
+            std::vector<int64_t>({12, 13}));
+  EXPECT_EQ(ops::embedding(weight.to(DType::BFloat16), from_vector(std::vector<int64_t>{1}, {1})).dtype(),
+            DType::BFloat16);
+  EXPECT_EQ(ops::embedding(zeros({3, 0}), from_vector(std::vector<int64_t>{1, 2}, {2})).sizes(), Shape({2, 0}));
+}
+
+TEST(Embedding, RefusesAsPyTorchAndLeavesStateAlone) {
+  Tensor weight = from_vector(std::vector<float>{3, 4, 1, 0, 6, 8}, {3, 2});
+  const std::vector<float> before = weight.to_vector();
+  const Tensor good = from_vector(std::vector<int64_t>{0, 2}, {2});
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::embedding(weight, from_vector(std::vector<int64_t>{0, 3}, {2}));
+      },
+      "index out of range in self"));
+  EXPECT_TRUE(throws_with([&] { ops::embedding(weight, from_vector(std::vector<int64_t>{-1}, {1})); },
+                          "index out of range in self"));
+  EXPECT_TRUE(throws_with([&] { ops::embedding(weight, from_vector(std::vector<float>{1}, {1})); },
+                          "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, "
+                          "Int; but got torch.FloatTensor instead (while checking arguments for embedding)"));
+  EXPECT_TRUE(throws_with([&] { ops::embedding(weight, from_vector(std::vector<float>{1}, {1}).to(DType::BFloat16)); },
+                          "but got CPUBFloat16Type instead"));
+  EXPECT_TRUE(throws_with([&] { ops::embedding(zeros({2, 2, 2}), good); }, "'weight' must be 2-D"));
+  EXPECT_TRUE(throws_with([&] { ops::embedding_backward(ones({2, 3}), good, 1); }, "index out of range in self"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::embedding_backward(ones({3, 2}), good, 3);
+      },
+      "grad_output of shape [3, 2] is not the indices' shape [2]"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::embedding_backward(ones({2, 2}), good, 3, 3);
+      },
+      "Padding_idx must be within num_embeddings"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::embedding_backward(ones({2, 2}).to(DType::Int64), good, 3);
+      },
+      "grad_output must be float32, float16 or bfloat16"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::embedding_renorm_(weight, from_vector(std::vector<int64_t>{0, 5}, {2}), 1.0);
+      },
+      "select(): index 5 out of range for tensor of size [3, 2] at dimension 0"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        ops::embedding_renorm_(weight, from_vector(std::vector<int64_t>{0, -1}, {2}), 1.0);
+      },
+      "index out of range in self"));
+  Tensor cube = zeros({2, 2, 2});
+  EXPECT_TRUE(throws_with([&] { ops::embedding_renorm_(cube, good, 1.0); },
+                          "Expected 2-dimensional tensor, but got 3-dimensional tensor for argument #1 'self' (while "
+                          "checking arguments for embedding_renorm_)"));
+  EXPECT_EQ(weight.to_vector(), before);
+
+  nn::Embedding module(nn::EmbeddingOptions(3, 2).max_norm(1.0));
+  module.weight.copy_(weight);
+  const uint64_t version = module.weight.version();
+  EXPECT_TRUE(throws_with(
+      [&] {
+        module.forward(from_vector(std::vector<int64_t>{1, 3}, {2}));
+      },
+      "select(): index 3 out of range"));
+  EXPECT_EQ(module.weight.to_vector(), before);
+  EXPECT_EQ(module.weight.version(), version);
+  module.forward(good);
+  EXPECT_TRUE(throws_with([&] { module.backward(ones({3, 2})); }, "is not the indices' shape"));
+  EXPECT_FALSE(module.weight.grad().defined());
+  EXPECT_TRUE(throws_with([&] { nn::Embedding(nn::EmbeddingOptions(3, 2).padding_idx(3)); },
+                          "Padding_idx must be within num_embeddings"));
+  EXPECT_TRUE(throws_with([&] { nn::Embedding(nn::EmbeddingOptions(3, 2).padding_idx(-4)); },
+                          "Padding_idx must be within num_embeddings"));
+  EXPECT_TRUE(throws_with([&] { nn::Embedding(nn::EmbeddingOptions(3, 2).sparse(true)); }, "no sparse tensors"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        nn::Embedding(nn::EmbeddingOptions(3, 2)._weight(zeros({2, 2})));
+      },
+      "Shape of weight does not match num_embeddings and embedding_dim"));
+  EXPECT_TRUE(
+      throws_with([&] { nn::Embedding(-1, 3); }, "Trying to create tensor with negative dimension -1: [-1, 3]"));
+  EXPECT_TRUE(throws_with([&] { nn::Embedding::from_pretrained(zeros({4})); },
+                          "Embeddings parameter is expected to be 2-dimensional"));
+}
+
+// A frozen table's gradient stays undefined (an optimizer skips it); a trained one accumulates over calls; in a
+// Sequential the embedding leads and nothing flows back past it.
+TEST(Embedding, ModuleAccumulatesUnlessFrozenAndLeadsASequential) {
+  Generator gen(2);
+  const Tensor table = randn({5, 3}, gen);
+  nn::Embedding frozen = nn::Embedding::from_pretrained(table);
+  EXPECT_TRUE(frozen.frozen());
+  const Tensor idx = from_vector(std::vector<int64_t>{4, 1, 4}, {3});
+  EXPECT_EQ(frozen.forward(idx).to_vector(), ops::embedding(table, idx).to_vector());
+  EXPECT_FALSE(frozen.backward(ones({3, 3})).defined());
+  EXPECT_FALSE(frozen.weight.grad().defined());
+
+  nn::Embedding trained(5, 3, &gen);
+  trained.forward(idx);
+  trained.backward(ones({3, 3}));
+  trained.forward(idx);
+  trained.backward(ones({3, 3}));
+  const std::vector<float> grad = trained.weight.grad().to_vector();
+  EXPECT_EQ(grad[4 * 3], 4.0f);
+  EXPECT_EQ(grad[1 * 3], 2.0f);
+  EXPECT_EQ(grad[0], 0.0f);
+
+  nn::Sequential net(nn::Embedding(10, 4, &gen), nn::Linear(4, 2, true, &gen));
+  const Tensor y = net.forward(from_vector(std::vector<int64_t>{3, 9}, {2}));
+  EXPECT_EQ(y.sizes(), Shape({2, 2}));
+  EXPECT_FALSE(net.backward(ones({2, 2})).defined());
+  EXPECT_TRUE(net.at<nn::Embedding>(0).weight.grad().defined());
+}
+
+}  // namespace
+}  // namespace normrt
