@@ -1,7 +1,8 @@
 // ops::embedding / embedding_backward / embedding_renorm_ and nn::Embedding against PyTorch 1.13
 // (tests/golden/make_golden_embedding.py), on one device: the CPU suite and the GPU suites share it. Lookups and
 // gradients are exact (the same additions in the same order, rounded alike); max_norm's scale comes from a norm
-// PyTorch accumulates in float, normrt in double, so renormalised rows agree to within a rounding of the dtype.
+// PyTorch accumulates in float (bfloat16 rounding as it goes), normrt in double, so renormalised rows agree to within
+// a rounding or so of the dtype.
 #pragma once
 #include <cmath>
 #include <optional>
@@ -53,15 +54,17 @@ inline void run_embedding_golden_case(const std::string& name, const Device& dev
     const DType dtype = embedding_dtype(c["dtype"]);
     const int64_t rows = c["rows"], columns = c["columns"];
     Tensor weight = from_vector(floats("weight"), {rows, columns}, device).to(dtype);
-    const double renorm_tolerance = dtype == DType::Float32 ? 1e-6 : 1e-2;
-    if (!c["max_norm"].is_null()) {
+    // A 16-bit renormalised element may round the other way, subnormal ones included.
+    const double renorm_rtol = dtype == DType::Float32 ? 1e-6 : 1e-2, renorm_atol = dtype == DType::Float32 ? 1e-7 : 1e-4;
+    const bool renorms = !c["max_norm"].is_null();
+    if (renorms) {
       ops::embedding_renorm_(weight, indices, c["max_norm"].get<double>(), embedding_norm_type(c["norm_type"]));
-      EXPECT_TRUE(all_close(widened_values(weight), expected("renormed"), renorm_tolerance, 1e-7)) << name;
+      EXPECT_TRUE(all_close(widened_values(weight), expected("renormed"), renorm_rtol, renorm_atol)) << name;
     }
     const Tensor y = ops::embedding(weight, indices);
     EXPECT_EQ(y.sizes(), y_shape) << name;
     EXPECT_EQ(y.dtype(), dtype) << name;
-    EXPECT_TRUE(all_close(widened_values(y), expected("y"), c["max_norm"].is_null() ? 0.0 : renorm_tolerance, 1e-7))
+    EXPECT_TRUE(all_close(widened_values(y), expected("y"), renorms ? renorm_rtol : 0.0, renorms ? renorm_atol : 0.0))
         << name;
     const std::optional<int64_t> padding_idx =
         c["padding_idx"].is_null() ? std::nullopt : std::optional<int64_t>(c["padding_idx"].get<int64_t>());

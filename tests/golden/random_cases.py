@@ -3,7 +3,7 @@
 
   /usr/bin/python3 tests/golden/random_cases.py KIND SEED COUNT DIR [--large | --float64 | --refused TEST_BINARY]
   KIND: bn | bn_mixed | pool | interpolate | conv | conv_transpose | norms | losses | pointwise_loss | activation | pad
-        | optim | tensor_ops
+        | optim | tensor_ops | embedding
 
 Writes COUNT cases drawn from SEED in the format of the kind's generator (make_golden*.py, whose case runner it
 reuses) into a golden tree at DIR: DIR/data (or DIR/data_<kind>) holds the new cases, the other data_* folders link to
@@ -15,7 +15,7 @@ the committed ones. Replay them with the runners that read that tree, on the CPU
   conv_transpose: *ConvTransposeGolden*, norms: *NormsGolden*, losses: *LossesGolden*,
   pointwise_loss: *PointwiseLossGolden*, activation: *ActivationGolden*, pad: *PadGolden*; optim: *NnGolden* with
   NORMRT_GOLDEN_NN_DIR=DIR/data_nn in place of NORMRT_GOLDEN_DIR; tensor_ops: *TensorOpsGolden*, whose draws keep
-  PyTorch's refusals too, each to be matched word for word)
+  PyTorch's refusals too, each to be matched word for word; embedding: *EmbeddingGolden*)
 
 With --large (bn_mixed), the shapes are ones the emulated device (4 SMs) splits over blocks: 2,000 to 12,000 rows of
 (N, C) or channels-last input, or a few channels of 20,000 to 60,000 elements, which its training steps run as
@@ -135,6 +135,9 @@ t.pow_(u)), sort, argsort and topk: seeds 81 (1,500, CPU), 82 (3,000, CPU and em
 loop) with the exponent as a double, 2^31 + 1 odd there and even in the vectorised loop as 2^31: such draws are left
 out (tensor_op_departs), as are bfloat16 powers by -0.5 there. Then cumsum/cumprod: seed 85 (3,000, CPU and emulated
 device) matches.
+Session 61 (2026-12-06), embedding (F.embedding and its backward; embedding_cases): seed 86 (300, CPU and emulated
+device) matches. Its first draws found PyTorch's bfloat16 max_norm rounding the norm as it sums (rows off by a few
+ulps; such draws are left out) and the runner's 16-bit renorm tolerance missing subnormal roundings (widened).
 """
 import argparse
 import importlib
@@ -153,7 +156,7 @@ sys.path.insert(0, HERE)
 FOLDER = {"bn": "data", "bn_mixed": "data_bn_mixed", "pool": "data_pool", "interpolate": "data_interpolate",
           "conv": "data_conv", "conv_transpose": "data_conv_transpose", "norms": "data_norms", "losses": "data_losses",
           "pointwise_loss": "data_pointwise_loss", "activation": "data_activation", "pad": "data_pad",
-          "optim": "data_nn", "tensor_ops": "data_tensor_ops"}
+          "optim": "data_nn", "tensor_ops": "data_tensor_ops", "embedding": "data_embedding"}
 
 
 def bn_cases(rng, count, seed):
@@ -939,7 +942,31 @@ def tensor_ops_cases(rng, count, seed, out):
 
 
 # KIND: (generator module, its cases' builder(rng, count, seed, generator, out)).
+def embedding_cases(rng, count, seed, generator, out):
+    """F.embedding and its backward: tables of 1 to 60 rows and widths around the vectorised loops' 8, 16 and 32,
+    indices of rank 0 to 3 (empty ones too), a hot row, padding_idx (negative too), scale_grad_by_freq, max_norm with
+    any norm_type; every dtype, but for bfloat16 neither scaling over widths not a multiple of 32 (PyTorch's scalar
+    tail there rounds the product first) nor max_norm (PyTorch's bfloat16 norm rounds as it sums: 41.25 for a row
+    whose 1-norm is 41.45), where normrt departs (ops/embedding.h)."""
+    g = generator.torch.Generator().manual_seed(seed)
+    cases = {}
+    while len(cases) < count:
+        rows, columns = rng.randint(1, 60), rng.choice([1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100])
+        dtype, scale = rng.choice(["float32", "float32", "float16", "bfloat16"]), rng.random() < 0.4
+        max_norm = round(rng.uniform(0.1, 5.0), 3) if rng.random() < 0.3 else None
+        if dtype == "bfloat16" and ((scale and columns % 32) or max_norm is not None):
+            continue
+        index_shape = [rng.choice([0, 1, 2, 3, 5, 12, 40]) for _ in range(rng.choice([0, 1, 1, 2, 2, 3]))]
+        padding_idx = rng.randint(-rows, rows - 1) if rng.random() < 0.3 else None
+        norm_type = rng.choice([2.0, 2.0, 1.0, math.inf, -math.inf, 0.0, 1.5, 3.0, 0.5])
+        hot = rng.randrange(rows) if rng.random() < 0.5 else None
+        cases[f"e{seed}_{len(cases)}"] = generator.lookup_case(g, rows, columns, index_shape, dtype, padding_idx,
+                                                                scale, max_norm, norm_type, hot)
+    return cases
+
+
 WHOLE_MANIFEST = {"losses": ("make_golden_losses", losses_cases),
+                  "embedding": ("make_golden_embedding", embedding_cases),
                   "activation": ("make_golden_activation", activation_cases), "pad": ("make_golden_pad", pad_cases),
                   "optim": ("make_golden_nn", optim_cases)}
 

@@ -24,7 +24,9 @@ Tensor embedding_backward(const Tensor& grad_output, const Tensor& indices, int6
 
 // max_norm: every row of weight that `indices` looks up whose norm_type-norm exceeds max_norm is scaled in place
 // to max_norm / (norm + 1e-7) times itself (PyTorch's embedding_renorm_; norm_type inf, -inf and 0 as torch.norm).
-// Rows looked up several times are renormalised once.
+// Rows looked up several times are renormalised once. The norm is accumulated in double: PyTorch's float32 norm
+// agrees to a rounding, its bfloat16 norm rounds as it sums (41.25 for a row whose 1-norm is 41.45), so bfloat16 rows
+// it renormalises can differ from normrt's by a few units in the last place.
 void embedding_renorm_(Tensor& weight, const Tensor& indices, double max_norm, double norm_type = 2.0);
 
 }  // namespace normrt::ops
