@@ -1,9 +1,9 @@
-// An embedding's lookup, backward and max_norm on the device, deterministic without atomics: the backward groups the
-// positions by weight row with a stable counting sort in one block (group_indices_kernel: chunk by chunk, each
-// position ranked among its row's positions by a scan of the chunk in shared memory), then one thread per weight
-// element adds its row's gradient rows in position order, as the CPU path does: the same bits. The grouping is
-// serial over chunks of kThreads positions; it is linear in the positions, and a batch of tokens is small next to the
-// weight the second kernel writes.
+// Row lookups (an embedding's, index_select's), their backward and max_norm on the device, deterministic without
+// atomics: the backward groups the positions by weight row with a stable counting sort in one block
+// (group_indices_kernel: chunk by chunk, each position ranked among its row's positions by a scan of the chunk in
+// shared memory), then one thread per weight element adds its row's gradient rows in position order, as the CPU path
+// does: the same bits. The grouping is serial over chunks of kThreads positions; it is linear in the positions, and a
+// batch of tokens is small next to the weight the second kernel writes.
 #include "embedding.cuh"
 
 namespace normrt::NORMRT_KERNEL_NS {
@@ -12,12 +12,12 @@ namespace {
 constexpr int kThreads = 256;
 
 template <typename T>
-__global__ void lookup_kernel(const T* weight, int64_t rows, int64_t columns, const int64_t* indices, int64_t n, T fill,
-                              T* out) {
+__global__ void lookup_kernel(const T* table, int64_t outer, int64_t rows, int64_t columns, const int64_t* indices,
+                              int64_t n, T fill, T* out) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n * columns; e += stride) {
-    const int64_t i = e / columns, k = indices[i];
-    out[e] = k >= 0 && k < rows ? weight[k * columns + (e - i * columns)] : fill;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < outer * n * columns; e += stride) {
+    const int64_t line = e / columns, o = line / n, k = indices[line - o * n];
+    out[e] = k >= 0 && k < rows ? table[(o * rows + k) * columns + (e - line * columns)] : fill;
   }
 }
 
@@ -77,14 +77,16 @@ template <typename T>
 __global__ void backward_kernel(EmbeddingBackwardParams p) {
   const T* grad = static_cast<const T*>(p.grad);
   T* grad_weight = static_cast<T*>(p.grad_weight);
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < p.rows * p.columns; e += stride) {
-    const int64_t k = e / p.columns, column = e - k * p.columns, count = p.count[k];
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x, table = p.rows * p.columns;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < p.outer * table; e += stride) {
+    const int64_t o = e / table, k = (e - o * table) / p.columns, column = e - o * table - k * p.columns;
+    const int64_t count = p.count[k];
     T acc = T(0.0f);
     if (k != p.padding_idx && count > 0) {
       const float alpha = embmath::gradient_scale<T>(count, p.scale_grad_by_freq);
+      const T* lines = grad + o * p.n * p.columns + column;
       for (int64_t j = p.offset[k]; j < p.offset[k] + count; ++j)
-        acc = embmath::accumulate(acc, grad[p.order[j] * p.columns + column], alpha);
+        acc = embmath::accumulate(acc, lines[p.order[j] * p.columns], alpha);
     }
     grad_weight[e] = acc;
   }
@@ -100,11 +102,11 @@ __global__ void renorm_kernel(T* weight, int64_t rows, int64_t columns, const in
 }  // namespace
 
 template <typename T>
-void embedding_lookup(const T* weight, int64_t rows, int64_t columns, const int64_t* indices, int64_t n, T fill, T* out,
-                      int sm_count, cudaStream_t stream) {
-  if (n * columns == 0) return;
-  NORMRT_LAUNCH(lookup_kernel<T>, dim3(grid_stride_blocks(n * columns, kThreads, sm_count)), dim3(kThreads), 0, stream,
-                weight, rows, columns, indices, n, fill, out);
+void lookup_rows(const T* table, int64_t outer, int64_t rows, int64_t columns, const int64_t* indices, int64_t n,
+                 T fill, T* out, int sm_count, cudaStream_t stream) {
+  if (outer * n * columns == 0) return;
+  NORMRT_LAUNCH(lookup_kernel<T>, dim3(grid_stride_blocks(outer * n * columns, kThreads, sm_count)), dim3(kThreads), 0,
+                stream, table, outer, rows, columns, indices, n, fill, out);
   NORMRT_CHECK_LAUNCH();
 }
 
@@ -118,9 +120,9 @@ void group_indices(const int64_t* indices, int64_t n, int64_t rows, int64_t* ran
 
 template <typename T>
 void embedding_backward(const EmbeddingBackwardParams& p, int sm_count, cudaStream_t stream) {
-  if (p.rows * p.columns == 0) return;
-  NORMRT_LAUNCH(backward_kernel<T>, dim3(grid_stride_blocks(p.rows * p.columns, kThreads, sm_count)), dim3(kThreads), 0,
-                stream, p);
+  if (p.outer * p.rows * p.columns == 0) return;
+  NORMRT_LAUNCH(backward_kernel<T>, dim3(grid_stride_blocks(p.outer * p.rows * p.columns, kThreads, sm_count)),
+                dim3(kThreads), 0, stream, p);
   NORMRT_CHECK_LAUNCH();
 }
 
@@ -133,12 +135,12 @@ void embedding_renorm(T* weight, int64_t rows, int64_t columns, const int64_t* c
   NORMRT_CHECK_LAUNCH();
 }
 
-template void embedding_lookup(const uint16_t*, int64_t, int64_t, const int64_t*, int64_t, uint16_t, uint16_t*, int,
-                               cudaStream_t);
-template void embedding_lookup(const uint32_t*, int64_t, int64_t, const int64_t*, int64_t, uint32_t, uint32_t*, int,
-                               cudaStream_t);
-template void embedding_lookup(const uint64_t*, int64_t, int64_t, const int64_t*, int64_t, uint64_t, uint64_t*, int,
-                               cudaStream_t);
+template void lookup_rows(const uint16_t*, int64_t, int64_t, int64_t, const int64_t*, int64_t, uint16_t, uint16_t*, int,
+                          cudaStream_t);
+template void lookup_rows(const uint32_t*, int64_t, int64_t, int64_t, const int64_t*, int64_t, uint32_t, uint32_t*, int,
+                          cudaStream_t);
+template void lookup_rows(const uint64_t*, int64_t, int64_t, int64_t, const int64_t*, int64_t, uint64_t, uint64_t*, int,
+                          cudaStream_t);
 template void embedding_backward<float>(const EmbeddingBackwardParams&, int, cudaStream_t);
 template void embedding_backward<Half>(const EmbeddingBackwardParams&, int, cudaStream_t);
 template void embedding_backward<BFloat16>(const EmbeddingBackwardParams&, int, cudaStream_t);

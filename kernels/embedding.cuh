@@ -1,4 +1,5 @@
-// CUDA kernels of an embedding (embedding_math.cuh): the lookup, its backward and max_norm's renormalisation.
+// CUDA kernels of row lookups (embedding_math.cuh): an embedding's lookup and index_select (rows of a table, or of each
+// of `outer` tables), their backward, and max_norm's renormalisation.
 #pragma once
 #include <cstdint>
 
@@ -7,12 +8,12 @@
 
 namespace normrt::NORMRT_KERNEL_NS {
 
-// out[i, :] = weight[indices[i], :] for each of the n indices; a row whose index is outside [0, rows) is `fill` (NaN
-// for a floating weight: the device does not stop to report it). T: an unsigned integer of the element's size (the
-// bits are copied whatever the dtype).
+// out[o, i, :] = table[o, indices[i], :] for each of the n indices and `outer` tables of (rows, columns); a row whose
+// index is outside [0, rows) is `fill` (NaN for a floating table: the device does not stop to report it). T: an
+// unsigned integer of the element's size (the bits are copied whatever the dtype).
 template <typename T>
-void embedding_lookup(const T* weight, int64_t rows, int64_t columns, const int64_t* indices, int64_t n, T fill, T* out,
-                      int sm_count, cudaStream_t stream);
+void lookup_rows(const T* table, int64_t outer, int64_t rows, int64_t columns, const int64_t* indices, int64_t n,
+                 T fill, T* out, int sm_count, cudaStream_t stream);
 
 // What the backward needs to add each weight row's gradient rows in position order: count[k] (the positions that
 // look up row k), offset[k] (the exclusive prefix sum of counts) and order[offset[k] ...] (those positions,
@@ -21,15 +22,15 @@ void group_indices(const int64_t* indices, int64_t n, int64_t rows, int64_t* ran
                    int64_t* order, cudaStream_t stream);
 
 struct EmbeddingBackwardParams {
-  const void* grad;                       // (n, columns) of T
-  void* grad_weight;                      // (rows, columns) of T, written whole
+  const void* grad;                       // (outer, n, columns) of T
+  void* grad_weight;                      // (outer, rows, columns) of T, written whole
   const int64_t *count, *offset, *order;  // group_indices' output
-  int64_t rows, columns;
+  int64_t outer, n, rows, columns;
   int64_t padding_idx;  // its row's gradient is zero; -1: none
   bool scale_grad_by_freq;
 };
-// grad_weight[k, :] = the sum, in position order, of embmath::accumulate over k's gradient rows; T: float, Half or
-// BFloat16.
+// grad_weight[o, k, :] = the sum, in position order, of embmath::accumulate over the gradient rows grad[o, i, :] of
+// k's positions i; T: float, Half or BFloat16.
 template <typename T>
 void embedding_backward(const EmbeddingBackwardParams& p, int sm_count, cudaStream_t stream);
 

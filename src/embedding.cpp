@@ -1,6 +1,8 @@
-// normrt::ops embedding: PyTorch 1.13's checks and messages, then on the CPU a row copy per index, and for the
-// backward a stable counting sort of the positions by weight row followed by each row's sum in position order
-// (embedding_math.cuh's rounding) over the threads; on a device kernels/embedding.cu, which adds in the same order.
+// normrt::ops row lookups, embedding and index_select (an embedding is index_select along dimension 0, an
+// index_select a lookup in each of the `outer` tables before its dimension): PyTorch 1.13's checks and messages, then
+// on the CPU a row copy per index, and for the backward a stable counting sort of the positions by row followed by
+// each row's sum in position order (embedding_math.cuh's rounding) over the threads; on a device
+// kernels/embedding.cu, which adds in the same order.
 #include "normrt/ops/embedding.h"
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include "cpu_threads.h"
 #include "embedding_math.cuh"
 #include "normrt/error.h"
+#include "normrt/ops/tensor_ops.h"
 #include "op_util.h"
 #if NORMRT_WITH_CUDA
 #include "embedding.cuh"
@@ -56,21 +59,119 @@ RowGroups group_by_row(const int64_t* indices, int64_t n, int64_t rows) {
   return g;
 }
 
+// Each (o, k) of `outer` tables of `rows` rows: zero, then the gradient rows grad[o, i, :] of k's positions added in
+// order (embmath::accumulate).
 template <typename T>
-void backward_rows(const T* grad, const RowGroups& g, int64_t rows, int64_t columns, int64_t padding_idx,
-                   bool scale_grad_by_freq, T* grad_weight) {
-#pragma omp parallel for schedule(dynamic, 16) if (cpu::worth_parallel(rows * columns))
-  for (int64_t k = 0; k < rows; ++k) {
-    T* row = grad_weight + k * columns;
+void sum_rows(const T* grad, const RowGroups& g, int64_t outer, int64_t n, int64_t rows, int64_t columns,
+              int64_t padding_idx, bool scale_grad_by_freq, T* grad_weight) {
+#pragma omp parallel for schedule(dynamic, 16) if (cpu::worth_parallel(outer * rows * columns))
+  for (int64_t line = 0; line < outer * rows; ++line) {
+    const int64_t o = line / rows, k = line - o * rows, count = g.count[k];
+    T* row = grad_weight + line * columns;
     std::fill(row, row + columns, T(0.0f));
-    const int64_t count = g.count[k];
     if (k == padding_idx || count == 0) continue;
     const float alpha = embmath::gradient_scale<T>(count, scale_grad_by_freq);
     for (int64_t j = g.offset[k]; j < g.offset[k] + count; ++j) {
-      const T* from = grad + g.order[j] * columns;
+      const T* from = grad + (o * n + g.order[j]) * columns;
       for (int64_t c = 0; c < columns; ++c) row[c] = embmath::accumulate(row[c], from[c], alpha);
     }
   }
+}
+
+// out (outer, n, columns) = rows indices[i] of each of the `outer` (rows, columns) tables in `table` (contiguous);
+// the CPU's indices are checked, a device's give `fill` rows (NaN for floating dtypes).
+void lookup(const Tensor& table, int64_t outer, int64_t rows, int64_t columns, const Tensor& idx, Tensor& out) {
+  const int64_t n = idx.numel();
+  const int64_t* at = idx.data<int64_t>();
+  if (table.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch l(table);
+    switch (element_size(table.dtype())) {
+      case 2: {
+        const uint16_t nan = table.dtype() == DType::Float16 ? 0x7e00u : 0x7fc0u;
+        cuda::lookup_rows(static_cast<const uint16_t*>(table.raw_data()), outer, rows, columns, at, n, nan,
+                          static_cast<uint16_t*>(out.raw_data()), l.sms, l.stream);
+        break;
+      }
+      case 4:
+        cuda::lookup_rows(static_cast<const uint32_t*>(table.raw_data()), outer, rows, columns, at, n, 0x7fc00000u,
+                          static_cast<uint32_t*>(out.raw_data()), l.sms, l.stream);
+        break;
+      default:
+        cuda::lookup_rows(static_cast<const uint64_t*>(table.raw_data()), outer, rows, columns, at, n, uint64_t{0},
+                          static_cast<uint64_t*>(out.raw_data()), l.sms, l.stream);
+    }
+#else
+    util::no_cuda("embedding and index_select");
+#endif
+    return;
+  }
+  const std::size_t row_bytes = static_cast<std::size_t>(columns) * element_size(table.dtype());
+  if (row_bytes == 0) return;
+  const auto* from = static_cast<const unsigned char*>(table.raw_data());
+  auto* to = static_cast<unsigned char*>(out.raw_data());
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(outer * n * columns))
+  for (int64_t line = 0; line < outer * n; ++line) {
+    const int64_t o = line / n;
+    std::memcpy(to + line * row_bytes, from + (o * rows + at[line - o * n]) * row_bytes, row_bytes);
+  }
+}
+
+// grad (outer, n, columns) summed into (outer, rows, columns) by the rows its positions look up: `shape`, in grad's
+// dtype. A device leaves out-of-range indices out; the CPU's were checked.
+Tensor row_sums(const Tensor& grad_output, const Tensor& idx, int64_t outer, int64_t rows, int64_t columns,
+                int64_t padding_idx, bool scale_grad_by_freq, const Shape& shape) {
+  const Tensor grad = grad_output.contiguous();
+  const int64_t n = idx.numel();
+  Tensor sums = empty(shape, TensorOptions(grad.device()).dtype(grad.dtype()));
+  util::dispatch_element(grad.dtype(), [&](auto element) {
+    using T = decltype(element);
+    if (grad.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const util::Launch l(grad);
+      const TensorOptions scratch = TensorOptions(grad.device()).dtype(DType::Int64);
+      Tensor rank = empty({n}, scratch), order = empty({n}, scratch), count = empty({rows}, scratch),
+             offset = empty({rows}, scratch);
+      cuda::group_indices(idx.data<int64_t>(), n, rows, rank.data<int64_t>(), count.data<int64_t>(),
+                          offset.data<int64_t>(), order.data<int64_t>(), l.stream);
+      cuda::embedding_backward<T>(cuda::EmbeddingBackwardParams{grad.data<T>(), sums.data<T>(), count.data<int64_t>(),
+                                                                offset.data<int64_t>(), order.data<int64_t>(), outer, n,
+                                                                rows, columns, padding_idx, scale_grad_by_freq},
+                                  l.sms, l.stream);
+#else
+      util::no_cuda("embedding_backward and index_select_backward");
+#endif
+      return;
+    }
+    sum_rows(grad.data<T>(), group_by_row(idx.data<int64_t>(), n, rows), outer, n, rows, columns, padding_idx,
+             scale_grad_by_freq, sums.data<T>());
+  });
+  return sums;
+}
+
+// index_select's checks in PyTorch 1.13's order and words, dim wrapped; returns the index (0-d or 1-d) as a contiguous
+// 1-d tensor.
+Tensor checked_index(const Shape& sizes, int64_t& dim, const Tensor& index, const Device& device) {
+  const int64_t rank = std::max<int64_t>(static_cast<int64_t>(sizes.size()), 1);
+  NORMRT_CHECK(dim >= -rank && dim < rank, "Dimension out of range (expected to be in range of [", -rank, ", ",
+               rank - 1, "], but got ", dim, ")");
+  if (dim < 0) dim += rank;
+  NORMRT_CHECK(index.defined() && index.dim() <= 1, "index_select(): Index is supposed to be a vector");
+  NORMRT_CHECK(index.dtype() == DType::Int64, "index_select(): Expected dtype int32 or int64 for index");
+  NORMRT_CHECK(index.device() == device, "Expected all tensors to be on the same device, but found at least two ",
+               "devices, ", device.str(), " and ", index.device().str(), "!");
+  const int64_t size = sizes.empty() ? 1 : sizes[dim];
+  NORMRT_CHECK(size > 0 || index.numel() == 0, "index_select(): self indexing axis dim should be positive");
+  const Tensor idx = index.contiguous().reshape({index.numel()});
+  if (device.is_cuda()) return idx;
+  const int64_t* at = idx.data<int64_t>();
+  for (int64_t i = 0; i < idx.numel(); ++i) {
+    if (at[i] >= 0 && at[i] < size) continue;
+    if (dim == 1 && sizes.size() > 1)  // PyTorch's own loop for dimension 1
+      NORMRT_THROW("INDICES element is out of DATA bounds, id=", at[i], " axis_dim=", size);
+    NORMRT_THROW("index out of range in self");
+  }
+  return idx;
 }
 
 }  // namespace
@@ -84,40 +185,9 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
   Shape shape = indices.sizes();
   shape.push_back(columns);
   Tensor out = empty(shape, TensorOptions(weight.device()).dtype(weight.dtype()));
-  const Tensor w = weight.contiguous(), idx = indices.contiguous();
-  const int64_t n = idx.numel();
-  const std::size_t row_bytes = static_cast<std::size_t>(columns) * element_size(weight.dtype());
-  if (weight.device().is_cuda()) {
-#if NORMRT_WITH_CUDA
-    const util::Launch l(weight);
-    const int64_t* at = idx.data<int64_t>();
-    switch (element_size(weight.dtype())) {
-      case 2: {
-        const uint16_t nan = weight.dtype() == DType::Float16 ? 0x7e00u : 0x7fc0u;
-        cuda::embedding_lookup(static_cast<const uint16_t*>(w.raw_data()), rows, columns, at, n, nan,
-                               static_cast<uint16_t*>(out.raw_data()), l.sms, l.stream);
-        break;
-      }
-      case 4:
-        cuda::embedding_lookup(static_cast<const uint32_t*>(w.raw_data()), rows, columns, at, n, 0x7fc00000u,
-                               static_cast<uint32_t*>(out.raw_data()), l.sms, l.stream);
-        break;
-      default:
-        cuda::embedding_lookup(static_cast<const uint64_t*>(w.raw_data()), rows, columns, at, n, uint64_t{0},
-                               static_cast<uint64_t*>(out.raw_data()), l.sms, l.stream);
-    }
-#else
-    util::no_cuda("embedding");
-#endif
-    return out;
-  }
-  const int64_t* at = idx.data<int64_t>();
-  check_in_range(at, n, rows);
-  const auto* from = static_cast<const unsigned char*>(w.raw_data());
-  auto* to = static_cast<unsigned char*>(out.raw_data());
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n * columns))
-  for (int64_t i = 0; i < n; ++i)
-    if (row_bytes != 0) std::memcpy(to + i * row_bytes, from + at[i] * row_bytes, row_bytes);
+  const Tensor idx = indices.contiguous();
+  if (!indices.device().is_cuda()) check_in_range(idx.data<int64_t>(), idx.numel(), rows);
+  lookup(weight.contiguous(), 1, rows, columns, idx, out);
   return out;
 }
 
@@ -138,36 +208,11 @@ Tensor embedding_backward(const Tensor& grad_output, const Tensor& indices, int6
                  "Padding_idx must be within num_embeddings");
     if (*padding_idx < 0) *padding_idx += num_weights;
   }
-  const int64_t padding = padding_idx.value_or(-1), columns = grad_output.size(-1);
-  const Tensor grad = grad_output.contiguous(), idx = indices.contiguous();
-  const int64_t n = idx.numel();
-  Tensor grad_weight = empty({num_weights, columns}, TensorOptions(grad.device()).dtype(grad.dtype()));
-  util::dispatch_element(grad.dtype(), [&](auto element) {
-    using T = decltype(element);
-    if (grad.device().is_cuda()) {
-#if NORMRT_WITH_CUDA
-      const util::Launch l(grad);
-      const TensorOptions scratch = TensorOptions(grad.device()).dtype(DType::Int64);
-      Tensor rank = empty({n}, scratch), order = empty({n}, scratch), count = empty({num_weights}, scratch),
-             offset = empty({num_weights}, scratch);
-      cuda::group_indices(idx.data<int64_t>(), n, num_weights, rank.data<int64_t>(), count.data<int64_t>(),
-                          offset.data<int64_t>(), order.data<int64_t>(), l.stream);
-      cuda::embedding_backward<T>(
-          cuda::EmbeddingBackwardParams{grad.data<T>(), grad_weight.data<T>(), count.data<int64_t>(),
-                                        offset.data<int64_t>(), order.data<int64_t>(), num_weights, columns, padding,
-                                        scale_grad_by_freq},
-          l.sms, l.stream);
-#else
-      util::no_cuda("embedding_backward");
-#endif
-      return;
-    }
-    const int64_t* at = idx.data<int64_t>();
-    check_in_range(at, n, num_weights);
-    backward_rows(grad.data<T>(), group_by_row(at, n, num_weights), num_weights, columns, padding, scale_grad_by_freq,
-                  grad_weight.data<T>());
-  });
-  return grad_weight;
+  const Tensor idx = indices.contiguous();
+  if (!indices.device().is_cuda()) check_in_range(idx.data<int64_t>(), idx.numel(), num_weights);
+  const int64_t columns = grad_output.size(-1);
+  return row_sums(grad_output, idx, 1, num_weights, columns, padding_idx.value_or(-1), scale_grad_by_freq,
+                  {num_weights, columns});
 }
 
 void embedding_renorm_(Tensor& weight, const Tensor& indices, double max_norm, double norm_type) {
@@ -213,6 +258,35 @@ void embedding_renorm_(Tensor& weight, const Tensor& indices, double max_norm, d
       embmath::renorm_row(w + looked_up[u] * columns, columns, max_norm, norm_type);
     weight.bump_version();
   });
+}
+
+Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index) {
+  NORMRT_CHECK(t.defined(), "index_select: the tensor is undefined");
+  const Tensor idx = checked_index(t.sizes(), dim, index, t.device());
+  if (t.dim() == 0) return t.clone();  // PyTorch 1.13: the scalar itself, whatever the (checked) index
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= t.size(d);
+  for (int64_t d = dim + 1; d < t.dim(); ++d) inner *= t.size(d);
+  Shape shape = t.sizes();
+  shape[dim] = idx.numel();
+  Tensor out = empty(shape, TensorOptions(t.device()).dtype(t.dtype()));
+  lookup(t.contiguous(), outer, t.size(dim), inner, idx, out);
+  return out;
+}
+
+Tensor index_select_backward(const Tensor& grad_output, const Shape& input_sizes, int64_t dim, const Tensor& index) {
+  NORMRT_CHECK(grad_output.defined(), "index_select_backward: grad_output is undefined");
+  check_floating_weight(grad_output, "grad_output", "index_select_backward");
+  const Tensor idx = checked_index(input_sizes, dim, index, grad_output.device());
+  Shape expected = input_sizes;
+  if (!expected.empty()) expected[dim] = idx.numel();
+  NORMRT_CHECK(grad_output.sizes() == expected, "index_select_backward: grad_output of shape ",
+               shape_str(grad_output.sizes()), " is not the selection's shape ", shape_str(expected));
+  if (input_sizes.empty()) return grad_output.contiguous().clone();
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= input_sizes[d];
+  for (int64_t d = dim + 1; d < static_cast<int64_t>(input_sizes.size()); ++d) inner *= input_sizes[d];
+  return row_sums(grad_output, idx, outer, input_sizes[dim], inner, -1, false, input_sizes);
 }
 
 }  // namespace normrt::ops

@@ -1,8 +1,8 @@
-// ops::embedding / embedding_backward / embedding_renorm_ and nn::Embedding against PyTorch 1.13
-// (tests/golden/make_golden_embedding.py), on one device: the CPU suite and the GPU suites share it. Lookups and
-// gradients are exact (the same additions in the same order, rounded alike); max_norm's scale comes from a norm
-// PyTorch accumulates in float (bfloat16 rounding as it goes), normrt in double, so renormalised rows agree to within
-// a rounding or so of the dtype.
+// ops::embedding / embedding_backward / embedding_renorm_, nn::Embedding and ops::index_select / index_select_backward
+// against PyTorch 1.13 (tests/golden/make_golden_embedding.py), on one device: the CPU suite and the GPU suites share
+// it. Lookups and gradients are exact (the same additions in the same order, rounded alike); max_norm's scale comes
+// from a norm PyTorch accumulates in float (bfloat16 rounding as it goes), normrt in double, so renormalised rows
+// agree to within a rounding or so of the dtype.
 #pragma once
 #include <cmath>
 #include <optional>
@@ -15,6 +15,7 @@
 #include "golden_manifest.h"
 #include "normrt/nn/embedding.h"
 #include "normrt/ops/embedding.h"
+#include "normrt/ops/tensor_ops.h"
 #include "test_util.h"
 
 namespace normrt::testing {
@@ -48,8 +49,28 @@ inline void run_embedding_golden_case(const std::string& name, const Device& dev
   const auto c = embedding_golden()[name];
   const auto floats = [&](const char* key) { return c[key].get<std::vector<float>>(); };
   const auto expected = [&](const char* key) { return c[key].get<std::vector<double>>(); };
-  const Tensor indices = from_vector(c["indices"].get<std::vector<int64_t>>(), c["index_shape"].get<Shape>(), device);
   const Shape y_shape = c["y_shape"].get<Shape>();
+  if (c["kind"] == "index_select") {
+    const DType dtype = embedding_dtype(c["dtype"]);
+    const Shape shape = c["shape"].get<Shape>();
+    Tensor x = from_vector(floats("x"), shape).to(dtype);
+    if (c["channels_last"].get<bool>()) x = x.to(MemoryFormat::ChannelsLast);
+    const Tensor index = c["index"].is_array()
+                             ? from_vector(c["index"].get<std::vector<int64_t>>(), {int64_t(c["index"].size())})
+                             : from_vector(std::vector<int64_t>{c["index"].get<int64_t>()}, {});
+    const int64_t dim = c["dim"];
+    const Tensor y = ops::index_select(x.to(device), dim, index.to(device));
+    EXPECT_EQ(y.sizes(), y_shape) << name;
+    EXPECT_EQ(y.memory_format(), MemoryFormat::Contiguous) << name;
+    EXPECT_TRUE(all_close(widened_values(y), expected("y"), 0.0, 0.0)) << name;
+    const Tensor dx = ops::index_select_backward(from_vector(floats("dy"), y_shape, device).to(dtype), shape, dim,
+                                                 index.to(device));
+    EXPECT_EQ(dx.sizes(), shape) << name;
+    EXPECT_EQ(dx.dtype(), dtype) << name;
+    EXPECT_TRUE(all_close(widened_values(dx), expected("dx"), 0.0, 0.0)) << name;
+    return;
+  }
+  const Tensor indices = from_vector(c["indices"].get<std::vector<int64_t>>(), c["index_shape"].get<Shape>(), device);
   if (c["kind"] == "functional") {
     const DType dtype = embedding_dtype(c["dtype"]);
     const int64_t rows = c["rows"], columns = c["columns"];

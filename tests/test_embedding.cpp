@@ -1,6 +1,6 @@
-// ops::embedding and nn::Embedding: against PyTorch (golden), against the PyTorch CPU kernel's own loop (every
-// position in turn adding into its row: the grouped, threaded sums must give its bits), finite differences, and
-// PyTorch's refusals, which leave the weight and its gradient as they were.
+// ops::embedding, nn::Embedding and ops::index_select: against PyTorch (golden), against the PyTorch CPU kernels' own
+// loops (every position in turn adding into its row: the grouped, threaded sums must give their bits), finite
+// differences, and PyTorch's refusals, which leave the weight and its gradient as they were.
 #include <cmath>
 #include <random>
 
@@ -8,6 +8,7 @@
 #include "embedding_math.cuh"
 #include "normrt/half.h"
 #include "normrt/nn/layers.h"
+#include "normrt/ops/tensor_ops.h"
 
 namespace normrt {
 namespace {
@@ -221,6 +222,69 @@ TEST(Embedding, ModuleAccumulatesUnlessFrozenAndLeadsASequential) {
   EXPECT_EQ(y.sizes(), Shape({2, 2}));
   EXPECT_FALSE(net.backward(ones({2, 2})).defined());
   EXPECT_TRUE(net.at<nn::Embedding>(0).weight.grad().defined());
+}
+
+TEST(IndexSelect, RefusesAsPyTorch) {
+  const Tensor x = zeros({2, 3, 4});
+  const auto index = [](std::vector<int64_t> v) { return from_vector(v, {static_cast<int64_t>(v.size())}); };
+  EXPECT_TRUE(throws_with([&] { ops::index_select(x, 1, from_vector(std::vector<int64_t>{0}, {1, 1})); },
+                          "index_select(): Index is supposed to be a vector"));
+  EXPECT_TRUE(throws_with([&] { ops::index_select(x, 1, from_vector(std::vector<float>{0}, {1})); },
+                          "index_select(): Expected dtype int32 or int64 for index"));
+  EXPECT_TRUE(throws_with([&] { ops::index_select(x, 3, index({0})); },
+                          "Dimension out of range (expected to be in range of [-3, 2], but got 3)"));
+  EXPECT_TRUE(throws_with([&] { ops::index_select(x, 1, index({0, 5, -9})); },
+                          "INDICES element is out of DATA bounds, id=5 axis_dim=3"));
+  EXPECT_TRUE(throws_with([&] { ops::index_select(x, -2, index({-1})); },
+                          "INDICES element is out of DATA bounds, id=-1 axis_dim=3"));
+  EXPECT_TRUE(throws_with([&] { ops::index_select(x, 0, index({2})); }, "index out of range in self"));
+  EXPECT_TRUE(throws_with([&] { ops::index_select(x, 2, index({4})); }, "index out of range in self"));
+  EXPECT_TRUE(throws_with([&] { ops::index_select(zeros({2, 0, 3}), 1, index({5})); },
+                          "index_select(): self indexing axis dim should be positive"));
+  EXPECT_EQ(ops::index_select(zeros({2, 0, 3}), 1, index({})).sizes(), Shape({2, 0, 3}));
+  const Tensor scalar = from_vector(std::vector<float>{5}, {});
+  EXPECT_TRUE(throws_with([&] { ops::index_select(scalar, 0, index({0, 1})); }, "index out of range in self"));
+  const Tensor picked = ops::index_select(scalar, 0, index({0, 0}));  // PyTorch 1.13: the scalar itself
+  EXPECT_EQ(picked.sizes(), Shape({}));
+  EXPECT_EQ(picked.to_vector(), std::vector<float>({5}));
+  EXPECT_TRUE(throws_with([&] { ops::index_select_backward(ones({2, 2, 4}), {2, 3, 4}, 1, index({0})); },
+                          "grad_output of shape [2, 2, 4] is not the selection's shape [2, 1, 4]"));
+}
+
+// index_select_backward against PyTorch's CPU index_add_ written out: each index in turn adds its gradient slice into
+// the slice it picked (in the gradient's dtype); many positions, a hot index, threads over the slices.
+template <typename T>
+std::vector<float> index_added(const std::vector<float>& dy, const std::vector<int64_t>& idx, int64_t outer,
+                               int64_t size, int64_t inner) {
+  const auto n = static_cast<int64_t>(idx.size());
+  std::vector<T> dx(static_cast<std::size_t>(outer * size * inner), T(0.0f));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t c = 0; c < inner; ++c) {
+        T& sum = dx[(o * size + idx[i]) * inner + c];
+        sum = T(static_cast<float>(sum) + static_cast<float>(T(dy[(o * n + i) * inner + c])));
+      }
+  return std::vector<float>(dx.begin(), dx.end());
+}
+
+TEST(IndexSelect, BackwardAddsInIndexOrderAsIndexAdd) {
+  const int64_t outer = 3, size = 40, inner = 7, n = 2000;
+  const std::vector<int64_t> idx = random_indices(n, size, 9);
+  Generator gen(5);
+  const Tensor dy = randn({outer, n, inner}, gen), index = from_vector(idx, {n});
+  const std::vector<float> g = dy.to_vector();
+  EXPECT_EQ(ops::index_select_backward(dy, {outer, size, inner}, 1, index).to_vector(),
+            index_added<float>(g, idx, outer, size, inner));
+  EXPECT_EQ(ops::index_select_backward(dy.to(DType::BFloat16), {outer, size, inner}, -2, index)
+                .to(DType::Float32)
+                .to_vector(),
+            index_added<BFloat16>(g, idx, outer, size, inner));
+  const Tensor x = randn({outer, size, inner}, gen);
+  const std::vector<float> xv = x.to_vector(), y = ops::index_select(x, 1, index).to_vector();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t c = 0; c < inner; ++c)
+        ASSERT_EQ(y[(o * n + i) * inner + c], xv[(o * size + idx[i]) * inner + c]) << o << " " << i << " " << c;
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Writes golden data for torch.nn.functional.embedding, its backward (padding_idx, scale_grad_by_freq), max_norm's
-renormalisation and nn.Embedding (tests/test_embedding.cpp), computed by PyTorch 1.13 on the CPU in the case's dtype
-(float32, float16, bfloat16: what its CPU kernels round, which normrt matches bit for bit).
+renormalisation, nn.Embedding and torch.index_select with its backward (tests/test_embedding.cpp), computed by
+PyTorch 1.13 on the CPU in the case's dtype (float32, float16, bfloat16: what its CPU kernels round, which normrt
+matches bit for bit).
 Run:  /usr/bin/python3 tests/golden/make_golden_embedding.py  ->  data_embedding/cases.json
 """
 import json
@@ -67,6 +68,22 @@ def module_case(g, options, index_shape, pretrained=None):
             "dweight": flat(grad) if grad is not None else None}
 
 
+def index_select_case(g, shape, dim, index, dtype="float32", channels_last=False):
+    """torch.index_select of an input N(0, 1) + 1 in `dtype` at `index` (a list, or an int for a 0-d index), and its
+    backward (index_add_ into zeros, in index order) for a random dy."""
+    x = (torch.randn(shape, generator=g) + 1).to(DTYPES[dtype])
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    idx = torch.tensor(index, dtype=torch.int64)
+    xg = x.clone().requires_grad_()
+    y = torch.index_select(xg, dim, idx)
+    dy = torch.randn(y.shape, generator=g).to(y.dtype)
+    y.backward(dy)
+    return {"kind": "index_select", "dtype": dtype, "shape": list(shape), "dim": dim, "index": index,
+            "channels_last": channels_last, "x": flat(x), "dy": flat(dy), "y_shape": list(y.shape), "y": flat(y),
+            "dx": flat(xg.grad)}
+
+
 def main():
     g = torch.Generator().manual_seed(61)
     cases = {
@@ -102,6 +119,19 @@ def main():
         "module_pretrained_trained": module_case(g, {"num_embeddings": 5, "embedding_dim": 3}, [6],
                                                  pretrained={"freeze": False, "padding_idx": 1}),
     }
+    g = torch.Generator().manual_seed(62)  # index_select's cases (added later: their own draws)
+    cases.update({
+        "index_select_dim0_repeats": index_select_case(g, [5, 3], 0, [4, 0, 4, 2, 4]),
+        "index_select_dim1": index_select_case(g, [2, 5, 3], 1, [1, 1, 4, 0]),
+        "index_select_last_dim": index_select_case(g, [2, 3, 7], -1, [6, 0, 6, 3]),
+        "index_select_0d_index": index_select_case(g, [3, 4], 0, 2),
+        "index_select_no_index": index_select_case(g, [2, 3, 4], 1, []),
+        "index_select_1d": index_select_case(g, [6], 0, [5, 5, 1]),
+        "index_select_channels_last": index_select_case(g, [2, 3, 4, 5], 1, [2, 0, 2], channels_last=True),
+        "index_select_float16": index_select_case(g, [4, 9], 1, [8, 1, 8, 8], dtype="float16"),
+        "index_select_bfloat16": index_select_case(g, [3, 6, 2], 1, [5, 5, 0, 5], dtype="bfloat16"),
+        "index_select_many": index_select_case(g, [3, 40, 5], 1, [(7 * i) % 40 for i in range(300)]),
+    })
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1, allow_nan=False)

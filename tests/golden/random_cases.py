@@ -137,7 +137,8 @@ out (tensor_op_departs), as are bfloat16 powers by -0.5 there. Then cumsum/cumpr
 device) matches.
 Session 61 (2026-12-06), embedding (F.embedding and its backward; embedding_cases): seed 86 (300, CPU and emulated
 device) matches. Its first draws found PyTorch's bfloat16 max_norm rounding the norm as it sums (rows off by a few
-ulps; such draws are left out) and the runner's 16-bit renorm tolerance missing subnormal roundings (widened).
+ulps; such draws are left out) and the runner's 16-bit renorm tolerance missing subnormal roundings (widened). Then
+index_select and its backward joined the draws: seed 87 (400, CPU and emulated device) matches.
 """
 import argparse
 import importlib
@@ -943,14 +944,25 @@ def tensor_ops_cases(rng, count, seed, out):
 
 # KIND: (generator module, its cases' builder(rng, count, seed, generator, out)).
 def embedding_cases(rng, count, seed, generator, out):
-    """F.embedding and its backward: tables of 1 to 60 rows and widths around the vectorised loops' 8, 16 and 32,
-    indices of rank 0 to 3 (empty ones too), a hot row, padding_idx (negative too), scale_grad_by_freq, max_norm with
-    any norm_type; every dtype, but for bfloat16 neither scaling over widths not a multiple of 32 (PyTorch's scalar
-    tail there rounds the product first) nor max_norm (PyTorch's bfloat16 norm rounds as it sums: 41.25 for a row
-    whose 1-norm is 41.45), where normrt departs (ops/embedding.h)."""
+    """torch.index_select and F.embedding with their backward: index_select of any rank, dimension and dtype (a 0-d
+    index too); tables of 1 to 60 rows and widths around the vectorised loops' 8, 16 and 32, indices of rank 0 to 3
+    (empty ones too), a hot row, padding_idx (negative too), scale_grad_by_freq, max_norm with any norm_type; every
+    dtype, but for bfloat16 neither scaling over widths not a multiple of 32 (PyTorch's scalar tail there rounds the
+    product first) nor max_norm (PyTorch's bfloat16 norm rounds as it sums: 41.25 for a row whose 1-norm is 41.45),
+    where normrt departs (ops/embedding.h)."""
     g = generator.torch.Generator().manual_seed(seed)
     cases = {}
     while len(cases) < count:
+        if rng.random() < 0.3:  # index_select and its backward: any rank, dimension, dtype; a 0-d index too
+            shape = [rng.choice([1, 2, 3, 5, 8, 17]) for _ in range(rng.randint(1, 4))]
+            dim = rng.randrange(-len(shape), len(shape))
+            index = [rng.randrange(shape[dim]) for _ in range(rng.choice([0, 1, 3, 9, 40]))]
+            if rng.random() < 0.15:
+                index = rng.randrange(shape[dim])
+            cases[f"e{seed}_{len(cases)}"] = generator.index_select_case(
+                g, shape, dim, index, rng.choice(["float32", "float16", "bfloat16"]),
+                len(shape) == 4 and rng.random() < 0.5)
+            continue
         rows, columns = rng.randint(1, 60), rng.choice([1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100])
         dtype, scale = rng.choice(["float32", "float32", "float16", "bfloat16"]), rng.random() < 0.4
         max_norm = round(rng.uniform(0.1, 5.0), 3) if rng.random() < 0.3 else None

@@ -570,35 +570,74 @@ TEST_P(NnKernels, CumulativeLinesAccumulateInTheirTypes) {
   cumulate_lines<double, float>(nullptr, nullptr, 0, 4, 3, false, 2, nullptr);  // no lines: no launch
 }
 
-// An embedding's backward on the emulator: group_indices against a stable counting sort written out here (indices
-// outside the table left out), over several chunks of the block with a hot row, then each weight row's sum against
-// PyTorch's CPU loop (position by position into the rows); lookups fill the rows of bad indices; max_norm renormalises
-// exactly the rows looked up.
+// Row lookups on the emulator: group_indices against a stable counting sort written out here (indices outside the
+// table left out), over several chunks of the block with a hot row; then, for two tables side by side (index_select's
+// outer dimension), each row's sum against PyTorch's CPU loop (position by position into the rows) and the lookup
+// with the rows of bad indices filled; max_norm renormalises exactly the rows looked up.
 template <typename T>
-void check_embedding_backward(const std::vector<float>& grad_values, const std::vector<int64_t>& indices, int64_t rows,
-                              int64_t columns, const std::vector<int64_t>& count, const std::vector<int64_t>& offset,
-                              const std::vector<int64_t>& order) {
+void check_row_sums(const std::vector<float>& grad_values, const std::vector<int64_t>& indices, int64_t rows,
+                    int64_t columns, const std::vector<int64_t>& count, const std::vector<int64_t>& offset,
+                    const std::vector<int64_t>& order) {
+  const int64_t outer = 2, n = static_cast<int64_t>(indices.size());
   std::vector<T> grad;
   for (const float v : grad_values) grad.push_back(T(v));
   for (const bool scale : {false, true}) {
-    std::vector<T> out(static_cast<std::size_t>(rows * columns), T(7.0f)), expected(out.size(), T(0.0f));
+    std::vector<T> out(static_cast<std::size_t>(outer * rows * columns), T(7.0f)), expected(out.size(), T(0.0f));
     embedding_backward<T>(EmbeddingBackwardParams{grad.data(), out.data(), count.data(), offset.data(), order.data(),
-                                                  rows, columns, 4, scale},
+                                                  outer, n, rows, columns, 4, scale},
                           2, nullptr);
-    for (std::size_t i = 0; i < indices.size(); ++i) {
-      const int64_t k = indices[i];
-      if (k < 0 || k >= rows || k == 4) continue;
-      const float alpha = embmath::gradient_scale<T>(count[k], scale);
-      for (int64_t c = 0; c < columns; ++c)
-        expected[k * columns + c] = embmath::accumulate(expected[k * columns + c], grad[i * columns + c], alpha);
-    }
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t k = indices[i];
+        if (k < 0 || k >= rows || k == 4) continue;
+        const float alpha = embmath::gradient_scale<T>(count[k], scale);
+        for (int64_t c = 0; c < columns; ++c) {
+          T& sum = expected[(o * rows + k) * columns + c];
+          sum = embmath::accumulate(sum, grad[(o * n + i) * columns + c], alpha);
+        }
+      }
     for (std::size_t e = 0; e < out.size(); ++e)
       ASSERT_EQ(static_cast<float>(out[e]), static_cast<float>(expected[e])) << e << (scale ? " scaled" : "");
   }
 }
 
-TEST_P(NnKernels, EmbeddingKernelsGroupPositionsStablyAndSumInOrder) {
-  const int64_t rows = 23, columns = 5, n = 700;
+// lookup_rows of elements of T (bit patterns), outer tables side by side; bad indices give `fill`.
+template <typename T>
+void check_lookup(const std::vector<int64_t>& indices, int64_t outer, int64_t rows, int64_t columns) {
+  const auto n = static_cast<int64_t>(indices.size());
+  std::vector<T> table(static_cast<std::size_t>(outer * rows * columns));
+  std::vector<T> out(static_cast<std::size_t>(outer * n * columns));
+  for (std::size_t e = 0; e < table.size(); ++e) table[e] = static_cast<T>(e * 2654435761u + 1);
+  const T fill = static_cast<T>(0xdeadbeefu);
+  lookup_rows(table.data(), outer, rows, columns, indices.data(), n, fill, out.data(), 2, nullptr);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t c = 0; c < columns; ++c) {
+        const int64_t k = indices[i];
+        ASSERT_EQ(out[(o * n + i) * columns + c], k >= 0 && k < rows ? table[(o * rows + k) * columns + c] : fill)
+            << o << " " << i;
+      }
+}
+
+// embedding_renorm of T against embmath::renorm_row on the rows looked up (count > 0).
+template <typename T>
+void check_renorm(const std::vector<float>& values, const std::vector<int64_t>& count, int64_t rows, int64_t columns) {
+  std::vector<T> renormed, expected;
+  for (int64_t e = 0; e < rows * columns; ++e) renormed.push_back(T(values[e]));
+  expected = renormed;
+  embedding_renorm(renormed.data(), rows, columns, count.data(), 1.5, 2.0, 2, nullptr);
+  for (int64_t k = 0; k < rows; ++k)
+    if (count[k] > 0) embmath::renorm_row(expected.data() + k * columns, columns, 1.5, 2.0);
+  int64_t changed = 0;
+  for (int64_t e = 0; e < rows * columns; ++e) {
+    ASSERT_EQ(static_cast<float>(renormed[e]), static_cast<float>(expected[e])) << e;
+    changed += static_cast<float>(renormed[e]) != static_cast<float>(T(values[e]));
+  }
+  EXPECT_GT(changed, 0);  // some rows were longer than 1.5
+}
+
+TEST_P(NnKernels, RowLookupKernelsGroupPositionsStablyAndSumInOrder) {
+  const int64_t rows = 23, columns = 5, n = 700, outer = 2;
   std::mt19937 rng(5);
   std::vector<int64_t> indices(static_cast<std::size_t>(n));
   for (auto& k : indices) k = rng() % 3 == 0 ? 6 : static_cast<int64_t>(rng() % (rows + 2)) - 1;  // -1 and 23 bad
@@ -617,32 +656,23 @@ TEST_P(NnKernels, EmbeddingKernelsGroupPositionsStablyAndSumInOrder) {
   }
   EXPECT_EQ(std::vector<int64_t>(order.begin(), order.begin() + start), expected_order);
 
-  const std::vector<float> grad = random_vector(static_cast<std::size_t>(n * columns), 31);
-  check_embedding_backward<float>(grad, indices, rows, columns, count, offset, order);
-  check_embedding_backward<Half>(grad, indices, rows, columns, count, offset, order);
-  check_embedding_backward<BFloat16>(grad, indices, rows, columns, count, offset, order);
+  const std::vector<float> grad = random_vector(static_cast<std::size_t>(outer * n * columns), 31);
+  check_row_sums<float>(grad, indices, rows, columns, count, offset, order);
+  check_row_sums<Half>(grad, indices, rows, columns, count, offset, order);
+  check_row_sums<BFloat16>(grad, indices, rows, columns, count, offset, order);
 
+  check_lookup<uint16_t>(indices, outer, rows, columns);
+  check_lookup<uint32_t>(indices, outer, rows, columns);
+  check_lookup<uint64_t>(indices, outer, rows, columns);
   const std::vector<float> weight = random_vector(static_cast<std::size_t>(rows * columns), 37, 2.0f);
-  std::vector<uint32_t> bits(weight.size()), looked_up(static_cast<std::size_t>(n * columns));
-  std::memcpy(bits.data(), weight.data(), weight.size() * sizeof(float));
-  embedding_lookup(bits.data(), rows, columns, indices.data(), n, 0xdeadbeefu, looked_up.data(), 2, nullptr);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t c = 0; c < columns; ++c) {
-      const int64_t k = indices[i];
-      ASSERT_EQ(looked_up[i * columns + c], k >= 0 && k < rows ? bits[k * columns + c] : 0xdeadbeefu) << i;
-    }
-
-  std::vector<float> renormed = weight, expected = weight;
-  embedding_renorm(renormed.data(), rows, columns, count.data(), 1.5, 2.0, 2, nullptr);
-  for (int64_t k = 0; k < rows; ++k)
-    if (expected_count[k] > 0) embmath::renorm_row(expected.data() + k * columns, columns, 1.5, 2.0);
-  EXPECT_TRUE(same_bits(renormed, expected));
-  EXPECT_FALSE(same_bits(renormed, weight));  // some rows were longer than 1.5
+  check_renorm<float>(weight, expected_count, rows, columns);
+  check_renorm<Half>(weight, expected_count, rows, columns);
+  check_renorm<BFloat16>(weight, expected_count, rows, columns);
 
   group_indices(indices.data(), n, 0, nullptr, nullptr, nullptr, nullptr, nullptr);  // no rows: no launch
-  embedding_lookup<uint32_t>(nullptr, rows, 0, nullptr, n, 0u, nullptr, 2, nullptr);
-  embedding_backward<float>(EmbeddingBackwardParams{nullptr, nullptr, nullptr, nullptr, nullptr, 0, 3, -1, false}, 2,
-                            nullptr);
+  lookup_rows<uint32_t>(nullptr, outer, rows, 0, nullptr, n, 0u, nullptr, 2, nullptr);
+  embedding_backward<float>(
+      EmbeddingBackwardParams{nullptr, nullptr, nullptr, nullptr, nullptr, 0, n, 3, 3, -1, false}, 2, nullptr);
   embedding_renorm<float>(nullptr, 0, 3, nullptr, 1.0, 2.0, 2, nullptr);
 }
 

@@ -62,6 +62,12 @@ Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length);
 Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end);
 // Index `index` of `dim`, which is removed.
 Tensor select(const Tensor& t, int64_t dim, int64_t index);
+// The entries index[0], index[1], ... (int64, 0-d or 1-d) of `dim`, as PyTorch's index_select: a contiguous copy in
+// t's dtype. The CPU refuses an index outside the dimension; a device gives NaN there (0 for int64, ops/embedding.h).
+Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index);
+// Its backward: zeros of input_sizes with each gradient slice added into the slice its index picked, in index order
+// (PyTorch's index_add_ on the CPU: the same bits, on either device); float32, float16 or bfloat16.
+Tensor index_select_backward(const Tensor& grad_output, const Shape& input_sizes, int64_t dim, const Tensor& index);
 // Joins along an existing dimension / along a new one, as PyTorch's: the result's dtype is the inputs' promoted one
 // (a floating dtype they share, float32 where two meet, int64 where none is floating) and keeps their memory format
 // where they share one (else it is contiguous); cat skips 1-d empty tensors (shape [0]), PyTorch's legacy rule.
