@@ -385,6 +385,14 @@ std::vector<TensorOp> tensor_ops() {
       {"cumsum-dim1", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::cumsum(x, 1)); }; }},
       {"cumsum-dim3", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::cumsum(x, 3)); }; }},
       {"var-dim3", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::var(x, 3)); }; }},
+      // Every other channel of an image (channel pruning's gather), and its backward.
+      {"index-select-dim1", image,
+       [](const Tensor& x) {
+         std::vector<int64_t> channels;
+         for (int64_t c = 0; c < x.size(1); c += 2) channels.push_back(c);
+         const Tensor even = from_vector(channels, {x.size(1) / 2});
+         return [x, even] { benchmark::DoNotOptimize(ops::index_select(x, 1, even)); };
+       }},
       // A language model's token embedding: x the (vocabulary, width) table, a batch of 32 x 128 tokens.
       {"embedding-lookup", {10000, 256},
        [](const Tensor& x) {

@@ -89,6 +89,7 @@ def torch_call(torch, name):
     tokens = torch.arange(32 * 128).mul(7919).remainder(shape[0]).view(32, 128)  # bench_nn's bench_tokens
     token_grad = torch.ones(32, 128, shape[-1])
     return {
+        "index-select-dim1": lambda: torch.index_select(x, 1, torch.arange(shape[1] // 2) * 2),
         "embedding-lookup": lambda: F.embedding(tokens, x),
         "embedding-backward": lambda: torch.ops.aten.embedding_dense_backward(token_grad, tokens, shape[0], -1, False),
         "add": lambda: x + x,
