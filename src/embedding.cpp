@@ -59,6 +59,22 @@ RowGroups group_by_row(const int64_t* indices, int64_t n, int64_t rows) {
   return g;
 }
 
+#if NORMRT_WITH_CUDA
+// group_by_row on a device (kernels/embedding.cu's group_indices), for the n = idx.numel() positions.
+struct DeviceRowGroups {
+  Tensor count, offset, order;
+};
+DeviceRowGroups group_on_device(const Tensor& idx, int64_t rows, cudaStream_t stream) {
+  const TensorOptions scratch = TensorOptions(idx.device()).dtype(DType::Int64);
+  const int64_t n = idx.numel();
+  DeviceRowGroups g{empty({rows}, scratch), empty({rows}, scratch), empty({n}, scratch)};
+  Tensor rank = empty({n}, scratch);
+  cuda::group_indices(idx.data<int64_t>(), n, rows, rank.data<int64_t>(), g.count.data<int64_t>(),
+                      g.offset.data<int64_t>(), g.order.data<int64_t>(), stream);
+  return g;
+}
+#endif
+
 // Each (o, k) of `outer` tables of `rows` rows: zero, then the gradient rows grad[o, i, :] of k's positions added in
 // order (embmath::accumulate).
 template <typename T>
@@ -129,15 +145,12 @@ Tensor row_sums(const Tensor& grad_output, const Tensor& idx, int64_t outer, int
     if (grad.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
       const util::Launch l(grad);
-      const TensorOptions scratch = TensorOptions(grad.device()).dtype(DType::Int64);
-      Tensor rank = empty({n}, scratch), order = empty({n}, scratch), count = empty({rows}, scratch),
-             offset = empty({rows}, scratch);
-      cuda::group_indices(idx.data<int64_t>(), n, rows, rank.data<int64_t>(), count.data<int64_t>(),
-                          offset.data<int64_t>(), order.data<int64_t>(), l.stream);
-      cuda::embedding_backward<T>(cuda::EmbeddingBackwardParams{grad.data<T>(), sums.data<T>(), count.data<int64_t>(),
-                                                                offset.data<int64_t>(), order.data<int64_t>(), outer, n,
-                                                                rows, columns, padding_idx, scale_grad_by_freq},
-                                  l.sms, l.stream);
+      const DeviceRowGroups g = group_on_device(idx, rows, l.stream);
+      cuda::embedding_backward<T>(
+          cuda::EmbeddingBackwardParams{grad.data<T>(), sums.data<T>(), g.count.data<int64_t>(),
+                                        g.offset.data<int64_t>(), g.order.data<int64_t>(), outer, n, rows, columns,
+                                        padding_idx, scale_grad_by_freq},
+          l.sms, l.stream);
 #else
       util::no_cuda("embedding_backward and index_select_backward");
 #endif
@@ -230,12 +243,8 @@ void embedding_renorm_(Tensor& weight, const Tensor& indices, double max_norm, d
     if (weight.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
       const util::Launch l(weight);
-      const TensorOptions scratch = TensorOptions(weight.device()).dtype(DType::Int64);
-      Tensor rank = empty({n}, scratch), order = empty({n}, scratch), count = empty({rows}, scratch),
-             offset = empty({rows}, scratch);
-      cuda::group_indices(idx.data<int64_t>(), n, rows, rank.data<int64_t>(), count.data<int64_t>(),
-                          offset.data<int64_t>(), order.data<int64_t>(), l.stream);
-      cuda::embedding_renorm(weight.data<T>(), rows, columns, count.data<int64_t>(), max_norm, norm_type, l.sms,
+      const DeviceRowGroups g = group_on_device(idx, rows, l.stream);
+      cuda::embedding_renorm(weight.data<T>(), rows, columns, g.count.data<int64_t>(), max_norm, norm_type, l.sms,
                              l.stream);
 #else
       util::no_cuda("embedding_renorm_");
