@@ -102,21 +102,11 @@ void lookup(const Tensor& table, int64_t outer, int64_t rows, int64_t columns, c
   if (table.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch l(table);
-    switch (element_size(table.dtype())) {
-      case 2: {
-        const uint16_t nan = table.dtype() == DType::Float16 ? 0x7e00u : 0x7fc0u;
-        cuda::lookup_rows(static_cast<const uint16_t*>(table.raw_data()), outer, rows, columns, at, n, nan,
-                          static_cast<uint16_t*>(out.raw_data()), l.sms, l.stream);
-        break;
-      }
-      case 4:
-        cuda::lookup_rows(static_cast<const uint32_t*>(table.raw_data()), outer, rows, columns, at, n, 0x7fc00000u,
-                          static_cast<uint32_t*>(out.raw_data()), l.sms, l.stream);
-        break;
-      default:
-        cuda::lookup_rows(static_cast<const uint64_t*>(table.raw_data()), outer, rows, columns, at, n, uint64_t{0},
-                          static_cast<uint64_t*>(out.raw_data()), l.sms, l.stream);
-    }
+    util::dispatch_bits(table.dtype(), [&](auto fill) {
+      using Bits = decltype(fill);
+      cuda::lookup_rows(static_cast<const Bits*>(table.raw_data()), outer, rows, columns, at, n, fill,
+                        static_cast<Bits*>(out.raw_data()), l.sms, l.stream);
+    });
 #else
     util::no_cuda("embedding and index_select");
 #endif
@@ -165,10 +155,7 @@ Tensor row_sums(const Tensor& grad_output, const Tensor& idx, int64_t outer, int
 // index_select's checks in PyTorch 1.13's order and words, dim wrapped; returns the index (0-d or 1-d) as a contiguous
 // 1-d tensor.
 Tensor checked_index(const Shape& sizes, int64_t& dim, const Tensor& index, const Device& device) {
-  const int64_t rank = std::max<int64_t>(static_cast<int64_t>(sizes.size()), 1);
-  NORMRT_CHECK(dim >= -rank && dim < rank, "Dimension out of range (expected to be in range of [", -rank, ", ",
-               rank - 1, "], but got ", dim, ")");
-  if (dim < 0) dim += rank;
+  dim = util::wrap_dim(dim, std::max<int64_t>(static_cast<int64_t>(sizes.size()), 1));
   NORMRT_CHECK(index.defined() && index.dim() <= 1, "index_select(): Index is supposed to be a vector");
   NORMRT_CHECK(index.dtype() == DType::Int64, "index_select(): Expected dtype int32 or int64 for index");
   NORMRT_CHECK(index.device() == device, "Expected all tensors to be on the same device, but found at least two ",
@@ -273,13 +260,11 @@ Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index) {
   NORMRT_CHECK(t.defined(), "index_select: the tensor is undefined");
   const Tensor idx = checked_index(t.sizes(), dim, index, t.device());
   if (t.dim() == 0) return t.clone();  // PyTorch 1.13: the scalar itself, whatever the (checked) index
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < dim; ++d) outer *= t.size(d);
-  for (int64_t d = dim + 1; d < t.dim(); ++d) inner *= t.size(d);
+  const util::Around a = util::around(t.sizes(), dim);
   Shape shape = t.sizes();
   shape[dim] = idx.numel();
   Tensor out = empty(shape, TensorOptions(t.device()).dtype(t.dtype()));
-  lookup(t.contiguous(), outer, t.size(dim), inner, idx, out);
+  lookup(t.contiguous(), a.outer, a.length, a.inner, idx, out);
   return out;
 }
 
@@ -292,10 +277,8 @@ Tensor index_select_backward(const Tensor& grad_output, const Shape& input_sizes
   NORMRT_CHECK(grad_output.sizes() == expected, "index_select_backward: grad_output of shape ",
                shape_str(grad_output.sizes()), " is not the selection's shape ", shape_str(expected));
   if (input_sizes.empty()) return grad_output.contiguous().clone();
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < dim; ++d) outer *= input_sizes[d];
-  for (int64_t d = dim + 1; d < static_cast<int64_t>(input_sizes.size()); ++d) inner *= input_sizes[d];
-  return row_sums(grad_output, idx, outer, input_sizes[dim], inner, -1, false, input_sizes);
+  const util::Around a = util::around(input_sizes, dim);
+  return row_sums(grad_output, idx, a.outer, a.length, a.inner, -1, false, input_sizes);
 }
 
 }  // namespace normrt::ops

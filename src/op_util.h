@@ -16,6 +16,24 @@
 
 namespace normrt::ops::util {
 
+// dim in [-rank, rank) made non-negative, or PyTorch's "Dimension out of range" error.
+inline int64_t wrap_dim(int64_t dim, int64_t rank) {
+  NORMRT_CHECK(dim >= -rank && dim < rank, "Dimension out of range (expected to be in range of [", -rank, ", ",
+               rank - 1, "], but got ", dim, ")");
+  return dim < 0 ? dim + rank : dim;
+}
+
+// The (outer, length, inner) view of a row-major shape around `dim`.
+struct Around {
+  int64_t outer = 1, length, inner = 1;
+};
+inline Around around(const Shape& shape, int64_t dim) {
+  Around a{1, shape[static_cast<std::size_t>(dim)], 1};
+  for (int64_t d = 0; d < dim; ++d) a.outer *= shape[static_cast<std::size_t>(d)];
+  for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < shape.size(); ++d) a.inner *= shape[d];
+  return a;
+}
+
 // How PyTorch's Python checks print an input's size: "torch.Size([1, 3])".
 inline std::string torch_size_str(const Shape& sizes) { return "torch.Size(" + shape_str(sizes) + ")"; }
 
@@ -122,6 +140,18 @@ void dispatch_element(DType dtype, Body body) {
     case DType::Float16: return body(Half{});
     case DType::BFloat16: return body(BFloat16{});
     default: return body(float{});
+  }
+}
+
+// Calls body(fill) with fill an unsigned integer of dtype's element size holding the dtype's NaN (0 for int64): for
+// the kernels that copy elements as bits and fill what a device cannot read (an index out of range).
+template <typename Body>
+void dispatch_bits(DType dtype, Body body) {
+  switch (dtype) {
+    case DType::Float16: return body(uint16_t{0x7e00});
+    case DType::BFloat16: return body(uint16_t{0x7fc0});
+    case DType::Float32: return body(uint32_t{0x7fc00000});
+    case DType::Int64: return body(uint64_t{0});
   }
 }
 

@@ -28,22 +28,9 @@ namespace normrt::ops {
 
 namespace {
 
-int64_t wrap_dim(int64_t dim, int64_t rank) {
-  NORMRT_CHECK(dim >= -rank && dim < rank, "Dimension out of range (expected to be in range of [", -rank, ", ",
-               rank - 1, "], but got ", dim, ")");
-  return dim < 0 ? dim + rank : dim;
-}
-
-// The (outer, length, inner) view of t around `dim`.
-struct Around {
-  int64_t outer = 1, length, inner = 1;
-};
-Around around(const Shape& shape, int64_t dim) {
-  Around a{1, shape[static_cast<std::size_t>(dim)], 1};
-  for (int64_t d = 0; d < dim; ++d) a.outer *= shape[static_cast<std::size_t>(d)];
-  for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < shape.size(); ++d) a.inner *= shape[d];
-  return a;
-}
+using util::Around;
+using util::around;
+using util::wrap_dim;
 
 // around() in memory: the dimensions before dim and after it in the order `format` lays a tensor of `shape` out.
 Around around_in_memory(const Shape& shape, int64_t dim, MemoryFormat format) {
