@@ -42,6 +42,7 @@
 #include "normrt/ops/permute.h"
 #include "normrt/ops/pointwise_loss.h"
 #include "normrt/ops/pooling.h"
+#include "normrt/ops/scatter_gather.h"
 #include "normrt/ops/tensor_ops.h"
 #include "normrt/optim.h"
 #include "normrt/amp.h"

@@ -3,7 +3,7 @@
 
   /usr/bin/python3 tests/golden/random_cases.py KIND SEED COUNT DIR [--large | --float64 | --refused TEST_BINARY]
   KIND: bn | bn_mixed | pool | interpolate | conv | conv_transpose | norms | losses | pointwise_loss | activation | pad
-        | optim | tensor_ops | embedding
+        | optim | tensor_ops | embedding | scatter_gather
 
 Writes COUNT cases drawn from SEED in the format of the kind's generator (make_golden*.py, whose case runner it
 reuses) into a golden tree at DIR: DIR/data (or DIR/data_<kind>) holds the new cases, the other data_* folders link to
@@ -15,7 +15,8 @@ the committed ones. Replay them with the runners that read that tree, on the CPU
   conv_transpose: *ConvTransposeGolden*, norms: *NormsGolden*, losses: *LossesGolden*,
   pointwise_loss: *PointwiseLossGolden*, activation: *ActivationGolden*, pad: *PadGolden*; optim: *NnGolden* with
   NORMRT_GOLDEN_NN_DIR=DIR/data_nn in place of NORMRT_GOLDEN_DIR; tensor_ops: *TensorOpsGolden*, whose draws keep
-  PyTorch's refusals too, each to be matched word for word; embedding: *EmbeddingGolden*)
+  PyTorch's refusals too, each to be matched word for word; embedding: *EmbeddingGolden*; scatter_gather:
+  *ScatterGatherGolden*)
 
 With --large (bn_mixed), the shapes are ones the emulated device (4 SMs) splits over blocks: 2,000 to 12,000 rows of
 (N, C) or channels-last input, or a few channels of 20,000 to 60,000 elements, which its training steps run as
@@ -139,6 +140,8 @@ Session 61 (2026-12-06), embedding (F.embedding and its backward; embedding_case
 device) matches. Its first draws found PyTorch's bfloat16 max_norm rounding the norm as it sums (rows off by a few
 ulps; such draws are left out) and the runner's 16-bit renorm tolerance missing subnormal roundings (widened). Then
 index_select and its backward joined the draws: seed 87 (400, CPU and emulated device) matches.
+Session 62 (2026-12-06), scatter_gather (gather with its backward, scatter, scatter of a value, scatter_add;
+scatter_gather_cases): seeds 88 (400) and 89 (800), CPU and emulated device, match.
 """
 import argparse
 import importlib
@@ -157,7 +160,8 @@ sys.path.insert(0, HERE)
 FOLDER = {"bn": "data", "bn_mixed": "data_bn_mixed", "pool": "data_pool", "interpolate": "data_interpolate",
           "conv": "data_conv", "conv_transpose": "data_conv_transpose", "norms": "data_norms", "losses": "data_losses",
           "pointwise_loss": "data_pointwise_loss", "activation": "data_activation", "pad": "data_pad",
-          "optim": "data_nn", "tensor_ops": "data_tensor_ops", "embedding": "data_embedding"}
+          "optim": "data_nn", "tensor_ops": "data_tensor_ops", "embedding": "data_embedding",
+          "scatter_gather": "data_scatter_gather"}
 
 
 def bn_cases(rng, count, seed):
@@ -977,8 +981,42 @@ def embedding_cases(rng, count, seed, generator, out):
     return cases
 
 
+def scatter_gather_cases(rng, count, seed, generator, out):
+    """torch.gather (with its backward) and Tensor.scatter / scatter(value) / scatter_add of rank 0 to 5, any dimension
+    (negative too), index sizes up to self's apart from dim (any along it), src larger than the index in some
+    dimensions, few values along dim (many repeats), empty indices, every dtype, channels-last 4-d inputs."""
+    g = generator.torch.Generator().manual_seed(seed)
+    cases = {}
+    while len(cases) < count:
+        rank = rng.choice([0, 1, 1, 2, 2, 3, 3, 4, 4, 5])
+        shape = [rng.choice([1, 2, 3, 4, 5, 7, 9]) for _ in range(rank)]
+        dim = rng.randrange(-max(rank, 1), max(rank, 1))
+        wrapped = dim % max(rank, 1)
+        index_shape = [rng.choice([0, 1, 2, 3, 5, 8, 13]) if d == wrapped else rng.randint(1, s)
+                       for d, s in enumerate(shape)]
+        if rank == 0 and rng.random() < 0.5:
+            index_shape = [rng.choice([0, 1, 3])]
+        if index_shape and rng.random() < 0.05:
+            index_shape[rng.randrange(len(index_shape))] = 0
+        size = shape[wrapped] if shape else 1
+        bound = rng.randint(1, size) if rng.random() < 0.4 else None
+        dtype = rng.choice(["float32", "float32", "float16", "bfloat16", "int64"])
+        channels_last = rank == 4 and rng.random() < 0.4
+        name = f"s{seed}_{len(cases)}"
+        if rng.random() < 0.3:
+            cases[name] = generator.gather_case(g, shape, dim, index_shape, dtype, channels_last, bound)
+            continue
+        op = rng.choice(["assign", "add", "add", "value"])
+        src_shape = [n + rng.choice([0, 0, 1, 3]) for n in index_shape] if len(index_shape) == rank else None
+        value = round(rng.uniform(-100, 100), 3) if op == "value" else None
+        cases[name] = generator.scatter_case(g, op, shape, dim, index_shape, src_shape, dtype, channels_last, value,
+                                             bound)
+    return cases
+
+
 WHOLE_MANIFEST = {"losses": ("make_golden_losses", losses_cases),
                   "embedding": ("make_golden_embedding", embedding_cases),
+                  "scatter_gather": ("make_golden_scatter_gather", scatter_gather_cases),
                   "activation": ("make_golden_activation", activation_cases), "pad": ("make_golden_pad", pad_cases),
                   "optim": ("make_golden_nn", optim_cases)}
 

@@ -14,6 +14,7 @@
 #include "norms_golden_runner.h"
 #include "permute_golden_runner.h"
 #include "prelu_golden_runner.h"
+#include "scatter_gather_golden_runner.h"
 #include "pointwise_loss_golden_runner.h"
 #include "blocks_golden_runner.h"
 #include "swa_golden_runner.h"
@@ -145,6 +146,49 @@ TEST(CudaEmbedding, GivesTheCpusBitsAndNanRowsForBadIndices) {
     EXPECT_EQ(y[c], weight.to_vector()[columns + c]);
     EXPECT_TRUE(std::isnan(y[columns + c]) && std::isnan(y[2 * columns + c]));
   }
+}
+
+class CudaScatterGatherGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaScatterGatherGolden, MatchesPyTorch) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  testing::run_scatter_gather_golden_case(GetParam(), kGpu);
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, CudaScatterGatherGolden,
+                         ::testing::ValuesIn(testing::scatter_gather_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// The device applies each element's positions in the CPU's order: the same bits in every dtype, over many positions
+// on few elements; an index out of range gathers NaN (0 for int64) and is left out of a scatter (the CPU refuses it).
+TEST(CudaScatterGather, GiveTheCpusBitsAndLeaveBadIndicesOut) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(13);
+  const Tensor index = randint(0, 3, {4, 700, 3}, gen), src = randn({5, 701, 3}, gen), self = randn({4, 3, 3}, gen);
+  for (const DType dtype : {DType::Float32, DType::Float16, DType::BFloat16, DType::Int64}) {
+    const bool whole = dtype == DType::Int64;
+    const Tensor s = whole ? randint(-1000, 1000, self.sizes(), gen) : self.to(dtype);
+    const Tensor v = whole ? randint(-1000, 1000, src.sizes(), gen) : src.to(dtype);
+    const auto same = [whole](const Tensor& gpu, const Tensor& cpu) {
+      const Tensor back = gpu.to(Device::cpu());
+      if (whole) return ::testing::AssertionResult(back.to_vector<int64_t>() == cpu.to_vector<int64_t>());
+      return testing::same_bits(back.to(DType::Float32).to_vector(), cpu.to(DType::Float32).to_vector());
+    };
+    EXPECT_TRUE(same(ops::scatter_add(s.to(kGpu), 1, index.to(kGpu), v.to(kGpu)), ops::scatter_add(s, 1, index, v)));
+    EXPECT_TRUE(same(ops::scatter(s.to(kGpu), 1, index.to(kGpu), v.to(kGpu)), ops::scatter(s, 1, index, v)));
+    EXPECT_TRUE(same(ops::gather(v.to(kGpu), 1, index.to(kGpu)), ops::gather(v, 1, index)));
+  }
+  const Tensor bad = from_vector(std::vector<int64_t>{1, 3, -1, 0}, {4});
+  const std::vector<float> gathered = ops::gather(from_vector(std::vector<float>{5, 6, 7}, {3}, kGpu), 0, bad.to(kGpu))
+                                          .to_vector();
+  EXPECT_EQ(gathered[0], 6.0f);
+  EXPECT_TRUE(std::isnan(gathered[1]) && std::isnan(gathered[2]));
+  EXPECT_EQ(gathered[3], 5.0f);
+  EXPECT_EQ(ops::gather(from_vector(std::vector<int64_t>{5, 6, 7}, {3}, kGpu), 0, bad.to(kGpu)).to_vector<int64_t>(),
+            std::vector<int64_t>({6, 0, 0, 5}));
+  EXPECT_EQ(ops::scatter_add(zeros({3}, TensorOptions(kGpu)), 0, bad.to(kGpu), ones({4}, TensorOptions(kGpu)))
+                .to_vector(),
+            std::vector<float>({1, 1, 0}));
 }
 
 class CudaTensorOpsGolden : public ::testing::TestWithParam<std::string> {};

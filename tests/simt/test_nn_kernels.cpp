@@ -19,6 +19,7 @@
 #include "permute.cuh"
 #include "pointwise_loss.cuh"
 #include "pooling.cuh"
+#include "scatter_gather.cuh"
 #include "softmax.cuh"
 #include "tensor_ops.cuh"
 #include "test_util_core.h"
@@ -674,6 +675,83 @@ TEST_P(NnKernels, RowLookupKernelsGroupPositionsStablyAndSumInOrder) {
   embedding_backward<float>(
       EmbeddingBackwardParams{nullptr, nullptr, nullptr, nullptr, nullptr, 0, n, 3, 3, -1, false}, 2, nullptr);
   embedding_renorm<float>(nullptr, 0, 3, nullptr, 1.0, 2.0, 2, nullptr);
+}
+
+// The scatters of T on self (3, 4, 5) from src (4, 52, 2) at index (3, 50, 2) along dim 1, against each position
+// applied in index order with scatter_gather_math.cuh's offsets (bad indices left out).
+template <typename T, typename Apply>
+void check_scatter(const scattermath::Geometry& g, const std::vector<int64_t>& index, const std::vector<int64_t>& count,
+                   const std::vector<int64_t>& offset, const std::vector<int64_t>& order, Apply apply,
+                   void (*scatter)(const ScatterParams&, int, cudaStream_t)) {
+  const int64_t elements = static_cast<int64_t>(count.size());
+  std::vector<T> self, src;
+  const auto value = [](int64_t e, uint64_t salt) {  // integers: bit patterns whose int64 sums wrap
+    if constexpr (std::is_integral_v<T>)
+      return static_cast<T>((static_cast<uint64_t>(e) * 2654435761u + salt) << 33 | static_cast<uint64_t>(e));
+    else
+      return T(static_cast<float>((e * 37 + static_cast<int64_t>(salt)) % 101) / 8.0f - 3.25f);
+  };
+  for (int64_t e = 0; e < elements; ++e) self.push_back(value(e, 1));
+  for (int64_t e = 0; e < 4 * 52 * 2; ++e) src.push_back(value(e, 5));
+  std::vector<T> expected = self;
+  for (int64_t p = 0; p < g.n; ++p)
+    if (scattermath::in_range(g, index[p])) {
+      T& element = expected[scattermath::target_offset(g, p, index[p])];
+      element = apply(element, src[scattermath::source_offset(g, p)]);
+    }
+  scatter(ScatterParams{self.data(), src.data(), count.data(), offset.data(), order.data(), elements, g}, 2, nullptr);
+  for (int64_t e = 0; e < elements; ++e) ASSERT_EQ(std::memcmp(&self[e], &expected[e], sizeof(T)), 0) << e;
+}
+
+template <typename T>
+void check_gather(const scattermath::Geometry& g, const std::vector<int64_t>& index) {
+  std::vector<T> input(60), out(static_cast<std::size_t>(g.n));
+  for (std::size_t e = 0; e < input.size(); ++e) input[e] = static_cast<T>(e * 2654435761u + 1);
+  const T fill = static_cast<T>(0xdeadbeefu);
+  gather(input.data(), index.data(), g, fill, out.data(), 2, nullptr);
+  for (int64_t p = 0; p < g.n; ++p)
+    ASSERT_EQ(out[p], scattermath::in_range(g, index[p]) ? input[scattermath::target_offset(g, p, index[p])] : fill)
+        << p;
+}
+
+TEST_P(NnKernels, ScatterKernelsApplyEachElementsPositionsInIndexOrder) {
+  scattermath::Geometry g;
+  g.dims = 3;
+  g.dim = 1;
+  g.n = 3 * 50 * 2;  // over one chunk of the grouping
+  g.bound = 4;
+  const int64_t sizes[] = {3, 50, 2}, target[] = {20, 5, 1}, source[] = {104, 2, 1};
+  for (int d = 0; d < 3; ++d) g.sizes[d] = sizes[d], g.target_strides[d] = target[d], g.source_strides[d] = source[d];
+  std::mt19937 rng(9);
+  std::vector<int64_t> index(static_cast<std::size_t>(g.n));
+  for (auto& v : index) v = static_cast<int64_t>(rng() % 6) - 1;  // -1 and 4 out of range
+  check_gather<uint16_t>(g, index);
+  check_gather<uint32_t>(g, index);
+  check_gather<uint64_t>(g, index);
+
+  std::vector<int64_t> targets(index.size(), -7);
+  scatter_targets(index.data(), g, targets.data(), 2, nullptr);
+  for (int64_t p = 0; p < g.n; ++p)
+    ASSERT_EQ(targets[p], scattermath::in_range(g, index[p]) ? scattermath::target_offset(g, p, index[p]) : -1) << p;
+  const int64_t elements = 60;
+  std::vector<int64_t> rank(index.size()), count(elements), offset(elements), order(index.size());
+  group_indices(targets.data(), g.n, elements, rank.data(), count.data(), offset.data(), order.data(), nullptr);
+
+  const auto assign = [](auto, auto value) { return value; };
+  check_scatter<uint16_t>(g, index, count, offset, order, assign, scatter_assign<uint16_t>);
+  check_scatter<uint32_t>(g, index, count, offset, order, assign, scatter_assign<uint32_t>);
+  check_scatter<uint64_t>(g, index, count, offset, order, assign, scatter_assign<uint64_t>);
+  const auto add = [](auto acc, auto value) { return scattermath::add(acc, value); };
+  check_scatter<float>(g, index, count, offset, order, add, scatter_add<float>);
+  check_scatter<Half>(g, index, count, offset, order, add, scatter_add<Half>);
+  check_scatter<BFloat16>(g, index, count, offset, order, add, scatter_add<BFloat16>);
+  check_scatter<int64_t>(g, index, count, offset, order, add, scatter_add<int64_t>);
+
+  g.n = 0;  // no positions: no launches
+  gather<uint32_t>(nullptr, nullptr, g, 0u, nullptr, 2, nullptr);
+  scatter_targets(nullptr, g, nullptr, 2, nullptr);
+  scatter_add<float>(ScatterParams{nullptr, nullptr, nullptr, nullptr, nullptr, elements, g}, 2, nullptr);
+  scatter_assign<uint16_t>(ScatterParams{nullptr, nullptr, nullptr, nullptr, nullptr, elements, g}, 2, nullptr);
 }
 
 TEST_P(NnKernels, ReductionsOverADimensionEqualTheCpuFormula) {

@@ -1,0 +1,99 @@
+// gather: one thread per index position. scatter: the positions' targets computed here, grouped by embedding.cu's
+// group_indices (a stable counting sort in one block), then one thread per element of self reads its group in index
+// order: the CPU's order and bits with no atomics, deterministic run to run; the cost is linear in positions plus
+// elements, whatever the duplicates.
+#include "scatter_gather.cuh"
+
+namespace normrt::NORMRT_KERNEL_NS {
+
+namespace {
+constexpr int kThreads = 256;
+
+template <typename T>
+__global__ void gather_kernel(const T* input, const int64_t* index, scattermath::Geometry g, T fill, T* out) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < g.n; p += stride) {
+    const int64_t v = index[p];
+    out[p] = scattermath::in_range(g, v) ? input[scattermath::target_offset(g, p, v)] : fill;
+  }
+}
+
+__global__ void targets_kernel(const int64_t* index, scattermath::Geometry g, int64_t* targets) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < g.n; p += stride) {
+    const int64_t v = index[p];
+    targets[p] = scattermath::in_range(g, v) ? scattermath::target_offset(g, p, v) : -1;
+  }
+}
+
+template <typename T>
+__global__ void assign_kernel(ScatterParams p) {
+  T* self = static_cast<T*>(p.self);
+  const T* src = static_cast<const T*>(p.src);
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < p.elements; e += stride)
+    if (p.count[e] > 0) self[e] = src[scattermath::source_offset(p.g, p.order[p.offset[e] + p.count[e] - 1])];
+}
+
+template <typename T>
+__global__ void add_kernel(ScatterParams p) {
+  T* self = static_cast<T*>(p.self);
+  const T* src = static_cast<const T*>(p.src);
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < p.elements; e += stride) {
+    if (p.count[e] == 0) continue;
+    T acc = self[e];
+    for (int64_t j = p.offset[e]; j < p.offset[e] + p.count[e]; ++j)
+      acc = scattermath::add(acc, src[scattermath::source_offset(p.g, p.order[j])]);
+    self[e] = acc;
+  }
+}
+}  // namespace
+
+template <typename T>
+void gather(const T* input, const int64_t* index, const scattermath::Geometry& g, T fill, T* out, int sm_count,
+            cudaStream_t stream) {
+  if (g.n == 0) return;
+  NORMRT_LAUNCH(gather_kernel<T>, dim3(grid_stride_blocks(g.n, kThreads, sm_count)), dim3(kThreads), 0, stream, input,
+                index, g, fill, out);
+  NORMRT_CHECK_LAUNCH();
+}
+
+void scatter_targets(const int64_t* index, const scattermath::Geometry& g, int64_t* targets, int sm_count,
+                     cudaStream_t stream) {
+  if (g.n == 0) return;
+  NORMRT_LAUNCH(targets_kernel, dim3(grid_stride_blocks(g.n, kThreads, sm_count)), dim3(kThreads), 0, stream, index, g,
+                targets);
+  NORMRT_CHECK_LAUNCH();
+}
+
+template <typename T>
+void scatter_assign(const ScatterParams& p, int sm_count, cudaStream_t stream) {
+  if (p.elements == 0 || p.g.n == 0) return;
+  NORMRT_LAUNCH(assign_kernel<T>, dim3(grid_stride_blocks(p.elements, kThreads, sm_count)), dim3(kThreads), 0, stream,
+                p);
+  NORMRT_CHECK_LAUNCH();
+}
+
+template <typename T>
+void scatter_add(const ScatterParams& p, int sm_count, cudaStream_t stream) {
+  if (p.elements == 0 || p.g.n == 0) return;
+  NORMRT_LAUNCH(add_kernel<T>, dim3(grid_stride_blocks(p.elements, kThreads, sm_count)), dim3(kThreads), 0, stream, p);
+  NORMRT_CHECK_LAUNCH();
+}
+
+template void gather(const uint16_t*, const int64_t*, const scattermath::Geometry&, uint16_t, uint16_t*, int,
+                     cudaStream_t);
+template void gather(const uint32_t*, const int64_t*, const scattermath::Geometry&, uint32_t, uint32_t*, int,
+                     cudaStream_t);
+template void gather(const uint64_t*, const int64_t*, const scattermath::Geometry&, uint64_t, uint64_t*, int,
+                     cudaStream_t);
+template void scatter_assign<uint16_t>(const ScatterParams&, int, cudaStream_t);
+template void scatter_assign<uint32_t>(const ScatterParams&, int, cudaStream_t);
+template void scatter_assign<uint64_t>(const ScatterParams&, int, cudaStream_t);
+template void scatter_add<float>(const ScatterParams&, int, cudaStream_t);
+template void scatter_add<Half>(const ScatterParams&, int, cudaStream_t);
+template void scatter_add<BFloat16>(const ScatterParams&, int, cudaStream_t);
+template void scatter_add<int64_t>(const ScatterParams&, int, cudaStream_t);
+
+}  // namespace normrt::NORMRT_KERNEL_NS

@@ -1,0 +1,246 @@
+// ops::gather and the scatters: against PyTorch (golden), against a loop over the index positions written out here
+// (coordinates unravelled, each position applied in turn: the threaded line blocks must give its bits), gather's
+// backward as its adjoint, and PyTorch's refusals, which leave self as it was.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "normrt/half.h"
+#include "scatter_gather_golden_runner.h"
+
+namespace normrt {
+namespace {
+
+using testing::throws_with;
+
+class ScatterGatherGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ScatterGatherGolden, MatchesPyTorch) { testing::run_scatter_gather_golden_case(GetParam(), Device::cpu()); }
+
+INSTANTIATE_TEST_SUITE_P(PyTorch, ScatterGatherGolden,
+                         ::testing::ValuesIn(testing::scatter_gather_golden_case_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return testing::test_name(info.param);
+                         });
+
+// Row-major offset of `coordinates` in `sizes`.
+int64_t ravel(const std::vector<int64_t>& coordinates, const Shape& sizes) {
+  int64_t offset = 0;
+  for (std::size_t d = 0; d < sizes.size(); ++d) offset = offset * sizes[d] + coordinates[d];
+  return offset;
+}
+
+// The coordinates of every position of `shape`, in row-major order.
+std::vector<std::vector<int64_t>> positions(const Shape& shape) {
+  std::vector<std::vector<int64_t>> all;
+  std::vector<int64_t> c(shape.size(), 0);
+  int64_t n = 1;
+  for (const int64_t s : shape) n *= s;
+  for (int64_t p = 0; p < n; ++p) {
+    all.push_back(c);
+    for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0 && ++c[d] == shape[d]; --d) c[d] = 0;
+  }
+  return all;
+}
+
+struct Draw {
+  Shape self, index, src;
+  int64_t dim;
+  std::vector<int64_t> indices;
+};
+
+// Index sizes at most self's (any along dim), src at least the index's; values in [0, self's size along dim).
+Draw draw(std::mt19937& rng, int rank, int64_t hot_size) {
+  Draw d;
+  d.dim = static_cast<int64_t>(rng() % rank);
+  for (int k = 0; k < rank; ++k) {
+    const int64_t size = 1 + rng() % 5;
+    d.self.push_back(k == d.dim ? hot_size : size);
+    d.index.push_back(k == d.dim ? 1 + rng() % 9 : 1 + rng() % size);
+    d.src.push_back(d.index.back() + rng() % 2);
+  }
+  int64_t n = 1;
+  for (const int64_t s : d.index) n *= s;
+  for (int64_t p = 0; p < n; ++p) d.indices.push_back(static_cast<int64_t>(rng() % hot_size));
+  return d;
+}
+
+// PyTorch's CPU scatter_add / scatter written out: each position in index order, `self += src` in T (float16 and
+// bfloat16 through float), or the assignment.
+template <typename T>
+std::vector<T> scatter_by_position(std::vector<T> self, const Draw& d, const std::vector<T>& src, bool add) {
+  const auto all = positions(d.index);
+  for (std::size_t p = 0; p < all.size(); ++p) {
+    std::vector<int64_t> target = all[p];
+    target[d.dim] = d.indices[p];
+    T& element = self[ravel(target, d.self)];
+    const T value = src[ravel(all[p], d.src)];
+    if constexpr (std::is_same_v<T, int64_t>)
+      element = add ? static_cast<int64_t>(static_cast<uint64_t>(element) + static_cast<uint64_t>(value)) : value;
+    else
+      element = add ? T(static_cast<float>(element) + static_cast<float>(value)) : value;
+  }
+  return self;
+}
+
+template <typename T>
+std::vector<T> random_values(int64_t n, std::mt19937& rng) {
+  std::normal_distribution<float> normal(1.0f, 1.0f);
+  std::vector<T> v(static_cast<std::size_t>(n));
+  for (auto& e : v) {
+    if constexpr (std::is_same_v<T, int64_t>)
+      e = static_cast<int64_t>(rng()) << 31;  // sums overflow and wrap
+    else
+      e = T(normal(rng));
+  }
+  return v;
+}
+
+int64_t numel(const Shape& s) {
+  int64_t n = 1;
+  for (const int64_t e : s) n *= e;
+  return n;
+}
+
+template <typename T>
+void check_draw(const Draw& d, std::mt19937& rng) {
+  const std::vector<T> self = random_values<T>(numel(d.self), rng), src = random_values<T>(numel(d.src), rng);
+  const Tensor self_t = from_vector(self, d.self), src_t = from_vector(src, d.src);
+  const Tensor index = from_vector(d.indices, d.index);
+  for (const bool add : {false, true}) {
+    const Tensor got = add ? ops::scatter_add(self_t, d.dim, index, src_t) : ops::scatter(self_t, d.dim, index, src_t);
+    const std::vector<T> want = scatter_by_position(self, d, src, add);
+    const std::vector<T> values = got.to_vector<T>();
+    for (std::size_t e = 0; e < want.size(); ++e)
+      ASSERT_EQ(std::memcmp(&values[e], &want[e], sizeof(T)), 0)
+          << (add ? "scatter_add " : "scatter ") << shape_str(d.self) << " dim " << d.dim << " at " << e;
+  }
+  // gather from self at the positions: element p is self at p's coordinates with the index along dim.
+  const std::vector<T> gathered = ops::gather(self_t, d.dim, index).to_vector<T>();
+  const auto all = positions(d.index);
+  for (std::size_t p = 0; p < all.size(); ++p) {
+    std::vector<int64_t> at = all[p];
+    at[d.dim] = d.indices[p];
+    ASSERT_EQ(std::memcmp(&gathered[p], &self[ravel(at, d.self)], sizeof(T)), 0) << "gather at " << p;
+  }
+}
+
+TEST(ScatterGather, GiveTheBitsOfAPositionByPositionLoopInEveryDtype) {
+  std::mt19937 rng(64);
+  for (int trial = 0; trial < 60; ++trial) {
+    const Draw d = draw(rng, 1 + trial % 5, 1 + trial % 4);  // small sizes along dim: many repeats
+    check_draw<float>(d, rng);
+    check_draw<Half>(d, rng);
+    check_draw<BFloat16>(d, rng);
+    check_draw<int64_t>(d, rng);
+  }
+}
+
+TEST(ScatterGather, ThreadedLineBlocksKeepIndexOrder) {
+  std::mt19937 rng(65);
+  // Over 2^16 positions (the threads share the lines), lines in blocks of 64 plus a tail, repeats along dim.
+  for (const int64_t dim : {0, 1, 2}) {
+    Draw d{{3, 131, 7}, {3, 131, 7}, {3, 131, 7}, dim, {}};
+    d.index[dim] = 60;
+    d.src[dim] = 61;
+    for (int64_t p = 0; p < numel(d.index); ++p) d.indices.push_back(static_cast<int64_t>(rng() % d.self[dim]));
+    check_draw<float>(d, rng);
+    check_draw<Half>(d, rng);
+  }
+}
+
+TEST(ScatterGather, GatherBackwardIsGathersAdjoint) {
+  // <dy, gather(x)> = <gather_backward(dy), x> for every x and dy: the backward routes each gradient to its source.
+  Generator gen(66);
+  const Tensor x = randn({4, 6, 5}, gen), index = randint(0, 6, {3, 9, 5}, gen), dy = randn({3, 9, 5}, gen);
+  const std::vector<float> y = ops::gather(x, 1, index).to_vector(), dyv = dy.to_vector();
+  const std::vector<float> dx = ops::gather_backward(dy, x.sizes(), 1, index).to_vector(), xv = x.to_vector();
+  double forward = 0.0, backward = 0.0;
+  for (std::size_t i = 0; i < y.size(); ++i) forward += static_cast<double>(dyv[i]) * y[i];
+  for (std::size_t i = 0; i < xv.size(); ++i) backward += static_cast<double>(dx[i]) * xv[i];
+  EXPECT_NEAR(forward, backward, 1e-4 * (1.0 + std::fabs(forward)));
+}
+
+TEST(ScatterGather, SrcSharingSelfIsReadAsItWas) {
+  Tensor x = from_vector(std::vector<float>{1, 2, 3, 4}, {4});
+  const Tensor index = from_vector(std::vector<int64_t>{1, 2, 3, 0}, {4});
+  const Tensor expected = ops::scatter(x.clone(), 0, index, x.clone());
+  ops::scatter_(x, 0, index, x);
+  EXPECT_EQ(x.to_vector(), expected.to_vector());
+  EXPECT_EQ(x.to_vector(), std::vector<float>({4, 1, 2, 3}));
+}
+
+// PyTorch 1.13's messages, word for word (printed by torch for the same calls).
+TEST(ScatterGather, RefuseInPyTorchsWordsAndLeaveSelfUntouched) {
+  const auto idx = [](std::vector<int64_t> v, Shape s) { return from_vector(v, s); };
+  const Tensor x = zeros({3, 4});
+  const Tensor i22 = idx({0, 1, 2, 3}, {2, 2});
+  EXPECT_TRUE(throws_with([&] { ops::gather(x, 2, i22); },
+                          "Dimension out of range (expected to be in range of [-2, 1], but got 2)"));
+  EXPECT_TRUE(throws_with([&] { ops::gather(x, 1, i22.to(DType::Float32)); },
+                          "gather(): Expected dtype int64 for index"));
+  EXPECT_TRUE(throws_with([&] { ops::gather(x, 1, idx({0, 1}, {2})); },
+                          "Index tensor must have the same number of dimensions as input tensor"));
+  EXPECT_TRUE(throws_with([&] { ops::gather(x, 0, zeros({4, 5}, TensorOptions().dtype(DType::Int64))); },
+                          "Size does not match at dimension 1 expected index [4, 5] to be smaller than self [3, 4] "
+                          "apart from dimension 0"));
+  EXPECT_TRUE(throws_with([&] { ops::gather(x, 1, idx({4}, {1, 1})); },
+                          "index 4 is out of bounds for dimension 1 with size 4"));
+  EXPECT_TRUE(throws_with([&] { ops::gather(x, 0, idx({0, 0, 0, 9, 0, 0, -5, 0}, {2, 4})); },
+                          "index 9 is out of bounds for dimension 0 with size 3"));  // the first in index order
+  EXPECT_TRUE(throws_with([&] { ops::gather(zeros({2, 0}), 1, idx({0, 0}, {2, 1})); },
+                          "index 0 is out of bounds for dimension 1 with size 0"));
+  EXPECT_EQ(ops::gather(x, 1, zeros({9, 0}, TensorOptions().dtype(DType::Int64))).sizes(), Shape({9, 0}));
+
+  Tensor self = ones({3, 4});
+  const uint64_t version = self.version();
+  const auto refused = [&](auto call, const std::string& message) {
+    EXPECT_TRUE(throws_with(call, message));
+    EXPECT_EQ(self.to_vector(), std::vector<float>(12, 1.0f)) << message;
+    EXPECT_EQ(self.version(), version) << message;
+  };
+  refused([&] { ops::scatter_(self, 3, i22, 2.5); }, "Dimension out of range (expected to be in range of [-2, 1]");
+  refused([&] { ops::scatter_(self, 1, i22.to(DType::Float32), ones({2, 2})); },
+          "scatter(): Expected dtype int64 for index");
+  refused([&] { ops::scatter_add_(self, 1, i22, ones({2, 2}).to(DType::Float16)); },
+          "scatter(): Expected self.dtype to be equal to src.dtype");
+  refused([&] { ops::scatter_(self, 1, idx({0, 1}, {2}), ones({2, 2})); },
+          "Index tensor must have the same number of dimensions as self tensor");
+  refused([&] { ops::scatter_(self, 1, i22, ones({2, 2, 2})); },
+          "Index tensor must have the same number of dimensions as src tensor");
+  refused([&] { ops::scatter_(self, 0, i22, ones({5})); },
+          "Dimension out of range (expected to be in range of [-1, 0], but got 1)");  // src's size along 1
+  refused([&] { ops::scatter_(self, 1, zeros({3, 3}, TensorOptions().dtype(DType::Int64)), ones({1})); },
+          "Index tensor must have the same number of dimensions as src tensor");
+  refused([&] { ops::scatter_add_(self, 1, i22, ones({1, 2})); },
+          "Expected index [2, 2] to be smaller than self [3, 4] apart from dimension 1 and to be smaller size than "
+          "src [1, 2]");
+  refused([&] { ops::scatter_(self, 1, zeros({5, 1}, TensorOptions().dtype(DType::Int64)), 2.0); },
+          "Expected index [5, 1] to be smaller than self [3, 4] apart from dimension 1");
+  refused([&] { ops::scatter_add_(self, 1, idx({0, 1, 2, 4}, {2, 2}), ones({2, 2})); },
+          "index 4 is out of bounds for dimension 1 with size 4");  // after three good positions
+  refused([&] { ops::scatter_(self, 1, idx({-1}, {1, 1}), ones({1, 1})); },
+          "index -1 is out of bounds for dimension 1 with size 4");
+  refused([&] { ops::scatter_(self, 1, idx({0}, {1, 1}), 1e39); },
+          "value cannot be converted to type float without overflow");
+  Tensor half = ones({3, 4}).to(DType::Float16);
+  EXPECT_TRUE(throws_with([&] { ops::scatter_(half, 1, idx({0}, {1, 1}), 1e6); },
+                          "value cannot be converted to type at::Half without overflow"));
+  ops::scatter_(half, 1, zeros({0, 1}, TensorOptions().dtype(DType::Int64)), 1e6);  // nothing to convert it for
+  Tensor whole = zeros({3, 4}, TensorOptions().dtype(DType::Int64));
+  EXPECT_TRUE(throws_with([&] { ops::scatter_(whole, 1, idx({0}, {1, 1}), NAN); },
+                          "value cannot be converted to type int64_t without overflow"));
+  // An empty index checks the dtypes only.
+  ops::scatter_(self, 1, zeros({0, 5}, TensorOptions().dtype(DType::Int64)), ones({3, 4}));
+  EXPECT_EQ(self.to_vector(), std::vector<float>(12, 1.0f));
+  EXPECT_TRUE(throws_with([&] { ops::scatter_(self, 1, zeros({0, 2}, TensorOptions().dtype(DType::Int64)),
+                                              zeros({0, 2}).to(DType::BFloat16)); },
+                          "scatter(): Expected self.dtype to be equal to src.dtype"));
+  EXPECT_TRUE(throws_with([&] { ops::gather_backward(ones({2, 3}), {3, 4}, 1, i22); },
+                          "gather_backward: grad of shape [2, 3] is not the index's shape [2, 2]"));
+}
+
+}  // namespace
+}  // namespace normrt
