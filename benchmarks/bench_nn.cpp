@@ -13,6 +13,7 @@
 
 #include <cstring>
 #include <functional>
+#include <numeric>
 
 #include "bench_util.h"
 #include "normrt/normrt.h"
@@ -291,6 +292,21 @@ Tensor bench_tokens(int64_t rows) {
   return from_vector(ids, {32, 128});
 }
 
+// Indices of `shape` (rank >= 2) for gather along the last dimension: (7 w) mod W at column w.
+Tensor scrambled_columns(const Shape& shape) {
+  const int64_t width = shape.back(), n = std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+  std::vector<int64_t> ids(static_cast<std::size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ids[i] = (i % width) * 7 % width;
+  return from_vector(ids, shape);
+}
+
+// Indices of a (rows, columns) shape for scatter_add along dimension 0: row r goes to r mod segments.
+Tensor segment_rows(const Shape& shape, int64_t segments) {
+  std::vector<int64_t> ids(static_cast<std::size_t>(shape[0] * shape[1]));
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i) / shape[1] % segments;
+  return from_vector(ids, shape);
+}
+
 std::vector<TensorOp> tensor_ops() {
   const Shape image = {32, 64, 56, 56}, logits = {4096, 1000}, pooled = {64, 64, 12, 12}, pixel_rows = {100352, 64};
   ops::PoolParams pool_3x3s2;  // ResNet's stem pooling window
@@ -392,6 +408,18 @@ std::vector<TensorOp> tensor_ops() {
          for (int64_t c = 0; c < x.size(1); c += 2) channels.push_back(c);
          const Tensor even = from_vector(channels, {x.size(1) / 2});
          return [x, even] { benchmark::DoNotOptimize(ops::index_select(x, 1, even)); };
+       }},
+      // Each row of an image read in a scrambled order (x[..., (7 w) mod W]), and segment sums of pixel rows into 512
+      // rows by a pixel's row mod 512 (a graph network's neighbour sums).
+      {"gather-dim3", image,
+       [](const Tensor& x) {
+         const Tensor index = scrambled_columns(x.sizes());
+         return [x, index] { benchmark::DoNotOptimize(ops::gather(x, 3, index)); };
+       }},
+      {"scatter-add-dim0", pixel_rows,
+       [](const Tensor& x) {
+         const Tensor index = segment_rows(x.sizes(), 512);
+         return [x, index] { benchmark::DoNotOptimize(ops::scatter_add(zeros({512, x.size(1)}), 0, index, x)); };
        }},
       // A language model's token embedding: x the (vocabulary, width) table, a batch of 32 x 128 tokens.
       {"embedding-lookup", {10000, 256},
