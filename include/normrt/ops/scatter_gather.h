@@ -3,8 +3,8 @@
 //
 // A position of `index` with value v stands for the element at its own coordinates with v along `dim`: gather reads
 // it from input, scatter writes src's element at the position's coordinates there. `index` has the dimensions of
-// input (self, and src), none larger than input's (self's and src's) except along `dim`; a 0-dim tensor counts as
-// one element of one dimension. With an empty index nothing is checked but the dtypes. On the CPU an index outside
+// input (of self and src), no size larger than input's or self's except along `dim`, and none larger than src's; a
+// 0-dim tensor counts as one element of one dimension. With an empty index nothing is checked but the dtypes. On the CPU an index outside
 // [0, size along dim) is refused ("index 7 is out of bounds for dimension 1 with size 4") before anything is written;
 // a device does not stop to check: gather gives NaN there (0 for int64), scatter leaves the position out.
 //
