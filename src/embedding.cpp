@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cpu_threads.h"
+#include "device_groups.h"
 #include "embedding_math.cuh"
 #include "normrt/error.h"
 #include "normrt/ops/tensor_ops.h"
@@ -60,19 +61,8 @@ RowGroups group_by_row(const int64_t* indices, int64_t n, int64_t rows) {
 }
 
 #if NORMRT_WITH_CUDA
-// group_by_row on a device (kernels/embedding.cu's group_indices), for the n = idx.numel() positions.
-struct DeviceRowGroups {
-  Tensor count, offset, order;
-};
-DeviceRowGroups group_on_device(const Tensor& idx, int64_t rows, cudaStream_t stream) {
-  const TensorOptions scratch = TensorOptions(idx.device()).dtype(DType::Int64);
-  const int64_t n = idx.numel();
-  DeviceRowGroups g{empty({rows}, scratch), empty({rows}, scratch), empty({n}, scratch)};
-  Tensor rank = empty({n}, scratch);
-  cuda::group_indices(idx.data<int64_t>(), n, rows, rank.data<int64_t>(), g.count.data<int64_t>(),
-                      g.offset.data<int64_t>(), g.order.data<int64_t>(), stream);
-  return g;
-}
+using detail::DeviceRowGroups;
+using detail::group_on_device;
 #endif
 
 // Each (o, k) of `outer` tables of `rows` rows: zero, then the gradient rows grad[o, i, :] of k's positions added in
@@ -175,6 +165,19 @@ Tensor checked_index(const Shape& sizes, int64_t& dim, const Tensor& index, cons
 }
 
 }  // namespace
+
+#if NORMRT_WITH_CUDA
+// group_by_row on a device (kernels/embedding.cu's group_indices).
+detail::DeviceRowGroups detail::group_on_device(const Tensor& keys, int64_t rows, cudaStream_t stream) {
+  const TensorOptions scratch = TensorOptions(keys.device()).dtype(DType::Int64);
+  const int64_t n = keys.numel();
+  DeviceRowGroups g{empty({rows}, scratch), empty({rows}, scratch), empty({n}, scratch)};
+  Tensor rank = empty({n}, scratch);
+  cuda::group_indices(keys.data<int64_t>(), n, rows, rank.data<int64_t>(), g.count.data<int64_t>(),
+                      g.offset.data<int64_t>(), g.order.data<int64_t>(), stream);
+  return g;
+}
+#endif
 
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
   NORMRT_CHECK(weight.defined(), "embedding: weight is undefined");

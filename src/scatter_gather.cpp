@@ -7,11 +7,11 @@
 #include <algorithm>
 
 #include "cpu_threads.h"
+#include "device_groups.h"
 #include "normrt/error.h"
 #include "op_util.h"
 #include "scatter_gather_math.cuh"
 #if NORMRT_WITH_CUDA
-#include "embedding.cuh"
 #include "scatter_gather.cuh"
 #endif
 
@@ -175,18 +175,15 @@ void scatter_contiguous(Tensor& self, const Tensor& idx, const Tensor& source, c
   if (self.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch l(self);
-    const TensorOptions scratch = TensorOptions(self.device()).dtype(DType::Int64);
     const int64_t elements = self.numel();
-    Tensor targets = empty({g.n}, scratch), rank = empty({g.n}, scratch), order = empty({g.n}, scratch);
-    Tensor count = empty({elements}, scratch), offset = empty({elements}, scratch);
+    Tensor targets = empty({g.n}, TensorOptions(self.device()).dtype(DType::Int64));
     cuda::scatter_targets(idx.data<int64_t>(), g, targets.data<int64_t>(), l.sms, l.stream);
-    cuda::group_indices(targets.data<int64_t>(), g.n, elements, rank.data<int64_t>(), count.data<int64_t>(),
-                        offset.data<int64_t>(), order.data<int64_t>(), l.stream);
+    const detail::DeviceRowGroups groups = detail::group_on_device(targets, elements, l.stream);
     const cuda::ScatterParams p{self.raw_data(),
                                 source.raw_data(),
-                                count.data<int64_t>(),
-                                offset.data<int64_t>(),
-                                order.data<int64_t>(),
+                                groups.count.data<int64_t>(),
+                                groups.offset.data<int64_t>(),
+                                groups.order.data<int64_t>(),
                                 elements,
                                 g};
     if (kind == Combine::Assign) {

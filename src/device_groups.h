@@ -1,0 +1,21 @@
+// Internal: positions grouped by the row (or element) they name, on a device, with kernels/embedding.cu's stable
+// counting sort: what the embedding's backward, max_norm and the scatters apply in position order.
+#pragma once
+#include <cstdint>
+
+#include "normrt/config.h"
+#include "normrt/tensor.h"
+#if NORMRT_WITH_CUDA
+#include <cuda_runtime.h>
+
+namespace normrt::ops::detail {
+
+// order[offset[k] ...] are the count[k] positions i of keys (int64, on the device) with keys[i] == k, ascending;
+// keys outside [0, rows) are left out.
+struct DeviceRowGroups {
+  Tensor count, offset, order;
+};
+DeviceRowGroups group_on_device(const Tensor& keys, int64_t rows, cudaStream_t stream);
+
+}  // namespace normrt::ops::detail
+#endif
