@@ -307,6 +307,14 @@ Tensor segment_rows(const Shape& shape, int64_t segments) {
   return from_vector(ids, shape);
 }
 
+// Indices of a (rows, columns) shape for gather along dimension 0: every column of row r reads row 7919 r mod rows
+// (the rows shuffled).
+Tensor permuted_rows(const Shape& shape) {
+  std::vector<int64_t> ids(static_cast<std::size_t>(shape[0] * shape[1]));
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i) / shape[1] * 7919 % shape[0];
+  return from_vector(ids, shape);
+}
+
 std::vector<TensorOp> tensor_ops() {
   const Shape image = {32, 64, 56, 56}, logits = {4096, 1000}, pooled = {64, 64, 12, 12}, pixel_rows = {100352, 64};
   ops::PoolParams pool_3x3s2;  // ResNet's stem pooling window
@@ -415,6 +423,11 @@ std::vector<TensorOp> tensor_ops() {
        [](const Tensor& x) {
          const Tensor index = scrambled_columns(x.sizes());
          return [x, index] { benchmark::DoNotOptimize(ops::gather(x, 3, index)); };
+       }},
+      {"gather-dim0", pixel_rows,
+       [](const Tensor& x) {
+         const Tensor index = permuted_rows(x.sizes());
+         return [x, index] { benchmark::DoNotOptimize(ops::gather(x, 0, index)); };
        }},
       {"scatter-add-dim0", pixel_rows,
        [](const Tensor& x) {

@@ -88,11 +88,14 @@ def torch_call(torch, name):
     up_conv = torch.nn.ConvTranspose2d(shape[1], 32, 2, stride=2) if op == "conv-transpose-k2s2-train" else None
     tokens = torch.arange(32 * 128).mul(7919).remainder(shape[0]).view(32, 128)  # bench_nn's bench_tokens
     token_grad = torch.ones(32, 128, shape[-1])
-    # bench_nn's scrambled_columns and segment_rows
+    # bench_nn's scrambled_columns, permuted_rows and segment_rows
     columns = (torch.arange(shape[-1]) * 7 % shape[-1]).expand(shape).contiguous() if op == "gather-dim3" else None
+    rows = (torch.arange(shape[0]) * 7919 % shape[0])[:, None].expand(shape).contiguous() if op == "gather-dim0" \
+        else None
     segments = (torch.arange(shape[0]) % 512)[:, None].expand(shape).contiguous() if op == "scatter-add-dim0" else None
     return {
         "gather-dim3": lambda: torch.gather(x, 3, columns),
+        "gather-dim0": lambda: torch.gather(x, 0, rows),
         "scatter-add-dim0": lambda: torch.zeros(512, shape[1]).scatter_add_(0, segments, x),
         "index-select-dim1": lambda: torch.index_select(x, 1, torch.arange(shape[1] // 2) * 2),
         "embedding-lookup": lambda: F.embedding(tokens, x),

@@ -1,8 +1,11 @@
 // normrt::ops gather and scatter: PyTorch 1.13's checks in its order and words (ScatterGatherChecks: a 0-dim tensor
-// seen as one element of one dimension, nothing but the dtypes checked for an empty index), then on the CPU its loop
-// order: each line of the index along dim in index order, blocks of lines over the threads (a line's positions write
-// elements no other line writes); on a device kernels/scatter_gather.cu, which applies them in the same order.
+// seen as one element of one dimension, nothing but the dtypes checked for an empty index), then on the CPU: a
+// gather's positions in memory order over the threads; a scatter in PyTorch's order, each line of the index along dim
+// in index order, blocks of lines over the threads (a line's positions write elements no other line writes); on a
+// device kernels/scatter_gather.cu, which applies them in the same order.
 #include "normrt/ops/scatter_gather.h"
+
+#include <omp.h>
 
 #include <algorithm>
 
@@ -94,84 +97,202 @@ int64_t check_scatter(const Tensor& self, int64_t dim, const Tensor& index, cons
   return dim;
 }
 
-// The index's positions line by line along dim, blocks of lines over the threads (see the file comment):
-// visit(p, target, source) for position p, with `target` the offset of the element at p's coordinates with 0 along
-// dim (the index value times target_strides[dim] to be added) and `source` src's offset of p; whether every visit
-// returned true. The offsets of a block's lines come from stepping their coordinates, with no division per position.
-// kIndependent: visits may run in any order (a gather's; a scatter's along a line may hit one element twice).
-template <bool kIndependent, typename Visit>
-bool for_each_position(const scattermath::Geometry& g, Visit visit) {
-  const int dim = g.dim;
-  int64_t index_strides[scattermath::kMaxDims], stride = 1;
+// Row-major strides of the index.
+void index_strides(const scattermath::Geometry& g, int64_t* strides) {
+  int64_t stride = 1;
   for (int d = g.dims - 1; d >= 0; --d) {
-    index_strides[d] = stride;
+    strides[d] = stride;
     stride *= g.sizes[d];
   }
-  const int64_t length = g.sizes[dim], lines = g.n / length, inner = index_strides[dim], along = g.source_strides[dim];
-  // Lines a thread walks side by side: consecutive positions for each i, a cache line of float32 targets (blocks of
-  // other threads write other lines), and several blocks per thread where the lines are few (a column sum's).
-  constexpr int64_t kBlock = 16;
-  const int64_t blocks = (lines + kBlock - 1) / kBlock;
+}
+
+// The coordinates of the index's `row`-th row of its last dimension (0 along the last dimension).
+void row_coordinates(const scattermath::Geometry& g, int64_t row, int64_t* coordinates) {
+  coordinates[g.dims - 1] = 0;
+  for (int d = g.dims - 2; d >= 0; --d) {
+    coordinates[d] = row % g.sizes[d];
+    row /= g.sizes[d];
+  }
+}
+
+// The target's (or src's) offset of `coordinates` with 0 along dim.
+int64_t offset_but_dim(const scattermath::Geometry& g, const int64_t* coordinates, const int64_t* strides) {
+  int64_t offset = 0;
+  for (int d = 0; d < g.dims; ++d) offset += d == g.dim ? 0 : coordinates[d] * strides[d];
+  return offset;
+}
+
+// Steps `coordinates` to the next row of the last dimension.
+void next_row(const scattermath::Geometry& g, int64_t* coordinates) {
+  for (int d = g.dims - 2; d >= 0; --d) {
+    if (++coordinates[d] < g.sizes[d]) return;
+    coordinates[d] = 0;
+  }
+}
+
+// For a gather, whose positions are independent: the index's rows along its last dimension in memory order, groups
+// of about 4096 positions over the threads, row(p, target) for the row starting at index position p, `target` the
+// target offset of its first position's coordinates with 0 along dim. Returns whether every row's did.
+template <typename Row>
+bool for_each_row(const scattermath::Geometry& g, Row row) {
+  const int64_t width = g.sizes[g.dims - 1], rows = g.n / width;
+  const int64_t per_group = std::max<int64_t>(1, 4096 / width), groups = (rows + per_group - 1) / per_group;
   bool all = true;
 #pragma omp parallel for schedule(static) reduction(&& : all) if (cpu::worth_parallel(g.n))
+  for (int64_t group = 0; group < groups; ++group) {
+    const int64_t first = group * per_group, end = std::min(rows, first + per_group);
+    int64_t coordinates[scattermath::kMaxDims];
+    row_coordinates(g, first, coordinates);
+    for (int64_t r = first; r < end; ++r, next_row(g, coordinates))
+      all = row(r * width, offset_but_dim(g, coordinates, g.target_strides)) && all;
+  }
+  return all;
+}
+
+// For a scatter, whose positions along a line may hit one element more than once: the index's lines along dim over
+// the threads, each line's positions in index order. Two shapes of walk:
+// - dim the last dimension: each line is contiguous in the index and walked whole, along(p, target, source) for the
+//   line at index position p, `target` its target offset with 0 along dim, `source` its src offset;
+// - otherwise blocks of consecutive lines along the last dimension (their positions, targets and sources consecutive
+//   too), walked in lockstep position by position (a block's lines write elements no other line writes):
+//   across(p, target, source, count) for a block of `count` lines whose first is at p. A block is a whole row of the
+//   last dimension where there are rows enough for the threads, else a part of one (at least 16 lines, a cache line
+//   of float32 targets), so that every thread gets work.
+// Each returns whether every index it read was in range. Offsets come from stepping coordinates.
+template <typename Along, typename Across>
+bool for_each_line(const scattermath::Geometry& g, Along along, Across across) {
+  const int dim = g.dim, last = g.dims - 1;
+  bool all = true;
+  if (dim == last) {
+    const int64_t length = g.sizes[dim], lines = g.n / length;
+    const int64_t per_group = std::max<int64_t>(1, 4096 / length), groups = (lines + per_group - 1) / per_group;
+#pragma omp parallel for schedule(static) reduction(&& : all) if (cpu::worth_parallel(g.n))
+    for (int64_t group = 0; group < groups; ++group) {
+      const int64_t first = group * per_group, end = std::min(lines, first + per_group);
+      int64_t coordinates[scattermath::kMaxDims];
+      row_coordinates(g, first, coordinates);
+      for (int64_t line = first; line < end; ++line, next_row(g, coordinates))
+        all = along(line * length, offset_but_dim(g, coordinates, g.target_strides),
+                    offset_but_dim(g, coordinates, g.source_strides)) &&
+              all;
+    }
+    return all;
+  }
+  int64_t strides[scattermath::kMaxDims];
+  index_strides(g, strides);
+  // Rows of the last dimension in one slice along dim, and the blocks each is cut into.
+  const int64_t width = g.sizes[last], rows = g.n / (width * g.sizes[dim]);
+  const int64_t threads = cpu::worth_parallel(g.n) ? omp_get_max_threads() : 1;
+  constexpr int64_t kMinBlock = 16;
+  const int64_t cuts = std::min((threads + rows - 1) / rows, (width + kMinBlock - 1) / kMinBlock);
+  const int64_t block = ((width + cuts - 1) / cuts + kMinBlock - 1) / kMinBlock * kMinBlock;
+  const int64_t per_row = (width + block - 1) / block, blocks = rows * per_row;
+#pragma omp parallel for schedule(static) reduction(&& : all) if (threads > 1)
   for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t first = b * kBlock, count = std::min(kBlock, lines - first);
-    int64_t coordinates[scattermath::kMaxDims] = {};  // of line `first`, 0 along dim
-    for (int64_t d = g.dims - 1, rest = first; d >= 0; --d) {
+    int64_t coordinates[scattermath::kMaxDims] = {}, rest = b / per_row;  // the row's, 0 along dim
+    coordinates[last] = b % per_row * block;
+    for (int d = last - 1; d >= 0; --d) {
       if (d == dim) continue;
       coordinates[d] = rest % g.sizes[d];
       rest /= g.sizes[d];
     }
-    int64_t position[kBlock], target[kBlock], source[kBlock];
-    for (int64_t k = 0; k < count; ++k) {
-      position[k] = target[k] = source[k] = 0;
-      for (int d = 0; d < g.dims; ++d) {
-        position[k] += coordinates[d] * index_strides[d];
-        target[k] += coordinates[d] * g.target_strides[d];
-        source[k] += coordinates[d] * g.source_strides[d];
-      }
-      for (int d = g.dims - 1; d >= 0; --d) {  // the next line
-        if (d == dim) continue;
-        if (++coordinates[d] < g.sizes[d]) break;
-        coordinates[d] = 0;
-      }
+    int64_t position = 0;
+    for (int d = 0; d < g.dims; ++d) position += coordinates[d] * strides[d];
+    all = across(position, offset_but_dim(g, coordinates, g.target_strides),
+                 offset_but_dim(g, coordinates, g.source_strides), std::min(block, width - coordinates[last])) &&
+          all;
+  }
+  return all;
+}
+
+// Index positions apart along dim: the product of the index's sizes after it.
+int64_t positions_apart(const scattermath::Geometry& g) {
+  int64_t apart = 1;
+  for (int d = g.dim + 1; d < g.dims; ++d) apart *= g.sizes[d];
+  return apart;
+}
+
+// The lines' loops, their operands as restrict parameters so that the compiler keeps them in registers and vectorises
+// the gathers. An index out of range reads element 0 and is reported by the returned bound check.
+// One row of the index's last dimension: along it the targets are adjacent when dim is the last dimension (kAlong),
+// else a row's k-th position reads the target's k-th element of its row at the index's place along dim. The loop
+// stays scalar (GCC emits no gather instructions for x86-64's generic tuning), the range test a branch never taken;
+// an index out of range reads element 0 and is reported by the returned bound check.
+template <bool kAlong, typename Bits>
+bool gather_row(const int64_t* __restrict at, const Bits* __restrict from, Bits* __restrict to, int64_t width,
+                int64_t step, uint64_t bound) {
+  bool all = true;
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < width; ++k) {
+    auto v = static_cast<uint64_t>(at[k]);
+    if (__builtin_expect(v >= bound, 0)) {
+      all = false;
+      v = 0;
     }
-    if (inner == 1) {  // lines along the last dimension: each one contiguous, walked whole
-      for (int64_t k = 0; k < count; ++k) {
-        const int64_t p = position[k], t = target[k], s = source[k];
-        if constexpr (kIndependent) {
-#pragma omp simd reduction(&& : all)
-          for (int64_t i = 0; i < length; ++i) all = visit(p + i, t, s + i * along) && all;
-        } else {
-          for (int64_t i = 0; i < length; ++i) all = visit(p + i, t, s + i * along) && all;
-        }
-      }
-    } else {  // lines of a block side by side: distinct elements
-      for (int64_t i = 0; i < length; ++i)
-#pragma omp simd reduction(&& : all)
-        for (int64_t k = 0; k < count; ++k)
-          all = visit(position[k] + i * inner, target[k], source[k] + i * along) && all;
+    to[k] = kAlong ? from[v] : from[k + v * step];
+  }
+  return all;
+}
+
+// One line in order: positions along it may hit one element more than once. A position out of range writes nothing
+// and is reported by the returned bound check (as gather's).
+template <typename T, typename Apply>
+bool scatter_along(const int64_t* __restrict at, const T* __restrict from, T* __restrict to, int64_t length,
+                   int64_t step, int64_t along, uint64_t bound, Apply apply) {
+  bool all = true;
+  for (int64_t i = 0; i < length; ++i) {
+    const auto v = static_cast<uint64_t>(at[i]);
+    if (v < bound) {
+      T& element = to[v * step];
+      element = apply(element, from[i * along]);
+    } else {
+      all = false;
     }
   }
   return all;
 }
 
-// apply(element, value) at each position in index order (for_each_position).
+// Lines side by side: at each position along them, the lines' elements are distinct.
 template <typename T, typename Apply>
-void scatter_lines(const scattermath::Geometry& g, const int64_t* index, const T* src, T* self, Apply apply) {
-  const int64_t step = g.target_strides[g.dim];
-  for_each_position<false>(g, [&](int64_t p, int64_t target, int64_t source) {
-    T& element = self[target + index[p] * step];
-    element = apply(element, src[source]);
-    return true;
-  });
+bool scatter_across(const int64_t* __restrict at, const T* __restrict from, T* __restrict to, int64_t count,
+                    int64_t length, int64_t apart, int64_t step, int64_t along, uint64_t bound, Apply apply) {
+  uint64_t outside = 0;
+  for (int64_t i = 0; i < length; ++i, at += apart, from += along) {
+#pragma omp simd reduction(| : outside)
+    for (int64_t k = 0; k < count; ++k) {
+      const auto v = static_cast<uint64_t>(at[k]);
+      outside |= v >= bound;
+      if (v < bound) {
+        T& element = to[k + v * step];
+        element = apply(element, from[k]);
+      }
+    }
+  }
+  return outside == 0;
+}
+
+// apply(element, value) at each position in range in index order (for_each_line); whether all were in range.
+template <typename T, typename Apply>
+bool scatter_lines(const scattermath::Geometry& g, const int64_t* index, const T* src, T* self, Apply apply) {
+  const int64_t length = g.sizes[g.dim], apart = positions_apart(g), step = g.target_strides[g.dim];
+  const int64_t along = g.source_strides[g.dim];
+  const auto bound = static_cast<uint64_t>(g.bound);
+  return for_each_line(
+      g,
+      [&](int64_t p, int64_t target, int64_t source) {
+        return scatter_along(index + p, src + source, self + target, length, step, along, bound, apply);
+      },
+      [&](int64_t p, int64_t target, int64_t source, int64_t count) {
+        return scatter_across(index + p, src + source, self + target, count, length, apart, step, along, bound, apply);
+      });
 }
 
 enum class Combine { Assign, Add };
 
-// self (contiguous) updated at the positions of idx (contiguous) from source (contiguous), as kind says.
+// self (contiguous) updated at the positions of idx (contiguous) from source (contiguous), as kind says. On the CPU
+// an index out of range is refused: before anything is written when check_first, else after the others were written.
 void scatter_contiguous(Tensor& self, const Tensor& idx, const Tensor& source, const scattermath::Geometry& g,
-                        Combine kind) {
+                        Combine kind, bool check_first) {
   if (self.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch l(self);
@@ -200,33 +321,45 @@ void scatter_contiguous(Tensor& self, const Tensor& idx, const Tensor& source, c
     return;
   }
   const int64_t* at = idx.data<int64_t>();
-  check_in_range(at, g);
+  if (check_first) check_in_range(at, g);
+  bool all_in_range = true;
   if (kind == Combine::Assign) {
     util::dispatch_bits(self.dtype(), [&](auto fill) {
       using Bits = decltype(fill);
-      scatter_lines(g, at, static_cast<const Bits*>(source.raw_data()), static_cast<Bits*>(self.raw_data()),
-                    [](Bits, Bits value) { return value; });
+      all_in_range = scatter_lines(g, at, static_cast<const Bits*>(source.raw_data()),
+                                   static_cast<Bits*>(self.raw_data()), [](Bits, Bits value) { return value; });
     });
   } else if (self.dtype() == DType::Int64) {
-    scatter_lines(g, at, source.data<int64_t>(), self.data<int64_t>(),
-                  [](int64_t acc, int64_t value) { return scattermath::add(acc, value); });
+    all_in_range = scatter_lines(g, at, source.data<int64_t>(), self.data<int64_t>(),
+                                 [](int64_t acc, int64_t value) { return scattermath::add(acc, value); });
   } else {
     util::dispatch_element(self.dtype(), [&](auto element) {
       using T = decltype(element);
-      scatter_lines(g, at, source.data<T>(), self.data<T>(),
-                    [](T acc, T value) { return scattermath::add(acc, value); });
+      all_in_range = scatter_lines(g, at, source.data<T>(), self.data<T>(),
+                                   [](T acc, T value) { return scattermath::add(acc, value); });
     });
   }
+  if (!all_in_range) refuse_first_out_of_range(at, g);
 }
 
-// self's elements at index's positions from src (checked), in place whatever self's memory format.
-Tensor& scatter_checked(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, Combine kind) {
+// self's elements at index's positions from src (checked), in place whatever self's memory format. `fresh`: self is
+// the caller's own new tensor, thrown away on a refusal.
+Tensor& scatter_checked(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, Combine kind,
+                        bool fresh = false) {
   if (index.numel() == 0) return self;
   const Tensor idx = index.contiguous();
   // src sharing self's memory is read as it was before the scatter.
   const Tensor source = src.raw_data() == self.raw_data() ? src.contiguous().clone() : src.contiguous();
   Tensor work = self.contiguous();
-  scatter_contiguous(work, idx, source, geometry(idx, dim, work, &source), kind);
+  // A refusal leaves self as it was. Indices are checked as they are read where the writes go to memory a refusal
+  // throws away: a fresh self, the copy of a non-contiguous one, or a copy made because reading self twice costs
+  // less than reading the index twice; otherwise all of them before anything is written.
+  bool scratch = fresh || !work.is_same(self);
+  if (!scratch && !self.device().is_cuda() && 2 * self.nbytes() < idx.nbytes()) {
+    work = self.clone();
+    scratch = true;
+  }
+  scatter_contiguous(work, idx, source, geometry(idx, dim, work, &source), kind, !scratch);
   if (work.is_same(self))
     self.bump_version();
   else
@@ -279,13 +412,12 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
     using Bits = decltype(fill);
     const auto* from = static_cast<const Bits*>(x.raw_data());
     auto* to = static_cast<Bits*>(out.raw_data());
-    const int64_t step = g.target_strides[g.dim];
-    // Checked as the index is read (the output is thrown away on a refusal); an element out of range reads element 0.
-    all_in_range = for_each_position<true>(g, [&](int64_t p, int64_t target, int64_t) {
-      const int64_t v = at[p];
-      const bool in_range = scattermath::in_range(g, v);
-      to[p] = from[target + (in_range ? v : 0) * step];
-      return in_range;
+    const int64_t width = g.sizes[g.dims - 1], step = g.target_strides[g.dim];
+    const auto bound = static_cast<uint64_t>(g.bound);
+    // Checked as the index is read (the output is thrown away on a refusal).
+    all_in_range = for_each_row(g, [&](int64_t p, int64_t target) {
+      return g.dim == g.dims - 1 ? gather_row<true>(at + p, from + target, to + p, width, step, bound)
+                                 : gather_row<false>(at + p, from + target, to + p, width, step, bound);
     });
   });
   if (!all_in_range) refuse_first_out_of_range(at, g);
@@ -297,8 +429,8 @@ Tensor gather_backward(const Tensor& grad, const Shape& input_sizes, int64_t dim
   NORMRT_CHECK(grad.sizes() == index.sizes(), "gather_backward: grad of shape ", shape_str(grad.sizes()),
                " is not the index's shape ", shape_str(index.sizes()));
   Tensor result = zeros(input_sizes, TensorOptions(grad.device()).dtype(grad.dtype()));
-  scatter_add_(result, dim, index, grad);
-  return result;
+  dim = check_scatter(result, dim, index, &grad);
+  return scatter_checked(result, dim, index, grad, Combine::Add, true);
 }
 
 Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
@@ -306,11 +438,20 @@ Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& s
   return scatter_checked(self, dim, index, src, Combine::Assign);
 }
 
-Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, Scalar value) {
+namespace {
+
+// scatter_ of a value (checked as such), into a fresh self or not.
+Tensor& scatter_value(Tensor& self, int64_t dim, const Tensor& index, Scalar value, bool fresh) {
   dim = check_scatter(self, dim, index, nullptr);
   if (index.numel() == 0) return self;
   const Tensor src = full(index.sizes(), value, TensorOptions(self.device()).dtype(self.dtype()));
-  return scatter_checked(self, dim, index, src, Combine::Assign);
+  return scatter_checked(self, dim, index, src, Combine::Assign, fresh);
+}
+
+}  // namespace
+
+Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, Scalar value) {
+  return scatter_value(self, dim, index, value, false);
 }
 
 Tensor& scatter_add_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
@@ -320,17 +461,19 @@ Tensor& scatter_add_(Tensor& self, int64_t dim, const Tensor& index, const Tenso
 
 Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
   Tensor out = contiguous_copy(self);
-  return scatter_(out, dim, index, src);
+  dim = check_scatter(out, dim, index, &src);
+  return scatter_checked(out, dim, index, src, Combine::Assign, true);
 }
 
 Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, Scalar value) {
   Tensor out = contiguous_copy(self);
-  return scatter_(out, dim, index, value);
+  return scatter_value(out, dim, index, value, true);
 }
 
 Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
   Tensor out = contiguous_copy(self);
-  return scatter_add_(out, dim, index, src);
+  dim = check_scatter(out, dim, index, &src);
+  return scatter_checked(out, dim, index, src, Combine::Add, true);
 }
 
 }  // namespace normrt::ops

@@ -140,11 +140,19 @@ TEST(ScatterGather, GiveTheBitsOfAPositionByPositionLoopInEveryDtype) {
 
 TEST(ScatterGather, ThreadedLineBlocksKeepIndexOrder) {
   std::mt19937 rng(65);
-  // Over 2^16 positions (the threads share the lines), lines in blocks of 64 plus a tail, repeats along dim.
-  for (const int64_t dim : {0, 1, 2}) {
-    Draw d{{3, 131, 7}, {3, 131, 7}, {3, 131, 7}, dim, {}};
+  // Over 2^16 positions (the threads share the lines), repeats along dim: whole lines along the last dimension,
+  // whole rows of the last dimension side by side (dims 0 and 1 of the 3-d shape), and a single row of 1100 lines
+  // cut into blocks for the threads (dim 0 of the 2-d shape; self and src wider than the index).
+  const std::vector<std::pair<Shape, int64_t>> cases = {
+      {{3, 131, 7}, 0}, {{3, 131, 7}, 1}, {{3, 131, 7}, 2}, {{5, 1100}, 0}};
+  for (const auto& [shape, dim] : cases) {
+    Draw d{shape, shape, shape, dim, {}};
     d.index[dim] = 60;
     d.src[dim] = 61;
+    if (shape.size() == 2) {
+      d.self[1] += 3;
+      d.src[1] += 1;
+    }
     for (int64_t p = 0; p < numel(d.index); ++p) d.indices.push_back(static_cast<int64_t>(rng() % d.self[dim]));
     check_draw<float>(d, rng);
     check_draw<Half>(d, rng);
@@ -232,6 +240,17 @@ TEST(ScatterGather, RefuseInPyTorchsWordsAndLeaveSelfUntouched) {
   Tensor whole = zeros({3, 4}, TensorOptions().dtype(DType::Int64));
   EXPECT_TRUE(throws_with([&] { ops::scatter_(whole, 1, idx({0}, {1, 1}), NAN); },
                           "value cannot be converted to type int64_t without overflow"));
+  // An index of more than twice self's bytes: the writes go to a copy of self, the indices checked as read.
+  refused(
+      [&] {
+        ops::scatter_add_(self, 1, idx({0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 7}, {2, 8}), ones({2, 8}));
+      },
+      "index 7 is out of bounds for dimension 1 with size 4");
+  refused(
+      [&] {
+        ops::scatter_(self, 1, idx({0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, -2, 3}, {2, 8}), 7.0);
+      },
+      "index -2 is out of bounds for dimension 1 with size 4");
   // An empty index checks the dtypes only.
   ops::scatter_(self, 1, zeros({0, 5}, TensorOptions().dtype(DType::Int64)), ones({3, 4}));
   EXPECT_EQ(self.to_vector(), std::vector<float>(12, 1.0f));
@@ -240,6 +259,35 @@ TEST(ScatterGather, RefuseInPyTorchsWordsAndLeaveSelfUntouched) {
                           "scatter(): Expected self.dtype to be equal to src.dtype"));
   EXPECT_TRUE(throws_with([&] { ops::gather_backward(ones({2, 3}), {3, 4}, 1, i22); },
                           "gather_backward: grad of shape [2, 3] is not the index's shape [2, 2]"));
+}
+
+// Over 2^16 positions (the threads share the index): the first bad index in index order is named, along and across
+// dim, and self is left as it was whether its indices are checked before the writes (self larger than half the
+// index) or as they are read (the writes going to a copy of self).
+TEST(ScatterGather, LargeIndicesAreRefusedInIndexOrderLeavingSelfUntouched) {
+  for (const int64_t dim : {0, 1}) {
+    const int64_t n = 40000;
+    const Shape shape = dim == 0 ? Shape{n, 2} : Shape{2, n};
+    for (const int64_t bound : {int64_t{3}, 2 * n}) {  // self smaller than half the index, then larger
+      std::vector<int64_t> values(static_cast<std::size_t>(2 * n));
+      for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<int64_t>(i % 3);
+      values[39000] = -bound;  // bad indices in both halves of the positions (the threads'): the first is named
+      values[40001] = bound + 4;
+      values[79999] = bound;
+      const Tensor index = from_vector(values, shape);
+      const std::string message = "index " + std::to_string(-bound) + " is out of bounds for dimension " +
+                                  std::to_string(dim) + " with size " + std::to_string(bound);
+      Shape self_shape = shape;
+      self_shape[dim] = bound;
+      Tensor self = ones(self_shape);
+      const uint64_t version = self.version();
+      EXPECT_TRUE(throws_with([&] { ops::gather(self, dim, index); }, message));
+      EXPECT_TRUE(throws_with([&] { ops::scatter_add_(self, dim, index, ones(shape)); }, message));
+      EXPECT_TRUE(throws_with([&] { ops::scatter_(self, dim, index, 2.0); }, message));
+      EXPECT_EQ(self.to_vector(), std::vector<float>(static_cast<std::size_t>(self.numel()), 1.0f)) << message;
+      EXPECT_EQ(self.version(), version) << message;
+    }
+  }
 }
 
 }  // namespace
