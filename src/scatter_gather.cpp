@@ -212,12 +212,13 @@ int64_t positions_apart(const scattermath::Geometry& g) {
   return apart;
 }
 
-// The lines' loops, their operands as restrict parameters so that the compiler keeps them in registers and vectorises
-// the gathers. An index out of range reads element 0 and is reported by the returned bound check.
+// The rows' and lines' loops take their operands as restrict parameters, which the compiler keeps in registers. They
+// stay scalar: GCC emits no gather instructions for x86-64's generic tuning, and its emulated vector gathers ran
+// slower (scatter_add along dim 0: 1.13x slower vectorised, benchmarks/results/2026-12-07-cpu-session63.md).
+//
 // One row of the index's last dimension: along it the targets are adjacent when dim is the last dimension (kAlong),
-// else a row's k-th position reads the target's k-th element of its row at the index's place along dim. The loop
-// stays scalar (GCC emits no gather instructions for x86-64's generic tuning), the range test a branch never taken;
-// an index out of range reads element 0 and is reported by the returned bound check.
+// else a row's k-th position reads the target's k-th element of its row at the index's place along dim. The range
+// test is a branch never taken; an index out of range reads element 0 and is reported by the returned bound check.
 template <bool kAlong, typename Bits>
 bool gather_row(const int64_t* __restrict at, const Bits* __restrict from, Bits* __restrict to, int64_t width,
                 int64_t step, uint64_t bound) {
@@ -252,23 +253,23 @@ bool scatter_along(const int64_t* __restrict at, const T* __restrict from, T* __
   return all;
 }
 
-// Lines side by side: at each position along them, the lines' elements are distinct.
+// Lines side by side, position by position along them (the lines' elements are distinct); out of range as above.
 template <typename T, typename Apply>
 bool scatter_across(const int64_t* __restrict at, const T* __restrict from, T* __restrict to, int64_t count,
                     int64_t length, int64_t apart, int64_t step, int64_t along, uint64_t bound, Apply apply) {
-  uint64_t outside = 0;
+  bool all = true;
   for (int64_t i = 0; i < length; ++i, at += apart, from += along) {
-#pragma omp simd reduction(| : outside)
     for (int64_t k = 0; k < count; ++k) {
       const auto v = static_cast<uint64_t>(at[k]);
-      outside |= v >= bound;
-      if (v < bound) {
+      if (__builtin_expect(v < bound, 1)) {
         T& element = to[k + v * step];
         element = apply(element, from[k]);
+      } else {
+        all = false;
       }
     }
   }
-  return outside == 0;
+  return all;
 }
 
 // apply(element, value) at each position in range in index order (for_each_line); whether all were in range.
