@@ -42,6 +42,7 @@ struct SharedMemoryLimits {
 #define NORMRT_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::simt::dynamic_shared())
 #define NORMRT_CHECK_LAUNCH() ((void)0)
 #define NORMRT_UMULHI(a, b) static_cast<uint32_t>((static_cast<uint64_t>(a) * (b)) >> 32)
+#define NORMRT_POPC(x) __builtin_popcount(x)
 #else
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
@@ -163,7 +164,9 @@ void allow_shared(void (*kernel)(Params...), const SharedMemoryLimits& limits) {
 #define NORMRT_CHECK_LAUNCH() NORMRT_CUDA_CHECK(cudaGetLastError())
 #ifdef __CUDA_ARCH__
 #define NORMRT_UMULHI(a, b) __umulhi(a, b)
+#define NORMRT_POPC(x) __popc(x)
 #else
 #define NORMRT_UMULHI(a, b) static_cast<uint32_t>((static_cast<uint64_t>(a) * (b)) >> 32)
+#define NORMRT_POPC(x) __builtin_popcount(x)
 #endif
 #endif

@@ -15,16 +15,10 @@ template <typename T>
 void lookup_rows(const T* table, int64_t outer, int64_t rows, int64_t columns, const int64_t* indices, int64_t n,
                  T fill, T* out, int sm_count, cudaStream_t stream);
 
-// What the backward needs to add each weight row's gradient rows in position order: count[k] (the positions that
-// look up row k), offset[k] (the exclusive prefix sum of counts) and order[offset[k] ...] (those positions,
-// ascending). One block of threads; indices outside [0, rows) are left out. rank: n int64 of scratch.
-void group_indices(const int64_t* indices, int64_t n, int64_t rows, int64_t* rank, int64_t* count, int64_t* offset,
-                   int64_t* order, cudaStream_t stream);
-
 struct EmbeddingBackwardParams {
   const void* grad;                       // (outer, n, columns) of T
   void* grad_weight;                      // (outer, rows, columns) of T, written whole
-  const int64_t *count, *offset, *order;  // group_indices' output
+  const int64_t *count, *offset, *order;  // group_indices' output (device_groups.cuh)
   int64_t outer, n, rows, columns;
   int64_t padding_idx;  // its row's gradient is zero; -1: none
   bool scale_grad_by_freq;

@@ -1,8 +1,6 @@
-// gather: one thread per index position. scatter: the positions' targets computed here, grouped by embedding.cu's
-// group_indices (a stable counting sort in one block), then one thread per element of self reads its group in index
-// order: the CPU's order and bits with no atomics, deterministic run to run; the cost is linear in positions plus
-// elements, whatever the duplicates, though the grouping runs in one block (unmeasured on a GPU: a multi-block
-// counting sort is the upgrade for large tensors).
+// gather: one thread per index position. scatter: the positions' targets computed here, grouped by device_groups.cu's
+// group_indices (a stable radix sort over the whole device), then one thread per element of self reads its group in
+// index order: the CPU's order and bits with no atomics, deterministic run to run, whatever the duplicates.
 #include "scatter_gather.cuh"
 
 namespace normrt::NORMRT_KERNEL_NS {

@@ -1,5 +1,5 @@
-// Internal: positions grouped by the row (or element) they name, on a device, with kernels/embedding.cu's stable
-// counting sort: what the embedding's backward, max_norm and the scatters apply in position order.
+// Internal: positions grouped by the row (or element) they name, on a device, with kernels/device_groups.cu's stable
+// radix sort: what the embedding's backward, max_norm and the scatters apply in position order.
 #pragma once
 #include <cstdint>
 

@@ -42,7 +42,7 @@ void check_in_range(const int64_t* indices, int64_t n, int64_t rows) {
 }
 
 // The positions grouped by weight row, stably: order[offset[k] ...] are the count[k] positions that look up row k,
-// ascending (what kernels/embedding.cu's group_indices computes).
+// ascending (what kernels/device_groups.cu's group_indices computes).
 struct RowGroups {
   std::vector<int64_t> count, offset, order;
 };
@@ -165,19 +165,6 @@ Tensor checked_index(const Shape& sizes, int64_t& dim, const Tensor& index, cons
 }
 
 }  // namespace
-
-#if NORMRT_WITH_CUDA
-// group_by_row on a device (kernels/embedding.cu's group_indices).
-detail::DeviceRowGroups detail::group_on_device(const Tensor& keys, int64_t rows, cudaStream_t stream) {
-  const TensorOptions scratch = TensorOptions(keys.device()).dtype(DType::Int64);
-  const int64_t n = keys.numel();
-  DeviceRowGroups g{empty({rows}, scratch), empty({rows}, scratch), empty({n}, scratch)};
-  Tensor rank = empty({n}, scratch);
-  cuda::group_indices(keys.data<int64_t>(), n, rows, rank.data<int64_t>(), g.count.data<int64_t>(),
-                      g.offset.data<int64_t>(), g.order.data<int64_t>(), stream);
-  return g;
-}
-#endif
 
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
   NORMRT_CHECK(weight.defined(), "embedding: weight is undefined");

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "activation.cuh"
+#include "device_groups.cuh"
 #include "elementwise.cuh"
 #include "embedding.cuh"
 #include "interpolate.cuh"
@@ -571,10 +572,58 @@ TEST_P(NnKernels, CumulativeLinesAccumulateInTheirTypes) {
   cumulate_lines<double, float>(nullptr, nullptr, 0, 4, 3, false, 2, nullptr);  // no lines: no launch
 }
 
-// Row lookups on the emulator: group_indices against a stable counting sort written out here (indices outside the
-// table left out), over several chunks of the block with a hot row; then, for two tables side by side (index_select's
-// outer dimension), each row's sum against PyTorch's CPU loop (position by position into the rows) and the lookup
-// with the rows of bad indices filled; max_norm renormalises exactly the rows looked up.
+// group_indices' count, offset and order for `indices` over `rows` (scratch allocated here).
+struct Groups {
+  std::vector<int64_t> count, offset, order;
+};
+Groups device_groups(const std::vector<int64_t>& indices, int64_t rows) {
+  const auto n = static_cast<int64_t>(indices.size());
+  Groups g{std::vector<int64_t>(static_cast<std::size_t>(rows), -5),
+           std::vector<int64_t>(static_cast<std::size_t>(rows), -5), std::vector<int64_t>(indices.size(), -1)};
+  std::vector<int64_t> scratch(static_cast<std::size_t>(group_scratch_elements(n)), -7);
+  group_indices(indices.data(), n, rows, scratch.data(), g.count.data(), g.offset.data(), g.order.data(), 2, nullptr);
+  return g;
+}
+
+// The stable counting sort written out: each row's positions in position order, bad indices left out.
+void expect_stable_groups(const std::vector<int64_t>& indices, int64_t rows, const Groups& g) {
+  std::vector<int64_t> count(static_cast<std::size_t>(rows)), order;
+  for (int64_t k = 0; k < rows; ++k)
+    for (std::size_t i = 0; i < indices.size(); ++i)
+      if (indices[i] == k) ++count[k], order.push_back(static_cast<int64_t>(i));
+  EXPECT_EQ(g.count, count);
+  int64_t start = 0;
+  for (int64_t k = 0; k < rows; ++k) {
+    ASSERT_EQ(g.offset[k], start) << k;
+    start += count[k];
+  }
+  EXPECT_EQ(std::vector<int64_t>(g.order.begin(), g.order.begin() + start), order);
+}
+
+// The grouping over several tiles (the last one partial), one to three radix passes (rows up to 2^8, 2^16, 2^24),
+// hot rows, bad indices of every kind (negative, the row count itself, far beyond), no positions, a single row.
+TEST_P(NnKernels, DeviceGroupsAreAStableSortOfThePositionsByRow) {
+  std::mt19937 rng(11);
+  for (const int64_t rows : {int64_t{1}, int64_t{255}, int64_t{300}, int64_t{70000}}) {
+    for (const int64_t n : {int64_t{0}, int64_t{1}, int64_t{5000}}) {
+      std::vector<int64_t> indices(static_cast<std::size_t>(n));
+      for (auto& k : indices) {
+        const unsigned pick = rng() % 10;
+        k = pick < 3    ? rows / 2
+            : pick == 3 ? -1
+            : pick == 4 ? rows
+            : pick == 5 ? int64_t{1} << 40
+                        : static_cast<int64_t>(rng() % rows);
+      }
+      expect_stable_groups(indices, rows, device_groups(indices, rows));
+    }
+  }
+  group_indices(nullptr, 4, 0, nullptr, nullptr, nullptr, nullptr, 2, nullptr);  // no rows: no launch
+}
+
+// Row lookups on the emulator: for two tables side by side (index_select's outer dimension), each row's sum against
+// PyTorch's CPU loop (position by position into the rows) and the lookup with the rows of bad indices filled;
+// max_norm renormalises exactly the rows looked up.
 template <typename T>
 void check_row_sums(const std::vector<float>& grad_values, const std::vector<int64_t>& indices, int64_t rows,
                     int64_t columns, const std::vector<int64_t>& count, const std::vector<int64_t>& offset,
@@ -642,20 +691,9 @@ TEST_P(NnKernels, RowLookupKernelsGroupPositionsStablyAndSumInOrder) {
   std::mt19937 rng(5);
   std::vector<int64_t> indices(static_cast<std::size_t>(n));
   for (auto& k : indices) k = rng() % 3 == 0 ? 6 : static_cast<int64_t>(rng() % (rows + 2)) - 1;  // -1 and 23 bad
-  std::vector<int64_t> rank(indices.size()), count(static_cast<std::size_t>(rows), -5), offset(count.size()),
-      order(indices.size(), -1);
-  group_indices(indices.data(), n, rows, rank.data(), count.data(), offset.data(), order.data(), nullptr);
-  std::vector<int64_t> expected_count(count.size()), expected_order;
-  for (int64_t k = 0; k < rows; ++k)
-    for (int64_t i = 0; i < n; ++i)
-      if (indices[i] == k) ++expected_count[k], expected_order.push_back(i);
-  EXPECT_EQ(count, expected_count);
-  int64_t start = 0;
-  for (int64_t k = 0; k < rows; ++k) {
-    EXPECT_EQ(offset[k], start) << k;
-    start += expected_count[k];
-  }
-  EXPECT_EQ(std::vector<int64_t>(order.begin(), order.begin() + start), expected_order);
+  const Groups groups = device_groups(indices, rows);
+  expect_stable_groups(indices, rows, groups);
+  const std::vector<int64_t>&count = groups.count, &offset = groups.offset, &order = groups.order;
 
   const std::vector<float> grad = random_vector(static_cast<std::size_t>(outer * n * columns), 31);
   check_row_sums<float>(grad, indices, rows, columns, count, offset, order);
@@ -666,11 +704,10 @@ TEST_P(NnKernels, RowLookupKernelsGroupPositionsStablyAndSumInOrder) {
   check_lookup<uint32_t>(indices, outer, rows, columns);
   check_lookup<uint64_t>(indices, outer, rows, columns);
   const std::vector<float> weight = random_vector(static_cast<std::size_t>(rows * columns), 37, 2.0f);
-  check_renorm<float>(weight, expected_count, rows, columns);
-  check_renorm<Half>(weight, expected_count, rows, columns);
-  check_renorm<BFloat16>(weight, expected_count, rows, columns);
+  check_renorm<float>(weight, count, rows, columns);
+  check_renorm<Half>(weight, count, rows, columns);
+  check_renorm<BFloat16>(weight, count, rows, columns);
 
-  group_indices(indices.data(), n, 0, nullptr, nullptr, nullptr, nullptr, nullptr);  // no rows: no launch
   lookup_rows<uint32_t>(nullptr, outer, rows, 0, nullptr, n, 0u, nullptr, 2, nullptr);
   embedding_backward<float>(
       EmbeddingBackwardParams{nullptr, nullptr, nullptr, nullptr, nullptr, 0, n, 3, 3, -1, false}, 2, nullptr);
@@ -734,8 +771,8 @@ TEST_P(NnKernels, ScatterKernelsApplyEachElementsPositionsInIndexOrder) {
   for (int64_t p = 0; p < g.n; ++p)
     ASSERT_EQ(targets[p], scattermath::in_range(g, index[p]) ? scattermath::target_offset(g, p, index[p]) : -1) << p;
   const int64_t elements = 60;
-  std::vector<int64_t> rank(index.size()), count(elements), offset(elements), order(index.size());
-  group_indices(targets.data(), g.n, elements, rank.data(), count.data(), offset.data(), order.data(), nullptr);
+  const Groups groups = device_groups(targets, elements);
+  const std::vector<int64_t>&count = groups.count, &offset = groups.offset, &order = groups.order;
 
   const auto assign = [](auto, auto value) { return value; };
   check_scatter<uint16_t>(g, index, count, offset, order, assign, scatter_assign<uint16_t>);
