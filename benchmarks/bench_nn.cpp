@@ -14,6 +14,7 @@
 #include <cstring>
 #include <functional>
 #include <numeric>
+#include <set>
 
 #include "bench_util.h"
 #include "normrt/normrt.h"
@@ -419,30 +420,40 @@ std::vector<TensorOp> tensor_ops() {
        }},
       // Each row of an image read in a scrambled order (x[..., (7 w) mod W]), and segment sums of pixel rows into 512
       // rows by a pixel's row mod 512 (a graph network's neighbour sums).
+      // These rows and the embedding's also run on a GPU (kOnDevice).
       {"gather-dim3", image,
        [](const Tensor& x) {
-         const Tensor index = scrambled_columns(x.sizes());
+         const Tensor index = scrambled_columns(x.sizes()).to(x.device());
          return [x, index] { benchmark::DoNotOptimize(ops::gather(x, 3, index)); };
        }},
       {"gather-dim0", pixel_rows,
        [](const Tensor& x) {
-         const Tensor index = permuted_rows(x.sizes());
+         const Tensor index = permuted_rows(x.sizes()).to(x.device());
          return [x, index] { benchmark::DoNotOptimize(ops::gather(x, 0, index)); };
        }},
       {"scatter-add-dim0", pixel_rows,
        [](const Tensor& x) {
-         const Tensor index = segment_rows(x.sizes(), 512);
-         return [x, index] { benchmark::DoNotOptimize(ops::scatter_add(zeros({512, x.size(1)}), 0, index, x)); };
+         const Tensor index = segment_rows(x.sizes(), 512).to(x.device());
+         return [x, index] {
+           benchmark::DoNotOptimize(ops::scatter_add(zeros({512, x.size(1)}, x.device()), 0, index, x));
+         };
+       }},
+      // The gradient of a per-class pick (x.gather(1, target)) into x: 4096 positions into 4M elements.
+      {"gather-backward-logits", logits,
+       [](const Tensor& x) {
+         const Tensor target = segment_rows({x.size(0), 1}, x.size(1)).to(x.device());
+         const Tensor dy = ones({x.size(0), 1}, x.device());
+         return [x, target, dy] { benchmark::DoNotOptimize(ops::gather_backward(dy, x.sizes(), 1, target)); };
        }},
       // A language model's token embedding: x the (vocabulary, width) table, a batch of 32 x 128 tokens.
       {"embedding-lookup", {10000, 256},
        [](const Tensor& x) {
-         const Tensor tokens = bench_tokens(x.size(0));
+         const Tensor tokens = bench_tokens(x.size(0)).to(x.device());
          return [x, tokens] { benchmark::DoNotOptimize(ops::embedding(x, tokens)); };
        }},
       {"embedding-backward", {10000, 256},
        [](const Tensor& x) {
-         const Tensor tokens = bench_tokens(x.size(0)), dy = ones({32, 128, x.size(1)});
+         const Tensor tokens = bench_tokens(x.size(0)).to(x.device()), dy = ones({32, 128, x.size(1)}, x.device());
          return [dy, tokens, rows = x.size(0)] { benchmark::DoNotOptimize(ops::embedding_backward(dy, tokens, rows)); };
        }},
       {"var-dim0", pixel_rows, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::var(x, 0)); }; }},
@@ -634,10 +645,14 @@ std::vector<TensorOp> tensor_ops() {
   };
 }
 
-void tensor_op(benchmark::State& state, const TensorOp& op) {
+// The tensor-op rows that also run on a GPU: the index ops, whose device grouping (a radix sort) has not been timed.
+const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-add-dim0", "gather-backward-logits",
+                                         "embedding-lookup", "embedding-backward"};
+
+void tensor_op(benchmark::State& state, const TensorOp& op, Device device) {
   Generator gen(5);
-  const std::function<void()> call = op.make(randn(op.shape, gen));
-  timed(state, Device::cpu(), call);
+  const std::function<void()> call = op.make(randn(op.shape, gen, device));
+  timed(state, device, call);
 }
 
 std::string dims_label(const Shape& shape) {
@@ -768,12 +783,14 @@ int main(int argc, char** argv) {
         add(tag + (s.groups == 0 ? "/layer-norm/" : "/group-norm/") + (backward ? "backward/" : "forward/") +
                 dims_label(s.input),
             norm_op, s, backward, device);
-    if (device.is_cpu())
-      for (const TensorOp& op : tensor_ops())
-        benchmark::RegisterBenchmark(("cpu/tensor-op/" + std::string(op.name) + "/" + dims_label(op.shape)).c_str(),
-                                     tensor_op, op)
-            ->Unit(benchmark::kMicrosecond)
-            ->UseRealTime();
+    for (const TensorOp& op : tensor_ops()) {
+      if (device.is_cuda() && kOnDevice.count(op.name) == 0) continue;
+      auto* b = benchmark::RegisterBenchmark((tag + "/tensor-op/" + op.name + "/" + dims_label(op.shape)).c_str(),
+                                             tensor_op, op, device);
+      b->Unit(benchmark::kMicrosecond);
+      if (device.is_cuda()) b->UseManualTime();
+      else b->UseRealTime();
+    }
     const char* names[] = {"sgd-momentum", "adam", "adadelta", "rmsprop", "adagrad", "adamax", "radam"};
     for (int kind = 0; kind < 7; ++kind) {
       const std::string name = tag + "/optimizer-step-1M/" + names[kind];

@@ -3,9 +3,11 @@
 // consumers add in, the CPU's. A pass is three launches: each tile of kTile positions counts its digits; one block
 // turns the counts (digit-major, then tile) into starts; each tile writes its pairs to their places, ranked in
 // position order by warp ballots (the lanes sharing a digit found bit by bit, a multisplit) and per-warp counts in
-// shared memory. No atomics: the same order every run. Each row's group is then found in the sorted keys by binary
-// search, a thread per row, so a scatter from few positions into a large tensor costs little. The single-block
-// counting sort this replaced was serial in both the positions and the rows (one SM for a whole scatter).
+// shared memory. No atomics: the same order every run. Where every row's group is wanted (the embedding's backward
+// writes every row), it is found in the sorted keys by binary search, a thread per row; the scatters walk the sorted
+// keys instead (a thread per run of equal keys), so that their cost follows the positions, not the tensor. The
+// single-block counting sort this replaced was serial in both the positions and the rows (one SM for a whole
+// scatter).
 #include "device_groups.cuh"
 
 namespace normrt::NORMRT_KERNEL_NS {
@@ -150,9 +152,8 @@ __global__ void group_bounds_kernel(const int64_t* keys, int64_t n, int64_t rows
 
 int64_t group_scratch_elements(int64_t n) { return 3 * n + kDigits * tiles_of(n); }
 
-void group_indices(const int64_t* indices, int64_t n, int64_t rows, int64_t* scratch, int64_t* count, int64_t* offset,
-                   int64_t* order, int sm_count, cudaStream_t stream) {
-  if (rows == 0) return;
+const int64_t* sort_by_row(const int64_t* indices, int64_t n, int64_t rows, int64_t* scratch, int64_t* order,
+                           int sm_count, cudaStream_t stream) {
   int bits = 0;  // of the keys, [0, rows]
   while (bits < 63 && (rows >> bits) != 0) ++bits;
   const int passes = (bits + kBits - 1) / kBits;
@@ -163,26 +164,31 @@ void group_indices(const int64_t* indices, int64_t n, int64_t rows, int64_t* scr
   values[passes % 2] = order;
   values[(passes + 1) % 2] = scratch + 2 * n;
   int64_t* tile_counts = scratch + 3 * n;
-  if (n > 0) {
-    NORMRT_LAUNCH(make_keys_kernel, dim3(grid_stride_blocks(n, kThreads, sm_count)), dim3(kThreads), 0, stream, indices,
-                  n, rows, keys[0], values[0]);
+  if (n == 0) return keys[passes % 2];
+  NORMRT_LAUNCH(make_keys_kernel, dim3(grid_stride_blocks(n, kThreads, sm_count)), dim3(kThreads), 0, stream, indices,
+                n, rows, keys[0], values[0]);
+  NORMRT_CHECK_LAUNCH();
+  for (int p = 0; p < passes; ++p) {
+    const int shift = p * kBits;
+    NORMRT_LAUNCH(digit_counts_kernel, dim3(static_cast<unsigned>(tiles)), dim3(kThreads),
+                  kWarps * kDigits * sizeof(int), stream, keys[p % 2], n, shift, tiles, tile_counts);
     NORMRT_CHECK_LAUNCH();
-    for (int p = 0; p < passes; ++p) {
-      const int shift = p * kBits;
-      NORMRT_LAUNCH(digit_counts_kernel, dim3(static_cast<unsigned>(tiles)), dim3(kThreads),
-                    kWarps * kDigits * sizeof(int), stream, keys[p % 2], n, shift, tiles, tile_counts);
-      NORMRT_CHECK_LAUNCH();
-      NORMRT_LAUNCH(exclusive_scan_kernel, dim3(1), dim3(kThreads), kWarps * sizeof(int64_t), stream, tile_counts,
-                    kDigits * tiles);
-      NORMRT_CHECK_LAUNCH();
-      NORMRT_LAUNCH(digit_scatter_kernel, dim3(static_cast<unsigned>(tiles)), dim3(kThreads),
-                    kDigits * sizeof(int64_t) + kWarps * kDigits * sizeof(int), stream, keys[p % 2], values[p % 2], n,
-                    shift, tiles, tile_counts, keys[(p + 1) % 2], values[(p + 1) % 2]);
-      NORMRT_CHECK_LAUNCH();
-    }
+    NORMRT_LAUNCH(exclusive_scan_kernel, dim3(1), dim3(kThreads), kWarps * sizeof(int64_t), stream, tile_counts,
+                  kDigits * tiles);
+    NORMRT_CHECK_LAUNCH();
+    NORMRT_LAUNCH(digit_scatter_kernel, dim3(static_cast<unsigned>(tiles)), dim3(kThreads),
+                  kDigits * sizeof(int64_t) + kWarps * kDigits * sizeof(int), stream, keys[p % 2], values[p % 2], n,
+                  shift, tiles, tile_counts, keys[(p + 1) % 2], values[(p + 1) % 2]);
+    NORMRT_CHECK_LAUNCH();
   }
+  return keys[passes % 2];
+}
+
+void row_bounds(const int64_t* sorted_keys, int64_t n, int64_t rows, int64_t* count, int64_t* offset, int sm_count,
+                cudaStream_t stream) {
+  if (rows == 0) return;
   NORMRT_LAUNCH(group_bounds_kernel, dim3(grid_stride_blocks(rows, kThreads, sm_count)), dim3(kThreads), 0, stream,
-                keys[passes % 2], n, rows, count, offset);
+                sorted_keys, n, rows, count, offset);
   NORMRT_CHECK_LAUNCH();
 }
 

@@ -1,6 +1,7 @@
 // Positions grouped by the row (or element) they name, on a device, deterministic without atomics: a stable radix
-// sort of (key, position) pairs, then each row's group found by binary search. What the embedding's backward and
-// max_norm and the scatters apply in position order (kernels/embedding.cu, kernels/scatter_gather.cu).
+// sort of (key, position) pairs, then, where every row is wanted, each row's group found by binary search. What the
+// embedding's backward and max_norm and the scatters apply in position order (kernels/embedding.cu,
+// kernels/scatter_gather.cu).
 #pragma once
 #include <cstdint>
 
@@ -8,13 +9,18 @@
 
 namespace normrt::NORMRT_KERNEL_NS {
 
-// Scratch group_indices needs for n positions: int64 elements.
+// Scratch sort_by_row needs for n positions: int64 elements.
 int64_t group_scratch_elements(int64_t n);
 
-// count[k] (the positions i with indices[i] == k), offset[k] (the exclusive prefix sum of counts) and
-// order[offset[k] ...] (those positions, ascending) for every row k < rows; indices outside [0, rows) are left out.
-// scratch: group_scratch_elements(n) int64. Launches on the whole device, one radix pass per 8 bits of rows.
-void group_indices(const int64_t* indices, int64_t n, int64_t rows, int64_t* scratch, int64_t* count, int64_t* offset,
-                   int64_t* order, int sm_count, cudaStream_t stream);
+// The positions of indices sorted by the row they name, stably: order[j] is the j-th position, the returned array
+// (in scratch) its key, ascending, with indices outside [0, rows) as rows (after every row). scratch:
+// group_scratch_elements(n) int64. Launches on the whole device, one radix pass per 8 bits of rows.
+const int64_t* sort_by_row(const int64_t* indices, int64_t n, int64_t rows, int64_t* scratch, int64_t* order,
+                           int sm_count, cudaStream_t stream);
+
+// From sort_by_row's keys: count[k] (the positions of row k) and offset[k] (the first, in its order) for every row
+// k < rows (a binary search per row).
+void row_bounds(const int64_t* sorted_keys, int64_t n, int64_t rows, int64_t* count, int64_t* offset, int sm_count,
+                cudaStream_t stream);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

@@ -1,6 +1,7 @@
-// gather: one thread per index position. scatter: the positions' targets computed here, grouped by device_groups.cu's
-// group_indices (a stable radix sort over the whole device), then one thread per element of self reads its group in
-// index order: the CPU's order and bits with no atomics, deterministic run to run, whatever the duplicates.
+// gather: one thread per index position. scatter: the positions' targets computed here and sorted by device_groups.cu's
+// sort_by_row (a stable radix sort over the whole device), then the thread at the start (or end) of each run of equal
+// targets applies the run in index order: the CPU's order and bits with no atomics, deterministic run to run, in time
+// that follows the positions, not the size of self (a hot element's run is one thread's loop).
 #include "scatter_gather.cuh"
 
 namespace normrt::NORMRT_KERNEL_NS {
@@ -25,25 +26,31 @@ __global__ void targets_kernel(const int64_t* index, scattermath::Geometry g, in
   }
 }
 
+// Position j of the sorted order writes when it is the last of its run of equal keys (the run's last in index order).
 template <typename T>
 __global__ void assign_kernel(ScatterParams p) {
   T* self = static_cast<T*>(p.self);
   const T* src = static_cast<const T*>(p.src);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < p.elements; e += stride)
-    if (p.count[e] > 0) self[e] = src[scattermath::source_offset(p.g, p.order[p.offset[e] + p.count[e] - 1])];
+  for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < p.g.n; j += stride) {
+    const int64_t e = p.keys[j];
+    if (e < p.elements && (j + 1 == p.g.n || p.keys[j + 1] != e))
+      self[e] = src[scattermath::source_offset(p.g, p.order[j])];
+  }
 }
 
+// Position j of the sorted order adds its run of equal keys, in index order, when it starts it.
 template <typename T>
 __global__ void add_kernel(ScatterParams p) {
   T* self = static_cast<T*>(p.self);
   const T* src = static_cast<const T*>(p.src);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < p.elements; e += stride) {
-    if (p.count[e] == 0) continue;
+  for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < p.g.n; j += stride) {
+    const int64_t e = p.keys[j];
+    if (e >= p.elements || (j > 0 && p.keys[j - 1] == e)) continue;
     T acc = self[e];
-    for (int64_t j = p.offset[e]; j < p.offset[e] + p.count[e]; ++j)
-      acc = scattermath::add(acc, src[scattermath::source_offset(p.g, p.order[j])]);
+    for (int64_t m = j; m < p.g.n && p.keys[m] == e; ++m)
+      acc = scattermath::add(acc, src[scattermath::source_offset(p.g, p.order[m])]);
     self[e] = acc;
   }
 }
@@ -69,15 +76,14 @@ void scatter_targets(const int64_t* index, const scattermath::Geometry& g, int64
 template <typename T>
 void scatter_assign(const ScatterParams& p, int sm_count, cudaStream_t stream) {
   if (p.elements == 0 || p.g.n == 0) return;
-  NORMRT_LAUNCH(assign_kernel<T>, dim3(grid_stride_blocks(p.elements, kThreads, sm_count)), dim3(kThreads), 0, stream,
-                p);
+  NORMRT_LAUNCH(assign_kernel<T>, dim3(grid_stride_blocks(p.g.n, kThreads, sm_count)), dim3(kThreads), 0, stream, p);
   NORMRT_CHECK_LAUNCH();
 }
 
 template <typename T>
 void scatter_add(const ScatterParams& p, int sm_count, cudaStream_t stream) {
   if (p.elements == 0 || p.g.n == 0) return;
-  NORMRT_LAUNCH(add_kernel<T>, dim3(grid_stride_blocks(p.elements, kThreads, sm_count)), dim3(kThreads), 0, stream, p);
+  NORMRT_LAUNCH(add_kernel<T>, dim3(grid_stride_blocks(p.g.n, kThreads, sm_count)), dim3(kThreads), 0, stream, p);
   NORMRT_CHECK_LAUNCH();
 }
 

@@ -1,5 +1,5 @@
 // CUDA kernels of gather and scatter (scatter_gather_math.cuh's index arithmetic). A scatter is deterministic
-// without atomics: the positions are grouped by the element they write with device_groups.cuh's stable sort
+// without atomics: the positions are sorted by the element they write with device_groups.cuh's stable sort
 // (scatter_targets gives it each position's target), then one thread per element of self applies its positions in
 // index order, as the CPU loop does.
 #pragma once
@@ -16,16 +16,16 @@ template <typename T>
 void gather(const T* input, const int64_t* index, const scattermath::Geometry& g, T fill, T* out, int sm_count,
             cudaStream_t stream);
 
-// targets[p] = target_offset(g, p, index[p]), or -1 where index[p] is out of range: the keys group_indices sorts by.
+// targets[p] = target_offset(g, p, index[p]), or -1 where index[p] is out of range: the keys sort_by_row sorts by.
 void scatter_targets(const int64_t* index, const scattermath::Geometry& g, int64_t* targets, int sm_count,
                      cudaStream_t stream);
 
 struct ScatterParams {
-  void* self;                             // `elements` elements, updated in place
-  const void* src;                        // read at source_offset(g, p)
-  const int64_t *count, *offset, *order;  // group_indices' grouping of the positions by target
+  void* self;                   // `elements` elements, updated in place
+  const void* src;              // read at source_offset(g, p)
+  const int64_t *keys, *order;  // sort_by_row's: the positions sorted by target (stably), keys >= elements left out
   int64_t elements;
-  scattermath::Geometry g;
+  scattermath::Geometry g;  // g.n positions
 };
 // Each element of self with positions: the last one's src value (PyTorch's CPU loop writes them in index order). T:
 // an unsigned integer of the element's size.

@@ -10,6 +10,14 @@
 
 namespace normrt::ops::detail {
 
+// The positions of keys (int64, on the device) sorted by key, stably: order[j] is the j-th position and keys[j] its
+// key, ascending, a key outside [0, rows) as rows (sorted last). keys points into scratch.
+struct DeviceSortedRows {
+  Tensor scratch, order;
+  const int64_t* keys;
+};
+DeviceSortedRows sort_on_device(const Tensor& keys, int64_t rows, cudaStream_t stream);
+
 // order[offset[k] ...] are the count[k] positions i of keys (int64, on the device) with keys[i] == k, ascending;
 // keys outside [0, rows) are left out.
 struct DeviceRowGroups {

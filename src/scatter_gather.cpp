@@ -300,14 +300,9 @@ void scatter_contiguous(Tensor& self, const Tensor& idx, const Tensor& source, c
     const int64_t elements = self.numel();
     Tensor targets = empty({g.n}, TensorOptions(self.device()).dtype(DType::Int64));
     cuda::scatter_targets(idx.data<int64_t>(), g, targets.data<int64_t>(), l.sms, l.stream);
-    const detail::DeviceRowGroups groups = detail::group_on_device(targets, elements, l.stream);
-    const cuda::ScatterParams p{self.raw_data(),
-                                source.raw_data(),
-                                groups.count.data<int64_t>(),
-                                groups.offset.data<int64_t>(),
-                                groups.order.data<int64_t>(),
-                                elements,
-                                g};
+    const detail::DeviceSortedRows sorted = detail::sort_on_device(targets, elements, l.stream);
+    const cuda::ScatterParams p{
+        self.raw_data(), source.raw_data(), sorted.keys, sorted.order.data<int64_t>(), elements, g};
     if (kind == Combine::Assign) {
       util::dispatch_bits(self.dtype(), [&](auto fill) { cuda::scatter_assign<decltype(fill)>(p, l.sms, l.stream); });
     } else if (self.dtype() == DType::Int64) {

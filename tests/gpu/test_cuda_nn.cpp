@@ -191,6 +191,21 @@ TEST(CudaScatterGather, GiveTheCpusBitsAndLeaveBadIndicesOut) {
             std::vector<float>({1, 1, 0}));
 }
 
+// Few positions into a large tensor (600,000 elements: three radix passes of the device's sort, three tiles of
+// positions), with repeats: the CPU's bits, out of place and in place.
+TEST(CudaScatterGather, FewPositionsIntoALargeTensorGiveTheCpusBits) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(14);
+  const Tensor index = randint(0, 1000, {600, 8}, gen), dy = randn({600, 8}, gen);
+  const Tensor expected = ops::gather_backward(dy, {600, 1000}, 1, index);
+  EXPECT_TRUE(testing::same_bits(ops::gather_backward(dy.to(kGpu), {600, 1000}, 1, index.to(kGpu)).to_vector(),
+                                 expected.to_vector()));
+  Tensor self = randn({600, 1000}, gen), on_device = self.to(kGpu);
+  ops::scatter_(on_device, 1, index.to(kGpu), dy.to(kGpu));
+  ops::scatter_(self, 1, index, dy);
+  EXPECT_TRUE(testing::same_bits(on_device.to_vector(), self.to_vector()));
+}
+
 class CudaTensorOpsGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaTensorOpsGolden, MatchesPyTorch) {

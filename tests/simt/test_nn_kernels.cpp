@@ -572,32 +572,40 @@ TEST_P(NnKernels, CumulativeLinesAccumulateInTheirTypes) {
   cumulate_lines<double, float>(nullptr, nullptr, 0, 4, 3, false, 2, nullptr);  // no lines: no launch
 }
 
-// group_indices' count, offset and order for `indices` over `rows` (scratch allocated here).
+// sort_by_row's keys and order and row_bounds' count and offset for `indices` over `rows` (scratch allocated here).
 struct Groups {
-  std::vector<int64_t> count, offset, order;
+  std::vector<int64_t> keys, order, count, offset;
 };
 Groups device_groups(const std::vector<int64_t>& indices, int64_t rows) {
   const auto n = static_cast<int64_t>(indices.size());
-  Groups g{std::vector<int64_t>(static_cast<std::size_t>(rows), -5),
-           std::vector<int64_t>(static_cast<std::size_t>(rows), -5), std::vector<int64_t>(indices.size(), -1)};
+  Groups g{{},
+           std::vector<int64_t>(indices.size(), -1),
+           std::vector<int64_t>(static_cast<std::size_t>(rows), -5),
+           std::vector<int64_t>(static_cast<std::size_t>(rows), -5)};
   std::vector<int64_t> scratch(static_cast<std::size_t>(group_scratch_elements(n)), -7);
-  group_indices(indices.data(), n, rows, scratch.data(), g.count.data(), g.offset.data(), g.order.data(), 2, nullptr);
+  const int64_t* keys = sort_by_row(indices.data(), n, rows, scratch.data(), g.order.data(), 2, nullptr);
+  g.keys.assign(keys, keys + n);
+  row_bounds(keys, n, rows, g.count.data(), g.offset.data(), 2, nullptr);
   return g;
 }
 
-// The stable counting sort written out: each row's positions in position order, bad indices left out.
+// The stable counting sort written out: each row's positions in position order, bad indices left out (sorted last,
+// keyed `rows`).
 void expect_stable_groups(const std::vector<int64_t>& indices, int64_t rows, const Groups& g) {
-  std::vector<int64_t> count(static_cast<std::size_t>(rows)), order;
+  std::vector<int64_t> count(static_cast<std::size_t>(rows)), order, keys;
   for (int64_t k = 0; k < rows; ++k)
     for (std::size_t i = 0; i < indices.size(); ++i)
-      if (indices[i] == k) ++count[k], order.push_back(static_cast<int64_t>(i));
+      if (indices[i] == k) ++count[k], order.push_back(static_cast<int64_t>(i)), keys.push_back(k);
+  for (std::size_t i = 0; i < indices.size(); ++i)
+    if (indices[i] < 0 || indices[i] >= rows) order.push_back(static_cast<int64_t>(i)), keys.push_back(rows);
   EXPECT_EQ(g.count, count);
   int64_t start = 0;
   for (int64_t k = 0; k < rows; ++k) {
     ASSERT_EQ(g.offset[k], start) << k;
     start += count[k];
   }
-  EXPECT_EQ(std::vector<int64_t>(g.order.begin(), g.order.begin() + start), order);
+  EXPECT_EQ(g.order, order);
+  EXPECT_EQ(g.keys, keys);
 }
 
 // The grouping over several tiles (the last one partial), one to three radix passes (rows up to 2^8, 2^16, 2^24),
@@ -618,7 +626,7 @@ TEST_P(NnKernels, DeviceGroupsAreAStableSortOfThePositionsByRow) {
       expect_stable_groups(indices, rows, device_groups(indices, rows));
     }
   }
-  group_indices(nullptr, 4, 0, nullptr, nullptr, nullptr, nullptr, 2, nullptr);  // no rows: no launch
+  row_bounds(nullptr, 4, 0, nullptr, nullptr, 2, nullptr);  // no rows: no launch
 }
 
 // Row lookups on the emulator: for two tables side by side (index_select's outer dimension), each row's sum against
@@ -717,10 +725,8 @@ TEST_P(NnKernels, RowLookupKernelsGroupPositionsStablyAndSumInOrder) {
 // The scatters of T on self (3, 4, 5) from src (4, 52, 2) at index (3, 50, 2) along dim 1, against each position
 // applied in index order with scatter_gather_math.cuh's offsets (bad indices left out).
 template <typename T, typename Apply>
-void check_scatter(const scattermath::Geometry& g, const std::vector<int64_t>& index, const std::vector<int64_t>& count,
-                   const std::vector<int64_t>& offset, const std::vector<int64_t>& order, Apply apply,
-                   void (*scatter)(const ScatterParams&, int, cudaStream_t)) {
-  const int64_t elements = static_cast<int64_t>(count.size());
+void check_scatter(const scattermath::Geometry& g, const std::vector<int64_t>& index, int64_t elements,
+                   const Groups& sorted, Apply apply, void (*scatter)(const ScatterParams&, int, cudaStream_t)) {
   std::vector<T> self, src;
   const auto value = [](int64_t e, uint64_t salt) {  // integers: bit patterns whose int64 sums wrap
     if constexpr (std::is_integral_v<T>)
@@ -736,7 +742,7 @@ void check_scatter(const scattermath::Geometry& g, const std::vector<int64_t>& i
       T& element = expected[scattermath::target_offset(g, p, index[p])];
       element = apply(element, src[scattermath::source_offset(g, p)]);
     }
-  scatter(ScatterParams{self.data(), src.data(), count.data(), offset.data(), order.data(), elements, g}, 2, nullptr);
+  scatter(ScatterParams{self.data(), src.data(), sorted.keys.data(), sorted.order.data(), elements, g}, 2, nullptr);
   for (int64_t e = 0; e < elements; ++e) ASSERT_EQ(std::memcmp(&self[e], &expected[e], sizeof(T)), 0) << e;
 }
 
@@ -755,7 +761,7 @@ TEST_P(NnKernels, ScatterKernelsApplyEachElementsPositionsInIndexOrder) {
   scattermath::Geometry g;
   g.dims = 3;
   g.dim = 1;
-  g.n = 3 * 50 * 2;  // over one chunk of the grouping
+  g.n = 3 * 50 * 2;  // one tile of the sort
   g.bound = 4;
   const int64_t sizes[] = {3, 50, 2}, target[] = {20, 5, 1}, source[] = {104, 2, 1};
   for (int d = 0; d < 3; ++d) g.sizes[d] = sizes[d], g.target_strides[d] = target[d], g.source_strides[d] = source[d];
@@ -771,24 +777,23 @@ TEST_P(NnKernels, ScatterKernelsApplyEachElementsPositionsInIndexOrder) {
   for (int64_t p = 0; p < g.n; ++p)
     ASSERT_EQ(targets[p], scattermath::in_range(g, index[p]) ? scattermath::target_offset(g, p, index[p]) : -1) << p;
   const int64_t elements = 60;
-  const Groups groups = device_groups(targets, elements);
-  const std::vector<int64_t>&count = groups.count, &offset = groups.offset, &order = groups.order;
+  const Groups sorted = device_groups(targets, elements);
 
   const auto assign = [](auto, auto value) { return value; };
-  check_scatter<uint16_t>(g, index, count, offset, order, assign, scatter_assign<uint16_t>);
-  check_scatter<uint32_t>(g, index, count, offset, order, assign, scatter_assign<uint32_t>);
-  check_scatter<uint64_t>(g, index, count, offset, order, assign, scatter_assign<uint64_t>);
+  check_scatter<uint16_t>(g, index, elements, sorted, assign, scatter_assign<uint16_t>);
+  check_scatter<uint32_t>(g, index, elements, sorted, assign, scatter_assign<uint32_t>);
+  check_scatter<uint64_t>(g, index, elements, sorted, assign, scatter_assign<uint64_t>);
   const auto add = [](auto acc, auto value) { return scattermath::add(acc, value); };
-  check_scatter<float>(g, index, count, offset, order, add, scatter_add<float>);
-  check_scatter<Half>(g, index, count, offset, order, add, scatter_add<Half>);
-  check_scatter<BFloat16>(g, index, count, offset, order, add, scatter_add<BFloat16>);
-  check_scatter<int64_t>(g, index, count, offset, order, add, scatter_add<int64_t>);
+  check_scatter<float>(g, index, elements, sorted, add, scatter_add<float>);
+  check_scatter<Half>(g, index, elements, sorted, add, scatter_add<Half>);
+  check_scatter<BFloat16>(g, index, elements, sorted, add, scatter_add<BFloat16>);
+  check_scatter<int64_t>(g, index, elements, sorted, add, scatter_add<int64_t>);
 
   g.n = 0;  // no positions: no launches
   gather<uint32_t>(nullptr, nullptr, g, 0u, nullptr, 2, nullptr);
   scatter_targets(nullptr, g, nullptr, 2, nullptr);
-  scatter_add<float>(ScatterParams{nullptr, nullptr, nullptr, nullptr, nullptr, elements, g}, 2, nullptr);
-  scatter_assign<uint16_t>(ScatterParams{nullptr, nullptr, nullptr, nullptr, nullptr, elements, g}, 2, nullptr);
+  scatter_add<float>(ScatterParams{nullptr, nullptr, nullptr, nullptr, elements, g}, 2, nullptr);
+  scatter_assign<uint16_t>(ScatterParams{nullptr, nullptr, nullptr, nullptr, elements, g}, 2, nullptr);
 }
 
 TEST_P(NnKernels, ReductionsOverADimensionEqualTheCpuFormula) {
