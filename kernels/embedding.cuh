@@ -18,7 +18,7 @@ void lookup_rows(const T* table, int64_t outer, int64_t rows, int64_t columns, c
 struct EmbeddingBackwardParams {
   const void* grad;                       // (outer, n, columns) of T
   void* grad_weight;                      // (outer, rows, columns) of T, written whole
-  const int64_t *count, *offset, *order;  // group_indices' output (device_groups.cuh)
+  const int64_t *count, *offset, *order;  // row_bounds' and sort_by_row's (device_groups.cuh)
   int64_t outer, n, rows, columns;
   int64_t padding_idx;  // its row's gradient is zero; -1: none
   bool scale_grad_by_freq;
@@ -28,7 +28,7 @@ struct EmbeddingBackwardParams {
 template <typename T>
 void embedding_backward(const EmbeddingBackwardParams& p, int sm_count, cudaStream_t stream);
 
-// embmath::renorm_row on every row k of weight (rows, columns) with count[k] > 0 (group_indices' count of the
+// embmath::renorm_row on every row k of weight (rows, columns) with count[k] > 0 (row_bounds' count of the
 // lookups). T: float, Half or BFloat16.
 template <typename T>
 void embedding_renorm(T* weight, int64_t rows, int64_t columns, const int64_t* count, double max_norm, double norm_type,

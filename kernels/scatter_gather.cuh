@@ -1,7 +1,7 @@
 // CUDA kernels of gather and scatter (scatter_gather_math.cuh's index arithmetic). A scatter is deterministic
 // without atomics: the positions are sorted by the element they write with device_groups.cuh's stable sort
-// (scatter_targets gives it each position's target), then one thread per element of self applies its positions in
-// index order, as the CPU loop does.
+// (scatter_targets gives it each position's target), then one thread per run of equal targets applies its positions
+// in index order, as the CPU loop does.
 #pragma once
 #include <cstdint>
 

@@ -42,7 +42,7 @@ void check_in_range(const int64_t* indices, int64_t n, int64_t rows) {
 }
 
 // The positions grouped by weight row, stably: order[offset[k] ...] are the count[k] positions that look up row k,
-// ascending (what kernels/device_groups.cu's group_indices computes).
+// ascending (what kernels/device_groups.cu's sort_by_row and row_bounds compute).
 struct RowGroups {
   std::vector<int64_t> count, offset, order;
 };

@@ -130,9 +130,11 @@ void next_row(const scattermath::Geometry& g, int64_t* coordinates) {
   }
 }
 
-// For a gather, whose positions are independent: the index's rows along its last dimension in memory order, groups
-// of about 4096 positions over the threads, row(p, target) for the row starting at index position p, `target` the
-// target offset of its first position's coordinates with 0 along dim. Returns whether every row's did.
+// The index's rows along its last dimension in memory order, groups of about 4096 positions over the threads:
+// row(p, target, source) for the row starting at index position p, `target` and `source` the target's and src's
+// offsets of its first position's coordinates with 0 along dim. Returns whether every row's did. A gather's positions
+// are independent, so it walks its index this way whatever dim is; a scatter where dim is the last dimension (its rows
+// are its lines, each walked in order by one thread).
 template <typename Row>
 bool for_each_row(const scattermath::Geometry& g, Row row) {
   const int64_t width = g.sizes[g.dims - 1], rows = g.n / width;
@@ -144,15 +146,16 @@ bool for_each_row(const scattermath::Geometry& g, Row row) {
     int64_t coordinates[scattermath::kMaxDims];
     row_coordinates(g, first, coordinates);
     for (int64_t r = first; r < end; ++r, next_row(g, coordinates))
-      all = row(r * width, offset_but_dim(g, coordinates, g.target_strides)) && all;
+      all = row(r * width, offset_but_dim(g, coordinates, g.target_strides),
+                offset_but_dim(g, coordinates, g.source_strides)) &&
+            all;
   }
   return all;
 }
 
 // For a scatter, whose positions along a line may hit one element more than once: the index's lines along dim over
 // the threads, each line's positions in index order. Two shapes of walk:
-// - dim the last dimension: each line is contiguous in the index and walked whole, along(p, target, source) for the
-//   line at index position p, `target` its target offset with 0 along dim, `source` its src offset;
+// - dim the last dimension: each line is a row of the index, walked whole (for_each_row), along(p, target, source);
 // - otherwise blocks of consecutive lines along the last dimension (their positions, targets and sources consecutive
 //   too), walked in lockstep position by position (a block's lines write elements no other line writes):
 //   across(p, target, source, count) for a block of `count` lines whose first is at p. A block is a whole row of the
@@ -162,22 +165,8 @@ bool for_each_row(const scattermath::Geometry& g, Row row) {
 template <typename Along, typename Across>
 bool for_each_line(const scattermath::Geometry& g, Along along, Across across) {
   const int dim = g.dim, last = g.dims - 1;
+  if (dim == last) return for_each_row(g, along);
   bool all = true;
-  if (dim == last) {
-    const int64_t length = g.sizes[dim], lines = g.n / length;
-    const int64_t per_group = std::max<int64_t>(1, 4096 / length), groups = (lines + per_group - 1) / per_group;
-#pragma omp parallel for schedule(static) reduction(&& : all) if (cpu::worth_parallel(g.n))
-    for (int64_t group = 0; group < groups; ++group) {
-      const int64_t first = group * per_group, end = std::min(lines, first + per_group);
-      int64_t coordinates[scattermath::kMaxDims];
-      row_coordinates(g, first, coordinates);
-      for (int64_t line = first; line < end; ++line, next_row(g, coordinates))
-        all = along(line * length, offset_but_dim(g, coordinates, g.target_strides),
-                    offset_but_dim(g, coordinates, g.source_strides)) &&
-              all;
-    }
-    return all;
-  }
   int64_t strides[scattermath::kMaxDims];
   index_strides(g, strides);
   // Rows of the last dimension in one slice along dim, and the blocks each is cut into.
@@ -348,8 +337,8 @@ Tensor& scatter_checked(Tensor& self, int64_t dim, const Tensor& index, const Te
   const Tensor source = src.raw_data() == self.raw_data() ? src.contiguous().clone() : src.contiguous();
   Tensor work = self.contiguous();
   // A refusal leaves self as it was. Indices are checked as they are read where the writes go to memory a refusal
-  // throws away: a fresh self, the copy of a non-contiguous one, or a copy made because reading self twice costs
-  // less than reading the index twice; otherwise all of them before anything is written.
+  // throws away: a fresh self, the copy of a non-contiguous one, or a copy of a self smaller than half the index
+  // (copying it costs less than reading the index twice); otherwise all of them before anything is written.
   bool scratch = fresh || !work.is_same(self);
   if (!scratch && !self.device().is_cuda() && 2 * self.nbytes() < idx.nbytes()) {
     work = self.clone();
@@ -411,7 +400,7 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
     const int64_t width = g.sizes[g.dims - 1], step = g.target_strides[g.dim];
     const auto bound = static_cast<uint64_t>(g.bound);
     // Checked as the index is read (the output is thrown away on a refusal).
-    all_in_range = for_each_row(g, [&](int64_t p, int64_t target) {
+    all_in_range = for_each_row(g, [&](int64_t p, int64_t target, int64_t) {
       return g.dim == g.dims - 1 ? gather_row<true>(at + p, from + target, to + p, width, step, bound)
                                  : gather_row<false>(at + p, from + target, to + p, width, step, bound);
     });
