@@ -1,4 +1,4 @@
-// Elementwise kernels (float32; fill also int64 and 16-bit; dtype conversion): grid-stride loops with 64-bit indices
+// Elementwise kernels (float32; fill also int64, 16-bit and bool; dtype conversion): grid-stride loops with 64-bit indices
 // (memory-bound; no tuning needed yet), and the memory-format conversion's batched transpose in shared-memory tiles.
 #include "elementwise.cuh"
 
@@ -31,7 +31,8 @@ __global__ void fill_kernel(T* out, T value, int64_t n) {
 // float first, as PyTorch's conversions of int64 to the 16-bit types.
 template <typename To>
 __device__ To from_float(float v) {
-  if constexpr (std::is_same_v<To, float>) return v;
+  if constexpr (std::is_same_v<To, bool>) return v != 0.0f;  // NaN too; no non-zero int64 rounds to zero
+  else if constexpr (std::is_same_v<To, float>) return v;
   else if constexpr (std::is_same_v<To, int64_t>) return tmath::truncated_int64(v);
   else return To(v);
 }
@@ -108,6 +109,10 @@ void fill(uint16_t* out, uint16_t value, int64_t n, int sm_count, cudaStream_t s
   fill_impl(out, value, n, sm_count, stream);
 }
 
+void fill(uint8_t* out, uint8_t value, int64_t n, int sm_count, cudaStream_t stream) {
+  fill_impl(out, value, n, sm_count, stream);
+}
+
 template <typename From, typename To>
 void convert(const From* in, To* out, int64_t n, int sm_count, cudaStream_t stream) {
   if (n == 0) return;
@@ -128,6 +133,7 @@ void transpose_batched(const T* in, T* out, int64_t batch, int64_t rows, int64_t
   NORMRT_CHECK_LAUNCH();
 }
 
+template void transpose_batched(const uint8_t*, uint8_t*, int64_t, int64_t, int64_t, int, cudaStream_t);
 template void transpose_batched(const uint16_t*, uint16_t*, int64_t, int64_t, int64_t, int, cudaStream_t);
 template void transpose_batched(const uint32_t*, uint32_t*, int64_t, int64_t, int64_t, int, cudaStream_t);
 template void transpose_batched(const uint64_t*, uint64_t*, int64_t, int64_t, int64_t, int, cudaStream_t);
@@ -144,5 +150,13 @@ template void convert(const int64_t*, BFloat16*, int64_t, int, cudaStream_t);
 template void convert(const float*, int64_t*, int64_t, int, cudaStream_t);
 template void convert(const Half*, int64_t*, int64_t, int, cudaStream_t);
 template void convert(const BFloat16*, int64_t*, int64_t, int, cudaStream_t);
+template void convert(const bool*, float*, int64_t, int, cudaStream_t);
+template void convert(const bool*, Half*, int64_t, int, cudaStream_t);
+template void convert(const bool*, BFloat16*, int64_t, int, cudaStream_t);
+template void convert(const bool*, int64_t*, int64_t, int, cudaStream_t);
+template void convert(const float*, bool*, int64_t, int, cudaStream_t);
+template void convert(const Half*, bool*, int64_t, int, cudaStream_t);
+template void convert(const BFloat16*, bool*, int64_t, int, cudaStream_t);
+template void convert(const int64_t*, bool*, int64_t, int, cudaStream_t);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

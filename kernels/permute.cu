@@ -24,6 +24,7 @@ void permute_copy(const permmath::PermuteGeometry& g, const T* in, T* out, int s
   NORMRT_CHECK_LAUNCH();
 }
 
+template void permute_copy(const permmath::PermuteGeometry&, const uint8_t*, uint8_t*, int, cudaStream_t);
 template void permute_copy(const permmath::PermuteGeometry&, const uint16_t*, uint16_t*, int, cudaStream_t);
 template void permute_copy(const permmath::PermuteGeometry&, const uint32_t*, uint32_t*, int, cudaStream_t);
 template void permute_copy(const permmath::PermuteGeometry&, const uint64_t*, uint64_t*, int, cudaStream_t);

@@ -32,6 +32,7 @@ struct Exported {
 
 DLManagedTensor* to_dlpack(const Tensor& tensor) {
   NORMRT_CHECK(tensor.defined(), "to_dlpack: the tensor is undefined");
+  NORMRT_CHECK(tensor.dtype() != DType::Bool, "Bool type is not supported by dlpack");  // PyTorch 1.13's words
   const detail::DimStrides strides =
       dense_strides(tensor.sizes(), memory_order(static_cast<int>(tensor.dim()), tensor.memory_format()));
   auto* e = new Exported{tensor, tensor.sizes(), std::vector<int64_t>(strides.begin(), strides.begin() + tensor.dim()),
@@ -45,6 +46,7 @@ DLManagedTensor* to_dlpack(const Tensor& tensor) {
     case DType::Float16: t.dtype = DLDataType{kDLFloat, 16, 1}; break;
     case DType::BFloat16: t.dtype = DLDataType{kDLBfloat, 16, 1}; break;
     case DType::Float32: t.dtype = DLDataType{kDLFloat, 32, 1}; break;
+    case DType::Bool: break;  // refused above
   }
   t.shape = e->shape.data();
   t.strides = e->strides.data();

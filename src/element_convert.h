@@ -24,7 +24,7 @@ inline uint16_t bfloat16_bits(float f) {
   return static_cast<uint16_t>((x & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : rounded);
 }
 
-// to[0, n) = from[0, n) converted (From == To: copied).
+// to[0, n) = from[0, n) converted (From == To: copied); a bool is 0 or 1.
 template <typename From, typename To>
 inline void convert_elements(const From* from, To* to, int64_t n) {
   // The loops' bounds are computed up front: GCC 12 warns of undefined behaviour in a remainder loop that continues
@@ -100,7 +100,10 @@ inline void convert_elements(const From* from, To* to, int64_t n) {
   }
 #endif
   for (int64_t i = vectorised; i < n; ++i) {
-    if constexpr (std::is_same_v<To, float>) to[i] = static_cast<float>(from[i]);
+    // A number is true where it is not zero (NaN too); an int64 through float still is, as no non-zero int64 rounds
+    // to zero.
+    if constexpr (std::is_same_v<To, bool>) to[i] = static_cast<float>(from[i]) != 0.0f;
+    else if constexpr (std::is_same_v<To, float>) to[i] = static_cast<float>(from[i]);
     else if constexpr (std::is_same_v<To, int64_t>) to[i] = tmath::truncated_int64(static_cast<float>(from[i]));
     else to[i] = To(static_cast<float>(from[i]));
   }

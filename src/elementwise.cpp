@@ -33,23 +33,29 @@ void check_operands(const Tensor& a, const Tensor& b) {
                "devices, ", a.device().str(), " and ", b.device().str(), "!");
 }
 
-// PyTorch's result_type of a op b: the dimensioned operand's dtype beats a 0-dim one's (a scalar) within a category,
-// a 0-dim floating operand makes an int64 result floating, and true division of integers is float32.
+// true division of integers (and bools) is float32.
 DType result_dtype(BinaryOp op, const Tensor& a, const Tensor& b) {
-  DType r = util::promote_types(a.dtype(), b.dtype());
-  if ((a.dim() == 0) != (b.dim() == 0)) {
-    const DType higher = (a.dim() > 0 ? a : b).dtype(), lower = (a.dim() > 0 ? b : a).dtype();
-    r = is_floating(higher) || !is_floating(lower) ? higher : util::promote_types(higher, lower);
-  }
-  return op == BinaryOp::Div && r == DType::Int64 ? DType::Float32 : r;
+  const DType r = util::result_type(a, b);
+  return op == BinaryOp::Div && !is_floating(r) ? DType::Float32 : r;
 }
+
+// PyTorch's refusals of bool arithmetic it has no meaning for.
+void check_bool_arithmetic(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const bool a_bool = a.dtype() == DType::Bool, b_bool = b.dtype() == DType::Bool;
+  NORMRT_CHECK(!(op == BinaryOp::Sub && a_bool && b_bool), "Subtraction, the `-` operator, with two bool tensors is not "
+               "supported. Use the `^` or `logical_xor()` operator instead.");
+  NORMRT_CHECK(!(op == BinaryOp::Sub && (a_bool || b_bool)), "Subtraction, the `-` operator, with a bool tensor is not "
+               "supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
+  NORMRT_CHECK(!(op == BinaryOp::Pow && a_bool && b_bool), "\"pow\" not implemented for 'Bool'");
+}
+
 
 // Operands the kernels take as they are: both of the result's dtype, float32 or int64 anywhere, float16 / bfloat16 on
 // a GPU (widened, computed in float and rounded once, element by element). Others are computed in float32
 // (as_computed) and rounded once to the result's dtype: the same bits.
 bool native(const Tensor& a, const Tensor& b, DType result) {
   return a.dtype() == result && b.dtype() == result &&
-         (result == DType::Float32 || result == DType::Int64 || a.device().is_cuda());
+         (result == DType::Float32 || result == DType::Int64 || (a.device().is_cuda() && result != DType::Bool));
 }
 
 // An operand as the float32 the arithmetic of a `result`-dtype op is computed in: first in the result's dtype, as
@@ -272,8 +278,10 @@ ClampBounds clamp_bounds(const std::optional<Scalar>& min, const std::optional<S
 
 // The result's dtype of clamp: the bounds are wrapped numbers, so a floating one makes an int64 tensor's float32.
 DType clamp_dtype(const Tensor& t, const std::optional<Scalar>& min, const std::optional<Scalar>& max) {
-  const bool floating_bound = (min && !min->is_integral()) || (max && !max->is_integral());
-  return t.dtype() == DType::Int64 && floating_bound ? DType::Float32 : t.dtype();
+  DType result = t.dtype();
+  for (const auto& bound : {min, max})
+    if (bound) result = util::promote_types(result, util::dtype_beside(t.dtype(), *bound));
+  return result;
 }
 
 void check_clamp(const Tensor& t, const std::optional<Scalar>& min, const std::optional<Scalar>& max) {
@@ -281,9 +289,15 @@ void check_clamp(const Tensor& t, const std::optional<Scalar>& min, const std::o
   NORMRT_CHECK(min || max, "torch.clamp: At least one of 'min' or 'max' must not be None");
 }
 
-// sqrt, exp and log of an int64 tensor are float32, as PyTorch's floating functions of integers.
-DType unary_dtype(UnaryOp op, DType dtype) {
-  return op != UnaryOp::Neg && op != UnaryOp::Abs && dtype == DType::Int64 ? DType::Float32 : dtype;
+// sqrt, exp and log of an int64 or bool tensor are float32, as PyTorch's floating functions of integers; a bool
+// tensor has no negation or absolute value in PyTorch.
+DType unary_dtype(UnaryOp op, const Tensor& t) {
+  const DType dtype = t.dtype();
+  NORMRT_CHECK(!(dtype == DType::Bool && op == UnaryOp::Neg), "Negation, the `-` operator, on a bool tensor is not "
+               "supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
+  NORMRT_CHECK(!(dtype == DType::Bool && op == UnaryOp::Abs), "\"abs_", t.device().is_cuda() ? "cuda" : "cpu",
+               "\" not implemented for 'Bool'");
+  return op != UnaryOp::Neg && op != UnaryOp::Abs && !is_floating(dtype) ? DType::Float32 : dtype;
 }
 
 tmath::Unary kernel_op(UnaryOp op) { return static_cast<tmath::Unary>(static_cast<int>(op)); }
@@ -307,12 +321,12 @@ Tensor unary_with(tmath::Unary op, const Tensor& t, tmath::UnaryArgs<float> args
 
 // t^exponent's dtype: the exponent is a wrapped number.
 DType pow_dtype(const Tensor& t, const Scalar& exponent) {
-  return exponent.is_integral() || is_floating(t.dtype()) ? t.dtype() : DType::Float32;
+  return util::dtype_beside(t.dtype(), exponent);
 }
 
 void check_pow(const Tensor& t, const Scalar& exponent) {
   NORMRT_CHECK(t.defined(), "pow of an undefined tensor");
-  NORMRT_CHECK(!(t.dtype() == DType::Int64 && exponent.is_integral() && exponent.to_int64() < 0),
+  NORMRT_CHECK(!(!is_floating(t.dtype()) && exponent.is_integral() && exponent.to_int64() < 0),
                "Integers to negative integer powers are not allowed.");
 }
 
@@ -366,8 +380,7 @@ Tensor powered(const Tensor& t, const Scalar& exponent) {
 // A number is one of PyTorch's wrapped numbers: it takes the tensor's dtype, except that a floating number beside an
 // int64 tensor is float32 (so the result is). Rounding it to that dtype first is what PyTorch 1.13's CPU kernels do.
 Tensor number_beside(const Tensor& t, Scalar number) {
-  const DType dtype = number.is_integral() || is_floating(t.dtype()) ? t.dtype() : DType::Float32;
-  return detail::wrapped_number(number, dtype, t.device());
+  return detail::wrapped_number(number, util::dtype_beside(t.dtype(), number), t.device());
 }
 
 }  // namespace
@@ -388,6 +401,7 @@ Shape broadcast_shape(const Shape& a, const Shape& b) {
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_operands(a, b);
+  check_bool_arithmetic(op, a, b);
   const DType result = result_dtype(op, a, b);
   if (!native(a, b, result)) return binary(op, as_computed(a, result), as_computed(b, result)).to(result);
   const Shape shape = broadcast_shape(a.sizes(), b.sizes());
@@ -402,9 +416,16 @@ Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shape(a.sizes(), b.sizes());
   NORMRT_CHECK(shape == a.sizes(), "output with shape ", shape_str(a.sizes()),
                " doesn't match the broadcast shape ", shape_str(shape));
+  check_bool_arithmetic(op, a, b);
   const DType result = result_dtype(op, a, b);
-  NORMRT_CHECK(is_floating(a.dtype()) || !is_floating(result), "result type ", util::scalar_type_name(result),
-               " can't be cast to the desired output type ", util::scalar_type_name(a.dtype()));
+  NORMRT_CHECK(util::dtype_category(result) <= util::dtype_category(a.dtype()), "result type ",
+               util::scalar_type_name(result), " can't be cast to the desired output type ",
+               util::scalar_type_name(a.dtype()));
+  if (a.dtype() == DType::Bool) {  // computed in float32 (bool results only: checked above)
+    a.copy_(binary(op, a, b));
+    return a;
+  }
+  if (a.dtype() == DType::Int64 && b.dtype() == DType::Bool) return binary_(op, a, b.to(DType::Int64));
   if (!native(a, b, a.dtype())) {  // computed in float32 and stored in a's dtype, as PyTorch's in-place ops
     Tensor wide = util::widened(a);
     binary_(op, wide, as_computed(b, result));
@@ -426,7 +447,7 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Minim
 
 Tensor unary(UnaryOp op, const Tensor& t) {
   NORMRT_CHECK(t.defined(), "elementwise function of an undefined tensor");
-  const DType result = unary_dtype(op, t.dtype());
+  const DType result = unary_dtype(op, t);
   if (result != t.dtype()) return unary(op, t.to(result));
   if (!native(t)) return unary(op, t.to(DType::Float32)).to(t.dtype());
   Tensor out = same_layout(t);
@@ -436,7 +457,7 @@ Tensor unary(UnaryOp op, const Tensor& t) {
 
 Tensor& unary_(UnaryOp op, Tensor& t) {
   NORMRT_CHECK(t.defined(), "elementwise function of an undefined tensor");
-  const DType result = unary_dtype(op, t.dtype());
+  const DType result = unary_dtype(op, t);
   NORMRT_CHECK(result == t.dtype(), "result type ", util::scalar_type_name(result),
                " can't be cast to the desired output type ", util::scalar_type_name(t.dtype()));
   if (!native(t)) {

@@ -174,12 +174,14 @@ Tensor decode_npy(std::string_view bytes, const std::string& name) {
     dtype = DType::Float16;
   } else if (header.descr == "<u2") {  // bfloat16 bits (NumPy has no bfloat16; see normrt/npy.h)
     dtype = DType::BFloat16;
+  } else if (header.descr == "|b1") {
+    dtype = DType::Bool;
   } else {
     std::string shown = header.descr.substr(0, 20);
     for (char& c : shown)
       if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
     NORMRT_THROW(name, ": unsupported dtype '", shown, header.descr.size() > 20 ? "..." : "",
-                 "' (expected '<f4', '<i8', '<f2' or '<u2')");
+                 "' (expected '<f4', '<i8', '<f2', '<u2' or '|b1')");
   }
   NORMRT_CHECK(!header.fortran_order, name, ": Fortran-ordered arrays are not supported");
 
@@ -206,6 +208,7 @@ const char* descr_of(DType dtype) {
     case DType::Int64: return "<i8";
     case DType::Float16: return "<f2";
     case DType::BFloat16: return "<u2";
+    case DType::Bool: return "|b1";
   }
   return "";
 }

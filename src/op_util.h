@@ -44,6 +44,7 @@ inline const char* scalar_type_name(DType dtype) {
     case DType::Float16: return "Half";
     case DType::BFloat16: return "BFloat16";
     case DType::Int64: return "Long";
+    case DType::Bool: return "Bool";
   }
   return "unknown";
 }
@@ -53,14 +54,39 @@ inline const char* scalar_type_name(DType dtype) {
 inline std::string legacy_type_name(DType dtype, const Device& device) {
   const bool cuda = device.is_cuda();
   if (dtype == DType::BFloat16) return cuda ? "CUDABFloat16Type" : "CPUBFloat16Type";
-  const char* name = dtype == DType::Float16 ? "HalfTensor" : dtype == DType::Int64 ? "LongTensor" : "FloatTensor";
+  const char* name = dtype == DType::Float16 ? "HalfTensor"
+                     : dtype == DType::Int64 ? "LongTensor"
+                     : dtype == DType::Bool  ? "BoolTensor"
+                                             : "FloatTensor";
   return std::string(cuda ? "torch.cuda." : "torch.") + name;
 }
 
-// PyTorch's promote_types: a dtype with itself; int64 with a floating dtype, that one; two floating dtypes, float32.
+// PyTorch's promote_types: a dtype with itself; bool with another, that one; int64 with a floating dtype, that one;
+// two floating dtypes, float32.
 inline DType promote_types(DType x, DType y) {
-  if (x == y || y == DType::Int64) return x;
+  if (x == y || y == DType::Bool) return x;
+  if (x == DType::Bool) return y;
+  if (y == DType::Int64) return x;
   return x == DType::Int64 ? y : DType::Float32;
+}
+
+// PyTorch's categories of dtypes in type promotion: bool < integral < floating.
+inline int dtype_category(DType dtype) { return dtype == DType::Bool ? 0 : dtype == DType::Int64 ? 1 : 2; }
+
+// PyTorch's result_type of two tensors: promote_types, except that a 0-dim operand (a scalar) beside a dimensioned one
+// counts only by its category: a 0-dim float32 beside a float16 tensor gives float16, but a 0-dim floating operand
+// makes an int64 result floating (and a 0-dim int64 beside a bool tensor, int64).
+inline DType result_type(const Tensor& a, const Tensor& b) {
+  if ((a.dim() == 0) == (b.dim() == 0)) return promote_types(a.dtype(), b.dtype());
+  const DType higher = (a.dim() > 0 ? a : b).dtype(), lower = (a.dim() > 0 ? b : a).dtype();
+  return dtype_category(lower) > dtype_category(higher) ? promote_types(higher, lower) : higher;
+}
+
+// The dtype of a tensor op a number (PyTorch's wrapped number): the tensor's, unless the number is of a higher
+// category (an integer beside a bool tensor: int64; a floating number beside an integral one: float32).
+inline DType dtype_beside(DType tensor, const Scalar& number) {
+  if ((number.is_integral() ? 1 : 2) <= dtype_category(tensor)) return tensor;
+  return number.is_integral() ? DType::Int64 : DType::Float32;
 }
 
 // A target no class index equals: cross_entropy's ignore_index when none is asked for.
@@ -144,10 +170,11 @@ void dispatch_element(DType dtype, Body body) {
 }
 
 // Calls body(fill) with fill an unsigned integer of dtype's element size holding the dtype's NaN (0 for int64): for
-// the kernels that copy elements as bits and fill what a device cannot read (an index out of range).
+// the kernels that copy elements as bits and fill what a device cannot read (an index out of range). `op` refuses bool.
 template <typename Body>
-void dispatch_bits(DType dtype, Body body) {
+void dispatch_bits(const char* op, DType dtype, Body body) {
   switch (dtype) {
+    case DType::Bool: NORMRT_THROW("\"", op, "\" not implemented for 'Bool'");
     case DType::Float16: return body(uint16_t{0x7e00});
     case DType::BFloat16: return body(uint16_t{0x7fc0});
     case DType::Float32: return body(uint32_t{0x7fc00000});

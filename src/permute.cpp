@@ -152,6 +152,7 @@ Tensor permuted(const Tensor& given, const Shape& view, const std::vector<int64_
   if (g.numel == 0) return out;
   const BatchedTranspose transpose = as_batched_transpose(view, order);
   switch (element_size(t.dtype())) {
+    case 1: copy_permuted<uint8_t>(g, transpose, t, out); break;
     case 2: copy_permuted<uint16_t>(g, transpose, t, out); break;
     case 4: copy_permuted<uint32_t>(g, transpose, t, out); break;
     case 8: copy_permuted<uint64_t>(g, transpose, t, out); break;

@@ -73,6 +73,7 @@ int64_t check_scatter(const Tensor& self, int64_t dim, const Tensor& index, cons
                "scatter: self, index and src must be defined");
   dim = util::wrap_dim(dim, nonempty_dim(self));
   check_index_dtype(index, "scatter");
+  NORMRT_CHECK(self.dtype() != DType::Bool, "\"scatter\" not implemented for 'Bool'");
   NORMRT_CHECK(src == nullptr || src->dtype() == self.dtype(),
                "scatter(): Expected self.dtype to be equal to src.dtype");
   util::check_same_device(self, index);
@@ -293,7 +294,8 @@ void scatter_contiguous(Tensor& self, const Tensor& idx, const Tensor& source, c
     const cuda::ScatterParams p{
         self.raw_data(), source.raw_data(), sorted.keys, sorted.order.data<int64_t>(), elements, g};
     if (kind == Combine::Assign) {
-      util::dispatch_bits(self.dtype(), [&](auto fill) { cuda::scatter_assign<decltype(fill)>(p, l.sms, l.stream); });
+      util::dispatch_bits("scatter", self.dtype(),
+                          [&](auto fill) { cuda::scatter_assign<decltype(fill)>(p, l.sms, l.stream); });
     } else if (self.dtype() == DType::Int64) {
       cuda::scatter_add<int64_t>(p, l.sms, l.stream);
     } else {
@@ -309,7 +311,7 @@ void scatter_contiguous(Tensor& self, const Tensor& idx, const Tensor& source, c
   if (check_first) check_in_range(at, g);
   bool all_in_range = true;
   if (kind == Combine::Assign) {
-    util::dispatch_bits(self.dtype(), [&](auto fill) {
+    util::dispatch_bits("scatter", self.dtype(), [&](auto fill) {
       using Bits = decltype(fill);
       all_in_range = scatter_lines(g, at, static_cast<const Bits*>(source.raw_data()),
                                    static_cast<Bits*>(self.raw_data()), [](Bits, Bits value) { return value; });
@@ -364,6 +366,7 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
   NORMRT_CHECK(input.defined() && index.defined(), "gather: input and index must be defined");
   dim = util::wrap_dim(dim, nonempty_dim(input));
   check_index_dtype(index, "gather");
+  NORMRT_CHECK(input.dtype() != DType::Bool, "\"gather\" not implemented for 'Bool'");
   util::check_same_device(input, index);
   if (index.numel() != 0) {
     const int64_t rank = nonempty_dim(input);
@@ -381,7 +384,7 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
   if (input.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch l(input);
-    util::dispatch_bits(input.dtype(), [&](auto fill) {
+    util::dispatch_bits("gather", input.dtype(), [&](auto fill) {
       using Bits = decltype(fill);
       cuda::gather(static_cast<const Bits*>(x.raw_data()), at, g, fill, static_cast<Bits*>(out.raw_data()), l.sms,
                    l.stream);
@@ -393,7 +396,7 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
   }
   if (g.bound == 0) refuse_first_out_of_range(at, g);  // nothing to read
   bool all_in_range = true;
-  util::dispatch_bits(input.dtype(), [&](auto fill) {
+  util::dispatch_bits("gather", input.dtype(), [&](auto fill) {
     using Bits = decltype(fill);
     const auto* from = static_cast<const Bits*>(x.raw_data());
     auto* to = static_cast<Bits*>(out.raw_data());

@@ -25,6 +25,7 @@ const char* dtype_code(DType dtype) {
     case DType::Int64: return "I64";
     case DType::Float16: return "F16";
     case DType::BFloat16: return "BF16";
+    case DType::Bool: return "BOOL";
   }
   return "";
 }
@@ -117,9 +118,11 @@ nn::NamedTensors decode_safetensors(std::string_view bytes, const std::string& n
       e.dtype = DType::Float16;
     } else if (dtype == "BF16") {
       e.dtype = DType::BFloat16;
+    } else if (dtype == "BOOL") {
+      e.dtype = DType::Bool;
     } else {
       NORMRT_THROW(name, ": ", label, " has dtype ", shown(dtype.get<std::string>()),
-                   ", which normrt does not read (F32, F16, BF16 and I64)");
+                   ", which normrt does not read (F32, F16, BF16, I64 and BOOL)");
     }
     const Json& shape = value["shape"];
     NORMRT_CHECK(shape.is_array() && shape.size() <= static_cast<std::size_t>(kMaxDims), name, ": ", label,

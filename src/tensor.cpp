@@ -34,11 +34,12 @@ std::size_t element_size(DType dtype) {
     case DType::Float16: return 2;
     case DType::BFloat16: return 2;
     case DType::Int64: return 8;
+    case DType::Bool: return 1;
   }
   return 0;
 }
 
-bool is_floating(DType dtype) { return dtype != DType::Int64; }
+bool is_floating(DType dtype) { return dtype != DType::Int64 && dtype != DType::Bool; }
 
 const char* dtype_name(DType dtype) {
   switch (dtype) {
@@ -46,6 +47,7 @@ const char* dtype_name(DType dtype) {
     case DType::Float16: return "float16";
     case DType::BFloat16: return "bfloat16";
     case DType::Int64: return "int64";
+    case DType::Bool: return "bool";
   }
   return "unknown";
 }
@@ -172,6 +174,7 @@ ChannelView channel_view(const Shape& shape) {
 template <typename Body>
 void dispatch_element_bits(DType dtype, Body&& body) {
   switch (element_size(dtype)) {
+    case 1: return body(uint8_t{});
     case 2: return body(uint16_t{});
     case 4: return body(uint32_t{});
     default: return body(uint64_t{});
@@ -240,6 +243,7 @@ void dispatch_conversion(DType from, DType to, Body&& body) {
       case DType::Float16: return body(from_tag, Half{});
       case DType::BFloat16: return body(from_tag, BFloat16{});
       case DType::Int64: return body(from_tag, int64_t{});
+      case DType::Bool: return body(from_tag, bool{});
     }
   };
   switch (from) {
@@ -247,6 +251,7 @@ void dispatch_conversion(DType from, DType to, Body&& body) {
     case DType::Float16: return with_to(Half{});
     case DType::BFloat16: return with_to(BFloat16{});
     case DType::Int64: return with_to(int64_t{});
+    case DType::Bool: return with_to(bool{});
   }
 }
 }  // namespace
@@ -364,17 +369,30 @@ template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 template std::vector<Half> Tensor::to_vector<Half>() const;
 template std::vector<BFloat16> Tensor::to_vector<BFloat16>() const;
+// std::vector<bool> packs its bits: the bytes go through a buffer.
+template <>
+std::vector<bool> Tensor::to_vector<bool>() const {
+  check_dtype(DType::Bool);
+  if (!is_contiguous()) return contiguous().to_vector<bool>();
+  std::vector<uint8_t> bytes(static_cast<std::size_t>(numel()));
+  if (device().is_cuda()) impl().storage->order_reads_on(device().index());
+  copy_bytes(bytes.data(), Device::cpu(), raw_data(), device(), nbytes());
+  return std::vector<bool>(bytes.begin(), bytes.end());
+}
 
 template <typename T>
 T Tensor::item() const {
   NORMRT_CHECK(numel() == 1, "a Tensor with ", numel(), " elements cannot be converted to Scalar");
   // As libtorch's item().to<T>(): the value as a Scalar, converted with fill_'s range checks.
-  const Scalar value = dtype() == DType::Int64 ? Scalar(to_vector<int64_t>()[0])
-                                               : Scalar(static_cast<double>(to(DType::Float32).to_vector()[0]));
+  const Scalar value = dtype() == DType::Int64  ? Scalar(to_vector<int64_t>()[0])
+                       : dtype() == DType::Bool ? Scalar(int64_t{to_vector<bool>()[0]})
+                                                : Scalar(static_cast<double>(to(DType::Float32).to_vector()[0]));
   if constexpr (std::is_same_v<T, double>) {
     return value.to_double();
   } else if constexpr (std::is_same_v<T, int64_t>) {
     return value.to_int64();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return value.to_double() != 0.0;
   } else {
     detail::check_fits(value, dtype_of<T>());
     return T(value.to_float());
@@ -385,6 +403,7 @@ template double Tensor::item<double>() const;
 template int64_t Tensor::item<int64_t>() const;
 template Half Tensor::item<Half>() const;
 template BFloat16 Tensor::item<BFloat16>() const;
+template bool Tensor::item<bool>() const;
 
 const Tensor& Tensor::grad() const { return impl().grad; }
 Tensor& Tensor::mutable_grad() {
@@ -404,6 +423,15 @@ template Tensor from_vector<float>(const std::vector<float>&, const Shape&, cons
 template Tensor from_vector<int64_t>(const std::vector<int64_t>&, const Shape&, const TensorOptions&);
 template Tensor from_vector<Half>(const std::vector<Half>&, const Shape&, const TensorOptions&);
 template Tensor from_vector<BFloat16>(const std::vector<BFloat16>&, const Shape&, const TensorOptions&);
+template <>
+Tensor from_vector<bool>(const std::vector<bool>& values, const Shape& shape, const TensorOptions& options) {
+  const std::vector<uint8_t> bytes(values.begin(), values.end());
+  NORMRT_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "from_vector: ", values.size(),
+               " values do not fill shape ", shape_str(shape));
+  Tensor out = empty(shape, TensorOptions(options.device()).dtype(DType::Bool));
+  copy_bytes(out.raw_data(), out.device(), bytes.data(), Device::cpu(), out.nbytes());
+  return out;
+}
 
 namespace {
 // Factories compute on the host and copy once: it keeps values identical on every device.
@@ -465,6 +493,7 @@ void fill_elements(const Tensor& out, Scalar value) {
     case DType::Float16: fill(static_cast<uint16_t*>(out.raw_data()), Half(v).bits); break;
     case DType::BFloat16: fill(static_cast<uint16_t*>(out.raw_data()), BFloat16(v).bits); break;
     case DType::Float32: fill(static_cast<float*>(out.raw_data()), v); break;
+    case DType::Bool: fill(static_cast<uint8_t*>(out.raw_data()), uint8_t{value.to_double() != 0.0}); break;
   }
 }
 
@@ -485,6 +514,7 @@ void detail::check_fits(Scalar value, DType dtype) {
     case DType::Float32: refuse_beyond(std::numeric_limits<float>::max(), "float"); break;
     case DType::Float16: refuse_beyond(65504.0, "at::Half"); break;
     case DType::BFloat16: refuse_beyond(3.3895313892515355e38, "at::BFloat16"); break;
+    case DType::Bool: break;  // every number is true or false
   }
 }
 

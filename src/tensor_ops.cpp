@@ -178,8 +178,13 @@ void reduce_int64(tmath::Reduce kind, const int64_t* x, const Around& a, int64_t
 void reduce(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, Tensor& values, Tensor* indices,
             const char* op) {
   NORMRT_CHECK(t.defined(), "reductions take a defined tensor");
-  NORMRT_CHECK(kind != tmath::Reduce::Mean || t.dtype() != DType::Int64, "mean(): could not infer output dtype. Input "
-               "dtype must be either a floating point or complex dtype. Got: Long");
+  NORMRT_CHECK(kind != tmath::Reduce::Mean || is_floating(t.dtype()), "mean(): could not infer output dtype. Input "
+               "dtype must be either a floating point or complex dtype. Got: ", util::scalar_type_name(t.dtype()));
+  if (t.dtype() == DType::Bool) {  // counted in int64, as PyTorch's sum; a maximum or minimum is a bool again
+    reduce(kind, t.to(DType::Int64), dim, keepdim, values, indices, op);
+    if (kind != tmath::Reduce::Sum) values = values.to(DType::Bool);
+    return;
+  }
   if (!t.is_contiguous())  // as PyTorch: contiguous
     return reduce(kind, t.contiguous(), dim, keepdim, values, indices, op);
   const int64_t rank = std::max<int64_t>(t.dim(), 1);
@@ -890,6 +895,7 @@ void cumulate_columns(const T* x, T* y, const Around& a, bool product) {
 // cumsum and cumprod: float32 accumulated in double, 16-bit dtypes widened and accumulated in float, int64 wrapping.
 Tensor cumulated(const Tensor& t, int64_t dim, bool product) {
   NORMRT_CHECK(t.defined(), "cumsum and cumprod take a defined tensor");
+  if (t.dtype() == DType::Bool) return cumulated(t.to(DType::Int64), dim, product);  // PyTorch's int64 result
   dim = wrap_dim(dim, std::max<int64_t>(t.dim(), 1));
   const bool float_sums = util::is_16bit(t.dtype());
   const Tensor x = (float_sums ? t.to(DType::Float32) : t).contiguous();

@@ -18,8 +18,14 @@ std::string nonfinite(double v) { return std::isnan(v) ? "nan" : (v > 0 ? "inf" 
 
 class Formatter {
  public:
-  Formatter(const std::vector<double>& values, bool floating) : floating_(floating) {
-    if (!floating) {
+  enum class Kind { Integral, Floating, Boolean };
+  Formatter(const std::vector<double>& values, Kind kind)
+      : floating_(kind == Kind::Floating), boolean_(kind == Kind::Boolean) {
+    if (boolean_) {  // right-aligned to the widest word: "[ True, False]"
+      for (double v : values) width_ = std::max(width_, v != 0 ? 4 : 5);
+      return;
+    }
+    if (!floating_) {
       for (double v : values)
         width_ = std::max(width_, static_cast<int>(std::to_string(static_cast<int64_t>(v)).size()));
       return;
@@ -48,6 +54,7 @@ class Formatter {
 
  private:
   std::string plain(double v) const {
+    if (boolean_) return v != 0 ? "True" : "False";
     if (!floating_) return std::to_string(static_cast<int64_t>(v));
     if (!std::isfinite(v)) return nonfinite(v);
     char buf[64];
@@ -61,7 +68,7 @@ class Formatter {
     return buf;
   }
 
-  bool floating_;
+  bool floating_, boolean_;
   bool int_mode_ = true, sci_mode_ = false;
   int width_ = 1;
 };
@@ -125,6 +132,8 @@ std::ostream& operator<<(std::ostream& os, const Tensor& tensor) {
   std::vector<double> values;
   if (tensor.dtype() == DType::Int64) {
     for (int64_t x : tensor.to_vector<int64_t>()) values.push_back(static_cast<double>(x));
+  } else if (tensor.dtype() == DType::Bool) {
+    for (bool x : tensor.to_vector<bool>()) values.push_back(x ? 1.0 : 0.0);
   } else {
     for (float x : tensor.to(DType::Float32).to_vector<float>()) values.push_back(x);
   }
@@ -144,9 +153,11 @@ std::ostream& operator<<(std::ostream& os, const Tensor& tensor) {
     const bool summarize = tensor.numel() > kThreshold;
     std::vector<double> shown;
     collect(values, tensor.sizes(), 0, 0, summarize, shown);
-    const Formatter f(shown, tensor.dtype() != DType::Int64);
+    const Formatter f(shown, tensor.dtype() == DType::Int64  ? Formatter::Kind::Integral
+                             : tensor.dtype() == DType::Bool ? Formatter::Kind::Boolean
+                                                             : Formatter::Kind::Floating);
     body = tensor.dim() == 0 ? f.format(values[0]) : nested(values, tensor.sizes(), 0, 0, indent, summarize, f);
-    // PyTorch names the dtype unless the values show it (float32 and int64).
+    // PyTorch names the dtype unless the values show it (float32, int64 and bool).
     if (tensor.dtype() == DType::Float16 || tensor.dtype() == DType::BFloat16)
       suffixes.push_back(std::string("dtype=torch.") + dtype_name(tensor.dtype()));
   }

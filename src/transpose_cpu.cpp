@@ -127,6 +127,7 @@ void transpose_batched(const T* in, T* out, int64_t batch, int64_t rows, int64_t
   }
 }
 
+template void transpose_batched(const uint8_t*, uint8_t*, int64_t, int64_t, int64_t);
 template void transpose_batched(const uint16_t*, uint16_t*, int64_t, int64_t, int64_t);
 template void transpose_batched(const uint32_t*, uint32_t*, int64_t, int64_t, int64_t);
 template void transpose_batched(const uint64_t*, uint64_t*, int64_t, int64_t, int64_t);

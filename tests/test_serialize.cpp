@@ -115,7 +115,7 @@ TEST(Safetensors, CraftedFilesAreRefusedWithTheReason) {
   EXPECT_TRUE(refused(file_with("[1]", ""), "the header is not a JSON object"));
   EXPECT_TRUE(refused(file_with("{\"a\":", ""), "not valid JSON"));
   EXPECT_TRUE(refused(file_with(R"({"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}})", eight),
-                      "tensor 'a' has dtype F64, which normrt does not read (F32, F16, BF16 and I64)"));
+                      "tensor 'a' has dtype F64, which normrt does not read (F32, F16, BF16, I64 and BOOL)"));
   EXPECT_TRUE(refused(file_with(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", eight),
                       "of shape [3] does not fill its 8 bytes"));
   EXPECT_TRUE(refused(file_with(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", eight),

@@ -1,6 +1,6 @@
-// NumPy .npy files (format 1.0/2.0/3.0, C order, little-endian float32 '<f4', int64 '<i8' or float16 '<f2'), so
-// tensors move to and from NumPy and PyTorch. NumPy has no bfloat16: a bfloat16 tensor is saved as its bits, uint16
-// '<u2' (read back with `np.load(f).view(ml_dtypes.bfloat16)`, or
+// NumPy .npy files (format 1.0/2.0/3.0, C order, little-endian float32 '<f4', int64 '<i8', float16 '<f2' or bool
+// '|b1'), so tensors move to and from NumPy and PyTorch. NumPy has no bfloat16: a bfloat16 tensor is saved as its
+// bits, uint16 '<u2' (read back with `np.load(f).view(ml_dtypes.bfloat16)`, or
 // `torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)`), and a '<u2' file loads as bfloat16. Loading always
 // returns a CPU tensor.
 #pragma once

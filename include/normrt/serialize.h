@@ -1,8 +1,8 @@
 // Weights exchanged with PyTorch and the rest of the ecosystem in the safetensors format: an 8-byte little-endian
 // header size, a JSON header {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
 // "__metadata__": {"key": "value"}}, then the raw little-endian data. Files written here load with
-// safetensors.torch.load_file / safetensors.numpy.load_file, and files those write load here (float32 "F32" and
-// int64 "I64" tensors; other dtypes are refused by name).
+// safetensors.torch.load_file / safetensors.numpy.load_file, and files those write load here (float32 "F32",
+// float16 "F16", bfloat16 "BF16", int64 "I64" and bool "BOOL" tensors; other dtypes are refused by name).
 #pragma once
 #include <map>
 #include <string>

@@ -20,8 +20,10 @@ class Generator;
 using Shape = std::vector<int64_t>;
 
 // Float16 and BFloat16 elements are normrt::Half and normrt::BFloat16 (normrt/half.h): tensors of them are created,
-// converted (to(DType)), copied, printed and saved; ops that do not take them refuse them by name.
-enum class DType { Float32, Float16, BFloat16, Int64 };
+// converted (to(DType)), copied, printed and saved; ops that do not take them refuse them by name. Bool elements are
+// C++ bools (one byte, 0 or 1): the results of comparisons (normrt/ops/comparison.h) and the masks of where and
+// masked_fill; converted to a number they are 0 and 1, and a number converts to true where it is not zero (NaN too).
+enum class DType { Float32, Float16, BFloat16, Int64, Bool };
 // How a tensor's elements lie in memory; sizes are always logical (N, C, H, W) / (N, C, D, H, W). Contiguous:
 // row-major (NCHW). ChannelsLast (4-d) and ChannelsLast3d (5-d): channels innermost (NHWC, NDHWC), as PyTorch's
 // torch.channels_last / channels_last_3d. Ops that do not take a channels-last tensor refuse it (data<T>() does);
@@ -40,6 +42,7 @@ template <> constexpr DType dtype_of<float>() { return DType::Float32; }
 template <> constexpr DType dtype_of<int64_t>() { return DType::Int64; }
 template <> constexpr DType dtype_of<Half>() { return DType::Float16; }
 template <> constexpr DType dtype_of<BFloat16>() { return DType::BFloat16; }
+template <> constexpr DType dtype_of<bool>() { return DType::Bool; }
 // float32, float16 and bfloat16.
 bool is_floating(DType dtype);
 

@@ -276,6 +276,7 @@ TEST_P(NnKernels, PermutationsEqualTheIndexFormula) {
     shuffle.source_strides[d] = view_strides[order[d]];
   }
   for (const auto& g : {nhwc, shuffle}) {
+    check_permute<uint8_t>(g);
     check_permute<uint16_t>(g);
     check_permute<uint32_t>(g);
     check_permute<uint64_t>(g);
@@ -1452,6 +1453,49 @@ TEST_P(NnKernels, SixteenBitFillAndConversionsEqualTheHostConversions) {
   convert(halves.data(), from_half.data(), 0, 2, nullptr);  // nothing to do, nothing launched
 }
 
+// bool to and from every other dtype: a number is true where it is not zero (NaN too; -0.0 is zero, and so is a value
+// the 16-bit type rounds to zero), a bool is 0 or 1; and the byte fill of the bool factories.
+TEST_P(NnKernels, BoolConversionsAndFillEqualTheHostConversions) {
+  const std::vector<float> values = {0.0f, -0.0f, NAN, INFINITY, -INFINITY, 1e-45f, -2.5f, 1.0f, 3e38f, 1e-8f};
+  const std::vector<bool> expected = {false, false, true, true, true, true, true, true, true, true};
+  const auto n = static_cast<int64_t>(values.size());
+  const auto from = [&](auto element) {
+    using T = decltype(element);
+    std::vector<T> typed;
+    for (float v : values) typed.push_back(T(v));
+    bool out[16];
+    std::fill(std::begin(out), std::end(out), false);
+    out[n] = true;  // past the end: untouched
+    convert(typed.data(), out, n, 2, nullptr);
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_EQ(out[i], expected[static_cast<std::size_t>(i)] && static_cast<float>(typed[i]) != 0.0f) << i;
+    EXPECT_TRUE(out[n]);
+    const bool flags[] = {true, false, true};
+    std::vector<T> back(4, T(7.0f));
+    convert(flags, back.data(), 3, 2, nullptr);
+    EXPECT_EQ(static_cast<float>(back[0]), 1.0f);
+    EXPECT_EQ(static_cast<float>(back[1]), 0.0f);
+    EXPECT_EQ(static_cast<float>(back[2]), 1.0f);
+    EXPECT_EQ(static_cast<float>(back[3]), 7.0f);
+  };
+  from(float{});
+  from(Half{});
+  from(BFloat16{});
+  const std::vector<int64_t> integers = {0, 1, -1, INT64_MIN, INT64_MAX, (int64_t{1} << 53) + 1};
+  bool flags[6];
+  convert(integers.data(), flags, 6, 2, nullptr);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(flags[i], integers[static_cast<std::size_t>(i)] != 0) << i;
+  const bool some[] = {false, true};
+  int64_t widened[2] = {5, 5};
+  convert(some, widened, 2, 2, nullptr);
+  EXPECT_EQ(widened[0], 0);
+  EXPECT_EQ(widened[1], 1);
+  std::vector<uint8_t> bytes(70001, 0xab);
+  fill(bytes.data(), uint8_t{1}, 70000, 2, nullptr);
+  EXPECT_EQ(std::vector<uint8_t>(bytes.begin(), bytes.end() - 1), std::vector<uint8_t>(70000, 1));
+  EXPECT_EQ(bytes.back(), 0xab);
+}
+
 // int64 to and from every floating dtype: truncation (tmath::truncated_int64) and rounding through float, the host's
 // formulas (whose values tests/test_tensor.cpp checks against PyTorch), for NaN, infinities, values beyond int64's
 // range and ordinary ones.
@@ -1498,6 +1542,7 @@ void check_transpose(int64_t batch, int64_t rows, int64_t cols) {
 }
 
 TEST_P(NnKernels, TransposeBatchedMovesEveryElement) {
+  check_transpose<uint8_t>(3, 7, 45);
   check_transpose<uint16_t>(3, 5, 1031);
   check_transpose<uint32_t>(2, 33, 257);
   check_transpose<uint64_t>(4, 1, 7);
