@@ -456,6 +456,18 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor tokens = bench_tokens(x.size(0)).to(x.device()), dy = ones({32, 128, x.size(1)}, x.device());
          return [dy, tokens, rows = x.size(0)] { benchmark::DoNotOptimize(ops::embedding_backward(dy, tokens, rows)); };
        }},
+      // A mask and its uses: ReLU as where(x > 0, x, 0) and as masked_fill(x, x <= 0, 0).
+      {"gt-scalar", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x > 0.0); }; }},
+      {"where", image,
+       [](const Tensor& x) {
+         const Tensor positive = x > 0.0;
+         return [x, positive] { benchmark::DoNotOptimize(ops::where(positive, x, 0.0)); };
+       }},
+      {"masked-fill", image,
+       [](const Tensor& x) {
+         const Tensor negative = x <= 0.0;
+         return [x, negative] { benchmark::DoNotOptimize(ops::masked_fill(x, negative, 0.0)); };
+       }},
       {"var-dim0", pixel_rows, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::var(x, 0)); }; }},
       {"clone", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x.clone()); }; }},
       {"randn", image,
@@ -645,9 +657,11 @@ std::vector<TensorOp> tensor_ops() {
   };
 }
 
-// The tensor-op rows that also run on a GPU: the index ops, whose device grouping (a radix sort) has not been timed.
+// The tensor-op rows that also run on a GPU: the index ops, whose device grouping (a radix sort) has not been timed,
+// and the comparison kernels.
 const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-add-dim0", "gather-backward-logits",
-                                         "embedding-lookup", "embedding-backward"};
+                                         "embedding-lookup", "embedding-backward", "gt-scalar", "where",
+                                         "masked-fill"};
 
 void tensor_op(benchmark::State& state, const TensorOp& op, Device device) {
   Generator gen(5);

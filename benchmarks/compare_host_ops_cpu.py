@@ -95,6 +95,7 @@ def torch_call(torch, name):
     segments = (torch.arange(shape[0]) % 512)[:, None].expand(shape).contiguous() if op == "scatter-add-dim0" else None
     picks = (torch.arange(shape[0]) % shape[1])[:, None] if op == "gather-backward-logits" else None
     pick_grad = torch.ones(shape[0], 1) if op == "gather-backward-logits" else None
+    positive_mask, negative_mask = x > 0.0, x <= 0.0
     return {
         "gather-dim3": lambda: torch.gather(x, 3, columns),
         "gather-dim0": lambda: torch.gather(x, 0, rows),
@@ -104,6 +105,9 @@ def torch_call(torch, name):
         "embedding-lookup": lambda: F.embedding(tokens, x),
         "embedding-backward": lambda: torch.ops.aten.embedding_dense_backward(token_grad, tokens, shape[0], -1, False),
         "add": lambda: x + x,
+        "gt-scalar": lambda: x > 0.0,
+        "where": lambda: torch.where(positive_mask, x, 0.0),
+        "masked-fill": lambda: x.masked_fill(negative_mask, 0.0),
         "add-per-channel": lambda: x + per_channel,
         "mul-scalar": lambda: x * 2.0,
         "maximum": lambda: torch.maximum(x, x),

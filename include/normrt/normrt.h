@@ -33,6 +33,7 @@
 #include "normrt/ops/batchnorm.h"
 #include "normrt/ops/conv.h"
 #include "normrt/ops/elementwise.h"
+#include "normrt/ops/comparison.h"
 #include "normrt/ops/embedding.h"
 #include "normrt/ops/instance_norm.h"
 #include "normrt/ops/interpolate.h"

@@ -3,8 +3,10 @@
 argmin, var, std over a dimension or every element), the index ops (narrow, slice, select), cat and stack, the
 permutations (permute, transpose, pixel_shuffle, pixel_unshuffle, channel_shuffle), arithmetic (add, sub, mul, div and
 add_, mul_ in place; with a number on either side and in place), maximum and minimum, the elementwise functions (neg,
-abs, sqrt, exp, log, clamp; in place too), full, full_like and fill_, reshape and softmax/log_softmax, computed by
-PyTorch 1.13 on the CPU, over every dtype normrt has (float32, float16, bfloat16, int64) and channels-last inputs. A
+abs, sqrt, exp, log, clamp; in place too), full, full_like and fill_, reshape and softmax/log_softmax, the comparisons
+(eq, ne, lt, le, gt, ge against a tensor or a number; logical_and/or/xor/not), where, masked_fill and masked_fill_,
+any and all, computed by PyTorch 1.13 on the CPU, over every dtype normrt has (float32, float16, bfloat16, int64,
+bool: the ops above on bool operands too) and channels-last inputs. A
 case PyTorch refuses keeps its message instead, which normrt must throw word for word. PyTorch 1.13's CPU has no float16
 kernels for sqrt, exp, log and clamp: there the reference is what its CUDA kernels compute, the float32 function of the
 widened input rounded once to float16 (clamp's bounds rounded to float16 first, and refused past its range in full()'s
@@ -34,7 +36,8 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "data_tensor_ops")
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "int64": torch.int64}
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "int64": torch.int64,
+          "bool": torch.bool}
 
 
 def save(t, path):
@@ -46,8 +49,11 @@ def save(t, path):
 
 
 def drawn_input(g, shape, dtype, channels_last, nan=False):
-    """Eighths in [-8, 8] (exact in every floating dtype, so ties and equal maxima occur), or integers in [-5, 5]."""
-    if dtype == "int64":
+    """Eighths in [-8, 8] (exact in every floating dtype, so ties and equal maxima occur), integers in [-5, 5], or
+    bools."""
+    if dtype == "bool":
+        t = torch.randint(0, 2, shape, generator=g).bool()
+    elif dtype == "int64":
         t = torch.randint(-5, 6, shape, generator=g, dtype=torch.int64)
     else:
         t = (torch.randint(-64, 65, shape, generator=g).to(torch.float32) / 8).to(DTYPES[dtype])
@@ -58,7 +64,10 @@ def drawn_input(g, shape, dtype, channels_last, nan=False):
     return t
 
 
-BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv, "pow": operator.pow}
+BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv, "pow": operator.pow,
+          "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt,
+          "ge": operator.ge}
+COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
 UNARY = ("neg", "abs", "sqrt", "exp", "log", "clamp")
 
 
@@ -88,6 +97,14 @@ def call(op, args, ts, number=None, dtype=None, bounds=None):
     if op == "full":
         return torch.full(args, number, dtype=DTYPES[dtype])
     x = ts[0]
+    if op in COMPARISONS:
+        return getattr(torch, op)(ts[0], ts[1])
+    if op == "logical_not":
+        return torch.logical_not(x)
+    if op == "where":
+        return torch.where(ts[0], ts[1], ts[2])
+    if op in ("masked_fill", "masked_fill_"):
+        return getattr(x, op)(ts[1], number)
     if op == "fill_":
         return x.fill_(number)
     if op == "full_like":
@@ -178,7 +195,8 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
     `dtype` are the number ops' (call()), `bounds` clamp's."""
     cls = cls or [False] * len(shapes)
     nan = op in ("max", "argmax", "min", "argmin", "sum", "max_all", "argmax_all", "min_all", "argmin_all", "sum_all",
-                 "maximum", "minimum", "clamp", "clamp_", "abs", "exp", "log", "sort", "argsort", "topk")
+                 "maximum", "minimum", "clamp", "clamp_", "abs", "exp", "log", "sort", "argsort", "topk",
+                 "logical_not", "any_all", "all_all", "where", "masked_fill") + COMPARISONS
     ts = inputs or [drawn_input(g, s, d, c, nan) for s, d, c in zip(shapes, dtypes, cls)]
     folder = os.path.join(out, name)
     os.makedirs(folder)
@@ -586,6 +604,140 @@ def main():
         ("cumsum_bfloat16_float_loses_the_one", "cumsum", [[3]], ["bfloat16"], [0], None,
          [bf16([2.0 ** 24, 1.0, -2.0 ** 24])]),
     ]
+    # Comparisons, logical ops, where, masked_fill, any / all and bool operands of the ops above, drawn after the cases
+    # above (masked_fill: [t, mask] shapes and dtypes and its number as the spec's args).
+    bools = lambda values: torch.tensor(values, dtype=torch.bool)
+    signed_zeros = f32([0.0, -0.0, nan, 1.0, nan])
+    comparison_specs = [
+        ("eq_float32_ties_and_nan", "eq", [[3, 4], [4]], ["float32", "float32"]),
+        ("ne_nan_is_true", "ne", [[5], [5]], ["float32", "float32"], [], None, [signed_zeros, f32([-0.0, 0.0, nan, 1.0, 2.0])]),
+        ("eq_signed_zeros_and_nan", "eq", [[5], [5]], ["float32", "float32"], [], None, [signed_zeros, f32([-0.0, 0.0, nan, 1.0, 2.0])]),
+        ("lt_int64_float32_promotes", "lt", [[2, 3], [3]], ["int64", "float32"]),
+        ("le_float16_bfloat16_as_float32", "le", [[3, 4], [4]], ["float16", "bfloat16"]),
+        ("gt_bfloat16_channels_last", "gt", [[2, 3, 2, 2], [3, 1, 1]], ["bfloat16", "bfloat16"], [], [True, False]),
+        ("ge_int64_by_0dim_float16", "ge", [[2, 3], []], ["int64", "float16"]),
+        ("ge_float16_by_0dim_float32_rounds_it", "ge", [[3], []], ["float16", "float32"], [], None,
+         [f16([0.0999755859375, 0.0999755859375, 0.1]), f32(0.1)]),
+        ("eq_int64_as_float32_past_2_24", "eq", [[3], [3]], ["int64", "float32"], [], None,
+         [i64([16777217, 3, -2 ** 63]), f32([16777216.0, 3.0, -2.0 ** 63])]),
+        ("eq_int64_exact", "eq", [[3], [3]], ["int64", "int64"], [], None,
+         [i64([2 ** 62 + 1, 3, -2 ** 63]), i64([2 ** 62, 3, -2 ** 63])]),
+        ("eq_bool", "eq", [[4], [4]], ["bool", "bool"], [], None, [bools([True, False, True, False]),
+                                                                  bools([True, True, False, False])]),
+        ("lt_bool_int64", "lt", [[2, 3], [3]], ["bool", "int64"]),
+        ("gt_bool_bool", "gt", [[2, 4], [4]], ["bool", "bool"]),
+        ("le_int64_channels_last_5d", "le", [[2, 3, 2, 2, 2], [2, 3, 2, 2, 2]], ["int64", "int64"], [], [True, False]),
+        ("eq_empty", "eq", [[0, 3], [3]], ["float32", "float32"]),
+        ("ne_0dim", "ne", [[], []], ["float32", "int64"]),
+        ("gt_shapes_refused", "gt", [[2], [3]], ["float32", "float32"]),
+        ("logical_and_nan_is_true", "logical_and", [[5], [5]], ["float32", "float32"], [], None,
+         [signed_zeros, f32([1.0, 1.0, 0.0, 2.0, 3.0])]),
+        ("logical_or_int64_bool_broadcast", "logical_or", [[2, 3], [3]], ["int64", "bool"]),
+        ("logical_xor_bfloat16", "logical_xor", [[3, 4], [4]], ["bfloat16", "float16"]),
+        ("logical_and_channels_last", "logical_and", [[2, 3, 2, 2], [2, 3, 2, 2]], ["float32", "bool"], [],
+         [False, True]),
+        ("logical_not_float16_nan", "logical_not", [[5]], ["float16"], [], None, [signed_zeros.half()]),
+        ("logical_not_bool_channels_last", "logical_not", [[1, 2, 2, 3]], ["bool"], [], [True]),
+        ("logical_not_int64", "logical_not", [[2, 3]], ["int64"]),
+        ("where_broadcast_three", "where", [[2, 1, 3], [4, 1], [3]], ["bool", "float32", "float32"]),
+        ("where_promotes_int64_float16", "where", [[3], [3], [3]], ["bool", "int64", "float16"]),
+        ("where_0dim_float32_beside_float16", "where", [[2, 3], [], [2, 3]], ["bool", "float32", "float16"]),
+        ("where_0dim_int64_beside_bool", "where", [[3], [], [3]], ["bool", "int64", "bool"]),
+        ("where_bool_values", "where", [[4], [4], [4]], ["bool", "bool", "bool"]),
+        ("where_int64", "where", [[2, 3], [2, 3], [1]], ["bool", "int64", "int64"]),
+        ("where_bfloat16_channels_last", "where", [[2, 3, 2, 2], [2, 3, 2, 2], [3, 1, 1]],
+         ["bool", "bfloat16", "bfloat16"], [], [True, True, False]),
+        ("where_channels_last_condition_only", "where", [[2, 3, 2, 2], [3, 1, 1], [1]],
+         ["bool", "float32", "float32"], [], [True, False, False]),
+        ("where_empty", "where", [[0, 2], [2], [1]], ["bool", "float32", "float32"]),
+        ("where_condition_float_refused", "where", [[3], [3], [3]], ["float32", "float32", "float32"]),
+        ("where_shapes_refused", "where", [[2], [3], [3]], ["bool", "float32", "float32"]),
+        ("any_all_float32_nan_is_true", "any_all", [[3]], ["float32"], [], None, [f32([0.0, nan, -0.0])]),
+        ("any_all_zeros_is_false", "any_all", [[3]], ["float32"], [], None, [f32([0.0, -0.0, 0.0])]),
+        ("all_all_int64", "all_all", [[2, 3]], ["int64"]),
+        ("all_all_bfloat16_negative_zero", "all_all", [[2]], ["bfloat16"], [], None, [bf16([-0.0, 1.0])]),
+        ("all_all_empty_is_true", "all_all", [[0, 3]], ["float32"]),
+        ("any_all_empty_is_false", "any_all", [[0]], ["int64"]),
+        ("any_all_bool_channels_last", "any_all", [[1, 2, 2, 2]], ["bool"], [], [True]),
+        ("all_all_bool", "all_all", [[3, 4]], ["bool"]),
+        ("add_bool_bool_is_bool", "add", [[4], [4]], ["bool", "bool"]),
+        ("mul_bool_float16", "mul", [[2, 3], [3]], ["bool", "float16"]),
+        ("maximum_bool", "maximum", [[3, 2], [2]], ["bool", "bool"]),
+        ("add_bool_by_0dim_int64", "add", [[4], []], ["bool", "int64"]),
+        ("div_bool_is_float32", "div", [[4], [4]], ["bool", "bool"]),
+        ("sub_bool_bool_refused", "sub", [[3], [3]], ["bool", "bool"]),
+        ("sub_bool_int64_refused", "sub", [[3], [3]], ["int64", "bool"]),
+        ("add__bool_by_int64_refused", "add_", [[3], [3]], ["bool", "int64"]),
+        ("mul__bool", "mul_", [[2, 3], [3]], ["bool", "bool"]),
+        ("add__int64_by_bool", "add_", [[2, 3], [3]], ["int64", "bool"]),
+        ("neg_bool_refused", "neg", [[3]], ["bool"]),
+        ("abs_bool_refused", "abs", [[3]], ["bool"]),
+        ("sqrt_bool_is_float32", "sqrt", [[4]], ["bool"]),
+        ("exp_bool_is_float32", "exp", [[2, 2]], ["bool"]),
+        ("sum_all_bool_counts", "sum_all", [[3, 5]], ["bool"]),
+        ("sum_bool_dim_is_int64", "sum", [[3, 5]], ["bool"], [1, 1]),
+        ("mean_all_bool_refused", "mean_all", [[3]], ["bool"]),
+        ("max_all_bool", "max_all", [[3, 5]], ["bool"]),
+        ("min_bool_dim", "min", [[3, 5]], ["bool"], [0, 0]),
+        ("cumsum_bool_is_int64", "cumsum", [[2, 4]], ["bool"], [1]),
+        ("cat_bool_int64_promotes", "cat", [[2], [3]], ["bool", "int64"], [0]),
+        ("cat_bool", "cat", [[2, 2], [1, 2]], ["bool", "bool"], [0]),
+        ("stack_bool_float16", "stack", [[2, 3], [2, 3]], ["bool", "float16"], [1]),
+        ("permute_bool", "permute", [[2, 3, 4]], ["bool"], [2, 0, 1]),
+        ("transpose_bool_channels_last", "transpose", [[2, 3, 2, 2]], ["bool"], [1, 3], [True]),
+        ("reshape_bool", "reshape", [[2, 6]], ["bool"], [3, -1]),
+        ("narrow_bool", "narrow", [[4, 5]], ["bool"], [1, 1, 3]),
+        ("select_bool", "select", [[4, 5]], ["bool"], [0, -1]),
+    ]
+    comparison_number_specs = [
+        ("eq_number_int64_as_float32", "eq_number", [3], "int64", 16777216.0, False, i64([16777217, 1, 16777216])),
+        ("eq_number_int64_exact", "eq_number", [3], "int64", 2 ** 62 + 1, False, i64([2 ** 62, 2 ** 62 + 1, 0])),
+        ("lt_number_float16_rounds_the_number", "lt_number", [3], "float16", 0.1, False,
+         f16([0.0999755859375, 0.0999755859375, 0.1])),
+        ("ne_number_nan", "ne_number", [3], "float32", nan),
+        ("eq_number_nan", "eq_number", [3], "float32", nan),
+        ("ge_number_bool", "ge_number", [4], "bool", 1),
+        ("gt_number_bool_by_fraction", "gt_number", [4], "bool", 0.5),
+        ("le_number_bfloat16_channels_last", "le_number", [2, 3, 2, 2], "bfloat16", 0.25, True),
+        ("gt_number_float16_past_its_range", "gt_number", [3], "float16", 70000),
+        ("lt_number_int64_inf", "lt_number", [3], "int64", inf),
+        ("number_lt_float32", "number_lt", [2, 3], "float32", -0.5),
+        ("number_eq_int64", "number_eq", [2, 3], "int64", 2),
+        ("eq_number_0dim", "eq_number", [], "float32", 0),
+        ("add_number_bool_int_is_int64", "add_number", [4], "bool", 2),
+        ("add_number_bool_fraction_is_float32", "add_number", [4], "bool", 0.5),
+        ("mul_number_bool_fraction_is_float32", "mul_number", [4], "bool", 0.1),
+        ("sub_number_bool_refused", "sub_number", [3], "bool", 1),
+        ("pow_number_bool_is_int64", "pow_number", [4], "bool", 2),
+        ("fill__bool", "fill_", [2, 3], "bool", 0.5),
+        ("fill__bool_nan_is_true", "fill_", [3], "bool", nan),
+        ("full_bool", "full", [2, 2], "bool", 2),
+        ("full_bool_zero", "full", [3], "bool", -0.0),
+    ]
+    masked_fill_specs = [
+        ("masked_fill_float32", "masked_fill", [[3, 4], [4]], ["float32", "bool"], 2.5),
+        ("masked_fill_int64_truncates", "masked_fill", [[2, 3], [2, 3]], ["int64", "bool"], 2.7),
+        ("masked_fill_int64_exact", "masked_fill", [[2, 3], [3]], ["int64", "bool"], 2 ** 62 + 1),
+        ("masked_fill_float16_rounds", "masked_fill", [[2, 3], [2, 1]], ["float16", "bool"], 0.1234567),
+        ("masked_fill_float16_refused", "masked_fill", [[2], [2]], ["float16", "bool"], 70000),
+        ("masked_fill_bfloat16_inf", "masked_fill", [[2, 3], [3]], ["bfloat16", "bool"], inf),
+        ("masked_fill_nan", "masked_fill", [[3], [3]], ["float32", "bool"], nan),
+        ("masked_fill_int64_nan_refused", "masked_fill", [[3], [3]], ["int64", "bool"], nan),
+        ("masked_fill_bool", "masked_fill", [[4], [4]], ["bool", "bool"], 0.5),
+        ("masked_fill_broadcasts_self", "masked_fill", [[3], [2, 1]], ["float32", "bool"], -1),
+        ("masked_fill_channels_last", "masked_fill", [[1, 2, 2, 3], [1, 1, 3]], ["float32", "bool"], 7, [True, False]),
+        ("masked_fill_0dim_mask", "masked_fill", [[2, 3], []], ["bfloat16", "bool"], -2),
+        ("masked_fill_empty", "masked_fill", [[0, 3], [3]], ["float32", "bool"], 1),
+        ("masked_fill_shapes_refused", "masked_fill", [[3], [2]], ["float32", "bool"], 1),
+        ("masked_fill__float32", "masked_fill_", [[3, 4], [4]], ["float32", "bool"], -1.5),
+        ("masked_fill__bfloat16_channels_last", "masked_fill_", [[1, 2, 2, 3], [1, 2, 2, 3]], ["bfloat16", "bool"],
+         0.3, [True, True]),
+        ("masked_fill__int64", "masked_fill_", [[2, 3], [1, 3]], ["int64", "bool"], -4),
+        ("masked_fill__broadcast_refused", "masked_fill_", [[3], [2, 3]], ["float32", "bool"], 1),
+        ("masked_fill__float16_refused", "masked_fill_", [[3], [3]], ["float16", "bool"], -1e6),
+        ("masked_fill__shapes_refused_before_the_value", "masked_fill_", [[3], [2]], ["float16", "bool"], 1e6),
+        ("masked_fill_shapes_refused_before_the_value", "masked_fill", [[3], [2]], ["int64", "bool"], 1e40),
+    ]
     cases = {}
 
     def add(spec):
@@ -626,6 +778,17 @@ def main():
         add(spec)
     for spec in cumulative_specs:
         add(spec)
+    for spec in comparison_specs:
+        add(spec)
+    for name, op, shape, dtype, number, *rest in comparison_number_specs:
+        if op == "full":
+            cases[name] = tensor_ops_case(g, OUT, name, op, [], [], shape, number=number, dtype=dtype)
+        else:
+            cls = [rest[0]] if rest else None
+            inputs = [rest[1]] if len(rest) > 1 else None
+            cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], [], cls, inputs, number)
+    for name, op, shapes, dtypes, number, *rest in masked_fill_specs:
+        cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, [], rest[0] if rest else None, None, number)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

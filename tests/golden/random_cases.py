@@ -810,8 +810,16 @@ def tensor_op_draw(rng):
                      "mean_all", "max_all", "argmax_all", "maximum", "minimum", "elementwise", "elementwise", "clamp",
                      "clamp_", "min", "argmin", "min_all", "argmin_all", "var", "std", "var_all", "std_all", "pow",
                      "pow_", "pow_number", "pow_number_", "number_pow", "sort", "argsort", "topk",
-                     "cumsum", "cumprod"])
+                     "cumsum", "cumprod", "compare", "compare", "compare_number", "logical_not", "where", "where",
+                     "masked_fill", "masked_fill_", "any_all", "all_all"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64"]
+    if op in ("compare", "compare_number", "logical_not", "where", "masked_fill", "masked_fill_", "any_all",
+              "all_all"):
+        dtypes = dtypes + ["bool"]
+    if op == "compare":
+        op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"])
+    if op == "compare_number":
+        op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge"]) + "_number"
     dtype = rng.choice(dtypes)
     if op == "number":
         op = rng.choice(NUMBER_OPS)
@@ -869,13 +877,18 @@ def tensor_op_draw(rng):
                 shape[-3] = factor * factor * rng.randint(1, 2)
             else:
                 shape[1] = factor * rng.randint(1, 2)
-    elif op in ("add", "sub", "mul", "div", "add_", "mul_", "maximum", "minimum", "pow", "pow_"):
+    elif op in ("add", "sub", "mul", "div", "add_", "mul_", "maximum", "minimum", "pow", "pow_", "eq", "ne", "lt",
+                "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "where", "masked_fill",
+                "masked_fill_"):
         other = [1 if rng.random() < 0.4 else n for n in shape] if rng.random() < 0.6 else list(shape)
         if other and rng.random() < 0.4:
             other = other[rng.randint(0, rank):]
         if rng.random() < 0.15:
             other = [rng.randint(0, 3) for _ in range(rng.randint(0, 4))]
         shapes = [shape, other]
+        if op == "where":  # the condition, then the two values
+            third = [1 if rng.random() < 0.4 else n for n in shape]
+            shapes = [third[rng.randint(0, rank):], shape, other] if rng.random() < 0.5 else [shape, other, third]
     elif op == "reshape":
         numel, args = 1, []
         for n in shape:
@@ -894,7 +907,10 @@ def tensor_op_draw(rng):
     elif op in ("softmax", "log_softmax"):
         args = [dim()]
     types = [dtype if rng.random() < 0.75 else rng.choice(dtypes) for _ in shapes]
-    extra = {"number": drawn_number(rng)} if op in NUMBER_OPS else {}
+    if op in ("where", "masked_fill", "masked_fill_") and rng.random() < 0.9:
+        types[0 if op == "where" else 1] = "bool"
+    numbered = op in NUMBER_OPS or op.endswith("_number") or op.startswith("masked_fill")
+    extra = {"number": drawn_number(rng)} if numbered else {}
     if op.startswith("pow_number") and rng.random() < 0.4:  # PyTorch's special-cased exponents
         extra["number"] = rng.choice(POW_SPECIAL_EXPONENTS)
     if op in ("clamp", "clamp_"):
@@ -906,12 +922,15 @@ def tensor_op_departs(op, shapes, dtypes, args, cls, number=None):
     """The draws where normrt departs from PyTorch 1.13 on purpose (tests/golden/make_golden_tensor_ops.py's
     neighbours say why): float16 softmax (PyTorch's CPU has none), pixel_shuffle/unshuffle of a channels_last_3d or an
     empty input (PyTorch refuses the format, and 1.13 returns an empty input's shape unchanged), narrow's start words
-    (normrt's are PyTorch 2's), a permutation of another length ("permute(sparse_coo)" in 1.13's words), and the
+    (normrt's are PyTorch 2's), masked_fill with a mask that is not bool (1.13 returns self unchanged; normrt refuses
+    it, as PyTorch 2), a permutation of another length ("permute(sparse_coo)" in 1.13's words), and the
     elements PyTorch's pow loops compute apart from their vectorised loop, which normrt follows everywhere: float32
     powers by an exponent float cannot hold (2^31 + 1 is odd there, 2^31 in the vectorised loop), bfloat16 ones by
     -0.5 (1 / sqrt), where elements lie past the last multiple of 16 (float32) or 32 (bfloat16)."""
     if not shapes:  # full
         return False
+    if op.startswith("masked_fill") and dtypes[1] != "bool":  # 1.13 takes such a mask (and ignores it); normrt refuses
+        return True
     shape, rank = shapes[0], len(shapes[0])
     if op in ("pow_number", "pow_number_") and math.isfinite(number):
         numel = math.prod(shape)

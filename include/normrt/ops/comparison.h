@@ -1,0 +1,69 @@
+// Comparisons, logical ops, where and masked_fill, CPU and CUDA, as PyTorch 1.13's: bool results (DType::Bool),
+// NumPy/PyTorch broadcasting, and the operands compared in their promoted dtype (result_type, as arithmetic: an int64
+// tensor beside a floating one is compared as float32, so 16777217 == 16777216.0; a number beside a tensor is one of
+// PyTorch's wrapped numbers). NaN equals nothing: eq is false and ne true beside one. The result is laid out as the
+// first operand with the result's shape (normrt/ops/elementwise.h), contiguous when none has it.
+#pragma once
+#include "normrt/tensor.h"
+
+namespace normrt::ops {
+
+enum class CompareOp { Eq, Ne, Lt, Le, Gt, Ge };
+
+Tensor compare(CompareOp op, const Tensor& a, const Tensor& b);
+Tensor compare(CompareOp op, const Tensor& a, Scalar b);
+
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, Scalar b);
+Tensor ne(const Tensor& a, Scalar b);
+Tensor lt(const Tensor& a, Scalar b);
+Tensor le(const Tensor& a, Scalar b);
+Tensor gt(const Tensor& a, Scalar b);
+Tensor ge(const Tensor& a, Scalar b);
+
+// Elementwise truth of any dtype (a value is true where it is not zero; NaN is true), broadcast; bool results.
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_xor(const Tensor& a, const Tensor& b);
+Tensor logical_not(const Tensor& t);
+
+// torch.where(condition, a, b): a's element where condition (a bool tensor) is true, else b's; the three broadcast
+// together and the result has a and b's promoted dtype ("where expected condition to be a boolean tensor, but got a
+// tensor with dtype Float"). A number is a 0-dim operand: int64 if integral, else float32 (which beside a float16
+// tensor counts only as floating, as a wrapped number).
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& condition, Scalar a, const Tensor& b);
+Tensor where(const Tensor& condition, const Tensor& a, Scalar b);
+
+// t with value wherever mask (bool, broadcast to t's shape) is true, in t's dtype (value converted as fill_ converts
+// it, and refused where it does not fit). masked_fill_ writes t in place and leaves it untouched when refused;
+// masked_fill also takes a mask that broadcasts t to a larger shape, as PyTorch's.
+Tensor masked_fill(const Tensor& t, const Tensor& mask, Scalar value);
+Tensor& masked_fill_(Tensor& t, const Tensor& mask, Scalar value);
+
+// Whether any (all) elements are true (not zero), as a 0-dim bool tensor on t's device; all of no elements is true.
+Tensor any(const Tensor& t);
+Tensor all(const Tensor& t);
+
+}  // namespace normrt::ops
+
+namespace normrt {
+// libtorch's operators: bool tensors.
+Tensor operator==(const Tensor& a, const Tensor& b);
+Tensor operator!=(const Tensor& a, const Tensor& b);
+Tensor operator<(const Tensor& a, const Tensor& b);
+Tensor operator<=(const Tensor& a, const Tensor& b);
+Tensor operator>(const Tensor& a, const Tensor& b);
+Tensor operator>=(const Tensor& a, const Tensor& b);
+Tensor operator==(const Tensor& a, Scalar b);
+Tensor operator!=(const Tensor& a, Scalar b);
+Tensor operator<(const Tensor& a, Scalar b);
+Tensor operator<=(const Tensor& a, Scalar b);
+Tensor operator>(const Tensor& a, Scalar b);
+Tensor operator>=(const Tensor& a, Scalar b);
+}  // namespace normrt

@@ -1,0 +1,24 @@
+// CUDA kernels of the comparisons, logical ops and where (src/comparison.cpp): one thread per output element in a
+// grid-stride loop, offsets from cmpmath::Plan.
+#pragma once
+#include <cstdint>
+
+#include "comparison_math.cuh"
+#include "cuda_compat.cuh"
+#include "normrt/half.h"
+
+namespace normrt::NORMRT_KERNEL_NS {
+
+// out[i] = apply(op, a[ia], b[ib]) over p.numel outputs, with a and b at plan operands 0 and 1; T is float, Half or
+// BFloat16 (compared as float: exact), int64_t or bool.
+template <typename T>
+void compare(cmpmath::Compare op, const T* a, const T* b, bool* out, const cmpmath::Plan& p, int sm_count,
+             cudaStream_t stream);
+
+// out[i] = condition[ic] ? a[ia] : b[ib], with a, b and condition at plan operands 0, 1 and 2; Bits is an unsigned
+// integer of the elements' size (1, 2, 4 or 8 bytes): the values are copied as they are.
+template <typename Bits>
+void where(const bool* condition, const Bits* a, const Bits* b, Bits* out, const cmpmath::Plan& p, int sm_count,
+           cudaStream_t stream);
+
+}  // namespace normrt::NORMRT_KERNEL_NS

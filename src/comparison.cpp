@@ -1,0 +1,303 @@
+#include "normrt/ops/comparison.h"
+
+#include <algorithm>
+#include <initializer_list>
+#include <type_traits>
+
+#include "comparison_math.cuh"
+#include "cpu_threads.h"
+#include "memory_layout.h"
+#include "normrt/ops/elementwise.h"
+#include "normrt/ops/tensor_ops.h"
+#include "op_util.h"
+#if NORMRT_WITH_CUDA
+#include "comparison.cuh"
+#endif
+
+namespace normrt::ops {
+
+namespace {
+
+using cmpmath::Compare;
+
+// The index map of an output of `out_shape`, dense in `out_format`, over up to three operands (absent ones get stride
+// 0), each dense in its own memory format: dimensions in the output's memory order, size-1 ones dropped and each
+// merged into the next where every operand steps through the two as through one.
+cmpmath::Plan plan(const Shape& out_shape, MemoryFormat out_format, std::initializer_list<const Tensor*> operands) {
+  cmpmath::Plan p;
+  const int ndim = static_cast<int>(out_shape.size());
+  p.numel = shape_numel(out_shape);
+  const detail::DimOrder order = detail::memory_order(ndim, out_format);
+  int k = 0;
+  for (const Tensor* t : operands) {
+    const Shape& shape = t->sizes();
+    const int rank = static_cast<int>(shape.size());
+    const detail::DimStrides own = detail::dense_strides(shape, detail::memory_order(rank, t->memory_format()));
+    for (int i = 0; i < ndim; ++i) {
+      const int d = order[static_cast<std::size_t>(i)] - (ndim - rank);
+      p.strides[k][i] = d < 0 || shape[static_cast<std::size_t>(d)] == 1 ? 0 : own[static_cast<std::size_t>(d)];
+    }
+    ++k;
+  }
+  for (int i = 0; i < ndim; ++i) p.sizes[i] = out_shape[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])];
+  int kept = 0;
+  for (int d = 0; d < ndim; ++d) {
+    if (p.sizes[d] == 1) continue;
+    bool merges = kept > 0;
+    for (int o = 0; o < cmpmath::kOperands && merges; ++o)
+      merges = p.strides[o][kept - 1] == p.strides[o][d] * p.sizes[d];
+    const int to = merges ? kept - 1 : kept++;
+    p.sizes[to] = merges ? p.sizes[to] * p.sizes[d] : p.sizes[d];
+    for (int o = 0; o < cmpmath::kOperands; ++o) p.strides[o][to] = p.strides[o][d];
+  }
+  p.ndim = kept;
+  return p;
+}
+
+// body(at, steps, out, n) for each run of the plan's last dimension (long runs cut into pieces, so that a single run
+// still spreads over the threads): output elements [out, out + n) take operand k at at[k] + i * steps[k].
+template <typename Body>
+void for_each_run(const cmpmath::Plan& p, Body body) {
+  if (p.numel == 0) return;
+  constexpr int64_t kPiece = int64_t{1} << 14;
+  const int64_t length = p.ndim == 0 ? 1 : p.sizes[p.ndim - 1];
+  const int64_t runs = p.numel / length, pieces = (length + kPiece - 1) / kPiece;
+  int64_t steps[cmpmath::kOperands] = {};
+  for (int k = 0; k < cmpmath::kOperands && p.ndim > 0; ++k) steps[k] = p.strides[k][p.ndim - 1];
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(p.numel))
+  for (int64_t task = 0; task < runs * pieces; ++task) {
+    const int64_t r = task / pieces, lo = task % pieces * kPiece;
+    int64_t at[cmpmath::kOperands];
+    cmpmath::offsets(p, r * length, at);
+    for (int k = 0; k < cmpmath::kOperands; ++k) at[k] += lo * steps[k];
+    body(at, steps, r * length + lo, std::min(kPiece, length - lo));
+  }
+}
+
+// The operator as a compile-time constant, so that each CPU loop is specialised.
+template <typename Body>
+void with_op(Compare op, Body body) {
+  switch (op) {
+    case Compare::Eq: return body(std::integral_constant<Compare, Compare::Eq>());
+    case Compare::Ne: return body(std::integral_constant<Compare, Compare::Ne>());
+    case Compare::Lt: return body(std::integral_constant<Compare, Compare::Lt>());
+    case Compare::Le: return body(std::integral_constant<Compare, Compare::Le>());
+    case Compare::Gt: return body(std::integral_constant<Compare, Compare::Gt>());
+    case Compare::Ge: return body(std::integral_constant<Compare, Compare::Ge>());
+    case Compare::And: return body(std::integral_constant<Compare, Compare::And>());
+    case Compare::Or: return body(std::integral_constant<Compare, Compare::Or>());
+    case Compare::Xor: return body(std::integral_constant<Compare, Compare::Xor>());
+  }
+}
+
+template <Compare K, typename T>
+void compare_run(const T* x, int64_t x_step, const T* y, int64_t y_step, bool* z, int64_t n) {
+  if (x_step == 1 && y_step == 1) {
+    for (int64_t i = 0; i < n; ++i) z[i] = cmpmath::apply(K, x[i], y[i]);
+  } else if (x_step == 1 && y_step == 0) {
+    const T v = y[0];
+    for (int64_t i = 0; i < n; ++i) z[i] = cmpmath::apply(K, x[i], v);
+  } else {
+    for (int64_t i = 0; i < n; ++i) z[i] = cmpmath::apply(K, x[i * x_step], y[i * y_step]);
+  }
+}
+
+// z[i] = c[i * c_step] ? x[i * x_step] : y[i * y_step] for i < n: dense operands, and a number on either side (a
+// masked_fill), get loops of their own, which the compiler turns into blends.
+template <typename Bits>
+void where_run(const bool* c, int64_t c_step, const Bits* x, int64_t x_step, const Bits* y, int64_t y_step, Bits* z,
+               int64_t n) {
+  if (c_step == 1 && x_step == 1 && y_step == 1) {
+    for (int64_t i = 0; i < n; ++i) z[i] = c[i] ? x[i] : y[i];
+  } else if (c_step == 1 && x_step == 0 && y_step == 1) {
+    const Bits v = x[0];
+    for (int64_t i = 0; i < n; ++i) z[i] = c[i] ? v : y[i];
+  } else if (c_step == 1 && x_step == 1 && y_step == 0) {
+    const Bits v = y[0];
+    for (int64_t i = 0; i < n; ++i) z[i] = c[i] ? x[i] : v;
+  } else {
+    for (int64_t i = 0; i < n; ++i) z[i] = c[i * c_step] ? x[i * x_step] : y[i * y_step];
+  }
+}
+
+// Calls body(T{}) with the element type the comparison of `dtype` operands runs on: the dtype's own, 16-bit ones
+// on a GPU only (the CPU compares them widened to float32, which is exact).
+template <typename Body>
+void dispatch_compared(DType dtype, Body body) {
+  switch (dtype) {
+    case DType::Float32: return body(float{});
+    case DType::Float16: return body(Half{});
+    case DType::BFloat16: return body(BFloat16{});
+    case DType::Int64: return body(int64_t{});
+    case DType::Bool: return body(bool{});
+  }
+}
+
+void check_defined_on_one_device(std::initializer_list<const Tensor*> operands, const char* op) {
+  for (const Tensor* t : operands) NORMRT_CHECK(t->defined(), op, ": an operand is undefined");
+  for (const Tensor* t : operands) util::check_same_device(**operands.begin(), *t);
+}
+
+// a op b, broadcast, in the operands' promoted dtype: a bool tensor.
+Tensor compared(Compare op, const Tensor& a, const Tensor& b) {
+  check_defined_on_one_device({&a, &b}, "comparison");
+  const Shape shape = broadcast_shape(a.sizes(), b.sizes());
+  const MemoryFormat format = util::result_format(shape, {&a, &b});
+  const DType common = util::result_type(a, b);
+  const DType computed = util::is_16bit(common) && !a.device().is_cuda() ? DType::Float32 : common;
+  const Tensor x = a.to(common).to(computed), y = b.to(common).to(computed);
+  Tensor out = empty(shape, TensorOptions(a.device()).dtype(DType::Bool).memory_format(format));
+  const cmpmath::Plan p = plan(shape, format, {&x, &y});
+  dispatch_compared(computed, [&](auto element) {
+    using T = decltype(element);
+    const T* xs = static_cast<const T*>(x.raw_data());
+    const T* ys = static_cast<const T*>(y.raw_data());
+    bool* zs = static_cast<bool*>(out.raw_data());
+    if (out.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const util::Launch l(out);
+      cuda::compare(op, xs, ys, zs, p, l.sms, l.stream);
+#else
+      util::no_cuda("comparison");
+#endif
+      return;
+    }
+    if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
+      NORMRT_THROW("comparison: 16-bit operands reach the CPU loop");  // widened above
+    } else {
+      with_op(op, [&](auto op_constant) {
+        for_each_run(p, [&](const int64_t* at, const int64_t* steps, int64_t o, int64_t n) {
+          compare_run<decltype(op_constant)::value>(xs + at[0], steps[0], ys + at[1], steps[1], zs + o, n);
+        });
+      });
+    }
+  });
+  return out;
+}
+
+Tensor wrapped_beside(const Tensor& t, Scalar number) {
+  NORMRT_CHECK(t.defined(), "comparison: an operand is undefined");
+  return detail::wrapped_number(number, util::dtype_beside(t.dtype(), number), t.device());
+}
+
+Compare kernel_op(CompareOp op) { return static_cast<Compare>(static_cast<int>(op)); }
+
+// A number as where's 0-dim operand: int64 if integral, else float32.
+Tensor where_operand(Scalar number, const Tensor& condition) {
+  NORMRT_CHECK(condition.defined(), "where: the condition is undefined");
+  return detail::wrapped_number(number, number.is_integral() ? DType::Int64 : DType::Float32, condition.device());
+}
+
+}  // namespace
+
+Tensor compare(CompareOp op, const Tensor& a, const Tensor& b) { return compared(kernel_op(op), a, b); }
+Tensor compare(CompareOp op, const Tensor& a, Scalar b) { return compared(kernel_op(op), a, wrapped_beside(a, b)); }
+
+Tensor eq(const Tensor& a, const Tensor& b) { return compare(CompareOp::Eq, a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare(CompareOp::Ne, a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare(CompareOp::Lt, a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare(CompareOp::Le, a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare(CompareOp::Gt, a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare(CompareOp::Ge, a, b); }
+Tensor eq(const Tensor& a, Scalar b) { return compare(CompareOp::Eq, a, b); }
+Tensor ne(const Tensor& a, Scalar b) { return compare(CompareOp::Ne, a, b); }
+Tensor lt(const Tensor& a, Scalar b) { return compare(CompareOp::Lt, a, b); }
+Tensor le(const Tensor& a, Scalar b) { return compare(CompareOp::Le, a, b); }
+Tensor gt(const Tensor& a, Scalar b) { return compare(CompareOp::Gt, a, b); }
+Tensor ge(const Tensor& a, Scalar b) { return compare(CompareOp::Ge, a, b); }
+
+Tensor logical_and(const Tensor& a, const Tensor& b) { return compared(Compare::And, a, b); }
+Tensor logical_or(const Tensor& a, const Tensor& b) { return compared(Compare::Or, a, b); }
+Tensor logical_xor(const Tensor& a, const Tensor& b) { return compared(Compare::Xor, a, b); }
+Tensor logical_not(const Tensor& t) { return compared(Compare::Eq, t, wrapped_beside(t, 0)); }
+
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  check_defined_on_one_device({&condition, &a, &b}, "where");
+  NORMRT_CHECK(condition.dtype() == DType::Bool,
+               "where expected condition to be a boolean tensor, but got a tensor "
+               "with dtype ",
+               util::scalar_type_name(condition.dtype()));
+  const Shape shape = broadcast_shape(broadcast_shape(condition.sizes(), a.sizes()), b.sizes());
+  const MemoryFormat format = util::result_format(shape, {&condition, &a, &b});
+  const DType common = util::result_type(a, b);
+  const Tensor x = a.to(common), y = b.to(common);
+  Tensor out = empty(shape, TensorOptions(a.device()).dtype(common).memory_format(format));
+  const cmpmath::Plan p = plan(shape, format, {&x, &y, &condition});
+  const bool* cs = static_cast<const bool*>(condition.raw_data());
+  auto with_bits = [&](auto bits) {
+    using Bits = decltype(bits);
+    const Bits* xs = static_cast<const Bits*>(x.raw_data());
+    const Bits* ys = static_cast<const Bits*>(y.raw_data());
+    Bits* zs = static_cast<Bits*>(out.raw_data());
+    if (out.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const util::Launch l(out);
+      cuda::where(cs, xs, ys, zs, p, l.sms, l.stream);
+#else
+      util::no_cuda("where");
+#endif
+      return;
+    }
+    for_each_run(p, [&](const int64_t* at, const int64_t* steps, int64_t o, int64_t n) {
+      where_run(cs + at[2], steps[2], xs + at[0], steps[0], ys + at[1], steps[1], zs + o, n);
+    });
+  };
+  switch (element_size(common)) {
+    case 1: with_bits(uint8_t{}); break;
+    case 2: with_bits(uint16_t{}); break;
+    case 4: with_bits(uint32_t{}); break;
+    default: with_bits(uint64_t{}); break;
+  }
+  return out;
+}
+
+Tensor where(const Tensor& condition, Scalar a, const Tensor& b) {
+  return where(condition, where_operand(a, condition), b);
+}
+Tensor where(const Tensor& condition, const Tensor& a, Scalar b) {
+  return where(condition, a, where_operand(b, condition));
+}
+
+namespace {
+// masked_fill's checks, in PyTorch's order: the shapes (broadcast as mask with t, or in place as t with mask, which
+// must give t's own shape), the mask's dtype and device, then the value, converted to t's dtype as fill_ converts it.
+Tensor checked_fill_value(const Tensor& t, const Tensor& mask, Scalar value, bool in_place) {
+  NORMRT_CHECK(t.defined() && mask.defined(), "masked_fill: self and mask must be defined");
+  const Shape shape = in_place ? broadcast_shape(t.sizes(), mask.sizes()) : broadcast_shape(mask.sizes(), t.sizes());
+  NORMRT_CHECK(!in_place || shape == t.sizes(), "output with shape ", shape_str(t.sizes()),
+               " doesn't match the broadcast shape ", shape_str(shape));
+  NORMRT_CHECK(mask.dtype() == DType::Bool, "masked_fill_ only supports boolean masks, but got mask with dtype ",
+               util::scalar_type_name(mask.dtype()));
+  util::check_same_device(t, mask);
+  return full({}, value, TensorOptions(t.device()).dtype(t.dtype()));
+}
+}  // namespace
+
+Tensor masked_fill(const Tensor& t, const Tensor& mask, Scalar value) {
+  return where(mask, checked_fill_value(t, mask, value, false), t);
+}
+
+Tensor& masked_fill_(Tensor& t, const Tensor& mask, Scalar value) {
+  t.copy_(where(mask, checked_fill_value(t, mask, value, true), t));
+  return t;
+}
+
+Tensor any(const Tensor& t) { return gt(sum(ne(t, 0)), 0); }
+Tensor all(const Tensor& t) { return eq(sum(ne(t, 0)), t.numel()); }
+
+}  // namespace normrt::ops
+
+namespace normrt {
+Tensor operator==(const Tensor& a, const Tensor& b) { return ops::eq(a, b); }
+Tensor operator!=(const Tensor& a, const Tensor& b) { return ops::ne(a, b); }
+Tensor operator<(const Tensor& a, const Tensor& b) { return ops::lt(a, b); }
+Tensor operator<=(const Tensor& a, const Tensor& b) { return ops::le(a, b); }
+Tensor operator>(const Tensor& a, const Tensor& b) { return ops::gt(a, b); }
+Tensor operator>=(const Tensor& a, const Tensor& b) { return ops::ge(a, b); }
+Tensor operator==(const Tensor& a, Scalar b) { return ops::eq(a, b); }
+Tensor operator!=(const Tensor& a, Scalar b) { return ops::ne(a, b); }
+Tensor operator<(const Tensor& a, Scalar b) { return ops::lt(a, b); }
+Tensor operator<=(const Tensor& a, Scalar b) { return ops::le(a, b); }
+Tensor operator>(const Tensor& a, Scalar b) { return ops::gt(a, b); }
+Tensor operator>=(const Tensor& a, Scalar b) { return ops::ge(a, b); }
+}  // namespace normrt
