@@ -46,7 +46,10 @@ void check_bool_arithmetic(BinaryOp op, const Tensor& a, const Tensor& b) {
                "supported. Use the `^` or `logical_xor()` operator instead.");
   NORMRT_CHECK(!(op == BinaryOp::Sub && (a_bool || b_bool)), "Subtraction, the `-` operator, with a bool tensor is not "
                "supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
-  NORMRT_CHECK(!(op == BinaryOp::Pow && a_bool && b_bool), "\"pow\" not implemented for 'Bool'");
+  if (op == BinaryOp::Pow && a_bool && b_bool) {  // PyTorch's kernel refuses it, after the shapes are checked
+    broadcast_shape(a.sizes(), b.sizes());
+    NORMRT_THROW("\"pow\" not implemented for 'Bool'");
+  }
 }
 
 
@@ -403,6 +406,8 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_operands(a, b);
   check_bool_arithmetic(op, a, b);
   const DType result = result_dtype(op, a, b);
+  // int64 beside a bool is exact as int64; the rest is computed in float32 and rounded once to the result's dtype.
+  if (!native(a, b, result) && result == DType::Int64) return binary(op, a.to(result), b.to(result));
   if (!native(a, b, result)) return binary(op, as_computed(a, result), as_computed(b, result)).to(result);
   const Shape shape = broadcast_shape(a.sizes(), b.sizes());
   const MemoryFormat format = util::result_format(shape, {&a, &b});
@@ -492,7 +497,7 @@ Tensor& clamp_(Tensor& t, std::optional<Scalar> min, std::optional<Scalar> max) 
   const DType result = clamp_dtype(t, min, max);
   // PyTorch's words for this one cast name the C++ type.
   NORMRT_CHECK(result == t.dtype(), "result type ", util::scalar_type_name(result),
-               " can't be cast to the desired output type long int");
+               " can't be cast to the desired output type ", t.dtype() == DType::Bool ? "bool" : "long int");
   const ClampBounds bounds = clamp_bounds(min, max, result);
   if (!native(t)) {
     t.copy_(clamp(t, min, max));

@@ -296,11 +296,11 @@ Tensor softmax(const Tensor& input, int64_t dim, bool log) {
   dim = wrap_dim(dim, rank);
   // PyTorch's words: its CPU kernels' names (the log one's only over the last dimension), which an empty input never
   // reaches.
-  if (input.dtype() == DType::Int64) {
+  if (!is_floating(input.dtype())) {
     const bool last = dim == rank - 1;
     NORMRT_CHECK(input.numel() == 0, "\"", last && log ? "log_" : "", "softmax", last ? "_lastdim" : "",
-                 "_kernel_impl\" not implemented for 'Long'");
-    return empty(input.sizes(), TensorOptions(input.device()).dtype(DType::Int64));
+                 "_kernel_impl\" not implemented for '", util::scalar_type_name(input.dtype()), "'");
+    return empty(input.sizes(), TensorOptions(input.device()).dtype(input.dtype()));
   }
   if (const auto h = util::reduced_dtype("softmax", {&input})) return softmax(util::widened(input), dim, log).to(*h);
   if (!input.is_contiguous()) return softmax(input.contiguous(), dim, log);  // a contiguous result, as PyTorch's
@@ -729,8 +729,19 @@ std::pair<Tensor, Tensor> max(const Tensor& t, int64_t dim, bool keepdim) {
   return extremum(tmath::Reduce::Max, t, dim, keepdim, "max");
 }
 
+namespace {
+// argmax / argmin: PyTorch's have no bool kernels (its max and min have), refused after the arguments are checked
+// where there is something to compute.
+Tensor arg_extremum(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, const char* op) {
+  if (!t.defined() || t.dtype() != DType::Bool) return extremum(kind, t, dim, keepdim, op).second;
+  Tensor indices = extremum(kind, t.to(DType::Int64), dim, keepdim, op).second;
+  NORMRT_CHECK(indices.numel() == 0, "\"", op, t.device().is_cuda() ? "_cuda" : "_cpu", "\" not implemented for 'Bool'");
+  return indices;
+}
+}  // namespace
+
 Tensor argmax(const Tensor& t, int64_t dim, bool keepdim) {
-  return extremum(tmath::Reduce::Max, t, dim, keepdim, "argmax").second;
+  return arg_extremum(tmath::Reduce::Max, t, dim, keepdim, "argmax");
 }
 
 std::pair<Tensor, Tensor> min(const Tensor& t, int64_t dim, bool keepdim) {
@@ -738,7 +749,7 @@ std::pair<Tensor, Tensor> min(const Tensor& t, int64_t dim, bool keepdim) {
 }
 
 Tensor argmin(const Tensor& t, int64_t dim, bool keepdim) {
-  return extremum(tmath::Reduce::Min, t, dim, keepdim, "argmin").second;
+  return arg_extremum(tmath::Reduce::Min, t, dim, keepdim, "argmin");
 }
 
 namespace {
@@ -833,6 +844,12 @@ std::pair<Tensor, Tensor> sorted_along(const Tensor& t, int64_t dim, std::option
   if (util::is_16bit(t.dtype())) {
     auto [values, indices] = sorted_along(t.to(DType::Float32), dim, first, descending);
     return {values.to(t.dtype()), indices};
+  }
+  if (t.dtype() == DType::Bool) {  // sorted as int64; PyTorch's topk has no bool kernel (sort has; a 0-dim one copies)
+    auto [values, indices] = sorted_along(t.to(DType::Int64), dim, first, descending);
+    NORMRT_CHECK(!first || t.dim() == 0 || values.numel() == 0, "\"topk_", t.device().is_cuda() ? "cuda" : "cpu",
+                 "\" not implemented for 'Bool'");
+    return {values.to(DType::Bool), indices};
   }
   const Tensor x = t.contiguous();
   Shape out_shape = shape;

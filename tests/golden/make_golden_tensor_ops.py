@@ -738,6 +738,31 @@ def main():
         ("masked_fill__shapes_refused_before_the_value", "masked_fill_", [[3], [2]], ["float16", "bool"], 1e6),
         ("masked_fill_shapes_refused_before_the_value", "masked_fill", [[3], [2]], ["int64", "bool"], 1e40),
     ]
+    # Bool operands of the ops without bool kernels in PyTorch (refused after their arguments are checked, and only
+    # where there is something to compute) and of those that take them by another dtype; drawn after the cases above.
+    bool_edge_specs = [
+        ("argmax_bool_refused", "argmax", [[3, 4]], ["bool"], [1, 0]),
+        ("argmin_all_bool_refused", "argmin_all", [[5]], ["bool"]),
+        ("argmax_bool_dim_refused_first", "argmax", [[3]], ["bool"], [2, 0]),
+        ("argmin_bool_empty_result", "argmin", [[2, 0]], ["bool"], [0, 0]),
+        ("topk_bool_refused", "topk", [[3, 4]], ["bool"], [2, 1, 1]),
+        ("topk_bool_0dim_copies", "topk", [[]], ["bool"], [0, -1, 1]),
+        ("sort_bool_descending", "sort", [[3, 5]], ["bool"], [1, 1]),
+        ("argsort_bool", "argsort", [[7]], ["bool"], [0, 0]),
+        ("softmax_bool_refused", "softmax", [[2, 3]], ["bool"], [0]),
+        ("log_softmax_bool_refused", "log_softmax", [[2, 3]], ["bool"], [-1]),
+        ("softmax_bool_empty", "softmax", [[0, 3]], ["bool"], [1]),
+        ("pow_bool_bool_shapes_refused_first", "pow", [[2], [3]], ["bool", "bool"]),
+        ("pow_bool_bool_refused", "pow", [[3], [3]], ["bool", "bool"]),
+        ("pow_int64_by_bool_exact", "pow", [[3], [3]], ["int64", "bool"], [], None,
+         [i64([2 ** 62 + 1, 3, -7]), bools([True, False, True])]),
+    ]
+    bool_number_specs = [
+        ("number_pow_bool_is_int64_exact", "number_pow", [4], "bool", 2 ** 31 + 5),
+        ("clamp__bool_refused", "clamp_", [3], "bool", [0, 1]),
+        ("clamp_bool_is_int64", "clamp", [2, 3], "bool", [0, None]),
+        ("clamp_bool_fraction_is_float32", "clamp", [4], "bool", [None, 0.5]),
+    ]
     cases = {}
 
     def add(spec):
@@ -789,6 +814,13 @@ def main():
             cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], [], cls, inputs, number)
     for name, op, shapes, dtypes, number, *rest in masked_fill_specs:
         cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, [], rest[0] if rest else None, None, number)
+    for spec in bool_edge_specs:
+        add(spec)
+    for name, op, shape, dtype, arg in bool_number_specs:
+        if op.startswith("clamp"):
+            cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], bounds=arg)
+        else:
+            cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], number=arg)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

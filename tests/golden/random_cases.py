@@ -812,10 +812,7 @@ def tensor_op_draw(rng):
                      "pow_", "pow_number", "pow_number_", "number_pow", "sort", "argsort", "topk",
                      "cumsum", "cumprod", "compare", "compare", "compare_number", "logical_not", "where", "where",
                      "masked_fill", "masked_fill_", "any_all", "all_all"])
-    dtypes = ["float32", "float32", "float16", "bfloat16", "int64"]
-    if op in ("compare", "compare_number", "logical_not", "where", "masked_fill", "masked_fill_", "any_all",
-              "all_all"):
-        dtypes = dtypes + ["bool"]
+    dtypes = ["float32", "float32", "float16", "bfloat16", "int64", "bool"]
     if op == "compare":
         op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"])
     if op == "compare_number":
