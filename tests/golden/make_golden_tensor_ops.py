@@ -772,15 +772,19 @@ def main():
         inputs = spec[6] if len(spec) > 6 else None
         cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, args, cls, inputs)
 
-    for spec in specs:
-        add(spec)
-    for name, op, shape, dtype, number, *rest in number_specs:
+    def add_number(spec):  # (name, op, shape, dtype, number[, channels-last[, input]]); full: shape and dtype
+        name, op, shape, dtype, number, *rest = spec
         if op == "full":
             cases[name] = tensor_ops_case(g, OUT, name, op, [], [], shape, number=number, dtype=dtype)
         else:
             cls = [rest[0]] if rest else None
             inputs = [rest[1]] if len(rest) > 1 else None
             cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], [], cls, inputs, number)
+
+    for spec in specs:
+        add(spec)
+    for spec in number_specs:
+        add_number(spec)
     for spec in whole_specs:
         add(spec)
     for spec in elementwise_specs:
@@ -793,10 +797,8 @@ def main():
         add(spec)
     for spec in variance_specs:
         add(spec)
-    for name, op, shape, dtype, number, *rest in pow_number_specs:
-        cls = [rest[0]] if rest else None
-        inputs = [rest[1]] if len(rest) > 1 else None
-        cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], [], cls, inputs, number)
+    for spec in pow_number_specs:
+        add_number(spec)
     for spec in pow_specs:
         add(spec)
     for spec in sort_specs:
@@ -805,13 +807,8 @@ def main():
         add(spec)
     for spec in comparison_specs:
         add(spec)
-    for name, op, shape, dtype, number, *rest in comparison_number_specs:
-        if op == "full":
-            cases[name] = tensor_ops_case(g, OUT, name, op, [], [], shape, number=number, dtype=dtype)
-        else:
-            cls = [rest[0]] if rest else None
-            inputs = [rest[1]] if len(rest) > 1 else None
-            cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], [], cls, inputs, number)
+    for spec in comparison_number_specs:
+        add_number(spec)
     for name, op, shapes, dtypes, number, *rest in masked_fill_specs:
         cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, [], rest[0] if rest else None, None, number)
     for spec in bool_edge_specs:
