@@ -33,7 +33,7 @@ void check_operands(const Tensor& a, const Tensor& b) {
                "devices, ", a.device().str(), " and ", b.device().str(), "!");
 }
 
-// true division of integers (and bools) is float32.
+// PyTorch's result type of a op b (util::result_type), but true division of integers (and bools) is float32.
 DType result_dtype(BinaryOp op, const Tensor& a, const Tensor& b) {
   const DType r = util::result_type(a, b);
   return op == BinaryOp::Div && !is_floating(r) ? DType::Float32 : r;
@@ -51,7 +51,6 @@ void check_bool_arithmetic(BinaryOp op, const Tensor& a, const Tensor& b) {
     NORMRT_THROW("\"pow\" not implemented for 'Bool'");
   }
 }
-
 
 // Operands the kernels take as they are: both of the result's dtype, float32 or int64 anywhere, float16 / bfloat16 on
 // a GPU (widened, computed in float and rounded once, element by element). Others are computed in float32
@@ -380,8 +379,8 @@ Tensor powered(const Tensor& t, const Scalar& exponent) {
   return unary_with(plan.op, t, {0.0f, 0.0f, plan.exponent}, {});
 }
 
-// A number is one of PyTorch's wrapped numbers: it takes the tensor's dtype, except that a floating number beside an
-// int64 tensor is float32 (so the result is). Rounding it to that dtype first is what PyTorch 1.13's CPU kernels do.
+// A number is one of PyTorch's wrapped numbers: it takes the tensor's dtype, except that an integer beside a bool
+// tensor is int64 and a floating number beside an int64 or bool tensor float32 (so the result is). Rounding it to that dtype first is what PyTorch 1.13's CPU kernels do.
 Tensor number_beside(const Tensor& t, Scalar number) {
   return detail::wrapped_number(number, util::dtype_beside(t.dtype(), number), t.device());
 }

@@ -425,9 +425,9 @@ template Tensor from_vector<Half>(const std::vector<Half>&, const Shape&, const 
 template Tensor from_vector<BFloat16>(const std::vector<BFloat16>&, const Shape&, const TensorOptions&);
 template <>
 Tensor from_vector<bool>(const std::vector<bool>& values, const Shape& shape, const TensorOptions& options) {
-  const std::vector<uint8_t> bytes(values.begin(), values.end());
   NORMRT_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "from_vector: ", values.size(),
                " values do not fill shape ", shape_str(shape));
+  const std::vector<uint8_t> bytes(values.begin(), values.end());  // std::vector<bool> packs its bits
   Tensor out = empty(shape, TensorOptions(options.device()).dtype(DType::Bool));
   copy_bytes(out.raw_data(), out.device(), bytes.data(), Device::cpu(), out.nbytes());
   return out;
