@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <limits>
 #include <type_traits>
 
 #include "comparison_math.cuh"
@@ -220,10 +221,8 @@ Tensor logical_not(const Tensor& t) { return compared(Compare::Eq, t, wrapped_be
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   check_defined_on_one_device({&condition, &a, &b}, "where");
-  NORMRT_CHECK(condition.dtype() == DType::Bool,
-               "where expected condition to be a boolean tensor, but got a tensor "
-               "with dtype ",
-               util::scalar_type_name(condition.dtype()));
+  NORMRT_CHECK(condition.dtype() == DType::Bool, "where expected condition to be a boolean tensor, but got a tensor ",
+               "with dtype ", util::scalar_type_name(condition.dtype()));
   const Shape shape = broadcast_shape(broadcast_shape(condition.sizes(), a.sizes()), b.sizes());
   const MemoryFormat format = util::result_format(shape, {&condition, &a, &b});
   const DType common = util::result_type(a, b);
@@ -289,8 +288,60 @@ Tensor& masked_fill_(Tensor& t, const Tensor& mask, Scalar value) {
   return t;
 }
 
-Tensor any(const Tensor& t) { return gt(sum(ne(t, 0)), 0); }
-Tensor all(const Tensor& t) { return eq(sum(ne(t, 0)), t.numel()); }
+Tensor any(const Tensor& t) { return gt(count_nonzero(t), 0); }
+Tensor all(const Tensor& t) { return eq(sum(eq(t, 0)), 0); }
+Tensor any(const Tensor& t, int64_t dim, bool keepdim) { return gt(sum(ne(t, 0), dim, keepdim), 0); }
+Tensor all(const Tensor& t, int64_t dim, bool keepdim) { return eq(sum(eq(t, 0), dim, keepdim), 0); }
+Tensor count_nonzero(const Tensor& t) { return sum(ne(t, 0)); }
+Tensor count_nonzero(const Tensor& t, int64_t dim) { return sum(ne(t, 0), dim); }
+
+namespace {
+// A bool tensor of t's shape and memory format, every element `value`: an integral tensor's NaN and infinity tests.
+Tensor every(const Tensor& t, bool value) {
+  return full(t.sizes(), value, TensorOptions(t.device()).dtype(DType::Bool).memory_format(t.memory_format()));
+}
+}  // namespace
+
+Tensor isnan(const Tensor& t) {
+  NORMRT_CHECK(t.defined(), "isnan: the tensor is undefined");
+  return is_floating(t.dtype()) ? ne(t, t) : every(t, false);
+}
+
+Tensor isinf(const Tensor& t) {
+  NORMRT_CHECK(t.defined(), "isinf: the tensor is undefined");
+  return is_floating(t.dtype()) ? eq(abs(t), std::numeric_limits<double>::infinity()) : every(t, false);
+}
+
+// t - t is 0 for a finite value and NaN for an infinity or NaN.
+Tensor isfinite(const Tensor& t) {
+  NORMRT_CHECK(t.defined(), "isfinite: the tensor is undefined");
+  return is_floating(t.dtype()) ? eq(t - t, 0) : every(t, true);
+}
+
+Tensor isclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
+  check_defined_on_one_device({&a, &b}, "isclose");
+  NORMRT_CHECK(a.dtype() == b.dtype(), util::scalar_type_name(a.dtype()), " did not match ",
+               util::scalar_type_name(b.dtype()));
+  NORMRT_CHECK(rtol >= 0, "rtol must be greater than or equal to zero, but got ", rtol);
+  NORMRT_CHECK(atol >= 0, "atol must be greater than or equal to zero, but got ", atol);
+  Tensor close = eq(a, b);
+  if (equal_nan && is_floating(a.dtype())) close = logical_or(close, logical_and(isnan(a), isnan(b)));
+  if (rtol == 0 && atol == 0) return close;
+  // As PyTorch's: each step rounded to the operands' dtype, bools as float32.
+  const Tensor x = a.dtype() == DType::Bool ? a.to(DType::Float32) : a;
+  const Tensor y = b.dtype() == DType::Bool ? b.to(DType::Float32) : b;
+  const Tensor allowed = atol + abs(rtol * y), actual = abs(x - y);
+  return logical_or(close, logical_and(isfinite(actual), le(actual, allowed)));
+}
+
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
+  return all(isclose(a, b, rtol, atol, equal_nan)).item<bool>();
+}
+
+bool equal(const Tensor& a, const Tensor& b) {
+  check_defined_on_one_device({&a, &b}, "equal");
+  return a.sizes() == b.sizes() && all(eq(a, b)).item<bool>();
+}
 
 }  // namespace normrt::ops
 
@@ -307,4 +358,31 @@ Tensor operator<(const Tensor& a, Scalar b) { return ops::lt(a, b); }
 Tensor operator<=(const Tensor& a, Scalar b) { return ops::le(a, b); }
 Tensor operator>(const Tensor& a, Scalar b) { return ops::gt(a, b); }
 Tensor operator>=(const Tensor& a, Scalar b) { return ops::ge(a, b); }
+
+namespace {
+void check_bool_operands(const char* op, std::initializer_list<const Tensor*> operands) {
+  for (const Tensor* t : operands) {
+    NORMRT_CHECK(t->defined(), op, " of an undefined tensor");
+    NORMRT_CHECK(t->dtype() == DType::Bool, op, " takes bool tensors in normrt (the bitwise ", op, " of ",
+                 dtype_name(t->dtype()), " tensors is not implemented)");
+  }
+}
+}  // namespace
+
+Tensor operator~(const Tensor& t) {
+  check_bool_operands("~", {&t});
+  return ops::logical_not(t);
+}
+Tensor operator&(const Tensor& a, const Tensor& b) {
+  check_bool_operands("&", {&a, &b});
+  return ops::logical_and(a, b);
+}
+Tensor operator|(const Tensor& a, const Tensor& b) {
+  check_bool_operands("|", {&a, &b});
+  return ops::logical_or(a, b);
+}
+Tensor operator^(const Tensor& a, const Tensor& b) {
+  check_bool_operands("^", {&a, &b});
+  return ops::logical_xor(a, b);
+}
 }  // namespace normrt

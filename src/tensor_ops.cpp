@@ -731,11 +731,16 @@ std::pair<Tensor, Tensor> max(const Tensor& t, int64_t dim, bool keepdim) {
 
 namespace {
 // argmax / argmin: PyTorch's have no bool kernels (its max and min have), refused after the arguments are checked
-// where there is something to compute.
+// where its kernel would run: not for an empty result nor a dimension of size 1 (its indices are zeros), but for a
+// 0-dim tensor and every flattened one.
+void refuse_bool(const Tensor& t, const char* op) {
+  NORMRT_THROW("\"", op, t.device().is_cuda() ? "_cuda" : "_cpu", "\" not implemented for 'Bool'");
+}
+
 Tensor arg_extremum(tmath::Reduce kind, const Tensor& t, int64_t dim, bool keepdim, const char* op) {
   if (!t.defined() || t.dtype() != DType::Bool) return extremum(kind, t, dim, keepdim, op).second;
   Tensor indices = extremum(kind, t.to(DType::Int64), dim, keepdim, op).second;
-  NORMRT_CHECK(indices.numel() == 0, "\"", op, t.device().is_cuda() ? "_cuda" : "_cpu", "\" not implemented for 'Bool'");
+  if (indices.numel() > 0 && (t.dim() == 0 || t.size(dim) > 1)) refuse_bool(t, op);
   return indices;
 }
 }  // namespace
@@ -847,7 +852,7 @@ std::pair<Tensor, Tensor> sorted_along(const Tensor& t, int64_t dim, std::option
   }
   if (t.dtype() == DType::Bool) {  // sorted as int64; PyTorch's topk has no bool kernel (sort has; a 0-dim one copies)
     auto [values, indices] = sorted_along(t.to(DType::Int64), dim, first, descending);
-    NORMRT_CHECK(!first || t.dim() == 0 || values.numel() == 0, "\"topk_", t.device().is_cuda() ? "cuda" : "cpu",
+    NORMRT_CHECK(!first || t.dim() == 0, "\"topk_", t.device().is_cuda() ? "cuda" : "cpu",
                  "\" not implemented for 'Bool'");
     return {values.to(DType::Bool), indices};
   }
@@ -982,11 +987,19 @@ Tensor mean(const Tensor& t) { return mean(flattened(t), 0); }
 
 Tensor max(const Tensor& t) { return max(flattened_for_extremum(t, "max", true), 0).first; }
 
-Tensor argmax(const Tensor& t) { return argmax(flattened_for_extremum(t, "argmax", false), 0); }
+Tensor argmax(const Tensor& t) {
+  const Tensor flat = flattened_for_extremum(t, "argmax", false);
+  if (t.dtype() == DType::Bool) refuse_bool(t, "argmax");
+  return argmax(flat, 0);
+}
 
 Tensor min(const Tensor& t) { return min(flattened_for_extremum(t, "min", true), 0).first; }
 
-Tensor argmin(const Tensor& t) { return argmin(flattened_for_extremum(t, "argmin", false), 0); }
+Tensor argmin(const Tensor& t) {
+  const Tensor flat = flattened_for_extremum(t, "argmin", false);
+  if (t.dtype() == DType::Bool) refuse_bool(t, "argmin");
+  return argmin(flat, 0);
+}
 
 Tensor var(const Tensor& t, int64_t dim, bool unbiased, bool keepdim) {
   return variance(t, dim, unbiased, keepdim, false);

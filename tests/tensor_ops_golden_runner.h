@@ -122,6 +122,21 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
   if (op == "logical_xor") return {ops::logical_xor(ts[0], ts[1])};
   if (op == "logical_not") return {ops::logical_not(ts[0])};
   if (op == "where") return {ops::where(ts[0], ts[1], ts[2])};
+  if (op == "isnan") return {ops::isnan(ts[0])};
+  if (op == "isinf") return {ops::isinf(ts[0])};
+  if (op == "isfinite") return {ops::isfinite(ts[0])};
+  if (op == "any_dim") return {ops::any(ts[0], a[0], a[1] != 0)};
+  if (op == "all_dim") return {ops::all(ts[0], a[0], a[1] != 0)};
+  if (op == "count_nonzero") return {ops::count_nonzero(ts[0], a[0])};
+  if (op == "count_nonzero_all") return {ops::count_nonzero(ts[0])};
+  if (op == "equal") return {from_vector<bool>({ops::equal(ts[0], ts[1])}, {}, TensorOptions(device))};
+  if (op == "isclose" || op == "allclose") {
+    const auto& t = c["tolerances"];
+    const double rtol = t[0], atol = t[1];
+    const bool equal_nan = t[2].get<int>() != 0;
+    if (op == "isclose") return {ops::isclose(ts[0], ts[1], rtol, atol, equal_nan)};
+    return {from_vector<bool>({ops::allclose(ts[0], ts[1], rtol, atol, equal_nan)}, {}, TensorOptions(device))};
+  }
   if (op == "any_all") return {ops::any(ts[0])};
   if (op == "all_all") return {ops::all(ts[0])};
   if (op == "maximum") return {ops::maximum(ts[0], ts[1])};

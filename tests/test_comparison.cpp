@@ -194,5 +194,24 @@ TEST(Comparison, BoolArithmeticIsRefusedInPyTorchsWords) {
   EXPECT_EQ((flags + 2).to_vector<int64_t>(), (std::vector<int64_t>{3, 2}));
 }
 
+TEST(Comparison, BoolOperatorsAreTheLogicalOpsAndRefuseOtherDtypes) {
+  const Tensor a = from_vector<bool>({true, true, false, false}, {4}),
+               b = from_vector<bool>({true, false, true, false}, {4});
+  EXPECT_EQ((~a).to_vector<bool>(), (std::vector<bool>{false, false, true, true}));
+  EXPECT_EQ((a & b).to_vector<bool>(), (std::vector<bool>{true, false, false, false}));
+  EXPECT_EQ((a | b).to_vector<bool>(), (std::vector<bool>{true, true, true, false}));
+  EXPECT_EQ((a ^ b).to_vector<bool>(), (std::vector<bool>{false, true, true, false}));
+  const Tensor counts = from_vector<int64_t>({1, 2, 3, 4}, {4});
+  for (const auto& op : std::vector<std::function<Tensor()>>{[&] { return ~counts; }, [&] { return a & counts; },
+                                                             [&] { return counts | a; }, [&] { return a ^ counts; }}) {
+    try {
+      op();
+      ADD_FAILURE() << "int64 operand taken";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("tensors is not implemented"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace normrt

@@ -86,7 +86,7 @@ def elementwise(op, x, bounds):
     return getattr(torch, name)(x, **kwargs) if name == op else getattr(x, op)(**kwargs)
 
 
-def call(op, args, ts, number=None, dtype=None, bounds=None):
+def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None):
     """The PyTorch call of an op, as the runner makes normrt's. `number` is the Scalar of the number ops: t op n
     (<op>_number), n op t (number_<op>), t op= n (<op>_number_), fill_, full_like and full (shape args, `dtype`);
     `bounds` clamp's."""
@@ -99,8 +99,18 @@ def call(op, args, ts, number=None, dtype=None, bounds=None):
     x = ts[0]
     if op in COMPARISONS:
         return getattr(torch, op)(ts[0], ts[1])
-    if op == "logical_not":
-        return torch.logical_not(x)
+    if op in ("logical_not", "isnan", "isinf", "isfinite"):
+        return getattr(torch, op)(x)
+    if op in ("any_dim", "all_dim"):
+        return getattr(torch, op[:3])(x, args[0], keepdim=bool(args[1]))
+    if op == "count_nonzero":
+        return torch.count_nonzero(x, args[0])
+    if op in ("isclose", "allclose"):
+        rtol, atol, equal_nan = tolerances
+        result = getattr(torch, op)(ts[0], ts[1], rtol=rtol, atol=atol, equal_nan=bool(equal_nan))
+        return result if op == "isclose" else torch.tensor(result)
+    if op == "equal":
+        return torch.tensor(torch.equal(ts[0], ts[1]))
     if op == "where":
         return torch.where(ts[0], ts[1], ts[2])
     if op in ("masked_fill", "masked_fill_"):
@@ -190,13 +200,14 @@ def json_number(number):
 
 
 def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=None, number=None, dtype=None,
-                    bounds=None):
+                    bounds=None, tolerances=None):
     """Writes one case (drawn inputs unless `inputs` gives them) and returns its manifest entry; `number` and
     `dtype` are the number ops' (call()), `bounds` clamp's."""
     cls = cls or [False] * len(shapes)
     nan = op in ("max", "argmax", "min", "argmin", "sum", "max_all", "argmax_all", "min_all", "argmin_all", "sum_all",
                  "maximum", "minimum", "clamp", "clamp_", "abs", "exp", "log", "sort", "argsort", "topk",
-                 "logical_not", "any_all", "all_all", "where", "masked_fill") + COMPARISONS
+                 "logical_not", "any_all", "all_all", "where", "masked_fill", "isnan", "isinf", "isfinite", "any_dim",
+                 "all_dim", "count_nonzero", "count_nonzero_all", "equal") + COMPARISONS
     ts = inputs or [drawn_input(g, s, d, c, nan) for s, d, c in zip(shapes, dtypes, cls)]
     folder = os.path.join(out, name)
     os.makedirs(folder)
@@ -209,9 +220,11 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
         case["dtype"] = dtype
     if bounds is not None:
         case["bounds"] = [b if b is None else json_number(b) for b in bounds]
+    if tolerances is not None:
+        case["tolerances"] = list(tolerances)
     try:
         result = call(op, list(args), [t.clone(memory_format=torch.preserve_format) for t in ts], number, dtype,
-                      bounds)
+                      bounds, tolerances)
     except (RuntimeError, IndexError, ValueError) as e:
         case["error"] = str(e).split("\n")[0].strip()
         return case
@@ -610,8 +623,10 @@ def main():
     signed_zeros = f32([0.0, -0.0, nan, 1.0, nan])
     comparison_specs = [
         ("eq_float32_ties_and_nan", "eq", [[3, 4], [4]], ["float32", "float32"]),
-        ("ne_nan_is_true", "ne", [[5], [5]], ["float32", "float32"], [], None, [signed_zeros, f32([-0.0, 0.0, nan, 1.0, 2.0])]),
-        ("eq_signed_zeros_and_nan", "eq", [[5], [5]], ["float32", "float32"], [], None, [signed_zeros, f32([-0.0, 0.0, nan, 1.0, 2.0])]),
+        ("ne_nan_is_true", "ne", [[5], [5]], ["float32", "float32"], [], None,
+         [signed_zeros, f32([-0.0, 0.0, nan, 1.0, 2.0])]),
+        ("eq_signed_zeros_and_nan", "eq", [[5], [5]], ["float32", "float32"], [], None,
+         [signed_zeros, f32([-0.0, 0.0, nan, 1.0, 2.0])]),
         ("lt_int64_float32_promotes", "lt", [[2, 3], [3]], ["int64", "float32"]),
         ("le_float16_bfloat16_as_float32", "le", [[3, 4], [4]], ["float16", "bfloat16"]),
         ("gt_bfloat16_channels_last", "gt", [[2, 3, 2, 2], [3, 1, 1]], ["bfloat16", "bfloat16"], [], [True, False]),
@@ -763,6 +778,66 @@ def main():
         ("clamp_bool_is_int64", "clamp", [2, 3], "bool", [0, None]),
         ("clamp_bool_fraction_is_float32", "clamp", [4], "bool", [None, 0.5]),
     ]
+    # NaN and infinity tests, reductions of truth over a dimension, isclose / allclose ([rtol, atol, equal_nan]) and
+    # equal, drawn after the cases above.
+    special = f32([1.0, nan, inf, -inf, 0.0, -0.0, 3e38, 1e-45])
+    truth_specs = [
+        ("isnan_float32", "isnan", [[8]], ["float32"], [], None, [special]),
+        ("isinf_float16_channels_last", "isinf", [[1, 2, 2, 2]], ["float16"], [], [True],
+         [cl(special.half().view(1, 2, 2, 2))]),
+        ("isfinite_bfloat16", "isfinite", [[8]], ["bfloat16"], [], None, [special.bfloat16()]),
+        ("isfinite_float32_largest", "isfinite", [[8]], ["float32"], [], None, [special]),
+        ("isnan_int64", "isnan", [[2, 3]], ["int64"]),
+        ("isinf_bool", "isinf", [[3]], ["bool"]),
+        ("isfinite_int64_channels_last", "isfinite", [[1, 2, 2, 3]], ["int64"], [], [True]),
+        ("any_dim_float32_nan", "any_dim", [[3, 4]], ["float32"], [1, 0]),
+        ("all_dim_keepdim_int64", "all_dim", [[3, 4]], ["int64"], [0, 1]),
+        ("all_dim_empty_is_true", "all_dim", [[0, 3]], ["float32"], [0, 0]),
+        ("any_dim_empty_is_false", "any_dim", [[2, 0]], ["bool"], [1, 0]),
+        ("any_dim_channels_last", "any_dim", [[2, 3, 2, 2]], ["bfloat16"], [1, 0], [True]),
+        ("all_dim_refused", "all_dim", [[3]], ["float32"], [2, 0]),
+        ("count_nonzero_all_nan_counts", "count_nonzero_all", [[8]], ["float32"], [], None, [special]),
+        ("count_nonzero_dim", "count_nonzero", [[3, 5]], ["int64"], [0]),
+        ("count_nonzero_bool_last_dim", "count_nonzero", [[2, 3, 4]], ["bool"], [-1]),
+        ("count_nonzero_dim_refused", "count_nonzero", [[3]], ["float32"], [1]),
+        ("equal_same", "equal", [[2, 3], [2, 3]], ["float32", "float32"], [], None, [f32([[1.0, 2.0, 3.0]] * 2)] * 2),
+        ("equal_nan_is_not", "equal", [[8], [8]], ["float32", "float32"], [], None, [special, special]),
+        ("equal_int64_float32_values", "equal", [[3], [3]], ["int64", "float32"], [], None,
+         [i64([1, 2, 3]), f32([1.0, 2.0, 3.0])]),
+        ("equal_shapes_differ", "equal", [[3], [1, 3]], ["float32", "float32"]),
+    ]
+    closeness = f32([1.0, 1.00001, nan, inf, -inf, 1e-9, 0.0, 100.0])
+    close_specs = [
+        ("isclose_defaults", "isclose", [[8], [8]], ["float32", "float32"], (1e-5, 1e-8, 0),
+         [closeness, f32([1.0, 1.0, nan, inf, inf, 0.0, 1e-8, 100.001])]),
+        ("isclose_equal_nan", "isclose", [[8], [8]], ["float32", "float32"], (1e-5, 1e-8, 1),
+         [closeness, f32([1.0, 1.0, nan, inf, inf, 0.0, 1e-8, 100.001])]),
+        ("isclose_loose_broadcast", "isclose", [[3, 4], [4]], ["float32", "float32"], (0.1, 0.5, 0), None),
+        ("isclose_float16", "isclose", [[4, 5], [4, 5]], ["float16", "float16"], (1e-2, 1e-3, 0), None),
+        ("isclose_bfloat16", "isclose", [[4, 5], [5]], ["bfloat16", "bfloat16"], (0.05, 0.0, 0), None),
+        ("isclose_int64", "isclose", [[3, 4], [3, 4]], ["int64", "int64"], (0.0, 1.0, 0), None),
+        ("isclose_int64_relative", "isclose", [[3], [3]], ["int64", "int64"], (0.5, 0.0, 0),
+         [i64([10, 10, -2 ** 62]), i64([14, 21, -2 ** 62 + 1])]),
+        ("isclose_bool", "isclose", [[4], [4]], ["bool", "bool"], (1e-5, 1e-8, 0), None),
+        ("isclose_exact_only", "isclose", [[3, 3], [3, 3]], ["float32", "float32"], (0.0, 0.0, 0), None),
+        ("isclose_dtypes_refused", "isclose", [[3], [3]], ["int64", "float32"], (1e-5, 1e-8, 0), None),
+        ("isclose_rtol_refused", "isclose", [[3], [3]], ["float32", "float32"], (-1.0, 1e-8, 0), None),
+        ("isclose_atol_refused", "isclose", [[3], [3]], ["float32", "float32"], (1e-5, -1.0, 0), None),
+        ("allclose_true", "allclose", [[3, 4], [3, 4]], ["float32", "float32"], (1e-5, 1e-8, 0),
+         [torch.ones(3, 4), torch.ones(3, 4) + 1e-7]),
+        ("allclose_false", "allclose", [[3, 4], [4]], ["float32", "float32"], (1e-5, 1e-8, 0), None),
+        ("allclose_nan_equal", "allclose", [[8], [8]], ["float32", "float32"], (1e-5, 1e-8, 1), [closeness, closeness]),
+    ]
+    # Where PyTorch's bool argmax and topk refusals start (its kernels' shortcuts), drawn after the cases above.
+    bool_shortcut_specs = [
+        ("argmax_bool_dim_of_size_one", "argmax", [[3, 1, 2]], ["bool"], [1, 1]),
+        ("argmin_bool_0dim_refused", "argmin", [[]], ["bool"], [0, 0]),
+        ("argmax_all_bool_one_element_refused", "argmax_all", [[1]], ["bool"]),
+        ("argmin_bool_one_element_dim", "argmin", [[1]], ["bool"], [0, 0]),
+        ("topk_bool_empty_refused", "topk", [[3, 0]], ["bool"], [0, 1, 1]),
+        ("topk_bool_k_zero_refused", "topk", [[3, 4]], ["bool"], [0, 1, 0]),
+        ("topk_bool_k_checked_first", "topk", [[3, 4]], ["bool"], [5, 1, 1]),
+    ]
     cases = {}
 
     def add(spec):
@@ -818,6 +893,12 @@ def main():
             cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], bounds=arg)
         else:
             cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], number=arg)
+    for spec in truth_specs:
+        add(spec)
+    for name, op, shapes, dtypes, tolerances, inputs in close_specs:
+        cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, inputs=inputs, tolerances=tolerances)
+    for spec in bool_shortcut_specs:
+        add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

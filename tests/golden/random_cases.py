@@ -811,7 +811,8 @@ def tensor_op_draw(rng):
                      "clamp_", "min", "argmin", "min_all", "argmin_all", "var", "std", "var_all", "std_all", "pow",
                      "pow_", "pow_number", "pow_number_", "number_pow", "sort", "argsort", "topk",
                      "cumsum", "cumprod", "compare", "compare", "compare_number", "logical_not", "where", "where",
-                     "masked_fill", "masked_fill_", "any_all", "all_all"])
+                     "masked_fill", "masked_fill_", "any_all", "all_all", "isnan", "isinf", "isfinite", "any_dim",
+                     "all_dim", "count_nonzero", "count_nonzero_all", "isclose", "allclose", "equal"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64", "bool"]
     if op == "compare":
         op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"])
@@ -876,7 +877,7 @@ def tensor_op_draw(rng):
                 shape[1] = factor * rng.randint(1, 2)
     elif op in ("add", "sub", "mul", "div", "add_", "mul_", "maximum", "minimum", "pow", "pow_", "eq", "ne", "lt",
                 "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "where", "masked_fill",
-                "masked_fill_"):
+                "masked_fill_", "isclose", "allclose", "equal"):
         other = [1 if rng.random() < 0.4 else n for n in shape] if rng.random() < 0.6 else list(shape)
         if other and rng.random() < 0.4:
             other = other[rng.randint(0, rank):]
@@ -901,8 +902,10 @@ def tensor_op_draw(rng):
             args[rng.randrange(len(args))] = -1
         if rng.random() < 0.15:
             args = [rng.randint(-1, 4) for _ in range(rng.randint(0, 3))]
-    elif op in ("softmax", "log_softmax"):
+    elif op in ("softmax", "log_softmax", "count_nonzero"):
         args = [dim()]
+    elif op in ("any_dim", "all_dim"):
+        args = [dim(), rng.randint(0, 1)]
     types = [dtype if rng.random() < 0.75 else rng.choice(dtypes) for _ in shapes]
     if op in ("where", "masked_fill", "masked_fill_") and rng.random() < 0.9:
         types[0 if op == "where" else 1] = "bool"
@@ -912,6 +915,11 @@ def tensor_op_draw(rng):
         extra["number"] = rng.choice(POW_SPECIAL_EXPONENTS)
     if op in ("clamp", "clamp_"):
         extra = {"bounds": [None if rng.random() < 0.3 else drawn_number(rng) for _ in range(2)]}
+    if op in ("isclose", "allclose"):  # mostly one dtype (else refused), tolerances at times zero or negative
+        types[1] = types[0] if rng.random() < 0.9 else types[1]
+        tolerance = lambda: (rng.choice([0.0, 1e-5, 1e-3, 0.1, 0.5, 1.0, -1.0]) if rng.random() < 0.3
+                             else 10 ** rng.uniform(-6, 0))
+        extra = {"tolerances": (tolerance(), tolerance(), rng.randint(0, 1))}
     return op, shapes, types, args, [layout(s) for s in shapes], extra
 
 

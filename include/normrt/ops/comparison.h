@@ -47,8 +47,28 @@ Tensor masked_fill(const Tensor& t, const Tensor& mask, Scalar value);
 Tensor& masked_fill_(Tensor& t, const Tensor& mask, Scalar value);
 
 // Whether any (all) elements are true (not zero), as a 0-dim bool tensor on t's device; all of no elements is true.
+// Over a dimension: a bool tensor without it (kept as size 1 with keepdim).
 Tensor any(const Tensor& t);
 Tensor all(const Tensor& t);
+Tensor any(const Tensor& t, int64_t dim, bool keepdim = false);
+Tensor all(const Tensor& t, int64_t dim, bool keepdim = false);
+// The number of elements that are not zero (NaN counts), as a 0-dim int64 tensor, or over a dimension.
+Tensor count_nonzero(const Tensor& t);
+Tensor count_nonzero(const Tensor& t, int64_t dim);
+
+// Where t is NaN, +-infinity, or neither (bool, t's shape and memory format); an int64 or bool tensor is all finite.
+Tensor isnan(const Tensor& t);
+Tensor isinf(const Tensor& t);
+Tensor isfinite(const Tensor& t);
+
+// torch.isclose: |a - b| <= atol + rtol * |b| elementwise, or a == b (equal infinities), or both NaN with equal_nan; a
+// and b of one dtype ("Long did not match Float"), rtol and atol not negative. The arithmetic runs in the operands'
+// dtype as PyTorch's (bools as float32). allclose: whether every element is close (reads the answer to the host).
+Tensor isclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false);
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false);
+// torch.equal: the same shape and equal values (compared in the promoted dtype, so NaN is never equal); reads the
+// answer to the host.
+bool equal(const Tensor& a, const Tensor& b);
 
 }  // namespace normrt::ops
 
@@ -66,4 +86,10 @@ Tensor operator<(const Tensor& a, Scalar b);
 Tensor operator<=(const Tensor& a, Scalar b);
 Tensor operator>(const Tensor& a, Scalar b);
 Tensor operator>=(const Tensor& a, Scalar b);
+// On bool tensors: logical_not, logical_and, logical_or, logical_xor. PyTorch's bitwise forms for int64 tensors are
+// not in normrt: refused by name.
+Tensor operator~(const Tensor& t);
+Tensor operator&(const Tensor& a, const Tensor& b);
+Tensor operator|(const Tensor& a, const Tensor& b);
+Tensor operator^(const Tensor& a, const Tensor& b);
 }  // namespace normrt
