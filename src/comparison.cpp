@@ -325,7 +325,13 @@ Tensor isclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool 
   NORMRT_CHECK(rtol >= 0, "rtol must be greater than or equal to zero, but got ", rtol);
   NORMRT_CHECK(atol >= 0, "atol must be greater than or equal to zero, but got ", atol);
   Tensor close = eq(a, b);
-  if (equal_nan && is_floating(a.dtype())) close = logical_or(close, logical_and(isnan(a), isnan(b)));
+  if (equal_nan && is_floating(a.dtype())) {
+    // PyTorch's isnan(a) &= isnan(b) runs in place on a's shape, which must hold the broadcast.
+    const Shape shape = close.sizes();
+    NORMRT_CHECK(shape == a.sizes(), "output with shape ", shape_str(a.sizes()), " doesn't match the broadcast shape ",
+                 shape_str(shape));
+    close = logical_or(close, logical_and(isnan(a), isnan(b)));
+  }
   if (rtol == 0 && atol == 0) return close;
   // As PyTorch's: each step rounded to the operands' dtype, bools as float32.
   const Tensor x = a.dtype() == DType::Bool ? a.to(DType::Float32) : a;

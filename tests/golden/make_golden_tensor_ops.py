@@ -838,6 +838,13 @@ def main():
         ("topk_bool_k_zero_refused", "topk", [[3, 4]], ["bool"], [0, 1, 0]),
         ("topk_bool_k_checked_first", "topk", [[3, 4]], ["bool"], [5, 1, 1]),
     ]
+    # isclose's equal_nan runs in place on the first operand's shape, drawn after the cases above.
+    close_shape_specs = [
+        ("isclose_equal_nan_broadcast_refused", "isclose", [[], [2, 3]], ["float32", "float32"], (1e-5, 1e-8, 1), None),
+        ("isclose_equal_nan_broadcasts_the_second", "isclose", [[2, 3], [3]], ["float16", "float16"], (1e-3, 1e-3, 1),
+         None),
+        ("isclose_int64_equal_nan_broadcasts", "isclose", [[], [2, 3]], ["int64", "int64"], (0.0, 1.0, 1), None),
+    ]
     cases = {}
 
     def add(spec):
@@ -899,6 +906,8 @@ def main():
         cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, inputs=inputs, tolerances=tolerances)
     for spec in bool_shortcut_specs:
         add(spec)
+    for name, op, shapes, dtypes, tolerances, inputs in close_shape_specs:
+        cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, inputs=inputs, tolerances=tolerances)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 
