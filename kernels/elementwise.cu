@@ -1,5 +1,6 @@
-// Elementwise kernels (float32; fill also int64, 16-bit and bool; dtype conversion): grid-stride loops with 64-bit indices
-// (memory-bound; no tuning needed yet), and the memory-format conversion's batched transpose in shared-memory tiles.
+// Elementwise kernels (float32; fill also int64, 16-bit and bool; dtype conversion): grid-stride loops with 64-bit
+// indices (memory-bound; no tuning needed yet), and the memory-format conversion's batched transpose in shared-memory
+// tiles.
 #include "elementwise.cuh"
 
 #include "tensor_math.cuh"

@@ -42,8 +42,8 @@ DType result_dtype(BinaryOp op, const Tensor& a, const Tensor& b) {
 // PyTorch's refusals of bool arithmetic it has no meaning for.
 void check_bool_arithmetic(BinaryOp op, const Tensor& a, const Tensor& b) {
   const bool a_bool = a.dtype() == DType::Bool, b_bool = b.dtype() == DType::Bool;
-  NORMRT_CHECK(!(op == BinaryOp::Sub && a_bool && b_bool), "Subtraction, the `-` operator, with two bool tensors is not "
-               "supported. Use the `^` or `logical_xor()` operator instead.");
+  NORMRT_CHECK(!(op == BinaryOp::Sub && a_bool && b_bool), "Subtraction, the `-` operator, with two bool tensors is ",
+               "not supported. Use the `^` or `logical_xor()` operator instead.");
   NORMRT_CHECK(!(op == BinaryOp::Sub && (a_bool || b_bool)), "Subtraction, the `-` operator, with a bool tensor is not "
                "supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
   if (op == BinaryOp::Pow && a_bool && b_bool) {  // PyTorch's kernel refuses it, after the shapes are checked
@@ -322,9 +322,7 @@ Tensor unary_with(tmath::Unary op, const Tensor& t, tmath::UnaryArgs<float> args
 }
 
 // t^exponent's dtype: the exponent is a wrapped number.
-DType pow_dtype(const Tensor& t, const Scalar& exponent) {
-  return util::dtype_beside(t.dtype(), exponent);
-}
+DType pow_dtype(const Tensor& t, const Scalar& exponent) { return util::dtype_beside(t.dtype(), exponent); }
 
 void check_pow(const Tensor& t, const Scalar& exponent) {
   NORMRT_CHECK(t.defined(), "pow of an undefined tensor");
@@ -380,7 +378,8 @@ Tensor powered(const Tensor& t, const Scalar& exponent) {
 }
 
 // A number is one of PyTorch's wrapped numbers: it takes the tensor's dtype, except that an integer beside a bool
-// tensor is int64 and a floating number beside an int64 or bool tensor float32 (so the result is). Rounding it to that dtype first is what PyTorch 1.13's CPU kernels do.
+// tensor is int64 and a floating number beside an int64 or bool tensor float32 (so the result is). Rounding it to that
+// dtype first is what PyTorch 1.13's CPU kernels do.
 Tensor number_beside(const Tensor& t, Scalar number) {
   return detail::wrapped_number(number, util::dtype_beside(t.dtype(), number), t.device());
 }

@@ -1,10 +1,10 @@
-// The tensor ops (comparisons, where and masked_fill too) against PyTorch 1.13 (tests/golden/make_golden_tensor_ops.py; random_cases.py tensor_ops draws more),
-// on one device: the CPU suite and the GPU suites share it. Each case's outputs must have PyTorch's dtypes and shapes
-// and its values: to the bit for the copying ops and arithmetic (computed in float and rounded once, as PyTorch's CPU
-// kernels), within two units of the dtype's precision for sums, means, variances and softmax (normrt adds in double,
-// PyTorch pairwise in float; the exponentials differ in the last bit), relatively so for exp and log, and within an
-// ulp for float32 powers. A case PyTorch
-// refuses must be refused in its words, leaving an in-place op's destination as it was.
+// The tensor ops (comparisons, where and masked_fill too) against PyTorch 1.13 (tests/golden/make_golden_tensor_ops.py;
+// random_cases.py tensor_ops draws more), on one device: the CPU suite and the GPU suites share it. Each case's outputs
+// must have PyTorch's dtypes and shapes and its values: to the bit for the copying ops and arithmetic (computed in
+// float and rounded once, as PyTorch's CPU kernels), within two units of the dtype's precision for sums, means,
+// variances and softmax (normrt adds in double, PyTorch pairwise in float; the exponentials differ in the last bit),
+// relatively so for exp and log, and within an ulp for float32 powers. A case PyTorch refuses must be refused in its
+// words, leaving an in-place op's destination as it was.
 #pragma once
 #include <cmath>
 #include <cstring>

@@ -14,8 +14,8 @@ DLManagedTensor* to_dlpack(const Tensor& tensor);
 
 // A tensor over a DLPack tensor's memory: float32, float16, bfloat16 or int64, on kDLCPU, kDLCUDAHost (as CPU) or
 // kDLCUDA, compact row-major (strides null or row-major; size-1 dimensions may have any stride), any byte_offset. The
-// producer's deleter runs when the last normrt handle dies. Anything else is refused with a normrt::Error naming it, and then
-// `managed` still belongs to the caller.
+// producer's deleter runs when the last normrt handle dies. Anything else is refused with a normrt::Error naming it,
+// and then `managed` still belongs to the caller.
 Tensor from_dlpack(DLManagedTensor* managed);
 
 }  // namespace normrt
