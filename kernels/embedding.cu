@@ -72,6 +72,8 @@ void embedding_renorm(T* weight, int64_t rows, int64_t columns, const int64_t* c
   NORMRT_CHECK_LAUNCH();
 }
 
+template void lookup_rows(const uint8_t*, int64_t, int64_t, int64_t, const int64_t*, int64_t, uint8_t, uint8_t*, int,
+                          cudaStream_t);
 template void lookup_rows(const uint16_t*, int64_t, int64_t, int64_t, const int64_t*, int64_t, uint16_t, uint16_t*, int,
                           cudaStream_t);
 template void lookup_rows(const uint32_t*, int64_t, int64_t, int64_t, const int64_t*, int64_t, uint32_t, uint32_t*, int,

@@ -87,12 +87,15 @@ void scatter_add(const ScatterParams& p, int sm_count, cudaStream_t stream) {
   NORMRT_CHECK_LAUNCH();
 }
 
+template void gather(const uint8_t*, const int64_t*, const scattermath::Geometry&, uint8_t, uint8_t*, int,
+                     cudaStream_t);
 template void gather(const uint16_t*, const int64_t*, const scattermath::Geometry&, uint16_t, uint16_t*, int,
                      cudaStream_t);
 template void gather(const uint32_t*, const int64_t*, const scattermath::Geometry&, uint32_t, uint32_t*, int,
                      cudaStream_t);
 template void gather(const uint64_t*, const int64_t*, const scattermath::Geometry&, uint64_t, uint64_t*, int,
                      cudaStream_t);
+template void scatter_assign<uint8_t>(const ScatterParams&, int, cudaStream_t);
 template void scatter_assign<uint16_t>(const ScatterParams&, int, cudaStream_t);
 template void scatter_assign<uint32_t>(const ScatterParams&, int, cudaStream_t);
 template void scatter_assign<uint64_t>(const ScatterParams&, int, cudaStream_t);

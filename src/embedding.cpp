@@ -92,7 +92,7 @@ void lookup(const Tensor& table, int64_t outer, int64_t rows, int64_t columns, c
   if (table.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch l(table);
-    util::dispatch_bits("embedding", table.dtype(), [&](auto fill) {
+    util::dispatch_bits(table.dtype(), [&](auto fill) {
       using Bits = decltype(fill);
       cuda::lookup_rows(static_cast<const Bits*>(table.raw_data()), outer, rows, columns, at, n, fill,
                         static_cast<Bits*>(out.raw_data()), l.sms, l.stream);

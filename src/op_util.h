@@ -169,12 +169,12 @@ void dispatch_element(DType dtype, Body body) {
   }
 }
 
-// Calls body(fill) with fill an unsigned integer of dtype's element size holding the dtype's NaN (0 for int64): for
-// the kernels that copy elements as bits and fill what a device cannot read (an index out of range). `op` refuses bool.
+// Calls body(fill) with fill an unsigned integer of dtype's element size holding the dtype's NaN (0 for int64 and
+// bool): for the kernels that copy elements as bits and fill what a device cannot read (an index out of range).
 template <typename Body>
-void dispatch_bits(const char* op, DType dtype, Body body) {
+void dispatch_bits(DType dtype, Body body) {
   switch (dtype) {
-    case DType::Bool: NORMRT_THROW("\"", op, "\" not implemented for 'Bool'");
+    case DType::Bool: return body(uint8_t{0});
     case DType::Float16: return body(uint16_t{0x7e00});
     case DType::BFloat16: return body(uint16_t{0x7fc0});
     case DType::Float32: return body(uint32_t{0x7fc00000});

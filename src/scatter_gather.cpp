@@ -73,7 +73,6 @@ int64_t check_scatter(const Tensor& self, int64_t dim, const Tensor& index, cons
                "scatter: self, index and src must be defined");
   dim = util::wrap_dim(dim, nonempty_dim(self));
   check_index_dtype(index, "scatter");
-  NORMRT_CHECK(self.dtype() != DType::Bool, "\"scatter\" not implemented for 'Bool'");
   NORMRT_CHECK(src == nullptr || src->dtype() == self.dtype(),
                "scatter(): Expected self.dtype to be equal to src.dtype");
   util::check_same_device(self, index);
@@ -195,13 +194,6 @@ bool for_each_line(const scattermath::Geometry& g, Along along, Across across) {
   return all;
 }
 
-// Index positions apart along dim: the product of the index's sizes after it.
-int64_t positions_apart(const scattermath::Geometry& g) {
-  int64_t apart = 1;
-  for (int d = g.dim + 1; d < g.dims; ++d) apart *= g.sizes[d];
-  return apart;
-}
-
 // The rows' and lines' loops take their operands as restrict parameters, which the compiler keeps in registers. They
 // stay scalar: GCC emits no gather instructions for x86-64's generic tuning, and its emulated vector gathers ran
 // slower (scatter_add along dim 0: 1.13x slower vectorised, benchmarks/results/2026-12-07-cpu-session63.md).
@@ -265,7 +257,9 @@ bool scatter_across(const int64_t* __restrict at, const T* __restrict from, T* _
 // apply(element, value) at each position in range in index order (for_each_line); whether all were in range.
 template <typename T, typename Apply>
 bool scatter_lines(const scattermath::Geometry& g, const int64_t* index, const T* src, T* self, Apply apply) {
-  const int64_t length = g.sizes[g.dim], apart = positions_apart(g), step = g.target_strides[g.dim];
+  int64_t strides[scattermath::kMaxDims];
+  index_strides(g, strides);
+  const int64_t length = g.sizes[g.dim], apart = strides[g.dim], step = g.target_strides[g.dim];
   const int64_t along = g.source_strides[g.dim];
   const auto bound = static_cast<uint64_t>(g.bound);
   return for_each_line(
@@ -294,7 +288,7 @@ void scatter_contiguous(Tensor& self, const Tensor& idx, const Tensor& source, c
     const cuda::ScatterParams p{
         self.raw_data(), source.raw_data(), sorted.keys, sorted.order.data<int64_t>(), elements, g};
     if (kind == Combine::Assign) {
-      util::dispatch_bits("scatter", self.dtype(),
+      util::dispatch_bits(self.dtype(),
                           [&](auto fill) { cuda::scatter_assign<decltype(fill)>(p, l.sms, l.stream); });
     } else if (self.dtype() == DType::Int64) {
       cuda::scatter_add<int64_t>(p, l.sms, l.stream);
@@ -311,7 +305,7 @@ void scatter_contiguous(Tensor& self, const Tensor& idx, const Tensor& source, c
   if (check_first) check_in_range(at, g);
   bool all_in_range = true;
   if (kind == Combine::Assign) {
-    util::dispatch_bits("scatter", self.dtype(), [&](auto fill) {
+    util::dispatch_bits(self.dtype(), [&](auto fill) {
       using Bits = decltype(fill);
       all_in_range = scatter_lines(g, at, static_cast<const Bits*>(source.raw_data()),
                                    static_cast<Bits*>(self.raw_data()), [](Bits, Bits value) { return value; });
@@ -334,6 +328,7 @@ void scatter_contiguous(Tensor& self, const Tensor& idx, const Tensor& source, c
 Tensor& scatter_checked(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, Combine kind,
                         bool fresh = false) {
   if (index.numel() == 0) return self;
+  NORMRT_CHECK(kind != Combine::Add || self.dtype() != DType::Bool, "scatter_add: bool sums go through int64");
   const Tensor idx = index.contiguous();
   // src sharing self's memory is read as it was before the scatter.
   const Tensor source = src.raw_data() == self.raw_data() ? src.contiguous().clone() : src.contiguous();
@@ -366,7 +361,6 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
   NORMRT_CHECK(input.defined() && index.defined(), "gather: input and index must be defined");
   dim = util::wrap_dim(dim, nonempty_dim(input));
   check_index_dtype(index, "gather");
-  NORMRT_CHECK(input.dtype() != DType::Bool, "\"gather\" not implemented for 'Bool'");
   util::check_same_device(input, index);
   if (index.numel() != 0) {
     const int64_t rank = nonempty_dim(input);
@@ -384,7 +378,7 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
   if (input.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch l(input);
-    util::dispatch_bits("gather", input.dtype(), [&](auto fill) {
+    util::dispatch_bits(input.dtype(), [&](auto fill) {
       using Bits = decltype(fill);
       cuda::gather(static_cast<const Bits*>(x.raw_data()), at, g, fill, static_cast<Bits*>(out.raw_data()), l.sms,
                    l.stream);
@@ -396,7 +390,7 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
   }
   if (g.bound == 0) refuse_first_out_of_range(at, g);  // nothing to read
   bool all_in_range = true;
-  util::dispatch_bits("gather", input.dtype(), [&](auto fill) {
+  util::dispatch_bits(input.dtype(), [&](auto fill) {
     using Bits = decltype(fill);
     const auto* from = static_cast<const Bits*>(x.raw_data());
     auto* to = static_cast<Bits*>(out.raw_data());
@@ -444,6 +438,12 @@ Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, Scalar value) {
 
 Tensor& scatter_add_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
   dim = check_scatter(self, dim, index, &src);
+  if (self.dtype() == DType::Bool) {  // PyTorch's bool sum is an or: counted in int64, true where not zero
+    Tensor counts = self.to(DType::Int64);
+    scatter_checked(counts, dim, index, src.to(DType::Int64), Combine::Add, true);
+    self.copy_(counts.to(DType::Bool));
+    return self;
+  }
   return scatter_checked(self, dim, index, src, Combine::Add);
 }
 
@@ -460,6 +460,7 @@ Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, Scalar valu
 
 Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
   Tensor out = contiguous_copy(self);
+  if (self.dtype() == DType::Bool) return scatter_add_(out, dim, index, src);
   dim = check_scatter(out, dim, index, &src);
   return scatter_checked(out, dim, index, src, Combine::Add, true);
 }

@@ -31,6 +31,7 @@ inline Tensor golden_values(const nlohmann::json& values, const Shape& shape, co
                               : from_vector(values.get<std::vector<float>>(), shape)
                                     .to(dtype == "float16"    ? DType::Float16
                                         : dtype == "bfloat16" ? DType::BFloat16
+                                        : dtype == "bool"     ? DType::Bool
                                                               : DType::Float32);
   return channels_last ? t.to(MemoryFormat::ChannelsLast) : t;
 }

@@ -164,6 +164,8 @@ TEST(Comparison, BoolTensorsPrintConvertAndTravelAsPyTorchs) {
                 .contiguous()
                 .to_vector<bool>(),
             (std::vector<bool>{true, false, false, true, true, false}));
+  EXPECT_EQ(ops::index_select(flags, 0, from_vector<int64_t>({2, 1, 1}, {3})).to_vector<bool>(),
+            (std::vector<bool>{true, false, false}));
   EXPECT_EQ(ops::permute(from_vector<bool>({true, false, false, true, true, false}, {2, 3}), {1, 0}).to_vector<bool>(),
             (std::vector<bool>{true, true, false, true, false, false}));
   // .npy '|b1' and safetensors "BOOL", as NumPy and safetensors write them; DLPack refuses bool, as PyTorch 1.13.

@@ -12,7 +12,8 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "data_scatter_gather")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "int64": torch.int64}
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "int64": torch.int64,
+          "bool": torch.bool}
 
 
 def flat(t):
@@ -21,7 +22,9 @@ def flat(t):
 
 
 def values(g, shape, dtype, mean=1.0):
-    """N(mean, 1) in `dtype`, or integers in [-50, 50) for int64."""
+    """N(mean, 1) in `dtype`, integers in [-50, 50) for int64, or bools."""
+    if dtype == "bool":
+        return torch.randint(0, 2, shape, generator=g).bool()
     if dtype == "int64":
         return torch.randint(-50, 50, shape, generator=g)
     return (torch.randn(shape, generator=g) + mean).to(DTYPES[dtype])
@@ -39,7 +42,7 @@ def gather_case(g, shape, dim, index_shape, dtype="float32", channels_last=False
     index = torch.randint(0, size, index_shape, generator=g)
     case = {"kind": "gather", "dtype": dtype, "shape": list(shape), "dim": dim, "index_shape": list(index_shape),
             "index": flat(index), "channels_last": channels_last, "x": flat(x)}
-    if dtype == "int64":
+    if dtype in ("int64", "bool"):
         y = torch.gather(x, dim, index)
     else:
         xg = x.clone().requires_grad_()
@@ -119,6 +122,14 @@ def main():
                                                 self_values=big[0], src_values=big[1]),
         "scatter_add_0d": scatter_case(g, "add", [], 0, [4]),
         "scatter_add_many_positions": scatter_case(g, "add", [3, 9], 0, [500, 9]),
+        # bools, drawn after the cases above: a bool sum is an or
+        "gather_bool": gather_case(g, [3, 5], 1, [3, 7], dtype="bool"),
+        "gather_bool_channels_last": gather_case(g, [2, 3, 4, 5], 2, [2, 3, 6, 5], dtype="bool", channels_last=True),
+        "scatter_bool": scatter_case(g, "assign", [4, 3], 0, [6, 3], dtype="bool"),
+        "scatter_value_bool": scatter_case(g, "value", [3, 4], 1, [3, 5], dtype="bool", value=0.5),
+        "scatter_add_bool_is_or": scatter_case(g, "add", [3, 4], 1, [3, 9], dtype="bool"),
+        "scatter_add_bool_channels_last": scatter_case(g, "add", [2, 3, 2, 2], 1, [2, 5, 2, 2], dtype="bool",
+                                                       channels_last=True),
     }
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "cases.json"), "w") as f:

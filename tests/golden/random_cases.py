@@ -1024,7 +1024,7 @@ def scatter_gather_cases(rng, count, seed, generator, out):
             index_shape[rng.randrange(len(index_shape))] = 0
         size = shape[wrapped] if shape else 1
         bound = rng.randint(1, size) if rng.random() < 0.4 else None
-        dtype = rng.choice(["float32", "float32", "float16", "bfloat16", "int64"])
+        dtype = rng.choice(["float32", "float32", "float16", "bfloat16", "int64", "bool"])
         channels_last = rank == 4 and rng.random() < 0.4
         name = f"s{seed}_{len(cases)}"
         if rng.random() < 0.3:

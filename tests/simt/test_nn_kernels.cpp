@@ -709,6 +709,7 @@ TEST_P(NnKernels, RowLookupKernelsGroupPositionsStablyAndSumInOrder) {
   check_row_sums<Half>(grad, indices, rows, columns, count, offset, order);
   check_row_sums<BFloat16>(grad, indices, rows, columns, count, offset, order);
 
+  check_lookup<uint8_t>(indices, outer, rows, columns);  // bool tables
   check_lookup<uint16_t>(indices, outer, rows, columns);
   check_lookup<uint32_t>(indices, outer, rows, columns);
   check_lookup<uint64_t>(indices, outer, rows, columns);
@@ -769,6 +770,7 @@ TEST_P(NnKernels, ScatterKernelsApplyEachElementsPositionsInIndexOrder) {
   std::mt19937 rng(9);
   std::vector<int64_t> index(static_cast<std::size_t>(g.n));
   for (auto& v : index) v = static_cast<int64_t>(rng() % 6) - 1;  // -1 and 4 out of range
+  check_gather<uint8_t>(g, index);  // bool tensors
   check_gather<uint16_t>(g, index);
   check_gather<uint32_t>(g, index);
   check_gather<uint64_t>(g, index);
@@ -781,6 +783,7 @@ TEST_P(NnKernels, ScatterKernelsApplyEachElementsPositionsInIndexOrder) {
   const Groups sorted = device_groups(targets, elements);
 
   const auto assign = [](auto, auto value) { return value; };
+  check_scatter<uint8_t>(g, index, elements, sorted, assign, scatter_assign<uint8_t>);
   check_scatter<uint16_t>(g, index, elements, sorted, assign, scatter_assign<uint16_t>);
   check_scatter<uint32_t>(g, index, elements, sorted, assign, scatter_assign<uint32_t>);
   check_scatter<uint64_t>(g, index, elements, sorted, assign, scatter_assign<uint64_t>);
