@@ -173,15 +173,18 @@ const int64_t* sort_by_row(const int64_t* indices, int64_t n, int64_t rows, int6
     NORMRT_LAUNCH(digit_counts_kernel, dim3(static_cast<unsigned>(tiles)), dim3(kThreads),
                   kWarps * kDigits * sizeof(int), stream, keys[p % 2], n, shift, tiles, tile_counts);
     NORMRT_CHECK_LAUNCH();
-    NORMRT_LAUNCH(exclusive_scan_kernel, dim3(1), dim3(kThreads), kWarps * sizeof(int64_t), stream, tile_counts,
-                  kDigits * tiles);
-    NORMRT_CHECK_LAUNCH();
+    exclusive_scan(tile_counts, kDigits * tiles, stream);
     NORMRT_LAUNCH(digit_scatter_kernel, dim3(static_cast<unsigned>(tiles)), dim3(kThreads),
                   kDigits * sizeof(int64_t) + kWarps * kDigits * sizeof(int), stream, keys[p % 2], values[p % 2], n,
                   shift, tiles, tile_counts, keys[(p + 1) % 2], values[(p + 1) % 2]);
     NORMRT_CHECK_LAUNCH();
   }
   return keys[passes % 2];
+}
+
+void exclusive_scan(int64_t* values, int64_t n, cudaStream_t stream) {
+  NORMRT_LAUNCH(exclusive_scan_kernel, dim3(1), dim3(kThreads), kWarps * sizeof(int64_t), stream, values, n);
+  NORMRT_CHECK_LAUNCH();
 }
 
 void row_bounds(const int64_t* sorted_keys, int64_t n, int64_t rows, int64_t* count, int64_t* offset, int sm_count,

@@ -18,6 +18,10 @@ int64_t group_scratch_elements(int64_t n);
 const int64_t* sort_by_row(const int64_t* indices, int64_t n, int64_t rows, int64_t* scratch, int64_t* order,
                            int sm_count, cudaStream_t stream);
 
+// values[0, n) replaced by their exclusive prefix sums, by one block: for per-tile counts (the sorts', the
+// selections' of kernels/nonzero.cu), thousands rather than millions.
+void exclusive_scan(int64_t* values, int64_t n, cudaStream_t stream);
+
 // From sort_by_row's keys: count[k] (the positions of row k) and offset[k] (the first, in its order) for every row
 // k < rows (a binary search per row).
 void row_bounds(const int64_t* sorted_keys, int64_t n, int64_t rows, int64_t* count, int64_t* offset, int sm_count,

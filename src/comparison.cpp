@@ -5,6 +5,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "broadcast_plan.h"
 #include "comparison_math.cuh"
 #include "cpu_threads.h"
 #include "memory_layout.h"
@@ -15,16 +16,10 @@
 #include "comparison.cuh"
 #endif
 
-namespace normrt::ops {
+namespace normrt::detail {
 
-namespace {
-
-using cmpmath::Compare;
-
-// The index map of an output of `out_shape`, dense in `out_format`, over up to three operands (absent ones get stride
-// 0), each dense in its own memory format: dimensions in the output's memory order, size-1 ones dropped and each
-// merged into the next where every operand steps through the two as through one.
-cmpmath::Plan plan(const Shape& out_shape, MemoryFormat out_format, std::initializer_list<const Tensor*> operands) {
+cmpmath::Plan broadcast_plan(const Shape& out_shape, MemoryFormat out_format,
+                             std::initializer_list<const Tensor*> operands) {
   cmpmath::Plan p;
   const int ndim = static_cast<int>(out_shape.size());
   p.numel = shape_numel(out_shape);
@@ -54,6 +49,14 @@ cmpmath::Plan plan(const Shape& out_shape, MemoryFormat out_format, std::initial
   p.ndim = kept;
   return p;
 }
+
+}  // namespace normrt::detail
+
+namespace normrt::ops {
+
+namespace {
+
+using cmpmath::Compare;
 
 // body(at, steps, out, n) for each run of the plan's last dimension (long runs cut into pieces, so that a single run
 // still spreads over the threads): output elements [out, out + n) take operand k at at[k] + i * steps[k].
@@ -155,7 +158,7 @@ Tensor compared(Compare op, const Tensor& a, const Tensor& b) {
   const DType computed = util::is_16bit(common) && !a.device().is_cuda() ? DType::Float32 : common;
   const Tensor x = a.to(common).to(computed), y = b.to(common).to(computed);
   Tensor out = empty(shape, TensorOptions(a.device()).dtype(DType::Bool).memory_format(format));
-  const cmpmath::Plan p = plan(shape, format, {&x, &y});
+  const cmpmath::Plan p = detail::broadcast_plan(shape, format, {&x, &y});
   dispatch_compared(computed, [&](auto element) {
     using T = decltype(element);
     const T* xs = static_cast<const T*>(x.raw_data());
@@ -228,7 +231,7 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   const DType common = util::result_type(a, b);
   const Tensor x = a.to(common), y = b.to(common);
   Tensor out = empty(shape, TensorOptions(a.device()).dtype(common).memory_format(format));
-  const cmpmath::Plan p = plan(shape, format, {&x, &y, &condition});
+  const cmpmath::Plan p = detail::broadcast_plan(shape, format, {&x, &y, &condition});
   const bool* cs = static_cast<const bool*>(condition.raw_data());
   auto with_bits = [&](auto bits) {
     using Bits = decltype(bits);
