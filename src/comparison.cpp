@@ -292,10 +292,12 @@ Tensor& masked_fill_(Tensor& t, const Tensor& mask, Scalar value) {
 }
 
 Tensor any(const Tensor& t) { return gt(count_nonzero(t), 0); }
-Tensor all(const Tensor& t) { return eq(sum(eq(t, 0)), 0); }
+Tensor all(const Tensor& t) {
+  const Tensor count = count_nonzero(t);  // checks t first
+  return eq(count, t.numel());
+}
 Tensor any(const Tensor& t, int64_t dim, bool keepdim) { return gt(sum(ne(t, 0), dim, keepdim), 0); }
 Tensor all(const Tensor& t, int64_t dim, bool keepdim) { return eq(sum(eq(t, 0), dim, keepdim), 0); }
-Tensor count_nonzero(const Tensor& t) { return sum(ne(t, 0)); }
 Tensor count_nonzero(const Tensor& t, int64_t dim) { return sum(ne(t, 0), dim); }
 
 namespace {

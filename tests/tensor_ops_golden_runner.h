@@ -1,10 +1,10 @@
-// The tensor ops (comparisons, where and masked_fill too) against PyTorch 1.13 (tests/golden/make_golden_tensor_ops.py;
-// random_cases.py tensor_ops draws more), on one device: the CPU suite and the GPU suites share it. Each case's outputs
-// must have PyTorch's dtypes and shapes and its values: to the bit for the copying ops and arithmetic (computed in
-// float and rounded once, as PyTorch's CPU kernels), within two units of the dtype's precision for sums, means,
-// variances and softmax (normrt adds in double, PyTorch pairwise in float; the exponentials differ in the last bit),
-// relatively so for exp and log, and within an ulp for float32 powers. A case PyTorch refuses must be refused in its
-// words, leaving an in-place op's destination as it was.
+// The tensor ops (comparisons, where, masked_fill and the selections too) against PyTorch 1.13
+// (tests/golden/make_golden_tensor_ops.py; random_cases.py tensor_ops draws more), on one device: the CPU suite and
+// the GPU suites share it. Each case's outputs must have PyTorch's dtypes and shapes and its values: to the bit for the
+// copying ops and arithmetic (computed in float and rounded once, as PyTorch's CPU kernels), within two units of the
+// dtype's precision for sums, means, variances and softmax (normrt adds in double, PyTorch pairwise in float; the
+// exponentials differ in the last bit), relatively so for exp and log, and within an ulp for float32 powers. A case
+// PyTorch refuses must be refused in its words, leaving an in-place op's destination as it was.
 #pragma once
 #include <cmath>
 #include <cstring>
@@ -18,6 +18,7 @@
 #include "normrt/ops/comparison.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/nn.h"
+#include "normrt/ops/nonzero.h"
 #include "normrt/ops/permute.h"
 #include "normrt/ops/tensor_ops.h"
 #include "test_util.h"
@@ -122,6 +123,12 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
   if (op == "logical_xor") return {ops::logical_xor(ts[0], ts[1])};
   if (op == "logical_not") return {ops::logical_not(ts[0])};
   if (op == "where") return {ops::where(ts[0], ts[1], ts[2])};
+  if (op == "nonzero") return {ops::nonzero(ts[0])};
+  if (op == "argwhere") return {ops::argwhere(ts[0])};
+  if (op == "nonzero_tuple") return ops::nonzero_as_tuple(ts[0]);
+  if (op == "masked_select") return {ops::masked_select(ts[0], ts[1])};
+  if (op == "masked_scatter") return {ops::masked_scatter(ts[0], ts[1], ts[2])};
+  if (op == "masked_scatter_") return {ops::masked_scatter_(ts[0], ts[1], ts[2])};
   if (op == "isnan") return {ops::isnan(ts[0])};
   if (op == "isinf") return {ops::isinf(ts[0])};
   if (op == "isfinite") return {ops::isfinite(ts[0])};
@@ -246,10 +253,13 @@ inline void run_tensor_ops_golden_case(const std::string& name, const Device& de
       run_tensor_op(c, inputs, device);
       ADD_FAILURE() << name << ": PyTorch refuses it (" << c["error"].get<std::string>() << "), normrt did not";
     } catch (const std::exception& e) {
-      // A kernel's name in PyTorch's words ends in its device: "abs_cpu" on the CPU, "abs_cuda" on a GPU.
+      // A kernel's name in PyTorch's words ends in its device: "abs_cpu" on the CPU, "abs_cuda" on a GPU; a tensor's
+      // type starts with it: "CPUBoolType", "CUDABoolType".
       std::string expected = c["error"];
       const auto kernel = expected.find("_cpu\" not implemented");
       if (device.is_cuda() && kernel != std::string::npos) expected.replace(kernel, 4, "_cuda");
+      const auto type = expected.find("(CPU");
+      if (device.is_cuda() && type != std::string::npos) expected.replace(type + 1, 3, "CUDA");
       EXPECT_EQ(message_of(e), expected) << name;
     }
     if (!inputs.empty()) EXPECT_EQ(bytes_of(inputs[0]), before) << name << ": the input changed";

@@ -39,6 +39,7 @@
 #include "normrt/ops/interpolate.h"
 #include "normrt/ops/norms.h"
 #include "normrt/ops/nn.h"
+#include "normrt/ops/nonzero.h"
 #include "normrt/ops/pad.h"
 #include "normrt/ops/permute.h"
 #include "normrt/ops/pointwise_loss.h"

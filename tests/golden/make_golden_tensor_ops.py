@@ -5,9 +5,10 @@ permutations (permute, transpose, pixel_shuffle, pixel_unshuffle, channel_shuffl
 add_, mul_ in place; with a number on either side and in place), maximum and minimum, the elementwise functions (neg,
 abs, sqrt, exp, log, clamp; in place too), full, full_like and fill_, reshape and softmax/log_softmax, the comparisons
 (eq, ne, lt, le, gt, ge against a tensor or a number; logical_and/or/xor/not), where, masked_fill and masked_fill_,
-any and all, computed by PyTorch 1.13 on the CPU, over every dtype normrt has (float32, float16, bfloat16, int64,
-bool: the ops above on bool operands too) and channels-last inputs. A
-case PyTorch refuses keeps its message instead, which normrt must throw word for word. PyTorch 1.13's CPU has no float16
+any and all, the selections (nonzero, argwhere, nonzero as a tuple, masked_select, masked_scatter and
+masked_scatter_; nonzero's inputs about half zeros), computed by PyTorch 1.13 on the CPU, over every dtype normrt has
+(float32, float16, bfloat16, int64, bool: the ops above on bool operands too) and channels-last inputs. A case
+PyTorch refuses keeps its message instead, which normrt must throw word for word. PyTorch 1.13's CPU has no float16
 kernels for sqrt, exp, log and clamp: there the reference is what its CUDA kernels compute, the float32 function of the
 widened input rounded once to float16 (clamp's bounds rounded to float16 first, and refused past its range in full()'s
 words).
@@ -20,8 +21,10 @@ The cases pick what a sweep might miss: int64 sums that wrap, 16-bit sums whose 
 NaN maxima and ties, cat's promotion and its skipping of 1-d empty tensors, int64 operands beside 0-dim floating ones,
 true division of integers, numbers beside tensors (t + 1 keeps int64, t + 0.5 does not; a float16 tensor rounds the
 number first; full() refuses a value its dtype cannot hold), a 0-dim permute, empty dimensions, and refusals in each
-op's own words. (PyTorch 1.13 fills int64 with 2.0 ** 63, converting out of range; normrt refuses it: a unit test.)
-tests/golden/random_cases.py tensor_ops draws many more.
+op's own words. (PyTorch 1.13 fills int64 with 2.0 ** 63, converting out of range; normrt refuses it: a unit test.
+masked_scatter_ places source in row-major order, as PyTorch's CUDA kernel does; 1.13's CPU kernel walks a
+channels-last self in memory order, so the reference runs on a contiguous copy.) tests/golden/random_cases.py
+tensor_ops draws many more.
 """
 import json
 import math
@@ -48,9 +51,9 @@ def save(t, path):
         np.save(path, t.numpy())
 
 
-def drawn_input(g, shape, dtype, channels_last, nan=False):
+def drawn_input(g, shape, dtype, channels_last, nan=False, sparse=False):
     """Eighths in [-8, 8] (exact in every floating dtype, so ties and equal maxima occur), integers in [-5, 5], or
-    bools."""
+    bools; `sparse`: about half of them made zero (a floating value times 0, so negative ones give -0.0)."""
     if dtype == "bool":
         t = torch.randint(0, 2, shape, generator=g).bool()
     elif dtype == "int64":
@@ -59,6 +62,9 @@ def drawn_input(g, shape, dtype, channels_last, nan=False):
         t = (torch.randint(-64, 65, shape, generator=g).to(torch.float32) / 8).to(DTYPES[dtype])
         if nan and t.numel():
             t.view(-1)[int(torch.randint(t.numel(), (1,), generator=g))] = float("nan")
+    if sparse:
+        keep = torch.randint(0, 2, shape, generator=g).bool()
+        t = torch.where(keep, t, t * 0 if t.is_floating_point() else torch.zeros_like(t))
     if channels_last:
         t = t.contiguous(memory_format=torch.channels_last if t.dim() == 4 else torch.channels_last_3d)
     return t
@@ -113,6 +119,18 @@ def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None):
         return torch.tensor(torch.equal(ts[0], ts[1]))
     if op == "where":
         return torch.where(ts[0], ts[1], ts[2])
+    if op in ("nonzero", "argwhere"):
+        return getattr(torch, op)(x)
+    if op == "nonzero_tuple":
+        return torch.nonzero(x, as_tuple=True)
+    if op == "masked_select":
+        return torch.masked_select(ts[0], ts[1])
+    if op == "masked_scatter":
+        return torch.masked_scatter(ts[0], ts[1], ts[2])
+    if op == "masked_scatter_":
+        # Source placed in row-major order whatever self's memory format, as PyTorch's CUDA kernel places it (1.13's
+        # CPU kernel walks a channels-last self in memory order instead).
+        return ts[0].copy_(ts[0].contiguous().masked_scatter_(ts[1], ts[2]))
     if op in ("masked_fill", "masked_fill_"):
         return getattr(x, op)(ts[1], number)
     if op == "fill_":
@@ -207,8 +225,10 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
     nan = op in ("max", "argmax", "min", "argmin", "sum", "max_all", "argmax_all", "min_all", "argmin_all", "sum_all",
                  "maximum", "minimum", "clamp", "clamp_", "abs", "exp", "log", "sort", "argsort", "topk",
                  "logical_not", "any_all", "all_all", "where", "masked_fill", "isnan", "isinf", "isfinite", "any_dim",
-                 "all_dim", "count_nonzero", "count_nonzero_all", "equal") + COMPARISONS
-    ts = inputs or [drawn_input(g, s, d, c, nan) for s, d, c in zip(shapes, dtypes, cls)]
+                 "all_dim", "count_nonzero", "count_nonzero_all", "equal", "nonzero", "argwhere", "nonzero_tuple",
+                 "masked_select", "masked_scatter", "masked_scatter_") + COMPARISONS
+    sparse = op in ("nonzero", "argwhere", "nonzero_tuple")
+    ts = inputs or [drawn_input(g, s, d, c, nan, sparse) for s, d, c in zip(shapes, dtypes, cls)]
     folder = os.path.join(out, name)
     os.makedirs(folder)
     for k, t in enumerate(ts):
@@ -845,6 +865,57 @@ def main():
          None),
         ("isclose_int64_equal_nan_broadcasts", "isclose", [[], [2, 3]], ["int64", "int64"], (0.0, 1.0, 1), None),
     ]
+    # The selections, drawn after the cases above, nonzero's inputs about half zeros (masked_select: [t, mask];
+    # masked_scatter: [t, mask, source]).
+    selection_specs = [
+        ("nonzero_float32_signed_zeros_nan", "nonzero", [[3, 5]], ["float32"]),
+        ("nonzero_float16", "nonzero", [[4, 3, 2]], ["float16"]),
+        ("nonzero_bfloat16_channels_last", "nonzero", [[2, 3, 2, 2]], ["bfloat16"], [], [True]),
+        ("nonzero_float32_channels_last_5d", "nonzero", [[2, 2, 2, 2, 3]], ["float32"], [], [True]),
+        ("nonzero_int64", "nonzero", [[6]], ["int64"]),
+        ("nonzero_bool", "nonzero", [[2, 5]], ["bool"]),
+        ("nonzero_0dim", "nonzero", [[]], ["float32"], [], None, [f32(2.5)]),
+        ("nonzero_0dim_negative_zero", "nonzero", [[]], ["float32"], [], None, [f32(-0.0)]),
+        ("nonzero_empty", "nonzero", [[0, 3]], ["float32"]),
+        ("argwhere_int64", "argwhere", [[3, 4]], ["int64"]),
+        ("nonzero_tuple_float32", "nonzero_tuple", [[2, 3, 4]], ["float32"]),
+        ("nonzero_tuple_0dim", "nonzero_tuple", [[]], ["int64"], [], None, [i64(7)]),
+        ("nonzero_tuple_empty", "nonzero_tuple", [[2, 0]], ["bool"]),
+        ("masked_select_float32", "masked_select", [[3, 4], [4]], ["float32", "bool"]),
+        ("masked_select_broadcasts_both", "masked_select", [[3, 1], [2, 1, 4]], ["float16", "bool"]),
+        ("masked_select_bfloat16_channels_last", "masked_select", [[2, 3, 2, 2], [2, 3, 2, 2]], ["bfloat16", "bool"],
+         [], [True, False]),
+        ("masked_select_mask_channels_last", "masked_select", [[2, 3, 2, 2], [2, 3, 2, 2]], ["int64", "bool"], [],
+         [False, True]),
+        ("masked_select_bool", "masked_select", [[2, 3], [3]], ["bool", "bool"]),
+        ("masked_select_0dim", "masked_select", [[], []], ["float32", "bool"], [], None, [f32(4.0), bools(True)]),
+        ("masked_select_empty", "masked_select", [[0, 3], [3]], ["float32", "bool"]),
+        ("masked_select_float_mask_refused", "masked_select", [[3], [3]], ["float32", "float32"]),
+        ("masked_select_shapes_refused", "masked_select", [[2, 3], [2]], ["float32", "bool"]),
+        ("masked_scatter_float32", "masked_scatter", [[3, 4], [4], [12]], ["float32", "bool", "float32"]),
+        ("masked_scatter_broadcasts_self", "masked_scatter", [[3], [2, 3], [7]], ["float32", "bool", "float32"]),
+        ("masked_scatter_source_2d", "masked_scatter", [[2, 3], [2, 3], [2, 4]], ["int64", "bool", "int64"]),
+        ("masked_scatter_bool", "masked_scatter", [[4, 2], [4, 1], [8]], ["bool", "bool", "bool"]),
+        ("masked_scatter_float16", "masked_scatter", [[5], [5], [5]], ["float16", "bool", "float16"]),
+        ("masked_scatter_bfloat16_channels_last", "masked_scatter", [[2, 3, 2, 2], [3, 1, 2], [24]],
+         ["bfloat16", "bool", "bfloat16"], [], [True, False, False]),
+        ("masked_scatter_0dim", "masked_scatter", [[], [], [2]], ["float32", "bool", "float32"], [], None,
+         [f32(1.0), bools(True), f32([4.0, 5.0])]),
+        ("masked_scatter_source_short_refused", "masked_scatter", [[3], [3], [1]], ["float32", "bool", "float32"], [],
+         None, [f32([1.0, 2.0, 3.0]), bools([True, False, True]), f32([9.0])]),
+        ("masked_scatter_dtypes_refused", "masked_scatter", [[3], [3], [3]], ["float32", "bool", "int64"]),
+        ("masked_scatter_shapes_refused", "masked_scatter", [[2, 3], [2], [6]], ["float32", "bool", "float32"]),
+        ("masked_scatter__float32", "masked_scatter_", [[2, 3], [3], [6]], ["float32", "bool", "float32"]),
+        ("masked_scatter__int64_channels_last", "masked_scatter_", [[2, 2, 2, 3], [2, 1, 3], [24]],
+         ["int64", "bool", "int64"], [], [True, False, False]),
+        ("masked_scatter__expand_rank_refused", "masked_scatter_", [[3], [2, 3], [6]], ["float32", "bool", "float32"]),
+        ("masked_scatter__expand_size_refused", "masked_scatter_", [[2, 3], [4], [6]], ["float32", "bool", "float32"]),
+        ("masked_scatter__dtypes_before_shapes_refused", "masked_scatter_", [[3], [2, 3], [6]],
+         ["float32", "bool", "int64"]),
+        ("masked_scatter__source_short_refused", "masked_scatter_", [[2, 2], [2, 2], [0]],
+         ["float16", "bool", "float16"], [], None,
+         [f16([[1.0, 2.0], [3.0, 4.0]]), bools([[False, True], [False, False]]), f16([])]),
+    ]
     cases = {}
 
     def add(spec):
@@ -908,6 +979,8 @@ def main():
         add(spec)
     for name, op, shapes, dtypes, tolerances, inputs in close_shape_specs:
         cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, inputs=inputs, tolerances=tolerances)
+    for spec in selection_specs:
+        add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

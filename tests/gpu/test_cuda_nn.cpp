@@ -216,6 +216,55 @@ TEST_P(CudaTensorOpsGolden, MatchesPyTorch) {
 INSTANTIATE_TEST_SUITE_P(PyTorch, CudaTensorOpsGolden, ::testing::ValuesIn(testing::tensor_ops_golden_case_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
+// The selections over several of the kernels' tiles (one with nothing selected), channels-last and broadcast operands,
+// every dtype: the CPU's results, to the bit.
+TEST(CudaSelections, GiveTheCpusResultsOverManyTiles) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(15);
+  // 6405 elements: four tiles of 2048, the second all zeros (of either sign).
+  const Tensor flat = arange(3 * 5 * 7 * 61).reshape({3, 5, 7, 61});
+  const Tensor drawn = randint(-1, 2, {3, 5, 7, 61}, gen).to(DType::Float32) * randn({3, 5, 7, 61}, gen);
+  const Tensor x = ops::where(ops::logical_and(ops::ge(flat, 2048.0), ops::lt(flat, 4096.0)), drawn * 0.0, drawn);
+  const Tensor mask = ops::gt(randn({5, 1, 61}, gen), 0.3), source = randn({2, 3500}, gen);
+  for (const DType dtype : {DType::Float32, DType::Float16, DType::BFloat16, DType::Int64, DType::Bool}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tensor t = dtype == DType::Int64 ? (x * 4.0).to(dtype) : x.to(dtype), from = source.to(dtype);
+    const Tensor last = testing::to_channels_last(t).to(kGpu);
+    EXPECT_EQ(ops::nonzero(last).to_vector<int64_t>(), ops::nonzero(t).to_vector<int64_t>());
+    EXPECT_EQ(ops::count_nonzero(last).item<int64_t>(), ops::count_nonzero(t).item<int64_t>());
+    EXPECT_EQ(ops::masked_select(last, mask.to(kGpu)).to(Device::cpu()).to(DType::Float32).to_vector(),
+              ops::masked_select(t, mask).to(DType::Float32).to_vector());
+    Tensor self = last.clone();
+    ops::masked_scatter_(self, mask.to(kGpu), from.to(kGpu));
+    EXPECT_EQ(self.contiguous().to(Device::cpu()).to(DType::Float32).to_vector(),
+              ops::masked_scatter(t, mask, from).to(DType::Float32).to_vector());
+  }
+  // all and any count as count_nonzero does: one negative zero in the last tile is a zero.
+  const Tensor twos = full({6405}, 2.0, TensorOptions(kGpu));
+  const Tensor one_zero = ops::masked_fill(twos, ops::eq(arange(6405, TensorOptions(kGpu)), 6400.0), -0.0);
+  EXPECT_TRUE(ops::all(twos).item<bool>());
+  EXPECT_FALSE(ops::all(one_zero).item<bool>());
+  EXPECT_EQ(ops::count_nonzero(one_zero).item<int64_t>(), 6404);
+  EXPECT_FALSE(ops::any(ops::logical_not(twos)).item<bool>());
+}
+
+// A selection's size is read back to the host: refused while a graph captures the stream.
+TEST(CudaSelections, AreRefusedInsideACapture) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  cuda::Stream stream(0);
+  cuda::StreamGuard guard(stream);
+  Tensor t = ones({3}, TensorOptions(kGpu));
+  cuda::Graph graph(0);
+  graph.capture_begin();
+  t.fill_(2.0);
+  EXPECT_TRUE(throws_with([&] { ops::nonzero(t); },
+                          "nonzero: the result's size is read back to the host, which a CUDA graph capture cannot do"));
+  EXPECT_TRUE(throws_with([&] { ops::masked_select(t, ops::gt(t, 1.0)); }, "masked_select: the result's size"));
+  graph.capture_end();
+  graph.replay();
+  EXPECT_EQ(t.to_vector(), std::vector<float>({2.0f, 2.0f, 2.0f}));
+}
+
 class CudaPointwiseLossGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaPointwiseLossGolden, MatchesPyTorch) {

@@ -1,0 +1,308 @@
+// The selections (normrt/ops/nonzero.h): argument checks in PyTorch's order and words, then one scheme on both devices.
+// The flat indices are cut into tiles; each tile's selected elements are counted, the counts scanned into each tile's
+// first place (the total last), and each tile places its elements from there in flat order: no atomics, so the same
+// result every run, and parallel on both sides (OpenMP tiles here, kernels/nonzero.cu's blocks on a GPU). Operands are
+// read through a broadcast plan (src/broadcast_plan.h), so broadcast and channels-last ones are never copied.
+#include "normrt/ops/nonzero.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "broadcast_plan.h"
+#include "nonzero_math.cuh"
+#include "normrt/ops/comparison.h"
+#include "normrt/ops/elementwise.h"
+#include "normrt/ops/tensor_ops.h"
+#include "op_util.h"
+#if NORMRT_WITH_CUDA
+#include "nonzero.cuh"
+#endif
+
+namespace normrt::ops {
+
+namespace {
+
+// body(U{value_bits}): U the unsigned integer of the dtype's size, value_bits the bits that make its value nonzero
+// (nzmath::nonzero_bits).
+template <typename Body>
+void dispatch_value_bits(DType dtype, Body body) {
+  switch (dtype) {
+    case DType::Bool: return body(uint8_t{0xff});
+    case DType::Float16:
+    case DType::BFloat16: return body(uint16_t{0x7fff});
+    case DType::Float32: return body(uint32_t{0x7fffffff});
+    case DType::Int64: return body(~uint64_t{0});
+  }
+}
+
+constexpr int64_t kCpuTile = int64_t{1} << 16;
+
+int64_t cpu_tiles(int64_t n) { return (n + kCpuTile - 1) / kCpuTile; }
+
+// body(i, at) for the flat indices i in [lo, hi) of the plan, at[k] the offset of operand k: each run of the last
+// dimension stepped through, not recomputed per element.
+template <typename Body>
+void walk(const cmpmath::Plan& p, int64_t lo, int64_t hi, Body body) {
+  const int last = p.ndim - 1;
+  const int64_t length = p.ndim == 0 ? 1 : p.sizes[last];
+  int64_t steps[cmpmath::kOperands] = {};
+  for (int k = 0; k < cmpmath::kOperands && last >= 0; ++k) steps[k] = p.strides[k][last];
+  for (int64_t i = lo; i < hi;) {
+    int64_t at[cmpmath::kOperands];
+    cmpmath::offsets(p, i, at);
+    for (const int64_t end = std::min(hi, (i / length + 1) * length); i < end; ++i) {
+      body(i, at);
+      for (int k = 0; k < cmpmath::kOperands; ++k) at[k] += steps[k];
+    }
+  }
+}
+
+// Where each tile's selected elements start, the total last: CPU tiles of kCpuTile flat indices in `host`, or the
+// kernels' tiles (kernels/nonzero.cuh) in `device`, with the total read back.
+struct Starts {
+  std::vector<int64_t> host;
+  Tensor device;
+  int64_t total = 0;
+};
+
+void check_not_capturing(const Tensor& t, const char* op) {
+#if NORMRT_WITH_CUDA
+  if (t.device().is_cuda())
+    NORMRT_CHECK(!util::capturing(t.device()), op, ": the result's size is read back to the host, which a CUDA graph ",
+                 "capture cannot do");
+#else
+  (void)t;
+  (void)op;
+#endif
+}
+
+// Where each kernel tile's elements of `flags` (operand 0 of the plan) that hold a nonzero value start, the total last,
+// queued on `on`'s device.
+#if NORMRT_WITH_CUDA
+template <typename U>
+Tensor device_starts(const Tensor& on, const U* flags, U value_bits, const cmpmath::Plan& p) {
+  const util::Launch l(on);
+  Tensor starts = empty({cuda::select_tiles(p.numel) + 1}, TensorOptions(on.device()).dtype(DType::Int64));
+  cuda::count_selected(flags, value_bits, p, starts.data<int64_t>(), l.stream);
+  return starts;
+}
+#endif
+
+// The same for the CPU's tiles, counted in parallel.
+template <typename U>
+std::vector<int64_t> host_starts(const U* flags, U value_bits, const cmpmath::Plan& p) {
+  const int64_t tiles = cpu_tiles(p.numel);
+  std::vector<int64_t> starts(static_cast<std::size_t>(tiles) + 1, 0);
+#pragma omp parallel for schedule(static) if (tiles > 1)
+  for (int64_t k = 0; k < tiles; ++k) {
+    int64_t count = 0;
+    walk(p, k * kCpuTile, std::min(p.numel, (k + 1) * kCpuTile),
+         [&](int64_t, const int64_t* at) { count += nzmath::nonzero_bits(flags[at[0]], value_bits) ? 1 : 0; });
+    starts[static_cast<std::size_t>(k) + 1] = count;
+  }
+  for (std::size_t k = 0; k < static_cast<std::size_t>(tiles); ++k) starts[k + 1] += starts[k];
+  return starts;
+}
+
+// The starts on `on`'s device and their total, read back to the host.
+template <typename U>
+Starts count_selected_on(const Tensor& on, const U* flags, U value_bits, const cmpmath::Plan& p, const char* op) {
+  check_not_capturing(on, op);
+  Starts starts;
+  if (on.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    starts.device = device_starts(on, flags, value_bits, p);
+    starts.total = detail::leading_rows(starts.device, starts.device.numel() - 1, 1).item<int64_t>();
+#else
+    util::no_cuda(op);
+#endif
+    return starts;
+  }
+  starts.host = host_starts(flags, value_bits, p);
+  starts.total = starts.host.back();
+  return starts;
+}
+
+// place(i, at, j) for the j-th selected element (selected(at), in the plan's flat order), each CPU tile from its
+// start, in parallel.
+template <typename Selected, typename Place>
+void place_on_cpu(const cmpmath::Plan& p, const Starts& starts, Selected selected, Place place) {
+  const int64_t tiles = cpu_tiles(p.numel);
+#pragma omp parallel for schedule(static) if (tiles > 1)
+  for (int64_t k = 0; k < tiles; ++k) {
+    int64_t next = starts.host[static_cast<std::size_t>(k)];
+    if (starts.host[static_cast<std::size_t>(k) + 1] == next) continue;
+    walk(p, k * kCpuTile, std::min(p.numel, (k + 1) * kCpuTile), [&](int64_t i, const int64_t* at) {
+      if (selected(at)) place(i, at, next++);
+    });
+  }
+}
+
+const uint8_t* mask_flags(const Tensor& mask) { return static_cast<const uint8_t*>(mask.raw_data()); }
+
+// PyTorch's expand of masked_scatter_'s mask to self's shape, refused in its words: dimensions matched from the last.
+void check_expands(const Tensor& mask, const Shape& shape) {
+  const int64_t rank = mask.dim(), ndim = static_cast<int64_t>(shape.size());
+  NORMRT_CHECK(rank <= ndim, "expand(", mask.device().is_cuda() ? "CUDA" : "CPU", util::scalar_type_name(mask.dtype()),
+               "Type{", shape_str(mask.sizes()), "}, size=", shape_str(shape), "): the number of sizes provided (",
+               ndim, ") must be greater or equal to the number of dimensions in the tensor (", rank, ")");
+  for (int64_t d = ndim - 1; d >= ndim - rank; --d) {
+    const int64_t existing = mask.size(d - (ndim - rank)), target = shape[static_cast<std::size_t>(d)];
+    NORMRT_CHECK(existing == target || existing == 1, "The expanded size of the tensor (", target,
+                 ") must match the existing size (", existing, ") at non-singleton dimension ", d,
+                 ".  Target sizes: ", shape_str(shape), ".  Tensor sizes: ", shape_str(mask.sizes()));
+  }
+}
+
+void check_scatter_source(const Tensor& t, const Tensor& source) {
+  NORMRT_CHECK(t.dtype() == source.dtype(), "masked_scatter: expected self and source to have same dtypes but got",
+               util::scalar_type_name(t.dtype()), " and ", util::scalar_type_name(source.dtype()));
+}
+
+// A mask of another dtype is refused: PyTorch 1.13 takes it and scatters by its bytes.
+void check_scatter_mask(const Tensor& mask) {
+  NORMRT_CHECK(mask.dtype() == DType::Bool, "masked_scatter_ only supports boolean masks, but got mask with dtype ",
+               util::scalar_type_name(mask.dtype()));
+}
+
+}  // namespace
+
+Tensor nonzero(const Tensor& t) {
+  NORMRT_CHECK(t.defined(), "nonzero takes a defined tensor");
+  const cmpmath::Plan p = detail::broadcast_plan(t.sizes(), MemoryFormat::Contiguous, {&t});
+  nzmath::Sizes s;
+  s.ndim = static_cast<int>(t.dim());
+  for (int d = 0; d < s.ndim; ++d) s.sizes[d] = t.size(d);
+  Tensor out;
+  dispatch_value_bits(t.dtype(), [&](auto value_bits) {
+    using U = decltype(value_bits);
+    const auto* flags = static_cast<const U*>(t.raw_data());
+    const Starts starts = count_selected_on(t, flags, value_bits, p, "nonzero");
+    out = empty({starts.total, t.dim()}, TensorOptions(t.device()).dtype(DType::Int64));
+    if (out.numel() == 0) return;
+    int64_t* positions = out.data<int64_t>();
+    if (t.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const util::Launch l(t);
+      cuda::selected_positions(flags, value_bits, p, s, starts.device.data<int64_t>(), positions, l.stream);
+#endif
+    } else {
+      place_on_cpu(
+          p, starts, [&](const int64_t* at) { return nzmath::nonzero_bits(flags[at[0]], value_bits); },
+          [&](int64_t i, const int64_t*, int64_t j) { nzmath::unravel(s, i, positions + j * s.ndim); });
+    }
+  });
+  return out;
+}
+
+Tensor argwhere(const Tensor& t) { return nonzero(t); }
+
+// Declared with the comparisons (normrt/ops/comparison.h): the selections' count, in any order (so t's own), without
+// a bool tensor of t's size between; on a GPU the device's total, not waited for.
+Tensor count_nonzero(const Tensor& t) {
+  NORMRT_CHECK(t.defined(), "count_nonzero takes a defined tensor");
+  const cmpmath::Plan p = detail::broadcast_plan(t.sizes(), t.memory_format(), {&t});
+  Tensor count;
+  dispatch_value_bits(t.dtype(), [&](auto value_bits) {
+    using U = decltype(value_bits);
+    const auto* flags = static_cast<const U*>(t.raw_data());
+    if (t.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const Tensor starts = device_starts(t, flags, value_bits, p);
+      count = detail::leading_rows(starts, starts.numel() - 1, 1).reshape({});
+#else
+      util::no_cuda("count_nonzero");
+#endif
+    } else {
+      count = full({}, host_starts(flags, value_bits, p).back(), TensorOptions().dtype(DType::Int64));
+    }
+  });
+  return count;
+}
+
+std::vector<Tensor> nonzero_as_tuple(const Tensor& t) {
+  const Tensor positions = nonzero(t.dim() == 0 ? t.reshape({1}) : t);
+  std::vector<Tensor> columns;
+  for (int64_t d = 0; d < positions.size(1); ++d) columns.push_back(select(positions, 1, d));
+  return columns;
+}
+
+Tensor masked_select(const Tensor& t, const Tensor& mask) {
+  NORMRT_CHECK(t.defined() && mask.defined(), "masked_select: self and mask must be defined");
+  NORMRT_CHECK(mask.dtype() == DType::Bool, "masked_select: expected BoolTensor or ByteTensor for mask");
+  const Shape shape = broadcast_shape(mask.sizes(), t.sizes());
+  util::check_same_device(t, mask);
+  // The counts walk the mask alone, the values both: the same flat order, so the same tiles.
+  const cmpmath::Plan by_mask = detail::broadcast_plan(shape, MemoryFormat::Contiguous, {&mask});
+  const cmpmath::Plan p = detail::broadcast_plan(shape, MemoryFormat::Contiguous, {&t, &mask});
+  const uint8_t* flags = mask_flags(mask);
+  const Starts starts = count_selected_on(t, flags, uint8_t{0xff}, by_mask, "masked_select");
+  Tensor out = empty({starts.total}, TensorOptions(t.device()).dtype(t.dtype()));
+  if (starts.total == 0) return out;
+  util::dispatch_bits(t.dtype(), [&](auto nan) {
+    using V = decltype(nan);
+    const auto* values = static_cast<const V*>(t.raw_data());
+    auto* selected = static_cast<V*>(out.raw_data());
+    if (t.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const util::Launch l(t);
+      cuda::select_values(reinterpret_cast<const bool*>(flags), values, p, starts.device.data<int64_t>(), selected,
+                          l.stream);
+#endif
+    } else {
+      place_on_cpu(
+          p, starts, [&](const int64_t* at) { return flags[at[1]] != 0; },
+          [&](int64_t, const int64_t* at, int64_t j) { selected[j] = values[at[0]]; });
+    }
+  });
+  return out;
+}
+
+Tensor& masked_scatter_(Tensor& t, const Tensor& mask, const Tensor& source) {
+  NORMRT_CHECK(t.defined() && mask.defined() && source.defined(),
+               "masked_scatter: self, mask and source must be defined");
+  check_scatter_source(t, source);
+  check_expands(mask, t.sizes());
+  check_scatter_mask(mask);
+  util::check_same_device(t, mask);
+  util::check_same_device(t, source);
+  const cmpmath::Plan by_mask = detail::broadcast_plan(t.sizes(), MemoryFormat::Contiguous, {&mask});
+  const uint8_t* flags = mask_flags(mask);
+  const Starts starts = count_selected_on(t, flags, uint8_t{0xff}, by_mask, "masked_scatter_");
+  NORMRT_CHECK(source.numel() >= starts.total, "Number of elements of source < number of ones in mask");
+  if (starts.total == 0) return t;
+  const Tensor from = source.contiguous();
+  const cmpmath::Plan p = detail::broadcast_plan(t.sizes(), MemoryFormat::Contiguous, {&t, &mask});
+  util::dispatch_bits(t.dtype(), [&](auto nan) {
+    using V = decltype(nan);
+    const auto* values = static_cast<const V*>(from.raw_data());
+    auto* self = static_cast<V*>(t.raw_data());
+    if (t.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const util::Launch l(t);
+      cuda::scatter_values(reinterpret_cast<const bool*>(flags), values, p, starts.device.data<int64_t>(), self,
+                           l.stream);
+#endif
+    } else {
+      place_on_cpu(
+          p, starts, [&](const int64_t* at) { return flags[at[1]] != 0; },
+          [&](int64_t, const int64_t* at, int64_t j) { self[at[0]] = values[j]; });
+    }
+  });
+  t.bump_version();
+  return t;
+}
+
+Tensor masked_scatter(const Tensor& t, const Tensor& mask, const Tensor& source) {
+  NORMRT_CHECK(t.defined() && mask.defined() && source.defined(),
+               "masked_scatter: self, mask and source must be defined");
+  const Shape shape = broadcast_shape(mask.sizes(), t.sizes());
+  check_scatter_source(t, source);
+  check_scatter_mask(mask);
+  util::check_same_device(t, mask);
+  // t broadcast to the mask's shape (where takes t either way), or its copy.
+  Tensor out = t.sizes() == shape ? t.clone() : where(mask, t, t);
+  return masked_scatter_(out, mask, source);
+}
+
+}  // namespace normrt::ops

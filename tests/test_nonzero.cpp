@@ -1,0 +1,215 @@
+// The selections (nonzero, argwhere, masked_select, masked_scatter; count_nonzero, any and all, which count as they
+// do) beyond what the PyTorch golden cases hold (tests/golden/make_golden_tensor_ops.py): tensors of many CPU tiles
+// (cut over the threads), every dtype and memory format, broadcast masks, against the selected elements listed here by
+// a plain row-major walk; refusals that leave self as it was.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "normrt/ops/comparison.h"
+#include "normrt/ops/nonzero.h"
+#include "normrt/ops/tensor_ops.h"
+#include "test_util.h"
+
+namespace normrt {
+namespace {
+
+// Values from a pool that is half zeros of both signs, with NaN and infinities: -0.0 is zero, NaN is not.
+Tensor drawn(const Shape& shape, DType dtype, uint32_t seed) {
+  const float pool[] = {0.0f, -0.0f, 0.0f, -0.0f, NAN, 1.0f, -2.5f, INFINITY};
+  std::mt19937 rng(seed);
+  std::vector<float> v(static_cast<std::size_t>(shape_numel(shape)));
+  for (float& e : v) e = pool[rng() % 8];
+  if (dtype == DType::Int64 || dtype == DType::Bool) {
+    for (float& e : v) e = std::isnan(e) || std::isinf(e) ? 3.0f : e;  // what int64 cannot hold, as a plain integer
+  }
+  return from_vector(v, shape).to(dtype);
+}
+
+Tensor drawn_mask(const Shape& shape, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<float> v(static_cast<std::size_t>(shape_numel(shape)));
+  for (float& e : v) e = static_cast<float>(rng() % 3 == 0);
+  return from_vector(v, shape).to(DType::Bool);
+}
+
+// Whether each element, in row-major order, is not zero.
+std::vector<bool> nonzero_flags(const Tensor& t) {
+  std::vector<bool> flags;
+  if (t.dtype() == DType::Int64 || t.dtype() == DType::Bool) {
+    for (const int64_t v : t.to(DType::Int64).contiguous().to_vector<int64_t>()) flags.push_back(v != 0);
+  } else {
+    for (const float v : t.to(DType::Float32).contiguous().to_vector()) flags.push_back(v != 0.0f);
+  }
+  return flags;
+}
+
+// The row-major coordinates of the nonzero elements, a row each.
+std::vector<int64_t> reference_positions(const Tensor& t) {
+  const std::vector<bool> flags = nonzero_flags(t);
+  std::vector<int64_t> positions;
+  for (std::size_t i = 0; i < flags.size(); ++i) {
+    if (!flags[i]) continue;
+    std::vector<int64_t> coordinates(static_cast<std::size_t>(t.dim()));
+    int64_t rest = static_cast<int64_t>(i);
+    for (int64_t d = t.dim() - 1; d >= 0; --d) {
+      coordinates[static_cast<std::size_t>(d)] = rest % t.size(d);
+      rest /= t.size(d);
+    }
+    positions.insert(positions.end(), coordinates.begin(), coordinates.end());
+  }
+  return positions;
+}
+
+// The bits of each element of a contiguous tensor, widened to 64 bits.
+std::vector<uint64_t> element_bits(const Tensor& t) {
+  const Tensor c = t.contiguous();
+  const std::size_t size = element_size(c.dtype());
+  const auto* bytes = static_cast<const uint8_t*>(c.raw_data());
+  std::vector<uint64_t> bits(static_cast<std::size_t>(c.numel()), 0);
+  for (std::size_t i = 0; i < bits.size(); ++i) std::memcpy(&bits[i], bytes + i * size, size);
+  return bits;
+}
+
+const DType kDtypes[] = {DType::Float32, DType::Float16, DType::BFloat16, DType::Int64, DType::Bool};
+
+TEST(Nonzero, PositionsOfEveryDtypeAndShapeComeInRowMajorOrder) {
+  // (3, 70001): several CPU tiles, cut over the threads; a 0-dim tensor of either value; empty dimensions.
+  const std::vector<Shape> shapes = {{3, 70001}, {7}, {2, 3, 4, 5}, {2, 1, 3, 1, 2}, {}, {0, 4}, {1}};
+  uint32_t seed = 1;
+  for (const DType dtype : kDtypes)
+    for (const Shape& shape : shapes) {
+      SCOPED_TRACE(dtype_name(dtype) + std::string(" ") + shape_str(shape));
+      const Tensor t = drawn(shape, dtype, ++seed);
+      const Tensor positions = ops::nonzero(t);
+      const std::vector<int64_t> expected = reference_positions(t);
+      ASSERT_EQ(positions.dtype(), DType::Int64);
+      ASSERT_EQ(positions.sizes(),
+                (Shape{static_cast<int64_t>(expected.size()) / std::max<int64_t>(t.dim(), 1), t.dim()}));
+      if (t.dim() > 0) {
+        EXPECT_EQ(positions.to_vector<int64_t>(), expected);
+      }
+      EXPECT_EQ(ops::argwhere(t).to_vector<int64_t>(), positions.to_vector<int64_t>());
+      const Tensor count = ops::count_nonzero(t);
+      EXPECT_EQ(count.dim(), 0);
+      EXPECT_EQ(count.item<int64_t>(), positions.size(0));
+      EXPECT_EQ(ops::any(t).item<bool>(), positions.size(0) > 0);
+      EXPECT_EQ(ops::all(t).item<bool>(), positions.size(0) == t.numel());
+      const std::vector<Tensor> columns = ops::nonzero_as_tuple(t);
+      ASSERT_EQ(static_cast<int64_t>(columns.size()), std::max<int64_t>(t.dim(), 1));
+      for (std::size_t d = 0; d < columns.size() && t.dim() > 0; ++d)
+        EXPECT_EQ(columns[d].to_vector<int64_t>(),
+                  ops::select(positions, 1, static_cast<int64_t>(d)).to_vector<int64_t>());
+    }
+  // A 0-dim tensor: one row of no coordinates where it is not zero; as a tuple, the one index of a 1-d tensor.
+  EXPECT_EQ(ops::nonzero(full({}, -0.0)).sizes(), (Shape{0, 0}));
+  EXPECT_EQ(ops::nonzero(full({}, NAN)).sizes(), (Shape{1, 0}));
+  EXPECT_EQ(ops::nonzero_as_tuple(full({}, 2.0))[0].to_vector<int64_t>(), (std::vector<int64_t>{0}));
+  EXPECT_EQ(ops::nonzero_as_tuple(full({}, 0.0))[0].numel(), 0);
+}
+
+TEST(Nonzero, EveryMemoryFormatGivesTheRowMajorPositions) {
+  for (const DType dtype : kDtypes) {
+    const Tensor t = drawn({3, 5, 7, 9}, dtype, 40), u = drawn({2, 3, 4, 5, 6}, dtype, 41);
+    EXPECT_EQ(ops::nonzero(testing::to_channels_last(t)).to_vector<int64_t>(), reference_positions(t));
+    EXPECT_EQ(ops::nonzero(testing::to_channels_last(u)).to_vector<int64_t>(), reference_positions(u));
+    EXPECT_EQ(ops::count_nonzero(testing::to_channels_last(t)).item<int64_t>() * 4,
+              static_cast<int64_t>(reference_positions(t).size()));
+  }
+}
+
+TEST(MaskedSelect, BroadcastsSelfAndMaskInEveryDtypeAndFormat) {
+  for (const DType dtype : kDtypes) {
+    SCOPED_TRACE(dtype_name(dtype));
+    // Self broadcast along the mask's rows and the mask along self's planes: (2, 3, 70001) elements considered.
+    const Tensor t = drawn({3, 70001}, dtype, 50), mask = drawn_mask({2, 1, 70001}, 51);
+    const Tensor selected = ops::masked_select(t, mask);
+    const std::vector<uint64_t> bits = element_bits(t);
+    const std::vector<bool> flags = mask.to_vector<bool>();
+    std::vector<uint64_t> expected;
+    for (std::size_t a = 0; a < 2; ++a)
+      for (std::size_t b = 0; b < 3; ++b)
+        for (std::size_t c = 0; c < 70001; ++c)
+          if (flags[a * 70001 + c]) expected.push_back(bits[b * 70001 + c]);
+    EXPECT_EQ(selected.dtype(), dtype);
+    EXPECT_EQ(selected.sizes(), (Shape{static_cast<int64_t>(expected.size())}));
+    EXPECT_EQ(element_bits(selected), expected);
+    // Channels-last operands give the contiguous ones' selection.
+    const Tensor image = drawn({2, 3, 4, 5}, dtype, 52), image_mask = drawn_mask({2, 3, 4, 5}, 53);
+    EXPECT_EQ(element_bits(ops::masked_select(testing::to_channels_last(image), image_mask)),
+              element_bits(ops::masked_select(image, image_mask)));
+    EXPECT_EQ(element_bits(ops::masked_select(image, testing::to_channels_last(image_mask))),
+              element_bits(ops::masked_select(image, image_mask)));
+  }
+}
+
+TEST(MaskedScatter, PlacesSourceInRowMajorOrderInEveryDtypeAndFormat) {
+  for (const DType dtype : kDtypes) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tensor t = drawn({3, 70001}, dtype, 60), mask = drawn_mask({70001}, 61);
+    const Tensor source = drawn({2, 80000}, dtype, 62);  // more than enough, in another shape
+    const std::vector<bool> flags = mask.to_vector<bool>();
+    std::vector<uint64_t> expected = element_bits(t);
+    const std::vector<uint64_t> from = element_bits(source);
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i)
+      if (flags[i % 70001]) expected[i] = from[next++];
+    EXPECT_EQ(element_bits(ops::masked_scatter(t, mask, source)), expected);
+    Tensor self = t.clone();
+    const uint64_t version = self.version();
+    EXPECT_TRUE(ops::masked_scatter_(self, mask, source).is_same(self));
+    EXPECT_EQ(element_bits(self), expected);
+    EXPECT_GT(self.version(), version);
+    // In place on a channels-last self: the row-major order of its values, its memory format kept.
+    const Tensor image = drawn({2, 3, 4, 5}, dtype, 63), image_mask = drawn_mask({3, 1, 5}, 64);
+    Tensor last = testing::to_channels_last(image);
+    ops::masked_scatter_(last, image_mask, source);
+    EXPECT_EQ(last.memory_format(), MemoryFormat::ChannelsLast);
+    EXPECT_EQ(element_bits(last), element_bits(ops::masked_scatter(image, image_mask, source)));
+  }
+  // Out of place, the mask may broadcast self to a larger shape.
+  const Tensor row = from_vector<float>({1.0f, 2.0f, 3.0f}, {3});
+  const Tensor mask = from_vector<bool>({true, false, true, false, true, true}, {2, 3});
+  const Tensor scattered = ops::masked_scatter(row, mask, from_vector<float>({7.0f, 8.0f, 9.0f, 10.0f}, {4}));
+  EXPECT_EQ(scattered.sizes(), (Shape{2, 3}));
+  EXPECT_EQ(scattered.to_vector(), (std::vector<float>{7.0f, 2.0f, 8.0f, 1.0f, 9.0f, 10.0f}));
+}
+
+TEST(MaskedScatter, RefusalsLeaveSelfAsItWas) {
+  Tensor t = from_vector<float>({1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f}, {2, 3});
+  const uint64_t version = t.version();
+  const Tensor all = from_vector<bool>({true, true, true, true, true, true}, {2, 3});
+  const auto refused = [&](const Tensor& mask, const Tensor& source, const std::string& words) {
+    EXPECT_TRUE(testing::throws_with([&] { ops::masked_scatter_(t, mask, source); }, words));
+    EXPECT_EQ(t.to_vector(), (std::vector<float>{1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f}));
+    EXPECT_EQ(t.version(), version);
+  };
+  refused(all, arange(5), "Number of elements of source < number of ones in mask");
+  refused(all, arange(6, TensorOptions().dtype(DType::Int64)),
+          "masked_scatter: expected self and source to have same dtypes but gotFloat and Long");
+  refused(from_vector<bool>({true, false, true, true}, {4}), arange(6),
+          "The expanded size of the tensor (3) must match the existing size (4) at non-singleton dimension 1.  "
+          "Target sizes: [2, 3].  Tensor sizes: [4]");
+  refused(from_vector<bool>(std::vector<bool>(12, true), {2, 2, 3}), arange(12),
+          "expand(CPUBoolType{[2, 2, 3]}, size=[2, 3]): the number of sizes provided (2) must be greater or equal to "
+          "the number of dimensions in the tensor (3)");
+  // PyTorch 1.13 takes a mask of another dtype and scatters by its bytes; normrt refuses it, as masked_fill_ does.
+  refused(ones({2, 3}), arange(6), "masked_scatter_ only supports boolean masks, but got mask with dtype Float");
+  EXPECT_TRUE(testing::throws_with(
+      [&] {
+        ops::masked_select(t, ones({2, 3}));
+      },
+      "masked_select: expected BoolTensor or ByteTensor for mask"));
+  EXPECT_TRUE(testing::throws_with(
+      [&] {
+        ops::masked_select(t, from_vector<bool>({true, false}, {2}));
+      },
+      "The size of tensor a (2) must match the size of tensor b (3) at non-singleton "
+      "dimension 1"));
+  EXPECT_TRUE(testing::throws_with([&] { ops::nonzero(Tensor()); }, "nonzero takes a defined tensor"));
+}
+
+}  // namespace
+}  // namespace normrt
