@@ -187,9 +187,20 @@ Tensor nonzero(const Tensor& t) {
       cuda::selected_positions(flags, value_bits, p, s, starts.device.data<int64_t>(), positions, l.stream);
 #endif
     } else {
-      place_on_cpu(
-          p, starts, [&](const int64_t* at) { return nzmath::nonzero_bits(flags[at[0]], value_bits); },
-          [&](int64_t i, const int64_t*, int64_t j) { nzmath::unravel(s, i, positions + j * s.ndim); });
+      // Each tile's coordinates counted up element by element from its first one's: no divisions per element.
+      const int64_t tiles = cpu_tiles(p.numel);
+#pragma omp parallel for schedule(static) if (tiles > 1)
+      for (int64_t k = 0; k < tiles; ++k) {
+        int64_t next = starts.host[static_cast<std::size_t>(k)];
+        if (starts.host[static_cast<std::size_t>(k) + 1] == next) continue;
+        int64_t coordinates[nzmath::kMaxDims];
+        nzmath::unravel(s, k * kCpuTile, coordinates);
+        walk(p, k * kCpuTile, std::min(p.numel, (k + 1) * kCpuTile), [&](int64_t, const int64_t* at) {
+          if (nzmath::nonzero_bits(flags[at[0]], value_bits))
+            std::copy(coordinates, coordinates + s.ndim, positions + next++ * s.ndim);
+          for (int d = s.ndim - 1; d >= 0 && ++coordinates[d] == s.sizes[d]; --d) coordinates[d] = 0;
+        });
+      }
     }
   });
   return out;
