@@ -145,6 +145,7 @@ scatter_gather_cases): seeds 88 (400) and 89 (800), CPU and emulated device, mat
 """
 import argparse
 import importlib
+import itertools
 import json
 import math
 import os
@@ -812,7 +813,8 @@ def tensor_op_draw(rng):
                      "pow_", "pow_number", "pow_number_", "number_pow", "sort", "argsort", "topk",
                      "cumsum", "cumprod", "compare", "compare", "compare_number", "logical_not", "where", "where",
                      "masked_fill", "masked_fill_", "any_all", "all_all", "isnan", "isinf", "isfinite", "any_dim",
-                     "all_dim", "count_nonzero", "count_nonzero_all", "isclose", "allclose", "equal"])
+                     "all_dim", "count_nonzero", "count_nonzero_all", "isclose", "allclose", "equal", "nonzero",
+                     "argwhere", "nonzero_tuple", "masked_select", "masked_scatter", "masked_scatter_"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64", "bool"]
     if op == "compare":
         op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"])
@@ -877,7 +879,7 @@ def tensor_op_draw(rng):
                 shape[1] = factor * rng.randint(1, 2)
     elif op in ("add", "sub", "mul", "div", "add_", "mul_", "maximum", "minimum", "pow", "pow_", "eq", "ne", "lt",
                 "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "where", "masked_fill",
-                "masked_fill_", "isclose", "allclose", "equal"):
+                "masked_fill_", "isclose", "allclose", "equal", "masked_select", "masked_scatter", "masked_scatter_"):
         other = [1 if rng.random() < 0.4 else n for n in shape] if rng.random() < 0.6 else list(shape)
         if other and rng.random() < 0.4:
             other = other[rng.randint(0, rank):]
@@ -887,6 +889,12 @@ def tensor_op_draw(rng):
         if op == "where":  # the condition, then the two values
             third = [1 if rng.random() < 0.4 else n for n in shape]
             shapes = [third[rng.randint(0, rank):], shape, other] if rng.random() < 0.5 else [shape, other, third]
+        if op.startswith("masked_scatter"):  # a source of as many elements as both broadcast, more or fewer
+            sizes = [max(a, b) if 1 in (a, b) else a if a == b else None
+                     for a, b in itertools.zip_longest(reversed(shape), reversed(other), fillvalue=1)]
+            numel = 3 if None in sizes else math.prod(sizes)
+            size = rng.choice([numel, numel + 2, rng.randint(0, numel)])
+            shapes.append([size] if rng.random() < 0.8 else [1, size])
     elif op == "reshape":
         numel, args = 1, []
         for n in shape:
@@ -907,8 +915,11 @@ def tensor_op_draw(rng):
     elif op in ("any_dim", "all_dim"):
         args = [dim(), rng.randint(0, 1)]
     types = [dtype if rng.random() < 0.75 else rng.choice(dtypes) for _ in shapes]
-    if op in ("where", "masked_fill", "masked_fill_") and rng.random() < 0.9:
+    if op in ("where", "masked_fill", "masked_fill_", "masked_select", "masked_scatter", "masked_scatter_") and \
+            rng.random() < 0.9:
         types[0 if op == "where" else 1] = "bool"
+    if op.startswith("masked_scatter") and rng.random() < 0.9:
+        types[2] = types[0]
     numbered = op in NUMBER_OPS or op.endswith("_number") or op.startswith("masked_fill")
     extra = {"number": drawn_number(rng)} if numbered else {}
     if op.startswith("pow_number") and rng.random() < 0.4:  # PyTorch's special-cased exponents
@@ -928,13 +939,15 @@ def tensor_op_departs(op, shapes, dtypes, args, cls, number=None):
     neighbours say why): float16 softmax (PyTorch's CPU has none), pixel_shuffle/unshuffle of a channels_last_3d or an
     empty input (PyTorch refuses the format, and 1.13 returns an empty input's shape unchanged), narrow's start words
     (normrt's are PyTorch 2's), masked_fill with a mask that is not bool (1.13 returns self unchanged; normrt refuses
-    it, as PyTorch 2), a permutation of another length ("permute(sparse_coo)" in 1.13's words), and the
+    it, as PyTorch 2; masked_scatter's too, which 1.13 scatters by), a permutation of another length ("permute(sparse_coo)" in 1.13's words), and the
     elements PyTorch's pow loops compute apart from their vectorised loop, which normrt follows everywhere: float32
     powers by an exponent float cannot hold (2^31 + 1 is odd there, 2^31 in the vectorised loop), bfloat16 ones by
     -0.5 (1 / sqrt), where elements lie past the last multiple of 16 (float32) or 32 (bfloat16)."""
     if not shapes:  # full
         return False
     if op.startswith("masked_fill") and dtypes[1] != "bool":  # 1.13 takes such a mask (and ignores it); normrt refuses
+        return True
+    if op.startswith("masked_scatter") and dtypes[1] != "bool" and dtypes[0] == dtypes[2]:  # the same (by its bytes)
         return True
     shape, rank = shapes[0], len(shapes[0])
     if op in ("pow_number", "pow_number_") and math.isfinite(number):
