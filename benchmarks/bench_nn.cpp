@@ -468,6 +468,23 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor negative = x <= 0.0;
          return [x, negative] { benchmark::DoNotOptimize(ops::masked_fill(x, negative, 0.0)); };
        }},
+      // The selections: about half of an image's elements (its positive ones), and a count of all of them.
+      {"nonzero", image,
+       [](const Tensor& x) {
+         const Tensor positive = x > 0.0;
+         return [positive] { benchmark::DoNotOptimize(ops::nonzero(positive)); };
+       }},
+      {"masked-select", image,
+       [](const Tensor& x) {
+         const Tensor positive = x > 0.0;
+         return [x, positive] { benchmark::DoNotOptimize(ops::masked_select(x, positive)); };
+       }},
+      {"masked-scatter", image,
+       [](const Tensor& x) {
+         const Tensor positive = x > 0.0;
+         return [x, positive] { benchmark::DoNotOptimize(ops::masked_scatter(x, positive, x)); };
+       }},
+      {"count-nonzero", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::count_nonzero(x)); }; }},
       {"var-dim0", pixel_rows, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::var(x, 0)); }; }},
       {"clone", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x.clone()); }; }},
       {"randn", image,
@@ -658,10 +675,11 @@ std::vector<TensorOp> tensor_ops() {
 }
 
 // The tensor-op rows that also run on a GPU: the index ops, whose device grouping (a radix sort) has not been timed,
-// and the comparison kernels.
+// the comparison kernels and the selections.
 const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-add-dim0", "gather-backward-logits",
                                          "embedding-lookup", "embedding-backward", "gt-scalar", "where",
-                                         "masked-fill"};
+                                         "masked-fill", "nonzero", "masked-select", "masked-scatter",
+                                         "count-nonzero"};
 
 void tensor_op(benchmark::State& state, const TensorOp& op, Device device) {
   Generator gen(5);
