@@ -484,7 +484,8 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor positive = x > 0.0;
          return [x, positive] { benchmark::DoNotOptimize(ops::masked_scatter(x, positive, x)); };
        }},
-      {"count-nonzero", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::count_nonzero(x)); }; }},
+      {"count-nonzero", image,
+       [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::count_nonzero(x)); }; }},
       {"var-dim0", pixel_rows, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::var(x, 0)); }; }},
       {"clone", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x.clone()); }; }},
       {"randn", image,

@@ -14,7 +14,8 @@
 # session can split them across calls; NORMRT_SANITIZERS the compute-sanitizer tools (default "memcheck racecheck
 # initcheck synccheck") and NORMRT_SANITIZER_FILTER their gtest filter (default: the BatchNorm, convolution and
 # pooling tests on small shapes, the scatters' and the embedding's, whose radix sort has only been emulated, and the
-# golden cases of where, masked_fill, the logical ops and bool operands, whose kernels have only been emulated);
+# golden cases of where, masked_fill, the logical ops, bool operands and the selections, whose kernels have only been
+# emulated);
 # NORMRT_TRAIN_OUT where the training runs write their curves and checkpoints
 # (default: the report's directory);
 # NORMRT_STEP_TIMEOUT (seconds) bounds each command of the run phase, so that one hung step cannot eat a lease;
@@ -123,7 +124,7 @@ end_section
 fi
 
 # The sanitizers run the BatchNorm tests on small shapes (racecheck is slow on large grids).
-sanitizer_filter=${NORMRT_SANITIZER_FILTER:-'*CudaPool*:CudaConv.*:*CudaBatchNormShapes.*/2x1:*CudaBatchNormShapes.*/1x1x2:*CudaBatchNormShapes.*/5x3:*CudaBatchNormShapes.*/7x3x33:*CudaBatchNormShapes.*/4x2x8:*CudaBatchNormShapes.*/2x4x5x7:*CudaBatchNormShapes.*/256x1024:*CudaGolden.*:CudaBatchNorm.SeedExampleOnTheDevice:CudaBatchNorm.EmptyBatchAndNaN:*CudaBnKernels.*:CudaVariants.*:CudaScatterGather.*:CudaEmbedding.*:*CudaTensorOpsGolden*where*:*CudaTensorOpsGolden*masked_fill*:*CudaTensorOpsGolden*logical*:*CudaTensorOpsGolden*bool*'}
+sanitizer_filter=${NORMRT_SANITIZER_FILTER:-'*CudaPool*:CudaConv.*:*CudaBatchNormShapes.*/2x1:*CudaBatchNormShapes.*/1x1x2:*CudaBatchNormShapes.*/5x3:*CudaBatchNormShapes.*/7x3x33:*CudaBatchNormShapes.*/4x2x8:*CudaBatchNormShapes.*/2x4x5x7:*CudaBatchNormShapes.*/256x1024:*CudaGolden.*:CudaBatchNorm.SeedExampleOnTheDevice:CudaBatchNorm.EmptyBatchAndNaN:*CudaBnKernels.*:CudaVariants.*:CudaScatterGather.*:CudaEmbedding.*:*CudaTensorOpsGolden*where*:*CudaTensorOpsGolden*masked_fill*:*CudaTensorOpsGolden*logical*:*CudaTensorOpsGolden*bool*:*CudaTensorOpsGolden*nonzero*:*CudaTensorOpsGolden*masked_s*:CudaSelections.*'}
 want sanitize && for tool in ${NORMRT_SANITIZERS:-memcheck racecheck initcheck synccheck}; do
   section "compute-sanitizer --tool $tool"
   bounded compute-sanitizer --tool "$tool" --error-exitcode 1 "$gpu_tests" \
