@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <initializer_list>
 #include <limits>
+#include <string>
 #include <type_traits>
 
 #include "broadcast_plan.h"
@@ -48,6 +49,35 @@ cmpmath::Plan broadcast_plan(const Shape& out_shape, MemoryFormat out_format,
   }
   p.ndim = kept;
   return p;
+}
+
+Shape expanded_sizes(const Tensor& t, const Shape& sizes) {
+  const int64_t rank = t.dim(), ndim = static_cast<int64_t>(sizes.size());
+  // t's legacy type name ("torch.FloatTensor"), or ATen's where there is none ("CPUBoolType", "CPUBFloat16Type").
+  const std::string type = t.dtype() == DType::Bool ? (t.device().is_cuda() ? "CUDABoolType" : "CPUBoolType")
+                                                     : ops::util::legacy_type_name(t.dtype(), t.device());
+  NORMRT_CHECK(rank <= ndim, "expand(", type, "{", shape_str(t.sizes()), "}, size=", shape_str(sizes),
+               "): the number of sizes provided (", ndim, ") must be greater or equal to the number of dimensions in ",
+               "the tensor (", rank, ")");
+  Shape expanded = sizes;
+  for (int64_t d = ndim - 1; d >= 0; --d) {
+    const int64_t offset = d - (ndim - rank), target = sizes[static_cast<std::size_t>(d)];
+    if (offset < 0) {
+      NORMRT_CHECK(target >= 0, "The expanded size of the tensor (", target,
+                   ") isn't allowed in a leading, non-existing dimension ", d);
+      continue;
+    }
+    const int64_t existing = t.size(offset);
+    if (target == -1) {
+      expanded[static_cast<std::size_t>(d)] = existing;
+      continue;
+    }
+    NORMRT_CHECK(target >= 0, "expand: a size must be non-negative or -1 (keep the tensor's), got ", shape_str(sizes));
+    NORMRT_CHECK(existing == target || existing == 1, "The expanded size of the tensor (", target,
+                 ") must match the existing size (", existing, ") at non-singleton dimension ", d,
+                 ".  Target sizes: ", shape_str(sizes), ".  Tensor sizes: ", shape_str(t.sizes()));
+  }
+  return expanded;
 }
 
 }  // namespace normrt::detail
@@ -222,6 +252,43 @@ Tensor logical_or(const Tensor& a, const Tensor& b) { return compared(Compare::O
 Tensor logical_xor(const Tensor& a, const Tensor& b) { return compared(Compare::Xor, a, b); }
 Tensor logical_not(const Tensor& t) { return compared(Compare::Eq, t, wrapped_beside(t, 0)); }
 
+}  // namespace normrt::ops
+
+namespace normrt::detail {
+
+void where_into(const Tensor& condition, const Tensor& a, const Tensor& b, Tensor& out) {
+  const cmpmath::Plan p = broadcast_plan(out.sizes(), out.memory_format(), {&a, &b, &condition});
+  const bool* cs = static_cast<const bool*>(condition.raw_data());
+  auto with_bits = [&](auto bits) {
+    using Bits = decltype(bits);
+    const Bits* xs = static_cast<const Bits*>(a.raw_data());
+    const Bits* ys = static_cast<const Bits*>(b.raw_data());
+    Bits* zs = static_cast<Bits*>(out.raw_data());
+    if (out.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const ops::util::Launch l(out);
+      cuda::where(cs, xs, ys, zs, p, l.sms, l.stream);
+#else
+      ops::util::no_cuda("where");
+#endif
+      return;
+    }
+    ops::for_each_run(p, [&](const int64_t* at, const int64_t* steps, int64_t o, int64_t n) {
+      ops::where_run(cs + at[2], steps[2], xs + at[0], steps[0], ys + at[1], steps[1], zs + o, n);
+    });
+  };
+  switch (element_size(out.dtype())) {
+    case 1: with_bits(uint8_t{}); break;
+    case 2: with_bits(uint16_t{}); break;
+    case 4: with_bits(uint32_t{}); break;
+    default: with_bits(uint64_t{}); break;
+  }
+}
+
+}  // namespace normrt::detail
+
+namespace normrt::ops {
+
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   check_defined_on_one_device({&condition, &a, &b}, "where");
   NORMRT_CHECK(condition.dtype() == DType::Bool, "where expected condition to be a boolean tensor, but got a tensor ",
@@ -229,34 +296,8 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shape(broadcast_shape(condition.sizes(), a.sizes()), b.sizes());
   const MemoryFormat format = util::result_format(shape, {&condition, &a, &b});
   const DType common = util::result_type(a, b);
-  const Tensor x = a.to(common), y = b.to(common);
   Tensor out = empty(shape, TensorOptions(a.device()).dtype(common).memory_format(format));
-  const cmpmath::Plan p = detail::broadcast_plan(shape, format, {&x, &y, &condition});
-  const bool* cs = static_cast<const bool*>(condition.raw_data());
-  auto with_bits = [&](auto bits) {
-    using Bits = decltype(bits);
-    const Bits* xs = static_cast<const Bits*>(x.raw_data());
-    const Bits* ys = static_cast<const Bits*>(y.raw_data());
-    Bits* zs = static_cast<Bits*>(out.raw_data());
-    if (out.device().is_cuda()) {
-#if NORMRT_WITH_CUDA
-      const util::Launch l(out);
-      cuda::where(cs, xs, ys, zs, p, l.sms, l.stream);
-#else
-      util::no_cuda("where");
-#endif
-      return;
-    }
-    for_each_run(p, [&](const int64_t* at, const int64_t* steps, int64_t o, int64_t n) {
-      where_run(cs + at[2], steps[2], xs + at[0], steps[0], ys + at[1], steps[1], zs + o, n);
-    });
-  };
-  switch (element_size(common)) {
-    case 1: with_bits(uint8_t{}); break;
-    case 2: with_bits(uint16_t{}); break;
-    case 4: with_bits(uint32_t{}); break;
-    default: with_bits(uint64_t{}); break;
-  }
+  detail::where_into(condition, a.to(common), b.to(common), out);
   return out;
 }
 
@@ -286,8 +327,10 @@ Tensor masked_fill(const Tensor& t, const Tensor& mask, Scalar value) {
   return where(mask, checked_fill_value(t, mask, value, false), t);
 }
 
+// In place: where's kernel writes t over itself, each element read where it is written.
 Tensor& masked_fill_(Tensor& t, const Tensor& mask, Scalar value) {
-  t.copy_(where(mask, checked_fill_value(t, mask, value, true), t));
+  detail::where_into(mask, checked_fill_value(t, mask, value, true), t, t);
+  t.bump_version();
   return t;
 }
 

@@ -12,6 +12,7 @@
 #include "nonzero_math.cuh"
 #include "normrt/ops/comparison.h"
 #include "normrt/ops/elementwise.h"
+#include "normrt/ops/scatter_gather.h"
 #include "normrt/ops/tensor_ops.h"
 #include "op_util.h"
 #if NORMRT_WITH_CUDA
@@ -140,20 +141,6 @@ void place_on_cpu(const cmpmath::Plan& p, const Starts& starts, Selected selecte
 
 const uint8_t* mask_flags(const Tensor& mask) { return static_cast<const uint8_t*>(mask.raw_data()); }
 
-// PyTorch's expand of masked_scatter_'s mask to self's shape, refused in its words: dimensions matched from the last.
-void check_expands(const Tensor& mask, const Shape& shape) {
-  const int64_t rank = mask.dim(), ndim = static_cast<int64_t>(shape.size());
-  NORMRT_CHECK(rank <= ndim, "expand(", mask.device().is_cuda() ? "CUDA" : "CPU", util::scalar_type_name(mask.dtype()),
-               "Type{", shape_str(mask.sizes()), "}, size=", shape_str(shape), "): the number of sizes provided (",
-               ndim, ") must be greater or equal to the number of dimensions in the tensor (", rank, ")");
-  for (int64_t d = ndim - 1; d >= ndim - rank; --d) {
-    const int64_t existing = mask.size(d - (ndim - rank)), target = shape[static_cast<std::size_t>(d)];
-    NORMRT_CHECK(existing == target || existing == 1, "The expanded size of the tensor (", target,
-                 ") must match the existing size (", existing, ") at non-singleton dimension ", d,
-                 ".  Target sizes: ", shape_str(shape), ".  Tensor sizes: ", shape_str(mask.sizes()));
-  }
-}
-
 void check_scatter_source(const Tensor& t, const Tensor& source) {
   NORMRT_CHECK(t.dtype() == source.dtype(), "masked_scatter: expected self and source to have same dtypes but got",
                util::scalar_type_name(t.dtype()), " and ", util::scalar_type_name(source.dtype()));
@@ -273,7 +260,7 @@ Tensor& masked_scatter_(Tensor& t, const Tensor& mask, const Tensor& source) {
   NORMRT_CHECK(t.defined() && mask.defined() && source.defined(),
                "masked_scatter: self, mask and source must be defined");
   check_scatter_source(t, source);
-  check_expands(mask, t.sizes());
+  detail::expanded_sizes(mask, t.sizes());  // refused in expand's words
   check_scatter_mask(mask);
   util::check_same_device(t, mask);
   util::check_same_device(t, source);
@@ -311,9 +298,108 @@ Tensor masked_scatter(const Tensor& t, const Tensor& mask, const Tensor& source)
   check_scatter_source(t, source);
   check_scatter_mask(mask);
   util::check_same_device(t, mask);
-  // t broadcast to the mask's shape (where takes t either way), or its copy.
-  Tensor out = t.sizes() == shape ? t.clone() : where(mask, t, t);
+  Tensor out = broadcast_to(t, shape);
   return masked_scatter_(out, mask, source);
+}
+
+namespace {
+
+// What an index tensor picks of t: the entries (rows) of t's first `leading` dimensions, flattened, as an int64
+// vector on t's device, and the shape of t[indices].
+struct Picked {
+  Tensor rows;
+  Shape shape;
+  int64_t leading = 0;
+};
+
+// The rows of a mask or an int64 index, checked in PyTorch's order: the index's dtype, then a mask's sizes; the
+// entries' range is check_rows' (after the values' checks, in index_put_).
+Picked picked_rows(const Tensor& t, const Tensor& indices) {
+  NORMRT_CHECK(t.defined() && indices.defined(), "index: self and indices must be defined");
+  NORMRT_CHECK(indices.dtype() == DType::Int64 || indices.dtype() == DType::Bool,
+               "tensors used as indices must be long, byte or bool tensors");
+  util::check_same_device(t, indices);
+  Picked p;
+  if (indices.dtype() == DType::Bool) {
+    NORMRT_CHECK(indices.dim() <= t.dim(), "too many indices for tensor of dimension ", t.dim());
+    for (int64_t d = 0; d < indices.dim(); ++d)
+      NORMRT_CHECK(indices.size(d) == t.size(d), "The shape of the mask ", shape_str(indices.sizes()), " at index ", d,
+                   " does not match the shape of the indexed tensor ", shape_str(t.sizes()), " at index ", d);
+    p.leading = indices.dim();
+    p.rows = nonzero(indices.reshape({indices.numel()})).reshape({-1});
+    p.shape = {p.rows.numel()};
+  } else {
+    NORMRT_CHECK(t.dim() > 0, "too many indices for tensor of dimension 0");
+    p.leading = 1;
+    p.rows = indices.contiguous().reshape({indices.numel()});
+    p.shape = indices.sizes();
+  }
+  p.shape.insert(p.shape.end(), t.sizes().begin() + p.leading, t.sizes().end());
+  return p;
+}
+
+// An int64 index's entries within dim 0 of t (the first one outside refused, as PyTorch's words name it), negative
+// ones counted from its end.
+void check_rows(const Tensor& t, const Tensor& indices, Picked& p) {
+  if (indices.dtype() == DType::Bool || p.rows.numel() == 0) return;
+  const int64_t size = t.size(0);
+  if (ops::min(p.rows).item<int64_t>() < -size || ops::max(p.rows).item<int64_t>() >= size) {
+    for (const int64_t row : p.rows.to_vector<int64_t>())
+      NORMRT_CHECK(row >= -size && row < size, "index ", row, " is out of bounds for dimension 0 with size ", size);
+  }
+  p.rows = where(lt(p.rows, 0), p.rows + size, p.rows);
+}
+
+// t as a matrix of its picked dimensions' entries by the rest, contiguous.
+Tensor as_rows(const Tensor& t, int64_t leading) {
+  int64_t rows = 1, width = 1;
+  for (int64_t d = 0; d < t.dim(); ++d) (d < leading ? rows : width) *= t.size(d);
+  return t.contiguous().reshape({rows, width});
+}
+
+}  // namespace
+
+Tensor index(const Tensor& t, const Tensor& indices) {
+  Picked p = picked_rows(t, indices);
+  check_rows(t, indices, p);
+  return index_select(as_rows(t, p.leading), 0, p.rows).reshape(p.shape);
+}
+
+Tensor& index_put_(Tensor& t, const Tensor& indices, const Tensor& values, bool accumulate) {
+  Picked p = picked_rows(t, indices);
+  NORMRT_CHECK(values.defined(), "index_put_: values must be defined");
+  NORMRT_CHECK(values.dtype() == t.dtype(), "Index put requires the source and destination dtypes match, got ",
+               util::scalar_type_name(t.dtype()), " for the destination and ", util::scalar_type_name(values.dtype()),
+               " for the source.");
+  util::check_same_device(t, values);
+  // Values broadcast to the result's shape, their leading ones dropped first (as Python's setitem drops them).
+  Shape sizes = values.sizes();
+  while (!sizes.empty() && sizes.front() == 1 && sizes.size() > p.shape.size()) sizes.erase(sizes.begin());
+  bool broadcasts = sizes.size() <= p.shape.size();
+  for (std::size_t d = 1; broadcasts && d <= sizes.size(); ++d)
+    broadcasts = sizes[sizes.size() - d] == 1 || sizes[sizes.size() - d] == p.shape[p.shape.size() - d];
+  NORMRT_CHECK(broadcasts, "shape mismatch: value tensor of shape ", shape_str(values.sizes()),
+               " cannot be broadcast to indexing result of shape ", shape_str(p.shape));
+  check_rows(t, indices, p);
+  // A scatter along the rows: each value goes to its row's entry of its column, in order (a repeat's last wins, or
+  // all add).
+  Tensor matrix = as_rows(t, p.leading);
+  const int64_t count = p.rows.numel(), width = matrix.size(1);
+  const Tensor v = broadcast_to(values.reshape(sizes), p.shape).reshape({count, width});
+  const Tensor index = broadcast_to(p.rows.reshape({count, 1}), {count, width});
+  if (accumulate) {
+    scatter_add_(matrix, 0, index, v);
+  } else {
+    scatter_(matrix, 0, index, v);
+  }
+  if (!t.is_contiguous()) t.copy_(matrix.reshape(t.sizes()));
+  t.bump_version();
+  return t;
+}
+
+Tensor index_put(const Tensor& t, const Tensor& indices, const Tensor& values, bool accumulate) {
+  Tensor out = t.defined() ? t.clone() : t;
+  return index_put_(out, indices, values, accumulate);
 }
 
 }  // namespace normrt::ops

@@ -11,6 +11,7 @@
 #include <optional>
 #include <type_traits>
 
+#include "broadcast_plan.h"
 #include "cpu_threads.h"
 #include "cuda_launch.h"
 #include "memory_layout.h"
@@ -1121,6 +1122,16 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
     unsqueezed.push_back(tensors[i].reshape(s));
   }
   return cat(unsqueezed, dim);
+}
+
+// A copy by where's kernel, whose plan reads t broadcast: the condition a single true.
+Tensor broadcast_to(const Tensor& t, const Shape& sizes) {
+  NORMRT_CHECK(t.defined(), "broadcast_to takes a defined tensor");
+  const Shape shape = detail::expanded_sizes(t, sizes);
+  if (shape == t.sizes()) return t.clone();
+  Tensor out = empty(shape, TensorOptions(t.device()).dtype(t.dtype()));
+  detail::where_into(full({}, true, TensorOptions(t.device()).dtype(DType::Bool)), t, t, out);
+  return out;
 }
 
 }  // namespace normrt::ops

@@ -129,6 +129,10 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
   if (op == "masked_select") return {ops::masked_select(ts[0], ts[1])};
   if (op == "masked_scatter") return {ops::masked_scatter(ts[0], ts[1], ts[2])};
   if (op == "masked_scatter_") return {ops::masked_scatter_(ts[0], ts[1], ts[2])};
+  if (op == "index") return {ops::index(ts[0], ts[1])};
+  if (op == "index_put_") return {ops::index_put_(ts[0], ts[1], ts[2])};
+  if (op == "index_put_accumulate") return {ops::index_put_(ts[0], ts[1], ts[2], true)};
+  if (op == "broadcast_to") return {ops::broadcast_to(ts[0], Shape(a.begin(), a.end()))};
   if (op == "isnan") return {ops::isnan(ts[0])};
   if (op == "isinf") return {ops::isinf(ts[0])};
   if (op == "isfinite") return {ops::isfinite(ts[0])};
@@ -254,12 +258,14 @@ inline void run_tensor_ops_golden_case(const std::string& name, const Device& de
       ADD_FAILURE() << name << ": PyTorch refuses it (" << c["error"].get<std::string>() << "), normrt did not";
     } catch (const std::exception& e) {
       // A kernel's name in PyTorch's words ends in its device: "abs_cpu" on the CPU, "abs_cuda" on a GPU; a tensor's
-      // type starts with it: "CPUBoolType", "CUDABoolType".
+      // type names it: "CPUBoolType" and "CUDABoolType", "torch.HalfTensor" and "torch.cuda.HalfTensor".
       std::string expected = c["error"];
       const auto kernel = expected.find("_cpu\" not implemented");
       if (device.is_cuda() && kernel != std::string::npos) expected.replace(kernel, 4, "_cuda");
       const auto type = expected.find("(CPU");
       if (device.is_cuda() && type != std::string::npos) expected.replace(type + 1, 3, "CUDA");
+      const auto legacy = expected.find("(torch.");
+      if (device.is_cuda() && legacy != std::string::npos) expected.insert(legacy + 7, "cuda.");
       EXPECT_EQ(message_of(e), expected) << name;
     }
     if (!inputs.empty()) EXPECT_EQ(bytes_of(inputs[0]), before) << name << ": the input changed";

@@ -1,7 +1,8 @@
 // The selections (nonzero, argwhere, masked_select, masked_scatter; count_nonzero, any and all, which count as they
-// do) beyond what the PyTorch golden cases hold (tests/golden/make_golden_tensor_ops.py): tensors of many CPU tiles
-// (cut over the threads), every dtype and memory format, broadcast masks, against the selected elements listed here by
-// a plain row-major walk; refusals that leave self as it was.
+// do), indexing by a tensor (index, index_put_) and broadcast_to beyond what the PyTorch golden cases hold
+// (tests/golden/make_golden_tensor_ops.py): tensors of many CPU tiles (cut over the threads), every dtype and memory
+// format, broadcast masks, against the selected elements listed here by a plain row-major walk; refusals that leave
+// self as it was.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -209,6 +210,100 @@ TEST(MaskedScatter, RefusalsLeaveSelfAsItWas) {
       "The size of tensor a (2) must match the size of tensor b (3) at non-singleton "
       "dimension 1"));
   EXPECT_TRUE(testing::throws_with([&] { ops::nonzero(Tensor()); }, "nonzero takes a defined tensor"));
+}
+
+TEST(Index, MasksAndIntegersTakeRowsInOrderInEveryDtype) {
+  std::mt19937 rng(70);
+  for (const DType dtype : kDtypes) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tensor t = drawn({300, 7, 5}, dtype, 71);
+    const std::vector<uint64_t> bits = element_bits(t);
+    const Tensor mask = drawn_mask({300, 7}, 72);
+    const std::vector<bool> flags = mask.to_vector<bool>();
+    std::vector<uint64_t> expected;
+    for (std::size_t r = 0; r < flags.size(); ++r)
+      if (flags[r]) expected.insert(expected.end(), bits.begin() + 5 * r, bits.begin() + 5 * (r + 1));
+    const Tensor by_mask = ops::index(t, mask);
+    EXPECT_EQ(by_mask.sizes(), (Shape{static_cast<int64_t>(expected.size() / 5), 5}));
+    EXPECT_EQ(element_bits(by_mask), expected);
+    // Entries of dim 0, negative ones from its end, repeated, as a (4, 25) index.
+    std::vector<int64_t> rows(100);
+    for (int64_t& r : rows) r = static_cast<int64_t>(rng() % 600) - 300;
+    const Tensor by_rows = ops::index(t, from_vector(rows, {4, 25}));
+    EXPECT_EQ(by_rows.sizes(), (Shape{4, 25, 7, 5}));
+    expected.clear();
+    for (const int64_t r : rows) {
+      const auto first = bits.begin() + 35 * (r < 0 ? r + 300 : r);
+      expected.insert(expected.end(), first, first + 35);
+    }
+    EXPECT_EQ(element_bits(by_rows), expected);
+    // A channels-last tensor gives the contiguous one's rows.
+    const Tensor image = drawn({4, 3, 2, 5}, dtype, 73), image_mask = drawn_mask({4, 3}, 74);
+    EXPECT_EQ(element_bits(ops::index(testing::to_channels_last(image), image_mask)),
+              element_bits(ops::index(image, image_mask)));
+  }
+}
+
+TEST(IndexPut, RepeatsKeepTheLastOrAddInOrder) {
+  // Float32 sums round at each addition, in index order: 2^24 + 1 + 1 stays 2^24 in that order.
+  Tensor t = zeros({3, 2});
+  const Tensor rows = from_vector<int64_t>({2, 0, 2, 2, -3}, {5});
+  const Tensor values = from_vector<float>({16777216.0f, 1.0f, 1.0f, 1.0f, 1.0f, 4.0f, 1.0f, 1.0f, 5.0f, 6.0f}, {5, 2});
+  ops::index_put_(t, rows, values, true);
+  EXPECT_EQ(t.to_vector(), (std::vector<float>{6.0f, 7.0f, 0.0f, 0.0f, 16777216.0f, 6.0f}));
+  const Tensor last = ops::index_put(zeros({3, 2}), rows, values);
+  EXPECT_EQ(last.to_vector(), (std::vector<float>{5.0f, 6.0f, 0.0f, 0.0f, 1.0f, 1.0f}));
+  // Many rows, a channels-last self written in place: the contiguous result in its memory format.
+  const Tensor image = drawn({6, 3, 2, 5}, DType::Float32, 75), mask = drawn_mask({6}, 76);
+  Tensor last_format = testing::to_channels_last(image);
+  const Tensor value = from_vector<float>({-7.0f}, {1, 1, 1});
+  ops::index_put_(last_format, mask, value);
+  EXPECT_EQ(last_format.memory_format(), MemoryFormat::ChannelsLast);
+  const std::vector<bool> flags = mask.to_vector<bool>();
+  std::vector<float> expected = image.to_vector();
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    if (flags[i / 30]) expected[i] = -7.0f;
+  EXPECT_TRUE(testing::same_bits(last_format.contiguous().to_vector(), expected));
+}
+
+TEST(IndexPut, RefusalsLeaveSelfAsItWas) {
+  Tensor t = from_vector<float>({1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f}, {2, 3});
+  const uint64_t version = t.version();
+  const auto refused = [&](const Tensor& indices, const Tensor& values, const std::string& words) {
+    EXPECT_TRUE(testing::throws_with([&] { ops::index_put_(t, indices, values, true); }, words));
+    EXPECT_EQ(t.to_vector(), (std::vector<float>{1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f}));
+    EXPECT_EQ(t.version(), version);
+  };
+  refused(from_vector<int64_t>({0, 2}, {2}), ones({3}), "index 2 is out of bounds for dimension 0 with size 2");
+  refused(from_vector<int64_t>({0}, {1}), ones({2}),
+          "shape mismatch: value tensor of shape [2] cannot be broadcast to indexing result of shape [1, 3]");
+  refused(from_vector<int64_t>({0}, {1}), ones({3}, TensorOptions().dtype(DType::Int64)),
+          "Index put requires the source and destination dtypes match, got Float for the destination and Long for "
+          "the source.");
+  refused(ones({2}), ones({3}), "tensors used as indices must be long, byte or bool tensors");
+  refused(from_vector<bool>({true, false, true}, {3}), ones({3}),
+          "The shape of the mask [3] at index 0 does not match the shape of the indexed tensor [2, 3] at index 0");
+  // Values with leading ones broadcast as Python's setitem takes them.
+  ops::index_put_(t, from_vector<int64_t>({1}, {1}), full({1, 1, 1, 3}, 9.0));
+  EXPECT_EQ(t.to_vector(), (std::vector<float>{1.0f, 2.0f, 3.0f, 9.0f, 9.0f, 9.0f}));
+}
+
+TEST(BroadcastTo, CopiesEveryElementWhereItBroadcasts) {
+  for (const DType dtype : kDtypes) {
+    const Tensor t = drawn({3, 1, 5}, dtype, 80);
+    const Tensor b = ops::broadcast_to(t, {2, 3, 4, -1});
+    EXPECT_EQ(b.sizes(), (Shape{2, 3, 4, 5}));
+    const std::vector<uint64_t> bits = element_bits(t), out = element_bits(b);
+    for (std::size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], bits[(i / 20 % 3) * 5 + i % 5]) << i;
+    EXPECT_EQ(
+        ops::broadcast_to(testing::to_channels_last(drawn({2, 3, 2, 2}, dtype, 81)), {2, 3, 2, 2}).memory_format(),
+        MemoryFormat::ChannelsLast);
+  }
+  EXPECT_TRUE(testing::throws_with(
+      [] {
+        ops::broadcast_to(zeros({2, 1}), {2, -2});
+      },
+      "expand: a size must be non-negative or -1 (keep the tensor's), got [2, -2]"));
 }
 
 }  // namespace

@@ -6,7 +6,8 @@ add_, mul_ in place; with a number on either side and in place), maximum and min
 abs, sqrt, exp, log, clamp; in place too), full, full_like and fill_, reshape and softmax/log_softmax, the comparisons
 (eq, ne, lt, le, gt, ge against a tensor or a number; logical_and/or/xor/not), where, masked_fill and masked_fill_,
 any and all, the selections (nonzero, argwhere, nonzero as a tuple, masked_select, masked_scatter and
-masked_scatter_; nonzero's inputs about half zeros), computed by PyTorch 1.13 on the CPU, over every dtype normrt has
+masked_scatter_; nonzero's inputs about half zeros), indexing by a tensor (x[index], x[index] = values, index_put_
+with accumulate) and broadcast_to, computed by PyTorch 1.13 on the CPU, over every dtype normrt has
 (float32, float16, bfloat16, int64, bool: the ops above on bool operands too) and channels-last inputs. A case
 PyTorch refuses keeps its message instead, which normrt must throw word for word. PyTorch 1.13's CPU has no float16
 kernels for sqrt, exp, log and clamp: there the reference is what its CUDA kernels compute, the float32 function of the
@@ -127,6 +128,15 @@ def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None):
         return torch.masked_select(ts[0], ts[1])
     if op == "masked_scatter":
         return torch.masked_scatter(ts[0], ts[1], ts[2])
+    if op == "index":
+        return x[ts[1]]
+    if op == "index_put_":
+        x[ts[1]] = ts[2]
+        return x
+    if op == "index_put_accumulate":
+        return x.index_put_((ts[1],), ts[2], accumulate=True)
+    if op == "broadcast_to":
+        return torch.broadcast_to(x, args)
     if op == "masked_scatter_":
         # Source placed in row-major order whatever self's memory format, as PyTorch's CUDA kernel places it (1.13's
         # CPU kernel walks a channels-last self in memory order instead).
@@ -229,6 +239,8 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
                  "masked_select", "masked_scatter", "masked_scatter_") + COMPARISONS
     sparse = op in ("nonzero", "argwhere", "nonzero_tuple")
     ts = inputs or [drawn_input(g, s, d, c, nan, sparse) for s, d, c in zip(shapes, dtypes, cls)]
+    if op.startswith("index") and not inputs and dtypes[1] == "int64" and shapes[0]:  # entries of dim 0, either sign
+        ts[1] = torch.randint(-shapes[0][0], shapes[0][0], shapes[1], generator=g)
     folder = os.path.join(out, name)
     os.makedirs(folder)
     for k, t in enumerate(ts):
@@ -916,6 +928,62 @@ def main():
          ["float16", "bool", "float16"], [], None,
          [f16([[1.0, 2.0], [3.0, 4.0]]), bools([[False, True], [False, False]]), f16([])]),
     ]
+    # Indexing by a tensor (x[index], x[index] = values, index_put_ with accumulate) and broadcast_to, drawn after the
+    # cases above ([x, index] or [x, index, values]; int64 indices drawn within dim 0, both signs).
+    rows = lambda values: torch.arange(float(np.prod(values))).reshape(values)
+    indexing_specs = [
+        ("index_mask_leading", "index", [[2, 3, 4], [2]], ["float32", "bool"]),
+        ("index_mask_two_dims", "index", [[2, 3, 4], [2, 3]], ["float16", "bool"]),
+        ("index_mask_every_dim", "index", [[2, 3], [2, 3]], ["int64", "bool"]),
+        ("index_mask_0dim_of_0dim", "index", [[], []], ["float32", "bool"], [], None, [f32(5.0), bools(True)]),
+        ("index_mask_0dim_false", "index", [[2, 3], []], ["float32", "bool"], [], None, [rows([2, 3]), bools(False)]),
+        ("index_int64_rows", "index", [[4, 3], [5]], ["bfloat16", "int64"]),
+        ("index_int64_2d", "index", [[3, 2, 2], [2, 2]], ["bool", "int64"]),
+        ("index_int64_0dim", "index", [[3, 2], []], ["float32", "int64"]),
+        ("index_channels_last", "index", [[2, 3, 2, 2], [3]], ["float32", "int64"], [], [True, False]),
+        ("index_mask_channels_last_self", "index", [[2, 3, 2, 2], [2, 3]], ["float32", "bool"], [], [True, False]),
+        ("index_empty_mask", "index", [[0, 3], [0]], ["float32", "bool"]),
+        ("index_float_refused", "index", [[2, 3], [2]], ["float32", "float32"]),
+        ("index_mask_shape_refused", "index", [[2, 3], [3]], ["float32", "bool"]),
+        ("index_mask_too_many_refused", "index", [[2, 3], [2, 3, 1]], ["float32", "bool"]),
+        ("index_out_of_bounds_refused", "index", [[2, 3], [3]], ["float32", "int64"], [], None,
+         [rows([2, 3]), i64([0, 7, -5])]),
+        ("index_negative_out_of_bounds_refused", "index", [[2, 3], [1]], ["float32", "int64"], [], None,
+         [rows([2, 3]), i64([-3])]),
+        ("index_int64_of_0dim_refused", "index", [[], [1]], ["float32", "int64"], [], None, [f32(5.0), i64([0])]),
+        ("index_put__mask", "index_put_", [[2, 3, 4], [2, 3], [4]], ["float32", "bool", "float32"]),
+        ("index_put__mask_number", "index_put_", [[2, 3], [2], []], ["int64", "bool", "int64"]),
+        ("index_put__repeats_keep_the_last", "index_put_", [[3, 2], [3], [3, 2]], ["float32", "int64", "float32"], [],
+         None, [torch.zeros(3, 2), i64([1, 1, 0]), rows([3, 2])]),
+        ("index_put__channels_last", "index_put_", [[2, 3, 2, 2], [2], [3, 2, 2]], ["float16", "int64", "float16"],
+         [], [True, False, False]),
+        ("index_put__bool", "index_put_", [[3, 2], [3], [2]], ["bool", "bool", "bool"]),
+        ("index_put__mask_0dim_of_0dim", "index_put_", [[], [], []], ["float32", "bool", "float32"], [], None,
+         [f32(5.0), bools(True), f32(2.0)]),
+        ("index_put__dtype_refused", "index_put_", [[2, 3], [2], [3]], ["float32", "bool", "int64"]),
+        ("index_put__shape_refused", "index_put_", [[2, 3], [2], [4]], ["float32", "bool", "float32"]),
+        ("index_put__shape_before_bounds_refused", "index_put_", [[2, 3], [1], [4]], ["float32", "int64", "float32"],
+         [], None, [rows([2, 3]), i64([5]), f32([1.0, 1.0, 1.0, 1.0])]),
+        ("index_put__bounds_refused", "index_put_", [[2, 3], [2], [3]], ["float32", "int64", "float32"], [], None,
+         [rows([2, 3]), i64([-3, 7]), f32([1.0, 1.0, 1.0])]),
+        ("index_put_accumulate_repeats", "index_put_accumulate", [[2, 3], [2, 2], [2, 2, 3]],
+         ["float32", "int64", "float32"], [], None, [torch.zeros(2, 3), i64([[0, 1], [1, 1]]), rows([2, 2, 3])]),
+        ("index_put_accumulate_float16_in_order", "index_put_accumulate", [[1], [3], [3]],
+         ["float16", "int64", "float16"], [], None, [f16([0.0]), i64([0, 0, 0]), f16([2048.0, 1.0, 1.0])]),
+        ("index_put_accumulate_bool_is_an_or", "index_put_accumulate", [[2, 3], [2], [3]], ["bool", "int64", "bool"],
+         [], None, [torch.zeros(2, 3, dtype=torch.bool), i64([1, 1]), bools([True, False, True])]),
+        ("index_put_accumulate_mask_number", "index_put_accumulate", [[2, 3], [2, 3], []],
+         ["bfloat16", "bool", "bfloat16"]),
+        ("broadcast_to_leading", "broadcast_to", [[3, 1]], ["float32"], [2, 3, 4]),
+        ("broadcast_to_keeps_minus_one", "broadcast_to", [[2, 1]], ["int64"], [-1, 3]),
+        ("broadcast_to_itself_channels_last", "broadcast_to", [[2, 3, 2, 2]], ["bfloat16"], [2, 3, 2, 2], [True]),
+        ("broadcast_to_bool", "broadcast_to", [[1, 3]], ["bool"], [2, 3]),
+        ("broadcast_to_empty", "broadcast_to", [[0, 1]], ["float16"], [0, 3]),
+        ("broadcast_to_leading_minus_one_refused", "broadcast_to", [[2, 1]], ["float32"], [-1, 2, 3]),
+        ("broadcast_to_size_refused", "broadcast_to", [[2, 1]], ["float32"], [3, 3]),
+        ("broadcast_to_rank_refused", "broadcast_to", [[2, 1]], ["bool"], [3]),
+        ("broadcast_to_rank_float16_refused", "broadcast_to", [[2, 1]], ["float16"], [3]),
+    ]
     cases = {}
 
     def add(spec):
@@ -980,6 +1048,8 @@ def main():
     for name, op, shapes, dtypes, tolerances, inputs in close_shape_specs:
         cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, inputs=inputs, tolerances=tolerances)
     for spec in selection_specs:
+        add(spec)
+    for spec in indexing_specs:
         add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)

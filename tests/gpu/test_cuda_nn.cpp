@@ -216,8 +216,8 @@ TEST_P(CudaTensorOpsGolden, MatchesPyTorch) {
 INSTANTIATE_TEST_SUITE_P(PyTorch, CudaTensorOpsGolden, ::testing::ValuesIn(testing::tensor_ops_golden_case_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
-// The selections over several of the kernels' tiles (one with nothing selected), channels-last and broadcast operands,
-// every dtype: the CPU's results, to the bit.
+// The selections and indexing by a tensor over several of the kernels' tiles (one with nothing selected), channels-last
+// and broadcast operands, every dtype: the CPU's results, to the bit.
 TEST(CudaSelections, GiveTheCpusResultsOverManyTiles) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   Generator gen(15);
@@ -238,6 +238,17 @@ TEST(CudaSelections, GiveTheCpusResultsOverManyTiles) {
     ops::masked_scatter_(self, mask.to(kGpu), from.to(kGpu));
     EXPECT_EQ(self.contiguous().to(Device::cpu()).to(DType::Float32).to_vector(),
               ops::masked_scatter(t, mask, from).to(DType::Float32).to_vector());
+    // Indexing by rows (repeated, negative) and by a mask over the leading dimensions, reading and adding.
+    const Tensor rows = from_vector<int64_t>({2, -1, 0, 2}, {4}), leading = ops::gt(randn({3, 5}, gen), 0.0);
+    const Tensor picked = ops::index(t, rows);
+    EXPECT_EQ(ops::index(last, rows.to(kGpu)).to(Device::cpu()).to(DType::Float32).to_vector(),
+              picked.to(DType::Float32).to_vector());
+    EXPECT_EQ(ops::index(last, leading.to(kGpu)).to(Device::cpu()).to(DType::Float32).to_vector(),
+              ops::index(t, leading).to(DType::Float32).to_vector());
+    Tensor added = last.clone();
+    ops::index_put_(added, rows.to(kGpu), picked.to(kGpu), true);
+    EXPECT_EQ(added.contiguous().to(Device::cpu()).to(DType::Float32).to_vector(),
+              ops::index_put(t, rows, picked, true).to(DType::Float32).to_vector());
   }
   // all and any count as count_nonzero does: one negative zero in the last tile is a zero.
   const Tensor twos = full({6405}, 2.0, TensorOptions(kGpu));

@@ -1,4 +1,4 @@
-// The selections, CPU and CUDA, as PyTorch 1.13's: ops whose result's size is the number of selected elements, each
+// The selections and indexing by a tensor, CPU and CUDA, as PyTorch 1.13's: ops whose result's size is the number of selected elements, each
 // taken in row-major (flat index) order whatever the memory format, so the same result on every device and every run.
 // An element is selected where it is not zero (NaN is, -0.0 is not) or where a bool mask is true. On a GPU the count
 // is read back to the host before the result is allocated: these ops wait for the device (as PyTorch's) and are
@@ -26,5 +26,17 @@ Tensor masked_select(const Tensor& t, const Tensor& mask);
 // t to a larger shape, as PyTorch's.
 Tensor masked_scatter(const Tensor& t, const Tensor& mask, const Tensor& source);
 Tensor& masked_scatter_(Tensor& t, const Tensor& mask, const Tensor& source);
+
+// t[indices], as libtorch's t.index({indices}) and Python's indexing by one tensor: a bool mask over t's leading
+// dimensions (of their sizes; a 0-dim mask over none) takes the sub-tensors where it is true, in row-major order, as
+// (count, t's remaining sizes...); an int64 tensor takes entries of dim 0 (negative ones from its end), as
+// (indices' sizes..., t's remaining sizes...). Refused in PyTorch's words: another index dtype, a mask of other sizes
+// or too many dimensions, an entry out of range.
+Tensor index(const Tensor& t, const Tensor& indices);
+// t[indices] = values (t's dtype, broadcast to t[indices]'s shape), in place, as t.index_put_({indices}, values);
+// with accumulate, added instead (a repeated entry adds each of its values, in order; bool adds as an or), and
+// without, a repeated entry keeps its last value. Leaves t untouched when refused. index_put works on a copy.
+Tensor& index_put_(Tensor& t, const Tensor& indices, const Tensor& values, bool accumulate = false);
+Tensor index_put(const Tensor& t, const Tensor& indices, const Tensor& values, bool accumulate = false);
 
 }  // namespace normrt::ops

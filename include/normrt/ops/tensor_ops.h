@@ -73,5 +73,8 @@ Tensor index_select_backward(const Tensor& grad_output, const Shape& input_sizes
 // where they share one (else it is contiguous); cat skips 1-d empty tensors (shape [0]), PyTorch's legacy rule.
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+// t broadcast to `sizes` (torch.broadcast_to and Tensor.expand: -1 keeps a size of t), as a copy, since normrt has no
+// strided views; in t's memory format where the sizes are t's own. Refused in expand's words.
+Tensor broadcast_to(const Tensor& t, const Shape& sizes);
 
 }  // namespace normrt::ops
