@@ -312,10 +312,12 @@ struct Picked {
   int64_t leading = 0;
 };
 
-// The rows of a mask or an int64 index, checked in PyTorch's order: the index's dtype, then a mask's sizes; the
-// entries' range is check_rows' (after the values' checks, in index_put_).
+// The rows of a mask or an int64 index, checked in PyTorch's order: the index's rank and dtype, then a mask's sizes;
+// the entries' range is check_rows' (after the values' checks, in index_put_).
 Picked picked_rows(const Tensor& t, const Tensor& indices) {
   NORMRT_CHECK(t.defined() && indices.defined(), "index: self and indices must be defined");
+  // Only a mask indexes a 0-dim tensor: anything else is one index too many, before its dtype is looked at.
+  NORMRT_CHECK(t.dim() > 0 || indices.dtype() == DType::Bool, "too many indices for tensor of dimension 0");
   NORMRT_CHECK(indices.dtype() == DType::Int64 || indices.dtype() == DType::Bool,
                "tensors used as indices must be long, byte or bool tensors");
   util::check_same_device(t, indices);
@@ -329,7 +331,6 @@ Picked picked_rows(const Tensor& t, const Tensor& indices) {
     p.rows = nonzero(indices.reshape({indices.numel()})).reshape({-1});
     p.shape = {p.rows.numel()};
   } else {
-    NORMRT_CHECK(t.dim() > 0, "too many indices for tensor of dimension 0");
     p.leading = 1;
     p.rows = indices.contiguous().reshape({indices.numel()});
     p.shape = indices.sizes();
@@ -343,6 +344,7 @@ Picked picked_rows(const Tensor& t, const Tensor& indices) {
 void check_rows(const Tensor& t, const Tensor& indices, Picked& p) {
   if (indices.dtype() == DType::Bool || p.rows.numel() == 0) return;
   const int64_t size = t.size(0);
+  NORMRT_CHECK(size > 0, "index is out of bounds for dimension with size 0");
   if (ops::min(p.rows).item<int64_t>() < -size || ops::max(p.rows).item<int64_t>() >= size) {
     for (const int64_t row : p.rows.to_vector<int64_t>())
       NORMRT_CHECK(row >= -size && row < size, "index ", row, " is out of bounds for dimension 0 with size ", size);

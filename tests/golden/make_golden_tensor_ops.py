@@ -239,7 +239,8 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
                  "masked_select", "masked_scatter", "masked_scatter_") + COMPARISONS
     sparse = op in ("nonzero", "argwhere", "nonzero_tuple")
     ts = inputs or [drawn_input(g, s, d, c, nan, sparse) for s, d, c in zip(shapes, dtypes, cls)]
-    if op.startswith("index") and not inputs and dtypes[1] == "int64" and shapes[0]:  # entries of dim 0, either sign
+    if op.startswith("index") and not inputs and dtypes[1] == "int64" and shapes[0] and shapes[0][0] > 0:
+        # entries of dim 0, either sign
         ts[1] = torch.randint(-shapes[0][0], shapes[0][0], shapes[1], generator=g)
     folder = os.path.join(out, name)
     os.makedirs(folder)
@@ -983,6 +984,8 @@ def main():
         ("broadcast_to_size_refused", "broadcast_to", [[2, 1]], ["float32"], [3, 3]),
         ("broadcast_to_rank_refused", "broadcast_to", [[2, 1]], ["bool"], [3]),
         ("broadcast_to_rank_float16_refused", "broadcast_to", [[2, 1]], ["float16"], [3]),
+        ("index_float_of_0dim_refused_by_rank", "index", [[], []], ["float32", "float16"]),
+        ("index_of_empty_dim_refused", "index", [[0, 2], [2]], ["float32", "int64"]),
     ]
     cases = {}
 

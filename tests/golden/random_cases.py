@@ -814,7 +814,8 @@ def tensor_op_draw(rng):
                      "cumsum", "cumprod", "compare", "compare", "compare_number", "logical_not", "where", "where",
                      "masked_fill", "masked_fill_", "any_all", "all_all", "isnan", "isinf", "isfinite", "any_dim",
                      "all_dim", "count_nonzero", "count_nonzero_all", "isclose", "allclose", "equal", "nonzero",
-                     "argwhere", "nonzero_tuple", "masked_select", "masked_scatter", "masked_scatter_"])
+                     "argwhere", "nonzero_tuple", "masked_select", "masked_scatter", "masked_scatter_", "index",
+                     "index_put_", "index_put_accumulate", "broadcast_to"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64", "bool"]
     if op == "compare":
         op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"])
@@ -910,6 +911,22 @@ def tensor_op_draw(rng):
             args[rng.randrange(len(args))] = -1
         if rng.random() < 0.15:
             args = [rng.randint(-1, 4) for _ in range(rng.randint(0, 3))]
+    elif op.startswith("index"):  # a mask over leading dimensions (at times of other sizes) or int64 entries
+        mask = rng.random() < 0.5
+        index = shape[:rng.randint(0, rank)] if mask else [rng.randint(0, 3) for _ in range(rng.randint(0, 2))]
+        if mask and index and rng.random() < 0.1:
+            index[rng.randrange(len(index))] += 1
+        shapes = [shape, index]
+        if op != "index":  # values of the remaining sizes, a number, or with a leading one
+            rest = shape[len(index) if mask else 1:]
+            shapes.append(rng.choice([rest, [], [1] + rest, [1 if rng.random() < 0.5 else n for n in rest]]))
+    elif op == "broadcast_to":
+        args = [rng.choice([1, 2, 3]) if n == 1 and rng.random() < 0.5 else n for n in shape]
+        args = [rng.randint(0, 3) for _ in range(min(rng.choice([0, 0, 1, 2]), 5 - rank))] + args  # 5 dims at most
+        if args and rng.random() < 0.2:
+            args[rng.randrange(len(args))] = -1
+        if args and rng.random() < 0.1:
+            args[rng.randrange(len(args))] = rng.randint(0, 4)
     elif op in ("softmax", "log_softmax", "count_nonzero"):
         args = [dim()]
     elif op in ("any_dim", "all_dim"):
@@ -920,6 +937,10 @@ def tensor_op_draw(rng):
         types[0 if op == "where" else 1] = "bool"
     if op.startswith("masked_scatter") and rng.random() < 0.9:
         types[2] = types[0]
+    if op.startswith("index"):
+        types[1] = ("bool" if shapes[1] == shape[:len(shapes[1])] else "int64") if rng.random() < 0.9 else types[1]
+        if len(types) > 2 and rng.random() < 0.9:
+            types[2] = types[0]
     numbered = op in NUMBER_OPS or op.endswith("_number") or op.startswith("masked_fill")
     extra = {"number": drawn_number(rng)} if numbered else {}
     if op.startswith("pow_number") and rng.random() < 0.4:  # PyTorch's special-cased exponents
@@ -939,16 +960,20 @@ def tensor_op_departs(op, shapes, dtypes, args, cls, number=None):
     neighbours say why): float16 softmax (PyTorch's CPU has none), pixel_shuffle/unshuffle of a channels_last_3d or an
     empty input (PyTorch refuses the format, and 1.13 returns an empty input's shape unchanged), narrow's start words
     (normrt's are PyTorch 2's), masked_fill with a mask that is not bool (1.13 returns self unchanged; normrt refuses
-    it, as PyTorch 2; masked_scatter's too, which 1.13 scatters by), a permutation of another length ("permute(sparse_coo)" in 1.13's words), and the
-    elements PyTorch's pow loops compute apart from their vectorised loop, which normrt follows everywhere: float32
-    powers by an exponent float cannot hold (2^31 + 1 is odd there, 2^31 in the vectorised loop), bfloat16 ones by
-    -0.5 (1 / sqrt), where elements lie past the last multiple of 16 (float32) or 32 (bfloat16)."""
+    it, as PyTorch 2; masked_scatter's too, which 1.13 scatters by), index_put_ with accumulate of a 0-dim mask (an
+    internal assert in 1.13) or into a 0-dim tensor (normrt's words are setitem's), a permutation of another length
+    ("permute(sparse_coo)" in 1.13's words), and the elements PyTorch's pow loops compute apart from their vectorised
+    loop, which normrt follows everywhere: float32 powers by an exponent float cannot hold (2^31 + 1 is odd there, 2^31
+    in the vectorised loop), bfloat16 ones by -0.5 (1 / sqrt), where elements lie past the last multiple of 16
+    (float32) or 32 (bfloat16)."""
     if not shapes:  # full
         return False
     if op.startswith("masked_fill") and dtypes[1] != "bool":  # 1.13 takes such a mask (and ignores it); normrt refuses
         return True
     if op.startswith("masked_scatter") and dtypes[1] != "bool" and dtypes[0] == dtypes[2]:  # the same (by its bytes)
         return True
+    if op == "index_put_accumulate" and (not shapes[0] or (dtypes[1] == "bool" and not shapes[1])):
+        return True  # 1.13's index_put_ fails an internal assert on a 0-dim mask; of a 0-dim tensor, normrt is setitem
     shape, rank = shapes[0], len(shapes[0])
     if op in ("pow_number", "pow_number_") and math.isfinite(number):
         numel = math.prod(shape)
