@@ -484,6 +484,20 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor positive = x > 0.0;
          return [x, positive] { benchmark::DoNotOptimize(ops::masked_scatter(x, positive, x)); };
        }},
+      // A pixel batch's rows where their first feature is positive, and rows added into 512 segments by index_put_.
+      {"index-mask-rows", pixel_rows,
+       [](const Tensor& x) {
+         const Tensor positive = ops::select(x, 1, 0) > 0.0;
+         return [x, positive] { benchmark::DoNotOptimize(ops::index(x, positive)); };
+       }},
+      {"index-put-accumulate", pixel_rows,
+       [](const Tensor& x) {
+         const Tensor rows = segment_rows({x.size(0), 1}, 512).reshape({x.size(0)}).to(x.device());
+         return [x, rows] {
+           Tensor sums = zeros({512, x.size(1)}, x.device());
+           benchmark::DoNotOptimize(ops::index_put_(sums, rows, x, true));
+         };
+       }},
       {"count-nonzero", image,
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::count_nonzero(x)); }; }},
       {"var-dim0", pixel_rows, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::var(x, 0)); }; }},
@@ -680,7 +694,7 @@ std::vector<TensorOp> tensor_ops() {
 const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-add-dim0", "gather-backward-logits",
                                          "embedding-lookup", "embedding-backward", "gt-scalar", "where",
                                          "masked-fill", "nonzero", "masked-select", "masked-scatter",
-                                         "count-nonzero"};
+                                         "count-nonzero", "index-mask-rows", "index-put-accumulate"};
 
 void tensor_op(benchmark::State& state, const TensorOp& op, Device device) {
   Generator gen(5);

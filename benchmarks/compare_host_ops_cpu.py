@@ -96,6 +96,8 @@ def torch_call(torch, name):
     picks = (torch.arange(shape[0]) % shape[1])[:, None] if op == "gather-backward-logits" else None
     pick_grad = torch.ones(shape[0], 1) if op == "gather-backward-logits" else None
     positive_mask, negative_mask = x > 0.0, x <= 0.0
+    first_positive = x[:, 0] > 0 if op == "index-mask-rows" else None
+    row_segments = torch.arange(shape[0]) % 512 if op == "index-put-accumulate" else None
     return {
         "gather-dim3": lambda: torch.gather(x, 3, columns),
         "gather-dim0": lambda: torch.gather(x, 0, rows),
@@ -112,6 +114,8 @@ def torch_call(torch, name):
         "masked-select": lambda: torch.masked_select(x, positive_mask),
         "masked-scatter": lambda: torch.masked_scatter(x, positive_mask, x),
         "count-nonzero": lambda: torch.count_nonzero(x),
+        "index-mask-rows": lambda: x[first_positive],
+        "index-put-accumulate": lambda: torch.zeros(512, shape[1]).index_put_((row_segments,), x, accumulate=True),
         "add-per-channel": lambda: x + per_channel,
         "mul-scalar": lambda: x * 2.0,
         "maximum": lambda: torch.maximum(x, x),

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "broadcast_plan.h"
+#include "cpu_threads.h"
 #include "nonzero_math.cuh"
 #include "normrt/ops/comparison.h"
 #include "normrt/ops/elementwise.h"
@@ -359,6 +360,54 @@ Tensor as_rows(const Tensor& t, int64_t leading) {
   return t.contiguous().reshape({rows, width});
 }
 
+// Row rows[j] of m (width elements each) set to, or combined with, row j of v, for j in order: each element meets its
+// values in index order, as PyTorch's CPU loop adds them. Threads take blocks of columns, so the order holds.
+template <typename T, typename Combine>
+void put_rows(T* m, const T* v, const int64_t* rows, int64_t count, int64_t width, Combine combine) {
+  constexpr int64_t kBlock = 1024;
+  const int64_t blocks = (width + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (blocks > 1 && cpu::worth_parallel(count * width))
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t lo = b * kBlock, hi = std::min(width, lo + kBlock);
+    for (int64_t j = 0; j < count; ++j) {
+      T* to = m + rows[j] * width;
+      const T* from = v + j * width;
+      for (int64_t c = lo; c < hi; ++c) to[c] = combine(to[c], from[c]);
+    }
+  }
+}
+
+// index_put_'s rows on the CPU: copied (a repeat's last wins), or added in the dtype, rounding at each addition
+// (int64 wrapping, bool as an or).
+void put_rows_on_cpu(Tensor& matrix, const Tensor& v, const Tensor& rows, bool accumulate) {
+  const int64_t count = rows.numel(), width = matrix.size(1);
+  const int64_t* r = rows.data<int64_t>();
+  if (!accumulate) {
+    util::dispatch_bits(matrix.dtype(), [&](auto nan) {
+      using B = decltype(nan);
+      put_rows(static_cast<B*>(matrix.raw_data()), static_cast<const B*>(v.raw_data()), r, count, width,
+               [](B, B x) { return x; });
+    });
+    return;
+  }
+  const auto rounded = [](auto a, auto b) { return decltype(a)(static_cast<float>(a) + static_cast<float>(b)); };
+  switch (matrix.dtype()) {
+    case DType::Float32:
+      put_rows(matrix.data<float>(), v.data<float>(), r, count, width, [](float a, float b) { return a + b; });
+      break;
+    case DType::Float16: put_rows(matrix.data<Half>(), v.data<Half>(), r, count, width, rounded); break;
+    case DType::BFloat16: put_rows(matrix.data<BFloat16>(), v.data<BFloat16>(), r, count, width, rounded); break;
+    case DType::Int64:
+      put_rows(matrix.data<int64_t>(), v.data<int64_t>(), r, count, width, [](int64_t a, int64_t b) {
+        return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+      });
+      break;
+    case DType::Bool:
+      put_rows(matrix.data<bool>(), v.data<bool>(), r, count, width, [](bool a, bool b) { return a || b; });
+      break;
+  }
+}
+
 }  // namespace
 
 Tensor index(const Tensor& t, const Tensor& indices) {
@@ -383,16 +432,20 @@ Tensor& index_put_(Tensor& t, const Tensor& indices, const Tensor& values, bool 
   NORMRT_CHECK(broadcasts, "shape mismatch: value tensor of shape ", shape_str(values.sizes()),
                " cannot be broadcast to indexing result of shape ", shape_str(p.shape));
   check_rows(t, indices, p);
-  // A scatter along the rows: each value goes to its row's entry of its column, in order (a repeat's last wins, or
-  // all add).
   Tensor matrix = as_rows(t, p.leading);
   const int64_t count = p.rows.numel(), width = matrix.size(1);
-  const Tensor v = broadcast_to(values.reshape(sizes), p.shape).reshape({count, width});
-  const Tensor index = broadcast_to(p.rows.reshape({count, 1}), {count, width});
-  if (accumulate) {
-    scatter_add_(matrix, 0, index, v);
+  const Tensor shaped = values.reshape(sizes);
+  const Tensor v = (sizes == p.shape ? shaped.contiguous() : broadcast_to(shaped, p.shape)).reshape({count, width});
+  if (t.device().is_cuda()) {
+    // A scatter along the rows: each value to its row's entry of its column, in order (the device's sort keeps it).
+    const Tensor index = broadcast_to(p.rows.reshape({count, 1}), {count, width});
+    if (accumulate) {
+      scatter_add_(matrix, 0, index, v);
+    } else {
+      scatter_(matrix, 0, index, v);
+    }
   } else {
-    scatter_(matrix, 0, index, v);
+    put_rows_on_cpu(matrix, v, p.rows, accumulate);
   }
   if (!t.is_contiguous()) t.copy_(matrix.reshape(t.sizes()));
   t.bump_version();
