@@ -72,9 +72,10 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// The j-th element whose mask[at[1]] is true moved: gathered (to[j] = from[at[0]]) or scattered (to[at[0]] = from[j]).
 template <typename V>
 __global__ void __launch_bounds__(kThreads)
-    select_values_kernel(const bool* mask, const V* values, cmpmath::Plan p, const int64_t* starts, V* out) {
+    move_selected_kernel(const bool* mask, const V* from, cmpmath::Plan p, const int64_t* starts, V* to, bool scatter) {
   NORMRT_DYNAMIC_SHARED(int, warp_counts);
   const int64_t tile = blockIdx.x;
   int64_t next = starts[tile];
@@ -84,23 +85,11 @@ __global__ void __launch_bounds__(kThreads)
     int64_t at[cmpmath::kOperands];
     if (i < p.numel) cmpmath::offsets(p, i, at);
     const int64_t place = place_in_chunk(i < p.numel && mask[at[1]], warp_counts, next);
-    if (place >= 0) out[place] = values[at[0]];
-  }
-}
-
-template <typename V>
-__global__ void __launch_bounds__(kThreads)
-    scatter_values_kernel(const bool* mask, const V* source, cmpmath::Plan p, const int64_t* starts, V* self) {
-  NORMRT_DYNAMIC_SHARED(int, warp_counts);
-  const int64_t tile = blockIdx.x;
-  int64_t next = starts[tile];
-  if (starts[tile + 1] == next) return;
-  for (int c = 0; c < kChunks; ++c) {
-    const int64_t i = tile * kTile + c * kThreads + threadIdx.x;
-    int64_t at[cmpmath::kOperands];
-    if (i < p.numel) cmpmath::offsets(p, i, at);
-    const int64_t place = place_in_chunk(i < p.numel && mask[at[1]], warp_counts, next);
-    if (place >= 0) self[at[0]] = source[place];
+    if (place < 0) continue;
+    if (scatter)
+      to[at[0]] = from[place];
+    else
+      to[place] = from[at[0]];
   }
 }
 }  // namespace
@@ -128,22 +117,12 @@ void selected_positions(const U* flags, U value_bits, const cmpmath::Plan& p, co
 }
 
 template <typename V>
-void select_values(const bool* mask, const V* values, const cmpmath::Plan& p, const int64_t* starts, V* out,
+void move_selected(const bool* mask, const V* from, const cmpmath::Plan& p, const int64_t* starts, V* to, bool scatter,
                    cudaStream_t stream) {
   const int64_t tiles = select_tiles(p.numel);
   if (tiles == 0) return;
-  NORMRT_LAUNCH(select_values_kernel<V>, dim3(static_cast<unsigned>(tiles)), dim3(kThreads), kWarps * sizeof(int),
-                stream, mask, values, p, starts, out);
-  NORMRT_CHECK_LAUNCH();
-}
-
-template <typename V>
-void scatter_values(const bool* mask, const V* source, const cmpmath::Plan& p, const int64_t* starts, V* self,
-                    cudaStream_t stream) {
-  const int64_t tiles = select_tiles(p.numel);
-  if (tiles == 0) return;
-  NORMRT_LAUNCH(scatter_values_kernel<V>, dim3(static_cast<unsigned>(tiles)), dim3(kThreads), kWarps * sizeof(int),
-                stream, mask, source, p, starts, self);
+  NORMRT_LAUNCH(move_selected_kernel<V>, dim3(static_cast<unsigned>(tiles)), dim3(kThreads), kWarps * sizeof(int),
+                stream, mask, from, p, starts, to, scatter);
   NORMRT_CHECK_LAUNCH();
 }
 
@@ -151,8 +130,7 @@ void scatter_values(const bool* mask, const V* source, const cmpmath::Plan& p, c
   template void count_selected(const U*, U, const cmpmath::Plan&, int64_t*, cudaStream_t);                            \
   template void selected_positions(const U*, U, const cmpmath::Plan&, const nzmath::Sizes&, const int64_t*, int64_t*, \
                                    cudaStream_t);                                                                     \
-  template void select_values(const bool*, const U*, const cmpmath::Plan&, const int64_t*, U*, cudaStream_t);         \
-  template void scatter_values(const bool*, const U*, const cmpmath::Plan&, const int64_t*, U*, cudaStream_t);
+  template void move_selected(const bool*, const U*, const cmpmath::Plan&, const int64_t*, U*, bool, cudaStream_t);
 NORMRT_SELECT_INSTANTIATIONS(uint8_t)
 NORMRT_SELECT_INSTANTIATIONS(uint16_t)
 NORMRT_SELECT_INSTANTIATIONS(uint32_t)

@@ -29,17 +29,12 @@ template <typename U>
 void selected_positions(const U* flags, U value_bits, const cmpmath::Plan& p, const nzmath::Sizes& s,
                         const int64_t* starts, int64_t* positions, cudaStream_t stream);
 
-// out[j] = values[at[0]] of the j-th element whose mask[at[1]] is true, over the plan's flat indices (the starts
-// count_selected gave for the mask at operand 0 of a plan of the same flat order): masked_select. V is an unsigned
-// integer of the elements' size.
+// The j-th element whose mask[at[1]] is true, over the plan's flat indices (the starts count_selected gave for the
+// mask at operand 0 of a plan of the same flat order), moved: gathered, to[j] = from[at[0]] (masked_select), or
+// scattered, to[at[0]] = from[j], the rest of `to` kept (masked_scatter_). V is an unsigned integer of the elements'
+// size.
 template <typename V>
-void select_values(const bool* mask, const V* values, const cmpmath::Plan& p, const int64_t* starts, V* out,
+void move_selected(const bool* mask, const V* from, const cmpmath::Plan& p, const int64_t* starts, V* to, bool scatter,
                    cudaStream_t stream);
-
-// self[at[0]] = source[j] for the j-th element whose mask[at[1]] is true (starts as for select_values); the rest of
-// self kept: masked_scatter_.
-template <typename V>
-void scatter_values(const bool* mask, const V* source, const cmpmath::Plan& p, const int64_t* starts, V* self,
-                    cudaStream_t stream);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

@@ -153,6 +153,34 @@ void check_scatter_mask(const Tensor& mask) {
                util::scalar_type_name(mask.dtype()));
 }
 
+// The mask's selected elements (operand 1 of the plan, in its flat order) moved: gathered from `from` (operand 0) into
+// `to` (dense, in selection order) for masked_select, or scattered from `from` (dense) into `to` (operand 0) for
+// masked_scatter_.
+void move_selected(const Tensor& mask, const Starts& starts, const cmpmath::Plan& p, const Tensor& from, Tensor& to,
+                   bool scatter) {
+  const uint8_t* flags = mask_flags(mask);
+  util::dispatch_bits(to.dtype(), [&](auto nan) {
+    using V = decltype(nan);
+    const auto* source = static_cast<const V*>(from.raw_data());
+    auto* target = static_cast<V*>(to.raw_data());
+    if (to.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const util::Launch l(to);
+      cuda::move_selected(reinterpret_cast<const bool*>(flags), source, p, starts.device.data<int64_t>(), target,
+                          scatter, l.stream);
+#endif
+    } else if (scatter) {
+      place_on_cpu(
+          p, starts, [&](const int64_t* at) { return flags[at[1]] != 0; },
+          [&](int64_t, const int64_t* at, int64_t j) { target[at[0]] = source[j]; });
+    } else {
+      place_on_cpu(
+          p, starts, [&](const int64_t* at) { return flags[at[1]] != 0; },
+          [&](int64_t, const int64_t* at, int64_t j) { target[j] = source[at[0]]; });
+    }
+  });
+}
+
 }  // namespace
 
 Tensor nonzero(const Tensor& t) {
@@ -234,26 +262,9 @@ Tensor masked_select(const Tensor& t, const Tensor& mask) {
   // The counts walk the mask alone, the values both: the same flat order, so the same tiles.
   const cmpmath::Plan by_mask = detail::broadcast_plan(shape, MemoryFormat::Contiguous, {&mask});
   const cmpmath::Plan p = detail::broadcast_plan(shape, MemoryFormat::Contiguous, {&t, &mask});
-  const uint8_t* flags = mask_flags(mask);
-  const Starts starts = count_selected_on(t, flags, uint8_t{0xff}, by_mask, "masked_select");
+  const Starts starts = count_selected_on(t, mask_flags(mask), uint8_t{0xff}, by_mask, "masked_select");
   Tensor out = empty({starts.total}, TensorOptions(t.device()).dtype(t.dtype()));
-  if (starts.total == 0) return out;
-  util::dispatch_bits(t.dtype(), [&](auto nan) {
-    using V = decltype(nan);
-    const auto* values = static_cast<const V*>(t.raw_data());
-    auto* selected = static_cast<V*>(out.raw_data());
-    if (t.device().is_cuda()) {
-#if NORMRT_WITH_CUDA
-      const util::Launch l(t);
-      cuda::select_values(reinterpret_cast<const bool*>(flags), values, p, starts.device.data<int64_t>(), selected,
-                          l.stream);
-#endif
-    } else {
-      place_on_cpu(
-          p, starts, [&](const int64_t* at) { return flags[at[1]] != 0; },
-          [&](int64_t, const int64_t* at, int64_t j) { selected[j] = values[at[0]]; });
-    }
-  });
+  if (starts.total > 0) move_selected(mask, starts, p, t, out, false);
   return out;
 }
 
@@ -266,28 +277,11 @@ Tensor& masked_scatter_(Tensor& t, const Tensor& mask, const Tensor& source) {
   util::check_same_device(t, mask);
   util::check_same_device(t, source);
   const cmpmath::Plan by_mask = detail::broadcast_plan(t.sizes(), MemoryFormat::Contiguous, {&mask});
-  const uint8_t* flags = mask_flags(mask);
-  const Starts starts = count_selected_on(t, flags, uint8_t{0xff}, by_mask, "masked_scatter_");
+  const Starts starts = count_selected_on(t, mask_flags(mask), uint8_t{0xff}, by_mask, "masked_scatter_");
   NORMRT_CHECK(source.numel() >= starts.total, "Number of elements of source < number of ones in mask");
   if (starts.total == 0) return t;
-  const Tensor from = source.contiguous();
   const cmpmath::Plan p = detail::broadcast_plan(t.sizes(), MemoryFormat::Contiguous, {&t, &mask});
-  util::dispatch_bits(t.dtype(), [&](auto nan) {
-    using V = decltype(nan);
-    const auto* values = static_cast<const V*>(from.raw_data());
-    auto* self = static_cast<V*>(t.raw_data());
-    if (t.device().is_cuda()) {
-#if NORMRT_WITH_CUDA
-      const util::Launch l(t);
-      cuda::scatter_values(reinterpret_cast<const bool*>(flags), values, p, starts.device.data<int64_t>(), self,
-                           l.stream);
-#endif
-    } else {
-      place_on_cpu(
-          p, starts, [&](const int64_t* at) { return flags[at[1]] != 0; },
-          [&](int64_t, const int64_t* at, int64_t j) { self[at[0]] = values[j]; });
-    }
-  });
+  move_selected(mask, starts, p, source.contiguous(), t, true);
   t.bump_version();
   return t;
 }

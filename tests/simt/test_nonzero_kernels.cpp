@@ -145,7 +145,7 @@ void check_select_and_scatter() {
   std::vector<V> values(static_cast<std::size_t>(kN));
   for (std::size_t e = 0; e < values.size(); ++e) values[e] = static_cast<V>(e * 2654435761u + 3);
   std::vector<V> selected(chosen.size() + 1, V(0x5a));
-  select_values(flags, values.data(), p, starts.data(), selected.data(), nullptr);
+  move_selected(flags, values.data(), p, starts.data(), selected.data(), false, nullptr);
   for (std::size_t j = 0; j < chosen.size(); ++j)
     ASSERT_EQ(selected[j], values[static_cast<std::size_t>(transposed_offset(chosen[j]))]) << j;
   EXPECT_EQ(selected.back(), V(0x5a));
@@ -155,7 +155,7 @@ void check_select_and_scatter() {
   std::vector<V> self = values, expected = values;
   for (std::size_t j = 0; j < chosen.size(); ++j)
     expected[static_cast<std::size_t>(transposed_offset(chosen[j]))] = source[j];
-  scatter_values(flags, source.data(), p, starts.data(), self.data(), nullptr);
+  move_selected(flags, source.data(), p, starts.data(), self.data(), true, nullptr);
   EXPECT_EQ(self, expected);
 }
 
@@ -165,8 +165,7 @@ TEST_P(NonzeroKernels, SelectAndScatterMoveEveryElementSizeInRowMajorOrder) {
   check_select_and_scatter<uint32_t>();
   check_select_and_scatter<uint64_t>();
   cmpmath::Plan none;  // nothing launched
-  select_values<uint8_t>(nullptr, nullptr, none, nullptr, nullptr, nullptr);
-  scatter_values<uint8_t>(nullptr, nullptr, none, nullptr, nullptr, nullptr);
+  move_selected<uint8_t>(nullptr, nullptr, none, nullptr, nullptr, false, nullptr);
 }
 
 INSTANTIATE_TEST_SUITE_P(Orders, NonzeroKernels,
