@@ -212,8 +212,10 @@ Tensor nonzero(const Tensor& t) {
         int64_t coordinates[nzmath::kMaxDims];
         nzmath::unravel(s, k * kCpuTile, coordinates);
         walk(p, k * kCpuTile, std::min(p.numel, (k + 1) * kCpuTile), [&](int64_t, const int64_t* at) {
-          if (nzmath::nonzero_bits(flags[at[0]], value_bits))
-            std::copy(coordinates, coordinates + s.ndim, positions + next++ * s.ndim);
+          if (nzmath::nonzero_bits(flags[at[0]], value_bits)) {
+            int64_t* row = positions + next++ * s.ndim;
+            for (int d = 0; d < s.ndim; ++d) row[d] = coordinates[d];  // a loop, not a memmove call per element
+          }
           for (int d = s.ndim - 1; d >= 0 && ++coordinates[d] == s.sizes[d]; --d) coordinates[d] = 0;
         });
       }
