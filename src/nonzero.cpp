@@ -6,6 +6,7 @@
 #include "normrt/ops/nonzero.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "broadcast_plan.h"
@@ -311,19 +312,24 @@ struct Picked {
 
 // The rows of a mask or an int64 index, checked in PyTorch's order: the index's rank and dtype, then a mask's sizes;
 // the entries' range is check_rows' (after the values' checks, in index_put_).
-Picked picked_rows(const Tensor& t, const Tensor& indices) {
+void check_index(const Tensor& t, const Tensor& indices) {
   NORMRT_CHECK(t.defined() && indices.defined(), "index: self and indices must be defined");
   // Only a mask indexes a 0-dim tensor: anything else is one index too many, before its dtype is looked at.
   NORMRT_CHECK(t.dim() > 0 || indices.dtype() == DType::Bool, "too many indices for tensor of dimension 0");
   NORMRT_CHECK(indices.dtype() == DType::Int64 || indices.dtype() == DType::Bool,
                "tensors used as indices must be long, byte or bool tensors");
   util::check_same_device(t, indices);
+  if (indices.dtype() != DType::Bool) return;
+  NORMRT_CHECK(indices.dim() <= t.dim(), "too many indices for tensor of dimension ", t.dim());
+  for (int64_t d = 0; d < indices.dim(); ++d)
+    NORMRT_CHECK(indices.size(d) == t.size(d), "The shape of the mask ", shape_str(indices.sizes()), " at index ", d,
+                 " does not match the shape of the indexed tensor ", shape_str(t.sizes()), " at index ", d);
+}
+
+Picked picked_rows(const Tensor& t, const Tensor& indices) {
+  check_index(t, indices);
   Picked p;
   if (indices.dtype() == DType::Bool) {
-    NORMRT_CHECK(indices.dim() <= t.dim(), "too many indices for tensor of dimension ", t.dim());
-    for (int64_t d = 0; d < indices.dim(); ++d)
-      NORMRT_CHECK(indices.size(d) == t.size(d), "The shape of the mask ", shape_str(indices.sizes()), " at index ", d,
-                   " does not match the shape of the indexed tensor ", shape_str(t.sizes()), " at index ", d);
     p.leading = indices.dim();
     p.rows = nonzero(indices.reshape({indices.numel()})).reshape({-1});
     p.shape = {p.rows.numel()};
@@ -404,9 +410,35 @@ void put_rows_on_cpu(Tensor& matrix, const Tensor& v, const Tensor& rows, bool a
   }
 }
 
+// t[mask] on the CPU: each tile of the mask copies its rows as it is walked, without a tensor of their positions.
+Tensor rows_where(const Tensor& t, const Tensor& mask) {
+  const Tensor flags = mask.reshape({mask.numel()});
+  const cmpmath::Plan p = detail::broadcast_plan(flags.sizes(), MemoryFormat::Contiguous, {&flags});
+  Starts starts;
+  starts.host = host_starts(mask_flags(flags), uint8_t{0xff}, p);
+  Shape shape = {starts.host.back()};
+  shape.insert(shape.end(), t.sizes().begin() + mask.dim(), t.sizes().end());
+  Tensor out = empty(shape, TensorOptions().dtype(t.dtype()));
+  const Tensor matrix = as_rows(t, mask.dim());
+  const std::size_t row = static_cast<std::size_t>(matrix.size(1)) * element_size(t.dtype());
+  const auto* from = static_cast<const char*>(matrix.raw_data());
+  auto* to = static_cast<char*>(out.raw_data());
+  const uint8_t* selected = mask_flags(flags);
+  place_on_cpu(
+      p, starts, [&](const int64_t* at) { return selected[at[0]] != 0; },
+      [&](int64_t i, const int64_t*, int64_t j) {
+        std::memcpy(to + static_cast<std::size_t>(j) * row, from + static_cast<std::size_t>(i) * row, row);
+      });
+  return out;
+}
+
 }  // namespace
 
 Tensor index(const Tensor& t, const Tensor& indices) {
+  if (t.defined() && indices.defined() && indices.dtype() == DType::Bool && !t.device().is_cuda()) {
+    check_index(t, indices);
+    return rows_where(t, indices);
+  }
   Picked p = picked_rows(t, indices);
   check_rows(t, indices, p);
   return index_select(as_rows(t, p.leading), 0, p.rows).reshape(p.shape);

@@ -237,6 +237,14 @@ TEST(Index, MasksAndIntegersTakeRowsInOrderInEveryDtype) {
       expected.insert(expected.end(), first, first + 35);
     }
     EXPECT_EQ(element_bits(by_rows), expected);
+    // A mask of several CPU tiles, cut over the threads.
+    const Tensor tall = drawn({70001, 3}, dtype, 77), tall_mask = drawn_mask({70001}, 78);
+    const std::vector<uint64_t> tall_bits = element_bits(tall);
+    const std::vector<bool> tall_flags = tall_mask.to_vector<bool>();
+    expected.clear();
+    for (std::size_t r = 0; r < tall_flags.size(); ++r)
+      if (tall_flags[r]) expected.insert(expected.end(), tall_bits.begin() + 3 * r, tall_bits.begin() + 3 * (r + 1));
+    EXPECT_EQ(element_bits(ops::index(tall, tall_mask)), expected);
     // A channels-last tensor gives the contiguous one's rows.
     const Tensor image = drawn({4, 3, 2, 5}, dtype, 73), image_mask = drawn_mask({4, 3}, 74);
     EXPECT_EQ(element_bits(ops::index(testing::to_channels_last(image), image_mask)),
