@@ -6,6 +6,7 @@
 #include "normrt/ops/nonzero.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -142,6 +143,13 @@ void place_on_cpu(const cmpmath::Plan& p, const Starts& starts, Selected selecte
 }
 
 const uint8_t* mask_flags(const Tensor& mask) { return static_cast<const uint8_t*>(mask.raw_data()); }
+
+// Whether two tensors' memory overlaps (a tensor and itself, or views of one storage).
+bool overlaps(const Tensor& a, const Tensor& b) {
+  if (a.device() != b.device() || a.nbytes() == 0 || b.nbytes() == 0) return false;
+  const auto x = reinterpret_cast<uintptr_t>(a.raw_data()), y = reinterpret_cast<uintptr_t>(b.raw_data());
+  return x < y + b.nbytes() && y < x + a.nbytes();
+}
 
 void check_scatter_source(const Tensor& t, const Tensor& source) {
   NORMRT_CHECK(t.dtype() == source.dtype(), "masked_scatter: expected self and source to have same dtypes but got",
@@ -284,7 +292,8 @@ Tensor& masked_scatter_(Tensor& t, const Tensor& mask, const Tensor& source) {
   NORMRT_CHECK(source.numel() >= starts.total, "Number of elements of source < number of ones in mask");
   if (starts.total == 0) return t;
   const cmpmath::Plan p = detail::broadcast_plan(t.sizes(), MemoryFormat::Contiguous, {&t, &mask});
-  move_selected(mask, starts, p, source.contiguous(), t, true);
+  // A source in self's memory is read before any of it is written (PyTorch's loop reads what it has just written).
+  move_selected(mask, starts, p, overlaps(source, t) ? source.clone().contiguous() : source.contiguous(), t, true);
   t.bump_version();
   return t;
 }
@@ -451,6 +460,8 @@ Tensor& index_put_(Tensor& t, const Tensor& indices, const Tensor& values, bool 
                util::scalar_type_name(t.dtype()), " for the destination and ", util::scalar_type_name(values.dtype()),
                " for the source.");
   util::check_same_device(t, values);
+  NORMRT_CHECK(!overlaps(t, values), "unsupported operation: some elements of the input tensor and the written-to ",
+               "tensor refer to a single memory location. Please clone() the tensor before performing the operation.");
   // Values broadcast to the result's shape, their leading ones dropped first (as Python's setitem drops them).
   Shape sizes = values.sizes();
   while (!sizes.empty() && sizes.front() == 1 && sizes.size() > p.shape.size()) sizes.erase(sizes.begin());

@@ -170,6 +170,11 @@ TEST(MaskedScatter, PlacesSourceInRowMajorOrderInEveryDtypeAndFormat) {
     EXPECT_EQ(last.memory_format(), MemoryFormat::ChannelsLast);
     EXPECT_EQ(element_bits(last), element_bits(ops::masked_scatter(image, image_mask, source)));
   }
+  // Self as its own source: read before it is written, in any number of tiles (the out-of-place result).
+  Tensor own = drawn({3, 70001}, DType::Float32, 65);
+  const Tensor own_mask = drawn_mask({3, 70001}, 66), own_expected = ops::masked_scatter(own, own_mask, own);
+  ops::masked_scatter_(own, own_mask, own);
+  EXPECT_TRUE(testing::same_bits(own.to_vector(), own_expected.to_vector()));
   // Out of place, the mask may broadcast self to a larger shape.
   const Tensor row = from_vector<float>({1.0f, 2.0f, 3.0f}, {3});
   const Tensor mask = from_vector<bool>({true, false, true, false, true, true}, {2, 3});
@@ -291,6 +296,9 @@ TEST(IndexPut, RefusalsLeaveSelfAsItWas) {
   refused(ones({2}), ones({3}), "tensors used as indices must be long, byte or bool tensors");
   refused(from_vector<bool>({true, false, true}, {3}), ones({3}),
           "The shape of the mask [3] at index 0 does not match the shape of the indexed tensor [2, 3] at index 0");
+  refused(from_vector<int64_t>({0}, {1}), t,
+          "unsupported operation: some elements of the input tensor and the written-to tensor refer to a single "
+          "memory location. Please clone() the tensor before performing the operation.");
   // Values with leading ones broadcast as Python's setitem takes them.
   ops::index_put_(t, from_vector<int64_t>({1}, {1}), full({1, 1, 1, 3}, 9.0));
   EXPECT_EQ(t.to_vector(), (std::vector<float>{1.0f, 2.0f, 3.0f, 9.0f, 9.0f, 9.0f}));
