@@ -39,6 +39,17 @@ __global__ void where_kernel(const bool* condition, const Bits* a, const Bits* b
   }
 }
 
+template <typename U>
+__global__ void classify_kernel(cmpmath::FloatClass c, const U* x, U exponent, U fraction, bool* out,
+                                cmpmath::Plan p) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.numel; i += stride) {
+    int64_t at[cmpmath::kOperands];
+    cmpmath::offsets(p, i, at);
+    out[i] = cmpmath::in_class(c, x[at[0]], exponent, fraction);
+  }
+}
+
 int64_t grid_for(int64_t n, int sm_count) {
   return std::min<int64_t>((n + kThreads - 1) / kThreads, 16 * static_cast<int64_t>(std::max(sm_count, 1)));
 }
@@ -62,6 +73,15 @@ void where(const bool* condition, const Bits* a, const Bits* b, Bits* out, const
   NORMRT_CHECK_LAUNCH();
 }
 
+template <typename U>
+void classify(cmpmath::FloatClass c, const U* x, U exponent, U fraction, bool* out, const cmpmath::Plan& p,
+              int sm_count, cudaStream_t stream) {
+  if (p.numel == 0) return;
+  NORMRT_LAUNCH(classify_kernel<U>, dim3(static_cast<unsigned>(grid_for(p.numel, sm_count))), dim3(kThreads), 0,
+                stream, c, x, exponent, fraction, out, p);
+  NORMRT_CHECK_LAUNCH();
+}
+
 template void compare(cmpmath::Compare, const float*, const float*, bool*, const cmpmath::Plan&, int, cudaStream_t);
 template void compare(cmpmath::Compare, const Half*, const Half*, bool*, const cmpmath::Plan&, int, cudaStream_t);
 template void compare(cmpmath::Compare, const BFloat16*, const BFloat16*, bool*, const cmpmath::Plan&, int,
@@ -72,5 +92,9 @@ template void where(const bool*, const uint8_t*, const uint8_t*, uint8_t*, const
 template void where(const bool*, const uint16_t*, const uint16_t*, uint16_t*, const cmpmath::Plan&, int, cudaStream_t);
 template void where(const bool*, const uint32_t*, const uint32_t*, uint32_t*, const cmpmath::Plan&, int, cudaStream_t);
 template void where(const bool*, const uint64_t*, const uint64_t*, uint64_t*, const cmpmath::Plan&, int, cudaStream_t);
+template void classify(cmpmath::FloatClass, const uint16_t*, uint16_t, uint16_t, bool*, const cmpmath::Plan&, int,
+                       cudaStream_t);
+template void classify(cmpmath::FloatClass, const uint32_t*, uint32_t, uint32_t, bool*, const cmpmath::Plan&, int,
+                       cudaStream_t);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

@@ -1,4 +1,4 @@
-// Comparisons, logical ops and the index map of where, shared by the CPU loops (src/comparison.cpp) and the kernels
+// Comparisons, logical ops, the float classes and the index map of where, shared by the CPU loops (src/comparison.cpp) and the kernels
 // (kernels/comparison.cu): each element's result is one of these functions, so both devices give the same bools.
 //
 // A Plan maps output element i (in the output's storage order) to the offsets of up to three operands, each dense in
@@ -31,6 +31,21 @@ NORMRT_HD inline bool apply(Compare op, T x, T y) {
     case Compare::Xor: break;
   }
   return (x != T(0)) != (y != T(0));
+}
+
+// The classes isnan, isinf and isfinite test, read from a floating value's bits: `exponent` is the dtype's exponent
+// field (all ones in it: an infinity or a NaN), `fraction` the bits below it (nonzero there: a NaN).
+enum class FloatClass : int { NaN = 0, Inf = 1, Finite = 2 };
+
+template <typename U>
+NORMRT_HD inline bool in_class(FloatClass c, U bits, U exponent, U fraction) {
+  const bool top = (bits & exponent) == exponent;
+  switch (c) {
+    case FloatClass::NaN: return top && (bits & fraction) != 0;
+    case FloatClass::Inf: return top && (bits & fraction) == 0;
+    case FloatClass::Finite: break;
+  }
+  return !top;
 }
 
 struct Plan {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <initializer_list>
-#include <limits>
 #include <string>
 #include <type_traits>
 
@@ -348,23 +347,43 @@ namespace {
 Tensor every(const Tensor& t, bool value) {
   return full(t.sizes(), value, TensorOptions(t.device()).dtype(DType::Bool).memory_format(t.memory_format()));
 }
+
+// Each element's class read from its bits in one pass (bool, t's shape and memory format); an int64 or bool tensor
+// has only finite values.
+Tensor classified(const Tensor& t, cmpmath::FloatClass c, const char* op) {
+  NORMRT_CHECK(t.defined(), op, ": the tensor is undefined");
+  if (!is_floating(t.dtype())) return every(t, c == cmpmath::FloatClass::Finite);
+  Tensor out = empty(t.sizes(), TensorOptions(t.device()).dtype(DType::Bool).memory_format(t.memory_format()));
+  const cmpmath::Plan p = detail::broadcast_plan(t.sizes(), t.memory_format(), {&t});
+  bool* z = static_cast<bool*>(out.raw_data());
+  const auto run = [&](auto exponent, auto fraction) {
+    using U = decltype(exponent);
+    const auto* x = static_cast<const U*>(t.raw_data());
+    if (t.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const util::Launch l(t);
+      cuda::classify(c, x, exponent, fraction, z, p, l.sms, l.stream);
+#else
+      util::no_cuda(op);
+#endif
+      return;
+    }
+    for_each_run(p, [&](const int64_t* at, const int64_t* steps, int64_t o, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) z[o + i] = cmpmath::in_class(c, x[at[0] + i * steps[0]], exponent, fraction);
+    });
+  };
+  switch (t.dtype()) {
+    case DType::Float16: run(uint16_t{0x7c00}, uint16_t{0x03ff}); break;
+    case DType::BFloat16: run(uint16_t{0x7f80}, uint16_t{0x007f}); break;
+    default: run(uint32_t{0x7f800000}, uint32_t{0x007fffff}); break;
+  }
+  return out;
+}
 }  // namespace
 
-Tensor isnan(const Tensor& t) {
-  NORMRT_CHECK(t.defined(), "isnan: the tensor is undefined");
-  return is_floating(t.dtype()) ? ne(t, t) : every(t, false);
-}
-
-Tensor isinf(const Tensor& t) {
-  NORMRT_CHECK(t.defined(), "isinf: the tensor is undefined");
-  return is_floating(t.dtype()) ? eq(abs(t), std::numeric_limits<double>::infinity()) : every(t, false);
-}
-
-// t - t is 0 for a finite value and NaN for an infinity or NaN.
-Tensor isfinite(const Tensor& t) {
-  NORMRT_CHECK(t.defined(), "isfinite: the tensor is undefined");
-  return is_floating(t.dtype()) ? eq(t - t, 0) : every(t, true);
-}
+Tensor isnan(const Tensor& t) { return classified(t, cmpmath::FloatClass::NaN, "isnan"); }
+Tensor isinf(const Tensor& t) { return classified(t, cmpmath::FloatClass::Inf, "isinf"); }
+Tensor isfinite(const Tensor& t) { return classified(t, cmpmath::FloatClass::Finite, "isfinite"); }
 
 Tensor isclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
   check_defined_on_one_device({&a, &b}, "isclose");

@@ -1,7 +1,8 @@
-// The comparison and where kernels run by the SIMT emulator: every operator on every element type and where on every
-// element size, over a broadcast plan of three operands (one walked in another memory order, one broadcast, one a
-// single value), against the per-element formulas (comparison_math.cuh) evaluated here with the plan's offsets
-// computed independently from the shapes.
+// The comparison, where and float-class kernels run by the SIMT emulator: every operator on every element type and
+// where on every element size, over a broadcast plan of three operands (one walked in another memory order, one
+// broadcast, one a single value), against the per-element formulas (comparison_math.cuh) evaluated here with the
+// plan's offsets computed independently from the shapes; the float classes of every 16-bit pattern against the C++
+// library's.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -124,6 +125,49 @@ TEST_P(ComparisonKernels, WhereCopiesTheChosenBitsOfEveryElementSize) {
   check_where<uint64_t>();
   cmpmath::Plan none;  // an empty output: nothing launched
   where<uint8_t>(nullptr, nullptr, nullptr, nullptr, none, 2, nullptr);
+}
+
+// Every float16 and bfloat16 bit pattern, and float32 ones around each class boundary, through a broadcast plan (the
+// values stored reversed): the class of the value they convert to.
+template <typename U, typename Decode>
+void check_classify(const std::vector<U>& bits, U exponent, U fraction, Decode decode) {
+  cmpmath::Plan reversed;
+  reversed.ndim = 1;
+  reversed.numel = static_cast<int64_t>(bits.size());
+  reversed.sizes[0] = reversed.numel;
+  reversed.strides[0][0] = -1;
+  const U* last = bits.data() + bits.size() - 1;
+  for (int c = 0; c <= static_cast<int>(cmpmath::FloatClass::Finite); ++c) {
+    const auto kind = static_cast<cmpmath::FloatClass>(c);
+    std::vector<uint8_t> out(bits.size() + 1, 0xab);
+    classify(kind, last, exponent, fraction, reinterpret_cast<bool*>(out.data()), reversed, 2, nullptr);
+    for (std::size_t i = 0; i < bits.size(); ++i) {
+      const float v = decode(bits[bits.size() - 1 - i]);
+      const bool expected = kind == cmpmath::FloatClass::NaN ? std::isnan(v)
+                            : kind == cmpmath::FloatClass::Inf ? std::isinf(v)
+                                                               : std::isfinite(v);
+      ASSERT_EQ(out[i], expected ? 1 : 0) << "class " << c << " at " << i;
+    }
+    EXPECT_EQ(out.back(), 0xab);
+  }
+}
+
+TEST_P(ComparisonKernels, ClassifyGivesEveryFloatBitPatternsClass) {
+  std::vector<uint16_t> all16(1 << 16);
+  for (std::size_t i = 0; i < all16.size(); ++i) all16[i] = static_cast<uint16_t>(i);
+  check_classify<uint16_t>(all16, 0x7c00, 0x03ff, [](uint16_t b) { return static_cast<float>(Half::from_bits(b)); });
+  check_classify<uint16_t>(all16, 0x7f80, 0x007f,
+                           [](uint16_t b) { return static_cast<float>(BFloat16::from_bits(b)); });
+  std::vector<uint32_t> some32;
+  for (const uint32_t base : {0x00000000u, 0x3f800000u, 0x7f7fffffu, 0x7f800000u, 0x7fc00000u, 0xff800000u})
+    for (uint32_t d = 0; d < 3; ++d) some32.insert(some32.end(), {base + d, base - d, base ^ 0x80000000u});
+  check_classify<uint32_t>(some32, 0x7f800000u, 0x007fffffu, [](uint32_t b) {
+    float v;
+    std::memcpy(&v, &b, sizeof v);
+    return v;
+  });
+  cmpmath::Plan none;  // nothing launched
+  classify<uint16_t>(cmpmath::FloatClass::NaN, nullptr, 0, 0, nullptr, none, 2, nullptr);
 }
 
 INSTANTIATE_TEST_SUITE_P(Orders, ComparisonKernels,
