@@ -1,6 +1,6 @@
-// Internal: the index map of an elementwise op over broadcast operands in any memory format (cmpmath::Plan), built
-// once for the comparisons and where (src/comparison.cpp) and the selections (src/nonzero.cpp), and where's copy into
-// a given output (masked_fill_ in place, broadcast_to).
+// Internal: broadcasting shared by the comparisons and where (src/comparison.cpp), the selections (src/nonzero.cpp) and
+// broadcast_to (src/tensor_ops.cpp): the index map of an elementwise op over broadcast operands in any memory format
+// (cmpmath::Plan), where's copy into a given output, and expand's checks.
 #pragma once
 #include <initializer_list>
 

@@ -1,8 +1,8 @@
-// The selections and indexing by a tensor, CPU and CUDA, as PyTorch 1.13's: ops whose result's size is the number of selected elements, each
-// taken in row-major (flat index) order whatever the memory format, so the same result on every device and every run.
-// An element is selected where it is not zero (NaN is, -0.0 is not) or where a bool mask is true. On a GPU the count
-// is read back to the host before the result is allocated: these ops wait for the device (as PyTorch's) and are
-// refused inside a CUDA graph capture.
+// The selections and indexing by a tensor, CPU and CUDA, as PyTorch 1.13's: ops whose result's size is the number of
+// selected elements, each taken in row-major (flat index) order whatever the memory format, so the same result on
+// every device and every run. An element is selected where it is not zero (NaN is, -0.0 is not) or where a bool mask
+// is true. On a GPU the count (or an index's range) is read back to the host first: these ops wait for the device (as
+// PyTorch's) and are refused inside a CUDA graph capture.
 #pragma once
 #include <vector>
 
