@@ -39,6 +39,16 @@ __global__ void where_kernel(const bool* condition, const Bits* a, const Bits* b
   }
 }
 
+__global__ void bitwise_kernel(cmpmath::BitOp op, const uint64_t* a, const uint64_t* b, uint64_t* out,
+                               cmpmath::Plan p) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.numel; i += stride) {
+    int64_t at[cmpmath::kOperands];
+    cmpmath::offsets(p, i, at);
+    out[i] = cmpmath::apply_bits(op, a[at[0]], b[at[1]]);
+  }
+}
+
 template <typename U>
 __global__ void classify_kernel(cmpmath::FloatClass c, const U* x, U exponent, U fraction, bool* out,
                                 cmpmath::Plan p) {
@@ -70,6 +80,14 @@ void where(const bool* condition, const Bits* a, const Bits* b, Bits* out, const
   if (p.numel == 0) return;
   NORMRT_LAUNCH(where_kernel<Bits>, dim3(static_cast<unsigned>(grid_for(p.numel, sm_count))), dim3(kThreads), 0, stream,
                 condition, a, b, out, p);
+  NORMRT_CHECK_LAUNCH();
+}
+
+void bitwise(cmpmath::BitOp op, const uint64_t* a, const uint64_t* b, uint64_t* out, const cmpmath::Plan& p,
+             int sm_count, cudaStream_t stream) {
+  if (p.numel == 0) return;
+  NORMRT_LAUNCH(bitwise_kernel, dim3(static_cast<unsigned>(grid_for(p.numel, sm_count))), dim3(kThreads), 0, stream,
+                op, a, b, out, p);
   NORMRT_CHECK_LAUNCH();
 }
 

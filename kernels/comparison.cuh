@@ -1,4 +1,4 @@
-// CUDA kernels of the comparisons, logical ops, where and the float classes (src/comparison.cpp): one thread per output element in a
+// CUDA kernels of the comparisons, logical and bitwise ops, where and the float classes (src/comparison.cpp): one thread per output element in a
 // grid-stride loop, offsets from cmpmath::Plan.
 #pragma once
 #include <cstdint>
@@ -20,6 +20,10 @@ void compare(cmpmath::Compare op, const T* a, const T* b, bool* out, const cmpma
 template <typename Bits>
 void where(const bool* condition, const Bits* a, const Bits* b, Bits* out, const cmpmath::Plan& p, int sm_count,
            cudaStream_t stream);
+
+// out[i] = cmpmath::apply_bits(op, a[ia], b[ib]) with a and b at plan operands 0 and 1 (int64 values as their bits).
+void bitwise(cmpmath::BitOp op, const uint64_t* a, const uint64_t* b, uint64_t* out, const cmpmath::Plan& p,
+             int sm_count, cudaStream_t stream);
 
 // out[i] = cmpmath::in_class(c, x[ix], exponent, fraction) with x at plan operand 0; U is uint16_t (float16,
 // bfloat16) or uint32_t (float32), the values' bits.

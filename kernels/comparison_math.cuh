@@ -1,4 +1,4 @@
-// Comparisons, logical ops, the float classes and the index map of where, shared by the CPU loops (src/comparison.cpp) and the kernels
+// Comparisons, logical and bitwise ops, the float classes and the index map of where, shared by the CPU loops (src/comparison.cpp) and the kernels
 // (kernels/comparison.cu): each element's result is one of these functions, so both devices give the same bools.
 //
 // A Plan maps output element i (in the output's storage order) to the offsets of up to three operands, each dense in
@@ -31,6 +31,19 @@ NORMRT_HD inline bool apply(Compare op, T x, T y) {
     case Compare::Xor: break;
   }
   return (x != T(0)) != (y != T(0));
+}
+
+// The bitwise ops of int64 tensors, on their bits.
+enum class BitOp : int { And = 0, Or = 1, Xor = 2 };
+
+template <typename U>
+NORMRT_HD inline U apply_bits(BitOp op, U x, U y) {
+  switch (op) {
+    case BitOp::And: return x & y;
+    case BitOp::Or: return x | y;
+    case BitOp::Xor: break;
+  }
+  return x ^ y;
 }
 
 // The classes isnan, isinf and isfinite test, read from a floating value's bits: `exponent` is the dtype's exponent

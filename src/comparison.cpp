@@ -343,6 +343,58 @@ Tensor all(const Tensor& t, int64_t dim, bool keepdim) { return eq(sum(eq(t, 0),
 Tensor count_nonzero(const Tensor& t, int64_t dim) { return sum(ne(t, 0), dim); }
 
 namespace {
+// A bitwise op in the operands' promoted dtype: bool operands take the logical op, int64 ones their bits' op, and
+// floating ones are refused, after the shapes, in PyTorch's words.
+Tensor bitwise(cmpmath::BitOp op, const Tensor& a, const Tensor& b, const char* name) {
+  check_defined_on_one_device({&a, &b}, name);
+  const Shape shape = broadcast_shape(a.sizes(), b.sizes());
+  const DType common = util::result_type(a, b);
+  NORMRT_CHECK(common == DType::Int64 || common == DType::Bool, "\"", name, a.device().is_cuda() ? "_cuda" : "_cpu",
+               "\" not implemented for '", util::scalar_type_name(common), "'");
+  if (common == DType::Bool) {
+    const Compare logical = op == cmpmath::BitOp::And ? Compare::And : op == cmpmath::BitOp::Or ? Compare::Or : Compare::Xor;
+    return compared(logical, a, b);
+  }
+  const MemoryFormat format = util::result_format(shape, {&a, &b});
+  const Tensor x = a.to(common), y = b.to(common);
+  Tensor out = empty(shape, TensorOptions(a.device()).dtype(common).memory_format(format));
+  const cmpmath::Plan p = detail::broadcast_plan(shape, format, {&x, &y});
+  const auto* xs = static_cast<const uint64_t*>(x.raw_data());
+  const auto* ys = static_cast<const uint64_t*>(y.raw_data());
+  auto* zs = static_cast<uint64_t*>(out.raw_data());
+  if (out.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+    const util::Launch l(out);
+    cuda::bitwise(op, xs, ys, zs, p, l.sms, l.stream);
+#else
+    util::no_cuda(name);
+#endif
+    return out;
+  }
+  for_each_run(p, [&](const int64_t* at, const int64_t* steps, int64_t o, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) zs[o + i] = cmpmath::apply_bits(op, xs[at[0] + i * steps[0]], ys[at[1] + i * steps[1]]);
+  });
+  return out;
+}
+}  // namespace
+
+Tensor bitwise_and(const Tensor& a, const Tensor& b) { return bitwise(cmpmath::BitOp::And, a, b, "bitwise_and"); }
+Tensor bitwise_or(const Tensor& a, const Tensor& b) { return bitwise(cmpmath::BitOp::Or, a, b, "bitwise_or"); }
+Tensor bitwise_xor(const Tensor& a, const Tensor& b) { return bitwise(cmpmath::BitOp::Xor, a, b, "bitwise_xor"); }
+Tensor bitwise_and(const Tensor& a, Scalar b) { return bitwise_and(a, wrapped_beside(a, b)); }
+Tensor bitwise_or(const Tensor& a, Scalar b) { return bitwise_or(a, wrapped_beside(a, b)); }
+Tensor bitwise_xor(const Tensor& a, Scalar b) { return bitwise_xor(a, wrapped_beside(a, b)); }
+
+// ~x is x ^ -1 (every bit flipped); a bool's is logical_not.
+Tensor bitwise_not(const Tensor& t) {
+  NORMRT_CHECK(t.defined(), "bitwise_not: the tensor is undefined");
+  NORMRT_CHECK(t.dtype() == DType::Int64 || t.dtype() == DType::Bool, "\"bitwise_not",
+               t.device().is_cuda() ? "_cuda" : "_cpu", "\" not implemented for '", util::scalar_type_name(t.dtype()),
+               "'");
+  return t.dtype() == DType::Bool ? logical_not(t) : bitwise_xor(t, -1);
+}
+
+namespace {
 // A bool tensor of t's shape and memory format, every element `value`: an integral tensor's NaN and infinity tests.
 Tensor every(const Tensor& t, bool value) {
   return full(t.sizes(), value, TensorOptions(t.device()).dtype(DType::Bool).memory_format(t.memory_format()));
@@ -432,30 +484,11 @@ Tensor operator<=(const Tensor& a, Scalar b) { return ops::le(a, b); }
 Tensor operator>(const Tensor& a, Scalar b) { return ops::gt(a, b); }
 Tensor operator>=(const Tensor& a, Scalar b) { return ops::ge(a, b); }
 
-namespace {
-void check_bool_operands(const char* op, std::initializer_list<const Tensor*> operands) {
-  for (const Tensor* t : operands) {
-    NORMRT_CHECK(t->defined(), op, " of an undefined tensor");
-    NORMRT_CHECK(t->dtype() == DType::Bool, op, " takes bool tensors in normrt (the bitwise ", op, " of ",
-                 dtype_name(t->dtype()), " tensors is not implemented)");
-  }
-}
-}  // namespace
-
-Tensor operator~(const Tensor& t) {
-  check_bool_operands("~", {&t});
-  return ops::logical_not(t);
-}
-Tensor operator&(const Tensor& a, const Tensor& b) {
-  check_bool_operands("&", {&a, &b});
-  return ops::logical_and(a, b);
-}
-Tensor operator|(const Tensor& a, const Tensor& b) {
-  check_bool_operands("|", {&a, &b});
-  return ops::logical_or(a, b);
-}
-Tensor operator^(const Tensor& a, const Tensor& b) {
-  check_bool_operands("^", {&a, &b});
-  return ops::logical_xor(a, b);
-}
+Tensor operator~(const Tensor& t) { return ops::bitwise_not(t); }
+Tensor operator&(const Tensor& a, const Tensor& b) { return ops::bitwise_and(a, b); }
+Tensor operator|(const Tensor& a, const Tensor& b) { return ops::bitwise_or(a, b); }
+Tensor operator^(const Tensor& a, const Tensor& b) { return ops::bitwise_xor(a, b); }
+Tensor operator&(const Tensor& a, Scalar b) { return ops::bitwise_and(a, b); }
+Tensor operator|(const Tensor& a, Scalar b) { return ops::bitwise_or(a, b); }
+Tensor operator^(const Tensor& a, Scalar b) { return ops::bitwise_xor(a, b); }
 }  // namespace normrt

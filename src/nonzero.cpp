@@ -351,12 +351,12 @@ Picked picked_rows(const Tensor& t, const Tensor& indices) {
   return p;
 }
 
-// An int64 index's entries within dim 0 of t (the first one outside refused, as PyTorch's words name it), negative
-// ones counted from its end.
+// An int64 index's entries within dim 0 of t (the first one outside refused, as PyTorch's words name it: a 0-dim index
+// is an integer, whose words are select's), negative ones counted from its end.
 void check_rows(const Tensor& t, const Tensor& indices, Picked& p) {
   if (indices.dtype() == DType::Bool || p.rows.numel() == 0) return;
   const int64_t size = t.size(0);
-  NORMRT_CHECK(size > 0, "index is out of bounds for dimension with size 0");
+  NORMRT_CHECK(size > 0 || indices.dim() == 0, "index is out of bounds for dimension with size 0");
   if (ops::min(p.rows).item<int64_t>() < -size || ops::max(p.rows).item<int64_t>() >= size) {
     for (const int64_t row : p.rows.to_vector<int64_t>())
       NORMRT_CHECK(row >= -size && row < size, "index ", row, " is out of bounds for dimension 0 with size ", size);

@@ -82,6 +82,9 @@ inline std::vector<Tensor> run_number_op(const std::string& op, Tensor& t, Scala
   if (op == "le_number") return {t <= n};
   if (op == "gt_number") return {t > n};
   if (op == "ge_number") return {t >= n};
+  if (op == "bitwise_and_number") return {t & n};
+  if (op == "bitwise_or_number") return {t | n};
+  if (op == "bitwise_xor_number") return {t ^ n};
   if (op == "number_lt") return {ops::gt(t, n)};  // Python's n < t is t > n
   if (op == "number_eq") return {ops::eq(t, n)};
   if (op == "pow_number") return {ops::pow(t, n)};
@@ -123,6 +126,10 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
   if (op == "logical_xor") return {ops::logical_xor(ts[0], ts[1])};
   if (op == "logical_not") return {ops::logical_not(ts[0])};
   if (op == "where") return {ops::where(ts[0], ts[1], ts[2])};
+  if (op == "bitwise_and") return {ops::bitwise_and(ts[0], ts[1])};
+  if (op == "bitwise_or") return {ops::bitwise_or(ts[0], ts[1])};
+  if (op == "bitwise_xor") return {ops::bitwise_xor(ts[0], ts[1])};
+  if (op == "bitwise_not") return {~ts[0]};
   if (op == "nonzero") return {ops::nonzero(ts[0])};
   if (op == "argwhere") return {ops::argwhere(ts[0])};
   if (op == "nonzero_tuple") return ops::nonzero_as_tuple(ts[0]);

@@ -7,12 +7,12 @@ abs, sqrt, exp, log, clamp; in place too), full, full_like and fill_, reshape an
 (eq, ne, lt, le, gt, ge against a tensor or a number; logical_and/or/xor/not), where, masked_fill and masked_fill_,
 any and all, the selections (nonzero, argwhere, nonzero as a tuple, masked_select, masked_scatter and
 masked_scatter_; nonzero's inputs about half zeros), indexing by a tensor (x[index], x[index] = values, index_put_
-with accumulate) and broadcast_to, computed by PyTorch 1.13 on the CPU, over every dtype normrt has
-(float32, float16, bfloat16, int64, bool: the ops above on bool operands too) and channels-last inputs. A case
-PyTorch refuses keeps its message instead, which normrt must throw word for word. PyTorch 1.13's CPU has no float16
-kernels for sqrt, exp, log and clamp: there the reference is what its CUDA kernels compute, the float32 function of the
-widened input rounded once to float16 (clamp's bounds rounded to float16 first, and refused past its range in full()'s
-words).
+with accumulate), broadcast_to and the bitwise ops (and, or, xor, not; with a number too), computed by PyTorch 1.13 on
+the CPU, over every dtype normrt has (float32, float16, bfloat16, int64, bool: the ops above on bool operands too) and
+channels-last inputs. A case PyTorch refuses keeps its message instead, which normrt must throw word for word.
+PyTorch 1.13's CPU has no float16 kernels for sqrt, exp, log and clamp: there the reference is what its CUDA kernels
+compute, the float32 function of the widened input rounded once to float16 (clamp's bounds rounded to float16 first,
+and refused past its range in full()'s words).
 
 Run:  /usr/bin/python3 tests/golden/make_golden_tensor_ops.py  ->  data_tensor_ops/cases.json and, per case, the
 inputs in<k>.npy (stored contiguous; a case's "cls" says which to make channels-last) and PyTorch's outputs
@@ -73,7 +73,7 @@ def drawn_input(g, shape, dtype, channels_last, nan=False, sparse=False):
 
 BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv, "pow": operator.pow,
           "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt,
-          "ge": operator.ge}
+          "ge": operator.ge, "bitwise_and": operator.and_, "bitwise_or": operator.or_, "bitwise_xor": operator.xor}
 COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
 UNARY = ("neg", "abs", "sqrt", "exp", "log", "clamp")
 
@@ -120,6 +120,10 @@ def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None):
         return torch.tensor(torch.equal(ts[0], ts[1]))
     if op == "where":
         return torch.where(ts[0], ts[1], ts[2])
+    if op in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+        return getattr(torch, op)(ts[0], ts[1])
+    if op == "bitwise_not":
+        return torch.bitwise_not(x)
     if op in ("nonzero", "argwhere"):
         return getattr(torch, op)(x)
     if op == "nonzero_tuple":
@@ -987,6 +991,39 @@ def main():
         ("index_float_of_0dim_refused_by_rank", "index", [[], []], ["float32", "float16"]),
         ("index_of_empty_dim_refused", "index", [[0, 2], [2]], ["float32", "int64"]),
     ]
+    # The bitwise ops of int64 and bool tensors, and their refusals, drawn after the cases above.
+    bitwise_specs = [
+        ("bitwise_and_int64", "bitwise_and", [[3, 4], [4]], ["int64", "int64"]),
+        ("bitwise_or_int64_bool", "bitwise_or", [[2, 3], [3]], ["int64", "bool"]),
+        ("bitwise_xor_bool", "bitwise_xor", [[4], [4]], ["bool", "bool"]),
+        ("bitwise_and_extremes", "bitwise_and", [[3], [3]], ["int64", "int64"], [], None,
+         [i64([-2 ** 63, 2 ** 63 - 1, -1]), i64([-1, -2 ** 63, 12345])]),
+        ("bitwise_xor_channels_last", "bitwise_xor", [[2, 3, 2, 2], [2, 3, 2, 2]], ["int64", "int64"], [],
+         [True, False]),
+        ("bitwise_or_0dim_bool_beside_int64", "bitwise_or", [[], [3]], ["bool", "int64"]),
+        ("bitwise_not_int64", "bitwise_not", [[5]], ["int64"]),
+        ("bitwise_not_bool", "bitwise_not", [[2, 2]], ["bool"]),
+        ("bitwise_not_float_refused", "bitwise_not", [[3]], ["float32"]),
+        ("bitwise_and_float_refused", "bitwise_and", [[3], [3]], ["float32", "int64"]),
+        ("bitwise_or_bfloat16_refused", "bitwise_or", [[3], [3]], ["bfloat16", "bfloat16"]),
+        ("bitwise_and_shapes_refused", "bitwise_and", [[2], [3]], ["float32", "float32"]),
+    ]
+    bitwise_number_specs = [
+        ("bitwise_and_number_int64", "bitwise_and_number", [3, 4], "int64", 3),
+        ("bitwise_or_number_bool_by_int", "bitwise_or_number", [4], "bool", 6),
+        ("bitwise_xor_number_negative", "bitwise_xor_number", [5], "int64", -1),
+        ("bitwise_and_number_float_refused", "bitwise_and_number", [3], "int64", 2.5),
+    ]
+    # A 0-dim index into an empty dim 0 is an integer, refused in select's words (sweep 104), drawn after the cases
+    # above.
+    empty_put_specs = [
+        ("index_put__of_empty_dim_refused", "index_put_", [[0, 2], [1], [2]], ["float32", "int64", "float32"], [],
+         None, [torch.zeros(0, 2), i64([-2]), f32([1.0, 2.0])]),
+        ("index_put__0dim_of_empty_dim_refused", "index_put_", [[0, 2], [], [2]], ["float32", "int64", "float32"], [],
+         None, [torch.zeros(0, 2), i64(-2), f32([1.0, 2.0])]),
+        ("index_0dim_of_empty_dim_refused", "index", [[0, 2], []], ["float32", "int64"], [], None,
+         [torch.zeros(0, 2), i64(3)]),
+    ]
     cases = {}
 
     def add(spec):
@@ -1053,6 +1090,12 @@ def main():
     for spec in selection_specs:
         add(spec)
     for spec in indexing_specs:
+        add(spec)
+    for spec in bitwise_specs:
+        add(spec)
+    for spec in bitwise_number_specs:
+        add_number(spec)
+    for spec in empty_put_specs:
         add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)

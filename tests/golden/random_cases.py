@@ -815,10 +815,13 @@ def tensor_op_draw(rng):
                      "masked_fill", "masked_fill_", "any_all", "all_all", "isnan", "isinf", "isfinite", "any_dim",
                      "all_dim", "count_nonzero", "count_nonzero_all", "isclose", "allclose", "equal", "nonzero",
                      "argwhere", "nonzero_tuple", "masked_select", "masked_scatter", "masked_scatter_", "index",
-                     "index_put_", "index_put_accumulate", "broadcast_to"])
+                     "index_put_", "index_put_accumulate", "broadcast_to", "bitwise", "bitwise_not",
+                     "bitwise_number"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64", "bool"]
     if op == "compare":
         op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"])
+    if op in ("bitwise", "bitwise_number"):
+        op = rng.choice(["bitwise_and", "bitwise_or", "bitwise_xor"]) + op[len("bitwise"):]
     if op == "compare_number":
         op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge"]) + "_number"
     dtype = rng.choice(dtypes)
@@ -880,7 +883,8 @@ def tensor_op_draw(rng):
                 shape[1] = factor * rng.randint(1, 2)
     elif op in ("add", "sub", "mul", "div", "add_", "mul_", "maximum", "minimum", "pow", "pow_", "eq", "ne", "lt",
                 "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "where", "masked_fill",
-                "masked_fill_", "isclose", "allclose", "equal", "masked_select", "masked_scatter", "masked_scatter_"):
+                "masked_fill_", "isclose", "allclose", "equal", "masked_select", "masked_scatter", "masked_scatter_",
+                "bitwise_and", "bitwise_or", "bitwise_xor"):
         other = [1 if rng.random() < 0.4 else n for n in shape] if rng.random() < 0.6 else list(shape)
         if other and rng.random() < 0.4:
             other = other[rng.randint(0, rank):]
@@ -937,6 +941,8 @@ def tensor_op_draw(rng):
         types[0 if op == "where" else 1] = "bool"
     if op.startswith("masked_scatter") and rng.random() < 0.9:
         types[2] = types[0]
+    if op.startswith("bitwise"):  # mostly the dtypes they take
+        types = [rng.choice(["int64", "int64", "bool"]) if rng.random() < 0.85 else t for t in types]
     if op.startswith("index"):
         types[1] = ("bool" if shapes[1] == shape[:len(shapes[1])] else "int64") if rng.random() < 0.9 else types[1]
         if len(types) > 2 and rng.random() < 0.9:
@@ -961,19 +967,24 @@ def tensor_op_departs(op, shapes, dtypes, args, cls, number=None):
     empty input (PyTorch refuses the format, and 1.13 returns an empty input's shape unchanged), narrow's start words
     (normrt's are PyTorch 2's), masked_fill with a mask that is not bool (1.13 returns self unchanged; normrt refuses
     it, as PyTorch 2; masked_scatter's too, which 1.13 scatters by), index_put_ with accumulate of a 0-dim mask (an
-    internal assert in 1.13) or into a 0-dim tensor (normrt's words are setitem's), a permutation of another length
-    ("permute(sparse_coo)" in 1.13's words), and the elements PyTorch's pow loops compute apart from their vectorised
-    loop, which normrt follows everywhere: float32 powers by an exponent float cannot hold (2^31 + 1 is odd there, 2^31
-    in the vectorised loop), bfloat16 ones by -0.5 (1 / sqrt), where elements lie past the last multiple of 16
-    (float32) or 32 (bfloat16)."""
+    internal assert in 1.13) or with a 0-dim tensor or index (normrt's words are setitem's, as libtorch's
+    index_put_({index}, ...)), indexing to a result of more than five dimensions, broadcast_to of a 0-dim tensor to a
+    -1 (1.13's words are an overflow's), a permutation of another length ("permute(sparse_coo)" in 1.13's words), and
+    the elements PyTorch's pow loops compute apart from their vectorised loop, which normrt follows everywhere: float32
+    powers by an exponent float cannot hold (2^31 + 1 is odd there, 2^31 in the vectorised loop), bfloat16 ones by
+    -0.5 (1 / sqrt), where elements lie past the last multiple of 16 (float32) or 32 (bfloat16)."""
     if not shapes:  # full
         return False
     if op.startswith("masked_fill") and dtypes[1] != "bool":  # 1.13 takes such a mask (and ignores it); normrt refuses
         return True
     if op.startswith("masked_scatter") and dtypes[1] != "bool" and dtypes[0] == dtypes[2]:  # the same (by its bytes)
         return True
-    if op == "index_put_accumulate" and (not shapes[0] or (dtypes[1] == "bool" and not shapes[1])):
-        return True  # 1.13's index_put_ fails an internal assert on a 0-dim mask; of a 0-dim tensor, normrt is setitem
+    if op == "broadcast_to" and not shapes[0] and -1 in args:
+        return True  # 1.13 overflows computing the size ("numel: integer multiplication overflow")
+    if op.startswith("index") and dtypes[1] == "int64" and len(shapes[1]) + len(shapes[0]) - 1 > 5:
+        return True  # a result of more dimensions than normrt's five
+    if op == "index_put_accumulate" and (not shapes[0] or not shapes[1]):
+        return True  # 1.13's index_put_ asserts on a 0-dim mask; 0-dim tensors and indices take setitem's words in normrt
     shape, rank = shapes[0], len(shapes[0])
     if op in ("pow_number", "pow_number_") and math.isfinite(number):
         numel = math.prod(shape)

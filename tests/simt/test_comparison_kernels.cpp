@@ -127,6 +127,26 @@ TEST_P(ComparisonKernels, WhereCopiesTheChosenBitsOfEveryElementSize) {
   where<uint8_t>(nullptr, nullptr, nullptr, nullptr, none, 2, nullptr);
 }
 
+TEST_P(ComparisonKernels, BitwiseAppliesEachOpToTheBitsOfEveryElement) {
+  const cmpmath::Plan p = three_operand_plan();
+  std::vector<uint64_t> x(static_cast<std::size_t>(p.numel)), y(static_cast<std::size_t>(kB));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = (i + 1) * 0x9e3779b97f4a7c15ull;
+  for (std::size_t i = 0; i < y.size(); ++i) y[i] = ~(i * 0xff00ff00ff00ffull);
+  for (int op = 0; op <= static_cast<int>(cmpmath::BitOp::Xor); ++op) {
+    std::vector<uint64_t> out(static_cast<std::size_t>(p.numel) + 1, 0x5a);
+    bitwise(static_cast<cmpmath::BitOp>(op), x.data(), y.data(), out.data(), p, 2, nullptr);
+    for (int64_t i = 0; i < p.numel; ++i) {
+      int64_t first, second;
+      operand_offsets(i, first, second);
+      const uint64_t a = x[static_cast<std::size_t>(first)], b = y[static_cast<std::size_t>(second)];
+      ASSERT_EQ(out[static_cast<std::size_t>(i)], op == 0 ? (a & b) : op == 1 ? (a | b) : (a ^ b)) << op << " " << i;
+    }
+    EXPECT_EQ(out.back(), 0x5au);
+  }
+  cmpmath::Plan none;  // nothing launched
+  bitwise(cmpmath::BitOp::And, nullptr, nullptr, nullptr, none, 2, nullptr);
+}
+
 // Every float16 and bfloat16 bit pattern, and float32 ones around each class boundary, through a broadcast plan (the
 // values stored reversed): the class of the value they convert to.
 template <typename U, typename Decode>

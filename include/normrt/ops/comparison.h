@@ -46,6 +46,17 @@ Tensor where(const Tensor& condition, const Tensor& a, Scalar b);
 Tensor masked_fill(const Tensor& t, const Tensor& mask, Scalar value);
 Tensor& masked_fill_(Tensor& t, const Tensor& mask, Scalar value);
 
+// PyTorch's bitwise ops of int64 and bool tensors (on bools, the logical ops), broadcast, in the operands' promoted
+// dtype (int64 beside bool is int64; a number beside a tensor is one of PyTorch's wrapped numbers, so t & 2.5 is a
+// float op); floating operands are refused in PyTorch's words ("bitwise_and_cpu" not implemented for 'Float').
+Tensor bitwise_and(const Tensor& a, const Tensor& b);
+Tensor bitwise_or(const Tensor& a, const Tensor& b);
+Tensor bitwise_xor(const Tensor& a, const Tensor& b);
+Tensor bitwise_and(const Tensor& a, Scalar b);
+Tensor bitwise_or(const Tensor& a, Scalar b);
+Tensor bitwise_xor(const Tensor& a, Scalar b);
+Tensor bitwise_not(const Tensor& t);
+
 // Whether any (all) elements are true (not zero), as a 0-dim bool tensor on t's device; all of no elements is true.
 // Over a dimension: a bool tensor without it (kept as size 1 with keepdim).
 Tensor any(const Tensor& t);
@@ -86,10 +97,12 @@ Tensor operator<(const Tensor& a, Scalar b);
 Tensor operator<=(const Tensor& a, Scalar b);
 Tensor operator>(const Tensor& a, Scalar b);
 Tensor operator>=(const Tensor& a, Scalar b);
-// On bool tensors: logical_not, logical_and, logical_or, logical_xor. PyTorch's bitwise forms for int64 tensors are
-// not in normrt: refused by name.
+// ops::bitwise_not, bitwise_and, bitwise_or, bitwise_xor: on bool tensors the logical ops, on int64 ones their bits.
 Tensor operator~(const Tensor& t);
 Tensor operator&(const Tensor& a, const Tensor& b);
 Tensor operator|(const Tensor& a, const Tensor& b);
 Tensor operator^(const Tensor& a, const Tensor& b);
+Tensor operator&(const Tensor& a, Scalar b);
+Tensor operator|(const Tensor& a, Scalar b);
+Tensor operator^(const Tensor& a, Scalar b);
 }  // namespace normrt
