@@ -50,8 +50,7 @@ __global__ void bitwise_kernel(cmpmath::BitOp op, const uint64_t* a, const uint6
 }
 
 template <typename U>
-__global__ void classify_kernel(cmpmath::FloatClass c, const U* x, U exponent, U fraction, bool* out,
-                                cmpmath::Plan p) {
+__global__ void classify_kernel(cmpmath::FloatClass c, const U* x, U exponent, U fraction, bool* out, cmpmath::Plan p) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.numel; i += stride) {
     int64_t at[cmpmath::kOperands];
@@ -86,8 +85,8 @@ void where(const bool* condition, const Bits* a, const Bits* b, Bits* out, const
 void bitwise(cmpmath::BitOp op, const uint64_t* a, const uint64_t* b, uint64_t* out, const cmpmath::Plan& p,
              int sm_count, cudaStream_t stream) {
   if (p.numel == 0) return;
-  NORMRT_LAUNCH(bitwise_kernel, dim3(static_cast<unsigned>(grid_for(p.numel, sm_count))), dim3(kThreads), 0, stream,
-                op, a, b, out, p);
+  NORMRT_LAUNCH(bitwise_kernel, dim3(static_cast<unsigned>(grid_for(p.numel, sm_count))), dim3(kThreads), 0, stream, op,
+                a, b, out, p);
   NORMRT_CHECK_LAUNCH();
 }
 
@@ -95,8 +94,8 @@ template <typename U>
 void classify(cmpmath::FloatClass c, const U* x, U exponent, U fraction, bool* out, const cmpmath::Plan& p,
               int sm_count, cudaStream_t stream) {
   if (p.numel == 0) return;
-  NORMRT_LAUNCH(classify_kernel<U>, dim3(static_cast<unsigned>(grid_for(p.numel, sm_count))), dim3(kThreads), 0,
-                stream, c, x, exponent, fraction, out, p);
+  NORMRT_LAUNCH(classify_kernel<U>, dim3(static_cast<unsigned>(grid_for(p.numel, sm_count))), dim3(kThreads), 0, stream,
+                c, x, exponent, fraction, out, p);
   NORMRT_CHECK_LAUNCH();
 }
 

@@ -1,5 +1,5 @@
-// CUDA kernels of the comparisons, logical and bitwise ops, where and the float classes (src/comparison.cpp): one thread per output element in a
-// grid-stride loop, offsets from cmpmath::Plan.
+// CUDA kernels of the comparisons, logical and bitwise ops, where and the float classes (src/comparison.cpp): one
+// thread per output element in a grid-stride loop, offsets from cmpmath::Plan.
 #pragma once
 #include <cstdint>
 

@@ -1,5 +1,6 @@
-// Comparisons, logical and bitwise ops, the float classes and the index map of where, shared by the CPU loops (src/comparison.cpp) and the kernels
-// (kernels/comparison.cu): each element's result is one of these functions, so both devices give the same bools.
+// Comparisons, logical and bitwise ops, the float classes and the index map of where, shared by the CPU loops
+// (src/comparison.cpp) and the kernels (kernels/comparison.cu): each element's result is one of these functions, so
+// both devices give the same results.
 //
 // A Plan maps output element i (in the output's storage order) to the offsets of up to three operands, each dense in
 // its own memory format and broadcast to the output's shape (stride 0 along a broadcast dimension).

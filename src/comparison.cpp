@@ -54,7 +54,7 @@ Shape expanded_sizes(const Tensor& t, const Shape& sizes) {
   const int64_t rank = t.dim(), ndim = static_cast<int64_t>(sizes.size());
   // t's legacy type name ("torch.FloatTensor"), or ATen's where there is none ("CPUBoolType", "CPUBFloat16Type").
   const std::string type = t.dtype() == DType::Bool ? (t.device().is_cuda() ? "CUDABoolType" : "CPUBoolType")
-                                                     : ops::util::legacy_type_name(t.dtype(), t.device());
+                                                    : ops::util::legacy_type_name(t.dtype(), t.device());
   NORMRT_CHECK(rank <= ndim, "expand(", type, "{", shape_str(t.sizes()), "}, size=", shape_str(sizes),
                "): the number of sizes provided (", ndim, ") must be greater or equal to the number of dimensions in ",
                "the tensor (", rank, ")");
@@ -352,7 +352,9 @@ Tensor bitwise(cmpmath::BitOp op, const Tensor& a, const Tensor& b, const char* 
   NORMRT_CHECK(common == DType::Int64 || common == DType::Bool, "\"", name, a.device().is_cuda() ? "_cuda" : "_cpu",
                "\" not implemented for '", util::scalar_type_name(common), "'");
   if (common == DType::Bool) {
-    const Compare logical = op == cmpmath::BitOp::And ? Compare::And : op == cmpmath::BitOp::Or ? Compare::Or : Compare::Xor;
+    const Compare logical = op == cmpmath::BitOp::And  ? Compare::And
+                            : op == cmpmath::BitOp::Or ? Compare::Or
+                                                       : Compare::Xor;
     return compared(logical, a, b);
   }
   const MemoryFormat format = util::result_format(shape, {&a, &b});
@@ -372,7 +374,8 @@ Tensor bitwise(cmpmath::BitOp op, const Tensor& a, const Tensor& b, const char* 
     return out;
   }
   for_each_run(p, [&](const int64_t* at, const int64_t* steps, int64_t o, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) zs[o + i] = cmpmath::apply_bits(op, xs[at[0] + i * steps[0]], ys[at[1] + i * steps[1]]);
+    for (int64_t i = 0; i < n; ++i)
+      zs[o + i] = cmpmath::apply_bits(op, xs[at[0] + i * steps[0]], ys[at[1] + i * steps[1]]);
   });
   return out;
 }

@@ -984,7 +984,7 @@ def tensor_op_departs(op, shapes, dtypes, args, cls, number=None):
     if op.startswith("index") and dtypes[1] == "int64" and len(shapes[1]) + len(shapes[0]) - 1 > 5:
         return True  # a result of more dimensions than normrt's five
     if op == "index_put_accumulate" and (not shapes[0] or not shapes[1]):
-        return True  # 1.13's index_put_ asserts on a 0-dim mask; 0-dim tensors and indices take setitem's words in normrt
+        return True  # 1.13's index_put_ asserts on a 0-dim mask; normrt's 0-dim tensors and indices are setitem's
     shape, rank = shapes[0], len(shapes[0])
     if op in ("pow_number", "pow_number_") and math.isfinite(number):
         numel = math.prod(shape)

@@ -163,7 +163,7 @@ void check_classify(const std::vector<U>& bits, U exponent, U fraction, Decode d
     classify(kind, last, exponent, fraction, reinterpret_cast<bool*>(out.data()), reversed, 2, nullptr);
     for (std::size_t i = 0; i < bits.size(); ++i) {
       const float v = decode(bits[bits.size() - 1 - i]);
-      const bool expected = kind == cmpmath::FloatClass::NaN ? std::isnan(v)
+      const bool expected = kind == cmpmath::FloatClass::NaN   ? std::isnan(v)
                             : kind == cmpmath::FloatClass::Inf ? std::isinf(v)
                                                                : std::isfinite(v);
       ASSERT_EQ(out[i], expected ? 1 : 0) << "class " << c << " at " << i;
