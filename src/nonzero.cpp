@@ -69,14 +69,16 @@ struct Starts {
   int64_t total = 0;
 };
 
-void check_not_capturing(const Tensor& t, const char* op) {
+// `what` (a count, an index's range) is read back to the host, which a capture cannot do: refused by name.
+void check_not_capturing(const Tensor& t, const char* op, const char* what = "the result's size") {
 #if NORMRT_WITH_CUDA
   if (t.device().is_cuda())
-    NORMRT_CHECK(!util::capturing(t.device()), op, ": the result's size is read back to the host, which a CUDA graph ",
+    NORMRT_CHECK(!util::capturing(t.device()), op, ": ", what, " is read back to the host, which a CUDA graph ",
                  "capture cannot do");
 #else
   (void)t;
   (void)op;
+  (void)what;
 #endif
 }
 
@@ -353,8 +355,9 @@ Picked picked_rows(const Tensor& t, const Tensor& indices) {
 
 // An int64 index's entries within dim 0 of t (the first one outside refused, as PyTorch's words name it: a 0-dim index
 // is an integer, whose words are select's), negative ones counted from its end.
-void check_rows(const Tensor& t, const Tensor& indices, Picked& p) {
+void check_rows(const Tensor& t, const Tensor& indices, Picked& p, const char* op) {
   if (indices.dtype() == DType::Bool || p.rows.numel() == 0) return;
+  check_not_capturing(t, op, "the index's range");
   const int64_t size = t.size(0);
   NORMRT_CHECK(size > 0 || indices.dim() == 0, "index is out of bounds for dimension with size 0");
   if (ops::min(p.rows).item<int64_t>() < -size || ops::max(p.rows).item<int64_t>() >= size) {
@@ -449,7 +452,7 @@ Tensor index(const Tensor& t, const Tensor& indices) {
     return rows_where(t, indices);
   }
   Picked p = picked_rows(t, indices);
-  check_rows(t, indices, p);
+  check_rows(t, indices, p, "index");
   return index_select(as_rows(t, p.leading), 0, p.rows).reshape(p.shape);
 }
 
@@ -470,7 +473,7 @@ Tensor& index_put_(Tensor& t, const Tensor& indices, const Tensor& values, bool 
     broadcasts = sizes[sizes.size() - d] == 1 || sizes[sizes.size() - d] == p.shape[p.shape.size() - d];
   NORMRT_CHECK(broadcasts, "shape mismatch: value tensor of shape ", shape_str(values.sizes()),
                " cannot be broadcast to indexing result of shape ", shape_str(p.shape));
-  check_rows(t, indices, p);
+  check_rows(t, indices, p, "index_put_");
   Tensor matrix = as_rows(t, p.leading);
   const int64_t count = p.rows.numel(), width = matrix.size(1);
   const Tensor shaped = values.reshape(sizes);

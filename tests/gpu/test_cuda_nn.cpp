@@ -259,18 +259,21 @@ TEST(CudaSelections, GiveTheCpusResultsOverManyTiles) {
   EXPECT_FALSE(ops::any(ops::logical_not(twos)).item<bool>());
 }
 
-// A selection's size is read back to the host: refused while a graph captures the stream.
+// A selection's size and an index's range are read back to the host: refused while a graph captures the stream.
 TEST(CudaSelections, AreRefusedInsideACapture) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   cuda::Stream stream(0);
   cuda::StreamGuard guard(stream);
   Tensor t = ones({3}, TensorOptions(kGpu));
+  const Tensor rows = from_vector<int64_t>({2, 0}, {2}).to(kGpu);
   cuda::Graph graph(0);
   graph.capture_begin();
   t.fill_(2.0);
   EXPECT_TRUE(throws_with([&] { ops::nonzero(t); },
                           "nonzero: the result's size is read back to the host, which a CUDA graph capture cannot do"));
   EXPECT_TRUE(throws_with([&] { ops::masked_select(t, ops::gt(t, 1.0)); }, "masked_select: the result's size"));
+  EXPECT_TRUE(throws_with([&] { ops::index(t, rows); },
+                          "index: the index's range is read back to the host, which a CUDA graph capture cannot do"));
   graph.capture_end();
   graph.replay();
   EXPECT_EQ(t.to_vector(), std::vector<float>({2.0f, 2.0f, 2.0f}));
