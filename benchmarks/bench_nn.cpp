@@ -438,6 +438,24 @@ std::vector<TensorOp> tensor_ops() {
            benchmark::DoNotOptimize(ops::scatter_add(zeros({512, x.size(1)}, x.device()), 0, index, x));
          };
        }},
+      // Segment pooling as graph networks do it: the rows' maximum and mean per segment (each element's first value
+      // where the segment starts, as PyTorch's include_self=false).
+      {"scatter-reduce-amax-dim0", pixel_rows,
+       [](const Tensor& x) {
+         const Tensor index = segment_rows(x.sizes(), 512).to(x.device());
+         return [x, index] {
+           benchmark::DoNotOptimize(
+               ops::scatter_reduce(zeros({512, x.size(1)}, x.device()), 0, index, x, "amax", false));
+         };
+       }},
+      {"scatter-reduce-mean-dim0", pixel_rows,
+       [](const Tensor& x) {
+         const Tensor index = segment_rows(x.sizes(), 512).to(x.device());
+         return [x, index] {
+           benchmark::DoNotOptimize(
+               ops::scatter_reduce(zeros({512, x.size(1)}, x.device()), 0, index, x, "mean", false));
+         };
+       }},
       // The gradient of a per-class pick (x.gather(1, target)) into x: 4096 positions into 4M elements.
       {"gather-backward-logits", logits,
        [](const Tensor& x) {
@@ -691,7 +709,8 @@ std::vector<TensorOp> tensor_ops() {
 
 // The tensor-op rows that also run on a GPU: the index ops, whose device grouping (a radix sort) has not been timed,
 // the comparison kernels and the selections.
-const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-add-dim0", "gather-backward-logits",
+const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-add-dim0", "scatter-reduce-amax-dim0",
+                                         "scatter-reduce-mean-dim0", "gather-backward-logits",
                                          "embedding-lookup", "embedding-backward", "gt-scalar", "where",
                                          "masked-fill", "nonzero", "masked-select", "masked-scatter",
                                          "count-nonzero", "index-mask-rows", "index-put-accumulate"};

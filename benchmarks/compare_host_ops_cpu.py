@@ -92,7 +92,8 @@ def torch_call(torch, name):
     columns = (torch.arange(shape[-1]) * 7 % shape[-1]).expand(shape).contiguous() if op == "gather-dim3" else None
     rows = (torch.arange(shape[0]) * 7919 % shape[0])[:, None].expand(shape).contiguous() if op == "gather-dim0" \
         else None
-    segments = (torch.arange(shape[0]) % 512)[:, None].expand(shape).contiguous() if op == "scatter-add-dim0" else None
+    segments = (torch.arange(shape[0]) % 512)[:, None].expand(shape).contiguous() \
+        if op.startswith("scatter-") and op.endswith("-dim0") else None
     picks = (torch.arange(shape[0]) % shape[1])[:, None] if op == "gather-backward-logits" else None
     pick_grad = torch.ones(shape[0], 1) if op == "gather-backward-logits" else None
     positive_mask, negative_mask = x > 0.0, x <= 0.0
@@ -102,6 +103,10 @@ def torch_call(torch, name):
         "gather-dim3": lambda: torch.gather(x, 3, columns),
         "gather-dim0": lambda: torch.gather(x, 0, rows),
         "scatter-add-dim0": lambda: torch.zeros(512, shape[1]).scatter_add_(0, segments, x),
+        "scatter-reduce-amax-dim0": lambda: torch.zeros(512, shape[1]).scatter_reduce_(0, segments, x, "amax",
+                                                                                      include_self=False),
+        "scatter-reduce-mean-dim0": lambda: torch.zeros(512, shape[1]).scatter_reduce_(0, segments, x, "mean",
+                                                                                      include_self=False),
         "gather-backward-logits": lambda: torch.zeros(shape).scatter_add_(1, picks, pick_grad),
         "index-select-dim1": lambda: torch.index_select(x, 1, torch.arange(shape[1] // 2) * 2),
         "embedding-lookup": lambda: F.embedding(tokens, x),

@@ -1,7 +1,8 @@
 // gather: one thread per index position. scatter: the positions' targets computed here and sorted by device_groups.cu's
 // sort_by_row (a stable radix sort over the whole device), then the thread at the start (or end) of each run of equal
-// targets applies the run in index order: the CPU's order and bits with no atomics, deterministic run to run, in time
-// that follows the positions, not the size of self (a hot element's run is one thread's loop).
+// targets applies the run in index order (assigns, or reduces it into the element): the CPU's order and bits with no
+// atomics, deterministic run to run, in time that follows the positions, not the size of self (a hot element's run is
+// one thread's loop).
 #include "scatter_gather.cuh"
 
 namespace normrt::NORMRT_KERNEL_NS {
@@ -39,19 +40,23 @@ __global__ void assign_kernel(ScatterParams p) {
   }
 }
 
-// Position j of the sorted order adds its run of equal keys, in index order, when it starts it.
+// Position j of the sorted order reduces its run of equal keys, in index order, when it starts it: from the element
+// (or the reduction's identity without include_self), a mean divided by the run's count at the end.
 template <typename T>
-__global__ void add_kernel(ScatterParams p) {
+__global__ void reduce_kernel(ScatterParams p) {
   T* self = static_cast<T*>(p.self);
   const T* src = static_cast<const T*>(p.src);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < p.g.n; j += stride) {
     const int64_t e = p.keys[j];
     if (e >= p.elements || (j > 0 && p.keys[j - 1] == e)) continue;
-    T acc = self[e];
-    for (int64_t m = j; m < p.g.n && p.keys[m] == e; ++m)
-      acc = scattermath::add(acc, src[scattermath::source_offset(p.g, p.order[m])]);
-    self[e] = acc;
+    T acc = p.include_self ? self[e] : scattermath::identity<T>(p.reduce);
+    T count = T(p.include_self ? 1 : 0);
+    for (int64_t m = j; m < p.g.n && p.keys[m] == e; ++m) {
+      acc = scattermath::combine(p.reduce, acc, src[scattermath::source_offset(p.g, p.order[m])]);
+      count = scattermath::add(count, T(1));
+    }
+    self[e] = p.reduce == scattermath::Reduce::Mean ? scattermath::mean_of(acc, count) : acc;
   }
 }
 }  // namespace
@@ -81,9 +86,9 @@ void scatter_assign(const ScatterParams& p, int sm_count, cudaStream_t stream) {
 }
 
 template <typename T>
-void scatter_add(const ScatterParams& p, int sm_count, cudaStream_t stream) {
+void scatter_reduce(const ScatterParams& p, int sm_count, cudaStream_t stream) {
   if (p.elements == 0 || p.g.n == 0) return;
-  NORMRT_LAUNCH(add_kernel<T>, dim3(grid_stride_blocks(p.g.n, kThreads, sm_count)), dim3(kThreads), 0, stream, p);
+  NORMRT_LAUNCH(reduce_kernel<T>, dim3(grid_stride_blocks(p.g.n, kThreads, sm_count)), dim3(kThreads), 0, stream, p);
   NORMRT_CHECK_LAUNCH();
 }
 
@@ -99,9 +104,9 @@ template void scatter_assign<uint8_t>(const ScatterParams&, int, cudaStream_t);
 template void scatter_assign<uint16_t>(const ScatterParams&, int, cudaStream_t);
 template void scatter_assign<uint32_t>(const ScatterParams&, int, cudaStream_t);
 template void scatter_assign<uint64_t>(const ScatterParams&, int, cudaStream_t);
-template void scatter_add<float>(const ScatterParams&, int, cudaStream_t);
-template void scatter_add<Half>(const ScatterParams&, int, cudaStream_t);
-template void scatter_add<BFloat16>(const ScatterParams&, int, cudaStream_t);
-template void scatter_add<int64_t>(const ScatterParams&, int, cudaStream_t);
+template void scatter_reduce<float>(const ScatterParams&, int, cudaStream_t);
+template void scatter_reduce<Half>(const ScatterParams&, int, cudaStream_t);
+template void scatter_reduce<BFloat16>(const ScatterParams&, int, cudaStream_t);
+template void scatter_reduce<int64_t>(const ScatterParams&, int, cudaStream_t);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

@@ -26,14 +26,17 @@ struct ScatterParams {
   const int64_t *keys, *order;  // sort_by_row's: the positions sorted by target (stably), keys >= elements left out
   int64_t elements;
   scattermath::Geometry g;  // g.n positions
+  scattermath::Reduce reduce = scattermath::Reduce::Sum;  // scatter_reduce's
+  bool include_self = true;                               // scatter_reduce's: reduce from the element, or the identity
 };
 // Each element of self with positions: the last one's src value (PyTorch's CPU loop writes them in index order). T:
 // an unsigned integer of the element's size.
 template <typename T>
 void scatter_assign(const ScatterParams& p, int sm_count, cudaStream_t stream);
-// Each element of self plus its positions' src values in index order (scattermath::add). T: float, Half, BFloat16 or
-// int64_t.
+// Each element of self with positions: its positions' src values reduced into it in index order (scattermath::combine
+// from the element, or from scattermath::identity without include_self; a mean divided by the count at the end). T:
+// float, Half, BFloat16 or int64_t.
 template <typename T>
-void scatter_add(const ScatterParams& p, int sm_count, cudaStream_t stream);
+void scatter_reduce(const ScatterParams& p, int sm_count, cudaStream_t stream);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

@@ -59,4 +59,76 @@ NORMRT_HD inline T add(T acc, T x) {
     return T(static_cast<float>(acc) + static_cast<float>(x));
 }
 
+// `self *= src`, rounded (or wrapped) as add.
+template <typename T>
+NORMRT_HD inline T multiply(T acc, T x) {
+  if constexpr (std::is_same_v<T, int64_t>)
+    return static_cast<int64_t>(static_cast<uint64_t>(acc) * static_cast<uint64_t>(x));
+  else
+    return T(static_cast<float>(acc) * static_cast<float>(x));
+}
+
+// PyTorch's CPU amax and amin: a NaN src replaces the element, a NaN element stays, and otherwise the element is kept
+// unless src is strictly larger (smaller): of two zeros the first stays.
+template <typename T>
+NORMRT_HD inline T maximum(T acc, T x) {
+  if constexpr (std::is_same_v<T, int64_t>) {
+    return acc < x ? x : acc;
+  } else {
+    const float a = static_cast<float>(acc), v = static_cast<float>(x);
+    return v != v || a < v ? x : acc;
+  }
+}
+template <typename T>
+NORMRT_HD inline T minimum(T acc, T x) {
+  if constexpr (std::is_same_v<T, int64_t>) {
+    return x < acc ? x : acc;
+  } else {
+    const float a = static_cast<float>(acc), v = static_cast<float>(x);
+    return v != v || v < a ? x : acc;
+  }
+}
+
+// scatter_reduce's reductions (scatter's reduce="add" is Sum, "multiply" Prod). Mean sums, then divides by the count.
+enum class Reduce : int { Sum, Prod, Mean, Amax, Amin };
+
+template <typename T>
+NORMRT_HD inline T combine(Reduce reduce, T acc, T x) {
+  switch (reduce) {
+    case Reduce::Prod: return multiply(acc, x);
+    case Reduce::Amax: return maximum(acc, x);
+    case Reduce::Amin: return minimum(acc, x);
+    default: return add(acc, x);
+  }
+}
+
+// What an element starts from with include_self=false (PyTorch fills the elements scattered to with it first): 0 for
+// the sums, 1 for the product, -inf / +inf (int64's lowest / largest) for amax / amin.
+template <typename T>
+NORMRT_HD inline T identity(Reduce reduce) {
+  if constexpr (std::is_same_v<T, int64_t>) {
+    if (reduce == Reduce::Amax) return static_cast<int64_t>(uint64_t{1} << 63);
+    if (reduce == Reduce::Amin) return static_cast<int64_t>(~(uint64_t{1} << 63));
+    return reduce == Reduce::Prod ? 1 : 0;
+  } else {
+    const float infinity = half_bits::float_of(0x7f800000u);
+    if (reduce == Reduce::Amax) return T(-infinity);
+    if (reduce == Reduce::Amin) return T(infinity);
+    return T(reduce == Reduce::Prod ? 1.0f : 0.0f);
+  }
+}
+
+// Mean's last step, as PyTorch's out.div_(count): count is the element's positions (plus one with include_self),
+// itself counted in T (a float16 count stops at 2048, where adding one rounds back down); floating types divide
+// through float, int64 rounds the quotient down. count > 0.
+template <typename T>
+NORMRT_HD inline T mean_of(T sum, T count) {
+  if constexpr (std::is_same_v<T, int64_t>) {
+    const int64_t quotient = sum / count;
+    return quotient * count != sum && sum < 0 ? quotient - 1 : quotient;
+  } else {
+    return T(static_cast<float>(sum) / static_cast<float>(count));
+  }
+}
+
 }  // namespace normrt::scattermath

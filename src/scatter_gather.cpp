@@ -1,13 +1,15 @@
-// normrt::ops gather and scatter: PyTorch 1.13's checks in its order and words (ScatterGatherChecks: a 0-dim tensor
-// seen as one element of one dimension, nothing but the dtypes checked for an empty index), then on the CPU: a
-// gather's positions in memory order over the threads; a scatter in PyTorch's order, each line of the index along dim
-// in index order, blocks of lines over the threads (a line's positions write elements no other line writes); on a
-// device kernels/scatter_gather.cu, which applies them in the same order.
+// normrt::ops gather and the scatters (assign, add, reduce): PyTorch 1.13's checks in its order and words
+// (ScatterGatherChecks: a 0-dim tensor seen as one element of one dimension, nothing but the dtypes checked for an
+// empty index), then on the CPU: a gather's positions in memory order over the threads; a scatter in PyTorch's order,
+// each line of the index along dim in index order, blocks of lines over the threads (a line's positions write elements
+// no other line writes); on a device kernels/scatter_gather.cu, which applies them in the same order.
 #include "normrt/ops/scatter_gather.h"
 
 #include <omp.h>
 
 #include <algorithm>
+#include <string_view>
+#include <vector>
 
 #include "cpu_threads.h"
 #include "device_groups.h"
@@ -272,12 +274,50 @@ bool scatter_lines(const scattermath::Geometry& g, const int64_t* index, const T
       });
 }
 
-enum class Combine { Assign, Add };
+// What a scatter does at each position: writes src's value, or reduces it into the element.
+struct Combine {
+  bool assign = false;
+  scattermath::Reduce reduce = scattermath::Reduce::Sum;
+  bool include_self = true;
+};
+constexpr Combine kAssign{true}, kAdd{};
 
-// self (contiguous) updated at the positions of idx (contiguous) from source (contiguous), as kind says. On the CPU
+// reduce's step as a function of (element, value), for the CPU's loops.
+template <typename T, typename Use>
+void with_step(scattermath::Reduce reduce, Use use) {
+  switch (reduce) {
+    case scattermath::Reduce::Prod: return use([](T acc, T x) { return scattermath::multiply(acc, x); });
+    case scattermath::Reduce::Amax: return use([](T acc, T x) { return scattermath::maximum(acc, x); });
+    case scattermath::Reduce::Amin: return use([](T acc, T x) { return scattermath::minimum(acc, x); });
+    default: return use([](T acc, T x) { return scattermath::add(acc, x); });
+  }
+}
+
+// The CPU's reduction of T: without include_self the elements scattered to first take the identity (as PyTorch fills
+// them), then the values are reduced in; a mean counts each element's positions in T and divides. Returns false at
+// the first pass that met an index out of range.
+template <typename T>
+bool reduce_on_cpu(const scattermath::Geometry& g, const int64_t* at, const T* src, T* self, int64_t elements,
+                   const Combine& how) {
+  if (!how.include_self) {
+    const T identity = scattermath::identity<T>(how.reduce);
+    if (!scatter_lines(g, at, src, self, [identity](T, T) { return identity; })) return false;
+  }
+  bool all_in_range = true;
+  with_step<T>(how.reduce, [&](auto step) { all_in_range = scatter_lines(g, at, src, self, step); });
+  if (!all_in_range || how.reduce != scattermath::Reduce::Mean) return all_in_range;
+  std::vector<T> counts(static_cast<std::size_t>(elements), T(how.include_self ? 1 : 0));
+  scatter_lines(g, at, src, counts.data(), [](T count, T) { return scattermath::add(count, T(1)); });
+#pragma omp parallel for if (cpu::worth_parallel(elements))
+  for (int64_t e = 0; e < elements; ++e)
+    if (static_cast<float>(counts[e]) != 0.0f) self[e] = scattermath::mean_of(self[e], counts[e]);
+  return true;
+}
+
+// self (contiguous) updated at the positions of idx (contiguous) from source (contiguous), as `how` says. On the CPU
 // an index out of range is refused: before anything is written when check_first, else after the others were written.
 void scatter_contiguous(Tensor& self, const Tensor& idx, const Tensor& source, const scattermath::Geometry& g,
-                        Combine kind, bool check_first) {
+                        const Combine& how, bool check_first) {
   if (self.device().is_cuda()) {
 #if NORMRT_WITH_CUDA
     const util::Launch l(self);
@@ -286,15 +326,16 @@ void scatter_contiguous(Tensor& self, const Tensor& idx, const Tensor& source, c
     cuda::scatter_targets(idx.data<int64_t>(), g, targets.data<int64_t>(), l.sms, l.stream);
     const detail::DeviceSortedRows sorted = detail::sort_on_device(targets, elements, l.stream);
     const cuda::ScatterParams p{
-        self.raw_data(), source.raw_data(), sorted.keys, sorted.order.data<int64_t>(), elements, g};
-    if (kind == Combine::Assign) {
+        self.raw_data(), source.raw_data(), sorted.keys, sorted.order.data<int64_t>(), elements, g,
+        how.reduce,      how.include_self};
+    if (how.assign) {
       util::dispatch_bits(self.dtype(),
                           [&](auto fill) { cuda::scatter_assign<decltype(fill)>(p, l.sms, l.stream); });
     } else if (self.dtype() == DType::Int64) {
-      cuda::scatter_add<int64_t>(p, l.sms, l.stream);
+      cuda::scatter_reduce<int64_t>(p, l.sms, l.stream);
     } else {
       util::dispatch_element(self.dtype(),
-                             [&](auto element) { cuda::scatter_add<decltype(element)>(p, l.sms, l.stream); });
+                             [&](auto element) { cuda::scatter_reduce<decltype(element)>(p, l.sms, l.stream); });
     }
 #else
     util::no_cuda("scatter");
@@ -304,20 +345,18 @@ void scatter_contiguous(Tensor& self, const Tensor& idx, const Tensor& source, c
   const int64_t* at = idx.data<int64_t>();
   if (check_first) check_in_range(at, g);
   bool all_in_range = true;
-  if (kind == Combine::Assign) {
+  if (how.assign) {
     util::dispatch_bits(self.dtype(), [&](auto fill) {
       using Bits = decltype(fill);
       all_in_range = scatter_lines(g, at, static_cast<const Bits*>(source.raw_data()),
                                    static_cast<Bits*>(self.raw_data()), [](Bits, Bits value) { return value; });
     });
   } else if (self.dtype() == DType::Int64) {
-    all_in_range = scatter_lines(g, at, source.data<int64_t>(), self.data<int64_t>(),
-                                 [](int64_t acc, int64_t value) { return scattermath::add(acc, value); });
+    all_in_range = reduce_on_cpu(g, at, source.data<int64_t>(), self.data<int64_t>(), self.numel(), how);
   } else {
     util::dispatch_element(self.dtype(), [&](auto element) {
       using T = decltype(element);
-      all_in_range = scatter_lines(g, at, source.data<T>(), self.data<T>(),
-                                   [](T acc, T value) { return scattermath::add(acc, value); });
+      all_in_range = reduce_on_cpu(g, at, source.data<T>(), self.data<T>(), self.numel(), how);
     });
   }
   if (!all_in_range) refuse_first_out_of_range(at, g);
@@ -325,10 +364,10 @@ void scatter_contiguous(Tensor& self, const Tensor& idx, const Tensor& source, c
 
 // self's elements at index's positions from src (checked), in place whatever self's memory format. `fresh`: self is
 // the caller's own new tensor, thrown away on a refusal.
-Tensor& scatter_checked(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, Combine kind,
+Tensor& scatter_checked(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, const Combine& how,
                         bool fresh = false) {
   if (index.numel() == 0) return self;
-  NORMRT_CHECK(kind != Combine::Add || self.dtype() != DType::Bool, "scatter_add: bool sums go through int64");
+  NORMRT_CHECK(how.assign || self.dtype() != DType::Bool, "scatter: bool reductions go through int64");
   const Tensor idx = index.contiguous();
   // src sharing self's memory is read as it was before the scatter.
   const Tensor source = src.raw_data() == self.raw_data() ? src.contiguous().clone() : src.contiguous();
@@ -341,7 +380,7 @@ Tensor& scatter_checked(Tensor& self, int64_t dim, const Tensor& index, const Te
     work = self.clone();
     scratch = true;
   }
-  scatter_contiguous(work, idx, source, geometry(idx, dim, work, &source), kind, !scratch);
+  scatter_contiguous(work, idx, source, geometry(idx, dim, work, &source), how, !scratch);
   if (work.is_same(self))
     self.bump_version();
   else
@@ -412,25 +451,66 @@ Tensor gather_backward(const Tensor& grad, const Shape& input_sizes, int64_t dim
                " is not the index's shape ", shape_str(index.sizes()));
   Tensor result = zeros(input_sizes, TensorOptions(grad.device()).dtype(grad.dtype()));
   dim = check_scatter(result, dim, index, &grad);
-  return scatter_checked(result, dim, index, grad, Combine::Add, true);
-}
-
-Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
-  dim = check_scatter(self, dim, index, &src);
-  return scatter_checked(self, dim, index, src, Combine::Assign);
+  return scatter_checked(result, dim, index, grad, kAdd, true);
 }
 
 namespace {
 
-// scatter_ of a value (checked as such), into a fresh self or not.
-Tensor& scatter_value(Tensor& self, int64_t dim, const Tensor& index, Scalar value, bool fresh) {
+// scatter's reduce argument, after the other checks (PyTorch's order).
+scattermath::Reduce scatter_reduction(std::string_view reduce) {
+  if (reduce == "add") return scattermath::Reduce::Sum;
+  NORMRT_CHECK(reduce == "multiply", "reduce argument must be either add or multiply.");
+  return scattermath::Reduce::Prod;
+}
+
+// scatter_reduce's.
+scattermath::Reduce scatter_reduce_reduction(std::string_view reduce) {
+  if (reduce == "sum") return scattermath::Reduce::Sum;
+  if (reduce == "prod") return scattermath::Reduce::Prod;
+  if (reduce == "mean") return scattermath::Reduce::Mean;
+  if (reduce == "amax") return scattermath::Reduce::Amax;
+  NORMRT_CHECK(reduce == "amin", "reduce argument must be either sum, prod, mean, amax or amin.");
+  return scattermath::Reduce::Amin;
+}
+
+// A reduction into self (checked, dim wrapped); `fresh` as scatter_checked's. Bools go through int64; a bool mean is
+// refused where PyTorch's dispatch refuses it: after the identity fill without include_self (which refuses an index
+// out of range first), in the division when there is nothing to scatter.
+Tensor& reduce_checked(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, const Combine& how,
+                       bool fresh) {
+  if (self.dtype() != DType::Bool) return scatter_checked(self, dim, index, src, how, fresh);
+  if (how.reduce == scattermath::Reduce::Mean) {
+    NORMRT_CHECK(index.numel() != 0, "\"div_floor_cpu\" not implemented for 'Bool'");
+    if (!how.include_self && !self.device().is_cuda()) {
+      const Tensor idx = index.contiguous();
+      check_in_range(idx.data<int64_t>(), geometry(idx, dim, self, &src));
+    }
+    NORMRT_THROW("\"scatter_gather_tensor_cpu_reduce_mean\" not implemented for 'Bool'");
+  }
+  if (index.numel() == 0) return self;
+  Tensor values = self.to(DType::Int64);
+  scatter_checked(values, dim, index, src.to(DType::Int64), how, true);
+  self.copy_(values.to(DType::Bool));
+  return self;
+}
+
+// scatter_ of a value (checked as such) as `how` says, into a fresh self or not; reduce checks its argument.
+Tensor& scatter_value(Tensor& self, int64_t dim, const Tensor& index, Scalar value, bool fresh,
+                      scattermath::Reduce (*reduction)(std::string_view) = nullptr, std::string_view reduce = {}) {
   dim = check_scatter(self, dim, index, nullptr);
+  const Combine how = reduction ? Combine{false, reduction(reduce)} : kAssign;
   if (index.numel() == 0) return self;
   const Tensor src = full(index.sizes(), value, TensorOptions(self.device()).dtype(self.dtype()));
-  return scatter_checked(self, dim, index, src, Combine::Assign, fresh);
+  return how.assign ? scatter_checked(self, dim, index, src, how, fresh)
+                    : reduce_checked(self, dim, index, src, how, fresh);
 }
 
 }  // namespace
+
+Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
+  dim = check_scatter(self, dim, index, &src);
+  return scatter_checked(self, dim, index, src, kAssign);
+}
 
 Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, Scalar value) {
   return scatter_value(self, dim, index, value, false);
@@ -438,19 +518,13 @@ Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, Scalar value) {
 
 Tensor& scatter_add_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
   dim = check_scatter(self, dim, index, &src);
-  if (self.dtype() == DType::Bool) {  // PyTorch's bool sum is an or: counted in int64, true where not zero
-    Tensor counts = self.to(DType::Int64);
-    scatter_checked(counts, dim, index, src.to(DType::Int64), Combine::Add, true);
-    self.copy_(counts.to(DType::Bool));
-    return self;
-  }
-  return scatter_checked(self, dim, index, src, Combine::Add);
+  return reduce_checked(self, dim, index, src, kAdd, false);
 }
 
 Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
   Tensor out = contiguous_copy(self);
   dim = check_scatter(out, dim, index, &src);
-  return scatter_checked(out, dim, index, src, Combine::Assign, true);
+  return scatter_checked(out, dim, index, src, kAssign, true);
 }
 
 Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, Scalar value) {
@@ -460,9 +534,41 @@ Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, Scalar valu
 
 Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
   Tensor out = contiguous_copy(self);
-  if (self.dtype() == DType::Bool) return scatter_add_(out, dim, index, src);
   dim = check_scatter(out, dim, index, &src);
-  return scatter_checked(out, dim, index, src, Combine::Add, true);
+  return reduce_checked(out, dim, index, src, kAdd, true);
+}
+
+Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, std::string_view reduce) {
+  dim = check_scatter(self, dim, index, &src);
+  return reduce_checked(self, dim, index, src, Combine{false, scatter_reduction(reduce)}, false);
+}
+
+Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, Scalar value, std::string_view reduce) {
+  return scatter_value(self, dim, index, value, false, scatter_reduction, reduce);
+}
+
+Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, std::string_view reduce) {
+  Tensor out = contiguous_copy(self);
+  dim = check_scatter(out, dim, index, &src);
+  return reduce_checked(out, dim, index, src, Combine{false, scatter_reduction(reduce)}, true);
+}
+
+Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, Scalar value, std::string_view reduce) {
+  Tensor out = contiguous_copy(self);
+  return scatter_value(out, dim, index, value, true, scatter_reduction, reduce);
+}
+
+Tensor& scatter_reduce_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, std::string_view reduce,
+                        bool include_self) {
+  dim = check_scatter(self, dim, index, &src);
+  return reduce_checked(self, dim, index, src, Combine{false, scatter_reduce_reduction(reduce), include_self}, false);
+}
+
+Tensor scatter_reduce(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, std::string_view reduce,
+                      bool include_self) {
+  Tensor out = contiguous_copy(self);
+  dim = check_scatter(out, dim, index, &src);
+  return reduce_checked(out, dim, index, src, Combine{false, scatter_reduce_reduction(reduce), include_self}, true);
 }
 
 }  // namespace normrt::ops

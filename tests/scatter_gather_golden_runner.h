@@ -1,6 +1,7 @@
-// ops::gather / gather_backward / scatter / scatter_ / scatter_add / scatter_add_ against PyTorch 1.13
+// ops::gather / gather_backward / scatter / scatter_ (with a reduce too) / scatter_add / scatter_add_ /
+// scatter_reduce / scatter_reduce_ against PyTorch 1.13
 // (tests/golden/make_golden_scatter_gather.py), on one device: the CPU suite and the GPU suites share it. Every value
-// is exact: the same elements copied, the same additions in the same order rounded alike.
+// is exact: the same elements copied, the same reductions in the same order rounded alike.
 #pragma once
 #include <string>
 #include <vector>
@@ -73,11 +74,18 @@ inline void run_scatter_gather_golden_case(const std::string& name, const Device
   }
   const Tensor self = golden_values(c["self"], shape, dtype, channels_last).to(device);
   const std::string op = c["op"];
+  const std::string reduce = c.value("reduce", "");
+  const bool include_self = c.value("include_self", true);
   Tensor src;
   if (op != "value") src = golden_values(c["src"], c["src_shape"].get<Shape>(), dtype).to(device);
   const auto scatter_out = [&]() {
-    if (op == "value") return ops::scatter(self, dim, index, c["value"].get<double>());
-    return op == "assign" ? ops::scatter(self, dim, index, src) : ops::scatter_add(self, dim, index, src);
+    if (op == "value")
+      return reduce.empty() ? ops::scatter(self, dim, index, c["value"].get<double>())
+                            : ops::scatter(self, dim, index, c["value"].get<double>(), reduce);
+    if (op == "reduce") return ops::scatter_reduce(self, dim, index, src, reduce, include_self);
+    if (op == "assign")
+      return reduce.empty() ? ops::scatter(self, dim, index, src) : ops::scatter(self, dim, index, src, reduce);
+    return ops::scatter_add(self, dim, index, src);
   };
   const Tensor y = scatter_out();
   EXPECT_EQ(y.sizes(), shape) << name;
@@ -87,10 +95,16 @@ inline void run_scatter_gather_golden_case(const std::string& name, const Device
   // In place: self's memory format kept, its version bumped.
   Tensor inplace = self.clone();
   const uint64_t version = inplace.version();
-  if (op == "value")
+  if (op == "value" && reduce.empty())
     ops::scatter_(inplace, dim, index, c["value"].get<double>());
-  else if (op == "assign")
+  else if (op == "value")
+    ops::scatter_(inplace, dim, index, c["value"].get<double>(), reduce);
+  else if (op == "reduce")
+    ops::scatter_reduce_(inplace, dim, index, src, reduce, include_self);
+  else if (op == "assign" && reduce.empty())
     ops::scatter_(inplace, dim, index, src);
+  else if (op == "assign")
+    ops::scatter_(inplace, dim, index, src, reduce);
   else
     ops::scatter_add_(inplace, dim, index, src);
   EXPECT_EQ(inplace.memory_format(), self.memory_format()) << name;

@@ -1,10 +1,14 @@
 // ops::gather and the scatters: against PyTorch (golden), against a loop over the index positions written out here
 // (coordinates unravelled, each position applied in turn: the threaded line blocks must give its bits), gather's
 // backward as its adjoint, and PyTorch's refusals, which leave self as it was.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "normrt/half.h"
@@ -67,20 +71,62 @@ Draw draw(std::mt19937& rng, int rank, int64_t hot_size) {
   return d;
 }
 
-// PyTorch's CPU scatter_add / scatter written out: each position in index order, `self += src` in T (float16 and
-// bfloat16 through float), or the assignment.
+// What the loop below applies at each position.
+enum class Op { Assign, Add, Prod, Mean, Amax, Amin };
+
+// PyTorch 1.13's CPU scatter / scatter_add / scatter_reduce written out (TensorAdvancedIndexing.cpp and
+// ScatterGatherKernel.cpp): without include_self the elements scattered to are set to the reduction's identity first;
+// then each position in index order does `self op= src` in T (float16 and bfloat16 through float), amax
+// `isnan(src) ? src : std::max(self, src)`, amin likewise with std::min; a mean then divides the sum by a count in T
+// (ones, or zeros without include_self, plus one per position) where the count is not zero, rounding down for int64.
 template <typename T>
-std::vector<T> scatter_by_position(std::vector<T> self, const Draw& d, const std::vector<T>& src, bool add) {
+std::vector<T> scatter_by_position(std::vector<T> self, const Draw& d, const std::vector<T>& src, Op op,
+                                   bool include_self = true) {
+  constexpr bool kWhole = std::is_same_v<T, int64_t>;
+  const auto as_float = [](T v) { return static_cast<float>(v); };
   const auto all = positions(d.index);
-  for (std::size_t p = 0; p < all.size(); ++p) {
+  std::vector<T> count(self.size(), T(include_self ? 1 : 0));
+  const auto target_of = [&](std::size_t p) {
     std::vector<int64_t> target = all[p];
     target[d.dim] = d.indices[p];
-    T& element = self[ravel(target, d.self)];
+    return ravel(target, d.self);
+  };
+  if (!include_self) {
+    const float infinity = std::numeric_limits<float>::infinity();
+    T identity = T(op == Op::Prod ? 1 : 0);
+    if (op == Op::Amax) identity = kWhole ? T(std::numeric_limits<int64_t>::min()) : T(-infinity);
+    if (op == Op::Amin) identity = kWhole ? T(std::numeric_limits<int64_t>::max()) : T(infinity);
+    for (std::size_t p = 0; p < all.size(); ++p) self[target_of(p)] = identity;
+  }
+  for (std::size_t p = 0; p < all.size(); ++p) {
+    T& element = self[target_of(p)];
     const T value = src[ravel(all[p], d.src)];
-    if constexpr (std::is_same_v<T, int64_t>)
-      element = add ? static_cast<int64_t>(static_cast<uint64_t>(element) + static_cast<uint64_t>(value)) : value;
+    if constexpr (kWhole) {
+      const auto a = static_cast<uint64_t>(element), b = static_cast<uint64_t>(value);
+      if (op == Op::Assign) element = value;
+      if (op == Op::Add || op == Op::Mean) element = static_cast<int64_t>(a + b);
+      if (op == Op::Prod) element = static_cast<int64_t>(a * b);
+      if (op == Op::Amax) element = std::max(element, value);
+      if (op == Op::Amin) element = std::min(element, value);
+    } else {
+      const bool nan = std::isnan(as_float(value));
+      if (op == Op::Assign) element = value;
+      if (op == Op::Add || op == Op::Mean) element = T(as_float(element) + as_float(value));
+      if (op == Op::Prod) element = T(as_float(element) * as_float(value));
+      if (op == Op::Amax) element = nan || as_float(element) < as_float(value) ? value : element;
+      if (op == Op::Amin) element = nan || as_float(value) < as_float(element) ? value : element;
+    }
+    if constexpr (kWhole)
+      ++count[target_of(p)];
     else
-      element = add ? T(static_cast<float>(element) + static_cast<float>(value)) : value;
+      count[target_of(p)] = T(as_float(count[target_of(p)]) + 1.0f);
+  }
+  for (std::size_t e = 0; e < self.size() && op == Op::Mean; ++e) {
+    if (as_float(count[e]) == 0.0f) continue;
+    if constexpr (kWhole)
+      self[e] = static_cast<int64_t>(std::floor(static_cast<long double>(self[e]) / count[e]));
+    else
+      self[e] = T(as_float(self[e]) / as_float(count[e]));
   }
   return self;
 }
@@ -106,17 +152,37 @@ int64_t numel(const Shape& s) {
 
 template <typename T>
 void check_draw(const Draw& d, std::mt19937& rng) {
-  const std::vector<T> self = random_values<T>(numel(d.self), rng), src = random_values<T>(numel(d.src), rng);
+  std::vector<T> self = random_values<T>(numel(d.self), rng), src = random_values<T>(numel(d.src), rng);
+  if constexpr (!std::is_same_v<T, int64_t>) {  // zeros of both signs and NaNs for amax and amin to order
+    const float specials[] = {0.0f, -0.0f, NAN, -NAN};
+    for (std::size_t i = 0; i < src.size(); i += 5) src[i] = T(specials[rng() % 4]);
+    for (std::size_t i = 1; i < self.size(); i += 7) self[i] = T(specials[rng() % 4]);
+  }
   const Tensor self_t = from_vector(self, d.self), src_t = from_vector(src, d.src);
   const Tensor index = from_vector(d.indices, d.index);
-  for (const bool add : {false, true}) {
-    const Tensor got = add ? ops::scatter_add(self_t, d.dim, index, src_t) : ops::scatter(self_t, d.dim, index, src_t);
-    const std::vector<T> want = scatter_by_position(self, d, src, add);
+  // Bit for bit, but any NaN for a NaN: which operand's NaN an addition returns is the compiler's choice.
+  const auto expect_bits = [&](const Tensor& got, const std::vector<T>& want, const std::string& what) {
     const std::vector<T> values = got.to_vector<T>();
-    for (std::size_t e = 0; e < want.size(); ++e)
-      ASSERT_EQ(std::memcmp(&values[e], &want[e], sizeof(T)), 0)
-          << (add ? "scatter_add " : "scatter ") << shape_str(d.self) << " dim " << d.dim << " at " << e;
-  }
+    for (std::size_t e = 0; e < want.size(); ++e) {
+      bool both_nan = false;
+      if constexpr (!std::is_same_v<T, int64_t>)
+        both_nan = std::isnan(static_cast<float>(values[e])) && std::isnan(static_cast<float>(want[e]));
+      ASSERT_TRUE(both_nan || std::memcmp(&values[e], &want[e], sizeof(T)) == 0)
+          << what << " " << shape_str(d.self) << " dim " << d.dim << " at " << e;
+    }
+  };
+  expect_bits(ops::scatter(self_t, d.dim, index, src_t), scatter_by_position(self, d, src, Op::Assign), "scatter");
+  expect_bits(ops::scatter_add(self_t, d.dim, index, src_t), scatter_by_position(self, d, src, Op::Add),
+              "scatter_add");
+  expect_bits(ops::scatter(self_t, d.dim, index, src_t, "multiply"), scatter_by_position(self, d, src, Op::Prod),
+              "scatter multiply");
+  const std::pair<const char*, Op> reductions[] = {
+      {"sum", Op::Add}, {"prod", Op::Prod}, {"mean", Op::Mean}, {"amax", Op::Amax}, {"amin", Op::Amin}};
+  for (const auto& [name, op] : reductions)
+    for (const bool include_self : {true, false})
+      expect_bits(ops::scatter_reduce(self_t, d.dim, index, src_t, name, include_self),
+                  scatter_by_position(self, d, src, op, include_self),
+                  std::string("scatter_reduce ") + name + (include_self ? "" : " excluding self"));
   // gather from self at the positions: element p is self at p's coordinates with the index along dim.
   const std::vector<T> gathered = ops::gather(self_t, d.dim, index).to_vector<T>();
   const auto all = positions(d.index);
@@ -259,6 +325,61 @@ TEST(ScatterGather, RefuseInPyTorchsWordsAndLeaveSelfUntouched) {
                           "scatter(): Expected self.dtype to be equal to src.dtype"));
   EXPECT_TRUE(throws_with([&] { ops::gather_backward(ones({2, 3}), {3, 4}, 1, i22); },
                           "gather_backward: grad of shape [2, 3] is not the index's shape [2, 2]"));
+}
+
+// scatter_reduce and scatter's reduce: the reduce argument checked after the dtypes and shapes and before the range
+// (PyTorch 1.13's words and order, printed by torch for the same calls); a bool mean refused as its dispatch refuses
+// it. A refusal leaves self as it was.
+TEST(ScatterGather, ReductionsRefuseInPyTorchsWordsAndLeaveSelfUntouched) {
+  const auto idx = [](std::vector<int64_t> v, Shape s) { return from_vector(v, s); };
+  const Tensor i22 = idx({0, 1, 2, 3}, {2, 2}), none = zeros({0, 2}, TensorOptions().dtype(DType::Int64));
+  Tensor self = ones({3, 4});
+  const uint64_t version = self.version();
+  const auto refused = [&](auto call, const std::string& message) {
+    EXPECT_TRUE(throws_with(call, message));
+    EXPECT_EQ(self.to_vector(), std::vector<float>(12, 1.0f)) << message;
+    EXPECT_EQ(self.version(), version) << message;
+  };
+  const std::string reduce_words = "reduce argument must be either sum, prod, mean, amax or amin.";
+  refused([&] { ops::scatter_reduce_(self, 1, i22, ones({2, 2}), "max"); }, reduce_words);
+  refused([&] { ops::scatter_reduce_(self, 1, none, ones({2, 2}), "add"); }, reduce_words);
+  refused([&] { ops::scatter_reduce_(self, 1, i22.to(DType::Float32), ones({2, 2}), "max"); },
+          "scatter(): Expected dtype int64 for index");
+  refused([&] { ops::scatter_reduce_(self, 1, zeros({5, 1}, TensorOptions().dtype(DType::Int64)), ones({5, 1}), "x"); },
+          "Expected index [5, 1] to be smaller than self [3, 4] apart from dimension 1 and to be smaller size than "
+          "src [5, 1]");
+  refused([&] { ops::scatter_reduce_(self, 1, idx({0, 1, 2, 4}, {2, 2}), ones({2, 2}), "amax", false); },
+          "index 4 is out of bounds for dimension 1 with size 4");
+  refused([&] { ops::scatter_reduce_(self, 1, idx({0, 1, 2, -1}, {2, 2}), ones({2, 2}), "mean"); },
+          "index -1 is out of bounds for dimension 1 with size 4");
+  refused([&] { ops::scatter_(self, 1, i22, ones({2, 2}), "sum"); },
+          "reduce argument must be either add or multiply.");
+  refused([&] { ops::scatter_(self, 1, none, 2.0, "mean"); }, "reduce argument must be either add or multiply.");
+  refused([&] { ops::scatter_(self, 1, idx({5}, {1, 1}), 2.0, "multiply"); },
+          "index 5 is out of bounds for dimension 1 with size 4");
+  EXPECT_TRUE(throws_with([&] { ops::scatter_reduce(self, 1, i22, ones({2, 2}), "amin ", true); }, reduce_words));
+  EXPECT_TRUE(throws_with([&] { ops::scatter(self, 1, i22, 2.0, "Add"); },
+                          "reduce argument must be either add or multiply."));
+  Tensor half = ones({3, 4}).to(DType::Float16);
+  EXPECT_TRUE(throws_with([&] { ops::scatter_(half, 1, idx({0}, {1, 1}), 1e5, "multiply"); },
+                          "value cannot be converted to type at::Half without overflow"));
+
+  Tensor mask = ones({3, 4}).to(DType::Bool);
+  const Tensor truths = ones({2, 2}).to(DType::Bool);
+  const auto bool_refused = [&](auto call, const std::string& message) {
+    EXPECT_TRUE(throws_with(call, message));
+    EXPECT_EQ(mask.to_vector<bool>(), std::vector<bool>(12, true)) << message;
+  };
+  bool_refused([&] { ops::scatter_reduce_(mask, 1, i22, truths, "mean"); },
+               "\"scatter_gather_tensor_cpu_reduce_mean\" not implemented for 'Bool'");
+  bool_refused([&] { ops::scatter_reduce_(mask, 1, idx({0, 1, 2, 4}, {2, 2}), truths, "mean"); },
+               "\"scatter_gather_tensor_cpu_reduce_mean\" not implemented for 'Bool'");
+  bool_refused([&] { ops::scatter_reduce_(mask, 1, idx({0, 1, 2, 4}, {2, 2}), truths, "mean", false); },
+               "index 4 is out of bounds for dimension 1 with size 4");  // the identity's fill comes first
+  bool_refused([&] { ops::scatter_reduce_(mask, 1, none, truths, "mean"); },
+               "\"div_floor_cpu\" not implemented for 'Bool'");  // the division, with nothing scattered
+  bool_refused([&] { ops::scatter_reduce_(mask, 1, idx({0, 1, 2, 4}, {2, 2}), truths, "prod"); },
+               "index 4 is out of bounds for dimension 1 with size 4");
 }
 
 // Over 2^16 positions (the threads share the index): the first bad index in index order is named, along and across

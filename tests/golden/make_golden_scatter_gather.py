@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Writes golden data for torch.gather (with its backward) and Tensor.scatter / scatter_add
-(tests/test_scatter_gather.cpp), computed by PyTorch 1.13 on the CPU in the case's dtype: float16 and bfloat16 sums
-round at every addition as its loop adds them, int64 sums wrap. Repeated indices are drawn on purpose (scatter keeps
+"""Writes golden data for torch.gather (with its backward), Tensor.scatter / scatter_add (scatter with reduce="add"
+or "multiply" too) and Tensor.scatter_reduce (tests/test_scatter_gather.cpp), computed by PyTorch 1.13 on the CPU in
+the case's dtype: float16 and bfloat16 sums and products round at every step as its loop reduces them, int64 sums
+and products wrap. Repeated indices are drawn on purpose (scatter keeps
 the last in index order).
 Run:  /usr/bin/python3 tests/golden/make_golden_scatter_gather.py  ->  data_scatter_gather/cases.json
 """
@@ -55,23 +56,31 @@ def gather_case(g, shape, dim, index_shape, dtype="float32", channels_last=False
 
 
 def scatter_case(g, op, shape, dim, index_shape, src_shape=None, dtype="float32", channels_last=False, value=None,
-                 bound=None, self_values=None, src_values=None):
-    """self.scatter(dim, index, src) ("assign"), scatter(dim, index, value) ("value") or scatter_add ("add") with
-    indices drawn from [0, size along dim) (or [0, bound)) and src N(1, 1) of src_shape (the index's shape unless
-    given); self_values / src_values replace the draws."""
+                 bound=None, self_values=None, src_values=None, reduce=None, include_self=True):
+    """self.scatter(dim, index, src) ("assign"), scatter(dim, index, value) ("value"), scatter_add ("add") or
+    scatter_reduce(dim, index, src, reduce, include_self=include_self) ("reduce") with indices drawn from
+    [0, size along dim) (or [0, bound)) and src N(1, 1) of src_shape (the index's shape unless given); "assign" and
+    "value" with a reduce are scatter's reduce="add" / "multiply"; self_values / src_values replace the draws."""
     s = layout(self_values if self_values is not None else values(g, shape, dtype), channels_last)
     size = bound if bound is not None else (shape[dim] if shape else 1)
     index = torch.randint(0, size, index_shape, generator=g)
     case = {"kind": "scatter", "op": op, "dtype": dtype, "shape": list(shape), "dim": dim,
             "index_shape": list(index_shape), "index": flat(index), "channels_last": channels_last, "self": flat(s)}
+    if reduce is not None:
+        case.update({"reduce": reduce, "include_self": include_self})
     if op == "value":
-        y = s.scatter(dim, index, value)
+        y = s.scatter(dim, index, value) if reduce is None else s.scatter(dim, index, value, reduce=reduce)
         case["value"] = value
     else:
         if src_values is None:
             src_values = values(g, src_shape if src_shape is not None else index_shape, dtype)
         src = src_values
-        y = s.scatter(dim, index, src) if op == "assign" else s.scatter_add(dim, index, src)
+        if op == "reduce":
+            y = s.scatter_reduce(dim, index, src, reduce, include_self=include_self)
+        elif op == "assign":
+            y = s.scatter(dim, index, src) if reduce is None else s.scatter(dim, index, src, reduce=reduce)
+        else:
+            y = s.scatter_add(dim, index, src)
         case.update({"src_shape": list(src.shape), "src": flat(src)})
     assert y.is_contiguous()  # out of place, whatever self's memory format
     case["y"] = flat(y)
@@ -130,6 +139,64 @@ def main():
         "scatter_add_bool_is_or": scatter_case(g, "add", [3, 4], 1, [3, 9], dtype="bool"),
         "scatter_add_bool_channels_last": scatter_case(g, "add", [2, 3, 2, 2], 1, [2, 5, 2, 2], dtype="bool",
                                                        channels_last=True),
+        # scatter_reduce and scatter's reduce, drawn after the cases above
+        "scatter_reduce_sum": scatter_case(g, "reduce", [3, 5], 1, [3, 8], reduce="sum"),
+        "scatter_reduce_sum_excluding_self": scatter_case(g, "reduce", [3, 5], 1, [3, 8], reduce="sum",
+                                                          include_self=False),
+        "scatter_reduce_prod": scatter_case(g, "reduce", [4, 3], 0, [6, 3], reduce="prod"),
+        "scatter_reduce_prod_excluding_self": scatter_case(g, "reduce", [4, 3], 0, [6, 3], reduce="prod",
+                                                           include_self=False),
+        "scatter_reduce_mean": scatter_case(g, "reduce", [3, 5], 1, [3, 9], reduce="mean"),
+        "scatter_reduce_mean_excluding_self": scatter_case(g, "reduce", [3, 5], 1, [3, 9], reduce="mean",
+                                                           include_self=False),
+        "scatter_reduce_amax": scatter_case(g, "reduce", [4, 3, 5], 0, [9, 3, 4], src_shape=[9, 3, 5],
+                                            reduce="amax"),
+        "scatter_reduce_amax_excluding_self": scatter_case(g, "reduce", [4, 3, 5], 0, [9, 3, 4], reduce="amax",
+                                                           include_self=False),
+        "scatter_reduce_amin": scatter_case(g, "reduce", [2, 3, 2, 4], 3, [2, 2, 2, 9], reduce="amin"),
+        "scatter_reduce_amin_excluding_self": scatter_case(g, "reduce", [2, 3, 2, 4], 3, [2, 2, 2, 9],
+                                                           reduce="amin", include_self=False),
+        "scatter_reduce_mean_float16_counts_stop_at_2048": scatter_case(g, "reduce", [2], 0, [2500], bound=1,
+                                                                        dtype="float16", reduce="mean"),
+        "scatter_reduce_mean_bfloat16_excluding_self": scatter_case(g, "reduce", [4, 2], 0, [70, 2],
+                                                                    dtype="bfloat16", reduce="mean",
+                                                                    include_self=False),
+        "scatter_reduce_prod_float16": scatter_case(g, "reduce", [3, 4], 1, [3, 7], dtype="float16", reduce="prod"),
+        "scatter_reduce_amax_bfloat16_channels_last": scatter_case(g, "reduce", [2, 4, 3, 3], 1, [2, 9, 3, 3],
+                                                                   dtype="bfloat16", channels_last=True,
+                                                                   reduce="amax", include_self=False),
+        "scatter_reduce_mean_int64_rounds_down": scatter_case(g, "reduce", [3, 4], 0, [7, 4], dtype="int64",
+                                                              reduce="mean"),
+        "scatter_reduce_mean_int64_excluding_self": scatter_case(g, "reduce", [3, 4], 0, [7, 4], dtype="int64",
+                                                                 reduce="mean", include_self=False),
+        "scatter_reduce_amax_int64_excluding_self": scatter_case(g, "reduce", [5, 3], 0, [4, 3], dtype="int64",
+                                                                 reduce="amax", include_self=False),
+        "scatter_reduce_amin_int64_excluding_self": scatter_case(g, "reduce", [5, 3], 0, [4, 3], dtype="int64",
+                                                                 reduce="amin", include_self=False),
+        "scatter_reduce_prod_int64_wraps": scatter_case(g, "reduce", [2, 2], 0, [2, 2], dtype="int64", bound=1,
+                                                        self_values=big[0], src_values=big[1], reduce="prod"),
+        "scatter_reduce_sum_bool": scatter_case(g, "reduce", [3, 4], 1, [3, 9], dtype="bool", reduce="sum"),
+        "scatter_reduce_prod_bool_excluding_self": scatter_case(g, "reduce", [3, 4], 1, [3, 9], dtype="bool",
+                                                                reduce="prod", include_self=False),
+        "scatter_reduce_amax_bool": scatter_case(g, "reduce", [4, 3], 0, [6, 3], dtype="bool", reduce="amax"),
+        "scatter_reduce_amin_bool_excluding_self": scatter_case(g, "reduce", [4, 3], 0, [6, 3], dtype="bool",
+                                                                reduce="amin", include_self=False),
+        "scatter_reduce_mean_0d": scatter_case(g, "reduce", [], 0, [3], reduce="mean"),
+        "scatter_reduce_amax_5d_middle_dim": scatter_case(g, "reduce", [2, 3, 4, 2, 3], 2, [2, 2, 6, 2, 1],
+                                                          reduce="amax"),
+        "scatter_reduce_no_index": scatter_case(g, "reduce", [3, 4], 1, [0, 5], src_shape=[3, 4], reduce="mean",
+                                                include_self=False),
+        "scatter_reduce_mean_many_positions": scatter_case(g, "reduce", [3, 9], 0, [500, 9], reduce="mean",
+                                                           include_self=False),
+        "scatter_reduce_add": scatter_case(g, "assign", [3, 5], 1, [3, 8], reduce="add"),
+        "scatter_reduce_multiply": scatter_case(g, "assign", [4, 3], 0, [6, 3], reduce="multiply"),
+        "scatter_reduce_multiply_bool": scatter_case(g, "assign", [4, 3], 0, [6, 3], dtype="bool",
+                                                     reduce="multiply"),
+        "scatter_value_add": scatter_case(g, "value", [4, 5], 1, [4, 3], value=2.5, reduce="add"),
+        "scatter_value_multiply_float16": scatter_case(g, "value", [4, 5], 1, [4, 8], value=1.5, dtype="float16",
+                                                       reduce="multiply"),
+        "scatter_value_multiply_int64_truncates": scatter_case(g, "value", [3, 4], 0, [2, 4], dtype="int64",
+                                                               value=-2.7, reduce="multiply"),
     }
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "cases.json"), "w") as f:

@@ -1055,9 +1055,11 @@ def embedding_cases(rng, count, seed, generator, out):
 
 
 def scatter_gather_cases(rng, count, seed, generator, out):
-    """torch.gather (with its backward) and Tensor.scatter / scatter(value) / scatter_add of rank 0 to 5, any dimension
-    (negative too), index sizes up to self's apart from dim (any along it), src larger than the index in some
-    dimensions, few values along dim (many repeats), empty indices, every dtype, channels-last 4-d inputs."""
+    """torch.gather (with its backward) and Tensor.scatter / scatter(value) (either with reduce="add" or "multiply"),
+    scatter_add and scatter_reduce (every reduction, with and without self) of rank 0 to 5, any dimension (negative
+    too), index sizes up to self's apart from dim (any along it), src larger than the index in some dimensions, few
+    values along dim (many repeats), empty indices, every dtype (bool's refused mean left out; float16 products over
+    at most 3 positions, short of infinity), channels-last 4-d inputs."""
     g = generator.torch.Generator().manual_seed(seed)
     cases = {}
     while len(cases) < count:
@@ -1079,11 +1081,21 @@ def scatter_gather_cases(rng, count, seed, generator, out):
         if rng.random() < 0.3:
             cases[name] = generator.gather_case(g, shape, dim, index_shape, dtype, channels_last, bound)
             continue
-        op = rng.choice(["assign", "add", "add", "value"])
+        op = rng.choice(["assign", "add", "add", "value", "reduce", "reduce", "reduce", "assign", "value"])
+        reduce, include_self = None, True
+        if op == "reduce":
+            reduce = rng.choice(["sum", "prod", "amax", "amin"] + ([] if dtype == "bool" else ["mean", "mean"]))
+            include_self = rng.random() < 0.5
+        elif rng.random() < 0.4:  # scatter's reduce
+            reduce = rng.choice(["add", "multiply"])
+        if reduce in ("prod", "multiply") and dtype == "float16" and index_shape:  # products short of float16's inf
+            index_shape[wrapped] = min(index_shape[wrapped], 3)
         src_shape = [n + rng.choice([0, 0, 1, 3]) for n in index_shape] if len(index_shape) == rank else None
         value = round(rng.uniform(-100, 100), 3) if op == "value" else None
+        if op == "value" and reduce == "multiply" and dtype == "float16":
+            value = round(rng.uniform(-4, 4), 3)
         cases[name] = generator.scatter_case(g, op, shape, dim, index_shape, src_shape, dtype, channels_last, value,
-                                             bound)
+                                             bound, reduce=reduce, include_self=include_self)
     return cases
 
 

@@ -159,8 +159,9 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, CudaScatterGatherGolden,
                          ::testing::ValuesIn(testing::scatter_gather_golden_case_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
-// The device applies each element's positions in the CPU's order: the same bits in every dtype, over many positions
-// on few elements; an index out of range gathers NaN (0 for int64) and is left out of a scatter (the CPU refuses it).
+// The device applies each element's positions in the CPU's order: the same bits in every dtype and reduction, over
+// many positions on few elements; an index out of range gathers NaN (0 for int64) and is left out of a scatter (the CPU
+// refuses it).
 TEST(CudaScatterGather, GiveTheCpusBitsAndLeaveBadIndicesOut) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   Generator gen(13);
@@ -177,6 +178,13 @@ TEST(CudaScatterGather, GiveTheCpusBitsAndLeaveBadIndicesOut) {
     EXPECT_TRUE(same(ops::scatter_add(s.to(kGpu), 1, index.to(kGpu), v.to(kGpu)), ops::scatter_add(s, 1, index, v)));
     EXPECT_TRUE(same(ops::scatter(s.to(kGpu), 1, index.to(kGpu), v.to(kGpu)), ops::scatter(s, 1, index, v)));
     EXPECT_TRUE(same(ops::gather(v.to(kGpu), 1, index.to(kGpu)), ops::gather(v, 1, index)));
+    EXPECT_TRUE(same(ops::scatter(s.to(kGpu), 1, index.to(kGpu), v.to(kGpu), "multiply"),
+                     ops::scatter(s, 1, index, v, "multiply")));
+    for (const char* reduce : {"sum", "prod", "mean", "amax", "amin"})
+      for (const bool include_self : {true, false})
+        EXPECT_TRUE(same(ops::scatter_reduce(s.to(kGpu), 1, index.to(kGpu), v.to(kGpu), reduce, include_self),
+                         ops::scatter_reduce(s, 1, index, v, reduce, include_self)))
+            << reduce << " include_self " << include_self;
   }
   const Tensor bad = from_vector(std::vector<int64_t>{1, 3, -1, 0}, {4});
   const std::vector<float> gathered = ops::gather(from_vector(std::vector<float>{5, 6, 7}, {3}, kGpu), 0, bad.to(kGpu))
@@ -192,7 +200,7 @@ TEST(CudaScatterGather, GiveTheCpusBitsAndLeaveBadIndicesOut) {
 }
 
 // Few positions into a large tensor (600,000 elements: three radix passes of the device's sort, three tiles of
-// positions), with repeats: the CPU's bits, out of place and in place.
+// positions), with repeats: the CPU's bits, out of place and in place (a mean too).
 TEST(CudaScatterGather, FewPositionsIntoALargeTensorGiveTheCpusBits) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   Generator gen(14);
@@ -203,6 +211,9 @@ TEST(CudaScatterGather, FewPositionsIntoALargeTensorGiveTheCpusBits) {
   Tensor self = randn({600, 1000}, gen), on_device = self.to(kGpu);
   ops::scatter_(on_device, 1, index.to(kGpu), dy.to(kGpu));
   ops::scatter_(self, 1, index, dy);
+  EXPECT_TRUE(testing::same_bits(on_device.to_vector(), self.to_vector()));
+  ops::scatter_reduce_(on_device, 1, index.to(kGpu), dy.to(kGpu), "mean", false);
+  ops::scatter_reduce_(self, 1, index, dy, "mean", false);
   EXPECT_TRUE(testing::same_bits(on_device.to_vector(), self.to_vector()));
 }
 

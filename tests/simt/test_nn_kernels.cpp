@@ -724,11 +724,11 @@ TEST_P(NnKernels, RowLookupKernelsGroupPositionsStablyAndSumInOrder) {
   embedding_renorm<float>(nullptr, 0, 3, nullptr, 1.0, 2.0, 2, nullptr);
 }
 
-// The scatters of T on self (3, 4, 5) from src (4, 52, 2) at index (3, 50, 2) along dim 1, against each position
-// applied in index order with scatter_gather_math.cuh's offsets (bad indices left out).
-template <typename T, typename Apply>
+// The assigning scatter of T on self (3, 4, 5) from src (4, 52, 2) at index (3, 50, 2) along dim 1, against each
+// position applied in index order with scatter_gather_math.cuh's offsets (bad indices left out).
+template <typename T>
 void check_scatter(const scattermath::Geometry& g, const std::vector<int64_t>& index, int64_t elements,
-                   const Groups& sorted, Apply apply, void (*scatter)(const ScatterParams&, int, cudaStream_t)) {
+                   const Groups& sorted) {
   std::vector<T> self, src;
   const auto value = [](int64_t e, uint64_t salt) {  // integers: bit patterns whose int64 sums wrap
     if constexpr (std::is_integral_v<T>)
@@ -742,10 +742,49 @@ void check_scatter(const scattermath::Geometry& g, const std::vector<int64_t>& i
   for (int64_t p = 0; p < g.n; ++p)
     if (scattermath::in_range(g, index[p])) {
       T& element = expected[scattermath::target_offset(g, p, index[p])];
-      element = apply(element, src[scattermath::source_offset(g, p)]);
+      element = src[scattermath::source_offset(g, p)];
     }
-  scatter(ScatterParams{self.data(), src.data(), sorted.keys.data(), sorted.order.data(), elements, g}, 2, nullptr);
+  scatter_assign<T>(ScatterParams{self.data(), src.data(), sorted.keys.data(), sorted.order.data(), elements, g}, 2,
+                    nullptr);
   for (int64_t e = 0; e < elements; ++e) ASSERT_EQ(std::memcmp(&self[e], &expected[e], sizeof(T)), 0) << e;
+}
+
+// scatter_reduce<T> by `reduce` from the element or its identity, against the CPU's passes over the positions in
+// index order: the identity filled in first without include_self, the values reduced in, a mean's count kept in T
+// beside and divided by at the end.
+template <typename T>
+void check_scatter_reduce(const scattermath::Geometry& g, const std::vector<int64_t>& index, int64_t elements,
+                          const Groups& sorted, scattermath::Reduce reduce, bool include_self) {
+  std::vector<T> self, src;
+  const auto value = [reduce](int64_t e, uint64_t salt) {  // integers wrap in sums and products
+    if constexpr (std::is_integral_v<T>)
+      return reduce == scattermath::Reduce::Mean
+                 ? static_cast<T>((static_cast<int64_t>(salt) + e * 7919) % 2001 - 1000)
+                 : static_cast<T>((static_cast<uint64_t>(e) * 2654435761u + salt) << 33 | static_cast<uint64_t>(e));
+    else
+      return T(static_cast<float>((e * 37 + static_cast<int64_t>(salt)) % 101) / 64.0f - 0.4f);
+  };
+  for (int64_t e = 0; e < elements; ++e) self.push_back(value(e, 1));
+  for (int64_t e = 0; e < 4 * 52 * 2; ++e) src.push_back(value(e, 5));
+  std::vector<T> expected = self, counts(static_cast<std::size_t>(elements), T(include_self ? 1 : 0));
+  for (int64_t p = 0; p < g.n && !include_self; ++p)
+    if (scattermath::in_range(g, index[p]))
+      expected[scattermath::target_offset(g, p, index[p])] = scattermath::identity<T>(reduce);
+  for (int64_t p = 0; p < g.n; ++p)
+    if (scattermath::in_range(g, index[p])) {
+      const int64_t e = scattermath::target_offset(g, p, index[p]);
+      expected[e] = scattermath::combine(reduce, expected[e], src[scattermath::source_offset(g, p)]);
+      counts[e] = scattermath::add(counts[e], T(1));
+    }
+  for (int64_t e = 0; e < elements && reduce == scattermath::Reduce::Mean; ++e)
+    if (static_cast<float>(counts[e]) != 0.0f) expected[e] = scattermath::mean_of(expected[e], counts[e]);
+  ScatterParams params{self.data(), src.data(), sorted.keys.data(), sorted.order.data(), elements, g};
+  params.reduce = reduce;
+  params.include_self = include_self;
+  scatter_reduce<T>(params, 2, nullptr);
+  for (int64_t e = 0; e < elements; ++e)
+    ASSERT_EQ(std::memcmp(&self[e], &expected[e], sizeof(T)), 0)
+        << "reduce " << static_cast<int>(reduce) << " include_self " << include_self << " at " << e;
 }
 
 template <typename T>
@@ -782,21 +821,23 @@ TEST_P(NnKernels, ScatterKernelsApplyEachElementsPositionsInIndexOrder) {
   const int64_t elements = 60;
   const Groups sorted = device_groups(targets, elements);
 
-  const auto assign = [](auto, auto value) { return value; };
-  check_scatter<uint8_t>(g, index, elements, sorted, assign, scatter_assign<uint8_t>);
-  check_scatter<uint16_t>(g, index, elements, sorted, assign, scatter_assign<uint16_t>);
-  check_scatter<uint32_t>(g, index, elements, sorted, assign, scatter_assign<uint32_t>);
-  check_scatter<uint64_t>(g, index, elements, sorted, assign, scatter_assign<uint64_t>);
-  const auto add = [](auto acc, auto value) { return scattermath::add(acc, value); };
-  check_scatter<float>(g, index, elements, sorted, add, scatter_add<float>);
-  check_scatter<Half>(g, index, elements, sorted, add, scatter_add<Half>);
-  check_scatter<BFloat16>(g, index, elements, sorted, add, scatter_add<BFloat16>);
-  check_scatter<int64_t>(g, index, elements, sorted, add, scatter_add<int64_t>);
+  check_scatter<uint8_t>(g, index, elements, sorted);
+  check_scatter<uint16_t>(g, index, elements, sorted);
+  check_scatter<uint32_t>(g, index, elements, sorted);
+  check_scatter<uint64_t>(g, index, elements, sorted);
+  using scattermath::Reduce;
+  for (const Reduce reduce : {Reduce::Sum, Reduce::Prod, Reduce::Mean, Reduce::Amax, Reduce::Amin})
+    for (const bool include_self : {true, false}) {
+      check_scatter_reduce<float>(g, index, elements, sorted, reduce, include_self);
+      check_scatter_reduce<Half>(g, index, elements, sorted, reduce, include_self);
+      check_scatter_reduce<BFloat16>(g, index, elements, sorted, reduce, include_self);
+      check_scatter_reduce<int64_t>(g, index, elements, sorted, reduce, include_self);
+    }
 
   g.n = 0;  // no positions: no launches
   gather<uint32_t>(nullptr, nullptr, g, 0u, nullptr, 2, nullptr);
   scatter_targets(nullptr, g, nullptr, 2, nullptr);
-  scatter_add<float>(ScatterParams{nullptr, nullptr, nullptr, nullptr, elements, g}, 2, nullptr);
+  scatter_reduce<float>(ScatterParams{nullptr, nullptr, nullptr, nullptr, elements, g}, 2, nullptr);
   scatter_assign<uint16_t>(ScatterParams{nullptr, nullptr, nullptr, nullptr, elements, g}, 2, nullptr);
 }
 
