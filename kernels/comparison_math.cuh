@@ -6,6 +6,7 @@
 // its own memory format and broadcast to the output's shape (stride 0 along a broadcast dimension).
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "hd.h"
 
@@ -34,14 +35,19 @@ NORMRT_HD inline bool apply(Compare op, T x, T y) {
   return (x != T(0)) != (y != T(0));
 }
 
-// The bitwise ops of int64 tensors, on their bits.
-enum class BitOp : int { And = 0, Or = 1, Xor = 2 };
+// The bitwise ops of int64 tensors, on their bits (U: uint64_t). The shifts take the count modulo 64 as PyTorch
+// 1.13's CPU kernel does (C++'s shift on x86, whose instruction masks the count): 1 << 64 is 1, 1 << -1 is 1 << 63;
+// a right shift is arithmetic (the sign bit fills in).
+enum class BitOp : int { And = 0, Or = 1, Xor = 2, ShiftLeft = 3, ShiftRight = 4 };
 
 template <typename U>
 NORMRT_HD inline U apply_bits(BitOp op, U x, U y) {
+  constexpr U kCountMask = sizeof(U) * 8 - 1;
   switch (op) {
     case BitOp::And: return x & y;
     case BitOp::Or: return x | y;
+    case BitOp::ShiftLeft: return x << (y & kCountMask);
+    case BitOp::ShiftRight: return static_cast<U>(static_cast<std::make_signed_t<U>>(x) >> (y & kCountMask));
     case BitOp::Xor: break;
   }
   return x ^ y;

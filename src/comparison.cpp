@@ -343,14 +343,16 @@ Tensor all(const Tensor& t, int64_t dim, bool keepdim) { return eq(sum(eq(t, 0),
 Tensor count_nonzero(const Tensor& t, int64_t dim) { return sum(ne(t, 0), dim); }
 
 namespace {
-// A bitwise op in the operands' promoted dtype: bool operands take the logical op, int64 ones their bits' op, and
-// floating ones are refused, after the shapes, in PyTorch's words.
+// A bitwise op in the operands' promoted dtype: bool operands take the logical op (shifts have none), int64 ones
+// their bits' op, and floating ones are refused, after the shapes, in PyTorch's words.
 Tensor bitwise(cmpmath::BitOp op, const Tensor& a, const Tensor& b, const char* name) {
   check_defined_on_one_device({&a, &b}, name);
   const Shape shape = broadcast_shape(a.sizes(), b.sizes());
   const DType common = util::result_type(a, b);
-  NORMRT_CHECK(common == DType::Int64 || common == DType::Bool, "\"", name, a.device().is_cuda() ? "_cuda" : "_cpu",
-               "\" not implemented for '", util::scalar_type_name(common), "'");
+  const bool shift = op == cmpmath::BitOp::ShiftLeft || op == cmpmath::BitOp::ShiftRight;
+  NORMRT_CHECK(common == DType::Int64 || (common == DType::Bool && !shift), "\"", name,
+               a.device().is_cuda() ? "_cuda" : "_cpu", "\" not implemented for '", util::scalar_type_name(common),
+               "'");
   if (common == DType::Bool) {
     const Compare logical = op == cmpmath::BitOp::And  ? Compare::And
                             : op == cmpmath::BitOp::Or ? Compare::Or
@@ -395,6 +397,65 @@ Tensor bitwise_not(const Tensor& t) {
                t.device().is_cuda() ? "_cuda" : "_cpu", "\" not implemented for '", util::scalar_type_name(t.dtype()),
                "'");
   return t.dtype() == DType::Bool ? logical_not(t) : bitwise_xor(t, -1);
+}
+
+// PyTorch names the shifts' kernels lshift and rshift.
+Tensor bitwise_left_shift(const Tensor& a, const Tensor& b) {
+  return bitwise(cmpmath::BitOp::ShiftLeft, a, b, "lshift");
+}
+Tensor bitwise_right_shift(const Tensor& a, const Tensor& b) {
+  return bitwise(cmpmath::BitOp::ShiftRight, a, b, "rshift");
+}
+Tensor bitwise_left_shift(const Tensor& a, Scalar b) { return bitwise_left_shift(a, wrapped_beside(a, b)); }
+Tensor bitwise_right_shift(const Tensor& a, Scalar b) { return bitwise_right_shift(a, wrapped_beside(a, b)); }
+Tensor bitwise_left_shift(Scalar a, const Tensor& b) { return bitwise_left_shift(wrapped_beside(b, a), b); }
+Tensor bitwise_right_shift(Scalar a, const Tensor& b) { return bitwise_right_shift(wrapped_beside(b, a), b); }
+
+namespace {
+// self = op(self, other) after PyTorch's in-place checks: the broadcast shape is self's, then self's dtype holds the
+// result's (a bool holds only bools), then op's own checks.
+Tensor& bitwise_in_place(Tensor& self, const Tensor& other, Tensor (*op)(const Tensor&, const Tensor&),
+                         const char* name) {
+  check_defined_on_one_device({&self, &other}, name);
+  const Shape shape = broadcast_shape(self.sizes(), other.sizes());
+  NORMRT_CHECK(shape == self.sizes(), "output with shape ", shape_str(self.sizes()),
+               " doesn't match the broadcast shape ", shape_str(shape));
+  const DType result = util::result_type(self, other);
+  NORMRT_CHECK(util::dtype_category(result) <= util::dtype_category(self.dtype()), "result type ",
+               util::scalar_type_name(result), " can't be cast to the desired output type ",
+               util::scalar_type_name(self.dtype()));
+  self.copy_(op(self, other));
+  return self;
+}
+}  // namespace
+
+Tensor& bitwise_and_(Tensor& self, const Tensor& other) {
+  return bitwise_in_place(self, other, bitwise_and, "bitwise_and_");
+}
+Tensor& bitwise_or_(Tensor& self, const Tensor& other) {
+  return bitwise_in_place(self, other, bitwise_or, "bitwise_or_");
+}
+Tensor& bitwise_xor_(Tensor& self, const Tensor& other) {
+  return bitwise_in_place(self, other, bitwise_xor, "bitwise_xor_");
+}
+Tensor& bitwise_left_shift_(Tensor& self, const Tensor& other) {
+  return bitwise_in_place(self, other, bitwise_left_shift, "bitwise_left_shift_");
+}
+Tensor& bitwise_right_shift_(Tensor& self, const Tensor& other) {
+  return bitwise_in_place(self, other, bitwise_right_shift, "bitwise_right_shift_");
+}
+Tensor& bitwise_and_(Tensor& self, Scalar other) { return bitwise_and_(self, wrapped_beside(self, other)); }
+Tensor& bitwise_or_(Tensor& self, Scalar other) { return bitwise_or_(self, wrapped_beside(self, other)); }
+Tensor& bitwise_xor_(Tensor& self, Scalar other) { return bitwise_xor_(self, wrapped_beside(self, other)); }
+Tensor& bitwise_left_shift_(Tensor& self, Scalar other) {
+  return bitwise_left_shift_(self, wrapped_beside(self, other));
+}
+Tensor& bitwise_right_shift_(Tensor& self, Scalar other) {
+  return bitwise_right_shift_(self, wrapped_beside(self, other));
+}
+Tensor& bitwise_not_(Tensor& self) {
+  self.copy_(bitwise_not(self));
+  return self;
 }
 
 namespace {
@@ -494,4 +555,18 @@ Tensor operator^(const Tensor& a, const Tensor& b) { return ops::bitwise_xor(a, 
 Tensor operator&(const Tensor& a, Scalar b) { return ops::bitwise_and(a, b); }
 Tensor operator|(const Tensor& a, Scalar b) { return ops::bitwise_or(a, b); }
 Tensor operator^(const Tensor& a, Scalar b) { return ops::bitwise_xor(a, b); }
+Tensor operator<<(const Tensor& a, const Tensor& b) { return ops::bitwise_left_shift(a, b); }
+Tensor operator>>(const Tensor& a, const Tensor& b) { return ops::bitwise_right_shift(a, b); }
+Tensor operator<<(const Tensor& a, Scalar b) { return ops::bitwise_left_shift(a, b); }
+Tensor operator>>(const Tensor& a, Scalar b) { return ops::bitwise_right_shift(a, b); }
+Tensor& operator&=(Tensor& a, const Tensor& b) { return ops::bitwise_and_(a, b); }
+Tensor& operator|=(Tensor& a, const Tensor& b) { return ops::bitwise_or_(a, b); }
+Tensor& operator^=(Tensor& a, const Tensor& b) { return ops::bitwise_xor_(a, b); }
+Tensor& operator<<=(Tensor& a, const Tensor& b) { return ops::bitwise_left_shift_(a, b); }
+Tensor& operator>>=(Tensor& a, const Tensor& b) { return ops::bitwise_right_shift_(a, b); }
+Tensor& operator&=(Tensor& a, Scalar b) { return ops::bitwise_and_(a, b); }
+Tensor& operator|=(Tensor& a, Scalar b) { return ops::bitwise_or_(a, b); }
+Tensor& operator^=(Tensor& a, Scalar b) { return ops::bitwise_xor_(a, b); }
+Tensor& operator<<=(Tensor& a, Scalar b) { return ops::bitwise_left_shift_(a, b); }
+Tensor& operator>>=(Tensor& a, Scalar b) { return ops::bitwise_right_shift_(a, b); }
 }  // namespace normrt

@@ -85,6 +85,15 @@ inline std::vector<Tensor> run_number_op(const std::string& op, Tensor& t, Scala
   if (op == "bitwise_and_number") return {t & n};
   if (op == "bitwise_or_number") return {t | n};
   if (op == "bitwise_xor_number") return {t ^ n};
+  if (op == "bitwise_left_shift_number") return {t << n};
+  if (op == "bitwise_right_shift_number") return {t >> n};
+  if (op == "number_bitwise_left_shift") return {ops::bitwise_left_shift(n, t)};
+  if (op == "number_bitwise_right_shift") return {ops::bitwise_right_shift(n, t)};
+  if (op == "bitwise_and_number_") return {t &= n};
+  if (op == "bitwise_or_number_") return {t |= n};
+  if (op == "bitwise_xor_number_") return {t ^= n};
+  if (op == "bitwise_left_shift_number_") return {t <<= n};
+  if (op == "bitwise_right_shift_number_") return {t >>= n};
   if (op == "number_lt") return {ops::gt(t, n)};  // Python's n < t is t > n
   if (op == "number_eq") return {ops::eq(t, n)};
   if (op == "pow_number") return {ops::pow(t, n)};
@@ -130,6 +139,14 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
   if (op == "bitwise_or") return {ops::bitwise_or(ts[0], ts[1])};
   if (op == "bitwise_xor") return {ops::bitwise_xor(ts[0], ts[1])};
   if (op == "bitwise_not") return {~ts[0]};
+  if (op == "bitwise_left_shift") return {ts[0] << ts[1]};
+  if (op == "bitwise_right_shift") return {ts[0] >> ts[1]};
+  if (op == "bitwise_and_") return {ts[0] &= ts[1]};
+  if (op == "bitwise_or_") return {ts[0] |= ts[1]};
+  if (op == "bitwise_xor_") return {ts[0] ^= ts[1]};
+  if (op == "bitwise_left_shift_") return {ts[0] <<= ts[1]};
+  if (op == "bitwise_right_shift_") return {ts[0] >>= ts[1]};
+  if (op == "bitwise_not_") return {ops::bitwise_not_(ts[0])};
   if (op == "nonzero") return {ops::nonzero(ts[0])};
   if (op == "argwhere") return {ops::argwhere(ts[0])};
   if (op == "nonzero_tuple") return ops::nonzero_as_tuple(ts[0]);

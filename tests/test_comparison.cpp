@@ -228,5 +228,60 @@ TEST(Comparison, BitwiseOperatorsAreLogicalOnBoolsAndBitwiseOnInt64) {
   EXPECT_TRUE(testing::throws_with([&] { return ~ones({2}); }, "\"bitwise_not_cpu\" not implemented for 'Float'"));
 }
 
+// Shifts over runs cut over the threads: the count's low six bits (x86's shift, which PyTorch 1.13's CPU kernel
+// inherits), the right shift arithmetic; a number on either side.
+TEST(Comparison, ShiftsTakeTheCountModulo64AndShiftRightArithmetically) {
+  std::mt19937_64 rng(8);
+  std::vector<int64_t> xs(70001), counts(70001);
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    xs[i] = static_cast<int64_t>(rng());
+    counts[i] = static_cast<int64_t>(rng() % 300) - 150;
+  }
+  const Tensor x = from_vector(xs, {70001}), n = from_vector(counts, {70001});
+  const std::vector<int64_t> left = (x << n).to_vector<int64_t>(), right = (x >> n).to_vector<int64_t>();
+  const std::vector<int64_t> by_three = (x >> 3).to_vector<int64_t>(),
+                             three_by = ops::bitwise_left_shift(3, n).to_vector<int64_t>();
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const unsigned count = static_cast<unsigned>(counts[i]) & 63u;
+    ASSERT_EQ(left[i], static_cast<int64_t>(static_cast<uint64_t>(xs[i]) << count)) << i;
+    ASSERT_EQ(right[i], static_cast<int64_t>(std::floor(std::ldexp(static_cast<long double>(xs[i]), -count)))) << i;
+    ASSERT_EQ(by_three[i], static_cast<int64_t>(std::floor(static_cast<long double>(xs[i]) / 8))) << i;
+    ASSERT_EQ(three_by[i], static_cast<int64_t>(uint64_t{3} << count)) << i;
+  }
+}
+
+// The in-place ops write self and bump its version; self as the other operand is read before it is written; a
+// refusal leaves self and its version as they were.
+TEST(Comparison, InPlaceBitwiseOpsWriteSelfAndRefuseLeavingItUntouched) {
+  Tensor t = from_vector<int64_t>({12, 10, 7, -1, 5, 3}, {2, 3});
+  const uint64_t version = t.version();
+  t &= from_vector<int64_t>({6, 6, 14}, {3});
+  EXPECT_GT(t.version(), version);
+  EXPECT_EQ(t.to_vector<int64_t>(), (std::vector<int64_t>{4, 2, 6, 6, 4, 2}));
+  t <<= t;
+  EXPECT_EQ(t.to_vector<int64_t>(), (std::vector<int64_t>{4 << 4, 2 << 2, 6 << 6, 6 << 6, 4 << 4, 2 << 2}));
+  Tensor x = from_vector<int64_t>({-16, 16}, {2});
+  x >>= 2;
+  x ^= x;
+  EXPECT_EQ(x.to_vector<int64_t>(), (std::vector<int64_t>{0, 0}));
+  Tensor mask = from_vector<bool>({true, false}, {2});
+  mask |= from_vector<bool>({false, true}, {2});
+  ops::bitwise_not_(mask);
+  EXPECT_EQ(mask.to_vector<bool>(), (std::vector<bool>{false, false}));
+
+  const auto untouched = [](Tensor& t, auto call, const std::string& message) {
+    const Tensor before = t.clone();
+    const uint64_t at = t.version();
+    EXPECT_TRUE(testing::throws_with(call, message));
+    EXPECT_TRUE(ops::equal(t, before)) << message;
+    EXPECT_EQ(t.version(), at) << message;
+  };
+  untouched(mask, [&] { mask |= from_vector<int64_t>({1, 2}, {2}); },
+            "result type Long can't be cast to the desired output type Bool");
+  untouched(mask, [&] { mask <<= mask; }, "\"lshift_cpu\" not implemented for 'Bool'");
+  untouched(x, [&] { x &= 0.5; }, "result type Float can't be cast to the desired output type Long");
+  untouched(x, [&] { x ^= zeros({3, 2}); }, "output with shape [2] doesn't match the broadcast shape [3, 2]");
+}
+
 }  // namespace
 }  // namespace normrt

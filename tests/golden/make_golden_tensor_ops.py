@@ -7,7 +7,8 @@ abs, sqrt, exp, log, clamp; in place too), full, full_like and fill_, reshape an
 (eq, ne, lt, le, gt, ge against a tensor or a number; logical_and/or/xor/not), where, masked_fill and masked_fill_,
 any and all, the selections (nonzero, argwhere, nonzero as a tuple, masked_select, masked_scatter and
 masked_scatter_; nonzero's inputs about half zeros), indexing by a tensor (x[index], x[index] = values, index_put_
-with accumulate), broadcast_to and the bitwise ops (and, or, xor, not; with a number too), computed by PyTorch 1.13 on
+with accumulate), broadcast_to and the bitwise ops (and, or, xor, not, the shifts; with a number too, and in place),
+computed by PyTorch 1.13 on
 the CPU, over every dtype normrt has (float32, float16, bfloat16, int64, bool: the ops above on bool operands too) and
 channels-last inputs. A case PyTorch refuses keeps its message instead, which normrt must throw word for word.
 PyTorch 1.13's CPU has no float16 kernels for sqrt, exp, log and clamp: there the reference is what its CUDA kernels
@@ -73,7 +74,9 @@ def drawn_input(g, shape, dtype, channels_last, nan=False, sparse=False):
 
 BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv, "pow": operator.pow,
           "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt,
-          "ge": operator.ge, "bitwise_and": operator.and_, "bitwise_or": operator.or_, "bitwise_xor": operator.xor}
+          "ge": operator.ge, "bitwise_and": operator.and_, "bitwise_or": operator.or_, "bitwise_xor": operator.xor,
+          "bitwise_left_shift": operator.lshift, "bitwise_right_shift": operator.rshift}
+BITWISE_IN_PLACE = ("bitwise_and_", "bitwise_or_", "bitwise_xor_", "bitwise_left_shift_", "bitwise_right_shift_")
 COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
 UNARY = ("neg", "abs", "sqrt", "exp", "log", "clamp")
 
@@ -120,10 +123,14 @@ def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None):
         return torch.tensor(torch.equal(ts[0], ts[1]))
     if op == "where":
         return torch.where(ts[0], ts[1], ts[2])
-    if op in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+    if op in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift"):
         return getattr(torch, op)(ts[0], ts[1])
     if op == "bitwise_not":
         return torch.bitwise_not(x)
+    if op in BITWISE_IN_PLACE:
+        return getattr(ts[0], op)(ts[1])
+    if op == "bitwise_not_":
+        return x.bitwise_not_()
     if op in ("nonzero", "argwhere"):
         return getattr(torch, op)(x)
     if op == "nonzero_tuple":
@@ -1097,6 +1104,61 @@ def main():
         add_number(spec)
     for spec in empty_put_specs:
         add(spec)
+    # The shifts (counts modulo 64, as 1.13's CPU shifts) and the in-place bitwise ops, drawn after the cases above.
+    counts = i64([1, 2, 1, 63, 64, -1, 70, 200])
+    shifted = i64([1, -8, 2 ** 62, -1, 5, 7, 3, -2 ** 63])
+    shift_specs = [
+        ("bitwise_left_shift_int64", "bitwise_left_shift", [[3, 4], [4]], ["int64", "int64"]),
+        ("bitwise_right_shift_int64", "bitwise_right_shift", [[3, 4], [3, 1]], ["int64", "int64"]),
+        ("bitwise_left_shift_counts_past_63", "bitwise_left_shift", [[8], [8]], ["int64", "int64"], [], None,
+         [shifted, counts]),
+        ("bitwise_right_shift_counts_past_63", "bitwise_right_shift", [[8], [8]], ["int64", "int64"], [], None,
+         [shifted, counts]),
+        ("bitwise_left_shift_bool_beside_int64", "bitwise_left_shift", [[3], [3]], ["bool", "int64"]),
+        ("bitwise_right_shift_int64_by_bool", "bitwise_right_shift", [[2, 3], [3]], ["int64", "bool"]),
+        ("bitwise_right_shift_channels_last", "bitwise_right_shift", [[2, 3, 2, 2], [2, 3, 2, 2]],
+         ["int64", "int64"], [], [True, False]),
+        ("bitwise_left_shift_bool_refused", "bitwise_left_shift", [[3], [3]], ["bool", "bool"]),
+        ("bitwise_right_shift_bool_refused", "bitwise_right_shift", [[3], [3]], ["bool", "bool"]),
+        ("bitwise_right_shift_float_refused", "bitwise_right_shift", [[3], [3]], ["float32", "int64"]),
+        ("bitwise_left_shift_float16_refused", "bitwise_left_shift", [[3], []], ["int64", "float16"]),
+        ("bitwise_left_shift_shapes_refused", "bitwise_left_shift", [[2], [3]], ["int64", "int64"]),
+        ("bitwise_and__int64", "bitwise_and_", [[2, 3], [3]], ["int64", "int64"]),
+        ("bitwise_or__int64_by_bool", "bitwise_or_", [[2, 3], [2, 3]], ["int64", "bool"]),
+        ("bitwise_xor__bool", "bitwise_xor_", [[4], [4]], ["bool", "bool"]),
+        ("bitwise_xor__channels_last", "bitwise_xor_", [[2, 3, 2, 2], [3, 1, 1]], ["int64", "int64"], [],
+         [True, False]),
+        ("bitwise_left_shift__int64", "bitwise_left_shift_", [[3, 4], [4]], ["int64", "int64"]),
+        ("bitwise_right_shift__int64_0dim_count", "bitwise_right_shift_", [[5], []], ["int64", "int64"]),
+        ("bitwise_not__int64", "bitwise_not_", [[5]], ["int64"]),
+        ("bitwise_not__bool", "bitwise_not_", [[2, 2]], ["bool"]),
+        ("bitwise_or__bool_by_int64_refused", "bitwise_or_", [[3], [3]], ["bool", "int64"]),
+        ("bitwise_and__int64_by_float_refused", "bitwise_and_", [[3], [3]], ["int64", "float32"]),
+        ("bitwise_and__float_refused", "bitwise_and_", [[3], [3]], ["float32", "float32"]),
+        ("bitwise_xor__shape_refused", "bitwise_xor_", [[3], [2, 3]], ["int64", "int64"]),
+        ("bitwise_xor__shape_before_dtype_refused", "bitwise_xor_", [[3], [2, 3]], ["bool", "float32"]),
+        ("bitwise_left_shift__bool_refused", "bitwise_left_shift_", [[3], [3]], ["bool", "bool"]),
+        ("bitwise_not__float_refused", "bitwise_not_", [[3]], ["float32"]),
+    ]
+    shift_number_specs = [
+        ("bitwise_left_shift_number_int64", "bitwise_left_shift_number", [3, 4], "int64", 3),
+        ("bitwise_right_shift_number_by_65", "bitwise_right_shift_number", [5], "int64", 65),
+        ("bitwise_left_shift_number_negative_count", "bitwise_left_shift_number", [5], "int64", -3),
+        ("bitwise_left_shift_number_bool_by_int", "bitwise_left_shift_number", [4], "bool", 2),
+        ("bitwise_left_shift_number_float_refused", "bitwise_left_shift_number", [3], "int64", 2.5),
+        ("number_bitwise_left_shift_int64", "number_bitwise_left_shift", [5], "int64", 3),
+        ("number_bitwise_right_shift_int64", "number_bitwise_right_shift", [5], "int64", -100),
+        ("bitwise_and_number__int64", "bitwise_and_number_", [2, 3], "int64", 6),
+        ("bitwise_xor_number__int64_negative", "bitwise_xor_number_", [4], "int64", -1),
+        ("bitwise_left_shift_number__int64", "bitwise_left_shift_number_", [4], "int64", 2),
+        ("bitwise_right_shift_number__int64", "bitwise_right_shift_number_", [2, 2], "int64", 1),
+        ("bitwise_or_number__bool_by_int_refused", "bitwise_or_number_", [3], "bool", 2),
+        ("bitwise_and_number__int64_by_float_refused", "bitwise_and_number_", [3], "int64", 0.5),
+    ]
+    for spec in shift_specs:
+        add(spec)
+    for spec in shift_number_specs:
+        add_number(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

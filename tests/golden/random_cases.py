@@ -816,12 +816,18 @@ def tensor_op_draw(rng):
                      "all_dim", "count_nonzero", "count_nonzero_all", "isclose", "allclose", "equal", "nonzero",
                      "argwhere", "nonzero_tuple", "masked_select", "masked_scatter", "masked_scatter_", "index",
                      "index_put_", "index_put_accumulate", "broadcast_to", "bitwise", "bitwise_not",
-                     "bitwise_number"])
+                     "bitwise_number", "bitwise", "bitwise_in_place", "bitwise_number_in_place", "number_shift",
+                     "bitwise_not_"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64", "bool"]
     if op == "compare":
         op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"])
-    if op in ("bitwise", "bitwise_number"):
-        op = rng.choice(["bitwise_and", "bitwise_or", "bitwise_xor"]) + op[len("bitwise"):]
+    if op.startswith("bitwise") and op not in ("bitwise_not", "bitwise_not_"):  # and, or, xor and the shifts
+        suffix = {"bitwise": "", "bitwise_number": "_number", "bitwise_in_place": "_",
+                  "bitwise_number_in_place": "_number_"}[op]
+        op = rng.choice(["bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift",
+                         "bitwise_right_shift"]) + suffix
+    if op == "number_shift":
+        op = rng.choice(["number_bitwise_left_shift", "number_bitwise_right_shift"])
     if op == "compare_number":
         op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge"]) + "_number"
     dtype = rng.choice(dtypes)
@@ -884,7 +890,8 @@ def tensor_op_draw(rng):
     elif op in ("add", "sub", "mul", "div", "add_", "mul_", "maximum", "minimum", "pow", "pow_", "eq", "ne", "lt",
                 "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "where", "masked_fill",
                 "masked_fill_", "isclose", "allclose", "equal", "masked_select", "masked_scatter", "masked_scatter_",
-                "bitwise_and", "bitwise_or", "bitwise_xor"):
+                "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift",
+                "bitwise_and_", "bitwise_or_", "bitwise_xor_", "bitwise_left_shift_", "bitwise_right_shift_"):
         other = [1 if rng.random() < 0.4 else n for n in shape] if rng.random() < 0.6 else list(shape)
         if other and rng.random() < 0.4:
             other = other[rng.randint(0, rank):]
@@ -941,13 +948,14 @@ def tensor_op_draw(rng):
         types[0 if op == "where" else 1] = "bool"
     if op.startswith("masked_scatter") and rng.random() < 0.9:
         types[2] = types[0]
-    if op.startswith("bitwise"):  # mostly the dtypes they take
+    if op.startswith("bitwise") or op.startswith("number_bitwise"):  # mostly the dtypes they take
         types = [rng.choice(["int64", "int64", "bool"]) if rng.random() < 0.85 else t for t in types]
     if op.startswith("index"):
         types[1] = ("bool" if shapes[1] == shape[:len(shapes[1])] else "int64") if rng.random() < 0.9 else types[1]
         if len(types) > 2 and rng.random() < 0.9:
             types[2] = types[0]
-    numbered = op in NUMBER_OPS or op.endswith("_number") or op.startswith("masked_fill")
+    numbered = op in NUMBER_OPS or op.endswith("_number") or op.endswith("_number_") or \
+        op.startswith("number_bitwise") or op.startswith("masked_fill")
     extra = {"number": drawn_number(rng)} if numbered else {}
     if op.startswith("pow_number") and rng.random() < 0.4:  # PyTorch's special-cased exponents
         extra["number"] = rng.choice(POW_SPECIAL_EXPONENTS)

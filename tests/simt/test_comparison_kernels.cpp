@@ -132,14 +132,25 @@ TEST_P(ComparisonKernels, BitwiseAppliesEachOpToTheBitsOfEveryElement) {
   std::vector<uint64_t> x(static_cast<std::size_t>(p.numel)), y(static_cast<std::size_t>(kB));
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = (i + 1) * 0x9e3779b97f4a7c15ull;
   for (std::size_t i = 0; i < y.size(); ++i) y[i] = ~(i * 0xff00ff00ff00ffull);
-  for (int op = 0; op <= static_cast<int>(cmpmath::BitOp::Xor); ++op) {
+  // The shifts' counts: every bit pattern's low six bits (the count modulo 64), negative and past 63 too.
+  const auto expected = [](int op, uint64_t a, uint64_t b) -> uint64_t {
+    const unsigned count = static_cast<unsigned>(b % 64);
+    switch (op) {
+      case 0: return a & b;
+      case 1: return a | b;
+      case 2: return a ^ b;
+      case 3: return a << count;
+      default: return count == 0 ? a : (a >> count) | (a >> 63 ? ~uint64_t{0} << (64 - count) : 0);
+    }
+  };
+  for (int op = 0; op <= static_cast<int>(cmpmath::BitOp::ShiftRight); ++op) {
     std::vector<uint64_t> out(static_cast<std::size_t>(p.numel) + 1, 0x5a);
     bitwise(static_cast<cmpmath::BitOp>(op), x.data(), y.data(), out.data(), p, 2, nullptr);
     for (int64_t i = 0; i < p.numel; ++i) {
       int64_t first, second;
       operand_offsets(i, first, second);
       const uint64_t a = x[static_cast<std::size_t>(first)], b = y[static_cast<std::size_t>(second)];
-      ASSERT_EQ(out[static_cast<std::size_t>(i)], op == 0 ? (a & b) : op == 1 ? (a | b) : (a ^ b)) << op << " " << i;
+      ASSERT_EQ(out[static_cast<std::size_t>(i)], expected(op, a, b)) << op << " " << i;
     }
     EXPECT_EQ(out.back(), 0x5au);
   }

@@ -56,6 +56,30 @@ Tensor bitwise_and(const Tensor& a, Scalar b);
 Tensor bitwise_or(const Tensor& a, Scalar b);
 Tensor bitwise_xor(const Tensor& a, Scalar b);
 Tensor bitwise_not(const Tensor& t);
+// Shifts of int64 tensors (bools beside them promoted; bool and floating results refused: "lshift_cpu" not
+// implemented for 'Bool'): a << b and the arithmetic a >> b, the count taken modulo 64 as PyTorch 1.13's CPU kernel
+// takes it (1 << 64 is 1, 1 << -1 is 1 << 63; PyTorch 2 gives 0 and the sign there).
+Tensor bitwise_left_shift(const Tensor& a, const Tensor& b);
+Tensor bitwise_right_shift(const Tensor& a, const Tensor& b);
+Tensor bitwise_left_shift(const Tensor& a, Scalar b);
+Tensor bitwise_right_shift(const Tensor& a, Scalar b);
+Tensor bitwise_left_shift(Scalar a, const Tensor& b);
+Tensor bitwise_right_shift(Scalar a, const Tensor& b);
+
+// In place, with PyTorch's refusals in its order: other broadcast to self's shape ("output with shape [2] doesn't
+// match the broadcast shape [3, 2]"), then the result's dtype held by self's ("result type Long can't be cast to the
+// desired output type Bool"), then the op's own. A refusal leaves self and its version untouched.
+Tensor& bitwise_and_(Tensor& self, const Tensor& other);
+Tensor& bitwise_or_(Tensor& self, const Tensor& other);
+Tensor& bitwise_xor_(Tensor& self, const Tensor& other);
+Tensor& bitwise_left_shift_(Tensor& self, const Tensor& other);
+Tensor& bitwise_right_shift_(Tensor& self, const Tensor& other);
+Tensor& bitwise_and_(Tensor& self, Scalar other);
+Tensor& bitwise_or_(Tensor& self, Scalar other);
+Tensor& bitwise_xor_(Tensor& self, Scalar other);
+Tensor& bitwise_left_shift_(Tensor& self, Scalar other);
+Tensor& bitwise_right_shift_(Tensor& self, Scalar other);
+Tensor& bitwise_not_(Tensor& self);
 
 // Whether any (all) elements are true (not zero), as a 0-dim bool tensor on t's device; all of no elements is true.
 // Over a dimension: a bool tensor without it (kept as size 1 with keepdim).
@@ -105,4 +129,20 @@ Tensor operator^(const Tensor& a, const Tensor& b);
 Tensor operator&(const Tensor& a, Scalar b);
 Tensor operator|(const Tensor& a, Scalar b);
 Tensor operator^(const Tensor& a, Scalar b);
+// ops::bitwise_left_shift / bitwise_right_shift.
+Tensor operator<<(const Tensor& a, const Tensor& b);
+Tensor operator>>(const Tensor& a, const Tensor& b);
+Tensor operator<<(const Tensor& a, Scalar b);
+Tensor operator>>(const Tensor& a, Scalar b);
+// The in-place ops (ops::bitwise_and_ ...).
+Tensor& operator&=(Tensor& a, const Tensor& b);
+Tensor& operator|=(Tensor& a, const Tensor& b);
+Tensor& operator^=(Tensor& a, const Tensor& b);
+Tensor& operator<<=(Tensor& a, const Tensor& b);
+Tensor& operator>>=(Tensor& a, const Tensor& b);
+Tensor& operator&=(Tensor& a, Scalar b);
+Tensor& operator|=(Tensor& a, Scalar b);
+Tensor& operator^=(Tensor& a, Scalar b);
+Tensor& operator<<=(Tensor& a, Scalar b);
+Tensor& operator>>=(Tensor& a, Scalar b);
 }  // namespace normrt
