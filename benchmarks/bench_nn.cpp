@@ -474,6 +474,24 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor tokens = bench_tokens(x.size(0)).to(x.device()), dy = ones({32, 128, x.size(1)}, x.device());
          return [dy, tokens, rows = x.size(0)] { benchmark::DoNotOptimize(ops::embedding_backward(dy, tokens, rows)); };
        }},
+      // A bag-of-words text classifier's pooling: the 32 x 128 tokens as 32 bags (mean), and as bags given by offsets
+      // with per-sample weights (sum).
+      {"embedding-bag-mean", {10000, 256},
+       [](const Tensor& x) {
+         const Tensor tokens = bench_tokens(x.size(0)).to(x.device());
+         return [x, tokens] { benchmark::DoNotOptimize(ops::embedding_bag(x, tokens).output); };
+       }},
+      {"embedding-bag-sum-weighted", {10000, 256},
+       [](const Tensor& x) {
+         const Tensor tokens = bench_tokens(x.size(0)).reshape({32 * 128}).to(x.device());
+         std::vector<int64_t> starts(32);
+         for (std::size_t b = 0; b < starts.size(); ++b) starts[b] = static_cast<int64_t>(b) * 128;
+         const Tensor offsets = from_vector(starts, {32}, x.device()), weights = full({32 * 128}, 0.5, x.device());
+         return [x, tokens, offsets, weights] {
+           benchmark::DoNotOptimize(
+               ops::embedding_bag(x, tokens, offsets, ops::EmbeddingBagMode::Sum, weights).output);
+         };
+       }},
       // A mask and its uses: ReLU as where(x > 0, x, 0) and as masked_fill(x, x <= 0, 0).
       {"gt-scalar", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x > 0.0); }; }},
       {"where", image,
@@ -711,7 +729,8 @@ std::vector<TensorOp> tensor_ops() {
 // the comparison kernels and the selections.
 const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-add-dim0", "scatter-reduce-amax-dim0",
                                          "scatter-reduce-mean-dim0", "gather-backward-logits",
-                                         "embedding-lookup", "embedding-backward", "gt-scalar", "where",
+                                         "embedding-lookup", "embedding-backward", "embedding-bag-mean",
+                                         "embedding-bag-sum-weighted", "gt-scalar", "where",
                                          "masked-fill", "nonzero", "masked-select", "masked-scatter",
                                          "count-nonzero", "index-mask-rows", "index-put-accumulate"};
 

@@ -1,5 +1,5 @@
 // CUDA kernels of row lookups (embedding_math.cuh): an embedding's lookup and index_select (rows of a table, or of each
-// of `outer` tables), their backward, and max_norm's renormalisation.
+// of `outer` tables), their backward, max_norm's renormalisation and embedding_bag's reductions.
 #pragma once
 #include <cstdint>
 
@@ -33,5 +33,24 @@ void embedding_backward(const EmbeddingBackwardParams& p, int sm_count, cudaStre
 template <typename T>
 void embedding_renorm(T* weight, int64_t rows, int64_t columns, const int64_t* count, double max_norm, double norm_type,
                       int sm_count, cudaStream_t stream);
+
+struct EmbeddingBagParams {
+  const void* weight;              // (rows, columns) of T
+  const int64_t* indices;          // n positions
+  const int64_t* bounds;           // bag b: positions [bounds[b], bounds[b + 1]), clamped to [0, n]
+  const void* per_sample_weights;  // n of T, or null
+  void* out;                       // (bags, columns) of T
+  int64_t* max_indices;            // (bags, columns): the max's row, -1 for an empty bag; null unless Max
+  int64_t* bag_size;               // bags: positions not padding
+  int64_t* offset2bag;             // n: each position's bag (positions of no bag left as they are)
+  int64_t rows, columns, n, bags;
+  int64_t padding_idx;  // -1: none
+  embmath::BagMode mode;
+  bool fused;  // embmath::bag_sum_step's
+};
+// embedding_bag's forward: each output element embmath::bag_element of its bag and column; each bag's size and its
+// positions' bag. T: float, Half or BFloat16.
+template <typename T>
+void embedding_bag(const EmbeddingBagParams& p, int sm_count, cudaStream_t stream);
 
 }  // namespace normrt::NORMRT_KERNEL_NS

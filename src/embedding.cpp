@@ -7,12 +7,16 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "cpu_threads.h"
 #include "device_groups.h"
 #include "embedding_math.cuh"
 #include "normrt/error.h"
+#include "normrt/ops/comparison.h"
+#include "normrt/ops/elementwise.h"
+#include "normrt/ops/scatter_gather.h"
 #include "normrt/ops/tensor_ops.h"
 #include "op_util.h"
 #if NORMRT_WITH_CUDA
@@ -269,6 +273,246 @@ Tensor index_select_backward(const Tensor& grad_output, const Shape& input_sizes
   if (input_sizes.empty()) return grad_output.contiguous().clone();
   const util::Around a = util::around(input_sizes, dim);
   return row_sums(grad_output, idx, a.outer, a.length, a.inner, -1, false, input_sizes);
+}
+
+namespace {
+
+// embedding_bag's checks in PyTorch 1.13's order and words (F.embedding_bag's own, then ATen's), then each bag's
+// positions as bounds (bags + 1, on the input's device): bag b is [bounds[b], bounds[b + 1]). A 2-D input's offsets
+// are its rows' starts, as F.embedding_bag makes them (include_last_offset then ends the bags at the last row's start).
+Tensor bag_bounds(const Tensor& weight, const Tensor& input, const Tensor& offsets, EmbeddingBagMode mode,
+                  const Tensor& per_sample_weights, bool include_last_offset, std::optional<int64_t>& padding_idx) {
+  NORMRT_CHECK(weight.defined() && input.defined(), "embedding_bag: weight and input must be defined");
+  NORMRT_CHECK(!per_sample_weights.defined() || per_sample_weights.sizes() == input.sizes(),
+               "embedding_bag: If per_sample_weights (", shape_str(per_sample_weights.sizes()),
+               ") is not None, then it must have the same shape as the input (", shape_str(input.sizes()), ")");
+  NORMRT_CHECK(input.dim() == 1 || input.dim() == 2, "input has to be 1D or 2D Tensor, but got Tensor of dimension ",
+               input.dim());
+  NORMRT_CHECK(input.dim() == 1 || !offsets.defined(),
+               "if input is 2D, then offsets has to be None, as input is treated is a mini-batch of fixed length "
+               "sequences. However, found offsets of type Tensor");
+  NORMRT_CHECK(input.dim() == 2 || offsets.defined(), "offsets has to be a 1D Tensor but got None");
+  NORMRT_CHECK(!offsets.defined() || offsets.dim() == 1, "offsets has to be a 1D Tensor");
+  NORMRT_CHECK(!per_sample_weights.defined() || mode == EmbeddingBagMode::Sum,
+               "embedding_bag: per_sample_weights was not None. per_sample_weights is only supported for mode='sum' "
+               "(got mode='",
+               mode == EmbeddingBagMode::Mean ? "mean" : "max", "'). Please open a feature request on GitHub.");
+  NORMRT_CHECK(weight.dim() >= 2, "Dimension out of range (expected to be in range of [-1, 0], but got 1)");
+  const int64_t rows = weight.size(0);
+  if (padding_idx) {
+    NORMRT_CHECK(*padding_idx < rows && *padding_idx >= -rows, "padding_idx must be within the number of embeddings, ",
+                 -rows, " through ", rows - 1, ", but got ", *padding_idx);
+    if (*padding_idx < 0) *padding_idx += rows;
+  }
+  check_indices(input, 1, "embedding_bag");
+  if (offsets.defined()) check_indices(offsets, 1, "embedding_bag");
+  NORMRT_CHECK(util::is_16bit(weight.dtype()) || weight.dtype() == DType::Float32,
+               "Expected tensor for argument #1 'weight' to have one of the following scalar types: Half, Float, "
+               "Double; but got ",
+               util::legacy_type_name(weight.dtype(), weight.device()),
+               " instead (while checking arguments for embedding_bag)");
+  NORMRT_CHECK(!per_sample_weights.defined() || per_sample_weights.dtype() == weight.dtype(),
+               "Expected tensor for argument #1 'weight' to have the same type as tensor for argument #1 "
+               "'per_sample_weights'; but type ",
+               util::legacy_type_name(weight.dtype(), weight.device()), " does not equal ",
+               util::legacy_type_name(per_sample_weights.dtype(), per_sample_weights.device()),
+               " (while checking arguments for embedding_bag)");
+  util::check_same_device(weight, input);
+  if (offsets.defined()) util::check_same_device(weight, offsets);
+  if (per_sample_weights.defined()) util::check_same_device(weight, per_sample_weights);
+  const int64_t n = input.numel();
+  const TensorOptions longs = TensorOptions(input.device()).dtype(DType::Int64);
+  Tensor offs = offsets.defined() ? offsets.contiguous() : Tensor();
+  if (input.dim() == 2) {  // the rows' starts (a zero-length row: every bag empty)
+    std::vector<int64_t> starts(static_cast<std::size_t>(input.size(0)));
+    for (std::size_t b = 0; b < starts.size(); ++b) starts[b] = static_cast<int64_t>(b) * input.size(1);
+    offs = from_vector(starts, {input.size(0)}, input.device());
+  }
+  NORMRT_CHECK(!include_last_offset || offs.numel() >= 1, "include_last_offset: number of offset should be at least 1");
+  const Tensor bounds = include_last_offset ? offs : cat({offs, full({1}, n, longs)});
+  if (input.device().is_cuda() || offs.numel() == 0) return bounds;  // a device does not stop to check
+  const int64_t* at = bounds.data<int64_t>();
+  NORMRT_CHECK(at[0] == 0, "offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to start from "
+                           "position 0. However, got ", at[0]);
+  const int64_t last = offs.data<int64_t>()[offs.numel() - 1];
+  NORMRT_CHECK(last <= n, "offsets[-1] can not be greater than input's length ", n, " but got offsets[-1] of ", last);
+  for (int64_t b = 1; b < bounds.numel(); ++b)
+    NORMRT_CHECK(at[b] >= at[b - 1], "embedding_bag: offsets must be non-decreasing, but offsets[", b, "] = ", at[b],
+                 " follows offsets[", b - 1, "] = ", at[b - 1]);
+  return bounds;
+}
+
+// One position's row into its bag's float accumulator (restrict operands, the step's kind hoisted: the loops
+// vectorise).
+template <typename T>
+void add_row(float* __restrict acc, const T* __restrict row, int64_t columns, float weight, bool fused) {
+  if (fused) {
+    for (int64_t c = 0; c < columns; ++c)
+      acc[c] = embmath::bag_sum_step(acc[c], static_cast<float>(row[c]), weight, true);
+  } else {
+    for (int64_t c = 0; c < columns; ++c)
+      acc[c] = embmath::bag_sum_step(acc[c], static_cast<float>(row[c]), weight, false);
+  }
+}
+
+template <typename T>
+void max_row(float* __restrict max, int64_t* __restrict arg, const T* __restrict row, int64_t columns, int64_t k,
+             bool first) {
+  for (int64_t c = 0; c < columns; ++c) {
+    const float x = static_cast<float>(row[c]);
+    if (embmath::bag_max_takes(max[c], x, first)) {
+      max[c] = x;
+      arg[c] = k;
+    }
+  }
+}
+
+// The CPU's forward: bags over the threads, each accumulating its rows in float in position order (embmath's steps).
+template <typename T>
+void bags_on_cpu(const T* weight, int64_t columns, const int64_t* indices, const int64_t* bounds, int64_t bags,
+                 const T* per_sample_weights, embmath::BagMode mode, int64_t padding_idx, bool fused, T* out,
+                 int64_t* max_indices, int64_t* bag_size, int64_t* offset2bag) {
+#pragma omp parallel if (bags > 1 && cpu::worth_parallel(bounds[bags] * columns))
+  {
+    std::vector<float> acc(static_cast<std::size_t>(columns));
+    std::vector<int64_t> arg(static_cast<std::size_t>(columns));
+#pragma omp for schedule(static)
+    for (int64_t bag = 0; bag < bags; ++bag) {
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      std::fill(arg.begin(), arg.end(), int64_t{-1});
+      int64_t count = 0;
+      for (int64_t p = bounds[bag]; p < bounds[bag + 1]; ++p) {
+        offset2bag[p] = bag;
+        const int64_t k = indices[p];
+        if (embmath::is_padding(k, padding_idx)) continue;
+        const T* row = weight + k * columns;
+        if (mode != embmath::BagMode::Max)
+          add_row(acc.data(), row, columns, per_sample_weights ? static_cast<float>(per_sample_weights[p]) : 1.0f,
+                  fused);
+        else
+          max_row(acc.data(), arg.data(), row, columns, k, count == 0);
+        ++count;
+      }
+      bag_size[bag] = count;
+      for (int64_t c = 0; c < columns; ++c) out[bag * columns + c] = embmath::bag_output<T>(acc[c], count, mode);
+      if (max_indices) std::copy(arg.begin(), arg.end(), max_indices + bag * columns);
+    }
+  }
+}
+
+}  // namespace
+
+EmbeddingBagResult embedding_bag(const Tensor& weight, const Tensor& input, const Tensor& offsets,
+                                 EmbeddingBagMode mode, const Tensor& per_sample_weights, bool include_last_offset,
+                                 std::optional<int64_t> padding_idx) {
+  const Tensor bounds = bag_bounds(weight, input, offsets, mode, per_sample_weights, include_last_offset, padding_idx);
+  const int64_t rows = weight.size(0), columns = weight.size(1), bags = bounds.numel() - 1, n = input.numel();
+  const TensorOptions longs = TensorOptions(weight.device()).dtype(DType::Int64);
+  EmbeddingBagResult r{empty({bags, columns}, TensorOptions(weight.device()).dtype(weight.dtype())),
+                       full({n}, -1, longs), empty({bags}, longs), Tensor(), n};
+  if (include_last_offset)  // the last offset (a device's read back)
+    r.bagged = select(bounds, 0, bags).item<int64_t>();
+  if (mode == EmbeddingBagMode::Max) r.max_indices = empty({bags, columns}, longs);
+  const Tensor w = weight.contiguous(), idx = input.contiguous();
+  const Tensor scales = per_sample_weights.defined() ? per_sample_weights.contiguous() : Tensor();
+  const auto bag_mode = static_cast<embmath::BagMode>(static_cast<int>(mode));
+  const int64_t padding = padding_idx.value_or(-1);
+  const bool fused = !padding_idx;  // PyTorch's own loop (products rounded) when a padding_idx is given
+  int64_t* max_indices = r.max_indices.defined() ? r.max_indices.data<int64_t>() : nullptr;
+  if (!input.device().is_cuda()) {
+    const int64_t* at = idx.data<int64_t>();
+    for (int64_t p = 0; p < r.bagged; ++p)
+      NORMRT_CHECK(embmath::is_padding(at[p], padding) || (at[p] >= 0 && at[p] < rows),
+                   "embedding_bag: Expected idx >= 0 && idx < num_embeddings but found idx to be ", at[p]);
+  }
+  util::dispatch_element(weight.dtype(), [&](auto element) {
+    using T = decltype(element);
+    const T* psw = scales.defined() ? scales.data<T>() : nullptr;
+    if (weight.device().is_cuda()) {
+#if NORMRT_WITH_CUDA
+      const util::Launch l(weight);
+      cuda::embedding_bag<T>(
+          cuda::EmbeddingBagParams{w.data<T>(), idx.data<int64_t>(), bounds.data<int64_t>(), psw, r.output.data<T>(),
+                                   max_indices, r.bag_size.data<int64_t>(), r.offset2bag.data<int64_t>(), rows, columns,
+                                   n, bags, padding, bag_mode, fused},
+          l.sms, l.stream);
+#else
+      util::no_cuda("embedding_bag");
+#endif
+      return;
+    }
+    bags_on_cpu(w.data<T>(), columns, idx.data<int64_t>(), bounds.data<int64_t>(), bags, psw, bag_mode, padding, fused,
+                r.output.data<T>(), max_indices, r.bag_size.data<int64_t>(), r.offset2bag.data<int64_t>());
+  });
+  return r;
+}
+
+namespace {
+
+// grad is (bags, columns) for the forward's bags.
+void check_bag_gradient(const Tensor& grad, const EmbeddingBagResult& forward, const char* op) {
+  NORMRT_CHECK(grad.defined() && grad.dim() == 2 && grad.size(0) == forward.bag_size.numel(), op, ": grad of shape ",
+               shape_str(grad.defined() ? grad.sizes() : Shape{}), " does not have a row for each of the ",
+               forward.bag_size.numel(), " bags");
+}
+
+// The positions in a bag, as (input, offset2bag).
+std::pair<Tensor, Tensor> bagged_positions(const Tensor& input, const EmbeddingBagResult& forward) {
+  const Tensor flat = input.contiguous().reshape({input.numel()});
+  if (forward.bagged == input.numel()) return {flat, forward.offset2bag};
+  return {narrow(flat, 0, 0, forward.bagged), narrow(forward.offset2bag, 0, 0, forward.bagged)};
+}
+
+}  // namespace
+
+Tensor embedding_bag_backward(const Tensor& grad, const Tensor& input, const EmbeddingBagResult& forward,
+                              int64_t num_weights, EmbeddingBagMode mode, const Tensor& per_sample_weights,
+                              bool scale_grad_by_freq, std::optional<int64_t> padding_idx) {
+  check_bag_gradient(grad, forward, "embedding_bag_backward");
+  check_floating_weight(grad, "grad", "embedding_bag_backward");
+  NORMRT_CHECK(mode != EmbeddingBagMode::Max || !scale_grad_by_freq,
+               "max mode does not support scaling the gradient by the frequency");
+  const int64_t columns = grad.size(1);
+  if (mode == EmbeddingBagMode::Max) {  // each element to its max's row; empty bags (-1) add +0 to row 0
+    const Tensor found = ge(forward.max_indices, 0);
+    Tensor grad_weight = zeros({num_weights, columns}, TensorOptions(grad.device()).dtype(grad.dtype()));
+    return scatter_add_(grad_weight, 0, where(found, forward.max_indices, 0), where(found, grad, 0.0));
+  }
+  const auto [positions, bag_of] = bagged_positions(input, forward);
+  // Each position's term: its bag's gradient row times the per-sample weight, or 1 / the bag's size for Mean.
+  const int64_t count = forward.bagged;
+  Tensor scale = ones({count, 1}, grad.device());
+  if (mode == EmbeddingBagMode::Mean)
+    scale = div(scale, maximum(index_select(forward.bag_size, 0, bag_of), full({1}, 1, grad.device()))
+                           .to(DType::Float32)
+                           .reshape({count, 1}));
+  if (per_sample_weights.defined())
+    scale = narrow(per_sample_weights.contiguous().reshape({input.numel()}), 0, 0, count)
+                .to(DType::Float32)
+                .reshape({count, 1});
+  const Tensor terms = mul(index_select(grad, 0, bag_of).to(DType::Float32), scale).to(grad.dtype());
+  return embedding_backward(terms, positions, num_weights, padding_idx, scale_grad_by_freq);
+}
+
+Tensor embedding_bag_per_sample_weights_backward(const Tensor& grad, const Tensor& weight, const Tensor& input,
+                                                 const EmbeddingBagResult& forward,
+                                                 std::optional<int64_t> padding_idx) {
+  check_bag_gradient(grad, forward, "embedding_bag_per_sample_weights_backward");
+  NORMRT_CHECK(weight.defined() && weight.dim() == 2 && weight.size(1) == grad.size(1),
+               "embedding_bag_per_sample_weights_backward: weight of shape ",
+               shape_str(weight.defined() ? weight.sizes() : Shape{}), " does not have grad's ", grad.size(1),
+               " columns");
+  const auto [positions, bag_of] = bagged_positions(input, forward);
+  const Tensor dots =
+      sum(mul(index_select(grad, 0, bag_of).to(DType::Float32), embedding(weight, positions).to(DType::Float32)), 1);
+  Tensor result = dots.to(grad.dtype());
+  if (padding_idx) {
+    const int64_t padding = *padding_idx < 0 ? *padding_idx + weight.size(0) : *padding_idx;
+    result = where(eq(positions, padding), 0.0, dots).to(grad.dtype());
+  }
+  if (forward.bagged < input.numel())  // positions in no bag: 0
+    result = cat({result, zeros({input.numel() - forward.bagged}, TensorOptions(grad.device()).dtype(grad.dtype()))});
+  return result.reshape(input.sizes());
 }
 
 }  // namespace normrt::ops

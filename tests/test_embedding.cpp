@@ -2,7 +2,10 @@
 // loops (every position in turn adding into its row: the grouped, threaded sums must give their bits), finite
 // differences, and PyTorch's refusals, which leave the weight and its gradient as they were.
 #include <cmath>
+#include <optional>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "embedding_golden_runner.h"
 #include "embedding_math.cuh"
@@ -285,6 +288,172 @@ TEST(IndexSelect, BackwardAddsInIndexOrderAsIndexAdd) {
     for (int64_t i = 0; i < n; ++i)
       for (int64_t c = 0; c < inner; ++c)
         ASSERT_EQ(y[(o * n + i) * inner + c], xv[(o * size + idx[i]) * inner + c]) << o << " " << i << " " << c;
+}
+
+// embedding_bag's outputs are linear in the weight (and, for Sum, in the per-sample weights), a max picking one
+// element of it: each gradient is its output's adjoint, <dy, bag(W)> = <dW, W> and <dy, bag(W, s)> = <ds, s>, over
+// bags with repeats, padding, an empty bag and many bags cut over the threads.
+TEST(EmbeddingBag, GradientsAreTheOutputsAdjoints) {
+  Generator gen(67);
+  const int64_t rows = 13, columns = 33;  // 4000 x 33 elements: the CPU's bags over the threads
+  const Tensor weight = randn({rows, columns}, gen), input = randint(0, rows, {4000}, gen);
+  std::vector<int64_t> starts = {0, 3, 3};
+  for (int64_t s = 10; s < 4000; s += 9) starts.push_back(s);
+  const Tensor offsets = from_vector(starts, {static_cast<int64_t>(starts.size())});
+  const Tensor scales = randn({4000}, gen);
+  const auto dot = [](const Tensor& a, const Tensor& b) {
+    const std::vector<float> x = a.to_vector(), y = b.to_vector();
+    double s = 0.0;
+    for (std::size_t i = 0; i < x.size(); ++i) s += static_cast<double>(x[i]) * y[i];
+    return s;
+  };
+  for (const auto mode : {ops::EmbeddingBagMode::Sum, ops::EmbeddingBagMode::Mean, ops::EmbeddingBagMode::Max})
+    for (const std::optional<int64_t> padding : {std::optional<int64_t>(), std::optional<int64_t>(4)}) {
+      const bool weighted = mode == ops::EmbeddingBagMode::Sum;
+      const Tensor s = weighted ? scales : Tensor();
+      const ops::EmbeddingBagResult r = ops::embedding_bag(weight, input, offsets, mode, s, false, padding);
+      const Tensor dy = randn(r.output.sizes(), gen);
+      const double forward = dot(dy, r.output);
+      const Tensor dweight = ops::embedding_bag_backward(dy, input, r, rows, mode, s, false, padding);
+      EXPECT_NEAR(dot(dweight, weight), forward, 1e-4 * (1.0 + std::fabs(forward))) << static_cast<int>(mode);
+      if (!weighted) continue;
+      const Tensor dscales = ops::embedding_bag_per_sample_weights_backward(dy, weight, input, r, padding);
+      EXPECT_NEAR(dot(dscales, scales), forward, 1e-4 * (1.0 + std::fabs(forward)));
+    }
+}
+
+// bfloat16 (which PyTorch 1.13's CPU refuses) sums and maxima in float as float16's: the float32 bag of the widened
+// rows, rounded once.
+TEST(EmbeddingBag, Bfloat16RoundsTheFloatBagOnce) {
+  Generator gen(68);
+  const Tensor weight = randn({9, 33}, gen).to(DType::BFloat16), input = randint(0, 9, {40}, gen);
+  const Tensor offsets = from_vector(std::vector<int64_t>{0, 7, 7, 30}, {4});
+  for (const auto mode : {ops::EmbeddingBagMode::Sum, ops::EmbeddingBagMode::Max}) {
+    const Tensor got = ops::embedding_bag(weight, input, offsets, mode).output;
+    const Tensor want = ops::embedding_bag(weight.to(DType::Float32), input, offsets, mode).output.to(DType::BFloat16);
+    EXPECT_EQ(got.dtype(), DType::BFloat16);
+    EXPECT_EQ(got.to(DType::Float32).to_vector(), want.to(DType::Float32).to_vector()) << static_cast<int>(mode);
+  }
+}
+
+// PyTorch 1.13's words (printed by torch for the same calls); normrt's own where PyTorch has none (decreasing offsets:
+// its caffe2 kernel's internal check).
+TEST(EmbeddingBag, RefusesAsPyTorch) {
+  const Tensor w = ones({4, 3});
+  const auto longs = [](std::vector<int64_t> v) { return from_vector(v, {static_cast<int64_t>(v.size())}); };
+  const Tensor i = longs({0, 2, 1, 3, 3}), o = longs({0, 2, 2});
+  const auto refused = [&](auto call, const std::string& message) {
+    EXPECT_TRUE(throws_with(call, message)) << message;
+  };
+  using ops::EmbeddingBagMode;
+  refused(
+      [&] {
+        ops::embedding_bag(w, i.reshape({1, 1, 5}), Tensor());
+      },
+      "input has to be 1D or 2D Tensor, but got Tensor of dimension 3");
+  refused(
+      [&] {
+        ops::embedding_bag(w, i.reshape({1, 5}), o);
+      },
+      "if input is 2D, then offsets has to be None, as input is treated is a mini-batch of fixed length sequences");
+  refused([&] { ops::embedding_bag(w, i); }, "offsets has to be a 1D Tensor but got None");
+  refused([&] { ops::embedding_bag(w, i, o.reshape({3, 1})); }, "offsets has to be a 1D Tensor");
+  refused([&] { ops::embedding_bag(w, i, o, EmbeddingBagMode::Mean, ones({5})); },
+          "embedding_bag: per_sample_weights was not None. per_sample_weights is only supported for mode='sum' (got "
+          "mode='mean'). Please open a feature request on GitHub.");
+  refused(
+      [&] { ops::embedding_bag(w, i, o, EmbeddingBagMode::Sum, ones({4})); },
+      "embedding_bag: If per_sample_weights ([4]) is not None, then it must have the same shape as the input ([5])");
+  refused([&] { ops::embedding_bag(w, i, o, EmbeddingBagMode::Sum, ones({5}).to(DType::Float16)); },
+          "Expected tensor for argument #1 'weight' to have the same type as tensor for argument #1 "
+          "'per_sample_weights'; but type torch.FloatTensor does not equal torch.HalfTensor (while checking arguments "
+          "for embedding_bag)");
+  refused([&] { ops::embedding_bag(w, i.to(DType::Float32), o); },
+          "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; but got "
+          "torch.FloatTensor instead (while checking arguments for embedding_bag)");
+  refused([&] { ops::embedding_bag(w.to(DType::Int64), i, o, EmbeddingBagMode::Sum); },
+          "Expected tensor for argument #1 'weight' to have one of the following scalar types: Half, Float, Double; "
+          "but got torch.LongTensor instead (while checking arguments for embedding_bag)");
+  refused([&] { ops::embedding_bag(ones({12}), i, o); },
+          "Dimension out of range (expected to be in range of [-1, 0], but got 1)");
+  refused(
+      [&] {
+        ops::embedding_bag(w, i, longs({1, 2}));
+      },
+      "offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to start from position 0. However, "
+      "got 1");
+  refused(
+      [&] {
+        ops::embedding_bag(w, i, longs({0, 7}));
+      },
+      "offsets[-1] can not be greater than input's length 5 but got offsets[-1] of 7");
+  refused(
+      [&] {
+        ops::embedding_bag(w, i, longs({0, 3, 2}));
+      },
+      "embedding_bag: offsets must be non-decreasing, but offsets[2] = 2 follows offsets[1] = 3");
+  for (const auto mode : {EmbeddingBagMode::Sum, EmbeddingBagMode::Mean, EmbeddingBagMode::Max})
+    refused(
+        [&] {
+          ops::embedding_bag(w, longs({0, 9}), longs({0}), mode);
+        },
+        "embedding_bag: Expected idx >= 0 && idx < num_embeddings but found idx to be 9");
+  refused(
+      [&] {
+        ops::embedding_bag(w, longs({0, -1}), longs({0}), EmbeddingBagMode::Max);
+      },
+      "embedding_bag: Expected idx >= 0 && idx < num_embeddings but found idx to be -1");
+  refused([&] { ops::embedding_bag(w, i, o, EmbeddingBagMode::Sum, Tensor(), false, 4); },
+          "padding_idx must be within the number of embeddings, -4 through 3, but got 4");
+  refused([&] { nn::EmbeddingBag(nn::EmbeddingBagOptions(4, 3).padding_idx(5)); },
+          "padding_idx must be within num_embeddings");
+  refused([&] { nn::EmbeddingBag(nn::EmbeddingBagOptions(4, 3).sparse(true)); }, "normrt has no sparse tensors");
+  const std::string no_scaled_max = "max mode does not support scaling the gradient by the frequency";
+  refused(
+      [&] {
+        const ops::EmbeddingBagResult r = ops::embedding_bag(w, i, o, EmbeddingBagMode::Max);
+        ops::embedding_bag_backward(ones({3, 3}), i, r, 4, EmbeddingBagMode::Max, Tensor(), true);
+      },
+      no_scaled_max);
+  nn::EmbeddingBag scaled_max(nn::EmbeddingBagOptions(4, 3).mode(EmbeddingBagMode::Max).scale_grad_by_freq(true));
+  refused([&] { scaled_max.forward(i, o); }, no_scaled_max);
+  // Indices past the last bag (include_last_offset) are not looked at; an empty offsets tensor makes no bags.
+  EXPECT_EQ(
+      ops::embedding_bag(w, longs({0, 1, 9}), longs({0, 2}), EmbeddingBagMode::Sum, Tensor(), true).output.to_vector(),
+      std::vector<float>({2, 2, 2}));
+  EXPECT_EQ(ops::embedding_bag(w, i, longs({})).output.sizes(), Shape({0, 3}));
+  EXPECT_EQ(ops::embedding_bag(w, zeros({2, 0}, TensorOptions().dtype(DType::Int64)), Tensor()).output.to_vector(),
+            std::vector<float>(6, 0.0f));
+}
+
+// The module: offsets and per-sample weights reach the op, the gradient accumulates unless frozen, and
+// per_sample_weights' gradient is kept.
+TEST(EmbeddingBag, ModuleAccumulatesUnlessFrozenAndKeepsThePerSampleWeightsGradient) {
+  Generator gen(69);
+  nn::EmbeddingBag bag(nn::EmbeddingBagOptions(6, 4).mode(ops::EmbeddingBagMode::Sum), &gen);
+  EXPECT_EQ(bag.parameters().size(), 1u);
+  const Tensor input = from_vector(std::vector<int64_t>{1, 5, 5, 0}, {4});
+  const Tensor offsets = from_vector(std::vector<int64_t>{0, 1}, {2}), scales = randn({4}, gen);
+  const Tensor y = bag.forward(input, offsets, scales);
+  const ops::EmbeddingBagResult r = ops::embedding_bag(bag.weight, input, offsets, ops::EmbeddingBagMode::Sum, scales);
+  EXPECT_EQ(y.to_vector(), r.output.to_vector());
+  const Tensor dy = randn({2, 4}, gen);
+  bag.backward(dy);
+  const Tensor once = bag.weight.grad().clone();
+  EXPECT_EQ(once.to_vector(),
+            ops::embedding_bag_backward(dy, input, r, 6, ops::EmbeddingBagMode::Sum, scales).to_vector());
+  EXPECT_EQ(bag.per_sample_weights_grad().to_vector(),
+            ops::embedding_bag_per_sample_weights_backward(dy, bag.weight, input, r).to_vector());
+  bag.forward(input, offsets, scales);
+  bag.backward(dy);
+  EXPECT_EQ(bag.weight.grad().to_vector(), ops::add(once, once).to_vector());
+  bag.forward(input.reshape({2, 2}));  // 2-D: no offsets; no per-sample weights, so none of their gradient
+  bag.backward(dy);
+  EXPECT_FALSE(bag.per_sample_weights_grad().defined());
+  nn::EmbeddingBag frozen = nn::EmbeddingBag::from_pretrained(bag.weight.clone());
+  frozen.forward(input, offsets);
+  frozen.backward(dy);
+  EXPECT_FALSE(frozen.weight.grad().defined());
 }
 
 }  // namespace

@@ -142,6 +142,10 @@ ulps; such draws are left out) and the runner's 16-bit renorm tolerance missing 
 index_select and its backward joined the draws: seed 87 (400, CPU and emulated device) matches.
 Session 62 (2026-12-06), scatter_gather (gather with its backward, scatter, scatter of a value, scatter_add;
 scatter_gather_cases): seeds 88 (400) and 89 (800), CPU and emulated device, match.
+Session 66 (2026-12-07): scatter_reduce and scatter's reduce joined scatter_gather's draws (seeds 110 (600, CPU and
+emulated device) and 111 (1,500, CPU) match); the shifts and in-place bitwise ops tensor_ops' (seed 112, 1,500, CPU
+and emulated device); embedding_bag embedding's (seed 113, 500, CPU and emulated device; the draws found 1.13's
+heap corrupted by a 2-D input with include_last_offset in max mode, left out of them).
 """
 import argparse
 import importlib
@@ -1029,15 +1033,29 @@ def tensor_ops_cases(rng, count, seed, out):
 
 # KIND: (generator module, its cases' builder(rng, count, seed, generator, out)).
 def embedding_cases(rng, count, seed, generator, out):
-    """torch.index_select and F.embedding with their backward: index_select of any rank, dimension and dtype (a 0-d
-    index too); tables of 1 to 60 rows and widths around the vectorised loops' 8, 16 and 32, indices of rank 0 to 3
-    (empty ones too), a hot row, padding_idx (negative too), scale_grad_by_freq, max_norm with any norm_type; every
-    dtype, but for bfloat16 neither scaling over widths not a multiple of 32 (PyTorch's scalar tail there rounds the
-    product first) nor max_norm (PyTorch's bfloat16 norm rounds as it sums: 41.25 for a row whose 1-norm is 41.45),
-    where normrt departs (ops/embedding.h)."""
+    """F.embedding_bag, torch.index_select and F.embedding with their backward: bags of any length (2-D input too),
+    every mode, per-sample weights, padding_idx, include_last_offset, scale_grad_by_freq, ties; index_select of any
+    rank, dimension and dtype (a 0-d index too); tables of 1 to 60 rows and widths around the vectorised loops' 8,
+    16 and 32, indices of rank 0 to 3 (empty ones too), a hot row, padding_idx (negative too), scale_grad_by_freq,
+    max_norm with any norm_type; every dtype, but for bfloat16 neither scaling over widths not a multiple of 32
+    (PyTorch's scalar tail there rounds the product first) nor max_norm (PyTorch's bfloat16 norm rounds as it sums:
+    41.25 for a row whose 1-norm is 41.45), where normrt departs (ops/embedding.h)."""
     g = generator.torch.Generator().manual_seed(seed)
     cases = {}
     while len(cases) < count:
+        if rng.random() < 0.3:  # embedding_bag: bags of 0 to 40 (or 2-D: not with include_last_offset, which corrupts
+            # 1.13's heap in max mode), every mode and option, float32 and float16
+            rows, columns = rng.randint(1, 40), rng.choice([1, 3, 8, 17, 32, 33])
+            lengths = ((rng.choice([0, 1, 2, 5]), rng.choice([1, 2, 5])) if rng.random() < 0.2 else  # 1.13 fails on 0
+                       [rng.choice([0, 1, 2, 3, 7, 40]) for _ in range(rng.randint(0, 6))])
+            mode = rng.choice(["sum", "mean", "max"])
+            padding = rng.randrange(-rows, rows) if rng.random() < 0.3 else None
+            cases[f"e{seed}_{len(cases)}"] = generator.bag_case(
+                g, rows, columns, lengths, mode, rng.choice(["float32", "float32", "float16"]),
+                mode == "sum" and rng.random() < 0.5, padding,
+                not isinstance(lengths, tuple) and rng.random() < 0.3, mode != "max" and rng.random() < 0.3,
+                rng.randrange(rows) if rng.random() < 0.4 else None, rng.random() < 0.2)
+            continue
         if rng.random() < 0.3:  # index_select and its backward: any rank, dimension, dtype; a 0-d index too
             shape = [rng.choice([1, 2, 3, 5, 8, 17]) for _ in range(rng.randint(1, 4))]
             dim = rng.randrange(-len(shape), len(shape))

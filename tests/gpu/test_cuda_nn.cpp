@@ -201,6 +201,57 @@ TEST(CudaScatterGather, GiveTheCpusBitsAndLeaveBadIndicesOut) {
 
 // Few positions into a large tensor (600,000 elements: three radix passes of the device's sort, three tiles of
 // positions), with repeats: the CPU's bits, out of place and in place (a mean too).
+// embedding_bag on a device: the CPU's bits in every mode and dtype (per-sample weights, padding, empty bags and
+// include_last_offset), its bag sizes, offset2bag and max indices, the weight's gradient bit for bit and the
+// per-sample weights' to rounding; a bad index's element is NaN.
+TEST(CudaEmbeddingBag, GivesTheCpusBits) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(15);
+  const int64_t rows = 31, columns = 45;
+  const Tensor weight = randn({rows, columns}, gen), input = randint(0, rows, {3000}, gen), scales = randn({3000}, gen);
+  std::vector<int64_t> starts = {0, 0, 5};
+  for (int64_t s = 17; s < 3000; s += 23) starts.push_back(s);
+  starts.push_back(2990);
+  const Tensor offsets = from_vector(starts, {static_cast<int64_t>(starts.size())});
+  using ops::EmbeddingBagMode;
+  for (const DType dtype : {DType::Float32, DType::Float16, DType::BFloat16})
+    for (const auto mode : {EmbeddingBagMode::Sum, EmbeddingBagMode::Mean, EmbeddingBagMode::Max})
+      for (const std::optional<int64_t> padding : {std::optional<int64_t>(), std::optional<int64_t>(7)})
+        for (const bool last : {false, true}) {
+          const Tensor w = weight.to(dtype), s = mode == EmbeddingBagMode::Sum ? scales.to(dtype) : Tensor();
+          const ops::EmbeddingBagResult cpu = ops::embedding_bag(w, input, offsets, mode, s, last, padding);
+          const ops::EmbeddingBagResult gpu = ops::embedding_bag(w.to(kGpu), input.to(kGpu), offsets.to(kGpu), mode,
+                                                                 s.defined() ? s.to(kGpu) : s, last, padding);
+          const auto bits = [](const Tensor& t) { return t.to(Device::cpu()).to(DType::Float32).to_vector(); };
+          EXPECT_TRUE(testing::same_bits(bits(gpu.output), bits(cpu.output))) << static_cast<int>(mode);
+          EXPECT_EQ(gpu.bag_size.to(Device::cpu()).to_vector<int64_t>(), cpu.bag_size.to_vector<int64_t>());
+          EXPECT_EQ(gpu.offset2bag.to(Device::cpu()).to_vector<int64_t>(), cpu.offset2bag.to_vector<int64_t>());
+          EXPECT_EQ(gpu.bagged, cpu.bagged);
+          if (mode == EmbeddingBagMode::Max)
+            EXPECT_EQ(gpu.max_indices.to(Device::cpu()).to_vector<int64_t>(), cpu.max_indices.to_vector<int64_t>());
+          const Tensor dy = randn(cpu.output.sizes(), gen).to(dtype);
+          const bool scaled = mode != EmbeddingBagMode::Max;  // max refuses scale_grad_by_freq
+          EXPECT_TRUE(
+              testing::same_bits(bits(ops::embedding_bag_backward(dy.to(kGpu), input.to(kGpu), gpu, rows, mode,
+                                                                  s.defined() ? s.to(kGpu) : s, scaled, padding)),
+                                 bits(ops::embedding_bag_backward(dy, input, cpu, rows, mode, s, scaled, padding))));
+          if (!s.defined()) continue;
+          EXPECT_TRUE(testing::all_close(
+              bits(ops::embedding_bag_per_sample_weights_backward(dy.to(kGpu), w.to(kGpu), input.to(kGpu), gpu,
+                                                                  padding)),
+              bits(ops::embedding_bag_per_sample_weights_backward(dy, w, input, cpu, padding)), 1e-5, 1e-5));
+        }
+  const Tensor bad = from_vector(std::vector<int64_t>{1, rows, -1}, {3}, kGpu);
+  const std::vector<float> y =
+      ops::embedding_bag(weight.to(kGpu), bad, from_vector(std::vector<int64_t>{0, 1, 2}, {3}, kGpu),
+                         EmbeddingBagMode::Sum)
+          .output.to_vector();
+  for (int64_t c = 0; c < columns; ++c) {
+    EXPECT_EQ(y[c], weight.to_vector()[columns + c]);
+    EXPECT_TRUE(std::isnan(y[columns + c]) && std::isnan(y[2 * columns + c]));
+  }
+}
+
 TEST(CudaScatterGather, FewPositionsIntoALargeTensorGiveTheCpusBits) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   Generator gen(14);

@@ -695,6 +695,52 @@ void check_renorm(const std::vector<float>& values, const std::vector<int64_t>& 
   EXPECT_GT(changed, 0);  // some rows were longer than 1.5
 }
 
+// embedding_bag<T>: each element embmath::bag_element of its bag (bounds clamped to [0, n]: the last bag's end past
+// the input, a bag starting before 0), each bag's size and its positions' bag, every mode with and without
+// per-sample weights and padding; a bad index reads NaN.
+template <typename T>
+void check_bags(const std::vector<float>& values, const std::vector<int64_t>& indices, int64_t rows, int64_t columns) {
+  const std::vector<int64_t> bounds = {-3, 0, 4, 4, 9, 30, 38, 60};  // 7 bags: clamped, empty, past the input
+  const int64_t n = static_cast<int64_t>(indices.size()), bags = static_cast<int64_t>(bounds.size()) - 1;
+  std::vector<T> weight, scales;
+  for (int64_t e = 0; e < rows * columns; ++e) weight.push_back(T(values[e]));
+  for (int64_t p = 0; p < n; ++p) scales.push_back(T(values[p] - 0.5f));
+  for (const auto mode : {embmath::BagMode::Sum, embmath::BagMode::Mean, embmath::BagMode::Max})
+    for (const int64_t padding : {int64_t{-1}, int64_t{6}})
+      for (const bool weighted : {false, true}) {
+        if (weighted && mode != embmath::BagMode::Sum) continue;
+        std::vector<T> out(static_cast<std::size_t>(bags * columns));
+        std::vector<int64_t> arg(out.size()), size(static_cast<std::size_t>(bags)), bag_of(indices.size(), -7);
+        const T* weights = weighted ? scales.data() : nullptr;
+        int64_t* rows_of_max = mode == embmath::BagMode::Max ? arg.data() : nullptr;
+        embedding_bag<T>(EmbeddingBagParams{weight.data(), indices.data(), bounds.data(), weights, out.data(),
+                                            rows_of_max, size.data(), bag_of.data(), rows, columns, n, bags, padding,
+                                            mode, padding < 0},
+                         2, nullptr);
+        for (int64_t b = 0; b < bags; ++b) {
+          const int64_t begin = std::clamp<int64_t>(bounds[b], 0, n);
+          const int64_t end = std::clamp<int64_t>(bounds[b + 1], begin, n);
+          int64_t kept = 0;
+          for (int64_t q = begin; q < end; ++q) {
+            ASSERT_EQ(bag_of[q], b) << q;
+            kept += indices[q] != padding;
+          }
+          ASSERT_EQ(size[b], kept) << b;
+          for (int64_t c = 0; c < columns; ++c) {
+            int64_t best;
+            const T want =
+                embmath::bag_element(weight.data(), rows, columns, indices.data(), begin, end,
+                                     weighted ? scales.data() : nullptr, mode, padding, padding < 0, c, &best);
+            const float got = static_cast<float>(out[b * columns + c]);
+            ASSERT_TRUE(got == static_cast<float>(want) || (std::isnan(got) && std::isnan(static_cast<float>(want))))
+                << static_cast<int>(mode) << " bag " << b << " column " << c;
+            if (mode == embmath::BagMode::Max) ASSERT_EQ(arg[b * columns + c], best) << b << " " << c;
+          }
+        }
+        for (int64_t q = std::clamp<int64_t>(bounds.back(), 0, n); q < n; ++q) ASSERT_EQ(bag_of[q], -7) << q;
+      }
+}
+
 TEST_P(NnKernels, RowLookupKernelsGroupPositionsStablyAndSumInOrder) {
   const int64_t rows = 23, columns = 5, n = 700, outer = 2;
   std::mt19937 rng(5);
@@ -717,11 +763,19 @@ TEST_P(NnKernels, RowLookupKernelsGroupPositionsStablyAndSumInOrder) {
   check_renorm<float>(weight, count, rows, columns);
   check_renorm<Half>(weight, count, rows, columns);
   check_renorm<BFloat16>(weight, count, rows, columns);
+  std::vector<int64_t> bagged(indices.begin(), indices.begin() + 50);  // -1 and 23 read NaN
+  bagged[12] = 6;                                                      // ties in the max: the same row twice in one bag
+  check_bags<float>(weight, bagged, rows, columns);
+  check_bags<Half>(weight, bagged, rows, columns);
+  check_bags<BFloat16>(weight, bagged, rows, columns);
 
   lookup_rows<uint32_t>(nullptr, outer, rows, 0, nullptr, n, 0u, nullptr, 2, nullptr);
   embedding_backward<float>(
       EmbeddingBackwardParams{nullptr, nullptr, nullptr, nullptr, nullptr, 0, n, 3, 3, -1, false}, 2, nullptr);
   embedding_renorm<float>(nullptr, 0, 3, nullptr, 1.0, 2.0, 2, nullptr);
+  embedding_bag<float>(EmbeddingBagParams{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, rows,
+                                          columns, 0, 0, -1, embmath::BagMode::Sum, true},
+                       2, nullptr);  // no bags: no launch
 }
 
 // The assigning scatter of T on self (3, 4, 5) from src (4, 52, 2) at index (3, 50, 2) along dim 1, against each
