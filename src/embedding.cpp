@@ -449,11 +449,13 @@ EmbeddingBagResult embedding_bag(const Tensor& weight, const Tensor& input, cons
 
 namespace {
 
-// grad is (bags, columns) for the forward's bags.
-void check_bag_gradient(const Tensor& grad, const EmbeddingBagResult& forward, const char* op) {
+// grad is (bags, columns) for the forward's bags, and input the forward's.
+void check_bag_gradient(const Tensor& grad, const Tensor& input, const EmbeddingBagResult& forward, const char* op) {
   NORMRT_CHECK(grad.defined() && grad.dim() == 2 && grad.size(0) == forward.bag_size.numel(), op, ": grad of shape ",
                shape_str(grad.defined() ? grad.sizes() : Shape{}), " does not have a row for each of the ",
                forward.bag_size.numel(), " bags");
+  NORMRT_CHECK(input.defined() && input.numel() == forward.offset2bag.numel(), op, ": the input has ",
+               input.defined() ? input.numel() : 0, " positions, the forward's had ", forward.offset2bag.numel());
 }
 
 // The positions in a bag, as (input, offset2bag).
@@ -468,14 +470,15 @@ std::pair<Tensor, Tensor> bagged_positions(const Tensor& input, const EmbeddingB
 Tensor embedding_bag_backward(const Tensor& grad, const Tensor& input, const EmbeddingBagResult& forward,
                               int64_t num_weights, EmbeddingBagMode mode, const Tensor& per_sample_weights,
                               bool scale_grad_by_freq, std::optional<int64_t> padding_idx) {
-  check_bag_gradient(grad, forward, "embedding_bag_backward");
+  check_bag_gradient(grad, input, forward, "embedding_bag_backward");
   check_floating_weight(grad, "grad", "embedding_bag_backward");
   NORMRT_CHECK(mode != EmbeddingBagMode::Max || !scale_grad_by_freq,
                "max mode does not support scaling the gradient by the frequency");
   const int64_t columns = grad.size(1);
   if (mode == EmbeddingBagMode::Max) {  // each element to its max's row; empty bags (-1) add +0 to row 0
-    const Tensor found = ge(forward.max_indices, 0);
     Tensor grad_weight = zeros({num_weights, columns}, TensorOptions(grad.device()).dtype(grad.dtype()));
+    if (num_weights == 0) return grad_weight;  // every bag empty
+    const Tensor found = ge(forward.max_indices, 0);
     return scatter_add_(grad_weight, 0, where(found, forward.max_indices, 0), where(found, grad, 0.0));
   }
   const auto [positions, bag_of] = bagged_positions(input, forward);
@@ -497,7 +500,7 @@ Tensor embedding_bag_backward(const Tensor& grad, const Tensor& input, const Emb
 Tensor embedding_bag_per_sample_weights_backward(const Tensor& grad, const Tensor& weight, const Tensor& input,
                                                  const EmbeddingBagResult& forward,
                                                  std::optional<int64_t> padding_idx) {
-  check_bag_gradient(grad, forward, "embedding_bag_per_sample_weights_backward");
+  check_bag_gradient(grad, input, forward, "embedding_bag_per_sample_weights_backward");
   NORMRT_CHECK(weight.defined() && weight.dim() == 2 && weight.size(1) == grad.size(1),
                "embedding_bag_per_sample_weights_backward: weight of shape ",
                shape_str(weight.defined() ? weight.sizes() : Shape{}), " does not have grad's ", grad.size(1),

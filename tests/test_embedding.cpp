@@ -415,6 +415,16 @@ TEST(EmbeddingBag, RefusesAsPyTorch) {
         ops::embedding_bag_backward(ones({3, 3}), i, r, 4, EmbeddingBagMode::Max, Tensor(), true);
       },
       no_scaled_max);
+  const ops::EmbeddingBagResult sums = ops::embedding_bag(w, i, o, EmbeddingBagMode::Sum);
+  refused([&] { ops::embedding_bag_backward(ones({2, 3}), i, sums, 4, EmbeddingBagMode::Sum); },
+          "embedding_bag_backward: grad of shape [2, 3] does not have a row for each of the 3 bags");
+  refused([&] { ops::embedding_bag_backward(ones({3, 3}), longs({0, 1}), sums, 4, EmbeddingBagMode::Sum); },
+          "embedding_bag_backward: the input has 2 positions, the forward's had 5");
+  // A table of no rows has only empty bags, whose maxima route nowhere.
+  const ops::EmbeddingBagResult empty_max = ops::embedding_bag(zeros({0, 3}), longs({}), longs({0, 0}),
+                                                               EmbeddingBagMode::Max);
+  EXPECT_EQ(ops::embedding_bag_backward(ones({2, 3}), longs({}), empty_max, 0, EmbeddingBagMode::Max).sizes(),
+            Shape({0, 3}));
   nn::EmbeddingBag scaled_max(nn::EmbeddingBagOptions(4, 3).mode(EmbeddingBagMode::Max).scale_grad_by_freq(true));
   refused([&] { scaled_max.forward(i, o); }, no_scaled_max);
   // Indices past the last bag (include_last_offset) are not looked at; an empty offsets tensor makes no bags.
