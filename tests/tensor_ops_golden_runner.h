@@ -20,6 +20,7 @@
 #include "normrt/ops/nn.h"
 #include "normrt/ops/nonzero.h"
 #include "normrt/ops/permute.h"
+#include "normrt/ops/rearrange.h"
 #include "normrt/ops/tensor_ops.h"
 #include "test_util.h"
 
@@ -139,6 +140,23 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
   if (op == "bitwise_or") return {ops::bitwise_or(ts[0], ts[1])};
   if (op == "bitwise_xor") return {ops::bitwise_xor(ts[0], ts[1])};
   if (op == "bitwise_not") return {~ts[0]};
+  if (op == "flip") return {ops::flip(ts[0], a)};
+  if (op == "roll" && a.size() == 1) return {ops::roll(ts[0], a)};
+  if (op == "roll") {
+    std::vector<int64_t> shifts, dims;
+    for (std::size_t k = 0; k + 1 < a.size(); k += 2) {
+      shifts.push_back(a[k]);
+      dims.push_back(a[k + 1]);
+    }
+    return {ops::roll(ts[0], shifts, dims)};
+  }
+  if (op == "repeat") return {ops::repeat(ts[0], a)};
+  if (op == "repeat_interleave")
+    return {a.size() == 1 ? ops::repeat_interleave(ts[0], a[0]) : ops::repeat_interleave(ts[0], a[0], a[1])};
+  if (op == "repeat_interleave_tensor")
+    return {a.empty() ? ops::repeat_interleave(ts[0], ts[1]) : ops::repeat_interleave(ts[0], ts[1], a[0])};
+  if (op == "tril") return {ops::tril(ts[0], a.empty() ? 0 : a[0])};
+  if (op == "triu") return {ops::triu(ts[0], a.empty() ? 0 : a[0])};
   if (op == "bitwise_left_shift") return {ts[0] << ts[1]};
   if (op == "bitwise_right_shift") return {ts[0] >> ts[1]};
   if (op == "bitwise_and_") return {ts[0] &= ts[1]};

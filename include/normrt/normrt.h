@@ -44,6 +44,7 @@
 #include "normrt/ops/permute.h"
 #include "normrt/ops/pointwise_loss.h"
 #include "normrt/ops/pooling.h"
+#include "normrt/ops/rearrange.h"
 #include "normrt/ops/scatter_gather.h"
 #include "normrt/ops/tensor_ops.h"
 #include "normrt/optim.h"

@@ -7,8 +7,8 @@ abs, sqrt, exp, log, clamp; in place too), full, full_like and fill_, reshape an
 (eq, ne, lt, le, gt, ge against a tensor or a number; logical_and/or/xor/not), where, masked_fill and masked_fill_,
 any and all, the selections (nonzero, argwhere, nonzero as a tuple, masked_select, masked_scatter and
 masked_scatter_; nonzero's inputs about half zeros), indexing by a tensor (x[index], x[index] = values, index_put_
-with accumulate), broadcast_to and the bitwise ops (and, or, xor, not, the shifts; with a number too, and in place),
-computed by PyTorch 1.13 on
+with accumulate), broadcast_to, the bitwise ops (and, or, xor, not, the shifts; with a number too, and in place) and
+the rearrangements (flip, roll, repeat, repeat_interleave, tril, triu), computed by PyTorch 1.13 on
 the CPU, over every dtype normrt has (float32, float16, bfloat16, int64, bool: the ops above on bool operands too) and
 channels-last inputs. A case PyTorch refuses keeps its message instead, which normrt must throw word for word.
 PyTorch 1.13's CPU has no float16 kernels for sqrt, exp, log and clamp: there the reference is what its CUDA kernels
@@ -127,6 +127,18 @@ def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None):
         return getattr(torch, op)(ts[0], ts[1])
     if op == "bitwise_not":
         return torch.bitwise_not(x)
+    if op == "flip":
+        return torch.flip(x, args)
+    if op == "roll":  # args: (shift, dim) pairs, or one shift for the flattened tensor
+        return torch.roll(x, args[0]) if len(args) == 1 else torch.roll(x, args[0::2], args[1::2])
+    if op == "repeat":
+        return x.repeat(*args)
+    if op == "repeat_interleave":  # args: repeats[, dim]
+        return torch.repeat_interleave(x, args[0], *args[1:])
+    if op == "repeat_interleave_tensor":  # ts[1] the counts; args: [dim]
+        return torch.repeat_interleave(x, ts[1], *args)
+    if op in ("tril", "triu"):
+        return getattr(torch, op)(x, *args)
     if op in BITWISE_IN_PLACE:
         return getattr(ts[0], op)(ts[1])
     if op == "bitwise_not_":
@@ -253,6 +265,8 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
     if op.startswith("index") and not inputs and dtypes[1] == "int64" and shapes[0] and shapes[0][0] > 0:
         # entries of dim 0, either sign
         ts[1] = torch.randint(-shapes[0][0], shapes[0][0], shapes[1], generator=g)
+    if op == "repeat_interleave_tensor" and not inputs and dtypes[1] == "int64":  # counts, mostly not negative
+        ts[1] = torch.randint(-1 if torch.rand(1, generator=g) < 0.1 else 0, 4, shapes[1], generator=g)
     folder = os.path.join(out, name)
     os.makedirs(folder)
     for k, t in enumerate(ts):
@@ -1159,6 +1173,74 @@ def main():
         add(spec)
     for spec in shift_number_specs:
         add_number(spec)
+    # The rearrangements, drawn after the cases above.
+    rearrange_specs = [
+        ("flip_dim0", "flip", [[3, 4]], ["float32"], [0]),
+        ("flip_two_dims_negative", "flip", [[2, 3, 5]], ["int64"], [-1, 0]),
+        ("flip_channels_last", "flip", [[2, 3, 4, 5]], ["float16"], [1, 3], [True]),
+        ("flip_bool", "flip", [[4, 1]], ["bool"], [0, 1]),
+        ("flip_0dim", "flip", [[]], ["float32"], [0]),
+        ("flip_no_dims", "flip", [[2, 3]], ["bfloat16"], []),
+        ("flip_duplicate_refused", "flip", [[2, 3]], ["float32"], [0, -2]),
+        ("flip_dim_refused", "flip", [[2, 3]], ["float32"], [2]),
+        ("roll_flattened", "roll", [[2, 3]], ["float32"], [1]),
+        ("roll_negative_past_size", "roll", [[2, 5]], ["int64"], [-7, 1]),
+        ("roll_two_dims", "roll", [[3, 4, 2]], ["float32"], [1, 0, 2, -2]),
+        ("roll_same_dim_twice", "roll", [[3, 4]], ["bool"], [1, 1, 2, 1]),
+        ("roll_channels_last", "roll", [[2, 3, 4, 5]], ["float32"], [2, 1, -1, 3], [True]),
+        ("roll_flattened_channels_last", "roll", [[2, 3, 2, 2]], ["bfloat16"], [5], [True]),
+        ("roll_empty_dim", "roll", [[0, 3]], ["float32"], [1, 0]),
+        ("roll_0dim", "roll", [[]], ["float16"], [3]),
+        ("roll_0dim_dim_refused", "roll", [[]], ["float32"], [1, 0]),
+        ("roll_dim_refused", "roll", [[2, 3]], ["float32"], [1, -3]),
+        ("repeat_2d", "repeat", [[2, 3]], ["float32"], [2, 3]),
+        ("repeat_adds_dims", "repeat", [[2, 3]], ["int64"], [2, 1, 2]),
+        ("repeat_zero", "repeat", [[2, 3]], ["float16"], [0, 1]),
+        ("repeat_channels_last", "repeat", [[2, 3, 2, 2]], ["float32"], [1, 2, 1, 3], [True]),
+        ("repeat_0dim", "repeat", [[]], ["bool"], [3, 2]),
+        ("repeat_five_dims", "repeat", [[2, 1, 3]], ["bfloat16"], [2, 1, 2, 3, 1]),
+        ("repeat_fewer_dims_refused", "repeat", [[2, 3]], ["float32"], [2]),
+        ("repeat_negative_refused", "repeat", [[2, 3]], ["float32"], [2, -1]),
+        ("repeat_interleave_flattened", "repeat_interleave", [[2, 3]], ["float32"], [2]),
+        ("repeat_interleave_dim0", "repeat_interleave", [[2, 3]], ["int64"], [3, 0]),
+        ("repeat_interleave_last_dim", "repeat_interleave", [[2, 3, 4]], ["float16"], [2, -1]),
+        ("repeat_interleave_zero", "repeat_interleave", [[2, 3]], ["bool"], [0, 1]),
+        ("repeat_interleave_channels_last", "repeat_interleave", [[2, 3, 2, 2]], ["float32"], [2, 1], [True]),
+        ("repeat_interleave_0dim", "repeat_interleave", [[]], ["float32"], [3]),
+        ("repeat_interleave_0dim_dim_refused", "repeat_interleave", [[]], ["float32"], [3, 0]),
+        ("repeat_interleave_negative_refused", "repeat_interleave", [[2, 3]], ["float32"], [-1, 0]),
+        ("repeat_interleave_counts", "repeat_interleave_tensor", [[3, 2], [3]], ["float32", "int64"], [0], None,
+         [torch.randn(3, 2, generator=g), i64([2, 0, 3])]),
+        ("repeat_interleave_counts_flattened", "repeat_interleave_tensor", [[2, 2], [4]], ["int64", "int64"], [],
+         None, [torch.arange(4).reshape(2, 2), i64([1, 2, 0, 1])]),
+        ("repeat_interleave_one_count", "repeat_interleave_tensor", [[2, 3], [1]], ["bfloat16", "int64"], [1], None,
+         [torch.randn(2, 3, generator=g).bfloat16(), i64([2])]),
+        ("repeat_interleave_0dim_count", "repeat_interleave_tensor", [[3, 2], []], ["bool", "int64"], [0], None,
+         [torch.tensor([[True, False], [False, False], [True, True]]), torch.tensor(2)]),
+        ("repeat_interleave_counts_size_refused", "repeat_interleave_tensor", [[2, 3], [3]], ["float32", "int64"],
+         [0], None, [torch.randn(2, 3, generator=g), i64([1, 1, 1])]),
+        ("repeat_interleave_counts_negative_refused", "repeat_interleave_tensor", [[2, 3], [2]],
+         ["float32", "int64"], [0], None, [torch.randn(2, 3, generator=g), i64([1, -1])]),
+        ("repeat_interleave_counts_2d_refused", "repeat_interleave_tensor", [[2, 3], [1, 2]], ["float32", "int64"],
+         [0], None, [torch.randn(2, 3, generator=g), i64([1, 2]).reshape(1, 2)]),
+        ("repeat_interleave_counts_float_refused", "repeat_interleave_tensor", [[2, 3], [2]],
+         ["float32", "float32"], [0], None, [torch.randn(2, 3, generator=g), torch.tensor([1.0, 2.0])]),
+        ("tril_default", "tril", [[4, 5]], ["float32"], []),
+        ("tril_positive_diagonal_batched", "tril", [[2, 3, 4]], ["int64"], [1]),
+        ("tril_negative_diagonal", "tril", [[5, 3]], ["float16"], [-2]),
+        ("tril_nan_zeroed", "tril", [[3, 3]], ["float32"], [], None,
+         [torch.tensor([[1.0, float("nan"), 2.0], [3.0, 4.0, float("inf")], [5.0, 6.0, 7.0]])]),
+        ("triu_default", "triu", [[4, 5]], ["bfloat16"], []),
+        ("triu_bool_batched", "triu", [[2, 3, 4]], ["bool"], [2]),
+        ("triu_past_the_matrix", "triu", [[2, 3]], ["int64"], [5]),
+        ("triu_channels_last", "triu", [[2, 3, 4, 4]], ["float32"], [-1], [True]),
+        ("tril_1d_refused", "tril", [[3]], ["float32"], []),
+        ("triu_0dim_refused", "triu", [[]], ["float32"], []),
+        ("roll_empty_dims_unchecked", "roll", [[2, 0, 3]], ["float32"], [1, 7]),
+        ("tril_empty_1d", "tril", [[0]], ["int64"], [2]),
+    ]
+    for spec in rearrange_specs:
+        add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

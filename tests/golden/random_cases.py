@@ -821,7 +821,8 @@ def tensor_op_draw(rng):
                      "argwhere", "nonzero_tuple", "masked_select", "masked_scatter", "masked_scatter_", "index",
                      "index_put_", "index_put_accumulate", "broadcast_to", "bitwise", "bitwise_not",
                      "bitwise_number", "bitwise", "bitwise_in_place", "bitwise_number_in_place", "number_shift",
-                     "bitwise_not_"])
+                     "bitwise_not_", "flip", "roll", "repeat", "repeat_interleave", "repeat_interleave_tensor",
+                     "tril", "triu"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64", "bool"]
     if op == "compare":
         op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"])
@@ -935,6 +936,26 @@ def tensor_op_draw(rng):
         if op != "index":  # values of the remaining sizes, a number, or with a leading one
             rest = shape[len(index) if mask else 1:]
             shapes.append(rng.choice([rest, [], [1] + rest, [1 if rng.random() < 0.5 else n for n in rest]]))
+    elif op == "flip":  # dims at times repeated or out of range
+        args = [dim() for _ in range(rng.randint(0, max(rank, 1)))]
+    elif op == "roll":  # one shift (flattened) or (shift, dim) pairs
+        shift = lambda: rng.randint(-9, 9)
+        args = [shift()] if rng.random() < 0.3 else [v for _ in range(rng.randint(1, 3)) for v in (shift(), dim())]
+    elif op == "repeat":  # 5 dims at most; at times fewer than the tensor's, or a zero or negative repeat
+        args = [rng.choice([0, 1, 1, 2, 3]) for _ in range(max(rank + rng.randint(0, 5 - rank), 1))]
+        if rng.random() < 0.1:
+            args = args[1:] if rng.random() < 0.5 else [rng.randint(-2, 2) for _ in args]
+    elif op == "repeat_interleave":  # repeats[, dim]
+        args = [rng.randint(-1, 3) if rng.random() < 0.1 else rng.randint(0, 3)] + ([dim()] if rng.random() < 0.7
+                                                                                     else [])
+    elif op == "repeat_interleave_tensor":  # counts: one per element along dim, one for all, or another size
+        d = dim()
+        along = shape[d] if -rank <= d < rank else 1
+        size = rng.choice([along, along, 1, along + 1])
+        shapes.append([] if size == 1 and rng.random() < 0.3 else [size])
+        args = [d] if rng.random() < 0.8 else []
+    elif op in ("tril", "triu"):
+        args = [rng.randint(-4, 4)] if rng.random() < 0.7 else []
     elif op == "broadcast_to":
         args = [rng.choice([1, 2, 3]) if n == 1 and rng.random() < 0.5 else n for n in shape]
         args = [rng.randint(0, 3) for _ in range(min(rng.choice([0, 0, 1, 2]), 5 - rank))] + args  # 5 dims at most
@@ -954,6 +975,8 @@ def tensor_op_draw(rng):
         types[2] = types[0]
     if op.startswith("bitwise") or op.startswith("number_bitwise"):  # mostly the dtypes they take
         types = [rng.choice(["int64", "int64", "bool"]) if rng.random() < 0.85 else t for t in types]
+    if op == "repeat_interleave_tensor":
+        types[1] = "int64" if rng.random() < 0.9 else types[1]
     if op.startswith("index"):
         types[1] = ("bool" if shapes[1] == shape[:len(shapes[1])] else "int64") if rng.random() < 0.9 else types[1]
         if len(types) > 2 and rng.random() < 0.9:

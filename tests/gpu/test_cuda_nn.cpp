@@ -252,6 +252,32 @@ TEST(CudaEmbeddingBag, GivesTheCpusBits) {
   }
 }
 
+// The rearrangements on a device: the CPU's elements in every dtype, and flip/roll's channels-last format.
+TEST(CudaRearrange, GiveTheCpusElements) {
+  NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
+  Generator gen(16);
+  const Tensor counts = from_vector(std::vector<int64_t>{3, 0, 1, 2}, {4});
+  for (const DType dtype : {DType::Float32, DType::Float16, DType::BFloat16, DType::Int64, DType::Bool}) {
+    const Tensor x = (dtype == DType::Int64 ? randint(-9, 9, {3, 4, 5, 6}, gen) : randn({3, 4, 5, 6}, gen).to(dtype))
+                         .to(MemoryFormat::ChannelsLast);
+    const Tensor d = x.to(kGpu);
+    const auto same = [](const Tensor& gpu, const Tensor& cpu) {
+      EXPECT_EQ(gpu.sizes(), cpu.sizes());
+      EXPECT_EQ(gpu.memory_format(), cpu.memory_format());
+      return testing::same_bits(gpu.to(Device::cpu()).to(DType::Float32).to_vector(),
+                                cpu.to(DType::Float32).to_vector());
+    };
+    EXPECT_TRUE(same(ops::flip(d, {1, -1}), ops::flip(x, {1, -1})));
+    EXPECT_TRUE(same(ops::roll(d, {2, -3}, {1, 3}), ops::roll(x, {2, -3}, {1, 3})));
+    EXPECT_TRUE(same(ops::roll(d, {7}), ops::roll(x, {7})));
+    EXPECT_TRUE(same(ops::repeat(d, {2, 1, 3, 1, 2}), ops::repeat(x, {2, 1, 3, 1, 2})));
+    EXPECT_TRUE(same(ops::repeat_interleave(d, 3, 2), ops::repeat_interleave(x, 3, 2)));
+    EXPECT_TRUE(same(ops::repeat_interleave(d, counts.to(kGpu), 1), ops::repeat_interleave(x, counts, 1)));
+    EXPECT_TRUE(same(ops::tril(d, 1), ops::tril(x, 1)));
+    EXPECT_TRUE(same(ops::triu(d, -2), ops::triu(x, -2)));
+  }
+}
+
 TEST(CudaScatterGather, FewPositionsIntoALargeTensorGiveTheCpusBits) {
   NORMRT_GPU_TEST_REQUIRES(cuda::is_available(), "no CUDA device");
   Generator gen(14);
