@@ -504,6 +504,14 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor negative = x <= 0.0;
          return [x, negative] { benchmark::DoNotOptimize(ops::masked_fill(x, negative, 0.0)); };
        }},
+      // The rearrangements: a horizontal flip (augmentation), a shifted window's roll, a grouped-query attention's
+      // keys repeated per head, and a causal mask applied to a (4, 2048, 2048) block of scores.
+      {"flip-dim3", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::flip(x, {3})); }; }},
+      {"roll-dims23", image,
+       [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::roll(x, {3, 3}, {2, 3})); }; }},
+      {"repeat-interleave-dim1", image,
+       [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::repeat_interleave(x, 2, 1)); }; }},
+      {"tril", {4, 2048, 2048}, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::tril(x)); }; }},
       // The selections: about half of an image's elements (its positive ones), and a count of all of them.
       {"nonzero", image,
        [](const Tensor& x) {
@@ -726,13 +734,14 @@ std::vector<TensorOp> tensor_ops() {
 }
 
 // The tensor-op rows that also run on a GPU: the index ops, whose device grouping (a radix sort) has not been timed,
-// the comparison kernels and the selections.
+// the comparison kernels, the selections and the rearrangements.
 const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-add-dim0", "scatter-reduce-amax-dim0",
                                          "scatter-reduce-mean-dim0", "gather-backward-logits",
                                          "embedding-lookup", "embedding-backward", "embedding-bag-mean",
                                          "embedding-bag-sum-weighted", "gt-scalar", "where",
                                          "masked-fill", "nonzero", "masked-select", "masked-scatter",
-                                         "count-nonzero", "index-mask-rows", "index-put-accumulate"};
+                                         "count-nonzero", "index-mask-rows", "index-put-accumulate", "flip-dim3",
+                                         "roll-dims23", "repeat-interleave-dim1", "tril"};
 
 void tensor_op(benchmark::State& state, const TensorOp& op, Device device) {
   Generator gen(5);

@@ -124,7 +124,7 @@ end_section
 fi
 
 # The sanitizers run the BatchNorm tests on small shapes (racecheck is slow on large grids).
-sanitizer_filter=${NORMRT_SANITIZER_FILTER:-'*CudaPool*:CudaConv.*:*CudaBatchNormShapes.*/2x1:*CudaBatchNormShapes.*/1x1x2:*CudaBatchNormShapes.*/5x3:*CudaBatchNormShapes.*/7x3x33:*CudaBatchNormShapes.*/4x2x8:*CudaBatchNormShapes.*/2x4x5x7:*CudaBatchNormShapes.*/256x1024:*CudaGolden.*:CudaBatchNorm.SeedExampleOnTheDevice:CudaBatchNorm.EmptyBatchAndNaN:*CudaBnKernels.*:CudaVariants.*:CudaScatterGather.*:CudaEmbedding.*:*CudaTensorOpsGolden*where*:*CudaTensorOpsGolden*masked_fill*:*CudaTensorOpsGolden*logical*:*CudaTensorOpsGolden*bool*:*CudaTensorOpsGolden*nonzero*:*CudaTensorOpsGolden*masked_s*:CudaSelections.*'}
+sanitizer_filter=${NORMRT_SANITIZER_FILTER:-'*CudaPool*:CudaConv.*:*CudaBatchNormShapes.*/2x1:*CudaBatchNormShapes.*/1x1x2:*CudaBatchNormShapes.*/5x3:*CudaBatchNormShapes.*/7x3x33:*CudaBatchNormShapes.*/4x2x8:*CudaBatchNormShapes.*/2x4x5x7:*CudaBatchNormShapes.*/256x1024:*CudaGolden.*:CudaBatchNorm.SeedExampleOnTheDevice:CudaBatchNorm.EmptyBatchAndNaN:*CudaBnKernels.*:CudaVariants.*:CudaScatterGather.*:CudaEmbedding.*:*CudaTensorOpsGolden*where*:*CudaTensorOpsGolden*masked_fill*:*CudaTensorOpsGolden*logical*:*CudaTensorOpsGolden*bool*:*CudaTensorOpsGolden*nonzero*:*CudaTensorOpsGolden*masked_s*:CudaSelections.*:CudaEmbeddingBag.*:CudaRearrange.*:*CudaTensorOpsGolden*shift*'}
 want sanitize && for tool in ${NORMRT_SANITIZERS:-memcheck racecheck initcheck synccheck}; do
   section "compute-sanitizer --tool $tool"
   bounded compute-sanitizer --tool "$tool" --error-exitcode 1 "$gpu_tests" \

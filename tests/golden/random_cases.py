@@ -145,7 +145,9 @@ scatter_gather_cases): seeds 88 (400) and 89 (800), CPU and emulated device, mat
 Session 66 (2026-12-07): scatter_reduce and scatter's reduce joined scatter_gather's draws (seeds 110 (600, CPU and
 emulated device) and 111 (1,500, CPU) match); the shifts and in-place bitwise ops tensor_ops' (seed 112, 1,500, CPU
 and emulated device); embedding_bag embedding's (seed 113, 500, CPU and emulated device; the draws found 1.13's
-heap corrupted by a 2-D input with include_last_offset in max mode, left out of them).
+heap corrupted by a 2-D input with include_last_offset in max mode, left out of them); the rearrangements (flip,
+roll, repeat, repeat_interleave, tril, triu) tensor_ops' (seed 114, 1,500, CPU and emulated device; the draws found
+roll and tril of an empty tensor returning before PyTorch checks their dims, now normrt's too).
 """
 import argparse
 import importlib
