@@ -1,10 +1,13 @@
-// normrt::ops rearrangements: PyTorch 1.13's checks in its order and words, then compositions of the library's copies
-// (index_select, cat, broadcast_to, where), each a full pass: flip reverses one dimension per pass, roll cats two
-// narrowed parts, repeat and repeat_interleave broadcast a size-1 dimension beside (before or after) the repeated one.
+// normrt::ops rearrangements: PyTorch 1.13's checks in its order and words, then on the CPU flip and roll as one pass
+// of block copies; the rest (and a device's flip and roll) compositions of the library's copies (index_select, cat,
+// broadcast_to, where), each a full pass: flip reverses one dimension per pass, roll cats two narrowed parts, repeat
+// and repeat_interleave broadcast a size-1 dimension beside (before or after) the repeated one.
 #include "normrt/ops/rearrange.h"
 
 #include <algorithm>
+#include <cstring>
 
+#include "cpu_threads.h"
 #include "normrt/error.h"
 #include "normrt/ops/comparison.h"
 #include "normrt/ops/elementwise.h"
@@ -40,6 +43,53 @@ Tensor broadcast_beside(const Tensor& t, int64_t d, int64_t count, bool after) {
   return broadcast_to(t.contiguous().reshape(split), wide).reshape(merged);
 }
 
+// The CPU's flip and roll in one pass over t's logical (row-major) order: each output block of the dimensions after
+// the last one moved is a contiguous copy of its source block; along that last dimension a flip reverses the blocks
+// and a roll copies two runs. move(d, i) is the source coordinate of output coordinate i along dim d.
+template <typename Move>
+Tensor moved_on_cpu(const Tensor& t, const std::vector<bool>& moved, bool roll, int64_t last_shift, Move move) {
+  const Tensor x = t.contiguous();
+  Tensor out = empty(t.sizes(), TensorOptions(t.device()).dtype(t.dtype()));
+  const auto rank = static_cast<int64_t>(t.dim());
+  int64_t last = rank - 1;
+  while (!moved[last]) --last;
+  int64_t block = 1, rows = 1;
+  for (int64_t d = last + 1; d < rank; ++d) block *= t.size(d);
+  for (int64_t d = 0; d < last; ++d) rows *= t.size(d);
+  const int64_t length = t.size(last), esize = element_size(t.dtype());
+  const std::size_t block_bytes = static_cast<std::size_t>(block * esize);
+  const auto* from = static_cast<const unsigned char*>(x.raw_data());
+  auto* to = static_cast<unsigned char*>(out.raw_data());
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(t.numel()))
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t source_row = 0, rest = r, stride = 1;  // the source row: each leading coordinate moved
+    for (int64_t d = last - 1; d >= 0; --d) {
+      const int64_t size = t.size(d), c = rest % size;
+      rest /= size;
+      source_row += move(d, c) * stride;
+      stride *= size;
+    }
+    const unsigned char* src = from + source_row * length * static_cast<int64_t>(block_bytes);
+    unsigned char* dst = to + r * length * static_cast<int64_t>(block_bytes);
+    if (roll) {  // [shift, length) of the output from [0, length - shift), then [0, shift) from the rest
+      const int64_t s = last_shift;
+      std::memcpy(dst + s * block_bytes, src, (length - s) * block_bytes);
+      std::memcpy(dst, src + (length - s) * block_bytes, s * block_bytes);
+    } else if (block == 1) {  // a reversed row of elements
+      util::dispatch_bits(t.dtype(), [&](auto bits) {
+        using Bits = decltype(bits);
+        const auto* a = reinterpret_cast<const Bits*>(src);
+        auto* b = reinterpret_cast<Bits*>(dst);
+        for (int64_t i = 0; i < length; ++i) b[i] = a[length - 1 - i];
+      });
+    } else {
+      for (int64_t i = 0; i < length; ++i)
+        std::memcpy(dst + i * block_bytes, src + (length - 1 - i) * block_bytes, block_bytes);
+    }
+  }
+  return in_format_of(out, t);
+}
+
 // Rows i and columns j of the last two dimensions kept where j - i <= diagonal (tril) or >= diagonal (triu).
 Tensor triangle(const Tensor& t, int64_t diagonal, bool lower) {
   NORMRT_CHECK(t.defined(), lower ? "tril" : "triu", ": the tensor is undefined");
@@ -64,8 +114,13 @@ Tensor flip(const Tensor& t, const std::vector<int64_t>& dims) {
                  " appears multiple times in the list of dims");
     wrapped.push_back(w);
   }
-  Tensor result = t.clone();
-  if (t.dim() == 0) return result;
+  if (t.dim() == 0) return t.clone();
+  std::vector<bool> moved(static_cast<std::size_t>(t.dim()), false);
+  for (const int64_t d : wrapped) moved[d] = t.size(d) > 1;
+  if (std::find(moved.begin(), moved.end(), true) == moved.end() || t.numel() == 0) return t.clone();
+  if (!t.device().is_cuda())
+    return moved_on_cpu(t, moved, false, 0, [&](int64_t d, int64_t c) { return moved[d] ? t.size(d) - 1 - c : c; });
+  Tensor result = t;
   const TensorOptions longs = TensorOptions(t.device()).dtype(DType::Int64);
   for (const int64_t d : wrapped) {
     const int64_t size = t.size(d);
@@ -84,13 +139,28 @@ Tensor roll(const Tensor& t, const std::vector<int64_t>& shifts, const std::vect
   NORMRT_CHECK(shifts.size() == dims.size(), "shifts and dimensions must align. shifts: ", shifts.size(),
                ", dims:", dims.size());
   if (t.numel() == 0) return t.clone();  // PyTorch's, before the dims are checked
-  Tensor result = t;
+  std::vector<int64_t> total(static_cast<std::size_t>(std::max<int64_t>(t.dim(), 1)), 0);  // each dim's net shift
   for (std::size_t k = 0; k < dims.size(); ++k) {
     const int64_t d = wrap_dim_of_tensor(dims[k], t), size = t.size(d);
-    const int64_t shift = size == 0 ? 0 : ((shifts[k] % size) + size) % size;
+    total[d] = ((total[d] + shifts[k]) % size + size) % size;
+  }
+  std::vector<bool> moved(total.size());
+  for (std::size_t d = 0; d < total.size(); ++d) moved[d] = total[d] != 0;
+  if (std::find(moved.begin(), moved.end(), true) == moved.end()) return t.clone();
+  if (!t.device().is_cuda()) {
+    int64_t last = t.dim() - 1;
+    while (!moved[last]) --last;
+    return moved_on_cpu(t, moved, true, total[last], [&](int64_t d, int64_t c) {
+      const int64_t size = t.size(d);
+      return ((c - total[d]) % size + size) % size;
+    });
+  }
+  Tensor result = t;
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    const int64_t size = t.size(d), shift = total[d];
     if (shift != 0) result = cat({narrow(result, d, size - shift, shift), narrow(result, d, 0, size - shift)}, d);
   }
-  return in_format_of(result.is_same(t) ? t.clone() : result, t);
+  return in_format_of(result, t);
 }
 
 Tensor repeat(const Tensor& t, const std::vector<int64_t>& repeats) {

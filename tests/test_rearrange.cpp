@@ -109,6 +109,34 @@ TEST(Rearrange, EveryElementComesFromWhereTheFormulaSays) {
   }
 }
 
+// Over 2^16 elements (the CPU's rows over the threads), blocks of one element and of many: flip and roll by the
+// formula.
+TEST(Rearrange, LargeFlipsAndRollsFollowTheFormula) {
+  const Shape shape = {2, 3, 129, 101};
+  const int64_t n = 2 * 3 * 129 * 101;
+  std::vector<int64_t> values(static_cast<std::size_t>(n));
+  for (int64_t e = 0; e < n; ++e) values[e] = e * 7919;
+  const Tensor x = from_vector(values, shape);
+  const struct {
+    std::vector<int64_t> flip_dims, shifts, roll_dims;
+  } draws[] = {{{0, 2}, {5, -3, 1}, {2, 3, 0}}, {{3}, {-200}, {1}}, {{1, 3}, {130, 7}, {2, 2}}};
+  for (const auto& draw : draws) {
+    const std::vector<int64_t> flipped = ops::flip(x, draw.flip_dims).to_vector<int64_t>();
+    const std::vector<int64_t> rolled = ops::roll(x, draw.shifts, draw.roll_dims).to_vector<int64_t>();
+    for (int64_t e = 0; e < n; ++e) {
+      const std::vector<int64_t> c = unravel(e, shape);
+      std::vector<int64_t> f = c, r = c;
+      for (const int64_t d : draw.flip_dims) f[d] = shape[d] - 1 - c[d];
+      for (std::size_t k = 0; k < draw.shifts.size(); ++k) {
+        const int64_t d = draw.roll_dims[k];
+        r[d] = ((r[d] - draw.shifts[k]) % shape[d] + shape[d]) % shape[d];
+      }
+      ASSERT_EQ(flipped[e], values[ravel(f, shape)]) << "flip at " << e;
+      ASSERT_EQ(rolled[e], values[ravel(r, shape)]) << "roll at " << e;
+    }
+  }
+}
+
 // flip and roll keep a channels-last input's format, the others are contiguous (PyTorch's); every result is a tensor
 // of its own, even where nothing moves.
 TEST(Rearrange, KeepPyTorchsMemoryFormatsAndOwnTheirResults) {
