@@ -1,5 +1,7 @@
 #include "normrt/nn/embedding.h"
 
+#include <optional>
+
 #include "normrt/error.h"
 #include "normrt/nn/init.h"
 #include "normrt/ops/elementwise.h"
@@ -8,25 +10,48 @@
 
 namespace normrt::nn {
 
-Embedding::Embedding(const EmbeddingOptions& options, Generator* gen) : options_(options) {
-  const int64_t rows = options.num_embeddings(), columns = options.embedding_dim();
+namespace {
+
+// Embedding's and EmbeddingBag's construction checks in PyTorch's words (`padding_words` its assertion's, which the two
+// spell differently); returns padding_idx counted from the start.
+std::optional<int64_t> checked_table(const char* module, int64_t rows, int64_t columns,
+                                     std::optional<int64_t> padding_idx, const char* padding_words, bool sparse) {
   NORMRT_CHECK(rows >= 0 && columns >= 0, "Trying to create tensor with negative dimension ", rows < 0 ? rows : columns,
                ": [", rows, ", ", columns, "]");
-  if (options.padding_idx()) {
-    const int64_t padding = *options.padding_idx();
-    NORMRT_CHECK(padding < rows && padding >= -rows, "Padding_idx must be within num_embeddings");
-    options_.padding_idx(padding < 0 ? padding + rows : padding);
+  if (padding_idx) {
+    NORMRT_CHECK(*padding_idx < rows && *padding_idx >= -rows, padding_words);
+    if (*padding_idx < 0) *padding_idx += rows;
   }
-  NORMRT_CHECK(!options.sparse(),
-               "Embedding: sparse=true asks for sparse gradients, and normrt has no sparse tensors "
-               "(use sparse=false: dense gradients)");
-  if (options._weight().defined()) {
-    NORMRT_CHECK(options._weight().sizes() == Shape({rows, columns}),
-                 "Shape of weight does not match num_embeddings and embedding_dim");
-    weight = options._weight();
-  } else {
-    weight = empty({rows, columns});
-  }
+  NORMRT_CHECK(!sparse, module,
+               ": sparse=true asks for sparse gradients, and normrt has no sparse tensors (use sparse=false: dense "
+               "gradients)");
+  return padding_idx;
+}
+
+// The table a module holds: `given` (checked against the sizes) or a fresh one.
+Tensor table_weight(const Tensor& given, int64_t rows, int64_t columns) {
+  if (!given.defined()) return empty({rows, columns});
+  NORMRT_CHECK(given.sizes() == Shape({rows, columns}),
+               "Shape of weight does not match num_embeddings and embedding_dim");
+  return given;
+}
+
+// PyTorch's initialisation: N(0, 1), the padding row then zeroed.
+void reset_table(Tensor& weight, std::optional<int64_t> padding_idx, Generator& gen) {
+  init::normal_(weight, 0.0, 1.0, &gen);
+  if (!padding_idx) return;
+  const Tensor zeros = normrt::zeros({1, weight.size(1)}, TensorOptions(weight.device()).dtype(weight.dtype()));
+  weight.copy_(ops::cat(
+      {ops::narrow(weight, 0, 0, *padding_idx), zeros, ops::slice(weight, 0, *padding_idx + 1, weight.size(0))}));
+}
+
+}  // namespace
+
+Embedding::Embedding(const EmbeddingOptions& options, Generator* gen) : options_(options) {
+  const int64_t rows = options.num_embeddings(), columns = options.embedding_dim();
+  options_.padding_idx(checked_table("Embedding", rows, columns, options.padding_idx(),
+                                     "Padding_idx must be within num_embeddings", options.sparse()));
+  weight = table_weight(options._weight(), rows, columns);
   options_._weight(Tensor());  // the module holds it as `weight`
   register_parameter("weight", &weight);
   if (!options._weight().defined()) reset_parameters(gen ? *gen : default_generator());
@@ -45,14 +70,7 @@ Embedding Embedding::from_pretrained(const Tensor& embeddings, const EmbeddingFr
   return module;
 }
 
-void Embedding::reset_parameters(Generator& gen) {
-  init::normal_(weight, 0.0, 1.0, &gen);
-  if (!options_.padding_idx()) return;
-  const Tensor zeros =
-      normrt::zeros({1, options_.embedding_dim()}, TensorOptions(weight.device()).dtype(weight.dtype()));
-  weight.copy_(ops::cat({ops::narrow(weight, 0, 0, *options_.padding_idx()), zeros,
-                         ops::slice(weight, 0, *options_.padding_idx() + 1, weight.size(0))}));
-}
+void Embedding::reset_parameters(Generator& gen) { reset_table(weight, options_.padding_idx(), gen); }
 
 std::string Embedding::extra_repr() const {
   std::string s = std::to_string(options_.num_embeddings()) + ", " + std::to_string(options_.embedding_dim());
@@ -87,23 +105,9 @@ Tensor Embedding::backward_impl(const Tensor& grad_output, Context& ctx) {
 
 EmbeddingBag::EmbeddingBag(const EmbeddingBagOptions& options, Generator* gen) : options_(options) {
   const int64_t rows = options.num_embeddings(), columns = options.embedding_dim();
-  NORMRT_CHECK(rows >= 0 && columns >= 0, "Trying to create tensor with negative dimension ", rows < 0 ? rows : columns,
-               ": [", rows, ", ", columns, "]");
-  if (options.padding_idx()) {
-    const int64_t padding = *options.padding_idx();
-    NORMRT_CHECK(padding < rows && padding >= -rows, "padding_idx must be within num_embeddings");
-    options_.padding_idx(padding < 0 ? padding + rows : padding);
-  }
-  NORMRT_CHECK(!options.sparse(),
-               "EmbeddingBag: sparse=true asks for sparse gradients, and normrt has no sparse tensors "
-               "(use sparse=false: dense gradients)");
-  if (options._weight().defined()) {
-    NORMRT_CHECK(options._weight().sizes() == Shape({rows, columns}),
-                 "Shape of weight does not match num_embeddings and embedding_dim");
-    weight = options._weight();
-  } else {
-    weight = empty({rows, columns});
-  }
+  options_.padding_idx(checked_table("EmbeddingBag", rows, columns, options.padding_idx(),
+                                     "padding_idx must be within num_embeddings", options.sparse()));
+  weight = table_weight(options._weight(), rows, columns);
   options_._weight(Tensor());  // the module holds it as `weight`
   register_parameter("weight", &weight);
   if (!options._weight().defined()) reset_parameters(gen ? *gen : default_generator());
@@ -124,14 +128,7 @@ EmbeddingBag EmbeddingBag::from_pretrained(const Tensor& embeddings, const Embed
   return module;
 }
 
-void EmbeddingBag::reset_parameters(Generator& gen) {
-  init::normal_(weight, 0.0, 1.0, &gen);
-  if (!options_.padding_idx()) return;
-  const Tensor zeros =
-      normrt::zeros({1, options_.embedding_dim()}, TensorOptions(weight.device()).dtype(weight.dtype()));
-  weight.copy_(ops::cat({ops::narrow(weight, 0, 0, *options_.padding_idx()), zeros,
-                         ops::slice(weight, 0, *options_.padding_idx() + 1, weight.size(0))}));
-}
+void EmbeddingBag::reset_parameters(Generator& gen) { reset_table(weight, options_.padding_idx(), gen); }
 
 // PyTorch's: the options that differ from their defaults, in its order, mode always.
 std::string EmbeddingBag::extra_repr() const {
