@@ -43,6 +43,12 @@ Tensor broadcast_beside(const Tensor& t, int64_t d, int64_t count, bool after) {
   return broadcast_to(t.contiguous().reshape(split), wide).reshape(merged);
 }
 
+// dst[i] = src[length - 1 - i] (restrict: the loop vectorises with lane permutes).
+template <typename Bits>
+void reverse_row(const Bits* __restrict src, Bits* __restrict dst, int64_t length) {
+  for (int64_t i = 0; i < length; ++i) dst[i] = src[length - 1 - i];
+}
+
 // The CPU's flip and roll in one pass over t's logical (row-major) order: each output block of the dimensions after
 // the last one moved is a contiguous copy of its source block; along that last dimension a flip reverses the blocks
 // and a roll copies two runs. move(d, i) is the source coordinate of output coordinate i along dim d.
@@ -78,9 +84,7 @@ Tensor moved_on_cpu(const Tensor& t, const std::vector<bool>& moved, bool roll, 
     } else if (block == 1) {  // a reversed row of elements
       util::dispatch_bits(t.dtype(), [&](auto bits) {
         using Bits = decltype(bits);
-        const auto* a = reinterpret_cast<const Bits*>(src);
-        auto* b = reinterpret_cast<Bits*>(dst);
-        for (int64_t i = 0; i < length; ++i) b[i] = a[length - 1 - i];
+        reverse_row(reinterpret_cast<const Bits*>(src), reinterpret_cast<Bits*>(dst), length);
       });
     } else {
       for (int64_t i = 0; i < length; ++i)
