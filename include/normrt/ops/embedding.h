@@ -43,17 +43,17 @@ struct EmbeddingBagResult {
 
 // F.embedding_bag (PyTorch 1.13's checks and words): `input` int64, 1-D with `offsets` (int64, 1-D: each bag's first
 // position, offsets[0] == 0, non-decreasing, none past the input's length; with include_last_offset one more entry,
-// where the last bag ends) or 2-D (bags, length) without offsets. Each bag's rows of weight (float32, float16 or
-// bfloat16) reduced by `mode` as embmath (kernels/embedding_math.cuh) says: PyTorch's CPU bits (its sum's fused
-// multiply-adds, products rounded first when a padding_idx is given, its float16 mean rounded twice, its max keeping
-// the first of equal values). per_sample_weights
-// (input's shape and weight's dtype; Sum only) scales each position's row; padding_idx's positions count nowhere
-// (negative from the end). The CPU refuses an index outside [0, num_embeddings) and bad offsets; a device does not
-// stop to check (its element is NaN; offsets are clamped to the input), and reads the last offset back only with
-// include_last_offset.
-// A 2-D input's offsets are its rows' starts, as F.embedding_bag makes them (so include_last_offset drops its last
-// row). Departures from 1.13: a 2-D input of empty rows gives empty bags (1.13 fails with "step must be nonzero"), and
-// with include_last_offset a mean's last bag counts its own positions (1.13 counts up to the input's end).
+// where the last bag ends, so at least one) or 2-D (bags, length) without offsets, whose offsets are its rows' starts
+// as F.embedding_bag makes them (include_last_offset then drops its last row). Each bag's rows of weight (float32,
+// float16 or bfloat16) reduced by `mode` as embmath (kernels/embedding_math.cuh) says: PyTorch's CPU bits (its sum's
+// fused multiply-adds, products rounded first when a padding_idx is given, its float16 mean rounded twice, its max
+// keeping the first of equal values). per_sample_weights (input's shape and weight's dtype; Sum only) scales each
+// position's row; padding_idx's positions count nowhere (negative from the end). The CPU refuses an index outside
+// [0, num_embeddings) and bad offsets; a device does not stop to check (its element is NaN; offsets are clamped to
+// the input), and reads the last offset back only with include_last_offset.
+// Departures from 1.13: a 2-D input of empty rows gives empty bags (1.13 fails with "step must be nonzero"), with
+// include_last_offset a mean's last bag counts its own positions (1.13 counts up to the input's end), and decreasing
+// offsets are refused in normrt's words (1.13 fails an internal check of its lookup kernel).
 EmbeddingBagResult embedding_bag(const Tensor& weight, const Tensor& input, const Tensor& offsets = Tensor(),
                                  EmbeddingBagMode mode = EmbeddingBagMode::Mean,
                                  const Tensor& per_sample_weights = Tensor(), bool include_last_offset = false,
@@ -66,7 +66,8 @@ EmbeddingBagResult embedding_bag(const Tensor& weight, const Tensor& input, cons
 // with its row (0 at padding). PyTorch's CPU adds a row's terms in the order of an unstable sort, scale folded into a
 // BLAS axpy: these agree with it to rounding, and on every device with each other bit for bit. scale_grad_by_freq
 // divides by the row's own count, as the documentation, nn.Embedding and PyTorch's CUDA kernel do (1.13's dense CPU
-// backward divides by the count of the row at the sorted position numbered by the row's group).
+// backward divides by the count of the row at the sorted position numbered by the row's group); Max refuses it in
+// PyTorch's words.
 Tensor embedding_bag_backward(const Tensor& grad, const Tensor& input, const EmbeddingBagResult& forward,
                               int64_t num_weights, EmbeddingBagMode mode, const Tensor& per_sample_weights = Tensor(),
                               bool scale_grad_by_freq = false, std::optional<int64_t> padding_idx = std::nullopt);
