@@ -189,10 +189,11 @@ Tensor repeat(const Tensor& t, const std::vector<int64_t>& repeats) {
 
 Tensor repeat_interleave(const Tensor& t, int64_t repeats, std::optional<int64_t> dim) {
   NORMRT_CHECK(t.defined(), "repeat_interleave: the tensor is undefined");
-  NORMRT_CHECK(repeats >= 0, "repeats can not be negative");
   if (!dim) return repeat_interleave(t.contiguous().reshape({t.numel()}), repeats, 0);
   const int64_t d = wrap_dim_of_tensor(*dim, t);
-  return broadcast_beside(t, d, repeats, true).contiguous();
+  // PyTorch expands the number to a count per element along dim first: where there are none, none is negative.
+  NORMRT_CHECK(repeats >= 0 || t.size(d) == 0, "repeats can not be negative");
+  return broadcast_beside(t, d, repeats < 0 ? 0 : repeats, true).contiguous();
 }
 
 Tensor repeat_interleave(const Tensor& repeats) {
@@ -217,8 +218,8 @@ Tensor repeat_interleave(const Tensor& t, const Tensor& repeats, std::optional<i
   const int64_t size = t.size(d);
   NORMRT_CHECK(repeats.numel() == 1 || repeats.numel() == size, "repeats must have the same size as input along dim");
   const std::vector<float> values = repeats.to(Device::cpu()).to(DType::Float32).to_vector();
-  NORMRT_CHECK(std::all_of(values.begin(), values.end(), [](float v) { return !(v < 0.0f); }),
-               "repeats can not be negative");
+  NORMRT_CHECK(size == 0 || std::all_of(values.begin(), values.end(), [](float v) { return !(v < 0.0f); }),
+               "repeats can not be negative");  // one count for no elements is none
   const Tensor counts = repeats.numel() == 1 && size != 1 ? broadcast_to(repeats.reshape({1}), {size})
                                                           : repeats.reshape({repeats.numel()});
   return index_select(t, d, repeat_interleave(counts));
