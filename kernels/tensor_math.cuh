@@ -18,11 +18,55 @@ NORMRT_HD inline int64_t truncated_int64(float v) {
   return v >= -9223372036854775808.0f && v < 9223372036854775808.0f ? static_cast<int64_t>(v) : INT64_MIN;
 }
 
-enum class Binary : int { Add = 0, Sub = 1, Mul = 2, Div = 3, Maximum = 4, Minimum = 5, Pow = 6 };
+enum class Binary : int {
+  Add = 0,
+  Sub = 1,
+  Mul = 2,
+  Div = 3,
+  Maximum = 4,
+  Minimum = 5,
+  Pow = 6,
+  Remainder = 7,
+  Fmod = 8,
+  FloorDivide = 9,
+  TruncDivide = 10
+};
+
+// v as PyTorch's arithmetic in S rounds it: unchanged for float, rounded to S for float16 and bfloat16 (whose CPU
+// scalar arithmetic computes each step in float and rounds it to the dtype).
+template <typename S>
+NORMRT_HD inline float rounded_to(float v) {
+  if constexpr (std::is_same_v<S, float>)
+    return v;
+  else
+    return static_cast<float>(S(v));
+}
+
+// x // y as Python's floor division, which PyTorch 1.13's div_floor computes: the quotient of x - fmod(x, y), one less
+// where the remainder's sign differs from y's, floored and then rounded to the nearest integer where the division
+// left it over half below one; a zero quotient takes the sign of x / y, and y = 0 gives x / y (inf, -inf or NaN).
+// Each step rounded in S, as PyTorch's 16-bit kernels (div - floored is exact: a float's fraction is a float).
+template <typename S>
+NORMRT_HD inline float floor_quotient(float x, float y) {
+  if (y == 0.0f) return x / y;
+  const float mod = fmodf(x, y);
+  float quotient = rounded_to<S>(rounded_to<S>(x - mod) / y);
+  if (mod != 0.0f && (y < 0.0f) != (mod < 0.0f)) quotient = rounded_to<S>(quotient - 1.0f);
+  if (quotient == 0.0f) return copysignf(0.0f, x / y);
+  const float floored = floorf(quotient);
+  return quotient - floored > 0.5f ? floored + 1.0f : floored;
+}
+
+// x mod y with y's sign, as Python's %: fmod (exact), plus y where the signs differ (PyTorch's order of operations).
+NORMRT_HD inline float python_remainder(float x, float y) {
+  const float mod = fmodf(x, y);
+  return mod != 0.0f && (y < 0.0f) != (mod < 0.0f) ? mod + y : mod;
+}
 
 // Maximum and minimum as PyTorch's CPU kernels: NaN if either operand is NaN, else std::max / std::min (x where the
 // two compare equal, so maximum(0, -0) is 0 and maximum(-0, 0) is -0; PyTorch's vectorised loops return y there).
-// Pow is float_math.cuh's powf (correctly rounded but within 1e-14 of a rounding boundary).
+// Pow is float_math.cuh's powf (correctly rounded but within 1e-14 of a rounding boundary). Fmod is C's (exact), the
+// truncating division rounds x / y and truncates it.
 NORMRT_HD inline float apply(Binary op, float x, float y) {
   switch (op) {
     case Binary::Add: return x + y;
@@ -31,10 +75,18 @@ NORMRT_HD inline float apply(Binary op, float x, float y) {
     case Binary::Div: return x / y;
     case Binary::Maximum: return x != x || y != y ? x + y : x < y ? y : x;
     case Binary::Pow: return fmath::pow(x, y);
+    case Binary::Remainder: return python_remainder(x, y);
+    case Binary::Fmod: return fmodf(x, y);
+    case Binary::FloorDivide: return floor_quotient<float>(x, y);
+    case Binary::TruncDivide: return truncf(x / y);
     case Binary::Minimum: break;
   }
   return x != x || y != y ? x + y : y < x ? y : x;
 }
+
+// Whether a 16-bit op rounds an intermediate step to its dtype (PyTorch's CPU computes these in the dtype's scalar
+// arithmetic): the rounding divisions; every other op of 16-bit operands is computed in float and rounded once.
+NORMRT_HD constexpr bool rounds_steps(Binary op) { return op == Binary::FloorDivide || op == Binary::TruncDivide; }
 
 // x^y for int64 as PyTorch's powi: by squaring, wrapping around; a negative power is 1 for x = 1, +-1 by its parity
 // for x = -1 and 0 otherwise (0 too: integer division's truncation, not an error).
@@ -48,20 +100,54 @@ NORMRT_HD inline int64_t powi(int64_t x, int64_t y) {
   return static_cast<int64_t>(result);
 }
 
+// The integer divisions, C's truncating one and Python's flooring one with their remainders. A zero divisor is refused
+// before any kernel runs (ZeroDivisionError); here it gives 0 rather than trapping. INT64_MIN / -1 wraps around to
+// INT64_MIN (x86 traps on it), its remainder is 0.
+NORMRT_HD inline int64_t integer_division(Binary op, int64_t x, int64_t y) {
+  if (y == 0) return 0;
+  if (y == -1)
+    return op == Binary::FloorDivide || op == Binary::TruncDivide ? static_cast<int64_t>(0 - static_cast<uint64_t>(x))
+                                                                  : 0;
+  const int64_t quotient = x / y, mod = x % y;
+  const bool signs_differ = mod != 0 && (mod < 0) != (y < 0);
+  switch (op) {
+    case Binary::Remainder: return signs_differ ? mod + y : mod;
+    case Binary::FloorDivide: return signs_differ ? quotient - 1 : quotient;
+    case Binary::TruncDivide: return quotient;
+    default: return mod;
+  }
+}
+
 // int64 sums, differences and products wrap around as PyTorch's (two's complement, computed unsigned). Never called
 // for Div: ops::div divides int64 operands as float32, as PyTorch's true division.
 NORMRT_HD inline int64_t apply(Binary op, int64_t x, int64_t y) {
   if (op == Binary::Maximum) return x < y ? y : x;
   if (op == Binary::Minimum) return y < x ? y : x;
   if (op == Binary::Pow) return powi(x, y);
+  if (op == Binary::Remainder || op == Binary::Fmod || op == Binary::FloorDivide || op == Binary::TruncDivide)
+    return integer_division(op, x, y);
   const auto ux = static_cast<uint64_t>(x), uy = static_cast<uint64_t>(y);
   return static_cast<int64_t>(op == Binary::Add ? ux + uy : op == Binary::Sub ? ux - uy : ux * uy);
 }
 
+// One element of x op y stored as T: int64 and float as apply computes them; float16 and bfloat16 widened, computed
+// in float (the rounding divisions' steps rounded to T) and rounded once to T.
+template <typename T>
+NORMRT_HD inline T element(Binary op, T x, T y) {
+  if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, float>) {
+    return apply(op, x, y);
+  } else {
+    const float a = static_cast<float>(x), b = static_cast<float>(y);
+    if (op == Binary::FloorDivide) return T(floor_quotient<T>(a, b));
+    if (op == Binary::TruncDivide) return T(truncf(rounded_to<T>(a / b)));
+    return T(apply(op, a, b));
+  }
+}
+
 // Elementwise functions of one tensor, and their arguments in the type the op computes in (float, or int64_t for
 // int64 tensors): Clamp's bounds (an absent one the type's lowest or highest value, which no element passes), Pow's
-// exponent. Square to Reciprocal are PyTorch's float and bfloat16 special cases of pow(x, number), in its order of
-// operations (1 / sqrt(x) rounds twice).
+// exponent, RoundDecimals' and RoundTens' power of ten. Square to Reciprocal are PyTorch's float and bfloat16 special
+// cases of pow(x, number), in its order of operations (1 / sqrt(x) rounds twice).
 enum class Unary : int {
   Neg = 0,
   Abs = 1,
@@ -74,7 +160,15 @@ enum class Unary : int {
   Cube = 8,
   InverseSquare = 9,
   Rsqrt = 10,
-  Reciprocal = 11
+  Reciprocal = 11,
+  Floor = 12,
+  Ceil = 13,
+  Round = 14,
+  Trunc = 15,
+  Frac = 16,
+  Sign = 17,
+  RoundDecimals = 18,
+  RoundTens = 19
 };
 
 template <typename T>
@@ -87,7 +181,10 @@ template <typename T>
 using computed_t = std::conditional_t<std::is_same_v<T, int64_t>, int64_t, float>;
 
 // e^x and ln x are float_math.cuh's (within an ulp, the same bits on every device). Clamp is PyTorch 1.13's
-// minimum(maximum(x, lo), hi): NaN stays NaN, a NaN bound makes every element NaN, and lo > hi gives hi.
+// minimum(maximum(x, lo), hi): NaN stays NaN, a NaN bound makes every element NaN, and lo > hi gives hi. Round is to
+// the nearest integer, ties to even (nearbyint); round(x, decimals) is PyTorch's nearbyint(x * 10^d) / 10^d
+// (RoundDecimals) or, for negative d, nearbyint(x / 10^-d) * 10^-d (RoundTens). Sign is (0 < x) - (x < 0): 0 for
+// NaN and for either zero.
 NORMRT_HD inline float apply(Unary op, float x, UnaryArgs<float> b) {
   switch (op) {
     case Unary::Neg: return -x;
@@ -101,6 +198,14 @@ NORMRT_HD inline float apply(Unary op, float x, UnaryArgs<float> b) {
     case Unary::InverseSquare: return 1.0f / (x * x);
     case Unary::Rsqrt: return 1.0f / sqrtf(x);
     case Unary::Reciprocal: return 1.0f / x;
+    case Unary::Floor: return floorf(x);
+    case Unary::Ceil: return ceilf(x);
+    case Unary::Round: return rintf(x);
+    case Unary::Trunc: return truncf(x);
+    case Unary::Frac: return x - truncf(x);
+    case Unary::Sign: return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : 0.0f;
+    case Unary::RoundDecimals: return rintf(x * b.exponent) / b.exponent;
+    case Unary::RoundTens: return rintf(x / b.exponent) * b.exponent;
     case Unary::Clamp: break;
   }
   const float raised = x < b.lo ? b.lo : x;
@@ -108,15 +213,35 @@ NORMRT_HD inline float apply(Unary op, float x, UnaryArgs<float> b) {
   return b.lo != b.lo || b.hi != b.hi ? b.lo + b.hi : clamped;
 }
 
-// Neg, Abs (both wrapping: -INT64_MIN is INT64_MIN, as PyTorch's), Pow (powi) and Clamp; sqrt, exp and ln of int64
-// tensors, and their powers with a floating exponent, are computed as float32.
+// Neg, Abs (both wrapping: -INT64_MIN is INT64_MIN, as PyTorch's), Pow (powi), Sign and Clamp; sqrt, exp and ln of
+// int64 tensors, and their powers with a floating exponent, are computed as float32, and an integer is its own floor,
+// ceiling, rounding and truncation.
 NORMRT_HD inline int64_t apply(Unary op, int64_t x, UnaryArgs<int64_t> b) {
   const uint64_t negated = 0 - static_cast<uint64_t>(x);
   if (op == Unary::Neg) return static_cast<int64_t>(negated);
   if (op == Unary::Abs) return x < 0 ? static_cast<int64_t>(negated) : x;
   if (op == Unary::Pow) return powi(x, b.exponent);
+  if (op == Unary::Sign) return (0 < x) - (x < 0);
+  if (op != Unary::Clamp) return x;
   const int64_t raised = x < b.lo ? b.lo : x;
   return b.hi < raised ? b.hi : raised;
+}
+
+// Whether a 16-bit op rounds an intermediate step to its dtype: round(x, decimals) rounds x * 10^d (x / 10^-d) to it
+// before nearbyint, as PyTorch's CPU bfloat16 kernel.
+NORMRT_HD constexpr bool rounds_steps(Unary op) { return op == Unary::RoundDecimals || op == Unary::RoundTens; }
+
+// One element of op(x) stored as T, as element(Binary) computes one.
+template <typename T>
+NORMRT_HD inline T element(Unary op, T x, UnaryArgs<computed_t<T>> b) {
+  if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, float>) {
+    return apply(op, x, b);
+  } else {
+    const float v = static_cast<float>(x);
+    if (op == Unary::RoundDecimals) return T(rintf(rounded_to<T>(v * b.exponent)) / b.exponent);
+    if (op == Unary::RoundTens) return T(rintf(rounded_to<T>(v / b.exponent)) * b.exponent);
+    return T(apply(op, v, b));
+  }
 }
 
 constexpr int kMaxBroadcastDims = 5;

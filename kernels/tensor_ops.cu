@@ -13,29 +13,20 @@ namespace normrt::NORMRT_KERNEL_NS {
 namespace {
 constexpr int kThreads = 256;
 
-// 16-bit elements are widened, computed in float and rounded once: the float32 path's bits, without its copies.
-// int64 ones are computed as int64.
-template <typename T>
-__device__ T binary_element(tmath::Binary op, T x, T y) {
-  if constexpr (std::is_same_v<T, int64_t>) return tmath::apply(op, x, y);
-  else return T(tmath::apply(op, static_cast<float>(x), static_cast<float>(y)));
-}
-
 template <typename T>
 __global__ void binary_kernel(tmath::Binary op, const T* a, const T* b, T* out, tmath::Broadcast p) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.numel; i += stride) {
     int64_t ia, ib;
     tmath::broadcast_offsets(p, i, ia, ib);
-    out[i] = binary_element(op, a[ia], b[ib]);
+    out[i] = tmath::element(op, a[ia], b[ib]);
   }
 }
 template <typename T>
 __global__ void unary_kernel(tmath::Unary op, const T* x, T* y, int64_t n, tmath::UnaryArgs<tmath::computed_t<T>> a) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    if constexpr (std::is_same_v<T, int64_t>) y[i] = tmath::apply(op, x[i], a);
-    else y[i] = T(tmath::apply(op, static_cast<float>(x[i]), a));
+    y[i] = tmath::element(op, x[i], a);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "normrt/ops/comparison.h"
 #include "normrt/ops/nn.h"
 
 #include "cpu_threads.h"
@@ -39,6 +40,21 @@ DType result_dtype(BinaryOp op, const Tensor& a, const Tensor& b) {
   return op == BinaryOp::Div && !is_floating(r) ? DType::Float32 : r;
 }
 
+// The integer divisions and remainders.
+bool divides(BinaryOp op) {
+  return op == BinaryOp::Remainder || op == BinaryOp::Fmod || op == BinaryOp::FloorDivide ||
+         op == BinaryOp::TruncDivide;
+}
+
+// PyTorch's name of a division's kernel, as its refusals name it.
+std::string division_kernel(BinaryOp op, const Device& device) {
+  const char* name = op == BinaryOp::Remainder     ? "remainder"
+                     : op == BinaryOp::Fmod        ? "fmod"
+                     : op == BinaryOp::FloorDivide ? "div_floor"
+                                                   : "div_trunc";
+  return std::string(name) + (device.is_cuda() ? "_cuda" : "_cpu");
+}
+
 // PyTorch's refusals of bool arithmetic it has no meaning for.
 void check_bool_arithmetic(BinaryOp op, const Tensor& a, const Tensor& b) {
   const bool a_bool = a.dtype() == DType::Bool, b_bool = b.dtype() == DType::Bool;
@@ -50,14 +66,27 @@ void check_bool_arithmetic(BinaryOp op, const Tensor& a, const Tensor& b) {
     broadcast_shape(a.sizes(), b.sizes());
     NORMRT_THROW("\"pow\" not implemented for 'Bool'");
   }
+  if (divides(op) && a_bool && b_bool) {
+    broadcast_shape(a.sizes(), b.sizes());
+    NORMRT_THROW("\"", division_kernel(op, a.device()), "\" not implemented for 'Bool'");
+  }
+}
+
+// PyTorch refuses an integer division by zero (where an element is computed: an empty result divides nothing). On a GPU
+// finding one reads a flag back: a synchronisation, which an int64 division pays and nothing else.
+void check_divisor(BinaryOp op, const Tensor& divisor, DType result, int64_t numel) {
+  if (result != DType::Int64 || !divides(op) || numel == 0) return;
+  NORMRT_CHECK(all(divisor).item<bool>(), "ZeroDivisionError");
 }
 
 // Operands the kernels take as they are: both of the result's dtype, float32 or int64 anywhere, float16 / bfloat16 on
-// a GPU (widened, computed in float and rounded once, element by element). Others are computed in float32
-// (as_computed) and rounded once to the result's dtype: the same bits.
-bool native(const Tensor& a, const Tensor& b, DType result) {
+// a GPU or for an op that rounds its steps to the dtype (widened, computed in float and rounded, element by element:
+// tmath::element). Others are computed in float32 (as_computed) and rounded once to the result's dtype: the same
+// bits.
+bool native(BinaryOp op, const Tensor& a, const Tensor& b, DType result) {
   return a.dtype() == result && b.dtype() == result &&
-         (result == DType::Float32 || result == DType::Int64 || (a.device().is_cuda() && result != DType::Bool));
+         (result == DType::Float32 || result == DType::Int64 ||
+          (result != DType::Bool && (a.device().is_cuda() || tmath::rounds_steps(kernel_op(op)))));
 }
 
 // An operand as the float32 the arithmetic of a `result`-dtype op is computed in: first in the result's dtype, as
@@ -105,17 +134,17 @@ tmath::Broadcast plan(const Shape& out_shape, MemoryFormat out_format, const Ten
 template <tmath::Binary K, typename T>
 void broadcast_run(const T* x, int64_t x_step, const T* y, int64_t y_step, T* z, int64_t n) {
   if (x_step == 1 && y_step == 1) {
-    for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, x[i], y[i]);
+    for (int64_t i = 0; i < n; ++i) z[i] = tmath::element(K, x[i], y[i]);
   } else if (x_step == 1 && y_step == 0) {
     const T v = y[0];
-    for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, x[i], v);
+    for (int64_t i = 0; i < n; ++i) z[i] = tmath::element(K, x[i], v);
   } else if (x_step == 0 && y_step == 1) {
     const T v = x[0];
-    for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, v, y[i]);
+    for (int64_t i = 0; i < n; ++i) z[i] = tmath::element(K, v, y[i]);
   } else if (x_step == 0 && y_step == 0) {
-    std::fill_n(z, n, tmath::apply(K, x[0], y[0]));
+    std::fill_n(z, n, tmath::element(K, x[0], y[0]));
   } else {
-    for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, x[i * x_step], y[i * y_step]);
+    for (int64_t i = 0; i < n; ++i) z[i] = tmath::element(K, x[i * x_step], y[i * y_step]);
   }
 }
 
@@ -141,7 +170,7 @@ void broadcast(const tmath::Broadcast& p, const T* x, const T* y, T* z) {
 template <tmath::Binary K, typename T>
 void same_shape(const T* x, const T* y, T* z, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
-  for (int64_t i = 0; i < n; ++i) z[i] = tmath::apply(K, x[i], y[i]);
+  for (int64_t i = 0; i < n; ++i) z[i] = tmath::element(K, x[i], y[i]);
 }
 
 void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
@@ -181,6 +210,12 @@ void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   const auto each = [&](auto op_constant) {
     if (out.dtype() == DType::Int64)
       return in(util::stored<int64_t>(a), util::stored<int64_t>(b), util::stored<int64_t>(out), op_constant);
+    if constexpr (tmath::rounds_steps(decltype(op_constant)::value)) {
+      if (out.dtype() == DType::Float16)
+        return in(util::stored<Half>(a), util::stored<Half>(b), util::stored<Half>(out), op_constant);
+      if (out.dtype() == DType::BFloat16)
+        return in(util::stored<BFloat16>(a), util::stored<BFloat16>(b), util::stored<BFloat16>(out), op_constant);
+    }
     in(util::stored<float>(a), util::stored<float>(b), util::stored<float>(out), op_constant);
   };
   using B = tmath::Binary;
@@ -192,15 +227,20 @@ void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
     case B::Maximum: return each(std::integral_constant<B, B::Maximum>());
     case B::Minimum: return each(std::integral_constant<B, B::Minimum>());
     case B::Pow: return each(std::integral_constant<B, B::Pow>());
+    case B::Remainder: return each(std::integral_constant<B, B::Remainder>());
+    case B::Fmod: return each(std::integral_constant<B, B::Fmod>());
+    case B::FloorDivide: return each(std::integral_constant<B, B::FloorDivide>());
+    case B::TruncDivide: return each(std::integral_constant<B, B::TruncDivide>());
   }
 }
 
-// y = op(x) over the storage of x (y is dense in x's memory format, or x itself), float32 or int64 on the CPU; float32,
-// float16, bfloat16 or int64 on a GPU. `args` are Clamp's bounds or Pow's exponent, in the dtype's computation type.
+// y = op(x) over the storage of x (y is dense in x's memory format, or x itself), float32 or int64 on the CPU (and
+// float16 or bfloat16 for an op that rounds its steps); float32, float16, bfloat16 or int64 on a GPU. `args` are
+// Clamp's bounds, Pow's exponent or a rounding's power of ten, in the dtype's computation type.
 template <tmath::Unary K, typename T, typename A>
 void unary_loop(const T* x, T* y, int64_t n, A args) {
 #pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
-  for (int64_t i = 0; i < n; ++i) y[i] = tmath::apply(K, x[i], args);
+  for (int64_t i = 0; i < n; ++i) y[i] = tmath::element(K, x[i], args);
 }
 
 void run_unary(tmath::Unary op, const Tensor& x, Tensor& y, tmath::UnaryArgs<float> args,
@@ -224,11 +264,14 @@ void run_unary(tmath::Unary op, const Tensor& x, Tensor& y, tmath::UnaryArgs<flo
   }
   const auto each = [&](auto op_constant) {
     constexpr tmath::Unary k = decltype(op_constant)::value;
-    if (y.dtype() == DType::Int64) {
-      unary_loop<k>(util::stored<int64_t>(x), util::stored<int64_t>(y), n, int_args);
-    } else {
-      unary_loop<k>(util::stored<float>(x), util::stored<float>(y), n, args);
+    if (y.dtype() == DType::Int64)
+      return unary_loop<k>(util::stored<int64_t>(x), util::stored<int64_t>(y), n, int_args);
+    if constexpr (tmath::rounds_steps(k)) {
+      if (y.dtype() == DType::Float16) return unary_loop<k>(util::stored<Half>(x), util::stored<Half>(y), n, args);
+      if (y.dtype() == DType::BFloat16)
+        return unary_loop<k>(util::stored<BFloat16>(x), util::stored<BFloat16>(y), n, args);
     }
+    unary_loop<k>(util::stored<float>(x), util::stored<float>(y), n, args);
   };
   using U = tmath::Unary;
   switch (op) {
@@ -244,6 +287,14 @@ void run_unary(tmath::Unary op, const Tensor& x, Tensor& y, tmath::UnaryArgs<flo
     case U::InverseSquare: return each(std::integral_constant<U, U::InverseSquare>());
     case U::Rsqrt: return each(std::integral_constant<U, U::Rsqrt>());
     case U::Reciprocal: return each(std::integral_constant<U, U::Reciprocal>());
+    case U::Floor: return each(std::integral_constant<U, U::Floor>());
+    case U::Ceil: return each(std::integral_constant<U, U::Ceil>());
+    case U::Round: return each(std::integral_constant<U, U::Round>());
+    case U::Trunc: return each(std::integral_constant<U, U::Trunc>());
+    case U::Frac: return each(std::integral_constant<U, U::Frac>());
+    case U::Sign: return each(std::integral_constant<U, U::Sign>());
+    case U::RoundDecimals: return each(std::integral_constant<U, U::RoundDecimals>());
+    case U::RoundTens: return each(std::integral_constant<U, U::RoundTens>());
   }
 }
 
@@ -291,22 +342,66 @@ void check_clamp(const Tensor& t, const std::optional<Scalar>& min, const std::o
   NORMRT_CHECK(min || max, "torch.clamp: At least one of 'min' or 'max' must not be None");
 }
 
-// sqrt, exp and log of an int64 or bool tensor are float32, as PyTorch's floating functions of integers; a bool
-// tensor has no negation or absolute value in PyTorch.
-DType unary_dtype(UnaryOp op, const Tensor& t) {
-  const DType dtype = t.dtype();
-  NORMRT_CHECK(!(dtype == DType::Bool && op == UnaryOp::Neg), "Negation, the `-` operator, on a bool tensor is not "
-               "supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
-  NORMRT_CHECK(!(dtype == DType::Bool && op == UnaryOp::Abs), "\"abs_", t.device().is_cuda() ? "cuda" : "cpu",
-               "\" not implemented for 'Bool'");
-  return op != UnaryOp::Neg && op != UnaryOp::Abs && !is_floating(dtype) ? DType::Float32 : dtype;
+// floor, ceil, round and trunc.
+bool rounds(UnaryOp op) {
+  return op == UnaryOp::Floor || op == UnaryOp::Ceil || op == UnaryOp::Round || op == UnaryOp::Trunc;
 }
 
-tmath::Unary kernel_op(UnaryOp op) { return static_cast<tmath::Unary>(static_cast<int>(op)); }
+// PyTorch's name of a rounding's kernel, as its refusals name it: "floor_vml_cpu", "floor_cuda".
+std::string rounding_kernel(UnaryOp op, const Device& device) {
+  const char* name = op == UnaryOp::Floor   ? "floor"
+                     : op == UnaryOp::Ceil  ? "ceil"
+                     : op == UnaryOp::Round ? "round"
+                                            : "trunc";
+  return std::string(name) + (device.is_cuda() ? "_cuda" : "_vml_cpu");
+}
 
-// Whether the storage loop takes t as it is: float32 and int64 anywhere, 16-bit types on a GPU. Otherwise the op is
-// computed in float32 and rounded once to t's dtype.
-bool native(const Tensor& t) { return !util::is_16bit(t.dtype()) || t.device().is_cuda(); }
+// sqrt, exp, log and reciprocal of an int64 or bool tensor are float32, as PyTorch's floating functions of integers;
+// the rest keep the dtype. PyTorch refuses a bool tensor's negation, absolute value, frac and roundings, and an int64
+// tensor's frac.
+DType unary_dtype(UnaryOp op, const Tensor& t) {
+  const DType dtype = t.dtype();
+  const char* device = t.device().is_cuda() ? "cuda" : "cpu";
+  NORMRT_CHECK(!(dtype == DType::Bool && op == UnaryOp::Neg), "Negation, the `-` operator, on a bool tensor is not "
+               "supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
+  NORMRT_CHECK(!(dtype == DType::Bool && op == UnaryOp::Abs), "\"abs_", device, "\" not implemented for 'Bool'");
+  NORMRT_CHECK(!(dtype == DType::Bool && rounds(op)), "\"", rounding_kernel(op, t.device()),
+               "\" not implemented for 'Bool'");
+  NORMRT_CHECK(!(op == UnaryOp::Frac && !is_floating(dtype)), "\"frac_", device, "\" not implemented for '",
+               util::scalar_type_name(dtype), "'");
+  const bool keeps = op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || rounds(op);
+  return !keeps && !is_floating(dtype) ? DType::Float32 : dtype;
+}
+
+tmath::Unary kernel_op(UnaryOp op) {
+  using U = tmath::Unary;
+  switch (op) {
+    case UnaryOp::Neg: return U::Neg;
+    case UnaryOp::Abs: return U::Abs;
+    case UnaryOp::Sqrt: return U::Sqrt;
+    case UnaryOp::Exp: return U::Exp;
+    case UnaryOp::Log: return U::Log;
+    case UnaryOp::Floor: return U::Floor;
+    case UnaryOp::Ceil: return U::Ceil;
+    case UnaryOp::Round: return U::Round;
+    case UnaryOp::Trunc: return U::Trunc;
+    case UnaryOp::Frac: return U::Frac;
+    case UnaryOp::Sign: return U::Sign;
+    case UnaryOp::Reciprocal: break;
+  }
+  return U::Reciprocal;
+}
+
+// An op that changes nothing: an integer's roundings, a bool's sign.
+bool identity(UnaryOp op, DType dtype) {
+  return (rounds(op) && dtype == DType::Int64) || (op == UnaryOp::Sign && dtype == DType::Bool);
+}
+
+// Whether the storage loop takes t as it is: float32 and int64 anywhere, 16-bit types on a GPU or for an op that
+// rounds its steps. Otherwise the op is computed in float32 and rounded once to t's dtype.
+bool native(const Tensor& t, tmath::Unary op = tmath::Unary::Neg) {
+  return !util::is_16bit(t.dtype()) || t.device().is_cuda() || tmath::rounds_steps(op);
+}
 
 Tensor same_layout(const Tensor& t, DType dtype) {
   return empty(t.sizes(), TensorOptions(t.device()).dtype(dtype).memory_format(t.memory_format()));
@@ -315,10 +410,36 @@ Tensor same_layout(const Tensor& t) { return same_layout(t, t.dtype()); }
 
 // op(t) in t's dtype: computed in float32 and rounded once where the storage loop does not take t as it is.
 Tensor unary_with(tmath::Unary op, const Tensor& t, tmath::UnaryArgs<float> args, tmath::UnaryArgs<int64_t> int_args) {
-  if (!native(t)) return unary_with(op, t.to(DType::Float32), args, int_args).to(t.dtype());
+  if (!native(t, op)) return unary_with(op, t.to(DType::Float32), args, int_args).to(t.dtype());
   Tensor out = same_layout(t);
   run_unary(op, t, out, args, int_args);
   return out;
+}
+
+// round(t, decimals) for decimals != 0: the op, and 10^|decimals| rounded to t's dtype (PyTorch 1.13 converts the
+// double power to the tensor's scalar type).
+struct DecimalRounding {
+  tmath::Unary op;
+  float scale;
+};
+
+DecimalRounding decimal_rounding(const Tensor& t, int64_t decimals) {
+  NORMRT_CHECK(t.defined(), "round of an undefined tensor");
+  NORMRT_CHECK(is_floating(t.dtype()), "\"round_", t.device().is_cuda() ? "cuda" : "cpu", "\" not implemented for '",
+               util::scalar_type_name(t.dtype()), "'");
+  const auto power = static_cast<float>(std::pow(10.0, std::fabs(static_cast<double>(decimals))));
+  const float scale = t.dtype() == DType::BFloat16  ? static_cast<float>(BFloat16(power))
+                      : t.dtype() == DType::Float16 ? static_cast<float>(Half(power))
+                                                    : power;
+  return {decimals > 0 ? tmath::Unary::RoundDecimals : tmath::Unary::RoundTens, scale};
+}
+
+// round(t, 0) takes PyTorch's rounding kernel itself, which no integer passes ("\"round_vml_cpu\" not implemented for
+// 'Long'") though round(t) returns an integer tensor's copy.
+void check_round_decimals_0(const Tensor& t) {
+  NORMRT_CHECK(t.defined(), "round of an undefined tensor");
+  NORMRT_CHECK(is_floating(t.dtype()), "\"", rounding_kernel(UnaryOp::Round, t.device()), "\" not implemented for '",
+               util::scalar_type_name(t.dtype()), "'");
 }
 
 // t^exponent's dtype: the exponent is a wrapped number.
@@ -377,6 +498,15 @@ Tensor powered(const Tensor& t, const Scalar& exponent) {
   return unary_with(plan.op, t, {0.0f, 0.0f, plan.exponent}, {});
 }
 
+// div's op for a rounding mode, refused before anything else is looked at (as PyTorch's).
+BinaryOp division_op(std::optional<std::string_view> rounding_mode) {
+  if (!rounding_mode) return BinaryOp::Div;
+  if (*rounding_mode == "trunc") return BinaryOp::TruncDivide;
+  NORMRT_CHECK(*rounding_mode == "floor",
+               "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '", *rounding_mode, "'");
+  return BinaryOp::FloorDivide;
+}
+
 // A number is one of PyTorch's wrapped numbers: it takes the tensor's dtype, except that an integer beside a bool
 // tensor is int64 and a floating number beside an int64 or bool tensor float32 (so the result is). Rounding it to that
 // dtype first is what PyTorch 1.13's CPU kernels do.
@@ -404,12 +534,15 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_operands(a, b);
   check_bool_arithmetic(op, a, b);
   const DType result = result_dtype(op, a, b);
-  // int64 beside a bool is exact as int64; the rest is computed in float32 and rounded once to the result's dtype.
-  if (!native(a, b, result) && result == DType::Int64) return binary(op, a.to(result), b.to(result));
-  if (!native(a, b, result)) return binary(op, as_computed(a, result), as_computed(b, result)).to(result);
+  // int64 beside a bool is exact as int64, and a division that rounds its steps in a 16-bit result's dtype takes its
+  // operands in that dtype; the rest is computed in float32 and rounded once to the result's dtype.
+  const bool converted = result == DType::Int64 || (util::is_16bit(result) && tmath::rounds_steps(kernel_op(op)));
+  if (!native(op, a, b, result) && converted) return binary(op, a.to(result), b.to(result));
+  if (!native(op, a, b, result)) return binary(op, as_computed(a, result), as_computed(b, result)).to(result);
   const Shape shape = broadcast_shape(a.sizes(), b.sizes());
   const MemoryFormat format = util::result_format(shape, {&a, &b});
   Tensor out = empty(shape, TensorOptions(a.device()).dtype(a.dtype()).memory_format(format));
+  check_divisor(op, b, result, out.numel());
   run(op, a, b, out);
   return out;
 }
@@ -429,7 +562,9 @@ Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b) {
     return a;
   }
   if (a.dtype() == DType::Int64 && b.dtype() == DType::Bool) return binary_(op, a, b.to(DType::Int64));
-  if (!native(a, b, a.dtype())) {  // computed in float32 and stored in a's dtype, as PyTorch's in-place ops
+  if (result == a.dtype() && b.dtype() != result && util::is_16bit(result) && tmath::rounds_steps(kernel_op(op)))
+    return binary_(op, a, b.to(result));
+  if (!native(op, a, b, a.dtype())) {  // computed in float32 and stored in a's dtype, as PyTorch's in-place ops
     Tensor wide = util::widened(a);
     binary_(op, wide, as_computed(b, result));
     if (!wide.is_same(a)) a.copy_(wide.to(a.dtype()));
@@ -440,6 +575,7 @@ Tensor& binary_(BinaryOp op, Tensor& a, const Tensor& b) {
     add_scaled_(a, b, 1.0);  // the plain axpy pass (gradient accumulation takes this path)
     return a;
   }
+  check_divisor(op, b, result, a.numel());
   run(op, a, b, a);
   a.bump_version();
   return a;
@@ -451,6 +587,7 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Minim
 Tensor unary(UnaryOp op, const Tensor& t) {
   NORMRT_CHECK(t.defined(), "elementwise function of an undefined tensor");
   const DType result = unary_dtype(op, t);
+  if (identity(op, t.dtype())) return t.clone();
   if (result != t.dtype()) return unary(op, t.to(result));
   if (!native(t)) return unary(op, t.to(DType::Float32)).to(t.dtype());
   Tensor out = same_layout(t);
@@ -463,6 +600,7 @@ Tensor& unary_(UnaryOp op, Tensor& t) {
   const DType result = unary_dtype(op, t);
   NORMRT_CHECK(result == t.dtype(), "result type ", util::scalar_type_name(result),
                " can't be cast to the desired output type ", util::scalar_type_name(t.dtype()));
+  if (identity(op, t.dtype())) return t;
   if (!native(t)) {
     t.copy_(unary(op, t));
     return t;
@@ -482,6 +620,44 @@ Tensor& abs_(Tensor& t) { return unary_(UnaryOp::Abs, t); }
 Tensor& sqrt_(Tensor& t) { return unary_(UnaryOp::Sqrt, t); }
 Tensor& exp_(Tensor& t) { return unary_(UnaryOp::Exp, t); }
 Tensor& log_(Tensor& t) { return unary_(UnaryOp::Log, t); }
+Tensor floor(const Tensor& t) { return unary(UnaryOp::Floor, t); }
+Tensor ceil(const Tensor& t) { return unary(UnaryOp::Ceil, t); }
+Tensor round(const Tensor& t) { return unary(UnaryOp::Round, t); }
+Tensor trunc(const Tensor& t) { return unary(UnaryOp::Trunc, t); }
+Tensor frac(const Tensor& t) { return unary(UnaryOp::Frac, t); }
+Tensor sign(const Tensor& t) { return unary(UnaryOp::Sign, t); }
+Tensor reciprocal(const Tensor& t) { return unary(UnaryOp::Reciprocal, t); }
+Tensor& floor_(Tensor& t) { return unary_(UnaryOp::Floor, t); }
+Tensor& ceil_(Tensor& t) { return unary_(UnaryOp::Ceil, t); }
+Tensor& round_(Tensor& t) { return unary_(UnaryOp::Round, t); }
+Tensor& trunc_(Tensor& t) { return unary_(UnaryOp::Trunc, t); }
+Tensor& frac_(Tensor& t) { return unary_(UnaryOp::Frac, t); }
+Tensor& sign_(Tensor& t) { return unary_(UnaryOp::Sign, t); }
+Tensor& reciprocal_(Tensor& t) { return unary_(UnaryOp::Reciprocal, t); }
+
+Tensor round(const Tensor& t, int64_t decimals) {
+  if (decimals == 0) {
+    check_round_decimals_0(t);
+    return round(t);
+  }
+  const DecimalRounding r = decimal_rounding(t, decimals);
+  return unary_with(r.op, t, {0.0f, 0.0f, r.scale}, {});
+}
+
+Tensor& round_(Tensor& t, int64_t decimals) {
+  if (decimals == 0) {
+    check_round_decimals_0(t);
+    return round_(t);
+  }
+  const DecimalRounding r = decimal_rounding(t, decimals);
+  if (!native(t, r.op)) {
+    t.copy_(round(t, decimals));
+    return t;
+  }
+  run_unary(r.op, t, t, {0.0f, 0.0f, r.scale}, {});
+  t.bump_version();
+  return t;
+}
 
 Tensor clamp(const Tensor& t, std::optional<Scalar> min, std::optional<Scalar> max) {
   check_clamp(t, min, max);
@@ -559,6 +735,35 @@ Tensor& add_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Add, a, b); 
 Tensor& sub_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Sub, a, b); }
 Tensor& mul_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Mul, a, b); }
 Tensor& div_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Div, a, b); }
+
+Tensor remainder(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Remainder, a, b); }
+Tensor remainder(const Tensor& a, Scalar b) { return remainder(a, number_beside(a, b)); }
+Tensor remainder(Scalar a, const Tensor& b) { return remainder(number_beside(b, a), b); }
+Tensor fmod(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Fmod, a, b); }
+Tensor fmod(const Tensor& a, Scalar b) { return fmod(a, number_beside(a, b)); }
+Tensor floor_divide(const Tensor& a, const Tensor& b) { return binary(BinaryOp::FloorDivide, a, b); }
+Tensor floor_divide(const Tensor& a, Scalar b) { return floor_divide(a, number_beside(a, b)); }
+Tensor& remainder_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Remainder, a, b); }
+Tensor& remainder_(Tensor& a, Scalar b) { return remainder_(a, number_beside(a, b)); }
+Tensor& fmod_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Fmod, a, b); }
+Tensor& fmod_(Tensor& a, Scalar b) { return fmod_(a, number_beside(a, b)); }
+Tensor& floor_divide_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::FloorDivide, a, b); }
+Tensor& floor_divide_(Tensor& a, Scalar b) { return floor_divide_(a, number_beside(a, b)); }
+
+Tensor div(const Tensor& a, const Tensor& b, std::optional<std::string_view> rounding_mode) {
+  return binary(division_op(rounding_mode), a, b);
+}
+Tensor div(const Tensor& a, Scalar b, std::optional<std::string_view> rounding_mode) {
+  const BinaryOp op = division_op(rounding_mode);
+  return binary(op, a, number_beside(a, b));
+}
+Tensor& div_(Tensor& a, const Tensor& b, std::optional<std::string_view> rounding_mode) {
+  return binary_(division_op(rounding_mode), a, b);
+}
+Tensor& div_(Tensor& a, Scalar b, std::optional<std::string_view> rounding_mode) {
+  const BinaryOp op = division_op(rounding_mode);
+  return binary_(op, a, number_beside(a, b));
+}
 
 void add_scaled_(Tensor& a, const Tensor& b, double alpha) {
   NORMRT_CHECK(a.sizes() == b.sizes(), "add: shape mismatch, ", shape_str(a.sizes()), " vs ", shape_str(b.sizes()));
@@ -640,5 +845,10 @@ Tensor& operator+=(Tensor& a, Scalar b) { return a += number_beside(a, b); }
 Tensor& operator-=(Tensor& a, Scalar b) { return a -= number_beside(a, b); }
 Tensor& operator*=(Tensor& a, Scalar b) { return a *= number_beside(a, b); }
 Tensor& operator/=(Tensor& a, Scalar b) { return a /= number_beside(a, b); }
+Tensor operator%(const Tensor& a, const Tensor& b) { return ops::remainder(a, b); }
+Tensor operator%(const Tensor& a, Scalar b) { return ops::remainder(a, b); }
+Tensor operator%(Scalar a, const Tensor& b) { return ops::remainder(a, b); }
+Tensor& operator%=(Tensor& a, const Tensor& b) { return ops::remainder_(a, b); }
+Tensor& operator%=(Tensor& a, Scalar b) { return ops::remainder_(a, b); }
 
 }  // namespace normrt

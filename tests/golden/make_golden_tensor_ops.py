@@ -76,9 +76,13 @@ BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": 
           "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt,
           "ge": operator.ge, "bitwise_and": operator.and_, "bitwise_or": operator.or_, "bitwise_xor": operator.xor,
           "bitwise_left_shift": operator.lshift, "bitwise_right_shift": operator.rshift}
+DIVISIONS = {"remainder": torch.remainder, "fmod": torch.fmod, "floor_divide": torch.floor_divide,
+             "div_trunc": lambda a, b: torch.div(a, b, rounding_mode="trunc"),
+             "div_floor": lambda a, b: torch.div(a, b, rounding_mode="floor")}
+BINARY.update(DIVISIONS)
 BITWISE_IN_PLACE = ("bitwise_and_", "bitwise_or_", "bitwise_xor_", "bitwise_left_shift_", "bitwise_right_shift_")
 COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
-UNARY = ("neg", "abs", "sqrt", "exp", "log", "clamp")
+UNARY = ("neg", "abs", "sqrt", "exp", "log", "clamp", "floor", "ceil", "round", "trunc", "frac", "sign", "reciprocal")
 
 
 def elementwise(op, x, bounds):
@@ -96,12 +100,41 @@ def elementwise(op, x, bounds):
     return getattr(torch, name)(x, **kwargs) if name == op else getattr(x, op)(**kwargs)
 
 
+def round_decimals(x, decimals):
+    """torch.round(x, decimals=d). float16 (no kernel on PyTorch 1.13's CPU) as its bfloat16 computes: 10^|d| and
+    x * 10^d (x / 10^-d) rounded to the dtype, nearbyint, then the division (product) rounded once."""
+    if x.dtype != torch.float16:
+        return torch.round(x, decimals=decimals)
+    scale = torch.tensor(10.0 ** abs(decimals)).half().float()
+    wide = x.float()
+    scaled = (wide * scale if decimals > 0 else wide / scale).half().float()
+    return (torch.round(scaled) / scale if decimals > 0 else torch.round(scaled) * scale).half()
+
+
+def division(op, a, b):
+    """A division op of DIVISIONS in place (op ends in "_"), or not."""
+    if not op.endswith("_"):
+        return DIVISIONS[op](a, b)
+    if op.startswith("div_"):
+        return a.div_(b, rounding_mode=op[len("div_"):-1])
+    return getattr(a, op)(b)
+
+
 def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None):
     """The PyTorch call of an op, as the runner makes normrt's. `number` is the Scalar of the number ops: t op n
     (<op>_number), n op t (number_<op>), t op= n (<op>_number_), fill_, full_like and full (shape args, `dtype`);
     `bounds` clamp's."""
     if op.rstrip("_") in UNARY:
         return elementwise(op, ts[0], bounds)
+    if op == "round_decimals":
+        return round_decimals(ts[0], args[0])
+    if op == "round_decimals_":
+        return ts[0].copy_(round_decimals(ts[0].clone(), args[0])) if ts[0].dtype == torch.float16 else \
+            ts[0].round_(decimals=args[0])
+    if op.rstrip("_") in DIVISIONS:
+        return division(op, ts[0], ts[1])
+    if op == "div_rounding_mode_x":
+        return torch.div(ts[0], ts[1], rounding_mode="x")
     if op in ("maximum", "minimum"):
         return getattr(torch, op)(ts[0], ts[1])
     if op == "full":
@@ -172,6 +205,8 @@ def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None):
         return torch.full_like(x, number)
     if op.endswith("_number"):
         return BINARY[op[:-len("_number")]](x, number)
+    if op.endswith("_number_") and op[:-len("_number_")] in DIVISIONS:
+        return division(op[:-len("number_")], x, number)
     if op.endswith("_number_"):
         return getattr(x, op[:-len("number_")])(number)
     if op.startswith("number_"):
@@ -259,12 +294,15 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
                  "maximum", "minimum", "clamp", "clamp_", "abs", "exp", "log", "sort", "argsort", "topk",
                  "logical_not", "any_all", "all_all", "where", "masked_fill", "isnan", "isinf", "isfinite", "any_dim",
                  "all_dim", "count_nonzero", "count_nonzero_all", "equal", "nonzero", "argwhere", "nonzero_tuple",
-                 "masked_select", "masked_scatter", "masked_scatter_") + COMPARISONS
+                 "masked_select", "masked_scatter", "masked_scatter_", "floor", "ceil", "round", "trunc", "frac",
+                 "sign", "reciprocal") + COMPARISONS + tuple(DIVISIONS)
     sparse = op in ("nonzero", "argwhere", "nonzero_tuple")
     ts = inputs or [drawn_input(g, s, d, c, nan, sparse) for s, d, c in zip(shapes, dtypes, cls)]
     if op.startswith("index") and not inputs and dtypes[1] == "int64" and shapes[0] and shapes[0][0] > 0:
         # entries of dim 0, either sign
         ts[1] = torch.randint(-shapes[0][0], shapes[0][0], shapes[1], generator=g)
+    if op.rstrip("_") in DIVISIONS and not inputs and dtypes[1] == "int64":  # no integer division by zero
+        ts[1] = torch.randint(1, 6, shapes[1], generator=g) * (1 - 2 * torch.randint(0, 2, shapes[1], generator=g))
     if op == "repeat_interleave_tensor" and not inputs and dtypes[1] == "int64":  # counts, mostly not negative
         ts[1] = torch.randint(-1 if torch.rand(1, generator=g) < 0.1 else 0, 4, shapes[1], generator=g)
     folder = os.path.join(out, name)
@@ -1240,6 +1278,121 @@ def main():
         ("tril_empty_1d", "tril", [[0]], ["int64"], [2]),
     ]
     for spec in rearrange_specs:
+        add(spec)
+    # The roundings and the divisions that round, drawn after the cases above: edges of each, values of every
+    # magnitude (a 16-bit division rounds its steps), integer signs and extremes, refusals.
+    edges = f32([1.5, -1.5, 2.5, -0.5, 0.5, float("nan"), float("inf"), float("-inf"), -0.0, -2.7, 8388609.0, 1e-45])
+    wide = lambda n: torch.randn(n, generator=g) * torch.exp(torch.randn(n, generator=g) * 3)
+    dividends = f32([1.0, -1.0, 0.0, -0.0, float("inf"), float("-inf"), float("nan"), 5.5, -5.5]).reshape(9, 1)
+    divisors = f32([0.0, -0.0, float("inf"), float("-inf"), float("nan"), 2.0, -2.0])
+    int_dividends = i64([7, -7, 7, -7, 0, 2 ** 63 - 1, -2 ** 63, -2 ** 63, 5])
+    int_divisors = i64([2, 2, -2, -2, -3, 2 ** 63 - 1, 3, 2 ** 63 - 1, -2 ** 63])
+    rounding_specs = [(f"{op}_float32_edges", op, [[12]], ["float32"], [], None, [edges])
+                      for op in ("floor", "ceil", "round", "trunc", "frac", "sign", "reciprocal")]
+    rounding_specs += [
+        ("floor_bfloat16_channels_last", "floor", [[2, 3, 2, 2]], ["bfloat16"], [], [True]),
+        ("ceil_float16", "ceil", [[3, 5]], ["float16"]),
+        ("round_float16_ties", "round", [[8]], ["float16"], [], None,
+         [torch.tensor([0.5, 1.5, 2.5, -2.5, 1000.5, 2047.5, 65504.0, -0.25]).half()]),
+        ("trunc_float32", "trunc", [[4, 5]], ["float32"], [], None, [wide(20).reshape(4, 5)]),
+        ("frac_bfloat16", "frac", [[7]], ["bfloat16"], [], None, [wide(7).bfloat16()]),
+        ("sign_int64", "sign", [[6]], ["int64"], [], None, [int64_edges]),
+        ("sign_bool", "sign", [[2, 3]], ["bool"]),
+        ("sign_float16", "sign", [[3, 3]], ["float16"]),
+        ("reciprocal_int64_is_float32", "reciprocal", [[6]], ["int64"]),
+        ("reciprocal_bool_is_float32", "reciprocal", [[4]], ["bool"]),
+        ("reciprocal_bfloat16", "reciprocal", [[3, 4]], ["bfloat16"]),
+        ("floor_int64_itself", "floor", [[6]], ["int64"], [], None, [int64_edges]),
+        ("round_int64_itself", "round", [[2, 3]], ["int64"]),
+        ("floor_bool_refused", "floor", [[3]], ["bool"]),
+        ("trunc_bool_refused", "trunc", [[3]], ["bool"]),
+        ("frac_int64_refused", "frac", [[3]], ["int64"]),
+        ("frac_bool_refused", "frac", [[3]], ["bool"]),
+        ("round__float32", "round_", [[3, 4]], ["float32"]),
+        ("ceil__int64", "ceil_", [[5]], ["int64"]),
+        ("trunc__float16_channels_last", "trunc_", [[1, 2, 2, 3]], ["float16"], [], [True]),
+        ("frac__float32", "frac_", [[6]], ["float32"], [], None, [wide(6)]),
+        ("sign__bool", "sign_", [[4]], ["bool"]),
+        ("sign__bfloat16", "sign_", [[5]], ["bfloat16"]),
+        ("reciprocal__float32", "reciprocal_", [[5]], ["float32"]),
+        ("reciprocal__int64_refused", "reciprocal_", [[3]], ["int64"]),
+        ("floor__bool_refused", "floor_", [[3]], ["bool"]),
+        ("round_decimals_2", "round_decimals", [[40]], ["float32"], [2], None, [wide(40)]),
+        ("round_decimals_minus_2", "round_decimals", [[40]], ["float32"], [-2], None, [wide(40) * 100]),
+        ("round_decimals_38_overflows", "round_decimals", [[12]], ["float32"], [38], None, [edges]),
+        ("round_decimals_39_nan", "round_decimals", [[4]], ["float32"], [39]),
+        ("round_decimals_bfloat16_steps", "round_decimals", [[60]], ["bfloat16"], [4], None, [wide(60).bfloat16()]),
+        ("round_decimals_bfloat16_tens", "round_decimals", [[60]], ["bfloat16"], [-4], None,
+         [(wide(60) * 1e4).bfloat16()]),
+        ("round_decimals_float16_steps", "round_decimals", [[60]], ["float16"], [2], None, [wide(60).half()]),
+        ("round_decimals_channels_last", "round_decimals", [[2, 3, 2, 2]], ["float32"], [1], [True]),
+        ("round_decimals_0_int64", "round_decimals", [[4]], ["int64"], [0]),
+        ("round_decimals_int64_refused", "round_decimals", [[4]], ["int64"], [1]),
+        ("round_decimals_bool_refused", "round_decimals", [[4]], ["bool"], [-1]),
+        ("round_decimals__bfloat16", "round_decimals_", [[30]], ["bfloat16"], [1], None, [wide(30).bfloat16()]),
+        ("round_decimals__float32", "round_decimals_", [[30]], ["float32"], [3], None, [wide(30)]),
+        ("round_decimals__int64_refused", "round_decimals_", [[4]], ["int64"], [2]),
+    ]
+    for op in DIVISIONS:
+        rounding_specs += [
+            (f"{op}_float32_edges", op, [[9, 1], [7]], ["float32", "float32"], [], None, [dividends, divisors]),
+            (f"{op}_float32_wide", op, [[200], [200]], ["float32", "float32"], [], None, [wide(200), wide(200)]),
+            (f"{op}_float16_wide", op, [[300], [300]], ["float16", "float16"], [], None,
+             [wide(300).half(), wide(300).half()]),
+            (f"{op}_bfloat16_wide", op, [[300], [300]], ["bfloat16", "bfloat16"], [], None,
+             [wide(300).bfloat16(), wide(300).bfloat16()]),
+            (f"{op}_int64", op, [[9], [9]], ["int64", "int64"], [], None, [int_dividends, int_divisors]),
+            (f"{op}_int64_broadcast", op, [[3, 4], [4]], ["int64", "int64"]),
+            (f"{op}_channels_last", op, [[2, 3, 2, 2], [3, 1, 1]], ["float32", "float32"], [], [True, False]),
+            (f"{op}_int64_by_0dim_float", op, [[2, 3], []], ["int64", "float16"]),
+            (f"{op}_int64_by_zero_refused", op, [[4], [4]], ["int64", "int64"], [], None,
+             [i64([1, 2, 3, 4]), i64([1, 0, 1, 1])]),
+            (f"{op}_int64_by_false_refused", op, [[2], [2]], ["int64", "bool"], [], None,
+             [i64([3, 4]), torch.tensor([True, False])]),
+            (f"{op}_bool_by_int64", op, [[2], [2]], ["bool", "int64"], [], None,
+             [torch.tensor([True, False]), i64([3, -2])]),
+            (f"{op}_bool_refused", op, [[2], [2]], ["bool", "bool"]),
+            (f"{op}_shapes_refused", op, [[3], [2]], ["bool", "bool"]),
+            (f"{op}_", op + "_", [[3, 4], [4]], ["float32", "float32"]),
+            (f"{op}__bfloat16", op + "_", [[50], [50]], ["bfloat16", "bfloat16"], [], None,
+             [wide(50).bfloat16(), wide(50).bfloat16()]),
+            (f"{op}__int64", op + "_", [[2, 3], [3]], ["int64", "int64"]),
+            (f"{op}__int64_by_float_refused", op + "_", [[3], [3]], ["int64", "float32"]),
+            (f"{op}__shape_refused", op + "_", [[3], [2, 3]], ["float32", "float32"]),
+        ]
+    rounding_specs.append(("div_rounding_mode_x_refused", "div_rounding_mode_x", [[3], [2]], ["float32", "float32"]))
+    division_number_specs = [
+        ("remainder_number_float32", "remainder_number", [3, 4], "float32", -2.5),
+        ("remainder_number_int64", "remainder_number", [2, 3], "int64", 3),
+        ("remainder_number_int64_by_float", "remainder_number", [5], "int64", 2.5),
+        ("remainder_number_int64_by_zero_refused", "remainder_number", [3], "int64", 0),
+        ("number_remainder_float32", "number_remainder", [6], "float32", 7.5),
+        ("number_remainder_int64", "number_remainder", [3], "int64", -7, False, i64([2, -3, 5])),
+        ("fmod_number_int64", "fmod_number", [2, 3], "int64", -3),
+        ("fmod_number_float16", "fmod_number", [8], "float16", 0.3),
+        ("floor_divide_number_float16", "floor_divide_number", [8], "float16", 0.3, False, wide(8).half()),
+        ("floor_divide_number_int64_by_float", "floor_divide_number", [6], "int64", 2.5),
+        ("div_trunc_number_int64", "div_trunc_number", [6], "int64", -2),
+        ("div_floor_number_bfloat16", "div_floor_number", [8], "bfloat16", 0.7, False, wide(8).bfloat16()),
+        ("remainder_number__int64", "remainder_number_", [2, 3], "int64", 4),
+        ("remainder_number__int64_by_float_refused", "remainder_number_", [3], "int64", 2.5),
+        ("fmod_number__float32", "fmod_number_", [5], "float32", -1.5),
+        ("floor_divide_number__bfloat16", "floor_divide_number_", [8], "bfloat16", 3.0, False, wide(8).bfloat16()),
+        ("div_floor_number__float32_channels_last", "div_floor_number_", [1, 3, 2, 2], "float32", 0.75, True),
+        ("div_trunc_number__int64_by_zero_refused", "div_trunc_number_", [3], "int64", 0),
+    ]
+    for spec in rounding_specs:
+        add(spec)
+    for spec in division_number_specs:
+        add_number(spec)
+    # repeat_interleave's negative repeats where no element is repeated (seed 116's draws found normrt refusing them).
+    for spec in [
+        ("repeat_interleave_negative_of_empty_dim", "repeat_interleave", [[0, 3]], ["float32"], [-1, 0]),
+        ("repeat_interleave_negative_of_empty", "repeat_interleave", [[2, 0]], ["int64"], [-2]),
+        ("repeat_interleave_negative_dim_refused_first", "repeat_interleave", [[0, 3]], ["float32"], [-1, 7]),
+        ("repeat_interleave_negative_count_of_empty_dim", "repeat_interleave_tensor", [[0, 3], [1]],
+         ["float32", "int64"], [0], None, [torch.zeros(0, 3), i64([-1])]),
+    ]:
         add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)

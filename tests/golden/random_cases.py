@@ -824,7 +824,8 @@ def tensor_op_draw(rng):
                      "index_put_", "index_put_accumulate", "broadcast_to", "bitwise", "bitwise_not",
                      "bitwise_number", "bitwise", "bitwise_in_place", "bitwise_number_in_place", "number_shift",
                      "bitwise_not_", "flip", "roll", "repeat", "repeat_interleave", "repeat_interleave_tensor",
-                     "tril", "triu"])
+                     "tril", "triu", "rounding", "rounding", "round_decimals", "division", "division",
+                     "division_number"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64", "bool"]
     if op == "compare":
         op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"])
@@ -842,6 +843,15 @@ def tensor_op_draw(rng):
         op = rng.choice(NUMBER_OPS)
     if op == "elementwise":
         op = rng.choice(["neg", "abs", "sqrt", "exp", "log"]) + rng.choice(["", "_"])
+    if op == "rounding":
+        op = rng.choice(["floor", "ceil", "round", "trunc", "frac", "sign", "reciprocal"]) + rng.choice(["", "_"])
+    if op == "round_decimals":
+        op += rng.choice(["", "_"])
+    divisions = ["remainder", "fmod", "floor_divide", "div_trunc", "div_floor"]
+    if op == "division":
+        op = rng.choice(divisions) + rng.choice(["", "_"])
+    if op == "division_number":
+        op = rng.choice(["number_remainder"] + [d + suffix for d in divisions for suffix in ("_number", "_number_")])
     if op == "full":
         shape = [rng.choice([0, 1, 2, 3]) for _ in range(rng.randint(0, 3))]
         return op, [], [], shape, [], {"number": drawn_number(rng), "dtype": dtype}
@@ -898,7 +908,8 @@ def tensor_op_draw(rng):
                 "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "where", "masked_fill",
                 "masked_fill_", "isclose", "allclose", "equal", "masked_select", "masked_scatter", "masked_scatter_",
                 "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift",
-                "bitwise_and_", "bitwise_or_", "bitwise_xor_", "bitwise_left_shift_", "bitwise_right_shift_"):
+                "bitwise_and_", "bitwise_or_", "bitwise_xor_", "bitwise_left_shift_", "bitwise_right_shift_") or \
+            op.rstrip("_") in divisions:
         other = [1 if rng.random() < 0.4 else n for n in shape] if rng.random() < 0.6 else list(shape)
         if other and rng.random() < 0.4:
             other = other[rng.randint(0, rank):]
@@ -956,6 +967,8 @@ def tensor_op_draw(rng):
         size = rng.choice([along, along, 1, along + 1])
         shapes.append([] if size == 1 and rng.random() < 0.3 else [size])
         args = [d] if rng.random() < 0.8 else []
+    elif op.startswith("round_decimals"):
+        args = [rng.randint(-3, 4)]
     elif op in ("tril", "triu"):
         args = [rng.randint(-4, 4)] if rng.random() < 0.7 else []
     elif op == "broadcast_to":
@@ -984,7 +997,7 @@ def tensor_op_draw(rng):
         if len(types) > 2 and rng.random() < 0.9:
             types[2] = types[0]
     numbered = op in NUMBER_OPS or op.endswith("_number") or op.endswith("_number_") or \
-        op.startswith("number_bitwise") or op.startswith("masked_fill")
+        op.startswith("number_bitwise") or op.startswith("masked_fill") or op == "number_remainder"
     extra = {"number": drawn_number(rng)} if numbered else {}
     if op.startswith("pow_number") and rng.random() < 0.4:  # PyTorch's special-cased exponents
         extra["number"] = rng.choice(POW_SPECIAL_EXPONENTS)
@@ -1009,7 +1022,8 @@ def tensor_op_departs(op, shapes, dtypes, args, cls, number=None):
     -1 (1.13's words are an overflow's), a permutation of another length ("permute(sparse_coo)" in 1.13's words), and
     the elements PyTorch's pow loops compute apart from their vectorised loop, which normrt follows everywhere: float32
     powers by an exponent float cannot hold (2^31 + 1 is odd there, 2^31 in the vectorised loop), bfloat16 ones by
-    -0.5 (1 / sqrt), where elements lie past the last multiple of 16 (float32) or 32 (bfloat16)."""
+    -0.5 (1 / sqrt), where elements lie past the last multiple of 16 (float32) or 32 (bfloat16); and INT64_MIN
+    as a number divided by an int64 tensor (PyTorch's process dies of SIGFPE at INT64_MIN % -1)."""
     if not shapes:  # full
         return False
     if op.startswith("masked_fill") and dtypes[1] != "bool":  # 1.13 takes such a mask (and ignores it); normrt refuses
@@ -1037,6 +1051,8 @@ def tensor_op_departs(op, shapes, dtypes, args, cls, number=None):
     if op == "narrow" and rank and -rank <= args[0] < rank:
         size = shape[args[0]]
         return not -size <= args[1] <= size or (size == 0 and args[1] != 0)
+    if op == "number_remainder" and dtypes[0] == "int64" and number == -2 ** 63:
+        return True  # INT64_MIN % -1: PyTorch's process dies of SIGFPE (normrt's remainder is 0: a unit test)
     return op == "permute" and len(args) != rank
 
 

@@ -146,6 +146,44 @@ TEST_F(CudaTensor, ArithmeticMatchesTheCpuBitForBit) {
   EXPECT_TRUE(testing::same_bits((m_gpu * x.to(gpu)).to_vector(), (m * x).to_vector()));
 }
 
+// The roundings and the divisions that round give the CPU's bits in every dtype (16-bit divisions rounding their
+// steps to the dtype on both), int64 ones the CPU's wrapped integers; a zero int64 divisor is refused on the device
+// too (its flag read back), leaving the destination.
+TEST_F(CudaTensor, RoundingsAndDivisionsMatchTheCpuBitForBit) {
+  const Device gpu = Device::cuda(0);
+  Generator gen(19);
+  const Tensor x = randn({2, 3, 33, 35}, gen) * 300.0, c = randn({3, 1, 1}, gen) * 0.7;
+  const auto same = [](const Tensor& on_gpu, const Tensor& on_cpu) {
+    return testing::same_bits(on_gpu.to(Device::cpu()).to(DType::Float32).to_vector(),
+                              on_cpu.to(DType::Float32).to_vector());
+  };
+  for (const DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tensor a = x.to(dtype), b = c.to(dtype), a_gpu = a.to(gpu), b_gpu = b.to(gpu);
+    for (const ops::UnaryOp op : {ops::UnaryOp::Floor, ops::UnaryOp::Ceil, ops::UnaryOp::Round, ops::UnaryOp::Trunc,
+                                  ops::UnaryOp::Frac, ops::UnaryOp::Sign, ops::UnaryOp::Reciprocal})
+      EXPECT_TRUE(same(ops::unary(op, a_gpu), ops::unary(op, a)));
+    for (const int64_t decimals : {2, -1}) EXPECT_TRUE(same(ops::round(a_gpu, decimals), ops::round(a, decimals)));
+    for (const ops::BinaryOp op :
+         {ops::BinaryOp::FloorDivide, ops::BinaryOp::TruncDivide, ops::BinaryOp::Remainder, ops::BinaryOp::Fmod}) {
+      EXPECT_TRUE(same(ops::binary(op, a_gpu, b_gpu), ops::binary(op, a, b)));
+      Tensor in_place = a_gpu.to(MemoryFormat::ChannelsLast);
+      ops::binary_(op, in_place, b_gpu);
+      EXPECT_TRUE(same(in_place, ops::binary(op, a.to(MemoryFormat::ChannelsLast), b)));
+    }
+  }
+  const Tensor n = from_vector<int64_t>({INT64_MIN, INT64_MIN, -7, 7, INT64_MAX, 5}, {6});
+  const Tensor d = from_vector<int64_t>({-1, 3, 2, -2, INT64_MIN, -1}, {6});
+  const Tensor n_gpu = n.to(gpu), d_gpu = d.to(gpu);
+  EXPECT_EQ(ops::floor_divide(n_gpu, d_gpu).to_vector<int64_t>(), ops::floor_divide(n, d).to_vector<int64_t>());
+  EXPECT_EQ(ops::div(n_gpu, d_gpu, "trunc").to_vector<int64_t>(), ops::div(n, d, "trunc").to_vector<int64_t>());
+  EXPECT_EQ((n_gpu % d_gpu).to_vector<int64_t>(), (n % d).to_vector<int64_t>());
+  EXPECT_EQ(ops::fmod(n_gpu, d_gpu).to_vector<int64_t>(), ops::fmod(n, d).to_vector<int64_t>());
+  Tensor dividend = n_gpu.clone();
+  EXPECT_TRUE(throws_with([&] { ops::floor_divide_(dividend, d_gpu * 0); }, "ZeroDivisionError"));
+  EXPECT_EQ(dividend.to_vector<int64_t>(), n.to_vector<int64_t>());
+}
+
 // Channels-last operands on the device: arithmetic (either operand's format, broadcasts), activations and their
 // backward, pooling, dropout, reductions, softmax, losses, Linear and an optimizer step give the CPU's bits in the
 // CPU's memory format.

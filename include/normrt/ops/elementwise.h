@@ -11,12 +11,13 @@
 // int64 tensor with the number first), and n / t divides once (Python multiplies by t's reciprocal, rounding twice).
 #pragma once
 #include <optional>
+#include <string_view>
 
 #include "normrt/tensor.h"
 
 namespace normrt::ops {
 
-enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Minimum, Pow };
+enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Minimum, Pow, Remainder, Fmod, FloorDivide, TruncDivide };
 
 // a op b, broadcast; a and b on one device.
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
@@ -39,11 +40,16 @@ Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
 
 // Functions of each element, in the tensor's memory format. neg and abs keep the dtype (int64 exactly: -INT64_MIN
-// wraps to itself, as PyTorch's); sqrt, exp and log make an int64 tensor float32 (in place, they refuse it: "result
-// type Float can't be cast to the desired output type Long"). float16/bfloat16 are computed in float32 and rounded
-// once; exp and log are normrt's own (float_math.cuh: within an ulp, the same bits on the CPU and a GPU), sqrt is
-// correctly rounded.
-enum class UnaryOp { Neg, Abs, Sqrt, Exp, Log };
+// wraps to itself, as PyTorch's); sqrt, exp, log and reciprocal make an int64 or bool tensor float32 (in place, they
+// refuse it: "result type Float can't be cast to the desired output type Long"). float16/bfloat16 are computed in
+// float32 and rounded once; exp and log are normrt's own (float_math.cuh: within an ulp, the same bits on the CPU and
+// a GPU), sqrt and reciprocal are correctly rounded. floor, ceil, round (to the nearest integer, ties to even), trunc
+// and sign keep the dtype, an integer being its own floor, ceiling, rounding and truncation; frac is x - trunc(x) for
+// floating dtypes (inf gives NaN); sign is -1, 0 or 1 (0 for NaN and both zeros; a bool tensor's is itself). A bool
+// tensor has none of these but sign, sqrt, exp, log and reciprocal, and int64 no frac, refused in PyTorch's words
+// ("\"floor_vml_cpu\" not implemented for 'Bool'", "\"frac_cpu\" not implemented for 'Long'"; on a GPU
+// "floor_cuda", "frac_cuda"). PyTorch 1.13's CPU has no float16 rounding (its GPU's results are these).
+enum class UnaryOp { Neg, Abs, Sqrt, Exp, Log, Floor, Ceil, Round, Trunc, Frac, Sign, Reciprocal };
 Tensor unary(UnaryOp op, const Tensor& t);
 Tensor& unary_(UnaryOp op, Tensor& t);
 
@@ -57,6 +63,29 @@ Tensor& abs_(Tensor& t);
 Tensor& sqrt_(Tensor& t);
 Tensor& exp_(Tensor& t);
 Tensor& log_(Tensor& t);
+Tensor floor(const Tensor& t);
+Tensor ceil(const Tensor& t);
+Tensor round(const Tensor& t);
+Tensor trunc(const Tensor& t);
+Tensor frac(const Tensor& t);
+Tensor sign(const Tensor& t);
+Tensor reciprocal(const Tensor& t);
+Tensor& floor_(Tensor& t);
+Tensor& ceil_(Tensor& t);
+Tensor& round_(Tensor& t);
+Tensor& trunc_(Tensor& t);
+Tensor& frac_(Tensor& t);
+Tensor& sign_(Tensor& t);
+Tensor& reciprocal_(Tensor& t);
+
+// torch.round(t, decimals): floating tensors rounded to `decimals` decimal places as PyTorch 1.13 computes it,
+// nearbyint(x * 10^d) / 10^d, or nearbyint(x / 10^-d) * 10^-d for negative d, with 10^|d| rounded to the dtype (inf
+// past its range, which makes every element NaN). bfloat16 rounds x * 10^d to its dtype before nearbyint, as PyTorch's
+// CPU kernel, and so does float16 (not on PyTorch 1.13's CPU; its GPU computes both in float and rounds once).
+// Integer and bool tensors are refused ("\"round_cpu\" not implemented for 'Long'"; decimals = 0, PyTorch's plain
+// rounding kernel: "round_vml_cpu").
+Tensor round(const Tensor& t, int64_t decimals);
+Tensor& round_(Tensor& t, int64_t decimals);
 
 // torch.clamp(t, min, max) = min(max(t, min), max) elementwise, with either bound absent (not both: "torch.clamp: At
 // least one of 'min' or 'max' must not be None"). As PyTorch 1.13: a NaN element stays NaN, min > max gives max, and
@@ -89,6 +118,35 @@ Tensor pow(const Tensor& base, const Tensor& exponent);
 Tensor& pow_(Tensor& base, const Tensor& exponent);
 Tensor pow(Scalar base, const Tensor& exponent);
 
+// Division that rounds, and remainders, broadcast with the arithmetic's result type (int64 operands stay int64), as
+// PyTorch 1.13: floor_divide (Python's //: the quotient rounded toward -inf, as div's rounding_mode "floor"), div
+// with rounding_mode "trunc" (toward zero) or none (true division; another mode is refused: "div expected
+// rounding_mode to be one of None, 'trunc', or 'floor' but found 'x'"), remainder (Python's %: the sign of b) and
+// fmod (C's: the sign of a). Floating results follow PyTorch's algorithms (floor division is Python's, from fmod:
+// exact where the quotient is; division by zero gives inf or NaN; remainder(x, inf) is x or inf by sign), float16 and
+// bfloat16 rounding each step of the divisions to their dtype as PyTorch's CPU kernels do. Integer results are exact;
+// a zero divisor is refused ("ZeroDivisionError"; on a GPU finding one reads a flag back, a synchronisation, where
+// PyTorch's GPU returns garbage), and INT64_MIN divided by -1 wraps around to INT64_MIN, remainder 0 (PyTorch's CPU
+// process dies of SIGFPE). Bool results are refused ("\"remainder_cpu\" not implemented for 'Bool'"; "div_floor",
+// "div_trunc", "fmod"). A number is wrapped as in a + n; remainder also takes one on the left.
+Tensor remainder(const Tensor& a, const Tensor& b);
+Tensor remainder(const Tensor& a, Scalar b);
+Tensor remainder(Scalar a, const Tensor& b);
+Tensor fmod(const Tensor& a, const Tensor& b);
+Tensor fmod(const Tensor& a, Scalar b);
+Tensor floor_divide(const Tensor& a, const Tensor& b);
+Tensor floor_divide(const Tensor& a, Scalar b);
+Tensor div(const Tensor& a, const Tensor& b, std::optional<std::string_view> rounding_mode);
+Tensor div(const Tensor& a, Scalar b, std::optional<std::string_view> rounding_mode);
+Tensor& remainder_(Tensor& a, const Tensor& b);
+Tensor& remainder_(Tensor& a, Scalar b);
+Tensor& fmod_(Tensor& a, const Tensor& b);
+Tensor& fmod_(Tensor& a, Scalar b);
+Tensor& floor_divide_(Tensor& a, const Tensor& b);
+Tensor& floor_divide_(Tensor& a, Scalar b);
+Tensor& div_(Tensor& a, const Tensor& b, std::optional<std::string_view> rounding_mode);
+Tensor& div_(Tensor& a, Scalar b, std::optional<std::string_view> rounding_mode);
+
 // The shape a and b broadcast to; throws PyTorch's "The size of tensor a (3) must match the size of tensor b (4)
 // at non-singleton dimension 1".
 Shape broadcast_shape(const Shape& a, const Shape& b);
@@ -100,7 +158,7 @@ void accumulate_grad(Tensor& tensor, const Tensor& gradient);
 
 namespace normrt {
 
-// Operators as in libtorch: t + u, t * 2.0, 1 / t, t -= u, i += 1 (i int64), -t, ...
+// Operators as in libtorch: t + u, t * 2.0, 1 / t, t -= u, i += 1 (i int64), -t, ...; t % u is Python's (remainder).
 Tensor operator-(const Tensor& t);
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
@@ -122,5 +180,10 @@ Tensor& operator+=(Tensor& a, Scalar b);
 Tensor& operator-=(Tensor& a, Scalar b);
 Tensor& operator*=(Tensor& a, Scalar b);
 Tensor& operator/=(Tensor& a, Scalar b);
+Tensor operator%(const Tensor& a, const Tensor& b);
+Tensor operator%(const Tensor& a, Scalar b);
+Tensor operator%(Scalar a, const Tensor& b);
+Tensor& operator%=(Tensor& a, const Tensor& b);
+Tensor& operator%=(Tensor& a, Scalar b);
 
 }  // namespace normrt
