@@ -402,6 +402,17 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor positive = ops::abs(x);
          return [positive, x] { benchmark::DoNotOptimize(ops::pow(positive, x)); };
        }},
+      // Quantisation's roundings: to a grid step (x // 0.05, x % 0.05), to decimals, and an integer bucket index.
+      {"round", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::round(x)); }; }},
+      {"round-decimals-2", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::round(x, 2)); }; }},
+      {"floor-divide-scalar", image,
+       [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::floor_divide(x, 0.05)); }; }},
+      {"remainder-scalar", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x % 0.05); }; }},
+      {"floor-divide-int64", image,
+       [](const Tensor& x) {
+         const Tensor i = (x * 1000.0).to(DType::Int64);
+         return [i] { benchmark::DoNotOptimize(ops::floor_divide(i, 7)); };
+       }},
       {"sum-dim1", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 1)); }; }},
       {"sum-dim3", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sum(x, 3)); }; }},
       // A channels-last image's per-channel sums (a bias gradient) as a reduction over the rows of (N H W, C).
@@ -734,14 +745,16 @@ std::vector<TensorOp> tensor_ops() {
 }
 
 // The tensor-op rows that also run on a GPU: the index ops, whose device grouping (a radix sort) has not been timed,
-// the comparison kernels, the selections and the rearrangements.
+// the comparison kernels, the selections, the rearrangements and the roundings.
 const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-add-dim0", "scatter-reduce-amax-dim0",
                                          "scatter-reduce-mean-dim0", "gather-backward-logits",
                                          "embedding-lookup", "embedding-backward", "embedding-bag-mean",
                                          "embedding-bag-sum-weighted", "gt-scalar", "where",
                                          "masked-fill", "nonzero", "masked-select", "masked-scatter",
                                          "count-nonzero", "index-mask-rows", "index-put-accumulate", "flip-dim3",
-                                         "roll-dims23", "repeat-interleave-dim1", "tril"};
+                                         "roll-dims23", "repeat-interleave-dim1", "tril", "round",
+                                         "round-decimals-2", "floor-divide-scalar", "remainder-scalar",
+                                         "floor-divide-int64"};
 
 void tensor_op(benchmark::State& state, const TensorOp& op, Device device) {
   Generator gen(5);

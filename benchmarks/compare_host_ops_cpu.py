@@ -97,6 +97,7 @@ def torch_call(torch, name):
     picks = (torch.arange(shape[0]) % shape[1])[:, None] if op == "gather-backward-logits" else None
     pick_grad = torch.ones(shape[0], 1) if op == "gather-backward-logits" else None
     positive_mask, negative_mask = x > 0.0, x <= 0.0
+    buckets = (x * 1000.0).long() if op == "floor-divide-int64" else None
     first_positive = x[:, 0] > 0 if op == "index-mask-rows" else None
     row_segments = torch.arange(shape[0]) % 512 if op == "index-put-accumulate" else None
     return {
@@ -123,6 +124,11 @@ def torch_call(torch, name):
         "roll-dims23": lambda: torch.roll(x, (3, 3), (2, 3)),
         "repeat-interleave-dim1": lambda: torch.repeat_interleave(x, 2, 1),
         "tril": lambda: torch.tril(x),
+        "round": lambda: torch.round(x),
+        "round-decimals-2": lambda: torch.round(x, decimals=2),
+        "floor-divide-scalar": lambda: torch.floor_divide(x, 0.05),
+        "remainder-scalar": lambda: x % 0.05,
+        "floor-divide-int64": lambda: torch.floor_divide(buckets, 7),
         "nonzero": lambda: torch.nonzero(positive_mask),
         "masked-select": lambda: torch.masked_select(x, positive_mask),
         "masked-scatter": lambda: torch.masked_scatter(x, positive_mask, x),

@@ -42,25 +42,61 @@ NORMRT_HD inline float rounded_to(float v) {
     return static_cast<float>(S(v));
 }
 
-// x // y as Python's floor division, which PyTorch 1.13's div_floor computes: the quotient of x - fmod(x, y), one less
-// where the remainder's sign differs from y's, floored and then rounded to the nearest integer where the division
-// left it over half below one; a zero quotient takes the sign of x / y, and y = 0 gives x / y (inf, -inf or NaN).
-// Each step rounded in S, as PyTorch's 16-bit kernels (div - floored is exact: a float's fraction is a float).
-template <typename S>
-NORMRT_HD inline float floor_quotient(float x, float y) {
-  if (y == 0.0f) return x / y;
-  const float mod = fmodf(x, y);
-  float quotient = rounded_to<S>(rounded_to<S>(x - mod) / y);
-  if (mod != 0.0f && (y < 0.0f) != (mod < 0.0f)) quotient = rounded_to<S>(quotient - 1.0f);
-  if (quotient == 0.0f) return copysignf(0.0f, x / y);
-  const float floored = floorf(quotient);
-  return quotient - floored > 0.5f ? floored + 1.0f : floored;
+// floor(v) exactly, by a conversion to int32 (GCC leaves floorf scalar in a CPU loop): a float of magnitude 2^23 or
+// more (and inf, NaN) is its own floor. -0 gives +0.
+NORMRT_HD inline float floor_of(float v) {
+  const bool small = fabsf(v) < 8388608.0f;
+  const float truncated = static_cast<float>(static_cast<int32_t>(fmath::blend(small, v, 0.0f)));
+  return fmath::blend(small, fmath::blend(truncated > v, truncated - 1.0f, truncated), v);
 }
 
-// x mod y with y's sign, as Python's %: fmod (exact), plus y where the signs differ (PyTorch's order of operations).
-NORMRT_HD inline float python_remainder(float x, float y) {
-  const float mod = fmodf(x, y);
-  return mod != 0.0f && (y < 0.0f) != (mod < 0.0f) ? mod + y : mod;
+// x // y as Python's floor division, which PyTorch 1.13's div_floor computes from mod = fmod(x, y): the quotient of
+// x - mod, one less where the remainder's sign differs from y's, floored and then rounded to the nearest integer
+// where the division left it over half below one; a zero quotient takes the sign of x / y, and y = 0 gives x / y
+// (inf, -inf or NaN). Each step rounded in S, as PyTorch's 16-bit kernels (quotient - floored is exact: a float's
+// fraction is a float). Blends rather than branches (and & rather than &&), so that a CPU loop of it vectorises.
+template <typename S>
+NORMRT_HD inline float floor_quotient_of(float x, float y, float mod) {
+  const float quotient = rounded_to<S>(rounded_to<S>(x - mod) / y);
+  const bool signs_differ = (mod != 0.0f) & ((y < 0.0f) != (mod < 0.0f));
+  const float lowered = fmath::blend(signs_differ, rounded_to<S>(quotient - 1.0f), quotient);
+  const float floored = floor_of(lowered);
+  const float nearest = fmath::blend(lowered - floored > 0.5f, floored + 1.0f, floored);
+  return fmath::blend(y == 0.0f, x / y, fmath::blend(lowered == 0.0f, copysignf(0.0f, x / y), nearest));
+}
+
+// x mod y with y's sign, as Python's %, from mod = fmod(x, y) (exact): plus y where the signs differ (PyTorch's
+// order of operations).
+NORMRT_HD inline float remainder_of(float y, float mod) {
+  return fmath::blend((mod != 0.0f) & ((y < 0.0f) != (mod < 0.0f)), mod + y, mod);
+}
+
+// The ops computed from fmod(x, y), and each from it.
+NORMRT_HD constexpr bool takes_fmod(Binary op) {
+  return op == Binary::Remainder || op == Binary::Fmod || op == Binary::FloorDivide;
+}
+NORMRT_HD inline float from_fmod(Binary op, float x, float y, float mod) {
+  return op == Binary::Fmod        ? mod
+         : op == Binary::Remainder ? remainder_of(y, mod)
+                                   : floor_quotient_of<float>(x, y, mod);
+}
+
+// fmod(x, y) through one double-precision quotient, for CPU loops (C's fmodf is a libm call per element; this
+// vectorises): |x| - trunc(|x| / |y|) |y|, exact where the double quotient is below 2^29. There a quotient of floats
+// that is not an integer lies more than 2^-24 from every integer, beyond the reach of the division's rounding (2^-25
+// at most), so trunc takes the exact quotient's integer part; that integer times |y| holds in 53 bits, and the
+// difference is exact. `exact` is false elsewhere (y zero, infinite or NaN, x infinite or NaN, or a larger
+// quotient): there fmodf's value is the answer. Both are exact, so the same value.
+struct QuotientFmod {
+  float mod;
+  bool exact;
+};
+NORMRT_HD inline QuotientFmod fmod_by_quotient(float x, float y) {
+  const double ax = fabs(static_cast<double>(x)), ay = fabs(static_cast<double>(y));
+  const double quotient = ax / ay;
+  const bool exact = (quotient < 536870912.0) & (ay < 3.5e38);
+  const double whole = static_cast<double>(static_cast<int32_t>(fmath::blend(exact, quotient, 0.0)));
+  return {copysignf(static_cast<float>(ax - whole * ay), x), exact};
 }
 
 // Maximum and minimum as PyTorch's CPU kernels: NaN if either operand is NaN, else std::max / std::min (x where the
@@ -75,9 +111,9 @@ NORMRT_HD inline float apply(Binary op, float x, float y) {
     case Binary::Div: return x / y;
     case Binary::Maximum: return x != x || y != y ? x + y : x < y ? y : x;
     case Binary::Pow: return fmath::pow(x, y);
-    case Binary::Remainder: return python_remainder(x, y);
+    case Binary::Remainder: return remainder_of(y, fmodf(x, y));
     case Binary::Fmod: return fmodf(x, y);
-    case Binary::FloorDivide: return floor_quotient<float>(x, y);
+    case Binary::FloorDivide: return floor_quotient_of<float>(x, y, fmodf(x, y));
     case Binary::TruncDivide: return truncf(x / y);
     case Binary::Minimum: break;
   }
@@ -138,7 +174,7 @@ NORMRT_HD inline T element(Binary op, T x, T y) {
     return apply(op, x, y);
   } else {
     const float a = static_cast<float>(x), b = static_cast<float>(y);
-    if (op == Binary::FloorDivide) return T(floor_quotient<T>(a, b));
+    if (op == Binary::FloorDivide) return T(floor_quotient_of<T>(a, b, fmodf(a, b)));
     if (op == Binary::TruncDivide) return T(truncf(rounded_to<T>(a / b)));
     return T(apply(op, a, b));
   }

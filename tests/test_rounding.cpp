@@ -17,12 +17,13 @@ namespace {
 
 using testing::throws_with;
 
-// randn * 40 with ties (k + 0.5), zeros of both signs, infinities, NaN and values past 2^23 in front.
+// randn * 40 with ties (k + 0.5), zeros of both signs, infinities, NaN, values past 2^23 and quotients past 2^29 (which
+// the CPU's fmod takes from fmodf, the rest from one double division) in front.
 Tensor drawn_values(const Shape& shape, uint64_t seed) {
   Generator gen(seed);
   std::vector<float> values = (randn(shape, gen) * 40.0).to_vector();
-  const std::vector<float> specials = {0.5f,  1.5f,     2.5f,     -0.5f,     -2.5f, 0.0f, -0.0f, INFINITY,
-                                       -INFINITY, NAN, 8388609.0f, -16777215.0f, 1e-45f, 0.49999997f};
+  const std::vector<float> specials = {0.5f,      1.5f, 2.5f,       -0.5f,        -2.5f,  0.0f,        -0.0f, INFINITY,
+                                       -INFINITY, NAN,  8388609.0f, -16777215.0f, 1e-45f, 0.49999997f, 3e30f, -7e20f};
   std::copy(specials.begin(), specials.end(), values.begin());
   for (std::size_t i = specials.size(); i < values.size(); i += 7) values[i] = std::round(values[i]) + 0.5f;
   return from_vector(values, shape);
