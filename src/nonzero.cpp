@@ -444,6 +444,13 @@ Tensor rows_where(const Tensor& t, const Tensor& mask) {
   return out;
 }
 
+// A one-element tensor's value as item() gives it: an integer for int64 and bool, a double for the floating dtypes.
+Scalar item_of(const Tensor& t) {
+  if (t.dtype() == DType::Int64) return t.item<int64_t>();
+  if (t.dtype() == DType::Bool) return int64_t{t.item<bool>()};
+  return t.item<double>();
+}
+
 }  // namespace
 
 Tensor index(const Tensor& t, const Tensor& indices) {
@@ -457,8 +464,17 @@ Tensor index(const Tensor& t, const Tensor& indices) {
 }
 
 Tensor& index_put_(Tensor& t, const Tensor& indices, const Tensor& values, bool accumulate) {
-  Picked p = picked_rows(t, indices);
   NORMRT_CHECK(values.defined(), "index_put_: values must be defined");
+  if (!accumulate && t.defined() && indices.defined() && indices.dtype() == DType::Bool && values.numel() == 1) {
+    // PyTorch fills through a mask with one value as masked_fill_ does: the value of any dtype, converted as fill_
+    // converts it, the mask over t's leading dimensions.
+    check_index(t, indices);
+    util::check_same_device(t, values);
+    Shape aligned = indices.sizes();
+    aligned.resize(static_cast<std::size_t>(t.dim()), 1);
+    return masked_fill_(t, indices.reshape(aligned), item_of(values));
+  }
+  Picked p = picked_rows(t, indices);
   NORMRT_CHECK(values.dtype() == t.dtype(), "Index put requires the source and destination dtypes match, got ",
                util::scalar_type_name(t.dtype()), " for the destination and ", util::scalar_type_name(values.dtype()),
                " for the source.");

@@ -217,9 +217,7 @@ Tensor repeat_interleave(const Tensor& t, const Tensor& repeats, std::optional<i
   util::check_same_device(t, repeats);
   const int64_t size = t.size(d);
   NORMRT_CHECK(repeats.numel() == 1 || repeats.numel() == size, "repeats must have the same size as input along dim");
-  const std::vector<float> values = repeats.to(Device::cpu()).to(DType::Float32).to_vector();
-  NORMRT_CHECK(size == 0 || std::all_of(values.begin(), values.end(), [](float v) { return !(v < 0.0f); }),
-               "repeats can not be negative");  // one count for no elements is none
+  // The counts' dtype and signs are checked as counts (one count for no elements is none).
   const Tensor counts = repeats.numel() == 1 && size != 1 ? broadcast_to(repeats.reshape({1}), {size})
                                                           : repeats.reshape({repeats.numel()});
   return index_select(t, d, repeat_interleave(counts));

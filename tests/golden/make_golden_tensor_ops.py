@@ -1394,6 +1394,24 @@ def main():
          ["float32", "int64"], [0], None, [torch.zeros(0, 3), i64([-1])]),
     ]:
         add(spec)
+    # Seed 117's draws: index_put_ through a mask with one value of another dtype (PyTorch's masked_fill_ path), and
+    # float counts with negative values, refused for their dtype first.
+    mask23 = torch.tensor([[True, False, True], [False, True, False]])
+    for spec in [
+        ("index_put__mask_one_float32_value_into_float16", "index_put_", [[2, 3], [2, 3], []],
+         ["float16", "bool", "float32"], [], None, [torch.zeros(2, 3).half(), mask23, torch.tensor(1.5)]),
+        ("index_put__row_mask_one_value_into_int64", "index_put_", [[2, 3], [2], [1]], ["int64", "bool", "float32"],
+         [], None, [i64([[1, 2, 3], [4, 5, 6]]), torch.tensor([False, True]), torch.tensor([-2.75])]),
+        ("index_put__mask_one_value_overflow_refused", "index_put_", [[2, 3], [2, 3], []],
+         ["float16", "bool", "float32"], [], None, [torch.zeros(2, 3).half(), mask23, torch.tensor(1e6)]),
+        ("index_put__index_one_value_of_another_dtype_refused", "index_put_", [[2, 3], [1], []],
+         ["float16", "int64", "float32"], [], None, [torch.zeros(2, 3).half(), i64([1]), torch.tensor(1.5)]),
+        ("index_put_accumulate_mask_one_value_of_another_dtype_refused", "index_put_accumulate", [[2, 3], [2, 3], []],
+         ["float16", "bool", "float32"], [], None, [torch.zeros(2, 3).half(), mask23, torch.tensor(1.5)]),
+        ("repeat_interleave_negative_float_counts_refused", "repeat_interleave_tensor", [[3], [3]],
+         ["float32", "float32"], [0], None, [torch.zeros(3), torch.tensor([-1.0, 2.0, 0.5])]),
+    ]:
+        add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

@@ -148,6 +148,12 @@ and emulated device); embedding_bag embedding's (seed 113, 500, CPU and emulated
 heap corrupted by a 2-D input with include_last_offset in max mode, left out of them); the rearrangements (flip,
 roll, repeat, repeat_interleave, tril, triu) tensor_ops' (seed 114, 1,500, CPU and emulated device; the draws found
 roll and tril of an empty tensor returning before PyTorch checks their dims, now normrt's too).
+Session 67 (2026-12-07): the roundings and the divisions that round (floor, ceil, round, trunc, frac, sign,
+reciprocal, round to decimals; remainder, fmod, floor_divide and div's rounding modes, with a number on either side and
+in place) joined tensor_ops' draws: seeds 115 (1,500), 116 and 117 (6,000 each), CPU and emulated device, match. Seed
+116 found repeat_interleave refusing negative repeats along an empty dimension (PyTorch expands them to no counts);
+seed 117 index_put_ refusing a one-element value of another dtype through a mask (PyTorch 1.13 fills it as
+masked_fill_ does) and float counts refused for a negative value before their dtype.
 """
 import argparse
 import importlib
