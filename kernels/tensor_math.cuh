@@ -29,7 +29,8 @@ enum class Binary : int {
   Remainder = 7,
   Fmod = 8,
   FloorDivide = 9,
-  TruncDivide = 10
+  TruncDivide = 10,
+  Copysign = 11
 };
 
 // v as PyTorch's arithmetic in S rounds it: unchanged for float, rounded to S for float16 and bfloat16 (whose CPU
@@ -115,6 +116,7 @@ NORMRT_HD inline float apply(Binary op, float x, float y) {
     case Binary::Fmod: return fmodf(x, y);
     case Binary::FloorDivide: return floor_quotient_of<float>(x, y, fmodf(x, y));
     case Binary::TruncDivide: return truncf(x / y);
+    case Binary::Copysign: return copysignf(x, y);
     case Binary::Minimum: break;
   }
   return x != x || y != y ? x + y : y < x ? y : x;
@@ -155,7 +157,8 @@ NORMRT_HD inline int64_t integer_division(Binary op, int64_t x, int64_t y) {
 }
 
 // int64 sums, differences and products wrap around as PyTorch's (two's complement, computed unsigned). Never called
-// for Div: ops::div divides int64 operands as float32, as PyTorch's true division.
+// for Div and Copysign: ops::div divides int64 operands as float32, as PyTorch's true division, and copysign's result
+// is floating.
 NORMRT_HD inline int64_t apply(Binary op, int64_t x, int64_t y) {
   if (op == Binary::Maximum) return x < y ? y : x;
   if (op == Binary::Minimum) return y < x ? y : x;
@@ -182,7 +185,8 @@ NORMRT_HD inline T element(Binary op, T x, T y) {
 
 // Elementwise functions of one tensor, and their arguments in the type the op computes in (float, or int64_t for
 // int64 tensors): Clamp's bounds (an absent one the type's lowest or highest value, which no element passes), Pow's
-// exponent, RoundDecimals' and RoundTens' power of ten. Square to Reciprocal are PyTorch's float and bfloat16 special
+// exponent, RoundDecimals' and RoundTens' power of ten, NanToNum's replacements (lo for -inf, hi for +inf, exponent
+// for NaN). Square to Reciprocal are PyTorch's float and bfloat16 special
 // cases of pow(x, number), in its order of operations (1 / sqrt(x) rounds twice).
 enum class Unary : int {
   Neg = 0,
@@ -204,7 +208,8 @@ enum class Unary : int {
   Frac = 16,
   Sign = 17,
   RoundDecimals = 18,
-  RoundTens = 19
+  RoundTens = 19,
+  NanToNum = 20
 };
 
 template <typename T>
@@ -242,6 +247,8 @@ NORMRT_HD inline float apply(Unary op, float x, UnaryArgs<float> b) {
     case Unary::Sign: return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : 0.0f;
     case Unary::RoundDecimals: return rintf(x * b.exponent) / b.exponent;
     case Unary::RoundTens: return rintf(x / b.exponent) * b.exponent;
+    case Unary::NanToNum:  // blends, so that a CPU loop of it vectorises
+      return fmath::blend(x != x, b.exponent, fmath::blend(x == INFINITY, b.hi, fmath::blend(x == -INFINITY, b.lo, x)));
     case Unary::Clamp: break;
   }
   const float raised = x < b.lo ? b.lo : x;

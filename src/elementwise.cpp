@@ -34,10 +34,11 @@ void check_operands(const Tensor& a, const Tensor& b) {
                "devices, ", a.device().str(), " and ", b.device().str(), "!");
 }
 
-// PyTorch's result type of a op b (util::result_type), but true division of integers (and bools) is float32.
+// PyTorch's result type of a op b (util::result_type), but true division and copysign of integers (and bools) are
+// float32.
 DType result_dtype(BinaryOp op, const Tensor& a, const Tensor& b) {
   const DType r = util::result_type(a, b);
-  return op == BinaryOp::Div && !is_floating(r) ? DType::Float32 : r;
+  return (op == BinaryOp::Div || op == BinaryOp::Copysign) && !is_floating(r) ? DType::Float32 : r;
 }
 
 // The integer divisions and remainders.
@@ -128,9 +129,6 @@ tmath::Broadcast plan(const Shape& out_shape, MemoryFormat out_format, const Ten
   return p;
 }
 
-// z[i] = x[i * x_step] op y[i * y_step] for i < n: a run along the last dimension of a broadcast. Steps 0 (a
-// broadcast value) and 1 each get a plain loop; other steps (operands of another memory format than the result's)
-// the general one.
 // z[i] = x(i) op y(i) for i < n, op one of fmod's family on float32 (tmath::takes_fmod): each block of elements with
 // tmath::fmod_by_quotient, which vectorises, into a buffer (z may be x), and with fmodf (a libm call per element)
 // where it does not cover one of them.
@@ -154,6 +152,9 @@ void fmod_family_run(X x, Y y, float* z, int64_t n) {
   }
 }
 
+// z[i] = x[i * x_step] op y[i * y_step] for i < n: a run along the last dimension of a broadcast. Steps 0 (a
+// broadcast value) and 1 each get a plain loop; other steps (operands of another memory format than the result's)
+// the general one; fmod's family its own blocks.
 template <tmath::Binary K, typename T>
 void broadcast_run(const T* x, int64_t x_step, const T* y, int64_t y_step, T* z, int64_t n) {
   if constexpr (tmath::takes_fmod(K) && std::is_same_v<T, float>) {
@@ -269,6 +270,7 @@ void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
     case B::Fmod: return each(std::integral_constant<B, B::Fmod>());
     case B::FloorDivide: return each(std::integral_constant<B, B::FloorDivide>());
     case B::TruncDivide: return each(std::integral_constant<B, B::TruncDivide>());
+    case B::Copysign: return each(std::integral_constant<B, B::Copysign>());
   }
 }
 
@@ -333,6 +335,7 @@ void run_unary(tmath::Unary op, const Tensor& x, Tensor& y, tmath::UnaryArgs<flo
     case U::Sign: return each(std::integral_constant<U, U::Sign>());
     case U::RoundDecimals: return each(std::integral_constant<U, U::RoundDecimals>());
     case U::RoundTens: return each(std::integral_constant<U, U::RoundTens>());
+    case U::NanToNum: return each(std::integral_constant<U, U::NanToNum>());
   }
 }
 
@@ -534,6 +537,23 @@ Tensor powered(const Tensor& t, const Scalar& exponent) {
                                          : unary_with(tmath::Unary::Reciprocal, square, {}, {});
   }
   return unary_with(plan.op, t, {0.0f, 0.0f, plan.exponent}, {});
+}
+
+// nan_to_num's replacements in t's dtype (given ones converted as PyTorch converts them, to float and then the dtype:
+// past the range, an infinity), as the kernel's arguments: -inf's, +inf's and NaN's.
+tmath::UnaryArgs<float> replacements(DType dtype, std::optional<double> nan, std::optional<double> posinf,
+                                     std::optional<double> neginf) {
+  const float largest = dtype == DType::Float16    ? 65504.0f
+                        : dtype == DType::BFloat16 ? static_cast<float>(BFloat16::from_bits(0x7f7f))
+                                                   : std::numeric_limits<float>::max();
+  const auto in_dtype = [dtype](double v) {
+    // 2^128 - 2^103, halfway between float's largest value and the next power of two: from there on, infinity.
+    const float f = std::fabs(v) >= 3.4028235677973366e38 ? std::copysign(INFINITY, v) : static_cast<float>(v);
+    return dtype == DType::Float16    ? static_cast<float>(Half(f))
+           : dtype == DType::BFloat16 ? static_cast<float>(BFloat16(f))
+                                      : f;
+  };
+  return {neginf ? in_dtype(*neginf) : -largest, posinf ? in_dtype(*posinf) : largest, nan ? in_dtype(*nan) : 0.0f};
 }
 
 // div's op for a rounding mode, refused before anything else is looked at (as PyTorch's).
@@ -773,6 +793,31 @@ Tensor& add_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Add, a, b); 
 Tensor& sub_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Sub, a, b); }
 Tensor& mul_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Mul, a, b); }
 Tensor& div_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Div, a, b); }
+
+Tensor copysign(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Copysign, a, b); }
+Tensor copysign(const Tensor& a, Scalar b) { return copysign(a, number_beside(a, b)); }
+Tensor& copysign_(Tensor& a, const Tensor& b) { return binary_(BinaryOp::Copysign, a, b); }
+Tensor& copysign_(Tensor& a, Scalar b) { return copysign_(a, number_beside(a, b)); }
+
+Tensor nan_to_num(const Tensor& t, std::optional<double> nan, std::optional<double> posinf,
+                  std::optional<double> neginf) {
+  NORMRT_CHECK(t.defined(), "nan_to_num of an undefined tensor");
+  if (!is_floating(t.dtype())) return t.clone();
+  return unary_with(tmath::Unary::NanToNum, t, replacements(t.dtype(), nan, posinf, neginf), {});
+}
+
+Tensor& nan_to_num_(Tensor& t, std::optional<double> nan, std::optional<double> posinf, std::optional<double> neginf) {
+  NORMRT_CHECK(t.defined(), "nan_to_num of an undefined tensor");
+  if (!is_floating(t.dtype())) return t;
+  const tmath::UnaryArgs<float> args = replacements(t.dtype(), nan, posinf, neginf);
+  if (!native(t)) {
+    t.copy_(unary_with(tmath::Unary::NanToNum, t, args, {}));
+    return t;
+  }
+  run_unary(tmath::Unary::NanToNum, t, t, args, {});
+  t.bump_version();
+  return t;
+}
 
 Tensor remainder(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Remainder, a, b); }
 Tensor remainder(const Tensor& a, Scalar b) { return remainder(a, number_beside(a, b)); }

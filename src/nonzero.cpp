@@ -465,9 +465,10 @@ Tensor index(const Tensor& t, const Tensor& indices) {
 
 Tensor& index_put_(Tensor& t, const Tensor& indices, const Tensor& values, bool accumulate) {
   NORMRT_CHECK(values.defined(), "index_put_: values must be defined");
-  if (!accumulate && t.defined() && indices.defined() && indices.dtype() == DType::Bool && values.numel() == 1) {
+  if (!accumulate && t.defined() && indices.defined() && indices.dtype() == DType::Bool && indices.dim() > 0 &&
+      values.numel() == 1) {
     // PyTorch fills through a mask with one value as masked_fill_ does: the value of any dtype, converted as fill_
-    // converts it, the mask over t's leading dimensions.
+    // converts it, the mask over t's leading dimensions (a 0-dim mask is an index to it, its value of t's dtype).
     check_index(t, indices);
     util::check_same_device(t, values);
     Shape aligned = indices.sizes();

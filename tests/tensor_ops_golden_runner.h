@@ -118,6 +118,8 @@ inline std::vector<Tensor> run_number_op(const std::string& op, Tensor& t, Scala
   if (op == "floor_divide_number_") return {ops::floor_divide_(t, n)};
   if (op == "div_trunc_number_") return {ops::div_(t, n, "trunc")};
   if (op == "div_floor_number_") return {ops::div_(t, n, "floor")};
+  if (op == "copysign_number") return {ops::copysign(t, n)};
+  if (op == "copysign_number_") return {ops::copysign_(t, n)};
   if (op == "fill_") return {t.fill_(n)};
   if (op == "full_like") return {full_like(t, n)};
   ADD_FAILURE() << "unknown op " << op;
@@ -135,6 +137,14 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
   if (op == "masked_fill") return {ops::masked_fill(ts[0], ts[1], number_of(c["number"]))};
   if (op == "masked_fill_") return {ops::masked_fill_(ts[0], ts[1], number_of(c["number"]))};
   if (c.contains("number")) return run_number_op(op, ts[0], number_of(c["number"]));
+  if (c.contains("replacements")) {  // nan_to_num's nan, posinf and neginf
+    const auto value = [&](int k) -> std::optional<double> {
+      const auto& v = c["replacements"][k];
+      return v.is_null() ? std::nullopt : std::optional<double>(number_of(v).to_double());
+    };
+    if (op == "nan_to_num_") return {ops::nan_to_num_(ts[0], value(0), value(1), value(2))};
+    return {ops::nan_to_num(ts[0], value(0), value(1), value(2))};
+  }
   if (c.contains("bounds")) {
     const auto bound = [&](int k) -> std::optional<Scalar> {
       const auto& b = c["bounds"][k];
@@ -284,6 +294,8 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
   if (op == "div_trunc_") return {ops::div_(ts[0], ts[1], "trunc")};
   if (op == "div_floor_") return {ops::div_(ts[0], ts[1], "floor")};
   if (op == "div_rounding_mode_x") return {ops::div(ts[0], ts[1], "x")};
+  if (op == "copysign") return {ops::copysign(ts[0], ts[1])};
+  if (op == "copysign_") return {ops::copysign_(ts[0], ts[1])};
   if (op == "reshape") return {x.reshape(Shape(a.begin(), a.end()))};
   if (op == "softmax" || op == "log_softmax") return {ops::softmax(x, a[0], op == "log_softmax")};
   ADD_FAILURE() << "unknown op " << op;

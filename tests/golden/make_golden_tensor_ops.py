@@ -80,6 +80,7 @@ DIVISIONS = {"remainder": torch.remainder, "fmod": torch.fmod, "floor_divide": t
              "div_trunc": lambda a, b: torch.div(a, b, rounding_mode="trunc"),
              "div_floor": lambda a, b: torch.div(a, b, rounding_mode="floor")}
 BINARY.update(DIVISIONS)
+BINARY["copysign"] = torch.copysign
 BITWISE_IN_PLACE = ("bitwise_and_", "bitwise_or_", "bitwise_xor_", "bitwise_left_shift_", "bitwise_right_shift_")
 COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
 UNARY = ("neg", "abs", "sqrt", "exp", "log", "clamp", "floor", "ceil", "round", "trunc", "frac", "sign", "reciprocal")
@@ -120,10 +121,10 @@ def division(op, a, b):
     return getattr(a, op)(b)
 
 
-def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None):
+def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None, replacements=None):
     """The PyTorch call of an op, as the runner makes normrt's. `number` is the Scalar of the number ops: t op n
     (<op>_number), n op t (number_<op>), t op= n (<op>_number_), fill_, full_like and full (shape args, `dtype`);
-    `bounds` clamp's."""
+    `bounds` clamp's, `replacements` nan_to_num's [nan, posinf, neginf]."""
     if op.rstrip("_") in UNARY:
         return elementwise(op, ts[0], bounds)
     if op == "round_decimals":
@@ -135,6 +136,10 @@ def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None):
         return division(op, ts[0], ts[1])
     if op == "div_rounding_mode_x":
         return torch.div(ts[0], ts[1], rounding_mode="x")
+    if op in ("copysign", "copysign_"):
+        return torch.copysign(ts[0], ts[1]) if op == "copysign" else ts[0].copysign_(ts[1])
+    if op in ("nan_to_num", "nan_to_num_"):
+        return getattr(torch, op)(ts[0], *replacements) if op == "nan_to_num" else ts[0].nan_to_num_(*replacements)
     if op in ("maximum", "minimum"):
         return getattr(torch, op)(ts[0], ts[1])
     if op == "full":
@@ -286,7 +291,7 @@ def json_number(number):
 
 
 def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=None, number=None, dtype=None,
-                    bounds=None, tolerances=None):
+                    bounds=None, tolerances=None, replacements=None):
     """Writes one case (drawn inputs unless `inputs` gives them) and returns its manifest entry; `number` and
     `dtype` are the number ops' (call()), `bounds` clamp's."""
     cls = cls or [False] * len(shapes)
@@ -295,7 +300,7 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
                  "logical_not", "any_all", "all_all", "where", "masked_fill", "isnan", "isinf", "isfinite", "any_dim",
                  "all_dim", "count_nonzero", "count_nonzero_all", "equal", "nonzero", "argwhere", "nonzero_tuple",
                  "masked_select", "masked_scatter", "masked_scatter_", "floor", "ceil", "round", "trunc", "frac",
-                 "sign", "reciprocal") + COMPARISONS + tuple(DIVISIONS)
+                 "sign", "reciprocal", "copysign", "nan_to_num", "nan_to_num_") + COMPARISONS + tuple(DIVISIONS)
     sparse = op in ("nonzero", "argwhere", "nonzero_tuple")
     ts = inputs or [drawn_input(g, s, d, c, nan, sparse) for s, d, c in zip(shapes, dtypes, cls)]
     if op.startswith("index") and not inputs and dtypes[1] == "int64" and shapes[0] and shapes[0][0] > 0:
@@ -318,9 +323,11 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
         case["bounds"] = [b if b is None else json_number(b) for b in bounds]
     if tolerances is not None:
         case["tolerances"] = list(tolerances)
+    if replacements is not None:
+        case["replacements"] = [v if v is None else json_number(v) for v in replacements]
     try:
         result = call(op, list(args), [t.clone(memory_format=torch.preserve_format) for t in ts], number, dtype,
-                      bounds, tolerances)
+                      bounds, tolerances, replacements)
     except (RuntimeError, IndexError, ValueError) as e:
         case["error"] = str(e).split("\n")[0].strip()
         return case
@@ -1412,6 +1419,51 @@ def main():
          ["float32", "float32"], [0], None, [torch.zeros(3), torch.tensor([-1.0, 2.0, 0.5])]),
     ]:
         add(spec)
+    # copysign and nan_to_num, drawn after the cases above.
+    signs = f32([1.0, -2.0, float("nan"), 0.0, -0.0, float("inf")])
+    for spec in [
+        ("copysign_float32_edges", "copysign", [[6, 1], [6]], ["float32", "float32"], [], None,
+         [signs.reshape(6, 1), -signs]),
+        ("copysign_int64_is_float32", "copysign", [[2, 3], [3]], ["int64", "int64"]),
+        ("copysign_bool_is_float32", "copysign", [[4], [4]], ["bool", "bool"]),
+        ("copysign_float16_bfloat16_promotes", "copysign", [[3, 4], [4]], ["float16", "bfloat16"]),
+        ("copysign_channels_last", "copysign", [[2, 3, 2, 2], [3, 1, 1]], ["bfloat16", "bfloat16"], [], [True, False]),
+        ("copysign_shapes_refused", "copysign", [[3], [2]], ["float32", "float32"]),
+        ("copysign_", "copysign_", [[2, 5], [5]], ["float16", "float32"]),
+        ("copysign__int64_refused", "copysign_", [[3], [3]], ["int64", "float32"]),
+    ]:
+        add(spec)
+    for spec in [
+        ("copysign_number_negative_zero", "copysign_number", [2, 3], "float32", -0.0),
+        ("copysign_number_int64", "copysign_number", [4], "int64", -1),
+        ("copysign_number__bfloat16", "copysign_number_", [5], "bfloat16", float("nan")),
+    ]:
+        add_number(spec)
+    specials = f32([float("nan"), float("inf"), float("-inf"), 1.5, -0.0, 3.4e38])
+    for name, dtype, replacement, op in [
+        ("nan_to_num_defaults", "float32", [0.0, None, None], "nan_to_num"),
+        ("nan_to_num_given", "float32", [2.0, 3.0, -3.0], "nan_to_num"),
+        ("nan_to_num_float16_defaults", "float16", [0.0, None, None], "nan_to_num"),
+        ("nan_to_num_float16_past_its_range", "float16", [1e6, 70000.0, -65519.0], "nan_to_num"),
+        ("nan_to_num_bfloat16_defaults", "bfloat16", [0.0, None, None], "nan_to_num"),
+        ("nan_to_num_float32_past_its_range", "float32", [None, 1e39, -3.4028235677973366e38], "nan_to_num"),
+        ("nan_to_num_nan_absent", "float32", [None, 1.0, None], "nan_to_num"),
+        ("nan_to_num__float32", "float32", [-1.0, 9.0, None], "nan_to_num_"),
+        ("nan_to_num__bfloat16", "bfloat16", [0.5, None, -7.0], "nan_to_num_"),
+    ]:
+        cases[name] = tensor_ops_case(g, OUT, name, op, [[6]], [dtype], [], None, [specials.to(DTYPES[dtype])],
+                                      replacements=replacement)
+    for name, shape, dtype, cl in [("nan_to_num_int64_itself", [2, 3], "int64", False),
+                                   ("nan_to_num_bool_itself", [4], "bool", False),
+                                   ("nan_to_num__int64_itself", [3], "int64", False),
+                                   ("nan_to_num_channels_last", [2, 3, 2, 2], "float32", True)]:
+        op = "nan_to_num_" if "__" in name else "nan_to_num"
+        cases[name] = tensor_ops_case(g, OUT, name, op, [shape], [dtype], [], [cl], replacements=[1.0, 2.0, -2.0])
+    # Seed 118's draws: a NaN replacement, and a 0-dim mask (an index: its value must be of self's dtype).
+    cases["nan_to_num_nan_by_nan"] = tensor_ops_case(g, OUT, "nan_to_num_nan_by_nan", "nan_to_num", [[6]], ["float32"],
+                                                     [], None, [specials], replacements=[float("nan"), None, 2.0])
+    add(("index_put__0dim_mask_one_value_of_another_dtype_refused", "index_put_", [[2], [], []],
+         ["int64", "bool", "float32"], [], None, [i64([4, 5]), torch.tensor(True), torch.tensor(1.5)]))
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

@@ -831,7 +831,7 @@ def tensor_op_draw(rng):
                      "bitwise_number", "bitwise", "bitwise_in_place", "bitwise_number_in_place", "number_shift",
                      "bitwise_not_", "flip", "roll", "repeat", "repeat_interleave", "repeat_interleave_tensor",
                      "tril", "triu", "rounding", "rounding", "round_decimals", "division", "division",
-                     "division_number"])
+                     "division_number", "copysign", "nan_to_num"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64", "bool"]
     if op == "compare":
         op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"])
@@ -856,6 +856,10 @@ def tensor_op_draw(rng):
     divisions = ["remainder", "fmod", "floor_divide", "div_trunc", "div_floor"]
     if op == "division":
         op = rng.choice(divisions) + rng.choice(["", "_"])
+    if op == "copysign":
+        op += rng.choice(["", "_", "_number", "_number_"])
+    if op == "nan_to_num":
+        op += rng.choice(["", "_"])
     if op == "division_number":
         op = rng.choice(["number_remainder"] + [d + suffix for d in divisions for suffix in ("_number", "_number_")])
     if op == "full":
@@ -915,7 +919,7 @@ def tensor_op_draw(rng):
                 "masked_fill_", "isclose", "allclose", "equal", "masked_select", "masked_scatter", "masked_scatter_",
                 "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift",
                 "bitwise_and_", "bitwise_or_", "bitwise_xor_", "bitwise_left_shift_", "bitwise_right_shift_") or \
-            op.rstrip("_") in divisions:
+            op.rstrip("_") in divisions + ["copysign"]:
         other = [1 if rng.random() < 0.4 else n for n in shape] if rng.random() < 0.6 else list(shape)
         if other and rng.random() < 0.4:
             other = other[rng.randint(0, rank):]
@@ -963,7 +967,8 @@ def tensor_op_draw(rng):
     elif op == "repeat":  # 5 dims at most; at times fewer than the tensor's, or a zero or negative repeat
         args = [rng.choice([0, 1, 1, 2, 3]) for _ in range(max(rank + rng.randint(0, 5 - rank), 1))]
         if rng.random() < 0.1:
-            args = args[1:] if rng.random() < 0.5 else [rng.randint(-2, 2) for _ in args]
+            # fewer (Python's repeat() takes no empty list), or a zero or negative one
+            args = args[1:] if rng.random() < 0.5 and len(args) > 1 else [rng.randint(-2, 2) for _ in args]
     elif op == "repeat_interleave":  # repeats[, dim]
         args = [rng.randint(-1, 3) if rng.random() < 0.1 else rng.randint(0, 3)] + ([dim()] if rng.random() < 0.7
                                                                                      else [])
@@ -1009,6 +1014,8 @@ def tensor_op_draw(rng):
         extra["number"] = rng.choice(POW_SPECIAL_EXPONENTS)
     if op in ("clamp", "clamp_"):
         extra = {"bounds": [None if rng.random() < 0.3 else drawn_number(rng) for _ in range(2)]}
+    if op.startswith("nan_to_num"):  # floating replacements, at times absent or past a dtype's range
+        extra = {"replacements": [None if rng.random() < 0.3 else float(drawn_number(rng)) for _ in range(3)]}
     if op in ("isclose", "allclose"):  # mostly one dtype (else refused), tolerances at times zero or negative
         types[1] = types[0] if rng.random() < 0.9 else types[1]
         tolerance = lambda: (rng.choice([0.0, 1e-5, 1e-3, 0.1, 0.5, 1.0, -1.0]) if rng.random() < 0.3

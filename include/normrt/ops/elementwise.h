@@ -17,7 +17,7 @@
 
 namespace normrt::ops {
 
-enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Minimum, Pow, Remainder, Fmod, FloorDivide, TruncDivide };
+enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Minimum, Pow, Remainder, Fmod, FloorDivide, TruncDivide, Copysign };
 
 // a op b, broadcast; a and b on one device.
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
@@ -146,6 +146,22 @@ Tensor& floor_divide_(Tensor& a, const Tensor& b);
 Tensor& floor_divide_(Tensor& a, Scalar b);
 Tensor& div_(Tensor& a, const Tensor& b, std::optional<std::string_view> rounding_mode);
 Tensor& div_(Tensor& a, Scalar b, std::optional<std::string_view> rounding_mode);
+
+// torch.copysign: a's magnitude with b's sign bit (-0 and NaN's sign bit count), broadcast; floating as true division
+// is (int64 and bool operands give float32; copysign_ then refuses: "result type Float can't be cast to the desired
+// output type Long").
+Tensor copysign(const Tensor& a, const Tensor& b);
+Tensor copysign(const Tensor& a, Scalar b);
+Tensor& copysign_(Tensor& a, const Tensor& b);
+Tensor& copysign_(Tensor& a, Scalar b);
+
+// torch.nan_to_num: NaN replaced by `nan`, +inf by `posinf` and -inf by `neginf` (absent ones: the dtype's largest and
+// lowest finite values), each converted to the tensor's dtype first as PyTorch converts them (a value past its range
+// becomes an infinity). Integer and bool tensors are returned as they are (a copy; in place, untouched).
+Tensor nan_to_num(const Tensor& t, std::optional<double> nan = 0.0, std::optional<double> posinf = std::nullopt,
+                  std::optional<double> neginf = std::nullopt);
+Tensor& nan_to_num_(Tensor& t, std::optional<double> nan = 0.0, std::optional<double> posinf = std::nullopt,
+                    std::optional<double> neginf = std::nullopt);
 
 // The shape a and b broadcast to; throws PyTorch's "The size of tensor a (3) must match the size of tensor b (4)
 // at non-singleton dimension 1".

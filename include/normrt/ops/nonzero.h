@@ -35,7 +35,7 @@ Tensor& masked_scatter_(Tensor& t, const Tensor& mask, const Tensor& source);
 Tensor index(const Tensor& t, const Tensor& indices);
 // t[indices] = values (t's dtype, broadcast to t[indices]'s shape), in place, as t.index_put_({indices}, values);
 // with accumulate, added instead (a repeated entry adds each of its values, in order; bool adds as an or), and
-// without, a repeated entry keeps its last value. Through a bool mask, one value (of one element) is written as
+// without, a repeated entry keeps its last value. Through a bool mask of 1 or more dimensions, one value is written as
 // masked_fill_ writes it: of any dtype, converted as fill_ converts it (PyTorch's CPU index_put_ does so; its GPU one
 // only for a value on the CPU). Leaves t untouched when refused. index_put works on a copy.
 Tensor& index_put_(Tensor& t, const Tensor& indices, const Tensor& values, bool accumulate = false);
