@@ -402,12 +402,14 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor positive = ops::abs(x);
          return [positive, x] { benchmark::DoNotOptimize(ops::pow(positive, x)); };
        }},
-      // Quantisation's roundings: to a grid step (x // 0.05, x % 0.05), to decimals, and an integer bucket index.
+      // Quantisation's roundings: to a grid step (x // 0.05, x % 0.05), to decimals, an integer bucket index; and
+      // nan_to_num.
       {"round", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::round(x)); }; }},
       {"round-decimals-2", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::round(x, 2)); }; }},
       {"floor-divide-scalar", image,
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::floor_divide(x, 0.05)); }; }},
       {"remainder-scalar", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(x % 0.05); }; }},
+      {"nan-to-num", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::nan_to_num(x)); }; }},
       {"floor-divide-int64", image,
        [](const Tensor& x) {
          const Tensor i = (x * 1000.0).to(DType::Int64);
@@ -754,7 +756,7 @@ const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-
                                          "count-nonzero", "index-mask-rows", "index-put-accumulate", "flip-dim3",
                                          "roll-dims23", "repeat-interleave-dim1", "tril", "round",
                                          "round-decimals-2", "floor-divide-scalar", "remainder-scalar",
-                                         "floor-divide-int64"};
+                                         "floor-divide-int64", "nan-to-num"};
 
 void tensor_op(benchmark::State& state, const TensorOp& op, Device device) {
   Generator gen(5);

@@ -129,6 +129,7 @@ def torch_call(torch, name):
         "floor-divide-scalar": lambda: torch.floor_divide(x, 0.05),
         "remainder-scalar": lambda: x % 0.05,
         "floor-divide-int64": lambda: torch.floor_divide(buckets, 7),
+        "nan-to-num": lambda: torch.nan_to_num(x),
         "nonzero": lambda: torch.nonzero(positive_mask),
         "masked-select": lambda: torch.masked_select(x, positive_mask),
         "masked-scatter": lambda: torch.masked_scatter(x, positive_mask, x),

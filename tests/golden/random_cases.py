@@ -153,7 +153,10 @@ reciprocal, round to decimals; remainder, fmod, floor_divide and div's rounding 
 in place) joined tensor_ops' draws: seeds 115 (1,500), 116 and 117 (6,000 each), CPU and emulated device, match. Seed
 116 found repeat_interleave refusing negative repeats along an empty dimension (PyTorch expands them to no counts);
 seed 117 index_put_ refusing a one-element value of another dtype through a mask (PyTorch 1.13 fills it as
-masked_fill_ does) and float counts refused for a negative value before their dtype.
+masked_fill_ does) and float counts refused for a negative value before their dtype. Then copysign and nan_to_num
+(replacements drawn, at times absent, NaN or past a dtype's range): seed 118 (6,000, CPU and emulated device) matches
+after a NaN replacement became an infinity and a 0-dim mask took index_put_'s masked_fill_ path (PyTorch makes it an
+index and refuses another dtype).
 """
 import argparse
 import importlib
