@@ -405,6 +405,9 @@ std::vector<TensorOp> tensor_ops() {
       // Quantisation's roundings: to a grid step (x // 0.05, x % 0.05), to decimals, an integer bucket index; and
       // nan_to_num.
       {"round", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::round(x)); }; }},
+      {"floor", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::floor(x)); }; }},
+      {"div-trunc-scalar", image,
+       [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::div(x, 0.05, "trunc")); }; }},
       {"round-decimals-2", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::round(x, 2)); }; }},
       {"floor-divide-scalar", image,
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::floor_divide(x, 0.05)); }; }},
@@ -756,7 +759,7 @@ const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-
                                          "count-nonzero", "index-mask-rows", "index-put-accumulate", "flip-dim3",
                                          "roll-dims23", "repeat-interleave-dim1", "tril", "round",
                                          "round-decimals-2", "floor-divide-scalar", "remainder-scalar",
-                                         "floor-divide-int64", "nan-to-num"};
+                                         "floor-divide-int64", "nan-to-num", "floor", "div-trunc-scalar"};
 
 void tensor_op(benchmark::State& state, const TensorOp& op, Device device) {
   Generator gen(5);

@@ -130,6 +130,8 @@ def torch_call(torch, name):
         "remainder-scalar": lambda: x % 0.05,
         "floor-divide-int64": lambda: torch.floor_divide(buckets, 7),
         "nan-to-num": lambda: torch.nan_to_num(x),
+        "floor": lambda: torch.floor(x),
+        "div-trunc-scalar": lambda: torch.div(x, 0.05, rounding_mode="trunc"),
         "nonzero": lambda: torch.nonzero(positive_mask),
         "masked-select": lambda: torch.masked_select(x, positive_mask),
         "masked-scatter": lambda: torch.masked_scatter(x, positive_mask, x),

@@ -43,12 +43,16 @@ NORMRT_HD inline float rounded_to(float v) {
     return static_cast<float>(S(v));
 }
 
-// floor(v) exactly, by a conversion to int32 (GCC leaves floorf scalar in a CPU loop): a float of magnitude 2^23 or
-// more (and inf, NaN) is its own floor. -0 gives +0.
-NORMRT_HD inline float floor_of(float v) {
+// trunc(v) and floor(v) exactly, by a conversion to int32 (GCC leaves truncf and floorf scalar in a CPU loop): a float
+// of magnitude 2^23 or more (and inf, NaN) is its own; a zero result takes v's sign, as C's (trunc(-0.5) is -0).
+NORMRT_HD inline float trunc_of(float v) {
   const bool small = fabsf(v) < 8388608.0f;
   const float truncated = static_cast<float>(static_cast<int32_t>(fmath::blend(small, v, 0.0f)));
-  return fmath::blend(small, fmath::blend(truncated > v, truncated - 1.0f, truncated), v);
+  return fmath::blend(small, copysignf(truncated, v), v);
+}
+NORMRT_HD inline float floor_of(float v) {
+  const float truncated = trunc_of(v);
+  return fmath::blend(truncated > v, truncated - 1.0f, truncated);
 }
 
 // x // y as Python's floor division, which PyTorch 1.13's div_floor computes from mod = fmod(x, y): the quotient of
@@ -115,7 +119,7 @@ NORMRT_HD inline float apply(Binary op, float x, float y) {
     case Binary::Remainder: return remainder_of(y, fmodf(x, y));
     case Binary::Fmod: return fmodf(x, y);
     case Binary::FloorDivide: return floor_quotient_of<float>(x, y, fmodf(x, y));
-    case Binary::TruncDivide: return truncf(x / y);
+    case Binary::TruncDivide: return trunc_of(x / y);
     case Binary::Copysign: return copysignf(x, y);
     case Binary::Minimum: break;
   }
@@ -178,7 +182,7 @@ NORMRT_HD inline T element(Binary op, T x, T y) {
   } else {
     const float a = static_cast<float>(x), b = static_cast<float>(y);
     if (op == Binary::FloorDivide) return T(floor_quotient_of<T>(a, b, fmodf(a, b)));
-    if (op == Binary::TruncDivide) return T(truncf(rounded_to<T>(a / b)));
+    if (op == Binary::TruncDivide) return T(trunc_of(rounded_to<T>(a / b)));
     return T(apply(op, a, b));
   }
 }
@@ -239,11 +243,11 @@ NORMRT_HD inline float apply(Unary op, float x, UnaryArgs<float> b) {
     case Unary::InverseSquare: return 1.0f / (x * x);
     case Unary::Rsqrt: return 1.0f / sqrtf(x);
     case Unary::Reciprocal: return 1.0f / x;
-    case Unary::Floor: return floorf(x);
-    case Unary::Ceil: return ceilf(x);
+    case Unary::Floor: return floor_of(x);
+    case Unary::Ceil: return -floor_of(-x);
     case Unary::Round: return rintf(x);
-    case Unary::Trunc: return truncf(x);
-    case Unary::Frac: return x - truncf(x);
+    case Unary::Trunc: return trunc_of(x);
+    case Unary::Frac: return x - trunc_of(x);
     case Unary::Sign: return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : 0.0f;
     case Unary::RoundDecimals: return rintf(x * b.exponent) / b.exponent;
     case Unary::RoundTens: return rintf(x / b.exponent) * b.exponent;
