@@ -737,6 +737,22 @@ std::vector<TensorOp> tensor_ops() {
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::permute(x, {0, 2, 3, 1})); }; }},
       {"pixel-shuffle-2", image,
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::pixel_shuffle(x, 2)); }; }},
+      // An optimizer's and an EMA's updates: addcmul, addcdiv, lerp toward another tensor.
+      {"addcmul", image,
+       [](const Tensor& x) {
+         const Tensor positive = ops::abs(x);
+         return [x, positive] { benchmark::DoNotOptimize(ops::addcmul(x, x, positive, 0.5)); };
+       }},
+      {"addcdiv", image,
+       [](const Tensor& x) {
+         const Tensor denominators = ops::abs(x) + 1.0;
+         return [x, denominators] { benchmark::DoNotOptimize(ops::addcdiv(x, x, denominators, 0.5)); };
+       }},
+      {"lerp", image,
+       [](const Tensor& x) {
+         const Tensor positive = ops::abs(x);
+         return [x, positive] { benchmark::DoNotOptimize(ops::lerp(x, positive, 0.3)); };
+       }},
       {"instance-norm-train", image,
        [](const Tensor& x) {
          // A style-transfer / GAN layer: InstanceNorm2d's forward with the input's statistics and its backward.
@@ -750,7 +766,7 @@ std::vector<TensorOp> tensor_ops() {
 }
 
 // The tensor-op rows that also run on a GPU: the index ops, whose device grouping (a radix sort) has not been timed,
-// the comparison kernels, the selections, the rearrangements and the roundings.
+// the comparison kernels, the selections, the rearrangements, the roundings and the ternary ops.
 const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-add-dim0", "scatter-reduce-amax-dim0",
                                          "scatter-reduce-mean-dim0", "gather-backward-logits",
                                          "embedding-lookup", "embedding-backward", "embedding-bag-mean",
@@ -759,7 +775,8 @@ const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-
                                          "count-nonzero", "index-mask-rows", "index-put-accumulate", "flip-dim3",
                                          "roll-dims23", "repeat-interleave-dim1", "tril", "round",
                                          "round-decimals-2", "floor-divide-scalar", "remainder-scalar",
-                                         "floor-divide-int64", "nan-to-num", "floor", "div-trunc-scalar"};
+                                         "floor-divide-int64", "nan-to-num", "floor", "div-trunc-scalar",
+                                         "addcmul", "addcdiv", "lerp"};
 
 void tensor_op(benchmark::State& state, const TensorOp& op, Device device) {
   Generator gen(5);

@@ -98,6 +98,7 @@ def torch_call(torch, name):
     pick_grad = torch.ones(shape[0], 1) if op == "gather-backward-logits" else None
     positive_mask, negative_mask = x > 0.0, x <= 0.0
     buckets = (x * 1000.0).long() if op == "floor-divide-int64" else None
+    denominators = positive + 1.0
     first_positive = x[:, 0] > 0 if op == "index-mask-rows" else None
     row_segments = torch.arange(shape[0]) % 512 if op == "index-put-accumulate" else None
     return {
@@ -132,6 +133,9 @@ def torch_call(torch, name):
         "nan-to-num": lambda: torch.nan_to_num(x),
         "floor": lambda: torch.floor(x),
         "div-trunc-scalar": lambda: torch.div(x, 0.05, rounding_mode="trunc"),
+        "addcmul": lambda: torch.addcmul(x, x, positive, value=0.5),
+        "addcdiv": lambda: torch.addcdiv(x, x, denominators, value=0.5),
+        "lerp": lambda: torch.lerp(x, positive, 0.3),
         "nonzero": lambda: torch.nonzero(positive_mask),
         "masked-select": lambda: torch.masked_select(x, positive_mask),
         "masked-scatter": lambda: torch.masked_scatter(x, positive_mask, x),

@@ -87,25 +87,8 @@ namespace {
 
 using cmpmath::Compare;
 
-// body(at, steps, out, n) for each run of the plan's last dimension (long runs cut into pieces, so that a single run
-// still spreads over the threads): output elements [out, out + n) take operand k at at[k] + i * steps[k].
-template <typename Body>
-void for_each_run(const cmpmath::Plan& p, Body body) {
-  if (p.numel == 0) return;
-  constexpr int64_t kPiece = int64_t{1} << 14;
-  const int64_t length = p.ndim == 0 ? 1 : p.sizes[p.ndim - 1];
-  const int64_t runs = p.numel / length, pieces = (length + kPiece - 1) / kPiece;
-  int64_t steps[cmpmath::kOperands] = {};
-  for (int k = 0; k < cmpmath::kOperands && p.ndim > 0; ++k) steps[k] = p.strides[k][p.ndim - 1];
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(p.numel))
-  for (int64_t task = 0; task < runs * pieces; ++task) {
-    const int64_t r = task / pieces, lo = task % pieces * kPiece;
-    int64_t at[cmpmath::kOperands];
-    cmpmath::offsets(p, r * length, at);
-    for (int k = 0; k < cmpmath::kOperands; ++k) at[k] += lo * steps[k];
-    body(at, steps, r * length + lo, std::min(kPiece, length - lo));
-  }
-}
+using detail::check_defined_on_one_device;
+using detail::for_each_run;
 
 // The operator as a compile-time constant, so that each CPU loop is specialised.
 template <typename Body>
@@ -171,11 +154,6 @@ void dispatch_compared(DType dtype, Body body) {
     case DType::Int64: return body(int64_t{});
     case DType::Bool: return body(bool{});
   }
-}
-
-void check_defined_on_one_device(std::initializer_list<const Tensor*> operands, const char* op) {
-  for (const Tensor* t : operands) NORMRT_CHECK(t->defined(), op, ": an operand is undefined");
-  for (const Tensor* t : operands) util::check_same_device(**operands.begin(), *t);
 }
 
 // a op b, broadcast, in the operands' promoted dtype: a bool tensor.
@@ -272,7 +250,7 @@ void where_into(const Tensor& condition, const Tensor& a, const Tensor& b, Tenso
 #endif
       return;
     }
-    ops::for_each_run(p, [&](const int64_t* at, const int64_t* steps, int64_t o, int64_t n) {
+    for_each_run(p, [&](const int64_t* at, const int64_t* steps, int64_t o, int64_t n) {
       ops::where_run(cs + at[2], steps[2], xs + at[0], steps[0], ys + at[1], steps[1], zs + o, n);
     });
   };

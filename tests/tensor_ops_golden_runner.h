@@ -10,6 +10,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +23,7 @@
 #include "normrt/ops/permute.h"
 #include "normrt/ops/rearrange.h"
 #include "normrt/ops/tensor_ops.h"
+#include "normrt/ops/ternary.h"
 #include "test_util.h"
 
 namespace normrt::testing {
@@ -136,6 +138,16 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
   }
   if (op == "masked_fill") return {ops::masked_fill(ts[0], ts[1], number_of(c["number"]))};
   if (op == "masked_fill_") return {ops::masked_fill_(ts[0], ts[1], number_of(c["number"]))};
+  // addcmul's and addcdiv's value (1 when absent) and lerp's weight: the case's number.
+  const auto value = [&] { return c.contains("number") ? number_of(c["number"]) : Scalar(1); };
+  if (op == "addcmul") return {ops::addcmul(ts[0], ts[1], ts[2], value())};
+  if (op == "addcmul_") return {ops::addcmul_(ts[0], ts[1], ts[2], value())};
+  if (op == "addcdiv") return {ops::addcdiv(ts[0], ts[1], ts[2], value())};
+  if (op == "addcdiv_") return {ops::addcdiv_(ts[0], ts[1], ts[2], value())};
+  if (op == "lerp") return {ops::lerp(ts[0], ts[1], value())};
+  if (op == "lerp_") return {ops::lerp_(ts[0], ts[1], value())};
+  if (op == "lerp_tensor") return {ops::lerp(ts[0], ts[1], ts[2])};
+  if (op == "lerp_tensor_") return {ops::lerp_(ts[0], ts[1], ts[2])};
   if (c.contains("number")) return run_number_op(op, ts[0], number_of(c["number"]));
   if (c.contains("replacements")) {  // nan_to_num's nan, posinf and neginf
     const auto value = [&](int k) -> std::optional<double> {
@@ -344,13 +356,19 @@ inline void run_tensor_ops_golden_case(const std::string& name, const Device& de
       ADD_FAILURE() << name << ": PyTorch refuses it (" << c["error"].get<std::string>() << "), normrt did not";
     } catch (const std::exception& e) {
       // A kernel's name in PyTorch's words ends in its device: "abs_cpu" on the CPU, "abs_cuda" on a GPU
-      // ("floor_vml_cpu" and "floor_cuda"); a tensor's type names it: "CPUBoolType" and "CUDABoolType",
-      // "torch.HalfTensor" and "torch.cuda.HalfTensor".
+      // ("floor_vml_cpu", "addcmul_cpu_out" and "lerp_kernel_scalar" there "floor_cuda", "addcmul_cuda" and
+      // "lerp_cuda"); a tensor's type names it: "CPUBoolType" and "CUDABoolType", "torch.HalfTensor" and
+      // "torch.cuda.HalfTensor".
       std::string expected = c["error"];
-      const auto vml = expected.find("_vml_cpu\" not implemented");
-      if (device.is_cuda() && vml != std::string::npos) expected.replace(vml, 8, "_cpu");
-      const auto kernel = expected.find("_cpu\" not implemented");
-      if (device.is_cuda() && kernel != std::string::npos) expected.replace(kernel, 4, "_cuda");
+      const std::pair<const char*, const char*> gpu_kernels[] = {
+          {"_vml_cpu\" not", "_cuda\" not"}, {"_cpu_out\" not", "_cuda\" not"}, {"_cpu\" not", "_cuda\" not"},
+          {"lerp_kernel_scalar\"", "lerp_cuda\""}, {"lerp_kernel_tensor\"", "lerp_cuda\""}};
+      for (const auto& [cpu, gpu] : gpu_kernels) {
+        const auto at = expected.find(cpu);
+        if (!device.is_cuda() || at == std::string::npos) continue;
+        expected.replace(at, std::strlen(cpu), gpu);
+        break;
+      }
       const auto type = expected.find("(CPU");
       if (device.is_cuda() && type != std::string::npos) expected.replace(type + 1, 3, "CUDA");
       const auto legacy = expected.find("(torch.");

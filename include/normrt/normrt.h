@@ -47,6 +47,7 @@
 #include "normrt/ops/rearrange.h"
 #include "normrt/ops/scatter_gather.h"
 #include "normrt/ops/tensor_ops.h"
+#include "normrt/ops/ternary.h"
 #include "normrt/optim.h"
 #include "normrt/amp.h"
 #include "normrt/serialize.h"

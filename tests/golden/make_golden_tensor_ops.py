@@ -121,6 +121,33 @@ def division(op, a, b):
     return getattr(a, op)(b)
 
 
+TERNARY = ("addcmul", "addcmul_", "addcdiv", "addcdiv_", "lerp", "lerp_", "lerp_tensor", "lerp_tensor_")
+
+
+def ternary(op, ts, number):
+    """addcmul / addcdiv (their value the number, 1 when None), lerp (its weight the number) and lerp_tensor, in place
+    when op ends in "_". float16, which PyTorch 1.13's CPU refuses for these ("not implemented for 'Half'"), as its
+    GPU computes it: the operands in the result's dtype, widened to float32, the op there, rounded once."""
+    name, in_place = op.rstrip("_"), op.endswith("_")
+
+    def apply(xs, in_place):
+        if name in ("addcmul", "addcdiv"):
+            value = 1 if number is None else number
+            return getattr(xs[0], op)(xs[1], xs[2], value=value) if in_place else \
+                getattr(torch, name)(xs[0], xs[1], xs[2], value=value)
+        weight = xs[2] if name == "lerp_tensor" else number
+        return xs[0].lerp_(xs[1], weight) if in_place else torch.lerp(xs[0], xs[1], weight)
+
+    try:
+        return apply(ts, in_place)
+    except RuntimeError as e:
+        if "not implemented for 'Half'" not in str(e):
+            raise
+    dtype = ts[0].dtype if name.startswith("lerp") else apply([t.to("meta") for t in ts], False).dtype
+    wide = apply([t.to(dtype).float() for t in ts], False)
+    return ts[0].copy_(wide) if in_place else wide.to(dtype)
+
+
 def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None, replacements=None):
     """The PyTorch call of an op, as the runner makes normrt's. `number` is the Scalar of the number ops: t op n
     (<op>_number), n op t (number_<op>), t op= n (<op>_number_), fill_, full_like and full (shape args, `dtype`);
@@ -136,6 +163,8 @@ def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None, re
         return division(op, ts[0], ts[1])
     if op == "div_rounding_mode_x":
         return torch.div(ts[0], ts[1], rounding_mode="x")
+    if op in TERNARY:
+        return ternary(op, ts, number)
     if op in ("copysign", "copysign_"):
         return torch.copysign(ts[0], ts[1]) if op == "copysign" else ts[0].copysign_(ts[1])
     if op in ("nan_to_num", "nan_to_num_"):
@@ -300,7 +329,8 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
                  "logical_not", "any_all", "all_all", "where", "masked_fill", "isnan", "isinf", "isfinite", "any_dim",
                  "all_dim", "count_nonzero", "count_nonzero_all", "equal", "nonzero", "argwhere", "nonzero_tuple",
                  "masked_select", "masked_scatter", "masked_scatter_", "floor", "ceil", "round", "trunc", "frac",
-                 "sign", "reciprocal", "copysign", "nan_to_num", "nan_to_num_") + COMPARISONS + tuple(DIVISIONS)
+                 "sign", "reciprocal", "copysign", "nan_to_num", "nan_to_num_") + COMPARISONS + tuple(DIVISIONS) + \
+        TERNARY
     sparse = op in ("nonzero", "argwhere", "nonzero_tuple")
     ts = inputs or [drawn_input(g, s, d, c, nan, sparse) for s, d, c in zip(shapes, dtypes, cls)]
     if op.startswith("index") and not inputs and dtypes[1] == "int64" and shapes[0] and shapes[0][0] > 0:
@@ -1464,6 +1494,83 @@ def main():
                                                      [], None, [specials], replacements=[float("nan"), None, 2.0])
     add(("index_put__0dim_mask_one_value_of_another_dtype_refused", "index_put_", [[2], [], []],
          ["int64", "bool", "float32"], [], None, [i64([4, 5]), torch.tensor(True), torch.tensor(1.5)]))
+    # addcmul, addcdiv and lerp (the value or weight the case's number), drawn after the cases above.
+    ends = f32([0.0, -0.0, float("inf"), float("nan"), 1e30, -3.0])
+    for name, op, shapes, dtypes, number, cls, inputs in [
+        ("addcmul_float32_broadcast", "addcmul", [[2, 3, 5], [3, 1], [5]], ["float32"] * 3, 0.3, None, None),
+        ("addcmul_default_value", "addcmul", [[67], [67], [67]], ["float32"] * 3, None, None, None),
+        ("addcmul_int64_wraps", "addcmul", [[3], [3], [3]], ["int64"] * 3, 3, None,
+         [i64([2 ** 62, -5, 7])] * 3),
+        ("addcmul_int64_float_value_truncated", "addcmul", [[4], [4], [4]], ["int64"] * 3, -2.7, None, None),
+        ("addcmul_int64_nan_value_refused", "addcmul", [[4], [4], [4]], ["int64"] * 3, float("nan"), None, None),
+        ("addcmul_bool_refused", "addcmul", [[4], [4], [4]], ["bool"] * 3, None, None, None),
+        ("addcmul_int64_bool_bool", "addcmul", [[4], [4], [4]], ["int64", "bool", "bool"], 3, None, None),
+        ("addcmul_promotes_to_float32", "addcmul", [[2, 3], [3], [2, 3]], ["int64", "float32", "int64"], 0.5, None,
+         None),
+        ("addcmul_0dim_float32_beside_bfloat16", "addcmul", [[4, 3], [], [3]], ["bfloat16", "float32", "bfloat16"],
+         0.1, None, None),
+        ("addcmul_0dim_float32_beside_float16", "addcmul", [[4, 3], [], [3]], ["float16", "float32", "float16"], 0.1,
+         None, None),
+        ("addcmul_float16_bfloat16", "addcmul", [[5], [5], [5]], ["float16", "bfloat16", "float16"], 2, None, None),
+        ("addcmul_channels_last", "addcmul", [[2, 3, 4, 5], [3, 1, 1], [2, 3, 4, 5]], ["float32"] * 3, -1.25,
+         [True, False, False], None),
+        ("addcmul_value_overflow_refused", "addcmul", [[3], [3], [3]], ["bfloat16"] * 3, 1e39, None, None),
+        ("addcmul_shapes_refused", "addcmul", [[3], [2], [3]], ["float32"] * 3, None, None, None),
+        ("addcmul_empty", "addcmul", [[0, 3], [0, 3], [3]], ["float32"] * 3, 2, None, None),
+        ("addcmul_", "addcmul_", [[3, 67], [67], [3, 1]], ["float32"] * 3, 0.7, None, None),
+        ("addcmul__bfloat16", "addcmul_", [[3, 5], [5], [3, 5]],
+         ["bfloat16", "bfloat16", "bfloat16"], 0.7, None, None),
+        ("addcmul__float16", "addcmul_", [[2, 3, 4, 5], [4, 5], [3, 1, 1]], ["float16"] * 3, -3, [True, False, False],
+         None),
+        ("addcmul__int64_of_float_refused", "addcmul_", [[3], [3], [3]], ["int64", "float32", "float32"], None, None,
+         None),
+        ("addcmul__broadcast_refused", "addcmul_", [[3], [2, 3], [3]], ["float32"] * 3, None, None, None),
+        ("addcdiv_float32_broadcast", "addcdiv", [[2, 3, 5], [3, 1], [5]], ["float32"] * 3, -0.3, None, None),
+        ("addcdiv_by_zeros_and_infinities", "addcdiv", [[6], [6], [6, 1]], ["float32"] * 3, 1.5, None,
+         [ends, ends.flip(0), ends.reshape(6, 1)]),
+        ("addcdiv_int64_self_float_operand", "addcdiv", [[2, 3], [3], [2, 3]], ["int64", "float32", "int64"], 2,
+         None, None),
+        ("addcdiv_integer_division_refused", "addcdiv", [[3], [2], [3]], ["float32", "int64", "bool"], None, None,
+         None),
+        ("addcdiv_bfloat16", "addcdiv", [[4, 7], [7], [4, 7]], ["bfloat16"] * 3, 0.1234567, None, None),
+        ("addcdiv_float16", "addcdiv", [[4, 7], [7], [4, 7]], ["float16"] * 3, 0.1234567, None, None),
+        ("addcdiv_", "addcdiv_", [[2, 3, 4, 5], [3, 1, 1], [2, 3, 4, 5]], ["float32"] * 3, 0.25, [True, False, True],
+         None),
+        ("addcdiv__int64_refused", "addcdiv_", [[3], [3], [3]], ["int64", "float32", "int64"], None, None, None),
+        ("lerp_float32", "lerp", [[3, 67], [67]], ["float32"] * 2, 0.3, None, None),
+        ("lerp_weight_above_half", "lerp", [[3, 67], [3, 67]], ["float32"] * 2, 0.7, None, None),
+        ("lerp_negative_weight", "lerp", [[3, 67], [3, 67]], ["float32"] * 2, -0.7, None, None),
+        ("lerp_weight_one", "lerp", [[6], [6, 1]], ["float32"] * 2, 1, None, [ends, ends.reshape(6, 1)]),
+        ("lerp_weight_zero", "lerp", [[6], [6, 1]], ["float32"] * 2, 0, None, [ends, ends.reshape(6, 1)]),
+        ("lerp_weight_half", "lerp", [[6], [6, 1]], ["float32"] * 2, 0.5, None, [ends, ends.reshape(6, 1)]),
+        ("lerp_weight_nan", "lerp", [[4], [4]], ["float32"] * 2, float("nan"), None, None),
+        ("lerp_bfloat16", "lerp", [[5, 9], [9]], ["bfloat16"] * 2, 0.3, None, None),
+        ("lerp_float16", "lerp", [[5, 9], [9]], ["float16"] * 2, 0.8, None, None),
+        ("lerp_channels_last", "lerp", [[2, 3, 4, 5], [3, 1, 1]], ["float32"] * 2, 2.5, [True, False], None),
+        ("lerp_0dim_end", "lerp", [[5], []], ["float32"] * 2, 0.25, None, None),
+        ("lerp_end_dtype_refused", "lerp", [[3], [2]], ["float32", "float16"], 0.5, None, None),
+        ("lerp_int64_end_refused", "lerp", [[3], [3]], ["int64", "float32"], 0.5, None, None),
+        ("lerp_int64_refused", "lerp", [[3], [3]], ["int64"] * 2, 0.5, None, None),
+        ("lerp_bool_refused", "lerp", [[3], [3]], ["bool"] * 2, 0.5, None, None),
+        ("lerp_weight_overflow_refused", "lerp", [[3], [3]], ["bfloat16"] * 2, 1e40, None, None),
+        ("lerp_", "lerp_", [[2, 3, 4, 5], [4, 5]], ["bfloat16"] * 2, 0.6, [True, False], None),
+        ("lerp__broadcast_refused", "lerp_", [[3], [2, 3]], ["float32"] * 2, 0.5, None, None),
+        ("lerp_tensor_float32", "lerp_tensor", [[3, 67], [67], [3, 1]], ["float32"] * 3, None, None, None),
+        ("lerp_tensor_weights_around_half", "lerp_tensor", [[7], [7], [7]], ["float32"] * 3, None, None,
+         [f32([1.0, -2.0, 3.0, 4.0, 1e30, -1.0, 0.0]), f32([5.0, 7.0, -1.0, 4.5, -1e30, 2.0, 1.0]),
+          f32([0.5, 0.49999997, -0.5, -0.7, 0.3, 1.0, float("nan")])]),
+        ("lerp_tensor_bfloat16", "lerp_tensor", [[4, 6], [6], [4, 6]], ["bfloat16"] * 3, None, None, None),
+        ("lerp_tensor_float16", "lerp_tensor", [[4, 6], [6], [4, 6]], ["float16"] * 3, None, None, None),
+        ("lerp_tensor_channels_last", "lerp_tensor", [[2, 3, 4, 5], [2, 3, 4, 5], [3, 1, 1]], ["float32"] * 3, None,
+         [True, True, False], None),
+        ("lerp_tensor_weight_dtype_refused", "lerp_tensor", [[3], [3], [3]], ["float32", "float32", "int64"], None,
+         None, None),
+        ("lerp_tensor_int64_refused", "lerp_tensor", [[3], [3], [3]], ["int64"] * 3, None, None, None),
+        ("lerp_tensor_shapes_refused", "lerp_tensor", [[3], [3], [2]], ["float32"] * 3, None, None, None),
+        ("lerp_tensor_", "lerp_tensor_", [[3, 5], [5], [3, 1]], ["float32"] * 3, None, None, None),
+        ("lerp_tensor__broadcast_refused", "lerp_tensor_", [[3], [3], [2, 3]], ["float32"] * 3, None, None, None),
+    ]:
+        cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, [], cls, inputs, number)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

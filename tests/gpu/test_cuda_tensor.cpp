@@ -184,6 +184,46 @@ TEST_F(CudaTensor, RoundingsAndDivisionsMatchTheCpuBitForBit) {
   EXPECT_EQ(dividend.to_vector<int64_t>(), n.to_vector<int64_t>());
 }
 
+// addcmul, addcdiv and lerp on the device: every op on every dtype, broadcast across memory formats and in place, give
+// the CPU's bits (the device computes PyTorch's CPU formulas, ternary_math.cuh); int64 addcmul wraps as the CPU's; the
+// refusals name PyTorch's GPU kernels.
+TEST_F(CudaTensor, TernaryOpsMatchTheCpuBitForBit) {
+  const Device gpu = Device::cuda(0);
+  Generator gen(23);
+  const Tensor x = randn({2, 3, 33, 35}, gen) * 3.0, c = randn({3, 1, 1}, gen), y = randn({2, 3, 33, 35}, gen);
+  const Tensor w = rand({33, 35}, gen) * 2.0 - 0.5;
+  const auto same = [](const Tensor& on_gpu, const Tensor& on_cpu) {
+    EXPECT_TRUE(on_gpu.device().is_cuda());
+    EXPECT_EQ(on_gpu.memory_format(), on_cpu.memory_format());
+    return testing::same_bits(on_gpu.to(Device::cpu()).to(DType::Float32).to_vector(),
+                              on_cpu.to(DType::Float32).to_vector());
+  };
+  for (const DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tensor a = x.to(dtype).to(MemoryFormat::ChannelsLast), b = c.to(dtype), e = y.to(dtype), v = w.to(dtype);
+    const Tensor a_gpu = a.to(gpu), b_gpu = b.to(gpu), e_gpu = e.to(gpu), v_gpu = v.to(gpu);
+    EXPECT_TRUE(same(ops::addcmul(a_gpu, b_gpu, e_gpu, -0.3), ops::addcmul(a, b, e, -0.3)));
+    EXPECT_TRUE(same(ops::addcdiv(a_gpu, e_gpu, b_gpu, 1.7), ops::addcdiv(a, e, b, 1.7)));
+    for (const double weight : {0.25, 0.75, -0.6})
+      EXPECT_TRUE(same(ops::lerp(a_gpu, e_gpu, weight), ops::lerp(a, e, weight)));
+    EXPECT_TRUE(same(ops::lerp(a_gpu, b_gpu, v_gpu), ops::lerp(a, b, v)));
+    Tensor in_place = a_gpu.clone(), host = a.clone();
+    ops::addcmul_(in_place, e_gpu, b_gpu, 2);
+    ops::addcmul_(host, e, b, 2);
+    EXPECT_TRUE(same(in_place, host));
+    ops::lerp_(in_place, e_gpu, v_gpu);
+    ops::lerp_(host, e, v);
+    EXPECT_TRUE(same(in_place, host));
+  }
+  const Tensor n = from_vector<int64_t>({int64_t{1} << 62, -5, 7, INT64_MIN}, {4}), n_gpu = n.to(gpu);
+  EXPECT_EQ(ops::addcmul(n_gpu, n_gpu, n_gpu, -2.7).to_vector<int64_t>(),
+            ops::addcmul(n, n, n, -2.7).to_vector<int64_t>());
+  const Tensor flags = from_vector<bool>({true, false}, {2}).to(gpu);
+  EXPECT_TRUE(throws_with([&] { ops::addcmul(flags, flags, flags); }, "\"addcmul_cuda\" not implemented for 'Bool'"));
+  EXPECT_TRUE(throws_with([&] { ops::lerp(n_gpu, n_gpu, 0.5); }, "\"lerp_cuda\" not implemented for 'Long'"));
+  EXPECT_TRUE(throws_with([&] { ops::lerp(x.to(gpu), x, 0.5); }, "Expected all tensors to be on the same device"));
+}
+
 // Channels-last operands on the device: arithmetic (either operand's format, broadcasts), activations and their
 // backward, pooling, dropout, reductions, softmax, losses, Linear and an optimizer step give the CPU's bits in the
 // CPU's memory format.
