@@ -157,6 +157,9 @@ masked_fill_ does) and float counts refused for a negative value before their dt
 (replacements drawn, at times absent, NaN or past a dtype's range): seed 118 (6,000, CPU and emulated device) matches
 after a NaN replacement became an infinity and a 0-dim mask took index_put_'s masked_fill_ path (PyTorch makes it an
 index and refuses another dtype).
+Session 68 (2026-12-07): addcmul, addcdiv and lerp (with a number or a tensor weight; in place) joined tensor_ops'
+draws: seed 119 (6,000, CPU and emulated device) matches, and so does a draw of them alone (tensor_op_draw filtered to
+TERNARY_OPS, seed 1119, 2,000).
 """
 import argparse
 import importlib
