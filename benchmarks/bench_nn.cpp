@@ -753,6 +753,12 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor positive = ops::abs(x);
          return [x, positive] { benchmark::DoNotOptimize(ops::lerp(x, positive, 0.3)); };
        }},
+      // 8-bit quantisation's bin index: 255 sorted edges over [-3, 3].
+      {"bucketize-255", image,
+       [](const Tensor& x) {
+         const Tensor edges = arange(-3.0, 3.0 + 1e-9, 6.0 / 254.0).to(x.device());
+         return [x, edges] { benchmark::DoNotOptimize(ops::bucketize(x, edges)); };
+       }},
       {"instance-norm-train", image,
        [](const Tensor& x) {
          // A style-transfer / GAN layer: InstanceNorm2d's forward with the input's statistics and its backward.
@@ -766,7 +772,7 @@ std::vector<TensorOp> tensor_ops() {
 }
 
 // The tensor-op rows that also run on a GPU: the index ops, whose device grouping (a radix sort) has not been timed,
-// the comparison kernels, the selections, the rearrangements, the roundings and the ternary ops.
+// the comparison kernels, the selections, the rearrangements, the roundings, the ternary ops and bucketize.
 const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-add-dim0", "scatter-reduce-amax-dim0",
                                          "scatter-reduce-mean-dim0", "gather-backward-logits",
                                          "embedding-lookup", "embedding-backward", "embedding-bag-mean",
@@ -776,7 +782,7 @@ const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-
                                          "roll-dims23", "repeat-interleave-dim1", "tril", "round",
                                          "round-decimals-2", "floor-divide-scalar", "remainder-scalar",
                                          "floor-divide-int64", "nan-to-num", "floor", "div-trunc-scalar",
-                                         "addcmul", "addcdiv", "lerp"};
+                                         "addcmul", "addcdiv", "lerp", "bucketize-255"};
 
 void tensor_op(benchmark::State& state, const TensorOp& op, Device device) {
   Generator gen(5);

@@ -99,6 +99,7 @@ def torch_call(torch, name):
     positive_mask, negative_mask = x > 0.0, x <= 0.0
     buckets = (x * 1000.0).long() if op == "floor-divide-int64" else None
     denominators = positive + 1.0
+    edges = torch.arange(-3.0, 3.0 + 1e-9, 6.0 / 254.0)
     first_positive = x[:, 0] > 0 if op == "index-mask-rows" else None
     row_segments = torch.arange(shape[0]) % 512 if op == "index-put-accumulate" else None
     return {
@@ -136,6 +137,7 @@ def torch_call(torch, name):
         "addcmul": lambda: torch.addcmul(x, x, positive, value=0.5),
         "addcdiv": lambda: torch.addcdiv(x, x, denominators, value=0.5),
         "lerp": lambda: torch.lerp(x, positive, 0.3),
+        "bucketize-255": lambda: torch.bucketize(x, edges),
         "nonzero": lambda: torch.nonzero(positive_mask),
         "masked-select": lambda: torch.masked_select(x, positive_mask),
         "masked-scatter": lambda: torch.masked_scatter(x, positive_mask, x),

@@ -10,12 +10,14 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "golden_manifest.h"
 #include "normrt/npy.h"
+#include "normrt/ops/bucketize.h"
 #include "normrt/ops/comparison.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/nn.h"
@@ -148,6 +150,14 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
   if (op == "lerp_") return {ops::lerp_(ts[0], ts[1], value())};
   if (op == "lerp_tensor") return {ops::lerp(ts[0], ts[1], ts[2])};
   if (op == "lerp_tensor_") return {ops::lerp_(ts[0], ts[1], ts[2])};
+  if (op.rfind("searchsorted", 0) == 0) {  // args: right, side (0 absent, 1 "left", 2 "right", 3 "middle")
+    const std::optional<std::string_view> sides[] = {std::nullopt, "left", "right", "middle"};
+    const auto side = sides[a[1]];
+    if (op == "searchsorted_number") return {ops::searchsorted(ts[0], value(), a[0] != 0, side)};
+    return {ops::searchsorted(ts[0], ts[1], a[0] != 0, side, op == "searchsorted_sorter" ? ts[2] : Tensor())};
+  }
+  if (op == "bucketize") return {ops::bucketize(ts[0], ts[1], a[0] != 0)};
+  if (op == "bucketize_number") return {ops::bucketize(value(), ts[0], a[0] != 0)};
   if (c.contains("number")) return run_number_op(op, ts[0], number_of(c["number"]));
   if (c.contains("replacements")) {  // nan_to_num's nan, posinf and neginf
     const auto value = [&](int k) -> std::optional<double> {

@@ -31,6 +31,7 @@
 #include "normrt/npy.h"
 #include "normrt/ops/activation.h"
 #include "normrt/ops/batchnorm.h"
+#include "normrt/ops/bucketize.h"
 #include "normrt/ops/conv.h"
 #include "normrt/ops/elementwise.h"
 #include "normrt/ops/comparison.h"

@@ -165,6 +165,12 @@ def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None, re
         return torch.div(ts[0], ts[1], rounding_mode="x")
     if op in TERNARY:
         return ternary(op, ts, number)
+    if op.startswith("searchsorted"):  # args: [right, side: 0 absent, 1 "left", 2 "right", 3 "middle"]
+        values = number if op == "searchsorted_number" else ts[1]
+        return torch.searchsorted(ts[0], values, right=bool(args[0]), side=[None, "left", "right", "middle"][args[1]],
+                                  sorter=ts[2] if op == "searchsorted_sorter" else None)
+    if op.startswith("bucketize"):  # args: [right]
+        return torch.bucketize(number if op == "bucketize_number" else ts[0], ts[-1], right=bool(args[0]))
     if op in ("copysign", "copysign_"):
         return torch.copysign(ts[0], ts[1]) if op == "copysign" else ts[0].copysign_(ts[1])
     if op in ("nan_to_num", "nan_to_num_"):
@@ -340,6 +346,8 @@ def tensor_ops_case(g, out, name, op, shapes, dtypes, args=(), cls=None, inputs=
         ts[1] = torch.randint(1, 6, shapes[1], generator=g) * (1 - 2 * torch.randint(0, 2, shapes[1], generator=g))
     if op == "repeat_interleave_tensor" and not inputs and dtypes[1] == "int64":  # counts, mostly not negative
         ts[1] = torch.randint(-1 if torch.rand(1, generator=g) < 0.1 else 0, 4, shapes[1], generator=g)
+    if op == "searchsorted_sorter" and not inputs and dtypes[2] == "int64" and shapes[2] == shapes[0] and shapes[0]:
+        ts[2] = torch.argsort(ts[0].float(), -1)  # within the boundaries (PyTorch reads past them unchecked)
     folder = os.path.join(out, name)
     os.makedirs(folder)
     for k, t in enumerate(ts):
@@ -1571,6 +1579,76 @@ def main():
         ("lerp_tensor__broadcast_refused", "lerp_tensor_", [[3], [3], [2, 3]], ["float32"] * 3, None, None, None),
     ]:
         cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, [], cls, inputs, number)
+    # searchsorted and bucketize: sorted boundaries with repeats and values on them, unsorted ones and NaNs (PyTorch's
+    # binary search step by step), rows, a sorter, the result types compared in, numbers, refusals.
+    steps = f32([-3.0, -1.0, -1.0, 0.0, 0.5, 2.0, 2.0, 2.0, 7.0])
+    probes = f32([[-5.0, -3.0, -1.0, -0.5, 0.0], [0.5, 1.0, 2.0, 7.0, 9.0]])
+    rows = torch.sort(torch.randint(-4, 5, (2, 3, 6), generator=g).float(), -1).values
+    row_values = torch.randint(-10, 11, (2, 3, 4), generator=g).float() / 2
+    shuffled = torch.randn(11, generator=g)
+    with_nan = f32([-1.0, 0.0, 2.0, float("nan"), float("nan")])
+    nan_probes = f32([float("nan"), -2.0, 0.0, 1.0, 2.0, 3.0])
+    half_pair = torch.tensor([2048.0, 2050.0]).half()
+    for name, op, args, inputs, number in [
+        ("searchsorted_1d", "searchsorted", [0, 0], [steps, probes], None),
+        ("searchsorted_1d_right", "searchsorted", [1, 0], [steps, probes], None),
+        ("searchsorted_side_right", "searchsorted", [0, 2], [steps, probes], None),
+        ("searchsorted_side_left", "searchsorted", [0, 1], [steps, probes], None),
+        ("searchsorted_side_right_right", "searchsorted", [1, 2], [steps, probes], None),
+        ("searchsorted_side_middle_refused", "searchsorted", [0, 3], [steps, probes], None),
+        ("searchsorted_side_opposite_refused", "searchsorted", [1, 1], [steps, probes], None),
+        ("searchsorted_rows", "searchsorted", [0, 0], [rows, row_values], None),
+        ("searchsorted_rows_right", "searchsorted", [1, 0], [rows, row_values], None),
+        ("searchsorted_rows_mismatch_refused", "searchsorted", [0, 0], [rows, row_values.reshape(3, 2, 4)], None),
+        ("searchsorted_rows_rank_refused", "searchsorted", [0, 0], [rows, row_values[0, 0]], None),
+        ("searchsorted_unsorted", "searchsorted", [0, 0], [shuffled, torch.randn(3, 7, generator=g)], None),
+        ("searchsorted_unsorted_right", "searchsorted", [1, 0], [shuffled, torch.randn(3, 7, generator=g)], None),
+        ("searchsorted_nan", "searchsorted", [0, 0], [with_nan, nan_probes], None),
+        ("searchsorted_nan_right", "searchsorted", [1, 0], [with_nan, nan_probes], None),
+        ("searchsorted_float16", "searchsorted", [0, 0], [steps.half(), probes.half()], None),
+        ("searchsorted_bfloat16_right", "searchsorted", [1, 0], [steps.bfloat16(), probes.bfloat16()], None),
+        ("searchsorted_int64", "searchsorted", [0, 0], [steps.long(), probes.long()], None),
+        ("searchsorted_int64_float32", "searchsorted", [0, 0], [steps.long(), probes], None),
+        ("searchsorted_float16_0dim_float32", "searchsorted", [0, 0], [half_pair, torch.tensor(2049.0)], None),
+        ("searchsorted_float16_float32", "searchsorted", [0, 0], [half_pair, f32([2049.0])], None),
+        ("searchsorted_bfloat16_float16", "searchsorted", [0, 0],
+         [torch.tensor([1.0]).bfloat16(), torch.tensor([1.001]).half()], None),
+        ("searchsorted_bool_values", "searchsorted", [0, 0], [f32([0.0, 1.0]), torch.tensor([True, False])], None),
+        ("searchsorted_bool_refused", "searchsorted", [0, 0],
+         [torch.tensor([False, True]), torch.tensor([True])], None),
+        ("searchsorted_empty_rows", "searchsorted", [0, 0], [torch.zeros(2, 0), torch.ones(2, 3)], None),
+        ("searchsorted_no_values", "searchsorted", [0, 0], [steps, torch.zeros(0, 3)], None),
+        ("searchsorted_0dim_boundaries_refused", "searchsorted", [0, 0], [torch.tensor(1.0), probes], None),
+        ("searchsorted_0dim_value", "searchsorted", [0, 0], [steps, torch.tensor(2.0)], None),
+        ("searchsorted_channels_last_values", "searchsorted", [0, 0],
+         [steps, torch.randn(2, 3, 4, 5, generator=g).contiguous(memory_format=torch.channels_last) * 3], None),
+        ("searchsorted_sorter", "searchsorted_sorter", [0, 0], [shuffled, probes, torch.argsort(shuffled)], None),
+        ("searchsorted_sorter_right", "searchsorted_sorter", [1, 0],
+         [shuffled.round(), probes, torch.argsort(shuffled.round(), stable=True)], None),
+        ("searchsorted_sorter_rows", "searchsorted_sorter", [0, 0],
+         [rows.flip(-1), row_values, torch.arange(5, -1, -1).expand(2, 3, 6).contiguous()], None),
+        ("searchsorted_sorter_dtype_refused", "searchsorted_sorter", [0, 0],
+         [shuffled, probes, torch.argsort(shuffled).float()], None),
+        ("searchsorted_sorter_shape_refused", "searchsorted_sorter", [0, 0],
+         [shuffled, probes, torch.arange(10)], None),
+        ("searchsorted_number_float_beside_float16", "searchsorted_number", [0, 0], [half_pair], 2049.0),
+        ("searchsorted_number_int_beside_float16", "searchsorted_number", [1, 0], [half_pair], 2049),
+        ("searchsorted_number_float_beside_int64", "searchsorted_number", [0, 0], [steps.long()], 1e30),
+        ("searchsorted_number_nan", "searchsorted_number", [0, 2], [steps], float("nan")),
+        ("searchsorted_number_rows_refused", "searchsorted_number", [0, 0], [rows], 1.0),
+        ("bucketize", "bucketize", [0], [probes, steps], None),
+        ("bucketize_right", "bucketize", [1], [probes, steps], None),
+        ("bucketize_int64_beside_float32", "bucketize", [0], [probes.long(), steps], None),
+        ("bucketize_rows_refused", "bucketize", [0], [probes, rows], None),
+        ("bucketize_number", "bucketize_number", [1], [steps], 2),
+        ("bucketize_number_0dim_refused", "bucketize_number", [0], [torch.tensor(1.0)], 2.5),
+        ("searchsorted_bool_no_values", "searchsorted", [0, 0],
+         [torch.tensor([False, True]), torch.zeros(2, 0, dtype=torch.bool)], None),
+    ]:
+        shapes = [list(t.shape) for t in inputs]
+        dtypes = [str(t.dtype).replace("torch.", "") for t in inputs]
+        cls = [t.dim() == 4 and not t.is_contiguous() for t in inputs]
+        cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, args, cls, inputs, number)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

@@ -159,7 +159,9 @@ after a NaN replacement became an infinity and a 0-dim mask took index_put_'s ma
 index and refuses another dtype).
 Session 68 (2026-12-07): addcmul, addcdiv and lerp (with a number or a tensor weight; in place) joined tensor_ops'
 draws: seed 119 (6,000, CPU and emulated device) matches, and so does a draw of them alone (tensor_op_draw filtered to
-TERNARY_OPS, seed 1119, 2,000).
+TERNARY_OPS, seed 1119, 2,000). Then searchsorted and bucketize (unsorted boundaries with NaNs, rows, a sorter,
+numbers, sides): seed 120 (6,000, CPU and emulated device) matches, and so does a draw of them alone (seed 1120, 2,000)
+after normrt returned early for no values before refusing bool operands, as PyTorch.
 """
 import argparse
 import importlib
@@ -839,7 +841,7 @@ def tensor_op_draw(rng):
                      "bitwise_number", "bitwise", "bitwise_in_place", "bitwise_number_in_place", "number_shift",
                      "bitwise_not_", "flip", "roll", "repeat", "repeat_interleave", "repeat_interleave_tensor",
                      "tril", "triu", "rounding", "rounding", "round_decimals", "division", "division",
-                     "division_number", "copysign", "nan_to_num", "ternary", "ternary"])
+                     "division_number", "copysign", "nan_to_num", "ternary", "ternary", "search", "search"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64", "bool"]
     if op == "compare":
         op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"])
@@ -870,6 +872,9 @@ def tensor_op_draw(rng):
         op += rng.choice(["", "_"])
     if op == "ternary":
         op = rng.choice(["addcmul", "addcdiv", "lerp", "lerp_tensor"]) + rng.choice(["", "_"])
+    if op == "search":
+        op = rng.choice(["searchsorted", "searchsorted", "searchsorted_sorter", "searchsorted_number", "bucketize",
+                         "bucketize_number"])
     if op == "division_number":
         op = rng.choice(["number_remainder"] + [d + suffix for d in divisions for suffix in ("_number", "_number_")])
     if op == "full":
@@ -952,6 +957,20 @@ def tensor_op_draw(rng):
                 other = other[rng.randint(0, rank):]
             return [rng.randint(0, 3) for _ in range(rng.randint(0, 4))] if rng.random() < 0.1 else other
         shapes = [shape] + [partner() for _ in range(1 if op.rstrip("_") == "lerp" else 2)]
+    elif op.startswith("searchsorted") or op.startswith("bucketize"):
+        # boundaries 1-D, or with the values' leading dimensions (at times not); side at times given (or invalid)
+        values = shape
+        rows = values[:-1] + [rng.randint(0, 6)] if values and rng.random() < 0.5 else [rng.randint(0, 6)]
+        if rng.random() < 0.1:
+            rows = [rng.randint(0, 3) for _ in range(rng.randint(0, 3))]
+        if op.startswith("bucketize"):
+            shapes = [rows] if op == "bucketize_number" else [values, rows]
+            args = [rng.randint(0, 1)]
+        else:
+            shapes = [rows] if op == "searchsorted_number" else [rows, values]
+            if op == "searchsorted_sorter":
+                shapes.append(list(rows) if rng.random() < 0.9 else [rng.randint(0, 3)])
+            args = [rng.randint(0, 1), rng.choice([0, 0, 1, 2, 3] if rng.random() < 0.05 else [0, 0, 1, 2])]
     elif op == "reshape":
         numel, args = 1, []
         for n in shape:
@@ -1031,6 +1050,10 @@ def tensor_op_draw(rng):
         extra["number"] = rng.choice(POW_SPECIAL_EXPONENTS)
     if op in ("clamp", "clamp_"):
         extra = {"bounds": [None if rng.random() < 0.3 else drawn_number(rng) for _ in range(2)]}
+    if op == "searchsorted_sorter" and rng.random() < 0.95:
+        types[2] = "int64"
+    if op in ("searchsorted_number", "bucketize_number"):
+        extra = {"number": drawn_number(rng)}
     if op.startswith("lerp") and rng.random() < 0.85:  # mostly one dtype (else refused)
         types = [types[0]] * len(types)
     if op.rstrip("_") in ("addcmul", "addcdiv") and rng.random() < 0.8:  # the value, else the default 1

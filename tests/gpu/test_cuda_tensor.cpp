@@ -224,6 +224,41 @@ TEST_F(CudaTensor, TernaryOpsMatchTheCpuBitForBit) {
   EXPECT_TRUE(throws_with([&] { ops::lerp(x.to(gpu), x, 0.5); }, "Expected all tensors to be on the same device"));
 }
 
+// searchsorted and bucketize on the device: every dtype, one row of boundaries and one per row, a sorter, a number,
+// left and right, give the CPU's indices; the refusals name PyTorch's GPU kernel.
+TEST_F(CudaTensor, SearchsortedMatchesTheCpu) {
+  const Device gpu = Device::cuda(0);
+  Generator gen(29);
+  const Tensor sorted = ops::sort(randn({4, 33}, gen), -1).first, values = randn({4, 70}, gen);
+  const Tensor shuffled = ops::flip(sorted, {1});
+  const Tensor order = ops::broadcast_to(ops::flip(arange(33).to(DType::Int64), {0}), {4, 33});
+  for (const DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tensor b = sorted.to(dtype), v = values.to(dtype), flat = b.reshape({4 * 33});
+    for (const bool right : {false, true}) {
+      EXPECT_EQ(ops::searchsorted(b.to(gpu), v.to(gpu), right).to_vector<int64_t>(),
+                ops::searchsorted(b, v, right).to_vector<int64_t>());
+      EXPECT_EQ(ops::bucketize(v.to(gpu), flat.to(gpu), right).to_vector<int64_t>(),
+                ops::bucketize(v, flat, right).to_vector<int64_t>());
+      const Tensor s = shuffled.to(dtype);
+      EXPECT_EQ(ops::searchsorted(s.to(gpu), v.to(gpu), right, std::nullopt, order.to(gpu)).to_vector<int64_t>(),
+                ops::searchsorted(b, v, right).to_vector<int64_t>());
+    }
+  }
+  const Tensor counts = from_vector<int64_t>({1, 2, 2, 3}, {4});
+  EXPECT_EQ(ops::searchsorted(counts.to(gpu), 2).item<int64_t>(), 1);
+  EXPECT_EQ(ops::searchsorted(counts.to(gpu), from_vector<int64_t>({2, 9, 0}, {3}).to(gpu), true).to_vector<int64_t>(),
+            (std::vector<int64_t>{3, 4, 0}));
+  const Tensor flags = from_vector<bool>({false, true}, {2}).to(gpu);
+  EXPECT_TRUE(
+      throws_with([&] { ops::searchsorted(flags, flags); }, "\"searchsorted_out_cuda\" not implemented for 'Bool'"));
+  EXPECT_TRUE(throws_with([&] { ops::searchsorted(counts, counts.to(gpu)); },
+                          "boundaries and input value tensors should have same device type"));
+  EXPECT_TRUE(throws_with(
+      [&] { ops::searchsorted(counts.to(gpu), counts.to(gpu), false, std::nullopt, (counts + 1).to(gpu)); },
+      "sorter's entries must lie in [0, 4)"));
+}
+
 // Channels-last operands on the device: arithmetic (either operand's format, broadcasts), activations and their
 // backward, pooling, dropout, reductions, softmax, losses, Linear and an optimizer step give the CPU's bits in the
 // CPU's memory format.
