@@ -737,7 +737,7 @@ std::vector<TensorOp> tensor_ops() {
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::permute(x, {0, 2, 3, 1})); }; }},
       {"pixel-shuffle-2", image,
        [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::pixel_shuffle(x, 2)); }; }},
-      // An optimizer's and an EMA's updates: addcmul, addcdiv, lerp toward another tensor.
+      // An optimizer's and an EMA's updates: addcmul, addcdiv, lerp toward another tensor; per-channel clipping.
       {"addcmul", image,
        [](const Tensor& x) {
          const Tensor positive = ops::abs(x);
@@ -752,6 +752,12 @@ std::vector<TensorOp> tensor_ops() {
        [](const Tensor& x) {
          const Tensor positive = ops::abs(x);
          return [x, positive] { benchmark::DoNotOptimize(ops::lerp(x, positive, 0.3)); };
+       }},
+      {"clamp-tensor-per-channel", image,
+       [](const Tensor& x) {
+         const TensorOptions on(x.device());
+         const Tensor lo = full({x.size(1), 1, 1}, -0.5, on), hi = full({x.size(1), 1, 1}, 0.5, on);
+         return [x, lo, hi] { benchmark::DoNotOptimize(ops::clamp(x, lo, hi)); };
        }},
       // 8-bit quantisation's bin index: 255 sorted edges over [-3, 3].
       {"bucketize-255", image,
@@ -782,7 +788,7 @@ const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-
                                          "roll-dims23", "repeat-interleave-dim1", "tril", "round",
                                          "round-decimals-2", "floor-divide-scalar", "remainder-scalar",
                                          "floor-divide-int64", "nan-to-num", "floor", "div-trunc-scalar",
-                                         "addcmul", "addcdiv", "lerp", "bucketize-255"};
+                                         "addcmul", "addcdiv", "lerp", "bucketize-255", "clamp-tensor-per-channel"};
 
 void tensor_op(benchmark::State& state, const TensorOp& op, Device device) {
   Generator gen(5);

@@ -100,6 +100,7 @@ def torch_call(torch, name):
     buckets = (x * 1000.0).long() if op == "floor-divide-int64" else None
     denominators = positive + 1.0
     edges = torch.arange(-3.0, 3.0 + 1e-9, 6.0 / 254.0)
+    channel_lo, channel_hi = (per_channel * -0.5, per_channel * 0.5) if per_channel is not None else (None, None)
     first_positive = x[:, 0] > 0 if op == "index-mask-rows" else None
     row_segments = torch.arange(shape[0]) % 512 if op == "index-put-accumulate" else None
     return {
@@ -138,6 +139,7 @@ def torch_call(torch, name):
         "addcdiv": lambda: torch.addcdiv(x, x, denominators, value=0.5),
         "lerp": lambda: torch.lerp(x, positive, 0.3),
         "bucketize-255": lambda: torch.bucketize(x, edges),
+        "clamp-tensor-per-channel": lambda: torch.clamp(x, channel_lo, channel_hi),
         "nonzero": lambda: torch.nonzero(positive_mask),
         "masked-select": lambda: torch.masked_select(x, positive_mask),
         "masked-scatter": lambda: torch.masked_scatter(x, positive_mask, x),

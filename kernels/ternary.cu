@@ -1,6 +1,6 @@
-// addcmul, addcdiv and lerp: memory-bound elementwise maps over up to three broadcast operands, a grid-stride loop of
-// one thread per output element (each computing its operands' offsets from the plan, as the comparisons' kernels do),
-// the op a template parameter so that each kernel is a plain load-compute-store.
+// addcmul, addcdiv, lerp and clamp with tensor bounds: memory-bound elementwise maps over up to three broadcast
+// operands, a grid-stride loop of one thread per output element (each computing its operands' offsets from the plan, as
+// the comparisons' kernels do), the op a template parameter so that each kernel is a plain load-compute-store.
 #include <algorithm>
 
 #include "ternary.cuh"
@@ -41,8 +41,9 @@ template <typename T>
 void ternary(tmath::Ternary op, const T* x, const T* y, const T* z, T* out, tmath::computed_t<T> value,
              const cmpmath::Plan& p, int sm_count, cudaStream_t stream) {
   if (p.numel == 0) return;
-  if constexpr (std::is_same_v<T, int64_t>) {
-    launch<tmath::Ternary::Addcmul>(x, y, z, out, value, p, sm_count, stream);  // int64's only op (the caller's check)
+  if constexpr (std::is_same_v<T, int64_t>) {  // addcmul and clamp only (the caller's check)
+    if (op == tmath::Ternary::Clamp) return launch<tmath::Ternary::Clamp>(x, y, z, out, value, p, sm_count, stream);
+    launch<tmath::Ternary::Addcmul>(x, y, z, out, value, p, sm_count, stream);
   } else {
     switch (op) {
       case tmath::Ternary::Addcmul: return launch<tmath::Ternary::Addcmul>(x, y, z, out, value, p, sm_count, stream);
@@ -50,6 +51,7 @@ void ternary(tmath::Ternary op, const T* x, const T* y, const T* z, T* out, tmat
       case tmath::Ternary::Lerp: return launch<tmath::Ternary::Lerp>(x, y, z, out, value, p, sm_count, stream);
       case tmath::Ternary::LerpTensor:
         return launch<tmath::Ternary::LerpTensor>(x, y, z, out, value, p, sm_count, stream);
+      case tmath::Ternary::Clamp: return launch<tmath::Ternary::Clamp>(x, y, z, out, value, p, sm_count, stream);
     }
   }
 }

@@ -1,7 +1,9 @@
-// The per-element math of addcmul, addcdiv and lerp (src/ternary.cpp), shared by the CPU loops and the CUDA kernels
-// (kernels/ternary.cu), so that both compute the same bits: PyTorch 1.13's CPU formulas, probed on it. float16 and
-// bfloat16 are computed in float and rounded once, as PyTorch's CPU computes bfloat16 (the value and the weight are
-// floats); int64 (addcmul only) wraps around.
+// The per-element math of addcmul, addcdiv, lerp and clamp with tensor bounds (src/ternary.cpp), shared by the CPU
+// loops and the CUDA kernels (kernels/ternary.cu), so that both compute the same bits: PyTorch 1.13's CPU formulas,
+// probed on it. float16 and bfloat16 are computed in float and rounded once, as PyTorch's CPU computes bfloat16 (the
+// value and the weight are floats); int64 (addcmul only) wraps around.
+//
+// clamp with tensor bounds is PyTorch's scalar loop's min(max(x, lo), hi).
 //
 // PyTorch's scalar formulas with each multiply-add contracted to one rounding, as its compiler contracts them (and its
 // vectorised addcmul's fmadd computes): addcmul is fma(value * t1, t2, self); addcdiv rounds each step, self +
@@ -21,16 +23,17 @@ enum class Ternary {
   Addcdiv,     // self + value * t1 / t2
   Lerp,        // start + weight * (end - start), the weight a number (the value)
   LerpTensor,  // the same, the weight a third operand
+  Clamp,       // min(max(x, lo), hi), the bounds y and z
 };
 
 // The type an element of storage type T is computed in: int64 itself, every floating dtype float.
 template <typename T>
 using computed_t = std::conditional_t<std::is_same_v<T, int64_t>, int64_t, float>;
 
-// The ops the dtype has (int64: addcmul only).
+// The ops the dtype has (int64: addcmul and clamp).
 template <typename T>
 constexpr bool has_ternary(Ternary op) {
-  return !std::is_same_v<T, int64_t> || op == Ternary::Addcmul;
+  return !std::is_same_v<T, int64_t> || op == Ternary::Addcmul || op == Ternary::Clamp;
 }
 
 NORMRT_HD inline float multiply_add(float a, float b, float c) { return fmaf(a, b, c); }
@@ -50,6 +53,16 @@ NORMRT_HD inline C ternary(C x, C y, C z, C value) {
     return multiply_add(multiplied(value, y), z, x);
   } else if constexpr (K == Ternary::Addcdiv) {
     return x + value * y / z;
+  } else if constexpr (K == Ternary::Clamp) {
+    // PyTorch's scalar loop, std::min(std::max(x, lo), hi) (x's zero where a bound equals it; its vectorised loop
+    // takes the bound's), NaN where a bound is NaN; a NaN x stays NaN; lo > hi gives hi.
+    const C raised = x < y ? y : x;
+    const C clamped = z < raised ? z : raised;
+    if constexpr (std::is_same_v<C, int64_t>) {
+      return clamped;
+    } else {
+      return y != y || z != z ? y + z : clamped;
+    }
   } else {
     const C w = K == Ternary::Lerp ? value : z;
     const bool small = w < C(0.5);

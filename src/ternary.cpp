@@ -48,19 +48,19 @@ const char* cpp_type_name(DType dtype) {
 
 // PyTorch's name of the op's kernel, as its dtype refusals name it.
 const char* kernel_name(Ternary op, const Device& device) {
-  if (device.is_cuda())
-    return op == Ternary::Addcmul ? "addcmul_cuda" : op == Ternary::Addcdiv ? "addcdiv_cuda" : "lerp_cuda";
+  const bool cuda = device.is_cuda();
   switch (op) {
-    case Ternary::Addcmul: return "addcmul_cpu_out";
-    case Ternary::Addcdiv: return "addcdiv_cpu_out";
-    case Ternary::Lerp: return "lerp_kernel_scalar";
-    case Ternary::LerpTensor: return "lerp_kernel_tensor";
+    case Ternary::Addcmul: return cuda ? "addcmul_cuda" : "addcmul_cpu_out";
+    case Ternary::Addcdiv: return cuda ? "addcdiv_cuda" : "addcdiv_cpu_out";
+    case Ternary::Lerp: return cuda ? "lerp_cuda" : "lerp_kernel_scalar";
+    case Ternary::LerpTensor: return cuda ? "lerp_cuda" : "lerp_kernel_tensor";
+    case Ternary::Clamp: return cuda ? "clamp_cuda" : "clamp_cpu";
   }
   return "unknown";
 }
 
 void check_kernel_dtype(Ternary op, DType dtype, const Device& device) {
-  const bool has = op == Ternary::Addcmul ? dtype != DType::Bool : is_floating(dtype);
+  const bool has = op == Ternary::Addcmul || op == Ternary::Clamp ? dtype != DType::Bool : is_floating(dtype);
   NORMRT_CHECK(has, "\"", kernel_name(op, device), "\" not implemented for '", util::scalar_type_name(dtype), "'");
 }
 
@@ -136,6 +136,7 @@ void with_op(Ternary op, Body body) {
     case Ternary::Addcdiv: return body(std::integral_constant<Ternary, Ternary::Addcdiv>());
     case Ternary::Lerp: return body(std::integral_constant<Ternary, Ternary::Lerp>());
     case Ternary::LerpTensor: return body(std::integral_constant<Ternary, Ternary::LerpTensor>());
+    case Ternary::Clamp: return body(std::integral_constant<Ternary, Ternary::Clamp>());
   }
 }
 
@@ -181,9 +182,9 @@ void run(Ternary op, const Tensor& x, const Tensor& y, const Tensor& z, Scalar v
   NORMRT_THROW("\"", kernel_name(op, out.device()), "\" not implemented for 'Bool'");
 }
 
-// addcmul and addcdiv, out of place or (in_place) into self.
+// addcmul, addcdiv and clamp with both bounds (tensor1 and tensor2; no value), out of place or (in_place) into self.
 Tensor addc(Ternary op, const Tensor& self, const Tensor& tensor1, const Tensor& tensor2, Scalar value, bool in_place) {
-  const char* name = op == Ternary::Addcmul ? "addcmul" : "addcdiv";
+  const char* name = op == Ternary::Addcmul ? "addcmul" : op == Ternary::Addcdiv ? "addcdiv" : "clamp";
   for (const Tensor* t : {&self, &tensor1, &tensor2}) NORMRT_CHECK(t->defined(), name, ": an operand is undefined");
   if (op == Ternary::Addcdiv) check_addcdiv_operands(tensor1, tensor2);
   check_defined_on_one_device({&self, &tensor1, &tensor2}, name);
@@ -257,6 +258,23 @@ Tensor& addcdiv_(Tensor& self, const Tensor& tensor1, const Tensor& tensor2, Sca
   const Tensor result = addc(Ternary::Addcdiv, self, tensor1, tensor2, value, true);
   if (!result.is_same(self)) self.copy_(result.to(self.dtype()));
   return self;
+}
+
+Tensor clamp(const Tensor& t, const Tensor& min, const Tensor& max) {
+  NORMRT_CHECK(t.defined(), "clamp of an undefined tensor");
+  NORMRT_CHECK(min.defined() || max.defined(), "torch.clamp: At least one of 'min' or 'max' must not be None");
+  if (!max.defined()) return binary(BinaryOp::Maximum, t, min);  // PyTorch's kernels for one bound
+  if (!min.defined()) return binary(BinaryOp::Minimum, t, max);
+  return addc(Ternary::Clamp, t, min, max, 0, false);
+}
+Tensor& clamp_(Tensor& t, const Tensor& min, const Tensor& max) {
+  NORMRT_CHECK(t.defined(), "clamp of an undefined tensor");
+  NORMRT_CHECK(min.defined() || max.defined(), "torch.clamp: At least one of 'min' or 'max' must not be None");
+  if (!max.defined()) return binary_(BinaryOp::Maximum, t, min);
+  if (!min.defined()) return binary_(BinaryOp::Minimum, t, max);
+  const Tensor result = addc(Ternary::Clamp, t, min, max, 0, true);
+  if (!result.is_same(t)) t.copy_(result.to(t.dtype()));
+  return t;
 }
 
 Tensor lerp(const Tensor& start, const Tensor& end, Scalar weight) {

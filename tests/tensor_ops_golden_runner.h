@@ -146,6 +146,12 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
   if (op == "addcmul_") return {ops::addcmul_(ts[0], ts[1], ts[2], value())};
   if (op == "addcdiv") return {ops::addcdiv(ts[0], ts[1], ts[2], value())};
   if (op == "addcdiv_") return {ops::addcdiv_(ts[0], ts[1], ts[2], value())};
+  if (op == "clamp_tensor") return {ops::clamp(ts[0], ts[1], ts[2])};
+  if (op == "clamp_tensor_") return {ops::clamp_(ts[0], ts[1], ts[2])};
+  if (op == "clamp_tensor_min") return {ops::clamp(ts[0], ts[1], Tensor())};
+  if (op == "clamp_tensor_min_") return {ops::clamp_(ts[0], ts[1], Tensor())};
+  if (op == "clamp_tensor_max") return {ops::clamp(ts[0], Tensor(), ts[1])};
+  if (op == "clamp_tensor_max_") return {ops::clamp_(ts[0], Tensor(), ts[1])};
   if (op == "lerp") return {ops::lerp(ts[0], ts[1], value())};
   if (op == "lerp_") return {ops::lerp_(ts[0], ts[1], value())};
   if (op == "lerp_tensor") return {ops::lerp(ts[0], ts[1], ts[2])};

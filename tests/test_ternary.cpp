@@ -174,6 +174,64 @@ TEST(Ternary, ResultTypesArePyTorchs) {
   EXPECT_EQ(ops::lerp(pair, pair * 3.0, full({1, 1, 1}, 0.5)).to_vector(), (std::vector<float>{2.0f, -4.0f}));
 }
 
+TEST(Ternary, ClampWithTensorBoundsIsMinOfMaxBroadcast) {
+  const Shape shape = {3, 5, 70, 67};
+  const Tensor x = drawn(shape, 11, 2.0), lo = drawn({5, 1, 1}, 12, 1.0) - 0.5, hi = drawn({70, 67}, 13, 1.0) + 0.5;
+  const std::vector<float> xs = values_of(x, shape), los = values_of(lo, shape), his = values_of(hi, shape);
+  std::vector<float> want(xs.size());
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const float raised = xs[i] < los[i] ? los[i] : xs[i];  // std::max(x, lo): x where they compare equal
+    want[i] = std::isnan(los[i]) || std::isnan(his[i]) ? NAN : his[i] < raised ? his[i] : raised;
+  }
+  for (const MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+    const Tensor xf = x.to(format);
+    const Tensor got = ops::clamp(xf, lo, hi);
+    EXPECT_EQ(got.memory_format(), format);
+    ASSERT_TRUE(testing::same_bits(contiguous_values(got), want));
+    Tensor in_place = xf.clone();
+    ops::clamp_(in_place, lo, hi);
+    ASSERT_TRUE(testing::same_bits(contiguous_values(in_place), want));
+  }
+  // One bound alone is maximum / minimum; int64 exact; min > max gives max; 16-bit as float32 rounded once.
+  EXPECT_TRUE(
+      testing::same_bits(contiguous_values(ops::clamp(x, lo, Tensor())), contiguous_values(ops::maximum(x, lo))));
+  EXPECT_TRUE(
+      testing::same_bits(contiguous_values(ops::clamp(x, Tensor(), hi)), contiguous_values(ops::minimum(x, hi))));
+  const Tensor big = from_vector<int64_t>({INT64_MIN, -3, 7, INT64_MAX}, {4});
+  EXPECT_EQ(ops::clamp(big, from_vector<int64_t>({-5, -5, 8, 0}, {4}), full({}, 6, TensorOptions().dtype(DType::Int64)))
+                .to_vector<int64_t>(),
+            (std::vector<int64_t>{-5, -3, 6, 6}));
+  EXPECT_EQ(ops::clamp(from_vector<float>({0.0f, 5.0f, 10.0f}, {3}), full({3}, 3.0), full({3}, 1.0)).to_vector(),
+            (std::vector<float>{1.0f, 1.0f, 1.0f}));
+  // Where a bound equals the element, the element's zero (PyTorch's scalar loop).
+  EXPECT_TRUE(
+      testing::same_bits(ops::clamp(from_vector<float>({0.0f, -0.0f}, {2}), from_vector<float>({-0.0f, 0.0f}, {2}),
+                                    from_vector<float>({0.0f, 0.0f}, {2}))
+                             .to_vector(),
+                         {0.0f, -0.0f}));
+  const Tensor h = x.to(DType::BFloat16);
+  EXPECT_TRUE(
+      testing::same_bits(contiguous_values(ops::clamp(h, lo.to(DType::BFloat16), hi.to(DType::BFloat16))),
+                         contiguous_values(ops::clamp(h.to(DType::Float32), lo.to(DType::BFloat16).to(DType::Float32),
+                                                      hi.to(DType::BFloat16).to(DType::Float32))
+                                               .to(DType::BFloat16))));
+  // An int64 tensor with a float bound is float32; in place that is refused, the tensor untouched.
+  Tensor counts = from_vector<int64_t>({1, 5}, {2});
+  EXPECT_EQ(ops::clamp(counts, from_vector<float>({2.5f, 0.0f}, {2}), full({2}, 4.0)).to_vector(),
+            (std::vector<float>{2.5f, 4.0f}));
+  EXPECT_TRUE(throws_with([&] { ops::clamp_(counts, full({2}, 2.5), full({2}, 4.0)); },
+                          "result type Float can't be cast to the desired output type Long"));
+  EXPECT_EQ(counts.to_vector<int64_t>(), (std::vector<int64_t>{1, 5}));
+  const Tensor flags = from_vector<bool>({true, false}, {2});
+  EXPECT_TRUE(throws_with([&] { ops::clamp(flags, flags, flags); }, "\"clamp_cpu\" not implemented for 'Bool'"));
+  EXPECT_EQ(ops::clamp(flags, Tensor(), from_vector<bool>({false, true}, {2})).to_vector<bool>(),
+            (std::vector<bool>{false, false}));
+  EXPECT_TRUE(throws_with([&] { ops::clamp(x, Tensor(), Tensor()); },
+                          "torch.clamp: At least one of 'min' or 'max' must not be None"));
+  EXPECT_TRUE(throws_with([&] { ops::clamp(full({3}, 1.0), ones({2}), ones({3})); },
+                          "The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 0"));
+}
+
 TEST(Ternary, RefusalsArePyTorchsAndLeaveStateUntouched) {
   const Tensor i = from_vector<int64_t>({1, 2, 3}, {3}), f = from_vector<float>({1.5f, 2.0f, 3.0f}, {3});
   const Tensor flags = from_vector<bool>({true, false, true}, {3}), two = ones({2});

@@ -148,6 +148,25 @@ def ternary(op, ts, number):
     return ts[0].copy_(wide) if in_place else wide.to(dtype)
 
 
+def clamp_tensor(op, ts):
+    """clamp_tensor(_) with both bounds, clamp_tensor_min(_) / clamp_tensor_max(_) with one. float16 with both, which
+    PyTorch 1.13's CPU refuses ("not implemented for 'Half'"), from the operands in the result's dtype widened to
+    float32 (the clamp is exact), as its GPU computes it."""
+    in_place, name = op.endswith("_"), op.rstrip("_")
+    bounds = {"clamp_tensor": (ts[1], ts[2]) if len(ts) > 2 else (None, None), "clamp_tensor_min": (ts[1], None),
+              "clamp_tensor_max": (None, ts[1])}[name]
+    apply = lambda x, lo, hi: x.clamp_(lo, hi) if in_place else torch.clamp(x, lo, hi)
+    try:
+        return apply(ts[0], *bounds)
+    except RuntimeError as e:
+        if "not implemented for 'Half'" not in str(e):
+            raise
+    dtype = torch.result_type(ts[0], bounds[0]) if name != "clamp_tensor" else \
+        torch.clamp(*[t.to("meta") for t in ts]).dtype
+    wide = torch.clamp(*[t.to(dtype).float() for t in ts]).to(dtype)
+    return ts[0].copy_(wide) if in_place else wide
+
+
 def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None, replacements=None):
     """The PyTorch call of an op, as the runner makes normrt's. `number` is the Scalar of the number ops: t op n
     (<op>_number), n op t (number_<op>), t op= n (<op>_number_), fill_, full_like and full (shape args, `dtype`);
@@ -165,6 +184,8 @@ def call(op, args, ts, number=None, dtype=None, bounds=None, tolerances=None, re
         return torch.div(ts[0], ts[1], rounding_mode="x")
     if op in TERNARY:
         return ternary(op, ts, number)
+    if op.startswith("clamp_tensor"):  # clamp with tensor bounds: ts[1] min and ts[2] max, or one of them
+        return clamp_tensor(op, ts)
     if op.startswith("searchsorted"):  # args: [right, side: 0 absent, 1 "left", 2 "right", 3 "middle"]
         values = number if op == "searchsorted_number" else ts[1]
         return torch.searchsorted(ts[0], values, right=bool(args[0]), side=[None, "left", "right", "middle"][args[1]],
@@ -1649,6 +1670,39 @@ def main():
         dtypes = [str(t.dtype).replace("torch.", "") for t in inputs]
         cls = [t.dim() == 4 and not t.is_contiguous() for t in inputs]
         cases[name] = tensor_ops_case(g, OUT, name, op, shapes, dtypes, args, cls, inputs, number)
+    # clamp with tensor bounds (both, or one: maximum / minimum), drawn after the cases above.
+    bounds_x = f32([1.0, -2.0, float("nan"), 0.0, 5.0, 3.0, -7.5])
+    bounds_lo = f32([0.0, float("nan"), 0.0, -1.0, 6.0, 1.0, -8.0])
+    bounds_hi = f32([2.0, 1.0, 1.0, 0.5, 4.0, float("nan"), float("inf")])
+    for spec in [
+        ("clamp_tensor_nan_and_crossed_bounds", "clamp_tensor", [[7], [7], [7]], ["float32"] * 3, [], None,
+         [bounds_x, bounds_lo, bounds_hi]),
+        ("clamp_tensor_broadcast", "clamp_tensor", [[2, 3, 4, 5], [3, 1, 1], [4, 5]], ["float32"] * 3),
+        ("clamp_tensor_channels_last", "clamp_tensor", [[2, 3, 4, 5], [3, 1, 1], [2, 3, 4, 5]], ["float32"] * 3, [],
+         [True, False, True]),
+        ("clamp_tensor_int64", "clamp_tensor", [[3, 4], [4], [3, 1]], ["int64"] * 3),
+        ("clamp_tensor_int64_float_bound", "clamp_tensor", [[6], [6], []], ["int64", "float32", "float32"]),
+        ("clamp_tensor_bfloat16", "clamp_tensor", [[4, 6], [6], [4, 1]], ["bfloat16"] * 3),
+        ("clamp_tensor_float16", "clamp_tensor", [[4, 6], [6], [4, 1]], ["float16"] * 3),
+        ("clamp_tensor_float16_0dim_float32_bound", "clamp_tensor", [[5], [], [5]], ["float16", "float32", "float16"]),
+        ("clamp_tensor_bool_refused", "clamp_tensor", [[4], [4], [4]], ["bool"] * 3),
+        ("clamp_tensor_bool_int64_bounds", "clamp_tensor", [[4], [4], [4]], ["bool", "int64", "int64"]),
+        ("clamp_tensor_shapes_refused", "clamp_tensor", [[3], [2], [3]], ["float32"] * 3),
+        ("clamp_tensor_", "clamp_tensor_", [[3, 7], [7], [3, 1]], ["float32"] * 3),
+        ("clamp_tensor__bfloat16_float32_bounds", "clamp_tensor_", [[3, 7], [7], [3, 1]],
+         ["bfloat16", "float32", "float32"]),
+        ("clamp_tensor__int64_float_refused", "clamp_tensor_", [[3], [3], [3]], ["int64", "float32", "int64"]),
+        ("clamp_tensor__broadcast_refused", "clamp_tensor_", [[3], [2, 3], [3]], ["float32"] * 3),
+        ("clamp_tensor_min", "clamp_tensor_min", [[7], [7]], ["float32"] * 2, [], None, [bounds_x, bounds_lo]),
+        ("clamp_tensor_max", "clamp_tensor_max", [[7], [7]], ["float32"] * 2, [], None, [bounds_x, bounds_hi]),
+        ("clamp_tensor_min_bool", "clamp_tensor_min", [[4], [4]], ["bool"] * 2),
+        ("clamp_tensor_max_int64_float", "clamp_tensor_max", [[2, 3], [3]], ["int64", "float32"]),
+        ("clamp_tensor_min__float16", "clamp_tensor_min_", [[3, 4], [4]], ["float16"] * 2),
+        ("clamp_tensor_max__int64_float_refused", "clamp_tensor_max_", [[3], [3]], ["int64", "float32"]),
+        ("clamp_tensor_zeros_keep_the_elements_sign", "clamp_tensor", [[4], [4], [4]], ["float32"] * 3, [], None,
+         [f32([0.0, -0.0, 0.0, -0.0]), f32([-0.0, 0.0, 0.0, -0.0]), f32([0.0, 0.0, -0.0, -0.0])]),
+    ]:
+        add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

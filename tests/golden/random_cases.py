@@ -161,7 +161,9 @@ Session 68 (2026-12-07): addcmul, addcdiv and lerp (with a number or a tensor we
 draws: seed 119 (6,000, CPU and emulated device) matches, and so does a draw of them alone (tensor_op_draw filtered to
 TERNARY_OPS, seed 1119, 2,000). Then searchsorted and bucketize (unsorted boundaries with NaNs, rows, a sorter,
 numbers, sides): seed 120 (6,000, CPU and emulated device) matches, and so does a draw of them alone (seed 1120, 2,000)
-after normrt returned early for no values before refusing bool operands, as PyTorch.
+after normrt returned early for no values before refusing bool operands, as PyTorch. Then clamp with tensor bounds
+(both, or one: maximum / minimum; in place): seed 121 (6,000, CPU and emulated device) matches, and so does a draw of
+it alone (seed 1121, 1,500).
 """
 import argparse
 import importlib
@@ -815,7 +817,8 @@ def drawn_number(rng):
                        65520.0, 3.4e38, 1e39, -1e40, -2.0 ** 63, float("nan"), float("inf"), float("-inf")])
 
 
-TERNARY_OPS = ("addcmul", "addcdiv", "lerp", "lerp_tensor")
+TERNARY_OPS = ("addcmul", "addcdiv", "lerp", "lerp_tensor", "clamp_tensor", "clamp_tensor_min", "clamp_tensor_max")
+TWO_OPERANDS = ("lerp", "clamp_tensor_min", "clamp_tensor_max")
 
 NUMBER_OPS = ["add_number", "sub_number", "mul_number", "div_number", "number_add", "number_sub", "number_mul",
               "number_div", "add_number_", "sub_number_", "mul_number_", "div_number_", "fill_", "full_like",
@@ -871,7 +874,8 @@ def tensor_op_draw(rng):
     if op == "nan_to_num":
         op += rng.choice(["", "_"])
     if op == "ternary":
-        op = rng.choice(["addcmul", "addcdiv", "lerp", "lerp_tensor"]) + rng.choice(["", "_"])
+        op = rng.choice(["addcmul", "addcdiv", "lerp", "lerp_tensor", "clamp_tensor", "clamp_tensor_min",
+                         "clamp_tensor_max"]) + rng.choice(["", "_"])
     if op == "search":
         op = rng.choice(["searchsorted", "searchsorted", "searchsorted_sorter", "searchsorted_number", "bucketize",
                          "bucketize_number"])
@@ -956,7 +960,7 @@ def tensor_op_draw(rng):
             if other and rng.random() < 0.4:
                 other = other[rng.randint(0, rank):]
             return [rng.randint(0, 3) for _ in range(rng.randint(0, 4))] if rng.random() < 0.1 else other
-        shapes = [shape] + [partner() for _ in range(1 if op.rstrip("_") == "lerp" else 2)]
+        shapes = [shape] + [partner() for _ in range(1 if op.rstrip("_") in TWO_OPERANDS else 2)]
     elif op.startswith("searchsorted") or op.startswith("bucketize"):
         # boundaries 1-D, or with the values' leading dimensions (at times not); side at times given (or invalid)
         values = shape

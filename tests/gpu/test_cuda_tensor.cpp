@@ -184,7 +184,7 @@ TEST_F(CudaTensor, RoundingsAndDivisionsMatchTheCpuBitForBit) {
   EXPECT_EQ(dividend.to_vector<int64_t>(), n.to_vector<int64_t>());
 }
 
-// addcmul, addcdiv and lerp on the device: every op on every dtype, broadcast across memory formats and in place, give
+// addcmul, addcdiv, lerp and clamp on the device: every op on every dtype, broadcast across memory formats and in place, give
 // the CPU's bits (the device computes PyTorch's CPU formulas, ternary_math.cuh); int64 addcmul wraps as the CPU's; the
 // refusals name PyTorch's GPU kernels.
 TEST_F(CudaTensor, TernaryOpsMatchTheCpuBitForBit) {
@@ -207,6 +207,7 @@ TEST_F(CudaTensor, TernaryOpsMatchTheCpuBitForBit) {
     for (const double weight : {0.25, 0.75, -0.6})
       EXPECT_TRUE(same(ops::lerp(a_gpu, e_gpu, weight), ops::lerp(a, e, weight)));
     EXPECT_TRUE(same(ops::lerp(a_gpu, b_gpu, v_gpu), ops::lerp(a, b, v)));
+    EXPECT_TRUE(same(ops::clamp(a_gpu, b_gpu, v_gpu), ops::clamp(a, b, v)));
     Tensor in_place = a_gpu.clone(), host = a.clone();
     ops::addcmul_(in_place, e_gpu, b_gpu, 2);
     ops::addcmul_(host, e, b, 2);
@@ -220,6 +221,9 @@ TEST_F(CudaTensor, TernaryOpsMatchTheCpuBitForBit) {
             ops::addcmul(n, n, n, -2.7).to_vector<int64_t>());
   const Tensor flags = from_vector<bool>({true, false}, {2}).to(gpu);
   EXPECT_TRUE(throws_with([&] { ops::addcmul(flags, flags, flags); }, "\"addcmul_cuda\" not implemented for 'Bool'"));
+  EXPECT_EQ(ops::clamp(n_gpu, n_gpu - 1, n_gpu * 0 + 6).to_vector<int64_t>(),
+            ops::clamp(n, n - 1, n * 0 + 6).to_vector<int64_t>());
+  EXPECT_TRUE(throws_with([&] { ops::clamp(flags, flags, flags); }, "\"clamp_cuda\" not implemented for 'Bool'"));
   EXPECT_TRUE(throws_with([&] { ops::lerp(n_gpu, n_gpu, 0.5); }, "\"lerp_cuda\" not implemented for 'Long'"));
   EXPECT_TRUE(throws_with([&] { ops::lerp(x.to(gpu), x, 0.5); }, "Expected all tensors to be on the same device"));
 }

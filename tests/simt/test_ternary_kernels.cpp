@@ -1,7 +1,7 @@
-// addcmul, addcdiv and lerp's kernels run by the SIMT emulator: every op on every element type over a broadcast plan of
-// three operands (one walked in another memory order, one broadcast along two dimensions, one along the middle one),
-// against the per-element formulas (ternary_math.cuh) evaluated here with the operands' offsets computed independently
-// from the shapes; and in place, the output being the first operand.
+// addcmul, addcdiv, lerp and clamp's kernels run by the SIMT emulator: every op on every element type over a broadcast
+// plan of three operands (one walked in another memory order, one broadcast along two dimensions, one along the middle
+// one), against the per-element formulas (ternary_math.cuh) evaluated here with the operands' offsets computed
+// independently from the shapes; and in place, the output being the first operand.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -82,6 +82,7 @@ void check_floating_ops(uint32_t seed) {
   check_op<Ternary::Addcdiv, T>(rng);
   check_op<Ternary::Lerp, T>(rng);
   check_op<Ternary::LerpTensor, T>(rng);
+  check_op<Ternary::Clamp, T>(rng);
 }
 
 TEST_P(TernaryKernels, EveryOpEqualsTheFormulaOnEveryType) {
@@ -90,6 +91,7 @@ TEST_P(TernaryKernels, EveryOpEqualsTheFormulaOnEveryType) {
   check_floating_ops<BFloat16>(3);
   std::mt19937 rng(4);
   check_op<Ternary::Addcmul, int64_t>(rng);
+  check_op<Ternary::Clamp, int64_t>(rng);
   cmpmath::Plan none;  // an empty output: nothing launched
   ternary<float>(Ternary::Addcmul, nullptr, nullptr, nullptr, nullptr, 1.0f, none, 2, nullptr);
 }

@@ -1,5 +1,5 @@
-// Elementwise ops of three operands, CPU and CUDA, broadcast as the arithmetic broadcasts (normrt/ops/elementwise.h),
-// with PyTorch 1.13's semantics, error words and CPU bits:
+// Elementwise ops of three operands (addcmul, addcdiv, lerp, clamp with tensor bounds), CPU and CUDA, broadcast as the
+// arithmetic broadcasts (normrt/ops/elementwise.h), with PyTorch 1.13's semantics, error words and CPU bits:
 //
 // addcmul(self, t1, t2, value) = self + value * t1 * t2 and addcdiv(self, t1, t2, value) = self + value * t1 / t2, in
 // the three tensors' result type (PyTorch's result_type: a 0-dim operand counts by its category only). addcmul is
@@ -32,6 +32,14 @@ Tensor addcmul(const Tensor& self, const Tensor& tensor1, const Tensor& tensor2,
 Tensor& addcmul_(Tensor& self, const Tensor& tensor1, const Tensor& tensor2, Scalar value = 1);
 Tensor addcdiv(const Tensor& self, const Tensor& tensor1, const Tensor& tensor2, Scalar value = 1);
 Tensor& addcdiv_(Tensor& self, const Tensor& tensor1, const Tensor& tensor2, Scalar value = 1);
+
+// torch.clamp(t, min, max) with tensor bounds (an undefined one absent; not both: "torch.clamp: At least one of 'min'
+// or 'max' must not be None"), broadcast, in the three tensors' result type: min(max(t, min), max) as PyTorch 1.13's
+// scalar loop computes it (a NaN bound gives NaN, a NaN element stays NaN, min > max gives max; where a bound equals an
+// element, the element's zero, where PyTorch's vectorised loop takes the bound's); bool refused ("\"clamp_cpu\" not
+// implemented for 'Bool'"; on a GPU "clamp_cuda"). One bound alone is PyTorch's maximum / minimum (ops::maximum).
+Tensor clamp(const Tensor& t, const Tensor& min, const Tensor& max);
+Tensor& clamp_(Tensor& t, const Tensor& min, const Tensor& max);
 
 Tensor lerp(const Tensor& start, const Tensor& end, Scalar weight);
 Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight);
