@@ -104,28 +104,35 @@ C computed_value(Scalar value) {  // checked (check_value)
   }
 }
 
-template <Ternary K, typename T>
-computed_t<T> third_operand(const T* z, int64_t index, computed_t<T> value) {
-  if constexpr (K == Ternary::Lerp)
-    return value;
-  else
-    return static_cast<computed_t<T>>(z[index]);
+// out[i] = tmath::ternary(x[i], y(i), z(i)) for i < n, y and z each an operand's elements or one value of it: a loop
+// that vectorises.
+template <Ternary K, typename T, typename Y, typename Z>
+void dense_run(const T* x, Y y, Z z, T* out, int64_t n, computed_t<T> value) {
+  using C = computed_t<T>;
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(tmath::ternary<K>(static_cast<C>(x[i]), y(i), z(i), value));
 }
 
-// out[i] = tmath::ternary(x[i * x_step], y[i * y_step], z[i * z_step]) for i < n: dense operands in a loop of their
-// own (it vectorises), others through their steps.
+// out[i] = tmath::ternary(x[i * x_step], y[i * y_step], z[i * z_step]) for i < n (z unused by Lerp, whose third operand
+// is the value): a dense x with y and z each dense or one value along the run (a per-channel operand) in loops of
+// their own, which vectorise; other steps through the general loop.
 template <Ternary K, typename T>
 void ternary_run(const T* x, int64_t x_step, const T* y, int64_t y_step, const T* z, int64_t z_step, T* out, int64_t n,
                  computed_t<T> value) {
   using C = computed_t<T>;
-  if (x_step == 1 && y_step == 1 && (K == Ternary::Lerp || z_step == 1)) {
-    for (int64_t i = 0; i < n; ++i)
-      out[i] = static_cast<T>(
-          tmath::ternary<K>(static_cast<C>(x[i]), static_cast<C>(y[i]), third_operand<K>(z, i, value), value));
-  } else {
-    for (int64_t i = 0; i < n; ++i)
-      out[i] = static_cast<T>(tmath::ternary<K>(static_cast<C>(x[i * x_step]), static_cast<C>(y[i * y_step]),
-                                                third_operand<K>(z, i * z_step, value), value));
+  const auto each = [](const T* v) { return [v](int64_t i) { return static_cast<C>(v[i]); }; };
+  const auto one = [](C v) { return [v](int64_t) { return v; }; };
+  if (K == Ternary::Lerp) z_step = 0;
+  const auto third = [&] { return K == Ternary::Lerp ? value : static_cast<C>(z[0]); };
+  if (x_step == 1 && y_step <= 1 && z_step <= 1) {
+    if (y_step == 1 && z_step == 1) return dense_run<K>(x, each(y), each(z), out, n, value);
+    if (y_step == 1) return dense_run<K>(x, each(y), one(third()), out, n, value);
+    if (z_step == 1) return dense_run<K>(x, one(static_cast<C>(y[0])), each(z), out, n, value);
+    return dense_run<K>(x, one(static_cast<C>(y[0])), one(third()), out, n, value);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const C third_value = K == Ternary::Lerp ? value : static_cast<C>(z[i * z_step]);
+    out[i] = static_cast<T>(
+        tmath::ternary<K>(static_cast<C>(x[i * x_step]), static_cast<C>(y[i * y_step]), third_value, value));
   }
 }
 

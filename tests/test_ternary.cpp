@@ -192,6 +192,11 @@ TEST(Ternary, ClampWithTensorBoundsIsMinOfMaxBroadcast) {
     ops::clamp_(in_place, lo, hi);
     ASSERT_TRUE(testing::same_bits(contiguous_values(in_place), want));
   }
+  // Both bounds per channel (one value of each along a row), as maximum then minimum compute it.
+  const Tensor upper = lo + 1.0;
+  for (const MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast})
+    EXPECT_TRUE(testing::same_bits(contiguous_values(ops::clamp(x.to(format), lo, upper)),
+                                   contiguous_values(ops::minimum(ops::maximum(x, lo), upper))));
   // One bound alone is maximum / minimum; int64 exact; min > max gives max; 16-bit as float32 rounded once.
   EXPECT_TRUE(
       testing::same_bits(contiguous_values(ops::clamp(x, lo, Tensor())), contiguous_values(ops::maximum(x, lo))));
