@@ -390,6 +390,23 @@ std::vector<TensorOp> tensor_ops() {
          const Tensor positive = ops::abs(x);
          return [positive] { benchmark::DoNotOptimize(ops::log(positive)); };
        }},
+      {"log1p", image,
+       [](const Tensor& x) {
+         const Tensor positive = ops::abs(x);
+         return [positive] { benchmark::DoNotOptimize(ops::log1p(positive)); };
+       }},
+      {"expm1", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::expm1(x)); }; }},
+      {"log2", image,
+       [](const Tensor& x) {
+         const Tensor positive = ops::abs(x);
+         return [positive] { benchmark::DoNotOptimize(ops::log2(positive)); };
+       }},
+      {"exp2", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::exp2(x)); }; }},
+      {"rsqrt", image,
+       [](const Tensor& x) {
+         const Tensor positive = ops::abs(x);
+         return [positive] { benchmark::DoNotOptimize(ops::rsqrt(positive)); };
+       }},
       {"clamp", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::clamp(x, -0.5, 0.5)); }; }},
       {"pow-square", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::pow(x, 2)); }; }},
       {"pow-fraction", image,
@@ -788,7 +805,8 @@ const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-
                                          "roll-dims23", "repeat-interleave-dim1", "tril", "round",
                                          "round-decimals-2", "floor-divide-scalar", "remainder-scalar",
                                          "floor-divide-int64", "nan-to-num", "floor", "div-trunc-scalar",
-                                         "addcmul", "addcdiv", "lerp", "bucketize-255", "clamp-tensor-per-channel"};
+                                         "addcmul", "addcdiv", "lerp", "bucketize-255", "clamp-tensor-per-channel",
+                                         "log1p", "exp2"};
 
 void tensor_op(benchmark::State& state, const TensorOp& op, Device device) {
   Generator gen(5);

@@ -1,5 +1,5 @@
-// Float e^x, e^x - 1, tanh, ln, ln(1 + x), the normal CDF and density, sin/cos of turns and x^y as straight-line
-// arithmetic, shared by the CPU paths and the CUDA kernels.
+// Float e^x, 2^x, e^x - 1, tanh, ln, log2, log10, ln(1 + x), the normal CDF and density, sin/cos of turns and x^y as
+// straight-line arithmetic, shared by the CPU paths and the CUDA kernels.
 //
 // Why not expf/tanhf/logf/log1pf/sincosf: glibc's are calls the compiler cannot vectorise (a sigmoid over a large
 // tensor ran at a third of PyTorch's speed, whose CPU kernels use vectorised approximations), and CUDA's differ from
@@ -13,9 +13,10 @@
 // sigmoid 2473 -> 1503 us). A host without FMA (a NORMRT_NATIVE=OFF build) gets the same bits from glibc's exact
 // fmaf, as a call per multiply-add: such a build's e^x loops run about 4x slower.
 //
-// Accuracy, measured over every float against double-precision <cmath> (FloatMath tests): exp and ln within 1 ulp,
-// tanh within 1.5 ulp (glibc's tanhf: 2.2 ulp), sin/cos of turns within 2 ulp, ln(1 + x) within 2.5 ulp, e^x - 1
-// within 2 ulp, the normal CDF within 4.65 (relative to its own value in the lower tail) and its density within 2.05.
+// Accuracy, measured over every float against double-precision <cmath> (FloatMath tests): exp, 2^x and ln within 1
+// ulp, log2 and log10 within 1.05, tanh within 1.5 ulp (glibc's tanhf: 2.2 ulp), sin/cos of turns within 2 ulp,
+// ln(1 + x) within 2.5 ulp, e^x - 1 within 2 ulp, the normal CDF within 4.65 (relative to its own value in the lower
+// tail) and its density within 2.05.
 // Cephes's reductions and polynomials (Moshier): exp with x = n ln2 + r, |r| <= ln2/2, ln2 split in two so that n ln2
 // is exact to float's precision, e^r by a degree-6 polynomial, 2^n put into the exponent field in two halves so that a
 // subnormal result is rounded once; tanh by an odd polynomial below 0.625 and 1 - 2 / (e^2|x| + 1) above.
@@ -38,6 +39,13 @@ namespace normrt::fmath {
 #else
 #define NORMRT_FMATH_INLINE inline
 #endif
+
+// c ? a : b by bit masks. GCC turns a chain of float selects into branches (it does not speculate the floating-point
+// operations that only one side needs), and a CPU loop with branches does not vectorise.
+NORMRT_HD NORMRT_FMATH_INLINE float blend(bool c, float a, float b) {
+  const uint32_t mask = 0u - static_cast<uint32_t>(c);
+  return half_bits::float_of((half_bits::bits_of(a) & mask) | (half_bits::bits_of(b) & ~mask));
+}
 
 // e^x = 2^n e^r for x within [-151 ln2, 128 ln2]: n and e^r, x = n ln2 + r with |r| <= ln2/2.
 struct ExpParts {
@@ -62,16 +70,41 @@ NORMRT_HD NORMRT_FMATH_INLINE ExpParts exp_parts(float x) {
   return {whole, p * (r * r) + r + 1.0f};
 }
 
+// v 2^n for n within [-252, 254]: v times two normal powers of two, so that a subnormal result is rounded once.
+NORMRT_HD NORMRT_FMATH_INLINE float times_power_of_two(float v, int32_t n) {
+  const int32_t half_n = n >> 1;
+  const float scale_a = half_bits::float_of(static_cast<uint32_t>(half_n + 127) << 23);
+  const float scale_b = half_bits::float_of(static_cast<uint32_t>(n - half_n + 127) << 23);
+  return v * scale_a * scale_b;
+}
+
 // e^x: +inf above ln(FLT_MAX) (to within an ulp), 0 below the subnormals' reach, NaN for NaN.
 NORMRT_HD NORMRT_FMATH_INLINE float exp(float x) {
   // Clamping keeps n within [-151, 128], where 2^n is a product of two normal floats (and NaN passes through).
   x = x < -105.0f ? -105.0f : x;
   x = x > 89.0f ? 89.0f : x;
   const ExpParts e = exp_parts(x);
-  const int32_t half_n = e.n >> 1;
-  const float scale_a = half_bits::float_of(static_cast<uint32_t>(half_n + 127) << 23);
-  const float scale_b = half_bits::float_of(static_cast<uint32_t>(e.n - half_n + 127) << 23);
-  return e.e_r * scale_a * scale_b;
+  return times_power_of_two(e.e_r, e.n);
+}
+
+// 2^x: +inf from x = 128 on, 0 below the subnormals' reach, NaN for NaN. x = n + r with n an integer and |r| <= 1/2
+// (r = x - n exactly), 2^r = e^(r ln2) with r ln2 carried in two floats (hi = r ln2 rounded, lo its rounding error and
+// the product with ln2's own) and e^hi (1 + lo) computed as exp computes it. An integer x gives 2^x exactly.
+NORMRT_HD NORMRT_FMATH_INLINE float exp2(float x) {
+  constexpr float kRound = 12582912.0f;                           // as in exp_parts
+  constexpr float kLn2 = 0.693147182f, kLn2Low = -1.9046542e-9f;  // ln2 = kLn2 + kLn2Low to twice float's precision
+  // Clamped to [-152, 129], where the scaling below stays within two normal powers of two; NaN computes 0's path.
+  float clamped = x < -152.0f ? -152.0f : x;
+  clamped = clamped > 129.0f ? 129.0f : clamped;
+  clamped = blend(x != x, 0.0f, clamped);
+  const float rounded = clamped + kRound;
+  const float n = rounded - kRound;
+  const int32_t whole = static_cast<int32_t>(half_bits::bits_of(rounded) - half_bits::bits_of(kRound));
+  const float r = clamped - n;
+  const float hi = r * kLn2;
+  const float lo = fmaf(r, kLn2Low, fmaf(r, kLn2, -hi));
+  const ExpParts e = exp_parts(hi);
+  return blend(x != x, x, times_power_of_two(fmaf(e.e_r, lo, e.e_r), whole + e.n));
 }
 
 // tanh(x), odd to the sign of zero; +-1 from |x| > 9.01 on.
@@ -87,13 +120,6 @@ NORMRT_HD NORMRT_FMATH_INLINE float tanh(float x) {
   const float far = 1.0f - 2.0f / (fmath::exp(a + a) + 1.0f);
   const float magnitude = a < 0.625f ? near_zero : far;
   return half_bits::float_of(half_bits::bits_of(magnitude) | (half_bits::bits_of(x) & 0x80000000u));
-}
-
-// c ? a : b by bit masks. GCC turns a chain of float selects into branches (it does not speculate the floating-point
-// operations that only one side needs), and a CPU loop with branches does not vectorise.
-NORMRT_HD NORMRT_FMATH_INLINE float blend(bool c, float a, float b) {
-  const uint32_t mask = 0u - static_cast<uint32_t>(c);
-  return half_bits::float_of((half_bits::bits_of(a) & mask) | (half_bits::bits_of(b) & ~mask));
 }
 
 NORMRT_HD NORMRT_FMATH_INLINE uint64_t bits_of(double d) {
@@ -113,10 +139,13 @@ NORMRT_HD NORMRT_FMATH_INLINE double blend(bool c, double a, double b) {
   return double_of((bits_of(a) & mask) | (bits_of(b) & ~mask));
 }
 
-// ln x for x > 0 (subnormals too); -inf at +-0, NaN below 0 and for NaN, +inf at +inf. x = 2^e m with m in
-// [sqrt(1/2), sqrt(2)), ln m by Cephes's logf polynomial in m - 1 (exact by Sterbenz's lemma), e ln2 added in the
-// two halves exp uses.
-NORMRT_HD NORMRT_FMATH_INLINE float log(float x) {
+// ln x = e ln2 + ln(1 + m) with x = 2^e (1 + m), 1 + m in [sqrt(1/2), sqrt(2)) (subnormals too; m is exact by
+// Sterbenz's lemma), and ln(1 + m) = m + p m^3 - m^2 / 2 with p Cephes's logf polynomial in m (Moshier).
+struct LogParts {
+  float e, m, z, p;  // z = m^2
+};
+
+NORMRT_HD NORMRT_FMATH_INLINE LogParts log_parts(float x) {
   const bool subnormal = x < 1.17549435e-38f;
   const float scaled_up = x * 8388608.0f;  // 2^23 makes a subnormal normal
   const uint32_t bits = half_bits::bits_of(blend(subnormal, scaled_up, x));
@@ -125,7 +154,6 @@ NORMRT_HD NORMRT_FMATH_INLINE float log(float x) {
   const bool high = mantissa > 1.41421356f;
   const float e = static_cast<float>(static_cast<int32_t>(bits >> 23) - (subnormal ? 150 : 127) + (high ? 1 : 0));
   const float m = (high ? halved : mantissa) - 1.0f;
-  const float z = m * m;
   float p = 7.0376836292e-2f;
   p = p * m - 1.1514610310e-1f;
   p = p * m + 1.1676998740e-1f;
@@ -135,12 +163,42 @@ NORMRT_HD NORMRT_FMATH_INLINE float log(float x) {
   p = p * m + 2.0000714765e-1f;
   p = p * m - 2.4999993993e-1f;
   p = p * m + 3.3333331174e-1f;
-  const float y = p * m * z + e * -2.12194440e-4f - 0.5f * z;
-  const float result = (m + y) + e * 0.693359375f;
+  return {e, m, m * m, p};
+}
+
+// A logarithm's value where x is not a positive finite float: -inf at +-0, NaN below 0 and for NaN, +inf at +inf.
+NORMRT_HD NORMRT_FMATH_INLINE float log_special_cases(float x, float finite) {
   const float minus_infinity = half_bits::float_of(0xff800000u), nan = half_bits::float_of(0x7fc00000u);
   const float non_positive = blend(x == 0.0f, minus_infinity, nan);
-  const float beyond = blend(x > 3.40282347e+38f, x, result);  // +inf stays
+  const float beyond = blend(x > 3.40282347e+38f, x, finite);  // +inf stays
   return blend(x > 0.0f, beyond, non_positive);  // NaN fails both comparisons: NaN
+}
+
+// ln x, e ln2 added in the two halves exp uses.
+NORMRT_HD NORMRT_FMATH_INLINE float log(float x) {
+  const LogParts l = log_parts(x);
+  const float y = l.p * l.m * l.z + l.e * -2.12194440e-4f - 0.5f * l.z;
+  return log_special_cases(x, (l.m + y) + l.e * 0.693359375f);
+}
+
+// log2 x and log10 x: ln(1 + m) times log2(e) (log10(e)), the constant carried in two floats and m's product with it
+// exact in an FMA, plus e (e log10(2), log10(2)'s top 16 bits times e being exact), rounded once. Powers of two
+// (ten) give their exponents exactly.
+NORMRT_HD NORMRT_FMATH_INLINE float log2(float x) {
+  constexpr float kLog2e = 1.44269502f, kLog2eLow = 1.925963e-08f;
+  const LogParts l = log_parts(x);
+  const float tail = l.p * l.m * l.z - 0.5f * l.z;  // ln(1 + m) - m
+  const float fraction = fmaf(l.m, kLog2e, fmaf(l.m, kLog2eLow, tail * kLog2e));
+  return log_special_cases(x, l.e + fraction);
+}
+
+NORMRT_HD NORMRT_FMATH_INLINE float log10(float x) {
+  constexpr float kLog10e = 0.434294492f, kLog10eLow = -1.010305e-08f;
+  constexpr float kLog10Of2 = 0.30103302f, kLog10Of2Low = -3.0243555e-06f;
+  const LogParts l = log_parts(x);
+  const float tail = l.p * l.m * l.z - 0.5f * l.z;
+  const float fraction = fmaf(l.m, kLog10e, fmaf(l.m, kLog10eLow, tail * kLog10e));
+  return log_special_cases(x, fmaf(l.e, kLog10Of2, fmaf(l.e, kLog10Of2Low, fraction)));
 }
 
 // ln(1 + x) for x > -1, accurate for small x too: ln(u) x / (u - 1) with u = 1 + x rounded (Goldberg's trick: the

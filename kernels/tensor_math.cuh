@@ -213,7 +213,14 @@ enum class Unary : int {
   Sign = 17,
   RoundDecimals = 18,
   RoundTens = 19,
-  NanToNum = 20
+  NanToNum = 20,
+  Log1p = 21,
+  Expm1 = 22,
+  Log2 = 23,
+  Log10 = 24,
+  Exp2 = 25,
+  Sigmoid = 26,
+  Tanh = 27
 };
 
 template <typename T>
@@ -225,9 +232,9 @@ struct UnaryArgs {
 template <typename T>
 using computed_t = std::conditional_t<std::is_same_v<T, int64_t>, int64_t, float>;
 
-// e^x and ln x are float_math.cuh's (within an ulp, the same bits on every device). Clamp is PyTorch 1.13's
-// minimum(maximum(x, lo), hi): NaN stays NaN, a NaN bound makes every element NaN, and lo > hi gives hi. Round is to
-// the nearest integer, ties to even (nearbyint); round(x, decimals) is PyTorch's nearbyint(x * 10^d) / 10^d
+// e^x, ln x and the other transcendental functions are float_math.cuh's (the same bits on every device). Clamp is
+// PyTorch 1.13's minimum(maximum(x, lo), hi): NaN stays NaN, a NaN bound makes every element NaN, and lo > hi gives hi.
+// Round is to the nearest integer, ties to even (nearbyint); round(x, decimals) is PyTorch's nearbyint(x * 10^d) / 10^d
 // (RoundDecimals) or, for negative d, nearbyint(x / 10^-d) * 10^-d (RoundTens). Sign is (0 < x) - (x < 0): 0 for
 // NaN and for either zero.
 NORMRT_HD inline float apply(Unary op, float x, UnaryArgs<float> b) {
@@ -237,6 +244,13 @@ NORMRT_HD inline float apply(Unary op, float x, UnaryArgs<float> b) {
     case Unary::Sqrt: return sqrtf(x);
     case Unary::Exp: return fmath::exp(x);
     case Unary::Log: return fmath::log(x);
+    case Unary::Log1p: return fmath::log1p(x);
+    case Unary::Expm1: return fmath::expm1(x);
+    case Unary::Log2: return fmath::log2(x);
+    case Unary::Log10: return fmath::log10(x);
+    case Unary::Exp2: return fmath::exp2(x);
+    case Unary::Sigmoid: return fmath::sigmoid(x);
+    case Unary::Tanh: return fmath::tanh(x);
     case Unary::Pow: return fmath::pow(x, b.exponent);
     case Unary::Square: return x * x;
     case Unary::Cube: return x * x * x;

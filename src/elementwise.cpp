@@ -336,6 +336,13 @@ void run_unary(tmath::Unary op, const Tensor& x, Tensor& y, tmath::UnaryArgs<flo
     case U::RoundDecimals: return each(std::integral_constant<U, U::RoundDecimals>());
     case U::RoundTens: return each(std::integral_constant<U, U::RoundTens>());
     case U::NanToNum: return each(std::integral_constant<U, U::NanToNum>());
+    case U::Log1p: return each(std::integral_constant<U, U::Log1p>());
+    case U::Expm1: return each(std::integral_constant<U, U::Expm1>());
+    case U::Log2: return each(std::integral_constant<U, U::Log2>());
+    case U::Log10: return each(std::integral_constant<U, U::Log10>());
+    case U::Exp2: return each(std::integral_constant<U, U::Exp2>());
+    case U::Sigmoid: return each(std::integral_constant<U, U::Sigmoid>());
+    case U::Tanh: return each(std::integral_constant<U, U::Tanh>());
   }
 }
 
@@ -397,9 +404,9 @@ std::string rounding_kernel(UnaryOp op, const Device& device) {
   return std::string(name) + (device.is_cuda() ? "_cuda" : "_vml_cpu");
 }
 
-// sqrt, exp, log and reciprocal of an int64 or bool tensor are float32, as PyTorch's floating functions of integers;
-// the rest keep the dtype. PyTorch refuses a bool tensor's negation, absolute value, frac and roundings, and an int64
-// tensor's frac.
+// sqrt, reciprocal and the transcendental functions of an int64 or bool tensor are float32, as PyTorch's floating
+// functions of integers; the rest keep the dtype. PyTorch refuses a bool tensor's negation, absolute value, frac and
+// roundings, and an int64 tensor's frac.
 DType unary_dtype(UnaryOp op, const Tensor& t) {
   const DType dtype = t.dtype();
   const char* device = t.device().is_cuda() ? "cuda" : "cpu";
@@ -428,6 +435,14 @@ tmath::Unary kernel_op(UnaryOp op) {
     case UnaryOp::Trunc: return U::Trunc;
     case UnaryOp::Frac: return U::Frac;
     case UnaryOp::Sign: return U::Sign;
+    case UnaryOp::Rsqrt: return U::Rsqrt;
+    case UnaryOp::Log1p: return U::Log1p;
+    case UnaryOp::Expm1: return U::Expm1;
+    case UnaryOp::Log2: return U::Log2;
+    case UnaryOp::Log10: return U::Log10;
+    case UnaryOp::Exp2: return U::Exp2;
+    case UnaryOp::Sigmoid: return U::Sigmoid;
+    case UnaryOp::Tanh: return U::Tanh;
     case UnaryOp::Reciprocal: break;
   }
   return U::Reciprocal;
@@ -692,6 +707,22 @@ Tensor& trunc_(Tensor& t) { return unary_(UnaryOp::Trunc, t); }
 Tensor& frac_(Tensor& t) { return unary_(UnaryOp::Frac, t); }
 Tensor& sign_(Tensor& t) { return unary_(UnaryOp::Sign, t); }
 Tensor& reciprocal_(Tensor& t) { return unary_(UnaryOp::Reciprocal, t); }
+Tensor rsqrt(const Tensor& t) { return unary(UnaryOp::Rsqrt, t); }
+Tensor log1p(const Tensor& t) { return unary(UnaryOp::Log1p, t); }
+Tensor expm1(const Tensor& t) { return unary(UnaryOp::Expm1, t); }
+Tensor log2(const Tensor& t) { return unary(UnaryOp::Log2, t); }
+Tensor log10(const Tensor& t) { return unary(UnaryOp::Log10, t); }
+Tensor exp2(const Tensor& t) { return unary(UnaryOp::Exp2, t); }
+Tensor sigmoid(const Tensor& t) { return unary(UnaryOp::Sigmoid, t); }
+Tensor tanh(const Tensor& t) { return unary(UnaryOp::Tanh, t); }
+Tensor& rsqrt_(Tensor& t) { return unary_(UnaryOp::Rsqrt, t); }
+Tensor& log1p_(Tensor& t) { return unary_(UnaryOp::Log1p, t); }
+Tensor& expm1_(Tensor& t) { return unary_(UnaryOp::Expm1, t); }
+Tensor& log2_(Tensor& t) { return unary_(UnaryOp::Log2, t); }
+Tensor& log10_(Tensor& t) { return unary_(UnaryOp::Log10, t); }
+Tensor& exp2_(Tensor& t) { return unary_(UnaryOp::Exp2, t); }
+Tensor& sigmoid_(Tensor& t) { return unary_(UnaryOp::Sigmoid, t); }
+Tensor& tanh_(Tensor& t) { return unary_(UnaryOp::Tanh, t); }
 
 Tensor round(const Tensor& t, int64_t decimals) {
   if (decimals == 0) {

@@ -1,8 +1,8 @@
-// kernels/float_math.cuh (e^x, tanh, sigmoid, ln, ln(1 + x), e^x - 1, the normal CDF and density, sin/cos of turns and
-// x^y as straight-line float arithmetic, shared by the CPU loops and the kernels) against double-precision <cmath>
-// over the whole float range: a stride through every bit pattern, every float where the formulas change (overflow,
-// subnormal results, tanh's switch point), the worst inputs found by exhaustive searches, and every input randn's
-// Box-Muller gives ln and sin/cos.
+// kernels/float_math.cuh (e^x, 2^x, tanh, sigmoid, ln, log2, log10, ln(1 + x), e^x - 1, the normal CDF and density,
+// sin/cos of turns and x^y as straight-line float arithmetic, shared by the CPU loops and the kernels) against
+// double-precision <cmath> over the whole float range: a stride through every bit pattern, every float where the
+// formulas change (overflow, subnormal results, tanh's switch point), the worst inputs found by exhaustive searches,
+// and every input randn's Box-Muller gives ln and sin/cos.
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -153,6 +153,49 @@ TEST(FloatMath, Expm1IsWithinTwoUlpsOfTheExactValueOfEveryFloat) {
   EXPECT_EQ(fmath::expm1(INFINITY), INFINITY);
   EXPECT_EQ(fmath::expm1(100.0f), INFINITY);
   EXPECT_TRUE(std::isnan(fmath::expm1(NAN)));
+}
+
+// The bounds are the worst errors of a sweep over every float: log2 1.030 ulps at 1.41401124, log10 1.005 at
+// 1.51002359 (both where the mantissa's range folds at sqrt 2), exp2 0.989 at -0.434817135; the sweeps below pass
+// through those places.
+TEST(FloatMath, Log2AndLog10AreWithin1Point05UlpsOfEveryFloatAndExactAtPowers) {
+  Worst worst2, worst10;
+  auto check = [&](float x) {
+    worst2.see(x, ulps(fmath::log2(x), std::log2(static_cast<double>(x))));
+    worst10.see(x, ulps(fmath::log10(x), std::log10(static_cast<double>(x))));
+  };
+  for (uint64_t bits = 1; bits < kInfinityBits; bits += 997) check(float_with_bits(static_cast<uint32_t>(bits)));
+  for (uint32_t bits = bits_of(1.40f); bits <= bits_of(1.52f); bits += 3) check(float_with_bits(bits));
+  EXPECT_LE(worst2.ulps, 1.05) << "at x = " << worst2.at;
+  EXPECT_LE(worst10.ulps, 1.05) << "at x = " << worst10.at;
+  for (int k = -149; k <= 127; ++k) EXPECT_EQ(fmath::log2(std::ldexp(1.0f, k)), static_cast<float>(k)) << k;
+  float ten_to_the_k = 1.0f;  // exact up to 10^10
+  for (int k = 0; k <= 10; ++k, ten_to_the_k *= 10.0f) EXPECT_EQ(fmath::log10(ten_to_the_k), static_cast<float>(k));
+  for (auto f : {fmath::log2, fmath::log10}) {
+    EXPECT_EQ(f(0.0f), -INFINITY);
+    EXPECT_EQ(f(-0.0f), -INFINITY);
+    EXPECT_EQ(f(INFINITY), INFINITY);
+    for (float bad : {-1.0f, -float_with_bits(1), -INFINITY, NAN}) EXPECT_TRUE(std::isnan(f(bad))) << bad;
+  }
+}
+
+TEST(FloatMath, Exp2IsWithinAnUlpOfTheExactValueOfEveryFloatAndExactAtIntegers) {
+  Worst worst;
+  auto check = [&](float x) { worst.see(x, ulps(fmath::exp2(x), std::exp2(static_cast<double>(x)))); };
+  sweep(0, kInfinityBits - 1, 997, check);
+  sweep(bits_of(127.0f), bits_of(128.0f), 1, check);  // overflow from 2^128 on
+  sweep(bits_of(125.0f), bits_of(151.0f), 3, check);  // -x: subnormal results, and zero from -150 down
+  sweep(bits_of(0.43f), bits_of(0.44f), 1, check);
+  EXPECT_LE(worst.ulps, 1.0) << "at x = " << worst.at;
+  for (int k = -149; k <= 127; ++k) EXPECT_EQ(fmath::exp2(static_cast<float>(k)), std::ldexp(1.0f, k)) << k;
+  EXPECT_EQ(fmath::exp2(128.0f), INFINITY);
+  EXPECT_EQ(fmath::exp2(INFINITY), INFINITY);
+  EXPECT_EQ(fmath::exp2(-150.0f), 0.0f);  // half the smallest subnormal: ties to even
+  EXPECT_EQ(fmath::exp2(-149.5f), float_with_bits(1));
+  EXPECT_EQ(fmath::exp2(-INFINITY), 0.0f);
+  EXPECT_EQ(fmath::exp2(-0.0f), 1.0f);
+  EXPECT_TRUE(std::isnan(fmath::exp2(NAN)));
+  EXPECT_TRUE(std::isnan(fmath::exp2(-NAN)));
 }
 
 // Phi(x) = erfc(-x / sqrt 2) / 2 relative to its own value, the lower tail included (down to the subnormals), and

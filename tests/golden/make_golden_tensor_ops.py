@@ -83,7 +83,9 @@ BINARY.update(DIVISIONS)
 BINARY["copysign"] = torch.copysign
 BITWISE_IN_PLACE = ("bitwise_and_", "bitwise_or_", "bitwise_xor_", "bitwise_left_shift_", "bitwise_right_shift_")
 COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
-UNARY = ("neg", "abs", "sqrt", "exp", "log", "clamp", "floor", "ceil", "round", "trunc", "frac", "sign", "reciprocal")
+TRANSCENDENTAL = ("rsqrt", "log1p", "expm1", "log2", "log10", "exp2", "sigmoid", "tanh")
+UNARY = ("neg", "abs", "sqrt", "exp", "log", "clamp", "floor", "ceil", "round", "trunc", "frac", "sign",
+         "reciprocal") + TRANSCENDENTAL
 
 
 def elementwise(op, x, bounds):
@@ -1703,6 +1705,28 @@ def main():
          [f32([0.0, -0.0, 0.0, -0.0]), f32([-0.0, 0.0, 0.0, -0.0]), f32([0.0, 0.0, -0.0, -0.0])]),
     ]:
         add(spec)
+    # The floating functions beyond exp and log: edges (zeros, infinities, NaN, subnormals, poles, overflow and
+    # underflow, exact powers), every dtype, in place, drawn after the cases above.
+    transcendental_edges = f32([0.0, -0.0, -1.0, 1e-45, -1e-45, float("inf"), float("-inf"), float("nan"), 1.0,
+                                3.4e38, -88.8, 88.8, 127.9, 128.0, -150.0, -149.5, 1e-3, 1024.0, 1e10, 0.5, -0.75])
+    for f in TRANSCENDENTAL:
+        for spec in [
+            (f + "_float32", f, [[4, 5]], ["float32"]),
+            # (SLEEF's log1p, PyTorch's CPU one, is +inf from 1e38 on: normrt's is ln(1 + x) there, as PyTorch's GPU)
+            (f + "_float32_edges", f, [[21]], ["float32"], [], None,
+             [transcendental_edges.clamp(max=1e37) if f == "log1p" else transcendental_edges]),
+            # bfloat16 in whole multiples of 32 elements: PyTorch's vectorised loop (its scalar loop's rsqrt rounds the
+            # root to bfloat16 first; normrt's follows the vectorised one everywhere, as pow's by -0.5)
+            (f + "_bfloat16_channels_last", f, [[2, 4, 2, 2]], ["bfloat16"], [], [True]),
+            (f + "_float16", f, [[4, 2]], ["float16"]),
+            (f + "_int64_is_float32", f, [[5]], ["int64"]),
+            (f + "_bool_is_float32", f, [[4]], ["bool"]),
+            (f + "_0dim", f, [[]], ["float32"]),
+            (f + "__float32", f + "_", [[3, 4]], ["float32"]),
+            (f + "__bfloat16", f + "_", [[2, 16]], ["bfloat16"]),
+            (f + "__int64_refused", f + "_", [[3]], ["int64"]),
+        ]:
+            add(spec)
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

@@ -818,6 +818,7 @@ def drawn_number(rng):
 
 
 TERNARY_OPS = ("addcmul", "addcdiv", "lerp", "lerp_tensor", "clamp_tensor", "clamp_tensor_min", "clamp_tensor_max")
+TRANSCENDENTAL_OPS = ("rsqrt", "log1p", "expm1", "log2", "log10", "exp2", "sigmoid", "tanh")
 TWO_OPERANDS = ("lerp", "clamp_tensor_min", "clamp_tensor_max")
 
 NUMBER_OPS = ["add_number", "sub_number", "mul_number", "div_number", "number_add", "number_sub", "number_mul",
@@ -844,7 +845,8 @@ def tensor_op_draw(rng):
                      "bitwise_number", "bitwise", "bitwise_in_place", "bitwise_number_in_place", "number_shift",
                      "bitwise_not_", "flip", "roll", "repeat", "repeat_interleave", "repeat_interleave_tensor",
                      "tril", "triu", "rounding", "rounding", "round_decimals", "division", "division",
-                     "division_number", "copysign", "nan_to_num", "ternary", "ternary", "search", "search"])
+                     "division_number", "copysign", "nan_to_num", "ternary", "ternary", "search", "search",
+                     "transcendental", "transcendental"])
     dtypes = ["float32", "float32", "float16", "bfloat16", "int64", "bool"]
     if op == "compare":
         op = rng.choice(["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"])
@@ -862,6 +864,8 @@ def tensor_op_draw(rng):
         op = rng.choice(NUMBER_OPS)
     if op == "elementwise":
         op = rng.choice(["neg", "abs", "sqrt", "exp", "log"]) + rng.choice(["", "_"])
+    if op == "transcendental":
+        op = rng.choice(TRANSCENDENTAL_OPS) + rng.choice(["", "_"])
     if op == "rounding":
         op = rng.choice(["floor", "ceil", "round", "trunc", "frac", "sign", "reciprocal"]) + rng.choice(["", "_"])
     if op == "round_decimals":
@@ -1085,8 +1089,8 @@ def tensor_op_departs(op, shapes, dtypes, args, cls, number=None):
     -1 (1.13's words are an overflow's), a permutation of another length ("permute(sparse_coo)" in 1.13's words), and
     the elements PyTorch's pow loops compute apart from their vectorised loop, which normrt follows everywhere: float32
     powers by an exponent float cannot hold (2^31 + 1 is odd there, 2^31 in the vectorised loop), bfloat16 ones by
-    -0.5 (1 / sqrt), where elements lie past the last multiple of 16 (float32) or 32 (bfloat16); and INT64_MIN
-    as a number divided by an int64 tensor (PyTorch's process dies of SIGFPE at INT64_MIN % -1)."""
+    -0.5 (1 / sqrt) and bfloat16 rsqrt, where elements lie past the last multiple of 16 (float32) or 32 (bfloat16);
+    and INT64_MIN as a number divided by an int64 tensor (PyTorch's process dies of SIGFPE at INT64_MIN % -1)."""
     if not shapes:  # full
         return False
     if op.startswith("masked_fill") and dtypes[1] != "bool":  # 1.13 takes such a mask (and ignores it); normrt refuses
@@ -1107,6 +1111,8 @@ def tensor_op_departs(op, shapes, dtypes, args, cls, number=None):
         if result == "float32" and numel % 16 and not held:
             return True
         return result == "bfloat16" and number == -0.5 and numel % 32 != 0
+    if op in ("rsqrt", "rsqrt_"):  # its bfloat16 loop is pow's by -0.5
+        return dtypes[0] == "bfloat16" and math.prod(shape) % 32 != 0
     if op in ("addcmul_", "addcdiv_"):
         return in_place_result_departs(op, shapes, dtypes)
     if op in ("softmax", "log_softmax"):

@@ -49,7 +49,28 @@ Tensor minimum(const Tensor& a, const Tensor& b);
 // tensor has none of these but sign, sqrt, exp, log and reciprocal, and int64 no frac, refused in PyTorch's words
 // ("\"floor_vml_cpu\" not implemented for 'Bool'", "\"frac_cpu\" not implemented for 'Long'"; on a GPU
 // "floor_cuda", "frac_cuda"). PyTorch 1.13's CPU has no float16 rounding (its GPU's results are these).
-enum class UnaryOp { Neg, Abs, Sqrt, Exp, Log, Floor, Ceil, Round, Trunc, Frac, Sign, Reciprocal };
+enum class UnaryOp {
+  Neg,
+  Abs,
+  Sqrt,
+  Exp,
+  Log,
+  Floor,
+  Ceil,
+  Round,
+  Trunc,
+  Frac,
+  Sign,
+  Reciprocal,
+  Rsqrt,
+  Log1p,
+  Expm1,
+  Log2,
+  Log10,
+  Exp2,
+  Sigmoid,
+  Tanh
+};
 Tensor unary(UnaryOp op, const Tensor& t);
 Tensor& unary_(UnaryOp op, Tensor& t);
 
@@ -77,6 +98,32 @@ Tensor& trunc_(Tensor& t);
 Tensor& frac_(Tensor& t);
 Tensor& sign_(Tensor& t);
 Tensor& reciprocal_(Tensor& t);
+
+// More floating functions of each element, with sqrt's dtypes (an int64 or bool tensor's result is float32; in place
+// refused) and its computation (float16/bfloat16 in float32, rounded once). rsqrt is 1 / sqrt(x), two correctly
+// rounded steps as PyTorch's vectorised CPU loop (its scalar loop, which takes a bfloat16 run's last elements past a
+// multiple of 32, rounds the root to bfloat16 first, as its pow by -0.5). The others are normrt's own (float_math.cuh:
+// the same bits on the CPU and a GPU), each within the ulps its FloatMath test states of the exact value over every
+// float (PyTorch's CPU ones are SLEEF's, within 1 ulp, so the two can differ in the last bits): log1p = ln(1 + x)
+// (past 1e38 too, where SLEEF's is +inf; PyTorch's GPU one is not), expm1 = e^x - 1, log2 and log10 (exact at powers
+// of two and ten), exp2 = 2^x (exact at integers), sigmoid = 1 / (1 + e^-x) as PyTorch computes it (0 below
+// x = -88.7, where e^-x overflows) and tanh. Special values as C's: a logarithm of 0 is -inf, of a negative number NaN.
+Tensor rsqrt(const Tensor& t);
+Tensor log1p(const Tensor& t);
+Tensor expm1(const Tensor& t);
+Tensor log2(const Tensor& t);
+Tensor log10(const Tensor& t);
+Tensor exp2(const Tensor& t);
+Tensor sigmoid(const Tensor& t);
+Tensor tanh(const Tensor& t);
+Tensor& rsqrt_(Tensor& t);
+Tensor& log1p_(Tensor& t);
+Tensor& expm1_(Tensor& t);
+Tensor& log2_(Tensor& t);
+Tensor& log10_(Tensor& t);
+Tensor& exp2_(Tensor& t);
+Tensor& sigmoid_(Tensor& t);
+Tensor& tanh_(Tensor& t);
 
 // torch.round(t, decimals): floating tensors rounded to `decimals` decimal places as PyTorch 1.13 computes it,
 // nearbyint(x * 10^d) / 10^d, or nearbyint(x / 10^-d) * 10^-d for negative d, with 10^|d| rounded to the dtype (inf
