@@ -164,6 +164,9 @@ numbers, sides): seed 120 (6,000, CPU and emulated device) matches, and so does 
 after normrt returned early for no values before refusing bool operands, as PyTorch. Then clamp with tensor bounds
 (both, or one: maximum / minimum; in place): seed 121 (6,000, CPU and emulated device) matches, and so does a draw of
 it alone (seed 1121, 1,500).
+Session 69 (2026-12-07): rsqrt, log1p, expm1, log2, log10, exp2, sigmoid and tanh (in place too) joined tensor_ops'
+draws: seed 122 (6,000, CPU and emulated device) matches, and so does a draw of them alone (seed 1122, 1,500), with
+bfloat16 rsqrt past a multiple of 32 elements departing as pow's by -0.5 does.
 """
 import argparse
 import importlib
