@@ -402,6 +402,7 @@ std::vector<TensorOp> tensor_ops() {
          return [positive] { benchmark::DoNotOptimize(ops::log2(positive)); };
        }},
       {"exp2", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::exp2(x)); }; }},
+      {"erf", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::erf(x)); }; }},
       {"rsqrt", image,
        [](const Tensor& x) {
          const Tensor positive = ops::abs(x);

@@ -155,6 +155,7 @@ def torch_call(torch, name):
         "expm1": lambda: torch.expm1(x),
         "log2": lambda: torch.log2(positive),
         "exp2": lambda: torch.exp2(x),
+        "erf": lambda: torch.erf(x),
         "rsqrt": lambda: torch.rsqrt(positive),
         "clamp": lambda: torch.clamp(x, -0.5, 0.5),
         "pow-square": lambda: torch.pow(x, 2),

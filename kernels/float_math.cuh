@@ -1,5 +1,5 @@
-// Float e^x, 2^x, e^x - 1, tanh, ln, log2, log10, ln(1 + x), the normal CDF and density, sin/cos of turns and x^y as
-// straight-line arithmetic, shared by the CPU paths and the CUDA kernels.
+// Float e^x, 2^x, e^x - 1, tanh, ln, log2, log10, ln(1 + x), the normal CDF and density, erf, erfc, sin/cos of turns
+// and x^y as straight-line arithmetic, shared by the CPU paths and the CUDA kernels.
 //
 // Why not expf/tanhf/logf/log1pf/sincosf: glibc's are calls the compiler cannot vectorise (a sigmoid over a large
 // tensor ran at a third of PyTorch's speed, whose CPU kernels use vectorised approximations), and CUDA's differ from
@@ -16,7 +16,7 @@
 // Accuracy, measured over every float against double-precision <cmath> (FloatMath tests): exp, 2^x and ln within 1
 // ulp, log2 and log10 within 1.05, tanh within 1.5 ulp (glibc's tanhf: 2.2 ulp), sin/cos of turns within 2 ulp,
 // ln(1 + x) within 2.5 ulp, e^x - 1 within 2 ulp, the normal CDF within 4.65 (relative to its own value in the lower
-// tail) and its density within 2.05.
+// tail) and its density within 2.05, erf within 1.21 and erfc within 4.3.
 // Cephes's reductions and polynomials (Moshier): exp with x = n ln2 + r, |r| <= ln2/2, ln2 split in two so that n ln2
 // is exact to float's precision, e^r by a degree-6 polynomial, 2^n put into the exponent field in two halves so that a
 // subnormal result is rounded once; tanh by an odd polynomial below 0.625 and 1 - 2 / (e^2|x| + 1) above.
@@ -88,11 +88,11 @@ NORMRT_HD NORMRT_FMATH_INLINE float exp(float x) {
 }
 
 // 2^x: +inf from x = 128 on, 0 below the subnormals' reach, NaN for NaN. x = n + r with n an integer and |r| <= 1/2
-// (r = x - n exactly), 2^r = e^(r ln2) with r ln2 carried in two floats (hi = r ln2 rounded, lo its rounding error and
-// the product with ln2's own) and e^hi (1 + lo) computed as exp computes it. An integer x gives 2^x exactly.
+// (r = x - n exactly), 2^r = e^(r ln2) computed as exp computes it (r ln2's rounding moves the result by at most 0.2
+// ulp, and not where exp's own error is largest: carrying it in a second float left the worst error as it was). An
+// integer x gives 2^x exactly.
 NORMRT_HD NORMRT_FMATH_INLINE float exp2(float x) {
-  constexpr float kRound = 12582912.0f;                           // as in exp_parts
-  constexpr float kLn2 = 0.693147182f, kLn2Low = -1.9046542e-9f;  // ln2 = kLn2 + kLn2Low to twice float's precision
+  constexpr float kRound = 12582912.0f;  // as in exp_parts
   // Clamped to [-152, 129], where the scaling below stays within two normal powers of two; NaN computes 0's path.
   float clamped = x < -152.0f ? -152.0f : x;
   clamped = clamped > 129.0f ? 129.0f : clamped;
@@ -100,11 +100,8 @@ NORMRT_HD NORMRT_FMATH_INLINE float exp2(float x) {
   const float rounded = clamped + kRound;
   const float n = rounded - kRound;
   const int32_t whole = static_cast<int32_t>(half_bits::bits_of(rounded) - half_bits::bits_of(kRound));
-  const float r = clamped - n;
-  const float hi = r * kLn2;
-  const float lo = fmaf(r, kLn2Low, fmaf(r, kLn2, -hi));
-  const ExpParts e = exp_parts(hi);
-  return blend(x != x, x, times_power_of_two(fmaf(e.e_r, lo, e.e_r), whole + e.n));
+  const ExpParts e = exp_parts((clamped - n) * 0.693147182f);
+  return blend(x != x, x, times_power_of_two(e.e_r, whole + e.n));
 }
 
 // tanh(x), odd to the sign of zero; +-1 from |x| > 9.01 on.
@@ -245,6 +242,24 @@ NORMRT_HD NORMRT_FMATH_INLINE float expm1(float x) {
   return blend((x > 0.5f) | (x < -0.5f), fmath::exp(x) - 1.0f, blend(x == 0.0f, x, near_zero));  // -0 stays -0
 }
 
+// 1 / (m + h(m)) for m + m_low, m in [0, 14.5]: the normal tail's Phi(-m) / phi(m) (see normal_parts below); m_low,
+// the rounding error of an m computed, enters m's own term (h varies slowly).
+NORMRT_HD NORMRT_FMATH_INLINE float tail_ratio(float m, float m_low = 0.0f) {
+  float p = 2.508223057e-03f;
+  p = fmaf(p, m, 2.989362180e-02f);
+  p = fmaf(p, m, 1.662507206e-01f);
+  p = fmaf(p, m, 5.029289126e-01f);
+  p = fmaf(p, m, 7.989506125e-01f);
+  float d = 2.507938538e-03f;
+  d = fmaf(d, m, 2.990730293e-02f);
+  d = fmaf(d, m, 1.709783375e-01f);
+  d = fmaf(d, m, 5.663243532e-01f);
+  d = fmaf(d, m, 1.086366057e+00f);
+  // D(0) / P(0) is sqrt(pi / 2) to 2e-12, both floats (with D(0) = 1, P(0)'s rounding: 2.8e-8)
+  d = fmaf(d, m, 1.001336098e+00f);
+  return d / fmaf(m, d, fmaf(m_low, d, p));
+}
+
 // The standard normal CDF Phi(x) and density phi(x) = e^-x^2/2 / sqrt(2 pi), GELU's and its gradient's, from one
 // exponential. With m = |x|, the lower tail is Phi(-m) = phi(m) / (m + h(m)) (Laplace's continued fraction:
 // h(m) = 1 / (m + 2 / (m + 3 / ...)), from sqrt(2 / pi) at 0 down to ~1/m), h = P / D by a rational of degrees 4 and 5
@@ -272,21 +287,59 @@ NORMRT_HD NORMRT_FMATH_INLINE NormalParts normal_parts(float x) {
   const float scale = half_bits::float_of(static_cast<uint32_t>(e.n + 127 + 64) << 23);
   const float rounded = e.e_r * scale * kDensityScale;
   const float density = fmaf(fmaf(fmaf(m, m, -square), -0.5f, kDensityScaleError), rounded, rounded);
-  float p = 2.508223057e-03f;
-  p = fmaf(p, m, 2.989362180e-02f);
-  p = fmaf(p, m, 1.662507206e-01f);
-  p = fmaf(p, m, 5.029289126e-01f);
-  p = fmaf(p, m, 7.989506125e-01f);
-  float d = 2.507938538e-03f;
-  d = fmaf(d, m, 2.990730293e-02f);
-  d = fmaf(d, m, 1.709783375e-01f);
-  d = fmaf(d, m, 5.663243532e-01f);
-  d = fmaf(d, m, 1.086366057e+00f);
-  // D(0) / P(0) is sqrt(pi / 2) to 2e-12, both floats (with D(0) = 1, P(0)'s rounding: 2.8e-8)
-  d = fmaf(d, m, 1.001336098e+00f);
-  const float lower = density * (d / fmaf(m, d, p));  // Phi(-m)
+  const float lower = density * tail_ratio(m);  // Phi(-m)
   const float upper = 1.0f - lower;
   return {x < 0.0f ? lower : upper, density};
+}
+
+// erf and erfc from the normal tail: erfc(a) = e^-a^2 sqrt(2 / pi) / (m + h(m)) for a >= 0 and m = sqrt(2) a (so
+// erfc(a) = 2 Phi(-m)), e^-a^2 computed as normal_parts computes its density (a^2 in two floats, 2^(n + 64) e^r times a
+// rounded constant, the exact product rounded once) and m carried in two floats into m's own term. erf is
+// 1 - erfc(|x|) signed from |x| = 1 on, and below x + x R(x^2) with R = erf(x) / x - 1 of degree 6 (fitted over [0, 1]
+// by scripts/fit_float_math.py; the last step an FMA, R's rounding weighing |R| < 0.16); erfc is 1 - erf(x) within
+// (-0.5, 0.5) and 2 - erfc(|x|) below. erfc(a) is 0 past a = 10.1, where it is below half the smallest subnormal: a is
+// clamped there by an integer min of its bits, and NaN then restored. Worst errors over every float (FloatMath tests):
+// erf 1.21 ulps (x = 1.0005, past the switch), erfc 4.3 (x = 2.7176, a result just above a power of two).
+NORMRT_HD NORMRT_FMATH_INLINE float erfc_of_magnitude(float x) {
+  constexpr float kScale = 4.325340994e-20f;        // 2^-64 sqrt(2 / pi), rounded
+  constexpr float kScaleError = -2.841305680e-08f;  // (2^-64 sqrt(2 / pi)) / kScale - 1
+  constexpr int32_t kClampBits = 0x4121999a;        // 10.1f
+  const int32_t magnitude_bits = static_cast<int32_t>(half_bits::bits_of(x) & 0x7fffffffu);
+  const float a = half_bits::float_of(static_cast<uint32_t>(magnitude_bits < kClampBits ? magnitude_bits : kClampBits));
+  const float square = a * a;
+  const ExpParts e = exp_parts(-square);
+  const float scale = half_bits::float_of(static_cast<uint32_t>(e.n + 127 + 64) << 23);
+  const float rounded = e.e_r * scale * kScale;
+  const float exponential = fmaf(kScaleError - fmaf(a, a, -square), rounded, rounded);
+  constexpr float kSqrt2 = 1.41421354f, kSqrt2Low = 2.4203235e-08f;  // sqrt(2) to twice float's precision
+  const float m = a * kSqrt2;
+  const float m_low = fmaf(a, kSqrt2Low, fmaf(a, kSqrt2, -m));
+  return exponential * tail_ratio(m, m_low);
+}
+
+// erf within (-1, 1): x + x R(x^2).
+NORMRT_HD NORMRT_FMATH_INLINE float erf_near_zero(float x) {
+  const float z = x * x;
+  float r = 7.982587704e-05f;
+  r = fmaf(r, z, -8.043577545e-04f);
+  r = fmaf(r, z, 5.191368517e-03f);
+  r = fmaf(r, z, -2.685493603e-02f);
+  r = fmaf(r, z, 1.128359884e-01f);
+  r = fmaf(r, z, -3.761262596e-01f);
+  r = fmaf(r, z, 1.283791661e-01f);
+  return fmaf(x, r, x);
+}
+
+NORMRT_HD NORMRT_FMATH_INLINE float erf(float x) {
+  const float far =
+      half_bits::float_of(half_bits::bits_of(1.0f - erfc_of_magnitude(x)) | (half_bits::bits_of(x) & 0x80000000u));
+  return blend(x != x, x, blend((x < 1.0f) & (x > -1.0f), erf_near_zero(x), far));
+}
+
+NORMRT_HD NORMRT_FMATH_INLINE float erfc(float x) {
+  const float tail = erfc_of_magnitude(x);
+  const float far = blend(x < 0.0f, 2.0f - tail, tail);
+  return blend(x != x, x, blend((x < 0.5f) & (x > -0.5f), 1.0f - erf_near_zero(x), far));
 }
 
 // x^y with C's special cases (powf's: x^0 = 1 and 1^y = 1 even for NaN, a negative x only to integer powers, zeros

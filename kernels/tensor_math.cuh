@@ -220,7 +220,9 @@ enum class Unary : int {
   Log10 = 24,
   Exp2 = 25,
   Sigmoid = 26,
-  Tanh = 27
+  Tanh = 27,
+  Erf = 28,
+  Erfc = 29
 };
 
 template <typename T>
@@ -251,6 +253,8 @@ NORMRT_HD inline float apply(Unary op, float x, UnaryArgs<float> b) {
     case Unary::Exp2: return fmath::exp2(x);
     case Unary::Sigmoid: return fmath::sigmoid(x);
     case Unary::Tanh: return fmath::tanh(x);
+    case Unary::Erf: return fmath::erf(x);
+    case Unary::Erfc: return fmath::erfc(x);
     case Unary::Pow: return fmath::pow(x, b.exponent);
     case Unary::Square: return x * x;
     case Unary::Cube: return x * x * x;

@@ -343,6 +343,8 @@ void run_unary(tmath::Unary op, const Tensor& x, Tensor& y, tmath::UnaryArgs<flo
     case U::Exp2: return each(std::integral_constant<U, U::Exp2>());
     case U::Sigmoid: return each(std::integral_constant<U, U::Sigmoid>());
     case U::Tanh: return each(std::integral_constant<U, U::Tanh>());
+    case U::Erf: return each(std::integral_constant<U, U::Erf>());
+    case U::Erfc: return each(std::integral_constant<U, U::Erfc>());
   }
 }
 
@@ -443,6 +445,8 @@ tmath::Unary kernel_op(UnaryOp op) {
     case UnaryOp::Exp2: return U::Exp2;
     case UnaryOp::Sigmoid: return U::Sigmoid;
     case UnaryOp::Tanh: return U::Tanh;
+    case UnaryOp::Erf: return U::Erf;
+    case UnaryOp::Erfc: return U::Erfc;
     case UnaryOp::Reciprocal: break;
   }
   return U::Reciprocal;
@@ -715,6 +719,8 @@ Tensor log10(const Tensor& t) { return unary(UnaryOp::Log10, t); }
 Tensor exp2(const Tensor& t) { return unary(UnaryOp::Exp2, t); }
 Tensor sigmoid(const Tensor& t) { return unary(UnaryOp::Sigmoid, t); }
 Tensor tanh(const Tensor& t) { return unary(UnaryOp::Tanh, t); }
+Tensor erf(const Tensor& t) { return unary(UnaryOp::Erf, t); }
+Tensor erfc(const Tensor& t) { return unary(UnaryOp::Erfc, t); }
 Tensor& rsqrt_(Tensor& t) { return unary_(UnaryOp::Rsqrt, t); }
 Tensor& log1p_(Tensor& t) { return unary_(UnaryOp::Log1p, t); }
 Tensor& expm1_(Tensor& t) { return unary_(UnaryOp::Expm1, t); }
@@ -723,6 +729,8 @@ Tensor& log10_(Tensor& t) { return unary_(UnaryOp::Log10, t); }
 Tensor& exp2_(Tensor& t) { return unary_(UnaryOp::Exp2, t); }
 Tensor& sigmoid_(Tensor& t) { return unary_(UnaryOp::Sigmoid, t); }
 Tensor& tanh_(Tensor& t) { return unary_(UnaryOp::Tanh, t); }
+Tensor& erf_(Tensor& t) { return unary_(UnaryOp::Erf, t); }
+Tensor& erfc_(Tensor& t) { return unary_(UnaryOp::Erfc, t); }
 
 Tensor round(const Tensor& t, int64_t decimals) {
   if (decimals == 0) {

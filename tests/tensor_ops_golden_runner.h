@@ -3,9 +3,9 @@
 // the GPU suites share it. Each case's outputs must have PyTorch's dtypes and shapes and its values: to the bit for the
 // copying ops and arithmetic (computed in float and rounded once, as PyTorch's CPU kernels), within two units of the
 // dtype's precision for sums, means, variances and softmax (normrt adds in double, PyTorch pairwise in float; the
-// exponentials differ in the last bit), relatively so for exp, log and the other transcendental functions (four
-// units), and within an ulp for float32 powers. A case
-// PyTorch refuses must be refused in its words, leaving an in-place op's destination as it was.
+// exponentials differ in the last bit), relatively so for exp, log and the other transcendental functions (six
+// units), and within an ulp for float32 powers. A case PyTorch refuses must be refused in its words, leaving an
+// in-place op's destination as it was.
 #pragma once
 #include <cmath>
 #include <cstring>
@@ -78,6 +78,8 @@ inline std::string unary_name(ops::UnaryOp op) {
     case ops::UnaryOp::Exp2: return "exp2";
     case ops::UnaryOp::Sigmoid: return "sigmoid";
     case ops::UnaryOp::Tanh: return "tanh";
+    case ops::UnaryOp::Erf: return "erf";
+    case ops::UnaryOp::Erfc: return "erfc";
     case ops::UnaryOp::Reciprocal: break;
   }
   return "reciprocal";
@@ -260,9 +262,9 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
   if (op == "maximum") return {ops::maximum(ts[0], ts[1])};
   if (op == "minimum") return {ops::minimum(ts[0], ts[1])};
   using U = ops::UnaryOp;
-  for (const U u :
-       {U::Neg,  U::Abs,        U::Sqrt,  U::Exp,   U::Log,   U::Floor, U::Ceil,  U::Round, U::Trunc,   U::Frac,
-        U::Sign, U::Reciprocal, U::Rsqrt, U::Log1p, U::Expm1, U::Log2,  U::Log10, U::Exp2,  U::Sigmoid, U::Tanh}) {
+  for (const U u : {U::Neg,   U::Abs,  U::Sqrt,    U::Exp,        U::Log,   U::Floor, U::Ceil,  U::Round,
+                    U::Trunc, U::Frac, U::Sign,    U::Reciprocal, U::Rsqrt, U::Log1p, U::Expm1, U::Log2,
+                    U::Log10, U::Exp2, U::Sigmoid, U::Tanh,       U::Erf,   U::Erfc}) {
     const std::string name = unary_name(u);
     if (op == name) return {u == ops::UnaryOp::Neg ? -ts[0] : ops::unary(u, ts[0])};
     if (op == name + "_") return {ops::unary_(u, ts[0])};
@@ -410,12 +412,12 @@ inline void run_tensor_ops_golden_case(const std::string& name, const Device& de
   const bool rounded = op == "sum" || op == "mean" || op == "sum_all" || op == "mean_all" || op == "softmax" ||
                        op == "log_softmax" || op == "var" || op == "std" || op == "var_all" || op == "std_all";
   // e^x and ln x: normrt's and PyTorch's are each within an ulp of the exact value (relative, so no absolute slack);
-  // the other transcendental functions within 2.5 ulps (float_math.cuh) beside SLEEF's 1.
+  // the other transcendental functions within 4.3 ulps (float_math.cuh) beside SLEEF's 1.5.
   const std::string function = op.back() == '_' ? op.substr(0, op.size() - 1) : op;
   const bool transcendental = function == "exp" || function == "log";
   const bool more_transcendental = function == "log1p" || function == "expm1" || function == "log2" ||
                                    function == "log10" || function == "exp2" || function == "sigmoid" ||
-                                   function == "tanh";
+                                   function == "tanh" || function == "erf" || function == "erfc";
   // x^y: normrt's powf is correctly rounded, PyTorch's vectorised one within an ulp; a 16-bit result is that float
   // rounded, so the same but for a float within an ulp of a rounding boundary.
   const bool powered = op.find("pow") != std::string::npos;
@@ -438,7 +440,7 @@ inline void run_tensor_ops_golden_case(const std::string& name, const Device& de
     } else if (transcendental) {
       EXPECT_TRUE(all_close(values, expected.to(DType::Float32).to_vector(), 2 * unit, 0.0));
     } else if (more_transcendental) {  // and SLEEF's log1p is 0 at the smallest subnormals
-      EXPECT_TRUE(all_close(values, expected.to(DType::Float32).to_vector(), 4 * unit, std::ldexp(1.0, -146), 1.0));
+      EXPECT_TRUE(all_close(values, expected.to(DType::Float32).to_vector(), 6 * unit, std::ldexp(1.0, -146), 1.0));
     } else if (!rounded) {
       EXPECT_TRUE(same_bits(values, expected.to(DType::Float32).to_vector()));
     } else {

@@ -1,8 +1,8 @@
 // kernels/float_math.cuh (e^x, 2^x, tanh, sigmoid, ln, log2, log10, ln(1 + x), e^x - 1, the normal CDF and density,
-// sin/cos of turns and x^y as straight-line float arithmetic, shared by the CPU loops and the kernels) against
-// double-precision <cmath> over the whole float range: a stride through every bit pattern, every float where the
-// formulas change (overflow, subnormal results, tanh's switch point), the worst inputs found by exhaustive searches,
-// and every input randn's Box-Muller gives ln and sin/cos.
+// erf, erfc, sin/cos of turns and x^y as straight-line float arithmetic, shared by the CPU loops and the kernels)
+// against double-precision <cmath> over the whole float range: a stride through every bit pattern, every float where
+// the formulas change (overflow, subnormal results, tanh's switch point), the worst inputs found by exhaustive
+// searches, and every input randn's Box-Muller gives ln and sin/cos.
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -196,6 +196,36 @@ TEST(FloatMath, Exp2IsWithinAnUlpOfTheExactValueOfEveryFloatAndExactAtIntegers) 
   EXPECT_EQ(fmath::exp2(-0.0f), 1.0f);
   EXPECT_TRUE(std::isnan(fmath::exp2(NAN)));
   EXPECT_TRUE(std::isnan(fmath::exp2(-NAN)));
+}
+
+// The bounds are the worst errors of a sweep over every float: erf 1.207 ulps at 1.00052345 (just past the switch to
+// 1 - erfc), erfc 4.293 at 2.7175777 (a result just above a power of two); the sweeps below pass through both.
+TEST(FloatMath, ErfAndErfcAreWithinTheirBoundsOfEveryFloatIntoTheTail) {
+  Worst worst_erf, worst_erfc;
+  auto check = [&](float x) {
+    worst_erf.see(x, ulps(fmath::erf(x), std::erf(static_cast<double>(x))));
+    worst_erfc.see(x, ulps(fmath::erfc(x), std::erfc(static_cast<double>(x))));
+  };
+  sweep(0, kInfinityBits - 1, 997, check);
+  sweep(bits_of(1e-3f), bits_of(0.55f), 101, check);  // erfc's 1 - erf, and its switch to the tail
+  sweep(bits_of(0.99f), bits_of(1.03f), 3, check);    // erf's
+  sweep(bits_of(1.0005f), bits_of(1.0006f), 1, check);
+  sweep(bits_of(2.7175f), bits_of(2.7176f), 1, check);
+  sweep(bits_of(9.5f), bits_of(10.2f), 7, check);  // erfc's subnormal results, and zero past 10.06
+  EXPECT_LE(worst_erf.ulps, 1.21) << "at x = " << worst_erf.at;
+  EXPECT_LE(worst_erfc.ulps, 4.3) << "at x = " << worst_erfc.at;
+  EXPECT_EQ(bits_of(fmath::erf(-0.0f)), bits_of(-0.0f));
+  EXPECT_EQ(fmath::erf(float_with_bits(1)), float_with_bits(1));  // 2 / sqrt(pi) times the smallest subnormal
+  EXPECT_EQ(fmath::erf(INFINITY), 1.0f);
+  EXPECT_EQ(fmath::erf(-INFINITY), -1.0f);
+  EXPECT_EQ(fmath::erfc(0.0f), 1.0f);
+  EXPECT_EQ(fmath::erfc(INFINITY), 0.0f);
+  EXPECT_EQ(fmath::erfc(-INFINITY), 2.0f);
+  EXPECT_EQ(fmath::erfc(10.06f), 0.0f);
+  EXPECT_EQ(fmath::erfc(10.05f), float_with_bits(1));
+  EXPECT_TRUE(std::isnan(fmath::erf(NAN)));
+  EXPECT_TRUE(std::isnan(fmath::erfc(NAN)));
+  EXPECT_TRUE(std::isnan(fmath::erfc(-NAN)));
 }
 
 // Phi(x) = erfc(-x / sqrt 2) / 2 relative to its own value, the lower tail included (down to the subnormals), and

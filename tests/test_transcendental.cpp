@@ -1,8 +1,8 @@
-// The floating functions beyond exp and log (rsqrt, log1p, expm1, log2, log10, exp2, sigmoid, tanh) over tensors large
-// enough to run in parallel and vectorised, in both memory formats and in place, to the bit of float_math.cuh's scalar
-// functions (whose accuracy test_float_math.cpp measures over every float), and against <cmath> in double; their
-// dtypes (int64 and bool to float32, 16-bit types rounded once) and refusals. PyTorch's own numbers are the golden
-// cases (make_golden_tensor_ops.py).
+// The floating functions beyond exp and log (rsqrt, log1p, expm1, log2, log10, exp2, sigmoid, tanh, erf, erfc) over
+// tensors large enough to run in parallel and vectorised, in both memory formats and in place, to the bit of
+// float_math.cuh's scalar functions (whose accuracy test_float_math.cpp measures over every float), and against <cmath>
+// in double; their dtypes (int64 and bool to float32, 16-bit types rounded once) and refusals. PyTorch's own numbers
+// are the golden cases (make_golden_tensor_ops.py).
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -42,6 +42,8 @@ const std::vector<Function>& functions() {
       {ops::UnaryOp::Exp2, "exp2", [](float v) { return fmath::exp2(v); }, [](double v) { return std::exp2(v); }, 1.0},
       {ops::UnaryOp::Sigmoid, "sigmoid", [](float v) { return fmath::sigmoid(v); },
        [](double v) { return 1.0 / (1.0 + std::exp(-v)); }, 2.5, -88.7},
+      {ops::UnaryOp::Erf, "erf", [](float v) { return fmath::erf(v); }, [](double v) { return std::erf(v); }, 1.21},
+      {ops::UnaryOp::Erfc, "erfc", [](float v) { return fmath::erfc(v); }, [](double v) { return std::erfc(v); }, 4.3},
       {ops::UnaryOp::Tanh, "tanh", [](float v) { return fmath::tanh(v); }, [](double v) { return std::tanh(v); }, 1.5}};
   return all;
 }
@@ -106,9 +108,11 @@ TEST(Transcendental, SpellingsAreTheFunctions) {
   const std::vector<std::pair<ops::UnaryOp, std::function<Tensor(const Tensor&)>>> spellings = {
       {ops::UnaryOp::Rsqrt, ops::rsqrt},     {ops::UnaryOp::Log1p, ops::log1p}, {ops::UnaryOp::Expm1, ops::expm1},
       {ops::UnaryOp::Log2, ops::log2},       {ops::UnaryOp::Log10, ops::log10}, {ops::UnaryOp::Exp2, ops::exp2},
-      {ops::UnaryOp::Sigmoid, ops::sigmoid}, {ops::UnaryOp::Tanh, ops::tanh}};
+      {ops::UnaryOp::Sigmoid, ops::sigmoid}, {ops::UnaryOp::Tanh, ops::tanh},   {ops::UnaryOp::Erf, ops::erf},
+      {ops::UnaryOp::Erfc, ops::erfc}};
   const std::vector<std::function<Tensor&(Tensor&)>> in_place = {ops::rsqrt_, ops::log1p_, ops::expm1_,   ops::log2_,
-                                                                 ops::log10_, ops::exp2_,  ops::sigmoid_, ops::tanh_};
+                                                                 ops::log10_, ops::exp2_,  ops::sigmoid_, ops::tanh_,
+                                                                 ops::erf_,   ops::erfc_};
   for (std::size_t k = 0; k < spellings.size(); ++k) {
     const std::vector<float> want = ops::unary(spellings[k].first, x).to_vector();
     EXPECT_TRUE(testing::same_bits(spellings[k].second(x).to_vector(), want)) << k;

@@ -83,7 +83,7 @@ BINARY.update(DIVISIONS)
 BINARY["copysign"] = torch.copysign
 BITWISE_IN_PLACE = ("bitwise_and_", "bitwise_or_", "bitwise_xor_", "bitwise_left_shift_", "bitwise_right_shift_")
 COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
-TRANSCENDENTAL = ("rsqrt", "log1p", "expm1", "log2", "log10", "exp2", "sigmoid", "tanh")
+TRANSCENDENTAL = ("rsqrt", "log1p", "expm1", "log2", "log10", "exp2", "sigmoid", "tanh", "erf", "erfc")
 UNARY = ("neg", "abs", "sqrt", "exp", "log", "clamp", "floor", "ceil", "round", "trunc", "frac", "sign",
          "reciprocal") + TRANSCENDENTAL
 

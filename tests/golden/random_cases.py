@@ -166,7 +166,8 @@ after normrt returned early for no values before refusing bool operands, as PyTo
 it alone (seed 1121, 1,500).
 Session 69 (2026-12-07): rsqrt, log1p, expm1, log2, log10, exp2, sigmoid and tanh (in place too) joined tensor_ops'
 draws: seed 122 (6,000, CPU and emulated device) matches, and so does a draw of them alone (seed 1122, 1,500), with
-bfloat16 rsqrt past a multiple of 32 elements departing as pow's by -0.5 does.
+bfloat16 rsqrt past a multiple of 32 elements departing as pow's by -0.5 does. Then erf and erfc joined them: a draw
+of the functions alone (seed 1123, 1,500) matches on both.
 """
 import argparse
 import importlib
@@ -821,7 +822,7 @@ def drawn_number(rng):
 
 
 TERNARY_OPS = ("addcmul", "addcdiv", "lerp", "lerp_tensor", "clamp_tensor", "clamp_tensor_min", "clamp_tensor_max")
-TRANSCENDENTAL_OPS = ("rsqrt", "log1p", "expm1", "log2", "log10", "exp2", "sigmoid", "tanh")
+TRANSCENDENTAL_OPS = ("rsqrt", "log1p", "expm1", "log2", "log10", "exp2", "sigmoid", "tanh", "erf", "erfc")
 TWO_OPERANDS = ("lerp", "clamp_tensor_min", "clamp_tensor_max")
 
 NUMBER_OPS = ["add_number", "sub_number", "mul_number", "div_number", "number_add", "number_sub", "number_mul",

@@ -460,11 +460,12 @@ TEST_P(NnKernels, ElementwiseFunctionsEqualTheCpuFormula) {
     using T = decltype(element);
     std::vector<T> x;
     for (float v : values) x.push_back(T(v));
-    for (auto op :
-         {tmath::Unary::Neg, tmath::Unary::Abs, tmath::Unary::Sqrt, tmath::Unary::Exp, tmath::Unary::Log,
-          tmath::Unary::Clamp, tmath::Unary::Pow, tmath::Unary::Square, tmath::Unary::Cube, tmath::Unary::InverseSquare,
-          tmath::Unary::Rsqrt, tmath::Unary::Reciprocal, tmath::Unary::Log1p, tmath::Unary::Expm1, tmath::Unary::Log2,
-          tmath::Unary::Log10, tmath::Unary::Exp2, tmath::Unary::Sigmoid, tmath::Unary::Tanh})
+    for (auto op : {tmath::Unary::Neg,   tmath::Unary::Abs,           tmath::Unary::Sqrt,  tmath::Unary::Exp,
+                    tmath::Unary::Log,   tmath::Unary::Clamp,         tmath::Unary::Pow,   tmath::Unary::Square,
+                    tmath::Unary::Cube,  tmath::Unary::InverseSquare, tmath::Unary::Rsqrt, tmath::Unary::Reciprocal,
+                    tmath::Unary::Log1p, tmath::Unary::Expm1,         tmath::Unary::Log2,  tmath::Unary::Log10,
+                    tmath::Unary::Exp2,  tmath::Unary::Sigmoid,       tmath::Unary::Tanh,  tmath::Unary::Erf,
+                    tmath::Unary::Erfc})
       for (const float exponent : {1.7f, -3.0f}) {  // Clamp's bounds beside Pow's exponent
         const tmath::UnaryArgs<float> args{-1.25f, 2.5f, exponent};
         std::vector<T> y(n), in_place = x;

@@ -69,7 +69,9 @@ enum class UnaryOp {
   Log10,
   Exp2,
   Sigmoid,
-  Tanh
+  Tanh,
+  Erf,
+  Erfc
 };
 Tensor unary(UnaryOp op, const Tensor& t);
 Tensor& unary_(UnaryOp op, Tensor& t);
@@ -107,7 +109,8 @@ Tensor& reciprocal_(Tensor& t);
 // float (PyTorch's CPU ones are SLEEF's, within 1 ulp, so the two can differ in the last bits): log1p = ln(1 + x)
 // (past 1e38 too, where SLEEF's is +inf; PyTorch's GPU one is not), expm1 = e^x - 1, log2 and log10 (exact at powers
 // of two and ten), exp2 = 2^x (exact at integers), sigmoid = 1 / (1 + e^-x) as PyTorch computes it (0 below
-// x = -88.7, where e^-x overflows) and tanh. Special values as C's: a logarithm of 0 is -inf, of a negative number NaN.
+// x = -88.7, where e^-x overflows), tanh, erf and erfc (the error function and 1 - erf, accurate in the tail too).
+// Special values as C's: a logarithm of 0 is -inf, of a negative number NaN.
 Tensor rsqrt(const Tensor& t);
 Tensor log1p(const Tensor& t);
 Tensor expm1(const Tensor& t);
@@ -116,6 +119,8 @@ Tensor log10(const Tensor& t);
 Tensor exp2(const Tensor& t);
 Tensor sigmoid(const Tensor& t);
 Tensor tanh(const Tensor& t);
+Tensor erf(const Tensor& t);
+Tensor erfc(const Tensor& t);
 Tensor& rsqrt_(Tensor& t);
 Tensor& log1p_(Tensor& t);
 Tensor& expm1_(Tensor& t);
@@ -124,6 +129,8 @@ Tensor& log10_(Tensor& t);
 Tensor& exp2_(Tensor& t);
 Tensor& sigmoid_(Tensor& t);
 Tensor& tanh_(Tensor& t);
+Tensor& erf_(Tensor& t);
+Tensor& erfc_(Tensor& t);
 
 // torch.round(t, decimals): floating tensors rounded to `decimals` decimal places as PyTorch 1.13 computes it,
 // nearbyint(x * 10^d) / 10^d, or nearbyint(x / 10^-d) * 10^-d for negative d, with 10^|d| rounded to the dtype (inf
