@@ -42,11 +42,7 @@ TEST(Rounding, RoundingsAreCmathsInEveryLayoutDtypeAndInPlace) {
       {ops::UnaryOp::Sign, [](float v) { return v > 0 ? 1.0f : v < 0 ? -1.0f : 0.0f; }},
       {ops::UnaryOp::Reciprocal, [](float v) { return 1.0f / v; }}};
   for (const DType dtype : {DType::Float32, DType::BFloat16, DType::Float16}) {
-    const auto rounded = [dtype](float f) {
-      return dtype == DType::BFloat16  ? static_cast<float>(BFloat16(f))
-             : dtype == DType::Float16 ? static_cast<float>(Half(f))
-                                       : f;
-    };
+    const auto rounded = [dtype](float f) { return testing::rounded_to_dtype(f, dtype); };
     const Tensor typed = x.to(dtype);
     const std::vector<float> xv = typed.to(DType::Float32).to_vector();
     for (const auto& [op, fn] : cases) {

@@ -289,11 +289,7 @@ TEST(TensorBasics, PowTakesPyTorchsOperationsForEachDtypeAndExponent) {
     return static_cast<float>(std::pow(static_cast<double>(v), static_cast<double>(e)));
   };
   for (const DType dtype : {DType::Float32, DType::BFloat16, DType::Float16}) {
-    const auto round = [dtype](float f) {
-      return dtype == DType::BFloat16  ? static_cast<float>(BFloat16(f))
-             : dtype == DType::Float16 ? static_cast<float>(Half(f))
-                                       : f;
-    };
+    const auto round = [dtype](float f) { return testing::rounded_to_dtype(f, dtype); };
     const auto expected = [&](double n, float v) {
       const float e = round(static_cast<float>(n));
       if (dtype == DType::Float16) return round(correctly_rounded(v, e));

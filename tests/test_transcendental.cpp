@@ -72,11 +72,7 @@ TEST(Transcendental, FunctionsComputeFloatMathsBitsInEveryLayoutDtypeAndInPlace)
   const Shape shape = {3, 5, 70, 67};
   const Tensor x = drawn_values(shape, 53);
   for (const DType dtype : {DType::Float32, DType::BFloat16, DType::Float16}) {
-    const auto rounded = [dtype](float f) {
-      return dtype == DType::BFloat16  ? static_cast<float>(BFloat16(f))
-             : dtype == DType::Float16 ? static_cast<float>(Half(f))
-                                       : f;
-    };
+    const auto rounded = [dtype](float f) { return testing::rounded_to_dtype(f, dtype); };
     const Tensor typed = x.to(dtype);
     const std::vector<float> xv = typed.to(DType::Float32).to_vector();
     for (const Function& f : functions()) {

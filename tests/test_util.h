@@ -31,6 +31,13 @@ inline std::string golden_sibling_dir(const std::string& name) {
 }
 #endif
 
+// f rounded to a floating dtype's precision, as a float (float32 itself).
+inline float rounded_to_dtype(float f, DType dtype) {
+  return dtype == DType::BFloat16  ? static_cast<float>(BFloat16(f))
+         : dtype == DType::Float16 ? static_cast<float>(Half(f))
+                                   : f;
+}
+
 // t in the channels-last format of its rank (4-d or 5-d).
 inline Tensor to_channels_last(const Tensor& t) {
   return t.to(t.dim() == 4 ? MemoryFormat::ChannelsLast : MemoryFormat::ChannelsLast3d);
