@@ -1,6 +1,12 @@
 // Arithmetic of the tensor ops shared by the CPU path and the CUDA kernels (tensor_ops.cu, elementwise.cu): the
 // conversion to int64, the binary operators, the elementwise functions of one tensor, the NumPy/PyTorch broadcasting
 // index map, reductions and softmax lines, so both devices compute the same bits.
+//
+// apply and element, which dispatch on the op, are inlined into every CPU loop whatever GCC's growth budget makes of
+// them (NORMRT_FMATH_INLINE; floor_quotient_of too): each loop passes its op as a constant, which folds the switch
+// away. Left to the budget, apply(Binary) and floor_quotient_of fell out of line as elementwise.cpp grew, a call per
+// element. Their helpers stay plain inline: forced as well, they left the fmod family's blocks (elementwise.cpp)
+// scalar, floor division by a number at 0.08x PyTorch's speed.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -61,7 +67,7 @@ NORMRT_HD inline float floor_of(float v) {
 // (inf, -inf or NaN). Each step rounded in S, as PyTorch's 16-bit kernels (quotient - floored is exact: a float's
 // fraction is a float). Blends rather than branches (and & rather than &&), so that a CPU loop of it vectorises.
 template <typename S>
-NORMRT_HD inline float floor_quotient_of(float x, float y, float mod) {
+NORMRT_HD NORMRT_FMATH_INLINE float floor_quotient_of(float x, float y, float mod) {
   const float quotient = rounded_to<S>(rounded_to<S>(x - mod) / y);
   const bool signs_differ = (mod != 0.0f) & ((y < 0.0f) != (mod < 0.0f));
   const float lowered = fmath::blend(signs_differ, rounded_to<S>(quotient - 1.0f), quotient);
@@ -108,7 +114,7 @@ NORMRT_HD inline QuotientFmod fmod_by_quotient(float x, float y) {
 // two compare equal, so maximum(0, -0) is 0 and maximum(-0, 0) is -0; PyTorch's vectorised loops return y there).
 // Pow is float_math.cuh's powf (correctly rounded but within 1e-14 of a rounding boundary). Fmod is C's (exact), the
 // truncating division rounds x / y and truncates it.
-NORMRT_HD inline float apply(Binary op, float x, float y) {
+NORMRT_HD NORMRT_FMATH_INLINE float apply(Binary op, float x, float y) {
   switch (op) {
     case Binary::Add: return x + y;
     case Binary::Sub: return x - y;
@@ -163,7 +169,7 @@ NORMRT_HD inline int64_t integer_division(Binary op, int64_t x, int64_t y) {
 // int64 sums, differences and products wrap around as PyTorch's (two's complement, computed unsigned). Never called
 // for Div and Copysign: ops::div divides int64 operands as float32, as PyTorch's true division, and copysign's result
 // is floating.
-NORMRT_HD inline int64_t apply(Binary op, int64_t x, int64_t y) {
+NORMRT_HD NORMRT_FMATH_INLINE int64_t apply(Binary op, int64_t x, int64_t y) {
   if (op == Binary::Maximum) return x < y ? y : x;
   if (op == Binary::Minimum) return y < x ? y : x;
   if (op == Binary::Pow) return powi(x, y);
@@ -176,7 +182,7 @@ NORMRT_HD inline int64_t apply(Binary op, int64_t x, int64_t y) {
 // One element of x op y stored as T: int64 and float as apply computes them; float16 and bfloat16 widened, computed
 // in float (the rounding divisions' steps rounded to T) and rounded once to T.
 template <typename T>
-NORMRT_HD inline T element(Binary op, T x, T y) {
+NORMRT_HD NORMRT_FMATH_INLINE T element(Binary op, T x, T y) {
   if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, float>) {
     return apply(op, x, y);
   } else {
@@ -239,7 +245,7 @@ using computed_t = std::conditional_t<std::is_same_v<T, int64_t>, int64_t, float
 // Round is to the nearest integer, ties to even (nearbyint); round(x, decimals) is PyTorch's nearbyint(x * 10^d) / 10^d
 // (RoundDecimals) or, for negative d, nearbyint(x / 10^-d) * 10^-d (RoundTens). Sign is (0 < x) - (x < 0): 0 for
 // NaN and for either zero.
-NORMRT_HD inline float apply(Unary op, float x, UnaryArgs<float> b) {
+NORMRT_HD NORMRT_FMATH_INLINE float apply(Unary op, float x, UnaryArgs<float> b) {
   switch (op) {
     case Unary::Neg: return -x;
     case Unary::Abs: return fabsf(x);
@@ -281,7 +287,7 @@ NORMRT_HD inline float apply(Unary op, float x, UnaryArgs<float> b) {
 // Neg, Abs (both wrapping: -INT64_MIN is INT64_MIN, as PyTorch's), Pow (powi), Sign and Clamp; sqrt, exp and ln of
 // int64 tensors, and their powers with a floating exponent, are computed as float32, and an integer is its own floor,
 // ceiling, rounding and truncation.
-NORMRT_HD inline int64_t apply(Unary op, int64_t x, UnaryArgs<int64_t> b) {
+NORMRT_HD NORMRT_FMATH_INLINE int64_t apply(Unary op, int64_t x, UnaryArgs<int64_t> b) {
   const uint64_t negated = 0 - static_cast<uint64_t>(x);
   if (op == Unary::Neg) return static_cast<int64_t>(negated);
   if (op == Unary::Abs) return x < 0 ? static_cast<int64_t>(negated) : x;
@@ -298,7 +304,7 @@ NORMRT_HD constexpr bool rounds_steps(Unary op) { return op == Unary::RoundDecim
 
 // One element of op(x) stored as T, as element(Binary) computes one.
 template <typename T>
-NORMRT_HD inline T element(Unary op, T x, UnaryArgs<computed_t<T>> b) {
+NORMRT_HD NORMRT_FMATH_INLINE T element(Unary op, T x, UnaryArgs<computed_t<T>> b) {
   if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, float>) {
     return apply(op, x, b);
   } else {
