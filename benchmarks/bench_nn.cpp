@@ -403,6 +403,13 @@ std::vector<TensorOp> tensor_ops() {
        }},
       {"exp2", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::exp2(x)); }; }},
       {"erf", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::erf(x)); }; }},
+      {"sin", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::sin(x)); }; }},
+      {"tan", image, [](const Tensor& x) { return [x] { benchmark::DoNotOptimize(ops::tan(x)); }; }},
+      {"sin-huge-angles", image,  // every element past the near reduction
+       [](const Tensor& x) {
+         const Tensor huge = x * 1e6f;
+         return [huge] { benchmark::DoNotOptimize(ops::sin(huge)); };
+       }},
       {"rsqrt", image,
        [](const Tensor& x) {
          const Tensor positive = ops::abs(x);
@@ -807,7 +814,7 @@ const std::set<std::string> kOnDevice = {"gather-dim3", "gather-dim0", "scatter-
                                          "round-decimals-2", "floor-divide-scalar", "remainder-scalar",
                                          "floor-divide-int64", "nan-to-num", "floor", "div-trunc-scalar",
                                          "addcmul", "addcdiv", "lerp", "bucketize-255", "clamp-tensor-per-channel",
-                                         "log1p", "exp2"};
+                                         "log1p", "exp2", "sin", "sin-huge-angles"};
 
 void tensor_op(benchmark::State& state, const TensorOp& op, Device device) {
   Generator gen(5);

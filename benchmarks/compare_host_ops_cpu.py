@@ -99,6 +99,7 @@ def torch_call(torch, name):
     positive_mask, negative_mask = x > 0.0, x <= 0.0
     buckets = (x * 1000.0).long() if op == "floor-divide-int64" else None
     denominators = positive + 1.0
+    huge = x * 1e6 if op == "sin-huge-angles" else None
     edges = torch.arange(-3.0, 3.0 + 1e-9, 6.0 / 254.0)
     channel_lo, channel_hi = (per_channel * -0.5, per_channel * 0.5) if per_channel is not None else (None, None)
     first_positive = x[:, 0] > 0 if op == "index-mask-rows" else None
@@ -156,6 +157,9 @@ def torch_call(torch, name):
         "log2": lambda: torch.log2(positive),
         "exp2": lambda: torch.exp2(x),
         "erf": lambda: torch.erf(x),
+        "sin": lambda: torch.sin(x),
+        "tan": lambda: torch.tan(x),
+        "sin-huge-angles": lambda: torch.sin(huge),
         "rsqrt": lambda: torch.rsqrt(positive),
         "clamp": lambda: torch.clamp(x, -0.5, 0.5),
         "pow-square": lambda: torch.pow(x, 2),

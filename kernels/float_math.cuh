@@ -1,11 +1,12 @@
-// Float e^x, 2^x, e^x - 1, tanh, ln, log2, log10, ln(1 + x), the normal CDF and density, erf, erfc, sin/cos of turns
-// and x^y as straight-line arithmetic, shared by the CPU paths and the CUDA kernels.
+// Float e^x, 2^x, e^x - 1, tanh, ln, log2, log10, ln(1 + x), the normal CDF and density, erf, erfc, sin/cos of turns,
+// sin, cos and tan, and x^y as straight-line arithmetic, shared by the CPU paths and the CUDA kernels.
 //
 // Why not expf/tanhf/logf/log1pf/sincosf: glibc's are calls the compiler cannot vectorise (a sigmoid over a large
 // tensor ran at a third of PyTorch's speed, whose CPU kernels use vectorised approximations), and CUDA's differ from
-// glibc's in the last bits. These have no branches and no tables, so a CPU loop over them vectorises at the machine's
-// width, and the host, the SIMT emulator and the device compute the same bits: every operation rounds as written on
-// each (the host compiles with -ffp-contract=off, the kernels with -fmad=false; see CMakeLists.txt).
+// glibc's in the last bits. These have no branches (but one to sin, cos and tan's reduction of large arguments) and no
+// tables, so a CPU loop over them vectorises at the machine's width, and the host, the SIMT emulator and the device
+// compute the same bits: every operation rounds as written on each (the host compiles with -ffp-contract=off, the
+// kernels with -fmad=false; see CMakeLists.txt).
 //
 // e^x, the function behind softmax, the losses, sigmoid and tanh, writes its reduction's and polynomial's multiply-adds
 // as fmaf: one rounding each on every target, and on the host each is one FMA instruction. Written as separate
@@ -16,7 +17,7 @@
 // Accuracy, measured over every float against double-precision <cmath> (FloatMath tests): exp, 2^x and ln within 1
 // ulp, log2 and log10 within 1.05, tanh within 1.5 ulp (glibc's tanhf: 2.2 ulp), sin/cos of turns within 2 ulp,
 // ln(1 + x) within 2.5 ulp, e^x - 1 within 2 ulp, the normal CDF within 4.65 (relative to its own value in the lower
-// tail) and its density within 2.05, erf within 1.21 and erfc within 4.3.
+// tail) and its density within 2.05, erf within 1.21, erfc within 4.3, sin and cos 0.80 and tan 1.18.
 // Cephes's reductions and polynomials (Moshier): exp with x = n ln2 + r, |r| <= ln2/2, ln2 split in two so that n ln2
 // is exact to float's precision, e^r by a degree-6 polynomial, 2^n put into the exponent field in two halves so that a
 // subnormal result is rounded once; tanh by an odd polynomial below 0.625 and 1 - 2 / (e^2|x| + 1) above.
@@ -206,9 +207,15 @@ NORMRT_HD NORMRT_FMATH_INLINE float log1p(float x) {
   return blend(u == 1.0f, x, blend(x > 3.40282347e+38f, x, corrected));
 }
 
+// Cephes's sinf and cosf polynomials on [-pi/4, pi/4] (Moshier): sin x = x + x^3 (s3 + s5 x^2 + s7 x^4), cos x =
+// 1 - x^2/2 + x^4 (c4 + c6 x^2 + c8 x^4).
+constexpr float kSin3 = -1.6666654611e-1f, kSin5 = 8.3321608736e-3f, kSin7 = -1.9515295891e-4f;
+constexpr float kCos4 = 4.166664568298827e-2f, kCos6 = -1.388731625493765e-3f, kCos8 = 2.443315711809948e-5f;
+
 // sin(2 pi t) and cos(2 pi t) for |t| < 2^20 (t in turns: a Box-Muller angle from a uniform draw). t = n/4 + r with
-// |r| <= 1/8 exactly (r = t - n/4 is exact by Sterbenz's lemma, or t itself), sin and cos of 2 pi r by Cephes's sinf
-// and cosf polynomials on [-pi/4, pi/4], then swapped and negated by the quadrant n mod 4.
+// |r| <= 1/8 exactly (r = t - n/4 is exact by Sterbenz's lemma, or t itself), sin and cos of 2 pi r by those
+// polynomials (as plain multiplies and adds: randn's draws are these bits), then swapped and negated by the quadrant
+// n mod 4.
 NORMRT_HD NORMRT_FMATH_INLINE void sin_cos_turns(float t, float& sin_out, float& cos_out) {
   constexpr float kRound = 12582912.0f;  // as in exp: 4t + kRound - kRound rounds 4t to an integer
   const float rounded = t * 4.0f + kRound;
@@ -216,18 +223,149 @@ NORMRT_HD NORMRT_FMATH_INLINE void sin_cos_turns(float t, float& sin_out, float&
   const uint32_t quadrant = (half_bits::bits_of(rounded) - half_bits::bits_of(kRound)) & 3u;
   const float x = (t - n * 0.25f) * 6.28318530717958647f;
   const float z = x * x;
-  float s = -1.9515295891e-4f;
-  s = s * z + 8.3321608736e-3f;
-  s = s * z - 1.6666654611e-1f;
+  float s = kSin7;
+  s = s * z + kSin5;
+  s = s * z + kSin3;
   s = s * z * x + x;
-  float c = 2.443315711809948e-5f;
-  c = c * z - 1.388731625493765e-3f;
-  c = c * z + 4.166664568298827e-2f;
+  float c = kCos8;
+  c = c * z + kCos6;
+  c = c * z + kCos4;
   c = c * z * z - 0.5f * z + 1.0f;
   const float sin_abs = (quadrant & 1u) != 0 ? c : s, cos_abs = (quadrant & 1u) != 0 ? s : c;
   sin_out = (quadrant & 2u) != 0 ? -sin_abs : sin_abs;
   cos_out = ((quadrant + 1u) & 2u) != 0 ? -cos_abs : cos_abs;
 }
+
+// sin, cos and tan of x in radians, for every float: |x| = n pi/2 + r with |r| <= pi/4 (a hair more where 2|x|/pi
+// rounds to the other integer), r carried in two floats, sin and cos of r by the polynomials above (with FMAs),
+// tan by r + r^3 T(r^2) with T fitted by scripts/fit_float_math.py; n mod 4 swaps, negates or inverts them. Worst
+// errors over every float (FloatMath tests): sin 0.801 ulps, cos 0.799, tan 1.178 (CUDA's sinf and cosf are within 2,
+// its tanf within 4; SLEEF's, PyTorch's CPU ones, within 1).
+//
+// Two reductions, as CUDA's: Cody and Waite's below kNearAngle, Payne and Hanek's from there on. A CPU loop runs the
+// first alone, at the machine's width, over blocks with no element past it (elementwise.cpp).
+constexpr float kNearAngle = 105615.0f;
+
+struct QuarterTurns {
+  float hi, lo;       // r = hi + lo
+  uint32_t quadrant;  // n mod 4
+};
+
+// a in [0, kNearAngle): n = rint(2a/pi) < 2^17, pi/2 = P1 + P2 + P3 (each the float nearest the rest). a - n P1 is
+// exact in an FMA; n P2 is carried exactly (FMA) and subtracted exactly (two-sum), n P3 goes into the low part.
+NORMRT_HD NORMRT_FMATH_INLINE QuarterTurns quarter_turns_near(float a) {
+  constexpr float kRound = 12582912.0f;  // as in exp: rounds 2a/pi to an integer
+  constexpr float kP1 = 1.57079637f, kP2 = -4.37113883e-08f, kP3 = -1.71512451e-15f;
+  const float rounded = fmaf(a, 0.636619772f, kRound);
+  const float n = rounded - kRound;
+  const uint32_t quadrant = (half_bits::bits_of(rounded) - half_bits::bits_of(kRound)) & 3u;
+  const float r1 = fmaf(-n, kP1, a);
+  const float product = n * kP2, product_error = fmaf(n, kP2, -product);
+  const float hi = r1 - product, shift = hi - r1;
+  const float sum_error = (r1 - (hi - shift)) - (product + shift);
+  return {hi, (sum_error - product_error) - n * kP3, quadrant};
+}
+
+// 2/pi's bits 32 (i - 1) + 1 to 32 i after the binary point (word 0: the zeros before it), chosen by selects: an
+// indexed table would sit in a kernel's local memory.
+NORMRT_HD NORMRT_FMATH_INLINE uint32_t two_over_pi_word(uint32_t i) {
+  return i == 0   ? 0u
+         : i == 1 ? 0xa2f9836eu
+         : i == 2 ? 0x4e441529u
+         : i == 3 ? 0xfc2757d1u
+         : i == 4 ? 0xf534ddc0u
+         : i == 5 ? 0xdb629599u
+         : i == 6 ? 0x3c439041u
+                  : 0xfe5163abu;
+}
+
+// 32 bits of 2/pi from word's bit `shift` on.
+NORMRT_HD NORMRT_FMATH_INLINE uint32_t two_over_pi_bits(uint32_t word, uint32_t shift) {
+  const uint64_t pair = (static_cast<uint64_t>(two_over_pi_word(word)) << 32) | two_over_pi_word(word + 1);
+  return static_cast<uint32_t>((pair << shift) >> 32);
+}
+
+// a >= kNearAngle, inf or NaN (which give NaN): a = M 2^e with M the 24-bit significand and e in [-7, 104], so
+// 2a/pi mod 4 = M (2^e 2/pi mod 4). The 96 bits of 2/pi from 2^(1-e) on (from the first word's bit e + 30 on), times M
+// modulo 2^96, hold n mod 4 and r in quarter turns to 2^-64 (2/pi's bits past them move r by under 2^-70 quarter
+// turns; the closest float to a multiple of pi/2 is ~2^-29 from it).
+NORMRT_HD NORMRT_FMATH_INLINE QuarterTurns quarter_turns_far(float a) {
+  const uint32_t bits = half_bits::bits_of(a);
+  const uint64_t significand = (bits & 0x7fffffu) | 0x800000u;
+  const uint32_t first_bit = (bits >> 23) - 120u, word = first_bit >> 5, shift = first_bit & 31u;
+  const uint64_t low = significand * two_over_pi_bits(word + 2, shift);
+  const uint64_t middle = significand * two_over_pi_bits(word + 1, shift) + (low >> 32);
+  const uint32_t high = static_cast<uint32_t>(significand * two_over_pi_bits(word, shift) + (middle >> 32));
+  // The fraction past n's two bits, in units of 2^-64 quarter turns; read as signed, it is r for the nearest n.
+  const uint64_t fraction = (static_cast<uint64_t>(high) << 34) | ((middle & 0xffffffffu) << 2) | ((low >> 30) & 3u);
+  const uint32_t quadrant = ((high >> 30) + static_cast<uint32_t>(fraction >> 63)) & 3u;
+  const int64_t turns = static_cast<int64_t>(fraction) >> 1;  // 2^-63 units, so that rounding stays below 2^62
+  const float turns_hi = static_cast<float>(turns);
+  const float turns_lo = static_cast<float>(turns - static_cast<int64_t>(turns_hi));
+  constexpr float kC1 = 1.70306084e-19f, kC2 = -4.73919821e-27f;  // pi/2 2^-63 in two floats
+  const float head = turns_hi * kC1;
+  const float tail = fmaf(turns_hi, kC1, -head) + fmaf(turns_hi, kC2, turns_lo * kC1);
+  const float hi = head + tail;  // tail reaches an ulp of head (turns_hi's rounding): renormalised
+  return {hi + (a - a), tail - (hi - head), quadrant};  // a - a: NaN for inf and NaN, else 0
+}
+
+NORMRT_HD NORMRT_FMATH_INLINE QuarterTurns quarter_turns(float a) {
+  if (a < kNearAngle) return quarter_turns_near(a);
+  return quarter_turns_far(a);
+}
+
+// sin(hi + lo) and cos(hi + lo) for |hi| <= pi/4 + a hair, |lo| within about half an ulp of hi: lo enters by the
+// derivatives, lo cos(hi) = lo (1 - hi^2/2) and -lo sin(hi) = -lo hi.
+NORMRT_HD NORMRT_FMATH_INLINE float sin_near_zero(float hi, float lo) {
+  const float z = hi * hi;
+  const float p = fmaf(fmaf(kSin7, z, kSin5), z, kSin3);
+  return hi + fmaf(hi * z, p, fmaf(-0.5f * z, lo, lo));
+}
+
+NORMRT_HD NORMRT_FMATH_INLINE float cos_near_zero(float hi, float lo) {
+  const float z = hi * hi;
+  const float p = fmaf(fmaf(kCos8, z, kCos6), z, kCos4);
+  const float half_z = 0.5f * z, head = 1.0f - half_z;  // 1 - z/2's rounding error recovered
+  return head + (((1.0f - head) - half_z) + fmaf(z * z, p, -hi * lo));
+}
+
+// x with its sign flipped where flip's bit 31 is set.
+NORMRT_HD NORMRT_FMATH_INLINE float flip_sign(float x, uint32_t flip) {
+  return half_bits::float_of(half_bits::bits_of(x) ^ (flip & 0x80000000u));
+}
+
+// sin x from |x|'s reduction (sin is odd), cos x (even) and tan x (odd; -1 / tan r for odd n, the quotient corrected
+// by tan r's low part and its own remainder).
+NORMRT_HD NORMRT_FMATH_INLINE float sin_of(QuarterTurns r, float x) {
+  const float v = blend((r.quadrant & 1u) != 0, cos_near_zero(r.hi, r.lo), sin_near_zero(r.hi, r.lo));
+  return flip_sign(v, half_bits::bits_of(x) ^ (r.quadrant << 30));
+}
+
+NORMRT_HD NORMRT_FMATH_INLINE float cos_of(QuarterTurns r) {
+  const float v = blend((r.quadrant & 1u) != 0, sin_near_zero(r.hi, r.lo), cos_near_zero(r.hi, r.lo));
+  return flip_sign(v, (r.quadrant + 1u) << 30);
+}
+
+NORMRT_HD NORMRT_FMATH_INLINE float tan_of(QuarterTurns r, float x) {
+  const float z = r.hi * r.hi;
+  float p = 4.033718258e-03f;
+  p = fmaf(p, z, 8.556103567e-04f);
+  p = fmaf(p, z, 1.017445233e-02f);
+  p = fmaf(p, z, 2.155862935e-02f);
+  p = fmaf(p, z, 5.400272086e-02f);
+  p = fmaf(p, z, 1.333319098e-01f);
+  p = fmaf(p, z, 3.333333433e-01f);
+  const float rough = fmaf(r.hi * z, p, r.hi);  // tan hi for lo's term, lo tan'(hi) = lo (1 + tan^2 hi)
+  const float tail = fmaf(r.hi * z, p, fmaf(rough * rough, r.lo, r.lo));
+  const float tan_hi = r.hi + tail, tan_lo = tail - (tan_hi - r.hi);
+  const float cot = -1.0f / tan_hi;
+  const float cot_error = fmaf(cot, tan_hi, 1.0f) + cot * tan_lo;
+  return flip_sign(blend((r.quadrant & 1u) != 0, fmaf(cot, cot_error, cot), tan_hi), half_bits::bits_of(x));
+}
+
+NORMRT_HD NORMRT_FMATH_INLINE float sin(float x) { return sin_of(quarter_turns(fabsf(x)), x); }
+NORMRT_HD NORMRT_FMATH_INLINE float cos(float x) { return cos_of(quarter_turns(fabsf(x))); }
+NORMRT_HD NORMRT_FMATH_INLINE float tan(float x) { return tan_of(quarter_turns(fabsf(x)), x); }
 
 // e^x - 1: x + x^2 P(x) for |x| <= 1/2 (P fitted by scripts/fit_float_math.py), e^x - 1 beyond, where the
 // subtraction cancels nothing.

@@ -5,8 +5,9 @@
 // apply and element, which dispatch on the op, are inlined into every CPU loop whatever GCC's growth budget makes of
 // them (NORMRT_FMATH_INLINE; floor_quotient_of too): each loop passes its op as a constant, which folds the switch
 // away. Left to the budget, apply(Binary) and floor_quotient_of fell out of line as elementwise.cpp grew, a call per
-// element. Their helpers stay plain inline: forced as well, they left the fmod family's blocks (elementwise.cpp)
-// scalar, floor division by a number at 0.08x PyTorch's speed.
+// element, and apply(Unary) too when sin, cos and tan joined its switch (log1p, exp2 and erf ran 10-20x slower).
+// Their helpers stay plain inline: forced as well, they left the fmod family's blocks (elementwise.cpp) scalar, floor
+// division by a number at 0.08x PyTorch's speed.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -228,7 +229,10 @@ enum class Unary : int {
   Sigmoid = 26,
   Tanh = 27,
   Erf = 28,
-  Erfc = 29
+  Erfc = 29,
+  Sin = 30,
+  Cos = 31,
+  Tan = 32
 };
 
 template <typename T>
@@ -261,6 +265,9 @@ NORMRT_HD NORMRT_FMATH_INLINE float apply(Unary op, float x, UnaryArgs<float> b)
     case Unary::Tanh: return fmath::tanh(x);
     case Unary::Erf: return fmath::erf(x);
     case Unary::Erfc: return fmath::erfc(x);
+    case Unary::Sin: return fmath::sin(x);
+    case Unary::Cos: return fmath::cos(x);
+    case Unary::Tan: return fmath::tan(x);
     case Unary::Pow: return fmath::pow(x, b.exponent);
     case Unary::Square: return x * x;
     case Unary::Cube: return x * x * x;
@@ -296,6 +303,15 @@ NORMRT_HD NORMRT_FMATH_INLINE int64_t apply(Unary op, int64_t x, UnaryArgs<int64
   if (op != Unary::Clamp) return x;
   const int64_t raised = x < b.lo ? b.lo : x;
   return b.hi < raised ? b.hi : raised;
+}
+
+// sin, cos and tan, whose CPU loop takes blocks below fmath::kNearAngle through the near reduction alone.
+NORMRT_HD constexpr bool reduces_angles(Unary op) { return op == Unary::Sin || op == Unary::Cos || op == Unary::Tan; }
+
+// sin, cos or tan of x, for |x| < fmath::kNearAngle.
+NORMRT_HD NORMRT_FMATH_INLINE float near_angle_function(Unary op, float x) {
+  const fmath::QuarterTurns r = fmath::quarter_turns_near(fabsf(x));
+  return op == Unary::Sin ? fmath::sin_of(r, x) : op == Unary::Cos ? fmath::cos_of(r) : fmath::tan_of(r, x);
 }
 
 // Whether a 16-bit op rounds an intermediate step to its dtype: round(x, decimals) rounds x * 10^d (x / 10^-d) to it

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Fits the polynomials of fmath::expm1 and fmath::erf_near_zero and the rational of fmath::tail_ratio (normal_parts',
-erfc's; kernels/float_math.cuh) and prints their float coefficients.
+"""Fits the polynomials of fmath::expm1, fmath::erf_near_zero and fmath::tan_of and the rational of fmath::tail_ratio
+(normal_parts', erfc's; kernels/float_math.cuh) and prints their float coefficients.
 
 e^x - 1 = x + x^2 P(x) for |x| <= 1/2: P minimises the largest relative error (iteratively reweighted least squares
 on Chebyshev nodes, the exact values from mpmath), its coefficients rounded to float one at a time, lowest order first,
@@ -10,7 +10,8 @@ The normal CDF's lower tail: Phi(-m) = phi(m) / (m + h(m)), h = P / D with P of 
 [0, 14.5], minimising the largest relative error of m + h (which is Phi(-m)'s). D(0) and P(0) are fixed first as a
 pair of floats whose ratio is sqrt(pi / 2) to ~2e-12 (h(0) = sqrt(2 / pi) itself rounds to 2.8e-8); the rest are fitted
 by linearised weighted least squares (Sanathanan-Koerner) and rounded to float one at a time in the same way.
-erf(x) = x + x R(x^2) for |x| < 1: R = erf(x) / x - 1 of degree 6 in x^2, fitted as P is.
+erf(x) = x + x R(x^2) for |x| < 1: R = erf(x) / x - 1 of degree 6 in x^2, fitted as P is; tan(x) = x + x^3 T(x^2)
+on [0, pi/4 + 0.01], T of degree 6 in x^2, likewise.
 Also printed: 2^-64 / sqrt(2 pi) as a float and its relative rounding error, which normal_parts corrects (erfc's
 2^-64 sqrt(2 / pi) is twice it, with the same error).
 Run:  /usr/bin/python3 scripts/fit_float_math.py   (python3-mpmath, python3-numpy)
@@ -105,6 +106,12 @@ def main():
 
     print("R (erf, x^2), constant term first:")
     print("  " + ", ".join("%.9ef" % c for c in fit(erf_rest, 0.0, 1.0, 6, lambda x: x * x, one)))
+    def tan_rest(x):
+        return float((mpmath.tan(x) - x) / x ** 3)
+
+    # (to pi/4 and a hair past it, where 2|x|/pi rounds to the other integer)
+    print("T (tan, x^2), constant term first:")
+    print("  " + ", ".join("%.9ef" % c for c in fit(tan_rest, 1e-4, 0.7954, 6, lambda x: x * x, one)))
     p, d, error = fit_tail_ratio()
     print("normal_parts' h = P / D, constant terms first (largest relative error of m + h: %.2g):" % error)
     print("  P: " + ", ".join("%.9ef" % c for c in p))

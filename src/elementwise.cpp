@@ -277,10 +277,43 @@ void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
 // y = op(x) over the storage of x (y is dense in x's memory format, or x itself), float32 or int64 on the CPU (and
 // float16 or bfloat16 for an op that rounds its steps); float32, float16, bfloat16 or int64 on a GPU. `args` are
 // Clamp's bounds, Pow's exponent or a rounding's power of ten, in the dtype's computation type.
+// One element through either reduction, as a call: the far reduction copied into each loop would spend the file's
+// inlining budget.
+template <tmath::Unary K, typename T>
+__attribute__((noinline)) T angle_element(T x) {
+  return tmath::element(K, x, {});
+}
+
+// sin, cos and tan: a block with every element below fmath::kNearAngle (as a tensor of angles has) takes the near
+// reduction alone, at the machine's width; a block with an element past it, an infinity or a NaN, goes element by
+// element through the branch between the reductions.
+template <tmath::Unary K, typename T>
+void angle_loop(const T* x, T* y, int64_t n) {
+  constexpr int64_t kBlock = 256;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n))
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t first = b * kBlock, last = std::min(n, first + kBlock);
+    int near = 1;
+#pragma omp simd reduction(& : near)
+    for (int64_t i = first; i < last; ++i) near &= std::fabs(static_cast<float>(x[i])) < fmath::kNearAngle;
+    if (near) {
+#pragma omp simd
+      for (int64_t i = first; i < last; ++i) y[i] = T(tmath::near_angle_function(K, static_cast<float>(x[i])));
+    } else {
+      for (int64_t i = first; i < last; ++i) y[i] = angle_element<K>(x[i]);
+    }
+  }
+}
+
 template <tmath::Unary K, typename T, typename A>
 void unary_loop(const T* x, T* y, int64_t n, A args) {
+  if constexpr (tmath::reduces_angles(K) && !std::is_same_v<T, int64_t>) {
+    angle_loop<K>(x, y, n);
+  } else {
 #pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
-  for (int64_t i = 0; i < n; ++i) y[i] = tmath::element(K, x[i], args);
+    for (int64_t i = 0; i < n; ++i) y[i] = tmath::element(K, x[i], args);
+  }
 }
 
 void run_unary(tmath::Unary op, const Tensor& x, Tensor& y, tmath::UnaryArgs<float> args,
@@ -345,6 +378,9 @@ void run_unary(tmath::Unary op, const Tensor& x, Tensor& y, tmath::UnaryArgs<flo
     case U::Tanh: return each(std::integral_constant<U, U::Tanh>());
     case U::Erf: return each(std::integral_constant<U, U::Erf>());
     case U::Erfc: return each(std::integral_constant<U, U::Erfc>());
+    case U::Sin: return each(std::integral_constant<U, U::Sin>());
+    case U::Cos: return each(std::integral_constant<U, U::Cos>());
+    case U::Tan: return each(std::integral_constant<U, U::Tan>());
   }
 }
 
@@ -447,6 +483,9 @@ tmath::Unary kernel_op(UnaryOp op) {
     case UnaryOp::Tanh: return U::Tanh;
     case UnaryOp::Erf: return U::Erf;
     case UnaryOp::Erfc: return U::Erfc;
+    case UnaryOp::Sin: return U::Sin;
+    case UnaryOp::Cos: return U::Cos;
+    case UnaryOp::Tan: return U::Tan;
     case UnaryOp::Reciprocal: break;
   }
   return U::Reciprocal;
@@ -721,6 +760,9 @@ Tensor sigmoid(const Tensor& t) { return unary(UnaryOp::Sigmoid, t); }
 Tensor tanh(const Tensor& t) { return unary(UnaryOp::Tanh, t); }
 Tensor erf(const Tensor& t) { return unary(UnaryOp::Erf, t); }
 Tensor erfc(const Tensor& t) { return unary(UnaryOp::Erfc, t); }
+Tensor sin(const Tensor& t) { return unary(UnaryOp::Sin, t); }
+Tensor cos(const Tensor& t) { return unary(UnaryOp::Cos, t); }
+Tensor tan(const Tensor& t) { return unary(UnaryOp::Tan, t); }
 Tensor& rsqrt_(Tensor& t) { return unary_(UnaryOp::Rsqrt, t); }
 Tensor& log1p_(Tensor& t) { return unary_(UnaryOp::Log1p, t); }
 Tensor& expm1_(Tensor& t) { return unary_(UnaryOp::Expm1, t); }
@@ -731,6 +773,9 @@ Tensor& sigmoid_(Tensor& t) { return unary_(UnaryOp::Sigmoid, t); }
 Tensor& tanh_(Tensor& t) { return unary_(UnaryOp::Tanh, t); }
 Tensor& erf_(Tensor& t) { return unary_(UnaryOp::Erf, t); }
 Tensor& erfc_(Tensor& t) { return unary_(UnaryOp::Erfc, t); }
+Tensor& sin_(Tensor& t) { return unary_(UnaryOp::Sin, t); }
+Tensor& cos_(Tensor& t) { return unary_(UnaryOp::Cos, t); }
+Tensor& tan_(Tensor& t) { return unary_(UnaryOp::Tan, t); }
 
 Tensor round(const Tensor& t, int64_t decimals) {
   if (decimals == 0) {

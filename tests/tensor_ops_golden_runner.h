@@ -80,6 +80,9 @@ inline std::string unary_name(ops::UnaryOp op) {
     case ops::UnaryOp::Tanh: return "tanh";
     case ops::UnaryOp::Erf: return "erf";
     case ops::UnaryOp::Erfc: return "erfc";
+    case ops::UnaryOp::Sin: return "sin";
+    case ops::UnaryOp::Cos: return "cos";
+    case ops::UnaryOp::Tan: return "tan";
     case ops::UnaryOp::Reciprocal: break;
   }
   return "reciprocal";
@@ -262,9 +265,9 @@ inline std::vector<Tensor> run_tensor_op(const nlohmann::json& c, std::vector<Te
   if (op == "maximum") return {ops::maximum(ts[0], ts[1])};
   if (op == "minimum") return {ops::minimum(ts[0], ts[1])};
   using U = ops::UnaryOp;
-  for (const U u : {U::Neg,   U::Abs,  U::Sqrt,    U::Exp,        U::Log,   U::Floor, U::Ceil,  U::Round,
-                    U::Trunc, U::Frac, U::Sign,    U::Reciprocal, U::Rsqrt, U::Log1p, U::Expm1, U::Log2,
-                    U::Log10, U::Exp2, U::Sigmoid, U::Tanh,       U::Erf,   U::Erfc}) {
+  for (const U u : {U::Neg,     U::Abs,  U::Sqrt,       U::Exp,   U::Log,   U::Floor, U::Ceil, U::Round, U::Trunc,
+                    U::Frac,    U::Sign, U::Reciprocal, U::Rsqrt, U::Log1p, U::Expm1, U::Log2, U::Log10, U::Exp2,
+                    U::Sigmoid, U::Tanh, U::Erf,        U::Erfc,  U::Sin,   U::Cos,   U::Tan}) {
     const std::string name = unary_name(u);
     if (op == name) return {u == ops::UnaryOp::Neg ? -ts[0] : ops::unary(u, ts[0])};
     if (op == name + "_") return {ops::unary_(u, ts[0])};
@@ -417,7 +420,8 @@ inline void run_tensor_ops_golden_case(const std::string& name, const Device& de
   const bool transcendental = function == "exp" || function == "log";
   const bool more_transcendental = function == "log1p" || function == "expm1" || function == "log2" ||
                                    function == "log10" || function == "exp2" || function == "sigmoid" ||
-                                   function == "tanh" || function == "erf" || function == "erfc";
+                                   function == "tanh" || function == "erf" || function == "erfc" || function == "sin" ||
+                                   function == "cos" || function == "tan";
   // x^y: normrt's powf is correctly rounded, PyTorch's vectorised one within an ulp; a 16-bit result is that float
   // rounded, so the same but for a float within an ulp of a rounding boundary.
   const bool powered = op.find("pow") != std::string::npos;

@@ -1,8 +1,8 @@
-// The floating functions beyond exp and log (rsqrt, log1p, expm1, log2, log10, exp2, sigmoid, tanh, erf, erfc) over
-// tensors large enough to run in parallel and vectorised, in both memory formats and in place, to the bit of
-// float_math.cuh's scalar functions (whose accuracy test_float_math.cpp measures over every float), and against <cmath>
-// in double; their dtypes (int64 and bool to float32, 16-bit types rounded once) and refusals. PyTorch's own numbers
-// are the golden cases (make_golden_tensor_ops.py).
+// The floating functions beyond exp and log (rsqrt, log1p, expm1, log2, log10, exp2, sigmoid, tanh, erf, erfc, sin,
+// cos, tan) over tensors large enough to run in parallel and vectorised, in both memory formats and in place, to the
+// bit of float_math.cuh's scalar functions (whose accuracy test_float_math.cpp measures over every float), and against
+// <cmath> in double; their dtypes (int64 and bool to float32, 16-bit types rounded once) and refusals. PyTorch's own
+// numbers are the golden cases (make_golden_tensor_ops.py).
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -44,7 +44,10 @@ const std::vector<Function>& functions() {
        [](double v) { return 1.0 / (1.0 + std::exp(-v)); }, 2.5, -88.7},
       {ops::UnaryOp::Erf, "erf", [](float v) { return fmath::erf(v); }, [](double v) { return std::erf(v); }, 1.21},
       {ops::UnaryOp::Erfc, "erfc", [](float v) { return fmath::erfc(v); }, [](double v) { return std::erfc(v); }, 4.3},
-      {ops::UnaryOp::Tanh, "tanh", [](float v) { return fmath::tanh(v); }, [](double v) { return std::tanh(v); }, 1.5}};
+      {ops::UnaryOp::Tanh, "tanh", [](float v) { return fmath::tanh(v); }, [](double v) { return std::tanh(v); }, 1.5},
+      {ops::UnaryOp::Sin, "sin", [](float v) { return fmath::sin(v); }, [](double v) { return std::sin(v); }, 0.81},
+      {ops::UnaryOp::Cos, "cos", [](float v) { return fmath::cos(v); }, [](double v) { return std::cos(v); }, 0.81},
+      {ops::UnaryOp::Tan, "tan", [](float v) { return fmath::tan(v); }, [](double v) { return std::tan(v); }, 1.18}};
   return all;
 }
 
@@ -105,10 +108,11 @@ TEST(Transcendental, SpellingsAreTheFunctions) {
       {ops::UnaryOp::Rsqrt, ops::rsqrt},     {ops::UnaryOp::Log1p, ops::log1p}, {ops::UnaryOp::Expm1, ops::expm1},
       {ops::UnaryOp::Log2, ops::log2},       {ops::UnaryOp::Log10, ops::log10}, {ops::UnaryOp::Exp2, ops::exp2},
       {ops::UnaryOp::Sigmoid, ops::sigmoid}, {ops::UnaryOp::Tanh, ops::tanh},   {ops::UnaryOp::Erf, ops::erf},
-      {ops::UnaryOp::Erfc, ops::erfc}};
-  const std::vector<std::function<Tensor&(Tensor&)>> in_place = {ops::rsqrt_, ops::log1p_, ops::expm1_,   ops::log2_,
-                                                                 ops::log10_, ops::exp2_,  ops::sigmoid_, ops::tanh_,
-                                                                 ops::erf_,   ops::erfc_};
+      {ops::UnaryOp::Erfc, ops::erfc},       {ops::UnaryOp::Sin, ops::sin},     {ops::UnaryOp::Cos, ops::cos},
+      {ops::UnaryOp::Tan, ops::tan}};
+  const std::vector<std::function<Tensor&(Tensor&)>> in_place = {
+      ops::rsqrt_, ops::log1p_, ops::expm1_, ops::log2_, ops::log10_, ops::exp2_, ops::sigmoid_,
+      ops::tanh_,  ops::erf_,   ops::erfc_,  ops::sin_,  ops::cos_,   ops::tan_};
   for (std::size_t k = 0; k < spellings.size(); ++k) {
     const std::vector<float> want = ops::unary(spellings[k].first, x).to_vector();
     EXPECT_TRUE(testing::same_bits(spellings[k].second(x).to_vector(), want)) << k;
@@ -154,6 +158,32 @@ TEST(Transcendental, IntegersAndBoolsAreFloat32AndRefusedInPlace) {
     const Tensor scalar = full({}, 0.25f);
     EXPECT_TRUE(testing::same_bits(ops::unary(f.op, scalar).to_vector(), {f.scalar(0.25f)}));
     EXPECT_EQ(ops::unary(f.op, scalar).dim(), 0);
+  }
+}
+
+// sin, cos and tan's CPU loop takes a block below fmath::kNearAngle at the machine's width and one with an element past
+// it element by element: angles of every magnitude scattered through blocks of both kinds, 16-bit types too (a
+// bfloat16 reaches 3e38, a float16 never leaves the near reduction), give the scalar functions' bits.
+TEST(Transcendental, AnglesOfEveryMagnitudeInAnyBlockAreReducedAlike) {
+  Generator gen(61);
+  std::vector<float> angles = (rand({5000}, gen) * 6.0 - 3.0).to_vector();
+  const std::vector<float> far = {fmath::kNearAngle, -fmath::kNearAngle, 1e10f, -3.4e38f, 8.70205924e13f, INFINITY, NAN,
+                                  65504.0f,          105614.99f,         1e5f};
+  for (std::size_t k = 0; k < far.size(); ++k) angles[k * 487 + 3] = far[k];  // one in about half the blocks
+  for (std::size_t i = 4000; i < angles.size(); ++i) angles[i] = std::ldexp(angles[i], static_cast<int>(i % 130));
+  const Tensor x = from_vector(angles, {5000});
+  for (const DType dtype : {DType::Float32, DType::BFloat16, DType::Float16}) {
+    const std::vector<float> xv = x.to(dtype).to(DType::Float32).to_vector();
+    for (const Function& f : functions()) {
+      if (f.op != ops::UnaryOp::Sin && f.op != ops::UnaryOp::Cos && f.op != ops::UnaryOp::Tan) continue;
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + " " + f.name);
+      const std::vector<float> got = ops::unary(f.op, x.to(dtype)).to(DType::Float32).to_vector();
+      for (std::size_t i = 0; i < xv.size(); ++i) {
+        const float want = testing::rounded_to_dtype(f.scalar(xv[i]), dtype);
+        ASSERT_TRUE(testing::same_bits({got[i]}, {want})) << xv[i] << ": " << got[i] << ", expected " << want;
+        if (dtype == DType::Float32 && std::isfinite(xv[i])) ASSERT_LE(ulps(got[i], f.exact(xv[i])), f.ulps) << xv[i];
+      }
+    }
   }
 }
 

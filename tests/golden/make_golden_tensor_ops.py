@@ -83,7 +83,8 @@ BINARY.update(DIVISIONS)
 BINARY["copysign"] = torch.copysign
 BITWISE_IN_PLACE = ("bitwise_and_", "bitwise_or_", "bitwise_xor_", "bitwise_left_shift_", "bitwise_right_shift_")
 COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
-TRANSCENDENTAL = ("rsqrt", "log1p", "expm1", "log2", "log10", "exp2", "sigmoid", "tanh", "erf", "erfc")
+TRANSCENDENTAL = ("rsqrt", "log1p", "expm1", "log2", "log10", "exp2", "sigmoid", "tanh", "erf", "erfc", "sin", "cos",
+                  "tan")
 UNARY = ("neg", "abs", "sqrt", "exp", "log", "clamp", "floor", "ceil", "round", "trunc", "frac", "sign",
          "reciprocal") + TRANSCENDENTAL
 
@@ -1727,6 +1728,15 @@ def main():
             (f + "__int64_refused", f + "_", [[3]], ["int64"]),
         ]:
             add(spec)
+    # Angles of every magnitude (reduced by 2/pi to 96 bits): powers of ten and of two, the largest float, the switch
+    # between normrt's two reductions, the worst inputs of its sweeps, near multiples of pi/2 and of pi (355 and 103993,
+    # numerators of pi's convergents).
+    huge_angles = f32([1e5, 105615.0, 105616.0, -2e5, 1e6, -1e7, 3e8, 1e12, -1e15, 7e18, 1e22, -1e25, 1e30,
+                       3.4028235e38, 2.0 ** 60, -(2.0 ** 90), 2.0 ** 127, 1e38, 8.70205924e13, 4.9134742e17,
+                       52508860.0, 2.33613016e19, -6.2831855, 1.5707964, 355.0, 103993.0])
+    for f in ("sin", "cos", "tan"):
+        add((f + "_float32_angles_of_every_magnitude", f, [[26]], ["float32"], [], None, [huge_angles]))
+        add((f + "_bfloat16_angles_of_every_magnitude", f, [[26]], ["bfloat16"], [], None, [huge_angles.bfloat16()]))
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

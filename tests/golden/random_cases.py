@@ -168,6 +168,8 @@ Session 69 (2026-12-07): rsqrt, log1p, expm1, log2, log10, exp2, sigmoid and tan
 draws: seed 122 (6,000, CPU and emulated device) matches, and so does a draw of them alone (seed 1122, 1,500), with
 bfloat16 rsqrt past a multiple of 32 elements departing as pow's by -0.5 does. Then erf and erfc joined them: a draw
 of the functions alone (seed 1123, 1,500) matches on both.
+Session 70 (2026-12-08): sin, cos and tan (in place too) joined the transcendental draws: a draw of them alone (seed
+1124, 1,500) matches on the CPU and the emulated device.
 """
 import argparse
 import importlib
@@ -822,7 +824,8 @@ def drawn_number(rng):
 
 
 TERNARY_OPS = ("addcmul", "addcdiv", "lerp", "lerp_tensor", "clamp_tensor", "clamp_tensor_min", "clamp_tensor_max")
-TRANSCENDENTAL_OPS = ("rsqrt", "log1p", "expm1", "log2", "log10", "exp2", "sigmoid", "tanh", "erf", "erfc")
+TRANSCENDENTAL_OPS = ("rsqrt", "log1p", "expm1", "log2", "log10", "exp2", "sigmoid", "tanh", "erf", "erfc", "sin",
+                      "cos", "tan")
 TWO_OPERANDS = ("lerp", "clamp_tensor_min", "clamp_tensor_max")
 
 NUMBER_OPS = ["add_number", "sub_number", "mul_number", "div_number", "number_add", "number_sub", "number_mul",
