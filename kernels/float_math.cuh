@@ -243,7 +243,8 @@ NORMRT_HD NORMRT_FMATH_INLINE void sin_cos_turns(float t, float& sin_out, float&
 // its tanf within 4; SLEEF's, PyTorch's CPU ones, within 1).
 //
 // Two reductions, as CUDA's: Cody and Waite's below kNearAngle, Payne and Hanek's from there on. A CPU loop runs the
-// first alone, at the machine's width, over blocks with no element past it (elementwise.cpp).
+// first alone over blocks with no element past it, both blended over the others, each at the machine's width
+// (elementwise.cpp).
 constexpr float kNearAngle = 105615.0f;
 
 struct QuarterTurns {
@@ -266,17 +267,16 @@ NORMRT_HD NORMRT_FMATH_INLINE QuarterTurns quarter_turns_near(float a) {
   return {hi, (sum_error - product_error) - n * kP3, quadrant};
 }
 
-// 2/pi's bits 32 (i - 1) + 1 to 32 i after the binary point (word 0: the zeros before it), chosen by selects: an
-// indexed table would sit in a kernel's local memory.
+// 2/pi's bits 32 (i - 1) + 1 to 32 i after the binary point (word 0 and past 7: zeros), by masks: an indexed table
+// would sit in a kernel's local memory, and GCC makes a table of a chain of selects (a CPU loop then stays scalar).
+NORMRT_HD NORMRT_FMATH_INLINE uint32_t kept_if(bool keep, uint32_t word) {
+  return word & (0u - static_cast<uint32_t>(keep));
+}
+
 NORMRT_HD NORMRT_FMATH_INLINE uint32_t two_over_pi_word(uint32_t i) {
-  return i == 0   ? 0u
-         : i == 1 ? 0xa2f9836eu
-         : i == 2 ? 0x4e441529u
-         : i == 3 ? 0xfc2757d1u
-         : i == 4 ? 0xf534ddc0u
-         : i == 5 ? 0xdb629599u
-         : i == 6 ? 0x3c439041u
-                  : 0xfe5163abu;
+  return kept_if(i == 1, 0xa2f9836eu) | kept_if(i == 2, 0x4e441529u) | kept_if(i == 3, 0xfc2757d1u) |
+         kept_if(i == 4, 0xf534ddc0u) | kept_if(i == 5, 0xdb629599u) | kept_if(i == 6, 0x3c439041u) |
+         kept_if(i == 7, 0xfe5163abu);
 }
 
 // 32 bits of 2/pi from word's bit `shift` on.
@@ -288,7 +288,7 @@ NORMRT_HD NORMRT_FMATH_INLINE uint32_t two_over_pi_bits(uint32_t word, uint32_t 
 // a >= kNearAngle, inf or NaN (which give NaN): a = M 2^e with M the 24-bit significand and e in [-7, 104], so
 // 2a/pi mod 4 = M (2^e 2/pi mod 4). The 96 bits of 2/pi from 2^(1-e) on (from the first word's bit e + 30 on), times M
 // modulo 2^96, hold n mod 4 and r in quarter turns to 2^-64 (2/pi's bits past them move r by under 2^-70 quarter
-// turns; the closest float to a multiple of pi/2 is ~2^-29 from it).
+// turns; the float closest to a nonzero multiple of pi/2, 7.72917892e28, is 2^-29.2 from it).
 NORMRT_HD NORMRT_FMATH_INLINE QuarterTurns quarter_turns_far(float a) {
   const uint32_t bits = half_bits::bits_of(a);
   const uint64_t significand = (bits & 0x7fffffu) | 0x800000u;
@@ -312,6 +312,14 @@ NORMRT_HD NORMRT_FMATH_INLINE QuarterTurns quarter_turns_far(float a) {
 NORMRT_HD NORMRT_FMATH_INLINE QuarterTurns quarter_turns(float a) {
   if (a < kNearAngle) return quarter_turns_near(a);
   return quarter_turns_far(a);
+}
+
+// Both reductions, the one for a chosen by masks: no branch, so that a CPU loop over angles past kNearAngle vectorises.
+NORMRT_HD NORMRT_FMATH_INLINE QuarterTurns quarter_turns_blended(float a) {
+  const QuarterTurns near = quarter_turns_near(a), far = quarter_turns_far(a);
+  const bool is_near = a < kNearAngle;
+  return {blend(is_near, near.hi, far.hi), blend(is_near, near.lo, far.lo),
+          kept_if(is_near, near.quadrant) | kept_if(!is_near, far.quadrant)};
 }
 
 // sin(hi + lo) and cos(hi + lo) for |hi| <= pi/4 + a hair, |lo| within about half an ulp of hi: lo enters by the

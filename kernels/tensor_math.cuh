@@ -308,9 +308,8 @@ NORMRT_HD NORMRT_FMATH_INLINE int64_t apply(Unary op, int64_t x, UnaryArgs<int64
 // sin, cos and tan, whose CPU loop takes blocks below fmath::kNearAngle through the near reduction alone.
 NORMRT_HD constexpr bool reduces_angles(Unary op) { return op == Unary::Sin || op == Unary::Cos || op == Unary::Tan; }
 
-// sin, cos or tan of x, for |x| < fmath::kNearAngle.
-NORMRT_HD NORMRT_FMATH_INLINE float near_angle_function(Unary op, float x) {
-  const fmath::QuarterTurns r = fmath::quarter_turns_near(fabsf(x));
+// sin, cos or tan of x from the reduction of |x|.
+NORMRT_HD NORMRT_FMATH_INLINE float angle_function(Unary op, float x, fmath::QuarterTurns r) {
   return op == Unary::Sin ? fmath::sin_of(r, x) : op == Unary::Cos ? fmath::cos_of(r) : fmath::tan_of(r, x);
 }
 

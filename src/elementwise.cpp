@@ -274,19 +274,8 @@ void run(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   }
 }
 
-// y = op(x) over the storage of x (y is dense in x's memory format, or x itself), float32 or int64 on the CPU (and
-// float16 or bfloat16 for an op that rounds its steps); float32, float16, bfloat16 or int64 on a GPU. `args` are
-// Clamp's bounds, Pow's exponent or a rounding's power of ten, in the dtype's computation type.
-// One element through either reduction, as a call: the far reduction copied into each loop would spend the file's
-// inlining budget.
-template <tmath::Unary K, typename T>
-__attribute__((noinline)) T angle_element(T x) {
-  return tmath::element(K, x, {});
-}
-
 // sin, cos and tan: a block with every element below fmath::kNearAngle (as a tensor of angles has) takes the near
-// reduction alone, at the machine's width; a block with an element past it, an infinity or a NaN, goes element by
-// element through the branch between the reductions.
+// reduction alone; a block with an element past it, an infinity or a NaN, takes both, blended by each element's size.
 template <tmath::Unary K, typename T>
 void angle_loop(const T* x, T* y, int64_t n) {
   constexpr int64_t kBlock = 256;
@@ -299,13 +288,23 @@ void angle_loop(const T* x, T* y, int64_t n) {
     for (int64_t i = first; i < last; ++i) near &= std::fabs(static_cast<float>(x[i])) < fmath::kNearAngle;
     if (near) {
 #pragma omp simd
-      for (int64_t i = first; i < last; ++i) y[i] = T(tmath::near_angle_function(K, static_cast<float>(x[i])));
+      for (int64_t i = first; i < last; ++i) {
+        const float v = static_cast<float>(x[i]);
+        y[i] = T(tmath::angle_function(K, v, fmath::quarter_turns_near(std::fabs(v))));
+      }
     } else {
-      for (int64_t i = first; i < last; ++i) y[i] = angle_element<K>(x[i]);
+#pragma omp simd
+      for (int64_t i = first; i < last; ++i) {
+        const float v = static_cast<float>(x[i]);
+        y[i] = T(tmath::angle_function(K, v, fmath::quarter_turns_blended(std::fabs(v))));
+      }
     }
   }
 }
 
+// y = op(x) over the storage of x (y is dense in x's memory format, or x itself), float32 or int64 on the CPU (and
+// float16 or bfloat16 for an op that rounds its steps); float32, float16, bfloat16 or int64 on a GPU. `args` are
+// Clamp's bounds, Pow's exponent or a rounding's power of ten, in the dtype's computation type.
 template <tmath::Unary K, typename T, typename A>
 void unary_loop(const T* x, T* y, int64_t n, A args) {
   if constexpr (tmath::reduces_angles(K) && !std::is_same_v<T, int64_t>) {

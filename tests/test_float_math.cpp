@@ -294,7 +294,8 @@ TEST(FloatMath, SinCosAndTanAreWithinTheirBoundsOfEveryFloat) {
     worst_tan.see(x, ulps(fmath::tan(x), std::tan(static_cast<double>(x))));
   };
   sweep(0, kInfinityBits - 1, std::getenv("NORMRT_EVERY_FLOAT") != nullptr ? 1 : 997, check);
-  for (const float worst : {4.9134742e17f, 52508860.0f, 2.33613016e19f, fmath::kNearAngle})
+  // (and the float closest to a nonzero multiple of pi/2, 7.72917892e28: 2^-29.2 from it)
+  for (const float worst : {4.9134742e17f, 52508860.0f, 2.33613016e19f, fmath::kNearAngle, 7.72917892e28f})
     sweep(bits_of(worst) - 3000, bits_of(worst) + 3000, 1, check);
   EXPECT_LE(worst_sin.ulps, 0.81) << "at x = " << worst_sin.at;
   EXPECT_LE(worst_cos.ulps, 0.81) << "at x = " << worst_cos.at;
@@ -318,7 +319,8 @@ TEST(FloatMath, SinCosAndTanAreWithinTheirBoundsOfEveryFloat) {
 }
 
 // Cody and Waite's reduction and Payne and Hanek's (which holds from 2^-7 up) give the same angle where both apply, to
-// the two floats' precision: n pi/2 + r alike modulo 2 pi (n may differ by one where 2|x|/pi is near a half).
+// the two floats' precision: n pi/2 + r alike modulo 2 pi (n may differ by one where 2|x|/pi is near a half); the
+// blend of the two that CPU loops take picks as the branch does.
 TEST(FloatMath, TheNearAndFarAngleReductionsAgree) {
   double worst = 0;
   float worst_at = 0;
@@ -339,6 +341,14 @@ TEST(FloatMath, TheNearAndFarAngleReductionsAgree) {
     ASSERT_LE(std::fabs(r_far), M_PI / 4 + 1e-7) << a;
   }
   EXPECT_LE(worst, 1.0) << "at " << worst_at;
+  // The CPU loops' branch-free choice between them is the branch's, bit for bit (infinities and NaN included).
+  for (uint64_t bits = 0; bits <= 0x7fffffffu; bits += 9973) {
+    const float a = float_with_bits(static_cast<uint32_t>(bits));
+    const fmath::QuarterTurns branched = fmath::quarter_turns(a), blended = fmath::quarter_turns_blended(a);
+    ASSERT_EQ(bits_of(blended.hi), bits_of(branched.hi)) << a;
+    ASSERT_EQ(bits_of(blended.lo), bits_of(branched.lo)) << a;
+    ASSERT_EQ(blended.quadrant, branched.quadrant) << a;
+  }
 }
 
 // x^y within half an ulp of double-precision <cmath>'s (glibc's pow, itself within half a double ulp): correctly
