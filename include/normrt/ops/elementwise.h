@@ -137,9 +137,9 @@ Tensor& erfc_(Tensor& t);
 
 // sin, cos and tan of angles in radians, with sqrt's dtypes and computation (as the functions above): normrt's own
 // (float_math.cuh), within 0.80, 0.80 and 1.18 ulps of the exact values over every float, huge arguments included
-// (reduced by 2/pi to 96 bits, as glibc's, SLEEF's and CUDA's), infinities and NaN giving NaN; the same bits on the
-// CPU and a GPU. PyTorch's CPU ones are SLEEF's (within 1 ulp), its GPU ones CUDA's (2, 2 and 4 ulps); PyTorch 1.13's
-// CPU has no float16 ones.
+// (reduced with 96 bits of 2/pi, exactly, as glibc's, SLEEF's and CUDA's are), infinities and NaN giving NaN; the same
+// bits on the CPU and a GPU. PyTorch's CPU ones are SLEEF's (within 1 ulp), its GPU ones CUDA's (2, 2 and 4 ulps);
+// PyTorch 1.13's CPU has no float16 ones.
 Tensor sin(const Tensor& t);
 Tensor cos(const Tensor& t);
 Tensor tan(const Tensor& t);
